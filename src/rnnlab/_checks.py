@@ -1,0 +1,39 @@
+"""Argument checks shared by every public constructor: one wording for every error message."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """``"; did you mean 'tanh'?"`` when a close option exists, else ``""``."""
+    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_probability(name: str, value: object, *, allow_one: bool = False) -> float:
+    """Validate a probability: a number in [0, 1) (or [0, 1] with ``allow_one``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected a probability (float), got {type(value).__name__} {value!r}")
+    v = float(value)
+    ok = 0.0 <= v <= 1.0 if allow_one else 0.0 <= v < 1.0
+    if not ok:
+        rng = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"{name}: expected a probability in {rng}, got {value!r}")
+    return v
+
+
+def check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value: object, options: Iterable[str]) -> str:
+    opts = list(options)
+    if value not in opts:
+        raise ValueError(
+            f"{name}: expected one of {opts}, got {value!r}{did_you_mean(str(value), opts)}"
+        )
+    return value  # type: ignore[return-value]

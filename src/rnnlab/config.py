@@ -1,0 +1,596 @@
+"""The TOML configuration of a training run, validated with pydantic.
+
+Sections: ``[data]``, ``[model]`` (with ``[model.frontend]``, ``[model.head]``), ``[training]``
+(with ``[training.schedule]``, ``[training.early_stopping]``, ``[[training.decay_rules]]``),
+``[tracking]`` and ``[output]``. Every section forbids unknown keys: a typo is an error that names
+the full key path and the nearest valid key. ``rnnlab init`` writes :data:`TEMPLATE`, a commented
+example that parses into these same models.
+
+Example:
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nhidden_size = 32')
+    >>> cfg.model.layer, cfg.model.hidden_size, cfg.training.optimizer
+    ('lstm', 32, 'adamw')
+    >>> parse_config('[model]\\nhiden_size = 32')
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: config: unknown key 'model.hiden_size'; did you mean 'model.hidden_size'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rnnlab.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the tomli backport has the same API
+    import tomli as tomllib
+
+Probability = typing.Annotated[float, Field(ge=0.0, lt=1.0)]
+Role = Literal["kernel", "recurrent", "bias", "norm", "embedding", "other"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DataConfig(_Section):
+    """Where the sequences come from and how they are split and scaled."""
+
+    dataset: str | None = None
+    """A bundled data set (see ``rnnlab datasets``), e.g. "GunPoint" or "digits_rows"."""
+    path: str | None = None
+    """A user file: ``.npz`` with X [N, T, C], y [N], optional lengths [N]; or ``.csv``."""
+    test_path: str | None = None
+    """An optional test file in the same format as ``path``."""
+    label_column: str = "label"
+    """CSV only: the column holding the class labels; the other columns are time steps."""
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    """Fraction of the training split held out for validation (stratified, seeded)."""
+    normalize: Literal["per_channel", "none"] = "per_channel"
+    """Per-channel mean/std fitted on the training part only (padding excluded)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError(
+                "expected exactly one of 'data.dataset' (a bundled data set) or 'data.path' "
+                f"(an .npz/.csv file), got dataset={self.dataset!r} and path={self.path!r}"
+            )
+        if self.test_path is not None and self.path is None:
+            raise ValueError("'data.test_path' needs 'data.path' (bundled data sets bring their own test split)")
+        return self
+
+
+class ConstraintConfig(_Section):
+    """A weight constraint applied after every optimizer step, per output channel."""
+
+    kind: Literal["max_norm", "unit_norm", "non_neg"]
+    value: float | None = Field(None, gt=0.0)
+    """The bound of ``max_norm`` (required there, unused otherwise)."""
+
+    @model_validator(mode="after")
+    def _value(self) -> ConstraintConfig:
+        if self.kind == "max_norm" and self.value is None:
+            raise ValueError("kind 'max_norm' needs 'value' (the largest channel norm), got none")
+        return self
+
+
+class FrontendConfig(_Section):
+    """A strided Conv1d in front of the recurrent layer: shortens long sequences by ``stride``."""
+
+    channels: int = Field(32, gt=0)
+    kernel_size: int = Field(5, gt=0)
+    stride: int = Field(2, gt=0)
+    activation: Literal["relu", "tanh", "gelu", "none"] = "relu"
+
+
+class HeadConfig(_Section):
+    """How the sequence is summarised and classified."""
+
+    pooling: Literal["last", "mean", "max"] = "last"
+    """"last": final state (both directions); "mean"/"max": over valid time steps."""
+    hidden: int = Field(0, ge=0)
+    """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
+    dropout: Probability = 0.0
+
+
+class ModelConfig(_Section):
+    """The classifier: optional Conv1d front-end, an rnnlab recurrent layer, a head."""
+
+    layer: Literal["lstm", "gru", "rnn", "indrnn"] = "lstm"
+    hidden_size: int = Field(64, gt=0)
+    num_layers: int = Field(1, gt=0)
+    bidirectional: bool = False
+    dropout: Probability = 0.0
+    """Dropout between stacked layers (as torch's ``dropout``)."""
+    input_dropout: Probability = 0.0
+    recurrent_dropout: Probability = 0.0
+    weight_drop: Probability = 0.0
+    input_dropout_mode: Literal["variational", "step"] = "variational"
+    zoneout: float | tuple[float, float] = 0.0
+    """One probability, or (h, c) for an LSTM."""
+    layer_norm: bool = False
+    recurrent_batch_norm: bool = False
+    residual: bool | Literal["upper"] = False
+    """Stacked layers: true adds every layer's input to its output; "upper" skips the first."""
+    activation: str | None = None
+    """Cell activation (tanh, relu, ...); unset: the layer's default."""
+    recurrent_activation: str | None = None
+    """Gate activation of LSTM/GRU (sigmoid, hard_sigmoid, ...); unset: the layer's default."""
+    nonlinearity: Literal["tanh", "relu"] | None = None
+    """RNN only: torch's ``nonlinearity``."""
+    unit_forget_bias: bool = False
+    kernel_init: str | None = None
+    recurrent_init: str | None = None
+    kernel_constraint: ConstraintConfig | None = None
+    recurrent_constraint: ConstraintConfig | None = None
+    bias_constraint: ConstraintConfig | None = None
+    frontend: FrontendConfig | None = None
+    head: HeadConfig = HeadConfig()
+
+    @model_validator(mode="after")
+    def _layer_specific(self) -> ModelConfig:
+        if self.nonlinearity is not None and self.layer != "rnn":
+            raise ValueError(
+                f"'model.nonlinearity' applies to layer 'rnn' only, got layer {self.layer!r}; "
+                "use 'model.activation' for the others"
+            )
+        if self.recurrent_activation is not None and self.layer not in ("lstm", "gru"):
+            raise ValueError(
+                f"'model.recurrent_activation' applies to gated layers (lstm, gru), got layer {self.layer!r}"
+            )
+        if self.layer_norm and self.recurrent_batch_norm:
+            raise ValueError("'model.layer_norm' and 'model.recurrent_batch_norm': choose one, got both true")
+        for key in ("activation", "recurrent_activation"):
+            _check_name(f"model.{key}", getattr(self, key), "rnnlab.activations", "ACTIVATIONS")
+        for key in ("kernel_init", "recurrent_init"):
+            _check_name(f"model.{key}", getattr(self, key), "rnnlab.layers.init", "INITIALIZERS")
+        if not isinstance(self.zoneout, tuple) and not 0.0 <= self.zoneout <= 1.0:
+            raise ValueError(f"'model.zoneout': expected a probability in [0, 1], got {self.zoneout!r}")
+        if isinstance(self.zoneout, tuple):
+            if self.layer != "lstm":
+                raise ValueError(f"'model.zoneout': a pair (h, c) is for layer 'lstm', got layer {self.layer!r}")
+            if not all(0.0 <= p <= 1.0 for p in self.zoneout):
+                raise ValueError(f"'model.zoneout': expected probabilities in [0, 1], got {list(self.zoneout)}")
+        if self.unit_forget_bias and self.layer != "lstm":
+            raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
+        return self
+
+
+def _check_name(key: str, value: str | None, module: str, table: str) -> None:
+    if value is None:
+        return
+    import importlib
+
+    try:
+        options = list(getattr(importlib.import_module(module), table))
+    except ImportError:  # the layers validate the name themselves when built
+        return
+    if value not in options:
+        close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"'{key}': expected one of {sorted(options)}, got {value!r}{hint}")
+
+
+class DecayRule(_Section):
+    """One rule of :func:`rnnlab.param_groups`: which parameters, and their decay / lr multiplier.
+
+    The first rule that selects a parameter wins; biases and norm parameters are selected only by
+    a rule whose ``role`` names them, and are otherwise never decayed.
+    """
+
+    role: Role | list[Role] | None = None
+    name: str | None = None
+    """A regular expression searched in the parameter name, e.g. "^head\\." or "weight_hh"."""
+    weight_decay: float | None = Field(None, ge=0.0)
+    """Unset: the training.weight_decay default."""
+    l1: float = Field(0.0, ge=0.0)
+    """Decoupled L1 decay (honoured by adamw/nadamw/sgdw)."""
+    lr_mult: float = Field(1.0, gt=0.0)
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _selects(self) -> DecayRule:
+        if self.role is None and self.name is None:
+            raise ValueError("a decay rule needs 'role' and/or 'name' (which parameters it selects)")
+        return self
+
+
+class ScheduleConfig(_Section):
+    """Learning-rate schedule, evaluated per optimizer step."""
+
+    kind: Literal["constant", "cosine", "cosine_restarts", "step"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    min_lr: float = Field(0.0, ge=0.0)
+    restart_epochs: float = Field(10.0, gt=0.0)
+    """cosine_restarts: length of the first cycle (SGDR's T_0), in epochs."""
+    restart_mult: float = Field(1.0, ge=1.0)
+    """cosine_restarts: each cycle is this many times longer than the last (SGDR's T_mult)."""
+    step_epochs: int = Field(10, gt=0)
+    """step: multiply the rate by ``gamma`` every this many epochs."""
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int = Field(0, ge=0)
+    """Epochs without improvement before stopping (0: never stop early)."""
+    monitor: Literal["val_loss", "val_acc"] = "val_loss"
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(20, gt=0)
+    batch_size: int = Field(32, gt=0)
+    optimizer: Literal["adamw", "nadamw", "sgdw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    """sgd/sgdw momentum."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0.0)
+    """Decay of the parameters no rule covers (biases and norms are excluded by default)."""
+    decay_rules: list[DecayRule] = []
+    clip_norm: float | None = Field(None, gt=0.0)
+    """Clip the global gradient norm to this value (the pre-clip norm is recorded either way)."""
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    schedule: ScheduleConfig = ScheduleConfig()
+    seed: int = 0
+    shuffle: Literal["samples", "batches", "none"] = "samples"
+    """"samples": new permutation every epoch; "batches": fixed batches, their order shuffled."""
+    shuffle_within_batch: bool = False
+    """With shuffle "batches"/"none": also permute the samples inside each batch."""
+    stateful_window: int = Field(0, ge=0)
+    """> 0: cut each batch into consecutive windows of this many steps, carry the (detached)
+    state from one window to the next and take one optimizer step per window (truncated BPTT)."""
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    @model_validator(mode="after")
+    def _stateful(self) -> TrainingConfig:
+        if self.stateful_window and self.shuffle_within_batch:
+            raise ValueError(
+                "'training.shuffle_within_batch' cannot be combined with 'training.stateful_window' "
+                "(a sample's position in the batch is its state slot)"
+            )
+        return self
+
+
+class TrackingConfig(_Section):
+    """What the Tracker records into tracked.jsonl, and how often."""
+
+    enabled: bool = True
+    every: int = Field(10, gt=0)
+    """Record every this many optimizer steps."""
+    weight_norms: bool = True
+    """Per-channel L2 norms of every recurrent/kernel weight (split per gate)."""
+    grad_norms: bool = True
+    gates: bool = False
+    """Gate activation statistics (costs one extra forward pass per record)."""
+    grad_through_time: bool = False
+    """|dLoss/dh_t| per time step (costs one extra forward/backward pass per record)."""
+    health: bool = True
+    """Run the health checks on the untrained model before training (health.json)."""
+
+
+class OutputConfig(_Section):
+    dir: str = "runs/run"
+    """The run directory (``--out`` overrides it); relative paths are taken from the working dir."""
+
+
+class Config(_Section):
+    """A whole training run."""
+
+    name: str = "run"
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    output: OutputConfig = OutputConfig()
+
+
+# --------------------------------------------------------------------------------------------
+# Errors: one line naming the full key path, the expected and the actual value.
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The BaseModel class behind ``X | None`` / ``list[X]``, or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Valid key names of the section that ``loc`` (without its last element) points into."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _unwrap(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the tags pydantic inserts for union members ("float", "function-after[...]")."""
+    out: list[Any] = []
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+        elif model is not None and part in model.model_fields:
+            out.append(part)
+            model = _unwrap(model.model_fields[part].annotation)
+        elif model is not None and not any(c in part for c in "[](),-"):
+            out.append(part)  # an unknown key (extra_forbidden)
+            model = None
+    return tuple(out)
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = _clean_loc(tuple(err["loc"]))
+    path = _key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        options = _fields_at(loc)
+        close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
+        prefix = path[: len(path) - len(str(loc[-1]))]
+        hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys here: {', '.join(options)}"
+        return f"unknown key '{path}'{hint}"
+    if kind == "missing":
+        return f"missing key '{path}'"
+    if kind == "value_error":
+        # Our validators name the keys involved, except inside lists (which item?).
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"'{path}': {msg}" if "[" in path else msg
+    actual = err.get("input")
+    shown = "a table" if isinstance(actual, dict) else f"{actual!r} ({type(actual).__name__})"
+    ctx = err.get("ctx", {})
+    expected = _EXPECTED.get(kind, "").format(**ctx) or str(err["msg"]).replace("Input should be", "expected")
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        close = difflib.get_close_matches(str(actual), options, n=1, cutoff=0.5)
+        if close:
+            shown += f"; did you mean {close[0]!r}?"
+    return f"'{path}': {expected}, got {shown}"
+
+
+_EXPECTED = {
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "int_type": "expected an integer",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "greater_than": "expected a number > {gt}",
+    "greater_than_equal": "expected a number >= {ge}",
+    "less_than": "expected a number < {lt}",
+    "less_than_equal": "expected a number <= {le}",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+}
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """Validate a parsed TOML table; errors become one :class:`ConfigError` listing each problem.
+
+    >>> config_from_dict({"data": {"dataset": "GunPoint"}}).data.dataset
+    'GunPoint'
+    """
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        # A value failing every member of a union gives one error per member: merge them.
+        by_path: dict[str, str] = {}
+        for err in e.errors():
+            msg = _format_error(err)
+            key = _key_path(_clean_loc(tuple(err["loc"])))
+            if key in by_path and ": expected " in msg and ": expected " in by_path[key]:
+                head, _, got = by_path[key].rpartition(", got ")
+                extra = msg.split(": expected ", 1)[1].rpartition(", got ")[0]
+                by_path[key] = f"{head} or {extra}, got {got}"
+            else:
+                by_path.setdefault(key, msg)
+        raise ConfigError(f"{source}: " + "; ".join(by_path.values())) from None
+
+
+def parse_config(text: str, source: str = "config") -> Config:
+    """Parse and validate TOML text (``source`` names it in error messages)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    return config_from_dict(raw, source)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
+    >>> _ = p.write_text(TEMPLATE)
+    >>> load_config(p).data.dataset
+    'GunPoint'
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist" if not p.exists()
+                          else f"config path {str(p)!r} is not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read the config file: {e}") from None
+    return parse_config(text, source=str(p))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    return repr(value)
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as TOML (every key explicit), as written to RUN_DIR/config.toml.
+
+    >>> c = parse_config(TEMPLATE)
+    >>> parse_config(dump_config(c)) == c
+    True
+    """
+    data = config.model_dump()
+    lines: list[str] = []
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
+
+    def table(name: str, body: dict[str, Any]) -> None:
+        lines.append(f"\n[{name}]")
+        subtables = []
+        for k, v in body.items():
+            if v is None:
+                continue
+            if isinstance(v, dict) and k in ("frontend", "head", "schedule", "early_stopping"):
+                subtables.append((k, v))
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                subtables.append((k, v))
+            else:
+                lines.append(f"{k} = {_toml_value(v)}")
+        for k, v in subtables:
+            if isinstance(v, list):
+                for item in v:
+                    lines.append(f"\n[[{name}.{k}]]")
+                    lines.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None)
+            else:
+                table(f"{name}.{k}", v)
+
+    for k, v in data.items():
+        if isinstance(v, dict):
+            table(k, v)
+    return "\n".join(lines) + "\n"
+
+
+TEMPLATE = '''\
+# rnnlab training config. Run it with:  rnnlab train THIS_FILE
+# Every key below is optional except data.dataset / data.path; the values shown are examples
+# (defaults are noted where they differ). Unknown keys are errors.
+
+name = "gunpoint-lstm"
+
+[data]
+# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",
+# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".
+dataset = "GunPoint"
+# ...or your own file instead of `dataset`:
+#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)
+#   .csv with one sequence per row: a label column plus one column per time step
+# path = "my_sequences.npz"
+# test_path = "my_test_sequences.npz"
+# label_column = "label"        # .csv only
+val_fraction = 0.2              # held out from the training split, stratified
+normalize = "per_channel"       # or "none"; fitted on the training part only
+
+[model]
+layer = "lstm"                  # lstm | gru | rnn | indrnn
+hidden_size = 64
+num_layers = 1
+bidirectional = false
+# Regularizers of the layer (all off by default):
+dropout = 0.0                   # between stacked layers
+input_dropout = 0.0             # variational dropout on the layer input
+recurrent_dropout = 0.1         # variational dropout on the hidden state fed back
+weight_drop = 0.0               # DropConnect on the hidden->hidden weights
+zoneout = 0.0                   # units keep their previous value with this probability
+layer_norm = false
+recurrent_batch_norm = false
+residual = false                # stacked layers only
+unit_forget_bias = true         # lstm only: forget-gate bias 1
+# activation = "tanh"
+# recurrent_activation = "sigmoid"
+# kernel_init = "xavier_uniform"
+# recurrent_init = "orthogonal"
+# recurrent_constraint = { kind = "max_norm", value = 3.0 }   # or "unit_norm", "non_neg"
+
+# A strided Conv1d before the recurrent layer shortens long sequences (delete to go without).
+[model.frontend]
+channels = 32
+kernel_size = 5
+stride = 3
+activation = "relu"
+
+[model.head]
+pooling = "last"                # last | mean | max
+hidden = 0                      # 0: one linear layer
+dropout = 0.0
+
+[training]
+epochs = 40
+batch_size = 16
+optimizer = "adamw"             # adamw | nadamw | sgdw | adam | sgd
+lr = 3e-3
+weight_decay = 1e-2             # decoupled; biases and norm parameters are not decayed
+clip_norm = 1.0                 # global norm; the pre-clip norm is recorded either way
+seed = 0
+shuffle = "samples"             # samples | batches | none
+shuffle_within_batch = false
+stateful_window = 0             # > 0: truncated BPTT over windows of this many steps
+
+# Per-component rules (rnnlab.param_groups), first match wins. Select by role (kernel |
+# recurrent | bias | norm | embedding | other, or a list) and/or a regex on the parameter name.
+[[training.decay_rules]]
+role = "recurrent"
+weight_decay = 1e-3
+# [[training.decay_rules]]
+# name = "^head\\."
+# weight_decay = 0.0
+# lr_mult = 0.5
+
+[training.schedule]
+kind = "cosine"                 # constant | cosine | cosine_restarts | step
+warmup_epochs = 2
+min_lr = 1e-5
+
+[training.early_stopping]
+patience = 0                    # 0: train all epochs
+monitor = "val_loss"            # val_loss | val_acc
+
+[tracking]
+every = 10                      # optimizer steps between records
+weight_norms = true
+grad_norms = true
+gates = false
+grad_through_time = false
+health = true                   # health checks before training
+
+[output]
+dir = "runs/gunpoint-lstm"
+'''

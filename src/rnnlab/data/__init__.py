@@ -1,0 +1,139 @@
+"""Data for training: bundled or user sequences, checked, split and normalised.
+
+:func:`load_data` turns a ``[data]`` config section into train / validation / test
+:class:`Sequences` (X [N, T, C] float32, y [N] class index, lengths [N]). The validation part is
+a seeded stratified hold-out from the training split; normalisation is fitted on what remains.
+
+Example:
+    >>> from rnnlab.config import DataConfig
+    >>> d = load_data(DataConfig(dataset="GunPoint", val_fraction=0.2), seed=0)
+    >>> len(d.train), len(d.val), len(d.test), d.classes, d.channels
+    (40, 10, 150, ['1', '2'], 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.config import DataConfig
+from rnnlab.data.bundled import Sequences, bundled_names, describe_bundled, load_bundled
+from rnnlab.data.checks import check_finite, check_labels, check_nonempty, check_shapes
+from rnnlab.data.files import load_file
+from rnnlab.data.normalize import ChannelStats
+from rnnlab.errors import DataError
+
+__all__ = ["DataSplits", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
+           "load_bundled", "load_data", "stratified_split"]
+
+
+@dataclass
+class DataSplits:
+    name: str
+    train: Sequences
+    val: Sequences
+    test: Sequences | None
+    classes: list[str]
+    stats: ChannelStats
+
+    @property
+    def channels(self) -> int:
+        return int(self.train.X.shape[2])
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out): about ``fraction`` of every class held out, at least one per class
+    with two or more members.
+
+    >>> keep, out = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, seed=0)
+    >>> sorted(np.bincount(np.asarray([0, 0, 0, 0, 1, 1, 1, 1])[out]).tolist())
+    [1, 1]
+    """
+    rng = np.random.default_rng(seed)
+    held = []
+    if fraction > 0:
+        for c in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == c))
+            k = int(round(fraction * len(members)))
+            k = min(max(k, 1), len(members) - 1) if len(members) >= 2 else 0
+            held.append(members[:k])
+    out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(y)), out)
+    return keep, out
+
+
+def _ragged_hint(X: np.ndarray, where: str) -> None:
+    # NaN only at the end of sequences means padding: say so rather than "NaN at ...".
+    bad = ~np.isfinite(X).all(axis=2)  # [N, T]
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad.any(axis=1))
+    trailing = all(bad[i, np.argmax(bad[i]):].all() for i in rows)
+    if trailing:
+        raise DataError(
+            f"{where}: X looks ragged: {len(rows)} sequence(s) end in NaN padding (first: sample "
+            f"{int(rows[0])}) but no 'lengths' array is given; add lengths [N] with each sequence's "
+            "true length (and pad with any finite value)"
+        )
+
+
+def _user_sequences(path: str, label_column: str, where: str, classes: list[str] | None) -> Sequences:
+    X, y, lengths = load_file(path, label_column)
+    if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
+        _ragged_hint(X, f"{where} ({path})")
+    check_labels(y, f"{where} ({path})")
+    assert y is not None
+    check_shapes(X, y, lengths, f"{where} ({path})")
+    check_finite(X, lengths, f"{where} ({path})")
+    from rnnlab.data.bundled import _label_order, encode_labels
+
+    if classes is None:
+        classes = _label_order(y)
+    unknown = sorted({str(v) for v in y} - set(classes))
+    if unknown:
+        raise DataError(f"{where} ({path}): labels {unknown[:5]} do not occur in the training file (classes {classes})")
+    return Sequences(X, encode_labels(y, classes), lengths, classes)
+
+
+def load_data(cfg: DataConfig, seed: int) -> DataSplits:
+    """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only)."""
+    if cfg.dataset is not None:
+        name = cfg.dataset
+        train_full, test = load_bundled(name)
+        for split, part in (("train", train_full), ("test", test)):
+            check_finite(part.X, part.lengths, f"data set {name} ({split} split)")
+    else:
+        assert cfg.path is not None
+        name = cfg.path
+        train_full = _user_sequences(cfg.path, cfg.label_column, "data.path", None)
+        test = None
+        if cfg.test_path is not None:
+            test = _user_sequences(cfg.test_path, cfg.label_column, "data.test_path", train_full.classes)
+            if test.X.shape[2] != train_full.X.shape[2]:
+                raise DataError(
+                    f"data.test_path ({cfg.test_path}): expected {train_full.X.shape[2]} channels like "
+                    f"the training file, got {test.X.shape[2]}"
+                )
+    classes = train_full.classes
+    check_nonempty(len(train_full), "training data")
+    keep, held = stratified_split(train_full.y, cfg.val_fraction, seed)
+    train, val = train_full.subset(keep), train_full.subset(held)
+    check_nonempty(len(train), "training split",
+                   f" after holding out data.val_fraction={cfg.val_fraction} for validation")
+    if cfg.val_fraction > 0:
+        check_nonempty(len(val), "validation split",
+                       f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out "
+                       "(every class has one sequence?); raise it or set it to 0")
+    if len(np.unique(train.y)) < 2:
+        raise DataError(f"training split: expected at least 2 classes, got {len(np.unique(train.y))}")
+    if test is not None:
+        check_nonempty(len(test), "test split")
+
+    stats = (ChannelStats.fit(train.X, train.lengths) if cfg.normalize == "per_channel"
+             else ChannelStats.identity(train.X.shape[2]))
+
+    def scaled(s: Sequences) -> Sequences:
+        return Sequences(stats.apply(s.X, s.lengths), s.y, s.lengths, s.classes)
+
+    return DataSplits(name, scaled(train), scaled(val), scaled(test) if test is not None else None, classes, stats)

@@ -1,0 +1,186 @@
+"""Data sets shipped inside installed packages: no network, ever.
+
+* UCR/UEA classification problems that aeon bundles under ``aeon/datasets/data/NAME/`` as
+  ``NAME_TRAIN.ts`` / ``NAME_TEST.ts`` (GunPoint, BasicMotions, JapaneseVowels, ...): found by
+  scanning that directory, so every bundled classification problem is available. Variable-length
+  problems (JapaneseVowels, PickupGestureWiimoteZ) come back padded with their lengths.
+* scikit-learn's 8x8 digits as ``digits_rows`` (8 steps of 8 pixels) and ``digits_pixels``
+  (64 steps of 1 pixel); the test split is a fixed stratified 25 %.
+
+Example:
+    >>> "GunPoint" in bundled_names()
+    True
+    >>> train, test = load_bundled("GunPoint")
+    >>> train.X.shape, test.X.shape, train.classes
+    ((50, 150, 1), (150, 150, 1), ['1', '2'])
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab._checks import did_you_mean
+from rnnlab.errors import DataError
+
+DIGITS = {"digits_rows": "8 steps x 8 channels (one image row per step)",
+          "digits_pixels": "64 steps x 1 channel (one pixel per step)"}
+
+
+@dataclass
+class Sequences:
+    """Padded sequences: X [N, T, C] float, y [N] class index, lengths [N]; ``classes[y]`` is the label."""
+
+    X: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: np.ndarray) -> Sequences:
+        return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes)
+
+
+def _aeon_data_dir() -> Path | None:
+    try:
+        import aeon
+    except ImportError:
+        return None
+    return Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
+
+
+def _is_classification(ts_file: Path) -> bool:
+    with open(ts_file, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            low = line.strip().lower()
+            if low.startswith("@classlabel"):
+                return low.split()[1:2] == ["true"]
+            if low.startswith("@data"):
+                return False
+    return False
+
+
+def _aeon_names() -> list[str]:
+    root = _aeon_data_dir()
+    if root is None or not root.is_dir():
+        return []
+    names = []
+    for d in sorted(root.iterdir()):
+        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
+        if train.is_file() and test.is_file() and _is_classification(train):
+            names.append(d.name)
+    return names
+
+
+def bundled_names() -> list[str]:
+    """Names accepted by ``data.dataset``: aeon's bundled classification problems, then digits."""
+    return _aeon_names() + list(DIGITS)
+
+
+def describe_bundled() -> list[dict[str, object]]:
+    """One row per bundled data set (name, train/test sizes, length range, channels, classes)."""
+    rows = []
+    for name in bundled_names():
+        train, test = load_bundled(name)
+        lengths = np.concatenate([train.lengths, test.lengths])
+        rows.append({
+            "name": name, "train": len(train), "test": len(test),
+            "length": f"{lengths.min()}" if lengths.min() == lengths.max() else f"{lengths.min()}-{lengths.max()}",
+            "channels": train.X.shape[2], "classes": len(train.classes),
+        })
+    return rows
+
+
+def pad(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack ``[T_i, C]`` arrays into X [N, max T, C] padded with 0, and lengths [N]."""
+    lengths = np.array([len(s) for s in series], dtype=np.int64)
+    channels = series[0].shape[1] if series else 0
+    X = np.zeros((len(series), int(lengths.max()) if len(series) else 0, channels), dtype=np.float64)
+    for i, s in enumerate(series):
+        X[i, : len(s)] = s
+    return X, lengths
+
+
+def _label_order(labels: np.ndarray) -> list[str]:
+    # Numeric labels ("1", "10", "2") sort by value, others alphabetically.
+    uniq = sorted({str(v) for v in labels})
+    try:
+        return sorted(uniq, key=float)
+    except ValueError:
+        return uniq
+
+
+def encode_labels(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[str(v)] for v in labels], dtype=np.int64)
+
+
+def _load_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from aeon.datasets import load_from_ts_file
+
+    X, y = load_from_ts_file(str(path))
+    if isinstance(X, np.ndarray):  # equal length: [N, C, T]
+        X = np.transpose(X, (0, 2, 1)).astype(np.float64)
+        lengths = np.full(len(X), X.shape[1], dtype=np.int64)
+    else:  # variable length: list of [C, T_i]
+        X, lengths = pad([np.asarray(s, dtype=np.float64).T for s in X])
+    return X, np.asarray(y), lengths
+
+
+def _load_aeon(name: str) -> tuple[Sequences, Sequences]:
+    root = _aeon_data_dir()
+    assert root is not None
+    Xtr, ytr, ltr = _load_ts(root / name / f"{name}_TRAIN.ts")
+    Xte, yte, lte = _load_ts(root / name / f"{name}_TEST.ts")
+    classes = _label_order(np.concatenate([ytr, yte]))
+    # Train and test may pad to different lengths: pad both to the longer.
+    T = max(Xtr.shape[1], Xte.shape[1])
+    Xtr = np.pad(Xtr, ((0, 0), (0, T - Xtr.shape[1]), (0, 0)))
+    Xte = np.pad(Xte, ((0, 0), (0, T - Xte.shape[1]), (0, 0)))
+    return (Sequences(Xtr, encode_labels(ytr, classes), ltr, classes),
+            Sequences(Xte, encode_labels(yte, classes), lte, classes))
+
+
+def _load_digits(name: str) -> tuple[Sequences, Sequences]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError(f"data.dataset {name!r} needs scikit-learn: pip install 'rnnlab[datasets]'") from None
+    digits = load_digits()
+    images = digits.images.astype(np.float64) / 16.0  # [N, 8, 8], pixel values 0..16
+    X = images if name == "digits_rows" else images.reshape(len(images), 64, 1)
+    y = digits.target.astype(np.int64)
+    # A fixed stratified 25 % test split, independent of the training seed.
+    rng = np.random.default_rng(0)
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        test[members[: round(0.25 * len(members))]] = True
+    lengths = np.full(len(y), X.shape[1], dtype=np.int64)
+    classes = [str(c) for c in range(10)]
+    return (Sequences(X[~test], y[~test], lengths[~test], classes),
+            Sequences(X[test], y[test], lengths[test], classes))
+
+
+def load_bundled(name: str) -> tuple[Sequences, Sequences]:
+    """The (train, test) splits of a bundled data set, as published (unnormalised)."""
+    if name in DIGITS:
+        return _load_digits(name)
+    names = _aeon_names()
+    if name not in names:
+        if not names and _aeon_data_dir() is None:
+            raise DataError(
+                f"data.dataset {name!r}: the UCR/UEA data sets come with aeon, which is not installed; "
+                "pip install 'rnnlab[datasets]'"
+            )
+        options = bundled_names()
+        raise DataError(
+            f"data.dataset: unknown bundled data set {name!r}{did_you_mean(name, options)} "
+            f"(available: {', '.join(options)})"
+        )
+    return _load_aeon(name)

@@ -1,0 +1,72 @@
+"""Checks run on every data set before training: each failure is one precise :class:`DataError`.
+
+Example:
+    >>> import numpy as np
+    >>> X = np.zeros((2, 3, 1)); X[1, 2, 0] = np.nan
+    >>> check_finite(X, np.array([3, 3]), "train")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: train: X has 1 non-finite value (NaN or inf) at [sample, step, channel] [1, 2, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.errors import DataError
+
+_SHOWN = 5
+
+
+def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
+    """NaN/inf inside the valid part of any sequence (padding is ignored) → error with indices."""
+    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    bad = ~np.isfinite(X) & valid[:, :, None]
+    if bad.any():
+        idx = np.argwhere(bad)
+        n = len(idx)
+        shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
+        more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
+        s = "" if n == 1 else "s"
+        raise DataError(
+            f"{where}: X has {n} non-finite value{s} (NaN or inf) at [sample, step, channel] {shown}{more}"
+        )
+
+
+def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) -> None:
+    """X [N, T, C], y [N], lengths [N] with 1 <= lengths <= T."""
+    if X.ndim != 3:
+        raise DataError(f"{where}: expected X of shape [N, T, C], got {X.ndim} dimensions {list(X.shape)}")
+    if y.ndim != 1 or len(y) != len(X):
+        raise DataError(f"{where}: expected y of shape [{len(X)}] (one label per sequence), got {list(y.shape)}")
+    if lengths.shape != (len(X),):
+        raise DataError(f"{where}: expected lengths of shape [{len(X)}], got {list(lengths.shape)}")
+    if len(lengths) and (lengths.min() < 1 or lengths.max() > X.shape[1]):
+        i = int(np.argmax((lengths < 1) | (lengths > X.shape[1])))
+        raise DataError(
+            f"{where}: expected every length in [1, {X.shape[1]}] (T of X), got lengths[{i}] = {int(lengths[i])}"
+        )
+
+
+def check_labels(y: np.ndarray | None, where: str) -> None:
+    """Labels present, no missing entries, at least two classes."""
+    if y is None:
+        raise DataError(f"{where}: labels are missing (expected y [N], one class label per sequence)")
+    if y.dtype.kind in "fc":
+        missing = np.flatnonzero(~np.isfinite(y))
+        if len(missing):
+            raise DataError(f"{where}: {len(missing)} label(s) missing (NaN) at index {missing[:_SHOWN].tolist()}")
+    elif y.dtype.kind in "UO":
+        missing = np.flatnonzero(np.array([str(v).strip() == "" for v in y], dtype=bool))
+        if len(missing):
+            raise DataError(f"{where}: {len(missing)} label(s) missing (empty) at index {missing[:_SHOWN].tolist()}")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        only = f" (every label is {classes[0]!r})" if len(classes) else ""
+        raise DataError(f"{where}: expected labels of at least 2 classes for classification, got {len(classes)}{only}")
+
+
+def check_nonempty(n: int, where: str, hint: str = "") -> None:
+    """A split with no sequence in it."""
+    if n == 0:
+        raise DataError(f"{where}: the split is empty (0 sequences){hint}")

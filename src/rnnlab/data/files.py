@@ -1,0 +1,135 @@
+"""User data files: ``.npz`` (X [N, T, C], y [N], optional lengths [N]) and ``.csv``.
+
+``.npz`` files are read with ``allow_pickle=False``: object (ragged) arrays are refused, never
+unpickled. A ``.csv`` file has a header, one sequence per row, a label column (``label`` unless
+configured) and one column per time step; a row may end with empty cells (a shorter sequence).
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(p, X=np.zeros((4, 5, 2)), y=np.array([0, 1, 0, 1]))
+    >>> X, y, lengths = load_file(p)
+    >>> X.shape, y.tolist(), lengths.tolist()
+    ((4, 5, 2), [0, 1, 0, 1], [5, 5, 5, 5])
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab.errors import DataError
+
+NPZ_KEYS = ("X", "y", "lengths")
+
+
+def _numeric(name: str, arr: np.ndarray, path: Path, kinds: str) -> np.ndarray:
+    if arr.dtype.kind not in kinds:
+        raise DataError(f"{path}: expected '{name}' to hold numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file."""
+    p = Path(path)
+    try:
+        npz = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{p}: cannot read as an .npz file ({e})") from None
+    with npz:
+        unknown = sorted(set(npz.files) - set(NPZ_KEYS))
+        if unknown:
+            raise DataError(f"{p}: unexpected array(s) {unknown}; an .npz holds X, y and optionally lengths")
+        if "X" not in npz.files:
+            raise DataError(f"{p}: no array 'X' (expected X [N, T, C], y [N], optional lengths [N]); found {npz.files}")
+        try:
+            X = npz["X"]
+            y = npz["y"] if "y" in npz.files else None
+            lengths = npz["lengths"] if "lengths" in npz.files else None
+        except ValueError as e:
+            if "allow_pickle" in str(e):
+                raise DataError(
+                    f"{p}: an array is stored as Python objects (ragged sequences?); save X as a padded "
+                    "float array [N, T, C] and give the true lengths in 'lengths' [N]"
+                ) from None
+            raise DataError(f"{p}: cannot read array ({e})") from None
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise DataError(f"{p}: the file is truncated or corrupt ({e})") from None
+    _numeric("X", X, p, "fiub")
+    if X.ndim == 2:  # [N, T]: a univariate series per row
+        X = X[:, :, None]
+    if X.ndim != 3:
+        raise DataError(f"{p}: expected X of shape [N, T, C] (or [N, T]), got shape {list(X.shape)}")
+    if lengths is None:
+        lengths = np.full(len(X), X.shape[1], dtype=np.int64)
+    else:
+        _numeric("lengths", lengths, p, "iu")
+        lengths = lengths.astype(np.int64)
+    return X.astype(np.float64), y, lengths
+
+
+def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones."""
+    p = Path(path)
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{p}: cannot read as a .csv file ({e})") from None
+    if not rows:
+        raise DataError(f"{p}: the file is empty (expected a header row and one row per sequence)")
+    header = [h.strip() for h in rows[0]]
+    if label_column not in header:
+        from rnnlab._checks import did_you_mean
+
+        raise DataError(
+            f"{p}: no label column {label_column!r} in the header{did_you_mean(label_column, header)} "
+            f"(set data.label_column); header starts {header[:5]}"
+        )
+    li = header.index(label_column)
+    steps = len(header) - 1
+    labels, series = [], []
+    for r, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) > len(header):
+            raise DataError(f"{p}: line {r} has {len(row)} cells, the header has {len(header)}")
+        labels.append(row[li].strip() if li < len(row) else "")
+        cells = [c.strip() for j, c in enumerate(row) if j != li]
+        while cells and cells[-1] == "":
+            cells.pop()
+        values = []
+        for j, c in enumerate(cells):
+            if c == "":
+                raise DataError(f"{p}: line {r} has an empty cell at step {j} before the end of the sequence")
+            try:
+                values.append(float(c))
+            except ValueError:
+                raise DataError(f"{p}: line {r}, step {j}: expected a number, got {c!r}") from None
+        if not values:
+            raise DataError(f"{p}: line {r} has a label but no values")
+        series.append(values)
+    if not series:
+        raise DataError(f"{p}: no data rows after the header")
+    lengths = np.array([len(s) for s in series], dtype=np.int64)
+    X = np.zeros((len(series), steps, 1))
+    for i, s in enumerate(series):
+        X[i, : len(s), 0] = s
+    return X, np.array(labels), lengths
+
+
+def load_file(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(p)
+    if suffix == ".csv":
+        return load_csv(p, label_column)
+    raise DataError(f"{p}: expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")

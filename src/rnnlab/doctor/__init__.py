@@ -1,0 +1,34 @@
+"""Health checks for recurrent models: ``rnnlab.doctor.diagnose(model, batch, loss_fn)``.
+
+Runs the untrained network and a few training steps on a copy of the model and reports
+findings, each with a severity, the numbers behind it, a plain explanation and a remedy:
+saturated or constant softmax at initialisation, dead ReLU units, parameters without gradient,
+non-finite values, vanishing or exploding gradient through time, gates stuck open or shut, biases
+growing faster than kernels, and an update-to-weight ratio far from ~1e-3.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> batch = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> report = diagnose(net, batch, torch.nn.CrossEntropyLoss(), steps=3)
+    >>> report.ok, report.worst
+    (True, None)
+"""
+
+from rnnlab.doctor.checks import CHECKS, NotApplicable, Observations, Thresholds, register
+from rnnlab.doctor.findings import SEVERITIES, Finding
+from rnnlab.doctor.run import Report, diagnose, observe, torch_gate_activations
+
+__all__ = [
+    "CHECKS",
+    "SEVERITIES",
+    "Finding",
+    "NotApplicable",
+    "Observations",
+    "Report",
+    "Thresholds",
+    "diagnose",
+    "observe",
+    "register",
+    "torch_gate_activations",
+]

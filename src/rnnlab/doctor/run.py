@@ -1,0 +1,557 @@
+"""Run the health checks: measure a copy of the model at initialisation and over a few steps.
+
+:func:`diagnose` deep-copies the model (and the optimizer when one is given), so the caller's
+model, optimizer and global random state are left exactly as they were. It then
+
+1. runs the untrained copy on the batch (recording ReLU outputs and gate activations) and
+   backpropagates the loss (the gradient at initialisation);
+2. measures the gradient through time of every recurrent layer;
+3. takes ``steps`` optimizer steps on the same batch, tracking each parameter's norm, update and
+   gradient;
+4. runs the trained copy once more (ReLU outputs and gates after training);
+
+and hands these :class:`~rnnlab.doctor.checks.Observations` to every check in
+:data:`~rnnlab.doctor.checks.CHECKS`.
+
+Example:
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> class Net(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lstm = torch.nn.LSTM(3, 8, batch_first=True)
+    ...         self.head = torch.nn.Linear(8, 2)
+    ...     def forward(self, x):
+    ...         return self.head(self.lstm(x)[0][:, -1])
+    >>> batch = (torch.randn(16, 10, 3), torch.randint(0, 2, (16,)))
+    >>> report = diagnose(Net(), batch, torch.nn.CrossEntropyLoss())
+    >>> report.ok
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from rnnlab._checks import did_you_mean
+from rnnlab.doctor.checks import (
+    CHECKS,
+    GateRecord,
+    NonFinite,
+    NotApplicable,
+    Observations,
+    ParamTrace,
+    ReluRecord,
+    Thresholds,
+    TimeGradient,
+    WeightBiasPair,
+)
+from rnnlab.doctor.findings import SEVERITIES, Finding
+from rnnlab.gates import kind_of, layer_weights, stored_parameter
+from rnnlab.introspect import stats
+from rnnlab.introspect.modules import recurrent_modules
+from rnnlab.rundir import RunDir, atomic_write_json, read_json
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """Findings of :func:`diagnose`, worst first.
+
+    ``skipped`` maps a check that had nothing to examine to the reason; ``losses`` are the
+    training losses of the diagnostic steps (the first one at initialisation).
+    """
+
+    findings: list[Finding]
+    skipped: dict[str, str] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no warning and no error (info findings are fine)."""
+        return all(f.severity == "info" for f in self.findings)
+
+    @property
+    def worst(self) -> str | None:
+        """The most serious severity found, or None without findings."""
+        return max((f.severity for f in self.findings), key=SEVERITIES.index, default=None)
+
+    def by_check(self, check: str) -> list[Finding]:
+        """The findings of one check."""
+        if check not in CHECKS:
+            raise KeyError(f"check: expected one of {sorted(CHECKS)}, got {check!r}{did_you_mean(check, CHECKS)}")
+        return [f for f in self.findings if f.check == check]
+
+    def to_json(self) -> str:
+        """The findings as a JSON list (the content of ``health.json``)."""
+        from rnnlab.rundir import _clean  # the run directory's one NaN/inf convention
+
+        return json.dumps(_clean([f.to_dict() for f in self.findings]), indent=2)
+
+    def write(self, run_dir: str | os.PathLike[str] | RunDir) -> Path:
+        """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path."""
+        rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
+        return rd.health
+
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike[str] | RunDir) -> Report:
+        """Read the findings back from ``RUN_DIR/health.json``."""
+        rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        return cls([Finding.from_dict(d) for d in read_json(rd.health)])
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def __str__(self) -> str:
+        if not self.findings:
+            lines = ["Health check: no findings."]
+        else:
+            counts = {s: sum(f.severity == s for f in self.findings) for s in reversed(SEVERITIES)}
+            lines = ["Health check: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+        for f in self.findings:
+            lines += ["", f"[{f.severity.upper()}] {f.title}  ({f.check})"]
+            nums = ", ".join(f"{k}={_short(v)}" for k, v in f.numbers.items())
+            lines += [f"  numbers: {nums}", f"  why:     {f.message}", f"  remedy:  {f.remedy}"]
+        if self.skipped:
+            lines += ["", "Not checked:"]
+            lines += [f"  {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in list(v.items())[:6]) + (
+            ", ..." if len(v) > 6 else "") + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_short(x) for x in v[:6]) + (", ..." if len(v) > 6 else "") + "]"
+    return str(v)
+
+
+# --- running the model ----------------------------------------------------------------------------
+
+
+def _forward(model: nn.Module, inputs: Any) -> Tensor:
+    out = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+    if isinstance(out, (tuple, list)):
+        out = out[0]  # (output, state) like nn.LSTM
+    if isinstance(out, PackedSequence):
+        out = out.data
+    if not isinstance(out, Tensor):
+        raise TypeError(f"model: expected the output to be a Tensor (or a tuple starting with one), got {type(out).__name__}")
+    return out
+
+
+def _loss(loss_fn: Callable[[Any, Any], Tensor], out: Tensor, targets: Any) -> Tensor:
+    loss = loss_fn(out, targets)
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise TypeError(
+            f"loss_fn: expected a scalar Tensor, got {type(loss).__name__}"
+            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
+        )
+    return loss.reshape(())
+
+
+def _split_batch(batch: Any) -> tuple[Any, Any]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(
+            f"batch: expected a pair (inputs, targets), got {type(batch).__name__}"
+            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
+    return batch[0], batch[1]
+
+
+_CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+_CLASSIFICATION_FNS = (F.cross_entropy, F.nll_loss)
+
+
+def _is_classification(loss_fn: Any) -> bool:
+    return isinstance(loss_fn, _CLASSIFICATION_LOSSES) or loss_fn in _CLASSIFICATION_FNS
+
+
+def _relu_channel_dim(parent: nn.Module | None, name: str, acts: Tensor) -> int:
+    # The ReLU module does not know its channel axis. After a convolution or a norm over
+    # [B, C, ...] it is dim 1; everywhere else in sequence models it is the last dim.
+    if acts.dim() < 3 or parent is None:
+        return -1
+    siblings = list(parent.named_children())
+    idx = [n for n, _ in siblings].index(name)
+    if idx > 0:
+        prev = siblings[idx - 1][1]
+        channel_first = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm,
+                         nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)
+        if isinstance(prev, channel_first):
+            return 1
+    return -1
+
+
+def _relu_sites(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
+    modules = dict(model.named_modules())
+    sites = []
+    for name, m in modules.items():
+        relu_layer = kind_of(m) is not None and "relu" in (
+            getattr(m, "nonlinearity", None), getattr(m, "activation", None))
+        if isinstance(m, (nn.ReLU, nn.ReLU6)) or relu_layer:
+            parent = modules.get(name.rpartition(".")[0]) if name else None
+            sites.append((name or type(m).__name__, m, parent))
+    return sites
+
+
+def torch_gate_activations(
+    module: nn.LSTM | nn.GRU, input: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None
+) -> tuple[dict[tuple[int, str], Tensor], Tensor]:
+    """Gate activations of torch's ``nn.LSTM``/``nn.GRU``, recomputed from its weights.
+
+    torch's fused kernel does not expose its gates, so this replays the recurrence step by step
+    (no dropout between layers: the module as in eval mode). Returns ``(gates, output)``:
+    ``gates[(layer, "forward"|"reverse")]`` is ``[T, B, G*H]`` after the gate nonlinearities
+    (time-major, gate order of :mod:`rnnlab.gates`), the same layout as rnnlab's
+    ``recording_gates()``; ``output`` is the replayed output of the last layer, ``[T, B, D*H]``.
+
+    >>> lstm = torch.nn.LSTM(3, 4, num_layers=2)
+    >>> x = torch.randn(6, 2, 3)
+    >>> gates, out = torch_gate_activations(lstm, x)
+    >>> gates[(1, "forward")].shape
+    torch.Size([6, 2, 16])
+    >>> torch.allclose(out, lstm(x)[0], atol=1e-6)
+    True
+    """
+    kind = kind_of(module)
+    if not isinstance(module, (nn.LSTM, nn.GRU)) or kind not in ("lstm", "gru"):
+        raise TypeError(f"module: expected a torch nn.LSTM or nn.GRU, got {type(module).__name__}")
+    if isinstance(input, PackedSequence):
+        raise TypeError("input: a PackedSequence cannot be replayed, pass the padded tensor")
+    if getattr(module, "proj_size", 0):
+        raise ValueError(f"module: LSTM with proj_size={module.proj_size} is not supported")
+    x = input.unsqueeze(1) if input.dim() == 2 else (input.transpose(0, 1) if module.batch_first else input)
+    T, B = x.shape[0], x.shape[1]
+    D, H, L = (2 if module.bidirectional else 1), module.hidden_size, module.num_layers
+    zeros = x.new_zeros(L * D, B, H)
+    if hx is None:
+        h0, c0 = zeros, zeros
+    elif kind == "lstm":
+        h0, c0 = (s.unsqueeze(1) if s.dim() == 2 else s for s in hx)
+    else:
+        h0, c0 = (hx.unsqueeze(1) if hx.dim() == 2 else hx), zeros
+    out: dict[tuple[int, str], Tensor] = {}
+    with torch.no_grad():
+        for layer in range(L):
+            outs = []
+            for d, direction in enumerate(("forward", "reverse")[:D]):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                w_ih, w_hh = getattr(module, f"weight_ih{sfx}"), getattr(module, f"weight_hh{sfx}")
+                b_ih = getattr(module, f"bias_ih{sfx}") if module.bias else None
+                b_hh = getattr(module, f"bias_hh{sfx}") if module.bias else None
+                seq = x.flip(0) if d else x
+                xp = F.linear(seq, w_ih, b_ih)
+                h, c = h0[layer * D + d], c0[layer * D + d]
+                gates, hs = [], []
+                for t in range(T):
+                    hp = F.linear(h, w_hh, b_hh)
+                    if kind == "lstm":
+                        i, f, g, o = (xp[t] + hp).chunk(4, dim=-1)
+                        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+                        c = f * c + i * g
+                        h = o * c.tanh()
+                        gates.append(torch.cat([i, f, g, o], dim=-1))
+                    else:
+                        xr, xz, xn = xp[t].chunk(3, dim=-1)
+                        hr, hz, hn = hp.chunk(3, dim=-1)
+                        r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+                        n = (xn + r * hn).tanh()
+                        h = (1 - z) * n + z * h
+                        gates.append(torch.cat([r, z, n], dim=-1))
+                    hs.append(h)
+                g_seq, h_seq = torch.stack(gates), torch.stack(hs)
+                out[(layer, direction)] = g_seq.flip(0) if d else g_seq
+                outs.append(h_seq.flip(0) if d else h_seq)
+            x = torch.cat(outs, dim=-1)
+    return out, x
+
+
+@contextlib.contextmanager
+def _recording(model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord], skipped: list[str]) -> Iterator[None]:
+    """Record ReLU outputs and gate activations of the forward passes inside the block."""
+    handles = []
+    torch_calls: list[tuple[str, nn.Module, Any, Any]] = []
+
+    def relu_hook(name: str, parent: nn.Module | None) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            acts = output[0] if isinstance(output, tuple) else output
+            acts = acts.data if isinstance(acts, PackedSequence) else acts
+            local = name.rpartition(".")[2]
+            relu.append(ReluRecord(name, acts.detach().clone(), _relu_channel_dim(parent, local, acts)))
+        return hook
+
+    def torch_rnn_hook(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+            inp = args[0] if args else kwargs.get("input")
+            hx = args[1] if len(args) > 1 else kwargs.get("hx")
+            torch_calls.append((name, module, inp, hx))
+        return hook
+
+    with contextlib.ExitStack() as stack:
+        for name, module, parent in _relu_sites(model):
+            handles.append(module.register_forward_hook(relu_hook(name, parent)))
+        rnnlab_records: list[tuple[str, nn.Module, dict]] = []
+        for name, module in recurrent_modules(model):
+            label = name or type(module).__name__
+            if kind_of(module) not in ("lstm", "gru"):
+                continue
+            if hasattr(module, "recording_gates"):
+                rnnlab_records.append((label, module, stack.enter_context(module.recording_gates())))
+            elif isinstance(module, (nn.LSTM, nn.GRU)):
+                handles.append(module.register_forward_hook(torch_rnn_hook(label), with_kwargs=True))
+            else:
+                skipped.append(f"'{label}' ({type(module).__name__}) does not expose its gates")
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+        for label, module, rec in rnnlab_records:
+            for (layer, direction), acts in rec.items():
+                gates.append(GateRecord(label, layer, direction, module.kind, acts.detach()))
+    for label, module, inp, hx in torch_calls:
+        try:
+            replayed, _ = torch_gate_activations(module, inp, hx)
+        except (TypeError, ValueError) as e:
+            skipped.append(f"'{label}': {e}")
+            continue
+        for (layer, direction), acts in replayed.items():
+            gates.append(GateRecord(label, layer, direction, kind_of(module), acts))
+
+
+# --- observations of training -------------------------------------------------------------------
+
+
+def _pairs(model: nn.Module, names: dict[int, str]) -> list[WeightBiasPair]:
+    """(kernel, bias) groups whose norms the bias-growth check compares."""
+    from rnnlab.layers.norm import NORM_TYPES
+
+    pairs = []
+    rec_names = set()
+    for mname, module in recurrent_modules(model):
+        label = mname or type(module).__name__
+        for lw in layer_weights(module):
+            ids = {c: id(stored_parameter(module, p)) for c, p in lw.names.items()}
+            rec_names.update(names[i] for i in ids.values() if i in names)
+            kernels = [names[ids[c]] for c in ("kernel", "recurrent") if c in ids and ids[c] in names]
+            biases = [names[ids[c]] for c in ("bias_ih", "bias_hh") if c in ids and ids[c] in names]
+            pairs.append(WeightBiasPair(f"'{label}' layer {lw.layer} {lw.direction}", kernels, biases))
+    for mname, module in model.named_modules():
+        if isinstance(module, NORM_TYPES) or kind_of(module) is not None:
+            continue
+        w = module._parameters.get("weight")
+        b = module._parameters.get("bias")
+        if w is None or b is None or w.dim() < 2 or id(w) not in names or id(b) not in names:
+            continue
+        if names[id(w)] in rec_names:
+            continue
+        pairs.append(WeightBiasPair(f"'{mname or type(module).__name__}'", [names[id(w)]], [names[id(b)]]))
+    return pairs
+
+
+def _check_nonfinite(obs: Observations, phase: str, what: str, t: Tensor) -> None:
+    n = stats.nonfinite_count(t)
+    if n:
+        obs.nonfinite.append(NonFinite(phase, what, n, t.numel()))
+
+
+def _time_gradients(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any], Tensor]) -> list[TimeGradient]:
+    from rnnlab.introspect.through_time import grad_through_time
+
+    result = grad_through_time(model, batch, loss_fn)
+    return [TimeGradient(name, per_step) for name, per_step in _per_step_magnitudes(result)]
+
+
+def _per_step_magnitudes(result: Any) -> list[tuple[str, Tensor]]:
+    raise NotImplementedError  # replaced once grad_through_time's result type is known
+
+
+def _copy(model: nn.Module, optimizer_factory: OptimizerFactory | torch.optim.Optimizer | None
+          ) -> tuple[nn.Module, Callable[[nn.Module], torch.optim.Optimizer]]:
+    if isinstance(optimizer_factory, torch.optim.Optimizer):
+        # Copy model and optimizer together: the memo maps the optimizer's parameters onto the
+        # copied model's, and the optimizer state (Adam moments, step counts) comes along.
+        copied, opt = copy.deepcopy((model, optimizer_factory))
+        return copied, lambda m: opt
+    factory = optimizer_factory or (lambda params: torch.optim.Adam(params, lr=1e-3))
+    if not callable(factory):
+        raise TypeError(
+            f"optimizer_factory: expected a callable params -> optimizer or a torch.optim.Optimizer, "
+            f"got {type(factory).__name__}"
+        )
+    return copy.deepcopy(model), lambda m: factory(p for p in m.parameters() if p.requires_grad)
+
+
+def observe(
+    model: nn.Module,
+    batch: tuple[Any, Any],
+    loss_fn: Callable[[Any, Any], Tensor],
+    optimizer_factory: OptimizerFactory | torch.optim.Optimizer | None = None,
+    steps: int = 5,
+    *,
+    classification: bool | None = None,
+) -> Observations:
+    """Measure what the checks need on a copy of ``model`` (see the module docstring).
+
+    The caller's model and optimizer are not changed. Call inside ``torch.random.fork_rng`` to
+    keep the global random state (``diagnose`` does).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+    inputs, targets = _split_batch(batch)
+    net, make_optimizer = _copy(model, optimizer_factory)
+    net.train()
+    names = {id(p): n for n, p in net.named_parameters() if p.requires_grad}
+    params = {n: p for n, p in net.named_parameters() if p.requires_grad}
+    obs = Observations(steps=steps)
+    obs.params = {n: ParamTrace(n, tuple(p.shape), [float(p.detach().norm())]) for n, p in params.items()}
+    obs.pairs = _pairs(net, names)
+
+    # 1. The untrained network.
+    relu: list[ReluRecord] = []
+    gates: list[GateRecord] = []
+    with _recording(net, relu, gates, obs.gates_skipped):
+        out = _forward(net, inputs)
+    loss = _loss(loss_fn, out, targets)
+    obs.relu["init"], obs.gates["init"] = relu, gates
+    obs.outputs = out.detach()
+    obs.classification = _is_classification(loss_fn) if classification is None else classification
+    obs.class_dim = 1 if _is_classification(loss_fn) and out.dim() > 2 else -1
+    obs.loss_init = float(loss.detach())
+    _check_nonfinite(obs, "initialisation", "model output", out.detach())
+    _check_nonfinite(obs, "initialisation", "loss", loss.detach())
+
+    # 2. Gradient through time of the untrained network (on its own copy of the graph).
+    obs.through_time = _time_gradients(net, batch, loss_fn)
+    net.zero_grad(set_to_none=True)
+
+    # 3. Training steps; the first one reuses the forward pass above.
+    optimizer = make_optimizer(net)
+    obs.learning_rates = [float(g["lr"]) for g in optimizer.param_groups if "lr" in g]
+    for step in range(max(steps, 1)):
+        phase = "initialisation" if step == 0 else f"training step {step + 1}"
+        if step > 0:
+            out = _forward(net, inputs)
+            loss = _loss(loss_fn, out, targets)
+            _check_nonfinite(obs, phase, "loss", loss.detach())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        obs.losses.append(float(loss.detach()))
+        for n, p in params.items():
+            trace = obs.params[n]
+            if p.grad is None:
+                continue
+            g = p.grad.detach()
+            _check_nonfinite(obs, phase, f"gradient of {n}", g)
+            gmax = float(g.abs().max()) if g.numel() else 0.0
+            trace.grad_max = gmax if trace.grad_max is None else max(trace.grad_max, gmax)
+        if step >= steps:
+            break  # steps=0: gradient at initialisation only
+        before = {n: p.detach().clone() for n, p in params.items()}
+        optimizer.step()
+        for m in net.modules():
+            if m is not net and hasattr(m, "apply_constraints") and kind_of(m) is not None:
+                m.apply_constraints()
+        for n, p in params.items():
+            now = p.detach()
+            _check_nonfinite(obs, f"after training step {step + 1}", f"parameter {n}", now)
+            obs.params[n].updates.append(float((now - before[n]).norm()))
+            obs.params[n].norms.append(float(now.norm()))
+
+    # 4. The network after the steps.
+    if steps:
+        relu, gates = [], []
+        with torch.no_grad(), _recording(net, relu, gates, []):
+            _forward(net, inputs)
+        obs.relu["trained"], obs.gates["trained"] = relu, gates
+    return obs
+
+
+def diagnose(
+    model: nn.Module,
+    batch: tuple[Any, Any],
+    loss_fn: Callable[[Any, Any], Tensor],
+    optimizer_factory: OptimizerFactory | torch.optim.Optimizer | None = None,
+    steps: int = 5,
+    *,
+    classification: bool | None = None,
+    checks: Sequence[str] | None = None,
+    thresholds: Thresholds | None = None,
+    seed: int | None = 0,
+    run_dir: str | os.PathLike[str] | RunDir | None = None,
+) -> Report:
+    """Health-check a model: run it untrained and for a few steps on a copy, report findings.
+
+    Args:
+        model: the network; called as ``model(inputs)`` (``model(*inputs)`` when ``inputs`` is a
+            tuple). When it returns a tuple, the first element is the output (like ``nn.LSTM``).
+        batch: ``(inputs, targets)``; the loss is ``loss_fn(output, targets)``.
+        loss_fn: returns a scalar tensor.
+        optimizer_factory: ``params -> optimizer`` (default ``Adam(lr=1e-3)``), or your own
+            optimizer, which is copied with the model (state included) and left untouched.
+        steps: optimizer steps to take on the batch (0: look at initialisation only).
+        classification: whether the outputs are class scores for the softmax check; None
+            decides from ``loss_fn`` (``CrossEntropyLoss``/``NLLLoss`` and their functional forms).
+        checks: names of the checks to run (default all of ``CHECKS``).
+        thresholds: where the checks draw their lines (default :class:`Thresholds()`).
+        seed: seed for dropout and other randomness during the diagnosis (the caller's random
+            state is restored afterwards); None uses the current state.
+        run_dir: when given, the findings are written to ``RUN_DIR/health.json``.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> batch = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> print(diagnose(net, batch, torch.nn.CrossEntropyLoss(), checks=["softmax_init"]))
+    Health check: no findings.
+    """
+    selected = list(CHECKS) if checks is None else list(checks)
+    for name in selected:
+        if name not in CHECKS:
+            raise KeyError(f"checks: unknown check {name!r}, expected some of {list(CHECKS)}{did_you_mean(name, CHECKS)}")
+    th = Thresholds() if thresholds is None else thresholds
+    if not isinstance(th, Thresholds):
+        raise TypeError(f"thresholds: expected a Thresholds, got {type(th).__name__}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        obs = observe(model, batch, loss_fn, optimizer_factory, steps, classification=classification)
+    findings: list[Finding] = []
+    skipped: dict[str, str] = {}
+    for name in selected:
+        try:
+            findings += CHECKS[name](obs, th)
+        except NotApplicable as e:
+            skipped[name] = str(e)
+    findings.sort(key=lambda f: -f.rank)
+    report = Report(findings, skipped, obs.losses)
+    if run_dir is not None:
+        report.write(run_dir)
+    return report

@@ -1,0 +1,68 @@
+"""Which submodules of a model are recurrent layers (the unit every collector works on).
+
+A *recurrent layer* is a module that runs a whole sequence: torch's ``nn.LSTM``/``nn.GRU``/
+``nn.RNN`` or any rnnlab layer (a subclass of ``rnnlab.layers.base.RecurrentBase``). Cells
+(``nn.LSTMCell`` ...) and modules nested inside a recurrent layer are not listed.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.LSTM(3, 4), torch.nn.Linear(4, 2))
+    >>> [name for name, _ in recurrent_modules(model)]
+    ['0']
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def _recurrent_base() -> type | None:
+    try:
+        from rnnlab.layers.base import RecurrentBase
+    except ImportError:  # layers not importable (partial install): torch's layers still work
+        return None
+    return RecurrentBase
+
+
+def is_recurrent_layer(module: nn.Module) -> bool:
+    """True for ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and rnnlab recurrent layers.
+
+    >>> is_recurrent_layer(nn.GRU(2, 3)), is_recurrent_layer(nn.GRUCell(2, 3))
+    (True, False)
+    """
+    if isinstance(module, nn.RNNBase):
+        return True
+    base = _recurrent_base()
+    return base is not None and isinstance(module, base)
+
+
+def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The outermost recurrent layers of ``model`` as ``(qualified name, module)``, in order.
+
+    The model itself is listed with name ``""`` when it is a recurrent layer.
+
+    >>> [n for n, _ in recurrent_modules(nn.LSTM(2, 3))]
+    ['']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    found: list[tuple[str, nn.Module]] = []
+    for name, module in model.named_modules():
+        if any(name == f or name.startswith(f + ".") if f else True for f, _ in found):
+            continue  # nested inside a recurrent layer already listed
+        if is_recurrent_layer(module):
+            found.append((name, module))
+    return found
+
+
+def find_module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` (a clear KeyError with a suggestion when it does not exist)."""
+    from rnnlab._checks import did_you_mean
+
+    modules = dict(model.named_modules())
+    if name not in modules:
+        raise KeyError(
+            f"module: no submodule named {name!r} in {type(model).__name__}"
+            f"{did_you_mean(name, [n for n in modules if n])}"
+        )
+    return modules[name]

@@ -1,0 +1,1 @@
+"""Which parameters to regularize and how: roles, param groups, penalties."""

@@ -1,0 +1,346 @@
+"""Parameter groups from rules: which parameters get which weight decay and learning rate.
+
+``param_groups(model, rules)`` returns a list of param-group dicts that any ``torch.optim``
+optimizer accepts. Each :class:`Rule` selects parameters by role, module type and/or name pattern
+and sets ``weight_decay`` (L2, decoupled in AdamW-style optimizers), ``l1`` (decoupled L1 decay,
+honoured by ``rnnlab.optim`` optimizers) and ``lr_mult`` (learning-rate multiplier).
+
+Precedence — every parameter lands in exactly one group:
+
+1. a name containing ``noreg`` always goes to the ``no_decay`` group (no rule can reach it);
+2. otherwise the **first** rule that selects the parameter takes it. Bias and norm parameters
+   are protected: a rule selects them only when its ``role`` names ``"bias"`` / ``"norm"``
+   explicitly (so ``Rule(module_type=nn.LSTM, weight_decay=1e-3)`` decays the LSTM's kernel and
+   recurrent weights, not its biases);
+3. parameters no rule took: role ``bias`` or ``norm`` → ``no_decay`` group (decay 0);
+   everything else → ``default`` group with the ``weight_decay`` given to ``param_groups``.
+
+Typo protection: a rule that selects no parameter, or only parameters already taken by earlier
+rules, is an error. Unknown roles, negative decays and bad patterns are errors too.
+
+Group dicts carry ``params``, ``param_names`` (torch's own key for named parameters),
+``name`` (the group label), ``weight_decay``, ``l1``, ``lr_mult`` and, when ``lr`` is given,
+``lr = lr * lr_mult``. Plain torch optimizers ignore ``l1`` and ``lr_mult``: give ``lr`` to
+``param_groups`` to get the multipliers applied, or use ``rnnlab.optim`` optimizers.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.LSTM(3, 4), torch.nn.Linear(4, 2))
+    >>> groups = param_groups(model, [Rule(role="recurrent", weight_decay=1e-3),
+    ...                               Rule(role="kernel", weight_decay=1e-4, lr_mult=0.5)])
+    >>> [(g["name"], g["weight_decay"], len(g["params"])) for g in groups]
+    [('rule0', 0.001, 1), ('rule1', 0.0001, 2), ('no_decay', 0.0, 3)]
+    >>> opt = torch.optim.AdamW(groups, lr=1e-3)
+    >>> print(groups.summary().splitlines()[0])
+    group     weight_decay  l1  lr_mult  params  elements  selected by
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from torch import nn
+
+from rnnlab._checks import did_you_mean
+from rnnlab.regularize.roles import (
+    ROLES,
+    ParamInfo,
+    RoleRule,
+    _check_pattern,
+    _check_types,
+    check_role,
+    describe_params,
+)
+
+__all__ = ["Rule", "ParamGroups", "param_groups", "summary", "PROTECTED_ROLES", "NOREG"]
+
+#: Roles that get no decay by default and that a rule reaches only by naming them.
+PROTECTED_ROLES: tuple[str, ...] = ("bias", "norm")
+#: A parameter whose name contains this string is never decayed.
+NOREG = "noreg"
+
+
+def _check_nonneg(value: object, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument}: expected a number >= 0, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{argument}: expected a finite number >= 0, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Select parameters and set their decay and learning-rate multiplier.
+
+    Selectors (all given ones must match): ``role`` (a role or tuple of roles, see
+    :data:`rnnlab.regularize.roles.ROLES`), ``module_type`` (the holding module or any module
+    containing it is an instance), ``name`` (regular expression searched in the parameter name).
+    A rule with no selector selects every unprotected parameter.
+
+    Settings: ``weight_decay`` (None → the ``weight_decay`` given to :func:`param_groups`),
+    ``l1`` (decoupled L1 decay), ``lr_mult``. ``label`` names the group (default ``rule{i}``).
+
+    >>> Rule(role=("kernel", "recurrent"), weight_decay=1e-4).role
+    ('kernel', 'recurrent')
+    >>> Rule(role="recurent")
+    Traceback (most recent call last):
+    ...
+    ValueError: Rule.role: expected one of ['kernel', 'recurrent', 'bias', 'norm', 'embedding', 'other'], got 'recurent'; did you mean 'recurrent'?
+    """
+
+    role: str | tuple[str, ...] | None = None
+    module_type: type | tuple[type, ...] | None = None
+    name: str | None = None
+    weight_decay: float | None = None
+    l1: float = 0.0
+    lr_mult: float = 1.0
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is not None:
+            roles = (self.role,) if isinstance(self.role, str) else self.role
+            if not isinstance(roles, (tuple, list)) or not roles:
+                raise TypeError(f"Rule.role: expected a role or a tuple of roles, got {self.role!r}")
+            for r in roles:
+                check_role(r, "Rule.role")
+            object.__setattr__(self, "role", tuple(roles) if len(roles) > 1 else roles[0])
+        _check_types(self.module_type, "Rule.module_type")
+        _check_pattern(self.name, "Rule.name")
+        if self.weight_decay is not None:
+            _check_nonneg(self.weight_decay, "Rule.weight_decay")
+        _check_nonneg(self.l1, "Rule.l1")
+        _check_nonneg(self.lr_mult, "Rule.lr_mult")
+        if self.label is not None and not isinstance(self.label, str):
+            raise TypeError(f"Rule.label: expected a string, got {type(self.label).__name__}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Rule:
+        """Build a rule from a mapping (e.g. a TOML table); unknown keys are an error.
+
+        >>> Rule.from_dict({"role": "kernel", "weight_decay": 1e-4}).weight_decay
+        0.0001
+        >>> Rule.from_dict({"rol": "kernel"})
+        Traceback (most recent call last):
+        ...
+        KeyError: "rule: unknown key 'rol'; did you mean 'role'?"
+        """
+        keys = [f.name for f in fields(cls)]
+        for k in d:
+            if k not in keys:
+                raise KeyError(f"rule: unknown key {k!r}{did_you_mean(str(k), keys)}")
+        role = d.get("role")
+        if isinstance(role, list):
+            d = {**d, "role": tuple(role)}
+        return cls(**d)
+
+    @property
+    def roles(self) -> tuple[str, ...] | None:
+        if self.role is None:
+            return None
+        return (self.role,) if isinstance(self.role, str) else tuple(self.role)
+
+    def selects(self, info: ParamInfo) -> bool:
+        """Whether this rule selects ``info`` (ignoring which rule comes first)."""
+        if NOREG in info.name:
+            return False
+        wanted = self.roles
+        if wanted is None:
+            if info.role in PROTECTED_ROLES:
+                return False
+        elif info.role not in wanted:
+            return False
+        types = _check_types(self.module_type, "module_type")
+        if types is not None and not info.within(types):
+            return False
+        pattern = _check_pattern(self.name, "name")
+        return pattern is None or pattern.search(info.name) is not None
+
+    def describe(self) -> str:
+        parts = []
+        if self.role is not None:
+            parts.append(f"role={self.role!r}")
+        if self.module_type is not None:
+            types = _check_types(self.module_type, "module_type") or ()
+            parts.append("module_type=" + "|".join(t.__name__ for t in types))
+        if self.name is not None:
+            parts.append(f"name={self.name!r}")
+        return ", ".join(parts) or "all unprotected"
+
+
+class ParamGroups(list):
+    """A list of param-group dicts (pass it to any optimizer) that prints as a summary table.
+
+    ``infos`` holds every parameter with its role; ``group_of`` maps parameter name → group name.
+    """
+
+    def __init__(self, groups: list[dict[str, Any]], infos: list[ParamInfo], sources: dict[str, str]):
+        super().__init__(groups)
+        self.infos = infos
+        self.sources = sources
+        self.group_of = {n: g["name"] for g in groups for n in g["param_names"]}
+
+    def summary(self) -> str:
+        """A table of groups (decay, l1, lr_mult, sizes) and of every parameter's group."""
+        return summary(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def summary(groups: ParamGroups) -> str:
+    """The summary table of :func:`param_groups`' result (also what ``print(groups)`` shows)."""
+    if not isinstance(groups, ParamGroups):
+        raise TypeError(f"groups: expected the result of param_groups(), got {type(groups).__name__}")
+    rows = [["group", "weight_decay", "l1", "lr_mult", "params", "elements", "selected by"]]
+    for g in groups:
+        rows.append([
+            g["name"], f"{g['weight_decay']:g}", f"{g['l1']:g}", f"{g['lr_mult']:g}",
+            str(len(g["params"])), str(sum(p.numel() for p in g["params"])),
+            groups.sources[g["name"]],
+        ])
+    prow = [["parameter", "role", "shape", "group"]]
+    for info in groups.infos:
+        prow.append([info.name, info.role, str(list(info.param.shape)), groups.group_of[info.name]])
+    return _table(rows) + "\n\n" + _table(prow)
+
+
+def _coerce_rules(rules: object) -> list[Rule]:
+    if rules is None:
+        return []
+    if isinstance(rules, (Rule, Mapping, str)):
+        raise TypeError(f"rules: expected a list of Rule, got a single {type(rules).__name__}")
+    out = []
+    for i, r in enumerate(rules):  # type: ignore[union-attr]
+        if isinstance(r, Mapping):
+            r = Rule.from_dict(r)
+        if not isinstance(r, Rule):
+            raise TypeError(f"rules[{i}]: expected a Rule or a mapping, got {type(r).__name__} {r!r}")
+        out.append(r)
+    return out
+
+
+def _no_match_hint(rule: Rule, infos: list[ParamInfo]) -> str:
+    present = sorted({i.role for i in infos}, key=ROLES.index)
+    hints = [f"the model's roles are {present}"]
+    if rule.roles is None:
+        prot = [i.name for i in infos if i.role in PROTECTED_ROLES and Rule(
+            role=i.role, module_type=rule.module_type, name=rule.name).selects(i)]
+        if prot:
+            hints.append(
+                f"it would select {prot[:3]} but bias/norm parameters are reached only by a rule "
+                f"naming role='bias' or role='norm'"
+            )
+    if rule.name is not None:
+        close = difflib.get_close_matches(rule.name, [i.name for i in infos], n=3, cutoff=0.4)
+        if close:
+            hints.append(f"parameter names close to {rule.name!r}: {close}")
+        else:
+            hints.append(f"parameter names are e.g. {[i.name for i in infos[:4]]}")
+    if any(NOREG in i.name for i in infos):
+        hints.append(f"names containing {NOREG!r} are never selected")
+    return "; ".join(hints)
+
+
+def param_groups(
+    model: nn.Module,
+    rules: Sequence[Rule | Mapping[str, Any]] | None = None,
+    *,
+    weight_decay: float = 0.0,
+    lr: float | None = None,
+    role_rules: Sequence[RoleRule] | None = None,
+) -> ParamGroups:
+    """Param groups for any ``torch.optim`` optimizer, built from ``rules`` (see module docstring).
+
+    ``weight_decay`` is the decay of the ``default`` group (unprotected parameters no rule took).
+    ``lr``, when given, sets each group's ``lr`` to ``lr * lr_mult``. ``role_rules`` extend the
+    role classification (:func:`rnnlab.roles`).
+
+    >>> import torch
+    >>> lstm = torch.nn.LSTM(2, 3)
+    >>> groups = param_groups(lstm, weight_decay=1e-2)
+    >>> {g["name"]: g["param_names"] for g in groups}
+    {'default': ['weight_ih_l0', 'weight_hh_l0'], 'no_decay': ['bias_ih_l0', 'bias_hh_l0']}
+    """
+    wd_default = _check_nonneg(weight_decay, "weight_decay")
+    base_lr = None if lr is None else _check_nonneg(lr, "lr")
+    rule_list = _coerce_rules(rules)
+    infos = describe_params(model, role_rules)
+    if not infos:
+        raise ValueError(f"model: {type(model).__name__} has no parameters")
+
+    labels = [r.label if r.label is not None else f"rule{i}" for i, r in enumerate(rule_list)]
+    reserved = {"default", "no_decay"}
+    seen: set[str] = set()
+    for i, lab in enumerate(labels):
+        if lab in reserved or lab in seen:
+            raise ValueError(
+                f"rules[{i}].label: {lab!r} is already used (labels must be unique and not "
+                f"{sorted(reserved)})"
+            )
+        seen.add(lab)
+
+    owner: dict[str, int] = {}
+    for i, rule in enumerate(rule_list):
+        selected = [info for info in infos if rule.selects(info)]
+        if not selected:
+            raise ValueError(
+                f"rules[{i}] ({rule.describe()}) matches no parameter: {_no_match_hint(rule, infos)}"
+            )
+        fresh = [info for info in selected if info.name not in owner]
+        if not fresh:
+            first = min(owner[info.name] for info in selected)
+            raise ValueError(
+                f"rules[{i}] ({rule.describe()}) is shadowed: every parameter it selects is "
+                f"already taken by an earlier rule (rules[{first}]); the first matching rule wins"
+            )
+        for info in fresh:
+            owner[info.name] = i
+
+    members: dict[str, list[ParamInfo]] = {lab: [] for lab in labels}
+    members["default"] = []
+    members["no_decay"] = []
+    for info in infos:
+        if info.name in owner:
+            members[labels[owner[info.name]]].append(info)
+        elif NOREG in info.name or info.role in PROTECTED_ROLES:
+            members["no_decay"].append(info)
+        else:
+            members["default"].append(info)
+
+    settings: dict[str, tuple[float, float, float]] = {
+        lab: (wd_default if r.weight_decay is None else float(r.weight_decay), float(r.l1), float(r.lr_mult))
+        for lab, r in zip(labels, rule_list, strict=True)
+    }
+    settings["default"] = (wd_default, 0.0, 1.0)
+    settings["no_decay"] = (0.0, 0.0, 1.0)
+    sources = {lab: r.describe() for lab, r in zip(labels, rule_list, strict=True)}
+    sources["default"] = "no rule"
+    sources["no_decay"] = f"default: {'/'.join(PROTECTED_ROLES)}, names with {NOREG!r}"
+
+    groups = []
+    for lab, mem in members.items():
+        if not mem:
+            continue
+        wd, l1, mult = settings[lab]
+        g: dict[str, Any] = {
+            "params": [m.param for m in mem],
+            "param_names": [m.name for m in mem],
+            "name": lab,
+            "weight_decay": wd,
+            "l1": l1,
+            "lr_mult": mult,
+        }
+        if base_lr is not None:
+            g["lr"] = base_lr * mult
+        groups.append(g)
+    return ParamGroups(groups, infos, sources)

@@ -1,0 +1,284 @@
+"""Penalties added to the loss: L1/L2 of weights per role, and activity regularization.
+
+Weight penalties (:class:`WeightPenalty`), with a separate coefficient per role::
+
+    penalty = Σ_role  l1[role] · Σ|w|  +  l2[role] · Σ w²
+
+over the parameters of that role (names containing ``noreg`` are left out, as in
+:func:`rnnlab.param_groups`). L2 is the plain sum of squares (Keras' ``l2``); ``tf.nn.l2_loss``
+has an extra ½. Norms are taken per tensor with ``torch._foreach_norm`` (one fused call per
+role), never element by element.
+
+Activity regularization (:class:`ActivityRegularizer`, Merity et al. 2017, "Revisiting
+activation regularization for language RNNs") on the outputs ``h_t`` of recurrent modules::
+
+    AR  = ar  · mean over valid (t, b, unit) of h_t²
+    TAR = tar · mean over valid (t, b, unit), t ≥ 1, of (h_t − h_{t−1})²
+
+Outputs are collected by forward hooks on every top-level recurrent module (``nn.LSTM``,
+``nn.GRU``, ``nn.RNN`` and rnnlab layers; modules nested in a hooked one are not hooked again),
+in training mode only. Padded steps beyond a sequence's length (``PackedSequence`` output, or the
+``lengths=`` argument of rnnlab layers) are left out; ``batch_first`` is honoured.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.LSTM(3, 4)
+    >>> wp = WeightPenalty(model, l2={"kernel": 1e-4, "recurrent": 1e-3})
+    >>> act = ActivityRegularizer(model, ar=2.0, tar=1.0)
+    >>> out, _ = model(torch.randn(5, 2, 3))
+    >>> loss = out.pow(2).mean() + wp() + act.penalty()
+    >>> loss.backward()
+    >>> act.remove()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnnlab.regularize.groups import NOREG, _check_nonneg
+from rnnlab.regularize.roles import RoleRule, check_role, describe_params
+
+__all__ = ["WeightPenalty", "weight_penalty", "ActivityRegularizer", "recurrent_modules"]
+
+
+def _coefficients(value: object, argument: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{argument}: expected a mapping role → coefficient like {{'kernel': 1e-4}}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    out = {}
+    for role, coef in value.items():
+        check_role(role, f"{argument} key")
+        out[role] = _check_nonneg(coef, f"{argument}[{role!r}]")
+    return out
+
+
+class WeightPenalty:
+    """L1/L2 penalty of a model's weights with one coefficient per role; call it to get the term.
+
+    ``l1`` / ``l2`` map roles (``"kernel"``, ``"recurrent"``, ``"bias"``, ...) to coefficients.
+    A role that no parameter of the model has is an error (typo protection). ``role_rules``
+    extend the role classification as in :func:`rnnlab.roles`.
+
+    >>> import torch
+    >>> lin = torch.nn.Linear(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = lin.weight.copy_(torch.tensor([[1.0, -2.0]])), lin.bias.fill_(3.0)
+    >>> round(float(WeightPenalty(lin, l1={"kernel": 0.5}, l2={"bias": 0.1})().detach()), 4)  # 0.5*3 + 0.1*9
+    2.4
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        l1: Mapping[str, float] | None = None,
+        l2: Mapping[str, float] | None = None,
+        *,
+        role_rules: Sequence[RoleRule] | None = None,
+    ) -> None:
+        self.l1 = _coefficients(l1, "l1")
+        self.l2 = _coefficients(l2, "l2")
+        infos = [i for i in describe_params(model, role_rules) if NOREG not in i.name]
+        self.params: dict[str, list[Tensor]] = {}
+        for info in infos:
+            self.params.setdefault(info.role, []).append(info.param)
+        for argument, coefs in (("l1", self.l1), ("l2", self.l2)):
+            for role in coefs:
+                if role not in self.params:
+                    raise ValueError(
+                        f"{argument}: role {role!r} matches no parameter of {type(model).__name__}; "
+                        f"its roles are {sorted(self.params)}"
+                    )
+
+    def terms(self) -> dict[str, Tensor]:
+        """The penalty per ``"l1/<role>"`` and ``"l2/<role>"`` (coefficient included)."""
+        out = {}
+        for role, coef in self.l1.items():
+            if coef:
+                out[f"l1/{role}"] = coef * torch.stack(torch._foreach_norm(self.params[role], 1)).sum()
+        for role, coef in self.l2.items():
+            if coef:
+                norms = torch.stack(torch._foreach_norm(self.params[role], 2))
+                out[f"l2/{role}"] = coef * norms.pow(2).sum()
+        return out
+
+    def __call__(self) -> Tensor:
+        """The total penalty (a scalar tensor, differentiable; 0 when every coefficient is 0)."""
+        terms = list(self.terms().values())
+        if not terms:
+            some = next(iter(self.params.values()))[0]
+            return torch.zeros((), dtype=some.dtype, device=some.device)
+        return torch.stack(terms).sum()
+
+
+def weight_penalty(
+    model: nn.Module,
+    l1: Mapping[str, float] | None = None,
+    l2: Mapping[str, float] | None = None,
+) -> Tensor:
+    """One-shot :class:`WeightPenalty` (build it once instead inside a training loop).
+
+    >>> import torch
+    >>> lstm = torch.nn.LSTM(2, 3)
+    >>> p = weight_penalty(lstm, l2={"recurrent": 1e-3})
+    >>> bool(torch.isclose(p, 1e-3 * lstm.weight_hh_l0.pow(2).sum()))
+    True
+    """
+    return WeightPenalty(model, l1=l1, l2=l2)()
+
+
+def _recurrent_types() -> tuple[type[nn.Module], ...]:
+    try:  # lazily: the layers package is optional for this module
+        from rnnlab.layers.base import RecurrentBase
+    except ImportError:
+        return (nn.RNNBase,)
+    return (nn.RNNBase, RecurrentBase)
+
+
+def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Top-level sequence-processing recurrent modules in ``model`` (not cells, not nested ones).
+
+    >>> import torch
+    >>> m = torch.nn.ModuleDict({"enc": torch.nn.GRU(2, 3), "head": torch.nn.Linear(3, 1)})
+    >>> [name for name, _ in recurrent_modules(m)]
+    ['enc']
+    """
+    types = _recurrent_types()
+    found: list[tuple[str, nn.Module]] = []
+    for name, mod in model.named_modules():
+        if not isinstance(mod, types):
+            continue
+        if any(name.startswith(f"{outer}.") or outer == "" for outer, _ in found):
+            continue
+        found.append((name, mod))
+    return found
+
+
+def _lengths_arg(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if "lengths" in kwargs:
+        return kwargs["lengths"]
+    if not isinstance(module, nn.RNNBase) and len(args) > 2:
+        return args[2]  # rnnlab layers: forward(input, hx=None, lengths=None)
+    return None
+
+
+def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tensor | None]:
+    """Output as ``[T, B, D]`` and a validity mask ``[T, B]`` (None when all steps are valid)."""
+    if isinstance(out, PackedSequence):
+        padded, lens = pad_packed_sequence(out, batch_first=False)
+        T = padded.shape[0]
+        mask = torch.arange(T).unsqueeze(1) < lens.unsqueeze(0)
+        return padded, mask.to(padded.device)
+    if not isinstance(out, Tensor):
+        raise TypeError(
+            f"{type(module).__name__}: expected forward to return (output, state) with output a "
+            f"Tensor or PackedSequence, got {type(out).__name__}"
+        )
+    if out.dim() == 2:  # unbatched [T, D]
+        out = out.unsqueeze(1)
+    elif getattr(module, "batch_first", False):
+        out = out.transpose(0, 1)
+    if lengths is None:
+        return out, None
+    lens = torch.as_tensor(lengths, device=out.device).reshape(-1)
+    mask = torch.arange(out.shape[0], device=out.device).unsqueeze(1) < lens.unsqueeze(0)
+    return out, mask
+
+
+class ActivityRegularizer:
+    """AR and TAR on the outputs of a model's recurrent modules, collected during forward.
+
+    After one or more training forward passes, :meth:`penalty` returns ``AR + TAR`` summed over
+    modules and calls, and clears what it collected. ``modules`` picks the modules to hook
+    (default :func:`recurrent_modules`). :meth:`remove` removes the hooks; the object is also a
+    context manager that removes them on exit. ``last`` holds the last penalty's AR and TAR
+    (detached) for logging.
+
+    >>> import torch
+    >>> gru = torch.nn.GRU(2, 3, batch_first=True)
+    >>> with ActivityRegularizer(gru, ar=1.0) as act:
+    ...     out, _ = gru(torch.randn(4, 6, 2))
+    ...     bool(torch.isclose(act.penalty(), out.pow(2).mean()))
+    True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        ar: float = 0.0,
+        tar: float = 0.0,
+        *,
+        modules: Sequence[nn.Module] | None = None,
+    ) -> None:
+        self.ar = _check_nonneg(ar, "ar")
+        self.tar = _check_nonneg(tar, "tar")
+        if modules is None:
+            targets = [m for _, m in recurrent_modules(model)]
+            if not targets:
+                raise ValueError(
+                    f"model: {type(model).__name__} contains no recurrent module (nn.LSTM/GRU/RNN "
+                    f"or an rnnlab layer) to collect activity from; pass modules= explicitly"
+                )
+        else:
+            targets = list(modules)
+            for i, m in enumerate(targets):
+                if not isinstance(m, nn.Module):
+                    raise TypeError(f"modules[{i}]: expected an nn.Module, got {type(m).__name__}")
+        self._ar_terms: list[Tensor] = []
+        self._tar_terms: list[Tensor] = []
+        self.last: dict[str, float] = {"ar": 0.0, "tar": 0.0}
+        self._handles = [m.register_forward_hook(self._hook, with_kwargs=True) for m in targets]
+
+    def _hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if not module.training or (self.ar == 0 and self.tar == 0):
+            return
+        if not isinstance(output, tuple) or not output:
+            raise TypeError(
+                f"{type(module).__name__}: expected forward to return (output, state), "
+                f"got {type(output).__name__}"
+            )
+        h, mask = _time_major(module, output[0], _lengths_arg(module, args, kwargs))
+        units = h.shape[-1]
+        if self.ar:
+            sq = h.pow(2)
+            if mask is None:
+                self._ar_terms.append(self.ar * sq.mean())
+            else:
+                m = mask.unsqueeze(-1).to(h.dtype)
+                self._ar_terms.append(self.ar * (sq * m).sum() / (m.sum() * units).clamp_min(1))
+        if self.tar and h.shape[0] > 1:
+            sq = (h[1:] - h[:-1]).pow(2)
+            if mask is None:
+                self._tar_terms.append(self.tar * sq.mean())
+            else:
+                m = mask[1:].unsqueeze(-1).to(h.dtype)
+                self._tar_terms.append(self.tar * (sq * m).sum() / (m.sum() * units).clamp_min(1))
+
+    def penalty(self) -> Tensor:
+        """``AR + TAR`` collected since the last call (0 if nothing was collected); clears it."""
+        ar = torch.stack(self._ar_terms).sum() if self._ar_terms else torch.zeros(())
+        tar = torch.stack(self._tar_terms).sum() if self._tar_terms else torch.zeros(())
+        self._ar_terms, self._tar_terms = [], []
+        self.last = {"ar": float(ar.detach()), "tar": float(tar.detach())}
+        return ar + tar
+
+    def remove(self) -> None:
+        """Remove the forward hooks (idempotent)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._ar_terms, self._tar_terms = [], []
+
+    def __enter__(self) -> ActivityRegularizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

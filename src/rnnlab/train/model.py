@@ -1,0 +1,172 @@
+"""The sequence classifier built from a ``[model]`` config: optional strided Conv1d front-end,
+an rnnlab recurrent layer, and a head over the final state (many-to-one, honouring lengths).
+
+Example:
+    >>> import torch
+    >>> from rnnlab.config import ModelConfig
+    >>> model = build_model(ModelConfig(layer="gru", hidden_size=8), input_size=3, num_classes=4)
+    >>> logits, state = model(torch.randn(2, 5, 3), lengths=torch.tensor([5, 2]))
+    >>> logits.shape
+    torch.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.config import ConstraintConfig, FrontendConfig, ModelConfig
+from rnnlab.errors import ConfigError
+
+LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
+#: Config keys handed to the recurrent layer as keywords when they differ from the default.
+LAYER_KEYWORDS = (
+    "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
+    "layer_norm", "recurrent_batch_norm", "residual", "activation", "recurrent_activation",
+    "nonlinearity", "unit_forget_bias", "kernel_init", "recurrent_init",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint",
+)
+
+State = Tensor | tuple[Tensor, ...]
+
+
+def _constraint(cfg: ConstraintConfig | None) -> Any:
+    if cfg is None:
+        return None
+    from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm
+
+    return {"max_norm": lambda: MaxNorm(cfg.value), "unit_norm": UnitNorm, "non_neg": NonNeg}[cfg.kind]()
+
+
+def layer_keywords(cfg: ModelConfig) -> dict[str, Any]:
+    """The regularizer keywords of ``cfg`` that differ from the layer defaults."""
+    defaults = ModelConfig()
+    out: dict[str, Any] = {}
+    for key in LAYER_KEYWORDS:
+        value = getattr(cfg, key)
+        if value != getattr(defaults, key):
+            out[key] = _constraint(value) if key.endswith("_constraint") else value
+    return out
+
+
+def _layer_class(kind: str, keywords: dict[str, Any]) -> type[nn.Module]:
+    import rnnlab
+
+    cls = getattr(rnnlab, LAYER_CLASSES[kind], None)
+    if cls is None:
+        try:
+            import rnnlab.layers as layers
+
+            cls = getattr(layers, LAYER_CLASSES[kind], None)
+        except ImportError:
+            cls = None
+    if cls is not None:
+        return cls
+    # rnnlab's layers are not importable: torch's own equal them when no regularizer is on.
+    torch_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}.get(kind)
+    if torch_cls is None or set(keywords) - {"nonlinearity"}:
+        raise ConfigError(
+            f"model.layer {kind!r} with {sorted(keywords) or 'no regularizers'} needs rnnlab's "
+            f"recurrent layers (rnnlab.{LAYER_CLASSES[kind]}), which this installation does not provide"
+        )
+    return torch_cls
+
+
+def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
+    """The recurrent layer (batch_first) with the configured regularizers."""
+    keywords = layer_keywords(cfg)
+    cls = _layer_class(cfg.layer, keywords)
+    try:
+        return cls(input_size, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
+                   dropout=cfg.dropout, bidirectional=cfg.bidirectional, **keywords)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"model: the {LAYER_CLASSES[cfg.layer]} layer rejects the settings: {e}") from None
+
+
+class ConvFrontend(nn.Module):
+    """Conv1d over time with stride: [B, T, C] → [B, ceil(T / stride), channels]."""
+
+    def __init__(self, input_size: int, cfg: FrontendConfig) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = cfg.kernel_size, cfg.stride, cfg.kernel_size // 2
+        self.conv = nn.Conv1d(input_size, cfg.channels, cfg.kernel_size, cfg.stride, self.padding)
+        self.act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "gelu": nn.GELU(), "none": nn.Identity()}[cfg.activation]
+
+    def out_lengths(self, lengths: Tensor) -> Tensor:
+        """Valid output steps of each sequence (conv arithmetic, at least 1)."""
+        return ((lengths + 2 * self.padding - self.kernel_size) // self.stride + 1).clamp_min(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv(x.transpose(1, 2))).transpose(1, 2)
+
+
+class SequenceClassifier(nn.Module):
+    """Front-end → recurrent layer → pooling → head. ``forward(x [B, T, C], lengths, state)``
+    returns ``(logits [B, classes], final state)``; the state feeds stateful training."""
+
+    def __init__(self, input_size: int, num_classes: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.pooling = cfg.head.pooling
+        self.frontend = ConvFrontend(input_size, cfg.frontend) if cfg.frontend is not None else None
+        rnn_in = cfg.frontend.channels if cfg.frontend is not None else input_size
+        self.rnn = build_recurrent(cfg, rnn_in)
+        self.num_directions = 2 if cfg.bidirectional else 1
+        width = cfg.hidden_size * self.num_directions
+        layers: list[nn.Module] = []
+        if cfg.head.dropout > 0:
+            layers.append(nn.Dropout(cfg.head.dropout))
+        if cfg.head.hidden > 0:
+            layers += [nn.Linear(width, cfg.head.hidden), nn.ReLU()]
+            width = cfg.head.hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.head = nn.Sequential(*layers)
+
+    def _run_rnn(self, x: Tensor, lengths: Tensor | None, state: State | None) -> tuple[Tensor, State]:
+        if isinstance(self.rnn, (nn.LSTM, nn.GRU, nn.RNN)) and lengths is not None:
+            # torch's own layers (fallback) take variable lengths only as a PackedSequence.
+            from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, new_state = self.rnn(packed, state)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            return out, new_state
+        if lengths is not None:
+            return self.rnn(x, state, lengths=lengths)
+        return self.rnn(x, state)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        if self.frontend is not None:
+            x = self.frontend(x)
+            if lengths is not None:
+                lengths = self.frontend.out_lengths(lengths)
+        if lengths is not None and bool((lengths == x.shape[1]).all()):
+            lengths = None  # all full length: the fast path needs no lengths
+        out, new_state = self._run_rnn(x, lengths, state)
+        if self.pooling == "last":
+            h_n = new_state[0] if isinstance(new_state, tuple) else new_state
+            # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
+            features = torch.cat(list(h_n[-self.num_directions:]), dim=-1)
+        else:
+            steps = torch.arange(out.shape[1], device=out.device)[None, :]
+            valid = (steps < lengths[:, None]) if lengths is not None else torch.ones_like(steps, dtype=torch.bool)
+            valid = valid[:, :, None]
+            if self.pooling == "mean":
+                counts = valid.sum(1).clamp_min(1)
+                features = (out * valid).sum(1) / counts
+            else:
+                features = out.masked_fill(~valid, float("-inf")).amax(1)
+        return self.head(features), new_state
+
+
+def build_model(cfg: ModelConfig, input_size: int, num_classes: int) -> SequenceClassifier:
+    """The classifier for ``input_size`` channels and ``num_classes`` classes."""
+    return SequenceClassifier(input_size, num_classes, cfg)
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph between windows of stateful training (truncated BPTT)."""
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

@@ -9,7 +9,7 @@ import torch
 import rnnlab
 
 PATHS = {
-    "plain-loop": dict(),
+    "plain": dict(),
     "recurrent_dropout": dict(recurrent_dropout=0.3),
     "zoneout": dict(zoneout=0.3),
     "weight_drop": dict(weight_drop=0.3),
@@ -20,22 +20,29 @@ PATHS = {
 }
 
 
+@pytest.mark.parametrize("impl", ["fast", "autograd"])
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN, rnnlab.IndRNN])
-def test_gradcheck(cls, path):
+def test_gradcheck(cls, path, impl):
     kwargs = dict(PATHS[path])
     m = cls(2, 3, **kwargs).double().train()
-    m.use_fused_kernel = path not in ("plain-loop", "bidirectional+lengths")
+    m.implementation = impl
     x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
     lengths = [4, 2] if "lengths" in path else None
+    h0 = torch.randn(2 if m.bidirectional else 1, 2, 3, dtype=torch.float64, requires_grad=True)
+    hx = (h0, h0.detach().clone().requires_grad_()) if cls is rnnlab.LSTM else h0
     names, params = zip(*m.named_parameters())
 
-    def f(x, *ps):
-        torch.manual_seed(1)
-        out, _ = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": lengths})
-        return out
+    states = list(hx) if isinstance(hx, tuple) else [hx]
 
-    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5)
+    def f(x, *rest):
+        torch.manual_seed(1)
+        st, ps = rest[: len(states)], rest[len(states):]
+        h = tuple(st) if len(st) == 2 else st[0]
+        out, fin = torch.func.functional_call(m, dict(zip(names, ps)), (x, h), {"lengths": lengths})
+        return (out, *fin) if isinstance(fin, tuple) else (out, fin)
+
+    assert torch.autograd.gradcheck(f, (x, *states, *params), eps=1e-6, atol=1e-5)
 
 
 def test_gradcheck_custom_cell():
@@ -48,3 +55,66 @@ def test_gradcheck_custom_cell():
         return layer(x)[0]
 
     assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [
+        (rnnlab.LSTM, dict(recurrent_dropout=0.3, zoneout=(0.2, 0.4), weight_drop=0.2, input_dropout=0.1)),
+        (rnnlab.GRU, dict(recurrent_dropout=0.3, zoneout=0.2)),
+        (rnnlab.GRU, dict(recurrent_dropout=0.3, bias=False)),
+        (rnnlab.RNN, dict(recurrent_dropout=0.3, zoneout=0.2, nonlinearity="relu")),
+        (rnnlab.IndRNN, dict(recurrent_dropout=0.3, zoneout=0.2)),
+        (rnnlab.IndRNN, dict(activation="tanh")),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_fast_loop_equals_autograd_loop_with_regularizers(cls, kwargs, training):
+    """Same masks (same seed, same order of draws), same values and gradients."""
+    m = cls(3, 5, num_layers=2, bidirectional=True, batch_first=True, **kwargs).train(training)
+    x = torch.randn(4, 7, 3)
+    lengths = torch.tensor([7, 3, 5, 1])
+    results = []
+    for impl in ("fast", "autograd"):
+        m.implementation = impl
+        m.zero_grad()
+        torch.manual_seed(5)
+        out, fin = m(x, lengths=lengths)
+        fin = fin if isinstance(fin, tuple) else (fin,)
+        (out.square().sum() + sum(f.sum() for f in fin)).backward()
+        results.append([out, *fin] + [p.grad.clone() for p in m.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def _graph_names(t):
+    seen, stack, names = set(), [t.grad_fn], set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        names.add(type(fn).__name__)
+        stack.extend(f for f, _ in fn.next_functions)
+    return names
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda: rnnlab.LSTM(3, 4), "MkldnnRnnLayerBackward0|CudnnRnnBackward0|LstmBackward"),
+        (lambda: rnnlab.LSTM(3, 4, weight_drop=0.3), "MkldnnRnnLayerBackward0|CudnnRnnBackward0|LstmBackward"),
+        (lambda: rnnlab.LSTM(3, 4, recurrent_dropout=0.3), "_RecurrenceBackward"),
+        (lambda: rnnlab.GRU(3, 4, zoneout=0.3), "_RecurrenceBackward"),
+        (lambda: rnnlab.IndRNN(3, 4), "_RecurrenceBackward"),
+        (lambda: rnnlab.LSTM(3, 4, layer_norm=True), "AddcmulBackward0"),
+        (lambda: rnnlab.LSTM(3, 4, activation="relu"), "AddcmulBackward0"),
+    ],
+)
+def test_each_configuration_takes_the_intended_path(make, expected):
+    m = make().train()
+    out, _ = m(torch.randn(5, 2, 3, requires_grad=True))
+    names = _graph_names(out)
+    assert any(e in n for e in expected.split("|") for n in names), names
+    if expected == "AddcmulBackward0":
+        assert not any("_Recurrence" in n for n in names)

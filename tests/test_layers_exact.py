@@ -37,11 +37,11 @@ GRID = list(
 )
 
 
-@pytest.mark.parametrize("path", ["fused", "loop"])
+@pytest.mark.parametrize("path", ["auto", "fast", "autograd"])
 @pytest.mark.parametrize("kind,num_layers,bidirectional,batch_first,mode,given_hx", GRID)
 def test_equals_torch(kind, num_layers, bidirectional, batch_first, mode, given_hx, path):
     ours, ref = _pair(kind, num_layers, bidirectional, batch_first)
-    ours.use_fused_kernel = path == "fused"
+    ours.implementation = path
     x = torch.randn((B, T, I) if batch_first else (T, B, I), requires_grad=True)
     D = 2 if bidirectional else 1
     n_states = 2 if kind == "lstm" else 1
@@ -86,8 +86,8 @@ def test_packed_output_matches_torch_packing(kind):
     ours, ref = _pair(kind, 2, True, True)
     x = torch.randn(B, T, I)
     packed = pack_padded_sequence(x, torch.tensor(LENGTHS), batch_first=True, enforce_sorted=False)
-    for fused in (True, False):
-        ours.use_fused_kernel = fused
+    for impl in ("auto", "fast", "autograd"):
+        ours.implementation = impl
         po, _ = ours(packed)
         pr, _ = ref(packed)
         assert torch.equal(po.batch_sizes, pr.batch_sizes)
@@ -99,8 +99,8 @@ def test_packed_output_matches_torch_packing(kind):
 def test_unbatched_input(kind):
     ours, ref = _pair(kind, 2, True, False)
     x = torch.randn(T, I)
-    for fused in (True, False):
-        ours.use_fused_kernel = fused
+    for impl in ("auto", "fast", "autograd"):
+        ours.implementation = impl
         o, s = ours(x)
         r, sr = ref(x)
         torch.testing.assert_close(o, r, atol=1e-5, rtol=0)

@@ -21,7 +21,8 @@ from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint, apply_constraints, check_constraint
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import Initializer, check_initializer, init_gate_blocks_
-from rnnlab.layers.loop import Step, run_direction, variational_mask
+from rnnlab.layers.fast import FAST_CELLS, fast_loop
+from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import GateNorms
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
 
@@ -122,8 +123,11 @@ class RecurrentBase(nn.Module):
         self.kernel_constraint = check_constraint("kernel_constraint", kernel_constraint)
         self.recurrent_constraint = check_constraint("recurrent_constraint", recurrent_constraint)
         self.bias_constraint = check_constraint("bias_constraint", bias_constraint)
-        #: Set False to always run rnnlab's own time loop (for debugging and comparisons).
-        self.use_fused_kernel = True
+        #: Which computation runs the recurrence: ``"auto"`` (torch's fused kernel when it is
+        #: exact for this configuration, else rnnlab's fast loop, else the autograd loop),
+        #: ``"fast"`` (never torch's kernel) or ``"autograd"`` (always the reference loop under
+        #: autograd). All three compute the same values; the choice is for comparisons and debugging.
+        self.implementation = "auto"
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
 
         fk = {"device": device, "dtype": dtype}
@@ -231,7 +235,7 @@ class RecurrentBase(nn.Module):
 
     def _needs_loop(self) -> bool:
         return (
-            not self.use_fused_kernel
+            self.implementation != "auto"
             or self._gate_record is not None
             or self._fused_mode() is None
             or self.recurrent_dropout > 0
@@ -393,20 +397,24 @@ class RecurrentBase(nn.Module):
         norms = self._norms(layer, direction)
         xp = self._project(x, p, norms, valid)
         trace: list[Tensor] | None = [] if self._gate_record is not None else None
-        step = self._make_step(p, norms, valid, trace)
         feed_mask = None
         if self.training and self.recurrent_dropout > 0:
             feed_mask = variational_mask(h0[0].shape, self.recurrent_dropout, h0[0])
+        if norms is None and trace is None and self.implementation != "autograd" and self._has_fast_cell():
+            kind, act = self.kind, str(self.activation)
+            b_hh = None if self.fold_hh_bias else p.b_hh
+
+            def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+        else:
+            step = self._make_step(p, norms, valid, trace)
+
+            def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                return time_loop(step, xs, st, keep, feed_mask)
+
         out, final = run_direction(
-            step,
-            xp,
-            h0,
-            reverse=direction == 1,
-            lengths=batch.lengths,
-            valid=valid,
-            feed_mask=feed_mask,
-            zoneout=self.zoneout,
-            training=self.training,
+            loop, xp, h0, reverse=direction == 1, lengths=batch.lengths, valid=valid,
+            zoneout=self.zoneout, training=self.training,
         )
         if trace is not None and self._gate_record is not None:
             g = torch.stack(trace).detach()
@@ -414,6 +422,10 @@ class RecurrentBase(nn.Module):
                 g = reverse_time(g, reverse_index(batch.lengths, g.shape[0], g.device))
             self._gate_record[(layer, gate_layout.DIRECTIONS[direction])] = g
         return out, final
+
+    def _has_fast_cell(self) -> bool:
+        gates_ok = self.kind in ("rnn", "indrnn") or self.recurrent_activation == "sigmoid"
+        return gates_ok and (self.kind, self.activation) in FAST_CELLS
 
     def _make_step(
         self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None

@@ -1,4 +1,4 @@
-"""The one time loop that every cell of rnnlab runs through.
+"""The time loop of rnnlab, and what every cell shares around it.
 
 A *step* computes one timestep of one layer and direction::
 
@@ -6,19 +6,21 @@ A *step* computes one timestep of one layer and direction::
 
 ``x_t`` is the (pre-projected) input of step t, ``state`` a tuple of state tensors, ``h_fed`` the
 first state tensor as fed back through the recurrent weights (``state[0]`` times the
-recurrent-dropout mask). The loop owns everything that is the same for every cell:
+recurrent-dropout mask). Around the step, the loop applies what is the same for every cell:
 
 * recurrent dropout: one mask per sequence, the same at every timestep (variational, Gal &
-  Ghahramani 2016), applied to the state that is fed back only — the stored state is undropped;
-* zoneout (Krueger et al. 2017): in training each unit keeps its previous value with probability
-  p, drawn anew every step; in eval the state is the expectation ``p·old + (1−p)·new``
-  (deterministic);
-* variable lengths: past its length a sequence's state is carried unchanged and its output is 0,
-  so the final state is the state at its last real step;
+  Ghahramani 2016), on the state that is fed back only — the stored state is undropped;
+* *keep* weights per state tensor and step (:func:`keep_weights`): the new state is
+  ``lerp(new, old, keep)``. Zoneout (Krueger et al. 2017) keeps a unit with probability p in
+  training (keep ∈ {0, 1}, drawn anew every step) and uses the expectation in eval (keep = p,
+  deterministic); past a sequence's length keep = 1, so the state is carried unchanged and the
+  final state is the state at the last real step;
 * the direction: the reverse direction runs on each sequence reversed within its length.
 
-A step that returns ``None`` as output makes the loop output the (zoned-out) new first state, as
-the built-in cells do.
+:func:`time_loop` runs any differentiable step under autograd (custom cells, normalization,
+custom activations). The built-in cells' common cases run the same recurrence with a hand-written
+backward (:mod:`rnnlab.layers.fast`), fed the same masks drawn in the same order, so the two
+agree to rounding.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from rnnlab.layers.sequence import reverse_index, reverse_time
 
 State = tuple[Tensor, ...]
 Step = Callable[[Tensor, State, Tensor, int], tuple[Tensor | None, State]]
+#: ``loop(xs, state, keep) -> (outputs [T, B, ...], final_state)`` in forward time order of xs
+Loop = Callable[[Tensor, State, list[Tensor | None]], tuple[Tensor, State]]
 
 
 def variational_mask(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
@@ -39,79 +43,72 @@ def variational_mask(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p).div_(1.0 - p)
 
 
-def time_loop(
-    step: Step,
-    xs: Tensor,
-    state: State,
-    *,
-    feed_mask: Tensor | None = None,
-    zoneout: Sequence[float] | None = None,
-    training: bool = False,
-    valid: Tensor | None = None,
-) -> tuple[Tensor, State]:
-    """Run ``step`` over the time-major inputs ``xs [T, B, ...]`` from ``state``.
+def keep_weights(
+    state: State, steps: int, zoneout: Sequence[float], training: bool, valid: Tensor | None
+) -> list[Tensor | None]:
+    """Per state tensor, the weights ``[T, *state.shape]`` of the old state in
+    ``lerp(new, old, keep)`` (None where every step takes the new state)."""
+    if len(zoneout) != len(state):
+        raise ValueError(f"zoneout: expected {len(state)} probabilities (one per state tensor), got {len(zoneout)}")
+    out: list[Tensor | None] = []
+    for s, p in zip(state, zoneout):
+        if p == 0.0 and valid is None:
+            out.append(None)
+            continue
+        shape = (steps, *s.shape)
+        if p == 0.0:
+            k = s.new_zeros(shape)
+        elif training:
+            k = s.new_empty(shape).bernoulli_(p)
+        else:
+            k = s.new_full(shape, p)
+        if valid is not None:
+            k = torch.where(valid.view(steps, -1, *([1] * (s.dim() - 1))), k, 1.0)
+        out.append(k)
+    return out
 
-    Args:
-        feed_mask: recurrent-dropout mask multiplied into ``state[0]`` before it is fed back.
-        zoneout: one probability per state tensor (0 for none).
-        valid: ``[T, B, 1]`` bool mask of real steps (None: all steps real).
 
-    Returns:
-        ``(outputs [T, B, ...], final_state)``.
+def time_loop(step: Step, xs: Tensor, state: State, keep: list[Tensor | None], feed_mask: Tensor | None) -> tuple[Tensor, State]:
+    """Run ``step`` over the time-major inputs ``xs [T, B, ...]`` from ``state`` under autograd.
+
+    Returns ``(outputs [T, B, ...], final_state)``; outputs at padded steps are not zeroed here.
     """
-    zo = [float(p) for p in zoneout] if zoneout is not None and any(zoneout) else None
-    if zo is not None and len(zo) != len(state):
-        raise ValueError(f"zoneout: expected {len(state)} probabilities (one per state tensor), got {len(zo)}")
     outputs = []
-    for t, x_t in enumerate(xs.unbind(0)):
+    xs_t = xs.unbind(0)  # unbind, not xs[t]: indexing in the loop makes backward O(T²)
+    keep_t = [k.unbind(0) if k is not None else None for k in keep]
+    for t, x_t in enumerate(xs_t):
         h_fed = state[0] * feed_mask if feed_mask is not None else state[0]
         y, new = step(x_t, state, h_fed, t)
-        if zo is not None:
-            new = tuple(_zoneout(o, n, p, training) for o, n, p in zip(state, new, zo))
-        if valid is not None:
-            v = valid[t]
-            new = tuple(torch.where(_fit(v, n), n, o) for o, n in zip(state, new))
-        if y is None:
-            y = new[0]
-        if valid is not None:
-            y = y * _fit(valid[t], y)
-        outputs.append(y)
+        new = tuple(n if k is None else torch.lerp(n, o, k[t]) for o, n, k in zip(state, new, keep_t))
+        outputs.append(new[0] if y is None else y)
         state = new
     return torch.stack(outputs), state
 
 
 def run_direction(
-    step: Step,
+    loop: Loop,
     xs: Tensor,
     state: State,
     *,
     reverse: bool,
     lengths: Tensor | None,
     valid: Tensor | None,
-    feed_mask: Tensor | None = None,
-    zoneout: Sequence[float] | None = None,
-    training: bool = False,
+    zoneout: Sequence[float],
+    training: bool,
 ) -> tuple[Tensor, State]:
-    """:func:`time_loop` in one direction; the reverse direction sees each sequence reversed
-    within its own length and its outputs are put back in forward time order."""
-    if not reverse:
-        return time_loop(step, xs, state, feed_mask=feed_mask, zoneout=zoneout, training=training, valid=valid)
-    idx = reverse_index(lengths, xs.shape[0], xs.device)
-    out, final = time_loop(
-        step, reverse_time(xs, idx), state, feed_mask=feed_mask, zoneout=zoneout, training=training, valid=valid
-    )
-    return reverse_time(out, idx), final
+    """Run ``loop`` in one direction and zero the outputs past each length.
 
-
-def _fit(v: Tensor, like: Tensor) -> Tensor:
-    # valid[t] is [B, 1]; custom cells may have states [B, C, L, ...]
-    return v.view(v.shape[0], *([1] * (like.dim() - 1))) if like.dim() != v.dim() else v
-
-
-def _zoneout(old: Tensor, new: Tensor, p: float, training: bool) -> Tensor:
-    if p == 0.0:
-        return new
-    if not training:
-        return torch.lerp(new, old, p)
-    keep = torch.empty_like(new).bernoulli_(p).bool()
-    return torch.where(keep, old, new)
+    The reverse direction sees each sequence reversed within its own length; its outputs are
+    put back in forward time order. Keep weights are drawn here, after the reversal, so both
+    directions consume random numbers in the same order whichever loop runs.
+    """
+    idx = reverse_index(lengths, xs.shape[0], xs.device) if reverse else None
+    if reverse:
+        xs = reverse_time(xs, idx)
+    keep = keep_weights(state, xs.shape[0], zoneout, training, valid)
+    out, final = loop(xs, state, keep)
+    if valid is not None:
+        out = out * valid.view(*valid.shape[:2], *([1] * (out.dim() - 2)))
+    if reverse:
+        out = reverse_time(out, idx)
+    return out, final

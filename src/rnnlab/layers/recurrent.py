@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab._checks import check_choice, check_probability
-from rnnlab.layers.loop import run_direction, variational_mask
+from rnnlab.layers.loop import run_direction, time_loop, variational_mask
 from rnnlab.layers.sequence import prepare_input
 
 CellState = Tensor | tuple[Tensor, ...]
@@ -144,9 +144,14 @@ class Recurrent(nn.Module):
             feed_mask = None
             if self.training and self.recurrent_dropout > 0:
                 feed_mask = variational_mask(s0_t[0].shape, self.recurrent_dropout, s0_t[0])
+
+            def loop(xs: Tensor, st: tuple[Tensor, ...], keep: list[Tensor | None], step=step,
+                     feed_mask=feed_mask) -> tuple[Tensor, tuple[Tensor, ...]]:
+                return time_loop(step, xs, st, keep, feed_mask)
+
             out, fin = run_direction(
-                step, x, s0_t, reverse=d == 1, lengths=batch.lengths, valid=batch.valid,
-                feed_mask=feed_mask, zoneout=zo, training=self.training,
+                loop, x, s0_t, reverse=d == 1, lengths=batch.lengths, valid=batch.valid,
+                zoneout=zo, training=self.training,
             )
             outs.append(out)
             finals.append(fin[0] if as_tensor else fin)

@@ -1,0 +1,220 @@
+"""The built-in cells' recurrence with a hand-written backward, for speed.
+
+Under autograd a Python time loop records every elementwise op of every step and replays them
+in backward. Here the forward runs without recording, writing each step into preallocated
+``[T, B, ...]`` tensors, and the backward runs the reverse recurrence for dh/dc only; the
+recurrent-weight gradient is then one matmul over all timesteps, and the input-projection
+gradient flows back through autograd as one matmul too.
+
+It computes exactly what :func:`rnnlab.layers.loop.time_loop` computes with the cells' step
+functions — same recurrent-dropout mask, same keep weights (zoneout, lengths) — for LSTM and GRU
+with torch's activations, and for Elman RNN / IndRNN with tanh or relu, without normalization.
+The tests check both paths against each other and with ``gradcheck``.
+
+Conventions: ``xp [T, B, G*H]`` is the input term of every step (for LSTM, RNN and IndRNN it
+includes every bias; for GRU ``b_hh`` is separate because it sits inside ``r ⊙ (W_hn h + b_hn)``);
+``keep_h``/``keep_c`` are ``[T, B, H]`` weights of the old state or None; ``feed_mask [B, H]`` is
+the recurrent-dropout mask or None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+#: (kind, activation) pairs this module computes
+FAST_CELLS = frozenset({("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"),
+                        ("indrnn", "tanh"), ("indrnn", "relu")})
+
+
+def _prev(seq: Tensor, first: Tensor) -> Tensor:
+    """``[first, seq[0], ..., seq[T-2]]``: the state each step started from."""
+    return torch.cat([first.unsqueeze(0), seq[:-1]])
+
+
+class _Recurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        kind: str,
+        act: str,
+        xp: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor | None,
+        h0: Tensor,
+        c0: Tensor | None,
+        feed_mask: Tensor | None,
+        keep_h: Tensor | None,
+        keep_c: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        T, B = xp.shape[:2]
+        H = h0.shape[-1]
+        out = xp.new_empty(T, B, H)
+        wt = w_hh.t() if w_hh.dim() == 2 else w_hh
+        saved: list[Tensor | None] = []
+        if kind == "lstm":
+            acts = xp.new_empty(T, B, 4 * H)
+            tc = xp.new_empty(T, B, H)
+            cs = xp.new_empty(T, B, H)
+            for t in range(T):
+                h_prev = h0 if t == 0 else out[t - 1]
+                c_prev = c0 if t == 0 else cs[t - 1]
+                h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+                a = acts[t]
+                torch.addmm(xp[t], h_fed, wt, out=a)
+                a[:, : 2 * H].sigmoid_()
+                a[:, 2 * H : 3 * H].tanh_()
+                a[:, 3 * H :].sigmoid_()
+                c = cs[t]
+                torch.mul(a[:, H : 2 * H], c_prev, out=c)
+                c.addcmul_(a[:, :H], a[:, 2 * H : 3 * H])
+                torch.tanh(c, out=tc[t])
+                if keep_c is not None:
+                    c.lerp_(c_prev, keep_c[t])
+                torch.mul(a[:, 3 * H :], tc[t], out=out[t])
+                if keep_h is not None:
+                    out[t].lerp_(h_prev, keep_h[t])
+            saved = [acts, tc, cs, c0]
+        elif kind == "gru":
+            acts = xp.new_empty(T, B, 3 * H)
+            ghn = xp.new_empty(T, B, H)
+            for t in range(T):
+                h_prev = h0 if t == 0 else out[t - 1]
+                h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+                gh = torch.addmm(b_hh, h_fed, wt) if b_hh is not None else h_fed @ wt
+                a, x = acts[t], xp[t]
+                rz = torch.add(x[:, : 2 * H], gh[:, : 2 * H], out=a[:, : 2 * H]).sigmoid_()
+                ghn[t].copy_(gh[:, 2 * H :])
+                n = torch.addcmul(x[:, 2 * H :], rz[:, :H], ghn[t], out=a[:, 2 * H :]).tanh_()
+                torch.lerp(n, h_prev, rz[:, H:], out=out[t])
+                if keep_h is not None:
+                    out[t].lerp_(h_prev, keep_h[t])
+            saved = [acts, ghn]
+        else:  # Elman RNN (matrix) or IndRNN (vector), tanh or relu
+            hn = xp.new_empty(T, B, H) if keep_h is not None else out
+            for t in range(T):
+                h_prev = h0 if t == 0 else out[t - 1]
+                h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+                if kind == "rnn":
+                    torch.addmm(xp[t], h_fed, wt, out=hn[t])
+                else:
+                    torch.addcmul(xp[t], wt, h_fed, out=hn[t])
+                hn[t].tanh_() if act == "tanh" else hn[t].relu_()
+                if keep_h is not None:
+                    torch.lerp(hn[t], h_prev, keep_h[t], out=out[t])
+            saved = [hn]
+        ctx.kind, ctx.act, ctx.has_bhh = kind, act, b_hh is not None
+        ctx.n_saved = len(saved)
+        ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, keep_c, *saved)
+        c_last = cs[-1].clone() if kind == "lstm" else xp.new_empty(0)
+        return out, out[-1].clone(), c_last
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor, d_hT: Tensor, d_cT: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        out, h0, w_hh, feed_mask, keep_h, keep_c, *saved = ctx.saved_tensors
+        kind = ctx.kind
+        T, B, H = out.shape
+        h_prev_all = _prev(out, h0)
+        h_fed_all = h_prev_all * feed_mask if feed_mask is not None else h_prev_all
+        drop_h = 1.0 - keep_h if keep_h is not None else None
+        dh = d_hT.clone()
+        d_b_hh = d_c0 = None
+        if kind == "lstm":
+            acts, tc, cs, c0 = saved
+            i, f, g, o = acts.split(H, dim=2)
+            c_prev = _prev(cs, c0)
+            # Factors of d(pre-activation) per gate, for all steps at once.
+            q = torch.cat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], dim=2)
+            r = o * (1 - tc * tc)
+            drop_c = 1.0 - keep_c if keep_c is not None else None
+            dG = torch.empty_like(acts)
+            dc = d_cT.clone()
+            for t in range(T - 1, -1, -1):
+                dh = dh + d_out[t]
+                dhn = dh * drop_h[t] if drop_h is not None else dh
+                dcn = dc * drop_c[t] if drop_c is not None else dc
+                dcn = torch.addcmul(dcn, dhn, r[t])
+                d, qt = dG[t], q[t]
+                torch.mul(qt[:, : 3 * H].view(B, 3, H), dcn.unsqueeze(1), out=d[:, : 3 * H].view(B, 3, H))
+                torch.mul(qt[:, 3 * H :], dhn, out=d[:, 3 * H :])
+                dc_prev = dcn * f[t]
+                if keep_c is not None:
+                    dc_prev.addcmul_(dc, keep_c[t])
+                dh_prev = d @ w_hh
+                if feed_mask is not None:
+                    dh_prev.mul_(feed_mask)
+                if keep_h is not None:
+                    dh_prev.addcmul_(dh, keep_h[t])
+                dh, dc = dh_prev, dc_prev
+            d_c0 = dc
+            d_xp = dG
+            d_w = dG.reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
+        elif kind == "gru":
+            acts, ghn = saved
+            r, z, n = acts.split(H, dim=2)
+            a_n = (1 - z) * (1 - n * n)
+            a_z = (h_prev_all - n) * z * (1 - z)
+            b_r = ghn * r * (1 - r)
+            dGI = torch.empty_like(acts)
+            dGH = torch.empty_like(acts)
+            for t in range(T - 1, -1, -1):
+                dh = dh + d_out[t]
+                dhn = dh * drop_h[t] if drop_h is not None else dh
+                gi, gh = dGI[t], dGH[t]
+                dn = torch.mul(dhn, a_n[t], out=gi[:, 2 * H :])
+                torch.mul(dhn, a_z[t], out=gi[:, H : 2 * H])
+                torch.mul(dn, b_r[t], out=gi[:, :H])
+                gh[:, : 2 * H].copy_(gi[:, : 2 * H])
+                torch.mul(dn, r[t], out=gh[:, 2 * H :])
+                dh_prev = gh @ w_hh
+                if feed_mask is not None:
+                    dh_prev.mul_(feed_mask)
+                dh_prev.addcmul_(dhn, z[t])
+                if keep_h is not None:
+                    dh_prev.addcmul_(dh, keep_h[t])
+                dh = dh_prev
+            d_xp = dGI
+            flat = dGH.reshape(T * B, -1)
+            d_w = flat.t() @ h_fed_all.reshape(T * B, H)
+            if ctx.has_bhh:
+                d_b_hh = flat.sum(0)
+        else:
+            (hn,) = saved
+            deriv = 1 - hn * hn if ctx.act == "tanh" else (hn > 0).to(hn.dtype)
+            dG = torch.empty_like(hn)
+            for t in range(T - 1, -1, -1):
+                dh = dh + d_out[t]
+                dhn = dh * drop_h[t] if drop_h is not None else dh
+                d = torch.mul(dhn, deriv[t], out=dG[t])
+                dh_prev = d @ w_hh if kind == "rnn" else d * w_hh
+                if feed_mask is not None:
+                    dh_prev.mul_(feed_mask)
+                if keep_h is not None:
+                    dh_prev.addcmul_(dh, keep_h[t])
+                dh = dh_prev
+            d_xp = dG
+            if kind == "rnn":
+                d_w = dG.reshape(T * B, H).t() @ h_fed_all.reshape(T * B, H)
+            else:
+                d_w = (dG * h_fed_all).sum((0, 1))
+        return None, None, d_xp, d_w, d_b_hh, dh, d_c0, None, None, None
+
+
+def fast_loop(
+    kind: str,
+    activation: str,
+    xp: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    state: tuple[Tensor, ...],
+    keep: list[Tensor | None],
+    feed_mask: Tensor | None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Run one direction of a built-in cell; same contract as :func:`rnnlab.layers.loop.time_loop`."""
+    h0 = state[0]
+    c0 = state[1] if kind == "lstm" else None
+    keep_c = keep[1] if kind == "lstm" else None
+    out, h_n, c_n = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, h0, c0, feed_mask, keep[0], keep_c)
+    return out, ((h_n, c_n) if kind == "lstm" else (h_n,))

@@ -29,11 +29,6 @@ FAST_CELLS = frozenset({("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rn
                         ("indrnn", "tanh"), ("indrnn", "relu")})
 
 
-def _prev(seq: Tensor, first: Tensor) -> Tensor:
-    """``[first, seq[0], ..., seq[T-2]]``: the state each step started from."""
-    return torch.cat([first.unsqueeze(0), seq[:-1]])
-
-
 class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -116,26 +111,35 @@ class _Recurrence(torch.autograd.Function):
         out, h0, w_hh, feed_mask, keep_h, keep_c, *saved = ctx.saved_tensors
         kind = ctx.kind
         T, B, H = out.shape
-        h_prev_all = _prev(out, h0)
-        h_fed_all = h_prev_all * feed_mask if feed_mask is not None else h_prev_all
-        drop_h = 1.0 - keep_h if keep_h is not None else None
+        # The state each step fed through W_hh, in one buffer (no concatenated copies: memory).
+        h_fed_all = torch.empty_like(out)
+        h_fed_all[0] = h0
+        h_fed_all[1:] = out[:-1]
+        if feed_mask is not None:
+            h_fed_all.mul_(feed_mask)
         dh = d_hT.clone()
         d_b_hh = d_c0 = None
         if kind == "lstm":
             acts, tc, cs, c0 = saved
             i, f, g, o = acts.split(H, dim=2)
-            c_prev = _prev(cs, c0)
-            # Factors of d(pre-activation) per gate, for all steps at once.
-            q = torch.cat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], dim=2)
-            r = o * (1 - tc * tc)
-            drop_c = 1.0 - keep_c if keep_c is not None else None
+            # d(pre-activation) = factor ⊙ (dc or dh), the factors for all steps at once, built
+            # in place in one buffer to keep the peak memory near torch's.
+            q = torch.empty_like(acts)
+            qi, qf, qg, qo = q.split(H, dim=2)
+            torch.addcmul(i, i, i, value=-1, out=qi).mul_(g)  # i(1−i)·g
+            torch.addcmul(f, f, f, value=-1, out=qf)  # f(1−f)·c_prev
+            qf[0].mul_(c0)
+            qf[1:].mul_(cs[:-1])
+            torch.mul(g, g, out=qg).neg_().add_(1).mul_(i)  # (1−g²)·i
+            torch.addcmul(o, o, o, value=-1, out=qo).mul_(tc)  # o(1−o)·tanh(c)
+            r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # o(1−tanh²c): dh → dc
             dG = torch.empty_like(acts)
             dc = d_cT.clone()
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
-                dhn = dh * drop_h[t] if drop_h is not None else dh
-                dcn = dc * drop_c[t] if drop_c is not None else dc
-                dcn = torch.addcmul(dcn, dhn, r[t])
+                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
+                dcn = torch.addcmul(dc, dc, keep_c[t], value=-1) if keep_c is not None else dc
+                dcn = dcn.addcmul_(dhn, r[t]) if keep_c is not None else torch.addcmul(dcn, dhn, r[t])
                 d, qt = dG[t], q[t]
                 torch.mul(qt[:, : 3 * H].view(B, 3, H), dcn.unsqueeze(1), out=d[:, : 3 * H].view(B, 3, H))
                 torch.mul(qt[:, 3 * H :], dhn, out=d[:, 3 * H :])
@@ -148,20 +152,24 @@ class _Recurrence(torch.autograd.Function):
                 if keep_h is not None:
                     dh_prev.addcmul_(dh, keep_h[t])
                 dh, dc = dh_prev, dc_prev
+            del q, r
             d_c0 = dc
             d_xp = dG
             d_w = dG.reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
         elif kind == "gru":
             acts, ghn = saved
             r, z, n = acts.split(H, dim=2)
-            a_n = (1 - z) * (1 - n * n)
-            a_z = (h_prev_all - n) * z * (1 - z)
-            b_r = ghn * r * (1 - r)
+            a_n = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # (1−n²)(1−z)
+            a_z = torch.empty_like(n)  # (h_prev − n)·z(1−z)
+            a_z[0] = h0
+            a_z[1:] = out[:-1]
+            a_z.sub_(n).mul_(torch.addcmul(z, z, z, value=-1))
+            b_r = torch.addcmul(r, r, r, value=-1).mul_(ghn)  # r(1−r)·(W_hn h + b_hn)
             dGI = torch.empty_like(acts)
             dGH = torch.empty_like(acts)
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
-                dhn = dh * drop_h[t] if drop_h is not None else dh
+                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
                 gi, gh = dGI[t], dGH[t]
                 dn = torch.mul(dhn, a_n[t], out=gi[:, 2 * H :])
                 torch.mul(dhn, a_z[t], out=gi[:, H : 2 * H])
@@ -175,6 +183,7 @@ class _Recurrence(torch.autograd.Function):
                 if keep_h is not None:
                     dh_prev.addcmul_(dh, keep_h[t])
                 dh = dh_prev
+            del a_n, a_z, b_r
             d_xp = dGI
             flat = dGH.reshape(T * B, -1)
             d_w = flat.t() @ h_fed_all.reshape(T * B, H)
@@ -182,11 +191,11 @@ class _Recurrence(torch.autograd.Function):
                 d_b_hh = flat.sum(0)
         else:
             (hn,) = saved
-            deriv = 1 - hn * hn if ctx.act == "tanh" else (hn > 0).to(hn.dtype)
+            deriv = torch.mul(hn, hn).neg_().add_(1) if ctx.act == "tanh" else (hn > 0).to(hn.dtype)
             dG = torch.empty_like(hn)
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
-                dhn = dh * drop_h[t] if drop_h is not None else dh
+                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
                 d = torch.mul(dhn, deriv[t], out=dG[t])
                 dh_prev = d @ w_hh if kind == "rnn" else d * w_hh
                 if feed_mask is not None:

@@ -1,0 +1,172 @@
+"""Speed and memory of rnnlab's layers against torch's fused modules, measured in one run.
+
+    make bench            # or: python benchmarks/bench_layers.py [--iters 20] [--sizes 128 512]
+
+For each hidden size it times forward + backward (float32, B=64, T=100, I=32, threads = cores),
+interleaving every configuration with its torch reference (nn.LSTM / nn.GRU) iteration by
+iteration, and reports the median time of each as a ratio to the reference's median. It also
+measures the first call of a fresh process and the peak memory of one forward + backward, each in
+a subprocess. It prints a table and writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import rnnlab
+
+B, T, I = 64, 100, 32
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: (reference kind, rnnlab class, keywords, target ratio at H=512, at H=128)
+CONFIGS = {
+    "LSTM, no regularizer": ("lstm", "LSTM", {}, 1.05, 1.05),
+    "LSTM, weight_drop 0.5": ("lstm", "LSTM", {"weight_drop": 0.5}, 1.10, 1.10),
+    "LSTM, recurrent_dropout 0.25 + zoneout 0.1": (
+        "lstm", "LSTM", {"recurrent_dropout": 0.25, "zoneout": 0.1}, 1.10, 1.25),
+    "LSTM, layer_norm": ("lstm", "LSTM", {"layer_norm": True}, 1.5, 1.6),
+    "GRU, recurrent_dropout 0.25": ("gru", "GRU", {"recurrent_dropout": 0.25}, 1.10, 1.25),
+}
+REFERENCES = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def build(kind_or_cls: str, hidden: int, keywords: dict | None = None) -> nn.Module:
+    if kind_or_cls in REFERENCES:
+        return REFERENCES[kind_or_cls](I, hidden)
+    return getattr(rnnlab, kind_or_cls)(I, hidden, **(keywords or {}))
+
+
+def fwd_bwd(model: nn.Module, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    out, _ = model(x)
+    out.sum().backward()
+    elapsed = time.perf_counter() - start
+    model.zero_grad(set_to_none=True)
+    return elapsed
+
+
+def time_size(hidden: int, iters: int, warmup: int) -> dict[str, dict[str, float]]:
+    torch.manual_seed(0)
+    x = torch.randn(T, B, I)
+    refs = {k: build(k, hidden).train() for k in REFERENCES}
+    ours = {name: build(cls, hidden, kw).train() for name, (_, cls, kw, *_t) in CONFIGS.items()}
+    for _ in range(warmup):
+        for m in [*refs.values(), *ours.values()]:
+            fwd_bwd(m, x)
+    times: dict[str, list[float]] = {k: [] for k in [*refs, *ours]}
+    for _ in range(iters):  # interleaved: drift in machine load hits every configuration alike
+        for k, m in refs.items():
+            times[k].append(fwd_bwd(m, x))
+        for name, m in ours.items():
+            times[name].append(fwd_bwd(m, x))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind]}
+        for name, (kind, *_r) in CONFIGS.items()
+    }
+
+
+_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import torch, rnnlab
+from torch import nn
+torch.manual_seed(0)
+kind, hidden, keywords = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+B, T, I = 64, 100, 32
+model = nn.LSTM(I, hidden) if kind == "torch-lstm" else nn.GRU(I, hidden) if kind == "torch-gru" else getattr(rnnlab, kind)(I, hidden, **keywords)
+x = torch.randn(T, B, I)
+t_import = time.perf_counter() - t0
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])  # kB
+
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak-RSS counter (VmHWM) to the current RSS
+base = status("VmRSS")
+t1 = time.perf_counter()
+out, _ = model(x)
+out.sum().backward()
+first_call = time.perf_counter() - t1
+peak = status("VmHWM")
+print(json.dumps({"first_call_s": first_call, "peak_delta_mb": (peak - base) / 1024, "import_s": t_import}))
+"""
+
+
+def probe(kind: str, hidden: int, keywords: dict) -> dict[str, float]:
+    res = subprocess.run(
+        [sys.executable, "-c", _PROBE, kind, str(hidden), json.dumps(keywords)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=20, help="timed iterations per configuration (default 20)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 128])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file to write ('' for none)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    rows = []
+    for hidden in args.sizes:
+        timing = time_size(hidden, args.iters, args.warmup)
+        ref_mem = {k: probe(f"torch-{k}", hidden, {}) for k in REFERENCES}
+        for name, (kind, cls, kw, t512, t128) in CONFIGS.items():
+            target = t512 if hidden >= 512 else t128
+            mem = probe(cls, hidden, kw)
+            rows.append({
+                "config": name, "H": hidden, **timing[name], "target": target,
+                "first_call_s": mem["first_call_s"],
+                "mem_ratio": mem["peak_delta_mb"] / max(ref_mem[kind]["peak_delta_mb"], 1e-9),
+                "peak_mb": mem["peak_delta_mb"], "ref_peak_mb": ref_mem[kind]["peak_delta_mb"],
+            })
+
+    header = (f"| configuration | H | rnnlab ms | torch ms | ratio | target | first call s | "
+              f"peak MB (torch) | memory ratio |\n|---|---|---|---|---|---|---|---|---|")
+    lines = [header]
+    for r in rows:
+        ok = "✓" if r["ratio"] <= r["target"] else "✗"
+        mem_ok = "✓" if r["mem_ratio"] <= 1.3 else "✗"
+        lines.append(
+            f"| {r['config']} | {r['H']} | {r['ms']:.1f} | {r['ref_ms']:.1f} | {r['ratio']:.2f} {ok} | "
+            f"≤ {r['target']:.2f} | {r['first_call_s']:.2f} | {r['peak_mb']:.0f} ({r['ref_peak_mb']:.0f}) | "
+            f"{r['mem_ratio']:.2f} {mem_ok} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    failed = [r for r in rows if r["ratio"] > r["target"] or r["mem_ratio"] > 1.3 or r["first_call_s"] > 5]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} configurations within their targets")
+    if args.out:
+        env = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+               f"Python {platform.python_version()}; B={B}, T={T}, I={I}, float32, forward + backward, "
+               f"median of {args.iters} interleaved iterations after {args.warmup} warm-up")
+        text = (
+            "# Benchmarks\n\nGenerated by `make bench` (`benchmarks/bench_layers.py`). Ratios are to torch's fused "
+            "module of the same kind (nn.LSTM / nn.GRU) measured in the same process, interleaved.\n"
+            "First call and peak memory (RSS growth during one forward + backward) are measured in a fresh "
+            f"subprocess; memory target ≤ 1.3× torch, first call ≤ 5 s.\n\n{env}.\n\n{table}\n"
+        )
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -71,8 +71,8 @@ def test_gradcheck_custom_cell():
 @pytest.mark.parametrize("training", [True, False])
 def test_fast_loop_equals_autograd_loop_with_regularizers(cls, kwargs, training):
     """Same masks (same seed, same order of draws), same values and gradients."""
-    m = cls(3, 5, num_layers=2, bidirectional=True, batch_first=True, **kwargs).train(training)
-    x = torch.randn(4, 7, 3)
+    m = cls(3, 5, num_layers=2, bidirectional=True, batch_first=True, **kwargs).train(training).double()
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
     lengths = torch.tensor([7, 3, 5, 1])
     results = []
     for impl in ("fast", "autograd"):
@@ -84,7 +84,7 @@ def test_fast_loop_equals_autograd_loop_with_regularizers(cls, kwargs, training)
         (out.square().sum() + sum(f.sum() for f in fin)).backward()
         results.append([out, *fin] + [p.grad.clone() for p in m.parameters()])
     for a, b in zip(*results):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
 def _graph_names(t):
@@ -107,7 +107,9 @@ def _graph_names(t):
         (lambda: rnnlab.LSTM(3, 4, recurrent_dropout=0.3), "_RecurrenceBackward"),
         (lambda: rnnlab.GRU(3, 4, zoneout=0.3), "_RecurrenceBackward"),
         (lambda: rnnlab.IndRNN(3, 4), "_RecurrenceBackward"),
-        (lambda: rnnlab.LSTM(3, 4, layer_norm=True), "AddcmulBackward0"),
+        (lambda: rnnlab.LSTM(3, 4, layer_norm=True), "_RecurrenceBackward"),
+        (lambda: rnnlab.GRU(3, 4, layer_norm=True), "AddcmulBackward0"),
+        (lambda: rnnlab.LSTM(3, 4, recurrent_batch_norm=True), "AddcmulBackward0"),
         (lambda: rnnlab.LSTM(3, 4, activation="relu"), "AddcmulBackward0"),
     ],
 )
@@ -118,3 +120,25 @@ def test_each_configuration_takes_the_intended_path(make, expected):
     assert any(e in n for e in expected.split("|") for n in names), names
     if expected == "AddcmulBackward0":
         assert not any("_Recurrence" in n for n in names)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(zoneout=(0.2, 0.3), recurrent_dropout=0.2)])
+@pytest.mark.parametrize("training", [True, False])
+def test_fast_layer_norm_lstm_equals_autograd_loop(kwargs, training):
+    m = rnnlab.LSTM(3, 5, num_layers=2, bidirectional=True, layer_norm=True, **kwargs).train(training).double()
+    with torch.no_grad():  # non-trivial gains and shifts
+        for n, p in m.named_parameters():
+            if n.startswith("norm"):
+                p.uniform_(0.5, 1.5)
+    x = torch.randn(7, 4, 3, dtype=torch.float64)
+    lengths = torch.tensor([7, 3, 5, 1])
+    results = []
+    for impl in ("fast", "autograd"):
+        m.implementation = impl
+        m.zero_grad()
+        torch.manual_seed(5)
+        out, (h, c) = m(x, lengths=lengths)
+        (out.square().sum() + h.sum() + (c * 2).sum()).backward()
+        results.append([out, h, c] + [p.grad.clone() for p in m.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)

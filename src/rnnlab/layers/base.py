@@ -395,18 +395,29 @@ class RecurrentBase(nn.Module):
     ) -> tuple[Tensor, State]:
         p = self._params(layer, direction)
         norms = self._norms(layer, direction)
-        xp = self._project(x, p, norms, valid)
         trace: list[Tensor] | None = [] if self._gate_record is not None else None
         feed_mask = None
         if self.training and self.recurrent_dropout > 0:
             feed_mask = variational_mask(h0[0].shape, self.recurrent_dropout, h0[0])
-        if norms is None and trace is None and self.implementation != "autograd" and self._has_fast_cell():
+        fast_norm = norms is None or (self.kind == "lstm" and norms.norm == "layer")
+        if fast_norm and trace is None and self.implementation != "autograd" and self._has_fast_cell():
             kind, act = self.kind, str(self.activation)
             b_hh = None if self.fold_hh_bias else p.b_hh
+            ln = None
+            if norms is None:
+                xp = self._project(x, p, None, valid)
+            else:
+                # Every bias joins the normalized input term; the loop normalizes the recurrent
+                # term and the cell.
+                xp = norms.input(F.linear(x, p.w_ih), valid)
+                if p.b_ih is not None:
+                    xp = xp + (p.b_ih + p.b_hh)
+                ln = (norms.hh.weight, norms.c.weight, norms.c.bias, norms.hh.eps)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+                return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask, ln)
         else:
+            xp = self._project(x, p, norms, valid)
             step = self._make_step(p, norms, valid, trace)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:

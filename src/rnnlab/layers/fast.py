@@ -43,6 +43,10 @@ class _Recurrence(torch.autograd.Function):
         feed_mask: Tensor | None,
         keep_h: Tensor | None,
         keep_c: Tensor | None,
+        ln_w_hh: Tensor | None = None,
+        ln_w_c: Tensor | None = None,
+        ln_b_c: Tensor | None = None,
+        eps: float = 1e-5,
     ) -> tuple[Tensor, Tensor, Tensor]:
         T, B = xp.shape[:2]
         H = h0.shape[-1]
@@ -72,6 +76,37 @@ class _Recurrence(torch.autograd.Function):
                 if keep_h is not None:
                     out[t].lerp_(h_prev, keep_h[t])
             saved = [acts, tc, cs, c0]
+        elif kind == "lstm_ln":
+            # Layer norm of the recurrent term (over the stacked gates) and of the cell; the
+            # input term was normalized for all steps at once before.
+            acts = xp.new_empty(T, B, 4 * H)
+            tc = xp.new_empty(T, B, H)
+            cs = xp.new_empty(T, B, H)
+            rr = xp.new_empty(T, B, 4 * H)  # recurrent term before its norm
+            cn = xp.new_empty(T, B, H) if keep_c is not None else cs  # new cell before zoneout
+            stats = xp.new_empty(4, T, B, 1)  # mean and rstd of the recurrent term, of the cell
+            for t in range(T):
+                h_prev = h0 if t == 0 else out[t - 1]
+                c_prev = c0 if t == 0 else cs[t - 1]
+                h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+                torch.mm(h_fed, wt, out=rr[t])
+                r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
+                a = acts[t]
+                torch.addcmul(xp[t], ln_w_hh, r_hat, out=a)
+                a[:, : 2 * H].sigmoid_()
+                a[:, 2 * H : 3 * H].tanh_()
+                a[:, 3 * H :].sigmoid_()
+                torch.mul(a[:, H : 2 * H], c_prev, out=cn[t])
+                cn[t].addcmul_(a[:, :H], a[:, 2 * H : 3 * H])
+                c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(cn[t], (H,), ln_w_c, ln_b_c, eps)
+                torch.tanh(c_hat, out=tc[t])
+                if keep_c is not None:
+                    torch.lerp(cn[t], c_prev, keep_c[t], out=cs[t])
+                torch.mul(a[:, 3 * H :], tc[t], out=out[t])
+                if keep_h is not None:
+                    out[t].lerp_(h_prev, keep_h[t])
+            saved = [acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c]
+            ctx.eps = eps
         elif kind == "gru":
             acts = xp.new_empty(T, B, 3 * H)
             ghn = xp.new_empty(T, B, H)
@@ -103,7 +138,7 @@ class _Recurrence(torch.autograd.Function):
         ctx.kind, ctx.act, ctx.has_bhh = kind, act, b_hh is not None
         ctx.n_saved = len(saved)
         ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, keep_c, *saved)
-        c_last = cs[-1].clone() if kind == "lstm" else xp.new_empty(0)
+        c_last = cs[-1].clone() if kind.startswith("lstm") else xp.new_empty(0)
         return out, out[-1].clone(), c_last
 
     @staticmethod
@@ -119,7 +154,57 @@ class _Recurrence(torch.autograd.Function):
             h_fed_all.mul_(feed_mask)
         dh = d_hT.clone()
         d_b_hh = d_c0 = None
-        if kind == "lstm":
+        d_ln: list[Tensor | None] = [None, None, None]
+        if kind == "lstm_ln":
+            acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c = saved
+            xp_zero = tc
+            i, f, g, o = acts.split(H, dim=2)
+            q = torch.empty_like(acts)
+            qi, qf, qg, qo = q.split(H, dim=2)
+            torch.addcmul(i, i, i, value=-1, out=qi).mul_(g)
+            torch.addcmul(f, f, f, value=-1, out=qf)
+            qf[0].mul_(c0)
+            qf[1:].mul_(cs[:-1])
+            torch.mul(g, g, out=qg).neg_().add_(1).mul_(i)
+            torch.addcmul(o, o, o, value=-1, out=qo).mul_(tc)
+            r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # dh → d(normalized cell)
+            dG = torch.empty_like(acts)
+            dR = torch.empty_like(acts)  # gradient of the recurrent term before its norm
+            dCH = torch.empty_like(tc)  # gradient of the normalized cell
+            dc = d_cT.clone()
+            ln_bwd = torch.ops.aten.native_layer_norm_backward
+            grad_only = [True, False, False]
+            for t in range(T - 1, -1, -1):
+                dh = dh + d_out[t]
+                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
+                d_chat = torch.mul(dhn, r[t], out=dCH[t])
+                d_cn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0]
+                dcn = torch.addcmul(dc, dc, keep_c[t], value=-1).add_(d_cn) if keep_c is not None else d_cn.add_(dc)
+                d, qt = dG[t], q[t]
+                torch.mul(qt[:, : 3 * H].view(B, 3, H), dcn.unsqueeze(1), out=d[:, : 3 * H].view(B, 3, H))
+                torch.mul(qt[:, 3 * H :], dhn, out=d[:, 3 * H :])
+                dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
+                dc_prev = dcn * f[t]
+                if keep_c is not None:
+                    dc_prev.addcmul_(dc, keep_c[t])
+                dh_prev = dR[t] @ w_hh
+                if feed_mask is not None:
+                    dh_prev.mul_(feed_mask)
+                if keep_h is not None:
+                    dh_prev.addcmul_(dh, keep_h[t])
+                dh, dc = dh_prev, dc_prev
+            del q, r
+            d_c0 = dc
+            d_xp = dG
+            d_w = dR.reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
+            # Gain gradients: sums over steps of grad ⊙ normalized value, a chunk of steps at a
+            # time so that no second [T, B, 4H] tensor is alive at the peak of memory.
+            d_ln = [xp_zero.new_zeros(4 * H), xp_zero.new_zeros(H), dCH.sum((0, 1))]
+            for c in range(0, T, 16):
+                s = slice(c, c + 16)
+                d_ln[0] += (dG[s] * (rr[s] - stats[0, s]).mul_(stats[1, s])).sum((0, 1))
+                d_ln[1] += (dCH[s] * (cn[s] - stats[2, s]).mul_(stats[3, s])).sum((0, 1))
+        elif kind == "lstm":
             acts, tc, cs, c0 = saved
             i, f, g, o = acts.split(H, dim=2)
             # d(pre-activation) = factor ⊙ (dc or dh), the factors for all steps at once, built
@@ -208,7 +293,7 @@ class _Recurrence(torch.autograd.Function):
                 d_w = dG.reshape(T * B, H).t() @ h_fed_all.reshape(T * B, H)
             else:
                 d_w = (dG * h_fed_all).sum((0, 1))
-        return None, None, d_xp, d_w, d_b_hh, dh, d_c0, None, None, None
+        return (None, None, d_xp, d_w, d_b_hh, dh, d_c0, None, None, None, *d_ln, None)
 
 
 def fast_loop(
@@ -220,10 +305,24 @@ def fast_loop(
     state: tuple[Tensor, ...],
     keep: list[Tensor | None],
     feed_mask: Tensor | None,
+    layer_norm: tuple[Tensor, Tensor, Tensor, float] | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Run one direction of a built-in cell; same contract as :func:`rnnlab.layers.loop.time_loop`."""
+    """Run one direction of a built-in cell; same contract as :func:`rnnlab.layers.loop.time_loop`.
+
+    ``layer_norm`` (LSTM only) is ``(gain of the recurrent-term norm, gain and shift of the cell
+    norm, eps)``; ``xp`` must then hold the normalized input term plus both biases.
+    """
     h0 = state[0]
-    c0 = state[1] if kind == "lstm" else None
-    keep_c = keep[1] if kind == "lstm" else None
-    out, h_n, c_n = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, h0, c0, feed_mask, keep[0], keep_c)
-    return out, ((h_n, c_n) if kind == "lstm" else (h_n,))
+    lstm = kind == "lstm"
+    c0 = state[1] if lstm else None
+    keep_c = keep[1] if lstm else None
+    if layer_norm is not None:
+        if not lstm:
+            raise ValueError(f"layer_norm: the fast loop normalizes LSTM cells only, got {kind!r}")
+        w_r, w_c, b_c, eps = layer_norm
+        res = _Recurrence.apply("lstm_ln", activation, xp, w_hh, None, h0, c0, feed_mask, keep[0], keep_c,
+                                w_r, w_c, b_c, eps)
+    else:
+        res = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, h0, c0, feed_mask, keep[0], keep_c)
+    out, h_n, c_n = res
+    return out, ((h_n, c_n) if lstm else (h_n,))

@@ -404,18 +404,29 @@ class RecurrentBase(nn.Module):
             kind, act = self.kind, str(self.activation)
             b_hh = None if self.fold_hh_bias else p.b_hh
             ln = None
-            if norms is None:
+            w_hh = p.w_hh
+            if kind != "lstm":
                 xp = self._project(x, p, None, valid)
             else:
-                # Every bias joins the normalized input term; the loop normalizes the recurrent
-                # term and the cell.
-                xp = norms.input(F.linear(x, p.w_ih), valid)
-                if p.b_ih is not None:
-                    xp = xp + (p.b_ih + p.b_hh)
-                ln = (norms.hh.weight, norms.c.weight, norms.c.bias, norms.hh.eps)
+                # The fast LSTM computes all gates with one sigmoid: tanh(x) = 2σ(2x) − 1, so the
+                # cell-candidate rows of every term entering the gates are scaled by 2 here.
+                s = torch.ones(4, self.hidden_size, dtype=x.dtype, device=x.device)
+                s[2] = 2.0
+                s = s.view(-1)
+                b = None if p.b_ih is None else (p.b_ih + p.b_hh) * s  # type: ignore[operator]
+                if norms is None:
+                    xp = F.linear(x, p.w_ih * s[:, None], b)
+                    w_hh = p.w_hh * s[:, None]
+                else:
+                    # Every bias joins the normalized input term; the loop normalizes the
+                    # recurrent term and the cell.
+                    ih = norms.ih
+                    xp = F.layer_norm(F.linear(x, p.w_ih), ih.normalized_shape, ih.weight * s, None, ih.eps)
+                    xp = xp if b is None else xp + b
+                    ln = (norms.hh.weight * s, norms.c.weight, norms.c.bias, norms.hh.eps)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask, ln)
+                return fast_loop(kind, act, xs, w_hh, b_hh, st, keep, feed_mask, ln)
         else:
             xp = self._project(x, p, norms, valid)
             step = self._make_step(p, norms, valid, trace)

@@ -13,6 +13,8 @@ The tests check both paths against each other and with ``gradcheck``.
 
 Conventions: ``xp [T, B, G*H]`` is the input term of every step (for LSTM, RNN and IndRNN it
 includes every bias; for GRU ``b_hh`` is separate because it sits inside ``r ⊙ (W_hn h + b_hn)``);
+for LSTM the cell-candidate (g) rows of ``xp`` and ``w_hh`` (or of the recurrent norm's
+gain) are pre-scaled by 2, because all four gates go through one sigmoid (tanh(x) = 2σ(2x) − 1);
 ``keep_h``/``keep_c`` are ``[T, B, H]`` weights of the old state or None; ``feed_mask [B, H]`` is
 the recurrent-dropout mask or None.
 """
@@ -27,6 +29,26 @@ from torch import Tensor
 #: (kind, activation) pairs this module computes
 FAST_CELLS = frozenset({("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"),
                         ("indrnn", "tanh"), ("indrnn", "relu")})
+
+
+def _lstm_gate_factors(acts: Tensor, tc: Tensor, cs: Tensor, c0: Tensor) -> Tensor:
+    """Per step, d(pre-activation) = factor ⊙ dc for i, f, g and factor ⊙ dh for o.
+
+    ``acts`` holds σ of the pre-activations, with the g rows pre-scaled by 2 so that
+    g = 2σ − 1 = tanh; the factors are built in place in one buffer to keep the peak memory near
+    torch's.
+    """
+    H = tc.shape[-1]
+    i, f, sg, o = acts.split(H, dim=2)
+    q = torch.empty_like(acts)
+    qi, qf, qg, qo = q.split(H, dim=2)
+    torch.addcmul(i, i, i, value=-1, out=qi).mul_(sg.mul(2).sub_(1))  # i(1−i)·g
+    torch.addcmul(f, f, f, value=-1, out=qf)  # f(1−f)·c_prev
+    qf[0].mul_(c0)
+    qf[1:].mul_(cs[:-1])
+    torch.addcmul(sg, sg, sg, value=-1, out=qg).mul_(i).mul_(2)  # 2σ'(2x)·i: d g / d(2x)
+    torch.addcmul(o, o, o, value=-1, out=qo).mul_(tc)  # o(1−o)·tanh(c)
+    return q
 
 
 class _Recurrence(torch.autograd.Function):
@@ -62,17 +84,14 @@ class _Recurrence(torch.autograd.Function):
                 c_prev = c0 if t == 0 else cs[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
                 a = acts[t]
-                torch.addmm(xp[t], h_fed, wt, out=a)
-                a[:, : 2 * H].sigmoid_()
-                a[:, 2 * H : 3 * H].tanh_()
-                a[:, 3 * H :].sigmoid_()
+                torch.addmm(xp[t], h_fed, wt, out=a).sigmoid_()  # g rows pre-scaled: g = 2σ − 1
+                i, f, sg, o = a.split(H, dim=1)
                 c = cs[t]
-                torch.mul(a[:, H : 2 * H], c_prev, out=c)
-                c.addcmul_(a[:, :H], a[:, 2 * H : 3 * H])
+                torch.mul(f, c_prev, out=c).addcmul_(i, sg, value=2).sub_(i)
                 torch.tanh(c, out=tc[t])
                 if keep_c is not None:
                     c.lerp_(c_prev, keep_c[t])
-                torch.mul(a[:, 3 * H :], tc[t], out=out[t])
+                torch.mul(o, tc[t], out=out[t])
                 if keep_h is not None:
                     out[t].lerp_(h_prev, keep_h[t])
             saved = [acts, tc, cs, c0]
@@ -92,17 +111,14 @@ class _Recurrence(torch.autograd.Function):
                 torch.mm(h_fed, wt, out=rr[t])
                 r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
                 a = acts[t]
-                torch.addcmul(xp[t], ln_w_hh, r_hat, out=a)
-                a[:, : 2 * H].sigmoid_()
-                a[:, 2 * H : 3 * H].tanh_()
-                a[:, 3 * H :].sigmoid_()
-                torch.mul(a[:, H : 2 * H], c_prev, out=cn[t])
-                cn[t].addcmul_(a[:, :H], a[:, 2 * H : 3 * H])
+                torch.addcmul(xp[t], ln_w_hh, r_hat, out=a).sigmoid_()  # g rows pre-scaled
+                i, f, sg, o = a.split(H, dim=1)
+                torch.mul(f, c_prev, out=cn[t]).addcmul_(i, sg, value=2).sub_(i)
                 c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(cn[t], (H,), ln_w_c, ln_b_c, eps)
                 torch.tanh(c_hat, out=tc[t])
                 if keep_c is not None:
                     torch.lerp(cn[t], c_prev, keep_c[t], out=cs[t])
-                torch.mul(a[:, 3 * H :], tc[t], out=out[t])
+                torch.mul(o, tc[t], out=out[t])
                 if keep_h is not None:
                     out[t].lerp_(h_prev, keep_h[t])
             saved = [acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c]
@@ -158,15 +174,8 @@ class _Recurrence(torch.autograd.Function):
         if kind == "lstm_ln":
             acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c = saved
             xp_zero = tc
-            i, f, g, o = acts.split(H, dim=2)
-            q = torch.empty_like(acts)
-            qi, qf, qg, qo = q.split(H, dim=2)
-            torch.addcmul(i, i, i, value=-1, out=qi).mul_(g)
-            torch.addcmul(f, f, f, value=-1, out=qf)
-            qf[0].mul_(c0)
-            qf[1:].mul_(cs[:-1])
-            torch.mul(g, g, out=qg).neg_().add_(1).mul_(i)
-            torch.addcmul(o, o, o, value=-1, out=qo).mul_(tc)
+            q = _lstm_gate_factors(acts, tc, cs, c0)
+            o = acts[..., 3 * H :]
             r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # dh → d(normalized cell)
             dG = torch.empty_like(acts)
             dR = torch.empty_like(acts)  # gradient of the recurrent term before its norm
@@ -180,11 +189,9 @@ class _Recurrence(torch.autograd.Function):
                 d_chat = torch.mul(dhn, r[t], out=dCH[t])
                 d_cn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0]
                 dcn = torch.addcmul(dc, dc, keep_c[t], value=-1).add_(d_cn) if keep_c is not None else d_cn.add_(dc)
-                d, qt = dG[t], q[t]
-                torch.mul(qt[:, : 3 * H].view(B, 3, H), dcn.unsqueeze(1), out=d[:, : 3 * H].view(B, 3, H))
-                torch.mul(qt[:, 3 * H :], dhn, out=d[:, 3 * H :])
+                d = torch.mul(q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=dG[t])
                 dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
-                dc_prev = dcn * f[t]
+                dc_prev = dcn * acts[t, :, H : 2 * H]
                 if keep_c is not None:
                     dc_prev.addcmul_(dc, keep_c[t])
                 dh_prev = dR[t] @ w_hh
@@ -206,17 +213,8 @@ class _Recurrence(torch.autograd.Function):
                 d_ln[1] += (dCH[s] * (cn[s] - stats[2, s]).mul_(stats[3, s])).sum((0, 1))
         elif kind == "lstm":
             acts, tc, cs, c0 = saved
-            i, f, g, o = acts.split(H, dim=2)
-            # d(pre-activation) = factor ⊙ (dc or dh), the factors for all steps at once, built
-            # in place in one buffer to keep the peak memory near torch's.
-            q = torch.empty_like(acts)
-            qi, qf, qg, qo = q.split(H, dim=2)
-            torch.addcmul(i, i, i, value=-1, out=qi).mul_(g)  # i(1−i)·g
-            torch.addcmul(f, f, f, value=-1, out=qf)  # f(1−f)·c_prev
-            qf[0].mul_(c0)
-            qf[1:].mul_(cs[:-1])
-            torch.mul(g, g, out=qg).neg_().add_(1).mul_(i)  # (1−g²)·i
-            torch.addcmul(o, o, o, value=-1, out=qo).mul_(tc)  # o(1−o)·tanh(c)
+            q = _lstm_gate_factors(acts, tc, cs, c0)
+            o = acts[..., 3 * H :]
             r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # o(1−tanh²c): dh → dc
             dG = torch.empty_like(acts)
             dc = d_cT.clone()
@@ -225,10 +223,8 @@ class _Recurrence(torch.autograd.Function):
                 dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
                 dcn = torch.addcmul(dc, dc, keep_c[t], value=-1) if keep_c is not None else dc
                 dcn = dcn.addcmul_(dhn, r[t]) if keep_c is not None else torch.addcmul(dcn, dhn, r[t])
-                d, qt = dG[t], q[t]
-                torch.mul(qt[:, : 3 * H].view(B, 3, H), dcn.unsqueeze(1), out=d[:, : 3 * H].view(B, 3, H))
-                torch.mul(qt[:, 3 * H :], dhn, out=d[:, 3 * H :])
-                dc_prev = dcn * f[t]
+                d = torch.mul(q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=dG[t])
+                dc_prev = dcn * acts[t, :, H : 2 * H]
                 if keep_c is not None:
                     dc_prev.addcmul_(dc, keep_c[t])
                 dh_prev = d @ w_hh

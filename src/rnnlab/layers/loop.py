@@ -43,6 +43,23 @@ def variational_mask(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p).div_(1.0 - p)
 
 
+def bernoulli_fast(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
+    """A {0, 1} tensor, 1 with probability p quantized to 1/65536 (exact for 0 and 1).
+
+    Four 16-bit draws per 64-bit random integer: about 4× faster on CPU than ``bernoulli_``,
+    which matters for zoneout's T × B × H draws per layer.
+    """
+    n = 1
+    for d in shape:
+        n *= int(d)
+    count = round(p * 65536)  # P(uint16 value < count) = count / 65536
+    if count >= 65536:
+        return torch.ones(shape, dtype=like.dtype, device=like.device)
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=like.device)
+    bits = words.view(torch.int16)[:n].view(*shape)  # uniform over [-32768, 32767]
+    return (bits < count - 32768).to(like.dtype)
+
+
 def keep_weights(
     state: State, steps: int, zoneout: Sequence[float], training: bool, valid: Tensor | None
 ) -> list[Tensor | None]:
@@ -59,7 +76,7 @@ def keep_weights(
         if p == 0.0:
             k = s.new_zeros(shape)
         elif training:
-            k = s.new_empty(shape).bernoulli_(p)
+            k = bernoulli_fast(shape, p, s)
         else:
             k = s.new_full(shape, p)
         if valid is not None:

@@ -1,27 +1,53 @@
-"""rnnlab: regularized, fast and inspectable recurrent layers for PyTorch."""
+"""rnnlab: regularized, fast and inspectable recurrent layers for PyTorch.
 
-from rnnlab import cells, gates, rundir
+The parts, each usable alone:
+
+* layers — :class:`LSTM`, :class:`GRU`, :class:`RNN`, :class:`IndRNN`, :class:`Recurrent`
+  (drop-in for torch's modules, every regularizer a keyword);
+* regularization and optimization — :func:`roles`, :func:`param_groups`, penalties,
+  :mod:`rnnlab.optim` (decoupled decay, warm restarts, clipping, target-norm controller);
+* introspection — :mod:`rnnlab.introspect`, :class:`Tracker`, :func:`diagnose`,
+  :mod:`rnnlab.plots`, :mod:`rnnlab.report`;
+* experiments — the ``rnnlab`` command line (``rnnlab --help``).
+"""
+
+from rnnlab import cells, gates, introspect, optim, regularize, rundir
 from rnnlab.activations import ACTIVATIONS
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
+from rnnlab.doctor import diagnose
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
+from rnnlab.regularize import ActivityRegularizer, RoleRule, Rule, WeightPenalty, param_groups, roles
+from rnnlab.tracker import Tracker, read_tracked
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "ActivityRegularizer",
     "GRU",
-    "LSTM",
-    "RNN",
     "IndRNN",
+    "LSTM",
     "MaxNorm",
     "NonNeg",
+    "RNN",
     "Recurrent",
     "RecurrentBase",
+    "RoleRule",
+    "Rule",
+    "Tracker",
     "UnitNorm",
+    "WeightPenalty",
+    "__version__",
     "apply_constraints",
     "cells",
     "constrain_after_step",
+    "diagnose",
     "gates",
+    "introspect",
+    "optim",
+    "param_groups",
+    "read_tracked",
+    "regularize",
+    "roles",
     "rundir",
-    "__version__",
 ]

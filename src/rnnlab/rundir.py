@@ -83,16 +83,17 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
 
-def _clean(value: Any) -> Any:
-    # JSON has no NaN/inf: store them as strings a reader turns back into floats.
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN/inf as strings and arrays as lists (JSON has no NaN/inf; the readers
+    of this module turn the strings back into floats)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
-        return _clean(value.tolist())
+        return jsonable(value.tolist())
     return value
 
 
@@ -108,15 +109,22 @@ def _restore(value: Any) -> Any:
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Append ``record`` as one JSON line and flush it to the OS (survives kill -9)."""
-    line = json.dumps(_clean(record), separators=(",", ":")) + "\n"
+    line = _line(record)
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
 
 
+def _line(record: dict[str, Any]) -> str:
+    try:  # the common case, plain finite numbers, without walking every value
+        return json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+    except (ValueError, TypeError):
+        return json.dumps(jsonable(record), separators=(",", ":")) + "\n"
+
+
 def append_jsonl_many(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
     """Append several records in one write (one flush)."""
-    text = "".join(json.dumps(_clean(r), separators=(",", ":")) + "\n" for r in records)
+    text = "".join(_line(r) for r in records)
     if text:
         with open(path, "a", encoding="utf-8") as f:
             f.write(text)
@@ -148,7 +156,7 @@ def truncate_jsonl(path: str | os.PathLike[str], keep: Callable[[dict[str, Any]]
     """
     records = read_jsonl(path)
     kept = [r for r in records if keep(r)]
-    text = "".join(json.dumps(_clean(r), separators=(",", ":")) + "\n" for r in kept)
+    text = "".join(json.dumps(jsonable(r), separators=(",", ":")) + "\n" for r in kept)
     atomic_write_text(path, text)
     return len(records) - len(kept)
 
@@ -177,7 +185,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Atomic JSON write (NaN/inf stored as strings, like the JSONL files)."""
-    atomic_write_text(path, json.dumps(_clean(obj), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(obj), indent=2) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,9 +40,15 @@ class Thresholds:
     Attributes:
         softmax_max_prob: mean largest class probability at initialisation above which the
             softmax is called saturated.
-        softmax_spread: largest spread (max − min over the batch) of any class probability below
-            which the outputs are called constant across the batch.
-        dead_fraction: fraction of never-active ReLU units in a module that gives a warning.
+        softmax_spread: largest spread (max − min over the batch) of any class log-probability
+            below which the outputs are called constant across the batch (log-probabilities, so
+            that a saturated softmax is not also called constant).
+        dead_info / dead_warning: fraction of a module's ReLU units that never fire on the batch
+            above which an info / a warning is given (all units: an error). One batch
+            over-counts: units that fire rarely look dead, and right after an RNN at
+            initialisation, whose outputs vary little across samples, 20-50% of the ReLU units
+            of a default-initialised ``nn.Linear`` are silent on a batch of 32 (10-35% with He
+            initialisation and zero biases), hence only an info below "most units".
         gate_open / gate_shut: mean activation of a sigmoid gate unit above / below which the
             unit is stuck open / shut.
         gate_units: fraction of a gate's units that must be stuck for a finding ("most units").
@@ -56,7 +63,8 @@ class Thresholds:
 
     softmax_max_prob: float = 0.99
     softmax_spread: float = 1e-3
-    dead_fraction: float = 0.2
+    dead_info: float = 0.25
+    dead_warning: float = 0.5
     gate_open: float = 0.95
     gate_shut: float = 0.05
     gate_units: float = 0.5
@@ -70,7 +78,7 @@ class Thresholds:
 
 @dataclass
 class ReluRecord:
-    """Activations of one ReLU site: ``acts`` with its channel axis at ``channel_dim``."""
+    """Outputs of one ReLU site (module or ReLU recurrent layer), channel axis at ``channel_dim``."""
 
     module: str
     acts: Tensor
@@ -157,6 +165,7 @@ class Observations:
     gates_skipped: list[str] = field(default_factory=list)
     nonfinite: list[NonFinite] = field(default_factory=list)
     through_time: list[TimeGradient] = field(default_factory=list)
+    through_time_skipped: str = ""
     params: dict[str, ParamTrace] = field(default_factory=dict)
     pairs: list[WeightBiasPair] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
@@ -191,16 +200,18 @@ def _pct(x: float) -> str:
 # --- outputs at initialisation ---------------------------------------------------------------
 
 
-def _probabilities(out: Tensor, class_dim: int) -> Tensor:
-    """Class probabilities ``[N, C]`` from logits, log-probabilities or probabilities."""
+def _log_probabilities(out: Tensor, class_dim: int) -> Tensor:
+    """Class log-probabilities ``[N, C]`` from logits, log-probabilities or probabilities."""
     x = out.detach().to(torch.float64).movedim(class_dim, -1)
     x = x.reshape(-1, x.shape[-1])
     x = x[torch.isfinite(x).all(dim=1)]
     sums = x.sum(dim=1)
-    if x.numel() and bool((x >= 0).all() and (x <= 1).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4)):
-        return x  # already probabilities (a model ending in softmax)
-    # softmax(log p) = p, so log-probabilities (log_softmax + NLLLoss) land here correctly too.
-    return torch.softmax(x, dim=1)
+    if x.numel() and bool(
+        (x >= 0).all() and (x <= 1).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4)
+    ):
+        return x.clamp_min(1e-300).log()  # already probabilities (a model ending in softmax)
+    # log_softmax(log p) = log p, so log-probabilities (log_softmax + NLLLoss) land here too.
+    return torch.log_softmax(x, dim=1)
 
 
 @register("softmax_init")
@@ -210,7 +221,8 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
         raise NotApplicable(
             "the outputs are not class scores (pass classification=True if they are)"
         )
-    p = _probabilities(obs.outputs, obs.class_dim)
+    logp = _log_probabilities(obs.outputs, obs.class_dim)
+    p = logp.exp()
     n, c = p.shape
     if n == 0:
         raise NotApplicable("no sample had finite outputs (see the non-finite finding)")
@@ -220,48 +232,64 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
     max_prob = p.max(dim=1).values
     mean_max = float(max_prob.mean())
     if mean_max > th.softmax_max_prob:
-        found.append(Finding(
-            check="softmax_init", severity="warning",
-            title="Softmax saturated at initialisation",
-            numbers={
-                "mean_max_prob": mean_max,
-                "fraction_samples_saturated": float((max_prob > th.softmax_max_prob).double().mean()),
-                "classes": c, "samples": n, "threshold": th.softmax_max_prob,
-                "uniform_loss": math.log(c), "loss_init": obs.loss_init,
-            },
-            message=(
-                f"Before any training the network already gives one class a probability of "
-                f"{_fmt(mean_max)} on average (a fresh network should be close to 1/{c} = "
-                f"{_fmt(1 / c)}). The softmax is saturated: its gradient is tiny for the "
-                f"confident class, and every wrong guess starts with a huge loss."
-            ),
-            remedy=(
-                "Scale down the initial weights of the output layer (e.g. multiply by 0.1 or "
-                "zero its bias), normalise the inputs, and check that the logits are not "
-                "passed through an extra scale or exp."
-            ),
-        ))
-    if n >= 2:
-        spread = float((p.max(dim=0).values - p.min(dim=0).values).max())
-        if spread < th.softmax_spread:
-            found.append(Finding(
-                check="softmax_init", severity="warning",
-                title="Outputs at initialisation are the same for every sample",
-                numbers={"max_spread": spread, "samples": n, "classes": c,
-                         "threshold": th.softmax_spread, "mean_probs": p.mean(dim=0).tolist()},
+        found.append(
+            Finding(
+                check="softmax_init",
+                severity="warning",
+                title="Softmax saturated at initialisation",
+                numbers={
+                    "mean_max_prob": mean_max,
+                    "fraction_samples_saturated": float(
+                        (max_prob > th.softmax_max_prob).double().mean()
+                    ),
+                    "classes": c,
+                    "samples": n,
+                    "threshold": th.softmax_max_prob,
+                    "uniform_loss": math.log(c),
+                    "loss_init": obs.loss_init,
+                },
                 message=(
-                    f"Over {n} different samples no class probability moves by more than "
-                    f"{_fmt(spread)}: the output ignores the input. Either the input never "
-                    "reaches the output (zero weights, saturated or dead units upstream) or the "
-                    "output layer is zero-initialised."
+                    f"Before any training the network already gives one class a probability of "
+                    f"{_fmt(mean_max)} on average (a fresh network should be close to 1/{c} = "
+                    f"{_fmt(1 / c)}). The softmax is saturated: its gradient is tiny for the "
+                    f"confident class, and every wrong guess starts with a huge loss."
                 ),
                 remedy=(
-                    "Check the initialisation of the layers before the output (no all-zero "
-                    "weights unless intended), normalise the inputs, and look at the dead-unit "
-                    "and gate findings. If you zero-initialised the output layer on purpose, "
-                    "ignore this."
+                    "Scale down the initial weights of the output layer (e.g. multiply by 0.1 or "
+                    "zero its bias), normalise the inputs, and check that the logits are not "
+                    "passed through an extra scale or exp."
                 ),
-            ))
+            )
+        )
+    if n >= 2:
+        spread = float((logp.max(dim=0).values - logp.min(dim=0).values).max())
+        if spread < th.softmax_spread:
+            found.append(
+                Finding(
+                    check="softmax_init",
+                    severity="warning",
+                    title="Outputs at initialisation are the same for every sample",
+                    numbers={
+                        "max_spread": spread,
+                        "samples": n,
+                        "classes": c,
+                        "threshold": th.softmax_spread,
+                        "mean_probs": p.mean(dim=0).tolist(),
+                    },
+                    message=(
+                        f"Over {n} different samples no class log-probability moves by more than "
+                        f"{_fmt(spread)}: the output ignores the input. Either the input never "
+                        "reaches the output (zero weights, saturated or dead units upstream) or the "
+                        "output layer is zero-initialised."
+                    ),
+                    remedy=(
+                        "Check the initialisation of the layers before the output (no all-zero "
+                        "weights unless intended), normalise the inputs, and look at the dead-unit "
+                        "and gate findings. If you zero-initialised the output layer on purpose, "
+                        "ignore this."
+                    ),
+                )
+            )
     return found
 
 
@@ -269,8 +297,8 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
 
 
 def _dead_units(acts: Tensor, channel_dim: int) -> list[int]:
-    per_channel = acts.movedim(channel_dim, 0).reshape(acts.shape[channel_dim], -1)
-    return torch.nonzero(~(per_channel > 0).any(dim=1)).flatten().tolist()
+    per_unit = acts.movedim(channel_dim, 0).reshape(acts.shape[channel_dim], -1)
+    return torch.nonzero(~(per_unit > 0).any(dim=1)).flatten().tolist()
 
 
 @register("dead_relu")
@@ -278,37 +306,57 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
     """ReLU units that never activate over the whole batch (and all timesteps)."""
     if not any(obs.relu.values()):
         raise NotApplicable("no ReLU module or ReLU recurrent layer was called")
-    per_module: dict[str, dict[str, tuple[float, list[int], int]]] = {}
+    per_module: dict[str, dict[str, tuple[float, list[int], int, int]]] = {}
     for phase, records in obs.relu.items():
         for r in records:
             frac = stats.dead_fraction(r.acts, threshold=0.0, channel_dim=r.channel_dim)
+            units = r.acts.shape[r.channel_dim]
             per_module.setdefault(r.module, {})[phase] = (
-                frac, _dead_units(r.acts, r.channel_dim), r.acts.shape[r.channel_dim]
+                frac,
+                _dead_units(r.acts, r.channel_dim),
+                units,
+                r.acts.numel() // max(units, 1),
             )
     found = []
     for module, phases in per_module.items():
-        worst_phase = max(phases, key=lambda ph: phases[ph][0])
-        frac, dead, units = phases[worst_phase]
-        if frac < th.dead_fraction:
+        worst = max(phases, key=lambda ph: phases[ph][0])
+        frac, dead, units, values = phases[worst]
+        if frac <= th.dead_info:
             continue
-        when = "at initialisation" if worst_phase == "init" else f"after {obs.steps} training steps"
-        found.append(Finding(
-            check="dead_relu", severity="error" if frac >= 1.0 else "warning",
-            title=f"{_pct(frac)} of ReLU units in '{module}' never activate ({when})",
-            numbers={
-                **{f"dead_fraction_{ph}": v[0] for ph, v in phases.items()},
-                "units": units, "dead_units": dead[:50], "threshold": th.dead_fraction,
-            },
-            message=(
-                f"{len(dead)} of {units} units output 0 for every sample and timestep of the "
-                "batch. A dead ReLU passes no gradient, so it never recovers: that part of the "
-                "layer is wasted" + (" and nothing flows through it." if frac >= 1.0 else ".")
-            ),
-            remedy=(
-                "Lower the learning rate, check the initialisation (He/Kaiming for ReLU, biases "
-                "not strongly negative), normalise the inputs, or use LeakyReLU/ELU/GELU."
-            ),
-        ))
+        severity = "error" if frac >= 1.0 else "warning" if frac > th.dead_warning else "info"
+        when = "at initialisation" if worst == "init" else f"after {obs.steps} training steps"
+        found.append(
+            Finding(
+                check="dead_relu",
+                severity=severity,
+                title=f"{_pct(frac)} of ReLU units in '{module}' never activate ({when})",
+                numbers={
+                    **{f"dead_fraction_{ph}": v[0] for ph, v in phases.items()},
+                    "units": units,
+                    "dead_units": dead[:50],
+                    "values_per_unit": values,
+                    "info_above": th.dead_info,
+                    "warning_above": th.dead_warning,
+                },
+                message=(
+                    f"{len(dead)} of {units} units output 0 for all {values} values (samples × "
+                    "timesteps) of the batch. A ReLU that never fires passes no gradient, so it "
+                    "cannot learn its way back: that part of the layer is wasted"
+                    + (" and nothing flows through it." if frac >= 1.0 else ".")
+                    + (
+                        " Some silent units are normal right after an RNN at initialisation, whose "
+                        "outputs vary little across samples."
+                        if severity == "info"
+                        else ""
+                    )
+                ),
+                remedy=(
+                    "Lower the learning rate, check the initialisation (He/Kaiming for ReLU, biases "
+                    "not strongly negative, or zero biases before the ReLU), normalise the inputs "
+                    "(LayerNorm before the ReLU), or use LeakyReLU/ELU/GELU."
+                ),
+            )
+        )
     return found
 
 
@@ -331,18 +379,20 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
             numbers, stuck = {}, []
             for g in _SIGMOID_GATES[r.kind]:
                 unit_mean = split[g].reshape(-1, split[g].shape[-1]).to(torch.float64).mean(dim=0)
-                open_, shut = float((unit_mean > th.gate_open).double().mean()), float(
-                    (unit_mean < th.gate_shut).double().mean()
+                open_, shut = (
+                    float((unit_mean > th.gate_open).double().mean()),
+                    float((unit_mean < th.gate_shut).double().mean()),
                 )
                 numbers[g] = {
-                    "mean": float(unit_mean.mean()), "fraction_units_open": open_,
+                    "mean": float(unit_mean.mean()),
+                    "fraction_units_open": open_,
                     "fraction_units_shut": shut,
-                    "saturated_fraction": stats.saturation_fraction(split[g], "sigmoid", th.gate_shut),
+                    "saturated_fraction": stats.saturation_fraction(
+                        split[g], "sigmoid", th.gate_shut
+                    ),
                 }
-                if open_ > th.gate_units:
-                    stuck.append((g, "open", open_))
-                elif shut > th.gate_units:
-                    stuck.append((g, "shut", shut))
+                if open_ + shut > th.gate_units:
+                    stuck.append((g, open_, shut))
             if not stuck:
                 continue
             key = (r.module, r.layer, r.direction)
@@ -350,21 +400,40 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
                 continue  # one finding per layer: the first (initialisation) unless only later
             # A forget gate held open is long memory, often intended (unit forget bias, chrono
             # init); every other stuck gate blocks information and its own gradient.
-            benign = all(r.kind == "lstm" and g == "f" and s == "open" for g, s, _ in stuck)
+            benign = all(r.kind == "lstm" and g == "f" and shut == 0.0 for g, _, shut in stuck)
             when = "at initialisation" if phase == "init" else f"after {obs.steps} training steps"
-            desc = ", ".join(f"{GATE_LABELS[g]} {s} for {_pct(f)} of units" for g, s, f in stuck)
+            desc = ", ".join(
+                f"{GATE_LABELS[g]} "
+                + " and ".join(
+                    f"{state} for {_pct(frac)}"
+                    for state, frac in (("open", o), ("shut", c))
+                    if frac
+                )
+                + " of units"
+                for g, o, c in stuck
+            )
             found[key] = Finding(
-                check="gates_stuck", severity="info" if benign else "warning",
+                check="gates_stuck",
+                severity="info" if benign else "warning",
                 title=f"Gates stuck in {r.where} ({when}): {desc}",
-                numbers={"phase": phase, "gates": numbers, "open_above": th.gate_open,
-                         "shut_below": th.gate_shut, "units": int(split[stuck[0][0]].shape[-1])},
+                numbers={
+                    "phase": phase,
+                    "gates": numbers,
+                    "open_above": th.gate_open,
+                    "shut_below": th.gate_shut,
+                    "units": int(split[stuck[0][0]].shape[-1]),
+                },
                 message=(
                     "A sigmoid gate whose mean activation is near 1 (open) or 0 (shut) for most "
                     "units no longer gates: it has a gradient near zero, so it cannot learn to "
                     "change. A shut input/output/reset gate blocks information; an open update "
                     "gate freezes the state."
-                    + (" A forget gate held open keeps long memory, which is often intended "
-                       "(unit forget bias, chrono initialisation)." if benign else "")
+                    + (
+                        " A forget gate held open keeps long memory, which is often intended "
+                        "(unit forget bias, chrono initialisation)."
+                        if benign
+                        else ""
+                    )
                 ),
                 remedy=(
                     "Check the gate biases (a large bias pins a gate), normalise the inputs or "
@@ -387,22 +456,35 @@ def nonfinite(obs: Observations, th: Thresholds) -> list[Finding]:
     by_what: dict[str, int] = {}
     for nf in obs.nonfinite:
         by_what[f"{nf.what} ({nf.phase})"] = by_what.get(f"{nf.what} ({nf.phase})", 0) + nf.count
-    return [Finding(
-        check="nonfinite", severity="error",
-        title=f"Non-finite values, first in {first.what} ({first.phase})",
-        numbers={"first": {"phase": first.phase, "what": first.what, "count": first.count,
-                           "total": first.total},
-                 "counts": dict(list(by_what.items())[:50]), "places": len(by_what)},
-        message=(
-            f"{first.count} of {first.total} values of {first.what} are NaN or inf at "
-            f"{first.phase}. Once a NaN reaches the weights every later step is NaN too."
-        ),
-        remedy=(
-            "If the first one is in the inputs or outputs, check the data for NaN/inf and guard "
-            "log/division/sqrt in the model and loss. If it appears during training, lower the "
-            "learning rate, clip gradients (clip_grad_norm_) and check the loss for log(0)."
-        ),
-    )]
+    return [
+        Finding(
+            check="nonfinite",
+            severity="error",
+            title=f"Non-finite values, first in {first.what} ({first.phase})",
+            numbers={
+                "first": {
+                    "phase": first.phase,
+                    "what": first.what,
+                    "count": first.count,
+                    "total": first.total,
+                },
+                "counts": dict(list(by_what.items())[:50]),
+                "places": len(by_what),
+            },
+            message=(
+                f"{first.count} of {first.total} values of {first.what} are NaN or inf at "
+                f"{first.phase}. Once a NaN reaches the weights every later step is NaN too."
+            ),
+            remedy=(
+                "If the first one is in the inputs or outputs, check the data for NaN/inf and guard "
+                "log/division/sqrt in the model and loss. If it appears during training, lower the "
+                "learning rate, clip gradients (clip_grad_norm_) and check the loss for log(0)."
+            ),
+        )
+    ]
+
+
+_REVERSE_RECURRENT = re.compile(r"weight_hh_l\d+_reverse$")
 
 
 @register("zero_grad")
@@ -414,35 +496,53 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     zero = [p.name for p in obs.params.values() if p.grad_max == 0.0]
     found = []
     if unused:
-        found.append(Finding(
-            check="zero_grad", severity="warning",
-            title=f"{len(unused)} parameter(s) get no gradient at all: {', '.join(unused[:5])}",
-            numbers={"parameters": unused, "steps": obs.steps + 1 if obs.steps == 0 else obs.steps},
-            message=(
-                "These parameters are not part of the graph that computes the loss: the "
-                "module is never called, or its output is not used. They are never trained."
-            ),
-            remedy=(
-                "Remove the unused modules, or fix forward() so their output reaches the loss. "
-                "If they are frozen on purpose, set requires_grad=False."
-            ),
-        ))
+        found.append(
+            Finding(
+                check="zero_grad",
+                severity="warning",
+                title=f"{len(unused)} parameter(s) get no gradient at all: {', '.join(unused[:5])}",
+                numbers={"parameters": unused, "backward_passes": max(obs.steps, 1)},
+                message=(
+                    "These parameters are not part of the graph that computes the loss: the "
+                    "module is never called, or its output is not used. They are never trained."
+                ),
+                remedy=(
+                    "Remove the unused modules, or fix forward() so their output reaches the loss. "
+                    "If they are frozen on purpose, set requires_grad=False."
+                ),
+            )
+        )
     if zero:
-        found.append(Finding(
-            check="zero_grad", severity="warning",
-            title=f"{len(zero)} parameter(s) have exactly zero gradient: {', '.join(zero[:5])}",
-            numbers={"parameters": zero, "steps": max(obs.steps, 1)},
-            message=(
-                "These parameters are in the graph but their gradient is exactly 0 at every "
-                "step: the path to the loss is cut (.detach(), .data, a no_grad block, "
-                "integer casting) or multiplied by zero (dead units, zero weights downstream). "
-                "An optimizer like Adam then never moves them."
-            ),
-            remedy=(
-                "Look for .detach()/.data/torch.no_grad() between these parameters and the loss, "
-                "and check the dead-unit findings for the layers after them."
-            ),
-        ))
+        found.append(
+            Finding(
+                check="zero_grad",
+                severity="warning",
+                title=f"{len(zero)} parameter(s) have exactly zero gradient: {', '.join(zero[:5])}",
+                numbers={"parameters": zero, "backward_passes": max(obs.steps, 1)},
+                message=(
+                    "These parameters are in the graph but their gradient is exactly 0 at every "
+                    "step: the path to the loss is cut (.detach(), .data, a no_grad block, "
+                    "integer casting) or multiplied by zero (dead units, zero weights downstream). "
+                    "An optimizer like Adam then never moves them."
+                    + (
+                        " A reverse-direction recurrent weight with zero gradient usually means "
+                        "the output of a bidirectional layer is read at the last timestep only, "
+                        "where the reverse direction has seen a single step."
+                        if any(_REVERSE_RECURRENT.search(n) for n in zero)
+                        else ""
+                    )
+                ),
+                remedy=(
+                    "Look for .detach()/.data/torch.no_grad() between these parameters and the loss, "
+                    "and check the dead-unit findings for the layers after them. For a "
+                    "bidirectional layer, read h_n (both directions' final states) or pool over "
+                    "time instead of output[:, -1]."
+                    if any(_REVERSE_RECURRENT.search(n) for n in zero)
+                    else "Look for .detach()/.data/torch.no_grad() between these parameters and "
+                    "the loss, and check the dead-unit findings for the layers after them."
+                ),
+            )
+        )
     return found
 
 
@@ -450,7 +550,7 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
 def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
     """Gradient |dLoss/dh_t| that vanishes or explodes going back over the sequence."""
     if not obs.through_time:
-        raise NotApplicable("no recurrent layer with a gradient through time")
+        raise NotApplicable(obs.through_time_skipped or "no recurrent layer was called")
     found = []
     for tg in obs.through_time:
         g = tg.per_step.detach().to(torch.float64).abs()
@@ -460,41 +560,53 @@ def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
         reach = stats.gradient_reach(g, rel=th.grad_rel)
         rate = stats.decay_rate(g)
         ratio = float(g[0] / g[-1])
-        numbers = {"timesteps": steps, "reach": reach, "decay_rate": rate,
-                   "first_over_last": ratio, "grad_last": float(g[-1]), "grad_first": float(g[0])}
+        numbers = {
+            "timesteps": steps,
+            "reach": reach,
+            "decay_rate": rate,
+            "first_over_last": ratio,
+            "grad_last": float(g[-1]),
+            "grad_first": float(g[0]),
+        }
         if reach < steps:
-            found.append(Finding(
-                check="gradient_through_time", severity="warning",
-                title=f"Vanishing gradient through time in '{tg.name}': reaches {reach} of {steps} steps",
-                numbers={**numbers, "rel": th.grad_rel},
-                message=(
-                    f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
-                    f"{reach} steps back (about ×{_fmt(rate)} per step). Inputs further back "
-                    "than that barely influence the weight updates: the layer cannot learn "
-                    "dependencies that long."
-                ),
-                remedy=(
-                    "Use an LSTM/GRU rather than a plain RNN, set unit_forget_bias=True (or "
-                    "chrono initialisation), use an orthogonal recurrent init, layer_norm=True, "
-                    "or shorten the sequences (truncated BPTT, downsampling)."
-                ),
-            ))
+            found.append(
+                Finding(
+                    check="gradient_through_time",
+                    severity="warning",
+                    title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
+                    numbers={**numbers, "rel": th.grad_rel},
+                    message=(
+                        f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
+                        f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
+                        "than that barely influence the weight updates: the layer cannot learn "
+                        "dependencies that long."
+                    ),
+                    remedy=(
+                        "Use an LSTM/GRU rather than a plain RNN, set unit_forget_bias=True (or "
+                        "chrono initialisation), use an orthogonal recurrent init, layer_norm=True, "
+                        "or shorten the sequences (truncated BPTT, downsampling)."
+                    ),
+                )
+            )
         elif ratio > th.grad_explode:
-            found.append(Finding(
-                check="gradient_through_time", severity="warning",
-                title=f"Exploding gradient through time in '{tg.name}': ×{_fmt(ratio)} over {steps} steps",
-                numbers={**numbers, "threshold": th.grad_explode},
-                message=(
-                    f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
-                    f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
-                    "earliest steps and training is likely to diverge."
-                ),
-                remedy=(
-                    "Clip gradients (clip_grad_norm_), scale down the recurrent weights "
-                    "(orthogonal or smaller init, recurrent_constraint), use layer_norm=True, or "
-                    "lower the learning rate."
-                ),
-            ))
+            found.append(
+                Finding(
+                    check="gradient_through_time",
+                    severity="warning",
+                    title=f"Exploding gradient through time in {tg.name}: ×{_fmt(ratio)} over {steps} steps",
+                    numbers={**numbers, "threshold": th.grad_explode},
+                    message=(
+                        f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
+                        f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
+                        "earliest steps and training is likely to diverge."
+                    ),
+                    remedy=(
+                        "Clip gradients (clip_grad_norm_), scale down the recurrent weights "
+                        "(orthogonal or smaller init, recurrent_constraint), use layer_norm=True, or "
+                        "lower the learning rate."
+                    ),
+                )
+            )
     return found
 
 
@@ -532,26 +644,35 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
         bias_rate = (bn - b0) / (n * max(b0, w0))
         kernel_rate = (wn - w0) / (n * w0)
         if bias_rate > th.bias_rate and bias_rate > th.bias_vs_kernel * max(kernel_rate, 0.0):
-            found.append(Finding(
-                check="bias_growth", severity="warning",
-                title=f"Biases of {pair.where} grow faster than its kernels",
-                numbers={"bias_rate_per_step": bias_rate, "kernel_rate_per_step": kernel_rate,
-                         "bias_rms": [b0, bn], "kernel_rms": [w0, wn], "steps": n,
-                         "biases": pair.biases, "kernels": pair.kernels,
-                         "threshold": th.bias_rate},
-                message=(
-                    f"Over {n} steps the bias RMS went from {_fmt(b0)} to {_fmt(bn)} "
-                    f"({_pct(bias_rate)} per step) while the kernel RMS changed by "
-                    f"{_pct(kernel_rate)} per step. The layer is learning input-independent "
-                    "offsets instead of features; a growing bias also pushes units into "
-                    "saturation or death."
-                ),
-                remedy=(
-                    "Check the learning rate of the bias parameter group, regularise biases too "
-                    "(weight decay or bias_constraint), and normalise the inputs and targets "
-                    "(a large mean in the targets is learned by the bias)."
-                ),
-            ))
+            found.append(
+                Finding(
+                    check="bias_growth",
+                    severity="warning",
+                    title=f"Biases of {pair.where} grow faster than its kernels",
+                    numbers={
+                        "bias_rate_per_step": bias_rate,
+                        "kernel_rate_per_step": kernel_rate,
+                        "bias_rms": [b0, bn],
+                        "kernel_rms": [w0, wn],
+                        "steps": n,
+                        "biases": pair.biases,
+                        "kernels": pair.kernels,
+                        "threshold": th.bias_rate,
+                    },
+                    message=(
+                        f"Over {n} steps the bias RMS went from {_fmt(b0)} to {_fmt(bn)} "
+                        f"({_pct(bias_rate)} per step) while the kernel RMS changed by "
+                        f"{_pct(kernel_rate)} per step. The layer is learning input-independent "
+                        "offsets instead of features; a growing bias also pushes units into "
+                        "saturation or death."
+                    ),
+                    remedy=(
+                        "Check the learning rate of the bias parameter group, regularise biases too "
+                        "(weight decay or bias_constraint), and normalise the inputs and targets "
+                        "(a large mean in the targets is learned by the bias)."
+                    ),
+                )
+            )
     return found
 
 
@@ -565,53 +686,77 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         # nothing about the learning rate. Parameters without gradient are zero_grad's business.
         if len(p.shape) < 2 or not p.grad_max:
             continue
-        per_step = [u / w for u, w in zip(p.updates, p.norms[:-1]) if w > 0 and math.isfinite(u / w)]
+        per_step = [
+            u / w
+            for u, w in zip(p.updates, p.norms[:-1], strict=True)
+            if w > 0 and math.isfinite(u / w)
+        ]
         if per_step:
             ratios[p.name] = float(torch.tensor(per_step).median())
     if not ratios:
         raise NotApplicable("no weight matrix received a gradient")
     values = torch.tensor(list(ratios.values()), dtype=torch.float64)
     median = float(values.median())
-    numbers = {"median_ratio": median, "min_ratio": float(values.min()),
-               "max_ratio": float(values.max()), "ratios": ratios, "steps": obs.steps,
-               "learning_rates": obs.learning_rates, "healthy_range": [th.update_low, th.update_high]}
+    numbers = {
+        "median_ratio": median,
+        "min_ratio": float(values.min()),
+        "max_ratio": float(values.max()),
+        "ratios": ratios,
+        "steps": obs.steps,
+        "learning_rates": obs.learning_rates,
+        "healthy_range": [th.update_low, th.update_high],
+    }
     if median < th.update_low:
-        return [Finding(
-            check="update_ratio", severity="warning",
-            title=f"Learning rate too small: updates change the weights by {_fmt(median)} per step",
-            numbers=numbers,
-            message=(
-                f"Each step changes the weight matrices by a median {_fmt(median)} of their norm "
-                f"(about 1e-3 is typical; below {th.update_low:g} training barely moves)."
-            ),
-            remedy=f"Raise the learning rate (by about {_fmt(1e-3 / median)}× to reach 1e-3).",
-        )]
+        return [
+            Finding(
+                check="update_ratio",
+                severity="warning",
+                title=f"Learning rate too small: updates change the weights by {_fmt(median)} per step",
+                numbers=numbers,
+                message=(
+                    f"Each step changes the weight matrices by a median {_fmt(median)} of their norm "
+                    f"(about 1e-3 is typical; below {th.update_low:g} training barely moves)."
+                ),
+                remedy="Raise the learning rate"
+                + (
+                    f" (by about {_fmt(1e-3 / median)}× to reach 1e-3)."
+                    if median > 0
+                    else ": the updates are below the float precision of the weights and change nothing."
+                ),
+            )
+        ]
     if median > th.update_high:
-        return [Finding(
-            check="update_ratio", severity="warning",
-            title=f"Learning rate too large: updates change the weights by {_fmt(median)} per step",
-            numbers=numbers,
-            message=(
-                f"Each step changes the weight matrices by a median {_fmt(median)} of their norm "
-                f"(about 1e-3 is typical; above {th.update_high:g} the weights are overwritten "
-                "rather than refined, and training is unstable)."
-            ),
-            remedy=(
-                f"Lower the learning rate (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use "
-                "a warm-up."
-            ),
-        )]
+        return [
+            Finding(
+                check="update_ratio",
+                severity="warning",
+                title=f"Learning rate too large: updates change the weights by {_fmt(median)} per step",
+                numbers=numbers,
+                message=(
+                    f"Each step changes the weight matrices by a median {_fmt(median)} of their norm "
+                    f"(about 1e-3 is typical; above {th.update_high:g} the weights are overwritten "
+                    "rather than refined, and training is unstable)."
+                ),
+                remedy=(
+                    f"Lower the learning rate (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use "
+                    "a warm-up."
+                ),
+            )
+        ]
     outliers = {k: v for k, v in ratios.items() if not th.update_low <= v <= th.update_high}
     if outliers:
-        return [Finding(
-            check="update_ratio", severity="warning",
-            title=f"{len(outliers)} weight(s) update at a very different rate from the rest",
-            numbers={**numbers, "outliers": outliers},
-            message=(
-                f"The median update-to-weight ratio is {_fmt(median)}, but for "
-                f"{', '.join(list(outliers)[:5])} it is outside [{th.update_low:g}, "
-                f"{th.update_high:g}]: those weights learn far too slowly or too fast."
-            ),
-            remedy="Check the per-parameter-group learning rates and the initial scale of these weights.",
-        )]
+        return [
+            Finding(
+                check="update_ratio",
+                severity="warning",
+                title=f"{len(outliers)} weight(s) update at a very different rate from the rest",
+                numbers={**numbers, "outliers": outliers},
+                message=(
+                    f"The median update-to-weight ratio is {_fmt(median)}, but for "
+                    f"{', '.join(list(outliers)[:5])} it is outside [{th.update_low:g}, "
+                    f"{th.update_high:g}]: those weights learn far too slowly or too fast."
+                ),
+                remedy="Check the per-parameter-group learning rates and the initial scale of these weights.",
+            )
+        ]
     return []

@@ -15,8 +15,7 @@ and hands these :class:`~rnnlab.doctor.checks.Observations` to every check in
 
 Example:
     >>> import torch
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> class Net(torch.nn.Module):
     ...     def __init__(self):
     ...         super().__init__()
@@ -35,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,9 @@ from rnnlab.doctor.checks import (
 from rnnlab.doctor.findings import SEVERITIES, Finding
 from rnnlab.gates import kind_of, layer_weights, stored_parameter
 from rnnlab.introspect import stats
+from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
+from rnnlab.introspect.through_time import grad_through_time
 from rnnlab.rundir import RunDir, atomic_write_json, read_json
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -97,14 +98,16 @@ class Report:
     def by_check(self, check: str) -> list[Finding]:
         """The findings of one check."""
         if check not in CHECKS:
-            raise KeyError(f"check: expected one of {sorted(CHECKS)}, got {check!r}{did_you_mean(check, CHECKS)}")
+            raise KeyError(
+                f"check: expected one of {sorted(CHECKS)}, got {check!r}{did_you_mean(check, CHECKS)}"
+            )
         return [f for f in self.findings if f.check == check]
 
     def to_json(self) -> str:
         """The findings as a JSON list (the content of ``health.json``)."""
-        from rnnlab.rundir import _clean  # the run directory's one NaN/inf convention
+        from rnnlab.rundir import jsonable  # the run directory's one NaN/inf convention
 
-        return json.dumps(_clean([f.to_dict() for f in self.findings]), indent=2)
+        return json.dumps(jsonable([f.to_dict() for f in self.findings]), indent=2)
 
     def write(self, run_dir: str | os.PathLike[str] | RunDir) -> Path:
         """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path."""
@@ -144,8 +147,12 @@ def _short(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in list(v.items())[:6]) + (
-            ", ..." if len(v) > 6 else "") + "}"
+        return (
+            "{"
+            + ", ".join(f"{k}: {_short(x)}" for k, x in list(v.items())[:6])
+            + (", ..." if len(v) > 6 else "")
+            + "}"
+        )
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_short(x) for x in v[:6]) + (", ..." if len(v) > 6 else "") + "]"
     return str(v)
@@ -154,34 +161,25 @@ def _short(v: Any) -> str:
 # --- running the model ----------------------------------------------------------------------------
 
 
-def _forward(model: nn.Module, inputs: Any) -> Tensor:
-    out = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
-    if isinstance(out, (tuple, list)):
-        out = out[0]  # (output, state) like nn.LSTM
-    if isinstance(out, PackedSequence):
-        out = out.data
-    if not isinstance(out, Tensor):
-        raise TypeError(f"model: expected the output to be a Tensor (or a tuple starting with one), got {type(out).__name__}")
-    return out
+def _output_tensor(output: Any) -> Tensor | None:
+    """The class scores in a model output: the output itself, or the first element of a tuple."""
+    while isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    if isinstance(output, PackedSequence):
+        output = output.data
+    return output.detach() if isinstance(output, Tensor) else None
 
 
-def _loss(loss_fn: Callable[[Any, Any], Tensor], out: Tensor, targets: Any) -> Tensor:
-    loss = loss_fn(out, targets)
-    if not isinstance(loss, Tensor) or loss.numel() != 1:
-        raise TypeError(
-            f"loss_fn: expected a scalar Tensor, got {type(loss).__name__}"
-            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
-        )
-    return loss.reshape(())
-
-
-def _split_batch(batch: Any) -> tuple[Any, Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise TypeError(
-            f"batch: expected a pair (inputs, targets), got {type(batch).__name__}"
-            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
-        )
-    return batch[0], batch[1]
+def _output_tensors(output: Any) -> list[Tensor]:
+    if isinstance(output, PackedSequence):
+        return [output.data.detach()]
+    if isinstance(output, Tensor):
+        return [output.detach()]
+    if isinstance(output, (tuple, list)):
+        return [t for o in output for t in _output_tensors(o)]
+    if isinstance(output, dict):
+        return [t for o in output.values() for t in _output_tensors(o)]
+    return []
 
 
 _CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -201,8 +199,12 @@ def _relu_channel_dim(parent: nn.Module | None, name: str, acts: Tensor) -> int:
     idx = [n for n, _ in siblings].index(name)
     if idx > 0:
         prev = siblings[idx - 1][1]
-        channel_first = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm,
-                         nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)
+        channel_first = (
+            nn.modules.conv._ConvNd,
+            nn.modules.batchnorm._BatchNorm,
+            nn.modules.instancenorm._InstanceNorm,
+            nn.GroupNorm,
+        )
         if isinstance(prev, channel_first):
             return 1
     return -1
@@ -213,7 +215,9 @@ def _relu_sites(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None
     sites = []
     for name, m in modules.items():
         relu_layer = kind_of(m) is not None and "relu" in (
-            getattr(m, "nonlinearity", None), getattr(m, "activation", None))
+            getattr(m, "nonlinearity", None),
+            getattr(m, "activation", None),
+        )
         if isinstance(m, (nn.ReLU, nn.ReLU6)) or relu_layer:
             parent = modules.get(name.rpartition(".")[0]) if name else None
             sites.append((name or type(m).__name__, m, parent))
@@ -246,7 +250,11 @@ def torch_gate_activations(
         raise TypeError("input: a PackedSequence cannot be replayed, pass the padded tensor")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"module: LSTM with proj_size={module.proj_size} is not supported")
-    x = input.unsqueeze(1) if input.dim() == 2 else (input.transpose(0, 1) if module.batch_first else input)
+    x = (
+        input.unsqueeze(1)
+        if input.dim() == 2
+        else (input.transpose(0, 1) if module.batch_first else input)
+    )
     T, B = x.shape[0], x.shape[1]
     D, H, L = (2 if module.bidirectional else 1), module.hidden_size, module.num_layers
     zeros = x.new_zeros(L * D, B, H)
@@ -293,7 +301,9 @@ def torch_gate_activations(
 
 
 @contextlib.contextmanager
-def _recording(model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord], skipped: list[str]) -> Iterator[None]:
+def _recording(
+    model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord], skipped: list[str]
+) -> Iterator[None]:
     """Record ReLU outputs and gate activations of the forward passes inside the block."""
     handles = []
     torch_calls: list[tuple[str, nn.Module, Any, Any]] = []
@@ -303,7 +313,12 @@ def _recording(model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord]
             acts = output[0] if isinstance(output, tuple) else output
             acts = acts.data if isinstance(acts, PackedSequence) else acts
             local = name.rpartition(".")[2]
-            relu.append(ReluRecord(name, acts.detach().clone(), _relu_channel_dim(parent, local, acts)))
+            calls = sum(r.module == name or r.module.startswith(name + "#") for r in relu)
+            label = f"{name}#{calls}" if calls else name  # a module called twice: two sites
+            relu.append(
+                ReluRecord(label, acts.detach().clone(), _relu_channel_dim(parent, local, acts))
+            )
+
         return hook
 
     def torch_rnn_hook(name: str) -> Callable[..., None]:
@@ -311,6 +326,7 @@ def _recording(model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord]
             inp = args[0] if args else kwargs.get("input")
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
             torch_calls.append((name, module, inp, hx))
+
         return hook
 
     with contextlib.ExitStack() as stack:
@@ -322,9 +338,13 @@ def _recording(model: nn.Module, relu: list[ReluRecord], gates: list[GateRecord]
             if kind_of(module) not in ("lstm", "gru"):
                 continue
             if hasattr(module, "recording_gates"):
-                rnnlab_records.append((label, module, stack.enter_context(module.recording_gates())))
+                rnnlab_records.append(
+                    (label, module, stack.enter_context(module.recording_gates()))
+                )
             elif isinstance(module, (nn.LSTM, nn.GRU)):
-                handles.append(module.register_forward_hook(torch_rnn_hook(label), with_kwargs=True))
+                handles.append(
+                    module.register_forward_hook(torch_rnn_hook(label), with_kwargs=True)
+                )
             else:
                 skipped.append(f"'{label}' ({type(module).__name__}) does not expose its gates")
         try:
@@ -354,14 +374,18 @@ def _pairs(model: nn.Module, names: dict[int, str]) -> list[WeightBiasPair]:
 
     pairs = []
     rec_names = set()
-    for mname, module in recurrent_modules(model):
+    for mname, module in recurrent_modules(model, gated=True):
         label = mname or type(module).__name__
         for lw in layer_weights(module):
             ids = {c: id(stored_parameter(module, p)) for c, p in lw.names.items()}
             rec_names.update(names[i] for i in ids.values() if i in names)
-            kernels = [names[ids[c]] for c in ("kernel", "recurrent") if c in ids and ids[c] in names]
+            kernels = [
+                names[ids[c]] for c in ("kernel", "recurrent") if c in ids and ids[c] in names
+            ]
             biases = [names[ids[c]] for c in ("bias_ih", "bias_hh") if c in ids and ids[c] in names]
-            pairs.append(WeightBiasPair(f"'{label}' layer {lw.layer} {lw.direction}", kernels, biases))
+            pairs.append(
+                WeightBiasPair(f"'{label}' layer {lw.layer} {lw.direction}", kernels, biases)
+            )
     for mname, module in model.named_modules():
         if isinstance(module, NORM_TYPES) or kind_of(module) is not None:
             continue
@@ -371,7 +395,9 @@ def _pairs(model: nn.Module, names: dict[int, str]) -> list[WeightBiasPair]:
             continue
         if names[id(w)] in rec_names:
             continue
-        pairs.append(WeightBiasPair(f"'{mname or type(module).__name__}'", [names[id(w)]], [names[id(b)]]))
+        pairs.append(
+            WeightBiasPair(f"'{mname or type(module).__name__}'", [names[id(w)]], [names[id(b)]])
+        )
     return pairs
 
 
@@ -381,19 +407,36 @@ def _check_nonfinite(obs: Observations, phase: str, what: str, t: Tensor) -> Non
         obs.nonfinite.append(NonFinite(phase, what, n, t.numel()))
 
 
-def _time_gradients(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any], Tensor]) -> list[TimeGradient]:
-    from rnnlab.introspect.through_time import grad_through_time
+def _time_gradients(
+    net: nn.Module, batch: Any, loss_fn: Callable[..., Tensor], obs: Observations
+) -> None:
+    """|dLoss/dh_t| per step of every recurrent layer and direction, in processing order."""
+    if not recurrent_modules(net):
+        obs.through_time_skipped = "the model has no recurrent layer"
+        return
+    was_training = net.training
+    net.eval()  # dropout masks would differ per step of the step-by-step re-run
+    try:
+        result = grad_through_time(net, batch, loss_fn)
+    except (TypeError, ValueError) as e:
+        obs.through_time_skipped = f"gradient through time could not be measured: {e}"
+        return
+    finally:
+        net.train(was_training)
+    for name, gtt in result.items():
+        label = name or type(net).__name__
+        for layer, direction in gtt.layers:
+            with warnings.catch_warnings():  # all-NaN timesteps: left to the nonfinite check
+                warnings.simplefilter("ignore", RuntimeWarning)
+                g = torch.from_numpy(gtt.per_timestep(layer, direction))
+            # The reverse direction processes t = T-1 first: its last step is t = 0.
+            g = g.flip(0) if direction == "reverse" else g
+            obs.through_time.append(TimeGradient(f"'{label}' layer {layer} {direction}", g))
 
-    result = grad_through_time(model, batch, loss_fn)
-    return [TimeGradient(name, per_step) for name, per_step in _per_step_magnitudes(result)]
 
-
-def _per_step_magnitudes(result: Any) -> list[tuple[str, Tensor]]:
-    raise NotImplementedError  # replaced once grad_through_time's result type is known
-
-
-def _copy(model: nn.Module, optimizer_factory: OptimizerFactory | torch.optim.Optimizer | None
-          ) -> tuple[nn.Module, Callable[[nn.Module], torch.optim.Optimizer]]:
+def _copy(
+    model: nn.Module, optimizer_factory: OptimizerFactory | torch.optim.Optimizer | None
+) -> tuple[nn.Module, Callable[[nn.Module], torch.optim.Optimizer]]:
     if isinstance(optimizer_factory, torch.optim.Optimizer):
         # Copy model and optimizer together: the memo maps the optimizer's parameters onto the
         # copied model's, and the optimizer state (Adam moments, step counts) comes along.
@@ -426,31 +469,35 @@ def observe(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-    inputs, targets = _split_batch(batch)
+    split_batch(batch)  # a clear error before any work
     net, make_optimizer = _copy(model, optimizer_factory)
     net.train()
-    names = {id(p): n for n, p in net.named_parameters() if p.requires_grad}
-    params = {n: p for n, p in net.named_parameters() if p.requires_grad}
     obs = Observations(steps=steps)
-    obs.params = {n: ParamTrace(n, tuple(p.shape), [float(p.detach().norm())]) for n, p in params.items()}
-    obs.pairs = _pairs(net, names)
 
     # 1. The untrained network.
     relu: list[ReluRecord] = []
     gates: list[GateRecord] = []
     with _recording(net, relu, gates, obs.gates_skipped):
-        out = _forward(net, inputs)
-    loss = _loss(loss_fn, out, targets)
+        output, loss = compute_loss(net, batch, loss_fn)
     obs.relu["init"], obs.gates["init"] = relu, gates
-    obs.outputs = out.detach()
+    # After the first forward: lazy modules (nn.LazyLinear ...) have their parameters now.
+    names = {id(p): n for n, p in net.named_parameters() if p.requires_grad}
+    params = {n: p for n, p in net.named_parameters() if p.requires_grad}
+    obs.params = {
+        n: ParamTrace(n, tuple(p.shape), [float(p.detach().norm())]) for n, p in params.items()
+    }
+    obs.pairs = _pairs(net, names)
+    obs.outputs = _output_tensor(output)
     obs.classification = _is_classification(loss_fn) if classification is None else classification
-    obs.class_dim = 1 if _is_classification(loss_fn) and out.dim() > 2 else -1
+    class_first = _is_classification(loss_fn) and obs.outputs is not None and obs.outputs.dim() > 2
+    obs.class_dim = 1 if class_first else -1  # torch's losses take [N, C, d1, ...]
     obs.loss_init = float(loss.detach())
-    _check_nonfinite(obs, "initialisation", "model output", out.detach())
+    for t in _output_tensors(output):
+        _check_nonfinite(obs, "initialisation", "model output", t)
     _check_nonfinite(obs, "initialisation", "loss", loss.detach())
 
     # 2. Gradient through time of the untrained network (on its own copy of the graph).
-    obs.through_time = _time_gradients(net, batch, loss_fn)
+    _time_gradients(net, batch, loss_fn, obs)
     net.zero_grad(set_to_none=True)
 
     # 3. Training steps; the first one reuses the forward pass above.
@@ -459,8 +506,7 @@ def observe(
     for step in range(max(steps, 1)):
         phase = "initialisation" if step == 0 else f"training step {step + 1}"
         if step > 0:
-            out = _forward(net, inputs)
-            loss = _loss(loss_fn, out, targets)
+            _, loss = compute_loss(net, batch, loss_fn)
             _check_nonfinite(obs, phase, "loss", loss.detach())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -490,7 +536,7 @@ def observe(
     if steps:
         relu, gates = [], []
         with torch.no_grad(), _recording(net, relu, gates, []):
-            _forward(net, inputs)
+            net(split_batch(batch)[0])
         obs.relu["trained"], obs.gates["trained"] = relu, gates
     return obs
 
@@ -511,10 +557,11 @@ def diagnose(
     """Health-check a model: run it untrained and for a few steps on a copy, report findings.
 
     Args:
-        model: the network; called as ``model(inputs)`` (``model(*inputs)`` when ``inputs`` is a
-            tuple). When it returns a tuple, the first element is the output (like ``nn.LSTM``).
-        batch: ``(inputs, targets)``; the loss is ``loss_fn(output, targets)``.
-        loss_fn: returns a scalar tensor.
+        model: the network, called as ``model(input)``.
+        batch: ``(input, target)`` or the input alone, as in :mod:`rnnlab.introspect.batch`; the
+            loss is ``loss_fn(output, target)`` (``loss_fn(output)`` without target).
+        loss_fn: returns a scalar tensor. The softmax check reads the class scores from
+            ``output`` (its first element when the model returns a tuple).
         optimizer_factory: ``params -> optimizer`` (default ``Adam(lr=1e-3)``), or your own
             optimizer, which is copied with the model (state included) and left untouched.
         steps: optimizer steps to take on the batch (0: look at initialisation only).
@@ -535,14 +582,19 @@ def diagnose(
     selected = list(CHECKS) if checks is None else list(checks)
     for name in selected:
         if name not in CHECKS:
-            raise KeyError(f"checks: unknown check {name!r}, expected some of {list(CHECKS)}{did_you_mean(name, CHECKS)}")
+            raise KeyError(
+                f"checks: unknown check {name!r}, expected some of {list(CHECKS)}{did_you_mean(name, CHECKS)}"
+            )
     th = Thresholds() if thresholds is None else thresholds
     if not isinstance(th, Thresholds):
         raise TypeError(f"thresholds: expected a Thresholds, got {type(th).__name__}")
-    with torch.random.fork_rng(devices=[]):
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
         if seed is not None:
             torch.manual_seed(seed)
-        obs = observe(model, batch, loss_fn, optimizer_factory, steps, classification=classification)
+        obs = observe(
+            model, batch, loss_fn, optimizer_factory, steps, classification=classification
+        )
     findings: list[Finding] = []
     skipped: dict[str, str] = {}
     for name in selected:

@@ -1,7 +1,8 @@
 """Which submodules of a model are recurrent layers (the unit every collector works on).
 
 A *recurrent layer* is a module that runs a whole sequence: torch's ``nn.LSTM``/``nn.GRU``/
-``nn.RNN`` or any rnnlab layer (a subclass of ``rnnlab.layers.base.RecurrentBase``). Cells
+``nn.RNN``, any rnnlab layer (a subclass of ``rnnlab.layers.base.RecurrentBase``) and
+``rnnlab.Recurrent`` (a user's cell run over time). Cells
 (``nn.LSTMCell`` ...) and modules nested inside a recurrent layer are not listed.
 
 Example:
@@ -16,30 +17,28 @@ from __future__ import annotations
 from torch import nn
 
 
-def _recurrent_base() -> type | None:
-    try:
-        from rnnlab.layers.base import RecurrentBase
-    except ImportError:  # layers not importable (partial install): torch's layers still work
-        return None
-    return RecurrentBase
+def _rnnlab_layer_types() -> tuple[type, ...]:
+    # Imported on use: rnnlab.layers imports the gate layout, which this package also uses.
+    from rnnlab.layers import Recurrent, RecurrentBase
+
+    return (RecurrentBase, Recurrent)
 
 
 def is_recurrent_layer(module: nn.Module) -> bool:
-    """True for ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and rnnlab recurrent layers.
+    """True for ``nn.LSTM``/``nn.GRU``/``nn.RNN``, rnnlab layers and ``rnnlab.Recurrent``.
 
     >>> is_recurrent_layer(nn.GRU(2, 3)), is_recurrent_layer(nn.GRUCell(2, 3))
     (True, False)
     """
-    if isinstance(module, nn.RNNBase):
-        return True
-    base = _recurrent_base()
-    return base is not None and isinstance(module, base)
+    return isinstance(module, (nn.RNNBase, *_rnnlab_layer_types()))
 
 
-def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def recurrent_modules(model: nn.Module, gated: bool = False) -> list[tuple[str, nn.Module]]:
     """The outermost recurrent layers of ``model`` as ``(qualified name, module)``, in order.
 
-    The model itself is listed with name ``""`` when it is a recurrent layer.
+    The model itself is listed with name ``""`` when it is a recurrent layer. With
+    ``gated=True`` only layers with a known gate layout (``rnnlab.gates.kind_of`` is not None:
+    not ``rnnlab.Recurrent``) are listed — the ones :func:`rnnlab.gates.layer_weights` accepts.
 
     >>> [n for n, _ in recurrent_modules(nn.LSTM(2, 3))]
     ['']
@@ -52,6 +51,10 @@ def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
             continue  # nested inside a recurrent layer already listed
         if is_recurrent_layer(module):
             found.append((name, module))
+    if gated:
+        from rnnlab.gates import kind_of
+
+        found = [(n, m) for n, m in found if kind_of(m) is not None]
     return found
 
 

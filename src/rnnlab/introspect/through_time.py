@@ -15,6 +15,12 @@ the total derivative. Parameters' ``.grad`` are not touched.
 Run the model in ``eval()`` mode for a deterministic answer: in training mode dropout masks are
 drawn per step call (variational masks are not shared across steps).
 
+Supported: torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` in every configuration (stacked,
+bidirectional, ``proj_size``, packed or padded input); rnnlab layers with ``num_layers=1`` and
+neither ``residual`` nor ``recurrent_batch_norm`` (whose per-timestep statistics need the whole
+sequence); ``rnnlab.Recurrent`` with cells whose output is their state. Anything else raises a
+ValueError naming the reason (stack single-layer rnnlab modules to inspect every layer).
+
 Example:
     >>> import torch
     >>> model = torch.nn.LSTM(3, 4, batch_first=True)
@@ -48,7 +54,8 @@ class GradThroughTime:
     """Gradient through time of one recurrent module.
 
     ``layers[(layer, direction)]`` is ``[T, H]``: mean over the batch of ``|dLoss/dh_t|`` per
-    timestep ``t`` (forward time order, also for the reverse direction) and hidden channel. With
+    timestep ``t`` (forward time order, also for the reverse direction) and hidden channel
+    (``[T, *state_shape]`` for a custom cell with a larger state, e.g. ``[T, C, L]``). With
     variable lengths the mean runs over the sequences still running at ``t`` (NaN where none is).
     """
 
@@ -79,7 +86,8 @@ class GradThroughTime:
 
     def per_timestep(self, layer: int = -1, direction: str = "forward") -> np.ndarray:
         """``[T]``: mean over channels of ``|dLoss/dh_t|`` of one layer (default: top) and direction."""
-        return np.nanmean(self.layers[self._key(layer, direction)], axis=1)
+        g = self.layers[self._key(layer, direction)]
+        return np.nanmean(g.reshape(g.shape[0], -1), axis=1)
 
     def _processing_order(self, layer: int, direction: str) -> np.ndarray:
         # The reverse direction's last step is t = 0: reach and decay run in processing order.
@@ -99,174 +107,225 @@ class GradThroughTime:
 @dataclass
 class _Record:
     module: nn.Module
-    probes: dict[tuple[int, int], list[Tensor]]  # (layer, direction index) -> T tensors [B, H]
+    num_layers: int
+    probes: dict[tuple[int, int], list[Tensor]]  # (layer, direction index) -> T tensors [B, H, ...]
     valid: Tensor | None  # [T, B] bool
 
 
 def _call_args(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any, Any]:
+    # torch: forward(input, hx); rnnlab layers: (input, hx, lengths); Recurrent: (input, state, lengths)
     names = ("input", "hx", "lengths")
     vals = dict(zip(names, args, strict=False))
     for k, v in kwargs.items():
-        if k not in names:
+        key = "hx" if k == "state" else k
+        if key not in names:
             raise TypeError(f"{type(module).__name__}: unexpected keyword {k!r} in the forward call")
-        vals[k] = v
+        vals[key] = v
     return vals.get("input"), vals.get("hx"), vals.get("lengths")
 
 
-def _num_states(module: nn.Module) -> int:
-    n = getattr(module, "num_states", None)
-    if isinstance(n, int):
-        return n
-    return 2 if kind_of(module) == "lstm" else 1
+def _is_custom(module: nn.Module) -> bool:
+    return getattr(module, "kind", None) == "custom" and hasattr(module, "cell")
 
 
-def _layer_functions(module: nn.Module) -> list[tuple[Callable, float]]:
-    """Per layer: ``(f, between-layers dropout)`` where ``f(x [1, B, I] time-major, state tuple of
-    [D, B, *]) -> (y [1, B, D*H], state tuple)`` computes exactly what ``module`` computes for
-    that layer."""
-    ns = _num_states(module)
-    L = module.num_layers
+class _Adapter:
+    """How to step one kind of recurrent module: its layers, and its state format.
 
-    def as_hx(state: tuple[Tensor, ...]) -> Any:
-        return state if ns == 2 else state[0]
+    Inside, the state of a layer is a tuple of ``[D, B, *]`` tensors (h first, then c for an
+    LSTM). ``layers`` holds per layer ``(f, between-layers dropout)`` with
+    ``f(x [1, B, I] time-major, state) -> (y [1, B, D*F], state)`` computing exactly what the
+    module computes for that layer.
+    """
 
-    def as_tuple(st: Any) -> tuple[Tensor, ...]:
-        return tuple(st) if isinstance(st, (tuple, list)) else (st,)
-
-    if not isinstance(module, nn.RNNBase):
-        if L != 1:
+    def __init__(self, module: nn.Module, original_state: Any) -> None:
+        self.module = module
+        self.D = 2 if module.bidirectional else 1
+        self.batch_first = bool(getattr(module, "batch_first", False))
+        self.custom = _is_custom(module)
+        if self.custom:
+            self.num_layers = 1
+            first = original_state[0] if self.D == 2 else original_state
+            self.cell_tensor_state = isinstance(first, Tensor)
+            self.layers = [(self._whole, 0.0)]
+            return
+        self.num_layers = module.num_layers
+        self.tuple_state = isinstance(original_state, (tuple, list))
+        if isinstance(module, nn.RNNBase):
+            self.layers = self._torch_layers()
+            return
+        if self.num_layers != 1 or getattr(module, "recurrent_batch_norm", False):
             raise ValueError(
-                f"module: gradient through time of a stacked {type(module).__name__} "
-                f"(num_layers={L}) is not supported yet; stack single-layer modules instead"
+                f"module: gradient through time cannot step a {type(module).__name__} with "
+                f"num_layers={self.num_layers}, recurrent_batch_norm="
+                f"{getattr(module, 'recurrent_batch_norm', False)} one timestep at a time; "
+                "use single-layer modules without recurrent batch norm"
             )
-        bf = bool(getattr(module, "batch_first", False))
+        self.layers = [(self._whole, 0.0)]
 
-        def whole(x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple]:
-            y, st = module(x.transpose(0, 1) if bf else x, as_hx(state))
-            return (y.transpose(0, 1) if bf else y), as_tuple(st)
+    # --- state formats
+    def to_module(self, state: tuple[Tensor, ...]) -> Any:
+        if not self.custom:
+            return state if self.tuple_state else state[0]
+        per_dir = [tuple(s[d] for s in state) for d in range(self.D)]
+        fmt = [p[0] if self.cell_tensor_state else p for p in per_dir]
+        return fmt[0] if self.D == 1 else tuple(fmt)
 
-        return [(whole, 0.0)]
-    # torch's layers: run layer k alone as a single-layer module of the same type on layer k's
-    # own parameters (functional_call keeps the graph to the real parameters).
-    base = next(c for c in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(module, c))
-    D = 2 if module.bidirectional else 1
-    out_size = (module.proj_size or module.hidden_size) if base is nn.LSTM else module.hidden_size
-    funcs = []
-    for k in range(L):
-        kw: dict[str, Any] = {
-            "input_size": module.input_size if k == 0 else out_size * D,
-            "hidden_size": module.hidden_size,
-            "num_layers": 1,
-            "bias": module.bias,
-            "bidirectional": module.bidirectional,
-            "device": "meta",
-        }
-        if base is nn.LSTM:
-            kw["proj_size"] = module.proj_size
-        if base is nn.RNN:
-            kw["nonlinearity"] = module.nonlinearity
-        single = base(**kw)
-        params = {n: getattr(module, n.replace("_l0", f"_l{k}")) for n in single._flat_weights_names}
+    def from_module(self, st: Any) -> tuple[Tensor, ...]:
+        if not self.custom:
+            return tuple(st) if isinstance(st, (tuple, list)) else (st,)
+        parts = [st] if self.D == 1 else list(st)
+        parts = [(p,) if isinstance(p, Tensor) else tuple(p) for p in parts]
+        return tuple(torch.stack([p[i] for p in parts]) for i in range(len(parts[0])))
 
-        def layer_fn(x: Tensor, state: tuple[Tensor, ...], single=single, params=params) -> tuple[Tensor, tuple]:
-            y, st = functional_call(single, params, (x, as_hx(state)))
-            return y, as_tuple(st)
+    def initial(self, hx: Any, xs: Tensor, original_state: Any, layer: int) -> tuple[Tensor, ...]:
+        """The state layer ``layer`` starts from, as the module itself would."""
+        if self.custom:
+            if hx is not None:
+                return self.from_module(hx)
+            # Recurrent's documented rule: cell.init_state(x_0) if defined, else zeros.
+            cells = [self.module.cell] + ([self.module.reverse_cell] if self.D == 2 else [])
+            return self.from_module(
+                tuple(self._cell_init(c, xs[0]) for c in cells) if self.D == 2 else self._cell_init(cells[0], xs[0])
+            )
+        D = self.D
+        if hx is not None:
+            return tuple(s[layer * D : (layer + 1) * D] for s in self.from_module(hx))
+        return tuple(torch.zeros_like(s[layer * D : (layer + 1) * D]) for s in self.from_module(original_state))
 
-        funcs.append((layer_fn, module.dropout if k < L - 1 else 0.0))
-    return funcs
+    @staticmethod
+    def _cell_init(cell: nn.Module, x0: Tensor) -> Any:
+        init = getattr(cell, "init_state", None)
+        if callable(init):
+            return init(x0)
+        return torch.zeros(x0.shape[0], cell.hidden_size, dtype=x0.dtype, device=x0.device)
+
+    # --- one step of a layer
+    def _whole(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y, st = self.module(x.transpose(0, 1) if self.batch_first else x, self.to_module(state))
+        return (y.transpose(0, 1) if self.batch_first else y), self.from_module(st)
+
+    def _torch_layers(self) -> list[tuple[Callable, float]]:
+        # Layer k of a torch module runs alone as a single-layer module of the same type on layer
+        # k's own parameters (functional_call keeps the graph to the real parameters).
+        module = self.module
+        base = next(c for c in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(module, c))
+        out_size = (module.proj_size or module.hidden_size) if base is nn.LSTM else module.hidden_size
+        funcs: list[tuple[Callable, float]] = []
+        for k in range(self.num_layers):
+            kw: dict[str, Any] = {
+                "input_size": module.input_size if k == 0 else out_size * self.D,
+                "hidden_size": module.hidden_size,
+                "num_layers": 1,
+                "bias": module.bias,
+                "bidirectional": module.bidirectional,
+                "device": "meta",
+            }
+            if base is nn.LSTM:
+                kw["proj_size"] = module.proj_size
+            if base is nn.RNN:
+                kw["nonlinearity"] = module.nonlinearity
+            single = base(**kw)
+            params = {n: getattr(module, n.replace("_l0", f"_l{k}")) for n in single._flat_weights_names}
+
+            def layer_fn(x: Tensor, state: tuple[Tensor, ...], single=single, params=params) -> tuple:
+                y, st = functional_call(single, params, (x, self.to_module(state)))
+                return y, self.from_module(st)
+
+            funcs.append((layer_fn, module.dropout if k < self.num_layers - 1 else 0.0))
+        return funcs
+
+
+def _bcast(v: Tensor, like: Tensor) -> Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
 
 
 def _run_layer(
     fn: Callable, xs: Tensor, state: tuple[Tensor, ...], D: int, valid: Tensor | None
 ) -> tuple[Tensor, tuple[Tensor, ...], list[list[Tensor]]]:
-    """Step one layer (both directions) over time-major ``xs [T, B, I]`` from ``state`` (tuple of
-    ``[D, B, *]``). Returns the output ``[T, B, D*H]``, the final state and per direction the T
-    probe tensors ``[B, H]`` (each the single tensor through which h_t reaches everything)."""
+    """Step one layer (both directions) over time-major ``xs [T, B, I]`` from ``state``.
+
+    Returns the output ``[T, B, D*F, ...]``, the final state and per direction the T probe
+    tensors ``[B, H, ...]``: each the single tensor through which h_t reaches everything after
+    it. The reverse direction runs from t = T-1 down to 0 (a sequence shorter than T keeps its
+    initial state until its last real step, as packed sequences do)."""
     T = xs.shape[0]
-    probes: list[list[Tensor | None]] = [[None] * T for _ in range(D)]
-    outs: list[list[Tensor | None]] = [[None] * T for _ in range(D)]
+    probes: list[list[Any]] = [[None] * T for _ in range(D)]
+    outs: list[list[Any]] = [[None] * T for _ in range(D)]
     for s in range(T):
         new: list[tuple[Tensor, ...]] = []
         for d in range(D):
             t = s if d == 0 else T - 1 - s
             y, st = fn(xs[t : t + 1], state)
-            h_size = st[0].shape[-1]
-            y_d = y[0, :, d * h_size : (d + 1) * h_size] if y.shape[-1] == D * h_size else None
+            width = y.shape[2] // D
+            y_d = y[0, :, d * width : (d + 1) * width]
             mine = tuple(x[d] for x in st)
             if valid is not None:
-                v = valid[t].view(-1, *([1] * (mine[0].dim() - 1)))
-                mine = tuple(torch.where(v, n, o[d]) for n, o in zip(mine, state, strict=True))
+                mine = tuple(
+                    torch.where(_bcast(valid[t], n), n, o[d]) for n, o in zip(mine, state, strict=True)
+                )
             h = mine[0]
-            # Built-in layers output h_t itself; then the output is taken from the probe so
-            # that the probe is the only path from h_t onwards (a total derivative).
-            same = y_d is not None and torch.equal(y_d, st[0][d])
-            out = h if same else y[0]
+            # The layer outputs h_t itself: the output is taken from the probe, so that the probe
+            # is the only path from h_t onwards and its gradient the total derivative.
+            if y_d.shape != st[0][d].shape or not torch.equal(y_d, st[0][d]):
+                raise ValueError(
+                    "module: its output at a step is not its hidden state (a cell with a read-out, "
+                    "or a residual layer), so dLoss/dh_t through the output cannot be separated; "
+                    "gradient through time needs layers whose output is h_t"
+                )
+            out = h
             if valid is not None:
-                out = out * valid[t].view(-1, *([1] * (out.dim() - 1))).to(out.dtype)
+                out = out * _bcast(valid[t], out).to(out.dtype)
             probes[d][t] = h
             outs[d][t] = out
             new.append(mine)
         state = tuple(torch.stack([n[i] for n in new]) for i in range(len(state)))
-    if all(o is not None and o.shape == probes[0][0].shape for o in outs[0]):
-        output = torch.stack([torch.cat([outs[d][t] for d in range(D)], dim=-1) for t in range(T)])
-    else:  # a layer whose output is not its hidden state
-        output = torch.stack([outs[0][t] for t in range(T)])
-    return output, state, probes  # type: ignore[return-value]
+    output = torch.stack([torch.cat([outs[d][t] for d in range(D)], dim=1) for t in range(T)])
+    return output, state, probes
 
 
 def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -> tuple[Any, _Record]:
+    """Recompute ``module(x, hx, lengths)`` one timestep at a time; same outputs, plus probes."""
+    batch_first = bool(getattr(module, "batch_first", False))
     packed = None
     if isinstance(x, PackedSequence):
         packed = x
         xs, lens = pad_packed_sequence(x)
     elif isinstance(x, Tensor):
-        if x.dim() != 3:
+        if x.dim() < 3:
             raise ValueError(
-                f"input: gradient through time needs a batched 3-D input, got shape {tuple(x.shape)}"
+                f"input: gradient through time needs a batched input [B, T, ...] or [T, B, ...], "
+                f"got shape {tuple(x.shape)}"
             )
-        xs = x.transpose(0, 1) if getattr(module, "batch_first", False) else x
+        xs = x.transpose(0, 1) if batch_first else x
         lens = None if lengths is None else torch.as_tensor(lengths).cpu()
     else:
         raise TypeError(f"input: expected a Tensor or PackedSequence, got {type(x).__name__}")
-    T, B = xs.shape[:2]
-    valid = None
-    if lens is not None:
-        valid = torch.arange(T)[:, None] < lens[None, :]
-        valid = valid.to(xs.device)
-    D = 2 if module.bidirectional else 1
-    fns = _layer_functions(module)
-    orig_state = original[1] if isinstance(original, tuple) else None
-    ns = _num_states(module)
-    finals: list[list[Tensor]] = [[] for _ in range(ns)]
+    T = xs.shape[0]
+    valid = None if lens is None else (torch.arange(T)[:, None] < lens[None, :]).to(xs.device)
+    original_state = original[1]
+    ad = _Adapter(module, original_state)
+    finals: list[list[Tensor]] = []
     probes: dict[tuple[int, int], list[Tensor]] = {}
     layer_in = xs
-    for k, (fn, p_drop) in enumerate(fns):
-        if hx is not None:
-            states = tuple(hx) if isinstance(hx, (tuple, list)) else (hx,)
-            state = tuple(s[k * D : (k + 1) * D] for s in states)
-        else:
-            ref = tuple(orig_state) if isinstance(orig_state, (tuple, list)) else (orig_state,)
-            state = tuple(torch.zeros_like(s[k * D : (k + 1) * D]) for s in ref)
-        out, fin, pr = _run_layer(fn, layer_in, state, D, valid)
-        for d in range(D):
+    for k, (fn, p_drop) in enumerate(ad.layers):
+        state = ad.initial(hx, xs, original_state, k)
+        out, fin, pr = _run_layer(fn, layer_in, state, ad.D, valid)
+        for d in range(ad.D):
             probes[(k, d)] = pr[d]
-        for i, f in enumerate(fin):
-            finals[i].append(f)
+        finals.append(fin)
         layer_in = F.dropout(out, p_drop, module.training) if p_drop else out
-    h_n = tuple(torch.cat(f, dim=0) for f in finals)
+    final = tuple(torch.cat([f[i] for f in finals], dim=0) for i in range(len(finals[0])))
     out = layer_in
     if packed is not None:
         if packed.sorted_indices is not None:
             out = out.index_select(1, packed.sorted_indices)
-            sl = lens[packed.sorted_indices.cpu()]
-        else:
-            sl = lens
-        data = pack_padded_sequence(out, sl).data
+            lens = lens[packed.sorted_indices.cpu()]
+        data = pack_padded_sequence(out, lens).data
         out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
-    elif getattr(module, "batch_first", False):
+    elif batch_first:
         out = out.transpose(0, 1)
-    state_out = h_n if isinstance(orig_state, (tuple, list)) else h_n[0]
-    return (out, state_out), _Record(module=module, probes=probes, valid=valid)
+    rec = _Record(module=module, num_layers=ad.num_layers, probes=probes, valid=valid)
+    return (out, ad.to_module(final)), rec
 
 
 def grad_through_time(
@@ -329,6 +388,10 @@ def grad_through_time(
     finally:
         for h in handles:
             h.remove()
+    if not records:
+        raise ValueError(
+            f"model: none of the recurrent modules {[n for n, _ in targets]} ran during the forward pass"
+        )
     flat = [p for _, rec in records for key in rec.probes for p in rec.probes[key]]
     grads = torch.autograd.grad(loss, flat, allow_unused=True)
     result: dict[str, GradThroughTime] = {}
@@ -342,7 +405,7 @@ def grad_through_time(
             if rec.valid is None:
                 m = g.mean(dim=1)
             else:
-                v = rec.valid.unsqueeze(-1).to(g.dtype)
+                v = rec.valid.view(*rec.valid.shape, *([1] * (g.dim() - 2))).to(g.dtype)
                 m = (g * v).sum(dim=1) / v.sum(dim=1)
             layers[(k, DIRECTIONS[d])] = m.cpu().double().numpy()
         key = name
@@ -352,8 +415,8 @@ def grad_through_time(
             n += 1
         result[key] = GradThroughTime(
             module=name,
-            kind=kind_of(rec.module),
-            num_layers=rec.module.num_layers,
+            kind=kind_of(rec.module) or getattr(rec.module, "kind", None),
+            num_layers=rec.num_layers,
             directions=DIRECTIONS[: 2 if rec.module.bidirectional else 1],
             layers=layers,
         )

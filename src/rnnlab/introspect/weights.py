@@ -101,7 +101,7 @@ class GateParams:
 
 def _selected(model: nn.Module, modules: list[str] | None) -> list[tuple[str, nn.Module]]:
     if modules is None:
-        return recurrent_modules(model)
+        return recurrent_modules(model, gated=True)
     return [(name, find_module(model, name)) for name in modules]
 
 
@@ -111,8 +111,9 @@ def gate_weights(
     """Every recurrent layer × layer index × direction of ``model``, split per gate.
 
     With ``grad=True`` the arrays hold ``.grad`` of the parameters (zeros where a parameter has
-    no gradient yet). ``modules`` restricts to the named recurrent modules (default: all, see
-    :func:`rnnlab.introspect.modules.recurrent_modules`). Arrays are copies (float, on the CPU).
+    no gradient yet). ``modules`` restricts to the named recurrent modules (default: all with a
+    gate layout, see :func:`rnnlab.introspect.modules.recurrent_modules`; ``rnnlab.Recurrent``
+    has none). Arrays are copies (float32, on the CPU).
 
     >>> import torch
     >>> gru = torch.nn.GRU(2, 3, bidirectional=True)

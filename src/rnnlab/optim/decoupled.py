@@ -98,7 +98,7 @@ def apply_l1_prox(optimizer: torch.optim.Optimizer) -> None:
         for p in g["params"]:
             if p.grad is None:
                 continue
-            p.copy_(p.sign() * (p.abs() - thr).clamp_min(0))
+            p.sub_(p.clamp(-thr, thr))  # = sign(p)·max(|p| − thr, 0)
 
 
 def _finish_init(opt: torch.optim.Optimizer, l1: float) -> None:
@@ -185,8 +185,6 @@ class NAdamW(torch.optim.NAdam):
         _finish_init(self, l1)
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
-        for g in self.param_groups:
-            g["decoupled_weight_decay"] = True  # a group added later must not fall back to L2
         loss = _unhooked(torch.optim.NAdam.step)(self, closure)
         apply_l1_prox(self)
         return loss

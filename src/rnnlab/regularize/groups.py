@@ -15,6 +15,9 @@ Precedence — every parameter lands in exactly one group:
 3. parameters no rule took: role ``bias`` or ``norm`` → ``no_decay`` group (decay 0);
    everything else → ``default`` group with the ``weight_decay`` given to ``param_groups``.
 
+Frozen parameters (``requires_grad=False``) are grouped like the others; torch's optimizers
+skip a parameter while it has no gradient.
+
 Typo protection: a rule that selects no parameter, or only parameters already taken by earlier
 rules, is an error. Unknown roles, negative decays and bad patterns are errors too.
 

@@ -16,7 +16,8 @@ activation regularization for language RNNs") on the outputs ``h_t`` of recurren
     TAR = tar · mean over valid (t, b, unit), t ≥ 1, of (h_t − h_{t−1})²
 
 Outputs are collected by forward hooks on every top-level recurrent module (``nn.LSTM``,
-``nn.GRU``, ``nn.RNN`` and rnnlab layers; modules nested in a hooked one are not hooked again),
+``nn.GRU``, ``nn.RNN``, rnnlab layers and ``rnnlab.Recurrent``; modules nested in a hooked one
+are not hooked again; outputs may have trailing feature dims, e.g. ``[T, B, C, L]``),
 in training mode only. Padded steps beyond a sequence's length (``PackedSequence`` output, or the
 ``lengths=`` argument of rnnlab layers) are left out; ``batch_first`` is honoured.
 
@@ -136,11 +137,20 @@ def weight_penalty(
 
 
 def _recurrent_types() -> tuple[type[nn.Module], ...]:
+    types: tuple[type[nn.Module], ...] = (nn.RNNBase,)
     try:  # lazily: the layers package is optional for this module
         from rnnlab.layers.base import RecurrentBase
+
+        types += (RecurrentBase,)
     except ImportError:
-        return (nn.RNNBase,)
-    return (nn.RNNBase, RecurrentBase)
+        pass
+    try:
+        from rnnlab.layers.recurrent import Recurrent
+
+        types += (Recurrent,)
+    except ImportError:
+        pass
+    return types
 
 
 def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -171,7 +181,7 @@ def _lengths_arg(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tensor | None]:
-    """Output as ``[T, B, D]`` and a validity mask ``[T, B]`` (None when all steps are valid)."""
+    """Output as ``[T, B, ...]`` and a validity mask ``[T, B]`` (None when all steps are valid)."""
     if isinstance(out, PackedSequence):
         padded, lens = pad_packed_sequence(out, batch_first=False)
         T = padded.shape[0]
@@ -182,7 +192,7 @@ def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tens
             f"{type(module).__name__}: expected forward to return (output, state) with output a "
             f"Tensor or PackedSequence, got {type(out).__name__}"
         )
-    if out.dim() == 2:  # unbatched [T, D]
+    if out.dim() == 2 and isinstance(module, nn.RNNBase):  # unbatched [T, D]
         out = out.unsqueeze(1)
     elif getattr(module, "batch_first", False):
         out = out.transpose(0, 1)
@@ -246,20 +256,21 @@ class ActivityRegularizer:
                 f"got {type(output).__name__}"
             )
         h, mask = _time_major(module, output[0], _lengths_arg(module, args, kwargs))
-        units = h.shape[-1]
+        units = h[0, 0].numel()  # features per step and sequence (e.g. channels × length for conv cells)
+        if mask is not None:
+            mask = mask.reshape(mask.shape + (1,) * (h.dim() - 2)).to(h.dtype)
         if self.ar:
             sq = h.pow(2)
             if mask is None:
                 self._ar_terms.append(self.ar * sq.mean())
             else:
-                m = mask.unsqueeze(-1).to(h.dtype)
-                self._ar_terms.append(self.ar * (sq * m).sum() / (m.sum() * units).clamp_min(1))
+                self._ar_terms.append(self.ar * (sq * mask).sum() / (mask.sum() * units).clamp_min(1))
         if self.tar and h.shape[0] > 1:
             sq = (h[1:] - h[:-1]).pow(2)
             if mask is None:
                 self._tar_terms.append(self.tar * sq.mean())
             else:
-                m = mask[1:].unsqueeze(-1).to(h.dtype)
+                m = mask[1:]
                 self._tar_terms.append(self.tar * (sq * m).sum() / (m.sum() * units).clamp_min(1))
 
     def penalty(self) -> Tensor:

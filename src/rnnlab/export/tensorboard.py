@@ -1,0 +1,146 @@
+"""TensorBoard export: tracked scalars and per-gate histograms of a run directory.
+
+:func:`tensorboard_records` turns ``RUN_DIR/tracked.jsonl`` (and optionally a model's current
+weights) into plain :class:`Scalar` and :class:`Histogram` records; :func:`export_tensorboard`
+writes them with ``torch.utils.tensorboard.SummaryWriter``. The conversion needs nothing beyond
+rnnlab; the writer needs the ``tensorboard`` package (the ``tensorboard`` extra), imported only
+when writing.
+
+Tags:
+
+* ``{name}/{stat}`` for scalar statistics (``lstm.weight_hh_l0/l2_mean``; the loss is ``loss``);
+* ``{name}/{stat}`` histograms of per-channel statistics, split per gate as
+  ``{name}/{gate}/{stat}`` when ``model`` tells the gate layout (``lstm.weight_hh_l0/f/l2_per_channel``);
+* ``weights/{module} l{layer} {direction}/{component}/{gate}`` histograms of the model's weights
+  per gate at ``step`` (when ``model`` is given).
+
+Example:
+    >>> import tempfile, torch
+    >>> from rnnlab.tracker import Tracker
+    >>> lstm = torch.nn.LSTM(2, 3)
+    >>> run = tempfile.mkdtemp()
+    >>> Tracker(run, lstm, grads_every=0).step(1.5)
+    >>> scalars, hists = tensorboard_records(run, model=lstm)
+    >>> [s for s in scalars if s.tag == "loss"]
+    [Scalar(tag='loss', step=0, value=1.5)]
+    >>> [h.values.shape for h in hists if h.tag == "weight_hh_l0/f/l2_per_channel"]
+    [(3,)]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab.gates import split_gates
+from rnnlab.introspect.weights import gate_weights
+from rnnlab.rundir import RunDir
+from rnnlab.tracker import read_tracked
+
+INSTALL_HINT = "pip install 'rnnlab[tensorboard]'"
+
+
+class Scalar(NamedTuple):
+    """One scalar point: ``tag``, ``step``, ``value``."""
+
+    tag: str
+    step: int
+    value: float
+
+
+class Histogram(NamedTuple):
+    """One histogram: ``tag``, ``step`` and the ``values [N]`` to bin."""
+
+    tag: str
+    step: int
+    values: np.ndarray
+
+
+def _param_kinds(model: nn.Module | None) -> dict[str, str]:
+    if model is None:
+        return {}
+    return {pname: gp.kind for gp in gate_weights(model) for pname in gp.names.values()}
+
+
+def tensorboard_records(
+    run_dir: str | os.PathLike[str] | RunDir, model: nn.Module | None = None, step: int | None = None
+) -> tuple[list[Scalar], list[Histogram]]:
+    """Convert a run's tracked statistics (and ``model``'s weights per gate at ``step``, default
+    the last tracked step) into scalar and histogram records, ordered by tag then step."""
+    tracked = read_tracked(run_dir)
+    kinds = _param_kinds(model)
+    scalars: list[Scalar] = []
+    hists: list[Histogram] = []
+    last = 0
+    for name in sorted(tracked):
+        for stat in sorted(tracked[name]):
+            series = tracked[name][stat]
+            if len(series.steps):
+                last = max(last, int(series.steps.max()))
+            base = name if (name, stat) == ("loss", "value") else f"{name}/{stat}"
+            if series.values.dtype != object and series.values.ndim == 1:
+                scalars.extend(Scalar(base, int(s), float(v)) for s, v in zip(series.steps, series.values, strict=True))
+                continue
+            kind = kinds.get(name)
+            for s, v in zip(series.steps, series.values, strict=True):
+                vec = np.asarray(v, dtype=np.float64)
+                if kind is None:
+                    hists.append(Histogram(base, int(s), vec))
+                    continue
+                for gate, part in split_gates(torch.from_numpy(vec), kind).items():
+                    hists.append(Histogram(f"{name}/{gate}/{stat}", int(s), part.numpy()))
+    if model is not None:
+        at = last if step is None else int(step)
+        for gp in gate_weights(model):
+            for comp, gate, arr in gp.items():
+                hists.append(Histogram(f"weights/{gp.label}/{comp}/{gate}", at, arr.reshape(-1).astype(np.float64)))
+    scalars.sort(key=lambda r: (r.tag, r.step))
+    hists.sort(key=lambda r: (r.tag, r.step))
+    return scalars, hists
+
+
+def _summary_writer() -> type:
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError(
+            f"export_tensorboard needs the 'tensorboard' package, which is not installed "
+            f"(it is the optional 'tensorboard' extra of rnnlab: {INSTALL_HINT})"
+        ) from e
+    return SummaryWriter
+
+
+def export_tensorboard(
+    run_dir: str | os.PathLike[str] | RunDir,
+    log_dir: str | os.PathLike[str] | None = None,
+    model: nn.Module | None = None,
+    step: int | None = None,
+) -> Path:
+    """Write the run's tracked scalars and histograms as TensorBoard event files.
+
+    ``log_dir`` defaults to ``RUN_DIR/tensorboard``. With ``model``, per-channel statistics of
+    gate-stacked parameters are split per gate and the weights are added as per-gate
+    histograms (histograms holding NaN/inf are skipped: TensorBoard cannot bin them). Returns
+    the log directory (``tensorboard --logdir <it>``). Raises ImportError
+    naming the ``tensorboard`` extra when the package is missing.
+    """
+    writer_cls = _summary_writer()
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    out = Path(log_dir) if log_dir is not None else run.path / "tensorboard"
+    scalars, hists = tensorboard_records(run, model=model, step=step)
+    writer = writer_cls(log_dir=str(out))
+    try:
+        for s in scalars:
+            writer.add_scalar(s.tag, s.value, s.step)
+        for h in hists:
+            if h.values.size and np.isfinite(h.values).all():
+                writer.add_histogram(h.tag, h.values, h.step)
+    finally:
+        writer.close()
+    return out

@@ -1,0 +1,243 @@
+"""Activations of a model on one batch: layer outputs per timestep and gate activations per gate.
+
+Axes:
+
+* recurrent layers' outputs: ``[B, T, C]`` (batch, time, channels; ``C = directions × H`` with the
+  forward direction's channels first), whatever the layer's ``batch_first``; packed input is
+  unpacked (padding steps are 0, ``lengths`` says which are real);
+* other modules' outputs: the module's output tensor as it is (first element of a tuple);
+* gate activations: ``[B, T, H]`` per gate, after the gate nonlinearity (sigmoid for i/f/o,
+  r/z; tanh for g/n), forward time order also for the reverse direction.
+
+Gate activations come from rnnlab layers' :meth:`recording_gates`. torch's ``nn.LSTM``/``nn.GRU``/
+``nn.RNN`` do not expose their gates, so their input is replayed through an rnnlab twin with the
+same weights (rnnlab layers compute exactly what torch's do).
+
+The model runs under ``torch.no_grad()`` in its current mode: call ``model.eval()`` first for
+activations without dropout.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.LSTM(3, 4, batch_first=True))
+    >>> x = torch.randn(2, 5, 3)
+    >>> layer_outputs(model, x)["0"].output.shape
+    (2, 5, 4)
+    >>> g = gate_activations(model, x)[0]
+    >>> (g.module, g.layer, g.direction, sorted(g.gates)), g.gates["f"].shape
+    (('0', 0, 'forward', ['f', 'g', 'i', 'o']), (2, 5, 4))
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnnlab.gates import DIRECTIONS, GATES, kind_of, split_gate_axis
+from rnnlab.introspect.batch import split_batch
+from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules
+
+
+@dataclass
+class LayerActivations:
+    """Output of one module on the batch.
+
+    ``output`` is ``[B, T, C]`` for a recurrent layer (``recurrent=True``), else the module's
+    own output shape. ``lengths [B]`` gives the real length of each sequence when the input was
+    packed or had ``lengths``, else None.
+    """
+
+    module: str
+    output: np.ndarray
+    recurrent: bool
+    directions: tuple[str, ...] = ("forward",)
+    lengths: np.ndarray | None = None
+
+    def direction(self, name: str) -> np.ndarray:
+        """``[B, T, H]``: the channels of one direction of a recurrent layer's output."""
+        if not self.recurrent or name not in self.directions:
+            raise KeyError(f"direction: expected one of {list(self.directions)}, got {name!r}")
+        parts = np.split(self.output, len(self.directions), axis=-1)
+        return parts[self.directions.index(name)]
+
+
+@dataclass
+class GateActivations:
+    """Gate activations of one layer and direction: ``gates[g]`` is ``[B, T, H]``."""
+
+    module: str
+    layer: int
+    direction: str
+    kind: str
+    gates: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        name = self.module or "model"
+        return f"{name} l{self.layer}" + (" reverse" if self.direction == "reverse" else "")
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().float().numpy()
+
+
+def _targets(model: nn.Module, modules: list[str] | None, gated: bool = False) -> list[tuple[str, nn.Module]]:
+    if modules is None:
+        found = recurrent_modules(model, gated=gated)
+        if not found:
+            raise ValueError(
+                f"model: {type(model).__name__} has no recurrent module; name the modules to record"
+            )
+        return found
+    return [(name, find_module(model, name)) for name in modules]
+
+
+def _as_btc(module: nn.Module, out: Any) -> tuple[Tensor, Tensor | None]:
+    y = out[0] if isinstance(out, (tuple, list)) else out
+    if isinstance(y, PackedSequence):
+        padded, lengths = pad_packed_sequence(y, batch_first=True)
+        return padded, lengths
+    if not isinstance(y, Tensor):
+        raise TypeError(f"output: expected a Tensor or PackedSequence from {type(module).__name__}, got {type(y).__name__}")
+    if y.dim() == 2:  # unbatched [T, C]
+        return y.unsqueeze(0), None
+    return (y if getattr(module, "batch_first", False) else y.transpose(0, 1)), None
+
+
+def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None) -> dict[str, LayerActivations]:
+    """Outputs of the named modules (default: every recurrent layer) on ``batch``.
+
+    ``batch`` follows :mod:`rnnlab.introspect.batch` (the target, if any, is ignored). Keys are
+    the module names; a module called several times keeps its last call.
+
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.GRU(2, 3, bidirectional=True), torch.nn.Identity())
+    >>> acts = layer_outputs(model, torch.randn(7, 4, 2))  # time-major input
+    >>> acts["0"].output.shape, acts["0"].direction("reverse").shape
+    ((4, 7, 6), (4, 7, 3))
+    """
+    x, _ = split_batch(batch)
+    targets = _targets(model, modules)
+    found: dict[str, LayerActivations] = {}
+    handles = []
+
+    def make_hook(name: str):
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if is_recurrent_layer(module):
+                y, lengths = _as_btc(module, output)
+                if lengths is None and kwargs.get("lengths", args[2] if len(args) > 2 else None) is not None:
+                    lengths = torch.as_tensor(kwargs.get("lengths", args[2] if len(args) > 2 else None))
+                dirs = DIRECTIONS[: 2 if getattr(module, "bidirectional", False) else 1]
+                found[name] = LayerActivations(
+                    name, _numpy(y), True, dirs, None if lengths is None else lengths.cpu().numpy()
+                )
+            else:
+                y = output[0] if isinstance(output, (tuple, list)) else output
+                if isinstance(y, PackedSequence):
+                    y = pad_packed_sequence(y, batch_first=True)[0]
+                found[name] = LayerActivations(name, _numpy(y), False)
+
+        return hook
+
+    try:
+        for name, module in targets:
+            handles.append(module.register_forward_hook(make_hook(name), with_kwargs=True))
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+def _twin(module: nn.Module) -> nn.Module:
+    """An rnnlab layer computing exactly what torch's ``module`` computes, with its weights."""
+    import rnnlab
+
+    if getattr(module, "proj_size", 0):
+        raise ValueError("module: gate activations of an nn.LSTM with proj_size are not supported")
+    cls = {"lstm": rnnlab.LSTM, "gru": rnnlab.GRU, "rnn": rnnlab.RNN}[kind_of(module)]  # type: ignore[index]
+    kw: dict[str, Any] = {
+        "num_layers": module.num_layers,
+        "bias": module.bias,
+        "batch_first": module.batch_first,
+        "dropout": module.dropout,
+        "bidirectional": module.bidirectional,
+    }
+    if cls is rnnlab.RNN:
+        kw["nonlinearity"] = module.nonlinearity
+    p = next(module.parameters())
+    twin = cls(module.input_size, module.hidden_size, **kw, device=p.device, dtype=p.dtype)
+    twin.load_state_dict(module.state_dict())
+    return twin.train(module.training)
+
+
+def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = None) -> list[GateActivations]:
+    """Gate activations of every layer and direction of the recurrent modules of ``model``.
+
+    Works for rnnlab layers and torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``kind`` "rnn" and
+    "indrnn" have one "gate", ``h``; ``rnnlab.Recurrent`` has no gates and is skipped).
+    ``modules`` restricts to the named recurrent modules.
+
+    >>> import rnnlab, torch
+    >>> gru = rnnlab.GRU(2, 3, num_layers=2)
+    >>> [(g.layer, sorted(g.gates)) for g in gate_activations(gru, torch.randn(4, 1, 2))]
+    [(0, ['n', 'r', 'z']), (1, ['n', 'r', 'z'])]
+    """
+    x, _ = split_batch(batch)
+    targets = _targets(model, modules, gated=True)
+    for name, module in targets:
+        if kind_of(module) is None:
+            raise TypeError(
+                f"modules: {name!r} is a {type(module).__name__}, which has no known gates "
+                f"(expected an LSTM, GRU, RNN or IndRNN layer)"
+            )
+    records: dict[str, dict[tuple[int, str], Tensor]] = {}
+    replays: dict[str, tuple[nn.Module, tuple, dict]] = {}
+    handles = []
+
+    def replay_hook(name: str):
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            replays[name] = (module, args, kwargs)
+
+        return hook
+
+    with ExitStack() as stack, torch.no_grad():
+        for name, module in targets:
+            if hasattr(module, "recording_gates"):
+                records[name] = stack.enter_context(module.recording_gates())
+            else:
+                handles.append(module.register_forward_pre_hook(replay_hook(name), with_kwargs=True))
+        try:
+            model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        for name, (module, args, kwargs) in replays.items():
+            twin = _twin(module)
+            with twin.recording_gates() as rec:
+                twin(*args, **kwargs)
+            records[name] = rec
+    out = []
+    for name, module in targets:
+        kind = kind_of(module)
+        rec = records.get(name)
+        if not rec:
+            continue  # the module did not run on this batch
+        for (layer, direction), g in sorted(rec.items(), key=lambda kv: (kv[0][0], kv[0][1] != "forward")):
+            gates = split_gate_axis(g.transpose(0, 1), kind, dim=-1)  # [B, T, H] per gate
+            out.append(
+                GateActivations(
+                    module=name,
+                    layer=layer,
+                    direction=direction,
+                    kind=kind,  # type: ignore[arg-type]
+                    gates={k: _numpy(gates[k]) for k in GATES[kind]},  # type: ignore[index]
+                )
+            )
+    return out

@@ -1,0 +1,103 @@
+"""Cosine annealing with warm restarts (Loshchilov & Hutter, SGDR), as a multiplier η_t.
+
+The schedule multiplies each group's initial learning rate by
+
+    η_t = η_min + ½ (η_max − η_min) (1 + cos(π · T_cur / T_i))
+
+where ``T_cur`` counts scheduler steps since the last restart and ``T_i`` is the length of the
+current run: ``period`` for the first, then multiplied by ``period_mult`` at every restart.
+Because rnnlab's (and torch's) decoupled optimizers apply ``p ← p·(1 − lr·weight_decay)``, the
+same η_t scales both the gradient step and the weight decay, as in AdamW/SGDW with warm restarts
+(step ``scheduler.step()`` once per batch to anneal within an epoch, as the paper does).
+
+Unlike ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``, whose ``eta_min`` is an absolute
+learning rate shared by all groups, ``eta_min``/``eta_max`` here are multipliers, so per-group
+learning rates (``lr_mult``) keep their ratios. With ``eta_min=0`` the two agree.
+
+Example:
+    >>> [round(warm_restart_factor(t, period=4), 3) for t in range(6)]
+    [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+__all__ = ["warm_restart_factor", "WarmRestarts"]
+
+
+def _check(period: float, period_mult: float, eta_min: float, eta_max: float) -> None:
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
+        raise ValueError(f"period: expected a number of steps > 0, got {period!r}")
+    if isinstance(period_mult, bool) or not isinstance(period_mult, (int, float)) or not period_mult >= 1:
+        raise ValueError(f"period_mult: expected a number >= 1, got {period_mult!r}")
+    if not (0 <= eta_min <= eta_max):
+        raise ValueError(f"eta_min, eta_max: expected 0 <= eta_min <= eta_max, got {eta_min!r}, {eta_max!r}")
+
+
+def warm_restart_factor(
+    t: float, period: float, period_mult: float = 1.0, eta_min: float = 0.0, eta_max: float = 1.0
+) -> float:
+    """The multiplier η_t after ``t`` scheduler steps (see the module docstring).
+
+    >>> warm_restart_factor(3, period=2, period_mult=2)  # second run: steps 2..5, T_cur=1, T_i=4
+    0.8535533905932737
+    """
+    _check(period, period_mult, eta_min, eta_max)
+    if t < 0:
+        raise ValueError(f"t: expected a step count >= 0, got {t!r}")
+    start, length = 0.0, float(period)
+    # Growing runs: the loop runs O(log t) times. Equal runs: plain division.
+    if period_mult == 1:
+        start = math.floor(t / length) * length
+    else:
+        while t >= start + length:
+            start += length
+            length *= period_mult
+    t_cur = t - start
+    return eta_min + 0.5 * (eta_max - eta_min) * (1.0 + math.cos(math.pi * t_cur / length))
+
+
+class WarmRestarts(LRScheduler):
+    """Learning-rate scheduler: each group's ``lr = initial_lr · η_t`` (:func:`warm_restart_factor`).
+
+    ``period`` is in scheduler steps; ``eta`` is the current factor.
+
+    >>> p = torch.nn.Parameter(torch.zeros(1))
+    >>> opt = torch.optim.SGD([p], lr=0.1)
+    >>> sched = WarmRestarts(opt, period=2)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4)); opt.step(); sched.step()
+    >>> lrs
+    [0.1, 0.05, 0.1, 0.05]
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        period: float,
+        period_mult: float = 1.0,
+        eta_min: float = 0.0,
+        eta_max: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        _check(period, period_mult, eta_min, eta_max)
+        self.period = period
+        self.period_mult = period_mult
+        self.eta_min = eta_min
+        self.eta_max = eta_max
+        super().__init__(optimizer, last_epoch)
+
+    @property
+    def eta(self) -> float:
+        """The current multiplier η_t."""
+        return warm_restart_factor(
+            max(self.last_epoch, 0), self.period, self.period_mult, self.eta_min, self.eta_max
+        )
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return [base * self.eta for base in self.base_lrs]

@@ -1,0 +1,220 @@
+"""Target weight norm: choose the norm you want, let a controller find the weight decay.
+
+For each chosen param group the user gives a target per-channel L2 norm. A channel is an output
+unit: a row of a weight ``[out, in]`` — for a recurrent weight ``[G*H, in]`` one unit of one gate
+— and an entry of a vector (e.g. IndRNN's recurrent weight). The group's norm is the ``mean`` or
+``max`` over all its channels (:func:`rnnlab.introspect.stats.channel_norms`).
+
+Every ``every`` calls of :meth:`TargetNormController.step` (call it after each
+``optimizer.step()``) the controller measures each group's norm ``n``, forms the log error
+``e = log(n / target)`` and sets the group's ``weight_decay``:
+
+* ``mode="multiplicative"``: ``wd ← wd · exp(gain · e)`` — decay rises while the norm is above
+  target and falls while below (an integral controller in log space);
+* ``mode="pi"``: ``wd = wd_0 · exp(gain · e + ki · Σe)`` — a proportional term for a quick
+  response and an integral term that removes the remaining error;
+* ``mode="rate"`` (default): a model of the norm. One step multiplies every weight by
+  ``1 − lr·wd``, so over the last ``every`` steps the decay removed about
+  ``D = lr·wd·every·n̄`` (``n̄`` the mean of the last two measurements) and the gradient steps
+  added ``G = Δn + D`` (smoothed: ``G ← ½G + ½G_new``). The next decay is chosen so the norm
+  moves a fraction ``gain`` (≤ 1) of the way to the target over the next window:
+  ``wd = (G − gain·(target − n)) / (lr·every·n)``. It anticipates growth instead of reacting to
+  overshoot, which the two log-space controllers do: while weights grow from a small
+  initialization they lower the decay far below what is needed and then take long to climb
+  back.
+
+The decay is kept in ``[min_decay, max_decay]`` (a group starting at decay 0 starts at
+``min_decay``; the PI integral stops growing while the decay sits at a bound). Decay can only
+shrink weights: a target above the norm training reaches without decay is unreachable, and the
+decay then settles at ``min_decay``.
+
+Every measurement is kept in ``history`` (step, group, norm, target, weight_decay) and, given a
+``rnnlab.rundir.RunDir``, appended to its ``tracked.jsonl`` as ``name="target_norm/<group>"``
+with stats ``norm``, ``target`` and ``weight_decay``.
+
+Example:
+    >>> import torch
+    >>> from rnnlab.optim.decoupled import AdamW
+    >>> from rnnlab.regularize.groups import Rule, param_groups
+    >>> model = torch.nn.LSTM(2, 8)
+    >>> groups = param_groups(model, [Rule(role=("kernel", "recurrent"), weight_decay=1e-2, label="lstm")])
+    >>> opt = AdamW(groups, lr=1e-2)
+    >>> ctl = TargetNormController(opt, {"lstm": 0.5}, every=5)
+    >>> for _ in range(10):
+    ...     opt.zero_grad(); model(torch.randn(4, 3, 2))[0].sum().backward(); opt.step(); ctl.step()
+    >>> [(h["step"], h["group"]) for h in ctl.history]
+    [(5, 'lstm'), (10, 'lstm')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from rnnlab._checks import did_you_mean
+from rnnlab.introspect.stats import channel_norms
+from rnnlab.rundir import RunDir, append_jsonl_many
+
+__all__ = ["TargetNormController", "group_channel_norms", "STATISTICS", "MODES"]
+
+STATISTICS = ("mean", "max")
+MODES = ("rate", "multiplicative", "pi")
+
+
+def group_channel_norms(group: Mapping[str, Any]) -> torch.Tensor:
+    """Per-channel L2 norms of every parameter of a param group, concatenated.
+
+    >>> w = torch.tensor([[3.0, 4.0], [0.0, 1.0]])
+    >>> group_channel_norms({"params": [w, torch.tensor([-2.0])]})
+    tensor([5., 1., 2.])
+    """
+    norms = [channel_norms(p.detach().reshape(1) if p.dim() == 0 else p.detach()) for p in group["params"]]
+    if not norms:
+        raise ValueError(f"group {group.get('name', '')!r}: has no parameters")
+    return torch.cat([n.reshape(-1).float() for n in norms])
+
+
+def _number(value: object, argument: str, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{argument}: expected a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{argument}: expected a number > 0, got {value!r}")
+    if not positive and value < 0:
+        raise ValueError(f"{argument}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+class TargetNormController:
+    """Adjust the ``weight_decay`` of chosen param groups so their channel norm reaches a target.
+
+    ``targets`` maps a group (its ``"name"``, as set by :func:`rnnlab.param_groups`, or its index
+    in ``optimizer.param_groups``) to the target norm. See the module docstring for the control
+    law and what is recorded.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        targets: Mapping[str | int, float],
+        *,
+        statistic: str = "mean",
+        every: int = 10,
+        mode: str = "rate",
+        gain: float = 0.5,
+        ki: float = 0.1,
+        min_decay: float = 1e-6,
+        max_decay: float = 1e3,
+        run_dir: RunDir | None = None,
+    ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if not isinstance(targets, Mapping) or not targets:
+            raise ValueError(f"targets: expected a non-empty mapping group → target norm, got {targets!r}")
+        if statistic not in STATISTICS:
+            raise ValueError(
+                f"statistic: expected one of {list(STATISTICS)}, got {statistic!r}"
+                f"{did_you_mean(str(statistic), STATISTICS)}"
+            )
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}{did_you_mean(str(mode), MODES)}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every: expected a positive integer, got {every!r}")
+        self.gain = _number(gain, "gain")
+        self.ki = _number(ki, "ki", positive=False)
+        self.min_decay = _number(min_decay, "min_decay")
+        self.max_decay = _number(max_decay, "max_decay")
+        if self.min_decay > self.max_decay:
+            raise ValueError(f"min_decay, max_decay: expected min_decay <= max_decay, got {min_decay!r}, {max_decay!r}")
+        if run_dir is not None and not isinstance(run_dir, RunDir):
+            raise TypeError(f"run_dir: expected a rnnlab.rundir.RunDir or None, got {type(run_dir).__name__}")
+
+        names = [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.targets: dict[str, float] = {}
+        for key, target in targets.items():
+            if isinstance(key, int) and not isinstance(key, bool):
+                if not 0 <= key < len(names):
+                    raise KeyError(f"targets: group index {key} out of range (0..{len(names) - 1})")
+                name = names[key]
+            elif isinstance(key, str) and key in names:
+                name = key
+            else:
+                raise KeyError(f"targets: unknown group {key!r}; groups are {names}{did_you_mean(str(key), names)}")
+            self.groups[name] = optimizer.param_groups[names.index(name)]
+            self.targets[name] = _number(target, f"targets[{key!r}]")
+
+        self.optimizer = optimizer
+        self.statistic = statistic
+        self.every = every
+        self.mode = mode
+        self.run_dir = run_dir
+        self.steps = 0
+        self.history: list[dict[str, Any]] = []
+        self._start = {n: self._clamp(float(g["weight_decay"])) for n, g in self.groups.items()}
+        self._integral = dict.fromkeys(self.groups, 0.0)
+        self._last_norm: dict[str, float] = {}
+        self._growth: dict[str, float] = {}
+        self._lr_wd_sum = dict.fromkeys(self.groups, 0.0)
+        for n, g in self.groups.items():
+            g["weight_decay"] = self._start[n]
+
+    def _clamp(self, wd: float) -> float:
+        return min(max(wd, self.min_decay), self.max_decay)
+
+    def norm(self, name: str) -> float:
+        """The current norm statistic (mean or max channel norm) of group ``name``."""
+        norms = group_channel_norms(self.groups[name])
+        return float(norms.mean() if self.statistic == "mean" else norms.max())
+
+    def step(self) -> None:
+        """Count one optimizer step; every ``every`` steps measure and adjust the decays."""
+        self.steps += 1
+        for name, group in self.groups.items():  # the decay actually applied during the window
+            self._lr_wd_sum[name] += float(group["lr"]) * float(group["weight_decay"])
+        if self.steps % self.every:
+            return
+        records = []
+        for name, group in self.groups.items():
+            norm, target = self.norm(name), self.targets[name]
+            e = math.log(max(norm, 1e-30) / target)
+            if self.mode == "rate":
+                wd = self._rate_decay(name, group, norm, target)
+            elif self.mode == "multiplicative":
+                wd = self._clamp(float(group["weight_decay"]) * math.exp(self.gain * e))
+            else:
+                integral = self._integral[name] + e
+                raw = self._start[name] * math.exp(self.gain * e + self.ki * integral)
+                wd = self._clamp(raw)
+                if wd == raw:  # anti-windup: integrate only while the decay is free to move
+                    self._integral[name] = integral
+            group["weight_decay"] = wd
+            rec = {"step": self.steps, "group": name, "norm": norm, "target": target, "weight_decay": wd}
+            self.history.append(rec)
+            records += [
+                {"step": self.steps, "epoch": None, "name": f"target_norm/{name}", "stat": s, "value": rec[s]}
+                for s in ("norm", "target", "weight_decay")
+            ]
+        if self.run_dir is not None:
+            append_jsonl_many(self.run_dir.tracked, records)
+
+    def _rate_decay(self, name: str, group: dict[str, Any], norm: float, target: float) -> float:
+        prev = self._last_norm.get(name)
+        self._last_norm[name] = norm
+        applied, self._lr_wd_sum[name] = self._lr_wd_sum[name], 0.0
+        if prev is None:  # first window: no growth estimate yet, keep the decay
+            return float(group["weight_decay"])
+        growth = (norm - prev) + applied * 0.5 * (norm + prev)
+        smoothed = 0.5 * self._growth.get(name, growth) + 0.5 * growth
+        self._growth[name] = smoothed
+        lr = float(group["lr"])
+        if lr <= 0 or norm <= 0:
+            return float(group["weight_decay"])
+        wanted = smoothed - min(self.gain, 1.0) * (target - norm)
+        return self._clamp(wanted / (lr * self.every * norm))
+
+    def relative_error(self) -> dict[str, float]:
+        """``norm / target − 1`` per group, measured now."""
+        return {n: self.norm(n) / self.targets[n] - 1.0 for n in self.groups}

@@ -1,0 +1,306 @@
+"""Record weight and gradient norms during any training loop, into ``RUN_DIR/tracked.jsonl``.
+
+Three lines in a plain PyTorch loop::
+
+    tracker = rnnlab.Tracker(run_dir, model, weights_every=1, grads_every=10)
+    for x, y in loader:
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        tracker.step(loss)          # after backward, before optimizer.step()
+        optimizer.step()
+    tracker.close()
+
+Records follow :mod:`rnnlab.rundir`: ``{"step", "epoch", "name", "stat", "value"}``. For each
+tracked parameter ``name`` (e.g. ``"lstm.weight_hh_l0"``), with ``norms=("l2",)``:
+
+============================  ==========================================================
+stat                          value
+============================  ==========================================================
+``l2_per_channel``            list: L2 norm of each output channel (row, dim 0; for a
+                              gate-stacked recurrent weight the rows run gate by gate in
+                              :data:`rnnlab.gates.GATES` order)
+``l2_mean`` / ``l2_max``      mean / max of the per-channel norms
+``l2``                        norm of the whole tensor
+``grad_l2_per_channel`` ...   the same four for the gradient (every ``grads_every`` steps)
+``update_ratio``              ``‖w_after − w_before‖ / ‖w_before‖`` of the optimizer step
+                              taken right after a gradient step (recorded under that step)
+============================  ==========================================================
+
+plus ``name="loss", stat="value"`` when ``step(loss)`` gets a loss, and ``name="model",
+stat="grad_l2"`` (global gradient norm) on gradient steps. All numbers of one step are computed
+with tensor ops and copied to the host once; the records of one step are written in one append
+(flushed), so a run killed with ``kill -9`` loses at most the step in flight.
+
+Example:
+    >>> import tempfile, torch
+    >>> model = torch.nn.LSTM(3, 4)
+    >>> run = tempfile.mkdtemp()
+    >>> with Tracker(run, model, grads_every=1) as tracker:
+    ...     model(torch.randn(5, 2, 3))[0].sum().backward()
+    ...     tracker.step()
+    >>> t = read_tracked(run)
+    >>> t["weight_hh_l0"]["l2_per_channel"].values.shape  # [records, channels]
+    (1, 16)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnlab._checks import did_you_mean
+from rnnlab.rundir import RunDir, append_jsonl_many, read_jsonl, truncate_jsonl
+
+#: Norm names accepted by ``Tracker(norms=...)`` and their vector-norm order.
+NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
+
+
+class TrackedSeries(NamedTuple):
+    """One tracked statistic over time: ``steps [N]`` (int), ``values [N]`` for scalars or
+    ``[N, C]`` for per-channel lists, ``epochs [N]`` (float, NaN where no epoch was given)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    epochs: np.ndarray
+
+
+class Tracker:
+    """Record norms of weights (every ``weights_every`` steps) and gradients (every
+    ``grads_every`` steps) of ``model``'s parameters into ``RUN_DIR/tracked.jsonl``.
+
+    Args:
+        run_dir: the run directory (created if missing).
+        model: the model whose parameters are tracked.
+        weights_every: record weight norms every this many steps (0: never).
+        grads_every: record gradient norms and the update ratio every this many steps (0: never).
+        params: parameter names or ``fnmatch`` patterns (``"lstm.*"``, ``"*weight_hh*"``) to
+            track; default every parameter that requires grad.
+        norms: which norms, among ``"l1"``, ``"l2"``, ``"linf"``.
+        per_channel: also record the per-channel vectors (else only mean/max/total).
+        start_step: number of the first step (use the checkpoint's step when resuming).
+            Records at steps ``>= start_step`` already in the file are dropped, so a resumed
+            run records nothing twice.
+
+    Call :meth:`step` once per training step after ``loss.backward()`` and before
+    ``optimizer.step()``; :meth:`close` at the end (or use ``with``).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str] | RunDir,
+        model: nn.Module,
+        *,
+        weights_every: int = 1,
+        grads_every: int = 10,
+        params: Sequence[str] | None = None,
+        norms: Sequence[str] = ("l2",),
+        per_channel: bool = True,
+        start_step: int = 0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        for arg, v in (("weights_every", weights_every), ("grads_every", grads_every), ("start_step", start_step)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{arg}: expected an integer >= 0, got {v!r}")
+        if isinstance(norms, str):
+            norms = (norms,)
+        for n in norms:
+            if n not in NORMS:
+                raise ValueError(f"norms: expected names among {list(NORMS)}, got {n!r}{did_you_mean(n, NORMS)}")
+        if not norms:
+            raise ValueError("norms: expected at least one of " + ", ".join(NORMS))
+        self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.path = self.run.tracked
+        self.model = model
+        self.weights_every = weights_every
+        self.grads_every = grads_every
+        self.norms = tuple(norms)
+        self.per_channel = bool(per_channel)
+        self.params = _select(model, params)
+        self._device = self.params[0][1].device
+        self.step_count = start_step
+        self.epoch: int | None = None
+        self._snapshot: tuple[int, list[Tensor]] | None = None
+        self._closed = False
+        if self.path.exists():
+            # Drop what a previous (killed or superseded) run wrote from start_step on, and any
+            # line cut by a kill, before appending.
+            self.truncate_after(start_step - 1)
+
+    # ------------------------------------------------------------------ public
+    def step(self, loss: Tensor | float | None = None, epoch: int | None = None) -> None:
+        """Record the statistics due at this step, then advance the step counter.
+
+        ``loss`` (optional) is recorded as ``name="loss", stat="value"`` on weight steps.
+        ``epoch`` (optional) is stored in every record (and kept for later steps).
+        """
+        if self._closed:
+            raise RuntimeError("Tracker.step: the tracker is closed")
+        if epoch is not None:
+            self.epoch = int(epoch)
+        step = self.step_count
+        self.step_count += 1
+        do_w = self.weights_every > 0 and step % self.weights_every == 0
+        do_g = self.grads_every > 0 and step % self.grads_every == 0
+        pending = self._snapshot
+        if not (do_w or do_g or pending is not None):
+            return
+        # Every number of this step goes into one flat tensor: one device→host copy.
+        pieces: list[Tensor] = []
+        layout: list[tuple[str, str, int, int]] = []  # (name, stat, offset, length; -1: scalar)
+        offset = 0
+
+        def add(name: str, stat: str, t: Tensor, vector: bool) -> None:
+            nonlocal offset
+            t = t.detach().reshape(-1)
+            pieces.append(t)
+            layout.append((name, stat, offset, t.numel() if vector else -1))
+            offset += t.numel()
+
+        with torch.no_grad():
+            if pending is not None:
+                snap_step, before = pending
+                for (name, p), b in zip(self.params, before, strict=True):
+                    add(name, "update_ratio", torch.linalg.vector_norm(p - b) / torch.linalg.vector_norm(b), False)
+                self._snapshot = None
+            if do_w:
+                if loss is not None:
+                    add("loss", "value", torch.as_tensor(loss, device=self._device).double(), False)
+                for name, p in self.params:
+                    self._norm_stats(add, name, p, "")
+            if do_g:
+                grads = [(n, p.grad) for n, p in self.params if p.grad is not None]
+                if grads:
+                    total = torch.linalg.vector_norm(
+                        torch.stack([torch.linalg.vector_norm(g.detach().double()) for _, g in grads])
+                    )
+                    add("model", "grad_l2", total, False)
+                for name, g in grads:
+                    self._norm_stats(add, name, g, "grad_")
+                self._snapshot = (step, [p.detach().clone() for _, p in self.params])
+        if not pieces:
+            return
+        # torch.cat promotes float32 norms and a float64 loss to float64; then one host copy.
+        flat = torch.cat([p.to(self._device) for p in pieces]).cpu().tolist()
+        records = []
+        for name, stat, off, length in layout:
+            value: Any = flat[off] if length < 0 else flat[off : off + length]
+            rec_step = pending[0] if stat == "update_ratio" and pending is not None else step
+            records.append({"step": rec_step, "epoch": self.epoch, "name": name, "stat": stat, "value": value})
+        append_jsonl_many(self.path, records)
+
+    def truncate_after(self, step: int) -> int:
+        """Drop every record with ``step > step`` (for resuming from a checkpoint taken after
+        ``step``); returns the number of records dropped."""
+        if not self.path.exists():
+            return 0
+        return truncate_jsonl(self.path, lambda r: int(r.get("step", -1)) <= step)
+
+    def close(self) -> None:
+        """Stop recording (everything is already on disk; this only forbids further steps)."""
+        self._closed = True
+        self._snapshot = None
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Tracker({str(self.run.path)!r}, {len(self.params)} parameters, weights_every="
+            f"{self.weights_every}, grads_every={self.grads_every}, step={self.step_count})"
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _norm_stats(self, add: Any, name: str, t: Tensor, prefix: str) -> None:
+        t = t.detach()
+        for norm in self.norms:
+            order = NORMS[norm]
+            if t.dim() >= 2:
+                per = torch.linalg.vector_norm(t.reshape(t.shape[0], -1), ord=order, dim=1)
+            else:
+                per = t.reshape(-1).abs()
+            if self.per_channel:
+                add(name, f"{prefix}{norm}_per_channel", per, True)
+            add(name, f"{prefix}{norm}_mean", per.mean(), False)
+            add(name, f"{prefix}{norm}_max", per.max(), False)
+            add(name, f"{prefix}{norm}", torch.linalg.vector_norm(per, ord=order), False)
+
+
+def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str, nn.Parameter]]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.numel() > 0]
+    if patterns is None:
+        if not named:
+            raise ValueError(f"model: {type(model).__name__} has no trainable parameter to track")
+        return named
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    names = [n for n, _ in named]
+    chosen = set()
+    for pat in patterns:
+        hits = fnmatch.filter(names, pat)
+        if not hits:
+            raise KeyError(
+                f"params: pattern {pat!r} matches no trainable parameter of "
+                f"{type(model).__name__}{did_you_mean(pat, names)}"
+            )
+        chosen.update(hits)
+    return [(n, p) for n, p in named if n in chosen]
+
+
+def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str, TrackedSeries]]:
+    """Read ``RUN_DIR/tracked.jsonl`` as ``{name: {stat: TrackedSeries(steps, values, epochs)}}``.
+
+    Works while the run is still writing (a cut last line is skipped). Records are sorted by
+    step; per-channel stats give ``values [N, C]``.
+
+    >>> import tempfile
+    >>> from rnnlab.rundir import append_jsonl_many
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> append_jsonl_many(run.tracked, [
+    ...     {"step": 0, "epoch": 1, "name": "w", "stat": "l2_mean", "value": 2.0},
+    ...     {"step": 5, "epoch": 1, "name": "w", "stat": "l2_mean", "value": 1.5}])
+    >>> s = read_tracked(run.path)["w"]["l2_mean"]
+    >>> s.steps.tolist(), s.values.tolist()
+    ([0, 5], [2.0, 1.5])
+    """
+    path = run_dir.tracked if isinstance(run_dir, RunDir) else RunDir(run_dir).tracked
+    grouped: dict[str, dict[str, list[tuple[int, float, Any]]]] = {}
+    for r in read_jsonl(path):
+        try:
+            key_name, key_stat, step = r["name"], r["stat"], int(r["step"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not a tracked record
+        epoch = r.get("epoch")
+        grouped.setdefault(key_name, {}).setdefault(key_stat, []).append(
+            (step, float("nan") if epoch is None else float(epoch), r.get("value"))
+        )
+    out: dict[str, dict[str, TrackedSeries]] = {}
+    for name, stats in grouped.items():
+        out[name] = {}
+        for stat, rows in stats.items():
+            rows.sort(key=lambda row: row[0])
+            values = [row[2] for row in rows]
+            try:
+                arr = np.asarray(values, dtype=np.float64)
+            except ValueError:  # ragged per-channel lists (the parameter changed shape)
+                arr = np.empty(len(values), dtype=object)
+                arr[:] = [np.asarray(v, dtype=np.float64) for v in values]
+            out[name][stat] = TrackedSeries(
+                steps=np.asarray([row[0] for row in rows], dtype=np.int64),
+                values=arr,
+                epochs=np.asarray([row[1] for row in rows], dtype=np.float64),
+            )
+    return out
+
+
+__all__ = ["NORMS", "TrackedSeries", "Tracker", "read_tracked"]

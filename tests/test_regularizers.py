@@ -314,3 +314,21 @@ def test_recording_gates_gives_gate_activations():
         h = r["o"][n - 1, b] * torch.tanh(r["i"][n - 1, b] * r["g"][n - 1, b])
         torch.testing.assert_close(h, out[n - 1, b, H:], atol=1e-6, rtol=0)
     assert m._gate_record is None
+
+
+def test_recording_states_gives_total_gradient_through_time():
+    # Linear IndRNN, u = a: h_t = x_t + a h_{t-1}; loss = sum(h_T) → dL/dh_t = a^(T-1-t)
+    a = 0.5
+    m = rnnlab.IndRNN(H, H, activation="linear", bias=False, num_layers=1)
+    with torch.no_grad():
+        m.weight_ih_l0.copy_(torch.eye(H))
+        m.weight_hh_l0.fill_(a)
+    with m.recording_states() as states:
+        out, _ = m(torch.randn(T, B, H))
+    hs = states[(0, "forward")]
+    assert len(hs) == T
+    for h in hs:
+        h.retain_grad()
+    out[-1].sum().backward()
+    for t, h in enumerate(hs):
+        torch.testing.assert_close(h.grad, torch.full((B, H), a ** (T - 1 - t)))

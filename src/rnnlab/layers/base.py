@@ -129,6 +129,7 @@ class RecurrentBase(nn.Module):
         #: autograd). All three compute the same values; the choice is for comparisons and debugging.
         self.implementation = "auto"
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
+        self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
 
         fk = {"device": device, "dtype": dtype}
         G, H = gate_layout.num_gates(self.kind), hidden_size
@@ -237,6 +238,7 @@ class RecurrentBase(nn.Module):
         return (
             self.implementation != "auto"
             or self._gate_record is not None
+            or self._state_record is not None
             or self._fused_mode() is None
             or self.recurrent_dropout > 0
             or any(self.zoneout)
@@ -284,6 +286,34 @@ class RecurrentBase(nn.Module):
             yield record
         finally:
             self._gate_record = previous
+
+    @contextmanager
+    def recording_states(self) -> Iterator[dict[tuple[int, str], list[Tensor]]]:
+        """Keep the hidden state of every step of the forward passes run inside the block.
+
+        Yields a dict filled by each forward: ``(layer, "forward"|"reverse") → [h_t for each
+        step]``, each ``[B, H]``, in processing order (the reverse direction's first entry is the
+        last timestep). They are the live tensors of the graph (not detached): call
+        ``retain_grad()`` on them before ``backward()`` and ``.grad`` is the total
+        dLoss/dh_t, through later steps, upper layers and the output. Runs the autograd loop.
+
+        >>> import torch, rnnlab
+        >>> lstm = rnnlab.LSTM(3, 4, num_layers=2)
+        >>> with lstm.recording_states() as states:
+        ...     out, _ = lstm(torch.randn(5, 2, 3))
+        >>> for h in states[(0, "forward")]:
+        ...     h.retain_grad()
+        >>> out[-1].sum().backward()
+        >>> states[(0, "forward")][0].grad.shape
+        torch.Size([2, 4])
+        """
+        record: dict[tuple[int, str], list[Tensor]] = {}
+        previous = self._state_record
+        self._state_record = record
+        try:
+            yield record
+        finally:
+            self._state_record = previous
 
     # ----------------------------------------------------------------------------- forward
     def _initial_state(self, hx: Tensor | tuple[Tensor, ...] | None, batch: SequenceBatch) -> State:
@@ -399,8 +429,13 @@ class RecurrentBase(nn.Module):
         feed_mask = None
         if self.training and self.recurrent_dropout > 0:
             feed_mask = variational_mask(h0[0].shape, self.recurrent_dropout, h0[0])
+        probe: list[Tensor] | None = None
+        if self._state_record is not None:
+            probe = self._state_record.setdefault((layer, gate_layout.DIRECTIONS[direction]), [])
+            probe.clear()
         fast_norm = norms is None or (self.kind == "lstm" and norms.norm == "layer")
-        if fast_norm and trace is None and self.implementation != "autograd" and self._has_fast_cell():
+        recording = trace is not None or probe is not None
+        if fast_norm and not recording and self.implementation != "autograd" and self._has_fast_cell():
             kind, act = self.kind, str(self.activation)
             b_hh = None if self.fold_hh_bias else p.b_hh
             ln = None
@@ -432,7 +467,7 @@ class RecurrentBase(nn.Module):
             step = self._make_step(p, norms, valid, trace)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                return time_loop(step, xs, st, keep, feed_mask)
+                return time_loop(step, xs, st, keep, feed_mask, probe)
 
         out, final = run_direction(
             loop, xp, h0, reverse=direction == 1, lengths=batch.lengths, valid=valid,

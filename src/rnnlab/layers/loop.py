@@ -85,10 +85,20 @@ def keep_weights(
     return out
 
 
-def time_loop(step: Step, xs: Tensor, state: State, keep: list[Tensor | None], feed_mask: Tensor | None) -> tuple[Tensor, State]:
+def time_loop(
+    step: Step,
+    xs: Tensor,
+    state: State,
+    keep: list[Tensor | None],
+    feed_mask: Tensor | None,
+    probe: list[Tensor] | None = None,
+) -> tuple[Tensor, State]:
     """Run ``step`` over the time-major inputs ``xs [T, B, ...]`` from ``state`` under autograd.
 
     Returns ``(outputs [T, B, ...], final_state)``; outputs at padded steps are not zeroed here.
+    ``probe`` receives, every step, the first state tensor after zoneout and lengths — the one
+    tensor that feeds both the output and the next step, so its gradient is the total
+    dLoss/dh_t (see :meth:`rnnlab.RecurrentBase.recording_states`).
     """
     outputs = []
     xs_t = xs.unbind(0)  # unbind, not xs[t]: indexing in the loop makes backward O(T²)
@@ -97,6 +107,8 @@ def time_loop(step: Step, xs: Tensor, state: State, keep: list[Tensor | None], f
         h_fed = state[0] * feed_mask if feed_mask is not None else state[0]
         y, new = step(x_t, state, h_fed, t)
         new = tuple(n if k is None else torch.lerp(n, o, k[t]) for o, n, k in zip(state, new, keep_t))
+        if probe is not None:
+            probe.append(new[0])
         outputs.append(new[0] if y is None else y)
         state = new
     return torch.stack(outputs), state

@@ -16,7 +16,7 @@ KINDS = {
     "rnn_tanh": (rnnlab.RNN, nn.RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (rnnlab.RNN, nn.RNN, {"nonlinearity": "relu"}),
 }
-I, H, B, T = 4, 6, 3, 5
+I, H, B, T = 4, 6, 3, 5  # noqa: E741 (input size, as in torch docs)
 LENGTHS = [5, 2, 4]
 
 

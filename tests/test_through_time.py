@@ -69,9 +69,13 @@ def test_bidirectional_linear():
     assert g.decay(direction="reverse") == pytest.approx(a)
 
 
-def manual_lstm_grads(lstm: nn.LSTM, x: torch.Tensor, loss_fn):
+def manual_lstm_grads(lstm: nn.Module, x: torch.Tensor, loss_fn, residual=False):
     """Reference: an explicit Python LSTM whose every h_t is a separate tensor used for both the
-    output and the next step, so h_t.grad is the total derivative."""
+    output and the next step, so h_t.grad is the total derivative.
+
+    Follows rnnlab's options when ``lstm`` has them: ``residual`` (True: every layer adds its
+    input to its output, "upper": layers above the first) and recurrent batch norm (the layer's
+    own ``norm_l{k}`` TimestepBatchNorms, stepped here by hand)."""
     T, B, _ = x.shape
     H, D = lstm.hidden_size, 2 if lstm.bidirectional else 1
     hs = {}
@@ -82,18 +86,23 @@ def manual_lstm_grads(lstm: nn.LSTM, x: torch.Tensor, loss_fn):
             sfx = f"_l{k}" + ("_reverse" if d else "")
             w_ih, w_hh = getattr(lstm, "weight_ih" + sfx), getattr(lstm, "weight_hh" + sfx)
             b = getattr(lstm, "bias_ih" + sfx) + getattr(lstm, "bias_hh" + sfx)
+            norms = getattr(lstm, "norm" + sfx, None)
             h = torch.zeros(B, H)
             c = torch.zeros(B, H)
             seq = [None] * T
-            for t in range(T) if d == 0 else range(T - 1, -1, -1):
-                i, f, gg, o = (inp[t] @ w_ih.T + h @ w_hh.T + b).chunk(4, 1)
+            for s, t in enumerate(range(T) if d == 0 else range(T - 1, -1, -1)):
+                term_x, term_h = inp[t] @ w_ih.T, h @ w_hh.T
+                if norms is not None:  # training mode: batch statistics of this step
+                    term_x, term_h = norms.ih.step(term_x, s), norms.hh.step(term_h, s)
+                i, f, gg, o = (term_x + term_h + b).chunk(4, 1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
-                h = torch.sigmoid(o) * torch.tanh(c)
+                h = torch.sigmoid(o) * torch.tanh(c if norms is None else norms.c.step(c, s))
                 h.retain_grad()
                 seq[t] = h
             hs[(k, d)] = seq
             outs.append(torch.stack(seq))
-        inp = torch.cat(outs, dim=-1)
+        out = torch.cat(outs, dim=-1)
+        inp = out + inp if residual is True or (residual == "upper" and k > 0) else out
     loss = loss_fn(inp)
     loss.backward()
     return {key: torch.stack([h.grad for h in seq]).abs().mean(1).numpy() for key, seq in hs.items()}
@@ -282,12 +291,153 @@ def test_rnnlab_recurrent_custom_linear_cell():
     assert g.kind == "custom"
 
 
-def test_rnnlab_stacked_layer_is_refused_with_a_clear_error():
+def copy_of_torch_lstm(ref: nn.LSTM, **options):
     import rnnlab
 
-    lstm = rnnlab.LSTM(2, 3, num_layers=2)
-    with pytest.raises(ValueError, match="num_layers=2"):
-        grad_through_time(lstm, torch.randn(4, 1, 2), lambda out: out[0].sum())
+    ours = rnnlab.LSTM(ref.input_size, ref.hidden_size, num_layers=ref.num_layers,
+                       bidirectional=ref.bidirectional, **options)
+    ours.load_state_dict(ref.state_dict())
+    return ours
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_rnnlab_stacked_lstm_matches_torch_rerun(bidirectional):
+    # rnnlab's recorded states against torch's step-by-step re-run of the same weights; the
+    # between-layers dropout is inactive in eval mode on both sides.
+    torch.manual_seed(6)
+    ref = nn.LSTM(3, 4, num_layers=3, bidirectional=bidirectional, dropout=0.3).eval()
+    ours = copy_of_torch_lstm(ref, dropout=0.3).eval()
+    x = torch.randn(7, 5, 3)
+    w = torch.randn(7, 5, 4 * (2 if bidirectional else 1))
+
+    def loss(out):
+        return (out[0] * w).sum() + out[1][1].pow(2).sum()  # many-to-many and the final cell
+
+    g_ref = grad_through_time(ref, x, loss)[""]
+    g = grad_through_time(ours, x, loss)[""]
+    assert sorted(g.layers) == sorted(g_ref.layers) and len(g.layers) == 3 * (2 if bidirectional else 1)
+    assert (g.num_layers, g.directions, g.kind) == (3, g_ref.directions, "lstm")
+    for key in g_ref.layers:
+        np.testing.assert_allclose(g.layers[key], g_ref.layers[key], rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(g.grad, g_ref.grad, rtol=1e-9, atol=1e-13)
+    assert all(p.grad is None for p in ours.parameters())
+
+
+@pytest.mark.parametrize("how", ["packed", "lengths"])
+def test_rnnlab_stacked_bidirectional_variable_lengths_match_torch_rerun(how):
+    # The reverse direction is recorded in processing order within each sequence's length: it
+    # must come back in forward time order, the padded steps left out of the mean.
+    torch.manual_seed(7)
+    ref = nn.LSTM(2, 3, num_layers=2, bidirectional=True).eval()
+    ours = copy_of_torch_lstm(ref).eval()
+    x, lengths = torch.randn(6, 4, 2), torch.tensor([6, 2, 4, 5])
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+
+    def loss(out):
+        return out[1][0].sum() + out[1][1].pow(2).sum()
+
+    g_ref = grad_through_time(ref, packed, loss)[""]
+    if how == "packed":
+        g = grad_through_time(ours, packed, loss)[""]
+    else:
+
+        class Padded(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = ours
+
+            def forward(self, x):
+                return self.lstm(x, lengths=lengths)
+
+        g = grad_through_time(Padded(), x, loss)["lstm"]
+    for key in g_ref.layers:
+        np.testing.assert_allclose(g.layers[key], g_ref.layers[key], rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("residual", [True, "upper"])
+def test_rnnlab_residual_stack_matches_explicit_reference(residual):
+    torch.manual_seed(8)
+    import rnnlab
+
+    lstm = rnnlab.LSTM(6 if residual is True else 2, 3, num_layers=3, bidirectional=True, residual=residual)
+    x = torch.randn(5, 4, lstm.input_size)
+    w = torch.randn(5, 4, 6)
+
+    def loss(out):
+        return (out * w).sum()
+
+    ref = manual_lstm_grads(lstm, x, loss, residual=residual)
+    g = grad_through_time(lstm, x, lambda out: loss(out[0]))[""]
+    for (k, d), r in ref.items():
+        np.testing.assert_allclose(g.layers[(k, ("forward", "reverse")[d])], r, rtol=1e-9, atol=1e-13)
+
+
+def test_rnnlab_recurrent_batch_norm_matches_explicit_reference():
+    # Training mode: each step is normalized with its own batch statistics, so every h_t also
+    # reaches the loss through the other sequences' normalization — the reference steps the
+    # layer's own norms by hand and sees the same paths.
+    torch.manual_seed(9)
+    import rnnlab
+
+    lstm = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=True, recurrent_batch_norm=True).train()
+    ref_lstm = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=True, recurrent_batch_norm=True).train()
+    with torch.no_grad():
+        for p in lstm.parameters():  # gains and shifts away from their initial 0.1 / 0
+            p.uniform_(-0.8, 0.8)
+    ref_lstm.load_state_dict(lstm.state_dict())  # running statistics are updated by each pass
+    x = torch.randn(6, 5, 3)
+    w = torch.randn(6, 5, 8)
+
+    def loss(out):
+        return (out * w).sum()
+
+    ref = manual_lstm_grads(ref_lstm, x, loss)
+    g = grad_through_time(lstm, x, lambda out: loss(out[0]))[""]
+    for (k, d), r in ref.items():
+        np.testing.assert_allclose(g.layers[(k, ("forward", "reverse")[d])], r, rtol=1e-9, atol=1e-13)
+
+
+def test_rnnlab_indrnn_two_layers_linear_recurrence():
+    # Layer 0: u_t = a u_{t-1} + x_t ; layer 1: v_t = a v_{t-1} + c u_t ; loss = v_{T-1}.
+    import rnnlab
+
+    a, c, T = 0.8, 0.5, 9
+    m = rnnlab.IndRNN(1, 1, num_layers=2, bias=False, activation="linear")
+    with torch.no_grad():
+        m.weight_ih_l0.fill_(1.0)
+        m.weight_ih_l1.fill_(c)
+        m.weight_hh_l0.fill_(a)
+        m.weight_hh_l1.fill_(a)
+    g = grad_through_time(m, torch.randn(T, 3, 1), lambda out: out[0][-1].sum())[""]
+    top = a ** (T - 1 - np.arange(T))  # a^(T-t) with t counted from 1
+    bottom = np.array([c * sum(a ** (s - t) * a ** (T - 1 - s) for s in range(t, T)) for t in range(T)])
+    np.testing.assert_allclose(g.layers[(1, "forward")][:, 0], top, rtol=1e-12)
+    np.testing.assert_allclose(g.layers[(0, "forward")][:, 0], bottom, rtol=1e-12)
+    assert g.decay() == pytest.approx(a)
+
+
+def test_rnnlab_layer_called_twice_gets_one_result_per_call():
+    import rnnlab
+
+    torch.manual_seed(10)
+    gru = rnnlab.GRU(2, 3, num_layers=2)
+    x1, x2 = torch.randn(4, 2, 2), torch.randn(6, 2, 2)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = gru
+
+        def forward(self, x):
+            return self.gru(x1)[0], self.gru(x2)[0]
+
+    g = grad_through_time(Twice(), x1, lambda out: out[0].sum() + out[1].pow(2).sum())
+    alone1 = grad_through_time(gru, x1, lambda out: out[0].sum())[""]
+    alone2 = grad_through_time(gru, x2, lambda out: out[0].pow(2).sum())[""]
+    assert set(g) == {"gru", "gru#1"}
+    for key in alone1.layers:
+        np.testing.assert_allclose(g["gru"].layers[key], alone1.layers[key], rtol=1e-12)
+        np.testing.assert_allclose(g["gru#1"].layers[key], alone2.layers[key], rtol=1e-12)
 
 
 def test_output_other_than_state_is_refused():
@@ -306,9 +456,6 @@ def test_output_other_than_state_is_refused():
 
     with pytest.raises(ValueError, match="not its hidden state"):
         grad_through_time(rnnlab.Recurrent(Readout()), torch.randn(3, 1, 1), lambda out: out[0].sum())
-    residual = rnnlab.GRU(2, 2, residual=True)
-    with pytest.raises(ValueError, match="residual"):
-        grad_through_time(residual, torch.randn(3, 1, 2), lambda out: out[0].sum())
 
 
 def test_conv_cell_state_with_spatial_axis_matches_explicit_loop():

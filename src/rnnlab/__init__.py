@@ -16,7 +16,14 @@ from rnnlab.activations import ACTIVATIONS
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
 from rnnlab.doctor import diagnose
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
-from rnnlab.regularize import ActivityRegularizer, RoleRule, Rule, WeightPenalty, param_groups, roles
+from rnnlab.regularize import (
+    ActivityRegularizer,
+    RoleRule,
+    Rule,
+    WeightPenalty,
+    param_groups,
+    roles,
+)
 from rnnlab.tracker import Tracker, read_tracked
 
 __version__ = "0.1.0"

@@ -6,20 +6,20 @@
 what tells how far back in time a learning signal reaches (vanishing: it shrinks going back;
 exploding: it grows).
 
-How: torch's fused kernels hide ``h_t``, so while the model runs, every recurrent layer is re-run
-one timestep at a time on the same weights (a forward hook replaces its output), one layer and
-direction at a time, and each step's ``h_t`` is the single tensor that feeds both the output and
-the next step. ``torch.autograd.grad`` of the loss with respect to these tensors is then exactly
-the total derivative. Parameters' ``.grad`` are not touched.
+How: every step's ``h_t`` must be a single tensor that feeds both the output and the next step;
+``torch.autograd.grad`` of the loss with respect to these tensors is then exactly the total
+derivative. Parameters' ``.grad`` are not touched.
 
-Run the model in ``eval()`` mode for a deterministic answer: in training mode dropout masks are
-drawn per step call (variational masks are not shared across steps).
-
-Supported: torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` in every configuration (stacked,
-bidirectional, ``proj_size``, packed or padded input); rnnlab layers with ``num_layers=1`` and
-neither ``residual`` nor ``recurrent_batch_norm`` (whose per-timestep statistics need the whole
-sequence); ``rnnlab.Recurrent`` with cells whose output is their state. Anything else raises a
-ValueError naming the reason (stack single-layer rnnlab modules to inspect every layer).
+* rnnlab layers (``rnnlab.LSTM``/``GRU``/``RNN``/``IndRNN``) keep these tensors themselves
+  (:meth:`rnnlab.layers.base.RecurrentBase.recording_states`), in every configuration: stacked,
+  bidirectional, residual, layer or recurrent batch norm, dropout, zoneout, packed or padded.
+  The forward pass is the layer's own, so training mode gives the derivative of that very pass.
+* torch's fused kernels hide ``h_t``: while the model runs, ``nn.LSTM``/``nn.GRU``/``nn.RNN``
+  (every configuration: stacked, bidirectional, ``proj_size``, packed or padded input) and
+  ``rnnlab.Recurrent`` (cells whose output is their state) are re-run one timestep at a time on
+  the same weights (a forward hook replaces their output). Run the model in ``eval()`` mode for
+  a deterministic answer: in training mode dropout masks are drawn per step call. A cell whose
+  output is not its state raises a ValueError.
 
 Example:
     >>> import torch
@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ from rnnlab.gates import DIRECTIONS, kind_of
 from rnnlab.introspect.batch import compute_loss
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.stats import decay_rate, gradient_reach
+from rnnlab.layers import RecurrentBase
+from rnnlab.layers.sequence import prepare_input, reverse_index, reverse_time
 
 
 @dataclass
@@ -108,8 +111,12 @@ class GradThroughTime:
 class _Record:
     module: nn.Module
     num_layers: int
-    probes: dict[tuple[int, int], list[Tensor]]  # (layer, direction index) -> T tensors [B, H, ...]
+    probes: dict[tuple[int, str], list[Tensor]]  # (layer, direction) -> T tensors [B, H, ...]
     valid: Tensor | None  # [T, B] bool
+    # rnnlab's recording lists the reverse direction in processing order (each sequence reversed
+    # within its length); the re-run lists every direction in forward time order.
+    reverse_in_processing_order: bool = False
+    lengths: Tensor | None = None
 
 
 def _call_args(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any, Any]:
@@ -129,7 +136,8 @@ def _is_custom(module: nn.Module) -> bool:
 
 
 class _Adapter:
-    """How to step one kind of recurrent module: its layers, and its state format.
+    """How to step a torch ``nn.LSTM``/``GRU``/``RNN`` or an ``rnnlab.Recurrent``: its layers, and
+    its state format.
 
     Inside, the state of a layer is a tuple of ``[D, B, *]`` tensors (h first, then c for an
     LSTM). ``layers`` holds per layer ``(f, between-layers dropout)`` with
@@ -150,17 +158,7 @@ class _Adapter:
             return
         self.num_layers = module.num_layers
         self.tuple_state = isinstance(original_state, (tuple, list))
-        if isinstance(module, nn.RNNBase):
-            self.layers = self._torch_layers()
-            return
-        if self.num_layers != 1 or getattr(module, "recurrent_batch_norm", False):
-            raise ValueError(
-                f"module: gradient through time cannot step a {type(module).__name__} with "
-                f"num_layers={self.num_layers}, recurrent_batch_norm="
-                f"{getattr(module, 'recurrent_batch_norm', False)} one timestep at a time; "
-                "use single-layer modules without recurrent batch norm"
-            )
-        self.layers = [(self._whole, 0.0)]
+        self.layers = self._torch_layers()
 
     # --- state formats
     def to_module(self, state: tuple[Tensor, ...]) -> Any:
@@ -268,9 +266,9 @@ def _run_layer(
             # is the only path from h_t onwards and its gradient the total derivative.
             if y_d.shape != st[0][d].shape or not torch.equal(y_d, st[0][d]):
                 raise ValueError(
-                    "module: its output at a step is not its hidden state (a cell with a read-out, "
-                    "or a residual layer), so dLoss/dh_t through the output cannot be separated; "
-                    "gradient through time needs layers whose output is h_t"
+                    "module: its output at a step is not its hidden state (a cell with a read-out), "
+                    "so dLoss/dh_t through the output cannot be separated; gradient through time "
+                    "needs cells whose output is h_t"
                 )
             out = h
             if valid is not None:
@@ -305,13 +303,13 @@ def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -
     original_state = original[1]
     ad = _Adapter(module, original_state)
     finals: list[list[Tensor]] = []
-    probes: dict[tuple[int, int], list[Tensor]] = {}
+    probes: dict[tuple[int, str], list[Tensor]] = {}
     layer_in = xs
     for k, (fn, p_drop) in enumerate(ad.layers):
         state = ad.initial(hx, xs, original_state, k)
         out, fin, pr = _run_layer(fn, layer_in, state, ad.D, valid)
         for d in range(ad.D):
-            probes[(k, d)] = pr[d]
+            probes[(k, DIRECTIONS[d])] = pr[d]
         finals.append(fin)
         layer_in = F.dropout(out, p_drop, module.training) if p_drop else out
     final = tuple(torch.cat([f[i] for f in finals], dim=0) for i in range(len(finals[0])))
@@ -326,6 +324,21 @@ def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -
         out = out.transpose(0, 1)
     rec = _Record(module=module, num_layers=ad.num_layers, probes=probes, valid=valid)
     return (out, ad.to_module(final)), rec
+
+
+def _recorded(module: RecurrentBase, states: dict[tuple[int, str], list[Tensor]], x: Any, lengths: Any) -> _Record:
+    """The record of one forward of an rnnlab layer from what ``recording_states`` kept."""
+    # The module has just run on these arguments, so they are valid; this only recovers the lengths.
+    batch = prepare_input(x, lengths, module.batch_first, (module.input_size,))
+    valid = batch.valid
+    return _Record(
+        module=module,
+        num_layers=module.num_layers,
+        probes=states,
+        valid=None if valid is None else valid[..., 0],
+        reverse_in_processing_order=True,
+        lengths=batch.lengths,
+    )
 
 
 def grad_through_time(
@@ -365,7 +378,17 @@ def grad_through_time(
     handles = []
     stepping: set[int] = set()
 
-    def make_hook(name: str) -> Callable:
+    def make_recording_hook(name: str, kept: dict[tuple[int, str], list[Tensor]]) -> Callable:
+        def hook(module: RecurrentBase, args: tuple, kwargs: dict, output: Any) -> None:
+            x, _, lengths = _call_args(module, args, kwargs)
+            # The layer refills ``kept`` at its next call: take this call's lists out.
+            states = dict(kept)
+            kept.clear()
+            records.append((name, _recorded(module, states, x, lengths)))
+
+        return hook
+
+    def make_stepping_hook(name: str) -> Callable:
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             if id(module) in stepping:  # the one-step calls made by _stepwise itself
                 return output
@@ -380,14 +403,20 @@ def grad_through_time(
 
         return hook
 
-    try:
-        for name, module in targets:
-            handles.append(module.register_forward_hook(make_hook(name), with_kwargs=True))
-        with torch.enable_grad():
-            _, loss = compute_loss(model, batch, loss_fn)
-    finally:
-        for h in handles:
-            h.remove()
+    with ExitStack() as recording:
+        try:
+            for name, module in targets:
+                if isinstance(module, RecurrentBase):
+                    kept = recording.enter_context(module.recording_states())
+                    hook = make_recording_hook(name, kept)
+                else:
+                    hook = make_stepping_hook(name)
+                handles.append(module.register_forward_hook(hook, with_kwargs=True))
+            with torch.enable_grad():
+                _, loss = compute_loss(model, batch, loss_fn)
+        finally:
+            for h in handles:
+                h.remove()
     if not records:
         raise ValueError(
             f"model: none of the recurrent modules {[n for n, _ in targets]} ran during the forward pass"
@@ -398,16 +427,18 @@ def grad_through_time(
     i = 0
     for name, rec in records:
         layers: dict[tuple[int, str], np.ndarray] = {}
-        for (k, d), ps in rec.probes.items():
+        for (k, direction), ps in rec.probes.items():
             gs = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads[i : i + len(ps)], ps, strict=True)]
             i += len(ps)
             g = torch.stack(gs).abs().detach()  # [T, B, H]
+            if rec.reverse_in_processing_order and direction == "reverse":
+                g = reverse_time(g, reverse_index(rec.lengths, g.shape[0], g.device))
             if rec.valid is None:
                 m = g.mean(dim=1)
             else:
                 v = rec.valid.view(*rec.valid.shape, *([1] * (g.dim() - 2))).to(g.dtype)
                 m = (g * v).sum(dim=1) / v.sum(dim=1)
-            layers[(k, DIRECTIONS[d])] = m.cpu().double().numpy()
+            layers[(k, direction)] = m.cpu().double().numpy()
         key = name
         n = 1
         while key in result:

@@ -19,9 +19,9 @@ from rnnlab import gates as gate_layout
 from rnnlab._checks import check_choice, check_positive_int, check_probability
 from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint, apply_constraints, check_constraint
+from rnnlab.layers.fast import FAST_CELLS, fast_loop
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import Initializer, check_initializer, init_gate_blocks_
-from rnnlab.layers.fast import FAST_CELLS, fast_loop
 from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import GateNorms
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time

@@ -76,53 +76,41 @@ class _Recurrence(torch.autograd.Function):
         wt = w_hh.t() if w_hh.dim() == 2 else w_hh
         saved: list[Tensor | None] = []
         if kind == "lstm":
+            ln = ln_w_hh is not None
             acts = xp.new_empty(T, B, 4 * H)
             tc = xp.new_empty(T, B, H)
             cs = xp.new_empty(T, B, H)
-            for t in range(T):
-                h_prev = h0 if t == 0 else out[t - 1]
-                c_prev = c0 if t == 0 else cs[t - 1]
-                h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-                a = acts[t]
-                torch.addmm(xp[t], h_fed, wt, out=a).sigmoid_()  # g rows pre-scaled: g = 2σ − 1
-                i, f, sg, o = a.split(H, dim=1)
-                c = cs[t]
-                torch.mul(f, c_prev, out=c).addcmul_(i, sg, value=2).sub_(i)
-                torch.tanh(c, out=tc[t])
-                if keep_c is not None:
-                    c.lerp_(c_prev, keep_c[t])
-                torch.mul(o, tc[t], out=out[t])
-                if keep_h is not None:
-                    out[t].lerp_(h_prev, keep_h[t])
-            saved = [acts, tc, cs, c0]
-        elif kind == "lstm_ln":
-            # Layer norm of the recurrent term (over the stacked gates) and of the cell; the
-            # input term was normalized for all steps at once before.
-            acts = xp.new_empty(T, B, 4 * H)
-            tc = xp.new_empty(T, B, H)
-            cs = xp.new_empty(T, B, H)
-            rr = xp.new_empty(T, B, 4 * H)  # recurrent term before its norm
             cn = xp.new_empty(T, B, H) if keep_c is not None else cs  # new cell before zoneout
-            stats = xp.new_empty(4, T, B, 1)  # mean and rstd of the recurrent term, of the cell
+            if ln:
+                # Layer norm of the recurrent term (over the stacked gates) and of the cell; the
+                # input term was normalized for all steps at once before.
+                rr = xp.new_empty(T, B, 4 * H)  # recurrent term before its norm
+                stats = xp.new_empty(4, T, B, 1)  # mean, rstd of the recurrent term; of the cell
             for t in range(T):
                 h_prev = h0 if t == 0 else out[t - 1]
                 c_prev = c0 if t == 0 else cs[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-                torch.mm(h_fed, wt, out=rr[t])
-                r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
                 a = acts[t]
-                torch.addcmul(xp[t], ln_w_hh, r_hat, out=a).sigmoid_()  # g rows pre-scaled
+                if ln:
+                    torch.mm(h_fed, wt, out=rr[t])
+                    r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
+                    torch.addcmul(xp[t], ln_w_hh, r_hat, out=a)
+                else:
+                    torch.addmm(xp[t], h_fed, wt, out=a)
+                a.sigmoid_()  # g rows pre-scaled: g = 2σ − 1 = tanh
                 i, f, sg, o = a.split(H, dim=1)
                 torch.mul(f, c_prev, out=cn[t]).addcmul_(i, sg, value=2).sub_(i)
-                c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(cn[t], (H,), ln_w_c, ln_b_c, eps)
-                torch.tanh(c_hat, out=tc[t])
+                if ln:
+                    c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(cn[t], (H,), ln_w_c, ln_b_c, eps)
+                    torch.tanh(c_hat, out=tc[t])
+                else:
+                    torch.tanh(cn[t], out=tc[t])
                 if keep_c is not None:
                     torch.lerp(cn[t], c_prev, keep_c[t], out=cs[t])
                 torch.mul(o, tc[t], out=out[t])
                 if keep_h is not None:
                     out[t].lerp_(h_prev, keep_h[t])
-            saved = [acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c]
-            ctx.eps = eps
+            saved = [acts, tc, cs, c0] + ([rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c] if ln else [])
         elif kind == "gru":
             acts = xp.new_empty(T, B, 3 * H)
             ghn = xp.new_empty(T, B, H)
@@ -154,7 +142,7 @@ class _Recurrence(torch.autograd.Function):
         ctx.kind, ctx.act, ctx.has_bhh = kind, act, b_hh is not None
         ctx.n_saved = len(saved)
         ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, keep_c, *saved)
-        c_last = cs[-1].clone() if kind.startswith("lstm") else xp.new_empty(0)
+        c_last = cs[-1].clone() if kind == "lstm" else xp.new_empty(0)
         return out, out[-1].clone(), c_last
 
     @staticmethod
@@ -171,59 +159,33 @@ class _Recurrence(torch.autograd.Function):
         dh = d_hT.clone()
         d_b_hh = d_c0 = None
         d_ln: list[Tensor | None] = [None, None, None]
-        if kind == "lstm_ln":
-            acts, tc, cs, c0, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c = saved
-            xp_zero = tc
+        if kind == "lstm":
+            acts, tc, cs, c0, *ln_saved = saved
+            ln = bool(ln_saved)
             q = _lstm_gate_factors(acts, tc, cs, c0)
             o = acts[..., 3 * H :]
-            r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # dh → d(normalized cell)
-            dG = torch.empty_like(acts)
-            dR = torch.empty_like(acts)  # gradient of the recurrent term before its norm
-            dCH = torch.empty_like(tc)  # gradient of the normalized cell
-            dc = d_cT.clone()
-            ln_bwd = torch.ops.aten.native_layer_norm_backward
-            grad_only = [True, False, False]
-            for t in range(T - 1, -1, -1):
-                dh = dh + d_out[t]
-                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
-                d_chat = torch.mul(dhn, r[t], out=dCH[t])
-                d_cn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0]
-                dcn = torch.addcmul(dc, dc, keep_c[t], value=-1).add_(d_cn) if keep_c is not None else d_cn.add_(dc)
-                d = torch.mul(q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=dG[t])
-                dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
-                dc_prev = dcn * acts[t, :, H : 2 * H]
-                if keep_c is not None:
-                    dc_prev.addcmul_(dc, keep_c[t])
-                dh_prev = dR[t] @ w_hh
-                if feed_mask is not None:
-                    dh_prev.mul_(feed_mask)
-                if keep_h is not None:
-                    dh_prev.addcmul_(dh, keep_h[t])
-                dh, dc = dh_prev, dc_prev
-            del q, r
-            d_c0 = dc
-            d_xp = dG
-            d_w = dR.reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
-            # Gain gradients: sums over steps of grad ⊙ normalized value, a chunk of steps at a
-            # time so that no second [T, B, 4H] tensor is alive at the peak of memory.
-            d_ln = [xp_zero.new_zeros(4 * H), xp_zero.new_zeros(H), dCH.sum((0, 1))]
-            for c in range(0, T, 16):
-                s = slice(c, c + 16)
-                d_ln[0] += (dG[s] * (rr[s] - stats[0, s]).mul_(stats[1, s])).sum((0, 1))
-                d_ln[1] += (dCH[s] * (cn[s] - stats[2, s]).mul_(stats[3, s])).sum((0, 1))
-        elif kind == "lstm":
-            acts, tc, cs, c0 = saved
-            q = _lstm_gate_factors(acts, tc, cs, c0)
-            o = acts[..., 3 * H :]
-            r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # o(1−tanh²c): dh → dc
+            r = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # o(1−tanh²): dh → d(cell or normalized cell)
             dG = torch.empty_like(acts)
             dc = d_cT.clone()
+            if ln:
+                rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c = ln_saved
+                dR = torch.empty_like(acts)  # gradient of the recurrent term before its norm
+                dCH = torch.empty_like(tc)  # gradient of the normalized cell
+                ln_bwd = torch.ops.aten.native_layer_norm_backward
+                grad_only = [True, False, False]
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
                 dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
                 dcn = torch.addcmul(dc, dc, keep_c[t], value=-1) if keep_c is not None else dc
-                dcn = dcn.addcmul_(dhn, r[t]) if keep_c is not None else torch.addcmul(dcn, dhn, r[t])
+                if ln:
+                    d_chat = torch.mul(dhn, r[t], out=dCH[t])
+                    dcn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0].add_(dcn)
+                else:
+                    dcn = torch.addcmul(dcn, dhn, r[t])
                 d = torch.mul(q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=dG[t])
+                if ln:
+                    dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
+                    d = dR[t]
                 dc_prev = dcn * acts[t, :, H : 2 * H]
                 if keep_c is not None:
                     dc_prev.addcmul_(dc, keep_c[t])
@@ -236,7 +198,15 @@ class _Recurrence(torch.autograd.Function):
             del q, r
             d_c0 = dc
             d_xp = dG
-            d_w = dG.reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
+            d_w = (dR if ln else dG).reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)
+            if ln:
+                # Gain gradients: sums over steps of grad ⊙ normalized value, a chunk of steps
+                # at a time so that no second [T, B, 4H] tensor is alive at the memory peak.
+                d_ln = [tc.new_zeros(4 * H), tc.new_zeros(H), dCH.sum((0, 1))]
+                for c in range(0, T, 16):
+                    s = slice(c, c + 16)
+                    d_ln[0] += (dG[s] * (rr[s] - stats[0, s]).mul_(stats[1, s])).sum((0, 1))
+                    d_ln[1] += (dCH[s] * (cn[s] - stats[2, s]).mul_(stats[3, s])).sum((0, 1))
         elif kind == "gru":
             acts, ghn = saved
             r, z, n = acts.split(H, dim=2)
@@ -316,7 +286,7 @@ def fast_loop(
         if not lstm:
             raise ValueError(f"layer_norm: the fast loop normalizes LSTM cells only, got {kind!r}")
         w_r, w_c, b_c, eps = layer_norm
-        res = _Recurrence.apply("lstm_ln", activation, xp, w_hh, None, h0, c0, feed_mask, keep[0], keep_c,
+        res = _Recurrence.apply(kind, activation, xp, w_hh, None, h0, c0, feed_mask, keep[0], keep_c,
                                 w_r, w_c, b_c, eps)
     else:
         res = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, h0, c0, feed_mask, keep[0], keep_c)

@@ -77,7 +77,9 @@ class _Recurrence(torch.autograd.Function):
         saved: list[Tensor | None] = []
         if kind == "lstm":
             ln = ln_w_hh is not None
-            acts = xp.new_empty(T, B, 4 * H)
+            # Start from the input terms and add each step's recurrent term in place:
+            # ``addmm(..., out=)`` would copy the input term first, step by step, at 3× the cost.
+            acts = xp.new_empty(T, B, 4 * H) if ln else xp.clone()
             tc = xp.new_empty(T, B, H)
             cs = xp.new_empty(T, B, H)
             cn = xp.new_empty(T, B, H) if keep_c is not None else cs  # new cell before zoneout
@@ -96,7 +98,7 @@ class _Recurrence(torch.autograd.Function):
                     r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
                     torch.addcmul(xp[t], ln_w_hh, r_hat, out=a)
                 else:
-                    torch.addmm(xp[t], h_fed, wt, out=a)
+                    a.addmm_(h_fed, wt)
                 a.sigmoid_()  # g rows pre-scaled: g = 2σ − 1 = tanh
                 i, f, sg, o = a.split(H, dim=1)
                 torch.mul(f, c_prev, out=cn[t]).addcmul_(i, sg, value=2).sub_(i)
@@ -127,14 +129,16 @@ class _Recurrence(torch.autograd.Function):
                     out[t].lerp_(h_prev, keep_h[t])
             saved = [acts, ghn]
         else:  # Elman RNN (matrix) or IndRNN (vector), tanh or relu
-            hn = xp.new_empty(T, B, H) if keep_h is not None else out
+            hn = xp.clone()  # input terms; each step adds its recurrent term in place
+            if keep_h is None:
+                out = hn
             for t in range(T):
                 h_prev = h0 if t == 0 else out[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
                 if kind == "rnn":
-                    torch.addmm(xp[t], h_fed, wt, out=hn[t])
+                    hn[t].addmm_(h_fed, wt)
                 else:
-                    torch.addcmul(xp[t], wt, h_fed, out=hn[t])
+                    hn[t].addcmul_(wt, h_fed)
                 hn[t].tanh_() if act == "tanh" else hn[t].relu_()
                 if keep_h is not None:
                     torch.lerp(hn[t], h_prev, keep_h[t], out=out[t])

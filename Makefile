@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench install browser clean
+.PHONY: demo test bench bench-tracking install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,13 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+# Speed and memory of the layers against torch's modules; writes docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_layers.py
+
+# Cost of rnnlab.Tracker relative to a training step.
+bench-tracking: $(STAMP)
+	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -13,8 +13,10 @@ The parts, each usable alone:
 
 from rnnlab import cells, gates, introspect, optim, regularize, rundir
 from rnnlab.activations import ACTIVATIONS
+from rnnlab.config import Config, load_config, parse_config
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
 from rnnlab.doctor import diagnose
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
 from rnnlab.regularize import (
     ActivityRegularizer,
@@ -31,6 +33,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "ActivityRegularizer",
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "DataError",
     "GRU",
     "IndRNN",
     "LSTM",
@@ -39,6 +45,7 @@ __all__ = [
     "RNN",
     "Recurrent",
     "RecurrentBase",
+    "RnnlabError",
     "RoleRule",
     "Rule",
     "Tracker",
@@ -51,8 +58,10 @@ __all__ = [
     "diagnose",
     "gates",
     "introspect",
+    "load_config",
     "optim",
     "param_groups",
+    "parse_config",
     "read_tracked",
     "regularize",
     "roles",

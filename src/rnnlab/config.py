@@ -10,7 +10,7 @@ Example:
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nhidden_size = 32')
     >>> cfg.model.layer, cfg.model.hidden_size, cfg.training.optimizer
     ('lstm', 32, 'adamw')
-    >>> parse_config('[model]\\nhiden_size = 32')
+    >>> parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nhiden_size = 32')
     Traceback (most recent call last):
     ...
     rnnlab.errors.ConfigError: config: unknown key 'model.hiden_size'; did you mean 'model.hidden_size'?
@@ -111,6 +111,7 @@ class ModelConfig(_Section):
     hidden_size: int = Field(64, gt=0)
     num_layers: int = Field(1, gt=0)
     bidirectional: bool = False
+    bias: bool = True
     dropout: Probability = 0.0
     """Dropout between stacked layers (as torch's ``dropout``)."""
     input_dropout: Probability = 0.0
@@ -121,6 +122,8 @@ class ModelConfig(_Section):
     """One probability, or (h, c) for an LSTM."""
     layer_norm: bool = False
     recurrent_batch_norm: bool = False
+    batch_norm_steps: int = Field(512, gt=0)
+    """recurrent_batch_norm: time steps with their own statistics (later steps share the last)."""
     residual: bool | Literal["upper"] = False
     """Stacked layers: true adds every layer's input to its output; "upper" skips the first."""
     activation: str | None = None
@@ -128,7 +131,7 @@ class ModelConfig(_Section):
     recurrent_activation: str | None = None
     """Gate activation of LSTM/GRU (sigmoid, hard_sigmoid, ...); unset: the layer's default."""
     nonlinearity: Literal["tanh", "relu"] | None = None
-    """RNN only: torch's ``nonlinearity``."""
+    """rnn only: torch's ``nonlinearity`` (unset: tanh); other layers take ``activation``."""
     unit_forget_bias: bool = False
     kernel_init: str | None = None
     recurrent_init: str | None = None
@@ -241,16 +244,22 @@ class TrainingConfig(_Section):
     decay_rules: list[DecayRule] = []
     clip_norm: float | None = Field(None, gt=0.0)
     """Clip the global gradient norm to this value (the pre-clip norm is recorded either way)."""
+    on_nonfinite: Literal["error", "skip"] = "error"
+    """NaN/inf gradients: stop with an error naming the parameters, or skip that update."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     schedule: ScheduleConfig = ScheduleConfig()
     seed: int = 0
+    threads: int | None = Field(None, gt=0)
+    """torch intra-op threads (unset: torch's default). Small recurrent models often run fastest
+    on 1 thread, especially on a machine shared with other jobs."""
     shuffle: Literal["samples", "batches", "none"] = "samples"
     """"samples": new permutation every epoch; "batches": fixed batches, their order shuffled."""
     shuffle_within_batch: bool = False
     """With shuffle "batches"/"none": also permute the samples inside each batch."""
     stateful_window: int = Field(0, ge=0)
     """> 0: cut each batch into consecutive windows of this many steps, carry the (detached)
-    state from one window to the next and take one optimizer step per window (truncated BPTT)."""
+    state from one window to the next and take one optimizer step per window (truncated BPTT),
+    each window's loss against the sequence's label. Evaluation runs whole sequences."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     @model_validator(mode="after")
@@ -264,20 +273,21 @@ class TrainingConfig(_Section):
 
 
 class TrackingConfig(_Section):
-    """What the Tracker records into tracked.jsonl, and how often."""
+    """What :class:`rnnlab.Tracker` records into tracked.jsonl, and how often."""
 
     enabled: bool = True
-    every: int = Field(10, gt=0)
-    """Record every this many optimizer steps."""
-    weight_norms: bool = True
-    """Per-channel L2 norms of every recurrent/kernel weight (split per gate)."""
-    grad_norms: bool = True
-    gates: bool = False
-    """Gate activation statistics (costs one extra forward pass per record)."""
-    grad_through_time: bool = False
-    """|dLoss/dh_t| per time step (costs one extra forward/backward pass per record)."""
+    weights_every: int = Field(10, ge=0)
+    """Per-channel weight norms every this many optimizer steps (0: never)."""
+    grads_every: int = Field(10, ge=0)
+    """Gradient norms and the update ratio every this many optimizer steps (0: never)."""
+    params: list[str] | None = None
+    """Parameter names or patterns to track, e.g. ["rnn.*"]; unset: every parameter."""
+    norms: list[Literal["l1", "l2", "linf"]] = ["l2"]
+    per_channel: bool = True
     health: bool = True
     """Run the health checks on the untrained model before training (health.json)."""
+    grad_through_time: bool = True
+    """After training, |dLoss/dh_t| of one training batch for the report (grad_through_time.json)."""
 
 
 class OutputConfig(_Section):
@@ -524,6 +534,7 @@ layer = "lstm"                  # lstm | gru | rnn | indrnn
 hidden_size = 64
 num_layers = 1
 bidirectional = false
+bias = true
 # Regularizers of the layer (all off by default):
 dropout = 0.0                   # between stacked layers
 input_dropout = 0.0             # variational dropout on the layer input
@@ -532,13 +543,18 @@ weight_drop = 0.0               # DropConnect on the hidden->hidden weights
 zoneout = 0.0                   # units keep their previous value with this probability
 layer_norm = false
 recurrent_batch_norm = false
+# batch_norm_steps = 512        # recurrent_batch_norm: steps with their own statistics
 residual = false                # stacked layers only
 unit_forget_bias = true         # lstm only: forget-gate bias 1
+# input_dropout_mode = "variational"   # or "step": a new mask at every step
 # activation = "tanh"
 # recurrent_activation = "sigmoid"
+# nonlinearity = "relu"         # rnn only (torch's argument)
 # kernel_init = "xavier_uniform"
 # recurrent_init = "orthogonal"
 # recurrent_constraint = { kind = "max_norm", value = 3.0 }   # or "unit_norm", "non_neg"
+# kernel_constraint = { kind = "max_norm", value = 3.0 }
+# bias_constraint = { kind = "non_neg" }
 
 # A strided Conv1d before the recurrent layer shortens long sequences (delete to go without).
 [model.frontend]
@@ -559,7 +575,9 @@ optimizer = "adamw"             # adamw | nadamw | sgdw | adam | sgd
 lr = 3e-3
 weight_decay = 1e-2             # decoupled; biases and norm parameters are not decayed
 clip_norm = 1.0                 # global norm; the pre-clip norm is recorded either way
+on_nonfinite = "error"          # NaN/inf gradients: "error" (stop, naming them) or "skip" the step
 seed = 0
+# threads = 1                   # torch threads (default: torch's choice)
 shuffle = "samples"             # samples | batches | none
 shuffle_within_batch = false
 stateful_window = 0             # > 0: truncated BPTT over windows of this many steps
@@ -584,12 +602,13 @@ patience = 0                    # 0: train all epochs
 monitor = "val_loss"            # val_loss | val_acc
 
 [tracking]
-every = 10                      # optimizer steps between records
-weight_norms = true
-grad_norms = true
-gates = false
-grad_through_time = false
-health = true                   # health checks before training
+weights_every = 10              # optimizer steps between weight-norm records (0: never)
+grads_every = 10                # ... between gradient-norm records (0: never)
+# params = ["rnn.*"]            # which parameters (default: all)
+norms = ["l2"]                  # l1 | l2 | linf
+per_channel = true              # per-channel norm vectors, not only mean/max
+health = true                   # health checks before training (health.json)
+grad_through_time = true        # |dLoss/dh_t| per step after training, for the report
 
 [output]
 dir = "runs/gunpoint-lstm"

@@ -23,8 +23,8 @@ from rnnlab.errors import ConfigError
 LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
 #: Config keys handed to the recurrent layer as keywords when they differ from the default.
 LAYER_KEYWORDS = (
-    "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
-    "layer_norm", "recurrent_batch_norm", "residual", "activation", "recurrent_activation",
+    "bias", "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
+    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "residual", "activation", "recurrent_activation",
     "nonlinearity", "unit_forget_bias", "kernel_init", "recurrent_init",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
 )
@@ -66,7 +66,7 @@ def _layer_class(kind: str, keywords: dict[str, Any]) -> type[nn.Module]:
         return cls
     # rnnlab's layers are not importable: torch's own equal them when no regularizer is on.
     torch_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}.get(kind)
-    if torch_cls is None or set(keywords) - {"nonlinearity"}:
+    if torch_cls is None or set(keywords) - {"nonlinearity", "bias"}:
         raise ConfigError(
             f"model.layer {kind!r} with {sorted(keywords) or 'no regularizers'} needs rnnlab's "
             f"recurrent layers (rnnlab.{LAYER_CLASSES[kind]}), which this installation does not provide"
@@ -170,3 +170,17 @@ def detach_state(state: State) -> State:
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)
     return state.detach()
+
+
+class LogitsOnly(nn.Module):
+    """``wrapper(x)`` or ``wrapper((x, lengths))`` → logits: the one-input call of the health
+    checks and the tracker (``rnnlab.introspect.batch``)."""
+
+    def __init__(self, model: SequenceClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+        if isinstance(inputs, (tuple, list)):
+            return self.model(inputs[0], inputs[1])[0]
+        return self.model(inputs)[0]

@@ -1,0 +1,519 @@
+"""The training loop: config in, a loop over epochs, records out (metrics, tracked, checkpoints).
+
+Read :func:`train` top to bottom: it loads the data, builds the model and optimizer, restores a
+checkpoint when resuming, then for each epoch trains over shuffled batches (optionally as
+windows of a stateful sequence), evaluates the validation split, appends one record to
+``metrics.jsonl``, and checkpoints. Every record a resumed run might repeat is truncated back to
+the checkpoint first, so a killed and resumed run has each epoch exactly once.
+
+Example:
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('''
+    ... [data]
+    ... dataset = "UnitTest"
+    ... [model]
+    ... hidden_size = 8
+    ... [training]
+    ... epochs = 2
+    ... [tracking]
+    ... enabled = false
+    ... ''')
+    >>> result = train(cfg, out=tempfile.mkdtemp(), progress=False, log=None)
+    >>> result.epochs, sorted(result.final)[:3]
+    (2, ['epoch', 'grad_norm', 'grad_norm_max'])
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnlab.config import Config, ScheduleConfig, TrainingConfig, dump_config, parse_config
+from rnnlab.constraints import constrain_after_step
+from rnnlab.data import DataSplits, Sequences, load_data
+from rnnlab.errors import ConfigError, RnnlabError, RunDirError
+from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, truncate_jsonl
+from rnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
+
+Log = Callable[[str], None] | None
+SUMMARY = "summary.json"
+
+
+class TrainingDiverged(RnnlabError):
+    """The gradients became NaN or inf."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports (also written to RUN_DIR/summary.json)."""
+
+    run_dir: Path
+    epochs: int
+    stopped_early: bool
+    final: dict[str, Any]
+    best: dict[str, Any] | None
+    train_eval: dict[str, float]
+    test: dict[str, float] | None
+    model: SequenceClassifier = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
+                "best": self.best, "train_eval": self.train_eval, "test": self.test}
+
+
+# ------------------------------------------------------------------------------ optimizer & schedule
+
+
+def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    """Param groups from ``cfg.decay_rules`` (rnnlab.param_groups) fed to the chosen optimizer.
+
+    adamw/nadamw/sgdw decay decoupled from the gradient; adam/sgd add ``weight_decay * w`` to the
+    gradient (classic L2), as torch does.
+    """
+    from rnnlab.regularize.groups import Rule, param_groups
+
+    try:
+        rules = [Rule(role=tuple(r.role) if isinstance(r.role, list) else r.role, name=r.name,
+                      weight_decay=r.weight_decay, l1=r.l1, lr_mult=r.lr_mult, label=r.label)
+                 for r in cfg.decay_rules]
+        groups = param_groups(model, rules, weight_decay=cfg.weight_decay, lr=cfg.lr)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConfigError(f"training.decay_rules: {str(e).strip(chr(34))}") from None
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    from rnnlab.optim import SGDW, AdamW, NAdamW
+
+    kind = cfg.optimizer
+    if kind == "adamw":
+        return AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    if kind == "nadamw":
+        return NAdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    if kind == "sgdw":
+        return SGDW(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if any(g["l1"] for g in groups):
+        raise ConfigError(f"training.decay_rules: 'l1' needs optimizer adamw, nadamw or sgdw, got {kind!r}")
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def lr_factor(cfg: ScheduleConfig, step: int, steps_per_epoch: int, total_steps: int, floor: float = 0.0) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based): linear warm-up,
+    then the schedule, which decays towards ``floor`` (``min_lr / lr``).
+
+    >>> c = ScheduleConfig(kind="cosine", warmup_epochs=1)
+    >>> [round(lr_factor(c, s, 10, 30), 3) for s in (0, 9, 10, 20, 29)]
+    [0.1, 1.0, 1.0, 0.5, 0.006]
+    >>> round(lr_factor(ScheduleConfig(kind="cosine_restarts", restart_epochs=2), 20, 10, 100), 3)
+    1.0
+    """
+    warm = cfg.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.kind == "constant":
+        return 1.0
+    t = (step - warm) / steps_per_epoch  # epochs since warm-up
+    if cfg.kind == "step":
+        return max(cfg.gamma ** int((step / steps_per_epoch) // cfg.step_epochs), floor)
+    if cfg.kind == "cosine":
+        progress = min(t / (max(total_steps - warm, 1) / steps_per_epoch), 1.0)
+    else:  # cosine_restarts (SGDR), in epochs
+        from rnnlab.optim.schedule import warm_restart_factor
+
+        return warm_restart_factor(t, cfg.restart_epochs, cfg.restart_mult, eta_min=floor)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, step: int, steps_per_epoch: int,
+           total_steps: int) -> float:
+    """Set every group's lr for this step (its base lr times the schedule); returns group 0's."""
+    f = lr_factor(cfg.schedule, step, steps_per_epoch, total_steps, cfg.schedule.min_lr / cfg.lr)
+    for g in optimizer.param_groups:
+        g["lr"] = g["initial_lr"] * f
+    return float(optimizer.param_groups[0]["lr"])
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator) -> list[Tensor]:
+    """Index batches for one epoch, drawn from ``gen`` (checkpointed, so resume continues it).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> [b.tolist() for b in batch_order(5, TrainingConfig(batch_size=2, shuffle="none"), g)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if cfg.shuffle == "samples":
+        order = torch.randperm(n, generator=gen)
+        batches = list(order.split(cfg.batch_size))
+    else:
+        batches = list(torch.arange(n).split(cfg.batch_size))
+        if cfg.shuffle == "batches":
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+    if cfg.shuffle_within_batch:
+        batches = [b[torch.randperm(len(b), generator=gen)] for b in batches]
+    return batches
+
+
+def _tensors(s: Sequences) -> tuple[Tensor, Tensor, Tensor]:
+    return torch.from_numpy(s.X), torch.from_numpy(s.y), torch.from_numpy(s.lengths)
+
+
+def _trim(x: Tensor, lengths: Tensor) -> Tensor:
+    return x[:, : int(lengths.max())]  # no step beyond the longest sequence in the batch
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Sequences, batch_size: int = 256) -> dict[str, float]:
+    """Mean cross-entropy and accuracy over a split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    X, y, L = _tensors(split)
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
+        logits, _ = model(_trim(xb, lb), lb)
+        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    model.train(was_training)
+    n = max(len(y), 1)
+    return {"loss": loss_sum / n, "acc": correct / n}
+
+
+# ------------------------------------------------------------------------------ early stopping
+
+
+@dataclass
+class EarlyStopping:
+    monitor: str
+    patience: int
+    min_delta: float
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record this epoch's monitored value; True when it is the best so far."""
+        sign = -1.0 if self.monitor == "val_loss" else 1.0
+        better = self.best is None or sign * (value - self.best) > self.min_delta
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+
+
+# ------------------------------------------------------------------------------ optional plug-ins
+
+
+def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int, log: Log) -> Any:
+    if not config.tracking.enabled:
+        return None
+    try:
+        from rnnlab.tracker import Tracker
+    except ImportError:
+        _say(log, "tracking skipped: rnnlab.tracker is not available in this installation")
+        return None
+    t = config.tracking
+    try:
+        return Tracker(run, model, weights_every=t.weights_every, grads_every=t.grads_every, params=t.params,
+                       norms=tuple(t.norms), per_channel=t.per_channel, start_step=start_step)
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"tracking: {str(e).strip(chr(34))}") from None
+
+
+def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, data: DataSplits,
+                  config: Config, log: Log) -> None:
+    try:
+        from rnnlab.doctor import diagnose
+    except ImportError:
+        _say(log, "health checks skipped: rnnlab.doctor is not available in this installation")
+        return
+    batch = doctor_batch(data.train, config.training.batch_size)
+    report = diagnose(LogitsOnly(model), batch, nn.CrossEntropyLoss(), optimizer, steps=5, seed=config.training.seed,
+                      run_dir=run.path)
+    _say(log, str(report))
+
+
+def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
+                              step: int, epoch_done: int, log: Log) -> None:
+    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report."""
+    try:
+        from rnnlab.introspect import grad_through_time
+        from rnnlab.report import write_grad_through_time
+    except ImportError:
+        _say(log, "gradient through time skipped: rnnlab.introspect / rnnlab.report are not available")
+        return
+    batch = doctor_batch(data.train, config.training.batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        gtt = grad_through_time(LogitsOnly(model), batch, nn.CrossEntropyLoss())
+    finally:
+        model.train(was_training)
+    write_grad_through_time(run, gtt, step=step, epoch=epoch_done)
+
+
+def doctor_batch(split: Sequences, batch_size: int) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
+    """The first ``batch_size`` training sequences as ``(x, y)``, or ``((x, lengths), y)`` when
+    their lengths differ, for :class:`LogitsOnly` in the health checks."""
+    X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))))
+    x = _trim(X, L)
+    return ((x, L) if bool((L != x.shape[1]).any()) else x), y
+
+
+def _say(log: Log, message: str) -> None:
+    if log is not None:
+        log(message)
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs.
+
+    >>> a = parse_config('[data]\\ndataset = "GunPoint"')
+    >>> changed_keys(a, parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nlr = 0.1'))
+    ['training.lr']
+    """
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(old.model_dump()), flat(new.model_dump())
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _prepare_run_dir(run: RunDir, config: Config, resume: bool) -> None:
+    last = run.checkpoints / "last.pt"
+    if resume:
+        if not last.exists():
+            raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})")
+        return
+    if last.exists() or run.metrics.exists():
+        raise RunDirError(
+            f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
+            "another directory with --out (or output.dir)"
+        )
+    atomic_write_text(run.config, dump_config(config))
+
+
+def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    disable = not sys.stderr.isatty() if enabled is None else not enabled
+    return tqdm(iterable, desc=desc, leave=False, disable=disable, dynamic_ncols=True)
+
+
+def train(config: Config, out: str | Path | None = None, resume: bool = False,
+          progress: bool | None = None, log: Log = print, stop_after: int | None = None) -> TrainResult:
+    """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
+
+    ``resume`` continues from ``checkpoints/last.pt`` exactly; ``progress`` None shows bars
+    only on a terminal; ``log`` receives one line per epoch (None: silent); ``stop_after``
+    ends this session after that many epochs (a time budget: ``resume`` continues the run as
+    if it had never stopped).
+    """
+    tc = config.training
+    run = RunDir(out if out is not None else config.output.dir)
+    _prepare_run_dir(run, config, resume)
+    if tc.threads is not None:
+        torch.set_num_threads(tc.threads)
+    seed_everything(tc.seed)
+    data = load_data(config.data, seed=tc.seed)
+    if tc.early_stopping.patience > 0 and len(data.val) == 0:
+        raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
+    if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
+        raise ConfigError(
+            f"training.stateful_window needs equal-length sequences, got lengths "
+            f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
+        )
+    model = build_model(config.model, data.channels, len(data.classes))
+    optimizer = build_optimizer(model, tc)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+    shuffle_gen = torch.Generator().manual_seed(tc.seed)
+    X, y, L = _tensors(data.train)
+    T = X.shape[1]
+    windows = math.ceil(T / tc.stateful_window) if tc.stateful_window else 1
+    steps_per_epoch = math.ceil(len(y) / tc.batch_size) * windows
+    total_steps = steps_per_epoch * tc.epochs
+    stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
+    start_epoch, step = 1, 0
+
+    if resume:
+        ckpt = load_checkpoint(run.checkpoints / "last.pt")
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            # State (moments, step counts) from the checkpoint; settings (lr, decay) from the config.
+            for group, setting in zip(optimizer.param_groups, settings, strict=True):
+                group.update(setting)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise RunDirError(
+                f"--resume: checkpoint {run.checkpoints / 'last.pt'} does not match this config's model "
+                f"or optimizer ({str(e).splitlines()[0]})"
+            ) from None
+        set_rng_state(ckpt["rng"], shuffle_gen)
+        stopper.load(ckpt["early_stopping"])
+        start_epoch, step = int(ckpt["epoch"]) + 1, int(ckpt["step"])
+        # Drop what was recorded after the checkpoint: those epochs run again.
+        truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
+        # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
+        truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
+        _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {step})")
+        changed = changed_keys(parse_config(ckpt["config"]), config) if "config" in ckpt else []
+        if changed:
+            _say(log, f"note: the config differs from the checkpoint's in {', '.join(changed)}")
+    elif config.tracking.enabled and config.tracking.health:
+        _health_check(run, model, optimizer, data, config, log)
+
+    tracker = _make_tracker(run, model, config, step, log)
+    if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
+        constrain_after_step(optimizer, model)  # project the weights after every optimizer step
+
+    stopped_early = bool(resume and ckpt.get("stopped_early"))
+    last_epoch = tc.epochs if not stopped_early else 0  # a run that stopped early stays stopped
+    if stop_after is not None:
+        last_epoch = min(last_epoch, start_epoch - 1 + stop_after)
+    epoch_done = start_epoch - 1
+    for epoch in range(start_epoch, last_epoch + 1):
+        t0 = time.time()
+        model.train()
+        loss_sum, correct, seen, norms = 0.0, 0, 0, []
+        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{tc.epochs}"):
+            xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
+            state = None
+            # A batch is one window (stateless) or consecutive windows sharing a carried state.
+            for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
+                set_lr(optimizer, tc, step, steps_per_epoch, total_steps)
+                if tc.stateful_window:
+                    logits, state = model(xb[:, start:start + tc.stateful_window], None, state)
+                    state = detach_state(state)
+                else:
+                    logits, _ = model(xb, lb)
+                loss = loss_fn(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                loss_value = loss.item()
+                if tracker is not None:
+                    tracker.step(loss_value, epoch=epoch)  # after backward, before the update
+                try:  # the norm before clipping; max_norm inf only measures
+                    norm = clip_grad_norm(model.named_parameters(), tc.clip_norm or math.inf,
+                                          on_nonfinite=tc.on_nonfinite)
+                except NonFiniteGradientError as e:
+                    last = run.checkpoints / "last.pt"
+                    resume_hint = f"; --resume continues from {last}" if last.exists() else ""
+                    raise TrainingDiverged(
+                        f"epoch {epoch}, step {step + 1}: {e}; lower training.lr, set training.clip_norm, "
+                        f"or set training.on_nonfinite = \"skip\"{resume_hint}"
+                    ) from None
+                optimizer.step()
+                step += 1
+                norms.append(float(norm))
+                loss_sum += loss_value * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
+                seen += len(yb)
+
+        record: dict[str, Any] = {
+            "epoch": epoch, "step": step, "time": round(time.time() - t0, 4),
+            "train_loss": loss_sum / seen, "train_acc": correct / seen,
+        }
+        if len(data.val):
+            val = evaluate(model, data.val)
+            record.update(val_loss=val["loss"], val_acc=val["acc"])
+        record.update(lr=float(optimizer.param_groups[0]["lr"]),
+                      weight_decay=max(float(g.get("weight_decay", 0.0)) for g in optimizer.param_groups),
+                      grad_norm=float(np.mean(norms)), grad_norm_max=float(np.max(norms)))
+        improved = stopper.update(record[tc.early_stopping.monitor], epoch) if len(data.val) else False
+        stopped_early = stopper.should_stop
+        run.append(run.metrics, record)
+        checkpoint = {
+            "epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": rng_state(shuffle_gen), "early_stopping": stopper.state(), "stopped_early": stopped_early,
+            "config": dump_config(config),
+        }
+        if improved:
+            save_checkpoint(run.checkpoints / "best.pt", checkpoint)
+        save_checkpoint(run.checkpoints / "last.pt", checkpoint)
+        epoch_done = epoch
+        _say(log, _epoch_line(record, tc.epochs))
+        if stopped_early:
+            _say(log, f"early stopping: {tc.early_stopping.monitor} has not improved for "
+                      f"{stopper.patience} epochs (best {stopper.best:.4g} at epoch {stopper.best_epoch})")
+            break
+
+    if tracker is not None:
+        tracker.close()
+    if config.tracking.enabled and config.tracking.grad_through_time:
+        _record_grad_through_time(run, model, data, config, step, epoch_done, log)
+    return _finish(run, model, data, stopper, stopped_early)
+
+
+def _epoch_line(r: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"acc {r['train_acc']:.3f}"]
+    if "val_loss" in r:
+        parts += [f"val_loss {r['val_loss']:.4f}", f"val_acc {r['val_acc']:.3f}"]
+    parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", f"{r['time']:.1f}s"]
+    return "  ".join(parts)
+
+
+def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, stopper: EarlyStopping,
+            stopped_early: bool) -> TrainResult:
+    records = read_jsonl(run.metrics)
+    best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
+    if stopper.patience > 0 and (run.checkpoints / "best.pt").exists():
+        # Early stopping restores the best weights (by validation) before testing.
+        model.load_state_dict(load_checkpoint(run.checkpoints / "best.pt")["model"])
+    train_eval = evaluate(model, data.train)
+    test = evaluate(model, data.test) if data.test is not None else None
+    result = TrainResult(run.path, len(records), stopped_early, records[-1] if records else {}, best,
+                         train_eval, test, model)
+    atomic_write_json(run.path / SUMMARY, result.to_dict())
+    return result
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The resolved config a run was started with (RUN_DIR/config.toml)."""
+    run = RunDir(run_dir)
+    if not run.config.exists():
+        raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
+    return parse_config(run.config.read_text(encoding="utf-8"), source=str(run.config))
+
+
+def iter_epochs(run_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """The per-epoch metric records of a run."""
+    yield from read_jsonl(RunDir(run_dir).metrics)

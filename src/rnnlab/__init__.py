@@ -11,7 +11,7 @@ The parts, each usable alone:
 * experiments — the ``rnnlab`` command line (``rnnlab --help``).
 """
 
-from rnnlab import cells, gates, introspect, optim, regularize, rundir
+from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
 from rnnlab.activations import ACTIVATIONS
 from rnnlab.config import Config, load_config, parse_config
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
@@ -61,9 +61,11 @@ __all__ = [
     "load_config",
     "optim",
     "param_groups",
+    "plots",
     "parse_config",
     "read_tracked",
     "regularize",
+    "report",
     "roles",
     "rundir",
 ]

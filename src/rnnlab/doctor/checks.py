@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnlab.doctor.findings import Finding
-from rnnlab.gates import GATE_LABELS, split_gate_axis
+from rnnlab.gates import GATE_LABELS, kind_of, split_gate_axis
 from rnnlab.introspect import stats
 
 
@@ -116,6 +116,8 @@ class TimeGradient:
 
     name: str
     per_step: Tensor
+    #: the layer (to tailor remedies to what it already uses), when known
+    module: nn.Module | None = None
 
 
 @dataclass
@@ -546,6 +548,23 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
+def _vanishing_remedy(module: nn.Module | None) -> str:
+    """Remedies for a vanishing gradient, leaving out what the layer already does."""
+    kind = kind_of(module) if module is not None else None
+    options = []
+    if kind not in ("lstm", "gru"):
+        options.append("use an LSTM/GRU rather than a plain RNN")
+    if kind in (None, "lstm") and not getattr(module, "unit_forget_bias", False):
+        options.append("set unit_forget_bias=True (or chrono initialisation)")
+    if getattr(module, "recurrent_init", None) != "orthogonal":
+        options.append("use an orthogonal recurrent init (recurrent_init='orthogonal')")
+    if not getattr(module, "layer_norm", False):
+        options.append("layer_norm=True")
+    options.append("shorten the sequences the layer sees (truncated BPTT, downsampling, a strided Conv1d front-end)")
+    text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
+    return text[0].upper() + text[1:] + "."
+
+
 @register("gradient_through_time")
 def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
     """Gradient |dLoss/dh_t| that vanishes or explodes going back over the sequence."""
@@ -581,11 +600,7 @@ def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
                         "than that barely influence the weight updates: the layer cannot learn "
                         "dependencies that long."
                     ),
-                    remedy=(
-                        "Use an LSTM/GRU rather than a plain RNN, set unit_forget_bias=True (or "
-                        "chrono initialisation), use an orthogonal recurrent init, layer_norm=True, "
-                        "or shorten the sequences (truncated BPTT, downsampling)."
-                    ),
+                    remedy=_vanishing_remedy(tg.module),
                 )
             )
         elif ratio > th.grad_explode:

@@ -431,7 +431,8 @@ def _time_gradients(
                 g = torch.from_numpy(gtt.per_timestep(layer, direction))
             # The reverse direction processes t = T-1 first: its last step is t = 0.
             g = g.flip(0) if direction == "reverse" else g
-            obs.through_time.append(TimeGradient(f"'{label}' layer {layer} {direction}", g))
+            module = net.get_submodule(name.split("#")[0]) if name else net
+            obs.through_time.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module))
 
 
 def _copy(

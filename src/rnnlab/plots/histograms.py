@@ -137,8 +137,11 @@ def plot_gate_histograms(
             if gate not in arrays or arrays[gate].size == 0:
                 style.no_data(ax, f"no {comp} weights")
                 continue
-            _hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"), alpha=0.85)
             text, warn = _describe(arrays[gate])
+            if not np.isfinite(arrays[gate]).any():
+                style.no_data(ax, text)
+                continue
+            _hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"), alpha=0.85)
             style.note(ax, text, warn=warn)
             if edges is not None:
                 ax.set_xlim(edges[0], edges[-1])
@@ -156,6 +159,10 @@ def plot_gate_histograms(
                 continue
             arrays = {g: style.as_array(parts[g], comp).ravel() for g in gates}
             edges = _edges(list(arrays.values()), bins)
+            if edges is None:
+                n = sum(a.size for a in arrays.values())
+                style.no_data(ax, f"{comp}: all {n} values non-finite")
+                continue
             for gate in gates:
                 _hist(
                     ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"),

@@ -89,8 +89,8 @@ def new_figure(
     """A Figure (Agg canvas) with an ``nrows × ncols`` grid of axes, always a 2-D array.
 
     >>> fig, axes = new_figure(1, 2, panel_size=(3, 2))
-    >>> tuple(fig.get_size_inches())
-    (6.0, 2.0)
+    >>> fig.get_size_inches().tolist()
+    [6.0, 2.0]
     """
     if nrows < 1 or ncols < 1:
         raise ValueError(f"nrows, ncols: expected >= 1, got {nrows}, {ncols}")

@@ -1,0 +1,158 @@
+"""Several runs on shared axes: metric curves and weight-norm curves, one colour per run.
+
+The typical use is a sweep of one setting, e.g. weight decay 2e-3 vs 2e-4 vs none: pass
+``{"decay 2e-3": dir_a, "decay 2e-4": dir_b, "none": dir_c}`` (or a list of run directories,
+named after their directory). The legend lists the runs by those names.
+
+Example:
+    >>> a = [{"epoch": e, "val_loss": 1 / e} for e in (1, 2, 3)]
+    >>> b = [{"epoch": e, "val_loss": 2 / e} for e in (1, 2, 3)]
+    >>> fig = plot_compare_metrics({"decay 2e-3": a, "none": b}, metrics=["val_loss"])
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['decay 2e-3', 'none']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from rnnlab.plots import style
+from rnnlab.plots.metrics import draw_series, load_metrics, run_name, series
+from rnnlab.plots.norms import NON_PARAMETERS, Tracked, load_tracked
+from rnnlab.rundir import RunDir
+
+Runs = Mapping[str, Any] | Sequence[str | os.PathLike[str] | RunDir]
+
+
+def _named(runs: Runs) -> dict[str, Any]:
+    if isinstance(runs, Mapping):
+        named = {str(k): v for k, v in runs.items()}
+    elif isinstance(runs, Sequence) and not isinstance(runs, (str, bytes)):
+        named = {}
+        for r in runs:
+            if not isinstance(r, (str, os.PathLike, RunDir)):
+                raise TypeError(
+                    f"runs: a list must hold run directories, got {type(r).__name__}; pass a "
+                    "{name: records} mapping for records"
+                )
+            name = run_name(r)
+            if name in named:
+                raise ValueError(f"runs: two runs are named {name!r}; pass a {{name: run_dir}} mapping")
+            named[name] = r
+    else:
+        raise TypeError(f"runs: expected a mapping name → run or a list of run directories, got {type(runs).__name__}")
+    if not named:
+        raise ValueError("runs: expected at least one run, got none")
+    return named
+
+
+def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
+    cols = min(ncols, n)
+    rows = -(-n // cols)
+    fig, axes = style.new_figure(rows, cols, panel_size=(3.8, 2.7))
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def plot_compare_metrics(
+    runs: Runs,
+    *,
+    metrics: Sequence[str] = ("train_loss", "val_loss", "val_acc"),
+    ncols: int = 3,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """One panel per metric, one line per run (against the epoch), legend = run names.
+
+    ``runs`` maps names to run directories or lists of metric records, or is a list of run
+    directories. A metric no run recorded gets a "no data" panel. Saves when ``path`` is given.
+    """
+    if not metrics:
+        raise ValueError("metrics: expected at least one metric name, got none")
+    named = {n: load_metrics(r) for n, r in _named(runs).items()}
+    fig, axes = _grid(len(metrics), ncols)
+    for ax, key in zip(axes.flat, metrics, strict=False):
+        ax.set_title(key, fontsize=style.LABEL_SIZE)
+        notes, drawn = [], 0
+        for i, (name, recs) in enumerate(named.items()):
+            xs, ys = series(recs, key)
+            if not xs.size:
+                ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
+                continue
+            note = draw_series(ax, xs, ys, label=name, color=style.series_color(i))
+            drawn += 1
+            if note:
+                notes.append(note)
+        if not drawn:
+            style.no_data(ax, f"no {key} recorded")
+        if notes:
+            style.note(ax, "\n".join(notes), warn=True, loc="lower left")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)
+    fig.suptitle(title or f"{len(named)} runs compared", fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+
+
+def plot_compare_norms(
+    runs: Mapping[str, Tracked | str | os.PathLike[str] | RunDir] | Sequence[str | os.PathLike[str] | RunDir],
+    *,
+    stat: str = "l2_mean",
+    params: Sequence[str] | None = None,
+    ncols: int = 3,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Weight-norm curves (tracked ``stat``, default mean per-channel L2) of several runs:
+    one panel per parameter, one line per run against the step, legend = run names.
+
+    ``params`` defaults to every parameter that some run recorded ``stat`` for.
+    """
+    named: dict[str, Tracked] = {n: load_tracked(r) for n, r in _named(runs).items()}
+    if params is None:
+        seen: dict[str, None] = {}
+        for tr in named.values():
+            for n, stats in tr.items():
+                if n not in NON_PARAMETERS and stat in stats:
+                    seen[n] = None
+        params = list(seen)
+    if not params:
+        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
+        style.no_data(axes[0, 0], f"no {stat!r} recorded in any run")
+        fig.suptitle(title or f"{stat} of {len(named)} runs", fontsize=style.TITLE_SIZE)
+        style.save(fig, path)
+        return fig
+    fig, axes = _grid(len(params), ncols)
+    for ax, pname in zip(axes.flat, params, strict=False):
+        ax.set_title(pname, fontsize=style.LABEL_SIZE)
+        notes, drawn = [], 0
+        for i, (name, tr) in enumerate(named.items()):
+            s = tr.get(pname, {}).get(stat)
+            if s is None or not len(s.steps):
+                ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
+                continue
+            note = draw_series(ax, s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64),
+                               label=name, color=style.series_color(i))
+            drawn += 1
+            if note:
+                notes.append(note)
+        if not drawn:
+            style.no_data(ax, f"no {stat} recorded")
+        if notes:
+            style.note(ax, "\n".join(notes), warn=True, loc="lower left")
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(stat)
+        ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)
+    fig.suptitle(title or f"{stat} of {len(named)} runs", fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+

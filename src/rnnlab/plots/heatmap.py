@@ -1,0 +1,239 @@
+"""Per-gate heatmaps: one panel per gate, one shared colour scale, one colour bar.
+
+:func:`plot_gate_heatmaps` draws any mapping gate → 2-D array; :func:`plot_weight_heatmaps`
+feeds it one component (kernel ``[H, I]``, recurrent ``[H, H]``) of a layer's weights or
+gradients, and :func:`plot_activation_heatmaps` the gate activations of a layer with time on the
+x axis (``[H, T]`` images). Non-finite cells are drawn grey and counted in a note; constant and
+empty panels say so.
+
+Example:
+    >>> import numpy as np
+    >>> fig = plot_gate_heatmaps({"r": np.eye(3), "z": -np.eye(3)}, title="two gates")
+    >>> [ax.get_title() for ax in fig.axes if ax.images]
+    ['r (reset gate)', 'z (update gate)']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from rnnlab.introspect.activations import GateActivations
+from rnnlab.introspect.weights import GateParams, gate_weights
+from rnnlab.plots import style
+from rnnlab.plots.histograms import COMPONENT_TITLES
+
+_AXIS_LABELS = {
+    "kernel": ("input feature", "hidden unit"),
+    "recurrent": ("hidden unit (from)", "hidden unit (to)"),
+}
+
+
+def _scale(arrays: list[np.ndarray], signed: bool) -> tuple[Normalize, str]:
+    """One colour scale for all panels: symmetric around 0 for signed data, else 0..max.
+
+    Data inside [0, 1] or [-1, 1] (sigmoid and tanh gates) gets exactly that range, so that
+    saturation reads the same in every figure.
+    """
+    finite = [a[np.isfinite(a)] for a in arrays]
+    finite = [a for a in finite if a.size]
+    lo = min((float(a.min()) for a in finite), default=0.0)
+    hi = max((float(a.max()) for a in finite), default=1.0)
+    if not signed and lo >= 0:
+        return Normalize(0.0, hi if hi > 1 else 1.0), style.CMAP_MAGNITUDE
+    m = max(abs(lo), abs(hi))
+    if not signed and m <= 1:
+        m = 1.0
+    return Normalize(-m if m > 0 else -1.0, m if m > 0 else 1.0), style.CMAP_SIGNED
+
+
+def plot_gate_heatmaps(
+    arrays: Mapping[str, Any],
+    *,
+    signed: bool = False,
+    xlabel: str = "",
+    ylabel: str = "",
+    colorbar_label: str = "value",
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """One heatmap per gate of ``arrays`` (gate name → 2-D array, drawn as given: rows on y).
+
+    All panels share one colour scale: with ``signed=True`` symmetric around 0 over the largest
+    magnitude (weights); otherwise ``[0, 1]`` / ``[-1, 1]`` when the data fit (gate activations),
+    else ``0..max`` or ``±max``. Row 0 is at the top, as in the matrix.
+
+    >>> import numpy as np
+    >>> fig = plot_gate_heatmaps({"h": np.arange(6.0).reshape(2, 3)})
+    >>> fig.axes[0].images[0].get_array().tolist()
+    [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    """
+    if not isinstance(arrays, Mapping) or not arrays:
+        raise ValueError(f"arrays: expected a non-empty mapping gate -> 2-D array, got {arrays!r}")
+    mats = {}
+    for gate, a in arrays.items():
+        arr = style.as_array(a, f"arrays[{gate!r}]")
+        if arr.ndim == 1:
+            arr = arr[:, None]  # IndRNN's recurrent weight: a vector, drawn as one column
+        if arr.ndim != 2:
+            raise ValueError(f"arrays[{gate!r}]: expected a 2-D array, got shape {arr.shape}")
+        mats[gate] = arr
+    norm, cmap_name = _scale(list(mats.values()), signed)
+    cmap = colormaps[cmap_name].with_extremes(bad="#bbbbbb")
+
+    fig, axes = style.new_figure(1, len(mats), panel_size=(3.3, 3.0))
+    image = None
+    for ax, (gate, arr) in zip(axes[0], mats.items(), strict=True):
+        ax.grid(False)
+        ax.set_title(style.gate_title(gate), fontsize=style.LABEL_SIZE)
+        if arr.size == 0:
+            style.no_data(ax, "empty")
+            continue
+        finite = arr[np.isfinite(arr)]
+        if finite.size == 0:
+            style.no_data(ax, f"all {arr.size} values non-finite")
+            continue
+        image = ax.imshow(
+            np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
+            interpolation="nearest",
+        )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rows/columns are indices
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        warn = style.nonfinite_note(arr)
+        if warn:
+            style.note(ax, warn, warn=True)
+        if finite.min() == finite.max():
+            style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
+    if image is not None:
+        cb = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
+        cb.set_label(colorbar_label, fontsize=style.LABEL_SIZE)
+        cb.ax.tick_params(labelsize=style.TICK_SIZE)
+    if title:
+        fig.suptitle(title, fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+
+
+def _params(source: nn.Module | GateParams, layer: int, direction: str) -> GateParams:
+    if isinstance(source, GateParams):
+        return source
+    if not isinstance(source, nn.Module):
+        raise TypeError(
+            f"source: expected a recurrent nn.Module or a rnnlab.introspect.GateParams, "
+            f"got {type(source).__name__}"
+        )
+    found = gate_weights(source)
+    for p in found:
+        if (p.layer, p.direction) == (layer, direction):
+            return p
+    raise KeyError(
+        f"layer, direction: expected one of {sorted({(p.layer, p.direction) for p in found})}, "
+        f"got {(layer, direction)}"
+    )
+
+
+def plot_weight_heatmaps(
+    source: nn.Module | GateParams,
+    *,
+    component: str = "recurrent",
+    layer: int = 0,
+    direction: str = "forward",
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Heatmaps of one weight matrix of a recurrent layer, one panel per gate.
+
+    ``source`` is a recurrent module (``layer``/``direction`` pick the part; for a model with
+    several recurrent modules the first one found) or one :class:`rnnlab.introspect.GateParams`
+    (weights or gradients, from :func:`rnnlab.introspect.gate_weights` / ``gate_gradients``).
+    ``component`` is ``"kernel"`` (``[H, I]``: x input feature, y hidden unit) or
+    ``"recurrent"`` (``[H, H]``); biases are drawn as one column. The colour scale is symmetric
+    around 0 and shared by all gates.
+
+    >>> import torch
+    >>> fig = plot_weight_heatmaps(torch.nn.GRU(2, 4), component="kernel")
+    >>> fig.axes[0].images[0].get_array().shape
+    (4, 2)
+    """
+    params = _params(source, layer, direction)
+    parts = params.component(component)  # KeyError with "did you mean" on a typo
+    xlabel, ylabel = _AXIS_LABELS.get(component, ("", "hidden unit"))
+    if not parts:
+        fig, axes = style.new_figure(1, 1)
+        style.no_data(axes[0, 0], f"no {component} in this layer")
+        arrays_title = f"{params.label}: no {component}"
+        fig.suptitle(title or arrays_title, fontsize=style.TITLE_SIZE)
+        style.save(fig, path)
+        return fig
+    what = "gradient" if params.grad else "weight"
+    pname = params.names.get(component, component)
+    head = COMPONENT_TITLES.get(component, component)
+    return plot_gate_heatmaps(
+        {g: parts[g] for g in params.gates if g in parts},
+        signed=True,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        colorbar_label=what,
+        title=title or f"{params.kind.upper()} {params.label}: {head} {what}s {pname}",
+        path=path,
+    )
+
+
+def plot_activation_heatmaps(
+    acts: GateActivations,
+    *,
+    sample: int | None = None,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Gate activations over time, one panel per gate: x timestep, y hidden unit.
+
+    ``acts`` is one :class:`rnnlab.introspect.GateActivations` (``gates[g]`` is ``[B, T, H]``).
+    With ``sample=None`` the mean over the batch is drawn, else batch entry ``sample``; panel
+    ``g`` shows that ``[T, H]`` array transposed. Sigmoid gates in [0, 1] and tanh gates in
+    [-1, 1] share one fixed scale so saturation reads directly.
+
+    >>> import numpy as np
+    >>> from rnnlab.introspect import GateActivations
+    >>> a = GateActivations("", 0, "forward", "rnn", {"h": np.zeros((2, 5, 3))})
+    >>> plot_activation_heatmaps(a).axes[0].images[0].get_array().shape
+    (3, 5)
+    """
+    if not isinstance(acts, GateActivations):
+        raise TypeError(
+            f"acts: expected a rnnlab.introspect.GateActivations, got {type(acts).__name__}"
+        )
+    arrays = {}
+    for gate, a in acts.gates.items():
+        arr = style.as_array(a, f"acts.gates[{gate!r}]")
+        if arr.ndim != 3:
+            raise ValueError(f"acts.gates[{gate!r}]: expected [B, T, H], got shape {arr.shape}")
+        if sample is None:
+            with np.errstate(invalid="ignore"):
+                two = arr.mean(axis=0) if arr.shape[0] else arr[0:0].reshape(arr.shape[1:])
+        elif -arr.shape[0] <= sample < arr.shape[0]:
+            two = arr[sample]
+        else:
+            raise IndexError(
+                f"sample: expected a batch index in [0, {arr.shape[0]}), got {sample}"
+            )
+        arrays[gate] = two.T
+    which = "batch mean" if sample is None else f"sample {sample}"
+    return plot_gate_heatmaps(
+        arrays,
+        xlabel="timestep",
+        ylabel="hidden unit",
+        colorbar_label="activation",
+        title=title or f"{acts.kind.upper()} {acts.label}: gate activations ({which})",
+        path=path,
+    )

@@ -1,0 +1,217 @@
+"""Weight-norm evolution from the tracker's records (``RUN_DIR/tracked.jsonl``).
+
+* :func:`plot_norm_histograms`: a grid of per-channel norm histograms, rows = sampled steps
+  (first to last, epoch in the label), columns = parameters; the bins of a column are shared by
+  its rows so that a distribution moving or widening over training shows as a shift.
+* :func:`plot_norm_lines`: mean and max of the per-channel norms over steps, one panel per
+  parameter.
+
+Both take ``read_tracked(run_dir)`` (``{name: {stat: TrackedSeries}}``) or a run directory.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnlab.tracker import TrackedSeries
+    >>> s = TrackedSeries(np.arange(3), np.array([[1.0, 2.0], [1.5, 2.5], [2.0, 3.0]]),
+    ...                   np.array([1.0, 1.0, 2.0]))
+    >>> fig = plot_norm_histograms({"w": {"l2_per_channel": s}}, rows=3)
+    >>> len(fig.axes), fig.axes[0].get_title()
+    (3, 'w')
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from rnnlab.plots import style
+from rnnlab.rundir import RunDir
+from rnnlab.tracker import TrackedSeries, read_tracked
+
+Tracked = Mapping[str, Mapping[str, TrackedSeries]]
+#: Names in tracked.jsonl that are not parameters.
+NON_PARAMETERS = frozenset({"loss", "model"})
+
+
+def load_tracked(source: Tracked | str | os.PathLike[str] | RunDir) -> Tracked:
+    """``read_tracked(run_dir)`` for a run directory; a mapping is returned as it is."""
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, (str, os.PathLike, RunDir)):
+        return read_tracked(source)
+    raise TypeError(
+        f"tracked: expected a run directory or read_tracked(...)'s mapping, got {type(source).__name__}"
+    )
+
+
+def _params(tracked: Tracked, stat: str, params: Sequence[str] | None) -> list[str]:
+    have = [n for n, stats in tracked.items() if n not in NON_PARAMETERS and stat in stats]
+    if params is None:
+        return have
+    missing = [p for p in params if p not in have]
+    if missing:
+        from rnnlab._checks import did_you_mean
+
+        raise KeyError(
+            f"params: no {stat!r} recorded for {missing}, expected some of {have}"
+            f"{did_you_mean(missing[0], have)}"
+        )
+    return list(params)
+
+
+def _step_label(series: TrackedSeries, i: int) -> str:
+    e = float(series.epochs[i])
+    return f"step {int(series.steps[i])}" + (f"\nepoch {int(e)}" if math.isfinite(e) else "")
+
+
+def _sample(n: int, rows: int) -> list[int]:
+    if n <= rows:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, rows)})
+
+
+def plot_norm_histograms(
+    tracked: Tracked | str | os.PathLike[str] | RunDir,
+    *,
+    stat: str = "l2_per_channel",
+    params: Sequence[str] | None = None,
+    rows: int = 5,
+    bins: int = 30,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Grid of histograms of the per-channel norms ``stat``: rows sampled steps, columns parameters.
+
+    ``rows`` steps are sampled evenly from the first record to the last of each parameter;
+    ``bins`` caps the number of bins (fewer for few channels);
+    ``params`` (default: every parameter with ``stat``) picks the columns. Saves when ``path``
+    is given. With nothing recorded, one panel says so.
+    """
+    if rows < 1 or bins < 1:
+        raise ValueError(f"rows, bins: expected positive numbers, got {rows}, {bins}")
+    data = load_tracked(tracked)
+    names = _params(data, stat, params)
+    if not names:
+        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
+        style.no_data(axes[0, 0], f"no {stat!r} recorded")
+        fig.suptitle(title or f"per-channel norms ({stat})", fontsize=style.TITLE_SIZE)
+        style.save(fig, path)
+        return fig
+    nrows = max(min(rows, len(data[n][stat].steps)) for n in names)
+    # Wide enough for the title even with one or two columns.
+    fig, axes = style.new_figure(
+        nrows, len(names), panel_size=(max(2.7, 7.5 / len(names)), 1.35 if nrows > 1 else 2.2)
+    )
+    for col, name in enumerate(names):
+        s = data[name][stat]
+        idx = _sample(len(s.steps), nrows)
+        values = [np.asarray(s.values[i], dtype=np.float64).ravel() for i in idx]
+        finite_all = [v[np.isfinite(v)] for v in values]
+        pooled = np.concatenate(finite_all) if finite_all else np.empty(0)
+        if pooled.size:
+            lo, hi = float(pooled.min()), float(pooled.max())
+            if lo == hi:
+                pad = max(abs(lo) * 0.05, 1e-3)
+                lo, hi = lo - pad, hi + pad
+            # Rice rule capped by ``bins``: a few dozen channels get a shape, not a comb.
+            n_bins = min(bins, max(5, math.ceil(2 * max(v.size for v in values) ** (1 / 3))))
+            edges = np.linspace(lo, hi, n_bins + 1)
+        axes[0, col].set_title(name, fontsize=style.LABEL_SIZE)
+        for row in range(nrows):
+            ax = axes[row, col]
+            if row >= len(idx):
+                style.no_data(ax, "no record")
+                continue
+            v, fin = values[row], finite_all[row]
+            if fin.size == 0:
+                style.no_data(ax, "no finite value" if v.size else "empty")
+            else:
+                ax.hist(fin, bins=edges, color=style.series_color(col), alpha=0.85)
+                ax.set_xlim(edges[0], edges[-1])
+                ax.axvline(float(fin.mean()), color="black", linewidth=0.9, linestyle="--")
+                warn = style.nonfinite_note(v)
+                if warn:
+                    style.note(ax, warn, warn=True)
+                elif fin.min() == fin.max():
+                    style.note(ax, f"constant = {style.fmt(float(fin[0]))}", warn=True)
+                else:
+                    style.note(ax, f"mean {style.fmt(float(fin.mean()))}")
+            if col == 0:
+                ax.set_ylabel(_step_label(s, idx[row]), fontsize=style.NOTE_SIZE)
+            if row == nrows - 1:
+                ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
+    fig.suptitle(title or f"Per-channel weight norms over training ({stat}; dashed: mean)",
+                 fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+
+
+def plot_norm_lines(
+    tracked: Tracked | str | os.PathLike[str] | RunDir,
+    *,
+    norm: str = "l2",
+    params: Sequence[str] | None = None,
+    ncols: int = 3,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Mean (solid) and max (dashed) per-channel norm of each parameter over steps.
+
+    Uses the stats ``{norm}_mean`` and ``{norm}_max`` (``grad_l2`` for gradients). One panel per
+    parameter, ``ncols`` per row. Saves when ``path`` is given.
+
+    >>> import numpy as np
+    >>> from rnnlab.tracker import TrackedSeries
+    >>> ep = np.full(2, np.nan)
+    >>> tr = {"w": {"l2_mean": TrackedSeries(np.arange(2), np.array([1.0, 2.0]), ep),
+    ...             "l2_max": TrackedSeries(np.arange(2), np.array([3.0, 4.0]), ep)}}
+    >>> [line.get_label() for line in plot_norm_lines(tr).axes[0].lines]
+    ['mean', 'max']
+    """
+    if ncols < 1:
+        raise ValueError(f"ncols: expected >= 1, got {ncols}")
+    data = load_tracked(tracked)
+    names = _params(data, f"{norm}_mean", params)
+    if not names:
+        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
+        style.no_data(axes[0, 0], f"no {norm}_mean recorded")
+        fig.suptitle(title or f"{norm} norms over training", fontsize=style.TITLE_SIZE)
+        style.save(fig, path)
+        return fig
+    cols = min(ncols, len(names))
+    nrows = math.ceil(len(names) / cols)
+    fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2))
+    for i, ax in enumerate(axes.flat):
+        if i >= len(names):
+            ax.set_visible(False)
+            continue
+        name = names[i]
+        ax.set_title(name, fontsize=style.LABEL_SIZE)
+        notes = []
+        for stat, kind, ls in ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")):
+            s = data[name].get(stat)
+            if s is None:
+                continue
+            v = np.asarray(s.values, dtype=np.float64)
+            bad = style.nonfinite_note(v)
+            if bad:
+                notes.append(f"{kind}: {bad}")
+            # Markers when records are few: a single record is a point, not an invisible line.
+            ax.plot(s.steps, np.where(np.isfinite(v), v, np.nan), linestyle=ls, linewidth=1.4,
+                    color=style.series_color(i), label=kind, marker="o" if len(v) < 30 else None,
+                    markersize=3)
+        if notes:
+            style.note(ax, "\n".join(notes), warn=True, loc="lower right")
+        ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{norm} norm per channel")
+    fig.suptitle(title or f"{norm} norm per channel over training: mean (solid) and max (dashed)",
+                 fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+

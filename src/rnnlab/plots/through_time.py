@@ -1,0 +1,151 @@
+"""Gradient through time: how far back a learning signal reaches in a recurrent layer.
+
+Top: heatmap of mean ``|dLoss/dh_t|`` with x = timestep and y = hidden channel, on a log colour
+scale (a vanishing gradient spans decades). Bottom: the mean over channels per timestep on a
+LOG y axis, with the gradient reach marked: the first step, going back from the last processed
+one, where the gradient falls below ``rel`` × its last value
+(:func:`rnnlab.introspect.stats.gradient_reach`).
+
+Example:
+    >>> import numpy as np
+    >>> g = 0.5 ** np.arange(11.0, -1.0, -1.0)[:, None] * np.ones((12, 3))  # [T, H]
+    >>> fig = plot_grad_through_time(g)
+    >>> fig.axes[1].get_yscale()
+    'log'
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from rnnlab.introspect.stats import decay_rate, gradient_reach
+from rnnlab.introspect.through_time import GradThroughTime
+from rnnlab.plots import style
+
+
+def _select(
+    gtt: GradThroughTime | np.ndarray, layer: int, direction: str
+) -> tuple[np.ndarray, str, str]:
+    """``[T, H]`` array, its label, and its direction."""
+    if isinstance(gtt, GradThroughTime):
+        key = gtt._key(layer, direction)
+        arr = style.as_array(gtt.layers[key], "gtt.layers")
+        name = gtt.module or "model"
+        return arr.reshape(arr.shape[0], -1), f"{name} layer {key[0]} {key[1]}", key[1]
+    arr = style.as_array(gtt, "gtt")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"gtt: expected a [T, H] array or a GradThroughTime, got shape {arr.shape}")
+    if direction not in ("forward", "reverse"):
+        raise ValueError(f"direction: expected 'forward' or 'reverse', got {direction!r}")
+    return arr, "gradient through time", direction
+
+
+def plot_grad_through_time(
+    gtt: GradThroughTime | np.ndarray,
+    *,
+    layer: int = -1,
+    direction: str = "forward",
+    rel: float = 1e-3,
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
+
+    ``gtt`` is a :class:`rnnlab.introspect.GradThroughTime` (``layer``, default the top one, and
+    ``direction`` pick the part) or an array ``[T, H]`` in forward time order. For the reverse
+    direction the last processed step is ``t = 0``, so the reach is counted from there.
+    The heatmap's image array is ``[H, T]`` (the input transposed). Saves when ``path`` is given.
+
+    >>> import numpy as np
+    >>> fig = plot_grad_through_time(np.ones((5, 2)))
+    >>> fig.axes[0].images[0].get_array().shape
+    (2, 5)
+    """
+    if not rel > 0:
+        raise ValueError(f"rel: expected a positive factor, got {rel}")
+    arr, label, direction = _select(gtt, layer, direction)
+    arr = np.abs(arr)
+    T = arr.shape[0]
+    fig, axes = style.new_figure(2, 1, panel_size=(8.5, 2.9), height_ratios=(1.2, 1.0), sharex=True)
+    ax_map, ax_line = axes[0, 0], axes[1, 0]
+    fig.suptitle(title or f"{label}: |dLoss/dh_t| per timestep", fontsize=style.TITLE_SIZE)
+    ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel", fontsize=style.LABEL_SIZE)
+    ax_line.set_title("mean over channels (log scale)", fontsize=style.LABEL_SIZE)
+    ax_line.set_xlabel("timestep t")
+    ax_map.set_ylabel("hidden channel")
+    ax_line.set_ylabel("mean |dLoss/dh_t|")
+    ax_line.set_yscale("log")
+    if arr.size == 0:
+        style.no_data(ax_map, "no timesteps recorded")
+        style.no_data(ax_line, "no timesteps recorded")
+        style.save(fig, path)
+        return fig
+
+    # Heatmap: a log colour scale when the positive values span more than a decade.
+    ax_map.grid(False)
+    pos = arr[np.isfinite(arr) & (arr > 0)]
+    if pos.size and pos.max() / pos.min() > 10:
+        norm: Normalize = LogNorm(vmin=max(pos.min(), pos.max() * 1e-12), vmax=pos.max())
+        shown = np.where(arr > 0, arr, np.nan)  # zeros have no place on a log scale
+    else:
+        finite = arr[np.isfinite(arr)]
+        hi = float(finite.max()) if finite.size else 1.0
+        norm = Normalize(vmin=0.0, vmax=hi if hi > 0 else 1.0)
+        shown = arr
+    image = ax_map.imshow(
+        shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
+        extent=(-0.5, T - 0.5, arr.shape[1] - 0.5, -0.5),
+    )
+    # One colour bar beside both rows keeps the two x axes the same width, so timesteps align.
+    cb = fig.colorbar(image, ax=[ax_map, ax_line], pad=0.01, shrink=0.52, anchor=(0.0, 1.0))
+    cb.set_label("|dLoss/dh_t|", fontsize=style.LABEL_SIZE)
+    cb.ax.tick_params(labelsize=style.TICK_SIZE)
+    ax_map.yaxis.set_major_locator(MaxNLocator(integer=True))
+    warn = style.nonfinite_note(arr)
+    if warn:
+        style.note(ax_map, warn, warn=True)
+
+    # Line: mean over channels per timestep, log axis; non-positive values cannot be drawn.
+    with np.errstate(all="ignore"):
+        finite_arr = np.where(np.isfinite(arr), arr, np.nan)
+        per_t = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in finite_arr])
+    t = np.arange(T)
+    drawable = np.isfinite(per_t) & (per_t > 0)
+    if not drawable.any():
+        style.no_data(ax_line, "all values zero or non-finite: nothing to draw on a log axis")
+        ax_line.set_yscale("log")
+    else:
+        ax_line.plot(t, np.where(drawable, per_t, np.nan), color=style.series_color(0),
+                     marker="o", markersize=2.5, linewidth=1.4, label="mean |grad|")
+        # Reach and decay run in processing order: the reverse direction ends at t = 0.
+        order = per_t[::-1] if direction == "reverse" else per_t
+        clean = np.nan_to_num(order, nan=0.0, posinf=0.0, neginf=0.0)
+        reach = gradient_reach(clean, rel)
+        decay = decay_rate(clean)
+        last_t = 0 if direction == "reverse" else T - 1
+        ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
+                        label=f"{rel:g} × last value")
+        if reach < T:
+            t_reach = reach if direction == "reverse" else T - 1 - reach
+            ax_line.axvline(t_reach, color=style.WARN_COLOR, linestyle="--", linewidth=1.2,
+                            label=f"reach: {reach} steps back")
+            ax_map.axvline(t_reach, color="white", linestyle="--", linewidth=1.0)
+        else:
+            ax_line.plot([], [], " ", label=f"reach: all {T} steps (never below {rel:g}×)")
+        ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
+        ax_line.plot([], [], " ", label=f"decay per step back: {style.fmt(decay)}")
+        ax_line.legend(fontsize=style.NOTE_SIZE, loc="upper left" if direction == "forward"
+                       else "upper right")
+        if not drawable.all():
+            style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
+                       warn=True, loc="upper right" if direction == "forward" else "upper left")
+    ax_line.set_xlim(-0.5, T - 0.5)
+    style.save(fig, path)
+    return fig

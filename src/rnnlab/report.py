@@ -1,0 +1,382 @@
+"""A self-contained HTML report of a run directory: ``RUN_DIR/report.html``.
+
+One file, no external resource: figures are embedded as base64 PNG data URIs and the style is
+inline, so the report can be mailed, archived or opened offline. Sections:
+
+1. final metrics (a small table: last epoch's record, and the test split when summarised);
+2. health findings (``health.json``), coloured by severity, with numbers, explanation, remedy;
+3. metric curves (``metrics.jsonl``);
+4. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
+5. gradient through time (``grad_through_time.json``, see :func:`write_grad_through_time`);
+6. configuration (``config.toml``, shown as text).
+
+A section whose file is missing or empty says "no data recorded"; every name and value from the
+run is HTML-escaped. A small inline script sets ``data-broken-images`` on ``<body>`` after load
+(the number of images the browser could not decode), which the browser test reads.
+
+Example:
+    >>> import tempfile
+    >>> from rnnlab.rundir import RunDir
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.append(run.metrics, {"epoch": 1, "train_loss": 0.7})
+    >>> path = write_report(run.path)
+    >>> path.name, "no data recorded" in path.read_text()
+    ('report.html', True)
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rnnlab.introspect.through_time import GradThroughTime
+from rnnlab.plots import style
+from rnnlab.plots.metrics import load_metrics, plot_metrics, run_name
+from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
+from rnnlab.plots.through_time import plot_grad_through_time
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json
+from rnnlab.tracker import read_tracked
+
+#: File in the run directory holding gradient through time (written by
+#: :func:`write_grad_through_time`).
+GRAD_THROUGH_TIME = "grad_through_time.json"
+#: Summary of a finished run written by the trainer (final/best records, test metrics).
+SUMMARY = "summary.json"
+NO_DATA = "no data recorded"
+#: Problems a section may hit while reading or drawing a run's files: shown, not raised.
+_SECTION_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError)
+
+
+# --- gradient through time on disk --------------------------------------------------------------
+
+
+def write_grad_through_time(
+    run_dir: str | os.PathLike[str] | RunDir,
+    gtt: Mapping[str, GradThroughTime],
+    *,
+    step: int | None = None,
+    epoch: int | None = None,
+) -> Path:
+    """Store the result of :func:`rnnlab.introspect.grad_through_time` in
+    ``RUN_DIR/grad_through_time.json`` (atomically, replacing an older one) for the report.
+
+    >>> import tempfile, torch
+    >>> from rnnlab.introspect import grad_through_time
+    >>> g = grad_through_time(torch.nn.GRU(2, 3), torch.randn(4, 1, 2), lambda o: o[0][-1].sum())
+    >>> run = tempfile.mkdtemp()
+    >>> _ = write_grad_through_time(run, g, step=10)
+    >>> read_grad_through_time(run)[0][""].layers[(0, "forward")].shape
+    (4, 3)
+    """
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    modules = []
+    for key, g in gtt.items():
+        if not isinstance(g, GradThroughTime):
+            raise TypeError(f"gtt[{key!r}]: expected a GradThroughTime, got {type(g).__name__}")
+        modules.append({
+            "key": key, "module": g.module, "kind": g.kind, "num_layers": g.num_layers,
+            "directions": list(g.directions),
+            "layers": [{"layer": k, "direction": d, "grad": np.asarray(a).tolist()}
+                       for (k, d), a in g.layers.items()],
+        })
+    path = rd.path / GRAD_THROUGH_TIME
+    atomic_write_json(path, {"step": step, "epoch": epoch, "modules": modules})
+    return path
+
+
+def read_grad_through_time(
+    run_dir: str | os.PathLike[str] | RunDir,
+) -> tuple[dict[str, GradThroughTime], dict[str, Any]]:
+    """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR``; empty when the
+    run recorded none."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    path = rd.path / GRAD_THROUGH_TIME
+    if not path.exists():
+        return {}, {}
+    data = read_json(path)
+    out = {}
+    for m in data.get("modules", []):
+        layers = {(int(e["layer"]), str(e["direction"])): np.asarray(e["grad"], dtype=np.float64)
+                  for e in m["layers"]}
+        out[str(m["key"])] = GradThroughTime(
+            module=str(m["module"]), kind=m.get("kind"), num_layers=int(m["num_layers"]),
+            directions=tuple(m["directions"]), layers=layers,
+        )
+    return out, {"step": data.get("step"), "epoch": data.get("epoch")}
+
+
+# --- HTML pieces ---------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 1.2em 2em 3em; color: #222; background: #fff; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.1em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+.sub { color: #666; font-size: 0.9em; }
+nav a { margin-right: 1em; font-size: 0.9em; }
+pre { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.nodata { color: #8a6d00; background: #fff8e1; padding: 0.5em 0.8em; border-left: 4px solid #f0c000; }
+.problem { color: #8b0000; background: #fdecea; padding: 0.5em 0.8em; border-left: 4px solid #b00020; }
+.finding { border-left: 6px solid #999; padding: 0.4em 0.9em; margin: 0.8em 0; background: #fafafa; }
+.finding h3 { margin: 0.1em 0 0.3em; }
+.sev { display: inline-block; font-size: 0.75em; font-weight: bold; color: #fff; padding: 0.1em 0.5em;
+       border-radius: 3px; margin-right: 0.5em; vertical-align: middle; }
+.error { border-left-color: #b00020; } .error .sev { background: #b00020; }
+.warning { border-left-color: #e67e00; } .warning .sev { background: #e67e00; }
+.info { border-left-color: #1f77b4; } .info .sev { background: #1f77b4; }
+.check { color: #666; font-size: 0.85em; }
+"""
+
+#: Sets ``data-broken-images`` on <body>: images the browser failed to decode (for the browser test).
+SCRIPT = """
+window.addEventListener("load", function () {
+  var broken = 0;
+  document.querySelectorAll("img").forEach(function (img) {
+    if (!img.complete || img.naturalWidth === 0) { broken += 1; }
+  });
+  document.body.dataset.brokenImages = String(broken);
+});
+"""
+
+#: Sections in page order: what went wrong first, the long configuration text last.
+SECTIONS = (
+    ("final-metrics", "Final metrics"),
+    ("health", "Health findings"),
+    ("metric-curves", "Metric curves"),
+    ("weight-norms", "Weight-norm tracking"),
+    ("gradient-through-time", "Gradient through time"),
+    ("configuration", "Configuration"),
+)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _e(value)
+    if isinstance(value, int):
+        return str(value)
+    return style.fmt(value) if math.isfinite(value) else _e(value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_num(v) for v in value[:8])
+        return f"[{items}{', …' if len(value) > 8 else ''}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_e(k)}: {_short(v)}" for k, v in list(value.items())[:8]) + "}"
+    return _num(value)
+
+
+def _no_data(what: str) -> str:
+    return f'<p class="nodata">{NO_DATA}: {_e(what)}</p>'
+
+
+def _problem(what: str, err: Exception) -> str:
+    return f'<p class="problem">could not show {_e(what)}: {_e(type(err).__name__)}: {_e(err)}</p>'
+
+
+def _img(fig: Figure, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=style.DPI)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _guarded(what: str, build: Callable[[], str]) -> str:
+    try:
+        return build()
+    except _SECTION_ERRORS as err:
+        return _problem(what, err)
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _final_metrics(rd: RunDir, records: list[dict[str, Any]]) -> str:
+    if not records:
+        return _no_data(f"{rd.metrics.name} is missing or empty")
+    last = records[-1]
+    rows = [(k, v) for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    summary_path = rd.path / SUMMARY
+    if summary_path.exists():
+        summary = read_json(summary_path)
+        for split in ("test", "train_eval"):
+            part = summary.get(split) if isinstance(summary, dict) else None
+            if isinstance(part, dict):
+                prefix = "test" if split == "test" else "train (eval)"
+                rows += [(f"{prefix} {k}", v) for k, v in part.items()]
+        best = summary.get("best") if isinstance(summary, dict) else None
+        if isinstance(best, dict) and "epoch" in best:
+            rows.append(("best epoch (validation)", best["epoch"]))
+    body = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_num(v)}</td></tr>' for k, v in rows)
+    return f"<p class='sub'>after epoch {_num(last.get('epoch', len(records)))}</p><table>{body}</table>"
+
+
+def _configuration(rd: RunDir) -> str:
+    if not rd.config.exists():
+        return _no_data(f"{rd.config.name} is missing")
+    text = rd.config.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        return _no_data(f"{rd.config.name} is empty")
+    return f"<pre>{_e(text)}</pre>"
+
+
+def _metric_curves(rd: RunDir, records: list[dict[str, Any]]) -> str:
+    if not records:
+        return _no_data(f"{rd.metrics.name} is missing or empty")
+    return _img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
+
+
+def _histogram_params(names: list[str]) -> list[str]:
+    """Weight matrices first (they carry the per-channel story); at most 6 columns."""
+    weights = [n for n in names if n.rsplit(".", 1)[-1].startswith("weight")]
+    return (weights or names)[:6]
+
+
+def _weight_norms(rd: RunDir) -> str:
+    tracked = read_tracked(rd)
+    params = [n for n in tracked if n not in NON_PARAMETERS]
+    if not params:
+        return _no_data(f"{rd.tracked.name} holds no parameter norms (tracking off?)")
+    parts = []
+    norm = next((s[:-5] for s in ("l2_mean", "l1_mean", "linf_mean")
+                 if any(s in tracked[n] for n in params)), None)
+    if norm is None:
+        parts.append(_no_data("no mean/max norm statistics"))
+    else:
+        lines_params = [n for n in params if f"{norm}_mean" in tracked[n]][:12]
+        parts.append(_img(plot_norm_lines(tracked, norm=norm, params=lines_params),
+                          "weight norms over steps"))
+    stat = f"{norm or 'l2'}_per_channel"
+    hist_params = _histogram_params([n for n in params if stat in tracked[n]])
+    if hist_params:
+        parts.append(_img(plot_norm_histograms(tracked, stat=stat, params=hist_params),
+                          "per-channel norm histograms over training"))
+    else:
+        parts.append(_no_data(f"no per-channel norms ({stat})"))
+    return "\n".join(parts)
+
+
+def _gradient_through_time(rd: RunDir) -> str:
+    gtts, meta = read_grad_through_time(rd)
+    if not gtts:
+        return _no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
+    when = ", ".join(f"{k} {_num(v)}" for k, v in meta.items() if v is not None)
+    parts = [f"<p class='sub'>recorded at {when}</p>" if when else ""]
+    for key, g in gtts.items():
+        for (layer, direction) in g.layers:
+            label = f"{key or 'model'} layer {layer} {direction}"
+            parts.append(f"<h3>{_e(label)}</h3>")
+            parts.append(_guarded(label, lambda g=g, layer=layer, direction=direction, label=label: _img(
+                plot_grad_through_time(g, layer=layer, direction=direction,
+                                       title=f"{label}: |dLoss/dh_t| per timestep"), label)))
+    return "\n".join(parts)
+
+
+def _health(rd: RunDir) -> str:
+    if not rd.health.exists():
+        return _no_data(f"{rd.health.name} is missing (health checks did not run)")
+    from rnnlab.doctor import Report  # the findings' one reader
+
+    findings = Report.read(rd).findings
+    if not findings:
+        return "<p>No findings: every health check passed.</p>"
+    out = []
+    for f in findings:
+        nums = "".join(
+            f'<tr><th>{_e(k)}</th><td class="num">{_short(v)}</td></tr>' for k, v in f.numbers.items()
+        )
+        sev = f.severity if f.severity in ("error", "warning", "info") else "info"
+        out.append(
+            f'<div class="finding {sev}"><h3><span class="sev">{_e(f.severity.upper())}</span>'
+            f'{_e(f.title)} <span class="check">({_e(f.check)})</span></h3>'
+            + (f"<table>{nums}</table>" if nums else "")
+            + (f"<p><b>Why:</b> {_e(f.message)}</p>" if f.message else "")
+            + (f"<p><b>Remedy:</b> {_e(f.remedy)}</p>" if f.remedy else "")
+            + "</div>"
+        )
+    return "\n".join(out)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
+    """The report's HTML text for ``run_dir`` (see the module docstring for the sections)."""
+    rd = _existing(run_dir)
+    name = run_name(rd)
+    records = _guarded_records(rd)
+    bodies = {
+        "final-metrics": _guarded("final metrics", lambda: _final_metrics(rd, records)),
+        "configuration": _guarded("the configuration", lambda: _configuration(rd)),
+        "metric-curves": _guarded("metric curves", lambda: _metric_curves(rd, records)),
+        "weight-norms": _guarded("weight norms", lambda: _weight_norms(rd)),
+        "gradient-through-time": _guarded("gradient through time", lambda: _gradient_through_time(rd)),
+        "health": _guarded("health findings", lambda: _health(rd)),
+    }
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
+    sections = "".join(
+        f'<section id="{sid}"><h2>{_e(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS
+    )
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>rnnlab report: {_e(name)}</title>\n<style>{CSS}</style>\n"
+        f"<script>{SCRIPT}</script>\n</head>\n<body>\n"
+        f"<h1>Run {_e(name)}</h1>\n<p class=\"sub\">{_e(rd.path.resolve())} · generated {_e(stamp)}</p>\n"
+        f"<nav>{nav}</nav>\n{sections}</body>\n</html>\n"
+    )
+
+
+def _existing(run_dir: str | os.PathLike[str] | RunDir) -> RunDir:
+    # RunDir() creates a missing directory: a mistyped path must be an error, not an empty report.
+    p = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
+    if not p.is_dir():
+        raise FileNotFoundError(f"run_dir: expected an existing run directory, got {str(p)!r}")
+    return run_dir if isinstance(run_dir, RunDir) else RunDir(p)
+
+
+def _guarded_records(rd: RunDir) -> list[dict[str, Any]]:
+    try:
+        return load_metrics(rd)
+    except _SECTION_ERRORS:
+        return []
+
+
+def write_report(
+    run_dir: str | os.PathLike[str] | RunDir, path: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write the self-contained HTML report of ``run_dir`` to ``path`` (default
+    ``RUN_DIR/report.html``) atomically; returns the path written."""
+    rd = _existing(run_dir)
+    out = Path(path) if path is not None else rd.report
+    atomic_write_text(out, render_report(rd))
+    return out
+
+
+__all__ = [
+    "GRAD_THROUGH_TIME",
+    "read_grad_through_time",
+    "render_report",
+    "write_grad_through_time",
+    "write_report",
+]

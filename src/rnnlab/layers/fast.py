@@ -31,6 +31,11 @@ FAST_CELLS = frozenset({("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rn
                         ("indrnn", "tanh"), ("indrnn", "relu")})
 
 
+def _steps(x: Tensor | None, steps: int) -> list[Tensor] | list[None]:
+    """Per-step views of ``x [T, ...]`` (or Nones)."""
+    return list(x.unbind(0)) if x is not None else [None] * steps
+
+
 def _lstm_gate_factors(acts: Tensor, tc: Tensor, cs: Tensor, c0: Tensor) -> Tensor:
     """Per step, d(pre-activation) = factor ⊙ dc for i, f, g and factor ⊙ dh for o.
 
@@ -88,11 +93,14 @@ class _Recurrence(torch.autograd.Function):
                 # input term was normalized for all steps at once before.
                 rr = xp.new_empty(T, B, 4 * H)  # recurrent term before its norm
                 stats = xp.new_empty(4, T, B, 1)  # mean, rstd of the recurrent term; of the cell
+            # Per-step views made once (unbind): indexing inside the loop costs a dispatch each.
+            A, CN, TC, CS, OUT = acts.unbind(0), cn.unbind(0), tc.unbind(0), cs.unbind(0), out.unbind(0)
+            KH, KC = _steps(keep_h, T), _steps(keep_c, T)
             for t in range(T):
-                h_prev = h0 if t == 0 else out[t - 1]
-                c_prev = c0 if t == 0 else cs[t - 1]
+                h_prev = h0 if t == 0 else OUT[t - 1]
+                c_prev = c0 if t == 0 else CS[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-                a = acts[t]
+                a, c_new = A[t], CN[t]
                 if ln:
                     torch.mm(h_fed, wt, out=rr[t])
                     r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
@@ -101,17 +109,17 @@ class _Recurrence(torch.autograd.Function):
                     a.addmm_(h_fed, wt)
                 a.sigmoid_()  # g rows pre-scaled: g = 2σ − 1 = tanh
                 i, f, sg, o = a.split(H, dim=1)
-                torch.mul(f, c_prev, out=cn[t]).addcmul_(i, sg, value=2).sub_(i)
+                torch.mul(f, c_prev, out=c_new).addcmul_(i, sg, value=2).sub_(i)
                 if ln:
-                    c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(cn[t], (H,), ln_w_c, ln_b_c, eps)
-                    torch.tanh(c_hat, out=tc[t])
+                    c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
+                    torch.tanh(c_hat, out=TC[t])
                 else:
-                    torch.tanh(cn[t], out=tc[t])
-                if keep_c is not None:
-                    torch.lerp(cn[t], c_prev, keep_c[t], out=cs[t])
-                torch.mul(o, tc[t], out=out[t])
-                if keep_h is not None:
-                    out[t].lerp_(h_prev, keep_h[t])
+                    torch.tanh(c_new, out=TC[t])
+                if KC[t] is not None:
+                    torch.lerp(c_new, c_prev, KC[t], out=CS[t])
+                torch.mul(o, TC[t], out=OUT[t])
+                if KH[t] is not None:
+                    OUT[t].lerp_(h_prev, KH[t])
             saved = [acts, tc, cs, c0] + ([rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c] if ln else [])
         elif kind == "gru":
             acts = xp.new_empty(T, B, 3 * H)
@@ -177,27 +185,30 @@ class _Recurrence(torch.autograd.Function):
                 dCH = torch.empty_like(tc)  # gradient of the normalized cell
                 ln_bwd = torch.ops.aten.native_layer_norm_backward
                 grad_only = [True, False, False]
+            DO, KH, KC = d_out.unbind(0), _steps(keep_h, T), _steps(keep_c, T)
+            Q, R, DG, FG = q.unbind(0), r.unbind(0), dG.unbind(0), acts[..., H : 2 * H].unbind(0)
             for t in range(T - 1, -1, -1):
-                dh = dh + d_out[t]
-                dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
-                dcn = torch.addcmul(dc, dc, keep_c[t], value=-1) if keep_c is not None else dc
+                kh, kc = KH[t], KC[t]
+                dh = dh + DO[t]
+                dhn = torch.addcmul(dh, dh, kh, value=-1) if kh is not None else dh
+                dcn = torch.addcmul(dc, dc, kc, value=-1) if kc is not None else dc
                 if ln:
-                    d_chat = torch.mul(dhn, r[t], out=dCH[t])
+                    d_chat = torch.mul(dhn, R[t], out=dCH[t])
                     dcn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0].add_(dcn)
                 else:
-                    dcn = torch.addcmul(dcn, dhn, r[t])
-                d = torch.mul(q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=dG[t])
+                    dcn = torch.addcmul(dcn, dhn, R[t])
+                d = torch.mul(Q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=DG[t])
                 if ln:
                     dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
                     d = dR[t]
-                dc_prev = dcn * acts[t, :, H : 2 * H]
-                if keep_c is not None:
-                    dc_prev.addcmul_(dc, keep_c[t])
+                dc_prev = dcn * FG[t]
+                if kc is not None:
+                    dc_prev.addcmul_(dc, kc)
                 dh_prev = d @ w_hh
                 if feed_mask is not None:
                     dh_prev.mul_(feed_mask)
-                if keep_h is not None:
-                    dh_prev.addcmul_(dh, keep_h[t])
+                if kh is not None:
+                    dh_prev.addcmul_(dh, kh)
                 dh, dc = dh_prev, dc_prev
             del q, r
             d_c0 = dc

@@ -181,7 +181,7 @@ class _Recurrence(torch.autograd.Function):
             dc = d_cT.clone()
             if ln:
                 rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c = ln_saved
-                dR = torch.empty_like(acts)  # gradient of the recurrent term before its norm
+                dR = q  # gradient of the recurrent term before its norm, written over q[t] once used
                 dCH = torch.empty_like(tc)  # gradient of the normalized cell
                 ln_bwd = torch.ops.aten.native_layer_norm_backward
                 grad_only = [True, False, False]
@@ -210,7 +210,7 @@ class _Recurrence(torch.autograd.Function):
                 if kh is not None:
                     dh_prev.addcmul_(dh, kh)
                 dh, dc = dh_prev, dc_prev
-            del q, r
+            del r
             d_c0 = dc
             d_xp = dG
             d_w = (dR if ln else dG).reshape(T * B, -1).t() @ h_fed_all.reshape(T * B, H)

@@ -84,7 +84,7 @@ class _Recurrence(torch.autograd.Function):
             ln = ln_w_hh is not None
             # Start from the input terms and add each step's recurrent term in place:
             # ``addmm(..., out=)`` would copy the input term first, step by step, at 3× the cost.
-            acts = xp.new_empty(T, B, 4 * H) if ln else xp.clone()
+            acts = xp.clone()
             tc = xp.new_empty(T, B, H)
             cs = xp.new_empty(T, B, H)
             cn = xp.new_empty(T, B, H) if keep_c is not None else cs  # new cell before zoneout
@@ -96,22 +96,28 @@ class _Recurrence(torch.autograd.Function):
             # Per-step views made once (unbind): indexing inside the loop costs a dispatch each.
             A, CN, TC, CS, OUT = acts.unbind(0), cn.unbind(0), tc.unbind(0), cs.unbind(0), out.unbind(0)
             KH, KC = _steps(keep_h, T), _steps(keep_c, T)
+            if ln:
+                RR, (M_r, S_r, M_c, S_c) = rr.unbind(0), [st.unbind(0) for st in stats.unbind(0)]
             for t in range(T):
                 h_prev = h0 if t == 0 else OUT[t - 1]
                 c_prev = c0 if t == 0 else CS[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
                 a, c_new = A[t], CN[t]
                 if ln:
-                    torch.mm(h_fed, wt, out=rr[t])
-                    r_hat, stats[0, t], stats[1, t] = torch.native_layer_norm(rr[t], (4 * H,), None, None, eps)
-                    torch.addcmul(xp[t], ln_w_hh, r_hat, out=a)
+                    r = RR[t].copy_(h_fed @ wt)  # (mm with out= is the slower kernel)
+                    r_hat, mean, rstd = torch.native_layer_norm(r, (4 * H,), None, None, eps)
+                    M_r[t].copy_(mean)
+                    S_r[t].copy_(rstd)
+                    a.addcmul_(r_hat, ln_w_hh)
                 else:
                     a.addmm_(h_fed, wt)
                 a.sigmoid_()  # g rows pre-scaled: g = 2σ − 1 = tanh
                 i, f, sg, o = a.split(H, dim=1)
                 torch.mul(f, c_prev, out=c_new).addcmul_(i, sg, value=2).sub_(i)
                 if ln:
-                    c_hat, stats[2, t], stats[3, t] = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
+                    c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
+                    M_c[t].copy_(mean)
+                    S_c[t].copy_(rstd)
                     torch.tanh(c_hat, out=TC[t])
                 else:
                     torch.tanh(c_new, out=TC[t])
@@ -187,20 +193,23 @@ class _Recurrence(torch.autograd.Function):
                 grad_only = [True, False, False]
             DO, KH, KC = d_out.unbind(0), _steps(keep_h, T), _steps(keep_c, T)
             Q, R, DG, FG = q.unbind(0), r.unbind(0), dG.unbind(0), acts[..., H : 2 * H].unbind(0)
+            if ln:
+                RR, CN, DCH = rr.unbind(0), cn.unbind(0), dCH.unbind(0)
+                M_r, S_r, M_c, S_c = (st.unbind(0) for st in stats.unbind(0))
             for t in range(T - 1, -1, -1):
                 kh, kc = KH[t], KC[t]
                 dh = dh + DO[t]
                 dhn = torch.addcmul(dh, dh, kh, value=-1) if kh is not None else dh
                 dcn = torch.addcmul(dc, dc, kc, value=-1) if kc is not None else dc
                 if ln:
-                    d_chat = torch.mul(dhn, R[t], out=dCH[t])
-                    dcn = ln_bwd(d_chat, cn[t], (H,), stats[2, t], stats[3, t], ln_w_c, ln_b_c, grad_only)[0].add_(dcn)
+                    d_chat = torch.mul(dhn, R[t], out=DCH[t])
+                    dcn = ln_bwd(d_chat, CN[t], (H,), M_c[t], S_c[t], ln_w_c, ln_b_c, grad_only)[0].add_(dcn)
                 else:
                     dcn = torch.addcmul(dcn, dhn, R[t])
                 d = torch.mul(Q[t], torch.cat((dcn, dcn, dcn, dhn), 1), out=DG[t])
                 if ln:
-                    dR[t] = ln_bwd(d, rr[t], (4 * H,), stats[0, t], stats[1, t], ln_w_hh, None, grad_only)[0]
-                    d = dR[t]
+                    # the gradient before the norm goes into q's row t, no longer needed
+                    d = Q[t].copy_(ln_bwd(d, RR[t], (4 * H,), M_r[t], S_r[t], ln_w_hh, None, grad_only)[0])
                 dc_prev = dcn * FG[t]
                 if kc is not None:
                     dc_prev.addcmul_(dc, kc)

@@ -80,23 +80,11 @@ def plot_compare_metrics(
     fig, axes = _grid(len(metrics), ncols)
     for ax, key in zip(axes.flat, metrics, strict=False):
         ax.set_title(key, fontsize=style.LABEL_SIZE)
-        notes, drawn = [], 0
-        for i, (name, recs) in enumerate(named.items()):
+        curves = {}
+        for name, recs in named.items():
             xs, ys = series(recs, key)
-            if not xs.size:
-                ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
-                continue
-            note = draw_series(ax, xs, ys, label=name, color=style.series_color(i))
-            drawn += 1
-            if note:
-                notes.append(note)
-        if not drawn:
-            style.no_data(ax, f"no {key} recorded")
-        if notes:
-            style.note(ax, "\n".join(notes), warn=True, loc="lower left")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)
+            curves[name] = (xs, ys) if xs.size else None
+        _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="epoch")
     fig.suptitle(title or f"{len(named)} runs compared", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
@@ -133,26 +121,33 @@ def plot_compare_norms(
     fig, axes = _grid(len(params), ncols)
     for ax, pname in zip(axes.flat, params, strict=False):
         ax.set_title(pname, fontsize=style.LABEL_SIZE)
-        notes, drawn = [], 0
-        for i, (name, tr) in enumerate(named.items()):
+        curves = {}
+        for name, tr in named.items():
             s = tr.get(pname, {}).get(stat)
-            if s is None or not len(s.steps):
-                ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
-                continue
-            note = draw_series(ax, s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64),
-                               label=name, color=style.series_color(i))
-            drawn += 1
-            if note:
-                notes.append(note)
-        if not drawn:
-            style.no_data(ax, f"no {stat} recorded")
-        if notes:
-            style.note(ax, "\n".join(notes), warn=True, loc="lower left")
-        ax.set_xlabel("step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ok = s is not None and len(s.steps)
+            curves[name] = (s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64)) if ok else None
+        _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step")
         ax.set_ylabel(stat)
-        ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)
     fig.suptitle(title or f"{stat} of {len(named)} runs", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
+
+def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, np.ndarray] | None], *, empty: str, xlabel: str) -> None:
+    """One line per run on ``ax`` (a run without data still gets its legend entry)."""
+    notes, drawn = [], 0
+    for i, (name, curve) in enumerate(curves.items()):
+        if curve is None:
+            ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
+            continue
+        note = draw_series(ax, curve[0], curve[1], label=name, color=style.series_color(i))
+        drawn += 1
+        if note:
+            notes.append(note)
+    if not drawn:
+        style.no_data(ax, empty)
+    if notes:
+        style.note(ax, "\n".join(notes), warn=True, loc="lower left")
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +48,8 @@ GATE_LABELS: dict[str, str] = {
 }
 
 DIRECTIONS: tuple[str, str] = ("forward", "reverse")
+
+T_LD = TypeVar("T_LD", bound=Any)
 
 _PARAM_RE = re.compile(r"^(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$")
 
@@ -160,6 +163,23 @@ class LayerWeights:
         if not self.bias_hh:
             return dict(self.bias_ih)
         return {g: self.bias_ih[g] + self.bias_hh[g] for g in self.bias_ih}
+
+
+def pick_layer(items: list[T_LD], layer: int, direction: str) -> T_LD:
+    """The item of ``items`` (anything with ``.layer`` and ``.direction``) for one layer and
+    direction, or a KeyError listing the ones there are.
+
+    >>> import torch
+    >>> pick_layer(layer_weights(torch.nn.GRU(2, 3, num_layers=2)), 1, "forward").layer
+    1
+    """
+    for item in items:
+        if (item.layer, item.direction) == (layer, direction):
+            return item
+    raise KeyError(
+        f"layer, direction: expected one of {sorted({(i.layer, i.direction) for i in items})}, "
+        f"got {(layer, direction)}"
+    )
 
 
 def layer_weights(module: nn.Module, grad: bool = False) -> list[LayerWeights]:

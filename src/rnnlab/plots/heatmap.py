@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from rnnlab.gates import pick_layer
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.plots import style
@@ -132,14 +133,7 @@ def _params(source: nn.Module | GateParams, layer: int, direction: str) -> GateP
             f"source: expected a recurrent nn.Module or a rnnlab.introspect.GateParams, "
             f"got {type(source).__name__}"
         )
-    found = gate_weights(source)
-    for p in found:
-        if (p.layer, p.direction) == (layer, direction):
-            return p
-    raise KeyError(
-        f"layer, direction: expected one of {sorted({(p.layer, p.direction) for p in found})}, "
-        f"got {(layer, direction)}"
-    )
+    return pick_layer(gate_weights(source), layer, direction)
 
 
 def plot_weight_heatmaps(

@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from rnnlab.gates import GATES, LayerWeights, layer_weights
+from rnnlab.gates import GATES, LayerWeights, layer_weights, pick_layer
 from rnnlab.plots import style
 
 COMPONENT_TITLES = {
@@ -82,13 +82,7 @@ def _select(
             f"source: expected a recurrent nn.Module or a rnnlab.gates.LayerWeights, "
             f"got {type(source).__name__}"
         )
-    found = {(lw.layer, lw.direction): lw for lw in layer_weights(source, grad=grad)}
-    try:
-        return found[(layer, direction)]
-    except KeyError:
-        raise KeyError(
-            f"layer, direction: expected one of {sorted(found)}, got {(layer, direction)}"
-        ) from None
+    return pick_layer(layer_weights(source, grad=grad), layer, direction)
 
 
 def plot_gate_histograms(

@@ -20,6 +20,7 @@ from rnnlab._checks import check_choice, check_positive_int, check_probability
 from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint, apply_constraints, check_constraint
 from rnnlab.layers.fast import FAST_CELLS, fast_loop
+from rnnlab.layers.fast_lstm import FAST_LSTM_ORDER, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import Initializer, check_initializer, init_gate_blocks_
 from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
@@ -437,40 +438,39 @@ class RecurrentBase(nn.Module):
         recording = trace is not None or probe is not None
         if fast_norm and not recording and self.implementation != "autograd" and self._has_fast_cell():
             kind, act = self.kind, str(self.activation)
-            b_hh = None if self.fold_hh_bias else p.b_hh
-            ln = None
-            w_hh = p.w_hh
             if kind != "lstm":
-                xp = self._project(x, p, None, valid)
-            else:
-                # The fast LSTM computes all gates with one sigmoid: tanh(x) = 2σ(2x) − 1, so the
-                # cell-candidate rows of every term entering the gates are scaled by 2 here.
-                s = torch.ones(4, self.hidden_size, dtype=x.dtype, device=x.device)
-                s[2] = 2.0
-                s = s.view(-1)
-                b = None if p.b_ih is None else (p.b_ih + p.b_hh) * s  # type: ignore[operator]
-                if norms is None:
-                    xp = F.linear(x, p.w_ih * s[:, None], b)
-                    w_hh = p.w_hh * s[:, None]
-                else:
-                    # Every bias joins the normalized input term; the loop normalizes the
-                    # recurrent term and the cell.
-                    ih = norms.ih
-                    xp = F.layer_norm(F.linear(x, p.w_ih), ih.normalized_shape, ih.weight * s, None, ih.eps)
-                    xp = xp if b is None else xp + b
-                    ln = (norms.hh.weight * s, norms.c.weight, norms.c.bias, norms.hh.eps)
+                xs = self._project(x, p, None, valid)
+                b_hh = None if self.fold_hh_bias else p.b_hh
 
-            def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                return fast_loop(kind, act, xs, w_hh, b_hh, st, keep, feed_mask, ln)
+                def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                    return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+            else:
+                # The fast LSTM projects its input itself and takes its gates in FAST_LSTM_ORDER
+                # (i, f, o, g): every term entering the gates is permuted here, and autograd
+                # maps the gradients back (slices and cat: a cheap backward, unlike indexing).
+                def order(t: Tensor) -> Tensor:
+                    return torch.cat([t[k * hs : (k + 1) * hs] for k in FAST_LSTM_ORDER])
+
+                hs = self.hidden_size
+                xs = x
+                b = None if p.b_ih is None else order(p.b_ih + p.b_hh)  # type: ignore[operator]
+                w_ih, w_hh = order(p.w_ih), order(p.w_hh)
+                ln = None
+                if norms is not None:  # every bias joins the normalized input term
+                    ln = (order(norms.ih.weight), norms.ih.eps, order(norms.hh.weight), norms.c.weight,
+                          norms.c.bias, norms.hh.eps)
+
+                def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                    return fast_lstm(xs, w_ih, b, w_hh, st, keep, feed_mask, ln)
         else:
-            xp = self._project(x, p, norms, valid)
+            xs = self._project(x, p, norms, valid)
             step = self._make_step(p, norms, valid, trace)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                 return time_loop(step, xs, st, keep, feed_mask, probe)
 
         out, final = run_direction(
-            loop, xp, h0, reverse=direction == 1, lengths=batch.lengths, valid=valid,
+            loop, xs, h0, reverse=direction == 1, lengths=batch.lengths, valid=valid,
             zoneout=self.zoneout, training=self.training,
         )
         if trace is not None and self._gate_record is not None:

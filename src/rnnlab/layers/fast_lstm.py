@@ -1,0 +1,316 @@
+"""The LSTM's fast path: input projection, recurrence and a hand-written backward in one function.
+
+Same contract as :mod:`rnnlab.layers.fast` (whose machinery it shares), specialised where the
+LSTM's size makes it pay:
+
+* the input term of all steps is one matmul (with the input layer norm if any) computed inside,
+  so the backward never needs the gradient of all input terms at once: it runs the reverse
+  recurrence a chunk of steps at a time (:func:`chunk_steps`) and turns each chunk into its
+  weight, bias and input gradients with large matmuls. No ``[T, B, 4H]`` gradient buffer exists
+  (memory), and the chunk buffer stays in cache and is reused (a fresh buffer that large is
+  page-faulted on first touch, which costs as much as the arithmetic);
+* gates run in :data:`FAST_LSTM_ORDER` (i, f, o, g), so one sigmoid call covers three gates;
+  the caller permutes the parameters, and autograd maps their gradients back;
+* each step also writes the backward's gate factors while they are in cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
+
+#: the fast LSTM's gate order: the three sigmoid gates first, so that one call activates them
+FAST_LSTM_ORDER = (0, 1, 3, 2)  # i, f, o, g in torch's order i, f, g, o
+
+#: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
+#: few enough that the chunk's buffers stay small next to the saved activations
+CHUNK_ROWS = 1024
+
+
+def chunk_steps(batch: int) -> int:
+    """Steps per chunk of the backward.
+
+    >>> chunk_steps(64)
+    16
+    """
+    return max(1, CHUNK_ROWS // batch)
+
+
+def _lstm_forward(
+    acts: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    feed_mask: Tensor | None,
+    keep_h: Tensor | None,
+    keep_c: Tensor | None,
+    ln: tuple[Tensor, Tensor, Tensor, float] | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """The LSTM recurrence over the input terms ``acts [T, B, 4H]`` (overwritten), gates in
+    :data:`FAST_LSTM_ORDER`; returns ``(out [T, B, H], c_T, what backward needs)``.
+
+    With ``need_grad`` each step also writes what the backward needs while it is in cache: the
+    gate factors ``q`` (d pre-activation = q ⊙ (dc, dc, dh, dc), written over the gates), the
+    forget gate ``f`` and ``r = o(1 − tanh²)`` (dh → d of the cell or normalized cell). Each
+    factor is rewritten from products the step computes anyway, e.g. i(1 − i)g = ig − i·ig.
+    """
+    T, B, G = acts.shape
+    H = G // 4
+    rec = _StepMatmul(w_hh.t(), B)
+    # Each step adds its recurrent term to its input term in place (``addmm(..., out=)`` would
+    # copy the input term first, at 3× the cost).
+    out = acts.new_empty(T, B, H)
+    # Per-step views made once: slicing inside the loop costs a dispatch each.
+    A, OUT = acts.unbind(0), out.unbind(0)
+    SIG, TANH = acts[..., : 3 * H].unbind(0), acts[..., 3 * H :].unbind(0)
+    GI, GF, GO, GG = (g.unbind(0) for g in acts.view(T, B, 4, H).unbind(2))
+    KH, KC = _steps(keep_h, T), _steps(keep_c, T)
+    saved: list[Tensor] = []
+    if need_grad:
+        fs, rs = acts.new_empty(T, B, H), acts.new_empty(T, B, H)
+        FS, RS = fs.unbind(0), rs.unbind(0)
+        saved += [acts, fs, rs]
+    if ln is not None:
+        ln_w_hh, ln_w_c, ln_b_c, eps = ln
+        rr: list[Tensor] = []  # recurrent term before its norm
+        cn: list[Tensor] = []  # cell before its norm
+        st_r: list[tuple[Tensor, Tensor]] = []  # mean, rstd
+        st_c: list[tuple[Tensor, Tensor]] = []
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+        if ln is not None:
+            r = rec(h_fed)
+            r_hat, mean, rstd = torch.native_layer_norm(r, (G,), None, None, eps)
+            rr.append(r)
+            st_r.append((mean, rstd))
+            A[t].addcmul_(r_hat, ln_w_hh)
+        else:
+            rec.add_into(A[t], h_fed)
+        SIG[t].sigmoid_()
+        TANH[t].tanh_()
+        i, f, o, g = GI[t], GF[t], GO[t], GG[t]
+        ig = i * g
+        if need_grad:
+            fc = f * c_prev
+            c_new = fc + ig
+        else:
+            c_new = torch.addcmul(ig, f, c_prev)
+        if ln is not None:
+            c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
+            cn.append(c_new)
+            st_c.append((mean, rstd))
+            tc = c_hat.tanh_()
+        else:
+            tc = torch.tanh(c_new)
+        h_new = torch.mul(o, tc, out=OUT[t])
+        if need_grad:  # each factor over its gate, once nothing else reads that gate
+            torch.addcmul(o, h_new, tc, value=-1, out=RS[t])  # o(1 − tanh²)
+            torch.addcmul(h_new, o, h_new, value=-1, out=o)  # o(1 − o)·tanh = h − o·h
+            torch.addcmul(i, ig, g, value=-1, out=g)  # i(1 − g²)
+            torch.addcmul(ig, i, ig, value=-1, out=i)  # i(1 − i)·g
+            FS[t].copy_(f)
+            torch.addcmul(fc, f, fc, value=-1, out=f)  # f(1 − f)·c_prev
+        c_prev = c_new if KC[t] is None else torch.lerp(c_new, c_prev, KC[t])
+        if KH[t] is not None:
+            h_new.lerp_(h_prev, KH[t])
+        h_prev = h_new
+    if need_grad and ln is not None:
+        saved += [*rr, *cn, *(v for st in (st_r, st_c) for pair in st for v in pair)]
+    return out, c_prev, saved
+
+
+
+def _lstm_backward(
+    grads: tuple[Tensor, Tensor, Tensor],
+    inputs: dict[str, Any],
+    saved: list[Tensor],
+    in_stats: list[Tensor],
+    needs: tuple[bool, ...],
+) -> tuple[Any, ...]:
+    """Gradients of :class:`_LSTM` for its inputs, in order."""
+    d_out, d_hT, d_cT = grads
+    x, w_ih, bias, w_hh, h0, out = (inputs[k] for k in ("x", "w_ih", "bias", "w_hh", "h0", "out"))
+    feed_mask, keep_h, keep_c = inputs["feed_mask"], inputs["keep_h"], inputs["keep_c"]
+    ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps = (inputs[k] for k in ("ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c", "eps"))
+    q, fs, rs = saved[:3]
+    T, B, G = q.shape
+    H, I = G // 4, x.shape[-1]  # noqa: E741
+    rec = _StepMatmul(w_hh, B)
+    Q, FS, RS, DO = q.unbind(0), fs.unbind(0), rs.unbind(0), d_out.unbind(0)
+    KH, KC = _steps(keep_h, T), _steps(keep_c, T)
+    steps = min(T, chunk_steps(B))
+    buf = q.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
+    BUF = buf.unbind(0)
+    d_w_hh = w_hh.new_zeros(G, H)
+    d_w_ih = w_ih.new_zeros(G, I)
+    d_bias = None if bias is None else bias.new_zeros(G)
+    dx = x.new_empty(x.shape) if needs[0] else None
+    ln = ln_w_hh is not None
+    d_ln: list[Tensor | None] = [None, None, None, None]
+    ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
+    if ln_w_ih is not None:
+        d_ln[0] = q.new_zeros(G)
+    if ln:
+        d_ln[1:] = [q.new_zeros(G), q.new_zeros(H), q.new_zeros(H)]
+        rr, cn, stats = saved[3 : 3 + T], saved[3 + T : 3 + 2 * T], saved[3 + 2 * T :]
+        st_r = list(zip(stats[0 : 2 * T : 2], stats[1 : 2 * T : 2]))
+        st_c = list(zip(stats[2 * T :: 2], stats[2 * T + 1 :: 2]))
+    dh = d_hT + DO[T - 1]
+    dc = d_cT
+    for t1 in range(T, 0, -steps):
+        t0 = max(0, t1 - steps)
+        d_r: list[Tensor] = []  # with layer norm: the recurrent term's gradient before its norm
+        for t in range(t1 - 1, t0 - 1, -1):
+            kh, kc = KH[t], KC[t]
+            dhn = dh if kh is None else torch.addcmul(dh, dh, kh, value=-1)  # through the new state
+            dcn = dc if kc is None else torch.addcmul(dc, dc, kc, value=-1)
+            if ln:
+                d_c, d_wc, d_bc = ln_bwd(dhn * RS[t], cn[t], (H,), *st_c[t], ln_w_c, ln_b_c, [True, True, True])
+                dcn = d_c.add_(dcn)
+                d_ln[2].add_(d_wc)  # type: ignore[union-attr]
+                d_ln[3].add_(d_bc)  # type: ignore[union-attr]
+            else:
+                dcn = torch.addcmul(dcn, dhn, RS[t])
+            d = torch.mul(Q[t], torch.cat((dcn, dcn, dhn, dcn), 1), out=BUF[t - t0])
+            if ln:
+                d, d_wr, _ = ln_bwd(d, rr[t], (G,), *st_r[t], ln_w_hh, None, [True, True, False])
+                d_ln[1].add_(d_wr)  # type: ignore[union-attr]
+                d_r.append(d)
+            if feed_mask is None and kh is None and t > 0:
+                dh_prev = rec.plus(DO[t - 1], d)
+            else:
+                dh_prev = rec(d)
+                if feed_mask is not None:
+                    dh_prev.mul_(feed_mask)
+                if kh is not None:
+                    dh_prev.addcmul_(dh, kh)
+                if t > 0:
+                    dh_prev.add_(DO[t - 1])
+            dc_prev = dcn * FS[t]
+            if kc is not None:
+                dc_prev.addcmul_(dc, kc)
+            dh, dc = dh_prev, dc_prev
+        # The chunk's weight, bias and input gradients, each one matmul over its steps.
+        n = t1 - t0
+        dg = buf[:n].view(n * B, G)
+        dr = torch.stack(d_r[::-1]).view(n * B, G) if ln else dg
+        d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
+        xc = x[t0:t1].reshape(n * B, I)
+        if ln_w_ih is not None:
+            rows = slice(t0 * B, t1 * B)
+            dz, d_gain, d_b = ln_bwd(dg, xc @ w_ih.t(), (G,), in_stats[0][rows], in_stats[1][rows],
+                                     ln_w_ih, bias, [True, True, bias is not None])
+            d_ln[0].add_(d_gain)  # type: ignore[union-attr]
+            if d_bias is not None:
+                d_bias.add_(d_b)
+        else:
+            dz = dg
+            if d_bias is not None:
+                d_bias.add_(dg.sum(0))
+        d_w_ih.addmm_(dz.t(), xc)
+        if dx is not None:
+            torch.mm(dz, w_ih, out=dx[t0:t1].view(n * B, I))
+    return (dx, d_w_ih, d_bias, d_w_hh, dh, dc, None, None, None, *d_ln, None, None)
+
+
+_INPUTS = ("x", "w_ih", "bias", "w_hh", "h0", "feed_mask", "keep_h", "keep_c",
+           "ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c")
+
+
+class _LSTM(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        w_ih: Tensor,
+        bias: Tensor | None,
+        w_hh: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        feed_mask: Tensor | None,
+        keep_h: Tensor | None,
+        keep_c: Tensor | None,
+        ln_w_ih: Tensor | None,
+        ln_w_hh: Tensor | None,
+        ln_w_c: Tensor | None,
+        ln_b_c: Tensor | None,
+        eps: tuple[float, float],
+        need_grad: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        T, B, I = x.shape  # noqa: E741
+        G = w_ih.shape[0]
+        x2 = x.reshape(T * B, I)
+        in_stats: list[Tensor] = []
+        if ln_w_ih is None:
+            acts = torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()
+        else:
+            acts, mean, rstd = torch.native_layer_norm(x2 @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
+            in_stats = [mean, rstd]
+        ln = None if ln_w_hh is None else (ln_w_hh, ln_w_c, ln_b_c, eps[1])
+        out, c_last, saved = _lstm_forward(acts.view(T, B, G), w_hh, h0, c0, feed_mask, keep_h, keep_c, ln, need_grad)
+        if need_grad:
+            ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
+                                  ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *in_stats, *saved)
+            ctx.eps, ctx.n_stats = eps, len(in_stats)
+        ctx.set_materialize_grads(False)
+        return out, out[-1].clone(), c_last.clone()
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
+        tensors = ctx.saved_tensors
+        inputs: dict[str, Any] = dict(zip(_INPUTS, tensors))
+        out = tensors[len(_INPUTS)]
+        rest = tensors[len(_INPUTS) + 1 :]
+        inputs.update(out=out, eps=ctx.eps)
+        zeros = torch.zeros_like(out[0])
+        grads = (
+            torch.zeros_like(out) if d_out is None else d_out,
+            zeros if d_hT is None else d_hT,
+            zeros if d_cT is None else d_cT,
+        )
+        return _lstm_backward(grads, inputs, list(rest[ctx.n_stats :]), list(rest[: ctx.n_stats]), ctx.needs_input_grad)
+
+
+def fast_lstm(
+    x: Tensor,
+    w_ih: Tensor,
+    bias: Tensor | None,
+    w_hh: Tensor,
+    state: tuple[Tensor, ...],
+    keep: list[Tensor | None],
+    feed_mask: Tensor | None,
+    layer_norm: tuple[Tensor, float, Tensor, Tensor, Tensor, float] | None = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """One direction of an LSTM from its input ``x [T, B, I]``; the contract of
+    :func:`rnnlab.layers.loop.time_loop` with the input projection included.
+
+    Weights and ``bias`` (both of torch's biases summed) come with their gate rows in
+    :data:`FAST_LSTM_ORDER`. ``layer_norm`` is ``(gain of the input-term norm, its eps, gain of
+    the recurrent-term norm, gain and shift of the cell norm, eps)``, the 4H gains in that order
+    too; ``bias`` then joins the normalized input term.
+
+    >>> T, B, I, H = 5, 2, 3, 4
+    >>> out, (h, c) = fast_lstm(torch.randn(T, B, I), torch.randn(4 * H, I), None,
+    ...                         torch.randn(4 * H, H), (torch.zeros(B, H), torch.zeros(B, H)), [None, None], None)
+    >>> out.shape, torch.equal(out[-1], h)
+    (torch.Size([5, 2, 4]), True)
+    """
+    h0, c0 = state
+    ln_w_ih = ln_w_hh = ln_w_c = ln_b_c = None
+    eps = (1e-5, 1e-5)
+    if layer_norm is not None:
+        ln_w_ih, eps_ih, ln_w_hh, ln_w_c, ln_b_c, eps_loop = layer_norm
+        eps = (eps_ih, eps_loop)
+    # Without a graph to build, the forward skips what only the backward needs.
+    need_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
+    )
+    out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
+                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad)
+    return out, (h_n, c_n)

@@ -446,7 +446,7 @@ class RecurrentBase(nn.Module):
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
             else:
                 # The fast LSTM projects its input itself and takes its gates in FAST_LSTM_ORDER
-                # (i, f, o, g): every term entering the gates is permuted here, and autograd
+                # (o, i, f, g): every term entering the gates is permuted here, and autograd
                 # maps the gradients back (slices and cat: a cheap backward, unlike indexing).
                 def order(t: Tensor) -> Tensor:
                     return torch.cat([t[k * hs : (k + 1) * hs] for k in FAST_LSTM_ORDER])

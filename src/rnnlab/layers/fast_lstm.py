@@ -9,7 +9,8 @@ LSTM's size makes it pay:
   weight, bias and input gradients with large matmuls. No ``[T, B, 4H]`` gradient buffer exists
   (memory), and the chunk buffer stays in cache and is reused (a fresh buffer that large is
   page-faulted on first touch, which costs as much as the arithmetic);
-* gates run in :data:`FAST_LSTM_ORDER` (i, f, o, g), so one sigmoid call covers three gates;
+* gates run in :data:`FAST_LSTM_ORDER` (o, i, f, g), so one sigmoid call covers three gates
+  and, in backward, one broadcast product covers the three that take the cell's gradient;
   the caller permutes the parameters, and autograd maps their gradients back;
 * each step also writes the backward's gate factors while they are in cache.
 """
@@ -24,7 +25,7 @@ from torch import Tensor
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
 
 #: the fast LSTM's gate order: the three sigmoid gates first, so that one call activates them
-FAST_LSTM_ORDER = (0, 1, 3, 2)  # i, f, o, g in torch's order i, f, g, o
+FAST_LSTM_ORDER = (3, 0, 1, 2)  # o, i, f, g in torch's order i, f, g, o
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -55,7 +56,7 @@ def _lstm_forward(
     :data:`FAST_LSTM_ORDER`; returns ``(out [T, B, H], c_T, what backward needs)``.
 
     With ``need_grad`` each step also writes what the backward needs while it is in cache: the
-    gate factors ``q`` (d pre-activation = q ⊙ (dc, dc, dh, dc), written over the gates), the
+    gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
     forget gate ``f`` and ``r = o(1 − tanh²)`` (dh → d of the cell or normalized cell). Each
     factor is rewritten from products the step computes anyway, e.g. i(1 − i)g = ig − i·ig.
     """
@@ -68,7 +69,7 @@ def _lstm_forward(
     # Per-step views made once: slicing inside the loop costs a dispatch each.
     A, OUT = acts.unbind(0), out.unbind(0)
     SIG, TANH = acts[..., : 3 * H].unbind(0), acts[..., 3 * H :].unbind(0)
-    GI, GF, GO, GG = (g.unbind(0) for g in acts.view(T, B, 4, H).unbind(2))
+    GO, GI, GF, GG = (g.unbind(0) for g in acts.view(T, B, 4, H).unbind(2))
     KH, KC = _steps(keep_h, T), _steps(keep_c, T)
     saved: list[Tensor] = []
     if need_grad:
@@ -142,11 +143,12 @@ def _lstm_backward(
     T, B, G = q.shape
     H, I = G // 4, x.shape[-1]  # noqa: E741
     rec = _StepMatmul(w_hh, B)
-    Q, FS, RS, DO = q.unbind(0), fs.unbind(0), rs.unbind(0), d_out.unbind(0)
+    FS, RS, DO = fs.unbind(0), rs.unbind(0), d_out.unbind(0)
+    Q_o, Q_c = q[..., :H].unbind(0), q[..., H:].view(T, B, 3, H).unbind(0)  # o; i, f, g
     KH, KC = _steps(keep_h, T), _steps(keep_c, T)
     steps = min(T, chunk_steps(B))
     buf = q.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
-    BUF = buf.unbind(0)
+    BUF, BUF_o, BUF_c = buf.unbind(0), buf[..., :H].unbind(0), buf[..., H:].view(steps, B, 3, H).unbind(0)
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
@@ -177,7 +179,9 @@ def _lstm_backward(
                 d_ln[3].add_(d_bc)  # type: ignore[union-attr]
             else:
                 dcn = torch.addcmul(dcn, dhn, RS[t])
-            d = torch.mul(Q[t], torch.cat((dcn, dcn, dhn, dcn), 1), out=BUF[t - t0])
+            torch.mul(Q_o[t], dhn, out=BUF_o[t - t0])
+            torch.mul(Q_c[t], dcn.unsqueeze(1), out=BUF_c[t - t0])
+            d = BUF[t - t0]
             if ln:
                 d, d_wr, _ = ln_bwd(d, rr[t], (G,), *st_r[t], ln_w_hh, None, [True, True, False])
                 d_ln[1].add_(d_wr)  # type: ignore[union-attr]

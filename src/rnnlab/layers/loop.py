@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -46,8 +47,8 @@ def variational_mask(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
 def bernoulli_fast(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
     """A {0, 1} tensor, 1 with probability p quantized to 1/65536 (exact for 0 and 1).
 
-    Four 16-bit draws per 64-bit random integer: about 4× faster on CPU than ``bernoulli_``,
-    which matters for zoneout's T × B × H draws per layer.
+    Four 16-bit draws per 64-bit random word (:func:`random_words`): on CPU about 8× faster than
+    ``bernoulli_``, which matters for zoneout's T × B × H draws per layer.
     """
     n = 1
     for d in shape:
@@ -55,10 +56,30 @@ def bernoulli_fast(shape: Sequence[int], p: float, like: Tensor) -> Tensor:
     count = round(p * 65536)  # P(uint16 value < count) = count / 65536
     if count >= 65536:
         return torch.ones(shape, dtype=like.dtype, device=like.device)
-    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=like.device)
-    bits = words.view(torch.int16)[:n].view(*shape)  # uniform over [-32768, 32767]
+    bits = random_words((n + 3) // 4, like.device).view(torch.int16)[:n].view(*shape)  # uniform int16
     # Comparing straight into a float tensor is ~3× faster than a bool result converted after.
     return torch.lt(bits, count - 32768, out=torch.empty(shape, dtype=like.dtype, device=like.device))
+
+
+def random_words(count: int, device: torch.device) -> Tensor:
+    """``count`` uniformly random int64 words.
+
+    On CPU they come from NumPy's PCG64, seeded with one draw from torch's generator (so
+    ``torch.manual_seed`` governs them): about twice as fast as ``torch.randint``, which matters
+    for zoneout's T × B × H draws. Elsewhere torch's own generator makes them.
+
+    >>> _ = torch.manual_seed(0)
+    >>> a = random_words(3, torch.device("cpu"))
+    >>> _ = torch.manual_seed(0)
+    >>> torch.equal(a, random_words(3, torch.device("cpu")))
+    True
+    """
+    if device.type != "cpu":
+        return torch.randint(-(2**63), 2**63 - 1, (count,), dtype=torch.int64, device=device)
+    seed = int(torch.randint(0, 2**62, ()))
+    info = np.iinfo(np.int64)
+    words = np.random.Generator(np.random.PCG64(seed)).integers(info.min, info.max, count, np.int64, endpoint=True)
+    return torch.from_numpy(words)
 
 
 def keep_weights(

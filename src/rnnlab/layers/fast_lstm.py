@@ -41,8 +41,13 @@ def chunk_steps(batch: int) -> int:
     return max(1, CHUNK_ROWS // batch)
 
 
+def _step_views(chunks: list[Tensor], view: Any) -> list[Tensor]:
+    """``view(chunk)[j]`` for every step of every chunk, in time order."""
+    return [v for c in chunks for v in view(c).unbind(0)]
+
+
 def _lstm_forward(
-    acts: Tensor,
+    acts: list[Tensor],
     w_hh: Tensor,
     h0: Tensor,
     c0: Tensor,
@@ -52,30 +57,33 @@ def _lstm_forward(
     ln: tuple[Tensor, Tensor, Tensor, float] | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """The LSTM recurrence over the input terms ``acts [T, B, 4H]`` (overwritten), gates in
-    :data:`FAST_LSTM_ORDER`; returns ``(out [T, B, H], c_T, what backward needs)``.
+    """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
+    sequence, overwritten), gates in :data:`FAST_LSTM_ORDER`; returns ``(out [T, B, H], c_T,
+    what backward needs)``.
 
     With ``need_grad`` each step also writes what the backward needs while it is in cache: the
     gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
     forget gate ``f`` and ``r = o(1 − tanh²)`` (dh → d of the cell or normalized cell). Each
     factor is rewritten from products the step computes anyway, e.g. i(1 − i)g = ig − i·ig.
     """
-    T, B, G = acts.shape
+    T = sum(a.shape[0] for a in acts)
+    B, G = acts[0].shape[1:]
     H = G // 4
     rec = _StepMatmul(w_hh.t(), B)
     # Each step adds its recurrent term to its input term in place (``addmm(..., out=)`` would
     # copy the input term first, at 3× the cost).
-    out = acts.new_empty(T, B, H)
+    out = acts[0].new_empty(T, B, H)
     # Per-step views made once: slicing inside the loop costs a dispatch each.
-    A, OUT = acts.unbind(0), out.unbind(0)
-    SIG, TANH = acts[..., : 3 * H].unbind(0), acts[..., 3 * H :].unbind(0)
-    GO, GI, GF, GG = (g.unbind(0) for g in acts.view(T, B, 4, H).unbind(2))
+    A = _step_views(acts, lambda a: a)
+    SIG, TANH = _step_views(acts, lambda a: a[..., : 3 * H]), _step_views(acts, lambda a: a[..., 3 * H :])
+    GO, GI, GF, GG = (_step_views(acts, lambda a, k=k: a.view(*a.shape[:2], 4, H)[:, :, k]) for k in range(4))
+    OUT = out.unbind(0)
     KH, KC = _steps(keep_h, T), _steps(keep_c, T)
     saved: list[Tensor] = []
     if need_grad:
-        fs, rs = acts.new_empty(T, B, H), acts.new_empty(T, B, H)
+        fs, rs = out.new_empty(T, B, H), out.new_empty(T, B, H)
         FS, RS = fs.unbind(0), rs.unbind(0)
-        saved += [acts, fs, rs]
+        saved += [fs, rs]
     if ln is not None:
         ln_w_hh, ln_w_c, ln_b_c, eps = ln
         rr: list[Tensor] = []  # recurrent term before its norm
@@ -139,15 +147,16 @@ def _lstm_backward(
     x, w_ih, bias, w_hh, h0, out = (inputs[k] for k in ("x", "w_ih", "bias", "w_hh", "h0", "out"))
     feed_mask, keep_h, keep_c = inputs["feed_mask"], inputs["keep_h"], inputs["keep_c"]
     ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps = (inputs[k] for k in ("ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c", "eps"))
-    q, fs, rs = saved[:3]
-    T, B, G = q.shape
-    H, I = G // 4, x.shape[-1]  # noqa: E741
+    q, (fs, rs) = inputs["q"], saved[:2]  # q: the gate factors, by chunk
+    T, B, H = fs.shape
+    G, I = 4 * H, x.shape[-1]  # noqa: E741
     rec = _StepMatmul(w_hh, B)
     FS, RS, DO = fs.unbind(0), rs.unbind(0), d_out.unbind(0)
-    Q_o, Q_c = q[..., :H].unbind(0), q[..., H:].view(T, B, 3, H).unbind(0)  # o; i, f, g
+    Q_o = _step_views(q, lambda a: a[..., :H])  # o; i, f, g
+    Q_c = _step_views(q, lambda a: a[..., H:].view(*a.shape[:2], 3, H))
     KH, KC = _steps(keep_h, T), _steps(keep_c, T)
-    steps = min(T, chunk_steps(B))
-    buf = q.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
+    steps = q[0].shape[0]
+    buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
     BUF, BUF_o, BUF_c = buf.unbind(0), buf[..., :H].unbind(0), buf[..., H:].view(steps, B, 3, H).unbind(0)
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = w_ih.new_zeros(G, I)
@@ -157,16 +166,17 @@ def _lstm_backward(
     d_ln: list[Tensor | None] = [None, None, None, None]
     ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
     if ln_w_ih is not None:
-        d_ln[0] = q.new_zeros(G)
+        d_ln[0] = fs.new_zeros(G)
     if ln:
-        d_ln[1:] = [q.new_zeros(G), q.new_zeros(H), q.new_zeros(H)]
-        rr, cn, stats = saved[3 : 3 + T], saved[3 + T : 3 + 2 * T], saved[3 + 2 * T :]
+        d_ln[1:] = [fs.new_zeros(G), fs.new_zeros(H), fs.new_zeros(H)]
+        rr, cn, stats = saved[2 : 2 + T], saved[2 + T : 2 + 2 * T], saved[2 + 2 * T :]
         st_r = list(zip(stats[0 : 2 * T : 2], stats[1 : 2 * T : 2]))
         st_c = list(zip(stats[2 * T :: 2], stats[2 * T + 1 :: 2]))
     dh = d_hT + DO[T - 1]
     dc = d_cT
-    for t1 in range(T, 0, -steps):
-        t0 = max(0, t1 - steps)
+    for k in range(len(q) - 1, -1, -1):  # the forward's chunks, last first
+        t0 = k * steps
+        t1 = t0 + q[k].shape[0]
         d_r: list[Tensor] = []  # with layer norm: the recurrent term's gradient before its norm
         for t in range(t1 - 1, t0 - 1, -1):
             kh, kc = KH[t], KC[t]
@@ -207,8 +217,7 @@ def _lstm_backward(
         d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
         xc = x[t0:t1].reshape(n * B, I)
         if ln_w_ih is not None:
-            rows = slice(t0 * B, t1 * B)
-            dz, d_gain, d_b = ln_bwd(dg, xc @ w_ih.t(), (G,), in_stats[0][rows], in_stats[1][rows],
+            dz, d_gain, d_b = ln_bwd(dg, xc @ w_ih.t(), (G,), in_stats[2 * k], in_stats[2 * k + 1],
                                      ln_w_ih, bias, [True, True, bias is not None])
             d_ln[0].add_(d_gain)  # type: ignore[union-attr]
             if d_bias is not None:
@@ -250,18 +259,26 @@ class _LSTM(torch.autograd.Function):
         T, B, I = x.shape  # noqa: E741
         G = w_ih.shape[0]
         x2 = x.reshape(T * B, I)
+        # The input terms by chunks of the backward's size: each chunk is small enough for the
+        # allocator to reuse its memory call after call, where one [T, B, 4H] buffer of tens of
+        # MB would be mapped afresh and page-faulted each time (as costly as the arithmetic).
+        steps = chunk_steps(B)
+        acts: list[Tensor] = []
         in_stats: list[Tensor] = []
-        if ln_w_ih is None:
-            acts = torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()
-        else:
-            acts, mean, rstd = torch.native_layer_norm(x2 @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
-            in_stats = [mean, rstd]
+        for t0 in range(0, T, steps):
+            xc = x2[t0 * B : min(T, t0 + steps) * B]
+            if ln_w_ih is None:
+                a = torch.addmm(bias, xc, w_ih.t()) if bias is not None else xc @ w_ih.t()
+            else:
+                a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
+                in_stats += [mean, rstd]
+            acts.append(a.view(-1, B, G))
         ln = None if ln_w_hh is None else (ln_w_hh, ln_w_c, ln_b_c, eps[1])
-        out, c_last, saved = _lstm_forward(acts.view(T, B, G), w_hh, h0, c0, feed_mask, keep_h, keep_c, ln, need_grad)
+        out, c_last, saved = _lstm_forward(acts, w_hh, h0, c0, feed_mask, keep_h, keep_c, ln, need_grad)
         if need_grad:
             ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
-                                  ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *in_stats, *saved)
-            ctx.eps, ctx.n_stats = eps, len(in_stats)
+                                  ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)
+            ctx.eps, ctx.n_chunks, ctx.n_stats = eps, len(acts), len(in_stats)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
@@ -271,7 +288,8 @@ class _LSTM(torch.autograd.Function):
         inputs: dict[str, Any] = dict(zip(_INPUTS, tensors))
         out = tensors[len(_INPUTS)]
         rest = tensors[len(_INPUTS) + 1 :]
-        inputs.update(out=out, eps=ctx.eps)
+        q, rest = list(rest[: ctx.n_chunks]), rest[ctx.n_chunks :]
+        inputs.update(out=out, eps=ctx.eps, q=q)
         zeros = torch.zeros_like(out[0])
         grads = (
             torch.zeros_like(out) if d_out is None else d_out,

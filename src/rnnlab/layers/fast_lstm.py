@@ -134,7 +134,6 @@ def _lstm_forward(
     return out, c_prev, saved
 
 
-
 def _lstm_backward(
     grads: tuple[Tensor, Tensor, Tensor],
     inputs: dict[str, Any],
@@ -146,7 +145,7 @@ def _lstm_backward(
     d_out, d_hT, d_cT = grads
     x, w_ih, bias, w_hh, h0, out = (inputs[k] for k in ("x", "w_ih", "bias", "w_hh", "h0", "out"))
     feed_mask, keep_h, keep_c = inputs["feed_mask"], inputs["keep_h"], inputs["keep_c"]
-    ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps = (inputs[k] for k in ("ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c", "eps"))
+    ln_w_ih, ln_w_hh, ln_w_c, ln_b_c = (inputs[k] for k in ("ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c"))
     q, (fs, rs) = inputs["q"], saved[:2]  # q: the gate factors, by chunk
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
@@ -196,16 +195,15 @@ def _lstm_backward(
                 d, d_wr, _ = ln_bwd(d, rr[t], (G,), *st_r[t], ln_w_hh, None, [True, True, False])
                 d_ln[1].add_(d_wr)  # type: ignore[union-attr]
                 d_r.append(d)
-            if feed_mask is None and kh is None and t > 0:
-                dh_prev = rec.plus(DO[t - 1], d)
+            # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
+            extra = DO[t - 1] if t > 0 else None
+            if kh is not None:
+                extra = dh * kh if extra is None else torch.addcmul(extra, dh, kh)
+            if feed_mask is None:
+                dh_prev = rec(d) if extra is None else rec.plus(extra, d)
             else:
                 dh_prev = rec(d)
-                if feed_mask is not None:
-                    dh_prev.mul_(feed_mask)
-                if kh is not None:
-                    dh_prev.addcmul_(dh, kh)
-                if t > 0:
-                    dh_prev.add_(DO[t - 1])
+                dh_prev = dh_prev.mul_(feed_mask) if extra is None else torch.addcmul(extra, dh_prev, feed_mask)
             dc_prev = dcn * FS[t]
             if kc is not None:
                 dc_prev.addcmul_(dc, kc)
@@ -278,7 +276,7 @@ class _LSTM(torch.autograd.Function):
         if need_grad:
             ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
                                   ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)
-            ctx.eps, ctx.n_chunks, ctx.n_stats = eps, len(acts), len(in_stats)
+            ctx.n_chunks, ctx.n_stats = len(acts), len(in_stats)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
@@ -289,7 +287,7 @@ class _LSTM(torch.autograd.Function):
         out = tensors[len(_INPUTS)]
         rest = tensors[len(_INPUTS) + 1 :]
         q, rest = list(rest[: ctx.n_chunks]), rest[ctx.n_chunks :]
-        inputs.update(out=out, eps=ctx.eps, q=q)
+        inputs.update(out=out, q=q)
         zeros = torch.zeros_like(out[0])
         grads = (
             torch.zeros_like(out) if d_out is None else d_out,

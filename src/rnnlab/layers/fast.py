@@ -109,7 +109,6 @@ class _Recurrence(torch.autograd.Function):
         H = h0.shape[-1]
         out = xp.new_empty(T, B, H)
         wt = w_hh.t() if w_hh.dim() == 2 else w_hh
-        saved: list[Tensor | None] = []
         if kind == "gru":
             acts = xp.new_empty(T, B, 3 * H)
             ghn = xp.new_empty(T, B, H)
@@ -141,7 +140,6 @@ class _Recurrence(torch.autograd.Function):
                     torch.lerp(hn[t], h_prev, keep_h[t], out=out[t])
             saved = [hn]
         ctx.kind, ctx.act, ctx.has_bhh = kind, act, b_hh is not None
-        ctx.n_saved = len(saved)
         ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, *saved)
         return out, out[-1].clone()
 
@@ -157,10 +155,7 @@ class _Recurrence(torch.autograd.Function):
             acts, ghn = saved
             r, z, n = acts.split(H, dim=2)
             a_n = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # (1−n²)(1−z)
-            a_z = torch.empty_like(n)  # (h_prev − n)·z(1−z)
-            a_z[0] = h0
-            a_z[1:] = out[:-1]
-            a_z.sub_(n).mul_(torch.addcmul(z, z, z, value=-1))
+            a_z = _fed_states(out, h0, None, 0, T).sub_(n).mul_(torch.addcmul(z, z, z, value=-1))  # (h_prev − n)·z(1−z)
             b_r = torch.addcmul(r, r, r, value=-1).mul_(ghn)  # r(1−r)·(W_hn h + b_hn)
             dGI = torch.empty_like(acts)
             dGH = torch.empty_like(acts)

@@ -96,8 +96,9 @@ def _lstm_forward(
         if ln is not None:
             r = rec(h_fed)
             r_hat, mean, rstd = torch.native_layer_norm(r, (G,), None, None, eps)
-            rr.append(r)
-            st_r.append((mean, rstd))
+            if need_grad:
+                rr.append(r)
+                st_r.append((mean, rstd))
             A[t].addcmul_(r_hat, ln_w_hh)
         else:
             rec.add_into(A[t], h_fed)
@@ -112,8 +113,9 @@ def _lstm_forward(
             c_new = torch.addcmul(ig, f, c_prev)
         if ln is not None:
             c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
-            cn.append(c_new)
-            st_c.append((mean, rstd))
+            if need_grad:  # (without a graph, keeping them would hold every step to the end)
+                cn.append(c_new)
+                st_c.append((mean, rstd))
             tc = c_hat.tanh_()
         else:
             tc = torch.tanh(c_new)

@@ -113,11 +113,7 @@ def plot_compare_norms(
                     seen[n] = None
         params = list(seen)
     if not params:
-        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
-        style.no_data(axes[0, 0], f"no {stat!r} recorded in any run")
-        fig.suptitle(title or f"{stat} of {len(named)} runs", fontsize=style.TITLE_SIZE)
-        style.save(fig, path)
-        return fig
+        return style.empty_figure(f"no {stat!r} recorded in any run", title or f"{stat} of {len(named)} runs", path)
     fig, axes = _grid(len(params), ncols)
     for ax, pname in zip(axes.flat, params, strict=False):
         ax.set_title(pname, fontsize=style.LABEL_SIZE)

@@ -163,12 +163,8 @@ def plot_weight_heatmaps(
     parts = params.component(component)  # KeyError with "did you mean" on a typo
     xlabel, ylabel = _AXIS_LABELS.get(component, ("", "hidden unit"))
     if not parts:
-        fig, axes = style.new_figure(1, 1)
-        style.no_data(axes[0, 0], f"no {component} in this layer")
-        arrays_title = f"{params.label}: no {component}"
-        fig.suptitle(title or arrays_title, fontsize=style.TITLE_SIZE)
-        style.save(fig, path)
-        return fig
+        return style.empty_figure(f"no {component} in this layer", title or f"{params.label}: no {component}",
+                                  path, panel_size=style.PANEL_SIZE)
     what = "gradient" if params.grad else "weight"
     pname = params.names.get(component, component)
     head = COMPONENT_TITLES.get(component, component)

@@ -106,11 +106,7 @@ def plot_metrics(
     present = [(t, keys, log) for t, keys, log in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
     if not present:
-        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
-        style.no_data(axes[0, 0], "no metrics recorded")
-        fig.suptitle(head, fontsize=style.TITLE_SIZE)
-        style.save(fig, path)
-        return fig
+        return style.empty_figure("no metrics recorded", head, path)
     ncols = 2 if len(present) > 2 else len(present)
     fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7))
     for ax in list(axes.flat)[len(present):]:

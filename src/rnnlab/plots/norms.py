@@ -96,11 +96,7 @@ def plot_norm_histograms(
     data = load_tracked(tracked)
     names = _params(data, stat, params)
     if not names:
-        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
-        style.no_data(axes[0, 0], f"no {stat!r} recorded")
-        fig.suptitle(title or f"per-channel norms ({stat})", fontsize=style.TITLE_SIZE)
-        style.save(fig, path)
-        return fig
+        return style.empty_figure(f"no {stat!r} recorded", title or f"per-channel norms ({stat})", path)
     nrows = max(min(rows, len(data[n][stat].steps)) for n in names)
     # Wide enough for the title even with one or two columns.
     fig, axes = style.new_figure(
@@ -177,11 +173,7 @@ def plot_norm_lines(
     data = load_tracked(tracked)
     names = _params(data, f"{norm}_mean", params)
     if not names:
-        fig, axes = style.new_figure(1, 1, panel_size=(6.0, 2.5))
-        style.no_data(axes[0, 0], f"no {norm}_mean recorded")
-        fig.suptitle(title or f"{norm} norms over training", fontsize=style.TITLE_SIZE)
-        style.save(fig, path)
-        return fig
+        return style.empty_figure(f"no {norm}_mean recorded", title or f"{norm} norms over training", path)
     cols = min(ncols, len(names))
     nrows = math.ceil(len(names) / cols)
     fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2))

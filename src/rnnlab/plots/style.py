@@ -137,6 +137,22 @@ def no_data(ax: Axes, text: str = "no data") -> None:
     ax.set_yticks([])
 
 
+def empty_figure(
+    text: str, title: str, path: str | os.PathLike[str] | None, *, panel_size: tuple[float, float] = (6.0, 2.5)
+) -> Figure:
+    """The figure a plot returns when there is nothing to draw: one panel that says so.
+
+    >>> fig = empty_figure("no 'l2_mean' recorded", "per-channel norms", None)
+    >>> fig.axes[0].texts[0].get_text()
+    "no 'l2_mean' recorded"
+    """
+    fig, axes = new_figure(1, 1, panel_size=panel_size)
+    no_data(axes[0, 0], text)
+    fig.suptitle(title, fontsize=TITLE_SIZE)
+    save(fig, path)
+    return fig
+
+
 def as_array(data: Any, arg: str) -> np.ndarray:
     """A float64 numpy array from a numpy array, torch tensor, list or number."""
     if hasattr(data, "detach"):  # torch.Tensor, without importing torch here

@@ -12,9 +12,15 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[datasets,dev]" "$(TORCH_PIN)"
+# Without build isolation, so that setup.py compiles the step loops (src/rnnlab/csrc) against
+# the pinned torch; `make` rebuilds them when their source changes.
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/rnnlab/csrc/*.cpp)
+	@command -v c++ >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
+	  else echo "no C++ compiler and not root: install g++ to build rnnlab's step loops"; exit 1; fi; }
+	$(BIN)/pip install --quiet "$(TORCH_PIN)" "setuptools>=77"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[datasets,dev]" "$(TORCH_PIN)"
+	$(BIN)/python -c "from rnnlab.layers import native; assert native.NATIVE, native.WHY_NOT"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,4 +46,4 @@ bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so

@@ -201,3 +201,11 @@ def test_real_subprocess_exit_code_and_stderr(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr == (f"rnnlab train: error: {config}: unknown key 'model.hiden_size'; "
                            "did you mean 'model.hidden_size'?\n")
+
+
+def test_version_names_torch_and_the_step_loops(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rnnlab 0.1.0 (torch ") and "LSTM step loops: compiled" in out

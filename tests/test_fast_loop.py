@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import rnnlab
-from rnnlab.layers import fast, fast_lstm
+from rnnlab.layers import fast, fast_lstm, native
 
 
 def _grads(m, x, seed, loss_of):
@@ -131,3 +131,114 @@ def test_backward_chunks_join_exactly(monkeypatch, kwargs):
         results.append([out.detach(), x.grad.clone()] + [p.grad.clone() for p in m.parameters()])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+# --- the compiled step loops (csrc/lstm_steps.cpp) against the Python ones -----------------
+
+def test_the_compiled_step_loops_are_built():
+    # `make` builds them (it installs without build isolation, next to the pinned torch); every
+    # other test of the LSTM's fast path runs through them, so a missing build must not pass.
+    assert native.NATIVE, native.WHY_NOT
+
+
+NATIVE_CASES = {
+    "plain": dict(),
+    "recurrent_dropout": dict(recurrent_dropout=0.3),
+    "zoneout h and c": dict(zoneout=(0.2, 0.4)),
+    "zoneout, only h": dict(zoneout=(0.3, 0.0)),
+    "dropout + zoneout": dict(recurrent_dropout=0.25, zoneout=0.1),
+    "layer_norm": dict(layer_norm=True),
+    "layer_norm + dropout + zoneout": dict(layer_norm=True, recurrent_dropout=0.2, zoneout=0.2),
+    "two layers, both directions": dict(num_layers=2, bidirectional=True, zoneout=0.1),
+    "no bias": dict(bias=False, recurrent_dropout=0.2),
+}
+
+
+def _both_step_loops(monkeypatch, m, x, run):
+    results = []
+    for use in (True, False):
+        monkeypatch.setattr(fast_lstm, "USE_NATIVE", use)
+        results.append(run(m, x))
+    return results
+
+
+def _forward_backward(lengths=None, hx=None):
+    def run(m, x):
+        m.zero_grad()
+        xi = x.detach().requires_grad_()
+        torch.manual_seed(3)
+        out, (h, c) = m(xi, hx, lengths=lengths) if lengths is not None else m(xi, hx)
+        ((out * out).sum() + h.sum() + (c * c).sum()).backward()
+        return [out.detach(), h.detach(), c.detach(), xi.grad] + [p.grad.clone() for p in m.parameters()]
+    return run
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("case", list(NATIVE_CASES))
+def test_compiled_step_loops_equal_the_python_ones_in_float64(case, training, monkeypatch):
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(3, 5, **NATIVE_CASES[case]).double().train(training)
+    m.implementation = "fast"
+    x = torch.randn(7, 4, 3, dtype=torch.float64)
+    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(lengths=[7, 5, 7, 2]))
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.parametrize("case", ["dropout + zoneout", "layer_norm + dropout + zoneout", "plain"])
+def test_compiled_step_loops_equal_the_python_ones_in_float32(case, monkeypatch):
+    # float32's gates use the library's own vectorized exp: equal to rounding, not bit for bit.
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(16, 64, **NATIVE_CASES[case]).train()
+    m.implementation = "fast"
+    x = torch.randn(30, 8, 16) * 3  # saturating gates too
+    h0 = (torch.randn(1, 8, 64), torch.randn(1, 8, 64))
+    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(hx=h0))
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, atol=2e-5 * max(1.0, v.abs().max().item()), rtol=0)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+def test_compiled_forward_without_a_graph_equals_the_python_one(monkeypatch):
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(3, 5, layer_norm=True, zoneout=0.3, recurrent_dropout=0.2).double().train()
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+
+    def run(m, x):
+        torch.manual_seed(1)
+        with torch.no_grad():
+            out, (h, c) = m(x)
+        return [out, h, c]
+
+    for u, v in zip(*_both_step_loops(monkeypatch, m, x, run)):
+        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+def test_compiled_exp_is_accurate_over_the_whole_range(monkeypatch):
+    # One step from zero state: h = o * tanh(i * g), so every activation of the library's exp
+    # shows in h; pre-activations from -100 to 100 cover both clamps of the exp.
+    H = 1000
+    pre = torch.linspace(-100, 100, 4 * H).view(1, 1, 4 * H)
+    w_ih = torch.eye(4 * H)[:, :1] * 0  # input term = bias only
+    bias = pre.view(4 * H)
+    state = (torch.zeros(1, H), torch.zeros(1, H))
+    x = torch.zeros(1, 1, 1)
+    keep = [torch.zeros(1, 1, H), None]  # a keep weight, so the step loop runs
+    out = {}
+    for use in (True, False):
+        monkeypatch.setattr(fast_lstm, "USE_NATIVE", use)
+        out[use] = fast_lstm.fast_lstm(x, w_ih, bias, torch.zeros(4 * H, H), state, keep, None)[0]
+    torch.testing.assert_close(out[True], out[False], atol=3e-7, rtol=0)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
+    acts = [torch.zeros(2, 1, 8, dtype=torch.float16)]
+    h0 = torch.zeros(1, 2, dtype=torch.float16)
+    with pytest.raises(RuntimeError, match="expected float32 or float64, got Half"):
+        torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
+                                      None, None, None, None, None, None, 1e-5, False)
+    assert fast_lstm._step_loops(acts[0])[0] is fast_lstm._forward_steps  # such tensors take the Python loop

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import rnnlab
+from rnnlab.layers import fast_lstm
 
 PATHS = {
     "plain": dict(),
@@ -20,13 +21,20 @@ PATHS = {
 }
 
 
-@pytest.mark.parametrize("impl", ["fast", "autograd"])
+LAYERS_AND_LOOPS = [
+    *((cls, impl) for cls in (rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN, rnnlab.IndRNN) for impl in ("fast", "autograd")),
+    (rnnlab.LSTM, "fast, Python steps"),  # the LSTM's step loops without the compiled library
+]
+
+
 @pytest.mark.parametrize("path", list(PATHS))
-@pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN, rnnlab.IndRNN])
-def test_gradcheck(cls, path, impl):
+@pytest.mark.parametrize("cls, impl", LAYERS_AND_LOOPS)
+def test_gradcheck(cls, path, impl, monkeypatch):
     kwargs = dict(PATHS[path])
     m = cls(2, 3, **kwargs).double().train()
-    m.implementation = impl
+    m.implementation = impl.split(",")[0]
+    if impl == "fast, Python steps":
+        monkeypatch.setattr(fast_lstm, "USE_NATIVE", False)
     x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
     lengths = [4, 2] if "lengths" in path else None
     h0 = torch.randn(2 if m.bidirectional else 1, 2, 3, dtype=torch.float64, requires_grad=True)

@@ -216,6 +216,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, computed when asked for: it imports torch, which other commands' help need not."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(_version())
+        parser.exit()
+
+
+def _version() -> str:
+    """rnnlab's and torch's versions, and which LSTM step loops this install runs."""
+    import torch
+
+    import rnnlab
+    from rnnlab.layers import native
+
+    loops = "compiled" if native.NATIVE else f"Python ({native.WHY_NOT})"
+    return f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {loops})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnlab", description="Train, inspect and compare regularized recurrent networks.",
@@ -223,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
     )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show versions and which step loops run, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:

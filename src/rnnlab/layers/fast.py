@@ -57,10 +57,14 @@ class _StepMatmul:
     nn.LSTM does; each step's product is then ~20% faster at H=512. Elsewhere it is ``x @ w``.
     """
 
-    def __init__(self, w: Tensor, batch: int) -> None:
+    def __init__(self, w: Tensor, batch: int, parts: tuple[Tensor | None, Tensor | None] | None = None) -> None:
+        """``parts``: ``(packed, lin)`` of an earlier instance, instead of packing ``w`` again."""
         self.w, self.batch = w, batch
         self.packed: Tensor | None = None
-        if _can_pack(w):
+        self.lin: Tensor | None = None
+        if parts is not None:
+            self.packed, self.lin = parts
+        elif _can_pack(w):
             self.lin = w.t().contiguous()  # as a linear layer's weight, [N, K]
             self.packed = torch.ops.mkl._mkl_reorder_linear_weight(self.lin, batch)
 

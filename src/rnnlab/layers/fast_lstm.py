@@ -13,6 +13,12 @@ LSTM's size makes it pay:
   and, in backward, one broadcast product covers the three that take the cell's gradient;
   the caller permutes the parameters, and autograd maps their gradients back;
 * each step also writes the backward's gate factors while they are in cache.
+
+The step loops themselves (:func:`_forward_steps`, :func:`_backward_chunk`) run compiled when
+the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there each step's
+elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
+small hidden sizes cost more than the arithmetic. The Python functions are the reference and
+the fallback; the tests check both against each other.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnlab.layers import native
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
 
 #: the fast LSTM's gate order: the three sigmoid gates first, so that one call activates them
@@ -46,30 +53,39 @@ def _step_views(chunks: list[Tensor], view: Any) -> list[Tensor]:
     return [v for c in chunks for v in view(c).unbind(0)]
 
 
-def _lstm_forward(
+def _forward_steps(
     acts: list[Tensor],
-    w_hh: Tensor,
+    w: Tensor,
+    packed: Tensor | None,
+    lin: Tensor | None,
     h0: Tensor,
     c0: Tensor,
     feed_mask: Tensor | None,
     keep_h: Tensor | None,
     keep_c: Tensor | None,
-    ln: tuple[Tensor, Tensor, Tensor, float] | None,
+    ln_w_hh: Tensor | None,
+    ln_w_c: Tensor | None,
+    ln_b_c: Tensor | None,
+    eps: float,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
-    sequence, overwritten), gates in :data:`FAST_LSTM_ORDER`; returns ``(out [T, B, H], c_T,
-    what backward needs)``.
+    sequence, overwritten), gates in :data:`FAST_LSTM_ORDER`, recurrent term ``h @ w`` (by
+    :class:`_StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
 
     With ``need_grad`` each step also writes what the backward needs while it is in cache: the
     gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
     forget gate ``f`` and ``r = o(1 − tanh²)`` (dh → d of the cell or normalized cell). Each
     factor is rewritten from products the step computes anyway, e.g. i(1 − i)g = ig − i·ig.
+    ``saved`` is ``[fs, rs]``, then with layer norm every step's recurrent term and cell before
+    their norms, then (mean, rstd) of every recurrent-term norm and of every cell norm.
+
+    ``torch.ops.rnnlab.lstm_forward`` (``csrc/lstm_steps.cpp``) is this function in C++.
     """
     T = sum(a.shape[0] for a in acts)
     B, G = acts[0].shape[1:]
     H = G // 4
-    rec = _StepMatmul(w_hh.t(), B)
+    rec = _StepMatmul(w, B, (packed, lin))
     # Each step adds its recurrent term to its input term in place (``addmm(..., out=)`` would
     # copy the input term first, at 3× the cost).
     out = acts[0].new_empty(T, B, H)
@@ -84,21 +100,20 @@ def _lstm_forward(
         fs, rs = out.new_empty(T, B, H), out.new_empty(T, B, H)
         FS, RS = fs.unbind(0), rs.unbind(0)
         saved += [fs, rs]
-    if ln is not None:
-        ln_w_hh, ln_w_c, ln_b_c, eps = ln
-        rr: list[Tensor] = []  # recurrent term before its norm
-        cn: list[Tensor] = []  # cell before its norm
-        st_r: list[tuple[Tensor, Tensor]] = []  # mean, rstd
-        st_c: list[tuple[Tensor, Tensor]] = []
+    ln = ln_w_hh is not None
+    rr: list[Tensor] = []  # recurrent term before its norm
+    cn: list[Tensor] = []  # cell before its norm
+    st_r: list[Tensor] = []  # mean, rstd of each
+    st_c: list[Tensor] = []
     h_prev, c_prev = h0, c0
     for t in range(T):
         h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-        if ln is not None:
+        if ln:
             r = rec(h_fed)
             r_hat, mean, rstd = torch.native_layer_norm(r, (G,), None, None, eps)
             if need_grad:
                 rr.append(r)
-                st_r.append((mean, rstd))
+                st_r += [mean, rstd]
             A[t].addcmul_(r_hat, ln_w_hh)
         else:
             rec.add_into(A[t], h_fed)
@@ -111,11 +126,11 @@ def _lstm_forward(
             c_new = fc + ig
         else:
             c_new = torch.addcmul(ig, f, c_prev)
-        if ln is not None:
+        if ln:
             c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
             if need_grad:  # (without a graph, keeping them would hold every step to the end)
                 cn.append(c_new)
-                st_c.append((mean, rstd))
+                st_c += [mean, rstd]
             tc = c_hat.tanh_()
         else:
             tc = torch.tanh(c_new)
@@ -131,9 +146,105 @@ def _lstm_forward(
         if KH[t] is not None:
             h_new.lerp_(h_prev, KH[t])
         h_prev = h_new
-    if need_grad and ln is not None:
-        saved += [*rr, *cn, *(v for st in (st_r, st_c) for pair in st for v in pair)]
+    if need_grad and ln:
+        saved += [*rr, *cn, *st_r, *st_c]
     return out, c_prev, saved
+
+
+def _backward_chunk(
+    t0: int,
+    q: Tensor,
+    buf: Tensor,
+    dh: Tensor,
+    dc: Tensor,
+    fs: Tensor,
+    rs: Tensor,
+    d_out: Tensor,
+    w: Tensor,
+    packed: Tensor | None,
+    lin: Tensor | None,
+    feed_mask: Tensor | None,
+    keep_h: Tensor | None,
+    keep_c: Tensor | None,
+    rr: list[Tensor],
+    cn: list[Tensor],
+    stats: list[Tensor],
+    ln_w_hh: Tensor | None,
+    ln_w_c: Tensor | None,
+    ln_b_c: Tensor | None,
+    d_ln_hh: Tensor | None,
+    d_ln_wc: Tensor | None,
+    d_ln_bc: Tensor | None,
+    d_r: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """The reverse recurrence over one chunk of the forward's steps (``q``, from step ``t0``),
+    last step first, from the state gradients ``dh, dc`` after it.
+
+    Writes each step's gate gradient into ``buf[t − t0]`` and, with layer norm, the gradient of
+    its recurrent term before the norm into ``d_r[t − t0]`` and the gain gradients into
+    ``d_ln_*``; returns ``(dh, dc)`` before the chunk. ``rr, cn, stats`` are
+    :func:`_forward_steps`'s layer-norm tensors of all steps.
+
+    ``torch.ops.rnnlab.lstm_backward_chunk`` (``csrc/lstm_steps.cpp``) is this function in C++.
+    """
+    n, B, G = q.shape
+    H, T = G // 4, fs.shape[0]
+    rec = _StepMatmul(w, B, (packed, lin))
+    ln = ln_w_hh is not None
+    ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
+    # Per-step views made once per chunk: slicing inside the loop costs a dispatch each.
+    t1 = t0 + n
+    KH, KC = _steps(None if keep_h is None else keep_h[t0:t1], n), _steps(None if keep_c is None else keep_c[t0:t1], n)
+    RS, FS, BUF = rs[t0:t1].unbind(0), fs[t0:t1].unbind(0), buf.unbind(0)
+    Q_o, Q_c = q[..., :H].unbind(0), q[..., H:].view(n, B, 3, H).unbind(0)
+    BUF_o, BUF_c = buf[..., :H].unbind(0), buf[..., H:].view(buf.shape[0], B, 3, H).unbind(0)
+    for t in range(t1 - 1, t0 - 1, -1):
+        j = t - t0
+        kh, kc = KH[j], KC[j]
+        dhn = dh if kh is None else torch.addcmul(dh, dh, kh, value=-1)  # through the new state
+        dcn = dc if kc is None else torch.addcmul(dc, dc, kc, value=-1)
+        if ln:
+            d_c, d_wc, d_bc = ln_bwd(dhn * RS[j], cn[t], (H,), stats[2 * T + 2 * t], stats[2 * T + 2 * t + 1],
+                                     ln_w_c, ln_b_c, [True, True, True])
+            dcn = d_c.add_(dcn)
+            d_ln_wc.add_(d_wc)  # type: ignore[union-attr]
+            d_ln_bc.add_(d_bc)  # type: ignore[union-attr]
+        else:
+            dcn = torch.addcmul(dcn, dhn, RS[j])
+        torch.mul(Q_o[j], dhn, out=BUF_o[j])
+        torch.mul(Q_c[j], dcn.unsqueeze(1), out=BUF_c[j])
+        d = BUF[j]
+        if ln:
+            d, d_wr, _ = ln_bwd(d, rr[t], (G,), stats[2 * t], stats[2 * t + 1], ln_w_hh, None, [True, True, False])
+            d_ln_hh.add_(d_wr)  # type: ignore[union-attr]
+            d = d_r[j].copy_(d)  # type: ignore[index]
+        # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
+        extra = d_out[t - 1] if t > 0 else None
+        if kh is not None:
+            extra = dh * kh if extra is None else torch.addcmul(extra, dh, kh)
+        if feed_mask is None:
+            dh_prev = rec(d) if extra is None else rec.plus(extra, d)
+        else:
+            dh_prev = rec(d)
+            dh_prev = dh_prev.mul_(feed_mask) if extra is None else torch.addcmul(extra, dh_prev, feed_mask)
+        dc_prev = dcn * FS[j]
+        if kc is not None:
+            dc_prev.addcmul_(dc, kc)
+        dh, dc = dh_prev, dc_prev
+    return dh, dc
+
+
+#: run the step loops compiled (:mod:`rnnlab.layers.native`) when the install has them; the
+#: Python loops above give the same results (the tests run both)
+USE_NATIVE = native.NATIVE
+
+
+def _step_loops(like: Tensor) -> tuple[Any, Any]:
+    """The forward and backward step loops for tensors like ``like``: compiled ones on the CPU
+    in float32 and float64, when the install has them; the Python ones otherwise."""
+    if USE_NATIVE and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+        return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk
+    return _forward_steps, _backward_chunk
 
 
 def _lstm_backward(
@@ -152,68 +263,33 @@ def _lstm_backward(
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
     rec = _StepMatmul(w_hh, B)
-    FS, RS, DO = fs.unbind(0), rs.unbind(0), d_out.unbind(0)
-    Q_o = _step_views(q, lambda a: a[..., :H])  # o; i, f, g
-    Q_c = _step_views(q, lambda a: a[..., H:].view(*a.shape[:2], 3, H))
-    KH, KC = _steps(keep_h, T), _steps(keep_c, T)
     steps = q[0].shape[0]
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
-    BUF, BUF_o, BUF_c = buf.unbind(0), buf[..., :H].unbind(0), buf[..., H:].view(steps, B, 3, H).unbind(0)
+    d_r = fs.new_empty(steps, B, G) if ln_w_hh is not None else None  # of its recurrent terms
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
     dx = x.new_empty(x.shape) if needs[0] else None
     ln = ln_w_hh is not None
     d_ln: list[Tensor | None] = [None, None, None, None]
-    ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
+    ln_bwd = torch.ops.aten.native_layer_norm_backward
     if ln_w_ih is not None:
         d_ln[0] = fs.new_zeros(G)
     if ln:
         d_ln[1:] = [fs.new_zeros(G), fs.new_zeros(H), fs.new_zeros(H)]
-        rr, cn, stats = saved[2 : 2 + T], saved[2 + T : 2 + 2 * T], saved[2 + 2 * T :]
-        st_r = list(zip(stats[0 : 2 * T : 2], stats[1 : 2 * T : 2]))
-        st_c = list(zip(stats[2 * T :: 2], stats[2 * T + 1 :: 2]))
-    dh = d_hT + DO[T - 1]
+    rr, cn, stats = (saved[2 : 2 + T], saved[2 + T : 2 + 2 * T], saved[2 + 2 * T :]) if ln else ([], [], [])
+    _, backward_chunk = _step_loops(fs)
+    dh = d_hT + d_out[T - 1]
     dc = d_cT
     for k in range(len(q) - 1, -1, -1):  # the forward's chunks, last first
         t0 = k * steps
-        t1 = t0 + q[k].shape[0]
-        d_r: list[Tensor] = []  # with layer norm: the recurrent term's gradient before its norm
-        for t in range(t1 - 1, t0 - 1, -1):
-            kh, kc = KH[t], KC[t]
-            dhn = dh if kh is None else torch.addcmul(dh, dh, kh, value=-1)  # through the new state
-            dcn = dc if kc is None else torch.addcmul(dc, dc, kc, value=-1)
-            if ln:
-                d_c, d_wc, d_bc = ln_bwd(dhn * RS[t], cn[t], (H,), *st_c[t], ln_w_c, ln_b_c, [True, True, True])
-                dcn = d_c.add_(dcn)
-                d_ln[2].add_(d_wc)  # type: ignore[union-attr]
-                d_ln[3].add_(d_bc)  # type: ignore[union-attr]
-            else:
-                dcn = torch.addcmul(dcn, dhn, RS[t])
-            torch.mul(Q_o[t], dhn, out=BUF_o[t - t0])
-            torch.mul(Q_c[t], dcn.unsqueeze(1), out=BUF_c[t - t0])
-            d = BUF[t - t0]
-            if ln:
-                d, d_wr, _ = ln_bwd(d, rr[t], (G,), *st_r[t], ln_w_hh, None, [True, True, False])
-                d_ln[1].add_(d_wr)  # type: ignore[union-attr]
-                d_r.append(d)
-            # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
-            extra = DO[t - 1] if t > 0 else None
-            if kh is not None:
-                extra = dh * kh if extra is None else torch.addcmul(extra, dh, kh)
-            if feed_mask is None:
-                dh_prev = rec(d) if extra is None else rec.plus(extra, d)
-            else:
-                dh_prev = rec(d)
-                dh_prev = dh_prev.mul_(feed_mask) if extra is None else torch.addcmul(extra, dh_prev, feed_mask)
-            dc_prev = dcn * FS[t]
-            if kc is not None:
-                dc_prev.addcmul_(dc, kc)
-            dh, dc = dh_prev, dc_prev
+        n = q[k].shape[0]
+        t1 = t0 + n
+        dh, dc = backward_chunk(t0, q[k], buf, dh, dc, fs, rs, d_out, rec.w, rec.packed, rec.lin,
+                                feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, *d_ln[1:], d_r)
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
-        n = t1 - t0
         dg = buf[:n].view(n * B, G)
-        dr = torch.stack(d_r[::-1]).view(n * B, G) if ln else dg
+        dr = d_r[:n].view(n * B, G) if d_r is not None else dg
         d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
         xc = x[t0:t1].reshape(n * B, I)
         if ln_w_ih is not None:
@@ -273,8 +349,10 @@ class _LSTM(torch.autograd.Function):
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
-        ln = None if ln_w_hh is None else (ln_w_hh, ln_w_c, ln_b_c, eps[1])
-        out, c_last, saved = _lstm_forward(acts, w_hh, h0, c0, feed_mask, keep_h, keep_c, ln, need_grad)
+        rec = _StepMatmul(w_hh.t(), B)
+        forward_steps, _ = _step_loops(acts[0])
+        out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
+                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], need_grad)
         if need_grad:
             ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
                                   ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)
@@ -292,7 +370,7 @@ class _LSTM(torch.autograd.Function):
         inputs.update(out=out, q=q)
         zeros = torch.zeros_like(out[0])
         grads = (
-            torch.zeros_like(out) if d_out is None else d_out,
+            torch.zeros_like(out) if d_out is None else d_out.contiguous(),  # (often an expanded scalar)
             zeros if d_hT is None else d_hT,
             zeros if d_cT is None else d_cT,
         )

@@ -1,0 +1,525 @@
+// The fast LSTM's step loops in C++ (torch.ops.rnnlab.lstm_forward, lstm_backward_chunk).
+//
+// They compute what the Python loops of rnnlab/layers/fast_lstm.py compute (`_forward_steps`,
+// `_backward_chunk`: the docstrings there give the contract), with each step's elementwise
+// work fused into one pass over the batch: a step is its matmul plus one or two passes,
+// where the Python loop makes ~28 tensor calls at ~5-10 us each. At small hidden sizes those
+// calls, not arithmetic, set the speed (docs/layers.md). Layer norm and matmuls stay ATen's.
+//
+// Gate order is FAST_LSTM_ORDER: o, i, f, g. Registered as torch ops so that no Python
+// headers are needed: the library is loaded with torch.ops.load_library.
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+// ---------------------------------------------------------------------------------------
+// Elementwise math. float: exp by range reduction and Cephes' degree-6 polynomial (relative
+// error ~1 ulp), written branch-free so that the compiler vectorizes the row loops; double
+// (gradcheck): the C library.
+
+inline float exp_f(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to integer
+  float k = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - k * 0.693359375f;
+  r = r - k * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;  // 2^k
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+inline float sigmoid_(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+inline float tanh_(float x) { return 1.0f - 2.0f / (exp_f(2.0f * x) + 1.0f); }
+inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double tanh_(double x) { return std::tanh(x); }
+
+// torch.lerp's formula, so that a weight of exactly 1 (zoneout keeping a unit) or 0 gives
+// exactly the old or the new value.
+template <typename T>
+inline T lerp_(T a, T b, T w) {
+  return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
+// ---------------------------------------------------------------------------------------
+// Row kernels: one batch row b, columns j < H. Options are template flags, so that every
+// loop is branch-free and vectorizes (an absent option's pointer is null and never read).
+// The row's arrays never overlap; IVDEP says so, since a dozen pointers are more than the
+// compiler will check for overlap at run time.
+
+#if defined(__clang__)
+#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define IVDEP _Pragma("GCC ivdep")
+#else
+#define IVDEP
+#endif
+
+// On x86-64 with GCC, each row kernel is built for AVX-512, AVX2 + FMA and the baseline, and
+// the loader picks the best the CPU has (4x the baseline's speed for the exp of the gates).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+#define ROW_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), noinline))
+#else
+#define ROW_KERNEL inline
+#endif
+
+template <typename T>
+struct GatesStep {   // activations and cell; with grad, the backward's gate factors
+  T* a;              // [B, 4H] pre-activations in; o and the factors q_i, q_f, q_g out
+  const T* r_hat;    // layer norm: normalized recurrent term [B, 4H], added as r_hat * gain
+  const T* gain;     // [4H]
+  const T* c_prev;   // [B, H], as every [B, H] below
+  T* c;              // new cell
+  T* fs;             // with grad: forget gate
+};
+
+template <typename T, bool GRAD, bool LN>
+ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
+  T* __restrict a = k.a + b * 4 * H;
+  const T* __restrict cp = k.c_prev + b * H;
+  T* __restrict c = k.c + b * H;
+  T* __restrict fs = GRAD ? k.fs + b * H : nullptr;
+  if constexpr (LN) {
+    const T* __restrict r = k.r_hat + b * 4 * H;
+    const T* __restrict gain = k.gain;
+    IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += r[j] * gain[j];
+  }
+  IVDEP for (int64_t j = 0; j < H; ++j) {
+    const T o = sigmoid_(a[j]), i = sigmoid_(a[H + j]), f = sigmoid_(a[2 * H + j]),
+            g = tanh_(a[3 * H + j]);
+    const T ig = i * g, fc = f * cp[j];
+    c[j] = fc + ig;
+    a[j] = o;
+    if constexpr (GRAD) {
+      fs[j] = f;
+      a[H + j] = ig - i * ig;      // i(1 - i) g
+      a[2 * H + j] = fc - f * fc;  // f(1 - f) c_prev
+      a[3 * H + j] = i - ig * g;   // i(1 - g^2)
+    }
+  }
+}
+
+template <typename T>
+struct OutputStep {  // hidden state, zoneout, the next step's fed state
+  T* a;              // [B, 4H]: o in; with grad q_o = o(1 - o) tanh out
+  const T* c_hat;    // cell after its norm (the cell itself without layer norm)
+  const T* c;        // cell before its norm
+  const T* c_prev;
+  const T* h_prev;
+  const T* keep_h;   // zoneout / length weights of the old state
+  const T* keep_c;
+  const T* mask;     // recurrent-dropout mask
+  T* h;              // out[t]
+  T* c_next;         // with keep_c: the state carried on (else the cell itself is)
+  T* h_fed;          // with mask: h * mask for the next step
+  T* rs;             // with grad: o(1 - tanh^2)
+};
+
+template <typename T, bool GRAD, bool KH, bool KC, bool MASK>
+ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
+  const int64_t r = b * H;
+  T* __restrict a = k.a + b * 4 * H;
+  const T* __restrict c_hat = k.c_hat + r;
+  const T* __restrict c = k.c + r;
+  const T* __restrict cp = k.c_prev + r;
+  const T* __restrict hp = k.h_prev + r;
+  const T* __restrict kh = KH ? k.keep_h + r : nullptr;
+  const T* __restrict kc = KC ? k.keep_c + r : nullptr;
+  const T* __restrict mask = MASK ? k.mask + r : nullptr;
+  T* __restrict h = k.h + r;
+  T* __restrict c_next = KC ? k.c_next + r : nullptr;
+  T* __restrict h_fed = MASK ? k.h_fed + r : nullptr;
+  T* __restrict rs = GRAD ? k.rs + r : nullptr;
+  IVDEP for (int64_t j = 0; j < H; ++j) {
+    const T tc = tanh_(c_hat[j]), o = a[j];
+    const T hv = o * tc;
+    if constexpr (GRAD) {
+      rs[j] = o - hv * tc;
+      a[j] = hv - o * hv;
+    }
+    T h_out = hv;
+    if constexpr (KH) h_out = lerp_(hv, hp[j], kh[j]);
+    h[j] = h_out;
+    if constexpr (KC) c_next[j] = lerp_(c[j], cp[j], kc[j]);
+    if constexpr (MASK) h_fed[j] = h_out * mask[j];
+  }
+}
+
+template <typename T>
+struct BackwardStep {  // one step back through the cell and the state update
+  const T* dh;         // [B, H]: gradient of the step's carried hidden state
+  const T* dc;
+  const T* keep_h;
+  const T* keep_c;
+  const T* rs;
+  const T* q;           // [B, 4H] gate factors
+  const T* fs;
+  const T* d_out_prev;  // d out[t-1], absent at t = 0
+  const T* d_c_norm;    // layer norm: gradient of the cell through its norm
+  T* d_gates;           // [B, 4H]
+  T* dc_prev;
+  T* extra;             // the parts of dh_{t-1} that do not go through W_hh
+};
+
+template <typename T, bool KH, bool KC, bool PREV, bool LN>
+ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
+  const int64_t r = b * H;
+  const T* __restrict dh_ = k.dh + r;
+  const T* __restrict dc_ = k.dc + r;
+  const T* __restrict kh_ = KH ? k.keep_h + r : nullptr;
+  const T* __restrict kc_ = KC ? k.keep_c + r : nullptr;
+  const T* __restrict rs = LN ? nullptr : k.rs + r;
+  const T* __restrict q = k.q + b * 4 * H;
+  const T* __restrict fs = k.fs + r;
+  const T* __restrict prev = PREV ? k.d_out_prev + r : nullptr;
+  const T* __restrict dcl = LN ? k.d_c_norm + r : nullptr;
+  T* __restrict d = k.d_gates + b * 4 * H;
+  T* __restrict dc_prev = k.dc_prev + r;
+  T* __restrict extra = k.extra + r;
+  IVDEP for (int64_t j = 0; j < H; ++j) {
+    const T dh = dh_[j], dc = dc_[j];
+    T kh = T(0), kc = T(0);
+    if constexpr (KH) kh = kh_[j];
+    if constexpr (KC) kc = kc_[j];
+    const T dhn = dh - dh * kh;  // through the new state
+    T dcn = dc - dc * kc;
+    if constexpr (LN) dcn = dcl[j] + dcn;
+    else dcn = dcn + dhn * rs[j];
+    d[j] = q[j] * dhn;
+    d[H + j] = q[H + j] * dcn;
+    d[2 * H + j] = q[2 * H + j] * dcn;
+    d[3 * H + j] = q[3 * H + j] * dcn;
+    dc_prev[j] = dcn * fs[j] + dc * kc;
+    T e = dh * kh;
+    if constexpr (PREV) e = prev[j] + e;
+    extra[j] = e;
+  }
+}
+
+// Calls f(std::bool_constant<b1>{}, std::bool_constant<b2>{}, ...): runtime flags to
+// template flags.
+template <typename F>
+void with_flags(const F& f) { f(); }
+template <typename F, typename... Bs>
+void with_flags(const F& f, bool first, Bs... rest) {
+  if (first) with_flags([&](auto... fl) { f(std::true_type{}, fl...); }, rest...);
+  else with_flags([&](auto... fl) { f(std::false_type{}, fl...); }, rest...);
+}
+
+// Runs `row(b)` for every batch row, on the calling thread: a step's elementwise work
+// (10-40 us at the benchmark's sizes) is of the order of a fork and join of threads, and
+// ATen's parallel_for is inline OpenMP, which this library is not built with (a second
+// OpenMP runtime beside torch's would be).
+template <typename F>
+void for_rows(int64_t B, const F& row) {
+  for (int64_t b = 0; b < B; ++b) row(b);
+}
+
+template <typename T>
+T* ptr(const Tensor& t) { return t.data_ptr<T>(); }
+template <typename T>
+const T* ptr(const OptTensor& t) { return t.has_value() ? t->data_ptr<T>() : nullptr; }
+
+// ---------------------------------------------------------------------------------------
+// x @ w for every step's [B, K] input; with `packed` (MKL's packed GEMM layout of the
+// weight, made once per call by the Python side), mkl::_mkl_linear.
+struct StepMatmul {
+  const Tensor& w;
+  const OptTensor& packed;
+  const OptTensor& lin;
+  int64_t batch;
+
+  Tensor operator()(const Tensor& x) const {
+    if (!packed.has_value()) return at::mm(x, w);
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mkl::_mkl_linear", "")
+                         .typed<Tensor(const Tensor&, const Tensor&, const Tensor&,
+                                       const std::optional<Tensor>&, int64_t)>();
+    return op.call(x, *packed, *lin, std::nullopt, batch);
+  }
+  void add_into(Tensor& acc, const Tensor& x) const {
+    if (packed.has_value()) acc.add_((*this)(x));
+    else acc.addmm_(x, w);
+  }
+  Tensor plus(const Tensor& base, const Tensor& x) const {
+    return packed.has_value() ? (*this)(x).add_(base) : at::addmm(base, x, w);
+  }
+};
+
+OptTensor contiguous(const OptTensor& t) {
+  return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
+}
+
+OptTensor step(const OptTensor& t, int64_t i) {
+  return t.has_value() ? OptTensor(t->select(0, i)) : std::nullopt;
+}
+
+// The row kernels index raw memory, so every shape is checked, not assumed.
+void check_shape(const char* where, const char* name, const OptTensor& t, at::IntArrayRef expected) {
+  TORCH_CHECK(!t.has_value() || t->sizes() == expected, where, ": ", name, " expected shape ",
+              expected, ", got ", t->sizes());
+}
+
+void check_dtypes(const char* where, const Tensor& ref, std::initializer_list<const OptTensor*> ts) {
+  for (const OptTensor* t : ts) {
+    TORCH_CHECK(!t->has_value() || (*t)->scalar_type() == ref.scalar_type(), where,
+                ": expected every tensor in ", ref.scalar_type(), ", got ", (*t)->scalar_type());
+  }
+}
+
+template <typename T>
+std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
+    at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
+    const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in,
+    const OptTensor& keep_h_in, const OptTensor& keep_c_in, const OptTensor& ln_w_hh_in,
+    const OptTensor& ln_w_c, const OptTensor& ln_b_c, double eps, bool need_grad) {
+  int64_t T_ = 0;
+  for (const auto& a : acts) {
+    TORCH_CHECK(a.is_contiguous(), "lstm_forward: input chunks must be contiguous");
+    T_ += a.size(0);
+  }
+  const int64_t B = acts[0].size(1), G = acts[0].size(2), H = G / 4;
+  for (const auto& a : acts) check_shape("lstm_forward", "input chunk", a, {a.size(0), B, G});
+  check_shape("lstm_forward", "h0", h0_in, {B, H});
+  check_shape("lstm_forward", "c0", c0_in, {B, H});
+  check_shape("lstm_forward", "w", w, {H, G});
+  check_shape("lstm_forward", "feed_mask", feed_mask_in, {B, H});
+  check_shape("lstm_forward", "keep_h", keep_h_in, {T_, B, H});
+  check_shape("lstm_forward", "keep_c", keep_c_in, {T_, B, H});
+  check_shape("lstm_forward", "ln_w_hh", ln_w_hh_in, {G});
+  const StepMatmul rec{w, packed, lin, B};
+  const Tensor h0 = h0_in.contiguous(), c0 = c0_in.contiguous();
+  const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
+                  keep_c = contiguous(keep_c_in), ln_w_hh = contiguous(ln_w_hh_in);
+  const bool ln = ln_w_hh.has_value();
+  Tensor out = acts[0].new_empty({T_, B, H});
+  std::vector<Tensor> saved, rr, cn, st_r, st_c;
+  Tensor fs, rs;
+  if (need_grad) {
+    fs = out.new_empty({T_, B, H});
+    rs = out.new_empty({T_, B, H});
+    saved = {fs, rs};
+  }
+  Tensor h_prev = h0, c_prev = c0;
+  Tensor h_fed = feed_mask.has_value() ? h0 * *feed_mask : h0;
+  int64_t t = 0;
+  for (const auto& chunk : acts) {
+    for (int64_t j = 0; j < chunk.size(0); ++j, ++t) {
+      Tensor a = chunk.select(0, j);
+      Tensor r_hat;
+      if (ln) {
+        Tensor r = rec(h_fed);
+        auto [r_norm, mean, rstd] = at::native_layer_norm(r, {G}, std::nullopt, std::nullopt, eps);
+        r_hat = r_norm;
+        if (need_grad) {
+          rr.push_back(r);
+          st_r.push_back(mean);
+          st_r.push_back(rstd);
+        }
+      } else {
+        rec.add_into(a, h_fed);
+      }
+      Tensor c = at::empty_like(c_prev);
+      Tensor fs_t = need_grad ? fs.select(0, t) : Tensor();
+      Tensor rs_t = need_grad ? rs.select(0, t) : Tensor();
+      const OptTensor kh = step(keep_h, t), kc = step(keep_c, t);
+      Tensor out_t = out.select(0, t);
+      Tensor c_next = kc.has_value() ? at::empty_like(c_prev) : c;
+      Tensor h_fed_next = feed_mask.has_value() ? at::empty_like(h_prev) : out_t;
+      const GatesStep<T> gk{ptr<T>(a), ln ? ptr<T>(r_hat) : nullptr, ptr<T>(ln_w_hh),
+                            ptr<T>(c_prev), ptr<T>(c), need_grad ? ptr<T>(fs_t) : nullptr};
+      auto output_step = [&](const Tensor& c_hat) {
+        return OutputStep<T>{ptr<T>(a), ptr<T>(c_hat), ptr<T>(c), ptr<T>(c_prev),
+                             ptr<T>(h_prev), ptr<T>(kh), ptr<T>(kc), ptr<T>(feed_mask),
+                             ptr<T>(out_t), ptr<T>(c_next), ptr<T>(h_fed_next),
+                             need_grad ? ptr<T>(rs_t) : nullptr};
+      };
+      const bool KH = kh.has_value(), KC = kc.has_value(), MASK = feed_mask.has_value();
+      if (ln) {
+        with_flags([&](auto grad) {
+          for_rows(B, [&](int64_t b) { gates_row<T, decltype(grad)::value, true>(gk, b, H); });
+        }, need_grad);
+        auto [c_hat, mean, rstd] = at::native_layer_norm(c, {H}, ln_w_c, ln_b_c, eps);
+        if (need_grad) {
+          cn.push_back(c);
+          st_c.push_back(mean);
+          st_c.push_back(rstd);
+        }
+        const OutputStep<T> ok = output_step(c_hat);
+        with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
+          for_rows(B, [&](int64_t b) { output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(mask)::value>(ok, b, H); });
+        }, need_grad, KH, KC, MASK);
+      } else {
+        const OutputStep<T> ok = output_step(c);
+        with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
+          for_rows(B, [&](int64_t b) {
+            gates_row<T, decltype(grad)::value, false>(gk, b, H);
+            output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(mask)::value>(ok, b, H);
+          });
+        }, need_grad, KH, KC, MASK);
+      }
+      h_prev = out_t;
+      c_prev = c_next;
+      h_fed = h_fed_next;
+    }
+  }
+  if (need_grad && ln) {
+    for (auto* part : {&rr, &cn, &st_r, &st_c}) saved.insert(saved.end(), part->begin(), part->end());
+  }
+  return {out, c_prev, saved};
+}
+
+std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
+    at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
+    const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
+    const OptTensor& keep_c, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
+    const OptTensor& ln_b_c, double eps, bool need_grad) {
+  TORCH_CHECK(!acts.empty(), "lstm_forward: no input chunks");
+  const Tensor& ref = acts[0];
+  TORCH_CHECK(ref.device().is_cpu(), "lstm_forward: the compiled loop runs on the CPU, got ", ref.device());
+  const OptTensor h0o(h0), c0o(c0);
+  check_dtypes("lstm_forward", ref, {&h0o, &c0o, &feed_mask, &keep_h, &keep_c, &ln_w_hh, &ln_w_c, &ln_b_c});
+  switch (ref.scalar_type()) {
+    case at::kFloat:
+      return forward_impl<float>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad);
+    case at::kDouble:
+      return forward_impl<double>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad);
+    default:
+      TORCH_CHECK(false, "lstm_forward: expected float32 or float64, got ", ref.scalar_type());
+  }
+}
+
+template <typename T>
+std::tuple<Tensor, Tensor> backward_impl(
+    int64_t t0, const Tensor& q, const Tensor& buf, const Tensor& dh_in, const Tensor& dc_in,
+    const Tensor& fs, const Tensor& rs, const Tensor& d_out, const Tensor& w,
+    const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask_in,
+    const OptTensor& keep_h_in, const OptTensor& keep_c_in, at::TensorList rr, at::TensorList cn,
+    at::TensorList stats, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
+    const OptTensor& ln_b_c, const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
+    const OptTensor& d_ln_bc, const OptTensor& d_r) {
+  const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
+  const bool ln = ln_w_hh.has_value();
+  const char* where = "lstm_backward_chunk";
+  TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
+  check_shape(where, "buf", buf, {buf.size(0), B, G});
+  TORCH_CHECK(buf.size(0) >= n, where, ": buf holds ", buf.size(0), " steps, the chunk has ", n);
+  for (const auto& [name, x] : {std::pair{"dh", &dh_in}, std::pair{"dc", &dc_in}}) check_shape(where, name, *x, {B, H});
+  for (const auto& [name, x] : {std::pair{"fs", &fs}, std::pair{"rs", &rs}, std::pair{"d_out", &d_out}})
+    check_shape(where, name, *x, {T_, B, H});
+  check_shape(where, "w", w, {G, H});
+  check_shape(where, "feed_mask", feed_mask_in, {B, H});
+  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
+  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+  check_shape(where, "d_r", d_r, {buf.size(0), B, G});
+  TORCH_CHECK(!ln || d_r.has_value(), where, ": layer norm needs the d_r buffer");
+  TORCH_CHECK(!ln || (static_cast<int64_t>(rr.size()) == T_ && static_cast<int64_t>(cn.size()) == T_ &&
+                      static_cast<int64_t>(stats.size()) == 4 * T_),
+              "lstm_backward_chunk: layer-norm tensors do not match ", T_, " steps");
+  TORCH_CHECK(q.is_contiguous() && buf.is_contiguous() && fs.is_contiguous() && rs.is_contiguous(),
+              "lstm_backward_chunk: saved tensors must be contiguous");
+  const Tensor d_out_c = d_out.contiguous();
+  const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
+                  keep_c = contiguous(keep_c_in);
+  const StepMatmul rec{w, packed, lin, B};
+  Tensor dh = dh_in.contiguous(), dc = dc_in.contiguous();
+  for (int64_t t = t0 + n - 1; t >= t0; --t) {
+    const OptTensor kh = step(keep_h, t), kc = step(keep_c, t);
+    Tensor d_c_norm;
+    if (ln) {
+      Tensor dhn = kh.has_value() ? at::addcmul(dh, dh, *kh, -1) : dh;
+      auto [d_c, d_wc, d_bc] = at::native_layer_norm_backward(
+          dhn * rs.select(0, t), cn[t], {H}, stats[2 * T_ + 2 * t], stats[2 * T_ + 2 * t + 1],
+          ln_w_c, ln_b_c, {true, true, true});
+      d_c_norm = d_c.contiguous();
+      d_ln_wc->add_(d_wc);
+      d_ln_bc->add_(d_bc);
+    }
+    Tensor d = buf.select(0, t - t0);
+    Tensor dc_prev = at::empty_like(dc), extra = at::empty_like(dh);
+    const Tensor rs_t = rs.select(0, t), q_t = q.select(0, t - t0), fs_t = fs.select(0, t);
+    const OptTensor d_prev = t > 0 ? OptTensor(d_out_c.select(0, t - 1)) : std::nullopt;
+    const BackwardStep<T> k{ptr<T>(dh), ptr<T>(dc), ptr<T>(kh), ptr<T>(kc), ptr<T>(rs_t),
+                            ptr<T>(q_t), ptr<T>(fs_t), ptr<T>(d_prev),
+                            ln ? ptr<T>(d_c_norm) : nullptr, ptr<T>(d), ptr<T>(dc_prev),
+                            ptr<T>(extra)};
+    with_flags([&](auto keep_h_, auto keep_c_, auto prev, auto ln_) {
+      for_rows(B, [&](int64_t b) { backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value, decltype(ln_)::value>(k, b, H); });
+    }, kh.has_value(), kc.has_value(), d_prev.has_value(), ln);
+    if (ln) {
+      auto [d_pre, d_wr, unused] = at::native_layer_norm_backward(
+          d, rr[t], {G}, stats[2 * t], stats[2 * t + 1], ln_w_hh, std::nullopt, {true, true, false});
+      d = d_r->select(0, t - t0).copy_(d_pre);
+      d_ln_hh->add_(d_wr);
+    }
+    // dh_{t-1} = (d @ W_hh) * mask + extra
+    dh = feed_mask.has_value() ? at::addcmul(extra, rec(d), *feed_mask) : rec.plus(extra, d);
+    dc = dc_prev;
+  }
+  return {dh, dc};
+}
+
+std::tuple<Tensor, Tensor> lstm_backward_chunk(
+    int64_t t0, const Tensor& q, const Tensor& buf, const Tensor& dh, const Tensor& dc,
+    const Tensor& fs, const Tensor& rs, const Tensor& d_out, const Tensor& w,
+    const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask,
+    const OptTensor& keep_h, const OptTensor& keep_c, at::TensorList rr, at::TensorList cn,
+    at::TensorList stats, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
+    const OptTensor& ln_b_c, const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
+    const OptTensor& d_ln_bc, const OptTensor& d_r) {
+  TORCH_CHECK(q.device().is_cpu(), "lstm_backward_chunk: the compiled loop runs on the CPU, got ", q.device());
+  const OptTensor others[] = {buf, dh, dc, fs, rs, d_out};
+  for (const auto& o : others) check_dtypes("lstm_backward_chunk", q, {&o});
+  check_dtypes("lstm_backward_chunk", q, {&feed_mask, &keep_h, &keep_c});
+  switch (q.scalar_type()) {
+    case at::kFloat:
+      return backward_impl<float>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh, d_ln_wc, d_ln_bc, d_r);
+    case at::kDouble:
+      return backward_impl<double>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh, d_ln_wc, d_ln_bc, d_r);
+    default:
+      TORCH_CHECK(false, "lstm_backward_chunk: expected float32 or float64, got ", q.scalar_type());
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY(rnnlab, m) {
+  m.def(
+      "lstm_forward(Tensor(a!)[] acts, Tensor w, Tensor? packed, Tensor? lin, Tensor h0, "
+      "Tensor c0, Tensor? feed_mask, Tensor? keep_h, Tensor? keep_c, Tensor? ln_w_hh, "
+      "Tensor? ln_w_c, Tensor? ln_b_c, float eps, bool need_grad) -> (Tensor, Tensor, Tensor[])");
+  m.def(
+      "lstm_backward_chunk(int t0, Tensor q, Tensor(a!) buf, Tensor dh, Tensor dc, Tensor fs, "
+      "Tensor rs, Tensor d_out, Tensor w, Tensor? packed, Tensor? lin, Tensor? feed_mask, "
+      "Tensor? keep_h, Tensor? keep_c, Tensor[] rr, Tensor[] cn, Tensor[] stats, "
+      "Tensor? ln_w_hh, Tensor? ln_w_c, Tensor? ln_b_c, Tensor(b!)? d_ln_hh, "
+      "Tensor(c!)? d_ln_wc, Tensor(d!)? d_ln_bc, Tensor(e!)? d_r) -> (Tensor, Tensor)");
+}
+
+// CompositeExplicitAutograd, not CPU: the packed weight is an MKL-DNN tensor, whose dispatch key
+// would otherwise select a missing MkldnnCPU kernel. The kernels check the device themselves.
+TORCH_LIBRARY_IMPL(rnnlab, CompositeExplicitAutograd, m) {
+  m.impl("lstm_forward", &lstm_forward);
+  m.impl("lstm_backward_chunk", &lstm_backward_chunk);
+}

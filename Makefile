@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/rnnlab/csrc/*.cpp
 	@command -v c++ >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
 	  else echo "no C++ compiler and not root: install g++ to build rnnlab's step loops"; exit 1; fi; }
-	$(BIN)/pip install --quiet "$(TORCH_PIN)" "setuptools>=77"
+	$(BIN)/pip install --quiet "$(TORCH_PIN)" "setuptools>=77" numpy
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[datasets,dev]" "$(TORCH_PIN)"
 	$(BIN)/python -c "from rnnlab.layers import native; assert native.NATIVE, native.WHY_NOT"
 	touch $(STAMP)

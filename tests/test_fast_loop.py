@@ -238,7 +238,30 @@ def test_compiled_exp_is_accurate_over_the_whole_range(monkeypatch):
 def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
     acts = [torch.zeros(2, 1, 8, dtype=torch.float16)]
     h0 = torch.zeros(1, 2, dtype=torch.float16)
-    with pytest.raises(RuntimeError, match="expected float32 or float64, got Half"):
+    with pytest.raises(RuntimeError, match="lstm_forward.*not implemented for 'Half'"):
         torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
                                       None, None, None, None, None, None, 1e-5, False)
     assert fast_lstm._step_loops(acts[0])[0] is fast_lstm._forward_steps  # such tensors take the Python loop
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
+    T, B, H = 3, 2, 4
+    acts = [torch.zeros(T, B, 4 * H)]
+    h0 = torch.zeros(B, H)
+    w = torch.zeros(H, 4 * H)
+
+    def forward(**over):
+        a = dict(feed_mask=None, keep_h=None, h0=h0)
+        a.update(over)
+        return torch.ops.rnnlab.lstm_forward(acts, w, None, None, a["h0"], h0, a["feed_mask"], a["keep_h"], None,
+                                             None, None, None, 1e-5, False)
+
+    with pytest.raises(RuntimeError, match=r"feed_mask expected shape \[2, 4\], got \[1, 4\]"):
+        forward(feed_mask=torch.ones(1, H))  # a broadcastable mask would be read out of bounds
+    with pytest.raises(RuntimeError, match=r"keep_h expected shape \[3, 2, 4\], got \[2, 2, 4\]"):
+        forward(keep_h=torch.zeros(2, B, H))
+    with pytest.raises(RuntimeError, match="expected every tensor in Float, got Double"):
+        forward(h0=h0.double())
+    out, c, saved = forward()
+    assert out.shape == (T, B, H) and saved == []

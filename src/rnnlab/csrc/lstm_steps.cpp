@@ -10,6 +10,7 @@
 // headers are needed: the library is loaded with torch.ops.load_library.
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -390,6 +391,8 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
   return {out, c_prev, saved};
 }
 
+// The registered ops: checks, then the float32 or float64 loop. What they compute, argument by
+// argument, is in the docstrings of `_forward_steps` and `_backward_chunk` (fast_lstm.py).
 std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
@@ -400,14 +403,10 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
   TORCH_CHECK(ref.device().is_cpu(), "lstm_forward: the compiled loop runs on the CPU, got ", ref.device());
   const OptTensor h0o(h0), c0o(c0);
   check_dtypes("lstm_forward", ref, {&h0o, &c0o, &feed_mask, &keep_h, &keep_c, &ln_w_hh, &ln_w_c, &ln_b_c});
-  switch (ref.scalar_type()) {
-    case at::kFloat:
-      return forward_impl<float>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad);
-    case at::kDouble:
-      return forward_impl<double>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad);
-    default:
-      TORCH_CHECK(false, "lstm_forward: expected float32 or float64, got ", ref.scalar_type());
-  }
+  return AT_DISPATCH_FLOATING_TYPES(ref.scalar_type(), "lstm_forward", [&] {
+    return forward_impl<scalar_t>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh,
+                                  ln_w_c, ln_b_c, eps, need_grad);
+  });
 }
 
 template <typename T>
@@ -492,14 +491,11 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
   const OptTensor others[] = {buf, dh, dc, fs, rs, d_out};
   for (const auto& o : others) check_dtypes("lstm_backward_chunk", q, {&o});
   check_dtypes("lstm_backward_chunk", q, {&feed_mask, &keep_h, &keep_c});
-  switch (q.scalar_type()) {
-    case at::kFloat:
-      return backward_impl<float>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh, d_ln_wc, d_ln_bc, d_r);
-    case at::kDouble:
-      return backward_impl<double>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh, d_ln_wc, d_ln_bc, d_r);
-    default:
-      TORCH_CHECK(false, "lstm_backward_chunk: expected float32 or float64, got ", q.scalar_type());
-  }
+  return AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "lstm_backward_chunk", [&] {
+    return backward_impl<scalar_t>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask,
+                                   keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh,
+                                   d_ln_wc, d_ln_bc, d_r);
+  });
 }
 
 }  // namespace

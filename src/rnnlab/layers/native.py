@@ -1,7 +1,8 @@
 """The compiled step loops (``src/rnnlab/csrc``), when the install built them.
 
-``pip install`` compiles ``csrc/lstm_steps.cpp`` against the installed torch when a C++
-compiler is present (``make`` always builds it); the library registers ``torch.ops.rnnlab.*``.
+``pip install --no-build-isolation`` compiles ``csrc/lstm_steps.cpp`` against the installed
+torch when a C++ compiler is present (``make`` always does); the library registers
+``torch.ops.rnnlab.*``. pip's default isolated build has no torch and skips it.
 Without it rnnlab runs the same loops in Python: same results, slower at small hidden sizes
 (see ``docs/layers.md``). :data:`NATIVE` says which one this install has.
 
@@ -23,7 +24,8 @@ def _load() -> tuple[bool, str]:
     """Load the compiled library; ``(loaded, why not)``."""
     found = sorted(_LIB.glob("lstm_steps*.so")) + sorted(_LIB.glob("lstm_steps*.pyd"))
     if not found:
-        return False, f"no compiled library in {_LIB} (built by `pip install` when a C++ compiler is present)"
+        return False, (f"no compiled library in {_LIB}: `pip install --no-build-isolation rnnlab` next to an "
+                       "installed torch builds it, given a C++ compiler")
     try:
         torch.ops.load_library(str(found[0]))
     except OSError as e:  # built against another torch, or a missing runtime library

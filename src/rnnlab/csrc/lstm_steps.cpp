@@ -4,7 +4,8 @@
 // `_backward_chunk`: the docstrings there give the contract), with each step's elementwise
 // work fused into one pass over the batch: a step is its matmul plus one or two passes,
 // where the Python loop makes ~28 tensor calls at ~5-10 us each. At small hidden sizes those
-// calls, not arithmetic, set the speed (docs/layers.md). Layer norm and matmuls stay ATen's.
+// calls, not arithmetic, set the speed (docs/layers.md). Layer norm's row statistics and
+// backward are part of those passes; matmuls stay ATen's (MKL).
 //
 // Gate order is FAST_LSTM_ORDER: o, i, f, g. Registered as torch ops so that no Python
 // headers are needed: the library is loaded with torch.ops.load_library.
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <utility>
 #include <tuple>
 #include <vector>
 
@@ -85,11 +87,73 @@ inline T lerp_(T a, T b, T w) {
 #define ROW_KERNEL inline
 #endif
 
+// Mean and 1/sqrt(variance + eps) of x[0 .. n) (biased variance, two passes, as ATen's layer
+// norm): eight partial sums, so that the compiler vectorizes the reductions.
+template <typename T>
+inline void row_moments(const T* __restrict x, int64_t n, double eps, T* mean, T* rstd) {
+  constexpr int L = 8;
+  T acc[L] = {};
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) acc[l] += x[j + l];
+  T sum = 0;
+  for (int l = 0; l < L; ++l) sum += acc[l];
+  for (; j < n; ++j) sum += x[j];
+  const T m = sum / T(n);
+  T sq[L] = {};
+  j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) sq[l] += (x[j + l] - m) * (x[j + l] - m);
+  T var = 0;
+  for (int l = 0; l < L; ++l) var += sq[l];
+  for (; j < n; ++j) var += (x[j] - m) * (x[j] - m);
+  *mean = m;
+  *rstd = T(1) / std::sqrt(var / T(n) + T(eps));
+}
+
+// Layer norm's backward for one row of n: dx = rstd (gw - mean(gw) - x_hat mean(gw x_hat)) with
+// gw = dy * w, x_hat = (x - mean) rstd; adds dy * x_hat into d_w and, with SHIFT, dy into d_b.
+// The sums run in eight lanes so that the compiler vectorizes them.
+template <typename T, bool SHIFT>
+inline void ln_backward_row(const T* __restrict dy, const T* __restrict x, T m, T s,
+                            const T* __restrict w, T* __restrict d_w, T* __restrict d_b,
+                            T* __restrict dx, int64_t n) {
+  constexpr int L = 8;
+  T u[L] = {}, v[L] = {};
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    for (int l = 0; l < L; ++l) {
+      const T x_hat = (x[j + l] - m) * s, gw = dy[j + l] * w[j + l];
+      d_w[j + l] += dy[j + l] * x_hat;
+      if constexpr (SHIFT) d_b[j + l] += dy[j + l];
+      u[l] += gw;
+      v[l] += gw * x_hat;
+    }
+  }
+  T sum_gw = 0, sum_gwx = 0;
+  for (int l = 0; l < L; ++l) {
+    sum_gw += u[l];
+    sum_gwx += v[l];
+  }
+  for (; j < n; ++j) {
+    const T x_hat = (x[j] - m) * s, gw = dy[j] * w[j];
+    d_w[j] += dy[j] * x_hat;
+    if constexpr (SHIFT) d_b[j] += dy[j];
+    sum_gw += gw;
+    sum_gwx += gw * x_hat;
+  }
+  const T mean_gw = sum_gw / T(n), mean_gwx = sum_gwx / T(n);
+  IVDEP for (int64_t i = 0; i < n; ++i) dx[i] = s * (dy[i] * w[i] - mean_gw - (x[i] - m) * s * mean_gwx);
+}
+
 template <typename T>
 struct GatesStep {   // activations and cell; with grad, the backward's gate factors
   T* a;              // [B, 4H] pre-activations in; o and the factors q_i, q_f, q_g out
-  const T* r_hat;    // layer norm: normalized recurrent term [B, 4H], added as r_hat * gain
+  const T* r;        // layer norm: recurrent term [B, 4H], added normalized, times gain
   const T* gain;     // [4H]
+  T* mean;           // layer norm: [B] statistics of each row of r, written
+  T* rstd;
+  double eps;
   const T* c_prev;   // [B, H], as every [B, H] below
   T* c;              // new cell
   T* fs;             // with grad: forget gate
@@ -102,9 +166,11 @@ ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
   T* __restrict c = k.c + b * H;
   T* __restrict fs = GRAD ? k.fs + b * H : nullptr;
   if constexpr (LN) {
-    const T* __restrict r = k.r_hat + b * 4 * H;
+    const T* __restrict r = k.r + b * 4 * H;
     const T* __restrict gain = k.gain;
-    IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += r[j] * gain[j];
+    row_moments(r, 4 * H, k.eps, k.mean + b, k.rstd + b);
+    const T m = k.mean[b], s = k.rstd[b];
+    IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += (r[j] - m) * s * gain[j];
   }
   IVDEP for (int64_t j = 0; j < H; ++j) {
     const T o = sigmoid_(a[j]), i = sigmoid_(a[H + j]), f = sigmoid_(a[2 * H + j]),
@@ -124,8 +190,12 @@ ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
 template <typename T>
 struct OutputStep {  // hidden state, zoneout, the next step's fed state
   T* a;              // [B, 4H]: o in; with grad q_o = o(1 - o) tanh out
-  const T* c_hat;    // cell after its norm (the cell itself without layer norm)
-  const T* c;        // cell before its norm
+  const T* c;        // cell (normalized here with layer norm)
+  const T* ln_w;     // layer norm: gain and shift of the cell's norm, [H]
+  const T* ln_b;
+  T* mean;           // layer norm: [B] statistics of each row of c, written
+  T* rstd;
+  double eps;
   const T* c_prev;
   const T* h_prev;
   const T* keep_h;   // zoneout / length weights of the old state
@@ -137,12 +207,19 @@ struct OutputStep {  // hidden state, zoneout, the next step's fed state
   T* rs;             // with grad: o(1 - tanh^2)
 };
 
-template <typename T, bool GRAD, bool KH, bool KC, bool MASK>
+template <typename T, bool GRAD, bool KH, bool KC, bool MASK, bool LN>
 ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
   const int64_t r = b * H;
   T* __restrict a = k.a + b * 4 * H;
-  const T* __restrict c_hat = k.c_hat + r;
   const T* __restrict c = k.c + r;
+  const T* __restrict w = LN ? k.ln_w : nullptr;
+  const T* __restrict sh = LN ? k.ln_b : nullptr;
+  T m = 0, s = 1;
+  if constexpr (LN) {
+    row_moments(c, H, k.eps, k.mean + b, k.rstd + b);
+    m = k.mean[b];
+    s = k.rstd[b];
+  }
   const T* __restrict cp = k.c_prev + r;
   const T* __restrict hp = k.h_prev + r;
   const T* __restrict kh = KH ? k.keep_h + r : nullptr;
@@ -153,7 +230,9 @@ ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
   T* __restrict h_fed = MASK ? k.h_fed + r : nullptr;
   T* __restrict rs = GRAD ? k.rs + r : nullptr;
   IVDEP for (int64_t j = 0; j < H; ++j) {
-    const T tc = tanh_(c_hat[j]), o = a[j];
+    T c_hat = c[j];
+    if constexpr (LN) c_hat = (c[j] - m) * s * w[j] + sh[j];
+    const T tc = tanh_(c_hat), o = a[j];
     const T hv = o * tc;
     if constexpr (GRAD) {
       rs[j] = o - hv * tc;
@@ -177,7 +256,22 @@ struct BackwardStep {  // one step back through the cell and the state update
   const T* q;           // [B, 4H] gate factors
   const T* fs;
   const T* d_out_prev;  // d out[t-1], absent at t = 0
-  const T* d_c_norm;    // layer norm: gradient of the cell through its norm
+  // layer norm: the cell and recurrent term before their norms, their [B] statistics, gains,
+  // and the gain gradients, accumulated over rows
+  const T* c;
+  const T* mean_c;
+  const T* rstd_c;
+  const T* ln_w_c;
+  const T* r;
+  const T* mean_r;
+  const T* rstd_r;
+  const T* ln_w_hh;
+  T* d_ln_wc;
+  T* d_ln_bc;
+  T* d_ln_hh;
+  T* d_r;               // [B, 4H]: gradient of the recurrent term before its norm
+  T* d_c;               // [2, B, H] scratch: gradient of the cell after, then before, its norm
+  int64_t B;
   T* d_gates;           // [B, 4H]
   T* dc_prev;
   T* extra;             // the parts of dh_{t-1} that do not go through W_hh
@@ -190,14 +284,26 @@ ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
   const T* __restrict dc_ = k.dc + r;
   const T* __restrict kh_ = KH ? k.keep_h + r : nullptr;
   const T* __restrict kc_ = KC ? k.keep_c + r : nullptr;
-  const T* __restrict rs = LN ? nullptr : k.rs + r;
+  const T* __restrict rs = k.rs + r;
   const T* __restrict q = k.q + b * 4 * H;
   const T* __restrict fs = k.fs + r;
   const T* __restrict prev = PREV ? k.d_out_prev + r : nullptr;
-  const T* __restrict dcl = LN ? k.d_c_norm + r : nullptr;
   T* __restrict d = k.d_gates + b * 4 * H;
   T* __restrict dc_prev = k.dc_prev + r;
   T* __restrict extra = k.extra + r;
+  // With layer norm, first back through the cell's norm: dy = dh through the new state, times
+  // o(1 - tanh^2).
+  T* __restrict dcl = LN ? k.d_c + r : nullptr;
+  if constexpr (LN) {
+    IVDEP for (int64_t j = 0; j < H; ++j) {
+      T kh = T(0);
+      if constexpr (KH) kh = kh_[j];
+      dcl[j] = (dh_[j] - dh_[j] * kh) * rs[j];
+    }
+    ln_backward_row<T, true>(dcl, k.c + r, k.mean_c[b], k.rstd_c[b], k.ln_w_c, k.d_ln_wc, k.d_ln_bc,
+                             dcl + k.B * H, H);
+    dcl += k.B * H;
+  }
   IVDEP for (int64_t j = 0; j < H; ++j) {
     const T dh = dh_[j], dc = dc_[j];
     T kh = T(0), kc = T(0);
@@ -215,6 +321,11 @@ ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
     T e = dh * kh;
     if constexpr (PREV) e = prev[j] + e;
     extra[j] = e;
+  }
+  // then through the recurrent term's norm (dy = the gate gradients just written)
+  if constexpr (LN) {
+    ln_backward_row<T, false>(d, k.r + b * 4 * H, k.mean_r[b], k.rstd_r[b], k.ln_w_hh, k.d_ln_hh,
+                              nullptr, k.d_r + b * 4 * H, 4 * H);
   }
 }
 
@@ -240,7 +351,7 @@ void for_rows(int64_t B, const F& row) {
 template <typename T>
 T* ptr(const Tensor& t) { return t.data_ptr<T>(); }
 template <typename T>
-const T* ptr(const OptTensor& t) { return t.has_value() ? t->data_ptr<T>() : nullptr; }
+T* ptr(const OptTensor& t) { return t.has_value() ? t->data_ptr<T>() : nullptr; }
 
 // ---------------------------------------------------------------------------------------
 // x @ w for every step's [B, K] input; with `packed` (MKL's packed GEMM layout of the
@@ -294,7 +405,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in,
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, const OptTensor& ln_w_hh_in,
-    const OptTensor& ln_w_c, const OptTensor& ln_b_c, double eps, bool need_grad) {
+    const OptTensor& ln_w_c_in, const OptTensor& ln_b_c_in, double eps, bool need_grad) {
   int64_t T_ = 0;
   for (const auto& a : acts) {
     TORCH_CHECK(a.is_contiguous(), "lstm_forward: input chunks must be contiguous");
@@ -309,10 +420,15 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
   check_shape("lstm_forward", "keep_h", keep_h_in, {T_, B, H});
   check_shape("lstm_forward", "keep_c", keep_c_in, {T_, B, H});
   check_shape("lstm_forward", "ln_w_hh", ln_w_hh_in, {G});
+  TORCH_CHECK(ln_w_c_in.has_value() == ln_w_hh_in.has_value() && ln_b_c_in.has_value() == ln_w_hh_in.has_value(),
+              "lstm_forward: layer norm needs ln_w_hh, ln_w_c and ln_b_c together");
+  check_shape("lstm_forward", "ln_w_c", ln_w_c_in, {H});
+  check_shape("lstm_forward", "ln_b_c", ln_b_c_in, {H});
   const StepMatmul rec{w, packed, lin, B};
   const Tensor h0 = h0_in.contiguous(), c0 = c0_in.contiguous();
   const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
-                  keep_c = contiguous(keep_c_in), ln_w_hh = contiguous(ln_w_hh_in);
+                  keep_c = contiguous(keep_c_in), ln_w_hh = contiguous(ln_w_hh_in),
+                  ln_w_c = contiguous(ln_w_c_in), ln_b_c = contiguous(ln_b_c_in);
   const bool ln = ln_w_hh.has_value();
   Tensor out = acts[0].new_empty({T_, B, H});
   std::vector<Tensor> saved, rr, cn, st_r, st_c;
@@ -328,16 +444,13 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
   for (const auto& chunk : acts) {
     for (int64_t j = 0; j < chunk.size(0); ++j, ++t) {
       Tensor a = chunk.select(0, j);
-      Tensor r_hat;
+      Tensor r, mean_r, rstd_r, mean_c, rstd_c;
       if (ln) {
-        Tensor r = rec(h_fed);
-        auto [r_norm, mean, rstd] = at::native_layer_norm(r, {G}, std::nullopt, std::nullopt, eps);
-        r_hat = r_norm;
-        if (need_grad) {
-          rr.push_back(r);
-          st_r.push_back(mean);
-          st_r.push_back(rstd);
-        }
+        r = rec(h_fed);
+        mean_r = r.new_empty({B, 1});
+        rstd_r = r.new_empty({B, 1});
+        mean_c = r.new_empty({B, 1});
+        rstd_c = r.new_empty({B, 1});
       } else {
         rec.add_into(a, h_fed);
       }
@@ -348,37 +461,26 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
       Tensor out_t = out.select(0, t);
       Tensor c_next = kc.has_value() ? at::empty_like(c_prev) : c;
       Tensor h_fed_next = feed_mask.has_value() ? at::empty_like(h_prev) : out_t;
-      const GatesStep<T> gk{ptr<T>(a), ln ? ptr<T>(r_hat) : nullptr, ptr<T>(ln_w_hh),
+      const GatesStep<T> gk{ptr<T>(a), ln ? ptr<T>(r) : nullptr, ptr<T>(ln_w_hh),
+                            ln ? ptr<T>(mean_r) : nullptr, ln ? ptr<T>(rstd_r) : nullptr, eps,
                             ptr<T>(c_prev), ptr<T>(c), need_grad ? ptr<T>(fs_t) : nullptr};
-      auto output_step = [&](const Tensor& c_hat) {
-        return OutputStep<T>{ptr<T>(a), ptr<T>(c_hat), ptr<T>(c), ptr<T>(c_prev),
-                             ptr<T>(h_prev), ptr<T>(kh), ptr<T>(kc), ptr<T>(feed_mask),
-                             ptr<T>(out_t), ptr<T>(c_next), ptr<T>(h_fed_next),
+      const OutputStep<T> ok{ptr<T>(a), ptr<T>(c), ptr<T>(ln_w_c), ptr<T>(ln_b_c),
+                             ln ? ptr<T>(mean_c) : nullptr, ln ? ptr<T>(rstd_c) : nullptr, eps,
+                             ptr<T>(c_prev), ptr<T>(h_prev), ptr<T>(kh), ptr<T>(kc),
+                             ptr<T>(feed_mask), ptr<T>(out_t), ptr<T>(c_next), ptr<T>(h_fed_next),
                              need_grad ? ptr<T>(rs_t) : nullptr};
-      };
-      const bool KH = kh.has_value(), KC = kc.has_value(), MASK = feed_mask.has_value();
-      if (ln) {
-        with_flags([&](auto grad) {
-          for_rows(B, [&](int64_t b) { gates_row<T, decltype(grad)::value, true>(gk, b, H); });
-        }, need_grad);
-        auto [c_hat, mean, rstd] = at::native_layer_norm(c, {H}, ln_w_c, ln_b_c, eps);
-        if (need_grad) {
-          cn.push_back(c);
-          st_c.push_back(mean);
-          st_c.push_back(rstd);
-        }
-        const OutputStep<T> ok = output_step(c_hat);
-        with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
-          for_rows(B, [&](int64_t b) { output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(mask)::value>(ok, b, H); });
-        }, need_grad, KH, KC, MASK);
-      } else {
-        const OutputStep<T> ok = output_step(c);
-        with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
-          for_rows(B, [&](int64_t b) {
-            gates_row<T, decltype(grad)::value, false>(gk, b, H);
-            output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(mask)::value>(ok, b, H);
-          });
-        }, need_grad, KH, KC, MASK);
+      with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask, auto ln_) {
+        for_rows(B, [&](int64_t b) {
+          gates_row<T, decltype(grad)::value, decltype(ln_)::value>(gk, b, H);
+          output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value,
+                     decltype(mask)::value, decltype(ln_)::value>(ok, b, H);
+        });
+      }, need_grad, kh.has_value(), kc.has_value(), feed_mask.has_value(), ln);
+      if (ln && need_grad) {
+        rr.push_back(r);
+        cn.push_back(c);
+        st_r.insert(st_r.end(), {mean_r, rstd_r});
+        st_c.insert(st_c.end(), {mean_c, rstd_c});
       }
       h_prev = out_t;
       c_prev = c_next;
@@ -436,6 +538,20 @@ std::tuple<Tensor, Tensor> backward_impl(
   TORCH_CHECK(!ln || (static_cast<int64_t>(rr.size()) == T_ && static_cast<int64_t>(cn.size()) == T_ &&
                       static_cast<int64_t>(stats.size()) == 4 * T_),
               "lstm_backward_chunk: layer-norm tensors do not match ", T_, " steps");
+  if (ln) {
+    for (const auto& [name, x, size] : {std::tuple{"ln_w_hh", &ln_w_hh, G}, std::tuple{"ln_w_c", &ln_w_c, H},
+                                        std::tuple{"d_ln_hh", &d_ln_hh, G}, std::tuple{"d_ln_wc", &d_ln_wc, H},
+                                        std::tuple{"d_ln_bc", &d_ln_bc, H}}) {
+      TORCH_CHECK(x->has_value() && (*x)->is_contiguous(), where, ": layer norm needs a contiguous ", name);
+      check_shape(where, name, *x, {size});
+    }
+    for (int64_t t = t0; t < t0 + n; ++t) {
+      check_shape(where, "recurrent term", rr[t], {B, G});
+      check_shape(where, "cell", cn[t], {B, H});
+      for (int64_t i : {2 * t, 2 * t + 1, 2 * T_ + 2 * t, 2 * T_ + 2 * t + 1}) check_shape(where, "statistics", stats[i], {B, 1});
+      TORCH_CHECK(rr[t].is_contiguous() && cn[t].is_contiguous(), where, ": layer-norm tensors must be contiguous");
+    }
+  }
   TORCH_CHECK(q.is_contiguous() && buf.is_contiguous() && fs.is_contiguous() && rs.is_contiguous(),
               "lstm_backward_chunk: saved tensors must be contiguous");
   const Tensor d_out_c = d_out.contiguous();
@@ -443,35 +559,32 @@ std::tuple<Tensor, Tensor> backward_impl(
                   keep_c = contiguous(keep_c_in);
   const StepMatmul rec{w, packed, lin, B};
   Tensor dh = dh_in.contiguous(), dc = dc_in.contiguous();
+  Tensor d_c_scratch;
   for (int64_t t = t0 + n - 1; t >= t0; --t) {
     const OptTensor kh = step(keep_h, t), kc = step(keep_c, t);
-    Tensor d_c_norm;
-    if (ln) {
-      Tensor dhn = kh.has_value() ? at::addcmul(dh, dh, *kh, -1) : dh;
-      auto [d_c, d_wc, d_bc] = at::native_layer_norm_backward(
-          dhn * rs.select(0, t), cn[t], {H}, stats[2 * T_ + 2 * t], stats[2 * T_ + 2 * t + 1],
-          ln_w_c, ln_b_c, {true, true, true});
-      d_c_norm = d_c.contiguous();
-      d_ln_wc->add_(d_wc);
-      d_ln_bc->add_(d_bc);
-    }
     Tensor d = buf.select(0, t - t0);
     Tensor dc_prev = at::empty_like(dc), extra = at::empty_like(dh);
     const Tensor rs_t = rs.select(0, t), q_t = q.select(0, t - t0), fs_t = fs.select(0, t);
     const OptTensor d_prev = t > 0 ? OptTensor(d_out_c.select(0, t - 1)) : std::nullopt;
-    const BackwardStep<T> k{ptr<T>(dh), ptr<T>(dc), ptr<T>(kh), ptr<T>(kc), ptr<T>(rs_t),
-                            ptr<T>(q_t), ptr<T>(fs_t), ptr<T>(d_prev),
-                            ln ? ptr<T>(d_c_norm) : nullptr, ptr<T>(d), ptr<T>(dc_prev),
-                            ptr<T>(extra)};
+    Tensor dr_t = ln ? d_r->select(0, t - t0) : Tensor();
+    if (ln && !d_c_scratch.defined()) d_c_scratch = dh.new_empty({2, B, H});
+    const BackwardStep<T> k{
+        ptr<T>(dh), ptr<T>(dc), ptr<T>(kh), ptr<T>(kc), ptr<T>(rs_t), ptr<T>(q_t), ptr<T>(fs_t),
+        ptr<T>(d_prev),
+        ln ? ptr<T>(cn[t]) : nullptr, ln ? ptr<T>(stats[2 * T_ + 2 * t]) : nullptr,
+        ln ? ptr<T>(stats[2 * T_ + 2 * t + 1]) : nullptr, ptr<T>(ln_w_c),
+        ln ? ptr<T>(rr[t]) : nullptr, ln ? ptr<T>(stats[2 * t]) : nullptr,
+        ln ? ptr<T>(stats[2 * t + 1]) : nullptr, ptr<T>(ln_w_hh),
+        ln ? ptr<T>(*d_ln_wc) : nullptr, ln ? ptr<T>(*d_ln_bc) : nullptr,
+        ln ? ptr<T>(*d_ln_hh) : nullptr, ln ? ptr<T>(dr_t) : nullptr,
+        ln ? ptr<T>(d_c_scratch) : nullptr, B, ptr<T>(d), ptr<T>(dc_prev), ptr<T>(extra)};
     with_flags([&](auto keep_h_, auto keep_c_, auto prev, auto ln_) {
-      for_rows(B, [&](int64_t b) { backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value, decltype(ln_)::value>(k, b, H); });
+      for_rows(B, [&](int64_t b) {
+        backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value,
+                     decltype(ln_)::value>(k, b, H);
+      });
     }, kh.has_value(), kc.has_value(), d_prev.has_value(), ln);
-    if (ln) {
-      auto [d_pre, d_wr, unused] = at::native_layer_norm_backward(
-          d, rr[t], {G}, stats[2 * t], stats[2 * t + 1], ln_w_hh, std::nullopt, {true, true, false});
-      d = d_r->select(0, t - t0).copy_(d_pre);
-      d_ln_hh->add_(d_wr);
-    }
+    if (ln) d = dr_t;
     // dh_{t-1} = (d @ W_hh) * mask + extra
     dh = feed_mask.has_value() ? at::addcmul(extra, rec(d), *feed_mask) : rec.plus(extra, d);
     dc = dc_prev;

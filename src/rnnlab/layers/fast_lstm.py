@@ -234,6 +234,18 @@ def _backward_chunk(
     return dh, dc
 
 
+def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: Tensor, d_w: Tensor,
+                         d_b: Tensor | None) -> Tensor:
+    """Layer norm's backward over the rows of ``x [N, n]``: returns dx, adds the gain's gradient
+    into ``d_w`` and the shift's into ``d_b`` (if given)."""
+    dx, d_gain, d_shift = torch.ops.aten.native_layer_norm_backward(
+        dy, x, (x.shape[-1],), mean, rstd, w, d_b, [True, True, d_b is not None])  # (d_b: a shift of the right shape)
+    d_w.add_(d_gain)
+    if d_b is not None:
+        d_b.add_(d_shift)
+    return dx
+
+
 #: run the step loops compiled (:mod:`rnnlab.layers.native`) when the install has them; the
 #: Python loops above give the same results (the tests run both)
 USE_NATIVE = native.NATIVE
@@ -272,7 +284,6 @@ def _lstm_backward(
     dx = x.new_empty(x.shape) if needs[0] else None
     ln = ln_w_hh is not None
     d_ln: list[Tensor | None] = [None, None, None, None]
-    ln_bwd = torch.ops.aten.native_layer_norm_backward
     if ln_w_ih is not None:
         d_ln[0] = fs.new_zeros(G)
     if ln:
@@ -293,11 +304,7 @@ def _lstm_backward(
         d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
         xc = x[t0:t1].reshape(n * B, I)
         if ln_w_ih is not None:
-            dz, d_gain, d_b = ln_bwd(dg, xc @ w_ih.t(), (G,), in_stats[2 * k], in_stats[2 * k + 1],
-                                     ln_w_ih, bias, [True, True, bias is not None])
-            d_ln[0].add_(d_gain)  # type: ignore[union-attr]
-            if d_bias is not None:
-                d_bias.add_(d_b)
+            dz = _layer_norm_backward(dg, xc @ w_ih.t(), in_stats[2 * k], in_stats[2 * k + 1], ln_w_ih, d_ln[0], d_bias)
         else:
             dz = dg
             if d_bias is not None:

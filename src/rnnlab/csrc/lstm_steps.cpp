@@ -518,7 +518,7 @@ std::tuple<Tensor, Tensor> backward_impl(
     const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask_in,
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, at::TensorList rr, at::TensorList cn,
     at::TensorList stats, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
-    const OptTensor& ln_b_c, const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
+    const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
     const OptTensor& d_ln_bc, const OptTensor& d_r) {
   const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
   const bool ln = ln_w_hh.has_value();
@@ -601,12 +601,13 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
     const OptTensor& ln_b_c, const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
     const OptTensor& d_ln_bc, const OptTensor& d_r) {
   TORCH_CHECK(q.device().is_cpu(), "lstm_backward_chunk: the compiled loop runs on the CPU, got ", q.device());
+  (void)ln_b_c;  // the cell norm's shift has no part in its backward (the op keeps the Python signature)
   const OptTensor others[] = {buf, dh, dc, fs, rs, d_out};
   for (const auto& o : others) check_dtypes("lstm_backward_chunk", q, {&o});
   check_dtypes("lstm_backward_chunk", q, {&feed_mask, &keep_h, &keep_c});
   return AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "lstm_backward_chunk", [&] {
     return backward_impl<scalar_t>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask,
-                                   keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, d_ln_hh,
+                                   keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, d_ln_hh,
                                    d_ln_wc, d_ln_bc, d_r);
   });
 }

@@ -276,13 +276,13 @@ def _lstm_backward(
     G, I = 4 * H, x.shape[-1]  # noqa: E741
     rec = _StepMatmul(w_hh, B)
     steps = q[0].shape[0]
+    ln = ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
-    d_r = fs.new_empty(steps, B, G) if ln_w_hh is not None else None  # of its recurrent terms
+    d_r = fs.new_empty(steps, B, G) if ln else None  # of its recurrent terms before their norm
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
     dx = x.new_empty(x.shape) if needs[0] else None
-    ln = ln_w_hh is not None
     d_ln: list[Tensor | None] = [None, None, None, None]
     if ln_w_ih is not None:
         d_ln[0] = fs.new_zeros(G)
@@ -300,7 +300,7 @@ def _lstm_backward(
                                 feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, *d_ln[1:], d_r)
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
         dg = buf[:n].view(n * B, G)
-        dr = d_r[:n].view(n * B, G) if d_r is not None else dg
+        dr = d_r[:n].view(n * B, G) if d_r is not None else dg  # (d_r: with layer norm)
         d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
         xc = x[t0:t1].reshape(n * B, I)
         if ln_w_ih is not None:

@@ -200,6 +200,50 @@ def test_compiled_step_loops_equal_the_python_ones_in_float32(case, monkeypatch)
         torch.testing.assert_close(u, v, atol=2e-5 * max(1.0, v.abs().max().item()), rtol=0)
 
 
+@pytest.fixture
+def threads():
+    """Sets torch's thread count for one test."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("case", ["dropout + zoneout", "layer_norm + dropout + zoneout", "plain"])
+def test_batch_slices_on_threads_give_the_python_results(case, n_threads, threads, monkeypatch):
+    # Slices of 1 row and up: with 3 threads, 5 rows are cut 1 + 2 + 2 (and 3 slices on 1 or 2
+    # threads run in turn). Layer norm's gain gradients are summed over the slices.
+    monkeypatch.setattr(fast_lstm, "MIN_PART_ROWS", 1)
+    threads(n_threads)
+    assert fast_lstm.batch_parts(5) == n_threads
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(3, 6, **NATIVE_CASES[case]).double().train()
+    m.implementation = "fast"
+    x = torch.randn(9, 5, 3, dtype=torch.float64)
+    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(lengths=[9, 4, 9, 1, 6]))
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.parametrize("need_grad", [True, False])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_more_slices_than_threads_run_in_turn(parts, need_grad, threads):
+    # The op itself, with more slices than threads: slice by slice equals the whole batch.
+    threads(1)
+    torch.manual_seed(0)
+    T, B, H = 4, 5, 3
+    acts = [torch.randn(T, B, 4 * H, dtype=torch.float64)]
+    w, h0, c0 = (torch.randn(*s, dtype=torch.float64) for s in ((H, 4 * H), (B, H), (B, H)))
+    mask = torch.rand(B, H, dtype=torch.float64)
+    keep = torch.rand(T, B, H, dtype=torch.float64)
+    results = [torch.ops.rnnlab.lstm_forward([a.clone() for a in acts], w, None, None, h0, c0, mask, keep, keep,
+                                             None, None, None, 1e-5, need_grad, p) for p in (1, parts)]
+    for u, v in zip(results[0][:2] + tuple(results[0][2]), results[1][:2] + tuple(results[1][2])):
+        torch.testing.assert_close(u, v, atol=1e-14, rtol=0)
+
+
 @pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
 def test_compiled_forward_without_a_graph_equals_the_python_one(monkeypatch):
     torch.manual_seed(0)
@@ -240,7 +284,7 @@ def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
     h0 = torch.zeros(1, 2, dtype=torch.float16)
     with pytest.raises(RuntimeError, match="lstm_forward.*not implemented for 'Half'"):
         torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
-                                      None, None, None, None, None, None, 1e-5, False)
+                                      None, None, None, None, None, None, 1e-5, False, 1)
     assert fast_lstm._step_loops(acts[0])[0] is fast_lstm._forward_steps  # such tensors take the Python loop
 
 
@@ -252,10 +296,10 @@ def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
     w = torch.zeros(H, 4 * H)
 
     def forward(**over):
-        a = dict(feed_mask=None, keep_h=None, h0=h0)
+        a = dict(feed_mask=None, keep_h=None, h0=h0, parts=1)
         a.update(over)
         return torch.ops.rnnlab.lstm_forward(acts, w, None, None, a["h0"], h0, a["feed_mask"], a["keep_h"], None,
-                                             None, None, None, 1e-5, False)
+                                             None, None, None, 1e-5, False, a["parts"])
 
     with pytest.raises(RuntimeError, match=r"feed_mask expected shape \[2, 4\], got \[1, 4\]"):
         forward(feed_mask=torch.ones(1, H))  # a broadcastable mask would be read out of bounds
@@ -263,5 +307,7 @@ def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
         forward(keep_h=torch.zeros(2, B, H))
     with pytest.raises(RuntimeError, match="expected every tensor in Float, got Double"):
         forward(h0=h0.double())
+    with pytest.raises(RuntimeError, match="parts expected from 1 to the batch size 2, got 3"):
+        forward(parts=3)
     out, c, saved = forward()
     assert out.shape == (T, B, H) and saved == []

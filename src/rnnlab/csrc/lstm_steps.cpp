@@ -12,6 +12,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -339,13 +341,28 @@ void with_flags(const F& f, bool first, Bs... rest) {
   else with_flags([&](auto... fl) { f(std::false_type{}, fl...); }, rest...);
 }
 
-// Runs `row(b)` for every batch row, on the calling thread: a step's elementwise work
-// (10-40 us at the benchmark's sizes) is of the order of a fork and join of threads, and
-// ATen's parallel_for is inline OpenMP, which this library is not built with (a second
-// OpenMP runtime beside torch's would be).
+// Runs part(p, b0, b1) for `parts` slices [b0, b1) of the batch rows, each on a thread of
+// torch's pool (the calling thread among them). An LSTM's batch rows never meet (layer norm too
+// is per row), so each slice runs the whole time loop, matmuls included, on its own: one fork
+// and join per call. Splitting each step's work instead costs a fork and join per step, as
+// much as the step's elementwise work at small sizes, and MKL gains little from a second
+// thread on a [64, 128] x [128, 512] product. Inside, MKL and ATen run single-threaded (they
+// see the parallel region); the thread-local state (grad mode, dispatch keys) is the caller's.
 template <typename F>
-void for_rows(int64_t B, const F& row) {
-  for (int64_t b = 0; b < B; ++b) row(b);
+void for_parts(int64_t B, int64_t parts, const F& part) {
+  if (parts <= 1) {
+    part(int64_t{0}, int64_t{0}, B);
+    return;
+  }
+  const at::ThreadLocalState state;
+  at::parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    at::ThreadLocalStateGuard guard(state);
+    for (int64_t p = p0; p < p1; ++p) part(p, B * p / parts, B * (p + 1) / parts);
+  });
+}
+
+void check_parts(const char* where, int64_t parts, int64_t B) {
+  TORCH_CHECK(parts >= 1 && parts <= B, where, ": parts expected from 1 to the batch size ", B, ", got ", parts);
 }
 
 template <typename T>
@@ -370,21 +387,22 @@ struct StepMatmul {
                                        const std::optional<Tensor>&, int64_t)>();
     return op.call(x, *packed, *lin, std::nullopt, batch);
   }
-  void add_into(Tensor& acc, const Tensor& x) const {
+  void into(Tensor out, const Tensor& x) const {  // out = x @ w
+    if (packed.has_value()) out.copy_((*this)(x));
+    else at::mm_out(out, x, w);
+  }
+  void plus_into(Tensor out, const Tensor& base, const Tensor& x) const {  // out = base + x @ w
+    if (packed.has_value()) out.copy_((*this)(x)).add_(base);
+    else at::addmm_out(out, base, x, w);
+  }
+  void add_into(Tensor acc, const Tensor& x) const {
     if (packed.has_value()) acc.add_((*this)(x));
     else acc.addmm_(x, w);
-  }
-  Tensor plus(const Tensor& base, const Tensor& x) const {
-    return packed.has_value() ? (*this)(x).add_(base) : at::addmm(base, x, w);
   }
 };
 
 OptTensor contiguous(const OptTensor& t) {
   return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
-}
-
-OptTensor step(const OptTensor& t, int64_t i) {
-  return t.has_value() ? OptTensor(t->select(0, i)) : std::nullopt;
 }
 
 // The row kernels index raw memory, so every shape is checked, not assumed.
@@ -405,12 +423,13 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in,
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, const OptTensor& ln_w_hh_in,
-    const OptTensor& ln_w_c_in, const OptTensor& ln_b_c_in, double eps, bool need_grad) {
+    const OptTensor& ln_w_c_in, const OptTensor& ln_b_c_in, double eps, bool need_grad, int64_t parts) {
   int64_t T_ = 0;
   for (const auto& a : acts) {
     TORCH_CHECK(a.is_contiguous(), "lstm_forward: input chunks must be contiguous");
     T_ += a.size(0);
   }
+  TORCH_CHECK(T_ > 0, "lstm_forward: no steps");
   const int64_t B = acts[0].size(1), G = acts[0].size(2), H = G / 4;
   for (const auto& a : acts) check_shape("lstm_forward", "input chunk", a, {a.size(0), B, G});
   check_shape("lstm_forward", "h0", h0_in, {B, H});
@@ -424,73 +443,82 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
               "lstm_forward: layer norm needs ln_w_hh, ln_w_c and ln_b_c together");
   check_shape("lstm_forward", "ln_w_c", ln_w_c_in, {H});
   check_shape("lstm_forward", "ln_b_c", ln_b_c_in, {H});
-  const StepMatmul rec{w, packed, lin, B};
+  check_parts("lstm_forward", parts, B);
+  const StepMatmul rec{w, packed, lin, B / parts};
   const Tensor h0 = h0_in.contiguous(), c0 = c0_in.contiguous();
   const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
                   keep_c = contiguous(keep_c_in), ln_w_hh = contiguous(ln_w_hh_in),
                   ln_w_c = contiguous(ln_w_c_in), ln_b_c = contiguous(ln_b_c_in);
   const bool ln = ln_w_hh.has_value();
+  std::vector<Tensor> a_steps;
+  for (const auto& chunk : acts)
+    for (int64_t j = 0; j < chunk.size(0); ++j) a_steps.push_back(chunk.select(0, j));
   Tensor out = acts[0].new_empty({T_, B, H});
-  std::vector<Tensor> saved, rr, cn, st_r, st_c;
+  std::vector<Tensor> saved;
   Tensor fs, rs;
   if (need_grad) {
     fs = out.new_empty({T_, B, H});
     rs = out.new_empty({T_, B, H});
     saved = {fs, rs};
   }
-  Tensor h_prev = h0, c_prev = c0;
-  Tensor h_fed = feed_mask.has_value() ? h0 * *feed_mask : h0;
-  int64_t t = 0;
-  for (const auto& chunk : acts) {
-    for (int64_t j = 0; j < chunk.size(0); ++j, ++t) {
-      Tensor a = chunk.select(0, j);
-      Tensor r, mean_r, rstd_r, mean_c, rstd_c;
-      if (ln) {
-        r = rec(h_fed);
-        mean_r = r.new_empty({B, 1});
-        rstd_r = r.new_empty({B, 1});
-        mean_c = r.new_empty({B, 1});
-        rstd_c = r.new_empty({B, 1});
-      } else {
-        rec.add_into(a, h_fed);
-      }
-      Tensor c = at::empty_like(c_prev);
-      Tensor fs_t = need_grad ? fs.select(0, t) : Tensor();
-      Tensor rs_t = need_grad ? rs.select(0, t) : Tensor();
-      const OptTensor kh = step(keep_h, t), kc = step(keep_c, t);
-      Tensor out_t = out.select(0, t);
-      Tensor c_next = kc.has_value() ? at::empty_like(c_prev) : c;
-      Tensor h_fed_next = feed_mask.has_value() ? at::empty_like(h_prev) : out_t;
-      const GatesStep<T> gk{ptr<T>(a), ln ? ptr<T>(r) : nullptr, ptr<T>(ln_w_hh),
-                            ln ? ptr<T>(mean_r) : nullptr, ln ? ptr<T>(rstd_r) : nullptr, eps,
-                            ptr<T>(c_prev), ptr<T>(c), need_grad ? ptr<T>(fs_t) : nullptr};
-      const OutputStep<T> ok{ptr<T>(a), ptr<T>(c), ptr<T>(ln_w_c), ptr<T>(ln_b_c),
-                             ln ? ptr<T>(mean_c) : nullptr, ln ? ptr<T>(rstd_c) : nullptr, eps,
-                             ptr<T>(c_prev), ptr<T>(h_prev), ptr<T>(kh), ptr<T>(kc),
-                             ptr<T>(feed_mask), ptr<T>(out_t), ptr<T>(c_next), ptr<T>(h_fed_next),
-                             need_grad ? ptr<T>(rs_t) : nullptr};
+  // Everything the steps write is made before the loop, so that the slices run it without
+  // allocating. With layer norm's backward to come, every step's cell, recurrent term and
+  // statistics are kept (slot t); otherwise two slots serve in turn (slot t % 2).
+  const int64_t slots = ln && need_grad ? T_ : 2;
+  std::vector<Tensor> cells, terms;
+  for (int64_t s = 0; s < slots; ++s) {
+    cells.push_back(out.new_empty({B, H}));
+    if (ln) terms.push_back(out.new_empty({B, G}));
+  }
+  const Tensor stats = ln ? out.new_empty({4, slots, B, 1}) : Tensor();  // mean, rstd of r; of c
+  const Tensor carried = keep_c.has_value() ? out.new_empty({2, B, H}) : Tensor();  // state after zoneout
+  const Tensor fed = feed_mask.has_value() ? out.new_empty({2, B, H}) : Tensor();  // h * mask
+  const Tensor fed0 = feed_mask.has_value() ? h0 * *feed_mask : h0;
+  const int64_t BH = B * H;
+  T* const out_p = ptr<T>(out);
+  T* const fs_p = need_grad ? ptr<T>(fs) : nullptr;
+  T* const rs_p = need_grad ? ptr<T>(rs) : nullptr;
+  T* const stats_p = ln ? ptr<T>(stats) : nullptr;
+  T* const carried_p = keep_c.has_value() ? ptr<T>(carried) : nullptr;
+  T* const fed_p = feed_mask.has_value() ? ptr<T>(fed) : nullptr;
+  const T* const kh_p = ptr<T>(keep_h);
+  const T* const kc_p = ptr<T>(keep_c);
+  auto stat = [&](int64_t kind, int64_t s) { return ln ? stats_p + (kind * slots + s) * B : nullptr; };
+  for_parts(B, parts, [&](int64_t, int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < T_; ++t) {
+      const int64_t s = t % slots, s_prev = (t + slots - 1) % slots;
+      // the recurrent term of this slice's rows: into the input term, or apart for its norm
+      const Tensor h_in = (t == 0 ? fed0 : feed_mask.has_value() ? fed.select(0, (t - 1) % 2)
+                                                                 : out.select(0, t - 1)).narrow(0, b0, b1 - b0);
+      if (ln) rec.into(terms[s].narrow(0, b0, b1 - b0), h_in);
+      else rec.add_into(a_steps[t].narrow(0, b0, b1 - b0), h_in);
+      const T* c_prev = t == 0 ? ptr<T>(c0)
+                        : keep_c.has_value() ? carried_p + ((t - 1) % 2) * BH : ptr<T>(cells[s_prev]);
+      const T* h_prev = t == 0 ? ptr<T>(h0) : out_p + (t - 1) * BH;
+      T* const a = ptr<T>(a_steps[t]);
+      const GatesStep<T> gk{a, ln ? ptr<T>(terms[s]) : nullptr, ptr<T>(ln_w_hh), stat(0, s), stat(1, s), eps,
+                            c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
+      const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(ln_w_c), ptr<T>(ln_b_c), stat(2, s), stat(3, s), eps,
+                             c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
+                             ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
+                             fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
       with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask, auto ln_) {
-        for_rows(B, [&](int64_t b) {
+        for (int64_t b = b0; b < b1; ++b) {
           gates_row<T, decltype(grad)::value, decltype(ln_)::value>(gk, b, H);
           output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value,
                      decltype(mask)::value, decltype(ln_)::value>(ok, b, H);
-        });
-      }, need_grad, kh.has_value(), kc.has_value(), feed_mask.has_value(), ln);
-      if (ln && need_grad) {
-        rr.push_back(r);
-        cn.push_back(c);
-        st_r.insert(st_r.end(), {mean_r, rstd_r});
-        st_c.insert(st_c.end(), {mean_c, rstd_c});
-      }
-      h_prev = out_t;
-      c_prev = c_next;
-      h_fed = h_fed_next;
+        }
+      }, need_grad, kh_p != nullptr, kc_p != nullptr, feed_mask.has_value(), ln);
     }
+  });
+  if (need_grad && ln) {  // recurrent terms, cells, then (mean, rstd) of each step's r, of its c
+    saved.insert(saved.end(), terms.begin(), terms.end());
+    saved.insert(saved.end(), cells.begin(), cells.end());
+    for (int64_t kind : {0, 2})
+      for (int64_t t = 0; t < T_; ++t) saved.insert(saved.end(), {stats[kind][t], stats[kind + 1][t]});
   }
-  if (need_grad && ln) {
-    for (auto* part : {&rr, &cn, &st_r, &st_c}) saved.insert(saved.end(), part->begin(), part->end());
-  }
-  return {out, c_prev, saved};
+  const Tensor c_last = keep_c.has_value() ? carried[(T_ - 1) % 2] : cells[(T_ - 1) % slots];
+  return {out, c_last, saved};
 }
 
 // The registered ops: checks, then the float32 or float64 loop. What they compute, argument by
@@ -499,7 +527,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
     const OptTensor& keep_c, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
-    const OptTensor& ln_b_c, double eps, bool need_grad) {
+    const OptTensor& ln_b_c, double eps, bool need_grad, int64_t parts) {
   TORCH_CHECK(!acts.empty(), "lstm_forward: no input chunks");
   const Tensor& ref = acts[0];
   TORCH_CHECK(ref.device().is_cpu(), "lstm_forward: the compiled loop runs on the CPU, got ", ref.device());
@@ -507,7 +535,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
   check_dtypes("lstm_forward", ref, {&h0o, &c0o, &feed_mask, &keep_h, &keep_c, &ln_w_hh, &ln_w_c, &ln_b_c});
   return AT_DISPATCH_FLOATING_TYPES(ref.scalar_type(), "lstm_forward", [&] {
     return forward_impl<scalar_t>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh,
-                                  ln_w_c, ln_b_c, eps, need_grad);
+                                  ln_w_c, ln_b_c, eps, need_grad, parts);
   });
 }
 
@@ -519,7 +547,7 @@ std::tuple<Tensor, Tensor> backward_impl(
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, at::TensorList rr, at::TensorList cn,
     at::TensorList stats, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
     const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
-    const OptTensor& d_ln_bc, const OptTensor& d_r) {
+    const OptTensor& d_ln_bc, const OptTensor& d_r, int64_t parts) {
   const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
   const bool ln = ln_w_hh.has_value();
   const char* where = "lstm_backward_chunk";
@@ -552,44 +580,68 @@ std::tuple<Tensor, Tensor> backward_impl(
       TORCH_CHECK(rr[t].is_contiguous() && cn[t].is_contiguous(), where, ": layer-norm tensors must be contiguous");
     }
   }
-  TORCH_CHECK(q.is_contiguous() && buf.is_contiguous() && fs.is_contiguous() && rs.is_contiguous(),
+  TORCH_CHECK(q.is_contiguous() && buf.is_contiguous() && fs.is_contiguous() && rs.is_contiguous() &&
+                  (!d_r.has_value() || d_r->is_contiguous()),
               "lstm_backward_chunk: saved tensors must be contiguous");
   const Tensor d_out_c = d_out.contiguous();
   const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
                   keep_c = contiguous(keep_c_in);
-  const StepMatmul rec{w, packed, lin, B};
-  Tensor dh = dh_in.contiguous(), dc = dc_in.contiguous();
-  Tensor d_c_scratch;
-  for (int64_t t = t0 + n - 1; t >= t0; --t) {
-    const OptTensor kh = step(keep_h, t), kc = step(keep_c, t);
-    Tensor d = buf.select(0, t - t0);
-    Tensor dc_prev = at::empty_like(dc), extra = at::empty_like(dh);
-    const Tensor rs_t = rs.select(0, t), q_t = q.select(0, t - t0), fs_t = fs.select(0, t);
-    const OptTensor d_prev = t > 0 ? OptTensor(d_out_c.select(0, t - 1)) : std::nullopt;
-    Tensor dr_t = ln ? d_r->select(0, t - t0) : Tensor();
-    if (ln && !d_c_scratch.defined()) d_c_scratch = dh.new_empty({2, B, H});
-    const BackwardStep<T> k{
-        ptr<T>(dh), ptr<T>(dc), ptr<T>(kh), ptr<T>(kc), ptr<T>(rs_t), ptr<T>(q_t), ptr<T>(fs_t),
-        ptr<T>(d_prev),
-        ln ? ptr<T>(cn[t]) : nullptr, ln ? ptr<T>(stats[2 * T_ + 2 * t]) : nullptr,
-        ln ? ptr<T>(stats[2 * T_ + 2 * t + 1]) : nullptr, ptr<T>(ln_w_c),
-        ln ? ptr<T>(rr[t]) : nullptr, ln ? ptr<T>(stats[2 * t]) : nullptr,
-        ln ? ptr<T>(stats[2 * t + 1]) : nullptr, ptr<T>(ln_w_hh),
-        ln ? ptr<T>(*d_ln_wc) : nullptr, ln ? ptr<T>(*d_ln_bc) : nullptr,
-        ln ? ptr<T>(*d_ln_hh) : nullptr, ln ? ptr<T>(dr_t) : nullptr,
-        ln ? ptr<T>(d_c_scratch) : nullptr, B, ptr<T>(d), ptr<T>(dc_prev), ptr<T>(extra)};
-    with_flags([&](auto keep_h_, auto keep_c_, auto prev, auto ln_) {
-      for_rows(B, [&](int64_t b) {
-        backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value,
-                     decltype(ln_)::value>(k, b, H);
-      });
-    }, kh.has_value(), kc.has_value(), d_prev.has_value(), ln);
-    if (ln) d = dr_t;
-    // dh_{t-1} = (d @ W_hh) * mask + extra
-    dh = feed_mask.has_value() ? at::addcmul(extra, rec(d), *feed_mask) : rec.plus(extra, d);
-    dc = dc_prev;
+  check_parts(where, parts, B);
+  const StepMatmul rec{w, packed, lin, B / parts};
+  const Tensor dh_last = dh_in.contiguous(), dc_last = dc_in.contiguous();
+  // State gradients before step t go to slot (t - t0) % 2, read by step t - 1.
+  const Tensor dhs = dh_last.new_empty({2, B, H}), dcs = dh_last.new_empty({2, B, H});
+  const Tensor extra = dh_last.new_empty({B, H});  // the parts of dh_{t-1} not through W_hh
+  const Tensor d_c_scratch = ln ? dh_last.new_empty({2, B, H}) : Tensor();
+  // Each slice but the first sums its rows' gain gradients apart; added in below, after the join.
+  const Tensor gains = ln && parts > 1 ? dh_last.new_zeros({parts - 1, G + 2 * H}) : Tensor();
+  const int64_t BH = B * H, BG = B * G;
+  T* const dhs_p = ptr<T>(dhs);
+  T* const dcs_p = ptr<T>(dcs);
+  const T* const kh_p = ptr<T>(keep_h);
+  const T* const kc_p = ptr<T>(keep_c);
+  const T* const d_out_p = ptr<T>(d_out_c);
+  for_parts(B, parts, [&](int64_t p, int64_t b0, int64_t b1) {
+    T* d_ln_hh_p = ln ? (p == 0 ? ptr<T>(*d_ln_hh) : ptr<T>(gains[p - 1])) : nullptr;
+    T* d_ln_wc_p = ln ? (p == 0 ? ptr<T>(*d_ln_wc) : d_ln_hh_p + G) : nullptr;
+    T* d_ln_bc_p = ln ? (p == 0 ? ptr<T>(*d_ln_bc) : d_ln_hh_p + G + H) : nullptr;
+    for (int64_t t = t0 + n - 1; t >= t0; --t) {
+      const int64_t j = t - t0, after = (j + 1) % 2;
+      const bool last = t == t0 + n - 1;
+      const BackwardStep<T> k{
+          last ? ptr<T>(dh_last) : dhs_p + after * BH, last ? ptr<T>(dc_last) : dcs_p + after * BH,
+          kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr, ptr<T>(rs) + t * BH,
+          ptr<T>(q) + j * BG, ptr<T>(fs) + t * BH, t > 0 ? d_out_p + (t - 1) * BH : nullptr,
+          ln ? ptr<T>(cn[t]) : nullptr, ln ? ptr<T>(stats[2 * T_ + 2 * t]) : nullptr,
+          ln ? ptr<T>(stats[2 * T_ + 2 * t + 1]) : nullptr, ptr<T>(ln_w_c),
+          ln ? ptr<T>(rr[t]) : nullptr, ln ? ptr<T>(stats[2 * t]) : nullptr,
+          ln ? ptr<T>(stats[2 * t + 1]) : nullptr, ptr<T>(ln_w_hh),
+          d_ln_wc_p, d_ln_bc_p, d_ln_hh_p, ln ? ptr<T>(*d_r) + j * BG : nullptr,
+          ln ? ptr<T>(d_c_scratch) : nullptr, B, ptr<T>(buf) + j * BG, dcs_p + (j % 2) * BH, ptr<T>(extra)};
+      with_flags([&](auto keep_h_, auto keep_c_, auto prev, auto ln_) {
+        for (int64_t b = b0; b < b1; ++b) {
+          backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value,
+                       decltype(ln_)::value>(k, b, H);
+        }
+      }, kh_p != nullptr, kc_p != nullptr, t > 0, ln);
+      // dh_{t-1} = (d @ W_hh) * mask + extra, for this slice's rows
+      const Tensor d = (ln ? d_r->select(0, j) : buf.select(0, j)).narrow(0, b0, b1 - b0);
+      const Tensor dh_prev = dhs.select(0, j % 2).narrow(0, b0, b1 - b0);
+      const Tensor extra_rows = extra.narrow(0, b0, b1 - b0);
+      if (feed_mask.has_value()) {
+        rec.into(dh_prev, d);
+        dh_prev.mul_(feed_mask->narrow(0, b0, b1 - b0)).add_(extra_rows);
+      } else {
+        rec.plus_into(dh_prev, extra_rows, d);
+      }
+    }
+  });
+  for (int64_t p = 1; ln && p < parts; ++p) {
+    d_ln_hh->add_(gains[p - 1].narrow(0, 0, G));
+    d_ln_wc->add_(gains[p - 1].narrow(0, G, H));
+    d_ln_bc->add_(gains[p - 1].narrow(0, G + H, H));
   }
-  return {dh, dc};
+  return {dhs[0], dcs[0]};
 }
 
 std::tuple<Tensor, Tensor> lstm_backward_chunk(
@@ -599,7 +651,7 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
     const OptTensor& keep_h, const OptTensor& keep_c, at::TensorList rr, at::TensorList cn,
     at::TensorList stats, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
     const OptTensor& ln_b_c, const OptTensor& d_ln_hh, const OptTensor& d_ln_wc,
-    const OptTensor& d_ln_bc, const OptTensor& d_r) {
+    const OptTensor& d_ln_bc, const OptTensor& d_r, int64_t parts) {
   TORCH_CHECK(q.device().is_cpu(), "lstm_backward_chunk: the compiled loop runs on the CPU, got ", q.device());
   (void)ln_b_c;  // the cell norm's shift has no part in its backward (the op keeps the Python signature)
   const OptTensor others[] = {buf, dh, dc, fs, rs, d_out};
@@ -608,7 +660,7 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
   return AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "lstm_backward_chunk", [&] {
     return backward_impl<scalar_t>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask,
                                    keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, d_ln_hh,
-                                   d_ln_wc, d_ln_bc, d_r);
+                                   d_ln_wc, d_ln_bc, d_r, parts);
   });
 }
 
@@ -618,13 +670,13 @@ TORCH_LIBRARY(rnnlab, m) {
   m.def(
       "lstm_forward(Tensor(a!)[] acts, Tensor w, Tensor? packed, Tensor? lin, Tensor h0, "
       "Tensor c0, Tensor? feed_mask, Tensor? keep_h, Tensor? keep_c, Tensor? ln_w_hh, "
-      "Tensor? ln_w_c, Tensor? ln_b_c, float eps, bool need_grad) -> (Tensor, Tensor, Tensor[])");
+      "Tensor? ln_w_c, Tensor? ln_b_c, float eps, bool need_grad, int parts) -> (Tensor, Tensor, Tensor[])");
   m.def(
       "lstm_backward_chunk(int t0, Tensor q, Tensor(a!) buf, Tensor dh, Tensor dc, Tensor fs, "
       "Tensor rs, Tensor d_out, Tensor w, Tensor? packed, Tensor? lin, Tensor? feed_mask, "
       "Tensor? keep_h, Tensor? keep_c, Tensor[] rr, Tensor[] cn, Tensor[] stats, "
       "Tensor? ln_w_hh, Tensor? ln_w_c, Tensor? ln_b_c, Tensor(b!)? d_ln_hh, "
-      "Tensor(c!)? d_ln_wc, Tensor(d!)? d_ln_bc, Tensor(e!)? d_r) -> (Tensor, Tensor)");
+      "Tensor(c!)? d_ln_wc, Tensor(d!)? d_ln_bc, Tensor(e!)? d_r, int parts) -> (Tensor, Tensor)");
 }
 
 // CompositeExplicitAutograd, not CPU: the packed weight is an MKL-DNN tensor, whose dispatch key

@@ -68,6 +68,7 @@ def _forward_steps(
     ln_b_c: Tensor | None,
     eps: float,
     need_grad: bool,
+    parts: int,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
     sequence, overwritten), gates in :data:`FAST_LSTM_ORDER`, recurrent term ``h @ w`` (by
@@ -80,7 +81,9 @@ def _forward_steps(
     ``saved`` is ``[fs, rs]``, then with layer norm every step's recurrent term and cell before
     their norms, then (mean, rstd) of every recurrent-term norm and of every cell norm.
 
-    ``torch.ops.rnnlab.lstm_forward`` (``csrc/lstm_steps.cpp``) is this function in C++.
+    ``torch.ops.rnnlab.lstm_forward`` (``csrc/lstm_steps.cpp``) is this function in C++; it
+    runs the batch as ``parts`` slices on as many threads (:func:`batch_parts`), where this one
+    takes the whole batch at once: the results are the same.
     """
     T = sum(a.shape[0] for a in acts)
     B, G = acts[0].shape[1:]
@@ -176,6 +179,7 @@ def _backward_chunk(
     d_ln_wc: Tensor | None,
     d_ln_bc: Tensor | None,
     d_r: Tensor | None,
+    parts: int,
 ) -> tuple[Tensor, Tensor]:
     """The reverse recurrence over one chunk of the forward's steps (``q``, from step ``t0``),
     last step first, from the state gradients ``dh, dc`` after it.
@@ -185,7 +189,8 @@ def _backward_chunk(
     ``d_ln_*``; returns ``(dh, dc)`` before the chunk. ``rr, cn, stats`` are
     :func:`_forward_steps`'s layer-norm tensors of all steps.
 
-    ``torch.ops.rnnlab.lstm_backward_chunk`` (``csrc/lstm_steps.cpp``) is this function in C++.
+    ``torch.ops.rnnlab.lstm_backward_chunk`` (``csrc/lstm_steps.cpp``) is this function in C++,
+    with the batch in ``parts`` slices as in :func:`_forward_steps`.
     """
     n, B, G = q.shape
     H, T = G // 4, fs.shape[0]
@@ -251,12 +256,33 @@ def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: T
 USE_NATIVE = native.NATIVE
 
 
-def _step_loops(like: Tensor) -> tuple[Any, Any]:
-    """The forward and backward step loops for tensors like ``like``: compiled ones on the CPU
-    in float32 and float64, when the install has them; the Python ones otherwise."""
+#: fewest batch rows that the compiled loops give a thread of its own
+MIN_PART_ROWS = 8
+
+
+def batch_parts(batch: int) -> int:
+    """Slices of the batch that the compiled step loops run on threads of their own.
+
+    An LSTM's batch rows never meet, so each slice runs the whole time loop alone: one fork and
+    join per call. At small hidden sizes this is what uses a second core: split step by step, a
+    fork and join costs as much as the step's elementwise work, and MKL gains little from a
+    second thread on a ``[64, 128] × [128, 512]`` product.
+
+    >>> batch_parts(1)
+    1
+    >>> batch_parts(64) == min(torch.get_num_threads(), 64 // MIN_PART_ROWS)
+    True
+    """
+    return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
+
+
+def _step_loops(like: Tensor) -> tuple[Any, Any, int]:
+    """The forward and backward step loops for tensors ``like [steps, B, 4H]``, and the slices
+    of the batch they run in parallel: compiled ones on the CPU in float32 and float64, when
+    the install has them; the Python ones otherwise, which take the whole batch at once."""
     if USE_NATIVE and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
-        return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk
-    return _forward_steps, _backward_chunk
+        return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
+    return _forward_steps, _backward_chunk, 1
 
 
 def _lstm_backward(
@@ -274,7 +300,8 @@ def _lstm_backward(
     q, (fs, rs) = inputs["q"], saved[:2]  # q: the gate factors, by chunk
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
-    rec = _StepMatmul(w_hh, B)
+    _, backward_chunk, parts = _step_loops(fs)
+    rec = _StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
     steps = q[0].shape[0]
     ln = ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
@@ -289,7 +316,6 @@ def _lstm_backward(
     if ln:
         d_ln[1:] = [fs.new_zeros(G), fs.new_zeros(H), fs.new_zeros(H)]
     rr, cn, stats = (saved[2 : 2 + T], saved[2 + T : 2 + 2 * T], saved[2 + 2 * T :]) if ln else ([], [], [])
-    _, backward_chunk = _step_loops(fs)
     dh = d_hT + d_out[T - 1]
     dc = d_cT
     for k in range(len(q) - 1, -1, -1):  # the forward's chunks, last first
@@ -297,7 +323,8 @@ def _lstm_backward(
         n = q[k].shape[0]
         t1 = t0 + n
         dh, dc = backward_chunk(t0, q[k], buf, dh, dc, fs, rs, d_out, rec.w, rec.packed, rec.lin,
-                                feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, *d_ln[1:], d_r)
+                                feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, *d_ln[1:], d_r,
+                                parts)
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
         dg = buf[:n].view(n * B, G)
         dr = d_r[:n].view(n * B, G) if d_r is not None else dg  # (d_r: with layer norm)
@@ -356,10 +383,10 @@ class _LSTM(torch.autograd.Function):
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
-        rec = _StepMatmul(w_hh.t(), B)
-        forward_steps, _ = _step_loops(acts[0])
+        forward_steps, _, parts = _step_loops(acts[0])
+        rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
-                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], need_grad)
+                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], need_grad, parts)
         if need_grad:
             ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
                                   ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)

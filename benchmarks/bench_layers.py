@@ -1,10 +1,12 @@
 """Speed and memory of rnnlab's layers against torch's fused modules, measured in one run.
 
-    make bench            # or: python benchmarks/bench_layers.py [--iters 20] [--sizes 128 512]
+    make bench            # or: python benchmarks/bench_layers.py [--iters 20] [--seconds 120] [--sizes 128 512]
 
 For each hidden size it times forward + backward (float32, B=64, T=100, I=32, threads = cores),
 interleaving every configuration with its torch reference (nn.LSTM / nn.GRU) iteration by
-iteration, and reports the median time of each as a ratio to the reference's median. It also
+iteration in a new random order each round (at least --iters rounds and --seconds per size:
+on a shared machine the spread of a 50 ms measurement is several percent), and reports the median time of each as a ratio to
+the reference's median. It also
 measures the first call of a fresh process and the peak memory of one forward + backward, each the
 median of PROBE_RUNS subprocesses. It prints a table and writes docs/benchmarks.md.
 """
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -57,7 +60,9 @@ def fwd_bwd(model: nn.Module, x: torch.Tensor) -> float:
     return elapsed
 
 
-def time_size(hidden: int, iters: int, warmup: int) -> dict[str, dict[str, float]]:
+def time_size(hidden: int, iters: int, warmup: int, seconds: float) -> dict[str, dict[str, float]]:
+    """Median times at one hidden size: at least ``iters`` interleaved rounds and at least
+    ``seconds`` of them, so that small sizes, whose rounds are short, get more samples."""
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
     refs = {k: build(k, hidden).train() for k in REFERENCES}
@@ -65,15 +70,24 @@ def time_size(hidden: int, iters: int, warmup: int) -> dict[str, dict[str, float
     for _ in range(warmup):
         for m in [*refs.values(), *ours.values()]:
             fwd_bwd(m, x)
-    times: dict[str, list[float]] = {k: [] for k in [*refs, *ours]}
-    for _ in range(iters):  # interleaved: drift in machine load hits every configuration alike
-        for k, m in refs.items():
-            times[k].append(fwd_bwd(m, x))
-        for name, m in ours.items():
-            times[name].append(fwd_bwd(m, x))
+    models = {**refs, **ours}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    order = list(models)
+    shuffle = random.Random(0).shuffle
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < iters or time.perf_counter() - start < seconds:
+        # Interleaved, so that drift in machine load hits every configuration alike, and in a new
+        # order each round: a call's speed depends on what ran before it (glibc returns or keeps
+        # freed memory depending on the previous call's allocations; a fixed order measured
+        # rnnlab's call of torch's own kernel 10% slower than nn.LSTM at H=512).
+        shuffle(order)
+        for k in order:
+            times[k].append(fwd_bwd(models[k], x))
+        rounds += 1
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind]}
+        name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind], "iters": rounds}
         for name, (kind, *_r) in CONFIGS.items()
     }
 
@@ -125,7 +139,9 @@ def probe(kind: str, hidden: int, keywords: dict) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=20, help="timed iterations per configuration (default 20)")
+    ap.add_argument("--iters", type=int, default=20, help="fewest timed iterations per configuration (default 20)")
+    ap.add_argument("--seconds", type=float, default=120.0,
+                    help="fewest seconds of timed iterations per hidden size (default 120)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 128])
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file to write ('' for none)")
@@ -134,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for hidden in args.sizes:
-        timing = time_size(hidden, args.iters, args.warmup)
+        timing = time_size(hidden, args.iters, args.warmup, args.seconds)
         ref_mem = {k: probe(f"torch-{k}", hidden, {}) for k in REFERENCES}
         for name, (kind, cls, kw, t512, t128) in CONFIGS.items():
             target = t512 if hidden >= 512 else t128
@@ -158,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['mem_ratio']:.2f} {mem_ok} |"
         )
     table = "\n".join(lines)
+    iters = {r["H"]: r["iters"] for r in rows}
     print(table)
     print("LSTM step loops:", "compiled" if native.NATIVE else f"Python ({native.WHY_NOT})")
     failed = [r for r in rows if r["ratio"] > r["target"] or r["mem_ratio"] > 1.3 or r["first_call_s"] > 5]
@@ -165,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         env = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
                f"Python {platform.python_version()}; B={B}, T={T}, I={I}, float32, forward + backward, "
-               f"median of {args.iters} interleaved iterations after {args.warmup} warm-up; LSTM step loops: "
+               "median of " + ", ".join(f"{n} interleaved iterations at H={h}" for h, n in iters.items())
+               + f" (≥ {args.iters}, ≥ {args.seconds:g} s per size) after {args.warmup} warm-up; LSTM step loops: "
                + ("compiled (`rnnlab.layers.native`)" if native.NATIVE else f"Python ({native.WHY_NOT})"))
         text = (
             "# Benchmarks\n\nGenerated by `make bench` (`benchmarks/bench_layers.py`). Ratios are to torch's fused "

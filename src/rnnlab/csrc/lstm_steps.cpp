@@ -5,7 +5,8 @@
 // work fused into one pass over the batch: a step is its matmul plus one or two passes,
 // where the Python loop makes ~28 tensor calls at ~5-10 us each. At small hidden sizes those
 // calls, not arithmetic, set the speed (docs/layers.md). Layer norm's row statistics and
-// backward are part of those passes; matmuls stay ATen's (MKL).
+// backward are part of those passes; matmuls stay ATen's (MKL). The batch runs in slices on
+// torch's threads, each slice through the whole loop (for_parts).
 //
 // Gate order is FAST_LSTM_ORDER: o, i, f, g. Registered as torch ops so that no Python
 // headers are needed: the library is loaded with torch.ops.load_library.

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,24 @@ class LayerParams:
     b_hh: Tensor | None
     activation: Activation
     recurrent_activation: Activation
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 knows no device argument
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def _to_dtype(x: Any, dtype: torch.dtype) -> Any:
+    """``x`` (a tensor, PackedSequence, tuple of them or None) with its floating tensors in ``dtype``."""
+    if isinstance(x, PackedSequence):  # (a tuple too)
+        return x.to(dtype) if x.data.is_floating_point() else x
+    if isinstance(x, (tuple, list)):
+        return type(x)(_to_dtype(t, dtype) for t in x)
+    if isinstance(x, Tensor) and x.is_floating_point():
+        return x.to(dtype)
+    return x
 
 
 class RecurrentBase(nn.Module):
@@ -356,7 +374,23 @@ class RecurrentBase(nn.Module):
 
         ``lengths`` (padded input only) gives each sequence's real length: past it, outputs are
         zero and the state is not updated, exactly as with a PackedSequence.
+
+        Under ``torch.autocast`` the layer runs in its parameters' dtype with autocast off, as
+        ``nn.GRU`` does on the CPU, and returns that dtype: a recurrence compounds each step's
+        rounding, and its loops combine parameters and states that autocast would cast apart.
         """
+        param = next(self.parameters())  # (the input may be anything: prepare_input checks it)
+        if _autocast_enabled(param.device.type):
+            with torch.autocast(param.device.type, enabled=False):
+                return self._forward(_to_dtype(input, param.dtype), _to_dtype(hx, param.dtype), lengths)
+        return self._forward(input, hx, lengths)
+
+    def _forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Tensor | tuple[Tensor, Tensor] | None,
+        lengths: Tensor | list[int] | None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
         batch = prepare_input(input, lengths, self.batch_first, (self.input_size,))
         states = self._initial_state(hx, batch)
         valid = batch.valid

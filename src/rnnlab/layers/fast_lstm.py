@@ -17,8 +17,9 @@ LSTM's size makes it pay:
 The step loops themselves (:func:`_forward_steps`, :func:`_backward_chunk`) run compiled when
 the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there each step's
 elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
-small hidden sizes cost more than the arithmetic. The Python functions are the reference and
-the fallback; the tests check both against each other.
+small hidden sizes cost more than the arithmetic, and the batch runs in slices on torch's
+threads, each slice through the whole loop (:func:`batch_parts`). The Python functions are the
+reference and the fallback; the tests check both against each other.
 """
 
 from __future__ import annotations

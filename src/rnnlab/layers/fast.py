@@ -161,17 +161,21 @@ class _Recurrence(torch.autograd.Function):
             a_n = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # (1−n²)(1−z)
             a_z = _fed_states(out, h0, None, 0, T).sub_(n).mul_(torch.addcmul(z, z, z, value=-1))  # (h_prev − n)·z(1−z)
             b_r = torch.addcmul(r, r, r, value=-1).mul_(ghn)  # r(1−r)·(W_hn h + b_hn)
+            # Gradients of the input terms (r, z, n) and of the recurrent term's n part; the
+            # recurrent term's r and z parts equal the input terms', so they are not stored twice.
             dGI = torch.empty_like(acts)
-            dGH = torch.empty_like(acts)
+            dGHn = torch.empty_like(ghn)
+            gh = acts.new_empty(B, 3 * H)  # one step's recurrent-term gradient
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
                 dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
-                gi, gh = dGI[t], dGH[t]
+                gi = dGI[t]
                 dn = torch.mul(dhn, a_n[t], out=gi[:, 2 * H :])
                 torch.mul(dhn, a_z[t], out=gi[:, H : 2 * H])
                 torch.mul(dn, b_r[t], out=gi[:, :H])
                 gh[:, : 2 * H].copy_(gi[:, : 2 * H])
-                torch.mul(dn, r[t], out=gh[:, 2 * H :])
+                torch.mul(dn, r[t], out=dGHn[t])
+                gh[:, 2 * H :].copy_(dGHn[t])
                 dh_prev = gh @ w_hh
                 if feed_mask is not None:
                     dh_prev.mul_(feed_mask)
@@ -181,10 +185,11 @@ class _Recurrence(torch.autograd.Function):
                 dh = dh_prev
             del a_n, a_z, b_r
             d_xp = dGI
-            flat = dGH.reshape(T * B, -1)
-            d_w = flat.t() @ h_fed_all.reshape(T * B, H)
+            d_rz, d_n = dGI[..., : 2 * H].reshape(T * B, 2 * H), dGHn.view(T * B, H)
+            fed = h_fed_all.view(T * B, H)
+            d_w = torch.cat([d_rz.t() @ fed, d_n.t() @ fed])
             if ctx.has_bhh:
-                d_b_hh = flat.sum(0)
+                d_b_hh = torch.cat([d_rz.sum(0), d_n.sum(0)])
         else:
             dh = d_hT.clone()
             (hn,) = saved

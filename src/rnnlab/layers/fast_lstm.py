@@ -269,16 +269,16 @@ def batch_parts(batch: int) -> int:
     fork and join costs as much as the step's elementwise work, and MKL gains little from a
     second thread on a ``[64, 128] × [128, 512]`` product.
 
-    >>> batch_parts(1)
+    >>> batch_parts(12)  # fewer than MIN_PART_ROWS rows for a second slice
     1
-    >>> batch_parts(64) == min(torch.get_num_threads(), 64 // MIN_PART_ROWS)
+    >>> 1 <= batch_parts(64) <= torch.get_num_threads()
     True
     """
     return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
 
 
 def _step_loops(like: Tensor) -> tuple[Any, Any, int]:
-    """The forward and backward step loops for tensors ``like [steps, B, 4H]``, and the slices
+    """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the slices
     of the batch they run in parallel: compiled ones on the CPU in float32 and float64, when
     the install has them; the Python ones otherwise, which take the whole batch at once."""
     if USE_NATIVE and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):

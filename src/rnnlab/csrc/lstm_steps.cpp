@@ -594,8 +594,8 @@ std::tuple<Tensor, Tensor> backward_impl(
   const Tensor dhs = dh_last.new_empty({2, B, H}), dcs = dh_last.new_empty({2, B, H});
   const Tensor extra = dh_last.new_empty({B, H});  // the parts of dh_{t-1} not through W_hh
   const Tensor d_c_scratch = ln ? dh_last.new_empty({2, B, H}) : Tensor();
-  // Each slice but the first sums its rows' gain gradients apart; added in below, after the join.
-  const Tensor gains = ln && parts > 1 ? dh_last.new_zeros({parts - 1, G + 2 * H}) : Tensor();
+  // Each slice sums its rows' gain gradients (d_ln_hh, d_ln_wc, d_ln_bc) apart; added in after the join.
+  const Tensor gains = ln ? dh_last.new_zeros({parts, G + 2 * H}) : Tensor();
   const int64_t BH = B * H, BG = B * G;
   T* const dhs_p = ptr<T>(dhs);
   T* const dcs_p = ptr<T>(dcs);
@@ -603,9 +603,9 @@ std::tuple<Tensor, Tensor> backward_impl(
   const T* const kc_p = ptr<T>(keep_c);
   const T* const d_out_p = ptr<T>(d_out_c);
   for_parts(B, parts, [&](int64_t p, int64_t b0, int64_t b1) {
-    T* d_ln_hh_p = ln ? (p == 0 ? ptr<T>(*d_ln_hh) : ptr<T>(gains[p - 1])) : nullptr;
-    T* d_ln_wc_p = ln ? (p == 0 ? ptr<T>(*d_ln_wc) : d_ln_hh_p + G) : nullptr;
-    T* d_ln_bc_p = ln ? (p == 0 ? ptr<T>(*d_ln_bc) : d_ln_hh_p + G + H) : nullptr;
+    T* const d_ln_hh_p = ln ? ptr<T>(gains) + p * (G + 2 * H) : nullptr;
+    T* const d_ln_wc_p = ln ? d_ln_hh_p + G : nullptr;
+    T* const d_ln_bc_p = ln ? d_ln_hh_p + G + H : nullptr;
     for (int64_t t = t0 + n - 1; t >= t0; --t) {
       const int64_t j = t - t0, after = (j + 1) % 2;
       const bool last = t == t0 + n - 1;
@@ -637,10 +637,11 @@ std::tuple<Tensor, Tensor> backward_impl(
       }
     }
   });
-  for (int64_t p = 1; ln && p < parts; ++p) {
-    d_ln_hh->add_(gains[p - 1].narrow(0, 0, G));
-    d_ln_wc->add_(gains[p - 1].narrow(0, G, H));
-    d_ln_bc->add_(gains[p - 1].narrow(0, G + H, H));
+  if (ln) {
+    const Tensor total = gains.sum(0);
+    d_ln_hh->add_(total.narrow(0, 0, G));
+    d_ln_wc->add_(total.narrow(0, G, H));
+    d_ln_bc->add_(total.narrow(0, G + H, H));
   }
   return {dhs[0], dcs[0]};
 }

@@ -92,7 +92,7 @@ def test_unknown_keys_name_the_full_path_and_the_nearest_key(text, expected):
         (DATA + "[training]\noptimizer = 'adamm'", "did you mean 'adam'?"),
         (DATA + "[model]\nhead = 3", "'model.head': expected a table, got 3 (int)"),
         (DATA + "[model]\nzoneout = 'a'", "'model.zoneout': expected a number or a list, got 'a' (str)"),
-        (DATA + "[model]\nzoneout = 1.2", "'model.zoneout': expected a probability in [0, 1], got 1.2"),
+        (DATA + "[model]\nzoneout = 1.2", "'model.zoneout': expected a probability in [0, 1), got 1.2"),
         (DATA + "[model]\nactivation = 'rellu'", "'model.activation': expected one of"),
         (DATA + "[model]\nkernel_init = 'orthogonl'", "did you mean 'orthogonal'?"),
         (DATA + "[model]\nkernel_constraint = {kind = 'max_norm'}", "kind 'max_norm' needs 'value'"),

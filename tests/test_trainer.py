@@ -3,6 +3,8 @@ uninterrupted run, checkpoints that load with weights_only and fail loudly when 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 
 from rnnlab.config import ScheduleConfig, TrainingConfig, parse_config
 from rnnlab.errors import CheckpointError, ConfigError, RunDirError
-from rnnlab.rundir import read_json, read_jsonl
+from rnnlab.rundir import RunDir, read_json, read_jsonl
 from rnnlab.train import load_checkpoint, train
 from rnnlab.train.trainer import batch_order, lr_factor
 
@@ -151,7 +153,11 @@ def test_resume_drops_records_after_the_checkpoint(tmp_path):
 
 def test_checkpoint_is_plain_and_loads_with_weights_only(tmp_path):
     run(tiny(epochs=1), tmp_path)
-    state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    wrapper = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert set(wrapper) == {"format", "version", "sha256", "payload"}
+    payload = wrapper["payload"].numpy().tobytes()
+    assert hashlib.sha256(payload).hexdigest() == wrapper["sha256"]
+    state = torch.load(io.BytesIO(payload), weights_only=True)
     assert state["epoch"] == 1 and state["step"] == 4
     assert set(state["rng"]) == {"torch", "shuffle", "numpy", "python"}
     assert torch.is_tensor(state["model"]["rnn.weight_hh_l0"])
@@ -181,8 +187,8 @@ def test_run_directory_guards(tmp_path):
     run(tiny(epochs=1), tmp_path / "done")
     with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
         run(tiny(epochs=1), tmp_path / "done")
-    with pytest.raises(RunDirError, match="does not match this config's model"):
-        run(tiny(epochs=2, model="layer = 'gru'"), tmp_path / "done", resume=True)
+    with pytest.raises(ConfigError, match=r"differs from the run's .* in model.layer \('lstm' -> 'gru'\); model.layer changes"):
+        run(tiny(epochs=1, model="layer = 'gru'"), tmp_path / "done", resume=True)
 
 
 def test_early_stopping_stops_patience_epochs_after_the_best(tmp_path):
@@ -257,13 +263,24 @@ def with_training(cfg, **updates):
     return cfg.model_copy(update={"training": cfg.training.model_copy(update=updates)})
 
 
-def test_resume_takes_settings_from_the_config_and_state_from_the_checkpoint(tmp_path):
-    logs = []
+def test_resume_refuses_a_changed_config_and_records_an_allowed_change(tmp_path):
     run(tiny(epochs=2), tmp_path)
-    result = train(with_training(tiny(epochs=3), lr=0.05), out=tmp_path, resume=True, progress=False, log=logs.append)
-    assert "note: the config differs from the checkpoint's in training.epochs, training.lr" in logs
-    assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["lr"] == pytest.approx(0.05)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"training.lr \(0.01 -> 0.05\); training.lr changes what the run means"):
+        train(with_training(tiny(epochs=3), lr=0.05), out=tmp_path, resume=True, progress=False, log=None)
+    with pytest.raises(ConfigError, match="pass --allow-change training.epochs to continue"):
+        train(tiny(epochs=3), out=tmp_path, resume=True, progress=False, log=None)
+    with pytest.raises(ConfigError, match="--allow-change: 'training.lr' changes what the run means"):
+        train(tiny(epochs=3), out=tmp_path, resume=True, progress=False, log=None, allow_change=["training.lr"])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing touched
+    logs = []
+    result = train(tiny(epochs=3), out=tmp_path, resume=True, progress=False, log=logs.append,
+                   allow_change=["training.epochs"])
     assert result.epochs == 3
+    assert any("with training.epochs 2 -> 3" in line for line in logs)
+    (record,) = RunDir(tmp_path).read_resumes()
+    assert record["after_epoch"] == 2 and record["changed"] == {"training.epochs": [2, 3]}
+    assert RunDir(tmp_path).read_config().training.epochs == 3  # config.toml says what the run follows
 
 
 def test_nonfinite_gradients_stop_with_a_clear_error(tmp_path):

@@ -26,7 +26,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, model_validator
 
 from rnnlab.errors import ConfigError
 
@@ -40,7 +40,17 @@ Role = Literal["kernel", "recurrent", "bias", "norm", "embedding", "other"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # strict: "yes" / 1 are not a bool, "8" / 8.0 not an int (an int where a float is expected is
+    # fine); no inf / nan anywhere.
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+
+
+#: A pair read from a TOML list (strict mode alone would demand a Python tuple), strict inside.
+FloatPair = typing.Annotated[tuple[StrictFloat, StrictFloat], Field(strict=False)]
+UnitPair = typing.Annotated[
+    tuple[typing.Annotated[StrictFloat, Field(ge=0.0, lt=1.0)], typing.Annotated[StrictFloat, Field(ge=0.0, lt=1.0)]],
+    Field(strict=False),
+]
 
 
 class DataConfig(_Section):
@@ -118,8 +128,8 @@ class ModelConfig(_Section):
     recurrent_dropout: Probability = 0.0
     weight_drop: Probability = 0.0
     input_dropout_mode: Literal["variational", "step"] = "variational"
-    zoneout: float | tuple[float, float] = 0.0
-    """One probability, or (h, c) for an LSTM."""
+    zoneout: float | FloatPair = 0.0
+    """One probability in [0, 1), or (h, c) for an LSTM (1 would freeze the units for good)."""
     layer_norm: bool = False
     recurrent_batch_norm: bool = False
     batch_norm_steps: int = Field(512, gt=0)
@@ -158,13 +168,21 @@ class ModelConfig(_Section):
             _check_name(f"model.{key}", getattr(self, key), "rnnlab.activations", "ACTIVATIONS")
         for key in ("kernel_init", "recurrent_init"):
             _check_name(f"model.{key}", getattr(self, key), "rnnlab.layers.init", "INITIALIZERS")
-        if not isinstance(self.zoneout, tuple) and not 0.0 <= self.zoneout <= 1.0:
-            raise ValueError(f"'model.zoneout': expected a probability in [0, 1], got {self.zoneout!r}")
+        frozen = " (1 keeps every unit at its initial state: the layer would never update)"
+        if not isinstance(self.zoneout, tuple) and not 0.0 <= self.zoneout < 1.0:
+            raise ValueError(f"'model.zoneout': expected a probability in [0, 1), got {self.zoneout!r}"
+                             + (frozen if self.zoneout == 1.0 else ""))
         if isinstance(self.zoneout, tuple):
             if self.layer != "lstm":
                 raise ValueError(f"'model.zoneout': a pair (h, c) is for layer 'lstm', got layer {self.layer!r}")
-            if not all(0.0 <= p <= 1.0 for p in self.zoneout):
-                raise ValueError(f"'model.zoneout': expected probabilities in [0, 1], got {list(self.zoneout)}")
+            if not all(0.0 <= p < 1.0 for p in self.zoneout):
+                raise ValueError(f"'model.zoneout': expected probabilities in [0, 1), got {list(self.zoneout)}"
+                                 + (frozen if 1.0 in self.zoneout else ""))
+        if self.dropout > 0 and self.num_layers == 1:
+            raise ValueError(
+                f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
+                "model.num_layers = 1; set model.input_dropout, model.recurrent_dropout or model.head.dropout instead"
+            )
         if self.unit_forget_bias and self.layer != "lstm":
             raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
         return self
@@ -238,7 +256,8 @@ class TrainingConfig(_Section):
     lr: float = Field(1e-3, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     """sgd/sgdw momentum."""
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: UnitPair = (0.9, 0.999)
+    """Adam's (beta1, beta2), each in [0, 1)."""
     weight_decay: float = Field(0.0, ge=0.0)
     """Decay of the parameters no rule covers (biases and norms are excluded by default)."""
     decay_rules: list[DecayRule] = []
@@ -248,7 +267,8 @@ class TrainingConfig(_Section):
     """NaN/inf gradients: stop with an error naming the parameters, or skip that update."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     schedule: ScheduleConfig = ScheduleConfig()
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
     threads: int | None = Field(None, gt=0)
     """torch intra-op threads (unset: torch's default). Small recurrent models often run fastest
     on 1 thread, especially on a machine shared with other jobs."""
@@ -268,6 +288,22 @@ class TrainingConfig(_Section):
             raise ValueError(
                 "'training.shuffle_within_batch' cannot be combined with 'training.stateful_window' "
                 "(a sample's position in the batch is its state slot)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> TrainingConfig:
+        s = self.schedule
+        if s.kind != "constant" and s.min_lr > self.lr:
+            raise ValueError(
+                f"'training.schedule.min_lr' ({s.min_lr:g}) is above 'training.lr' ({self.lr:g}): the "
+                f"{s.kind} schedule would raise the learning rate {s.min_lr / self.lr:.3g}-fold; expected min_lr <= lr"
+            )
+        if s.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"'training.schedule.warmup_epochs' ({s.warmup_epochs:g}) is not shorter than 'training.epochs' "
+                f"({self.epochs}): the learning rate would still be rising when training ends; expected "
+                "warmup_epochs < epochs"
             )
         return self
 
@@ -291,7 +327,7 @@ class TrackingConfig(_Section):
 
 
 class OutputConfig(_Section):
-    dir: str = "runs/run"
+    dir: str = Field("runs/run", min_length=1, pattern=r"\S")
     """The run directory (``--out`` overrides it); relative paths are taken from the working dir."""
 
 
@@ -304,6 +340,88 @@ class Config(_Section):
     training: TrainingConfig = TrainingConfig()
     tracking: TrackingConfig = TrackingConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> Config:
+        if self.model.bidirectional and self.training.stateful_window:
+            raise ValueError(
+                "'model.bidirectional' cannot be combined with 'training.stateful_window': the reverse direction "
+                "would read each window from its end without the state of the steps after it; set one of them off"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Resuming with a changed config
+
+
+#: Keys a resumed run may change (with ``--allow-change``) without changing what the run means:
+#: its budget, bookkeeping and what is recorded, never the data, model or optimizer. fnmatch
+#: patterns. More epochs also stretch a cosine schedule from the resumed step on.
+RESUME_HARMLESS: tuple[str, ...] = (
+    "name", "output.dir", "training.epochs", "training.threads", "training.early_stopping.patience",
+    "tracking.*",
+)
+
+
+def config_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (old value, new value)}`` for every key whose value differs.
+
+    >>> a = parse_config('[data]\\ndataset = "GunPoint"')
+    >>> config_changes(a, parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nlr = 0.1'))
+    {'training.lr': (0.001, 0.1)}
+    """
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(old.model_dump()), flat(new.model_dump())
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def is_harmless(key: str) -> bool:
+    """Whether a resumed run may change ``key`` (see :data:`RESUME_HARMLESS`).
+
+    >>> is_harmless("training.epochs"), is_harmless("tracking.grads_every"), is_harmless("training.lr")
+    (True, True, False)
+    """
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUME_HARMLESS)
+
+
+def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Sequence[str],
+                         source: str) -> None:
+    """Refuse a resume whose config differs from the run's (``source`` names it) in a key that
+    ``allowed`` does not name; ``allowed`` may name only harmless keys.
+
+    >>> check_resume_changes({"training.epochs": (2, 3)}, ["training.epochs"], "last.pt")
+    >>> check_resume_changes({"training.lr": (0.001, 0.1)}, [], "last.pt")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.lr (0.001 -> 0.1); training.lr changes what the run means: restore it, or start a new run in another directory (--out)
+    """
+    for key in allowed:
+        if not is_harmless(key):
+            raise ConfigError(f"--allow-change: {key!r} changes what the run means and cannot be allowed; "
+                              f"allowed are {', '.join(RESUME_HARMLESS)}")
+    refused = {k: v for k, v in changes.items() if k not in allowed}
+    if not refused:
+        return
+    shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in refused.items())
+    meaningful = [k for k in refused if not is_harmless(k)]
+    if meaningful:
+        one = len(meaningful) == 1
+        raise ConfigError(
+            f"--resume: the config differs from the run's ({source}) in {shown}; {', '.join(meaningful)} "
+            f"change{'s' if one else ''} what the run means: restore {'it' if one else 'them'}, or start "
+            "a new run in another directory (--out)"
+        )
+    raise ConfigError(f"--resume: the config differs from the run's ({source}) in {shown}; pass "
+                      f"--allow-change {','.join(refused)} to continue with "
+                      f"{'this change' if len(refused) == 1 else 'these changes'} (recorded in the run directory)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,6 +511,9 @@ _EXPECTED = {
     "int_type": "expected an integer",
     "float_parsing": "expected a number",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number",
+    "string_too_short": "expected a non-empty string",
+    "string_pattern_mismatch": "expected a non-empty string",
     "bool_parsing": "expected true or false",
     "bool_type": "expected true or false",
     "string_type": "expected a string",
@@ -459,16 +580,43 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, source=str(p))
 
 
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quotes, backslashes and every control character
+    (U+0000-U+001F, U+007F) escaped, so any string reads back unchanged.
+
+    >>> print(toml_string('a"b\\\\c\\n\\x00'))
+    "a\\"b\\\\c\\n\\u0000"
+    """
+    out = []
+    for ch in text:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
-    return repr(value)
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    if isinstance(value, (int, float)):
+        return repr(value)  # inf / nan / 1e-05 are TOML as Python writes them
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 def dump_config(config: Config) -> str:
@@ -481,7 +629,7 @@ def dump_config(config: Config) -> str:
     data = config.model_dump()
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
-    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]
 
     def table(name: str, body: dict[str, Any]) -> None:
         lines.append(f"\n[{name}]")
@@ -494,12 +642,12 @@ def dump_config(config: Config) -> str:
             elif isinstance(v, list) and v and isinstance(v[0], dict):
                 subtables.append((k, v))
             else:
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         for k, v in subtables:
             if isinstance(v, list):
                 for item in v:
                     lines.append(f"\n[[{name}.{k}]]")
-                    lines.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None)
+                    lines.extend(f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None)
             else:
                 table(f"{name}.{k}", v)
 

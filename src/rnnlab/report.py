@@ -216,9 +216,8 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]]) -> str:
         return _no_data(f"{rd.metrics.name} is missing or empty")
     last = records[-1]
     rows = [(k, v) for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    summary_path = rd.path / SUMMARY
-    if summary_path.exists():
-        summary = read_json(summary_path)
+    summary = rd.read_summary()
+    if summary is not None:
         for split in ("test", "train_eval"):
             part = summary.get(split) if isinstance(summary, dict) else None
             if isinstance(part, dict):

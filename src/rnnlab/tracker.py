@@ -56,7 +56,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
-from rnnlab.rundir import RunDir, append_jsonl_many, read_jsonl, truncate_jsonl
+from rnnlab.rundir import RunDir, append_jsonl_many, truncate_jsonl
 
 #: Norm names accepted by ``Tracker(norms=...)`` and their vector-norm order.
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
@@ -273,13 +273,10 @@ def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str
     >>> s.steps.tolist(), s.values.tolist()
     ([0, 5], [2.0, 1.5])
     """
-    path = run_dir.tracked if isinstance(run_dir, RunDir) else RunDir(run_dir).tracked
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     grouped: dict[str, dict[str, list[tuple[int, float, Any]]]] = {}
-    for r in read_jsonl(path):
-        try:
-            key_name, key_stat, step = r["name"], r["stat"], int(r["step"])
-        except (KeyError, TypeError, ValueError):
-            continue  # not a tracked record
+    for r in rd.read_tracked():
+        key_name, key_stat, step = r["name"], r["stat"], r["step"]
         epoch = r.get("epoch")
         grouped.setdefault(key_name, {}).setdefault(key_stat, []).append(
             (step, float("nan") if epoch is None else float(epoch), r.get("value"))

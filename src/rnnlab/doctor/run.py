@@ -65,7 +65,7 @@ from rnnlab.introspect import stats
 from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.through_time import grad_through_time
-from rnnlab.rundir import RunDir, atomic_write_json, read_json
+from rnnlab.rundir import RunDir, atomic_write_json
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -119,7 +119,7 @@ class Report:
     def read(cls, run_dir: str | os.PathLike[str] | RunDir) -> Report:
         """Read the findings back from ``RUN_DIR/health.json``."""
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-        return cls([Finding.from_dict(d) for d in read_json(rd.health)])
+        return cls([Finding.from_dict(d) for d in rd.read_health() or []])
 
     def __len__(self) -> int:
         return len(self.findings)

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
-from rnnlab.rundir import RunDir, read_jsonl
+from rnnlab.rundir import RunDir
 
 Records = Sequence[dict[str, Any]]
 
@@ -44,7 +44,7 @@ def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict
     """The per-epoch records of a run directory (``metrics.jsonl``), or the records given."""
     if isinstance(source, (str, os.PathLike, RunDir)):
         rd = source if isinstance(source, RunDir) else RunDir(source)
-        return read_jsonl(rd.metrics)
+        return rd.read_metrics()
     if isinstance(source, Sequence) and all(isinstance(r, dict) for r in source):
         return list(source)
     raise TypeError(

@@ -1,6 +1,11 @@
 """Checkpoints: plain tensors, numbers and strings, written atomically, read with
-``torch.load(weights_only=True)``; a corrupt or truncated file is a :class:`CheckpointError`
-naming it.
+``torch.load(weights_only=True)``, verified by a SHA-256 checksum of their content and by the
+structure of what they hold; anything else is a :class:`CheckpointError` naming the file.
+
+On disk a checkpoint is a small wrapper ``{"format", "version", "sha256", "payload"}`` whose
+``payload`` is the ``torch.save`` bytes of the state (a uint8 tensor) and ``sha256`` their digest:
+a flipped byte anywhere in the weights changes the digest, so a damaged file is refused instead
+of loading weights of 1e38. Both layers are read with ``weights_only=True``.
 
 A checkpoint holds what ``--resume`` needs to continue exactly: model, optimizer and schedule
 state, every random state (torch, numpy, python ``random``, the batch-order generator), epoch,
@@ -21,10 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 import random
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,34 +43,121 @@ from rnnlab.errors import CheckpointError
 from rnnlab.rundir import atomic_torch_save
 
 FORMAT = "rnnlab.checkpoint"
-VERSION = 1
+VERSION = 2
 REQUIRED = ("epoch", "step", "model")
+#: What ``--resume`` reads besides :data:`REQUIRED`.
+RESUME = ("optimizer", "rng", "early_stopping", "stopped_early", "config")
+_WRAPPER = {"format", "version", "sha256", "payload"}
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` (plus format tag and version) atomically to ``path``."""
-    atomic_torch_save({"format": FORMAT, "version": VERSION, **state}, path)
+    """Write ``state`` atomically to ``path``, wrapped with format tag, version and checksum."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
+                       "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+def _torch_load(source: Path | io.BytesIO, p: Path) -> Any:
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError,
+            KeyError, AttributeError, TypeError, IndexError, UnicodeDecodeError) as e:
+        # Only torch's first line: the rest advises weights_only=False, which is wrong for a
+        # file that may be hostile.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first.split(" In PyTorch 2.6", 1)[0].split("Weights only load failed.", 1)[-1].strip()
+        raise CheckpointError(f"checkpoint {p} is corrupt or truncated and cannot be loaded ({first[:200]})") from None
+
+
+def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), verify its
+    checksum and the types of what it holds; ``require`` names keys besides :data:`REQUIRED`
+    that must be present (e.g. :data:`RESUME`)."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"checkpoint {str(p)!r} does not exist")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError,
-            KeyError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {p} is corrupt or truncated and cannot be loaded ({first})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(p)!r} does not exist" if not p.exists()
+                              else f"checkpoint {str(p)!r}: expected a file, got a directory")
+    wrapper = _torch_load(p, p)
+    if not isinstance(wrapper, dict) or wrapper.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {p} is not an rnnlab checkpoint (no format tag {FORMAT!r})")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {p}: expected format version {VERSION}, got {state.get('version')!r}")
-    missing = [k for k in REQUIRED if k not in state]
+    if wrapper.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {p}: expected format version {VERSION}, got {wrapper.get('version')!r}")
+    if set(wrapper) != _WRAPPER or not isinstance(wrapper["sha256"], str) \
+            or not (torch.is_tensor(wrapper["payload"]) and wrapper["payload"].dtype == torch.uint8):
+        raise CheckpointError(f"checkpoint {p}: expected keys {sorted(_WRAPPER)} with a sha256 string and "
+                              f"a uint8 payload, got keys {sorted(map(str, wrapper))}")
+    payload = wrapper["payload"].numpy().tobytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != wrapper["sha256"]:
+        raise CheckpointError(f"checkpoint {p} is corrupt: the SHA-256 of its content is {digest[:16]}..., "
+                              f"expected {wrapper['sha256'][:16]}... as recorded when it was written")
+    state = _torch_load(io.BytesIO(payload), p)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {p}: expected a dict of state, got {type(state).__name__}")
+    missing = [k for k in (*REQUIRED, *require) if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {p} lacks {missing}")
+    for key, check in _SCHEMA.items():
+        if key in state:
+            problem = check(state[key])
+            if problem:
+                raise CheckpointError(f"checkpoint {p}: '{key}': {problem}")
     return state
+
+
+# ------------------------------------------------------------------------------ structure
+
+
+def _int(v: Any, low: int = 0) -> str | None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and v >= low
+    return None if ok else f"expected an integer >= {low}, got {v!r:.60}"
+
+
+def _tensors(v: Any) -> str | None:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and torch.is_tensor(t) for k, t in v.items()):
+        return "expected a mapping of parameter names to tensors"
+    return None
+
+
+def _tensor(v: Any, dtype: torch.dtype, numel: int | None = None) -> bool:
+    return torch.is_tensor(v) and v.dtype == dtype and (numel is None or v.numel() == numel)
+
+
+def _rng(v: Any) -> str | None:
+    n, py = (v.get("numpy"), v.get("python")) if isinstance(v, dict) else (None, None)
+    ok = (isinstance(v, dict) and _tensor(v.get("torch"), torch.uint8) and _tensor(v.get("shuffle"), torch.uint8)
+          and isinstance(n, dict) and n.get("name") == "MT19937" and _tensor(n.get("keys"), torch.int64, 624)
+          and _int(n.get("pos")) is None and int(n.get("pos", 625)) <= 624 and n.get("has_gauss") in (0, 1)
+          and isinstance(n.get("cached_gaussian"), float)
+          and isinstance(py, dict) and isinstance(py.get("version"), int) and _tensor(py.get("state"), torch.int64, 625)
+          and (py.get("gauss_next") is None or isinstance(py.get("gauss_next"), float)))
+    return None if ok else "expected the random states of torch, the batch order, numpy (MT19937) and python"
+
+
+def _early_stopping(v: Any) -> str | None:
+    ok = (isinstance(v, dict) and set(v) == {"best", "best_epoch", "bad_epochs"}
+          and (v["best"] is None or isinstance(v["best"], float))
+          and _int(v["best_epoch"]) is None and _int(v["bad_epochs"]) is None)
+    return None if ok else "expected {best: number or None, best_epoch: int, bad_epochs: int}"
+
+
+def _optimizer(v: Any) -> str | None:
+    ok = isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)
+    return None if ok else "expected an optimizer state_dict (state, param_groups)"
+
+
+_SCHEMA: dict[str, Callable[[Any], str | None]] = {
+    "epoch": _int,
+    "step": _int,
+    "model": _tensors,
+    "optimizer": _optimizer,
+    "rng": _rng,
+    "early_stopping": _early_stopping,
+    "stopped_early": lambda v: None if isinstance(v, bool) else f"expected true or false, got {v!r:.40}",
+    "config": lambda v: None if isinstance(v, str) else f"expected the TOML text of the config, got {type(v).__name__}",
+}
 
 
 def rng_state(shuffle: torch.Generator) -> dict[str, Any]:
@@ -80,11 +175,14 @@ def rng_state(shuffle: torch.Generator) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], shuffle: torch.Generator) -> None:
-    """Restore what :func:`rng_state` saved."""
-    torch.set_rng_state(state["torch"])
-    shuffle.set_state(state["shuffle"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+    """Restore what :func:`rng_state` saved (its structure checked by :func:`load_checkpoint`)."""
+    try:
+        torch.set_rng_state(state["torch"])
+        shuffle.set_state(state["shuffle"])
+        n = state["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+        py = state["python"]
+        random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise CheckpointError(f"checkpoint: the random state cannot be restored ({str(e).splitlines()[0]})") from None

@@ -30,7 +30,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,13 +40,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.config import Config, ScheduleConfig, TrainingConfig, dump_config, parse_config
+from rnnlab.config import (
+    Config,
+    ScheduleConfig,
+    TrainingConfig,
+    check_resume_changes,
+    config_changes,
+    dump_config,
+    parse_config,
+)
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Sequences, load_data
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, truncate_jsonl
-from rnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rnnlab.rundir import CHECKPOINTS, RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.train.checkpoint import (
+    RESUME,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
 
 Log = Callable[[str], None] | None
@@ -294,41 +308,42 @@ def _say(log: Log, message: str) -> None:
 # ------------------------------------------------------------------------------ the loop
 
 
-def changed_keys(old: Config, new: Config) -> list[str]:
-    """Dotted keys whose values differ between two configs.
-
-    >>> a = parse_config('[data]\\ndataset = "GunPoint"')
-    >>> changed_keys(a, parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nlr = 0.1'))
-    ['training.lr']
-    """
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-
-    a, b = flat(old.model_dump()), flat(new.model_dump())
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-def _prepare_run_dir(run: RunDir, config: Config, resume: bool) -> None:
-    last = run.checkpoints / "last.pt"
-    if resume:
-        if not last.exists():
-            raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})")
-        return
-    if last.exists() or run.metrics.exists():
-        raise RunDirError(
-            f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
-            "another directory with --out (or output.dir)"
-        )
-    atomic_write_text(run.config, dump_config(config))
+def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
+                     allow_change: Sequence[str]) -> tuple[dict[str, Any] | None, dict[str, tuple[Any, Any]]]:
+    """Check the run directory before anything in it changes: a new run needs an empty one; a
+    resume needs a sound checkpoint, records that read back, and a config equal to the
+    checkpoint's except in the keys ``allow_change`` names. Returns (checkpoint, changes)."""
+    last = run.path / CHECKPOINTS / "last.pt"
+    if not resume:
+        if last.exists() or run.metrics.exists():
+            raise RunDirError(
+                f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
+                "another directory with --out (or output.dir)"
+            )
+        atomic_write_text(run.config, dump_config(config))
+        return None, {}
+    if not last.exists():
+        raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})")
+    ckpt = load_checkpoint(last, require=RESUME)
+    changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)"), config)
+    check_resume_changes(changes, allow_change, str(last))
+    run.read_metrics(), run.read_tracked()  # a corrupt record is an error now, not after training
+    return ckpt, changes
+
+
+def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
+    """Log the resume (resumes.jsonl) and keep config.toml the config the run now follows."""
+    run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
+                             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             "changed": {k: [a, b] for k, (a, b) in changes.items()}})
+    if changes:
+        atomic_write_text(run.config, dump_config(config))
 
 
 def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
@@ -339,17 +354,26 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 
 
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
-          progress: bool | None = None, log: Log = print, stop_after: int | None = None) -> TrainResult:
+          progress: bool | None = None, log: Log = print, stop_after: int | None = None,
+          allow_change: Sequence[str] = ()) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
 
-    ``resume`` continues from ``checkpoints/last.pt`` exactly; ``progress`` None shows bars
-    only on a terminal; ``log`` receives one line per epoch (None: silent); ``stop_after``
-    ends this session after that many epochs (a time budget: ``resume`` continues the run as
-    if it had never stopped).
+    ``resume`` continues from ``checkpoints/last.pt`` exactly; a config that differs from the
+    checkpoint's is refused unless every changed key is harmless and named in ``allow_change``
+    (see :data:`rnnlab.config.RESUME_HARMLESS`; the change is logged in ``resumes.jsonl``).
+    ``progress`` None shows bars only on a terminal; ``log`` receives one line per epoch (None:
+    silent); ``stop_after`` ends this session after that many epochs (a time budget: ``resume``
+    continues the run as if it had never stopped).
     """
     tc = config.training
-    run = RunDir(out if out is not None else config.output.dir)
-    _prepare_run_dir(run, config, resume)
+    out_dir = out if out is not None else config.output.dir
+    if not str(out_dir).strip():
+        raise ConfigError("output.dir: expected a directory path, got an empty string (it would write "
+                          "into the current directory); set it or pass --out")
+    if resume and not Path(out_dir).is_dir():
+        raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
+    run = RunDir(out_dir)
+    ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
@@ -373,8 +397,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
     start_epoch, step = 1, 0
 
-    if resume:
-        ckpt = load_checkpoint(run.checkpoints / "last.pt")
+    if ckpt is not None:
         settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         try:
             model.load_state_dict(ckpt["model"])
@@ -394,10 +417,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
         # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
         truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
-        _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {step})")
-        changed = changed_keys(parse_config(ckpt["config"]), config) if "config" in ckpt else []
-        if changed:
-            _say(log, f"note: the config differs from the checkpoint's in {', '.join(changed)}")
+        _record_resume(run, config, ckpt, changes)
+        _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {step})"
+                  + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ""))
     elif config.tracking.enabled and config.tracking.health:
         _health_check(run, model, optimizer, data, config, log)
 
@@ -405,7 +427,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
         constrain_after_step(optimizer, model)  # project the weights after every optimizer step
 
-    stopped_early = bool(resume and ckpt.get("stopped_early"))
+    stopped_early = bool(ckpt is not None and ckpt["stopped_early"])
     last_epoch = tc.epochs if not stopped_early else 0  # a run that stopped early stays stopped
     if stop_after is not None:
         last_epoch = min(last_epoch, start_epoch - 1 + stop_after)
@@ -493,7 +515,7 @@ def _epoch_line(r: dict[str, Any], epochs: int) -> str:
 
 def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, stopper: EarlyStopping,
             stopped_early: bool) -> TrainResult:
-    records = read_jsonl(run.metrics)
+    records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
     if stopper.patience > 0 and (run.checkpoints / "best.pt").exists():
         # Early stopping restores the best weights (by validation) before testing.
@@ -516,4 +538,4 @@ def load_run_config(run_dir: str | Path) -> Config:
 
 def iter_epochs(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     """The per-epoch metric records of a run."""
-    yield from read_jsonl(RunDir(run_dir).metrics)
+    yield from RunDir.existing(run_dir).read_metrics()

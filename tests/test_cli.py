@@ -124,6 +124,9 @@ def test_missing_config_file_and_bad_run_dirs(tmp_path, capsys):
     assert code == 1 and "config file" in err and "does not exist" in err
     code, _, err = cli(["train", write(tmp_path, GOOD), "--out", tmp_path / "r", "--resume", "--quiet"], capsys)
     assert code == 1 and "no checkpoint to resume" in err
+    code, _, err = cli(["report", tmp_path / "missing"], capsys)
+    assert code == 1 and "does not exist" in err and not (tmp_path / "missing").exists()
+    (tmp_path / "empty").mkdir()
     code, _, err = cli(["report", tmp_path / "empty"], capsys)
     assert code == 1 and "is not a run directory" in err
     code, _, err = cli(["compare", tmp_path / "nowhere"], capsys)

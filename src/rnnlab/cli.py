@@ -1,7 +1,10 @@
 """The ``rnnlab`` command: train, report, doctor, compare, datasets, init.
 
-A user error (config, data, checkpoint, run directory) is one line on stderr and exit code 1;
-a bad command line is argparse's usage message and exit code 2.
+Every command runs inside :func:`main`, which turns failures into one line on stderr: a user
+error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
+error (disk full, permission) is ``rnnlab CMD: error: ...`` and exit code 1; any other exception
+is a bug, reported as one line asking to report it, also exit code 1 (``--debug`` adds the
+traceback). A bad command line is argparse's usage message and exit code 2.
 
 Example:
     >>> main(["init", "--help"])  # doctest: +SKIP
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,13 @@ EXAMPLES = {
     "train": """examples:
   rnnlab init my.toml && rnnlab train my.toml
   rnnlab train examples/configs/gunpoint.toml --out runs/gp
-  rnnlab train examples/configs/gunpoint.toml --out runs/gp --resume   # after a crash or kill""",
+  rnnlab train examples/configs/gunpoint.toml --out runs/gp --resume   # after a crash or kill
+  rnnlab train gp.toml --out runs/gp --resume --allow-change training.epochs   # train longer
+
+--resume refuses a config that differs from the run's checkpoint; --allow-change admits only
+changes that keep the run's meaning (name, output.dir, training.epochs, training.threads,
+training.early_stopping.patience, tracking.*). Allowed changes are logged in RUN_DIR/resumes.jsonl
+and config.toml is rewritten to the config the run now follows.""",
     "report": """examples:
   rnnlab report runs/gp          # writes runs/gp/report.html""",
     "doctor": """examples:
@@ -52,8 +62,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rnnlab.train.trainer import train
 
     config = load_config(args.config)
+    allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
+    if allow and not args.resume:
+        raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
     result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
-                   log=None if args.quiet else _say)
+                   log=None if args.quiet else _say, allow_change=allow)
     _say(f"train accuracy {result.train_eval['acc']:.4f}"
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
     report = _write_report(result.run_dir)
@@ -71,10 +84,12 @@ def _write_report(run_dir: Path) -> Path | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    run = Path(args.run_dir)
-    if not (run / "metrics.jsonl").exists() and not (run / "config.toml").exists():
-        raise RunDirError(f"{run} is not a run directory (no metrics.jsonl or config.toml)")
-    path = _write_report(run)
+    from rnnlab.rundir import RunDir
+
+    run = RunDir.existing(args.run_dir)
+    if not run.metrics.exists() and not run.config.exists():
+        raise RunDirError(f"{run.path} is not a run directory (no metrics.jsonl or config.toml)")
+    path = _write_report(run.path)
     if path is None:
         return EXIT_USER_ERROR
     _say(f"report: {path}")
@@ -93,6 +108,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from rnnlab.doctor import diagnose
     except ImportError:
         raise RnnlabError("doctor: rnnlab.doctor is not available in this installation") from None
+    if args.steps < 0:
+        raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
     config = load_config(args.config)
     seed_everything(config.training.seed)
     data = load_data(config.data, seed=config.training.seed)
@@ -106,16 +123,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_summary(run: Path) -> dict[str, Any]:
-    from rnnlab.rundir import read_json, read_jsonl
+    from rnnlab.rundir import RunDir
 
-    records = read_jsonl(run / "metrics.jsonl")
+    rd = RunDir.existing(run)
+    records = rd.read_metrics()
     if not records:
-        raise RunDirError(f"{run} has no per-epoch metrics (metrics.jsonl missing or empty)")
+        raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
+                          f"{'is empty' if rd.metrics.exists() else 'is missing'})")
     final = records[-1]
     with_val = [r for r in records if "val_acc" in r]
-    best = max(with_val, key=lambda r: (r["val_acc"], -r["val_loss"])) if with_val else None
-    summary = read_json(run / "summary.json") if (run / "summary.json").exists() else {}
-    test = (summary.get("test") or {}).get("acc")
+    best = max(with_val, key=lambda r: (r["val_acc"], -r.get("val_loss", 0.0))) if with_val else None
+    test = ((rd.read_summary() or {}).get("test") or {}).get("acc")
     return {"run": str(run), "epochs": final["epoch"], "train_loss": final.get("train_loss"),
             "train_acc": final.get("train_acc"), "val_acc": final.get("val_acc"),
             "best_val_acc": best["val_acc"] if best else None, "best_epoch": best["epoch"] if best else None,
@@ -155,9 +173,8 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     runs = [Path(r) for r in args.run_dirs]
-    for r in runs:
-        if not r.is_dir():
-            raise RunDirError(f"run directory {str(r)!r} does not exist")
+    if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
+        raise RnnlabError(f"--figures: expected a directory for the figures, got the file {args.figures!r}")
     rows = [_run_summary(r) for r in runs]
     _say(compare_table(rows))
     try:
@@ -166,7 +183,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _say("comparison figures skipped: rnnlab.plots is not available in this installation")
         return 0
     out = Path(args.figures) if args.figures else runs[0].parent
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RnnlabError(f"--figures: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
     names = [r.name for r in runs]
     # Runs are labelled by directory name, or by the path given when two names clash.
     labelled = {(r.name if names.count(r.name) == 1 else str(r)): r for r in runs}
@@ -182,11 +202,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _recurrent_params(runs: list[Path]) -> list[str] | None:
     """The recurrent layers' weights (the usual subject of a decay comparison), when tracked."""
-    from rnnlab.rundir import read_jsonl
+    from rnnlab.rundir import RunDir
 
     names: dict[str, None] = {}
     for r in runs:
-        for rec in read_jsonl(r / "tracked.jsonl"):
+        for rec in RunDir.existing(r).read_tracked():
             if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
                 names[rec["name"]] = None
     return list(names) or None
@@ -243,16 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
                "run 'rnnlab COMMAND --help' for each command's options",
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show versions and which step loops run, and exit")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        # SUPPRESS: an unset sub-command flag must not overwrite ``rnnlab --debug CMD``.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")
+        return p
 
     p = add("train", "Train the model a TOML config describes; writes metrics, checkpoints and a report.")
     p.add_argument("config", help="the TOML config (rnnlab init writes an example)")
     p.add_argument("--resume", action="store_true", help="continue the run in the output directory from its last checkpoint")
     p.add_argument("--out", metavar="DIR", help="run directory (default: output.dir of the config)")
+    p.add_argument("--allow-change", metavar="KEY[,KEY]",
+                   help="with --resume: continue although these harmless keys differ from the run's config "
+                        "(e.g. training.epochs); logged in RUN_DIR/resumes.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -281,17 +309,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 600 else text[:600] + " ..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 success, 1 user error, 2 bad command line)."""
+    """Run the CLI; returns the exit code (0 success, 1 error, 2 bad command line, 130 interrupted).
+
+    Every sub-command gets the same treatment of failures: one line on stderr, the traceback
+    only with ``--debug``.
+
+    >>> main(["report", "/nonexistent/run"])
+    1
+    """
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args))
-    except RnnlabError as e:
-        print(f"rnnlab {args.command}: error: {e}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(f"rnnlab {args.command}: interrupted", file=sys.stderr)
+        print(f"rnnlab {args.command}: interrupted", file=sys.stderr, flush=True)
         return 130
+    except (RnnlabError, OSError) as e:
+        if debug:
+            traceback.print_exc()
+        print(f"rnnlab {args.command}: error: {_one_line(e)}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    except Exception as e:  # a bug: one line, and how to get the details
+        if debug:
+            traceback.print_exc()
+        print(f"rnnlab {args.command}: internal error: {type(e).__name__}: {_one_line(e)}; please report "
+              "this (rerun with --debug for the traceback)", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

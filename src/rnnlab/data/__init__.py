@@ -19,7 +19,13 @@ import numpy as np
 
 from rnnlab.config import DataConfig
 from rnnlab.data.bundled import Sequences, bundled_names, describe_bundled, load_bundled
-from rnnlab.data.checks import check_finite, check_labels, check_nonempty, check_shapes
+from rnnlab.data.checks import (
+    check_finite,
+    check_float32_range,
+    check_labels,
+    check_nonempty,
+    check_shapes,
+)
 from rnnlab.data.files import load_file
 from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import DataError
@@ -133,7 +139,14 @@ def load_data(cfg: DataConfig, seed: int) -> DataSplits:
     stats = (ChannelStats.fit(train.X, train.lengths) if cfg.normalize == "per_channel"
              else ChannelStats.identity(train.X.shape[2]))
 
-    def scaled(s: Sequences) -> Sequences:
-        return Sequences(stats.apply(s.X, s.lengths), s.y, s.lengths, s.classes)
+    hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
+            else "rescale the data or set data.normalize = \"per_channel\"")
 
-    return DataSplits(name, scaled(train), scaled(val), scaled(test) if test is not None else None, classes, stats)
+    def scaled(s: Sequences, where: str) -> Sequences:
+        X = stats.apply(s.X, s.lengths)
+        check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
+                            hint)
+        return Sequences(X.astype(np.float32), s.y, s.lengths, s.classes)
+
+    return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),
+                      scaled(test, "test split") if test is not None else None, classes, stats)

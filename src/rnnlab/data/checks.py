@@ -33,6 +33,34 @@ def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
         )
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: str) -> None:
+    """Values the model would see as inf: beyond float32's range (about ±3.4e38) in the valid
+    part of the sequences (``hint`` says what to change).
+
+    >>> check_float32_range(np.full((1, 2, 1), 1e39), np.array([2]), "train", "rescale X")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: train: X has 2 values beyond float32's range (|x| > 3.4e+38, the model computes in float32) at [sample, step, channel] [0, 0, 0], [0, 1, 0]; largest 1e+39; rescale X
+    """
+    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(X) <= FLOAT32_MAX) & valid[:, :, None]
+    if bad.any():
+        idx = np.argwhere(bad)
+        n = len(idx)
+        shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
+        more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
+        s = "" if n == 1 else "s"
+        largest = float(np.nanmax(np.abs(X[bad])))
+        raise DataError(
+            f"{where}: X has {n} value{s} beyond float32's range (|x| > {FLOAT32_MAX:.2g}, the model computes "
+            f"in float32) at [sample, step, channel] {shown}{more}; largest {largest:.3g}; {hint}"
+        )
+
+
 def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) -> None:
     """X [N, T, C], y [N], lengths [N] with 1 <= lengths <= T."""
     if X.ndim != 3:

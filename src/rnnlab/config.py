@@ -316,7 +316,7 @@ class TrackingConfig(_Section):
     """Per-channel weight norms every this many optimizer steps (0: never)."""
     grads_every: int = Field(10, ge=0)
     """Gradient norms and the update ratio every this many optimizer steps (0: never)."""
-    params: list[str] | None = None
+    params: list[str] | None = Field(None, min_length=1)
     """Parameter names or patterns to track, e.g. ["rnn.*"]; unset: every parameter."""
     norms: list[Literal["l1", "l2", "linf"]] = ["l2"]
     per_channel: bool = True
@@ -522,6 +522,7 @@ _EXPECTED = {
     "less_than": "expected a number < {lt}",
     "less_than_equal": "expected a number <= {le}",
     "list_type": "expected a list",
+    "too_short": "expected a non-empty list",
     "tuple_type": "expected a list",
     "model_type": "expected a table",
     "model_attributes_type": "expected a table",

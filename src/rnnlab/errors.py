@@ -14,6 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import re
+
+#: Words of library advice that must not reach a user whose file may be hostile.
+_UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle.load", "safe_globals", "trust")
+
 
 class RnnlabError(ValueError):
     """A problem in the user's input, reported as one precise message."""
@@ -33,3 +38,18 @@ class CheckpointError(RnnlabError):
 
 class RunDirError(RnnlabError):
     """The run directory is not in the state the command needs (e.g. no run to resume)."""
+
+
+def library_reason(error: BaseException, limit: int = 200) -> str:
+    """What a library (NumPy, torch) said went wrong, on one line, without its advice to load
+    the file unsafely (``allow_pickle=True``, ``weights_only=False``): the file may be hostile.
+
+    >>> library_reason(ValueError("This file contains pickled (object) data. If you trust the "
+    ...                           "file you can load it unsafely using the `allow_pickle=` keyword"))
+    'This file contains pickled (object) data.'
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(error).split()))
+    text = text.split("WeightsUnpickler error:", 1)[-1]
+    kept = [s for s in re.split(r"(?<=[.!?])\s+", text) if s and not any(w in s for w in _UNSAFE_ADVICE)]
+    reason = " ".join(kept).strip() or type(error).__name__
+    return reason if len(reason) <= limit else reason[:limit] + " ..."

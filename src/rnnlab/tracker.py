@@ -244,6 +244,9 @@ def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str,
         return named
     if isinstance(patterns, str):
         patterns = [patterns]
+    if len(patterns) == 0:
+        raise ValueError("params: expected at least one parameter name or pattern (None tracks every "
+                         "parameter), got an empty list")
     names = [n for n, _ in named]
     chosen = set()
     for pat in patterns:

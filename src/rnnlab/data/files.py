@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, library_reason
 
 NPZ_KEYS = ("X", "y", "lengths")
 
@@ -39,7 +39,8 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
     try:
         npz = np.load(p, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{p}: cannot read as an .npz file ({e})") from None
+        refused = "; pickled data is never loaded" if "pickle" in str(e) else ""
+        raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)}){refused}") from None
     with npz:
         unknown = sorted(set(npz.files) - set(NPZ_KEYS))
         if unknown:
@@ -56,9 +57,9 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
                     f"{p}: an array is stored as Python objects (ragged sequences?); save X as a padded "
                     "float array [N, T, C] and give the true lengths in 'lengths' [N]"
                 ) from None
-            raise DataError(f"{p}: cannot read array ({e})") from None
+            raise DataError(f"{p}: cannot read array ({library_reason(e)})") from None
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise DataError(f"{p}: the file is truncated or corrupt ({e})") from None
+            raise DataError(f"{p}: the file is truncated or corrupt ({library_reason(e)})") from None
     _numeric("X", X, p, "fiub")
     if X.ndim == 2:  # [N, T]: a univariate series per row
         X = X[:, :, None]
@@ -79,7 +80,7 @@ def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple
         with open(p, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read as a .csv file ({e})") from None
+        raise DataError(f"{p}: cannot read as a .csv file ({library_reason(e)})") from None
     if not rows:
         raise DataError(f"{p}: the file is empty (expected a header row and one row per sequence)")
     header = [h.strip() for h in rows[0]]
@@ -127,6 +128,8 @@ def load_file(path: str | os.PathLike[str], label_column: str = "label") -> tupl
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file {str(p)!r} does not exist")
+    if not p.is_file():
+        raise DataError(f"data file {str(p)!r}: expected a file, got a directory")
     suffix = p.suffix.lower()
     if suffix == ".npz":
         return load_npz(p)

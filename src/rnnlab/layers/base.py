@@ -354,6 +354,8 @@ class RecurrentBase(nn.Module):
         for name, s in zip(names, states):
             if not isinstance(s, Tensor):
                 raise TypeError(f"{name}: expected a Tensor, got {type(s).__name__}")
+            if s.dtype != x.dtype:
+                raise ValueError(f"{name}: expected dtype {x.dtype} (the input's and the layer's), got {s.dtype}")
             s = s.unsqueeze(1) if batch.unbatched and s.dim() == 2 else s
             if tuple(s.shape) != shape:
                 exp = shape if not batch.unbatched else (shape[0], shape[2])
@@ -392,9 +394,18 @@ class RecurrentBase(nn.Module):
         lengths: Tensor | list[int] | None,
     ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
         batch = prepare_input(input, lengths, self.batch_first, (self.input_size,))
+        dtype = next(self.parameters()).dtype
+        if batch.x.dtype != dtype:
+            raise ValueError(
+                f"input: expected dtype {dtype} (the layer's parameters), got {batch.x.dtype}; convert the "
+                f"input (input.to({dtype})) or the layer (layer.to({batch.x.dtype}))"
+            )
         states = self._initial_state(hx, batch)
         valid = batch.valid
         D = self.num_directions
+        if batch.x.shape[1] == 0:  # no sequence: an empty output and state, as torch's layers return
+            empty = batch.x.new_zeros(batch.x.shape[0], 0, D * self.hidden_size)
+            return batch.output(empty), (states if self.num_states == 2 else states[0])
         use_loop = self._needs_loop()
         x = batch.x
         finals: list[list[Tensor]] = [[] for _ in states]

@@ -92,7 +92,7 @@ def prepare_input(
                     f"(one per batch element), got dtype {lengths_t.dtype} shape {tuple(lengths_t.shape)}"
                 )
             lengths_t = lengths_t.to("cpu", torch.int64)
-            lo, hi = int(lengths_t.min()), int(lengths_t.max())
+            lo, hi = (int(lengths_t.min()), int(lengths_t.max())) if len(lengths_t) else (1, x.shape[0])
             if lo < 1 or hi > x.shape[0]:
                 raise ValueError(
                     f"lengths: every length must be in [1, {x.shape[0]}] (the padded time dimension), "

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnlab.errors import CheckpointError
+from rnnlab.errors import CheckpointError, library_reason
 from rnnlab.rundir import atomic_torch_save
 
 FORMAT = "rnnlab.checkpoint"
@@ -64,11 +64,8 @@ def _torch_load(source: Path | io.BytesIO, p: Path) -> Any:
         return torch.load(source, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError,
             KeyError, AttributeError, TypeError, IndexError, UnicodeDecodeError) as e:
-        # Only torch's first line: the rest advises weights_only=False, which is wrong for a
-        # file that may be hostile.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        first = first.split(" In PyTorch 2.6", 1)[0].split("Weights only load failed.", 1)[-1].strip()
-        raise CheckpointError(f"checkpoint {p} is corrupt or truncated and cannot be loaded ({first[:200]})") from None
+        raise CheckpointError(f"checkpoint {p} is corrupt or truncated and cannot be loaded "
+                              f"({library_reason(e)})") from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -> dict[str, Any]:
@@ -185,4 +182,4 @@ def set_rng_state(state: dict[str, Any], shuffle: torch.Generator) -> None:
         py = state["python"]
         random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
     except (RuntimeError, ValueError, TypeError, OverflowError) as e:
-        raise CheckpointError(f"checkpoint: the random state cannot be restored ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"checkpoint: the random state cannot be restored ({library_reason(e)})") from None

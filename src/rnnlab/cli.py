@@ -93,6 +93,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if path is None:
         return EXIT_USER_ERROR
     _say(f"report: {path}")
+    # The page shows what it could not read; the exit code says so too (first problem named).
+    run.read_metrics(), run.read_tracked(), run.read_summary(), run.read_health(), run.read_resumes()
+    if run.config.exists():
+        run.read_config()
     return 0
 
 

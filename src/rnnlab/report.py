@@ -211,7 +211,9 @@ def _guarded(what: str, build: Callable[[], str]) -> str:
 # --- sections ------------------------------------------------------------------------------------
 
 
-def _final_metrics(rd: RunDir, records: list[dict[str, Any]]) -> str:
+def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
+    if isinstance(records, Exception):
+        return _problem("final metrics", records)
     if not records:
         return _no_data(f"{rd.metrics.name} is missing or empty")
     last = records[-1]
@@ -236,10 +238,20 @@ def _configuration(rd: RunDir) -> str:
     text = rd.config.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return _no_data(f"{rd.config.name} is empty")
-    return f"<pre>{_e(text)}</pre>"
+    resumes = rd.read_resumes()
+    history = "".join(
+        f"<li>resumed after epoch {_num(r['after_epoch'])}"
+        + (": " + ", ".join(f"<code>{_e(k)}</code> {_e(repr(old))} → {_e(repr(new))}"
+                            for k, (old, new) in r["changed"].items()) if r["changed"] else " with the same config")
+        + "</li>" for r in resumes)
+    note = (f"<p class='sub'>The configuration the run follows now; its history ({_e(rd.resumes.name)}):</p>"
+            f"<ul>{history}</ul>" if resumes else "")
+    return f"{note}<pre>{_e(text)}</pre>"
 
 
-def _metric_curves(rd: RunDir, records: list[dict[str, Any]]) -> str:
+def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
+    if isinstance(records, Exception):
+        return _problem("metric curves", records)
     if not records:
         return _no_data(f"{rd.metrics.name} is missing or empty")
     return _img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
@@ -354,11 +366,13 @@ def _existing(run_dir: str | os.PathLike[str] | RunDir) -> RunDir:
     return run_dir if isinstance(run_dir, RunDir) else RunDir(p)
 
 
-def _guarded_records(rd: RunDir) -> list[dict[str, Any]]:
+def _guarded_records(rd: RunDir) -> list[dict[str, Any]] | Exception:
+    """The metric records, or the error reading them (shown in both sections that use them:
+    a corrupt line is not "missing or empty")."""
     try:
         return load_metrics(rd)
-    except _SECTION_ERRORS:
-        return []
+    except _SECTION_ERRORS as err:
+        return err
 
 
 def write_report(

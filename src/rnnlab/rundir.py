@@ -233,7 +233,8 @@ def _check_tracked_record(rec: dict[str, Any]) -> str | None:
 def _check_resume_record(rec: dict[str, Any]) -> str | None:
     if not isinstance(rec.get("after_epoch"), int):
         return "expected an integer 'after_epoch'"
-    if not (isinstance(rec.get("changed"), dict)):
+    changed = rec.get("changed")
+    if not (isinstance(changed, dict) and all(isinstance(v, list) and len(v) == 2 for v in changed.values())):
         return "expected 'changed' to be an object {key: [old, new]}"
     return None
 

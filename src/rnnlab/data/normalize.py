@@ -32,7 +32,8 @@ class ChannelStats:
 
     @classmethod
     def fit(cls, X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
-        """Fit on the valid steps of ``X`` [N, T, C]; a constant channel gets std 1.
+        """Fit on the valid steps of ``X`` [N, T, C]; a constant channel (std below 1e-12 of its
+        largest magnitude) gets std 1.
 
         The statistics are computed on the values divided by a power of two near each channel's
         largest magnitude and scaled back: exact (a power-of-two scaling loses no bit), and
@@ -40,10 +41,11 @@ class ChannelStats:
         value to 0).
         """
         values = X[_valid_mask(X, lengths)].astype(np.float64)  # [valid steps, C]
-        scale = _power_of_two(np.abs(values).max(axis=0) if len(values) else np.ones(X.shape[2]))
+        largest = np.abs(values).max(axis=0) if len(values) else np.ones(X.shape[2])
+        scale = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
         unit = values / scale
-        mean, std = unit.mean(axis=0) * scale, unit.std(axis=0) * scale
-        return cls(mean, np.where(std > 1e-12, std, 1.0))
+        unit_std = unit.std(axis=0)
+        return cls(unit.mean(axis=0) * scale, np.where(unit_std > 1e-12, unit_std * scale, 1.0))
 
     @classmethod
     def identity(cls, channels: int) -> ChannelStats:
@@ -61,7 +63,7 @@ class ChannelStats:
         return out
 
 
-def _power_of_two(magnitude: np.ndarray, low: float = 1.0) -> np.ndarray:
-    """The power of two at or just below ``magnitude`` (at least ``low``), per channel."""
+def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
+    """The power of two at or just below ``magnitude`` (at least about ``low``), per channel."""
     _, exponent = np.frexp(np.maximum(magnitude, low))
     return np.ldexp(1.0, exponent - 1)

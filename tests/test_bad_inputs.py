@@ -118,6 +118,19 @@ def on_run(prepare: Callable[[Path], None], *argv: str) -> Callable[[Env], list[
     return build
 
 
+def _resume_on_changed_data(env: Env) -> list[str]:
+    """A run on a user file, then the file's content changes under the same path."""
+    assert env.run is not None
+    shutil.rmtree(env.run)
+    data = env.npz(**_xy())
+    cfg = env.data_config(data)
+    assert main(["train", str(cfg), "--out", str(env.run), "--quiet"]) == 0
+    arrays = _xy()
+    arrays["X"][0, 0, 0] += 1.0
+    env.npz(**arrays)
+    return ["train", str(cfg), "--out", str(env.run), "--resume", "--quiet"]
+
+
 def flip_bytes(path: Path, n: int = 200) -> None:
     data = bytearray(path.read_bytes())
     mid = len(data) // 2
@@ -287,6 +300,7 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
      ("metrics.jsonl line 1", "not valid JSON")),
     ("resume-corrupt-tracked", True, on_run(first_line_to("tracked.jsonl", "[1]"), "train", "CFG", "--out", "RUN", "--resume"),
      ("tracked.jsonl line 1", "expected a JSON object")),
+    ("resume-data-content-changed", True, lambda env: _resume_on_changed_data(env), ("--resume: the data differ", "d.npz changed")),
     # --- compare: every malformed file
     ("compare-missing-key", True, on_run(first_line_to("metrics.jsonl", '{"train_loss": 1.0}'), "compare", "RUN"),
      ("metrics.jsonl line 1", "missing key 'epoch'")),

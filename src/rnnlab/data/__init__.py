@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,21 @@ class DataSplits:
     @property
     def channels(self) -> int:
         return int(self.train.X.shape[2])
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every split's sequences, labels, lengths and classes, as the model sees
+        them: a resumed run checks it trains on the data it started with (same path, new
+        content is caught too)."""
+        h = hashlib.sha256()
+        for split in (self.train, self.val, self.test):
+            if split is None:
+                h.update(b"none")
+                continue
+            for arr in (split.X, split.y, split.lengths):
+                h.update(f"{arr.dtype}{arr.shape}".encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+        h.update("\x00".join(self.classes).encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

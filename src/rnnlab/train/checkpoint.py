@@ -46,7 +46,7 @@ FORMAT = "rnnlab.checkpoint"
 VERSION = 2
 REQUIRED = ("epoch", "step", "model")
 #: What ``--resume`` reads besides :data:`REQUIRED`.
-RESUME = ("optimizer", "rng", "early_stopping", "stopped_early", "config")
+RESUME = ("optimizer", "rng", "early_stopping", "stopped_early", "config", "data_sha256")
 _WRAPPER = {"format", "version", "sha256", "payload"}
 
 
@@ -154,6 +154,7 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "early_stopping": _early_stopping,
     "stopped_early": lambda v: None if isinstance(v, bool) else f"expected true or false, got {v!r:.40}",
     "config": lambda v: None if isinstance(v, str) else f"expected the TOML text of the config, got {type(v).__name__}",
+    "data_sha256": lambda v: None if isinstance(v, str) else f"expected the SHA-256 of the data, got {type(v).__name__}",
 }
 
 

@@ -378,6 +378,13 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
     data = load_data(config.data, seed=tc.seed)
+    data_sha256 = data.fingerprint()
+    if ckpt is not None and ckpt["data_sha256"] != data_sha256:
+        raise RunDirError(
+            f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
+            f"checkpoint's {ckpt['data_sha256'][:12]}...): {config.data.path or config.data.dataset} changed since; "
+            "restore it, or start a new run in another directory (--out)"
+        )
     if tc.early_stopping.patience > 0 and len(data.val) == 0:
         raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
     if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
@@ -486,7 +493,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         checkpoint = {
             "epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "rng": rng_state(shuffle_gen), "early_stopping": stopper.state(), "stopped_early": stopped_early,
-            "config": dump_config(config),
+            "config": dump_config(config), "data_sha256": data_sha256,
         }
         if improved:
             save_checkpoint(run.checkpoints / "best.pt", checkpoint)

@@ -16,7 +16,7 @@ from rnnlab.activations import ACTIVATIONS
 from rnnlab.config import Config, load_config, parse_config
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
 from rnnlab.doctor import diagnose
-from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError, RunDirError
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
 from rnnlab.regularize import (
     ActivityRegularizer,
@@ -26,6 +26,7 @@ from rnnlab.regularize import (
     param_groups,
     roles,
 )
+from rnnlab.rundir import RunDir
 from rnnlab.tracker import Tracker, read_tracked
 
 __version__ = "0.1.0"
@@ -47,6 +48,8 @@ __all__ = [
     "RecurrentBase",
     "RnnlabError",
     "RoleRule",
+    "RunDir",
+    "RunDirError",
     "Rule",
     "Tracker",
     "UnitNorm",

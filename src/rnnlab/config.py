@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 import sys
@@ -387,27 +388,26 @@ def is_harmless(key: str) -> bool:
     >>> is_harmless("training.epochs"), is_harmless("tracking.grads_every"), is_harmless("training.lr")
     (True, True, False)
     """
-    import fnmatch
-
     return any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUME_HARMLESS)
 
 
 def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Sequence[str],
                          source: str) -> None:
     """Refuse a resume whose config differs from the run's (``source`` names it) in a key that
-    ``allowed`` does not name; ``allowed`` may name only harmless keys.
+    ``allowed`` does not name; ``allowed`` (keys or fnmatch patterns) may name only harmless keys.
 
     >>> check_resume_changes({"training.epochs": (2, 3)}, ["training.epochs"], "last.pt")
+    >>> check_resume_changes({"tracking.grads_every": (2, 5)}, ["tracking.*"], "last.pt")
     >>> check_resume_changes({"training.lr": (0.001, 0.1)}, [], "last.pt")
     Traceback (most recent call last):
     ...
     rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.lr (0.001 -> 0.1); training.lr changes what the run means: restore it, or start a new run in another directory (--out)
     """
     for key in allowed:
-        if not is_harmless(key):
+        if not (is_harmless(key) or key in RESUME_HARMLESS):
             raise ConfigError(f"--allow-change: {key!r} changes what the run means and cannot be allowed; "
                               f"allowed are {', '.join(RESUME_HARMLESS)}")
-    refused = {k: v for k, v in changes.items() if k not in allowed}
+    refused = {k: v for k, v in changes.items() if not any(fnmatch.fnmatchcase(k, a) for a in allowed)}
     if not refused:
         return
     shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in refused.items())

@@ -199,6 +199,14 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    """``null`` / ``a string 'x'`` / ``a list [1, 2]``: the JSON kind and the value, short."""
+    if value is None:
+        return "null"
+    text = json.dumps(value) if isinstance(value, (dict, list, bool)) else repr(value)
+    return f"{_kind(value)} {text if len(text) <= 40 else text[:40] + '...'}"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -206,26 +214,26 @@ def _is_number(value: Any) -> bool:
 def _check_metrics_record(rec: dict[str, Any]) -> str | None:
     epoch = rec.get("epoch")
     if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1):
-        return f"expected an integer 'epoch' >= 1, got {epoch!r}" if "epoch" in rec else "missing key 'epoch'"
+        return f"expected an integer 'epoch' >= 1, got {_shown(epoch)}" if "epoch" in rec else "missing key 'epoch'"
     for k, v in rec.items():
         if not _is_number(v):
-            return f"expected {k!r} to be a number, got {_kind(v)} {v!r:.40}"
+            return f"expected {k!r} to be a number, got {_shown(v)}"
     return None
 
 
 def _check_tracked_record(rec: dict[str, Any]) -> str | None:
     for k in ("name", "stat"):
         if not isinstance(rec.get(k), str):
-            return f"expected {k!r} to be a string, got {_kind(rec.get(k))}" if k in rec else f"missing key {k!r}"
+            return f"expected {k!r} to be a string, got {_shown(rec.get(k))}" if k in rec else f"missing key {k!r}"
     step = rec.get("step")
     if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
-        return f"expected an integer 'step' >= 0, got {step!r}" if "step" in rec else "missing key 'step'"
+        return f"expected an integer 'step' >= 0, got {_shown(step)}" if "step" in rec else "missing key 'step'"
     epoch = rec.get("epoch")
     if epoch is not None and not _is_number(epoch):
-        return f"expected 'epoch' to be a number or null, got {_kind(epoch)}"
+        return f"expected 'epoch' to be a number or null, got {_shown(epoch)}"
     value = rec.get("value")
     if not (_is_number(value) or (isinstance(value, list) and all(_is_number(v) for v in value))):
-        return f"expected 'value' to be a number or a list of numbers, got {_kind(value)}" if "value" in rec \
+        return f"expected 'value' to be a number or a list of numbers, got {_shown(value)}" if "value" in rec \
             else "missing key 'value'"
     return None
 

@@ -203,6 +203,8 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
     ("zoneout-one", False, train_cfg(config(model="zoneout = 1.0")), ("'model.zoneout'", "[0, 1)", "never update")),
     ("zoneout-pair-one", False, train_cfg(config(model="zoneout = [0.1, 1.0]")), ("'model.zoneout'", "[0, 1)")),
     ("dropout-one-layer", False, train_cfg(config(model="dropout = 0.3")), ("'model.dropout'", "model.num_layers = 1", "does nothing")),
+    ("indrnn-recurrent-init", False, train_cfg(config(model="layer = 'indrnn'\nrecurrent_init = 'orthogonal'")),
+     ("'model.recurrent_init'", "'indrnn'", "a vector")),
     ("bidirectional-stateful", False, train_cfg(config(model="bidirectional = true", training="stateful_window = 4")),
      ("'model.bidirectional'", "'training.stateful_window'")),
     ("output-dir-empty", False, train_cfg(config() + '[output]\ndir = ""\n'), ("'output.dir'", "expected a non-empty string")),

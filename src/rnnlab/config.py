@@ -184,6 +184,11 @@ class ModelConfig(_Section):
                 f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
                 "model.num_layers = 1; set model.input_dropout, model.recurrent_dropout or model.head.dropout instead"
             )
+        if self.recurrent_init is not None and self.layer == "indrnn":
+            raise ValueError(
+                f"'model.recurrent_init' ({self.recurrent_init!r}) does not apply to layer 'indrnn': its recurrent "
+                "weight is a vector (one weight per unit), not a matrix; unset it"
+            )
         if self.unit_forget_bias and self.layer != "lstm":
             raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
         return self

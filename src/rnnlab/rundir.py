@@ -3,11 +3,15 @@
 ::
 
     RUN_DIR/
-      config.toml       resolved configuration of the run (written once, at start)
+      config.toml       resolved configuration the run follows (written at start; rewritten by a
+                        resume that --allow-change admitted)
+      resumes.jsonl     one JSON object per resume: {"after_epoch", "step", "time", "changed"}
       metrics.jsonl     one JSON object per epoch: {"epoch", "step", "time", "train_loss", ...}
       tracked.jsonl     one JSON object per tracked statistic: {"step", "epoch", "name", "stat", "value"}
       health.json       health-check findings (a JSON list)
-      checkpoints/      last.pt, best.pt (torch.save of plain tensors and numbers)
+      summary.json      final/best records and test metrics of a finished run
+      grad_through_time.json   |dLoss/dh_t| after training, for the report
+      checkpoints/      last.pt, best.pt (torch.save of plain tensors and numbers, with a SHA-256)
       report.html       self-contained HTML report
 
 ``*.jsonl`` files are append-only and flushed after each record, so they can be read while the

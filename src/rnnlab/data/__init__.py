@@ -51,7 +51,15 @@ class DataSplits:
     def fingerprint(self) -> str:
         """SHA-256 of every split's sequences, labels, lengths and classes, as the model sees
         them: a resumed run checks it trains on the data it started with (same path, new
-        content is caught too)."""
+        content is caught too).
+
+        >>> from rnnlab.config import DataConfig
+        >>> a = load_data(DataConfig(dataset="UnitTest"), seed=0).fingerprint()
+        >>> a == load_data(DataConfig(dataset="UnitTest"), seed=0).fingerprint(), len(a)
+        (True, 64)
+        >>> a == load_data(DataConfig(dataset="UnitTest"), seed=1).fingerprint()  # another split
+        False
+        """
         h = hashlib.sha256()
         for split in (self.train, self.val, self.test):
             if split is None:

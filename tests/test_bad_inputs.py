@@ -545,3 +545,19 @@ def test_large_finite_data_normalises_like_unscaled_data(tmp_path):
         assert np.abs(b.train.X).max() > 1.0  # not all zeros
         assert json.dumps(b.stats.std.tolist())  # finite statistics
         assert np.isfinite(b.stats.std).all() and np.isfinite(b.stats.mean).all()
+
+
+def test_a_real_process_prints_one_line_and_no_library_warning(tmp_path):
+    """In-process runs hide Python warnings from capsys: one subprocess sees the real stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = Env(tmp_path, None)
+    cfg = env.data_config(env.npz(**_xy(scale=1e300)), 'normalize = "none"')
+    proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "train", str(cfg), "--out", str(tmp_path / "o"), "--quiet"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert proc.returncode == 1
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "beyond float32's range" in proc.stderr

@@ -257,6 +257,8 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
     ("data-bad-suffix", False, lambda env: [
         "train", str(env.data_config(env.file("d.txt", "1 2 3"))), "--out", str(env.tmp / "o")], ("expected a .npz or .csv",)),
     # --- output directory
+    ("out-empty", False, lambda env: ["train", str(env.file("c.toml", config())), "--out", ""],
+     ("--out", "expected a directory path", "current directory")),
     ("out-is-file", False, lambda env: ["train", str(env.file("c.toml", config())), "--out", str(env.file("f", "x"))],
      ("run directory", "expected a directory, got a file")),
     ("out-cannot-be-created", False, lambda env: [

@@ -368,8 +368,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     tc = config.training
     out_dir = out if out is not None else config.output.dir
     if not str(out_dir).strip():
-        raise ConfigError("output.dir: expected a directory path, got an empty string (it would write "
-                          "into the current directory); set it or pass --out")
+        raise ConfigError(f"{'output.dir' if out is None else '--out'}: expected a directory path, got an empty "
+                          "string (it would write into the current directory)")
     if resume and not Path(out_dir).is_dir():
         raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
     run = RunDir(out_dir)

@@ -267,6 +267,8 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
     ("new-run-over-run", True, lambda env: ["train", str(env.file("c.toml", config())), "--out", str(env.run)],
      ("already holds a run", "--resume")),
     ("resume-lr-changed", True, resume_cfg(config(training="lr = 0.5")), ("training.lr (0.001 -> 0.5)", "changes what the run means")),
+    ("resume-dataset-changed", True, resume_cfg(config().replace("UnitTest", "ItalyPowerDemand")),
+     ("data.dataset ('UnitTest' -> 'ItalyPowerDemand')", "changes what the run means")),
     ("resume-data-changed", True, resume_cfg(config().replace("[data]", "[data]\nval_fraction = 0.5")),
      ("data.val_fraction (0.2 -> 0.5)", "changes what the run means")),
     ("resume-model-changed", True, resume_cfg(config().replace("hidden_size = 4", "hidden_size = 5")),

@@ -1,14 +1,25 @@
 """Builds the compiled step loops (src/rnnlab/csrc) when torch and a C++ compiler are present.
 
-Everything else about the package is in pyproject.toml. The extension is optional: without
+Everything else about the package is in pyproject.toml. The build here is optional: without
 torch at build time (pip's isolated build environment has none unless asked) or without a
-compiler, rnnlab installs without it and runs the same loops in Python (rnnlab.layers.native).
-`make` installs with --no-build-isolation after torch, so the library is always built there.
+compiler, rnnlab installs without it and builds the same library on first use against the
+running torch (rnnlab.layers.native). `make` installs with --no-build-isolation after torch,
+so the library is built here.
 """
 
+import importlib.util
 import sys
 
 from setuptools import setup
+
+
+def _compile_flags(openmp):
+    # by path: rnnlab itself is not importable before it is installed
+    spec = importlib.util.spec_from_file_location("_native_flags", "src/rnnlab/_native_flags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.compile_flags(openmp)
+
 
 ext_modules = []
 cmdclass = {}
@@ -18,19 +29,13 @@ try:
 except ImportError:
     pass
 else:
-    # The loops run slices of the batch on torch's OpenMP threads (ATen's parallel_for, inline
-    # in its headers, needs -fopenmp). On Linux torch's libgomp is already loaded under the
-    # same soname, so the library shares torch's thread pool rather than starting another.
-    # Without OpenMP the slices run one after the other: same results, one core.
-    openmp = ["-fopenmp"] if sys.platform.startswith("linux") and torch.backends.openmp.is_available() else []
+    cflags, ldflags = _compile_flags(sys.platform.startswith("linux") and torch.backends.openmp.is_available())
     ext_modules.append(
         CppExtension(
             "rnnlab._lib.lstm_steps",  # a folder without __init__: a library, not a module
             ["src/rnnlab/csrc/lstm_steps.cpp"],
-            # -fno-trapping-math lets the compiler vectorize the clamps of the exp; nothing
-            # reads floating-point exception flags.
-            extra_compile_args=["-O3", "-fno-trapping-math", *openmp],
-            extra_link_args=openmp,
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
             optional=True,
         )
     )

@@ -29,6 +29,9 @@ from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, 
 
 State = tuple[Tensor, ...]
 
+#: the computations a layer's ``implementation`` can name
+IMPLEMENTATIONS = ("auto", "fast", "fast-python", "autograd")
+
 
 @dataclass
 class LayerParams:
@@ -142,10 +145,6 @@ class RecurrentBase(nn.Module):
         self.kernel_constraint = check_constraint("kernel_constraint", kernel_constraint)
         self.recurrent_constraint = check_constraint("recurrent_constraint", recurrent_constraint)
         self.bias_constraint = check_constraint("bias_constraint", bias_constraint)
-        #: Which computation runs the recurrence: ``"auto"`` (torch's fused kernel when it is
-        #: exact for this configuration, else rnnlab's fast loop, else the autograd loop),
-        #: ``"fast"`` (never torch's kernel) or ``"autograd"`` (always the reference loop under
-        #: autograd). All three compute the same values; the choice is for comparisons and debugging.
         self.implementation = "auto"
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
         self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
@@ -175,6 +174,27 @@ class RecurrentBase(nn.Module):
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def implementation(self) -> str:
+        """Which computation runs the recurrence, one of :data:`IMPLEMENTATIONS`: ``"auto"``
+        (torch's fused kernel when it is exact for this configuration, else rnnlab's fast loop,
+        else the autograd loop), ``"fast"`` (never torch's kernel), ``"fast-python"`` (the
+        same, with the LSTM's step loops in Python instead of compiled) or ``"autograd"``
+        (always the reference loop under autograd). All compute the same values; the choice
+        is for comparisons and debugging.
+
+        >>> import rnnlab
+        >>> rnnlab.GRU(2, 3).implementation = "fats"
+        Traceback (most recent call last):
+        ...
+        ValueError: implementation: expected one of ['auto', 'fast', 'fast-python', 'autograd'], got 'fats'; did you mean 'fast'?
+        """
+        return self._implementation
+
+    @implementation.setter
+    def implementation(self, value: str) -> None:
+        self._implementation = check_choice("implementation", value, IMPLEMENTATIONS)
 
     def _check_zoneout(self, zoneout: float | tuple[float, float]) -> tuple[float, ...]:
         if isinstance(zoneout, (tuple, list)):
@@ -487,6 +507,7 @@ class RecurrentBase(nn.Module):
 
                 hs = self.hidden_size
                 xs = x
+                compiled = self.implementation != "fast-python"
                 b = None if p.b_ih is None else order(p.b_ih + p.b_hh)  # type: ignore[operator]
                 w_ih, w_hh = order(p.w_ih), order(p.w_hh)
                 ln = None
@@ -495,7 +516,7 @@ class RecurrentBase(nn.Module):
                           norms.c.bias, norms.hh.eps)
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, w_ih, b, w_hh, st, keep, feed_mask, ln)
+                    return fast_lstm(xs, w_ih, b, w_hh, st, keep, feed_mask, ln, compiled)
         else:
             xs = self._project(x, p, norms, valid)
             step = self._make_step(p, norms, valid, trace)

@@ -252,11 +252,6 @@ def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: T
     return dx
 
 
-#: run the step loops compiled (:mod:`rnnlab.layers.native`) when the install has them; the
-#: Python loops above give the same results (the tests run both)
-USE_NATIVE = native.NATIVE
-
-
 #: fewest batch rows that the compiled loops give a thread of its own
 MIN_PART_ROWS = 8
 
@@ -277,11 +272,13 @@ def batch_parts(batch: int) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
 
 
-def _step_loops(like: Tensor) -> tuple[Any, Any, int]:
+def _step_loops(like: Tensor, compiled: bool) -> tuple[Any, Any, int]:
     """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the slices
-    of the batch they run in parallel: compiled ones on the CPU in float32 and float64, when
-    the install has them; the Python ones otherwise, which take the whole batch at once."""
-    if USE_NATIVE and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+    of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
+    float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
+    otherwise, which take the whole batch at once and give the same results (the tests run both)."""
+    cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+    if compiled and cpu_float and native.available():
         return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
 
@@ -292,6 +289,7 @@ def _lstm_backward(
     saved: list[Tensor],
     in_stats: list[Tensor],
     needs: tuple[bool, ...],
+    compiled: bool,
 ) -> tuple[Any, ...]:
     """Gradients of :class:`_LSTM` for its inputs, in order."""
     d_out, d_hT, d_cT = grads
@@ -301,7 +299,7 @@ def _lstm_backward(
     q, (fs, rs) = inputs["q"], saved[:2]  # q: the gate factors, by chunk
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
-    _, backward_chunk, parts = _step_loops(fs)
+    _, backward_chunk, parts = _step_loops(fs, compiled)
     rec = _StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
     steps = q[0].shape[0]
     ln = ln_w_hh is not None
@@ -340,7 +338,7 @@ def _lstm_backward(
         d_w_ih.addmm_(dz.t(), xc)
         if dx is not None:
             torch.mm(dz, w_ih, out=dx[t0:t1].view(n * B, I))
-    return (dx, d_w_ih, d_bias, d_w_hh, dh, dc, None, None, None, *d_ln, None, None)
+    return (dx, d_w_ih, d_bias, d_w_hh, dh, dc, None, None, None, *d_ln, None, None, None)
 
 
 _INPUTS = ("x", "w_ih", "bias", "w_hh", "h0", "feed_mask", "keep_h", "keep_c",
@@ -366,6 +364,7 @@ class _LSTM(torch.autograd.Function):
         ln_b_c: Tensor | None,
         eps: tuple[float, float],
         need_grad: bool,
+        compiled: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
         T, B, I = x.shape  # noqa: E741
         G = w_ih.shape[0]
@@ -384,14 +383,14 @@ class _LSTM(torch.autograd.Function):
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
-        forward_steps, _, parts = _step_loops(acts[0])
+        forward_steps, _, parts = _step_loops(acts[0], compiled)
         rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
                                            ln_w_hh, ln_w_c, ln_b_c, eps[1], need_grad, parts)
         if need_grad:
             ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
                                   ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)
-            ctx.n_chunks, ctx.n_stats = len(acts), len(in_stats)
+            ctx.n_chunks, ctx.n_stats, ctx.compiled = len(acts), len(in_stats), compiled
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
@@ -409,7 +408,8 @@ class _LSTM(torch.autograd.Function):
             zeros if d_hT is None else d_hT,
             zeros if d_cT is None else d_cT,
         )
-        return _lstm_backward(grads, inputs, list(rest[ctx.n_stats :]), list(rest[: ctx.n_stats]), ctx.needs_input_grad)
+        return _lstm_backward(grads, inputs, list(rest[ctx.n_stats :]), list(rest[: ctx.n_stats]), ctx.needs_input_grad,
+                              ctx.compiled)
 
 
 def fast_lstm(
@@ -421,6 +421,7 @@ def fast_lstm(
     keep: list[Tensor | None],
     feed_mask: Tensor | None,
     layer_norm: tuple[Tensor, float, Tensor, Tensor, Tensor, float] | None = None,
+    compiled: bool = True,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One direction of an LSTM from its input ``x [T, B, I]``; the contract of
     :func:`rnnlab.layers.loop.time_loop` with the input projection included.
@@ -428,7 +429,8 @@ def fast_lstm(
     Weights and ``bias`` (both of torch's biases summed) come with their gate rows in
     :data:`FAST_LSTM_ORDER`. ``layer_norm`` is ``(gain of the input-term norm, its eps, gain of
     the recurrent-term norm, gain and shift of the cell norm, eps)``, the 4H gains in that order
-    too; ``bias`` then joins the normalized input term.
+    too; ``bias`` then joins the normalized input term. ``compiled``: run the step loops
+    compiled where they can (:func:`_step_loops`), else in Python.
 
     >>> T, B, I, H = 5, 2, 3, 4
     >>> out, (h, c) = fast_lstm(torch.randn(T, B, I), torch.randn(4 * H, I), None,
@@ -447,5 +449,5 @@ def fast_lstm(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
     out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
-                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad)
+                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, compiled)
     return out, (h_n, c_n)

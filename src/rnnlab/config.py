@@ -124,6 +124,8 @@ class ModelConfig(_Section):
     recurrent_batch_norm: bool = False
     batch_norm_steps: int = Field(512, gt=0)
     """recurrent_batch_norm: time steps with their own statistics (later steps share the last)."""
+    between_layers_norm: Literal["batch", "layer"] | None = None
+    """Stacked layers: batch or layer norm of the outputs each layer passes to the next."""
     residual: bool | Literal["upper"] = False
     """Stacked layers: true adds every layer's input to its output; "upper" skips the first."""
     activation: str | None = None

@@ -8,6 +8,13 @@ from torch import Tensor
 from rnnlab.layers.base import LayerParams, RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.spec import CellSpec
+
+GRU_SPEC = CellSpec(
+    kind="gru", states=("h",), default_activation="tanh", default_recurrent_activation="sigmoid",
+    torch_activations={("tanh", "sigmoid"): "gru"}, fast_activations=frozenset({"tanh"}),
+    fold_hh_bias=False,  # b_hn sits inside r ⊙ (W_hn h + b_hn)
+)
 
 
 class GRU(RecurrentBase):
@@ -25,12 +32,7 @@ class GRU(RecurrentBase):
         torch.Size([2, 4, 16])
     """
 
-    kind = "gru"
-    fold_hh_bias = False
-
-    def _fused_mode(self) -> str | None:
-        ok = self.activation == "tanh" and self.recurrent_activation == "sigmoid"
-        return "gru" if ok else None
+    spec = GRU_SPEC
 
     def _make_step(
         self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None

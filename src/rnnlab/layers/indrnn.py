@@ -8,6 +8,12 @@ from rnnlab.constraints import MaxNorm
 from rnnlab.layers.base import LayerParams, RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.spec import CellSpec
+
+INDRNN_SPEC = CellSpec(
+    kind="indrnn", states=("h",), default_activation="relu", default_recurrent_activation=None,
+    torch_activations={}, fast_activations=frozenset({"tanh", "relu"}), vector_recurrent=True, hh_bias=False,
+)
 
 
 class IndRNN(RecurrentBase):
@@ -26,10 +32,7 @@ class IndRNN(RecurrentBase):
         torch.Size([100, 4, 8])
     """
 
-    kind = "indrnn"
-    vector_recurrent = True
-    hh_bias = False
-    default_activation = "relu"
+    spec = INDRNN_SPEC
 
     @staticmethod
     def recurrent_bound(magnitude: float, steps: int) -> MaxNorm:

@@ -8,6 +8,12 @@ from torch import Tensor
 from rnnlab.layers.base import LayerParams, RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.spec import CellSpec
+
+LSTM_SPEC = CellSpec(
+    kind="lstm", states=("h", "c"), default_activation="tanh", default_recurrent_activation="sigmoid",
+    torch_activations={("tanh", "sigmoid"): "lstm"}, fast_activations=frozenset({"tanh"}),
+)
 
 
 class LSTM(RecurrentBase):
@@ -48,12 +54,7 @@ class LSTM(RecurrentBase):
         (torch.Size([4, 10, 16]), torch.Size([1, 4, 16]))
     """
 
-    kind = "lstm"
-    num_states = 2
-
-    def _fused_mode(self) -> str | None:
-        ok = self.activation == "tanh" and self.recurrent_activation == "sigmoid"
-        return "lstm" if ok else None
+    spec = LSTM_SPEC
 
     def _make_step(
         self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None

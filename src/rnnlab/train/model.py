@@ -24,7 +24,7 @@ LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
 #: Config keys handed to the recurrent layer as keywords when they differ from the default.
 LAYER_KEYWORDS = (
     "bias", "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
-    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "residual", "activation", "recurrent_activation",
+    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "between_layers_norm", "residual", "activation", "recurrent_activation",
     "nonlinearity", "unit_forget_bias", "kernel_init", "recurrent_init",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
 )

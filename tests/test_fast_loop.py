@@ -243,7 +243,7 @@ def test_more_slices_than_threads_run_in_turn(parts, need_grad, threads):
     mask = torch.rand(B, H, dtype=torch.float64)
     keep = torch.rand(T, B, H, dtype=torch.float64)
     results = [torch.ops.rnnlab.lstm_forward([a.clone() for a in acts], w, None, None, h0, c0, mask, keep, keep,
-                                             None, None, None, 1e-5, need_grad, p) for p in (1, parts)]
+                                             None, None, None, 1e-5, 1e-5, need_grad, p) for p in (1, parts)]
     for u, v in zip(results[0][:2] + tuple(results[0][2]), results[1][:2] + tuple(results[1][2])):
         torch.testing.assert_close(u, v, atol=1e-14, rtol=0)
 
@@ -287,7 +287,7 @@ def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
     h0 = torch.zeros(1, 2, dtype=torch.float16)
     with pytest.raises(RuntimeError, match="lstm_forward.*not implemented for 'Half'"):
         torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
-                                      None, None, None, None, None, None, 1e-5, False, 1)
+                                      None, None, None, None, None, None, 1e-5, 1e-5, False, 1)
     assert fast_lstm._step_loops(acts[0], True)[0] is fast_lstm._forward_steps  # such tensors take the Python loop
 
 
@@ -302,7 +302,7 @@ def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
         a = dict(feed_mask=None, keep_h=None, h0=h0, parts=1)
         a.update(over)
         return torch.ops.rnnlab.lstm_forward(acts, w, None, None, a["h0"], h0, a["feed_mask"], a["keep_h"], None,
-                                             None, None, None, 1e-5, False, a["parts"])
+                                             None, None, None, 1e-5, 1e-5, False, a["parts"])
 
     with pytest.raises(RuntimeError, match=r"feed_mask expected shape \[2, 4\], got \[1, 4\]"):
         forward(feed_mask=torch.ones(1, H))  # a broadcastable mask would be read out of bounds

@@ -547,6 +547,7 @@ layer_norm = false
 recurrent_batch_norm = false
 # batch_norm_steps = 512        # recurrent_batch_norm: steps with their own statistics
 residual = false                # stacked layers only
+# between_layers_norm = "batch" # stacked layers: batch (or "layer") norm of what each passes up
 unit_forget_bias = true         # lstm only: forget-gate bias 1
 # input_dropout_mode = "variational"   # or "step": a new mask at every step
 # activation = "tanh"

@@ -22,7 +22,7 @@ from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint, apply_constraints
 from rnnlab.layers.computation import choose_computation
 from rnnlab.layers.fast import fast_loop
-from rnnlab.layers.fast_lstm import FAST_LSTM_ORDER, fast_lstm
+from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
 from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
@@ -456,25 +456,16 @@ class RecurrentBase(nn.Module):
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
-            else:
-                # The fast LSTM projects its input itself and takes its gates in FAST_LSTM_ORDER
-                # (o, i, f, g): every term entering the gates is permuted here, and autograd
-                # maps the gradients back (slices and cat: a cheap backward, unlike indexing).
-                def order(t: Tensor) -> Tensor:
-                    return torch.cat([t[k * hs : (k + 1) * hs] for k in FAST_LSTM_ORDER])
-
-                hs = self.hidden_size
+            else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
                 compiled = computation == "fast"
-                b = None if p.b_ih is None else order(p.b_ih + p.b_hh)  # type: ignore[operator]
-                w_ih, w_hh = order(p.w_ih), order(p.w_hh)
-                ln = None
-                if norms is not None:  # every bias joins the normalized input term
-                    ln = (order(norms.ih.weight), norms.ih.eps, order(norms.hh.weight), norms.c.weight,
-                          norms.c.bias, norms.hh.eps)
+                b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
+                ln = None if norms is None else LayerNormParams(
+                    norms.ih.weight, norms.ih.eps, norms.hh.weight, norms.hh.eps, norms.c.weight, norms.c.bias,
+                    norms.c.eps)
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, w_ih, b, w_hh, st, keep, feed_mask, ln, compiled)
+                    return fast_lstm(xs, p.w_ih, b, p.w_hh, st, keep, feed_mask, ln, compiled)
         else:
             xs = self._project(x, p, norms, valid)
             step = self._make_step(p, norms, valid, trace)

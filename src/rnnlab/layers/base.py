@@ -6,9 +6,8 @@ directions, initial states, regularizer masks, and running the computation that
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -18,19 +17,19 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab import gates as gate_layout
 from rnnlab._checks import check_choice, check_positive_int
-from rnnlab.activations import Activation, get_activation
+from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, apply_constraints
 from rnnlab.layers.computation import choose_computation
 from rnnlab.layers.fast import fast_loop
 from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
-from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
+from rnnlab.layers.loop import run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import GateNorms
 from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
 from rnnlab.layers.regularizers import active
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
-from rnnlab.layers.spec import CellSpec
+from rnnlab.layers.spec import CellSpec, LayerParams
 
 State = tuple[Tensor, ...]
 
@@ -39,19 +38,6 @@ _OPTION_NAMES = frozenset(LayerOptions.names())
 _BUILT_FROM = frozenset({"num_layers", "bias", "bidirectional", "layer_norm", "recurrent_batch_norm",
                          "batch_norm_steps", "between_layers_norm", "kernel_init", "recurrent_init",
                          "unit_forget_bias"})
-
-
-@dataclass
-class LayerParams:
-    """The tensors one layer and direction computes with in this forward call (weight drop
-    already applied to ``w_hh``)."""
-
-    w_ih: Tensor
-    w_hh: Tensor
-    b_ih: Tensor | None
-    b_hh: Tensor | None
-    activation: Activation
-    recurrent_activation: Activation | None  # (None: the kind has no gates)
 
 
 def _autocast_enabled(device_type: str) -> bool:
@@ -468,7 +454,7 @@ class RecurrentBase(nn.Module):
                     return fast_lstm(xs, p.w_ih, b, p.w_hh, st, keep, feed_mask, ln, compiled)
         else:
             xs = self._project(x, p, norms, valid)
-            step = self._make_step(p, norms, valid, trace)
+            step = self.spec.step(self.spec, p, norms, valid, trace)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                 return time_loop(step, xs, st, keep, feed_mask, probe)
@@ -483,31 +469,6 @@ class RecurrentBase(nn.Module):
                 g = reverse_time(g, reverse_index(batch.lengths, g.shape[0], g.device))
             self._gate_record[(layer, gate_layout.DIRECTIONS[direction])] = g
         return out, final
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        """The step function of this kind of layer (see :mod:`rnnlab.layers.loop`)."""
-        raise TypeError(f"{type(self).__name__} does not define its step")
-
-    def _recurrent_term(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None
-    ) -> Callable[[Tensor, Tensor, int], Tensor]:
-        """``(x_t, h_fed, t) -> x_t + recurrent term`` with normalization and b_hh where they
-        belong; used by every step with a full recurrent matrix."""
-        w_t = p.w_hh.t()
-        if norms is None:
-            if self.spec.fold_hh_bias or p.b_hh is None:
-                return lambda x_t, h, t: torch.addmm(x_t, h, w_t)
-            b = p.b_hh
-            return lambda x_t, h, t: x_t + torch.addmm(b, h, w_t)
-        b = p.b_hh
-
-        def term(x_t: Tensor, h: Tensor, t: int) -> Tensor:
-            r = norms.recurrent(h @ w_t, t, None if valid is None else valid[t])
-            return x_t + (r if b is None else r + b)
-
-        return term
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -5,14 +5,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnlab.layers.base import LayerParams, RecurrentBase, State
+from rnnlab.layers.base import RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
-from rnnlab.layers.spec import CellSpec
+from rnnlab.layers.spec import CellSpec, LayerParams, recurrent_term
+
+
+def _lstm_step(
+    spec: CellSpec, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
+) -> Step:
+    """The autograd step of one layer and direction (see :data:`rnnlab.layers.spec.StepBuilder`)."""
+    gates_of = recurrent_term(spec, p, norms, valid)
+    act, ract = p.activation, p.recurrent_activation
+
+    def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
+        c = state[1]
+        i, f, g, o = gates_of(x_t, h_fed, t).chunk(4, 1)
+        i, f, g, o = ract(i), ract(f), act(g), ract(o)
+        c = torch.addcmul(f * c, i, g)
+        c_out = c if norms is None else norms.cell(c, t, None if valid is None else valid[t])
+        h = o * act(c_out)
+        if trace is not None:
+            trace.append(torch.cat((i, f, g, o), 1))
+        return None, (h, c)
+
+    return step
+
 
 LSTM_SPEC = CellSpec(
     kind="lstm", states=("h", "c"), default_activation="tanh", default_recurrent_activation="sigmoid",
     torch_activations={("tanh", "sigmoid"): "lstm"}, fast_activations=frozenset({"tanh"}),
+    step=_lstm_step,
 )
 
 
@@ -55,22 +78,3 @@ class LSTM(RecurrentBase):
     """
 
     spec = LSTM_SPEC
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        gates_of = self._recurrent_term(p, norms, valid)
-        act, ract = p.activation, p.recurrent_activation
-
-        def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
-            c = state[1]
-            i, f, g, o = gates_of(x_t, h_fed, t).chunk(4, 1)
-            i, f, g, o = ract(i), ract(f), act(g), ract(o)
-            c = torch.addcmul(f * c, i, g)
-            c_out = c if norms is None else norms.cell(c, t, None if valid is None else valid[t])
-            h = o * act(c_out)
-            if trace is not None:
-                trace.append(torch.cat((i, f, g, o), 1))
-            return None, (h, c)
-
-        return step

@@ -7,16 +7,34 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.layers.base import LayerParams, RecurrentBase, State
+from rnnlab.layers.base import RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
 from rnnlab.layers.options import LayerOptions
-from rnnlab.layers.spec import CellSpec
+from rnnlab.layers.spec import CellSpec, LayerParams, recurrent_term
+
+
+def _rnn_step(
+    spec: CellSpec, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
+) -> Step:
+    """The autograd step of one layer and direction (see :data:`rnnlab.layers.spec.StepBuilder`)."""
+    pre = recurrent_term(spec, p, norms, valid)
+    act = p.activation
+
+    def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
+        h = act(pre(x_t, h_fed, t))
+        if trace is not None:
+            trace.append(h)
+        return None, (h,)
+
+    return step
+
 
 RNN_SPEC = CellSpec(
     kind="rnn", states=("h",), default_activation="tanh", default_recurrent_activation=None,
     torch_activations={("tanh", None): "rnn_tanh", ("relu", None): "rnn_relu"},
     fast_activations=frozenset({"tanh", "relu"}),
+    step=_rnn_step,
 )
 
 
@@ -68,17 +86,3 @@ class RNN(RecurrentBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          options=options, device=device, dtype=dtype, **keywords)
         self.nonlinearity = self.activation if isinstance(self.activation, str) else "custom"
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        pre = self._recurrent_term(p, norms, valid)
-        act = p.activation
-
-        def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
-            h = act(pre(x_t, h_fed, t))
-            if trace is not None:
-                trace.append(h)
-            return None, (h,)
-
-        return step

@@ -14,10 +14,37 @@ layer's activations; :mod:`rnnlab.layers.base` lays out the parameters from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
 
 from rnnlab import gates as gate_layout
+from rnnlab.activations import Activation
+
+if TYPE_CHECKING:
+    from rnnlab.layers.loop import Step
+    from rnnlab.layers.norm import GateNorms
+
+
+@dataclass
+class LayerParams:
+    """The tensors one layer and direction computes with in this forward call (weight drop
+    already applied to ``w_hh``)."""
+
+    w_ih: Tensor
+    w_hh: Tensor
+    b_ih: Tensor | None
+    b_hh: Tensor | None
+    activation: Activation
+    recurrent_activation: Activation | None  # (None: the kind has no gates)
+
+
+#: ``(spec, params, norms, valid, trace) -> step``: a kind's autograd step for one layer and
+#: direction (see :mod:`rnnlab.layers.loop`); ``trace`` receives each step's gate activations
+StepBuilder = Callable[["CellSpec", LayerParams, "GateNorms | None", "Tensor | None", "list[Tensor] | None"], "Step"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +63,8 @@ class CellSpec:
             that computes the cell exactly with them.
         fast_activations: activations for which :mod:`rnnlab.layers.fast` / ``fast_lstm`` have the
             hand-written backward (gated kinds: with a sigmoid recurrent activation).
+        step: builds the kind's autograd step, the reference of every other computation and the
+            one that computes every option.
     """
 
     kind: str
@@ -44,6 +73,7 @@ class CellSpec:
     default_recurrent_activation: str | None
     torch_activations: dict[tuple[str, str | None], str]
     fast_activations: frozenset[str]
+    step: StepBuilder
     vector_recurrent: bool = False
     hh_bias: bool = True
     fold_hh_bias: bool = True
@@ -75,3 +105,23 @@ class CellSpec:
         if gates_ok and isinstance(activation, str) and activation in self.fast_activations:
             out.add("fast")
         return frozenset(out)
+
+
+def recurrent_term(
+    spec: CellSpec, p: LayerParams, norms: GateNorms | None, valid: Tensor | None
+) -> Callable[[Tensor, Tensor, int], Tensor]:
+    """``(x_t, h_fed, t) -> x_t + recurrent term`` with normalization and b_hh where they
+    belong; used by every step with a full recurrent matrix."""
+    w_t = p.w_hh.t()
+    if norms is None:
+        if spec.fold_hh_bias or p.b_hh is None:
+            return lambda x_t, h, t: torch.addmm(x_t, h, w_t)
+        b = p.b_hh
+        return lambda x_t, h, t: x_t + torch.addmm(b, h, w_t)
+    b = p.b_hh
+
+    def term(x_t: Tensor, h: Tensor, t: int) -> Tensor:
+        r = norms.recurrent(h @ w_t, t, None if valid is None else valid[t])
+        return x_t + (r if b is None else r + b)
+
+    return term

@@ -40,6 +40,8 @@ def test_options_give_the_layer_that_the_keywords_give():
 def test_options_and_keywords_together_are_refused():
     with pytest.raises(TypeError, match=r"options: give the keywords in options= or as arguments, not both; got \['zoneout'\]"):
         rnnlab.GRU(3, 4, options=LayerOptions(), zoneout=0.1)
+    with pytest.raises(TypeError, match=r"not both; got \['num_layers'\]"):
+        rnnlab.LSTM(3, 4, 2, options=LayerOptions())  # (torch's positional num_layers)
 
 
 def test_an_unknown_keyword_suggests_the_right_one():

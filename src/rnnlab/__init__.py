@@ -20,6 +20,7 @@ from rnnlab.activations import ACTIVATIONS
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
 from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
+from rnnlab.layers.options import LayerOptions
 
 if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers and editors
     from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
@@ -73,6 +74,7 @@ __all__ = [
     "GRU",
     "IndRNN",
     "LSTM",
+    "LayerOptions",
     "MaxNorm",
     "NonNeg",
     "RNN",

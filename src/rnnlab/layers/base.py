@@ -98,8 +98,10 @@ class RecurrentBase(nn.Module):
                       "bidirectional": bidirectional}
         if options is None:
             options = LayerOptions().replace(**torch_args, **keywords)
-        elif keywords:
-            raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {sorted(keywords)}")
+        else:
+            also = sorted(keywords) + [k for k, v in torch_args.items() if v != getattr(LayerOptions, k)]
+            if also:
+                raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {also}")
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.options = resolve(options, self.spec, input_size, hidden_size)

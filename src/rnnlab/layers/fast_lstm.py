@@ -18,7 +18,9 @@ the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there e
 elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
 small hidden sizes cost more than the arithmetic, and the batch runs in slices on torch's
 threads, each slice through the whole loop (:func:`batch_parts`). The Python functions are the
-reference and the fallback; the tests check both against each other.
+compiled ones' reference (the tests check both against each other), what runs where the
+compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
+fallback of an install without a C++ compiler: they stay.
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ class LSTM(RecurrentBase):
         layer_norm: layer-normalized input and recurrent terms and cell (Ba et al. 2016).
         recurrent_batch_norm: batch norm of the input and recurrent terms and cell with
             per-timestep statistics (Cooijmans et al. 2017); ``batch_norm_steps`` running rows.
+        between_layers_norm: ``"batch"`` or ``"layer"``: normalize what each stacked layer
+            passes to the next (batch statistics over the real steps only).
         residual: ``True``/``"all"`` adds each layer's input to its output; ``"upper"`` skips
             the first layer.
         activation: for the cell candidate and cell output (default ``"tanh"``).
@@ -68,6 +70,8 @@ class LSTM(RecurrentBase):
         kernel_constraint, recurrent_constraint, bias_constraint: :class:`rnnlab.MaxNorm`,
             :class:`rnnlab.UnitNorm` or :class:`rnnlab.NonNeg`, per output channel, applied by
             :meth:`apply_constraints` or :func:`rnnlab.constrain_after_step`.
+        implementation: which computation runs (``"auto"``; see :attr:`implementation`).
+        options: all of the above as one :class:`rnnlab.LayerOptions`, instead of keywords.
 
     Example:
         >>> import torch, rnnlab

@@ -46,4 +46,4 @@ bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

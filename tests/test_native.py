@@ -3,6 +3,7 @@ directory, else the Python loops with one warning that names the fix."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -57,3 +58,25 @@ def test_a_lock_is_exclusive_between_processes(tmp_path):
         held = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True).stdout
     free = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True).stdout
     assert (held.strip(), free.strip()) == ("held", "free")
+
+
+def test_an_install_library_built_from_another_source_is_not_loaded(monkeypatch, tmp_path):
+    # Its ops would shadow the right ones for the rest of the process: it is skipped, and the
+    # cache's build of the shipped source is used (here: a cache already holding one, broken).
+    lib_dir = tmp_path / "_lib"
+    lib_dir.mkdir()
+    (lib_dir / "lstm_steps.so").write_bytes(b"a library of another source")
+    (lib_dir / native.KEY_FILE).write_text("0123456789abcdef")
+    monkeypatch.setattr(native, "_LIB", lib_dir)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = native.cache_dir()
+    cached.mkdir(parents=True)
+    (cached / native._CACHED).write_bytes(b"broken")
+    with pytest.warns(RuntimeWarning, match=re.escape(f"{cached / native._CACHED} did not load")):
+        lib, why = native._load()
+    assert lib is None and str(cached) in why
+
+
+def test_the_install_key_names_the_shipped_source_and_flags():
+    key = (native._LIB / native.KEY_FILE).read_text().strip()
+    assert key == native._key() and native.cache_dir().name.endswith(key)

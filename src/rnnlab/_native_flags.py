@@ -1,6 +1,7 @@
 """The compiler flags of the step loops (``csrc/lstm_steps.cpp``), for both of their builds:
-setup.py's at install time and :mod:`rnnlab.layers.native`'s on first use. This module imports
-nothing, so that setup.py can load it before rnnlab (or its dependencies) is installed.
+setup.py's at install time and :mod:`rnnlab.layers.native`'s on first use, and the key that
+names what a library was built from. This module imports only the standard library, so that
+setup.py can load it before rnnlab (or its dependencies) is installed.
 
 >>> cflags, ldflags = compile_flags(openmp=True)
 >>> "-fopenmp" in cflags and ldflags == ["-fopenmp"]
@@ -8,6 +9,11 @@ True
 """
 
 from __future__ import annotations
+
+import hashlib
+
+#: the file next to an install's library that holds :func:`build_key` of its build
+KEY_FILE = "lstm_steps.key"
 
 
 def compile_flags(openmp: bool) -> tuple[list[str], list[str]]:
@@ -21,3 +27,13 @@ def compile_flags(openmp: bool) -> tuple[list[str], list[str]]:
     """
     omp = ["-fopenmp"] if openmp else []
     return ["-O3", "-fno-trapping-math", *omp], omp
+
+
+def build_key(source: bytes, cflags: list[str], ldflags: list[str]) -> str:
+    """What a library is built from (source and flags), as 16 hex digits: a library whose key
+    differs from the shipped source's is stale and is not loaded.
+
+    >>> len(build_key(b"int x;", ["-O3"], []))
+    16
+    """
+    return hashlib.sha256(source + repr((cflags, ldflags)).encode()).hexdigest()[:16]

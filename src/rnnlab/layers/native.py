@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from rnnlab._native_flags import compile_flags
+from rnnlab._native_flags import KEY_FILE, build_key, compile_flags
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 #: where setup.py puts the library: a folder without ``__init__``, since it is no Python module
@@ -106,9 +105,12 @@ def cache_dir() -> Path:
     True
     """
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cflags, ldflags = _flags()
-    key = hashlib.sha256(_SOURCE.read_bytes() + repr((cflags, ldflags)).encode()).hexdigest()[:16]
-    return root / "rnnlab" / f"lstm_steps-torch{torch.__version__}-{key}"
+    return root / "rnnlab" / f"lstm_steps-torch{torch.__version__}-{_key()}"
+
+
+def _key() -> str:
+    """The build key of the shipped source with this torch's flags."""
+    return build_key(_SOURCE.read_bytes(), *_flags())
 
 
 def _flags() -> tuple[list[str], list[str]]:
@@ -116,9 +118,12 @@ def _flags() -> tuple[list[str], list[str]]:
 
 
 def _load() -> tuple[Path | None, str]:
-    """The install's library, else the cached first-use build, else a new first-use build."""
+    """The install's library when it was built from the shipped source, else the cached
+    first-use build, else a new first-use build. (A stale library is never loaded: its ops
+    would take the place of the right ones for the rest of the process.)"""
     installed = sorted(_LIB.glob("lstm_steps*.so")) + sorted(_LIB.glob("lstm_steps*.pyd"))
-    if installed:
+    key_file = _LIB / KEY_FILE
+    if installed and key_file.exists() and key_file.read_text().strip() == _key():
         try:
             torch.ops.load_library(str(installed[0]))
             return installed[0], ""

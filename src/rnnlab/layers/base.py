@@ -193,16 +193,13 @@ class RecurrentBase(nn.Module):
                 elif name.startswith("weight_hh") and self.recurrent_init is not None:
                     init_gate_blocks_(p, self.recurrent_init, G)
                 elif name.startswith("weight_hh") and self.spec.vector_recurrent:
-                    self._init_vector_recurrent(p)
+                    nn.init.uniform_(p, 0.0, 1.0)  # one weight per unit (IndRNN): in [0, 1]
                 if self.unit_forget_bias and name.startswith("bias_"):
                     f = gate_layout.split_gates(p, self.kind)["f"]
                     f.fill_(1.0 if name.startswith("bias_ih") else 0.0)
         for sub in self.modules():  # the normalizations' (GateNorms has none of its own)
             if sub is not self and hasattr(sub, "reset_parameters"):
                 sub.reset_parameters()
-
-    def _init_vector_recurrent(self, p: Tensor) -> None:
-        nn.init.uniform_(p, 0.0, 1.0)
 
     # ----------------------------------------------------------------------------- helpers
     def _suffix(self, layer: int, direction: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnlab.constraints import MaxNorm
 from rnnlab.layers.base import RecurrentBase, State
@@ -60,6 +60,3 @@ class IndRNN(RecurrentBase):
         if magnitude <= 0 or steps < 1:
             raise ValueError(f"magnitude, steps: expected magnitude > 0 and steps >= 1, got {magnitude}, {steps}")
         return MaxNorm(magnitude ** (1.0 / steps))
-
-    def _init_vector_recurrent(self, p: Tensor) -> None:
-        nn.init.uniform_(p, 0.0, 1.0)

@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/rnnlab/csrc/*.cpp
 	  else echo "no C++ compiler and not root: install g++ to build rnnlab's step loops"; exit 1; fi; }
 	$(BIN)/pip install --quiet "$(TORCH_PIN)" "setuptools>=77" numpy
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[datasets,dev]" "$(TORCH_PIN)"
-	$(BIN)/python -c "from rnnlab.layers import native; assert native.NATIVE, native.WHY_NOT"
+	$(BIN)/python -c "from rnnlab.layers import native; assert native.library() and native.library().parent.name == '_lib', native.describe()"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -46,4 +46,4 @@ bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

@@ -142,7 +142,7 @@ def test_backward_chunks_join_exactly(monkeypatch, kwargs):
 def test_the_compiled_step_loops_are_built():
     # `make` builds them (it installs without build isolation, next to the pinned torch); every
     # other test of the LSTM's fast path runs through them, so a missing build must not pass.
-    assert native.NATIVE, native.WHY_NOT
+    assert native.available(), native.why_not()
 
 
 NATIVE_CASES = {
@@ -158,10 +158,10 @@ NATIVE_CASES = {
 }
 
 
-def _both_step_loops(monkeypatch, m, x, run):
+def _both_step_loops(m, x, run):
     results = []
-    for use in (True, False):
-        monkeypatch.setattr(fast_lstm, "USE_NATIVE", use)
+    for implementation in ("fast", "fast-python"):  # compiled step loops, then Python ones
+        m.implementation = implementation
         results.append(run(m, x))
     return results
 
@@ -177,7 +177,7 @@ def _forward_backward(lengths=None, hx=None):
     return run
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("case", list(NATIVE_CASES))
 def test_compiled_step_loops_equal_the_python_ones_in_float64(case, training, monkeypatch):
@@ -185,12 +185,12 @@ def test_compiled_step_loops_equal_the_python_ones_in_float64(case, training, mo
     m = rnnlab.LSTM(3, 5, **NATIVE_CASES[case]).double().train(training)
     m.implementation = "fast"
     x = torch.randn(7, 4, 3, dtype=torch.float64)
-    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(lengths=[7, 5, 7, 2]))
+    a, b = _both_step_loops(m, x, _forward_backward(lengths=[7, 5, 7, 2]))
     for u, v in zip(a, b):
         torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 @pytest.mark.parametrize("case", ["dropout + zoneout", "layer_norm + dropout + zoneout", "plain"])
 def test_compiled_step_loops_equal_the_python_ones_in_float32(case, monkeypatch):
     # float32's gates use the library's own vectorized exp: equal to rounding, not bit for bit.
@@ -199,7 +199,7 @@ def test_compiled_step_loops_equal_the_python_ones_in_float32(case, monkeypatch)
     m.implementation = "fast"
     x = torch.randn(30, 8, 16) * 3  # saturating gates too
     h0 = (torch.randn(1, 8, 64), torch.randn(1, 8, 64))
-    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(hx=h0))
+    a, b = _both_step_loops(m, x, _forward_backward(hx=h0))
     for u, v in zip(a, b):
         torch.testing.assert_close(u, v, atol=2e-5 * max(1.0, v.abs().max().item()), rtol=0)
 
@@ -212,7 +212,7 @@ def threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("case", ["dropout + zoneout", "layer_norm + dropout + zoneout", "plain"])
 def test_batch_slices_on_threads_give_the_python_results(case, n_threads, threads, monkeypatch):
@@ -225,12 +225,12 @@ def test_batch_slices_on_threads_give_the_python_results(case, n_threads, thread
     m = rnnlab.LSTM(3, 6, **NATIVE_CASES[case]).double().train()
     m.implementation = "fast"
     x = torch.randn(9, 5, 3, dtype=torch.float64)
-    a, b = _both_step_loops(monkeypatch, m, x, _forward_backward(lengths=[9, 4, 9, 1, 6]))
+    a, b = _both_step_loops(m, x, _forward_backward(lengths=[9, 4, 9, 1, 6]))
     for u, v in zip(a, b):
         torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 @pytest.mark.parametrize("need_grad", [True, False])
 @pytest.mark.parametrize("parts", [2, 3])
 def test_more_slices_than_threads_run_in_turn(parts, need_grad, threads):
@@ -243,12 +243,12 @@ def test_more_slices_than_threads_run_in_turn(parts, need_grad, threads):
     mask = torch.rand(B, H, dtype=torch.float64)
     keep = torch.rand(T, B, H, dtype=torch.float64)
     results = [torch.ops.rnnlab.lstm_forward([a.clone() for a in acts], w, None, None, h0, c0, mask, keep, keep,
-                                             None, None, None, 1e-5, need_grad, p) for p in (1, parts)]
+                                             None, None, None, 1e-5, 1e-5, need_grad, p) for p in (1, parts)]
     for u, v in zip(results[0][:2] + tuple(results[0][2]), results[1][:2] + tuple(results[1][2])):
         torch.testing.assert_close(u, v, atol=1e-14, rtol=0)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 def test_compiled_forward_without_a_graph_equals_the_python_one(monkeypatch):
     torch.manual_seed(0)
     m = rnnlab.LSTM(3, 5, layer_norm=True, zoneout=0.3, recurrent_dropout=0.2).double().train()
@@ -260,11 +260,11 @@ def test_compiled_forward_without_a_graph_equals_the_python_one(monkeypatch):
             out, (h, c) = m(x)
         return [out, h, c]
 
-    for u, v in zip(*_both_step_loops(monkeypatch, m, x, run)):
+    for u, v in zip(*_both_step_loops(m, x, run)):
         torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-10)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 def test_compiled_exp_is_accurate_over_the_whole_range(monkeypatch):
     # One step from zero state: h = o * tanh(i * g), so every activation of the library's exp
     # shows in h; pre-activations from -100 to 100 cover both clamps of the exp.
@@ -277,22 +277,21 @@ def test_compiled_exp_is_accurate_over_the_whole_range(monkeypatch):
     keep = [torch.zeros(1, 1, H), None]  # a keep weight, so the step loop runs
     out = {}
     for use in (True, False):
-        monkeypatch.setattr(fast_lstm, "USE_NATIVE", use)
-        out[use] = fast_lstm.fast_lstm(x, w_ih, bias, torch.zeros(4 * H, H), state, keep, None)[0]
+        out[use] = fast_lstm.fast_lstm(x, w_ih, bias, torch.zeros(4 * H, H), state, keep, None, compiled=use)[0]
     torch.testing.assert_close(out[True], out[False], atol=3e-7, rtol=0)
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
     acts = [torch.zeros(2, 1, 8, dtype=torch.float16)]
     h0 = torch.zeros(1, 2, dtype=torch.float16)
     with pytest.raises(RuntimeError, match="lstm_forward.*not implemented for 'Half'"):
         torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
-                                      None, None, None, None, None, None, 1e-5, False, 1)
-    assert fast_lstm._step_loops(acts[0])[0] is fast_lstm._forward_steps  # such tensors take the Python loop
+                                      None, None, None, None, None, None, 1e-5, 1e-5, False, 1)
+    assert fast_lstm._step_loops(acts[0], True)[0] is fast_lstm._forward_steps  # such tensors take the Python loop
 
 
-@pytest.mark.skipif(not native.NATIVE, reason=native.WHY_NOT)
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
 def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
     T, B, H = 3, 2, 4
     acts = [torch.zeros(T, B, 4 * H)]
@@ -303,7 +302,7 @@ def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
         a = dict(feed_mask=None, keep_h=None, h0=h0, parts=1)
         a.update(over)
         return torch.ops.rnnlab.lstm_forward(acts, w, None, None, a["h0"], h0, a["feed_mask"], a["keep_h"], None,
-                                             None, None, None, 1e-5, False, a["parts"])
+                                             None, None, None, 1e-5, 1e-5, False, a["parts"])
 
     with pytest.raises(RuntimeError, match=r"feed_mask expected shape \[2, 4\], got \[1, 4\]"):
         forward(feed_mask=torch.ones(1, H))  # a broadcastable mask would be read out of bounds

@@ -483,3 +483,15 @@ def test_conv_cell_state_with_spatial_axis_matches_explicit_loop():
     ref = torch.stack([h.grad for h in hs]).abs().mean(1).numpy()
     np.testing.assert_allclose(g.layers[(0, "forward")], ref, rtol=1e-9, atol=1e-14)
     assert g.per_timestep().shape == (5,)
+
+
+def test_lstm_with_projection_is_stepped_on_its_own_weights():
+    # proj_size has no rnnlab twin: the module is re-run step by step. Loss on the last output:
+    # dLoss/dh_T is 1 for every projected channel; earlier steps reach it through W_hh.
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, proj_size=2, num_layers=2)
+    x = torch.randn(6, 4, 3)
+    g = grad_through_time(lstm, x, lambda out: out[0][-1].sum())[""]
+    assert g.grad.shape == (6, 2)
+    np.testing.assert_allclose(g.layers[(1, "forward")][-1], 1.0, rtol=1e-12)
+    assert np.all(g.layers[(1, "forward")][:-1] > 0) and np.all(g.layers[(0, "forward")] > 0)

@@ -11,23 +11,58 @@ The parts, each usable alone:
 * experiments — the ``rnnlab`` command line (``rnnlab --help``).
 """
 
-from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from rnnlab.activations import ACTIVATIONS
-from rnnlab.config import Config, load_config, parse_config
 from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
-from rnnlab.doctor import diagnose
 from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError, RunDirError
 from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
-from rnnlab.regularize import (
-    ActivityRegularizer,
-    RoleRule,
-    Rule,
-    WeightPenalty,
-    param_groups,
-    roles,
-)
-from rnnlab.rundir import RunDir
-from rnnlab.tracker import Tracker, read_tracked
+from rnnlab.layers.options import LayerOptions
+
+if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers and editors
+    from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
+    from rnnlab.config import Config, load_config, parse_config
+    from rnnlab.doctor import diagnose
+    from rnnlab.regularize import (
+        ActivityRegularizer,
+        RoleRule,
+        Rule,
+        WeightPenalty,
+        param_groups,
+        roles,
+    )
+    from rnnlab.rundir import RunDir
+    from rnnlab.tracker import Tracker, read_tracked
+
+# What `import rnnlab` leaves to first use (PEP 562), so that it costs little beyond torch: plots
+# (matplotlib), config (pydantic), the doctor, the report, introspection and the tracker.
+_SUBMODULES = ("cells", "gates", "introspect", "optim", "plots", "regularize", "report", "rundir")
+_LAZY = {
+    **dict.fromkeys(("Config", "load_config", "parse_config"), "rnnlab.config"),
+    "diagnose": "rnnlab.doctor",
+    **dict.fromkeys(("ActivityRegularizer", "RoleRule", "Rule", "WeightPenalty", "param_groups", "roles"),
+                    "rnnlab.regularize"),
+    **dict.fromkeys(("Tracker", "read_tracked"), "rnnlab.tracker"),
+    "RunDir": "rnnlab.rundir",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rnnlab.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # (the next access skips this function)
+        return value
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 
@@ -41,6 +76,7 @@ __all__ = [
     "GRU",
     "IndRNN",
     "LSTM",
+    "LayerOptions",
     "MaxNorm",
     "NonNeg",
     "RNN",

@@ -255,8 +255,7 @@ def _version() -> str:
     import rnnlab
     from rnnlab.layers import native
 
-    loops = "compiled" if native.NATIVE else f"Python ({native.WHY_NOT})"
-    return f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {loops})"
+    return f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {native.describe()})"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -135,6 +135,8 @@ class ModelConfig(_Section):
     recurrent_batch_norm: bool = False
     batch_norm_steps: int = Field(512, gt=0)
     """recurrent_batch_norm: time steps with their own statistics (later steps share the last)."""
+    between_layers_norm: Literal["batch", "layer"] | None = None
+    """Stacked layers: batch or layer norm of the outputs each layer passes to the next."""
     residual: bool | Literal["upper"] = False
     """Stacked layers: true adds every layer's input to its output; "upper" skips the first."""
     activation: str | None = None
@@ -699,6 +701,7 @@ layer_norm = false
 recurrent_batch_norm = false
 # batch_norm_steps = 512        # recurrent_batch_norm: steps with their own statistics
 residual = false                # stacked layers only
+# between_layers_norm = "batch" # stacked layers: batch (or "layer") norm of what each passes up
 unit_forget_bias = true         # lstm only: forget-gate bias 1
 # input_dropout_mode = "variational"   # or "step": a new mask at every step
 # activation = "tanh"

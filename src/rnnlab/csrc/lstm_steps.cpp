@@ -8,8 +8,9 @@
 // backward are part of those passes; matmuls stay ATen's (MKL). The batch runs in slices on
 // torch's threads, each slice through the whole loop (for_parts).
 //
-// Gate order is FAST_LSTM_ORDER: o, i, f, g. Registered as torch ops so that no Python
-// headers are needed: the library is loaded with torch.ops.load_library.
+// Gates in torch's order, i, f, g, o, each reached by its offset in the row (0, H, 2H, 3H).
+// Registered as torch ops so that no Python headers are needed: the library is loaded with
+// torch.ops.load_library.
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -151,7 +152,7 @@ inline void ln_backward_row(const T* __restrict dy, const T* __restrict x, T m, 
 
 template <typename T>
 struct GatesStep {   // activations and cell; with grad, the backward's gate factors
-  T* a;              // [B, 4H] pre-activations in; o and the factors q_i, q_f, q_g out
+  T* a;              // [B, 4H] pre-activations in; the factors q_i, q_f, q_g and o out
   const T* r;        // layer norm: recurrent term [B, 4H], added normalized, times gain
   const T* gain;     // [4H]
   T* mean;           // layer norm: [B] statistics of each row of r, written
@@ -176,23 +177,23 @@ ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
     IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += (r[j] - m) * s * gain[j];
   }
   IVDEP for (int64_t j = 0; j < H; ++j) {
-    const T o = sigmoid_(a[j]), i = sigmoid_(a[H + j]), f = sigmoid_(a[2 * H + j]),
-            g = tanh_(a[3 * H + j]);
+    const T i = sigmoid_(a[j]), f = sigmoid_(a[H + j]), g = tanh_(a[2 * H + j]),
+            o = sigmoid_(a[3 * H + j]);
     const T ig = i * g, fc = f * cp[j];
     c[j] = fc + ig;
-    a[j] = o;
+    a[3 * H + j] = o;
     if constexpr (GRAD) {
       fs[j] = f;
-      a[H + j] = ig - i * ig;      // i(1 - i) g
-      a[2 * H + j] = fc - f * fc;  // f(1 - f) c_prev
-      a[3 * H + j] = i - ig * g;   // i(1 - g^2)
+      a[j] = ig - i * ig;          // i(1 - i) g
+      a[H + j] = fc - f * fc;      // f(1 - f) c_prev
+      a[2 * H + j] = i - ig * g;   // i(1 - g^2)
     }
   }
 }
 
 template <typename T>
 struct OutputStep {  // hidden state, zoneout, the next step's fed state
-  T* a;              // [B, 4H]: o in; with grad q_o = o(1 - o) tanh out
+  T* a;              // [B, 4H]: o in (at 3H); with grad q_o = o(1 - o) tanh out
   const T* c;        // cell (normalized here with layer norm)
   const T* ln_w;     // layer norm: gain and shift of the cell's norm, [H]
   const T* ln_b;
@@ -213,7 +214,7 @@ struct OutputStep {  // hidden state, zoneout, the next step's fed state
 template <typename T, bool GRAD, bool KH, bool KC, bool MASK, bool LN>
 ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
   const int64_t r = b * H;
-  T* __restrict a = k.a + b * 4 * H;
+  T* __restrict a = k.a + b * 4 * H + 3 * H;  // the o gate
   const T* __restrict c = k.c + r;
   const T* __restrict w = LN ? k.ln_w : nullptr;
   const T* __restrict sh = LN ? k.ln_b : nullptr;
@@ -316,10 +317,10 @@ ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
     T dcn = dc - dc * kc;
     if constexpr (LN) dcn = dcl[j] + dcn;
     else dcn = dcn + dhn * rs[j];
-    d[j] = q[j] * dhn;
+    d[j] = q[j] * dcn;
     d[H + j] = q[H + j] * dcn;
     d[2 * H + j] = q[2 * H + j] * dcn;
-    d[3 * H + j] = q[3 * H + j] * dcn;
+    d[3 * H + j] = q[3 * H + j] * dhn;
     dc_prev[j] = dcn * fs[j] + dc * kc;
     T e = dh * kh;
     if constexpr (PREV) e = prev[j] + e;
@@ -424,7 +425,8 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in,
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, const OptTensor& ln_w_hh_in,
-    const OptTensor& ln_w_c_in, const OptTensor& ln_b_c_in, double eps, bool need_grad, int64_t parts) {
+    const OptTensor& ln_w_c_in, const OptTensor& ln_b_c_in, double eps, double eps_c, bool need_grad,
+    int64_t parts) {
   int64_t T_ = 0;
   for (const auto& a : acts) {
     TORCH_CHECK(a.is_contiguous(), "lstm_forward: input chunks must be contiguous");
@@ -499,7 +501,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
       T* const a = ptr<T>(a_steps[t]);
       const GatesStep<T> gk{a, ln ? ptr<T>(terms[s]) : nullptr, ptr<T>(ln_w_hh), stat(0, s), stat(1, s), eps,
                             c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
-      const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(ln_w_c), ptr<T>(ln_b_c), stat(2, s), stat(3, s), eps,
+      const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(ln_w_c), ptr<T>(ln_b_c), stat(2, s), stat(3, s), eps_c,
                              c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
                              ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
                              fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
@@ -528,7 +530,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
     at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
     const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
     const OptTensor& keep_c, const OptTensor& ln_w_hh, const OptTensor& ln_w_c,
-    const OptTensor& ln_b_c, double eps, bool need_grad, int64_t parts) {
+    const OptTensor& ln_b_c, double eps, double eps_c, bool need_grad, int64_t parts) {
   TORCH_CHECK(!acts.empty(), "lstm_forward: no input chunks");
   const Tensor& ref = acts[0];
   TORCH_CHECK(ref.device().is_cpu(), "lstm_forward: the compiled loop runs on the CPU, got ", ref.device());
@@ -536,7 +538,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
   check_dtypes("lstm_forward", ref, {&h0o, &c0o, &feed_mask, &keep_h, &keep_c, &ln_w_hh, &ln_w_c, &ln_b_c});
   return AT_DISPATCH_FLOATING_TYPES(ref.scalar_type(), "lstm_forward", [&] {
     return forward_impl<scalar_t>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, ln_w_hh,
-                                  ln_w_c, ln_b_c, eps, need_grad, parts);
+                                  ln_w_c, ln_b_c, eps, eps_c, need_grad, parts);
   });
 }
 
@@ -672,7 +674,7 @@ TORCH_LIBRARY(rnnlab, m) {
   m.def(
       "lstm_forward(Tensor(a!)[] acts, Tensor w, Tensor? packed, Tensor? lin, Tensor h0, "
       "Tensor c0, Tensor? feed_mask, Tensor? keep_h, Tensor? keep_c, Tensor? ln_w_hh, "
-      "Tensor? ln_w_c, Tensor? ln_b_c, float eps, bool need_grad, int parts) -> (Tensor, Tensor, Tensor[])");
+      "Tensor? ln_w_c, Tensor? ln_b_c, float eps, float eps_c, bool need_grad, int parts) -> (Tensor, Tensor, Tensor[])");
   m.def(
       "lstm_backward_chunk(int t0, Tensor q, Tensor(a!) buf, Tensor dh, Tensor dc, Tensor fs, "
       "Tensor rs, Tensor d_out, Tensor w, Tensor? packed, Tensor? lin, Tensor? feed_mask, "

@@ -65,6 +65,7 @@ from rnnlab.introspect import stats
 from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.through_time import grad_through_time
+from rnnlab.layers.twin import twin_of
 from rnnlab.rundir import RunDir, atomic_write_json
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -229,8 +230,8 @@ def torch_gate_activations(
 ) -> tuple[dict[tuple[int, str], Tensor], Tensor]:
     """Gate activations of torch's ``nn.LSTM``/``nn.GRU``, recomputed from its weights.
 
-    torch's fused kernel does not expose its gates, so this replays the recurrence step by step
-    (no dropout between layers: the module as in eval mode). Returns ``(gates, output)``:
+    torch's fused kernel does not expose its gates, so this runs the module's rnnlab twin
+    (:func:`rnnlab.layers.twin.twin_of`) in eval mode (no dropout between layers). Returns ``(gates, output)``:
     ``gates[(layer, "forward"|"reverse")]`` is ``[T, B, G*H]`` after the gate nonlinearities
     (time-major, gate order of :mod:`rnnlab.gates`), the same layout as rnnlab's
     ``recording_gates()``; ``output`` is the replayed output of the last layer, ``[T, B, D*H]``.
@@ -243,61 +244,18 @@ def torch_gate_activations(
     >>> torch.allclose(out, lstm(x)[0], atol=1e-6)
     True
     """
-    kind = kind_of(module)
-    if not isinstance(module, (nn.LSTM, nn.GRU)) or kind not in ("lstm", "gru"):
+    if not isinstance(module, (nn.LSTM, nn.GRU)):
         raise TypeError(f"module: expected a torch nn.LSTM or nn.GRU, got {type(module).__name__}")
     if isinstance(input, PackedSequence):
         raise TypeError("input: a PackedSequence cannot be replayed, pass the padded tensor")
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"module: LSTM with proj_size={module.proj_size} is not supported")
-    x = (
-        input.unsqueeze(1)
-        if input.dim() == 2
-        else (input.transpose(0, 1) if module.batch_first else input)
-    )
-    T, B = x.shape[0], x.shape[1]
-    D, H, L = (2 if module.bidirectional else 1), module.hidden_size, module.num_layers
-    zeros = x.new_zeros(L * D, B, H)
-    if hx is None:
-        h0, c0 = zeros, zeros
-    elif kind == "lstm":
-        h0, c0 = (s.unsqueeze(1) if s.dim() == 2 else s for s in hx)
-    else:
-        h0, c0 = (hx.unsqueeze(1) if hx.dim() == 2 else hx), zeros
-    out: dict[tuple[int, str], Tensor] = {}
-    with torch.no_grad():
-        for layer in range(L):
-            outs = []
-            for d, direction in enumerate(("forward", "reverse")[:D]):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                w_ih, w_hh = getattr(module, f"weight_ih{sfx}"), getattr(module, f"weight_hh{sfx}")
-                b_ih = getattr(module, f"bias_ih{sfx}") if module.bias else None
-                b_hh = getattr(module, f"bias_hh{sfx}") if module.bias else None
-                seq = x.flip(0) if d else x
-                xp = F.linear(seq, w_ih, b_ih)
-                h, c = h0[layer * D + d], c0[layer * D + d]
-                gates, hs = [], []
-                for t in range(T):
-                    hp = F.linear(h, w_hh, b_hh)
-                    if kind == "lstm":
-                        i, f, g, o = (xp[t] + hp).chunk(4, dim=-1)
-                        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-                        c = f * c + i * g
-                        h = o * c.tanh()
-                        gates.append(torch.cat([i, f, g, o], dim=-1))
-                    else:
-                        xr, xz, xn = xp[t].chunk(3, dim=-1)
-                        hr, hz, hn = hp.chunk(3, dim=-1)
-                        r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-                        n = (xn + r * hn).tanh()
-                        h = (1 - z) * n + z * h
-                        gates.append(torch.cat([r, z, n], dim=-1))
-                    hs.append(h)
-                g_seq, h_seq = torch.stack(gates), torch.stack(hs)
-                out[(layer, direction)] = g_seq.flip(0) if d else g_seq
-                outs.append(h_seq.flip(0) if d else h_seq)
-            x = torch.cat(outs, dim=-1)
-    return out, x
+    twin = twin_of(module).eval()
+    with torch.no_grad(), twin.recording_gates() as gates:
+        out, _ = twin(input, hx)
+    if input.dim() == 2:  # unbatched
+        out = out.unsqueeze(1)
+    elif module.batch_first:
+        out = out.transpose(0, 1)
+    return dict(gates), out
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from rnnlab.gates import DIRECTIONS, GATES, kind_of, split_gate_axis
 from rnnlab.introspect.batch import split_batch
 from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules
+from rnnlab.layers.twin import twin_of
 
 
 @dataclass
@@ -155,28 +156,6 @@ def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None
     return found
 
 
-def _twin(module: nn.Module) -> nn.Module:
-    """An rnnlab layer computing exactly what torch's ``module`` computes, with its weights."""
-    import rnnlab
-
-    if getattr(module, "proj_size", 0):
-        raise ValueError("module: gate activations of an nn.LSTM with proj_size are not supported")
-    cls = {"lstm": rnnlab.LSTM, "gru": rnnlab.GRU, "rnn": rnnlab.RNN}[kind_of(module)]  # type: ignore[index]
-    kw: dict[str, Any] = {
-        "num_layers": module.num_layers,
-        "bias": module.bias,
-        "batch_first": module.batch_first,
-        "dropout": module.dropout,
-        "bidirectional": module.bidirectional,
-    }
-    if cls is rnnlab.RNN:
-        kw["nonlinearity"] = module.nonlinearity
-    p = next(module.parameters())
-    twin = cls(module.input_size, module.hidden_size, **kw, device=p.device, dtype=p.dtype)
-    twin.load_state_dict(module.state_dict())
-    return twin.train(module.training)
-
-
 def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = None) -> list[GateActivations]:
     """Gate activations of every layer and direction of the recurrent modules of ``model``.
 
@@ -219,7 +198,7 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
             for h in handles:
                 h.remove()
         for name, (module, args, kwargs) in replays.items():
-            twin = _twin(module)
+            twin = twin_of(module)
             with twin.recording_gates() as rec:
                 twin(*args, **kwargs)
             records[name] = rec

@@ -15,11 +15,13 @@ derivative. Parameters' ``.grad`` are not touched.
   bidirectional, residual, layer or recurrent batch norm, dropout, zoneout, packed or padded.
   The forward pass is the layer's own, so training mode gives the derivative of that very pass.
 * torch's fused kernels hide ``h_t``: while the model runs, ``nn.LSTM``/``nn.GRU``/``nn.RNN``
-  (every configuration: stacked, bidirectional, ``proj_size``, packed or padded input) and
-  ``rnnlab.Recurrent`` (cells whose output is their state) are re-run one timestep at a time on
-  the same weights (a forward hook replaces their output). Run the model in ``eval()`` mode for
-  a deterministic answer: in training mode dropout masks are drawn per step call. A cell whose
-  output is not its state raises a ValueError.
+  run as their rnnlab twin (:func:`rnnlab.layers.twin.twin_of`: the same weights, every
+  configuration, packed or padded input), which keeps them as rnnlab layers do (a forward hook
+  replaces the module's output with the twin's). An ``nn.LSTM`` with ``proj_size``, which has
+  no twin, and ``rnnlab.Recurrent`` (cells whose output is their state) are re-run one
+  timestep at a time on the same weights. Run the model in ``eval()`` mode for a deterministic
+  answer: in training mode the re-run draws its own dropout masks. A cell whose output is not
+  its state raises a ValueError.
 
 Example:
     >>> import torch
@@ -50,6 +52,7 @@ from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
 from rnnlab.layers.sequence import prepare_input, reverse_index, reverse_time
+from rnnlab.layers.twin import twin_of
 
 
 @dataclass
@@ -136,7 +139,7 @@ def _is_custom(module: nn.Module) -> bool:
 
 
 class _Adapter:
-    """How to step a torch ``nn.LSTM``/``GRU``/``RNN`` or an ``rnnlab.Recurrent``: its layers, and
+    """How to step an ``nn.LSTM`` with ``proj_size`` or an ``rnnlab.Recurrent``: its layers, and
     its state format.
 
     Inside, the state of a layer is a tuple of ``[D, B, *]`` tensors (h first, then c for an
@@ -203,11 +206,11 @@ class _Adapter:
         return (y.transpose(0, 1) if self.batch_first else y), self.from_module(st)
 
     def _torch_layers(self) -> list[tuple[Callable, float]]:
-        # Layer k of a torch module runs alone as a single-layer module of the same type on layer
-        # k's own parameters (functional_call keeps the graph to the real parameters).
+        # Layer k of an nn.LSTM with proj_size runs alone as a single-layer module on layer k's
+        # own parameters (functional_call keeps the graph to the real parameters).
         module = self.module
-        base = next(c for c in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(module, c))
-        out_size = (module.proj_size or module.hidden_size) if base is nn.LSTM else module.hidden_size
+        base = nn.LSTM
+        out_size = module.proj_size
         funcs: list[tuple[Callable, float]] = []
         for k in range(self.num_layers):
             kw: dict[str, Any] = {
@@ -218,10 +221,7 @@ class _Adapter:
                 "bidirectional": module.bidirectional,
                 "device": "meta",
             }
-            if base is nn.LSTM:
-                kw["proj_size"] = module.proj_size
-            if base is nn.RNN:
-                kw["nonlinearity"] = module.nonlinearity
+            kw["proj_size"] = module.proj_size
             single = base(**kw)
             params = {n: getattr(module, n.replace("_l0", f"_l{k}")) for n in single._flat_weights_names}
 
@@ -388,6 +388,17 @@ def grad_through_time(
 
         return hook
 
+    def make_twin_hook(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+            x, hx, _ = _call_args(module, args, kwargs)
+            twin = twin_of(module)
+            with twin.recording_states() as kept:
+                new_output = twin(x, hx)
+            records.append((name, _recorded(twin, dict(kept), x, None)))
+            return new_output
+
+        return hook
+
     def make_stepping_hook(name: str) -> Callable:
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             if id(module) in stepping:  # the one-step calls made by _stepwise itself
@@ -409,6 +420,8 @@ def grad_through_time(
                 if isinstance(module, RecurrentBase):
                     kept = recording.enter_context(module.recording_states())
                     hook = make_recording_hook(name, kept)
+                elif isinstance(module, (nn.GRU, nn.RNN)) or (isinstance(module, nn.LSTM) and not module.proj_size):
+                    hook = make_twin_hook(name)
                 else:
                     hook = make_stepping_hook(name)
                 handles.append(module.register_forward_hook(hook, with_kwargs=True))

@@ -6,5 +6,6 @@ from rnnlab.layers.indrnn import IndRNN
 from rnnlab.layers.lstm import LSTM
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.rnn import RNN
+from rnnlab.layers.twin import twin_of
 
-__all__ = ["GRU", "IndRNN", "LSTM", "RNN", "Recurrent", "RecurrentBase"]
+__all__ = ["GRU", "IndRNN", "LSTM", "RNN", "Recurrent", "RecurrentBase", "twin_of"]

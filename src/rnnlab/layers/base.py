@@ -1,13 +1,13 @@
 """What every built-in recurrent layer shares: torch-compatible parameters, stacking,
-directions, initial states, regularizer masks, and the choice between torch's fused kernel and
-rnnlab's time loop. A layer file (``lstm.py``, ``gru.py``, ...) adds only its step math."""
+directions, initial states, regularizer masks, and running the computation that
+:func:`~rnnlab.layers.computation.choose_computation` picks. A layer file (``lstm.py``,
+``gru.py``, ...) adds only its cell: its :class:`~rnnlab.layers.spec.CellSpec` and its step."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -16,31 +16,28 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab import gates as gate_layout
-from rnnlab._checks import check_choice, check_positive_int, check_probability
-from rnnlab.activations import Activation, get_activation
-from rnnlab.constraints import Constraint, apply_constraints, check_constraint
-from rnnlab.layers.fast import FAST_CELLS, fast_loop
-from rnnlab.layers.fast_lstm import FAST_LSTM_ORDER, fast_lstm
+from rnnlab._checks import check_choice, check_positive_int
+from rnnlab.activations import get_activation
+from rnnlab.constraints import Constraint, apply_constraints
+from rnnlab.layers.computation import choose_computation
+from rnnlab.layers.fast import fast_loop
+from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
-from rnnlab.layers.init import Initializer, check_initializer, init_gate_blocks_
-from rnnlab.layers.loop import Step, run_direction, time_loop, variational_mask
+from rnnlab.layers.init import init_gate_blocks_
+from rnnlab.layers.loop import run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
+from rnnlab.layers.regularizers import active
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
+from rnnlab.layers.spec import CellSpec, LayerParams
 
 State = tuple[Tensor, ...]
 
-
-@dataclass
-class LayerParams:
-    """The tensors one layer and direction computes with in this forward call (weight drop
-    already applied to ``w_hh``)."""
-
-    w_ih: Tensor
-    w_hh: Tensor
-    b_ih: Tensor | None
-    b_hh: Tensor | None
-    activation: Activation
-    recurrent_activation: Activation
+_OPTION_NAMES = frozenset(LayerOptions.names())
+#: options that shape or initialize the parameters: fixed once the layer is built
+_BUILT_FROM = frozenset({"num_layers", "bias", "bidirectional", "layer_norm", "recurrent_batch_norm",
+                         "batch_norm_steps", "between_layers_norm", "kernel_init", "recurrent_init",
+                         "unit_forget_bias"})
 
 
 def _autocast_enabled(device_type: str) -> bool:
@@ -63,19 +60,23 @@ def _to_dtype(x: Any, dtype: torch.dtype) -> Any:
 
 class RecurrentBase(nn.Module):
     """Base of ``rnnlab.LSTM``, ``GRU``, ``RNN`` and ``IndRNN`` (see :class:`rnnlab.LSTM` for
-    the arguments)."""
+    the arguments).
 
+    The keywords beyond torch's are the fields of :class:`~rnnlab.layers.options.LayerOptions`;
+    ``options=`` gives them as one record instead (the other arguments then keep their
+    defaults). They are checked once, here, and read back as attributes (``layer.zoneout``)
+    or as ``layer.options``. Those that shape or initialize the parameters are fixed for the
+    layer's life; setting another (``layer.zoneout = 0.2``) checks it again.
+    """
+
+    #: what this kind of cell is (gates, states, parameter layout, computations that have it)
+    spec: ClassVar[CellSpec]
     kind: ClassVar[str]
-    #: number of state tensors (LSTM: h and c)
-    num_states: ClassVar[int] = 1
-    #: recurrent weight is one value per unit (IndRNN) instead of a matrix
-    vector_recurrent: ClassVar[bool] = False
-    #: has a separate hidden-hidden bias (torch layout); IndRNN has only bias_ih
-    hh_bias: ClassVar[bool] = True
-    #: b_hh can be added to the input projection of all steps at once (not GRU: it sits inside r*(...))
-    fold_hh_bias: ClassVar[bool] = True
-    default_activation: ClassVar[str] = "tanh"
-    default_recurrent_activation: ClassVar[str] = "sigmoid"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__:
+            cls.kind = cls.spec.kind
 
     def __init__(
         self,
@@ -87,125 +88,103 @@ class RecurrentBase(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
-        input_dropout: float = 0.0,
-        input_dropout_mode: str = "variational",
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        zoneout: float | tuple[float, float] = 0.0,
-        layer_norm: bool = False,
-        recurrent_batch_norm: bool = False,
-        batch_norm_steps: int = 512,
-        residual: bool | str = False,
-        activation: str | Activation | None = None,
-        recurrent_activation: str | Activation | None = None,
-        unit_forget_bias: bool = False,
-        kernel_init: str | Initializer | None = None,
-        recurrent_init: str | Initializer | None = None,
-        kernel_constraint: Constraint | None = None,
-        recurrent_constraint: Constraint | None = None,
-        bias_constraint: Constraint | None = None,
+        options: LayerOptions | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        **keywords: Any,
     ) -> None:
         super().__init__()
+        torch_args = {"num_layers": num_layers, "bias": bias, "batch_first": batch_first, "dropout": dropout,
+                      "bidirectional": bidirectional}
+        if options is None:
+            options = LayerOptions().replace(**torch_args, **keywords)
+        else:
+            also = sorted(keywords) + [k for k, v in torch_args.items() if v != getattr(LayerOptions, k)]
+            if also:
+                raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {also}")
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.num_layers = check_positive_int("num_layers", num_layers)
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.dropout = check_probability("dropout", dropout)
-        self.bidirectional = bool(bidirectional)
-        self.input_dropout = check_probability("input_dropout", input_dropout)
-        self.input_dropout_mode = check_choice("input_dropout_mode", input_dropout_mode, ("variational", "step"))
-        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
-        self.weight_drop = check_probability("weight_drop", weight_drop)
-        self.zoneout = self._check_zoneout(zoneout)
-        if layer_norm and recurrent_batch_norm:
-            raise ValueError("layer_norm and recurrent_batch_norm: choose one normalization, got both True")
-        self.layer_norm = bool(layer_norm)
-        self.recurrent_batch_norm = bool(recurrent_batch_norm)
-        self.batch_norm_steps = check_positive_int("batch_norm_steps", batch_norm_steps)
-        self.residual = self._check_residual(residual)
-        self.activation = activation if activation is not None else self.default_activation
-        self.recurrent_activation = (
-            recurrent_activation if recurrent_activation is not None else self.default_recurrent_activation
-        )
-        self._act = get_activation(self.activation, "activation")
-        self._ract = get_activation(self.recurrent_activation, "recurrent_activation")
-        if unit_forget_bias and self.kind != "lstm":
-            raise ValueError(f"unit_forget_bias: only an LSTM has a forget gate, this layer is a {self.kind}")
-        if unit_forget_bias and not bias:
-            raise ValueError("unit_forget_bias: needs bias=True")
-        self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_init = check_initializer("kernel_init", kernel_init)
-        self.recurrent_init = check_initializer("recurrent_init", recurrent_init)
-        self.kernel_constraint = check_constraint("kernel_constraint", kernel_constraint)
-        self.recurrent_constraint = check_constraint("recurrent_constraint", recurrent_constraint)
-        self.bias_constraint = check_constraint("bias_constraint", bias_constraint)
-        #: Which computation runs the recurrence: ``"auto"`` (torch's fused kernel when it is
-        #: exact for this configuration, else rnnlab's fast loop, else the autograd loop),
-        #: ``"fast"`` (never torch's kernel) or ``"autograd"`` (always the reference loop under
-        #: autograd). All three compute the same values; the choice is for comparisons and debugging.
-        self.implementation = "auto"
+        self.options = resolve(options, self.spec, input_size, hidden_size)
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
         self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
 
         fk = {"device": device, "dtype": dtype}
-        G, H = gate_layout.num_gates(self.kind), hidden_size
+        spec, G, H = self.spec, self.spec.num_gates, hidden_size
         norm = "layer" if self.layer_norm else "batch" if self.recurrent_batch_norm else None
         for layer in range(self.num_layers):
             in_size = input_size if layer == 0 else H * self.num_directions
             for d in range(self.num_directions):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 self.register_parameter(f"weight_ih{sfx}", nn.Parameter(torch.empty(G * H, in_size, **fk)))
-                hh_shape = (H,) if self.vector_recurrent else (G * H, H)
+                hh_shape = (H,) if spec.vector_recurrent else (G * H, H)
                 self.register_parameter(f"weight_hh{sfx}", nn.Parameter(torch.empty(*hh_shape, **fk)))
                 if self.bias:
                     self.register_parameter(f"bias_ih{sfx}", nn.Parameter(torch.empty(G * H, **fk)))
-                    if self.hh_bias:
+                    if spec.hh_bias:
                         self.register_parameter(f"bias_hh{sfx}", nn.Parameter(torch.empty(G * H, **fk)))
                 if norm is not None:
                     self.add_module(
                         f"norm{sfx}",
-                        GateNorms(self.kind, G * H, H, norm, self.batch_norm_steps, self.num_states == 2, **fk),
+                        GateNorms(self.kind, G * H, H, norm, self.batch_norm_steps, spec.num_states == 2, **fk),
                     )
+        ctx = LayerContext(spec, input_size, hidden_size)
+        for reg in active(self.options):
+            if reg.modules is not None:
+                for name, module in reg.modules(self.options, ctx, fk).items():
+                    self.add_module(name, module)
         self.reset_parameters()
 
     # ----------------------------------------------------------------------------- set-up
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options")
+        if options is not None and name in _OPTION_NAMES:
+            return getattr(options, name)
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _OPTION_NAMES or name == "implementation":
+            super().__setattr__(name, value)
+        elif name in _BUILT_FROM:
+            raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
+        else:  # checked again, as at construction
+            changed = self.options.replace(**{name: value})
+            super().__setattr__("options", resolve(changed, self.spec, self.input_size, self.hidden_size))
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def _check_zoneout(self, zoneout: float | tuple[float, float]) -> tuple[float, ...]:
-        if isinstance(zoneout, (tuple, list)):
-            if len(zoneout) != self.num_states:
-                names = "(h, c)" if self.num_states == 2 else "(h,)"
-                raise ValueError(
-                    f"zoneout: expected a probability or {self.num_states} probabilities {names} "
-                    f"for a {self.kind}, got {tuple(zoneout)!r}"
-                )
-            return tuple(check_probability("zoneout", p, allow_one=True) for p in zoneout)
-        return (check_probability("zoneout", zoneout, allow_one=True),) * self.num_states
+    @property
+    def num_states(self) -> int:
+        return self.spec.num_states
 
-    def _check_residual(self, residual: bool | str) -> str | None:
-        if residual is False or residual is None:
-            return None
-        mode = check_choice("residual", "all" if residual is True else residual, ("all", "upper"))
-        out = self.hidden_size * self.num_directions
-        if mode == "upper" and self.num_layers < 2:
-            raise ValueError(f"residual='upper': needs num_layers >= 2, got num_layers={self.num_layers}")
-        if mode == "all" and self.input_size != out:
-            raise ValueError(
-                f"residual=True adds each layer's input to its output, so input_size must equal "
-                f"hidden_size * num_directions = {out}, got input_size={self.input_size}; "
-                f"use residual='upper' to skip the first layer"
-            )
-        return mode
+    @property
+    def implementation(self) -> str:
+        """Which computation runs the recurrence, one of
+        :data:`~rnnlab.layers.options.IMPLEMENTATIONS`: ``"auto"`` (torch's fused kernel when it
+        is exact for this configuration, else rnnlab's fast loop, else the autograd loop),
+        ``"torch"``, ``"fast"`` (never torch's kernel), ``"fast-python"`` (the same, with the
+        LSTM's step loops in Python instead of compiled) or ``"autograd"`` (always the reference
+        loop under autograd). All compute the same values; the choice is for comparisons and
+        debugging (see :mod:`rnnlab.layers.computation`). A constructor keyword too.
+
+        >>> import rnnlab
+        >>> rnnlab.GRU(2, 3).implementation = "fats"
+        Traceback (most recent call last):
+        ...
+        ValueError: implementation: expected one of ['auto', 'torch', 'fast', 'fast-python', 'autograd'], got 'fats'; did you mean 'fast'?
+        """
+        return self.options.implementation
+
+    @implementation.setter
+    def implementation(self, value: str) -> None:
+        check_choice("implementation", value, IMPLEMENTATIONS)
+        self.options = self.options.replace(implementation=value)
 
     def reset_parameters(self) -> None:
         """torch's initialisation (uniform ±1/sqrt(H)), then the chosen initialisers."""
         stdv = 1.0 / math.sqrt(self.hidden_size)
-        G = gate_layout.num_gates(self.kind)
+        G = self.spec.num_gates
         with torch.no_grad():
             for name, p in self.named_parameters(recurse=False):
                 nn.init.uniform_(p, -stdv, stdv)
@@ -213,18 +192,14 @@ class RecurrentBase(nn.Module):
                     init_gate_blocks_(p, self.kernel_init, G)
                 elif name.startswith("weight_hh") and self.recurrent_init is not None:
                     init_gate_blocks_(p, self.recurrent_init, G)
-                elif name.startswith("weight_hh") and self.vector_recurrent:
-                    self._init_vector_recurrent(p)
+                elif name.startswith("weight_hh") and self.spec.vector_recurrent:
+                    nn.init.uniform_(p, 0.0, 1.0)  # one weight per unit (IndRNN): in [0, 1]
                 if self.unit_forget_bias and name.startswith("bias_"):
                     f = gate_layout.split_gates(p, self.kind)["f"]
                     f.fill_(1.0 if name.startswith("bias_ih") else 0.0)
-        for m in self.children():
-            for sub in m.modules():
-                if sub is not m and hasattr(sub, "reset_parameters"):
-                    sub.reset_parameters()
-
-    def _init_vector_recurrent(self, p: Tensor) -> None:
-        nn.init.uniform_(p, 0.0, 1.0)
+        for sub in self.modules():  # the normalizations' (GateNorms has none of its own)
+            if sub is not self and hasattr(sub, "reset_parameters"):
+                sub.reset_parameters()
 
     # ----------------------------------------------------------------------------- helpers
     def _suffix(self, layer: int, direction: int) -> str:
@@ -242,28 +217,12 @@ class RecurrentBase(nn.Module):
             w_hh=w_hh,
             b_ih=getattr(self, f"bias_ih{sfx}", None),
             b_hh=getattr(self, f"bias_hh{sfx}", None),
-            activation=self._act,
-            recurrent_activation=self._ract,
+            activation=get_activation(self.activation),
+            recurrent_activation=None if self.recurrent_activation is None else get_activation(self.recurrent_activation),
         )
 
     def _norms(self, layer: int, direction: int) -> GateNorms | None:
         return getattr(self, f"norm{self._suffix(layer, direction)}", None)
-
-    def _fused_mode(self) -> str | None:
-        """The torch kernel that computes this layer exactly, or None (use the time loop)."""
-        return None
-
-    def _needs_loop(self) -> bool:
-        return (
-            self.implementation != "auto"
-            or self._gate_record is not None
-            or self._state_record is not None
-            or self._fused_mode() is None
-            or self.recurrent_dropout > 0
-            or any(self.zoneout)
-            or self.layer_norm
-            or self.recurrent_batch_norm
-        )
 
     def constrained_parameters(self) -> Iterator[tuple[Tensor, Constraint]]:
         """(parameter, constraint) pairs of this layer, for :func:`rnnlab.apply_constraints`."""
@@ -406,17 +365,19 @@ class RecurrentBase(nn.Module):
         if batch.x.shape[1] == 0:  # no sequence: an empty output and state, as torch's layers return
             empty = batch.x.new_zeros(batch.x.shape[0], 0, D * self.hidden_size)
             return batch.output(empty), (states if self.num_states == 2 else states[0])
-        use_loop = self._needs_loop()
+        recording = self._gate_record is not None or self._state_record is not None
+        computation = choose_computation(self.options, self.spec, recording=recording)
+        between = [reg for reg in active(self.options) if reg.between is not None]
         x = batch.x
         finals: list[list[Tensor]] = [[] for _ in states]
         for layer in range(self.num_layers):
             layer_in = x
             x = self._drop_input(x)
             hx_l = tuple(s[layer * D : (layer + 1) * D] for s in states)
-            if use_loop:
+            if computation != "torch":
                 outs, fins = [], []
                 for d in range(D):
-                    o, f = self._run_loop(layer, d, x, tuple(s[d] for s in hx_l), batch, valid)
+                    o, f = self._run_loop(layer, d, x, tuple(s[d] for s in hx_l), batch, valid, computation)
                     outs.append(o)
                     fins.append(f)
                 out = outs[0] if D == 1 else torch.cat(outs, dim=-1)
@@ -424,7 +385,7 @@ class RecurrentBase(nn.Module):
             else:
                 weights = [t for d in range(D) for t in self._flat(self._params(layer, d))]
                 out, fin = fused_layer(
-                    self._fused_mode(),  # type: ignore[arg-type]
+                    self.spec.torch_mode(self.activation, self.recurrent_activation),  # type: ignore[arg-type]
                     x,
                     hx_l,
                     weights,
@@ -435,8 +396,9 @@ class RecurrentBase(nn.Module):
                 )
             if self.residual == "all" or (self.residual == "upper" and layer > 0):
                 out = out + (layer_in if valid is None else layer_in * valid)
-            if layer < self.num_layers - 1 and self.dropout > 0:
-                out = F.dropout(out, self.dropout, self.training)
+            if layer < self.num_layers - 1:
+                for reg in between:  # (normalization, then dropout, of what the layer passes up)
+                    out = reg.between(self, layer, out, valid)  # type: ignore[misc]
             x = out
             for i, f in enumerate(fin):
                 finals[i].append(f)
@@ -460,15 +422,18 @@ class RecurrentBase(nn.Module):
         """Input term of all timesteps in one matmul: ``[T, B, G*H]``."""
         if norms is None:
             b = p.b_ih
-            if self.fold_hh_bias and p.b_hh is not None:
+            if self.spec.fold_hh_bias and p.b_hh is not None:
                 b = p.b_ih + p.b_hh
             return F.linear(x, p.w_ih, b)
         xp = norms.input(F.linear(x, p.w_ih), valid)
         return xp if p.b_ih is None else xp + p.b_ih
 
     def _run_loop(
-        self, layer: int, direction: int, x: Tensor, h0: State, batch: SequenceBatch, valid: Tensor | None
+        self, layer: int, direction: int, x: Tensor, h0: State, batch: SequenceBatch, valid: Tensor | None,
+        computation: str,
     ) -> tuple[Tensor, State]:
+        """One layer and direction in rnnlab's loop: ``computation`` ``"fast"``, ``"fast-python"``
+        or ``"autograd"`` (:func:`~rnnlab.layers.computation.choose_computation`)."""
         p = self._params(layer, direction)
         norms = self._norms(layer, direction)
         trace: list[Tensor] | None = [] if self._gate_record is not None else None
@@ -479,37 +444,27 @@ class RecurrentBase(nn.Module):
         if self._state_record is not None:
             probe = self._state_record.setdefault((layer, gate_layout.DIRECTIONS[direction]), [])
             probe.clear()
-        fast_norm = norms is None or (self.kind == "lstm" and norms.norm == "layer")
-        recording = trace is not None or probe is not None
-        if fast_norm and not recording and self.implementation != "autograd" and self._has_fast_cell():
+        if computation != "autograd":
             kind, act = self.kind, str(self.activation)
             if kind != "lstm":
                 xs = self._project(x, p, None, valid)
-                b_hh = None if self.fold_hh_bias else p.b_hh
+                b_hh = None if self.spec.fold_hh_bias else p.b_hh
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
-            else:
-                # The fast LSTM projects its input itself and takes its gates in FAST_LSTM_ORDER
-                # (o, i, f, g): every term entering the gates is permuted here, and autograd
-                # maps the gradients back (slices and cat: a cheap backward, unlike indexing).
-                def order(t: Tensor) -> Tensor:
-                    return torch.cat([t[k * hs : (k + 1) * hs] for k in FAST_LSTM_ORDER])
-
-                hs = self.hidden_size
+            else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
-                b = None if p.b_ih is None else order(p.b_ih + p.b_hh)  # type: ignore[operator]
-                w_ih, w_hh = order(p.w_ih), order(p.w_hh)
-                ln = None
-                if norms is not None:  # every bias joins the normalized input term
-                    ln = (order(norms.ih.weight), norms.ih.eps, order(norms.hh.weight), norms.c.weight,
-                          norms.c.bias, norms.hh.eps)
+                compiled = computation == "fast"
+                b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
+                ln = None if norms is None else LayerNormParams(
+                    norms.ih.weight, norms.ih.eps, norms.hh.weight, norms.hh.eps, norms.c.weight, norms.c.bias,
+                    norms.c.eps)
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, w_ih, b, w_hh, st, keep, feed_mask, ln)
+                    return fast_lstm(xs, p.w_ih, b, p.w_hh, st, keep, feed_mask, ln, compiled)
         else:
             xs = self._project(x, p, norms, valid)
-            step = self._make_step(p, norms, valid, trace)
+            step = self.spec.step(self.spec, p, norms, valid, trace)
 
             def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                 return time_loop(step, xs, st, keep, feed_mask, probe)
@@ -525,54 +480,18 @@ class RecurrentBase(nn.Module):
             self._gate_record[(layer, gate_layout.DIRECTIONS[direction])] = g
         return out, final
 
-    def _has_fast_cell(self) -> bool:
-        gates_ok = self.kind in ("rnn", "indrnn") or self.recurrent_activation == "sigmoid"
-        return gates_ok and (self.kind, self.activation) in FAST_CELLS
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        """The step function of this kind of layer (see :mod:`rnnlab.layers.loop`)."""
-        raise TypeError(f"{type(self).__name__} does not define its step")
-
-    def _recurrent_term(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None
-    ) -> Callable[[Tensor, Tensor, int], Tensor]:
-        """``(x_t, h_fed, t) -> x_t + recurrent term`` with normalization and b_hh where they
-        belong; used by every step with a full recurrent matrix."""
-        w_t = p.w_hh.t()
-        if norms is None:
-            if self.fold_hh_bias or p.b_hh is None:
-                return lambda x_t, h, t: torch.addmm(x_t, h, w_t)
-            b = p.b_hh
-            return lambda x_t, h, t: x_t + torch.addmm(b, h, w_t)
-        b = p.b_hh
-
-        def term(x_t: Tensor, h: Tensor, t: int) -> Tensor:
-            r = norms.recurrent(h @ w_t, t, None if valid is None else valid[t])
-            return x_t + (r if b is None else r + b)
-
-        return term
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
-        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+        for name, default in (("bias", True), ("batch_first", False), ("bidirectional", False)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
-        for name in ("input_dropout", "recurrent_dropout", "weight_drop"):
-            if getattr(self, name):
-                s += f", {name}={getattr(self, name)}"
-        if any(self.zoneout):
-            s += f", zoneout={self.zoneout if len(set(self.zoneout)) > 1 else self.zoneout[0]}"
-        for name in ("layer_norm", "recurrent_batch_norm", "unit_forget_bias"):
-            if getattr(self, name):
-                s += f", {name}=True"
-        if self.residual:
-            s += f", residual={self.residual!r}"
-        if self.activation != self.default_activation:
-            s += f", activation={self.activation!r}"
-        if self.recurrent_activation != self.default_recurrent_activation:
-            s += f", recurrent_activation={self.recurrent_activation!r}"
-        return s
+        parts = [reg.describe(self.options) for reg in active(self.options)]
+        if self.activation != self.spec.default_activation:
+            parts.append(f"activation={self.activation!r}")
+        if self.recurrent_activation != self.spec.default_recurrent_activation:
+            parts.append(f"recurrent_activation={self.recurrent_activation!r}")
+        if self.implementation != "auto":
+            parts.append(f"implementation={self.implementation!r}")
+        return ", ".join([s, *parts])

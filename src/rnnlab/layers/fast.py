@@ -26,10 +26,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: (kind, activation) pairs this module computes
-FAST_CELLS = frozenset({("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"),
-                        ("indrnn", "tanh"), ("indrnn", "relu")})
-
 
 def _steps(x: Tensor | None, steps: int) -> list[Tensor] | list[None]:
     """Per-step views of ``x [T, ...]`` (or Nones)."""

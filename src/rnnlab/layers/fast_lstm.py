@@ -9,9 +9,8 @@ LSTM's size makes it pay:
   weight, bias and input gradients with large matmuls. No ``[T, B, 4H]`` gradient buffer exists
   (memory), and the chunk buffer stays in cache and is reused (a fresh buffer that large is
   page-faulted on first touch, which costs as much as the arithmetic);
-* gates run in :data:`FAST_LSTM_ORDER` (o, i, f, g), so one sigmoid call covers three gates
-  and, in backward, one broadcast product covers the three that take the cell's gradient;
-  the caller permutes the parameters, and autograd maps their gradients back;
+* gates in torch's order (i, f, g, o), the layer's own parameters as they are: in backward,
+  one broadcast product covers the three gates that take the cell's gradient (i, f, g);
 * each step also writes the backward's gate factors while they are in cache.
 
 The step loops themselves (:func:`_forward_steps`, :func:`_backward_chunk`) run compiled when
@@ -19,21 +18,20 @@ the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there e
 elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
 small hidden sizes cost more than the arithmetic, and the batch runs in slices on torch's
 threads, each slice through the whole loop (:func:`batch_parts`). The Python functions are the
-reference and the fallback; the tests check both against each other.
+compiled ones' reference (the tests check both against each other), what runs where the
+compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
+fallback of an install without a C++ compiler: they stay.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from rnnlab.layers import native
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
-
-#: the fast LSTM's gate order: the three sigmoid gates first, so that one call activates them
-FAST_LSTM_ORDER = (3, 0, 1, 2)  # o, i, f, g in torch's order i, f, g, o
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -68,12 +66,14 @@ def _forward_steps(
     ln_w_c: Tensor | None,
     ln_b_c: Tensor | None,
     eps: float,
+    eps_c: float,
     need_grad: bool,
     parts: int,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
-    sequence, overwritten), gates in :data:`FAST_LSTM_ORDER`, recurrent term ``h @ w`` (by
+    sequence, overwritten), gates in torch's order, recurrent term ``h @ w`` (by
     :class:`_StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
+    With layer norm, ``eps`` is the recurrent term's norm's and ``eps_c`` the cell's.
 
     With ``need_grad`` each step also writes what the backward needs while it is in cache: the
     gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
@@ -95,8 +95,10 @@ def _forward_steps(
     out = acts[0].new_empty(T, B, H)
     # Per-step views made once: slicing inside the loop costs a dispatch each.
     A = _step_views(acts, lambda a: a)
-    SIG, TANH = _step_views(acts, lambda a: a[..., : 3 * H]), _step_views(acts, lambda a: a[..., 3 * H :])
-    GO, GI, GF, GG = (_step_views(acts, lambda a, k=k: a.view(*a.shape[:2], 4, H)[:, :, k]) for k in range(4))
+    SIG_IF = _step_views(acts, lambda a: a[..., : 2 * H])  # i and f: sigmoid
+    TANH_G = _step_views(acts, lambda a: a[..., 2 * H : 3 * H])
+    SIG_O = _step_views(acts, lambda a: a[..., 3 * H :])
+    GI, GF, GG, GO = (_step_views(acts, lambda a, k=k: a.view(*a.shape[:2], 4, H)[:, :, k]) for k in range(4))
     OUT = out.unbind(0)
     KH, KC = _steps(keep_h, T), _steps(keep_c, T)
     saved: list[Tensor] = []
@@ -121,8 +123,9 @@ def _forward_steps(
             A[t].addcmul_(r_hat, ln_w_hh)
         else:
             rec.add_into(A[t], h_fed)
-        SIG[t].sigmoid_()
-        TANH[t].tanh_()
+        SIG_IF[t].sigmoid_()
+        TANH_G[t].tanh_()
+        SIG_O[t].sigmoid_()
         i, f, o, g = GI[t], GF[t], GO[t], GG[t]
         ig = i * g
         if need_grad:
@@ -131,7 +134,7 @@ def _forward_steps(
         else:
             c_new = torch.addcmul(ig, f, c_prev)
         if ln:
-            c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps)
+            c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps_c)
             if need_grad:  # (without a graph, keeping them would hold every step to the end)
                 cn.append(c_new)
                 st_c += [mean, rstd]
@@ -202,8 +205,9 @@ def _backward_chunk(
     t1 = t0 + n
     KH, KC = _steps(None if keep_h is None else keep_h[t0:t1], n), _steps(None if keep_c is None else keep_c[t0:t1], n)
     RS, FS, BUF = rs[t0:t1].unbind(0), fs[t0:t1].unbind(0), buf.unbind(0)
-    Q_o, Q_c = q[..., :H].unbind(0), q[..., H:].view(n, B, 3, H).unbind(0)
-    BUF_o, BUF_c = buf[..., :H].unbind(0), buf[..., H:].view(buf.shape[0], B, 3, H).unbind(0)
+    # the o gate takes dh, the other three (i, f, g: the first 3H) the cell's gradient
+    Q_o, Q_c = q[..., 3 * H :].unbind(0), q[..., : 3 * H].view(n, B, 3, H).unbind(0)
+    BUF_o, BUF_c = buf[..., 3 * H :].unbind(0), buf[..., : 3 * H].view(buf.shape[0], B, 3, H).unbind(0)
     for t in range(t1 - 1, t0 - 1, -1):
         j = t - t0
         kh, kc = KH[j], KC[j]
@@ -252,11 +256,6 @@ def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: T
     return dx
 
 
-#: run the step loops compiled (:mod:`rnnlab.layers.native`) when the install has them; the
-#: Python loops above give the same results (the tests run both)
-USE_NATIVE = native.NATIVE
-
-
 #: fewest batch rows that the compiled loops give a thread of its own
 MIN_PART_ROWS = 8
 
@@ -277,62 +276,123 @@ def batch_parts(batch: int) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
 
 
-def _step_loops(like: Tensor) -> tuple[Any, Any, int]:
+def _step_loops(like: Tensor, compiled: bool) -> tuple[Any, Any, int]:
     """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the slices
-    of the batch they run in parallel: compiled ones on the CPU in float32 and float64, when
-    the install has them; the Python ones otherwise, which take the whole batch at once."""
-    if USE_NATIVE and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+    of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
+    float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
+    otherwise, which take the whole batch at once and give the same results (the tests run both)."""
+    cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+    if compiled and cpu_float and native.available():
         return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
 
 
+class LayerNormParams(NamedTuple):
+    """An LSTM's layer norms (:class:`rnnlab.layers.norm.GateNorms` with ``norm="layer"``): the
+    gains of the input and recurrent terms' norms (``[4H]``, torch's gate order) and the gain
+    and shift of the cell's (``[H]``), each norm with its own eps."""
+
+    ih_weight: Tensor
+    ih_eps: float
+    hh_weight: Tensor
+    hh_eps: float
+    c_weight: Tensor
+    c_bias: Tensor
+    c_eps: float
+
+
+class _Saved(NamedTuple):
+    """What :class:`_LSTM`'s backward reads: its inputs, its output, and what the forward's
+    steps kept (by chunk of the sequence, or by step)."""
+
+    x: Tensor
+    w_ih: Tensor
+    bias: Tensor | None
+    w_hh: Tensor
+    h0: Tensor
+    feed_mask: Tensor | None
+    keep_h: Tensor | None
+    keep_c: Tensor | None
+    ln_w_ih: Tensor | None
+    ln_w_hh: Tensor | None
+    ln_w_c: Tensor | None
+    ln_b_c: Tensor | None
+    out: Tensor
+    q: list[Tensor]  # the gate factors (written over the input terms), by chunk
+    in_stats: list[Tensor]  # input-term layer norm: mean, rstd of each chunk
+    fs: Tensor  # forget gate of each step
+    rs: Tensor  # o(1 − tanh²) of each step
+    rr: list[Tensor]  # layer norm: each step's recurrent term before its norm
+    cn: list[Tensor]  # layer norm: each step's cell before its norm
+    stats: list[Tensor]  # layer norm: mean, rstd of every recurrent term, then of every cell
+
+    def flat(self) -> tuple[list[Tensor | None], tuple[int, ...]]:
+        """The tensors for ``ctx.save_for_backward`` and the length of each list field."""
+        tensors: list[Tensor | None] = []
+        sizes = []
+        for v in self:
+            tensors += v if isinstance(v, list) else [v]
+            sizes.append(len(v) if isinstance(v, list) else -1)
+        return tensors, tuple(sizes)
+
+    @classmethod
+    def unflat(cls, tensors: tuple[Tensor | None, ...], sizes: tuple[int, ...]) -> _Saved:
+        """The inverse of :meth:`flat`."""
+        values: list[Any] = []
+        k = 0
+        for n in sizes:
+            values.append(tensors[k] if n < 0 else list(tensors[k : k + n]))
+            k += 1 if n < 0 else n
+        return cls(*values)
+
+
+def _steps_saved(saved: list[Tensor], steps: int, ln: bool) -> dict[str, Any]:
+    """The step loops' ``saved`` list (see :func:`_forward_steps`), by name."""
+    if not ln:
+        return {"fs": saved[0], "rs": saved[1], "rr": [], "cn": [], "stats": []}
+    return {"fs": saved[0], "rs": saved[1], "rr": saved[2 : 2 + steps], "cn": saved[2 + steps : 2 + 2 * steps],
+            "stats": saved[2 + 2 * steps :]}
+
+
 def _lstm_backward(
-    grads: tuple[Tensor, Tensor, Tensor],
-    inputs: dict[str, Any],
-    saved: list[Tensor],
-    in_stats: list[Tensor],
-    needs: tuple[bool, ...],
-) -> tuple[Any, ...]:
-    """Gradients of :class:`_LSTM` for its inputs, in order."""
+    grads: tuple[Tensor, Tensor, Tensor], s: _Saved, need_dx: bool, compiled: bool
+) -> tuple[Tensor | None, Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
+           Tensor | None, Tensor | None]:
+    """Gradients of :class:`_LSTM`: ``x, w_ih, bias, w_hh, h0, c0`` and the four layer-norm
+    parameters (``ln_w_ih, ln_w_hh, ln_w_c, ln_b_c``)."""
     d_out, d_hT, d_cT = grads
-    x, w_ih, bias, w_hh, h0, out = (inputs[k] for k in ("x", "w_ih", "bias", "w_hh", "h0", "out"))
-    feed_mask, keep_h, keep_c = inputs["feed_mask"], inputs["keep_h"], inputs["keep_c"]
-    ln_w_ih, ln_w_hh, ln_w_c, ln_b_c = (inputs[k] for k in ("ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c"))
-    q, (fs, rs) = inputs["q"], saved[:2]  # q: the gate factors, by chunk
+    x, w_ih, bias, w_hh, out, fs = s.x, s.w_ih, s.bias, s.w_hh, s.out, s.fs
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
-    _, backward_chunk, parts = _step_loops(fs)
+    _, backward_chunk, parts = _step_loops(fs, compiled)
     rec = _StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
-    steps = q[0].shape[0]
-    ln = ln_w_hh is not None
+    steps = s.q[0].shape[0]
+    ln = s.ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
     d_r = fs.new_empty(steps, B, G) if ln else None  # of its recurrent terms before their norm
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
-    dx = x.new_empty(x.shape) if needs[0] else None
-    d_ln: list[Tensor | None] = [None, None, None, None]
-    if ln_w_ih is not None:
-        d_ln[0] = fs.new_zeros(G)
-    if ln:
-        d_ln[1:] = [fs.new_zeros(G), fs.new_zeros(H), fs.new_zeros(H)]
-    rr, cn, stats = (saved[2 : 2 + T], saved[2 + T : 2 + 2 * T], saved[2 + 2 * T :]) if ln else ([], [], [])
+    dx = x.new_empty(x.shape) if need_dx else None
+    d_ln_ih = fs.new_zeros(G) if s.ln_w_ih is not None else None
+    d_ln_hh, d_ln_wc, d_ln_bc = (fs.new_zeros(G), fs.new_zeros(H), fs.new_zeros(H)) if ln else (None, None, None)
     dh = d_hT + d_out[T - 1]
     dc = d_cT
-    for k in range(len(q) - 1, -1, -1):  # the forward's chunks, last first
+    for k in range(len(s.q) - 1, -1, -1):  # the forward's chunks, last first
         t0 = k * steps
-        n = q[k].shape[0]
+        n = s.q[k].shape[0]
         t1 = t0 + n
-        dh, dc = backward_chunk(t0, q[k], buf, dh, dc, fs, rs, d_out, rec.w, rec.packed, rec.lin,
-                                feed_mask, keep_h, keep_c, rr, cn, stats, ln_w_hh, ln_w_c, ln_b_c, *d_ln[1:], d_r,
-                                parts)
+        dh, dc = backward_chunk(t0, s.q[k], buf, dh, dc, fs, s.rs, d_out, rec.w, rec.packed, rec.lin,
+                                s.feed_mask, s.keep_h, s.keep_c, s.rr, s.cn, s.stats, s.ln_w_hh, s.ln_w_c, s.ln_b_c,
+                                d_ln_hh, d_ln_wc, d_ln_bc, d_r, parts)
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
         dg = buf[:n].view(n * B, G)
         dr = d_r[:n].view(n * B, G) if d_r is not None else dg  # (d_r: with layer norm)
-        d_w_hh.addmm_(dr.t(), _fed_states(out, h0, feed_mask, t0, t1).view(n * B, H))
+        d_w_hh.addmm_(dr.t(), _fed_states(out, s.h0, s.feed_mask, t0, t1).view(n * B, H))
         xc = x[t0:t1].reshape(n * B, I)
-        if ln_w_ih is not None:
-            dz = _layer_norm_backward(dg, xc @ w_ih.t(), in_stats[2 * k], in_stats[2 * k + 1], ln_w_ih, d_ln[0], d_bias)
+        if s.ln_w_ih is not None:
+            dz = _layer_norm_backward(dg, xc @ w_ih.t(), s.in_stats[2 * k], s.in_stats[2 * k + 1], s.ln_w_ih,
+                                      d_ln_ih, d_bias)  # type: ignore[arg-type]
         else:
             dz = dg
             if d_bias is not None:
@@ -340,11 +400,7 @@ def _lstm_backward(
         d_w_ih.addmm_(dz.t(), xc)
         if dx is not None:
             torch.mm(dz, w_ih, out=dx[t0:t1].view(n * B, I))
-    return (dx, d_w_ih, d_bias, d_w_hh, dh, dc, None, None, None, *d_ln, None, None)
-
-
-_INPUTS = ("x", "w_ih", "bias", "w_hh", "h0", "feed_mask", "keep_h", "keep_c",
-           "ln_w_ih", "ln_w_hh", "ln_w_c", "ln_b_c")
+    return dx, d_w_ih, d_bias, d_w_hh, dh, dc, d_ln_ih, d_ln_hh, d_ln_wc, d_ln_bc
 
 
 class _LSTM(torch.autograd.Function):
@@ -364,8 +420,9 @@ class _LSTM(torch.autograd.Function):
         ln_w_hh: Tensor | None,
         ln_w_c: Tensor | None,
         ln_b_c: Tensor | None,
-        eps: tuple[float, float],
+        eps: tuple[float, float, float],
         need_grad: bool,
+        compiled: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
         T, B, I = x.shape  # noqa: E741
         G = w_ih.shape[0]
@@ -384,32 +441,32 @@ class _LSTM(torch.autograd.Function):
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
-        forward_steps, _, parts = _step_loops(acts[0])
+        forward_steps, _, parts = _step_loops(acts[0], compiled)
         rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
-                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], need_grad, parts)
+                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts)
         if need_grad:
-            ctx.save_for_backward(x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c,
-                                  ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out, *acts, *in_stats, *saved)
-            ctx.n_chunks, ctx.n_stats = len(acts), len(in_stats)
+            tensors, ctx.sizes = _Saved(
+                x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out,
+                q=acts, in_stats=in_stats, **_steps_saved(saved, T, ln_w_hh is not None),
+            ).flat()
+            ctx.save_for_backward(*tensors)
+            ctx.compiled = compiled
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
-        tensors = ctx.saved_tensors
-        inputs: dict[str, Any] = dict(zip(_INPUTS, tensors))
-        out = tensors[len(_INPUTS)]
-        rest = tensors[len(_INPUTS) + 1 :]
-        q, rest = list(rest[: ctx.n_chunks]), rest[ctx.n_chunks :]
-        inputs.update(out=out, q=q)
-        zeros = torch.zeros_like(out[0])
+        s = _Saved.unflat(ctx.saved_tensors, ctx.sizes)
+        zeros = torch.zeros_like(s.out[0])
         grads = (
-            torch.zeros_like(out) if d_out is None else d_out.contiguous(),  # (often an expanded scalar)
+            torch.zeros_like(s.out) if d_out is None else d_out.contiguous(),  # (often an expanded scalar)
             zeros if d_hT is None else d_hT,
             zeros if d_cT is None else d_cT,
         )
-        return _lstm_backward(grads, inputs, list(rest[ctx.n_stats :]), list(rest[: ctx.n_stats]), ctx.needs_input_grad)
+        dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, *d_ln = _lstm_backward(grads, s, ctx.needs_input_grad[0], ctx.compiled)
+        # (no gradient for feed_mask, keep_h, keep_c, nor for eps, need_grad, compiled)
+        return (dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, None, None, None, *d_ln, None, None, None)
 
 
 def fast_lstm(
@@ -420,15 +477,16 @@ def fast_lstm(
     state: tuple[Tensor, ...],
     keep: list[Tensor | None],
     feed_mask: Tensor | None,
-    layer_norm: tuple[Tensor, float, Tensor, Tensor, Tensor, float] | None = None,
+    layer_norm: LayerNormParams | None = None,
+    compiled: bool = True,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One direction of an LSTM from its input ``x [T, B, I]``; the contract of
     :func:`rnnlab.layers.loop.time_loop` with the input projection included.
 
-    Weights and ``bias`` (both of torch's biases summed) come with their gate rows in
-    :data:`FAST_LSTM_ORDER`. ``layer_norm`` is ``(gain of the input-term norm, its eps, gain of
-    the recurrent-term norm, gain and shift of the cell norm, eps)``, the 4H gains in that order
-    too; ``bias`` then joins the normalized input term.
+    Weights and ``bias`` (both of torch's biases summed) as the layer holds them, gates in
+    torch's order. With ``layer_norm``, ``bias`` joins the normalized input term.
+    ``compiled``: run the step loops compiled where they can (:func:`_step_loops`), else in
+    Python.
 
     >>> T, B, I, H = 5, 2, 3, 4
     >>> out, (h, c) = fast_lstm(torch.randn(T, B, I), torch.randn(4 * H, I), None,
@@ -437,15 +495,14 @@ def fast_lstm(
     (torch.Size([5, 2, 4]), True)
     """
     h0, c0 = state
-    ln_w_ih = ln_w_hh = ln_w_c = ln_b_c = None
-    eps = (1e-5, 1e-5)
-    if layer_norm is not None:
-        ln_w_ih, eps_ih, ln_w_hh, ln_w_c, ln_b_c, eps_loop = layer_norm
-        eps = (eps_ih, eps_loop)
+    ln = layer_norm
+    ln_w_ih, ln_w_hh, ln_w_c, ln_b_c = (None,) * 4 if ln is None else (ln.ih_weight, ln.hh_weight, ln.c_weight,
+                                                                        ln.c_bias)
+    eps = (1e-5, 1e-5, 1e-5) if ln is None else (ln.ih_eps, ln.hh_eps, ln.c_eps)
     # Without a graph to build, the forward skips what only the backward needs.
     need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
     out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
-                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad)
+                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, compiled)
     return out, (h_n, c_n)

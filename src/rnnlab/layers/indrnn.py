@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnlab.constraints import MaxNorm
-from rnnlab.layers.base import LayerParams, RecurrentBase, State
+from rnnlab.layers.base import RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.spec import CellSpec, LayerParams
+
+
+def _indrnn_step(
+    spec: CellSpec, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
+) -> Step:
+    """The autograd step of one layer and direction (see :data:`rnnlab.layers.spec.StepBuilder`)."""
+    u, act = p.w_hh, p.activation
+
+    def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
+        r = u * h_fed
+        if norms is not None:
+            r = norms.recurrent(r, t, None if valid is None else valid[t])
+        h = act(x_t + r)
+        if trace is not None:
+            trace.append(h)
+        return None, (h,)
+
+    return step
+
+
+INDRNN_SPEC = CellSpec(
+    kind="indrnn", states=("h",), default_activation="relu", default_recurrent_activation=None,
+    torch_activations={}, fast_activations=frozenset({"tanh", "relu"}), vector_recurrent=True, hh_bias=False,
+    step=_indrnn_step,
+)
 
 
 class IndRNN(RecurrentBase):
@@ -26,10 +52,7 @@ class IndRNN(RecurrentBase):
         torch.Size([100, 4, 8])
     """
 
-    kind = "indrnn"
-    vector_recurrent = True
-    hh_bias = False
-    default_activation = "relu"
+    spec = INDRNN_SPEC
 
     @staticmethod
     def recurrent_bound(magnitude: float, steps: int) -> MaxNorm:
@@ -37,22 +60,3 @@ class IndRNN(RecurrentBase):
         if magnitude <= 0 or steps < 1:
             raise ValueError(f"magnitude, steps: expected magnitude > 0 and steps >= 1, got {magnitude}, {steps}")
         return MaxNorm(magnitude ** (1.0 / steps))
-
-    def _init_vector_recurrent(self, p: Tensor) -> None:
-        nn.init.uniform_(p, 0.0, 1.0)
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        u, act = p.w_hh, p.activation
-
-        def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
-            r = u * h_fed
-            if norms is not None:
-                r = norms.recurrent(r, t, None if valid is None else valid[t])
-            h = act(x_t + r)
-            if trace is not None:
-                trace.append(h)
-            return None, (h,)
-
-        return step

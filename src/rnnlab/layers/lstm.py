@@ -5,9 +5,38 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnlab.layers.base import LayerParams, RecurrentBase, State
+from rnnlab.layers.base import RecurrentBase, State
 from rnnlab.layers.loop import Step
 from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.spec import CellSpec, LayerParams, recurrent_term
+
+
+def _lstm_step(
+    spec: CellSpec, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
+) -> Step:
+    """The autograd step of one layer and direction (see :data:`rnnlab.layers.spec.StepBuilder`)."""
+    gates_of = recurrent_term(spec, p, norms, valid)
+    act, ract = p.activation, p.recurrent_activation
+
+    def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
+        c = state[1]
+        i, f, g, o = gates_of(x_t, h_fed, t).chunk(4, 1)
+        i, f, g, o = ract(i), ract(f), act(g), ract(o)
+        c = torch.addcmul(f * c, i, g)
+        c_out = c if norms is None else norms.cell(c, t, None if valid is None else valid[t])
+        h = o * act(c_out)
+        if trace is not None:
+            trace.append(torch.cat((i, f, g, o), 1))
+        return None, (h, c)
+
+    return step
+
+
+LSTM_SPEC = CellSpec(
+    kind="lstm", states=("h", "c"), default_activation="tanh", default_recurrent_activation="sigmoid",
+    torch_activations={("tanh", "sigmoid"): "lstm"}, fast_activations=frozenset({"tanh"}),
+    step=_lstm_step,
+)
 
 
 class LSTM(RecurrentBase):
@@ -29,6 +58,8 @@ class LSTM(RecurrentBase):
         layer_norm: layer-normalized input and recurrent terms and cell (Ba et al. 2016).
         recurrent_batch_norm: batch norm of the input and recurrent terms and cell with
             per-timestep statistics (Cooijmans et al. 2017); ``batch_norm_steps`` running rows.
+        between_layers_norm: ``"batch"`` or ``"layer"``: normalize what each stacked layer
+            passes to the next (batch statistics over the real steps only).
         residual: ``True``/``"all"`` adds each layer's input to its output; ``"upper"`` skips
             the first layer.
         activation: for the cell candidate and cell output (default ``"tanh"``).
@@ -39,6 +70,8 @@ class LSTM(RecurrentBase):
         kernel_constraint, recurrent_constraint, bias_constraint: :class:`rnnlab.MaxNorm`,
             :class:`rnnlab.UnitNorm` or :class:`rnnlab.NonNeg`, per output channel, applied by
             :meth:`apply_constraints` or :func:`rnnlab.constrain_after_step`.
+        implementation: which computation runs (``"auto"``; see :attr:`implementation`).
+        options: all of the above as one :class:`rnnlab.LayerOptions`, instead of keywords.
 
     Example:
         >>> import torch, rnnlab
@@ -48,28 +81,4 @@ class LSTM(RecurrentBase):
         (torch.Size([4, 10, 16]), torch.Size([1, 4, 16]))
     """
 
-    kind = "lstm"
-    num_states = 2
-
-    def _fused_mode(self) -> str | None:
-        ok = self.activation == "tanh" and self.recurrent_activation == "sigmoid"
-        return "lstm" if ok else None
-
-    def _make_step(
-        self, p: LayerParams, norms: GateNorms | None, valid: Tensor | None, trace: list[Tensor] | None
-    ) -> Step:
-        gates_of = self._recurrent_term(p, norms, valid)
-        act, ract = p.activation, p.recurrent_activation
-
-        def step(x_t: Tensor, state: State, h_fed: Tensor, t: int) -> tuple[None, State]:
-            c = state[1]
-            i, f, g, o = gates_of(x_t, h_fed, t).chunk(4, 1)
-            i, f, g, o = ract(i), ract(f), act(g), ract(o)
-            c = torch.addcmul(f * c, i, g)
-            c_out = c if norms is None else norms.cell(c, t, None if valid is None else valid[t])
-            h = o * act(c_out)
-            if trace is not None:
-                trace.append(torch.cat((i, f, g, o), 1))
-            return None, (h, c)
-
-        return step
+    spec = LSTM_SPEC

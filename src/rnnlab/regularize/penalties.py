@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnlab.layers import Recurrent, RecurrentBase
 from rnnlab.regularize.groups import NOREG, _check_nonneg
 from rnnlab.regularize.roles import RoleRule, check_role, describe_params
 
@@ -137,20 +138,7 @@ def weight_penalty(
 
 
 def _recurrent_types() -> tuple[type[nn.Module], ...]:
-    types: tuple[type[nn.Module], ...] = (nn.RNNBase,)
-    try:  # lazily: the layers package is optional for this module
-        from rnnlab.layers.base import RecurrentBase
-
-        types += (RecurrentBase,)
-    except ImportError:
-        pass
-    try:
-        from rnnlab.layers.recurrent import Recurrent
-
-        types += (Recurrent,)
-    except ImportError:
-        pass
-    return types
+    return (nn.RNNBase, RecurrentBase, Recurrent)
 
 
 def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

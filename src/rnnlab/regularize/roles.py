@@ -57,6 +57,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
 from rnnlab.gates import parse_param_name
+from rnnlab.layers.norm import NORM_TYPES
 
 __all__ = ["ROLES", "RoleRule", "ParamInfo", "roles", "describe_params", "norm_types", "check_role"]
 
@@ -88,10 +89,6 @@ def norm_types() -> tuple[type[nn.Module], ...]:
     )
     if hasattr(nn, "RMSNorm"):
         torch_norms += (nn.RMSNorm,)
-    try:  # imported lazily: rnnlab.layers imports torch modules this module must not depend on
-        from rnnlab.layers.norm import NORM_TYPES
-    except ImportError:
-        return torch_norms
     return tuple(dict.fromkeys(torch_norms + tuple(NORM_TYPES)))
 
 

@@ -24,7 +24,7 @@ LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
 #: Config keys handed to the recurrent layer as keywords when they differ from the default.
 LAYER_KEYWORDS = (
     "bias", "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
-    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "residual", "activation", "recurrent_activation",
+    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "between_layers_norm", "residual", "activation", "recurrent_activation",
     "nonlinearity", "unit_forget_bias", "kernel_init", "recurrent_init",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
 )
@@ -51,33 +51,16 @@ def layer_keywords(cfg: ModelConfig) -> dict[str, Any]:
     return out
 
 
-def _layer_class(kind: str, keywords: dict[str, Any]) -> type[nn.Module]:
-    import rnnlab
+def _layer_class(kind: str) -> type[nn.Module]:
+    from rnnlab import layers
 
-    cls = getattr(rnnlab, LAYER_CLASSES[kind], None)
-    if cls is None:
-        try:
-            import rnnlab.layers as layers
-
-            cls = getattr(layers, LAYER_CLASSES[kind], None)
-        except ImportError:
-            cls = None
-    if cls is not None:
-        return cls
-    # rnnlab's layers are not importable: torch's own equal them when no regularizer is on.
-    torch_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}.get(kind)
-    if torch_cls is None or set(keywords) - {"nonlinearity", "bias"}:
-        raise ConfigError(
-            f"model.layer {kind!r} with {sorted(keywords) or 'no regularizers'} needs rnnlab's "
-            f"recurrent layers (rnnlab.{LAYER_CLASSES[kind]}), which this installation does not provide"
-        )
-    return torch_cls
+    return getattr(layers, LAYER_CLASSES[kind])
 
 
 def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
     """The recurrent layer (batch_first) with the configured regularizers."""
     keywords = layer_keywords(cfg)
-    cls = _layer_class(cfg.layer, keywords)
+    cls = _layer_class(cfg.layer)
     try:
         return cls(input_size, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
                    dropout=cfg.dropout, bidirectional=cfg.bidirectional, **keywords)

@@ -1,0 +1,129 @@
+"""Every keyword of a built-in recurrent layer, in one frozen record checked once.
+
+A layer builds its :class:`LayerOptions` from its arguments (or takes one, ``options=``) and
+resolves it against its kind and sizes (:func:`resolve`): each regularizer of
+:data:`rnnlab.layers.regularizers.REGULARIZERS` checks its own keywords, with the error
+messages the layers have always given, and defaults are filled in (the kind's activations,
+zoneout as one probability per state tensor, residual as its mode). The layer keeps the
+resolved record as ``layer.options`` and computes from it.
+
+>>> import rnnlab
+>>> opts = LayerOptions(num_layers=2, zoneout=0.1, between_layers_norm="layer")
+>>> rnnlab.LSTM(3, 4, options=opts).options.zoneout
+(0.1, 0.1)
+>>> rnnlab.GRU(3, 4, options=opts).options.activation
+'tanh'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from rnnlab._checks import check_choice, check_positive_int, did_you_mean
+from rnnlab.activations import Activation, get_activation
+from rnnlab.constraints import Constraint
+from rnnlab.layers.init import Initializer
+from rnnlab.layers.spec import CellSpec
+
+#: which computation runs the recurrence (see :func:`rnnlab.layers.computation.choose_computation`)
+IMPLEMENTATIONS = ("auto", "torch", "fast", "fast-python", "autograd")
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """The keywords of :class:`rnnlab.LSTM`, ``GRU``, ``RNN`` and ``IndRNN`` (see :class:`rnnlab.LSTM`
+    for their meaning), each defaulting to "off"."""
+
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    input_dropout: float = 0.0
+    input_dropout_mode: str = "variational"
+    recurrent_dropout: float = 0.0
+    weight_drop: float = 0.0
+    zoneout: float | tuple[float, ...] = 0.0
+    layer_norm: bool = False
+    recurrent_batch_norm: bool = False
+    batch_norm_steps: int = 512
+    between_layers_norm: str | None = None
+    residual: bool | str | None = False
+    activation: str | Activation | None = None
+    recurrent_activation: str | Activation | None = None
+    unit_forget_bias: bool = False
+    kernel_init: str | Initializer | None = None
+    recurrent_init: str | Initializer | None = None
+    kernel_constraint: Constraint | None = None
+    recurrent_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
+    implementation: str = "auto"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The keyword names, in order.
+
+        >>> "zoneout" in LayerOptions.names()
+        True
+        """
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> LayerOptions:
+        """A copy with ``changes``; an unknown name is a ``TypeError`` with "did you mean".
+
+        >>> LayerOptions().replace(zonout=0.1)
+        Traceback (most recent call last):
+        ...
+        TypeError: zonout: not a keyword of rnnlab's recurrent layers; did you mean 'zoneout'?
+        """
+        names = self.names()
+        for key in changes:
+            if key not in names:
+                raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What the checks of the options need to know about the layer that takes them."""
+
+    spec: CellSpec
+    input_size: int
+    hidden_size: int
+
+
+def resolve(options: LayerOptions, spec: CellSpec, input_size: int, hidden_size: int) -> LayerOptions:
+    """``options`` checked for a layer of kind ``spec`` with these sizes, defaults filled in.
+
+    >>> from rnnlab.layers import IndRNN
+    >>> resolve(LayerOptions(), IndRNN.spec, 3, 4).activation
+    'relu'
+    """
+    from rnnlab.layers.regularizers import REGULARIZERS  # (they check LayerOptions: defined above)
+
+    ctx = LayerContext(spec, input_size, hidden_size)
+    check_positive_int("input_size", input_size)
+    check_positive_int("hidden_size", hidden_size)
+    act = options.activation if options.activation is not None else spec.default_activation
+    ract = options.recurrent_activation
+    if spec.default_recurrent_activation is None and ract is not None:
+        raise ValueError(f"recurrent_activation: applies to gated layers (lstm, gru), this layer is a {spec.kind}")
+    ract = ract if ract is not None else spec.default_recurrent_activation
+    get_activation(act, "activation")
+    if ract is not None:
+        get_activation(ract, "recurrent_activation")
+    changes: dict[str, Any] = {
+        "num_layers": check_positive_int("num_layers", options.num_layers),
+        "bias": bool(options.bias),
+        "batch_first": bool(options.batch_first),
+        "bidirectional": bool(options.bidirectional),
+        "activation": act,
+        "recurrent_activation": ract,
+    }
+    check_choice("implementation", options.implementation, IMPLEMENTATIONS)
+    resolved = dataclasses.replace(options, **changes)
+    for reg in REGULARIZERS:
+        changes.update(reg.check(resolved, ctx))
+    return dataclasses.replace(options, **changes)

@@ -71,11 +71,15 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # Wait for two finished epochs and a tracked step of the next one: then we are mid-epoch.
+        # The run is stopped (SIGSTOP) while its files are read, so that it cannot finish the
+        # epoch between the check and the kill on a loaded machine.
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
             metrics = read_jsonl(run / "metrics.jsonl")
             if len(metrics) >= 2 and last_step(run / "tracked.jsonl") > metrics[-1]["step"] + 1:
                 break
+            proc.send_signal(signal.SIGCONT)
             time.sleep(0.005)
         assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)

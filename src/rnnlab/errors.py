@@ -33,3 +33,11 @@ class CheckpointError(RnnlabError):
 
 class RunDirError(RnnlabError):
     """The run directory is not in the state the command needs (e.g. no run to resume)."""
+
+
+class SearchError(RnnlabError):
+    """A search space, study or search command cannot be used as given (``rnnlab search``)."""
+
+
+class StorageError(SearchError):
+    """The study storage (journal file or database URL) is unusable or unreachable."""

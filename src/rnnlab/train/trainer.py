@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import Config, ScheduleConfig, TrainingConfig, dump_config, parse_config
 from rnnlab.constraints import constrain_after_step
-from rnnlab.data import DataSplits, Sequences, load_data
+from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, truncate_jsonl
@@ -50,6 +50,9 @@ from rnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint,
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
 
 Log = Callable[[str], None] | None
+#: Called with each epoch's metrics record once it is written; returning True ends training
+#: there (a search prunes a hopeless trial this way).
+EpochCallback = Callable[[dict[str, Any]], bool]
 SUMMARY = "summary.json"
 
 
@@ -339,13 +342,16 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 
 
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
-          progress: bool | None = None, log: Log = print, stop_after: int | None = None) -> TrainResult:
+          progress: bool | None = None, log: Log = print, stop_after: int | None = None,
+          fold: Fold | None = None, on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
 
     ``resume`` continues from ``checkpoints/last.pt`` exactly; ``progress`` None shows bars
     only on a terminal; ``log`` receives one line per epoch (None: silent); ``stop_after``
     ends this session after that many epochs (a time budget: ``resume`` continues the run as
-    if it had never stopped).
+    if it had never stopped). ``fold`` validates on that fold of the training split and leaves
+    the test split out (:func:`rnnlab.data.load_data`); ``on_epoch`` sees each epoch's record
+    and ends training when it returns True.
     """
     tc = config.training
     run = RunDir(out if out is not None else config.output.dir)
@@ -353,7 +359,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
-    data = load_data(config.data, seed=tc.seed)
+    data = load_data(config.data, seed=tc.seed, fold=fold)
     if tc.early_stopping.patience > 0 and len(data.val) == 0:
         raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
     if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
@@ -471,6 +477,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         save_checkpoint(run.checkpoints / "last.pt", checkpoint)
         epoch_done = epoch
         _say(log, _epoch_line(record, tc.epochs))
+        if on_epoch is not None and on_epoch(record):
+            break
         if stopped_early:
             _say(log, f"early stopping: {tc.early_stopping.monitor} has not improved for "
                       f"{stopper.patience} epochs (best {stopper.best:.4g} at epoch {stopper.best_epoch})")

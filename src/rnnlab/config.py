@@ -312,17 +312,16 @@ class ParamSpec(_Section):
     """A list of values (numbers, strings, booleans or tables); the string "none" unsets an
     optional key (e.g. a constraint)."""
 
-    @model_validator(mode="after")
-    def _range_or_choices(self) -> ParamSpec:
+    def problem(self) -> str | None:
+        """What is wrong with this spec on its own (None: fine); the space checks the rest."""
         has_range = self.low is not None or self.high is not None
         if self.choices is not None and has_range:
-            raise ValueError("give either 'low'/'high' (a range) or 'choices', got both")
+            return "give either 'low'/'high' (a range) or 'choices', got both"
         if self.choices is None and (self.low is None or self.high is None):
-            raise ValueError("expected 'low' and 'high' (a range) or 'choices' (a list), got "
-                             f"low={self.low!r}, high={self.high!r}")
+            return f"expected 'low' and 'high' (a range) or 'choices' (a list), got low={self.low!r}, high={self.high!r}"
         if self.choices is not None and not self.choices:
-            raise ValueError("'choices': expected at least one value, got an empty list")
-        return self
+            return "'choices': expected at least one value, got an empty list"
+        return None
 
 
 class SearchConfig(_Section):
@@ -346,6 +345,14 @@ class SearchConfig(_Section):
     """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
     space: dict[str, ParamSpec] = {}
     """Key path -> range or choices; empty: the default regularization space."""
+
+    @model_validator(mode="after")
+    def _specs(self) -> SearchConfig:
+        for key, spec in self.space.items():
+            problem = spec.problem()
+            if problem is not None:
+                raise ValueError(f"'search.space.\"{key}\"': {problem}")
+        return self
 
 
 class Config(_Section):

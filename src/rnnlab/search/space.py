@@ -412,7 +412,9 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     params.append(Param("model.max_norm", "choice", choices=(False, True),
                         why=f"max-norm {MAX_NORM:g} on kernel and recurrent weights, a bound instead of a decay"))
     if m.num_layers > 1:
-        params.append(Param("model.residual", "choice", choices=(False, True),
+        # True needs the input as wide as the output; "upper" skips the first layer then.
+        residual = _accepted(space, base, "model.residual", [True], input_size, num_classes) or ["upper"]
+        params.append(Param("model.residual", "choice", choices=(False, residual[0]),
                             why="skip connections between stacked layers"))
         params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
     if t.stateful_window == 0:

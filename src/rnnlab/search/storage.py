@@ -75,10 +75,12 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str]) -> BaseStor
     import sqlalchemy.exc
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+    # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
+    driver_url = re.sub(r"^postgresql://", "postgresql+psycopg2://", url)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
+            return RDBStorage(driver_url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
                               heartbeat_interval=HEARTBEAT, grace_period=GRACE,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
@@ -101,8 +103,7 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
 
     key = study_key(config)
     try:
-        study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
-                                    direction=direction, load_if_exists=True)
+        study = _load_or_create(storage, name, sampler, pruner, direction)
         stored = study.user_attrs.get(CONFIG_ATTR)
         if stored is None:
             study.set_user_attr(CONFIG_ATTR, key)
@@ -122,6 +123,20 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
         raise SearchError(f"study {name!r}: expected direction {direction}, the study has "
                           f"{study.direction.name.lower()}")
     return study
+
+
+def _load_or_create(storage: BaseStorage, name: str, sampler: optuna.samplers.BaseSampler,
+                    pruner: optuna.pruners.BasePruner, direction: str) -> optuna.Study:
+    # Loading first writes nothing to an existing study (a journal would record a failed create).
+    try:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        pass
+    try:
+        return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                   direction=direction)
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
 
 
 def _start_time(pid: int) -> str | None:

@@ -343,6 +343,9 @@ class SearchConfig(_Section):
     """Trials sampled at random before TPE models the results (and before the pruner prunes)."""
     keep_checkpoints: int = Field(3, ge=0)
     """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
+    heartbeat: int = Field(10, gt=0)
+    """With a database (--storage): seconds between a worker's heartbeats; a trial without one
+    for twice as long (a killed worker) is failed and retried once with the same parameters."""
     space: dict[str, ParamSpec] = {}
     """Key path -> range or choices; empty: the default regularization space."""
 

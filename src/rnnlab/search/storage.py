@@ -6,8 +6,8 @@
   :func:`fail_dead_local_trials` marks the RUNNING trials of dead local workers as failed when
   a search starts again (or while it waits for other workers).
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
-  :data:`HEARTBEAT` seconds; a worker killed with SIGKILL stops beating, and after
-  :data:`GRACE` seconds its trial is failed and retried once with the same parameters.
+  ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
+  after twice that its trial is failed and retried once with the same parameters.
 
 A study remembers the config it was started with (:func:`open_study`): the same ``--study``
 with another config is an error naming the keys that differ, and nothing of the study changes.
@@ -40,8 +40,6 @@ from rnnlab.config import Config, dump_config, parse_config
 from rnnlab.errors import SearchError, StorageError
 
 JOURNAL = "journal.log"
-HEARTBEAT = 5
-GRACE = 20
 CONFIG_ATTR = "rnnlab_config"
 HOST = socket.gethostname()
 
@@ -55,8 +53,9 @@ def mask(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_storage(url: str | None, study_dir: str | os.PathLike[str]) -> BaseStorage:
-    """The journal file ``study_dir/journal.log`` (``url`` None) or the database at ``url``."""
+def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10) -> BaseStorage:
+    """The journal file ``study_dir/journal.log`` (``url`` None) or the database at ``url``
+    (with a heartbeat every ``heartbeat`` seconds)."""
     if url is None:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
@@ -81,7 +80,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str]) -> BaseStor
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(driver_url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
-                              heartbeat_interval=HEARTBEAT, grace_period=GRACE,
+                              heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]

@@ -173,11 +173,23 @@ def _keep_best_checkpoints(study: optuna.Study, setup: Setup) -> None:
             drop_checkpoints(setup.out / "trials" / f"{t.number:04d}")
 
 
+def worker_seed(setup: Setup, worker: int) -> int:
+    """``search.seed + worker`` on the journal file (one worker with one seed repeats the same
+    sequence of trials); with a database, the same command runs on several machines, so each
+    process mixes in its host and pid (else all would draw the same random start-up trials)."""
+    if setup.options.storage is None:
+        return setup.search.seed + worker
+    import zlib
+
+    from rnnlab.search.storage import HOST
+
+    return zlib.crc32(f"{setup.search.seed}:{HOST}:{os.getpid()}:{worker}".encode())
+
+
 def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None) -> None:
     """Run trials until the study has ``setup.trials`` finished ones or the time is up.
 
-    Each worker samples with seed ``search.seed + worker`` (one worker with one seed repeats the
-    same sequence). Before each trial, trials of dead workers are failed; when the remaining
+    Each worker samples with its own seed (:func:`worker_seed`). Before each trial, trials of dead workers are failed; when the remaining
     trials are all running elsewhere, the worker waits for them instead of overshooting.
     """
     import torch
@@ -185,8 +197,8 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     if threads is not None:
         torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(setup.options.storage, setup.out)
-    study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed + worker),
+    storage = open_storage(setup.options.storage, setup.out, setup.search.heartbeat)
+    study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, worker_seed(setup, worker)),
                        make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
@@ -291,7 +303,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     setup = prepare(options)
     say = log or (lambda _m: None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead
-    storage = open_storage(options.storage, setup.out)
+    storage = open_storage(options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                        make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
     fail_stale(study, storage)

@@ -403,12 +403,9 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     cfg = final_config(parse_config(trial.user_attrs["config"]), final_dir)
     say(f"final: trial {trial.number}'s config on the whole training split, {cfg.training.epochs} epochs")
     result = train(cfg, out=final_dir, progress=False, log=None)
-    try:
-        from rnnlab.report import write_report
+    from rnnlab.report import write_report
 
-        write_report(final_dir)
-    except ImportError:
-        pass
+    write_report(final_dir)
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),
                                                       "fold_scores": scores},
@@ -437,12 +434,9 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             say(f"test accuracy {test['acc']:.4f} (trial {best.number}'s config retrained on the whole training "
                 "split, test split evaluated once)" if test else
                 "no test split (data.test_path is unset): the final run is not evaluated")
-    try:
-        from rnnlab.search.report import write_study_report
-    except ImportError:
-        write_study_report = None
-    if write_study_report is not None:
-        say(f"study report: {write_study_report(setup.out, study)}")
+    from rnnlab.search.report import write_study_report
+
+    say(f"study report: {write_study_report(setup.out, study)}")
     return SearchOutcome(setup.out, study, best, final)
 
 

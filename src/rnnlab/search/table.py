@@ -30,13 +30,17 @@ def _cell(v: Any) -> str:
 
 
 def short_names(names: list[str]) -> dict[str, str]:
-    """The last part of each key path, or more of it where two would clash.
+    """The last part of each key path, or more of it where two would clash; the derived
+    ``decay.*`` keys stay whole (``recurrent`` alone would not say it is a decay).
 
-    >>> short_names(["model.dropout", "model.head.dropout", "training.lr"])
-    {'model.dropout': 'model.dropout', 'model.head.dropout': 'head.dropout', 'training.lr': 'lr'}
+    >>> short_names(["model.dropout", "model.head.dropout", "training.lr", "decay.kernel"])
+    {'model.dropout': 'model.dropout', 'model.head.dropout': 'head.dropout', 'training.lr': 'lr', 'decay.kernel': 'decay.kernel'}
     """
     out = {}
     for n in names:
+        if n.startswith("decay."):
+            out[n] = n
+            continue
         parts = n.split(".")
         for k in range(1, len(parts) + 1):
             cand = ".".join(parts[-k:])

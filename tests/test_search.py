@@ -185,7 +185,8 @@ def test_study_command_prints_the_trials_table(tmp_path, capsys):
 
 
 def test_two_local_workers_share_the_journal(tmp_path):
-    config = write_config(tmp_path, extra="trials = 6\n")
+    # Trials long enough (5 epochs) that the second worker starts before the first is done.
+    config = write_config(tmp_path, epochs=5, extra="trials = 6\n")
     study = search(config, tmp_path / "s", workers=2).study
     trials = study.get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -251,3 +252,24 @@ def test_bad_command_lines_are_one_line_errors(tmp_path, capsys, args, message):
 def test_study_command_on_a_non_study_dir(tmp_path, capsys):
     assert main(["study", str(tmp_path)]) == 1
     assert "is not a study directory" in capsys.readouterr().err
+
+
+def test_a_refused_combination_fails_its_trial_in_one_line(tmp_path, capsys):
+    # Each value alone is valid (checked up front); together they are refused by the config.
+    config = write_config(tmp_path, extra="""trials = 3
+sampler = "random"
+[search.space]
+"model.layer_norm" = { choices = [true] }
+"model.recurrent_batch_norm" = { choices = [false, true] }
+""")
+    capsys.readouterr()
+    assert main(["search", str(config), "--out", str(tmp_path / "s"), "--no-final"]) == 0
+    captured = capsys.readouterr()
+    study = open_existing(tmp_path / "s")
+    failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert failed and all(t.params["model.recurrent_batch_norm"] is True for t in failed)
+    assert all("choose one" in t.user_attrs["failed_because"] for t in failed)
+    fail_lines = [line for line in captured.out.splitlines() if " fail " in line]
+    assert len(fail_lines) == len(failed) and all("choose one, got both true" in line for line in fail_lines)
+    assert "Traceback" not in captured.err
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 3

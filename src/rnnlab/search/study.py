@@ -141,8 +141,6 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         for k, v in worker_attrs().items():
             trial.set_user_attr(k, v)
         values = setup.space.sample(trial)
-        config = setup.space.apply(setup.base, values)
-        trial.set_user_attr("config", dump_config(config))
         trial_dir = setup.out / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("dir", str(trial_dir))
 
@@ -150,7 +148,13 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             trial.report(value, step)
             return trial.should_prune()
 
-        result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report)
+        try:
+            config = setup.space.apply(setup.base, values)
+            trial.set_user_attr("config", dump_config(config))
+            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report)
+        except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
+            trial.set_user_attr("failed_because", str(e))
+            raise
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
         if result.pruned_at is not None:
@@ -196,7 +200,8 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
 
     if threads is not None:
         torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs a failed trial's traceback as a warning; our line per trial says it in one line.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(setup.options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, worker_seed(setup, worker)),
                        make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
@@ -266,8 +271,7 @@ class Progress:
             at = t.user_attrs.get("pruned_at", {})
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
         else:
-            what = str(t.user_attrs.get("failed_because") or t.system_attrs.get("fail_reason", "failed"))
-            what = what.strip().splitlines()[-1][:160]
+            what = str(t.user_attrs.get("failed_because", "failed")).strip().splitlines()[-1][:160]
         complete = [x for x in trials if x.state == TrialState.COMPLETE]
         best = ""
         if complete:
@@ -302,7 +306,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     """Run (or continue) the search of ``options``; see the module docstring for what it writes."""
     setup = prepare(options)
     say = log or (lambda _m: None)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
     storage = open_storage(options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                        make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)

@@ -137,6 +137,7 @@ keep_checkpoints = 1
     # best.toml: the best trial's complete config, runnable with rnnlab train.
     best = load_config(out / "best.toml")
     assert best.search is None and best.training.lr == outcome.best.params["training.lr"]
+    assert best.output.dir == load_config(config).output.dir + "-best"
     assert best.model.recurrent_dropout == outcome.best.params["model.recurrent_dropout"]
     assert main(["train", str(out / "best.toml"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
     # The final run: the whole training split (20 series), test evaluated once, apart from the score.
@@ -231,8 +232,9 @@ def test_study_with_another_config_is_refused_and_kept(tmp_path, capsys):
     assert main(["search", str(other), "--out", str(tmp_path / "s"), "--no-final"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rnnlab search: error: study 'tiny' was started")
-    # More trials for the same config are fine (--trials is not part of the study's identity).
-    assert len(search(config, tmp_path / "s", trials=2).study.get_trials()) == 2
+    # More trials, other checkpoint keeping: the same study (they do not change a trial's result).
+    same = write_config(tmp_path, extra="trials = 1\nkeep_checkpoints = 1\n", name="same.toml")
+    assert len(search(same, tmp_path / "s", trials=2).study.get_trials()) == 2
 
 
 @pytest.mark.parametrize("args, message", [

@@ -231,11 +231,10 @@ def _resolve(path: str, base: Config) -> str:
     if path in DERIVED:
         return DERIVED[path]
     parts = _parts(path)
-    generic = ".".join(p for p in re.sub(r"\[\d+\]", "[i]", path).split("."))
+    generic = re.sub(r"\[\d+\]", "[i]", path)
     leaves = _leaf_paths()
     if generic not in leaves:
-        options = [k for k in list(leaves) + list(DERIVED)]
-        close = difflib.get_close_matches(generic, options, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(generic, list(leaves) + list(DERIVED), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SearchError(f"search.space: unknown key path {path!r}{hint}")
     # A list index must name an existing item (e.g. a decay rule of the base config).

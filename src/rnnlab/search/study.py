@@ -364,14 +364,18 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Path:
-    """DIR/best.toml: the best trial's complete config, with where it came from as comments."""
+    """DIR/best.toml: the best trial's complete config (its output.dir + ``-best``), with where
+    it came from as comments."""
     scores = trial.user_attrs.get("fold_scores", [])
     header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
               f"{float(np.std(scores)) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
               f"# train it with: rnnlab train {out / 'best.toml'}\n\n")
     path = out / "best.toml"
-    atomic_write_text(path, header + trial.user_attrs["config"])
+    config = parse_config(trial.user_attrs["config"])
+    # Its own run directory: the base config's output.dir may already hold a run.
+    config = config.model_copy(update={"output": config.output.model_copy(update={"dir": f"{config.output.dir}-best"})})
+    atomic_write_text(path, header + dump_config(config))
     return path
 
 

@@ -35,7 +35,7 @@ EXAMPLES = {
     "datasets": """examples:
   rnnlab datasets                # name, sizes, length, channels, classes""",
     "search": """examples:
-  rnnlab search my.toml --trials 20                  # journal file in runs/<name>-search/
+  rnnlab search my.toml --trials 20                  # study directory: <output.dir>-search/
   rnnlab search my.toml --trials 40 --workers 2      # two processes, one core each
   rnnlab search my.toml --storage postgresql://me@db:5432/studies --study leaf   # on every machine
   rnnlab search my.toml --trials 20                  # again: continues the study

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking install browser clean
+.PHONY: demo test bench bench-tracking bench-search install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/rnnlab/csrc/*.cpp
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
 	  else echo "no C++ compiler and not root: install g++ to build rnnlab's step loops"; exit 1; fi; }
 	$(BIN)/pip install --quiet "$(TORCH_PIN)" "setuptools>=77" numpy
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[datasets,dev]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[datasets,dev,postgres]" "$(TORCH_PIN)"
 	$(BIN)/python -c "from rnnlab.layers import native; assert native.library() and native.library().parent.name == '_lib', native.describe()"
 	touch $(STAMP)
 
@@ -31,10 +31,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 
+# Debian's PostgreSQL server for the search tests against a real database (tests/pg.py starts a
+# throwaway cluster as the postgres user), when missing.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL missing and not root: the database tests will be skipped"; fi; }
+
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 # Speed and memory of the layers against torch's modules; writes docs/benchmarks.md.
@@ -44,6 +51,10 @@ bench: $(STAMP)
 # Cost of rnnlab.Tracker relative to a training step.
 bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
+
+# rnnlab search with and without pruning, on 1 and 2 workers (docs/search.md has the figures).
+bench-search: $(STAMP)
+	$(BIN)/python benchmarks/bench_search.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command: train, report, doctor, compare, datasets, init.
+"""The ``rnnlab`` command: train, report, doctor, compare, search, study, datasets, init.
 
 Every command runs inside :func:`main`, which turns failures into one line on stderr: a user
 error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
@@ -44,6 +44,14 @@ and config.toml is rewritten to the config the run now follows.""",
   rnnlab compare runs/* --figures comparison/""",
     "datasets": """examples:
   rnnlab datasets                # name, sizes, length, channels, classes""",
+    "search": """examples:
+  rnnlab search my.toml --trials 20                  # study directory: <output.dir>-search/
+  rnnlab search my.toml --trials 40 --workers 2      # two processes, one core each
+  rnnlab search my.toml --storage postgresql://me@db:5432/studies --study leaf   # on every machine
+  rnnlab search my.toml --trials 20                  # again: continues the study
+see docs/search.md for the [search] section and the default space""",
+    "study": """examples:
+  rnnlab study runs/gunpoint-lstm-search             # the trials table of a running or finished study""",
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
   rnnlab init experiments/lstm.toml --force""",
@@ -216,6 +224,33 @@ def _recurrent_params(runs: list[Path]) -> list[str] | None:
     return list(names) or None
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from rnnlab.search.study import SearchOptions, run_search
+
+    options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
+                            storage=args.storage, study=args.study, out=args.out, final=not args.no_final)
+    outcome = run_search(options, log=None if args.quiet else _say)
+    if outcome.best is None:
+        raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from rnnlab.search.study import open_existing
+    from rnnlab.search.table import trials_table
+
+    study = open_existing(args.study_dir, storage=args.storage, name=args.study)
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        _say(f"study {study.study_name!r}: no trials yet")
+        return 0
+    _say(trials_table(trials))
+    states = [t.state.name.lower() for t in trials]
+    _say(f"study {study.study_name!r}: {len(trials)} trials, " + ", ".join(
+        f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail", "running", "waiting") if s in states))
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from rnnlab.data import describe_bundled
 
@@ -301,6 +336,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR",
                    help="where to write compare_metrics.png and compare_norms.png (default: the first run's parent)")
     p.set_defaults(func=cmd_compare)
+
+    p = add("search", "Bayesian optimization of a config's regularization, scored on folds of the training split.")
+    p.add_argument("config", help="the TOML config (its [search] section, or the default space)")
+    p.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (default: search.trials, 20)")
+    p.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    p.add_argument("--workers", type=int, default=1, metavar="K", help="worker processes on this machine (default 1)")
+    p.add_argument("--storage", metavar="URL", help="postgresql://USER@HOST:PORT/DB shared by machines "
+                   "(default: a journal file in the study directory)")
+    p.add_argument("--study", metavar="NAME", help="the study name (default: the config's name)")
+    p.add_argument("--out", metavar="DIR", help="the study directory (default: output.dir + '-search')")
+    p.add_argument("--no-final", action="store_true", help="skip retraining the best config and the test evaluation")
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.set_defaults(func=cmd_search)
+
+    p = add("study", "Print the trials table of a study directory (running or finished).")
+    p.add_argument("study_dir", metavar="DIR")
+    p.add_argument("--storage", metavar="URL", help="the database, when the study is in one with a password")
+    p.add_argument("--study", metavar="NAME", help="another study name in the same storage")
+    p.set_defaults(func=cmd_study)
 
     p = add("datasets", "List the bundled data sets (usable as data.dataset).")
     p.set_defaults(func=cmd_datasets)

@@ -339,6 +339,69 @@ class OutputConfig(_Section):
     """The run directory (``--out`` overrides it); relative paths are taken from the working dir."""
 
 
+class ParamSpec(_Section):
+    """One dimension of the search space: a range (``low``, ``high``, ``log``) or ``choices``.
+
+    Whether a range is of integers or of floats follows the key's type in the config
+    (``model.hidden_size`` is an integer range, ``model.recurrent_dropout`` a float range).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    """Sample the range on a log scale (both bounds must be > 0)."""
+    step: float | None = Field(None, gt=0.0)
+    """Optional grid step of the range (an integer range steps by 1 unless set)."""
+    choices: list[Any] | None = None
+    """A list of values (numbers, strings, booleans or tables); the string "none" unsets an
+    optional key (e.g. a constraint)."""
+
+    def problem(self) -> str | None:
+        """What is wrong with this spec on its own (None: fine); the space checks the rest."""
+        has_range = self.low is not None or self.high is not None
+        if self.choices is not None and has_range:
+            return "give either 'low'/'high' (a range) or 'choices', got both"
+        if self.choices is None and (self.low is None or self.high is None):
+            return f"expected 'low' and 'high' (a range) or 'choices' (a list), got low={self.low!r}, high={self.high!r}"
+        if self.choices is not None and not self.choices:
+            return "'choices': expected at least one value, got an empty list"
+        return None
+
+
+class SearchConfig(_Section):
+    """``rnnlab search``: the space, the budget and how trials are scored (docs/search.md)."""
+
+    trials: int = Field(20, gt=0)
+    """Finished (complete or pruned) trials the study aims for (``--trials`` overrides it)."""
+    metric: Literal["val_acc", "val_loss"] = "val_acc"
+    """The validation score of a trial: its value at the last epoch, averaged over the folds."""
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    seed: int = 0
+    """Seeds the sampler and the fold assignment: one worker with the same seed repeats the
+    same sequence of trials."""
+    folds: int = Field(0, ge=0)
+    """Stratified folds of the training split (0: automatic, 5 below 100 series, 3 below 1000,
+    else one hold-out; 1: one hold-out of ``data.val_fraction``)."""
+    startup_trials: int = Field(5, ge=0)
+    """Trials sampled at random before TPE models the results (and before the pruner prunes)."""
+    keep_checkpoints: int = Field(3, ge=0)
+    """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
+    heartbeat: int = Field(10, gt=0)
+    """With a database (--storage): seconds between a worker's heartbeats; a trial without one
+    for twice as long (a killed worker) is failed and retried once with the same parameters."""
+    space: dict[str, ParamSpec] = {}
+    """Key path -> range or choices; empty: the default regularization space."""
+
+    @model_validator(mode="after")
+    def _specs(self) -> SearchConfig:
+        for key, spec in self.space.items():
+            problem = spec.problem()
+            if problem is not None:
+                raise ValueError(f"'search.space.\"{key}\"': {problem}")
+        return self
+
+
 class Config(_Section):
     """A whole training run."""
 
@@ -348,6 +411,8 @@ class Config(_Section):
     training: TrainingConfig = TrainingConfig()
     tracking: TrackingConfig = TrackingConfig()
     output: OutputConfig = OutputConfig()
+    search: SearchConfig | None = None
+    """``rnnlab search`` only: the search space and budget; ``rnnlab train`` ignores it."""
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:

@@ -53,3 +53,11 @@ def library_reason(error: BaseException, limit: int = 200) -> str:
     kept = [s for s in re.split(r"(?<=[.!?])\s+", text) if s and not any(w in s for w in _UNSAFE_ADVICE)]
     reason = " ".join(kept).strip() or type(error).__name__
     return reason if len(reason) <= limit else reason[:limit] + " ..."
+
+
+class SearchError(RnnlabError):
+    """A search space, study or search command cannot be used as given (``rnnlab search``)."""
+
+
+class StorageError(SearchError):
+    """The study storage (journal file or database URL) is unusable or unreachable."""

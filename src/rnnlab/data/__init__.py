@@ -28,11 +28,12 @@ from rnnlab.data.checks import (
     check_shapes,
 )
 from rnnlab.data.files import load_file
+from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
 from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import DataError
 
-__all__ = ["DataSplits", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
-           "load_bundled", "load_data", "stratified_split"]
+__all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
+           "load_bundled", "load_data", "stratified_folds", "stratified_split"]
 
 
 @dataclass
@@ -126,8 +127,17 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     return Sequences(X, encode_labels(y, classes), lengths, classes)
 
 
-def load_data(cfg: DataConfig, seed: int) -> DataSplits:
-    """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only)."""
+def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplits:
+    """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only).
+
+    With ``fold``, the validation part is that fold of the training split (instead of
+    ``cfg.val_fraction``), the normalisation is fitted on the rest, and the test split is left
+    out (``test`` is None): a search scores configurations without ever seeing it.
+
+    >>> d = load_data(DataConfig(dataset="GunPoint"), seed=0, fold=Fold(k=5, index=0, seed=0))
+    >>> len(d.train), len(d.val), d.test is None
+    (40, 10, True)
+    """
     if cfg.dataset is not None:
         name = cfg.dataset
         train_full, test = load_bundled(name)
@@ -147,11 +157,19 @@ def load_data(cfg: DataConfig, seed: int) -> DataSplits:
                 )
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
-    keep, held = stratified_split(train_full.y, cfg.val_fraction, seed)
+    if fold is None:
+        keep, held = stratified_split(train_full.y, cfg.val_fraction, seed)
+    else:
+        held = held_out_indices(train_full.y, fold)
+        keep = np.setdiff1d(np.arange(len(train_full)), held)
+        test = None
     train, val = train_full.subset(keep), train_full.subset(held)
     check_nonempty(len(train), "training split",
-                   f" after holding out data.val_fraction={cfg.val_fraction} for validation")
-    if cfg.val_fraction > 0:
+                   f" after holding out data.val_fraction={cfg.val_fraction} for validation" if fold is None
+                   else f" after holding out fold {fold.index + 1} of {fold.k}")
+    if fold is not None:
+        check_nonempty(len(val), "validation split", f": fold {fold.index + 1} of {fold.k} holds no series")
+    elif cfg.val_fraction > 0:
         check_nonempty(len(val), "validation split",
                        f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out "
                        "(every class has one sequence?); raise it or set it to 0")

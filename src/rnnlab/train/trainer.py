@@ -50,7 +50,7 @@ from rnnlab.config import (
     parse_config,
 )
 from rnnlab.constraints import constrain_after_step
-from rnnlab.data import DataSplits, Sequences, load_data
+from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import CHECKPOINTS, RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
@@ -64,6 +64,9 @@ from rnnlab.train.checkpoint import (
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
 
 Log = Callable[[str], None] | None
+#: Called with each epoch's metrics record once it is written; returning True ends training
+#: there (a search prunes a hopeless trial this way).
+EpochCallback = Callable[[dict[str, Any]], bool]
 SUMMARY = "summary.json"
 
 
@@ -355,7 +358,8 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None,
-          allow_change: Sequence[str] = ()) -> TrainResult:
+          allow_change: Sequence[str] = (), fold: Fold | None = None,
+          on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
 
     ``resume`` continues from ``checkpoints/last.pt`` exactly; a config that differs from the
@@ -363,7 +367,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     (see :data:`rnnlab.config.RESUME_HARMLESS`; the change is logged in ``resumes.jsonl``).
     ``progress`` None shows bars only on a terminal; ``log`` receives one line per epoch (None:
     silent); ``stop_after`` ends this session after that many epochs (a time budget: ``resume``
-    continues the run as if it had never stopped).
+    continues the run as if it had never stopped). ``fold`` validates on that fold of the
+    training split and leaves the test split out (:func:`rnnlab.data.load_data`); ``on_epoch``
+    sees each epoch's record and ends training when it returns True.
     """
     tc = config.training
     out_dir = out if out is not None else config.output.dir
@@ -377,7 +383,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     if tc.threads is not None:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
-    data = load_data(config.data, seed=tc.seed)
+    data = load_data(config.data, seed=tc.seed, fold=fold)
     data_sha256 = data.fingerprint()
     if ckpt is not None and ckpt["data_sha256"] != data_sha256:
         raise RunDirError(
@@ -500,6 +506,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         save_checkpoint(run.checkpoints / "last.pt", checkpoint)
         epoch_done = epoch
         _say(log, _epoch_line(record, tc.epochs))
+        if on_epoch is not None and on_epoch(record):
+            break
         if stopped_early:
             _say(log, f"early stopping: {tc.early_stopping.monitor} has not improved for "
                       f"{stopper.patience} epochs (best {stopper.best:.4g} at epoch {stopper.best_epoch})")

@@ -1,0 +1,314 @@
+"""The study report: ``DIR/study.html``, self-contained like the run report.
+
+Sections: the result (search score and, apart, the single test evaluation of the final run);
+the best trials (parameters, fold scores with their spread, epochs, state; the best
+:data:`REPORTED` link to their run report, the others to their records); the optimization history with pruned trials marked; parameter importances
+(Optuna's fANOVA evaluator); the score against each parameter (slice plots); the weight norms of
+the top trials compared (:func:`rnnlab.plots.plot_compare_norms`); the search space with the
+reason for each range; how to open the study in optuna-dashboard.
+
+Example:
+    >>> write_study_report("runs/tiny-search", study)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from rnnlab.plots import style
+from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
+from rnnlab.rundir import atomic_write_text, read_json
+from rnnlab.search.table import short_names, trial_row
+
+STUDY_REPORT = "study.html"
+#: Trials listed in the best-trials table, compared by weight norm, and given a run report (a run
+#: report takes seconds to draw, so only the best few get one; the others link to their directory).
+LISTED, COMPARED, REPORTED = 20, 4, 3
+
+EXTRA_CSS = """
+td.params { font-size: 0.85em; color: #444; }
+tr.best td { background: #eef6ee; }
+span.state-pruned { color: #8a6d00; } span.state-fail { color: #b00020; }
+p.result { font-size: 1.1em; } p.result b { font-size: 1.15em; }
+"""
+
+
+def _ranked(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
+    """Complete trials best first, then pruned (latest first), then failed."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: sign * t.value)
+    pruned = sorted((t for t in trials if t.state == TrialState.PRUNED), key=lambda t: -t.number)
+    failed = sorted((t for t in trials if t.state == TrialState.FAIL), key=lambda t: -t.number)
+    return complete + pruned + failed
+
+
+def _link(study_dir: Path, t: FrozenTrial, report: bool) -> tuple[str, str] | None:
+    """(href, text): the trial's first run report (drawn when missing and ``report``), else its
+    directory; None when it has none here (a trial of another machine)."""
+    trial_dir = study_dir / "trials" / f"{t.number:04d}"
+    run = trial_dir / "fold-1"
+    if not (run / "metrics.jsonl").exists():
+        return None
+    if report and not (run / "report.html").exists():
+        from rnnlab.report import write_report
+
+        write_report(run)
+    if (run / "report.html").exists():
+        return os.path.relpath(run / "report.html", study_dir), "run report"
+    return os.path.relpath(trial_dir, study_dir) + "/", "records"
+
+
+def _fmt_param(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str) -> str:
+    ranked = _ranked(trials, direction)[:LISTED]
+    if not ranked:
+        return '<p class="nodata">no trial finished yet</p>'
+    names = list(dict.fromkeys(k for t in trials for k in t.params))
+    short = short_names(names)
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("trial", "state", metric, "± spread", "fold scores", "epochs",
+                                                   "parameters", "report"))
+    rows = []
+    for i, t in enumerate(ranked):
+        r = trial_row(t)
+        link = _link(study_dir, t, report=i < REPORTED and t.state == TrialState.COMPLETE)
+        params = ", ".join(f"{_e(short[k])}={_e(_fmt_param(v))}" for k, v in t.params.items())
+        folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
+        best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
+        rows.append(
+            f"<tr{best}><td class='num'>{t.number}</td><td><span class='state-{_e(r['state'])}'>{_e(r['state'])}</span></td>"
+            f"<td class='num'>{_num(r['score']) if r['score'] is not None else '-'}</td>"
+            f"<td class='num'>{_num(r['spread']) if r['spread'] is not None else '-'}</td>"
+            f"<td class='num'>{_e(folds) or '-'}</td><td>{_e(r['epochs'] or '-')}</td>"
+            f"<td class='params'>{params}</td>"
+            f"<td>{f'<a href={chr(34)}{_e(link[0])}{chr(34)}>{_e(link[1])}</a>' if link else '-'}</td></tr>")
+    more = len(trials) - len(ranked)
+    note = (f"<p class='sub'>The best {REPORTED} complete trials link to their run report (fold 1); "
+            "<code>rnnlab report DIR/trials/NNNN/fold-1</code> writes the report of any other."
+            + (f" {more} more trials are not listed (<code>rnnlab study</code> lists all).</p>" if more > 0 else "</p>"))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
+
+
+def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
+    fig, axes = style.new_figure(1, 1, panel_size=(8.5, 3.4))
+    ax = axes[0, 0]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+    if complete:
+        ax.scatter([t.number for t in complete], [t.value for t in complete], color=style.series_color(0),
+                   label="complete (mean over folds)", zorder=3)
+        best, xs, ys = None, [], []
+        for t in sorted(complete, key=lambda t: t.number):
+            if best is None or (t.value > best if direction == "maximize" else t.value < best):
+                best = t.value
+            xs.append(t.number)
+            ys.append(best)
+        ax.step(xs, ys, where="post", color=style.series_color(2), label="best so far")
+    if pruned:
+        last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+        ax.scatter([t.number for t in pruned], last, marker="x", color="#888888", zorder=3,
+                   label="pruned (last reported value)")
+    failed = [t.number for t in trials if t.state == TrialState.FAIL]
+    for i, n in enumerate(failed):
+        ax.axvline(n, color=style.WARN_COLOR, alpha=0.25, lw=1, label="failed" if i == 0 else None)
+    if not (complete or pruned):
+        style.no_data(ax, "no trial finished yet")
+        return fig
+    ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(metric)
+    ax.set_title("optimization history", fontsize=style.LABEL_SIZE)
+    ax.legend(fontsize=style.NOTE_SIZE)
+    return fig
+
+
+def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
+    """Optuna's fANOVA importances over the complete trials (empty when fewer than 2)."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if len(complete) < 2:
+        return {}
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed)))
+
+
+def _importance_figure(values: dict[str, float]) -> Figure:
+    names = list(values)[::-1]
+    short = short_names(names)
+    fig, axes = style.new_figure(1, 1, panel_size=(7.5, 0.32 * len(names) + 1.0))
+    ax = axes[0, 0]
+    ax.barh([short[n] for n in names], [values[n] for n in names], color=style.series_color(0))
+    ax.set_xlabel("importance (fANOVA, share of the score's variance)")
+    ax.set_title("parameter importances", fontsize=style.LABEL_SIZE)
+    return fig
+
+
+def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    names = list(dict.fromkeys(k for t in complete for k in t.params))
+    short = short_names(names)
+    cols = 4
+    fig, axes = style.new_figure(-(-len(names) // cols), cols, panel_size=(2.9, 2.3), sharey=True)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        have = [t for t in complete if name in t.params]
+        dist = have[0].distributions[name]
+        ys = [t.value for t in have]
+        if isinstance(dist, CategoricalDistribution):
+            labels = [str(c) for c in dist.choices]
+            xs = [labels.index(str(t.params[name])) + np.random.default_rng(t.number).uniform(-0.12, 0.12)
+                  for t in have]
+            ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=style.TICK_SIZE)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        else:
+            xs = [t.params[name] for t in have]
+            if isinstance(dist, (FloatDistribution, IntDistribution)):
+                if dist.log:
+                    ax.set_xscale("log")
+                ax.set_xlim(dist.low, dist.high)  # the whole range searched, not only what was tried
+        ax.scatter(xs, ys, c=[t.number for t in have], cmap=style.CMAP_MAGNITUDE, s=18, zorder=3)
+        ax.set_title(short[name], fontsize=style.LABEL_SIZE)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    fig.suptitle(f"{metric} against each parameter (complete trials; colour: trial number)", fontsize=style.TITLE_SIZE)
+    return fig
+
+
+def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
+    from rnnlab.plots import plot_compare_norms
+    from rnnlab.rundir import read_jsonl
+
+    top = [t for t in _ranked(trials, direction) if t.state == TrialState.COMPLETE][:COMPARED]
+    runs = {f"trial {t.number}": study_dir / "trials" / f"{t.number:04d}" / "fold-1" for t in top}
+    runs = {k: v for k, v in runs.items() if (v / "tracked.jsonl").exists()}
+    if not runs:
+        return '<p class="nodata">no data recorded: no complete trial tracked its weights (tracking.enabled)</p>'
+    params: dict[str, None] = {}
+    for run in runs.values():
+        for rec in read_jsonl(run / "tracked.jsonl"):
+            if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
+                params[rec["name"]] = None
+    fig = plot_compare_norms(runs, params=list(params) or None,
+                             title=f"mean per-channel L2 norm, fold 1 of the top {len(runs)} trials")
+    return _img(fig, "weight norms of the top trials")
+
+
+def _space(info: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td><code>{_e(p['name'])}</code></td><td>{_e(p['range'])}</td><td>{_e(p['why'])}</td></tr>"
+                   for p in info.get("space", []))
+    return f"<table><tr><th>key</th><th>range</th><th>why</th></tr>{rows}</table>" if rows else ""
+
+
+def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
+    metric = info.get("metric", "score")
+    trials = study.get_trials(deepcopy=False)
+    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+    parts = [f"<p class='sub'>{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+             f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running · {_e(metric)} on "
+             f"{_e(info.get('plan', '?'))} of the training split</p>"]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        scores = best.user_attrs.get("fold_scores", [])
+        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {_e(metric)} <b>{_num(best.value)}</b> ± "
+                     f"{_num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
+                     "split) · config: <a href='best.toml'>best.toml</a></p>")
+    final_path = study_dir / "final.json"
+    if final_path.exists():
+        final = read_json(final_path)
+        test = final.get("test")
+        link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / "report.html").exists() else ""
+        parts.append(
+            f"<p class='result'>Test accuracy <b>{_num(test['acc'])}</b> (trial {final['trial']}'s config retrained on "
+            f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"
+            if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
+    return "".join(parts)
+
+
+def _dashboard(study_dir: Path, info: dict[str, Any]) -> str:
+    storage = info.get("storage")
+    if storage:
+        # SQLAlchemy 2.1 reads a plain postgresql:// as psycopg 3; name the driver rnnlab installs.
+        target = storage.replace("postgresql://", "postgresql+psycopg2://", 1)
+        note = "Give the database URL with its password (not stored in the study directory)."
+    else:
+        target = str((study_dir / "journal.log").resolve())
+        note = "optuna-dashboard takes an existing file path as a journal file."
+    return (f"<p>The study is an ordinary Optuna study (<code>{_e(info.get('study'))}</code>); watch it live, "
+            "while the search runs, with optuna-dashboard:</p>"
+            f"<pre>pip install optuna-dashboard\noptuna-dashboard {_e(target)}</pre><p class='sub'>{_e(note)}</p>")
+
+
+SECTIONS = (("result", "Result"), ("best-trials", "Best trials"), ("history", "Optimization history"),
+            ("importances", "Parameter importances"), ("slices", "Score against each parameter"),
+            ("norms", "Weight norms of the top trials"), ("space", "Search space"),
+            ("dashboard", "optuna-dashboard"))
+
+
+def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) -> str:
+    """The HTML text of the study report (see the module docstring)."""
+    d = Path(study_dir)
+    info = read_json(d / "study.json") if (d / "study.json").exists() else {}
+    direction = study.direction.name.lower()
+    metric = info.get("metric", "score")
+    trials = study.get_trials(deepcopy=False)
+
+    def guarded(what: str, build: Any) -> str:
+        try:
+            return build()
+        except (*_SECTION_ERRORS, RuntimeError) as err:
+            return f'<p class="problem">could not show {_e(what)}: {_e(type(err).__name__)}: {_e(err)}</p>'
+
+    def importance_section() -> str:
+        values = importances(study)
+        if not values:
+            return '<p class="nodata">no data recorded: importances need at least 2 complete trials</p>'
+        return _img(_importance_figure(values), "parameter importances")
+
+    def slices_section() -> str:
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            return '<p class="nodata">no data recorded: no complete trial yet</p>'
+        return _img(_slices(trials, metric), "score against each parameter")
+
+    bodies = {
+        "result": guarded("the result", lambda: _result(d, study, info)),
+        "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric)),
+        "history": guarded("the history", lambda: _img(_history(trials, direction, metric), "optimization history")),
+        "importances": guarded("importances", importance_section),
+        "slices": guarded("slice plots", slices_section),
+        "norms": guarded("weight norms", lambda: _norms(d, trials, direction)),
+        "space": guarded("the space", lambda: _space(info)),
+        "dashboard": _dashboard(d, info),
+    }
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
+    sections = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    name = study.study_name
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>rnnlab study: {_e(name)}</title>\n<style>{CSS}{EXTRA_CSS}</style>\n"
+            f"<script>{SCRIPT}</script>\n</head>\n<body>\n"
+            f"<h1>Study {_e(name)}</h1>\n<p class=\"sub\">{_e(d.resolve())} · generated {_e(stamp)}</p>\n"
+            f"<nav>{nav}</nav>\n{sections}</body>\n</html>\n")
+
+
+def write_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) -> Path:
+    """Write ``DIR/study.html`` atomically; returns its path."""
+    path = Path(study_dir) / STUDY_REPORT
+    atomic_write_text(path, render_study_report(study_dir, study))
+    return path

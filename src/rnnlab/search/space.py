@@ -1,0 +1,432 @@
+"""The search space: which config keys a trial samples, in which range, and how a sample
+becomes a complete config.
+
+A :class:`Space` is a list of :class:`Param`; each names a key path of the config (e.g.
+``"model.recurrent_dropout"``, ``"training.lr"``, ``"training.decay_rules[0].weight_decay"``) or
+one of the derived keys of :data:`DERIVED` (``decay.kernel`` sets a decay rule for the kernel
+weights, ``model.normalization`` chooses between layer norm and recurrent batch norm, ...).
+:func:`space_from_config` reads ``[search.space]`` and checks it before any trial runs: unknown
+keys (with "did you mean"), empty ranges and values the layer refuses are :class:`SearchError`
+naming the key. :func:`default_space` is the regularization recipe of docs/regularization.md,
+with conditional parameters only where they apply (docs/search.md gives the reason of each range).
+
+Example:
+    >>> from rnnlab.config import parse_config
+    >>> base = parse_config('[data]\\ndataset = "UnitTest"\\n[search.space]\\n'
+    ...                     '"model.recurrent_dropout" = { low = 0.0, high = 0.5 }\\n'
+    ...                     '"model.hidden_size" = { low = 8, high = 32 }')
+    >>> space = space_from_config(base, input_size=1, num_classes=2)
+    >>> [(p.name, p.kind) for p in space.params]
+    [('model.recurrent_dropout', 'float'), ('model.hidden_size', 'int')]
+    >>> cfg = space.apply(base, {"model.recurrent_dropout": 0.25, "model.hidden_size": 16})
+    >>> cfg.model.recurrent_dropout, cfg.model.hidden_size, cfg.search
+    (0.25, 16, None)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from rnnlab.config import Config, ParamSpec, config_from_dict
+from rnnlab.errors import ConfigError, SearchError
+
+Kind = Literal["float", "int", "choice"]
+
+#: Keys that are not one config key but set several (see :meth:`Space.apply`).
+DERIVED: dict[str, str] = {
+    "decay.kernel": "float",
+    "decay.recurrent": "float",
+    "decay.bias_fraction": "float",
+    "model.normalization": "choice",
+    "model.max_norm": "choice",
+}
+#: The bound of the max-norm constraint that ``model.max_norm = true`` puts on kernel and
+#: recurrent weights: Srivastava et al. (dropout paper) found 3-4 works with dropout.
+MAX_NORM = 3.0
+NORMALIZATIONS = ("none", "layer_norm", "recurrent_batch_norm")
+
+
+class Suggest(Protocol):
+    """What :meth:`Space.sample` needs of a trial (an ``optuna.Trial`` has it)."""
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float: ...
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One dimension: a float or int range, or choices; ``requires`` = (param, value) it needs."""
+
+    name: str
+    kind: Kind
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    requires: tuple[str, Any] | None = None
+    why: str = ""
+
+    def labels(self) -> list[Any]:
+        """The choices as Optuna stores them (tables become their JSON text)."""
+        return [_label(c) for c in self.choices]
+
+    def describe(self) -> str:
+        """The range in words, e.g. ``0 .. 0.5`` or ``1e-05 .. 0.01 (log)`` or ``a | b``."""
+        if self.kind == "choice":
+            return " | ".join(str(c) for c in self.labels())
+        text = f"{self.low:g} .. {self.high:g}" + (" (log)" if self.log else "")
+        if self.requires is not None:
+            text += f", when {self.requires[0]} = {_label(self.requires[1])}"
+        return text
+
+
+def _label(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+@dataclass
+class Space:
+    """The parameters a trial samples, in order (a conditional one after the one it needs)."""
+
+    params: list[Param]
+    default: bool = False
+
+    def sample(self, trial: Suggest) -> dict[str, Any]:
+        """Draw one value per applicable parameter from ``trial`` (e.g. an ``optuna.Trial``)."""
+        values: dict[str, Any] = {}
+        for p in self.params:
+            if p.requires is not None and values.get(p.requires[0]) != p.requires[1]:
+                continue  # conditional: sampled only where it applies
+            if p.kind == "float":
+                assert p.low is not None and p.high is not None
+                values[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+            elif p.kind == "int":
+                assert p.low is not None and p.high is not None
+                values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log,
+                                                   step=int(p.step or 1))
+            else:
+                label = trial.suggest_categorical(p.name, p.labels())
+                values[p.name] = p.choices[p.labels().index(label)]
+        return values
+
+    def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Optuna's stored params (labels) back to config values."""
+        by_name = {p.name: p for p in self.params}
+        out = {}
+        for k, v in params.items():
+            p = by_name.get(k)
+            out[k] = p.choices[p.labels().index(v)] if p is not None and p.kind == "choice" else v
+        return out
+
+    def apply(self, base: Config, values: Mapping[str, Any], source: str = "search: trial") -> Config:
+        """``base`` with ``values`` set: a complete config (without ``[search]``), validated."""
+        raw = base.model_dump(exclude={"search"})
+        derived = {k: v for k, v in values.items() if k in DERIVED}
+        for key, value in values.items():
+            if key not in DERIVED:
+                _set(raw, key, _unset_none(key, value))
+        _apply_derived(raw, derived, base)
+        return config_from_dict(raw, source=source)
+
+
+# ------------------------------------------------------------------------------ key paths
+
+
+def _parts(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for piece in path.split("."):
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", piece)
+        if m is None:
+            raise SearchError(f"search.space: {path!r} is not a key path (expected e.g. 'model.recurrent_dropout')")
+        out.append(m.group(1))
+        out += [int(i) for i in re.findall(r"\[(\d+)\]", m.group(2))]
+    return out
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    node: Any = raw
+    parts = _parts(path)
+    for part in parts[:-1]:
+        if isinstance(part, str) and node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _leaf_paths(model: type[BaseModel] = Config, prefix: str = "") -> dict[str, Any]:
+    """Every settable key path of the config with its annotation (lists as ``name[i]``)."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if model is Config and name == "search":
+            continue
+        inner = _model_of(field.annotation)
+        path = f"{prefix}{name}"
+        if inner is not None and _is_list(field.annotation):
+            out.update(_leaf_paths(inner, f"{path}[i]."))
+        elif inner is not None:
+            if _is_optional(field.annotation):
+                out[path] = field.annotation  # an optional table can be chosen whole (or "none")
+            out.update(_leaf_paths(inner, f"{path}."))
+        else:
+            out[path] = field.annotation
+    return out
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list or any(_is_list(a) for a in typing.get_args(annotation))
+
+
+def _is_optional(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation)
+
+
+def _kind_of(annotation: Any) -> str:
+    """"float", "int" or "other" (bool, str, literal, table: choices only)."""
+    args = set(_flat_types(annotation))
+    if float in args:
+        return "float"
+    if int in args and bool not in args:
+        return "int"
+    return "other"
+
+
+def _flat_types(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(annotation) for t in _flat_types(a)]
+    if origin is typing.Annotated:
+        return _flat_types(typing.get_args(annotation)[0])
+    return [annotation]
+
+
+def _resolve(path: str, base: Config) -> str:
+    """The kind of a key path (raising SearchError with a "did you mean" for an unknown one)."""
+    if path in DERIVED:
+        return DERIVED[path]
+    parts = _parts(path)
+    generic = re.sub(r"\[\d+\]", "[i]", path)
+    leaves = _leaf_paths()
+    if generic not in leaves:
+        close = difflib.get_close_matches(generic, list(leaves) + list(DERIVED), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SearchError(f"search.space: unknown key path {path!r}{hint}")
+    # A list index must name an existing item (e.g. a decay rule of the base config).
+    node: Any = base.model_dump(exclude={"search"})
+    walked = ""
+    for part in parts:
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                have = len(node) if isinstance(node, list) else 0
+                raise SearchError(f"search.space: {path!r}: the config has {have} item(s) in {walked!r}, "
+                                  f"got index {part}")
+            node = node[part]
+        else:
+            walked = f"{walked}.{part}" if walked else part
+            node = node.get(part) if isinstance(node, dict) else None
+    return _kind_of(leaves[generic])
+
+
+def _unset_none(path: str, value: Any) -> Any:
+    """The choice "none" unsets an optional key (a constraint, the front-end)."""
+    if value != "none":
+        return value
+    generic = re.sub(r"\[\d+\]", "[i]", path)
+    annotation = _leaf_paths().get(generic)
+    if annotation is not None and _is_optional(annotation) and "none" not in _literal_values(annotation):
+        return None
+    return value
+
+
+def _literal_values(annotation: Any) -> list[Any]:
+    out = []
+    for t in _flat_types(annotation):
+        if typing.get_origin(t) is Literal:
+            out += list(typing.get_args(t))
+    return out
+
+
+def _apply_derived(raw: dict[str, Any], values: Mapping[str, Any], base: Config) -> None:
+    model, training = raw["model"], raw["training"]
+    if "model.normalization" in values:
+        norm = values["model.normalization"]
+        model["layer_norm"] = norm == "layer_norm"
+        model["recurrent_batch_norm"] = norm == "recurrent_batch_norm"
+    if "model.max_norm" in values:
+        bound = {"kind": "max_norm", "value": MAX_NORM} if values["model.max_norm"] else None
+        model["kernel_constraint"] = model["recurrent_constraint"] = bound
+    decays = {role: values[f"decay.{role}"] for role in ("kernel", "recurrent") if f"decay.{role}" in values}
+    if "decay.bias_fraction" in values:
+        # Bias decay no larger than the weights': a fraction of the smaller of their decays.
+        weights = [decays.get(r, _rule_decay(base, r)) for r in ("kernel", "recurrent")]
+        decays["bias"] = values["decay.bias_fraction"] * min(weights)
+    if decays:
+        ours = [{"role": role, "weight_decay": float(v)} for role, v in decays.items()]
+        named = [r for r in training["decay_rules"] if r.get("name") is not None]
+        rest = [r for r in training["decay_rules"] if r.get("name") is None
+                and not set(_roles(r)) <= set(decays)]
+        # A rule naming parameters stays first (an exclusion like "^head\\." keeps working).
+        training["decay_rules"] = named + ours + rest
+
+
+def _roles(rule: Mapping[str, Any]) -> list[str]:
+    role = rule.get("role")
+    return [] if role is None else [role] if isinstance(role, str) else list(role)
+
+
+def _rule_decay(base: Config, role: str) -> float:
+    """The decay the base config gives ``role`` (its first rule naming the role, else the default)."""
+    for r in base.training.decay_rules:
+        if r.name is None and role in _roles(r.model_dump()):
+            return r.weight_decay if r.weight_decay is not None else base.training.weight_decay
+    return base.training.weight_decay
+
+
+# ------------------------------------------------------------------------------ checking
+
+
+def _check_values(space: Space, base: Config, param: Param, values: list[Any], input_size: int,
+                  num_classes: int) -> None:
+    """Every bound / choice must give a config the layer accepts (else SearchError naming it)."""
+    from rnnlab.train.model import build_model
+
+    for v in values:
+        try:
+            cfg = space.apply(base, {param.name: v}, source="config")
+            build_model(cfg.model, input_size, num_classes)
+        except ConfigError as e:
+            raise SearchError(f"search.space.{param.name!r}: the value {_label(v)!r} is refused: {e}") from None
+
+
+def _param(name: str, spec: ParamSpec, base: Config) -> Param:
+    kind = _resolve(name, base)
+    where = f"search.space.{name!r}"
+    if spec.choices is not None:
+        return Param(name, "choice", choices=tuple(spec.choices))
+    if kind == "choice" or kind == "other":
+        raise SearchError(f"{where}: this key takes 'choices' (a list of values), got a range "
+                          f"low={spec.low!r}, high={spec.high!r}")
+    assert spec.low is not None and spec.high is not None
+    low, high = spec.low, spec.high
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise SearchError(f"{where}: empty range: expected low < high, got low={low:g}, high={high:g}")
+    if spec.log and low <= 0:
+        raise SearchError(f"{where}: a log range needs low > 0, got low={low:g}")
+    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+        raise SearchError(f"{where}: an integer key needs integer bounds, got low={low:g}, high={high:g}")
+    if spec.log and spec.step is not None:
+        raise SearchError(f"{where}: 'step' and 'log' cannot be combined (Optuna's rule), got both")
+    return Param(name, "int" if kind == "int" else "float", low=int(low) if kind == "int" else low,
+                 high=int(high) if kind == "int" else high, log=spec.log, step=spec.step)
+
+
+def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
+    """The ``[search.space]`` of ``base`` checked, or :func:`default_space` when it is empty.
+
+    ``input_size`` (channels of the data) and ``num_classes`` build the model once per bound
+    and choice, so a value the layer would refuse is an error before any trial runs.
+    """
+    specs = base.search.space if base.search is not None else {}
+    if not specs:
+        return default_space(base, input_size, num_classes)
+    space = Space([_param(name, spec, base) for name, spec in specs.items()])
+    for p in space.params:
+        _check_values(space, base, p, list(p.choices) if p.kind == "choice" else [p.low, p.high],
+                      input_size, num_classes)
+    return space
+
+
+def _accepted(space: Space, base: Config, name: str, values: list[Any], input_size: int,
+              num_classes: int) -> list[Any]:
+    ok = []
+    for v in values:
+        try:
+            _check_values(space, base, Param(name, "choice", choices=(v,)), [v], input_size, num_classes)
+            ok.append(v)
+        except SearchError:
+            continue
+    return ok
+
+
+def default_space(base: Config, input_size: int, num_classes: int) -> Space:
+    """The regularization recipe of docs/regularization.md as a space (reasons in docs/search.md).
+
+    >>> from rnnlab.config import parse_config
+    >>> one = default_space(parse_config('[data]\\ndataset = "UnitTest"'), 1, 2)
+    >>> two = default_space(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nnum_layers = 2'), 1, 2)
+    >>> "model.residual" in [p.name for p in one.params], "model.residual" in [p.name for p in two.params]
+    (False, True)
+    """
+    m, t = base.model, base.training
+    front = m.frontend.channels if m.frontend is not None else input_size
+    kernel_size = front * m.hidden_size
+    recurrent_size = m.hidden_size if m.layer == "indrnn" else m.hidden_size * m.hidden_size
+    wide, narrow = (1e-4, 1e-1), (1e-5, 1e-2)
+    params = [
+        Param("decay.recurrent", "float", *(narrow if recurrent_size < kernel_size else wide), log=True,
+              why="decoupled decay of the hidden-to-hidden weights; the smaller matrix gets the range a decade lower"),
+        Param("decay.kernel", "float", *(narrow if kernel_size < recurrent_size else wide), log=True,
+              why="decoupled decay of the input-to-hidden (and head) weights, sampled apart from the recurrent one"),
+        Param("decay.bias_fraction", "float", 0.0, 1.0,
+              why="bias decay as a fraction of the smaller weight decay: never larger than theirs"),
+        Param("model.input_dropout", "float", 0.0, 0.2,
+              why="dropping inputs removes information the network cannot get back: at most 0.2"),
+        Param("model.recurrent_dropout", "float", 0.0, 0.5,
+              why="variational dropout on the fed-back state tolerates much more (Gal & Ghahramani)"),
+        Param("model.zoneout", "float", 0.0, 0.3,
+              why="units keep their previous state; Krueger et al. use 0.05-0.15 on h, more on c"),
+        Param("model.weight_drop", "float", 0.0, 0.5, why="DropConnect on the recurrent weights (AWD-LSTM: 0.5)"),
+    ]
+    space = Space(params, default=True)
+    norms = _accepted(space, base, "model.normalization", list(NORMALIZATIONS), input_size, num_classes)
+    if len(norms) > 1:
+        params.append(Param("model.normalization", "choice", choices=tuple(norms),
+                            why="layer norm or recurrent batch norm keep the gates in range"))
+    params.append(Param("model.max_norm", "choice", choices=(False, True),
+                        why=f"max-norm {MAX_NORM:g} on kernel and recurrent weights, a bound instead of a decay"))
+    if m.num_layers > 1:
+        # True needs the input as wide as the output; "upper" skips the first layer then.
+        residual = _accepted(space, base, "model.residual", [True], input_size, num_classes) or ["upper"]
+        params.append(Param("model.residual", "choice", choices=(False, residual[0]),
+                            why="skip connections between stacked layers"))
+        params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
+    if t.stateful_window == 0:
+        params.append(Param("training.shuffle", "choice", choices=("samples", "batches"),
+                            why="a new permutation every epoch, or fixed batches in a shuffled order"))
+        params.append(Param("training.shuffle_within_batch", "choice", choices=(False, True),
+                            requires=("training.shuffle", "batches"),
+                            why="with fixed batches, also permute the samples inside each batch"))
+    params.append(Param("training.optimizer", "choice", choices=("adamw", "nadamw"),
+                        why="decoupled decay with Adam's or Nesterov-Adam's step"))
+    params.append(Param("training.lr", "float", t.lr / 10, min(t.lr * 10, 0.1), log=True,
+                        why="a decade either side of the config's learning rate (at most 0.1)"))
+    for p in params:
+        if p.kind != "choice":
+            _check_values(space, base, p, [p.low, p.high], input_size, num_classes)
+    return space

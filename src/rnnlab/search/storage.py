@@ -1,0 +1,197 @@
+"""Where a study lives: a journal file in the study directory, or a database shared by machines.
+
+- No URL: Optuna's ``JournalStorage`` with its file backend, ``DIR/journal.log`` (Optuna's FAQ
+  advises against SQLite for parallel workers; the journal file takes a lock per write). A
+  worker records its host, pid and process start time on each trial, and
+  :func:`fail_dead_local_trials` marks the RUNNING trials of dead local workers as failed when
+  a search starts again (or while it waits for other workers).
+- ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
+  ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
+  after twice that its trial is failed and retried once with the same parameters.
+
+A study remembers the config it was started with (:func:`open_study`): the same ``--study``
+with another config is an error naming the keys that differ, and nothing of the study changes.
+
+Example:
+    >>> import tempfile
+    >>> storage = open_storage(None, tempfile.mkdtemp())
+    >>> type(storage).__name__
+    'JournalStorage'
+    >>> open_storage("ftp://nowhere/db", ".")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.StorageError: --storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal file in the study directory), got 'ftp://nowhere/db'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from rnnlab.config import Config, dump_config, parse_config
+from rnnlab.errors import SearchError, StorageError
+
+JOURNAL = "journal.log"
+CONFIG_ATTR = "rnnlab_config"
+HOST = socket.gethostname()
+
+
+def mask(url: str) -> str:
+    """``url`` without its password, for messages and records.
+
+    >>> mask("postgresql://ann:secret@db:5432/s")
+    'postgresql://ann:***@db:5432/s'
+    """
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10) -> BaseStorage:
+    """The journal file ``study_dir/journal.log`` (``url`` None) or the database at ``url``
+    (with a heartbeat every ``heartbeat`` seconds)."""
+    if url is None:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(study_dir) / JOURNAL
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if not re.match(r"^postgresql(\+psycopg2)?://", url):
+        raise StorageError(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
+                           f"file in the study directory), got {mask(url)!r}")
+    try:
+        import psycopg2  # noqa: F401  (the driver SQLAlchemy uses for postgresql://)
+    except ImportError:
+        raise StorageError("--storage postgresql://...: the PostgreSQL driver is not installed; "
+                           "pip install 'rnnlab[postgres]' (psycopg2-binary)") from None
+    import sqlalchemy.exc
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
+    driver_url = re.sub(r"^postgresql://", "postgresql+psycopg2://", url)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(driver_url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
+                              heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StorageError(f"--storage {mask(url)}: cannot open the database: {first}") from None
+
+
+def study_key(config: Config) -> str:
+    """What must match for a study to be continued: the config without what does not change a
+    trial's result (the trial budget, which checkpoints are kept, the heartbeat, torch threads,
+    the output directory): ``--trials`` may grow a study, ``--out`` may move it."""
+    search = (config.search.model_copy(update={"trials": 1, "keep_checkpoints": 0, "heartbeat": 1})
+              if config.search is not None else None)
+    return dump_config(config.model_copy(update={
+        "search": search, "output": config.output.model_copy(update={"dir": "."}),
+        "training": config.training.model_copy(update={"threads": None})}))
+
+
+def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.samplers.BaseSampler,
+               pruner: optuna.pruners.BasePruner, direction: str) -> optuna.Study:
+    """Create the study ``name`` or load it; a study started with another config is an error."""
+    import sqlalchemy.exc
+
+    key = study_key(config)
+    try:
+        study = _load_or_create(storage, name, sampler, pruner, direction)
+        stored = study.user_attrs.get(CONFIG_ATTR)
+        if stored is None:
+            study.set_user_attr(CONFIG_ATTR, key)
+            return study
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StorageError(f"study {name!r}: the database refused: {first}") from None
+    if stored != key:
+        from rnnlab.train.trainer import changed_keys
+
+        diff = changed_keys(parse_config(stored, source=f"study {name!r}"), parse_config(key))
+        raise SearchError(
+            f"study {name!r} was started with another config (it differs in {', '.join(diff) or 'its text'}); "
+            "continue it with that config, or start a new study with another --study (or --out)"
+        )
+    if study.direction.name.lower() != direction:
+        raise SearchError(f"study {name!r}: expected direction {direction}, the study has "
+                          f"{study.direction.name.lower()}")
+    return study
+
+
+def _load_or_create(storage: BaseStorage, name: str, sampler: optuna.samplers.BaseSampler,
+                    pruner: optuna.pruners.BasePruner, direction: str) -> optuna.Study:
+    # Loading first writes nothing to an existing study (a journal would record a failed create).
+    try:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        pass
+    try:
+        return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                   direction=direction)
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (tells a live worker from a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def worker_attrs() -> dict[str, Any]:
+    """Host, pid and process start time, recorded on every trial a worker runs."""
+    return {"host": HOST, "pid": os.getpid(), "pid_start": _start_time(os.getpid())}
+
+
+def _alive(trial: FrozenTrial) -> bool:
+    pid, start = trial.user_attrs.get("pid"), trial.user_attrs.get("pid_start")
+    if pid is None:
+        return True  # not yet tagged: its worker is starting it right now
+    if start is not None:
+        return _start_time(int(pid)) == start
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
+    """Mark RUNNING trials of dead workers on this host as failed; returns their numbers."""
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("host") == HOST and not _alive(t):
+            try:
+                storage.set_trial_user_attr(t._trial_id, "failed_because",
+                                            f"worker pid {t.user_attrs['pid']} on {HOST} died")
+                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                failed.append(t.number)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another process marked it first
+    return failed
+
+
+def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
+    """Fail the trials of dead workers: by heartbeat (database) or by pid (journal file)."""
+    from optuna.storages import RDBStorage
+
+    if isinstance(storage, RDBStorage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    else:
+        fail_dead_local_trials(study, storage)

@@ -1,0 +1,481 @@
+"""The search: Optuna's sampler and pruner over :func:`~rnnlab.search.trial.run_trial`.
+
+:func:`run_search` opens (or continues) a study, runs trials in one or ``workers`` processes
+until the study has ``trials`` finished (complete or pruned) trials or the time is up, then
+writes ``DIR/best.toml`` (the best trial's complete config), retrains it on the whole training
+split into ``DIR/final/`` and evaluates the test split there, once (``DIR/final.json``), and
+writes ``DIR/study.html``.
+
+Study directory::
+
+    DIR/
+      study.json        study name and storage (what `rnnlab study DIR` opens)
+      journal.log       the Optuna journal (no --storage)
+      trials/0007/      a trial: config.toml, trial.json, fold-1/ .. fold-k/ (run directories)
+      best.toml         complete config of the best trial (rnnlab train best.toml)
+      final/            the best config trained on the whole training split; final.json
+      study.html        the study report
+
+Example:
+    >>> run_search(SearchOptions(config="my.toml", trials=20))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
+from rnnlab.errors import RnnlabError, SearchError
+from rnnlab.rundir import atomic_write_json, atomic_write_text, read_json
+from rnnlab.search.space import Space, space_from_config
+from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
+from rnnlab.search.trial import FoldPlan, choose_plan, drop_checkpoints, run_trial
+
+Log = Callable[[str], None] | None
+STUDY_FILE = "study.json"
+FINAL_FILE = "final.json"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """The command line of ``rnnlab search`` (None: from the config's ``[search]`` / defaults)."""
+
+    config: str
+    trials: int | None = None
+    timeout: float | None = None
+    workers: int = 1
+    storage: str | None = None
+    study: str | None = None
+    out: str | None = None
+    final: bool = True
+    """Retrain the best config on the whole training split and evaluate the test split."""
+
+
+@dataclass
+class Setup:
+    """Everything a worker needs, computed once from the options (picklable for spawn)."""
+
+    options: SearchOptions
+    base: Config
+    search: SearchConfig
+    trials: int
+    study_name: str
+    out: Path
+    plan: FoldPlan
+    space: Space
+    direction: str
+
+
+def prepare(options: SearchOptions) -> Setup:
+    """Read the config, choose the folds, build and check the space (no trial runs yet)."""
+    from rnnlab.data import Fold, load_data
+
+    if options.workers < 1:
+        raise SearchError(f"--workers: expected at least 1, got {options.workers}")
+    if options.trials is not None and options.trials < 1:
+        raise SearchError(f"--trials: expected at least 1, got {options.trials}")
+    if options.timeout is not None and options.timeout <= 0:
+        raise SearchError(f"--timeout: expected seconds > 0, got {options.timeout:g}")
+    base = load_config(options.config)
+    search = base.search if base.search is not None else SearchConfig()
+    base = base.model_copy(update={"search": search})
+    # The training split only (a fold leaves the test split out): its labels choose the folds.
+    split = load_data(base.data, seed=base.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5))
+    y = np.concatenate([split.train.y, split.val.y])
+    plan = choose_plan(y, search.folds, search.seed, base.data.val_fraction)
+    space = space_from_config(base, split.channels, len(split.classes))
+    name = options.study or base.name
+    out = Path(options.out or f"{base.output.dir}-search")
+    direction = "maximize" if search.metric == "val_acc" else "minimize"
+    return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction)
+
+
+def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE (or random) with every argument set: Optuna 5 moved TPE's defaults."""
+    if search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(n_startup_trials=search.startup_trials, n_ei_candidates=24, seed=seed,
+                                          multivariate=True, group=False, constant_liar=True)
+
+
+def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int) -> optuna.pruners.BasePruner:
+    """Median or Hyperband over the steps of :func:`run_trial` (run_index * epochs + epoch)."""
+    if search.pruner == "none":
+        return optuna.pruners.NopPruner()
+    warmup = max(1, epochs // 4)  # a few epochs of the first fold before anything is judged
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=max(search.startup_trials, 1),
+                                           n_warmup_steps=warmup, interval_steps=1, n_min_trials=1)
+    return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=plan.k * epochs, reduction_factor=3)
+
+
+# ------------------------------------------------------------------------------ one worker
+
+
+def _counts(study: optuna.Study) -> dict[str, int]:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return {s.name.lower(): states.count(s) for s in TrialState}
+
+
+def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
+    metric = setup.search.metric
+
+    def objective(trial: optuna.Trial) -> float:
+        for k, v in worker_attrs().items():
+            trial.set_user_attr(k, v)
+        values = setup.space.sample(trial)
+        trial_dir = setup.out / "trials" / f"{trial.number:04d}"
+        trial.set_user_attr("dir", str(trial_dir))
+
+        def report(step: int, value: float) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        try:
+            config = setup.space.apply(setup.base, values)
+            trial.set_user_attr("config", dump_config(config))
+            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report)
+        except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
+            trial.set_user_attr("failed_because", str(e))
+            raise
+        trial.set_user_attr("fold_scores", result.values)
+        trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
+        if result.pruned_at is not None:
+            trial.set_user_attr("pruned_at", result.pruned_at)
+            raise optuna.TrialPruned(f"pruned at fold {result.pruned_at['fold']}, epoch {result.pruned_at['epoch']}")
+        trial.set_user_attr("spread", result.std)
+        return result.mean
+
+    return objective
+
+
+def _keep_best_checkpoints(study: optuna.Study, setup: Setup) -> None:
+    """Checkpoints only for the best ``keep_checkpoints`` complete trials (disk stays bounded)."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
+    complete = sorted((t for t in done if t.state == TrialState.COMPLETE), key=lambda t: t.value,
+                      reverse=setup.direction == "maximize")
+    keep = {t.number for t in complete[: setup.search.keep_checkpoints]}
+    for t in done:
+        if t.number not in keep:
+            drop_checkpoints(setup.out / "trials" / f"{t.number:04d}")
+
+
+def worker_seed(setup: Setup, worker: int) -> int:
+    """``search.seed + worker`` on the journal file (one worker with one seed repeats the same
+    sequence of trials); with a database, the same command runs on several machines, so each
+    process mixes in its host and pid (else all would draw the same random start-up trials)."""
+    if setup.options.storage is None:
+        return setup.search.seed + worker
+    import zlib
+
+    from rnnlab.search.storage import HOST
+
+    return zlib.crc32(f"{setup.search.seed}:{HOST}:{os.getpid()}:{worker}".encode())
+
+
+def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None) -> None:
+    """Run trials until the study has ``setup.trials`` finished ones or the time is up.
+
+    Each worker samples with its own seed (:func:`worker_seed`). Before each trial, trials of dead workers are failed; when the remaining
+    trials are all running elsewhere, the worker waits for them instead of overshooting.
+    """
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    # Optuna logs a failed trial's traceback as a warning; our line per trial says it in one line.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(setup.options.storage, setup.out, setup.search.heartbeat)
+    study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, worker_seed(setup, worker)),
+                       make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
+    objective = _objective(setup)
+    deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
+    progress = Progress(setup, log, study) if log is not None else None
+    while time.time() < deadline:
+        fail_stale(study, storage)
+        c = _counts(study)
+        done = c["complete"] + c["pruned"]
+        if done >= setup.trials:
+            break
+        if c["fail"] > max(setup.trials, 5) and c["complete"] == 0:
+            raise SearchError(f"study {setup.study_name!r}: {c['fail']} trials failed and none completed; "
+                              f"see `rnnlab study {setup.out}` for their errors")
+        if done + c["running"] + c["waiting"] >= setup.trials and c["waiting"] == 0:
+            time.sleep(1.0)  # the last trials run in other workers
+            continue
+        study.optimize(objective, n_trials=1, catch=(RnnlabError,), gc_after_trial=False,
+                       show_progress_bar=False)
+        _keep_best_checkpoints(study, setup)
+        if progress is not None:
+            progress.update(study)
+
+
+def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
+    try:
+        work(setup, worker, threads, log=None)
+    except RnnlabError as e:
+        print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class Progress:
+    """One line per finished trial: its score, the best so far, done/pruned/failed and the ETA."""
+
+    def __init__(self, setup: Setup, log: Callable[[str], None], study: optuna.Study) -> None:
+        self.setup, self.log = setup, log
+        # Trials finished before this session are not announced again.
+        self.seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self.started = time.time()
+        self.finished_here = 0
+
+    def update(self, study: optuna.Study) -> None:
+        trials = study.get_trials(deepcopy=False)
+        new = [t for t in trials if t.state.is_finished() and t.number not in self.seen]
+        for t in sorted(new, key=lambda t: t.number):
+            self.seen.add(t.number)
+            self.finished_here += 1
+            self.log(self.line(t, trials))
+
+    def line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
+        metric = self.setup.search.metric
+        c = {s: sum(1 for x in trials if x.state == s) for s in TrialState}
+        done = c[TrialState.COMPLETE] + c[TrialState.PRUNED]
+        if t.state == TrialState.COMPLETE:
+            what = f"{metric} {t.value:.4f} ± {t.user_attrs.get('spread', float('nan')):.4f} ({self.setup.plan.describe()})"
+        elif t.state == TrialState.PRUNED:
+            at = t.user_attrs.get("pruned_at", {})
+            what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
+        else:
+            what = str(t.user_attrs.get("failed_because", "failed")).strip().splitlines()[-1][:160]
+        complete = [x for x in trials if x.state == TrialState.COMPLETE]
+        best = ""
+        if complete:
+            b = (max if self.setup.direction == "maximize" else min)(complete, key=lambda x: x.value)
+            best = f"  best {b.value:.4f} (trial {b.number})"
+        elapsed = time.time() - self.started
+        left = max(self.setup.trials - done, 0)
+        eta = f"  eta {_fmt_seconds(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
+        return (f"trial {t.number:>4} {t.state.name.lower():<8} {what}{best}  "
+                f"[{done}/{self.setup.trials} done, {c[TrialState.PRUNED]} pruned, {c[TrialState.FAIL]} failed]{eta}")
+
+
+# ------------------------------------------------------------------------------ the search
+
+
+@dataclass
+class SearchOutcome:
+    out: Path
+    study: optuna.Study
+    best: FrozenTrial | None
+    final: dict[str, Any] | None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def worker_threads(base: Config) -> int | None:
+    """Torch threads of each worker: one, unless the config sets ``training.threads`` (then
+    None: the trainer sets it). Small recurrent models run fastest on one thread (IPD, 5 epochs
+    of a trial: 2.0 s on 1 thread, 3.2 s on 2, measured on the 2-core machine), so the cores are
+    used by running ``--workers`` trials side by side, not by threads inside one."""
+    return None if base.training.threads is not None else 1
+
+
+def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
+    """Run (or continue) the search of ``options``; see the module docstring for what it writes."""
+    setup = prepare(options)
+    say = log or (lambda _m: None)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
+    storage = open_storage(options.storage, setup.out, setup.search.heartbeat)
+    study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
+                       make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
+    fail_stale(study, storage)
+    atomic_write_json(setup.out / STUDY_FILE, {
+        "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
+        "metric": setup.search.metric, "direction": setup.direction, "plan": setup.plan.describe(),
+        "folds": setup.plan.k, "trials": setup.trials,
+        "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
+    })
+    atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
+    c = _counts(study)
+    say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
+        f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
+        f"{setup.plan.describe()} of the training split; {len(setup.space.params)} parameters"
+        + (" (the default regularization space)" if setup.space.default else ""))
+    threads = worker_threads(setup.base)
+    if options.workers > _cores():
+        say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")
+    if options.workers == 1:
+        work(setup, 0, threads, log=say)
+    else:
+        _run_workers(setup, threads, say, study)
+    return finish(setup, study, say)
+
+
+def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], study: optuna.Study) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads), name=f"rnnlab-search-{w}")
+             for w in range(setup.options.workers)]
+    for p in procs:
+        p.start()
+    progress = Progress(setup, say, study)
+    try:
+        while any(p.is_alive() for p in procs):
+            progress.update(study)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise
+    finally:
+        for p in procs:
+            p.join()
+    progress.update(study)
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed and not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        raise SearchError(f"{len(failed)} worker(s) stopped with an error (above); no trial completed")
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial (None when none completed)."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        return None
+    return study.best_trial
+
+
+def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Path:
+    """DIR/best.toml: the best trial's complete config (its output.dir + ``-best``), with where
+    it came from as comments."""
+    scores = trial.user_attrs.get("fold_scores", [])
+    header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
+              f"{float(np.std(scores)) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
+              f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
+              f"# train it with: rnnlab train {out / 'best.toml'}\n\n")
+    path = out / "best.toml"
+    config = parse_config(trial.user_attrs["config"])
+    # Its own run directory: the base config's output.dir may already hold a run.
+    config = config.model_copy(update={"output": config.output.model_copy(update={"dir": f"{config.output.dir}-best"})})
+    atomic_write_text(path, header + dump_config(config))
+    return path
+
+
+def final_config(config: Config, out: Path) -> Config:
+    """The best config for the final run: the whole training split (no validation part), all
+    its epochs (early stopping has nothing to watch), into ``out``."""
+    tc = config.training
+    return config.model_copy(update={
+        "data": config.data.model_copy(update={"val_fraction": 0.0}),
+        "training": tc.model_copy(update={"early_stopping": tc.early_stopping.model_copy(update={"patience": 0})}),
+        "output": config.output.model_copy(update={"dir": str(out)}),
+    })
+
+
+def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict[str, Any]:
+    """Retrain the best trial's config on the whole training split; evaluate the test split once.
+
+    A final run of the same trial is reused; one of an earlier best trial is kept as
+    ``final-trialNNNN/``.
+    """
+    from rnnlab.train.trainer import train
+
+    record = out / FINAL_FILE
+    final_dir = out / "final"
+    if record.exists():
+        old = read_json(record)
+        if old.get("trial") == trial.number and (final_dir / "summary.json").exists():
+            return old
+        if final_dir.exists():
+            shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
+    elif final_dir.exists():
+        shutil.rmtree(final_dir)  # a final run cut short before it was recorded: start it again
+    cfg = final_config(parse_config(trial.user_attrs["config"]), final_dir)
+    say(f"final: trial {trial.number}'s config on the whole training split, {cfg.training.epochs} epochs")
+    result = train(cfg, out=final_dir, progress=False, log=None)
+    from rnnlab.report import write_report
+
+    write_report(final_dir)
+    scores = trial.user_attrs.get("fold_scores", [])
+    final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),
+                                                      "fold_scores": scores},
+             "train": result.train_eval, "test": result.test, "run_dir": "final"}
+    atomic_write_json(record, final)
+    return final
+
+
+def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> SearchOutcome:
+    """best.toml, the final run and its single test evaluation, study.html."""
+    c = _counts(study)
+    say(f"study {setup.study_name!r}: {c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed")
+    best = best_trial(study)
+    final = None
+    if best is None:
+        say("no trial completed: no best.toml and no final run")
+    else:
+        metric = setup.search.metric
+        path = write_best(setup.out, best, metric, setup.plan)
+        spread = float(np.std(best.user_attrs.get("fold_scores", [np.nan])))
+        say(f"best trial {best.number}: {metric} {best.value:.4f} ± {spread:.4f} over {setup.plan.describe()} "
+            f"(search score, training split only)\nbest config: {path}")
+        if setup.options.final:
+            final = run_final(setup.out, best, say)
+            test = final.get("test")
+            say(f"test accuracy {test['acc']:.4f} (trial {best.number}'s config retrained on the whole training "
+                "split, test split evaluated once)" if test else
+                "no test split (data.test_path is unset): the final run is not evaluated")
+    from rnnlab.search.report import write_study_report
+
+    say(f"study report: {write_study_report(setup.out, study)}")
+    return SearchOutcome(setup.out, study, best, final)
+
+
+def open_existing(study_dir: str | Path, storage: str | None = None, name: str | None = None) -> optuna.Study:
+    """The study of a study directory (as ``rnnlab study DIR`` reads it), for reading."""
+    from rnnlab.errors import RunDirError
+
+    d = Path(study_dir)
+    if not (d / STUDY_FILE).exists():
+        raise RunDirError(f"{d} is not a study directory (no {STUDY_FILE}; `rnnlab search` writes it)")
+    info = read_json(d / STUDY_FILE)
+    url = storage or info.get("storage")
+    if url is not None and "***" in url:
+        raise SearchError(f"{d}: the study is in a database with a password; pass --storage URL")
+    st = open_storage(url, d)
+    try:
+        return optuna.load_study(study_name=name or info["study"], storage=st)
+    except KeyError:
+        raise SearchError(f"{d}: no study named {name or info['study']!r} in "
+                          f"{mask(url) if url else 'the journal file'}") from None
+
+
+__all__ = ["SearchOptions", "SearchOutcome", "best_trial", "final_config", "open_existing", "prepare",
+           "run_search", "work"]

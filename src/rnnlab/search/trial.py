@@ -1,0 +1,176 @@
+"""The trial runner: one complete config trained on every fold of the training split.
+
+:func:`run_trial` is the unit that ``rnnlab search`` (and any procedure that compares configs)
+runs: it trains ``config`` once per (seed, fold) of a :class:`FoldPlan` through the same trainer
+as ``rnnlab train``, one run directory each (``OUT/fold-1/``, or ``OUT/seed-3/fold-1/`` with
+several seeds), and returns the last-epoch validation score of every run. The test split is
+never loaded (:func:`rnnlab.data.load_data` with a fold leaves it out).
+
+Each epoch's score goes to ``report(step, value)``; when it returns True the trial stops there
+(pruned). Steps are well defined across trials: the runs go in turn, seed by seed and fold by
+fold, and ``step = run_index * epochs + epoch`` (1-based), so the pruner compares trials at the
+same epoch of the same fold.
+
+A run directory that already holds a finished run of the same config is reused, and one cut
+short by a kill resumes from its checkpoint: running a trial again finishes it.
+
+Example:
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nhidden_size = 4\\n'
+    ...                    '[training]\\nepochs = 2\\n[tracking]\\nenabled = false')
+    >>> result = run_trial(cfg, FoldPlan(k=2, seed=0), tempfile.mkdtemp())
+    >>> len(result.scores[0]), result.pruned_at is None
+    (2, True)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.config import Config, dump_config, parse_config
+from rnnlab.data import Fold
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json, read_jsonl
+
+#: ``report(step, value)`` -> True to stop the trial (pruned).
+Report = Callable[[int, float], bool]
+TRIAL_FILE = "trial.json"
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """``k`` stratified folds of the training split (k == 1: one hold-out of ``holdout``)."""
+
+    k: int
+    seed: int
+    holdout: float = 0.2
+
+    def folds(self) -> list[Fold]:
+        return [Fold(self.k, i, self.seed, self.holdout) for i in range(self.k)]
+
+    def describe(self) -> str:
+        """E.g. ``3 stratified folds`` or ``a 20% hold-out``."""
+        return f"{self.k} stratified folds" if self.k > 1 else f"a {self.holdout:.0%} hold-out"
+
+
+def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPlan:
+    """The fold plan for a training split with labels ``y``.
+
+    ``folds`` 0 is the automatic rule: 5 folds below 100 series, 3 below 1000, else one
+    stratified hold-out (a single hold-out of a small split is too noisy to rank trials; of a
+    large one it is precise enough and k times cheaper). k never exceeds the smallest class
+    (every fold must be able to hold each class); a class of one series gives a hold-out.
+
+    >>> choose_plan(np.repeat([0, 1], 20), 0, seed=0, holdout=0.2).k
+    5
+    >>> choose_plan(np.repeat([0, 1], 100), 0, seed=0, holdout=0.2).k
+    3
+    >>> choose_plan(np.repeat([0, 1], 600), 0, seed=0, holdout=0.2).describe()
+    'a 20% hold-out'
+    """
+    n, smallest = len(y), int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    k = folds if folds else (5 if n < 100 else 3 if n < 1000 else 1)
+    k = min(k, smallest)
+    return FoldPlan(k if k >= 2 else 1, seed, holdout if holdout > 0 else 0.2)
+
+
+@dataclass
+class TrialResult:
+    """Per-seed, per-fold last-epoch scores of the runs that finished, and where it was pruned."""
+
+    metric: str
+    scores: list[list[float]]
+    epochs: list[list[int]]
+    run_dirs: list[str] = field(default_factory=list)
+    pruned_at: dict[str, int] | None = None
+
+    @property
+    def values(self) -> list[float]:
+        return [v for per_seed in self.scores for v in per_seed]
+
+    @property
+    def mean(self) -> float:
+        """The trial's score: the mean over every finished (seed, fold) run."""
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def std(self) -> float:
+        """The spread of the fold scores (population standard deviation)."""
+        return float(np.std(self.values)) if self.values else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "mean": self.mean, "std": self.std, "scores": self.scores,
+                "epochs": self.epochs, "run_dirs": self.run_dirs, "pruned_at": self.pruned_at}
+
+
+def _finished(run: Path, config: Config) -> dict[str, Any] | None:
+    """The last record of a finished run of ``config`` in ``run`` (None: not there or unfinished)."""
+    rd = RunDir(run)
+    if not (run / "summary.json").exists() or not rd.config.exists():
+        return None
+    if parse_config(rd.config.read_text(encoding="utf-8")) != config:
+        return None
+    records = read_jsonl(rd.metrics)
+    summary = read_json(run / "summary.json")
+    if records and (records[-1]["epoch"] == config.training.epochs or summary.get("stopped_early")):
+        return records[-1]
+    return None
+
+
+def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
+              metric: str = "val_acc", report: Report | None = None) -> TrialResult:
+    """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).
+
+    ``out`` receives ``config.toml`` (the trial's complete config), one run directory per
+    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``.
+    """
+    from rnnlab.train.trainer import train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.toml", dump_config(config))
+    seeds = list(seeds) if seeds is not None else [config.training.seed]
+    epochs = config.training.epochs
+    result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
+    for s, seed in enumerate(seeds):
+        cfg = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
+        for fold in plan.folds():
+            index = s * plan.k + fold.index
+            run = (out / f"seed-{seed}" if len(seeds) > 1 else out) / f"fold-{fold.index + 1}"
+            result.run_dirs.append(str(run.relative_to(out)))
+            last = _finished(run, cfg)
+            if last is None:
+                stop: dict[str, int] = {}
+
+                def on_epoch(record: dict[str, Any], index: int = index, fold: Fold = fold,
+                             seed: int = seed, stop: dict[str, int] = stop) -> bool:
+                    step = index * epochs + int(record["epoch"])
+                    if report is not None and report(step, float(record[metric])):
+                        stop.update(seed=seed, fold=fold.index + 1, epoch=int(record["epoch"]), step=step)
+                        return True
+                    return False
+
+                resume = (run / "checkpoints" / "last.pt").exists()
+                train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
+                if stop:
+                    result.pruned_at = stop
+                    atomic_write_json(out / TRIAL_FILE, result.to_dict())
+                    return result
+                last = read_jsonl(RunDir(run).metrics)[-1]
+            result.scores[s].append(float(last[metric]))
+            result.epochs[s].append(int(last["epoch"]))
+    atomic_write_json(out / TRIAL_FILE, result.to_dict())
+    return result
+
+
+def drop_checkpoints(trial_dir: str | Path) -> None:
+    """Delete the checkpoints of every run of a trial (its config and records stay)."""
+    for ckpt in sorted(Path(trial_dir).glob("**/checkpoints")):
+        if ckpt.is_dir():
+            shutil.rmtree(ckpt, ignore_errors=True)

@@ -51,7 +51,7 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     """Compare two sets of scores with the rule of this module.
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
-    'one run on a side: the noise is unknown, scrapped'
+    'one run on a side: the noise is unknown'
     >>> verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False).kept  # a loss, lower is better
     True
     """
@@ -64,10 +64,10 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (mc - mb)
     if len(candidate) < 2 or len(current) < 2:
-        return Verdict(False, gain, math.inf, "one run on a side: the noise is unknown, scrapped")
+        return Verdict(False, gain, math.inf, "one run on a side: the noise is unknown")
     se = math.sqrt(vc / len(candidate) + vb / len(current))
     if gain > se and gain > 0:
-        return Verdict(True, gain, se, f"kept: gain {gain:+.4f} > noise (se {se:.4f})")
+        return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})")
     if gain <= 0:
-        return Verdict(False, gain, se, f"scrapped: no gain ({gain:+.4f}, se {se:.4f})")
-    return Verdict(False, gain, se, f"scrapped: gain {gain:+.4f} within the noise (se {se:.4f})")
+        return Verdict(False, gain, se, f"no gain ({gain:+.4f}, se {se:.4f})")
+    return Verdict(False, gain, se, f"gain {gain:+.4f} within the noise (se {se:.4f})")

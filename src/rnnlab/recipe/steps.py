@@ -5,29 +5,35 @@ configuration kept so far. The best candidate that beats it by more than the noi
 (:mod:`rnnlab.recipe.decide`) is kept; then the tier's ``if_kept`` or ``if_scrapped`` branch is
 tried next, and so on until a tier has no branch to follow. A step none of whose candidates is
 kept leaves the configuration as it was ("scrapped"). This is the only place that knows the
-recipe; the docs' table is generated from it (:func:`recipe_table`).
+recipe; the table in docs/recipe.md and ``rnnlab recipe --help`` is :func:`recipe_table`.
 
-A candidate's ``changes`` map key paths of the TOML config to values. A dotted path names a key
-(``"model.recurrent_dropout"``); ``"training.decay_rules[role=R].weight_decay"`` sets the decay of
-the rule that selects exactly role ``R``, adding that rule first when the config has none.
+A candidate's ``changes`` are values for the search's keys (:func:`rnnlab.search.space.apply_values`):
+config key paths such as ``"model.recurrent_dropout"`` and the derived keys ``decay.kernel``,
+``decay.recurrent`` (a decay rule for that role), ``model.normalization``, ``model.max_norm``.
+
+The decay steps try the recipe's L2 coefficients 1e-3 and 1e-4 where the optimizer adds decay to
+the gradient (``adam``, ``sgd``: torch's ``weight_decay`` λ is the gradient of (λ/2)·Σw², so the
+values are 2e-3 and 2e-4); with decoupled decay (``adamw``, ``nadamw``, ``sgdw``), which shrinks
+weights by ``lr·λ`` per step and does next to nothing at those values, they try torch's default
+1e-2 and ten times it (docs/regularization.md, step 1).
 
 Example:
     >>> [s.name for s in RECIPE][:3]
     ['recurrent_decay', 'kernel_decay', 'input_dropout']
-    >>> step = by_name("recurrent_dropout")
-    >>> [c.label for c in step.first.candidates], [c.label for c in step.first.if_kept.candidates]
-    (['recurrent_dropout=0.2'], ['recurrent_dropout=0.4'])
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> [c.label for c in by_name("recurrent_decay").tier(cfg).candidates]
+    ['recurrent decay 0.1', 'recurrent decay 0.01']
 """
 
 from __future__ import annotations
 
-import copy
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rnnlab._checks import did_you_mean
+from rnnlab.config import Config
 from rnnlab.errors import ConfigError
 
 
@@ -57,31 +63,38 @@ class Step:
     name: str
     advice: str
     """The recipe's words for this step (shown in the report)."""
-    first: Tier
+    first: Tier | Callable[[Config], Tier]
+    """The first tier, or a function of the current config giving it."""
+
+    def tier(self, config: Config) -> Tier:
+        return self.first(config) if callable(self.first) else self.first
 
 
-def _one(path: str, value: Any, label: str | None = None) -> Candidate:
-    return Candidate(label or f"{path.rsplit('.', 1)[-1]}={value}", {path: value})
+def _one(path: str, value: Any) -> Candidate:
+    return Candidate(f"{path.rsplit('.', 1)[-1]}={value}", {path: value})
 
 
 def _tier(*candidates: Candidate, if_kept: Tier | None = None, if_scrapped: Tier | None = None) -> Tier:
     return Tier(tuple(candidates), if_kept, if_scrapped)
 
 
-def _decay(role: str, value: float) -> Candidate:
-    return Candidate(f"{role} decay {value:g}", {f"training.decay_rules[role={role}].weight_decay": value})
+DECOUPLED = ("adamw", "nadamw", "sgdw")
 
 
-_MAX_NORM = {"kind": "max_norm", "value": 3.0}
-_RBN = Candidate("recurrent_batch_norm", {"model.recurrent_batch_norm": True, "model.layer_norm": False})
+def _decay_tier(role: str) -> Callable[[Config], Tier]:
+    def tier(config: Config) -> Tier:
+        values = (1e-1, 1e-2) if config.training.optimizer in DECOUPLED else (2e-3, 2e-4)
+        return _tier(*(Candidate(f"{role} decay {v:g}", {f"decay.{role}": v}) for v in values))
 
-#: The recipe, in order (docs/regularization.md). Decay values are those of the optimizer's
-#: decay rules (decoupled for adamw/nadamw/sgdw, an L2 term of the gradient for adam/sgd).
+    return tier
+
+
+_RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"})
+
+#: The recipe, in order (docs/regularization.md).
 RECIPE: tuple[Step, ...] = (
-    Step("recurrent_decay", "decay of the recurrent weights: 1e-3 vs 1e-4",
-         _tier(_decay("recurrent", 1e-3), _decay("recurrent", 1e-4))),
-    Step("kernel_decay", "decay of the kernel weights, separately: 1e-3 vs 1e-4",
-         _tier(_decay("kernel", 1e-3), _decay("kernel", 1e-4))),
+    Step("recurrent_decay", "decay of the recurrent weights: two values a decade apart", _decay_tier("recurrent")),
+    Step("kernel_decay", "decay of the kernel weights, separately: two values a decade apart", _decay_tier("kernel")),
     Step("input_dropout", "input dropout 0.1, and 0.2 if that helped, else scrap it",
          _tier(_one("model.input_dropout", 0.1), if_kept=_tier(_one("model.input_dropout", 0.2)))),
     Step("recurrent_dropout", "recurrent dropout 0.2, then 0.4, then 0.5 or back to 0.3",
@@ -92,14 +105,13 @@ RECIPE: tuple[Step, ...] = (
     Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better",
          _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True),
                if_kept=_tier(_RBN), if_scrapped=_tier(_RBN))),
-    Step("constraint", "a max-norm constraint (3) on the recurrent and kernel weights",
-         _tier(Candidate("max_norm 3", {"model.recurrent_constraint": _MAX_NORM,
-                                        "model.kernel_constraint": _MAX_NORM}))),
+    Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights",
+         _tier(Candidate("max_norm 3", {"model.max_norm": True}))),
     Step("residual", "residual connections between stacked layers",
          _tier(Candidate("residual=True", {"model.residual": True}, needs_stacked=True))),
     Step("zoneout", "zoneout 0.1", _tier(_one("model.zoneout", 0.1))),
-    Step("layer_norm", "layer norm", _tier(Candidate("layer_norm", {"model.layer_norm": True,
-                                                                   "model.recurrent_batch_norm": False}))),
+    Step("layer_norm", "layer norm (instead of recurrent batch norm)",
+         _tier(Candidate("layer_norm", {"model.normalization": "layer_norm"}))),
     Step("shuffle_within_batch", "fixed batches in shuffled order, shuffled within each batch",
          _tier(Candidate("shuffle_within_batch", {"training.shuffle": "batches",
                                                   "training.shuffle_within_batch": True}))),
@@ -114,7 +126,7 @@ def by_name(name: str) -> Step:
     for s in RECIPE:
         if s.name == name:
             return s
-    raise ConfigError(f"unknown recipe step {name!r}{did_you_mean(name, STEP_NAMES)}; "
+    raise ConfigError(f"--steps: unknown recipe step {name!r}{did_you_mean(name, STEP_NAMES)}; "
                       f"the steps are: {', '.join(STEP_NAMES)}")
 
 
@@ -133,53 +145,22 @@ def select_steps(names: str | None) -> tuple[Step, ...]:
     return tuple(s for s in RECIPE if s.name in chosen)
 
 
-def not_applicable(candidate: Candidate, raw: Mapping[str, Any]) -> str | None:
-    """Why ``candidate`` does not apply to the config ``raw`` (None: it applies).
+def not_applicable(candidate: Candidate, config: Config) -> str | None:
+    """Why ``candidate`` does not apply to ``config`` (None: it applies).
 
-    >>> not_applicable(by_name("residual").first.candidates[0], {"model": {"num_layers": 1}})
+    >>> from rnnlab.config import parse_config
+    >>> not_applicable(by_name("residual").tier(None).candidates[0], parse_config('[data]\\ndataset = "UnitTest"'))
     'needs stacked layers (model.num_layers > 1), the config has 1'
     """
-    if candidate.needs_stacked:
-        layers = raw.get("model", {}).get("num_layers", 1)
-        if layers <= 1:
-            return f"needs stacked layers (model.num_layers > 1), the config has {layers}"
+    if candidate.needs_stacked and config.model.num_layers <= 1:
+        return f"needs stacked layers (model.num_layers > 1), the config has {config.model.num_layers}"
     return None
-
-
-_RULE_PATH = re.compile(r"^training\.decay_rules\[role=(\w+)\]\.weight_decay$")
-
-
-def apply_changes(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the TOML table ``raw`` with ``changes`` applied (see the module docstring).
-
-    >>> apply_changes({"model": {"hidden_size": 8}}, {"model.zoneout": 0.1})
-    {'model': {'hidden_size': 8, 'zoneout': 0.1}}
-    >>> apply_changes({}, {"training.decay_rules[role=kernel].weight_decay": 1e-3})
-    {'training': {'decay_rules': [{'role': 'kernel', 'weight_decay': 0.001}]}}
-    """
-    out = copy.deepcopy(dict(raw))
-    for path, value in changes.items():
-        m = _RULE_PATH.match(path)
-        if m:
-            rules = out.setdefault("training", {}).setdefault("decay_rules", [])
-            mine = [r for r in rules if r.get("role") == m.group(1) and r.get("name") is None]
-            if mine:
-                mine[0]["weight_decay"] = value
-            else:
-                rules.insert(0, {"role": m.group(1), "weight_decay": value})
-            continue
-        *parents, key = path.split(".")
-        table = out
-        for p in parents:
-            table = table.setdefault(p, {})
-        table[key] = copy.deepcopy(value)
-    return out
 
 
 def describe(tier: Tier) -> str:
     """A tier and its branches in one line.
 
-    >>> describe(by_name("recurrent_dropout").first)
+    >>> describe(by_name("recurrent_dropout").tier(None))
     'recurrent_dropout=0.2 → kept: (recurrent_dropout=0.4 → kept: recurrent_dropout=0.5; scrapped: recurrent_dropout=0.3)'
     """
     text = " vs ".join(c.label for c in tier.candidates)
@@ -191,12 +172,13 @@ def describe(tier: Tier) -> str:
     return f"{text} → {'; '.join(branches)}" if branches else text
 
 
-def recipe_table() -> str:
-    """The recipe as a Markdown table (docs/recipe.md and ``rnnlab recipe --help``).
+def recipe_table(config: Config) -> str:
+    """The recipe as a Markdown table, for ``config`` (the decay values follow its optimizer).
 
-    >>> recipe_table().splitlines()[0]
+    >>> from rnnlab.config import parse_config
+    >>> recipe_table(parse_config('[data]\\ndataset = "UnitTest"')).splitlines()[0]
     '| step | what the recipe says | what is tried (→ next, depending on the outcome) |'
     """
     rows = ["| step | what the recipe says | what is tried (→ next, depending on the outcome) |", "|---|---|---|"]
-    rows += [f"| `{s.name}` | {s.advice} | {describe(s.first)} |" for s in RECIPE]
+    rows += [f"| `{s.name}` | {s.advice} | {describe(s.tier(config))} |" for s in RECIPE]
     return "\n".join(rows)

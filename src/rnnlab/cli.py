@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command: train, report, doctor, compare, search, study, datasets, init.
+"""The ``rnnlab`` command: train, report, doctor, compare, search, study, recipe, datasets, init.
 
 Every command runs inside :func:`main`, which turns failures into one line on stderr: a user
 error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
@@ -52,6 +52,12 @@ and config.toml is rewritten to the config the run now follows.""",
 see docs/search.md for the [search] section and the default space""",
     "study": """examples:
   rnnlab study runs/gunpoint-lstm-search             # the trials table of a running or finished study""",
+    "recipe": """examples:
+  rnnlab recipe my.toml                              # every step, 3 seeds, in runs/<name>-recipe/
+  rnnlab recipe my.toml --steps recurrent_dropout,zoneout --seeds 5 --workers 2
+  rnnlab recipe my.toml                              # again after a kill: continues, repeats no finished run
+the steps (see docs/recipe.md):
+""",
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
   rnnlab init experiments/lstm.toml --force""",
@@ -235,6 +241,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
+
+    options = RecipeOptions(config=args.config, seeds=args.seeds, steps=args.steps, workers=args.workers,
+                            out=args.out, final=not args.no_final)
+    run_recipe_command(options, log=None if args.quiet else _say)
+    return 0
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from rnnlab.search.study import open_existing
     from rnnlab.search.table import trials_table
@@ -293,6 +308,12 @@ def _version() -> str:
     return f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {native.describe()})"
 
 
+def _recipe_steps() -> tuple[str, ...]:
+    from rnnlab.recipe.steps import STEP_NAMES
+
+    return STEP_NAMES
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnlab", description="Train, inspect and compare regularized recurrent networks.",
@@ -349,6 +370,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-final", action="store_true", help="skip retraining the best config and the test evaluation")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
     p.set_defaults(func=cmd_search)
+
+    p = add("recipe", "Walk the regularization recipe: try each regularizer in turn, keep it only when it beats "
+                      "the noise, write the ablation.")
+    p.epilog += "\n".join(f"  {name}" for name in _recipe_steps())
+    p.add_argument("config", help="the TOML config: the baseline")
+    p.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds per candidate (default 3)")
+    p.add_argument("--steps", metavar="LIST", help="comma-separated steps to walk (default: all, in order)")
+    p.add_argument("--workers", type=int, default=1, metavar="K", help="processes scoring candidates and seeds")
+    p.add_argument("--out", metavar="DIR", help="the recipe directory (default: output.dir + '-recipe')")
+    p.add_argument("--no-final", action="store_true",
+                   help="skip retraining baseline and final config on the whole training split (no test evaluation)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_recipe)
 
     p = add("study", "Print the trials table of a study directory (running or finished).")
     p.add_argument("study_dir", metavar="DIR")

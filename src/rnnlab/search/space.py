@@ -137,13 +137,25 @@ class Space:
 
     def apply(self, base: Config, values: Mapping[str, Any], source: str = "search: trial") -> Config:
         """``base`` with ``values`` set: a complete config (without ``[search]``), validated."""
-        raw = base.model_dump(exclude={"search"})
-        derived = {k: v for k, v in values.items() if k in DERIVED}
-        for key, value in values.items():
-            if key not in DERIVED:
-                _set(raw, key, _unset_none(key, value))
-        _apply_derived(raw, derived, base)
-        return config_from_dict(raw, source=source)
+        return apply_values(base, values, source)
+
+
+def apply_values(base: Config, values: Mapping[str, Any], source: str = "search: trial") -> Config:
+    """``base`` with ``values`` (key paths or :data:`DERIVED` keys → values) set: a complete
+    config without ``[search]``, validated (a :class:`ConfigError` names a refused value).
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = apply_values(parse_config('[data]\\ndataset = "UnitTest"'), {"decay.recurrent": 1e-3})
+    >>> [(r.role, r.weight_decay) for r in cfg.training.decay_rules]
+    [('recurrent', 0.001)]
+    """
+    raw = base.model_dump(exclude={"search"})
+    derived = {k: v for k, v in values.items() if k in DERIVED}
+    for key, value in values.items():
+        if key not in DERIVED:
+            _set(raw, key, _unset_none(key, value))
+    _apply_derived(raw, derived, base)
+    return config_from_dict(raw, source=source)
 
 
 # ------------------------------------------------------------------------------ key paths

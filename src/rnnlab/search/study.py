@@ -43,7 +43,7 @@ from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.rundir import atomic_write_json, atomic_write_text, read_json
 from rnnlab.search.space import Space, space_from_config
 from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
-from rnnlab.search.trial import FoldPlan, choose_plan, drop_checkpoints, run_trial
+from rnnlab.search.trial import FoldPlan, drop_checkpoints, plan_for_config, run_trial
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -83,7 +83,7 @@ class Setup:
 
 def prepare(options: SearchOptions) -> Setup:
     """Read the config, choose the folds, build and check the space (no trial runs yet)."""
-    from rnnlab.data import Fold, load_data
+    from rnnlab.data import load_data
 
     if options.workers < 1:
         raise SearchError(f"--workers: expected at least 1, got {options.workers}")
@@ -94,10 +94,8 @@ def prepare(options: SearchOptions) -> Setup:
     base = load_config(options.config)
     search = base.search if base.search is not None else SearchConfig()
     base = base.model_copy(update={"search": search})
-    # The training split only (a fold leaves the test split out): its labels choose the folds.
-    split = load_data(base.data, seed=base.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5))
-    y = np.concatenate([split.train.y, split.val.y])
-    plan = choose_plan(y, search.folds, search.seed, base.data.val_fraction)
+    plan = plan_for_config(base, search)
+    split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0])
     space = space_from_config(base, split.channels, len(split.classes))
     name = options.study or base.name
     out = Path(options.out or f"{base.output.dir}-search")
@@ -400,14 +398,33 @@ def final_config(config: Config, out: Path) -> Config:
     })
 
 
+def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
+    """Train ``config`` on the whole training split into ``out`` (:func:`final_config`), write its
+    report, and evaluate the test split once: ``{"train": ..., "test": ...}`` (test None when the
+    data has no test split). A finished run in ``out`` of the same config is read, not repeated.
+    """
+    from rnnlab.report import write_report
+    from rnnlab.train.trainer import train
+
+    cfg = final_config(config, out)
+    summary = out / "summary.json"
+    if summary.exists() and (out / "config.toml").exists() \
+            and parse_config((out / "config.toml").read_text(encoding="utf-8")) == cfg:
+        done = read_json(summary)
+        return {"train": done["train_eval"], "test": done["test"]}
+    if out.exists():
+        shutil.rmtree(out)  # a run cut short before its summary: start it again
+    result = train(cfg, out=out, progress=False, log=None)
+    write_report(out)
+    return {"train": result.train_eval, "test": result.test}
+
+
 def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict[str, Any]:
     """Retrain the best trial's config on the whole training split; evaluate the test split once.
 
     A final run of the same trial is reused; one of an earlier best trial is kept as
     ``final-trialNNNN/``.
     """
-    from rnnlab.train.trainer import train
-
     record = out / FINAL_FILE
     final_dir = out / "final"
     if record.exists():
@@ -418,16 +435,11 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
             shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
     elif final_dir.exists():
         shutil.rmtree(final_dir)  # a final run cut short before it was recorded: start it again
-    cfg = final_config(parse_config(trial.user_attrs["config"]), final_dir)
-    say(f"final: trial {trial.number}'s config on the whole training split, {cfg.training.epochs} epochs")
-    result = train(cfg, out=final_dir, progress=False, log=None)
-    from rnnlab.report import write_report
-
-    write_report(final_dir)
+    say(f"final: trial {trial.number}'s config on the whole training split")
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),
                                                       "fold_scores": scores},
-             "train": result.train_eval, "test": result.test, "run_dir": "final"}
+             **retrain_and_test(parse_config(trial.user_attrs["config"]), final_dir), "run_dir": "final"}
     atomic_write_json(record, final)
     return final
 

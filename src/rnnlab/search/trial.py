@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import Config, dump_config, parse_config
+from rnnlab.config import Config, SearchConfig, dump_config, parse_config
 from rnnlab.data import Fold
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
@@ -78,6 +78,15 @@ def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPla
     k = folds if folds else (5 if n < 100 else 3 if n < 1000 else 1)
     k = min(k, smallest)
     return FoldPlan(k if k >= 2 else 1, seed, holdout if holdout > 0 else 0.2)
+
+
+def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
+    """The fold plan of ``config``'s training split (its labels only; the test split is not read)."""
+    from rnnlab.data import Fold, load_data
+
+    split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5))
+    y = np.concatenate([split.train.y, split.val.y])
+    return choose_plan(y, search.folds, search.seed, config.data.val_fraction)
 
 
 @dataclass

@@ -1,0 +1,193 @@
+"""The recipe's ablation: ``DIR/recipe.md``, ``DIR/recipe.html`` and ``DIR/recipe.json``.
+
+One row per candidate tried, step by step: what was tried, its score (mean ± sd over seeds ×
+folds of the training split), kept or scrapped and why; then the final configuration and the
+single test-split evaluation of the baseline and of the final configuration, side by side. The
+HTML page (self-contained, like the run report) adds, per step, the weight-norm evolution and the
+gradient through time of the configuration the step started from and of each candidate, side by
+side: what each regularizer did to the weights, not only to the score.
+
+Example:
+    >>> write_recipe_report(outcome)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.config import Config
+from rnnlab.recipe.procedure import StepOutcome, Tried
+from rnnlab.recipe.steps import recipe_table
+from rnnlab.rundir import atomic_write_json, atomic_write_text
+
+RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
+        "standard error of the difference (Welch's form over the seed x fold scores); among several, the "
+        "largest gain is kept")
+
+
+def _ms(scores: list[float]) -> str:
+    if not scores:
+        return "-"
+    sd = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
+    return f"{np.mean(scores):.4f} ± {sd:.4f}"
+
+
+def _status(t: Tried) -> str:
+    if t.not_applicable is not None:
+        return "not applicable"
+    return "kept" if t.kept else "scrapped"
+
+
+def step_record(o: StepOutcome) -> dict[str, Any]:
+    """A step's outcome as JSON (``recipe.json``)."""
+    return {"step": o.step.name, "advice": o.step.advice, "kept": [t.label for t in o.kept], "tried": [
+        {"label": t.label, "against": t.against, "status": _status(t), "reason": t.reason, "scores": t.scores,
+         "gain": t.verdict.gain if t.verdict else None, "se": t.verdict.se if t.verdict else None}
+        for t in o.tried]}
+
+
+def _test_cell(tests: dict[str, Any], name: str, split: str) -> str:
+    part = (tests.get(name) or {}).get(split)
+    return f"{part['acc']:.4f}" if part else "-"
+
+
+def render_markdown(outcome: Any) -> str:
+    """``recipe.md``: the ablation table, the final configuration, the test evaluation."""
+    r, metric = outcome.result, outcome.metric
+    lines = [
+        "# rnnlab recipe", "",
+        f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {len(outcome.seeds)} seeds "
+        f"({', '.join(map(str, outcome.seeds))}) × {outcome.plan.describe()} of the training split, "
+        f"scored by {metric} at the last epoch; the test split is not seen. Rule: {RULE}.", "",
+        f"Baseline: {metric} {_ms(r.baseline_scores)}", "",
+        f"| step | tried | against | {metric} (mean ± sd) | gain | noise (se) | outcome |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in r.outcomes:
+        if not o.tried:
+            lines.append(f"| `{o.step.name}` | - | | | | | nothing to try |")
+        for t in o.tried:
+            v = t.verdict
+            lines.append(f"| `{o.step.name}` | {t.label} | {t.against} | {_ms(t.scores)} | "
+                         f"{f'{v.gain:+.4f}' if v else ''} | {f'{v.se:.4f}' if v else ''} | "
+                         f"**{_status(t)}**: {t.reason} |")
+    kept = [t.label for o in r.outcomes for t in o.kept]
+    lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
+              f"{metric} {_ms(r.final_scores)}. Runnable: `rnnlab train {outcome.out / 'final.toml'}`.", ""]
+    if outcome.tests:
+        lines += ["| configuration | train accuracy | test accuracy (evaluated once) |", "|---|---|---|"]
+        for name in ("baseline", "final"):
+            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train')} | "
+                         f"{_test_cell(outcome.tests, name, 'test')} |")
+        lines += ["", "Both retrained on the whole training split after the walk; the test split was evaluated "
+                  "once for each and chose nothing.", ""]
+    lines += ["## The recipe", "", recipe_table(r.baseline), ""]
+    return "\n".join(lines)
+
+
+# --- HTML ------------------------------------------------------------------------------------------
+
+
+def _first_run(outcome: Any, label: str, config: Config) -> Path:
+    from rnnlab.recipe.run import candidate_dir
+
+    return candidate_dir(outcome.out, label, config) / f"seed-{outcome.seeds[0]}" / "fold-1"
+
+
+def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
+    """Weight norms and gradient through time of the step's starting point and its candidates."""
+    from rnnlab.plots import plot_compare_norms, plot_grad_through_time
+    from rnnlab.report import _img, read_grad_through_time
+
+    scored = [t for t in o.tried if t.config is not None and t.not_applicable is None]
+    if not scored:
+        return ""
+    start = scored[0].against
+    runs = {f"{start} (start)": _first_run(outcome, start, configs[start])}
+    runs.update({f"{t.label} ({_status(t)})": _first_run(outcome, t.label, t.config) for t in scored})
+    runs = {k: v for k, v in runs.items() if (v / "metrics.jsonl").exists()}
+    if not runs:
+        return ""
+    params = sorted({line for v in runs.values() for line in _rnn_weights(v)}) or None
+    parts = [_img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
+                                      f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
+    cells = []
+    for name, run in runs.items():
+        gtt, _ = read_grad_through_time(run)
+        if gtt:
+            fig = plot_grad_through_time(next(iter(gtt.values())), title=f"{name}")
+            cells.append(f"<div>{_img(fig, f'gradient through time of {name}')}</div>")
+    if cells:
+        parts.append(f'<div class="side">{"".join(cells)}</div>')
+    return "".join(parts)
+
+
+def _rnn_weights(run: Path) -> list[str]:
+    from rnnlab.rundir import read_jsonl
+
+    return [r["name"] for r in read_jsonl(run / "tracked.jsonl")
+            if str(r.get("name", "")).startswith("rnn.weight_") and r.get("stat") == "l2_mean"]
+
+
+def render_html(outcome: Any) -> str:
+    """``recipe.html``: the ablation with pictures per step."""
+    from rnnlab.report import CSS, SCRIPT, _e
+
+    r, metric = outcome.result, outcome.metric
+    configs: dict[str, Config] = {"baseline": r.baseline}
+    sections = []
+    for o in r.outcomes:
+        rows = []
+        for t in o.tried:
+            if t.config is not None:
+                configs.setdefault(t.label, t.config)
+            cls = {"kept": "kept", "scrapped": "scrapped"}.get(_status(t), "na")
+            rows.append(f'<tr class="{cls}"><td>{_e(t.label)}</td><td>{_e(t.against)}</td>'
+                        f'<td class="num">{_e(_ms(t.scores))}</td><td><b>{_e(_status(t))}</b>: {_e(t.reason)}</td></tr>')
+        table = (f"<table><tr><th>tried</th><th>against</th><th>{_e(metric)} (mean ± sd)</th><th>outcome</th></tr>"
+                 + "".join(rows) + "</table>") if rows else "<p>nothing to try</p>"
+        pictures = _pictures(outcome, o, configs)
+        for t in o.kept:
+            configs[t.label] = t.config
+        sections.append(f'<section id="step-{_e(o.step.name)}"><h2>{_e(o.step.name)}</h2>'
+                        f'<p class="sub">{_e(o.step.advice)}</p>{table}{pictures}</section>')
+    tests = ""
+    if outcome.tests:
+        tests = ("<table><tr><th>configuration</th><th>train accuracy</th><th>test accuracy (once)</th></tr>"
+                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train')}</td>"
+                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test')}</td></tr>" for n in ("baseline", "final"))
+                 + "</table>")
+    kept = [t.label for o in r.outcomes for t in o.kept]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    css = CSS + ".side { display: flex; gap: 0.5em; flex-wrap: wrap; } .side div { flex: 1 1 45%; min-width: 320px; }\n" \
+        "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>rnnlab recipe: {_e(outcome.out.name)}</title>\n<style>{css}</style>\n<script>{SCRIPT}</script>\n"
+        f"</head>\n<body>\n<h1>Recipe {_e(outcome.out.name)}</h1>\n<p class=\"sub\">{_e(outcome.out.resolve())} · "
+        f"generated {_e(stamp)}</p>\n"
+        f"<p>Each candidate: {len(outcome.seeds)} seeds × {_e(outcome.plan.describe())} of the training split, "
+        f"{_e(metric)} at the last epoch; the test split is not seen. Rule: {_e(RULE)}.</p>"
+        f"<p>Baseline {_e(metric)} {_e(_ms(r.baseline_scores))} → final {_e(_ms(r.final_scores))} "
+        f"({_e(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
+        + "\n".join(sections) + "\n</body>\n</html>\n"
+    )
+
+
+def write_recipe_report(outcome: Any) -> tuple[Path, Path]:
+    """Write ``recipe.md``, ``recipe.html`` and ``recipe.json``; returns the first two paths."""
+    out = outcome.out
+    atomic_write_json(out / "recipe.json", {
+        "metric": outcome.metric, "seeds": outcome.seeds, "plan": outcome.plan.describe(),
+        "baseline_scores": outcome.result.baseline_scores, "final_scores": outcome.result.final_scores,
+        "steps": [step_record(o) for o in outcome.result.outcomes], "tests": outcome.tests, "finished": True})
+    atomic_write_text(out / "recipe.md", render_markdown(outcome))
+    atomic_write_text(out / "recipe.html", render_html(outcome))
+    return out / "recipe.md", out / "recipe.html"
+
+
+__all__ = ["render_html", "render_markdown", "step_record", "write_recipe_report"]

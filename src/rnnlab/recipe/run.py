@@ -1,0 +1,207 @@
+"""``rnnlab recipe``: the recipe's walk on real training runs, then one test evaluation each for
+the baseline and the final configuration.
+
+Every candidate is scored by the search's trial runner (:func:`rnnlab.search.trial.run_trial`):
+``--seeds`` seeds × the folds of the training split that ``rnnlab search`` would use for this
+config (the ``[search]`` section's ``folds``, ``seed`` and ``metric``; the test split is never
+loaded). The walk (:mod:`rnnlab.recipe.procedure`) keeps a candidate only when it beats the
+configuration kept so far by more than the noise (:mod:`rnnlab.recipe.decide`).
+
+Recipe directory::
+
+    DIR/
+      recipe.toml                 the base config
+      candidates/NAME-HASH/       one per scored configuration: config.toml, seed-S/fold-F/ runs
+      recipe.json                 the outcome of every step (written as the walk goes)
+      final.toml                  the kept configuration (rnnlab train final.toml)
+      test/baseline/, test/final/ both retrained on the whole training split, test split once
+      recipe.md, recipe.html      the ablation
+
+A candidate's directory is named by its label and a hash of its config, and the trial runner
+reuses a finished run and resumes a killed one: running the same command again repeats no
+finished run. ``--workers K`` runs a tier's candidates and seeds in K processes.
+
+Example:
+    >>> run_recipe_command(RecipeOptions(config="my.toml", seeds=3))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import multiprocessing
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
+from rnnlab.errors import ConfigError
+from rnnlab.recipe.procedure import RecipeResult, run_recipe
+from rnnlab.recipe.report import step_record, write_recipe_report
+from rnnlab.recipe.steps import select_steps
+from rnnlab.rundir import atomic_write_json, atomic_write_text
+from rnnlab.search.trial import FoldPlan, run_trial
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RecipeOptions:
+    """The command line of ``rnnlab recipe``."""
+
+    config: str
+    seeds: int = 3
+    steps: str | None = None
+    workers: int = 1
+    out: str | None = None
+    final: bool = True
+    """Retrain the baseline and the final config on the whole training split; test each once."""
+
+
+@dataclass
+class RecipeOutcome:
+    out: Path
+    result: RecipeResult
+    plan: FoldPlan
+    seeds: list[int]
+    metric: str
+    tests: dict[str, dict[str, Any]]
+
+
+def candidate_dir(out: Path, label: str, config: Config) -> Path:
+    """``out/candidates/LABEL-HASH``: the label for people, the hash of the config for resume.
+
+    >>> from rnnlab.config import parse_config
+    >>> candidate_dir(Path("r"), "zoneout=0.1", parse_config('[data]\\ndataset = "UnitTest"')).parent
+    PosixPath('r/candidates')
+    """
+    slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", label).strip("_")[:60] or "candidate"
+    digest = hashlib.sha256(dump_config(config).encode("utf-8")).hexdigest()[:10]
+    return out / "candidates" / f"{slug}-{digest}"
+
+
+def _score(job: tuple[str, str, int, FoldPlan, str]) -> list[float]:
+    """One (config, seed) on every fold: the fold scores (run in a worker process or here)."""
+    directory, config_text, seed, plan, metric = job
+    result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric)
+    return result.values
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):  # die with the recipe: a killed recipe leaves no worker writing
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+class Evaluator:
+    """Scores labelled configs: each seed's fold scores, all seeds concatenated."""
+
+    def __init__(self, out: Path, plan: FoldPlan, seeds: list[int], metric: str, pool: Any, log: Log) -> None:
+        self.out, self.plan, self.seeds, self.metric, self.pool, self.log = out, plan, seeds, metric, pool, log
+
+    def __call__(self, jobs: list[tuple[str, Config]]) -> list[list[float]]:
+        work = []
+        for label, config in jobs:
+            d = candidate_dir(self.out, label, config)
+            d.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(d / "config.toml", dump_config(config))
+            text = dump_config(config)
+            work += [(str(d / f"seed-{s}"), text, s, self.plan, self.metric) for s in self.seeds]
+        self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}")
+        flat = self.pool.map(_score, work) if self.pool is not None else [_score(w) for w in work]
+        n = len(self.seeds)
+        return [[v for part in flat[i * n:(i + 1) * n] for v in part] for i in range(len(jobs))]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> RecipeOutcome:
+    """Run (or continue) the recipe of ``options``; see the module docstring for what it writes."""
+    from rnnlab.search.trial import plan_for_config
+
+    say = log or (lambda _m: None)
+    if options.seeds < 2:
+        raise ConfigError(f"--seeds: expected at least 2 (the noise of a score is its spread over seeds), "
+                          f"got {options.seeds}")
+    if options.workers < 1:
+        raise ConfigError(f"--workers: expected at least 1, got {options.workers}")
+    steps = select_steps(options.steps)
+    base = load_config(options.config)
+    search = base.search if base.search is not None else SearchConfig()
+    plan = plan_for_config(base, search)
+    out = Path(options.out or f"{base.output.dir}-recipe")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "recipe.toml", dump_config(base))
+    seeds = [base.training.seed + i for i in range(options.seeds)]
+    say(f"recipe of {options.config} in {out}: {len(steps)} steps, each candidate {len(seeds)} seeds x "
+        f"{plan.describe()} of the training split, {search.metric}")
+    pool = None
+    if options.workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        pool = ctx.Pool(options.workers, initializer=_worker_init,
+                        initargs=(max(1, _cores() // options.workers),))
+    try:
+        evaluate = Evaluator(out, plan, seeds, search.metric, pool, say)
+        done: list[dict[str, Any]] = []
+
+        def on_step(o: Any) -> None:
+            done.append(step_record(o))
+            atomic_write_json(out / "recipe.json", {"metric": search.metric, "seeds": seeds,
+                                                    "plan": plan.describe(), "steps": done, "finished": False})
+            say(_step_line(o))
+
+        result = run_recipe(base, steps, evaluate, higher_is_better=search.metric == "val_acc", on_step=on_step)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    atomic_write_text(out / "final.toml", f"# rnnlab recipe: the configuration kept after {len(steps)} steps "
+                      f"({result.final_label})\n# train it with: rnnlab train {out / 'final.toml'}\n\n"
+                      + dump_config(result.final))
+    tests: dict[str, dict[str, Any]] = {}
+    if options.final:
+        from rnnlab.search.study import retrain_and_test
+
+        for name, config in (("baseline", result.baseline), ("final", result.final)):
+            tests[name] = retrain_and_test(config, out / "test" / name)
+            test = tests[name].get("test")
+            say(f"{name}: test accuracy {test['acc']:.4f}" if test else f"{name}: no test split")
+    outcome = RecipeOutcome(out, result, plan, seeds, search.metric, tests)
+    md, page = write_recipe_report(outcome)
+    say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")
+    return outcome
+
+
+def _step_line(outcome: Any) -> str:
+    """``step zoneout: zoneout=0.1 0.8100 ± 0.0100 vs baseline 0.7000: kept (gain ...)``."""
+    import numpy as np
+
+    parts = []
+    for t in outcome.tried:
+        if t.not_applicable is not None:
+            parts.append(f"{t.label}: {t.reason}")
+        else:
+            status = "kept" if t.kept else "scrapped"
+            parts.append(f"{t.label} {np.mean(t.scores):.4f} ± {np.std(t.scores, ddof=1):.4f} vs {t.against}: "
+                         f"{status} ({t.reason})")
+    return f"step {outcome.step.name}: " + ("; ".join(parts) or "nothing to try")
+
+
+__all__ = ["RecipeOptions", "RecipeOutcome", "candidate_dir", "run_recipe_command"]

@@ -1,0 +1,184 @@
+"""The regularization recipe of docs/regularization.md as a table: steps, candidates, branches.
+
+Each :class:`Step` starts with one :class:`Tier` of candidates, tried side by side against the
+configuration kept so far. The best candidate that beats it by more than the noise
+(:mod:`rnnlab.recipe.decide`) is kept; then the tier's ``if_kept`` or ``if_scrapped`` branch is
+tried next, and so on until a tier has no branch to follow. A step none of whose candidates is
+kept leaves the configuration as it was ("scrapped"). This is the only place that knows the
+recipe; the table in docs/recipe.md and ``rnnlab recipe --help`` is :func:`recipe_table`.
+
+A candidate's ``changes`` are values for the search's keys (:func:`rnnlab.search.space.apply_values`):
+config key paths such as ``"model.recurrent_dropout"`` and the derived keys ``decay.kernel``,
+``decay.recurrent`` (a decay rule for that role), ``model.normalization``, ``model.max_norm``.
+
+The decay steps try the recipe's L2 coefficients 1e-3 and 1e-4 where the optimizer adds decay to
+the gradient (``adam``, ``sgd``: torch's ``weight_decay`` λ is the gradient of (λ/2)·Σw², so the
+values are 2e-3 and 2e-4); with decoupled decay (``adamw``, ``nadamw``, ``sgdw``), which shrinks
+weights by ``lr·λ`` per step and does next to nothing at those values, they try torch's default
+1e-2 and ten times it (docs/regularization.md, step 1).
+
+Example:
+    >>> [s.name for s in RECIPE][:3]
+    ['recurrent_decay', 'kernel_decay', 'input_dropout']
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> [c.label for c in by_name("recurrent_decay").tier(cfg).candidates]
+    ['recurrent decay 0.1', 'recurrent decay 0.01']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rnnlab._checks import did_you_mean
+from rnnlab.config import Config
+from rnnlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One change of the configuration, scored against the configuration kept so far."""
+
+    label: str
+    changes: Mapping[str, Any]
+    needs_stacked: bool = False
+    """Only for stacked layers (model.num_layers > 1): elsewhere "not applicable"."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Candidates tried side by side, and what to try after them."""
+
+    candidates: tuple[Candidate, ...]
+    if_kept: Tier | None = None
+    if_scrapped: Tier | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the recipe: a regularizer and the values to try."""
+
+    name: str
+    advice: str
+    """The recipe's words for this step (shown in the report)."""
+    first: Tier | Callable[[Config], Tier]
+    """The first tier, or a function of the current config giving it."""
+
+    def tier(self, config: Config) -> Tier:
+        return self.first(config) if callable(self.first) else self.first
+
+
+def _one(path: str, value: Any) -> Candidate:
+    return Candidate(f"{path.rsplit('.', 1)[-1]}={value}", {path: value})
+
+
+def _tier(*candidates: Candidate, if_kept: Tier | None = None, if_scrapped: Tier | None = None) -> Tier:
+    return Tier(tuple(candidates), if_kept, if_scrapped)
+
+
+DECOUPLED = ("adamw", "nadamw", "sgdw")
+
+
+def _decay_tier(role: str) -> Callable[[Config], Tier]:
+    def tier(config: Config) -> Tier:
+        values = (1e-1, 1e-2) if config.training.optimizer in DECOUPLED else (2e-3, 2e-4)
+        return _tier(*(Candidate(f"{role} decay {v:g}", {f"decay.{role}": v}) for v in values))
+
+    return tier
+
+
+_RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"})
+
+#: The recipe, in order (docs/regularization.md).
+RECIPE: tuple[Step, ...] = (
+    Step("recurrent_decay", "decay of the recurrent weights: two values a decade apart", _decay_tier("recurrent")),
+    Step("kernel_decay", "decay of the kernel weights, separately: two values a decade apart", _decay_tier("kernel")),
+    Step("input_dropout", "input dropout 0.1, and 0.2 if that helped, else scrap it",
+         _tier(_one("model.input_dropout", 0.1), if_kept=_tier(_one("model.input_dropout", 0.2)))),
+    Step("recurrent_dropout", "recurrent dropout 0.2, then 0.4, then 0.5 or back to 0.3",
+         _tier(_one("model.recurrent_dropout", 0.2),
+               if_kept=_tier(_one("model.recurrent_dropout", 0.4),
+                             if_kept=_tier(_one("model.recurrent_dropout", 0.5)),
+                             if_scrapped=_tier(_one("model.recurrent_dropout", 0.3))))),
+    Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better",
+         _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True),
+               if_kept=_tier(_RBN), if_scrapped=_tier(_RBN))),
+    Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights",
+         _tier(Candidate("max_norm 3", {"model.max_norm": True}))),
+    Step("residual", "residual connections between stacked layers",
+         _tier(Candidate("residual=True", {"model.residual": True}, needs_stacked=True))),
+    Step("zoneout", "zoneout 0.1", _tier(_one("model.zoneout", 0.1))),
+    Step("layer_norm", "layer norm (instead of recurrent batch norm)",
+         _tier(Candidate("layer_norm", {"model.normalization": "layer_norm"}))),
+    Step("shuffle_within_batch", "fixed batches in shuffled order, shuffled within each batch",
+         _tier(Candidate("shuffle_within_batch", {"training.shuffle": "batches",
+                                                  "training.shuffle_within_batch": True}))),
+    Step("nadamw", "NAdamW instead of the optimizer", _tier(_one("training.optimizer", "nadamw"))),
+)
+
+STEP_NAMES = tuple(s.name for s in RECIPE)
+
+
+def by_name(name: str) -> Step:
+    """The step called ``name`` (an error with "did you mean" for an unknown one)."""
+    for s in RECIPE:
+        if s.name == name:
+            return s
+    raise ConfigError(f"--steps: unknown recipe step {name!r}{did_you_mean(name, STEP_NAMES)}; "
+                      f"the steps are: {', '.join(STEP_NAMES)}")
+
+
+def select_steps(names: str | None) -> tuple[Step, ...]:
+    """The steps named in a comma-separated list (``--steps``), in the recipe's order.
+
+    >>> [s.name for s in select_steps("zoneout,input_dropout")]
+    ['input_dropout', 'zoneout']
+    """
+    if names is None:
+        return RECIPE
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise ConfigError(f"--steps: expected a comma-separated list of steps ({', '.join(STEP_NAMES)}), got {names!r}")
+    chosen = {by_name(n).name for n in wanted}
+    return tuple(s for s in RECIPE if s.name in chosen)
+
+
+def not_applicable(candidate: Candidate, config: Config) -> str | None:
+    """Why ``candidate`` does not apply to ``config`` (None: it applies).
+
+    >>> from rnnlab.config import parse_config
+    >>> not_applicable(by_name("residual").tier(None).candidates[0], parse_config('[data]\\ndataset = "UnitTest"'))
+    'needs stacked layers (model.num_layers > 1), the config has 1'
+    """
+    if candidate.needs_stacked and config.model.num_layers <= 1:
+        return f"needs stacked layers (model.num_layers > 1), the config has {config.model.num_layers}"
+    return None
+
+
+def describe(tier: Tier) -> str:
+    """A tier and its branches in one line.
+
+    >>> describe(by_name("recurrent_dropout").tier(None))
+    'recurrent_dropout=0.2 → kept: (recurrent_dropout=0.4 → kept: recurrent_dropout=0.5; scrapped: recurrent_dropout=0.3)'
+    """
+    text = " vs ".join(c.label for c in tier.candidates)
+    branches = []
+    for word, t in (("kept", tier.if_kept), ("scrapped", tier.if_scrapped)):
+        if t is not None:
+            sub = describe(t)
+            branches.append(f"{word}: ({sub})" if t.if_kept or t.if_scrapped else f"{word}: {sub}")
+    return f"{text} → {'; '.join(branches)}" if branches else text
+
+
+def recipe_table(config: Config) -> str:
+    """The recipe as a Markdown table, for ``config`` (the decay values follow its optimizer).
+
+    >>> from rnnlab.config import parse_config
+    >>> recipe_table(parse_config('[data]\\ndataset = "UnitTest"')).splitlines()[0]
+    '| step | what the recipe says | what is tried (→ next, depending on the outcome) |'
+    """
+    rows = ["| step | what the recipe says | what is tried (→ next, depending on the outcome) |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | {s.advice} | {describe(s.tier(config))} |" for s in RECIPE]
+    return "\n".join(rows)

@@ -195,11 +195,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise RnnlabError(f"--figures: expected a directory for the figures, got the file {args.figures!r}")
     rows = [_run_summary(r) for r in runs]
     _say(compare_table(rows))
-    try:
-        from rnnlab.plots import plot_compare_metrics, plot_compare_norms
-    except ImportError:
-        _say("comparison figures skipped: rnnlab.plots is not available in this installation")
-        return 0
+    from rnnlab.plots import plot_compare_metrics, plot_compare_norms
+    from rnnlab.plots.compare import recurrent_weights
+
     out = Path(args.figures) if args.figures else runs[0].parent
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -213,21 +211,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
     _say(f"figure: {out / 'compare_metrics.png'}")
     if any((r / "tracked.jsonl").exists() for r in runs):
-        plot_compare_norms(labelled, params=_recurrent_params(runs), path=out / "compare_norms.png")
+        plot_compare_norms(labelled, params=recurrent_weights(runs), path=out / "compare_norms.png")
         _say(f"figure: {out / 'compare_norms.png'}")
     return 0
-
-
-def _recurrent_params(runs: list[Path]) -> list[str] | None:
-    """The recurrent layers' weights (the usual subject of a decay comparison), when tracked."""
-    from rnnlab.rundir import RunDir
-
-    names: dict[str, None] = {}
-    for r in runs:
-        for rec in RunDir.existing(r).read_tracked():
-            if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
-                names[rec["name"]] = None
-    return list(names) or None
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -52,6 +52,25 @@ def _named(runs: Runs) -> dict[str, Any]:
     return named
 
 
+def recurrent_weights(runs: Sequence[str | os.PathLike[str] | RunDir]) -> list[str] | None:
+    """The recurrent layers' weights (``rnn.weight_*``) that some run tracked as ``l2_mean``, in
+    the order first seen: the usual subject of a regularization comparison (None: none tracked).
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.append(run.tracked, {"step": 0, "name": "rnn.weight_hh_l0", "stat": "l2_mean", "value": 1.0})
+    >>> recurrent_weights([run])
+    ['rnn.weight_hh_l0']
+    """
+    names: dict[str, None] = {}
+    for r in runs:
+        rd = r if isinstance(r, RunDir) else RunDir.existing(r)
+        for rec in rd.read_tracked():
+            if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
+                names[rec["name"]] = None
+    return list(names) or None
+
+
 def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
     cols = min(ncols, n)
     rows = -(-n // cols)

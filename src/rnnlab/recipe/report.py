@@ -101,6 +101,7 @@ def _first_run(outcome: Any, label: str, config: Config) -> Path:
 def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     """Weight norms and gradient through time of the step's starting point and its candidates."""
     from rnnlab.plots import plot_compare_norms, plot_grad_through_time
+    from rnnlab.plots.compare import recurrent_weights
     from rnnlab.report import _img, read_grad_through_time
 
     scored = [t for t in o.tried if t.config is not None and t.not_applicable is None]
@@ -112,7 +113,7 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     runs = {k: v for k, v in runs.items() if (v / "metrics.jsonl").exists()}
     if not runs:
         return ""
-    params = sorted({line for v in runs.values() for line in _rnn_weights(v)}) or None
+    params = recurrent_weights(list(runs.values()))
     parts = [_img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
                                       f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
     cells = []
@@ -124,13 +125,6 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     if cells:
         parts.append(f'<div class="side">{"".join(cells)}</div>')
     return "".join(parts)
-
-
-def _rnn_weights(run: Path) -> list[str]:
-    from rnnlab.rundir import read_jsonl
-
-    return [r["name"] for r in read_jsonl(run / "tracked.jsonl")
-            if str(r.get("name", "")).startswith("rnn.weight_") and r.get("stat") == "l2_mean"]
 
 
 def render_html(outcome: Any) -> str:

@@ -192,19 +192,14 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
 
 def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
     from rnnlab.plots import plot_compare_norms
-    from rnnlab.rundir import read_jsonl
+    from rnnlab.plots.compare import recurrent_weights
 
     top = [t for t in _ranked(trials, direction) if t.state == TrialState.COMPLETE][:COMPARED]
     runs = {f"trial {t.number}": study_dir / "trials" / f"{t.number:04d}" / "fold-1" for t in top}
     runs = {k: v for k, v in runs.items() if (v / "tracked.jsonl").exists()}
     if not runs:
         return '<p class="nodata">no data recorded: no complete trial tracked its weights (tracking.enabled)</p>'
-    params: dict[str, None] = {}
-    for run in runs.values():
-        for rec in read_jsonl(run / "tracked.jsonl"):
-            if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
-                params[rec["name"]] = None
-    fig = plot_compare_norms(runs, params=list(params) or None,
+    fig = plot_compare_norms(runs, params=recurrent_weights(list(runs.values())),
                              title=f"mean per-channel L2 norm, fold 1 of the top {len(runs)} trials")
     return _img(fig, "weight norms of the top trials")
 

@@ -114,9 +114,9 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"study {name!r}: the database refused: {first}") from None
     if stored != key:
-        from rnnlab.train.trainer import changed_keys
+        from rnnlab.config import config_changes
 
-        diff = changed_keys(parse_config(stored, source=f"study {name!r}"), parse_config(key))
+        diff = list(config_changes(parse_config(stored, source=f"study {name!r}"), parse_config(key)))
         raise SearchError(
             f"study {name!r} was started with another config (it differs in {', '.join(diff) or 'its text'}); "
             "continue it with that config, or start a new study with another --study (or --out)"

@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
-from rnnlab.rundir import atomic_write_json, atomic_write_text, read_json
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json
 from rnnlab.search.space import Space, space_from_config
 from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, plan_for_config, run_trial
@@ -407,11 +407,11 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
     from rnnlab.train.trainer import train
 
     cfg = final_config(config, out)
-    summary = out / "summary.json"
-    if summary.exists() and (out / "config.toml").exists() \
-            and parse_config((out / "config.toml").read_text(encoding="utf-8")) == cfg:
-        done = read_json(summary)
-        return {"train": done["train_eval"], "test": done["test"]}
+    if out.is_dir():
+        rd = RunDir(out)
+        done = rd.read_summary()
+        if done is not None and rd.config.exists() and rd.read_config() == cfg:
+            return {"train": done["train_eval"], "test": done["test"]}
     if out.exists():
         shutil.rmtree(out)  # a run cut short before its summary: start it again
     result = train(cfg, out=out, progress=False, log=None)

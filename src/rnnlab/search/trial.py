@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import Config, SearchConfig, dump_config, parse_config
+from rnnlab.config import Config, SearchConfig, dump_config
 from rnnlab.data import Fold
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json, read_jsonl
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
 Report = Callable[[int, float], bool]
@@ -121,12 +121,10 @@ class TrialResult:
 def _finished(run: Path, config: Config) -> dict[str, Any] | None:
     """The last record of a finished run of ``config`` in ``run`` (None: not there or unfinished)."""
     rd = RunDir(run)
-    if not (run / "summary.json").exists() or not rd.config.exists():
+    summary = rd.read_summary()
+    if summary is None or not rd.config.exists() or rd.read_config() != config:
         return None
-    if parse_config(rd.config.read_text(encoding="utf-8")) != config:
-        return None
-    records = read_jsonl(rd.metrics)
-    summary = read_json(run / "summary.json")
+    records = rd.read_metrics()
     if records and (records[-1]["epoch"] == config.training.epochs or summary.get("stopped_early")):
         return records[-1]
     return None
@@ -171,7 +169,7 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
                     result.pruned_at = stop
                     atomic_write_json(out / TRIAL_FILE, result.to_dict())
                     return result
-                last = read_jsonl(RunDir(run).metrics)[-1]
+                last = RunDir(run).read_metrics()[-1]
             result.scores[s].append(float(last[metric]))
             result.epochs[s].append(int(last["epoch"]))
     atomic_write_json(out / TRIAL_FILE, result.to_dict())

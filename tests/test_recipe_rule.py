@@ -129,3 +129,12 @@ def test_steps_by_name_with_did_you_mean_and_in_recipe_order():
         select_steps(" , ")
     assert len(STEP_NAMES) == len(RECIPE) == len(set(STEP_NAMES))
     assert recipe_table(_config()).count("\n") == len(RECIPE) + 1
+
+
+def test_the_docs_show_the_recipe_as_the_code_defines_it():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "regularization.md").read_text(encoding="utf-8")
+    start = text.index("<!-- recipe-table")
+    table = text[text.index("\n", start) + 1:text.index("<!-- /recipe-table -->")].strip()
+    assert table == recipe_table(parse_config('[data]\ndataset = "GunPoint"')).strip()

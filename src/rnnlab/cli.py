@@ -56,7 +56,7 @@ see docs/search.md for the [search] section and the default space""",
   rnnlab recipe my.toml                              # every step, 3 seeds, in runs/<name>-recipe/
   rnnlab recipe my.toml --steps recurrent_dropout,zoneout --seeds 5 --workers 2
   rnnlab recipe my.toml                              # again after a kill: continues, repeats no finished run
-the steps (see docs/recipe.md):
+the steps (see docs/regularization.md, section 10):
 """,
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml

@@ -5,7 +5,7 @@ configuration kept so far. The best candidate that beats it by more than the noi
 (:mod:`rnnlab.recipe.decide`) is kept; then the tier's ``if_kept`` or ``if_scrapped`` branch is
 tried next, and so on until a tier has no branch to follow. A step none of whose candidates is
 kept leaves the configuration as it was ("scrapped"). This is the only place that knows the
-recipe; the table in docs/recipe.md and ``rnnlab recipe --help`` is :func:`recipe_table`.
+recipe; the table in docs/regularization.md (section 10) is :func:`recipe_table`.
 
 A candidate's ``changes`` are values for the search's keys (:func:`rnnlab.search.space.apply_values`):
 config key paths such as ``"model.recurrent_dropout"`` and the derived keys ``decay.kernel``,

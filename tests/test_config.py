@@ -71,7 +71,7 @@ def test_defaults_need_only_data():
         (DATA + "[model.frontend]\nstrid = 2", "unknown key 'model.frontend.strid'; did you mean 'model.frontend.stride'?"),
         (DATA + "[[training.decay_rules]]\nrol = 'kernel'\nweight_decay = 1.0",
          "unknown key 'training.decay_rules[0].rol'; did you mean 'training.decay_rules[0].role'?"),
-        (DATA + "[training.schedule]\nwarmup = 2", "unknown key 'training.schedule.warmup'; did you mean 'training.schedule.warmup_epochs'?"),
+        (DATA + "[training.schedule]\nwarmup_epoch = 2", "unknown key 'training.schedule.warmup_epoch'; did you mean 'training.schedule.warmup_epochs'?"),
         (DATA + "colour = 'red'", "unknown key 'data.colour'; valid keys here: dataset, path,"),
     ],
 )

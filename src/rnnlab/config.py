@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -37,6 +38,8 @@ else:  # pragma: no cover - the tomli backport has the same API
 
 Probability = typing.Annotated[float, Field(ge=0.0, lt=1.0)]
 Role = Literal["kernel", "recurrent", "bias", "norm", "embedding", "other"]
+#: The budget of a run whose config gives neither ``training.epochs`` nor ``training.steps``.
+DEFAULT_EPOCHS = 20
 
 
 class _Section(BaseModel):
@@ -85,13 +88,58 @@ class ConstraintConfig(_Section):
         return self
 
 
-class FrontendConfig(_Section):
-    """A strided Conv1d in front of the recurrent layer: shortens long sequences by ``stride``."""
+Activation = Literal["relu", "tanh", "gelu", "none"]
 
-    channels: int = Field(32, gt=0)
-    kernel_size: int = Field(5, gt=0)
-    stride: int = Field(2, gt=0)
-    activation: Literal["relu", "tanh", "gelu", "none"] = "relu"
+
+class ConvBlockConfig(_Section):
+    """One block of the front-end: Conv1d (padding ``kernel_size // 2``) → norm → activation →
+    max-pool. A sequence of length L leaves it with ``ceil(((L + 2 * (kernel_size // 2) -
+    kernel_size) // stride + 1) / pool)`` steps."""
+
+    channels: int = Field(gt=0)
+    kernel_size: int = Field(3, gt=0)
+    stride: int = Field(1, gt=0)
+    pool: int = Field(1, gt=0)
+    """Max-pool over windows of this many steps (1: no pooling); a partial last window counts."""
+    norm: Literal["batch", "layer", "none"] = "none"
+    """"batch": batch norm over the valid steps of the batch; "layer": over channels, per step."""
+    activation: Activation = "relu"
+
+
+class FrontendConfig(_Section):
+    """Conv blocks in front of the recurrent layer: ``blocks`` (a list, ``[[model.frontend.blocks]]``),
+    or one strided Conv1d given by the single-block keys (``channels``, ``kernel_size``,
+    ``stride``, ``activation``; defaults 32, 5, 2, "relu"), which shortens a sequence by ``stride``.
+
+    >>> [b.channels for b in FrontendConfig(blocks=[{"channels": 8}, {"channels": 16}]).conv_blocks]
+    [8, 16]
+    >>> FrontendConfig(stride=3).conv_blocks[0].stride
+    3
+    """
+
+    blocks: list[ConvBlockConfig] = []
+    channels: int | None = Field(None, gt=0)
+    kernel_size: int | None = Field(None, gt=0)
+    stride: int | None = Field(None, gt=0)
+    activation: Activation | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FrontendConfig:
+        single = [k for k in ("channels", "kernel_size", "stride", "activation") if getattr(self, k) is not None]
+        if self.blocks and single:
+            raise ValueError(
+                "'model.frontend': expected either 'blocks' (a list of conv blocks) or the single-block "
+                f"keys (channels, kernel_size, stride, activation), got both: blocks and {', '.join(single)}"
+            )
+        return self
+
+    @property
+    def conv_blocks(self) -> list[ConvBlockConfig]:
+        """The blocks, the single-block form being one block without norm or pooling."""
+        if self.blocks:
+            return list(self.blocks)
+        return [ConvBlockConfig(channels=self.channels or 32, kernel_size=self.kernel_size or 5,
+                                stride=self.stride or 2, activation=self.activation or "relu")]
 
 
 class HeadConfig(_Section):
@@ -99,6 +147,9 @@ class HeadConfig(_Section):
 
     pooling: Literal["last", "mean", "max"] = "last"
     """"last": final state (both directions); "mean"/"max": over valid time steps."""
+    frontend_pooling: Literal["none", "mean"] = "none"
+    """"mean": also average the front-end's features over valid steps and join them to the
+    recurrent summary (the LSTM-FCN head, Karim et al. 2017); needs ``[model.frontend]``."""
     hidden: int = Field(0, ge=0)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
@@ -167,6 +218,11 @@ class ModelConfig(_Section):
                 raise ValueError(f"'model.zoneout': expected probabilities in [0, 1], got {list(self.zoneout)}")
         if self.unit_forget_bias and self.layer != "lstm":
             raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
+        if self.head.frontend_pooling != "none" and self.frontend is None:
+            raise ValueError(
+                f"'model.head.frontend_pooling' = {self.head.frontend_pooling!r} pools the front-end's "
+                "features, but there is no [model.frontend]; add one or set it to \"none\""
+            )
         return self
 
 
@@ -210,10 +266,17 @@ class DecayRule(_Section):
 
 
 class ScheduleConfig(_Section):
-    """Learning-rate schedule, evaluated per optimizer step."""
+    """Learning-rate schedule, evaluated per optimizer step: a linear warm-up, then ``kind``.
+
+    The clock is the optimizer step; keys in epochs are converted with the run's steps per epoch.
+    "cosine" decays over all the steps after the warm-up, whether the budget is given in
+    ``training.epochs`` or ``training.steps``.
+    """
 
     kind: Literal["constant", "cosine", "cosine_restarts", "step"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_steps: int = Field(0, ge=0)
+    """The warm-up in optimizer steps instead (give one of warmup_epochs / warmup_steps)."""
     min_lr: float = Field(0.0, ge=0.0)
     restart_epochs: float = Field(10.0, gt=0.0)
     """cosine_restarts: length of the first cycle (SGDR's T_0), in epochs."""
@@ -223,16 +286,46 @@ class ScheduleConfig(_Section):
     """step: multiply the rate by ``gamma`` every this many epochs."""
     gamma: float = Field(0.1, gt=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _one_warmup(self) -> ScheduleConfig:
+        if self.warmup_epochs and self.warmup_steps:
+            raise ValueError(
+                "'training.schedule': expected one of 'warmup_epochs' or 'warmup_steps', got both "
+                f"(warmup_epochs={self.warmup_epochs!r}, warmup_steps={self.warmup_steps!r})"
+            )
+        return self
+
 
 class EarlyStoppingConfig(_Section):
+    """Stop when the monitored validation metric has not improved for ``patience`` evaluations.
+
+    The validation split is evaluated once per epoch, so patience counts epochs, whether the
+    budget is given in ``training.epochs`` or ``training.steps``.
+    """
+
     patience: int = Field(0, ge=0)
-    """Epochs without improvement before stopping (0: never stop early)."""
+    """Epochs (validation evaluations) without improvement before stopping (0: never stop early)."""
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
     min_delta: float = Field(0.0, ge=0.0)
 
 
 class TrainingConfig(_Section):
-    epochs: int = Field(20, gt=0)
+    """The optimization of a run. Its budget is ``epochs`` or ``steps`` (not both; neither: 20
+    epochs). ``steps`` counts optimizer steps and is rounded up to whole epochs, so that a small
+    training set gets as many updates as a large one: ``epochs = ceil(steps / steps_per_epoch)``
+    with ``steps_per_epoch = ceil(training sequences / batch_size)`` (times the windows per
+    sequence with ``stateful_window``).
+
+    >>> TrainingConfig(steps=1000).epochs_for(steps_per_epoch=7)
+    143
+    >>> TrainingConfig().epochs_for(steps_per_epoch=7)
+    20
+    """
+
+    epochs: int | None = Field(None, gt=0)
+    """Training budget in passes over the training split (unset, and no ``steps``: 20)."""
+    steps: int | None = Field(None, gt=0)
+    """Training budget in optimizer steps, rounded up to whole epochs (instead of ``epochs``)."""
     batch_size: int = Field(32, gt=0)
     optimizer: Literal["adamw", "nadamw", "sgdw", "adam", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0.0)
@@ -261,6 +354,21 @@ class TrainingConfig(_Section):
     state from one window to the next and take one optimizer step per window (truncated BPTT),
     each window's loss against the sequence's label. Evaluation runs whole sequences."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> TrainingConfig:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(
+                "'training': expected one budget, 'epochs' or 'steps', got both "
+                f"(epochs={self.epochs}, steps={self.steps})"
+            )
+        return self
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs the run trains, given its optimizer steps per epoch."""
+        if self.steps is not None:
+            return max(1, math.ceil(self.steps / steps_per_epoch))
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS
 
     @model_validator(mode="after")
     def _stateful(self) -> TrainingConfig:

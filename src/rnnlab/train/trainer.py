@@ -118,10 +118,12 @@ def lr_factor(cfg: ScheduleConfig, step: int, steps_per_epoch: int, total_steps:
     >>> c = ScheduleConfig(kind="cosine", warmup_epochs=1)
     >>> [round(lr_factor(c, s, 10, 30), 3) for s in (0, 9, 10, 20, 29)]
     [0.1, 1.0, 1.0, 0.5, 0.006]
+    >>> [round(lr_factor(ScheduleConfig(kind="cosine", warmup_steps=10), s, 3, 30), 3) for s in (0, 9, 20)]
+    [0.1, 1.0, 0.5]
     >>> round(lr_factor(ScheduleConfig(kind="cosine_restarts", restart_epochs=2), 20, 10, 100), 3)
     1.0
     """
-    warm = cfg.warmup_epochs * steps_per_epoch
+    warm = cfg.warmup_steps or cfg.warmup_epochs * steps_per_epoch
     if step < warm:
         return (step + 1) / warm
     if cfg.kind == "constant":
@@ -369,7 +371,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     T = X.shape[1]
     windows = math.ceil(T / tc.stateful_window) if tc.stateful_window else 1
     steps_per_epoch = math.ceil(len(y) / tc.batch_size) * windows
-    total_steps = steps_per_epoch * tc.epochs
+    epochs = tc.epochs_for(steps_per_epoch)
+    total_steps = steps_per_epoch * epochs
     stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
     start_epoch, step = 1, 0
 
@@ -406,7 +409,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         constrain_after_step(optimizer, model)  # project the weights after every optimizer step
 
     stopped_early = bool(resume and ckpt.get("stopped_early"))
-    last_epoch = tc.epochs if not stopped_early else 0  # a run that stopped early stays stopped
+    last_epoch = epochs if not stopped_early else 0  # a run that stopped early stays stopped
     if stop_after is not None:
         last_epoch = min(last_epoch, start_epoch - 1 + stop_after)
     epoch_done = start_epoch - 1
@@ -414,7 +417,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         t0 = time.time()
         model.train()
         loss_sum, correct, seen, norms = 0.0, 0, 0, []
-        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{tc.epochs}"):
+        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{epochs}"):
             xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
             state = None
             # A batch is one window (stateless) or consecutive windows sharing a carried state.
@@ -470,7 +473,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
             save_checkpoint(run.checkpoints / "best.pt", checkpoint)
         save_checkpoint(run.checkpoints / "last.pt", checkpoint)
         epoch_done = epoch
-        _say(log, _epoch_line(record, tc.epochs))
+        _say(log, _epoch_line(record, epochs))
         if stopped_early:
             _say(log, f"early stopping: {tc.early_stopping.monitor} has not improved for "
                       f"{stopper.patience} epochs (best {stopper.best:.4g} at epoch {stopper.best_epoch})")

@@ -58,6 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
     report = _write_report(result.run_dir)
     _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if report else ""))
+    if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
+        from rnnlab.doctor import format_findings
+
+        _say("\n" + format_findings(result.findings, "After training"))
+    else:
+        steps = result.final.get("step", 0)
+        _say(f"after training: no findings (the model fit its training data in {steps} steps"
+             + ("; no sign of overfitting)" if "val_acc" in result.final else ")"))
     return 0
 
 

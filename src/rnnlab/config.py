@@ -664,20 +664,39 @@ unit_forget_bias = true         # lstm only: forget-gate bias 1
 # kernel_constraint = { kind = "max_norm", value = 3.0 }
 # bias_constraint = { kind = "non_neg" }
 
-# A strided Conv1d before the recurrent layer shortens long sequences (delete to go without).
-[model.frontend]
-channels = 32
+# Conv blocks before the recurrent layer (Conv1d -> norm -> activation -> max-pool), as in the
+# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long
+# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:
+#   [model.frontend]
+#   channels = 32
+#   kernel_size = 5
+#   stride = 2
+[[model.frontend.blocks]]
+channels = 64
+kernel_size = 7
+norm = "batch"                  # batch | layer | none (batch statistics skip padded steps)
+[[model.frontend.blocks]]
+channels = 64
 kernel_size = 5
-stride = 3
-activation = "relu"
+norm = "batch"
+pool = 2                        # max-pool over 2 steps: half the length
+[[model.frontend.blocks]]
+channels = 64
+kernel_size = 3
+norm = "batch"
+pool = 2
+# stride = 1                    # per block; activation = "relu" | "tanh" | "gelu" | "none"
 
 [model.head]
-pooling = "last"                # last | mean | max
+pooling = "last"                # last | mean | max (of the recurrent outputs)
+frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "none"
 hidden = 0                      # 0: one linear layer
 dropout = 0.0
 
 [training]
-epochs = 40
+# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /
+# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.
+steps = 2000
 batch_size = 16
 optimizer = "adamw"             # adamw | nadamw | sgdw | adam | sgd
 lr = 3e-3
@@ -701,12 +720,12 @@ weight_decay = 1e-3
 # lr_mult = 0.5
 
 [training.schedule]
-kind = "cosine"                 # constant | cosine | cosine_restarts | step
-warmup_epochs = 2
+kind = "cosine"                 # constant | cosine | cosine_restarts | step (over all steps)
+warmup_steps = 50               # linear warm-up (or warmup_epochs)
 min_lr = 1e-5
 
 [training.early_stopping]
-patience = 0                    # 0: train all epochs
+patience = 0                    # epochs without improvement; 0: train the whole budget
 monitor = "val_loss"            # val_loss | val_acc
 
 [tracking]

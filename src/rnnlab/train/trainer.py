@@ -69,6 +69,8 @@ class TrainResult:
     train_eval: dict[str, float]
     test: dict[str, float] | None
     model: SequenceClassifier = field(repr=False)
+    findings: list[Any] = field(default_factory=list)
+    """Findings after training (``rnnlab.doctor.fit``): underfit, overfit; empty when healthy."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -262,14 +264,15 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
 
 
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
-                              step: int, epoch_done: int, log: Log) -> None:
-    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report."""
+                              step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
+    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
+    the findings after training."""
     try:
         from rnnlab.introspect import grad_through_time
         from rnnlab.report import write_grad_through_time
     except ImportError:
         _say(log, "gradient through time skipped: rnnlab.introspect / rnnlab.report are not available")
-        return
+        return None
     batch = doctor_batch(data.train, config.training.batch_size)
     was_training = model.training
     model.eval()
@@ -278,6 +281,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     finally:
         model.train(was_training)
     write_grad_through_time(run, gtt, step=step, epoch=epoch_done)
+    return dict(gtt)
 
 
 def doctor_batch(split: Sequences, batch_size: int) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
@@ -481,9 +485,10 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
 
     if tracker is not None:
         tracker.close()
+    through_time = None
     if config.tracking.enabled and config.tracking.grad_through_time:
-        _record_grad_through_time(run, model, data, config, step, epoch_done, log)
-    return _finish(run, model, data, stopper, stopped_early)
+        through_time = _record_grad_through_time(run, model, data, config, step, epoch_done, log)
+    return _finish(run, model, data, config, stopper, stopped_early, through_time)
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:
@@ -494,19 +499,33 @@ def _epoch_line(r: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, stopper: EarlyStopping,
-            stopped_early: bool) -> TrainResult:
+def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config, stopper: EarlyStopping,
+            stopped_early: bool, through_time: dict[str, Any] | None) -> TrainResult:
     records = read_jsonl(run.metrics)
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
     if stopper.patience > 0 and (run.checkpoints / "best.pt").exists():
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.checkpoints / "best.pt")["model"])
     train_eval = evaluate(model, data.train)
+    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time)
     test = evaluate(model, data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model)
+                         train_eval, test, model, findings)
     atomic_write_json(run.path / SUMMARY, result.to_dict())
     return result
+
+
+def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
+                  n_val: int, through_time: dict[str, Any] | None) -> list[Any]:
+    """Underfit / overfit findings from the run's records; with health checks on, they join the
+    findings from before training in health.json (a resumed run replaces its earlier ones)."""
+    from rnnlab.doctor import Report, fit_findings
+
+    before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
+    findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time)
+    if config.tracking.enabled and config.tracking.health:
+        atomic_write_json(run.health, [f.to_dict() for f in findings + before])
+    return findings
 
 
 def load_run_config(run_dir: str | Path) -> Config:

@@ -36,6 +36,7 @@ EXAMPLES = {
   rnnlab datasets                # name, sizes, length, channels, classes""",
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
+  rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -216,7 +217,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    atomic_write_text(path, TEMPLATE)
+    text = TEMPLATE
+    if args.dataset is not None:
+        from rnnlab._checks import did_you_mean
+        from rnnlab.data.bundled import bundled_names
+        from rnnlab.errors import DataError
+
+        names = bundled_names()
+        if args.dataset not in names:
+            raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
+                            f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
+        # The template's one dataset line; name and output.dir follow it when left unset.
+        text = TEMPLATE.replace('\ndataset = "GunPoint"\n', f'\ndataset = "{args.dataset}"\n', 1)
+    atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
     return 0
 
@@ -285,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", "Write a commented example config.")
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--dataset", default=None, help="the bundled data set to train on (default GunPoint)")
     p.set_defaults(func=cmd_init)
     return parser
 

@@ -622,7 +622,7 @@ TEMPLATE = '''\
 # Every key below is optional except data.dataset / data.path; the values shown are examples
 # (defaults are noted where they differ). Unknown keys are errors.
 
-name = "gunpoint-lstm"
+# name = "my-run"               # default: the data set and the layer, e.g. "GunPoint-lstm"
 
 [data]
 # A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",
@@ -738,5 +738,5 @@ health = true                   # health checks before training (health.json)
 grad_through_time = true        # |dLoss/dh_t| per step after training, for the report
 
 [output]
-dir = "runs/gunpoint-lstm"
+# dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it
 '''

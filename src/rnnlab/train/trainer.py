@@ -317,6 +317,26 @@ def changed_keys(old: Config, new: Config) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
+def with_derived_names(config: Config) -> Config:
+    """``name`` and ``output.dir`` follow the data when the config leaves them unset: the data
+    set (or the data file's stem) and the layer, and ``runs/NAME``.
+
+    >>> c = with_derived_names(parse_config('[data]\\ndataset = "JapaneseVowels"'))
+    >>> c.name, c.output.dir
+    ('JapaneseVowels-lstm', 'runs/JapaneseVowels-lstm')
+    >>> with_derived_names(parse_config('name = "mine"\\n[data]\\ndataset = "GunPoint"')).output.dir
+    'runs/mine'
+    """
+    if "name" in config.model_fields_set:
+        name = config.name
+    else:
+        source = config.data.dataset if config.data.dataset is not None else Path(str(config.data.path)).stem
+        name = f"{source}-{config.model.layer}"
+    out_dir = config.output.dir if "dir" in config.output.model_fields_set else f"runs/{name}"
+    output = config.output.model_copy(update={"dir": out_dir})
+    return config.model_copy(update={"name": name, "output": output})
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -346,13 +366,15 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None) -> TrainResult:
-    """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
+    """Train ``config`` into the run directory ``out`` (default ``config.output.dir``; unset
+    ``name`` and ``output.dir`` follow the data, see :func:`with_derived_names`).
 
     ``resume`` continues from ``checkpoints/last.pt`` exactly; ``progress`` None shows bars
     only on a terminal; ``log`` receives one line per epoch (None: silent); ``stop_after``
     ends this session after that many epochs (a time budget: ``resume`` continues the run as
     if it had never stopped).
     """
+    config = with_derived_names(config)
     tc = config.training
     run = RunDir(out if out is not None else config.output.dir)
     _prepare_run_dir(run, config, resume)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking install browser clean
+.PHONY: demo test bench bench-tracking bench-recipe install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(STAMP)
 # Cost of rnnlab.Tracker relative to a training step.
 bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
+
+# The `rnnlab init` template with only the data set changed, 6 data sets x 3 seeds, 2 processes
+# of 1 thread; writes docs/recipe.md (long: about an hour on 2 cores).
+bench-recipe: $(STAMP)
+	$(BIN)/python benchmarks/bench_recipe.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so

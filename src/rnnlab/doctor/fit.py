@@ -53,7 +53,7 @@ class FitThresholds:
         underfit_acc: training accuracy (trained model, eval mode, whole training split) below
             which the model did not fit its training data.
         few_steps: optimizer steps below which "too few steps" is a cause of an underfit (unless
-            the training loss had stopped moving over several epochs).
+            the training loss had stopped moving; below a fifth of it, always).
         still_falling: relative drop of the training loss over the last quarter of the epochs
             above which the loss was still falling when training stopped.
         stuck_loss: final / first-epoch training loss above which the loss hardly fell.
@@ -127,8 +127,9 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
     drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
     numbers["loss_drop_last_quarter"] = drop
     stuck = losses[-1] > th.stuck_loss * losses[0]
-    # Few steps explain an underfit unless the loss had long stopped moving (more of the same won't help).
-    if drop > th.still_falling or (steps < th.few_steps and (epochs < 4 or not stuck)):
+    # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
+    # the same would not help); under a fifth of few_steps they are always too few.
+    if drop > th.still_falling or steps < th.few_steps // 5 or (steps < th.few_steps and not stuck):
         more = max(4 * steps, 2000)
         budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from rnnlab.config import Config, ScheduleConfig, TrainingConfig, dump_config, parse_config
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Sequences, load_data
+from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, truncate_jsonl
@@ -69,7 +70,7 @@ class TrainResult:
     train_eval: dict[str, float]
     test: dict[str, float] | None
     model: SequenceClassifier = field(repr=False)
-    findings: list[Any] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     """Findings after training (``rnnlab.doctor.fit``): underfit, overfit; empty when healthy."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -401,6 +402,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     total_steps = steps_per_epoch * epochs
     stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
     start_epoch, step = 1, 0
+    if tc.steps is not None:
+        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
+                  f"({total_steps} optimizer steps)")
 
     if resume:
         ckpt = load_checkpoint(run.checkpoints / "last.pt")
@@ -538,7 +542,7 @@ def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Co
 
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
-                  n_val: int, through_time: dict[str, Any] | None) -> list[Any]:
+                  n_val: int, through_time: dict[str, Any] | None) -> list[Finding]:
     """Underfit / overfit findings from the run's records; with health checks on, they join the
     findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings

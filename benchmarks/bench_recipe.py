@@ -57,17 +57,16 @@ def _blocks(channels: tuple[int, ...], kernels: tuple[int, ...], pools: tuple[in
             for c, k, p in zip(channels, kernels, pools, strict=True)]
 
 
+LAST = {"model.head.pooling": "last"}  # where the selection started: the final state of the LSTM
 CANDIDATES: dict[str, dict[str, Any]] = {
     "template": {},
-    "no-pool": {"model.frontend.blocks": _blocks((64, 64, 64), (7, 5, 3), (1, 1, 1))},
-    "mean-rnn": {"model.head.pooling": "mean"},
+    "last-state": LAST,
+    "last-state+no-pool": {**LAST, "model.frontend.blocks": _blocks((64, 64, 64), (7, 5, 3), (1, 1, 1))},
+    "last-state+lr-1e-3": {**LAST, "training.lr": 1e-3},
+    "last-state+wide-128": {**LAST, "model.frontend.blocks": _blocks((128, 128, 128), (7, 5, 3), (1, 2, 2))},
+    "last-state+no-fe-pool": {**LAST, "model.head.frontend_pooling": "none"},
+    "last-state+steps-4000": {**LAST, "training.steps": 4000},
     "lr-1e-3": {"training.lr": 1e-3},
-    "mean-rnn+lr-1e-3": {"model.head.pooling": "mean", "training.lr": 1e-3},
-    "steps-4000": {"training.steps": 4000},
-    "wide-128": {"model.frontend.blocks": _blocks((128, 128, 128), (7, 5, 3), (1, 2, 2))},
-    "no-fe-pool": {"model.head.frontend_pooling": "none"},
-    "single-conv": {"model.frontend": {"channels": 32, "kernel_size": 5, "stride": 3},
-                    "model.head.frontend_pooling": "none"},
 }
 
 

@@ -688,7 +688,7 @@ pool = 2
 # stride = 1                    # per block; activation = "relu" | "tanh" | "gelu" | "none"
 
 [model.head]
-pooling = "last"                # last | mean | max (of the recurrent outputs)
+pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state
 frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "none"
 hidden = 0                      # 0: one linear layer
 dropout = 0.0

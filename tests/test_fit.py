@@ -133,6 +133,16 @@ def test_causes_by_hand():
     assert "Dead units before training: 80% of ReLU units dead" in f.message and "Lower training.lr." in f.remedy
 
 
+def test_a_model_that_fits_in_training_mode_only_is_told_about_batch_norm():
+    # training-mode accuracy 0.97 in the last epoch, 0.28 in eval mode on the same sequences
+    falling = [1.0 * 0.97 ** i for i in range(100)]
+    recs = records(falling, accs=[0.5] * 99 + [0.97])
+    (f,) = fit_findings(recs, {"acc": 0.28, "loss": 6.7}, GUNPOINT)
+    assert f.numbers["train_mode_acc"] == 0.97
+    assert f.message.split("(1) ")[1].startswith("Training mode against eval mode")
+    assert 'norm = "layer"' in f.remedy and "Too few steps" not in f.message
+
+
 def test_no_overfit_finding_when_the_gap_is_within_chance():
     healthy = records([0.1] * 10, accs=[1.0] * 10, val_acc=0.8, val_loss=0.4)
     # 0.2 below training on 10 validation sequences: within two standard errors (0.25)

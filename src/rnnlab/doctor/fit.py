@@ -6,7 +6,8 @@ config, the health findings from before training and the gradient through time o
 model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "after_training":
 
 * ``underfit``: the training accuracy stays far from 1. The likely causes, each read from the
-  records, come with a remedy naming the config key: too few optimizer steps (few steps, or a
+  records, come with a remedy naming the config key: a model that fits in training mode only
+  (batch norm statistics, dropout), too few optimizer steps (few steps, or a
   training loss still falling at the end), the learning rate (a loss that hardly fell),
   regularization strength (dropout, decay), dead units (from the health check before training),
   gradient reach (the trained layer's gradient does not reach the start of the sequence), and,
@@ -61,6 +62,8 @@ class FitThresholds:
         strong_decay: ``lr × weight_decay × steps`` (the log of how much decoupled decay alone
             would shrink a weight over the run) above which decay counts as strong.
         grad_rel: the gradient reaches back to where it falls below this times its last value.
+        mode_gap: training-mode accuracy of the last epoch minus the eval-mode training accuracy
+            above which the model fits only in training mode (batch norm statistics, dropout).
         overfit_gap: training minus validation accuracy above which the model overfits.
         min_val: validation sequences needed to call a model overfit (fewer tell too little).
     """
@@ -72,6 +75,7 @@ class FitThresholds:
     strong_dropout: float = 0.3
     strong_decay: float = 1.0
     grad_rel: float = 1e-3
+    mode_gap: float = 0.2
     overfit_gap: float = 0.15
     min_val: int = 10
 
@@ -122,6 +126,19 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     causes: list[tuple[str, str]] = []
 
+    # The records' train_acc is the training-mode accuracy over the last epoch's batches.
+    train_mode_acc = records[-1].get("train_acc")
+    if train_mode_acc is not None and float(train_mode_acc) - acc > th.mode_gap:
+        numbers["train_mode_acc"] = float(train_mode_acc)
+        causes.append((f"Training mode against eval mode: in its last epoch the model classified "
+                       f"{float(train_mode_acc):.3f} of its training batches right in training mode, but "
+                       f"only {acc:.3f} of the same sequences in eval mode. Batch norm's running statistics "
+                       "do not match the batches' own (series of very different scales), or dropout "
+                       "carries the training-mode model.",
+                       'normalize without batch statistics: norm = "layer" (or "none") in each '
+                       "[[model.frontend.blocks]]; check data.normalize and the scale of the series"))
+    stalled_by_mode = bool(causes)
+
     q = max(1, epochs // 4)
     earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
     drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
@@ -129,7 +146,8 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
     stuck = losses[-1] > th.stuck_loss * losses[0]
     # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
     # the same would not help); under a fifth of few_steps they are always too few.
-    if drop > th.still_falling or steps < th.few_steps // 5 or (steps < th.few_steps and not stuck):
+    if not stalled_by_mode and (drop > th.still_falling or steps < th.few_steps // 5
+                                or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
         budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")

@@ -132,7 +132,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "train_acc": result.train_eval["acc"], "val_acc": result.final.get("val_acc"),
             "test_acc": None if result.test is None else result.test["acc"], "steps": result.final.get("step"),
             "epochs": result.epochs, "seconds": round(time.time() - start, 1),
-            "findings": [f.check for f in getattr(result, "findings", [])]}
+            "findings": [f.check for f in result.findings]}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-recipe install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench-tracking: $(STAMP)
 # rnnlab search with and without pruning, on 1 and 2 workers (docs/search.md has the figures).
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/bench_search.py
+
+# The `rnnlab init` template with only the data set changed, 6 data sets x 3 seeds, 2 processes
+# of 1 thread; writes docs/recipe.md (long: about an hour on 2 cores).
+bench-recipe: $(STAMP)
+	$(BIN)/python benchmarks/bench_recipe.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

@@ -171,6 +171,21 @@ def test_init_writes_the_template_and_refuses_to_overwrite(tmp_path, capsys):
     assert cli(["init", path, "--force"], capsys)[0] == 0
 
 
+def test_init_for_a_dataset_names_the_run_after_it(tmp_path, capsys):
+    from rnnlab.train.trainer import with_derived_names
+
+    path = tmp_path / "vowels.toml"
+    assert cli(["init", path, "--dataset", "JapaneseVowels"], capsys)[0] == 0
+    cfg = with_derived_names(parse_config(path.read_text()))
+    assert cfg.data.dataset == "JapaneseVowels"
+    assert (cfg.name, cfg.output.dir) == ("JapaneseVowels-lstm", "runs/JapaneseVowels-lstm")
+    # the template with only data.dataset changed by hand is named after its data too
+    edited = with_derived_names(parse_config(TEMPLATE.replace('dataset = "GunPoint"', 'dataset = "ArrowHead"')))
+    assert (edited.name, edited.output.dir) == ("ArrowHead-lstm", "runs/ArrowHead-lstm")
+    code, _, err = cli(["init", tmp_path / "x.toml", "--dataset", "GunPont"], capsys)
+    assert code == 1 and "--dataset: expected a bundled data set" in err and "did you mean 'GunPoint'?" in err
+
+
 def test_datasets_lists_bundled_sets(capsys):
     code, out, _ = cli(["datasets"], capsys)
     assert code == 0

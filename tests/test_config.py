@@ -25,7 +25,9 @@ def test_template_parses_into_the_models_with_the_values_it_shows():
     raw = tomllib.loads(TEMPLATE)
     assert cfg.data.dataset == raw["data"]["dataset"] == "GunPoint"
     assert cfg.model.recurrent_dropout == raw["model"]["recurrent_dropout"] == 0.1
-    assert cfg.model.frontend is not None and cfg.model.frontend.stride == raw["model"]["frontend"]["stride"]
+    assert cfg.model.frontend is not None
+    assert [b.channels for b in cfg.model.frontend.conv_blocks] == [b["channels"] for b in raw["model"]["frontend"]["blocks"]]
+    assert cfg.training.steps == raw["training"]["steps"] and cfg.training.epochs is None
     assert cfg.training.decay_rules[0].role == "recurrent"
     assert cfg.training.decay_rules[0].weight_decay == 1e-3
     assert cfg.training.schedule.kind == "cosine"
@@ -71,7 +73,7 @@ def test_defaults_need_only_data():
         (DATA + "[model.frontend]\nstrid = 2", "unknown key 'model.frontend.strid'; did you mean 'model.frontend.stride'?"),
         (DATA + "[[training.decay_rules]]\nrol = 'kernel'\nweight_decay = 1.0",
          "unknown key 'training.decay_rules[0].rol'; did you mean 'training.decay_rules[0].role'?"),
-        (DATA + "[training.schedule]\nwarmup = 2", "unknown key 'training.schedule.warmup'; did you mean 'training.schedule.warmup_epochs'?"),
+        (DATA + "[training.schedule]\nwarmup_epoch = 2", "unknown key 'training.schedule.warmup_epoch'; did you mean 'training.schedule.warmup_epochs'?"),
         (DATA + "colour = 'red'", "unknown key 'data.colour'; valid keys here: dataset, path,"),
     ],
 )

@@ -64,8 +64,11 @@ def _run_dir(root: Path) -> RunDir:
         Finding("update_ratio", "warning", "update/weight ratio 0.3 in 'weight_hh_l0'",
                 {"ratio": 0.3}, "Steps are large.", "Lower the learning rate."),
         Finding("zero_grad", "info", "bias_hh_l0 gradient small", {}, "", ""),
+        Finding("underfit", "warning", "The model did not fit its training data: training accuracy 0.6",
+                {"steps": 24}, "Too few steps.", "set training.steps = 2000", phase="after_training"),
     ]
     atomic_write_json(run.health, [f.to_dict() for f in findings])
+    atomic_write_json(run.path / "summary.json", {"train_eval": {"acc": 0.6}, "test": {"acc": 0.55}})
     return run
 
 
@@ -97,6 +100,12 @@ def test_report_has_every_section_and_escapes_names(report):
     # final metrics: the last epoch's record
     assert '<th>val_acc</th><td class="num">' + f"{1 - 0.55 * 0.75 ** 6:.4g}" in text
     assert NO_DATA not in text  # every section had data
+    # the fit after training comes first, the health checks before training in their own section
+    fit = text.split('<section id="fit">')[1].split("</section>")[0]
+    health = text.split('<section id="health">')[1].split("</section>")[0]
+    assert "training.steps = 2000" in fit and "(underfit)" in fit and "gates_stuck" not in fit
+    assert "(underfit)" not in health and "(gates_stuck)" in health
+    assert text.index('<section id="fit">') < text.index('<section id="final-metrics">')
 
 
 def test_report_images_are_embedded_pngs_and_nothing_external(report):

@@ -15,7 +15,7 @@ from rnnlab.config import ScheduleConfig, TrainingConfig, parse_config
 from rnnlab.errors import CheckpointError, ConfigError, RunDirError
 from rnnlab.rundir import RunDir, read_json, read_jsonl
 from rnnlab.train import load_checkpoint, train
-from rnnlab.train.trainer import batch_order, lr_factor
+from rnnlab.train.trainer import batch_order, lr_factor, with_derived_names
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -102,7 +102,10 @@ def test_metrics_records_and_summary(tmp_path):
     assert summary["test"]["acc"] == result.test["acc"]
     assert 0.0 <= summary["test"]["acc"] <= 1.0
     assert (tmp_path / "config.toml").exists()
-    assert parse_config((tmp_path / "config.toml").read_text()) == tiny(epochs=3)
+    # the resolved config: name and output.dir, left unset, follow the data
+    stored = parse_config((tmp_path / "config.toml").read_text())
+    assert stored == with_derived_names(tiny(epochs=3))
+    assert (stored.name, stored.output.dir) == ("UnitTest-lstm", "runs/UnitTest-lstm")
     # The tracker recorded every 2nd step (weights) and every 3rd (gradients), steps 0..11.
     tracked = read_jsonl(tmp_path / "tracked.jsonl")
     w = sorted({r["step"] for r in tracked if r["name"] == "rnn.weight_hh_l0" and r["stat"] == "l2"})

@@ -60,6 +60,7 @@ the steps (see docs/regularization.md, section 10):
 """,
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
+  rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -85,6 +86,14 @@ def cmd_train(args: argparse.Namespace) -> int:
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
     report = _write_report(result.run_dir)
     _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if report else ""))
+    if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
+        from rnnlab.doctor import format_findings
+
+        _say("\n" + format_findings(result.findings, "After training"))
+    else:
+        steps = result.final.get("step", 0)
+        _say(f"after training: no findings (the model fit its training data in {steps} steps"
+             + ("; no sign of overfitting)" if "val_acc" in result.final else ")"))
     return 0
 
 
@@ -268,7 +277,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    atomic_write_text(path, TEMPLATE)
+    text = TEMPLATE
+    if args.dataset is not None:
+        from rnnlab._checks import did_you_mean
+        from rnnlab.data.bundled import bundled_names
+        from rnnlab.errors import DataError
+
+        names = bundled_names()
+        if args.dataset not in names:
+            raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
+                            f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
+        # The template's one dataset line; name and output.dir follow it when left unset.
+        text = TEMPLATE.replace('\ndataset = "GunPoint"\n', f'\ndataset = "{args.dataset}"\n', 1)
+    atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
     return 0
 
@@ -382,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", "Write a commented example config.")
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--dataset", default=None, help="the bundled data set to train on (default GunPoint)")
     p.set_defaults(func=cmd_init)
     return parser
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import os
 import re
 import sys
@@ -38,6 +39,8 @@ else:  # pragma: no cover - the tomli backport has the same API
 
 Probability = typing.Annotated[float, Field(ge=0.0, lt=1.0)]
 Role = Literal["kernel", "recurrent", "bias", "norm", "embedding", "other"]
+#: The budget of a run whose config gives neither ``training.epochs`` nor ``training.steps``.
+DEFAULT_EPOCHS = 20
 
 
 class _Section(BaseModel):
@@ -96,13 +99,58 @@ class ConstraintConfig(_Section):
         return self
 
 
-class FrontendConfig(_Section):
-    """A strided Conv1d in front of the recurrent layer: shortens long sequences by ``stride``."""
+Activation = Literal["relu", "tanh", "gelu", "none"]
 
-    channels: int = Field(32, gt=0)
-    kernel_size: int = Field(5, gt=0)
-    stride: int = Field(2, gt=0)
-    activation: Literal["relu", "tanh", "gelu", "none"] = "relu"
+
+class ConvBlockConfig(_Section):
+    """One block of the front-end: Conv1d (padding ``kernel_size // 2``) → norm → activation →
+    max-pool. A sequence of length L leaves it with ``ceil(((L + 2 * (kernel_size // 2) -
+    kernel_size) // stride + 1) / pool)`` steps."""
+
+    channels: int = Field(gt=0)
+    kernel_size: int = Field(3, gt=0)
+    stride: int = Field(1, gt=0)
+    pool: int = Field(1, gt=0)
+    """Max-pool over windows of this many steps (1: no pooling); a partial last window counts."""
+    norm: Literal["batch", "layer", "none"] = "none"
+    """"batch": batch norm over the valid steps of the batch; "layer": over channels, per step."""
+    activation: Activation = "relu"
+
+
+class FrontendConfig(_Section):
+    """Conv blocks in front of the recurrent layer: ``blocks`` (a list, ``[[model.frontend.blocks]]``),
+    or one strided Conv1d given by the single-block keys (``channels``, ``kernel_size``,
+    ``stride``, ``activation``; defaults 32, 5, 2, "relu"), which shortens a sequence by ``stride``.
+
+    >>> [b.channels for b in FrontendConfig(blocks=[{"channels": 8}, {"channels": 16}]).conv_blocks]
+    [8, 16]
+    >>> FrontendConfig(stride=3).conv_blocks[0].stride
+    3
+    """
+
+    blocks: list[ConvBlockConfig] = []
+    channels: int | None = Field(None, gt=0)
+    kernel_size: int | None = Field(None, gt=0)
+    stride: int | None = Field(None, gt=0)
+    activation: Activation | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FrontendConfig:
+        single = [k for k in ("channels", "kernel_size", "stride", "activation") if getattr(self, k) is not None]
+        if self.blocks and single:
+            raise ValueError(
+                "'model.frontend': expected either 'blocks' (a list of conv blocks) or the single-block "
+                f"keys (channels, kernel_size, stride, activation), got both: blocks and {', '.join(single)}"
+            )
+        return self
+
+    @property
+    def conv_blocks(self) -> list[ConvBlockConfig]:
+        """The blocks, the single-block form being one block without norm or pooling."""
+        if self.blocks:
+            return list(self.blocks)
+        return [ConvBlockConfig(channels=self.channels or 32, kernel_size=self.kernel_size or 5,
+                                stride=self.stride or 2, activation=self.activation or "relu")]
 
 
 class HeadConfig(_Section):
@@ -110,6 +158,9 @@ class HeadConfig(_Section):
 
     pooling: Literal["last", "mean", "max"] = "last"
     """"last": final state (both directions); "mean"/"max": over valid time steps."""
+    frontend_pooling: Literal["none", "mean"] = "none"
+    """"mean": also average the front-end's features over valid steps and join them to the
+    recurrent summary (the LSTM-FCN head, Karim et al. 2017); needs ``[model.frontend]``."""
     hidden: int = Field(0, ge=0)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
@@ -193,6 +244,11 @@ class ModelConfig(_Section):
             )
         if self.unit_forget_bias and self.layer != "lstm":
             raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
+        if self.head.frontend_pooling != "none" and self.frontend is None:
+            raise ValueError(
+                f"'model.head.frontend_pooling' = {self.head.frontend_pooling!r} pools the front-end's "
+                "features, but there is no [model.frontend]; add one or set it to \"none\""
+            )
         return self
 
 
@@ -236,10 +292,17 @@ class DecayRule(_Section):
 
 
 class ScheduleConfig(_Section):
-    """Learning-rate schedule, evaluated per optimizer step."""
+    """Learning-rate schedule, evaluated per optimizer step: a linear warm-up, then ``kind``.
+
+    The clock is the optimizer step; keys in epochs are converted with the run's steps per epoch.
+    "cosine" decays over all the steps after the warm-up, whether the budget is given in
+    ``training.epochs`` or ``training.steps``.
+    """
 
     kind: Literal["constant", "cosine", "cosine_restarts", "step"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_steps: int = Field(0, ge=0)
+    """The warm-up in optimizer steps instead (give one of warmup_epochs / warmup_steps)."""
     min_lr: float = Field(0.0, ge=0.0)
     restart_epochs: float = Field(10.0, gt=0.0)
     """cosine_restarts: length of the first cycle (SGDR's T_0), in epochs."""
@@ -249,16 +312,46 @@ class ScheduleConfig(_Section):
     """step: multiply the rate by ``gamma`` every this many epochs."""
     gamma: float = Field(0.1, gt=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _one_warmup(self) -> ScheduleConfig:
+        if self.warmup_epochs and self.warmup_steps:
+            raise ValueError(
+                "'training.schedule': expected one of 'warmup_epochs' or 'warmup_steps', got both "
+                f"(warmup_epochs={self.warmup_epochs!r}, warmup_steps={self.warmup_steps!r})"
+            )
+        return self
+
 
 class EarlyStoppingConfig(_Section):
+    """Stop when the monitored validation metric has not improved for ``patience`` evaluations.
+
+    The validation split is evaluated once per epoch, so patience counts epochs, whether the
+    budget is given in ``training.epochs`` or ``training.steps``.
+    """
+
     patience: int = Field(0, ge=0)
-    """Epochs without improvement before stopping (0: never stop early)."""
+    """Epochs (validation evaluations) without improvement before stopping (0: never stop early)."""
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
     min_delta: float = Field(0.0, ge=0.0)
 
 
 class TrainingConfig(_Section):
-    epochs: int = Field(20, gt=0)
+    """The optimization of a run. Its budget is ``epochs`` or ``steps`` (not both; neither: 20
+    epochs). ``steps`` counts optimizer steps and is rounded up to whole epochs, so that a small
+    training set gets as many updates as a large one: ``epochs = ceil(steps / steps_per_epoch)``
+    with ``steps_per_epoch = ceil(training sequences / batch_size)`` (times the windows per
+    sequence with ``stateful_window``).
+
+    >>> TrainingConfig(steps=1000).epochs_for(steps_per_epoch=7)
+    143
+    >>> TrainingConfig().epochs_for(steps_per_epoch=7)
+    20
+    """
+
+    epochs: int | None = Field(None, gt=0)
+    """Training budget in passes over the training split (unset, and no ``steps``: 20)."""
+    steps: int | None = Field(None, gt=0)
+    """Training budget in optimizer steps, rounded up to whole epochs (instead of ``epochs``)."""
     batch_size: int = Field(32, gt=0)
     optimizer: Literal["adamw", "nadamw", "sgdw", "adam", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0.0)
@@ -291,6 +384,21 @@ class TrainingConfig(_Section):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     @model_validator(mode="after")
+    def _one_budget(self) -> TrainingConfig:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(
+                "'training': expected one budget, 'epochs' or 'steps', got both "
+                f"(epochs={self.epochs}, steps={self.steps})"
+            )
+        return self
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs the run trains, given its optimizer steps per epoch."""
+        if self.steps is not None:
+            return max(1, math.ceil(self.steps / steps_per_epoch))
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS
+
+    @model_validator(mode="after")
     def _stateful(self) -> TrainingConfig:
         if self.stateful_window and self.shuffle_within_batch:
             raise ValueError(
@@ -307,11 +415,19 @@ class TrainingConfig(_Section):
                 f"'training.schedule.min_lr' ({s.min_lr:g}) is above 'training.lr' ({self.lr:g}): the "
                 f"{s.kind} schedule would raise the learning rate {s.min_lr / self.lr:.3g}-fold; expected min_lr <= lr"
             )
-        if s.warmup_epochs >= self.epochs:
+        if self.steps is None:
+            epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS
+            if s.warmup_epochs >= epochs:
+                raise ValueError(
+                    f"'training.schedule.warmup_epochs' ({s.warmup_epochs:g}) is not shorter than 'training.epochs' "
+                    f"({epochs}): the learning rate would still be rising when training ends; expected "
+                    "warmup_epochs < epochs"
+                )
+        elif s.warmup_steps >= self.steps:
             raise ValueError(
-                f"'training.schedule.warmup_epochs' ({s.warmup_epochs:g}) is not shorter than 'training.epochs' "
-                f"({self.epochs}): the learning rate would still be rising when training ends; expected "
-                "warmup_epochs < epochs"
+                f"'training.schedule.warmup_steps' ({s.warmup_steps}) is not shorter than 'training.steps' "
+                f"({self.steps}): the learning rate would still be rising when training ends; expected "
+                "warmup_steps < steps"
             )
         return self
 
@@ -432,7 +548,8 @@ class Config(_Section):
 #: its budget, bookkeeping and what is recorded, never the data, model or optimizer. fnmatch
 #: patterns. More epochs also stretch a cosine schedule from the resumed step on.
 RESUME_HARMLESS: tuple[str, ...] = (
-    "name", "output.dir", "training.epochs", "training.threads", "training.early_stopping.patience",
+    "name", "output.dir", "training.epochs", "training.steps", "training.threads",
+    "training.early_stopping.patience",
     "tracking.*",
 )
 
@@ -735,7 +852,7 @@ TEMPLATE = '''\
 # Every key below is optional except data.dataset / data.path; the values shown are examples
 # (defaults are noted where they differ). Unknown keys are errors.
 
-name = "gunpoint-lstm"
+# name = "my-run"               # default: the data set and the layer, e.g. "GunPoint-lstm"
 
 [data]
 # A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",
@@ -778,20 +895,39 @@ unit_forget_bias = true         # lstm only: forget-gate bias 1
 # kernel_constraint = { kind = "max_norm", value = 3.0 }
 # bias_constraint = { kind = "non_neg" }
 
-# A strided Conv1d before the recurrent layer shortens long sequences (delete to go without).
-[model.frontend]
-channels = 32
+# Conv blocks before the recurrent layer (Conv1d -> norm -> activation -> max-pool), as in the
+# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long
+# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:
+#   [model.frontend]
+#   channels = 32
+#   kernel_size = 5
+#   stride = 2
+[[model.frontend.blocks]]
+channels = 64
+kernel_size = 7
+norm = "batch"                  # batch | layer | none (batch statistics skip padded steps)
+[[model.frontend.blocks]]
+channels = 64
 kernel_size = 5
-stride = 3
-activation = "relu"
+norm = "batch"
+pool = 2                        # max-pool over 2 steps: half the length
+[[model.frontend.blocks]]
+channels = 64
+kernel_size = 3
+norm = "batch"
+pool = 2
+# stride = 1                    # per block; activation = "relu" | "tanh" | "gelu" | "none"
 
 [model.head]
-pooling = "last"                # last | mean | max
+pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state
+frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "none"
 hidden = 0                      # 0: one linear layer
 dropout = 0.0
 
 [training]
-epochs = 40
+# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /
+# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.
+steps = 2000
 batch_size = 16
 optimizer = "adamw"             # adamw | nadamw | sgdw | adam | sgd
 lr = 3e-3
@@ -815,12 +951,12 @@ weight_decay = 1e-3
 # lr_mult = 0.5
 
 [training.schedule]
-kind = "cosine"                 # constant | cosine | cosine_restarts | step
-warmup_epochs = 2
+kind = "cosine"                 # constant | cosine | cosine_restarts | step (over all steps)
+warmup_steps = 50               # linear warm-up (or warmup_epochs)
 min_lr = 1e-5
 
 [training.early_stopping]
-patience = 0                    # 0: train all epochs
+patience = 0                    # epochs without improvement; 0: train the whole budget
 monitor = "val_loss"            # val_loss | val_acc
 
 [tracking]
@@ -833,5 +969,5 @@ health = true                   # health checks before training (health.json)
 grad_through_time = true        # |dLoss/dh_t| per step after training, for the report
 
 [output]
-dir = "runs/gunpoint-lstm"
+# dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it
 '''

@@ -3,12 +3,15 @@
 One file, no external resource: figures are embedded as base64 PNG data URIs and the style is
 inline, so the report can be mailed, archived or opened offline. Sections:
 
-1. final metrics (a small table: last epoch's record, and the test split when summarised);
-2. health findings (``health.json``), coloured by severity, with numbers, explanation, remedy;
-3. metric curves (``metrics.jsonl``);
-4. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
-5. gradient through time (``grad_through_time.json``, see :func:`write_grad_through_time`);
-6. configuration (``config.toml``, shown as text).
+1. fit after training (the ``after_training`` findings of ``health.json``: did the model fit its
+   training data, does it overfit; :mod:`rnnlab.doctor.fit`);
+2. final metrics (a small table: last epoch's record, and the test split when summarised);
+3. health findings before training (``health.json``), coloured by severity, with numbers,
+   explanation, remedy;
+4. metric curves (``metrics.jsonl``);
+5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
+6. gradient through time (``grad_through_time.json``, see :func:`write_grad_through_time`);
+7. configuration (``config.toml``, shown as text).
 
 A section whose file is missing or empty says "no data recorded"; every name and value from the
 run is HTML-escaped. A small inline script sets ``data-broken-images`` on ``<body>`` after load
@@ -156,8 +159,9 @@ window.addEventListener("load", function () {
 
 #: Sections in page order: what went wrong first, the long configuration text last.
 SECTIONS = (
+    ("fit", "Fit after training"),
     ("final-metrics", "Final metrics"),
-    ("health", "Health findings"),
+    ("health", "Health findings before training"),
     ("metric-curves", "Metric curves"),
     ("weight-norms", "Weight-norm tracking"),
     ("gradient-through-time", "Gradient through time"),
@@ -303,14 +307,33 @@ def _gradient_through_time(rd: RunDir) -> str:
     return "\n".join(parts)
 
 
+def _findings(rd: RunDir, phase: str) -> list[Any]:
+    from rnnlab.doctor import Report  # the findings' one reader
+
+    return [f for f in Report.read(rd).findings if f.phase == phase]
+
+
+def _fit(rd: RunDir) -> str:
+    if not rd.health.exists():
+        return _no_data(f"{rd.health.name} is missing (health checks were off)")
+    if not (rd.path / SUMMARY).exists():
+        return _no_data(f"the run has not finished ({SUMMARY} is missing)")
+    findings = _findings(rd, "after_training")
+    if not findings:
+        return "<p>No findings: the model fit its training data and shows no sign of overfitting.</p>"
+    return _findings_html(findings)
+
+
 def _health(rd: RunDir) -> str:
     if not rd.health.exists():
         return _no_data(f"{rd.health.name} is missing (health checks did not run)")
-    from rnnlab.doctor import Report  # the findings' one reader
-
-    findings = Report.read(rd).findings
+    findings = _findings(rd, "before_training")
     if not findings:
         return "<p>No findings: every health check passed.</p>"
+    return _findings_html(findings)
+
+
+def _findings_html(findings: list[Any]) -> str:
     out = []
     for f in findings:
         nums = "".join(
@@ -343,6 +366,7 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "weight-norms": _guarded("weight norms", lambda: _weight_norms(rd)),
         "gradient-through-time": _guarded("gradient through time", lambda: _gradient_through_time(rd)),
         "health": _guarded("health findings", lambda: _health(rd)),
+        "fit": _guarded("findings after training", lambda: _fit(rd)),
     }
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
     sections = "".join(

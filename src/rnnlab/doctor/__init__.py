@@ -4,7 +4,9 @@ Runs the untrained network and a few training steps on a copy of the model and r
 findings, each with a severity, the numbers behind it, a plain explanation and a remedy:
 saturated or constant softmax at initialisation, dead ReLU units, parameters without gradient,
 non-finite values, vanishing or exploding gradient through time, gates stuck open or shut, biases
-growing faster than kernels, and an update-to-weight ratio far from ~1e-3.
+growing faster than kernels, and an update-to-weight ratio far from ~1e-3. After training,
+``fit_findings`` (:mod:`rnnlab.doctor.fit`) reads a run's records and says whether the model fit
+its training data (``underfit``) and whether it overfits (``overfit``), with the likely cause.
 
 Example:
     >>> import torch
@@ -16,18 +18,24 @@ Example:
 """
 
 from rnnlab.doctor.checks import CHECKS, NotApplicable, Observations, Thresholds, register
-from rnnlab.doctor.findings import SEVERITIES, Finding
-from rnnlab.doctor.run import Report, diagnose, observe, torch_gate_activations
+from rnnlab.doctor.findings import PHASES, SEVERITIES, Finding
+from rnnlab.doctor.fit import FIT_CHECKS, FitThresholds, fit_findings
+from rnnlab.doctor.run import Report, diagnose, format_findings, observe, torch_gate_activations
 
 __all__ = [
     "CHECKS",
+    "FIT_CHECKS",
+    "PHASES",
     "SEVERITIES",
     "Finding",
+    "FitThresholds",
     "NotApplicable",
     "Observations",
     "Report",
     "Thresholds",
     "diagnose",
+    "fit_findings",
+    "format_findings",
     "observe",
     "register",
     "torch_gate_activations",

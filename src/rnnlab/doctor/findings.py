@@ -18,6 +18,9 @@ from rnnlab._checks import check_choice
 
 #: Severities from least to most serious.
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
+#: When a finding was made: on the untrained model (the health checks) or from a finished run's
+#: records (``rnnlab.doctor.fit``).
+PHASES: tuple[str, ...] = ("before_training", "after_training")
 
 
 @dataclass(frozen=True)
@@ -25,13 +28,16 @@ class Finding:
     """A health-check result.
 
     Attributes:
-        check: name of the check that produced it (a key of ``rnnlab.doctor.checks.CHECKS``).
+        check: name of the check that produced it (a key of ``rnnlab.doctor.checks.CHECKS``, or
+            one of ``rnnlab.doctor.fit.FIT_CHECKS``).
         severity: ``"info"`` (worth knowing), ``"warning"`` (training will likely suffer) or
             ``"error"`` (training cannot work as set up).
         title: one line naming the problem and where it is.
         numbers: the measurements behind the finding (JSON-serializable values).
         message: plain explanation of what the numbers mean.
         remedy: what to change.
+        phase: ``"before_training"`` (the health checks of the untrained model) or
+            ``"after_training"`` (the fit of a finished run, :mod:`rnnlab.doctor.fit`).
     """
 
     check: str
@@ -40,9 +46,11 @@ class Finding:
     numbers: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     remedy: str = ""
+    phase: str = "before_training"
 
     def __post_init__(self) -> None:
         check_choice("severity", self.severity, SEVERITIES)
+        check_choice("phase", self.phase, PHASES)
         if not isinstance(self.numbers, dict):
             raise TypeError(f"numbers: expected a dict, got {type(self.numbers).__name__}")
 
@@ -58,7 +66,7 @@ class Finding:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
         """Inverse of :meth:`to_dict`; unknown or missing keys are an error."""
-        keys = {"check", "severity", "title", "numbers", "message", "remedy"}
+        keys = {"check", "severity", "title", "numbers", "message", "remedy", "phase"}
         if not isinstance(d, dict):
             raise TypeError(f"d: expected a dict, got {type(d).__name__}")
         extra, missing = set(d) - keys, {"check", "severity", "title"} - set(d)

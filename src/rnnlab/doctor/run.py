@@ -60,6 +60,7 @@ from rnnlab.doctor.checks import (
     WeightBiasPair,
 )
 from rnnlab.doctor.findings import SEVERITIES, Finding
+from rnnlab.doctor.fit import FIT_CHECKS
 from rnnlab.gates import kind_of, layer_weights, stored_parameter
 from rnnlab.introspect import stats
 from rnnlab.introspect.batch import compute_loss, split_batch
@@ -98,10 +99,9 @@ class Report:
 
     def by_check(self, check: str) -> list[Finding]:
         """The findings of one check."""
-        if check not in CHECKS:
-            raise KeyError(
-                f"check: expected one of {sorted(CHECKS)}, got {check!r}{did_you_mean(check, CHECKS)}"
-            )
+        known = [*CHECKS, *FIT_CHECKS]
+        if check not in known:
+            raise KeyError(f"check: expected one of {sorted(known)}, got {check!r}{did_you_mean(check, known)}")
         return [f for f in self.findings if f.check == check]
 
     def to_json(self) -> str:
@@ -129,19 +129,29 @@ class Report:
         return iter(self.findings)
 
     def __str__(self) -> str:
-        if not self.findings:
-            lines = ["Health check: no findings."]
-        else:
-            counts = {s: sum(f.severity == s for f in self.findings) for s in reversed(SEVERITIES)}
-            lines = ["Health check: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
-        for f in self.findings:
-            lines += ["", f"[{f.severity.upper()}] {f.title}  ({f.check})"]
-            nums = ", ".join(f"{k}={_short(v)}" for k, v in f.numbers.items())
-            lines += [f"  numbers: {nums}", f"  why:     {f.message}", f"  remedy:  {f.remedy}"]
+        lines = [format_findings(self.findings, "Health check")]
         if self.skipped:
             lines += ["", "Not checked:"]
             lines += [f"  {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
+
+
+def format_findings(findings: Sequence[Finding], heading: str) -> str:
+    """Findings as text: a heading line with the counts per severity, then each finding.
+
+    >>> print(format_findings([], "After training"))
+    After training: no findings.
+    """
+    if not findings:
+        lines = [f"{heading}: no findings."]
+    else:
+        counts = {s: sum(f.severity == s for f in findings) for s in reversed(SEVERITIES)}
+        lines = [f"{heading}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    for f in findings:
+        lines += ["", f"[{f.severity.upper()}] {f.title}  ({f.check})"]
+        nums = ", ".join(f"{k}={_short(v)}" for k, v in f.numbers.items())
+        lines += [f"  numbers: {nums}", f"  why:     {f.message}", f"  remedy:  {f.remedy}"]
+    return "\n".join(lines)
 
 
 def _short(v: Any) -> str:

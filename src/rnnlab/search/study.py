@@ -43,7 +43,7 @@ from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json
 from rnnlab.search.space import Space, space_from_config
 from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
-from rnnlab.search.trial import FoldPlan, drop_checkpoints, plan_for_config, run_trial
+from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -79,6 +79,8 @@ class Setup:
     plan: FoldPlan
     space: Space
     direction: str
+    epochs: int
+    """The most epochs a fold run of the base config trains (the pruner's steps per fold)."""
 
 
 def prepare(options: SearchOptions) -> Setup:
@@ -100,7 +102,8 @@ def prepare(options: SearchOptions) -> Setup:
     name = options.study or base.name
     out = Path(options.out or f"{base.output.dir}-search")
     direction = "maximize" if search.metric == "val_acc" else "minimize"
-    return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction)
+    return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
+                 max(fold_epochs(base, plan)))
 
 
 def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -114,7 +117,8 @@ def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler
 
 
 def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int) -> optuna.pruners.BasePruner:
-    """Median or Hyperband over the steps of :func:`run_trial` (run_index * epochs + epoch)."""
+    """Median or Hyperband over the steps of :func:`run_trial` (run_index * epochs + epoch, with
+    ``epochs`` the most a fold run trains)."""
     if search.pruner == "none":
         return optuna.pruners.NopPruner()
     warmup = max(1, epochs // 4)  # a few epochs of the first fold before anything is judged
@@ -202,7 +206,7 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(setup.options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, worker_seed(setup, worker)),
-                       make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
+                       make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
     progress = Progress(setup, log, study) if log is not None else None
@@ -315,7 +319,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
     storage = open_storage(options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
-                       make_pruner(setup.search, setup.plan, setup.base.training.epochs), setup.direction)
+                       make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
     fail_stale(study, storage)
     atomic_write_json(setup.out / STUDY_FILE, {
         "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,

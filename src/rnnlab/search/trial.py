@@ -8,7 +8,8 @@ never loaded (:func:`rnnlab.data.load_data` with a fold leaves it out).
 
 Each epoch's score goes to ``report(step, value)``; when it returns True the trial stops there
 (pruned). Steps are well defined across trials: the runs go in turn, seed by seed and fold by
-fold, and ``step = run_index * epochs + epoch`` (1-based), so the pruner compares trials at the
+fold, and ``step = run_index * epochs + epoch`` (1-based; ``epochs`` the most a fold's run trains,
+:func:`fold_epochs`), so the pruner compares trials at the
 same epoch of the same fold.
 
 A run directory that already holds a finished run of the same config is reused, and one cut
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,14 +120,43 @@ class TrialResult:
                 "epochs": self.epochs, "run_dirs": self.run_dirs, "pruned_at": self.pruned_at}
 
 
-def _finished(run: Path, config: Config) -> dict[str, Any] | None:
-    """The last record of a finished run of ``config`` in ``run`` (None: not there or unfinished)."""
+@functools.lru_cache(maxsize=64)
+def _fold_shape(data: str, seed: int, fold: Fold) -> tuple[int, int]:
+    """(training sequences, padded length) of a fold's training part."""
+    from rnnlab.config import DataConfig
+    from rnnlab.data import load_data
+
+    split = load_data(DataConfig.model_validate_json(data), seed=seed, fold=fold).train
+    return len(split), int(split.X.shape[1])
+
+
+def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
+    """The epochs each fold's run trains: ``training.epochs``, or with ``training.steps`` as many as
+    the fold's training part needs for that many optimizer steps.
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\ndataset = "GunPoint"\n[training]\nsteps = 100\nbatch_size = 10')
+    >>> fold_epochs(cfg, FoldPlan(k=5, seed=0))   # 40 training series a fold: 4 steps an epoch
+    [25, 25, 25, 25, 25]
+    """
+    from rnnlab.train.trainer import epoch_steps
+
+    tc = config.training
+    if tc.steps is None:
+        return [tc.epochs_for(1)] * plan.k
+    data = config.data.model_dump_json()
+    return [tc.epochs_for(epoch_steps(*_fold_shape(data, tc.seed, fold), tc)) for fold in plan.folds()]
+
+
+def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:
+    """The last record of a finished run of ``config`` (``epochs`` long) in ``run`` (None: not
+    there or unfinished)."""
     rd = RunDir(run)
     summary = rd.read_summary()
     if summary is None or not rd.config.exists() or rd.read_config() != config:
         return None
     records = rd.read_metrics()
-    if records and (records[-1]["epoch"] == config.training.epochs or summary.get("stopped_early")):
+    if records and (records[-1]["epoch"] == epochs or summary.get("stopped_early")):
         return records[-1]
     return None
 
@@ -143,21 +174,21 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.toml", dump_config(config))
     seeds = list(seeds) if seeds is not None else [config.training.seed]
-    epochs = config.training.epochs
     result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
     for s, seed in enumerate(seeds):
         cfg = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
+        epochs = fold_epochs(cfg, plan)
         for fold in plan.folds():
             index = s * plan.k + fold.index
             run = (out / f"seed-{seed}" if len(seeds) > 1 else out) / f"fold-{fold.index + 1}"
             result.run_dirs.append(str(run.relative_to(out)))
-            last = _finished(run, cfg)
+            last = _finished(run, cfg, epochs[fold.index])
             if last is None:
                 stop: dict[str, int] = {}
 
                 def on_epoch(record: dict[str, Any], index: int = index, fold: Fold = fold,
-                             seed: int = seed, stop: dict[str, int] = stop) -> bool:
-                    step = index * epochs + int(record["epoch"])
+                             seed: int = seed, stop: dict[str, int] = stop, stride: int = max(epochs)) -> bool:
+                    step = index * stride + int(record["epoch"])
                     if report is not None and report(step, float(record[metric])):
                         stop.update(seed=seed, fold=fold.index + 1, epoch=int(record["epoch"]), step=step)
                         return True

@@ -1,5 +1,7 @@
-"""The sequence classifier built from a ``[model]`` config: optional strided Conv1d front-end,
-an rnnlab recurrent layer, and a head over the final state (many-to-one, honouring lengths).
+"""The sequence classifier built from a ``[model]`` config: optional conv-block front-end
+(:mod:`rnnlab.train.frontend`), an rnnlab recurrent layer, and a head over the final state or
+the pooled outputs, optionally joined by the front-end's pooled features (many-to-one, honouring
+lengths).
 
 Example:
     >>> import torch
@@ -17,8 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.config import ConstraintConfig, FrontendConfig, ModelConfig
+from rnnlab.config import ConstraintConfig, ModelConfig
 from rnnlab.errors import ConfigError
+from rnnlab.train.frontend import ConvFrontend, valid_mask
 
 LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
 #: Config keys handed to the recurrent layer as keywords when they differ from the default.
@@ -68,35 +71,20 @@ def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
         raise ConfigError(f"model: the {LAYER_CLASSES[cfg.layer]} layer rejects the settings: {e}") from None
 
 
-class ConvFrontend(nn.Module):
-    """Conv1d over time with stride: [B, T, C] → [B, ceil(T / stride), channels]."""
-
-    def __init__(self, input_size: int, cfg: FrontendConfig) -> None:
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = cfg.kernel_size, cfg.stride, cfg.kernel_size // 2
-        self.conv = nn.Conv1d(input_size, cfg.channels, cfg.kernel_size, cfg.stride, self.padding)
-        self.act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "gelu": nn.GELU(), "none": nn.Identity()}[cfg.activation]
-
-    def out_lengths(self, lengths: Tensor) -> Tensor:
-        """Valid output steps of each sequence (conv arithmetic, at least 1)."""
-        return ((lengths + 2 * self.padding - self.kernel_size) // self.stride + 1).clamp_min(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.conv(x.transpose(1, 2))).transpose(1, 2)
-
-
 class SequenceClassifier(nn.Module):
     """Front-end → recurrent layer → pooling → head. ``forward(x [B, T, C], lengths, state)``
     returns ``(logits [B, classes], final state)``; the state feeds stateful training."""
 
     def __init__(self, input_size: int, num_classes: int, cfg: ModelConfig) -> None:
         super().__init__()
-        self.pooling = cfg.head.pooling
+        self.pooling, self.frontend_pooling = cfg.head.pooling, cfg.head.frontend_pooling
         self.frontend = ConvFrontend(input_size, cfg.frontend) if cfg.frontend is not None else None
-        rnn_in = cfg.frontend.channels if cfg.frontend is not None else input_size
+        rnn_in = self.frontend.channels if self.frontend is not None else input_size
         self.rnn = build_recurrent(cfg, rnn_in)
         self.num_directions = 2 if cfg.bidirectional else 1
         width = cfg.hidden_size * self.num_directions
+        if self.frontend is not None and self.frontend_pooling == "mean":
+            width += self.frontend.channels
         layers: list[nn.Module] = []
         if cfg.head.dropout > 0:
             layers.append(nn.Dropout(cfg.head.dropout))
@@ -120,27 +108,40 @@ class SequenceClassifier(nn.Module):
         return self.rnn(x, state)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
-        if self.frontend is not None:
-            x = self.frontend(x)
-            if lengths is not None:
-                lengths = self.frontend.out_lengths(lengths)
         if lengths is not None and bool((lengths == x.shape[1]).all()):
             lengths = None  # all full length: the fast path needs no lengths
+        if self.frontend is not None:
+            x, lengths = self.frontend(x, lengths)
+        if lengths is not None and bool((lengths == x.shape[1]).all()):
+            lengths = None
         out, new_state = self._run_rnn(x, lengths, state)
         if self.pooling == "last":
             h_n = new_state[0] if isinstance(new_state, tuple) else new_state
             # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
             features = torch.cat(list(h_n[-self.num_directions:]), dim=-1)
+        elif self.pooling == "mean":
+            features = _masked_mean(out, lengths)
         else:
-            steps = torch.arange(out.shape[1], device=out.device)[None, :]
-            valid = (steps < lengths[:, None]) if lengths is not None else torch.ones_like(steps, dtype=torch.bool)
-            valid = valid[:, :, None]
-            if self.pooling == "mean":
-                counts = valid.sum(1).clamp_min(1)
-                features = (out * valid).sum(1) / counts
-            else:
-                features = out.masked_fill(~valid, float("-inf")).amax(1)
+            valid = _valid_steps(out, lengths)
+            features = out.masked_fill(~valid, float("-inf")).amax(1)
+        if self.frontend is not None and self.frontend_pooling == "mean":
+            features = torch.cat([features, _masked_mean(x, lengths)], dim=-1)
         return self.head(features), new_state
+
+
+def _valid_steps(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """``[B, T, 1]`` booleans: which steps of ``x [B, T, C]`` are inside their sequence."""
+    if lengths is None:
+        return torch.ones(x.shape[0], x.shape[1], 1, dtype=torch.bool, device=x.device)
+    return valid_mask(lengths, x.shape[1]).transpose(1, 2)
+
+
+def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Mean of ``x [B, T, C]`` over each sequence's valid steps."""
+    if lengths is None:
+        return x.mean(1)
+    valid = _valid_steps(x, lengths)
+    return (x * valid).sum(1) / valid.sum(1).clamp_min(1)
 
 
 def build_model(cfg: ModelConfig, input_size: int, num_classes: int) -> SequenceClassifier:

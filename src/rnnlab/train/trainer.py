@@ -51,6 +51,7 @@ from rnnlab.config import (
 )
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Fold, Sequences, load_data
+from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import CHECKPOINTS, RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
@@ -86,6 +87,8 @@ class TrainResult:
     train_eval: dict[str, float]
     test: dict[str, float] | None
     model: SequenceClassifier = field(repr=False)
+    findings: list[Finding] = field(default_factory=list)
+    """Findings after training (``rnnlab.doctor.fit``): underfit, overfit; empty when healthy."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -135,10 +138,12 @@ def lr_factor(cfg: ScheduleConfig, step: int, steps_per_epoch: int, total_steps:
     >>> c = ScheduleConfig(kind="cosine", warmup_epochs=1)
     >>> [round(lr_factor(c, s, 10, 30), 3) for s in (0, 9, 10, 20, 29)]
     [0.1, 1.0, 1.0, 0.5, 0.006]
+    >>> [round(lr_factor(ScheduleConfig(kind="cosine", warmup_steps=10), s, 3, 30), 3) for s in (0, 9, 20)]
+    [0.1, 1.0, 0.5]
     >>> round(lr_factor(ScheduleConfig(kind="cosine_restarts", restart_epochs=2), 20, 10, 100), 3)
     1.0
     """
-    warm = cfg.warmup_epochs * steps_per_epoch
+    warm = cfg.warmup_steps or cfg.warmup_epochs * steps_per_epoch
     if step < warm:
         return (step + 1) / warm
     if cfg.kind == "constant":
@@ -277,14 +282,15 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
 
 
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
-                              step: int, epoch_done: int, log: Log) -> None:
-    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report."""
+                              step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
+    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
+    the findings after training."""
     try:
         from rnnlab.introspect import grad_through_time
         from rnnlab.report import write_grad_through_time
     except ImportError:
         _say(log, "gradient through time skipped: rnnlab.introspect / rnnlab.report are not available")
-        return
+        return None
     batch = doctor_batch(data.train, config.training.batch_size)
     was_training = model.training
     model.eval()
@@ -293,6 +299,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     finally:
         model.train(was_training)
     write_grad_through_time(run, gtt, step=step, epoch=epoch_done)
+    return dict(gtt)
 
 
 def doctor_batch(split: Sequences, batch_size: int) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
@@ -309,6 +316,37 @@ def _say(log: Log, message: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the loop
+
+
+def with_derived_names(config: Config) -> Config:
+    """``name`` and ``output.dir`` follow the data when the config leaves them unset: the data
+    set (or the data file's stem) and the layer, and ``runs/NAME``.
+
+    >>> c = with_derived_names(parse_config('[data]\\ndataset = "JapaneseVowels"'))
+    >>> c.name, c.output.dir
+    ('JapaneseVowels-lstm', 'runs/JapaneseVowels-lstm')
+    >>> with_derived_names(parse_config('name = "mine"\\n[data]\\ndataset = "GunPoint"')).output.dir
+    'runs/mine'
+    """
+    if "name" in config.model_fields_set:
+        name = config.name
+    else:
+        source = config.data.dataset if config.data.dataset is not None else Path(str(config.data.path)).stem
+        name = f"{source}-{config.model.layer}"
+    out_dir = config.output.dir if "dir" in config.output.model_fields_set else f"runs/{name}"
+    output = config.output.model_copy(update={"dir": out_dir})
+    return config.model_copy(update={"name": name, "output": output})
+
+
+def epoch_steps(n: int, length: int, tc: TrainingConfig) -> int:
+    """Optimizer steps in one epoch over ``n`` training sequences padded to ``length`` steps: its
+    batches, times the windows of each batch with ``stateful_window``.
+
+    >>> epoch_steps(50, 150, TrainingConfig(batch_size=16)), epoch_steps(50, 150, TrainingConfig(batch_size=16, stateful_window=100))
+    (4, 8)
+    """
+    windows = math.ceil(length / tc.stateful_window) if tc.stateful_window else 1
+    return math.ceil(n / tc.batch_size) * windows
 
 
 def seed_everything(seed: int) -> None:
@@ -360,7 +398,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None,
           allow_change: Sequence[str] = (), fold: Fold | None = None,
           on_epoch: EpochCallback | None = None) -> TrainResult:
-    """Train ``config`` into the run directory ``out`` (default ``config.output.dir``).
+    """Train ``config`` into the run directory ``out`` (default ``config.output.dir``; unset
+    ``name`` and ``output.dir`` follow the data, see :func:`with_derived_names`).
 
     ``resume`` continues from ``checkpoints/last.pt`` exactly; a config that differs from the
     checkpoint's is refused unless every changed key is harmless and named in ``allow_change``
@@ -371,6 +410,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     training split and leaves the test split out (:func:`rnnlab.data.load_data`); ``on_epoch``
     sees each epoch's record and ends training when it returns True.
     """
+    config = with_derived_names(config)
     tc = config.training
     out_dir = out if out is not None else config.output.dir
     if not str(out_dir).strip():
@@ -404,11 +444,21 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     shuffle_gen = torch.Generator().manual_seed(tc.seed)
     X, y, L = _tensors(data.train)
     T = X.shape[1]
-    windows = math.ceil(T / tc.stateful_window) if tc.stateful_window else 1
-    steps_per_epoch = math.ceil(len(y) / tc.batch_size) * windows
-    total_steps = steps_per_epoch * tc.epochs
+    steps_per_epoch = epoch_steps(len(y), T, tc)
+    epochs = tc.epochs_for(steps_per_epoch)
+    total_steps = steps_per_epoch * epochs
     stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
     start_epoch, step = 1, 0
+    warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
+    if warm >= total_steps:
+        raise ConfigError(
+            f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
+            f"({total_steps} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
+            "rising when training ends; shorten the warm-up or train longer"
+        )
+    if tc.steps is not None:
+        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
+                  f"({total_steps} optimizer steps)")
 
     if ckpt is not None:
         settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
@@ -441,7 +491,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         constrain_after_step(optimizer, model)  # project the weights after every optimizer step
 
     stopped_early = bool(ckpt is not None and ckpt["stopped_early"])
-    last_epoch = tc.epochs if not stopped_early else 0  # a run that stopped early stays stopped
+    last_epoch = epochs if not stopped_early else 0  # a run that stopped early stays stopped
     if stop_after is not None:
         last_epoch = min(last_epoch, start_epoch - 1 + stop_after)
     epoch_done = start_epoch - 1
@@ -449,7 +499,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         t0 = time.time()
         model.train()
         loss_sum, correct, seen, norms = 0.0, 0, 0, []
-        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{tc.epochs}"):
+        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{epochs}"):
             xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
             state = None
             # A batch is one window (stateless) or consecutive windows sharing a carried state.
@@ -505,7 +555,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
             save_checkpoint(run.checkpoints / "best.pt", checkpoint)
         save_checkpoint(run.checkpoints / "last.pt", checkpoint)
         epoch_done = epoch
-        _say(log, _epoch_line(record, tc.epochs))
+        _say(log, _epoch_line(record, epochs))
         if on_epoch is not None and on_epoch(record):
             break
         if stopped_early:
@@ -515,9 +565,10 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
 
     if tracker is not None:
         tracker.close()
+    through_time = None
     if config.tracking.enabled and config.tracking.grad_through_time:
-        _record_grad_through_time(run, model, data, config, step, epoch_done, log)
-    return _finish(run, model, data, stopper, stopped_early)
+        through_time = _record_grad_through_time(run, model, data, config, step, epoch_done, log)
+    return _finish(run, model, data, config, stopper, stopped_early, through_time)
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:
@@ -528,19 +579,33 @@ def _epoch_line(r: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, stopper: EarlyStopping,
-            stopped_early: bool) -> TrainResult:
+def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config, stopper: EarlyStopping,
+            stopped_early: bool, through_time: dict[str, Any] | None) -> TrainResult:
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
     if stopper.patience > 0 and (run.checkpoints / "best.pt").exists():
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.checkpoints / "best.pt")["model"])
     train_eval = evaluate(model, data.train)
+    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time)
     test = evaluate(model, data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model)
+                         train_eval, test, model, findings)
     atomic_write_json(run.path / SUMMARY, result.to_dict())
     return result
+
+
+def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
+                  n_val: int, through_time: dict[str, Any] | None) -> list[Finding]:
+    """Underfit / overfit findings from the run's records; with health checks on, they join the
+    findings from before training in health.json (a resumed run replaces its earlier ones)."""
+    from rnnlab.doctor import Report, fit_findings
+
+    before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
+    findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time)
+    if config.tracking.enabled and config.tracking.health:
+        atomic_write_json(run.health, [f.to_dict() for f in findings + before])
+    return findings
 
 
 def load_run_config(run_dir: str | Path) -> Config:

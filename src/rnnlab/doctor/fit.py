@@ -1,0 +1,276 @@
+"""Findings after training: did the model fit its training data, and does it overfit?
+
+:func:`fit_findings` reads only the run's own records: the per-epoch metrics (losses, accuracies,
+steps, gradient norms), the accuracy of the trained model on the whole training split, the
+config, the health findings from before training and the gradient through time of the trained
+model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "after_training":
+
+* ``underfit``: the training accuracy stays far from 1. The likely causes, each read from the
+  records, come with a remedy naming the config key: a model that fits in training mode only
+  (batch norm statistics, dropout), too few optimizer steps (few steps, or a
+  training loss still falling at the end), the learning rate (a loss that hardly fell),
+  regularization strength (dropout, decay), dead units (from the health check before training),
+  gradient reach (the trained layer's gradient does not reach the start of the sequence), and,
+  when none of these shows, the model's capacity.
+* ``overfit``: the validation accuracy stays well below the training accuracy (more than
+  ``overfit_gap`` and more than two standard errors of the validation estimate).
+
+Example:
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nepochs = 2')
+    >>> records = [{"epoch": 1, "step": 4, "train_loss": 0.69, "train_acc": 0.5},
+    ...            {"epoch": 2, "step": 8, "train_loss": 0.66, "train_acc": 0.55}]
+    >>> [(f.check, f.numbers["steps"]) for f in fit_findings(records, {"acc": 0.56, "loss": 0.66}, cfg)]
+    [('underfit', 8)]
+    >>> healthy = [{"epoch": 1, "step": 900, "train_loss": 0.02, "train_acc": 1.0}]
+    >>> fit_findings(healthy, {"acc": 1.0, "loss": 0.01}, cfg)
+    []
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rnnlab.doctor.findings import Finding
+
+if TYPE_CHECKING:
+    from rnnlab.config import Config
+
+#: The checks of this module (the doctor's own are in ``rnnlab.doctor.checks.CHECKS``).
+FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit")
+PHASE = "after_training"  # the phase of these findings (the doctor's are "before_training")
+_DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop",
+             "model.zoneout", "model.head.dropout")
+
+
+@dataclass(frozen=True)
+class FitThresholds:
+    """Where the findings after training draw their lines.
+
+    Attributes:
+        underfit_acc: training accuracy (trained model, eval mode, whole training split) below
+            which the model did not fit its training data.
+        few_steps: optimizer steps below which "too few steps" is a cause of an underfit (unless
+            the training loss had stopped moving; below a fifth of it, always).
+        still_falling: relative drop of the training loss over the last quarter of the epochs
+            above which the loss was still falling when training stopped.
+        stuck_loss: final / first-epoch training loss above which the loss hardly fell.
+        strong_dropout: a dropout probability at or above this counts as strong.
+        strong_decay: ``lr × weight_decay × steps`` (the log of how much decoupled decay alone
+            would shrink a weight over the run) above which decay counts as strong.
+        grad_rel: the gradient reaches back to where it falls below this times its last value.
+        mode_gap: training-mode accuracy of the last epoch minus the eval-mode training accuracy
+            above which the model fits only in training mode (batch norm statistics, dropout).
+        overfit_gap: training minus validation accuracy above which the model overfits.
+        min_val: validation sequences needed to call a model overfit (fewer tell too little).
+    """
+
+    underfit_acc: float = 0.95
+    few_steps: int = 500
+    still_falling: float = 0.1
+    stuck_loss: float = 0.9
+    strong_dropout: float = 0.3
+    strong_decay: float = 1.0
+    grad_rel: float = 1e-3
+    mode_gap: float = 0.2
+    overfit_gap: float = 0.15
+    min_val: int = 10
+
+
+def fit_findings(
+    records: list[dict[str, Any]],
+    train_eval: Mapping[str, float],
+    config: Config,
+    *,
+    n_val: int = 0,
+    before: Iterable[Finding] = (),
+    through_time: Mapping[str, Any] | None = None,
+    thresholds: FitThresholds | None = None,
+) -> list[Finding]:
+    """Underfit / overfit findings of a finished run (empty when it fit and generalises).
+
+    Args:
+        records: the per-epoch records of ``metrics.jsonl``.
+        train_eval: ``{"acc", "loss"}`` of the trained model on the whole training split.
+        config: the run's config (the remedies name its keys and current values).
+        n_val: size of the validation split (0: no overfit check).
+        before: the health findings from before training (dead units).
+        through_time: ``{name: GradThroughTime}`` of the trained model (gradient reach).
+        thresholds: where to draw the lines (default :class:`FitThresholds`).
+    """
+    th = thresholds or FitThresholds()
+    if not records:
+        return []
+    found = []
+    underfit = _underfit(records, train_eval, config, list(before), through_time or {}, th)
+    if underfit is not None:
+        found.append(underfit)
+    overfit = _overfit(records, train_eval, config, n_val, th)
+    if overfit is not None:
+        found.append(overfit)
+    return found
+
+
+def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
+              before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds) -> Finding | None:
+    acc = float(train_eval["acc"])
+    if acc >= th.underfit_acc:
+        return None
+    tc = config.training
+    steps, epochs = int(records[-1]["step"]), len(records)
+    losses = [float(r["train_loss"]) for r in records]
+    numbers: dict[str, Any] = {"train_acc": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
+                               "epochs": epochs, "first_epoch_loss": losses[0]}
+    causes: list[tuple[str, str]] = []
+
+    # The records' train_acc is the training-mode accuracy over the last epoch's batches.
+    train_mode_acc = records[-1].get("train_acc")
+    if train_mode_acc is not None and float(train_mode_acc) - acc > th.mode_gap:
+        numbers["train_mode_acc"] = float(train_mode_acc)
+        causes.append((f"Training mode against eval mode: in its last epoch the model classified "
+                       f"{float(train_mode_acc):.3f} of its training batches right in training mode, but "
+                       f"only {acc:.3f} of the same sequences in eval mode. Batch norm's running statistics "
+                       "do not match the batches' own (series of very different scales), or dropout "
+                       "carries the training-mode model.",
+                       'normalize without batch statistics: norm = "layer" (or "none") in each '
+                       "[[model.frontend.blocks]]; check data.normalize and the scale of the series"))
+    stalled_by_mode = bool(causes)
+
+    q = max(1, epochs // 4)
+    earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
+    drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
+    numbers["loss_drop_last_quarter"] = drop
+    stuck = losses[-1] > th.stuck_loss * losses[0]
+    # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
+    # the same would not help); under a fifth of few_steps they are always too few.
+    if not stalled_by_mode and (drop > th.still_falling or steps < th.few_steps // 5
+                                or (steps < th.few_steps and not stuck)):
+        more = max(4 * steps, 2000)
+        budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
+        why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
+        if drop > th.still_falling:
+            why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
+        causes.append((f"Too few steps: {why}.",
+                       f"train longer: set training.steps = {more} (now {budget}; steps count updates "
+                       "whatever the size of the data set)"))
+
+    strong = _strong_regularization(config, steps, th)
+    if strong:
+        numbers["strong_regularization"] = dict(strong)
+        listed = ", ".join(f"{k} = {v:.3g}" for k, v in strong)
+        causes.append((f"Regularization strength: {listed}.",
+                       "weaken it: " + ", ".join(f"lower {k}" for k, _ in strong)))
+
+    if stuck:
+        causes.append((f"The learning rate: the training loss hardly fell ({losses[0]:.3g} in the first epoch, "
+                       f"{losses[-1]:.3g} in the last).",
+                       f"change training.lr (now {tc.lr:g}): try 10 times smaller (a rate too large "
+                       "bounces) and 10 times larger (a rate too small crawls)"))
+    if tc.clip_norm is not None:
+        norms = [float(r["grad_norm"]) for r in records if "grad_norm" in r]
+        if norms and sum(norms) / len(norms) > 10 * tc.clip_norm:
+            numbers["mean_grad_norm"] = sum(norms) / len(norms)
+            causes.append((f"Clipping: the gradient norm averaged {numbers['mean_grad_norm']:.3g}, more than 10 "
+                           f"times training.clip_norm = {tc.clip_norm:g}, so every update was cut short.",
+                           f"raise training.clip_norm (now {tc.clip_norm:g}) or lower training.lr"))
+
+    dead = [f for f in before if f.check == "dead_relu" and f.severity in ("warning", "error")]
+    if dead:
+        causes.append((f"Dead units before training: {dead[0].title}.", dead[0].remedy))
+
+    if config.model.head.pooling == "last":
+        for name, g in through_time.items():
+            reach, length = int(g.reach(th.grad_rel)), int(g.timesteps)
+            if reach < length:
+                numbers["gradient_reach"] = reach
+                numbers["timesteps"] = length
+                causes.append((f"Gradient reach: in the trained {name or 'layer'} |dLoss/dh_t| reaches {reach} of "
+                               f"{length} steps, so the start of a sequence barely shapes the updates.",
+                               "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
+                               "summarise every step: model.head.pooling = \"mean\""))
+                break
+
+    if not causes:
+        causes.append(("Capacity: no other cause shows in the records.",
+                       f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "
+                       "conv blocks to [model.frontend]"))
+    n_classes_hint = "" if acc > 0 else " (no training sequence classified right)"
+    return Finding(
+        check="underfit", severity="warning", phase=PHASE,
+        title=f"The model did not fit its training data: training accuracy {acc:.3f} after {steps} optimizer "
+              f"steps{n_classes_hint}",
+        numbers=numbers,
+        message="A model that cannot classify its own training sequences will not classify new ones; "
+                "fix this before tuning regularization. Likely causes, most likely first: "
+                + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
+        remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
+    )
+
+
+def _strong_regularization(config: Config, steps: int, th: FitThresholds) -> list[tuple[str, float]]:
+    """(key, value) of the regularizers set strongly enough to hold a model back."""
+    strong: list[tuple[str, float]] = []
+    for key in _DROPOUTS:
+        node: Any = config
+        for part in key.split("."):
+            node = getattr(node, part)
+        value = max(node) if isinstance(node, tuple) else float(node)
+        if value >= th.strong_dropout:
+            strong.append((key, value))
+    tc = config.training
+    if tc.label_smoothing >= th.strong_dropout:
+        strong.append(("training.label_smoothing", tc.label_smoothing))
+    decays = [("training.weight_decay", tc.weight_decay, 1.0)]
+    decays += [(f"training.decay_rules[{i}].weight_decay",
+                r.weight_decay if r.weight_decay is not None else tc.weight_decay, r.lr_mult)
+               for i, r in enumerate(tc.decay_rules)]
+    decoupled = tc.optimizer in ("adamw", "nadamw", "sgdw")
+    for key, wd, lr_mult in decays:
+        # Decoupled decay shrinks a weight by (1 - lr * wd) per step; L2 pulls like a loss term.
+        if (decoupled and tc.lr * lr_mult * wd * steps > th.strong_decay) or (not decoupled and wd >= 0.05):
+            strong.append((key, wd))
+    return strong
+
+
+def _overfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config, n_val: int,
+             th: FitThresholds) -> Finding | None:
+    if n_val < th.min_val or "val_acc" not in records[-1]:
+        return None
+    train_acc, val_acc = float(train_eval["acc"]), float(records[-1]["val_acc"])
+    gap = train_acc - val_acc
+    # Two standard errors of an accuracy measured on n_val sequences: smaller gaps may be luck.
+    noise = 2 * math.sqrt(max(val_acc * (1 - val_acc), 1.0 / n_val) / n_val)
+    if gap <= th.overfit_gap or gap <= noise:
+        return None
+    val = [r for r in records if "val_acc" in r]
+    best = max(val, key=lambda r: r["val_acc"])
+    low_loss = min(val, key=lambda r: r["val_loss"])
+    numbers = {"train_acc": train_acc, "val_acc": val_acc, "gap": gap, "noise_2se": noise, "n_val": n_val,
+               "best_val_acc": float(best["val_acc"]), "best_val_epoch": int(best["epoch"]),
+               "val_loss_min": float(low_loss["val_loss"]), "val_loss_min_epoch": int(low_loss["epoch"]),
+               "val_loss_last": float(val[-1]["val_loss"]), "epochs": len(records)}
+    tc, m = config.training, config.model
+    remedies = []
+    if tc.early_stopping.patience == 0:
+        remedies.append(f"stop at the best validation epoch: training.early_stopping.patience = "
+                        f"{max(5, len(records) // 10)} (restores the best weights; the validation loss was lowest "
+                        f"at epoch {low_loss['epoch']} of {len(records)})")
+    if m.recurrent_dropout < 0.25:
+        remedies.append(f"raise model.recurrent_dropout (now {m.recurrent_dropout:g}), e.g. to 0.25")
+    if m.head.dropout < 0.25:
+        remedies.append(f"raise model.head.dropout (now {m.head.dropout:g}), e.g. to 0.3")
+    remedies.append(f"raise training.weight_decay (now {tc.weight_decay:g}) or the recurrent decay rule")
+    remedies.append("or give it more training data")
+    return Finding(
+        check="overfit", severity="warning", phase=PHASE,
+        title=f"The model overfits: training accuracy {train_acc:.3f}, validation accuracy {val_acc:.3f}",
+        numbers=numbers,
+        message=(f"The validation accuracy stays {gap:.3f} below the training accuracy, more than the "
+                 f"{noise:.3f} that chance allows on {n_val} validation sequences: the model learned "
+                 f"its training sequences rather than the classes. Validation accuracy was best "
+                 f"({best['val_acc']:.3f}) at epoch {best['epoch']}."),
+        remedy="; ".join(remedies) + ".",
+    )

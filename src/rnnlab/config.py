@@ -599,8 +599,10 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
     refused = {k: v for k, v in changes.items() if not any(fnmatch.fnmatchcase(k, a) for a in allowed)}
     if not refused:
         return
-    shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in refused.items())
     meaningful = [k for k in refused if not is_harmless(k)]
+    # Refused for a key that changes the run's meaning: its harmless companions (a name derived
+    # from the layer, say) would only hide it.
+    shown = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in refused.items() if k in meaningful or not meaningful)
     if meaningful:
         one = len(meaningful) == 1
         raise ConfigError(

@@ -135,7 +135,7 @@ def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
     the fold's training part needs for that many optimizer steps.
 
     >>> from rnnlab.config import parse_config
-    >>> cfg = parse_config('[data]\ndataset = "GunPoint"\n[training]\nsteps = 100\nbatch_size = 10')
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nsteps = 100\\nbatch_size = 10')
     >>> fold_epochs(cfg, FoldPlan(k=5, seed=0))   # 40 training series a fold: 4 steps an epoch
     [25, 25, 25, 25, 25]
     """

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rnnlab.config import load_config
 from rnnlab.errors import RnnlabError
+from rnnlab.report import write_report
 from rnnlab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,20 +31,13 @@ def main() -> int:
         shutil.rmtree(RUN_DIR)  # the demo always starts afresh
     print(f"training {config.name} on {config.data.dataset} -> {RUN_DIR}", flush=True)
     result = train(config, out=RUN_DIR)
-    report = None
-    try:
-        from rnnlab.report import write_report
-    except ImportError:
-        print("report skipped: rnnlab.report is not available in this installation")
-    else:
-        report = write_report(RUN_DIR)
+    report = write_report(RUN_DIR)
     assert result.test is not None
     print()
     print(f"train accuracy: {result.train_eval['acc']:.3f}")
     print(f"test accuracy:  {result.test['acc']:.3f}  (published baseline {BASELINE[0]}: {BASELINE[1]:.3f})")
     print(f"run directory:  {RUN_DIR}")
-    if report is not None:
-        print(f"report:         {report}")
+    print(f"report:         {report}")
     print(f"time:           {time.time() - start:.0f} s")
     return 0
 

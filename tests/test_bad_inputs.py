@@ -27,13 +27,7 @@ from rnnlab.errors import CheckpointError, RunDirError
 from rnnlab.rundir import RunDir
 from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 BASE = """name = "base"

@@ -14,13 +14,7 @@ from rnnlab.rundir import read_jsonl
 from rnnlab.train import train
 from rnnlab.train.trainer import lr_factor
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # UnitTest: 20 training sequences; val_fraction 0.25 leaves 15, i.e. 4 steps per epoch at batch 4.

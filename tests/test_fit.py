@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from rnnlab.cli import main
 from rnnlab.config import parse_config
 from rnnlab.doctor import Finding, FitThresholds, Report, fit_findings
 from rnnlab.train import train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def config(data: str, model: str = "", training: str = "", health: bool = True, hidden: int = 16):

@@ -17,14 +17,7 @@ from rnnlab.rundir import RunDir, read_json, read_jsonl
 from rnnlab.train import load_checkpoint, train
 from rnnlab.train.trainer import batch_order, lr_factor, with_derived_names
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: one intra-op thread avoids oversubscribing a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = """

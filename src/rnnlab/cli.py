@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _say(f"train accuracy {result.train_eval['acc']:.4f}"
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
     report = _write_report(result.run_dir)
-    _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if report else ""))
+    _say(f"run directory: {result.run_dir}\nreport: {report}")
     if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
         from rnnlab.doctor import format_findings
 
@@ -97,12 +97,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(run_dir: Path) -> Path | None:
-    try:
-        from rnnlab.report import write_report
-    except ImportError:
-        _say("report skipped: rnnlab.report is not available in this installation")
-        return None
+def _write_report(run_dir: Path) -> Path:
+    from rnnlab.report import write_report
+
     return Path(write_report(run_dir))
 
 
@@ -111,10 +108,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run = RunDir.existing(args.run_dir)
     if not run.metrics.exists() and not run.config.exists():
-        raise RunDirError(f"{run.path} is not a run directory (no metrics.jsonl or config.toml)")
+        raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name} or {run.config.name})")
     path = _write_report(run.path)
-    if path is None:
-        return EXIT_USER_ERROR
     _say(f"report: {path}")
     # The page shows what it could not read; the exit code says so too (first problem named).
     run.read_metrics(), run.read_tracked(), run.read_summary(), run.read_health(), run.read_resumes()
@@ -128,13 +123,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from rnnlab.config import load_config
     from rnnlab.data import load_data
+    from rnnlab.doctor import diagnose
     from rnnlab.train.model import LogitsOnly, build_model
     from rnnlab.train.trainer import build_optimizer, doctor_batch, seed_everything
 
-    try:
-        from rnnlab.doctor import diagnose
-    except ImportError:
-        raise RnnlabError("doctor: rnnlab.doctor is not available in this installation") from None
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
     config = load_config(args.config)
@@ -157,13 +149,19 @@ def _run_summary(run: Path) -> dict[str, Any]:
     if not records:
         raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
                           f"{'is empty' if rd.metrics.exists() else 'is missing'})")
+    from rnnlab.train.best import best_record
+
     final = records[-1]
-    with_val = [r for r in records if "val_acc" in r]
-    best = max(with_val, key=lambda r: (r["val_acc"], -r.get("val_loss", 0.0))) if with_val else None
-    test = ((rd.read_summary() or {}).get("test") or {}).get("acc")
+    summary = rd.read_summary() or {}
+    if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
+        best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
+    else:  # running (or from before best_epoch was recorded): the same rule on its records
+        stopping = rd.read_config().training.early_stopping if rd.config.exists() else None
+        best = best_record(records, stopping.monitor, stopping.min_delta) if stopping else best_record(records)
+    test = (summary.get("test") or {}).get("acc")
     return {"run": str(run), "epochs": final["epoch"], "train_loss": final.get("train_loss"),
             "train_acc": final.get("train_acc"), "val_acc": final.get("val_acc"),
-            "best_val_acc": best["val_acc"] if best else None, "best_epoch": best["epoch"] if best else None,
+            "best_val_acc": best.get("val_acc") if best else None, "best_epoch": best["epoch"] if best else None,
             "test_acc": test, "weight_decay": final.get("weight_decay"), "records": records}
 
 
@@ -179,7 +177,8 @@ def text_table(rows: list[list[str]]) -> str:
 
 
 def compare_table(rows: list[dict[str, Any]]) -> str:
-    """Runs side by side: final and best metrics (one row per run).
+    """Runs side by side: final and best metrics (one row per run; the best epoch is the one its
+    training called best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`).
 
     >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
     ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
@@ -206,6 +205,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _say(compare_table(rows))
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
+    from rnnlab.rundir import TRACKED
 
     out = Path(args.figures) if args.figures else runs[0].parent
     try:
@@ -219,7 +219,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     metrics = ("train_loss", "val_loss", "train_acc", "val_acc") if has_val else ("train_loss", "train_acc")
     plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
     _say(f"figure: {out / 'compare_metrics.png'}")
-    if any((r / "tracked.jsonl").exists() for r in runs):
+    if any((r / TRACKED).exists() for r in runs):
         plot_compare_norms(labelled, params=recurrent_weights(runs), path=out / "compare_norms.png")
         _say(f"figure: {out / 'compare_norms.png'}")
     return 0

@@ -257,10 +257,7 @@ def _check_name(key: str, value: str | None, module: str, table: str) -> None:
         return
     import importlib
 
-    try:
-        options = list(getattr(importlib.import_module(module), table))
-    except ImportError:  # the layers validate the name themselves when built
-        return
+    options = list(getattr(importlib.import_module(module), table))
     if value not in options:
         close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -619,12 +616,13 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
 # Errors: one line naming the full key path, the expected and the actual value.
 
 
-def _unwrap(annotation: Any) -> Any:
-    """The BaseModel class behind ``X | None`` / ``list[X]``, or None."""
+def section_of(annotation: Any) -> Any:
+    """The config section (BaseModel class) behind an annotation such as ``X | None`` or
+    ``list[X]``, or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _unwrap(arg)
+        found = section_of(arg)
         if found is not None:
             return found
     return None
@@ -639,7 +637,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         field = model.model_fields.get(part)
         if field is None:
             return []
-        model = _unwrap(field.annotation)
+        model = section_of(field.annotation)
         if model is None:
             return []
     return list(model.model_fields)
@@ -661,7 +659,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
             out.append(part)
         elif model is not None and part in model.model_fields:
             out.append(part)
-            model = _unwrap(model.model_fields[part].annotation)
+            model = section_of(model.model_fields[part].annotation)
         elif model is not None and not any(c in part for c in "[](),-"):
             out.append(part)  # an unknown key (extra_forbidden)
             model = None

@@ -47,14 +47,16 @@ from rnnlab.plots import style
 from rnnlab.plots.metrics import load_metrics, plot_metrics, run_name
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json
+from rnnlab.rundir import (
+    GRAD_THROUGH_TIME,
+    SUMMARY,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+)
 from rnnlab.tracker import read_tracked
 
-#: File in the run directory holding gradient through time (written by
-#: :func:`write_grad_through_time`).
-GRAD_THROUGH_TIME = "grad_through_time.json"
-#: Summary of a finished run written by the trainer (final/best records, test metrics).
-SUMMARY = "summary.json"
 NO_DATA = "no data recorded"
 #: Problems a section may hit while reading or drawing a run's files: shown, not raised.
 _SECTION_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError)
@@ -92,7 +94,7 @@ def write_grad_through_time(
             "layers": [{"layer": k, "direction": d, "grad": np.asarray(a).tolist()}
                        for (k, d), a in g.layers.items()],
         })
-    path = rd.path / GRAD_THROUGH_TIME
+    path = rd.grad_through_time
     atomic_write_json(path, {"step": step, "epoch": epoch, "modules": modules})
     return path
 
@@ -103,7 +105,7 @@ def read_grad_through_time(
     """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR``; empty when the
     run recorded none."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    path = rd.path / GRAD_THROUGH_TIME
+    path = rd.grad_through_time
     if not path.exists():
         return {}, {}
     data = read_json(path)
@@ -316,7 +318,7 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 def _fit(rd: RunDir) -> str:
     if not rd.health.exists():
         return _no_data(f"{rd.health.name} is missing (health checks were off)")
-    if not (rd.path / SUMMARY).exists():
+    if not rd.summary.exists():
         return _no_data(f"the run has not finished ({SUMMARY} is missing)")
     findings = _findings(rd, "after_training")
     if not findings:

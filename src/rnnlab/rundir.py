@@ -61,6 +61,9 @@ CHECKPOINTS = "checkpoints"
 REPORT = "report.html"
 SUMMARY = "summary.json"
 RESUMES = "resumes.jsonl"
+GRAD_THROUGH_TIME = "grad_through_time.json"
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
 
 
 class RunDir:
@@ -120,6 +123,20 @@ class RunDir:
     def resumes(self) -> Path:
         """One record per ``--resume``: the epoch it continued after and the config keys changed."""
         return self.path / RESUMES
+
+    @property
+    def grad_through_time(self) -> Path:
+        return self.path / GRAD_THROUGH_TIME
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """Where ``--resume`` continues from (written after every epoch)."""
+        return self.path / CHECKPOINTS / LAST_CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        """The weights of the best epoch by validation (``summary.json``'s ``best_epoch``)."""
+        return self.path / CHECKPOINTS / BEST_CHECKPOINT
 
     @property
     def checkpoints(self) -> Path:
@@ -186,7 +203,7 @@ class RunDir:
         except ConfigError as e:
             raise RunDirError(str(e)) from None
 
-    def read_checkpoint(self, name: str = "last.pt") -> dict[str, Any]:
+    def read_checkpoint(self, name: str = LAST_CHECKPOINT) -> dict[str, Any]:
         """A checkpoint of this run, checksum and structure verified (see
         :func:`rnnlab.train.checkpoint.load_checkpoint`)."""
         from rnnlab.train.checkpoint import load_checkpoint

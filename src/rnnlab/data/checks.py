@@ -18,19 +18,22 @@ from rnnlab.errors import DataError
 _SHOWN = 5
 
 
+def _where(bad: np.ndarray) -> tuple[int, str]:
+    """How many entries of ``bad`` [N, T, C] are set, and the first few as [sample, step, channel]."""
+    idx = np.argwhere(bad)
+    n = len(idx)
+    shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
+    more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
+    return n, f"{'value' if n == 1 else 'values'} {{}} at [sample, step, channel] {shown}{more}"
+
+
 def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
     """NaN/inf inside the valid part of any sequence (padding is ignored) → error with indices."""
     valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
     bad = ~np.isfinite(X) & valid[:, :, None]
     if bad.any():
-        idx = np.argwhere(bad)
-        n = len(idx)
-        shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
-        more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
-        s = "" if n == 1 else "s"
-        raise DataError(
-            f"{where}: X has {n} non-finite value{s} (NaN or inf) at [sample, step, channel] {shown}{more}"
-        )
+        n, text = _where(bad)
+        raise DataError(f"{where}: X has {n} non-finite " + text.format("(NaN or inf)"))
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -49,16 +52,11 @@ def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: st
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(X) <= FLOAT32_MAX) & valid[:, :, None]
     if bad.any():
-        idx = np.argwhere(bad)
-        n = len(idx)
-        shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
-        more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
-        s = "" if n == 1 else "s"
+        n, text = _where(bad)
         largest = float(np.nanmax(np.abs(X[bad])))
-        raise DataError(
-            f"{where}: X has {n} value{s} beyond float32's range (|x| > {FLOAT32_MAX:.2g}, the model computes "
-            f"in float32) at [sample, step, channel] {shown}{more}; largest {largest:.3g}; {hint}"
-        )
+        raise DataError(f"{where}: X has {n} " + text.format(
+            f"beyond float32's range (|x| > {FLOAT32_MAX:.2g}, the model computes in float32)")
+            + f"; largest {largest:.3g}; {hint}")
 
 
 def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) -> None:

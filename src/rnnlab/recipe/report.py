@@ -22,7 +22,7 @@ import numpy as np
 from rnnlab.config import Config
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
-from rnnlab.rundir import atomic_write_json, atomic_write_text
+from rnnlab.rundir import METRICS, atomic_write_json, atomic_write_text
 
 RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
         "standard error of the difference (Welch's form over the seed x fold scores); among several, the "
@@ -110,7 +110,7 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     start = scored[0].against
     runs = {f"{start} (start)": _first_run(outcome, start, configs[start])}
     runs.update({f"{t.label} ({_status(t)})": _first_run(outcome, t.label, t.config) for t in scored})
-    runs = {k: v for k, v in runs.items() if (v / "metrics.jsonl").exists()}
+    runs = {k: v for k, v in runs.items() if (v / METRICS).exists()}
     if not runs:
         return ""
     params = recurrent_weights(list(runs.values()))

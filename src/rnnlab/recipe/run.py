@@ -44,7 +44,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import select_steps
-from rnnlab.rundir import atomic_write_json, atomic_write_text
+from rnnlab.rundir import CONFIG, atomic_write_json, atomic_write_text
 from rnnlab.search.trial import FoldPlan, run_trial
 
 Log = Callable[[str], None]
@@ -112,7 +112,7 @@ class Evaluator:
         for label, config in jobs:
             d = candidate_dir(self.out, label, config)
             d.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(d / "config.toml", dump_config(config))
+            atomic_write_text(d / CONFIG, dump_config(config))
             text = dump_config(config)
             work += [(str(d / f"seed-{s}"), text, s, self.plan, self.metric) for s in self.seeds]
         self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}")

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.plots import style
 from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
-from rnnlab.rundir import atomic_write_text, read_json
+from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.table import short_names, trial_row
 
 STUDY_REPORT = "study.html"
@@ -58,14 +58,14 @@ def _link(study_dir: Path, t: FrozenTrial, report: bool) -> tuple[str, str] | No
     directory; None when it has none here (a trial of another machine)."""
     trial_dir = study_dir / "trials" / f"{t.number:04d}"
     run = trial_dir / "fold-1"
-    if not (run / "metrics.jsonl").exists():
+    if not (run / METRICS).exists():
         return None
-    if report and not (run / "report.html").exists():
+    if report and not (run / REPORT).exists():
         from rnnlab.report import write_report
 
         write_report(run)
-    if (run / "report.html").exists():
-        return os.path.relpath(run / "report.html", study_dir), "run report"
+    if (run / REPORT).exists():
+        return os.path.relpath(run / REPORT, study_dir), "run report"
     return os.path.relpath(trial_dir, study_dir) + "/", "records"
 
 
@@ -196,7 +196,7 @@ def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
 
     top = [t for t in _ranked(trials, direction) if t.state == TrialState.COMPLETE][:COMPARED]
     runs = {f"trial {t.number}": study_dir / "trials" / f"{t.number:04d}" / "fold-1" for t in top}
-    runs = {k: v for k, v in runs.items() if (v / "tracked.jsonl").exists()}
+    runs = {k: v for k, v in runs.items() if (v / TRACKED).exists()}
     if not runs:
         return '<p class="nodata">no data recorded: no complete trial tracked its weights (tracking.enabled)</p>'
     fig = plot_compare_norms(runs, params=recurrent_weights(list(runs.values())),
@@ -228,7 +228,7 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     if final_path.exists():
         final = read_json(final_path)
         test = final.get("test")
-        link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / "report.html").exists() else ""
+        link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
         parts.append(
             f"<p class='result'>Test accuracy <b>{_num(test['acc'])}</b> (trial {final['trial']}'s config retrained on "
             f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"

@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from rnnlab.config import Config, ParamSpec, config_from_dict
+from rnnlab.config import Config, ParamSpec, config_from_dict, section_of
 from rnnlab.errors import ConfigError, SearchError
 
 Kind = Literal["float", "int", "choice"]
@@ -188,7 +188,7 @@ def _leaf_paths(model: type[BaseModel] = Config, prefix: str = "") -> dict[str, 
     for name, field in model.model_fields.items():
         if model is Config and name == "search":
             continue
-        inner = _model_of(field.annotation)
+        inner = section_of(field.annotation)
         path = f"{prefix}{name}"
         if inner is not None and _is_list(field.annotation):
             out.update(_leaf_paths(inner, f"{path}[i]."))
@@ -199,16 +199,6 @@ def _leaf_paths(model: type[BaseModel] = Config, prefix: str = "") -> dict[str, 
         else:
             out[path] = field.annotation
     return out
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _is_list(annotation: Any) -> bool:

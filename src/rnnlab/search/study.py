@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, read_json
+from rnnlab.rundir import SUMMARY, RunDir, atomic_write_json, atomic_write_text, read_json
 from rnnlab.search.space import Space, space_from_config
 from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
@@ -433,7 +433,7 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     final_dir = out / "final"
     if record.exists():
         old = read_json(record)
-        if old.get("trial") == trial.number and (final_dir / "summary.json").exists():
+        if old.get("trial") == trial.number and (final_dir / SUMMARY).exists():
             return old
         if final_dir.exists():
             shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))

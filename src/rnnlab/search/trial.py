@@ -38,7 +38,14 @@ import numpy as np
 
 from rnnlab.config import Config, SearchConfig, dump_config
 from rnnlab.data import Fold
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text
+from rnnlab.rundir import (
+    CHECKPOINTS,
+    CONFIG,
+    LAST_CHECKPOINT,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
 Report = Callable[[int, float], bool]
@@ -172,7 +179,7 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.toml", dump_config(config))
+    atomic_write_text(out / CONFIG, dump_config(config))
     seeds = list(seeds) if seeds is not None else [config.training.seed]
     result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
     for s, seed in enumerate(seeds):
@@ -194,7 +201,7 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
                         return True
                     return False
 
-                resume = (run / "checkpoints" / "last.pt").exists()
+                resume = (run / CHECKPOINTS / LAST_CHECKPOINT).exists()
                 train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
                 if stop:
                     result.pruned_at = stop

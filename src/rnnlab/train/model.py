@@ -95,14 +95,6 @@ class SequenceClassifier(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def _run_rnn(self, x: Tensor, lengths: Tensor | None, state: State | None) -> tuple[Tensor, State]:
-        if isinstance(self.rnn, (nn.LSTM, nn.GRU, nn.RNN)) and lengths is not None:
-            # torch's own layers (fallback) take variable lengths only as a PackedSequence.
-            from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, new_state = self.rnn(packed, state)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-            return out, new_state
         if lengths is not None:
             return self.rnn(x, state, lengths=lengths)
         return self.rnn(x, state)

@@ -54,7 +54,8 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
-from rnnlab.rundir import CHECKPOINTS, RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.train.best import improves
 from rnnlab.train.checkpoint import (
     RESUME,
     load_checkpoint,
@@ -68,7 +69,6 @@ Log = Callable[[str], None] | None
 #: Called with each epoch's metrics record once it is written; returning True ends training
 #: there (a search prunes a hopeless trial this way).
 EpochCallback = Callable[[dict[str, Any]], bool]
-SUMMARY = "summary.json"
 
 
 class TrainingDiverged(RnnlabError):
@@ -92,7 +92,8 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
-                "best": self.best, "train_eval": self.train_eval, "test": self.test}
+                "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
+                "train_eval": self.train_eval, "test": self.test}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -229,9 +230,9 @@ class EarlyStopping:
     bad_epochs: int = 0
 
     def update(self, value: float, epoch: int) -> bool:
-        """Record this epoch's monitored value; True when it is the best so far."""
-        sign = -1.0 if self.monitor == "val_loss" else 1.0
-        better = self.best is None or sign * (value - self.best) > self.min_delta
+        """Record this epoch's monitored value; True when it is the best so far
+        (:func:`rnnlab.train.best.improves`, the rule ``summary.json`` and ``rnnlab compare`` use)."""
+        better = improves(value, self.best, self.monitor, self.min_delta)
         if better:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:
@@ -255,11 +256,8 @@ class EarlyStopping:
 def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int, log: Log) -> Any:
     if not config.tracking.enabled:
         return None
-    try:
-        from rnnlab.tracker import Tracker
-    except ImportError:
-        _say(log, "tracking skipped: rnnlab.tracker is not available in this installation")
-        return None
+    from rnnlab.tracker import Tracker
+
     t = config.tracking
     try:
         return Tracker(run, model, weights_every=t.weights_every, grads_every=t.grads_every, params=t.params,
@@ -270,11 +268,8 @@ def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int
 
 def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, data: DataSplits,
                   config: Config, log: Log) -> None:
-    try:
-        from rnnlab.doctor import diagnose
-    except ImportError:
-        _say(log, "health checks skipped: rnnlab.doctor is not available in this installation")
-        return
+    from rnnlab.doctor import diagnose
+
     batch = doctor_batch(data.train, config.training.batch_size)
     report = diagnose(LogitsOnly(model), batch, nn.CrossEntropyLoss(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
@@ -285,12 +280,9 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
                               step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
     """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
     the findings after training."""
-    try:
-        from rnnlab.introspect import grad_through_time
-        from rnnlab.report import write_grad_through_time
-    except ImportError:
-        _say(log, "gradient through time skipped: rnnlab.introspect / rnnlab.report are not available")
-        return None
+    from rnnlab.introspect import grad_through_time
+    from rnnlab.report import write_grad_through_time
+
     batch = doctor_batch(data.train, config.training.batch_size)
     was_training = model.training
     model.eval()
@@ -360,7 +352,7 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
     """Check the run directory before anything in it changes: a new run needs an empty one; a
     resume needs a sound checkpoint, records that read back, and a config equal to the
     checkpoint's except in the keys ``allow_change`` names. Returns (checkpoint, changes)."""
-    last = run.path / CHECKPOINTS / "last.pt"
+    last = run.last_checkpoint
     if not resume:
         if last.exists() or run.metrics.exists():
             raise RunDirError(
@@ -520,7 +512,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
                     norm = clip_grad_norm(model.named_parameters(), tc.clip_norm or math.inf,
                                           on_nonfinite=tc.on_nonfinite)
                 except NonFiniteGradientError as e:
-                    last = run.checkpoints / "last.pt"
+                    last = run.last_checkpoint
                     resume_hint = f"; --resume continues from {last}" if last.exists() else ""
                     raise TrainingDiverged(
                         f"epoch {epoch}, step {step + 1}: {e}; lower training.lr, set training.clip_norm, "
@@ -552,8 +544,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
             "config": dump_config(config), "data_sha256": data_sha256,
         }
         if improved:
-            save_checkpoint(run.checkpoints / "best.pt", checkpoint)
-        save_checkpoint(run.checkpoints / "last.pt", checkpoint)
+            save_checkpoint(run.best_checkpoint, checkpoint)
+        save_checkpoint(run.last_checkpoint, checkpoint)
         epoch_done = epoch
         _say(log, _epoch_line(record, epochs))
         if on_epoch is not None and on_epoch(record):
@@ -583,15 +575,15 @@ def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Co
             stopped_early: bool, through_time: dict[str, Any] | None) -> TrainResult:
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
-    if stopper.patience > 0 and (run.checkpoints / "best.pt").exists():
+    if stopper.patience > 0 and (run.best_checkpoint).exists():
         # Early stopping restores the best weights (by validation) before testing.
-        model.load_state_dict(load_checkpoint(run.checkpoints / "best.pt")["model"])
+        model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     train_eval = evaluate(model, data.train)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time)
     test = evaluate(model, data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings)
-    atomic_write_json(run.path / SUMMARY, result.to_dict())
+    atomic_write_json(run.summary, result.to_dict())
     return result
 
 

@@ -41,7 +41,8 @@ def base_config(dataset: str, epochs: int | None, trials: int, pruner: str) -> s
     raw = tomllib.loads(TEMPLATE)
     raw["name"] = f"bench-{dataset}"
     raw["data"]["dataset"] = dataset
-    if epochs is not None:
+    if epochs is not None:  # instead of the template's budget in steps
+        raw["training"].pop("steps", None)
         raw["training"]["epochs"] = epochs
     raw["tracking"].update(health=False, grad_through_time=False)
     raw["search"] = {"trials": trials, "pruner": pruner, "seed": 0}
@@ -81,7 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="OSULeaf")
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--epochs", type=int, default=None, help="override the template's training.epochs")
+    ap.add_argument("--epochs", type=int, default=None, help="train this many epochs instead of the template's training.steps")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -219,3 +219,13 @@ def test_fold_rule():
     assert choose_plan(np.array([0, 0, 0, 1, 1]), 0, 0, 0.2).k == 2                      # capped by the smallest class
     assert choose_plan(np.array([0, 0, 0, 1]), 0, 0, 0.2).k == 1                         # a class of one
     assert choose_plan(np.repeat([0, 1], 10), 4, 0, 0.2).k == 4                          # search.folds wins
+
+
+def test_default_space_of_the_init_template():
+    # The template's front-end is a stack of conv blocks: the kernel's size comes from the last.
+    from rnnlab.config import TEMPLATE
+
+    base = parse_config(TEMPLATE.replace('dataset = "GunPoint"', 'dataset = "UnitTest"'))
+    assert base.model.frontend is not None and base.model.frontend.blocks
+    names = [p.name for p in default_space(base, input_size=1, num_classes=2).params]
+    assert "decay.kernel" in names and "decay.recurrent" in names

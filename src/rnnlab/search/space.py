@@ -386,7 +386,7 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     (False, True)
     """
     m, t = base.model, base.training
-    front = m.frontend.channels if m.frontend is not None else input_size
+    front = m.frontend.conv_blocks[-1].channels if m.frontend is not None else input_size
     kernel_size = front * m.hidden_size
     recurrent_size = m.hidden_size if m.layer == "indrnn" else m.hidden_size * m.hidden_size
     wide, narrow = (1e-4, 1e-1), (1e-5, 1e-2)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rnnlab.config import parse_config
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.decide import verdict
 from rnnlab.recipe.procedure import run_recipe
 from rnnlab.recipe.steps import RECIPE, STEP_NAMES, by_name, recipe_table, select_steps
@@ -138,3 +138,13 @@ def test_the_docs_show_the_recipe_as_the_code_defines_it():
     start = text.index("<!-- recipe-table")
     table = text[text.index("\n", start) + 1:text.index("<!-- /recipe-table -->")].strip()
     assert table == recipe_table(parse_config('[data]\ndataset = "GunPoint"')).strip()
+
+
+def test_a_candidate_that_fails_to_train_is_reported_and_the_walk_goes_on():
+    table = {"zoneout=0.1": "seed 0: epoch 3, step 9: NaN gradients", "layer_norm": GOOD}
+    r, _ = _walk(table, "zoneout,layer_norm")
+    zoneout, layer_norm = r.outcomes
+    assert zoneout.kept == [] and zoneout.tried[0].reason == "training failed: seed 0: epoch 3, step 9: NaN gradients"
+    assert [t.label for t in layer_norm.kept] == ["layer_norm"]
+    with pytest.raises(RnnlabError, match="the baseline config failed to train"):
+        _walk({"baseline": "seed 0: diverged"}, "zoneout")

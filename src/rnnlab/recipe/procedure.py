@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rnnlab.config import Config
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.decide import Verdict, verdict
 from rnnlab.recipe.steps import Candidate, Step, Tier, not_applicable
 
-#: scores of each (label, config) job, in order
-Evaluate = Callable[[list[tuple[str, Config]]], list[list[float]]]
+#: scores of each (label, config) job, in order, or why its training failed (one line)
+Evaluate = Callable[[list[tuple[str, Config]]], list[list[float] | str]]
 
 
 @dataclass
@@ -50,7 +50,8 @@ class Tried:
     @property
     def reason(self) -> str:
         if self.not_applicable is not None:
-            return f"not applicable: {self.not_applicable}"
+            failed = self.not_applicable.startswith("training failed")
+            return self.not_applicable if failed else f"not applicable: {self.not_applicable}"
         assert self.verdict is not None
         if self.verdict.kept and not self.kept:
             return f"beat the noise, but another candidate gained more ({self.verdict.reason})"
@@ -96,6 +97,8 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
     base = base.model_copy(update={"search": None})  # what is trained; [search] is not part of it
     current, label = base, "baseline"
     scores = evaluate([(label, base)])[0]
+    if isinstance(scores, str):
+        raise RnnlabError(f"recipe: the baseline config failed to train ({scores})")
     baseline_scores = scores
     outcomes: list[StepOutcome] = []
     for step in steps:
@@ -106,7 +109,10 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
             todo = [t for t in round_ if t.not_applicable is None]
             results = evaluate([(t.label, t.config) for t in todo]) if todo else []
             for t, s in zip(todo, results, strict=True):
-                t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better)
+                if isinstance(s, str):
+                    t.not_applicable = f"training failed: {s}"
+                else:
+                    t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better)
             winners = sorted((t for t in todo if t.verdict is not None and t.verdict.kept),
                              key=lambda t: -t.verdict.gain)
             tried += round_

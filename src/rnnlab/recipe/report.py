@@ -38,7 +38,7 @@ def _ms(scores: list[float]) -> str:
 
 def _status(t: Tried) -> str:
     if t.not_applicable is not None:
-        return "not applicable"
+        return "failed" if t.not_applicable.startswith("training failed") else "not applicable"
     return "kept" if t.kept else "scrapped"
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import select_steps
@@ -85,10 +85,14 @@ def candidate_dir(out: Path, label: str, config: Config) -> Path:
     return out / "candidates" / f"{slug}-{digest}"
 
 
-def _score(job: tuple[str, str, int, FoldPlan, str]) -> list[float]:
-    """One (config, seed) on every fold: the fold scores (run in a worker process or here)."""
+def _score(job: tuple[str, str, int, FoldPlan, str]) -> list[float] | str:
+    """One (config, seed) on every fold: the fold scores, or why training failed (one line; run in
+    a worker process or here)."""
     directory, config_text, seed, plan, metric = job
-    result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric)
+    try:
+        result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric)
+    except RnnlabError as e:  # e.g. diverged: this candidate fails, the recipe goes on
+        return f"seed {seed}: {e}"
     return result.values
 
 
@@ -107,7 +111,7 @@ class Evaluator:
     def __init__(self, out: Path, plan: FoldPlan, seeds: list[int], metric: str, pool: Any, log: Log) -> None:
         self.out, self.plan, self.seeds, self.metric, self.pool, self.log = out, plan, seeds, metric, pool, log
 
-    def __call__(self, jobs: list[tuple[str, Config]]) -> list[list[float]]:
+    def __call__(self, jobs: list[tuple[str, Config]]) -> list[list[float] | str]:
         work = []
         for label, config in jobs:
             d = candidate_dir(self.out, label, config)
@@ -118,7 +122,12 @@ class Evaluator:
         self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}")
         flat = self.pool.map(_score, work) if self.pool is not None else [_score(w) for w in work]
         n = len(self.seeds)
-        return [[v for part in flat[i * n:(i + 1) * n] for v in part] for i in range(len(jobs))]
+        out: list[list[float] | str] = []
+        for i in range(len(jobs)):
+            parts = flat[i * n:(i + 1) * n]
+            failed = [p for p in parts if isinstance(p, str)]
+            out.append(failed[0] if failed else [v for p in parts for v in p])
+        return out
 
 
 def _cores() -> int:

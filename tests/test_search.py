@@ -20,6 +20,7 @@ from rnnlab.errors import SearchError
 from rnnlab.rundir import read_json, read_jsonl
 from rnnlab.search.study import SearchOptions, open_existing, run_search
 from rnnlab.search.trial import FoldPlan, run_trial
+from rnnlab.train.trainer import with_derived_names
 
 ROOT = Path(__file__).resolve().parents[1]
 TrialState = optuna.trial.TrialState
@@ -137,7 +138,8 @@ keep_checkpoints = 1
     # best.toml: the best trial's complete config, runnable with rnnlab train.
     best = load_config(out / "best.toml")
     assert best.search is None and best.training.lr == outcome.best.params["training.lr"]
-    assert best.output.dir == load_config(config).output.dir + "-best"
+    # output.dir follows the config's name when unset (as in rnnlab train), then "-best"
+    assert best.output.dir == with_derived_names(load_config(config)).output.dir + "-best" == "runs/tiny-best"
     assert best.model.recurrent_dropout == outcome.best.params["model.recurrent_dropout"]
     assert main(["train", str(out / "best.toml"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
     # The final run: the whole training split (20 series), test evaluated once, apart from the score.

@@ -148,7 +148,9 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     if options.workers < 1:
         raise ConfigError(f"--workers: expected at least 1, got {options.workers}")
     steps = select_steps(options.steps)
-    base = load_config(options.config)
+    from rnnlab.train.trainer import with_derived_names
+
+    base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     search = base.search if base.search is not None else SearchConfig()
     plan = plan_for_config(base, search)
     out = Path(options.out or f"{base.output.dir}-recipe")

@@ -93,7 +93,9 @@ def prepare(options: SearchOptions) -> Setup:
         raise SearchError(f"--trials: expected at least 1, got {options.trials}")
     if options.timeout is not None and options.timeout <= 0:
         raise SearchError(f"--timeout: expected seconds > 0, got {options.timeout:g}")
-    base = load_config(options.config)
+    from rnnlab.train.trainer import with_derived_names
+
+    base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     search = base.search if base.search is not None else SearchConfig()
     base = base.model_copy(update={"search": search})
     plan = plan_for_config(base, search)

@@ -115,6 +115,68 @@ def test_normalisation_is_fitted_on_train_valid_steps_only(tmp_path):
     np.testing.assert_allclose(d.test.X, ((Xt - valid.mean(0)) / valid.std(0)).astype(np.float32), rtol=1e-5)
 
 
+def _ragged_file(tmp_path, scales):
+    """Series of random lengths whose channels differ in scale by ``scales`` per series; padding 1e6."""
+    rng = np.random.default_rng(1)
+    n = len(scales)
+    X = rng.normal(size=(n, 7, 2)) * np.asarray(scales, dtype=float)[:, None, None] + 5.0 * np.asarray(scales)[:, None, None]
+    lengths = rng.integers(3, 8, size=n)
+    for i, k in enumerate(lengths):
+        X[i, k:] = 1e6
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(n) % 2, lengths=lengths)
+    return X, lengths
+
+
+def test_per_series_gives_each_series_mean_0_std_1_on_its_own_valid_steps(tmp_path):
+    scales = [1e-3, 1.0, 1e4, 1e8] * 5
+    X, lengths = _ragged_file(tmp_path, scales)
+    d = load_data(DataConfig(path=str(tmp_path / "d.npz"), val_fraction=0.0, normalize="per_series"), seed=0)
+    assert d.train.X.shape == (20, 7, 2)
+    for i in range(20):
+        v = d.train.X[i, : lengths[i]]
+        np.testing.assert_allclose(v.mean(0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(v.std(0), 1.0, rtol=1e-4)
+        raw = X[i, : lengths[i]]
+        np.testing.assert_allclose(v, (raw - raw.mean(0)) / raw.std(0), rtol=1e-4, atol=1e-5)
+        assert (d.train.X[i, lengths[i]:] == 0).all()
+    # Scale is gone: series 1e11 apart look alike, so the model cannot read it (series_scale can).
+    assert np.abs(d.train.X).max() < np.sqrt(7)
+
+
+def test_per_series_constant_and_huge_series_stay_finite(tmp_path):
+    X = np.zeros((4, 5, 1)); X[1] = 3.0; X[2, :, 0] = [1e307, -1e307, 1e307, -1e307, 1e307]; X[3, :, 0] = np.arange(5)
+    np.savez(tmp_path / "d.npz", X=X, y=np.array([0, 1, 0, 1]))
+    d = load_data(DataConfig(path=str(tmp_path / "d.npz"), val_fraction=0.0, normalize="per_series"), seed=0)
+    assert np.isfinite(d.train.X).all()
+    assert (d.train.X[:2] == 0).all()  # constant series: 0, not nan
+    np.testing.assert_allclose(d.train.X[2, :, 0], [0.8165, -1.2247, 0.8165, -1.2247, 0.8165], atol=1e-4)
+
+
+def test_series_scale_channels_carry_level_and_scale_standardised_on_train(tmp_path):
+    scales = [1e-3, 1.0, 1e4, 1e8] * 5
+    X, lengths = _ragged_file(tmp_path, scales)
+    d = load_data(DataConfig(path=str(tmp_path / "d.npz"), val_fraction=0.25, normalize="per_series",
+                             series_scale=True), seed=0)
+    assert d.train.X.shape[2] == 2 + 4  # the series, then asinh(mean) and asinh(std) of each channel
+    keep, held = stratified_split(np.arange(20) % 2, 0.25, seed=0)
+    raw = [X[i, : lengths[i]] for i in range(20)]
+    feats = np.array([np.arcsinh(np.concatenate([r.mean(0), r.std(0)])) for r in raw])  # [N, 4]
+    mu, sd = feats[keep].mean(0), feats[keep].std(0)  # fitted on the training part only
+    for part, idx in ((d.train, keep), (d.val, held)):
+        for j, i in enumerate(idx):
+            k = lengths[i]
+            np.testing.assert_allclose(part.X[j, :k, 2:], np.broadcast_to((feats[i] - mu) / sd, (k, 4)), rtol=1e-4, atol=1e-5)
+            assert (part.X[j, k:] == 0).all()
+    # The amplitude per_series removed is back: it orders the series by scale.
+    order = np.argsort(d.train.X[:, 0, 4])
+    assert (np.diff(np.asarray(scales)[keep][order]) >= 0).all()
+
+
+def test_series_scale_needs_per_series():
+    with pytest.raises(ValueError, match="data.series_scale.*per_series"):
+        DataConfig(dataset="GunPoint", series_scale=True)
+
+
 def test_constant_channel_gets_unit_std():
     s = ChannelStats.fit(np.ones((2, 3, 1)), np.array([3, 3]))
     assert s.std.tolist() == [1.0]

@@ -70,8 +70,13 @@ class DataConfig(_Section):
     """CSV only: the column holding the class labels; the other columns are time steps."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     """Fraction of the training split held out for validation (stratified, seeded)."""
-    normalize: Literal["per_channel", "none"] = "per_channel"
-    """Per-channel mean/std fitted on the training part only (padding excluded)."""
+    normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
+    """``"per_channel"``: mean/std per channel fitted on the training part only; ``"per_series"``:
+    each series to mean 0, std 1 per channel (the UCR convention; fits nothing); padding excluded."""
+    series_scale: bool = False
+    """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
+    (asinh of its mean and std per channel, standardised on the training part), as constant input
+    channels, so amplitude stays visible to the model."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -80,6 +85,9 @@ class DataConfig(_Section):
                 "expected exactly one of 'data.dataset' (a bundled data set) or 'data.path' "
                 f"(an .npz/.csv file), got dataset={self.dataset!r} and path={self.path!r}"
             )
+        if self.series_scale and self.normalize != "per_series":
+            raise ValueError(f"'data.series_scale' = true needs data.normalize = \"per_series\" (the level and "
+                             f"scale it removes), got normalize = {self.normalize!r}")
         if self.test_path is not None and self.path is None:
             raise ValueError("'data.test_path' needs 'data.path' (bundled data sets bring their own test split)")
         return self
@@ -865,7 +873,8 @@ dataset = "GunPoint"
 # test_path = "my_test_sequences.npz"
 # label_column = "label"        # .csv only
 val_fraction = 0.2              # held out from the training split, stratified
-normalize = "per_channel"       # or "none"; fitted on the training part only
+normalize = "per_series"        # each series to mean 0, std 1 | "per_channel" (fitted on the training part) | "none"
+series_scale = true             # per_series: each series' level and scale join the input as channels
 
 [model]
 layer = "lstm"                  # lstm | gru | rnn | indrnn

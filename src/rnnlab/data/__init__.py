@@ -29,7 +29,7 @@ from rnnlab.data.checks import (
 )
 from rnnlab.data.files import load_file
 from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
-from rnnlab.data.normalize import ChannelStats
+from rnnlab.data.normalize import ChannelStats, level_and_scale, level_and_scale_stats, per_series
 from rnnlab.errors import DataError
 
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
@@ -184,8 +184,14 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
     hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
             else "rescale the data or set data.normalize = \"per_channel\"")
 
+    scale_stats = level_and_scale_stats(train.X, train.lengths) if cfg.series_scale else None
+
     def scaled(s: Sequences, where: str) -> Sequences:
-        X = stats.apply(s.X, s.lengths)
+        X = per_series(s.X, s.lengths) if cfg.normalize == "per_series" else stats.apply(s.X, s.lengths)
+        if scale_stats is not None:  # constant over each series' valid steps, 0 on padding
+            features = scale_stats.apply(level_and_scale(s.X, s.lengths)[:, None], np.ones(len(s), dtype=np.int64))
+            valid = (np.arange(X.shape[1])[None, :] < s.lengths[:, None])[:, :, None]
+            X = np.concatenate([X, np.where(valid, features, 0.0)], axis=2)
         check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
                             hint)
         return Sequences(X.astype(np.float32), s.y, s.lengths, s.classes)

@@ -1,4 +1,5 @@
-"""Per-channel normalisation fitted on the training split only, over valid (unpadded) steps.
+"""Normalisation over valid (unpadded) steps: per channel, fitted on the training split only
+(:class:`ChannelStats`), or per series (:func:`per_series`, which fits nothing).
 
 Example:
     >>> import numpy as np
@@ -10,6 +11,8 @@ Example:
     [-1.0, 1.0, 0.0]
     >>> ChannelStats.fit(X * 1e300, lengths).std.tolist()  # no overflow on the way
     [1e+300]
+    >>> per_series(X, lengths)[0, :, 0].tolist()
+    [-1.0, 1.0, 0.0]
 """
 
 from __future__ import annotations
@@ -67,3 +70,74 @@ def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
     """The power of two at or just below ``magnitude`` (at least about ``low``), per channel."""
     _, exponent = np.frexp(np.maximum(magnitude, low))
     return np.ldexp(1.0, exponent - 1)
+
+
+def series_moments(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each series and channel over its valid steps ([N, 1, C] each).
+
+    Each series is divided by a power of two near its largest magnitude first (exact), so
+    values near float64's limit cannot overflow on the way.
+
+    >>> mean, std = series_moments(np.array([[[1.0], [3.0], [99.0]]]), np.array([2]))
+    >>> mean.ravel().tolist(), std.ravel().tolist()
+    ([2.0], [1.0])
+    """
+    valid = _valid_mask(X, lengths)[:, :, None]  # [N, T, 1]
+    largest = np.where(valid, np.abs(X), 0.0).max(axis=1, keepdims=True)  # [N, 1, C]
+    scale = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
+    unit = np.where(valid, X / scale, 0.0)
+    count = np.maximum(lengths, 1)[:, None, None]
+    mean = unit.sum(axis=1, keepdims=True) / count
+    std = np.sqrt((np.where(valid, unit - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count)
+    return mean * scale, std * scale
+
+
+def per_series(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each series and channel to mean 0 and std 1 over its own valid steps; padding stays 0.
+
+    The UCR archive's convention, for data whose series differ in scale by orders of magnitude
+    (counts, prices): per-channel statistics would squash all but the largest series to one
+    value. A constant series (std below 1e-12 of its largest magnitude) becomes 0. Nothing is
+    fitted, so every split is scaled the same way.
+
+    >>> X = np.array([[[0.0], [0.0], [0.0]], [[1e3], [3e3], [0.0]]]); lengths = np.array([3, 2])
+    >>> per_series(X, lengths)[:, :, 0].tolist()
+    [[0.0, 0.0, 0.0], [-1.0, 1.0, 0.0]]
+    """
+    mean, std = series_moments(X, lengths)
+    largest = np.where(_valid_mask(X, lengths)[:, :, None], np.abs(X), 0.0).max(axis=1, keepdims=True)
+    s = _power_of_two(np.maximum(largest, std), low=float(np.finfo(np.float64).tiny))
+    out = (X / s - mean / s) / np.where(std > 1e-12 * largest, std / s, 1.0)
+    return np.where(_valid_mask(X, lengths)[:, :, None], out, 0.0)
+
+
+def level_and_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """What :func:`per_series` removes, as features: ``asinh`` of each series' mean and std per
+    channel ([N, 2C]: the C means, then the C stds). ``asinh`` keeps the sign and compresses
+    orders of magnitude, as DeepAR (Salinas et al. 2020) feeds the log of its per-series scale.
+
+    >>> level_and_scale(np.array([[[0.0], [2.0]]]), np.array([2])).round(4).tolist()
+    [[0.8814, 0.8814]]
+    """
+    mean, std = series_moments(X, lengths)
+    return np.arcsinh(np.concatenate([mean[:, 0], std[:, 0]], axis=1))
+
+
+#: The smallest difference of level or scale that carries information, in asinh units (about 1 %
+#: of a series' scale). Already z-normalised data (most of the UCR archive) has levels and scales
+#: equal up to rounding; standardising that rounding noise to unit spread would feed the model
+#: noise channels, so a feature's spread is floored here and such channels stay near 0.
+SCALE_RESOLUTION = 0.01
+
+
+def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
+    """The standardisation of :func:`level_and_scale` fitted on the training part ``X``; spreads
+    below :data:`SCALE_RESOLUTION` are floored to it.
+
+    >>> X = np.array([[[1.0], [-1.0]], [[1.0 + 1e-9], [-1.0]]]); lengths = np.array([2, 2])
+    >>> stats = level_and_scale_stats(X, lengths)  # equal up to rounding: the spread is floored
+    >>> bool((stats.std >= SCALE_RESOLUTION).all())
+    True
+    """
+    fitted = ChannelStats.fit(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
+    return ChannelStats(fitted.mean, np.maximum(fitted.std, SCALE_RESOLUTION))

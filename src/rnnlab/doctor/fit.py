@@ -135,8 +135,9 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
                        f"only {acc:.3f} of the same sequences in eval mode. Batch norm's running statistics "
                        "do not match the batches' own (series of very different scales), or dropout "
                        "carries the training-mode model.",
-                       'normalize without batch statistics: norm = "layer" (or "none") in each '
-                       "[[model.frontend.blocks]]; check data.normalize and the scale of the series"))
+                       'scale each series on its own: data.normalize = "per_series" with data.series_scale = '
+                       'true (the scale stays visible as an input), or normalize without batch statistics: '
+                       'norm = "layer" (or "none") in each [[model.frontend.blocks]]'))
     stalled_by_mode = bool(causes)
 
     q = max(1, epochs // 4)

@@ -35,7 +35,7 @@ from rnnlab.search.study import SearchOptions, final_config, run_search
 TARGET_SAVED, TARGET_SPEEDUP = 0.40, 1.7
 
 
-def base_config(dataset: str, epochs: int | None, trials: int, pruner: str) -> str:
+def base_config(dataset: str, epochs: int | None, trials: int, pruner: str, steps: int | None = None) -> str:
     import tomllib
 
     raw = tomllib.loads(TEMPLATE)
@@ -44,6 +44,8 @@ def base_config(dataset: str, epochs: int | None, trials: int, pruner: str) -> s
     if epochs is not None:  # instead of the template's budget in steps
         raw["training"].pop("steps", None)
         raw["training"]["epochs"] = epochs
+    elif steps is not None:  # a smaller budget in steps than the template's
+        raw["training"]["steps"] = steps
     raw["tracking"].update(health=False, grad_through_time=False)
     raw["search"] = {"trials": trials, "pruner": pruner, "seed": 0}
     return dump_config(config_from_dict(raw))
@@ -83,13 +85,14 @@ def main() -> None:
     ap.add_argument("--dataset", default="OSULeaf")
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=None, help="train this many epochs instead of the template's training.steps")
+    ap.add_argument("--steps", type=int, default=None, help="train this many optimizer steps instead of the template's")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    median = base_config(args.dataset, args.epochs, args.trials, "median")
+    median = base_config(args.dataset, args.epochs, args.trials, "median", args.steps)
     rows = [run("median-1w", median, root, 1),
-            run("none-1w", base_config(args.dataset, args.epochs, args.trials, "none"), root, 1),
+            run("none-1w", base_config(args.dataset, args.epochs, args.trials, "none", args.steps), root, 1),
             run("median-2w", median, root, 2)]
     template = template_test(median, root)
     a, b, c = rows
@@ -98,7 +101,8 @@ def main() -> None:
     within = abs(a["best"] - b["best"]) <= max(a["spread"], b["spread"])
     lines = [
         f"rnnlab search on {args.dataset}: default space, {args.trials} trials, template config"
-        + (f" with {args.epochs} epochs" if args.epochs else "") + f", {torch.get_num_threads()} thread(s) per worker",
+        + (f" with {args.epochs} epochs" if args.epochs else f" with training.steps = {args.steps}" if args.steps else "")
+        + f", {torch.get_num_threads()} thread(s) per worker",
         "",
         "| search | wall time | finished (pruned) | trials / hour | best fold score | test acc (best config) |",
         "|---|---|---|---|---|---|",

@@ -12,7 +12,7 @@ from test_report import _chromium
 
 from rnnlab.report import _num
 from rnnlab.rundir import read_json
-from rnnlab.search.report import REPORTED, SECTIONS, importances, render_study_report
+from rnnlab.search.report import SECTIONS, importances, render_study_report
 from rnnlab.search.study import SearchOptions, run_search
 
 EVIL = "<script>alert(1)</script>"
@@ -69,7 +69,9 @@ def test_study_report_content(study_dir):
     assert [int(r) for r in rows[: len(complete)]] == [t.number for t in complete]  # best (lowest loss) first
     reports = re.findall(r'<a href="([^"]+)">run report</a>', table)
     records = re.findall(r'<a href="([^"]+)">records</a>', table)
-    assert len(reports) == min(REPORTED, len(complete)) and len(reports) + len(records) == len(rows)
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(rows) == len(study.trials) and len(reports) == len(finished)  # every finished trial links its report
+    assert len(reports) + len(records) == len(rows)
     assert all((out / link).is_file() for link in reports) and all((out / link).is_dir() for link in records)
     assert reports[0] == f"trials/{complete[0].number:04d}/fold-1/report.html"
     if any(t.state == optuna.trial.TrialState.PRUNED for t in study.trials):

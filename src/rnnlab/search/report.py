@@ -1,8 +1,8 @@
 """The study report: ``DIR/study.html``, self-contained like the run report.
 
 Sections: the result (search score and, apart, the single test evaluation of the final run);
-the best trials (parameters, fold scores with their spread, epochs, state; the best
-:data:`REPORTED` link to their run report, the others to their records); the optimization history with pruned trials marked; parameter importances
+every trial, best first (parameters, fold scores with their spread, epochs, state, a link to its
+run report); the optimization history with pruned trials marked; parameter importances
 (Optuna's fANOVA evaluator); the score against each parameter (slice plots); the weight norms of
 the top trials compared (:func:`rnnlab.plots.plot_compare_norms`); the search space with the
 reason for each range; how to open the study in optuna-dashboard.
@@ -32,9 +32,9 @@ from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.table import short_names, trial_row
 
 STUDY_REPORT = "study.html"
-#: Trials listed in the best-trials table, compared by weight norm, and given a run report (a run
-#: report takes seconds to draw, so only the best few get one; the others link to their directory).
-LISTED, COMPARED, REPORTED = 20, 4, 3
+#: Trials compared by weight norm (each trial's run report is drawn by the worker that ran it,
+#: :func:`rnnlab.search.study.draw_trial_report`).
+COMPARED = 4
 
 EXTRA_CSS = """
 td.params { font-size: 0.85em; color: #444; }
@@ -53,20 +53,16 @@ def _ranked(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
     return complete + pruned + failed
 
 
-def _link(study_dir: Path, t: FrozenTrial, report: bool) -> tuple[str, str] | None:
-    """(href, text): the trial's first run report (drawn when missing and ``report``), else its
-    directory; None when it has none here (a trial of another machine)."""
+def _link(study_dir: Path, t: FrozenTrial) -> tuple[str, str] | None:
+    """(href, text): the trial's run report (its first run), else its directory (a trial that
+    failed before the report was drawn); None when it has none here (a trial of another machine)."""
     trial_dir = study_dir / "trials" / f"{t.number:04d}"
     run = trial_dir / "fold-1"
-    if not (run / METRICS).exists():
-        return None
-    if report and not (run / REPORT).exists():
-        from rnnlab.report import write_report
-
-        write_report(run)
     if (run / REPORT).exists():
         return os.path.relpath(run / REPORT, study_dir), "run report"
-    return os.path.relpath(trial_dir, study_dir) + "/", "records"
+    if (run / METRICS).exists():
+        return os.path.relpath(trial_dir, study_dir) + "/", "records"
+    return None
 
 
 def _fmt_param(v: Any) -> str:
@@ -74,7 +70,7 @@ def _fmt_param(v: Any) -> str:
 
 
 def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str) -> str:
-    ranked = _ranked(trials, direction)[:LISTED]
+    ranked = _ranked(trials, direction)
     if not ranked:
         return '<p class="nodata">no trial finished yet</p>'
     names = list(dict.fromkeys(k for t in trials for k in t.params))
@@ -84,7 +80,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
     rows = []
     for i, t in enumerate(ranked):
         r = trial_row(t)
-        link = _link(study_dir, t, report=i < REPORTED and t.state == TrialState.COMPLETE)
+        link = _link(study_dir, t)
         params = ", ".join(f"{_e(short[k])}={_e(_fmt_param(v))}" for k, v in t.params.items())
         folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
@@ -95,10 +91,8 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             f"<td class='num'>{_e(folds) or '-'}</td><td>{_e(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
             f"<td>{f'<a href={chr(34)}{_e(link[0])}{chr(34)}>{_e(link[1])}</a>' if link else '-'}</td></tr>")
-    more = len(trials) - len(ranked)
-    note = (f"<p class='sub'>The best {REPORTED} complete trials link to their run report (fold 1); "
-            "<code>rnnlab report DIR/trials/NNNN/fold-1</code> writes the report of any other."
-            + (f" {more} more trials are not listed (<code>rnnlab study</code> lists all).</p>" if more > 0 else "</p>"))
+    note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
+            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's).</p>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
 
 

@@ -159,6 +159,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             trial.set_user_attr("failed_because", str(e))
             raise
+        draw_trial_report(trial_dir)
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
         if result.pruned_at is not None:
@@ -168,6 +169,17 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         return result.mean
 
     return objective
+
+
+def draw_trial_report(trial_dir: Path) -> None:
+    """The run report of the trial's first run (``fold-1/report.html``), drawn by the worker that
+    ran the trial, so the study report links every trial and drawing is shared by the workers.
+
+    >>> draw_trial_report(Path("runs/search/trials/0003"))  # doctest: +SKIP
+    """
+    from rnnlab.report import write_report
+
+    write_report(trial_dir / "fold-1")
 
 
 def _keep_best_checkpoints(study: optuna.Study, setup: Setup) -> None:

@@ -144,7 +144,10 @@ def test_per_series_gives_each_series_mean_0_std_1_on_its_own_valid_steps(tmp_pa
 
 
 def test_per_series_constant_and_huge_series_stay_finite(tmp_path):
-    X = np.zeros((4, 5, 1)); X[1] = 3.0; X[2, :, 0] = [1e307, -1e307, 1e307, -1e307, 1e307]; X[3, :, 0] = np.arange(5)
+    X = np.zeros((4, 5, 1))
+    X[1] = 3.0
+    X[2, :, 0] = [1e307, -1e307, 1e307, -1e307, 1e307]
+    X[3, :, 0] = np.arange(5)
     np.savez(tmp_path / "d.npz", X=X, y=np.array([0, 1, 0, 1]))
     d = load_data(DataConfig(path=str(tmp_path / "d.npz"), val_fraction=0.0, normalize="per_series"), seed=0)
     assert np.isfinite(d.train.X).all()

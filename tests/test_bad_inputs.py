@@ -337,7 +337,7 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
     ("doctor-negative-steps", False, lambda env: ["doctor", str(env.file("c.toml", config())), "--steps", "-1"],
      ("--steps", "expected an integer >= 0", "-1")),
     ("doctor-bad-config", False, lambda env: ["doctor", str(env.file("c.toml", config(model="num_layers = -2")))],
-     ("'model.num_layers'", "> 0")),
+     ("'model.num_layers'", "expected a positive integer, got -2")),
     # --- init
     ("init-exists", False, lambda env: ["init", str(env.file("c.toml", "x"))], ("already exists", "--force")),
 ]

@@ -7,41 +7,22 @@ import math
 
 import pytest
 import torch
+from tiny_run import run, tiny_toml  # tests/tiny_run.py
 
 from rnnlab.config import DEFAULT_EPOCHS, ScheduleConfig, TrainingConfig, parse_config
 from rnnlab.errors import ConfigError
 from rnnlab.rundir import read_jsonl
-from rnnlab.train import train
 from rnnlab.train.trainer import lr_factor
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-# UnitTest: 20 training sequences; val_fraction 0.25 leaves 15, i.e. 4 steps per epoch at batch 4.
-CONFIG = """
-[data]
-dataset = "UnitTest"
-val_fraction = 0.25
-[model]
-hidden_size = 6
-[training]
-{budget}
-batch_size = 4
-lr = 0.01
-[training.schedule]
-kind = "cosine"
-{warmup}
-[tracking]
-enabled = false
-"""
+def toml(budget: str, warmup: str = "") -> str:
+    return tiny_toml(training=budget, after=f'[training.schedule]\nkind = "cosine"\n{warmup}\n[tracking]\nenabled = false')
 
 
 def config(budget: str, warmup: str = "") -> object:
-    return parse_config(CONFIG.format(budget=budget, warmup=warmup))
-
-
-def run(cfg, out, **kw):
-    return train(cfg, out=out, progress=False, log=None, **kw)
+    return parse_config(toml(budget, warmup))
 
 
 def test_a_step_budget_is_rounded_up_to_whole_epochs(tmp_path):
@@ -95,5 +76,5 @@ def test_resume_under_a_step_budget_equals_the_uninterrupted_run(tmp_path):
 )
 def test_budget_errors_name_the_keys(budget, warmup, expected):
     with pytest.raises(ConfigError) as e:
-        parse_config(CONFIG.format(budget=budget, warmup=warmup), source="c.toml")
+        parse_config(toml(budget, warmup), source="c.toml")
     assert expected in str(e.value)

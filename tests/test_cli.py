@@ -68,7 +68,7 @@ BAD_CONFIGS = [
     (GOOD.replace("health = false", "helth = false"), "unknown key 'tracking.helth'; did you mean 'tracking.health'?"),
     (GOOD.replace("hidden_size = 4", "hidden_size = 0"), "'model.hidden_size': expected a number > 0, got 0 (int)"),
     (GOOD.replace("hidden_size = 4", "hidden_size = 4\nlayer = 'lsmt'"), "got 'lsmt' (str); did you mean 'lstm'?"),
-    (GOOD.replace("hidden_size = 4", "hidden_size = 4\nweight_drop = -0.1"), "'model.weight_drop': expected a number >= 0.0, got -0.1 (float)"),
+    (GOOD.replace("hidden_size = 4", "hidden_size = 4\nweight_drop = -0.1"), "'model.weight_drop': expected a probability in [0, 1), got -0.1"),
     (GOOD.replace("epochs = 1", "epochs = 1\noptimizer = 'adam_w'"), "got 'adam_w' (str); did you mean 'adamw'?"),
     (GOOD.replace("epochs = 1", "epochs = 1\nlr = 0"), "'training.lr': expected a number > 0.0, got 0 (int)"),
     (GOOD.replace("batch_size = 8", "batch_size = 'big'"), "'training.batch_size': expected an integer, got 'big' (str)"),

@@ -36,9 +36,9 @@ def test_template_parses_into_the_models_with_the_values_it_shows():
 
 
 def test_template_documents_every_model_regularizer():
-    from rnnlab.train.model import LAYER_KEYWORDS
+    from rnnlab.config import LAYER_KEYS
 
-    for key in LAYER_KEYWORDS:
+    for key in (*LAYER_KEYS, "nonlinearity"):
         assert f"{key} = " in TEMPLATE, key
 
 
@@ -49,7 +49,7 @@ def test_example_configs_parse(path):
 
 
 def test_dump_round_trips_every_section():
-    cfg = parse_config(TEMPLATE.replace('residual = false', 'residual = "upper"')
+    cfg = parse_config(TEMPLATE.replace('residual = false', 'residual = "upper"').replace("num_layers = 1", "num_layers = 2")
                        .replace("zoneout = 0.0", "zoneout = [0.1, 0.2]")
                        + '\n[[training.decay_rules]]\nname = "^head\\\\."\nrole = ["kernel", "bias"]\nlr_mult = 0.5\n')
     assert cfg.model.zoneout == (0.1, 0.2)
@@ -88,7 +88,7 @@ def test_unknown_keys_name_the_full_path_and_the_nearest_key(text, expected):
     [
         (DATA + "[model]\nhidden_size = -3", "'model.hidden_size': expected a number > 0, got -3 (int)"),
         (DATA + "[model]\nlayer = 'lstn'", "'model.layer': expected 'lstm', 'gru', 'rnn' or 'indrnn', got 'lstn' (str); did you mean 'lstm'?"),
-        (DATA + "[model]\nrecurrent_dropout = 1.5", "'model.recurrent_dropout': expected a number < 1.0, got 1.5 (float)"),
+        (DATA + "[model]\nrecurrent_dropout = 1.5", "'model.recurrent_dropout': expected a probability in [0, 1), got 1.5"),
         (DATA + "[training]\nepochs = 'ten'", "'training.epochs': expected an integer, got 'ten' (str)"),
         (DATA + "[training]\nepochs = 2.5", "'training.epochs': expected an integer, got 2.5 (float)"),
         (DATA + "[training]\noptimizer = 'adamm'", "did you mean 'adam'?"),
@@ -123,3 +123,44 @@ def test_config_errors_are_value_errors(tmp_path):
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="is not a file"):
         load_config(tmp_path)
+
+
+def test_the_model_keys_of_the_layer_are_layer_options_with_its_defaults():
+    import dataclasses
+
+    from rnnlab.config import LAYER_KEYS, ModelConfig
+    from rnnlab.layers.options import LayerOptions
+
+    fields = {f.name: f.default for f in dataclasses.fields(LayerOptions)}
+    assert set(LAYER_KEYS) == set(fields) - {"batch_first", "implementation"}
+    defaults = ModelConfig()
+    for key in LAYER_KEYS:
+        assert getattr(defaults, key) == fields[key], key
+    assert ModelConfig().layer_options() == LayerOptions(batch_first=True)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("recurrent_dropout", "1.5"), ("input_dropout_mode", '"stepp"'), ("batch_norm_steps", "0"),
+    ("between_layers_norm", '"batch"'), ("activation", '"rellu"'), ("residual", '"uper"'),
+])
+def test_a_bad_layer_value_gives_the_layers_own_message_naming_the_model_key(key, value):
+    import rnnlab
+    from rnnlab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError) as layer_error:
+        rnnlab.LSTM(3, 4, **{key: tomllib.loads(f"v = {value}")["v"]})
+    msg = error_of(DATA + f"[model]\n{key} = {value}")
+    assert msg == "c.toml: " + layer_error.value.spelled(lambda k: f"'model.{k}'")
+    assert f"'model.{key}'" in msg
+
+
+def test_the_trainer_builds_the_layer_from_the_configs_options():
+    from rnnlab.train.model import build_recurrent
+
+    cfg = parse_config(DATA + '[model]\nlayer = "gru"\nnum_layers = 2\nzoneout = 0.1\ndropout = 0.2\n'
+                       'recurrent_constraint = { kind = "max_norm", value = 2.0 }').model
+    layer = build_recurrent(cfg, input_size=3)
+    assert layer.options.zoneout == (0.1,) and layer.options.dropout == 0.2 and layer.batch_first
+    assert repr(layer.options.recurrent_constraint) == "MaxNorm(2.0)"
+    rnn = build_recurrent(parse_config(DATA + '[model]\nlayer = "rnn"\nnonlinearity = "relu"').model, 3)
+    assert rnn.nonlinearity == "relu"

@@ -80,3 +80,7 @@ def test_other_bad_arguments():
     _raises(TypeError, ["input", "Tensor or PackedSequence", "list"], rnnlab.LSTM(3, 4), [[1.0, 2.0, 3.0]])
     _raises(TypeError, ["input", "floating-point", "int64"], rnnlab.LSTM(3, 4), torch.ones(2, 2, 3, dtype=torch.long))
     _raises(ValueError, ["input", "at least one timestep"], rnnlab.LSTM(3, 4), torch.ones(0, 2, 3))
+
+
+def test_indrnn_refuses_a_recurrent_initializer_for_its_vector_weight():
+    _raises(ValueError, ["recurrent_init", "'indrnn'", "a vector"], rnnlab.IndRNN, 3, 4, recurrent_init="orthogonal")

@@ -87,3 +87,22 @@ def test_histograms_rows_gates_columns_components(tmp_path):
     figs = gate_histograms(torch.nn.GRU(2, 3, num_layers=2), grad=True)
     assert sorted(figs) == [(0, "forward"), (1, "forward")]
     assert "gradient" in figs[(0, "forward")].get_suptitle()
+
+
+@pytest.mark.parametrize("plot, record", [
+    (plots.plot_weight_heatmaps, "rnnlab.introspect.GateParams"),
+    (plots.plot_gate_histograms, "rnnlab.gates.LayerWeights"),
+])
+def test_a_source_that_is_neither_a_module_nor_a_record_is_named(plot, record):
+    with pytest.raises(TypeError, match=rf"source: expected a recurrent nn.Module or a {record}, got str"):
+        plot("lstm")
+
+
+def test_a_module_source_gives_the_chosen_layer_and_direction():
+    from rnnlab.gates import LayerWeights, layer_from, layer_weights
+
+    gru = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True)
+    lw = layer_from(gru, LayerWeights, "rnnlab.gates.LayerWeights", layer_weights, 1, "reverse")
+    assert (lw.layer, lw.direction) == (1, "reverse")
+    torch.testing.assert_close(torch.cat([lw.recurrent[g] for g in ("r", "z", "n")]), gru.weight_hh_l1_reverse.detach())
+    assert layer_from(lw, LayerWeights, "rnnlab.gates.LayerWeights", layer_weights, 0, "forward") is lw

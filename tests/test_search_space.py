@@ -68,7 +68,7 @@ def test_decay_rule_of_the_base_config_by_index():
     ('"model.hidden_size" = { low = 8.5, high = 64 }', r"'model.hidden_size'.*integer bounds"),
     ('"model.layer_norm" = { low = 0, high = 1 }', r"'model.layer_norm'.*takes 'choices'"),
     ('"model.recurrent_dropout" = { low = 0, high = 1.5 }',
-     r"'model.recurrent_dropout'.*the value 1.5 is refused.*expected a number < 1"),
+     r"'model.recurrent_dropout'.*the value 1.5 is refused.*expected a probability in \[0, 1\), got 1.5"),
     ('"model.layer" = { choices = ["lstm", "transformer"] }', r"'model.layer'.*'transformer' is refused"),
     ('"model.zoneout" = { choices = [[0.1, 0.2]] }', r"'model.zoneout'.*refused.*pair \(h, c\) is for layer 'lstm'"),
 ])

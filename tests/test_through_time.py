@@ -240,6 +240,18 @@ def test_rnnlab_lstm_matches_torch_lstm_and_keeps_outputs():
     torch.testing.assert_close(seen["out"][1][1], c)
 
 
+class WithLengths(nn.Module):
+    """A model whose submodule ``name`` is ``layer``, called with the padded batch's ``lengths``."""
+
+    def __init__(self, name, layer, lengths):
+        super().__init__()
+        self.name, self.lengths = name, lengths
+        self.add_module(name, layer)
+
+    def forward(self, x):
+        return getattr(self, self.name)(x, lengths=self.lengths)
+
+
 def test_rnnlab_lengths_keyword_outputs_unchanged():
     import rnnlab
 
@@ -249,19 +261,11 @@ def test_rnnlab_lengths_keyword_outputs_unchanged():
     plain_out, plain_h = gru(x, lengths=lengths)
     seen = {}
 
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gru = gru
-
-        def forward(self, x):
-            return self.gru(x, lengths=lengths)
-
     def loss(out):
         seen["out"] = out
         return out[1].sum()
 
-    g = grad_through_time(Model(), x, loss)["gru"]
+    g = grad_through_time(WithLengths("gru", gru, lengths), x, loss)["gru"]
     torch.testing.assert_close(seen["out"][0], plain_out)
     torch.testing.assert_close(seen["out"][1], plain_h)
     # reverse direction: the loss on h_n reaches the final reverse state at t = 0 of every sequence
@@ -340,16 +344,7 @@ def test_rnnlab_stacked_bidirectional_variable_lengths_match_torch_rerun(how):
     if how == "packed":
         g = grad_through_time(ours, packed, loss)[""]
     else:
-
-        class Padded(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.lstm = ours
-
-            def forward(self, x):
-                return self.lstm(x, lengths=lengths)
-
-        g = grad_through_time(Padded(), x, loss)["lstm"]
+        g = grad_through_time(WithLengths("lstm", ours, lengths), x, loss)["lstm"]
     for key in g_ref.layers:
         np.testing.assert_allclose(g.layers[key], g_ref.layers[key], rtol=1e-9, atol=1e-13)
 

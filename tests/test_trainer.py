@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from tiny_run import run, tiny_toml  # tests/tiny_run.py
 
 from rnnlab.config import ScheduleConfig, TrainingConfig, parse_config
 from rnnlab.errors import CheckpointError, ConfigError, RunDirError
@@ -20,33 +21,9 @@ from rnnlab.train.trainer import batch_order, lr_factor, with_derived_names
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-TINY = """
-[data]
-dataset = "UnitTest"
-val_fraction = 0.25
-[model]
-hidden_size = 6
-{model}
-[training]
-epochs = {epochs}
-batch_size = 4
-lr = 0.01
-weight_decay = 0.01
-seed = {seed}
-{training}
-[tracking]
-weights_every = 2
-grads_every = 3
-health = false
-"""
-
-
 def tiny(epochs=3, seed=0, model="", training=""):
-    return parse_config(TINY.format(epochs=epochs, seed=seed, model=model, training=training))
-
-
-def run(cfg, out, **kw):
-    return train(cfg, out=out, progress=False, log=None, **kw)
+    return parse_config(tiny_toml(model=model, training=f"epochs = {epochs}\nweight_decay = 0.01\nseed = {seed}\n{training}",
+                                  after="[tracking]\nweights_every = 2\ngrads_every = 3\nhealth = false"))
 
 
 def without_time(records):

@@ -53,6 +53,6 @@ def get_activation(name_or_fn: str | Activation, argument: str = "activation") -
         return ACTIVATIONS[name_or_fn]
     except KeyError:
         raise ValueError(
-            f"{argument}: unknown activation {name_or_fn!r}; expected one of "
-            f"{sorted(ACTIVATIONS)}{did_you_mean(name_or_fn, ACTIVATIONS)}"
+            f"{argument}: expected one of {sorted(ACTIVATIONS)} or a callable, got {name_or_fn!r}"
+            f"{did_you_mean(name_or_fn, ACTIVATIONS)}"
         ) from None

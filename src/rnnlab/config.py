@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import math
@@ -28,9 +29,21 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ArgumentError, ConfigError
+
+if typing.TYPE_CHECKING:
+    from rnnlab.constraints import Constraint
+    from rnnlab.layers.options import LayerOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +63,6 @@ class _Section(BaseModel):
 
 
 #: A pair read from a TOML list (strict mode alone would demand a Python tuple), strict inside.
-FloatPair = typing.Annotated[tuple[StrictFloat, StrictFloat], Field(strict=False)]
 UnitPair = typing.Annotated[
     tuple[typing.Annotated[StrictFloat, Field(ge=0.0, lt=1.0)], typing.Annotated[StrictFloat, Field(ge=0.0, lt=1.0)]],
     Field(strict=False),
@@ -105,6 +117,16 @@ class ConstraintConfig(_Section):
         if self.kind == "max_norm" and self.value is None:
             raise ValueError("kind 'max_norm' needs 'value' (the largest channel norm), got none")
         return self
+
+    def build(self) -> Constraint:
+        """The :mod:`rnnlab.constraints` object.
+
+        >>> ConstraintConfig(kind="max_norm", value=3.0).build()
+        MaxNorm(3.0)
+        """
+        from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm
+
+        return MaxNorm(self.value) if self.kind == "max_norm" else {"unit_norm": UnitNorm, "non_neg": NonNeg}[self.kind]()
 
 
 Activation = Literal["relu", "tanh", "gelu", "none"]
@@ -174,102 +196,121 @@ class HeadConfig(_Section):
     dropout: Probability = 0.0
 
 
-class ModelConfig(_Section):
-    """The classifier: optional Conv1d front-end, an rnnlab recurrent layer, a head."""
+#: The TOML form of the layer keywords whose Python value is an object (an activation or an
+#: initializer is named, a constraint is a table) or a tuple (zoneout per state is a list); every
+#: other keyword is written as :class:`~rnnlab.layers.options.LayerOptions` types it.
+_TOML_FORMS: dict[str, Any] = {
+    "zoneout": float | typing.Annotated[tuple[StrictFloat, ...], Field(strict=False)],
+    "activation": str | None,
+    "recurrent_activation": str | None,
+    "kernel_init": str | None,
+    "recurrent_init": str | None,
+    "kernel_constraint": ConstraintConfig | None,
+    "recurrent_constraint": ConstraintConfig | None,
+    "bias_constraint": ConstraintConfig | None,
+}
+#: Keywords of the layer that the trainer sets, not the config.
+_SET_BY_TRAINER = ("batch_first", "implementation")
+
+
+def _layer_fields() -> dict[str, Any]:
+    """``{keyword: (TOML type, default)}`` for every keyword of the layers the config exposes,
+    in :class:`~rnnlab.layers.options.LayerOptions`' order and with its defaults."""
+    from rnnlab.layers.options import LayerOptions
+
+    hints = typing.get_type_hints(LayerOptions)
+    return {f.name: (_TOML_FORMS.get(f.name, hints[f.name]), f.default)
+            for f in dataclasses.fields(LayerOptions) if f.name not in _SET_BY_TRAINER}
+
+
+_LAYER_FIELDS = _layer_fields()
+#: The ``[model]`` keys that are keywords of the recurrent layer.
+LAYER_KEYS: tuple[str, ...] = tuple(_LAYER_FIELDS)
+
+
+class _LayerChoice(_Section):
+    """The first keys of ``[model]``: which layer, how wide."""
 
     layer: Literal["lstm", "gru", "rnn", "indrnn"] = "lstm"
     hidden_size: int = Field(64, gt=0)
-    num_layers: int = Field(1, gt=0)
-    bidirectional: bool = False
-    bias: bool = True
-    dropout: Probability = 0.0
-    """Dropout between stacked layers (as torch's ``dropout``)."""
-    input_dropout: Probability = 0.0
-    recurrent_dropout: Probability = 0.0
-    weight_drop: Probability = 0.0
-    input_dropout_mode: Literal["variational", "step"] = "variational"
-    zoneout: float | FloatPair = 0.0
-    """One probability in [0, 1), or (h, c) for an LSTM (1 would freeze the units for good)."""
-    layer_norm: bool = False
-    recurrent_batch_norm: bool = False
-    batch_norm_steps: int = Field(512, gt=0)
-    """recurrent_batch_norm: time steps with their own statistics (later steps share the last)."""
-    between_layers_norm: Literal["batch", "layer"] | None = None
-    """Stacked layers: batch or layer norm of the outputs each layer passes to the next."""
-    residual: bool | Literal["upper"] = False
-    """Stacked layers: true adds every layer's input to its output; "upper" skips the first."""
-    activation: str | None = None
-    """Cell activation (tanh, relu, ...); unset: the layer's default."""
-    recurrent_activation: str | None = None
-    """Gate activation of LSTM/GRU (sigmoid, hard_sigmoid, ...); unset: the layer's default."""
+
+
+#: ``[model]``'s layer keywords: the fields of LayerOptions, each with its default; their
+#: values are checked by LayerOptions' own checks (ModelConfig's validator).
+_LayerKeywords = create_model("_LayerKeywords", __base__=_LayerChoice, **_LAYER_FIELDS)
+
+
+def layer_class(kind: str) -> Any:
+    """The rnnlab layer class of ``[model] layer = kind``.
+
+    >>> layer_class("indrnn").__name__
+    'IndRNN'
+    """
+    from rnnlab.layers import GRU, LSTM, RNN, IndRNN
+
+    return {cls.kind: cls for cls in (LSTM, GRU, RNN, IndRNN)}[kind]
+
+
+class ModelConfig(_LayerKeywords):
+    """The classifier: optional Conv1d front-end, an rnnlab recurrent layer, a head.
+
+    Besides ``layer`` and ``hidden_size``, the keys of the layer are the keywords of
+    :class:`rnnlab.LSTM` (:data:`LAYER_KEYS`, see :class:`~rnnlab.layers.options.LayerOptions`
+    for their defaults): one definition, checked by the layer's own checks, so an error names
+    the key as ``'model.KEY'``.
+
+    >>> ModelConfig(recurrent_dropout=0.25).layer_options().recurrent_dropout
+    0.25
+    >>> parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nresidual = "uper"')
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: config: 'model.residual': expected one of ['all', 'upper'], got 'uper'; did you mean 'upper'?
+    """
+
     nonlinearity: Literal["tanh", "relu"] | None = None
     """rnn only: torch's ``nonlinearity`` (unset: tanh); other layers take ``activation``."""
-    unit_forget_bias: bool = False
-    kernel_init: str | None = None
-    recurrent_init: str | None = None
-    kernel_constraint: ConstraintConfig | None = None
-    recurrent_constraint: ConstraintConfig | None = None
-    bias_constraint: ConstraintConfig | None = None
     frontend: FrontendConfig | None = None
     head: HeadConfig = HeadConfig()
 
+    def layer_options(self) -> LayerOptions:
+        """The layer keywords as the layer takes them (batch first, constraints built); an
+        ``rnn``'s ``nonlinearity`` is the layer's own argument."""
+        from rnnlab.layers.options import LayerOptions
+
+        values = {key: getattr(self, key) for key in LAYER_KEYS}
+        for key in ("kernel_constraint", "recurrent_constraint", "bias_constraint"):
+            values[key] = values[key].build() if values[key] is not None else None
+        return LayerOptions(batch_first=True, **values)
+
     @model_validator(mode="after")
     def _layer_specific(self) -> ModelConfig:
+        from rnnlab.layers.options import resolve
+
         if self.nonlinearity is not None and self.layer != "rnn":
             raise ValueError(
                 f"'model.nonlinearity' applies to layer 'rnn' only, got layer {self.layer!r}; "
                 "use 'model.activation' for the others"
             )
-        if self.recurrent_activation is not None and self.layer not in ("lstm", "gru"):
-            raise ValueError(
-                f"'model.recurrent_activation' applies to gated layers (lstm, gru), got layer {self.layer!r}"
-            )
-        if self.layer_norm and self.recurrent_batch_norm:
-            raise ValueError("'model.layer_norm' and 'model.recurrent_batch_norm': choose one, got both true")
-        for key in ("activation", "recurrent_activation"):
-            _check_name(f"model.{key}", getattr(self, key), "rnnlab.activations", "ACTIVATIONS")
-        for key in ("kernel_init", "recurrent_init"):
-            _check_name(f"model.{key}", getattr(self, key), "rnnlab.layers.init", "INITIALIZERS")
-        frozen = " (1 keeps every unit at its initial state: the layer would never update)"
-        if not isinstance(self.zoneout, tuple) and not 0.0 <= self.zoneout < 1.0:
-            raise ValueError(f"'model.zoneout': expected a probability in [0, 1), got {self.zoneout!r}"
-                             + (frozen if self.zoneout == 1.0 else ""))
-        if isinstance(self.zoneout, tuple):
-            if self.layer != "lstm":
-                raise ValueError(f"'model.zoneout': a pair (h, c) is for layer 'lstm', got layer {self.layer!r}")
-            if not all(0.0 <= p < 1.0 for p in self.zoneout):
-                raise ValueError(f"'model.zoneout': expected probabilities in [0, 1), got {list(self.zoneout)}"
-                                 + (frozen if 1.0 in self.zoneout else ""))
+        # A layer takes zoneout 1 (its units keep their initial state); a training run refuses it.
+        zoneout = self.zoneout if isinstance(self.zoneout, tuple) else (self.zoneout,)
+        if any(p >= 1.0 for p in zoneout):
+            frozen = " (1 keeps every unit at its initial state: the layer would never update)" if 1.0 in zoneout else ""
+            raise ValueError(f"'model.zoneout': expected a probability in [0, 1), got {self.zoneout!r}{frozen}")
+        try:  # (the input size is known once the data are: the layer checks the rest then)
+            resolve(self.layer_options(), layer_class(self.layer).spec, None, self.hidden_size)
+        except ArgumentError as e:
+            raise ValueError(e.spelled(lambda key: f"'model.{key}'")) from None
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError(
                 f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
                 "model.num_layers = 1; set model.input_dropout, model.recurrent_dropout or model.head.dropout instead"
             )
-        if self.recurrent_init is not None and self.layer == "indrnn":
-            raise ValueError(
-                f"'model.recurrent_init' ({self.recurrent_init!r}) does not apply to layer 'indrnn': its recurrent "
-                "weight is a vector (one weight per unit), not a matrix; unset it"
-            )
-        if self.unit_forget_bias and self.layer != "lstm":
-            raise ValueError(f"'model.unit_forget_bias' applies to layer 'lstm' only, got layer {self.layer!r}")
         if self.head.frontend_pooling != "none" and self.frontend is None:
             raise ValueError(
                 f"'model.head.frontend_pooling' = {self.head.frontend_pooling!r} pools the front-end's "
                 "features, but there is no [model.frontend]; add one or set it to \"none\""
             )
         return self
-
-
-def _check_name(key: str, value: str | None, module: str, table: str) -> None:
-    if value is None:
-        return
-    import importlib
-
-    options = list(getattr(importlib.import_module(module), table))
-    if value not in options:
-        close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"'{key}': expected one of {sorted(options)}, got {value!r}{hint}")
 
 
 class DecayRule(_Section):

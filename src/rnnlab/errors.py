@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 #: Words of library advice that must not reach a user whose file may be hostile.
 _UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle.load", "safe_globals", "trust")
@@ -22,6 +23,28 @@ _UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle.load", "safe_globals",
 
 class RnnlabError(ValueError):
     """A problem in the user's input, reported as one precise message."""
+
+
+class ArgumentError(RnnlabError):
+    """A bad keyword of a recurrent layer (see :func:`rnnlab.layers.options.resolve`). ``keys``
+    are the keyword names the message spells, so that a caller who reads them from elsewhere
+    (the config's ``[model]`` table) can name them its own way.
+
+    >>> e = ArgumentError("zoneout: expected a probability in [0, 1], got 2", "zoneout")
+    >>> e.spelled(lambda key: f"'model.{key}'")
+    "'model.zoneout': expected a probability in [0, 1], got 2"
+    """
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        """The message with the first mention of each key replaced by ``spell(key)``."""
+        text = str(self)
+        for key in self.keys:
+            text = re.sub(rf"\b{re.escape(key)}\b", lambda m, key=key: spell(key), text, count=1)
+        return text
 
 
 class ConfigError(RnnlabError):

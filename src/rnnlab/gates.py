@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -180,6 +181,24 @@ def pick_layer(items: list[T_LD], layer: int, direction: str) -> T_LD:
         f"layer, direction: expected one of {sorted({(i.layer, i.direction) for i in items})}, "
         f"got {(layer, direction)}"
     )
+
+
+def layer_from(source: nn.Module | T_LD, record: type[T_LD], name: str, split: Callable[[nn.Module], list[T_LD]],
+               layer: int, direction: str) -> T_LD:
+    """``source`` when it is one layer's ``record`` already, else that layer and direction of
+    ``split(source)``, a recurrent module's records (``name`` is the record's public name, for
+    the error a ``source`` of another type gets).
+
+    >>> import torch
+    >>> layer_from(torch.nn.GRU(2, 3, num_layers=2), LayerWeights, "rnnlab.gates.LayerWeights",
+    ...            layer_weights, 1, "forward").layer
+    1
+    """
+    if isinstance(source, record):
+        return source
+    if not isinstance(source, nn.Module):
+        raise TypeError(f"source: expected a recurrent nn.Module or a {name}, got {type(source).__name__}")
+    return pick_layer(split(source), layer, direction)
 
 
 def layer_weights(module: nn.Module, grad: bool = False) -> list[LayerWeights]:

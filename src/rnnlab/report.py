@@ -316,23 +316,22 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 
 
 def _fit(rd: RunDir) -> str:
-    if not rd.health.exists():
-        return _no_data(f"{rd.health.name} is missing (health checks were off)")
-    if not rd.summary.exists():
+    if rd.health.exists() and not rd.summary.exists():
         return _no_data(f"the run has not finished ({SUMMARY} is missing)")
-    findings = _findings(rd, "after_training")
-    if not findings:
-        return "<p>No findings: the model fit its training data and shows no sign of overfitting.</p>"
-    return _findings_html(findings)
+    return _findings_section(rd, "after_training", "health checks were off",
+                             "the model fit its training data and shows no sign of overfitting")
 
 
 def _health(rd: RunDir) -> str:
+    return _findings_section(rd, "before_training", "health checks did not run", "every health check passed")
+
+
+def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str) -> str:
+    """The findings of ``phase`` in health.json, or why there are none."""
     if not rd.health.exists():
-        return _no_data(f"{rd.health.name} is missing (health checks did not run)")
-    findings = _findings(rd, "before_training")
-    if not findings:
-        return "<p>No findings: every health check passed.</p>"
-    return _findings_html(findings)
+        return _no_data(f"{rd.health.name} is missing ({why_missing})")
+    findings = _findings(rd, phase)
+    return _findings_html(findings) if findings else f"<p>No findings: {none_found}.</p>"
 
 
 def _findings_html(findings: list[Any]) -> str:

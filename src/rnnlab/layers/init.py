@@ -38,8 +38,8 @@ def check_initializer(name: str, value: str | Initializer | None) -> str | Initi
         return value
     if value not in INITIALIZERS:
         raise ValueError(
-            f"{name}: unknown initializer {value!r}; expected one of {sorted(INITIALIZERS)} "
-            f"or a callable{did_you_mean(str(value), INITIALIZERS)}"
+            f"{name}: expected one of {sorted(INITIALIZERS)} or a callable, got {value!r}"
+            f"{did_you_mean(str(value), INITIALIZERS)}"
         )
     return value
 

@@ -18,12 +18,15 @@ resolved record as ``layer.options`` and computes from it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from rnnlab._checks import check_choice, check_positive_int, did_you_mean
 from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint
+from rnnlab.errors import ArgumentError
 from rnnlab.layers.init import Initializer
 from rnnlab.layers.spec import CellSpec
 
@@ -85,45 +88,74 @@ class LayerOptions:
         return dataclasses.replace(self, **changes)
 
 
+@contextmanager
+def naming(*keys: str) -> Iterator[None]:
+    """A ``ValueError`` raised inside becomes an :class:`~rnnlab.errors.ArgumentError` about
+    ``keys`` (an ``ArgumentError`` already names its own)."""
+    try:
+        yield
+    except ArgumentError:
+        raise
+    except ValueError as e:
+        raise ArgumentError(str(e), *keys) from None
+
+
 @dataclass(frozen=True)
 class LayerContext:
-    """What the checks of the options need to know about the layer that takes them."""
+    """What the checks of the options need to know about the layer that takes them
+    (``input_size`` None: not known yet, see :func:`resolve`)."""
 
     spec: CellSpec
-    input_size: int
+    input_size: int | None
     hidden_size: int
 
 
-def resolve(options: LayerOptions, spec: CellSpec, input_size: int, hidden_size: int) -> LayerOptions:
+def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidden_size: int) -> LayerOptions:
     """``options`` checked for a layer of kind ``spec`` with these sizes, defaults filled in.
+
+    A bad value raises :class:`rnnlab.errors.ArgumentError` naming its keyword(s).
+    ``input_size=None`` checks what can be checked before the input is known (a training
+    config, before its data are read); the layer checks the rest when it is built.
 
     >>> from rnnlab.layers import IndRNN
     >>> resolve(LayerOptions(), IndRNN.spec, 3, 4).activation
     'relu'
+    >>> resolve(LayerOptions(zoneout=2.0), IndRNN.spec, None, 4)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ArgumentError: zoneout: expected a probability in [0, 1], got 2.0
     """
     from rnnlab.layers.regularizers import REGULARIZERS  # (they check LayerOptions: defined above)
 
     ctx = LayerContext(spec, input_size, hidden_size)
-    check_positive_int("input_size", input_size)
+    if input_size is not None:
+        check_positive_int("input_size", input_size)
     check_positive_int("hidden_size", hidden_size)
     act = options.activation if options.activation is not None else spec.default_activation
     ract = options.recurrent_activation
     if spec.default_recurrent_activation is None and ract is not None:
-        raise ValueError(f"recurrent_activation: applies to gated layers (lstm, gru), this layer is a {spec.kind}")
+        raise ArgumentError(f"recurrent_activation: applies to gated layers (lstm, gru), this layer is a {spec.kind}",
+                            "recurrent_activation")
     ract = ract if ract is not None else spec.default_recurrent_activation
-    get_activation(act, "activation")
-    if ract is not None:
-        get_activation(ract, "recurrent_activation")
+    with naming("activation"):
+        get_activation(act, "activation")
+    with naming("recurrent_activation"):
+        if ract is not None:
+            get_activation(ract, "recurrent_activation")
+    with naming("num_layers"):
+        num_layers = check_positive_int("num_layers", options.num_layers)
+    with naming("implementation"):
+        check_choice("implementation", options.implementation, IMPLEMENTATIONS)
     changes: dict[str, Any] = {
-        "num_layers": check_positive_int("num_layers", options.num_layers),
+        "num_layers": num_layers,
         "bias": bool(options.bias),
         "batch_first": bool(options.batch_first),
         "bidirectional": bool(options.bidirectional),
         "activation": act,
         "recurrent_activation": ract,
     }
-    check_choice("implementation", options.implementation, IMPLEMENTATIONS)
     resolved = dataclasses.replace(options, **changes)
     for reg in REGULARIZERS:
-        changes.update(reg.check(resolved, ctx))
+        with naming(*reg.keywords):
+            changes.update(reg.check(resolved, ctx))
     return dataclasses.replace(options, **changes)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_choice, check_positive_int, check_probability
 from rnnlab.constraints import check_constraint
+from rnnlab.errors import ArgumentError
 from rnnlab.layers.init import check_initializer
 from rnnlab.layers.options import LayerContext, LayerOptions
 from rnnlab.layers.spec import CellSpec
@@ -86,18 +87,20 @@ def _check_input_dropout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
 def _check_zoneout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     n, z = ctx.spec.num_states, o.zoneout
     if isinstance(z, (tuple, list)):
+        if len(z) != n and n == 1:
+            raise ValueError(f"zoneout: a pair (h, c) is for layer 'lstm'; a {ctx.spec.kind} takes one probability, "
+                             f"got {tuple(z)!r}")
         if len(z) != n:
-            names = "(h, c)" if n == 2 else "(h,)"
-            raise ValueError(
-                f"zoneout: expected a probability or {n} probabilities {names} for a {ctx.spec.kind}, got {tuple(z)!r}"
-            )
+            raise ValueError(f"zoneout: expected a probability or {n} probabilities (h, c) for a {ctx.spec.kind}, "
+                             f"got {tuple(z)!r}")
         return {"zoneout": tuple(check_probability("zoneout", p, allow_one=True) for p in z)}
     return {"zoneout": (check_probability("zoneout", z, allow_one=True),) * n}
 
 
 def _check_norms(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     if o.layer_norm and o.recurrent_batch_norm:
-        raise ValueError("layer_norm and recurrent_batch_norm: choose one normalization, got both True")
+        raise ArgumentError("layer_norm and recurrent_batch_norm: choose one, got both true",
+                            "layer_norm", "recurrent_batch_norm")
     return {"layer_norm": bool(o.layer_norm)}
 
 
@@ -161,7 +164,7 @@ def _check_residual(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     out = ctx.hidden_size * (2 if o.bidirectional else 1)
     if mode == "upper" and o.num_layers < 2:
         raise ValueError(f"residual='upper': needs num_layers >= 2, got num_layers={o.num_layers}")
-    if mode == "all" and ctx.input_size != out:
+    if mode == "all" and ctx.input_size is not None and ctx.input_size != out:
         raise ValueError(
             f"residual=True adds each layer's input to its output, so input_size must equal "
             f"hidden_size * num_directions = {out}, got input_size={ctx.input_size}; "
@@ -172,7 +175,8 @@ def _check_residual(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
 
 def _check_unit_forget_bias(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     if o.unit_forget_bias and ctx.spec.kind != "lstm":
-        raise ValueError(f"unit_forget_bias: only an LSTM has a forget gate, this layer is a {ctx.spec.kind}")
+        raise ValueError(f"unit_forget_bias applies to layer 'lstm' only, got layer {ctx.spec.kind!r} "
+                         "(only an LSTM has a forget gate)")
     if o.unit_forget_bias and not o.bias:
         raise ValueError("unit_forget_bias: needs bias=True")
     return {"unit_forget_bias": bool(o.unit_forget_bias)}
@@ -191,6 +195,15 @@ def _keyword(name: str, check: Callable[[str, Any], Any]) -> Regularizer:
         computations=_always(ALL),
         describe=lambda o: f"{name}={_name(getattr(o, name))}",
     )
+
+
+def _check_recurrent_init(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
+    if o.recurrent_init is not None and ctx.spec.vector_recurrent:
+        raise ValueError(
+            f"recurrent_init ({_name(o.recurrent_init)}) does not apply to layer {ctx.spec.kind!r}: its recurrent "
+            "weight is a vector (one weight per unit), not a matrix; unset it"
+        )
+    return {"recurrent_init": check_initializer("recurrent_init", o.recurrent_init)}
 
 
 #: every regularizer, in the order of the layer's repr; ``between`` entries act in this order
@@ -231,7 +244,10 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         computations=_always(ALL), describe=lambda o: "unit_forget_bias=True",
     ),
     _keyword("kernel_init", check_initializer),
-    _keyword("recurrent_init", check_initializer),
+    Regularizer(
+        ("recurrent_init",), check=_check_recurrent_init, active=lambda o: o.recurrent_init is not None,
+        computations=_always(ALL), describe=lambda o: f"recurrent_init={_name(o.recurrent_init)}",
+    ),
     _keyword("kernel_constraint", check_constraint),
     _keyword("recurrent_constraint", check_constraint),
     _keyword("bias_constraint", check_constraint),

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from rnnlab.gates import pick_layer
+from rnnlab.gates import layer_from
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.plots import style
@@ -125,17 +125,6 @@ def plot_gate_heatmaps(
     return fig
 
 
-def _params(source: nn.Module | GateParams, layer: int, direction: str) -> GateParams:
-    if isinstance(source, GateParams):
-        return source
-    if not isinstance(source, nn.Module):
-        raise TypeError(
-            f"source: expected a recurrent nn.Module or a rnnlab.introspect.GateParams, "
-            f"got {type(source).__name__}"
-        )
-    return pick_layer(gate_weights(source), layer, direction)
-
-
 def plot_weight_heatmaps(
     source: nn.Module | GateParams,
     *,
@@ -159,7 +148,7 @@ def plot_weight_heatmaps(
     >>> fig.axes[0].images[0].get_array().shape
     (4, 2)
     """
-    params = _params(source, layer, direction)
+    params = layer_from(source, GateParams, "rnnlab.introspect.GateParams", gate_weights, layer, direction)
     parts = params.component(component)  # KeyError with "did you mean" on a typo
     xlabel, ylabel = _AXIS_LABELS.get(component, ("", "hidden unit"))
     if not parts:

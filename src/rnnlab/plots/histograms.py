@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from rnnlab.gates import GATES, LayerWeights, layer_weights, pick_layer
+from rnnlab.gates import GATES, LayerWeights, layer_from, layer_weights
 from rnnlab.plots import style
 
 COMPONENT_TITLES = {
@@ -72,19 +72,6 @@ def _hist(ax: Axes, arr: np.ndarray, edges: np.ndarray | None, color: str, **kw:
     ax.hist(finite, bins=edges, color=color, **kw)
 
 
-def _select(
-    source: nn.Module | LayerWeights, layer: int, direction: str, grad: bool
-) -> LayerWeights:
-    if isinstance(source, LayerWeights):
-        return source
-    if not isinstance(source, nn.Module):
-        raise TypeError(
-            f"source: expected a recurrent nn.Module or a rnnlab.gates.LayerWeights, "
-            f"got {type(source).__name__}"
-        )
-    return pick_layer(layer_weights(source, grad=grad), layer, direction)
-
-
 def plot_gate_histograms(
     source: nn.Module | LayerWeights,
     *,
@@ -111,7 +98,8 @@ def plot_gate_histograms(
     """
     if bins < 1:
         raise ValueError(f"bins: expected a positive number of bins, got {bins}")
-    lw = _select(source, layer, direction, grad)
+    lw = layer_from(source, LayerWeights, "rnnlab.gates.LayerWeights", lambda m: layer_weights(m, grad=grad),
+                    layer, direction)
     gates = GATES[lw.kind]
     bias_parts = [c for c in ("bias_ih", "bias_hh") if getattr(lw, c)]
     nrows = len(gates) + (1 if bias_parts else 0)

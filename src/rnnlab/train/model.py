@@ -14,61 +14,24 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from rnnlab.config import ConstraintConfig, ModelConfig
+from rnnlab.config import ModelConfig, layer_class
 from rnnlab.errors import ConfigError
 from rnnlab.train.frontend import ConvFrontend, valid_mask
-
-LAYER_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
-#: Config keys handed to the recurrent layer as keywords when they differ from the default.
-LAYER_KEYWORDS = (
-    "bias", "input_dropout", "input_dropout_mode", "recurrent_dropout", "weight_drop", "zoneout",
-    "layer_norm", "recurrent_batch_norm", "batch_norm_steps", "between_layers_norm", "residual", "activation", "recurrent_activation",
-    "nonlinearity", "unit_forget_bias", "kernel_init", "recurrent_init",
-    "kernel_constraint", "recurrent_constraint", "bias_constraint",
-)
 
 State = Tensor | tuple[Tensor, ...]
 
 
-def _constraint(cfg: ConstraintConfig | None) -> Any:
-    if cfg is None:
-        return None
-    from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm
-
-    return {"max_norm": lambda: MaxNorm(cfg.value), "unit_norm": UnitNorm, "non_neg": NonNeg}[cfg.kind]()
-
-
-def layer_keywords(cfg: ModelConfig) -> dict[str, Any]:
-    """The regularizer keywords of ``cfg`` that differ from the layer defaults."""
-    defaults = ModelConfig()
-    out: dict[str, Any] = {}
-    for key in LAYER_KEYWORDS:
-        value = getattr(cfg, key)
-        if value != getattr(defaults, key):
-            out[key] = _constraint(value) if key.endswith("_constraint") else value
-    return out
-
-
-def _layer_class(kind: str) -> type[nn.Module]:
-    from rnnlab import layers
-
-    return getattr(layers, LAYER_CLASSES[kind])
-
-
 def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
-    """The recurrent layer (batch_first) with the configured regularizers."""
-    keywords = layer_keywords(cfg)
-    cls = _layer_class(cfg.layer)
+    """The recurrent layer (batch_first) with the configured keywords (:meth:`ModelConfig.layer_options`)."""
+    cls = layer_class(cfg.layer)
+    nonlinearity = {"nonlinearity": cfg.nonlinearity} if cfg.nonlinearity is not None else {}
     try:
-        return cls(input_size, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
-                   dropout=cfg.dropout, bidirectional=cfg.bidirectional, **keywords)
+        return cls(input_size, cfg.hidden_size, options=cfg.layer_options(), **nonlinearity)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"model: the {LAYER_CLASSES[cfg.layer]} layer rejects the settings: {e}") from None
+        raise ConfigError(f"model: the {cls.__name__} layer rejects the settings: {e}") from None
 
 
 class SequenceClassifier(nn.Module):

@@ -1,10 +1,11 @@
 """The training loop: config in, a loop over epochs, records out (metrics, tracked, checkpoints).
 
-Read :func:`train` top to bottom: it loads the data, builds the model and optimizer, restores a
-checkpoint when resuming, then for each epoch trains over shuffled batches (optionally as
-windows of a stateful sequence), evaluates the validation split, appends one record to
-``metrics.jsonl``, and checkpoints. Every record a resumed run might repeat is truncated back to
-the checkpoint first, so a killed and resumed run has each epoch exactly once.
+Read :func:`train` top to bottom: it sets up (the data, the model and optimizer, the budget in
+epochs), resumes from a checkpoint (or runs the health checks), then for each epoch trains over
+shuffled batches (optionally as windows of a stateful sequence), evaluates the validation split,
+appends one record to ``metrics.jsonl``, checkpoints, and stops early or not; then it finishes
+(test split, findings, ``summary.json``). Every record a resumed run might repeat is truncated
+back to the checkpoint first, so a killed and resumed run has each epoch exactly once.
 
 Example:
     >>> import tempfile
@@ -307,7 +308,7 @@ def _say(log: Log, message: str) -> None:
         log(message)
 
 
-# ------------------------------------------------------------------------------ the loop
+# ------------------------------------------------------------------------------ names, budget, seeds
 
 
 def with_derived_names(config: Config) -> Config:
@@ -347,6 +348,87 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# ------------------------------------------------------------------------------ set up
+
+
+@dataclass
+class _Session:
+    """What a run trains with and where it stands: the loop reads it, a checkpoint holds it."""
+
+    config: Config
+    data: DataSplits
+    data_sha256: str
+    model: SequenceClassifier
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    shuffle_gen: torch.Generator
+    stopper: EarlyStopping
+    steps_per_epoch: int
+    epochs: int
+    step: int = 0
+    epoch_done: int = 0
+    stopped_early: bool = False
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDir:
+    out_dir = out if out is not None else config.output.dir
+    if not str(out_dir).strip():
+        raise ConfigError(f"{'output.dir' if out is None else '--out'}: expected a directory path, got an empty "
+                          "string (it would write into the current directory)")
+    if resume and not Path(out_dir).is_dir():
+        raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
+    return RunDir(out_dir)
+
+
+def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log) -> _Session:
+    """Seed, load the data (the same as the checkpoint's, when resuming), build the model and
+    the optimizer, and turn the budget into epochs."""
+    tc = config.training
+    if tc.threads is not None:
+        torch.set_num_threads(tc.threads)
+    seed_everything(tc.seed)
+    data = load_data(config.data, seed=tc.seed, fold=fold)
+    data_sha256 = data.fingerprint()
+    if ckpt is not None and ckpt["data_sha256"] != data_sha256:
+        raise RunDirError(
+            f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
+            f"checkpoint's {ckpt['data_sha256'][:12]}...): {config.data.path or config.data.dataset} changed since; "
+            "restore it, or start a new run in another directory (--out)"
+        )
+    if tc.early_stopping.patience > 0 and len(data.val) == 0:
+        raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
+    if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
+        raise ConfigError(
+            f"training.stateful_window needs equal-length sequences, got lengths "
+            f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
+        )
+    model = build_model(config.model, data.channels, len(data.classes))
+    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
+    epochs = tc.epochs_for(steps_per_epoch)
+    s = _Session(config, data, data_sha256, model, build_optimizer(model, tc),
+                nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
+                EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta),
+                steps_per_epoch, epochs)
+    warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
+    if warm >= s.total_steps:
+        raise ConfigError(
+            f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
+            f"({s.total_steps} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
+            "rising when training ends; shorten the warm-up or train longer"
+        )
+    if tc.steps is not None:
+        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
+                  f"({s.total_steps} optimizer steps)")
+    return s
+
+
+# ------------------------------------------------------------------------------ resume
+
+
 def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
                      allow_change: Sequence[str]) -> tuple[dict[str, Any] | None, dict[str, tuple[Any, Any]]]:
     """Check the run directory before anything in it changes: a new run needs an empty one; a
@@ -370,6 +452,33 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
     return ckpt, changes
 
 
+def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]], log: Log) -> None:
+    """Continue ``s`` from the checkpoint exactly: weights, optimizer state, random streams,
+    early stopping; drop the records written after it, and log the resume."""
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in s.optimizer.param_groups]
+    try:
+        s.model.load_state_dict(ckpt["model"])
+        s.optimizer.load_state_dict(ckpt["optimizer"])
+        # State (moments, step counts) from the checkpoint; settings (lr, decay) from the config.
+        for group, setting in zip(s.optimizer.param_groups, settings, strict=True):
+            group.update(setting)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunDirError(
+            f"--resume: checkpoint {run.checkpoints / 'last.pt'} does not match this config's model "
+            f"or optimizer ({str(e).splitlines()[0]})"
+        ) from None
+    set_rng_state(ckpt["rng"], s.shuffle_gen)
+    s.stopper.load(ckpt["early_stopping"])
+    s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
+    # Drop what was recorded after the checkpoint: those epochs run again.
+    truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
+    # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
+    truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
+    _record_resume(run, s.config, ckpt, changes)
+    _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {s.step})"
+              + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ""))
+
+
 def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
     """Log the resume (resumes.jsonl) and keep config.toml the config the run now follows."""
     run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
@@ -379,11 +488,108 @@ def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: d
         atomic_write_text(run.config, dump_config(config))
 
 
+def _last_epoch(s: _Session, stop_after: int | None) -> int:
+    """The last epoch this session trains: the budget's, none for a run that stopped early (it
+    stays stopped), at most ``stop_after`` more."""
+    last = s.epochs if not s.stopped_early else 0
+    return last if stop_after is None else min(last, s.epoch_done + stop_after)
+
+
+# ------------------------------------------------------------------------------ one epoch
+
+
+@dataclass
+class _EpochStats:
+    """What one epoch of training adds up: losses, hits and gradient norms of its steps."""
+
+    started: float = field(default_factory=time.time)
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    norms: list[float] = field(default_factory=list)
+
+    def add(self, loss: float, logits: Tensor, y: Tensor, grad_norm: float) -> None:
+        self.norms.append(grad_norm)
+        self.loss_sum += loss * len(y)
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.seen += len(y)
+
+
+def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
+    """One pass over shuffled batches: one optimizer step per batch, or per window of a
+    stateful batch (truncated BPTT)."""
+    tc = s.config.training
+    X, y, L = _tensors(s.data.train)
+    stats = _EpochStats()
+    s.model.train()
+    for idx in _progress(batch_order(len(y), tc, s.shuffle_gen), progress, f"epoch {epoch}/{s.epochs}"):
+        xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
+        state = None
+        # A batch is one window (stateless) or consecutive windows sharing a carried state.
+        for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
+            set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.total_steps)
+            if tc.stateful_window:
+                logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
+                state = detach_state(state)
+            else:
+                logits, _ = s.model(xb, lb)
+            loss = s.loss_fn(logits, yb)
+            s.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            loss_value = loss.item()
+            if tracker is not None:
+                tracker.step(loss_value, epoch=epoch)  # after backward, before the update
+            try:  # the norm before clipping; max_norm inf only measures
+                norm = clip_grad_norm(s.model.named_parameters(), tc.clip_norm or math.inf,
+                                      on_nonfinite=tc.on_nonfinite)
+            except NonFiniteGradientError as e:
+                last = run.last_checkpoint
+                resume_hint = f"; --resume continues from {last}" if last.exists() else ""
+                raise TrainingDiverged(
+                    f"epoch {epoch}, step {s.step + 1}: {e}; lower training.lr, set training.clip_norm, "
+                    f"or set training.on_nonfinite = \"skip\"{resume_hint}"
+                ) from None
+            s.optimizer.step()
+            s.step += 1
+            stats.add(loss_value, logits, yb, float(norm))
+    return stats
+
+
+def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]:
+    """The line of metrics.jsonl: training figures, the validation split, the optimizer's."""
+    record: dict[str, Any] = {
+        "epoch": epoch, "step": s.step, "time": round(time.time() - stats.started, 4),
+        "train_loss": stats.loss_sum / stats.seen, "train_acc": stats.correct / stats.seen,
+    }
+    if len(s.data.val):
+        val = evaluate(s.model, s.data.val)
+        record.update(val_loss=val["loss"], val_acc=val["acc"])
+    groups = s.optimizer.param_groups
+    record.update(lr=float(groups[0]["lr"]), weight_decay=max(float(g.get("weight_decay", 0.0)) for g in groups),
+                  grad_norm=float(np.mean(stats.norms)), grad_norm_max=float(np.max(stats.norms)))
+    return record
+
+
+def _save_checkpoints(run: RunDir, s: _Session, epoch: int, improved: bool) -> None:
+    """``last.pt`` after every epoch, ``best.pt`` too when validation improved (atomic writes)."""
+    checkpoint = {
+        "epoch": epoch, "step": s.step, "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
+        "rng": rng_state(s.shuffle_gen), "early_stopping": s.stopper.state(), "stopped_early": s.stopped_early,
+        "config": dump_config(s.config), "data_sha256": s.data_sha256,
+    }
+    if improved:
+        save_checkpoint(run.best_checkpoint, checkpoint)
+    save_checkpoint(run.last_checkpoint, checkpoint)
+
+
 def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     disable = not sys.stderr.isatty() if enabled is None else not enabled
     return tqdm(iterable, desc=desc, leave=False, disable=disable, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------------------ the loop
 
 
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
@@ -403,164 +609,40 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     sees each epoch's record and ends training when it returns True.
     """
     config = with_derived_names(config)
-    tc = config.training
-    out_dir = out if out is not None else config.output.dir
-    if not str(out_dir).strip():
-        raise ConfigError(f"{'output.dir' if out is None else '--out'}: expected a directory path, got an empty "
-                          "string (it would write into the current directory)")
-    if resume and not Path(out_dir).is_dir():
-        raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
-    run = RunDir(out_dir)
+    run = _open_run_dir(config, out, resume)
     ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
-    if tc.threads is not None:
-        torch.set_num_threads(tc.threads)
-    seed_everything(tc.seed)
-    data = load_data(config.data, seed=tc.seed, fold=fold)
-    data_sha256 = data.fingerprint()
-    if ckpt is not None and ckpt["data_sha256"] != data_sha256:
-        raise RunDirError(
-            f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
-            f"checkpoint's {ckpt['data_sha256'][:12]}...): {config.data.path or config.data.dataset} changed since; "
-            "restore it, or start a new run in another directory (--out)"
-        )
-    if tc.early_stopping.patience > 0 and len(data.val) == 0:
-        raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
-    if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
-        raise ConfigError(
-            f"training.stateful_window needs equal-length sequences, got lengths "
-            f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
-        )
-    model = build_model(config.model, data.channels, len(data.classes))
-    optimizer = build_optimizer(model, tc)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
-    shuffle_gen = torch.Generator().manual_seed(tc.seed)
-    X, y, L = _tensors(data.train)
-    T = X.shape[1]
-    steps_per_epoch = epoch_steps(len(y), T, tc)
-    epochs = tc.epochs_for(steps_per_epoch)
-    total_steps = steps_per_epoch * epochs
-    stopper = EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta)
-    start_epoch, step = 1, 0
-    warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
-    if warm >= total_steps:
-        raise ConfigError(
-            f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
-            f"({total_steps} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
-            "rising when training ends; shorten the warm-up or train longer"
-        )
-    if tc.steps is not None:
-        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
-                  f"({total_steps} optimizer steps)")
-
+    s = _set_up(config, fold, ckpt, log)
     if ckpt is not None:
-        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            # State (moments, step counts) from the checkpoint; settings (lr, decay) from the config.
-            for group, setting in zip(optimizer.param_groups, settings, strict=True):
-                group.update(setting)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise RunDirError(
-                f"--resume: checkpoint {run.checkpoints / 'last.pt'} does not match this config's model "
-                f"or optimizer ({str(e).splitlines()[0]})"
-            ) from None
-        set_rng_state(ckpt["rng"], shuffle_gen)
-        stopper.load(ckpt["early_stopping"])
-        start_epoch, step = int(ckpt["epoch"]) + 1, int(ckpt["step"])
-        # Drop what was recorded after the checkpoint: those epochs run again.
-        truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
-        # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
-        truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
-        _record_resume(run, config, ckpt, changes)
-        _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {step})"
-                  + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ""))
+        _resume(run, s, ckpt, changes, log)
     elif config.tracking.enabled and config.tracking.health:
-        _health_check(run, model, optimizer, data, config, log)
-
-    tracker = _make_tracker(run, model, config, step, log)
+        _health_check(run, s.model, s.optimizer, s.data, config, log)
+    tracker = _make_tracker(run, s.model, config, s.step, log)
     if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
-        constrain_after_step(optimizer, model)  # project the weights after every optimizer step
+        constrain_after_step(s.optimizer, s.model)  # project the weights after every optimizer step
 
-    stopped_early = bool(ckpt is not None and ckpt["stopped_early"])
-    last_epoch = epochs if not stopped_early else 0  # a run that stopped early stays stopped
-    if stop_after is not None:
-        last_epoch = min(last_epoch, start_epoch - 1 + stop_after)
-    epoch_done = start_epoch - 1
-    for epoch in range(start_epoch, last_epoch + 1):
-        t0 = time.time()
-        model.train()
-        loss_sum, correct, seen, norms = 0.0, 0, 0, []
-        for idx in _progress(batch_order(len(y), tc, shuffle_gen), progress, f"epoch {epoch}/{epochs}"):
-            xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
-            state = None
-            # A batch is one window (stateless) or consecutive windows sharing a carried state.
-            for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
-                set_lr(optimizer, tc, step, steps_per_epoch, total_steps)
-                if tc.stateful_window:
-                    logits, state = model(xb[:, start:start + tc.stateful_window], None, state)
-                    state = detach_state(state)
-                else:
-                    logits, _ = model(xb, lb)
-                loss = loss_fn(logits, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                loss_value = loss.item()
-                if tracker is not None:
-                    tracker.step(loss_value, epoch=epoch)  # after backward, before the update
-                try:  # the norm before clipping; max_norm inf only measures
-                    norm = clip_grad_norm(model.named_parameters(), tc.clip_norm or math.inf,
-                                          on_nonfinite=tc.on_nonfinite)
-                except NonFiniteGradientError as e:
-                    last = run.last_checkpoint
-                    resume_hint = f"; --resume continues from {last}" if last.exists() else ""
-                    raise TrainingDiverged(
-                        f"epoch {epoch}, step {step + 1}: {e}; lower training.lr, set training.clip_norm, "
-                        f"or set training.on_nonfinite = \"skip\"{resume_hint}"
-                    ) from None
-                optimizer.step()
-                step += 1
-                norms.append(float(norm))
-                loss_sum += loss_value * len(yb)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(yb)
-
-        record: dict[str, Any] = {
-            "epoch": epoch, "step": step, "time": round(time.time() - t0, 4),
-            "train_loss": loss_sum / seen, "train_acc": correct / seen,
-        }
-        if len(data.val):
-            val = evaluate(model, data.val)
-            record.update(val_loss=val["loss"], val_acc=val["acc"])
-        record.update(lr=float(optimizer.param_groups[0]["lr"]),
-                      weight_decay=max(float(g.get("weight_decay", 0.0)) for g in optimizer.param_groups),
-                      grad_norm=float(np.mean(norms)), grad_norm_max=float(np.max(norms)))
-        improved = stopper.update(record[tc.early_stopping.monitor], epoch) if len(data.val) else False
-        stopped_early = stopper.should_stop
+    monitor = config.training.early_stopping.monitor
+    for epoch in range(s.epoch_done + 1, _last_epoch(s, stop_after) + 1):
+        stats = _train_epoch(run, s, epoch, tracker, progress)
+        record = _epoch_record(s, epoch, stats)
+        improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False
+        s.stopped_early = s.stopper.should_stop
         run.append(run.metrics, record)
-        checkpoint = {
-            "epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": rng_state(shuffle_gen), "early_stopping": stopper.state(), "stopped_early": stopped_early,
-            "config": dump_config(config), "data_sha256": data_sha256,
-        }
-        if improved:
-            save_checkpoint(run.best_checkpoint, checkpoint)
-        save_checkpoint(run.last_checkpoint, checkpoint)
-        epoch_done = epoch
-        _say(log, _epoch_line(record, epochs))
+        _save_checkpoints(run, s, epoch, improved)
+        s.epoch_done = epoch
+        _say(log, _epoch_line(record, s.epochs))
         if on_epoch is not None and on_epoch(record):
             break
-        if stopped_early:
-            _say(log, f"early stopping: {tc.early_stopping.monitor} has not improved for "
-                      f"{stopper.patience} epochs (best {stopper.best:.4g} at epoch {stopper.best_epoch})")
+        if s.stopped_early:
+            _say(log, f"early stopping: {monitor} has not improved for {s.stopper.patience} epochs "
+                      f"(best {s.stopper.best:.4g} at epoch {s.stopper.best_epoch})")
             break
 
     if tracker is not None:
         tracker.close()
     through_time = None
     if config.tracking.enabled and config.tracking.grad_through_time:
-        through_time = _record_grad_through_time(run, model, data, config, step, epoch_done, log)
-    return _finish(run, model, data, config, stopper, stopped_early, through_time)
+        through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
+    return _finish(run, s, through_time)
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:
@@ -571,8 +653,10 @@ def _epoch_line(r: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config, stopper: EarlyStopping,
-            stopped_early: bool, through_time: dict[str, Any] | None) -> TrainResult:
+def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None) -> TrainResult:
+    """Evaluate the trained model (the best weights, with early stopping), the findings after
+    training, and summary.json."""
+    model, data, config, stopper = s.model, s.data, s.config, s.stopper
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
     if stopper.patience > 0 and (run.best_checkpoint).exists():
@@ -581,7 +665,7 @@ def _finish(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Co
     train_eval = evaluate(model, data.train)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time)
     test = evaluate(model, data.test) if data.test is not None else None
-    result = TrainResult(run.path, len(records), stopped_early, records[-1] if records else {}, best,
+    result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings)
     atomic_write_json(run.summary, result.to_dict())
     return result

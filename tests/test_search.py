@@ -162,6 +162,25 @@ def test_same_seed_one_worker_same_trials(tmp_path):
     assert [t.params for t in c.get_trials()] != [t.params for t in a.get_trials()]
 
 
+def test_progress_bar_counts_finished_trials_with_best_pruned_failed(tmp_path, capsys):
+    config = write_config(tmp_path, extra="trials = 3\n")
+    lines: list[str] = []
+    out = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), final=False, progress=True),
+                     log=lines.append)
+    captured = capsys.readouterr()
+    err = captured.err
+    best = out.study.best_trial
+    assert "search: 100%" in err and "3/3" in err and "[" in err  # tqdm's bar with its ETA bracket
+    pruned = sum(t.state == TrialState.PRUNED for t in out.study.trials)
+    assert f"best {best.value:.4f} (trial {best.number}), {pruned} pruned, 0 failed" in err.split("\r")[-1]
+    assert sum(ln.startswith("trial ") for ln in captured.out.splitlines()) == 3  # the trial lines, above the bar
+    # Without a bar (not a terminal, the default under pytest) the same lines go to ``log``.
+    lines.clear()
+    run_search(SearchOptions(config=str(write_config(tmp_path, extra="trials = 2\n", name="d.toml")),
+                             out=str(tmp_path / "t"), final=False), log=lines.append)
+    assert sum(ln.startswith("trial ") for ln in lines) == 2 and "search:" not in capsys.readouterr().err
+
+
 def test_running_again_continues_the_study(tmp_path):
     config = write_config(tmp_path, extra="trials = 2\n")
     first = search(config, tmp_path / "s").study.get_trials()

@@ -64,6 +64,9 @@ class SearchOptions:
     out: str | None = None
     final: bool = True
     """Retrain the best config on the whole training split and evaluate the test split."""
+    progress: bool | None = None
+    """A tqdm bar of finished trials (best so far, pruned, failed, ETA) above the trial lines;
+    None: only when stderr is a terminal."""
 
 
 @dataclass
@@ -223,7 +226,20 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
                        make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
-    progress = Progress(setup, log, study) if log is not None else None
+    progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
+    try:
+        _trials_until_done(setup, study, storage, objective, deadline, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _bar(options: SearchOptions) -> bool:
+    return options.progress if options.progress is not None else sys.stderr.isatty()
+
+
+def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objective: Callable[[optuna.Trial], float],
+                       deadline: float, progress: Progress | None) -> None:
     while time.time() < deadline:
         fail_stale(study, storage)
         c = _counts(study)
@@ -260,14 +276,25 @@ def _fmt_seconds(s: float) -> str:
 
 
 class Progress:
-    """One line per finished trial: its score, the best so far, done/pruned/failed and the ETA."""
+    """One line per finished trial: its score, the best so far, done/pruned/failed and the ETA;
+    with ``bar``, a tqdm bar of finished trials below the lines (its postfix: best, pruned, failed).
 
-    def __init__(self, setup: Setup, log: Callable[[str], None], study: optuna.Study) -> None:
+    >>> progress = Progress(setup, print, study, bar=sys.stderr.isatty())  # doctest: +SKIP
+    """
+
+    def __init__(self, setup: Setup, log: Callable[[str], None], study: optuna.Study, bar: bool = False) -> None:
         self.setup, self.log = setup, log
         # Trials finished before this session are not announced again.
         self.seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         self.started = time.time()
         self.finished_here = 0
+        self.bar = None
+        if bar:
+            from tqdm.auto import tqdm
+
+            done = sum(1 for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+            self.bar = tqdm(total=setup.trials, initial=min(done, setup.trials), unit="trial", desc="search",
+                            dynamic_ncols=True, leave=True)
 
     def update(self, study: optuna.Study) -> None:
         trials = study.get_trials(deepcopy=False)
@@ -275,7 +302,25 @@ class Progress:
         for t in sorted(new, key=lambda t: t.number):
             self.seen.add(t.number)
             self.finished_here += 1
-            self.log(self.line(t, trials))
+            line = self.line(t, trials)
+            if self.bar is None:
+                self.log(line)
+                continue
+            self.bar.write(line)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                self.bar.update(1)
+            self.bar.set_postfix_str(self.postfix(trials), refresh=True)
+
+    def postfix(self, trials: list[FrozenTrial]) -> str:
+        complete = [x for x in trials if x.state == TrialState.COMPLETE]
+        best = (max if self.setup.direction == "maximize" else min)(complete, key=lambda x: x.value) if complete else None
+        return ", ".join(([f"best {best.value:.4f} (trial {best.number})"] if best else [])
+                         + [f"{sum(x.state == TrialState.PRUNED for x in trials)} pruned",
+                            f"{sum(x.state == TrialState.FAIL for x in trials)} failed"])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
         metric = self.setup.search.metric
@@ -363,7 +408,7 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
              for w in range(setup.options.workers)]
     for p in procs:
         p.start()
-    progress = Progress(setup, say, study)
+    progress = Progress(setup, say, study, bar=_bar(setup.options))
     try:
         while any(p.is_alive() for p in procs):
             progress.update(study)
@@ -375,7 +420,8 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     finally:
         for p in procs:
             p.join()
-    progress.update(study)
+        progress.update(study)
+        progress.close()
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed and not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise SearchError(f"{len(failed)} worker(s) stopped with an error (above); no trial completed")

@@ -223,6 +223,12 @@ check, training, evaluation, report records), with another job on the machine.
   series do (8 epochs of 250 batches). The cosine schedule spans all the steps; the warm-up is in steps
   (`training.schedule.warmup_steps`); early stopping, when on, counts validation evaluations
   (one per epoch).
+* **Each series scaled on its own** (`data.normalize = "per_series"`): mean 0 and std 1 per
+  series and channel over its valid steps, the UCR archive's convention; the level and scale
+  that removes are fed back as constant input channels (`data.series_scale = true`: asinh of each
+  series' mean and std per channel, standardised on the training part), so counts spanning
+  orders of magnitude (Covid3Month_disc) and amplitudes that carry the class (BasicMotions) both
+  reach the model.
 * **A conv front-end** (`[[model.frontend.blocks]]`): three blocks Conv1d (kernels 7, 5, 3, 64
   channels) → batch norm (statistics over valid steps only) → ReLU, the last two with a max-pool
   of 2, so the LSTM (64 units) runs over a quarter of the length; the head joins the LSTM's

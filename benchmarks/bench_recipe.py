@@ -78,6 +78,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "no-norm": {**PER_CHANNEL, "model.frontend.blocks": _blocks((64, 64, 64), (7, 5, 3), (1, 2, 2), norm="none")},
     "nadamw": {**PER_CHANNEL, "training.optimizer": "nadamw"},
     "per-series": {"data.normalize": "per_series", "data.series_scale": False},
+    "recurrent-bn+zoneout": {"model.recurrent_batch_norm": True, "model.zoneout": 0.1},
 }
 
 

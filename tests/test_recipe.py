@@ -56,6 +56,7 @@ def test_tiny_recipe_end_to_end_with_two_workers(tiny: Path, tmp_path: Path):
     assert outcome.tests["baseline"]["test"] is not None and outcome.tests["final"]["test"] is not None
     md = (out / "recipe.md").read_text()
     assert "| `zoneout` | zoneout=0.1 | baseline |" in md and "test accuracy (evaluated once)" in md
+    assert "**not applicable**: needs stacked layers" in md  # the status word once, then the reason
     page = (out / "recipe.html").read_text()
     assert "<h2>zoneout</h2>" in page and page.count("data:image/png;base64,") >= 2  # norms + gradients
 

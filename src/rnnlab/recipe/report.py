@@ -42,6 +42,11 @@ def _status(t: Tried) -> str:
     return "kept" if t.kept else "scrapped"
 
 
+def _why(t: Tried) -> str:
+    """The reason after the status word (which already says "not applicable" or "failed")."""
+    return t.not_applicable if t.not_applicable is not None else t.reason
+
+
 def step_record(o: StepOutcome) -> dict[str, Any]:
     """A step's outcome as JSON (``recipe.json``)."""
     return {"step": o.step.name, "advice": o.step.advice, "kept": [t.label for t in o.kept], "tried": [
@@ -74,7 +79,7 @@ def render_markdown(outcome: Any) -> str:
             v = t.verdict
             lines.append(f"| `{o.step.name}` | {t.label} | {t.against} | {_ms(t.scores)} | "
                          f"{f'{v.gain:+.4f}' if v else ''} | {f'{v.se:.4f}' if v else ''} | "
-                         f"**{_status(t)}**: {t.reason} |")
+                         f"**{_status(t)}**: {_why(t)} |")
     kept = [t.label for o in r.outcomes for t in o.kept]
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
               f"{metric} {_ms(r.final_scores)}. Runnable: `rnnlab train {outcome.out / 'final.toml'}`.", ""]
@@ -141,7 +146,7 @@ def render_html(outcome: Any) -> str:
                 configs.setdefault(t.label, t.config)
             cls = {"kept": "kept", "scrapped": "scrapped"}.get(_status(t), "na")
             rows.append(f'<tr class="{cls}"><td>{_e(t.label)}</td><td>{_e(t.against)}</td>'
-                        f'<td class="num">{_e(_ms(t.scores))}</td><td><b>{_e(_status(t))}</b>: {_e(t.reason)}</td></tr>')
+                        f'<td class="num">{_e(_ms(t.scores))}</td><td><b>{_e(_status(t))}</b>: {_e(_why(t))}</td></tr>')
         table = (f"<table><tr><th>tried</th><th>against</th><th>{_e(metric)} (mean ± sd)</th><th>outcome</th></tr>"
                  + "".join(rows) + "</table>") if rows else "<p>nothing to try</p>"
         pictures = _pictures(outcome, o, configs)

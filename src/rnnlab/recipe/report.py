@@ -162,12 +162,13 @@ def render_html(outcome: Any) -> str:
                  + "</table>")
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    css = CSS + ".side { display: flex; gap: 0.5em; flex-wrap: wrap; } .side div { flex: 1 1 45%; min-width: 320px; }\n" \
+    # A grid, not flex-grow: a third candidate on its own row keeps the size of the others.
+    css = CSS + ".side { display: grid; gap: 0.5em; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); }\n" \
         "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>rnnlab recipe: {_e(outcome.out.name)}</title>\n<style>{css}</style>\n<script>{SCRIPT}</script>\n"
-        f"</head>\n<body>\n<h1>Recipe {_e(outcome.out.name)}</h1>\n<p class=\"sub\">{_e(outcome.out.resolve())} · "
+        f"<title>rnnlab recipe: {_e(r.baseline.name or outcome.out.name)}</title>\n<style>{css}</style>\n<script>{SCRIPT}</script>\n"
+        f"</head>\n<body>\n<h1>Recipe of {_e(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{_e(outcome.out.resolve())} · "
         f"generated {_e(stamp)}</p>\n"
         f"<p>Each candidate: {len(outcome.seeds)} seeds × {_e(outcome.plan.describe())} of the training split, "
         f"{_e(metric)} at the last epoch; the test split is not seen. Rule: {_e(RULE)}.</p>"

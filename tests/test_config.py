@@ -50,7 +50,7 @@ def test_example_configs_parse(path):
 
 def test_dump_round_trips_every_section():
     cfg = parse_config(TEMPLATE.replace('residual = false', 'residual = "upper"').replace("num_layers = 1", "num_layers = 2")
-                       .replace("zoneout = 0.0", "zoneout = [0.1, 0.2]")
+                       .replace("zoneout = 0.1 ", "zoneout = [0.1, 0.2] ")
                        + '\n[[training.decay_rules]]\nname = "^head\\\\."\nrole = ["kernel", "bias"]\nlr_mult = 0.5\n')
     assert cfg.model.zoneout == (0.1, 0.2)
     assert cfg.training.decay_rules[1].role == ["kernel", "bias"]

@@ -923,14 +923,14 @@ hidden_size = 64
 num_layers = 1
 bidirectional = false
 bias = true
-# Regularizers of the layer (all off by default):
+# Regularizers of the layer (all off in rnnlab.LSTM; this template turns three on):
 dropout = 0.0                   # between stacked layers
 input_dropout = 0.0             # variational dropout on the layer input
 recurrent_dropout = 0.1         # variational dropout on the hidden state fed back
 weight_drop = 0.0               # DropConnect on the hidden->hidden weights
-zoneout = 0.0                   # units keep their previous value with this probability
+zoneout = 0.1                   # units keep their previous value with this probability
 layer_norm = false
-recurrent_batch_norm = false
+recurrent_batch_norm = true     # batch-normalized gate inputs per step (Cooijmans et al.); rnnlab's autograd loop
 # batch_norm_steps = 512        # recurrent_batch_norm: steps with their own statistics
 residual = false                # stacked layers only
 # between_layers_norm = "batch" # stacked layers: batch (or "layer") norm of what each passes up

@@ -162,9 +162,9 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             trial.set_user_attr("failed_because", str(e))
             raise
-        draw_trial_report(trial_dir)
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
+        draw_trial_report(trial_dir)  # after the scores are recorded
         if result.pruned_at is not None:
             trial.set_user_attr("pruned_at", result.pruned_at)
             raise optuna.TrialPruned(f"pruned at fold {result.pruned_at['fold']}, epoch {result.pruned_at['epoch']}")

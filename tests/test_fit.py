@@ -54,6 +54,17 @@ def test_a_run_stopped_after_a_few_steps_underfits_for_lack_of_steps(tmp_path):
     assert {g.phase for g in stored} <= {"after_training", "before_training"}
 
 
+def test_a_run_its_caller_stopped_is_not_judged_on_fit(tmp_path):
+    # The same too-short run, but ended by on_epoch (what a search's pruner does): no underfit.
+    cfg = config('dataset = "GunPoint"\nval_fraction = 0.2', training="steps = 300\nlr = 0.01")
+    result = train(cfg, out=tmp_path, progress=False, log=None, on_epoch=lambda record: record["epoch"] == 1)
+    assert result.epochs == 1 and result.train_eval["acc"] < 0.95
+    (f,) = result.findings
+    assert f.check == "stopped" and f.severity == "info" and f.phase == "after_training"
+    assert f.title == f"Stopped by its caller after 1 epochs ({result.final['step']} optimizer steps): fit not judged"
+    assert Report.read(tmp_path).findings[0] == f
+
+
 def test_a_heavily_regularized_model_underfits_and_the_cause_names_the_keys(tmp_path):
     cfg = config(UNITTEST, model="recurrent_dropout = 0.6",
                  training="steps = 300\nlr = 0.01\nweight_decay = 50.0")

@@ -89,8 +89,12 @@ def fit_findings(
     before: Iterable[Finding] = (),
     through_time: Mapping[str, Any] | None = None,
     thresholds: FitThresholds | None = None,
+    stopped_by_caller: bool = False,
 ) -> list[Finding]:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises).
+
+    A run its caller ended before its budget (a search's pruner, through ``train(on_epoch=)``)
+    is not judged: one ``info`` finding says so instead of blaming its steps.
 
     Args:
         records: the per-epoch records of ``metrics.jsonl``.
@@ -104,6 +108,16 @@ def fit_findings(
     th = thresholds or FitThresholds()
     if not records:
         return []
+    if stopped_by_caller:
+        steps, epochs = int(records[-1]["step"]), len(records)
+        return [Finding(
+            check="stopped", severity="info", phase=PHASE,
+            title=f"Stopped by its caller after {epochs} epochs ({steps} optimizer steps): fit not judged",
+            numbers={"steps": steps, "epochs": epochs, "train_acc": float(train_eval["acc"])},
+            message="The code that ran training ended it before its budget (for `rnnlab search`, the "
+                    "pruner: the trial scored below the others at this point), so whether the model "
+                    "fits its training data is not judged.",
+            remedy="")]
     found = []
     underfit = _underfit(records, train_eval, config, list(before), through_time or {}, th)
     if underfit is not None:

@@ -368,6 +368,8 @@ class _Session:
     step: int = 0
     epoch_done: int = 0
     stopped_early: bool = False
+    stopped_by_caller: bool = False
+    """``on_epoch`` ended the run (a search's pruner): its fit is not judged."""
 
     @property
     def total_steps(self) -> int:
@@ -631,6 +633,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         s.epoch_done = epoch
         _say(log, _epoch_line(record, s.epochs))
         if on_epoch is not None and on_epoch(record):
+            s.stopped_by_caller = True
             break
         if s.stopped_early:
             _say(log, f"early stopping: {monitor} has not improved for {s.stopper.patience} epochs "
@@ -663,7 +666,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None) -> Tr
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     train_eval = evaluate(model, data.train)
-    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time)
+    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller)
     test = evaluate(model, data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings)
@@ -672,13 +675,14 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None) -> Tr
 
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
-                  n_val: int, through_time: dict[str, Any] | None) -> list[Finding]:
+                  n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool) -> list[Finding]:
     """Underfit / overfit findings from the run's records; with health checks on, they join the
     findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
-    findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time)
+    findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
+                            stopped_by_caller=stopped_by_caller)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

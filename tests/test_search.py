@@ -4,7 +4,9 @@ worker, and the one-line errors."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +88,22 @@ def test_trial_runner_scores_each_fold_without_the_test_split(tmp_path):
     # Running it again reuses the finished runs (nothing is trained twice).
     again = run_trial(cfg, FoldPlan(k=2, seed=0), tmp_path / "t", report=lambda s, v: reported.append(s) is None)
     assert again.scores == result.scores and len(reported) == 6
+
+
+def test_trial_runner_restarts_a_run_killed_before_its_first_checkpoint(tmp_path):
+    cfg = with_derived_names(parse_config(TINY.format(hidden=6, epochs=2)))  # as the search and recipe pass it
+    first = run_trial(cfg, FoldPlan(k=2, seed=0), tmp_path / "t")
+    fold1, fold2 = tmp_path / "t" / "fold-1", tmp_path / "t" / "fold-2"
+    kept = (fold1 / "summary.json").stat().st_mtime_ns
+    # Killed after its first record was appended but before the checkpoint was written.
+    shutil.rmtree(fold2 / "checkpoints")
+    (fold2 / "summary.json").unlink()
+    records = read_jsonl(fold2 / "metrics.jsonl")
+    (fold2 / "metrics.jsonl").write_text(json.dumps(records[0]) + "\n")
+    again = run_trial(cfg, FoldPlan(k=2, seed=0), tmp_path / "t")
+    assert again.scores == first.scores  # the seeded run started again gives the same records
+    assert (fold1 / "summary.json").stat().st_mtime_ns == kept  # the finished fold is not retrained
+    assert [r["epoch"] for r in read_jsonl(fold2 / "metrics.jsonl")] == [1, 2]
 
 
 def test_trial_runner_stops_when_report_says_prune(tmp_path):

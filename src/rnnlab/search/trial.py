@@ -202,6 +202,10 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
                     return False
 
                 resume = (run / CHECKPOINTS / LAST_CHECKPOINT).exists()
+                if not resume and run.exists():
+                    # Killed before its first checkpoint: nothing to resume from, and the seeded
+                    # run started again writes the same records.
+                    shutil.rmtree(run)
                 train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
                 if stop:
                     result.pruned_at = stop

@@ -29,7 +29,12 @@ from rnnlab.data.checks import (
 )
 from rnnlab.data.files import load_file
 from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
-from rnnlab.data.normalize import ChannelStats, level_and_scale, level_and_scale_stats, per_series
+from rnnlab.data.normalize import (
+    ChannelStats,
+    level_and_scale_channels,
+    level_and_scale_stats,
+    per_series,
+)
 from rnnlab.errors import DataError
 
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
@@ -188,10 +193,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
 
     def scaled(s: Sequences, where: str) -> Sequences:
         X = per_series(s.X, s.lengths) if cfg.normalize == "per_series" else stats.apply(s.X, s.lengths)
-        if scale_stats is not None:  # constant over each series' valid steps, 0 on padding
-            features = scale_stats.apply(level_and_scale(s.X, s.lengths)[:, None], np.ones(len(s), dtype=np.int64))
-            valid = (np.arange(X.shape[1])[None, :] < s.lengths[:, None])[:, :, None]
-            X = np.concatenate([X, np.where(valid, features, 0.0)], axis=2)
+        if scale_stats is not None:
+            X = np.concatenate([X, level_and_scale_channels(s.X, s.lengths, scale_stats)], axis=2)
         check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
                             hint)
         return Sequences(X.astype(np.float32), s.y, s.lengths, s.classes)

@@ -82,6 +82,12 @@ def series_moments(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.n
     >>> mean.ravel().tolist(), std.ravel().tolist()
     ([2.0], [1.0])
     """
+    mean, std, _ = _moments(X, lengths)
+    return mean, std
+
+
+def _moments(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, largest magnitude) of each series and channel over its valid steps."""
     valid = _valid_mask(X, lengths)[:, :, None]  # [N, T, 1]
     largest = np.where(valid, np.abs(X), 0.0).max(axis=1, keepdims=True)  # [N, 1, C]
     scale = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
@@ -89,7 +95,7 @@ def series_moments(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.n
     count = np.maximum(lengths, 1)[:, None, None]
     mean = unit.sum(axis=1, keepdims=True) / count
     std = np.sqrt((np.where(valid, unit - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count)
-    return mean * scale, std * scale
+    return mean * scale, std * scale, largest
 
 
 def per_series(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -104,8 +110,7 @@ def per_series(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     >>> per_series(X, lengths)[:, :, 0].tolist()
     [[0.0, 0.0, 0.0], [-1.0, 1.0, 0.0]]
     """
-    mean, std = series_moments(X, lengths)
-    largest = np.where(_valid_mask(X, lengths)[:, :, None], np.abs(X), 0.0).max(axis=1, keepdims=True)
+    mean, std, largest = _moments(X, lengths)
     s = _power_of_two(np.maximum(largest, std), low=float(np.finfo(np.float64).tiny))
     out = (X / s - mean / s) / np.where(std > 1e-12 * largest, std / s, 1.0)
     return np.where(_valid_mask(X, lengths)[:, :, None], out, 0.0)
@@ -141,3 +146,15 @@ def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
     """
     fitted = ChannelStats.fit(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
     return ChannelStats(fitted.mean, np.maximum(fitted.std, SCALE_RESOLUTION))
+
+
+def level_and_scale_channels(X: np.ndarray, lengths: np.ndarray, stats: ChannelStats) -> np.ndarray:
+    """:func:`level_and_scale` standardised with ``stats`` as input channels [N, T, 2C]: constant
+    over each series' valid steps, 0 on padding.
+
+    >>> X = np.array([[[0.0], [2.0]], [[4.0], [0.0]]]); lengths = np.array([2, 1])
+    >>> level_and_scale_channels(X, lengths, ChannelStats.identity(2))[1].round(4).tolist()
+    [[2.0947, 0.0], [0.0, 0.0]]
+    """
+    features = stats.apply(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
+    return np.where(_valid_mask(X, lengths)[:, :, None], features, 0.0)

@@ -311,10 +311,17 @@ class Progress:
                 self.bar.update(1)
             self.bar.set_postfix_str(self.postfix(trials), refresh=True)
 
-    def postfix(self, trials: list[FrozenTrial]) -> str:
+    def best(self, trials: list[FrozenTrial]) -> str:
+        """``"best 0.9499 (trial 8)"`` among the complete ``trials`` ("" when none is)."""
         complete = [x for x in trials if x.state == TrialState.COMPLETE]
-        best = (max if self.setup.direction == "maximize" else min)(complete, key=lambda x: x.value) if complete else None
-        return ", ".join(([f"best {best.value:.4f} (trial {best.number})"] if best else [])
+        if not complete:
+            return ""
+        b = (max if self.setup.direction == "maximize" else min)(complete, key=lambda x: x.value)
+        return f"best {b.value:.4f} (trial {b.number})"
+
+    def postfix(self, trials: list[FrozenTrial]) -> str:
+        best = self.best(trials)
+        return ", ".join(([best] if best else [])
                          + [f"{sum(x.state == TrialState.PRUNED for x in trials)} pruned",
                             f"{sum(x.state == TrialState.FAIL for x in trials)} failed"])
 
@@ -333,11 +340,8 @@ class Progress:
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
         else:
             what = str(t.user_attrs.get("failed_because", "failed")).strip().splitlines()[-1][:160]
-        complete = [x for x in trials if x.state == TrialState.COMPLETE]
-        best = ""
-        if complete:
-            b = (max if self.setup.direction == "maximize" else min)(complete, key=lambda x: x.value)
-            best = f"  best {b.value:.4f} (trial {b.number})"
+        best = self.best(trials)
+        best = f"  {best}" if best else ""
         elapsed = time.time() - self.started
         left = max(self.setup.trials - done, 0)
         eta = f"  eta {_fmt_seconds(elapsed / self.finished_here * left)}" if self.finished_here and left else ""

@@ -193,6 +193,36 @@ def test_timestep_batch_norm_normalizes_each_step_with_its_own_batch_statistics(
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(3, 4), atol=1e-3, rtol=0)
 
 
+@pytest.mark.parametrize("steps", [5, 3])  # 3: steps past max_steps share the last row
+@pytest.mark.parametrize("bias", [True, False])
+def test_timestep_batch_norm_native_paths_equal_the_per_step_formula(steps, bias):
+    # The unmasked paths (one native batch norm per step, or one for the whole sequence) must
+    # compute what the masked per-step formula computes with every entry valid: outputs, the
+    # gradients of input and gains, and the running statistics, in training and in eval.
+    torch.manual_seed(0)
+    x = (torch.randn(5, 7, 4, dtype=torch.float64) * torch.arange(1, 6)[:, None, None]).requires_grad_()
+    ones = torch.ones(5, 7, 1, dtype=torch.bool)
+    fast, ref = (TimestepBatchNorm(4, max_steps=steps, bias=bias, dtype=torch.float64).train() for _ in range(2))
+    with torch.no_grad():
+        fast.weight.uniform_(0.5, 1.5)
+        ref.weight.copy_(fast.weight)
+    g = torch.randn(5, 7, 4, dtype=torch.float64)
+    for run in ("sequence", "step"):
+        outs = []
+        for bn, valid in ((fast, None), (ref, ones)):
+            y = bn.sequence(x, valid) if run == "sequence" else torch.stack(
+                [bn.step(x[t], t, None if valid is None else valid[t]) for t in range(5)])
+            grads = torch.autograd.grad((y * g).sum(), [x, bn.weight] + ([bn.bias] if bias else []))
+            outs.append((y, *grads))
+        for a, b in zip(*outs):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(fast.running_mean, ref.running_mean, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(fast.running_var, ref.running_var, rtol=1e-12, atol=1e-12)
+    fast.eval(), ref.eval()
+    eval_seq = fast.sequence(x)
+    torch.testing.assert_close(eval_seq, torch.stack([ref.step(x[t], t) for t in range(5)]), rtol=1e-12, atol=1e-12)
+
+
 def test_recurrent_batch_norm_ignores_padding_in_statistics():
     m = rnnlab.LSTM(3, H, recurrent_batch_norm=True).train()
     m.norm_l0.ih.momentum = 1.0

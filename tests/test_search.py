@@ -314,3 +314,48 @@ sampler = "random"
     assert len(fail_lines) == len(failed) and all("choose one, got both true" in line for line in fail_lines)
     assert "Traceback" not in captured.err
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 3
+    # `rnnlab study` says why they failed, each reason once.
+    assert main(["study", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    reasons = [line for line in out.splitlines() if " failed: " in line]
+    assert len(reasons) == 1 and reasons[0].startswith("trial")
+    assert [int(n) for n in reasons[0].split(" failed: ")[0].split(" ", 1)[1].split(", ")] == [t.number for t in failed]
+    assert "choose one, got both true" in reasons[0]
+
+
+def test_a_budget_every_trial_would_refuse_is_an_error_before_any_trial(tmp_path, capsys):
+    # 3 epochs of 2 steps (a fold's training part) against a warm-up of 20: the trainer refuses it, so every trial
+    # would fail alike; the search says so once, naming the key, and writes nothing.
+    config = write_config(tmp_path, extra="")
+    config.write_text(config.read_text().replace("[tracking]", "[training.schedule]\nwarmup_steps = 20\n[tracking]"))
+    assert main(["search", str(config), "--out", str(tmp_path / "s"), "--no-final"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training.schedule: the warm-up (20 optimizer steps)" in err, err
+    assert not (tmp_path / "s").exists()
+    # With training.epochs in the space, the base budget is not what trains: no refusal up front.
+    spaced = write_config(tmp_path, name="spaced.toml", extra='[search.space]\n"training.epochs" = { low = 20, high = 25 }\n')
+    spaced.write_text(spaced.read_text().replace("[tracking]", "[training.schedule]\nwarmup_steps = 20\n[tracking]"))
+    assert main(["search", str(spaced), "--out", str(tmp_path / "t"), "--no-final", "--trials", "1"]) == 0
+
+
+def test_the_first_trial_of_a_new_study_is_the_config_itself(tmp_path):
+    from rnnlab.search.study import prepare
+
+    config = write_config(tmp_path, extra="trials = 2\n")
+    # TINY has no decay, below the decays' log ranges: it lies outside the default space.
+    outside = search(config, tmp_path / "outside").study.get_trials()
+    assert not any(t.user_attrs.get("baseline") for t in outside)
+    config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.01\nweight_decay = 1e-3"))
+    trials = search(config, tmp_path / "s").study.get_trials()
+    assert trials[0].user_attrs.get("baseline") is True
+    assert not any(t.user_attrs.get("baseline") for t in trials[1:])
+    # It is the config: the base config itself scores the same on the same folds.
+    setup = prepare(SearchOptions(str(config)))
+    direct = run_trial(setup.base.model_copy(update={"search": None}), setup.plan, tmp_path / "direct")
+    assert direct.values == trials[0].user_attrs["fold_scores"]
+    # Continuing the study does not add it again.
+    more = search(config, tmp_path / "s", trials=3).study.get_trials()
+    assert len(more) == 3 and sum(bool(t.user_attrs.get("baseline")) for t in more) == 1
+    # search.baseline = false: every trial is sampled.
+    off = write_config(tmp_path, extra="trials = 1\nbaseline = false\n", name="off.toml")
+    assert not search(off, tmp_path / "off").study.get_trials()[0].user_attrs.get("baseline")

@@ -229,3 +229,33 @@ def test_default_space_of_the_init_template():
     assert base.model.frontend is not None and base.model.frontend.blocks
     names = [p.name for p in default_space(base, input_size=1, num_classes=2).params]
     assert "decay.kernel" in names and "decay.recurrent" in names
+
+
+def test_baseline_values_are_the_config_itself_or_none():
+    from rnnlab.config import TEMPLATE
+    from rnnlab.search.space import baseline_values
+    from rnnlab.train.model import build_model
+    from rnnlab.train.trainer import build_optimizer
+
+    base = parse_config(TEMPLATE)
+    space = default_space(base, 3, 4)
+    values, why = baseline_values(space, base, 3, 4)
+    assert values is not None and why == "" and set(values) == {p.name for p in space.params if p.requires is None}
+    assert values["model.normalization"] == "recurrent_batch_norm" and values["model.max_norm"] is False
+    assert values["model.zoneout"] == base.model.zoneout and values["training.lr"] == base.training.lr
+    # the template's global decay is the kernel's; its recurrent rule the recurrent one; biases 0
+    assert (values["decay.kernel"], values["decay.recurrent"], values["decay.bias_fraction"]) == (1e-2, 1e-3, 0.0)
+    applied = space.apply(base, space.decode(values))
+
+    def decays(cfg):
+        groups = build_optimizer(build_model(cfg.model, 3, 4), cfg.training).param_groups
+        return sorted((n, g["weight_decay"]) for g in groups for n in g["param_names"])
+
+    assert decays(applied) == decays(base) and applied.model == base.model
+    # Outside the space: a value out of range, a max-norm bound the space does not offer.
+    wide = parse_config(TEMPLATE.replace("zoneout = 0.1 ", "zoneout = 0.4 "))
+    assert wide.model.zoneout == 0.4
+    assert baseline_values(space, wide, 3, 4) == (None, "model.zoneout = 0.4 is outside its range 0 .. 0.3")
+    bound = parse_config(TEMPLATE.replace("layer_norm = false", 'layer_norm = false\nkernel_constraint = { kind = "max_norm", value = 4.0 }'))
+    assert bound.model.kernel_constraint is not None
+    assert baseline_values(space, bound, 3, 4) == (None, "model.max_norm: the config's setting is none of False | True")

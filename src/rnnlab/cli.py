@@ -247,7 +247,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from rnnlab.search.study import open_existing
-    from rnnlab.search.table import trials_table
+    from rnnlab.search.table import failures, trials_table
 
     study = open_existing(args.study_dir, storage=args.storage, name=args.study)
     trials = study.get_trials(deepcopy=False)
@@ -255,6 +255,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         _say(f"study {study.study_name!r}: no trials yet")
         return 0
     _say(trials_table(trials))
+    for line in failures(trials):
+        _say(line)
     states = [t.state.name.lower() for t in trials]
     _say(f"study {study.study_name!r}: {len(trials)} trials, " + ", ".join(
         f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail", "running", "waiting") if s in states))

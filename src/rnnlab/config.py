@@ -547,6 +547,9 @@ class SearchConfig(_Section):
     else one hold-out; 1: one hold-out of ``data.val_fraction``)."""
     startup_trials: int = Field(5, ge=0)
     """Trials sampled at random before TPE models the results (and before the pruner prunes)."""
+    baseline: bool = True
+    """The first trial of a new study is the config itself (when the space can express it), so
+    the search never ends below the config it started from."""
     keep_checkpoints: int = Field(3, ge=0)
     """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
     heartbeat: int = Field(10, gt=0)

@@ -73,6 +73,11 @@ class TimestepBatchNorm(nn.Module):
         ``valid [B, 1]`` (bool) excludes padded entries from the batch statistics.
         """
         row = min(t, self.max_steps - 1)
+        if self.training and valid is None and x.shape[0] > 1:
+            # One native op (statistics, running update with the unbiased variance, normalization)
+            # and one backward node, instead of a dozen small ones at every step of the loop.
+            return torch.batch_norm(x, self.weight, self.bias, self.running_mean[row], self.running_var[row],
+                                    True, self.momentum, self.eps, False)
         if self.training:
             if valid is None:
                 mean = x.mean(0)
@@ -98,6 +103,19 @@ class TimestepBatchNorm(nn.Module):
 
     def sequence(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
         """Normalize a whole time-major sequence ``x [T, B, F]`` (each step its own statistics)."""
+        T, B, F = x.shape
+        if not self.training:
+            rows = torch.arange(T, device=x.device).clamp_(max=self.max_steps - 1)
+            y = (x - self.running_mean[rows, None]) * torch.rsqrt(self.running_var[rows, None] + self.eps) * self.weight
+            return y + self.bias if self.bias is not None else y
+        if valid is None and B > 1 and T <= self.max_steps:
+            # Every step at once: the features of step t are channels t*F .. t*F+F-1 of one batch
+            # norm over [B, T*F], whose running statistics are rows 0..T-1 of ours.
+            y = torch.batch_norm(x.transpose(0, 1).reshape(B, T * F), self.weight.repeat(T),
+                                 None if self.bias is None else self.bias.repeat(T),
+                                 self.running_mean[:T].view(-1), self.running_var[:T].view(-1),
+                                 True, self.momentum, self.eps, False)
+            return y.view(B, T, F).transpose(0, 1)
         return torch.stack(
             [self.step(x_t, t, None if valid is None else valid[t]) for t, x_t in enumerate(x.unbind(0))]
         )

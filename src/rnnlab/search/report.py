@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab.plots import style
 from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
+from rnnlab.search.storage import BASELINE_ATTR
 from rnnlab.search.table import short_names, trial_row
 
 STUDY_REPORT = "study.html"
@@ -85,7 +86,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
         folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
         rows.append(
-            f"<tr{best}><td class='num'>{t.number}</td><td><span class='state-{_e(r['state'])}'>{_e(r['state'])}</span></td>"
+            f"<tr{best}><td class='num'>{t.number}{'<br><small>the config</small>' if t.user_attrs.get(BASELINE_ATTR) else ''}</td><td><span class='state-{_e(r['state'])}'>{_e(r['state'])}</span></td>"
             f"<td class='num'>{_num(r['score']) if r['score'] is not None else '-'}</td>"
             f"<td class='num'>{_num(r['spread']) if r['spread'] is not None else '-'}</td>"
             f"<td class='num'>{_e(folds) or '-'}</td><td>{_e(r['epochs'] or '-')}</td>"
@@ -218,6 +219,13 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {_e(metric)} <b>{_num(best.value)}</b> ± "
                      f"{_num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
                      "split) · config: <a href='best.toml'>best.toml</a></p>")
+        base = next((t for t in trials if t.user_attrs.get(BASELINE_ATTR)), None)
+        if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
+            base_scores = base.user_attrs.get("fold_scores", [])
+            parts.append(f"<p class='sub'>The config itself (trial {base.number}): {_e(metric)} {_num(base.value)} ± "
+                         f"{_num(float(np.std(base_scores)) if base_scores else float('nan'))}</p>")
+        elif base is not None and base.number == best.number:
+            parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
     if final_path.exists():
         final = read_json(final_path)

@@ -432,3 +432,94 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         if p.kind != "choice":
             _check_values(space, base, p, [p.low, p.high], input_size, num_classes)
     return space
+
+
+# ------------------------------------------------------------------------------ the config itself
+
+
+def baseline_values(space: Space, base: Config, input_size: int,
+                    num_classes: int) -> tuple[dict[str, Any] | None, str]:
+    """The sample of ``space`` that gives ``base`` itself, as Optuna stores params (choices as
+    their labels): the search's first trial, so it never ends below the config it started from
+    (KerasTuner's first trial is its defaults, likewise); and why not, when ``base`` lies
+    outside the space (a value out of its range, a choice the space does not offer): then the
+    values are None.
+
+    Equal means equal in effect: the same model, data and training, and every parameter with
+    the same decay, l1 and learning rate (the template's global decay of 1e-2 is the default
+    space's ``decay.kernel = 1e-2``).
+
+    >>> from rnnlab.config import parse_config
+    >>> base = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nrecurrent_dropout = 0.25\\n'
+    ...                     '[search.space]\\n"model.recurrent_dropout" = { low = 0.0, high = 0.5 }')
+    >>> baseline_values(space_from_config(base, 1, 2), base, 1, 2)
+    ({'model.recurrent_dropout': 0.25}, '')
+    >>> narrow = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nrecurrent_dropout = 0.25\\n'
+    ...                       '[search.space]\\n"model.recurrent_dropout" = { low = 0.3, high = 0.5 }')
+    >>> baseline_values(space_from_config(narrow, 1, 2), narrow, 1, 2)
+    (None, 'model.recurrent_dropout = 0.25 is outside its range 0.3 .. 0.5')
+    """
+    target = _effect(base, input_size, num_classes)
+
+    def gives_base(values: Mapping[str, Any]) -> bool:
+        try:
+            return _effect(apply_values(base, values), input_size, num_classes) == target
+        except (ConfigError, ValueError):
+            return False
+
+    values: dict[str, Any] = {}
+    for p in space.params:
+        if p.requires is not None and values.get(p.requires[0]) != p.requires[1]:
+            continue
+        if p.kind == "choice":
+            candidates = list(p.choices)
+        else:
+            v = _base_number(base, p.name)
+            if v is None or p.low is None or p.high is None or not p.low <= v <= p.high:
+                return None, (f"{p.name} = {'?' if v is None else f'{v:g}'} is outside its range {p.describe()}")
+            candidates = [int(v) if p.kind == "int" else float(v)]
+        # One parameter applied alone changes only what it sets: equal effect means base's value.
+        found = next((c for c in candidates if gives_base({**values, p.name: c})), _MISSING)
+        if found is _MISSING:
+            return None, f"{p.name}: the config's setting is none of {p.describe()}"
+        values[p.name] = found
+    if not gives_base(values):
+        return None, "the space's values together do not give the config"
+    by_name = {p.name: p for p in space.params}
+    return {k: _label(v) if by_name[k].kind == "choice" else v for k, v in values.items()}, ""
+
+
+_MISSING = object()
+
+
+def _base_number(base: Config, name: str) -> float | None:
+    """``base``'s value of a numeric parameter (a key path, or a derived decay key)."""
+    if name in ("decay.kernel", "decay.recurrent"):
+        return _rule_decay(base, name.split(".", 1)[1])
+    if name == "decay.bias_fraction":
+        smaller = min(_rule_decay(base, "kernel"), _rule_decay(base, "recurrent"))
+        named = [r for r in base.training.decay_rules if r.name is None and "bias" in _roles(r.model_dump())]
+        bias = (named[0].weight_decay if named[0].weight_decay is not None else base.training.weight_decay) \
+            if named else 0.0  # biases are not decayed unless a rule says so
+        return 0.0 if bias == 0 else (bias / smaller if smaller > 0 else None)
+    node: Any = base.model_dump(exclude={"search"})
+    for part in _parts(name):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+def _effect(config: Config, input_size: int, num_classes: int) -> tuple[Any, ...]:
+    """What a config does: its sections without search and decay settings, then the decay, l1
+    and learning rate of every parameter of the model it builds."""
+    from rnnlab.train.model import build_model
+    from rnnlab.train.trainer import build_optimizer
+
+    raw = config.model_dump(exclude={"search"})
+    for key in ("decay_rules", "weight_decay"):
+        raw["training"].pop(key)
+    groups = build_optimizer(build_model(config.model, input_size, num_classes), config.training).param_groups
+    per_param = sorted((name, g["weight_decay"], g.get("l1", 0.0), g["lr"]) for g in groups for name in g["param_names"])
+    return json.dumps(raw, sort_keys=True, default=str), per_param

@@ -150,6 +150,10 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+#: user attribute of the trial that is the config itself (``search.baseline``)
+BASELINE_ATTR = "baseline"
+
+
 def worker_attrs() -> dict[str, Any]:
     """Host, pid and process start time, recorded on every trial a worker runs."""
     return {"host": HOST, "pid": os.getpid(), "pid_start": _start_time(os.getpid())}

@@ -41,14 +41,17 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.rundir import SUMMARY, RunDir, atomic_write_json, atomic_write_text, read_json
-from rnnlab.search.space import Space, space_from_config
-from rnnlab.search.storage import fail_stale, mask, open_storage, open_study, worker_attrs
+from rnnlab.search.space import Space, baseline_values, space_from_config
+from rnnlab.search.storage import BASELINE_ATTR, fail_stale, mask, open_storage, open_study, worker_attrs
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
 FINAL_FILE = "final.json"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: key paths that change what :func:`~rnnlab.train.trainer.check_plan` checks
+PLAN_KEYS = ("data.", "training.steps", "training.epochs", "training.batch_size", "training.schedule",
+             "training.early_stopping", "training.stateful_window")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,11 @@ class Setup:
     direction: str
     epochs: int
     """The most epochs a fold run of the base config trains (the pruner's steps per fold)."""
+    baseline: dict[str, Any] | None = None
+    """The params that give the base config itself (its first trial), None: outside the space
+    or ``search.baseline = false``."""
+    outside: str = ""
+    """Why the base config is not a trial (where it lies outside the space)."""
 
 
 def prepare(options: SearchOptions) -> Setup:
@@ -104,11 +112,18 @@ def prepare(options: SearchOptions) -> Setup:
     plan = plan_for_config(base, search)
     split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0])
     space = space_from_config(base, split.channels, len(split.classes))
+    if not any(p.name.startswith(PLAN_KEYS) for p in space.params):
+        # A budget the trainer refuses fails every trial alike: say so now, naming the key.
+        from rnnlab.train.trainer import check_plan
+
+        check_plan(base, split)
     name = options.study or base.name
     out = Path(options.out or f"{base.output.dir}-search")
     direction = "maximize" if search.metric == "val_acc" else "minimize"
+    baseline, outside = (baseline_values(space, base, split.channels, len(split.classes)) if search.baseline
+                         else (None, ""))
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
-                 max(fold_epochs(base, plan)))
+                 max(fold_epochs(base, plan)), baseline, outside)
 
 
 def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -247,8 +262,12 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
         if done >= setup.trials:
             break
         if c["fail"] > max(setup.trials, 5) and c["complete"] == 0:
-            raise SearchError(f"study {setup.study_name!r}: {c['fail']} trials failed and none completed; "
-                              f"see `rnnlab study {setup.out}` for their errors")
+            from rnnlab.search.table import failures
+
+            why = failures(study.get_trials(deepcopy=False))
+            raise SearchError(f"study {setup.study_name!r}: {c['fail']} trials failed and none completed"
+                              + (f" ({why[0]}{f'; and {len(why) - 1} other reason(s)' if len(why) > 1 else ''})"
+                                 if why else "") + f"; `rnnlab study {setup.out}` lists them")
         if done + c["running"] + c["waiting"] >= setup.trials and c["waiting"] == 0:
             time.sleep(1.0)  # the last trials run in other workers
             continue
@@ -345,6 +364,8 @@ class Progress:
         elapsed = time.time() - self.started
         left = max(self.setup.trials - done, 0)
         eta = f"  eta {_fmt_seconds(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
+        if t.user_attrs.get(BASELINE_ATTR):
+            what += " (the config itself)"
         return (f"trial {t.number:>4} {t.state.name.lower():<8} {what}{best}  "
                 f"[{done}/{self.setup.trials} done, {c[TrialState.PRUNED]} pruned, {c[TrialState.FAIL]} failed]{eta}")
 
@@ -384,6 +405,9 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                        make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
     fail_stale(study, storage)
+    if setup.baseline is not None and not study.get_trials(deepcopy=False):
+        # (skip_if_exists: two machines starting the same study at once enqueue it once, mostly)
+        study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=True)
     atomic_write_json(setup.out / STUDY_FILE, {
         "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
         "metric": setup.search.metric, "direction": setup.direction, "plan": setup.plan.describe(),
@@ -395,7 +419,9 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
         f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
         f"{setup.plan.describe()} of the training split; {len(setup.space.params)} parameters"
-        + (" (the default regularization space)" if setup.space.default else ""))
+        + (" (the default regularization space)" if setup.space.default else "")
+        + ("" if not setup.search.baseline else "; trial 0 is the config itself" if setup.baseline is not None
+           else f"; no trial is the config itself ({setup.outside})"))
     threads = worker_threads(setup.base)
     if options.workers > _cores():
         say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")

@@ -84,3 +84,23 @@ def trials_table(trials: list[FrozenTrial]) -> str:
                      f"{r['spread']:.4f}" if r["spread"] is not None else "-", _cell(r["folds"]),
                      _cell(r["epochs"])] + [_cell(r["params"].get(n)) for n in names])
     return text_table(rows)
+
+
+def failures(trials: list[FrozenTrial]) -> list[str]:
+    """Why each failed trial failed, one line each (the runner records it on the trial);
+    identical reasons are said once, with the trials they hold for.
+
+    >>> import optuna
+    >>> s = optuna.create_study()
+    >>> for _ in range(2):
+    ...     s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "lr: too big"}))
+    >>> failures(s.get_trials())
+    ['trials 0, 1 failed: lr: too big']
+    """
+    by_reason: dict[str, list[int]] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state == TrialState.FAIL:
+            reason = str(t.user_attrs.get("failed_because") or "no reason recorded (its worker died?)")
+            by_reason.setdefault(reason.strip().splitlines()[-1], []).append(t.number)
+    return [f"trial{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} failed: {reason}"
+            for reason, ns in by_reason.items()]

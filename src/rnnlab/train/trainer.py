@@ -386,6 +386,34 @@ def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDi
     return RunDir(out_dir)
 
 
+def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
+    """Check ``config`` against the data it will train on, before anything trains: a validation
+    split where early stopping needs one, equal lengths for a stateful window, a warm-up shorter
+    than the training. Returns (optimizer steps per epoch, epochs).
+
+    >>> check_plan(config, load_data(config.data, seed=0))  # doctest: +SKIP
+    (8, 250)
+    """
+    tc = config.training
+    if tc.early_stopping.patience > 0 and len(data.val) == 0:
+        raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
+    if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
+        raise ConfigError(
+            f"training.stateful_window needs equal-length sequences, got lengths "
+            f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
+        )
+    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
+    epochs = tc.epochs_for(steps_per_epoch)
+    warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
+    if warm >= steps_per_epoch * epochs:
+        raise ConfigError(
+            f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
+            f"({steps_per_epoch * epochs} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
+            "rising when training ends; shorten the warm-up or train longer"
+        )
+    return steps_per_epoch, epochs
+
+
 def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log) -> _Session:
     """Seed, load the data (the same as the checkpoint's, when resuming), build the model and
     the optimizer, and turn the budget into epochs."""
@@ -401,27 +429,12 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
             f"checkpoint's {ckpt['data_sha256'][:12]}...): {config.data.path or config.data.dataset} changed since; "
             "restore it, or start a new run in another directory (--out)"
         )
-    if tc.early_stopping.patience > 0 and len(data.val) == 0:
-        raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
-    if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
-        raise ConfigError(
-            f"training.stateful_window needs equal-length sequences, got lengths "
-            f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
-        )
+    steps_per_epoch, epochs = check_plan(config, data)
     model = build_model(config.model, data.channels, len(data.classes))
-    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
-    epochs = tc.epochs_for(steps_per_epoch)
     s = _Session(config, data, data_sha256, model, build_optimizer(model, tc),
                 nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                 EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta),
                 steps_per_epoch, epochs)
-    warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
-    if warm >= s.total_steps:
-        raise ConfigError(
-            f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
-            f"({s.total_steps} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
-            "rising when training ends; shorten the warm-up or train longer"
-        )
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")

@@ -43,7 +43,15 @@ import torch
 
 from rnnlab.config import TEMPLATE, config_from_dict, dump_config
 from rnnlab.search.storage import open_storage, open_study
-from rnnlab.search.study import SearchOptions, final_config, make_pruner, make_sampler, prepare, run_final, run_search
+from rnnlab.search.study import (
+    SearchOptions,
+    final_config,
+    make_pruner,
+    make_sampler,
+    prepare,
+    run_final,
+    run_search,
+)
 
 TARGET_SAVED, TARGET_SPEEDUP = 0.40, 1.7
 

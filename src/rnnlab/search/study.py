@@ -42,7 +42,14 @@ from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_
 from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.rundir import SUMMARY, RunDir, atomic_write_json, atomic_write_text, read_json
 from rnnlab.search.space import Space, baseline_values, space_from_config
-from rnnlab.search.storage import BASELINE_ATTR, fail_stale, mask, open_storage, open_study, worker_attrs
+from rnnlab.search.storage import (
+    BASELINE_ATTR,
+    fail_stale,
+    mask,
+    open_storage,
+    open_study,
+    worker_attrs,
+)
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
 
 Log = Callable[[str], None] | None

@@ -302,12 +302,13 @@ def _roles(rule: Mapping[str, Any]) -> list[str]:
     return [] if role is None else [role] if isinstance(role, str) else list(role)
 
 
-def _rule_decay(base: Config, role: str) -> float:
-    """The decay the base config gives ``role`` (its first rule naming the role, else the default)."""
+def _rule_decay(base: Config, role: str, unruled: float | None = None) -> float:
+    """The decay the base config gives ``role``: its first rule naming the role, else
+    ``unruled`` (None: the global ``training.weight_decay``; biases take 0, not decayed by default)."""
     for r in base.training.decay_rules:
         if r.name is None and role in _roles(r.model_dump()):
             return r.weight_decay if r.weight_decay is not None else base.training.weight_decay
-    return base.training.weight_decay
+    return base.training.weight_decay if unruled is None else unruled
 
 
 # ------------------------------------------------------------------------------ checking
@@ -498,9 +499,7 @@ def _base_number(base: Config, name: str) -> float | None:
         return _rule_decay(base, name.split(".", 1)[1])
     if name == "decay.bias_fraction":
         smaller = min(_rule_decay(base, "kernel"), _rule_decay(base, "recurrent"))
-        named = [r for r in base.training.decay_rules if r.name is None and "bias" in _roles(r.model_dump())]
-        bias = (named[0].weight_decay if named[0].weight_decay is not None else base.training.weight_decay) \
-            if named else 0.0  # biases are not decayed unless a rule says so
+        bias = _rule_decay(base, "bias", unruled=0.0)
         return 0.0 if bias == 0 else (bias / smaller if smaller > 0 else None)
     node: Any = base.model_dump(exclude={"search"})
     for part in _parts(name):

@@ -52,6 +52,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -81,16 +82,19 @@ BEST_CHECKPOINT = "best.pt"
 class DirKind:
     """A kind of directory rnnlab writes: how messages name it, the marker file written when
     rnnlab creates one, the files by which an older rnnlab's directory (before markers) is
-    recognised (any one of the name groups, every name of the group present), and the
-    subdirectories whose entries are checked for links too."""
+    recognised (any one of the name groups, every name of the group present), and the folders
+    (``""``: the directory itself) whose entries may not be links when it is claimed (a study's
+    are not checked: Optuna's journal lock is a link, made and removed while workers write)."""
 
     what: str
     marker: str
     legacy: tuple[tuple[str, ...], ...] = ()
-    subdirs: tuple[str, ...] = ()
+    no_links: tuple[str, ...] = ()
 
 
-RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), (CHECKPOINTS,))
+RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS))
+STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
+RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
 
 
 class RunDir:
@@ -548,7 +552,7 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
     lock = DirLock(p, kind.what).acquire(wait=wait, on_wait=on_wait)
     try:
         _check_own(p, kind, named_by)  # what another writer did before we held the lock
-        for sub in ("", *kind.subdirs):
+        for sub in kind.no_links:
             folder = p / sub
             if folder.is_dir() and not folder.is_symlink():
                 for entry in sorted(folder.iterdir()):
@@ -584,3 +588,21 @@ def read_marker(path: str | os.PathLike[str], kind: DirKind) -> dict[str, Any] |
     if not isinstance(data, dict):
         raise RunDirError(f"{p}: expected a JSON object, got {_kind(data)}")
     return data
+
+
+def discard_run(path: str | os.PathLike[str]) -> None:
+    """Delete the run directory ``path`` to start it again (a run cut short before anything
+    worth keeping): only an rnnlab run, and only while no one writes it (its lock is taken).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()) / "run"
+    >>> RunDir.for_writing(d, new=True).release()
+    >>> discard_run(d); d.exists()
+    False
+    """
+    p = Path(path)
+    if not p.exists():
+        return
+    _check_own(p, RUN, "run directory")
+    with DirLock(p, RUN.what):
+        shutil.rmtree(p)

@@ -512,7 +512,7 @@ def _check_trials_recorded(setup: Setup, storage: Any) -> None:
     if storage is None:
         if setup.options.storage is not None or (setup.out / JOURNAL).exists():
             return
-    elif setup.study_name in {s.study_name for s in optuna.get_all_studies(storage=storage)}:
+    elif setup.study_name in optuna.get_all_study_names(storage=storage):
         return
     where = str(setup.out / JOURNAL) if setup.options.storage is None else mask(setup.options.storage)
     raise SearchError(f"{where} records no study {setup.study_name!r}, but {trials} holds trials: a new study "

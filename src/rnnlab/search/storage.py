@@ -102,8 +102,9 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
     not JSON, not an object, or an operation Optuna does not know. A last line without its
     newline is a write cut by a kill or a full disk: Optuna skips it, but its next append would
     glue onto it and make every later read fail; with ``repair`` it is truncated (the original
-    kept as ``journal.log.cut-TIME``) and ``repair`` gets one line saying so. Checked under
-    Optuna's own journal lock, so no worker's append is in flight.
+    kept as ``journal.log.cut-TIME``) and ``repair`` gets one line saying so, under Optuna's own
+    journal lock (so that no worker's append is in flight). Without ``repair`` nothing is written
+    (a study directory may be read-only to its readers) and a cut last line is left as it is.
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "journal.log"
@@ -120,12 +121,16 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
 
     if not path.exists():
         return
+    if repair is None:
+        data = path.read_bytes()
+        _check_journal_lines(path, data[:data.rfind(b"\n") + 1])
+        return
     lock = JournalFileSymlinkLock(str(path))  # the lock JournalFileBackend appends under
     lock.acquire()
     try:
         data = path.read_bytes()
         end = data.rfind(b"\n") + 1
-        if end < len(data) and repair is not None:
+        if end < len(data):
             backup = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
             atomic_write_bytes(backup, data)
             os.truncate(path, end)
@@ -133,7 +138,11 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
                    f"the original is kept as {backup.name}")
     finally:
         lock.release()
-    for n, raw in enumerate(data[:end].split(b"\n")[:-1], start=1):
+    _check_journal_lines(path, data[:end])
+
+
+def _check_journal_lines(path: Path, data: bytes) -> None:
+    for n, raw in enumerate(data.split(b"\n")[:-1], start=1):
         problem = _journal_line_problem(raw)
         if problem:
             raise StorageError(f"{path} line {n}: {problem}; the study's journal is damaged there (rnnlab repairs only "

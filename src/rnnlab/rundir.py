@@ -3,6 +3,8 @@
 ::
 
     RUN_DIR/
+      .rnnlab-run       marker: an rnnlab run directory (written when the trainer creates it)
+      .rnnlab-lock      the write lock (rnnlab.lock): the pid of the writer, empty when none
       config.toml       resolved configuration the run follows (written at start; rewritten by a
                         resume that --allow-change admitted)
       resumes.jsonl     one JSON object per resume: {"after_epoch", "step", "time", "changed"}

@@ -396,3 +396,18 @@ def test_ctrl_c_during_the_first_trial_prints_one_line_and_the_config_runs_again
     assert proc.returncode == 130
     assert err.decode().splitlines() == ["rnnlab search: interrupted"], err.decode()
     baseline_rerun(cfg, out)
+
+
+def test_a_recipe_directory_has_one_writer(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config())
+    out = tmp_path / "r"
+    out.mkdir()
+    with DirLock(out, "recipe directory"):
+        refused(["recipe", str(cfg), "--out", str(out), "--steps", "zoneout", "--no-final"], capsys,
+                f"recipe directory {str(out)!r} is in use by another rnnlab process (pid {os.getpid()}")
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # nothing written by the refused one
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "recipe.md").write_text("my notes")
+    refused(["recipe", str(cfg), "--out", str(tmp_path / "mine"), "--no-final"], capsys,
+            "holds files that are not an rnnlab recipe: recipe.md")

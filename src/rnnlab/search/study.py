@@ -36,6 +36,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -207,6 +208,10 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             trial.set_user_attr("failed_because", str(e))
             raise
         except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
+            if _in_main_thread():
+                # A second Ctrl-C while Optuna records the trial breaks its bookkeeping (an
+                # UnboundLocalError in optuna.study._optimize); the first one is enough.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             trial.set_user_attr("failed_because", "interrupted")
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
@@ -220,6 +225,10 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         return result.mean
 
     return objective
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def draw_trial_report(trial_dir: Path) -> None:
@@ -275,11 +284,14 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
     progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
+    on_interrupt = signal.getsignal(signal.SIGINT)
     try:
         _trials_until_done(setup, study, storage, objective, deadline, progress)
     finally:
         if progress is not None:
             progress.close()
+        if _in_main_thread():
+            signal.signal(signal.SIGINT, on_interrupt)
 
 
 def _bar(options: SearchOptions) -> bool:

@@ -50,6 +50,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
+from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     STUDY,
     SUMMARY,
@@ -496,7 +497,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         return finish(setup, study, say)
 
 
-def _study_lock(setup: Setup, say: Callable[[str], None]) -> Any:
+def _study_lock(setup: Setup, say: Callable[[str], None]) -> DirLock:
     """The study directory, claimed and held while this process writes the study's own files
     (another process of the same study waits its turn)."""
     return claim(setup.out, STUDY, marker_record={"study": setup.study_name}, wait=True, on_wait=say)

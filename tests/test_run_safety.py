@@ -115,7 +115,7 @@ def test_two_trackers_on_one_directory_do_not_interleave(tmp_path):
 
     model = torch.nn.Linear(2, 2)
     first = Tracker(tmp_path, model)
-    with pytest.raises(DirectoryBusy, match=f"pid {os.getpid()}.*this process"):
+    with pytest.raises(DirectoryBusy, match=rf"in use by another writer in this process \(pid {os.getpid()}.*Tracker.close"):
         Tracker(tmp_path, model)
     first.close()
     with Tracker(tmp_path, model) as again:

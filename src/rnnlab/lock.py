@@ -19,7 +19,7 @@ Example:
     ...     DirLock(d, "run directory").acquire()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rnnlab.lock.DirectoryBusy: run directory '...' is in use by another rnnlab process (pid ...); ...
+    rnnlab.lock.DirectoryBusy: run directory '...' is in use by another writer in this process (pid ...); ...
     >>> DirLock(d, "run directory").acquire().release()  # free again
 """
 
@@ -83,7 +83,12 @@ class DirLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            holder = _describe(_read_holder(fd))
+            record = _read_holder(fd)
+            holder = _describe(record)
+        if not wait and record is not None and record.get("pid") == os.getpid() \
+                and record.get("host") == socket.gethostname():
+            raise DirectoryBusy(f"{self.what} {str(self.directory)!r} is in use by another writer in this process "
+                                f"({holder}); close that one first (e.g. Tracker.close())")
         if not wait:
             raise DirectoryBusy(f"{self.what} {str(self.directory)!r} is in use by another rnnlab process "
                                 f"({holder}); wait for it to finish, or stop it, or choose another directory")
@@ -133,6 +138,4 @@ def _describe(holder: dict[str, Any] | None) -> str:
         text += f" on {holder['host']}"
     if isinstance(holder.get("since"), str):
         text += f", since {holder['since']}"
-    if holder["pid"] == os.getpid() and holder.get("host") in (None, socket.gethostname()):
-        text += ": this process"
     return text

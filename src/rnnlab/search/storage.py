@@ -108,10 +108,12 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "journal.log"
-    >>> _ = p.write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\n{"op_co')
-    >>> check_journal(p, repair=print)  # doctest: +ELLIPSIS
-    .../journal.log: its last line was cut off (a write interrupted by a kill or a full disk); removed it, the original is kept as journal.log.cut-...
-    >>> _ = p.write_text('{"op_code": 42}\n')
+    >>> _ = p.write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\\n{"op_co')
+    >>> said = []
+    >>> check_journal(p, repair=said.append)
+    >>> print(said[0][len(str(p)) + 2:])  # doctest: +ELLIPSIS
+    its last line was cut off (a write interrupted by a kill or a full disk); removed it, the original is kept as journal.log.cut-...
+    >>> _ = p.write_text('{"op_code": 42}\\n')
     >>> check_journal(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

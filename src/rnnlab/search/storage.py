@@ -128,6 +128,9 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
         _check_journal_lines(path, data[:data.rfind(b"\n") + 1])
         return
     lock = JournalFileSymlinkLock(str(path))  # the lock JournalFileBackend appends under
+    if Path(f"{path}.lock").is_symlink():  # (a worker appending now, or one killed while it did)
+        repair(f"{path}.lock: waiting for the worker appending to the journal (Optuna releases a lock left by a "
+               "killed worker after 30 s)")
     lock.acquire()
     try:
         data = path.read_bytes()

@@ -84,6 +84,7 @@ def test_a_second_writer_is_refused_naming_the_pid_and_a_killed_ones_lock_is_tak
     first = cli("train", str(cfg), "--out", str(run), "--quiet")
     try:
         wait_for((run, "checkpoints/last.pt"), first)
+        own = {name: files(run)[name] for name in ("config.toml", ".rnnlab-run")}
         # A new run, a resume, and a tracker: every writer is refused while the first one trains.
         refused(["train", str(cfg), "--out", str(run), "--quiet"], capsys,
                 f"run directory {str(run)!r} is in use by another rnnlab process (pid {first.pid}")
@@ -93,6 +94,7 @@ def test_a_second_writer_is_refused_naming_the_pid_and_a_killed_ones_lock_is_tak
         with pytest.raises(DirectoryBusy, match=f"pid {first.pid}"):
             Tracker(run, __import__("torch").nn.Linear(2, 2))
         assert first.poll() is None
+        assert {name: files(run)[name] for name in own} == own  # the refused ones wrote nothing
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

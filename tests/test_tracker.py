@@ -104,6 +104,7 @@ def test_resume_records_nothing_twice(tmp_path):
     model = small_model()
     tracker = Tracker(tmp_path, model, weights_every=1, grads_every=0)
     train(model, tracker, 6)  # steps 0..5; pretend the checkpoint was taken before step 4
+    tracker.close()  # (its process ends; a second tracker on the directory would be refused)
     with open(tmp_path / "tracked.jsonl", "a") as f:
         f.write('{"step": 6, "name": "cut')  # a line cut by a kill
     resumed = Tracker(tmp_path, model, weights_every=1, grads_every=0, start_step=4)

@@ -589,6 +589,25 @@ class Config(_Section):
         return self
 
 
+def check_dir_name(name: str) -> str:
+    """``name`` when it can name the run directory (``runs/NAME``, with ``output.dir`` unset): a
+    name, not a path -- no separator, not ``.`` or ``..`` (which would make the run directory
+    the working directory, or one outside ``runs/``).
+
+    >>> check_dir_name("gunpoint-lstm")
+    'gunpoint-lstm'
+    >>> check_dir_name("../../x")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: 'name': expected a name, not a path (it names the run directory runs/NAME), got '../../x'; set output.dir for a path
+    """
+    separators = {"/", os.sep, os.altsep or "/"}
+    if name.strip() in ("", ".", "..") or any(s in name for s in separators):
+        raise ConfigError(f"'name': expected a name, not a path (it names the run directory runs/NAME), got {name!r}; "
+                          "set output.dir for a path")
+    return name
+
+
 # --------------------------------------------------------------------------------------------
 # Resuming with a changed config
 

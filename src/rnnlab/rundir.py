@@ -3,6 +3,8 @@
 ::
 
     RUN_DIR/
+      .rnnlab-run       marker: an rnnlab run directory (written when the trainer creates it)
+      .rnnlab-lock      the write lock (rnnlab.lock): the pid of the writer, empty when none
       config.toml       resolved configuration the run follows (written at start; rewritten by a
                         resume that --allow-change admitted)
       resumes.jsonl     one JSON object per resume: {"after_epoch", "step", "time", "changed"}
@@ -18,6 +20,14 @@
 run goes on and survive the process being killed: a reader skips a truncated last line, so at
 most the record in flight is lost. Every other file is written atomically (temporary file, then
 ``os.replace``).
+
+Writing: :func:`claim` is the one way a command takes a directory to write (a run, a study, a
+recipe): the directory must be new, empty, or one rnnlab made for that purpose (its marker file,
+``.rnnlab-run`` for a run, or the files of an older rnnlab) -- a folder of the user's own files is
+refused, never written into; then it is locked (:class:`rnnlab.lock.DirLock`: one writer at a
+time, a second one refused naming the pid) and any symbolic link in it is refused. Every writer
+of this module (:func:`append_jsonl`, :func:`truncate_jsonl`, the atomic writes) refuses a path
+that is a link, dangling or not: nothing is ever written through a link out of the directory.
 
 Reading: the ``read_*`` methods of :class:`RunDir` are the one reader of these files (the report,
 ``rnnlab compare``, ``--resume`` and the search all go through them). Each validates what it
@@ -39,16 +49,20 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab.errors import RunDirError
+from rnnlab.lock import LOCK_FILE, DirLock
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
@@ -66,11 +80,35 @@ LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
 
+@dataclass(frozen=True)
+class DirKind:
+    """A kind of directory rnnlab writes: how messages name it, the marker file written when
+    rnnlab creates one, the files by which an older rnnlab's directory (before markers) is
+    recognised (any one of the name groups, every name of the group present), and the folders
+    (``""``: the directory itself) whose entries may not be links when it is claimed (a study's
+    are not checked: Optuna's journal lock is a link, made and removed while workers write)."""
+
+    what: str
+    marker: str
+    legacy: tuple[tuple[str, ...], ...] = ()
+    no_links: tuple[str, ...] = ()
+
+
+RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS))
+STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
+RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
+
+
 class RunDir:
-    """Paths of a run directory (created on first use), and the validating readers of its files."""
+    """Paths of a run directory (created on first use), and the validating readers of its files.
+
+    A writer opens it with :meth:`for_writing` (checked, locked, marked) and releases it with
+    :meth:`release` (or ``with``); a plain ``RunDir(path)`` reads, and holds no lock.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.lock = DirLock(self.path, RUN.what)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {str(self.path)!r}: expected a directory, got a file")
         try:
@@ -94,6 +132,32 @@ class RunDir:
         if not p.is_dir():
             raise RunDirError(f"run directory {str(p)!r}: expected a directory, got a file")
         return cls(p)
+
+    @classmethod
+    def for_writing(cls, path: str | os.PathLike[str], new: bool, named_by: str = "--out") -> RunDir:
+        """The run directory at ``path`` claimed for writing (:func:`claim`): held until
+        :meth:`release`. ``new``: a new run marks the directory as a run; a resume only accepts
+        one that is a run already.
+
+        >>> import tempfile
+        >>> with RunDir.for_writing(tempfile.mkdtemp(), new=True) as run:
+        ...     sorted(p.name for p in run.path.iterdir())
+        ['.rnnlab-lock', '.rnnlab-run']
+        """
+        run = cls.__new__(cls)
+        run.path = Path(path)
+        run.lock = claim(run.path, RUN, mark=new, named_by=named_by)
+        return run
+
+    def release(self) -> None:
+        """Give up the write lock taken by :meth:`for_writing` (nothing when none is held)."""
+        self.lock.release()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     @property
     def metrics(self) -> Path:
@@ -292,12 +356,43 @@ def _restore(value: Any) -> Any:
     return value
 
 
+def _append(path: str | os.PathLike[str], text: str) -> None:
+    try:  # O_NOFOLLOW: a link (even dangling) in place of the file is refused, never followed
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse_link(path)
+        raise
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+
+
+def refuse_link(path: str | os.PathLike[str]) -> None:
+    """A :class:`~rnnlab.errors.RunDirError` when ``path`` is a symbolic link (dangling or not):
+    every writer of a run directory calls it, so no write follows a link out of the directory.
+
+    >>> import tempfile
+    >>> link = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+    >>> link.symlink_to("/elsewhere/file")
+    >>> refuse_link(link)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: .../metrics.jsonl: expected a regular file, got a symbolic link to '/elsewhere/file'; ...
+    """
+    p = Path(path)
+    if p.is_symlink():
+        try:
+            target = os.readlink(p)
+        except OSError:
+            target = "?"
+        raise RunDirError(f"{p}: expected a regular file, got a symbolic link to {target!r}; rnnlab writes "
+                          "nothing through a link (it could lead out of the directory): remove the link")
+
+
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Append ``record`` as one JSON line and flush it to the OS (survives kill -9)."""
-    line = _line(record)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
+    _append(path, _line(record))
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -311,9 +406,7 @@ def append_jsonl_many(path: str | os.PathLike[str], records: Iterable[dict[str, 
     """Append several records in one write (one flush)."""
     text = "".join(_line(r) for r in records)
     if text:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+        _append(path, text)
 
 
 def read_jsonl(path: str | os.PathLike[str],
@@ -364,6 +457,7 @@ def truncate_jsonl(path: str | os.PathLike[str], keep: Callable[[dict[str, Any]]
     Used on resume so that nothing recorded after the checkpoint appears twice. Returns the
     number of records dropped.
     """
+    refuse_link(path)
     records = read_jsonl(path)
     kept = [r for r in records if keep(r)]
     text = "".join(json.dumps(jsonable(r), separators=(",", ":")) + "\n" for r in kept)
@@ -374,6 +468,7 @@ def truncate_jsonl(path: str | os.PathLike[str], keep: Callable[[dict[str, Any]]
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one."""
     p = Path(path)
+    refuse_link(p)  # os.replace would replace a link, not follow it; refused alike, one rule
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
@@ -424,3 +519,92 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------ claiming a directory
+
+
+def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, named_by: str = "--out",
+          marker_record: dict[str, Any] | None = None, wait: bool = False,
+          on_wait: Callable[[str], None] | None = None) -> DirLock:
+    """Take the directory ``path`` for writing as a ``kind`` directory; returns its held lock.
+
+    Refused, before anything is created, when it holds files and neither ``kind``'s marker nor
+    an older rnnlab's files of that kind (a folder of the user's own files is never written
+    into). Then the directory is created, locked (a lock held by another writer is refused
+    naming its pid, or with ``wait`` waited for), any symbolic link among its files refused,
+    and, with ``mark``, the marker written (``marker_record`` as its JSON content).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "notes.txt").write_text("mine")
+    >>> claim(d, RUN)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: --out '...': the directory holds files that are not an rnnlab run: notes.txt (no .rnnlab-run); ...
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise RunDirError(f"{kind.what} {str(p)!r}: expected a directory, got a file")
+    _check_own(p, kind, named_by)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"{kind.what} {str(p)!r} cannot be created ({e.strerror or e})") from None
+    lock = DirLock(p, kind.what).acquire(wait=wait, on_wait=on_wait)
+    try:
+        _check_own(p, kind, named_by)  # what another writer did before we held the lock
+        for sub in kind.no_links:
+            folder = p / sub
+            if folder.is_dir() and not folder.is_symlink():
+                for entry in sorted(folder.iterdir()):
+                    refuse_link(entry)
+        if mark and not (p / kind.marker).exists():
+            atomic_write_text(p / kind.marker, json.dumps(marker_record or {}) + "\n")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _check_own(p: Path, kind: DirKind, named_by: str) -> None:
+    if not p.is_dir():
+        return
+    names = {e for e in os.listdir(p) if e != LOCK_FILE}
+    if not names or kind.marker in names or any(all(n in names for n in group) for group in kind.legacy):
+        return
+    shown = sorted(names)
+    listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    noun = kind.what.split()[0]
+    raise RunDirError(f"{named_by} {str(p)!r}: the directory holds files that are not an rnnlab {noun}: {listed} "
+                      f"(no {kind.marker}); rnnlab writes only into a new or empty directory or its own "
+                      f"{kind.what}: choose another one")
+
+
+def read_marker(path: str | os.PathLike[str], kind: DirKind) -> dict[str, Any] | None:
+    """The JSON record of ``kind``'s marker in the directory ``path`` (None: no marker)."""
+    p = Path(path) / kind.marker
+    if not p.exists():
+        return None
+    data = read_json(p)
+    if not isinstance(data, dict):
+        raise RunDirError(f"{p}: expected a JSON object, got {_kind(data)}")
+    return data
+
+
+def discard_run(path: str | os.PathLike[str]) -> None:
+    """Delete the run directory ``path`` to start it again (a run cut short before anything
+    worth keeping): only an rnnlab run, and only while no one writes it (its lock is taken).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()) / "run"
+    >>> RunDir.for_writing(d, new=True).release()
+    >>> discard_run(d); d.exists()
+    False
+    """
+    p = Path(path)
+    if not p.exists():
+        return
+    _check_own(p, RUN, "run directory")
+    with DirLock(p, RUN.what):
+        shutil.rmtree(p)

@@ -56,7 +56,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
-from rnnlab.rundir import RunDir, append_jsonl_many, truncate_jsonl
+from rnnlab.lock import DirLock
+from rnnlab.rundir import RUN, RunDir, append_jsonl_many, refuse_link, truncate_jsonl
 
 #: Norm names accepted by ``Tracker(norms=...)`` and their vector-norm order.
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
@@ -129,10 +130,18 @@ class Tracker:
         self.epoch: int | None = None
         self._snapshot: tuple[int, list[Tensor]] | None = None
         self._closed = False
-        if self.path.exists():
-            # Drop what a previous (killed or superseded) run wrote from start_step on, and any
-            # line cut by a kill, before appending.
-            self.truncate_after(start_step - 1)
+        # One writer per run directory: the trainer hands over the run it holds; any other
+        # tracker takes the directory's lock (a second tracker on it is refused, naming the pid).
+        self._lock = None if self.run.lock.held else DirLock(self.run.path, RUN.what).acquire()
+        try:
+            refuse_link(self.path)
+            if self.path.exists():
+                # Drop what a previous (killed or superseded) run wrote from start_step on, and any
+                # line cut by a kill, before appending.
+                self.truncate_after(start_step - 1)
+        except BaseException:
+            self._release()
+            raise
 
     # ------------------------------------------------------------------ public
     def step(self, loss: Tensor | float | None = None, epoch: int | None = None) -> None:
@@ -204,9 +213,15 @@ class Tracker:
         return truncate_jsonl(self.path, lambda r: int(r.get("step", -1)) <= step)
 
     def close(self) -> None:
-        """Stop recording (everything is already on disk; this only forbids further steps)."""
+        """Stop recording (everything is already on disk) and give up the run directory's lock."""
         self._closed = True
         self._snapshot = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Tracker:
         return self

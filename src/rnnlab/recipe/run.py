@@ -43,8 +43,8 @@ from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_
 from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
-from rnnlab.recipe.steps import select_steps
-from rnnlab.rundir import CONFIG, atomic_write_json, atomic_write_text
+from rnnlab.recipe.steps import Step, select_steps
+from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.trial import FoldPlan, run_trial
 
 Log = Callable[[str], None]
@@ -154,7 +154,13 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     search = base.search if base.search is not None else SearchConfig()
     plan = plan_for_config(base, search)
     out = Path(options.out or f"{base.output.dir}-recipe")
-    out.mkdir(parents=True, exist_ok=True)
+    # One recipe process writes a recipe directory (its workers each hold the run they train).
+    with claim(out, RECIPE):
+        return _run_recipe_locked(options, base, search, plan, steps, out, say)
+
+
+def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfig, plan: FoldPlan,
+                       steps: tuple[Step, ...], out: Path, say: Log) -> RecipeOutcome:
     atomic_write_text(out / "recipe.toml", dump_config(base))
     seeds = [base.training.seed + i for i in range(options.seeds)]
     say(f"recipe of {options.config} in {out}: {len(steps)} steps, each candidate {len(seeds)} seeds x "

@@ -219,7 +219,9 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {_e(metric)} <b>{_num(best.value)}</b> ± "
                      f"{_num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
                      "split) · config: <a href='best.toml'>best.toml</a></p>")
-        base = next((t for t in trials if t.user_attrs.get(BASELINE_ATTR)), None)
+        # The config itself: its finished trial (one interrupted by a kill is run again later).
+        bases = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
+        base = next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1] if bases else None)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
             base_scores = base.user_attrs.get("fold_scores", [])
             parts.append(f"<p class='sub'>The config itself (trial {base.number}): {_e(metric)} {_num(base.value)} ± "

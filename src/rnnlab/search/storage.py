@@ -4,7 +4,10 @@
   advises against SQLite for parallel workers; the journal file takes a lock per write). A
   worker records its host, pid and process start time on each trial, and
   :func:`fail_dead_local_trials` marks the RUNNING trials of dead local workers as failed when
-  a search starts again (or while it waits for other workers).
+  a search starts again (or while it waits for other workers). The journal is checked on every
+  open (:func:`check_journal`): a last line cut by a kill or a full disk is truncated by a
+  search (a copy of the file kept beside it), since Optuna would append after it and make the
+  whole study unreadable; any other damaged line is an error naming the file and the line.
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
   ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
   after twice that its trial is failed and retried once with the same parameters.
@@ -25,10 +28,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, dump_config, parse_config
 from rnnlab.errors import SearchError, StorageError
+from rnnlab.rundir import atomic_write_bytes
 
 JOURNAL = "journal.log"
 CONFIG_ATTR = "rnnlab_config"
@@ -53,15 +60,18 @@ def mask(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10) -> BaseStorage:
+def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10,
+                 repair: Callable[[str], None] | None = None) -> BaseStorage:
     """The journal file ``study_dir/journal.log`` (``url`` None) or the database at ``url``
-    (with a heartbeat every ``heartbeat`` seconds)."""
+    (with a heartbeat every ``heartbeat`` seconds). The journal is checked first
+    (:func:`check_journal`; with ``repair``, a cut last line is truncated and ``repair`` told)."""
     if url is None:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         path = Path(study_dir) / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_journal(path, repair)
         return JournalStorage(JournalFileBackend(str(path)))
     if not re.match(r"^postgresql(\+psycopg2)?://", url):
         raise StorageError(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
@@ -85,6 +95,81 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"--storage {mask(url)}: cannot open the database: {first}") from None
+
+
+def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> None:
+    """Refuse a journal that Optuna could not replay, naming the file and line: a line that is
+    not JSON, not an object, or an operation Optuna does not know. A last line without its
+    newline is a write cut by a kill or a full disk: Optuna skips it, but its next append would
+    glue onto it and make every later read fail; with ``repair`` it is truncated (the original
+    kept as ``journal.log.cut-TIME``) and ``repair`` gets one line saying so, under Optuna's own
+    journal lock (so that no worker's append is in flight). Without ``repair`` nothing is written
+    (a study directory may be read-only to its readers) and a cut last line is left as it is.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "journal.log"
+    >>> _ = p.write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\\n{"op_co')
+    >>> said = []
+    >>> check_journal(p, repair=said.append)
+    >>> print(said[0][len(str(p)) + 2:])  # doctest: +ELLIPSIS
+    its last line was cut off (a write interrupted by a kill or a full disk); removed it, the original is kept as journal.log.cut-...
+    >>> _ = p.write_text('{"op_code": 42}\\n')
+    >>> check_journal(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.StorageError: .../journal.log line 1: unknown operation (op_code 42; Optuna's journal has 0..10); ...
+    """
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.exists():
+        return
+    if repair is None:
+        data = path.read_bytes()
+        _check_journal_lines(path, data[:data.rfind(b"\n") + 1])
+        return
+    lock = JournalFileSymlinkLock(str(path))  # the lock JournalFileBackend appends under
+    if Path(f"{path}.lock").is_symlink():  # (a worker appending now, or one killed while it did)
+        repair(f"{path}.lock: waiting for the worker appending to the journal (Optuna releases a lock left by a "
+               "killed worker after 30 s)")
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            backup = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+            atomic_write_bytes(backup, data)
+            os.truncate(path, end)
+            repair(f"{path}: its last line was cut off (a write interrupted by a kill or a full disk); removed it, "
+                   f"the original is kept as {backup.name}")
+    finally:
+        lock.release()
+    _check_journal_lines(path, data[:end])
+
+
+def _check_journal_lines(path: Path, data: bytes) -> None:
+    for n, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        problem = _journal_line_problem(raw)
+        if problem:
+            raise StorageError(f"{path} line {n}: {problem}; the study's journal is damaged there (rnnlab repairs only "
+                               "a cut last line): restore the file from a backup")
+
+
+def _journal_line_problem(raw: bytes) -> str | None:
+    from optuna.storages.journal._storage import JournalOperation
+
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return f"not valid UTF-8 (byte {e.start})"
+    except json.JSONDecodeError as e:
+        return f"not valid JSON ({e.msg} at column {e.colno})"
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    op = record.get("op_code")
+    known = [int(o) for o in JournalOperation]
+    if isinstance(op, bool) or not isinstance(op, int) or op not in known:
+        return f"unknown operation (op_code {op!r}; Optuna's journal has {min(known)}..{max(known)})"
+    return None
 
 
 def study_key(config: Config) -> str:
@@ -152,6 +237,22 @@ def _start_time(pid: int) -> str | None:
 
 #: user attribute of the trial that is the config itself (``search.baseline``)
 BASELINE_ATTR = "baseline"
+#: user attribute of a trial failed because its worker was stopped (Ctrl-C, a kill), not by
+#: anything of its own: a baseline trial so failed is run again (see ``baseline_needed``)
+INTERRUPTED_ATTR = "interrupted"
+
+
+def baseline_needed(trials: list[FrozenTrial]) -> bool:
+    """Whether the config itself must be (re)queued: the study is new, or every trial that was
+    the config was interrupted (Ctrl-C, a killed worker) before it finished.
+
+    >>> baseline_needed([])
+    True
+    """
+    base = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
+    if not trials:
+        return True
+    return bool(base) and all(t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR) for t in base)
 
 
 def worker_attrs() -> dict[str, Any]:
@@ -182,6 +283,7 @@ def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[in
             try:
                 storage.set_trial_user_attr(t._trial_id, "failed_because",
                                             f"worker pid {t.user_attrs['pid']} on {HOST} died")
+                storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 failed.append(t.number)
             except optuna.exceptions.UpdateFinishedTrialError:

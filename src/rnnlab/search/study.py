@@ -9,12 +9,20 @@ writes ``DIR/study.html``.
 Study directory::
 
     DIR/
+      .rnnlab-study     marker: this is the study directory of study NAME (it holds that one)
       study.json        study name and storage (what `rnnlab study DIR` opens)
       journal.log       the Optuna journal (no --storage)
       trials/0007/      a trial: config.toml, trial.json, fold-1/ .. fold-k/ (run directories)
       best.toml         complete config of the best trial (rnnlab train best.toml)
       final/            the best config trained on the whole training split; final.json
       study.html        the study report
+
+Who writes what: several processes work on one study by design (``--workers``, or the same
+command started again or on another machine), so the study directory is not held for a whole
+search. Its own files (the marker, study.json, search.toml, best.toml, final/, study.html) are
+written under its lock (:func:`rnnlab.rundir.claim`, waiting for another writer), by one
+process at a time; each trial directory is held by the worker running the trial, and each run
+directory by its trainer, for as long as they write them.
 
 Example:
     >>> run_search(SearchOptions(config="my.toml", trials=20))  # doctest: +SKIP
@@ -26,7 +34,9 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -40,10 +50,24 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
-from rnnlab.rundir import SUMMARY, RunDir, atomic_write_json, atomic_write_text, read_json
+from rnnlab.lock import DirLock
+from rnnlab.rundir import (
+    STUDY,
+    SUMMARY,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    claim,
+    discard_run,
+    read_json,
+    read_marker,
+)
 from rnnlab.search.space import Space, baseline_values, space_from_config
 from rnnlab.search.storage import (
     BASELINE_ATTR,
+    INTERRUPTED_ATTR,
+    JOURNAL,
+    baseline_needed,
     fail_stale,
     mask,
     open_storage,
@@ -184,6 +208,14 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             trial.set_user_attr("failed_because", str(e))
             raise
+        except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
+            if _in_main_thread():
+                # A second Ctrl-C while Optuna records the trial breaks its bookkeeping (an
+                # UnboundLocalError in optuna.study._optimize); the first one is enough.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            trial.set_user_attr("failed_because", "interrupted")
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            raise
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
         draw_trial_report(trial_dir)  # after the scores are recorded
@@ -194,6 +226,10 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         return result.mean
 
     return objective
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def draw_trial_report(trial_dir: Path) -> None:
@@ -249,11 +285,14 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
     progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
+    on_interrupt = signal.getsignal(signal.SIGINT)
     try:
         _trials_until_done(setup, study, storage, objective, deadline, progress)
     finally:
         if progress is not None:
             progress.close()
+        if _in_main_thread():
+            signal.signal(signal.SIGINT, on_interrupt)
 
 
 def _bar(options: SearchOptions) -> bool:
@@ -286,11 +325,22 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
 
 
 def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
+    # Ctrl-C is the parent's to handle; it stops the workers with SIGTERM, which here ends the
+    # trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker killed
+    # outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         work(setup, worker, threads, log=None)
     except RnnlabError as e:
         print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 # ------------------------------------------------------------------------------ progress
@@ -408,20 +458,27 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     setup = prepare(options)
     say = log or (lambda _m: None)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
-    storage = open_storage(options.storage, setup.out, setup.search.heartbeat)
-    study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
-                       make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
-    fail_stale(study, storage)
-    if setup.baseline is not None and not study.get_trials(deepcopy=False):
-        # (skip_if_exists: two machines starting the same study at once enqueue it once, mostly)
-        study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=True)
-    atomic_write_json(setup.out / STUDY_FILE, {
-        "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
-        "metric": setup.search.metric, "direction": setup.direction, "plan": setup.plan.describe(),
-        "folds": setup.plan.k, "trials": setup.trials,
-        "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
-    })
-    atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
+    _check_one_study(setup)  # before anything in the directory changes
+    with _study_lock(setup, say):
+        _check_one_study(setup)  # again, now that no other process writes the directory
+        _check_trials_recorded(setup, None)
+        storage = open_storage(options.storage, setup.out, setup.search.heartbeat, repair=say)
+        _check_trials_recorded(setup, storage)
+        study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
+                           make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+        fail_stale(study, storage)
+        trials = study.get_trials(deepcopy=False)
+        if setup.baseline is not None and baseline_needed(trials):
+            # (skip_if_exists on a new study: two machines starting it at once enqueue it once, mostly;
+            # a rerun of an interrupted one has the same parameters as the trial it replaces)
+            study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=not trials)
+        atomic_write_json(setup.out / STUDY_FILE, {
+            "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
+            "metric": setup.search.metric, "direction": setup.direction, "plan": setup.plan.describe(),
+            "folds": setup.plan.k, "trials": setup.trials,
+            "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
+        })
+        atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
     c = _counts(study)
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
         f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
@@ -436,7 +493,43 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         work(setup, 0, threads, log=say)
     else:
         _run_workers(setup, threads, say, study)
-    return finish(setup, study, say)
+    with _study_lock(setup, say):
+        return finish(setup, study, say)
+
+
+def _study_lock(setup: Setup, say: Callable[[str], None]) -> DirLock:
+    """The study directory, claimed and held while this process writes the study's own files
+    (another process of the same study waits its turn)."""
+    return claim(setup.out, STUDY, marker_record={"study": setup.study_name}, wait=True, on_wait=say)
+
+
+def _check_one_study(setup: Setup) -> None:
+    """A study directory holds one study: refuse another study's name (recorded by its marker,
+    or by study.json in a directory from before markers)."""
+    marker = read_marker(setup.out, STUDY) if setup.out.is_dir() else None
+    if marker is None and (setup.out / STUDY_FILE).is_file():
+        marker = read_json(setup.out / STUDY_FILE)
+    held = marker.get("study") if isinstance(marker, dict) else None
+    if held is not None and held != setup.study_name:
+        raise SearchError(f"--out {str(setup.out)!r} holds the study {held!r}, not {setup.study_name!r}: a study "
+                          f"directory holds one study; continue it with --study {held}, or choose another --out")
+
+
+def _check_trials_recorded(setup: Setup, storage: Any) -> None:
+    """Refuse to start a new study over trials that the storage does not record (a journal
+    emptied, lost or replaced): its trial 0 would overwrite theirs. ``storage`` None: before it
+    is opened (a missing journal file records nothing, and is not created)."""
+    trials = setup.out / "trials"
+    if not trials.is_dir() or not any(trials.iterdir()):
+        return
+    if storage is None:
+        if setup.options.storage is not None or (setup.out / JOURNAL).exists():
+            return
+    elif setup.study_name in optuna.get_all_study_names(storage=storage):
+        return
+    where = str(setup.out / JOURNAL) if setup.options.storage is None else mask(setup.options.storage)
+    raise SearchError(f"{where} records no study {setup.study_name!r}, but {trials} holds trials: a new study "
+                      "would overwrite them; restore the study's journal (or --storage), or choose another --out")
 
 
 def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], study: optuna.Study) -> None:
@@ -513,8 +606,7 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
         done = rd.read_summary()
         if done is not None and rd.config.exists() and rd.read_config() == cfg:
             return {"train": done["train_eval"], "test": done["test"]}
-    if out.exists():
-        shutil.rmtree(out)  # a run cut short before its summary: start it again
+    discard_run(out)  # a run cut short before its summary: start it again
     result = train(cfg, out=out, progress=False, log=None)
     write_report(out)
     return {"train": result.train_eval, "test": result.test}
@@ -534,8 +626,8 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
             return old
         if final_dir.exists():
             shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
-    elif final_dir.exists():
-        shutil.rmtree(final_dir)  # a final run cut short before it was recorded: start it again
+    else:
+        discard_run(final_dir)  # a final run cut short before it was recorded: start it again
     say(f"final: trial {trial.number}'s config on the whole training split")
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),

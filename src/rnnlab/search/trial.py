@@ -38,6 +38,7 @@ import numpy as np
 
 from rnnlab.config import Config, SearchConfig, dump_config
 from rnnlab.data import Fold
+from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     CHECKPOINTS,
     CONFIG,
@@ -45,6 +46,7 @@ from rnnlab.rundir import (
     RunDir,
     atomic_write_json,
     atomic_write_text,
+    discard_run,
 )
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
@@ -175,10 +177,17 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
     ``out`` receives ``config.toml`` (the trial's complete config), one run directory per
     (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``.
     """
-    from rnnlab.train.trainer import train
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # One process runs a trial: its runs are locked by the trainer, its own files by this lock.
+    with DirLock(out, "trial directory").acquire():
+        return _run_trial_locked(config, plan, out, seeds, metric, report)
+
+
+def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence[int] | None, metric: str,
+                      report: Report | None) -> TrialResult:
+    from rnnlab.train.trainer import train
+
     atomic_write_text(out / CONFIG, dump_config(config))
     seeds = list(seeds) if seeds is not None else [config.training.seed]
     result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
@@ -202,10 +211,10 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
                     return False
 
                 resume = (run / CHECKPOINTS / LAST_CHECKPOINT).exists()
-                if not resume and run.exists():
+                if not resume:
                     # Killed before its first checkpoint: nothing to resume from, and the seeded
                     # run started again writes the same records.
-                    shutil.rmtree(run)
+                    discard_run(run)
                 train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
                 if stop:
                     result.pruned_at = stop

@@ -45,6 +45,7 @@ from rnnlab.config import (
     Config,
     ScheduleConfig,
     TrainingConfig,
+    check_dir_name,
     check_resume_changes,
     config_changes,
     dump_config,
@@ -323,6 +324,8 @@ def with_derived_names(config: Config) -> Config:
     """
     if "name" in config.model_fields_set:
         name = config.name
+        if "dir" not in config.output.model_fields_set:
+            check_dir_name(name)
     else:
         source = config.data.dataset if config.data.dataset is not None else Path(str(config.data.path)).stem
         name = f"{source}-{config.model.layer}"
@@ -383,7 +386,8 @@ def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDi
                           "string (it would write into the current directory)")
     if resume and not Path(out_dir).is_dir():
         raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
-    return RunDir(out_dir)
+    # Locked for this run's whole session: a second writer is refused, a user's folder never used.
+    return RunDir.for_writing(out_dir, new=not resume, named_by="output.dir" if out is None else "--out")
 
 
 def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
@@ -624,7 +628,14 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     sees each epoch's record and ends training when it returns True.
     """
     config = with_derived_names(config)
-    run = _open_run_dir(config, out, resume)
+    with _open_run_dir(config, out, resume) as run:
+        return _train_locked(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch)
+
+
+def _train_locked(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
+                  stop_after: int | None, allow_change: Sequence[str], fold: Fold | None,
+                  on_epoch: EpochCallback | None) -> TrainResult:
+    """:func:`train` in the run directory it holds."""
     ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
     s = _set_up(config, fold, ckpt, log)
     if ckpt is not None:

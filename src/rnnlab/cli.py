@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.errors import RnnlabError, RunDirError
+from rnnlab.errors import Interrupted, RnnlabError, RunDirError
 
 EXIT_USER_ERROR = 1
 
@@ -84,7 +84,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                    log=None if args.quiet else _say, allow_change=allow)
     _say(f"train accuracy {result.train_eval['acc']:.4f}"
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
-    report = _write_report(result.run_dir)
+    with result.timing.phase("report"):
+        report = _write_report(result.run_dir)
+    from rnnlab.rundir import RunDir
+
+    result.timing.write(RunDir(result.run_dir))
     _say(f"run directory: {result.run_dir}\nreport: {report}")
     if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
         from rnnlab.doctor import format_findings
@@ -428,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args))
+    except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
+        print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"rnnlab {args.command}: interrupted", file=sys.stderr, flush=True)
         return 130

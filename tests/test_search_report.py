@@ -68,9 +68,12 @@ def test_study_report_content(study_dir):
     complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
     assert [int(r) for r in rows[: len(complete)]] == [t.number for t in complete]  # best (lowest loss) first
     reports = re.findall(r'<a href="([^"]+)">run report</a>', table)
-    records = re.findall(r'<a href="([^"]+)">records</a>', table)
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    assert len(rows) == len(study.trials) and len(reports) == len(finished)  # every finished trial links its report
+    # search.reports "best" (the default): only the best trial's report is drawn; every other
+    # trial links its run directory and the command that draws its report.
+    records = re.findall(r'<a href="([^"]+)">records \(draw: rnnlab report ([^<]+)\)</a>', table)
+    assert len(rows) == len(study.trials) and len(reports) == 1
+    assert all((out / link).resolve() == Path(run).resolve() for link, run in records)
+    records = [link for link, _ in records]
     assert len(reports) + len(records) == len(rows)
     assert all((out / link).is_file() for link in reports) and all((out / link).is_dir() for link in records)
     assert reports[0] == f"trials/{complete[0].number:04d}/fold-1/report.html"

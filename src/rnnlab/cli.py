@@ -49,6 +49,7 @@ and config.toml is rewritten to the config the run now follows.""",
   rnnlab search my.toml --trials 40 --workers 2      # two processes, one core each
   rnnlab search my.toml --storage postgresql://me@db:5432/studies --study leaf   # on every machine
   rnnlab search my.toml --trials 20                  # again: continues the study
+  rnnlab search my.toml --reports all                # a run report for every trial (default: the best's)
 see docs/search.md for the [search] section and the default space""",
     "study": """examples:
   rnnlab study runs/gunpoint-lstm-search             # the trials table of a running or finished study""",
@@ -233,7 +234,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rnnlab.search.study import SearchOptions, run_search
 
     options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
-                            storage=args.storage, study=args.study, out=args.out, final=not args.no_final)
+                            storage=args.storage, study=args.study, out=args.out, final=not args.no_final,
+                            reports=args.reports)
     outcome = run_search(options, log=None if args.quiet else _say)
     if outcome.best is None:
         raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")
@@ -381,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", metavar="NAME", help="the study name (default: the config's name)")
     p.add_argument("--out", metavar="DIR", help="the study directory (default: output.dir + '-search')")
     p.add_argument("--no-final", action="store_true", help="skip retraining the best config and the test evaluation")
+    p.add_argument("--reports", metavar="WHICH", help="trials whose run reports are drawn: best (default: the best "
+                   "trial's, when the search ends), all (each as it finishes) or none (search.reports); draw any "
+                   "other with `rnnlab report DIR/trials/NNNN/fold-1`")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
     p.set_defaults(func=cmd_search)
 

@@ -191,7 +191,8 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         try:
             config = setup.space.apply(setup.base, values)
             trial.set_user_attr("config", dump_config(config))
-            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report)
+            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report,
+                               workers=setup.options.workers)
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             trial.set_user_attr("failed_because", str(e))
             raise

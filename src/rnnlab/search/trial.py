@@ -169,11 +169,13 @@ def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:
 
 
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
-              metric: str = "val_acc", report: Report | None = None) -> TrialResult:
+              metric: str = "val_acc", report: Report | None = None, workers: int = 1) -> TrialResult:
     """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).
 
     ``out`` receives ``config.toml`` (the trial's complete config), one run directory per
-    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``.
+    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``;
+    ``workers`` is the number of processes running trials side by side (the thread policy
+    splits the CPUs among them).
     """
     from rnnlab.train.trainer import train
 
@@ -206,7 +208,8 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
                     # Killed before its first checkpoint: nothing to resume from, and the seeded
                     # run started again writes the same records.
                     shutil.rmtree(run)
-                train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
+                train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch,
+                      workers=workers)
                 if stop:
                     result.pruned_at = stop
                     atomic_write_json(out / TRIAL_FILE, result.to_dict())

@@ -83,6 +83,22 @@ def test_study_report_content(study_dir):
     assert "optuna-dashboard " + str((out / "journal.log").resolve()) in html
 
 
+def test_a_trial_report_is_drawn_on_demand(study_dir, tmp_path, capsys):
+    import shutil
+
+    from rnnlab.cli import main
+
+    out, study = study_dir
+    undrawn = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL
+               and not (out / "trials" / f"{t.number:04d}" / "fold-1" / "report.html").exists()]
+    assert undrawn  # search.reports "best": the other trials' reports wait to be asked for
+    run = tmp_path / "fold-1"
+    shutil.copytree(out / "trials" / f"{undrawn[0].number:04d}" / "fold-1", run)
+    assert main(["report", str(run)]) == 0
+    assert f"report: {run / 'report.html'}" in capsys.readouterr().out
+    assert "<img" in (run / "report.html").read_text()
+
+
 def test_importances_name_the_searched_parameters(study_dir):
     _, study = study_dir
     values = importances(study)

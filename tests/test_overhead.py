@@ -244,3 +244,19 @@ def test_a_damaged_cache_entry_is_parsed_again(tmp_path, monkeypatch):
     bundled.parsed_ts.cache_clear()
     assert np.array_equal(bundled._load_ts(source)[0], first[0])
     bundled.parsed_ts.cache_clear()
+
+
+def test_the_probe_leaves_the_run_as_it_was(tmp_path, monkeypatch, no_quota):
+    # The policy measures 1 and 2 threads on a twin of the model: the run itself (its weights,
+    # its random streams) is the run that the chosen thread count gives without measuring.
+    monkeypatch.setattr(threads, "wait_policy", lambda: "passive")
+    monkeypatch.setattr(threads, "available_cpus", lambda: (2, "affinity"))
+    monkeypatch.setattr(threads, "PROBE_MIN_SECONDS", 0.0)
+    probed = run(tiny(epochs=2), tmp_path / "probed")
+    chosen = probed.timing.info["threads"]
+    assert chosen["threads"] in (1, 2) and "measured a step on 1:" in chosen["why"]
+    fixed = run(tiny(epochs=2, training=f"threads = {chosen['threads']}"), tmp_path / "fixed")
+    assert without_time(read_jsonl(tmp_path / "probed/metrics.jsonl")) == \
+        without_time(read_jsonl(tmp_path / "fixed/metrics.jsonl"))
+    same_weights(probed.model, fixed.model)
+    assert load_checkpoint(tmp_path / "probed/checkpoints/last.pt")["threads"] == chosen["threads"]

@@ -135,7 +135,9 @@ def test_sigterm_writes_the_last_finished_epoch_then_resume_is_exact(tmp_path):
     assert without_time(read_jsonl(tmp_path / "split/metrics.jsonl")) == \
         without_time(read_jsonl(tmp_path / "whole/metrics.jsonl"))
     same_weights(whole.model, resumed.model)
-    assert len(RunDir(tmp_path / "split").read_timing()["earlier_sessions"]) == 1
+    timing = RunDir(tmp_path / "split").read_timing()
+    assert len(timing["earlier_sessions"]) == 1
+    assert timing["threads"]["why"] == "the run's choice before it was resumed"
 
 
 # ------------------------------------------------------------------------------ threads

@@ -470,9 +470,8 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     tc = s.config.training
     if tc.threads is None and ckpt is not None and isinstance(ckpt.get("threads"), int):
         choice = ThreadChoice(int(ckpt["threads"]), "the run's choice before it was resumed")
-        torch.set_num_threads(choice.threads)
-        return choice
-    choice = choose_threads(tc.threads, share=workers)
+    else:
+        choice = choose_threads(tc.threads, share=workers)
     if len(choice.candidates) > 1:
         x, y = doctor_batch(s.data.train, tc.batch_size)
         saved = rng_state(s.shuffle_gen)

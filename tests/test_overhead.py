@@ -262,3 +262,16 @@ def test_the_probe_leaves_the_run_as_it_was(tmp_path, monkeypatch, no_quota):
         without_time(read_jsonl(tmp_path / "fixed/metrics.jsonl"))
     same_weights(probed.model, fixed.model)
     assert load_checkpoint(tmp_path / "probed/checkpoints/last.pt")["threads"] == chosen["threads"]
+
+
+def test_train_profile_flag(tmp_path, capsys):
+    import pstats
+
+    from rnnlab.cli import main
+
+    (tmp_path / "c.toml").write_text(tiny_toml(training="epochs = 1\nthreads = 1",
+                                               after="[tracking]\nhealth = false\ngrad_through_time = false"))
+    prof = tmp_path / "train.prof"
+    assert main(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet", "--profile", str(prof)]) == 0
+    assert f"profile: {prof}" in capsys.readouterr().out
+    assert any(func[2] == "_train" for func in pstats.Stats(str(prof)).stats)  # the trainer was profiled

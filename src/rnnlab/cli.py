@@ -74,6 +74,21 @@ def _say(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if not args.profile:
+        return _train_command(args)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return _train_command(args)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
+
+
+def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.train.trainer import train
 
@@ -356,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: continue although these harmless keys differ from the run's config "
                         "(e.g. training.epochs); logged in RUN_DIR/resumes.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole command to FILE "
+                   "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")

@@ -281,6 +281,7 @@ def test_study_with_another_config_is_refused_and_kept(tmp_path, capsys):
     (["--storage", "postgresql://nobody:pw@127.0.0.1:1/none"], "--storage postgresql://nobody:***@127.0.0.1:1/none: cannot open the database"),
     (["--workers", "0"], "--workers: expected at least 1, got 0"),
     (["--trials", "0"], "--trials: expected at least 1, got 0"),
+    (["--reports", "alll"], "--reports: expected one of best, all, none, got 'alll'; did you mean 'all'?"),
 ])
 def test_bad_command_lines_are_one_line_errors(tmp_path, capsys, args, message):
     config = write_config(tmp_path)

@@ -68,9 +68,12 @@ def test_study_report_content(study_dir):
     complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
     assert [int(r) for r in rows[: len(complete)]] == [t.number for t in complete]  # best (lowest loss) first
     reports = re.findall(r'<a href="([^"]+)">run report</a>', table)
-    records = re.findall(r'<a href="([^"]+)">records</a>', table)
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    assert len(rows) == len(study.trials) and len(reports) == len(finished)  # every finished trial links its report
+    # search.reports "best" (the default): only the best trial's report is drawn; every other
+    # trial links its run directory and the command that draws its report.
+    records = re.findall(r'<a href="([^"]+)">records \(draw: rnnlab report ([^<]+)\)</a>', table)
+    assert len(rows) == len(study.trials) and len(reports) == 1
+    assert all((out / link).resolve() == Path(run).resolve() for link, run in records)
+    records = [link for link, _ in records]
     assert len(reports) + len(records) == len(rows)
     assert all((out / link).is_file() for link in reports) and all((out / link).is_dir() for link in records)
     assert reports[0] == f"trials/{complete[0].number:04d}/fold-1/report.html"
@@ -78,6 +81,22 @@ def test_study_report_content(study_dir):
         assert "state-pruned" in table
     assert html.count("<img") == 4  # history, importances, slices, weight norms
     assert "optuna-dashboard " + str((out / "journal.log").resolve()) in html
+
+
+def test_a_trial_report_is_drawn_on_demand(study_dir, tmp_path, capsys):
+    import shutil
+
+    from rnnlab.cli import main
+
+    out, study = study_dir
+    undrawn = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL
+               and not (out / "trials" / f"{t.number:04d}" / "fold-1" / "report.html").exists()]
+    assert undrawn  # search.reports "best": the other trials' reports wait to be asked for
+    run = tmp_path / "fold-1"
+    shutil.copytree(out / "trials" / f"{undrawn[0].number:04d}" / "fold-1", run)
+    assert main(["report", str(run)]) == 0
+    assert f"report: {run / 'report.html'}" in capsys.readouterr().out
+    assert "<img" in (run / "report.html").read_text()
 
 
 def test_importances_name_the_searched_parameters(study_dir):

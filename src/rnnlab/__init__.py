@@ -16,11 +16,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rnnlab.activations import ACTIVATIONS
-from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step
-from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError, RunDirError
-from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase
-from rnnlab.layers.options import LayerOptions
+from rnnlab.threads import default_passive_wait
+
+# Before torch loads its OpenMP runtime, which reads the wait policy once (rnnlab.threads).
+default_passive_wait()
+
+from rnnlab.activations import ACTIVATIONS  # noqa: E402
+from rnnlab.constraints import MaxNorm, NonNeg, UnitNorm, apply_constraints, constrain_after_step  # noqa: E402
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RnnlabError, RunDirError  # noqa: E402
+from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase  # noqa: E402
+from rnnlab.layers.options import LayerOptions  # noqa: E402
 
 if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers and editors
     from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir

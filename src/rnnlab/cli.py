@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.errors import RnnlabError, RunDirError
+from rnnlab.errors import Interrupted, RnnlabError, RunDirError
 
 EXIT_USER_ERROR = 1
 
@@ -49,6 +49,7 @@ and config.toml is rewritten to the config the run now follows.""",
   rnnlab search my.toml --trials 40 --workers 2      # two processes, one core each
   rnnlab search my.toml --storage postgresql://me@db:5432/studies --study leaf   # on every machine
   rnnlab search my.toml --trials 20                  # again: continues the study
+  rnnlab search my.toml --reports all                # a run report for every trial (default: the best's)
 see docs/search.md for the [search] section and the default space""",
     "study": """examples:
   rnnlab study runs/gunpoint-lstm-search             # the trials table of a running or finished study""",
@@ -73,6 +74,21 @@ def _say(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if not args.profile:
+        return _train_command(args)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return _train_command(args)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
+
+
+def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.train.trainer import train
 
@@ -84,7 +100,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                    log=None if args.quiet else _say, allow_change=allow)
     _say(f"train accuracy {result.train_eval['acc']:.4f}"
          + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
-    report = _write_report(result.run_dir)
+    with result.timing.phase("report"):
+        report = _write_report(result.run_dir)
+    from rnnlab.rundir import RunDir
+
+    result.timing.write(RunDir(result.run_dir))
     _say(f"run directory: {result.run_dir}\nreport: {report}")
     if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
         from rnnlab.doctor import format_findings
@@ -229,7 +249,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rnnlab.search.study import SearchOptions, run_search
 
     options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
-                            storage=args.storage, study=args.study, out=args.out, final=not args.no_final)
+                            storage=args.storage, study=args.study, out=args.out, final=not args.no_final,
+                            reports=args.reports)
     outcome = run_search(options, log=None if args.quiet else _say)
     if outcome.best is None:
         raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")
@@ -350,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: continue although these harmless keys differ from the run's config "
                         "(e.g. training.epochs); logged in RUN_DIR/resumes.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole command to FILE "
+                   "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")
@@ -377,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", metavar="NAME", help="the study name (default: the config's name)")
     p.add_argument("--out", metavar="DIR", help="the study directory (default: output.dir + '-search')")
     p.add_argument("--no-final", action="store_true", help="skip retraining the best config and the test evaluation")
+    p.add_argument("--reports", metavar="WHICH", help="trials whose run reports are drawn: best (default: the best "
+                   "trial's, when the search ends), all (each as it finishes) or none (search.reports); draw any "
+                   "other with `rnnlab report DIR/trials/NNNN/fold-1`")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
     p.set_defaults(func=cmd_search)
 
@@ -428,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args))
+    except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
+        print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"rnnlab {args.command}: interrupted", file=sys.stderr, flush=True)
         return 130

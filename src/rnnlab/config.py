@@ -417,8 +417,9 @@ class TrainingConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**32)
     """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
     threads: int | None = Field(None, gt=0)
-    """torch intra-op threads (unset: torch's default). Small recurrent models often run fastest
-    on 1 thread, especially on a machine shared with other jobs."""
+    """torch intra-op threads (unset: the CPUs the process may use, split among a search's or
+    recipe's workers, and 1 or N as measured on the first steps: :mod:`rnnlab.threads`; the
+    choice and its reason are in ``timing.json``)."""
     shuffle: Literal["samples", "batches", "none"] = "samples"
     """"samples": new permutation every epoch; "batches": fixed batches, their order shuffled."""
     shuffle_within_batch: bool = False
@@ -428,6 +429,10 @@ class TrainingConfig(_Section):
     state from one window to the next and take one optimizer step per window (truncated BPTT),
     each window's loss against the sequence's label. Evaluation runs whole sequences."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    checkpoint_every: float = Field(60.0, ge=0.0)
+    """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
+    A run also checkpoints after its first epoch, after its last, and on SIGINT/SIGTERM; a run
+    killed harder repeats, exactly, the epochs since its last checkpoint when resumed."""
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainingConfig:
@@ -552,6 +557,10 @@ class SearchConfig(_Section):
     the search never ends below the config it started from."""
     keep_checkpoints: int = Field(3, ge=0)
     """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
+    reports: Literal["best", "all", "none"] = "best"
+    """Run reports of the trials (``fold-1/report.html``): "best" draws the best trial's when the
+    search ends (any other on demand: ``rnnlab report DIR/trials/NNNN/fold-1``), "all" every
+    trial's as it finishes, "none" no trial's (``--reports`` overrides it)."""
     heartbeat: int = Field(10, gt=0)
     """With a database (--storage): seconds between a worker's heartbeats; a trial without one
     for twice as long (a killed worker) is failed and retried once with the same parameters."""
@@ -617,7 +626,7 @@ def check_dir_name(name: str) -> str:
 #: patterns. More epochs also stretch a cosine schedule from the resumed step on.
 RESUME_HARMLESS: tuple[str, ...] = (
     "name", "output.dir", "training.epochs", "training.steps", "training.threads",
-    "training.early_stopping.patience",
+    "training.checkpoint_every", "training.early_stopping.patience",
     "tracking.*",
 )
 
@@ -1007,7 +1016,8 @@ weight_decay = 1e-2             # decoupled; biases and norm parameters are not 
 clip_norm = 1.0                 # global norm; the pre-clip norm is recorded either way
 on_nonfinite = "error"          # NaN/inf gradients: "error" (stop, naming them) or "skip" the step
 seed = 0
-# threads = 1                   # torch threads (default: torch's choice)
+# threads = 1                   # torch threads (default: measured, see timing.json)
+# checkpoint_every = 60         # seconds between checkpoints (and after the first and last epoch)
 shuffle = "samples"             # samples | batches | none
 shuffle_within_batch = false
 stateful_window = 0             # > 0: truncated BPTT over windows of this many steps

@@ -63,6 +63,18 @@ class RunDirError(RnnlabError):
     """The run directory is not in the state the command needs (e.g. no run to resume)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM, after its last finished epoch was checkpointed.
+
+    A ``KeyboardInterrupt``, not an :class:`RnnlabError`: whatever stops on Ctrl-C (the CLI, a
+    search, a recipe) stops on it too, and nothing mistakes it for a failed configuration.
+    """
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def library_reason(error: BaseException, limit: int = 200) -> str:
     """What a library (NumPy, torch) said went wrong, on one line, without its advice to load
     the file unsafely (``allow_pickle=True``, ``weights_only=False``): the file may be hostile.

@@ -13,6 +13,8 @@
       health.json       health-check findings (a JSON list)
       summary.json      final/best records and test metrics of a finished run
       grad_through_time.json   |dLoss/dh_t| after training, for the report
+      timing.json       where the run's wall time went (set-up, data, training, checkpoints,
+                        report...) and the torch threads it chose, with why
       checkpoints/      last.pt, best.pt (torch.save of plain tensors and numbers, with a SHA-256)
       report.html       self-contained HTML report
 
@@ -76,6 +78,7 @@ REPORT = "report.html"
 SUMMARY = "summary.json"
 RESUMES = "resumes.jsonl"
 GRAD_THROUGH_TIME = "grad_through_time.json"
+TIMING = "timing.json"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
@@ -193,8 +196,14 @@ class RunDir:
         return self.path / GRAD_THROUGH_TIME
 
     @property
+    def timing(self) -> Path:
+        """Seconds per phase of each session of the run, and its thread choice."""
+        return self.path / TIMING
+
+    @property
     def last_checkpoint(self) -> Path:
-        """Where ``--resume`` continues from (written after every epoch)."""
+        """Where ``--resume`` continues from (written after the first epoch, then at most every
+        ``training.checkpoint_every`` seconds, after the last epoch and on SIGINT/SIGTERM)."""
         return self.path / CHECKPOINTS / LAST_CHECKPOINT
 
     @property
@@ -253,6 +262,17 @@ class RunDir:
         data = read_json(self.health)
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise RunDirError(f"{self.health}: expected a JSON list of finding objects, got {_kind(data)}")
+        return data
+
+    def read_timing(self) -> dict[str, Any] | None:
+        """``timing.json`` (None when missing): ``seconds`` maps phases to numbers."""
+        if not self.timing.exists():
+            return None
+        data = read_json(self.timing)
+        seconds = data.get("seconds") if isinstance(data, dict) else None
+        if not (isinstance(seconds, dict) and all(_is_number(v) for v in seconds.values())):
+            raise RunDirError(f"{self.timing}: expected an object whose 'seconds' maps phases to numbers, "
+                              f"got {_shown(data)}")
         return data
 
     def read_config(self) -> Config:

@@ -3,7 +3,8 @@
 * UCR/UEA classification problems that aeon bundles under ``aeon/datasets/data/NAME/`` as
   ``NAME_TRAIN.ts`` / ``NAME_TEST.ts`` (GunPoint, BasicMotions, JapaneseVowels, ...): found by
   scanning that directory, so every bundled classification problem is available. Variable-length
-  problems (JapaneseVowels, PickupGestureWiimoteZ) come back padded with their lengths.
+  problems (JapaneseVowels, PickupGestureWiimoteZ) come back padded with their lengths. A file
+  is parsed once: then read from the user cache (:func:`cache_dir`), keyed by its content.
 * scikit-learn's 8x8 digits as ``digits_rows`` (8 steps of 8 pixels) and ``digits_pixels``
   (64 steps of 1 pixel); the test split is a fixed stratified 25 %.
 
@@ -17,7 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ import numpy as np
 
 from rnnlab._checks import did_you_mean
 from rnnlab.errors import DataError
+from rnnlab.rundir import atomic_write_bytes
 
 DIGITS = {"digits_rows": "8 steps x 8 channels (one image row per step)",
           "digits_pixels": "64 steps x 1 channel (one pixel per step)"}
@@ -121,6 +127,45 @@ def encode_labels(labels: np.ndarray, classes: list[str]) -> np.ndarray:
 
 
 def _load_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X [N, T, C], labels [N] as strings, lengths [N]) of a ``.ts`` file: parsed once per
+    content, then read from the cache (:func:`parsed_ts`); the arrays are the caller's own."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return tuple(a.copy() for a in parsed_ts(str(path), digest))  # type: ignore[return-value]
+
+
+def cache_dir() -> Path:
+    """Where parsed data sets are kept: ``$XDG_CACHE_HOME/rnnlab/data`` (``~/.cache/rnnlab/data``).
+
+    >>> cache_dir().parts[-2:]
+    ('rnnlab', 'data')
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rnnlab" / "data"
+
+
+@functools.lru_cache(maxsize=16)
+def parsed_ts(path: str, digest: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The parsed content ``digest`` (SHA-256) of the ``.ts`` file ``path``: from this process's
+    memory (a search's folds and trials load the same file), else from the user cache (an
+    ``.npz`` read without pickle, named by the digest, so a changed file is parsed again), else
+    parsed by aeon, whose import alone costs seconds, and cached."""
+    cached = cache_dir() / f"ts-{digest}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as z:
+            return z["X"], z["y"], z["lengths"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # not cached yet (or a damaged entry): parse, and replace it
+    X, y, lengths = _parse_ts(Path(path))
+    buf = io.BytesIO()
+    np.savez(buf, X=X, y=y, lengths=lengths)
+    try:
+        atomic_write_bytes(cached, buf.getvalue())
+    except OSError:
+        pass  # a read-only or full cache only costs the next run the parse
+    return X, y, lengths
+
+
+def _parse_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from aeon.datasets import load_from_ts_file
 
     X, y = load_from_ts_file(str(path))
@@ -129,7 +174,7 @@ def _load_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:  # variable length: list of [C, T_i]
         X, lengths = pad([np.asarray(s, dtype=np.float64).T for s in X])
-    return X, np.asarray(y), lengths
+    return np.ascontiguousarray(X), np.asarray(y).astype(str), lengths
 
 
 def _load_aeon(name: str) -> tuple[Sequences, Sequences]:

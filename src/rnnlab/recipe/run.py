@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import multiprocessing
-import os
 import re
 import signal
 import sys
@@ -85,12 +84,13 @@ def candidate_dir(out: Path, label: str, config: Config) -> Path:
     return out / "candidates" / f"{slug}-{digest}"
 
 
-def _score(job: tuple[str, str, int, FoldPlan, str]) -> list[float] | str:
+def _score(job: tuple[str, str, int, FoldPlan, str, int]) -> list[float] | str:
     """One (config, seed) on every fold: the fold scores, or why training failed (one line; run in
-    a worker process or here)."""
-    directory, config_text, seed, plan, metric = job
+    a worker process or here, one of ``workers`` sharing the CPUs)."""
+    directory, config_text, seed, plan, metric, workers = job
     try:
-        result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric)
+        result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric,
+                           workers=workers)
     except RnnlabError as e:  # e.g. diverged: this candidate fails, the recipe goes on
         return f"seed {seed}: {e}"
     return result.values
@@ -108,8 +108,10 @@ def _worker_init(threads: int) -> None:
 class Evaluator:
     """Scores labelled configs: each seed's fold scores, all seeds concatenated."""
 
-    def __init__(self, out: Path, plan: FoldPlan, seeds: list[int], metric: str, pool: Any, log: Log) -> None:
+    def __init__(self, out: Path, plan: FoldPlan, seeds: list[int], metric: str, pool: Any, log: Log,
+                 workers: int = 1) -> None:
         self.out, self.plan, self.seeds, self.metric, self.pool, self.log = out, plan, seeds, metric, pool, log
+        self.workers = workers
 
     def __call__(self, jobs: list[tuple[str, Config]]) -> list[list[float] | str]:
         work = []
@@ -118,7 +120,7 @@ class Evaluator:
             d.mkdir(parents=True, exist_ok=True)
             atomic_write_text(d / CONFIG, dump_config(config))
             text = dump_config(config)
-            work += [(str(d / f"seed-{s}"), text, s, self.plan, self.metric) for s in self.seeds]
+            work += [(str(d / f"seed-{s}"), text, s, self.plan, self.metric, self.workers) for s in self.seeds]
         self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}")
         flat = self.pool.map(_score, work) if self.pool is not None else [_score(w) for w in work]
         n = len(self.seeds)
@@ -131,10 +133,9 @@ class Evaluator:
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    from rnnlab.threads import available_cpus
+
+    return available_cpus()[0]
 
 
 def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> RecipeOutcome:
@@ -171,7 +172,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         pool = ctx.Pool(options.workers, initializer=_worker_init,
                         initargs=(max(1, _cores() // options.workers),))
     try:
-        evaluate = Evaluator(out, plan, seeds, search.metric, pool, say)
+        evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)
         done: list[dict[str, Any]] = []
 
         def on_step(o: Any) -> None:

@@ -55,14 +55,15 @@ def _ranked(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
 
 
 def _link(study_dir: Path, t: FrozenTrial) -> tuple[str, str] | None:
-    """(href, text): the trial's run report (its first run), else its directory (a trial that
-    failed before the report was drawn); None when it has none here (a trial of another machine)."""
+    """(href, text): the trial's run report (its first run), else its run directory with the
+    command that draws the report (``search.reports`` draws only the best trial's by default);
+    None when it has none here (a trial of another machine)."""
     trial_dir = study_dir / "trials" / f"{t.number:04d}"
     run = trial_dir / "fold-1"
     if (run / REPORT).exists():
         return os.path.relpath(run / REPORT, study_dir), "run report"
     if (run / METRICS).exists():
-        return os.path.relpath(trial_dir, study_dir) + "/", "records"
+        return os.path.relpath(run, study_dir) + "/", f"records (draw: rnnlab report {run})"
     return None
 
 

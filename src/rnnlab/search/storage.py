@@ -174,13 +174,15 @@ def _journal_line_problem(raw: bytes) -> str | None:
 
 def study_key(config: Config) -> str:
     """What must match for a study to be continued: the config without what does not change a
-    trial's result (the trial budget, which checkpoints are kept, the heartbeat, torch threads,
-    the output directory): ``--trials`` may grow a study, ``--out`` may move it."""
-    search = (config.search.model_copy(update={"trials": 1, "keep_checkpoints": 0, "heartbeat": 1})
+    trial's result (the trial budget, which checkpoints are kept and how often, which reports are
+    drawn, the heartbeat, torch threads, the output directory): ``--trials`` may grow a study,
+    ``--out`` may move it."""
+    search = (config.search.model_copy(update={"trials": 1, "keep_checkpoints": 0, "heartbeat": 1,
+                                                "reports": "best"})
               if config.search is not None else None)
     return dump_config(config.model_copy(update={
         "search": search, "output": config.output.model_copy(update={"dir": "."}),
-        "training": config.training.model_copy(update={"threads": None})}))
+        "training": config.training.model_copy(update={"threads": None, "checkpoint_every": 60.0})}))
 
 
 def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.samplers.BaseSampler,

@@ -48,6 +48,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.lock import DirLock
@@ -75,6 +76,7 @@ from rnnlab.search.storage import (
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
+from rnnlab.threads import available_cpus
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -83,6 +85,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: key paths that change what :func:`~rnnlab.train.trainer.check_plan` checks
 PLAN_KEYS = ("data.", "training.steps", "training.epochs", "training.batch_size", "training.schedule",
              "training.early_stopping", "training.stateful_window")
+#: ``--reports``: which trials' run reports are drawn (``search.reports``).
+REPORTS = ("best", "all", "none")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class SearchOptions:
     out: str | None = None
     final: bool = True
     """Retrain the best config on the whole training split and evaluate the test split."""
+    reports: str | None = None
+    """Which trials' run reports are drawn ("best", "all", "none"; None: ``search.reports``)."""
     progress: bool | None = None
     """A tqdm bar of finished trials (best so far, pruned, failed, ETA) above the trial lines;
     None: only when stderr is a terminal."""
@@ -139,6 +145,11 @@ def prepare(options: SearchOptions) -> Setup:
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     search = base.search if base.search is not None else SearchConfig()
+    if options.reports is not None:
+        if options.reports not in REPORTS:
+            raise SearchError(f"--reports: expected one of {', '.join(REPORTS)}, got {options.reports!r}"
+                              f"{did_you_mean(options.reports, REPORTS)}")
+        search = search.model_copy(update={"reports": options.reports})
     base = base.model_copy(update={"search": search})
     plan = plan_for_config(base, search)
     split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0])
@@ -204,7 +215,8 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         try:
             config = setup.space.apply(setup.base, values)
             trial.set_user_attr("config", dump_config(config))
-            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report)
+            result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report,
+                               workers=setup.options.workers)
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             trial.set_user_attr("failed_because", str(e))
             raise
@@ -218,7 +230,8 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             raise
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
-        draw_trial_report(trial_dir)  # after the scores are recorded
+        if setup.search.reports == "all":
+            draw_trial_report(trial_dir)  # after the scores are recorded
         if result.pruned_at is not None:
             trial.set_user_attr("pruned_at", result.pruned_at)
             raise optuna.TrialPruned(f"pruned at fold {result.pruned_at['fold']}, epoch {result.pruned_at['epoch']}")
@@ -233,8 +246,9 @@ def _in_main_thread() -> bool:
 
 
 def draw_trial_report(trial_dir: Path) -> None:
-    """The run report of the trial's first run (``fold-1/report.html``), drawn by the worker that
-    ran the trial, so the study report links every trial and drawing is shared by the workers.
+    """The run report of the trial's first run (``fold-1/report.html``): with ``search.reports``
+    "all" drawn by the worker that ran the trial (the drawing is shared by the workers), with
+    "best" only the best trial's, when the search ends.
 
     >>> draw_trial_report(Path("runs/search/trials/0003"))  # doctest: +SKIP
     """
@@ -439,10 +453,7 @@ class SearchOutcome:
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return available_cpus()[0]
 
 
 def worker_threads(base: Config) -> int | None:
@@ -651,6 +662,9 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
         spread = float(np.std(best.user_attrs.get("fold_scores", [np.nan])))
         say(f"best trial {best.number}: {metric} {best.value:.4f} ± {spread:.4f} over {setup.plan.describe()} "
             f"(search score, training split only)\nbest config: {path}")
+        best_dir = setup.out / "trials" / f"{best.number:04d}"
+        if setup.search.reports != "none" and (best_dir / "fold-1").is_dir():
+            draw_trial_report(best_dir)  # the one trial report a person opens first (a no-op's cost if drawn)
         if setup.options.final:
             final = run_final(setup.out, best, say)
             test = final.get("test")

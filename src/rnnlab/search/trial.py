@@ -171,21 +171,23 @@ def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:
 
 
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
-              metric: str = "val_acc", report: Report | None = None) -> TrialResult:
+              metric: str = "val_acc", report: Report | None = None, workers: int = 1) -> TrialResult:
     """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).
 
     ``out`` receives ``config.toml`` (the trial's complete config), one run directory per
-    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``.
+    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``;
+    ``workers`` is the number of processes running trials side by side (the thread policy
+    splits the CPUs among them).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # One process runs a trial: its runs are locked by the trainer, its own files by this lock.
     with DirLock(out, "trial directory").acquire():
-        return _run_trial_locked(config, plan, out, seeds, metric, report)
+        return _run_trial_locked(config, plan, out, seeds, metric, report, workers)
 
 
 def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence[int] | None, metric: str,
-                      report: Report | None) -> TrialResult:
+                      report: Report | None, workers: int) -> TrialResult:
     from rnnlab.train.trainer import train
 
     atomic_write_text(out / CONFIG, dump_config(config))
@@ -215,7 +217,8 @@ def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence
                     # Killed before its first checkpoint: nothing to resume from, and the seeded
                     # run started again writes the same records.
                     discard_run(run)
-                train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch)
+                train(cfg, out=run, resume=resume, progress=False, log=None, fold=fold, on_epoch=on_epoch,
+                      workers=workers)
                 if stop:
                     result.pruned_at = stop
                     atomic_write_json(out / TRIAL_FILE, result.to_dict())

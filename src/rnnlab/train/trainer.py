@@ -27,9 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+import multiprocessing
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,9 +58,10 @@ from rnnlab.config import (
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.doctor.findings import Finding
-from rnnlab.errors import ConfigError, RnnlabError, RunDirError
+from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.best import improves
 from rnnlab.train.checkpoint import (
     RESUME,
@@ -66,6 +71,7 @@ from rnnlab.train.checkpoint import (
     set_rng_state,
 )
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
+from rnnlab.train.timing import Timing
 
 Log = Callable[[str], None] | None
 #: Called with each epoch's metrics record once it is written; returning True ends training
@@ -91,6 +97,9 @@ class TrainResult:
     model: SequenceClassifier = field(repr=False)
     findings: list[Finding] = field(default_factory=list)
     """Findings after training (``rnnlab.doctor.fit``): underfit, overfit; empty when healthy."""
+    timing: Timing = field(default_factory=Timing, repr=False)
+    """Where the session's time went; a command that draws the report adds it and rewrites
+    ``timing.json`` (:meth:`Timing.write`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -373,6 +382,20 @@ class _Session:
     stopped_early: bool = False
     stopped_by_caller: bool = False
     """``on_epoch`` ended the run (a search's pruner): its fit is not judged."""
+    threads: ThreadChoice | None = None
+    saved_at: float = field(default_factory=time.perf_counter)
+    """When ``last.pt`` was last written (``training.checkpoint_every`` counts from it)."""
+    pending: dict[str, Any] | None = None
+    """A copy of the state after the last finished epoch, when it is not on disk yet: what a
+    signal writes before the run stops."""
+    best_pending: dict[str, Any] | None = None
+    """The state of the best epoch so far, when ``best.pt`` does not hold it yet."""
+    checkpoints_written: int = 0
+
+    @functools.cached_property
+    def config_text(self) -> str:
+        """The config as every checkpoint holds it."""
+        return dump_config(self.config)
 
     @property
     def total_steps(self) -> int:
@@ -418,15 +441,14 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     return steps_per_epoch, epochs
 
 
-def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log) -> _Session:
+def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log, timing: Timing) -> _Session:
     """Seed, load the data (the same as the checkpoint's, when resuming), build the model and
     the optimizer, and turn the budget into epochs."""
     tc = config.training
-    if tc.threads is not None:
-        torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
-    data = load_data(config.data, seed=tc.seed, fold=fold)
-    data_sha256 = data.fingerprint()
+    with timing.phase("data"):
+        data = load_data(config.data, seed=tc.seed, fold=fold)
+        data_sha256 = data.fingerprint()
     if ckpt is not None and ckpt["data_sha256"] != data_sha256:
         raise RunDirError(
             f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
@@ -443,6 +465,31 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
     return s
+
+
+def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log: Log) -> ThreadChoice:
+    """The run's torch threads (:mod:`rnnlab.threads`): ``training.threads``, else a resumed run's
+    recorded choice (the same sums as before the stop), else the policy, measured on a copy of
+    the model; the run's random streams and weights are untouched."""
+    tc = s.config.training
+    if tc.threads is None and ckpt is not None and isinstance(ckpt.get("threads"), int):
+        choice = ThreadChoice(int(ckpt["threads"]), "the run's choice before it was resumed")
+    else:
+        choice = choose_threads(tc.threads, share=workers)
+    if len(choice.candidates) > 1:
+        x, y = doctor_batch(s.data.train, tc.batch_size)
+        saved = rng_state(s.shuffle_gen)
+        try:  # a twin built anew (its initialization draws are undone below), with the run's weights
+            twin = build_model(s.config.model, s.data.channels, len(s.data.classes))
+            twin.load_state_dict(s.model.state_dict())
+            choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
+                           s.total_steps - s.step)
+        finally:
+            set_rng_state(saved, s.shuffle_gen)
+    else:
+        torch.set_num_threads(choice.threads)
+    _say(log, f"threads: {choice.describe()}")
+    return choice
 
 
 # ------------------------------------------------------------------------------ resume
@@ -589,16 +636,84 @@ def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]
     return record
 
 
-def _save_checkpoints(run: RunDir, s: _Session, epoch: int, improved: bool) -> None:
-    """``last.pt`` after every epoch, ``best.pt`` too when validation improved (atomic writes)."""
-    checkpoint = {
+def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
+    """What ``--resume`` continues from after ``epoch`` (the live tensors: copy to keep it)."""
+    return {
         "epoch": epoch, "step": s.step, "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
         "rng": rng_state(s.shuffle_gen), "early_stopping": s.stopper.state(), "stopped_early": s.stopped_early,
-        "config": dump_config(s.config), "data_sha256": s.data_sha256,
+        "config": s.config_text, "data_sha256": s.data_sha256,
+        **({"threads": s.threads.threads} if s.threads is not None else {}),
     }
+
+
+def _checkpoint(run: RunDir, s: _Session, epoch: int, improved: bool, due: bool) -> None:
+    """After ``epoch``: write ``last.pt`` (and ``best.pt`` when the best epoch is not on disk
+    yet) when ``due``, else keep a copy of the state for a signal to write (atomic writes;
+    the run's own state is never changed here, so the cadence cannot change a result)."""
+    state = _checkpoint_state(s, epoch)
     if improved:
-        save_checkpoint(run.best_checkpoint, checkpoint)
-    save_checkpoint(run.last_checkpoint, checkpoint)
+        s.best_pending = state
+    if due:
+        s.pending = state
+        _write_pending(run, s)
+        return
+    s.pending = _snapshot(state)
+    if improved:
+        s.best_pending = s.pending
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of a checkpoint's state: tensors cloned, containers rebuilt, the rest shared
+    (numbers and strings): the template's state in 1 ms, where ``copy.deepcopy`` takes 5-7 ms."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value)
+    return value
+
+
+def _write_pending(run: RunDir, s: _Session) -> None:
+    """Write the states kept by :func:`_checkpoint`: the best epoch's first, then ``last.pt``."""
+    if s.best_pending is not None:
+        save_checkpoint(run.best_checkpoint, s.best_pending)
+        s.best_pending = None
+    if s.pending is not None:
+        save_checkpoint(run.last_checkpoint, s.pending)
+        s.pending = None
+        s.checkpoints_written += 1
+    s.saved_at = time.perf_counter()
+
+
+class _Signals:
+    """SIGINT and SIGTERM during the epochs: raise :class:`Interrupted` at once (the trainer then
+    writes the last finished epoch's checkpoint); a second signal acts as it did before. Only
+    in the main thread of the main process: a worker's signals are its pool's to handle."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread() and multiprocessing.parent_process() is None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                before = signal.getsignal(sig)
+                if before is not signal.SIG_IGN and before is not None:
+                    self.previous[sig] = before
+                    signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.restore()
+        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+
+    def restore(self) -> None:
+        for sig, before in self.previous.items():
+            signal.signal(sig, before)
+        self.previous = {}
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
 
 
 def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
@@ -614,7 +729,7 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None,
           allow_change: Sequence[str] = (), fold: Fold | None = None,
-          on_epoch: EpochCallback | None = None) -> TrainResult:
+          on_epoch: EpochCallback | None = None, workers: int = 1) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``; unset
     ``name`` and ``output.dir`` follow the data, see :func:`with_derived_names`).
 
@@ -625,51 +740,100 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     silent); ``stop_after`` ends this session after that many epochs (a time budget: ``resume``
     continues the run as if it had never stopped). ``fold`` validates on that fold of the
     training split and leaves the test split out (:func:`rnnlab.data.load_data`); ``on_epoch``
-    sees each epoch's record and ends training when it returns True.
+    sees each epoch's record and ends training when it returns True; ``workers`` is the number
+    of processes sharing the CPUs (a search's or recipe's), which the thread policy splits
+    (:mod:`rnnlab.threads`; torch's thread count is restored when training returns).
+
+    Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
+    after the last epoch, and on SIGINT/SIGTERM (then :class:`rnnlab.errors.Interrupted`).
     """
-    config = with_derived_names(config)
-    with _open_run_dir(config, out, resume) as run:
-        return _train_locked(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch)
+    timing = Timing()
+    threads_before = torch.get_num_threads()
+    try:
+        config = with_derived_names(config)
+        with _open_run_dir(config, out, resume) as run:
+            return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch, workers,
+                          timing)
+    finally:
+        torch.set_num_threads(threads_before)
 
 
-def _train_locked(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
-                  stop_after: int | None, allow_change: Sequence[str], fold: Fold | None,
-                  on_epoch: EpochCallback | None) -> TrainResult:
+def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
+           stop_after: int | None, allow_change: Sequence[str], fold: Fold | None,
+           on_epoch: EpochCallback | None, workers: int, timing: Timing) -> TrainResult:
     """:func:`train` in the run directory it holds."""
-    ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
-    s = _set_up(config, fold, ckpt, log)
-    if ckpt is not None:
-        _resume(run, s, ckpt, changes, log)
-    elif config.tracking.enabled and config.tracking.health:
-        _health_check(run, s.model, s.optimizer, s.data, config, log)
-    tracker = _make_tracker(run, s.model, config, s.step, log)
-    if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
-        constrain_after_step(s.optimizer, s.model)  # project the weights after every optimizer step
+    with timing.phase("set_up"):
+        ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
+        if ckpt is not None:
+            timing.keep_earlier(run)
+        s = _set_up(config, fold, ckpt, log, timing)
+        if ckpt is not None:
+            _resume(run, s, ckpt, changes, log)
+    with timing.phase("threads"):
+        s.threads = _choose_threads(s, ckpt, workers, log)
+    if ckpt is None and config.tracking.enabled and config.tracking.health:
+        with timing.phase("health_check"):
+            _health_check(run, s.model, s.optimizer, s.data, config, log)
+    with timing.phase("set_up"):
+        tracker = _make_tracker(run, s.model, config, s.step, log)
+        if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
+            constrain_after_step(s.optimizer, s.model)  # project the weights after every optimizer step
 
-    monitor = config.training.early_stopping.monitor
-    for epoch in range(s.epoch_done + 1, _last_epoch(s, stop_after) + 1):
-        stats = _train_epoch(run, s, epoch, tracker, progress)
-        record = _epoch_record(s, epoch, stats)
-        improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False
-        s.stopped_early = s.stopper.should_stop
-        run.append(run.metrics, record)
-        _save_checkpoints(run, s, epoch, improved)
-        s.epoch_done = epoch
-        _say(log, _epoch_line(record, s.epochs))
-        if on_epoch is not None and on_epoch(record):
-            s.stopped_by_caller = True
-            break
-        if s.stopped_early:
-            _say(log, f"early stopping: {monitor} has not improved for {s.stopper.patience} epochs "
-                      f"(best {s.stopper.best:.4g} at epoch {s.stopper.best_epoch})")
-            break
+    steps_before = s.step
+    s.saved_at = time.perf_counter()
+    with _Signals():
+        try:
+            _epochs(run, s, tracker, progress, log, stop_after, on_epoch, timing)
+        except Interrupted as e:
+            with timing.phase("checkpoints"):
+                _write_pending(run, s)
+            last = f"after epoch {s.epoch_done}" if run.last_checkpoint.exists() else "none yet"
+            _say(log, f"{e}: checkpoint {last}; --resume continues from it")
+            timing.info.update(threads=s.threads.to_dict(), steps=s.step - steps_before,
+                               checkpoints_written=s.checkpoints_written, interrupted=str(e))
+            timing.write(run)
+            raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; the checkpoint {last}: "
+                                        "--resume continues from it") from None
 
     if tracker is not None:
         tracker.close()
     through_time = None
     if config.tracking.enabled and config.tracking.grad_through_time:
-        through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-    return _finish(run, s, through_time)
+        with timing.phase("grad_through_time"):
+            through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
+    result = _finish(run, s, through_time, timing)
+    timing.info.update(threads=s.threads.to_dict(), steps=s.step - steps_before,
+                       checkpoints_written=s.checkpoints_written)
+    timing.write(run)
+    return result
+
+
+def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: Log, stop_after: int | None,
+            on_epoch: EpochCallback | None, timing: Timing) -> None:
+    """The epochs of this session: train, evaluate, record, checkpoint when due, stop or go on."""
+    monitor = s.config.training.early_stopping.monitor
+    last = _last_epoch(s, stop_after)
+    for epoch in range(s.epoch_done + 1, last + 1):
+        with timing.phase("training"):
+            stats = _train_epoch(run, s, epoch, tracker, progress)
+        with timing.phase("evaluation"):
+            record = _epoch_record(s, epoch, stats)
+        improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False
+        s.stopped_early = s.stopper.should_stop
+        run.append(run.metrics, record)
+        s.stopped_by_caller = on_epoch is not None and on_epoch(record)
+        due = (epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller
+               or time.perf_counter() - s.saved_at >= s.config.training.checkpoint_every)
+        with timing.phase("checkpoints"):
+            _checkpoint(run, s, epoch, improved, due)
+        s.epoch_done = epoch
+        _say(log, _epoch_line(record, s.epochs))
+        if s.stopped_by_caller:
+            break
+        if s.stopped_early:
+            _say(log, f"early stopping: {monitor} has not improved for {s.stopper.patience} epochs "
+                      f"(best {s.stopper.best:.4g} at epoch {s.stopper.best_epoch})")
+            break
 
 
 def _epoch_line(r: dict[str, Any], epochs: int) -> str:
@@ -680,7 +844,7 @@ def _epoch_line(r: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None) -> TrainResult:
+def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing) -> TrainResult:
     """Evaluate the trained model (the best weights, with early stopping), the findings after
     training, and summary.json."""
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
@@ -689,11 +853,13 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None) -> Tr
     if stopper.patience > 0 and (run.best_checkpoint).exists():
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
-    train_eval = evaluate(model, data.train)
+    with timing.phase("evaluation"):
+        train_eval = evaluate(model, data.train)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller)
-    test = evaluate(model, data.test) if data.test is not None else None
+    with timing.phase("evaluation"):
+        test = evaluate(model, data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings)
+                         train_eval, test, model, findings, timing)
     atomic_write_json(run.summary, result.to_dict())
     return result
 

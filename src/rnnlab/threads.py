@@ -1,0 +1,197 @@
+"""How many torch threads a run uses, and why: the one thread policy of rnnlab.
+
+A machine that runs something else (a browser, a second experiment, a search's other worker)
+is the usual case, not the exception. Two things make torch collapse there:
+
+* **Spin-waiting.** torch's CPU build runs its parallel regions on GNU OpenMP (libgomp), whose
+  threads spin at the end of every region waiting for the others; with one core taken by another
+  process, a small recurrent step waits for a time slice at every one of its hundreds of regions
+  (measured on 2 cores next to one busy process: an ``nn.LSTM`` forward+backward took 280 ms on
+  2 spinning threads, 19 ms on 2 passive ones, 30 ms on one). :func:`default_passive_wait`, run
+  by ``import rnnlab`` before torch loads, sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
+  environment chose a policy: libgomp reads it once, when it starts, so it only counts before
+  torch is imported.
+* **Counting cores the process may not use.** :func:`available_cpus` takes the CPUs of the
+  process's affinity mask and the cgroup's CPU quota (a container limited to 2 CPUs on a
+  64-core host), not ``os.cpu_count()``.
+
+:func:`choose_threads` is the decision: ``training.threads`` when the config sets it; else the
+available CPUs divided among the processes that share them (``--workers``); one thread when only
+one CPU is left, or when the OpenMP runtime spins (torch was imported before rnnlab without
+``OMP_WAIT_POLICY=PASSIVE``). With more than one candidate, :func:`probe` times 1 and N threads
+on a few forward and backward passes of a copy of the model (the run's own state is untouched)
+and keeps the faster; a short run keeps one thread, which a busy machine cannot slow down. The
+trainer records the choice and its reason in ``timing.json`` and in each checkpoint, and a
+resumed run reuses it (the thread count may change the last bits of a sum).
+
+Example:
+    >>> choose_threads(3, cpus=(8, "affinity")).describe()
+    '3 threads (training.threads)'
+    >>> choose_threads(None, cpus=(2, "affinity"), share=2, policy="passive").describe()
+    '1 thread (2 CPUs the process may use (affinity), shared by 2 processes)'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The environment variable libgomp reads (once, when torch loads it).
+WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
+#: Below this estimated training time a run keeps one thread without measuring N: the probe
+#: would cost more than it could save.
+PROBE_MIN_SECONDS = 20.0
+#: N threads are kept only when at least this much faster than one (one thread is the choice
+#: a busy machine cannot slow down).
+PROBE_MARGIN = 0.9
+
+
+def default_passive_wait() -> None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` for the OpenMP runtime torch loads, unless the
+    environment already names a policy or torch is already loaded (then it is too late)."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault(WAIT_POLICY_ENV, "PASSIVE")
+
+
+def wait_policy() -> str:
+    """``"passive"`` or ``"active"``: how the OpenMP runtime's idle threads wait, as far as the
+    environment tells (libgomp's default, without the variable, spins).
+
+    >>> wait_policy() in ("passive", "active")
+    True
+    """
+    return "passive" if os.environ.get(WAIT_POLICY_ENV, "").strip().upper() == "PASSIVE" else "active"
+
+
+def cgroup_cpu_limit(root: str | os.PathLike[str] = "/sys/fs/cgroup") -> float | None:
+    """The CPUs a cgroup quota allows (``cpu.max`` of cgroup v2, or v1's
+    ``cpu.cfs_quota_us / cpu.cfs_period_us``); None without a quota.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "cpu.max").write_text("150000 100000\\n")
+    >>> cgroup_cpu_limit(d)
+    1.5
+    >>> _ = (d / "cpu.max").write_text("max 100000\\n"); cgroup_cpu_limit(d) is None
+    True
+    """
+    base = Path(root)
+    try:
+        text = (base / "cpu.max").read_text().split()
+        if len(text) == 2 and text[0] != "max":
+            return float(text[0]) / float(text[1])
+        if text:
+            return None
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota = float((base / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = float((base / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def available_cpus() -> tuple[int, str]:
+    """(CPUs this process may run on, where the number comes from): its affinity mask
+    (``os.sched_getaffinity``, else ``os.cpu_count()``), capped by a cgroup CPU quota.
+
+    >>> n, source = available_cpus()
+    >>> n >= 1, source.split(",")[0] in ("affinity", "cpu_count")
+    (True, True)
+    """
+    try:
+        n, source = len(os.sched_getaffinity(0)), "affinity"
+    except (AttributeError, OSError):  # not Linux
+        n, source = os.cpu_count() or 1, "cpu_count"
+    quota = cgroup_cpu_limit()
+    if quota is not None and math.ceil(quota) < n:
+        n, source = max(1, math.ceil(quota)), f"{source}, cgroup quota {quota:g}"
+    return max(n, 1), source
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The threads a run uses, the candidates left to measure, and why."""
+
+    threads: int
+    why: str
+    candidates: tuple[int, ...] = ()
+    """More than one: :func:`probe` decides between them (``threads`` is the fallback)."""
+
+    def describe(self) -> str:
+        return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.why})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threads": self.threads, "why": self.why, "wait_policy": wait_policy()}
+
+
+def choose_threads(requested: int | None, *, cpus: tuple[int, str] | None = None, share: int = 1,
+                   policy: str | None = None) -> ThreadChoice:
+    """The thread policy (see the module docstring): ``requested`` is ``training.threads``;
+    ``share`` the processes that split the CPUs (``--workers``); ``cpus`` and ``policy`` default
+    to :func:`available_cpus` and :func:`wait_policy`.
+
+    >>> choose_threads(None, cpus=(4, "affinity"), policy="passive").candidates
+    (1, 4)
+    >>> choose_threads(None, cpus=(4, "affinity"), policy="active").describe()
+    '1 thread (the OpenMP runtime spin-waits (OMP_WAIT_POLICY is not PASSIVE): more threads collapse on a shared machine)'
+    """
+    if requested is not None:
+        return ThreadChoice(requested, "training.threads")
+    n, source = cpus if cpus is not None else available_cpus()
+    per = max(1, n // max(share, 1))
+    shared = f", shared by {share} processes" if share > 1 else ""
+    if per == 1:
+        return ThreadChoice(1, f"{n} CPU{'s' if n > 1 else ''} the process may use ({source}){shared}")
+    if (policy or wait_policy()) != "passive":
+        return ThreadChoice(1, f"the OpenMP runtime spin-waits ({WAIT_POLICY_ENV} is not PASSIVE): more threads "
+                               "collapse on a shared machine")
+    return ThreadChoice(1, f"{n} CPUs the process may use ({source}){shared}", candidates=(1, per))
+
+
+def probe(choice: ThreadChoice, step: Callable[[], Any], total_steps: int, repeats: int = 2) -> ThreadChoice:
+    """Time ``step`` (one forward and backward pass on a copy of the model) on each of
+    ``choice.candidates`` and keep the fastest; ``total_steps`` (the run's) decides whether the
+    measurement pays: a run estimated under :data:`PROBE_MIN_SECONDS` on one thread keeps one.
+    The torch thread count is left at what the choice says.
+
+    >>> probe(ThreadChoice(1, "x", candidates=(1, 2)), lambda: None, total_steps=10).threads
+    1
+    """
+    import torch
+
+    if len(choice.candidates) < 2:
+        torch.set_num_threads(choice.threads)
+        return choice
+    seconds: dict[int, float] = {}
+    torch.set_num_threads(1)
+    step()  # warm-up: allocations, the first call of every kernel
+    seconds[1] = _time(step)
+    if seconds[1] * total_steps < PROBE_MIN_SECONDS:
+        return ThreadChoice(1, f"{choice.why}; a short run (~{seconds[1] * total_steps:.0f} s on one thread) "
+                               "keeps one")
+    for _ in range(repeats):
+        for n in choice.candidates:
+            torch.set_num_threads(n)
+            if n not in seconds:
+                step()  # warm-up of this thread count
+                seconds[n] = math.inf
+            seconds[n] = min(seconds[n], _time(step))
+    best = min(choice.candidates, key=lambda n: seconds[n])
+    if best != 1 and seconds[best] > PROBE_MARGIN * seconds[1]:
+        best = 1
+    measured = ", ".join(f"{n}: {seconds[n] * 1000:.1f} ms" for n in choice.candidates)
+    torch.set_num_threads(best)
+    return ThreadChoice(best, f"{choice.why}; measured a step on {measured}")
+
+
+def _time(step: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start

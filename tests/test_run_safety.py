@@ -407,7 +407,7 @@ def test_a_recipe_directory_has_one_writer(tmp_path, capsys):
     out.mkdir()
     with DirLock(out, "recipe directory"):
         refused(["recipe", str(cfg), "--out", str(out), "--steps", "zoneout", "--no-final"], capsys,
-                f"recipe directory {str(out)!r} is in use by another rnnlab process (pid {os.getpid()}")
+                f"recipe directory {str(out)!r} is in use by another writer in this process (pid {os.getpid()}")
     assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # nothing written by the refused one
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "recipe.md").write_text("my notes")

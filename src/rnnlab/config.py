@@ -581,6 +581,12 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
+        if self.model.recurrent_batch_norm and self.training.batch_size == 1:
+            raise ValueError(
+                "'training.batch_size' = 1 with 'model.recurrent_batch_norm' = true: recurrent batch norm normalizes "
+                "each step over the batch, and one sequence has no batch statistics (the layer's output would not "
+                "depend on its input); set training.batch_size >= 2 or model.recurrent_batch_norm = false"
+            )
         if self.model.bidirectional and self.training.stateful_window:
             raise ValueError(
                 "'model.bidirectional' cannot be combined with 'training.stateful_window': the reverse direction "

@@ -70,6 +70,8 @@ class RunDir:
     """Paths of a run directory (created on first use), and the validating readers of its files."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not os.fspath(path).strip():  # (Path("") is the working directory)
+            raise RunDirError(f"run directory: expected a path, got {os.fspath(path)!r}")
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {str(self.path)!r}: expected a directory, got a file")

@@ -174,18 +174,39 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, step: int, ste
 # ------------------------------------------------------------------------------ batches
 
 
-def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator) -> list[Tensor]:
+def merges_single_batch(config: Config) -> bool:
+    """Whether an epoch's last batch of one sequence joins the batch before it: with
+    ``model.recurrent_batch_norm``, whose statistics of each step are over the batch (a batch of
+    one has none: the layer refuses it in training mode).
+
+    >>> merges_single_batch(parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nrecurrent_batch_norm = true'))
+    True
+    """
+    return bool(config.model.recurrent_batch_norm)
+
+
+def _split(order: Tensor, batch_size: int, merge_single: bool) -> list[Tensor]:
+    batches = list(order.split(batch_size))
+    if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator, *, merge_single: bool = False) -> list[Tensor]:
     """Index batches for one epoch, drawn from ``gen`` (checkpointed, so resume continues it).
+    ``merge_single``: a last batch of one joins the one before (:func:`merges_single_batch`).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> [b.tolist() for b in batch_order(5, TrainingConfig(batch_size=2, shuffle="none"), g)]
     [[0, 1], [2, 3], [4]]
+    >>> [b.tolist() for b in batch_order(5, TrainingConfig(batch_size=2, shuffle="none"), g, merge_single=True)]
+    [[0, 1], [2, 3, 4]]
     """
     if cfg.shuffle == "samples":
         order = torch.randperm(n, generator=gen)
-        batches = list(order.split(cfg.batch_size))
+        batches = _split(order, cfg.batch_size, merge_single)
     else:
-        batches = list(torch.arange(n).split(cfg.batch_size))
+        batches = _split(torch.arange(n), cfg.batch_size, merge_single)
         if cfg.shuffle == "batches":
             batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
     if cfg.shuffle_within_batch:
@@ -331,15 +352,18 @@ def with_derived_names(config: Config) -> Config:
     return config.model_copy(update={"name": name, "output": output})
 
 
-def epoch_steps(n: int, length: int, tc: TrainingConfig) -> int:
+def epoch_steps(n: int, length: int, tc: TrainingConfig, *, merge_single: bool = False) -> int:
     """Optimizer steps in one epoch over ``n`` training sequences padded to ``length`` steps: its
-    batches, times the windows of each batch with ``stateful_window``.
+    batches (as :func:`batch_order` makes them), times the windows of each batch with
+    ``stateful_window``.
 
     >>> epoch_steps(50, 150, TrainingConfig(batch_size=16)), epoch_steps(50, 150, TrainingConfig(batch_size=16, stateful_window=100))
     (4, 8)
+    >>> epoch_steps(49, 150, TrainingConfig(batch_size=16)), epoch_steps(49, 150, TrainingConfig(batch_size=16), merge_single=True)
+    (4, 3)
     """
     windows = math.ceil(length / tc.stateful_window) if tc.stateful_window else 1
-    return math.ceil(n / tc.batch_size) * windows
+    return len(_split(torch.arange(n), tc.batch_size, merge_single)) * windows
 
 
 def seed_everything(seed: int) -> None:
@@ -402,7 +426,10 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             f"training.stateful_window needs equal-length sequences, got lengths "
             f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
         )
-    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
+    if config.model.recurrent_batch_norm and len(data.train) < 2:
+        raise ConfigError(f"model.recurrent_batch_norm normalizes each step over a batch of sequences: it needs at "
+                          f"least 2 training sequences, the training split holds {len(data.train)}")
+    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc, merge_single=merges_single_batch(config))
     epochs = tc.epochs_for(steps_per_epoch)
     warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
     if warm >= steps_per_epoch * epochs:
@@ -537,7 +564,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     X, y, L = _tensors(s.data.train)
     stats = _EpochStats()
     s.model.train()
-    for idx in _progress(batch_order(len(y), tc, s.shuffle_gen), progress, f"epoch {epoch}/{s.epochs}"):
+    for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
         xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
         state = None
         # A batch is one window (stateless) or consecutive windows sharing a carried state.

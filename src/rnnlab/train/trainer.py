@@ -292,7 +292,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
 
-    batch = doctor_batch(data.train, config.training.batch_size)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
     report = diagnose(LogitsOnly(model), batch, nn.CrossEntropyLoss(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
     _say(log, str(report))
@@ -305,21 +305,29 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     from rnnlab.introspect import grad_through_time
     from rnnlab.report import write_grad_through_time
 
-    batch = doctor_batch(data.train, config.training.batch_size)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
     was_training = model.training
     model.eval()
     try:
         gtt = grad_through_time(LogitsOnly(model), batch, nn.CrossEntropyLoss())
     finally:
         model.train(was_training)
-    write_grad_through_time(run, gtt, step=step, epoch=epoch_done)
+    length = data.train.X.shape[1]
+    cropped = (config.tracking.inspect_steps, length) if length > config.tracking.inspect_steps else None
+    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=cropped)
     return dict(gtt)
 
 
-def doctor_batch(split: Sequences, batch_size: int) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
+def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None
+                 ) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
     """The first ``batch_size`` training sequences as ``(x, y)``, or ``((x, lengths), y)`` when
-    their lengths differ, for :class:`LogitsOnly` in the health checks."""
+    their lengths differ, for :class:`LogitsOnly` in the health checks and the gradient through
+    time. ``max_steps``: only each sequence's first steps (``tracking.inspect_steps``): both run
+    the model under autograd and keep every step's graph, so their time and memory grow with it.
+    """
     X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))))
+    if max_steps is not None:
+        X, L = X[:, :max_steps], L.clamp(max=max_steps)
     x = _trim(X, L)
     return ((x, L) if bool((L != x.shape[1]).any()) else x), y
 
@@ -465,7 +473,31 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
+    for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
+        _say(log, line)
     return s
+
+
+def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str]:
+    """What a run will do that a config does not say, or that makes little sense, said before it
+    trains (``length``: the training sequences' padded length).
+
+    >>> c = parse_config('[data]\\ndataset = "GunPoint"\\n[training.schedule]\\nkind = "cosine_restarts"\\n'
+    ...                  'restart_epochs = 0.01')
+    >>> plan_warnings(c, 10, 150)
+    ['warning: training.schedule.restart_epochs = 0.01 is shorter than one optimizer step (0.1 epochs): the learning rate restarts at every step']
+    >>> plan_warnings(parse_config('[data]\\ndataset = "GunPoint"'), 10, 10**6)
+    ['tracking: the health checks and the gradient through time look at the first 4096 of the 1000000 steps of each series (tracking.inspect_steps: their time and memory grow with it)']
+    """
+    sc, tr = config.training.schedule, config.tracking
+    out = []
+    if tr.enabled and (tr.health or tr.grad_through_time) and length > tr.inspect_steps:
+        out.append(f"tracking: the health checks and the gradient through time look at the first {tr.inspect_steps} "
+                   f"of the {length} steps of each series (tracking.inspect_steps: their time and memory grow with it)")
+    if sc.kind == "cosine_restarts" and sc.restart_epochs * steps_per_epoch < 1:
+        out.append(f"warning: training.schedule.restart_epochs = {sc.restart_epochs:g} is shorter than one optimizer "
+                   f"step ({1 / steps_per_epoch:g} epochs): the learning rate restarts at every step")
+    return out
 
 
 # ------------------------------------------------------------------------------ resume

@@ -48,6 +48,8 @@ def _run_containing(t: float, period: float, mult: float) -> tuple[float, float]
     >>> _run_containing(1.0, 1e-300, 1.0 + 1e-12)[0] <= 1.0
     True
     """
+    if not t / period < 1e300:  # (and not NaN)
+        raise ValueError(f"period: {period!r} steps is too short to count the runs up to step {t!r}")
     if mult == 1:
         k = math.floor(t / period)
         return k * period, period
@@ -56,8 +58,8 @@ def _run_containing(t: float, period: float, mult: float) -> tuple[float, float]
     # where a run's start must not round past a restart that falls on a whole step.
     log_mult = math.log1p(mult - 1)
     ratio = t * (mult - 1) / period
-    if not ratio < 1e300:  # (and not NaN)
-        raise ValueError(f"period: {period!r} steps is too short to count the runs up to step {t!r}")
+    if not ratio * mult < 1e300:  # (the next run's start must be a float too)
+        raise ValueError(f"period_mult: {mult!r} is too large to count the runs up to step {t!r}")
 
     def start_of(k: int) -> float:
         if mult >= 1.5:

@@ -305,10 +305,9 @@ def _gradient_through_time(rd: RunDir) -> str:
         return _no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
     cropped = meta.pop("cropped", None)
     when = ", ".join(f"{k} {_num(v)}" for k, v in meta.items() if v is not None)
-    if cropped is not None:
-        when += f"{', ' if when else ''}on the first {_num(cropped[0])} of {_num(cropped[1])} steps of each series " \
-                "(tracking.inspect_steps)"
-    parts = [f"<p class='sub'>recorded at {when}</p>" if when else ""]
+    where = "" if cropped is None else \
+        f" on the first {_num(cropped[0])} of {_num(cropped[1])} steps of each series (tracking.inspect_steps)"
+    parts = [f"<p class='sub'>recorded{f' at {when}' if when else ''}{where}</p>" if when or where else ""]
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+import numpy as np
+
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     """``"; did you mean 'tanh'?"`` when a close option exists, else ``""``."""
@@ -28,6 +30,19 @@ def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """A flag: ``True`` or ``False`` only (``"no"`` or ``2`` would read as true).
+
+    >>> check_bool("batch_first", "no")
+    Traceback (most recent call last):
+    ...
+    TypeError: batch_first: expected True or False, got str 'no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_choice(name: str, value: object, options: Iterable[str]) -> str:

@@ -154,7 +154,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     data = load_data(config.data, seed=config.training.seed)
     model = build_model(config.model, data.channels, len(data.classes))
     optimizer = build_optimizer(model, config.training)
-    batch = doctor_batch(data.train, config.training.batch_size)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
+    if data.train.X.shape[1] > config.tracking.inspect_steps:
+        _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
+             "steps of each series (tracking.inspect_steps)")
     report = diagnose(LogitsOnly(model), batch, torch.nn.CrossEntropyLoss(), optimizer, steps=args.steps,
                       seed=config.training.seed)
     _say(str(report))

@@ -147,6 +147,9 @@ class ConvBlockConfig(_Section):
     activation: Activation = "relu"
 
 
+_SINGLE_BLOCK = ("channels", "kernel_size", "stride", "activation")
+
+
 class FrontendConfig(_Section):
     """Conv blocks in front of the recurrent layer: ``blocks`` (a list, ``[[model.frontend.blocks]]``),
     or one strided Conv1d given by the single-block keys (``channels``, ``kernel_size``,
@@ -164,14 +167,30 @@ class FrontendConfig(_Section):
     stride: int | None = Field(None, gt=0)
     activation: Activation | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_blocks(cls, data: Any) -> Any:
+        # An empty list alone would read as "no conv", yet builds the single-block default.
+        if isinstance(data, dict) and data.get("blocks") == [] and all(data.get(k) is None for k in _SINGLE_BLOCK):
+            raise ValueError(
+                "'model.frontend.blocks': expected at least one conv block ([[model.frontend.blocks]]), got an empty "
+                "list; for no front-end remove [model.frontend], for one strided conv give its keys "
+                "(channels, kernel_size, stride, activation)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _one_form(self) -> FrontendConfig:
-        single = [k for k in ("channels", "kernel_size", "stride", "activation") if getattr(self, k) is not None]
+        single = [k for k in _SINGLE_BLOCK if getattr(self, k) is not None]
         if self.blocks and single:
             raise ValueError(
                 "'model.frontend': expected either 'blocks' (a list of conv blocks) or the single-block "
                 f"keys (channels, kernel_size, stride, activation), got both: blocks and {', '.join(single)}"
             )
+        if not self.blocks:  # the single block's keys, explicit: a run's config.toml says what it built
+            block = self.conv_blocks[0]
+            for k in _SINGLE_BLOCK:
+                object.__setattr__(self, k, getattr(block, k))
         return self
 
     @property
@@ -251,6 +270,10 @@ def layer_class(kind: str) -> Any:
     return {cls.kind: cls for cls in (LSTM, GRU, RNN, IndRNN)}[kind]
 
 
+#: the deepest recurrent stack a config takes (the layers run one after the other, step by step)
+MAX_NUM_LAYERS = 32
+
+
 class ModelConfig(_LayerKeywords):
     """The classifier: optional Conv1d front-end, an rnnlab recurrent layer, a head.
 
@@ -300,6 +323,11 @@ class ModelConfig(_LayerKeywords):
             resolve(self.layer_options(), layer_class(self.layer).spec, None, self.hidden_size)
         except ArgumentError as e:
             raise ValueError(e.spelled(lambda key: f"'model.{key}'")) from None
+        if self.num_layers > MAX_NUM_LAYERS:
+            raise ValueError(
+                f"'model.num_layers': expected an integer in [1, {MAX_NUM_LAYERS}], got {self.num_layers} (each "
+                "layer is one more recurrence run step by step: a stack that deep would not finish training)"
+            )
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError(
                 f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
@@ -499,6 +527,9 @@ class TrackingConfig(_Section):
     """Run the health checks on the untrained model before training (health.json)."""
     grad_through_time: bool = True
     """After training, |dLoss/dh_t| of one training batch for the report (grad_through_time.json)."""
+    inspect_steps: int = Field(4096, ge=1, le=1_000_000)
+    """The health checks and the gradient through time run the model step by step under autograd,
+    keeping every step: on the first this many steps of each series (their time and memory grow with it)."""
 
 
 class OutputConfig(_Section):
@@ -590,6 +621,12 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
+        if self.model.recurrent_batch_norm and self.training.batch_size == 1:
+            raise ValueError(
+                "'training.batch_size' = 1 with 'model.recurrent_batch_norm' = true: recurrent batch norm normalizes "
+                "each step over the batch, and one sequence has no batch statistics (the layer's output would not "
+                "depend on its input); set training.batch_size >= 2 or model.recurrent_batch_norm = false"
+            )
         if self.model.bidirectional and self.training.stateful_window:
             raise ValueError(
                 "'model.bidirectional' cannot be combined with 'training.stateful_window': the reverse direction "
@@ -1049,6 +1086,7 @@ norms = ["l2"]                  # l1 | l2 | linf
 per_channel = true              # per-channel norm vectors, not only mean/max
 health = true                   # health checks before training (health.json)
 grad_through_time = true        # |dLoss/dh_t| per step after training, for the report
+inspect_steps = 4096            # the health checks and grad_through_time look at the first 4096 steps of a series
 
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it

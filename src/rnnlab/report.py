@@ -71,9 +71,11 @@ def write_grad_through_time(
     *,
     step: int | None = None,
     epoch: int | None = None,
+    cropped: tuple[int, int] | None = None,
 ) -> Path:
     """Store the result of :func:`rnnlab.introspect.grad_through_time` in
     ``RUN_DIR/grad_through_time.json`` (atomically, replacing an older one) for the report.
+    ``cropped``: ``(steps, of)`` when it was measured on the first ``steps`` of ``of`` steps.
 
     >>> import tempfile, torch
     >>> from rnnlab.introspect import grad_through_time
@@ -95,15 +97,16 @@ def write_grad_through_time(
                        for (k, d), a in g.layers.items()],
         })
     path = rd.grad_through_time
-    atomic_write_json(path, {"step": step, "epoch": epoch, "modules": modules})
+    atomic_write_json(path, {"step": step, "epoch": epoch, "modules": modules,
+                             **({"cropped": list(cropped)} if cropped is not None else {})})
     return path
 
 
 def read_grad_through_time(
     run_dir: str | os.PathLike[str] | RunDir,
 ) -> tuple[dict[str, GradThroughTime], dict[str, Any]]:
-    """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR``; empty when the
-    run recorded none."""
+    """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR`` (and ``"cropped":
+    [steps, of]`` when measured on the first steps of the series); empty when the run recorded none."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     path = rd.grad_through_time
     if not path.exists():
@@ -117,7 +120,10 @@ def read_grad_through_time(
             module=str(m["module"]), kind=m.get("kind"), num_layers=int(m["num_layers"]),
             directions=tuple(m["directions"]), layers=layers,
         )
-    return out, {"step": data.get("step"), "epoch": data.get("epoch")}
+    meta = {"step": data.get("step"), "epoch": data.get("epoch")}
+    if data.get("cropped") is not None:
+        meta["cropped"] = data["cropped"]
+    return out, meta
 
 
 # --- HTML pieces ---------------------------------------------------------------------------------
@@ -297,8 +303,11 @@ def _gradient_through_time(rd: RunDir) -> str:
     gtts, meta = read_grad_through_time(rd)
     if not gtts:
         return _no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
+    cropped = meta.pop("cropped", None)
     when = ", ".join(f"{k} {_num(v)}" for k, v in meta.items() if v is not None)
-    parts = [f"<p class='sub'>recorded at {when}</p>" if when else ""]
+    where = "" if cropped is None else \
+        f" on the first {_num(cropped[0])} of {_num(cropped[1])} steps of each series (tracking.inspect_steps)"
+    parts = [f"<p class='sub'>recorded{f' at {when}' if when else ''}{where}</p>" if when or where else ""]
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"

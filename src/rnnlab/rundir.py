@@ -110,6 +110,8 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not os.fspath(path).strip():  # (Path("") is the working directory)
+            raise RunDirError(f"run directory: expected a path, got {os.fspath(path)!r}")
         self.path = Path(path)
         self.lock = DirLock(self.path, RUN.what)
         if self.path.exists() and not self.path.is_dir():

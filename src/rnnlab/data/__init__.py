@@ -25,6 +25,7 @@ from rnnlab.data.checks import (
     check_float32_range,
     check_labels,
     check_nonempty,
+    check_not_regression,
     check_shapes,
 )
 from rnnlab.data.files import load_file
@@ -125,6 +126,7 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     from rnnlab.data.bundled import _label_order, encode_labels
 
     if classes is None:
+        check_not_regression(y, f"{where} ({path})")
         classes = _label_order(y)
     unknown = sorted({str(v) for v in y} - set(classes))
     if unknown:

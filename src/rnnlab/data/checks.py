@@ -92,6 +92,27 @@ def check_labels(y: np.ndarray | None, where: str) -> None:
         raise DataError(f"{where}: expected labels of at least 2 classes for classification, got {len(classes)}{only}")
 
 
+def check_not_regression(y: np.ndarray, where: str) -> None:
+    """Refuse fractional float labels of which (nearly) every value has one series: regression
+    targets, which a classifier would learn as one class per series.
+
+    >>> check_not_regression(np.array([0.13, 2.5, 1.75, 0.5]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): y holds 4 distinct values among 4 series: looks like regression targets; rnnlab trains classifiers (one class per value), and 4 of these 4 classes have a single series; give class labels
+    """
+    if y.dtype.kind != "f" or not len(y) or bool(np.all(np.mod(y, 1) == 0)):
+        return
+    values, counts = np.unique(y, return_counts=True)
+    single = int((counts == 1).sum())
+    if len(values) >= 3 and single >= 0.9 * len(values):
+        raise DataError(
+            f"{where}: y holds {len(values)} distinct values among {len(y)} series: looks like regression targets; "
+            f"rnnlab trains classifiers (one class per value), and {single} of these {len(values)} classes have a "
+            "single series; give class labels"
+        )
+
+
 def check_nonempty(n: int, where: str, hint: str = "") -> None:
     """A split with no sequence in it."""
     if n == 0:

@@ -272,7 +272,7 @@ def _run_layer(
                 )
             out = h
             if valid is not None:
-                out = out * _bcast(valid[t], out).to(out.dtype)
+                out = torch.where(_bcast(valid[t], out), out, out.new_zeros(()))
             probes[d][t] = h
             outs[d][t] = out
             new.append(mine)
@@ -300,6 +300,8 @@ def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -
         raise TypeError(f"input: expected a Tensor or PackedSequence, got {type(x).__name__}")
     T = xs.shape[0]
     valid = None if lens is None else (torch.arange(T)[:, None] < lens[None, :]).to(xs.device)
+    if valid is not None:  # the padding rule, as the layers' own entry applies it
+        xs = torch.where(valid.view(*valid.shape, *([1] * (xs.dim() - 2))), xs, xs.new_zeros(()))
     original_state = original[1]
     ad = _Adapter(module, original_state)
     finals: list[list[Tensor]] = []

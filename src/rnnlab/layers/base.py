@@ -359,6 +359,12 @@ class RecurrentBase(nn.Module):
                 f"input: expected dtype {dtype} (the layer's parameters), got {batch.x.dtype}; convert the "
                 f"input (input.to({dtype})) or the layer (layer.to({batch.x.dtype}))"
             )
+        if self.training and self.recurrent_batch_norm and batch.x.shape[1] == 1:
+            # (as torch's BatchNorm: with one row, each step would normalize to its shift alone)
+            raise ValueError(
+                "input: recurrent_batch_norm in training mode normalizes each step over the batch: expected more "
+                "than 1 sequence per batch, got 1 (train on batches of 2 or more, or call layer.eval())"
+            )
         states = self._initial_state(hx, batch)
         valid = batch.valid
         D = self.num_directions
@@ -395,7 +401,7 @@ class RecurrentBase(nn.Module):
                     lengths=batch.lengths,
                 )
             if self.residual == "all" or (self.residual == "upper" and layer > 0):
-                out = out + (layer_in if valid is None else layer_in * valid)
+                out = out + (layer_in if valid is None else torch.where(valid, layer_in, layer_in.new_zeros(())))
             if layer < self.num_layers - 1:
                 for reg in between:  # (normalization, then dropout, of what the layer passes up)
                     out = reg.between(self, layer, out, valid)  # type: ignore[misc]

@@ -158,8 +158,8 @@ def run_direction(
         xs = reverse_time(xs, idx)
     keep = keep_weights(state, xs.shape[0], zoneout, training, valid)
     out, final = loop(xs, state, keep)
-    if valid is not None:
-        out = out * valid.view(*valid.shape[:2], *([1] * (out.dim() - 2)))
+    if valid is not None:  # (selection: what a padded step computed never reaches a valid one)
+        out = torch.where(valid.view(*valid.shape[:2], *([1] * (out.dim() - 2))), out, out.new_zeros(()))
     if reverse:
         out = reverse_time(out, idx)
     return out, final

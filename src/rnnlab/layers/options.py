@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from rnnlab._checks import check_choice, check_positive_int, did_you_mean
+from rnnlab._checks import check_bool, check_choice, check_positive_int, did_you_mean
 from rnnlab.activations import Activation, get_activation
 from rnnlab.constraints import Constraint
 from rnnlab.errors import ArgumentError
@@ -146,11 +146,13 @@ def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidde
         num_layers = check_positive_int("num_layers", options.num_layers)
     with naming("implementation"):
         check_choice("implementation", options.implementation, IMPLEMENTATIONS)
+    flags = {}
+    for flag in ("bias", "batch_first", "bidirectional"):
+        with naming(flag):
+            flags[flag] = check_bool(flag, getattr(options, flag))
     changes: dict[str, Any] = {
         "num_layers": num_layers,
-        "bias": bool(options.bias),
-        "batch_first": bool(options.batch_first),
-        "bidirectional": bool(options.bidirectional),
+        **flags,
         "activation": act,
         "recurrent_activation": ract,
     }

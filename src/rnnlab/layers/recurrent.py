@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnlab._checks import check_choice, check_probability
+from rnnlab._checks import check_bool, check_choice, check_probability
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
 from rnnlab.layers.sequence import prepare_input
 
@@ -61,8 +61,8 @@ class Recurrent(nn.Module):
         if not callable(cell):
             raise TypeError(f"cell: expected a module cell(x_t, state) -> (y_t, new_state), got {type(cell).__name__}")
         self.cell = cell
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.batch_first = check_bool("batch_first", batch_first)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         if reverse_cell is not None and not bidirectional:
             raise ValueError("reverse_cell: only used with bidirectional=True")
         if bidirectional:

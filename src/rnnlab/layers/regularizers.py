@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab._checks import check_choice, check_positive_int, check_probability
+from rnnlab._checks import check_bool, check_choice, check_positive_int, check_probability
 from rnnlab.constraints import check_constraint
 from rnnlab.errors import ArgumentError
 from rnnlab.layers.init import check_initializer
@@ -101,11 +101,11 @@ def _check_norms(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     if o.layer_norm and o.recurrent_batch_norm:
         raise ArgumentError("layer_norm and recurrent_batch_norm: choose one, got both true",
                             "layer_norm", "recurrent_batch_norm")
-    return {"layer_norm": bool(o.layer_norm)}
+    return {"layer_norm": check_bool("layer_norm", o.layer_norm)}
 
 
 def _check_batch_norm(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
-    return {"recurrent_batch_norm": bool(o.recurrent_batch_norm),
+    return {"recurrent_batch_norm": check_bool("recurrent_batch_norm", o.recurrent_batch_norm),
             "batch_norm_steps": check_positive_int("batch_norm_steps", o.batch_norm_steps)}
 
 
@@ -142,7 +142,7 @@ def _between_norm(layer: nn.Module, index: int, out: Tensor, valid: Tensor | Non
     norm = getattr(layer, f"between_norm_l{index}")
     if isinstance(norm, nn.LayerNorm):
         y = norm(out)
-        return y if valid is None else y * valid
+        return y if valid is None else torch.where(valid, y, y.new_zeros(()))
     rows = out.reshape(-1, out.shape[-1])
     if valid is None:
         return norm(rows).view_as(out)
@@ -179,7 +179,7 @@ def _check_unit_forget_bias(o: LayerOptions, ctx: LayerContext) -> dict[str, Any
                          "(only an LSTM has a forget gate)")
     if o.unit_forget_bias and not o.bias:
         raise ValueError("unit_forget_bias: needs bias=True")
-    return {"unit_forget_bias": bool(o.unit_forget_bias)}
+    return {"unit_forget_bias": check_bool("unit_forget_bias", o.unit_forget_bias)}
 
 
 def _name(v: Any) -> str:

@@ -86,6 +86,8 @@ def prepare_input(
         lengths_t = None
         if lengths is not None:
             lengths_t = torch.as_tensor(lengths)
+            if lengths_t.dtype == torch.bool:  # (True would read as a length of 1)
+                raise ValueError("lengths: expected integer lengths, got a bool tensor")
             if lengths_t.dim() != 1 or lengths_t.dtype.is_floating_point or lengths_t.shape[0] != x.shape[1]:
                 raise ValueError(
                     f"lengths: expected a 1-D integer tensor of {x.shape[1]} sequence lengths "
@@ -114,7 +116,15 @@ def prepare_input(
         )
     if not x.is_floating_point():
         raise TypeError(f"input: expected a floating-point tensor, got dtype {x.dtype}")
-    return SequenceBatch(x=x, lengths=lengths_t, batch_first=bf, unbatched=unbatched, packed=packed)
+    batch = SequenceBatch(x=x, lengths=lengths_t, batch_first=bf, unbatched=unbatched, packed=packed)
+    valid = batch.valid
+    if valid is not None:
+        # The padding rule: whatever the padding holds (NaN, inf), no computation path may let it
+        # reach a valid step or the final state. Every path reads its input from here, so the
+        # padding is replaced by zeros once, by selection (0 * NaN would be NaN), and its
+        # gradient is zero.
+        batch.x = torch.where(valid.view(*valid.shape[:2], *([1] * (x.dim() - 2))), x, x.new_zeros(()))
+    return batch
 
 
 def reverse_index(lengths: Tensor | None, T: int, device: torch.device) -> Tensor | None:

@@ -33,8 +33,10 @@ def twin_of(module: nn.Module) -> RecurrentBase:
     cls = next((c for t, c in ((nn.LSTM, LSTM), (nn.GRU, GRU), (nn.RNN, RNN)) if isinstance(module, t)), None)
     if cls is None:
         raise TypeError(f"module: expected a torch nn.LSTM, nn.GRU or nn.RNN, got {type(module).__name__}")
-    kw: dict[str, Any] = {"num_layers": module.num_layers, "bias": module.bias, "batch_first": module.batch_first,
-                          "dropout": module.dropout, "bidirectional": module.bidirectional}
+    # (torch takes any truthy flag, an rnnlab layer True or False only)
+    kw: dict[str, Any] = {"num_layers": module.num_layers, "bias": bool(module.bias),
+                          "batch_first": bool(module.batch_first), "dropout": module.dropout,
+                          "bidirectional": bool(module.bidirectional)}
     if cls is RNN:
         kw["nonlinearity"] = module.nonlinearity
     p = next(module.parameters())

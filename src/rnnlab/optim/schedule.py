@@ -38,6 +38,46 @@ def _check(period: float, period_mult: float, eta_min: float, eta_max: float) ->
         raise ValueError(f"eta_min, eta_max: expected 0 <= eta_min <= eta_max, got {eta_min!r}, {eta_max!r}")
 
 
+def _run_containing(t: float, period: float, mult: float) -> tuple[float, float]:
+    """``(start, length)`` of the run that step ``t`` falls in, in closed form: run k starts at
+    ``period (mult^k − 1) / (mult − 1)`` (a loop over the runs would take ~log(t)/log(mult)
+    iterations: 10^10 for a mult just above 1 and a vanishing period).
+
+    >>> _run_containing(3.0, 2.0, 2.0)
+    (2.0, 4.0)
+    >>> _run_containing(1.0, 1e-300, 1.0 + 1e-12)[0] <= 1.0
+    True
+    """
+    if not t / period < 1e300:  # (and not NaN)
+        raise ValueError(f"period: {period!r} steps is too short to count the runs up to step {t!r}")
+    if mult == 1:
+        k = math.floor(t / period)
+        return k * period, period
+    # k = floor(log_mult(1 + t (mult − 1) / period)), with log1p/expm1 for a mult near 1 (mult − 1
+    # is exact in floating point for mult in [1, 2]); powers for a larger one, exact for 2 or 3,
+    # where a run's start must not round past a restart that falls on a whole step.
+    log_mult = math.log1p(mult - 1)
+    ratio = t * (mult - 1) / period
+    if not ratio * mult < 1e300:  # (the next run's start must be a float too)
+        raise ValueError(f"period_mult: {mult!r} is too large to count the runs up to step {t!r}")
+
+    def start_of(k: int) -> float:
+        if mult >= 1.5:
+            return period * (mult**k - 1) / (mult - 1)
+        return period * math.expm1(k * log_mult) / (mult - 1)
+
+    k = math.floor(math.log1p(ratio) / log_mult)
+    # Rounding may put k one run off either way: a bounded correction.
+    for _ in range(4):
+        if k > 0 and t < start_of(k):
+            k -= 1
+        elif t >= start_of(k + 1):
+            k += 1
+        else:
+            break
+    return start_of(k), period * mult**k
+
+
 def warm_restart_factor(
     t: float, period: float, period_mult: float = 1.0, eta_min: float = 0.0, eta_max: float = 1.0
 ) -> float:
@@ -49,14 +89,7 @@ def warm_restart_factor(
     _check(period, period_mult, eta_min, eta_max)
     if t < 0:
         raise ValueError(f"t: expected a step count >= 0, got {t!r}")
-    start, length = 0.0, float(period)
-    # Growing runs: the loop runs O(log t) times. Equal runs: plain division.
-    if period_mult == 1:
-        start = math.floor(t / length) * length
-    else:
-        while t >= start + length:
-            start += length
-            length *= period_mult
+    start, length = _run_containing(float(t), float(period), float(period_mult))
     t_cur = t - start
     return eta_min + 0.5 * (eta_max - eta_min) * (1.0 + math.cos(math.pi * t_cur / length))
 

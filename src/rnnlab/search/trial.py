@@ -148,13 +148,15 @@ def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
     >>> fold_epochs(cfg, FoldPlan(k=5, seed=0))   # 40 training series a fold: 4 steps an epoch
     [25, 25, 25, 25, 25]
     """
-    from rnnlab.train.trainer import epoch_steps
+    from rnnlab.train.trainer import epoch_steps, merges_single_batch
 
     tc = config.training
     if tc.steps is None:
         return [tc.epochs_for(1)] * plan.k
     data = config.data.model_dump_json()
-    return [tc.epochs_for(epoch_steps(*_fold_shape(data, tc.seed, fold), tc)) for fold in plan.folds()]
+    merge = merges_single_batch(config)
+    return [tc.epochs_for(epoch_steps(*_fold_shape(data, tc.seed, fold), tc, merge_single=merge))
+            for fold in plan.folds()]
 
 
 def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:

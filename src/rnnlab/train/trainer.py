@@ -184,18 +184,39 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, step: int, ste
 # ------------------------------------------------------------------------------ batches
 
 
-def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator) -> list[Tensor]:
+def merges_single_batch(config: Config) -> bool:
+    """Whether an epoch's last batch of one sequence joins the batch before it: with
+    ``model.recurrent_batch_norm``, whose statistics of each step are over the batch (a batch of
+    one has none: the layer refuses it in training mode).
+
+    >>> merges_single_batch(parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nrecurrent_batch_norm = true'))
+    True
+    """
+    return bool(config.model.recurrent_batch_norm)
+
+
+def _split(order: Tensor, batch_size: int, merge_single: bool) -> list[Tensor]:
+    batches = list(order.split(batch_size))
+    if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator, *, merge_single: bool = False) -> list[Tensor]:
     """Index batches for one epoch, drawn from ``gen`` (checkpointed, so resume continues it).
+    ``merge_single``: a last batch of one joins the one before (:func:`merges_single_batch`).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> [b.tolist() for b in batch_order(5, TrainingConfig(batch_size=2, shuffle="none"), g)]
     [[0, 1], [2, 3], [4]]
+    >>> [b.tolist() for b in batch_order(5, TrainingConfig(batch_size=2, shuffle="none"), g, merge_single=True)]
+    [[0, 1], [2, 3, 4]]
     """
     if cfg.shuffle == "samples":
         order = torch.randperm(n, generator=gen)
-        batches = list(order.split(cfg.batch_size))
+        batches = _split(order, cfg.batch_size, merge_single)
     else:
-        batches = list(torch.arange(n).split(cfg.batch_size))
+        batches = _split(torch.arange(n), cfg.batch_size, merge_single)
         if cfg.shuffle == "batches":
             batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
     if cfg.shuffle_within_batch:
@@ -281,7 +302,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
 
-    batch = doctor_batch(data.train, config.training.batch_size)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
     report = diagnose(LogitsOnly(model), batch, nn.CrossEntropyLoss(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
     _say(log, str(report))
@@ -294,21 +315,29 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     from rnnlab.introspect import grad_through_time
     from rnnlab.report import write_grad_through_time
 
-    batch = doctor_batch(data.train, config.training.batch_size)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
     was_training = model.training
     model.eval()
     try:
         gtt = grad_through_time(LogitsOnly(model), batch, nn.CrossEntropyLoss())
     finally:
         model.train(was_training)
-    write_grad_through_time(run, gtt, step=step, epoch=epoch_done)
+    length = data.train.X.shape[1]
+    cropped = (config.tracking.inspect_steps, length) if length > config.tracking.inspect_steps else None
+    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=cropped)
     return dict(gtt)
 
 
-def doctor_batch(split: Sequences, batch_size: int) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
+def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None
+                 ) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
     """The first ``batch_size`` training sequences as ``(x, y)``, or ``((x, lengths), y)`` when
-    their lengths differ, for :class:`LogitsOnly` in the health checks."""
+    their lengths differ, for :class:`LogitsOnly` in the health checks and the gradient through
+    time. ``max_steps``: only each sequence's first steps (``tracking.inspect_steps``): both run
+    the model under autograd and keep every step's graph, so their time and memory grow with it.
+    """
     X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))))
+    if max_steps is not None:
+        X, L = X[:, :max_steps], L.clamp(max=max_steps)
     x = _trim(X, L)
     return ((x, L) if bool((L != x.shape[1]).any()) else x), y
 
@@ -343,15 +372,18 @@ def with_derived_names(config: Config) -> Config:
     return config.model_copy(update={"name": name, "output": output})
 
 
-def epoch_steps(n: int, length: int, tc: TrainingConfig) -> int:
+def epoch_steps(n: int, length: int, tc: TrainingConfig, *, merge_single: bool = False) -> int:
     """Optimizer steps in one epoch over ``n`` training sequences padded to ``length`` steps: its
-    batches, times the windows of each batch with ``stateful_window``.
+    batches (as :func:`batch_order` makes them), times the windows of each batch with
+    ``stateful_window``.
 
     >>> epoch_steps(50, 150, TrainingConfig(batch_size=16)), epoch_steps(50, 150, TrainingConfig(batch_size=16, stateful_window=100))
     (4, 8)
+    >>> epoch_steps(49, 150, TrainingConfig(batch_size=16)), epoch_steps(49, 150, TrainingConfig(batch_size=16), merge_single=True)
+    (4, 3)
     """
     windows = math.ceil(length / tc.stateful_window) if tc.stateful_window else 1
-    return math.ceil(n / tc.batch_size) * windows
+    return len(_split(torch.arange(n), tc.batch_size, merge_single)) * windows
 
 
 def seed_everything(seed: int) -> None:
@@ -429,7 +461,10 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             f"training.stateful_window needs equal-length sequences, got lengths "
             f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
         )
-    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
+    if config.model.recurrent_batch_norm and len(data.train) < 2:
+        raise ConfigError(f"model.recurrent_batch_norm normalizes each step over a batch of sequences: it needs at "
+                          f"least 2 training sequences, the training split holds {len(data.train)}")
+    steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc, merge_single=merges_single_batch(config))
     epochs = tc.epochs_for(steps_per_epoch)
     warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
     if warm >= steps_per_epoch * epochs:
@@ -464,6 +499,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
+    for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
+        _say(log, line)
     return s
 
 
@@ -477,7 +514,7 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     else:
         choice = choose_threads(tc.threads, share=workers)
     if len(choice.candidates) > 1:
-        x, y = doctor_batch(s.data.train, tc.batch_size)
+        x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
             twin = build_model(s.config.model, s.data.channels, len(s.data.classes))
@@ -490,6 +527,28 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
         torch.set_num_threads(choice.threads)
     _say(log, f"threads: {choice.describe()}")
     return choice
+
+
+def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str]:
+    """What a run will do that a config does not say, or that makes little sense, said before it
+    trains (``length``: the training sequences' padded length).
+
+    >>> c = parse_config('[data]\\ndataset = "GunPoint"\\n[training.schedule]\\nkind = "cosine_restarts"\\n'
+    ...                  'restart_epochs = 0.01')
+    >>> plan_warnings(c, 10, 150)
+    ['warning: training.schedule.restart_epochs = 0.01 is shorter than one optimizer step (0.1 epochs): the learning rate restarts at every step']
+    >>> plan_warnings(parse_config('[data]\\ndataset = "GunPoint"'), 10, 10**6)
+    ['tracking: the health checks and the gradient through time look at the first 4096 of the 1000000 steps of each series (tracking.inspect_steps: their time and memory grow with it)']
+    """
+    sc, tr = config.training.schedule, config.tracking
+    out = []
+    if tr.enabled and (tr.health or tr.grad_through_time) and length > tr.inspect_steps:
+        out.append(f"tracking: the health checks and the gradient through time look at the first {tr.inspect_steps} "
+                   f"of the {length} steps of each series (tracking.inspect_steps: their time and memory grow with it)")
+    if sc.kind == "cosine_restarts" and sc.restart_epochs * steps_per_epoch < 1:
+        out.append(f"warning: training.schedule.restart_epochs = {sc.restart_epochs:g} is shorter than one optimizer "
+                   f"step ({1 / steps_per_epoch:g} epochs): the learning rate restarts at every step")
+    return out
 
 
 # ------------------------------------------------------------------------------ resume
@@ -588,7 +647,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     X, y, L = _tensors(s.data.train)
     stats = _EpochStats()
     s.model.train()
-    for idx in _progress(batch_order(len(y), tc, s.shuffle_gen), progress, f"epoch {epoch}/{s.epochs}"):
+    for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
         xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
         state = None
         # A batch is one window (stateless) or consecutive windows sharing a carried state.

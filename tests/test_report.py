@@ -16,8 +16,12 @@ from matplotlib.image import imread
 from rnnlab.doctor.findings import Finding
 from rnnlab.introspect import grad_through_time
 from rnnlab.report import (
+    MAX_HISTOGRAM_COLUMNS,
+    MAX_LINE_PANELS,
     NO_DATA,
     SECTIONS,
+    _histogram_params,
+    _report_order,
     read_grad_through_time,
     write_grad_through_time,
     write_report,
@@ -185,3 +189,22 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert pixels[..., :3].std() > 0.05  # text, tables and figures, not a blank page
     Path("/tmp/rnnlab_figs").mkdir(exist_ok=True)
     shutil.copy(shot, "/tmp/rnnlab_figs/report_screenshot.png")
+
+
+def test_weight_norm_figures_show_the_recurrent_layer_first():
+    """The template puts conv blocks before the LSTM: 12 frontend tensors used to fill every
+    panel, and the recurrent weights the report is about were never drawn."""
+    from rnnlab.config import TEMPLATE, parse_config
+    from rnnlab.train.model import build_model
+
+    model = build_model(parse_config(TEMPLATE).model, input_size=1, num_classes=2)
+    names = [n for n, _ in model.named_parameters()]
+    assert names.index("rnn.weight_ih_l0") >= 9  # the frontend's tensors come first in the model
+    lines = _report_order(names)[:MAX_LINE_PANELS]
+    assert lines[:4] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0"]
+    assert "head.0.weight" in lines
+    assert _histogram_params(names)[:2] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]
+    assert len(_histogram_params(names)) == MAX_HISTOGRAM_COLUMNS
+    # a DropConnect'ed recurrent weight is tracked under its parametrization and still comes first
+    dropped = ["frontend.conv.weight", "rnn.parametrizations.weight_hh_l0.original"]
+    assert _report_order(dropped)[0] == "rnn.parametrizations.weight_hh_l0.original"

@@ -34,6 +34,7 @@ import html
 import io
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time import GradThroughTime
 from rnnlab.plots import style
 from rnnlab.plots.metrics import load_metrics, plot_metrics, run_name
@@ -269,10 +271,45 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     return _img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
 
 
+#: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
+#: (most of a small run's report) grows with the number of axes.
+MAX_LINE_PANELS = 9
+MAX_HISTOGRAM_COLUMNS = 4
+
+
+def _own_name(name: str) -> str:
+    """A DropConnect'ed weight is tracked as ``<module>.parametrizations.<name>.original``."""
+    return re.sub(r"\.parametrizations\.(\w+)\.original$", r".\1", name)
+
+
+def _is_weight(name: str) -> bool:
+    return _own_name(name).rsplit(".", 1)[-1].startswith("weight")
+
+
+def _report_order(names: list[str]) -> list[str]:
+    """The recurrent layers' parameters first (what the report is about), then the other weights,
+    then norm layers' gains and shifts, then the rest; weights before biases within each, in the
+    tracker's order otherwise.
+
+    >>> _report_order(["frontend.norm.weight", "frontend.conv.weight", "head.bias", "rnn.bias_ih_l0",
+    ...                "rnn.weight_hh_l0"])
+    ['rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'frontend.conv.weight', 'frontend.norm.weight', 'head.bias']
+    """
+    def rank(name: str) -> tuple[int, bool]:
+        own = _own_name(name)
+        if parse_param_name(own) is not None:
+            return 0, not _is_weight(name)
+        in_norm = any(token.startswith("norm") for token in own.split(".")[:-1])
+        return (2 if in_norm else 1) if _is_weight(name) else 3, False
+
+    return sorted(names, key=rank)
+
+
 def _histogram_params(names: list[str]) -> list[str]:
-    """Weight matrices first (they carry the per-channel story); at most 6 columns."""
-    weights = [n for n in names if n.rsplit(".", 1)[-1].startswith("weight")]
-    return (weights or names)[:6]
+    """Weight matrices first (they carry the per-channel story), the recurrent layers' first; at
+    most :data:`MAX_HISTOGRAM_COLUMNS` columns."""
+    weights = [n for n in names if _is_weight(n)]
+    return _report_order(weights or names)[:MAX_HISTOGRAM_COLUMNS]
 
 
 def _weight_norms(rd: RunDir) -> str:
@@ -286,7 +323,7 @@ def _weight_norms(rd: RunDir) -> str:
     if norm is None:
         parts.append(_no_data("no mean/max norm statistics"))
     else:
-        lines_params = [n for n in params if f"{norm}_mean" in tracked[n]][:12]
+        lines_params = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])[:MAX_LINE_PANELS]
         parts.append(_img(plot_norm_lines(tracked, norm=norm, params=lines_params),
                           "weight norms over steps"))
     stat = f"{norm or 'l2'}_per_channel"

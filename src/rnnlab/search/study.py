@@ -232,6 +232,12 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _restore_sigint(handler: Any) -> None:
+    """Put back the SIGINT handler read before (None: one set outside Python, taken as Python's)."""
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, handler if handler is not None else signal.default_int_handler)
+
+
 def draw_trial_report(trial_dir: Path) -> None:
     """The run report of the trial's first run (``fold-1/report.html``), drawn by the worker that
     ran the trial, so the study report links every trial and drawing is shared by the workers.
@@ -291,8 +297,7 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     finally:
         if progress is not None:
             progress.close()
-        if _in_main_thread():
-            signal.signal(signal.SIGINT, on_interrupt)
+        _restore_sigint(on_interrupt)
 
 
 def _bar(options: SearchOptions) -> bool:
@@ -325,10 +330,9 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
 
 
 def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
-    # Ctrl-C is the parent's to handle; it stops the workers with SIGTERM, which here ends the
-    # trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker killed
-    # outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
+    # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
+    # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         work(setup, worker, threads, log=None)
@@ -536,8 +540,16 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads), name=f"rnnlab-search-{w}")
              for w in range(setup.options.workers)]
-    for p in procs:
-        p.start()
+    # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
+    # ignores it from its first instruction (still importing torch, it would print a traceback).
+    on_interrupt = signal.getsignal(signal.SIGINT)
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        _restore_sigint(on_interrupt)
     progress = Progress(setup, say, study, bar=_bar(setup.options))
     try:
         while any(p.is_alive() for p in procs):

@@ -333,18 +333,30 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
     # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
     # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
     try:
         work(setup, worker, threads, log=None)
-    except RnnlabError as e:
-        print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except BaseException as e:
+        if stop.requested:
+            # The stop, or what it broke on its way out (it can land inside Optuna's
+            # bookkeeping): quietly; a trial it left running is failed as interrupted later.
+            sys.exit(130)
+        if isinstance(e, RnnlabError):
+            print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        raise
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Stop:
+    """SIGTERM handler of a worker: a KeyboardInterrupt, once."""
+
+    requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.requested:
+            self.requested = True
+            raise KeyboardInterrupt
 
 
 # ------------------------------------------------------------------------------ progress

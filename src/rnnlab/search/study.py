@@ -245,6 +245,12 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _restore_sigint(handler: Any) -> None:
+    """Put back the SIGINT handler read before (None: one set outside Python, taken as Python's)."""
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, handler if handler is not None else signal.default_int_handler)
+
+
 def draw_trial_report(trial_dir: Path) -> None:
     """The run report of the trial's first run (``fold-1/report.html``): with ``search.reports``
     "all" drawn by the worker that ran the trial (the drawing is shared by the workers), with
@@ -305,8 +311,7 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     finally:
         if progress is not None:
             progress.close()
-        if _in_main_thread():
-            signal.signal(signal.SIGINT, on_interrupt)
+        _restore_sigint(on_interrupt)
 
 
 def _bar(options: SearchOptions) -> bool:
@@ -339,22 +344,33 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
 
 
 def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
-    # Ctrl-C is the parent's to handle; it stops the workers with SIGTERM, which here ends the
-    # trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker killed
-    # outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
+    # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
+    # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
     try:
         work(setup, worker, threads, log=None)
-    except RnnlabError as e:
-        print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except BaseException as e:
+        if stop.requested:
+            # The stop, or what it broke on its way out (it can land inside Optuna's
+            # bookkeeping): quietly; a trial it left running is failed as interrupted later.
+            sys.exit(130)
+        if isinstance(e, RnnlabError):
+            print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        raise
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Stop:
+    """SIGTERM handler of a worker: a KeyboardInterrupt, once."""
+
+    requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.requested:
+            self.requested = True
+            raise KeyboardInterrupt
 
 
 # ------------------------------------------------------------------------------ progress
@@ -547,8 +563,16 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads), name=f"rnnlab-search-{w}")
              for w in range(setup.options.workers)]
-    for p in procs:
-        p.start()
+    # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
+    # ignores it from its first instruction (still importing torch, it would print a traceback).
+    on_interrupt = signal.getsignal(signal.SIGINT)
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        _restore_sigint(on_interrupt)
     progress = Progress(setup, say, study, bar=_bar(setup.options))
     try:
         while any(p.is_alive() for p in procs):

@@ -21,7 +21,7 @@ from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, apply_constraints
 from rnnlab.layers.computation import choose_computation
 from rnnlab.layers.fast import fast_loop
-from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
+from rnnlab.layers.fast_lstm import BatchNormSteps, LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
@@ -425,6 +425,8 @@ class RecurrentBase(nn.Module):
             if self.spec.fold_hh_bias and p.b_hh is not None:
                 b = p.b_ih + p.b_hh
             return F.linear(x, p.w_ih, b)
+        if valid is not None:  # (padding, whatever it holds, must not reach the weight's gradient)
+            x = torch.where(valid, x, 0.0)
         xp = norms.input(F.linear(x, p.w_ih), valid)
         return xp if p.b_ih is None else xp + p.b_ih
 
@@ -452,6 +454,16 @@ class RecurrentBase(nn.Module):
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+            elif norms is not None and norms.norm == "batch":
+                # The input term's batch norm as the autograd loop computes it (every step at
+                # once); the fast loop takes it, with every bias, and runs the per-step norms.
+                xs = self._project(x, p, norms, valid)
+                xs = xs if p.b_hh is None else xs + p.b_hh
+                bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training)  # type: ignore[arg-type]
+                compiled = computation == "fast"
+
+                def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                    return fast_lstm(xs, None, None, p.w_hh, st, keep, feed_mask, None, compiled, bn)
             else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
                 compiled = computation == "fast"

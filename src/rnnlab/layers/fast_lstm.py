@@ -324,11 +324,42 @@ def _step_loops(like: Tensor, compiled: bool, bn: BatchNormSteps | None = None) 
     of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
     float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
     otherwise, which take the whole batch at once and give the same results (the tests run both).
-    Recurrent batch norm (``bn``) runs in the Python ones."""
+    With recurrent batch norm (``bn``) the batch is one part: its statistics join every row at
+    every step."""
     cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-    if compiled and bn is None and cpu_float and native.available():
+    if compiled and cpu_float and native.available():
+        if bn is not None:
+            return _compiled_bn_forward, _compiled_bn_backward, 1
         return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
+
+
+def _valid_rows(bn: BatchNormSteps, like: Tensor) -> Tensor | None:
+    """``bn``'s mask of real steps as the compiled loops read it: ``[T, B]``, 1 or 0 in ``like``'s dtype."""
+    return None if bn.valid is None else bn.valid.view(bn.valid.shape[:2]).to(like.dtype)
+
+
+def _compiled_bn_forward(acts: list[Tensor], w: Tensor, packed: Tensor | None, lin: Tensor | None, h0: Tensor,
+                         c0: Tensor, feed_mask: Tensor | None, keep_h: Tensor | None, keep_c: Tensor | None,
+                         w_hh: Tensor, w_c: Tensor, b_c: Tensor, eps: float, eps_c: float, need_grad: bool,
+                         parts: int, bn: BatchNormSteps) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """:func:`_forward_steps` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_forward``."""
+    return torch.ops.rnnlab.lstm_bn_forward(
+        acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, bn.hh.running_mean,
+        bn.hh.running_var, bn.c.running_mean, bn.c.running_var, _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
+        bn.hh.eps, bn.c.eps, bn.training, need_grad)
+
+
+def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tensor, fs: Tensor, rs: Tensor,
+                          d_out: Tensor, w: Tensor, packed: Tensor | None, lin: Tensor | None,
+                          feed_mask: Tensor | None, keep_h: Tensor | None, keep_c: Tensor | None, rr: list[Tensor],
+                          cn: list[Tensor], stats: list[Tensor], w_hh: Tensor, w_c: Tensor, b_c: Tensor,
+                          d_w_hh: Tensor, d_w_c: Tensor, d_b_c: Tensor, d_r: Tensor, parts: int,
+                          bn: BatchNormSteps) -> tuple[Tensor, Tensor]:
+    """:func:`_backward_chunk` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_backward_chunk``."""
+    return torch.ops.rnnlab.lstm_bn_backward_chunk(
+        t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, w_hh, w_c,
+        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r)
 
 
 class LayerNormParams(NamedTuple):

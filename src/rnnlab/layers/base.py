@@ -455,15 +455,23 @@ class RecurrentBase(nn.Module):
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
             elif norms is not None and norms.norm == "batch":
-                # The input term's batch norm as the autograd loop computes it (every step at
-                # once); the fast loop takes it, with every bias, and runs the per-step norms.
-                xs = self._project(x, p, norms, valid)
-                xs = xs if p.b_hh is None else xs + p.b_hh
-                bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training)  # type: ignore[arg-type]
                 compiled = computation == "fast"
+                if direction == 0 or valid is None:  # the fast LSTM projects and normalizes its input itself
+                    xs = x if valid is None else torch.where(valid, x, 0.0)  # (padding reaches no gradient)
+                    b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
+                    w_ih = p.w_ih
+                    bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training, norms.ih,  # type: ignore[arg-type]
+                                        reverse=direction == 1)
+                else:
+                    # Padded and reversed, a step holds several positions of the sequence, whose
+                    # input-term statistics are by position: the autograd loop's input term.
+                    xs = self._project(x, p, norms, valid)
+                    xs = xs if p.b_hh is None else xs + p.b_hh
+                    b, w_ih = None, None
+                    bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training)  # type: ignore[arg-type]
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, None, None, p.w_hh, st, keep, feed_mask, None, compiled, bn)
+                    return fast_lstm(xs, w_ih, b, p.w_hh, st, keep, feed_mask, None, compiled, bn)
             else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
                 compiled = computation == "fast"

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from rnnlab.layers import native
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
-from rnnlab.layers.norm import TimestepBatchNorm
+from rnnlab.layers.norm import TimestepBatchNorm, batch_moments
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -252,14 +252,49 @@ def _backward_chunk(
 class BatchNormSteps(NamedTuple):
     """An LSTM's recurrent batch norms as the fast loop runs them (:class:`rnnlab.layers.norm.GateNorms`
     with ``norm="batch"``): the recurrent term's and the cell's norms (their running statistics,
-    eps and momentum), the ``[T, B, 1]`` mask of real steps (or None), and whether the forward
-    runs in training (batch statistics). The input term's norm runs before the loop, under
-    autograd, as in the autograd loop."""
+    eps and momentum), the ``[T, B, 1]`` mask of real steps (or None), whether the forward runs
+    in training (batch statistics), and the input term's norm ``ih``, or None where the loop
+    is given the normalized input term. ``reverse``: the steps are the sequence's positions in
+    reverse (unpadded only: a step's statistics must be those of one position), for the input
+    term's statistics, which are by position."""
 
     hh: TimestepBatchNorm
     c: TimestepBatchNorm
     valid: Tensor | None
     training: bool
+    ih: TimestepBatchNorm | None = None
+    reverse: bool = False
+
+
+def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain: Tensor,
+                      bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+    """The input term of steps ``t0 …`` of ``steps`` from ``z = W_ih x [n, B, G]`` (written
+    over): each step batch-normalized (``bn.ih``'s statistics: the batch's, or in eval the
+    running ones of its position), times ``gain``, plus ``bias``. Returns it with the
+    statistics ``mean, rstd [n, 1, G]`` for the backward and, in training, the batch moments
+    ``[mean and var [2, n, G], counts [n, 1]]`` for the running statistics (updated once every
+    chunk is done, in the order of positions; in eval ``[]``)."""
+    n = z.shape[0]
+    norm = bn.ih
+    assert norm is not None
+    v = None if bn.valid is None else bn.valid[t0 : t0 + n]
+    if bn.training:
+        mean, var, count = batch_moments(z, v, dim=1)
+        rstd = torch.rsqrt(var + norm.eps)
+        m, r = mean, rstd
+        if v is not None:
+            some = count > 0
+            m, r = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
+    else:
+        pos = torch.arange(t0, t0 + n, device=z.device)
+        rows = (length - 1 - pos if bn.reverse else pos).clamp_(max=norm.max_steps - 1)
+        m, r = norm.running_mean[rows], torch.rsqrt(norm.running_var[rows] + norm.eps)
+    m, r = m.unsqueeze(1), r.unsqueeze(1)
+    a = z if v is None else torch.where(v, z, 0.0)
+    a.sub_(m).mul_(r * gain)
+    if bias is not None:
+        a.add_(bias)
+    return a, m, r, [torch.stack([mean, var]), count] if bn.training else []
 
 
 def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor | None, b_c: Tensor | None,
@@ -470,7 +505,16 @@ def _lstm_backward(
                 dx[t0:t1].copy_(buf[:n])
             continue
         xc = x[t0:t1].reshape(n * B, I)
-        if s.ln_w_ih is not None:
+        if bn is not None:  # the input term's batch norm (its gain in ln_w_ih), from W_ih x again
+            assert bn.ih is not None and d_ln_ih is not None
+            dz, d_gain, d_shift = bn.ih.backward_step(
+                buf[:n], (xc @ w_ih.t()).view(n, B, G), s.in_stats[2 * k], s.in_stats[2 * k + 1],
+                None if bn.valid is None else bn.valid[t0:t1], s.ln_w_ih, bn.training, d_bias is not None)
+            d_ln_ih.add_(d_gain)
+            if d_bias is not None:
+                d_bias.add_(d_shift)
+            dz = dz.view(n * B, G)
+        elif s.ln_w_ih is not None:
             dz = _layer_norm_backward(dg, xc @ w_ih.t(), s.in_stats[2 * k], s.in_stats[2 * k + 1], s.ln_w_ih,
                                       d_ln_ih, d_bias)  # type: ignore[arg-type]
         else:
@@ -514,16 +558,27 @@ class _LSTM(torch.autograd.Function):
         steps = chunk_steps(B)
         acts: list[Tensor] = []
         in_stats: list[Tensor] = []
+        moments: list[Tensor] = []  # recurrent batch norm in training: the input terms' batch moments
         for t0 in range(0, T, steps):
             xc = x2[t0 * B : min(T, t0 + steps) * B]
             if w_ih is None:  # x is the input term itself (the loop writes over its copy)
                 a = xc.clone()
+            elif bn is not None:
+                a, mean, rstd, batch = _input_batch_norm(bn, (xc @ w_ih.t()).view(-1, B, G), t0, T, ln_w_ih,
+                                                         bias)  # type: ignore[arg-type]
+                in_stats += [mean, rstd]
+                moments += batch
             elif ln_w_ih is None:
                 a = torch.addmm(bias, xc, w_ih.t()) if bias is not None else xc @ w_ih.t()
             else:
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
+        if moments:  # (in the order of positions: steps past max_steps share a row)
+            mv, count = torch.cat(moments[::2], 1), torch.cat(moments[1::2])
+            if bn.reverse:  # type: ignore[union-attr]
+                mv, count = mv.flip(1), count.flip(0)
+            bn.ih.update_running(mv[0], mv[1], count)  # type: ignore[union-attr]
         forward_steps, _, parts = _step_loops(acts[0], compiled, bn)
         rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
@@ -572,8 +627,9 @@ def fast_lstm(
     Weights and ``bias`` (both of torch's biases summed) as the layer holds them, gates in
     torch's order. With ``layer_norm``, ``bias`` joins the normalized input term.
     ``compiled``: run the step loops compiled where they can (:func:`_step_loops`), else in
-    Python. With ``batch_norm`` (recurrent batch norm), ``x [T, B, 4H]`` is the input term
-    itself, normalized and with every bias, and ``w_ih`` and ``bias`` are None.
+    Python. With ``batch_norm`` (recurrent batch norm), ``bias`` joins the normalized input
+    term; where ``batch_norm.ih`` is None, ``x [T, B, 4H]`` is the input term itself,
+    normalized and with every bias, and ``w_ih`` and ``bias`` are None.
 
     >>> T, B, I, H = 5, 2, 3, 4
     >>> out, (h, c) = fast_lstm(torch.randn(T, B, I), torch.randn(4 * H, I), None,
@@ -587,6 +643,7 @@ def fast_lstm(
                                                                         ln.c_bias)
     eps = (1e-5, 1e-5, 1e-5) if ln is None else (ln.ih_eps, ln.hh_eps, ln.c_eps)
     if bn is not None:
+        ln_w_ih = None if bn.ih is None else bn.ih.weight
         ln_w_hh, ln_w_c, ln_b_c = bn.hh.weight, bn.c.weight, bn.c.bias
     # Without a graph to build, the forward skips what only the backward needs.
     need_grad = torch.is_grad_enabled() and any(

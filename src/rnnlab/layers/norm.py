@@ -82,7 +82,7 @@ class TimestepBatchNorm(nn.Module):
         row = self.row(t)
         if not self.training:
             return self.running_mean[row].clone(), torch.rsqrt(self.running_var[row] + self.eps)
-        mean, var, n = _moments(x, valid)
+        mean, var, n = batch_moments(x, valid)
         with torch.no_grad():
             unbiased = var * (n / (n - 1).clamp(min=1))
             # (a tensor weight: momentum where the step has a real row, else 0, without a
@@ -142,23 +142,26 @@ class TimestepBatchNorm(nn.Module):
                       weight: Tensor, training: bool, need_bias: bool) -> tuple[Tensor, Tensor, Tensor | None]:
         """The gradients ``(dx, d_weight, d_bias)`` of :meth:`forward_step` for ``dy``, from its
         input ``x`` and statistics; ``training``: the mode the forward ran in. Padded rows take
-        no gradient, and theirs reaches nothing (selection: they may hold anything)."""
-        if training and valid is None and x.shape[0] > 1:
+        no gradient, and theirs reaches nothing (selection: they may hold anything). ``x [n, B, F]``
+        and ``mean, rstd [n, 1, F]`` are ``n`` steps at once."""
+        if training and valid is None and x.dim() == 2 and x.shape[0] > 1:
             dx, dw, db = torch.ops.aten.native_batch_norm_backward(
                 dy, x, weight, None, None, mean, rstd, True, self.eps, [True, True, need_bias])
             return dx, dw, db
         if valid is not None:
             x, dy = torch.where(valid, x, 0.0), torch.where(valid, dy, 0.0)
         xhat = (x - mean) * rstd
-        d_bias = dy.sum(0) if need_bias else None
-        d_weight = (dy * xhat).sum(0)
+        rows = tuple(range(dy.dim() - 1))
+        d_bias = dy.sum(rows) if need_bias else None
+        d_weight = (dy * xhat).sum(rows)
         g = dy * weight  # the gradient of xhat
         if not training:
             return g.mul_(rstd), d_weight, d_bias
-        n = x.new_full((1,), x.shape[0]) if valid is None else valid.sum(0).to(x.dtype).clamp_(min=1)
+        B = -2  # (the batch's dimension, after the steps' if any)
+        n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
         # d/dx of (x − mean)·rstd with batch statistics: rstd·(g − mean(g) − xhat·mean(g·xhat))
-        proj = (g * xhat).sum(0).div_(n)
-        dx = (g - g.sum(0).div_(n)).sub_(xhat * proj).mul_(rstd)
+        proj = (g * xhat).sum(B, keepdim=True).div_(n)
+        dx = (g - g.sum(B, keepdim=True).div_(n)).sub_(xhat * proj).mul_(rstd)
         if valid is not None:
             # (a step without a real row has no statistics: dx = g there, and every row is padding)
             dx = torch.where(valid, dx, 0.0)
@@ -184,33 +187,56 @@ class TimestepBatchNorm(nn.Module):
             return torch.stack([self.step(x_t, t) for t, x_t in enumerate(x.unbind(0))])
         # Padded: every step's masked statistics at once (steps past max_steps update the
         # shared last row in turn, as step by step), with no host synchronisation.
-        mean, var, n = _moments(x, valid, dim=1)  # [T, F], [T, F], [T, 1]
-        with torch.no_grad():
-            unbiased = var * (n / (n - 1).clamp(min=1))
-            weight = (n > 0).to(x.dtype) * self.momentum
-            S = min(T, self.max_steps)
-            self.running_mean[: S - 1].lerp_(mean[: S - 1].detach(), weight[: S - 1])
-            self.running_var[: S - 1].lerp_(unbiased[: S - 1].detach(), weight[: S - 1])
-            for t in range(S - 1, T):
-                self.running_mean[S - 1].lerp_(mean[t].detach(), weight[t])
-                self.running_var[S - 1].lerp_(unbiased[t].detach(), weight[t])
+        mean, var, n = batch_moments(x, valid, dim=1)  # [T, F], [T, F], [T, 1]
+        self.update_running(mean, var, n)
         some = n > 0
         rstd = torch.where(some, torch.rsqrt(var + self.eps), 1.0)
         mean = torch.where(some, mean, 0.0)
         y = (torch.where(valid, x, 0.0) - mean[:, None]) * rstd[:, None] * self.weight
         return y + self.bias if self.bias is not None else y
 
+    def update_running(self, mean: Tensor, var: Tensor, n: Tensor) -> None:
+        """The running statistics after steps ``0 .. T−1`` whose batches had moments ``mean, var
+        [T, F]`` (biased) over ``n [T, 1]`` real rows: each step moves its row by the momentum
+        (a step without a real row leaves it), steps past ``max_steps`` the shared last row in
+        turn, as step by step.
+
+        >>> bn = TimestepBatchNorm(2, max_steps=2)
+        >>> bn.update_running(torch.ones(3, 2), torch.zeros(3, 2), torch.tensor([[4.0], [4.0], [0.0]]))
+        >>> bn.running_mean
+        tensor([[0.1000, 0.1000],
+                [0.1000, 0.1000]])
+        """
+        T = mean.shape[0]
+        with torch.no_grad():
+            mean, var = mean.detach(), var.detach()
+            unbiased = var * (n / (n - 1).clamp(min=1))
+            weight = (n > 0).to(mean.dtype) * self.momentum
+            S = min(T, self.max_steps)
+            self.running_mean[: S - 1].lerp_(mean[: S - 1], weight[: S - 1])
+            self.running_var[: S - 1].lerp_(unbiased[: S - 1], weight[: S - 1])
+            for t in range(S - 1, T):
+                self.running_mean[S - 1].lerp_(mean[t], weight[t])
+                self.running_var[S - 1].lerp_(unbiased[t], weight[t])
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, max_steps={self.max_steps}, gamma_init={self.gamma_init}"
 
 
-def _moments(x: Tensor, valid: Tensor | None, dim: int = 0) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean and biased variance over ``dim`` (the batch) of the rows ``valid`` selects, and their
-    count (kept as a dimension of size 1). Padded rows are selected away before any arithmetic,
-    never multiplied by 0: NaN or inf there reaches no result and no gradient."""
+def batch_moments(x: Tensor, valid: Tensor | None, dim: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean and biased variance over ``dim`` (the batch) of the rows ``valid`` (bool, size 1 in
+    the last dimension) selects, and their count (size 1 in the last dimension). Padded rows are
+    selected away before any arithmetic, never multiplied by 0: NaN or inf there reaches no
+    result and no gradient.
+
+    >>> x = torch.tensor([[1.0], [3.0], [float("nan")]])
+    >>> batch_moments(x, torch.tensor([[True], [True], [False]]))
+    (tensor([2.]), tensor([1.]), tensor([2.]))
+    """
     if valid is None:
-        n = x.new_full([1] * (x.dim() - 1), x.shape[dim])
-        return x.mean(dim), x.var(dim, unbiased=False), n
+        shape = [*x.shape[:dim], *x.shape[dim + 1 :]]
+        shape[-1] = 1
+        return x.mean(dim), x.var(dim, unbiased=False), x.new_full(shape, x.shape[dim])
     n = valid.sum(dim).to(x.dtype)
     denom = n.clamp(min=1)
     mean = torch.where(valid, x, 0.0).sum(dim) / denom

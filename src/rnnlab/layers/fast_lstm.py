@@ -278,20 +278,26 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
     norm = bn.ih
     assert norm is not None
     v = None if bn.valid is None else bn.valid[t0 : t0 + n]
-    if bn.training:
-        mean, var, count = batch_moments(z, v, dim=1)
-        rstd = torch.rsqrt(var + norm.eps)
-        m, r = mean, rstd
-        if v is not None:
-            some = count > 0
-            m, r = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
+    if bn.training and v is None:
+        # (z − mean, then its mean square: torch's var over a middle dimension is 20× slower)
+        mean = z.mean(1)
+        a = z.sub_(mean.unsqueeze(1))
+        var = (a * a).mean(1)
+        m, r = mean.unsqueeze(1), torch.rsqrt(var + norm.eps).unsqueeze(1)
+        count = z.new_full((n, 1), z.shape[1])
+        a.mul_(r * gain)
     else:
-        pos = torch.arange(t0, t0 + n, device=z.device)
-        rows = (length - 1 - pos if bn.reverse else pos).clamp_(max=norm.max_steps - 1)
-        m, r = norm.running_mean[rows], torch.rsqrt(norm.running_var[rows] + norm.eps)
-    m, r = m.unsqueeze(1), r.unsqueeze(1)
-    a = z if v is None else torch.where(v, z, 0.0)
-    a.sub_(m).mul_(r * gain)
+        if bn.training:
+            mean, var, count = batch_moments(z, v, dim=1)
+            some = count > 0
+            m, r = torch.where(some, mean, 0.0), torch.where(some, torch.rsqrt(var + norm.eps), 1.0)
+        else:
+            pos = torch.arange(t0, t0 + n, device=z.device)
+            rows = (length - 1 - pos if bn.reverse else pos).clamp_(max=norm.max_steps - 1)
+            m, r = norm.running_mean[rows], torch.rsqrt(norm.running_var[rows] + norm.eps)
+        m, r = m.unsqueeze(1), r.unsqueeze(1)
+        a = z if v is None else torch.where(v, z, 0.0)
+        a.sub_(m).mul_(r * gain)
     if bias is not None:
         a.add_(bias)
     return a, m, r, [torch.stack([mean, var]), count] if bn.training else []

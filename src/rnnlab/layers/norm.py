@@ -150,18 +150,19 @@ class TimestepBatchNorm(nn.Module):
             return dx, dw, db
         if valid is not None:
             x, dy = torch.where(valid, x, 0.0), torch.where(valid, dy, 0.0)
-        xhat = (x - mean) * rstd
-        rows = tuple(range(dy.dim() - 1))
-        d_bias = dy.sum(rows) if need_bias else None
-        d_weight = (dy * xhat).sum(rows)
-        g = dy * weight  # the gradient of xhat
-        if not training:
-            return g.mul_(rstd), d_weight, d_bias
+        xhat = (x - mean).mul_(rstd)
         B = -2  # (the batch's dimension, after the steps' if any)
+        dy_sum = dy.sum(B, keepdim=True)
+        p_sum = (dy * xhat).sum(B, keepdim=True)
+        d_bias = dy_sum.view(-1, x.shape[-1]).sum(0) if need_bias else None
+        d_weight = p_sum.view(-1, x.shape[-1]).sum(0)
+        coef = rstd * weight
+        dx = dy * coef
+        if not training:
+            return dx, d_weight, d_bias
         n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
-        # d/dx of (x − mean)·rstd with batch statistics: rstd·(g − mean(g) − xhat·mean(g·xhat))
-        proj = (g * xhat).sum(B, keepdim=True).div_(n)
-        dx = (g - g.sum(B, keepdim=True).div_(n)).sub_(xhat * proj).mul_(rstd)
+        # d/dx of (x − mean)·rstd·w with batch statistics: rstd·w·(dy − mean(dy) − xhat·mean(dy·xhat))
+        dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
         if valid is not None:
             # (a step without a real row has no statistics: dx = g there, and every row is padding)
             dx = torch.where(valid, dx, 0.0)

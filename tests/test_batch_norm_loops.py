@@ -66,6 +66,31 @@ def test_fast_lstm_with_recurrent_batch_norm_equals_the_autograd_loop(implementa
         assert not torch.equal(fast[-1], state[list(state)[-1]])
 
 
+@pytest.mark.parametrize("kwargs", [dict(), dict(zoneout=0.2, recurrent_dropout=0.2)])
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("steps", [512, 4])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda **kw: rnnlab.GRU(3, 5, **kw),
+    lambda **kw: rnnlab.GRU(3, 5, bias=False, **kw),
+    lambda **kw: rnnlab.RNN(3, 5, **kw),
+    lambda **kw: rnnlab.RNN(3, 5, nonlinearity="relu", **kw),
+    lambda **kw: rnnlab.IndRNN(3, 5, **kw),
+    lambda **kw: rnnlab.IndRNN(3, 5, activation="tanh", **kw),
+], ids=["gru", "gru-no-bias", "rnn", "rnn-relu", "indrnn", "indrnn-tanh"])
+def test_fast_gru_rnn_indrnn_with_recurrent_batch_norm_equal_the_autograd_loop(make, training, steps, padded,
+                                                                               kwargs):
+    m = _model(lambda *a, **kw: make(**kw), steps, **kwargs).train(training)
+    assert m.options.implementation == "auto"
+    x = torch.randn(7, 4, 3, dtype=torch.float64)
+    lengths = torch.tensor(LENGTHS) if padded else None
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    fast = _run(m, x, lengths, "fast")
+    m.load_state_dict(state)
+    reference = _run(m, x, lengths, "autograd")
+    _assert_equal_to_rounding(fast, reference)
+
+
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("padded", [False, True])
 def test_gradcheck_fast_lstm_with_recurrent_batch_norm(training, padded):

@@ -121,7 +121,8 @@ def _graph_names(t):
         (lambda: rnnlab.LSTM(3, 4, layer_norm=True), "_LSTMBackward"),
         (lambda: rnnlab.GRU(3, 4, layer_norm=True), "AddcmulBackward0"),
         (lambda: rnnlab.LSTM(3, 4, recurrent_batch_norm=True), "_LSTMBackward"),
-        (lambda: rnnlab.GRU(3, 4, recurrent_batch_norm=True), "AddcmulBackward0"),
+        (lambda: rnnlab.GRU(3, 4, recurrent_batch_norm=True), "_RecurrenceBackward"),
+        (lambda: rnnlab.GRU(3, 4, recurrent_batch_norm=True, activation="relu"), "AddcmulBackward0"),
         (lambda: rnnlab.LSTM(3, 4, activation="relu"), "AddcmulBackward0"),
     ],
 )

@@ -21,11 +21,11 @@ from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, apply_constraints
 from rnnlab.layers.computation import choose_computation
 from rnnlab.layers.fast import fast_loop
-from rnnlab.layers.fast_lstm import BatchNormSteps, LayerNormParams, fast_lstm
+from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
-from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.norm import BatchNormSteps, GateNorms
 from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
 from rnnlab.layers.regularizers import active
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
@@ -449,11 +449,16 @@ class RecurrentBase(nn.Module):
         if computation != "autograd":
             kind, act = self.kind, str(self.activation)
             if kind != "lstm":
-                xs = self._project(x, p, None, valid)
+                xs = self._project(x, p, norms, valid)  # (with recurrent batch norm, its input term normalized)
                 b_hh = None if self.spec.fold_hh_bias else p.b_hh
+                bn = None
+                if norms is not None:  # (batch norm: no fast loop has layer norm but the LSTM's)
+                    bn = BatchNormSteps(norms.hh, None, valid, norms.training)  # type: ignore[arg-type]
+                    if self.spec.fold_hh_bias and p.b_hh is not None:  # b_hh after the recurrent term's norm
+                        xs = xs + p.b_hh
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+                    return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask, bn)
             elif norms is not None and norms.norm == "batch":
                 compiled = computation == "fast"
                 if direction == 0 or valid is None:  # the fast LSTM projects and normalizes its input itself

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from rnnlab.layers import native
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
-from rnnlab.layers.norm import TimestepBatchNorm, batch_moments
+from rnnlab.layers.norm import BatchNormSteps, batch_moments
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -247,23 +247,6 @@ def _backward_chunk(
             dc_prev.addcmul_(dc, kc)
         dh, dc = dh_prev, dc_prev
     return dh, dc
-
-
-class BatchNormSteps(NamedTuple):
-    """An LSTM's recurrent batch norms as the fast loop runs them (:class:`rnnlab.layers.norm.GateNorms`
-    with ``norm="batch"``): the recurrent term's and the cell's norms (their running statistics,
-    eps and momentum), the ``[T, B, 1]`` mask of real steps (or None), whether the forward runs
-    in training (batch statistics), and the input term's norm ``ih``, or None where the loop
-    is given the normalized input term. ``reverse``: the steps are the sequence's positions in
-    reverse (unpadded only: a step's statistics must be those of one position), for the input
-    term's statistics, which are by position."""
-
-    hh: TimestepBatchNorm
-    c: TimestepBatchNorm
-    valid: Tensor | None
-    training: bool
-    ih: TimestepBatchNorm | None = None
-    reverse: bool = False
 
 
 def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain: Tensor,

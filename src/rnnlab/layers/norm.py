@@ -20,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TimestepBatchNorm", "GateNorms", "NORM_TYPES"]
+__all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments"]
 
 
 class TimestepBatchNorm(nn.Module):
@@ -291,6 +293,23 @@ class GateNorms(nn.Module):
         if isinstance(self.c, TimestepBatchNorm):
             return self.c.step(c, t, valid)
         return self.c(c)
+
+
+class BatchNormSteps(NamedTuple):
+    """A layer's recurrent batch norms as the fast loops run them (:class:`GateNorms` with
+    ``norm="batch"``): the recurrent term's and (LSTM) the cell's norms (their running
+    statistics, eps and momentum), the ``[T, B, 1]`` mask of real steps (or None), whether the
+    forward runs in training (batch statistics), and (LSTM) the input term's norm ``ih``, or
+    None where the loop is given the normalized input term. ``reverse``: the steps are the sequence's positions in
+    reverse (unpadded only: a step's statistics must be those of one position), for the input
+    term's statistics, which are by position."""
+
+    hh: TimestepBatchNorm
+    c: TimestepBatchNorm | None
+    valid: Tensor | None
+    training: bool
+    ih: TimestepBatchNorm | None = None
+    reverse: bool = False
 
 
 #: Module types whose parameters have the role "norm" (used by rnnlab.roles).

@@ -227,8 +227,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
     ),
     Regularizer(
         ("recurrent_batch_norm", "batch_norm_steps"), check=_check_batch_norm, active=lambda o: o.recurrent_batch_norm,
-        computations=lambda spec: LOOPS if spec.kind == "lstm" else frozenset({"autograd"}),
-        describe=_describe_batch_norm,
+        computations=_always(LOOPS), describe=_describe_batch_norm,
     ),
     Regularizer(
         ("between_layers_norm",), check=_check_between_norm, active=lambda o: o.between_layers_norm is not None,

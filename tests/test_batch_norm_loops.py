@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.layers import fast_lstm
+from rnnlab.layers import fast_lstm, native
 from rnnlab.layers.norm import TimestepBatchNorm
 
 LENGTHS = [7, 3, 5, 1]
@@ -216,3 +216,47 @@ def test_no_host_synchronisation_in_the_masked_statistics(monkeypatch):
     (seq.sum() + steps.sum() + out.sum() + c.sum()).backward()
     monkeypatch.undo()
     assert torch.isfinite(xs.grad).all()
+
+
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_compiled_batch_norm_loops_equal_the_python_ones_in_float32(training, padded):
+    # float32's gates use the library's own vectorized exp, its statistics its own sums: equal
+    # to rounding, not bit for bit (and statistics over the few real rows of late padded steps
+    # amplify rounding: 1e-4 of the largest entry; float64 holds 1e-10 above).
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(16, 64, recurrent_batch_norm=True, batch_norm_steps=20, zoneout=0.1,
+                    recurrent_dropout=0.1).train()
+    m(torch.randn(30, 8, 16))  # running statistics away from (0, 1)
+    m.train(training)
+    x = torch.randn(30, 8, 16) * 3  # saturating gates too
+    lengths = torch.tensor([30, 12, 30, 1, 25, 30, 7, 30]) if padded else None
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    results = []
+    for implementation in ("fast", "fast-python"):
+        m.load_state_dict(state)
+        results.append(_run(m, x, lengths, implementation))
+    for u, v in zip(*results, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-4 * max(1.0, v.abs().max().item()), rtol=0)
+
+
+@pytest.mark.skipif(not native.available(), reason=native.why_not())
+def test_compiled_batch_norm_loop_checks_shapes_before_touching_memory():
+    T, B, H = 3, 2, 4
+    acts = [torch.zeros(T, B, 4 * H)]
+    z = torch.zeros
+
+    def forward(**over):
+        a = dict(rm_hh=z(5, 4 * H), valid=None)
+        a.update(over)
+        return torch.ops.rnnlab.lstm_bn_forward(acts, z(H, 4 * H), None, None, z(B, H), z(B, H), None, None, None,
+                                                z(4 * H), z(H), z(H), a["rm_hh"], z(5, 4 * H), z(5, H), z(5, H),
+                                                a["valid"], 0.1, 0.1, 1e-5, 1e-5, True, False)
+
+    with pytest.raises(RuntimeError, match=r"valid expected shape \[3, 2\], got \[2, 2\]"):
+        forward(valid=z(2, B))
+    with pytest.raises(RuntimeError, match=r"running_mean \(recurrent term\) expected shape \[5, 16\], got \[5, 8\]"):
+        forward(rm_hh=z(5, 8))
+    out, c, saved = forward()
+    assert out.shape == (T, B, H) and saved == []

@@ -1,4 +1,5 @@
-// The fast LSTM's step loops in C++ (torch.ops.rnnlab.lstm_forward, lstm_backward_chunk).
+// The fast LSTM's step loops in C++ (torch.ops.rnnlab.lstm_forward, lstm_backward_chunk; with
+// recurrent batch norm, lstm_bn_forward, lstm_bn_backward_chunk).
 //
 // They compute what the Python loops of rnnlab/layers/fast_lstm.py compute (`_forward_steps`,
 // `_backward_chunk`: the docstrings there give the contract), with each step's elementwise

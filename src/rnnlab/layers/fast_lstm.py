@@ -3,7 +3,8 @@
 Same contract as :mod:`rnnlab.layers.fast` (whose machinery it shares), specialised where the
 LSTM's size makes it pay:
 
-* the input term of all steps is one matmul (with the input layer norm if any) computed inside,
+* the input term of all steps is one matmul (with the input layer norm or recurrent batch norm
+  if any) computed inside,
   so the backward never needs the gradient of all input terms at once: it runs the reverse
   recurrence a chunk of steps at a time (:func:`chunk_steps`) and turns each chunk into its
   weight, bias and input gradients with large matmuls. No ``[T, B, 4H]`` gradient buffer exists
@@ -21,6 +22,11 @@ threads, each slice through the whole loop (:func:`batch_parts`). The Python fun
 compiled ones' reference (the tests check both against each other), what runs where the
 compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
 fallback of an install without a C++ compiler: they stay.
+
+Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
+with statistics over the batch, so its compiled loops (``lstm_bn_forward``,
+``lstm_bn_backward_chunk``) run the batch as one part, with a reduction over the real rows
+between the step's passes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Speed and memory of rnnlab's layers against torch's fused modules, measured in one run.
 
     make bench    # or: python benchmarks/bench_layers.py [--iters 20] [--seconds 120] [--sizes 128 512]
+                  #     [--only "batch_norm"]  (only the rows whose name contains it; writes nothing)
 
 For each hidden size it times forward + backward (float32, B=64, T=100, I=32, threads = cores),
 interleaving every configuration with its torch reference (nn.LSTM / nn.GRU) iteration by
@@ -41,8 +42,27 @@ CONFIGS = {
         "lstm", "LSTM", {"recurrent_dropout": 0.25, "zoneout": 0.1}, 1.10, 1.25),
     "LSTM, layer_norm": ("lstm", "LSTM", {"layer_norm": True}, 1.5, 1.6),
     "GRU, recurrent_dropout 0.25": ("gru", "GRU", {"recurrent_dropout": 0.25}, 1.10, 1.25),
+    "LSTM, recurrent_batch_norm": ("lstm", "LSTM", {"recurrent_batch_norm": True}, 1.3, 1.5),
+    "LSTM, recurrent_batch_norm + zoneout 0.1 + recurrent_dropout 0.1 (the template's)": (
+        "lstm", "LSTM", {"recurrent_batch_norm": True, "zoneout": 0.1, "recurrent_dropout": 0.1}, 1.3, 1.5),
+    "LSTM, recurrent_batch_norm, padded": ("lstm", "LSTM", {"recurrent_batch_norm": True}, 1.6, 1.6),
+    "LSTM, recurrent_batch_norm + zoneout 0.1 + recurrent_dropout 0.1, padded": (
+        "lstm", "LSTM", {"recurrent_batch_norm": True, "zoneout": 0.1, "recurrent_dropout": 0.1}, 1.6, 1.6),
 }
 REFERENCES = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def padded(name: str) -> bool:
+    """Rows named "padded" run the batch with :func:`mixed_lengths` (the reference: torch's module on the same
+    padded tensor, every step computed)."""
+    return name.endswith(", padded")
+
+
+def mixed_lengths() -> torch.Tensor:
+    """The padded rows' lengths: uniform from T/2 to T, one of them T (fixed draw)."""
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=torch.Generator().manual_seed(0))
+    lengths[0] = T
+    return lengths
 
 
 def build(kind_or_cls: str, hidden: int, keywords: dict | None = None) -> nn.Module:
@@ -51,25 +71,27 @@ def build(kind_or_cls: str, hidden: int, keywords: dict | None = None) -> nn.Mod
     return getattr(rnnlab, kind_or_cls)(I, hidden, **(keywords or {}))
 
 
-def fwd_bwd(model: nn.Module, x: torch.Tensor) -> float:
+def fwd_bwd(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None) -> float:
     start = time.perf_counter()
-    out, _ = model(x)
+    out, _ = model(x) if lengths is None else model(x, lengths=lengths)
     out.sum().backward()
     elapsed = time.perf_counter() - start
     model.zero_grad(set_to_none=True)
     return elapsed
 
 
-def time_size(hidden: int, iters: int, warmup: int, seconds: float) -> dict[str, dict[str, float]]:
+def time_size(hidden: int, iters: int, warmup: int, seconds: float,
+              configs: dict[str, tuple]) -> dict[str, dict[str, float]]:
     """Median times at one hidden size: at least ``iters`` interleaved rounds and at least
     ``seconds`` of them, so that small sizes, whose rounds are short, get more samples."""
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
-    refs = {k: build(k, hidden).train() for k in REFERENCES}
-    ours = {name: build(cls, hidden, kw).train() for name, (_, cls, kw, *_t) in CONFIGS.items()}
+    lengths = {name: mixed_lengths() if padded(name) else None for name in configs}
+    refs = {k: build(k, hidden).train() for k in {kind for kind, *_r in configs.values()}}
+    ours = {name: build(cls, hidden, kw).train() for name, (_, cls, kw, *_t) in configs.items()}
     for _ in range(warmup):
-        for m in [*refs.values(), *ours.values()]:
-            fwd_bwd(m, x)
+        for k, m in [*refs.items(), *ours.items()]:
+            fwd_bwd(m, x, lengths.get(k))
     models = {**refs, **ours}
     times: dict[str, list[float]] = {k: [] for k in models}
     order = list(models)
@@ -83,12 +105,12 @@ def time_size(hidden: int, iters: int, warmup: int, seconds: float) -> dict[str,
         # rnnlab's call of torch's own kernel 10% slower than nn.LSTM at H=512).
         shuffle(order)
         for k in order:
-            times[k].append(fwd_bwd(models[k], x))
+            times[k].append(fwd_bwd(models[k], x, lengths.get(k)))
         rounds += 1
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind], "iters": rounds}
-        for name, (kind, *_r) in CONFIGS.items()
+        for name, (kind, *_r) in configs.items()
     }
 
 
@@ -98,7 +120,7 @@ t0 = time.perf_counter()
 import torch, rnnlab
 from torch import nn
 torch.manual_seed(0)
-kind, hidden, keywords = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+kind, hidden, keywords, lengths = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 B, T, I = 64, 100, 32  # noqa: E741 (the usual names: batch, time, input size)
 model = nn.LSTM(I, hidden) if kind == "torch-lstm" else nn.GRU(I, hidden) if kind == "torch-gru" else getattr(rnnlab, kind)(I, hidden, **keywords)
 x = torch.randn(T, B, I)
@@ -113,7 +135,7 @@ with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak-RSS counter (VmHWM) to the current RSS
 base = status("VmRSS")
 t1 = time.perf_counter()
-out, _ = model(x)
+out, _ = model(x) if lengths is None else model(x, lengths=torch.tensor(lengths))
 out.sum().backward()
 first_call = time.perf_counter() - t1
 peak = status("VmHWM")
@@ -126,11 +148,12 @@ print(json.dumps({"first_call_s": first_call, "peak_delta_mb": (peak - base) / 1
 PROBE_RUNS = 3
 
 
-def probe(kind: str, hidden: int, keywords: dict) -> dict[str, float]:
+def probe(kind: str, hidden: int, keywords: dict, lengths: torch.Tensor | None = None) -> dict[str, float]:
     runs = []
     for _ in range(PROBE_RUNS):
         res = subprocess.run(
-            [sys.executable, "-c", _PROBE, kind, str(hidden), json.dumps(keywords)],
+            [sys.executable, "-c", _PROBE, kind, str(hidden), json.dumps(keywords),
+             json.dumps(None if lengths is None else lengths.tolist())],
             capture_output=True, text=True, check=True,
         )
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -144,17 +167,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="fewest seconds of timed iterations per hidden size (default 120)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 128])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file to write ('' for none)")
+    ap.add_argument("--only", default="", help="only the configurations whose name contains this (and their "
+                    "references); the table is printed, not written, unless --out is given")
+    ap.add_argument("--out", default=None,
+                    help="markdown file to write ('' for none; default docs/benchmarks.md, none with --only)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = "" if args.only else str(ROOT / "docs" / "benchmarks.md")
+    configs = {name: c for name, c in CONFIGS.items() if args.only in name}
+    if not configs:
+        ap.error(f"--only: no configuration name contains {args.only!r}; the names: {sorted(CONFIGS)}")
     torch.set_num_threads(os.cpu_count() or 1)
 
     rows = []
     for hidden in args.sizes:
-        timing = time_size(hidden, args.iters, args.warmup, args.seconds)
-        ref_mem = {k: probe(f"torch-{k}", hidden, {}) for k in REFERENCES}
-        for name, (kind, cls, kw, t512, t128) in CONFIGS.items():
+        timing = time_size(hidden, args.iters, args.warmup, args.seconds, configs)
+        ref_mem = {k: probe(f"torch-{k}", hidden, {}) for k in {kind for kind, *_r in configs.values()}}
+        for name, (kind, cls, kw, t512, t128) in configs.items():
             target = t512 if hidden >= 512 else t128
-            mem = probe(cls, hidden, kw)
+            mem = probe(cls, hidden, kw, mixed_lengths() if padded(name) else None)
             rows.append({
                 "config": name, "H": hidden, **timing[name], "target": target,
                 "first_call_s": mem["first_call_s"],

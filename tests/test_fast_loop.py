@@ -71,7 +71,8 @@ def test_unused_outputs_give_the_same_gradients_as_the_autograd_loop(kwargs, use
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs", [dict(recurrent_dropout=0.2, zoneout=0.2), dict(layer_norm=True)])
+@pytest.mark.parametrize("kwargs", [dict(recurrent_dropout=0.2, zoneout=0.2), dict(layer_norm=True),
+                                    dict(recurrent_batch_norm=True)])
 def test_a_retained_graph_gives_the_same_gradients_twice(kwargs):
     """The loop writes into its input term in place; the backward must not consume what it saved."""
     m = rnnlab.LSTM(3, 4, **kwargs).train()
@@ -85,7 +86,8 @@ def test_a_retained_graph_gives_the_same_gradients_twice(kwargs):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(recurrent_dropout=0.2, zoneout=0.3), dict(layer_norm=True)])
+@pytest.mark.parametrize("kwargs", [dict(), dict(recurrent_dropout=0.2, zoneout=0.3), dict(layer_norm=True),
+                                    dict(recurrent_batch_norm=True)])
 def test_forward_without_a_graph_equals_forward_with_one(kwargs):
     """Under no_grad the loop skips the backward's buffers; values must not change."""
     m = rnnlab.LSTM(3, 4, **kwargs).train()
@@ -116,7 +118,8 @@ def test_fast_lstm_gate_order_is_internal():
         torch.testing.assert_close(b.grad, a.grad, atol=1e-5, rtol=0, msg=lambda m, n=name: f"{n}: {m}")
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(recurrent_dropout=0.2, zoneout=(0.2, 0.3)), dict(layer_norm=True)])
+@pytest.mark.parametrize("kwargs", [dict(), dict(recurrent_dropout=0.2, zoneout=(0.2, 0.3)), dict(layer_norm=True),
+                                    dict(recurrent_batch_norm=True, batch_norm_steps=3)])
 def test_backward_chunks_join_exactly(monkeypatch, kwargs):
     """The backward turns a few steps at a time into weight gradients; with chunks of 2 steps
     over 7 (a short last chunk) it must equal the autograd loop."""

@@ -120,7 +120,9 @@ def _graph_names(t):
         (lambda: rnnlab.IndRNN(3, 4), "_RecurrenceBackward"),
         (lambda: rnnlab.LSTM(3, 4, layer_norm=True), "_LSTMBackward"),
         (lambda: rnnlab.GRU(3, 4, layer_norm=True), "AddcmulBackward0"),
-        (lambda: rnnlab.LSTM(3, 4, recurrent_batch_norm=True), "AddcmulBackward0"),
+        (lambda: rnnlab.LSTM(3, 4, recurrent_batch_norm=True), "_LSTMBackward"),
+        (lambda: rnnlab.GRU(3, 4, recurrent_batch_norm=True), "_RecurrenceBackward"),
+        (lambda: rnnlab.GRU(3, 4, recurrent_batch_norm=True, activation="relu"), "AddcmulBackward0"),
         (lambda: rnnlab.LSTM(3, 4, activation="relu"), "AddcmulBackward0"),
     ],
 )

@@ -1,4 +1,5 @@
-// The fast LSTM's step loops in C++ (torch.ops.rnnlab.lstm_forward, lstm_backward_chunk).
+// The fast LSTM's step loops in C++ (torch.ops.rnnlab.lstm_forward, lstm_backward_chunk; with
+// recurrent batch norm, lstm_bn_forward, lstm_bn_backward_chunk).
 //
 // They compute what the Python loops of rnnlab/layers/fast_lstm.py compute (`_forward_steps`,
 // `_backward_chunk`: the docstrings there give the contract), with each step's elementwise
@@ -155,15 +156,17 @@ struct GatesStep {   // activations and cell; with grad, the backward's gate fac
   T* a;              // [B, 4H] pre-activations in; the factors q_i, q_f, q_g and o out
   const T* r;        // layer norm: recurrent term [B, 4H], added normalized, times gain
   const T* gain;     // [4H]
-  T* mean;           // layer norm: [B] statistics of each row of r, written
+  T* mean;           // layer norm: [B] statistics of each row of r, written; batch norm: [4H], read
   T* rstd;
   double eps;
+  const T* valid;    // batch norm: [B] 1 for a real row, 0 for padding (read as zeros), or null
+  const T* zeros;    // batch norm: [4H] zeros
   const T* c_prev;   // [B, H], as every [B, H] below
   T* c;              // new cell
   T* fs;             // with grad: forget gate
 };
 
-template <typename T, bool GRAD, bool LN>
+template <typename T, bool GRAD, bool LN, bool BN = false>
 ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
   T* __restrict a = k.a + b * 4 * H;
   const T* __restrict cp = k.c_prev + b * H;
@@ -175,6 +178,13 @@ ROW_KERNEL void gates_row(const GatesStep<T>& k, int64_t b, int64_t H) {
     row_moments(r, 4 * H, k.eps, k.mean + b, k.rstd + b);
     const T m = k.mean[b], s = k.rstd[b];
     IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += (r[j] - m) * s * gain[j];
+  }
+  if constexpr (BN) {  // padding is selected away, never multiplied by 0: it may hold anything
+    const T* __restrict r = (k.valid == nullptr || k.valid[b] != T(0)) ? k.r + b * 4 * H : k.zeros;
+    const T* __restrict gain = k.gain;
+    const T* __restrict m = k.mean;
+    const T* __restrict s = k.rstd;
+    IVDEP for (int64_t j = 0; j < 4 * H; ++j) a[j] += (r[j] - m[j]) * s[j] * gain[j];
   }
   IVDEP for (int64_t j = 0; j < H; ++j) {
     const T i = sigmoid_(a[j]), f = sigmoid_(a[H + j]), g = tanh_(a[2 * H + j]),
@@ -197,9 +207,11 @@ struct OutputStep {  // hidden state, zoneout, the next step's fed state
   const T* c;        // cell (normalized here with layer norm)
   const T* ln_w;     // layer norm: gain and shift of the cell's norm, [H]
   const T* ln_b;
-  T* mean;           // layer norm: [B] statistics of each row of c, written
+  T* mean;           // layer norm: [B] statistics of each row of c, written; batch norm: [H], read
   T* rstd;
   double eps;
+  const T* valid;    // batch norm: as in GatesStep
+  const T* zeros;
   const T* c_prev;
   const T* h_prev;
   const T* keep_h;   // zoneout / length weights of the old state
@@ -211,13 +223,16 @@ struct OutputStep {  // hidden state, zoneout, the next step's fed state
   T* rs;             // with grad: o(1 - tanh^2)
 };
 
-template <typename T, bool GRAD, bool KH, bool KC, bool MASK, bool LN>
+template <typename T, bool GRAD, bool KH, bool KC, bool MASK, bool LN, bool BN = false>
 ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
   const int64_t r = b * H;
   T* __restrict a = k.a + b * 4 * H + 3 * H;  // the o gate
   const T* __restrict c = k.c + r;
-  const T* __restrict w = LN ? k.ln_w : nullptr;
-  const T* __restrict sh = LN ? k.ln_b : nullptr;
+  const T* __restrict w = LN || BN ? k.ln_w : nullptr;
+  const T* __restrict sh = LN || BN ? k.ln_b : nullptr;
+  const T* __restrict cv = BN && k.valid != nullptr && k.valid[b] == T(0) ? k.zeros : c;  // (padding: zeros)
+  const T* __restrict bm = BN ? k.mean : nullptr;
+  const T* __restrict bs = BN ? k.rstd : nullptr;
   T m = 0, s = 1;
   if constexpr (LN) {
     row_moments(c, H, k.eps, k.mean + b, k.rstd + b);
@@ -236,6 +251,7 @@ ROW_KERNEL void output_row(const OutputStep<T>& k, int64_t b, int64_t H) {
   IVDEP for (int64_t j = 0; j < H; ++j) {
     T c_hat = c[j];
     if constexpr (LN) c_hat = (c[j] - m) * s * w[j] + sh[j];
+    if constexpr (BN) c_hat = (cv[j] - bm[j]) * bs[j] * w[j] + sh[j];
     const T tc = tanh_(c_hat), o = a[j];
     const T hv = o * tc;
     if constexpr (GRAD) {
@@ -281,7 +297,7 @@ struct BackwardStep {  // one step back through the cell and the state update
   T* extra;             // the parts of dh_{t-1} that do not go through W_hh
 };
 
-template <typename T, bool KH, bool KC, bool PREV, bool LN>
+template <typename T, bool KH, bool KC, bool PREV, bool LN, bool BN = false>
 ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
   const int64_t r = b * H;
   const T* __restrict dh_ = k.dh + r;
@@ -297,7 +313,8 @@ ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
   T* __restrict extra = k.extra + r;
   // With layer norm, first back through the cell's norm: dy = dh through the new state, times
   // o(1 - tanh^2).
-  T* __restrict dcl = LN ? k.d_c + r : nullptr;
+  // With batch norm, the gradient through the cell's norm is already in d_c's second half.
+  T* __restrict dcl = LN ? k.d_c + r : BN ? k.d_c + k.B * H + r : nullptr;
   if constexpr (LN) {
     IVDEP for (int64_t j = 0; j < H; ++j) {
       T kh = T(0);
@@ -315,7 +332,7 @@ ROW_KERNEL void backward_row(const BackwardStep<T>& k, int64_t b, int64_t H) {
     if constexpr (KC) kc = kc_[j];
     const T dhn = dh - dh * kh;  // through the new state
     T dcn = dc - dc * kc;
-    if constexpr (LN) dcn = dcl[j] + dcn;
+    if constexpr (LN || BN) dcn = dcl[j] + dcn;
     else dcn = dcn + dhn * rs[j];
     d[j] = q[j] * dcn;
     d[H + j] = q[H + j] * dcn;
@@ -500,9 +517,9 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> forward_impl(
       const T* h_prev = t == 0 ? ptr<T>(h0) : out_p + (t - 1) * BH;
       T* const a = ptr<T>(a_steps[t]);
       const GatesStep<T> gk{a, ln ? ptr<T>(terms[s]) : nullptr, ptr<T>(ln_w_hh), stat(0, s), stat(1, s), eps,
-                            c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
+                            nullptr, nullptr, c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
       const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(ln_w_c), ptr<T>(ln_b_c), stat(2, s), stat(3, s), eps_c,
-                             c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
+                             nullptr, nullptr, c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
                              ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
                              fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
       with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask, auto ln_) {
@@ -668,6 +685,355 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// Recurrent batch norm (Cooijmans et al. 2017). Its recurrent term's and cell's statistics are
+// per step over the batch's real rows, so each step needs a reduction over every row between its
+// matmul and its gates and between its gates and its output, and, back, before each of its two
+// norms' backwards. The batch therefore runs as one part: per step the matmul (MKL, on torch's
+// threads), then row passes and column reductions in turn, each over contiguous rows so that
+// the column loops vectorize. Padded rows (valid[b] == 0) are selected away, never multiplied by
+// 0: what they hold reaches no statistic, no real row and no gradient.
+
+// The statistics (mean, rstd) of x [B, n] for one step: in training the batch's over the real
+// rows (every row with a null valid), running row (rm, rv) updated as torch's batch norm does
+// (lerp with the momentum when rows are masked, as the Python loops); in eval the running ones.
+// A step without a real row has none: (0, 1), running row kept.
+template <typename T>
+void column_stats(const T* __restrict x, int64_t B, int64_t n, const T* valid, bool training, double eps,
+                  double momentum, T* __restrict rm, T* __restrict rv, T* __restrict mean, T* __restrict rstd) {
+  if (!training) {
+    for (int64_t j = 0; j < n; ++j) {
+      mean[j] = rm[j];
+      rstd[j] = T(1) / std::sqrt(rv[j] + T(eps));
+    }
+    return;
+  }
+  std::fill(mean, mean + n, T(0));
+  std::fill(rstd, rstd + n, T(0));  // (the sum of squares, until the end)
+  int64_t count = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    if (valid != nullptr && valid[b] == T(0)) continue;
+    ++count;
+    const T* __restrict xb = x + b * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) mean[j] += xb[j];
+  }
+  if (count == 0) {
+    std::fill(rstd, rstd + n, T(1));
+    return;
+  }
+  const T N = T(count);
+  IVDEP for (int64_t j = 0; j < n; ++j) mean[j] /= N;
+  for (int64_t b = 0; b < B; ++b) {
+    if (valid != nullptr && valid[b] == T(0)) continue;
+    const T* __restrict xb = x + b * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) rstd[j] += (xb[j] - mean[j]) * (xb[j] - mean[j]);
+  }
+  const T unbias = N / std::max(N - T(1), T(1)), mom = T(momentum);
+  for (int64_t j = 0; j < n; ++j) {
+    const T var = rstd[j] / N;
+    if (valid == nullptr) {
+      rm[j] = mom * mean[j] + (T(1) - mom) * rm[j];
+      rv[j] = mom * (var * unbias) + (T(1) - mom) * rv[j];
+    } else {
+      rm[j] = lerp_(rm[j], mean[j], mom);
+      rv[j] = lerp_(rv[j], var * unbias, mom);
+    }
+    rstd[j] = T(1) / std::sqrt(var + T(eps));
+  }
+}
+
+// The backward of one step's batch norm y = (x - mean) rstd w (+ shift) of x [B, n]: adds
+// sum(dy x_hat) into d_w and sum(dy) into d_b (if given) over the real rows; writes dx =
+// rstd w (dy - mean(dy) - x_hat mean(dy x_hat)) in training (batch statistics), rstd w dy in
+// eval, and 0 on padded rows. s1, s2: [n] scratch.
+template <typename T>
+void column_backward(const T* __restrict dy, const T* __restrict x, const T* __restrict mean,
+                     const T* __restrict rstd, const T* __restrict w, const T* valid, bool training, int64_t B,
+                     int64_t n, T* __restrict s1, T* __restrict s2, T* __restrict d_w, T* d_b, T* __restrict dx) {
+  std::fill(s1, s1 + n, T(0));
+  std::fill(s2, s2 + n, T(0));
+  int64_t count = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    if (valid != nullptr && valid[b] == T(0)) continue;
+    ++count;
+    const T* __restrict dyb = dy + b * n;
+    const T* __restrict xb = x + b * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) {
+      s1[j] += dyb[j];
+      s2[j] += dyb[j] * ((xb[j] - mean[j]) * rstd[j]);
+    }
+  }
+  IVDEP for (int64_t j = 0; j < n; ++j) d_w[j] += s2[j];
+  if (d_b != nullptr) IVDEP for (int64_t j = 0; j < n; ++j) d_b[j] += s1[j];
+  const T N = T(std::max<int64_t>(count, 1));
+  for (int64_t b = 0; b < B; ++b) {
+    T* __restrict dxb = dx + b * n;
+    if (valid != nullptr && valid[b] == T(0)) {
+      std::fill(dxb, dxb + n, T(0));
+      continue;
+    }
+    const T* __restrict dyb = dy + b * n;
+    const T* __restrict xb = x + b * n;
+    if (training) {
+      IVDEP for (int64_t j = 0; j < n; ++j)
+        dxb[j] = rstd[j] * w[j] * (dyb[j] - s1[j] / N - (xb[j] - mean[j]) * rstd[j] * (s2[j] / N));
+    } else {
+      IVDEP for (int64_t j = 0; j < n; ++j) dxb[j] = rstd[j] * w[j] * dyb[j];
+    }
+  }
+}
+
+template <typename T>
+std::tuple<Tensor, Tensor, std::vector<Tensor>> bn_forward_impl(
+    at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
+    const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in, const OptTensor& keep_h_in,
+    const OptTensor& keep_c_in, const Tensor& gain_in, const Tensor& w_c_in, const Tensor& b_c_in,
+    const Tensor& rm_hh, const Tensor& rv_hh, const Tensor& rm_c, const Tensor& rv_c, const OptTensor& valid_in,
+    double momentum_hh, double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad) {
+  const char* where = "lstm_bn_forward";
+  int64_t T_ = 0;
+  for (const auto& a : acts) {
+    TORCH_CHECK(a.is_contiguous(), where, ": input chunks must be contiguous");
+    T_ += a.size(0);
+  }
+  TORCH_CHECK(T_ > 0, where, ": no steps");
+  const int64_t B = acts[0].size(1), G = acts[0].size(2), H = G / 4;
+  for (const auto& a : acts) check_shape(where, "input chunk", a, {a.size(0), B, G});
+  check_shape(where, "h0", h0_in, {B, H});
+  check_shape(where, "c0", c0_in, {B, H});
+  check_shape(where, "w", w, {H, G});
+  check_shape(where, "feed_mask", feed_mask_in, {B, H});
+  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
+  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+  check_shape(where, "gain_hh", gain_in, {G});
+  check_shape(where, "w_c", w_c_in, {H});
+  check_shape(where, "b_c", b_c_in, {H});
+  check_shape(where, "valid", valid_in, {T_, B});
+  const int64_t S_hh = rm_hh.size(0), S_c = rm_c.size(0);
+  TORCH_CHECK(S_hh >= 1 && S_c >= 1, where, ": no running-statistics rows");
+  check_shape(where, "running_mean (recurrent term)", rm_hh, {S_hh, G});
+  check_shape(where, "running_var (recurrent term)", rv_hh, {S_hh, G});
+  check_shape(where, "running_mean (cell)", rm_c, {S_c, H});
+  check_shape(where, "running_var (cell)", rv_c, {S_c, H});
+  TORCH_CHECK(rm_hh.is_contiguous() && rv_hh.is_contiguous() && rm_c.is_contiguous() && rv_c.is_contiguous(),
+              where, ": running statistics must be contiguous (they are updated in place)");
+  const StepMatmul rec{w, packed, lin, B};
+  const Tensor h0 = h0_in.contiguous(), c0 = c0_in.contiguous(), gain = gain_in.contiguous(),
+               w_c = w_c_in.contiguous(), b_c = b_c_in.contiguous();
+  const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
+                  keep_c = contiguous(keep_c_in), valid = contiguous(valid_in);
+  std::vector<Tensor> a_steps;
+  for (const auto& chunk : acts)
+    for (int64_t j = 0; j < chunk.size(0); ++j) a_steps.push_back(chunk.select(0, j));
+  Tensor out = acts[0].new_empty({T_, B, H});
+  std::vector<Tensor> saved;
+  Tensor fs, rs;
+  if (need_grad) {
+    fs = out.new_empty({T_, B, H});
+    rs = out.new_empty({T_, B, H});
+    saved = {fs, rs};
+  }
+  // With the backward to come, every step's cell, recurrent term and statistics are kept (slot
+  // t); otherwise two slots serve in turn.
+  const int64_t slots = need_grad ? T_ : 2;
+  std::vector<Tensor> cells, terms;
+  for (int64_t s = 0; s < slots; ++s) {
+    cells.push_back(out.new_empty({B, H}));
+    terms.push_back(out.new_empty({B, G}));
+  }
+  const Tensor stats_r = out.new_empty({slots, 2, G}), stats_c = out.new_empty({slots, 2, H});
+  const Tensor zeros = out.new_zeros({G});
+  const Tensor carried = keep_c.has_value() ? out.new_empty({2, B, H}) : Tensor();
+  const Tensor fed = feed_mask.has_value() ? out.new_empty({2, B, H}) : Tensor();
+  const Tensor fed0 = feed_mask.has_value() ? h0 * *feed_mask : h0;
+  const int64_t BH = B * H;
+  T* const out_p = ptr<T>(out);
+  T* const fs_p = need_grad ? ptr<T>(fs) : nullptr;
+  T* const rs_p = need_grad ? ptr<T>(rs) : nullptr;
+  T* const carried_p = keep_c.has_value() ? ptr<T>(carried) : nullptr;
+  T* const fed_p = feed_mask.has_value() ? ptr<T>(fed) : nullptr;
+  const T* const kh_p = ptr<T>(keep_h);
+  const T* const kc_p = ptr<T>(keep_c);
+  const T* const valid_p = ptr<T>(valid);
+  for (int64_t t = 0; t < T_; ++t) {
+    const int64_t s = t % slots, s_prev = (t + slots - 1) % slots;
+    const Tensor h_in = t == 0 ? fed0 : feed_mask.has_value() ? fed.select(0, (t - 1) % 2) : out.select(0, t - 1);
+    rec.into(terms[s], h_in);
+    const T* v = valid_p ? valid_p + t * B : nullptr;
+    T* const m_r = ptr<T>(stats_r) + s * 2 * G;
+    T* const m_c = ptr<T>(stats_c) + s * 2 * H;
+    const int64_t row_hh = std::min(t, S_hh - 1), row_c = std::min(t, S_c - 1);
+    column_stats<T>(ptr<T>(terms[s]), B, G, v, training, eps_hh, momentum_hh, ptr<T>(rm_hh) + row_hh * G,
+                    ptr<T>(rv_hh) + row_hh * G, m_r, m_r + G);
+    const T* c_prev = t == 0 ? ptr<T>(c0) : keep_c.has_value() ? carried_p + ((t - 1) % 2) * BH : ptr<T>(cells[s_prev]);
+    const T* h_prev = t == 0 ? ptr<T>(h0) : out_p + (t - 1) * BH;
+    T* const a = ptr<T>(a_steps[t]);
+    const GatesStep<T> gk{a, ptr<T>(terms[s]), ptr<T>(gain), m_r, m_r + G, eps_hh, v, ptr<T>(zeros),
+                          c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
+    with_flags([&](auto grad) {
+      for (int64_t b = 0; b < B; ++b) gates_row<T, decltype(grad)::value, false, true>(gk, b, H);
+    }, need_grad);
+    column_stats<T>(ptr<T>(cells[s]), B, H, v, training, eps_c, momentum_c, ptr<T>(rm_c) + row_c * H,
+                    ptr<T>(rv_c) + row_c * H, m_c, m_c + H);
+    const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(w_c), ptr<T>(b_c), m_c, m_c + H, eps_c, v, ptr<T>(zeros),
+                           c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
+                           ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
+                           fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
+    with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
+      for (int64_t b = 0; b < B; ++b)
+        output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value,
+                   decltype(mask)::value, false, true>(ok, b, H);
+    }, need_grad, kh_p != nullptr, kc_p != nullptr, feed_mask.has_value());
+  }
+  if (need_grad) {  // recurrent terms, cells, then (mean, rstd) of each step's r, of its c
+    saved.insert(saved.end(), terms.begin(), terms.end());
+    saved.insert(saved.end(), cells.begin(), cells.end());
+    for (const Tensor* st : {&stats_r, &stats_c})
+      for (int64_t t = 0; t < T_; ++t) saved.insert(saved.end(), {(*st)[t][0], (*st)[t][1]});
+  }
+  const Tensor c_last = keep_c.has_value() ? carried[(T_ - 1) % 2] : cells[(T_ - 1) % slots];
+  return {out, c_last, saved};
+}
+
+std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_bn_forward(
+    at::TensorList acts, const Tensor& w, const OptTensor& packed, const OptTensor& lin,
+    const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
+    const OptTensor& keep_c, const Tensor& gain_hh, const Tensor& w_c, const Tensor& b_c, const Tensor& rm_hh,
+    const Tensor& rv_hh, const Tensor& rm_c, const Tensor& rv_c, const OptTensor& valid, double momentum_hh,
+    double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad) {
+  TORCH_CHECK(!acts.empty(), "lstm_bn_forward: no input chunks");
+  const Tensor& ref = acts[0];
+  TORCH_CHECK(ref.device().is_cpu(), "lstm_bn_forward: the compiled loop runs on the CPU, got ", ref.device());
+  const OptTensor others[] = {h0, c0, gain_hh, w_c, b_c, rm_hh, rv_hh, rm_c, rv_c};
+  for (const auto& o : others) check_dtypes("lstm_bn_forward", ref, {&o});
+  check_dtypes("lstm_bn_forward", ref, {&feed_mask, &keep_h, &keep_c, &valid});
+  return AT_DISPATCH_FLOATING_TYPES(ref.scalar_type(), "lstm_bn_forward", [&] {
+    return bn_forward_impl<scalar_t>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, gain_hh, w_c, b_c,
+                                     rm_hh, rv_hh, rm_c, rv_c, valid, momentum_hh, momentum_c, eps_hh, eps_c,
+                                     training, need_grad);
+  });
+}
+
+template <typename T>
+std::tuple<Tensor, Tensor> bn_backward_impl(
+    int64_t t0, const Tensor& q, const Tensor& buf, const Tensor& dh_in, const Tensor& dc_in,
+    const Tensor& fs, const Tensor& rs, const Tensor& d_out, const Tensor& w,
+    const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask_in,
+    const OptTensor& keep_h_in, const OptTensor& keep_c_in, at::TensorList rr, at::TensorList cn,
+    at::TensorList stats, const Tensor& gain_in, const Tensor& w_c_in, const OptTensor& valid_in, bool training,
+    const Tensor& d_gain, const Tensor& d_wc, const Tensor& d_bc, const Tensor& d_r) {
+  const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
+  const char* where = "lstm_bn_backward_chunk";
+  TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
+  check_shape(where, "buf", buf, {buf.size(0), B, G});
+  TORCH_CHECK(buf.size(0) >= n, where, ": buf holds ", buf.size(0), " steps, the chunk has ", n);
+  for (const auto& [name, x] : {std::pair{"dh", &dh_in}, std::pair{"dc", &dc_in}}) check_shape(where, name, *x, {B, H});
+  for (const auto& [name, x] : {std::pair{"fs", &fs}, std::pair{"rs", &rs}, std::pair{"d_out", &d_out}})
+    check_shape(where, name, *x, {T_, B, H});
+  check_shape(where, "w", w, {G, H});
+  check_shape(where, "feed_mask", feed_mask_in, {B, H});
+  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
+  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+  check_shape(where, "valid", valid_in, {T_, B});
+  check_shape(where, "d_r", d_r, {buf.size(0), B, G});
+  TORCH_CHECK(static_cast<int64_t>(rr.size()) == T_ && static_cast<int64_t>(cn.size()) == T_ &&
+                  static_cast<int64_t>(stats.size()) == 4 * T_,
+              where, ": batch-norm tensors do not match ", T_, " steps");
+  for (const auto& [name, x, size] : {std::tuple{"gain_hh", &gain_in, G}, std::tuple{"w_c", &w_c_in, H},
+                                      std::tuple{"d_gain_hh", &d_gain, G}, std::tuple{"d_w_c", &d_wc, H},
+                                      std::tuple{"d_b_c", &d_bc, H}}) {
+    TORCH_CHECK(x->is_contiguous(), where, ": batch norm needs a contiguous ", name);
+    check_shape(where, name, *x, {size});
+  }
+  for (int64_t t = t0; t < t0 + n; ++t) {
+    check_shape(where, "recurrent term", rr[t], {B, G});
+    check_shape(where, "cell", cn[t], {B, H});
+    for (int64_t i : {2 * t, 2 * t + 1}) check_shape(where, "statistics", stats[i], {G});
+    for (int64_t i : {2 * T_ + 2 * t, 2 * T_ + 2 * t + 1}) check_shape(where, "statistics", stats[i], {H});
+    TORCH_CHECK(rr[t].is_contiguous() && cn[t].is_contiguous() && stats[2 * t].is_contiguous() &&
+                    stats[2 * t + 1].is_contiguous() && stats[2 * T_ + 2 * t].is_contiguous() &&
+                    stats[2 * T_ + 2 * t + 1].is_contiguous(),
+                where, ": batch-norm tensors must be contiguous");
+  }
+  TORCH_CHECK(q.is_contiguous() && buf.is_contiguous() && fs.is_contiguous() && rs.is_contiguous() &&
+                  d_r.is_contiguous(),
+              where, ": saved tensors must be contiguous");
+  const Tensor d_out_c = d_out.contiguous();
+  const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
+                  keep_c = contiguous(keep_c_in), valid = contiguous(valid_in);
+  const StepMatmul rec{w, packed, lin, B};
+  const Tensor dh_last = dh_in.contiguous(), dc_last = dc_in.contiguous();
+  const Tensor dhs = dh_last.new_empty({2, B, H}), dcs = dh_last.new_empty({2, B, H});
+  const Tensor extra = dh_last.new_empty({B, H});
+  const Tensor d_c = dh_last.new_empty({2, B, H});  // the cell norm's dy, then its dx
+  const Tensor sums = dh_last.new_empty({2, G});
+  const int64_t BH = B * H, BG = B * G;
+  T* const dhs_p = ptr<T>(dhs);
+  T* const dcs_p = ptr<T>(dcs);
+  T* const d_c_p = ptr<T>(d_c);
+  T* const s1 = ptr<T>(sums);
+  T* const s2 = s1 + G;
+  const T* const kh_p = ptr<T>(keep_h);
+  const T* const d_out_p = ptr<T>(d_out_c);
+  const T* const valid_p = ptr<T>(valid);
+  for (int64_t t = t0 + n - 1; t >= t0; --t) {
+    const int64_t j = t - t0, after = (j + 1) % 2;
+    const bool last = t == t0 + n - 1;
+    const T* dh_p = last ? ptr<T>(dh_last) : dhs_p + after * BH;
+    const T* kh = kh_p ? kh_p + t * BH : nullptr;
+    const T* rs_t = ptr<T>(rs) + t * BH;
+    const T* v = valid_p ? valid_p + t * B : nullptr;
+    // back through the cell's norm: dy = dh through the new state, times o(1 - tanh^2)
+    if (kh != nullptr) {
+      IVDEP for (int64_t i = 0; i < BH; ++i) d_c_p[i] = (dh_p[i] - dh_p[i] * kh[i]) * rs_t[i];
+    } else {
+      IVDEP for (int64_t i = 0; i < BH; ++i) d_c_p[i] = dh_p[i] * rs_t[i];
+    }
+    column_backward<T>(d_c_p, ptr<T>(cn[t]), ptr<T>(stats[2 * T_ + 2 * t]), ptr<T>(stats[2 * T_ + 2 * t + 1]),
+                       ptr<T>(w_c_in), v, training, B, H, s1, s2, ptr<T>(d_wc), ptr<T>(d_bc), d_c_p + BH);
+    const BackwardStep<T> k{
+        dh_p, last ? ptr<T>(dc_last) : dcs_p + after * BH, kh, ptr<T>(keep_c) ? ptr<T>(keep_c) + t * BH : nullptr,
+        rs_t, ptr<T>(q) + j * BG, ptr<T>(fs) + t * BH, t > 0 ? d_out_p + (t - 1) * BH : nullptr,
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+        nullptr, d_c_p, B, ptr<T>(buf) + j * BG, dcs_p + (j % 2) * BH, ptr<T>(extra)};
+    with_flags([&](auto keep_h_, auto keep_c_, auto prev) {
+      for (int64_t b = 0; b < B; ++b)
+        backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value, false, true>(
+            k, b, H);
+    }, kh != nullptr, keep_c.has_value(), t > 0);
+    // then back through the recurrent term's norm (dy: the gate gradients just written)
+    column_backward<T>(ptr<T>(buf) + j * BG, ptr<T>(rr[t]), ptr<T>(stats[2 * t]), ptr<T>(stats[2 * t + 1]),
+                       ptr<T>(gain_in), v, training, B, G, s1, s2, ptr<T>(d_gain), nullptr, ptr<T>(d_r) + j * BG);
+    // dh_{t-1} = (d_r @ W_hh) * mask + extra
+    const Tensor d = d_r.select(0, j);
+    const Tensor dh_prev = dhs.select(0, j % 2);
+    if (feed_mask.has_value()) {
+      rec.into(dh_prev, d);
+      dh_prev.mul_(*feed_mask).add_(extra);
+    } else {
+      rec.plus_into(dh_prev, extra, d);
+    }
+  }
+  return {dhs[0], dcs[0]};
+}
+
+std::tuple<Tensor, Tensor> lstm_bn_backward_chunk(
+    int64_t t0, const Tensor& q, const Tensor& buf, const Tensor& dh, const Tensor& dc,
+    const Tensor& fs, const Tensor& rs, const Tensor& d_out, const Tensor& w,
+    const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask,
+    const OptTensor& keep_h, const OptTensor& keep_c, at::TensorList rr, at::TensorList cn,
+    at::TensorList stats, const Tensor& gain_hh, const Tensor& w_c, const OptTensor& valid, bool training,
+    const Tensor& d_gain_hh, const Tensor& d_w_c, const Tensor& d_b_c, const Tensor& d_r) {
+  TORCH_CHECK(q.device().is_cpu(), "lstm_bn_backward_chunk: the compiled loop runs on the CPU, got ", q.device());
+  const OptTensor others[] = {buf, dh, dc, fs, rs, d_out, gain_hh, w_c, d_gain_hh, d_w_c, d_b_c, d_r};
+  for (const auto& o : others) check_dtypes("lstm_bn_backward_chunk", q, {&o});
+  check_dtypes("lstm_bn_backward_chunk", q, {&feed_mask, &keep_h, &keep_c, &valid});
+  return AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "lstm_bn_backward_chunk", [&] {
+    return bn_backward_impl<scalar_t>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c,
+                                      rr, cn, stats, gain_hh, w_c, valid, training, d_gain_hh, d_w_c, d_b_c, d_r);
+  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnlab, m) {
@@ -681,6 +1047,17 @@ TORCH_LIBRARY(rnnlab, m) {
       "Tensor? keep_h, Tensor? keep_c, Tensor[] rr, Tensor[] cn, Tensor[] stats, "
       "Tensor? ln_w_hh, Tensor? ln_w_c, Tensor? ln_b_c, Tensor(b!)? d_ln_hh, "
       "Tensor(c!)? d_ln_wc, Tensor(d!)? d_ln_bc, Tensor(e!)? d_r, int parts) -> (Tensor, Tensor)");
+  m.def(
+      "lstm_bn_forward(Tensor(a!)[] acts, Tensor w, Tensor? packed, Tensor? lin, Tensor h0, Tensor c0, "
+      "Tensor? feed_mask, Tensor? keep_h, Tensor? keep_c, Tensor gain_hh, Tensor w_c, Tensor b_c, "
+      "Tensor(b!) rm_hh, Tensor(c!) rv_hh, Tensor(d!) rm_c, Tensor(e!) rv_c, Tensor? valid, float momentum_hh, "
+      "float momentum_c, float eps_hh, float eps_c, bool training, bool need_grad) -> (Tensor, Tensor, Tensor[])");
+  m.def(
+      "lstm_bn_backward_chunk(int t0, Tensor q, Tensor(a!) buf, Tensor dh, Tensor dc, Tensor fs, "
+      "Tensor rs, Tensor d_out, Tensor w, Tensor? packed, Tensor? lin, Tensor? feed_mask, "
+      "Tensor? keep_h, Tensor? keep_c, Tensor[] rr, Tensor[] cn, Tensor[] stats, Tensor gain_hh, Tensor w_c, "
+      "Tensor? valid, bool training, Tensor(b!) d_gain_hh, Tensor(c!) d_w_c, Tensor(d!) d_b_c, "
+      "Tensor(e!) d_r) -> (Tensor, Tensor)");
 }
 
 // CompositeExplicitAutograd, not CPU: the packed weight is an MKL-DNN tensor, whose dispatch key
@@ -688,4 +1065,6 @@ TORCH_LIBRARY(rnnlab, m) {
 TORCH_LIBRARY_IMPL(rnnlab, CompositeExplicitAutograd, m) {
   m.impl("lstm_forward", &lstm_forward);
   m.impl("lstm_backward_chunk", &lstm_backward_chunk);
+  m.impl("lstm_bn_forward", &lstm_bn_forward);
+  m.impl("lstm_bn_backward_chunk", &lstm_bn_backward_chunk);
 }

@@ -25,7 +25,7 @@ from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
-from rnnlab.layers.norm import GateNorms
+from rnnlab.layers.norm import BatchNormSteps, GateNorms
 from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
 from rnnlab.layers.regularizers import active
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
@@ -431,6 +431,8 @@ class RecurrentBase(nn.Module):
             if self.spec.fold_hh_bias and p.b_hh is not None:
                 b = p.b_ih + p.b_hh
             return F.linear(x, p.w_ih, b)
+        if valid is not None:  # (padding, whatever it holds, must not reach the weight's gradient)
+            x = torch.where(valid, x, 0.0)
         xp = norms.input(F.linear(x, p.w_ih), valid)
         return xp if p.b_ih is None else xp + p.b_ih
 
@@ -453,11 +455,34 @@ class RecurrentBase(nn.Module):
         if computation != "autograd":
             kind, act = self.kind, str(self.activation)
             if kind != "lstm":
-                xs = self._project(x, p, None, valid)
+                xs = self._project(x, p, norms, valid)  # (with recurrent batch norm, its input term normalized)
                 b_hh = None if self.spec.fold_hh_bias else p.b_hh
+                bn = None
+                if norms is not None:  # (batch norm: no fast loop has layer norm but the LSTM's)
+                    bn = BatchNormSteps(norms.hh, None, valid, norms.training)  # type: ignore[arg-type]
+                    if self.spec.fold_hh_bias and p.b_hh is not None:  # b_hh after the recurrent term's norm
+                        xs = xs + p.b_hh
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask)
+                    return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask, bn)
+            elif norms is not None and norms.norm == "batch":
+                compiled = computation == "fast"
+                if direction == 0 or valid is None:  # the fast LSTM projects and normalizes its input itself
+                    xs = x if valid is None else torch.where(valid, x, 0.0)  # (padding reaches no gradient)
+                    b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
+                    w_ih = p.w_ih
+                    bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training, norms.ih,  # type: ignore[arg-type]
+                                        reverse=direction == 1)
+                else:
+                    # Padded and reversed, a step holds several positions of the sequence, whose
+                    # input-term statistics are by position: the autograd loop's input term.
+                    xs = self._project(x, p, norms, valid)
+                    xs = xs if p.b_hh is None else xs + p.b_hh
+                    b, w_ih = None, None
+                    bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training)  # type: ignore[arg-type]
+
+                def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
+                    return fast_lstm(xs, w_ih, b, p.w_hh, st, keep, feed_mask, None, compiled, bn)
             else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
                 compiled = computation == "fast"

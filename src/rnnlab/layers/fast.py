@@ -8,8 +8,9 @@ gradient flows back through autograd as one matmul too.
 
 It computes what :func:`rnnlab.layers.loop.time_loop` computes with the cells' step
 functions — same recurrent-dropout mask, same keep weights (zoneout, lengths) — for GRU with
-torch's activations and for Elman RNN / IndRNN with tanh or relu, without normalization. The
-LSTM, with layer norm too, has its own module built on the helpers here
+torch's activations and for Elman RNN / IndRNN with tanh or relu, without normalization or
+with recurrent batch norm (its recurrent term's norm per step here, its input term's given
+normalized). The LSTM, with layer norm too, has its own module built on the helpers here
 (:mod:`rnnlab.layers.fast_lstm`). The tests check both paths against each other and with
 ``gradcheck``.
 
@@ -25,6 +26,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from rnnlab.layers.norm import BatchNormSteps
 
 
 def _steps(x: Tensor | None, steps: int) -> list[Tensor] | list[None]:
@@ -104,18 +107,36 @@ class _Recurrence(torch.autograd.Function):
         h0: Tensor,
         feed_mask: Tensor | None,
         keep_h: Tensor | None,
+        bn: BatchNormSteps | None,
+        gain: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         T, B = xp.shape[:2]
         H = h0.shape[-1]
         out = xp.new_empty(T, B, H)
         wt = w_hh.t() if w_hh.dim() == 2 else w_hh
+        # recurrent batch norm: each step's recurrent term before its norm, and its statistics
+        raw = xp.new_empty(T, B, xp.shape[-1]) if bn is not None else None
+        stats: list[Tensor] = []
+        V = _steps(None if bn is None else bn.valid, T)
+
+        def normalized(r: Tensor, t: int) -> Tensor:
+            """The recurrent term ``r`` of step t through its batch norm (kept for the backward)."""
+            raw[t].copy_(r)  # type: ignore[index]
+            y, mean, rstd = bn.hh.forward_step(r, t, V[t], gain, None)  # type: ignore[union-attr]
+            stats.extend((mean, rstd))
+            return y
+
         if kind == "gru":
             acts = xp.new_empty(T, B, 3 * H)
             ghn = xp.new_empty(T, B, H)
             for t in range(T):
                 h_prev = h0 if t == 0 else out[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-                gh = torch.addmm(b_hh, h_fed, wt) if b_hh is not None else h_fed @ wt
+                if bn is None:
+                    gh = torch.addmm(b_hh, h_fed, wt) if b_hh is not None else h_fed @ wt
+                else:
+                    gh = normalized(h_fed @ wt, t)
+                    gh = gh if b_hh is None else gh.add_(b_hh)
                 a, x = acts[t], xp[t]
                 rz = torch.add(x[:, : 2 * H], gh[:, : 2 * H], out=a[:, : 2 * H]).sigmoid_()
                 ghn[t].copy_(gh[:, 2 * H :])
@@ -131,7 +152,9 @@ class _Recurrence(torch.autograd.Function):
             for t in range(T):
                 h_prev = h0 if t == 0 else out[t - 1]
                 h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-                if kind == "rnn":
+                if bn is not None:
+                    hn[t].add_(normalized(h_fed @ wt if kind == "rnn" else wt * h_fed, t))
+                elif kind == "rnn":
                     hn[t].addmm_(h_fed, wt)
                 else:
                     hn[t].addcmul_(wt, h_fed)
@@ -139,17 +162,31 @@ class _Recurrence(torch.autograd.Function):
                 if keep_h is not None:
                     torch.lerp(hn[t], h_prev, keep_h[t], out=out[t])
             saved = [hn]
-        ctx.kind, ctx.act, ctx.has_bhh = kind, act, b_hh is not None
-        ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, *saved)
+        ctx.kind, ctx.act, ctx.has_bhh, ctx.bn = kind, act, b_hh is not None, bn
+        ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, gain, raw, *stats, *saved)
         return out, out[-1].clone()
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor, d_hT: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        out, h0, w_hh, feed_mask, keep_h, *saved = ctx.saved_tensors
-        kind = ctx.kind
+        out, h0, w_hh, feed_mask, keep_h, gain, raw, *saved = ctx.saved_tensors
+        kind, bn = ctx.kind, ctx.bn
         T, B, H = out.shape
         d_b_hh = None
         h_fed_all = _fed_states(out, h0, feed_mask, 0, T)
+        d_gain = None
+        if bn is not None:
+            stats, saved = saved[: 2 * T], saved[2 * T :]
+            V = _steps(bn.valid, T)
+            d_gain = torch.zeros_like(gain)
+            d_raw = torch.empty_like(raw)  # gradient of each step's recurrent term before its norm
+
+        def through_norm(d: Tensor, t: int) -> Tensor:
+            """The gradient ``d`` of step t's normalized recurrent term, back through its norm."""
+            if bn is None:
+                return d
+            dr, dg, _ = bn.hh.backward_step(d, raw[t], stats[2 * t], stats[2 * t + 1], V[t], gain, bn.training, False)
+            d_gain.add_(dg)  # type: ignore[union-attr]
+            return d_raw[t].copy_(dr)
         if kind == "gru":
             dh = d_hT.clone()
             acts, ghn = saved
@@ -172,7 +209,7 @@ class _Recurrence(torch.autograd.Function):
                 gh[:, : 2 * H].copy_(gi[:, : 2 * H])
                 torch.mul(dn, r[t], out=dGHn[t])
                 gh[:, 2 * H :].copy_(dGHn[t])
-                dh_prev = gh @ w_hh
+                dh_prev = through_norm(gh, t) @ w_hh
                 if feed_mask is not None:
                     dh_prev.mul_(feed_mask)
                 dh_prev.addcmul_(dhn, z[t])
@@ -183,7 +220,10 @@ class _Recurrence(torch.autograd.Function):
             d_xp = dGI
             d_rz, d_n = dGI[..., : 2 * H].reshape(T * B, 2 * H), dGHn.view(T * B, H)
             fed = h_fed_all.view(T * B, H)
-            d_w = torch.cat([d_rz.t() @ fed, d_n.t() @ fed])
+            if bn is not None:
+                d_w = d_raw.view(T * B, 3 * H).t() @ fed
+            else:
+                d_w = torch.cat([d_rz.t() @ fed, d_n.t() @ fed])
             if ctx.has_bhh:
                 d_b_hh = torch.cat([d_rz.sum(0), d_n.sum(0)])
         else:
@@ -194,7 +234,7 @@ class _Recurrence(torch.autograd.Function):
             for t in range(T - 1, -1, -1):
                 dh = dh + d_out[t]
                 dhn = torch.addcmul(dh, dh, keep_h[t], value=-1) if keep_h is not None else dh
-                d = torch.mul(dhn, deriv[t], out=dG[t])
+                d = through_norm(torch.mul(dhn, deriv[t], out=dG[t]), t)
                 dh_prev = d @ w_hh if kind == "rnn" else d * w_hh
                 if feed_mask is not None:
                     dh_prev.mul_(feed_mask)
@@ -202,11 +242,12 @@ class _Recurrence(torch.autograd.Function):
                     dh_prev.addcmul_(dh, keep_h[t])
                 dh = dh_prev
             d_xp = dG
+            dR = dG if bn is None else d_raw  # (the recurrent term's gradient)
             if kind == "rnn":
-                d_w = dG.reshape(T * B, H).t() @ h_fed_all.reshape(T * B, H)
+                d_w = dR.reshape(T * B, H).t() @ h_fed_all.reshape(T * B, H)
             else:
-                d_w = (dG * h_fed_all).sum((0, 1))
-        return None, None, d_xp, d_w, d_b_hh, dh, None, None
+                d_w = (dR * h_fed_all).sum((0, 1))
+        return None, None, d_xp, d_w, d_b_hh, dh, None, None, None, d_gain
 
 
 def fast_loop(
@@ -218,11 +259,21 @@ def fast_loop(
     state: tuple[Tensor, ...],
     keep: list[Tensor | None],
     feed_mask: Tensor | None,
+    batch_norm: BatchNormSteps | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Run one direction of a GRU, Elman RNN or IndRNN; same contract as
     :func:`rnnlab.layers.loop.time_loop` (the LSTM has :func:`rnnlab.layers.fast_lstm.fast_lstm`).
+    With ``batch_norm`` (recurrent batch norm), ``xp`` is the normalized input term and the
+    recurrent term is normalized at each step (``b_hh``, if any, after its norm).
+
+    >>> T, B, H = 5, 2, 3
+    >>> out, (h,) = fast_loop("rnn", "tanh", torch.randn(T, B, H), torch.randn(H, H), None, (torch.zeros(B, H),),
+    ...                       [None], None)
+    >>> out.shape, torch.equal(out[-1], h)
+    (torch.Size([5, 2, 3]), True)
     """
     if kind not in ("gru", "rnn", "indrnn"):
         raise ValueError(f"kind: expected 'gru', 'rnn' or 'indrnn', got {kind!r}")
-    out, h_n = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, state[0], feed_mask, keep[0])
+    gain = None if batch_norm is None else batch_norm.hh.weight
+    out, h_n = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, state[0], feed_mask, keep[0], batch_norm, gain)
     return out, (h_n,)

@@ -3,7 +3,8 @@
 Same contract as :mod:`rnnlab.layers.fast` (whose machinery it shares), specialised where the
 LSTM's size makes it pay:
 
-* the input term of all steps is one matmul (with the input layer norm if any) computed inside,
+* the input term of all steps is one matmul (with the input layer norm or recurrent batch norm
+  if any) computed inside,
   so the backward never needs the gradient of all input terms at once: it runs the reverse
   recurrence a chunk of steps at a time (:func:`chunk_steps`) and turns each chunk into its
   weight, bias and input gradients with large matmuls. No ``[T, B, 4H]`` gradient buffer exists
@@ -21,6 +22,11 @@ threads, each slice through the whole loop (:func:`batch_parts`). The Python fun
 compiled ones' reference (the tests check both against each other), what runs where the
 compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
 fallback of an install without a C++ compiler: they stay.
+
+Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
+with statistics over the batch, so its compiled loops (``lstm_bn_forward``,
+``lstm_bn_backward_chunk``) run the batch as one part, with a reduction over the real rows
+between the step's passes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from torch import Tensor
 
 from rnnlab.layers import native
 from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
+from rnnlab.layers.norm import BatchNormSteps, batch_moments
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -69,11 +76,14 @@ def _forward_steps(
     eps_c: float,
     need_grad: bool,
     parts: int,
+    bn: BatchNormSteps | None = None,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
     sequence, overwritten), gates in torch's order, recurrent term ``h @ w`` (by
     :class:`_StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
-    With layer norm, ``eps`` is the recurrent term's norm's and ``eps_c`` the cell's.
+    With layer norm, ``eps`` is the recurrent term's norm's and ``eps_c`` the cell's. With ``bn``
+    (recurrent batch norm, Python only) the ``ln_*`` arguments are its gains and shift and the
+    norms are ``bn``'s, with the statistics of each step over the batch; all else is the same.
 
     With ``need_grad`` each step also writes what the backward needs while it is in cache: the
     gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
@@ -107,6 +117,7 @@ def _forward_steps(
         FS, RS = fs.unbind(0), rs.unbind(0)
         saved += [fs, rs]
     ln = ln_w_hh is not None
+    norm_r, norm_c = _step_norms(bn, T, G, H, ln_w_c, ln_b_c, eps, eps_c)
     rr: list[Tensor] = []  # recurrent term before its norm
     cn: list[Tensor] = []  # cell before its norm
     st_r: list[Tensor] = []  # mean, rstd of each
@@ -116,7 +127,7 @@ def _forward_steps(
         h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
         if ln:
             r = rec(h_fed)
-            r_hat, mean, rstd = torch.native_layer_norm(r, (G,), None, None, eps)
+            r_hat, mean, rstd = norm_r(r, t)
             if need_grad:
                 rr.append(r)
                 st_r += [mean, rstd]
@@ -134,7 +145,7 @@ def _forward_steps(
         else:
             c_new = torch.addcmul(ig, f, c_prev)
         if ln:
-            c_hat, mean, rstd = torch.native_layer_norm(c_new, (H,), ln_w_c, ln_b_c, eps_c)
+            c_hat, mean, rstd = norm_c(c_new, t)
             if need_grad:  # (without a graph, keeping them would hold every step to the end)
                 cn.append(c_new)
                 st_c += [mean, rstd]
@@ -184,6 +195,7 @@ def _backward_chunk(
     d_ln_bc: Tensor | None,
     d_r: Tensor | None,
     parts: int,
+    bn: BatchNormSteps | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The reverse recurrence over one chunk of the forward's steps (``q``, from step ``t0``),
     last step first, from the state gradients ``dh, dc`` after it.
@@ -200,7 +212,7 @@ def _backward_chunk(
     H, T = G // 4, fs.shape[0]
     rec = _StepMatmul(w, B, (packed, lin))
     ln = ln_w_hh is not None
-    ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
+    bwd_r, bwd_c = _step_norm_backwards(bn, T, G, H, ln_w_hh, ln_w_c, ln_b_c)
     # Per-step views made once per chunk: slicing inside the loop costs a dispatch each.
     t1 = t0 + n
     KH, KC = _steps(None if keep_h is None else keep_h[t0:t1], n), _steps(None if keep_c is None else keep_c[t0:t1], n)
@@ -214,8 +226,7 @@ def _backward_chunk(
         dhn = dh if kh is None else torch.addcmul(dh, dh, kh, value=-1)  # through the new state
         dcn = dc if kc is None else torch.addcmul(dc, dc, kc, value=-1)
         if ln:
-            d_c, d_wc, d_bc = ln_bwd(dhn * RS[j], cn[t], (H,), stats[2 * T + 2 * t], stats[2 * T + 2 * t + 1],
-                                     ln_w_c, ln_b_c, [True, True, True])
+            d_c, d_wc, d_bc = bwd_c(dhn * RS[j], cn[t], stats[2 * T + 2 * t], stats[2 * T + 2 * t + 1], t)
             dcn = d_c.add_(dcn)
             d_ln_wc.add_(d_wc)  # type: ignore[union-attr]
             d_ln_bc.add_(d_bc)  # type: ignore[union-attr]
@@ -225,7 +236,7 @@ def _backward_chunk(
         torch.mul(Q_c[j], dcn.unsqueeze(1), out=BUF_c[j])
         d = BUF[j]
         if ln:
-            d, d_wr, _ = ln_bwd(d, rr[t], (G,), stats[2 * t], stats[2 * t + 1], ln_w_hh, None, [True, True, False])
+            d, d_wr, _ = bwd_r(d, rr[t], stats[2 * t], stats[2 * t + 1], t)
             d_ln_hh.add_(d_wr)  # type: ignore[union-attr]
             d = d_r[j].copy_(d)  # type: ignore[index]
         # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
@@ -242,6 +253,68 @@ def _backward_chunk(
             dc_prev.addcmul_(dc, kc)
         dh, dc = dh_prev, dc_prev
     return dh, dc
+
+
+def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain: Tensor,
+                      bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+    """The input term of steps ``t0 …`` of ``steps`` from ``z = W_ih x [n, B, G]`` (written
+    over): each step batch-normalized (``bn.ih``'s statistics: the batch's, or in eval the
+    running ones of its position), times ``gain``, plus ``bias``. Returns it with the
+    statistics ``mean, rstd [n, 1, G]`` for the backward and, in training, the batch moments
+    ``[mean and var [2, n, G], counts [n, 1]]`` for the running statistics (updated once every
+    chunk is done, in the order of positions; in eval ``[]``)."""
+    n = z.shape[0]
+    norm = bn.ih
+    assert norm is not None
+    v = None if bn.valid is None else bn.valid[t0 : t0 + n]
+    if bn.training and v is None:
+        # (z − mean, then its mean square: torch's var over a middle dimension is 20× slower)
+        mean = z.mean(1)
+        a = z.sub_(mean.unsqueeze(1))
+        var = (a * a).mean(1)
+        m, r = mean.unsqueeze(1), torch.rsqrt(var + norm.eps).unsqueeze(1)
+        count = z.new_full((n, 1), z.shape[1])
+        a.mul_(r * gain)
+    else:
+        if bn.training:
+            mean, var, count = batch_moments(z, v, dim=1)
+            some = count > 0
+            m, r = torch.where(some, mean, 0.0), torch.where(some, torch.rsqrt(var + norm.eps), 1.0)
+        else:
+            pos = torch.arange(t0, t0 + n, device=z.device)
+            rows = (length - 1 - pos if bn.reverse else pos).clamp_(max=norm.max_steps - 1)
+            m, r = norm.running_mean[rows], torch.rsqrt(norm.running_var[rows] + norm.eps)
+        m, r = m.unsqueeze(1), r.unsqueeze(1)
+        a = z if v is None else torch.where(v, z, 0.0)
+        a.sub_(m).mul_(r * gain)
+    if bias is not None:
+        a.add_(bias)
+    return a, m, r, [torch.stack([mean, var]), count] if bn.training else []
+
+
+def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor | None, b_c: Tensor | None,
+                eps: float, eps_c: float) -> tuple[Any, Any]:
+    """The recurrent term's norm (without its gain) and the cell's (with gain and shift) of the
+    forward step loop, each ``(x, t) -> (y, mean, rstd)``: layer norm, or ``bn``'s batch norms."""
+    if bn is None:
+        return (lambda r, t: torch.native_layer_norm(r, (G,), None, None, eps),
+                lambda c, t: torch.native_layer_norm(c, (H,), w_c, b_c, eps_c))
+    V = _steps(bn.valid, T)
+    return (lambda r, t: bn.hh.forward_step(r, t, V[t], None, None),
+            lambda c, t: bn.c.forward_step(c, t, V[t], w_c, b_c))
+
+
+def _step_norm_backwards(bn: BatchNormSteps | None, T: int, G: int, H: int, w_hh: Tensor | None,
+                         w_c: Tensor | None, b_c: Tensor | None) -> tuple[Any, Any]:
+    """The backwards of :func:`_step_norms`' norms (with their gains), each
+    ``(dy, x, mean, rstd, t) -> (dx, d_gain, d_shift)``."""
+    if bn is None:
+        ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
+        return (lambda d, x, m, r, t: ln_bwd(d, x, (G,), m, r, w_hh, None, [True, True, False]),
+                lambda d, x, m, r, t: ln_bwd(d, x, (H,), m, r, w_c, b_c, [True, True, True]))
+    V = _steps(bn.valid, T)
+    return (lambda d, x, m, r, t: bn.hh.backward_step(d, x, m, r, V[t], w_hh, bn.training, False),
+            lambda d, x, m, r, t: bn.c.backward_step(d, x, m, r, V[t], w_c, bn.training, True))
 
 
 def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: Tensor, d_w: Tensor,
@@ -276,15 +349,47 @@ def batch_parts(batch: int) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
 
 
-def _step_loops(like: Tensor, compiled: bool) -> tuple[Any, Any, int]:
+def _step_loops(like: Tensor, compiled: bool, bn: BatchNormSteps | None = None) -> tuple[Any, Any, int]:
     """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the slices
     of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
     float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
-    otherwise, which take the whole batch at once and give the same results (the tests run both)."""
+    otherwise, which take the whole batch at once and give the same results (the tests run both).
+    With recurrent batch norm (``bn``) the batch is one part: its statistics join every row at
+    every step."""
     cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
     if compiled and cpu_float and native.available():
+        if bn is not None:
+            return _compiled_bn_forward, _compiled_bn_backward, 1
         return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
+
+
+def _valid_rows(bn: BatchNormSteps, like: Tensor) -> Tensor | None:
+    """``bn``'s mask of real steps as the compiled loops read it: ``[T, B]``, 1 or 0 in ``like``'s dtype."""
+    return None if bn.valid is None else bn.valid.view(bn.valid.shape[:2]).to(like.dtype)
+
+
+def _compiled_bn_forward(acts: list[Tensor], w: Tensor, packed: Tensor | None, lin: Tensor | None, h0: Tensor,
+                         c0: Tensor, feed_mask: Tensor | None, keep_h: Tensor | None, keep_c: Tensor | None,
+                         w_hh: Tensor, w_c: Tensor, b_c: Tensor, eps: float, eps_c: float, need_grad: bool,
+                         parts: int, bn: BatchNormSteps) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """:func:`_forward_steps` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_forward``."""
+    return torch.ops.rnnlab.lstm_bn_forward(
+        acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, bn.hh.running_mean,
+        bn.hh.running_var, bn.c.running_mean, bn.c.running_var, _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
+        bn.hh.eps, bn.c.eps, bn.training, need_grad)
+
+
+def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tensor, fs: Tensor, rs: Tensor,
+                          d_out: Tensor, w: Tensor, packed: Tensor | None, lin: Tensor | None,
+                          feed_mask: Tensor | None, keep_h: Tensor | None, keep_c: Tensor | None, rr: list[Tensor],
+                          cn: list[Tensor], stats: list[Tensor], w_hh: Tensor, w_c: Tensor, b_c: Tensor,
+                          d_w_hh: Tensor, d_w_c: Tensor, d_b_c: Tensor, d_r: Tensor, parts: int,
+                          bn: BatchNormSteps) -> tuple[Tensor, Tensor]:
+    """:func:`_backward_chunk` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_backward_chunk``."""
+    return torch.ops.rnnlab.lstm_bn_backward_chunk(
+        t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, w_hh, w_c,
+        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r)
 
 
 class LayerNormParams(NamedTuple):
@@ -355,23 +460,24 @@ def _steps_saved(saved: list[Tensor], steps: int, ln: bool) -> dict[str, Any]:
 
 
 def _lstm_backward(
-    grads: tuple[Tensor, Tensor, Tensor], s: _Saved, need_dx: bool, compiled: bool
-) -> tuple[Tensor | None, Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
+    grads: tuple[Tensor, Tensor, Tensor], s: _Saved, need_dx: bool, compiled: bool, bn: BatchNormSteps | None
+) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
            Tensor | None, Tensor | None]:
-    """Gradients of :class:`_LSTM`: ``x, w_ih, bias, w_hh, h0, c0`` and the four layer-norm
-    parameters (``ln_w_ih, ln_w_hh, ln_w_c, ln_b_c``)."""
+    """Gradients of :class:`_LSTM`: ``x, w_ih, bias, w_hh, h0, c0`` and the four norm
+    parameters (``ln_w_ih, ln_w_hh, ln_w_c, ln_b_c``; with ``bn``, its gains and shift)."""
     d_out, d_hT, d_cT = grads
     x, w_ih, bias, w_hh, out, fs = s.x, s.w_ih, s.bias, s.w_hh, s.out, s.fs
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
-    _, backward_chunk, parts = _step_loops(fs, compiled)
+    _, backward_chunk, parts = _step_loops(fs, compiled, bn)
+    extra = {} if bn is None else {"bn": bn}  # (the compiled loops take no batch norm)
     rec = _StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
     steps = s.q[0].shape[0]
     ln = s.ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
     d_r = fs.new_empty(steps, B, G) if ln else None  # of its recurrent terms before their norm
     d_w_hh = w_hh.new_zeros(G, H)
-    d_w_ih = w_ih.new_zeros(G, I)
+    d_w_ih = None if w_ih is None else w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
     dx = x.new_empty(x.shape) if need_dx else None
     d_ln_ih = fs.new_zeros(G) if s.ln_w_ih is not None else None
@@ -384,20 +490,33 @@ def _lstm_backward(
         t1 = t0 + n
         dh, dc = backward_chunk(t0, s.q[k], buf, dh, dc, fs, s.rs, d_out, rec.w, rec.packed, rec.lin,
                                 s.feed_mask, s.keep_h, s.keep_c, s.rr, s.cn, s.stats, s.ln_w_hh, s.ln_w_c, s.ln_b_c,
-                                d_ln_hh, d_ln_wc, d_ln_bc, d_r, parts)
+                                d_ln_hh, d_ln_wc, d_ln_bc, d_r, parts, **extra)
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
         dg = buf[:n].view(n * B, G)
         dr = d_r[:n].view(n * B, G) if d_r is not None else dg  # (d_r: with layer norm)
         d_w_hh.addmm_(dr.t(), _fed_states(out, s.h0, s.feed_mask, t0, t1).view(n * B, H))
+        if w_ih is None:  # (x is the input term itself)
+            if dx is not None:
+                dx[t0:t1].copy_(buf[:n])
+            continue
         xc = x[t0:t1].reshape(n * B, I)
-        if s.ln_w_ih is not None:
+        if bn is not None:  # the input term's batch norm (its gain in ln_w_ih), from W_ih x again
+            assert bn.ih is not None and d_ln_ih is not None
+            dz, d_gain, d_shift = bn.ih.backward_step(
+                buf[:n], (xc @ w_ih.t()).view(n, B, G), s.in_stats[2 * k], s.in_stats[2 * k + 1],
+                None if bn.valid is None else bn.valid[t0:t1], s.ln_w_ih, bn.training, d_bias is not None)
+            d_ln_ih.add_(d_gain)
+            if d_bias is not None:
+                d_bias.add_(d_shift)
+            dz = dz.view(n * B, G)
+        elif s.ln_w_ih is not None:
             dz = _layer_norm_backward(dg, xc @ w_ih.t(), s.in_stats[2 * k], s.in_stats[2 * k + 1], s.ln_w_ih,
                                       d_ln_ih, d_bias)  # type: ignore[arg-type]
         else:
             dz = dg
             if d_bias is not None:
                 d_bias.add_(dg.sum(0))
-        d_w_ih.addmm_(dz.t(), xc)
+        d_w_ih.addmm_(dz.t(), xc)  # type: ignore[union-attr]
         if dx is not None:
             torch.mm(dz, w_ih, out=dx[t0:t1].view(n * B, I))
     return dx, d_w_ih, d_bias, d_w_hh, dh, dc, d_ln_ih, d_ln_hh, d_ln_wc, d_ln_bc
@@ -423,9 +542,10 @@ class _LSTM(torch.autograd.Function):
         eps: tuple[float, float, float],
         need_grad: bool,
         compiled: bool,
+        bn: BatchNormSteps | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         T, B, I = x.shape  # noqa: E741
-        G = w_ih.shape[0]
+        G = w_hh.shape[0]
         x2 = x.reshape(T * B, I)
         # The input terms by chunks of the backward's size: each chunk is small enough for the
         # allocator to reuse its memory call after call, where one [T, B, 4H] buffer of tens of
@@ -433,25 +553,39 @@ class _LSTM(torch.autograd.Function):
         steps = chunk_steps(B)
         acts: list[Tensor] = []
         in_stats: list[Tensor] = []
+        moments: list[Tensor] = []  # recurrent batch norm in training: the input terms' batch moments
         for t0 in range(0, T, steps):
             xc = x2[t0 * B : min(T, t0 + steps) * B]
-            if ln_w_ih is None:
+            if w_ih is None:  # x is the input term itself (the loop writes over its copy)
+                a = xc.clone()
+            elif bn is not None:
+                a, mean, rstd, batch = _input_batch_norm(bn, (xc @ w_ih.t()).view(-1, B, G), t0, T, ln_w_ih,
+                                                         bias)  # type: ignore[arg-type]
+                in_stats += [mean, rstd]
+                moments += batch
+            elif ln_w_ih is None:
                 a = torch.addmm(bias, xc, w_ih.t()) if bias is not None else xc @ w_ih.t()
             else:
                 a, mean, rstd = torch.native_layer_norm(xc @ w_ih.t(), (G,), ln_w_ih, bias, eps[0])
                 in_stats += [mean, rstd]
             acts.append(a.view(-1, B, G))
-        forward_steps, _, parts = _step_loops(acts[0], compiled)
+        if moments:  # (in the order of positions: steps past max_steps share a row)
+            mv, count = torch.cat(moments[::2], 1), torch.cat(moments[1::2])
+            if bn.reverse:  # type: ignore[union-attr]
+                mv, count = mv.flip(1), count.flip(0)
+            bn.ih.update_running(mv[0], mv[1], count)  # type: ignore[union-attr]
+        forward_steps, _, parts = _step_loops(acts[0], compiled, bn)
         rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
-                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts)
+                                           ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts,
+                                           **({} if bn is None else {"bn": bn}))
         if need_grad:
             tensors, ctx.sizes = _Saved(
                 x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out,
                 q=acts, in_stats=in_stats, **_steps_saved(saved, T, ln_w_hh is not None),
             ).flat()
             ctx.save_for_backward(*tensors)
-            ctx.compiled = compiled
+            ctx.compiled, ctx.bn = compiled, bn
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
@@ -464,9 +598,10 @@ class _LSTM(torch.autograd.Function):
             zeros if d_hT is None else d_hT,
             zeros if d_cT is None else d_cT,
         )
-        dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, *d_ln = _lstm_backward(grads, s, ctx.needs_input_grad[0], ctx.compiled)
-        # (no gradient for feed_mask, keep_h, keep_c, nor for eps, need_grad, compiled)
-        return (dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, None, None, None, *d_ln, None, None, None)
+        dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, *d_ln = _lstm_backward(grads, s, ctx.needs_input_grad[0], ctx.compiled,
+                                                                     ctx.bn)
+        # (no gradient for feed_mask, keep_h, keep_c, nor for eps, need_grad, compiled, bn)
+        return (dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, None, None, None, *d_ln, None, None, None, None)
 
 
 def fast_lstm(
@@ -479,6 +614,7 @@ def fast_lstm(
     feed_mask: Tensor | None,
     layer_norm: LayerNormParams | None = None,
     compiled: bool = True,
+    batch_norm: BatchNormSteps | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One direction of an LSTM from its input ``x [T, B, I]``; the contract of
     :func:`rnnlab.layers.loop.time_loop` with the input projection included.
@@ -486,7 +622,9 @@ def fast_lstm(
     Weights and ``bias`` (both of torch's biases summed) as the layer holds them, gates in
     torch's order. With ``layer_norm``, ``bias`` joins the normalized input term.
     ``compiled``: run the step loops compiled where they can (:func:`_step_loops`), else in
-    Python.
+    Python. With ``batch_norm`` (recurrent batch norm), ``bias`` joins the normalized input
+    term; where ``batch_norm.ih`` is None, ``x [T, B, 4H]`` is the input term itself,
+    normalized and with every bias, and ``w_ih`` and ``bias`` are None.
 
     >>> T, B, I, H = 5, 2, 3, 4
     >>> out, (h, c) = fast_lstm(torch.randn(T, B, I), torch.randn(4 * H, I), None,
@@ -495,14 +633,17 @@ def fast_lstm(
     (torch.Size([5, 2, 4]), True)
     """
     h0, c0 = state
-    ln = layer_norm
+    ln, bn = layer_norm, batch_norm
     ln_w_ih, ln_w_hh, ln_w_c, ln_b_c = (None,) * 4 if ln is None else (ln.ih_weight, ln.hh_weight, ln.c_weight,
                                                                         ln.c_bias)
     eps = (1e-5, 1e-5, 1e-5) if ln is None else (ln.ih_eps, ln.hh_eps, ln.c_eps)
+    if bn is not None:
+        ln_w_ih = None if bn.ih is None else bn.ih.weight
+        ln_w_hh, ln_w_c, ln_b_c = bn.hh.weight, bn.c.weight, bn.c.bias
     # Without a graph to build, the forward skips what only the backward needs.
     need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
     out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
-                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, compiled)
+                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, compiled, bn)
     return out, (h_n, c_n)

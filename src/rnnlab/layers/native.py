@@ -1,7 +1,8 @@
 """The compiled step loops of the LSTM (``src/rnnlab/csrc/lstm_steps.cpp``), in every install.
 
-The library registers ``torch.ops.rnnlab.lstm_forward`` and ``lstm_backward_chunk``. It comes
-from one of two builds:
+The library registers ``torch.ops.rnnlab.lstm_forward`` and ``lstm_backward_chunk``, and
+``lstm_bn_forward`` and ``lstm_bn_backward_chunk`` (recurrent batch norm). It comes from one of
+two builds:
 
 * the install's: ``pip install --no-build-isolation`` (and ``make``) compiles it next to the
   installed torch into ``rnnlab/_lib``;

@@ -20,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TimestepBatchNorm", "GateNorms", "NORM_TYPES"]
+__all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments"]
 
 
 class TimestepBatchNorm(nn.Module):
@@ -67,46 +69,114 @@ class TimestepBatchNorm(nn.Module):
         self.running_mean.zero_()
         self.running_var.fill_(1.0)
 
+    def row(self, t: int) -> int:
+        """The running-statistics row of step ``t`` (steps past ``max_steps`` share the last)."""
+        return min(t, self.max_steps - 1)
+
+    def statistics(self, x: Tensor, t: int, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(mean, rstd)`` of step ``t`` for ``x [B, F]``, each ``[F]``; in training the batch's
+        (updating running row ``t``), in eval the running ones.
+
+        ``valid [B, 1]`` (bool) leaves padded rows out by selection: whatever they hold (NaN and
+        inf too) reaches no statistic. A step without a real row has none: ``(0, 1)``, and its
+        running row is left as it is. Differentiable; the fast loops call it without a graph.
+        """
+        row = self.row(t)
+        if not self.training:
+            return self.running_mean[row].clone(), torch.rsqrt(self.running_var[row] + self.eps)
+        mean, var, n = batch_moments(x, valid)
+        with torch.no_grad():
+            unbiased = var * (n / (n - 1).clamp(min=1))
+            # (a tensor weight: momentum where the step has a real row, else 0, without a
+            # host synchronisation to ask which)
+            weight = self.momentum if valid is None else (n > 0).to(x.dtype) * self.momentum
+            self.running_mean[row].lerp_(mean.detach(), weight)
+            self.running_var[row].lerp_(unbiased.detach(), weight)
+        rstd = torch.rsqrt(var + self.eps)
+        if valid is not None:
+            some = n > 0
+            mean, rstd = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
+        return mean, rstd
+
+    def _native(self, x: Tensor, valid: Tensor | None) -> bool:
+        """Whether step statistics come from torch's own batch norm: training, every row real,
+        more than one row (one native op and one backward node instead of a dozen)."""
+        return self.training and valid is None and x.shape[0] > 1
+
     def step(self, x: Tensor, t: int, valid: Tensor | None = None) -> Tensor:
         """Normalize one timestep ``x [B, F]`` with the statistics of step ``t``.
 
         ``valid [B, 1]`` (bool) excludes padded entries from the batch statistics.
         """
-        row = min(t, self.max_steps - 1)
-        if self.training and valid is None and x.shape[0] > 1:
-            # One native op (statistics, running update with the unbiased variance, normalization)
-            # and one backward node, instead of a dozen small ones at every step of the loop.
+        if self._native(x, valid):
+            row = self.row(t)
             return torch.batch_norm(x, self.weight, self.bias, self.running_mean[row], self.running_var[row],
                                     True, self.momentum, self.eps, False)
-        if self.training:
-            if valid is None:
-                mean = x.mean(0)
-                var = x.var(0, unbiased=False)
-                n = x.shape[0]
-            else:
-                w = valid.to(x.dtype)
-                n_t = w.sum()
-                n = int(n_t.item())
-                if n == 0:
-                    return x * self.weight + (self.bias if self.bias is not None else 0)
-                mean = (x * w).sum(0) / n_t
-                var = (((x - mean) ** 2) * w).sum(0) / n_t
-            with torch.no_grad():
-                unbiased = var * (n / max(n - 1, 1))
-                self.running_mean[row].lerp_(mean.detach(), self.momentum)
-                self.running_var[row].lerp_(unbiased.detach(), self.momentum)
-        else:
-            mean = self.running_mean[row]
-            var = self.running_var[row]
-        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight
+        mean, rstd = self.statistics(x, t, valid)
+        xv = x if valid is None else torch.where(valid, x, 0.0)
+        y = (xv - mean) * rstd * self.weight
         return y + self.bias if self.bias is not None else y
+
+    def forward_step(self, x: Tensor, t: int, valid: Tensor | None, weight: Tensor | None,
+                     bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`step` for the fast loops, without a graph, with this norm's ``weight`` and
+        ``bias`` (or the loop's handles of them): ``(y, mean, rstd)``, the statistics for
+        :meth:`backward_step`. The same computation as :meth:`step` (the tests check both).
+
+        >>> bn = TimestepBatchNorm(3, max_steps=2, dtype=torch.float64)
+        >>> x = torch.randn(5, 3, dtype=torch.float64)
+        >>> y, mean, rstd = bn.forward_step(x, 0, None, bn.weight.detach(), bn.bias.detach())
+        >>> torch.allclose(y, TimestepBatchNorm(3, max_steps=2, dtype=torch.float64).step(x, 0).detach())
+        True
+        """
+        if self._native(x, valid):
+            row = self.row(t)
+            return torch.native_batch_norm(x, weight, bias, self.running_mean[row], self.running_var[row],
+                                           True, self.momentum, self.eps)
+        mean, rstd = self.statistics(x, t, valid)
+        xv = x if valid is None else torch.where(valid, x, 0.0)
+        y = (xv - mean) * rstd
+        if weight is not None:
+            y = torch.addcmul(bias, y, weight) if bias is not None else y.mul_(weight)
+        return y, mean, rstd
+
+    def backward_step(self, dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, valid: Tensor | None,
+                      weight: Tensor, training: bool, need_bias: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The gradients ``(dx, d_weight, d_bias)`` of :meth:`forward_step` for ``dy``, from its
+        input ``x`` and statistics; ``training``: the mode the forward ran in. Padded rows take
+        no gradient, and theirs reaches nothing (selection: they may hold anything). ``x [n, B, F]``
+        and ``mean, rstd [n, 1, F]`` are ``n`` steps at once."""
+        if training and valid is None and x.dim() == 2 and x.shape[0] > 1:
+            dx, dw, db = torch.ops.aten.native_batch_norm_backward(
+                dy, x, weight, None, None, mean, rstd, True, self.eps, [True, True, need_bias])
+            return dx, dw, db
+        if valid is not None:
+            x, dy = torch.where(valid, x, 0.0), torch.where(valid, dy, 0.0)
+        xhat = (x - mean).mul_(rstd)
+        B = -2  # (the batch's dimension, after the steps' if any)
+        dy_sum = dy.sum(B, keepdim=True)
+        p_sum = (dy * xhat).sum(B, keepdim=True)
+        d_bias = dy_sum.view(-1, x.shape[-1]).sum(0) if need_bias else None
+        d_weight = p_sum.view(-1, x.shape[-1]).sum(0)
+        coef = rstd * weight
+        dx = dy * coef
+        if not training:
+            return dx, d_weight, d_bias
+        n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
+        # d/dx of (x − mean)·rstd·w with batch statistics: rstd·w·(dy − mean(dy) − xhat·mean(dy·xhat))
+        dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
+        if valid is not None:
+            # (a step without a real row has no statistics: dx = g there, and every row is padding)
+            dx = torch.where(valid, dx, 0.0)
+        return dx, d_weight, d_bias
 
     def sequence(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
         """Normalize a whole time-major sequence ``x [T, B, F]`` (each step its own statistics)."""
         T, B, F = x.shape
         if not self.training:
             rows = torch.arange(T, device=x.device).clamp_(max=self.max_steps - 1)
-            y = (x - self.running_mean[rows, None]) * torch.rsqrt(self.running_var[rows, None] + self.eps) * self.weight
+            xv = x if valid is None else torch.where(valid, x, 0.0)
+            y = (xv - self.running_mean[rows, None]) * torch.rsqrt(self.running_var[rows, None] + self.eps) * self.weight
             return y + self.bias if self.bias is not None else y
         if valid is None and B > 1 and T <= self.max_steps:
             # Every step at once: the features of step t are channels t*F .. t*F+F-1 of one batch
@@ -116,12 +186,65 @@ class TimestepBatchNorm(nn.Module):
                                  self.running_mean[:T].view(-1), self.running_var[:T].view(-1),
                                  True, self.momentum, self.eps, False)
             return y.view(B, T, F).transpose(0, 1)
-        return torch.stack(
-            [self.step(x_t, t, None if valid is None else valid[t]) for t, x_t in enumerate(x.unbind(0))]
-        )
+        if valid is None:
+            return torch.stack([self.step(x_t, t) for t, x_t in enumerate(x.unbind(0))])
+        # Padded: every step's masked statistics at once (steps past max_steps update the
+        # shared last row in turn, as step by step), with no host synchronisation.
+        mean, var, n = batch_moments(x, valid, dim=1)  # [T, F], [T, F], [T, 1]
+        self.update_running(mean, var, n)
+        some = n > 0
+        rstd = torch.where(some, torch.rsqrt(var + self.eps), 1.0)
+        mean = torch.where(some, mean, 0.0)
+        y = (torch.where(valid, x, 0.0) - mean[:, None]) * rstd[:, None] * self.weight
+        return y + self.bias if self.bias is not None else y
+
+    def update_running(self, mean: Tensor, var: Tensor, n: Tensor) -> None:
+        """The running statistics after steps ``0 .. T−1`` whose batches had moments ``mean, var
+        [T, F]`` (biased) over ``n [T, 1]`` real rows: each step moves its row by the momentum
+        (a step without a real row leaves it), steps past ``max_steps`` the shared last row in
+        turn, as step by step.
+
+        >>> bn = TimestepBatchNorm(2, max_steps=2)
+        >>> bn.update_running(torch.ones(3, 2), torch.zeros(3, 2), torch.tensor([[4.0], [4.0], [0.0]]))
+        >>> bn.running_mean
+        tensor([[0.1000, 0.1000],
+                [0.1000, 0.1000]])
+        """
+        T = mean.shape[0]
+        with torch.no_grad():
+            mean, var = mean.detach(), var.detach()
+            unbiased = var * (n / (n - 1).clamp(min=1))
+            weight = (n > 0).to(mean.dtype) * self.momentum
+            S = min(T, self.max_steps)
+            self.running_mean[: S - 1].lerp_(mean[: S - 1], weight[: S - 1])
+            self.running_var[: S - 1].lerp_(unbiased[: S - 1], weight[: S - 1])
+            for t in range(S - 1, T):
+                self.running_mean[S - 1].lerp_(mean[t], weight[t])
+                self.running_var[S - 1].lerp_(unbiased[t], weight[t])
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, max_steps={self.max_steps}, gamma_init={self.gamma_init}"
+
+
+def batch_moments(x: Tensor, valid: Tensor | None, dim: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean and biased variance over ``dim`` (the batch) of the rows ``valid`` (bool, size 1 in
+    the last dimension) selects, and their count (size 1 in the last dimension). Padded rows are
+    selected away before any arithmetic, never multiplied by 0: NaN or inf there reaches no
+    result and no gradient.
+
+    >>> x = torch.tensor([[1.0], [3.0], [float("nan")]])
+    >>> batch_moments(x, torch.tensor([[True], [True], [False]]))
+    (tensor([2.]), tensor([1.]), tensor([2.]))
+    """
+    if valid is None:
+        shape = [*x.shape[:dim], *x.shape[dim + 1 :]]
+        shape[-1] = 1
+        return x.mean(dim), x.var(dim, unbiased=False), x.new_full(shape, x.shape[dim])
+    n = valid.sum(dim).to(x.dtype)
+    denom = n.clamp(min=1)
+    mean = torch.where(valid, x, 0.0).sum(dim) / denom
+    d = torch.where(valid, x - mean.unsqueeze(dim), 0.0)
+    return mean, (d * d).sum(dim) / denom, n
 
 
 class GateNorms(nn.Module):
@@ -170,6 +293,23 @@ class GateNorms(nn.Module):
         if isinstance(self.c, TimestepBatchNorm):
             return self.c.step(c, t, valid)
         return self.c(c)
+
+
+class BatchNormSteps(NamedTuple):
+    """A layer's recurrent batch norms as the fast loops run them (:class:`GateNorms` with
+    ``norm="batch"``): the recurrent term's and (LSTM) the cell's norms (their running
+    statistics, eps and momentum), the ``[T, B, 1]`` mask of real steps (or None), whether the
+    forward runs in training (batch statistics), and (LSTM) the input term's norm ``ih``, or
+    None where the loop is given the normalized input term. ``reverse``: the steps are the sequence's positions in
+    reverse (unpadded only: a step's statistics must be those of one position), for the input
+    term's statistics, which are by position."""
+
+    hh: TimestepBatchNorm
+    c: TimestepBatchNorm | None
+    valid: Tensor | None
+    training: bool
+    ih: TimestepBatchNorm | None = None
+    reverse: bool = False
 
 
 #: Module types whose parameters have the role "norm" (used by rnnlab.roles).

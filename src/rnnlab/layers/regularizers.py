@@ -13,7 +13,7 @@ entry here and its meaning test (see ``docs/layers.md``).
 ['input_dropout', 'recurrent_dropout', 'weight_drop', 'zoneout']
 >>> from rnnlab.layers import LSTM
 >>> sorted(by_name("recurrent_batch_norm").computations(LSTM.spec))
-['autograd']
+['autograd', 'fast']
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
     ),
     Regularizer(
         ("recurrent_batch_norm", "batch_norm_steps"), check=_check_batch_norm, active=lambda o: o.recurrent_batch_norm,
-        computations=_always(frozenset({"autograd"})), describe=_describe_batch_norm,
+        computations=_always(LOOPS), describe=_describe_batch_norm,
     ),
     Regularizer(
         ("between_layers_norm",), check=_check_between_norm, active=lambda o: o.between_layers_norm is not None,

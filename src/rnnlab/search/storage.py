@@ -38,19 +38,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, dump_config, parse_config
 from rnnlab.errors import SearchError, StorageError
+from rnnlab.redact import mask
 
 JOURNAL = "journal.log"
 CONFIG_ATTR = "rnnlab_config"
 HOST = socket.gethostname()
-
-
-def mask(url: str) -> str:
-    """``url`` without its password, for messages and records.
-
-    >>> mask("postgresql://ann:secret@db:5432/s")
-    'postgresql://ann:***@db:5432/s'
-    """
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10) -> BaseStorage:
@@ -63,9 +55,14 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         path = Path(study_dir) / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    if not re.match(r"^postgresql(\+psycopg2)?://", url):
-        raise StorageError(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
-                           f"file in the study directory), got {mask(url)!r}")
+    if not re.match(r"^postgres(ql)?(\+psycopg2)?://", url):
+        raise StorageError(mask(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
+                                f"file in the study directory), got {url!r}"))
+    if url.split("?", 1)[0].count("@") > 1:
+        # libpq and SQLAlchemy end the user information at the first "@": the rest of the
+        # password would be taken for the host (and printed in the driver's message).
+        raise StorageError(mask(f"--storage {url}: more than one '@' before the host; write an '@' in the "
+                                "user name or password as %40"))
     try:
         import psycopg2  # noqa: F401  (the driver SQLAlchemy uses for postgresql://)
     except ImportError:
@@ -75,7 +72,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
-    driver_url = re.sub(r"^postgresql://", "postgresql+psycopg2://", url)
+    driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -84,7 +81,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {mask(url)}: cannot open the database: {first}") from None
+        raise StorageError(mask(f"--storage {url}: cannot open the database: {first}")) from None
 
 
 def study_key(config: Config) -> str:
@@ -112,7 +109,7 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
             return study
     except sqlalchemy.exc.SQLAlchemyError as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"study {name!r}: the database refused: {first}") from None
+        raise StorageError(mask(f"study {name!r}: the database refused: {first}")) from None
     if stored != key:
         from rnnlab.config import config_changes
 

@@ -166,3 +166,97 @@ def test_a_password_in_any_form_is_never_printed_or_written(tmp_path, capsys, po
     assert codes == {"userinfo": 0, "query": 0, "query-after-another": 0, "query-key-encoded": 0,
                      "percent-encoded-at": 0, "empty-user": codes["empty-user"], "raw-at": 1,
                      "postgres-scheme": 0}
+
+
+# ------------------------------------------------------------------------------ numeric bounds
+
+#: A config with every optional table present, so that every numeric key has a place to go.
+RICH: dict = {
+    "data": {"dataset": "UnitTest"},
+    "model": {"hidden_size": 4, "num_layers": 2, "frontend": {"blocks": [{"channels": 4}]},
+              "kernel_constraint": {"kind": "max_norm", "value": 3.0},
+              "recurrent_constraint": {"kind": "max_norm", "value": 3.0},
+              "bias_constraint": {"kind": "max_norm", "value": 3.0}},
+    "training": {"epochs": 2, "decay_rules": [{"role": "recurrent"}], "schedule": {"kind": "cosine_restarts"}},
+    "search": {"space": {"model.recurrent_dropout": {"low": 0.0, "high": 0.5}}},
+}
+#: Numbers bounded where they are used rather than where they are read: a search range is in
+#: the units of the key it names, each bound checked as that key's value when the space is
+#: built (see test_search_bounds_are_checked_as_the_key).
+BOUNDED_BY_THE_KEY = {"search.space.*.low", "search.space.*.high"}
+
+
+def numeric_keys(model=None, prefix: str = "") -> list[tuple[str, bool]]:
+    """Every numeric key path of the config models (``[0]`` for a list item, ``*`` for a table
+    of user keys), with whether it takes integers only."""
+    from pydantic import BaseModel
+
+    from rnnlab.config import Config, section_of
+
+    model = model or Config
+    out = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        inner = section_of(field.annotation)
+        if inner is not None:
+            origin = typing.get_origin(field.annotation)
+            args = typing.get_args(field.annotation)
+            if origin is dict or (args and any(typing.get_origin(a) is dict for a in args)):
+                out += numeric_keys(inner, f"{path}.*.")
+            elif origin is list or any(typing.get_origin(a) is list for a in args):
+                out += numeric_keys(inner, f"{path}[0].")
+            else:
+                out += numeric_keys(inner, f"{path}.")
+            continue
+        text = str(field.annotation)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            continue
+        is_float, is_int = "float" in text, "int" in text and field.annotation is not bool
+        if field.annotation is bool or not (is_float or is_int):
+            continue
+        out.append((path, not is_float))
+    return out
+
+
+def _with(raw: dict, path: str, value) -> dict:
+    import copy
+    import re
+
+    raw = copy.deepcopy(raw)
+    if path.startswith("model.frontend.") and not path.startswith("model.frontend.blocks"):
+        raw["model"]["frontend"] = {}  # the single-block form
+    node, parts = raw, re.findall(r"[^.\[\]]+|\[\d+\]", path.replace(".*.", ".model.recurrent_dropout.")
+                                  if path.startswith("search.space") else path)
+    keys = [int(p[1:-1]) if p.startswith("[") else p for p in parts]
+    if keys[:2] == ["search", "space"]:
+        keys = ["search", "space", "model.recurrent_dropout", *keys[4:]]
+    for k in keys[:-1]:
+        node = node[k] if isinstance(k, int) else node.setdefault(k, {})
+    node[keys[-1]] = value
+    return raw
+
+
+def test_every_numeric_key_is_bounded_above_and_below():
+    """A value far out of any sensible range, above or below, is one ConfigError naming the
+    key; so a future key cannot be added without a range the run can honour."""
+    from rnnlab.config import config_from_dict
+    from rnnlab.errors import ConfigError
+
+    config_from_dict(RICH)  # the base is valid
+    keys = numeric_keys()
+    assert len(keys) > 40 and ("model.hidden_size", True) in keys and ("model.zoneout", False) in keys
+    unbounded = []
+    for path, integer in keys:
+        if path in BOUNDED_BY_THE_KEY:
+            continue
+        shown = path.replace(".*.", ".")
+        for far in ((2**62, -(2**62)) if integer else (1e300, -1e300)):
+            try:
+                config_from_dict(_with(RICH, path, far))
+            except ConfigError as e:
+                name = path.split(".")[-1].split("[")[0]
+                if name not in str(e):
+                    unbounded.append(f"{shown} = {far}: the error does not name it: {e}")
+                continue
+            unbounded.append(f"{shown} = {far}")
+    assert not unbounded, "numeric keys without a bound: " + "; ".join(unbounded)

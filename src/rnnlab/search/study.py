@@ -223,7 +223,7 @@ def worker_seed(setup: Setup, worker: int) -> int:
     sequence of trials); with a database, the same command runs on several machines, so each
     process mixes in its host and pid (else all would draw the same random start-up trials)."""
     if setup.options.storage is None:
-        return setup.search.seed + worker
+        return (setup.search.seed + worker) % 2**32  # (numpy's range)
     import zlib
 
     from rnnlab.search.storage import HOST

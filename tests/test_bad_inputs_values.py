@@ -7,16 +7,12 @@ The CLI cases use the battery's checks (tests/test_bad_inputs.py), in a table of
 
 from __future__ import annotations
 
-import os
-import shutil
 import typing
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pg import postgres_url  # noqa: F401  (the fixture)
-from test_bad_inputs import Env, _xy, config, digest
+from test_bad_inputs import digest
 
 from rnnlab.cli import main
 from rnnlab.redact import mask

@@ -27,9 +27,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.plots import style
+from rnnlab.redact import mask
 from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
-from rnnlab.redact import mask
 from rnnlab.search.storage import BASELINE_ATTR
 from rnnlab.search.table import short_names, trial_row
 

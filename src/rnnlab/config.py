@@ -90,9 +90,10 @@ class DataConfig(_Section):
     dataset: str | None = None
     """A bundled data set (see ``rnnlab datasets``), e.g. "GunPoint" or "digits_rows"."""
     path: str | None = None
-    """A user file: ``.npz`` with X [N, T, C], y [N], optional lengths [N]; or ``.csv``."""
+    """A user file: ``.npz`` with X [N, T, C], y [N], optional lengths [N]; or ``.csv``. A relative
+    path is taken from the config file's folder (:func:`load_config`)."""
     test_path: str | None = None
-    """An optional test file in the same format as ``path``."""
+    """An optional test file in the same format as ``path`` (not the same file)."""
     label_column: str = "label"
     """CSV only: the column holding the class labels; the other columns are time steps."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
@@ -842,10 +843,30 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"config file {str(p)!r} does not exist" if not p.exists()
                           else f"config path {str(p)!r} is not a file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the config file: {e}") from None
-    return parse_config(text, source=str(p))
+    return with_data_paths_from(parse_config(text, source=str(p)), p.parent)
+
+
+def with_data_paths_from(config: Config, folder: str | os.PathLike[str]) -> Config:
+    """``config`` with its relative ``data.path`` and ``data.test_path`` taken from ``folder``
+    (the config file's), as absolute paths; a file found only from the working directory (the
+    rule of configs written before) keeps its path.
+
+    >>> c = parse_config('[data]\\npath = "d.npz"')
+    >>> with_data_paths_from(c, "/experiments").data.path
+    '/experiments/d.npz'
+    """
+    updates = {}
+    for key in ("path", "test_path"):
+        value = getattr(config.data, key)
+        if value is None or Path(value).is_absolute():
+            continue
+        beside = Path(folder, value).absolute()
+        if beside.exists() or not Path(value).exists():
+            updates[key] = str(beside)
+    return config.model_copy(update={"data": config.data.model_copy(update=updates)}) if updates else config
 
 
 _TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}

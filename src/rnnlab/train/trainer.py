@@ -402,6 +402,7 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             f"training.stateful_window needs equal-length sequences, got lengths "
             f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
         )
+    _check_batch_norm_values(config, data)
     steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc)
     epochs = tc.epochs_for(steps_per_epoch)
     warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
@@ -412,6 +413,31 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             "rising when training ends; shorten the warm-up or train longer"
         )
     return steps_per_epoch, epochs
+
+
+def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
+    """A front-end block with batch norm needs more than one value per channel in every training
+    batch; a small batch of short sequences after strides and pooling may leave it one (torch
+    would stop the run at that batch)."""
+    frontend = config.model.frontend
+    n = len(data.train)
+    if frontend is None or n == 0:
+        return
+    size = min(config.training.batch_size, n)
+    smallest = min(size, n % size or size)  # a last batch of the remainder
+    lengths = np.asarray(data.train.lengths, dtype=np.int64)
+    if config.training.stateful_window:
+        lengths = np.minimum(lengths, config.training.stateful_window)
+    shortest = int(lengths.min())
+    for i, b in enumerate(frontend.conv_blocks):
+        after_conv = np.maximum((lengths + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
+        if b.norm == "batch" and smallest * int(after_conv.min()) < 2:
+            raise ConfigError(
+                f"model.frontend.blocks[{i}].norm = \"batch\": a training batch of {smallest} sequence(s) leaves "
+                f"it {smallest * int(after_conv.min())} value per channel (the shortest sequence, {shortest} steps, "
+                f"is {int(after_conv.min())} step(s) at this block's convolution); batch norm needs more than one; "
+                "raise training.batch_size, shorten the strides or pooling before it, or set norm = \"layer\"")
+        lengths = (after_conv + b.pool - 1) // b.pool
 
 
 def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log) -> _Session:

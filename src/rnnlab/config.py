@@ -863,7 +863,7 @@ def with_data_paths_from(config: Config, folder: str | os.PathLike[str]) -> Conf
         value = getattr(config.data, key)
         if value is None or Path(value).is_absolute():
             continue
-        beside = Path(folder, value).absolute()
+        beside = Path(os.path.abspath(Path(folder, value)))
         if beside.exists() or not Path(value).exists():
             updates[key] = str(beside)
     return config.model_copy(update={"data": config.data.model_copy(update=updates)}) if updates else config

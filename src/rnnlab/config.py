@@ -960,7 +960,7 @@ dataset = "GunPoint"
 # ...or your own file instead of `dataset`:
 #   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)
 #   .csv with one sequence per row: a label column plus one column per time step
-# path = "my_sequences.npz"
+# path = "my_sequences.npz"     # a relative path is taken from this file's folder
 # test_path = "my_test_sequences.npz"
 # label_column = "label"        # .csv only
 val_fraction = 0.2              # held out from the training split, stratified

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from tiny_run import run, tiny_toml
 import rnnlab
 from rnnlab.cli import main
 from rnnlab.config import TrainingConfig, parse_config
-from rnnlab.errors import RunDirError
+from rnnlab.errors import ConfigError, RunDirError
 from rnnlab.optim.schedule import _run_containing, warm_restart_factor
 from rnnlab.rundir import RunDir
 from rnnlab.train.trainer import batch_order, epoch_steps
@@ -267,3 +268,21 @@ def test_integer_or_repeated_float_labels_are_classes(tmp_path):
         np.savez(tmp_path / "d.npz", X=X, y=y)
         data = load_data(DataConfig(path=str(tmp_path / "d.npz"), val_fraction=0.0), seed=0)
         assert len(data.classes) == len(np.unique(y))
+
+
+def test_a_run_recorded_with_the_older_empty_blocks_spelling_still_reads(tmp_path, capsys):
+    """Older rnnlab wrote the default single conv as ``[model.frontend] blocks = []``: a user's
+    config with it is refused, but a run directory that recorded it still reports and resumes."""
+    (tmp_path / "c.toml").write_text(config(model="[model.frontend]"))
+    run_dir = tmp_path / "run"
+    assert main(["train", str(tmp_path / "c.toml"), "--out", str(run_dir), "--quiet"]) == 0
+    recorded = (run_dir / "config.toml").read_text()
+    older, n = re.subn(r"(?ms)^\[model\.frontend\]\n.*?(?=^\[)", "[model.frontend]\nblocks = []\n\n", recorded)
+    assert n == 1 and "stride = 2" in recorded and "stride" not in older.split("[model.frontend]")[1].split("[")[0]
+    with pytest.raises(ConfigError, match="model.frontend.blocks"):
+        parse_config(older)
+    assert parse_config(older, recorded=True) == parse_config(recorded)
+    (run_dir / "config.toml").write_text(older)
+    assert RunDir(run_dir).read_config() == parse_config(recorded)
+    capsys.readouterr()
+    assert main(["report", str(run_dir)]) == 0

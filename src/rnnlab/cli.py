@@ -440,7 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
+    from rnnlab.redact import mask
+
+    # (a database's or driver's message may repeat a --storage URL with its password)
+    text = mask(" ".join(str(e).split())) or type(e).__name__
     return text if len(text) <= 600 else text[:600] + " ..."
 
 

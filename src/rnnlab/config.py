@@ -51,6 +51,21 @@ else:  # pragma: no cover - the tomli backport has the same API
     import tomli as tomllib
 
 Probability = typing.Annotated[float, Field(ge=0.0, lt=1.0)]
+# Upper bounds of numbers, so that every key has a range a run can honour (a size beyond them
+# would fail in the allocator, a count or period beyond them would never be reached); sizes
+# within them are also checked against memory before the model is built (rnnlab.train.memory).
+#: widths: hidden units, conv channels, the head's hidden layer
+MAX_WIDTH = 2**16
+#: conv kernel, stride and pooling window, in steps
+MAX_WINDOW = 4096
+#: epochs, patience, steps between records, ...
+MAX_COUNT = 10**6
+#: optimizer steps (a budget, a warm-up)
+MAX_STEPS = 10**9
+#: learning rate, and how far a rule may scale it
+MAX_LR = 10.0
+#: weight decay (decoupled or L2) and L1
+MAX_DECAY = 100.0
 Role = Literal["kernel", "recurrent", "bias", "norm", "embedding", "other"]
 #: The budget of a run whose config gives neither ``training.epochs`` nor ``training.steps``.
 DEFAULT_EPOCHS = 20
@@ -75,9 +90,10 @@ class DataConfig(_Section):
     dataset: str | None = None
     """A bundled data set (see ``rnnlab datasets``), e.g. "GunPoint" or "digits_rows"."""
     path: str | None = None
-    """A user file: ``.npz`` with X [N, T, C], y [N], optional lengths [N]; or ``.csv``."""
+    """A user file: ``.npz`` with X [N, T, C], y [N], optional lengths [N]; or ``.csv``. A relative
+    path is taken from the config file's folder (:func:`load_config`)."""
     test_path: str | None = None
-    """An optional test file in the same format as ``path``."""
+    """An optional test file in the same format as ``path`` (not the same file)."""
     label_column: str = "label"
     """CSV only: the column holding the class labels; the other columns are time steps."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
@@ -109,7 +125,7 @@ class ConstraintConfig(_Section):
     """A weight constraint applied after every optimizer step, per output channel."""
 
     kind: Literal["max_norm", "unit_norm", "non_neg"]
-    value: float | None = Field(None, gt=0.0)
+    value: float | None = Field(None, gt=0.0, le=1e6)
     """The bound of ``max_norm`` (required there, unused otherwise)."""
 
     @model_validator(mode="after")
@@ -137,10 +153,10 @@ class ConvBlockConfig(_Section):
     max-pool. A sequence of length L leaves it with ``ceil(((L + 2 * (kernel_size // 2) -
     kernel_size) // stride + 1) / pool)`` steps."""
 
-    channels: int = Field(gt=0)
-    kernel_size: int = Field(3, gt=0)
-    stride: int = Field(1, gt=0)
-    pool: int = Field(1, gt=0)
+    channels: int = Field(gt=0, le=MAX_WIDTH)
+    kernel_size: int = Field(3, gt=0, le=MAX_WINDOW)
+    stride: int = Field(1, gt=0, le=MAX_WINDOW)
+    pool: int = Field(1, gt=0, le=MAX_WINDOW)
     """Max-pool over windows of this many steps (1: no pooling); a partial last window counts."""
     norm: Literal["batch", "layer", "none"] = "none"
     """"batch": batch norm over the valid steps of the batch; "layer": over channels, per step."""
@@ -162,9 +178,9 @@ class FrontendConfig(_Section):
     """
 
     blocks: list[ConvBlockConfig] = []
-    channels: int | None = Field(None, gt=0)
-    kernel_size: int | None = Field(None, gt=0)
-    stride: int | None = Field(None, gt=0)
+    channels: int | None = Field(None, gt=0, le=MAX_WIDTH)
+    kernel_size: int | None = Field(None, gt=0, le=MAX_WINDOW)
+    stride: int | None = Field(None, gt=0, le=MAX_WINDOW)
     activation: Activation | None = None
 
     @model_validator(mode="before")
@@ -210,7 +226,7 @@ class HeadConfig(_Section):
     frontend_pooling: Literal["none", "mean"] = "none"
     """"mean": also average the front-end's features over valid steps and join them to the
     recurrent summary (the LSTM-FCN head, Karim et al. 2017); needs ``[model.frontend]``."""
-    hidden: int = Field(0, ge=0)
+    hidden: int = Field(0, ge=0, le=MAX_WIDTH)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
 
@@ -227,6 +243,9 @@ _TOML_FORMS: dict[str, Any] = {
     "kernel_constraint": ConstraintConfig | None,
     "recurrent_constraint": ConstraintConfig | None,
     "bias_constraint": ConstraintConfig | None,
+    # Upper bounds only: the layer's own checks give the lower ones (and the messages the API gives);
+    # num_layers' upper bound is MAX_NUM_LAYERS, checked with the model's other keys.
+    "batch_norm_steps": typing.Annotated[int, Field(le=MAX_WIDTH)],
 }
 #: Keywords of the layer that the trainer sets, not the config.
 _SET_BY_TRAINER = ("batch_first", "implementation")
@@ -251,7 +270,7 @@ class _LayerChoice(_Section):
     """The first keys of ``[model]``: which layer, how wide."""
 
     layer: Literal["lstm", "gru", "rnn", "indrnn"] = "lstm"
-    hidden_size: int = Field(64, gt=0)
+    hidden_size: int = Field(64, gt=0, le=MAX_WIDTH)
 
 
 #: ``[model]``'s layer keywords: the fields of LayerOptions, each with its default; their
@@ -351,11 +370,11 @@ class DecayRule(_Section):
     role: Role | list[Role] | None = None
     name: str | None = None
     """A regular expression searched in the parameter name, e.g. "^head\\." or "weight_hh"."""
-    weight_decay: float | None = Field(None, ge=0.0)
+    weight_decay: float | None = Field(None, ge=0.0, le=MAX_DECAY)
     """Unset: the training.weight_decay default."""
-    l1: float = Field(0.0, ge=0.0)
+    l1: float = Field(0.0, ge=0.0, le=MAX_DECAY)
     """Decoupled L1 decay (honoured by adamw/nadamw/sgdw)."""
-    lr_mult: float = Field(1.0, gt=0.0)
+    lr_mult: float = Field(1.0, gt=0.0, le=1000.0)
     label: str | None = None
 
     @model_validator(mode="after")
@@ -374,15 +393,15 @@ class ScheduleConfig(_Section):
     """
 
     kind: Literal["constant", "cosine", "cosine_restarts", "step"] = "constant"
-    warmup_epochs: float = Field(0.0, ge=0.0)
-    warmup_steps: int = Field(0, ge=0)
+    warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_COUNT)
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
     """The warm-up in optimizer steps instead (give one of warmup_epochs / warmup_steps)."""
-    min_lr: float = Field(0.0, ge=0.0)
-    restart_epochs: float = Field(10.0, gt=0.0)
+    min_lr: float = Field(0.0, ge=0.0, le=MAX_LR)
+    restart_epochs: float = Field(10.0, gt=0.0, le=MAX_COUNT)
     """cosine_restarts: length of the first cycle (SGDR's T_0), in epochs."""
-    restart_mult: float = Field(1.0, ge=1.0)
+    restart_mult: float = Field(1.0, ge=1.0, le=10.0)
     """cosine_restarts: each cycle is this many times longer than the last (SGDR's T_mult)."""
-    step_epochs: int = Field(10, gt=0)
+    step_epochs: int = Field(10, gt=0, le=MAX_COUNT)
     """step: multiply the rate by ``gamma`` every this many epochs."""
     gamma: float = Field(0.1, gt=0.0, le=1.0)
 
@@ -403,10 +422,10 @@ class EarlyStoppingConfig(_Section):
     budget is given in ``training.epochs`` or ``training.steps``.
     """
 
-    patience: int = Field(0, ge=0)
+    patience: int = Field(0, ge=0, le=MAX_COUNT)
     """Epochs (validation evaluations) without improvement before stopping (0: never stop early)."""
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
-    min_delta: float = Field(0.0, ge=0.0)
+    min_delta: float = Field(0.0, ge=0.0, le=1000.0)
 
 
 class TrainingConfig(_Section):
@@ -422,21 +441,21 @@ class TrainingConfig(_Section):
     20
     """
 
-    epochs: int | None = Field(None, gt=0)
+    epochs: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Training budget in passes over the training split (unset, and no ``steps``: 20)."""
-    steps: int | None = Field(None, gt=0)
+    steps: int | None = Field(None, gt=0, le=MAX_STEPS)
     """Training budget in optimizer steps, rounded up to whole epochs (instead of ``epochs``)."""
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=0, le=2**20)
     optimizer: Literal["adamw", "nadamw", "sgdw", "adam", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(1e-3, gt=0.0, le=MAX_LR)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     """sgd/sgdw momentum."""
     betas: UnitPair = (0.9, 0.999)
     """Adam's (beta1, beta2), each in [0, 1)."""
-    weight_decay: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=MAX_DECAY)
     """Decay of the parameters no rule covers (biases and norms are excluded by default)."""
     decay_rules: list[DecayRule] = []
-    clip_norm: float | None = Field(None, gt=0.0)
+    clip_norm: float | None = Field(None, gt=0.0, le=1e6)
     """Clip the global gradient norm to this value (the pre-clip norm is recorded either way)."""
     on_nonfinite: Literal["error", "skip"] = "error"
     """NaN/inf gradients: stop with an error naming the parameters, or skip that update."""
@@ -444,7 +463,7 @@ class TrainingConfig(_Section):
     schedule: ScheduleConfig = ScheduleConfig()
     seed: int = Field(0, ge=0, lt=2**32)
     """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
-    threads: int | None = Field(None, gt=0)
+    threads: int | None = Field(None, gt=0, le=1024)
     """torch intra-op threads (unset: the CPUs the process may use, split among a search's or
     recipe's workers, and 1 or N as measured on the first steps: :mod:`rnnlab.threads`; the
     choice and its reason are in ``timing.json``)."""
@@ -452,12 +471,12 @@ class TrainingConfig(_Section):
     """"samples": new permutation every epoch; "batches": fixed batches, their order shuffled."""
     shuffle_within_batch: bool = False
     """With shuffle "batches"/"none": also permute the samples inside each batch."""
-    stateful_window: int = Field(0, ge=0)
+    stateful_window: int = Field(0, ge=0, le=MAX_STEPS)
     """> 0: cut each batch into consecutive windows of this many steps, carry the (detached)
     state from one window to the next and take one optimizer step per window (truncated BPTT),
     each window's loss against the sequence's label. Evaluation runs whole sequences."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
-    checkpoint_every: float = Field(60.0, ge=0.0)
+    checkpoint_every: float = Field(60.0, ge=0.0, le=7 * 86400.0)
     """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
     A run also checkpoints after its first epoch, after its last, and on SIGINT/SIGTERM; a run
     killed harder repeats, exactly, the epochs since its last checkpoint when resumed."""
@@ -515,9 +534,9 @@ class TrackingConfig(_Section):
     """What :class:`rnnlab.Tracker` records into tracked.jsonl, and how often."""
 
     enabled: bool = True
-    weights_every: int = Field(10, ge=0)
+    weights_every: int = Field(10, ge=0, le=MAX_STEPS)
     """Per-channel weight norms every this many optimizer steps (0: never)."""
-    grads_every: int = Field(10, ge=0)
+    grads_every: int = Field(10, ge=0, le=MAX_STEPS)
     """Gradient norms and the update ratio every this many optimizer steps (0: never)."""
     params: list[str] | None = Field(None, min_length=1)
     """Parameter names or patterns to track, e.g. ["rnn.*"]; unset: every parameter."""
@@ -563,36 +582,38 @@ class ParamSpec(_Section):
             return f"expected 'low' and 'high' (a range) or 'choices' (a list), got low={self.low!r}, high={self.high!r}"
         if self.choices is not None and not self.choices:
             return "'choices': expected at least one value, got an empty list"
+        if self.step is not None and self.low is not None and self.high is not None and self.step > self.high - self.low:
+            return f"'step' ({self.step:g}) is wider than the range {self.low:g} .. {self.high:g}; expected a smaller step"
         return None
 
 
 class SearchConfig(_Section):
     """``rnnlab search``: the space, the budget and how trials are scored (docs/search.md)."""
 
-    trials: int = Field(20, gt=0)
+    trials: int = Field(20, gt=0, le=MAX_COUNT)
     """Finished (complete or pruned) trials the study aims for (``--trials`` overrides it)."""
     metric: Literal["val_acc", "val_loss"] = "val_acc"
     """The validation score of a trial: its value at the last epoch, averaged over the folds."""
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     """Seeds the sampler and the fold assignment: one worker with the same seed repeats the
     same sequence of trials."""
-    folds: int = Field(0, ge=0)
+    folds: int = Field(0, ge=0, le=1000)
     """Stratified folds of the training split (0: automatic, 5 below 100 series, 3 below 1000,
     else one hold-out; 1: one hold-out of ``data.val_fraction``)."""
-    startup_trials: int = Field(5, ge=0)
+    startup_trials: int = Field(5, ge=0, le=MAX_COUNT)
     """Trials sampled at random before TPE models the results (and before the pruner prunes)."""
     baseline: bool = True
     """The first trial of a new study is the config itself (when the space can express it), so
     the search never ends below the config it started from."""
-    keep_checkpoints: int = Field(3, ge=0)
+    keep_checkpoints: int = Field(3, ge=0, le=MAX_COUNT)
     """Trials (the best by score) whose checkpoints are kept; the others keep only records."""
     reports: Literal["best", "all", "none"] = "best"
     """Run reports of the trials (``fold-1/report.html``): "best" draws the best trial's when the
     search ends (any other on demand: ``rnnlab report DIR/trials/NNNN/fold-1``), "all" every
     trial's as it finishes, "none" no trial's (``--reports`` overrides it)."""
-    heartbeat: int = Field(10, gt=0)
+    heartbeat: int = Field(10, gt=0, le=3600)
     """With a database (--storage): seconds between a worker's heartbeats; a trial without one
     for twice as long (a killed worker) is failed and retried once with the same parameters."""
     space: dict[str, ParamSpec] = {}
@@ -749,7 +770,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     """Valid key names of the section that ``loc`` (without its last element) points into."""
     model: Any = Config
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or str(part).startswith('"'):  # a list index, a user key
             continue
         field = model.model_fields.get(part)
         if field is None:
@@ -771,12 +792,18 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop the tags pydantic inserts for union members ("float", "function-after[...]")."""
     out: list[Any] = []
     model: Any = Config
+    user_key = False  # the next part is a key of a table of user keys (search.space)
     for part in loc:
         if isinstance(part, int):
             out.append(part)
+        elif user_key:
+            out.append(f'"{part}"')
+            user_key = False
         elif model is not None and part in model.model_fields:
             out.append(part)
-            model = section_of(model.model_fields[part].annotation)
+            annotation = model.model_fields[part].annotation
+            model = section_of(annotation)
+            user_key = any(typing.get_origin(a) is dict for a in (annotation, *typing.get_args(annotation)))
         elif model is not None and not any(c in part for c in "[](),-"):
             out.append(part)  # an unknown key (extra_forbidden)
             model = None
@@ -858,17 +885,32 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: " + "; ".join(by_path.values())) from None
 
 
-def parse_config(text: str, source: str = "config") -> Config:
-    """Parse and validate TOML text (``source`` names it in error messages)."""
+def parse_config(text: str, source: str = "config", *, recorded: bool = False) -> Config:
+    """Parse and validate TOML text (``source`` names it in error messages). ``recorded``: the
+    text is a config rnnlab wrote (a run's config.toml, a checkpoint's, a study's), which may
+    use an older spelling: see :func:`_older_record`.
+
+    >>> parse_config('[data]\\ndataset = "GunPoint"\\n[model.frontend]\\nblocks = []', recorded=True).model.frontend.stride
+    2
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    return config_from_dict(raw, source)
+    return config_from_dict(_older_record(raw) if recorded else raw, source)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a TOML config file.
+def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config in today's spelling. Before empty front-end block lists were refused,
+    rnnlab wrote the default single strided conv as ``[model.frontend] blocks = []``."""
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("frontend") == {"blocks": []}:
+        raw = {**raw, "model": {**model, "frontend": {}}}
+    return raw
+
+
+def load_config(path: str | os.PathLike[str], *, recorded: bool = False) -> Config:
+    """Read and validate a TOML config file (``recorded``: see :func:`parse_config`).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
@@ -881,10 +923,30 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"config file {str(p)!r} does not exist" if not p.exists()
                           else f"config path {str(p)!r} is not a file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the config file: {e}") from None
-    return parse_config(text, source=str(p))
+    return with_data_paths_from(parse_config(text, source=str(p), recorded=recorded), p.parent)
+
+
+def with_data_paths_from(config: Config, folder: str | os.PathLike[str]) -> Config:
+    """``config`` with its relative ``data.path`` and ``data.test_path`` taken from ``folder``
+    (the config file's), as absolute paths; a file found only from the working directory (the
+    rule of configs written before) keeps its path.
+
+    >>> c = parse_config('[data]\\npath = "d.npz"')
+    >>> with_data_paths_from(c, "/experiments").data.path
+    '/experiments/d.npz'
+    """
+    updates = {}
+    for key in ("path", "test_path"):
+        value = getattr(config.data, key)
+        if value is None or Path(value).is_absolute():
+            continue
+        beside = Path(os.path.abspath(Path(folder, value)))
+        if beside.exists() or not Path(value).exists():
+            updates[key] = str(beside)
+    return config.model_copy(update={"data": config.data.model_copy(update=updates)}) if updates else config
 
 
 _TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
@@ -978,7 +1040,7 @@ dataset = "GunPoint"
 # ...or your own file instead of `dataset`:
 #   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)
 #   .csv with one sequence per row: a label column plus one column per time step
-# path = "my_sequences.npz"
+# path = "my_sequences.npz"     # a relative path is taken from this file's folder
 # test_path = "my_test_sequences.npz"
 # label_column = "label"        # .csv only
 val_fraction = 0.2              # held out from the training split, stratified

@@ -285,7 +285,7 @@ class RunDir:
         if not self.config.exists():
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
         try:
-            return load_config(self.config)
+            return load_config(self.config, recorded=True)
         except ConfigError as e:
             raise RunDirError(str(e)) from None
 

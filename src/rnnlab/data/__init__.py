@@ -134,6 +134,20 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     return Sequences(X, encode_labels(y, classes), lengths, classes)
 
 
+def _check_separate(path: str, test_path: str) -> None:
+    """The test file must not be the training file (by any path to it): its accuracy would be
+    measured on training data."""
+    import os
+
+    try:
+        same = os.path.samefile(path, test_path)
+    except OSError:  # a missing file: the loader names it
+        same = False
+    if same:
+        raise DataError(f"data.test_path ({test_path}) is the same file as data.path ({path}): the test accuracy "
+                        "would be measured on training data; give a separate test file, or leave test_path unset")
+
+
 def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplits:
     """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only).
 
@@ -156,6 +170,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
         train_full = _user_sequences(cfg.path, cfg.label_column, "data.path", None)
         test = None
         if cfg.test_path is not None:
+            _check_separate(cfg.path, cfg.test_path)
             test = _user_sequences(cfg.test_path, cfg.label_column, "data.test_path", train_full.classes)
             if test.X.shape[2] != train_full.X.shape[2]:
                 raise DataError(

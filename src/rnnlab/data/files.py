@@ -1,8 +1,10 @@
 """User data files: ``.npz`` (X [N, T, C], y [N], optional lengths [N]) and ``.csv``.
 
 ``.npz`` files are read with ``allow_pickle=False``: object (ragged) arrays are refused, never
-unpickled. A ``.csv`` file has a header, one sequence per row, a label column (``label`` unless
-configured) and one column per time step; a row may end with empty cells (a shorter sequence).
+unpickled. A ``.csv`` file has a header (each name once), one sequence per row, a label column
+(``label`` unless configured) and one column per time step; a row may end with empty cells (a
+shorter sequence). A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped. Text labels are
+read without surrounding whitespace, from either format: ``"cat"`` and ``"cat "`` are one class.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -33,6 +35,17 @@ def _numeric(name: str, arr: np.ndarray, path: Path, kinds: str) -> np.ndarray:
     return arr
 
 
+def _integer_lengths(lengths: np.ndarray, path: Path) -> np.ndarray:
+    """``lengths`` as int64: integers, or floats that hold integers (``10.0``, as a float array saves them)."""
+    _numeric("lengths", lengths, path, "iuf")
+    if lengths.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(lengths) | (lengths != np.round(lengths)) | (np.abs(lengths) > 2**62))
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(f"{path}: expected integer lengths, got {lengths.flat[i].item()!r} at index {i}")
+    return lengths.astype(np.int64)
+
+
 def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file."""
     p = Path(path)
@@ -41,6 +54,9 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         refused = "; pickled data is never loaded" if "pickle" in str(e) else ""
         raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)}){refused}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # np.load reads a lone .npy array too
+        raise DataError(f"{p}: holds a single .npy array, not an .npz archive; save X, y (and lengths) "
+                        "with numpy.savez(path, X=X, y=y)")
     with npz:
         unknown = sorted(set(npz.files) - set(NPZ_KEYS))
         if unknown:
@@ -68,22 +84,34 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
     if lengths is None:
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:
-        _numeric("lengths", lengths, p, "iu")
-        lengths = lengths.astype(np.int64)
-    return X.astype(np.float64), y, lengths
+        lengths = _integer_lengths(lengths, p)
+    return X.astype(np.float64), _stripped(y), lengths
+
+
+def _stripped(y: np.ndarray | None) -> np.ndarray | None:
+    """Text labels without surrounding whitespace (the CSV reader's rule, for .npz labels too)."""
+    if y is None or y.dtype.kind not in "US":
+        return y
+    return np.char.strip(y)
 
 
 def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones."""
     p = Path(path)
     try:
-        with open(p, newline="", encoding="utf-8") as f:
+        with open(p, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{p}: cannot read as a .csv file ({library_reason(e)})") from None
     if not rows:
         raise DataError(f"{p}: the file is empty (expected a header row and one row per sequence)")
     header = [h.strip() for h in rows[0]]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if name and name in seen:
+            raise DataError(f"{p}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
+                            "expected each column name once")
+        seen[name] = j
     if label_column not in header:
         from rnnlab._checks import did_you_mean
 
@@ -123,13 +151,32 @@ def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple
     return X, np.array(labels), lengths
 
 
+def file_kind(path: Path) -> str:
+    """What ``path`` is, in words, when it is not a regular file.
+
+    >>> file_kind(Path("/dev/null"))
+    'a character device'
+    """
+    import stat
+
+    mode = path.stat().st_mode
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
 def load_file(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file {str(p)!r} does not exist")
     if not p.is_file():
-        raise DataError(f"data file {str(p)!r}: expected a file, got a directory")
+        kind = file_kind(p)
+        raise DataError(f"data file {str(p)!r}: expected a file, got {kind}"
+                        + ("" if kind == "a directory" else ", not a regular file"))
     suffix = p.suffix.lower()
     if suffix == ".npz":
         return load_npz(p)

@@ -93,6 +93,10 @@ def prepare_input(
                     f"lengths: expected a 1-D integer tensor of {x.shape[1]} sequence lengths "
                     f"(one per batch element), got dtype {lengths_t.dtype} shape {tuple(lengths_t.shape)}"
                 )
+            if lengths_t.device.type == "meta" or lengths_t.device not in (torch.device("cpu"), x.device):
+                # (their values are read on the CPU; a meta tensor has none)
+                raise ValueError(f"lengths: expected a tensor on the CPU or on the input's device ({x.device}), "
+                                 f"got device {lengths_t.device}")
             lengths_t = lengths_t.to("cpu", torch.int64)
             lo, hi = (int(lengths_t.min()), int(lengths_t.max())) if len(lengths_t) else (1, x.shape[0])
             if lo < 1 or hi > x.shape[0]:

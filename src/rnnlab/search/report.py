@@ -27,6 +27,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.plots import style
+from rnnlab.redact import mask
 from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR
@@ -245,7 +246,7 @@ def _dashboard(study_dir: Path, info: dict[str, Any]) -> str:
     storage = info.get("storage")
     if storage:
         # SQLAlchemy 2.1 reads a plain postgresql:// as psycopg 3; name the driver rnnlab installs.
-        target = storage.replace("postgresql://", "postgresql+psycopg2://", 1)
+        target = mask(storage).replace("postgresql://", "postgresql+psycopg2://", 1)
         note = "Give the database URL with its password (not stored in the study directory)."
     else:
         target = str((study_dir / "journal.log").resolve())

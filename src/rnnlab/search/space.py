@@ -154,7 +154,8 @@ def apply_values(base: Config, values: Mapping[str, Any], source: str = "search:
     for key, value in values.items():
         if key not in DERIVED:
             _set(raw, key, _unset_none(key, value))
-    _apply_derived(raw, derived, base)
+    for path, value in _derived_writes(derived, base, raw["training"]["decay_rules"]).items():
+        _set(raw, path, value)
     return config_from_dict(raw, source=source)
 
 
@@ -274,15 +275,19 @@ def _literal_values(annotation: Any) -> list[Any]:
     return out
 
 
-def _apply_derived(raw: dict[str, Any], values: Mapping[str, Any], base: Config) -> None:
-    model, training = raw["model"], raw["training"]
+def _derived_writes(values: Mapping[str, Any], base: Config, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{config key path: value}`` that the derived keys in ``values`` set (``rules``: the decay
+    rules before them). The one mapping of derived keys to config keys: :func:`apply_values`
+    writes it, :func:`written_paths` reads it. The derived keys are applied together (the decay
+    keys compose one list of rules), so they never overwrite one another."""
+    out: dict[str, Any] = {}
     if "model.normalization" in values:
         norm = values["model.normalization"]
-        model["layer_norm"] = norm == "layer_norm"
-        model["recurrent_batch_norm"] = norm == "recurrent_batch_norm"
+        out["model.layer_norm"] = norm == "layer_norm"
+        out["model.recurrent_batch_norm"] = norm == "recurrent_batch_norm"
     if "model.max_norm" in values:
         bound = {"kind": "max_norm", "value": MAX_NORM} if values["model.max_norm"] else None
-        model["kernel_constraint"] = model["recurrent_constraint"] = bound
+        out["model.kernel_constraint"] = out["model.recurrent_constraint"] = bound
     decays = {role: values[f"decay.{role}"] for role in ("kernel", "recurrent") if f"decay.{role}" in values}
     if "decay.bias_fraction" in values:
         # Bias decay no larger than the weights': a fraction of the smaller of their decays.
@@ -290,11 +295,55 @@ def _apply_derived(raw: dict[str, Any], values: Mapping[str, Any], base: Config)
         decays["bias"] = values["decay.bias_fraction"] * min(weights)
     if decays:
         ours = [{"role": role, "weight_decay": float(v)} for role, v in decays.items()]
-        named = [r for r in training["decay_rules"] if r.get("name") is not None]
-        rest = [r for r in training["decay_rules"] if r.get("name") is None
-                and not set(_roles(r)) <= set(decays)]
+        named = [r for r in rules if r.get("name") is not None]
+        rest = [r for r in rules if r.get("name") is None and not set(_roles(r)) <= set(decays)]
         # A rule naming parameters stays first (an exclusion like "^head\\." keeps working).
-        training["decay_rules"] = named + ours + rest
+        out["training.decay_rules"] = named + ours + rest
+    return out
+
+
+def written_paths(param: Param, base: Config) -> set[str]:
+    """The config key paths that sampling ``param`` sets: its own path, or for a derived key
+    what :func:`_derived_writes` sets for its values (bounds or choices).
+
+    >>> from rnnlab.config import parse_config
+    >>> base = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> sorted(written_paths(Param("model.normalization", "choice", choices=("none", "layer_norm")), base))
+    ['model.layer_norm', 'model.recurrent_batch_norm']
+    """
+    if param.name not in DERIVED:
+        return {param.name}
+    samples = list(param.choices) if param.kind == "choice" else [param.low, param.high]
+    rules = base.model_dump()["training"]["decay_rules"]
+    return {path for v in samples for path in _derived_writes({param.name: v}, base, rules)}
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """One key path is the other or holds it (``model.frontend`` holds ``model.frontend.channels``)."""
+    return a == b or b.startswith((f"{a}.", f"{a}[")) or a.startswith((f"{b}.", f"{b}["))
+
+
+def check_overlaps(space: Space, base: Config) -> None:
+    """Refuse two parameters that set one config key (the sampled value of one would be recorded
+    and fed to the sampler while the trial trains with the other's), naming both.
+
+    >>> from rnnlab.config import parse_config
+    >>> base = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> check_overlaps(Space([Param("model.normalization", "choice", choices=("none", "layer_norm")),
+    ...                       Param("model.layer_norm", "choice", choices=(False, True))]), base)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.SearchError: search.space: 'model.normalization' and 'model.layer_norm' both set model.layer_norm (a trial would train with one of the two values sampled); keep one of them
+    """
+    writes = [(p, written_paths(p, base)) for p in space.params]
+    for i, (a, paths_a) in enumerate(writes):
+        for b, paths_b in writes[i + 1:]:
+            if a.name in DERIVED and b.name in DERIVED:
+                continue  # applied together (see _derived_writes)
+            shared = sorted(x if len(x) <= len(y) else y for x in paths_a for y in paths_b if _overlaps(x, y))
+            if shared:
+                raise SearchError(f"search.space: {a.name!r} and {b.name!r} both set {shared[0]} (a trial would "
+                                  "train with one of the two values sampled); keep one of them")
 
 
 def _roles(rule: Mapping[str, Any]) -> list[str]:
@@ -359,6 +408,7 @@ def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
     if not specs:
         return default_space(base, input_size, num_classes)
     space = Space([_param(name, spec, base) for name, spec in specs.items()])
+    check_overlaps(space, base)
     for p in space.params:
         _check_values(space, base, p, list(p.choices) if p.kind == "choice" else [p.low, p.high],
                       input_size, num_classes)

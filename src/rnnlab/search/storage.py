@@ -44,20 +44,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, dump_config, parse_config
 from rnnlab.errors import SearchError, StorageError
+from rnnlab.redact import mask
 from rnnlab.rundir import atomic_write_bytes
 
 JOURNAL = "journal.log"
 CONFIG_ATTR = "rnnlab_config"
 HOST = socket.gethostname()
-
-
-def mask(url: str) -> str:
-    """``url`` without its password, for messages and records.
-
-    >>> mask("postgresql://ann:secret@db:5432/s")
-    'postgresql://ann:***@db:5432/s'
-    """
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: int = 10,
@@ -73,9 +65,14 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         path.parent.mkdir(parents=True, exist_ok=True)
         check_journal(path, repair)
         return JournalStorage(JournalFileBackend(str(path)))
-    if not re.match(r"^postgresql(\+psycopg2)?://", url):
-        raise StorageError(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
-                           f"file in the study directory), got {mask(url)!r}")
+    if not re.match(r"^postgres(ql)?(\+psycopg2)?://", url):
+        raise StorageError(mask(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
+                                f"file in the study directory), got {url!r}"))
+    if url.split("?", 1)[0].count("@") > 1:
+        # libpq and SQLAlchemy end the user information at the first "@": the rest of the
+        # password would be taken for the host (and printed in the driver's message).
+        raise StorageError(mask(f"--storage {url}: more than one '@' before the host; write an '@' in the "
+                                "user name or password as %40"))
     try:
         import psycopg2  # noqa: F401  (the driver SQLAlchemy uses for postgresql://)
     except ImportError:
@@ -85,7 +82,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
-    driver_url = re.sub(r"^postgresql://", "postgresql+psycopg2://", url)
+    driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -94,7 +91,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {mask(url)}: cannot open the database: {first}") from None
+        raise StorageError(mask(f"--storage {url}: cannot open the database: {first}")) from None
 
 
 def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> None:
@@ -199,11 +196,11 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
             return study
     except sqlalchemy.exc.SQLAlchemyError as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"study {name!r}: the database refused: {first}") from None
+        raise StorageError(mask(f"study {name!r}: the database refused: {first}")) from None
     if stored != key:
         from rnnlab.config import config_changes
 
-        diff = list(config_changes(parse_config(stored, source=f"study {name!r}"), parse_config(key)))
+        diff = list(config_changes(parse_config(stored, source=f"study {name!r}", recorded=True), parse_config(key)))
         raise SearchError(
             f"study {name!r} was started with another config (it differs in {', '.join(diff) or 'its text'}); "
             "continue it with that config, or start a new study with another --study (or --out)"

@@ -139,8 +139,8 @@ def prepare(options: SearchOptions) -> Setup:
         raise SearchError(f"--workers: expected at least 1, got {options.workers}")
     if options.trials is not None and options.trials < 1:
         raise SearchError(f"--trials: expected at least 1, got {options.trials}")
-    if options.timeout is not None and options.timeout <= 0:
-        raise SearchError(f"--timeout: expected seconds > 0, got {options.timeout:g}")
+    if options.timeout is not None and not (0 < options.timeout < math.inf):  # (nan is refused too)
+        raise SearchError(f"--timeout: expected a finite number of seconds > 0, got {options.timeout:g}")
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
@@ -279,7 +279,7 @@ def worker_seed(setup: Setup, worker: int) -> int:
     sequence of trials); with a database, the same command runs on several machines, so each
     process mixes in its host and pid (else all would draw the same random start-up trials)."""
     if setup.options.storage is None:
-        return setup.search.seed + worker
+        return (setup.search.seed + worker) % 2**32  # (numpy's range)
     import zlib
 
     from rnnlab.search.storage import HOST
@@ -357,7 +357,7 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
             # bookkeeping): quietly; a trial it left running is failed as interrupted later.
             sys.exit(130)
         if isinstance(e, RnnlabError):
-            print(f"rnnlab search (worker {worker}): error: {e}", file=sys.stderr, flush=True)
+            print(f"rnnlab search (worker {worker}): error: {mask(str(e))}", file=sys.stderr, flush=True)
             sys.exit(1)
         raise
 
@@ -609,7 +609,7 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
               f"# train it with: rnnlab train {out / 'best.toml'}\n\n")
     path = out / "best.toml"
-    config = parse_config(trial.user_attrs["config"])
+    config = parse_config(trial.user_attrs["config"], recorded=True)
     # Its own run directory: the base config's output.dir may already hold a run.
     config = config.model_copy(update={"output": config.output.model_copy(update={"dir": f"{config.output.dir}-best"})})
     atomic_write_text(path, header + dump_config(config))
@@ -667,7 +667,7 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),
                                                       "fold_scores": scores},
-             **retrain_and_test(parse_config(trial.user_attrs["config"]), final_dir), "run_dir": "final"}
+             **retrain_and_test(parse_config(trial.user_attrs["config"], recorded=True), final_dir), "run_dir": "final"}
     atomic_write_json(record, final)
     return final
 
@@ -701,14 +701,41 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
     return SearchOutcome(setup.out, study, best, final)
 
 
-def open_existing(study_dir: str | Path, storage: str | None = None, name: str | None = None) -> optuna.Study:
-    """The study of a study directory (as ``rnnlab study DIR`` reads it), for reading."""
+def read_study_info(study_dir: str | Path) -> dict[str, Any]:
+    """``DIR/study.json`` checked: a JSON object naming the study (``"study"``, a string) and its
+    storage (``"storage"``, a URL with its password masked, or null: the journal file).
+
+    >>> read_study_info("/nonexistent/study")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: study directory '/nonexistent/study' does not exist
+    """
     from rnnlab.errors import RunDirError
+    from rnnlab.rundir import _shown
 
     d = Path(study_dir)
-    if not (d / STUDY_FILE).exists():
+    if not d.exists():
+        raise RunDirError(f"study directory {str(d)!r} does not exist")
+    if not d.is_dir():
+        raise RunDirError(f"study directory {str(d)!r}: expected a directory, got a file")
+    path = d / STUDY_FILE
+    if not path.exists():
         raise RunDirError(f"{d} is not a study directory (no {STUDY_FILE}; `rnnlab search` writes it)")
-    info = read_json(d / STUDY_FILE)
+    info = read_json(path)
+    if not isinstance(info, dict):
+        raise RunDirError(f"{path}: expected a JSON object (the study's name and storage), got {_shown(info)}")
+    if not isinstance(info.get("study"), str) or not info["study"]:
+        raise RunDirError(f"{path}: expected 'study' (the study's name) to be a non-empty string, "
+                          f"got {_shown(info.get('study'))}")
+    if info.get("storage") is not None and not isinstance(info["storage"], str):
+        raise RunDirError(f"{path}: expected 'storage' to be a database URL or null, got {_shown(info['storage'])}")
+    return info
+
+
+def open_existing(study_dir: str | Path, storage: str | None = None, name: str | None = None) -> optuna.Study:
+    """The study of a study directory (as ``rnnlab study DIR`` reads it), for reading."""
+    d = Path(study_dir)
+    info = read_study_info(d)
     url = storage or info.get("storage")
     if url is not None and "***" in url:
         raise SearchError(f"{d}: the study is in a database with a password; pass --storage URL")
@@ -716,9 +743,9 @@ def open_existing(study_dir: str | Path, storage: str | None = None, name: str |
     try:
         return optuna.load_study(study_name=name or info["study"], storage=st)
     except KeyError:
-        raise SearchError(f"{d}: no study named {name or info['study']!r} in "
-                          f"{mask(url) if url else 'the journal file'}") from None
+        raise SearchError(mask(f"{d}: no study named {name or info['study']!r} in "
+                               f"{url if url else 'the journal file'}")) from None
 
 
 __all__ = ["SearchOptions", "SearchOutcome", "best_trial", "final_config", "open_existing", "prepare",
-           "run_search", "work"]
+           "read_study_info", "run_search", "work"]

@@ -100,7 +100,11 @@ def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def build_model(cfg: ModelConfig, input_size: int, num_classes: int) -> SequenceClassifier:
-    """The classifier for ``input_size`` channels and ``num_classes`` classes."""
+    """The classifier for ``input_size`` channels and ``num_classes`` classes (a model too large
+    for the memory available is a ConfigError before anything is allocated)."""
+    from rnnlab.train.memory import check_memory
+
+    check_memory(cfg, input_size, num_classes)
     return SequenceClassifier(input_size, num_classes, cfg)
 
 

@@ -464,6 +464,7 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     if config.model.recurrent_batch_norm and len(data.train) < 2:
         raise ConfigError(f"model.recurrent_batch_norm normalizes each step over a batch of sequences: it needs at "
                           f"least 2 training sequences, the training split holds {len(data.train)}")
+    _check_batch_norm_values(config, data)
     steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc, merge_single=merges_single_batch(config))
     epochs = tc.epochs_for(steps_per_epoch)
     warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
@@ -474,6 +475,34 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             "rising when training ends; shorten the warm-up or train longer"
         )
     return steps_per_epoch, epochs
+
+
+def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
+    """A front-end block with batch norm needs more than one value per channel in every training
+    batch; a small batch of short sequences after strides and pooling may leave it one (torch
+    would stop the run at that batch)."""
+    frontend = config.model.frontend
+    n = len(data.train)
+    if frontend is None or n == 0:
+        return
+    size = min(config.training.batch_size, n)
+    remainder = n % size
+    if remainder == 1 and merges_single_batch(config):
+        remainder = 0  # a last batch of one joins the one before
+    smallest = min(size, remainder or size)  # a last batch of the remainder
+    lengths = np.asarray(data.train.lengths, dtype=np.int64)
+    if config.training.stateful_window:
+        lengths = np.minimum(lengths, config.training.stateful_window)
+    shortest = int(lengths.min())
+    for i, b in enumerate(frontend.conv_blocks):
+        after_conv = np.maximum((lengths + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
+        if b.norm == "batch" and smallest * int(after_conv.min()) < 2:
+            raise ConfigError(
+                f"model.frontend.blocks[{i}].norm = \"batch\": a training batch of {smallest} sequence(s) leaves "
+                f"it {smallest * int(after_conv.min())} value per channel (the shortest sequence, {shortest} steps, "
+                f"is {int(after_conv.min())} step(s) at this block's convolution); batch norm needs more than one; "
+                "raise training.batch_size, shorten the strides or pooling before it, or set norm = \"layer\"")
+        lengths = (after_conv + b.pool - 1) // b.pool
 
 
 def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log, timing: Timing) -> _Session:
@@ -571,7 +600,7 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
     if not last.exists():
         raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})")
     ckpt = load_checkpoint(last, require=RESUME)
-    changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)"), config)
+    changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)", recorded=True), config)
     check_resume_changes(changes, allow_change, str(last))
     run.read_metrics(), run.read_tracked()  # a corrupt record is an error now, not after training
     return ckpt, changes
@@ -942,7 +971,7 @@ def load_run_config(run_dir: str | Path) -> Config:
     run = RunDir(run_dir)
     if not run.config.exists():
         raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
-    return parse_config(run.config.read_text(encoding="utf-8"), source=str(run.config))
+    return parse_config(run.config.read_text(encoding="utf-8"), source=str(run.config), recorded=True)
 
 
 def iter_epochs(run_dir: str | Path) -> Iterator[dict[str, Any]]:

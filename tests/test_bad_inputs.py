@@ -13,7 +13,7 @@ import html
 import json
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -343,6 +343,35 @@ CLI_CASES: list[tuple[str, bool, Callable[[Env], list[str]], tuple[str, ...]]] =
 ]
 
 
+def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str], expected: Sequence[str],
+                   kept: Path | None = None, skip: tuple[str, ...] = (), new_files: bool = True) -> str:
+    """The battery's assertions for one command line, shared by every bad-input test file: exit
+    1, exactly one line on stderr starting ``rnnlab CMD: error:``, no traceback, every part of
+    ``expected`` in it, no advice to load files unsafely; every file that was under ``kept``
+    before (but ``skip``) has the same SHA-256 after, and without ``new_files`` no file was added
+    there. Returns the line."""
+    before = digest(kept, skip=skip) if kept is not None else None
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse: not expected here
+        code = e.code
+    _, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert code == 1, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert lines[0].startswith(f"rnnlab {argv[0]}: error: "), err
+    for part in expected:
+        assert part in lines[0], (part, lines[0])
+    for advice in ("allow_pickle", "weights_only"):
+        assert advice not in err, err
+    if kept is not None and before is not None:
+        after = digest(kept, skip=skip)
+        assert (after if not new_files else {k: after.get(k) for k in before}) == before
+    return lines[0]
+
+
 @pytest.mark.parametrize(("case", "needs_run", "build", "expected"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_bad_cli_input_is_one_line_naming_the_problem(case, needs_run, build, expected, base_run, tmp_path, capsys):
     run = None
@@ -351,24 +380,8 @@ def test_bad_cli_input_is_one_line_naming_the_problem(case, needs_run, build, ex
         shutil.copytree(base_run, run)
     env = Env(tmp_path, run)
     argv = [str(env.file("cfg.toml", config())) if a == "CFG" else a for a in build(env)]
-    before = digest(run, skip=("report.html",)) if run is not None else None
-    capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse: not expected in this table
-        code = e.code
-    _, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert code == 1, (case, err)
-    assert len(lines) == 1, (case, err)
-    assert "Traceback" not in err and "internal error" not in err, err
-    assert lines[0].startswith(f"rnnlab {argv[0]}: error: "), err
-    for part in expected:
-        assert part in lines[0], (case, part, lines[0])
-    for advice in ("allow_pickle", "weights_only"):
-        assert advice not in err, err
-    if run is not None:  # (the digest was taken after the case damaged the run)
-        assert digest(run, skip=("report.html",)) == before, case
+    # (the digest is taken after the case damaged the run)
+    one_line_error(argv, capsys, expected, kept=run, skip=("report.html",), new_files=False)
 
 
 def test_battery_is_large():

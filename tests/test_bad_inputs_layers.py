@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_bad_inputs import Env, _xy, config, digest
+from test_bad_inputs import Env, _xy, config, one_line_error
 from tiny_run import run, tiny_toml
 
 import rnnlab
@@ -27,23 +27,6 @@ from rnnlab.rundir import RunDir
 from rnnlab.train.trainer import batch_order, epoch_steps
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-def check_one_line(argv: list[str], expected: tuple[str, ...], env: Env, capsys) -> None:
-    """The battery's assertions for one CLI case."""
-    before = digest(env.tmp)
-    capsys.readouterr()
-    code = main(argv)
-    _, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert code == 1, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    assert lines[0].startswith(f"rnnlab {argv[0]}: error: "), err
-    for part in expected:
-        assert part in lines[0], (part, lines[0])
-    after = digest(env.tmp)
-    assert {k: v for k, v in after.items() if k in before} == before  # nothing there before changed
 
 
 def _train_cfg(env: Env, text: str) -> list[str]:
@@ -76,7 +59,7 @@ CLI_CASES = [
 @pytest.mark.parametrize(("case", "build", "expected"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_bad_cli_input_is_one_line_naming_the_problem(case, build, expected, tmp_path, capsys):
     env = Env(tmp_path, None)
-    check_one_line(build(env), expected, env, capsys)
+    one_line_error(build(env), capsys, expected, kept=env.tmp)
 
 
 def _cell() -> rnnlab.Recurrent:

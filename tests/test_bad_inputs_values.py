@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pg import postgres_url  # noqa: F401  (the fixture)
-from test_bad_inputs import Env, _xy, config, digest
+from test_bad_inputs import Env, _xy, config, one_line_error
 
 from rnnlab.cli import main
 from rnnlab.redact import mask
@@ -23,35 +23,6 @@ from rnnlab.redact import mask
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def check_one_line(argv: list[str], expected: tuple[str, ...], capsys, kept: Path | None = None) -> str:
-    """The battery's assertions: exit 1, one line on stderr starting ``rnnlab CMD: error:``, no
-    traceback, every part of ``expected`` in it; every file that was under ``kept`` before is
-    unchanged (SHA-256)."""
-    before = digest(kept) if kept is not None else None
-    capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse: not expected here
-        code = e.code
-    _, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert code == 1, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    assert lines[0].startswith(f"rnnlab {argv[0]}: error: "), err
-    for part in expected:
-        assert part in lines[0], (part, lines[0])
-    for advice in ("allow_pickle", "weights_only"):
-        assert advice not in err, err
-    if kept is not None and before is not None:
-        after = digest(kept)
-        assert {k: after.get(k) for k in before} == before
-    return lines[0]
-
-
-# ------------------------------------------------------------------------------ passwords
-
-#: (a --storage value, its passwords as they could leak: as written and as decoded)
 def password_forms(base: str, secret: str) -> list[tuple[str, str, tuple[str, ...]]]:
     """``base`` is ``postgresql://USER@HOST:PORT/DB``; one URL per form libpq reads a password in."""
     scheme, rest = base.split("://", 1)
@@ -271,7 +242,7 @@ def test_search_bounds_are_checked_as_the_key(tmp_path, capsys):
                            ("60000", ("'model.hidden_size'", "model.hidden_size = 60000", "GiB"))):
         cfg = tmp_path / "c.toml"
         cfg.write_text(SEARCH + f'[search.space]\n"model.hidden_size" = {{ low = 4, high = {high} }}\n')
-        check_one_line(["search", str(cfg), "--out", str(tmp_path / "s")], expected, capsys, kept=tmp_path)
+        one_line_error(["search", str(cfg), "--out", str(tmp_path / "s")], capsys, expected, kept=tmp_path)
 
 
 # ------------------------------------------------------------------------------ the table
@@ -392,7 +363,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
 def test_bad_value_is_one_line_naming_the_problem(case, build, expected, tmp_path, capsys):
     env = Env(tmp_path, None)
     argv = build(env)
-    check_one_line(argv, expected, capsys, kept=tmp_path)
+    one_line_error(argv, capsys, expected, kept=tmp_path)
 
 
 # ------------------------------------------------------------------------------ read correctly

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from test_bad_inputs import config, digest
+from test_bad_inputs import config, digest, one_line_error
 
 from rnnlab.cli import main
 from rnnlab.errors import RunDirError, StorageError
@@ -46,17 +46,7 @@ def files(root: Path) -> dict[str, str]:
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *expected: str) -> str:
     """Run the CLI; assert the battery's one-line error holding every ``expected`` part."""
-    capsys.readouterr()
-    code = main(argv)
-    _, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert code == 1, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    assert lines[0].startswith(f"rnnlab {argv[0]}: error: "), err
-    for part in expected:
-        assert part in lines[0], (part, lines[0])
-    return lines[0]
+    return one_line_error(argv, capsys, expected)
 
 
 def cli(*argv: str) -> subprocess.Popen[bytes]:

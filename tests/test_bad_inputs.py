@@ -466,14 +466,21 @@ API_CASES: list[tuple[str, Callable[[Path], object], type[Exception], tuple[str,
 ]
 
 
-@pytest.mark.parametrize(("case", "call", "error", "expected"), API_CASES, ids=[c[0] for c in API_CASES])
-def test_bad_api_input_raises_a_precise_error(case, call, error, expected, tmp_path):
+def precise_error(case: str, call: Callable[[Path], object], error: type[BaseException], expected: Sequence[str],
+                  tmp_path: Path) -> None:
+    """The battery's assertions for one API case, shared by every bad-input test file: ``error``
+    raised, its message one line holding every part of ``expected``."""
     with pytest.raises(error) as info:
         call(tmp_path)
     message = str(info.value)
     assert "\n" not in message
     for part in expected:
         assert part in message, (case, message)
+
+
+@pytest.mark.parametrize(("case", "call", "error", "expected"), API_CASES, ids=[c[0] for c in API_CASES])
+def test_bad_api_input_raises_a_precise_error(case, call, error, expected, tmp_path):
+    precise_error(case, call, error, expected, tmp_path)
 
 
 def test_an_empty_batch_gives_an_empty_output_like_torch():

@@ -14,11 +14,11 @@ import torch
 from matplotlib.image import imread
 
 from rnnlab.doctor.findings import Finding
+from rnnlab.htmlkit import NO_DATA
 from rnnlab.introspect import grad_through_time
 from rnnlab.report import (
     MAX_HISTOGRAM_COLUMNS,
     MAX_LINE_PANELS,
-    NO_DATA,
     SECTIONS,
     _histogram_params,
     _report_order,

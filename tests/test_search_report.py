@@ -10,7 +10,7 @@ import optuna
 import pytest
 from test_report import _chromium
 
-from rnnlab.report import _num
+from rnnlab.htmlkit import num as _num
 from rnnlab.rundir import read_json
 from rnnlab.search.report import SECTIONS, importances, render_study_report
 from rnnlab.search.study import SearchOptions, run_search

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError
+from rnnlab.tables import text_table
 
 EXIT_USER_ERROR = 1
 
@@ -186,17 +187,6 @@ def _run_summary(run: Path) -> dict[str, Any]:
             "train_acc": final.get("train_acc"), "val_acc": final.get("val_acc"),
             "best_val_acc": best.get("val_acc") if best else None, "best_epoch": best["epoch"] if best else None,
             "test_acc": test, "weight_decay": final.get("weight_decay"), "records": records}
-
-
-def text_table(rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces.
-
-    >>> print(text_table([["a", "bb"], ["ccc", "d"]]))
-    a    bb
-    ccc  d
-    """
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def compare_table(rows: list[dict[str, Any]]) -> str:

@@ -29,23 +29,18 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import math
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from rnnlab import htmlkit as hk
 from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time import GradThroughTime
-from rnnlab.plots import style
 from rnnlab.plots.metrics import load_metrics, plot_metrics, run_name
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time
@@ -58,11 +53,6 @@ from rnnlab.rundir import (
     read_json,
 )
 from rnnlab.tracker import read_tracked
-
-NO_DATA = "no data recorded"
-#: Problems a section may hit while reading or drawing a run's files: shown, not raised.
-_SECTION_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError)
-
 
 # --- gradient through time on disk --------------------------------------------------------------
 
@@ -130,43 +120,6 @@ def read_grad_through_time(
 
 # --- HTML pieces ---------------------------------------------------------------------------------
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1100px;
-       padding: 1.2em 2em 3em; color: #222; background: #fff; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.1em; }
-h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
-h3 { font-size: 1.05em; margin-bottom: 0.3em; }
-.sub { color: #666; font-size: 0.9em; }
-nav a { margin-right: 1em; font-size: 0.9em; }
-pre { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; border: 1px solid #eee; }
-table { border-collapse: collapse; font-size: 0.9em; }
-td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.nodata { color: #8a6d00; background: #fff8e1; padding: 0.5em 0.8em; border-left: 4px solid #f0c000; }
-.problem { color: #8b0000; background: #fdecea; padding: 0.5em 0.8em; border-left: 4px solid #b00020; }
-.finding { border-left: 6px solid #999; padding: 0.4em 0.9em; margin: 0.8em 0; background: #fafafa; }
-.finding h3 { margin: 0.1em 0 0.3em; }
-.sev { display: inline-block; font-size: 0.75em; font-weight: bold; color: #fff; padding: 0.1em 0.5em;
-       border-radius: 3px; margin-right: 0.5em; vertical-align: middle; }
-.error { border-left-color: #b00020; } .error .sev { background: #b00020; }
-.warning { border-left-color: #e67e00; } .warning .sev { background: #e67e00; }
-.info { border-left-color: #1f77b4; } .info .sev { background: #1f77b4; }
-.check { color: #666; font-size: 0.85em; }
-"""
-
-#: Sets ``data-broken-images`` on <body>: images the browser failed to decode (for the browser test).
-SCRIPT = """
-window.addEventListener("load", function () {
-  var broken = 0;
-  document.querySelectorAll("img").forEach(function (img) {
-    if (!img.complete || img.naturalWidth === 0) { broken += 1; }
-  });
-  document.body.dataset.brokenImages = String(broken);
-});
-"""
-
 #: Sections in page order: what went wrong first, the long configuration text last.
 SECTIONS = (
     ("fit", "Fit after training"),
@@ -179,57 +132,14 @@ SECTIONS = (
 )
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _e(value)
-    if isinstance(value, int):
-        return str(value)
-    return style.fmt(value) if math.isfinite(value) else _e(value)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        items = ", ".join(_num(v) for v in value[:8])
-        return f"[{items}{', …' if len(value) > 8 else ''}]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_e(k)}: {_short(v)}" for k, v in list(value.items())[:8]) + "}"
-    return _num(value)
-
-
-def _no_data(what: str) -> str:
-    return f'<p class="nodata">{NO_DATA}: {_e(what)}</p>'
-
-
-def _problem(what: str, err: Exception) -> str:
-    return f'<p class="problem">could not show {_e(what)}: {_e(type(err).__name__)}: {_e(err)}</p>'
-
-
-def _img(fig: Figure, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=style.DPI)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _guarded(what: str, build: Callable[[], str]) -> str:
-    try:
-        return build()
-    except _SECTION_ERRORS as err:
-        return _problem(what, err)
-
-
 # --- sections ------------------------------------------------------------------------------------
 
 
 def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
     if isinstance(records, Exception):
-        return _problem("final metrics", records)
+        return hk.problem("final metrics", records)
     if not records:
-        return _no_data(f"{rd.metrics.name} is missing or empty")
+        return hk.no_data(f"{rd.metrics.name} is missing or empty")
     last = records[-1]
     rows = [(k, v) for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     summary = rd.read_summary()
@@ -242,33 +152,33 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
-    body = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_num(v)}</td></tr>' for k, v in rows)
-    return f"<p class='sub'>after epoch {_num(last.get('epoch', len(records)))}</p><table>{body}</table>"
+    body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
+    return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}</p><table>{body}</table>"
 
 
 def _configuration(rd: RunDir) -> str:
     if not rd.config.exists():
-        return _no_data(f"{rd.config.name} is missing")
+        return hk.no_data(f"{rd.config.name} is missing")
     text = rd.config.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
-        return _no_data(f"{rd.config.name} is empty")
+        return hk.no_data(f"{rd.config.name} is empty")
     resumes = rd.read_resumes()
     history = "".join(
-        f"<li>resumed after epoch {_num(r['after_epoch'])}"
-        + (": " + ", ".join(f"<code>{_e(k)}</code> {_e(repr(old))} → {_e(repr(new))}"
+        f"<li>resumed after epoch {hk.num(r['after_epoch'])}"
+        + (": " + ", ".join(f"<code>{hk.esc(k)}</code> {hk.esc(repr(old))} → {hk.esc(repr(new))}"
                             for k, (old, new) in r["changed"].items()) if r["changed"] else " with the same config")
         + "</li>" for r in resumes)
-    note = (f"<p class='sub'>The configuration the run follows now; its history ({_e(rd.resumes.name)}):</p>"
+    note = (f"<p class='sub'>The configuration the run follows now; its history ({hk.esc(rd.resumes.name)}):</p>"
             f"<ul>{history}</ul>" if resumes else "")
-    return f"{note}<pre>{_e(text)}</pre>"
+    return f"{note}<pre>{hk.esc(text)}</pre>"
 
 
 def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
     if isinstance(records, Exception):
-        return _problem("metric curves", records)
+        return hk.problem("metric curves", records)
     if not records:
-        return _no_data(f"{rd.metrics.name} is missing or empty")
-    return _img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
+        return hk.no_data(f"{rd.metrics.name} is missing or empty")
+    return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
 
 
 #: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
@@ -316,40 +226,40 @@ def _weight_norms(rd: RunDir) -> str:
     tracked = read_tracked(rd)
     params = [n for n in tracked if n not in NON_PARAMETERS]
     if not params:
-        return _no_data(f"{rd.tracked.name} holds no parameter norms (tracking off?)")
+        return hk.no_data(f"{rd.tracked.name} holds no parameter norms (tracking off?)")
     parts = []
     norm = next((s[:-5] for s in ("l2_mean", "l1_mean", "linf_mean")
                  if any(s in tracked[n] for n in params)), None)
     if norm is None:
-        parts.append(_no_data("no mean/max norm statistics"))
+        parts.append(hk.no_data("no mean/max norm statistics"))
     else:
         lines_params = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])[:MAX_LINE_PANELS]
-        parts.append(_img(plot_norm_lines(tracked, norm=norm, params=lines_params),
+        parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params),
                           "weight norms over steps"))
     stat = f"{norm or 'l2'}_per_channel"
     hist_params = _histogram_params([n for n in params if stat in tracked[n]])
     if hist_params:
-        parts.append(_img(plot_norm_histograms(tracked, stat=stat, params=hist_params),
+        parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params),
                           "per-channel norm histograms over training"))
     else:
-        parts.append(_no_data(f"no per-channel norms ({stat})"))
+        parts.append(hk.no_data(f"no per-channel norms ({stat})"))
     return "\n".join(parts)
 
 
 def _gradient_through_time(rd: RunDir) -> str:
     gtts, meta = read_grad_through_time(rd)
     if not gtts:
-        return _no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
+        return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
     cropped = meta.pop("cropped", None)
-    when = ", ".join(f"{k} {_num(v)}" for k, v in meta.items() if v is not None)
+    when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
     where = "" if cropped is None else \
-        f" on the first {_num(cropped[0])} of {_num(cropped[1])} steps of each series (tracking.inspect_steps)"
+        f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
     parts = [f"<p class='sub'>recorded{f' at {when}' if when else ''}{where}</p>" if when or where else ""]
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"
-            parts.append(f"<h3>{_e(label)}</h3>")
-            parts.append(_guarded(label, lambda g=g, layer=layer, direction=direction, label=label: _img(
+            parts.append(f"<h3>{hk.esc(label)}</h3>")
+            parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
                 plot_grad_through_time(g, layer=layer, direction=direction,
                                        title=f"{label}: |dLoss/dh_t| per timestep"), label)))
     return "\n".join(parts)
@@ -363,7 +273,7 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 
 def _fit(rd: RunDir) -> str:
     if rd.health.exists() and not rd.summary.exists():
-        return _no_data(f"the run has not finished ({SUMMARY} is missing)")
+        return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
     return _findings_section(rd, "after_training", "health checks were off",
                              "the model fit its training data and shows no sign of overfitting")
 
@@ -375,7 +285,7 @@ def _health(rd: RunDir) -> str:
 def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str) -> str:
     """The findings of ``phase`` in health.json, or why there are none."""
     if not rd.health.exists():
-        return _no_data(f"{rd.health.name} is missing ({why_missing})")
+        return hk.no_data(f"{rd.health.name} is missing ({why_missing})")
     findings = _findings(rd, phase)
     return _findings_html(findings) if findings else f"<p>No findings: {none_found}.</p>"
 
@@ -384,15 +294,15 @@ def _findings_html(findings: list[Any]) -> str:
     out = []
     for f in findings:
         nums = "".join(
-            f'<tr><th>{_e(k)}</th><td class="num">{_short(v)}</td></tr>' for k, v in f.numbers.items()
+            f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.short(v)}</td></tr>' for k, v in f.numbers.items()
         )
         sev = f.severity if f.severity in ("error", "warning", "info") else "info"
         out.append(
-            f'<div class="finding {sev}"><h3><span class="sev">{_e(f.severity.upper())}</span>'
-            f'{_e(f.title)} <span class="check">({_e(f.check)})</span></h3>'
+            f'<div class="finding {sev}"><h3><span class="sev">{hk.esc(f.severity.upper())}</span>'
+            f'{hk.esc(f.title)} <span class="check">({hk.esc(f.check)})</span></h3>'
             + (f"<table>{nums}</table>" if nums else "")
-            + (f"<p><b>Why:</b> {_e(f.message)}</p>" if f.message else "")
-            + (f"<p><b>Remedy:</b> {_e(f.remedy)}</p>" if f.remedy else "")
+            + (f"<p><b>Why:</b> {hk.esc(f.message)}</p>" if f.message else "")
+            + (f"<p><b>Remedy:</b> {hk.esc(f.remedy)}</p>" if f.remedy else "")
             + "</div>"
         )
     return "\n".join(out)
@@ -407,24 +317,24 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
     name = run_name(rd)
     records = _guarded_records(rd)
     bodies = {
-        "final-metrics": _guarded("final metrics", lambda: _final_metrics(rd, records)),
-        "configuration": _guarded("the configuration", lambda: _configuration(rd)),
-        "metric-curves": _guarded("metric curves", lambda: _metric_curves(rd, records)),
-        "weight-norms": _guarded("weight norms", lambda: _weight_norms(rd)),
-        "gradient-through-time": _guarded("gradient through time", lambda: _gradient_through_time(rd)),
-        "health": _guarded("health findings", lambda: _health(rd)),
-        "fit": _guarded("findings after training", lambda: _fit(rd)),
+        "final-metrics": hk.guarded("final metrics", lambda: _final_metrics(rd, records)),
+        "configuration": hk.guarded("the configuration", lambda: _configuration(rd)),
+        "metric-curves": hk.guarded("metric curves", lambda: _metric_curves(rd, records)),
+        "weight-norms": hk.guarded("weight norms", lambda: _weight_norms(rd)),
+        "gradient-through-time": hk.guarded("gradient through time", lambda: _gradient_through_time(rd)),
+        "health": hk.guarded("health findings", lambda: _health(rd)),
+        "fit": hk.guarded("findings after training", lambda: _fit(rd)),
     }
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{hk.esc(title)}</a>' for sid, title in SECTIONS)
     sections = "".join(
-        f'<section id="{sid}"><h2>{_e(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS
+        f'<section id="{sid}"><h2>{hk.esc(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS
     )
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>rnnlab report: {_e(name)}</title>\n<style>{CSS}</style>\n"
-        f"<script>{SCRIPT}</script>\n</head>\n<body>\n"
-        f"<h1>Run {_e(name)}</h1>\n<p class=\"sub\">{_e(rd.path.resolve())} · generated {_e(stamp)}</p>\n"
+        f"<title>rnnlab report: {hk.esc(name)}</title>\n<style>{hk.CSS}</style>\n"
+        f"<script>{hk.SCRIPT}</script>\n</head>\n<body>\n"
+        f"<h1>Run {hk.esc(name)}</h1>\n<p class=\"sub\">{hk.esc(rd.path.resolve())} · generated {hk.esc(stamp)}</p>\n"
         f"<nav>{nav}</nav>\n{sections}</body>\n</html>\n"
     )
 
@@ -442,7 +352,7 @@ def _guarded_records(rd: RunDir) -> list[dict[str, Any]] | Exception:
     a corrupt line is not "missing or empty")."""
     try:
         return load_metrics(rd)
-    except _SECTION_ERRORS as err:
+    except hk.SECTION_ERRORS as err:
         return err
 
 

@@ -274,7 +274,7 @@ class RunDir:
         seconds = data.get("seconds") if isinstance(data, dict) else None
         if not (isinstance(seconds, dict) and all(_is_number(v) for v in seconds.values())):
             raise RunDirError(f"{self.timing}: expected an object whose 'seconds' maps phases to numbers, "
-                              f"got {_shown(data)}")
+                              f"got {json_shown(data)}")
         return data
 
     def read_config(self) -> Config:
@@ -306,7 +306,7 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _shown(value: Any) -> str:
+def json_shown(value: Any) -> str:
     """``null`` / ``a string 'x'`` / ``a list [1, 2]``: the JSON kind and the value, short."""
     if value is None:
         return "null"
@@ -321,26 +321,26 @@ def _is_number(value: Any) -> bool:
 def _check_metrics_record(rec: dict[str, Any]) -> str | None:
     epoch = rec.get("epoch")
     if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1):
-        return f"expected an integer 'epoch' >= 1, got {_shown(epoch)}" if "epoch" in rec else "missing key 'epoch'"
+        return f"expected an integer 'epoch' >= 1, got {json_shown(epoch)}" if "epoch" in rec else "missing key 'epoch'"
     for k, v in rec.items():
         if not _is_number(v):
-            return f"expected {k!r} to be a number, got {_shown(v)}"
+            return f"expected {k!r} to be a number, got {json_shown(v)}"
     return None
 
 
 def _check_tracked_record(rec: dict[str, Any]) -> str | None:
     for k in ("name", "stat"):
         if not isinstance(rec.get(k), str):
-            return f"expected {k!r} to be a string, got {_shown(rec.get(k))}" if k in rec else f"missing key {k!r}"
+            return f"expected {k!r} to be a string, got {json_shown(rec.get(k))}" if k in rec else f"missing key {k!r}"
     step = rec.get("step")
     if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
-        return f"expected an integer 'step' >= 0, got {_shown(step)}" if "step" in rec else "missing key 'step'"
+        return f"expected an integer 'step' >= 0, got {json_shown(step)}" if "step" in rec else "missing key 'step'"
     epoch = rec.get("epoch")
     if epoch is not None and not _is_number(epoch):
-        return f"expected 'epoch' to be a number or null, got {_shown(epoch)}"
+        return f"expected 'epoch' to be a number or null, got {json_shown(epoch)}"
     value = rec.get("value")
     if not (_is_number(value) or (isinstance(value, list) and all(_is_number(v) for v in value))):
-        return f"expected 'value' to be a number or a list of numbers, got {_shown(value)}" if "value" in rec \
+        return f"expected 'value' to be a number or a list of numbers, got {json_shown(value)}" if "value" in rec \
             else "missing key 'value'"
     return None
 

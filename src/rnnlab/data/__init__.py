@@ -123,11 +123,11 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     assert y is not None
     check_shapes(X, y, lengths, f"{where} ({path})")
     check_finite(X, lengths, f"{where} ({path})")
-    from rnnlab.data.bundled import _label_order, encode_labels
+    from rnnlab.data.bundled import encode_labels, label_order
 
     if classes is None:
         check_not_regression(y, f"{where} ({path})")
-        classes = _label_order(y)
+        classes = label_order(y)
     unknown = sorted({str(v) for v in y} - set(classes))
     if unknown:
         raise DataError(f"{where} ({path}): labels {unknown[:5]} do not occur in the training file (classes {classes})")

@@ -112,7 +112,7 @@ def pad(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return X, lengths
 
 
-def _label_order(labels: np.ndarray) -> list[str]:
+def label_order(labels: np.ndarray) -> list[str]:
     # Numeric labels ("1", "10", "2") sort by value, others alphabetically.
     uniq = sorted({str(v) for v in labels})
     try:
@@ -182,7 +182,7 @@ def _load_aeon(name: str) -> tuple[Sequences, Sequences]:
     assert root is not None
     Xtr, ytr, ltr = _load_ts(root / name / f"{name}_TRAIN.ts")
     Xte, yte, lte = _load_ts(root / name / f"{name}_TEST.ts")
-    classes = _label_order(np.concatenate([ytr, yte]))
+    classes = label_order(np.concatenate([ytr, yte]))
     # Train and test may pad to different lengths: pad both to the longer.
     T = max(Xtr.shape[1], Xte.shape[1])
     Xtr = np.pad(Xtr, ((0, 0), (0, T - Xtr.shape[1]), (0, 0)))

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.regularize.groups import _check_nonneg
+from rnnlab.regularize.groups import check_nonneg
 
 __all__ = ["AdamW", "NAdamW", "SGDW", "normalized_weight_decay", "apply_l1_prox"]
 
@@ -56,13 +56,13 @@ def _with_lr_mult(params: Params, lr: float) -> list[Any]:
     for i, item in enumerate(items):
         if isinstance(item, dict):
             g = dict(item)
-            mult = _check_nonneg(g.setdefault("lr_mult", 1.0), f"param group {i} lr_mult")
+            mult = check_nonneg(g.setdefault("lr_mult", 1.0), f"param group {i} lr_mult")
             if "lr" not in g:
                 g["lr"] = lr * mult
             if "l1" in g:
-                _check_nonneg(g["l1"], f"param group {i} l1")
+                check_nonneg(g["l1"], f"param group {i} l1")
             if "weight_decay" in g:
-                _check_nonneg(g["weight_decay"], f"param group {i} weight_decay")
+                check_nonneg(g["weight_decay"], f"param group {i} weight_decay")
             out.append(g)
         else:
             out.append(item)
@@ -102,7 +102,7 @@ def apply_l1_prox(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _finish_init(opt: torch.optim.Optimizer, l1: float) -> None:
-    opt.defaults["l1"] = _check_nonneg(l1, "l1")
+    opt.defaults["l1"] = check_nonneg(l1, "l1")
     opt.defaults.setdefault("lr_mult", 1.0)
     for g in opt.param_groups:
         g.setdefault("l1", opt.defaults["l1"])
@@ -277,7 +277,7 @@ def normalized_weight_decay(
     >>> normalized_weight_decay(0.05, batch_size=100, train_size=50_000, epochs=20)
     0.0005
     """
-    lam = _check_nonneg(lambda_norm, "lambda_norm")
+    lam = check_nonneg(lambda_norm, "lambda_norm")
     paper = (batch_size, train_size, epochs)
     if total_iterations is not None:
         if any(v is not None for v in paper):

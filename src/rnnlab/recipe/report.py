@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab import htmlkit as hk
 from rnnlab.config import Config
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
@@ -107,7 +108,7 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     """Weight norms and gradient through time of the step's starting point and its candidates."""
     from rnnlab.plots import plot_compare_norms, plot_grad_through_time
     from rnnlab.plots.compare import recurrent_weights
-    from rnnlab.report import _img, read_grad_through_time
+    from rnnlab.report import read_grad_through_time
 
     scored = [t for t in o.tried if t.config is not None and t.not_applicable is None]
     if not scored:
@@ -119,14 +120,14 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     if not runs:
         return ""
     params = recurrent_weights(list(runs.values()))
-    parts = [_img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
+    parts = [hk.img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
                                       f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
     cells = []
     for name, run in runs.items():
         gtt, _ = read_grad_through_time(run)
         if gtt:
             fig = plot_grad_through_time(next(iter(gtt.values())), title=f"{name}")
-            cells.append(f"<div>{_img(fig, f'gradient through time of {name}')}</div>")
+            cells.append(f"<div>{hk.img(fig, f'gradient through time of {name}')}</div>")
     if cells:
         parts.append(f'<div class="side">{"".join(cells)}</div>')
     return "".join(parts)
@@ -134,7 +135,6 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
 
 def render_html(outcome: Any) -> str:
     """``recipe.html``: the ablation with pictures per step."""
-    from rnnlab.report import CSS, SCRIPT, _e
 
     r, metric = outcome.result, outcome.metric
     configs: dict[str, Config] = {"baseline": r.baseline}
@@ -145,15 +145,15 @@ def render_html(outcome: Any) -> str:
             if t.config is not None:
                 configs.setdefault(t.label, t.config)
             cls = {"kept": "kept", "scrapped": "scrapped"}.get(_status(t), "na")
-            rows.append(f'<tr class="{cls}"><td>{_e(t.label)}</td><td>{_e(t.against)}</td>'
-                        f'<td class="num">{_e(_ms(t.scores))}</td><td><b>{_e(_status(t))}</b>: {_e(_why(t))}</td></tr>')
-        table = (f"<table><tr><th>tried</th><th>against</th><th>{_e(metric)} (mean ± sd)</th><th>outcome</th></tr>"
+            rows.append(f'<tr class="{cls}"><td>{hk.esc(t.label)}</td><td>{hk.esc(t.against)}</td>'
+                        f'<td class="num">{hk.esc(_ms(t.scores))}</td><td><b>{hk.esc(_status(t))}</b>: {hk.esc(_why(t))}</td></tr>')
+        table = (f"<table><tr><th>tried</th><th>against</th><th>{hk.esc(metric)} (mean ± sd)</th><th>outcome</th></tr>"
                  + "".join(rows) + "</table>") if rows else "<p>nothing to try</p>"
         pictures = _pictures(outcome, o, configs)
         for t in o.kept:
             configs[t.label] = t.config
-        sections.append(f'<section id="step-{_e(o.step.name)}"><h2>{_e(o.step.name)}</h2>'
-                        f'<p class="sub">{_e(o.step.advice)}</p>{table}{pictures}</section>')
+        sections.append(f'<section id="step-{hk.esc(o.step.name)}"><h2>{hk.esc(o.step.name)}</h2>'
+                        f'<p class="sub">{hk.esc(o.step.advice)}</p>{table}{pictures}</section>')
     tests = ""
     if outcome.tests:
         tests = ("<table><tr><th>configuration</th><th>train accuracy</th><th>test accuracy (once)</th></tr>"
@@ -163,17 +163,17 @@ def render_html(outcome: Any) -> str:
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     # A grid, not flex-grow: a third candidate on its own row keeps the size of the others.
-    css = CSS + ".side { display: grid; gap: 0.5em; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); }\n" \
+    css = hk.CSS + ".side { display: grid; gap: 0.5em; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); }\n" \
         "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>rnnlab recipe: {_e(r.baseline.name or outcome.out.name)}</title>\n<style>{css}</style>\n<script>{SCRIPT}</script>\n"
-        f"</head>\n<body>\n<h1>Recipe of {_e(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{_e(outcome.out.resolve())} · "
-        f"generated {_e(stamp)}</p>\n"
-        f"<p>Each candidate: {len(outcome.seeds)} seeds × {_e(outcome.plan.describe())} of the training split, "
-        f"{_e(metric)} at the last epoch; the test split is not seen. Rule: {_e(RULE)}.</p>"
-        f"<p>Baseline {_e(metric)} {_e(_ms(r.baseline_scores))} → final {_e(_ms(r.final_scores))} "
-        f"({_e(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
+        f"<title>rnnlab recipe: {hk.esc(r.baseline.name or outcome.out.name)}</title>\n<style>{css}</style>\n<script>{hk.SCRIPT}</script>\n"
+        f"</head>\n<body>\n<h1>Recipe of {hk.esc(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{hk.esc(outcome.out.resolve())} · "
+        f"generated {hk.esc(stamp)}</p>\n"
+        f"<p>Each candidate: {len(outcome.seeds)} seeds × {hk.esc(outcome.plan.describe())} of the training split, "
+        f"{hk.esc(metric)} at the last epoch; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
+        f"<p>Baseline {hk.esc(metric)} {hk.esc(_ms(r.baseline_scores))} → final {hk.esc(_ms(r.final_scores))} "
+        f"({hk.esc(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
         + "\n".join(sections) + "\n</body>\n</html>\n"
     )
 

@@ -195,7 +195,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
-        from rnnlab.search.study import retrain_and_test
+        from rnnlab.train.final import retrain_and_test
 
         for name, config in (("baseline", result.baseline), ("final", result.final)):
             tests[name] = retrain_and_test(config, out / "test" / name)

@@ -67,7 +67,7 @@ PROTECTED_ROLES: tuple[str, ...] = ("bias", "norm")
 NOREG = "noreg"
 
 
-def _check_nonneg(value: object, argument: str) -> float:
+def check_nonneg(value: object, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument}: expected a number >= 0, got {type(value).__name__} {value!r}")
     v = float(value)
@@ -115,9 +115,9 @@ class Rule:
         _check_types(self.module_type, "Rule.module_type")
         _check_pattern(self.name, "Rule.name")
         if self.weight_decay is not None:
-            _check_nonneg(self.weight_decay, "Rule.weight_decay")
-        _check_nonneg(self.l1, "Rule.l1")
-        _check_nonneg(self.lr_mult, "Rule.lr_mult")
+            check_nonneg(self.weight_decay, "Rule.weight_decay")
+        check_nonneg(self.l1, "Rule.l1")
+        check_nonneg(self.lr_mult, "Rule.lr_mult")
         if self.label is not None and not isinstance(self.label, str):
             raise TypeError(f"Rule.label: expected a string, got {type(self.label).__name__}")
 
@@ -274,8 +274,8 @@ def param_groups(
     >>> {g["name"]: g["param_names"] for g in groups}
     {'default': ['weight_ih_l0', 'weight_hh_l0'], 'no_decay': ['bias_ih_l0', 'bias_hh_l0']}
     """
-    wd_default = _check_nonneg(weight_decay, "weight_decay")
-    base_lr = None if lr is None else _check_nonneg(lr, "lr")
+    wd_default = check_nonneg(weight_decay, "weight_decay")
+    base_lr = None if lr is None else check_nonneg(lr, "lr")
     rule_list = _coerce_rules(rules)
     infos = describe_params(model, role_rules)
     if not infos:

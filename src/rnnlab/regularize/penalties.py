@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnlab.layers import Recurrent, RecurrentBase
-from rnnlab.regularize.groups import NOREG, _check_nonneg
+from rnnlab.regularize.groups import NOREG, check_nonneg
 from rnnlab.regularize.roles import RoleRule, check_role, describe_params
 
 __all__ = ["WeightPenalty", "weight_penalty", "ActivityRegularizer", "recurrent_modules"]
@@ -59,7 +59,7 @@ def _coefficients(value: object, argument: str) -> dict[str, float]:
     out = {}
     for role, coef in value.items():
         check_role(role, f"{argument} key")
-        out[role] = _check_nonneg(coef, f"{argument}[{role!r}]")
+        out[role] = check_nonneg(coef, f"{argument}[{role!r}]")
     return out
 
 
@@ -216,8 +216,8 @@ class ActivityRegularizer:
         *,
         modules: Sequence[nn.Module] | None = None,
     ) -> None:
-        self.ar = _check_nonneg(ar, "ar")
-        self.tar = _check_nonneg(tar, "tar")
+        self.ar = check_nonneg(ar, "ar")
+        self.tar = check_nonneg(tar, "tar")
         if modules is None:
             targets = [m for _, m in recurrent_modules(model)]
             if not targets:

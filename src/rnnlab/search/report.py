@@ -26,9 +26,9 @@ from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from rnnlab import htmlkit as hk
 from rnnlab.plots import style
 from rnnlab.redact import mask
-from rnnlab.report import _SECTION_ERRORS, CSS, SCRIPT, _e, _img, _num
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR
 from rnnlab.search.table import short_names, trial_row
@@ -78,22 +78,22 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
         return '<p class="nodata">no trial finished yet</p>'
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     short = short_names(names)
-    head = "".join(f"<th>{_e(h)}</th>" for h in ("trial", "state", metric, "± spread", "fold scores", "epochs",
+    head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, "± spread", "fold scores", "epochs",
                                                    "parameters", "report"))
     rows = []
     for i, t in enumerate(ranked):
         r = trial_row(t)
         link = _link(study_dir, t)
-        params = ", ".join(f"{_e(short[k])}={_e(_fmt_param(v))}" for k, v in t.params.items())
+        params = ", ".join(f"{hk.esc(short[k])}={hk.esc(_fmt_param(v))}" for k, v in t.params.items())
         folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
         rows.append(
-            f"<tr{best}><td class='num'>{t.number}{'<br><small>the config</small>' if t.user_attrs.get(BASELINE_ATTR) else ''}</td><td><span class='state-{_e(r['state'])}'>{_e(r['state'])}</span></td>"
-            f"<td class='num'>{_num(r['score']) if r['score'] is not None else '-'}</td>"
-            f"<td class='num'>{_num(r['spread']) if r['spread'] is not None else '-'}</td>"
-            f"<td class='num'>{_e(folds) or '-'}</td><td>{_e(r['epochs'] or '-')}</td>"
+            f"<tr{best}><td class='num'>{t.number}{'<br><small>the config</small>' if t.user_attrs.get(BASELINE_ATTR) else ''}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span></td>"
+            f"<td class='num'>{hk.num(r['score']) if r['score'] is not None else '-'}</td>"
+            f"<td class='num'>{hk.num(r['spread']) if r['spread'] is not None else '-'}</td>"
+            f"<td class='num'>{hk.esc(folds) or '-'}</td><td>{hk.esc(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
-            f"<td>{f'<a href={chr(34)}{_e(link[0])}{chr(34)}>{_e(link[1])}</a>' if link else '-'}</td></tr>")
+            f"<td>{f'<a href={chr(34)}{hk.esc(link[0])}{chr(34)}>{hk.esc(link[1])}</a>' if link else '-'}</td></tr>")
     note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
             "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's).</p>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
@@ -198,11 +198,11 @@ def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
         return '<p class="nodata">no data recorded: no complete trial tracked its weights (tracking.enabled)</p>'
     fig = plot_compare_norms(runs, params=recurrent_weights(list(runs.values())),
                              title=f"mean per-channel L2 norm, fold 1 of the top {len(runs)} trials")
-    return _img(fig, "weight norms of the top trials")
+    return hk.img(fig, "weight norms of the top trials")
 
 
 def _space(info: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><td><code>{_e(p['name'])}</code></td><td>{_e(p['range'])}</td><td>{_e(p['why'])}</td></tr>"
+    rows = "".join(f"<tr><td><code>{hk.esc(p['name'])}</code></td><td>{hk.esc(p['range'])}</td><td>{hk.esc(p['why'])}</td></tr>"
                    for p in info.get("space", []))
     return f"<table><tr><th>key</th><th>range</th><th>why</th></tr>{rows}</table>" if rows else ""
 
@@ -212,22 +212,22 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     parts = [f"<p class='sub'>{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
-             f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running · {_e(metric)} on "
-             f"{_e(info.get('plan', '?'))} of the training split</p>"]
+             f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running · {hk.esc(metric)} on "
+             f"{hk.esc(info.get('plan', '?'))} of the training split</p>"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
         scores = best.user_attrs.get("fold_scores", [])
-        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {_e(metric)} <b>{_num(best.value)}</b> ± "
-                     f"{_num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
+        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{hk.num(best.value)}</b> ± "
+                     f"{hk.num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
                      "split) · config: <a href='best.toml'>best.toml</a></p>")
         # The config itself: its finished trial (one interrupted by a kill is run again later).
         bases = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
         base = next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1] if bases else None)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
             base_scores = base.user_attrs.get("fold_scores", [])
-            parts.append(f"<p class='sub'>The config itself (trial {base.number}): {_e(metric)} {_num(base.value)} ± "
-                         f"{_num(float(np.std(base_scores)) if base_scores else float('nan'))}</p>")
+            parts.append(f"<p class='sub'>The config itself (trial {base.number}): {hk.esc(metric)} {hk.num(base.value)} ± "
+                         f"{hk.num(float(np.std(base_scores)) if base_scores else float('nan'))}</p>")
         elif base is not None and base.number == best.number:
             parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
@@ -236,7 +236,7 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         test = final.get("test")
         link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
         parts.append(
-            f"<p class='result'>Test accuracy <b>{_num(test['acc'])}</b> (trial {final['trial']}'s config retrained on "
+            f"<p class='result'>Test accuracy <b>{hk.num(test['acc'])}</b> (trial {final['trial']}'s config retrained on "
             f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
     return "".join(parts)
@@ -251,9 +251,9 @@ def _dashboard(study_dir: Path, info: dict[str, Any]) -> str:
     else:
         target = str((study_dir / "journal.log").resolve())
         note = "optuna-dashboard takes an existing file path as a journal file."
-    return (f"<p>The study is an ordinary Optuna study (<code>{_e(info.get('study'))}</code>); watch it live, "
+    return (f"<p>The study is an ordinary Optuna study (<code>{hk.esc(info.get('study'))}</code>); watch it live, "
             "while the search runs, with optuna-dashboard:</p>"
-            f"<pre>pip install optuna-dashboard\noptuna-dashboard {_e(target)}</pre><p class='sub'>{_e(note)}</p>")
+            f"<pre>pip install optuna-dashboard\noptuna-dashboard {hk.esc(target)}</pre><p class='sub'>{hk.esc(note)}</p>")
 
 
 SECTIONS = (("result", "Result"), ("best-trials", "Best trials"), ("history", "Optimization history"),
@@ -273,38 +273,38 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
     def guarded(what: str, build: Any) -> str:
         try:
             return build()
-        except (*_SECTION_ERRORS, RuntimeError) as err:
-            return f'<p class="problem">could not show {_e(what)}: {_e(type(err).__name__)}: {_e(err)}</p>'
+        except (*hk.SECTION_ERRORS, RuntimeError) as err:
+            return f'<p class="problem">could not show {hk.esc(what)}: {hk.esc(type(err).__name__)}: {hk.esc(err)}</p>'
 
     def importance_section() -> str:
         values = importances(study)
         if not values:
             return '<p class="nodata">no data recorded: importances need at least 2 complete trials</p>'
-        return _img(_importance_figure(values), "parameter importances")
+        return hk.img(_importance_figure(values), "parameter importances")
 
     def slices_section() -> str:
         if not any(t.state == TrialState.COMPLETE for t in trials):
             return '<p class="nodata">no data recorded: no complete trial yet</p>'
-        return _img(_slices(trials, metric), "score against each parameter")
+        return hk.img(_slices(trials, metric), "score against each parameter")
 
     bodies = {
         "result": guarded("the result", lambda: _result(d, study, info)),
         "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric)),
-        "history": guarded("the history", lambda: _img(_history(trials, direction, metric), "optimization history")),
+        "history": guarded("the history", lambda: hk.img(_history(trials, direction, metric), "optimization history")),
         "importances": guarded("importances", importance_section),
         "slices": guarded("slice plots", slices_section),
         "norms": guarded("weight norms", lambda: _norms(d, trials, direction)),
         "space": guarded("the space", lambda: _space(info)),
         "dashboard": _dashboard(d, info),
     }
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{hk.esc(title)}</a>' for sid, title in SECTIONS)
+    sections = "".join(f'<section id="{sid}"><h2>{hk.esc(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     name = study.study_name
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>rnnlab study: {_e(name)}</title>\n<style>{CSS}{EXTRA_CSS}</style>\n"
-            f"<script>{SCRIPT}</script>\n</head>\n<body>\n"
-            f"<h1>Study {_e(name)}</h1>\n<p class=\"sub\">{_e(d.resolve())} · generated {_e(stamp)}</p>\n"
+            f"<title>rnnlab study: {hk.esc(name)}</title>\n<style>{hk.CSS}{EXTRA_CSS}</style>\n"
+            f"<script>{hk.SCRIPT}</script>\n</head>\n<body>\n"
+            f"<h1>Study {hk.esc(name)}</h1>\n<p class=\"sub\">{hk.esc(d.resolve())} · generated {hk.esc(stamp)}</p>\n"
             f"<nav>{nav}</nav>\n{sections}</body>\n</html>\n")
 
 

@@ -55,7 +55,6 @@ from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     STUDY,
     SUMMARY,
-    RunDir,
     atomic_write_json,
     atomic_write_text,
     claim,
@@ -77,6 +76,7 @@ from rnnlab.search.storage import (
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
 from rnnlab.threads import available_cpus
+from rnnlab.train.final import retrain_and_test
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -616,37 +616,6 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
     return path
 
 
-def final_config(config: Config, out: Path) -> Config:
-    """The best config for the final run: the whole training split (no validation part), all
-    its epochs (early stopping has nothing to watch), into ``out``."""
-    tc = config.training
-    return config.model_copy(update={
-        "data": config.data.model_copy(update={"val_fraction": 0.0}),
-        "training": tc.model_copy(update={"early_stopping": tc.early_stopping.model_copy(update={"patience": 0})}),
-        "output": config.output.model_copy(update={"dir": str(out)}),
-    })
-
-
-def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
-    """Train ``config`` on the whole training split into ``out`` (:func:`final_config`), write its
-    report, and evaluate the test split once: ``{"train": ..., "test": ...}`` (test None when the
-    data has no test split). A finished run in ``out`` of the same config is read, not repeated.
-    """
-    from rnnlab.report import write_report
-    from rnnlab.train.trainer import train
-
-    cfg = final_config(config, out)
-    if out.is_dir():
-        rd = RunDir(out)
-        done = rd.read_summary()
-        if done is not None and rd.config.exists() and rd.read_config() == cfg:
-            return {"train": done["train_eval"], "test": done["test"]}
-    discard_run(out)  # a run cut short before its summary: start it again
-    result = train(cfg, out=out, progress=False, log=None)
-    write_report(out)
-    return {"train": result.train_eval, "test": result.test}
-
-
 def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict[str, Any]:
     """Retrain the best trial's config on the whole training split; evaluate the test split once.
 
@@ -711,7 +680,7 @@ def read_study_info(study_dir: str | Path) -> dict[str, Any]:
     rnnlab.errors.RunDirError: study directory '/nonexistent/study' does not exist
     """
     from rnnlab.errors import RunDirError
-    from rnnlab.rundir import _shown
+    from rnnlab.rundir import json_shown
 
     d = Path(study_dir)
     if not d.exists():
@@ -723,12 +692,12 @@ def read_study_info(study_dir: str | Path) -> dict[str, Any]:
         raise RunDirError(f"{d} is not a study directory (no {STUDY_FILE}; `rnnlab search` writes it)")
     info = read_json(path)
     if not isinstance(info, dict):
-        raise RunDirError(f"{path}: expected a JSON object (the study's name and storage), got {_shown(info)}")
+        raise RunDirError(f"{path}: expected a JSON object (the study's name and storage), got {json_shown(info)}")
     if not isinstance(info.get("study"), str) or not info["study"]:
         raise RunDirError(f"{path}: expected 'study' (the study's name) to be a non-empty string, "
-                          f"got {_shown(info.get('study'))}")
+                          f"got {json_shown(info.get('study'))}")
     if info.get("storage") is not None and not isinstance(info["storage"], str):
-        raise RunDirError(f"{path}: expected 'storage' to be a database URL or null, got {_shown(info['storage'])}")
+        raise RunDirError(f"{path}: expected 'storage' to be a database URL or null, got {json_shown(info['storage'])}")
     return info
 
 
@@ -747,5 +716,5 @@ def open_existing(study_dir: str | Path, storage: str | None = None, name: str |
                                f"{url if url else 'the journal file'}")) from None
 
 
-__all__ = ["SearchOptions", "SearchOutcome", "best_trial", "final_config", "open_existing", "prepare",
+__all__ = ["SearchOptions", "SearchOutcome", "best_trial", "open_existing", "prepare",
            "read_study_info", "run_search", "work"]

@@ -72,7 +72,7 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
 def trials_table(trials: list[FrozenTrial]) -> str:
     """One line per trial: number, state, score (mean of folds), spread, folds, epochs (or
     where it was pruned), then the sampled parameters."""
-    from rnnlab.cli import text_table
+    from rnnlab.tables import text_table
 
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     short = short_names(names)

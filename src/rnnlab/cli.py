@@ -91,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
+    from rnnlab.task import task_for
     from rnnlab.train.trainer import train
 
     config = load_config(args.config)
@@ -99,8 +100,9 @@ def _train_command(args: argparse.Namespace) -> int:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
     result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
                    log=None if args.quiet else _say, allow_change=allow)
-    _say(f"train accuracy {result.train_eval['acc']:.4f}"
-         + (f"  test accuracy {result.test['acc']:.4f}" if result.test else ""))
+    headline = task_for(config).headline
+    _say(f"train {headline.label} {result.train_eval[headline.name]:.4f}"
+         + (f"  test {headline.label} {result.test[headline.name]:.4f}" if result.test else ""))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir
@@ -114,7 +116,7 @@ def _train_command(args: argparse.Namespace) -> int:
     else:
         steps = result.final.get("step", 0)
         _say(f"after training: no findings (the model fit its training data in {steps} steps"
-             + ("; no sign of overfitting)" if "val_acc" in result.final else ")"))
+             + ("; no sign of overfitting)" if "val_loss" in result.final else ")"))
     return 0
 
 
@@ -173,25 +175,32 @@ def _run_summary(run: Path) -> dict[str, Any]:
     if not records:
         raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
                           f"{'is empty' if rd.metrics.exists() else 'is missing'})")
+    from rnnlab.task import CLASSIFICATION, task_for
     from rnnlab.train.best import best_record
 
     final = records[-1]
     summary = rd.read_summary() or {}
+    config = rd.read_config() if rd.config.exists() else None
+    task = task_for(config) if config is not None else CLASSIFICATION
     if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
         best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
     else:  # running (or from before best_epoch was recorded): the same rule on its records
-        stopping = rd.read_config().training.early_stopping if rd.config.exists() else None
-        best = best_record(records, stopping.monitor, stopping.min_delta) if stopping else best_record(records)
-    test = (summary.get("test") or {}).get("acc")
-    return {"run": str(run), "epochs": final["epoch"], "train_loss": final.get("train_loss"),
-            "train_acc": final.get("train_acc"), "val_acc": final.get("val_acc"),
-            "best_val_acc": best.get("val_acc") if best else None, "best_epoch": best["epoch"] if best else None,
-            "test_acc": test, "weight_decay": final.get("weight_decay"), "records": records}
+        stopping = config.training.early_stopping if config is not None else None
+        best = (best_record(records, stopping.monitor, task, stopping.min_delta) if stopping
+                else best_record(records, "val_loss", task))
+    m = task.headline.name
+    return {"run": str(run), "epochs": final["epoch"], "headline": m, "train_loss": final.get("train_loss"),
+            f"train_{m}": final.get(f"train_{m}"), f"val_{m}": final.get(f"val_{m}"),
+            f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
+            f"test_{m}": (summary.get("test") or {}).get(m), "weight_decay": final.get("weight_decay"),
+            "records": records}
 
 
 def compare_table(rows: list[dict[str, Any]]) -> str:
     """Runs side by side: final and best metrics (one row per run; the best epoch is the one its
     training called best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`).
+    Each row shows its task's headline metric (``headline``: ``acc`` when absent); runs of
+    different tasks get the columns of each.
 
     >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
     ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
@@ -199,8 +208,9 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  weight_decay
     a    3       0.5         0.9        -        -             -           0.8       0
     """
-    cols = ["run", "epochs", "train_loss", "train_acc", "val_acc", "best_val_acc", "best_epoch",
-            "test_acc", "weight_decay"]
+    heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
+    cols = (["run", "epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["weight_decay"])
 
     def cell(v: Any) -> str:
         if v is None:
@@ -228,8 +238,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = [r.name for r in runs]
     # Runs are labelled by directory name, or by the path given when two names clash.
     labelled = {(r.name if names.count(r.name) == 1 else str(r)): r for r in runs}
-    has_val = any(row["val_acc"] is not None for row in rows)
-    metrics = ("train_loss", "val_loss", "train_acc", "val_acc") if has_val else ("train_loss", "train_acc")
+    heads = list(dict.fromkeys(row["headline"] for row in rows))
+    has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
+    metrics = tuple(k for h in ["loss", *heads] for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",)))
     plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
     _say(f"figure: {out / 'compare_metrics.png'}")
     if any((r / TRACKED).exists() for r in runs):

@@ -424,7 +424,9 @@ class EarlyStoppingConfig(_Section):
 
     patience: int = Field(0, ge=0, le=MAX_COUNT)
     """Epochs (validation evaluations) without improvement before stopping (0: never stop early)."""
-    monitor: Literal["val_loss", "val_acc"] = "val_loss"
+    monitor: str = "val_loss"
+    """The validation metric watched: any of the task's (``val_loss``, ``val_acc`` for
+    classification), each in its own direction (checked against ``[task]``)."""
     min_delta: float = Field(0.0, ge=0.0, le=1000.0)
 
 
@@ -592,8 +594,9 @@ class SearchConfig(_Section):
 
     trials: int = Field(20, gt=0, le=MAX_COUNT)
     """Finished (complete or pruned) trials the study aims for (``--trials`` overrides it)."""
-    metric: Literal["val_acc", "val_loss"] = "val_acc"
-    """The validation score of a trial: its value at the last epoch, averaged over the folds."""
+    metric: str | None = None
+    """The validation score of a trial: its value at the last epoch, averaged over the folds.
+    Any of the task's validation metrics; unset: the task's score (``val_acc`` for classification)."""
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = Field(0, ge=0, lt=2**32)
@@ -628,10 +631,20 @@ class SearchConfig(_Section):
         return self
 
 
+class TaskConfig(_Section):
+    """What the run learns (:mod:`rnnlab.task`); an absent ``[task]`` is classification."""
+
+    kind: Literal["classification", "regression"] = "classification"
+    """``"classification"``: a class label per sequence, scored by accuracy."""
+    per_step: bool = False
+    """A target at every step instead of one per sequence."""
+
+
 class Config(_Section):
     """A whole training run."""
 
     name: str = "run"
+    task: TaskConfig = TaskConfig()
     data: DataConfig
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
@@ -639,6 +652,20 @@ class Config(_Section):
     output: OutputConfig = OutputConfig()
     search: SearchConfig | None = None
     """``rnnlab search`` only: the search space and budget; ``rnnlab train`` ignores it."""
+
+    @model_validator(mode="after")
+    def _task_metrics(self) -> Config:
+        from rnnlab.task import task_named
+
+        task = task_named(self.task.kind, self.task.per_step)
+        problem = task.check_validation_metric("training.early_stopping.monitor", self.training.early_stopping.monitor)
+        if problem is None and self.search is not None:
+            if self.search.metric is None:  # the task's score, written out so records name it
+                self.search = self.search.model_copy(update={"metric": task.score})
+            problem = task.check_validation_metric("search.metric", str(self.search.metric))
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
@@ -1138,7 +1165,7 @@ min_lr = 1e-5
 
 [training.early_stopping]
 patience = 0                    # epochs without improvement; 0: train the whole budget
-monitor = "val_loss"            # val_loss | val_acc
+monitor = "val_loss"            # any validation metric of the task: val_loss | val_acc
 
 [tracking]
 weights_every = 10              # optimizer steps between weight-norm records (0: never)

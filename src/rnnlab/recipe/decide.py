@@ -5,7 +5,7 @@ folds of the training split). The candidate is kept when the difference of the m
 its favour by more than the standard error of that difference (Welch's form, from the sample
 variances of both sides)::
 
-    gain = sign · (mean(candidate) − mean(current))        sign = +1 for val_acc, −1 for val_loss
+    gain = sign · (mean(candidate) − mean(current))        sign = +1 when higher is better (val_acc), −1 when lower (val_loss); the task says which
     se   = sqrt(var(candidate) / n_candidate + var(current) / n_current)
     kept ⇔ gain > se  and  gain > 0
 

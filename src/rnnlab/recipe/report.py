@@ -56,19 +56,19 @@ def step_record(o: StepOutcome) -> dict[str, Any]:
         for t in o.tried]}
 
 
-def _test_cell(tests: dict[str, Any], name: str, split: str) -> str:
+def _test_cell(tests: dict[str, Any], name: str, split: str, metric: str) -> str:
     part = (tests.get(name) or {}).get(split)
-    return f"{part['acc']:.4f}" if part else "-"
+    return f"{part[metric]:.4f}" if part else "-"
 
 
 def render_markdown(outcome: Any) -> str:
     """``recipe.md``: the ablation table, the final configuration, the test evaluation."""
-    r, metric = outcome.result, outcome.metric
+    r, metric, head = outcome.result, outcome.metric, outcome.task.headline
     lines = [
         "# rnnlab recipe", "",
         f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {len(outcome.seeds)} seeds "
         f"({', '.join(map(str, outcome.seeds))}) × {outcome.plan.describe()} of the training split, "
-        f"scored by {metric} at the last epoch; the test split is not seen. Rule: {RULE}.", "",
+        f"scored by {outcome.task.describe(metric)} at the last epoch; the test split is not seen. Rule: {RULE}.", "",
         f"Baseline: {metric} {_ms(r.baseline_scores)}", "",
         f"| step | tried | against | {metric} (mean ± sd) | gain | noise (se) | outcome |",
         "|---|---|---|---|---|---|---|",
@@ -85,10 +85,10 @@ def render_markdown(outcome: Any) -> str:
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
               f"{metric} {_ms(r.final_scores)}. Runnable: `rnnlab train {outcome.out / 'final.toml'}`.", ""]
     if outcome.tests:
-        lines += ["| configuration | train accuracy | test accuracy (evaluated once) |", "|---|---|---|"]
+        lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
         for name in ("baseline", "final"):
-            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train')} | "
-                         f"{_test_cell(outcome.tests, name, 'test')} |")
+            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head.name)} | "
+                         f"{_test_cell(outcome.tests, name, 'test', head.name)} |")
         lines += ["", "Both retrained on the whole training split after the walk; the test split was evaluated "
                   "once for each and chose nothing.", ""]
     lines += ["## The recipe", "", recipe_table(r.baseline), ""]
@@ -136,7 +136,7 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
 def render_html(outcome: Any) -> str:
     """``recipe.html``: the ablation with pictures per step."""
 
-    r, metric = outcome.result, outcome.metric
+    r, metric, head = outcome.result, outcome.metric, outcome.task.headline
     configs: dict[str, Config] = {"baseline": r.baseline}
     sections = []
     for o in r.outcomes:
@@ -156,9 +156,11 @@ def render_html(outcome: Any) -> str:
                         f'<p class="sub">{hk.esc(o.step.advice)}</p>{table}{pictures}</section>')
     tests = ""
     if outcome.tests:
-        tests = ("<table><tr><th>configuration</th><th>train accuracy</th><th>test accuracy (once)</th></tr>"
-                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train')}</td>"
-                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test')}</td></tr>" for n in ("baseline", "final"))
+        tests = (f"<table><tr><th>configuration</th><th>train {hk.esc(head.label)}</th>"
+                 f"<th>test {hk.esc(head.label)} (once)</th></tr>"
+                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head.name)}</td>"
+                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head.name)}</td></tr>"
+                           for n in ("baseline", "final"))
                  + "</table>")
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -171,7 +173,7 @@ def render_html(outcome: Any) -> str:
         f"</head>\n<body>\n<h1>Recipe of {hk.esc(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{hk.esc(outcome.out.resolve())} · "
         f"generated {hk.esc(stamp)}</p>\n"
         f"<p>Each candidate: {len(outcome.seeds)} seeds × {hk.esc(outcome.plan.describe())} of the training split, "
-        f"{hk.esc(metric)} at the last epoch; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
+        f"{hk.esc(outcome.task.describe(metric))} at the last epoch; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
         f"<p>Baseline {hk.esc(metric)} {hk.esc(_ms(r.baseline_scores))} → final {hk.esc(_ms(r.final_scores))} "
         f"({hk.esc(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
         + "\n".join(sections) + "\n</body>\n</html>\n"

@@ -45,6 +45,7 @@ from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.trial import FoldPlan, run_trial
+from rnnlab.task import Task, task_for
 
 Log = Callable[[str], None]
 
@@ -70,6 +71,7 @@ class RecipeOutcome:
     seeds: list[int]
     metric: str
     tests: dict[str, dict[str, Any]]
+    task: Task
 
 
 def candidate_dir(out: Path, label: str, config: Config) -> Path:
@@ -152,7 +154,7 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
-    search = base.search if base.search is not None else SearchConfig()
+    search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)
     plan = plan_for_config(base, search)
     out = Path(options.out or f"{base.output.dir}-recipe")
     # One recipe process writes a recipe directory (its workers each hold the run they train).
@@ -163,9 +165,10 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
 def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfig, plan: FoldPlan,
                        steps: tuple[Step, ...], out: Path, say: Log) -> RecipeOutcome:
     atomic_write_text(out / "recipe.toml", dump_config(base))
+    task = task_for(base)
     seeds = [base.training.seed + i for i in range(options.seeds)]
     say(f"recipe of {options.config} in {out}: {len(steps)} steps, each candidate {len(seeds)} seeds x "
-        f"{plan.describe()} of the training split, {search.metric}")
+        f"{plan.describe()} of the training split, {task.describe(str(search.metric))}")
     pool = None
     if options.workers > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -181,7 +184,8 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                                                     "plan": plan.describe(), "steps": done, "finished": False})
             say(_step_line(o))
 
-        result = run_recipe(base, steps, evaluate, higher_is_better=search.metric == "val_acc", on_step=on_step)
+        result = run_recipe(base, steps, evaluate, higher_is_better=task.higher_is_better(str(search.metric)),
+                            on_step=on_step)
     except BaseException:
         if pool is not None:
             pool.terminate()
@@ -200,8 +204,9 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         for name, config in (("baseline", result.baseline), ("final", result.final)):
             tests[name] = retrain_and_test(config, out / "test" / name)
             test = tests[name].get("test")
-            say(f"{name}: test accuracy {test['acc']:.4f}" if test else f"{name}: no test split")
-    outcome = RecipeOutcome(out, result, plan, seeds, search.metric, tests)
+            say(f"{name}: test {task.headline.label} {test[task.headline.name]:.4f}" if test
+                else f"{name}: no test split")
+    outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")
     return outcome

@@ -32,6 +32,7 @@ from rnnlab.redact import mask
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR
 from rnnlab.search.table import short_names, trial_row
+from rnnlab.task import task_named
 
 STUDY_REPORT = "study.html"
 #: Trials compared by weight norm (each trial's run report is drawn by the worker that ran it,
@@ -209,6 +210,8 @@ def _space(info: dict[str, Any]) -> str:
 
 def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     metric = info.get("metric", "score")
+    if "direction" in info:
+        metric += f" ({'higher' if info['direction'] == 'maximize' else 'lower'} is better)"
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     parts = [f"<p class='sub'>{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
@@ -234,9 +237,10 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     if final_path.exists():
         final = read_json(final_path)
         test = final.get("test")
+        headline = task_named(info.get("task", "classification")).headline
         link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
         parts.append(
-            f"<p class='result'>Test accuracy <b>{hk.num(test['acc'])}</b> (trial {final['trial']}'s config retrained on "
+            f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b> (trial {final['trial']}'s config retrained on "
             f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
     return "".join(parts)

@@ -75,6 +75,7 @@ from rnnlab.search.storage import (
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
+from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
 from rnnlab.train.final import retrain_and_test
 
@@ -144,7 +145,8 @@ def prepare(options: SearchOptions) -> Setup:
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
-    search = base.search if base.search is not None else SearchConfig()
+    task = task_for(base)
+    search = base.search if base.search is not None else SearchConfig(metric=task.score)
     if options.reports is not None:
         if options.reports not in REPORTS:
             raise SearchError(f"--reports: expected one of {', '.join(REPORTS)}, got {options.reports!r}"
@@ -161,7 +163,7 @@ def prepare(options: SearchOptions) -> Setup:
         check_plan(base, split)
     name = options.study or base.name
     out = Path(options.out or f"{base.output.dir}-search")
-    direction = "maximize" if search.metric == "val_acc" else "minimize"
+    direction = task.direction(str(search.metric))
     baseline, outside = (baseline_values(space, base, split.channels, len(split.classes)) if search.baseline
                          else (None, ""))
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
@@ -501,7 +503,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=not trials)
         atomic_write_json(setup.out / STUDY_FILE, {
             "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
-            "metric": setup.search.metric, "direction": setup.direction, "plan": setup.plan.describe(),
+            "metric": setup.search.metric, "direction": setup.direction, "task": setup.base.task.kind, "plan": setup.plan.describe(),
             "folds": setup.plan.k, "trials": setup.trials,
             "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
         })
@@ -660,8 +662,8 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             draw_trial_report(best_dir)  # the one trial report a person opens first (a no-op's cost if drawn)
         if setup.options.final:
             final = run_final(setup.out, best, say)
-            test = final.get("test")
-            say(f"test accuracy {test['acc']:.4f} (trial {best.number}'s config retrained on the whole training "
+            test, headline = final.get("test"), task_for(setup.base).headline
+            say(f"test {headline.label} {test[headline.name]:.4f} (trial {best.number}'s config retrained on the whole training "
                 "split, test split evaluated once)" if test else
                 "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report

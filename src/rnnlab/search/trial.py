@@ -173,11 +173,12 @@ def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:
 
 
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
-              metric: str = "val_acc", report: Report | None = None, workers: int = 1) -> TrialResult:
+              metric: str | None = None, report: Report | None = None, workers: int = 1) -> TrialResult:
     """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).
 
     ``out`` receives ``config.toml`` (the trial's complete config), one run directory per
-    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric``;
+    (seed, fold) and ``trial.json`` (this result). ``report`` sees each epoch's ``metric`` (None:
+    the task's score, :attr:`rnnlab.task.Task.score`);
     ``workers`` is the number of processes running trials side by side (the thread policy
     splits the CPUs among them).
     """
@@ -185,7 +186,9 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     # One process runs a trial: its runs are locked by the trainer, its own files by this lock.
     with DirLock(out, "trial directory").acquire():
-        return _run_trial_locked(config, plan, out, seeds, metric, report, workers)
+        from rnnlab.task import task_for
+
+        return _run_trial_locked(config, plan, out, seeds, metric or task_for(config).score, report, workers)
 
 
 def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence[int] | None, metric: str,

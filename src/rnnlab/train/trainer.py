@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.config import (
@@ -61,8 +60,8 @@ from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.task import Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
-from rnnlab.train.best import improves
 from rnnlab.train.checkpoint import (
     RESUME,
     load_checkpoint,
@@ -233,20 +232,19 @@ def _trim(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Sequences, batch_size: int = 256) -> dict[str, float]:
-    """Mean cross-entropy and accuracy over a split, in eval mode."""
+def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 256) -> dict[str, float]:
+    """The task's loss and metrics over a split, in eval mode (classification: mean
+    cross-entropy and accuracy)."""
     was_training = model.training
     model.eval()
     X, y, L = _tensors(split)
-    loss_sum, correct = 0.0, 0
+    tally = task.tally()
     for i in range(0, len(y), batch_size):
         xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
         logits, _ = model(_trim(xb, lb), lb)
-        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-        correct += int((logits.argmax(1) == yb).sum())
+        tally.add(logits, yb)
     model.train(was_training)
-    n = max(len(y), 1)
-    return {"loss": loss_sum / n, "acc": correct / n}
+    return tally.result()
 
 
 # ------------------------------------------------------------------------------ early stopping
@@ -257,14 +255,15 @@ class EarlyStopping:
     monitor: str
     patience: int
     min_delta: float
+    task: Task
     best: float | None = None
     best_epoch: int = 0
     bad_epochs: int = 0
 
     def update(self, value: float, epoch: int) -> bool:
         """Record this epoch's monitored value; True when it is the best so far
-        (:func:`rnnlab.train.best.improves`, the rule ``summary.json`` and ``rnnlab compare`` use)."""
-        better = improves(value, self.best, self.monitor, self.min_delta)
+        (:meth:`rnnlab.task.Task.improves`, the rule ``summary.json`` and ``rnnlab compare`` use)."""
+        better = self.task.improves(value, self.best, self.monitor, self.min_delta)
         if better:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:
@@ -303,7 +302,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
     from rnnlab.doctor import diagnose
 
     batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
-    report = diagnose(LogitsOnly(model), batch, nn.CrossEntropyLoss(), optimizer, steps=5, seed=config.training.seed,
+    report = diagnose(LogitsOnly(model), batch, task_for(config).loss_fn(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
     _say(log, str(report))
 
@@ -319,7 +318,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     was_training = model.training
     model.eval()
     try:
-        gtt = grad_through_time(LogitsOnly(model), batch, nn.CrossEntropyLoss())
+        gtt = grad_through_time(LogitsOnly(model), batch, task_for(config).loss_fn())
     finally:
         model.train(was_training)
     length = data.train.X.shape[1]
@@ -400,6 +399,7 @@ class _Session:
     """What a run trains with and where it stands: the loop reads it, a checkpoint holds it."""
 
     config: Config
+    task: Task
     data: DataSplits
     data_sha256: str
     model: SequenceClassifier
@@ -520,11 +520,12 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
             "restore it, or start a new run in another directory (--out)"
         )
     steps_per_epoch, epochs = check_plan(config, data)
-    model = build_model(config.model, data.channels, len(data.classes))
-    s = _Session(config, data, data_sha256, model, build_optimizer(model, tc),
-                nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
-                EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta),
-                steps_per_epoch, epochs)
+    task = task_for(config)
+    model = build_model(config.model, data.channels, task.head_width(data.classes))
+    s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
+                 task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
+                 EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
+                 steps_per_epoch, epochs)
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
@@ -546,7 +547,7 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
         x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
-            twin = build_model(s.config.model, s.data.channels, len(s.data.classes))
+            twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes))
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
                            s.total_steps - s.step)
@@ -654,18 +655,20 @@ def _last_epoch(s: _Session, stop_after: int | None) -> int:
 
 @dataclass
 class _EpochStats:
-    """What one epoch of training adds up: losses, hits and gradient norms of its steps."""
+    """What one epoch of training adds up: the training losses of its steps, the task's
+    metrics of its outputs (training mode), and gradient norms."""
 
+    tally: Tally
     started: float = field(default_factory=time.time)
     loss_sum: float = 0.0
-    correct: int = 0
     seen: int = 0
     norms: list[float] = field(default_factory=list)
 
     def add(self, loss: float, logits: Tensor, y: Tensor, grad_norm: float) -> None:
         self.norms.append(grad_norm)
         self.loss_sum += loss * len(y)
-        self.correct += int((logits.argmax(1) == y).sum())
+        with torch.no_grad():
+            self.tally.add(logits.detach(), y)
         self.seen += len(y)
 
 
@@ -674,7 +677,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     stateful batch (truncated BPTT)."""
     tc = s.config.training
     X, y, L = _tensors(s.data.train)
-    stats = _EpochStats()
+    stats = _EpochStats(s.task.tally())
     s.model.train()
     for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
         xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
@@ -711,13 +714,13 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
 
 def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]:
     """The line of metrics.jsonl: training figures, the validation split, the optimizer's."""
-    record: dict[str, Any] = {
-        "epoch": epoch, "step": s.step, "time": round(time.time() - stats.started, 4),
-        "train_loss": stats.loss_sum / stats.seen, "train_acc": stats.correct / stats.seen,
-    }
+    # train_loss is the optimized loss (label smoothing included); the other figures the task's.
+    train = {**stats.tally.result(), "loss": stats.loss_sum / stats.seen}
+    record: dict[str, Any] = {"epoch": epoch, "step": s.step, "time": round(time.time() - stats.started, 4)}
+    record.update({m.key("train"): train[m.name] for m in s.task.metrics})
     if len(s.data.val):
-        val = evaluate(s.model, s.data.val)
-        record.update(val_loss=val["loss"], val_acc=val["acc"])
+        val = evaluate(s.model, s.data.val, s.task)
+        record.update({m.key("val"): val[m.name] for m in s.task.metrics})
     groups = s.optimizer.param_groups
     record.update(lr=float(groups[0]["lr"]), weight_decay=max(float(g.get("weight_decay", 0.0)) for g in groups),
                   grad_norm=float(np.mean(stats.norms)), grad_norm_max=float(np.max(stats.norms)))
@@ -915,7 +918,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         with timing.phase("checkpoints"):
             _checkpoint(run, s, epoch, improved, due)
         s.epoch_done = epoch
-        _say(log, _epoch_line(record, s.epochs))
+        _say(log, _epoch_line(record, s.epochs, s.task))
         if s.stopped_by_caller:
             break
         if s.stopped_early:
@@ -924,10 +927,11 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             break
 
 
-def _epoch_line(r: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"acc {r['train_acc']:.3f}"]
+def _epoch_line(r: dict[str, Any], epochs: int, task: Task) -> str:
+    head = task.headline.name
+    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{head} {r['train_' + head]:.3f}"]
     if "val_loss" in r:
-        parts += [f"val_loss {r['val_loss']:.4f}", f"val_acc {r['val_acc']:.3f}"]
+        parts += [f"val_loss {r['val_loss']:.4f}", f"val_{head} {r['val_' + head]:.3f}"]
     parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", f"{r['time']:.1f}s"]
     return "  ".join(parts)
 
@@ -942,10 +946,10 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     with timing.phase("evaluation"):
-        train_eval = evaluate(model, data.train)
+        train_eval = evaluate(model, data.train, s.task)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller)
     with timing.phase("evaluation"):
-        test = evaluate(model, data.test) if data.test is not None else None
+        test = evaluate(model, data.test, s.task) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings, timing)
     atomic_write_json(run.summary, result.to_dict())

@@ -26,8 +26,13 @@ def test_bundled_names_cover_aeon_classification_sets_and_digits():
     for n in ("GunPoint", "BasicMotions", "ArrowHead", "ItalyPowerDemand", "JapaneseVowels", "OSULeaf",
               "digits_rows", "digits_pixels"):
         assert n in names
-    # Regression / forecasting sets shipped by aeon are not classification problems.
-    assert "Covid3Month" not in names and "Airline" not in names
+    # Forecasting sets shipped by aeon have no label per series; its regression sets are bundled
+    # for [task] kind = "regression" (issue 21), named as such.
+    assert "Airline" not in names
+    from rnnlab.data import bundled_task
+
+    assert {n: bundled_task(n) for n in ("Covid3Month", "CardanoSentiment", "GunPoint")} == {
+        "Covid3Month": "regression", "CardanoSentiment": "regression", "GunPoint": "classification"}
 
 
 def test_gunpoint_equals_the_ts_file():

@@ -44,7 +44,7 @@ and config.toml is rewritten to the config the run now follows.""",
   rnnlab compare runs/decay-2e-3 runs/decay-2e-4 runs/no-decay
   rnnlab compare runs/* --figures comparison/""",
     "datasets": """examples:
-  rnnlab datasets                # name, sizes, length, channels, classes""",
+  rnnlab datasets                # name, task, sizes, length, channels, classes or targets""",
     "search": """examples:
   rnnlab search my.toml --trials 20                  # study directory: <output.dir>-search/
   rnnlab search my.toml --trials 40 --workers 2      # two processes, one core each
@@ -63,6 +63,7 @@ the steps (see docs/regularization.md, section 10):
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
   rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
+  rnnlab init covid.toml --task regression           # values per sequence (Covid3Month)
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -101,8 +102,8 @@ def _train_command(args: argparse.Namespace) -> int:
     result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
                    log=None if args.quiet else _say, allow_change=allow)
     headline = task_for(config).headline
-    _say(f"train {headline.label} {result.train_eval[headline.name]:.4f}"
-         + (f"  test {headline.label} {result.test[headline.name]:.4f}" if result.test else ""))
+    _say(f"train {headline.label} {headline.show(result.train_eval[headline.name])}"
+         + (f"  test {headline.label} {headline.show(result.test[headline.name])}" if result.test else ""))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir
@@ -142,26 +143,27 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import torch
 
     from rnnlab.config import load_config
     from rnnlab.data import load_data
     from rnnlab.doctor import diagnose
+    from rnnlab.task import task_for
     from rnnlab.train.model import LogitsOnly, build_model
     from rnnlab.train.trainer import build_optimizer, doctor_batch, seed_everything
 
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
     config = load_config(args.config)
+    task = task_for(config)
     seed_everything(config.training.seed)
-    data = load_data(config.data, seed=config.training.seed)
-    model = build_model(config.model, data.channels, len(data.classes))
+    data = load_data(config.data, seed=config.training.seed, task=task)
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y))
     optimizer = build_optimizer(model, config.training)
     batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
     if data.train.X.shape[1] > config.tracking.inspect_steps:
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              "steps of each series (tracking.inspect_steps)")
-    report = diagnose(LogitsOnly(model), batch, torch.nn.CrossEntropyLoss(), optimizer, steps=args.steps,
+    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps,
                       seed=config.training.seed)
     _say(str(report))
     return 0
@@ -292,30 +294,34 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from rnnlab.data import describe_bundled
 
     rows = describe_bundled()
-    cols = ["name", "train", "test", "length", "channels", "classes"]
+    cols = ["name", "task", "train", "test", "length", "channels", "classes", "targets"]
     _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows]))
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from rnnlab.config import TEMPLATE
+    from rnnlab.config import template_for
     from rnnlab.rundir import atomic_write_text
 
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    text = TEMPLATE
+    text = template_for(args.task)
     if args.dataset is not None:
         from rnnlab._checks import did_you_mean
-        from rnnlab.data.bundled import bundled_names
+        from rnnlab.data.bundled import bundled_names, bundled_task
         from rnnlab.errors import DataError
 
         names = bundled_names()
         if args.dataset not in names:
             raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
                             f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
+        if bundled_task(args.dataset) != args.task:
+            raise DataError(f"--dataset: {args.dataset!r} is a {bundled_task(args.dataset)} data set, expected one "
+                            f"for --task {args.task} (see the task column of `rnnlab datasets`)")
         # The template's one dataset line; name and output.dir follow it when left unset.
-        text = TEMPLATE.replace('\ndataset = "GunPoint"\n', f'\ndataset = "{args.dataset}"\n', 1)
+        default = "Covid3Month" if args.task == "regression" else "GunPoint"
+        text = text.replace(f'\ndataset = "{default}"\n', f'\ndataset = "{args.dataset}"\n', 1)
     atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
     return 0
@@ -350,7 +356,9 @@ def _recipe_steps() -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rnnlab", description="Train, inspect and compare regularized recurrent networks.",
+        prog="rnnlab",
+        description="Train, inspect and compare regularized recurrent networks on sequences: classification "
+                    "(a class label per sequence) or regression (values per sequence), set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
@@ -435,7 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", "Write a commented example config.")
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.add_argument("--dataset", default=None, help="the bundled data set to train on (default GunPoint)")
+    p.add_argument("--dataset", default=None,
+                   help="the bundled data set to train on (default GunPoint; Covid3Month with --task regression)")
+    p.add_argument("--task", default="classification", choices=["classification", "regression"],
+                   help="what the template learns: a class label per sequence (default) or values per sequence")
     p.set_defaults(func=cmd_init)
     return parser
 

@@ -96,6 +96,9 @@ class DataConfig(_Section):
     """An optional test file in the same format as ``path`` (not the same file)."""
     label_column: str = "label"
     """CSV only: the column holding the class labels; the other columns are time steps."""
+    target_column: str | list[str] | None = None
+    """CSV with ``[task] kind = "regression"`` only: the column holding the target values (a list
+    of columns: K values per sequence; unset: "target"); the other columns are time steps."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     """Fraction of the training split held out for validation (stratified, seeded)."""
     normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
@@ -635,7 +638,8 @@ class TaskConfig(_Section):
     """What the run learns (:mod:`rnnlab.task`); an absent ``[task]`` is classification."""
 
     kind: Literal["classification", "regression"] = "classification"
-    """``"classification"``: a class label per sequence, scored by accuracy."""
+    """``"classification"``: a class label per sequence, scored by accuracy; ``"regression"``:
+    K >= 1 values per sequence, scored by RMSE in the data's units."""
     per_step: bool = False
     """A target at every step instead of one per sequence."""
 
@@ -658,6 +662,9 @@ class Config(_Section):
         from rnnlab.task import task_named
 
         task = task_named(self.task.kind, self.task.per_step)
+        if self.data.target_column is not None and task.kind != "regression":
+            raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
+                             "from data.label_column (or set [task] kind = \"regression\")")
         problem = task.check_validation_metric("training.early_stopping.monitor", self.training.early_stopping.monitor)
         if problem is None and self.search is not None:
             if self.search.metric is None:  # the task's score, written out so records name it
@@ -1015,6 +1022,32 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
+def template_for(kind: str = "classification") -> str:
+    """The text ``rnnlab init`` writes for a task kind: :data:`TEMPLATE`, whose model and
+    training suit both tasks, with the task's data set and metrics for a regression run.
+
+    >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
+    ('regression', 'Covid3Month')
+    """
+    if kind == "classification":
+        return TEMPLATE
+    if kind != "regression":
+        raise ConfigError(f"task: expected 'classification' or 'regression', got {kind!r}")
+    text = TEMPLATE
+    for old, new in (
+        ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
+         '(rnnlab init --task regression)',
+         'kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"'),
+        ('\ndataset = "GunPoint"\n', '\ndataset = "Covid3Month"\n'),
+        ("y [N] (labels)", "y [N] or [N, K] (float target values)"),
+        ('# label_column = "label"        # .csv only',
+         '# target_column = "target"      # .csv only: the column of the values (a list: K values)'),
+        ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_r2"),
+    ):
+        text = text.replace(old, new, 1)
+    return text
+
+
 def dump_config(config: Config) -> str:
     """The resolved config as TOML (every key explicit), as written to RUN_DIR/config.toml.
 
@@ -1059,6 +1092,9 @@ TEMPLATE = '''\
 # (defaults are noted where they differ). Unknown keys are errors.
 
 # name = "my-run"               # default: the data set and the layer, e.g. "GunPoint-lstm"
+
+[task]
+kind = "classification"         # a class label per sequence | "regression": values per sequence (rnnlab init --task regression)
 
 [data]
 # A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",

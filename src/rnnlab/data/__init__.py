@@ -1,8 +1,10 @@
 """Data for training: bundled or user sequences, checked, split and normalised.
 
 :func:`load_data` turns a ``[data]`` config section into train / validation / test
-:class:`Sequences` (X [N, T, C] float32, y [N] class index, lengths [N]). The validation part is
-a seeded stratified hold-out from the training split; normalisation is fitted on what remains.
+:class:`Sequences` (X [N, T, C] float32, y [N] class index, lengths [N]; for a regression task y
+[N, K] float32 target values standardized on the training part). The validation part is a
+seeded hold-out from the training split, stratified as the task says (:meth:`rnnlab.task.Task.strata`);
+normalisation is fitted on what remains.
 
 Example:
     >>> from rnnlab.config import DataConfig
@@ -19,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab.config import DataConfig
-from rnnlab.data.bundled import Sequences, bundled_names, describe_bundled, load_bundled
+from rnnlab.data.bundled import (
+    Sequences,
+    bundled_names,
+    bundled_task,
+    describe_bundled,
+    load_bundled,
+)
 from rnnlab.data.checks import (
     check_finite,
     check_float32_range,
@@ -27,6 +35,7 @@ from rnnlab.data.checks import (
     check_nonempty,
     check_not_regression,
     check_shapes,
+    check_targets,
 )
 from rnnlab.data.files import load_file
 from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
@@ -37,8 +46,9 @@ from rnnlab.data.normalize import (
     per_series,
 )
 from rnnlab.errors import DataError
+from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
-__all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "describe_bundled",
+__all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "bundled_task", "describe_bundled",
            "load_bundled", "load_data", "stratified_folds", "stratified_split"]
 
 
@@ -54,6 +64,11 @@ class DataSplits:
     @property
     def channels(self) -> int:
         return int(self.train.X.shape[2])
+
+    @property
+    def targets(self) -> TargetScale | None:
+        """The standardization of regression targets (fitted on the training part); None for classes."""
+        return self.train.scale
 
     def fingerprint(self) -> str:
         """SHA-256 of every split's sequences, labels, lengths and classes, as the model sees
@@ -115,6 +130,22 @@ def _ragged_hint(X: np.ndarray, where: str) -> None:
         )
 
 
+def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequences:
+    """A regression file: X and float targets y [N, K] (``k``: the training file's K)."""
+    target = cfg.target_column if cfg.target_column is not None else "target"
+    columns = [target] if isinstance(target, str) else list(target)
+    X, y, lengths = load_file(path, columns)
+    if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
+        _ragged_hint(X, f"{where} ({path})")
+    y = check_targets(y, f"{where} ({path})")
+    check_shapes(X, y, lengths, f"{where} ({path})")
+    check_finite(X, lengths, f"{where} ({path})")
+    if k is not None and y.shape[1] != k:
+        raise DataError(f"{where} ({path}): expected {k} target value(s) per sequence like the training file "
+                        f"(y [N, {k}]), got {y.shape[1]} (y {list(y.shape)})")
+    return Sequences(X, y, lengths, [])
+
+
 def _user_sequences(path: str, label_column: str, where: str, classes: list[str] | None) -> Sequences:
     X, y, lengths = load_file(path, label_column)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
@@ -148,8 +179,17 @@ def _check_separate(path: str, test_path: str) -> None:
                         "would be measured on training data; give a separate test file, or leave test_path unset")
 
 
-def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplits:
-    """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only).
+def _check_bundled_task(name: str, task: Task) -> None:
+    kind = bundled_task(name)
+    if kind != task.kind:
+        what = "target values (a regression problem)" if kind == "regression" else "class labels"
+        raise DataError(f"data.dataset {name!r}: holds {what}, expected data for [task] kind = {task.kind!r}; "
+                        f"set [task] kind = {kind!r}")
+
+
+def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task = CLASSIFICATION) -> DataSplits:
+    """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only);
+    ``task`` says what the targets are and how the split is stratified.
 
     With ``fold``, the validation part is that fold of the training split (instead of
     ``cfg.val_fraction``), the normalisation is fitted on the rest, and the test split is left
@@ -159,19 +199,23 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
     >>> len(d.train), len(d.val), d.test is None
     (40, 10, True)
     """
+    regression = task.kind == "regression"
     if cfg.dataset is not None:
         name = cfg.dataset
         train_full, test = load_bundled(name)
+        _check_bundled_task(name, task)
         for split, part in (("train", train_full), ("test", test)):
             check_finite(part.X, part.lengths, f"data set {name} ({split} split)")
     else:
         assert cfg.path is not None
         name = cfg.path
-        train_full = _user_sequences(cfg.path, cfg.label_column, "data.path", None)
+        train_full = (_user_targets(cfg.path, cfg, "data.path", None) if regression
+                      else _user_sequences(cfg.path, cfg.label_column, "data.path", None))
         test = None
         if cfg.test_path is not None:
             _check_separate(cfg.path, cfg.test_path)
-            test = _user_sequences(cfg.test_path, cfg.label_column, "data.test_path", train_full.classes)
+            test = (_user_targets(cfg.test_path, cfg, "data.test_path", train_full.y.shape[1]) if regression
+                    else _user_sequences(cfg.test_path, cfg.label_column, "data.test_path", train_full.classes))
             if test.X.shape[2] != train_full.X.shape[2]:
                 raise DataError(
                     f"data.test_path ({cfg.test_path}): expected {train_full.X.shape[2]} channels like "
@@ -179,10 +223,11 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
                 )
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
+    strata = task.strata(train_full.y)
     if fold is None:
-        keep, held = stratified_split(train_full.y, cfg.val_fraction, seed)
+        keep, held = stratified_split(strata, cfg.val_fraction, seed)
     else:
-        held = held_out_indices(train_full.y, fold)
+        held = held_out_indices(strata, fold)
         keep = np.setdiff1d(np.arange(len(train_full)), held)
         test = None
     train, val = train_full.subset(keep), train_full.subset(held)
@@ -192,10 +237,20 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
     if fold is not None:
         check_nonempty(len(val), "validation split", f": fold {fold.index + 1} of {fold.k} holds no series")
     elif cfg.val_fraction > 0:
+        singles = not regression and len(np.unique(train_full.y)) == len(train_full)
         check_nonempty(len(val), "validation split",
-                       f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out "
-                       "(every class has one sequence?); raise it or set it to 0")
-    if len(np.unique(train.y)) < 2:
+                       f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out"
+                       + ("; every class has a single sequence: if y holds values to predict, set [task] kind = "
+                          "\"regression\"; if they are class labels, give more sequences per class" if singles
+                          else "; raise it (or set it to 0 to train without a validation split)"))
+    scale = None
+    if regression:
+        scale = TargetScale.fit(train.y)
+        constant = np.flatnonzero(scale.std == 0)
+        if len(constant):
+            raise DataError(f"training split: target {int(constant[0])} has the same value "
+                            f"({train.y[0, constant[0]]:g}) for every sequence; expected targets that vary")
+    elif len(np.unique(train.y)) < 2:
         raise DataError(f"training split: expected at least 2 classes, got {len(np.unique(train.y))}")
     if test is not None:
         check_nonempty(len(test), "test split")
@@ -214,7 +269,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None) -> DataSplit
             X = np.concatenate([X, level_and_scale_channels(s.X, s.lengths, scale_stats)], axis=2)
         check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
                             hint)
-        return Sequences(X.astype(np.float32), s.y, s.lengths, s.classes)
+        y = scale.apply(s.y) if scale is not None else s.y
+        return Sequences(X.astype(np.float32), y, s.lengths, s.classes, scale)
 
     return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),
                       scaled(test, "test split") if test is not None else None, classes, stats)

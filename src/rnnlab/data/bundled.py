@@ -2,7 +2,9 @@
 
 * UCR/UEA classification problems that aeon bundles under ``aeon/datasets/data/NAME/`` as
   ``NAME_TRAIN.ts`` / ``NAME_TEST.ts`` (GunPoint, BasicMotions, JapaneseVowels, ...): found by
-  scanning that directory, so every bundled classification problem is available. Variable-length
+  scanning that directory, so every bundled classification problem is available; likewise its
+  extrinsic regression problems (Covid3Month, CardanoSentiment: ``@targetlabel true``), for
+  ``[task] kind = "regression"``. Variable-length
   problems (JapaneseVowels, PickupGestureWiimoteZ) come back padded with their lengths. A file
   is parsed once: then read from the user cache (:func:`cache_dir`), keyed by its content.
 * scikit-learn's 8x8 digits as ``digits_rows`` (8 steps of 8 pixels) and ``digits_pixels``
@@ -31,6 +33,7 @@ import numpy as np
 from rnnlab._checks import did_you_mean
 from rnnlab.errors import DataError
 from rnnlab.rundir import atomic_write_bytes
+from rnnlab.task import TargetScale
 
 DIGITS = {"digits_rows": "8 steps x 8 channels (one image row per step)",
           "digits_pixels": "64 steps x 1 channel (one pixel per step)"}
@@ -38,18 +41,21 @@ DIGITS = {"digits_rows": "8 steps x 8 channels (one image row per step)",
 
 @dataclass
 class Sequences:
-    """Padded sequences: X [N, T, C] float, y [N] class index, lengths [N]; ``classes[y]`` is the label."""
+    """Padded sequences: X [N, T, C] float, y [N] class index, lengths [N]; ``classes[y]`` is the
+    label. Regression: y [N, K] float target values, ``classes`` empty, and once standardized
+    ``scale`` (:class:`rnnlab.task.TargetScale`) gives them back in the data's units."""
 
     X: np.ndarray
     y: np.ndarray
     lengths: np.ndarray
     classes: list[str]
+    scale: TargetScale | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, index: np.ndarray) -> Sequences:
-        return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes)
+        return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes, self.scale)
 
 
 def _aeon_data_dir() -> Path | None:
@@ -60,44 +66,67 @@ def _aeon_data_dir() -> Path | None:
     return Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
 
 
-def _is_classification(ts_file: Path) -> bool:
+def _ts_kind(ts_file: Path) -> str | None:
+    """``"classification"`` (``@classLabel true``), ``"regression"`` (``@targetLabel true``) or
+    None (a forecasting or anomaly file: no label per series) from a ``.ts`` file's header."""
     with open(ts_file, encoding="utf-8", errors="replace") as f:
         for line in f:
             low = line.strip().lower()
-            if low.startswith("@classlabel"):
-                return low.split()[1:2] == ["true"]
+            if low.startswith("@classlabel") and low.split()[1:2] == ["true"]:
+                return "classification"
+            if low.startswith("@targetlabel") and low.split()[1:2] == ["true"]:
+                return "regression"
             if low.startswith("@data"):
-                return False
-    return False
+                return None
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _aeon_sets(root: Path | None) -> dict[str, str]:
+    if root is None or not root.is_dir():
+        return {}
+    sets = {}
+    for d in sorted(root.iterdir()):
+        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
+        kind = _ts_kind(train) if train.is_file() and test.is_file() else None
+        if kind is not None:
+            sets[d.name] = kind
+    return sets
 
 
 def _aeon_names() -> list[str]:
-    root = _aeon_data_dir()
-    if root is None or not root.is_dir():
-        return []
-    names = []
-    for d in sorted(root.iterdir()):
-        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
-        if train.is_file() and test.is_file() and _is_classification(train):
-            names.append(d.name)
-    return names
+    return list(_aeon_sets(_aeon_data_dir()))
 
 
 def bundled_names() -> list[str]:
-    """Names accepted by ``data.dataset``: aeon's bundled classification problems, then digits."""
+    """Names accepted by ``data.dataset``: aeon's bundled classification and regression problems,
+    then digits."""
     return _aeon_names() + list(DIGITS)
 
 
+def bundled_task(name: str) -> str:
+    """The task kind of a bundled data set: ``"classification"`` or ``"regression"``.
+
+    >>> bundled_task("GunPoint"), bundled_task("Covid3Month")
+    ('classification', 'regression')
+    """
+    return _aeon_sets(_aeon_data_dir()).get(name, "classification")
+
+
 def describe_bundled() -> list[dict[str, object]]:
-    """One row per bundled data set (name, train/test sizes, length range, channels, classes)."""
+    """One row per bundled data set (name, task, train/test sizes, length range, channels, and
+    classes or target values per sequence)."""
     rows = []
     for name in bundled_names():
         train, test = load_bundled(name)
         lengths = np.concatenate([train.lengths, test.lengths])
+        task = bundled_task(name)
         rows.append({
-            "name": name, "train": len(train), "test": len(test),
+            "name": name, "task": task, "train": len(train), "test": len(test),
             "length": f"{lengths.min()}" if lengths.min() == lengths.max() else f"{lengths.min()}-{lengths.max()}",
-            "channels": train.X.shape[2], "classes": len(train.classes),
+            "channels": train.X.shape[2],
+            "classes": len(train.classes) if task == "classification" else "-",
+            "targets": train.y.shape[1] if task == "regression" else "-",
         })
     return rows
 
@@ -182,11 +211,14 @@ def _load_aeon(name: str) -> tuple[Sequences, Sequences]:
     assert root is not None
     Xtr, ytr, ltr = _load_ts(root / name / f"{name}_TRAIN.ts")
     Xte, yte, lte = _load_ts(root / name / f"{name}_TEST.ts")
-    classes = label_order(np.concatenate([ytr, yte]))
     # Train and test may pad to different lengths: pad both to the longer.
     T = max(Xtr.shape[1], Xte.shape[1])
     Xtr = np.pad(Xtr, ((0, 0), (0, T - Xtr.shape[1]), (0, 0)))
     Xte = np.pad(Xte, ((0, 0), (0, T - Xte.shape[1]), (0, 0)))
+    if bundled_task(name) == "regression":  # target values, one per series
+        return (Sequences(Xtr, ytr.astype(np.float64)[:, None], ltr, []),
+                Sequences(Xte, yte.astype(np.float64)[:, None], lte, []))
+    classes = label_order(np.concatenate([ytr, yte]))
     return (Sequences(Xtr, encode_labels(ytr, classes), ltr, classes),
             Sequences(Xte, encode_labels(yte, classes), lte, classes))
 

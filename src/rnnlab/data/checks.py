@@ -60,10 +60,12 @@ def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: st
 
 
 def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) -> None:
-    """X [N, T, C], y [N], lengths [N] with 1 <= lengths <= T."""
+    """X [N, T, C], y [N] (or [N, K] of regression targets), lengths [N] with 1 <= lengths <= T."""
     if X.ndim != 3:
         raise DataError(f"{where}: expected X of shape [N, T, C], got {X.ndim} dimensions {list(X.shape)}")
-    if y.ndim != 1 or len(y) != len(X):
+    if y.ndim == 2 and y.dtype.kind == "f" and len(y) == len(X):
+        pass  # regression targets, K per sequence
+    elif y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{where}: expected y of shape [{len(X)}] (one label per sequence), got {list(y.shape)}")
     if lengths.shape != (len(X),):
         raise DataError(f"{where}: expected lengths of shape [{len(X)}], got {list(lengths.shape)}")
@@ -93,13 +95,14 @@ def check_labels(y: np.ndarray | None, where: str) -> None:
 
 
 def check_not_regression(y: np.ndarray, where: str) -> None:
-    """Refuse fractional float labels of which (nearly) every value has one series: regression
-    targets, which a classifier would learn as one class per series.
+    """Refuse, for classification, labels that are values: fractional floats of which (nearly)
+    every value has one series -- regression targets, which a classifier would learn as one
+    class per series.
 
     >>> check_not_regression(np.array([0.13, 2.5, 1.75, 0.5]), "data.path (d.npz)")
     Traceback (most recent call last):
     ...
-    rnnlab.errors.DataError: data.path (d.npz): y holds 4 distinct values among 4 series: looks like regression targets; rnnlab trains classifiers (one class per value), and 4 of these 4 classes have a single series; give class labels
+    rnnlab.errors.DataError: data.path (d.npz): y holds 4 distinct values among 4 series: looks like regression targets, which a classifier would learn as one class per value (4 of these 4 classes have a single series); to predict the values set [task] kind = "regression", or give class labels
     """
     if y.dtype.kind != "f" or not len(y) or bool(np.all(np.mod(y, 1) == 0)):
         return
@@ -107,10 +110,57 @@ def check_not_regression(y: np.ndarray, where: str) -> None:
     single = int((counts == 1).sum())
     if len(values) >= 3 and single >= 0.9 * len(values):
         raise DataError(
-            f"{where}: y holds {len(values)} distinct values among {len(y)} series: looks like regression targets; "
-            f"rnnlab trains classifiers (one class per value), and {single} of these {len(values)} classes have a "
-            "single series; give class labels"
+            f"{where}: y holds {len(values)} distinct values among {len(y)} series: looks like regression targets, "
+            f"which a classifier would learn as one class per value ({single} of these {len(values)} classes have a "
+            "single series); to predict the values set [task] kind = \"regression\", or give class labels"
         )
+
+
+def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
+    """Regression targets: present, numbers, y [N] or [N, K], no NaN or inf, not class labels
+    (text, or integers of a few distinct values); returned as float64 [N, K].
+
+    >>> check_targets(np.array([0.5, 1.5, 2.0]), "data.path (d.npz)").shape
+    (3, 1)
+    >>> check_targets(np.array(["cat", "dog"]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): expected numeric regression targets y [N] or [N, K] ([task] kind = "regression"), got class labels (dtype <U3, e.g. 'cat'); for class labels set [task] kind = "classification"
+    """
+    if y is None:
+        raise DataError(f"{where}: targets are missing (expected y [N] or [N, K], the values to predict)")
+    hint = "; for class labels set [task] kind = \"classification\""
+    if y.dtype.kind not in "fiu":
+        if y.dtype.kind in "US":
+            try:  # a CSV gives text: numbers written as text are values
+                y = y.astype(np.float64)
+            except ValueError:
+                example = next((str(v) for v in y.ravel() if not _is_number(str(v))), str(y.ravel()[0]))
+                raise DataError(f"{where}: expected numeric regression targets y [N] or [N, K] ([task] kind = "
+                                f"\"regression\"), got class labels (dtype {y.dtype}, e.g. {example!r}){hint}") from None
+        else:
+            raise DataError(f"{where}: expected numeric regression targets y [N] or [N, K], got dtype {y.dtype}{hint}")
+    elif y.dtype.kind in "iu":
+        distinct = np.unique(y)
+        if len(distinct) <= 10 and len(y) > 2 * len(distinct):
+            raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values {distinct[:_SHOWN].tolist()}: "
+                            f"looks like class labels, not regression targets{hint}; store y as floats if these are values")
+    if y.ndim not in (1, 2):
+        raise DataError(f"{where}: expected regression targets y [N] or [N, K], got shape {list(y.shape)}")
+    y = y.astype(np.float64).reshape(len(y), -1)
+    bad = np.argwhere(~np.isfinite(y))
+    if len(bad):
+        raise DataError(f"{where}: {len(bad)} target value(s) are NaN or inf (first at [sequence, target] "
+                        f"{bad[0].tolist()}); expected a finite value for every sequence")
+    return y
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_nonempty(n: int, where: str, hint: str = "") -> None:

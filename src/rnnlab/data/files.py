@@ -95,8 +95,11 @@ def _stripped(y: np.ndarray | None) -> np.ndarray | None:
     return np.char.strip(y)
 
 
-def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones."""
+def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "label"
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones.
+    ``label_column`` names the column of the labels (or targets), or a list of target columns:
+    then the labels come back as text [N, K]."""
     p = Path(path)
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
@@ -112,23 +115,26 @@ def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple
             raise DataError(f"{p}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
                             "expected each column name once")
         seen[name] = j
-    if label_column not in header:
-        from rnnlab._checks import did_you_mean
+    columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    for column in columns:
+        if column not in header:
+            from rnnlab._checks import did_you_mean
 
-        raise DataError(
-            f"{p}: no label column {label_column!r} in the header{did_you_mean(label_column, header)} "
-            f"(set data.label_column); header starts {header[:5]}"
-        )
-    li = header.index(label_column)
-    steps = len(header) - 1
+            what, key = ("label", "data.label_column") if isinstance(label_column, str) else ("target", "data.target_column")
+            raise DataError(
+                f"{p}: no {what} column {column!r} in the header{did_you_mean(column, header)} "
+                f"(set {key}); header starts {header[:5]}"
+            )
+    label_at = [header.index(c) for c in columns]
+    steps = len(header) - len(columns)
     labels, series = [], []
     for r, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
             raise DataError(f"{p}: line {r} has {len(row)} cells, the header has {len(header)}")
-        labels.append(row[li].strip() if li < len(row) else "")
-        cells = [c.strip() for j, c in enumerate(row) if j != li]
+        labels.append([row[li].strip() if li < len(row) else "" for li in label_at])
+        cells = [c.strip() for j, c in enumerate(row) if j not in label_at]
         while cells and cells[-1] == "":
             cells.pop()
         values = []
@@ -148,7 +154,8 @@ def load_csv(path: str | os.PathLike[str], label_column: str = "label") -> tuple
     X = np.zeros((len(series), steps, 1))
     for i, s in enumerate(series):
         X[i, : len(s), 0] = s
-    return X, np.array(labels), lengths
+    y = np.array(labels)
+    return X, (y[:, 0] if isinstance(label_column, str) else y), lengths
 
 
 def file_kind(path: Path) -> str:
@@ -168,7 +175,8 @@ def file_kind(path: Path) -> str:
     return "not a regular file"
 
 
-def load_file(path: str | os.PathLike[str], label_column: str = "label") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "label"
+              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``."""
     p = Path(path)
     if not p.exists():

@@ -15,6 +15,12 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
 * ``overfit``: the validation accuracy stays well below the training accuracy (more than
   ``overfit_gap`` and more than two standard errors of the validation estimate).
 
+A regression run (``[task] kind = "regression"``) is judged in its own terms: on the training
+R² (the trained model against the constant predictor of the training mean, which scores 0;
+below ``underfit_r2`` it did not fit), and on the gap between training and validation R²
+beyond its noise (two standard errors of a mean squared error on ``n_val`` sequences,
+``(1 - R²) · sqrt(2 / n_val)`` each, for roughly normal errors).
+
 Example:
     >>> from rnnlab.config import parse_config
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nepochs = 2')
@@ -38,12 +44,40 @@ from rnnlab.doctor.findings import Finding
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
+    from rnnlab.task import Task
 
 #: The checks of this module (the doctor's own are in ``rnnlab.doctor.checks.CHECKS``).
 FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit")
 PHASE = "after_training"  # the phase of these findings (the doctor's are "before_training")
 _DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop",
              "model.zoneout", "model.head.dropout")
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """How the findings measure and name a fit, per task: the metric (1 is a perfect fit), and
+    the words of the findings' sentences."""
+
+    metric: str
+    train: str
+    val: str
+    fit_what: str
+    learned: str
+    worst: str
+
+    @staticmethod
+    def of(task: Task) -> _Terms:
+        if task.kind == "regression":
+            return _Terms("r2", "training R²", "validation R²", "predict its own training targets will not predict "
+                          "new ones", "the values", " (no better than predicting the training mean)")
+        return _Terms("acc", "training accuracy", "validation accuracy", "classify its own training sequences will "
+                      "not classify new ones", "the classes", " (no training sequence classified right)")
+
+    def noise(self, value: float, n_val: int) -> float:
+        """Two standard errors of the validation metric measured on ``n_val`` sequences."""
+        if self.metric == "r2":
+            return 2 * max(1.0 - value, 1.0 / n_val) * math.sqrt(2.0 / n_val)
+        return 2 * math.sqrt(max(value * (1 - value), 1.0 / n_val) / n_val)
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,8 @@ class FitThresholds:
     """
 
     underfit_acc: float = 0.95
+    underfit_r2: float = 0.5
+    """Regression: training R² below which the model did not fit (the training mean scores 0)."""
     few_steps: int = 500
     still_falling: float = 0.1
     stuck_loss: float = 0.9
@@ -105,7 +141,10 @@ def fit_findings(
         through_time: ``{name: GradThroughTime}`` of the trained model (gradient reach).
         thresholds: where to draw the lines (default :class:`FitThresholds`).
     """
+    from rnnlab.task import task_for
+
     th = thresholds or FitThresholds()
+    terms = _Terms.of(task_for(config))
     if not records:
         return []
     if stopped_by_caller:
@@ -113,40 +152,44 @@ def fit_findings(
         return [Finding(
             check="stopped", severity="info", phase=PHASE,
             title=f"Stopped by its caller after {epochs} epochs ({steps} optimizer steps): fit not judged",
-            numbers={"steps": steps, "epochs": epochs, "train_acc": float(train_eval["acc"])},
+            numbers={"steps": steps, "epochs": epochs, f"train_{terms.metric}": float(train_eval[terms.metric])},
             message="The code that ran training ended it before its budget (for `rnnlab search`, the "
                     "pruner: the trial scored below the others at this point), so whether the model "
                     "fits its training data is not judged.",
             remedy="")]
     found = []
-    underfit = _underfit(records, train_eval, config, list(before), through_time or {}, th)
+    underfit = _underfit(records, train_eval, config, list(before), through_time or {}, th, terms)
     if underfit is not None:
         found.append(underfit)
-    overfit = _overfit(records, train_eval, config, n_val, th)
+    overfit = _overfit(records, train_eval, config, n_val, th, terms)
     if overfit is not None:
         found.append(overfit)
     return found
 
 
 def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
-              before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds) -> Finding | None:
-    acc = float(train_eval["acc"])
-    if acc >= th.underfit_acc:
+              before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
+              terms: _Terms) -> Finding | None:
+    acc = float(train_eval[terms.metric])
+    if acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
         return None
     tc = config.training
     steps, epochs = int(records[-1]["step"]), len(records)
     losses = [float(r["train_loss"]) for r in records]
-    numbers: dict[str, Any] = {"train_acc": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
+    numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     causes: list[tuple[str, str]] = []
 
-    # The records' train_acc is the training-mode accuracy over the last epoch's batches.
-    train_mode_acc = records[-1].get("train_acc")
+    # The records' train_acc (train_r2) is the training-mode figure over the last epoch's batches.
+    train_mode_acc = records[-1].get(f"train_{terms.metric}")
     if train_mode_acc is not None and float(train_mode_acc) - acc > th.mode_gap:
-        numbers["train_mode_acc"] = float(train_mode_acc)
-        causes.append((f"Training mode against eval mode: in its last epoch the model classified "
-                       f"{float(train_mode_acc):.3f} of its training batches right in training mode, but "
-                       f"only {acc:.3f} of the same sequences in eval mode. Batch norm's running statistics "
+        numbers[f"train_mode_{terms.metric}"] = float(train_mode_acc)
+        did = (f"classified {float(train_mode_acc):.3f} of its training batches right in training mode, but only "
+               f"{acc:.3f} of the same sequences" if terms.metric == "acc" else
+               f"reached R² {float(train_mode_acc):.3f} on its training batches in training mode, but only "
+               f"{acc:.3f} on the same sequences")
+        causes.append((f"Training mode against eval mode: in its last epoch the model {did} in eval mode. "
+                       "Batch norm's running statistics "
                        "do not match the batches' own (series of very different scales), or dropout "
                        "carries the training-mode model.",
                        'scale each series on its own: data.normalize = "per_series" with data.series_scale = '
@@ -212,13 +255,13 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
         causes.append(("Capacity: no other cause shows in the records.",
                        f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "
                        "conv blocks to [model.frontend]"))
-    n_classes_hint = "" if acc > 0 else " (no training sequence classified right)"
+    n_classes_hint = "" if acc > 0 else terms.worst
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
-        title=f"The model did not fit its training data: training accuracy {acc:.3f} after {steps} optimizer "
+        title=f"The model did not fit its training data: {terms.train} {acc:.3f} after {steps} optimizer "
               f"steps{n_classes_hint}",
         numbers=numbers,
-        message="A model that cannot classify its own training sequences will not classify new ones; "
+        message=f"A model that cannot {terms.fit_what}; "
                 "fix this before tuning regularization. Likely causes, most likely first: "
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
@@ -251,20 +294,21 @@ def _strong_regularization(config: Config, steps: int, th: FitThresholds) -> lis
 
 
 def _overfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config, n_val: int,
-             th: FitThresholds) -> Finding | None:
-    if n_val < th.min_val or "val_acc" not in records[-1]:
+             th: FitThresholds, terms: _Terms) -> Finding | None:
+    key = f"val_{terms.metric}"
+    if n_val < th.min_val or key not in records[-1]:
         return None
-    train_acc, val_acc = float(train_eval["acc"]), float(records[-1]["val_acc"])
+    train_acc, val_acc = float(train_eval[terms.metric]), float(records[-1][key])
     gap = train_acc - val_acc
-    # Two standard errors of an accuracy measured on n_val sequences: smaller gaps may be luck.
-    noise = 2 * math.sqrt(max(val_acc * (1 - val_acc), 1.0 / n_val) / n_val)
+    # Two standard errors of the validation figure measured on n_val sequences: smaller gaps may be luck.
+    noise = terms.noise(val_acc, n_val)
     if gap <= th.overfit_gap or gap <= noise:
         return None
-    val = [r for r in records if "val_acc" in r]
-    best = max(val, key=lambda r: r["val_acc"])
+    val = [r for r in records if key in r]
+    best = max(val, key=lambda r: r[key])
     low_loss = min(val, key=lambda r: r["val_loss"])
-    numbers = {"train_acc": train_acc, "val_acc": val_acc, "gap": gap, "noise_2se": noise, "n_val": n_val,
-               "best_val_acc": float(best["val_acc"]), "best_val_epoch": int(best["epoch"]),
+    numbers = {f"train_{terms.metric}": train_acc, key: val_acc, "gap": gap, "noise_2se": noise, "n_val": n_val,
+               f"best_{key}": float(best[key]), "best_val_epoch": int(best["epoch"]),
                "val_loss_min": float(low_loss["val_loss"]), "val_loss_min_epoch": int(low_loss["epoch"]),
                "val_loss_last": float(val[-1]["val_loss"]), "epochs": len(records)}
     tc, m = config.training, config.model
@@ -281,11 +325,11 @@ def _overfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], con
     remedies.append("or give it more training data")
     return Finding(
         check="overfit", severity="warning", phase=PHASE,
-        title=f"The model overfits: training accuracy {train_acc:.3f}, validation accuracy {val_acc:.3f}",
+        title=f"The model overfits: {terms.train} {train_acc:.3f}, {terms.val} {val_acc:.3f}",
         numbers=numbers,
-        message=(f"The validation accuracy stays {gap:.3f} below the training accuracy, more than the "
+        message=(f"The {terms.val} stays {gap:.3f} below the {terms.train}, more than the "
                  f"{noise:.3f} that chance allows on {n_val} validation sequences: the model learned "
-                 f"its training sequences rather than the classes. Validation accuracy was best "
-                 f"({best['val_acc']:.3f}) at epoch {best['epoch']}."),
+                 f"its training sequences rather than {terms.learned}. {terms.val[0].upper() + terms.val[1:]} was best "
+                 f"({best[key]:.3f}) at epoch {best['epoch']}."),
         remedy="; ".join(remedies) + ".",
     )

@@ -91,7 +91,8 @@ def plot_compare_metrics(
     """One panel per metric, one line per run (against the epoch), legend = run names.
 
     ``runs`` maps names to run directories or lists of metric records, or is a list of run
-    directories. A metric no run recorded gets a "no data" panel. Saves when ``path`` is given.
+    directories. A metric no run recorded gets a "no data" panel (pass the task's metrics, as
+    ``rnnlab compare`` does: ``val_rmse`` for regression runs). Saves when ``path`` is given.
     """
     if not metrics:
         raise ValueError("metrics: expected at least one metric name, got none")

@@ -1,8 +1,9 @@
-"""Metric curves of one run from ``RUN_DIR/metrics.jsonl``: loss, accuracy, learning rate,
-gradient norm, against the epoch.
+"""Metric curves of one run from ``RUN_DIR/metrics.jsonl``: loss, accuracy (or a regression's
+RMSE and R²), learning rate, gradient norm, against the epoch.
 
 Panels appear for what was recorded: loss (``train_loss``, ``val_loss``, ``test_loss``),
-accuracy (``*_acc``), learning rate (log axis) and gradient norm (``grad_norm``, log axis).
+accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), learning rate (log axis) and
+gradient norm (``grad_norm``, log axis): a regression run has no accuracy panel.
 
 Example:
     >>> recs = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "lr": 0.01}
@@ -33,6 +34,8 @@ Records = Sequence[dict[str, Any]]
 PANELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("loss", ("train_loss", "val_loss", "test_loss"), False),
     ("accuracy", ("train_acc", "val_acc", "test_acc"), False),
+    ("RMSE (data units)", ("train_rmse", "val_rmse", "test_rmse"), False),
+    ("R² (against the training mean)", ("train_r2", "val_r2", "test_r2"), False),
     ("learning rate", ("lr",), True),
     ("gradient norm", ("grad_norm", "grad_norm_max"), True),
 )
@@ -94,7 +97,7 @@ def plot_metrics(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
-    """Loss / accuracy / learning-rate / gradient-norm curves of one run against the epoch.
+    """Loss / accuracy (or RMSE and R²) / learning-rate / gradient-norm curves of one run against the epoch.
 
     ``source`` is a run directory or its list of per-epoch records. Only panels with data are
     drawn; with no records at all, a single panel says so. Saves when ``path`` is given.

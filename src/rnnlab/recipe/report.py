@@ -24,6 +24,7 @@ from rnnlab.config import Config
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
 from rnnlab.rundir import METRICS, atomic_write_json, atomic_write_text
+from rnnlab.task import Metric
 
 RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
         "standard error of the difference (Welch's form over the seed x fold scores); among several, the "
@@ -56,9 +57,9 @@ def step_record(o: StepOutcome) -> dict[str, Any]:
         for t in o.tried]}
 
 
-def _test_cell(tests: dict[str, Any], name: str, split: str, metric: str) -> str:
+def _test_cell(tests: dict[str, Any], name: str, split: str, metric: Metric) -> str:
     part = (tests.get(name) or {}).get(split)
-    return f"{part[metric]:.4f}" if part else "-"
+    return metric.show(part[metric.name]) if part else "-"
 
 
 def render_markdown(outcome: Any) -> str:
@@ -87,8 +88,8 @@ def render_markdown(outcome: Any) -> str:
     if outcome.tests:
         lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
         for name in ("baseline", "final"):
-            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head.name)} | "
-                         f"{_test_cell(outcome.tests, name, 'test', head.name)} |")
+            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} | "
+                         f"{_test_cell(outcome.tests, name, 'test', head)} |")
         lines += ["", "Both retrained on the whole training split after the walk; the test split was evaluated "
                   "once for each and chose nothing.", ""]
     lines += ["## The recipe", "", recipe_table(r.baseline), ""]
@@ -158,8 +159,8 @@ def render_html(outcome: Any) -> str:
     if outcome.tests:
         tests = (f"<table><tr><th>configuration</th><th>train {hk.esc(head.label)}</th>"
                  f"<th>test {hk.esc(head.label)} (once)</th></tr>"
-                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head.name)}</td>"
-                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head.name)}</td></tr>"
+                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head)}</td>"
+                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head)}</td></tr>"
                            for n in ("baseline", "final"))
                  + "</table>")
     kept = [t.label for o in r.outcomes for t in o.kept]

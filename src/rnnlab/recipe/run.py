@@ -204,7 +204,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         for name, config in (("baseline", result.baseline), ("final", result.final)):
             tests[name] = retrain_and_test(config, out / "test" / name)
             test = tests[name].get("test")
-            say(f"{name}: test {task.headline.label} {test[task.headline.name]:.4f}" if test
+            say(f"{name}: test {task.headline.label} {task.headline.show(test[task.headline.name])}" if test
                 else f"{name}: no test split")
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)

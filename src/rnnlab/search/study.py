@@ -154,8 +154,9 @@ def prepare(options: SearchOptions) -> Setup:
         search = search.model_copy(update={"reports": options.reports})
     base = base.model_copy(update={"search": search})
     plan = plan_for_config(base, search)
-    split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0])
-    space = space_from_config(base, split.channels, len(split.classes))
+    split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0], task=task)
+    width = task.head_width(split.classes, split.train.y)
+    space = space_from_config(base, split.channels, width)
     if not any(p.name.startswith(PLAN_KEYS) for p in space.params):
         # A budget the trainer refuses fails every trial alike: say so now, naming the key.
         from rnnlab.train.trainer import check_plan
@@ -164,7 +165,7 @@ def prepare(options: SearchOptions) -> Setup:
     name = options.study or base.name
     out = Path(options.out or f"{base.output.dir}-search")
     direction = task.direction(str(search.metric))
-    baseline, outside = (baseline_values(space, base, split.channels, len(split.classes)) if search.baseline
+    baseline, outside = (baseline_values(space, base, split.channels, width) if search.baseline
                          else (None, ""))
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
                  max(fold_epochs(base, plan)), baseline, outside)
@@ -663,7 +664,7 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
         if setup.options.final:
             final = run_final(setup.out, best, say)
             test, headline = final.get("test"), task_for(setup.base).headline
-            say(f"test {headline.label} {test[headline.name]:.4f} (trial {best.number}'s config retrained on the whole training "
+            say(f"test {headline.label} {headline.show(test[headline.name])} (trial {best.number}'s config retrained on the whole training "
                 "split, test split evaluated once)" if test else
                 "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report

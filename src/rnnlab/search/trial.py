@@ -92,11 +92,14 @@ def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPla
 
 
 def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
-    """The fold plan of ``config``'s training split (its labels only; the test split is not read)."""
+    """The fold plan of ``config``'s training split (its labels, or the task's strata of its
+    targets; the test split is not read)."""
     from rnnlab.data import Fold, load_data
+    from rnnlab.task import task_for
 
-    split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5))
-    y = np.concatenate([split.train.y, split.val.y])
+    task = task_for(config)
+    split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5), task=task)
+    y = task.strata(np.concatenate([split.train.y, split.val.y]))
     return choose_plan(y, search.folds, search.seed, config.data.val_fraction)
 
 
@@ -130,12 +133,13 @@ class TrialResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _fold_shape(data: str, seed: int, fold: Fold) -> tuple[int, int]:
-    """(training sequences, padded length) of a fold's training part."""
+def _fold_shape(data: str, kind: str, seed: int, fold: Fold) -> tuple[int, int]:
+    """(training sequences, padded length) of a fold's training part (``kind``: the task's)."""
     from rnnlab.config import DataConfig
     from rnnlab.data import load_data
+    from rnnlab.task import task_named
 
-    split = load_data(DataConfig.model_validate_json(data), seed=seed, fold=fold).train
+    split = load_data(DataConfig.model_validate_json(data), seed=seed, fold=fold, task=task_named(kind)).train
     return len(split), int(split.X.shape[1])
 
 
@@ -155,7 +159,7 @@ def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
         return [tc.epochs_for(1)] * plan.k
     data = config.data.model_dump_json()
     merge = merges_single_batch(config)
-    return [tc.epochs_for(epoch_steps(*_fold_shape(data, tc.seed, fold), tc, merge_single=merge))
+    return [tc.epochs_for(epoch_steps(*_fold_shape(data, config.task.kind, tc.seed, fold), tc, merge_single=merge))
             for fold in plan.folds()]
 
 

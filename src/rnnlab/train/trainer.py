@@ -238,7 +238,7 @@ def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 2
     was_training = model.training
     model.eval()
     X, y, L = _tensors(split)
-    tally = task.tally()
+    tally = task.tally(split.scale)
     for i in range(0, len(y), batch_size):
         xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
         logits, _ = model(_trim(xb, lb), lb)
@@ -511,7 +511,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     tc = config.training
     seed_everything(tc.seed)
     with timing.phase("data"):
-        data = load_data(config.data, seed=tc.seed, fold=fold)
+        data = load_data(config.data, seed=tc.seed, fold=fold, task=task_for(config))
         data_sha256 = data.fingerprint()
     if ckpt is not None and ckpt["data_sha256"] != data_sha256:
         raise RunDirError(
@@ -521,7 +521,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         )
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
-    model = build_model(config.model, data.channels, task.head_width(data.classes))
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y))
     s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
@@ -547,7 +547,7 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
         x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
-            twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes))
+            twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y))
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
                            s.total_steps - s.step)
@@ -677,7 +677,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     stateful batch (truncated BPTT)."""
     tc = s.config.training
     X, y, L = _tensors(s.data.train)
-    stats = _EpochStats(s.task.tally())
+    stats = _EpochStats(s.task.tally(s.data.train.scale))
     s.model.train()
     for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
         xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
@@ -928,10 +928,10 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
 
 
 def _epoch_line(r: dict[str, Any], epochs: int, task: Task) -> str:
-    head = task.headline.name
-    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{head} {r['train_' + head]:.3f}"]
+    m = task.headline
+    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{m.name} {m.show(r[m.key('train')], True)}"]
     if "val_loss" in r:
-        parts += [f"val_loss {r['val_loss']:.4f}", f"val_{head} {r['val_' + head]:.3f}"]
+        parts += [f"val_loss {r['val_loss']:.4f}", f"val_{m.name} {m.show(r[m.key('val')], True)}"]
     parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", f"{r['time']:.1f}s"]
     return "  ".join(parts)
 

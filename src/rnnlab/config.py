@@ -662,6 +662,9 @@ class Config(_Section):
         from rnnlab.task import task_named
 
         task = task_named(self.task.kind, self.task.per_step)
+        if task.kind == "regression" and self.training.label_smoothing > 0:
+            raise ValueError(f"'training.label_smoothing' = {self.training.label_smoothing:g} smooths class labels; a "
+                             "regression run (mean squared error of values) has none; expected 0 (unset)")
         if self.data.target_column is not None and task.kind != "regression":
             raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
                              "from data.label_column (or set [task] kind = \"regression\")")

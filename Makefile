@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead bench-tasks install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,6 +66,12 @@ bench-recipe: $(STAMP)
 # `$(BIN)/python benchmarks/bench_overhead.py --part tiny` (tiny | many | busy).
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
+
+# Regression on the bundled Covid3Month and CardanoSentiment: the `rnnlab init --task regression`
+# template (only the data set changed) against the training mean and aeon's MiniRocketRegressor,
+# 3 seeds; writes docs/tasks.md's table. A quick run: `... bench_tasks.py --steps 500`.
+bench-tasks: $(STAMP)
+	$(BIN)/python benchmarks/bench_tasks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

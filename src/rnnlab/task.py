@@ -164,7 +164,7 @@ class Task:
             return nn.MSELoss()
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
-    def tally(self, scale: TargetScale | None = None) -> Tally:
+    def tally(self, scale: TargetScale | None = None) -> Tally | RegressionTally:
         """A fresh accumulator of this task's loss and metrics over batches (``scale``: the
         regression targets' standardization, to report in the data's units)."""
         if self.kind == "regression":

@@ -60,7 +60,7 @@ from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
-from rnnlab.task import Tally, Task, task_for
+from rnnlab.task import RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.checkpoint import (
     RESUME,
@@ -658,7 +658,7 @@ class _EpochStats:
     """What one epoch of training adds up: the training losses of its steps, the task's
     metrics of its outputs (training mode), and gradient norms."""
 
-    tally: Tally
+    tally: Tally | RegressionTally
     started: float = field(default_factory=time.time)
     loss_sum: float = 0.0
     seen: int = 0

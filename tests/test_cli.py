@@ -184,8 +184,10 @@ def test_datasets_lists_bundled_sets(capsys):
     code, out, _ = cli(["datasets"], capsys)
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert rows["GunPoint"][1:] == ["50", "150", "150", "1", "2"]
-    assert rows["JapaneseVowels"][3] == "7-29"
+    # (issue 21: a task column, and classes or target values per sequence)
+    assert rows["GunPoint"][1:] == ["classification", "50", "150", "150", "1", "2", "-"]
+    assert rows["Covid3Month"][1:] == ["regression", "140", "61", "84", "1", "-", "1"]
+    assert rows["JapaneseVowels"][4] == "7-29"
     assert "digits_rows" in rows and "digits_pixels" in rows
 
 

@@ -1,0 +1,307 @@
+"""Per-step targets (``[task] per_step = true``): a label at every step, padding never scored,
+the head on every step, the front-end and pooling rules, stateful windows cutting the targets,
+and the whole product (train, resume, search with 2 workers, recipe with 2 seeds, report) on
+tiny data; the bad per-step targets as one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.cli import main
+from rnnlab.config import _PER_STEP_EDITS, TEMPLATE, ModelConfig, init_template, parse_config
+from rnnlab.data import load_data
+from rnnlab.data.synthetic import delayed_copy, majority_step_accuracy
+from rnnlab.errors import ConfigError, DataError
+from rnnlab.task import PAD_LABEL, PER_STEP_CLASSIFICATION, task_for
+from rnnlab.train.model import build_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def tags(n: int = 48, steps: int = 12, seed: int = 0, delay: int = 1, ragged: bool = True) -> dict[str, np.ndarray]:
+    """A tiny per-step set: 3 symbols, the label of a step is the symbol ``delay`` steps back."""
+    rng = np.random.default_rng(seed)
+    symbols = rng.integers(0, 3, size=(n, steps))
+    y = np.roll(symbols, delay, axis=1)
+    y[:, :delay] = 0
+    lengths = rng.integers(steps // 2, steps + 1, size=n) if ragged else np.full(n, steps)
+    return {"X": np.eye(3)[symbols], "y": y, "lengths": lengths}
+
+
+CONFIG = """name = "tags"
+[task]
+per_step = true
+[data]
+path = "{path}"
+val_fraction = 0.25
+{data}
+[model]
+hidden_size = 12
+{model}
+[training]
+epochs = {epochs}
+batch_size = 8
+lr = 0.02
+{training}
+[tracking]
+weights_every = 4
+grads_every = 4
+{after}
+"""
+
+
+def write(tmp: Path, *, epochs: int = 2, data: str = "", model: str = "", training: str = "", after: str = "",
+          arrays: dict[str, np.ndarray] | None = None) -> Path:
+    np.savez(tmp / "tags.npz", **(arrays if arrays is not None else tags()))
+    path = tmp / "c.toml"
+    path.write_text(CONFIG.format(path=tmp / "tags.npz", data=data, model=model, epochs=epochs, training=training,
+                                  after=after))
+    return path
+
+
+# ------------------------------------------------------------------------------ meaning
+
+
+def test_per_step_loss_and_metrics_ignore_padded_steps():
+    """The same logits of the valid steps, with and without padded steps after them (any
+    logits there), give the same loss and metrics; each valid step counts once."""
+    torch.manual_seed(0)
+    a, b = torch.randn(1, 5, 3), torch.randn(1, 3, 3)
+    ya, yb = torch.tensor([[0, 1, 2, 1, 0]]), torch.tensor([[2, 2, 1]])
+    # Padded into one batch of 9 steps, with garbage logits (and labels) past each length.
+    logits = torch.randn(2, 9, 3) * 100
+    logits[0, :5], logits[1, :3] = a[0], b[0]
+    y = torch.full((2, 9), PAD_LABEL)
+    y[0, :5], y[1, :3] = ya[0], yb[0]
+    loss = PER_STEP_CLASSIFICATION.loss_fn()
+    flat_logits, flat_y = torch.cat([a[0], b[0]]), torch.cat([ya[0], yb[0]])
+    expected = torch.nn.functional.cross_entropy(flat_logits, flat_y)
+    assert torch.allclose(loss(logits, y), expected)
+    # The same two sequences trimmed to the batch's longest (the trainer's _trim): unchanged.
+    assert torch.allclose(loss(logits[:, :5], y), expected)
+    padded, alone = PER_STEP_CLASSIFICATION.tally(), PER_STEP_CLASSIFICATION.tally()
+    padded.add(logits, y)
+    alone.add(a, ya)
+    alone.add(b, yb)
+    assert padded.n == alone.n == 8
+    assert padded.result() == pytest.approx(alone.result())
+    assert padded.result()["loss"] == pytest.approx(float(expected))
+
+
+def test_a_padded_batch_evaluates_like_each_sequence_alone(tmp_path):
+    """Through the model: the trainer's evaluate over a padded split equals the mean over each
+    sequence evaluated alone, weighted by its valid steps."""
+    from rnnlab.data.bundled import Sequences
+    from rnnlab.train.trainer import evaluate
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(hidden_size=6), 3, 3, per_step=True).eval()
+    d = tags(n=6, steps=10)
+    y = np.where(np.arange(10)[None, :] < d["lengths"][:, None], d["y"], PAD_LABEL)
+    split = Sequences(d["X"].astype(np.float32), y, d["lengths"], ["0", "1", "2"])
+    together = evaluate(model, split, PER_STEP_CLASSIFICATION)
+    parts = [evaluate(model, split.subset(np.array([i])), PER_STEP_CLASSIFICATION) for i in range(6)]
+    weights = d["lengths"] / d["lengths"].sum()
+    for key in ("loss", "acc"):
+        assert together[key] == pytest.approx(sum(w * p[key] for w, p in zip(weights, parts, strict=True)), rel=1e-5)
+
+
+def test_the_head_reads_every_step_and_a_bad_model_is_refused():
+    model = build_model(ModelConfig(hidden_size=5, bidirectional=True), 3, 4, per_step=True)
+    logits, _ = model(torch.randn(2, 7, 3), torch.tensor([7, 4]))
+    assert logits.shape == (2, 7, 4)
+    # the front-end keeps the length when it may: odd kernels, stride 1, pool 1
+    ok = ModelConfig(hidden_size=5, frontend={"blocks": [{"channels": 4, "kernel_size": 5, "norm": "batch"}]})
+    assert build_model(ok, 3, 4, per_step=True)(torch.randn(2, 9, 3))[0].shape == (2, 9, 4)
+    for model_lines, key in (("frontend = { channels = 4, kernel_size = 3, stride = 2 }", "stride"),
+                             ("[[model.frontend.blocks]]\nchannels = 4\nkernel_size = 3\npool = 2", "pool"),
+                             ("frontend = { channels = 4, kernel_size = 4, stride = 1 }", "kernel_size"),
+                             ("head = { pooling = \"mean\" }", "model.head.pooling"),
+                             ("head = { frontend_pooling = \"mean\" }\nfrontend = { channels = 4, kernel_size = 3, stride = 1 }",
+                              "model.head.frontend_pooling")):
+        with pytest.raises(ConfigError) as e:
+            parse_config(f'[task]\nper_step = true\n[data]\ndataset = "delayed_copy"\n[model]\n{model_lines}')
+        assert key in str(e.value) and "per_step = true" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_stateful_windows_cut_the_targets_with_them(tmp_path):
+    """With windows of 4 steps the targets of each window are its own steps: the model learns the
+    one-step-back copy (the state carries the previous window's last symbol)."""
+    config = write(tmp_path, epochs=25, arrays=tags(n=64, steps=12, ragged=False),
+                   training="stateful_window = 4")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["train_eval"]["acc"] > 0.9, summary
+
+
+def test_train_loss_is_the_mean_over_valid_steps(tmp_path):
+    """An epoch's train_loss weighs each batch by its valid steps (not by its sequences)."""
+    from rnnlab.train.trainer import _EpochStats
+
+    stats = _EpochStats(PER_STEP_CLASSIFICATION.tally())
+    y1 = torch.tensor([[0, PAD_LABEL, PAD_LABEL]])  # one valid step
+    y2 = torch.tensor([[0, 1, 2]])  # three
+    stats.add(1.0, torch.zeros(1, 3, 3), y1, 0.0)
+    stats.add(3.0, torch.zeros(1, 3, 3), y2, 0.0)
+    assert stats.seen == 4 and stats.loss_sum / stats.seen == pytest.approx((1.0 + 3 * 3.0) / 4)
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
+    config = write(tmp_path, epochs=4)
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--stop-after", "2", "--quiet"]) == 0
+    assert main(["train", str(config), "--out", str(run), "--resume", "--quiet"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(records[-1])
+    # resumed exactly: the same records as one uninterrupted run
+    straight = tmp_path / "straight"
+    assert main(["train", str(config), "--out", str(straight), "--quiet"]) == 0
+    again = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    for r, s in zip(records, again, strict=True):
+        assert r["train_loss"] == pytest.approx(s["train_loss"]) and r["val_acc"] == s["val_acc"]
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(tmp_path / "shown")]) == 0
+    out = capsys.readouterr().out
+    assert "train per-step accuracy" in out
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "val_acc" in page
+    assert main(["doctor", str(config), "--steps", "2"]) == 0
+
+
+def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
+    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
+    from rnnlab.search.study import SearchOptions, run_search
+
+    config = write(tmp_path, epochs=2, after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\n'
+                                            '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
+    outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)
+    assert len([t for t in outcome.study.get_trials() if t.value is not None]) == 2
+    final = json.loads((tmp_path / "s" / "final.json").read_text())
+    assert set(final["test"] or final["train_eval"]) >= {"acc", "loss"}
+    rec = run_recipe_command(RecipeOptions(config=str(config), seeds=2, steps="zoneout", out=str(tmp_path / "r")),
+                             log=None)
+    record = json.loads((tmp_path / "r" / "recipe.json").read_text())
+    assert record["finished"] and len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
+    assert rec.tests["final"] is not None
+
+
+def test_init_per_step_template_trains_on_the_generated_set(tmp_path):
+    for old, _ in _PER_STEP_EDITS:  # every edit still finds its text in the classification template
+        assert old in TEMPLATE, old
+    path = tmp_path / "t.toml"
+    assert main(["init", str(path), "--task", "per-step"]) == 0
+    cfg = parse_config(path.read_text())
+    assert task_for(cfg) is PER_STEP_CLASSIFICATION and cfg.data.dataset == "delayed_copy"
+    # The template as written, on a small budget: it trains, and beats the memoryless baseline.
+    text = path.read_text().replace("steps = 2000", "steps = 120").replace("hidden_size = 64", "hidden_size = 16")
+    text = text.replace("channels = 64", "channels = 8").replace("warmup_steps = 50", "warmup_steps = 10")
+    path.write_text(text)
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    d = load_data(parse_config(text).data, seed=0, task=PER_STEP_CLASSIFICATION)
+    assert d.test is not None
+    base = majority_step_accuracy(d.test.y, d.test.lengths, d.train.y, d.train.lengths)
+    assert summary["test"]["acc"] > base + 0.05, (summary["test"], base)
+    assert init_template() == TEMPLATE
+
+
+def test_the_generated_set_is_fixed_and_its_padding_is_never_a_class():
+    a, b = delayed_copy(10, seed=3), delayed_copy(10, seed=3)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    d = load_data(parse_config('[task]\nper_step = true\n[data]\ndataset = "delayed_copy"').data, seed=0,
+                  task=PER_STEP_CLASSIFICATION)
+    valid = np.arange(d.train.y.shape[1])[None, :] < d.train.lengths[:, None]
+    assert (d.train.y[~valid] == PAD_LABEL).all() and (d.train.y[valid] >= 0).all()
+    assert d.classes == ["-", "a", "b", "c", "d"]
+
+
+# ------------------------------------------------------------------------------ bad targets
+
+
+def _bad(tmp_path: Path, arrays: dict[str, np.ndarray], test: dict[str, np.ndarray] | None = None,
+         task: str = "[task]\nper_step = true", dataset: str | None = None) -> list[str]:
+    np.savez(tmp_path / "d.npz", **arrays)
+    data = f'dataset = "{dataset}"' if dataset else f'path = "{tmp_path / "d.npz"}"'
+    if test is not None:
+        np.savez(tmp_path / "t.npz", **test)
+        data += f'\ntest_path = "{tmp_path / "t.npz"}"'
+    (tmp_path / "c.toml").write_text(f"{task}\n[data]\n{data}\n[training]\nepochs = 1\n")
+    return ["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]
+
+
+def _nan_in_valid() -> dict[str, np.ndarray]:
+    d = tags(n=8, steps=6, ragged=False)
+    y = d["y"].astype(float)
+    y[2, 3] = np.nan
+    return {**d, "y": y}
+
+
+def _nan_in_padding() -> dict[str, np.ndarray]:
+    d = tags(n=8, steps=6, ragged=False)
+    y = d["y"].astype(float)
+    y[:, 5] = np.nan
+    return {**d, "y": y, "lengths": np.full(8, 5)}
+
+
+BAD = [
+    ("shorter y", lambda: {**tags(n=8, steps=6), "y": tags(n=8, steps=6)["y"][:, :4]},
+     None, ("d.npz", "y has 4 steps, X has 6", "[8, 6]", "[8, 4]")),
+    ("one label per sequence", lambda: {**tags(n=8, steps=6), "y": np.arange(8) % 2},
+     None, ("d.npz", "expected y of shape [8, 6]", "got [8]", "per_step = false")),
+    ("NaN in a valid step", _nan_in_valid, None, ("d.npz", "1 missing label(s) (NaN or inf)", "[2, 3]")),
+    ("fractional labels", lambda: {**tags(n=8, steps=6), "y": tags(n=8, steps=6)["y"] + 0.5},
+     None, ("d.npz", "fractional values", "[task] kind")),
+    ("one class", lambda: {**tags(n=8, steps=6), "y": np.zeros((8, 6), dtype=int)},
+     None, ("d.npz", "at least 2 classes")),
+    ("test file with other steps", lambda: tags(n=8, steps=6),
+     lambda: {**tags(n=8, steps=9), "y": tags(n=8, steps=9)["y"][:, :7]}, ("t.npz", "y has 7 steps, X has 9")),
+    ("test label unseen", lambda: tags(n=8, steps=6), lambda: {**tags(n=8, steps=6), "y": np.full((8, 6), 7)},
+     ("data.test_path", "t.npz", "['7'] do not occur")),
+]
+
+
+@pytest.mark.parametrize(("case", "train", "test", "expected"), BAD, ids=[c[0] for c in BAD])
+def test_bad_per_step_targets_are_one_line_errors(case, train, test, expected, tmp_path, capsys):
+    from test_bad_inputs import one_line_error
+
+    argv = _bad(tmp_path, train(), test() if test else None)
+    one_line_error(argv, capsys, expected)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_padding_may_hold_anything(tmp_path, capsys):
+    argv = _bad(tmp_path, _nan_in_padding())
+    assert main([*argv, "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(("dataset", "task", "expected"), [
+    ("UnitTest", "[task]\nper_step = true", ("'UnitTest'", "a class label per sequence", "delayed_copy")),
+    ("delayed_copy", "", ("'delayed_copy'", "a label at every step", "per_step = true")),
+])
+def test_a_bundled_set_of_the_other_kind_is_refused(dataset, task, expected, tmp_path, capsys):
+    from test_bad_inputs import one_line_error
+
+    one_line_error(_bad(tmp_path, tags(), task=task, dataset=dataset), capsys, expected)
+
+
+def test_a_csv_and_a_bad_init_task_are_refused(tmp_path, capsys):
+    from test_bad_inputs import one_line_error, precise_error
+
+    (tmp_path / "d.csv").write_text("label,a,b\n0,1,2\n1,2,3\n")
+    precise_error("per-step csv", lambda p: load_data(
+        parse_config(f'[task]\nper_step = true\n[data]\npath = "{tmp_path / "d.csv"}"').data, seed=0,
+        task=PER_STEP_CLASSIFICATION), DataError, ("d.csv", ".npz", "a .csv row holds one label"), tmp_path)
+    one_line_error(["init", str(tmp_path / "x.toml"), "--task", "perstep"], capsys,
+                   ("--task", "'per-step'", "got 'perstep'"))
+    assert not (tmp_path / "x.toml").exists()

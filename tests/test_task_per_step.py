@@ -10,10 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_run
 import torch
 
 from rnnlab.cli import main
-from rnnlab.config import _PER_STEP_EDITS, TEMPLATE, ModelConfig, init_template, parse_config
+from rnnlab.config import (
+    _PER_STEP_EDITS,
+    TEMPLATE,
+    ModelConfig,
+    init_template,
+    load_config,
+    parse_config,
+)
 from rnnlab.data import load_data
 from rnnlab.data.synthetic import delayed_copy, majority_step_accuracy
 from rnnlab.errors import ConfigError, DataError
@@ -157,8 +165,9 @@ def test_train_loss_is_the_mean_over_valid_steps(tmp_path):
 def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
     config = write(tmp_path, epochs=4)
     run = tmp_path / "run"
-    assert main(["train", str(config), "--out", str(run), "--stop-after", "2", "--quiet"]) == 0
-    assert main(["train", str(config), "--out", str(run), "--resume", "--quiet"]) == 0
+    cfg = load_config(config)
+    tiny_run.run(cfg, run, stop_after=2)  # a session that stops after 2 of the 4 epochs
+    tiny_run.run(cfg, run, resume=True)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(records[-1])
@@ -182,17 +191,21 @@ def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
     from rnnlab.recipe.run import RecipeOptions, run_recipe_command
     from rnnlab.search.study import SearchOptions, run_search
 
-    config = write(tmp_path, epochs=2, after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\n'
-                                            '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
+    np.savez(tmp_path / "test.npz", **tags(n=16, seed=1))
+    config = write(tmp_path, epochs=2, data=f'test_path = "{tmp_path / "test.npz"}"',
+                   after='[search]\nfolds = 2\ntrials = 4\nsampler = "random"\n'
+                         '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
     outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)
-    assert len([t for t in outcome.study.get_trials() if t.value is not None]) == 2
+    trials = [t for t in outcome.study.get_trials() if t.value is not None]
+    assert len(trials) == 4 and len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
     final = json.loads((tmp_path / "s" / "final.json").read_text())
-    assert set(final["test"] or final["train_eval"]) >= {"acc", "loss"}
+    assert set(final["test"]) == {"acc", "loss"} and 0.0 <= final["test"]["acc"] <= 1.0
     rec = run_recipe_command(RecipeOptions(config=str(config), seeds=2, steps="zoneout", out=str(tmp_path / "r")),
                              log=None)
     record = json.loads((tmp_path / "r" / "recipe.json").read_text())
     assert record["finished"] and len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
-    assert rec.tests["final"] is not None
+    assert rec.tests["final"]["test"] is not None
+    assert "test per-step accuracy" in (tmp_path / "r" / "recipe.md").read_text()
 
 
 def test_init_per_step_template_trains_on_the_generated_set(tmp_path):

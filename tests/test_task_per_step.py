@@ -16,16 +16,23 @@ import torch
 from rnnlab.cli import main
 from rnnlab.config import (
     _PER_STEP_EDITS,
+    _PER_STEP_VALUES,
     TEMPLATE,
     ModelConfig,
-    init_template,
     load_config,
     parse_config,
+    template_for,
 )
 from rnnlab.data import load_data
-from rnnlab.data.synthetic import delayed_copy, majority_step_accuracy
+from rnnlab.data.synthetic import adding_problem, delayed_copy, majority_step_accuracy
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.task import PAD_LABEL, PER_STEP_CLASSIFICATION, task_for
+from rnnlab.task import (
+    PAD_LABEL,
+    PER_STEP_CLASSIFICATION,
+    PER_STEP_REGRESSION,
+    TargetScale,
+    task_for,
+)
 from rnnlab.train.model import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -211,8 +218,11 @@ def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
 def test_init_per_step_template_trains_on_the_generated_set(tmp_path):
     for old, _ in _PER_STEP_EDITS:  # every edit still finds its text in the classification template
         assert old in TEMPLATE, old
+    labels = template_for("per-step-classification")
+    for old, _ in _PER_STEP_VALUES:
+        assert old in labels, old
     path = tmp_path / "t.toml"
-    assert main(["init", str(path), "--task", "per-step"]) == 0
+    assert main(["init", str(path), "--task", "per-step-classification"]) == 0
     cfg = parse_config(path.read_text())
     assert task_for(cfg) is PER_STEP_CLASSIFICATION and cfg.data.dataset == "delayed_copy"
     # The template as written, on a small budget: it trains, and beats the memoryless baseline.
@@ -225,7 +235,7 @@ def test_init_per_step_template_trains_on_the_generated_set(tmp_path):
     assert d.test is not None
     base = majority_step_accuracy(d.test.y, d.test.lengths, d.train.y, d.train.lengths)
     assert summary["test"]["acc"] > base + 0.05, (summary["test"], base)
-    assert init_template() == TEMPLATE
+    assert template_for() == TEMPLATE
 
 
 def test_the_generated_set_is_fixed_and_its_padding_is_never_a_class():
@@ -299,8 +309,10 @@ def test_padding_may_hold_anything(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("dataset", "task", "expected"), [
-    ("UnitTest", "[task]\nper_step = true", ("'UnitTest'", "a class label per sequence", "delayed_copy")),
+    ("UnitTest", "[task]\nper_step = true", ("'UnitTest'", "holds class labels", "per_step = false")),
     ("delayed_copy", "", ("'delayed_copy'", "a label at every step", "per_step = true")),
+    ("adding_problem", "[task]\nper_step = true", ("'adding_problem'", "values at every step", "kind = 'regression'")),
+    ("Covid3Month", '[task]\nkind = "regression"\nper_step = true', ("'Covid3Month'", "per_step = false")),
 ])
 def test_a_bundled_set_of_the_other_kind_is_refused(dataset, task, expected, tmp_path, capsys):
     from test_bad_inputs import one_line_error
@@ -315,6 +327,95 @@ def test_a_csv_and_a_bad_init_task_are_refused(tmp_path, capsys):
     precise_error("per-step csv", lambda p: load_data(
         parse_config(f'[task]\nper_step = true\n[data]\npath = "{tmp_path / "d.csv"}"').data, seed=0,
         task=PER_STEP_CLASSIFICATION), DataError, ("d.csv", ".npz", "a .csv row holds one label"), tmp_path)
-    one_line_error(["init", str(tmp_path / "x.toml"), "--task", "perstep"], capsys,
-                   ("--task", "'per-step'", "got 'perstep'"))
+    one_line_error(["init", str(tmp_path / "x.toml"), "--task", "per-step-regresion"], capsys,
+                   ("--task", "did you mean 'per-step-regression'", "got 'per-step-regresion'"))
     assert not (tmp_path / "x.toml").exists()
+
+
+# ------------------------------------------------------------------------------ values at every step
+
+
+def values(n: int = 48, steps: int = 10, seed: int = 0, k: int = 1) -> dict[str, np.ndarray]:
+    """A tiny per-step regression set: y_t = 3 x_t + 1 (each of K targets), ragged lengths."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, steps, 1))
+    lengths = rng.integers(steps // 2, steps + 1, size=n)
+    y = np.repeat(3.0 * X + 1.0, k, axis=2)
+    return {"X": X, "y": y if k > 1 else y[:, :, 0], "lengths": lengths}
+
+
+def test_per_step_values_ignore_padded_steps_and_scale_on_valid_steps():
+    torch.manual_seed(0)
+    out = torch.randn(2, 6, 1)
+    y = torch.full((2, 6, 1), float("nan"))
+    y[0, :4], y[1, :2] = torch.randn(4, 1), torch.randn(2, 1)
+    garbage = out.clone()
+    garbage[0, 4:], garbage[1, 2:] = 1e6, -1e6  # what the model says past each length never counts
+    valid = ~y.isnan()[..., 0]
+    expected = torch.nn.functional.mse_loss(out[valid], y[valid])
+    loss = PER_STEP_REGRESSION.loss_fn()
+    assert torch.allclose(loss(out, y), expected) and torch.allclose(loss(garbage, y), expected)
+    scale = TargetScale(np.array([0.0]), np.array([2.0]))
+    a, b = PER_STEP_REGRESSION.tally(scale), PER_STEP_REGRESSION.tally(scale)
+    a.add(garbage, y)
+    b.add(out[:1, :4], y[:1, :4])
+    b.add(out[1:, :2], y[1:, :2])
+    assert a.n == b.n == 6 and a.result() == pytest.approx(b.result())
+    assert a.result()["rmse"] == pytest.approx(2.0 * float(expected) ** 0.5, rel=1e-5)  # in the data's units
+    # the standardization is fitted on valid steps only: padding (NaN) never shifts it
+    fitted = TargetScale.fit(np.where(np.isnan(y.numpy()), np.nan, y.numpy()))
+    assert fitted.mean[0] == pytest.approx(float(y[valid].mean()), rel=1e-5)
+
+
+def test_per_step_regression_end_to_end(tmp_path, capsys):
+    """A linear target at every step is learnt (R² -> 1), metrics in the data's units, the test
+    file read with the training file's K."""
+    np.savez(tmp_path / "test.npz", **values(n=16, seed=1))
+    config = write(tmp_path, epochs=40, arrays=values(), data=f'test_path = "{tmp_path / "test.npz"}"')
+    config.write_text(config.read_text().replace("per_step = true", 'kind = "regression"\nper_step = true'))
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "train per-step rmse" in out and "test per-step rmse" in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["test"]) == {"loss", "rmse", "mae", "r2"}
+    assert summary["train_eval"]["r2"] > 0.95 and summary["test"]["r2"] > 0.9, summary
+    # RMSE in the data's units: y has std 3 here, so an R² of r leaves an RMSE near 3 sqrt(1 - r)
+    assert summary["test"]["rmse"] == pytest.approx(3 * (1 - summary["test"]["r2"]) ** 0.5, rel=0.3)
+    assert main(["report", str(tmp_path / "run")]) == 0
+
+
+def test_the_adding_problem_and_its_baseline():
+    X, y, lengths = adding_problem(4000, 50, seed=0)
+    assert (X[:, :, 1].sum(1) == 2).all() and (X[:, :25, 1].sum(1) == 1).all()
+    assert np.allclose(y[:, -1, 0], (X[:, :, 0] * X[:, :, 1]).sum(1))
+    assert np.mean((y[:, -1, 0] - 1.0) ** 2) == pytest.approx(1 / 6, rel=0.05)  # the classic 0.167 baseline
+    d = load_data(parse_config('[task]\nkind = "regression"\nper_step = true\n[data]\ndataset = "adding_problem"').data,
+                  seed=0, task=PER_STEP_REGRESSION)
+    assert d.train.y.shape[1:] == (100, 1) and d.train.scale is not None
+
+
+def _values_nan_in_valid() -> dict[str, np.ndarray]:
+    d = values(n=8, steps=6)
+    d["y"][3, 1] = np.nan
+    return d
+
+
+BAD_VALUES = [
+    ("NaN in a valid step", _values_nan_in_valid, None, ("d.npz", "1 value(s) NaN or inf", "[3, 1]")),
+    ("shorter y", lambda: {**values(n=8, steps=6), "y": values(n=8, steps=6)["y"][:, :5]}, None,
+     ("d.npz", "y has 5 steps, X has 6", "[8, 6] or [8, 6, K]", "[8, 5]")),
+    ("class labels", lambda: {**values(n=8, steps=6), "y": np.tile(np.arange(6) % 2, (8, 1))}, None,
+     ("d.npz", "looks like class labels", 'kind = "classification"')),
+    ("test file with another K", lambda: values(n=8, steps=6), lambda: values(n=8, steps=6, k=2),
+     ("t.npz", "expected 1 value(s) per step", "got 2")),
+]
+
+
+@pytest.mark.parametrize(("case", "train", "test", "expected"), BAD_VALUES, ids=[c[0] for c in BAD_VALUES])
+def test_bad_per_step_values_are_one_line_errors(case, train, test, expected, tmp_path, capsys):
+    from test_bad_inputs import one_line_error
+
+    argv = _bad(tmp_path, train(), test() if test else None, task='[task]\nkind = "regression"\nper_step = true')
+    one_line_error(argv, capsys, expected)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -419,3 +419,24 @@ def test_bad_per_step_values_are_one_line_errors(case, train, test, expected, tm
     argv = _bad(tmp_path, train(), test() if test else None, task='[task]\nkind = "regression"\nper_step = true')
     one_line_error(argv, capsys, expected)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------------------------ fit findings
+
+
+def test_fit_findings_speak_per_step_and_count_sequences_for_the_noise():
+    from rnnlab.doctor import fit_findings
+
+    cfg = parse_config('[task]\nper_step = true\n[data]\ndataset = "delayed_copy"\n[training]\nepochs = 2')
+    records = [{"epoch": 1, "step": 4, "train_loss": 1.5, "train_acc": 0.3},
+               {"epoch": 2, "step": 8, "train_loss": 1.4, "train_acc": 0.35}]
+    under = fit_findings(records, {"acc": 0.35, "loss": 1.4}, cfg)
+    assert [f.check for f in under] == ["underfit"]
+    assert "per-step accuracy" in under[0].title + under[0].message
+    fitted = [{"epoch": 1, "step": 900, "train_loss": 0.01, "train_acc": 1.0, "val_loss": 2.0, "val_acc": 0.6}]
+    over = fit_findings(fitted, {"acc": 1.0, "loss": 0.01}, cfg, n_val=40)
+    assert [f.check for f in over] == ["overfit"]
+    # the noise of 40 validation sequences, however many steps they hold
+    assert over[0].numbers["n_val"] == 40
+    assert over[0].numbers["noise_2se"] == pytest.approx(2 * (0.6 * 0.4 / 40) ** 0.5)
+    assert "per-step accuracy" in over[0].title + over[0].message

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-tasks-per-step bench-overhead install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,12 @@ bench-search: $(STAMP)
 # of 1 thread; writes docs/recipe.md (long: about an hour on 2 cores).
 bench-recipe: $(STAMP)
 	$(BIN)/python benchmarks/bench_recipe.py
+
+# Per-step targets on the `rnnlab init --task per-step-*` templates (adding problem T = 200 and
+# 400, denoising GunPoint at two noise levels, delayed_copy), 3 seeds, each against a baseline
+# measured in the same run; appends to docs/tasks_per_step_runs.jsonl (long: hours on 2 cores).
+bench-tasks-per-step: $(STAMP)
+	$(BIN)/python benchmarks/bench_tasks_per_step.py
 
 # What a run costs besides its training (a tiny run against a bare PyTorch loop; recipe and search
 # of tiny runs; training next to a busy process); writes docs/overhead.md. A part alone:

@@ -191,6 +191,10 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "val_acc" in page
+    from test_report import _chromium  # the report in a real browser: every figure loads
+
+    dom = _chromium(["--dump-dom", (run / "report.html").resolve().as_uri()], tmp_path)
+    assert dom.returncode == 0 and 'data-broken-images="0"' in dom.stdout, dom.stderr[-2000:]
     assert main(["doctor", str(config), "--steps", "2"]) == 0
 
 
@@ -236,6 +240,9 @@ def test_init_per_step_template_trains_on_the_generated_set(tmp_path):
     base = majority_step_accuracy(d.test.y, d.test.lengths, d.train.y, d.train.lengths)
     assert summary["test"]["acc"] > base + 0.05, (summary["test"], base)
     assert template_for() == TEMPLATE
+    values = parse_config(template_for("per-step-regression"))  # values in the input's units: no per-series scaling
+    assert task_for(values) is PER_STEP_REGRESSION and values.data.dataset == "adding_problem"
+    assert (values.data.normalize, values.data.series_scale) == ("per_channel", False)
 
 
 def test_the_generated_set_is_fixed_and_its_padding_is_never_a_class():

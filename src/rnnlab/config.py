@@ -1105,6 +1105,12 @@ _PER_STEP_VALUES = (
      'dataset = "adding_problem"\n'),
     ("y [N, T] (a label per step)", "y [N, T] or [N, T, K] (values per step)"),
     ("y [N, T] (rnnlab init --task per-step-classification)", "y [N, T] (rnnlab init --task per-step-regression)"),
+    # Values per step are in the input's units (a sum of inputs, a clean copy of the input):
+    # each series' own scaling would hide them.
+    ('normalize = "per_series"        # each series to mean 0, std 1 | "per_channel" (fitted on the training part) | "none"',
+     'normalize = "per_channel"       # fitted on the training part | "per_series": each series to mean 0, std 1 | "none"'),
+    ("series_scale = true             # per_series: each series' level and scale join the input as channels",
+     "series_scale = false            # per_series: each series' level and scale join the input as channels"),
 )
 
 

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead bench-tasks install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench-search: $(STAMP)
 bench-recipe: $(STAMP)
 	$(BIN)/python benchmarks/bench_recipe.py
 
+# Per-step targets on the `rnnlab init --task per-step-*` templates (adding problem T = 200 and
+# 400, denoising GunPoint at two noise levels, delayed_copy), 3 seeds, each against a baseline
+# measured in the same run; appends to docs/tasks_per_step_runs.jsonl (long: hours on 2 cores).
+bench-tasks-per-step: $(STAMP)
+	$(BIN)/python benchmarks/bench_tasks_per_step.py
+
 # What a run costs besides its training (a tiny run against a bare PyTorch loop; recipe and search
 # of tiny runs; training next to a busy process); writes docs/overhead.md. A part alone:
 # `$(BIN)/python benchmarks/bench_overhead.py --part tiny` (tiny | many | busy).
@@ -69,9 +75,11 @@ bench-overhead: $(STAMP)
 
 # Regression on the bundled Covid3Month and CardanoSentiment: the `rnnlab init --task regression`
 # template (only the data set changed) against the training mean and aeon's MiniRocketRegressor,
-# 3 seeds; writes docs/tasks.md's table. A quick run: `... bench_tasks.py --steps 500`.
+# 3 seeds; writes docs/tasks.md's table (a quick run: `... bench_tasks.py --steps 500`); then the
+# per-step part (bench-tasks-per-step, below).
 bench-tasks: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks.py
+	$(BIN)/python benchmarks/bench_tasks_per_step.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

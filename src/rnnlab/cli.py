@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -64,6 +65,8 @@ the steps (see docs/regularization.md, section 10):
   rnnlab init                    # writes rnnlab.toml
   rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
   rnnlab init covid.toml --task regression           # values per sequence (Covid3Month)
+  rnnlab init tags.toml --task per-step-classification   # a label at every step (delayed_copy)
+  rnnlab init adding.toml --task per-step-regression     # values at every step (adding_problem)
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -157,9 +160,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     task = task_for(config)
     seed_everything(config.training.seed)
     data = load_data(config.data, seed=config.training.seed, task=task)
-    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y))
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
+                        task.per_step)
     optimizer = build_optimizer(model, config.training)
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task)
     if data.train.X.shape[1] > config.tracking.inspect_steps:
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              "steps of each series (tracking.inspect_steps)")
@@ -303,10 +307,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from rnnlab.config import template_for
     from rnnlab.rundir import atomic_write_text
 
+    text = template_for(args.task)
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    text = template_for(args.task)
     if args.dataset is not None:
         from rnnlab._checks import did_you_mean
         from rnnlab.data.bundled import bundled_names, bundled_task
@@ -320,8 +324,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             raise DataError(f"--dataset: {args.dataset!r} is a {bundled_task(args.dataset)} data set, expected one "
                             f"for --task {args.task} (see the task column of `rnnlab datasets`)")
         # The template's one dataset line; name and output.dir follow it when left unset.
-        default = "Covid3Month" if args.task == "regression" else "GunPoint"
-        text = text.replace(f'\ndataset = "{default}"\n', f'\ndataset = "{args.dataset}"\n', 1)
+        text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{args.dataset}"\n', text, count=1)
     atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
     return 0
@@ -444,9 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.add_argument("--dataset", default=None,
-                   help="the bundled data set to train on (default GunPoint; Covid3Month with --task regression)")
-    p.add_argument("--task", default="classification", choices=["classification", "regression"],
-                   help="what the template learns: a class label per sequence (default) or values per sequence")
+                   help="the bundled data set to train on (default GunPoint; the task's own with --task)")
+    p.add_argument("--task", default="classification",
+                   help="what the template learns: classification (a label per sequence, the default), regression "
+                        "(values per sequence), per-step-classification (a label at every step) or "
+                        "per-step-regression (values at every step)")
     p.set_defaults(func=cmd_init)
     return parser
 

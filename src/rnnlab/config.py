@@ -668,6 +668,9 @@ class Config(_Section):
         if self.data.target_column is not None and task.kind != "regression":
             raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
                              "from data.label_column (or set [task] kind = \"regression\")")
+        problem = task.model_problem(self.model)
+        if problem is not None:
+            raise ValueError(problem)
         problem = task.check_validation_metric("training.early_stopping.monitor", self.training.early_stopping.monitor)
         if problem is None and self.search is not None:
             if self.search.metric is None:  # the task's score, written out so records name it
@@ -1025,30 +1028,90 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
-def template_for(kind: str = "classification") -> str:
-    """The text ``rnnlab init`` writes for a task kind: :data:`TEMPLATE`, whose model and
-    training suit both tasks, with the task's data set and metrics for a regression run.
+def template_for(task: str = "classification") -> str:
+    """The text ``rnnlab init --task TASK`` writes (TASK a :attr:`rnnlab.task.Task.name`):
+    :data:`TEMPLATE`, whose model and training suit every task, with the task's data set and
+    metrics; per step, a front-end that keeps the length and a head that pools nothing.
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
+    >>> c = parse_config(template_for("per-step-classification"))
+    >>> c.task.per_step, c.data.dataset, c.model.head.pooling, [b.pool for b in c.model.frontend.conv_blocks]
+    (True, 'delayed_copy', 'last', [1, 1, 1])
     """
-    if kind == "classification":
-        return TEMPLATE
-    if kind != "regression":
-        raise ConfigError(f"task: expected 'classification' or 'regression', got {kind!r}")
+    from rnnlab.task import TASKS
+
+    if task not in TASKS:
+        from rnnlab._checks import did_you_mean
+
+        raise ConfigError(f"--task: expected one of {list(TASKS)}, got {task!r}{did_you_mean(task, list(TASKS))}")
+    kind, per_step = TASKS[task].kind, TASKS[task].per_step
     text = TEMPLATE
-    for old, new in (
-        ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
-         '(rnnlab init --task regression)',
-         'kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"'),
-        ('\ndataset = "GunPoint"\n', '\ndataset = "Covid3Month"\n'),
-        ("y [N] (labels)", "y [N] or [N, K] (float target values)"),
-        ('# label_column = "label"        # .csv only',
-         '# target_column = "target"      # .csv only: the column of the values (a list: K values)'),
-        ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_r2"),
-    ):
+    edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
+    edits += _REGRESSION_EDITS if kind == "regression" else ()
+    for old, new in edits:
         text = text.replace(old, new, 1)
     return text
+
+
+_REGRESSION_EDITS = (
+    ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
+     '(rnnlab init --task regression)',
+     'kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"'),
+    ('\ndataset = "GunPoint"\n', '\ndataset = "Covid3Month"\n'),
+    ("y [N] (labels)", "y [N] or [N, K] (float target values)"),
+    ('# label_column = "label"        # .csv only',
+     '# target_column = "target"      # .csv only: the column of the values (a list: K values)'),
+    ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_r2"),
+)
+
+#: What a per-step template changes in :data:`TEMPLATE`: the task, a data set with a label at
+#: every step, a front-end that keeps the length (no pooling), and a head without pooling.
+_PER_STEP_EDITS = (
+    ("\n\n[data]\n", "\nper_step = true                 # a target at every step: y [N, T] "
+                    "(rnnlab init --task per-step-classification)\n\n[data]\n"),
+    ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
+     '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
+     'dataset = "GunPoint"\n',
+     "# A bundled data set with a label at every step (generated: the symbol 5 steps back).\n"
+     'dataset = "delayed_copy"\n'),
+    ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
+     "#   .csv with one sequence per row: a label column plus one column per time step\n",
+     "#   .npz with X [N, T, C] (float), y [N, T] (a label per step), optional lengths [N]\n"
+     "#   (targets past a sequence's length are padding: never scored)\n"),
+    ('# label_column = "label"        # .csv only\n', ""),
+    ("val_fraction = 0.2              # held out from the training split, stratified\n",
+     "val_fraction = 0.2              # sequences held out from the training split (seeded)\n"),
+    ("# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long\n"
+     "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"
+     "#   [model.frontend]\n#   channels = 32\n#   kernel_size = 5\n#   stride = 2\n",
+     "# fully convolutional front-ends of LSTM-FCN: they find local shapes. Per step, every block keeps\n"
+     "# the length (stride 1, pool 1, an odd kernel_size), so that each output lines up with its target.\n"),
+    ("pool = 2                        # max-pool over 2 steps: half the length\n", ""),
+    ('norm = "batch"\npool = 2\n', 'norm = "batch"\n'),
+    ("# stride = 1                    # per block; activation", "# per block: activation"),
+    ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "none"\n',
+     "# per step the head reads every step's output: nothing is pooled\n"),
+    ("stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n",
+     "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps (targets cut with them)\n"),
+)
+
+#: Per-step values: the generated adding problem (applied before :data:`_REGRESSION_EDITS`).
+_PER_STEP_VALUES = (
+    ("# A bundled data set with a label at every step (generated: the symbol 5 steps back).\n"
+     'dataset = "delayed_copy"\n',
+     "# A bundled data set with values at every step (generated: the adding problem's running sum).\n"
+     'dataset = "adding_problem"\n'),
+    ("y [N, T] (a label per step)", "y [N, T] or [N, T, K] (values per step)"),
+    ("y [N, T] (rnnlab init --task per-step-classification)", "y [N, T] (rnnlab init --task per-step-regression)"),
+    # Values per step are in the input's units (a sum of inputs, a clean copy of the input):
+    # each series' own scaling would hide them.
+    ('normalize = "per_series"        # each series to mean 0, std 1 | "per_channel" (fitted on the training part) | "none"',
+     'normalize = "per_channel"       # fitted on the training part | "per_series": each series to mean 0, std 1 | "none"'),
+    ("series_scale = true             # per_series: each series' level and scale join the input as channels",
+     "series_scale = false            # per_series: each series' level and scale join the input as channels"),
+)
 
 
 def dump_config(config: Config) -> str:
@@ -1219,3 +1282,4 @@ inspect_steps = 4096            # the health checks and grad_through_time look a
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it
 '''
+

@@ -14,6 +14,18 @@ names it; :func:`task_for` builds it (an absent section is classification, as be
   against the training mean (score ``val_rmse``, lower is better); hold-outs and folds
   stratified on quantile bins of the (first) target.
 
+**Per-step targets** (``[task] per_step = true``): a target at every step, ``y`` [N, T] class
+labels or [N, T] / [N, T, K] values. Steps past a sequence's end are padding, marked in the
+targets themselves (:data:`PAD_LABEL` for a label, NaN for values), so a batch of targets
+carries its own mask. The model's head reads every step (:meth:`Task.model_problem` says which
+model settings cannot, and the config refuses them); the loss and the metrics are over the valid
+steps only (:meth:`Task.pairs`), each valid step counting once whatever the padding (per-step
+accuracy; RMSE, MAE and R² over every valid step, R² against the training steps' mean);
+``training.stateful_window`` cuts the targets with their windows (:meth:`Task.window`).
+Hold-outs and folds are plain seeded random draws of sequences (a sequence of targets is no
+single stratum), and the noise the fit findings and the recipe allow for counts sequences, not
+steps: the steps of one sequence are not independent.
+
 Example:
     >>> from rnnlab.config import parse_config
     >>> task = task_for(parse_config('[data]\\ndataset = "GunPoint"'))
@@ -70,6 +82,10 @@ class Metric:
 
 LOSS = Metric("loss", False, "loss")
 
+#: The class label of a step past a sequence's end (per-step targets): never a class, skipped by
+#: the loss and the metrics (torch's default ``ignore_index``). Per-step values mark it with NaN.
+PAD_LABEL = -100
+
 
 @dataclass(frozen=True)
 class Task:
@@ -84,6 +100,16 @@ class Task:
     per_step: bool
     metrics: tuple[Metric, ...]
     score_metric: str
+
+    @property
+    def name(self) -> str:
+        """The task's name in ``rnnlab init --task`` and ``rnnlab datasets``: the kind, prefixed
+        ``per-step-`` for per-step targets.
+
+        >>> PER_STEP_REGRESSION.name
+        'per-step-regression'
+        """
+        return f"per-step-{self.kind}" if self.per_step else self.kind
 
     # ---------------------------------------------------------------- metrics and direction
 
@@ -152,17 +178,91 @@ class Task:
         """The model's output width: one logit per class, or one output per target value
         (``y`` the training targets)."""
         if self.kind == "regression":
-            return int(y.shape[1])
+            return int(y.shape[-1])  # [N, K], per step [N, T, K]
         return len(classes)
 
     def loss_fn(self, label_smoothing: float = 0.0) -> Any:
         """The training loss (a ``torch.nn`` module called as ``loss(outputs, targets)``):
-        cross-entropy (with ``label_smoothing``), or the mean squared error of standardized values."""
+        cross-entropy (with ``label_smoothing``), or the mean squared error of standardized values;
+        per step, the mean over the valid steps of the batch (:class:`PerStepLoss`)."""
         from torch import nn
 
+        loss = nn.MSELoss() if self.kind == "regression" else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        return PerStepLoss(self, loss) if self.per_step else loss
+
+    def valid(self, y: Any) -> Any:
+        """Which steps of per-step targets ``y`` (a tensor [B, T] of labels or [B, T, K] of
+        values) are inside their sequence: [B, T] booleans.
+
+        >>> import torch
+        >>> PER_STEP_REGRESSION.valid(torch.tensor([[[0.5], [float("nan")]]])).tolist()
+        [[True, False]]
+        """
         if self.kind == "regression":
-            return nn.MSELoss()
-        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            return ~y.isnan().any(-1)
+        return y != PAD_LABEL
+
+    def pairs(self, outputs: Any, y: Any) -> tuple[Any, Any]:
+        """The (outputs, targets) the loss and metrics compare: per sequence, as given; per step,
+        the valid steps of every sequence, flattened (outputs ``[B, T', W]`` and targets
+        ``[B, T]`` or ``[B, T, K]``; the targets' steps past ``T'`` are the batch's padding, cut
+        to ``T'``).
+
+        >>> import torch
+        >>> out, y = PER_STEP_CLASSIFICATION.pairs(torch.zeros(2, 3, 4), torch.tensor([[1, 2, -100], [3, -100, -100]]))
+        >>> out.shape, y.tolist()
+        (torch.Size([3, 4]), [1, 2, 3])
+        """
+        if not self.per_step:
+            return outputs, y
+        steps = outputs.shape[1]
+        if y.shape[1] > steps and bool(self.valid(y[:, steps:]).any()):
+            raise ValueError(f"per-step outputs cover {steps} steps, the targets hold valid steps up to "
+                             f"{y.shape[1]}: the model must give an output at every step of its input")
+        y = y[:, :steps]
+        valid = self.valid(y)
+        return outputs[valid], y[valid]
+
+    def window(self, y: Any, start: int, stop: int) -> Any:
+        """The targets of steps ``start:stop`` of a batch (``training.stateful_window``): per
+        step, those steps' targets; per sequence, the sequence's target, which every window
+        learns.
+
+        >>> import torch
+        >>> PER_STEP_CLASSIFICATION.window(torch.tensor([[0, 1, 2, 3]]), 2, 4).tolist()
+        [[2, 3]]
+        """
+        return y[:, start:stop] if self.per_step else y
+
+    def model_problem(self, model: Any) -> str | None:
+        """What in a ``[model]`` section (:class:`rnnlab.config.ModelConfig`) this task cannot
+        train, in one line, or None. Per step the head reads each step's output: the pooling
+        settings have nothing to pool, and a front-end must keep every step (stride 1, pool 1
+        and an odd kernel, which its ``kernel_size // 2`` padding keeps at the input's length):
+        a shortened sequence would no longer line up with its targets.
+
+        >>> from rnnlab.config import ModelConfig
+        >>> PER_STEP_CLASSIFICATION.model_problem(ModelConfig(head={"pooling": "mean"}))
+        "'model.head.pooling' = 'mean': per-step targets ([task] per_step = true) put the head on every step's output, there is nothing to pool; remove the key"
+        """
+        if not self.per_step:
+            return None
+        why = "per-step targets ([task] per_step = true)"
+        if model.head.pooling != "last":
+            return (f"'model.head.pooling' = {model.head.pooling!r}: {why} put the head on every step's output, "
+                    "there is nothing to pool; remove the key")
+        if model.head.frontend_pooling != "none":
+            return (f"'model.head.frontend_pooling' = {model.head.frontend_pooling!r}: {why} put the head on every "
+                    "step's output, there is nothing to pool; remove the key")
+        for i, b in enumerate(model.frontend.conv_blocks if model.frontend is not None else []):
+            for key, value, keeps in (("stride", b.stride, b.stride == 1), ("pool", b.pool, b.pool == 1),
+                                      ("kernel_size", b.kernel_size, b.kernel_size % 2 == 1)):
+                if not keeps:
+                    expected = "an odd kernel_size" if key == "kernel_size" else f"{key} = 1"
+                    return (f"'model.frontend.blocks[{i}].{key}' = {value}: {why} need the front-end to keep every "
+                            f"step (expected {expected}), a block that changes the sequence's length would no "
+                            "longer line up with the targets")
+        return None
 
     def tally(self, scale: TargetScale | None = None) -> Tally | RegressionTally:
         """A fresh accumulator of this task's loss and metrics over batches (``scale``: the
@@ -170,7 +270,7 @@ class Task:
         if self.kind == "regression":
             if scale is None:
                 raise ValueError("a regression tally needs the targets' scale (TargetScale)")
-            return RegressionTally(scale)
+            return RegressionTally(scale, self)
         return Tally(self)
 
     def strata(self, y: np.ndarray) -> np.ndarray:
@@ -182,7 +282,13 @@ class Task:
         [1, 0, 1]
         >>> REGRESSION.strata(np.arange(20.0)[::-1, None]).tolist()
         [3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+        >>> PER_STEP_CLASSIFICATION.strata(np.array([[1, 0], [0, 0], [1, 1]])).tolist()
+        [0, 0, 0]
+
+        Per step: one group (a seeded random draw of sequences).
         """
+        if self.per_step:
+            return np.zeros(len(y), dtype=np.int64)
         if self.kind != "regression":
             return np.asarray(y)
         values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
@@ -206,12 +312,36 @@ class TargetScale:
 
     @classmethod
     def fit(cls, y: np.ndarray) -> TargetScale:
-        """Mean and standard deviation of each target over the sequences of ``y`` [N, K]."""
-        return cls(y.mean(axis=0), y.std(axis=0))
+        """Mean and standard deviation of each target over the sequences of ``y`` [N, K] (per
+        step, [N, T, K]: over every valid step, NaN marking the padding).
+
+        >>> TargetScale.fit(np.array([[[1.0], [3.0]], [[5.0], [np.nan]]])).mean.tolist()
+        [3.0]
+        """
+        values = y.reshape(-1, y.shape[-1])
+        values = values[~np.isnan(values).any(axis=1)]
+        return cls(values.mean(axis=0), values.std(axis=0))
 
     def apply(self, y: np.ndarray) -> np.ndarray:
-        """``y`` [N, K] standardized, as float32."""
+        """``y`` [N, K] (or [N, T, K]) standardized, as float32 (NaN padding stays NaN)."""
         return ((y - self.mean) / self.std).astype(np.float32)
+
+
+class PerStepLoss:
+    """A per-sequence loss applied to the valid steps of a batch (:meth:`Task.pairs`): the mean
+    over the batch's valid steps, whatever the padding.
+
+    >>> import torch
+    >>> loss = PER_STEP_CLASSIFICATION.loss_fn()
+    >>> round(float(loss(torch.zeros(1, 2, 2), torch.tensor([[0, -100]]))), 4)
+    0.6931
+    """
+
+    def __init__(self, task: Task, loss: Any) -> None:
+        self.task, self.loss = task, loss
+
+    def __call__(self, outputs: Any, y: Any) -> Any:
+        return self.loss(*self.task.pairs(outputs, y))
 
 
 class Tally:
@@ -232,9 +362,11 @@ class Tally:
         self.correct = 0
 
     def add(self, outputs: Any, y: Any) -> None:
-        """Add one batch: ``outputs`` the model's [B, classes], ``y`` the [B] class indices."""
+        """Add one batch: ``outputs`` the model's [B, classes], ``y`` the [B] class indices (per
+        step: [B, T, classes] and [B, T], each valid step one item)."""
         import torch.nn.functional as F
 
+        outputs, y = self.task.pairs(outputs, y)
         self.loss_sum += float(F.cross_entropy(outputs, y, reduction="sum"))
         self.correct += int((outputs.argmax(1) == y).sum())
         self.n += len(y)
@@ -259,9 +391,10 @@ class RegressionTally:
     {'loss': 0.125, 'rmse': 0.7071, 'mae': 0.5, 'r2': 0.875}
     """
 
-    def __init__(self, scale: TargetScale) -> None:
+    def __init__(self, scale: TargetScale, task: Task | None = None) -> None:
         import torch
 
+        self.task = task if task is not None else REGRESSION
         self.std = torch.as_tensor(scale.std, dtype=torch.float64)
         self.n = 0
         self.values = 0
@@ -271,7 +404,9 @@ class RegressionTally:
         self.sst = 0.0  # squared deviation from the training mean, standardized units
 
     def add(self, outputs: Any, y: Any) -> None:
-        """Add one batch: ``outputs`` and ``y`` [B, K] standardized values."""
+        """Add one batch: ``outputs`` and ``y`` [B, K] standardized values (per step [B, T, K],
+        each valid step one item)."""
+        outputs, y = self.task.pairs(outputs, y)
         err = outputs.detach().double() - y.double()
         units = err * self.std
         self.sse += float((err * err).sum())
@@ -291,21 +426,28 @@ class RegressionTally:
 CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accuracy")), "acc")
 REGRESSION = Task("regression", False, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
                                         Metric("r2", True, "R²")), "rmse")
+PER_STEP_CLASSIFICATION = Task("classification", True, (LOSS, Metric("acc", True, "per-step accuracy")), "acc")
+PER_STEP_REGRESSION = Task("regression", True, (LOSS, Metric("rmse", False, "per-step rmse", False),
+                                                Metric("mae", False, "per-step mae", False),
+                                                Metric("r2", True, "per-step R²")), "rmse")
 
 #: ``[task] kind`` values.
 KINDS = ("classification", "regression")
 
 
 def task_named(kind: str = "classification", per_step: bool = False) -> Task:
-    """The task of a ``[task]`` section; one that this version cannot train raises ``ValueError``.
+    """The task of a ``[task]`` section.
 
     >>> task_named("classification").kind
     'classification'
     """
-    if not per_step:
-        return REGRESSION if kind == "regression" else CLASSIFICATION
-    raise ValueError("'task': per-step targets ([task] per_step = true) are not available yet in this version of "
-                     "rnnlab; expected per_step = false (a target per sequence)")
+    if kind == "regression":
+        return PER_STEP_REGRESSION if per_step else REGRESSION
+    return PER_STEP_CLASSIFICATION if per_step else CLASSIFICATION
+
+
+#: Every task, by :attr:`Task.name`.
+TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION)}
 
 
 def task_for(config: Config) -> Task:

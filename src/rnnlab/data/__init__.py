@@ -179,12 +179,28 @@ def _check_separate(path: str, test_path: str) -> None:
                         "would be measured on training data; give a separate test file, or leave test_path unset")
 
 
+def _user_data(path: str, cfg: DataConfig, where: str, task: Task, train: Sequences | None) -> Sequences:
+    """A user file read as ``task`` reads its targets (``train``: the training file's sequences,
+    which a test file must match)."""
+    if task.per_step:
+        from rnnlab.data.per_step import per_step_sequences
+
+        return per_step_sequences(path, where, task, train)
+    if task.kind == "regression":
+        return _user_targets(path, cfg, where, train.y.shape[1] if train is not None else None)
+    return _user_sequences(path, cfg.label_column, where, train.classes if train is not None else None)
+
+
 def _check_bundled_task(name: str, task: Task) -> None:
-    kind = bundled_task(name)
-    if kind != task.kind:
-        what = "target values (a regression problem)" if kind == "regression" else "class labels"
-        raise DataError(f"data.dataset {name!r}: holds {what}, expected data for [task] kind = {task.kind!r}; "
-                        f"set [task] kind = {kind!r}")
+    held = bundled_task(name)
+    if held != task.name:
+        what = {"regression": "target values (a regression problem)", "classification": "class labels",
+                "per-step-classification": "a label at every step",
+                "per-step-regression": "values at every step"}[held]
+        kind, per_step = held.removeprefix("per-step-"), held.startswith("per-step-")
+        raise DataError(f"data.dataset {name!r}: holds {what}, expected data for [task] kind = {task.kind!r}, "
+                        f"per_step = {str(task.per_step).lower()}; set [task] kind = {kind!r}, "
+                        f"per_step = {str(per_step).lower()}")
 
 
 def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task = CLASSIFICATION) -> DataSplits:
@@ -209,13 +225,11 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     else:
         assert cfg.path is not None
         name = cfg.path
-        train_full = (_user_targets(cfg.path, cfg, "data.path", None) if regression
-                      else _user_sequences(cfg.path, cfg.label_column, "data.path", None))
+        train_full = _user_data(cfg.path, cfg, "data.path", task, None)
         test = None
         if cfg.test_path is not None:
             _check_separate(cfg.path, cfg.test_path)
-            test = (_user_targets(cfg.test_path, cfg, "data.test_path", train_full.y.shape[1]) if regression
-                    else _user_sequences(cfg.test_path, cfg.label_column, "data.test_path", train_full.classes))
+            test = _user_data(cfg.test_path, cfg, "data.test_path", task, train_full)
             if test.X.shape[2] != train_full.X.shape[2]:
                 raise DataError(
                     f"data.test_path ({cfg.test_path}): expected {train_full.X.shape[2]} channels like "
@@ -237,7 +251,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     if fold is not None:
         check_nonempty(len(val), "validation split", f": fold {fold.index + 1} of {fold.k} holds no series")
     elif cfg.val_fraction > 0:
-        singles = not regression and len(np.unique(train_full.y)) == len(train_full)
+        singles = not regression and not task.per_step and len(np.unique(train_full.y)) == len(train_full)
         check_nonempty(len(val), "validation split",
                        f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out"
                        + ("; every class has a single sequence: if y holds values to predict, set [task] kind = "
@@ -249,9 +263,10 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         constant = np.flatnonzero(scale.std == 0)
         if len(constant):
             raise DataError(f"training split: target {int(constant[0])} has the same value "
-                            f"({train.y[0, constant[0]]:g}) for every sequence; expected targets that vary")
-    elif len(np.unique(train.y)) < 2:
-        raise DataError(f"training split: expected at least 2 classes, got {len(np.unique(train.y))}")
+                            f"({scale.mean[constant[0]]:g}) for every {'step' if task.per_step else 'sequence'}; "
+                            "expected targets that vary")
+    elif len(np.unique(train.y[train.y >= 0])) < 2:  # per step, without the padding's PAD_LABEL
+        raise DataError(f"training split: expected at least 2 classes, got {len(np.unique(train.y[train.y >= 0]))}")
     if test is not None:
         check_nonempty(len(test), "test split")
 

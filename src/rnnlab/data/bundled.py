@@ -9,6 +9,8 @@
   is parsed once: then read from the user cache (:func:`cache_dir`), keyed by its content.
 * scikit-learn's 8x8 digits as ``digits_rows`` (8 steps of 8 pixels) and ``digits_pixels``
   (64 steps of 1 pixel); the test split is a fixed stratified 25 %.
+* generated problems with a target at every step (:mod:`rnnlab.data.synthetic`, for
+  ``[task] per_step = true``): ``delayed_copy`` (labels) and ``adding_problem`` (values).
 
 Example:
     >>> "GunPoint" in bundled_names()
@@ -100,16 +102,24 @@ def _aeon_names() -> list[str]:
 
 def bundled_names() -> list[str]:
     """Names accepted by ``data.dataset``: aeon's bundled classification and regression problems,
-    then digits."""
-    return _aeon_names() + list(DIGITS)
+    digits, then the generated per-step problems."""
+    from rnnlab.data.synthetic import GENERATED
+
+    return _aeon_names() + list(DIGITS) + list(GENERATED)
 
 
 def bundled_task(name: str) -> str:
-    """The task kind of a bundled data set: ``"classification"`` or ``"regression"``.
+    """The task of a bundled data set, by name (:attr:`rnnlab.task.Task.name`):
+    ``"classification"``, ``"regression"``, or ``"per-step-classification"`` /
+    ``"per-step-regression"`` for the generated per-step sets.
 
-    >>> bundled_task("GunPoint"), bundled_task("Covid3Month")
-    ('classification', 'regression')
+    >>> bundled_task("GunPoint"), bundled_task("Covid3Month"), bundled_task("adding_problem")
+    ('classification', 'regression', 'per-step-regression')
     """
+    from rnnlab.data.synthetic import GENERATED
+
+    if name in GENERATED:
+        return GENERATED[name].task
     return _aeon_sets(_aeon_data_dir()).get(name, "classification")
 
 
@@ -125,8 +135,8 @@ def describe_bundled() -> list[dict[str, object]]:
             "name": name, "task": task, "train": len(train), "test": len(test),
             "length": f"{lengths.min()}" if lengths.min() == lengths.max() else f"{lengths.min()}-{lengths.max()}",
             "channels": train.X.shape[2],
-            "classes": len(train.classes) if task == "classification" else "-",
-            "targets": train.y.shape[1] if task == "regression" else "-",
+            "classes": len(train.classes) if task.endswith("classification") else "-",
+            "targets": train.y.shape[-1] if task.endswith("regression") else "-",
         })
     return rows
 
@@ -244,10 +254,27 @@ def _load_digits(name: str) -> tuple[Sequences, Sequences]:
             Sequences(X[test], y[test], lengths[test], classes))
 
 
+def _load_generated(name: str) -> tuple[Sequences, Sequences]:
+    """A generated per-step set (:mod:`rnnlab.data.synthetic`), its padding marked as the task
+    marks it: :data:`~rnnlab.task.PAD_LABEL` for labels, NaN for values."""
+    from rnnlab.data.synthetic import GENERATED, generated_splits
+    from rnnlab.task import PAD_LABEL
+
+    classes = list(GENERATED[name].classes)
+    out = []
+    for X, y, lengths in generated_splits(name):
+        valid = np.arange(y.shape[1])[None, :] < lengths[:, None]
+        y = np.where(valid, y, PAD_LABEL) if classes else np.where(valid[:, :, None], y, np.nan)
+        out.append(Sequences(X, y, lengths, classes))
+    return out[0], out[1]
+
+
 def load_bundled(name: str) -> tuple[Sequences, Sequences]:
     """The (train, test) splits of a bundled data set, as published (unnormalised)."""
     if name in DIGITS:
         return _load_digits(name)
+    if bundled_task(name).startswith("per-step-"):
+        return _load_generated(name)
     names = _aeon_names()
     if name not in names:
         if not names and _aeon_data_dir() is None:

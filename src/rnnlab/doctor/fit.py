@@ -67,6 +67,14 @@ class _Terms:
 
     @staticmethod
     def of(task: Task) -> _Terms:
+        if task.per_step:  # the figures are over every valid step; their noise still counts sequences
+            if task.kind == "regression":
+                return _Terms("r2", "training per-step R²", "validation per-step R²", "predict the steps of its own "
+                              "training sequences will not predict new ones", "the values",
+                              " (no better than predicting the training steps' mean)")
+            return _Terms("acc", "training per-step accuracy", "validation per-step accuracy", "label the steps of its "
+                          "own training sequences will not label new ones", "the labels",
+                          " (no training step labelled right)")
         if task.kind == "regression":
             return _Terms("r2", "training R²", "validation R²", "predict its own training targets will not predict "
                           "new ones", "the values", " (no better than predicting the training mean)")
@@ -74,7 +82,9 @@ class _Terms:
                       "not classify new ones", "the classes", " (no training sequence classified right)")
 
     def noise(self, value: float, n_val: int) -> float:
-        """Two standard errors of the validation metric measured on ``n_val`` sequences."""
+        """Two standard errors of the validation metric measured on ``n_val`` sequences (per
+        step too: the steps of one sequence are not independent draws, so the count that sets
+        the noise is the sequences')."""
         if self.metric == "r2":
             return 2 * max(1.0 - value, 1.0 / n_val) * math.sqrt(2.0 / n_val)
         return 2 * math.sqrt(max(value * (1 - value), 1.0 / n_val) / n_val)

@@ -133,13 +133,14 @@ class TrialResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _fold_shape(data: str, kind: str, seed: int, fold: Fold) -> tuple[int, int]:
-    """(training sequences, padded length) of a fold's training part (``kind``: the task's)."""
+def _fold_shape(data: str, kind: str, per_step: bool, seed: int, fold: Fold) -> tuple[int, int]:
+    """(training sequences, padded length) of a fold's training part (``kind``, ``per_step``: the task's)."""
     from rnnlab.config import DataConfig
     from rnnlab.data import load_data
     from rnnlab.task import task_named
 
-    split = load_data(DataConfig.model_validate_json(data), seed=seed, fold=fold, task=task_named(kind)).train
+    split = load_data(DataConfig.model_validate_json(data), seed=seed, fold=fold,
+                      task=task_named(kind, per_step)).train
     return len(split), int(split.X.shape[1])
 
 
@@ -159,7 +160,8 @@ def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
         return [tc.epochs_for(1)] * plan.k
     data = config.data.model_dump_json()
     merge = merges_single_batch(config)
-    return [tc.epochs_for(epoch_steps(*_fold_shape(data, config.task.kind, tc.seed, fold), tc, merge_single=merge))
+    kind, per_step = config.task.kind, config.task.per_step
+    return [tc.epochs_for(epoch_steps(*_fold_shape(data, kind, per_step, tc.seed, fold), tc, merge_single=merge))
             for fold in plan.folds()]
 
 

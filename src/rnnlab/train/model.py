@@ -1,7 +1,7 @@
 """The sequence classifier built from a ``[model]`` config: optional conv-block front-end
 (:mod:`rnnlab.train.frontend`), an rnnlab recurrent layer, and a head over the final state or
 the pooled outputs, optionally joined by the front-end's pooled features (many-to-one, honouring
-lengths).
+lengths); or, for per-step targets, the head on every step's output (many-to-many).
 
 Example:
     >>> import torch
@@ -36,11 +36,20 @@ def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
 
 class SequenceClassifier(nn.Module):
     """Front-end → recurrent layer → pooling → head. ``forward(x [B, T, C], lengths, state)``
-    returns ``(logits [B, classes], final state)``; the state feeds stateful training."""
+    returns ``(logits [B, classes], final state)``; the state feeds stateful training.
+    ``per_step``: the head reads each step's output, ``logits [B, T, classes]`` (the front-end
+    must keep the sequence's length and nothing is pooled: :meth:`rnnlab.task.Task.model_problem`).
 
-    def __init__(self, input_size: int, num_classes: int, cfg: ModelConfig) -> None:
+    >>> from rnnlab.config import ModelConfig
+    >>> m = SequenceClassifier(3, 4, ModelConfig(hidden_size=8), per_step=True)
+    >>> m(torch.randn(2, 5, 3))[0].shape
+    torch.Size([2, 5, 4])
+    """
+
+    def __init__(self, input_size: int, num_classes: int, cfg: ModelConfig, per_step: bool = False) -> None:
         super().__init__()
         self.pooling, self.frontend_pooling = cfg.head.pooling, cfg.head.frontend_pooling
+        self.per_step = per_step
         self.frontend = ConvFrontend(input_size, cfg.frontend) if cfg.frontend is not None else None
         rnn_in = self.frontend.channels if self.frontend is not None else input_size
         self.rnn = build_recurrent(cfg, rnn_in)
@@ -70,6 +79,8 @@ class SequenceClassifier(nn.Module):
         if lengths is not None and bool((lengths == x.shape[1]).all()):
             lengths = None
         out, new_state = self._run_rnn(x, lengths, state)
+        if self.per_step:
+            return self.head(out), new_state
         if self.pooling == "last":
             h_n = new_state[0] if isinstance(new_state, tuple) else new_state
             # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
@@ -99,13 +110,14 @@ def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
     return (x * valid).sum(1) / valid.sum(1).clamp_min(1)
 
 
-def build_model(cfg: ModelConfig, input_size: int, num_classes: int) -> SequenceClassifier:
-    """The classifier for ``input_size`` channels and ``num_classes`` classes (a model too large
-    for the memory available is a ConfigError before anything is allocated)."""
+def build_model(cfg: ModelConfig, input_size: int, num_classes: int, per_step: bool = False) -> SequenceClassifier:
+    """The classifier for ``input_size`` channels and ``num_classes`` classes, with its head on
+    every step when ``per_step`` (a model too large for the memory available is a ConfigError
+    before anything is allocated)."""
     from rnnlab.train.memory import check_memory
 
     check_memory(cfg, input_size, num_classes)
-    return SequenceClassifier(input_size, num_classes, cfg)
+    return SequenceClassifier(input_size, num_classes, cfg, per_step)
 
 
 def detach_state(state: State) -> State:

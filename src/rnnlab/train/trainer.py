@@ -60,7 +60,7 @@ from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
-from rnnlab.task import RegressionTally, Tally, Task, task_for
+from rnnlab.task import CLASSIFICATION, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.checkpoint import (
     RESUME,
@@ -301,7 +301,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config))
     report = diagnose(LogitsOnly(model), batch, task_for(config).loss_fn(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
     _say(log, str(report))
@@ -314,7 +314,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     from rnnlab.introspect import grad_through_time
     from rnnlab.report import write_grad_through_time
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config))
     was_training = model.training
     model.eval()
     try:
@@ -327,16 +327,17 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     return dict(gtt)
 
 
-def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None
+def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None, task: Task = CLASSIFICATION
                  ) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
     """The first ``batch_size`` training sequences as ``(x, y)``, or ``((x, lengths), y)`` when
     their lengths differ, for :class:`LogitsOnly` in the health checks and the gradient through
     time. ``max_steps``: only each sequence's first steps (``tracking.inspect_steps``): both run
     the model under autograd and keep every step's graph, so their time and memory grow with it.
+    ``task``: per-step targets are cut with the steps (:meth:`rnnlab.task.Task.window`).
     """
     X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))))
     if max_steps is not None:
-        X, L = X[:, :max_steps], L.clamp(max=max_steps)
+        X, L, y = X[:, :max_steps], L.clamp(max=max_steps), task.window(y, 0, max_steps)
     x = _trim(X, L)
     return ((x, L) if bool((L != x.shape[1]).any()) else x), y
 
@@ -521,7 +522,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         )
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
-    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y))
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
+                        task.per_step)
     s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
@@ -544,10 +546,11 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     else:
         choice = choose_threads(tc.threads, share=workers)
     if len(choice.candidates) > 1:
-        x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps)
+        x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps, s.task)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
-            twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y))
+            twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y),
+                                 s.task.per_step)
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
                            s.total_steps - s.step)
@@ -666,10 +669,12 @@ class _EpochStats:
 
     def add(self, loss: float, logits: Tensor, y: Tensor, grad_norm: float) -> None:
         self.norms.append(grad_norm)
-        self.loss_sum += loss * len(y)
+        before = self.tally.n
         with torch.no_grad():
             self.tally.add(logits.detach(), y)
-        self.seen += len(y)
+        items = self.tally.n - before  # what the batch's mean loss is over: sequences, or valid steps
+        self.loss_sum += loss * items
+        self.seen += items
 
 
 def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
@@ -685,12 +690,14 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
         # A batch is one window (stateless) or consecutive windows sharing a carried state.
         for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
             set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.total_steps)
+            yw = yb
             if tc.stateful_window:
                 logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
                 state = detach_state(state)
+                yw = s.task.window(yb, start, start + tc.stateful_window)
             else:
                 logits, _ = s.model(xb, lb)
-            loss = s.loss_fn(logits, yb)
+            loss = s.loss_fn(logits, yw)
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loss_value = loss.item()
@@ -708,7 +715,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
                 ) from None
             s.optimizer.step()
             s.step += 1
-            stats.add(loss_value, logits, yb, float(norm))
+            stats.add(loss_value, logits, yw, float(norm))
     return stats
 
 

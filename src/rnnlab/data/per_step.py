@@ -1,0 +1,142 @@
+"""Per-step targets read from a user file (``[task] per_step = true``): a target at every step.
+
+``y`` is [N, T] class labels, or [N, T] / [N, T, K] values (``[task] kind = "regression"``), T
+the steps of ``X`` [N, T, C]. Targets of steps past a sequence's length are padding, read as
+anything and stored as :data:`rnnlab.task.PAD_LABEL` (labels) or NaN (values). Only ``.npz``
+files hold them (a ``.csv`` row has one label). Each failure is one :class:`DataError` naming
+the file.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> from rnnlab.task import PER_STEP_CLASSIFICATION
+    >>> p = os.path.join(tempfile.mkdtemp(), "tags.npz")
+    >>> np.savez(p, X=np.zeros((2, 3, 1)), y=np.array([[0, 1, 1], [1, 0, 9]]), lengths=np.array([3, 2]))
+    >>> s = per_step_sequences(p, "data.path", PER_STEP_CLASSIFICATION, None)
+    >>> s.y.tolist(), s.classes
+    ([[0, 1, 1], [1, 0, -100]], ['0', '1'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.data.bundled import Sequences, encode_labels, label_order
+from rnnlab.data.checks import check_finite
+from rnnlab.data.files import load_file
+from rnnlab.errors import DataError
+from rnnlab.task import PAD_LABEL, Task
+
+_SHOWN = 5
+
+
+def valid_steps(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """[N, steps] booleans: True where a step is inside its sequence.
+
+    >>> valid_steps(np.array([1, 3]), 3).astype(int).tolist()
+    [[1, 0, 0], [1, 1, 1]]
+    """
+    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+
+
+def _first(bad: np.ndarray) -> str:
+    idx = np.argwhere(bad)
+    shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
+    return shown + (f" (first {_SHOWN} of {len(idx)})" if len(idx) > _SHOWN else "")
+
+
+def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray, where: str,
+                       regression: bool = False) -> np.ndarray:
+    """``y`` [N, T] (values: or [N, T, K]) with T the steps of ``X`` [N, T, C], nothing missing in
+    a valid step; returns y (values: as float64 [N, T, K]).
+
+    >>> check_step_targets(np.zeros((2, 4, 1)), np.zeros((2, 3)), np.array([4, 4]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): y has 3 steps, X has 4: expected y of shape [2, 4] (a label at every step of X, [task] per_step = true), got [2, 3]
+    """
+    n, steps = X.shape[0], X.shape[1]
+    shape = f"[{n}, {steps}] or [{n}, {steps}, K] (values" if regression else f"[{n}, {steps}] (a label"
+    expected = f"expected y of shape {shape} at every step of X, [task] per_step = true)"
+    if y is None:
+        raise DataError(f"{where}: targets are missing ({expected})")
+    if y.ndim in (2, 3) and y.shape[0] == n and y.shape[1] != steps:
+        raise DataError(f"{where}: y has {y.shape[1]} steps, X has {steps}: {expected}, got {list(y.shape)}")
+    if y.ndim not in ((2, 3) if regression else (2,)) or y.shape[0] != n:
+        one = " (a target per sequence: set [task] per_step = false)" if y.ndim == 1 and len(y) == n else ""
+        raise DataError(f"{where}: {expected}, got {list(y.shape)}{one}")
+    valid = valid_steps(lengths, steps)
+    if regression:
+        return _step_values(y, valid, where)
+    if y.dtype.kind in "fc":
+        missing, what = ~np.isfinite(y) & valid, "NaN or inf"
+    elif y.dtype.kind in "US":
+        missing, what = (np.char.strip(y.astype(str)) == "") & valid, "empty"
+    else:
+        missing, what = np.zeros_like(valid), ""
+    if missing.any():
+        raise DataError(f"{where}: y has {int(missing.sum())} missing label(s) ({what}) in valid steps at "
+                        f"[sample, step] {_first(missing)}; padding past each sequence's length may hold anything")
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            fractional = (np.mod(y, 1) != 0) & valid
+        if fractional.any():
+            i = [int(v) for v in np.argwhere(fractional)[0]]
+            raise DataError(f"{where}: y holds fractional values ({y[i[0], i[1]]:g} at [sample, step] {i}): expected "
+                            "a class label at every step; for values per step set [task] kind = \"regression\"")
+    return y
+
+
+def _step_values(y: np.ndarray, valid: np.ndarray, where: str) -> np.ndarray:
+    """Per-step regression targets as float64 [N, T, K]: numbers, finite in every valid step."""
+    hint = "; for class labels set [task] kind = \"classification\""
+    if y.dtype.kind not in "fiu":
+        raise DataError(f"{where}: expected numeric values per step ([task] kind = \"regression\"), got dtype "
+                        f"{y.dtype}{hint}")
+    if y.dtype.kind in "iu":
+        distinct = np.unique(y[valid])
+        if len(distinct) <= 10 and valid.sum() > 2 * len(distinct):
+            raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values "
+                            f"{distinct[:_SHOWN].tolist()}: looks like class labels, not values{hint}; store y as "
+                            "floats if these are values")
+    values = y.astype(np.float64).reshape(y.shape[0], y.shape[1], -1)
+    missing = ~np.isfinite(values).all(axis=2) & valid
+    if missing.any():
+        raise DataError(f"{where}: y has {int(missing.sum())} value(s) NaN or inf in valid steps at [sample, step] "
+                        f"{_first(missing)}; padding past each sequence's length may hold anything")
+    return values
+
+
+def per_step_sequences(path: str, where: str, task: Task, train: Sequences | None) -> Sequences:
+    """A per-step ``.npz`` file as :class:`Sequences`: y [N, T] class indices
+    (:data:`~rnnlab.task.PAD_LABEL` past each length), or [N, T, K] values (NaN past each
+    length). ``train``: the training file's sequences, whose classes (or K) a test file must
+    match; None for the training file itself."""
+    if not path.lower().endswith(".npz"):
+        raise DataError(f"{where} ({path}): per-step targets ([task] per_step = true) are read from an .npz file "
+                        "(X [N, T, C], y [N, T], optional lengths [N]); a .csv row holds one label")
+    X, y, lengths = load_file(path)
+    at = f"{where} ({path})"
+    if lengths.shape != (len(X),) or (len(lengths) and (lengths.min() < 1 or lengths.max() > X.shape[1])):
+        raise DataError(f"{at}: expected lengths of shape [{len(X)}] with every length in [1, {X.shape[1]}], "
+                        f"got shape {list(lengths.shape)}, range {lengths.min(initial=0)}..{lengths.max(initial=0)}")
+    regression = task.kind == "regression"
+    y = check_step_targets(X, y, lengths, at, regression)
+    check_finite(X, lengths, at)
+    valid = valid_steps(lengths, X.shape[1])
+    if regression:
+        k = train.y.shape[-1] if train is not None else y.shape[-1]
+        if y.shape[-1] != k:
+            raise DataError(f"{at}: expected {k} value(s) per step like the training file (y [N, T, {k}]), got "
+                            f"{y.shape[-1]} (y {list(y.shape)})")
+        return Sequences(X, np.where(valid[:, :, None], y, np.nan), lengths, [])
+    labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
+    classes = train.classes if train is not None else label_order(labels[valid])
+    if train is None and len(classes) < 2:
+        only = f" (every valid step is {classes[0]!r})" if classes else ""
+        raise DataError(f"{at}: expected labels of at least 2 classes, got {len(classes)}{only}")
+    unknown = sorted({str(v) for v in labels[valid]} - set(classes))
+    if unknown:
+        raise DataError(f"{at}: labels {unknown[:5]} do not occur in the training file (classes {classes})")
+    codes = np.full(y.shape, PAD_LABEL, dtype=np.int64)
+    codes[valid] = encode_labels(labels[valid], classes)
+    return Sequences(X, codes, lengths, classes)

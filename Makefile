@@ -41,8 +41,11 @@ postgres:
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The suite on one pytest-xdist worker per CPU the process may use (affinity, cgroup quota:
+# tests/conftest.py), each worker one torch thread; `worksteal` evens out the long end-to-end
+# tests. One file alone, serially: `$(BIN)/python -m pytest tests/test_x.py` (or add -n auto).
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 # Speed and memory of the layers against torch's modules; writes docs/benchmarks.md.
 bench: $(STAMP)

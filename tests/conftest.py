@@ -2,8 +2,19 @@ import pytest
 import torch
 
 # The tests use small tensors, for which a second thread costs more than it gains (and the CI
-# machine has two cores in all).
+# machine has two cores in all). Under pytest-xdist this runs in every worker process: each
+# worker is one torch thread, the CPUs go to the workers instead.
 torch.set_num_threads(1)
+
+
+@pytest.hookimpl(optionalhook=True)  # (a hook of pytest-xdist: unknown when it is not installed)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` starts one worker per CPU this process may use, counted as rnnlab's runs count
+    them (affinity mask, cgroup quota: a container limited to 2 CPUs on a large host gets 2),
+    where xdist's own count would take every core of the host."""
+    from rnnlab.threads import available_cpus
+
+    return available_cpus()[0]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL cluster for the tests: initdb in a temporary directory, a free port on
 127.0.0.1, run as a non-root user (the server refuses root), stopped and removed afterwards.
+One server per test module that uses it, so each pytest-xdist worker has its own.
 
 `make test` installs Debian's server (package postgresql) when it is missing; without it the
 tests that need a database are skipped with the reason. Never a mock.
@@ -63,13 +64,22 @@ def postgres_url() -> Iterator[str]:
         _as_user(["true"])  # make sure the user exists before chown
         shutil.chown(root, user=USER)
     os.chmod(root, 0o700)
-    data, port = root / "data", _free_port()
+    data = root / "data"
     try:
         subprocess.run(_as_user([str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust",
                                  "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
-        subprocess.run(_as_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
-                                 "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-                                 "start"]), check=True, capture_output=True)
+        # Each pytest-xdist worker starts its own server: a port another process took between
+        # _free_port and the server's bind fails the start, and the next free port is tried.
+        for attempt in range(3):
+            port = _free_port()
+            started = subprocess.run(_as_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
+                                               "-w", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 "
+                                               "-c fsync=off", "start"]), capture_output=True)
+            if started.returncode == 0:
+                break
+            if attempt == 2:
+                log = (root / "log").read_text() if (root / "log").exists() else ""
+                pytest.fail(f"PostgreSQL did not start: {started.stderr.decode()}{log[-2000:]}")
         yield f"postgresql://{USER}@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():

@@ -98,15 +98,15 @@ pruner = "none"
 
 def _search_everywhere(tmp_path: Path, url: str, secrets: tuple[str, ...], capsys, study: str,
                        final: bool = False) -> int:
-    """``rnnlab search`` (with its final run and reports when ``final``) then ``rnnlab study``
-    with ``url``: the password is in no line printed and no file written; returns the search's
-    exit code."""
+    """``rnnlab search`` (with its final run and every report when ``final``; else no trial
+    report, each costing more than the tiny trial) then ``rnnlab study`` with ``url``: the
+    password is in no line printed and no file written; returns the search's exit code."""
     cfg = tmp_path / "c.toml"
     cfg.write_text(SEARCH)
     out = tmp_path / f"s-{study}"
     capsys.readouterr()
     code = main(["search", str(cfg), "--storage", url, "--study", study, "--out", str(out),
-                 *([] if final else ["--no-final"])])
+                 *([] if final else ["--no-final", "--reports", "none"])])
     printed = capsys.readouterr()
     if code == 0:
         assert main(["study", str(out)]) == 1  # the stored URL is masked: it asks for --storage

@@ -22,12 +22,16 @@ PATHS = {
 
 LAYERS_AND_LOOPS = [
     *((cls, impl) for cls in (rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN, rnnlab.IndRNN) for impl in ("fast", "autograd")),
-    (rnnlab.LSTM, "fast, Python steps"),  # the LSTM's step loops without the compiled library
 ]
+#: The LSTM's step loops without the compiled library, on two paths only: every path of the
+#: compiled loops is checked here, and tests/test_fast_loop.py (and test_batch_norm_loops.py)
+#: hold the Python loops equal to them in float64 (1e-12) with dropout, zoneout, layer norm,
+#: lengths, both directions and recurrent batch norm; without the library "fast" is them.
+PYTHON_STEPS = [(rnnlab.LSTM, path, "fast, Python steps") for path in ("plain", "bidirectional+lengths")]
 
 
-@pytest.mark.parametrize("path", list(PATHS))
-@pytest.mark.parametrize("cls, impl", LAYERS_AND_LOOPS)
+@pytest.mark.parametrize("cls, path, impl", [(cls, path, impl) for cls, impl in LAYERS_AND_LOOPS for path in PATHS]
+                         + PYTHON_STEPS)
 def test_gradcheck(cls, path, impl):
     kwargs = dict(PATHS[path])
     m = cls(2, 3, **kwargs).double().train()

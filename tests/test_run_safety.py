@@ -254,7 +254,7 @@ def search_config(tmp_path: Path, epochs: int = 2) -> Path:
 def one_trial_study(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("study")
     cfg = search_config(root)
-    run_search(SearchOptions(config=str(cfg), out=str(root / "s"), final=False), log=None)
+    run_search(SearchOptions(config=str(cfg), out=str(root / "s"), final=False, reports="none"), log=None)
     return cfg, root / "s"
 
 
@@ -271,7 +271,7 @@ def test_a_cut_journal_line_is_repaired_and_the_search_reaches_n_trials(one_tria
         f.write(b'{"op_code":8,"worker_id":"x","trial_id":0,"user_attr":{"cut')  # a kill mid-append
     original = journal.read_bytes()
     capsys.readouterr()
-    assert main(["search", str(cfg), "--out", str(out), "--trials", "2", "--no-final"]) == 0
+    assert main(["search", str(cfg), "--out", str(out), "--trials", "2", "--no-final", "--reports", "none"]) == 0
     said = capsys.readouterr().out
     assert "journal.log: its last line was cut off" in said
     backups = list(out.glob("journal.log.cut-*"))
@@ -350,7 +350,8 @@ def test_search_out_dot_never_writes_into_a_users_folder(tmp_path, capsys, monke
 
 def baseline_rerun(cfg: Path, out: Path) -> None:
     """Continue the stopped study: the config itself runs again, finishes, and the report shows it."""
-    study = run_search(SearchOptions(config=str(cfg), out=str(out), trials=1, final=False), log=None).study
+    study = run_search(SearchOptions(config=str(cfg), out=str(out), trials=1, final=False, reports="none"),
+                       log=None).study
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs.get("interrupted") is True
     again = [t for t in trials[1:] if t.user_attrs.get("baseline")]

@@ -46,7 +46,7 @@ heartbeat = 1
 def _search_process(config: Path, url: str, study: str, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "search", str(config), "--storage", url,
-                             "--study", study, "--out", str(out), "--no-final", "--quiet"],
+                             "--study", study, "--out", str(out), "--no-final", "--reports", "none", "--quiet"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -98,7 +98,7 @@ def test_study_clash_and_bad_database_in_postgres(tmp_path, postgres_url, capsys
     config = tmp_path / "c.toml"
     config.write_text(CONFIG.format(hidden=6, epochs=2, trials=1))
     run_search(SearchOptions(str(config), storage=postgres_url, study="clash", out=str(tmp_path / "s"),
-                             final=False), log=None)
+                             final=False, reports="none"), log=None)
     other = tmp_path / "other.toml"
     other.write_text(CONFIG.format(hidden=5, epochs=2, trials=1))
     with pytest.raises(SearchError, match=r"study 'clash' was started with another config \(it differs in model.hidden_size\)"):

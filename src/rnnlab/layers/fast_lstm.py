@@ -24,9 +24,9 @@ compiled ones do not (CUDA and other devices, dtypes other than float32 and floa
 fallback of an install without a C++ compiler: they stay.
 
 Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
-with statistics over the batch, so its compiled loops (``lstm_bn_forward``,
-``lstm_bn_backward_chunk``) run the batch as one part, with a reduction over the real rows
-between the step's passes.
+with statistics over the batch, so in its compiled loops (``lstm_bn_forward``,
+``lstm_bn_backward_chunk``) the slices meet at each step's reductions over the real rows: each
+sums its own rows, waits for the others at a barrier, and combines every slice's sums.
 """
 
 from __future__ import annotations
@@ -354,13 +354,13 @@ def _step_loops(like: Tensor, compiled: bool, bn: BatchNormSteps | None = None) 
     of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
     float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
     otherwise, which take the whole batch at once and give the same results (the tests run both).
-    With recurrent batch norm (``bn``) the batch is one part: its statistics join every row at
-    every step."""
+    With recurrent batch norm (``bn``) the slices meet at every step's statistics (the compiled
+    loops sum each slice's rows and combine the sums on every thread)."""
     cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
     if compiled and cpu_float and native.available():
-        if bn is not None:
-            return _compiled_bn_forward, _compiled_bn_backward, 1
-        return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
+        forward, backward = ((torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk) if bn is None
+                             else (_compiled_bn_forward, _compiled_bn_backward))
+        return forward, backward, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
 
 
@@ -377,7 +377,7 @@ def _compiled_bn_forward(acts: list[Tensor], w: Tensor, packed: Tensor | None, l
     return torch.ops.rnnlab.lstm_bn_forward(
         acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, bn.hh.running_mean,
         bn.hh.running_var, bn.c.running_mean, bn.c.running_var, _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
-        bn.hh.eps, bn.c.eps, bn.training, need_grad)
+        bn.hh.eps, bn.c.eps, bn.training, need_grad, parts)
 
 
 def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tensor, fs: Tensor, rs: Tensor,
@@ -389,7 +389,7 @@ def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tenso
     """:func:`_backward_chunk` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_backward_chunk``."""
     return torch.ops.rnnlab.lstm_bn_backward_chunk(
         t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, w_hh, w_c,
-        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r)
+        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r, parts)
 
 
 class LayerNormParams(NamedTuple):

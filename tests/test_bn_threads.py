@@ -83,3 +83,26 @@ def test_slices_in_float32_equal_the_python_loops(threads):
         results.append(_run(m, x, lengths, implementation))
     for u, v in zip(*results, strict=True):
         torch.testing.assert_close(u, v, atol=1e-4 * max(1.0, v.abs().max().item()), rtol=0)
+
+
+def test_input_norm_backward_op_checks_before_touching_memory():
+    n, b, f = 2, 3, 4
+    z = torch.zeros
+    x = torch.randn(n, b, f)
+    args = dict(dy=torch.randn(n, b, f), x=x, mean=z(n, 1, f), rstd=torch.ones(n, 1, f), weight=torch.ones(f),
+                valid=None, training=True, d_weight=z(f), d_bias=z(f), dx=z(n, b, f))
+
+    def call(**over):
+        a = {**args, **over}
+        torch.ops.rnnlab.bn_backward_steps(*a.values())
+        return a
+
+    with pytest.raises(RuntimeError, match=r"valid expected shape \[2, 3\], got \[3, 2\]"):
+        call(valid=z(3, 2))
+    with pytest.raises(RuntimeError, match="refer to a single memory location"):
+        call(dx=x)  # (the passes read x through restrict pointers)
+    a = call()
+    # with unit statistics and gain: d_bias = sum(dy), d_weight = sum(dy x), dx centred per step
+    torch.testing.assert_close(a["d_bias"], a["dy"].sum((0, 1)))
+    torch.testing.assert_close(a["d_weight"], (a["dy"] * x).sum((0, 1)))
+    torch.testing.assert_close(a["dx"].sum(1), torch.zeros(n, f), atol=1e-5, rtol=0)

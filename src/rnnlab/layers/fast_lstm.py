@@ -292,6 +292,26 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
     return a, m, r, [torch.stack([mean, var]), count] if bn.training else []
 
 
+def _input_batch_norm_backward(bn: BatchNormSteps, dy: Tensor, z: Tensor, mean: Tensor, rstd: Tensor, t0: int,
+                               gain: Tensor, d_gain: Tensor, d_bias: Tensor | None, out: Tensor,
+                               compiled: bool) -> Tensor:
+    """The backward of :func:`_input_batch_norm` for the chunk of steps ``t0 …`` (``dy, z = W_ih x
+    [n, B, G]``, ``mean, rstd`` its statistics): returns dz and adds the gain's and the bias's
+    gradients into ``d_gain`` and ``d_bias``. ``compiled``: by the compiled loops'
+    ``bn_backward_steps``, dz written into ``out`` (no ``[n, B, G]`` temporary); else by ``bn.ih``."""
+    assert bn.ih is not None
+    valid = None if bn.valid is None else bn.valid[t0 : t0 + z.shape[0]]
+    if compiled:
+        rows = None if valid is None else valid.view(valid.shape[:2]).to(z.dtype)
+        torch.ops.rnnlab.bn_backward_steps(dy, z, mean, rstd, gain, rows, bn.training, d_gain, d_bias, out)
+        return out
+    dz, dg, ds = bn.ih.backward_step(dy, z, mean, rstd, valid, gain, bn.training, d_bias is not None)
+    d_gain.add_(dg)
+    if d_bias is not None:
+        d_bias.add_(ds)
+    return dz
+
+
 def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor | None, b_c: Tensor | None,
                 eps: float, eps_c: float) -> tuple[Any, Any]:
     """The recurrent term's norm (without its gain) and the cell's (with gain and shift) of the
@@ -476,6 +496,9 @@ def _lstm_backward(
     ln = s.ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
     d_r = fs.new_empty(steps, B, G) if ln else None  # of its recurrent terms before their norm
+    # recurrent batch norm: a chunk's W_ih x, recomputed (its input term's norm's backward then
+    # writes its gradient over d_r, free once d_W_hh has it)
+    z = fs.new_empty(steps * B, G) if bn is not None and w_ih is not None else None
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = None if w_ih is None else w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
@@ -501,14 +524,11 @@ def _lstm_backward(
             continue
         xc = x[t0:t1].reshape(n * B, I)
         if bn is not None:  # the input term's batch norm (its gain in ln_w_ih), from W_ih x again
-            assert bn.ih is not None and d_ln_ih is not None
-            dz, d_gain, d_shift = bn.ih.backward_step(
-                buf[:n], (xc @ w_ih.t()).view(n, B, G), s.in_stats[2 * k], s.in_stats[2 * k + 1],
-                None if bn.valid is None else bn.valid[t0:t1], s.ln_w_ih, bn.training, d_bias is not None)
-            d_ln_ih.add_(d_gain)
-            if d_bias is not None:
-                d_bias.add_(d_shift)
-            dz = dz.view(n * B, G)
+            assert z is not None and d_r is not None and d_ln_ih is not None
+            zc = torch.mm(xc, w_ih.t(), out=z[: n * B]).view(n, B, G)
+            dz = _input_batch_norm_backward(bn, buf[:n], zc, s.in_stats[2 * k], s.in_stats[2 * k + 1], t0,
+                                            s.ln_w_ih, d_ln_ih, d_bias, d_r[:n],  # type: ignore[arg-type]
+                                            backward_chunk is _compiled_bn_backward).view(n * B, G)
         elif s.ln_w_ih is not None:
             dz = _layer_norm_backward(dg, xc @ w_ih.t(), s.in_stats[2 * k], s.in_stats[2 * k + 1], s.ln_w_ih,
                                       d_ln_ih, d_bias)  # type: ignore[arg-type]

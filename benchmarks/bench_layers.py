@@ -2,14 +2,19 @@
 
     make bench    # or: python benchmarks/bench_layers.py [--iters 20] [--seconds 120] [--sizes 128 512]
                   #     [--only "batch_norm"]  (only the rows whose name contains it; writes nothing)
+                  #     [--policies PASSIVE]   (only this OpenMP wait policy's timings)
 
 For each hidden size it times forward + backward (float32, B=64, T=100, I=32, threads = cores),
 interleaving every configuration with its torch reference (nn.LSTM / nn.GRU) iteration by
 iteration, in a new random order each round, for at least --iters rounds and --seconds per
 size (on a shared machine one 50 ms measurement spreads by several percent). It reports the
-median time of each as a ratio to the reference's median. It also measures the first call of
-a fresh process and the peak memory of one forward + backward, each the median of PROBE_RUNS
-subprocesses. It prints a table and writes docs/benchmarks.md.
+median time of each as a ratio to the reference's median. The timings run once per OpenMP wait
+policy (``--policies``, default both), each in a child process with ``OMP_WAIT_POLICY`` set:
+libgomp reads it once, when torch loads it. PASSIVE is what a training process gets (``import
+rnnlab`` sets it, :mod:`rnnlab.threads`), and the main table's; ACTIVE (threads spin between
+parallel regions) gets a table of its own. It also measures the first call of a fresh process and
+the peak memory of one forward + backward (under PASSIVE), each the median of PROBE_RUNS
+subprocesses. It prints the tables and writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -154,10 +159,24 @@ def probe(kind: str, hidden: int, keywords: dict, lengths: torch.Tensor | None =
         res = subprocess.run(
             [sys.executable, "-c", _PROBE, kind, str(hidden), json.dumps(keywords),
              json.dumps(None if lengths is None else lengths.tolist())],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env={**os.environ, "OMP_WAIT_POLICY": POLICIES[0]},
         )
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+#: the OpenMP wait policies timed, the first one the main table's (rnnlab's default, threads.py)
+POLICIES = ("PASSIVE", "ACTIVE")
+
+
+def time_under(policy: str, sizes: list[int], iters: int, warmup: int, seconds: float,
+               only: str) -> dict[int, dict[str, dict[str, float]]]:
+    """:func:`time_size` of every size, in a child process whose OpenMP runtime waits by ``policy``."""
+    cmd = [sys.executable, __file__, "--timings-only", "--sizes", *map(str, sizes), "--iters", str(iters),
+           "--warmup", str(warmup), "--seconds", str(seconds), "--only", only]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_WAIT_POLICY": policy})
+    return {int(h): t for h, t in json.loads(res.stdout.strip().splitlines()[-1]).items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                     "references); the table is printed, not written, unless --out is given")
     ap.add_argument("--out", default=None,
                     help="markdown file to write ('' for none; default docs/benchmarks.md, none with --only)")
+    ap.add_argument("--policies", nargs="+", default=list(POLICIES), type=str.upper, choices=POLICIES,
+                    help="OpenMP wait policies to time under, the first one the main table's (default: both)")
+    ap.add_argument("--timings-only", action="store_true",
+                    help="(internal) print the timings of this process's policy as JSON")
     args = ap.parse_args(argv)
     if args.out is None:
         args.out = "" if args.only else str(ROOT / "docs" / "benchmarks.md")
@@ -178,10 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     if not configs:
         ap.error(f"--only: no configuration name contains {args.only!r}; the names: {sorted(CONFIGS)}")
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.timings_only:
+        print(json.dumps({h: time_size(h, args.iters, args.warmup, args.seconds, configs) for h in args.sizes}))
+        return 0
 
+    timings = {policy: time_under(policy, args.sizes, args.iters, args.warmup, args.seconds, args.only)
+               for policy in args.policies}
+    main_policy = args.policies[0]
     rows = []
     for hidden in args.sizes:
-        timing = time_size(hidden, args.iters, args.warmup, args.seconds, configs)
+        timing = timings[main_policy][hidden]
         ref_mem = {k: probe(f"torch-{k}", hidden, {}) for k in {kind for kind, *_r in configs.values()}}
         for name, (kind, cls, kw, t512, t128) in configs.items():
             target = t512 if hidden >= 512 else t128
@@ -206,7 +235,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     table = "\n".join(lines)
     iters = {r["H"]: r["iters"] for r in rows}
-    print(table)
+    others = ""
+    for policy in args.policies[1:]:
+        other = ["| configuration | H | rnnlab ms | torch ms | ratio | target |\n|---|---|---|---|---|---|"]
+        for r in rows:
+            t = timings[policy][r["H"]][r["config"]]
+            other.append(f"| {r['config']} | {r['H']} | {t['ms']:.1f} | {t['ref_ms']:.1f} | {t['ratio']:.2f} "
+                         f"{'✓' if t['ratio'] <= r['target'] else '✗'} | ≤ {r['target']:.2f} |")
+        others += (f"\n\nThe same timings with `OMP_WAIT_POLICY={policy}` (median of "
+                   + ", ".join(f"{timings[policy][h][next(iter(configs))]['iters']} at H={h}" for h in args.sizes)
+                   + "):\n\n" + "\n".join(other))
+    print(f"OMP_WAIT_POLICY={main_policy}:")
+    print(table + others)
     print("LSTM step loops:", native.describe())
     failed = [r for r in rows if r["ratio"] > r["target"] or r["mem_ratio"] > 1.3 or r["first_call_s"] > 5]
     print(f"\n{len(rows) - len(failed)} of {len(rows)} configurations within their targets")
@@ -215,12 +255,13 @@ def main(argv: list[str] | None = None) -> int:
                f"Python {platform.python_version()}; B={B}, T={T}, I={I}, float32, forward + backward, "
                "median of " + ", ".join(f"{n} interleaved iterations at H={h}" for h, n in iters.items())
                + f" (≥ {args.iters}, ≥ {args.seconds:g} s per size) after {args.warmup} warm-up; LSTM step loops: "
-               + ("compiled (`rnnlab.layers.native`)" if native.available() else f"Python ({native.why_not()})"))
+               + ("compiled (`rnnlab.layers.native`)" if native.available() else f"Python ({native.why_not()})")
+               + f"; the main table with `OMP_WAIT_POLICY={main_policy}`")
         text = (
             "# Benchmarks\n\nGenerated by `make bench` (`benchmarks/bench_layers.py`). Ratios are to torch's fused "
             "module of the same kind (nn.LSTM / nn.GRU) measured in the same process, interleaved in a new random order each round.\n"
             "First call and peak memory (RSS growth during one forward + backward) are the median of "
-            f"{PROBE_RUNS} fresh subprocesses; memory target ≤ 1.3× torch, first call ≤ 5 s.\n\n{env}.\n\n{table}\n"
+            f"{PROBE_RUNS} fresh subprocesses; memory target ≤ 1.3× torch, first call ≤ 5 s.\n\n{env}.\n\n{table}{others}\n"
         )
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")

@@ -15,16 +15,30 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <tuple>
 #include <vector>
@@ -689,18 +703,159 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
 // Recurrent batch norm (Cooijmans et al. 2017). Its recurrent term's and cell's statistics are
 // per step over the batch's real rows, so each step needs a reduction over every row between its
 // matmul and its gates and between its gates and its output, and, back, before each of its two
-// norms' backwards. The batch therefore runs as one part: per step the matmul (MKL, on torch's
-// threads), then row passes and column reductions in turn, each over contiguous rows so that
-// the column loops vectorize. Padded rows (valid[b] == 0) are selected away, never multiplied by
-// 0: what they hold reaches no statistic, no real row and no gradient.
+// norms' backwards. The loops run the batch in slices as the others do (one thread a slice, the
+// whole time loop, its matmuls single-threaded), and the slices meet at each reduction: each sums
+// its own rows, waits at a StepBarrier for the others, and combines every slice's sums itself.
+// That is two barriers a step each way. The alternative, the batch as one part with each step's
+// matmul on torch's threads, costs a fork and join of the OpenMP pool per matmul, which under
+// OMP_WAIT_POLICY=PASSIVE (rnnlab's default, threads.py) is a futex wake-up each, and leaves
+// the column sums and row passes on one core (measured at B=64, H=128, 2 threads: docs/layers.md).
+// Padded rows (valid[b] == 0) are selected away, never multiplied by 0: what they hold reaches
+// no statistic, no real row and no gradient.
 
-// The statistics (mean, rstd) of x [B, n] for one step: in training the batch's over the real
-// rows (every row with a null valid), running row (rm, rv) updated as torch's batch norm does
-// (lerp with the momentum when rows are masked, as the Python loops); in eval the running ones.
-// A step without a real row has none: (0, 1), running row kept.
+// The threads of one parallel region meet here once per reduction. A thread that arrives first
+// spins (the slices are the same size, so the others come within microseconds when they run at
+// all), then sleeps on a futex: on a machine whose other cores are busy the partner may be
+// waiting for a time slice, and spinning would take the core it needs (threads.py).
+class StepBarrier {
+ public:
+  // Spin this long before sleeping: much longer than the slices' usual skew (a few us), much
+  // shorter than a time slice (ms), so that a descheduled partner costs one short spin.
+  static constexpr auto kSpin = std::chrono::microseconds(50);
+
+  void set_threads(int n) { threads_.store(n, std::memory_order_relaxed); }
+
+  // False once a thread has failed: the others then leave their loops.
+  bool wait() {
+    const int n = threads_.load(std::memory_order_relaxed);
+    if (n <= 1) return !failed_.load(std::memory_order_relaxed);
+    const uint32_t gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+      arrived_.store(0, std::memory_order_relaxed);
+      release();
+      return !failed_.load(std::memory_order_acquire);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0;; ++i) {
+      if (generation_.load(std::memory_order_acquire) != gen) return !failed_.load(std::memory_order_acquire);
+      cpu_relax();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > kSpin) break;
+    }
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    while (generation_.load(std::memory_order_seq_cst) == gen) sleep_while(gen);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return !failed_.load(std::memory_order_acquire);
+  }
+
+  // A thread that cannot go on (an exception) lets every other one out.
+  void fail() {
+    failed_.store(true, std::memory_order_release);
+    release();
+  }
+
+ private:
+  void release() {
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_all();
+  }
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  void sleep_while(uint32_t gen) {
+#if defined(__linux__)
+    // the kernel sleeps only while the word still holds gen: no wake-up is lost
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&generation_), FUTEX_WAIT_PRIVATE, gen, nullptr, nullptr, 0);
+#else
+    (void)gen;
+    std::this_thread::yield();
+#endif
+  }
+  void wake_all() {
+#if defined(__linux__)
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&generation_), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+#endif
+  }
+
+  std::atomic<int> threads_{1};
+  std::atomic<int> arrived_{0};
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> failed_{false};
+};
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "the futex word is the atomic's");
+
+// Runs slice(p, P, b0, b1, barrier) on each of P threads of torch's OpenMP pool (P = the team
+// the runtime gives for `parts`, 1 inside another parallel region), slice p over the batch
+// rows [b0, b1); the threads meet at barrier.wait(). The thread-local state (grad mode,
+// dispatch keys) is the caller's, as in for_parts; an exception in any thread lets the others
+// out of their barriers and is rethrown here.
+template <typename F>
+void for_slices(int64_t B, int64_t parts, const F& slice) {
+  StepBarrier barrier;
+  if (parts <= 1) {
+    slice(int64_t{0}, int64_t{1}, int64_t{0}, B, barrier);
+    return;
+  }
+  const at::ThreadLocalState state;
+  std::exception_ptr error;
+  std::atomic<bool> has_error{false};
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(parts))
+#endif
+  {
+#ifdef _OPENMP
+    const int64_t P = omp_get_num_threads(), p = omp_get_thread_num();
+#else
+    const int64_t P = 1, p = 0;
+#endif
+    barrier.set_threads(static_cast<int>(P));
+    try {
+      at::ThreadLocalStateGuard guard(state);
+      slice(p, P, B * p / P, B * (p + 1) / P, barrier);
+    } catch (...) {
+      if (!has_error.exchange(true)) error = std::current_exception();
+      barrier.fail();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// The count, mean and sum of squared deviations (m2) of x [B, n] over the real rows of
+// [b0, b1) (every row with a null valid): two passes over rows still in cache.
 template <typename T>
-void column_stats(const T* __restrict x, int64_t B, int64_t n, const T* valid, bool training, double eps,
-                  double momentum, T* __restrict rm, T* __restrict rv, T* __restrict mean, T* __restrict rstd) {
+int64_t slice_moments(const T* __restrict x, int64_t b0, int64_t b1, int64_t n, const T* valid,
+                      T* __restrict mean, T* __restrict m2) {
+  std::fill(mean, mean + n, T(0));
+  std::fill(m2, m2 + n, T(0));
+  int64_t count = 0;
+  for (int64_t b = b0; b < b1; ++b) {
+    if (valid != nullptr && valid[b] == T(0)) continue;
+    ++count;
+    const T* __restrict xb = x + b * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) mean[j] += xb[j];
+  }
+  if (count == 0) return 0;
+  const T N = T(count);
+  IVDEP for (int64_t j = 0; j < n; ++j) mean[j] /= N;
+  for (int64_t b = b0; b < b1; ++b) {
+    if (valid != nullptr && valid[b] == T(0)) continue;
+    const T* __restrict xb = x + b * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) m2[j] += (xb[j] - mean[j]) * (xb[j] - mean[j]);
+  }
+  return count;
+}
+
+// The statistics (mean, rstd) of one step's x [B, n] from the P slices' moments (part: [P][2][n],
+// counts: [P]; Chan et al.'s pairwise combination, exact for one slice). In training the batch's
+// over its real rows, and with `update` the running row (rm, rv) updated as torch's batch norm
+// does (lerp with the momentum when rows are masked, as the Python loops); in eval the running
+// ones. A step without a real row has none: (0, 1), running row kept.
+template <typename T>
+void step_stats(const T* part, const int64_t* counts, int64_t P, int64_t n, bool masked, bool training, bool update,
+                double eps, double momentum, T* __restrict rm, T* __restrict rv, T* __restrict mean,
+                T* __restrict rstd) {
   if (!training) {
     for (int64_t j = 0; j < n; ++j) {
       mean[j] = rm[j];
@@ -708,52 +863,57 @@ void column_stats(const T* __restrict x, int64_t B, int64_t n, const T* valid, b
     }
     return;
   }
-  std::fill(mean, mean + n, T(0));
-  std::fill(rstd, rstd + n, T(0));  // (the sum of squares, until the end)
   int64_t count = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    if (valid != nullptr && valid[b] == T(0)) continue;
-    ++count;
-    const T* __restrict xb = x + b * n;
-    IVDEP for (int64_t j = 0; j < n; ++j) mean[j] += xb[j];
-  }
+  for (int64_t p = 0; p < P; ++p) count += counts[p];
   if (count == 0) {
+    std::fill(mean, mean + n, T(0));
     std::fill(rstd, rstd + n, T(1));
     return;
   }
   const T N = T(count);
-  IVDEP for (int64_t j = 0; j < n; ++j) mean[j] /= N;
-  for (int64_t b = 0; b < B; ++b) {
-    if (valid != nullptr && valid[b] == T(0)) continue;
-    const T* __restrict xb = x + b * n;
-    IVDEP for (int64_t j = 0; j < n; ++j) rstd[j] += (xb[j] - mean[j]) * (xb[j] - mean[j]);
+  T* __restrict m2 = rstd;  // (the sum of squares, until the end)
+  std::fill(mean, mean + n, T(0));
+  std::fill(m2, m2 + n, T(0));
+  for (int64_t p = 0; p < P; ++p) {
+    if (counts[p] == 0) continue;
+    const T share = T(counts[p]) / N;
+    const T* __restrict pm = part + p * 2 * n;
+    IVDEP for (int64_t j = 0; j < n; ++j) mean[j] += share * pm[j];
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    if (counts[p] == 0) continue;
+    const T np = T(counts[p]);
+    const T* __restrict pm = part + p * 2 * n;
+    const T* __restrict pq = pm + n;
+    IVDEP for (int64_t j = 0; j < n; ++j) m2[j] += pq[j] + np * (pm[j] - mean[j]) * (pm[j] - mean[j]);
   }
   const T unbias = N / std::max(N - T(1), T(1)), mom = T(momentum);
   for (int64_t j = 0; j < n; ++j) {
-    const T var = rstd[j] / N;
-    if (valid == nullptr) {
-      rm[j] = mom * mean[j] + (T(1) - mom) * rm[j];
-      rv[j] = mom * (var * unbias) + (T(1) - mom) * rv[j];
-    } else {
-      rm[j] = lerp_(rm[j], mean[j], mom);
-      rv[j] = lerp_(rv[j], var * unbias, mom);
+    const T var = m2[j] / N;
+    if (update) {
+      if (!masked) {
+        rm[j] = mom * mean[j] + (T(1) - mom) * rm[j];
+        rv[j] = mom * (var * unbias) + (T(1) - mom) * rv[j];
+      } else {
+        rm[j] = lerp_(rm[j], mean[j], mom);
+        rv[j] = lerp_(rv[j], var * unbias, mom);
+      }
     }
     rstd[j] = T(1) / std::sqrt(var + T(eps));
   }
 }
 
-// The backward of one step's batch norm y = (x - mean) rstd w (+ shift) of x [B, n]: adds
-// sum(dy x_hat) into d_w and sum(dy) into d_b (if given) over the real rows; writes dx =
-// rstd w (dy - mean(dy) - x_hat mean(dy x_hat)) in training (batch statistics), rstd w dy in
-// eval, and 0 on padded rows. s1, s2: [n] scratch.
+// One step's batch norm y = (x - mean) rstd w (+ shift) of x [B, n], backward, over the rows
+// [b0, b1) of one slice. First half, column_sums: the count of real rows and, over them, s1 =
+// sum(dy), s2 = sum(dy x_hat) ([2][n]: the slice's share of the gain and shift gradients).
 template <typename T>
-void column_backward(const T* __restrict dy, const T* __restrict x, const T* __restrict mean,
-                     const T* __restrict rstd, const T* __restrict w, const T* valid, bool training, int64_t B,
-                     int64_t n, T* __restrict s1, T* __restrict s2, T* __restrict d_w, T* d_b, T* __restrict dx) {
-  std::fill(s1, s1 + n, T(0));
-  std::fill(s2, s2 + n, T(0));
+int64_t column_sums(const T* __restrict dy, const T* __restrict x, const T* __restrict mean,
+                    const T* __restrict rstd, const T* valid, int64_t b0, int64_t b1, int64_t n, T* __restrict s) {
+  T* __restrict s1 = s;
+  T* __restrict s2 = s + n;
+  std::fill(s1, s1 + 2 * n, T(0));
   int64_t count = 0;
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = b0; b < b1; ++b) {
     if (valid != nullptr && valid[b] == T(0)) continue;
     ++count;
     const T* __restrict dyb = dy + b * n;
@@ -763,10 +923,20 @@ void column_backward(const T* __restrict dy, const T* __restrict x, const T* __r
       s2[j] += dyb[j] * ((xb[j] - mean[j]) * rstd[j]);
     }
   }
-  IVDEP for (int64_t j = 0; j < n; ++j) d_w[j] += s2[j];
-  if (d_b != nullptr) IVDEP for (int64_t j = 0; j < n; ++j) d_b[j] += s1[j];
-  const T N = T(std::max<int64_t>(count, 1));
-  for (int64_t b = 0; b < B; ++b) {
+  return count;
+}
+
+// Second half: dx = rstd w (dy - mean(dy) - x_hat mean(dy x_hat)) in training (batch
+// statistics, with s = the whole batch's sums over N real rows), rstd w dy in eval, and 0 on
+// padded rows.
+template <typename T>
+void column_dx(const T* __restrict dy, const T* __restrict x, const T* __restrict mean, const T* __restrict rstd,
+               const T* __restrict w, const T* valid, bool training, const T* __restrict s, int64_t N, int64_t b0,
+               int64_t b1, int64_t n, T* __restrict dx) {
+  const T* __restrict s1 = s;
+  const T* __restrict s2 = s + n;
+  const T count = T(std::max<int64_t>(N, 1));
+  for (int64_t b = b0; b < b1; ++b) {
     T* __restrict dxb = dx + b * n;
     if (valid != nullptr && valid[b] == T(0)) {
       std::fill(dxb, dxb + n, T(0));
@@ -776,11 +946,25 @@ void column_backward(const T* __restrict dy, const T* __restrict x, const T* __r
     const T* __restrict xb = x + b * n;
     if (training) {
       IVDEP for (int64_t j = 0; j < n; ++j)
-        dxb[j] = rstd[j] * w[j] * (dyb[j] - s1[j] / N - (xb[j] - mean[j]) * rstd[j] * (s2[j] / N));
+        dxb[j] = rstd[j] * w[j] * (dyb[j] - s1[j] / count - (xb[j] - mean[j]) * rstd[j] * (s2[j] / count));
     } else {
       IVDEP for (int64_t j = 0; j < n; ++j) dxb[j] = rstd[j] * w[j] * dyb[j];
     }
   }
+}
+
+// The whole batch's sums from the slices' (part [P][2][n], counts [P]) into s [2][n]; returns
+// the count of real rows. One slice's are used as they are.
+template <typename T>
+int64_t combine_sums(const T* part, const int64_t* counts, int64_t P, int64_t n, T* __restrict s) {
+  int64_t count = counts[0];
+  std::copy(part, part + 2 * n, s);
+  for (int64_t p = 1; p < P; ++p) {
+    count += counts[p];
+    const T* __restrict q = part + p * 2 * n;
+    IVDEP for (int64_t j = 0; j < 2 * n; ++j) s[j] += q[j];
+  }
+  return count;
 }
 
 template <typename T>
@@ -789,7 +973,8 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> bn_forward_impl(
     const Tensor& h0_in, const Tensor& c0_in, const OptTensor& feed_mask_in, const OptTensor& keep_h_in,
     const OptTensor& keep_c_in, const Tensor& gain_in, const Tensor& w_c_in, const Tensor& b_c_in,
     const Tensor& rm_hh, const Tensor& rv_hh, const Tensor& rm_c, const Tensor& rv_c, const OptTensor& valid_in,
-    double momentum_hh, double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad) {
+    double momentum_hh, double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad,
+    int64_t parts) {
   const char* where = "lstm_bn_forward";
   int64_t T_ = 0;
   for (const auto& a : acts) {
@@ -817,7 +1002,8 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> bn_forward_impl(
   check_shape(where, "running_var (cell)", rv_c, {S_c, H});
   TORCH_CHECK(rm_hh.is_contiguous() && rv_hh.is_contiguous() && rm_c.is_contiguous() && rv_c.is_contiguous(),
               where, ": running statistics must be contiguous (they are updated in place)");
-  const StepMatmul rec{w, packed, lin, B};
+  check_parts(where, parts, B);
+  const StepMatmul rec{w, packed, lin, B / parts};
   const Tensor h0 = h0_in.contiguous(), c0 = c0_in.contiguous(), gain = gain_in.contiguous(),
                w_c = w_c_in.contiguous(), b_c = b_c_in.contiguous();
   const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
@@ -846,6 +1032,11 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> bn_forward_impl(
   const Tensor carried = keep_c.has_value() ? out.new_empty({2, B, H}) : Tensor();
   const Tensor fed = feed_mask.has_value() ? out.new_empty({2, B, H}) : Tensor();
   const Tensor fed0 = feed_mask.has_value() ? h0 * *feed_mask : h0;
+  // Each slice's moments of the step's recurrent term and cell, and each thread's own copy of
+  // the step's statistics (thread 0's is the saved slot).
+  const Tensor part_r = out.new_empty({parts, 2, G}), part_c = out.new_empty({parts, 2, H});
+  const Tensor own = out.new_empty({parts, 2 * (G + H)});
+  std::vector<int64_t> count_r(parts), count_c(parts);
   const int64_t BH = B * H;
   T* const out_p = ptr<T>(out);
   T* const fs_p = need_grad ? ptr<T>(fs) : nullptr;
@@ -855,36 +1046,48 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> bn_forward_impl(
   const T* const kh_p = ptr<T>(keep_h);
   const T* const kc_p = ptr<T>(keep_c);
   const T* const valid_p = ptr<T>(valid);
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t s = t % slots, s_prev = (t + slots - 1) % slots;
-    const Tensor h_in = t == 0 ? fed0 : feed_mask.has_value() ? fed.select(0, (t - 1) % 2) : out.select(0, t - 1);
-    rec.into(terms[s], h_in);
-    const T* v = valid_p ? valid_p + t * B : nullptr;
-    T* const m_r = ptr<T>(stats_r) + s * 2 * G;
-    T* const m_c = ptr<T>(stats_c) + s * 2 * H;
-    const int64_t row_hh = std::min(t, S_hh - 1), row_c = std::min(t, S_c - 1);
-    column_stats<T>(ptr<T>(terms[s]), B, G, v, training, eps_hh, momentum_hh, ptr<T>(rm_hh) + row_hh * G,
-                    ptr<T>(rv_hh) + row_hh * G, m_r, m_r + G);
-    const T* c_prev = t == 0 ? ptr<T>(c0) : keep_c.has_value() ? carried_p + ((t - 1) % 2) * BH : ptr<T>(cells[s_prev]);
-    const T* h_prev = t == 0 ? ptr<T>(h0) : out_p + (t - 1) * BH;
-    T* const a = ptr<T>(a_steps[t]);
-    const GatesStep<T> gk{a, ptr<T>(terms[s]), ptr<T>(gain), m_r, m_r + G, eps_hh, v, ptr<T>(zeros),
-                          c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
-    with_flags([&](auto grad) {
-      for (int64_t b = 0; b < B; ++b) gates_row<T, decltype(grad)::value, false, true>(gk, b, H);
-    }, need_grad);
-    column_stats<T>(ptr<T>(cells[s]), B, H, v, training, eps_c, momentum_c, ptr<T>(rm_c) + row_c * H,
-                    ptr<T>(rv_c) + row_c * H, m_c, m_c + H);
-    const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(w_c), ptr<T>(b_c), m_c, m_c + H, eps_c, v, ptr<T>(zeros),
-                           c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
-                           ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
-                           fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
-    with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
-      for (int64_t b = 0; b < B; ++b)
-        output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value,
-                   decltype(mask)::value, false, true>(ok, b, H);
-    }, need_grad, kh_p != nullptr, kc_p != nullptr, feed_mask.has_value());
-  }
+  for_slices(B, parts, [&](int64_t p, int64_t P, int64_t b0, int64_t b1, StepBarrier& barrier) {
+    T* const part_r_p = ptr<T>(part_r) + p * 2 * G;
+    T* const part_c_p = ptr<T>(part_c) + p * 2 * H;
+    for (int64_t t = 0; t < T_; ++t) {
+      const int64_t s = t % slots, s_prev = (t + slots - 1) % slots;
+      const Tensor h_in = t == 0 ? fed0 : feed_mask.has_value() ? fed.select(0, (t - 1) % 2) : out.select(0, t - 1);
+      rec.into(terms[s].narrow(0, b0, b1 - b0), h_in.narrow(0, b0, b1 - b0));
+      const T* v = valid_p ? valid_p + t * B : nullptr;
+      T* const m_r = p == 0 ? ptr<T>(stats_r) + s * 2 * G : ptr<T>(own) + p * 2 * (G + H);
+      T* const m_c = p == 0 ? ptr<T>(stats_c) + s * 2 * H : m_r + 2 * G;
+      const int64_t row_hh = std::min(t, S_hh - 1), row_c = std::min(t, S_c - 1);
+      if (training) {
+        count_r[p] = slice_moments<T>(ptr<T>(terms[s]), b0, b1, G, v, part_r_p, part_r_p + G);
+        if (!barrier.wait()) return;
+      }
+      step_stats<T>(ptr<T>(part_r), count_r.data(), P, G, v != nullptr, training, p == 0, eps_hh, momentum_hh,
+                    ptr<T>(rm_hh) + row_hh * G, ptr<T>(rv_hh) + row_hh * G, m_r, m_r + G);
+      const T* c_prev = t == 0 ? ptr<T>(c0) : keep_c.has_value() ? carried_p + ((t - 1) % 2) * BH : ptr<T>(cells[s_prev]);
+      const T* h_prev = t == 0 ? ptr<T>(h0) : out_p + (t - 1) * BH;
+      T* const a = ptr<T>(a_steps[t]);
+      const GatesStep<T> gk{a, ptr<T>(terms[s]), ptr<T>(gain), m_r, m_r + G, eps_hh, v, ptr<T>(zeros),
+                            c_prev, ptr<T>(cells[s]), need_grad ? fs_p + t * BH : nullptr};
+      with_flags([&](auto grad) {
+        for (int64_t b = b0; b < b1; ++b) gates_row<T, decltype(grad)::value, false, true>(gk, b, H);
+      }, need_grad);
+      if (training) {
+        count_c[p] = slice_moments<T>(ptr<T>(cells[s]), b0, b1, H, v, part_c_p, part_c_p + H);
+        if (!barrier.wait()) return;
+      }
+      step_stats<T>(ptr<T>(part_c), count_c.data(), P, H, v != nullptr, training, p == 0, eps_c, momentum_c,
+                    ptr<T>(rm_c) + row_c * H, ptr<T>(rv_c) + row_c * H, m_c, m_c + H);
+      const OutputStep<T> ok{a, ptr<T>(cells[s]), ptr<T>(w_c), ptr<T>(b_c), m_c, m_c + H, eps_c, v, ptr<T>(zeros),
+                             c_prev, h_prev, kh_p ? kh_p + t * BH : nullptr, kc_p ? kc_p + t * BH : nullptr,
+                             ptr<T>(feed_mask), out_p + t * BH, carried_p ? carried_p + (t % 2) * BH : nullptr,
+                             fed_p ? fed_p + (t % 2) * BH : nullptr, need_grad ? rs_p + t * BH : nullptr};
+      with_flags([&](auto grad, auto keep_h_, auto keep_c_, auto mask) {
+        for (int64_t b = b0; b < b1; ++b)
+          output_row<T, decltype(grad)::value, decltype(keep_h_)::value, decltype(keep_c_)::value,
+                     decltype(mask)::value, false, true>(ok, b, H);
+      }, need_grad, kh_p != nullptr, kc_p != nullptr, feed_mask.has_value());
+    }
+  });
   if (need_grad) {  // recurrent terms, cells, then (mean, rstd) of each step's r, of its c
     saved.insert(saved.end(), terms.begin(), terms.end());
     saved.insert(saved.end(), cells.begin(), cells.end());
@@ -900,7 +1103,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_bn_forward(
     const Tensor& h0, const Tensor& c0, const OptTensor& feed_mask, const OptTensor& keep_h,
     const OptTensor& keep_c, const Tensor& gain_hh, const Tensor& w_c, const Tensor& b_c, const Tensor& rm_hh,
     const Tensor& rv_hh, const Tensor& rm_c, const Tensor& rv_c, const OptTensor& valid, double momentum_hh,
-    double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad) {
+    double momentum_c, double eps_hh, double eps_c, bool training, bool need_grad, int64_t parts) {
   TORCH_CHECK(!acts.empty(), "lstm_bn_forward: no input chunks");
   const Tensor& ref = acts[0];
   TORCH_CHECK(ref.device().is_cpu(), "lstm_bn_forward: the compiled loop runs on the CPU, got ", ref.device());
@@ -910,7 +1113,7 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_bn_forward(
   return AT_DISPATCH_FLOATING_TYPES(ref.scalar_type(), "lstm_bn_forward", [&] {
     return bn_forward_impl<scalar_t>(acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, gain_hh, w_c, b_c,
                                      rm_hh, rv_hh, rm_c, rv_c, valid, momentum_hh, momentum_c, eps_hh, eps_c,
-                                     training, need_grad);
+                                     training, need_grad, parts);
   });
 }
 
@@ -921,7 +1124,7 @@ std::tuple<Tensor, Tensor> bn_backward_impl(
     const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask_in,
     const OptTensor& keep_h_in, const OptTensor& keep_c_in, at::TensorList rr, at::TensorList cn,
     at::TensorList stats, const Tensor& gain_in, const Tensor& w_c_in, const OptTensor& valid_in, bool training,
-    const Tensor& d_gain, const Tensor& d_wc, const Tensor& d_bc, const Tensor& d_r) {
+    const Tensor& d_gain, const Tensor& d_wc, const Tensor& d_bc, const Tensor& d_r, int64_t parts) {
   const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
   const char* where = "lstm_bn_backward_chunk";
   TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
@@ -961,59 +1164,92 @@ std::tuple<Tensor, Tensor> bn_backward_impl(
   const Tensor d_out_c = d_out.contiguous();
   const OptTensor feed_mask = contiguous(feed_mask_in), keep_h = contiguous(keep_h_in),
                   keep_c = contiguous(keep_c_in), valid = contiguous(valid_in);
-  const StepMatmul rec{w, packed, lin, B};
+  check_parts(where, parts, B);
+  const StepMatmul rec{w, packed, lin, B / parts};
   const Tensor dh_last = dh_in.contiguous(), dc_last = dc_in.contiguous();
   const Tensor dhs = dh_last.new_empty({2, B, H}), dcs = dh_last.new_empty({2, B, H});
   const Tensor extra = dh_last.new_empty({B, H});
   const Tensor d_c = dh_last.new_empty({2, B, H});  // the cell norm's dy, then its dx
-  const Tensor sums = dh_last.new_empty({2, G});
+  // Each slice's sums (s1, s2) for the cell's norm and the recurrent term's, each thread's
+  // copy of the whole batch's, and each slice's gain gradients (d_gain_hh, d_w_c, d_b_c; added
+  // in after the join).
+  const Tensor part_c = dh_last.new_empty({parts, 2, H}), part_r = dh_last.new_empty({parts, 2, G});
+  const Tensor whole = dh_last.new_empty({parts, 2, G});
+  const Tensor gains = dh_last.new_zeros({parts, G + 2 * H});
+  std::vector<int64_t> count_c(parts), count_r(parts);
   const int64_t BH = B * H, BG = B * G;
   T* const dhs_p = ptr<T>(dhs);
   T* const dcs_p = ptr<T>(dcs);
   T* const d_c_p = ptr<T>(d_c);
-  T* const s1 = ptr<T>(sums);
-  T* const s2 = s1 + G;
   const T* const kh_p = ptr<T>(keep_h);
   const T* const d_out_p = ptr<T>(d_out_c);
   const T* const valid_p = ptr<T>(valid);
-  for (int64_t t = t0 + n - 1; t >= t0; --t) {
-    const int64_t j = t - t0, after = (j + 1) % 2;
-    const bool last = t == t0 + n - 1;
-    const T* dh_p = last ? ptr<T>(dh_last) : dhs_p + after * BH;
-    const T* kh = kh_p ? kh_p + t * BH : nullptr;
-    const T* rs_t = ptr<T>(rs) + t * BH;
-    const T* v = valid_p ? valid_p + t * B : nullptr;
-    // back through the cell's norm: dy = dh through the new state, times o(1 - tanh^2)
-    if (kh != nullptr) {
-      IVDEP for (int64_t i = 0; i < BH; ++i) d_c_p[i] = (dh_p[i] - dh_p[i] * kh[i]) * rs_t[i];
-    } else {
-      IVDEP for (int64_t i = 0; i < BH; ++i) d_c_p[i] = dh_p[i] * rs_t[i];
+  for_slices(B, parts, [&](int64_t p, int64_t P, int64_t b0, int64_t b1, StepBarrier& barrier) {
+    T* const part_c_p = ptr<T>(part_c) + p * 2 * H;
+    T* const part_r_p = ptr<T>(part_r) + p * 2 * G;
+    T* const whole_p = ptr<T>(whole) + p * 2 * G;
+    T* const d_gain_p = ptr<T>(gains) + p * (G + 2 * H);
+    T* const d_wc_p = d_gain_p + G;
+    T* const d_bc_p = d_gain_p + G + H;
+    for (int64_t t = t0 + n - 1; t >= t0; --t) {
+      const int64_t j = t - t0, after = (j + 1) % 2;
+      const bool last = t == t0 + n - 1;
+      const T* dh_p = last ? ptr<T>(dh_last) : dhs_p + after * BH;
+      const T* kh = kh_p ? kh_p + t * BH : nullptr;
+      const T* rs_t = ptr<T>(rs) + t * BH;
+      const T* v = valid_p ? valid_p + t * B : nullptr;
+      // back through the cell's norm: dy = dh through the new state, times o(1 - tanh^2)
+      if (kh != nullptr) {
+        IVDEP for (int64_t i = b0 * H; i < b1 * H; ++i) d_c_p[i] = (dh_p[i] - dh_p[i] * kh[i]) * rs_t[i];
+      } else {
+        IVDEP for (int64_t i = b0 * H; i < b1 * H; ++i) d_c_p[i] = dh_p[i] * rs_t[i];
+      }
+      const T* mean_c = ptr<T>(stats[2 * T_ + 2 * t]);
+      const T* rstd_c = ptr<T>(stats[2 * T_ + 2 * t + 1]);
+      count_c[p] = column_sums<T>(d_c_p, ptr<T>(cn[t]), mean_c, rstd_c, v, b0, b1, H, part_c_p);
+      IVDEP for (int64_t i = 0; i < H; ++i) {
+        d_bc_p[i] += part_c_p[i];
+        d_wc_p[i] += part_c_p[H + i];
+      }
+      if (training && !barrier.wait()) return;
+      const int64_t N_c = training ? combine_sums<T>(ptr<T>(part_c), count_c.data(), P, H, whole_p) : 0;
+      column_dx<T>(d_c_p, ptr<T>(cn[t]), mean_c, rstd_c, ptr<T>(w_c_in), v, training, whole_p, N_c, b0, b1, H,
+                   d_c_p + BH);
+      const BackwardStep<T> k{
+          dh_p, last ? ptr<T>(dc_last) : dcs_p + after * BH, kh, ptr<T>(keep_c) ? ptr<T>(keep_c) + t * BH : nullptr,
+          rs_t, ptr<T>(q) + j * BG, ptr<T>(fs) + t * BH, t > 0 ? d_out_p + (t - 1) * BH : nullptr,
+          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+          nullptr, d_c_p, B, ptr<T>(buf) + j * BG, dcs_p + (j % 2) * BH, ptr<T>(extra)};
+      with_flags([&](auto keep_h_, auto keep_c_, auto prev) {
+        for (int64_t b = b0; b < b1; ++b)
+          backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value, false, true>(
+              k, b, H);
+      }, kh != nullptr, keep_c.has_value(), t > 0);
+      // then back through the recurrent term's norm (dy: the gate gradients just written)
+      const T* mean_r = ptr<T>(stats[2 * t]);
+      const T* rstd_r = ptr<T>(stats[2 * t + 1]);
+      count_r[p] = column_sums<T>(ptr<T>(buf) + j * BG, ptr<T>(rr[t]), mean_r, rstd_r, v, b0, b1, G, part_r_p);
+      IVDEP for (int64_t i = 0; i < G; ++i) d_gain_p[i] += part_r_p[G + i];
+      if (training && !barrier.wait()) return;
+      const int64_t N_r = training ? combine_sums<T>(ptr<T>(part_r), count_r.data(), P, G, whole_p) : 0;
+      column_dx<T>(ptr<T>(buf) + j * BG, ptr<T>(rr[t]), mean_r, rstd_r, ptr<T>(gain_in), v, training, whole_p, N_r,
+                   b0, b1, G, ptr<T>(d_r) + j * BG);
+      // dh_{t-1} = (d_r @ W_hh) * mask + extra, for this slice's rows
+      const Tensor d = d_r.select(0, j).narrow(0, b0, b1 - b0);
+      const Tensor dh_prev = dhs.select(0, j % 2).narrow(0, b0, b1 - b0);
+      const Tensor extra_rows = extra.narrow(0, b0, b1 - b0);
+      if (feed_mask.has_value()) {
+        rec.into(dh_prev, d);
+        dh_prev.mul_(feed_mask->narrow(0, b0, b1 - b0)).add_(extra_rows);
+      } else {
+        rec.plus_into(dh_prev, extra_rows, d);
+      }
     }
-    column_backward<T>(d_c_p, ptr<T>(cn[t]), ptr<T>(stats[2 * T_ + 2 * t]), ptr<T>(stats[2 * T_ + 2 * t + 1]),
-                       ptr<T>(w_c_in), v, training, B, H, s1, s2, ptr<T>(d_wc), ptr<T>(d_bc), d_c_p + BH);
-    const BackwardStep<T> k{
-        dh_p, last ? ptr<T>(dc_last) : dcs_p + after * BH, kh, ptr<T>(keep_c) ? ptr<T>(keep_c) + t * BH : nullptr,
-        rs_t, ptr<T>(q) + j * BG, ptr<T>(fs) + t * BH, t > 0 ? d_out_p + (t - 1) * BH : nullptr,
-        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-        nullptr, d_c_p, B, ptr<T>(buf) + j * BG, dcs_p + (j % 2) * BH, ptr<T>(extra)};
-    with_flags([&](auto keep_h_, auto keep_c_, auto prev) {
-      for (int64_t b = 0; b < B; ++b)
-        backward_row<T, decltype(keep_h_)::value, decltype(keep_c_)::value, decltype(prev)::value, false, true>(
-            k, b, H);
-    }, kh != nullptr, keep_c.has_value(), t > 0);
-    // then back through the recurrent term's norm (dy: the gate gradients just written)
-    column_backward<T>(ptr<T>(buf) + j * BG, ptr<T>(rr[t]), ptr<T>(stats[2 * t]), ptr<T>(stats[2 * t + 1]),
-                       ptr<T>(gain_in), v, training, B, G, s1, s2, ptr<T>(d_gain), nullptr, ptr<T>(d_r) + j * BG);
-    // dh_{t-1} = (d_r @ W_hh) * mask + extra
-    const Tensor d = d_r.select(0, j);
-    const Tensor dh_prev = dhs.select(0, j % 2);
-    if (feed_mask.has_value()) {
-      rec.into(dh_prev, d);
-      dh_prev.mul_(*feed_mask).add_(extra);
-    } else {
-      rec.plus_into(dh_prev, extra, d);
-    }
-  }
+  });
+  const Tensor total = gains.sum(0);
+  d_gain.add_(total.narrow(0, 0, G));
+  d_wc.add_(total.narrow(0, G, H));
+  d_bc.add_(total.narrow(0, G + H, H));
   return {dhs[0], dcs[0]};
 }
 
@@ -1023,14 +1259,72 @@ std::tuple<Tensor, Tensor> lstm_bn_backward_chunk(
     const OptTensor& packed, const OptTensor& lin, const OptTensor& feed_mask,
     const OptTensor& keep_h, const OptTensor& keep_c, at::TensorList rr, at::TensorList cn,
     at::TensorList stats, const Tensor& gain_hh, const Tensor& w_c, const OptTensor& valid, bool training,
-    const Tensor& d_gain_hh, const Tensor& d_w_c, const Tensor& d_b_c, const Tensor& d_r) {
+    const Tensor& d_gain_hh, const Tensor& d_w_c, const Tensor& d_b_c, const Tensor& d_r, int64_t parts) {
   TORCH_CHECK(q.device().is_cpu(), "lstm_bn_backward_chunk: the compiled loop runs on the CPU, got ", q.device());
   const OptTensor others[] = {buf, dh, dc, fs, rs, d_out, gain_hh, w_c, d_gain_hh, d_w_c, d_b_c, d_r};
   for (const auto& o : others) check_dtypes("lstm_bn_backward_chunk", q, {&o});
   check_dtypes("lstm_bn_backward_chunk", q, {&feed_mask, &keep_h, &keep_c, &valid});
   return AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "lstm_bn_backward_chunk", [&] {
     return bn_backward_impl<scalar_t>(t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c,
-                                      rr, cn, stats, gain_hh, w_c, valid, training, d_gain_hh, d_w_c, d_b_c, d_r);
+                                      rr, cn, stats, gain_hh, w_c, valid, training, d_gain_hh, d_w_c, d_b_c, d_r,
+                                      parts);
+  });
+}
+
+// The input term's batch norm, backward, for n steps at once (a chunk of the backward): dy, x
+// [n, B, F], each step's statistics mean, rstd [n, 1, F], gain w [F]; writes dx [n, B, F] (0 on
+// padded rows) and adds the gain's and shift's gradients into d_w and d_b (if given). The
+// steps are independent, so they run on torch's threads, one fork for the chunk; in place of
+// ~8 tensor calls each making a [n, B, F] temporary (and, with padding, 3 more selections).
+template <typename T>
+void bn_steps_backward_impl(const Tensor& dy_in, const Tensor& x_in, const Tensor& mean_in, const Tensor& rstd_in,
+                            const Tensor& w_in, const OptTensor& valid_in, bool training, const Tensor& d_w,
+                            const OptTensor& d_b, const Tensor& dx) {
+  const char* where = "bn_backward_steps";
+  const int64_t n = x_in.size(0), B = x_in.size(1), F = x_in.size(2);
+  check_shape(where, "dy", dy_in, {n, B, F});
+  check_shape(where, "mean", mean_in, {n, 1, F});
+  check_shape(where, "rstd", rstd_in, {n, 1, F});
+  check_shape(where, "weight", w_in, {F});
+  check_shape(where, "valid", valid_in, {n, B});
+  check_shape(where, "d_weight", d_w, {F});
+  check_shape(where, "d_bias", d_b, {F});
+  check_shape(where, "dx", dx, {n, B, F});
+  TORCH_CHECK(dx.is_contiguous(), where, ": dx must be contiguous");
+  const Tensor dy = dy_in.contiguous(), x = x_in.contiguous(), mean = mean_in.contiguous(),
+               rstd = rstd_in.contiguous(), w = w_in.contiguous();
+  const OptTensor valid = contiguous(valid_in);
+  at::assert_no_overlap(dx, dy);  // (the row passes read dy and x through restrict pointers)
+  at::assert_no_overlap(dx, x);
+  const Tensor sums = x.new_empty({n, 2, F});  // each step's sum(dy), sum(dy x_hat)
+  const T* const valid_p = ptr<T>(valid);
+  at::parallel_for(0, n, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const T* v = valid_p ? valid_p + j * B : nullptr;
+      const T* dy_j = ptr<T>(dy) + j * B * F;
+      const T* x_j = ptr<T>(x) + j * B * F;
+      const T* m_j = ptr<T>(mean) + j * F;
+      const T* r_j = ptr<T>(rstd) + j * F;
+      T* s = ptr<T>(sums) + j * 2 * F;
+      const int64_t N = column_sums<T>(dy_j, x_j, m_j, r_j, v, 0, B, F, s);
+      column_dx<T>(dy_j, x_j, m_j, r_j, ptr<T>(w), v, training, s, N, 0, B, F, ptr<T>(dx) + j * B * F);
+    }
+  });
+  const Tensor total = sums.sum(0);
+  d_w.add_(total[1]);
+  if (d_b.has_value()) d_b->add_(total[0]);
+}
+
+void bn_backward_steps(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                       const Tensor& weight, const OptTensor& valid, bool training, const Tensor& d_weight,
+                       const OptTensor& d_bias, const Tensor& dx) {
+  TORCH_CHECK(x.device().is_cpu(), "bn_backward_steps: the compiled loop runs on the CPU, got ", x.device());
+  TORCH_CHECK(x.dim() == 3, "bn_backward_steps: x expected [steps, batch, features], got ", x.sizes());
+  const OptTensor others[] = {dy, mean, rstd, weight, d_weight, dx};
+  for (const auto& o : others) check_dtypes("bn_backward_steps", x, {&o});
+  check_dtypes("bn_backward_steps", x, {&valid, &d_bias});
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_backward_steps", [&] {
+    bn_steps_backward_impl<scalar_t>(dy, x, mean, rstd, weight, valid, training, d_weight, d_bias, dx);
   });
 }
 
@@ -1051,13 +1345,17 @@ TORCH_LIBRARY(rnnlab, m) {
       "lstm_bn_forward(Tensor(a!)[] acts, Tensor w, Tensor? packed, Tensor? lin, Tensor h0, Tensor c0, "
       "Tensor? feed_mask, Tensor? keep_h, Tensor? keep_c, Tensor gain_hh, Tensor w_c, Tensor b_c, "
       "Tensor(b!) rm_hh, Tensor(c!) rv_hh, Tensor(d!) rm_c, Tensor(e!) rv_c, Tensor? valid, float momentum_hh, "
-      "float momentum_c, float eps_hh, float eps_c, bool training, bool need_grad) -> (Tensor, Tensor, Tensor[])");
+      "float momentum_c, float eps_hh, float eps_c, bool training, bool need_grad, int parts=1) -> "
+      "(Tensor, Tensor, Tensor[])");
   m.def(
       "lstm_bn_backward_chunk(int t0, Tensor q, Tensor(a!) buf, Tensor dh, Tensor dc, Tensor fs, "
       "Tensor rs, Tensor d_out, Tensor w, Tensor? packed, Tensor? lin, Tensor? feed_mask, "
       "Tensor? keep_h, Tensor? keep_c, Tensor[] rr, Tensor[] cn, Tensor[] stats, Tensor gain_hh, Tensor w_c, "
       "Tensor? valid, bool training, Tensor(b!) d_gain_hh, Tensor(c!) d_w_c, Tensor(d!) d_b_c, "
-      "Tensor(e!) d_r) -> (Tensor, Tensor)");
+      "Tensor(e!) d_r, int parts=1) -> (Tensor, Tensor)");
+  m.def(
+      "bn_backward_steps(Tensor dy, Tensor x, Tensor mean, Tensor rstd, Tensor weight, Tensor? valid, "
+      "bool training, Tensor(a!) d_weight, Tensor(b!)? d_bias, Tensor(c!) dx) -> ()");
 }
 
 // CompositeExplicitAutograd, not CPU: the packed weight is an MKL-DNN tensor, whose dispatch key
@@ -1067,4 +1365,5 @@ TORCH_LIBRARY_IMPL(rnnlab, CompositeExplicitAutograd, m) {
   m.impl("lstm_backward_chunk", &lstm_backward_chunk);
   m.impl("lstm_bn_forward", &lstm_bn_forward);
   m.impl("lstm_bn_backward_chunk", &lstm_bn_backward_chunk);
+  m.impl("bn_backward_steps", &bn_backward_steps);
 }

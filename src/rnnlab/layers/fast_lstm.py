@@ -24,9 +24,9 @@ compiled ones do not (CUDA and other devices, dtypes other than float32 and floa
 fallback of an install without a C++ compiler: they stay.
 
 Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
-with statistics over the batch, so its compiled loops (``lstm_bn_forward``,
-``lstm_bn_backward_chunk``) run the batch as one part, with a reduction over the real rows
-between the step's passes.
+with statistics over the batch, so in its compiled loops (``lstm_bn_forward``,
+``lstm_bn_backward_chunk``) the slices meet at each step's reductions over the real rows: each
+sums its own rows, waits for the others at a barrier, and combines every slice's sums.
 """
 
 from __future__ import annotations
@@ -292,6 +292,26 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
     return a, m, r, [torch.stack([mean, var]), count] if bn.training else []
 
 
+def _input_batch_norm_backward(bn: BatchNormSteps, dy: Tensor, z: Tensor, mean: Tensor, rstd: Tensor, t0: int,
+                               gain: Tensor, d_gain: Tensor, d_bias: Tensor | None, out: Tensor,
+                               compiled: bool) -> Tensor:
+    """The backward of :func:`_input_batch_norm` for the chunk of steps ``t0 …`` (``dy, z = W_ih x
+    [n, B, G]``, ``mean, rstd`` its statistics): returns dz and adds the gain's and the bias's
+    gradients into ``d_gain`` and ``d_bias``. ``compiled``: by the compiled loops'
+    ``bn_backward_steps``, dz written into ``out`` (no ``[n, B, G]`` temporary); else by ``bn.ih``."""
+    assert bn.ih is not None
+    valid = None if bn.valid is None else bn.valid[t0 : t0 + z.shape[0]]
+    if compiled:
+        rows = None if valid is None else valid.view(valid.shape[:2]).to(z.dtype)
+        torch.ops.rnnlab.bn_backward_steps(dy, z, mean, rstd, gain, rows, bn.training, d_gain, d_bias, out)
+        return out
+    dz, dg, ds = bn.ih.backward_step(dy, z, mean, rstd, valid, gain, bn.training, d_bias is not None)
+    d_gain.add_(dg)
+    if d_bias is not None:
+        d_bias.add_(ds)
+    return dz
+
+
 def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor | None, b_c: Tensor | None,
                 eps: float, eps_c: float) -> tuple[Any, Any]:
     """The recurrent term's norm (without its gain) and the cell's (with gain and shift) of the
@@ -354,13 +374,13 @@ def _step_loops(like: Tensor, compiled: bool, bn: BatchNormSteps | None = None) 
     of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
     float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
     otherwise, which take the whole batch at once and give the same results (the tests run both).
-    With recurrent batch norm (``bn``) the batch is one part: its statistics join every row at
-    every step."""
+    With recurrent batch norm (``bn``) the slices meet at every step's statistics (the compiled
+    loops sum each slice's rows and combine the sums on every thread)."""
     cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
     if compiled and cpu_float and native.available():
-        if bn is not None:
-            return _compiled_bn_forward, _compiled_bn_backward, 1
-        return torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk, batch_parts(like.shape[1])
+        forward, backward = ((torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk) if bn is None
+                             else (_compiled_bn_forward, _compiled_bn_backward))
+        return forward, backward, batch_parts(like.shape[1])
     return _forward_steps, _backward_chunk, 1
 
 
@@ -377,7 +397,7 @@ def _compiled_bn_forward(acts: list[Tensor], w: Tensor, packed: Tensor | None, l
     return torch.ops.rnnlab.lstm_bn_forward(
         acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, bn.hh.running_mean,
         bn.hh.running_var, bn.c.running_mean, bn.c.running_var, _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
-        bn.hh.eps, bn.c.eps, bn.training, need_grad)
+        bn.hh.eps, bn.c.eps, bn.training, need_grad, parts)
 
 
 def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tensor, fs: Tensor, rs: Tensor,
@@ -389,7 +409,7 @@ def _compiled_bn_backward(t0: int, q: Tensor, buf: Tensor, dh: Tensor, dc: Tenso
     """:func:`_backward_chunk` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_backward_chunk``."""
     return torch.ops.rnnlab.lstm_bn_backward_chunk(
         t0, q, buf, dh, dc, fs, rs, d_out, w, packed, lin, feed_mask, keep_h, keep_c, rr, cn, stats, w_hh, w_c,
-        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r)
+        _valid_rows(bn, dh), bn.training, d_w_hh, d_w_c, d_b_c, d_r, parts)
 
 
 class LayerNormParams(NamedTuple):
@@ -476,6 +496,9 @@ def _lstm_backward(
     ln = s.ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
     d_r = fs.new_empty(steps, B, G) if ln else None  # of its recurrent terms before their norm
+    # recurrent batch norm: a chunk's W_ih x, recomputed (its input term's norm's backward then
+    # writes its gradient over d_r, free once d_W_hh has it)
+    z = fs.new_empty(steps * B, G) if bn is not None and w_ih is not None else None
     d_w_hh = w_hh.new_zeros(G, H)
     d_w_ih = None if w_ih is None else w_ih.new_zeros(G, I)
     d_bias = None if bias is None else bias.new_zeros(G)
@@ -501,14 +524,11 @@ def _lstm_backward(
             continue
         xc = x[t0:t1].reshape(n * B, I)
         if bn is not None:  # the input term's batch norm (its gain in ln_w_ih), from W_ih x again
-            assert bn.ih is not None and d_ln_ih is not None
-            dz, d_gain, d_shift = bn.ih.backward_step(
-                buf[:n], (xc @ w_ih.t()).view(n, B, G), s.in_stats[2 * k], s.in_stats[2 * k + 1],
-                None if bn.valid is None else bn.valid[t0:t1], s.ln_w_ih, bn.training, d_bias is not None)
-            d_ln_ih.add_(d_gain)
-            if d_bias is not None:
-                d_bias.add_(d_shift)
-            dz = dz.view(n * B, G)
+            assert z is not None and d_r is not None and d_ln_ih is not None
+            zc = torch.mm(xc, w_ih.t(), out=z[: n * B]).view(n, B, G)
+            dz = _input_batch_norm_backward(bn, buf[:n], zc, s.in_stats[2 * k], s.in_stats[2 * k + 1], t0,
+                                            s.ln_w_ih, d_ln_ih, d_bias, d_r[:n],  # type: ignore[arg-type]
+                                            backward_chunk is _compiled_bn_backward).view(n * B, G)
         elif s.ln_w_ih is not None:
             dz = _layer_norm_backward(dg, xc @ w_ih.t(), s.in_stats[2 * k], s.in_stats[2 * k + 1], s.ln_w_ih,
                                       d_ln_ih, d_bias)  # type: ignore[arg-type]

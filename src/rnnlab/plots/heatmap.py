@@ -116,9 +116,7 @@ def plot_gate_heatmaps(
         if finite.min() == finite.max():
             style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
     if image is not None:
-        cb = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
-        cb.set_label(colorbar_label, fontsize=style.LABEL_SIZE)
-        cb.ax.tick_params(labelsize=style.TICK_SIZE)
+        style.colorbar(fig, image, colorbar_label)
     if title:
         fig.suptitle(title, fontsize=style.TITLE_SIZE)
     style.save(fig, path)

@@ -108,9 +108,10 @@ def plot_metrics(
     if not present:
         return style.empty_figure("no metrics recorded", head, path)
     ncols = 2 if len(present) > 2 else len(present)
-    fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7))
+    # Every panel is against the epoch: one x axis, labelled under each column.
+    fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7), sharex=True)
     for ax in list(axes.flat)[len(present):]:
-        ax.remove()
+        ax.set_visible(False)
     for ax, (panel, keys, log) in zip(axes.flat, present, strict=False):
         ax.set_title(panel, fontsize=style.LABEL_SIZE)
         if log:
@@ -132,6 +133,7 @@ def plot_metrics(
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+    style.share_x_labels(axes)
     fig.suptitle(head, fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig

@@ -138,8 +138,9 @@ def plot_norm_histograms(
                     style.note(ax, f"mean {style.fmt(float(fin.mean()))}")
             if col == 0:
                 ax.set_ylabel(_step_label(s, idx[row]), fontsize=style.NOTE_SIZE)
-            if row == nrows - 1:
-                ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
+            ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
+    # A column's rows share its bins and range: its x axis is labelled once, at its bottom.
+    style.share_x_labels(axes)
     fig.suptitle(title or f"Per-channel weight norms over training ({stat}; dashed: mean)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
@@ -176,7 +177,8 @@ def plot_norm_lines(
         return style.empty_figure(f"no {norm}_mean recorded", title or f"{norm} norms over training", path)
     cols = min(ncols, len(names))
     nrows = math.ceil(len(names) / cols)
-    fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2))
+    # Every parameter is tracked at the same steps: one x axis, labelled under each column.
+    fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2), sharex=True)
     for i, ax in enumerate(axes.flat):
         if i >= len(names):
             ax.set_visible(False)
@@ -201,7 +203,9 @@ def plot_norm_lines(
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         ax.set_xlabel("step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(f"{norm} norm per channel")
+        if i % cols == 0:  # the same quantity in every panel: named once per row
+            ax.set_ylabel(f"{norm} norm per channel")
+    style.share_x_labels(axes)
     fig.suptitle(title or f"{norm} norm per channel over training: mean (solid) and max (dashed)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)

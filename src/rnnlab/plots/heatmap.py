@@ -23,7 +23,6 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from rnnlab.gates import layer_from
@@ -108,8 +107,8 @@ def plot_gate_heatmaps(
         )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rows/columns are indices
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        style.integer_ticks(ax.xaxis)  # rows/columns are indices
+        style.integer_ticks(ax.yaxis)
         warn = style.nonfinite_note(arr)
         if warn:
             style.note(ax, warn, warn=True)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
@@ -131,7 +130,7 @@ def plot_metrics(
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower left")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style.integer_ticks(ax.xaxis)
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
     style.share_x_labels(axes)
     fig.suptitle(head, fontsize=style.TITLE_SIZE)

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
@@ -202,7 +201,7 @@ def plot_norm_lines(
             style.note(ax, "\n".join(notes), warn=True, loc="lower right")
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         ax.set_xlabel("step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style.integer_ticks(ax.xaxis)
         if i % cols == 0:  # the same quantity in every panel: named once per row
             ax.set_ylabel(f"{norm} norm per channel")
     style.share_x_labels(axes)

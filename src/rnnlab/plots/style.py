@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.image import AxesImage
 from matplotlib.textpath import text_to_path
+from matplotlib.ticker import MaxNLocator
 
 from rnnlab.gates import GATE_LABELS
 
@@ -137,6 +138,19 @@ def style_axes(ax: Axes) -> None:
     ax.yaxis.label.set_size(LABEL_SIZE)
     ax.title.set_size(LABEL_SIZE)
     ax.grid(True, alpha=0.25, linewidth=0.6)
+
+
+def integer_ticks(axis: Axis) -> None:
+    """Ticks at integers only (epochs, steps, indices), as many as the panel's size fits: each
+    tick is several artists, and a fixed ten of them on every small panel was a good part of a
+    report's drawing time.
+
+    >>> fig, axes = new_figure(1, 1)
+    >>> integer_ticks(axes[0, 0].xaxis)
+    >>> axes[0, 0].xaxis.get_major_locator().tick_values(0.0, 2.5).tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
 
 
 def note(ax: Axes, text: str, *, warn: bool = False, loc: str = "upper right") -> None:
@@ -264,12 +278,12 @@ def text_extent(text: str, size: float) -> tuple[float, float]:
 
 def _tick_labels(axis: Axis) -> tuple[list[str], str]:
     """The tick labels ``axis`` will draw (from its own locators and formatters) and its offset text."""
-    lo, hi = sorted(axis.get_view_interval())
-    tol = (hi - lo) * 1e-9
     params = axis.get_tick_params()
     if not any(params.get(k, k in ("labelbottom", "labelleft")) for k in
                ("labelbottom", "labeltop", "labelleft", "labelright")):
         return [], ""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = (hi - lo) * 1e-9
     labels, offset = [], ""
     for locator, formatter in ((axis.get_major_locator(), axis.get_major_formatter()),
                                (axis.get_minor_locator(), axis.get_minor_formatter())):
@@ -280,37 +294,43 @@ def _tick_labels(axis: Axis) -> tuple[list[str], str]:
     return labels, offset
 
 
-def _band(axis: Axis) -> float:
-    """Points that ``axis``' ticks, tick labels and label take outside the axes."""
+def _tick_band(axis: Axis, labels: list[str]) -> float:
+    """Points that ``axis``' ticks and tick ``labels`` take outside the axes."""
     name = axis.axis_name
     params = axis.get_tick_params()
-    size = float(params.get("labelsize", TICK_SIZE))
     ticks = any(params.get(k, k in ("bottom", "left")) for k in ("bottom", "top", "left", "right"))
     band = float(rcParams[f"{name}tick.major.size"]) if ticks else 0.0
-    labels, _ = _tick_labels(axis)
     if labels:
+        size = float(params.get("labelsize", TICK_SIZE))
         extents = [text_extent(t, size) for t in labels]
         band += float(rcParams[f"{name}tick.major.pad"]) + max(e[0 if name == "y" else 1] for e in extents)
-    if axis.label.get_visible() and axis.label.get_text():
-        band += axis.labelpad + text_extent(axis.label.get_text(), axis.label.get_fontsize())[1]
     return band
 
 
-def _above(ax: Axes) -> float:
-    """Points above ``ax``: its title, and the y axis' offset text (``1e-5``) at its top."""
-    _, offset = _tick_labels(ax.yaxis)
-    title = ax.title.get_text() if ax.title.get_visible() else ""
-    text = max(text_extent(title, ax.title.get_fontsize())[1],
-               text_extent(offset, TICK_SIZE)[1])
-    return text + float(rcParams["axes.titlepad"]) if text else 0.0
+def _label_band(axis: Axis) -> float:
+    """Points that ``axis``' label takes beyond its tick labels."""
+    if not (axis.label.get_visible() and axis.label.get_text()):
+        return 0.0
+    return axis.labelpad + text_extent(axis.label.get_text(), axis.label.get_fontsize())[1]
 
 
-def _overhang(axis: Axis) -> float:
-    """Points the x tick labels stick out right of the axes (half the widest)."""
-    labels, offset = _tick_labels(axis)
-    size = float(axis.get_tick_params().get("labelsize", TICK_SIZE))
-    half = max((text_extent(t, size)[0] / 2 for t in labels), default=0.0)
-    return max(half, text_extent(offset, size)[0])
+class _Panel:
+    """What one panel's text takes around it, in points (measured once per layout pass)."""
+
+    def __init__(self, ax: Axes) -> None:
+        xlabels, xoffset = _tick_labels(ax.xaxis)
+        ylabels, yoffset = _tick_labels(ax.yaxis)
+        size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))
+        self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
+        self.left = self.yticks + _label_band(ax.yaxis)
+        self.bottom = self.xticks + _label_band(ax.xaxis)
+        # The last x tick label sticks out right by half its width; an x offset text by all of it.
+        self.right = max(max((text_extent(t, size)[0] / 2 for t in xlabels), default=0.0),
+                         text_extent(xoffset, size)[0])
+        self.offset = text_extent(yoffset, TICK_SIZE)[1]  # the y axis' offset text, above the axes
+        title = ax.title.get_text() if ax.title.get_visible() else ""
+        text = max(text_extent(title, ax.title.get_fontsize())[1], self.offset)
+        self.top = text + float(rcParams["axes.titlepad"]) if text else 0.0
 
 
 def layout(fig: Figure) -> None:
@@ -318,7 +338,8 @@ def layout(fig: Figure) -> None:
     :func:`colorbar` right of its first row, so that no text overlaps: each column's left
     margin fits its widest y tick labels and y label, each row's top its title and each row's
     bottom its x tick labels and x label; the panels share what is left (by the grid's width and
-    height ratios). Computed twice, as a tick locator picks its ticks by the panel's size.
+    height ratios). A second pass follows when the first changed the margins, as a tick locator
+    picks its ticks by the panel's size.
 
     >>> fig, axes = new_figure(1, 2)
     >>> axes[0, 0].set_ylabel("loss")
@@ -333,29 +354,39 @@ def layout(fig: Figure) -> None:
     gs = grid[0].get_subplotspec().get_gridspec()
     grid = [ax for ax in grid if ax.get_subplotspec().get_gridspec() is gs]
     bars = [ax for ax in fig.axes if ax.get_label() == COLORBAR]
+    margins = None
     for _ in range(2):
-        _place(fig, gs, grid, bars)
+        now = _place(fig, gs, grid, bars)
+        if margins is not None and np.allclose(now, margins, atol=0.5):
+            break
+        margins = now
 
 
-def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> None:
+def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarray:
+    """One layout pass; returns the margins it used (to tell whether another pass would move anything)."""
     nrows, ncols = gs.get_geometry()
     wr = np.asarray(gs.get_width_ratios() or [1.0] * ncols, dtype=np.float64)
     hr = np.asarray(gs.get_height_ratios() or [1.0] * nrows, dtype=np.float64)
     left, right = np.zeros(ncols), np.zeros(ncols)
     top, bottom = np.zeros(nrows), np.zeros(nrows)
+    yticks, xticks = np.zeros(ncols), np.zeros(nrows)
+    panels = {}
     for ax in grid:
         if not ax.get_visible():
             continue
         ss = ax.get_subplotspec()
-        r0, r1, c0, c1 = ss.rowspan.start, ss.rowspan.stop - 1, ss.colspan.start, ss.colspan.stop - 1
-        left[c0] = max(left[c0], _band(ax.yaxis))
-        right[c1] = max(right[c1], _overhang(ax.xaxis))
-        top[r0] = max(top[r0], _above(ax))
-        bottom[r1] = max(bottom[r1], _band(ax.xaxis))
+        p = panels[ax] = _Panel(ax)
+        yticks[ss.colspan.start] = max(yticks[ss.colspan.start], p.yticks)
+        xticks[ss.rowspan.stop - 1] = max(xticks[ss.rowspan.stop - 1], p.xticks)
+        left[ss.colspan.start] = max(left[ss.colspan.start], p.left)
+        right[ss.colspan.stop - 1] = max(right[ss.colspan.stop - 1], p.right)
+        top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top)
+        bottom[ss.rowspan.stop - 1] = max(bottom[ss.rowspan.stop - 1], p.bottom)
     W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
     head = fig.get_suptitle()
-    above = 0.02 * H + text_extent(head, TITLE_SIZE)[1] + GAP if head else EDGE
-    bar = max((COLORBAR_PAD + COLORBAR_WIDTH + _band(b.yaxis) for b in bars), default=0.0)
+    above = 0.02 * H + text_extent(head, TITLE_SIZE)[1] + EDGE if head else EDGE
+    bar = max((COLORBAR_PAD + COLORBAR_WIDTH + _tick_band(b.yaxis, _tick_labels(b.yaxis)[0])
+               + _label_band(b.yaxis) for b in bars), default=0.0)
     gaps_x = right[:-1] + left[1:] + GAP
     gaps_y = bottom[:-1] + top[1:] + GAP
     width = max(W - EDGE - left[0] - gaps_x.sum() - right[-1] - bar - EDGE, 0.2 * W)
@@ -369,9 +400,18 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> None:
         x, w = x0[c0], x0[c1] + widths[c1] - x0[c0]
         y, h = y1[r1] - heights[r1], y1[r0] - y1[r1] + heights[r1]
         ax.set_position((x / W, y / H, w / W, h / H))
+        if ax not in panels:
+            continue
+        # Titles and axis labels placed here (a column's y labels and a row's x labels aligned)
+        # are not placed again at every draw, which would measure the tick labels once more.
+        if ax.title.get_text():
+            ax.set_title(ax.title.get_text(), fontsize=ax.title.get_fontsize(), y=1.0 + panels[ax].offset / h)
+        ax.xaxis.set_label_coords(0.5, -(xticks[r1] + ax.xaxis.labelpad) / h)
+        ax.yaxis.set_label_coords(-(yticks[c0] + ax.yaxis.labelpad) / w, 0.5)
     for b in bars:
         x = x0[-1] + widths[-1] + right[-1] + COLORBAR_PAD
         b.set_position((x / W, (y1[0] - heights[0]) / H, COLORBAR_WIDTH / W, heights[0] / H))
+    return np.concatenate([left, right, top, bottom, [bar]])
 
 
 def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:

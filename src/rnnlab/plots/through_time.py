@@ -21,7 +21,6 @@ import os
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.introspect.through_time import GradThroughTime
@@ -106,7 +105,7 @@ def plot_grad_through_time(
     # The colour bar sits in the margin right of the whole grid: both x axes keep the same width,
     # so timesteps align.
     style.colorbar(fig, image, "|dLoss/dh_t|")
-    ax_map.yaxis.set_major_locator(MaxNLocator(integer=True))
+    style.integer_ticks(ax_map.yaxis)
     warn = style.nonfinite_note(arr)
     if warn:
         style.note(ax_map, warn, warn=True)

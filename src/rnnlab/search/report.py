@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import optuna
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
@@ -125,7 +124,7 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
         style.no_data(ax, "no trial finished yet")
         return fig
     ax.set_xlabel("trial")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    style.integer_ticks(ax.xaxis)
     ax.set_ylabel(metric)
     ax.set_title("optimization history", fontsize=style.LABEL_SIZE)
     ax.legend(fontsize=style.NOTE_SIZE)

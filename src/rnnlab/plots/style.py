@@ -426,12 +426,12 @@ def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
 
 
 def png(fig: Figure) -> bytes:
-    """``fig`` laid out (:func:`layout`) and drawn once as PNG bytes at :data:`DPI`.
+    """``fig`` drawn once as PNG bytes at :data:`DPI`, as laid out by :func:`save` (which every
+    plot of this package calls before it returns its figure).
 
-    >>> png(new_figure(1, 1)[0])[:4]
+    >>> png(empty_figure("nothing", "a title", None))[:4]
     b'\\x89PNG'
     """
-    layout(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Callable
 from typing import Any
@@ -91,9 +90,7 @@ def problem(what: str, err: Exception) -> str:
 
 
 def img(fig: Figure, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=style.DPI)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(style.png(fig)).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 

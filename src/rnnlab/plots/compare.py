@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
 from rnnlab.plots.metrics import draw_series, load_metrics, run_name, series
@@ -165,5 +164,5 @@ def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, np.ndarray] | None], *
     if notes:
         style.note(ax, "\n".join(notes), warn=True, loc="lower left")
     ax.set_xlabel(xlabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    style.integer_ticks(ax.xaxis)
     ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)

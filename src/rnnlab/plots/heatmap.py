@@ -23,7 +23,6 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from rnnlab.gates import layer_from
@@ -108,17 +107,15 @@ def plot_gate_heatmaps(
         )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rows/columns are indices
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        style.integer_ticks(ax.xaxis)  # rows/columns are indices
+        style.integer_ticks(ax.yaxis)
         warn = style.nonfinite_note(arr)
         if warn:
             style.note(ax, warn, warn=True)
         if finite.min() == finite.max():
             style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
     if image is not None:
-        cb = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
-        cb.set_label(colorbar_label, fontsize=style.LABEL_SIZE)
-        cb.ax.tick_params(labelsize=style.TICK_SIZE)
+        style.colorbar(fig, image, colorbar_label)
     if title:
         fig.suptitle(title, fontsize=style.TITLE_SIZE)
     style.save(fig, path)

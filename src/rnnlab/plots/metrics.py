@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
@@ -111,9 +110,10 @@ def plot_metrics(
     if not present:
         return style.empty_figure("no metrics recorded", head, path)
     ncols = 2 if len(present) > 2 else len(present)
-    fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7))
+    # Every panel is against the epoch: one x axis, labelled under each column.
+    fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7), sharex=True)
     for ax in list(axes.flat)[len(present):]:
-        ax.remove()
+        ax.set_visible(False)
     for ax, (panel, keys, log) in zip(axes.flat, present, strict=False):
         ax.set_title(panel, fontsize=style.LABEL_SIZE)
         if log:
@@ -133,8 +133,9 @@ def plot_metrics(
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower left")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style.integer_ticks(ax.xaxis)
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+    style.share_x_labels(axes)
     fig.suptitle(head, fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
@@ -138,8 +137,9 @@ def plot_norm_histograms(
                     style.note(ax, f"mean {style.fmt(float(fin.mean()))}")
             if col == 0:
                 ax.set_ylabel(_step_label(s, idx[row]), fontsize=style.NOTE_SIZE)
-            if row == nrows - 1:
-                ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
+            ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
+    # A column's rows share its bins and range: its x axis is labelled once, at its bottom.
+    style.share_x_labels(axes)
     fig.suptitle(title or f"Per-channel weight norms over training ({stat}; dashed: mean)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
@@ -176,7 +176,8 @@ def plot_norm_lines(
         return style.empty_figure(f"no {norm}_mean recorded", title or f"{norm} norms over training", path)
     cols = min(ncols, len(names))
     nrows = math.ceil(len(names) / cols)
-    fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2))
+    # Every parameter is tracked at the same steps: one x axis, labelled under each column.
+    fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2), sharex=True)
     for i, ax in enumerate(axes.flat):
         if i >= len(names):
             ax.set_visible(False)
@@ -200,8 +201,10 @@ def plot_norm_lines(
             style.note(ax, "\n".join(notes), warn=True, loc="lower right")
         ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         ax.set_xlabel("step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(f"{norm} norm per channel")
+        style.integer_ticks(ax.xaxis)
+        if i % cols == 0:  # the same quantity in every panel: named once per row
+            ax.set_ylabel(f"{norm} norm per channel")
+    style.share_x_labels(axes)
     fig.suptitle(title or f"{norm} norm per channel over training: mean (solid) and max (dashed)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)

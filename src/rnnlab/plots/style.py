@@ -1,9 +1,15 @@
 """The shared look of rnnlab figures: sizes, gate colours, fonts, and small drawing helpers.
 
-Every plotting module builds its figures with :func:`new_figure` and saves them with
-:func:`save`, so one change here restyles all of them. Figures are
+Every plotting module builds its figures with :func:`new_figure` and ends them with
+:func:`save` (or :func:`png`), so one change here restyles all of them. Figures are
 ``matplotlib.figure.Figure`` objects drawn with the Agg canvas: no pyplot, no global state, no
 window.
+
+The layout is fixed and computed once (:func:`layout`, called by :func:`save` and :func:`png`):
+margins sized from the text each panel carries (tick labels from the axis' own locator and
+formatter, axis labels, titles), measured from font metrics without drawing. Matplotlib's
+constrained layout measured every text object several times per save and drew each figure twice:
+it was most of a small run's report time (issue 28).
 
 Example:
     >>> fig, axes = new_figure(2, 3)
@@ -15,15 +21,24 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import cbook, rcParams
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.image import AxesImage
+from matplotlib.textpath import text_to_path
+from matplotlib.ticker import MaxNLocator
 
 from rnnlab.gates import GATE_LABELS
 
@@ -65,6 +80,17 @@ NOTE_SIZE = 7.5
 #: Colour of annotations that warn about the data (NaN, inf, constant, empty).
 WARN_COLOR = "#b00020"
 
+#: The label of a colour bar's axes made by :func:`colorbar`: the layout puts it right of the
+#: grid's first row.
+COLORBAR = "rnnlab colour bar"
+#: Layout, in points: the gap at the figure's edges and between neighbouring panels' text, a
+#: colour bar's width and its gap to the grid; text lines are ``LINE_SPACING`` × their size high.
+EDGE = 5.0
+GAP = 7.0
+COLORBAR_WIDTH = 11.0
+COLORBAR_PAD = 7.0
+LINE_SPACING = 1.2
+
 
 def gate_title(gate: str) -> str:
     """``"f"`` → ``"f (forget gate)"``: the short name a user sees in code, then its meaning."""
@@ -94,9 +120,7 @@ def new_figure(
     """
     if nrows < 1 or ncols < 1:
         raise ValueError(f"nrows, ncols: expected >= 1, got {nrows}, {ncols}")
-    fig = Figure(
-        figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained"
-    )
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows))
     FigureCanvasAgg(fig)
     axes = fig.subplots(
         nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey,
@@ -116,6 +140,19 @@ def style_axes(ax: Axes) -> None:
     ax.grid(True, alpha=0.25, linewidth=0.6)
 
 
+def integer_ticks(axis: Axis) -> None:
+    """Ticks at integers only (epochs, steps, indices), as many as the panel's size fits: each
+    tick is several artists, and a fixed ten of them on every small panel was a good part of a
+    report's drawing time.
+
+    >>> fig, axes = new_figure(1, 1)
+    >>> integer_ticks(axes[0, 0].xaxis)
+    >>> axes[0, 0].xaxis.get_major_locator().tick_values(0.0, 2.5).tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+
+
 def note(ax: Axes, text: str, *, warn: bool = False, loc: str = "upper right") -> None:
     """Write a short note in a corner of ``ax`` (statistics, or a warning about the data)."""
     x, ha = (0.98, "right") if "right" in loc else (0.02, "left")
@@ -128,13 +165,17 @@ def note(ax: Axes, text: str, *, warn: bool = False, loc: str = "upper right") -
 
 
 def no_data(ax: Axes, text: str = "no data") -> None:
-    """Mark an empty panel so that a missing series reads as missing, not as a blank plot."""
+    """Mark an empty panel so that a missing series reads as missing, not as a blank plot.
+
+    Its ticks and grid are hidden on this panel only (a panel may share its axes' ticks with
+    others).
+    """
     ax.text(
         0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
         fontsize=LABEL_SIZE, color=WARN_COLOR,
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.grid(False)
+    ax.tick_params(which="both", bottom=False, left=False, labelbottom=False, labelleft=False)
 
 
 def empty_figure(
@@ -181,10 +222,216 @@ def fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def colorbar(fig: Figure, image: AxesImage, label: str) -> Colorbar:
+    """A colour bar for ``image``, placed by :func:`layout` right of the grid's first row.
+
+    >>> import numpy as np
+    >>> fig, axes = new_figure(1, 2)
+    >>> cb = colorbar(fig, axes[0, 0].imshow(np.eye(3)), "value")
+    >>> save(fig, None)
+    >>> bool(cb.ax.get_position().x0 > axes[0, 1].get_position().x1)
+    True
+    """
+    cb = fig.colorbar(image, cax=fig.add_axes((0.0, 0.0, 1.0, 1.0), label=COLORBAR))
+    cb.set_label(label, fontsize=LABEL_SIZE)
+    cb.ax.tick_params(labelsize=TICK_SIZE)
+    return cb
+
+
+def share_x_labels(axes: np.ndarray) -> None:
+    """Tick labels and label of the x axis only under the lowest panel with data of each column.
+
+    For panels whose x axes show the same range (shared, or set equal): the labels between rows
+    repeat what the column's bottom says. A panel without data (:func:`no_data`) or hidden does
+    not count as the bottom.
+    """
+    for col in axes.T:
+        shown = [ax for ax in col if ax.get_visible() and ax.xaxis.get_tick_params().get("bottom", True)]
+        for ax in shown[:-1]:
+            ax.tick_params(axis="x", which="both", labelbottom=False)
+            ax.set_xlabel("")
+        if shown:
+            shown[-1].tick_params(axis="x", which="both", labelbottom=True)
+
+
+@lru_cache(maxsize=4096)
+def text_extent(text: str, size: float) -> tuple[float, float]:
+    """Width and height in points of ``text`` drawn at font ``size`` (lines, mathtext), from the
+    font's metrics: nothing is drawn.
+
+    >>> w, h = text_extent("step 0\\nepoch 1", 8.0)
+    >>> round(h, 1), 20 < w < 40
+    (19.2, True)
+    """
+    if not text:
+        return 0.0, 0.0
+    prop = FontProperties(size=size)
+    width, height = 0.0, 0.0
+    for line in text.split("\n"):
+        math = cbook.is_math_text(line)
+        w, h, d = text_to_path.get_text_width_height_descent(line, prop, ismath=math)
+        width = max(width, float(w))
+        # A line of plain text is spaced as matplotlib spaces it; mathtext (10^-3) may be taller.
+        height += max(size * LINE_SPACING, float(h + d)) if math else size * LINE_SPACING
+    return width, height
+
+
+def _tick_labels(axis: Axis) -> tuple[list[str], str]:
+    """The tick labels ``axis`` will draw (from its own locators and formatters) and its offset text."""
+    params = axis.get_tick_params()
+    if not any(params.get(k, k in ("labelbottom", "labelleft")) for k in
+               ("labelbottom", "labeltop", "labelleft", "labelright")):
+        return [], ""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = (hi - lo) * 1e-9
+    labels, offset = [], ""
+    for locator, formatter in ((axis.get_major_locator(), axis.get_major_formatter()),
+                               (axis.get_minor_locator(), axis.get_minor_formatter())):
+        locs = np.asarray(locator(), dtype=np.float64)
+        texts = formatter.format_ticks(list(locs)) if locs.size else []
+        labels += [t for v, t in zip(locs, texts, strict=True) if t and lo - tol <= v <= hi + tol]
+        offset = offset or formatter.get_offset()
+    return labels, offset
+
+
+def _tick_band(axis: Axis, labels: list[str]) -> float:
+    """Points that ``axis``' ticks and tick ``labels`` take outside the axes."""
+    name = axis.axis_name
+    params = axis.get_tick_params()
+    ticks = any(params.get(k, k in ("bottom", "left")) for k in ("bottom", "top", "left", "right"))
+    band = float(rcParams[f"{name}tick.major.size"]) if ticks else 0.0
+    if labels:
+        size = float(params.get("labelsize", TICK_SIZE))
+        extents = [text_extent(t, size) for t in labels]
+        band += float(rcParams[f"{name}tick.major.pad"]) + max(e[0 if name == "y" else 1] for e in extents)
+    return band
+
+
+def _label_band(axis: Axis) -> float:
+    """Points that ``axis``' label takes beyond its tick labels."""
+    if not (axis.label.get_visible() and axis.label.get_text()):
+        return 0.0
+    return axis.labelpad + text_extent(axis.label.get_text(), axis.label.get_fontsize())[1]
+
+
+class _Panel:
+    """What one panel's text takes around it, in points (measured once per layout pass)."""
+
+    def __init__(self, ax: Axes) -> None:
+        xlabels, xoffset = _tick_labels(ax.xaxis)
+        ylabels, yoffset = _tick_labels(ax.yaxis)
+        size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))
+        self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
+        self.left = self.yticks + _label_band(ax.yaxis)
+        self.bottom = self.xticks + _label_band(ax.xaxis)
+        # The last x tick label sticks out right by half its width; an x offset text by all of it.
+        self.right = max(max((text_extent(t, size)[0] / 2 for t in xlabels), default=0.0),
+                         text_extent(xoffset, size)[0])
+        self.offset = text_extent(yoffset, TICK_SIZE)[1]  # the y axis' offset text, above the axes
+        title = ax.title.get_text() if ax.title.get_visible() else ""
+        text = max(text_extent(title, ax.title.get_fontsize())[1], self.offset)
+        self.top = text + float(rcParams["axes.titlepad"]) if text else 0.0
+
+
+def layout(fig: Figure) -> None:
+    """Place the figure's grid of panels (from :func:`new_figure`), and a colour bar from
+    :func:`colorbar` right of its first row, so that no text overlaps: each column's left
+    margin fits its widest y tick labels and y label, each row's top its title and each row's
+    bottom its x tick labels and x label; the panels share what is left (by the grid's width and
+    height ratios). A second pass follows when the first changed the margins, as a tick locator
+    picks its ticks by the panel's size.
+
+    >>> fig, axes = new_figure(1, 2)
+    >>> axes[0, 0].set_ylabel("loss")
+    Text(...)
+    >>> layout(fig)
+    >>> bool(axes[0, 0].get_position().x0 > 0), bool(axes[0, 0].get_position().x1 < axes[0, 1].get_position().x0)
+    (True, True)
+    """
+    grid = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
+    if not grid:
+        return
+    gs = grid[0].get_subplotspec().get_gridspec()
+    grid = [ax for ax in grid if ax.get_subplotspec().get_gridspec() is gs]
+    bars = [ax for ax in fig.axes if ax.get_label() == COLORBAR]
+    margins = None
+    for _ in range(2):
+        now = _place(fig, gs, grid, bars)
+        if margins is not None and np.allclose(now, margins, atol=0.5):
+            break
+        margins = now
+
+
+def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarray:
+    """One layout pass; returns the margins it used (to tell whether another pass would move anything)."""
+    nrows, ncols = gs.get_geometry()
+    wr = np.asarray(gs.get_width_ratios() or [1.0] * ncols, dtype=np.float64)
+    hr = np.asarray(gs.get_height_ratios() or [1.0] * nrows, dtype=np.float64)
+    left, right = np.zeros(ncols), np.zeros(ncols)
+    top, bottom = np.zeros(nrows), np.zeros(nrows)
+    yticks, xticks = np.zeros(ncols), np.zeros(nrows)
+    panels = {}
+    for ax in grid:
+        if not ax.get_visible():
+            continue
+        ss = ax.get_subplotspec()
+        p = panels[ax] = _Panel(ax)
+        yticks[ss.colspan.start] = max(yticks[ss.colspan.start], p.yticks)
+        xticks[ss.rowspan.stop - 1] = max(xticks[ss.rowspan.stop - 1], p.xticks)
+        left[ss.colspan.start] = max(left[ss.colspan.start], p.left)
+        right[ss.colspan.stop - 1] = max(right[ss.colspan.stop - 1], p.right)
+        top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top)
+        bottom[ss.rowspan.stop - 1] = max(bottom[ss.rowspan.stop - 1], p.bottom)
+    W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
+    head = fig.get_suptitle()
+    above = 0.02 * H + text_extent(head, TITLE_SIZE)[1] + EDGE if head else EDGE
+    bar = max((COLORBAR_PAD + COLORBAR_WIDTH + _tick_band(b.yaxis, _tick_labels(b.yaxis)[0])
+               + _label_band(b.yaxis) for b in bars), default=0.0)
+    gaps_x = right[:-1] + left[1:] + GAP
+    gaps_y = bottom[:-1] + top[1:] + GAP
+    width = max(W - EDGE - left[0] - gaps_x.sum() - right[-1] - bar - EDGE, 0.2 * W)
+    height = max(H - above - top[0] - gaps_y.sum() - bottom[-1] - EDGE, 0.2 * H)
+    widths, heights = width * wr / wr.sum(), height * hr / hr.sum()
+    x0 = EDGE + left[0] + np.concatenate([[0.0], np.cumsum(widths[:-1] + gaps_x)])
+    y1 = H - above - top[0] - np.concatenate([[0.0], np.cumsum(heights[:-1] + gaps_y)])  # tops
+    for ax in grid:
+        ss = ax.get_subplotspec()
+        r0, r1, c0, c1 = ss.rowspan.start, ss.rowspan.stop - 1, ss.colspan.start, ss.colspan.stop - 1
+        x, w = x0[c0], x0[c1] + widths[c1] - x0[c0]
+        y, h = y1[r1] - heights[r1], y1[r0] - y1[r1] + heights[r1]
+        ax.set_position((x / W, y / H, w / W, h / H))
+        if ax not in panels:
+            continue
+        # Titles and axis labels placed here (a column's y labels and a row's x labels aligned)
+        # are not placed again at every draw, which would measure the tick labels once more.
+        if ax.title.get_text():
+            ax.set_title(ax.title.get_text(), fontsize=ax.title.get_fontsize(), y=1.0 + panels[ax].offset / h)
+        ax.xaxis.set_label_coords(0.5, -(xticks[r1] + ax.xaxis.labelpad) / h)
+        ax.yaxis.set_label_coords(-(yticks[c0] + ax.yaxis.labelpad) / w, 0.5)
+    for b in bars:
+        x = x0[-1] + widths[-1] + right[-1] + COLORBAR_PAD
+        b.set_position((x / W, (y1[0] - heights[0]) / H, COLORBAR_WIDTH / W, heights[0] / H))
+    return np.concatenate([left, right, top, bottom, [bar]])
+
+
 def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
-    """Save ``fig`` as an image at ``path`` (format from the suffix; PNG when none)."""
+    """Lay ``fig`` out (:func:`layout`) and save it as an image at ``path`` (format from the
+    suffix; PNG when none)."""
+    layout(fig)
     if path is None:
         return
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=DPI, format=p.suffix[1:] or "png")
+
+
+def png(fig: Figure) -> bytes:
+    """``fig`` drawn once as PNG bytes at :data:`DPI`, as laid out by :func:`save` (which every
+    plot of this package calls before it returns its figure).
+
+    >>> png(empty_figure("nothing", "a title", None))[:4]
+    b'\\x89PNG'
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()

@@ -21,7 +21,6 @@ import os
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.introspect.through_time import GradThroughTime
@@ -103,11 +102,10 @@ def plot_grad_through_time(
         shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
         extent=(-0.5, T - 0.5, arr.shape[1] - 0.5, -0.5),
     )
-    # One colour bar beside both rows keeps the two x axes the same width, so timesteps align.
-    cb = fig.colorbar(image, ax=[ax_map, ax_line], pad=0.01, shrink=0.52, anchor=(0.0, 1.0))
-    cb.set_label("|dLoss/dh_t|", fontsize=style.LABEL_SIZE)
-    cb.ax.tick_params(labelsize=style.TICK_SIZE)
-    ax_map.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # The colour bar sits in the margin right of the whole grid: both x axes keep the same width,
+    # so timesteps align.
+    style.colorbar(fig, image, "|dLoss/dh_t|")
+    style.integer_ticks(ax_map.yaxis)
     warn = style.nonfinite_note(arr)
     if warn:
         style.note(ax_map, warn, warn=True)

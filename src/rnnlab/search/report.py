@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import optuna
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
@@ -124,12 +123,14 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
         ax.axvline(n, color=style.WARN_COLOR, alpha=0.25, lw=1, label="failed" if i == 0 else None)
     if not (complete or pruned):
         style.no_data(ax, "no trial finished yet")
+        style.save(fig, None)  # laid out
         return fig
     ax.set_xlabel("trial")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    style.integer_ticks(ax.xaxis)
     ax.set_ylabel(metric)
     ax.set_title("optimization history", fontsize=style.LABEL_SIZE)
     ax.legend(fontsize=style.NOTE_SIZE)
+    style.save(fig, None)  # laid out
     return fig
 
 
@@ -153,6 +154,7 @@ def _importance_figure(values: dict[str, float]) -> Figure:
     ax.barh([short[n] for n in names], [values[n] for n in names], color=style.series_color(0))
     ax.set_xlabel("importance (fANOVA, share of the score's variance)")
     ax.set_title("parameter importances", fontsize=style.LABEL_SIZE)
+    style.save(fig, None)  # laid out
     return fig
 
 
@@ -185,6 +187,7 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
     for ax in axes[:, 0]:
         ax.set_ylabel(metric)
     fig.suptitle(f"{metric} against each parameter (complete trials; colour: trial number)", fontsize=style.TITLE_SIZE)
+    style.save(fig, None)  # laid out
     return fig
 
 

@@ -153,10 +153,12 @@ class _RNNEstimator:
     def _train(self, X: np.ndarray | list[np.ndarray], targets: np.ndarray) -> None:
         """Train on aeon's inner ``X`` and encoded ``targets``; sets ``model_`` and ``inputs_``."""
         from rnnlab.data import load_data
+        from rnnlab.data.checks import check_finite
         from rnnlab.rundir import RunDir, atomic_write_bytes
         from rnnlab.train import train
 
         padded, lengths = series_batch(X)
+        check_finite(padded, lengths, "fit")  # (aeon refuses NaN, not inf)
         with self._run_directory() as out:
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
@@ -177,11 +179,12 @@ class _RNNEstimator:
 
     def _outputs(self, X: np.ndarray | list[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """The model's outputs (logits) for aeon's inner ``X``, in eval mode, batch by batch."""
-        from rnnlab.data.checks import check_float32_range
+        from rnnlab.data.checks import check_finite, check_float32_range
 
         padded, lengths = series_batch(X)
+        check_finite(padded, lengths, "predict")
         scaled = self.inputs_.apply(padded, lengths)
-        check_float32_range(scaled, lengths, "X", "rescale the series")
+        check_float32_range(scaled, lengths, "predict", "rescale the series")
         model = self.model_.eval()
         out = []
         with torch.no_grad():

@@ -170,7 +170,7 @@ class InputScaling:
     >>> X = np.array([[[1.0], [3.0]], [[5.0], [9.0]]]); lengths = np.array([2, 2])
     >>> s = InputScaling.fit("per_channel", False, X, lengths)
     >>> s.apply(X, lengths)[:, :, 0].round(3).tolist()
-    [[-1.177, -0.588], [0.0, 1.765]]
+    [[-1.183, -0.507], [0.169, 1.521]]
     """
 
     normalize: str

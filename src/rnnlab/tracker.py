@@ -38,7 +38,7 @@ Example:
     >>> run = tempfile.mkdtemp()
     >>> with Tracker(run, model, grads_every=1) as tracker:
     ...     model(torch.randn(5, 2, 3))[0].sum().backward()
-    ...     tracker.step()
+    ...     records = tracker.step()
     >>> t = read_tracked(run)
     >>> t["weight_hh_l0"]["l2_per_channel"].values.shape  # [records, channels]
     (1, 16)
@@ -144,8 +144,9 @@ class Tracker:
             raise
 
     # ------------------------------------------------------------------ public
-    def step(self, loss: Tensor | float | None = None, epoch: int | None = None) -> None:
-        """Record the statistics due at this step, then advance the step counter.
+    def step(self, loss: Tensor | float | None = None, epoch: int | None = None) -> list[dict[str, Any]]:
+        """Record the statistics due at this step, then advance the step counter. Returns the
+        records written (none on a step with nothing due), for a caller that logs them elsewhere too.
 
         ``loss`` (optional) is recorded as ``name="loss", stat="value"`` on weight steps.
         ``epoch`` (optional) is stored in every record (and kept for later steps).
@@ -160,7 +161,7 @@ class Tracker:
         do_g = self.grads_every > 0 and step % self.grads_every == 0
         pending = self._snapshot
         if not (do_w or do_g or pending is not None):
-            return
+            return []
         # Every number of this step goes into one flat tensor: one device→host copy.
         pieces: list[Tensor] = []
         layout: list[tuple[str, str, int, int]] = []  # (name, stat, offset, length; -1: scalar)
@@ -195,7 +196,7 @@ class Tracker:
                     self._norm_stats(add, name, g, "grad_")
                 self._snapshot = (step, [p.detach().clone() for _, p in self.params])
         if not pieces:
-            return
+            return []
         # torch.cat promotes float32 norms and a float64 loss to float64; then one host copy.
         flat = torch.cat([p.to(self._device) for p in pieces]).cpu().tolist()
         records = []
@@ -204,6 +205,7 @@ class Tracker:
             rec_step = pending[0] if stat == "update_ratio" and pending is not None else step
             records.append({"step": rec_step, "epoch": self.epoch, "name": name, "stat": stat, "value": value})
         append_jsonl_many(self.path, records)
+        return records
 
     def truncate_after(self, step: int) -> int:
         """Drop every record with ``step > step`` (for resuming from a checkpoint taken after

@@ -227,3 +227,13 @@ def test_import_rnnlab_stays_light():
     probe = "import sys, rnnlab\nprint(' '.join(sorted(sys.modules)))"
     loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
     assert not {"aeon", "sklearn", "rnnlab.estimators"} & loaded
+
+
+def test_a_run_of_rnnlab_train_is_not_written_into(tmp_path):
+    from tiny_run import run, tiny_toml
+
+    run(parse_config(tiny_toml()), tmp_path / "run")  # a run of `rnnlab train` (no data file of ours)
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    with pytest.raises(ConfigError, match="already holds a fitted run"):
+        RNNClassifier(**TINY, run_dir=tmp_path / "run").fit(*_data())
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before

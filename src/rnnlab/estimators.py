@@ -162,9 +162,10 @@ class _RNNEstimator:
         with self._run_directory() as out:
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
-            RunDir.for_writing(out, new=True, named_by="run_dir").release()
+            run = RunDir.for_writing(out, new=True, named_by="run_dir")
+            run.release()
             data_path = out.resolve() / "train_data.npz"
-            if data_path.exists():
+            if data_path.exists() or run.metrics.exists() or run.last_checkpoint.exists():
                 raise ConfigError(f"run_dir {str(out)!r} already holds a fitted run; give a new directory per fit")
             buf = io.BytesIO()
             np.savez(buf, X=padded, y=targets, lengths=lengths)

@@ -115,6 +115,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         from rnnlab.rundir import RunDir
         from rnnlab.tracker import Tracker
 
+        if not trainer.is_global_zero:
+            return  # one process records (under DDP every rank runs the callbacks)
         # Held for the whole fit, as `rnnlab train` holds its run: a second writer is refused.
         self._run = RunDir.for_writing(self.run_dir, new=True, named_by="RnnlabCallback run_dir")
         if self._run.metrics.exists() or self._run.tracked.exists():
@@ -124,7 +126,7 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         self._tracker = Tracker(self._run, pl_module, start_step=trainer.global_step, **self.tracking)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if not self.health:
+        if not self.health or self._run is None:
             return
         from rnnlab.doctor import diagnose
 
@@ -144,6 +146,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         self._loss = loss.detach()
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        if self._tracker is None:
+            return
         records = self._tracker.step(self._loss, epoch=trainer.current_epoch + 1)
         self._loss = None
         if self.log_to_loggers and records and trainer.loggers:
@@ -153,6 +157,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
                 logger.log_metrics(scalars, step=trainer.global_step)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._run is None:
+            return
         record: dict[str, Any] = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step}
         for name, value in trainer.callback_metrics.items():
             if isinstance(value, Tensor) and value.numel() == 1:
@@ -165,6 +171,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         from rnnlab.rundir import atomic_write_json
 
+        if self._run is None:
+            return
         try:
             self._tracker.close()
             if self.grad_through_time:

@@ -148,7 +148,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         if self._tracker is None:
             return
-        records = self._tracker.step(self._loss, epoch=trainer.current_epoch + 1)
+        self._tracker.step(self._loss, epoch=trainer.current_epoch + 1)
+        records = self._tracker.last_records
         self._loss = None
         if self.log_to_loggers and records and trainer.loggers:
             scalars = {f"rnnlab/{r['name']}/{r['stat']}": float(r["value"]) for r in records

@@ -4,8 +4,8 @@ parse cache of the bundled data."""
 
 from __future__ import annotations
 
+import gzip
 import os
-import shutil
 import signal
 import time
 
@@ -206,9 +206,8 @@ def test_train_restores_the_thread_count(tmp_path):
 def test_ts_cache_returns_equal_arrays_and_follows_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     bundled.parsed_ts.cache_clear()
-    root = bundled._aeon_data_dir()
     source = tmp_path / "UnitTest_TRAIN.ts"
-    shutil.copy(root / "UnitTest" / "UnitTest_TRAIN.ts", source)
+    source.write_bytes(gzip.decompress((bundled.UCR_DIR / "UnitTest_TRAIN.ts.gz").read_bytes()))
     first = bundled._load_ts(source)
     assert len(list((tmp_path / "cache" / "rnnlab" / "data").glob("ts-*.npz"))) == 1
 
@@ -239,7 +238,7 @@ def test_ts_cache_returns_equal_arrays_and_follows_the_file(tmp_path, monkeypatc
 def test_a_damaged_cache_entry_is_parsed_again(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     bundled.parsed_ts.cache_clear()
-    source = bundled._aeon_data_dir() / "UnitTest" / "UnitTest_TEST.ts"
+    source = bundled.UCR_DIR / "UnitTest_TEST.ts.gz"
     first = bundled._load_ts(source)
     (entry,) = (tmp_path / "cache" / "rnnlab" / "data").glob("ts-*.npz")
     entry.write_bytes(b"not a zip")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers a
     from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
     from rnnlab.config import Config, load_config, parse_config
     from rnnlab.doctor import diagnose
+    from rnnlab.estimators import RNNClassifier
     from rnnlab.regularize import (
         ActivityRegularizer,
         RoleRule,
@@ -48,6 +49,7 @@ _SUBMODULES = ("cells", "gates", "introspect", "optim", "plots", "regularize", "
 _LAZY = {
     **dict.fromkeys(("Config", "load_config", "parse_config"), "rnnlab.config"),
     "diagnose": "rnnlab.doctor",
+    "RNNClassifier": "rnnlab.estimators",  # aeon and scikit-learn: the 'estimators' extra
     **dict.fromkeys(("ActivityRegularizer", "RoleRule", "Rule", "WeightPenalty", "param_groups", "roles"),
                     "rnnlab.regularize"),
     **dict.fromkeys(("Tracker", "read_tracked"), "rnnlab.tracker"),
@@ -85,6 +87,7 @@ __all__ = [
     "MaxNorm",
     "NonNeg",
     "RNN",
+    "RNNClassifier",
     "Recurrent",
     "RecurrentBase",
     "RnnlabError",

@@ -129,6 +129,8 @@ class Tracker:
         self.step_count = start_step
         self.epoch: int | None = None
         self._snapshot: tuple[int, list[Tensor]] | None = None
+        self.last_records: list[dict[str, Any]] = []
+        """The records the last :meth:`step` wrote (empty when nothing was due)."""
         self._closed = False
         # One writer per run directory: the trainer hands over the run it holds; any other
         # tracker takes the directory's lock (a second tracker on it is refused, naming the pid).
@@ -145,7 +147,8 @@ class Tracker:
 
     # ------------------------------------------------------------------ public
     def step(self, loss: Tensor | float | None = None, epoch: int | None = None) -> None:
-        """Record the statistics due at this step, then advance the step counter.
+        """Record the statistics due at this step, then advance the step counter; the records
+        written are also kept in :attr:`last_records` (for a caller that logs them elsewhere too).
 
         ``loss`` (optional) is recorded as ``name="loss", stat="value"`` on weight steps.
         ``epoch`` (optional) is stored in every record (and kept for later steps).
@@ -159,6 +162,7 @@ class Tracker:
         do_w = self.weights_every > 0 and step % self.weights_every == 0
         do_g = self.grads_every > 0 and step % self.grads_every == 0
         pending = self._snapshot
+        self.last_records = []
         if not (do_w or do_g or pending is not None):
             return
         # Every number of this step goes into one flat tensor: one device→host copy.
@@ -204,6 +208,7 @@ class Tracker:
             rec_step = pending[0] if stat == "update_ratio" and pending is not None else step
             records.append({"step": rec_step, "epoch": self.epoch, "name": name, "stat": stat, "value": value})
         append_jsonl_many(self.path, records)
+        self.last_records = records
 
     def truncate_after(self, step: int) -> int:
         """Drop every record with ``step > step`` (for resuming from a checkpoint taken after

@@ -39,16 +39,12 @@ from rnnlab.data.checks import (
 )
 from rnnlab.data.files import load_file
 from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
-from rnnlab.data.normalize import (
-    ChannelStats,
-    level_and_scale_channels,
-    level_and_scale_stats,
-    per_series,
-)
+from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
-__all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "bundled_names", "bundled_task", "describe_bundled",
+__all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "InputScaling", "bundled_names", "bundled_task",
+           "describe_bundled",
            "load_bundled", "load_data", "stratified_folds", "stratified_split"]
 
 
@@ -60,6 +56,8 @@ class DataSplits:
     test: Sequences | None
     classes: list[str]
     stats: ChannelStats
+    inputs: InputScaling
+    """The fitted input scaling (``stats`` is its per-channel part): new series go through it too."""
 
     @property
     def channels(self) -> int:
@@ -270,22 +268,17 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     if test is not None:
         check_nonempty(len(test), "test split")
 
-    stats = (ChannelStats.fit(train.X, train.lengths) if cfg.normalize == "per_channel"
-             else ChannelStats.identity(train.X.shape[2]))
+    inputs = InputScaling.fit(cfg.normalize, cfg.series_scale, train.X, train.lengths)
 
     hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
             else "rescale the data or set data.normalize = \"per_channel\"")
 
-    scale_stats = level_and_scale_stats(train.X, train.lengths) if cfg.series_scale else None
-
     def scaled(s: Sequences, where: str) -> Sequences:
-        X = per_series(s.X, s.lengths) if cfg.normalize == "per_series" else stats.apply(s.X, s.lengths)
-        if scale_stats is not None:
-            X = np.concatenate([X, level_and_scale_channels(s.X, s.lengths, scale_stats)], axis=2)
+        X = inputs.apply(s.X, s.lengths)
         check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
                             hint)
         y = scale.apply(s.y) if scale is not None else s.y
         return Sequences(X.astype(np.float32), y, s.lengths, s.classes, scale)
 
     return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),
-                      scaled(test, "test split") if test is not None else None, classes, stats)
+                      scaled(test, "test split") if test is not None else None, classes, inputs.stats, inputs)

@@ -1,12 +1,14 @@
 """Data sets shipped inside installed packages: no network, ever.
 
-* UCR/UEA classification problems that aeon bundles under ``aeon/datasets/data/NAME/`` as
-  ``NAME_TRAIN.ts`` / ``NAME_TEST.ts`` (GunPoint, BasicMotions, JapaneseVowels, ...): found by
-  scanning that directory, so every bundled classification problem is available; likewise its
-  extrinsic regression problems (Covid3Month, CardanoSentiment: ``@targetlabel true``), for
-  ``[task] kind = "regression"``. Variable-length
-  problems (JapaneseVowels, PickupGestureWiimoteZ) come back padded with their lengths. A file
-  is parsed once: then read from the user cache (:func:`cache_dir`), keyed by its content.
+* UCR/UEA classification problems shipped in this package as ``rnnlab/data/ucr/NAME_TRAIN.ts.gz``
+  / ``NAME_TEST.ts.gz`` (GunPoint, BasicMotions, JapaneseVowels, OSULeaf, ...; provenance and
+  citations in ``ucr/README.md``): copies of the files aeon 1.6 ships, kept here because aeon
+  deprecates some of them (ACSF1, OSULeaf) and drops them in 1.7, so the list does not depend on
+  the installed aeon. Variable-length problems (JapaneseVowels, PickupGestureWiimoteZ) come back
+  padded with their lengths. A file is parsed once (by aeon's ``.ts`` reader): then read from the
+  user cache (:func:`cache_dir`), keyed by its content. Extrinsic regression problems
+  (Covid3Month, CardanoSentiment: ``@targetLabel true``) are shipped the same way, for
+  ``[task] kind = "regression"``.
 * scikit-learn's 8x8 digits as ``digits_rows`` (8 steps of 8 pixels) and ``digits_pixels``
   (64 steps of 1 pixel); the test split is a fixed stratified 25 %.
 * generated problems with a target at every step (:mod:`rnnlab.data.synthetic`, for
@@ -23,9 +25,11 @@ Example:
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import io
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,52 +64,50 @@ class Sequences:
         return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes, self.scale)
 
 
-def _aeon_data_dir() -> Path | None:
-    try:
-        import aeon
-    except ImportError:
-        return None
-    return Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
+#: Where the shipped UCR/UEA files are (``NAME_TRAIN.ts.gz`` and ``NAME_TEST.ts.gz``).
+UCR_DIR = Path(__file__).resolve().parent / "ucr"
 
 
 def _ts_kind(ts_file: Path) -> str | None:
     """``"classification"`` (``@classLabel true``), ``"regression"`` (``@targetLabel true``) or
-    None (a forecasting or anomaly file: no label per series) from a ``.ts`` file's header."""
-    with open(ts_file, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            low = line.strip().lower()
-            if low.startswith("@classlabel") and low.split()[1:2] == ["true"]:
-                return "classification"
-            if low.startswith("@targetlabel") and low.split()[1:2] == ["true"]:
-                return "regression"
-            if low.startswith("@data"):
-                return None
+    None (a forecasting or anomaly file: no label per series) from a ``.ts(.gz)`` file's header."""
+    for line in _ts_text(ts_file).decode("utf-8", errors="replace").splitlines():
+        low = line.strip().lower()
+        if low.startswith("@classlabel") and low.split()[1:2] == ["true"]:
+            return "classification"
+        if low.startswith("@targetlabel") and low.split()[1:2] == ["true"]:
+            return "regression"
+        if low.startswith("@data"):
+            return None
     return None
 
 
-@functools.lru_cache(maxsize=4)
-def _aeon_sets(root: Path | None) -> dict[str, str]:
-    if root is None or not root.is_dir():
-        return {}
+@functools.lru_cache(maxsize=1)
+def _ucr_sets() -> dict[str, str]:
+    """``{name: task}`` of the shipped files (both splits present, a label per series)."""
     sets = {}
-    for d in sorted(root.iterdir()):
-        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
-        kind = _ts_kind(train) if train.is_file() and test.is_file() else None
+    for p in sorted(UCR_DIR.glob("*_TRAIN.ts.gz")):
+        name = p.name[: -len("_TRAIN.ts.gz")]
+        kind = _ts_kind(p) if (UCR_DIR / f"{name}_TEST.ts.gz").is_file() else None
         if kind is not None:
-            sets[d.name] = kind
+            sets[name] = kind
     return sets
 
 
-def _aeon_names() -> list[str]:
-    return list(_aeon_sets(_aeon_data_dir()))
+def _ucr_names() -> list[str]:
+    return list(_ucr_sets())
 
 
 def bundled_names() -> list[str]:
-    """Names accepted by ``data.dataset``: aeon's bundled classification and regression problems,
-    digits, then the generated per-step problems."""
+    """Names accepted by ``data.dataset``: the shipped UCR/UEA classification and regression
+    problems, digits, then the generated per-step problems.
+
+    >>> bundled_names()[:3]
+    ['ACSF1', 'ArrowHead', 'BasicMotions']
+    """
     from rnnlab.data.synthetic import GENERATED
 
-    return _aeon_names() + list(DIGITS) + list(GENERATED)
+    return _ucr_names() + list(DIGITS) + list(GENERATED)
 
 
 def bundled_task(name: str) -> str:
@@ -120,7 +122,7 @@ def bundled_task(name: str) -> str:
 
     if name in GENERATED:
         return GENERATED[name].task
-    return _aeon_sets(_aeon_data_dir()).get(name, "classification")
+    return _ucr_sets().get(name, "classification")
 
 
 def describe_bundled() -> list[dict[str, object]]:
@@ -165,10 +167,17 @@ def encode_labels(labels: np.ndarray, classes: list[str]) -> np.ndarray:
     return np.array([index[str(v)] for v in labels], dtype=np.int64)
 
 
+def _ts_text(path: Path) -> bytes:
+    """The bytes of a ``.ts`` file, or of a gzipped one (``.ts.gz``)."""
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
 def _load_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X [N, T, C], labels [N] as strings, lengths [N]) of a ``.ts`` file: parsed once per
-    content, then read from the cache (:func:`parsed_ts`); the arrays are the caller's own."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    """(X [N, T, C], labels [N] as strings, lengths [N]) of a ``.ts`` (or ``.ts.gz``) file: parsed
+    once per content, then read from the cache (:func:`parsed_ts`); the arrays are the caller's own.
+    The key is the uncompressed text's digest: the cache entry of aeon's copy of a file serves ours."""
+    digest = hashlib.sha256(_ts_text(path)).hexdigest()
     return tuple(a.copy() for a in parsed_ts(str(path), digest))  # type: ignore[return-value]
 
 
@@ -205,9 +214,19 @@ def parsed_ts(path: str, digest: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _parse_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from aeon.datasets import load_from_ts_file
+    try:
+        from aeon.datasets import load_from_ts_file
+    except ImportError:
+        raise DataError(f"{path.name}: reading a UCR/UEA .ts file the first time needs aeon (then it is cached): "
+                        "pip install 'rnnlab[datasets]'") from None
 
-    X, y = load_from_ts_file(str(path))
+    if path.suffix == ".gz":  # aeon's reader takes a path: give it the text in a private folder
+        with tempfile.TemporaryDirectory(prefix="rnnlab-ts-") as tmp:
+            plain = Path(tmp) / path.name[: -len(".gz")]
+            plain.write_bytes(_ts_text(path))
+            X, y = load_from_ts_file(str(plain))
+    else:
+        X, y = load_from_ts_file(str(path))
     if isinstance(X, np.ndarray):  # equal length: [N, C, T]
         X = np.transpose(X, (0, 2, 1)).astype(np.float64)
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
@@ -216,11 +235,9 @@ def _parse_ts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.ascontiguousarray(X), np.asarray(y).astype(str), lengths
 
 
-def _load_aeon(name: str) -> tuple[Sequences, Sequences]:
-    root = _aeon_data_dir()
-    assert root is not None
-    Xtr, ytr, ltr = _load_ts(root / name / f"{name}_TRAIN.ts")
-    Xte, yte, lte = _load_ts(root / name / f"{name}_TEST.ts")
+def _load_ucr(name: str) -> tuple[Sequences, Sequences]:
+    Xtr, ytr, ltr = _load_ts(UCR_DIR / f"{name}_TRAIN.ts.gz")
+    Xte, yte, lte = _load_ts(UCR_DIR / f"{name}_TEST.ts.gz")
     # Train and test may pad to different lengths: pad both to the longer.
     T = max(Xtr.shape[1], Xte.shape[1])
     Xtr = np.pad(Xtr, ((0, 0), (0, T - Xtr.shape[1]), (0, 0)))
@@ -275,16 +292,10 @@ def load_bundled(name: str) -> tuple[Sequences, Sequences]:
         return _load_digits(name)
     if bundled_task(name).startswith("per-step-"):
         return _load_generated(name)
-    names = _aeon_names()
-    if name not in names:
-        if not names and _aeon_data_dir() is None:
-            raise DataError(
-                f"data.dataset {name!r}: the UCR/UEA data sets come with aeon, which is not installed; "
-                "pip install 'rnnlab[datasets]'"
-            )
+    if name not in _ucr_names():
         options = bundled_names()
         raise DataError(
             f"data.dataset: unknown bundled data set {name!r}{did_you_mean(name, options)} "
             f"(available: {', '.join(options)})"
         )
-    return _load_aeon(name)
+    return _load_ucr(name)

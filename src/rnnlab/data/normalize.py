@@ -158,3 +158,32 @@ def level_and_scale_channels(X: np.ndarray, lengths: np.ndarray, stats: ChannelS
     """
     features = stats.apply(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
     return np.where(_valid_mask(X, lengths)[:, :, None], features, 0.0)
+
+
+@dataclass
+class InputScaling:
+    """What the model's input is made of from raw sequences: the normalisation (``data.normalize``,
+    with the per-channel statistics fitted on the training part) and, with ``data.series_scale``,
+    each series' standardised level and scale as extra channels. Fitted once by
+    :func:`rnnlab.data.load_data`; applied to every split, and to new series at prediction time.
+
+    >>> X = np.array([[[1.0], [3.0]], [[5.0], [9.0]]]); lengths = np.array([2, 2])
+    >>> s = InputScaling.fit("per_channel", False, X, lengths)
+    >>> s.apply(X, lengths)[:, :, 0].round(3).tolist()
+    [[-1.183, -0.507], [0.169, 1.521]]
+    """
+
+    normalize: str
+    stats: ChannelStats
+    series_scale: ChannelStats | None = None
+
+    @classmethod
+    def fit(cls, normalize: str, series_scale: bool, X: np.ndarray, lengths: np.ndarray) -> InputScaling:
+        stats = ChannelStats.fit(X, lengths) if normalize == "per_channel" else ChannelStats.identity(X.shape[2])
+        return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None)
+
+    def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        out = per_series(X, lengths) if self.normalize == "per_series" else self.stats.apply(X, lengths)
+        if self.series_scale is not None:
+            out = np.concatenate([out, level_and_scale_channels(X, lengths, self.series_scale)], axis=2)
+        return out

@@ -481,8 +481,8 @@ def main() -> int:
         print(f"bench_recipe: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
         return 1
     baseline = [] if args.select else ["minirocket"]
-    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}
-            for c in candidates + baseline for ds in datasets for s in seeds]
+    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
+            for c in baseline + candidates for ds in datasets for s in seeds]
     run_jobs(jobs, path, args.jobs)
     if args.select:
         print(selection_table(read_records(SELECTION)))

@@ -72,7 +72,7 @@ def test_hold_out_threshold_and_early_stopping_keep_the_hold_out():
 
 
 def test_steps_are_capped_and_epochs_budgets_are_kept():
-    capped = parse_config(TEMPLATE.replace("[output]", "[adapt]\nshape = true\nmax_steps = 5000\n[output]"))
+    capped = parse_config(TEMPLATE.replace("max_steps = 16000", "max_steps = 5000"))
     d = decide(Shape(100, 2, 200, 100), capped)
     assert d.steps == 5000 and "adapt.max_steps" in d.budget
     epochs = parse_config(TEMPLATE.replace("steps = 2000", "epochs = 40"))
@@ -182,9 +182,10 @@ def test_without_the_option_the_budget_is_the_configs(tmp_path):
     assert RunDir(tmp_path).read_adapt() is None
 
 
-@pytest.mark.parametrize("stop_after", [3, 95])
+@pytest.mark.parametrize("stop_after", [3, 66, 78])
 def test_resume_with_the_budget_equals_the_uninterrupted_run(tmp_path, stop_after):
-    """Stopped before any decision (3) and after the early end was decided (95 epochs: in the tail, decided after epoch 89)."""
+    """Stopped before any decision (3), between two checks of the training split (66: one every
+    3 epochs) and in the tail (78: the early end was decided after epoch 70)."""
     cfg = parse_config(budget_toml(600, lr=0.03))
     whole = run(cfg, tmp_path / "whole")
     run(cfg, tmp_path / "split", stop_after=stop_after)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-recipe-quick bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-recipe: $(STAMP)
 # measured in the same run; appends to docs/tasks_per_step_runs.jsonl (long: hours on 2 cores).
 bench-tasks-per-step: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
+
+# seed 0 on GunPoint and two generated sets (40 classes x 2 series; 10 x 3 of 1200 steps), beside MiniRocket
+bench-recipe-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench_recipe.py --quick
 
 # What a run costs besides its training (a tiny run against a bare PyTorch loop; recipe and search
 # of tiny runs; training next to a busy process); writes docs/overhead.md. A part alone:

@@ -13,11 +13,21 @@ Two modes, both on one thread per process and at most ``--jobs`` processes (defa
   stratified) at the end of the run. Results go to ``docs/recipe_selection.jsonl``, summarised in
   the method section of ``docs/recipe.md``. No test split is loaded for scoring.
 
+Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
+``random_state`` = the seed) is fitted on the same training split and scored on the same test
+split in the same benchmark (the ``minirocket`` rows), its seconds measured like rnnlab's. The
+generated sets of ``benchmarks/stress_sets.py`` (``--stress``, or by name in ``--datasets``) are
+written to ``.npz`` files in each run's temporary folder.
+
+``--quick``: what fits in a short session: seed 0, GunPoint and the two quick stress sets (40
+classes × 2 series; 10 classes × 3 series of 2000 steps), each beside MiniRocket.
+
 Every finished run is appended to a JSONL file at once, so a killed benchmark keeps its runs and
 ``--resume`` skips them.
 
     .venv/bin/python benchmarks/bench_recipe.py                 # make bench-recipe
     .venv/bin/python benchmarks/bench_recipe.py --select --candidates base wide
+    .venv/bin/python benchmarks/bench_recipe.py --quick        # make bench-recipe-quick
 """
 
 from __future__ import annotations
@@ -31,6 +41,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stress_sets import QUICK, STRESS  # noqa: E402  (benchmarks/stress_sets.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -66,6 +79,8 @@ PER_CHANNEL = {"data.normalize": "per_channel", "data.series_scale": False}
 LAST = {**PER_CHANNEL, "model.head.pooling": "last"}  # where the selection started: the final state of the LSTM
 CANDIDATES: dict[str, dict[str, Any]] = {
     "template": {},
+    # the template before its rules read the data (issue 27): 2000 steps, hold-out 0.2, pool ×4
+    "fixed-2000": {"adapt.shape": False, "adapt.budget": False},
     "per-channel": PER_CHANNEL,
     "last-state": LAST,
     "last-state+no-pool": {**LAST, "model.frontend.blocks": _blocks((64, 64, 64), (7, 5, 3), (1, 1, 1))},
@@ -94,9 +109,11 @@ def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = value
 
 
-def recipe(dataset: str, seed: int, changes: dict[str, Any], train_only: Path | None = None) -> Any:
+def recipe(dataset: str, seed: int, changes: dict[str, Any], train_only: Path | None = None,
+           files: tuple[Path, Path] | None = None) -> Any:
     """The template's config with ``data.dataset``, ``training.seed`` and ``changes`` applied;
-    with ``train_only`` (an .npz of a training split) the data come from that file instead."""
+    with ``train_only`` (an .npz of a training split) the data come from that file instead, with
+    ``files`` (a generated set's training and test files) from those."""
     import tomllib
 
     from rnnlab.config import TEMPLATE, config_from_dict
@@ -106,22 +123,55 @@ def recipe(dataset: str, seed: int, changes: dict[str, Any], train_only: Path | 
     set_key(raw, "training.seed", seed)
     for key, value in changes.items():
         set_key(raw, key, value)
-    if train_only is not None:
+    if train_only is not None or files is not None:
         set_key(raw, "data.dataset", None)
-        set_key(raw, "data.path", str(train_only))
+        set_key(raw, "data.path", str(train_only if train_only is not None else files[0]))  # type: ignore[index]
+        if train_only is None:
+            set_key(raw, "data.test_path", str(files[1]))  # type: ignore[index]
     return config_from_dict(raw, source=f"template for {dataset}")
 
 
-def training_split_file(dataset: str, directory: Path) -> Path:
-    """The bundled training split alone as an .npz: selection cannot reach the test split."""
+def splits(dataset: str) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+    """((X, y, lengths) of the training split, the same of the test split): bundled or generated."""
     import numpy as np
 
+    if dataset in STRESS:
+        (Xtr, ytr), (Xte, yte) = STRESS[dataset].generate()
+        return (Xtr, ytr, np.full(len(ytr), Xtr.shape[1])), (Xte, yte, np.full(len(yte), Xte.shape[1]))
     from rnnlab.data.bundled import load_bundled
 
-    train, _ = load_bundled(dataset)
+    train, test = load_bundled(dataset)
+    return (train.X, train.y, train.lengths), (test.X, test.y, test.lengths)
+
+
+def training_split_file(dataset: str, directory: Path) -> Path:
+    """The training split alone as an .npz: selection cannot reach the test split."""
+    import numpy as np
+
+    (X, y, lengths), _ = splits(dataset)
     path = directory / f"{dataset}_TRAIN.npz"
-    np.savez(path, X=train.X, y=train.y, lengths=train.lengths)
+    np.savez(path, X=X, y=y, lengths=lengths)
     return path
+
+
+def run_minirocket(job: dict[str, Any]) -> dict[str, Any]:
+    """MiniRocket on the same training and test split as rnnlab's runs, on one thread. Padded
+    series (variable-length sets) are fed with their zero padding. Its seconds are fit and test
+    predictions, after a warm-up fit that compiles its kernels (numba, once per process)."""
+    import numpy as np
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    warm = np.random.default_rng(0).standard_normal((4, 1, 32))  # numba compiles once per process: not timed
+    MiniRocketClassifier(n_jobs=1, random_state=0).fit(warm, np.array([0, 1, 0, 1])).predict(warm)
+    start = time.time()
+    (Xtr, ytr, _), (Xte, yte, _) = splits(job["dataset"])
+    clf = MiniRocketClassifier(n_jobs=1, random_state=job["seed"])
+    clf.fit(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64), ytr)
+    test_acc = float((clf.predict(np.ascontiguousarray(Xte.transpose(0, 2, 1), dtype=np.float64)) == yte).mean())
+    seconds = round(time.time() - start, 1)
+    train_acc = float((clf.predict(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64)) == ytr).mean())
+    return {**job, "train_acc": train_acc, "val_acc": None, "test_acc": test_acc, "steps": None, "epochs": None,
+            "seconds": seconds, "findings": []}
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -129,17 +179,27 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
+    if job["candidate"] == "minirocket":
+        return run_minirocket(job)
+    from rnnlab.rundir import RunDir
     from rnnlab.train import train
 
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         train_only = training_split_file(job["dataset"], Path(tmp)) if job["select"] else None
-        config = recipe(job["dataset"], job["seed"], CANDIDATES[job["candidate"]], train_only)
+        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"])
+                 if job["dataset"] in STRESS and train_only is None else None)
+        config = recipe(job["dataset"], job["seed"], CANDIDATES[job["candidate"]], train_only, files)
         result = train(config, out=Path(tmp) / "run", progress=False, log=None)
+        adapt = RunDir(Path(tmp) / "run").read_adapt() or {}
+    shape, budget = adapt.get("shape") or {}, adapt.get("budget") or {}
     return {**job, "train_acc": result.train_eval["acc"], "val_acc": result.final.get("val_acc"),
             "test_acc": None if result.test is None else result.test["acc"], "steps": result.final.get("step"),
             "epochs": result.epochs, "seconds": round(time.time() - start, 1),
-            "findings": [f.check for f in result.findings]}
+            "findings": [f.check for f in result.findings],
+            **({"shape": shape.get("line")} if shape else {}),
+            **({"budget": [f"{e['decision']} at {e['step']} -> {e['total']}" for e in budget.get("events", [])]}
+               if budget else {})}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -167,20 +227,39 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def results_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
-    """The markdown table of the default runs (template only)."""
-    rows = ["| data set | train acc | test acc (mean ± sd) | seconds / run | seeds | findings | 1-NN DTW | MiniRocket |",
-            "|---|---|---|---|---|---|---|---|"]
+    """The markdown table of the default runs: the template, MiniRocket in the same benchmark,
+    the template before its rules read the data (``fixed-2000``), published figures."""
+    rows = ["| data set | train acc | test acc (mean ± sd) | seconds / run | steps | seeds | findings | "
+            "MiniRocket test acc (same bench) | MiniRocket seconds | before: fixed-2000 test acc | 1-NN DTW | "
+            "MiniRocket (published) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         rs = [r for r in records if r["dataset"] == ds and r["candidate"] == "template"]
         if not rs:
             continue
+        mr = [r for r in records if r["dataset"] == ds and r["candidate"] == "minirocket"]
+        before = [r for r in records if r["dataset"] == ds and r["candidate"] == "fixed-2000"]
         pub = PUBLISHED.get(ds, {})
+        mr_seconds = f"{statistics.mean(r['seconds'] for r in mr):.1f}" if mr else ""
         rows.append(
             f"| {ds} | {_mean_sd([r['train_acc'] for r in rs])} | {_mean_sd([r['test_acc'] for r in rs])} | "
-            f"{statistics.mean(r['seconds'] for r in rs):.0f} | {len(rs)} | "
-            f"{sum(bool(r['findings']) for r in rs)} | "
+            f"{statistics.mean(r['seconds'] for r in rs):.0f} | {statistics.mean(r['steps'] for r in rs):.0f} | "
+            f"{len(rs)} | {sum(bool(r['findings']) for r in rs)} | "
+            f"{_mean_sd([r['test_acc'] for r in mr])} | "
+            f"{mr_seconds} | "
+            f"{_mean_sd([r['test_acc'] for r in before])} | "
             f"{pub.get('1-NN DTW', '')} | {pub.get('MiniRocket', '')} |"
         )
+    return "\n".join(rows)
+
+
+def decisions_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
+    """What the template's rules decided per data set and seed (adapt.json of each run)."""
+    rows = ["| data set | seed | shape rules | budget decisions (step -> new end) |", "|---|---|---|---|"]
+    for r in records:
+        if r["dataset"] in datasets and r["candidate"] == "template" and "shape" in r:
+            line = r["shape"].removeprefix("shape: ")
+            rows.append(f"| {r['dataset']} | {r['seed']} | {line} | {'; '.join(r.get('budget', [])) or 'none'} |")
     return "\n".join(rows)
 
 
@@ -239,14 +318,65 @@ check, training, evaluation, report records), with another job on the machine.
   terms batch-normalized per time step), zoneout 0.1 and recurrent dropout 0.1. AdamW, lr 3e-3,
   decoupled decay 1e-2 (1e-3 on the recurrent weights), clipping at norm 1, cosine schedule
   after 50 warm-up steps, batch 16.
+* **Rules that read the training split** (`[adapt] shape = true`, `rnnlab.train.shape_rules`),
+  for data unlike the sets the defaults were tuned on (up to 10 classes, at least 4 series per
+  class, up to 1460 steps), decided from the training split alone and printed at the start of the
+  run as one line, e.g. `shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4
+  series; the last epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250
+  steps`, recorded in `RUN_DIR/adapt.json` (`RunDir.read_adapt`), and the run's `config.toml`
+  holds the values they chose. Each only raises what the config sets:
+  * *validation*: no hold-out when the smallest class has fewer than 4 series (a stratified
+    hold-out takes at least one series of every class: half of a class of two). Nothing then
+    chooses an epoch: the model is the last epoch's (as with the template's hold-out, whose
+    `early_stopping.patience` is 0), and the budget below ends on training data. A config with
+    early stopping keeps its hold-out.
+  * *steps*: every class gets at least 3200 batch slots (`steps × batch_size / classes`), what
+    2000 steps of 16 gave the 10 classes of the largest tuning set; 40 classes get 8000 steps,
+    at most `adapt.max_steps` (16000).
+  * *pooling*: the last pooling block pools more, ×2 at a time, until the LSTM runs at most 250
+    steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16).
+
+  On the six bundled sets of the table below the shape rules change nothing (each has at least
+  10 series per class, at most 10 classes and at most 107 steps after ×4 pooling); of the sets
+  nobody tuned for, ACSF1 (1460 steps) gets pool ×8 → 183 steps. Only the budget rule changes
+  their runs.
+  * *batch size*: not changed (the quick benchmark below did not test it).
+* **A budget that follows the fit** (`[adapt] budget = true`, `rnnlab.train.fit_budget`), decided
+  after every epoch from training records only: once every training batch (training mode:
+  dropout and zoneout on) of a tenth of the planned steps was classified right, the run gets a
+  tail of as many steps, over which the learning rate falls along a cosine from where it stands
+  to `min_lr`, and ends. At the end of the budget, when the model underfits (the underfit
+  finding of `rnnlab.doctor.fit` at training accuracy 0.99, eval mode) and its training loss
+  still fell by more than 2 % over the last quarter of the epochs, the budget doubles, at most
+  to `adapt.max_steps`, the learning rate restarting at half of `training.lr` along a new cosine
+  (at the end of a cosine it is at `min_lr`, where more steps barely move). Every decision is in
+  `adapt.json`; the budget's state is in every checkpoint, so a resumed run decides as the
+  uninterrupted one (tests/test_template_rules.py).
 * **Findings after training** say when a model did not fit its training data or overfits
   (`rnnlab.doctor.fit`); the `findings` column counts runs with one.
+
+Columns: `steps` is the optimizer steps the runs took (mean); `MiniRocket (same bench)` is aeon's
+`MiniRocketClassifier` (10 000 kernels, one thread, `random_state` = the seed) fitted on the same
+training split and scored on the same test split in the same benchmark, its seconds the fit and
+the predictions after a warm-up that compiles its kernels; `before: fixed-2000` is the template
+before its rules read the data (`adapt.shape = false`, `adapt.budget = false`, otherwise the
+same: 2000 steps, hold-out 0.2, pool ×4), measured on an earlier day.
 
 Published figures: 1-NN DTW (full window) from the UCR archive paper (Dau et al., "The UCR Time
 Series Archive", 2018); MiniRocket from the 2023 bake-off (Middlehurst, Schäfer & Bagnall, "Bake
 off redux"), as quoted in issue 14 for OSULeaf. A cell is empty where we do not have a figure we
 are sure of (BasicMotions is a UEA multivariate set, not in the UCR paper's table;
 Covid3Month_disc and digits_pixels have no published figure here).
+"""
+
+STRESS_INTRO = """## Generated sets (stress suite)
+
+`benchmarks/stress_sets.py`: generated sets of known difficulty, each from its own seed (the
+module's docstring says how each is drawn): `local` (classes differ only by a motif a tenth of the
+length wide, at a random place in smooth noise), `phase` (a sine whose phase is the class),
+`amplitude` (a shared shape whose amplitude against unit noise is the class); `NxK` is N classes
+of K training series, the test split 10 series per class. Nothing in the template was chosen on
+their test splits.
 """
 
 METHOD = """## Method: how the defaults were chosen
@@ -269,6 +399,9 @@ def write_doc(path: Path) -> None:
     """docs/recipe.md from the runs recorded so far."""
     runs, selection = read_records(RESULTS), read_records(SELECTION)
     parts = [INTRO, "## Results\n", results_table(runs, DATASETS), ""]
+    if any(r["dataset"] in STRESS for r in runs):
+        parts += [STRESS_INTRO, results_table(runs, list(STRESS)), ""]
+    parts += ["## What the rules decided\n", decisions_table(runs, DATASETS + list(STRESS) + SANITY), ""]
     if any(r["dataset"] in SANITY for r in runs):
         parts += ["## Sets nobody tuned for\n",
                   "The same template on sets that played no part in the selection (a sanity check):\n",
@@ -325,7 +458,14 @@ def main() -> int:
     ap.add_argument("--seeds", nargs="*", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     ap.add_argument("--fresh", action="store_true", help="forget earlier runs instead of skipping them")
+    ap.add_argument("--stress", action="store_true", help="the generated sets of benchmarks/stress_sets.py")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"seed 0 on GunPoint and {', '.join(QUICK)}, beside MiniRocket")
     args = ap.parse_args()
+    if args.quick:
+        args.datasets, args.seeds = args.datasets or [*QUICK, "GunPoint"], args.seeds or [0]
+    elif args.stress:
+        args.datasets = args.datasets or list(STRESS)
     path = SELECTION if args.select else RESULTS
     if args.fresh and path.exists():
         path.unlink()
@@ -336,13 +476,18 @@ def main() -> int:
         if c not in CANDIDATES:
             print(f"bench_recipe: unknown candidate {c!r}; expected one of {list(CANDIDATES)}", file=sys.stderr)
             return 1
-    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}
-            for c in candidates for ds in datasets for s in seeds]
+    unknown = [ds for ds in datasets if ds.startswith("stress-") and ds not in STRESS]
+    if unknown:
+        print(f"bench_recipe: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
+        return 1
+    baseline = [] if args.select else ["minirocket"]
+    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
+            for c in baseline + candidates for ds in datasets for s in seeds]
     run_jobs(jobs, path, args.jobs)
     if args.select:
         print(selection_table(read_records(SELECTION)))
     else:
-        print(results_table(read_records(RESULTS), DATASETS))
+        print(results_table(read_records(RESULTS), datasets))
     write_doc(DOCS / "recipe.md")
     print(f"wrote {DOCS / 'recipe.md'}")
     return 0

@@ -644,6 +644,29 @@ class TaskConfig(_Section):
     """A target at every step instead of one per sequence."""
 
 
+class AdaptConfig(_Section):
+    """Rules that read the data instead of fixed defaults (on in the ``rnnlab init`` template;
+    docs/recipe.md says how they were chosen). Both are decided from the training split only, and
+    what they decided is printed at the start of the run and recorded in ``adapt.json``.
+
+    >>> AdaptConfig(shape=True).max_steps
+    16000
+    """
+
+    shape: bool = False
+    """Decide from the training split's shape (:mod:`rnnlab.train.shape_rules`): no validation
+    hold-out when a class has fewer than 4 series, at least 3200 batch slots per class in
+    ``training.steps``, and enough pooling in the last front-end block for the recurrent layer
+    to run at most 250 steps. A rule only raises what the config sets, never lowers it."""
+    budget: bool = False
+    """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
+    training batch of a tenth of the budget was classified right (after a short cosine tail), and
+    extend the budget while the model underfits and its training loss still falls, up to
+    ``max_steps``."""
+    max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
+    """The most optimizer steps ``budget`` and ``shape`` may give a run."""
+
+
 class Config(_Section):
     """A whole training run."""
 
@@ -656,6 +679,8 @@ class Config(_Section):
     output: OutputConfig = OutputConfig()
     search: SearchConfig | None = None
     """``rnnlab search`` only: the search space and budget; ``rnnlab train`` ignores it."""
+    adapt: AdaptConfig = AdaptConfig()
+    """Rules that read the training split's shape and follow the fit (off unless set)."""
 
     @model_validator(mode="after")
     def _task_metrics(self) -> Config:
@@ -671,6 +696,13 @@ class Config(_Section):
         problem = task.model_problem(self.model)
         if problem is not None:
             raise ValueError(problem)
+        adapted = [k for k in ("shape", "budget") if getattr(self.adapt, k)]
+        if adapted and (task.kind != "classification" or task.per_step):
+            # Their rules count series per class and stop on training accuracy (train/shape_rules.py,
+            # train/fit_budget.py): nothing they decide means anything for values or per-step labels.
+            raise ValueError(f"'adapt.{adapted[0]}' = true: its rules read classes and training accuracy, so they "
+                             f"apply to classification per sequence only; this run's task is {task.name}: "
+                             f"expected adapt.{adapted[0]} = false (unset)")
         problem = task.check_validation_metric("training.early_stopping.monitor", self.training.early_stopping.monitor)
         if problem is None and self.search is not None:
             if self.search.metric is None:  # the task's score, written out so records name it
@@ -692,6 +724,12 @@ class Config(_Section):
             raise ValueError(
                 "'model.bidirectional' cannot be combined with 'training.stateful_window': the reverse direction "
                 "would read each window from its end without the state of the steps after it; set one of them off"
+            )
+        if (self.adapt.budget or self.adapt.shape) and self.training.steps is not None \
+                and self.training.steps > self.adapt.max_steps:
+            raise ValueError(
+                f"'adapt.max_steps' ({self.adapt.max_steps}) is below 'training.steps' ({self.training.steps}): the "
+                "rules could only shorten the budget they were given; expected max_steps >= steps"
             )
         return self
 
@@ -1278,6 +1316,23 @@ per_channel = true              # per-channel norm vectors, not only mean/max
 health = true                   # health checks before training (health.json)
 grad_through_time = true        # |dLoss/dh_t| per step after training, for the report
 inspect_steps = 4096            # the health checks and grad_through_time look at the first 4096 steps of a series
+
+[adapt]
+# Rules that read the training split (never the test split) instead of the fixed values above,
+# for data unlike the sets this template was tuned on (docs/recipe.md). What they decide is
+# printed when the run starts, recorded in RUN_DIR/adapt.json, and config.toml holds the result.
+shape = true                    # from the training split's shape, raising (never lowering) the values above:
+                                #   no hold-out when a class has fewer than 4 series (the last epoch's
+                                #   weights are kept); training.steps gives every class at least 3200
+                                #   batch slots (steps * batch_size / classes: 40 classes -> 8000 steps);
+                                #   the last pooling block pools more (x2 at a time) until the LSTM
+                                #   runs at most 250 steps (a series of 2000 steps: pool x8)
+budget = true                   # the budget follows the fit: once every training batch was right for a
+                                #   tenth of training.steps, a cosine tail as long and the run ends; at the
+                                #   end of the budget, if training accuracy is below 0.99 and the training
+                                #   loss still fell (2 % over the last quarter), the budget doubles with the
+                                #   learning rate restarted at lr / 2
+max_steps = 16000               # the most optimizer steps either rule may give the run
 
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it

@@ -79,6 +79,7 @@ SUMMARY = "summary.json"
 RESUMES = "resumes.jsonl"
 GRAD_THROUGH_TIME = "grad_through_time.json"
 TIMING = "timing.json"
+ADAPT = "adapt.json"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
@@ -198,6 +199,11 @@ class RunDir:
         return self.path / GRAD_THROUGH_TIME
 
     @property
+    def adapt(self) -> Path:
+        """What the rules that read the data decided (``adapt.shape``, ``adapt.budget``)."""
+        return self.path / ADAPT
+
+    @property
     def timing(self) -> Path:
         """Seconds per phase of each session of the run, and its thread choice."""
         return self.path / TIMING
@@ -265,6 +271,21 @@ class RunDir:
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise RunDirError(f"{self.health}: expected a JSON list of finding objects, got {_kind(data)}")
         return data
+
+    def read_adapt(self) -> dict[str, Any] | None:
+        """``adapt.json`` (None when missing): an object whose ``shape`` and ``budget`` parts,
+        when present, are objects (:mod:`rnnlab.train.shape_rules`, :mod:`rnnlab.train.fit_budget`)."""
+        if not self.adapt.exists():
+            return None
+        data = read_json(self.adapt)
+        if not (isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in ("shape", "budget"))):
+            raise RunDirError(f"{self.adapt}: expected an object whose 'shape' and 'budget' are objects, "
+                              f"got {json_shown(data)}")
+        return data
+
+    def write_adapt(self, **parts: dict[str, Any]) -> None:
+        """Record ``parts`` (``shape``, ``budget``) in ``adapt.json``, keeping the other parts."""
+        atomic_write_json(self.adapt, {**(self.read_adapt() or {}), **parts})
 
     def read_timing(self) -> dict[str, Any] | None:
         """``timing.json`` (None when missing): ``seconds`` maps phases to numbers."""

@@ -69,7 +69,9 @@ from rnnlab.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from rnnlab.train.fit_budget import FitBudget, underfit_check
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
+from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
 
 Log = Callable[[str], None] | None
@@ -172,12 +174,25 @@ def lr_factor(cfg: ScheduleConfig, step: int, steps_per_epoch: int, total_steps:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, step: int, steps_per_epoch: int,
-           total_steps: int) -> float:
-    """Set every group's lr for this step (its base lr times the schedule); returns group 0's."""
-    f = lr_factor(cfg.schedule, step, steps_per_epoch, total_steps, cfg.schedule.min_lr / cfg.lr)
+           total_steps: int, budget: FitBudget | None = None) -> float:
+    """Set every group's lr for this step (its base lr times the schedule, or the schedule a
+    ``budget`` that follows the fit has changed); returns group 0's."""
+    f = schedule_factor(cfg, step, steps_per_epoch, total_steps, budget)
     for g in optimizer.param_groups:
         g["lr"] = g["initial_lr"] * f
     return float(optimizer.param_groups[0]["lr"])
+
+
+def schedule_factor(cfg: TrainingConfig, step: int, steps_per_epoch: int, total_steps: int,
+                    budget: FitBudget | None = None) -> float:
+    """:func:`lr_factor` of the config's schedule over ``total_steps``, or of ``budget``'s
+    cosine segment after it decided (:mod:`rnnlab.train.fit_budget`)."""
+    floor = cfg.schedule.min_lr / cfg.lr
+
+    def base(k: int) -> float:
+        return lr_factor(cfg.schedule, k, steps_per_epoch, total_steps, floor)
+
+    return base(step) if budget is None else budget.lr_factor(cfg.schedule, step, base, floor)
 
 
 # ------------------------------------------------------------------------------ batches
@@ -424,6 +439,8 @@ class _Session:
     best_pending: dict[str, Any] | None = None
     """The state of the best epoch so far, when ``best.pt`` does not hold it yet."""
     checkpoints_written: int = 0
+    budget: FitBudget | None = None
+    """``adapt.budget``: where the run now ends, decided after each epoch."""
 
     @functools.cached_property
     def config_text(self) -> str:
@@ -433,6 +450,11 @@ class _Session:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.epochs
+
+    @property
+    def schedule_steps(self) -> int:
+        """The steps the config's schedule spans (the planned ones, when the budget follows the fit)."""
+        return self.budget.planned if self.budget is not None else self.total_steps
 
 
 def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDir:
@@ -531,6 +553,9 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
+    if config.adapt.budget:
+        s.budget = FitBudget.plan(s.total_steps, steps_per_epoch, config.adapt.max_steps)
+        _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
     return s
@@ -627,6 +652,9 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         ) from None
     set_rng_state(ckpt["rng"], s.shuffle_gen)
     s.stopper.load(ckpt["early_stopping"])
+    if s.budget is not None and "budget" in ckpt:
+        s.budget.load(ckpt["budget"])
+        s.epochs = s.budget.epochs
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
     # Drop what was recorded after the checkpoint: those epochs run again.
     truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
@@ -646,11 +674,28 @@ def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: d
         atomic_write_text(run.config, dump_config(config))
 
 
-def _last_epoch(s: _Session, stop_after: int | None) -> int:
-    """The last epoch this session trains: the budget's, none for a run that stopped early (it
-    stays stopped), at most ``stop_after`` more."""
+def _last_epoch(s: _Session, stop_after: int | None, first: int) -> int:
+    """The last epoch this session (which started after epoch ``first``) trains: the budget's,
+    none for a run that stopped early (it stays stopped), at most ``stop_after`` more."""
     last = s.epochs if not s.stopped_early else 0
-    return last if stop_after is None else min(last, s.epoch_done + stop_after)
+    return last if stop_after is None else min(last, first + stop_after)
+
+
+def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> None:
+    """``adapt.budget``: let the budget decide after this epoch (:mod:`rnnlab.train.fit_budget`),
+    from training data only; a decision is logged and recorded in ``adapt.json``."""
+    assert s.budget is not None
+    budget = s.budget
+
+    def underfit() -> tuple[bool, str]:
+        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.train), s.config, budget.rule)
+
+    now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
+    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train)["acc"])
+    if line is not None:
+        s.epochs = budget.epochs
+        _say(log, line)
+        run.write_adapt(budget=budget.to_dict())
 
 
 # ------------------------------------------------------------------------------ one epoch
@@ -689,7 +734,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
         state = None
         # A batch is one window (stateless) or consecutive windows sharing a carried state.
         for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
-            set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.total_steps)
+            set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.schedule_steps, s.budget)
             yw = yb
             if tc.stateful_window:
                 logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
@@ -741,6 +786,7 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         "rng": rng_state(s.shuffle_gen), "early_stopping": s.stopper.state(), "stopped_early": s.stopped_early,
         "config": s.config_text, "data_sha256": s.data_sha256,
         **({"threads": s.threads.threads} if s.threads is not None else {}),
+        **({"budget": s.budget.state()} if s.budget is not None else {}),
     }
 
 
@@ -861,12 +907,18 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
            on_epoch: EpochCallback | None, workers: int, timing: Timing) -> TrainResult:
     """:func:`train` in the run directory it holds."""
     with timing.phase("set_up"):
+        config, shape = adapt_to_shape(config)  # (before config.toml: it records what the rules decided)
         ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
         if ckpt is not None:
             timing.keep_earlier(run)
+        if shape is not None:
+            _say(log, shape.line())
+            run.write_adapt(shape=shape.to_dict())
         s = _set_up(config, fold, ckpt, log, timing)
         if ckpt is not None:
             _resume(run, s, ckpt, changes, log)
+        if s.budget is not None:
+            run.write_adapt(budget=s.budget.to_dict())
     with timing.phase("threads"):
         s.threads = _choose_threads(s, ckpt, workers, log)
     if ckpt is None and config.tracking.enabled and config.tracking.health:
@@ -910,8 +962,9 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             on_epoch: EpochCallback | None, timing: Timing) -> None:
     """The epochs of this session: train, evaluate, record, checkpoint when due, stop or go on."""
     monitor = s.config.training.early_stopping.monitor
-    last = _last_epoch(s, stop_after)
-    for epoch in range(s.epoch_done + 1, last + 1):
+    first = s.epoch_done
+    while s.epoch_done < _last_epoch(s, stop_after, first):  # (a budget that follows the fit moves the end)
+        epoch = s.epoch_done + 1
         with timing.phase("training"):
             stats = _train_epoch(run, s, epoch, tracker, progress)
         with timing.phase("evaluation"):
@@ -920,6 +973,9 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         s.stopped_early = s.stopper.should_stop
         run.append(run.metrics, record)
         s.stopped_by_caller = on_epoch is not None and on_epoch(record)
+        if s.budget is not None:
+            _follow_fit(run, s, record, log)
+        last = _last_epoch(s, stop_after, first)
         due = (epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller
                or time.perf_counter() - s.saved_at >= s.config.training.checkpoint_every)
         with timing.phase("checkpoints"):

@@ -1,0 +1,185 @@
+"""A budget that follows the fit (``adapt.budget = true``): decided after every epoch from the
+training records only (the test split plays no part, the validation split none either).
+
+* **End early** once more steps no longer help: the whole training split is evaluated (eval
+  mode) every quarter of a stretch of :attr:`FitRule.fitted_fraction` of the planned steps; when
+  every check over a whole stretch classified every training series right, the run gets a tail
+  of a stretch and ends. (The epochs' own training-mode accuracy does not serve: with dropout
+  and zoneout on, it kept missing a series now and then long after the model fitted, 0.98 on
+  average, on the generated sets of ``benchmarks/stress_sets.py``.) Over the tail the learning rate falls along a cosine from where it stands to
+  ``training.schedule.min_lr``, so the run still ends annealed, without a jump.
+* **Extend** while the model underfits: at the end of the budget, when the underfit finding of
+  :mod:`rnnlab.doctor.fit` holds at training accuracy :attr:`FitRule.fitted_acc` (eval mode,
+  whole training split) and its training loss still fell by more than the finding's
+  :attr:`FitRule.still_falling` over the last quarter of the epochs, the budget grows by as many steps as it
+  has (doubles), at most to ``adapt.max_steps``. The extension restarts a cosine segment at
+  :attr:`FitRule.restart_lr` of the base learning rate (a warm restart: at the end of the
+  previous segment the rate had reached ``min_lr``, where more steps would barely move).
+
+The state (the plan, the segment, the recent records, the decisions) travels in every
+checkpoint, so a resumed run decides as the uninterrupted one did.
+
+Example:
+    >>> b = FitBudget.plan(total=100, steps_per_epoch=10, cap=400)
+    >>> for epoch in range(1, 5):  # fitted from the first epoch: a stretch is 10 steps, one epoch
+    ...     _ = b.after_epoch({"epoch": epoch, "step": 10 * epoch}, None, train_acc=lambda: 1.0)
+    >>> b.total, [e["decision"] for e in b.events]
+    (30, ['end_early'])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlab.config import Config, ScheduleConfig
+
+
+@dataclass(frozen=True)
+class FitRule:
+    """Where the budget's decisions draw their lines.
+
+    Attributes:
+        fitted_fraction: the stretch of the planned budget (a fraction of its steps, at least one
+            epoch) over which every training batch must be right to end early; the tail is as long.
+        fitted_acc: eval-mode training accuracy below which a model underfits (for extending).
+        restart_lr: the learning rate an extension restarts at, a fraction of ``training.lr``.
+        still_falling: relative drop of the training loss over the last quarter of the epochs
+            above which it still falls. Lower than the finding's (0.1): the last quarter of a
+            cosine schedule runs at under 15 % of the peak rate, where a loss that still drops
+            2 % would drop faster at a restarted rate.
+    """
+
+    fitted_fraction: float = 0.1
+    fitted_acc: float = 0.99
+    restart_lr: float = 0.5
+    still_falling: float = 0.02
+
+
+@dataclass
+class FitBudget:
+    """The planned end of a run in optimizer steps, and how the learning rate gets there."""
+
+    planned: int
+    """The config's budget (steps), on which the config's schedule runs until a decision."""
+    steps_per_epoch: int
+    cap: int
+    """``adapt.max_steps``, rounded down to whole epochs (never below the plan)."""
+    total: int
+    """Where the run now ends."""
+    segment: tuple[int, int, float] | None = None
+    """(first step, last step + 1, factor at the first step) of the cosine after a decision."""
+    recent: list[list[float]] = field(default_factory=list)
+    """[step, training accuracy] of the last checks (enough of them to span a stretch)."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rule: FitRule = field(default_factory=FitRule)
+
+    @classmethod
+    def plan(cls, total: int, steps_per_epoch: int, cap: int, rule: FitRule | None = None) -> FitBudget:
+        """A budget of ``total`` steps (whole epochs of ``steps_per_epoch``), at most ``cap``."""
+        cap = max(total, cap // steps_per_epoch * steps_per_epoch)
+        return cls(total, steps_per_epoch, cap, total, rule=rule or FitRule())
+
+    @property
+    def epochs(self) -> int:
+        return self.total // self.steps_per_epoch
+
+    @property
+    def stretch(self) -> int:
+        """Steps of the fitted stretch (and of the tail), in whole epochs."""
+        steps = max(self.steps_per_epoch, math.ceil(self.rule.fitted_fraction * self.planned))
+        return math.ceil(steps / self.steps_per_epoch) * self.steps_per_epoch
+
+    @property
+    def check_every(self) -> int:
+        """Steps between evaluations of the training split (a quarter of a stretch, whole epochs)."""
+        return max(self.steps_per_epoch, self.stretch // 4 // self.steps_per_epoch * self.steps_per_epoch)
+
+    def lr_factor(self, cfg: ScheduleConfig, step: int, base: Callable[[int], float], floor: float) -> float:
+        """The multiplier of the base learning rate at ``step``: the config's schedule
+        (``base(step)``) until a decision, then the decision's cosine segment."""
+        if self.segment is None or step < self.segment[0]:
+            return base(step)
+        start, end, f0 = self.segment
+        progress = min((step - start) / max(end - start, 1), 1.0)
+        return floor + (f0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def after_epoch(self, record: dict[str, Any], underfit: Callable[[], tuple[bool, str]] | None,
+                    factor_now: float | None = None, train_acc: Callable[[], float] | None = None) -> str | None:
+        """Decide after the epoch of ``record``; returns a line saying what changed (None: nothing).
+        ``underfit()`` says whether the model underfits with a still-falling loss, and why;
+        called only at the end of the budget. ``factor_now``: the learning-rate multiplier at
+        the next step under the current plan (the tail starts from it). ``train_acc()``: the
+        accuracy on the whole training split (eval mode), called every :attr:`check_every` steps."""
+        step = int(record["step"])
+        ending = bool(self.events) and self.events[-1]["decision"] == "end_early"
+        if train_acc is not None and not ending and (not self.recent or step - self.recent[-1][0] >= self.check_every):
+            self.recent.append([step, float(train_acc())])
+            del self.recent[:-(math.ceil(self.stretch / self.check_every) + 1)]  # the checks spanning a stretch
+        fitted = (bool(self.recent) and self.recent[-1][0] == step
+                  and self.recent[-1][0] - self.recent[0][0] >= self.stretch
+                  and all(acc >= 1.0 for _, acc in self.recent))
+        if not ending and fitted and self.total - step > self.stretch:
+            end = step + self.stretch
+            f0 = factor_now if factor_now is not None else 1.0
+            return self._decide(record, "end_early", end, (step, end, f0),
+                                f"every training series right for {self.stretch} steps: ending after a "
+                                f"{self.stretch}-step cosine tail")
+        if step < self.total or ending or underfit is None:
+            return None
+        still, why = underfit()
+        if not still:
+            return None
+        if self.total >= self.cap:
+            self.events.append({"epoch": int(record["epoch"]), "step": step, "decision": "cap_reached",
+                                "total": self.total, "why": f"{why}; adapt.max_steps ({self.cap}) reached"})
+            return f"budget: {why}, but adapt.max_steps ({self.cap}) is reached"
+        end = min(self.total * 2, self.cap)
+        return self._decide(record, "extend", end, (step, end, self.rule.restart_lr),
+                            f"{why}: {end - step} more steps, the learning rate restarting at "
+                            f"{self.rule.restart_lr:g} × training.lr")
+
+    def _decide(self, record: dict[str, Any], decision: str, end: int, segment: tuple[int, int, float],
+                why: str) -> str:
+        before = self.total
+        self.total, self.segment = end, segment
+        self.events.append({"epoch": int(record["epoch"]), "step": int(record["step"]), "decision": decision,
+                            "total": end, "why": why})
+        return f"budget: {why} ({before} -> {end} steps)"
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps."""
+        return {"total": self.total, "segment": list(self.segment) if self.segment else None,
+                "recent": [list(r) for r in self.recent], "events": [dict(e) for e in self.events]}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.total = int(state["total"])
+        self.segment = tuple(state["segment"]) if state["segment"] else None  # type: ignore[assignment]
+        self.recent = [list(r) for r in state["recent"]]
+        self.events = [dict(e) for e in state["events"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``adapt.json``'s ``budget`` part."""
+        return {"planned": self.planned, "cap": self.cap, "total": self.total, "events": self.events,
+                "rule": {"fitted_fraction": self.rule.fitted_fraction, "fitted_acc": self.rule.fitted_acc,
+                         "restart_lr": self.rule.restart_lr, "still_falling": self.rule.still_falling}}
+
+
+def underfit_check(records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
+                   rule: FitRule) -> tuple[bool, str]:
+    """(underfits with a still-falling training loss, why): the underfit finding of
+    :func:`rnnlab.doctor.fit.fit_findings` at ``rule.fitted_acc``, and its loss drop over the
+    last quarter of the epochs above ``rule.still_falling``."""
+    from rnnlab.doctor.fit import FitThresholds, fit_findings
+
+    th = FitThresholds(underfit_acc=rule.fitted_acc)
+    found = [f for f in fit_findings(records, train_eval, config, thresholds=th) if f.check == "underfit"]
+    acc = float(train_eval["acc"])
+    if not found:
+        return False, f"training accuracy {acc:.3f}: fitted"
+    drop = float(found[0].numbers.get("loss_drop_last_quarter", 0.0))
+    if drop <= rule.still_falling:
+        return False, f"training accuracy {acc:.3f}, but the training loss fell only {drop:.0%} over the last quarter"
+    return True, f"training accuracy {acc:.3f} and the training loss still falling ({drop:.0%} over the last quarter)"

@@ -1,0 +1,185 @@
+"""The template's rules that read the training split's shape (``adapt.shape = true``).
+
+A fixed default cannot suit both 50 series of 2 classes and 80 series of 40 classes, or 150
+steps and 3000. From the training split alone (never the test split), :func:`decide` takes:
+
+* **the validation scheme**: no hold-out when the smallest class has fewer than
+  :data:`MIN_HOLD_OUT_SERIES` series (a stratified hold-out takes at least one series of every
+  class: half of a class of two). The run then keeps its last epoch's weights (the template's
+  ``early_stopping.patience`` is 0, so no hold-out chose an epoch before either), and the fit
+  budget (:mod:`rnnlab.train.fit_budget`) ends on training data. A config with early stopping
+  keeps its hold-out (it needs one).
+* **the step budget**: every class in at least :data:`SLOTS_PER_CLASS` batch slots
+  (``steps × batch_size / classes``), the most the template's 2000 steps of 16 gave the tuning
+  sets (10 classes); so 40 classes get 8000 steps, at most ``adapt.max_steps``.
+* **the front-end's pooling**: the last pooling block (or the last block) pools more, by
+  factors of 2, until the recurrent layer runs at most :data:`MAX_RECURRENT_STEPS` steps of the
+  longest training series.
+
+Each rule only raises what the config sets (the hold-out it removes is the exception), so
+applying the rules to their own result changes nothing: a run's recorded ``config.toml``
+repeats the run, and a resumed run decides the same.
+
+Example:
+    >>> from rnnlab.config import parse_config, TEMPLATE
+    >>> d = decide(Shape(classes=40, smallest_class=2, series=80, length=2000), parse_config(TEMPLATE))
+    >>> print(d.line())
+    shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnlab.config import MAX_WINDOW, Config, ConvBlockConfig
+
+#: Below this many series in the smallest class, no validation hold-out.
+MIN_HOLD_OUT_SERIES = 4
+#: Batch slots (``steps × batch_size / classes``) every class gets at least.
+SLOTS_PER_CLASS = 3200
+#: The most steps the recurrent layer runs after the front-end's pooling.
+MAX_RECURRENT_STEPS = 250
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the rules read from the training split: classes, the smallest class's series,
+    all series, the longest series' steps."""
+
+    classes: int
+    smallest_class: int
+    series: int
+    length: int
+
+    @classmethod
+    def of(cls, y: np.ndarray, lengths: np.ndarray) -> Shape:
+        """The shape of labels ``y`` and valid ``lengths``.
+
+        >>> Shape.of(np.array([0, 0, 1, 1, 1]), np.array([10, 12, 9, 12, 11]))
+        Shape(classes=2, smallest_class=2, series=5, length=12)
+        """
+        counts = np.unique(np.asarray(y), return_counts=True)[1]
+        return cls(int(len(counts)), int(counts.min()), int(len(y)), int(np.max(lengths)))
+
+
+@dataclass(frozen=True)
+class ShapeDecision:
+    """What :func:`decide` chose, and why (``adapt.json``'s ``shape`` part)."""
+
+    shape: Shape
+    val_fraction: float
+    validation: str
+    steps: int | None
+    budget: str
+    pools: tuple[int, ...] | None
+    recurrent_steps: int
+    pooling: str
+
+    def line(self) -> str:
+        """The one line printed at the start of the run."""
+        s = self.shape
+        return (f"shape: {s.classes} classes × {s.smallest_class} series, length {s.length}: "
+                f"{self.validation}; {self.budget}; {self.pooling}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["pools"] = list(self.pools) if self.pools is not None else None
+        out["line"] = self.line()
+        return out
+
+
+def recurrent_length(length: int, blocks: list[ConvBlockConfig]) -> int:
+    """Steps left of ``length`` after the conv blocks (their strides and pooling).
+
+    >>> recurrent_length(2000, [ConvBlockConfig(channels=8, kernel_size=7), ConvBlockConfig(channels=8, pool=4)])
+    500
+    """
+    for b in blocks:
+        length = max((length + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
+        length = -(-length // b.pool)
+    return length
+
+
+def decide(shape: Shape, config: Config) -> ShapeDecision:
+    """The rules of this module applied to ``shape`` under ``config``."""
+    tc = config.training
+    if shape.smallest_class >= MIN_HOLD_OUT_SERIES or config.data.val_fraction == 0:
+        val_fraction = config.data.val_fraction
+        validation = (f"hold-out {val_fraction:g}" if val_fraction else "no hold-out (data.val_fraction = 0)")
+    elif tc.early_stopping.patience > 0:
+        val_fraction = config.data.val_fraction
+        validation = (f"hold-out {val_fraction:g} kept although a class has {shape.smallest_class} < "
+                      f"{MIN_HOLD_OUT_SERIES} series (early stopping needs it)")
+    else:
+        val_fraction = 0.0
+        validation = (f"no hold-out (a class has {shape.smallest_class} < {MIN_HOLD_OUT_SERIES} series; "
+                      "the last epoch's weights)")
+
+    if tc.steps is None:
+        steps, budget = None, f"training.epochs = {tc.epochs} kept (the step rule needs training.steps)"
+    else:
+        train_classes = shape.classes
+        needed = math.ceil(SLOTS_PER_CLASS * train_classes / tc.batch_size / 100) * 100
+        steps = min(max(tc.steps, needed), config.adapt.max_steps)
+        capped = " (adapt.max_steps)" if needed > config.adapt.max_steps else ""
+        budget = f"{steps} steps ({steps * tc.batch_size // train_classes} batch slots per class{capped})"
+
+    frontend = config.model.frontend
+    if frontend is None:
+        pools, recurrent, pooling = None, shape.length, f"no front-end: {shape.length} recurrent steps"
+    else:
+        blocks = frontend.conv_blocks
+        where = max((i for i, b in enumerate(blocks) if b.pool > 1), default=len(blocks) - 1)
+        pools = [b.pool for b in blocks]
+        while (recurrent_length(shape.length, _with_pools(blocks, pools)) > MAX_RECURRENT_STEPS
+               and pools[where] * 2 <= MAX_WINDOW):
+            pools[where] *= 2
+        recurrent = recurrent_length(shape.length, _with_pools(blocks, pools))
+        total = math.prod(b.stride for b in blocks) * math.prod(pools)
+        pooling = f"pool ×{total} → {recurrent} steps"
+        pools = tuple(pools)
+    return ShapeDecision(shape, val_fraction, validation, steps, budget, pools, recurrent, pooling)
+
+
+def _with_pools(blocks: list[ConvBlockConfig], pools: list[int] | tuple[int, ...]) -> list[ConvBlockConfig]:
+    return [b.model_copy(update={"pool": p}) for b, p in zip(blocks, pools, strict=True)]
+
+
+def apply(config: Config, decision: ShapeDecision) -> Config:
+    """``config`` with the decision's hold-out, steps and pooling."""
+    data = config.data.model_copy(update={"val_fraction": decision.val_fraction})
+    training = config.training
+    if decision.steps is not None:
+        training = training.model_copy(update={"steps": decision.steps})
+    model = config.model
+    if decision.pools is not None and model.frontend is not None:
+        blocks = _with_pools(model.frontend.conv_blocks, decision.pools)
+        if model.frontend.blocks:
+            frontend = model.frontend.model_copy(update={"blocks": blocks})
+        else:  # the single strided conv: its keys stay, it gains the pooling as a one-block list
+            frontend = type(model.frontend).model_validate({"blocks": [b.model_dump() for b in blocks]})
+        model = model.model_copy(update={"frontend": frontend})
+    return config.model_copy(update={"data": data, "training": training, "model": model})
+
+
+def training_shape(config: Config) -> Shape:
+    """The shape of ``config``'s whole training split (before any hold-out; the test split
+    plays no part)."""
+    from rnnlab.data import load_data
+
+    data = config.data.model_copy(update={"val_fraction": 0.0, "normalize": "none", "series_scale": False})
+    train = load_data(data, seed=config.training.seed).train
+    return Shape.of(train.y, train.lengths)
+
+
+def adapt_to_shape(config: Config) -> tuple[Config, ShapeDecision | None]:
+    """``config`` with the shape rules applied when ``adapt.shape`` is on, and the decision (None
+    when off)."""
+    if not config.adapt.shape:
+        return config, None
+    decision = decide(training_shape(config), config)
+    return apply(config, decision), decision

@@ -1,0 +1,248 @@
+"""The rules that read the training split's shape (``adapt.shape``) and the budget that follows
+the fit (``adapt.budget``): their decisions on synthetic shapes, the line and the record, the
+budget ending early on a fitted tiny run and growing on an underfit one, exact resume, bad keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_bad_inputs import Env, config, one_line_error  # tests/test_bad_inputs.py
+from tiny_run import run, tiny_toml  # tests/tiny_run.py
+
+from rnnlab.config import TEMPLATE, parse_config
+from rnnlab.errors import ConfigError, RunDirError
+from rnnlab.rundir import RunDir, read_jsonl
+from rnnlab.train.fit_budget import FitBudget
+from rnnlab.train.shape_rules import (
+    MAX_RECURRENT_STEPS,
+    MIN_HOLD_OUT_SERIES,
+    Shape,
+    adapt_to_shape,
+    apply,
+    decide,
+    recurrent_length,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+TEMPLATE_CFG = parse_config(TEMPLATE)
+
+
+# ------------------------------------------------------------------------------ the shape rules
+
+
+def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
+    d = decide(Shape(classes=40, smallest_class=2, series=80, length=2000), TEMPLATE_CFG)
+    assert d.val_fraction == 0.0
+    assert d.steps == 8000  # 3200 slots × 40 classes / batch 16
+    assert d.pools == (1, 2, 4) and d.recurrent_steps == 250
+    assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
+                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps")
+
+
+@pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
+def test_pooling_bounds_the_recurrent_steps_and_never_lowers_the_templates(length):
+    d = decide(Shape(classes=2, smallest_class=20, series=40, length=length), TEMPLATE_CFG)
+    assert d.recurrent_steps <= MAX_RECURRENT_STEPS
+    assert d.pools is not None and d.pools[:2] == (1, 2) and d.pools[2] >= 2
+    # the least pooling by factors of 2 that does it: half of it would not
+    if d.pools[2] > 2:
+        blocks = [b.model_copy(update={"pool": p}) for b, p in
+                  zip(TEMPLATE_CFG.model.frontend.conv_blocks, (1, 2, d.pools[2] // 2), strict=True)]
+        assert recurrent_length(length, blocks) > MAX_RECURRENT_STEPS
+
+
+def test_the_tuned_shapes_keep_the_template():
+    """Up to 10 classes, at least 4 series per class, length up to 1460 (OSULeaf 427 pooled ×4 is 107 steps)."""
+    for shape in (Shape(2, 24, 50, 150), Shape(6, 8, 200, 427), Shape(10, 10, 100, 250), Shape(4, 10, 40, 100)):
+        d = decide(shape, TEMPLATE_CFG)
+        assert (d.val_fraction, d.steps, d.pools) == (0.2, 2000, (1, 2, 2)), shape
+
+
+def test_hold_out_threshold_and_early_stopping_keep_the_hold_out():
+    small = Shape(5, MIN_HOLD_OUT_SERIES - 1, 15, 100)
+    assert decide(small, TEMPLATE_CFG).val_fraction == 0.0
+    assert decide(Shape(5, MIN_HOLD_OUT_SERIES, 20, 100), TEMPLATE_CFG).val_fraction == 0.2
+    patient = parse_config(TEMPLATE.replace("patience = 0 ", "patience = 5 "))
+    d = decide(small, patient)
+    assert d.val_fraction == 0.2 and "early stopping needs it" in d.validation
+
+
+def test_steps_are_capped_and_epochs_budgets_are_kept():
+    capped = parse_config(TEMPLATE.replace("max_steps = 16000", "max_steps = 5000"))
+    d = decide(Shape(100, 2, 200, 100), capped)
+    assert d.steps == 5000 and "adapt.max_steps" in d.budget
+    epochs = parse_config(TEMPLATE.replace("steps = 2000", "epochs = 40"))
+    assert decide(Shape(100, 2, 200, 100), epochs).steps is None
+
+
+def test_applying_the_rules_to_their_result_changes_nothing():
+    shape = Shape(40, 2, 80, 2000)
+    once = apply(TEMPLATE_CFG, decide(shape, TEMPLATE_CFG))
+    assert once.training.steps == 8000 and once.data.val_fraction == 0.0
+    assert [b.pool for b in once.model.frontend.blocks] == [1, 2, 4]
+    assert apply(once, decide(shape, once)) == once
+
+
+def test_a_single_strided_conv_gains_pooling():
+    cfg = parse_config('[data]\ndataset = "GunPoint"\n[model.frontend]\nstride = 2\n[training]\nsteps = 100')
+    d = decide(Shape(2, 20, 40, 2000), cfg)
+    out = apply(cfg, d)
+    assert d.recurrent_steps <= MAX_RECURRENT_STEPS
+    assert recurrent_length(2000, out.model.frontend.conv_blocks) == d.recurrent_steps
+
+
+def test_the_rules_are_off_unless_asked_and_read_the_training_split():
+    cfg = parse_config(tiny_toml())
+    assert adapt_to_shape(cfg) == (cfg, None)
+    on = parse_config(tiny_toml(training="steps = 40", after="[adapt]\nshape = true"))
+    adapted, d = adapt_to_shape(on)
+    assert d is not None and d.shape == Shape(classes=2, smallest_class=10, series=20, length=24)
+    assert adapted.data.val_fraction == 0.25  # 10 series per class: the hold-out stays
+
+
+# ------------------------------------------------------------------------------ in a run
+
+
+def _tiny_file(env: Env, per_class: int = 2, classes: int = 6, length: int = 40) -> str:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(classes), per_class)
+    t = np.arange(length)
+    X = np.stack([np.sin(t * (0.2 + 0.15 * c)) for c in y])[:, :, None] + 0.05 * rng.standard_normal((len(y), length, 1))
+    return str(env.npz("few.npz", X=X.astype(np.float32), y=y))
+
+
+def test_a_run_prints_the_line_and_records_it(tmp_path):
+    path = _tiny_file(Env(tmp_path, None))
+    cfg = parse_config(f'[data]\npath = "{path}"\n[model]\nhidden_size = 6\n[model.frontend]\nstride = 1\n'
+                       '[training]\nsteps = 30\nbatch_size = 4\n[tracking]\nenabled = false\n'
+                       '[adapt]\nshape = true\nmax_steps = 60')
+    lines: list[str] = []
+    from rnnlab.train import train
+
+    result = train(cfg, out=tmp_path / "r", progress=False, log=lines.append)
+    line = ("shape: 6 classes × 2 series, length 40: no hold-out (a class has 2 < 4 series; the last epoch's "
+            "weights); 60 steps (40 batch slots per class (adapt.max_steps)); pool ×1 → 40 steps")
+    assert [x for x in lines if x.startswith("shape: ")] == [line]
+    recorded = RunDir(tmp_path / "r").read_adapt()
+    assert recorded is not None and recorded["shape"]["line"] == line
+    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40}
+    # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing
+    run_cfg = RunDir(tmp_path / "r").read_config()
+    assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60
+    assert adapt_to_shape(run_cfg)[0] == run_cfg
+    assert result.final["step"] == 60
+    assert "val_acc" not in result.final
+
+
+def budget_toml(steps: int, lr: float = 0.01, cap: int = 4000, extra: str = "") -> str:
+    text = tiny_toml(training=f"steps = {steps}", after=f'[training.schedule]\nkind = "cosine"\nmin_lr = 1e-5\n'
+                     f'[tracking]\nenabled = false\n[adapt]\nbudget = true\nmax_steps = {cap}\n{extra}')
+    return text.replace("lr = 0.01", f"lr = {lr}")
+
+
+def test_a_fitted_run_ends_early_with_an_annealed_tail(tmp_path):
+    cfg = parse_config(budget_toml(2000, lr=0.03))
+    result = run(cfg, tmp_path)
+    recorded = RunDir(tmp_path).read_adapt()
+    assert recorded is not None
+    events = recorded["budget"]["events"]
+    assert [e["decision"] for e in events] == ["end_early"], events
+    records = read_jsonl(tmp_path / "metrics.jsonl")
+    assert records[-1]["step"] == events[0]["total"] < 2000
+    assert result.train_eval["acc"] == 1.0
+    # the tail: 200 steps (a tenth of 2000) in which the lr falls from where it stood to min_lr
+    tail = [r for r in records if r["step"] > events[0]["step"]]
+    assert len(tail) == 200 // 4
+    lrs = [r["lr"] for r in tail]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-4
+    assert lrs[0] <= records[len(records) - len(tail) - 1]["lr"]  # no jump up
+
+
+def test_an_underfit_run_gets_more_steps_up_to_the_cap(tmp_path):
+    cfg = parse_config(budget_toml(8, lr=0.03, cap=32))
+    run(cfg, tmp_path)
+    events = RunDir(tmp_path).read_adapt()["budget"]["events"]
+    decisions = [e["decision"] for e in events]
+    assert decisions[0] == "extend", events
+    records = read_jsonl(tmp_path / "metrics.jsonl")
+    assert records[-1]["step"] > 8 and records[-1]["step"] <= 32
+    # the extension restarts the cosine at half the base lr
+    first_extra = next(r for r in records if r["step"] > events[0]["step"])
+    assert first_extra["lr"] > records[len([r for r in records if r["step"] <= events[0]["step"]]) - 1]["lr"]
+
+
+def test_without_the_option_the_budget_is_the_configs(tmp_path):
+    cfg = parse_config(budget_toml(40, lr=0.03).replace("budget = true", "budget = false"))
+    run(cfg, tmp_path)
+    assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["step"] == 40
+    assert RunDir(tmp_path).read_adapt() is None
+
+
+@pytest.mark.parametrize("stop_after", [3, 66, 78])
+def test_resume_with_the_budget_equals_the_uninterrupted_run(tmp_path, stop_after):
+    """Stopped before any decision (3), between two checks of the training split (66: one every
+    3 epochs) and in the tail (78: the early end was decided after epoch 70)."""
+    cfg = parse_config(budget_toml(600, lr=0.03))
+    whole = run(cfg, tmp_path / "whole")
+    run(cfg, tmp_path / "split", stop_after=stop_after)
+    resumed = run(cfg, tmp_path / "split", resume=True)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "time"} for r in rs]  # noqa: E731
+    assert strip(read_jsonl(tmp_path / "split/metrics.jsonl")) == strip(read_jsonl(tmp_path / "whole/metrics.jsonl"))
+    assert resumed.epochs == whole.epochs
+    for (n, p), (_, q) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(p, q), n
+    assert RunDir(tmp_path / "split").read_adapt() == RunDir(tmp_path / "whole").read_adapt()
+
+
+def test_the_budget_decides_on_records_alone():
+    b = FitBudget.plan(total=100, steps_per_epoch=10, cap=250)
+    for epoch in range(1, 10):  # not fitted: no early end
+        assert b.after_epoch({"epoch": epoch, "step": 10 * epoch, "train_acc": 0.9, "train_loss": 1.0},
+                             lambda: (True, "underfit")) is None
+    line = b.after_epoch({"epoch": 10, "step": 100, "train_acc": 0.9, "train_loss": 1.0}, lambda: (True, "underfit"))
+    assert line is not None and (b.total, b.segment) == (200, (100, 200, 0.5))
+    for epoch in range(11, 21):
+        b.after_epoch({"epoch": epoch, "step": 10 * epoch, "train_acc": 0.9, "train_loss": 1.0}, lambda: (True, "u"))
+    assert b.total == 250 and b.cap == 250  # capped
+    for epoch in range(21, 26):
+        b.after_epoch({"epoch": epoch, "step": 10 * epoch, "train_acc": 0.9, "train_loss": 1.0}, lambda: (True, "u"))
+    assert b.total == 250 and b.events[-1]["decision"] == "cap_reached"
+    floor = 0.01
+    assert b.lr_factor(TEMPLATE_CFG.training.schedule, 200, lambda k: 9.0, floor) == pytest.approx(0.5)
+    assert b.lr_factor(TEMPLATE_CFG.training.schedule, 250, lambda k: 9.0, floor) == pytest.approx(floor)
+    assert b.lr_factor(TEMPLATE_CFG.training.schedule, 50, lambda k: 9.0, floor) == 9.0  # before: the config's
+
+
+def test_a_damaged_adapt_json_is_a_run_dir_error(tmp_path):
+    (tmp_path / "adapt.json").write_text(json.dumps({"shape": [1]}))
+    with pytest.raises(RunDirError, match="adapt.json: expected an object whose 'shape' and 'budget' are objects"):
+        RunDir(tmp_path).read_adapt()
+
+
+# ------------------------------------------------------------------------------ bad values
+
+
+BAD = [
+    ("[adapt]\nshap = true", "unknown key 'adapt.shap'; did you mean 'adapt.shape'?"),
+    ("[adapt]\nshape = \"auto\"", "'adapt.shape': expected true or false, got 'auto' (str)"),
+    ("[adapt]\nbudget = 1", "'adapt.budget': expected true or false, got 1 (int)"),
+    ("[adapt]\nmax_steps = 0", "'adapt.max_steps': expected a number > 0, got 0 (int)"),
+    ("[adapt]\nmax_steps = 1.5", "'adapt.max_steps': expected an integer, got 1.5 (float)"),
+    ("[adapt]\nbudget = true\nmax_steps = 1", "'adapt.max_steps' (1) is below 'training.steps' (2)"),
+    ("[adatp]\nshape = true", "unknown key 'adatp'; did you mean 'adapt'?"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD, ids=[b[1][:30] for b in BAD])
+def test_bad_values_of_the_adapt_keys_are_one_line(text, expected, tmp_path, capsys):
+    env = Env(tmp_path, None)
+    body = config().replace("epochs = 2", "steps = 2") + text + "\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(body, source="c.toml")
+    assert expected in str(e.value)
+    one_line_error(["train", str(env.file("c.toml", body)), "--out", str(tmp_path / "new"), "--quiet"], capsys,
+                   [expected, "c.toml"], kept=tmp_path, new_files=False)

@@ -1328,6 +1328,80 @@ void bn_backward_steps(const Tensor& dy, const Tensor& x, const Tensor& mean, co
   });
 }
 
+// The input term's batch norm for n steps at once (a chunk of the forward): z [n, B, F] (W_ih x)
+// normalized in place, times the gain w [F], plus the bias b [F] (if given), padded rows (valid
+// 0) as zeros. In training each step's statistics over its real rows are written to mean, rstd
+// [n, 1, F], and its moments (mean and biased variance, [2, n, F]) and count of real rows
+// [n, 1] for the running statistics, which the caller updates in the order of positions; in
+// eval mean and rstd are read (the running ones). Steps on torch's threads, no temporaries.
+template <typename T>
+void bn_steps_forward_impl(const Tensor& z, const OptTensor& valid_in, const Tensor& w_in, const OptTensor& b_in,
+                           double eps, bool training, const Tensor& mean, const Tensor& rstd, const OptTensor& moments,
+                           const OptTensor& count) {
+  const char* where = "bn_forward_steps";
+  const int64_t n = z.size(0), B = z.size(1), F = z.size(2);
+  check_shape(where, "valid", valid_in, {n, B});
+  check_shape(where, "weight", w_in, {F});
+  check_shape(where, "bias", b_in, {F});
+  check_shape(where, "mean", mean, {n, 1, F});
+  check_shape(where, "rstd", rstd, {n, 1, F});
+  check_shape(where, "moments", moments, {2, n, F});
+  check_shape(where, "count", count, {n, 1});
+  TORCH_CHECK(z.is_contiguous() && mean.is_contiguous() && rstd.is_contiguous() &&
+                  (!moments.has_value() || moments->is_contiguous()) && (!count.has_value() || count->is_contiguous()),
+              where, ": z, mean, rstd, moments and count must be contiguous (they are written in place)");
+  TORCH_CHECK(!training || (moments.has_value() && count.has_value()), where,
+              ": training needs the moments and count tensors");
+  const Tensor w = w_in.contiguous();
+  const OptTensor b = contiguous(b_in), valid = contiguous(valid_in);
+  const T* const valid_p = ptr<T>(valid);
+  const T* const w_p = ptr<T>(w);
+  const T* const b_p = ptr<T>(b);
+  at::parallel_for(0, n, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const T* v = valid_p ? valid_p + j * B : nullptr;
+      T* zj = ptr<T>(z) + j * B * F;
+      T* __restrict m = ptr<T>(mean) + j * F;
+      T* __restrict r = ptr<T>(rstd) + j * F;
+      if (training) {
+        T* __restrict mu = ptr<T>(*moments) + j * F;
+        T* __restrict var = ptr<T>(*moments) + (n + j) * F;
+        const int64_t N = slice_moments<T>(zj, 0, B, F, v, mu, var);  // (var: the squared deviations' sum)
+        ptr<T>(*count)[j] = T(N);
+        const T count_ = T(std::max<int64_t>(N, 1));
+        for (int64_t k = 0; k < F; ++k) {
+          var[k] /= count_;
+          m[k] = N > 0 ? mu[k] : T(0);
+          r[k] = N > 0 ? T(1) / std::sqrt(var[k] + T(eps)) : T(1);
+        }
+      }
+      for (int64_t bb = 0; bb < B; ++bb) {
+        T* __restrict zb = zj + bb * F;
+        if (v != nullptr && v[bb] == T(0)) {  // padding: selected away, whatever it holds
+          if (b_p) IVDEP for (int64_t k = 0; k < F; ++k) zb[k] = (T(0) - m[k]) * (r[k] * w_p[k]) + b_p[k];
+          else IVDEP for (int64_t k = 0; k < F; ++k) zb[k] = (T(0) - m[k]) * (r[k] * w_p[k]);
+        } else {
+          if (b_p) IVDEP for (int64_t k = 0; k < F; ++k) zb[k] = (zb[k] - m[k]) * (r[k] * w_p[k]) + b_p[k];
+          else IVDEP for (int64_t k = 0; k < F; ++k) zb[k] = (zb[k] - m[k]) * (r[k] * w_p[k]);
+        }
+      }
+    }
+  });
+}
+
+void bn_forward_steps(const Tensor& z, const OptTensor& valid, const Tensor& weight, const OptTensor& bias, double eps,
+                      bool training, const Tensor& mean, const Tensor& rstd, const OptTensor& moments,
+                      const OptTensor& count) {
+  TORCH_CHECK(z.device().is_cpu(), "bn_forward_steps: the compiled loop runs on the CPU, got ", z.device());
+  TORCH_CHECK(z.dim() == 3, "bn_forward_steps: z expected [steps, batch, features], got ", z.sizes());
+  const OptTensor others[] = {weight, mean, rstd};
+  for (const auto& o : others) check_dtypes("bn_forward_steps", z, {&o});
+  check_dtypes("bn_forward_steps", z, {&valid, &bias, &moments, &count});
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "bn_forward_steps", [&] {
+    bn_steps_forward_impl<scalar_t>(z, valid, weight, bias, eps, training, mean, rstd, moments, count);
+  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnlab, m) {
@@ -1354,6 +1428,9 @@ TORCH_LIBRARY(rnnlab, m) {
       "Tensor? valid, bool training, Tensor(b!) d_gain_hh, Tensor(c!) d_w_c, Tensor(d!) d_b_c, "
       "Tensor(e!) d_r, int parts=1) -> (Tensor, Tensor)");
   m.def(
+      "bn_forward_steps(Tensor(a!) z, Tensor? valid, Tensor weight, Tensor? bias, float eps, bool training, "
+      "Tensor(b!) mean, Tensor(c!) rstd, Tensor(d!)? moments, Tensor(e!)? count) -> ()");
+  m.def(
       "bn_backward_steps(Tensor dy, Tensor x, Tensor mean, Tensor rstd, Tensor weight, Tensor? valid, "
       "bool training, Tensor(a!) d_weight, Tensor(b!)? d_bias, Tensor(c!) dx) -> ()");
 }
@@ -1365,5 +1442,6 @@ TORCH_LIBRARY_IMPL(rnnlab, CompositeExplicitAutograd, m) {
   m.impl("lstm_backward_chunk", &lstm_backward_chunk);
   m.impl("lstm_bn_forward", &lstm_bn_forward);
   m.impl("lstm_bn_backward_chunk", &lstm_bn_backward_chunk);
+  m.impl("bn_forward_steps", &bn_forward_steps);
   m.impl("bn_backward_steps", &bn_backward_steps);
 }

@@ -256,17 +256,27 @@ def _backward_chunk(
 
 
 def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain: Tensor,
-                      bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+                      bias: Tensor | None, compiled: bool) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
     """The input term of steps ``t0 …`` of ``steps`` from ``z = W_ih x [n, B, G]`` (written
     over): each step batch-normalized (``bn.ih``'s statistics: the batch's, or in eval the
     running ones of its position), times ``gain``, plus ``bias``. Returns it with the
     statistics ``mean, rstd [n, 1, G]`` for the backward and, in training, the batch moments
     ``[mean and var [2, n, G], counts [n, 1]]`` for the running statistics (updated once every
-    chunk is done, in the order of positions; in eval ``[]``)."""
-    n = z.shape[0]
+    chunk is done, in the order of positions; in eval ``[]``). ``compiled``: by the compiled
+    loops' ``bn_forward_steps`` (in place, no temporaries)."""
+    n, B, G = z.shape
     norm = bn.ih
     assert norm is not None
     v = None if bn.valid is None else bn.valid[t0 : t0 + n]
+    if compiled:
+        if bn.training:
+            m, r, moments, count = z.new_empty(n, 1, G), z.new_empty(n, 1, G), z.new_empty(2, n, G), z.new_empty(n, 1)
+        else:
+            m, r = _running_rows(norm, t0, n, length, bn.reverse)
+            moments = count = None
+        torch.ops.rnnlab.bn_forward_steps(z, None if v is None else v.view(n, B).to(z.dtype), gain, bias, norm.eps,
+                                          bn.training, m, r, moments, count)
+        return z, m, r, [moments, count] if bn.training else []
     if bn.training and v is None:
         # (z − mean, then its mean square: torch's var over a middle dimension is 20× slower)
         mean = z.mean(1)
@@ -281,15 +291,22 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
             some = count > 0
             m, r = torch.where(some, mean, 0.0), torch.where(some, torch.rsqrt(var + norm.eps), 1.0)
         else:
-            pos = torch.arange(t0, t0 + n, device=z.device)
-            rows = (length - 1 - pos if bn.reverse else pos).clamp_(max=norm.max_steps - 1)
-            m, r = norm.running_mean[rows], torch.rsqrt(norm.running_var[rows] + norm.eps)
-        m, r = m.unsqueeze(1), r.unsqueeze(1)
+            m, r = _running_rows(norm, t0, n, length, bn.reverse)
+        if bn.training:
+            m, r = m.unsqueeze(1), r.unsqueeze(1)
         a = z if v is None else torch.where(v, z, 0.0)
         a.sub_(m).mul_(r * gain)
     if bias is not None:
         a.add_(bias)
     return a, m, r, [torch.stack([mean, var]), count] if bn.training else []
+
+
+def _running_rows(norm: Any, t0: int, n: int, length: int, reverse: bool) -> tuple[Tensor, Tensor]:
+    """The running statistics (mean, rstd) ``[n, 1, F]`` of ``norm`` (a :class:`TimestepBatchNorm`) for
+    the steps ``t0 … t0 + n − 1`` of a sequence of ``length`` (by position: reversed with ``reverse``)."""
+    pos = torch.arange(t0, t0 + n, device=norm.running_mean.device)
+    rows = (length - 1 - pos if reverse else pos).clamp_(max=norm.max_steps - 1)
+    return norm.running_mean[rows].unsqueeze(1), torch.rsqrt(norm.running_var[rows] + norm.eps).unsqueeze(1)
 
 
 def _input_batch_norm_backward(bn: BatchNormSteps, dy: Tensor, z: Tensor, mean: Tensor, rstd: Tensor, t0: int,
@@ -571,6 +588,7 @@ class _LSTM(torch.autograd.Function):
         # allocator to reuse its memory call after call, where one [T, B, 4H] buffer of tens of
         # MB would be mapped afresh and page-faulted each time (as costly as the arithmetic).
         steps = chunk_steps(B)
+        forward_steps, _, parts = _step_loops(x, compiled, bn)
         acts: list[Tensor] = []
         in_stats: list[Tensor] = []
         moments: list[Tensor] = []  # recurrent batch norm in training: the input terms' batch moments
@@ -580,7 +598,7 @@ class _LSTM(torch.autograd.Function):
                 a = xc.clone()
             elif bn is not None:
                 a, mean, rstd, batch = _input_batch_norm(bn, (xc @ w_ih.t()).view(-1, B, G), t0, T, ln_w_ih,
-                                                         bias)  # type: ignore[arg-type]
+                                                         bias, forward_steps is _compiled_bn_forward)  # type: ignore[arg-type]
                 in_stats += [mean, rstd]
                 moments += batch
             elif ln_w_ih is None:
@@ -594,7 +612,6 @@ class _LSTM(torch.autograd.Function):
             if bn.reverse:  # type: ignore[union-attr]
                 mv, count = mv.flip(1), count.flip(0)
             bn.ih.update_running(mv[0], mv[1], count)  # type: ignore[union-attr]
-        forward_steps, _, parts = _step_loops(acts[0], compiled, bn)
         rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
                                            ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts,

@@ -133,7 +133,7 @@ def new_figure(
 
 def style_axes(ax: Axes) -> None:
     """Tick and label sizes and a light grid, for axes made outside :func:`new_figure`."""
-    ax.tick_params(labelsize=TICK_SIZE)
+    ax.tick_params(which="both", labelsize=TICK_SIZE)  # minor labels too: a log axis may label them
     ax.xaxis.label.set_size(LABEL_SIZE)
     ax.yaxis.label.set_size(LABEL_SIZE)
     ax.title.set_size(LABEL_SIZE)
@@ -276,8 +276,9 @@ def text_extent(text: str, size: float) -> tuple[float, float]:
     return width, height
 
 
-def _tick_labels(axis: Axis) -> tuple[list[str], str]:
-    """The tick labels ``axis`` will draw (from its own locators and formatters) and its offset text."""
+def _tick_labels(axis: Axis) -> tuple[list[tuple[str, float]], str]:
+    """The tick labels ``axis`` will draw, with their font sizes (from its own locators and
+    formatters), and its offset text."""
     params = axis.get_tick_params()
     if not any(params.get(k, k in ("labelbottom", "labelleft")) for k in
                ("labelbottom", "labeltop", "labelleft", "labelright")):
@@ -285,24 +286,25 @@ def _tick_labels(axis: Axis) -> tuple[list[str], str]:
     lo, hi = sorted(axis.get_view_interval())
     tol = (hi - lo) * 1e-9
     labels, offset = [], ""
-    for locator, formatter in ((axis.get_major_locator(), axis.get_major_formatter()),
-                               (axis.get_minor_locator(), axis.get_minor_formatter())):
+    for which, locator, formatter in (("major", axis.get_major_locator(), axis.get_major_formatter()),
+                                      ("minor", axis.get_minor_locator(), axis.get_minor_formatter())):
         locs = np.asarray(locator(), dtype=np.float64)
         texts = formatter.format_ticks(list(locs)) if locs.size else []
-        labels += [t for v, t in zip(locs, texts, strict=True) if t and lo - tol <= v <= hi + tol]
+        size = FontProperties(size=axis.get_tick_params(which).get(
+            "labelsize", rcParams[f"{axis.axis_name}tick.labelsize"])).get_size_in_points()
+        labels += [(t, size) for v, t in zip(locs, texts, strict=True) if t and lo - tol <= v <= hi + tol]
         offset = offset or formatter.get_offset()
     return labels, offset
 
 
-def _tick_band(axis: Axis, labels: list[str]) -> float:
+def _tick_band(axis: Axis, labels: list[tuple[str, float]]) -> float:
     """Points that ``axis``' ticks and tick ``labels`` take outside the axes."""
     name = axis.axis_name
     params = axis.get_tick_params()
     ticks = any(params.get(k, k in ("bottom", "left")) for k in ("bottom", "top", "left", "right"))
     band = float(rcParams[f"{name}tick.major.size"]) if ticks else 0.0
     if labels:
-        size = float(params.get("labelsize", TICK_SIZE))
-        extents = [text_extent(t, size) for t in labels]
+        extents = [text_extent(t, size) for t, size in labels]
         band += float(rcParams[f"{name}tick.major.pad"]) + max(e[0 if name == "y" else 1] for e in extents)
     return band
 
@@ -320,17 +322,21 @@ class _Panel:
     def __init__(self, ax: Axes) -> None:
         xlabels, xoffset = _tick_labels(ax.xaxis)
         ylabels, yoffset = _tick_labels(ax.yaxis)
-        size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))
+        size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))  # of the offset text
         self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
         self.left = self.yticks + _label_band(ax.yaxis)
         self.bottom = self.xticks + _label_band(ax.xaxis)
         # The last x tick label sticks out right by half its width; an x offset text by all of it.
-        self.right = max(max((text_extent(t, size)[0] / 2 for t in xlabels), default=0.0),
+        self.right = max(max((text_extent(t, s)[0] / 2 for t, s in xlabels), default=0.0),
                          text_extent(xoffset, size)[0])
         self.offset = text_extent(yoffset, TICK_SIZE)[1]  # the y axis' offset text, above the axes
         title = ax.title.get_text() if ax.title.get_visible() else ""
-        text = max(text_extent(title, ax.title.get_fontsize())[1], self.offset)
-        self.top = text + float(rcParams["axes.titlepad"]) if text else 0.0
+        self.title = text_extent(title, ax.title.get_fontsize())[1]
+
+    def top(self, lift: float) -> float:
+        """Points above the panel: its title over the offset texts that reach ``lift`` or its own."""
+        lift = max(lift, self.offset)
+        return (self.title + lift + float(rcParams["axes.titlepad"]) if self.title else lift)
 
 
 def layout(fig: Figure) -> None:
@@ -370,17 +376,20 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
     left, right = np.zeros(ncols), np.zeros(ncols)
     top, bottom = np.zeros(nrows), np.zeros(nrows)
     yticks, xticks = np.zeros(ncols), np.zeros(nrows)
-    panels = {}
+    # A colour bar's offset text (1e-5) stands above it, beside the first row's titles: they go above it.
+    bar_offset = max((text_extent(_tick_labels(b.yaxis)[1], TICK_SIZE)[1] for b in bars), default=0.0)
+    panels, lifts = {}, {}
     for ax in grid:
         if not ax.get_visible():
             continue
         ss = ax.get_subplotspec()
         p = panels[ax] = _Panel(ax)
+        lifts[ax] = max(p.offset, bar_offset if ss.rowspan.start == 0 else 0.0)
         yticks[ss.colspan.start] = max(yticks[ss.colspan.start], p.yticks)
         xticks[ss.rowspan.stop - 1] = max(xticks[ss.rowspan.stop - 1], p.xticks)
         left[ss.colspan.start] = max(left[ss.colspan.start], p.left)
         right[ss.colspan.stop - 1] = max(right[ss.colspan.stop - 1], p.right)
-        top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top)
+        top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top(lifts[ax]))
         bottom[ss.rowspan.stop - 1] = max(bottom[ss.rowspan.stop - 1], p.bottom)
     W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
     head = fig.get_suptitle()
@@ -405,7 +414,7 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
         # Titles and axis labels placed here (a column's y labels and a row's x labels aligned)
         # are not placed again at every draw, which would measure the tick labels once more.
         if ax.title.get_text():
-            ax.set_title(ax.title.get_text(), fontsize=ax.title.get_fontsize(), y=1.0 + panels[ax].offset / h)
+            ax.set_title(ax.title.get_text(), fontsize=ax.title.get_fontsize(), y=1.0 + lifts[ax] / h)
         ax.xaxis.set_label_coords(0.5, -(xticks[r1] + ax.xaxis.labelpad) / h)
         ax.yaxis.set_label_coords(-(yticks[c0] + ax.yaxis.labelpad) / w, 0.5)
     for b in bars:

@@ -82,13 +82,15 @@ def test_task_kind_and_per_step_are_validated_with_did_you_mean():
         parse_config(_cfg(task="[task]\nperstep = true"))
 
 
-def test_per_step_targets_are_refused_until_they_exist(tmp_path, capsys):
+def test_per_step_targets_from_a_set_with_a_label_per_sequence_are_refused(tmp_path, capsys):
+    """Per-step targets exist now (tests/test_task_per_step.py); a set of one label per sequence
+    cannot feed them."""
     from test_bad_inputs import one_line_error
 
     (tmp_path / "c.toml").write_text(_cfg(task="[task]\nper_step = true"))
     one_line_error(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")], capsys,
-                   ("'task'", "per_step = true", "not available yet"))
-    assert not (tmp_path / "run").exists()
+                   ("data.dataset 'UnitTest'", "holds class labels", "per_step = false"))
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_best_epoch_follows_the_monitored_metrics_direction(tmp_path):

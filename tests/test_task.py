@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 
@@ -51,7 +50,7 @@ def test_an_absent_task_section_is_classification_with_its_metrics():
     config = parse_config(_cfg())
     task = task_for(config)
     assert (config.task.kind, config.task.per_step) == ("classification", False)
-    assert task is CLASSIFICATION and task.score == "val_acc" and task.head_width(["a", "b", "c"], np.array([0, 2, 1])) == 3
+    assert task is CLASSIFICATION and task.score == "val_acc" and task.head_width(["a", "b", "c"]) == 3
     assert task.metric_names("val") == ["val_loss", "val_acc"]
     assert task.higher_is_better("val_acc") and task.higher_is_better("train_acc")
     assert not task.higher_is_better("val_loss")
@@ -83,12 +82,15 @@ def test_task_kind_and_per_step_are_validated_with_did_you_mean():
         parse_config(_cfg(task="[task]\nperstep = true"))
 
 
-def test_per_step_on_a_label_per_sequence_is_refused_naming_the_data_and_the_task(tmp_path, capsys):
+def test_per_step_targets_from_a_set_with_a_label_per_sequence_are_refused(tmp_path, capsys):
+    """Per-step targets exist now (tests/test_task_per_step.py); a set of one label per sequence
+    cannot feed them."""
     from test_bad_inputs import one_line_error
 
     (tmp_path / "c.toml").write_text(_cfg(task="[task]\nper_step = true"))
     one_line_error(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")], capsys,
-                   ("data.dataset", "holds class labels", "per_step = true", "per_step = false"))
+                   ("data.dataset 'UnitTest'", "holds class labels", "per_step = false"))
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_best_epoch_follows_the_monitored_metrics_direction(tmp_path):

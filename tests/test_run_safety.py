@@ -404,3 +404,20 @@ def test_a_recipe_directory_has_one_writer(tmp_path, capsys):
     (tmp_path / "mine" / "recipe.md").write_text("my notes")
     refused(["recipe", str(cfg), "--out", str(tmp_path / "mine"), "--no-final"], capsys,
             "holds files that are not an rnnlab recipe: recipe.md")
+
+
+def test_a_kill_inside_the_markers_atomic_write_leaves_a_directory_that_is_claimed_again(tmp_path):
+    # (found under load: a SIGKILL between mkstemp and the rename of .rnnlab-run's write)
+    from rnnlab.errors import RunDirError
+    from rnnlab.rundir import RUN, claim
+
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "..rnnlab-run.k3x9.tmp").write_text("")
+    lock = claim(d, RUN)
+    lock.release()
+    assert (d / ".rnnlab-run").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / ".notes.k3x9.tmp").write_text("")  # another program's temporary file
+    with pytest.raises(RunDirError, match="not an rnnlab run"):
+        claim(tmp_path / "other", RUN)

@@ -613,7 +613,9 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
 def _check_own(p: Path, kind: DirKind, named_by: str) -> None:
     if not p.is_dir():
         return
-    names = {e for e in os.listdir(p) if e != LOCK_FILE}
+    # A kill between mkstemp and the rename of the marker's atomic write leaves ".MARKER.*.tmp":
+    # a directory holding only that is the new run directory it was becoming, not a stranger's.
+    names = {e for e in os.listdir(p) if e != LOCK_FILE and not (e.startswith(f".{kind.marker}.") and e.endswith(".tmp"))}
     if not names or kind.marker in names or any(all(n in names for n in group) for group in kind.legacy):
         return
     shown = sorted(names)

@@ -688,10 +688,10 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     budget = s.budget
 
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.train), s.config, budget.rule)
+        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.train, s.task), s.config, budget.rule)
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
-    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train)["acc"])
+    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task)["acc"])
     if line is not None:
         s.epochs = budget.epochs
         _say(log, line)

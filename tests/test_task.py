@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -50,7 +51,7 @@ def test_an_absent_task_section_is_classification_with_its_metrics():
     config = parse_config(_cfg())
     task = task_for(config)
     assert (config.task.kind, config.task.per_step) == ("classification", False)
-    assert task is CLASSIFICATION and task.score == "val_acc" and task.head_width(["a", "b", "c"]) == 3
+    assert task is CLASSIFICATION and task.score == "val_acc" and task.head_width(["a", "b", "c"], np.zeros(3)) == 3
     assert task.metric_names("val") == ["val_loss", "val_acc"]
     assert task.higher_is_better("val_acc") and task.higher_is_better("train_acc")
     assert not task.higher_is_better("val_loss")

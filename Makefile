@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-recipe bench-recipe-quick bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -60,9 +60,9 @@ bench-search: $(STAMP)
 	$(BIN)/python benchmarks/bench_search.py
 
 # The `rnnlab init` template with only the data set changed, 6 data sets x 3 seeds, 2 processes
-# of 1 thread; writes docs/recipe.md (long: about an hour on 2 cores).
-bench-recipe: $(STAMP)
-	$(BIN)/python benchmarks/bench_recipe.py
+# of 1 thread; writes docs/template.md (long: about an hour on 2 cores).
+bench-template: $(STAMP)
+	$(BIN)/python benchmarks/bench_template.py
 
 # Per-step targets on the `rnnlab init --task per-step-*` templates (adding problem T = 200 and
 # 400, denoising GunPoint at two noise levels, delayed_copy), 3 seeds, each against a baseline
@@ -71,8 +71,8 @@ bench-tasks-per-step: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
 
 # seed 0 on GunPoint and two generated sets (40 classes x 2 series; 10 x 3 of 1200 steps), beside MiniRocket
-bench-recipe-quick: $(STAMP)
-	$(BIN)/python benchmarks/bench_recipe.py --quick
+bench-template-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench_template.py --quick
 
 # What a run costs besides its training (a tiny run against a bare PyTorch loop; recipe and search
 # of tiny runs; training next to a busy process); writes docs/overhead.md. A part alone:

@@ -2,9 +2,9 @@
 
 Every classifier is an aeon estimator: ``fit`` on a data set's published training split, then
 aeon's ``score`` (accuracy) on its published test split (the default split: no resampling). The
-data sets and seeds are ``make bench-recipe``'s (benchmarks/bench_recipe.py), read from the files
+data sets and seeds are ``make bench-template``'s (benchmarks/bench_template.py), read from the files
 rnnlab ships; RNNClassifier is the ``rnnlab init`` template, as there, so its accuracies should
-agree with docs/recipe.md within the seeds' spread. MiniRocket is seeded like RNNClassifier;
+agree with docs/template.md within the seeds' spread. MiniRocket is seeded like RNNClassifier;
 1-NN DTW (full window) is deterministic and runs once. A classifier that cannot take a set
 (MiniRocket and unequal lengths) gets "n/a".
 
@@ -31,7 +31,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recipe import DATASETS, SEEDS  # noqa: E402  (the same sets and seeds)
+from bench_template import DATASETS, SEEDS  # noqa: E402  (the same sets and seeds)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "estimators_runs.jsonl"

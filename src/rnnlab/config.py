@@ -646,7 +646,7 @@ class TaskConfig(_Section):
 
 class AdaptConfig(_Section):
     """Rules that read the data instead of fixed defaults (on in the ``rnnlab init`` template;
-    docs/recipe.md says how they were chosen). Both are decided from the training split only, and
+    docs/template.md says how they were chosen). Both are decided from the training split only, and
     what they decided is printed at the start of the run and recorded in ``adapt.json``.
 
     >>> AdaptConfig(shape=True).max_steps
@@ -1319,7 +1319,7 @@ inspect_steps = 4096            # the health checks and grad_through_time look a
 
 [adapt]
 # Rules that read the training split (never the test split) instead of the fixed values above,
-# for data unlike the sets this template was tuned on (docs/recipe.md). What they decide is
+# for data unlike the sets this template was tuned on (docs/template.md). What they decide is
 # printed when the run starts, recorded in RUN_DIR/adapt.json, and config.toml holds the result.
 shape = true                    # from the training split's shape, raising (never lowering) the values above:
                                 #   no hold-out when a class has fewer than 4 series (the last epoch's

@@ -1,17 +1,17 @@
-"""The default recipe on real data: the ``rnnlab init`` template with only ``data.dataset`` changed.
+"""The rnnlab init template on real data: the ``rnnlab init`` template with only ``data.dataset`` changed.
 
 Two modes, both on one thread per process and at most ``--jobs`` processes (default 2):
 
 * default: train the template on each data set of ``--datasets`` (default: GunPoint,
   BasicMotions, ItalyPowerDemand, OSULeaf, Covid3Month_disc, digits_pixels) with seeds 0, 1, 2
-  and write ``docs/recipe.md``: training accuracy, test accuracy mean ± sd and seconds per run,
+  and write ``docs/template.md``: training accuracy, test accuracy mean ± sd and seconds per run,
   next to published 1-NN DTW and MiniRocket accuracies. The test split is evaluated once per run
   at its end and chooses nothing.
 * ``--select``: how the template's defaults were chosen. Each candidate of :data:`CANDIDATES` (a
   change of the template) trains on the *training split only* of the tuning sets; its score is
   the accuracy on the template's validation hold-out (``data.val_fraction`` of the training split,
   stratified) at the end of the run. Results go to ``docs/recipe_selection.jsonl``, summarised in
-  the method section of ``docs/recipe.md``. No test split is loaded for scoring.
+  the method section of ``docs/template.md``. No test split is loaded for scoring.
 
 Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
 ``random_state`` = the seed) is fitted on the same training split and scored on the same test
@@ -25,9 +25,9 @@ classes × 2 series; 10 classes × 3 series of 2000 steps), each beside MiniRock
 Every finished run is appended to a JSONL file at once, so a killed benchmark keeps its runs and
 ``--resume`` skips them.
 
-    .venv/bin/python benchmarks/bench_recipe.py                 # make bench-recipe
-    .venv/bin/python benchmarks/bench_recipe.py --select --candidates base wide
-    .venv/bin/python benchmarks/bench_recipe.py --quick        # make bench-recipe-quick
+    .venv/bin/python benchmarks/bench_template.py                 # make bench-template
+    .venv/bin/python benchmarks/bench_template.py --select --candidates base wide
+    .venv/bin/python benchmarks/bench_template.py --quick        # make bench-template-quick
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from stress_sets import QUICK, STRESS  # noqa: E402  (benchmarks/stress_sets.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-RESULTS = DOCS / "recipe_runs.jsonl"
+RESULTS = DOCS / "template_runs.jsonl"
 SELECTION = DOCS / "recipe_selection.jsonl"
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
@@ -66,7 +66,7 @@ PUBLISHED: dict[str, dict[str, float]] = {
 }
 
 #: Changes of the template tried in ``--select`` (dotted key -> value); "template" is the
-#: template as shipped. The tuning log in docs/recipe.md lists their validation scores.
+#: template as shipped. The tuning log in docs/template.md lists their validation scores.
 def _blocks(channels: tuple[int, ...], kernels: tuple[int, ...], pools: tuple[int, ...],
             norm: str = "batch") -> list[dict[str, Any]]:
     return [{"channels": c, "kernel_size": k, "norm": norm, "pool": p}
@@ -290,9 +290,9 @@ def selection_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-INTRO = """# The default recipe on real data
+INTRO = """# The rnnlab init template on real data
 
-`make bench-recipe` (`benchmarks/bench_recipe.py`) trains the `rnnlab init` template with only
+`make bench-template` (`benchmarks/bench_template.py`) trains the `rnnlab init` template with only
 `data.dataset` changed, seeds 0, 1, 2 (`training.seed`, which also draws the validation
 hold-out), one thread per process and two processes at once on a 2-core machine. Train accuracy
 is the trained model's on the whole training split (eval mode); the test split is evaluated once,
@@ -385,7 +385,7 @@ their test splits.
 
 METHOD = """## Method: how the defaults were chosen
 
-Only training splits were used. `benchmarks/bench_recipe.py --select` writes each bundled
+Only training splits were used. `benchmarks/bench_template.py --select` writes each bundled
 training split alone to an `.npz` file and trains each candidate on it: the template's
 `data.val_fraction = 0.2` holds out a stratified fifth of the training split (drawn from
 `training.seed`, so seeds 0 and 1 are two different hold-outs), and the score is the accuracy on
@@ -400,7 +400,7 @@ over the seeds run, training accuracy in brackets:
 
 
 def write_doc(path: Path) -> None:
-    """docs/recipe.md from the runs recorded so far."""
+    """docs/template.md from the runs recorded so far."""
     runs, selection = read_records(RESULTS), read_records(SELECTION)
     parts = [INTRO, "## Results\n", results_table(runs, DATASETS), ""]
     if any(r["dataset"] in STRESS for r in runs):
@@ -475,7 +475,7 @@ benchmark measured MiniRocket (the table: 0.853 on stress-local-40x2 and 0.940 o
 stress-local-10x3-long, 6-7 s each including loading) but its rnnlab runs failed at once (the
 script had been started against another checkout's sources), and there was no time left that day
 to run them again: the rnnlab columns of the generated sets, and of the bundled sets under the
-new rules, are empty until `make bench-recipe-quick` (or `make bench-recipe`) is run. On the same
+new rules, are empty until `make bench-template-quick` (or `make bench-template`) is run. On the same
 machine an epoch took 2.9 s on both sets (5 steps of 16 series of 300 steps; 2 steps of 1200), so
 8000 steps of the 40-class set take over an hour there: the budget's early end is what brings such
 a set near the 10-minute target, and the target is not met where the model needs most of its
@@ -506,11 +506,11 @@ def main() -> int:
     candidates = args.candidates or (list(CANDIDATES) if args.select else ["template"])
     for c in candidates:
         if c not in CANDIDATES:
-            print(f"bench_recipe: unknown candidate {c!r}; expected one of {list(CANDIDATES)}", file=sys.stderr)
+            print(f"bench_template: unknown candidate {c!r}; expected one of {list(CANDIDATES)}", file=sys.stderr)
             return 1
     unknown = [ds for ds in datasets if ds.startswith("stress-") and ds not in STRESS]
     if unknown:
-        print(f"bench_recipe: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
+        print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
         return 1
     baseline = [] if args.select else ["minirocket"]
     jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
@@ -520,8 +520,8 @@ def main() -> int:
         print(selection_table(read_records(SELECTION)))
     else:
         print(results_table(read_records(RESULTS), datasets))
-    write_doc(DOCS / "recipe.md")
-    print(f"wrote {DOCS / 'recipe.md'}")
+    write_doc(DOCS / "template.md")
+    print(f"wrote {DOCS / 'template.md'}")
     return 0
 
 

@@ -10,7 +10,7 @@ Two modes, both on one thread per process and at most ``--jobs`` processes (defa
 * ``--select``: how the template's defaults were chosen. Each candidate of :data:`CANDIDATES` (a
   change of the template) trains on the *training split only* of the tuning sets; its score is
   the accuracy on the template's validation hold-out (``data.val_fraction`` of the training split,
-  stratified) at the end of the run. Results go to ``docs/recipe_selection.jsonl``, summarised in
+  stratified) at the end of the run. Results go to ``docs/template_selection.jsonl``, summarised in
   the method section of ``docs/template.md``. No test split is loaded for scoring.
 
 Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
@@ -48,7 +48,7 @@ from stress_sets import QUICK, STRESS  # noqa: E402  (benchmarks/stress_sets.py)
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "template_runs.jsonl"
-SELECTION = DOCS / "recipe_selection.jsonl"
+SELECTION = DOCS / "template_selection.jsonl"
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
 #: Sets nobody tuned for, for a sanity check (`--datasets ArrowHead JapaneseVowels ACSF1 --seeds 0`).
@@ -417,7 +417,7 @@ def write_doc(path: Path) -> None:
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
-#: What the selection showed, written by hand from docs/recipe_selection.jsonl.
+#: What the selection showed, written by hand from docs/template_selection.jsonl.
 NOTES = """What the selection showed. The start was the LSTM's final state in the head
 (`last-state`): every tuning set fit (training accuracy 1.00) and validated at 0.96-1.00, except
 OSULeaf at 0.878 on both hold-outs. Averaging the LSTM's outputs over time instead

@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnlab",
         description="Train, inspect and compare regularized recurrent networks on sequences: classification "
-                    "(a class label per sequence) or regression (values per sequence), per sequence or at every step, set by [task] in the config.",
+                    "(a class label per sequence) or regression (values per sequence), per sequence or at every "
+                    "step, set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",

@@ -22,7 +22,7 @@ is the usual case, not the exception. Two things make torch collapse there:
   before the process starts and rnnlab keeps it. The default stays PASSIVE: on the 2-core
   machine shared with other processes where it was measured (load 6-8), ``nn.LSTM``'s forward
   and backward at B=64, T=100, H=128 on 2 threads took 2417 ms with ACTIVE against 324 ms with
-  PASSIVE, the collapse this policy exists to prevent; a quiet-machine comparison of the two is
+  PASSIVE (two runs one after the other), the collapse this policy exists to prevent; a quiet-machine comparison of the two is
   ``benchmarks/bench_layers.py``'s second table (docs/benchmarks.md).
 * **Counting cores the process may not use.** :func:`available_cpus` takes the CPUs of the
   process's affinity mask and the cgroup's CPU quota (a container limited to 2 CPUs on a

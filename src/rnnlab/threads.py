@@ -11,6 +11,19 @@ is the usual case, not the exception. Two things make torch collapse there:
   by ``import rnnlab`` before torch loads, sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
   environment chose a policy: libgomp reads it once, when it starts, so it only counts before
   torch is imported.
+
+  Whether PASSIVE is also right on a quiet machine (issue 23): rnnlab's own compiled loops do not
+  depend on it, since each opens one OpenMP region per call (the batch in slices), and recurrent
+  batch norm's slices meet at a barrier of the library's own (spin 50 µs, then a futex), not at
+  OpenMP's; what remains is torch's own parallel regions (the matmuls of ``nn.LSTM`` and of the
+  Python loops). torch's wheel ships GNU libgomp (``torch/lib/libgomp.so.1``), which honours
+  ``GOMP_SPINCOUNT`` (a bounded spin; ``KMP_BLOCKTIME`` is Intel's runtime's and is ignored), so
+  a user on a machine of their own can set ``OMP_WAIT_POLICY=ACTIVE`` or ``GOMP_SPINCOUNT``
+  before the process starts and rnnlab keeps it. The default stays PASSIVE: on the 2-core
+  machine shared with other processes where it was measured (load 6-8), ``nn.LSTM``'s forward
+  and backward at B=64, T=100, H=128 on 2 threads took 2417 ms with ACTIVE against 324 ms with
+  PASSIVE (two runs one after the other), the collapse this policy exists to prevent; a quiet-machine comparison of the two is
+  ``benchmarks/bench_layers.py``'s second table (docs/benchmarks.md).
 * **Counting cores the process may not use.** :func:`available_cpus` takes the CPUs of the
   process's affinity mask and the cgroup's CPU quota (a container limited to 2 CPUs on a
   64-core host), not ``os.cpu_count()``.

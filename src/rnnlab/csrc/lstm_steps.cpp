@@ -729,7 +729,10 @@ class StepBarrier {
   bool wait() {
     const int n = threads_.load(std::memory_order_relaxed);
     if (n <= 1) return !failed_.load(std::memory_order_relaxed);
-    const uint32_t gen = generation_.load(std::memory_order_acquire);
+    // (the generation before the failure flag: a thread that fails stores the flag and then
+    // moves the generation, so a waiter sees the one or the other and never waits for nobody)
+    const uint32_t gen = generation_.load(std::memory_order_seq_cst);
+    if (failed_.load(std::memory_order_seq_cst)) return false;
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
       arrived_.store(0, std::memory_order_relaxed);
       release();
@@ -749,7 +752,7 @@ class StepBarrier {
 
   // A thread that cannot go on (an exception) lets every other one out.
   void fail() {
-    failed_.store(true, std::memory_order_release);
+    failed_.store(true, std::memory_order_seq_cst);
     release();
   }
 

@@ -41,7 +41,7 @@ def test_packed_matmul_path_equals_the_autograd_loop_at_a_packing_size(kwargs, s
 def test_packed_step_matmul_equals_matmul():
     w = torch.randn(2 * fast.PACK_MIN_SIZE, fast.PACK_MIN_SIZE)
     x = torch.randn(5, 2 * fast.PACK_MIN_SIZE)
-    mm = fast._StepMatmul(w, 5)
+    mm = fast.StepMatmul(w, 5)
     assert mm.packed is not None
     torch.testing.assert_close(mm(x), x @ w, atol=1e-4, rtol=1e-5)
     acc = torch.randn(5, fast.PACK_MIN_SIZE)

@@ -356,3 +356,12 @@ def test_a_data_error_is_raised_by_the_api_too(tmp_path):
     path = _npz(tmp_path, "d.npz", X=X12, y=np.where(np.arange(12) == 3, np.inf, np.arange(12.0)))
     precise_error("api-nan", lambda _t: load_data(DataConfig(path=str(path)), seed=0, task=REGRESSION),
                   DataError, ("d.npz", "NaN or inf", "[3, 0]"), tmp_path)
+
+
+@pytest.mark.parametrize("task", ["regression", "per-step-classification", "per-step-regression"])
+def test_templates_of_other_tasks_switch_the_classification_only_adapt_rules_off(task):
+    from rnnlab.config import parse_config, template_for
+
+    c = parse_config(template_for(task))  # parses: [adapt] on would be refused for this task
+    assert not c.adapt.shape and not c.adapt.budget
+    assert parse_config(template_for("classification")).adapt.shape

@@ -1087,9 +1087,19 @@ def template_for(task: str = "classification") -> str:
     text = TEMPLATE
     edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
+    edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
         text = text.replace(old, new, 1)
     return text
+
+
+#: The [adapt] rules count series per class and stop on training accuracy: off for other tasks.
+_NO_ADAPT_EDITS = (
+    ("shape = true                    # from the training split's shape",
+     "shape = false                   # (classification per sequence only) from the training split's shape"),
+    ("budget = true                   # the budget follows the fit",
+     "budget = false                  # (classification per sequence only) the budget follows the fit"),
+)
 
 
 _REGRESSION_EDITS = (

@@ -30,7 +30,7 @@ from torch import Tensor
 from rnnlab.layers.norm import BatchNormSteps
 
 
-def _steps(x: Tensor | None, steps: int) -> list[Tensor] | list[None]:
+def step_slices(x: Tensor | None, steps: int) -> list[Tensor] | list[None]:
     """Per-step views of ``x [T, ...]`` (or Nones)."""
     return list(x.unbind(0)) if x is not None else [None] * steps
 
@@ -49,7 +49,7 @@ def _can_pack(w: Tensor) -> bool:
     )
 
 
-class _StepMatmul:
+class StepMatmul:
     """``x @ w`` for the ``[B, K]`` input of every step of a loop.
 
     On CPU with MKL, ``w`` is packed once per call into the GEMM's own layout, as oneDNN's fused
@@ -84,7 +84,7 @@ class _StepMatmul:
         return torch.addmm(base, x, self.w) if self.packed is None else self(x).add_(base)
 
 
-def _fed_states(out: Tensor, h0: Tensor, feed_mask: Tensor | None, t0: int, t1: int) -> Tensor:
+def fed_states(out: Tensor, h0: Tensor, feed_mask: Tensor | None, t0: int, t1: int) -> Tensor:
     """The states fed through W_hh at steps t0 … t1−1: ``[t1 − t0, B, H]``, in one new buffer."""
     fed = torch.empty_like(out[t0:t1])
     if t0 == 0:
@@ -117,7 +117,7 @@ class _Recurrence(torch.autograd.Function):
         # recurrent batch norm: each step's recurrent term before its norm, and its statistics
         raw = xp.new_empty(T, B, xp.shape[-1]) if bn is not None else None
         stats: list[Tensor] = []
-        V = _steps(None if bn is None else bn.valid, T)
+        V = step_slices(None if bn is None else bn.valid, T)
 
         def normalized(r: Tensor, t: int) -> Tensor:
             """The recurrent term ``r`` of step t through its batch norm (kept for the backward)."""
@@ -172,11 +172,11 @@ class _Recurrence(torch.autograd.Function):
         kind, bn = ctx.kind, ctx.bn
         T, B, H = out.shape
         d_b_hh = None
-        h_fed_all = _fed_states(out, h0, feed_mask, 0, T)
+        h_fed_all = fed_states(out, h0, feed_mask, 0, T)
         d_gain = None
         if bn is not None:
             stats, saved = saved[: 2 * T], saved[2 * T :]
-            V = _steps(bn.valid, T)
+            V = step_slices(bn.valid, T)
             d_gain = torch.zeros_like(gain)
             d_raw = torch.empty_like(raw)  # gradient of each step's recurrent term before its norm
 
@@ -192,7 +192,7 @@ class _Recurrence(torch.autograd.Function):
             acts, ghn = saved
             r, z, n = acts.split(H, dim=2)
             a_n = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # (1−n²)(1−z)
-            a_z = _fed_states(out, h0, None, 0, T).sub_(n).mul_(torch.addcmul(z, z, z, value=-1))  # (h_prev − n)·z(1−z)
+            a_z = fed_states(out, h0, None, 0, T).sub_(n).mul_(torch.addcmul(z, z, z, value=-1))  # (h_prev − n)·z(1−z)
             b_r = torch.addcmul(r, r, r, value=-1).mul_(ghn)  # r(1−r)·(W_hn h + b_hn)
             # Gradients of the input terms (r, z, n) and of the recurrent term's n part; the
             # recurrent term's r and z parts equal the input terms', so they are not stored twice.

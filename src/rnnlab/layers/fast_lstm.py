@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.layers import native
-from rnnlab.layers.fast import _fed_states, _StepMatmul, _steps
+from rnnlab.layers.fast import StepMatmul, fed_states, step_slices
 from rnnlab.layers.norm import BatchNormSteps, batch_moments
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
@@ -80,7 +80,7 @@ def _forward_steps(
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
     sequence, overwritten), gates in torch's order, recurrent term ``h @ w`` (by
-    :class:`_StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
+    :class:`StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
     With layer norm, ``eps`` is the recurrent term's norm's and ``eps_c`` the cell's. With ``bn``
     (recurrent batch norm, Python only) the ``ln_*`` arguments are its gains and shift and the
     norms are ``bn``'s, with the statistics of each step over the batch; all else is the same.
@@ -99,7 +99,7 @@ def _forward_steps(
     T = sum(a.shape[0] for a in acts)
     B, G = acts[0].shape[1:]
     H = G // 4
-    rec = _StepMatmul(w, B, (packed, lin))
+    rec = StepMatmul(w, B, (packed, lin))
     # Each step adds its recurrent term to its input term in place (``addmm(..., out=)`` would
     # copy the input term first, at 3× the cost).
     out = acts[0].new_empty(T, B, H)
@@ -110,7 +110,7 @@ def _forward_steps(
     SIG_O = _step_views(acts, lambda a: a[..., 3 * H :])
     GI, GF, GG, GO = (_step_views(acts, lambda a, k=k: a.view(*a.shape[:2], 4, H)[:, :, k]) for k in range(4))
     OUT = out.unbind(0)
-    KH, KC = _steps(keep_h, T), _steps(keep_c, T)
+    KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)
     saved: list[Tensor] = []
     if need_grad:
         fs, rs = out.new_empty(T, B, H), out.new_empty(T, B, H)
@@ -210,12 +210,12 @@ def _backward_chunk(
     """
     n, B, G = q.shape
     H, T = G // 4, fs.shape[0]
-    rec = _StepMatmul(w, B, (packed, lin))
+    rec = StepMatmul(w, B, (packed, lin))
     ln = ln_w_hh is not None
     bwd_r, bwd_c = _step_norm_backwards(bn, T, G, H, ln_w_hh, ln_w_c, ln_b_c)
     # Per-step views made once per chunk: slicing inside the loop costs a dispatch each.
     t1 = t0 + n
-    KH, KC = _steps(None if keep_h is None else keep_h[t0:t1], n), _steps(None if keep_c is None else keep_c[t0:t1], n)
+    KH, KC = step_slices(None if keep_h is None else keep_h[t0:t1], n), step_slices(None if keep_c is None else keep_c[t0:t1], n)
     RS, FS, BUF = rs[t0:t1].unbind(0), fs[t0:t1].unbind(0), buf.unbind(0)
     # the o gate takes dh, the other three (i, f, g: the first 3H) the cell's gradient
     Q_o, Q_c = q[..., 3 * H :].unbind(0), q[..., : 3 * H].view(n, B, 3, H).unbind(0)
@@ -336,7 +336,7 @@ def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor |
     if bn is None:
         return (lambda r, t: torch.native_layer_norm(r, (G,), None, None, eps),
                 lambda c, t: torch.native_layer_norm(c, (H,), w_c, b_c, eps_c))
-    V = _steps(bn.valid, T)
+    V = step_slices(bn.valid, T)
     return (lambda r, t: bn.hh.forward_step(r, t, V[t], None, None),
             lambda c, t: bn.c.forward_step(c, t, V[t], w_c, b_c))
 
@@ -349,7 +349,7 @@ def _step_norm_backwards(bn: BatchNormSteps | None, T: int, G: int, H: int, w_hh
         ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
         return (lambda d, x, m, r, t: ln_bwd(d, x, (G,), m, r, w_hh, None, [True, True, False]),
                 lambda d, x, m, r, t: ln_bwd(d, x, (H,), m, r, w_c, b_c, [True, True, True]))
-    V = _steps(bn.valid, T)
+    V = step_slices(bn.valid, T)
     return (lambda d, x, m, r, t: bn.hh.backward_step(d, x, m, r, V[t], w_hh, bn.training, False),
             lambda d, x, m, r, t: bn.c.backward_step(d, x, m, r, V[t], w_c, bn.training, True))
 
@@ -508,7 +508,7 @@ def _lstm_backward(
     G, I = 4 * H, x.shape[-1]  # noqa: E741
     _, backward_chunk, parts = _step_loops(fs, compiled, bn)
     extra = {} if bn is None else {"bn": bn}  # (the compiled loops take no batch norm)
-    rec = _StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
+    rec = StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
     steps = s.q[0].shape[0]
     ln = s.ln_w_hh is not None
     buf = fs.new_empty(steps, B, G)  # gradient of a chunk's input terms, reused by every chunk
@@ -534,7 +534,7 @@ def _lstm_backward(
         # The chunk's weight, bias and input gradients, each one matmul over its steps.
         dg = buf[:n].view(n * B, G)
         dr = d_r[:n].view(n * B, G) if d_r is not None else dg  # (d_r: with layer norm)
-        d_w_hh.addmm_(dr.t(), _fed_states(out, s.h0, s.feed_mask, t0, t1).view(n * B, H))
+        d_w_hh.addmm_(dr.t(), fed_states(out, s.h0, s.feed_mask, t0, t1).view(n * B, H))
         if w_ih is None:  # (x is the input term itself)
             if dx is not None:
                 dx[t0:t1].copy_(buf[:n])
@@ -612,7 +612,7 @@ class _LSTM(torch.autograd.Function):
             if bn.reverse:  # type: ignore[union-attr]
                 mv, count = mv.flip(1), count.flip(0)
             bn.ih.update_running(mv[0], mv[1], count)  # type: ignore[union-attr]
-        rec = _StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
+        rec = StepMatmul(w_hh.t(), B // parts)  # (packed for a slice's rows)
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
                                            ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts,
                                            **({} if bn is None else {"bn": bn}))

@@ -53,9 +53,9 @@ from rnnlab.regularize.roles import (
     ROLES,
     ParamInfo,
     RoleRule,
-    _check_pattern,
-    _check_types,
+    check_pattern,
     check_role,
+    check_types,
     describe_params,
 )
 
@@ -112,8 +112,8 @@ class Rule:
             for r in roles:
                 check_role(r, "Rule.role")
             object.__setattr__(self, "role", tuple(roles) if len(roles) > 1 else roles[0])
-        _check_types(self.module_type, "Rule.module_type")
-        _check_pattern(self.name, "Rule.name")
+        check_types(self.module_type, "Rule.module_type")
+        check_pattern(self.name, "Rule.name")
         if self.weight_decay is not None:
             check_nonneg(self.weight_decay, "Rule.weight_decay")
         check_nonneg(self.l1, "Rule.l1")
@@ -157,10 +157,10 @@ class Rule:
                 return False
         elif info.role not in wanted:
             return False
-        types = _check_types(self.module_type, "module_type")
+        types = check_types(self.module_type, "module_type")
         if types is not None and not info.within(types):
             return False
-        pattern = _check_pattern(self.name, "name")
+        pattern = check_pattern(self.name, "name")
         return pattern is None or pattern.search(info.name) is not None
 
     def describe(self) -> str:
@@ -168,7 +168,7 @@ class Rule:
         if self.role is not None:
             parts.append(f"role={self.role!r}")
         if self.module_type is not None:
-            types = _check_types(self.module_type, "module_type") or ()
+            types = check_types(self.module_type, "module_type") or ()
             parts.append("module_type=" + "|".join(t.__name__ for t in types))
         if self.name is not None:
             parts.append(f"name={self.name!r}")

@@ -101,7 +101,7 @@ def check_role(role: object, argument: str = "role") -> str:
     return role
 
 
-def _check_types(value: object, argument: str) -> tuple[type, ...] | None:
+def check_types(value: object, argument: str) -> tuple[type, ...] | None:
     if value is None:
         return None
     types = value if isinstance(value, tuple) else (value,)
@@ -114,7 +114,7 @@ def _check_types(value: object, argument: str) -> tuple[type, ...] | None:
     return types
 
 
-def _check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
+def check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -164,18 +164,18 @@ class RoleRule:
 
     def __post_init__(self) -> None:
         check_role(self.role, "RoleRule.role")
-        _check_types(self.module_type, "RoleRule.module_type")
-        _check_pattern(self.name, "RoleRule.name")
+        check_types(self.module_type, "RoleRule.module_type")
+        check_pattern(self.name, "RoleRule.name")
         if self.module_type is None and self.name is None:
             raise ValueError(
                 f"RoleRule({self.role!r}): give module_type and/or name to select parameters, got neither"
             )
 
     def matches(self, info: ParamInfo) -> bool:
-        types = _check_types(self.module_type, "module_type")
+        types = check_types(self.module_type, "module_type")
         if types is not None and not info.within(types):
             return False
-        pattern = _check_pattern(self.name, "name")
+        pattern = check_pattern(self.name, "name")
         return pattern is None or pattern.search(info.name) is not None
 
 

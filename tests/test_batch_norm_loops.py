@@ -42,6 +42,18 @@ def _run(m, x, lengths, implementation, loss_seed=5):
             + [b.clone() for b in m.buffers()])
 
 
+def _compiled_equals_python_loops(m, x, lengths):
+    """The compiled loops ("fast") and the Python ones ("fast-python") from the same weights:
+    outputs and gradients equal to float32 rounding."""
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    results = []
+    for implementation in ("fast", "fast-python"):
+        m.load_state_dict(state)
+        results.append(_run(m, x, lengths, implementation))
+    for u, v in zip(*results, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-4 * max(1.0, v.abs().max().item()), rtol=0)
+
+
 def _assert_equal_to_rounding(a, b):
     for u, v in zip(a, b, strict=True):
         torch.testing.assert_close(u, v, atol=1e-10 * max(1.0, v.abs().max().item()), rtol=1e-10)
@@ -232,13 +244,7 @@ def test_compiled_batch_norm_loops_equal_the_python_ones_in_float32(training, pa
     m.train(training)
     x = torch.randn(30, 8, 16) * 3  # saturating gates too
     lengths = torch.tensor([30, 12, 30, 1, 25, 30, 7, 30]) if padded else None
-    state = {k: v.clone() for k, v in m.state_dict().items()}
-    results = []
-    for implementation in ("fast", "fast-python"):
-        m.load_state_dict(state)
-        results.append(_run(m, x, lengths, implementation))
-    for u, v in zip(*results, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-4 * max(1.0, v.abs().max().item()), rtol=0)
+    _compiled_equals_python_loops(m, x, lengths)
 
 
 @pytest.mark.skipif(not native.available(), reason=native.why_not())

@@ -5,7 +5,7 @@ without a real row at a step (padding), and equal the one-slice loop's."""
 
 import pytest
 import torch
-from test_batch_norm_loops import _assert_equal_to_rounding, _run
+from test_batch_norm_loops import _assert_equal_to_rounding, _compiled_equals_python_loops, _run
 
 import rnnlab
 from rnnlab.layers import fast_lstm, native
@@ -76,13 +76,7 @@ def test_slices_in_float32_equal_the_python_loops(threads):
     m = rnnlab.LSTM(8, 128, recurrent_batch_norm=True, zoneout=0.1, recurrent_dropout=0.1).train()
     x = torch.randn(12, 64, 8)
     lengths = torch.randint(6, 13, (64,))
-    state = {k: v.clone() for k, v in m.state_dict().items()}
-    results = []
-    for implementation in ("fast", "fast-python"):
-        m.load_state_dict(state)
-        results.append(_run(m, x, lengths, implementation))
-    for u, v in zip(*results, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-4 * max(1.0, v.abs().max().item()), rtol=0)
+    _compiled_equals_python_loops(m, x, lengths)
 
 
 def test_input_norm_backward_op_checks_before_touching_memory():

@@ -438,6 +438,21 @@ OptTensor contiguous(const OptTensor& t) {
   return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
 }
 
+// dh_{t-1} of rows [b0, b1) = (d @ W_hh) * feed_mask + extra: the state gradient one step back,
+// for one slice of the batch (d: the slice's rows of the gates' gradient).
+void state_grad_rows(const StepMatmul& rec, const Tensor& dh_prev_all, const Tensor& d, const Tensor& extra,
+                     const OptTensor& feed_mask, int64_t b0, int64_t b1) {
+  const Tensor dh_prev = dh_prev_all.narrow(0, b0, b1 - b0);
+  const Tensor extra_rows = extra.narrow(0, b0, b1 - b0);
+  if (feed_mask.has_value()) {
+    rec.into(dh_prev, d);
+    dh_prev.mul_(feed_mask->narrow(0, b0, b1 - b0)).add_(extra_rows);
+  } else {
+    rec.plus_into(dh_prev, extra_rows, d);
+  }
+}
+
+
 // The row kernels index raw memory, so every shape is checked, not assumed.
 void check_shape(const char* where, const char* name, const OptTensor& t, at::IntArrayRef expected) {
   TORCH_CHECK(!t.has_value() || t->sizes() == expected, where, ": ", name, " expected shape ",
@@ -658,16 +673,8 @@ std::tuple<Tensor, Tensor> backward_impl(
                        decltype(ln_)::value>(k, b, H);
         }
       }, kh_p != nullptr, kc_p != nullptr, t > 0, ln);
-      // dh_{t-1} = (d @ W_hh) * mask + extra, for this slice's rows
       const Tensor d = (ln ? d_r->select(0, j) : buf.select(0, j)).narrow(0, b0, b1 - b0);
-      const Tensor dh_prev = dhs.select(0, j % 2).narrow(0, b0, b1 - b0);
-      const Tensor extra_rows = extra.narrow(0, b0, b1 - b0);
-      if (feed_mask.has_value()) {
-        rec.into(dh_prev, d);
-        dh_prev.mul_(feed_mask->narrow(0, b0, b1 - b0)).add_(extra_rows);
-      } else {
-        rec.plus_into(dh_prev, extra_rows, d);
-      }
+      state_grad_rows(rec, dhs.select(0, j % 2), d, extra, feed_mask, b0, b1);
     }
   });
   if (ln) {
@@ -1237,16 +1244,7 @@ std::tuple<Tensor, Tensor> bn_backward_impl(
       const int64_t N_r = training ? combine_sums<T>(ptr<T>(part_r), count_r.data(), P, G, whole_p) : 0;
       column_dx<T>(ptr<T>(buf) + j * BG, ptr<T>(rr[t]), mean_r, rstd_r, ptr<T>(gain_in), v, training, whole_p, N_r,
                    b0, b1, G, ptr<T>(d_r) + j * BG);
-      // dh_{t-1} = (d_r @ W_hh) * mask + extra, for this slice's rows
-      const Tensor d = d_r.select(0, j).narrow(0, b0, b1 - b0);
-      const Tensor dh_prev = dhs.select(0, j % 2).narrow(0, b0, b1 - b0);
-      const Tensor extra_rows = extra.narrow(0, b0, b1 - b0);
-      if (feed_mask.has_value()) {
-        rec.into(dh_prev, d);
-        dh_prev.mul_(feed_mask->narrow(0, b0, b1 - b0)).add_(extra_rows);
-      } else {
-        rec.plus_into(dh_prev, extra_rows, d);
-      }
+      state_grad_rows(rec, dhs.select(0, j % 2), d_r.select(0, j).narrow(0, b0, b1 - b0), extra, feed_mask, b0, b1);
     }
   });
   const Tensor total = gains.sum(0);

@@ -81,6 +81,9 @@ def template(dataset: str, steps: int, **training: object) -> dict:
     raw["data"]["dataset"] = dataset
     raw["training"].update(steps=steps, **training)
     raw["training"]["schedule"]["warmup_steps"] = min(raw["training"]["schedule"]["warmup_steps"], steps // 4)
+    # Exactly `steps` optimizer steps, as the bare loop takes: the template's [adapt] rules would
+    # raise the budget from the data's shape and end or extend it by the fit (issue 27).
+    raw["adapt"] = {**raw.get("adapt", {}), "shape": False, "budget": False}
     return raw
 
 

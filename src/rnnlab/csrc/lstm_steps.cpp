@@ -588,6 +588,24 @@ std::tuple<Tensor, Tensor, std::vector<Tensor>> lstm_forward(
   });
 }
 
+// The arguments every backward chunk shares (plain and batch-norm loops): the chunk's steps
+// inside the forward's, and each tensor's shape.
+void check_backward_chunk(const char* where, int64_t t0, int64_t n, int64_t B, int64_t G, int64_t H, int64_t T_,
+                          const Tensor& buf, const Tensor& dh_in, const Tensor& dc_in, const Tensor& fs,
+                          const Tensor& rs, const Tensor& d_out, const Tensor& w, const OptTensor& feed_mask_in,
+                          const OptTensor& keep_h_in, const OptTensor& keep_c_in) {
+  TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
+  check_shape(where, "buf", buf, {buf.size(0), B, G});
+  TORCH_CHECK(buf.size(0) >= n, where, ": buf holds ", buf.size(0), " steps, the chunk has ", n);
+  for (const auto& [name, x] : {std::pair{"dh", &dh_in}, std::pair{"dc", &dc_in}}) check_shape(where, name, *x, {B, H});
+  for (const auto& [name, x] : {std::pair{"fs", &fs}, std::pair{"rs", &rs}, std::pair{"d_out", &d_out}})
+    check_shape(where, name, *x, {T_, B, H});
+  check_shape(where, "w", w, {G, H});
+  check_shape(where, "feed_mask", feed_mask_in, {B, H});
+  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
+  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+}
+
 template <typename T>
 std::tuple<Tensor, Tensor> backward_impl(
     int64_t t0, const Tensor& q, const Tensor& buf, const Tensor& dh_in, const Tensor& dc_in,
@@ -600,16 +618,7 @@ std::tuple<Tensor, Tensor> backward_impl(
   const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
   const bool ln = ln_w_hh.has_value();
   const char* where = "lstm_backward_chunk";
-  TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
-  check_shape(where, "buf", buf, {buf.size(0), B, G});
-  TORCH_CHECK(buf.size(0) >= n, where, ": buf holds ", buf.size(0), " steps, the chunk has ", n);
-  for (const auto& [name, x] : {std::pair{"dh", &dh_in}, std::pair{"dc", &dc_in}}) check_shape(where, name, *x, {B, H});
-  for (const auto& [name, x] : {std::pair{"fs", &fs}, std::pair{"rs", &rs}, std::pair{"d_out", &d_out}})
-    check_shape(where, name, *x, {T_, B, H});
-  check_shape(where, "w", w, {G, H});
-  check_shape(where, "feed_mask", feed_mask_in, {B, H});
-  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
-  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+  check_backward_chunk(where, t0, n, B, G, H, T_, buf, dh_in, dc_in, fs, rs, d_out, w, feed_mask_in, keep_h_in, keep_c_in);
   check_shape(where, "d_r", d_r, {buf.size(0), B, G});
   TORCH_CHECK(!ln || d_r.has_value(), where, ": layer norm needs the d_r buffer");
   TORCH_CHECK(!ln || (static_cast<int64_t>(rr.size()) == T_ && static_cast<int64_t>(cn.size()) == T_ &&
@@ -1137,16 +1146,7 @@ std::tuple<Tensor, Tensor> bn_backward_impl(
     const Tensor& d_gain, const Tensor& d_wc, const Tensor& d_bc, const Tensor& d_r, int64_t parts) {
   const int64_t n = q.size(0), B = q.size(1), G = q.size(2), H = G / 4, T_ = fs.size(0);
   const char* where = "lstm_bn_backward_chunk";
-  TORCH_CHECK(t0 >= 0 && t0 + n <= T_, where, ": steps ", t0, " to ", t0 + n, " outside 0 to ", T_);
-  check_shape(where, "buf", buf, {buf.size(0), B, G});
-  TORCH_CHECK(buf.size(0) >= n, where, ": buf holds ", buf.size(0), " steps, the chunk has ", n);
-  for (const auto& [name, x] : {std::pair{"dh", &dh_in}, std::pair{"dc", &dc_in}}) check_shape(where, name, *x, {B, H});
-  for (const auto& [name, x] : {std::pair{"fs", &fs}, std::pair{"rs", &rs}, std::pair{"d_out", &d_out}})
-    check_shape(where, name, *x, {T_, B, H});
-  check_shape(where, "w", w, {G, H});
-  check_shape(where, "feed_mask", feed_mask_in, {B, H});
-  check_shape(where, "keep_h", keep_h_in, {T_, B, H});
-  check_shape(where, "keep_c", keep_c_in, {T_, B, H});
+  check_backward_chunk(where, t0, n, B, G, H, T_, buf, dh_in, dc_in, fs, rs, d_out, w, feed_mask_in, keep_h_in, keep_c_in);
   check_shape(where, "valid", valid_in, {T_, B});
   check_shape(where, "d_r", d_r, {buf.size(0), B, G});
   TORCH_CHECK(static_cast<int64_t>(rr.size()) == T_ && static_cast<int64_t>(cn.size()) == T_ &&

@@ -63,9 +63,8 @@ def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) 
     """X [N, T, C], y [N] (or [N, K] of regression targets), lengths [N] with 1 <= lengths <= T."""
     if X.ndim != 3:
         raise DataError(f"{where}: expected X of shape [N, T, C], got {X.ndim} dimensions {list(X.shape)}")
-    if y.ndim == 2 and y.dtype.kind == "f" and len(y) == len(X):
-        pass  # regression targets, K per sequence
-    elif y.ndim != 1 or len(y) != len(X):
+    k_values = y.ndim == 2 and y.dtype.kind == "f" and len(y) == len(X)  # regression targets, K per sequence
+    if not k_values and (y.ndim != 1 or len(y) != len(X)):
         raise DataError(f"{where}: expected y of shape [{len(X)}] (one label per sequence), got {list(y.shape)}")
     if lengths.shape != (len(X),):
         raise DataError(f"{where}: expected lengths of shape [{len(X)}], got {list(lengths.shape)}")

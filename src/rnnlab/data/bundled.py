@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -198,18 +199,14 @@ def parsed_ts(path: str, digest: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ``.npz`` read without pickle, named by the digest, so a changed file is parsed again), else
     parsed by aeon, whose import alone costs seconds, and cached."""
     cached = cache_dir() / f"ts-{digest}.npz"
-    try:
-        with np.load(cached, allow_pickle=False) as z:
-            return z["X"], z["y"], z["lengths"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        pass  # not cached yet (or a damaged entry): parse, and replace it
+    # Not cached yet, or a damaged entry: parse, and replace it.
+    with contextlib.suppress(OSError, ValueError, KeyError, zipfile.BadZipFile), np.load(cached, allow_pickle=False) as z:
+        return z["X"], z["y"], z["lengths"]
     X, y, lengths = _parse_ts(Path(path))
     buf = io.BytesIO()
     np.savez(buf, X=X, y=y, lengths=lengths)
-    try:
+    with contextlib.suppress(OSError):  # a read-only or full cache only costs the next run the parse
         atomic_write_bytes(cached, buf.getvalue())
-    except OSError:
-        pass  # a read-only or full cache only costs the next run the parse
     return X, y, lengths
 
 

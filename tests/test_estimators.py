@@ -1,5 +1,5 @@
-"""RNNClassifier: scikit-learn's and aeon's own estimator checks, the inputs aeon accepts, the
-one trainer behind it, its parameters and its run directory."""
+"""RNNClassifier and RNNRegressor: scikit-learn's and aeon's own estimator checks, the inputs aeon
+accepts, the one trainer behind them, their parameters and their run directory."""
 
 from __future__ import annotations
 
@@ -20,31 +20,37 @@ from test_bad_inputs import precise_error  # noqa: E402
 
 from rnnlab.config import parse_config  # noqa: E402
 from rnnlab.errors import ConfigError, DataError, RunDirError  # noqa: E402
-from rnnlab.estimators import FAST, RNNClassifier, series_batch  # noqa: E402
+from rnnlab.estimators import FAST, RNNClassifier, RNNRegressor, series_batch  # noqa: E402
 from rnnlab.rundir import RunDir  # noqa: E402
 
 TINY = RNNClassifier._get_test_params()
 
-# scikit-learn's checks that an aeon classifier fails by aeon's design (aeon's BaseClassifier owns
-# fit / predict and their input checks, and its own estimator checks forbid overriding them), one
-# reason each. strict: a check listed here that starts passing fails the suite, so the list stays true.
-SKLEARN_EXPECTED_FAILURES = {
-    "check_no_attributes_set_in_init": "aeon's BaseClassifier.__init__ sets classes_, n_classes_, is_fitted, metadata_",
+# scikit-learn's checks that an aeon estimator fails by aeon's design (aeon's base classes own
+# fit / predict and their input checks, and aeon's own estimator checks forbid overriding them), one
+# reason each. strict: a check listed here that starts passing fails the suite, so the lists stay true.
+AEON_DESIGN = {
+    "check_no_attributes_set_in_init": "aeon's base __init__ sets is_fitted and metadata_ (and a classifier's classes_)",
     "check_dont_overwrite_parameters": "aeon's fit sets the public flag is_fitted",
     "check_n_features_in_after_fitting": "series of any length: time points are not a fixed number of features",
     "check_n_features_in": "series of any length: time points are not a fixed number of features (no n_features_in_)",
     "check_complex_data": "aeon's input check raises TypeError (not ValueError) for non-numeric arrays",
     "check_dtype_object": "aeon's input check raises TypeError (not ValueError) for object arrays",
-    "check_estimators_empty_data_messages": "aeon's label check raises TypeError for y = [] (a list)",
     "check_estimators_nan_inf": "aeon refuses NaN as 'missing values', a message naming neither NaN nor inf",
-    "check_classifier_data_not_an_array": "aeon accepts numpy arrays, DataFrames and lists of 2-D arrays only",
-    "check_classifiers_one_label": "aeon refuses one class ('at least 2 unique labels'), sklearn wants 'class' named",
-    "check_classifiers_train": "it passes X as a list of lists, which aeon refuses (lists of 2-D arrays only)",
-    "check_supervised_y_2d": "aeon refuses a 2-D y with TypeError instead of warning and raveling it",
-    "check_fit2d_1sample": "aeon refuses one sample as 'at least 2 unique labels', not a message sklearn lists",
     "check_fit1d": "aeon raises TypeError (not ValueError) for 1-D X",
     "check_fit2d_predict1d": "aeon raises TypeError (not ValueError) for 1-D X",
-    "check_requires_y_none": "aeon raises TypeError for y=None, with a message sklearn does not list",
+}
+SKLEARN_EXPECTED_FAILURES = {
+    **AEON_DESIGN,
+    "check_estimators_empty_data_messages": "aeon's input check fails on series of 0 time points with numpy's "
+                                            "'zero-size array' error, not sklearn's '0 feature(s)' message",
+    "check_classifier_data_not_an_array": "aeon accepts numpy arrays, DataFrames and lists of 2-D arrays only",
+    "check_classifiers_train": "it passes X as a list of lists, which aeon refuses (lists of 2-D arrays only)",
+}
+SKLEARN_REGRESSOR_EXPECTED_FAILURES = {
+    **AEON_DESIGN,
+    "check_estimators_empty_data_messages": SKLEARN_EXPECTED_FAILURES["check_estimators_empty_data_messages"],
+    "check_regressor_data_not_an_array": SKLEARN_EXPECTED_FAILURES["check_classifier_data_not_an_array"],
+    "check_regressors_train": SKLEARN_EXPECTED_FAILURES["check_classifiers_train"],
 }
 
 
@@ -54,7 +60,13 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@aeon_checks([RNNClassifier])
+@sklearn_checks([RNNRegressor(**TINY)], expected_failed_checks=lambda est: SKLEARN_REGRESSOR_EXPECTED_FAILURES,
+                xfail_strict=True)
+def test_sklearn_regressor_checks(estimator, check):
+    check(estimator)
+
+
+@aeon_checks([RNNClassifier, RNNRegressor])
 def test_aeon_estimator_checks(check):
     check()
 
@@ -132,6 +144,46 @@ def test_random_state_makes_it_reproducible():
     assert d.shape == a.shape
 
 
+def _values(n: int = 24, length: int = 12, seed: int = 0):
+    f = np.random.default_rng(seed).uniform(0.3, 1.5, n)
+    return np.sin(f[:, None, None] * np.arange(float(length))), 10.0 * f  # a sine's frequency
+
+
+def test_the_regressor_is_rnnlab_train_in_the_data_units(tmp_path):
+    # One trainer: `rnnlab train` on the recorded config and data makes the same weights. The
+    # model learns standardized targets; predict answers in y's units, so targets 1000 y + 5 give
+    # 1000 ŷ + 5, and score is R² of those predictions.
+    from sklearn.metrics import r2_score
+
+    from rnnlab.train import load_run_config, train
+
+    X, y = _values()
+    reg = RNNRegressor(hidden_size=6, steps=12, params=FAST, random_state=3, run_dir=tmp_path / "fit").fit(X, y)
+    config = load_run_config(tmp_path / "fit")
+    assert (config.task.kind, config.training.seed, config.model.hidden_size) == ("regression", 3, 6)
+    again = train(config, out=tmp_path / "again", progress=False, log=None).model
+    for (name, a), (_, b) in zip(reg.model_.state_dict().items(), again.state_dict().items(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), name
+    pred = reg.predict(X)
+    assert pred.shape == (len(y),) and reg.score(X, y) == pytest.approx(r2_score(y, pred))
+    scaled = RNNRegressor(hidden_size=6, steps=12, params=FAST, random_state=3).fit(X, 1000 * y + 5).predict(X)
+    np.testing.assert_allclose(scaled, 1000 * pred + 5, rtol=1e-4)
+    assert not np.allclose(pred, pred.mean())  # it learned something that varies
+
+
+def test_the_regressor_starts_from_the_regression_template(tmp_path):
+    from rnnlab.config import template_for
+
+    own = RNNRegressor().resolved_config()
+    template = parse_config(template_for("regression"))
+    assert own.task.kind == "regression" and not own.adapt.shape and not own.adapt.budget
+    assert own.model == template.model and own.training == template.training
+    path = tmp_path / "c.toml"  # a classification config: its hyper-parameters, trained as regression
+    path.write_text('[data]\ndataset = "GunPoint"\n[model]\nhidden_size = 5\n')
+    assert RNNRegressor(config=path).resolved_config().task.kind == "regression"
+    assert RNNClassifier(config=parse_config(template_for("regression"))).resolved_config().task.kind == "classification"
+
+
 # ------------------------------------------------------------------------------ parameters
 
 
@@ -179,6 +231,14 @@ API_CASES = [
     ("inf in fit", lambda t: RNNClassifier(**TINY).fit(np.where(np.eye(24, 12)[:, None] > 0, np.inf, _data()[0]),
                                                        _data()[1]), DataError,
      ["fit: X has 12 non-finite values", "[0, 0, 0]"]),
+    ("targets that never vary", lambda t: RNNRegressor(**TINY).fit(_values()[0], np.full(24, 2.5)), DataError,
+     ["y: expected target values that vary, got 24 sample(s) all 2.5"]),
+    ("text targets to a regressor", lambda t: RNNRegressor(**TINY).fit(_values()[0], np.array(["a", "b"] * 12)),
+     DataError, ["y: expected numeric target values, got dtype <U1 (e.g. 'a')"]),
+    ("y of one class", lambda t: RNNClassifier(**TINY).fit(_data()[0], np.array(["up"] * 24)), DataError,
+     ["y: expected at least 2 classes, got 1 class ('up') in 24 sample(s)"]),
+    ("no y", lambda t: RNNRegressor(**TINY).fit(_values()[0], None), DataError,
+     ["y: this estimator requires y to be passed, but the target y is None"]),
     ("a user's folder as run_dir", lambda t: (t.joinpath("notes.txt").write_text("mine"),
                                               RNNClassifier(**TINY, run_dir=t).fit(*_data())), RunDirError,
      ["holds files that are not an rnnlab run: notes.txt"]),

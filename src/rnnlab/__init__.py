@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers a
     from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
     from rnnlab.config import Config, load_config, parse_config
     from rnnlab.doctor import diagnose
-    from rnnlab.estimators import RNNClassifier
+    from rnnlab.estimators import RNNClassifier, RNNRegressor
     from rnnlab.regularize import (
         ActivityRegularizer,
         RoleRule,
@@ -49,7 +49,7 @@ _SUBMODULES = ("cells", "gates", "introspect", "optim", "plots", "regularize", "
 _LAZY = {
     **dict.fromkeys(("Config", "load_config", "parse_config"), "rnnlab.config"),
     "diagnose": "rnnlab.doctor",
-    "RNNClassifier": "rnnlab.estimators",  # aeon and scikit-learn: the 'estimators' extra
+    **dict.fromkeys(("RNNClassifier", "RNNRegressor"), "rnnlab.estimators"),  # aeon and scikit-learn: the extra
     **dict.fromkeys(("ActivityRegularizer", "RoleRule", "Rule", "WeightPenalty", "param_groups", "roles"),
                     "rnnlab.regularize"),
     **dict.fromkeys(("Tracker", "read_tracked"), "rnnlab.tracker"),
@@ -88,6 +88,7 @@ __all__ = [
     "NonNeg",
     "RNN",
     "RNNClassifier",
+    "RNNRegressor",
     "Recurrent",
     "RecurrentBase",
     "RnnlabError",

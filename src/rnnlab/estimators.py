@@ -1,4 +1,5 @@
-"""scikit-learn and aeon estimators over the project's one trainer (:func:`rnnlab.train.train`).
+"""scikit-learn and aeon estimators over the project's one trainer (:func:`rnnlab.train.train`):
+:class:`RNNClassifier` and :class:`RNNRegressor` (one value per series).
 
 :class:`RNNClassifier` takes series as aeon does (3-D ``[N, C, T]`` numpy, a list of ``[C, T_i]``
 arrays of unequal lengths, or 2-D ``[N, T]`` univariate), writes them where ``data.path`` points
@@ -7,6 +8,8 @@ default, or ``config=`` a TOML path or a :class:`rnnlab.Config`; the keyword hyp
 and ``params`` (key paths, as a search space names them) override it. It is an aeon
 ``BaseClassifier`` (tags: multivariate, unequal length, deep learning) and so a scikit-learn
 classifier: ``cross_val_score``, ``GridSearchCV``, ``clone`` and aeon's benchmarking take it.
+:class:`RNNRegressor` is the same over aeon's ``BaseRegressor``, from ``rnnlab init --task
+regression``'s template.
 
 ``run_dir``: where the run is written (config.toml, metrics, tracked norms, health, checkpoints,
 the training data); ``rnnlab report RUN_DIR`` and ``rnnlab compare`` read it. Unset, the run goes
@@ -28,6 +31,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,22 +40,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnlab.config import TEMPLATE, Config, load_config, parse_config
-from rnnlab.errors import ConfigError
+from rnnlab.config import Config, load_config, parse_config, template_for
+from rnnlab.errors import ConfigError, DataError
+from rnnlab.task import TargetScale
 
 try:
     from aeon.classification.base import BaseClassifier
+    from aeon.regression.base import BaseRegressor
+    from sklearn.exceptions import DataConversionWarning
     from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import type_of_target
 except ImportError as e:  # pragma: no cover - the extra is part of the dev install
-    raise ImportError(f"rnnlab.RNNClassifier needs aeon and scikit-learn ({e.name} is missing): "
+    raise ImportError(f"rnnlab's estimators need aeon and scikit-learn ({e.name} is missing): "
                       "pip install 'rnnlab[estimators]'") from None
 
-__all__ = ["FAST", "RNNClassifier"]
+__all__ = ["FAST", "RNNClassifier", "RNNRegressor"]
 
 #: Key paths for a small, quick model: no convolutional front-end, no recurrent batch norm, no
-#: warm-up, one thread. For examples and estimator checks (``params=FAST``).
+#: warm-up, one thread, and the budget as given (the template's ``[adapt]`` rules would raise a
+#: few steps to thousands). For examples and estimator checks (``params=FAST``).
 FAST: dict[str, Any] = {"model.frontend": None, "model.head.frontend_pooling": "none",
-                        "model.recurrent_batch_norm": False,
+                        "model.recurrent_batch_norm": False, "adapt.shape": False, "adapt.budget": False,
                         "training.schedule.warmup_steps": 0, "training.threads": 1}
 
 # The keyword hyper-parameters: each sets one key path of the config (None: the config's value).
@@ -70,8 +79,10 @@ class _RNNEstimator:
     adds how targets are encoded for training and how outputs are decoded (``RNNClassifier``:
     labels to class indices, logits to probabilities)."""
 
-    #: ``task`` key paths a subclass trains with (a regressor: ``{"task.kind": "regression"}``).
-    _task: Mapping[str, Any] = {}
+    #: The ``rnnlab init --task`` template a subclass starts from when ``config`` is None, and
+    #: the ``task`` key paths it trains with whatever the config says.
+    _task_name: str = "classification"
+    _task: Mapping[str, Any] = {"task.kind": "classification", "task.per_step": False}
 
     def __init__(self, config: str | os.PathLike[str] | Config | None = None, *, layer: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -103,7 +114,7 @@ class _RNNEstimator:
 
     def _base_config(self) -> Config:
         if self.config is None:
-            return parse_config(TEMPLATE, source="rnnlab init template")
+            return parse_config(template_for(self._task_name), source=f"rnnlab init --task {self._task_name} template")
         if isinstance(self.config, Config):
             return self.config
         if isinstance(self.config, (str, os.PathLike)):
@@ -150,15 +161,15 @@ class _RNNEstimator:
         with tempfile.TemporaryDirectory(prefix="rnnlab-fit-") as tmp:
             yield Path(tmp)
 
-    def _train(self, X: np.ndarray | list[np.ndarray], targets: np.ndarray) -> None:
-        """Train on aeon's inner ``X`` and encoded ``targets``; sets ``model_`` and ``inputs_``."""
+    def _train(self, X: np.ndarray | list[np.ndarray], targets: np.ndarray) -> TargetScale | None:
+        """Train on aeon's inner ``X`` and encoded ``targets``; sets ``model_`` and ``inputs_``
+        and returns the regression targets' standardization (None for class labels)."""
         from rnnlab.data import load_data
-        from rnnlab.data.checks import check_finite
         from rnnlab.rundir import RunDir, atomic_write_bytes
+        from rnnlab.task import task_for
         from rnnlab.train import train
 
-        padded, lengths = series_batch(X)
-        check_finite(padded, lengths, "fit")  # (aeon refuses NaN, not inf)
+        padded, lengths = _series(X, "fit")
         with self._run_directory() as out:
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
@@ -172,18 +183,19 @@ class _RNNEstimator:
             atomic_write_bytes(data_path, buf.getvalue())
             config = self.resolved_config(data_path, tracking=self.run_dir is not None)
             result = train(config, out=out, progress=False, log=print if self.verbose else None)
-            inputs = load_data(config.data, seed=config.training.seed).inputs  # what the trainer fitted
+            data = load_data(config.data, seed=config.training.seed, task=task_for(config))  # what the trainer fitted
         self.model_ = result.model.eval()
-        self.inputs_ = inputs
+        self.inputs_ = data.inputs
         self.summary_ = result.to_dict()
         self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
+        return data.targets
 
     def _outputs(self, X: np.ndarray | list[np.ndarray], batch_size: int = 256) -> np.ndarray:
-        """The model's outputs (logits) for aeon's inner ``X``, in eval mode, batch by batch."""
-        from rnnlab.data.checks import check_finite, check_float32_range
+        """The model's outputs for aeon's inner ``X`` (logits, or standardized values), in eval
+        mode, batch by batch."""
+        from rnnlab.data.checks import check_float32_range
 
-        padded, lengths = series_batch(X)
-        check_finite(padded, lengths, "predict")
+        padded, lengths = _series(X, "predict")
         scaled = self.inputs_.apply(padded, lengths)
         check_float32_range(scaled, lengths, "predict", "rescale the series")
         model = self.model_.eval()
@@ -216,6 +228,14 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
         "python_dependencies": "torch",
     }
 
+    def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
+        """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
+        one class is refused in words that name it."""
+        y = _target_array(y)
+        if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(np.unique(y)) < 2:
+            raise DataError(f"y: expected at least 2 classes, got 1 class ({np.asarray(y[0]).tolist()!r}) in {len(y)} sample(s)")
+        return super()._check_y(y, n_cases, update_classes, allow_single_class)
+
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
         codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
         self._train(X, codes)
@@ -232,6 +252,97 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
         """A tiny, quick model for aeon's estimator checks."""
         return {"hidden_size": 4, "steps": 4, "batch_size": 8, "params": FAST, "random_state": 0}
+
+
+class RNNRegressor(_RNNEstimator, BaseRegressor):
+    """A recurrent regressor of time series (one value per series), trained by rnnlab: the
+    ``rnnlab init --task regression`` template by default (``[task] kind = "regression"``, which
+    it sets over any ``config``); the parameters are :class:`RNNClassifier`'s.
+
+    The trainer standardizes the targets on its training part and the model predicts standardized
+    values; ``predict`` returns them in the data's units, and ``score`` is aeon's R².
+
+    Fitted attributes: ``model_``, ``inputs_``, ``summary_`` (as the classifier's) and
+    ``targets_`` (the targets' standardization: ``targets_.mean``, ``targets_.std``).
+
+    >>> f = np.random.default_rng(0).uniform(0.3, 1.5, 40)
+    >>> X = np.sin(f[:, None, None] * np.arange(12.0)); y = 100.0 + 10.0 * f  # a sine's frequency
+    >>> reg = RNNRegressor(hidden_size=8, steps=100, lr=0.01, params=FAST, random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.8), reg.predict(X[:2]).shape, bool(abs(reg.predict(X).mean() - y.mean()) < 1)
+    (True, (2,), True)
+    """
+
+    _task_name = "regression"
+    _task = {"task.kind": "regression", "task.per_step": False}
+    _tags = RNNClassifier._tags
+
+    def _check_y(self, y: Any, n_cases: int) -> np.ndarray:
+        """The targets as floats [N]: aeon's check, except that targets of two distinct values are
+        values too (aeon calls them binary and refuses them), and targets that never vary, which
+        the trainer could not standardize, are refused here."""
+        y = _target_array(y)
+        if hasattr(y, "to_numpy"):  # a pandas Series, or a DataFrame of one column, as aeon takes them
+            y = y.to_numpy()
+            y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1:
+            raise DataError(f"y: expected one target value per series (y [N]), got shape {list(y.shape)}")
+        if not len(y):
+            raise DataError("y: expected target values, got an empty y")
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"y: expected numeric target values, got dtype {y.dtype} (e.g. {np.asarray(y[0]).tolist()!r})")
+        kind = type_of_target(y, input_name="y")  # refuses NaN and inf in scikit-learn's words
+        if kind not in ("binary", "multiclass", "continuous"):
+            raise DataError(f"y: expected one numeric target value per series, got {kind} targets")
+        if len(y) != n_cases:
+            raise DataError(f"y: expected {n_cases} target values, one per series of X, got {len(y)}")
+        if len(np.unique(y)) < 2:
+            raise DataError(f"y: expected target values that vary, got {len(y)} sample(s) all {float(y[0]):g}")
+        return y.astype(np.float64)
+
+    def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNRegressor:
+        targets = self._train(X, np.asarray(y, dtype=np.float64))
+        assert targets is not None  # a regression run standardizes its targets
+        self.targets_ = targets
+        return self
+
+    def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        standardized = self._outputs(X)[:, 0]  # one target per series (aeon's y is 1-D)
+        return standardized * self.targets_.std[0] + self.targets_.mean[0]
+
+    @classmethod
+    def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
+        """A tiny, quick model for aeon's estimator checks."""
+        return RNNClassifier._get_test_params(parameter_set)
+
+
+def _target_array(y: Any) -> Any:
+    """``y`` as scikit-learn's estimators take it, for aeon's checks: None refused in scikit-learn's
+    words, a list as an array, a column vector ``[N, 1]`` raveled with scikit-learn's
+    ``DataConversionWarning``; anything else as given.
+
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     _target_array(np.array([[1.0], [2.0]])).tolist(), w[0].category.__name__
+    ([1.0, 2.0], 'DataConversionWarning')
+    """
+    if y is None:
+        raise DataError("y: this estimator requires y to be passed, but the target y is None")
+    if isinstance(y, (list, tuple)):
+        return np.asarray(y)
+    if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected (y [N, 1]); raveled to y [N]",
+                      DataConversionWarning, stacklevel=4)
+        return y.ravel()
+    return y
+
+
+def _series(X: np.ndarray | list[np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`series_batch`, every value checked finite (aeon refuses NaN, not inf)."""
+    from rnnlab.data.checks import check_finite
+
+    padded, lengths = series_batch(X)
+    check_finite(padded, lengths, where)
+    return padded, lengths
 
 
 def series_batch(X: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -114,6 +114,25 @@ def table(records: list[dict[str, Any]], datasets: list[str]) -> str:
     return "\n".join(rows)
 
 
+def same_as_template(records: list[dict[str, Any]], runs: Path) -> str:
+    """RNNClassifier's fits beside ``make bench-template``'s runs of the same set and seed
+    (candidate "template" in ``runs``): the same config, data and seed train the same model, so
+    the test accuracy and the optimizer steps must be equal, not merely close."""
+    if not runs.exists():
+        return f"(no template runs in {runs.name} to compare with)"
+    template = {(r["dataset"], r["seed"]): r for r in map(json.loads, runs.read_text().splitlines())
+                if r.get("candidate") == "template"}
+    rows = ["| data set | seed | RNNClassifier acc | steps | template run acc | steps | same |", "|---|---|---|---|---|---|---|"]
+    for r in records:
+        t = template.get((r["dataset"], r["seed"]))
+        if r["classifier"] != "RNNClassifier" or r["steps"] is not None or t is None or r["acc"] is None:
+            continue
+        same = r["acc"] == t["test_acc"] and r.get("trained_steps") == t["steps"]
+        rows.append(f"| {r['dataset']} | {r['seed']} | {r['acc']:.4f} | {r.get('trained_steps')} | {t['test_acc']:.4f} "
+                    f"| {t['steps']} | {'yes' if same else 'NO'} |")
+    return "\n".join(rows) if len(rows) > 2 else "(no fit of a seed the template runs have)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="*", default=DATASETS)
@@ -122,6 +141,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="RNNClassifier's training.steps (default: the template's)")
     ap.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     ap.add_argument("--fresh", action="store_true", help="forget earlier fits instead of skipping them")
+    ap.add_argument("--template-runs", type=Path, default=ROOT / "docs" / "template_runs.jsonl",
+                    help="make bench-template's runs, to compare RNNClassifier's fits with (same set and seed)")
     args = ap.parse_args()
     if args.fresh and RESULTS.exists():
         RESULTS.unlink()
@@ -136,12 +157,19 @@ def main() -> None:
             with open(RESULTS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
-    text = table(read_records(), args.datasets)
-    print(text)
+    records = read_records()
+    text = table(records, args.datasets)
+    check = same_as_template(records, args.template_runs)
+    print(text + "\n\n" + check)
     TABLE.write_text("# RNNClassifier beside aeon's classifiers\n\nWritten by `benchmarks/bench_estimators.py` "
                      "(see its docstring): accuracy on each set's published test split (aeon's `score`), mean ± sd "
-                     "over seeds, and seconds per fit + predict, one thread per process.\n\n" + text + "\n",
-                     encoding="utf-8")
+                     "over seeds, and seconds per fit + predict, one thread per process.\n\n" + text + "\n\n"
+                     "## The same figures as `make bench-template`\n\nRNNClassifier with its defaults is the "
+                     "`rnnlab init` template, trained by `rnnlab train`'s trainer on the same training split (the "
+                     "series aeon takes, written as the run's data) with the same seed: the same model. Its fits "
+                     f"beside the template runs of the same set and seed ({args.template_runs.name}, candidate "
+                     "\"template\"): test accuracy and optimizer steps (after the `[adapt]` rules) must be equal."
+                     "\n\n" + check + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

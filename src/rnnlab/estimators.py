@@ -83,6 +83,14 @@ class _RNNEstimator:
     #: the ``task`` key paths it trains with whatever the config says.
     _task_name: str = "classification"
     _task: Mapping[str, Any] = {"task.kind": "classification", "task.per_step": False}
+    #: aeon's tags (aeon reads them along the class hierarchy: these override its base classes').
+    _tags = {
+        "capability:multivariate": True,
+        "capability:unequal_length": True,
+        "X_inner_type": ["np-list", "numpy3D"],
+        "algorithm_type": "deeplearning",
+        "python_dependencies": "torch",
+    }
 
     def __init__(self, config: str | os.PathLike[str] | Config | None = None, *, layer: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -220,14 +228,6 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
     ``inputs_`` (the input scaling fitted on the training part), ``summary_`` (the run's summary).
     """
 
-    _tags = {
-        "capability:multivariate": True,
-        "capability:unequal_length": True,
-        "X_inner_type": ["np-list", "numpy3D"],
-        "algorithm_type": "deeplearning",
-        "python_dependencies": "torch",
-    }
-
     def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
         one class is refused in words that name it."""
@@ -274,7 +274,6 @@ class RNNRegressor(_RNNEstimator, BaseRegressor):
 
     _task_name = "regression"
     _task = {"task.kind": "regression", "task.per_step": False}
-    _tags = RNNClassifier._tags
 
     def _check_y(self, y: Any, n_cases: int) -> np.ndarray:
         """The targets as floats [N]: aeon's check, except that targets of two distinct values are

@@ -90,7 +90,7 @@ threads = 1
 enabled = false
 [search]
 trials = 2
-folds = 2
+folds = 1
 pruner = "none"
 startup_trials = 2
 [search.space]

@@ -67,6 +67,22 @@ def test_the_lstm_fcn_head_joins_the_mean_of_the_frontend_features():
     torch.testing.assert_close(captured["z"][:, 7:], expected)
 
 
+def test_the_max_head_joins_the_maximum_of_the_frontend_features_over_valid_steps():
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden_size=7, frontend=FrontendConfig(blocks=BLOCKS[:1]),
+                      head={"pooling": "max", "frontend_pooling": "max"})
+    model = build_model(cfg, input_size=2, num_classes=3).eval()
+    assert model.head[-1].in_features == 7 + 5
+    x, lengths = torch.randn(2, 6, 2), torch.tensor([6, 4])
+    x[1, 4:] = 1e3  # padding: were it pooled, it would be the maximum
+    features, _ = model.frontend(x, lengths)
+    captured = {}
+    model.head.register_forward_hook(lambda m, args, out: captured.update(z=args[0]))
+    model(x, lengths)
+    expected = torch.stack([features[0, :6].amax(0), features[1, :4].amax(0)])
+    torch.testing.assert_close(captured["z"][:, 7:], expected)
+
+
 def test_batch_norm_statistics_count_the_valid_steps_only():
     torch.manual_seed(0)
     x, lengths = torch.randn(3, 4, 10), torch.tensor([10, 3, 6])

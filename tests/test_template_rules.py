@@ -40,7 +40,9 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     assert d.steps == 8000  # 3200 slots × 40 classes / batch 16
     assert d.pools == (1, 2, 4) and d.recurrent_steps == 250
     assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
-                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps")
+                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps; head: max "
+                        "over time (a class has 2 < 4 series)")
+    assert d.summary == ("max", "max")
 
 
 @pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
@@ -59,7 +61,7 @@ def test_the_tuned_shapes_keep_the_template():
     """Up to 10 classes, at least 4 series per class, length up to 1460 (OSULeaf 427 pooled ×4 is 107 steps)."""
     for shape in (Shape(2, 24, 50, 150), Shape(6, 8, 200, 427), Shape(10, 10, 100, 250), Shape(4, 10, 40, 100)):
         d = decide(shape, TEMPLATE_CFG)
-        assert (d.val_fraction, d.steps, d.pools) == (0.2, 2000, (1, 2, 2)), shape
+        assert (d.val_fraction, d.steps, d.pools, d.summary) == (0.2, 2000, (1, 2, 2), None), shape
 
 
 def test_hold_out_threshold_and_early_stopping_keep_the_hold_out():
@@ -84,6 +86,7 @@ def test_applying_the_rules_to_their_result_changes_nothing():
     once = apply(TEMPLATE_CFG, decide(shape, TEMPLATE_CFG))
     assert once.training.steps == 8000 and once.data.val_fraction == 0.0
     assert [b.pool for b in once.model.frontend.blocks] == [1, 2, 4]
+    assert (once.model.head.pooling, once.model.head.frontend_pooling) == ("max", "max")
     assert apply(once, decide(shape, once)) == once
 
 

@@ -226,9 +226,11 @@ class HeadConfig(_Section):
 
     pooling: Literal["last", "mean", "max"] = "last"
     """"last": final state (both directions); "mean"/"max": over valid time steps."""
-    frontend_pooling: Literal["none", "mean"] = "none"
+    frontend_pooling: Literal["none", "mean", "max"] = "none"
     """"mean": also average the front-end's features over valid steps and join them to the
-    recurrent summary (the LSTM-FCN head, Karim et al. 2017); needs ``[model.frontend]``."""
+    recurrent summary (the LSTM-FCN head, Karim et al. 2017); "max": their maximum over valid
+    steps instead (a feature found anywhere in the series counts the same: what the shape rule
+    picks for classes of few series, :mod:`rnnlab.train.shape_rules`); needs ``[model.frontend]``."""
     hidden: int = Field(0, ge=0, le=MAX_WIDTH)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
@@ -1139,7 +1141,7 @@ _PER_STEP_EDITS = (
     ('norm = "batch"\npool = 2\n', 'norm = "batch"\n'),
     ("# stride = 1                    # per block; activation", "# per block: activation"),
     ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
-     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "none"\n',
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
      "# per step the head reads every step's output: nothing is pooled\n"),
     ("stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n",
      "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps (targets cut with them)\n"),
@@ -1277,7 +1279,7 @@ pool = 2
 
 [model.head]
 pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state
-frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "none"
+frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "max" | "none"
 hidden = 0                      # 0: one linear layer
 dropout = 0.0
 

@@ -55,7 +55,7 @@ class SequenceClassifier(nn.Module):
         self.rnn = build_recurrent(cfg, rnn_in)
         self.num_directions = 2 if cfg.bidirectional else 1
         width = cfg.hidden_size * self.num_directions
-        if self.frontend is not None and self.frontend_pooling == "mean":
+        if self.frontend is not None and self.frontend_pooling != "none":
             width += self.frontend.channels
         layers: list[nn.Module] = []
         if cfg.head.dropout > 0:
@@ -85,13 +85,10 @@ class SequenceClassifier(nn.Module):
             h_n = new_state[0] if isinstance(new_state, tuple) else new_state
             # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
             features = torch.cat(list(h_n[-self.num_directions:]), dim=-1)
-        elif self.pooling == "mean":
-            features = _masked_mean(out, lengths)
         else:
-            valid = _valid_steps(out, lengths)
-            features = out.masked_fill(~valid, float("-inf")).amax(1)
-        if self.frontend is not None and self.frontend_pooling == "mean":
-            features = torch.cat([features, _masked_mean(x, lengths)], dim=-1)
+            features = _pool(out, lengths, self.pooling)
+        if self.frontend is not None and self.frontend_pooling != "none":
+            features = torch.cat([features, _pool(x, lengths, self.frontend_pooling)], dim=-1)
         return self.head(features), new_state
 
 
@@ -100,6 +97,13 @@ def _valid_steps(x: Tensor, lengths: Tensor | None) -> Tensor:
     if lengths is None:
         return torch.ones(x.shape[0], x.shape[1], 1, dtype=torch.bool, device=x.device)
     return valid_mask(lengths, x.shape[1]).transpose(1, 2)
+
+
+def _pool(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
+    """``x [B, T, C]`` summarised over each sequence's valid steps: their mean or maximum."""
+    if how == "mean":
+        return _masked_mean(x, lengths)
+    return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
 
 
 def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:

@@ -104,9 +104,10 @@ def _train_command(args: argparse.Namespace) -> int:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
     result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
                    log=None if args.quiet else _say, allow_change=allow)
-    headline = task_for(config).headline
-    _say(f"train {headline.label} {headline.show(result.train_eval[headline.name])}"
-         + (f"  test {headline.label} {headline.show(result.test[headline.name])}" if result.test else ""))
+    task = task_for(config)
+    for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
+        _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
+             + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else ""))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir

@@ -104,6 +104,12 @@ class DataConfig(_Section):
     normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
     """``"per_channel"``: mean/std per channel fitted on the training part only; ``"per_series"``:
     each series to mean 0, std 1 per channel (the UCR convention; fits nothing); padding excluded."""
+    tokens: Literal["char", "word"] | None = None
+    """Language models (unset: ``"char"``): the text's tokens, its characters or its
+    whitespace-separated words (each line ended by ``<eos>``)."""
+    bptt: int | None = Field(None, gt=0, le=MAX_WINDOW)
+    """Language models (unset: 100): the steps of one training window (backpropagation through
+    time reaches this far back)."""
     series_scale: bool = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
@@ -316,6 +322,16 @@ class ModelConfig(_LayerKeywords):
     """rnn only: torch's ``nonlinearity`` (unset: tanh); other layers take ``activation``."""
     frontend: FrontendConfig | None = None
     head: HeadConfig = HeadConfig()
+    embedding_size: int | None = Field(None, gt=0, le=MAX_WIDTH)
+    """Language models only (``[task] kind = "language_model"``, where unset means
+    ``hidden_size``): the width of the token embedding the recurrent layer reads."""
+    tie_weights: bool = False
+    """Language models: the decoder (the head's output layer) shares the embedding's weight
+    matrix (Press & Wolf 2017); needs ``embedding_size`` equal to ``hidden_size`` and no
+    ``head.hidden``."""
+    embedding_dropout: Probability = 0.0
+    """Language models: drop whole tokens of the vocabulary (rows of the embedding matrix,
+    zeroed and the others rescaled) for each training forward (AWD-LSTM's ``embedded_dropout``)."""
 
     def layer_options(self) -> LayerOptions:
         """The layer keywords as the layer takes them (batch first, constraints built); an
@@ -465,6 +481,12 @@ class TrainingConfig(_Section):
     on_nonfinite: Literal["error", "skip"] = "error"
     """NaN/inf gradients: stop with an error naming the parameters, or skip that update."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    ar: float = Field(0.0, ge=0.0, le=1000.0)
+    """Activation regularization: ``ar`` times the mean of the recurrent layer's squared outputs,
+    added to the training loss (Merity et al. 2017; AWD-LSTM's language models use 2)."""
+    tar: float = Field(0.0, ge=0.0, le=1000.0)
+    """Temporal activation regularization: ``tar`` times the mean squared change of the recurrent
+    layer's outputs from one step to the next, added to the training loss (AWD-LSTM uses 1)."""
     schedule: ScheduleConfig = ScheduleConfig()
     seed: int = Field(0, ge=0, lt=2**32)
     """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
@@ -634,12 +656,37 @@ class SearchConfig(_Section):
         return self
 
 
+#: ``data.bptt`` of a language model when unset.
+LM_BPTT = 100
+
+
+def _language_model_problem(config: Config) -> str | None:
+    """What a language model cannot be built or trained with, in one line (or None)."""
+    m = config.model
+    if m.bidirectional:
+        return ("'model.bidirectional' = true: a language model predicts each token from the ones before it; the "
+                "reverse direction would read the token it predicts; remove the key")
+    if m.frontend is not None:
+        return "'model.frontend': a language model reads token embeddings, not values; remove [model.frontend]"
+    if m.tie_weights and (m.head.hidden or m.embedding_size != m.hidden_size):
+        if m.head.hidden:
+            return (f"'model.tie_weights' = true: the decoder reads the recurrent layer's output of {m.hidden_size} "
+                    f"units, 'model.head.hidden' = {m.head.hidden} puts another layer between; remove it")
+        return (f"'model.tie_weights' = true shares the embedding with the decoder: expected 'model.embedding_size' "
+                f"equal to model.hidden_size ({m.hidden_size}), got {m.embedding_size}")
+    if config.data.normalize == "per_series":
+        return ("'data.normalize' = \"per_series\": a language model reads token ids, which are not scaled; "
+                "remove the key")
+    return None
+
+
 class TaskConfig(_Section):
     """What the run learns (:mod:`rnnlab.task`); an absent ``[task]`` is classification."""
 
-    kind: Literal["classification", "regression"] = "classification"
+    kind: Literal["classification", "regression", "language_model"] = "classification"
     """``"classification"``: a class label per sequence, scored by accuracy; ``"regression"``:
-    K >= 1 values per sequence, scored by RMSE in the data's units."""
+    K >= 1 values per sequence, scored by RMSE in the data's units; ``"language_model"``: the
+    next token of a text at every step, scored by bits per token (:mod:`rnnlab.data.text`)."""
     per_step: bool = False
     """A target at every step instead of one per sequence."""
 
@@ -693,6 +740,23 @@ class Config(_Section):
         if self.data.target_column is not None and task.kind != "regression":
             raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
                              "from data.label_column (or set [task] kind = \"regression\")")
+        if task.kind == "language_model":
+            # written out, so the recorded config says what the model was built with
+            self.model = self.model.model_copy(update={"embedding_size": self.model.embedding_size
+                                                       or self.model.hidden_size})
+            self.data = self.data.model_copy(update={"tokens": self.data.tokens or "char",
+                                                     "bptt": self.data.bptt or LM_BPTT})
+            problem = _language_model_problem(self)
+            if problem is not None:
+                raise ValueError(problem)
+        lm_keys = [k for k, v in (("model.embedding_size", self.model.embedding_size),
+                                  ("model.tie_weights", self.model.tie_weights or None),
+                                  ("model.embedding_dropout", self.model.embedding_dropout or None),
+                                  ("data.tokens", self.data.tokens), ("data.bptt", self.data.bptt)) if v is not None]
+        if task.kind != "language_model" and lm_keys:
+            key = lm_keys[0]
+            raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
+                             f"remove the key (or set [task] kind = \"language_model\")")
         problem = task.model_problem(self.model)
         if problem is not None:
             raise ValueError(problem)

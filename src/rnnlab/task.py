@@ -14,6 +14,13 @@ names it; :func:`task_for` builds it (an absent section is classification, as be
   against the training mean (score ``val_rmse``, lower is better); hold-outs and folds
   stratified on quantile bins of the (first) target.
 
+* **language_model**: the next token of a text at every step (:mod:`rnnlab.data.text`: the
+  inputs are token ids, read through an embedding; the head is the decoder over the
+  vocabulary); cross-entropy over the valid steps; ``loss`` (nats per token), ``ppl``
+  (perplexity, ``exp(loss)``) and ``bpc`` (bits per token, ``loss / ln 2``: bits per character
+  with ``data.tokens = "char"``), all lower-is-better (score ``val_bpc``). Its targets are per
+  step by nature; the fit it must reach is the training part's unigram entropy.
+
 **Per-step targets** (``[task] per_step = true``): a target at every step, ``y`` [N, T] class
 labels or [N, T] / [N, T, K] values. Steps past a sequence's end are padding, marked in the
 targets themselves (:data:`PAD_LABEL` for a label, NaN for values), so a batch of targets
@@ -40,6 +47,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +117,7 @@ class Task:
         >>> PER_STEP_REGRESSION.name
         'per-step-regression'
         """
-        return f"per-step-{self.kind}" if self.per_step else self.kind
+        return f"per-step-{self.kind}" if self.per_step and self.kind != "language_model" else self.kind
 
     # ---------------------------------------------------------------- metrics and direction
 
@@ -271,6 +279,8 @@ class Task:
             if scale is None:
                 raise ValueError("a regression tally needs the targets' scale (TargetScale)")
             return RegressionTally(scale, self)
+        if self.kind == "language_model":
+            return TokenTally(self)
         return Tally(self)
 
     def strata(self, y: np.ndarray) -> np.ndarray:
@@ -377,6 +387,23 @@ class Tally:
         return {"loss": self.loss_sum / n, "acc": self.correct / n}
 
 
+class TokenTally(Tally):
+    """A language model's :class:`Tally`: the mean cross-entropy per valid token (nats), the
+    perplexity ``exp(loss)`` and bits per token ``loss / ln 2``.
+
+    >>> import torch
+    >>> t = LANGUAGE_MODEL.tally()
+    >>> t.add(torch.zeros(1, 3, 4), torch.tensor([[1, 2, -100]]))
+    >>> {k: round(v, 4) for k, v in t.result().items()}, t.n
+    ({'loss': 1.3863, 'ppl': 4.0, 'bpc': 2.0}, 2)
+    """
+
+    def result(self) -> dict[str, float]:
+        """``{metric name: value}`` over every token added."""
+        loss = self.loss_sum / max(self.n, 1)
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "bpc": loss / math.log(2)}
+
+
 class RegressionTally:
     """Sums of squared and absolute errors of standardized predictions over batches; the
     result in the data's units: ``loss`` the mean squared error of standardized values (what
@@ -427,12 +454,14 @@ CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accur
 REGRESSION = Task("regression", False, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
                                         Metric("r2", True, "R²")), "rmse")
 PER_STEP_CLASSIFICATION = Task("classification", True, (LOSS, Metric("acc", True, "per-step accuracy")), "acc")
+LANGUAGE_MODEL = Task("language_model", True, (LOSS, Metric("ppl", False, "perplexity", False),
+                                               Metric("bpc", False, "bits per token", False)), "bpc")
 PER_STEP_REGRESSION = Task("regression", True, (LOSS, Metric("rmse", False, "per-step rmse", False),
                                                 Metric("mae", False, "per-step mae", False),
                                                 Metric("r2", True, "per-step R²")), "rmse")
 
 #: ``[task] kind`` values.
-KINDS = ("classification", "regression")
+KINDS = ("classification", "regression", "language_model")
 
 
 def task_named(kind: str = "classification", per_step: bool = False) -> Task:
@@ -443,11 +472,14 @@ def task_named(kind: str = "classification", per_step: bool = False) -> Task:
     """
     if kind == "regression":
         return PER_STEP_REGRESSION if per_step else REGRESSION
+    if kind == "language_model":  # a target at every step, whatever per_step says
+        return LANGUAGE_MODEL
     return PER_STEP_CLASSIFICATION if per_step else CLASSIFICATION
 
 
 #: Every task, by :attr:`Task.name`.
-TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION)}
+TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION,
+                             LANGUAGE_MODEL)}
 
 
 def task_for(config: Config) -> Task:

@@ -21,6 +21,11 @@ below ``underfit_r2`` it did not fit), and on the gap between training and valid
 beyond its noise (two standard errors of a mean squared error on ``n_val`` sequences,
 ``(1 - R²) · sqrt(2 / n_val)`` each, for roughly normal errors).
 
+A language model (``[task] kind = "language_model"``) is judged against the unigram entropy of
+its training part (``unigram``, nats per token: the loss of predicting every token by its
+frequency alone, without context): a training loss (trained model, eval mode, whole training
+part) not below it learned nothing from the context (:func:`language_model_underfit`).
+
 Example:
     >>> from rnnlab.config import parse_config
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nepochs = 2')
@@ -50,7 +55,7 @@ if TYPE_CHECKING:
 FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit")
 PHASE = "after_training"  # the phase of these findings (the doctor's are "before_training")
 _DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop",
-             "model.zoneout", "model.head.dropout")
+             "model.zoneout", "model.head.dropout", "model.embedding_dropout")
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ def fit_findings(
     through_time: Mapping[str, Any] | None = None,
     thresholds: FitThresholds | None = None,
     stopped_by_caller: bool = False,
+    unigram: float | None = None,
 ) -> list[Finding]:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises).
 
@@ -150,13 +156,19 @@ def fit_findings(
         before: the health findings from before training (dead units).
         through_time: ``{name: GradThroughTime}`` of the trained model (gradient reach).
         thresholds: where to draw the lines (default :class:`FitThresholds`).
+        unigram: a language model's training-part unigram entropy (nats per token).
     """
     from rnnlab.task import task_for
 
     th = thresholds or FitThresholds()
-    terms = _Terms.of(task_for(config))
     if not records:
         return []
+    if task_for(config).kind == "language_model":
+        if stopped_by_caller or unigram is None:
+            return []
+        found = language_model_underfit(records, train_eval, config, unigram, th)
+        return [found] if found is not None else []
+    terms = _Terms.of(task_for(config))
     if stopped_by_caller:
         steps, epochs = int(records[-1]["step"]), len(records)
         return [Finding(
@@ -275,6 +287,45 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
                 "fix this before tuning regularization. Likely causes, most likely first: "
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
+    )
+
+
+def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
+                            unigram: float, th: FitThresholds | None = None) -> Finding | None:
+    """The underfit finding of a language model whose training loss (``train_eval["loss"]``,
+    nats per token) is not below the training part's ``unigram`` entropy, with its remedies.
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"')
+    >>> f = language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 3.1}], {"loss": 3.0}, cfg, 2.9)
+    >>> f.check, f.numbers["unigram_entropy"]
+    ('underfit', 2.9)
+    >>> language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 1.5}], {"loss": 1.4}, cfg, 2.9) is None
+    True
+    """
+    th = th or FitThresholds()
+    loss = float(train_eval["loss"])
+    if loss < unigram:
+        return None
+    tc, m = config.training, config.model
+    steps = int(records[-1]["step"])
+    remedies = [f"train longer: training.steps = {max(4 * steps, 2000)} (now {steps} optimizer steps)",
+                f"change training.lr (now {tc.lr:g}): try 3 times larger and 3 times smaller"]
+    strong = _strong_regularization(config, steps, th)
+    strong += [(k, v) for k, v in (("training.ar", tc.ar), ("training.tar", tc.tar)) if v > 2]
+    if strong:
+        remedies.append("weaken the regularization: " + ", ".join(f"lower {k} (now {v:.3g})" for k, v in strong))
+    remedies.append(f"a larger model: raise model.hidden_size (now {m.hidden_size})")
+    bits = 1 / math.log(2)
+    return Finding(
+        check="underfit", severity="warning", phase=PHASE,
+        title=f"The language model did not learn from context: training loss {loss * bits:.3f} bits per token, "
+              f"not below the unigram entropy of the training text ({unigram * bits:.3f})",
+        numbers={"train_loss": loss, "unigram_entropy": unigram, "steps": steps},
+        message="Predicting each token by its frequency in the training text alone, without looking at the tokens "
+                "before it, scores the unigram entropy; a model that does no better has not yet used its "
+                "recurrent state. Fix this before tuning regularization.",
+        remedy="; ".join(f"({i}) {r}" for i, r in enumerate(remedies, 1)) + ".",
     )
 
 

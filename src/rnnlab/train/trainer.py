@@ -59,6 +59,7 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
+from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
 from rnnlab.task import CLASSIFICATION, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
@@ -441,6 +442,9 @@ class _Session:
     checkpoints_written: int = 0
     budget: FitBudget | None = None
     """``adapt.budget``: where the run now ends, decided after each epoch."""
+    activity: ActivityRegularizer | None = None
+    """``training.ar`` / ``training.tar``: the penalty on the recurrent layer's outputs, collected
+    by hooks during each training forward and added to that step's loss."""
 
     @functools.cached_property
     def config_text(self) -> str:
@@ -550,6 +554,10 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
                  steps_per_epoch, epochs)
+    if data.text is not None:
+        _say(log, data.text.summary())
+    if tc.ar or tc.tar:
+        s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[model.rnn])
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
@@ -736,6 +744,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
         for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
             set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.schedule_steps, s.budget)
             yw = yb
+            if s.activity is not None:
+                s.activity.penalty()  # drop what forwards outside training steps (health checks) left
             if tc.stateful_window:
                 logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
                 state = detach_state(state)
@@ -743,6 +753,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
             else:
                 logits, _ = s.model(xb, lb)
             loss = s.loss_fn(logits, yw)
+            if s.activity is not None:
+                loss = loss + s.activity.penalty()
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loss_value = loss.item()
@@ -1010,7 +1022,8 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     with timing.phase("evaluation"):
         train_eval = evaluate(model, data.train, s.task)
-    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller)
+    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
+                             data.text.unigram_entropy() if data.text is not None else None)
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
@@ -1020,14 +1033,16 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
 
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
-                  n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool) -> list[Finding]:
-    """Underfit / overfit findings from the run's records; with health checks on, they join the
-    findings from before training in health.json (a resumed run replaces its earlier ones)."""
+                  n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
+                  unigram: float | None = None) -> list[Finding]:
+    """Underfit / overfit findings from the run's records (``unigram``: a language model's
+    training-part unigram entropy); with health checks on, they join the findings from before
+    training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
-                            stopped_by_caller=stopped_by_caller)
+                            stopped_by_caller=stopped_by_caller, unigram=unigram)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

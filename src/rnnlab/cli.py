@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command: train, report, doctor, compare, search, study, recipe, datasets, init.
+"""The ``rnnlab`` command: train, report, doctor, compare, search, study, recipe, datasets, init, sample.
 
 Every command runs inside :func:`main`, which turns failures into one line on stderr: a user
 error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
@@ -61,6 +61,9 @@ see docs/search.md for the [search] section and the default space""",
   rnnlab recipe my.toml                              # again after a kill: continues, repeats no finished run
 the steps (see docs/regularization.md, section 10):
 """,
+    "sample": """examples:
+  rnnlab sample runs/lm                                   # 500 tokens from a trained language model
+  rnnlab sample runs/lm --prompt "def " --length 200 --temperature 0.7 --seed 1""",
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
   rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
@@ -331,6 +334,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from rnnlab.train.sample import sample_text
+
+    print(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed))
+    return 0
+
+
 # ------------------------------------------------------------------------------ parser
 
 
@@ -444,6 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("datasets", "List the bundled data sets (usable as data.dataset).")
     p.set_defaults(func=cmd_datasets)
+
+    p = add("sample", "Generate text from a trained language model (its best checkpoint).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--length", type=int, default=500, metavar="N", help="tokens to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="divides the logits: below 1 more conservative, above 1 more varied (default 1)")
+    p.add_argument("--prompt", default="", help="text the generation continues (default: a line start)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.set_defaults(func=cmd_sample)
 
     p = add("init", "Write a commented example config.")
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")

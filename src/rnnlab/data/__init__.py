@@ -42,7 +42,7 @@ from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.text import TextData
 from rnnlab.errors import DataError
-from rnnlab.task import CLASSIFICATION, LANGUAGE_MODEL, TargetScale, Task
+from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "InputScaling", "bundled_names", "bundled_task",
            "describe_bundled",
@@ -299,7 +299,8 @@ def _text_splits(cfg: DataConfig, fold: Fold | None) -> DataSplits:
 
     >>> from rnnlab.config import parse_config
     >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 50')
-    >>> d = load_data(c.data, seed=0, task=LANGUAGE_MODEL)
+    >>> from rnnlab.task import task_for
+    >>> d = load_data(c.data, seed=0, task=task_for(c))
     >>> d.train.X.shape[1:], d.classes[0], len(d.train) > len(d.val) > 0
     ((50, 1), '<unk>', True)
     """

@@ -363,9 +363,9 @@ def _version() -> str:
 
 
 def _recipe_steps() -> tuple[str, ...]:
-    from rnnlab.recipe.steps import STEP_NAMES
+    from rnnlab.recipe.steps import LANGUAGE_MODEL_STEP_NAMES, STEP_NAMES
 
-    return STEP_NAMES
+    return STEP_NAMES + tuple(f"{name} (language models)" for name in LANGUAGE_MODEL_STEP_NAMES)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -435,6 +435,9 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     >>> two = default_space(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nnum_layers = 2'), 1, 2)
     >>> "model.residual" in [p.name for p in one.params], "model.residual" in [p.name for p in two.params]
     (False, True)
+    >>> lm = default_space(parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"'), 1, 90)
+    >>> [p.name for p in lm.params if p.name in ("model.embedding_dropout", "training.ar", "training.tar", "data.bptt")]
+    ['model.embedding_dropout', 'training.ar', 'training.tar', 'data.bptt']
     """
     m, t = base.model, base.training
     front = m.frontend.conv_blocks[-1].channels if m.frontend is not None else input_size
@@ -475,6 +478,16 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         params.append(Param("training.shuffle_within_batch", "choice", choices=(False, True),
                             requires=("training.shuffle", "batches"),
                             why="with fixed batches, also permute the samples inside each batch"))
+    if base.task.kind == "language_model":
+        bptt = base.data.bptt or 100
+        params += [
+            Param("model.embedding_dropout", "float", 0.0, 0.3,
+                  why="whole tokens dropped from the embedding for a forward (AWD-LSTM: 0.1)"),
+            Param("training.ar", "float", 0.0, 3.0, why="activation regularization of the outputs (AWD-LSTM: 2)"),
+            Param("training.tar", "float", 0.0, 2.0, why="slowness of the outputs from step to step (AWD-LSTM: 1)"),
+            Param("data.bptt", "choice", choices=tuple(sorted({max(bptt // 2, 1), bptt, 2 * bptt})),
+                  why="how far back the gradient reaches: half, the config's, or twice its window"),
+        ]
     params.append(Param("training.optimizer", "choice", choices=("adamw", "nadamw"),
                         why="decoupled decay with Adam's or Nesterov-Adam's step"))
     params.append(Param("training.lr", "float", t.lr / 10, min(t.lr * 10, 0.1), log=True,

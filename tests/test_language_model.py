@@ -105,8 +105,8 @@ def test_embedding_dropout_drops_whole_tokens():
 
 
 def test_ar_and_tar_change_the_loss_by_their_definition(tmp_path):
-    from rnnlab.train.trainer import _set_up
     from rnnlab.train.timing import Timing
+    from rnnlab.train.trainer import _set_up
 
     cfg = load_config(write(tmp_path, training="steps = 2\nar = 2.0\ntar = 0.5"))
     s = _set_up(cfg, None, None, None, Timing())

@@ -107,6 +107,10 @@ def _train_command(args: argparse.Namespace) -> int:
     headline = task_for(config).headline
     _say(f"train {headline.label} {headline.show(result.train_eval[headline.name])}"
          + (f"  test {headline.label} {headline.show(result.test[headline.name])}" if result.test else ""))
+    if result.baselines:  # a forecaster beside the forecasts it must beat, on the same steps
+        split = "test" if "test" in result.baselines else "train"
+        _say(f"{split} {headline.label}: " + "  ".join(
+            f"{name.replace('_', ' ')} {headline.show(v[headline.name])}" for name, v in result.baselines[split].items()))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +58,16 @@ class DataSplits:
     stats: ChannelStats
     inputs: InputScaling
     """The fitted input scaling (``stats`` is its per-channel part): new series go through it too."""
+    whole_train: Sequences | None = None
+    """Streams: each series' whole training part from its start, as the training figures are
+    evaluated (``train`` holds its rows cut for the batches); None: ``train`` itself."""
+    columns: list[str] = field(default_factory=list)
+    """Streams: the channels' names (the columns of ``rnnlab predict``'s CSV)."""
+
+    @property
+    def evaluated_train(self) -> Sequences:
+        """The training data as the after-training figures and fit findings evaluate it."""
+        return self.whole_train if self.whole_train is not None else self.train
 
     @property
     def channels(self) -> int:
@@ -212,7 +222,13 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     >>> d = load_data(DataConfig(dataset="GunPoint"), seed=0, fold=Fold(k=5, index=0, seed=0))
     >>> len(d.train), len(d.val), d.test is None
     (40, 10, True)
+
+    A stream task (``task.stream``) reads long series instead (:func:`rnnlab.data.stream.load_stream`).
     """
+    if task.stream:
+        from rnnlab.data.stream import load_stream
+
+        return load_stream(cfg, seed, fold, task)
     regression = task.kind == "regression"
     if cfg.dataset is not None:
         name = cfg.dataset

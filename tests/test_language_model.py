@@ -14,8 +14,8 @@ import torch
 from test_bad_inputs import one_line_error
 
 from rnnlab.cli import main
-from rnnlab.config import ModelConfig, load_config, parse_config
-from rnnlab.data.text import UNK, split_text, windows
+from rnnlab.config import DataConfig, ModelConfig, load_config, parse_config
+from rnnlab.data.text import UNK, evaluated_block, load_text, split_text
 from rnnlab.task import LANGUAGE_MODEL
 from rnnlab.train.model import TokenEmbedding, build_model
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 TEXT = __import__("pydoc_data.topics", fromlist=["topics"]).topics["if"][:1500]
 
 
-def write(tmp: Path, training: str = "steps = 12", model: str = "", data: str = "", after: str = "") -> Path:
+def write(tmp: Path, training: str = "steps = 16", model: str = "", data: str = "", after: str = "") -> Path:
     (tmp / "text.txt").write_text(TEXT, encoding="utf-8")
     path = tmp / "lm.toml"
     path.write_text(f"""name = "lm"
@@ -34,6 +34,7 @@ kind = "language_model"
 [data]
 path = "text.txt"
 bptt = 16
+streams = 4
 {data}
 [model]
 hidden_size = 8
@@ -57,11 +58,12 @@ def _lm_config(**model) -> ModelConfig:
 
 
 def test_vocabulary_from_the_training_part_and_unknown_tokens_counted():
-    d = split_text("aaaa bbbb " * 9 + "zzzzqq", "char", val_fraction=0.0, test_fraction=0.1)
+    d = split_text("aaaa bbbb " * 9 + "zzzzqq", DataConfig(dataset="python-docs", val_fraction=0.0, test_fraction=0.1))
     assert "z" not in d.vocab.tokens and "q" not in d.vocab.tokens  # the test block's letters are unseen
     assert d.unknown["test"] == int((d.test == 0).sum()) == 6  # "zzzzqq", the tail of the 96 characters
     assert d.vocab.tokens[0] == UNK and "test tokens unknown, mapped to <unk>" in d.summary()
-    words = split_text("the cat sat\nthe dog sat\nthe cow", "word", 0.0, 0.25)
+    words = split_text("the cat sat\nthe dog sat\nthe cow",
+                       DataConfig(dataset="python-docs", tokens="word", val_fraction=0.0, test_fraction=0.25))
     assert words.unknown["test"] == 1 and words.vocab.decode(words.train[:4]) == "the cat sat\n"
 
 
@@ -76,8 +78,20 @@ def test_bits_per_token_is_the_loss_over_ln2_per_character():
     assert tally.n == 8 and r["loss"] == pytest.approx(float(ce))
     assert r["bpc"] == pytest.approx(float(ce) / math.log(2)) and r["ppl"] == pytest.approx(math.exp(float(ce)))
     assert LANGUAGE_MODEL.score == "val_bpc" and not LANGUAGE_MODEL.higher_is_better("val_bpc")
-    X, t, _ = windows(np.arange(10), 4, "training block")  # next-token targets, windows back to back
-    assert (t[t >= 0] == X[..., 0][t >= 0] + 1).all()
+    block = evaluated_block(np.arange(10), np.arange(10, 15), 3, [])  # warmed up on 3 tokens, 5 scored
+    assert block.y[0].tolist() == [-100, -100, 10, 11, 12, 13, 14] and block.X[0, :, 0].tolist() == list(range(7, 14))
+
+
+def test_training_rows_are_the_training_part_in_order_and_never_see_validation(tmp_path):
+    cfg = load_config(write(tmp_path))
+    d = load_text(cfg.data)
+    ids = d.text.train
+    rows = d.train.X[..., 0].astype(np.int64)  # [streams, T]: contiguous pieces, each row's state carries
+    skip = (len(ids) - 1) % 4
+    assert np.array_equal(rows.reshape(-1), ids[skip:-1]) and np.array_equal(d.train.y.reshape(-1), ids[skip + 1:])
+    assert len(ids) + len(d.text.val) + len(d.text.test) == len(TEXT)  # tail blocks: validation, then test
+    scored = d.val.y[d.val.y >= 0]
+    assert np.array_equal(scored, d.text.val) and d.val.X.shape[1] == 16 + len(d.text.val) - 1
 
 
 # ------------------------------------------------------------------------------ model pieces
@@ -150,7 +164,7 @@ def test_language_model_keys_are_refused_elsewhere(tmp_path, capsys):
 
 
 def test_train_report_and_sample_end_to_end(tmp_path, capsys):
-    config = write(tmp_path, training="steps = 24\nar = 1.0\ntar = 1.0",
+    config = write(tmp_path, training="steps = 30\nar = 1.0\ntar = 1.0",
                    model="tie_weights = true\nembedding_dropout = 0.1\nweight_drop = 0.2")
     run = tmp_path / "run"
     capsys.readouterr()

@@ -111,6 +111,11 @@ def _train_command(args: argparse.Namespace) -> int:
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
              + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else ""))
+    headline = task.headline
+    if result.baselines:  # a forecaster beside the forecasts it must beat, on the same steps
+        split = "test" if "test" in result.baselines else "train"
+        _say(f"{split} {headline.label}: " + "  ".join(
+            f"{name.replace('_', ' ')} {headline.show(v[headline.name])}" for name, v in result.baselines[split].items()))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir

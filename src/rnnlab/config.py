@@ -107,13 +107,24 @@ class DataConfig(_Section):
     tokens: Literal["char", "word"] | None = None
     """Language models (unset: ``"char"``): the text's tokens, its characters or its
     whitespace-separated words (each line ended by ``<eos>``)."""
-    bptt: int | None = Field(None, gt=0, le=MAX_WINDOW)
-    """Language models (unset: 100): the steps of one training window (backpropagation through
-    time reaches this far back)."""
     series_scale: bool = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
     channels, so amplitude stays visible to the model."""
+    # Streams (a task on long series, e.g. [task] kind = "forecasting": rnnlab.data.stream).
+    columns: list[str] | None = None
+    """Streams, ``.csv``: the columns that make the series (default: every column of numbers)."""
+    bptt: int = Field(64, gt=0, le=MAX_STEPS)
+    """Streams: steps per window; each window is one optimizer step, and each row's state carries
+    from one window to the next (detached) through the epoch."""
+    streams: int = Field(1, gt=0, le=2**20)
+    """Streams: parallel rows each series is cut into (the batch: AWD-LSTM's batchify)."""
+    val_steps: int | None = Field(None, gt=0, le=MAX_STEPS)
+    """Streams: the validation block, the steps before the test block (unset: ``val_fraction`` of them)."""
+    test_steps: int | None = Field(None, ge=0, le=MAX_STEPS)
+    """Streams: the test block, the last steps of each series (unset: ``test_fraction`` of it)."""
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    """Streams: the fraction of each series held out at its end for the test block."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -499,9 +510,11 @@ class TrainingConfig(_Section):
     shuffle_within_batch: bool = False
     """With shuffle "batches"/"none": also permute the samples inside each batch."""
     stateful_window: int = Field(0, ge=0, le=MAX_STEPS)
-    """> 0: cut each batch into consecutive windows of this many steps, carry the (detached)
-    state from one window to the next and take one optimizer step per window (truncated BPTT),
-    each window's loss against the sequence's label. Evaluation runs whole sequences."""
+    """> 0: truncated BPTT *within a batch*: cut each batch into consecutive windows of this many
+    steps, carry the (detached) state from one window to the next and take one optimizer step
+    per window, each window's loss against the sequence's label; the next batch starts from a
+    zero state. Evaluation runs whole sequences. (A state carried *across* batches, through a
+    whole epoch, is a stream's: ``[task] kind = "forecasting"`` with ``data.bptt``, docs/streams.md.)"""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint_every: float = Field(60.0, ge=0.0, le=7 * 86400.0)
     """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
@@ -656,10 +669,6 @@ class SearchConfig(_Section):
         return self
 
 
-#: ``data.bptt`` of a language model when unset.
-LM_BPTT = 100
-
-
 def _language_model_problem(config: Config) -> str | None:
     """What a language model cannot be built or trained with, in one line (or None)."""
     m = config.model
@@ -674,21 +683,36 @@ def _language_model_problem(config: Config) -> str | None:
                     f"units, 'model.head.hidden' = {m.head.hidden} puts another layer between; remove it")
         return (f"'model.tie_weights' = true shares the embedding with the decoder: expected 'model.embedding_size' "
                 f"equal to model.hidden_size ({m.hidden_size}), got {m.embedding_size}")
-    if config.data.normalize == "per_series":
-        return ("'data.normalize' = \"per_series\": a language model reads token ids, which are not scaled; "
-                "remove the key")
     return None
 
 
 class TaskConfig(_Section):
     """What the run learns (:mod:`rnnlab.task`); an absent ``[task]`` is classification."""
 
-    kind: Literal["classification", "regression", "language_model"] = "classification"
+    kind: Literal["classification", "regression", "forecasting", "language_model"] = "classification"
     """``"classification"``: a class label per sequence, scored by accuracy; ``"regression"``:
-    K >= 1 values per sequence, scored by RMSE in the data's units; ``"language_model"``: the
-    next token of a text at every step, scored by bits per token (:mod:`rnnlab.data.text`)."""
+    K >= 1 values per sequence, scored by RMSE in the data's units; ``"forecasting"``: the next
+    ``horizon`` values at every step of long series (docs/streams.md), scored by MASE;
+    ``"language_model"``: the next token at every step of a text (docs/language_models.md),
+    scored by bits per token."""
     per_step: bool = False
     """A target at every step instead of one per sequence."""
+    horizon: int = Field(1, gt=0, le=MAX_WINDOW)
+    """Forecasting: how many steps ahead each step predicts."""
+    season: int = Field(1, gt=0, le=MAX_WINDOW)
+    """Forecasting: the season length (12 for monthly data with a yearly cycle; 1: none) of the
+    seasonal-naive forecast and of MASE's scale."""
+
+    @model_validator(mode="after")
+    def _forecasting_keys(self) -> TaskConfig:
+        if self.kind != "forecasting":
+            for key in ("horizon", "season"):
+                if getattr(self, key) != 1:  # (config.toml writes every key: its default is no choice)
+                    raise ValueError(f"'task.{key}' applies to [task] kind = \"forecasting\", got kind = {self.kind!r}; "
+                                     "remove the key")
+        elif self.per_step:
+            raise ValueError("'task.per_step' = true: a forecasting task has targets at every step already; remove the key")
+        return self
 
 
 class AdaptConfig(_Section):
@@ -744,20 +768,19 @@ class Config(_Section):
             # written out, so the recorded config says what the model was built with
             self.model = self.model.model_copy(update={"embedding_size": self.model.embedding_size
                                                        or self.model.hidden_size})
-            self.data = self.data.model_copy(update={"tokens": self.data.tokens or "char",
-                                                     "bptt": self.data.bptt or LM_BPTT})
+            self.data = self.data.model_copy(update={"tokens": self.data.tokens or "char"})
             problem = _language_model_problem(self)
             if problem is not None:
                 raise ValueError(problem)
         lm_keys = [k for k, v in (("model.embedding_size", self.model.embedding_size),
                                   ("model.tie_weights", self.model.tie_weights or None),
                                   ("model.embedding_dropout", self.model.embedding_dropout or None),
-                                  ("data.tokens", self.data.tokens), ("data.bptt", self.data.bptt)) if v is not None]
+                                  ("data.tokens", self.data.tokens)) if v is not None]
         if task.kind != "language_model" and lm_keys:
             key = lm_keys[0]
             raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
                              f"remove the key (or set [task] kind = \"language_model\")")
-        problem = task.model_problem(self.model)
+        problem = task.model_problem(self.model) or _stream_problem(self, task.stream)
         if problem is not None:
             raise ValueError(problem)
         adapted = [k for k in ("shape", "budget") if getattr(self.adapt, k)]
@@ -796,6 +819,35 @@ class Config(_Section):
                 "rules could only shorten the budget they were given; expected max_steps >= steps"
             )
         return self
+
+
+#: ``[data]`` keys that only a stream task reads.
+STREAM_KEYS = ("columns", "bptt", "streams", "val_steps", "test_steps", "test_fraction")
+
+
+def _stream_problem(config: Config, stream: bool) -> str | None:
+    """What in a config does not go with its data being (or not being) a stream, or None."""
+    d = config.data
+    if not stream:
+        for key in STREAM_KEYS:
+            if getattr(d, key) != DataConfig.model_fields[key].default:  # (config.toml writes every key)
+                return (f"'data.{key}' applies to long series (a stream task: [task] kind = \"forecasting\" or "
+                        "\"language_model\"); this "
+                        f"run's task is {config.task.kind}: remove the key")
+        return None
+    if d.normalize == "per_series":
+        return ("'data.normalize' = \"per_series\": on a stream each series' own statistics would read its future "
+                "(the validation and test blocks); expected \"per_channel\" (fitted on the training part) or \"none\"")
+    for key, value in (("data.test_path", d.test_path), ("data.target_column", d.target_column)):
+        if value is not None:
+            return f"'{key}': a stream's test block is its tail (data.test_steps), its targets its own next values; remove the key"
+    if config.training.stateful_window:
+        return ("'training.stateful_window': a stream is cut into windows of data.bptt steps whose state carries "
+                "across the epoch; remove the key")
+    if config.model.bidirectional:
+        return ("'model.bidirectional' = true: a forecaster must not read the steps after the one it forecasts from; "
+                "set it to false")
+    return None
 
 
 def check_dir_name(name: str) -> str:
@@ -1234,6 +1286,12 @@ def dump_config(config: Config) -> str:
     True
     """
     data = config.model_dump()
+    if config.task.kind != "forecasting":  # keys of the stream tasks, at their defaults: no choice to record
+        for key in ("horizon", "season"):
+            del data["task"][key]
+        if config.task.kind != "language_model":
+            for key in STREAM_KEYS:
+                del data["data"][key]
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]

@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,9 +41,11 @@ from rnnlab.data.checks import (
 from rnnlab.data.files import load_file
 from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.data.text import TextData
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
+
+if typing.TYPE_CHECKING:
+    from rnnlab.data.text import TextData
 
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "InputScaling", "bundled_names", "bundled_task",
            "describe_bundled",
@@ -61,6 +64,16 @@ class DataSplits:
     """The fitted input scaling (``stats`` is its per-channel part): new series go through it too."""
     text: TextData | None = None
     """A language model's token ids and vocabulary (:mod:`rnnlab.data.text`); None otherwise."""
+    whole_train: Sequences | None = None
+    """Streams: each series' whole training part from its start, as the training figures are
+    evaluated (``train`` holds its rows cut for the batches); None: ``train`` itself."""
+    columns: list[str] = field(default_factory=list)
+    """Streams: the channels' names (the columns of ``rnnlab predict``'s CSV)."""
+
+    @property
+    def evaluated_train(self) -> Sequences:
+        """The training data as the after-training figures and fit findings evaluate it."""
+        return self.whole_train if self.whole_train is not None else self.train
 
     @property
     def channels(self) -> int:
@@ -215,9 +228,17 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     >>> d = load_data(DataConfig(dataset="GunPoint"), seed=0, fold=Fold(k=5, index=0, seed=0))
     >>> len(d.train), len(d.val), d.test is None
     (40, 10, True)
+
+    A stream task (``task.stream``) reads long series instead (:func:`rnnlab.data.stream.load_stream`).
     """
     if task.kind == "language_model":
-        return _text_splits(cfg, fold)
+        from rnnlab.data.text import load_text
+
+        return load_text(cfg, fold)
+    if task.stream:
+        from rnnlab.data.stream import load_stream
+
+        return load_stream(cfg, seed, fold, task)
     regression = task.kind == "regression"
     if cfg.dataset is not None:
         name = cfg.dataset
@@ -288,44 +309,3 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),
                       scaled(test, "test split") if test is not None else None, classes, inputs.stats, inputs)
 
-
-def _text_splits(cfg: DataConfig, fold: Fold | None) -> DataSplits:
-    """A language model's data (:mod:`rnnlab.data.text`): the text split contiguously, cut into
-    windows of ``data.bptt`` token ids (not scaled: they index the embedding); the vocabulary,
-    ``<unk>`` first, is ``classes``. With ``fold``, the test block is left out and the validation
-    block comes after the training one: a hold-out of the last ``fold.holdout`` of the text before
-    the test block (``k == 1``), or forward-chaining blocks, fold ``i`` of ``k`` training on the
-    first ``i + 1`` of ``k + 1`` equal blocks and validated on the next one.
-
-    >>> from rnnlab.config import parse_config
-    >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 50')
-    >>> from rnnlab.task import task_for
-    >>> d = load_data(c.data, seed=0, task=task_for(c))
-    >>> d.train.X.shape[1:], d.classes[0], len(d.train) > len(d.val) > 0
-    ((50, 1), '<unk>', True)
-    """
-    from rnnlab.data.text import TEST_FRACTION, bundled_text, read_text, split_text, windows
-
-    assert cfg.tokens is not None and cfg.bptt is not None  # the config fills them in for a language model
-    text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
-    test_text = None
-    if cfg.test_path is not None:
-        assert cfg.path is not None
-        _check_separate(cfg.path, cfg.test_path)
-        test_text = read_text(cfg.test_path, "data.test_path")
-    text_data = split_text(text, cfg.tokens, cfg.val_fraction, TEST_FRACTION, test_text, fold)
-    name = cfg.dataset if cfg.dataset is not None else str(cfg.path)
-    vocab = list(text_data.vocab.tokens)
-
-    def sequences(ids: np.ndarray, where: str) -> Sequences:
-        X, y, lengths = windows(ids, cfg.bptt, where)
-        return Sequences(X, y, lengths, vocab)
-
-    test = None
-    if fold is None and text_data.test is not None:
-        test = sequences(text_data.test, "test block")
-    val = sequences(text_data.val, "validation block") if len(text_data.val) > 1 else \
-        Sequences(np.zeros((0, cfg.bptt, 1), np.float32), np.zeros((0, cfg.bptt), np.int64), np.zeros(0, np.int64), vocab)
-    train = sequences(text_data.train, "training block")
-    inputs = InputScaling.fit("none", False, train.X[:1], train.lengths[:1])
-    return DataSplits(name, train, val, test, vocab, inputs.stats, inputs, text_data)

@@ -14,7 +14,7 @@ Example:
     >>> vocab = Vocabulary.from_tokens(list("abba"))
     >>> vocab.tokens, vocab.encode(list("abc"))[0].tolist(), vocab.encode(list("abc"))[1]
     (('<unk>', 'a', 'b'), [1, 2, 0], 1)
-    >>> d = split_text("abcabcabcabc" * 10, "char", val_fraction=0.2, test_fraction=0.1)
+    >>> d = split_text("abcabcabcabc" * 10, DataConfig(dataset="python-docs", val_fraction=0.2, test_fraction=0.1))
     >>> len(d.train), len(d.val), len(d.test), d.vocab.size
     (86, 22, 12, 4)
 """
@@ -27,17 +27,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import typing
+
 from rnnlab._checks import did_you_mean
+from rnnlab.config import DataConfig
+from rnnlab.data.bundled import Sequences
 from rnnlab.data.folds import Fold
+from rnnlab.data.normalize import InputScaling
 from rnnlab.errors import DataError
+
+if typing.TYPE_CHECKING:
+    from rnnlab.data import DataSplits
 
 #: ``data.tokens`` values.
 TOKENS = ("char", "word")
 UNK = "<unk>"
 EOS = "<eos>"
-#: The part of a text held out as its test block when no ``data.test_path`` is given.
-TEST_FRACTION = 0.1
-
 #: Bundled texts (``data.dataset``), read from what Python installs.
 BUNDLED_TEXTS = {
     "python-docs": "Python's documentation topics (pydoc_data.topics, shipped with Python), about 465 k characters",
@@ -174,7 +179,8 @@ class TextData:
         """The entropy (nats per token) of the training part's token frequencies: the loss of a
         model that ignores context, which a language model's training loss should fall below.
 
-        >>> split_text("aab" * 40, "char", 0.0, 0.0).unigram_entropy() == -(2/3*math.log(2/3) + 1/3*math.log(1/3))
+        >>> d = split_text("aab" * 40, DataConfig(dataset="python-docs", val_fraction=0.0, test_fraction=0.0))
+        >>> d.unigram_entropy() == -(2/3*math.log(2/3) + 1/3*math.log(1/3))
         True
         """
         counts = np.bincount(self.train, minlength=self.vocab.size).astype(np.float64)
@@ -184,7 +190,7 @@ class TextData:
     def summary(self) -> str:
         """One line: the vocabulary and the unknown tokens of each part.
 
-        >>> split_text("abcd" * 5 + "xyz", "char", 0.0, 0.15).summary()
+        >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).summary()
         'text: 20 training tokens (char), vocabulary 5 (<unk> included, from the training part); 3 of 3 test tokens unknown, mapped to <unk>'
         """
         kind = "word" if self.vocab.joiner else "char"
@@ -195,65 +201,93 @@ class TextData:
                 f"from the training part){unknown}")
 
 
-def split_text(text: str, tokens: str, val_fraction: float, test_fraction: float = TEST_FRACTION,
-               test_text: str | None = None, fold: Fold | None = None) -> TextData:
-    """Tokenize ``text`` and split it contiguously: the test block is its last ``test_fraction``
-    of tokens (or ``test_text``, a separate file, when given), the validation block the last
-    ``val_fraction`` of what remains; the vocabulary is the training block's.
+def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData:
+    """Tokenize ``text`` (``cfg.tokens``) and split it contiguously as a stream is split
+    (:func:`rnnlab.data.stream.split_bounds`): the test block is its tail (``data.test_steps``
+    tokens, or ``data.test_fraction`` of them), the validation block the one before it; with
+    ``fold``, forward-chaining blocks of what precedes the test block and no test block. The
+    vocabulary is the training block's.
 
-    With ``fold`` (a search's or the recipe's scoring), there is no test block and the
-    validation block follows the training block: a hold-out of the last ``fold.holdout`` of the
-    text before the test block (``k == 1``), or forward-chaining blocks: that text cut into
-    ``k + 1`` equal blocks, fold ``i`` training on the first ``i + 1`` and validated on the next.
-
-    >>> text = "abcdefghij" * 10  # 100 tokens, 90 before the test block
-    >>> [(len(d.train), len(d.val), d.test) for d in (split_text(text, "char", 0.0, fold=Fold(2, i, 0)) for i in (0, 1))]
-    [(30, 30, None), (60, 30, None)]
-
-    >>> d = split_text("one two three\\nfour", "word", 0.0, 0.0)
+    >>> d = split_text("one two three\\nfour", DataConfig(dataset="python-docs", tokens="word", test_fraction=0.0,
+    ...                                                   val_fraction=0.0))
     >>> d.vocab.tokens, d.train.tolist()
     (('<unk>', '<eos>', 'four', 'one', 'three', 'two'), [3, 5, 4, 1, 2, 1])
+    >>> text = "abcdefghij" * 10  # 100 tokens, 80 before the test block
+    >>> [(len(d.train), len(d.val)) for d in (split_text(text, DataConfig(dataset="python-docs"), Fold(3, i, 0))
+    ...                                        for i in (0, 1, 2))]
+    [(20, 20), (40, 20), (60, 20)]
     """
+    from rnnlab.data.stream import split_bounds
+
+    tokens = cfg.tokens or "char"
     stream = tokenize(text, tokens)
-    n = len(stream)
-    n_test = int(round(test_fraction * n)) if test_text is None else 0
-    before_test = n - n_test
-    if fold is not None and fold.k > 1:
-        block = before_test // (fold.k + 1)
-        n_train, n_val = block * (fold.index + 1), block
-    else:
-        n_val = int(round((fold.holdout if fold is not None else val_fraction) * before_test))
-        n_train = before_test - n_val
-    if n_train < 2:
-        raise DataError(f"data: the training part holds {max(n_train, 0)} {tokens} token(s) of the text's {n} "
-                        f"(after the validation and test blocks); expected at least 2, an empty vocabulary cannot "
-                        "learn anything; give a longer text")
-    vocab = Vocabulary.from_tokens(stream[:n_train], " " if tokens == "word" else "")
-    train, _ = vocab.encode(stream[:n_train])
-    val, unknown_val = vocab.encode(stream[n_train:n_train + n_val])
-    test_tokens = stream[before_test:] if test_text is None else tokenize(test_text, tokens)
-    test, unknown_test = vocab.encode(test_tokens) if test_tokens and fold is None else (None, 0)
+    b = split_bounds(len(stream), cfg, fold)
+    if b.train < 2:
+        raise DataError(f"data: the training part holds {b.train} {tokens} token(s) of the text's {len(stream)} (after "
+                        "the validation and test blocks); expected at least 2, an empty vocabulary cannot learn "
+                        "anything; give a longer text")
+    vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "")
+    train, _ = vocab.encode(stream[:b.train])
+    val, unknown_val = vocab.encode(stream[b.train:b.val])
+    test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
     return TextData(train, val, test, vocab, {"val": unknown_val, "test": unknown_test})
 
 
-def windows(ids: np.ndarray, length: int, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Consecutive windows of ``length`` steps cut from token ``ids``: inputs X [N, length, 1]
-    (token ids as float32, exact below 2**24), next-token targets y [N, length] (the last window
-    padded, its padding's targets -100, skipped by the loss) and lengths [N].
+def evaluated_block(before: np.ndarray, block: np.ndarray, warm_up: int, vocab: list[str]) -> Sequences:
+    """One row that scores the next-token predictions of ``block``'s tokens: the model first
+    reads up to ``warm_up`` tokens of ``before`` (the text preceding the block; not scored, their
+    targets -100), as the state carried from the training part would hold them.
 
-    >>> X, y, L = windows(np.arange(6), 2, "training part")
-    >>> X[..., 0].tolist(), y.tolist(), L.tolist()
-    ([[0.0, 1.0], [2.0, 3.0], [4.0, 0.0]], [[1, 2], [3, 4], [5, -100]], [2, 2, 1])
+    >>> s = evaluated_block(np.array([1, 2, 3]), np.array([4, 5]), 2, [])
+    >>> s.X[0, :, 0].tolist(), s.y.tolist()
+    ([2.0, 3.0, 4.0], [[-100, 4, 5]])
     """
-    steps = len(ids) - 1
-    if steps < 1:
-        raise DataError(f"data: the {where} holds {len(ids)} token(s); expected at least 2 (an input and its "
-                        "next token)")
-    n = math.ceil(steps / length)
-    X = np.zeros((n, length), dtype=np.float32)
-    y = np.full((n, length), -100, dtype=np.int64)
-    X.reshape(-1)[:steps] = ids[:-1]
-    y.reshape(-1)[:steps] = ids[1:]
-    lengths = np.full(n, length, dtype=np.int64)
-    lengths[-1] = steps - (n - 1) * length
-    return X[..., None], y, lengths
+    if len(block) == 0:
+        return Sequences(np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.int64), np.zeros(0, np.int64), vocab)
+    context = before[max(len(before) - warm_up, 0):]
+    if len(context) == 0:  # nothing before: the block's first token is the first input
+        context, block = block[:1], block[1:]
+    ids = np.concatenate([context, block])
+    y = np.concatenate([np.full(len(context) - 1, -100), block]).astype(np.int64)
+    return Sequences(ids[:-1].astype(np.float32)[None, :, None], y[None], np.array([len(y)]), vocab)
+
+
+def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
+    """A language model's :class:`~rnnlab.data.DataSplits`: the text read (``data.path``, UTF-8,
+    or the bundled ``data.dataset``), split contiguously (:func:`split_text`); the training part
+    as token ids cut into ``data.streams`` rows (:func:`rnnlab.data.stream.batchify`) that the
+    trainer reads in windows of ``data.bptt`` tokens, each row's state carried from a window to
+    the next; the validation and test blocks each one row warmed up on the ``data.bptt`` tokens
+    before it (:func:`evaluated_block`). Token ids are not scaled (they index the embedding);
+    the vocabulary, ``<unk>`` first, is ``classes``.
+
+    >>> from rnnlab.config import parse_config
+    >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 50\\nstreams = 4')
+    >>> d = load_text(c.data)
+    >>> d.train.X.shape[0], d.val.X.shape[0], d.classes[0], d.train.y.dtype
+    (4, 1, '<unk>', dtype('int64'))
+    """
+    from rnnlab.data import DataSplits
+    from rnnlab.data.stream import batchify
+
+    text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
+    parts = split_text(text, cfg, fold)
+    steps = len(parts.train) - 1  # inputs with a next token
+    if steps < cfg.bptt:
+        raise DataError(f"data.bptt: the training part holds {len(parts.train)} tokens, shorter than one window; "
+                        f"expected data.bptt <= {max(steps, 1)}, got {cfg.bptt}")
+    if steps // cfg.streams < cfg.bptt:
+        raise DataError(f"data.streams: the training part's {steps} tokens do not fit {cfg.streams} rows of at least "
+                        f"data.bptt = {cfg.bptt} tokens; expected data.streams <= {steps // cfg.bptt}, got {cfg.streams}")
+    vocab = list(parts.vocab.tokens)
+    ids = parts.train[:, None].astype(np.float32)
+    X, y = batchify([(ids[:-1], ids[1:])], cfg.streams)
+    train = Sequences(X, y[..., 0].astype(np.int64), np.full(len(X), X.shape[1], dtype=np.int64), vocab)
+    before_val = parts.train
+    val = evaluated_block(before_val, parts.val, cfg.bptt, vocab)
+    test = None
+    if parts.test is not None and fold is None:
+        test = evaluated_block(np.concatenate([parts.train, parts.val]), parts.test, cfg.bptt, vocab)
+    inputs = InputScaling.fit("none", False, X[:1], train.lengths[:1])
+    return DataSplits(cfg.dataset if cfg.dataset is not None else str(cfg.path), train, val, test, vocab,
+                      inputs.stats, inputs, text=parts)

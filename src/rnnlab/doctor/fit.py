@@ -21,6 +21,12 @@ below ``underfit_r2`` it did not fit), and on the gap between training and valid
 beyond its noise (two standard errors of a mean squared error on ``n_val`` sequences,
 ``(1 - R²) · sqrt(2 / n_val)`` each, for roughly normal errors).
 
+A forecaster (``[task] kind = "forecasting"``) is judged on its training *skill*, ``1 - MASE /
+MASE of the seasonal-naive forecast`` on its own training part (``train_eval["skill"]``): at or
+below ``underfit_skill`` (0) it does not beat repeating the value one season back on the data it
+trained on, and the usual causes and remedies follow (steps, learning rate, regularization,
+capacity). The validation figures of a stream are one block per series, so no overfit is called.
+
 A language model (``[task] kind = "language_model"``) is judged against the unigram entropy of
 its training part (``unigram``, nats per token: the loss of predicting every token by its
 frequency alone, without context): a training loss (trained model, eval mode, whole training
@@ -72,6 +78,11 @@ class _Terms:
 
     @staticmethod
     def of(task: Task) -> _Terms:
+        if task.kind == "forecasting":  # skill: 1 - MASE / the seasonal-naive forecast's MASE on the same steps
+            return _Terms("skill", "training skill over seasonal naive (1 - MASE / its MASE)",
+                          "validation skill", "forecast its own training series better than repeating the "
+                          "value one season back will not forecast the future", "the series' dynamics",
+                          " (no better than seasonal naive on its own training part)")
         if task.per_step:  # the figures are over every valid step; their noise still counts sequences
             if task.kind == "regression":
                 return _Terms("r2", "training per-step R²", "validation per-step R²", "predict the steps of its own "
@@ -120,6 +131,9 @@ class FitThresholds:
     underfit_acc: float = 0.95
     underfit_r2: float = 0.5
     """Regression: training R² below which the model did not fit (the training mean scores 0)."""
+    underfit_skill: float = 0.0
+    """Forecasting: training skill (1 - MASE / the seasonal-naive forecast's MASE, on the training
+    part) at or below which the forecaster does not beat seasonal naive on its own training data."""
     few_steps: int = 500
     still_falling: float = 0.1
     stuck_loss: float = 0.9
@@ -193,7 +207,8 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms) -> Finding | None:
     acc = float(train_eval[terms.metric])
-    if acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
+    if acc > th.underfit_skill if terms.metric == "skill" else \
+            acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
         return None
     tc = config.training
     steps, epochs = int(records[-1]["step"]), len(records)

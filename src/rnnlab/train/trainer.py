@@ -102,11 +102,15 @@ class TrainResult:
     timing: Timing = field(default_factory=Timing, repr=False)
     """Where the session's time went; a command that draws the report adds it and rewrites
     ``timing.json`` (:meth:`Timing.write`)."""
+    baselines: dict[str, dict[str, dict[str, float]]] | None = None
+    """Forecasting: the naive and seasonal-naive forecasts' metrics on each split,
+    ``{split: {"naive" | "seasonal_naive": {metric: value}}}``; None for other tasks."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
-                "train_eval": self.train_eval, "test": self.test}
+                "train_eval": self.train_eval, "test": self.test,
+                **({"baselines": self.baselines} if self.baselines is not None else {})}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -208,6 +212,33 @@ def merges_single_batch(config: Config) -> bool:
     True
     """
     return bool(config.model.recurrent_batch_norm)
+
+
+def batching(config: Config) -> TrainingConfig:
+    """The training settings as the epoch's batches follow them. Two ways of carrying a state:
+
+    * ``training.stateful_window`` is *truncated BPTT within a batch*: each batch of sequences is
+      cut into windows, the state carries from one window of the batch to the next, and the
+      next batch starts from zero.
+    * A stream (``[task] kind = "forecasting"``, :mod:`rnnlab.data.stream`) carries the state
+      *across batches* (Keras' ``stateful=True``, AWD-LSTM): its rows are one batch taken in
+      order, each window of ``data.bptt`` steps is one optimizer step, and row i's state at the
+      end of a window (detached) starts row i in the next; it resets at each epoch's start, and a
+      series' end is a row's end.
+
+    Both run through the one loop (:func:`_train_epoch`): a stream is the second read as the
+    first with a single batch of every row, in order, and ``bptt`` as the window.
+
+    >>> c = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"\\nbptt = 16')
+    >>> tc = batching(c)
+    >>> tc.stateful_window, tc.shuffle, tc.batch_size >= 2**20
+    (16, 'none', True)
+    """
+    tc = config.training
+    if not task_for(config).stream:
+        return tc
+    return tc.model_copy(update={"batch_size": 2**30, "shuffle": "none", "shuffle_within_batch": False,
+                                 "stateful_window": config.data.bptt})
 
 
 def _split(order: Tensor, batch_size: int, merge_single: bool) -> list[Tensor]:
@@ -480,7 +511,7 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     >>> check_plan(config, load_data(config.data, seed=0))  # doctest: +SKIP
     (8, 250)
     """
-    tc = config.training
+    tc = batching(config)
     if tc.early_stopping.patience > 0 and len(data.val) == 0:
         raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
     if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
@@ -512,14 +543,14 @@ def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
     n = len(data.train)
     if frontend is None or n == 0:
         return
-    size = min(config.training.batch_size, n)
+    size = min(batching(config).batch_size, n)
     remainder = n % size
     if remainder == 1 and merges_single_batch(config):
         remainder = 0  # a last batch of one joins the one before
     smallest = min(size, remainder or size)  # a last batch of the remainder
     lengths = np.asarray(data.train.lengths, dtype=np.int64)
-    if config.training.stateful_window:
-        lengths = np.minimum(lengths, config.training.stateful_window)
+    if batching(config).stateful_window:
+        lengths = np.minimum(lengths, batching(config).stateful_window)
     shortest = int(lengths.min())
     for i, b in enumerate(frontend.conv_blocks):
         after_conv = np.maximum((lengths + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
@@ -696,7 +727,8 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     budget = s.budget
 
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.train, s.task), s.config, budget.rule)
+        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.evaluated_train, s.task), s.config,
+                              budget.rule)
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
     line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task)["acc"])
@@ -732,8 +764,8 @@ class _EpochStats:
 
 def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
     """One pass over shuffled batches: one optimizer step per batch, or per window of a
-    stateful batch (truncated BPTT)."""
-    tc = s.config.training
+    stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`)."""
+    tc = batching(s.config)
     X, y, L = _tensors(s.data.train)
     stats = _EpochStats(s.task.tally(s.data.train.scale))
     s.model.train()
@@ -1021,15 +1053,34 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     with timing.phase("evaluation"):
-        train_eval = evaluate(model, data.train, s.task)
+        train_eval = evaluate(model, data.evaluated_train, s.task)
+        baselines = _baselines(s)
+    if baselines is not None and "train" in baselines:
+        # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
+        train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None)
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing)
+                         train_eval, test, model, findings, timing, baselines=baselines)
     atomic_write_json(run.summary, result.to_dict())
     return result
+
+
+def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
+    """A stream's naive and seasonal-naive forecasts, scored on each split as the model is
+    (:func:`rnnlab.data.stream.baseline_forecasts`): ``{split: {forecast: {metric: value}}}``."""
+    if s.task.kind != "forecasting":  # (a language model is a stream with no forecasts to compare)
+        return None
+    from rnnlab.data.stream import baseline_forecasts
+
+    names = [m.name for m in s.task.metrics]
+    out = {}
+    for split, part in (("train", s.data.evaluated_train), ("val", s.data.val), ("test", s.data.test)):
+        if part is not None and len(part):
+            out[split] = {k: {m: v[m] for m in names} for k, v in baseline_forecasts(part, s.task).items()}
+    return out
 
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,

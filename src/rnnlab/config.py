@@ -702,12 +702,15 @@ class TaskConfig(_Section):
     season: int = Field(1, gt=0, le=MAX_WINDOW)
     """Forecasting: the season length (12 for monthly data with a yearly cycle; 1: none) of the
     seasonal-naive forecast and of MASE's scale."""
+    relative_to: Literal["none", "naive", "seasonal_naive"] = "none"
+    """Forecasting: the model's output is added to this simple forecast (its targets are the
+    corrections to it): a model that outputs zeros is that forecast; "none": the values themselves."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
         if self.kind != "forecasting":
-            for key in ("horizon", "season"):
-                if getattr(self, key) != 1:  # (config.toml writes every key: its default is no choice)
+            for key in ("horizon", "season", "relative_to"):
+                if getattr(self, key) != TaskConfig.model_fields[key].default:  # (config.toml writes every key)
                     raise ValueError(f"'task.{key}' applies to [task] kind = \"forecasting\", got kind = {self.kind!r}; "
                                      "remove the key")
         elif self.per_step:
@@ -1287,7 +1290,7 @@ def dump_config(config: Config) -> str:
     """
     data = config.model_dump()
     if config.task.kind != "forecasting":  # keys of the stream tasks, at their defaults: no choice to record
-        for key in ("horizon", "season"):
+        for key in ("horizon", "season", "relative_to"):
             del data["task"][key]
         if config.task.kind != "language_model":
             for key in STREAM_KEYS:

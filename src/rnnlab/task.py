@@ -124,6 +124,9 @@ class Task:
     """Forecasting: the steps ahead each step predicts (``[task] horizon``)."""
     season: int = 1
     """Forecasting: the season length the seasonal-naive forecast and MASE use (``[task] season``)."""
+    relative_to: str = "none"
+    """Forecasting: the simple forecast the model's output is added to (``[task] relative_to``:
+    :func:`rnnlab.data.stream.reference_forecast`)."""
 
     @property
     def values(self) -> bool:
@@ -531,5 +534,6 @@ def task_for(config: Config) -> Task:
     if task.kind == "forecasting":
         from dataclasses import replace
 
-        task = replace(task, horizon=config.task.horizon, season=config.task.season)
+        task = replace(task, horizon=config.task.horizon, season=config.task.season,
+                       relative_to=config.task.relative_to)
     return task

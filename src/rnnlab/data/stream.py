@@ -379,7 +379,8 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
                         np.tile(seasonal_error(train_parts, season), horizon))
     scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
-    targets = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
+    targets = [(forecast_targets(x, horizon) - reference_forecast(x[None].astype(np.float64), task)[0]).astype(np.float32)
+               for x in scaled]
     X, y = batchify([(x[: b.train - horizon], t[: b.train - horizon])
                      for x, t, b in zip(scaled, targets, bounds, strict=True)], cfg.streams)
     train = Sequences(X, y, np.full(len(X), X.shape[1], dtype=np.int64), [], scale)
@@ -410,13 +411,38 @@ def baseline_forecasts(split: Sequences, task: Task) -> dict[str, dict[str, floa
     import torch
 
     X = split.X.astype(np.float64)
-    S, T, C = X.shape
-    h, m = task.horizon, task.season
-    t = np.arange(T)
+    reference = reference_forecast(X, task)
     out = {}
-    for name, back in (("naive", lambda k: 0), ("seasonal_naive", lambda k: k - m * -(-k // m))):
-        pred = np.concatenate([X[:, np.clip(t + back(k), 0, None)] for k in range(1, h + 1)], axis=2)
+    for name in ("naive", "seasonal_naive"):
+        pred = simple_forecast(X, name, task.horizon, task.season) - reference  # in the targets' terms
         tally = task.tally(split.scale)
         tally.add(torch.from_numpy(pred), torch.from_numpy(split.y.astype(np.float64)))
         out[name] = tally.result()
     return out
+
+
+#: ``[task] relative_to``: what the model's output is added to.
+REFERENCES = ("none", "naive", "seasonal_naive")
+
+
+def simple_forecast(X: np.ndarray, kind: str, horizon: int, season: int) -> np.ndarray:
+    """The naive (``x[t]`` for every step ahead) or seasonal-naive (``x[t + k - m * ceil(k/m)]``,
+    the earliest value where a series has less history) forecast from every step of ``X``
+    [S, T, C]: [S, T, horizon * C], step-major like the targets; ``"none"``: zeros.
+
+    >>> simple_forecast(np.arange(5.0)[None, :, None], "seasonal_naive", 2, 2)[0].tolist()
+    [[0.0, 0.0], [0.0, 1.0], [1.0, 2.0], [2.0, 3.0], [3.0, 4.0]]
+    """
+    S, T, C = X.shape
+    if kind == "none":
+        return np.zeros((S, T, horizon * C))
+    t = np.arange(T)
+    back = (lambda k: 0) if kind == "naive" else (lambda k: k - season * -(-k // season))
+    return np.concatenate([X[:, np.clip(t + back(k), 0, None)] for k in range(1, horizon + 1)], axis=2)
+
+
+def reference_forecast(X: np.ndarray, task: Task) -> np.ndarray:
+    """What the model's output is added to (``[task] relative_to``): its targets are the next
+    values minus this forecast, so a model that outputs zeros *is* that forecast, and training
+    learns the corrections. Every error, and so every metric, is the same in either terms."""
+    return simple_forecast(X, task.relative_to, task.horizon, task.season)

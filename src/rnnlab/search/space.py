@@ -472,7 +472,12 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         params.append(Param("model.residual", "choice", choices=(False, residual[0]),
                             why="skip connections between stacked layers"))
         params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
-    if t.stateful_window == 0:
+    if base.task.kind == "forecasting":  # a stream's rows go in order: nothing to shuffle
+        bptt = base.data.bptt
+        params.append(Param("data.bptt", "int", max(2, bptt // 4), max(bptt, 3), log=True,
+                            why="the window each update learns from (truncated BPTT across batches): up to the "
+                                "config's, which fits the data; shorter windows always do"))
+    elif t.stateful_window == 0:
         params.append(Param("training.shuffle", "choice", choices=("samples", "batches"),
                             why="a new permutation every epoch, or fixed batches in a shuffled order"))
         params.append(Param("training.shuffle_within_batch", "choice", choices=(False, True),

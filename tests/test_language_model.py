@@ -25,7 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 TEXT = __import__("pydoc_data.topics", fromlist=["topics"]).topics["if"][:1500]
 
 
-def write(tmp: Path, training: str = "steps = 16", model: str = "", data: str = "", after: str = "") -> Path:
+def write(tmp: Path, training: str = "steps = 16", model: str = "", data: str = "", after: str = "",
+          tracking: str = "grads_every = 4") -> Path:
     (tmp / "text.txt").write_text(TEXT, encoding="utf-8")
     path = tmp / "lm.toml"
     path.write_text(f"""name = "lm"
@@ -44,7 +45,7 @@ batch_size = 8
 lr = 0.01
 {training}
 [tracking]
-grads_every = 4
+{tracking}
 {after}""", encoding="utf-8")
     return path
 
@@ -188,7 +189,7 @@ def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
     from rnnlab.recipe.run import RecipeOptions, run_recipe_command
     from rnnlab.search.study import SearchOptions, run_search
 
-    config = write(tmp_path, training="steps = 8",
+    config = write(tmp_path, training="steps = 4", tracking="enabled = false",
                    after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
                          '[search.space]\n"model.embedding_dropout" = { low = 0.0, high = 0.3 }')
     outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)

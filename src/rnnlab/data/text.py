@@ -252,6 +252,16 @@ def evaluated_block(before: np.ndarray, block: np.ndarray, warm_up: int, vocab: 
     return Sequences(ids[:-1].astype(np.float32)[None, :, None], y[None], np.array([len(y)]), vocab)
 
 
+def token_count(cfg: DataConfig) -> int:
+    """How many tokens the text of ``cfg`` holds (``data.tokens``).
+
+    >>> token_count(DataConfig(dataset="python-docs")) > 400_000
+    True
+    """
+    text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
+    return len(tokenize(text, cfg.tokens or "char"))
+
+
 def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
     """A language model's :class:`~rnnlab.data.DataSplits`: the text read (``data.path``, UTF-8,
     or the bundled ``data.dataset``), split contiguously (:func:`split_text`); the training part

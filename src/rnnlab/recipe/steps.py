@@ -121,7 +121,7 @@ RECIPE: tuple[Step, ...] = (
 
 
 def _bptt_tier(config: Config) -> Tier:
-    bptt = config.data.bptt or 100
+    bptt = config.data.bptt
     return _tier(*(_one("data.bptt", v) for v in sorted({max(bptt // 2, 1), 2 * bptt} - {bptt})))
 
 

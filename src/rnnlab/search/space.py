@@ -437,7 +437,7 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     (False, True)
     >>> lm = default_space(parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"'), 1, 90)
     >>> [p.name for p in lm.params if p.name in ("model.embedding_dropout", "training.ar", "training.tar", "data.bptt")]
-    ['model.embedding_dropout', 'training.ar', 'training.tar', 'data.bptt']
+    ['data.bptt', 'model.embedding_dropout', 'training.ar', 'training.tar']
     """
     m, t = base.model, base.training
     front = m.frontend.conv_blocks[-1].channels if m.frontend is not None else input_size
@@ -472,7 +472,7 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         params.append(Param("model.residual", "choice", choices=(False, residual[0]),
                             why="skip connections between stacked layers"))
         params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
-    if base.task.kind == "forecasting":  # a stream's rows go in order: nothing to shuffle
+    if base.task.kind in ("forecasting", "language_model"):  # a stream's rows go in order: nothing to shuffle
         bptt = base.data.bptt
         params.append(Param("data.bptt", "int", max(2, bptt // 4), max(bptt, 3), log=True,
                             why="the window each update learns from (truncated BPTT across batches): up to the "
@@ -484,14 +484,11 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
                             requires=("training.shuffle", "batches"),
                             why="with fixed batches, also permute the samples inside each batch"))
     if base.task.kind == "language_model":
-        bptt = base.data.bptt or 100
         params += [
             Param("model.embedding_dropout", "float", 0.0, 0.3,
                   why="whole tokens dropped from the embedding for a forward (AWD-LSTM: 0.1)"),
             Param("training.ar", "float", 0.0, 3.0, why="activation regularization of the outputs (AWD-LSTM: 2)"),
             Param("training.tar", "float", 0.0, 2.0, why="slowness of the outputs from step to step (AWD-LSTM: 1)"),
-            Param("data.bptt", "choice", choices=tuple(sorted({max(bptt // 2, 1), bptt, 2 * bptt})),
-                  why="how far back the gradient reaches: half, the config's, or twice its window"),
         ]
     params.append(Param("training.optimizer", "choice", choices=("adamw", "nadamw"),
                         why="decoupled decay with Adam's or Nesterov-Adam's step"))

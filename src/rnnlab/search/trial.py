@@ -110,7 +110,13 @@ def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
     holdout = config.data.val_fraction if config.data.val_fraction > 0 else 0.2
     if search.folds:
         return FoldPlan(search.folds, search.seed, holdout, forward=True)
-    before = min(split_bounds(len(x), config.data, None).val for x in read_series(config.data).values)
+    if config.task.kind == "language_model":
+        from rnnlab.data.text import token_count
+
+        lengths = [token_count(config.data)]
+    else:
+        lengths = [len(x) for x in read_series(config.data).values]
+    before = min(split_bounds(n, config.data, None).val for n in lengths)
     need = config.data.bptt * config.data.streams + config.task.horizon
     k = next((k for k in (3, 2) if before // (k + 1) >= need), 1)
     return FoldPlan(k, search.seed, holdout, forward=True)

@@ -22,12 +22,10 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
+import typing
 from dataclasses import dataclass
 
 import numpy as np
-
-import typing
 
 from rnnlab._checks import did_you_mean
 from rnnlab.config import DataConfig

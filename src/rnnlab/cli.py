@@ -70,6 +70,7 @@ the steps (see docs/regularization.md, section 10):
   rnnlab init covid.toml --task regression           # values per sequence (Covid3Month)
   rnnlab init tags.toml --task per-step-classification   # a label at every step (delayed_copy)
   rnnlab init adding.toml --task per-step-regression     # values at every step (adding_problem)
+  rnnlab init lm.toml --task language_model              # the next character of a text (python-docs)
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -309,6 +310,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     rows = describe_bundled()
     cols = ["name", "task", "train", "test", "length", "channels", "classes", "targets"]
     _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows]))
+    from rnnlab.data.text import BUNDLED_TEXTS
+
+    _say("\ntexts for [task] kind = \"language_model\":\n" + text_table(
+        [["name", "about"]] + [[name, about] for name, about in BUNDLED_TEXTS.items()]))
     return 0
 
 
@@ -320,7 +325,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    if args.dataset is not None:
+    if args.dataset is not None and args.task == "language_model":
+        from rnnlab.data.text import bundled_text
+
+        bundled_text(args.dataset)  # a DataError naming the bundled texts when it is none
+        text = text.replace('\ndataset = "python-docs"\n', f'\ndataset = "{args.dataset}"\n', 1)
+    elif args.dataset is not None:
         from rnnlab._checks import did_you_mean
         from rnnlab.data.bundled import bundled_names, bundled_task
         from rnnlab.errors import DataError
@@ -477,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="classification",
                    help="what the template learns: classification (a label per sequence, the default), regression "
                         "(values per sequence), per-step-classification (a label at every step) or "
-                        "per-step-regression (values at every step)")
+                        "per-step-regression (values at every step) or language_model (the next token of a text)")
     p.set_defaults(func=cmd_init)
     return parser
 

@@ -1192,6 +1192,8 @@ def template_for(task: str = "classification") -> str:
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
+    >>> parse_config(template_for("language_model")).data.dataset
+    'python-docs'
     >>> c = parse_config(template_for("per-step-classification"))
     >>> c.task.per_step, c.data.dataset, c.model.head.pooling, [b.pool for b in c.model.frontend.conv_blocks]
     (True, 'delayed_copy', 'last', [1, 1, 1])
@@ -1203,6 +1205,8 @@ def template_for(task: str = "classification") -> str:
 
         raise ConfigError(f"--task: expected one of {list(TASKS)}, got {task!r}{did_you_mean(task, list(TASKS))}")
     kind, per_step = TASKS[task].kind, TASKS[task].per_step
+    if kind == "language_model":  # token embedding, a stream of text: a template of its own
+        return LANGUAGE_MODEL_TEMPLATE
     text = TEMPLATE
     edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
@@ -1279,6 +1283,59 @@ _PER_STEP_VALUES = (
     ("series_scale = true             # per_series: each series' level and scale join the input as channels",
      "series_scale = false            # per_series: each series' level and scale join the input as channels"),
 )
+
+
+#: ``rnnlab init --task language_model`` (docs/language_models.md): a character-level LSTM
+#: language model with AWD-LSTM's regularizers, on the bundled text; ``data.path`` points it at
+#: a user's text file.
+LANGUAGE_MODEL_TEMPLATE = '''\
+# rnnlab language model config. Run it with:  rnnlab train THIS_FILE
+# then write text with it:                   rnnlab sample runs/python-docs-lstm --prompt "The "
+# Every key below is optional except data.dataset / data.path. Unknown keys are errors.
+
+[task]
+kind = "language_model"         # the next token at every step; scored by bits per token (val_bpc)
+
+[data]
+# Bundled: Python's documentation topics (pydoc_data.topics, ~465 k characters, shipped with Python).
+dataset = "python-docs"
+# ...or your own UTF-8 text file instead of `dataset` (a relative path is taken from this folder):
+# path = "my_text.txt"
+tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> at line ends
+bptt = 100                      # tokens per window: one optimizer step each; the gradient reaches this far back
+streams = 32                    # the text is cut into this many rows (the batch); each row's state carries
+                                # from one window to the next through the epoch (reset at each epoch)
+test_fraction = 0.1             # the text's tail: the test block, read once at the end
+val_fraction = 0.1              # the block before it: validation (the vocabulary comes from the training part)
+
+[model]
+layer = "lstm"
+hidden_size = 256
+embedding_size = 256            # the token embedding (unset: hidden_size)
+tie_weights = true              # the decoder shares the embedding's weights (Press & Wolf 2017)
+# AWD-LSTM's regularizers (Merity et al. 2017), mild for a short budget:
+embedding_dropout = 0.0         # whole tokens dropped from the embedding (AWD-LSTM: 0.1 for words; 0 for characters)
+input_dropout = 0.05            # variational dropout on the embedded input
+weight_drop = 0.2               # DropConnect on the hidden->hidden weights (AWD-LSTM: 0.5 for long budgets)
+recurrent_dropout = 0.0         # variational dropout on the state fed back
+zoneout = 0.0                   # units keep their previous value with this probability
+
+[training]
+steps = 2000                    # optimizer steps (one per window of streams x bptt tokens)
+optimizer = "adamw"
+lr = 0.003
+weight_decay = 0.0
+clip_norm = 1.0                 # clip the gradient norm (long windows make rare large gradients)
+ar = 1.0                        # activation regularization: ar * mean(h_t^2) joins the loss (AWD-LSTM: 2)
+tar = 1.0                       # temporal AR: tar * mean((h_t - h_{t-1})^2) (AWD-LSTM: 1)
+seed = 0
+
+[tracking]
+inspect_steps = 400             # the health checks and the gradient through time read this many steps
+
+[search]
+trials = 20                     # rnnlab search: the default space adds embedding dropout, AR, TAR and bptt
+'''
 
 
 def dump_config(config: Config) -> str:

@@ -610,7 +610,9 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     else:
         choice = choose_threads(tc.threads, share=workers)
     if len(choice.candidates) > 1:
-        x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps, s.task)
+        # measured on one optimizer step's data: a stream's step is every row over one window
+        steps = batching(s.config).stateful_window if s.task.stream else s.config.tracking.inspect_steps
+        x, y = doctor_batch(s.data.train, batching(s.config).batch_size, steps, s.task)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
             twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y),

@@ -309,11 +309,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     rows = describe_bundled()
     cols = ["name", "task", "train", "test", "length", "channels", "classes", "targets"]
-    _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows]))
-    from rnnlab.data.text import BUNDLED_TEXTS
+    from rnnlab.data.text import BUNDLED_TEXTS, bundled_text
 
-    _say("\ntexts for [task] kind = \"language_model\":\n" + text_table(
-        [["name", "about"]] + [[name, about] for name, about in BUNDLED_TEXTS.items()]))
+    # a text is one stream: its length in characters, no train/test sequences (docs/language_models.md)
+    texts = [[name, "language_model", "-", "-", str(len(bundled_text(name))), "1", "-", "-"] for name in BUNDLED_TEXTS]
+    _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows] + texts))
     return 0
 
 

@@ -178,6 +178,7 @@ class TextData:
         model that ignores context, which a language model's training loss should fall below.
 
         >>> d = split_text("aab" * 40, DataConfig(dataset="python-docs", val_fraction=0.0, test_fraction=0.0))
+        >>> import math
         >>> d.unigram_entropy() == -(2/3*math.log(2/3) + 1/3*math.log(1/3))
         True
         """

@@ -57,7 +57,7 @@ from rnnlab.data.bundled import Sequences
 from rnnlab.data.files import file_kind
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, library_reason
 from rnnlab.task import TargetScale, Task
 
 if typing.TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarr
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{path}: cannot read as a .csv file ({e})") from None
+        raise DataError(f"{path}: cannot read as a .csv file ({library_reason(e)})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: expected a header row and one row per step, got {len(rows)} row(s)")
     header = [h.strip() for h in rows[0]]
@@ -165,7 +165,8 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
         ragged = "pickle" in str(e) or "object" in str(e)
         refused = ("; object (ragged) arrays would need unpickling, which rnnlab never does: save several series as "
                    "X [N, L, C] padded at the end, with lengths [N]") if ragged else ""
-        raise DataError(f"{path}: cannot read as an .npz file ({str(e).splitlines()[0]}){refused}") from None
+        reason = "it holds an object array" if ragged else library_reason(e)
+        raise DataError(f"{path}: cannot read as an .npz file ({reason}){refused}") from None
     if X.dtype.kind not in "iuf":
         raise DataError(f"{path}: expected numbers in '{key}', got dtype {X.dtype}")
     X = np.asarray(X, dtype=np.float64)

@@ -144,4 +144,4 @@ def test_stream_keys_stay_out_of_other_tasks_config_toml():
     assert "bptt" not in text and "horizon" not in text
     forecasting = dump_config(parse_config(template_for("forecasting")))
     assert parse_config(forecasting) == parse_config(template_for("forecasting"))
-    assert "bptt = 24" in forecasting and 'relative_to = "seasonal_naive"' in forecasting
+    assert "bptt = 24" in forecasting and 'relative_to = "auto"' in forecasting

@@ -664,9 +664,10 @@ class TaskConfig(_Section):
     season: int = Field(1, gt=0, le=MAX_WINDOW)
     """Forecasting: the season length (12 for monthly data with a yearly cycle; 1: none) of the
     seasonal-naive forecast and of MASE's scale."""
-    relative_to: Literal["none", "naive", "seasonal_naive"] = "none"
+    relative_to: Literal["none", "naive", "seasonal_naive", "auto"] = "none"
     """Forecasting: the model's output is added to this simple forecast (its targets are the
-    corrections to it): a model that outputs zeros is that forecast; "none": the values themselves."""
+    corrections to it): a model that outputs zeros is that forecast; "none": the values
+    themselves; "auto": naive or seasonal naive, whichever errs less on the validation block."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
@@ -1179,7 +1180,8 @@ _FORECASTING_EDITS = (
      'horizon = 1                     # steps ahead forecast from every step\n'
      'season = 12                     # season length of YOUR data (12: monthly with a yearly cycle; 1: none):\n'
      '                                #   the seasonal-naive forecast and MASE\'s scale use it\n'
-     'relative_to = "seasonal_naive"  # the model learns corrections to this forecast | "naive" | "none"\n'),
+     'relative_to = "auto"            # the model learns corrections to the naive or seasonal-naive forecast,\n'
+     '                                #   whichever errs less on the validation block | "naive" | "seasonal_naive" | "none"\n'),
     ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
      '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
      'dataset = "GunPoint"\n',
@@ -1226,7 +1228,10 @@ _FORECASTING_EDITS = (
      "steps = 600\n"),
     ('shuffle = "samples"             # samples | batches | none\nshuffle_within_batch = false\n'
      "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n", ""),
-    ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_mase"),
+    ('patience = 0                    # epochs without improvement; 0: train the whole budget\n'
+     'monitor = "val_loss"            # any validation metric of the task: val_loss | val_acc\n',
+     'patience = 30                   # epochs without improvement; the best validation epoch\'s weights are tested\n'
+     'monitor = "val_mase"            # any validation metric of the task: val_loss | val_rmse | val_mae | val_mase\n'),
 )
 
 _REGRESSION_EDITS = (

@@ -36,7 +36,7 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     """``(series, series index, step, value per channel...)`` rows of the forecast after the end
     of each series of a forecasting run, in the data's units (``step``: the position after the
     series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...)."""
-    from rnnlab.data.stream import read_series, reference_forecast
+    from rnnlab.data.stream import read_series, simple_forecast
     from rnnlab.task import task_for
     from rnnlab.train.checkpoint import load_checkpoint
     from rnnlab.train.model import build_model
@@ -66,7 +66,7 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
         for i, x in enumerate(series.values):
             scaled = ((x - stats.mean) / stats.std)[None]
             out, _ = model(torch.from_numpy(scaled.astype(np.float32)))
-            last = out[0, -1].double().numpy() + reference_forecast(scaled, task)[0, -1]
+            last = out[0, -1].double().numpy() + simple_forecast(scaled, data.reference, h, task.season)[0, -1]
             values = (last * std + mean).reshape(h, -1)
             rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(h)]
     return rows

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step bench-streams-lm install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step bench-streams bench-streams-lm install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -69,6 +69,12 @@ bench-template: $(STAMP)
 # measured in the same run; appends to docs/tasks_per_step_runs.jsonl (long: hours on 2 cores).
 bench-tasks-per-step: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
+
+# Long streams (issue 22): forecasting (the template, seasonal naive, statsmodels' ETS) on aeon's
+# series, horizon 1 and a seasonal horizon, 3 seeds; writes docs/streams.md's table (a quick
+# run: `$(BIN)/python benchmarks/bench_streams.py --steps 200 --seeds 0`).
+bench-streams: $(STAMP)
+	$(BIN)/python benchmarks/bench_streams.py
 
 # seed 0 on GunPoint and two generated sets (40 classes x 2 series; 10 x 3 of 1200 steps), beside MiniRocket
 bench-template-quick: $(STAMP)

@@ -36,6 +36,9 @@ EXAMPLES = {
 changes that keep the run's meaning (name, output.dir, training.epochs, training.threads,
 training.early_stopping.patience, tracking.*). Allowed changes are logged in RUN_DIR/resumes.jsonl
 and config.toml is rewritten to the config the run now follows.""",
+    "predict": """examples:
+  rnnlab predict runs/airline    # writes runs/airline/forecast.csv: the next [task] horizon values
+  rnnlab predict runs/airline --out next.csv""",
     "report": """examples:
   rnnlab report runs/gp          # writes runs/gp/report.html""",
     "doctor": """examples:
@@ -95,6 +98,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         profiler.disable()
         profiler.dump_stats(args.profile)
         _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rnnlab.train.forecast import write_forecast
+
+    path = write_forecast(args.run_dir, args.out)
+    _say(f"forecast: {path}")
+    return 0
 
 
 def _train_command(args: argparse.Namespace) -> int:
@@ -388,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rnnlab",
         description="Train, inspect and compare regularized recurrent networks on sequences: classification "
                     "(a class label per sequence) or regression (values per sequence), per sequence or at every "
-                    "step, set by [task] in the config.",
+                    "step, or forecasting of long series, set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
@@ -416,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole command to FILE "
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
+
+    p = add("predict", "Write the forecast after the series' end of a forecasting run (CSV, in the data's units).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/forecast.csv)")
+    p.set_defaults(func=cmd_predict)
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -486,8 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the bundled data set to train on (default GunPoint; the task's own with --task)")
     p.add_argument("--task", default="classification",
                    help="what the template learns: classification (a label per sequence, the default), regression "
-                        "(values per sequence), per-step-classification (a label at every step) or "
-                        "per-step-regression (values at every step) or language_model (the next token of a text)")
+                        "(values per sequence), per-step-classification (a label at every step), "
+                        "per-step-regression (values at every step), forecasting (the next values of long series) "
+                        "or language_model (the next token of a text)")
     p.set_defaults(func=cmd_init)
     return parser
 

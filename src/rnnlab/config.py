@@ -702,9 +702,10 @@ class TaskConfig(_Section):
     season: int = Field(1, gt=0, le=MAX_WINDOW)
     """Forecasting: the season length (12 for monthly data with a yearly cycle; 1: none) of the
     seasonal-naive forecast and of MASE's scale."""
-    relative_to: Literal["none", "naive", "seasonal_naive"] = "none"
+    relative_to: Literal["none", "naive", "seasonal_naive", "auto"] = "none"
     """Forecasting: the model's output is added to this simple forecast (its targets are the
-    corrections to it): a model that outputs zeros is that forecast; "none": the values themselves."""
+    corrections to it): a model that outputs zeros is that forecast; "none": the values
+    themselves; "auto": naive or seasonal naive, whichever errs less on the validation block."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
@@ -1208,7 +1209,10 @@ def template_for(task: str = "classification") -> str:
     if kind == "language_model":  # token embedding, a stream of text: a template of its own
         return LANGUAGE_MODEL_TEMPLATE
     text = TEMPLATE
-    edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
+    if kind == "forecasting":
+        edits: tuple[tuple[str, str], ...] = _FORECASTING_EDITS
+    else:
+        edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
     edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
@@ -1224,6 +1228,70 @@ _NO_ADAPT_EDITS = (
      "budget = false                  # (classification per sequence only) the budget follows the fit"),
 )
 
+
+#: What the forecasting template changes in :data:`TEMPLATE`: the task, a bundled series (a
+#: user's file by changing data.path), the stream's windows and blocks, no front-end (a centred
+#: convolution would read the steps it forecasts), no batch statistics, a head on every step.
+_FORECASTING_EDITS = (
+    ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
+     '(rnnlab init --task regression)\n',
+     'kind = "forecasting"            # the next values of long series (docs/streams.md)\n'
+     'horizon = 1                     # steps ahead forecast from every step\n'
+     'season = 12                     # season length of YOUR data (12: monthly with a yearly cycle; 1: none):\n'
+     '                                #   the seasonal-naive forecast and MASE\'s scale use it\n'
+     'relative_to = "auto"            # the model learns corrections to the naive or seasonal-naive forecast,\n'
+     '                                #   whichever errs less on the validation block | "naive" | "seasonal_naive" | "none"\n'),
+    ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
+     '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
+     'dataset = "GunPoint"\n',
+     '# A bundled series (aeon ships them): "Airline", "Lynx", "PBS", "Uschange", "solar", "ShampooSales".\n'
+     'dataset = "Airline"\n'),
+    ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
+     "#   .csv with one sequence per row: a label column plus one column per time step\n",
+     "#   .csv with a header and one row per step (columns = [...] picks the value columns;\n"
+     "#   default: every column of numbers, so a date column is skipped)\n"
+     "#   .npz with X [L] or [L, C] (one series), or [N, L, C] with lengths [N] (several)\n"),
+    ('# path = "my_sequences.npz"     # a relative path is taken from this file\'s folder\n'
+     '# test_path = "my_test_sequences.npz"\n'
+     '# label_column = "label"        # .csv only\n'
+     'val_fraction = 0.2              # held out from the training split, stratified\n'
+     'normalize = "per_series"        # each series to mean 0, std 1 | "per_channel" (fitted on the training part) | "none"\n'
+     'series_scale = true             # per_series: each series\' level and scale join the input as channels\n',
+     '# path = "my_series.csv"        # a relative path is taken from this file\'s folder\n'
+     '# columns = ["sales"]\n'
+     'test_fraction = 0.2             # the last 20 % of each series: the test block (or test_steps = N)\n'
+     'val_fraction = 0.2              # the block before it, for validation (or val_steps = N)\n'
+     'normalize = "per_channel"       # fitted on the training block only | "none"\n'
+     'bptt = 24                       # steps per window: one update each, the state carried to the next\n'
+     'streams = 2                     # parallel rows each series is cut into (the batch); more for long series\n'),
+    ("recurrent_batch_norm = true     # gate inputs batch-normalized per step (Cooijmans et al.)",
+     "recurrent_batch_norm = false    # (rows of one series are no independent batch)"),
+    ("# Conv blocks before the recurrent layer (Conv1d -> norm -> activation -> max-pool), as in the\n"
+     "# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long\n"
+     "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"
+     "#   [model.frontend]\n#   channels = 32\n#   kernel_size = 5\n#   stride = 2\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 7\nnorm = \"batch\"                  # batch | layer | "
+     "none (batch statistics skip padded steps)\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 5\nnorm = \"batch\"\n"
+     "pool = 2                        # max-pool over 2 steps: half the length\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 3\nnorm = \"batch\"\npool = 2\n"
+     "# stride = 1                    # per block; activation = \"relu\" | \"tanh\" | \"gelu\" | \"none\"\n\n",
+     "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
+    ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "none"\n',
+     "# the head reads every step's output: nothing is pooled\n"),
+    ("# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /\n"
+     "# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.\n"
+     "steps = 2000\nbatch_size = 16\n",
+     "# The budget in optimizer steps (one per window), rounded up to whole passes over the series.\n"
+     "steps = 600\n"),
+    ('shuffle = "samples"             # samples | batches | none\nshuffle_within_batch = false\n'
+     "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n", ""),
+    ('patience = 0                    # epochs without improvement; 0: train the whole budget\n'
+     'monitor = "val_loss"            # any validation metric of the task: val_loss | val_acc\n',
+     'patience = 30                   # epochs without improvement; the best validation epoch\'s weights are tested\n'
+     'monitor = "val_mase"            # any validation metric of the task: val_loss | val_rmse | val_mae | val_mase\n'),
+)
 
 _REGRESSION_EDITS = (
     ('kind = "classification"         # a class label per sequence | "regression": values per sequence '

@@ -283,6 +283,9 @@ class Task:
         """
         if not self.per_step:
             return None
+        if self.stream and model.frontend is not None:
+            return ("'model.frontend': its convolutions are centred (padding kernel_size // 2), so a forecaster's "
+                    "step would read the values it forecasts; remove [model.frontend] for [task] kind = \"forecasting\"")
         why = "per-step targets ([task] per_step = true)"
         if model.head.pooling != "last":
             return (f"'model.head.pooling' = {model.head.pooling!r}: {why} put the head on every step's output, "

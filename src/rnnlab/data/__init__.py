@@ -69,6 +69,9 @@ class DataSplits:
     evaluated (``train`` holds its rows cut for the batches); None: ``train`` itself."""
     columns: list[str] = field(default_factory=list)
     """Streams: the channels' names (the columns of ``rnnlab predict``'s CSV)."""
+    reference: str = "none"
+    """Forecasting: the simple forecast the targets are relative to (``[task] relative_to``, with
+    ``"auto"`` resolved on the training blocks: :func:`rnnlab.data.stream.choose_reference`)."""
 
     @property
     def evaluated_train(self) -> Sequences:

@@ -57,7 +57,7 @@ from rnnlab.data.bundled import Sequences
 from rnnlab.data.files import file_kind
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, library_reason
 from rnnlab.task import TargetScale, Task
 
 if typing.TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarr
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{path}: cannot read as a .csv file ({e})") from None
+        raise DataError(f"{path}: cannot read as a .csv file ({library_reason(e)})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: expected a header row and one row per step, got {len(rows)} row(s)")
     header = [h.strip() for h in rows[0]]
@@ -165,7 +165,8 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
         ragged = "pickle" in str(e) or "object" in str(e)
         refused = ("; object (ragged) arrays would need unpickling, which rnnlab never does: save several series as "
                    "X [N, L, C] padded at the end, with lengths [N]") if ragged else ""
-        raise DataError(f"{path}: cannot read as an .npz file ({str(e).splitlines()[0]}){refused}") from None
+        reason = "it holds an object array" if ragged else library_reason(e)
+        raise DataError(f"{path}: cannot read as an .npz file ({reason}){refused}") from None
     if X.dtype.kind not in "iuf":
         raise DataError(f"{path}: expected numbers in '{key}', got dtype {X.dtype}")
     X = np.asarray(X, dtype=np.float64)
@@ -379,8 +380,14 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
                         np.tile(seasonal_error(train_parts, season), horizon))
     scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
-    targets = [(forecast_targets(x, horizon) - reference_forecast(x[None].astype(np.float64), task)[0]).astype(np.float32)
-               for x in scaled]
+    levels = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
+    # "auto" is decided on the validation blocks (the training blocks when none is held out).
+    held = any(b.val - b.train >= horizon for b in bounds)
+    spans = [(b.train - 1, b.val - horizon) if held else (0, b.train - horizon) for b in bounds]
+    reference = choose_reference(task, [x[: stop] for x, (_, stop) in zip(scaled, spans, strict=True)],
+                                 [_only(y[: stop], start) for y, (start, stop) in zip(levels, spans, strict=True)])
+    targets = [(y - simple_forecast(x[None].astype(np.float64), reference, horizon, season)[0]).astype(np.float32)
+               for x, y in zip(scaled, levels, strict=True)]
     X, y = batchify([(x[: b.train - horizon], t[: b.train - horizon])
                      for x, t, b in zip(scaled, targets, bounds, strict=True)], cfg.streams)
     train = Sequences(X, y, np.full(len(X), X.shape[1], dtype=np.int64), [], scale)
@@ -388,18 +395,20 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     test = _block(scaled, targets, bounds, "val", "test", horizon, scale) if fold is None and \
         any(b.test > b.val for b in bounds) else None
     whole = _block(scaled, targets, bounds, "zero", "train", horizon, scale)
-    return DataSplits(series.name, train, val, test, [], stats, inputs, whole_train=whole, columns=series.columns)
+    return DataSplits(series.name, train, val, test, [], stats, inputs, whole_train=whole, columns=series.columns,
+                      reference=reference)
 
 
 __all__ = ["BUNDLED_STREAMS", "Bounds", "Series", "batchify", "forecast_targets", "load_stream", "read_series",
            "seasonal_error", "split_bounds"]
 
 
-def baseline_forecasts(split: Sequences, task: Task) -> dict[str, dict[str, float]]:
+def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") -> dict[str, dict[str, float]]:
     """The task's metrics of the naive forecast (every step ahead equals the last value read)
     and of the seasonal-naive one (the value one season earlier: ``x[t + k - m * ceil(k / m)]``,
     the earliest value where a series has less history), scored on ``split``'s targets exactly
-    as the model is (same steps, same tally), so they stand beside its figures.
+    as the model is (same steps, same tally), so they stand beside its figures (``reference``:
+    the forecast ``split``'s targets are relative to, :attr:`rnnlab.data.DataSplits.reference`).
 
     >>> from rnnlab.task import FORECASTING
     >>> x = np.arange(6.0, dtype=np.float32)[None, :, None]
@@ -411,18 +420,16 @@ def baseline_forecasts(split: Sequences, task: Task) -> dict[str, dict[str, floa
     import torch
 
     X = split.X.astype(np.float64)
-    reference = reference_forecast(X, task)
+    base = simple_forecast(X, reference, task.horizon, task.season)
     out = {}
     for name in ("naive", "seasonal_naive"):
-        pred = simple_forecast(X, name, task.horizon, task.season) - reference  # in the targets' terms
+        pred = simple_forecast(X, name, task.horizon, task.season) - base  # in the targets' terms
         tally = task.tally(split.scale)
         tally.add(torch.from_numpy(pred), torch.from_numpy(split.y.astype(np.float64)))
         out[name] = tally.result()
     return out
 
 
-#: ``[task] relative_to``: what the model's output is added to.
-REFERENCES = ("none", "naive", "seasonal_naive")
 
 
 def simple_forecast(X: np.ndarray, kind: str, horizon: int, season: int) -> np.ndarray:
@@ -441,8 +448,35 @@ def simple_forecast(X: np.ndarray, kind: str, horizon: int, season: int) -> np.n
     return np.concatenate([X[:, np.clip(t + back(k), 0, None)] for k in range(1, horizon + 1)], axis=2)
 
 
-def reference_forecast(X: np.ndarray, task: Task) -> np.ndarray:
-    """What the model's output is added to (``[task] relative_to``): its targets are the next
-    values minus this forecast, so a model that outputs zeros *is* that forecast, and training
-    learns the corrections. Every error, and so every metric, is the same in either terms."""
-    return simple_forecast(X, task.relative_to, task.horizon, task.season)
+def _only(y: np.ndarray, start: int) -> np.ndarray:
+    """``y`` with the rows before ``start`` blanked (NaN: not scored)."""
+    y = y.copy()
+    y[: max(start, 0)] = np.nan
+    return y
+
+
+def choose_reference(task: Task, inputs: list[np.ndarray], levels: list[np.ndarray]) -> str:
+    """The simple forecast the model's output is added to (``[task] relative_to``): its targets
+    are the next values minus this forecast, so a model that outputs zeros *is* that forecast,
+    and training learns the corrections (every error, and so every metric, is the same in
+    either terms). ``"auto"`` chooses whichever of naive and seasonal naive has the lower mean
+    absolute error at the task's horizon on the steps given (``inputs`` [L, C] scaled, and their
+    level targets [L, horizon * C], NaN where not scored: :func:`load_stream` gives the
+    validation blocks, which are there to choose, or the training blocks when none is held out);
+    naive on a tie, as with ``season = 1``.
+
+    >>> from rnnlab.task import FORECASTING
+    >>> from dataclasses import replace
+    >>> x = np.tile([0.0, 1.0, 5.0, 1.0], 6)[:, None]          # a season of 4 steps
+    >>> task = replace(FORECASTING, season=4, relative_to="auto")
+    >>> choose_reference(task, [x], [forecast_targets(x, 1)])
+    'seasonal_naive'
+    """
+    if task.relative_to != "auto":
+        return task.relative_to
+    errors = {}
+    for kind in ("naive", "seasonal_naive"):
+        err = [np.nanmean(np.abs(y - simple_forecast(x[None].astype(np.float64), kind, task.horizon, task.season)[0]))
+               for x, y in zip(inputs, levels, strict=True) if len(x)]
+        errors[kind] = float(np.mean(err)) if err else 0.0
+    return "seasonal_naive" if errors["seasonal_naive"] < errors["naive"] else "naive"

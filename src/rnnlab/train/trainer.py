@@ -597,6 +597,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
+    if task.kind == "forecasting" and config.task.relative_to == "auto":
+        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the validation block)")
     return s
 
 
@@ -1081,7 +1083,8 @@ def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
     out = {}
     for split, part in (("train", s.data.evaluated_train), ("val", s.data.val), ("test", s.data.test)):
         if part is not None and len(part):
-            out[split] = {k: {m: v[m] for m in names} for k, v in baseline_forecasts(part, s.task).items()}
+            out[split] = {k: {m: v[m] for m in names}
+                          for k, v in baseline_forecasts(part, s.task, s.data.reference).items()}
     return out
 
 

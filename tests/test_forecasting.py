@@ -145,3 +145,16 @@ def test_stream_keys_stay_out_of_other_tasks_config_toml():
     forecasting = dump_config(parse_config(template_for("forecasting")))
     assert parse_config(forecasting) == parse_config(template_for("forecasting"))
     assert "bptt = 24" in forecasting and 'relative_to = "auto"' in forecasting
+
+
+def test_a_forecaster_that_does_not_beat_seasonal_naive_on_its_training_part_is_underfit(tmp_path):
+    from rnnlab.doctor import fit_findings
+
+    c = parse_config(stream_toml(sine(tmp_path), task="season = 12"))
+    records = [{"epoch": e, "step": 10 * e, "train_loss": 1.0 - 0.01 * e, "grad_norm": 0.5} for e in range(1, 21)]
+    worse = {"loss": 0.8, "rmse": 1.0, "mae": 0.9, "mase": 1.2, "skill": -0.2}
+    found = fit_findings(records, worse, c, n_val=1)
+    assert [f.check for f in found] == ["underfit"]
+    assert "skill over seasonal naive" in found[0].title and "no better than seasonal naive" in found[0].title
+    assert "training.steps" in found[0].remedy  # a cause with its remedy
+    assert fit_findings(records, {**worse, "mase": 0.5, "skill": 0.4}, c, n_val=1) == []

@@ -317,14 +317,12 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from rnnlab.data import describe_bundled
+    from rnnlab.data.stream import describe_streams
+    from rnnlab.data.text import describe_texts
 
-    rows = describe_bundled()
+    rows = describe_bundled() + describe_streams() + describe_texts()
     cols = ["name", "task", "train", "test", "length", "channels", "classes", "targets"]
-    from rnnlab.data.text import BUNDLED_TEXTS, bundled_text
-
-    # a text is one stream: its length in characters, no train/test sequences (docs/language_models.md)
-    texts = [[name, "language_model", "-", "-", str(len(bundled_text(name))), "1", "-", "-"] for name in BUNDLED_TEXTS]
-    _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows] + texts))
+    _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows]))
     return 0
 
 
@@ -344,14 +342,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     elif args.dataset is not None:
         from rnnlab._checks import did_you_mean
         from rnnlab.data.bundled import bundled_names, bundled_task
+        from rnnlab.data.stream import BUNDLED_STREAMS
         from rnnlab.errors import DataError
 
-        names = bundled_names()
+        names = bundled_names() + list(BUNDLED_STREAMS)
         if args.dataset not in names:
             raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
                             f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
-        if bundled_task(args.dataset) != args.task:
-            raise DataError(f"--dataset: {args.dataset!r} is a {bundled_task(args.dataset)} data set, expected one "
+        held = "forecasting" if args.dataset in BUNDLED_STREAMS else bundled_task(args.dataset)
+        if held != args.task:
+            raise DataError(f"--dataset: {args.dataset!r} is a {held} data set, expected one "
                             f"for --task {args.task} (see the task column of `rnnlab datasets`)")
         # The template's one dataset line; name and output.dir follow it when left unset.
         text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{args.dataset}"\n', text, count=1)

@@ -87,6 +87,23 @@ BUNDLED_STREAMS = {
 }
 
 
+def describe_streams() -> list[dict[str, object]]:
+    """One row per bundled series, as ``rnnlab datasets`` lists data sets (task ``forecasting``:
+    one series, its length and channels; none when aeon is not installed).
+
+    >>> [r["length"] for r in describe_streams() if r["name"] == "Airline"]
+    [144]
+    """
+    if importlib.util.find_spec("aeon") is None:
+        return []
+    rows: list[dict[str, object]] = []
+    for name in BUNDLED_STREAMS:
+        values = read_series(DataConfig(dataset=name)).values[0]
+        rows.append({"name": name, "task": "forecasting", "train": 1, "test": "(tail)", "length": len(values),
+                     "channels": values.shape[1], "classes": "-", "targets": f"season {BUNDLED_STREAMS[name].season}"})
+    return rows
+
+
 @dataclass
 class Series:
     """Long series as read: ``values`` one float64 [L_i, C] array per series, ``columns`` the

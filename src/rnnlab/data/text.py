@@ -63,6 +63,17 @@ def bundled_text(name: str) -> str:
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
+def describe_texts() -> list[dict[str, object]]:
+    """One row per bundled text, as ``rnnlab datasets`` lists data sets (task ``language_model``:
+    one stream of characters, its length; the test block is its tail).
+
+    >>> describe_texts()[0]["name"], describe_texts()[0]["task"]
+    ('python-docs', 'language_model')
+    """
+    return [{"name": name, "task": "language_model", "train": 1, "test": "(tail)", "length": len(bundled_text(name)),
+             "channels": 1, "classes": "-", "targets": "next token"} for name in BUNDLED_TEXTS]
+
+
 def read_text(path: str, key: str = "data.path") -> str:
     """The UTF-8 text of file ``path`` (a byte-order mark dropped); a file that is not UTF-8 or
     holds no printable character is a :class:`DataError` naming ``key``.

@@ -286,7 +286,7 @@ class Task:
         if self.stream and model.frontend is not None:
             return ("'model.frontend': its convolutions are centred (padding kernel_size // 2), so a forecaster's "
                     "step would read the values it forecasts; remove [model.frontend] for [task] kind = \"forecasting\"")
-        why = "per-step targets ([task] per_step = true)"
+        why = "a forecaster's targets at every step" if self.stream else "per-step targets ([task] per_step = true)"
         if model.head.pooling != "last":
             return (f"'model.head.pooling' = {model.head.pooling!r}: {why} put the head on every step's output, "
                     "there is nothing to pool; remove the key")

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step bench-streams bench-streams-lm install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,12 @@ bench-template: $(STAMP)
 bench-tasks-per-step: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
 
+# Long streams (issue 22): forecasting (the template, seasonal naive, statsmodels' ETS) on aeon's
+# series, horizon 1 and a seasonal horizon, 3 seeds; writes docs/streams.md's table (a quick
+# run: `$(BIN)/python benchmarks/bench_streams.py --steps 200 --seeds 0`).
+bench-streams: $(STAMP)
+	$(BIN)/python benchmarks/bench_streams.py
+
 # seed 0 on GunPoint and two generated sets (40 classes x 2 series; 10 x 3 of 1200 steps), beside MiniRocket
 bench-template-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_template.py --quick
@@ -87,6 +93,11 @@ bench-overhead: $(STAMP)
 bench-tasks: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks.py
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
+
+# Language models: the `rnnlab init --task language_model` template against a plain nn.LSTM
+# character model of the same width and step budget, 3 seeds (a short run: `... --seeds 0 --steps 300`).
+bench-streams-lm: $(STAMP)
+	$(BIN)/python benchmarks/bench_streams_lm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rnnlab/_lib/*.so src/rnnlab/_lib/*.key

@@ -74,7 +74,7 @@ def test_defaults_need_only_data():
         (DATA + "[[training.decay_rules]]\nrol = 'kernel'\nweight_decay = 1.0",
          "unknown key 'training.decay_rules[0].rol'; did you mean 'training.decay_rules[0].role'?"),
         (DATA + "[training.schedule]\nwarmup_epoch = 2", "unknown key 'training.schedule.warmup_epoch'; did you mean 'training.schedule.warmup_epochs'?"),
-        (DATA + "colour = 'red'", "unknown key 'data.colour'; valid keys here: dataset, path,"),
+        (DATA + "flavour = 'red'", "unknown key 'data.flavour'; valid keys here: dataset, path,"),
     ],
 )
 def test_unknown_keys_name_the_full_path_and_the_nearest_key(text, expected):

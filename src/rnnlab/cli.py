@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command: train, report, doctor, compare, search, study, recipe, datasets, init.
+"""The ``rnnlab`` command: train, report, doctor, compare, search, study, recipe, datasets, init, sample.
 
 Every command runs inside :func:`main`, which turns failures into one line on stderr: a user
 error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
@@ -36,6 +36,9 @@ EXAMPLES = {
 changes that keep the run's meaning (name, output.dir, training.epochs, training.threads,
 training.early_stopping.patience, tracking.*). Allowed changes are logged in RUN_DIR/resumes.jsonl
 and config.toml is rewritten to the config the run now follows.""",
+    "predict": """examples:
+  rnnlab predict runs/airline    # writes runs/airline/forecast.csv: the next [task] horizon values
+  rnnlab predict runs/airline --out next.csv""",
     "report": """examples:
   rnnlab report runs/gp          # writes runs/gp/report.html""",
     "doctor": """examples:
@@ -61,12 +64,16 @@ see docs/search.md for the [search] section and the default space""",
   rnnlab recipe my.toml                              # again after a kill: continues, repeats no finished run
 the steps (see docs/regularization.md, section 10):
 """,
+    "sample": """examples:
+  rnnlab sample runs/lm                                   # 500 tokens from a trained language model
+  rnnlab sample runs/lm --prompt "def " --length 200 --temperature 0.7 --seed 1""",
     "init": """examples:
   rnnlab init                    # writes rnnlab.toml
   rnnlab init vowels.toml --dataset JapaneseVowels   # runs/JapaneseVowels-lstm
   rnnlab init covid.toml --task regression           # values per sequence (Covid3Month)
   rnnlab init tags.toml --task per-step-classification   # a label at every step (delayed_copy)
   rnnlab init adding.toml --task per-step-regression     # values at every step (adding_problem)
+  rnnlab init lm.toml --task language_model              # the next character of a text (python-docs)
   rnnlab init experiments/lstm.toml --force""",
 }
 
@@ -93,6 +100,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rnnlab.train.forecast import write_forecast
+
+    path = write_forecast(args.run_dir, args.out)
+    _say(f"forecast: {path}")
+    return 0
+
+
 def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.task import task_for
@@ -104,9 +119,15 @@ def _train_command(args: argparse.Namespace) -> int:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
     result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
                    log=None if args.quiet else _say, allow_change=allow)
-    headline = task_for(config).headline
-    _say(f"train {headline.label} {headline.show(result.train_eval[headline.name])}"
-         + (f"  test {headline.label} {headline.show(result.test[headline.name])}" if result.test else ""))
+    task = task_for(config)
+    for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
+        _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
+             + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else ""))
+    headline = task.headline
+    if result.baselines:  # a forecaster beside the forecasts it must beat, on the same steps
+        split = "test" if "test" in result.baselines else "train"
+        _say(f"{split} {headline.label}: " + "  ".join(
+            f"{name.replace('_', ' ')} {headline.show(v[headline.name])}" for name, v in result.baselines[split].items()))
     with result.timing.phase("report"):
         report = _write_report(result.run_dir)
     from rnnlab.rundir import RunDir
@@ -296,8 +317,10 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from rnnlab.data import describe_bundled
+    from rnnlab.data.stream import describe_streams
+    from rnnlab.data.text import describe_texts
 
-    rows = describe_bundled()
+    rows = describe_bundled() + describe_streams() + describe_texts()
     cols = ["name", "task", "train", "test", "length", "channels", "classes", "targets"]
     _say(text_table([cols] + [[str(r[c]) for c in cols] for r in rows]))
     return 0
@@ -311,22 +334,36 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    if args.dataset is not None:
+    if args.dataset is not None and args.task == "language_model":
+        from rnnlab.data.text import bundled_text
+
+        bundled_text(args.dataset)  # a DataError naming the bundled texts when it is none
+        text = text.replace('\ndataset = "python-docs"\n', f'\ndataset = "{args.dataset}"\n', 1)
+    elif args.dataset is not None:
         from rnnlab._checks import did_you_mean
         from rnnlab.data.bundled import bundled_names, bundled_task
+        from rnnlab.data.stream import BUNDLED_STREAMS
         from rnnlab.errors import DataError
 
-        names = bundled_names()
+        names = bundled_names() + list(BUNDLED_STREAMS)
         if args.dataset not in names:
             raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
                             f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
-        if bundled_task(args.dataset) != args.task:
-            raise DataError(f"--dataset: {args.dataset!r} is a {bundled_task(args.dataset)} data set, expected one "
+        held = "forecasting" if args.dataset in BUNDLED_STREAMS else bundled_task(args.dataset)
+        if held != args.task:
+            raise DataError(f"--dataset: {args.dataset!r} is a {held} data set, expected one "
                             f"for --task {args.task} (see the task column of `rnnlab datasets`)")
         # The template's one dataset line; name and output.dir follow it when left unset.
         text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{args.dataset}"\n', text, count=1)
     atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from rnnlab.train.sample import sample_text
+
+    print(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed))
     return 0
 
 
@@ -352,9 +389,9 @@ def _version() -> str:
 
 
 def _recipe_steps() -> tuple[str, ...]:
-    from rnnlab.recipe.steps import STEP_NAMES
+    from rnnlab.recipe.steps import LANGUAGE_MODEL_STEP_NAMES, STEP_NAMES
 
-    return STEP_NAMES
+    return STEP_NAMES + tuple(f"{name} (language models)" for name in LANGUAGE_MODEL_STEP_NAMES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rnnlab",
         description="Train, inspect and compare regularized recurrent networks on sequences: classification "
                     "(a class label per sequence) or regression (values per sequence), per sequence or at every "
-                    "step, set by [task] in the config.",
+                    "step, or forecasting of long series, set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
@@ -390,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole command to FILE "
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
+
+    p = add("predict", "Write the forecast after the series' end of a forecasting run (CSV, in the data's units).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/forecast.csv)")
+    p.set_defaults(func=cmd_predict)
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -444,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("datasets", "List the bundled data sets (usable as data.dataset).")
     p.set_defaults(func=cmd_datasets)
 
+    p = add("sample", "Generate text from a trained language model (its best checkpoint).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--length", type=int, default=500, metavar="N", help="tokens to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="divides the logits: below 1 more conservative, above 1 more varied (default 1)")
+    p.add_argument("--prompt", default="", help="text the generation continues (default: a line start)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.set_defaults(func=cmd_sample)
+
     p = add("init", "Write a commented example config.")
     p.add_argument("path", nargs="?", default="rnnlab.toml", help="where to write it (default rnnlab.toml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -451,8 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the bundled data set to train on (default GunPoint; the task's own with --task)")
     p.add_argument("--task", default="classification",
                    help="what the template learns: classification (a label per sequence, the default), regression "
-                        "(values per sequence), per-step-classification (a label at every step) or "
-                        "per-step-regression (values at every step)")
+                        "(values per sequence), per-step-classification (a label at every step), "
+                        "per-step-regression (values at every step), forecasting (the next values of long series) "
+                        "or language_model (the next token of a text)")
     p.set_defaults(func=cmd_init)
     return parser
 

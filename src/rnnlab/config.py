@@ -104,10 +104,27 @@ class DataConfig(_Section):
     normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
     """``"per_channel"``: mean/std per channel fitted on the training part only; ``"per_series"``:
     each series to mean 0, std 1 per channel (the UCR convention; fits nothing); padding excluded."""
+    tokens: Literal["char", "word"] | None = None
+    """Language models (unset: ``"char"``): the text's tokens, its characters or its
+    whitespace-separated words (each line ended by ``<eos>``)."""
     series_scale: bool = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
     channels, so amplitude stays visible to the model."""
+    # Streams (a task on long series, e.g. [task] kind = "forecasting": rnnlab.data.stream).
+    columns: list[str] | None = None
+    """Streams, ``.csv``: the columns that make the series (default: every column of numbers)."""
+    bptt: int = Field(64, gt=0, le=MAX_STEPS)
+    """Streams: steps per window; each window is one optimizer step, and each row's state carries
+    from one window to the next (detached) through the epoch."""
+    streams: int = Field(1, gt=0, le=2**20)
+    """Streams: parallel rows each series is cut into (the batch: AWD-LSTM's batchify)."""
+    val_steps: int | None = Field(None, gt=0, le=MAX_STEPS)
+    """Streams: the validation block, the steps before the test block (unset: ``val_fraction`` of them)."""
+    test_steps: int | None = Field(None, ge=0, le=MAX_STEPS)
+    """Streams: the test block, the last steps of each series (unset: ``test_fraction`` of it)."""
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    """Streams: the fraction of each series held out at its end for the test block."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -318,6 +335,16 @@ class ModelConfig(_LayerKeywords):
     """rnn only: torch's ``nonlinearity`` (unset: tanh); other layers take ``activation``."""
     frontend: FrontendConfig | None = None
     head: HeadConfig = HeadConfig()
+    embedding_size: int | None = Field(None, gt=0, le=MAX_WIDTH)
+    """Language models only (``[task] kind = "language_model"``, where unset means
+    ``hidden_size``): the width of the token embedding the recurrent layer reads."""
+    tie_weights: bool = False
+    """Language models: the decoder (the head's output layer) shares the embedding's weight
+    matrix (Press & Wolf 2017); needs ``embedding_size`` equal to ``hidden_size`` and no
+    ``head.hidden``."""
+    embedding_dropout: Probability = 0.0
+    """Language models: drop whole tokens of the vocabulary (rows of the embedding matrix,
+    zeroed and the others rescaled) for each training forward (AWD-LSTM's ``embedded_dropout``)."""
 
     def layer_options(self) -> LayerOptions:
         """The layer keywords as the layer takes them (batch first, constraints built); an
@@ -467,6 +494,12 @@ class TrainingConfig(_Section):
     on_nonfinite: Literal["error", "skip"] = "error"
     """NaN/inf gradients: stop with an error naming the parameters, or skip that update."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    ar: float = Field(0.0, ge=0.0, le=1000.0)
+    """Activation regularization: ``ar`` times the mean of the recurrent layer's squared outputs,
+    added to the training loss (Merity et al. 2017; AWD-LSTM's language models use 2)."""
+    tar: float = Field(0.0, ge=0.0, le=1000.0)
+    """Temporal activation regularization: ``tar`` times the mean squared change of the recurrent
+    layer's outputs from one step to the next, added to the training loss (AWD-LSTM uses 1)."""
     schedule: ScheduleConfig = ScheduleConfig()
     seed: int = Field(0, ge=0, lt=2**32)
     """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
@@ -479,9 +512,11 @@ class TrainingConfig(_Section):
     shuffle_within_batch: bool = False
     """With shuffle "batches"/"none": also permute the samples inside each batch."""
     stateful_window: int = Field(0, ge=0, le=MAX_STEPS)
-    """> 0: cut each batch into consecutive windows of this many steps, carry the (detached)
-    state from one window to the next and take one optimizer step per window (truncated BPTT),
-    each window's loss against the sequence's label. Evaluation runs whole sequences."""
+    """> 0: truncated BPTT *within a batch*: cut each batch into consecutive windows of this many
+    steps, carry the (detached) state from one window to the next and take one optimizer step
+    per window, each window's loss against the sequence's label; the next batch starts from a
+    zero state. Evaluation runs whole sequences. (A state carried *across* batches, through a
+    whole epoch, is a stream's: ``[task] kind = "forecasting"`` with ``data.bptt``, docs/streams.md.)"""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint_every: float = Field(60.0, ge=0.0, le=7 * 86400.0)
     """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
@@ -636,14 +671,54 @@ class SearchConfig(_Section):
         return self
 
 
+def _language_model_problem(config: Config) -> str | None:
+    """What a language model cannot be built or trained with, in one line (or None)."""
+    m = config.model
+    if m.bidirectional:
+        return ("'model.bidirectional' = true: a language model predicts each token from the ones before it; the "
+                "reverse direction would read the token it predicts; remove the key")
+    if m.frontend is not None:
+        return "'model.frontend': a language model reads token embeddings, not values; remove [model.frontend]"
+    if m.tie_weights and (m.head.hidden or m.embedding_size != m.hidden_size):
+        if m.head.hidden:
+            return (f"'model.tie_weights' = true: the decoder reads the recurrent layer's output of {m.hidden_size} "
+                    f"units, 'model.head.hidden' = {m.head.hidden} puts another layer between; remove it")
+        return (f"'model.tie_weights' = true shares the embedding with the decoder: expected 'model.embedding_size' "
+                f"equal to model.hidden_size ({m.hidden_size}), got {m.embedding_size}")
+    return None
+
+
 class TaskConfig(_Section):
     """What the run learns (:mod:`rnnlab.task`); an absent ``[task]`` is classification."""
 
-    kind: Literal["classification", "regression"] = "classification"
+    kind: Literal["classification", "regression", "forecasting", "language_model"] = "classification"
     """``"classification"``: a class label per sequence, scored by accuracy; ``"regression"``:
-    K >= 1 values per sequence, scored by RMSE in the data's units."""
+    K >= 1 values per sequence, scored by RMSE in the data's units; ``"forecasting"``: the next
+    ``horizon`` values at every step of long series (docs/streams.md), scored by MASE;
+    ``"language_model"``: the next token at every step of a text (docs/language_models.md),
+    scored by bits per token."""
     per_step: bool = False
     """A target at every step instead of one per sequence."""
+    horizon: int = Field(1, gt=0, le=MAX_WINDOW)
+    """Forecasting: how many steps ahead each step predicts."""
+    season: int = Field(1, gt=0, le=MAX_WINDOW)
+    """Forecasting: the season length (12 for monthly data with a yearly cycle; 1: none) of the
+    seasonal-naive forecast and of MASE's scale."""
+    relative_to: Literal["none", "naive", "seasonal_naive", "auto"] = "none"
+    """Forecasting: the model's output is added to this simple forecast (its targets are the
+    corrections to it): a model that outputs zeros is that forecast; "none": the values
+    themselves; "auto": naive or seasonal naive, whichever errs less on the validation block."""
+
+    @model_validator(mode="after")
+    def _forecasting_keys(self) -> TaskConfig:
+        if self.kind != "forecasting":
+            for key in ("horizon", "season", "relative_to"):
+                if getattr(self, key) != TaskConfig.model_fields[key].default:  # (config.toml writes every key)
+                    raise ValueError(f"'task.{key}' applies to [task] kind = \"forecasting\", got kind = {self.kind!r}; "
+                                     "remove the key")
+        elif self.per_step:
+            raise ValueError("'task.per_step' = true: a forecasting task has targets at every step already; remove the key")
+        return self
 
 
 class AdaptConfig(_Section):
@@ -695,7 +770,23 @@ class Config(_Section):
         if self.data.target_column is not None and task.kind != "regression":
             raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
                              "from data.label_column (or set [task] kind = \"regression\")")
-        problem = task.model_problem(self.model)
+        if task.kind == "language_model":
+            # written out, so the recorded config says what the model was built with
+            self.model = self.model.model_copy(update={"embedding_size": self.model.embedding_size
+                                                       or self.model.hidden_size})
+            self.data = self.data.model_copy(update={"tokens": self.data.tokens or "char"})
+            problem = _language_model_problem(self)
+            if problem is not None:
+                raise ValueError(problem)
+        lm_keys = [k for k, v in (("model.embedding_size", self.model.embedding_size),
+                                  ("model.tie_weights", self.model.tie_weights or None),
+                                  ("model.embedding_dropout", self.model.embedding_dropout or None),
+                                  ("data.tokens", self.data.tokens)) if v is not None]
+        if task.kind != "language_model" and lm_keys:
+            key = lm_keys[0]
+            raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
+                             f"remove the key (or set [task] kind = \"language_model\")")
+        problem = task.model_problem(self.model) or _stream_problem(self, task.stream)
         if problem is not None:
             raise ValueError(problem)
         adapted = [k for k in ("shape", "budget") if getattr(self.adapt, k)]
@@ -734,6 +825,35 @@ class Config(_Section):
                 "rules could only shorten the budget they were given; expected max_steps >= steps"
             )
         return self
+
+
+#: ``[data]`` keys that only a stream task reads.
+STREAM_KEYS = ("columns", "bptt", "streams", "val_steps", "test_steps", "test_fraction")
+
+
+def _stream_problem(config: Config, stream: bool) -> str | None:
+    """What in a config does not go with its data being (or not being) a stream, or None."""
+    d = config.data
+    if not stream:
+        for key in STREAM_KEYS:
+            if getattr(d, key) != DataConfig.model_fields[key].default:  # (config.toml writes every key)
+                return (f"'data.{key}' applies to long series (a stream task: [task] kind = \"forecasting\" or "
+                        "\"language_model\"); this "
+                        f"run's task is {config.task.kind}: remove the key")
+        return None
+    if d.normalize == "per_series":
+        return ("'data.normalize' = \"per_series\": on a stream each series' own statistics would read its future "
+                "(the validation and test blocks); expected \"per_channel\" (fitted on the training part) or \"none\"")
+    for key, value in (("data.test_path", d.test_path), ("data.target_column", d.target_column)):
+        if value is not None:
+            return f"'{key}': a stream's test block is its tail (data.test_steps), its targets its own next values; remove the key"
+    if config.training.stateful_window:
+        return ("'training.stateful_window': a stream is cut into windows of data.bptt steps whose state carries "
+                "across the epoch; remove the key")
+    if config.model.bidirectional:
+        return ("'model.bidirectional' = true: a forecaster must not read the steps after the one it forecasts from; "
+                "set it to false")
+    return None
 
 
 def check_dir_name(name: str) -> str:
@@ -1075,6 +1195,8 @@ def template_for(task: str = "classification") -> str:
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
+    >>> parse_config(template_for("language_model")).data.dataset
+    'python-docs'
     >>> c = parse_config(template_for("per-step-classification"))
     >>> c.task.per_step, c.data.dataset, c.model.head.pooling, [b.pool for b in c.model.frontend.conv_blocks]
     (True, 'delayed_copy', 'last', [1, 1, 1])
@@ -1086,8 +1208,13 @@ def template_for(task: str = "classification") -> str:
 
         raise ConfigError(f"--task: expected one of {list(TASKS)}, got {task!r}{did_you_mean(task, list(TASKS))}")
     kind, per_step = TASKS[task].kind, TASKS[task].per_step
+    if kind == "language_model":  # token embedding, a stream of text: a template of its own
+        return LANGUAGE_MODEL_TEMPLATE
     text = TEMPLATE
-    edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
+    if kind == "forecasting":
+        edits: tuple[tuple[str, str], ...] = _FORECASTING_EDITS
+    else:
+        edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
     edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
@@ -1103,6 +1230,70 @@ _NO_ADAPT_EDITS = (
      "budget = false                  # (classification per sequence only) the budget follows the fit"),
 )
 
+
+#: What the forecasting template changes in :data:`TEMPLATE`: the task, a bundled series (a
+#: user's file by changing data.path), the stream's windows and blocks, no front-end (a centred
+#: convolution would read the steps it forecasts), no batch statistics, a head on every step.
+_FORECASTING_EDITS = (
+    ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
+     '(rnnlab init --task regression)\n',
+     'kind = "forecasting"            # the next values of long series (docs/streams.md)\n'
+     'horizon = 1                     # steps ahead forecast from every step\n'
+     'season = 12                     # season length of YOUR data (12: monthly with a yearly cycle; 1: none):\n'
+     '                                #   the seasonal-naive forecast and MASE\'s scale use it\n'
+     'relative_to = "auto"            # the model learns corrections to the naive or seasonal-naive forecast,\n'
+     '                                #   whichever errs less on the validation block | "naive" | "seasonal_naive" | "none"\n'),
+    ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
+     '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
+     'dataset = "GunPoint"\n',
+     '# A bundled series (aeon ships them): "Airline", "Lynx", "PBS", "Uschange", "solar", "ShampooSales".\n'
+     'dataset = "Airline"\n'),
+    ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
+     "#   .csv with one sequence per row: a label column plus one column per time step\n",
+     "#   .csv with a header and one row per step (columns = [...] picks the value columns;\n"
+     "#   default: every column of numbers, so a date column is skipped)\n"
+     "#   .npz with X [L] or [L, C] (one series), or [N, L, C] with lengths [N] (several)\n"),
+    ('# path = "my_sequences.npz"     # a relative path is taken from this file\'s folder\n'
+     '# test_path = "my_test_sequences.npz"\n'
+     '# label_column = "label"        # .csv only\n'
+     'val_fraction = 0.2              # held out from the training split, stratified\n'
+     'normalize = "per_series"        # each series to mean 0, std 1 | "per_channel" (fitted on the training part) | "none"\n'
+     'series_scale = true             # per_series: each series\' level and scale join the input as channels\n',
+     '# path = "my_series.csv"        # a relative path is taken from this file\'s folder\n'
+     '# columns = ["sales"]\n'
+     'test_fraction = 0.2             # the last 20 % of each series: the test block (or test_steps = N)\n'
+     'val_fraction = 0.2              # the block before it, for validation (or val_steps = N)\n'
+     'normalize = "per_channel"       # fitted on the training block only | "none"\n'
+     'bptt = 24                       # steps per window: one update each, the state carried to the next\n'
+     'streams = 2                     # parallel rows each series is cut into (the batch); more for long series\n'),
+    ("recurrent_batch_norm = true     # gate inputs batch-normalized per step (Cooijmans et al.)",
+     "recurrent_batch_norm = false    # (rows of one series are no independent batch)"),
+    ("# Conv blocks before the recurrent layer (Conv1d -> norm -> activation -> max-pool), as in the\n"
+     "# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long\n"
+     "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"
+     "#   [model.frontend]\n#   channels = 32\n#   kernel_size = 5\n#   stride = 2\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 7\nnorm = \"batch\"                  # batch | layer | "
+     "none (batch statistics skip padded steps)\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 5\nnorm = \"batch\"\n"
+     "pool = 2                        # max-pool over 2 steps: half the length\n"
+     "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 3\nnorm = \"batch\"\npool = 2\n"
+     "# stride = 1                    # per block; activation = \"relu\" | \"tanh\" | \"gelu\" | \"none\"\n\n",
+     "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
+    ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "none"\n',
+     "# the head reads every step's output: nothing is pooled\n"),
+    ("# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /\n"
+     "# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.\n"
+     "steps = 2000\nbatch_size = 16\n",
+     "# The budget in optimizer steps (one per window), rounded up to whole passes over the series.\n"
+     "steps = 600\n"),
+    ('shuffle = "samples"             # samples | batches | none\nshuffle_within_batch = false\n'
+     "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n", ""),
+    ('patience = 0                    # epochs without improvement; 0: train the whole budget\n'
+     'monitor = "val_loss"            # any validation metric of the task: val_loss | val_acc\n',
+     'patience = 30                   # epochs without improvement; the best validation epoch\'s weights are tested\n'
+     'monitor = "val_mase"            # any validation metric of the task: val_loss | val_rmse | val_mae | val_mase\n'),
+)
 
 _REGRESSION_EDITS = (
     ('kind = "classification"         # a class label per sequence | "regression": values per sequence '
@@ -1164,6 +1355,59 @@ _PER_STEP_VALUES = (
 )
 
 
+#: ``rnnlab init --task language_model`` (docs/language_models.md): a character-level LSTM
+#: language model with AWD-LSTM's regularizers, on the bundled text; ``data.path`` points it at
+#: a user's text file.
+LANGUAGE_MODEL_TEMPLATE = '''\
+# rnnlab language model config. Run it with:  rnnlab train THIS_FILE
+# then write text with it:                   rnnlab sample runs/python-docs-lstm --prompt "The "
+# Every key below is optional except data.dataset / data.path. Unknown keys are errors.
+
+[task]
+kind = "language_model"         # the next token at every step; scored by bits per token (val_bpc)
+
+[data]
+# Bundled: Python's documentation topics (pydoc_data.topics, ~465 k characters, shipped with Python).
+dataset = "python-docs"
+# ...or your own UTF-8 text file instead of `dataset` (a relative path is taken from this folder):
+# path = "my_text.txt"
+tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> at line ends
+bptt = 100                      # tokens per window: one optimizer step each; the gradient reaches this far back
+streams = 32                    # the text is cut into this many rows (the batch); each row's state carries
+                                # from one window to the next through the epoch (reset at each epoch)
+test_fraction = 0.1             # the text's tail: the test block, read once at the end
+val_fraction = 0.1              # the block before it: validation (the vocabulary comes from the training part)
+
+[model]
+layer = "lstm"
+hidden_size = 256
+embedding_size = 256            # the token embedding (unset: hidden_size)
+tie_weights = true              # the decoder shares the embedding's weights (Press & Wolf 2017)
+# AWD-LSTM's regularizers (Merity et al. 2017), mild for a short budget:
+embedding_dropout = 0.0         # whole tokens dropped from the embedding (AWD-LSTM: 0.1 for words; 0 for characters)
+input_dropout = 0.05            # variational dropout on the embedded input
+weight_drop = 0.2               # DropConnect on the hidden->hidden weights (AWD-LSTM: 0.5 for long budgets)
+recurrent_dropout = 0.0         # variational dropout on the state fed back
+zoneout = 0.0                   # units keep their previous value with this probability
+
+[training]
+steps = 2000                    # optimizer steps (one per window of streams x bptt tokens)
+optimizer = "adamw"
+lr = 0.003
+weight_decay = 0.0
+clip_norm = 1.0                 # clip the gradient norm (long windows make rare large gradients)
+ar = 1.0                        # activation regularization: ar * mean(h_t^2) joins the loss (AWD-LSTM: 2)
+tar = 1.0                       # temporal AR: tar * mean((h_t - h_{t-1})^2) (AWD-LSTM: 1)
+seed = 0
+
+[tracking]
+inspect_steps = 400             # the health checks and the gradient through time read this many steps
+
+[search]
+trials = 20                     # rnnlab search: the default space adds embedding dropout, AR, TAR and bptt
+'''
+
+
 def dump_config(config: Config) -> str:
     """The resolved config as TOML (every key explicit), as written to RUN_DIR/config.toml.
 
@@ -1172,6 +1416,12 @@ def dump_config(config: Config) -> str:
     True
     """
     data = config.model_dump()
+    if config.task.kind != "forecasting":  # keys of the stream tasks, at their defaults: no choice to record
+        for key in ("horizon", "season", "relative_to"):
+            del data["task"][key]
+        if config.task.kind != "language_model":
+            for key in STREAM_KEYS:
+                del data["data"][key]
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]

@@ -152,8 +152,23 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
+        rows += _baseline_rows(summary)
     body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
     return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}</p><table>{body}</table>"
+
+
+def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
+    """A forecaster's naive and seasonal-naive forecasts (summary.json ``baselines``), scored on
+    the same steps as the model, as rows beside its own figures."""
+    baselines = summary.get("baselines") if isinstance(summary, dict) else None
+    rows: list[tuple[str, Any]] = []
+    if isinstance(baselines, dict):
+        for split, forecasts in baselines.items():
+            for name, metrics in (forecasts.items() if isinstance(forecasts, dict) else ()):
+                if isinstance(metrics, dict):
+                    rows += [(f"{split} {k} of {name.replace('_', ' ')}", v) for k, v in metrics.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return rows
 
 
 def _configuration(rd: RunDir) -> str:

@@ -14,6 +14,14 @@ names it; :func:`task_for` builds it (an absent section is classification, as be
   against the training mean (score ``val_rmse``, lower is better); hold-outs and folds
   stratified on quantile bins of the (first) target.
 
+* **language_model**: the next token of a text at every step (:mod:`rnnlab.data.text`: the
+  inputs are token ids, read through an embedding; the head is the decoder over the
+  vocabulary); cross-entropy over the valid steps; ``loss`` (nats per token), ``ppl``
+  (perplexity, ``exp(loss)``) and ``bpc`` (bits per token, ``loss / ln 2``: bits per character
+  with ``data.tokens = "char"``), all lower-is-better (score ``val_bpc``). A stream task: the
+  text is read in ``data.streams`` rows whose state carries across windows of ``data.bptt``
+  tokens; the fit it must reach is the training part's unigram entropy.
+
 **Per-step targets** (``[task] per_step = true``): a target at every step, ``y`` [N, T] class
 labels or [N, T] / [N, T, K] values. Steps past a sequence's end are padding, marked in the
 targets themselves (:data:`PAD_LABEL` for a label, NaN for values), so a batch of targets
@@ -25,6 +33,14 @@ accuracy; RMSE, MAE and R² over every valid step, R² against the training step
 Hold-outs and folds are plain seeded random draws of sequences (a sequence of targets is no
 single stratum), and the noise the fit findings and the recipe allow for counts sequences, not
 steps: the steps of one sequence are not independent.
+
+**Forecasting** (``[task] kind = "forecasting"``, ``horizon``, ``season``): a stream task
+(:mod:`rnnlab.data.stream`): at every step of a long series the next ``horizon`` values of
+every channel, as per-step values scaled by the training part's statistics; MSE loss; ``rmse``
+and ``mae`` in the data's units and ``mase`` (the mean absolute error over the seasonal-naive
+one-step error on the training part, per channel; score ``val_mase``, lower is better). The naive
+and seasonal-naive forecasts are scored beside the model on the same steps
+(:func:`rnnlab.data.stream.baseline_forecasts`).
 
 Example:
     >>> from rnnlab.config import parse_config
@@ -40,6 +56,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +117,25 @@ class Task:
     per_step: bool
     metrics: tuple[Metric, ...]
     score_metric: str
+    stream: bool = False
+    """Long series cut into windows whose state carries over (:mod:`rnnlab.data.stream`), not
+    separate sequences."""
+    horizon: int = 1
+    """Forecasting: the steps ahead each step predicts (``[task] horizon``)."""
+    season: int = 1
+    """Forecasting: the season length the seasonal-naive forecast and MASE use (``[task] season``)."""
+    relative_to: str = "none"
+    """Forecasting: the simple forecast the model's output is added to (``[task] relative_to``:
+    :func:`rnnlab.data.stream.reference_forecast`)."""
+
+    @property
+    def values(self) -> bool:
+        """Whether the targets are values (MSE, RMSE, ...) rather than class labels.
+
+        >>> REGRESSION.values, FORECASTING.values, CLASSIFICATION.values
+        (True, True, False)
+        """
+        return self.kind in ("regression", "forecasting")
 
     @property
     def name(self) -> str:
@@ -109,7 +145,7 @@ class Task:
         >>> PER_STEP_REGRESSION.name
         'per-step-regression'
         """
-        return f"per-step-{self.kind}" if self.per_step else self.kind
+        return f"per-step-{self.kind}" if self.per_step and not self.stream else self.kind
 
     # ---------------------------------------------------------------- metrics and direction
 
@@ -177,7 +213,7 @@ class Task:
     def head_width(self, classes: list[str], y: np.ndarray) -> int:
         """The model's output width: one logit per class, or one output per target value
         (``y`` the training targets)."""
-        if self.kind == "regression":
+        if self.values:
             return int(y.shape[-1])  # [N, K], per step [N, T, K]
         return len(classes)
 
@@ -187,7 +223,7 @@ class Task:
         per step, the mean over the valid steps of the batch (:class:`PerStepLoss`)."""
         from torch import nn
 
-        loss = nn.MSELoss() if self.kind == "regression" else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        loss = nn.MSELoss() if self.values else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         return PerStepLoss(self, loss) if self.per_step else loss
 
     def valid(self, y: Any) -> Any:
@@ -198,7 +234,7 @@ class Task:
         >>> PER_STEP_REGRESSION.valid(torch.tensor([[[0.5], [float("nan")]]])).tolist()
         [[True, False]]
         """
-        if self.kind == "regression":
+        if self.values:
             return ~y.isnan().any(-1)
         return y != PAD_LABEL
 
@@ -247,7 +283,10 @@ class Task:
         """
         if not self.per_step:
             return None
-        why = "per-step targets ([task] per_step = true)"
+        if self.stream and model.frontend is not None:
+            return ("'model.frontend': its convolutions are centred (padding kernel_size // 2), so a forecaster's "
+                    "step would read the values it forecasts; remove [model.frontend] for [task] kind = \"forecasting\"")
+        why = "a forecaster's targets at every step" if self.stream else "per-step targets ([task] per_step = true)"
         if model.head.pooling != "last":
             return (f"'model.head.pooling' = {model.head.pooling!r}: {why} put the head on every step's output, "
                     "there is nothing to pool; remove the key")
@@ -267,10 +306,12 @@ class Task:
     def tally(self, scale: TargetScale | None = None) -> Tally | RegressionTally:
         """A fresh accumulator of this task's loss and metrics over batches (``scale``: the
         regression targets' standardization, to report in the data's units)."""
-        if self.kind == "regression":
+        if self.values:
             if scale is None:
                 raise ValueError("a regression tally needs the targets' scale (TargetScale)")
             return RegressionTally(scale, self)
+        if self.kind == "language_model":
+            return TokenTally(self)
         return Tally(self)
 
     def strata(self, y: np.ndarray) -> np.ndarray:
@@ -289,7 +330,7 @@ class Task:
         """
         if self.per_step:
             return np.zeros(len(y), dtype=np.int64)
-        if self.kind != "regression":
+        if not self.values:
             return np.asarray(y)
         values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
         bins = int(np.clip(len(values) // 5, 1, 10))
@@ -309,6 +350,9 @@ class TargetScale:
 
     mean: np.ndarray
     std: np.ndarray
+    seasonal_error: np.ndarray | None = None
+    """Forecasting: per target value, MASE's scale in the data's units (the seasonal-naive
+    one-step error on the training part); None for other tasks."""
 
     @classmethod
     def fit(cls, y: np.ndarray) -> TargetScale:
@@ -377,12 +421,31 @@ class Tally:
         return {"loss": self.loss_sum / n, "acc": self.correct / n}
 
 
+class TokenTally(Tally):
+    """A language model's :class:`Tally`: the mean cross-entropy per valid token (nats), the
+    perplexity ``exp(loss)`` and bits per token ``loss / ln 2``.
+
+    >>> import torch
+    >>> t = LANGUAGE_MODEL.tally()
+    >>> t.add(torch.zeros(1, 3, 4), torch.tensor([[1, 2, -100]]))
+    >>> {k: round(v, 4) for k, v in t.result().items()}, t.n
+    ({'loss': 1.3863, 'ppl': 4.0, 'bpc': 2.0}, 2)
+    """
+
+    def result(self) -> dict[str, float]:
+        """``{metric name: value}`` over every token added."""
+        loss = self.loss_sum / max(self.n, 1)
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "bpc": loss / math.log(2)}
+
+
 class RegressionTally:
     """Sums of squared and absolute errors of standardized predictions over batches; the
     result in the data's units: ``loss`` the mean squared error of standardized values (what
     training minimizes), ``rmse`` and ``mae`` over every value of every sequence, ``r2`` one
     minus the squared error over the squared deviation from the training mean (in standardized
     units, so K targets count alike; a constant prediction of the training mean scores 0).
+    With a forecasting scale (``seasonal_error`` set) also ``mase``: every absolute error over
+    its channel's seasonal-naive one-step error on the training part, averaged.
 
     >>> import torch
     >>> t = RegressionTally(TargetScale(np.array([10.0]), np.array([2.0])))
@@ -396,6 +459,9 @@ class RegressionTally:
 
         self.task = task if task is not None else REGRESSION
         self.std = torch.as_tensor(scale.std, dtype=torch.float64)
+        self.seasonal = (None if scale.seasonal_error is None
+                         else torch.as_tensor(scale.std / scale.seasonal_error, dtype=torch.float64))
+        self.sase = 0.0  # absolute errors over MASE's scale
         self.n = 0
         self.values = 0
         self.sse = 0.0  # standardized units
@@ -412,6 +478,8 @@ class RegressionTally:
         self.sse += float((err * err).sum())
         self.sse_units += float((units * units).sum())
         self.sae_units += float(units.abs().sum())
+        if self.seasonal is not None:
+            self.sase += float((err * self.seasonal).abs().sum())
         self.sst += float((y.double() ** 2).sum())
         self.n += len(y)
         self.values += y.numel()
@@ -419,20 +487,27 @@ class RegressionTally:
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over everything added."""
         v = max(self.values, 1)
-        return {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5, "mae": self.sae_units / v,
-                "r2": 1.0 - self.sse / max(self.sst, 1e-12)}
+        out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5, "mae": self.sae_units / v,
+               "r2": 1.0 - self.sse / max(self.sst, 1e-12)}
+        if self.seasonal is not None:
+            out["mase"] = self.sase / v
+        return out
 
 
 CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accuracy")), "acc")
 REGRESSION = Task("regression", False, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
                                         Metric("r2", True, "R²")), "rmse")
 PER_STEP_CLASSIFICATION = Task("classification", True, (LOSS, Metric("acc", True, "per-step accuracy")), "acc")
+LANGUAGE_MODEL = Task("language_model", True, (LOSS, Metric("ppl", False, "perplexity", False),
+                                               Metric("bpc", False, "bits per token", False)), "bpc", stream=True)
 PER_STEP_REGRESSION = Task("regression", True, (LOSS, Metric("rmse", False, "per-step rmse", False),
                                                 Metric("mae", False, "per-step mae", False),
                                                 Metric("r2", True, "per-step R²")), "rmse")
+FORECASTING = Task("forecasting", True, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
+                                         Metric("mase", False, "MASE", False)), "mase", stream=True)
 
 #: ``[task] kind`` values.
-KINDS = ("classification", "regression")
+KINDS = ("classification", "regression", "forecasting", "language_model")
 
 
 def task_named(kind: str = "classification", per_step: bool = False) -> Task:
@@ -441,15 +516,27 @@ def task_named(kind: str = "classification", per_step: bool = False) -> Task:
     >>> task_named("classification").kind
     'classification'
     """
+    if kind == "forecasting":
+        return FORECASTING
     if kind == "regression":
         return PER_STEP_REGRESSION if per_step else REGRESSION
+    if kind == "language_model":  # a target at every step, whatever per_step says
+        return LANGUAGE_MODEL
     return PER_STEP_CLASSIFICATION if per_step else CLASSIFICATION
 
 
 #: Every task, by :attr:`Task.name`.
-TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION)}
+TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION, FORECASTING,
+                             LANGUAGE_MODEL)}
 
 
 def task_for(config: Config) -> Task:
-    """The :class:`Task` of a validated config (its ``[task]`` section; absent: classification)."""
-    return task_named(config.task.kind, config.task.per_step)
+    """The :class:`Task` of a validated config (its ``[task]`` section; absent: classification),
+    with its forecasting horizon and season."""
+    task = task_named(config.task.kind, config.task.per_step)
+    if task.kind == "forecasting":
+        from dataclasses import replace
+
+        task = replace(task, horizon=config.task.horizon, season=config.task.season,
+                       relative_to=config.task.relative_to)
+    return task

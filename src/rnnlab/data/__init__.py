@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
+if typing.TYPE_CHECKING:
+    from rnnlab.data.text import TextData
+
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "InputScaling", "bundled_names", "bundled_task",
            "describe_bundled",
            "load_bundled", "load_data", "stratified_folds", "stratified_split"]
@@ -58,6 +62,21 @@ class DataSplits:
     stats: ChannelStats
     inputs: InputScaling
     """The fitted input scaling (``stats`` is its per-channel part): new series go through it too."""
+    text: TextData | None = None
+    """A language model's token ids and vocabulary (:mod:`rnnlab.data.text`); None otherwise."""
+    whole_train: Sequences | None = None
+    """Streams: each series' whole training part from its start, as the training figures are
+    evaluated (``train`` holds its rows cut for the batches); None: ``train`` itself."""
+    columns: list[str] = field(default_factory=list)
+    """Streams: the channels' names (the columns of ``rnnlab predict``'s CSV)."""
+    reference: str = "none"
+    """Forecasting: the simple forecast the targets are relative to (``[task] relative_to``, with
+    ``"auto"`` resolved on the training blocks: :func:`rnnlab.data.stream.choose_reference`)."""
+
+    @property
+    def evaluated_train(self) -> Sequences:
+        """The training data as the after-training figures and fit findings evaluate it."""
+        return self.whole_train if self.whole_train is not None else self.train
 
     @property
     def channels(self) -> int:
@@ -212,7 +231,17 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     >>> d = load_data(DataConfig(dataset="GunPoint"), seed=0, fold=Fold(k=5, index=0, seed=0))
     >>> len(d.train), len(d.val), d.test is None
     (40, 10, True)
+
+    A stream task (``task.stream``) reads long series instead (:func:`rnnlab.data.stream.load_stream`).
     """
+    if task.kind == "language_model":
+        from rnnlab.data.text import load_text
+
+        return load_text(cfg, fold)
+    if task.stream:
+        from rnnlab.data.stream import load_stream
+
+        return load_stream(cfg, seed, fold, task)
     regression = task.kind == "regression"
     if cfg.dataset is not None:
         name = cfg.dataset
@@ -282,3 +311,4 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
 
     return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),
                       scaled(test, "test split") if test is not None else None, classes, inputs.stats, inputs)
+

@@ -66,3 +66,22 @@ def held_out_indices(y: np.ndarray, fold: Fold) -> np.ndarray:
 
         return stratified_split(y, fold.holdout, fold.seed)[1]
     return stratified_folds(y, fold.k, fold.seed)[fold.index]
+
+
+def forward_chaining(length: int, fold: Fold) -> tuple[int, int]:
+    """Where the training and validation blocks of ``fold`` end on a stream of ``length`` steps
+    (the part before its test block), never shuffled: ``k >= 2`` cuts it into ``k + 1`` equal
+    blocks, and fold ``index`` trains on blocks ``0..index`` and validates on block ``index + 1``;
+    ``k == 1`` trains on the first ``1 - holdout`` and validates on the rest.
+
+    >>> [forward_chaining(100, Fold(k=3, index=i, seed=0)) for i in range(3)]
+    [(25, 50), (50, 75), (75, 100)]
+    >>> forward_chaining(100, Fold(k=1, index=0, seed=0, holdout=0.2))
+    (80, 100)
+    """
+    if fold.k == 1:
+        train = length - int(round(fold.holdout * length))
+        return train, length
+    block = length // (fold.k + 1)
+    start = length - block * (fold.k + 1)  # the first steps left over join the first training block
+    return start + (fold.index + 1) * block, start + (fold.index + 2) * block

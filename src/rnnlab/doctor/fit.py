@@ -21,6 +21,17 @@ below ``underfit_r2`` it did not fit), and on the gap between training and valid
 beyond its noise (two standard errors of a mean squared error on ``n_val`` sequences,
 ``(1 - R²) · sqrt(2 / n_val)`` each, for roughly normal errors).
 
+A forecaster (``[task] kind = "forecasting"``) is judged on its training *skill*, ``1 - MASE /
+MASE of the seasonal-naive forecast`` on its own training part (``train_eval["skill"]``): at or
+below ``underfit_skill`` (0) it does not beat repeating the value one season back on the data it
+trained on, and the usual causes and remedies follow (steps, learning rate, regularization,
+capacity). The validation figures of a stream are one block per series, so no overfit is called.
+
+A language model (``[task] kind = "language_model"``) is judged against the unigram entropy of
+its training part (``unigram``, nats per token: the loss of predicting every token by its
+frequency alone, without context): a training loss (trained model, eval mode, whole training
+part) not below it learned nothing from the context (:func:`language_model_underfit`).
+
 Example:
     >>> from rnnlab.config import parse_config
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nepochs = 2')
@@ -50,7 +61,7 @@ if TYPE_CHECKING:
 FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit")
 PHASE = "after_training"  # the phase of these findings (the doctor's are "before_training")
 _DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop",
-             "model.zoneout", "model.head.dropout")
+             "model.zoneout", "model.head.dropout", "model.embedding_dropout")
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,11 @@ class _Terms:
 
     @staticmethod
     def of(task: Task) -> _Terms:
+        if task.kind == "forecasting":  # skill: 1 - MASE / the seasonal-naive forecast's MASE on the same steps
+            return _Terms("skill", "training skill over seasonal naive (1 - MASE / its MASE)",
+                          "validation skill", "forecast its own training series better than repeating the "
+                          "value one season back will not forecast the future", "the series' dynamics",
+                          " (no better than seasonal naive on its own training part)")
         if task.per_step:  # the figures are over every valid step; their noise still counts sequences
             if task.kind == "regression":
                 return _Terms("r2", "training per-step R²", "validation per-step R²", "predict the steps of its own "
@@ -115,6 +131,9 @@ class FitThresholds:
     underfit_acc: float = 0.95
     underfit_r2: float = 0.5
     """Regression: training R² below which the model did not fit (the training mean scores 0)."""
+    underfit_skill: float = 0.0
+    """Forecasting: training skill (1 - MASE / the seasonal-naive forecast's MASE, on the training
+    part) at or below which the forecaster does not beat seasonal naive on its own training data."""
     few_steps: int = 500
     still_falling: float = 0.1
     stuck_loss: float = 0.9
@@ -136,6 +155,7 @@ def fit_findings(
     through_time: Mapping[str, Any] | None = None,
     thresholds: FitThresholds | None = None,
     stopped_by_caller: bool = False,
+    unigram: float | None = None,
 ) -> list[Finding]:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises).
 
@@ -150,13 +170,19 @@ def fit_findings(
         before: the health findings from before training (dead units).
         through_time: ``{name: GradThroughTime}`` of the trained model (gradient reach).
         thresholds: where to draw the lines (default :class:`FitThresholds`).
+        unigram: a language model's training-part unigram entropy (nats per token).
     """
     from rnnlab.task import task_for
 
     th = thresholds or FitThresholds()
-    terms = _Terms.of(task_for(config))
     if not records:
         return []
+    if task_for(config).kind == "language_model":
+        if stopped_by_caller or unigram is None:
+            return []
+        found = language_model_underfit(records, train_eval, config, unigram, th)
+        return [found] if found is not None else []
+    terms = _Terms.of(task_for(config))
     if stopped_by_caller:
         steps, epochs = int(records[-1]["step"]), len(records)
         return [Finding(
@@ -181,7 +207,8 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms) -> Finding | None:
     acc = float(train_eval[terms.metric])
-    if acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
+    if acc > th.underfit_skill if terms.metric == "skill" else \
+            acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
         return None
     tc = config.training
     steps, epochs = int(records[-1]["step"]), len(records)
@@ -275,6 +302,45 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
                 "fix this before tuning regularization. Likely causes, most likely first: "
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
+    )
+
+
+def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
+                            unigram: float, th: FitThresholds | None = None) -> Finding | None:
+    """The underfit finding of a language model whose training loss (``train_eval["loss"]``,
+    nats per token) is not below the training part's ``unigram`` entropy, with its remedies.
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"')
+    >>> f = language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 3.1}], {"loss": 3.0}, cfg, 2.9)
+    >>> f.check, f.numbers["unigram_entropy"]
+    ('underfit', 2.9)
+    >>> language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 1.5}], {"loss": 1.4}, cfg, 2.9) is None
+    True
+    """
+    th = th or FitThresholds()
+    loss = float(train_eval["loss"])
+    if loss < unigram:
+        return None
+    tc, m = config.training, config.model
+    steps = int(records[-1]["step"])
+    remedies = [f"train longer: training.steps = {max(4 * steps, 2000)} (now {steps} optimizer steps)",
+                f"change training.lr (now {tc.lr:g}): try 3 times larger and 3 times smaller"]
+    strong = _strong_regularization(config, steps, th)
+    strong += [(k, v) for k, v in (("training.ar", tc.ar), ("training.tar", tc.tar)) if v > 2]
+    if strong:
+        remedies.append("weaken the regularization: " + ", ".join(f"lower {k} (now {v:.3g})" for k, v in strong))
+    remedies.append(f"a larger model: raise model.hidden_size (now {m.hidden_size})")
+    bits = 1 / math.log(2)
+    return Finding(
+        check="underfit", severity="warning", phase=PHASE,
+        title=f"The language model did not learn from context: training loss {loss * bits:.3f} bits per token, "
+              f"not below the unigram entropy of the training text ({unigram * bits:.3f})",
+        numbers={"train_loss": loss, "unigram_entropy": unigram, "steps": steps},
+        message="Predicting each token by its frequency in the training text alone, without looking at the tokens "
+                "before it, scores the unigram entropy; a model that does no better has not yet used its "
+                "recurrent state. Fix this before tuning regularization.",
+        remedy="; ".join(f"({i}) {r}" for i, r in enumerate(remedies, 1)) + ".",
     )
 
 

@@ -118,31 +118,75 @@ RECIPE: tuple[Step, ...] = (
     Step("nadamw", "NAdamW instead of the optimizer", _tier(_one("training.optimizer", "nadamw"))),
 )
 
+
+
+def _bptt_tier(config: Config) -> Tier:
+    bptt = config.data.bptt
+    return _tier(*(_one("data.bptt", v) for v in sorted({max(bptt // 2, 1), 2 * bptt} - {bptt})))
+
+
+#: A language model's own steps (``[task] kind = "language_model"``: AWD-LSTM's regularizers, Merity
+#: et al. 2017), walked after the recurrent dropout step (:func:`steps_for`).
+LANGUAGE_MODEL_STEPS: tuple[Step, ...] = (
+    Step("weight_drop", "weight drop (DropConnect on the recurrent weights) 0.2, then 0.5 if that helped",
+         _tier(_one("model.weight_drop", 0.2), if_kept=_tier(_one("model.weight_drop", 0.5)))),
+    Step("embedding_dropout", "embedding dropout 0.1 (whole tokens), then 0.2 if that helped",
+         _tier(_one("model.embedding_dropout", 0.1), if_kept=_tier(_one("model.embedding_dropout", 0.2)))),
+    Step("activation_regularization", "AR 2 with TAR 1 (AWD-LSTM's values); if scrapped, each alone",
+         _tier(Candidate("ar=2 tar=1", {"training.ar": 2.0, "training.tar": 1.0}),
+               if_scrapped=_tier(_one("training.ar", 2.0), _one("training.tar", 1.0)))),
+    Step("bptt", "windows of half and of twice data.bptt", _bptt_tier),
+)
+
 STEP_NAMES = tuple(s.name for s in RECIPE)
+LANGUAGE_MODEL_STEP_NAMES = tuple(s.name for s in LANGUAGE_MODEL_STEPS)
+
+
+def steps_for(config: Config | None) -> tuple[Step, ...]:
+    """The recipe for ``config``'s task: :data:`RECIPE`; for a language model, its own steps after
+    recurrent dropout, and without the batch shuffling step (a text is read in order).
+
+    >>> from rnnlab.config import parse_config
+    >>> lm = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"')
+    >>> [s.name for s in steps_for(lm)][3:8]
+    ['recurrent_dropout', 'weight_drop', 'embedding_dropout', 'activation_regularization', 'bptt']
+    """
+    if config is None or config.task.kind != "language_model":
+        return RECIPE
+    at = [s.name for s in RECIPE].index("recurrent_dropout") + 1
+    return tuple(s for s in RECIPE[:at] + LANGUAGE_MODEL_STEPS + RECIPE[at:] if s.name != "shuffle_within_batch")
 
 
 def by_name(name: str) -> Step:
     """The step called ``name`` (an error with "did you mean" for an unknown one)."""
-    for s in RECIPE:
+    for s in RECIPE + LANGUAGE_MODEL_STEPS:
         if s.name == name:
             return s
-    raise ConfigError(f"--steps: unknown recipe step {name!r}{did_you_mean(name, STEP_NAMES)}; "
-                      f"the steps are: {', '.join(STEP_NAMES)}")
+    raise ConfigError(f"--steps: unknown recipe step {name!r}"
+                      f"{did_you_mean(name, STEP_NAMES + LANGUAGE_MODEL_STEP_NAMES)}; the steps are: "
+                      f"{', '.join(STEP_NAMES)} (language models also: {', '.join(LANGUAGE_MODEL_STEP_NAMES)})")
 
 
-def select_steps(names: str | None) -> tuple[Step, ...]:
-    """The steps named in a comma-separated list (``--steps``), in the recipe's order.
+def select_steps(names: str | None, config: Config | None = None) -> tuple[Step, ...]:
+    """The steps named in a comma-separated list (``--steps``), in the order of the recipe for
+    ``config``'s task (:func:`steps_for`); a step of another task's recipe is refused.
 
     >>> [s.name for s in select_steps("zoneout,input_dropout")]
     ['input_dropout', 'zoneout']
     """
+    recipe = steps_for(config)
     if names is None:
-        return RECIPE
+        return recipe
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         raise ConfigError(f"--steps: expected a comma-separated list of steps ({', '.join(STEP_NAMES)}), got {names!r}")
     chosen = {by_name(n).name for n in wanted}
-    return tuple(s for s in RECIPE if s.name in chosen)
+    names_here = [s.name for s in recipe]
+    other = sorted(chosen - set(names_here))
+    if other:
+        raise ConfigError(f"--steps: {other[0]!r} is not a step of this task's recipe; expected some of "
+                          f"{', '.join(names_here)}")
+    return tuple(s for s in recipe if s.name in chosen)
 
 
 def not_applicable(candidate: Candidate, config: Config) -> str | None:

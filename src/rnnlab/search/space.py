@@ -435,6 +435,9 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     >>> two = default_space(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nnum_layers = 2'), 1, 2)
     >>> "model.residual" in [p.name for p in one.params], "model.residual" in [p.name for p in two.params]
     (False, True)
+    >>> lm = default_space(parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"'), 1, 90)
+    >>> [p.name for p in lm.params if p.name in ("model.embedding_dropout", "training.ar", "training.tar", "data.bptt")]
+    ['data.bptt', 'model.embedding_dropout', 'training.ar', 'training.tar']
     """
     m, t = base.model, base.training
     front = m.frontend.conv_blocks[-1].channels if m.frontend is not None else input_size
@@ -469,12 +472,24 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         params.append(Param("model.residual", "choice", choices=(False, residual[0]),
                             why="skip connections between stacked layers"))
         params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
-    if t.stateful_window == 0:
+    if base.task.kind in ("forecasting", "language_model"):  # a stream's rows go in order: nothing to shuffle
+        bptt = base.data.bptt
+        params.append(Param("data.bptt", "int", max(2, bptt // 4), max(bptt, 3), log=True,
+                            why="the window each update learns from (truncated BPTT across batches): up to the "
+                                "config's, which fits the data; shorter windows always do"))
+    elif t.stateful_window == 0:
         params.append(Param("training.shuffle", "choice", choices=("samples", "batches"),
                             why="a new permutation every epoch, or fixed batches in a shuffled order"))
         params.append(Param("training.shuffle_within_batch", "choice", choices=(False, True),
                             requires=("training.shuffle", "batches"),
                             why="with fixed batches, also permute the samples inside each batch"))
+    if base.task.kind == "language_model":
+        params += [
+            Param("model.embedding_dropout", "float", 0.0, 0.3,
+                  why="whole tokens dropped from the embedding for a forward (AWD-LSTM: 0.1)"),
+            Param("training.ar", "float", 0.0, 3.0, why="activation regularization of the outputs (AWD-LSTM: 2)"),
+            Param("training.tar", "float", 0.0, 2.0, why="slowness of the outputs from step to step (AWD-LSTM: 1)"),
+        ]
     params.append(Param("training.optimizer", "choice", choices=("adamw", "nadamw"),
                         why="decoupled decay with Adam's or Nesterov-Adam's step"))
     params.append(Param("training.lr", "float", t.lr / 10, min(t.lr * 10, 0.1), log=True,

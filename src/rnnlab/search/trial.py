@@ -61,12 +61,16 @@ class FoldPlan:
     k: int
     seed: int
     holdout: float = 0.2
+    forward: bool = False
+    """A stream's folds: forward-chaining blocks (:func:`rnnlab.data.folds.forward_chaining`)."""
 
     def folds(self) -> list[Fold]:
         return [Fold(self.k, i, self.seed, self.holdout) for i in range(self.k)]
 
     def describe(self) -> str:
-        """E.g. ``3 stratified folds`` or ``a 20% hold-out``."""
+        """E.g. ``3 stratified folds``, ``3 forward-chaining folds`` or ``a 20% hold-out``."""
+        if self.forward:
+            return f"{self.k} forward-chaining folds" if self.k > 1 else f"a {self.holdout:.0%} tail hold-out"
         return f"{self.k} stratified folds" if self.k > 1 else f"a {self.holdout:.0%} hold-out"
 
 
@@ -91,6 +95,33 @@ def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPla
     return FoldPlan(k if k >= 2 else 1, seed, holdout if holdout > 0 else 0.2)
 
 
+def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
+    """A stream's fold plan: ``search.folds`` forward-chaining folds (0: the most, up to 3,
+    whose first fold still trains on ``data.streams`` rows of ``data.bptt`` steps; none: a tail
+    hold-out of ``data.val_fraction``), each validating on the block after its training part.
+
+    >>> from rnnlab.config import parse_config, SearchConfig
+    >>> c = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"\\nbptt = 12')
+    >>> stream_plan(c, SearchConfig()).describe()
+    '3 forward-chaining folds'
+    """
+    from rnnlab.data.stream import read_series, split_bounds
+
+    holdout = config.data.val_fraction if config.data.val_fraction > 0 else 0.2
+    if search.folds:
+        return FoldPlan(search.folds, search.seed, holdout, forward=True)
+    if config.task.kind == "language_model":
+        from rnnlab.data.text import token_count
+
+        lengths = [token_count(config.data)]
+    else:
+        lengths = [len(x) for x in read_series(config.data).values]
+    before = min(split_bounds(n, config.data, None).val for n in lengths)
+    need = config.data.bptt * config.data.streams + config.task.horizon
+    k = next((k for k in (3, 2) if before // (k + 1) >= need), 1)
+    return FoldPlan(k, search.seed, holdout, forward=True)
+
+
 def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
     """The fold plan of ``config``'s training split (its labels, or the task's strata of its
     targets; the test split is not read)."""
@@ -98,6 +129,8 @@ def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
     from rnnlab.task import task_for
 
     task = task_for(config)
+    if task.stream:
+        return stream_plan(config, search)
     split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5), task=task)
     y = task.strata(np.concatenate([split.train.y, split.val.y]))
     return choose_plan(y, search.folds, search.seed, config.data.val_fraction)

@@ -1,7 +1,10 @@
 """The sequence classifier built from a ``[model]`` config: optional conv-block front-end
 (:mod:`rnnlab.train.frontend`), an rnnlab recurrent layer, and a head over the final state or
 the pooled outputs, optionally joined by the front-end's pooled features (many-to-one, honouring
-lengths); or, for per-step targets, the head on every step's output (many-to-many).
+lengths); or, for per-step targets, the head on every step's output (many-to-many). A language
+model (``model.embedding_size`` set) reads token ids through a :class:`TokenEmbedding` and its
+head is the decoder over the vocabulary, optionally sharing the embedding's weights
+(``model.tie_weights``).
 
 Example:
     >>> import torch
@@ -34,11 +37,38 @@ def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
         raise ConfigError(f"model: the {cls.__name__} layer rejects the settings: {e}") from None
 
 
+class TokenEmbedding(nn.Embedding):
+    """Token ids [B, T] → vectors [B, T, size], with embedding dropout (AWD-LSTM's
+    ``embedded_dropout``, Gal & Ghahramani 2016): in training, each token of the vocabulary is
+    dropped with probability ``dropout`` for the whole forward (its row of the weight matrix
+    zeroed, every step it occurs at), the kept rows scaled by ``1 / (1 - dropout)``.
+
+    >>> emb = TokenEmbedding(5, 3, dropout=0.5)
+    >>> out = emb(torch.tensor([[1, 1, 2]]))
+    >>> bool((out[0, 0] == out[0, 1]).all())  # one token, one fate
+    True
+    """
+
+    def __init__(self, vocab: int, size: int, dropout: float = 0.0) -> None:
+        super().__init__(vocab, size)
+        self.dropout = dropout
+
+    def forward(self, ids: Tensor) -> Tensor:
+        weight = self.weight
+        if self.training and self.dropout > 0:
+            keep = weight.new_empty(weight.shape[0], 1).bernoulli_(1 - self.dropout) / (1 - self.dropout)
+            weight = weight * keep
+        return nn.functional.embedding(ids, weight)
+
+
 class SequenceClassifier(nn.Module):
     """Front-end → recurrent layer → pooling → head. ``forward(x [B, T, C], lengths, state)``
     returns ``(logits [B, classes], final state)``; the state feeds stateful training.
     ``per_step``: the head reads each step's output, ``logits [B, T, classes]`` (the front-end
     must keep the sequence's length and nothing is pooled: :meth:`rnnlab.task.Task.model_problem`).
+    With ``cfg.embedding_size`` (a language model) ``x`` [B, T, 1] holds token ids of a vocabulary
+    of ``num_classes`` tokens, read through ``self.embedding``; ``cfg.tie_weights`` makes the
+    head's output layer (the decoder) use the embedding's weight matrix.
 
     >>> from rnnlab.config import ModelConfig
     >>> m = SequenceClassifier(3, 4, ModelConfig(hidden_size=8), per_step=True)
@@ -51,7 +81,10 @@ class SequenceClassifier(nn.Module):
         self.pooling, self.frontend_pooling = cfg.head.pooling, cfg.head.frontend_pooling
         self.per_step = per_step
         self.frontend = ConvFrontend(input_size, cfg.frontend) if cfg.frontend is not None else None
-        rnn_in = self.frontend.channels if self.frontend is not None else input_size
+        self.embedding = (TokenEmbedding(num_classes, cfg.embedding_size, cfg.embedding_dropout)
+                          if cfg.embedding_size is not None else None)
+        rnn_in = (self.frontend.channels if self.frontend is not None else
+                  cfg.embedding_size if cfg.embedding_size is not None else input_size)
         self.rnn = build_recurrent(cfg, rnn_in)
         self.num_directions = 2 if cfg.bidirectional else 1
         width = cfg.hidden_size * self.num_directions
@@ -65,6 +98,9 @@ class SequenceClassifier(nn.Module):
             width = cfg.head.hidden
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
+        if cfg.tie_weights:
+            assert self.embedding is not None and width == cfg.embedding_size  # the config checks both
+            layers[-1].weight = self.embedding.weight
 
     def _run_rnn(self, x: Tensor, lengths: Tensor | None, state: State | None) -> tuple[Tensor, State]:
         if lengths is not None:
@@ -76,6 +112,8 @@ class SequenceClassifier(nn.Module):
             lengths = None  # all full length: the fast path needs no lengths
         if self.frontend is not None:
             x, lengths = self.frontend(x, lengths)
+        if self.embedding is not None:
+            x = self.embedding(x[..., 0].long())
         if lengths is not None and bool((lengths == x.shape[1]).all()):
             lengths = None
         out, new_state = self._run_rnn(x, lengths, state)

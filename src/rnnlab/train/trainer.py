@@ -59,6 +59,7 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
+from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
 from rnnlab.task import CLASSIFICATION, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
@@ -101,11 +102,15 @@ class TrainResult:
     timing: Timing = field(default_factory=Timing, repr=False)
     """Where the session's time went; a command that draws the report adds it and rewrites
     ``timing.json`` (:meth:`Timing.write`)."""
+    baselines: dict[str, dict[str, dict[str, float]]] | None = None
+    """Forecasting: the naive and seasonal-naive forecasts' metrics on each split,
+    ``{split: {"naive" | "seasonal_naive": {metric: value}}}``; None for other tasks."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
-                "train_eval": self.train_eval, "test": self.test}
+                "train_eval": self.train_eval, "test": self.test,
+                **({"baselines": self.baselines} if self.baselines is not None else {})}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -207,6 +212,33 @@ def merges_single_batch(config: Config) -> bool:
     True
     """
     return bool(config.model.recurrent_batch_norm)
+
+
+def batching(config: Config) -> TrainingConfig:
+    """The training settings as the epoch's batches follow them. Two ways of carrying a state:
+
+    * ``training.stateful_window`` is *truncated BPTT within a batch*: each batch of sequences is
+      cut into windows, the state carries from one window of the batch to the next, and the
+      next batch starts from zero.
+    * A stream (``[task] kind = "forecasting"``, :mod:`rnnlab.data.stream`) carries the state
+      *across batches* (Keras' ``stateful=True``, AWD-LSTM): its rows are one batch taken in
+      order, each window of ``data.bptt`` steps is one optimizer step, and row i's state at the
+      end of a window (detached) starts row i in the next; it resets at each epoch's start, and a
+      series' end is a row's end.
+
+    Both run through the one loop (:func:`_train_epoch`): a stream is the second read as the
+    first with a single batch of every row, in order, and ``bptt`` as the window.
+
+    >>> c = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"\\nbptt = 16')
+    >>> tc = batching(c)
+    >>> tc.stateful_window, tc.shuffle, tc.batch_size >= 2**20
+    (16, 'none', True)
+    """
+    tc = config.training
+    if not task_for(config).stream:
+        return tc
+    return tc.model_copy(update={"batch_size": 2**30, "shuffle": "none", "shuffle_within_batch": False,
+                                 "stateful_window": config.data.bptt})
 
 
 def _split(order: Tensor, batch_size: int, merge_single: bool) -> list[Tensor]:
@@ -441,6 +473,9 @@ class _Session:
     checkpoints_written: int = 0
     budget: FitBudget | None = None
     """``adapt.budget``: where the run now ends, decided after each epoch."""
+    activity: ActivityRegularizer | None = None
+    """``training.ar`` / ``training.tar``: the penalty on the recurrent layer's outputs, collected
+    by hooks during each training forward and added to that step's loss."""
 
     @functools.cached_property
     def config_text(self) -> str:
@@ -476,7 +511,7 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     >>> check_plan(config, load_data(config.data, seed=0))  # doctest: +SKIP
     (8, 250)
     """
-    tc = config.training
+    tc = batching(config)
     if tc.early_stopping.patience > 0 and len(data.val) == 0:
         raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
     if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
@@ -508,14 +543,14 @@ def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
     n = len(data.train)
     if frontend is None or n == 0:
         return
-    size = min(config.training.batch_size, n)
+    size = min(batching(config).batch_size, n)
     remainder = n % size
     if remainder == 1 and merges_single_batch(config):
         remainder = 0  # a last batch of one joins the one before
     smallest = min(size, remainder or size)  # a last batch of the remainder
     lengths = np.asarray(data.train.lengths, dtype=np.int64)
-    if config.training.stateful_window:
-        lengths = np.minimum(lengths, config.training.stateful_window)
+    if batching(config).stateful_window:
+        lengths = np.minimum(lengths, batching(config).stateful_window)
     shortest = int(lengths.min())
     for i, b in enumerate(frontend.conv_blocks):
         after_conv = np.maximum((lengths + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
@@ -550,6 +585,10 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
                  steps_per_epoch, epochs)
+    if data.text is not None:
+        _say(log, data.text.summary())
+    if tc.ar or tc.tar:
+        s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[model.rnn])
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
@@ -558,6 +597,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
+    if task.kind == "forecasting" and config.task.relative_to == "auto":
+        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the validation block)")
     return s
 
 
@@ -571,7 +612,9 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     else:
         choice = choose_threads(tc.threads, share=workers)
     if len(choice.candidates) > 1:
-        x, y = doctor_batch(s.data.train, tc.batch_size, s.config.tracking.inspect_steps, s.task)
+        # measured on one optimizer step's data: a stream's step is every row over one window
+        steps = batching(s.config).stateful_window if s.task.stream else s.config.tracking.inspect_steps
+        x, y = doctor_batch(s.data.train, batching(s.config).batch_size, steps, s.task)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
             twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y),
@@ -688,7 +731,8 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     budget = s.budget
 
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.train, s.task), s.config, budget.rule)
+        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.evaluated_train, s.task), s.config,
+                              budget.rule)
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
     line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task)["acc"])
@@ -724,8 +768,8 @@ class _EpochStats:
 
 def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
     """One pass over shuffled batches: one optimizer step per batch, or per window of a
-    stateful batch (truncated BPTT)."""
-    tc = s.config.training
+    stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`)."""
+    tc = batching(s.config)
     X, y, L = _tensors(s.data.train)
     stats = _EpochStats(s.task.tally(s.data.train.scale))
     s.model.train()
@@ -736,6 +780,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
         for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
             set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.schedule_steps, s.budget)
             yw = yb
+            if s.activity is not None:
+                s.activity.penalty()  # drop what forwards outside training steps (health checks) left
             if tc.stateful_window:
                 logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
                 state = detach_state(state)
@@ -743,6 +789,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
             else:
                 logits, _ = s.model(xb, lb)
             loss = s.loss_fn(logits, yw)
+            if s.activity is not None:
+                loss = loss + s.activity.penalty()
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loss_value = loss.item()
@@ -1009,25 +1057,48 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     with timing.phase("evaluation"):
-        train_eval = evaluate(model, data.train, s.task)
-    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller)
+        train_eval = evaluate(model, data.evaluated_train, s.task)
+        baselines = _baselines(s)
+    if baselines is not None and "train" in baselines:
+        # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
+        train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
+    findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
+                             data.text.unigram_entropy() if data.text is not None else None)
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing)
+                         train_eval, test, model, findings, timing, baselines=baselines)
     atomic_write_json(run.summary, result.to_dict())
     return result
 
 
+def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
+    """A stream's naive and seasonal-naive forecasts, scored on each split as the model is
+    (:func:`rnnlab.data.stream.baseline_forecasts`): ``{split: {forecast: {metric: value}}}``."""
+    if s.task.kind != "forecasting":  # (a language model is a stream with no forecasts to compare)
+        return None
+    from rnnlab.data.stream import baseline_forecasts
+
+    names = [m.name for m in s.task.metrics]
+    out = {}
+    for split, part in (("train", s.data.evaluated_train), ("val", s.data.val), ("test", s.data.test)):
+        if part is not None and len(part):
+            out[split] = {k: {m: v[m] for m in names}
+                          for k, v in baseline_forecasts(part, s.task, s.data.reference).items()}
+    return out
+
+
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
-                  n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool) -> list[Finding]:
-    """Underfit / overfit findings from the run's records; with health checks on, they join the
-    findings from before training in health.json (a resumed run replaces its earlier ones)."""
+                  n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
+                  unigram: float | None = None) -> list[Finding]:
+    """Underfit / overfit findings from the run's records (``unigram``: a language model's
+    training-part unigram entropy); with health checks on, they join the findings from before
+    training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
-                            stopped_by_caller=stopped_by_caller)
+                            stopped_by_caller=stopped_by_caller, unigram=unigram)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

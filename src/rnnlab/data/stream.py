@@ -1,0 +1,499 @@
+"""Long series ("streams"): read, split contiguously, scaled on the training part, cut into rows.
+
+A stream task (``[task] kind = "forecasting"``) learns from one or more long series ``[L, C]``
+instead of many short sequences. This module is the one way such data becomes the
+:class:`rnnlab.data.DataSplits` the trainer reads; its API is small:
+
+* :func:`read_series` -- the series of a ``[data]`` section: a bundled source
+  (:data:`BUNDLED_STREAMS`, read from the CSV files aeon ships), an ``.npz`` (key ``X`` or
+  ``series``: [L], [L, C], or several series [N, L, C] padded at the end with ``lengths`` [N]) or
+  a ``.csv`` (one row per step; ``data.columns`` selects the columns, default every numeric one).
+* :func:`split_bounds` -- where each series' blocks end: validation and test are its *tail*
+  blocks (``data.val_steps`` / ``data.test_steps``, or ``data.val_fraction`` /
+  ``data.test_fraction``); with a :class:`rnnlab.data.Fold` the blocks are forward-chaining
+  (:func:`rnnlab.data.folds.forward_chaining`): the model never trains on the future.
+* :func:`batchify` -- the training part cut into ``data.streams`` parallel rows (AWD-LSTM's
+  batchify), each row one contiguous piece of one series: the trainer reads the rows as one
+  batch in windows of ``data.bptt`` steps and carries each row's state from a window to the next
+  (:func:`rnnlab.train.trainer.batching`), so a series' end is a row's end and the state resets
+  there, and at each epoch's start.
+* :func:`load_stream` -- all of it: :class:`~rnnlab.data.DataSplits` whose ``train`` holds the
+  rows, and whose ``val``, ``test`` and ``whole_train`` hold each series from its start to the end
+  of the evaluated block, with targets only on that block (NaN elsewhere, the per-step padding
+  mark): the evaluation runs the model over everything before the block (a warm-up) and scores
+  the block alone.
+
+Forecasting targets: at step ``t`` the model has read ``x[0..t]`` and predicts the next
+``horizon`` values ``x[t+1..t+horizon]`` of every channel (a target row of ``horizon * C``
+values, step-major). Inputs and targets are scaled by the per-channel statistics of the training
+part only (``data.normalize = "per_series"`` is refused: each series' own statistics would read
+its future).
+
+Example:
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> c = parse_config('[task]\\nkind = "forecasting"\\nhorizon = 2\\nseason = 12\\n'
+    ...                  '[data]\\ndataset = "Airline"\\nbptt = 24\\nstreams = 2\\ntest_steps = 24\\nval_steps = 24')
+    >>> d = load_stream(c.data, seed=0, task=task_for(c))
+    >>> d.train.X.shape, d.train.y.shape, d.val.X.shape, d.test.X.shape
+    ((2, 47, 1), (2, 47, 2), (1, 118, 1), (1, 142, 1))
+    >>> int((~np.isnan(d.test.y[0, :, 0])).sum())   # 24 test steps: 23 origins with 2 steps ahead inside
+    23
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab._checks import did_you_mean
+from rnnlab.config import DataConfig
+from rnnlab.data.bundled import Sequences
+from rnnlab.data.files import file_kind
+from rnnlab.data.folds import Fold, forward_chaining
+from rnnlab.data.normalize import ChannelStats, InputScaling
+from rnnlab.errors import DataError, library_reason
+from rnnlab.task import TargetScale, Task
+
+if typing.TYPE_CHECKING:
+    from rnnlab.data import DataSplits
+
+
+@dataclass(frozen=True)
+class BundledStream:
+    """A series shipped in aeon's data folder: its CSV file there, value columns, and the
+    season length a forecaster should compare against."""
+
+    file: str
+    columns: tuple[str, ...]
+    season: int
+    about: str
+
+
+#: Series read from the CSV files aeon ships (read as files: no aeon loader, none deprecated).
+BUNDLED_STREAMS = {
+    "Airline": BundledStream("Airline/Airline.csv", ("Passengers",), 12, "monthly airline passengers, 1949-1960"),
+    "Lynx": BundledStream("Lynx/Lynx.csv", ("0",), 10, "yearly lynx trappings in Canada, 1821-1934"),
+    "ShampooSales": BundledStream("ShampooSales/ShampooSales.csv", ("Sales",), 12, "monthly shampoo sales, 3 years"),
+    "PBS": BundledStream("PBS_dataset/PBS_dataset.csv", ("Scripts",), 12, "monthly PBS prescriptions, 1991-2008"),
+    "Uschange": BundledStream("Uschange/Uschange.csv", ("Consumption", "Income", "Production", "Savings",
+                                                         "Unemployment"), 4, "quarterly US changes, 5 channels"),
+    "solar": BundledStream("solar/solar.csv", ("solar_gen",), 48, "half-hourly solar generation, 6 days"),
+}
+
+
+def describe_streams() -> list[dict[str, object]]:
+    """One row per bundled series, as ``rnnlab datasets`` lists data sets (task ``forecasting``:
+    one series, its length and channels; none when aeon is not installed).
+
+    >>> [r["length"] for r in describe_streams() if r["name"] == "Airline"]
+    [144]
+    """
+    if importlib.util.find_spec("aeon") is None:
+        return []
+    rows: list[dict[str, object]] = []
+    for name in BUNDLED_STREAMS:
+        values = read_series(DataConfig(dataset=name)).values[0]
+        rows.append({"name": name, "task": "forecasting", "train": 1, "test": "(tail)", "length": len(values),
+                     "channels": values.shape[1], "classes": "-", "targets": f"season {BUNDLED_STREAMS[name].season}"})
+    return rows
+
+
+@dataclass
+class Series:
+    """Long series as read: ``values`` one float64 [L_i, C] array per series, ``columns`` the
+    channels' names."""
+
+    name: str
+    values: list[np.ndarray]
+    columns: list[str]
+
+
+def aeon_data_dir() -> Path:
+    """aeon's data folder, found without importing aeon (its import alone costs seconds)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data.dataset: the bundled series are the CSV files aeon ships; install aeon "
+                        "(pip install 'rnnlab[datasets]') or point data.path at your own file")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+
+
+def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarray, list[str]]:
+    """A CSV with a header and one row per step: the selected columns (default: every column
+    whose cells are all numbers) as float64 [L, C]."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read as a .csv file ({library_reason(e)})") from None
+    if len(rows) < 2:
+        raise DataError(f"{path}: expected a header row and one row per step, got {len(rows)} row(s)")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+
+    def number(text: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    if columns is None:
+        chosen = [j for j in range(len(header))
+                  if header[j] and all(j < len(r) and number(r[j].strip()) is not None for r in body)]
+        if not chosen:
+            raise DataError(f"{path}: no column holds only numbers (header {header[:6]}); expected at least one "
+                            "column of values, or set data.columns")
+    else:
+        chosen = []
+        for c in columns:
+            if c not in header:
+                raise DataError(f"{key}: no column {c!r} in {path}{did_you_mean(c, header)}; header {header[:8]}")
+            chosen.append(header.index(c))
+    out = np.empty((len(body), len(chosen)))
+    for i, r in enumerate(body, start=2):
+        for k, j in enumerate(chosen):
+            value = number(r[j].strip()) if j < len(r) else None
+            if value is None:
+                raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
+                                f"{(r[j] if j < len(r) else '')!r}")
+            out[i - 2, k] = value
+    return out, [header[j] for j in chosen]
+
+
+def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Key ``X`` (or ``series``): one series [L] or [L, C], or several [N, L, C] padded at the
+    end with ``lengths`` [N]; object (ragged) arrays are refused, never unpickled."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.keys())
+            key = "X" if "X" in keys else "series" if "series" in keys else None
+            if key is None:
+                raise DataError(f"{path}: expected the series under key 'X' or 'series', got keys {keys}")
+            X = npz[key]
+            lengths = npz["lengths"] if "lengths" in keys else None
+    except (OSError, ValueError, EOFError) as e:
+        if isinstance(e, DataError):
+            raise
+        ragged = "pickle" in str(e) or "object" in str(e)
+        refused = ("; object (ragged) arrays would need unpickling, which rnnlab never does: save several series as "
+                   "X [N, L, C] padded at the end, with lengths [N]") if ragged else ""
+        reason = "it holds an object array" if ragged else library_reason(e)
+        raise DataError(f"{path}: cannot read as an .npz file ({reason}){refused}") from None
+    if X.dtype.kind not in "iuf":
+        raise DataError(f"{path}: expected numbers in '{key}', got dtype {X.dtype}")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim == 2:
+        return [X], [f"x{c}" for c in range(X.shape[1])]
+    if X.ndim != 3:
+        raise DataError(f"{path}: expected a series [L], [L, C] or several [N, L, C] in '{key}', got shape "
+                        f"{list(X.shape)}")
+    if lengths is None:
+        lengths = np.full(len(X), X.shape[1])
+    elif lengths.shape != (len(X),) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > X.shape[1]:
+        raise DataError(f"{path}: expected 'lengths' [{len(X)}] of integers in 1..{X.shape[1]}, got "
+                        f"{lengths.dtype} {list(lengths.shape)}")
+    return [X[i, : int(lengths[i])] for i in range(len(X))], [f"x{c}" for c in range(X.shape[2])]
+
+
+def read_series(cfg: DataConfig) -> Series:
+    """The long series of a ``[data]`` section (see the module's docstring), checked finite.
+
+    >>> s = read_series(DataConfig(dataset="Uschange"))
+    >>> len(s.values), s.values[0].shape, s.columns[:2]
+    (1, (187, 5), ['Consumption', 'Income'])
+    """
+    columns = list(cfg.columns) if cfg.columns is not None else None
+    if cfg.dataset is not None:
+        if cfg.dataset not in BUNDLED_STREAMS:
+            raise DataError(f"data.dataset: expected a bundled series for a stream task, one of "
+                            f"{sorted(BUNDLED_STREAMS)}, got {cfg.dataset!r}"
+                            f"{did_you_mean(cfg.dataset, list(BUNDLED_STREAMS))}")
+        b = BUNDLED_STREAMS[cfg.dataset]
+        values, names = _read_csv(aeon_data_dir() / b.file, columns or list(b.columns), "data.columns")
+        series = Series(cfg.dataset, [values], names)
+    else:
+        assert cfg.path is not None
+        p = Path(cfg.path)
+        if not p.exists():
+            raise DataError(f"data file {str(p)!r} does not exist")
+        if not p.is_file():
+            raise DataError(f"data file {str(p)!r}: expected a file, got {file_kind(p)}")
+        suffix = p.suffix.lower()
+        if suffix == ".csv":
+            values, names = _read_csv(p, columns, "data.columns")
+            series = Series(cfg.path, [values], names)
+        elif suffix == ".npz":
+            if columns is not None:
+                raise DataError("data.columns selects columns of a .csv file; an .npz series has none (remove the key)")
+            arrays, names = _read_npz(p)
+            series = Series(cfg.path, arrays, names)
+        else:
+            raise DataError(f"{p}: expected a .npz or .csv file for a series, got suffix {suffix or '(none)'!r}")
+    for i, v in enumerate(series.values):
+        bad = np.argwhere(~np.isfinite(v))
+        if len(bad):
+            raise DataError(f"{series.name}: series {i} has {len(bad)} non-finite value(s) (NaN or inf), first at "
+                            f"[step, channel] {bad[0].tolist()}; expected finite values (fill or cut the gaps)")
+    return series
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Where one series' blocks end: training ``[0, train)``, validation ``[train, val)``, test
+    ``[val, test)`` (``test`` the series' length; empty blocks when a part is not held out)."""
+
+    train: int
+    val: int
+    test: int
+
+
+def split_bounds(length: int, cfg: DataConfig, fold: Fold | None) -> Bounds:
+    """The contiguous blocks of a series of ``length`` steps: test the tail
+    (``data.test_steps`` or ``data.test_fraction``), validation the block before it
+    (``data.val_steps`` or ``data.val_fraction`` of what precedes the test); with ``fold``,
+    forward-chaining blocks of what precedes the test, and no test block.
+
+    >>> split_bounds(100, DataConfig(dataset="Airline", test_steps=20, val_fraction=0.25), None)
+    Bounds(train=60, val=80, test=100)
+    >>> split_bounds(100, DataConfig(dataset="Airline", test_steps=20), Fold(k=3, index=0, seed=0))
+    Bounds(train=20, val=40, test=40)
+    """
+    test = cfg.test_steps if cfg.test_steps is not None else int(round(cfg.test_fraction * length))
+    before = length - min(test, length)
+    if fold is not None:
+        train, val = forward_chaining(before, fold)
+        return Bounds(train, val, val)
+    val = cfg.val_steps if cfg.val_steps is not None else int(round(cfg.val_fraction * before))
+    return Bounds(max(before - val, 0), before, length)
+
+
+def forecast_targets(x: np.ndarray, horizon: int) -> np.ndarray:
+    """The forecasting targets of series ``x`` [L, C]: row ``t`` holds ``x[t+1..t+horizon]``
+    (step-major, ``horizon * C`` values), NaN where they run past the end.
+
+    >>> forecast_targets(np.arange(4.0)[:, None], 2).tolist()
+    [[1.0, 2.0], [2.0, 3.0], [3.0, nan], [nan, nan]]
+    """
+    L, C = x.shape
+    y = np.full((L, horizon * C), np.nan)
+    for k in range(1, horizon + 1):
+        y[: L - k, (k - 1) * C: k * C] = x[k:]
+    return y
+
+
+def batchify(parts: list[tuple[np.ndarray, np.ndarray]], streams: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut each series' training (inputs [L, C], targets [L, K]) into ``streams`` contiguous rows
+    of equal length (the first ``L mod streams`` steps left out: the rows end where the
+    validation block starts), rows of all series stacked: X [R, T, C] and y [R, T, K], a shorter
+    series' rows padded at the end with zeros (inputs) and NaN (targets, never scored).
+
+    >>> X, y = batchify([(np.arange(7.0)[:, None], np.arange(7.0)[:, None])], 2)
+    >>> X[:, :, 0].tolist()
+    [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    """
+    rows_x, rows_y = [], []
+    for x, y in parts:
+        r = len(x) // streams
+        skip = len(x) - r * streams
+        rows_x += [x[skip + i * r: skip + (i + 1) * r] for i in range(streams)]
+        rows_y += [y[skip + i * r: skip + (i + 1) * r] for i in range(streams)]
+    T = max(len(r) for r in rows_x)
+    X = np.zeros((len(rows_x), T, rows_x[0].shape[1]), dtype=np.float32)
+    Y = np.full((len(rows_y), T, rows_y[0].shape[1]), np.nan, dtype=np.float32)
+    for i, (rx, ry) in enumerate(zip(rows_x, rows_y, strict=True)):
+        X[i, : len(rx)], Y[i, : len(ry)] = rx, ry
+    return X, Y
+
+
+def _empty(channels: int, width: int, scale: TargetScale) -> Sequences:
+    return Sequences(np.zeros((0, 1, channels), np.float32), np.zeros((0, 1, width), np.float32),
+                     np.zeros(0, np.int64), [], scale)
+
+
+def _block(scaled: list[np.ndarray], targets: list[np.ndarray], bounds: list[Bounds], start: str, stop: str,
+           horizon: int, scale: TargetScale) -> Sequences:
+    """Each series from its start to the end of a block (inputs up to the last step whose
+    targets lie inside it), with targets only where all of them lie inside the block."""
+    rows = []
+    if all(getattr(b, stop) <= (0 if start == "zero" else getattr(b, start)) for b in bounds):
+        return _empty(scaled[0].shape[1], targets[0].shape[1], scale)
+    for x, y, b in zip(scaled, targets, bounds, strict=True):
+        a, e = (0 if start == "zero" else getattr(b, start)), getattr(b, stop)
+        n = max(e - horizon, 0)
+        yy = np.full((n, y.shape[1]), np.nan, dtype=np.float32)
+        first = max(a - 1, 0)
+        if n > first:
+            yy[first:n] = y[first:n]
+        rows.append((x[:n], yy))
+    T = max(len(r[0]) for r in rows)
+    X = np.zeros((len(rows), T, scaled[0].shape[1]), dtype=np.float32)
+    Y = np.full((len(rows), T, targets[0].shape[1]), np.nan, dtype=np.float32)
+    for i, (rx, ry) in enumerate(rows):
+        X[i, : len(rx)], Y[i, : len(ry)] = rx, ry
+    lengths = np.array([max(len(r[0]), 1) for r in rows], dtype=np.int64)
+    return Sequences(X, Y, lengths, [], scale)
+
+
+def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
+    """MASE's scale per channel: the mean absolute error of the one-step seasonal-naive forecast
+    (``x[t] - x[t - season]``) over the training parts, in the data's units.
+
+    >>> seasonal_error([np.array([[1.0], [2.0], [4.0]])], 1).tolist()
+    [1.5]
+    """
+    diffs = [np.abs(x[season:] - x[:-season]) for x in train_parts if len(x) > season]
+    if not diffs:
+        raise DataError(f"task.season: expected a season shorter than the training part, got season = {season} "
+                        f"for {max(len(x) for x in train_parts)} training steps")
+    err = np.concatenate(diffs).mean(axis=0)
+    return np.where(err > 0, err, 1.0)
+
+
+def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task | None = None) -> DataSplits:
+    """Read, split contiguously, scale on the training part and cut into rows (the module's
+    docstring); ``seed`` is unused (nothing about a stream is drawn) and kept for
+    :func:`rnnlab.data.load_data`'s signature. Bad input is one :class:`DataError` naming the key.
+    """
+    from rnnlab.data import DataSplits
+
+    assert task is not None and task.stream
+    horizon, season = task.horizon, task.season
+    series = read_series(cfg)
+    bounds = []
+    for i, x in enumerate(series.values):
+        b = split_bounds(len(x), cfg, fold)
+        where = f"{series.name}" + (f" (series {i})" if len(series.values) > 1 else "")
+        window = b.train - horizon  # training steps with every target inside the training part
+        if window < cfg.bptt:
+            held = f", after {b.test - b.train} steps held out for validation and test" if b.test > b.train else ""
+            raise DataError(f"data.bptt: {where} leaves {max(window, 0)} training steps with targets{held} "
+                            f"(horizon {horizon}), shorter than one window; expected data.bptt <= {max(window, 1)}, "
+                            f"got {cfg.bptt}")
+        if window // cfg.streams < cfg.bptt:
+            raise DataError(f"data.streams: {where} has {window} training steps: {cfg.streams} rows of at least "
+                            f"data.bptt = {cfg.bptt} steps do not fit; expected data.streams <= "
+                            f"{window // cfg.bptt}, got {cfg.streams}")
+        for block, start, stop in (("validation", b.train, b.val), ("test", b.val, b.test)):
+            if 0 < stop - start < horizon:
+                raise DataError(f"task.horizon: the {block} block of {where} holds {stop - start} steps, fewer than "
+                                f"the horizon; expected horizon <= {stop - start}, got {horizon} (or hold out more: "
+                                f"data.{'val' if block == 'validation' else 'test'}_steps)")
+        bounds.append(b)
+    train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
+    lengths = np.array([len(p) for p in train_parts])
+    padded = np.zeros((len(train_parts), int(lengths.max()), train_parts[0].shape[1]))
+    for i, p in enumerate(train_parts):
+        padded[i, : len(p)] = p
+    stats = ChannelStats.fit(padded, lengths) if cfg.normalize == "per_channel" else \
+        ChannelStats.identity(padded.shape[2])
+    inputs = InputScaling(cfg.normalize, stats)
+    scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
+                        np.tile(seasonal_error(train_parts, season), horizon))
+    scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
+    levels = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
+    # "auto" is decided on the validation blocks (the training blocks when none is held out).
+    held = any(b.val - b.train >= horizon for b in bounds)
+    spans = [(b.train - 1, b.val - horizon) if held else (0, b.train - horizon) for b in bounds]
+    reference = choose_reference(task, [x[: stop] for x, (_, stop) in zip(scaled, spans, strict=True)],
+                                 [_only(y[: stop], start) for y, (start, stop) in zip(levels, spans, strict=True)])
+    targets = [(y - simple_forecast(x[None].astype(np.float64), reference, horizon, season)[0]).astype(np.float32)
+               for x, y in zip(scaled, levels, strict=True)]
+    X, y = batchify([(x[: b.train - horizon], t[: b.train - horizon])
+                     for x, t, b in zip(scaled, targets, bounds, strict=True)], cfg.streams)
+    train = Sequences(X, y, np.full(len(X), X.shape[1], dtype=np.int64), [], scale)
+    val = _block(scaled, targets, bounds, "train", "val", horizon, scale)
+    test = _block(scaled, targets, bounds, "val", "test", horizon, scale) if fold is None and \
+        any(b.test > b.val for b in bounds) else None
+    whole = _block(scaled, targets, bounds, "zero", "train", horizon, scale)
+    return DataSplits(series.name, train, val, test, [], stats, inputs, whole_train=whole, columns=series.columns,
+                      reference=reference)
+
+
+__all__ = ["BUNDLED_STREAMS", "Bounds", "Series", "batchify", "forecast_targets", "load_stream", "read_series",
+           "seasonal_error", "split_bounds"]
+
+
+def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") -> dict[str, dict[str, float]]:
+    """The task's metrics of the naive forecast (every step ahead equals the last value read)
+    and of the seasonal-naive one (the value one season earlier: ``x[t + k - m * ceil(k / m)]``,
+    the earliest value where a series has less history), scored on ``split``'s targets exactly
+    as the model is (same steps, same tally), so they stand beside its figures (``reference``:
+    the forecast ``split``'s targets are relative to, :attr:`rnnlab.data.DataSplits.reference`).
+
+    >>> from rnnlab.task import FORECASTING
+    >>> x = np.arange(6.0, dtype=np.float32)[None, :, None]
+    >>> y = np.concatenate([x[:, 1:], np.full((1, 1, 1), np.nan, np.float32)], axis=1)
+    >>> s = Sequences(x, y, np.array([6]), [], TargetScale(np.zeros(1), np.ones(1), np.ones(1)))
+    >>> {k: v["mae"] for k, v in baseline_forecasts(s, FORECASTING).items()}
+    {'naive': 1.0, 'seasonal_naive': 1.0}
+    """
+    import torch
+
+    X = split.X.astype(np.float64)
+    base = simple_forecast(X, reference, task.horizon, task.season)
+    out = {}
+    for name in ("naive", "seasonal_naive"):
+        pred = simple_forecast(X, name, task.horizon, task.season) - base  # in the targets' terms
+        tally = task.tally(split.scale)
+        tally.add(torch.from_numpy(pred), torch.from_numpy(split.y.astype(np.float64)))
+        out[name] = tally.result()
+    return out
+
+
+
+
+def simple_forecast(X: np.ndarray, kind: str, horizon: int, season: int) -> np.ndarray:
+    """The naive (``x[t]`` for every step ahead) or seasonal-naive (``x[t + k - m * ceil(k/m)]``,
+    the earliest value where a series has less history) forecast from every step of ``X``
+    [S, T, C]: [S, T, horizon * C], step-major like the targets; ``"none"``: zeros.
+
+    >>> simple_forecast(np.arange(5.0)[None, :, None], "seasonal_naive", 2, 2)[0].tolist()
+    [[0.0, 0.0], [0.0, 1.0], [1.0, 2.0], [2.0, 3.0], [3.0, 4.0]]
+    """
+    S, T, C = X.shape
+    if kind == "none":
+        return np.zeros((S, T, horizon * C))
+    t = np.arange(T)
+    back = (lambda k: 0) if kind == "naive" else (lambda k: k - season * -(-k // season))
+    return np.concatenate([X[:, np.clip(t + back(k), 0, None)] for k in range(1, horizon + 1)], axis=2)
+
+
+def _only(y: np.ndarray, start: int) -> np.ndarray:
+    """``y`` with the rows before ``start`` blanked (NaN: not scored)."""
+    y = y.copy()
+    y[: max(start, 0)] = np.nan
+    return y
+
+
+def choose_reference(task: Task, inputs: list[np.ndarray], levels: list[np.ndarray]) -> str:
+    """The simple forecast the model's output is added to (``[task] relative_to``): its targets
+    are the next values minus this forecast, so a model that outputs zeros *is* that forecast,
+    and training learns the corrections (every error, and so every metric, is the same in
+    either terms). ``"auto"`` chooses whichever of naive and seasonal naive has the lower mean
+    absolute error at the task's horizon on the steps given (``inputs`` [L, C] scaled, and their
+    level targets [L, horizon * C], NaN where not scored: :func:`load_stream` gives the
+    validation blocks, which are there to choose, or the training blocks when none is held out);
+    naive on a tie, as with ``season = 1``.
+
+    >>> from rnnlab.task import FORECASTING
+    >>> from dataclasses import replace
+    >>> x = np.tile([0.0, 1.0, 5.0, 1.0], 6)[:, None]          # a season of 4 steps
+    >>> task = replace(FORECASTING, season=4, relative_to="auto")
+    >>> choose_reference(task, [x], [forecast_targets(x, 1)])
+    'seasonal_naive'
+    """
+    if task.relative_to != "auto":
+        return task.relative_to
+    errors = {}
+    for kind in ("naive", "seasonal_naive"):
+        err = [np.nanmean(np.abs(y - simple_forecast(x[None].astype(np.float64), kind, task.horizon, task.season)[0]))
+               for x, y in zip(inputs, levels, strict=True) if len(x)]
+        errors[kind] = float(np.mean(err)) if err else 0.0
+    return "seasonal_naive" if errors["seasonal_naive"] < errors["naive"] else "naive"

@@ -1,0 +1,313 @@
+"""Text for language models: tokens, a vocabulary from the training part, windows of token ids.
+
+A text (a user's UTF-8 file in ``data.path``, or the bundled ``python-docs``: the documentation
+topics Python's standard library ships in ``pydoc_data.topics``, about 465 k characters, nothing
+copied into this repository) becomes one stream of tokens (``data.tokens``): ``"char"`` (every
+character, newlines included) or ``"word"`` (whitespace-separated words, each line ended by
+``<eos>``). The stream is split *contiguously*: the validation and test parts are its tail
+blocks, so the model never trains on text that comes after what it is scored on. The
+vocabulary comes from the training part only; a token of the validation or test part that the
+training part never holds becomes ``<unk>`` (id 0) and is counted (:attr:`TextData.unknown`),
+never an error.
+
+Example:
+    >>> vocab = Vocabulary.from_tokens(list("abba"))
+    >>> vocab.tokens, vocab.encode(list("abc"))[0].tolist(), vocab.encode(list("abc"))[1]
+    (('<unk>', 'a', 'b'), [1, 2, 0], 1)
+    >>> d = split_text("abcabcabcabc" * 10, DataConfig(dataset="python-docs", val_fraction=0.2, test_fraction=0.1))
+    >>> len(d.train), len(d.val), len(d.test), d.vocab.size
+    (86, 22, 12, 4)
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab._checks import did_you_mean
+from rnnlab.config import DataConfig
+from rnnlab.data.bundled import Sequences
+from rnnlab.data.folds import Fold
+from rnnlab.data.normalize import InputScaling
+from rnnlab.errors import DataError
+
+if typing.TYPE_CHECKING:
+    from rnnlab.data import DataSplits
+
+#: ``data.tokens`` values.
+TOKENS = ("char", "word")
+UNK = "<unk>"
+EOS = "<eos>"
+#: Bundled texts (``data.dataset``), read from what Python installs.
+BUNDLED_TEXTS = {
+    "python-docs": "Python's documentation topics (pydoc_data.topics, shipped with Python), about 465 k characters",
+}
+
+
+@functools.cache
+def bundled_text(name: str) -> str:
+    """The text of bundled source ``name``: ``python-docs`` joins Python's documentation topics
+    in their name order (the same text for one Python version, whatever the machine).
+
+    >>> len(bundled_text("python-docs")) > 100_000
+    True
+    """
+    if name not in BUNDLED_TEXTS:
+        raise DataError(f"data.dataset: expected a bundled text {sorted(BUNDLED_TEXTS)}, got {name!r}"
+                        f"{did_you_mean(name, list(BUNDLED_TEXTS))}")
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+def describe_texts() -> list[dict[str, object]]:
+    """One row per bundled text, as ``rnnlab datasets`` lists data sets (task ``language_model``:
+    one stream of characters, its length; the test block is its tail).
+
+    >>> describe_texts()[0]["name"], describe_texts()[0]["task"]
+    ('python-docs', 'language_model')
+    """
+    return [{"name": name, "task": "language_model", "train": 1, "test": "(tail)", "length": len(bundled_text(name)),
+             "channels": 1, "classes": "-", "targets": "next token"} for name in BUNDLED_TEXTS]
+
+
+def read_text(path: str, key: str = "data.path") -> str:
+    """The UTF-8 text of file ``path`` (a byte-order mark dropped); a file that is not UTF-8 or
+    holds no printable character is a :class:`DataError` naming ``key``.
+
+    >>> read_text("/nonexistent.txt")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (/nonexistent.txt): no such file
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{key} ({path}): no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{key} ({path}): expected a text file, got a directory") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{key} ({path}): expected UTF-8 text, got byte 0x{raw[e.start]:02x} at offset {e.start} "
+                        "that UTF-8 cannot decode; save the file as UTF-8") from None
+    check_text(text, f"{key} ({path})")
+    return text
+
+
+def check_text(text: str, where: str) -> None:
+    """A text must hold a printable, non-space character; NUL bytes mean a binary file.
+
+    >>> check_text(" \\n\\t", "data.path (a.txt)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (a.txt): expected text with at least one printable character, got 3 character(s) of whitespace or control characters only
+    """
+    if "\x00" in text:
+        raise DataError(f"{where}: expected text, got a NUL character at offset {text.index(chr(0))} "
+                        "(a binary file?)")
+    if not any(c.isprintable() and not c.isspace() for c in text):
+        raise DataError(f"{where}: expected text with at least one printable character, got {len(text)} "
+                        "character(s) of whitespace or control characters only")
+
+
+def tokenize(text: str, tokens: str) -> list[str]:
+    """``text`` as a list of tokens: its characters (``"char"``), or its whitespace-separated
+    words with ``<eos>`` ending each line (``"word"``).
+
+    >>> tokenize("to be\\nor", "word"), tokenize("ab\\n", "char")
+    (['to', 'be', '<eos>', 'or', '<eos>'], ['a', 'b', '\\n'])
+    """
+    if tokens == "char":
+        return list(text)
+    out: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if words:
+            out += words
+            out.append(EOS)
+    return out
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The tokens a model knows, ``<unk>`` first (id 0), the others in sorted order.
+
+    >>> v = Vocabulary.from_tokens(["b", "a", "b"])
+    >>> v.size, v.decode([2, 1, 0])
+    (3, 'ba<unk>')
+    """
+
+    tokens: tuple[str, ...]
+    joiner: str = ""
+
+    @classmethod
+    def from_tokens(cls, tokens: list[str], joiner: str = "") -> Vocabulary:
+        """The vocabulary of a training part's ``tokens`` (``joiner`` joins decoded tokens: ``""``
+        for characters, ``" "`` for words)."""
+        return cls((UNK, *sorted(set(tokens) - {UNK})), joiner)
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tokens)}
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: list[str]) -> tuple[np.ndarray, int]:
+        """Token ids (int64) of ``tokens`` and how many were unknown (mapped to ``<unk>``, id 0)."""
+        get = self.index.get
+        ids = np.fromiter((get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
+        return ids, int(np.count_nonzero(ids == 0)) - tokens.count(UNK)
+
+    def decode(self, ids: list[int] | np.ndarray) -> str:
+        """The text of token ``ids`` (words joined by spaces, ``<eos>`` as a line end)."""
+        words = [self.tokens[int(i)] for i in ids]
+        if self.joiner:
+            return self.joiner.join(words).replace(f" {EOS} ", "\n").replace(f" {EOS}", "\n").replace(EOS, "\n")
+        return "".join(words)
+
+
+@dataclass(frozen=True)
+class TextData:
+    """A text's token ids split contiguously (train, validation, test blocks), its vocabulary
+    (from ``train``), and the unknown tokens counted in each part."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray | None
+    vocab: Vocabulary
+    unknown: dict[str, int]
+
+    def unigram_entropy(self) -> float:
+        """The entropy (nats per token) of the training part's token frequencies: the loss of a
+        model that ignores context, which a language model's training loss should fall below.
+
+        >>> d = split_text("aab" * 40, DataConfig(dataset="python-docs", val_fraction=0.0, test_fraction=0.0))
+        >>> import math
+        >>> d.unigram_entropy() == -(2/3*math.log(2/3) + 1/3*math.log(1/3))
+        True
+        """
+        counts = np.bincount(self.train, minlength=self.vocab.size).astype(np.float64)
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log(p)).sum())
+
+    def summary(self) -> str:
+        """One line: the vocabulary and the unknown tokens of each part.
+
+        >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).summary()
+        'text: 20 training tokens (char), vocabulary 5 (<unk> included, from the training part); 3 of 3 test tokens unknown, mapped to <unk>'
+        """
+        kind = "word" if self.vocab.joiner else "char"
+        parts = [f"{n} of {len(getattr(self, split))} {'validation' if split == 'val' else split} tokens"
+                 for split, n in self.unknown.items() if n]
+        unknown = "; " + ", ".join(parts) + " unknown, mapped to <unk>" if parts else "; no unknown tokens"
+        return (f"text: {len(self.train)} training tokens ({kind}), vocabulary {self.vocab.size} (<unk> included, "
+                f"from the training part){unknown}")
+
+
+def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData:
+    """Tokenize ``text`` (``cfg.tokens``) and split it contiguously as a stream is split
+    (:func:`rnnlab.data.stream.split_bounds`): the test block is its tail (``data.test_steps``
+    tokens, or ``data.test_fraction`` of them), the validation block the one before it; with
+    ``fold``, forward-chaining blocks of what precedes the test block and no test block. The
+    vocabulary is the training block's.
+
+    >>> d = split_text("one two three\\nfour", DataConfig(dataset="python-docs", tokens="word", test_fraction=0.0,
+    ...                                                   val_fraction=0.0))
+    >>> d.vocab.tokens, d.train.tolist()
+    (('<unk>', '<eos>', 'four', 'one', 'three', 'two'), [3, 5, 4, 1, 2, 1])
+    >>> text = "abcdefghij" * 10  # 100 tokens, 80 before the test block
+    >>> [(len(d.train), len(d.val)) for d in (split_text(text, DataConfig(dataset="python-docs"), Fold(3, i, 0))
+    ...                                        for i in (0, 1, 2))]
+    [(20, 20), (40, 20), (60, 20)]
+    """
+    from rnnlab.data.stream import split_bounds
+
+    tokens = cfg.tokens or "char"
+    stream = tokenize(text, tokens)
+    b = split_bounds(len(stream), cfg, fold)
+    if b.train < 2:
+        raise DataError(f"data: the training part holds {b.train} {tokens} token(s) of the text's {len(stream)} (after "
+                        "the validation and test blocks); expected at least 2, an empty vocabulary cannot learn "
+                        "anything; give a longer text")
+    vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "")
+    train, _ = vocab.encode(stream[:b.train])
+    val, unknown_val = vocab.encode(stream[b.train:b.val])
+    test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
+    return TextData(train, val, test, vocab, {"val": unknown_val, "test": unknown_test})
+
+
+def evaluated_block(before: np.ndarray, block: np.ndarray, warm_up: int, vocab: list[str]) -> Sequences:
+    """One row that scores the next-token predictions of ``block``'s tokens: the model first
+    reads up to ``warm_up`` tokens of ``before`` (the text preceding the block; not scored, their
+    targets -100), as the state carried from the training part would hold them.
+
+    >>> s = evaluated_block(np.array([1, 2, 3]), np.array([4, 5]), 2, [])
+    >>> s.X[0, :, 0].tolist(), s.y.tolist()
+    ([2.0, 3.0, 4.0], [[-100, 4, 5]])
+    """
+    if len(block) == 0:
+        return Sequences(np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.int64), np.zeros(0, np.int64), vocab)
+    context = before[max(len(before) - warm_up, 0):]
+    if len(context) == 0:  # nothing before: the block's first token is the first input
+        context, block = block[:1], block[1:]
+    ids = np.concatenate([context, block])
+    y = np.concatenate([np.full(len(context) - 1, -100), block]).astype(np.int64)
+    return Sequences(ids[:-1].astype(np.float32)[None, :, None], y[None], np.array([len(y)]), vocab)
+
+
+def token_count(cfg: DataConfig) -> int:
+    """How many tokens the text of ``cfg`` holds (``data.tokens``).
+
+    >>> token_count(DataConfig(dataset="python-docs")) > 400_000
+    True
+    """
+    text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
+    return len(tokenize(text, cfg.tokens or "char"))
+
+
+def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
+    """A language model's :class:`~rnnlab.data.DataSplits`: the text read (``data.path``, UTF-8,
+    or the bundled ``data.dataset``), split contiguously (:func:`split_text`); the training part
+    as token ids cut into ``data.streams`` rows (:func:`rnnlab.data.stream.batchify`) that the
+    trainer reads in windows of ``data.bptt`` tokens, each row's state carried from a window to
+    the next; the validation and test blocks each one row warmed up on the ``data.bptt`` tokens
+    before it (:func:`evaluated_block`). Token ids are not scaled (they index the embedding);
+    the vocabulary, ``<unk>`` first, is ``classes``.
+
+    >>> from rnnlab.config import parse_config
+    >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 50\\nstreams = 4')
+    >>> d = load_text(c.data)
+    >>> d.train.X.shape[0], d.val.X.shape[0], d.classes[0], d.train.y.dtype
+    (4, 1, '<unk>', dtype('int64'))
+    """
+    from rnnlab.data import DataSplits
+    from rnnlab.data.stream import batchify
+
+    text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
+    parts = split_text(text, cfg, fold)
+    steps = len(parts.train) - 1  # inputs with a next token
+    if steps < cfg.bptt:
+        raise DataError(f"data.bptt: the training part holds {len(parts.train)} tokens, shorter than one window; "
+                        f"expected data.bptt <= {max(steps, 1)}, got {cfg.bptt}")
+    if steps // cfg.streams < cfg.bptt:
+        raise DataError(f"data.streams: the training part's {steps} tokens do not fit {cfg.streams} rows of at least "
+                        f"data.bptt = {cfg.bptt} tokens; expected data.streams <= {steps // cfg.bptt}, got {cfg.streams}")
+    vocab = list(parts.vocab.tokens)
+    ids = parts.train[:, None].astype(np.float32)
+    X, y = batchify([(ids[:-1], ids[1:])], cfg.streams)
+    train = Sequences(X, y[..., 0].astype(np.int64), np.full(len(X), X.shape[1], dtype=np.int64), vocab)
+    before_val = parts.train
+    val = evaluated_block(before_val, parts.val, cfg.bptt, vocab)
+    test = None
+    if parts.test is not None and fold is None:
+        test = evaluated_block(np.concatenate([parts.train, parts.val]), parts.test, cfg.bptt, vocab)
+    inputs = InputScaling.fit("none", False, X[:1], train.lengths[:1])
+    return DataSplits(cfg.dataset if cfg.dataset is not None else str(cfg.path), train, val, test, vocab,
+                      inputs.stats, inputs, text=parts)

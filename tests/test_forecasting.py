@@ -1,0 +1,160 @@
+"""Forecasting end to end on tiny series (train, predict, report, search with 2 workers, recipe
+with 2 seeds), the template, MASE and its baselines, and each bad input as one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_bad_inputs import base_run, one_line_error  # noqa: F401  (base_run: a module fixture)
+from test_streams import sine, stream_toml
+
+from rnnlab.cli import main
+from rnnlab.config import parse_config, template_for
+from rnnlab.data import load_data
+from rnnlab.data.stream import baseline_forecasts, read_series
+from rnnlab.task import task_for
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def test_mase_and_the_baselines_are_scored_like_the_model(tmp_path):
+    c = parse_config(stream_toml(sine(tmp_path), task="horizon = 2\nseason = 12"))
+    d = load_data(c.data, seed=0, task=task_for(c))
+    base = baseline_forecasts(d.test, task_for(c))
+    # By hand, in the data's units: MASE = MAE / the training part's one-step seasonal-naive MAE.
+    x = read_series(c.data).values[0]
+    scale = np.abs(x[12:96] - x[:84]).mean(axis=0)  # per channel; the training block is x[:96]
+    # Test block x[108:120]: origins 107..117 have both steps ahead inside it.
+    errors = [np.abs(x[t + k] - x[t + k - 12]) / scale for t in range(107, 118) for k in (1, 2)]
+    assert base["seasonal_naive"]["mase"] == pytest.approx(float(np.mean(errors)), rel=1e-5)
+    # A model output of zeros (relative_to = "none": the scaled training mean) scores as tallied.
+    tally = task_for(c).tally(d.test.scale)
+    tally.add(torch.zeros(d.test.y.shape), torch.from_numpy(d.test.y))
+    assert set(tally.result()) >= {"rmse", "mae", "mase"}
+
+
+def test_train_predict_and_report_end_to_end(tmp_path, capsys):
+    path = sine(tmp_path)
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(stream_toml(path, task='horizon = 2\nseason = 12\nrelative_to = "seasonal_naive"',
+                               training="steps = 40\nlr = 0.01"))
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "test MASE" in out and "seasonal naive" in out.splitlines()[-4]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["baselines"]) == {"train", "val", "test"}
+    assert {"naive", "seasonal_naive"} == set(summary["baselines"]["test"])
+    assert "skill" in summary["train_eval"]
+    # The forecast after the end: horizon rows, one value per channel, near the series' range.
+    assert main(["predict", str(tmp_path / "run")]) == 0
+    rows = list(csv.reader((tmp_path / "run" / "forecast.csv").open()))
+    assert rows[0] == ["series", "index", "step", "x0", "x1"] and [r[2] for r in rows[1:]] == ["120", "121"]
+    assert all(abs(float(v)) < 5 for r in rows[1:] for v in r[3:])
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert "test mase of seasonal naive" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_template_forecasts_a_bundled_series_better_than_seasonal_naive(tmp_path, capsys):
+    path = tmp_path / "t.toml"
+    assert main(["init", str(path), "--task", "forecasting"]) == 0
+    text = path.read_text()
+    c = parse_config(text)
+    assert task_for(c).kind == "forecasting" and c.data.dataset == "Airline" and c.model.frontend is None
+    # A user's file by changing data.path only: a CSV with a date column and a value column.
+    x = read_series(c.data).values[0][:, 0]
+    with (tmp_path / "mine.csv").open("w") as f:
+        f.write("month,passengers\n" + "".join(f"m{i},{v}\n" for i, v in enumerate(x)))
+    text = text.replace('dataset = "Airline"', f'path = "{tmp_path / "mine.csv"}"')
+    path.write_text(text.replace("steps = 600", "steps = 120").replace("hidden_size = 64", "hidden_size = 16"))
+    capsys.readouterr()
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test"]["mase"] < summary["baselines"]["test"]["seasonal_naive"]["mase"], summary
+
+
+def test_search_with_two_workers_and_recipe_with_two_seeds_on_forward_folds(tmp_path):
+    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
+    from rnnlab.search.study import SearchOptions, run_search
+
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(stream_toml(sine(tmp_path), training="epochs = 2") +
+                   '[search]\nfolds = 2\ntrials = 4\nsampler = "random"\nreports = "none"\n'
+                   '[search.space]\n"data.bptt" = { low = 4, high = 8 }\n')
+    outcome = run_search(SearchOptions(config=str(cfg), out=str(tmp_path / "s"), workers=2, final=True), log=None)
+    trials = [t for t in outcome.study.get_trials() if t.value is not None]
+    assert len(trials) == 4 and len({t.user_attrs["pid"] for t in trials}) == 2
+    final = json.loads((tmp_path / "s" / "final.json").read_text())
+    assert set(final["test"]) >= {"mase", "rmse"}
+    rec = run_recipe_command(RecipeOptions(config=str(cfg), seeds=2, steps="zoneout", out=str(tmp_path / "r")),
+                             log=None)
+    record = json.loads((tmp_path / "r" / "recipe.json").read_text())
+    assert record["finished"] and len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
+    assert rec.tests["final"]["test"] is not None
+    assert "forward-chaining" in (tmp_path / "r" / "recipe.md").read_text()
+
+
+def _case_file(tmp_path, data: str = "", task: str = "", extra: str = "") -> str:
+    path = tmp_path / "bad.toml"
+    path.write_text(stream_toml(sine(tmp_path), data=data, task=task) + extra)
+    return str(path)
+
+
+BAD = [
+    ("shorter-than-a-window", dict(data="bptt = 500"), ("data.bptt", "shorter than one window",
+                                                        "expected data.bptt <= 95, got 500")),
+    ("too-many-streams", dict(data="streams = 40"), ("data.streams", "expected data.streams <= 11, got 40")),
+    ("horizon-past-validation", dict(task="horizon = 13"), ("task.horizon", "validation block", "holds 12 steps",
+                                                            "expected horizon <= 12, got 13")),
+    ("per-series", dict(data='normalize = "per_series"'), ("'data.normalize'", "read its future", "per_channel")),
+    ("front-end", dict(extra="[model.frontend]\nchannels = 4\n"), ("'model.frontend'", "centred")),
+    ("unknown-series", dict(data='dataset = "Airlin"'), ("data.dataset", "did you mean 'Airline'")),
+]
+
+
+@pytest.mark.parametrize(("case", "parts", "expected"), BAD, ids=[b[0] for b in BAD])
+def test_bad_stream_input_is_one_line(case, parts, expected, tmp_path, capsys):
+    path = _case_file(tmp_path, **parts)
+    if case == "unknown-series":  # a bundled series in place of the file
+        text = open(path).read()
+        open(path, "w").write("\n".join(line for line in text.splitlines() if not line.startswith("path =")))
+    one_line_error(["train", path, "--out", str(tmp_path / "run")], capsys, expected)
+
+
+def test_bad_stream_files_and_keys_are_one_line(tmp_path, capsys, base_run):  # noqa: F811
+    np.savez(tmp_path / "ragged.npz", series=np.array([np.zeros(5), np.zeros(7)], dtype=object))
+    (tmp_path / "r.toml").write_text(stream_toml(str(tmp_path / "ragged.npz")))
+    one_line_error(["train", str(tmp_path / "r.toml")], capsys, ("ragged.npz", "X [N, L, C]", "lengths [N]"))
+    (tmp_path / "k.toml").write_text('[data]\ndataset = "UnitTest"\nbptt = 8\n')
+    one_line_error(["train", str(tmp_path / "k.toml")], capsys, ("'data.bptt'", "long series", "remove the key"))
+    (tmp_path / "c.csv").write_text("day,value\n1,2\n2,x\n")
+    (tmp_path / "c.toml").write_text(stream_toml(str(tmp_path / "c.csv"), data='columns = ["value"]'))
+    one_line_error(["train", str(tmp_path / "c.toml")], capsys, ("c.csv", "line 3", "'value'", "expected a number"))
+    one_line_error(["predict", str(base_run)], capsys, ("classification run has no forecast",), kept=base_run)
+
+
+def test_stream_keys_stay_out_of_other_tasks_config_toml():
+    from rnnlab.config import TEMPLATE, dump_config
+
+    text = dump_config(parse_config(TEMPLATE))
+    assert "bptt" not in text and "horizon" not in text
+    forecasting = dump_config(parse_config(template_for("forecasting")))
+    assert parse_config(forecasting) == parse_config(template_for("forecasting"))
+    assert "bptt = 24" in forecasting and 'relative_to = "auto"' in forecasting
+
+
+def test_a_forecaster_that_does_not_beat_seasonal_naive_on_its_training_part_is_underfit(tmp_path):
+    from rnnlab.doctor import fit_findings
+
+    c = parse_config(stream_toml(sine(tmp_path), task="season = 12"))
+    records = [{"epoch": e, "step": 10 * e, "train_loss": 1.0 - 0.01 * e, "grad_norm": 0.5} for e in range(1, 21)]
+    worse = {"loss": 0.8, "rmse": 1.0, "mae": 0.9, "mase": 1.2, "skill": -0.2}
+    found = fit_findings(records, worse, c, n_val=1)
+    assert [f.check for f in found] == ["underfit"]
+    assert "skill over seasonal naive" in found[0].title and "no better than seasonal naive" in found[0].title
+    assert "training.steps" in found[0].remedy  # a cause with its remedy
+    assert fit_findings(records, {**worse, "mase": 0.5, "skill": 0.4}, c, n_val=1) == []

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL cluster for the tests: initdb in a temporary directory, a free port on
 127.0.0.1, run as a non-root user (the server refuses root), stopped and removed afterwards.
 One server per test session (each pytest-xdist worker is a session: its own server), shared
-by the modules that use it: each test names its own studies, and a cluster's start is seconds.
+by the modules that use it (tests/conftest.py imports the fixture: one definition, where an
+import in each module made one per module): each test names its own studies.
 
 `make test` installs Debian's server (package postgresql) when it is missing; without it the
 tests that need a database are skipped with the reason. Never a mock.

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pg import postgres_url  # noqa: F401  (the fixture)
 from test_bad_inputs import Env, _xy, config, one_line_error
 
 from rnnlab.cli import main
@@ -138,7 +137,7 @@ def test_a_closed_port_prints_no_password(tmp_path, capsys):
     assert _search_everywhere(tmp_path, conninfo, (f"{SECRET}9",), capsys, "conninfo") == 1
 
 
-def test_a_password_in_any_form_is_never_printed_or_written(tmp_path, capsys, postgres_url):  # noqa: F811
+def test_a_password_in_any_form_is_never_printed_or_written(tmp_path, capsys, postgres_url):
     # The test server trusts every local connection: any password is accepted, so each form
     # runs a whole search (trials, final run, reports) that could write it somewhere.
     codes = {}

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from pg import postgres_url  # noqa: F401  (here, not in the modules: one server per session for all of them)
 
 # The tests use small tensors, for which a second thread costs more than it gains (and the CI
 # machine has two cores in all). Under pytest-xdist this runs in every worker process: each

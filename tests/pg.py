@@ -1,6 +1,8 @@
 """A throwaway PostgreSQL cluster for the tests: initdb in a temporary directory, a free port on
 127.0.0.1, run as a non-root user (the server refuses root), stopped and removed afterwards.
-One server per test module that uses it, so each pytest-xdist worker has its own.
+One server per test session (each pytest-xdist worker is a session: its own server), shared
+by the modules that use it (tests/conftest.py imports the fixture: one definition, where an
+import in each module made one per module): each test names its own studies.
 
 `make test` installs Debian's server (package postgresql) when it is missing; without it the
 tests that need a database are skipped with the reason. Never a mock.
@@ -48,7 +50,7 @@ def _as_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", USER, "--", *args]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The URL of a fresh PostgreSQL server's ``postgres`` database (trust auth on 127.0.0.1)."""
     bin_dir = _bin_dir()

@@ -118,7 +118,11 @@ def test_gradcheck_fast_lstm_with_recurrent_batch_norm(training, padded):
         out, (h, c) = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": lengths})
         return out, h, c
 
-    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5)
+    # Every element of the Jacobian in the hardest case (padded, training: both dropouts, the
+    # per-step statistics); a random projection of it (torch's fast mode: a wrong gradient still
+    # fails) in the three others, which cost the suite a quarter as much each.
+    full = training and padded
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5, fast_mode=not full)
 
 
 @pytest.mark.parametrize("garbage", [float("nan"), float("inf")])

@@ -39,6 +39,7 @@ kind = "cosine"
 weights_every = 1
 grads_every = 2
 health = false
+grad_through_time = false
 """
 
 

@@ -239,12 +239,14 @@ folds = 2
 trials = 1
 startup_trials = 2
 pruner = "none"
+[search.space]
+"model.recurrent_dropout" = {{ low = 0.0, high = 0.5 }}
 """
 
 
 def search_config(tmp_path: Path, epochs: int = 2) -> Path:
-    """A tiny search whose config lies inside the default space (it has a weight decay), so
-    trial 0 is the config itself."""
+    """A tiny search whose config lies inside its space, so trial 0 is the config itself. One
+    key: the study page draws one slice panel, not one per key of the default space."""
     p = tmp_path / "s.toml"
     p.write_text(SEARCH.format(epochs=epochs))
     return p

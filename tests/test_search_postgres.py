@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from pg import postgres_url  # noqa: F401  (the fixture)
 
 from rnnlab.cli import main
 from rnnlab.errors import SearchError
@@ -50,7 +49,7 @@ def _search_process(config: Path, url: str, study: str, out: Path) -> subprocess
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_two_machines_one_killed_mid_trial(tmp_path, postgres_url):  # noqa: F811
+def test_two_machines_one_killed_mid_trial(tmp_path, postgres_url):
     n = 4
     config = tmp_path / "c.toml"
     config.write_text(CONFIG.format(hidden=6, epochs=12, trials=n))
@@ -94,7 +93,7 @@ def test_two_machines_one_killed_mid_trial(tmp_path, postgres_url):  # noqa: F81
     assert len({str(sorted(t.params.items())) for t in finished}) == n
 
 
-def test_study_clash_and_bad_database_in_postgres(tmp_path, postgres_url, capsys):  # noqa: F811
+def test_study_clash_and_bad_database_in_postgres(tmp_path, postgres_url, capsys):
     config = tmp_path / "c.toml"
     config.write_text(CONFIG.format(hidden=6, epochs=2, trials=1))
     run_search(SearchOptions(str(config), storage=postgres_url, study="clash", out=str(tmp_path / "s"),

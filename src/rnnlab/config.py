@@ -1280,7 +1280,7 @@ _FORECASTING_EDITS = (
      "# stride = 1                    # per block; activation = \"relu\" | \"tanh\" | \"gelu\" | \"none\"\n\n",
      "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
     ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
-     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "none"\n',
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
      "# the head reads every step's output: nothing is pooled\n"),
     ("# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /\n"
      "# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.\n"

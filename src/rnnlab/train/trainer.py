@@ -740,7 +740,7 @@ class _EpochStats:
         self.norms.append(grad_norm)
         before = self.tally.n
         with torch.no_grad():
-            self.tally.add(logits.detach(), y)
+            self.tally.add(logits.detach().float(), y)  # (bfloat16 under autocast: the figures in float32)
         items = self.tally.n - before  # what the batch's mean loss is over: sequences, or valid steps
         self.loss_sum += loss * items
         self.seen += items

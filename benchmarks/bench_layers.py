@@ -3,6 +3,7 @@
     make bench    # or: python benchmarks/bench_layers.py [--iters 20] [--seconds 120] [--sizes 128 512]
                   #     [--only "batch_norm"]  (only the rows whose name contains it; writes nothing)
                   #     [--policies PASSIVE]   (only this OpenMP wait policy's timings)
+    python benchmarks/bench_layers.py --device cuda   # on a GPU, against cuDNN (benchmarks/gpu_check.sh)
 
 For each hidden size it times forward + backward (float32, B=64, T=100, I=32, threads = cores),
 interleaving every configuration with its torch reference (nn.LSTM / nn.GRU) iteration by
@@ -15,6 +16,10 @@ rnnlab`` sets it, :mod:`rnnlab.threads`), and the main table's; ACTIVE (threads 
 parallel regions) gets a table of its own. It also measures the first call of a fresh process and
 the peak memory of one forward + backward (under PASSIVE), each the median of PROBE_RUNS
 subprocesses. It prints the tables and writes docs/benchmarks.md.
+
+``--device DEV`` times the same rows on DEV in this process instead (CUDA: against cuDNN's
+nn.LSTM/nn.GRU, synchronized around each call; no wait policies, no memory probes), with the
+GPU targets of :data:`DEVICE_TARGETS`, and writes nothing unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ CONFIGS = {
         "lstm", "LSTM", {"recurrent_batch_norm": True, "zoneout": 0.1, "recurrent_dropout": 0.1}, 1.6, 1.6),
 }
 REFERENCES = {"lstm": nn.LSTM, "gru": nn.GRU}
+#: --device: the targets on an H100/H200-class GPU (issue 24), (at H=512, at H=128); None: measured only
+DEVICE_TARGETS: dict[str, tuple[float | None, float | None]] = {
+    "LSTM, no regularizer": (1.05, 1.05),
+    "LSTM, weight_drop 0.5": (1.05, 1.05),
+    "LSTM, recurrent_dropout 0.25 + zoneout 0.1": (2.0, None),
+    "LSTM, layer_norm": (2.0, None),
+}
 
 
 def padded(name: str) -> bool:
@@ -77,23 +89,26 @@ def build(kind_or_cls: str, hidden: int, keywords: dict | None = None) -> nn.Mod
 
 
 def fwd_bwd(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None) -> float:
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # (CUDA runs asynchronously)
+    sync()
     start = time.perf_counter()
     out, _ = model(x) if lengths is None else model(x, lengths=lengths)
     out.sum().backward()
+    sync()
     elapsed = time.perf_counter() - start
     model.zero_grad(set_to_none=True)
     return elapsed
 
 
 def time_size(hidden: int, iters: int, warmup: int, seconds: float,
-              configs: dict[str, tuple]) -> dict[str, dict[str, float]]:
+              configs: dict[str, tuple], device: str = "cpu") -> dict[str, dict[str, float]]:
     """Median times at one hidden size: at least ``iters`` interleaved rounds and at least
     ``seconds`` of them, so that small sizes, whose rounds are short, get more samples."""
     torch.manual_seed(0)
-    x = torch.randn(T, B, I)
+    x = torch.randn(T, B, I, device=device)
     lengths = {name: mixed_lengths() if padded(name) else None for name in configs}
-    refs = {k: build(k, hidden).train() for k in {kind for kind, *_r in configs.values()}}
-    ours = {name: build(cls, hidden, kw).train() for name, (_, cls, kw, *_t) in configs.items()}
+    refs = {k: build(k, hidden).train().to(device) for k in {kind for kind, *_r in configs.values()}}
+    ours = {name: build(cls, hidden, kw).train().to(device) for name, (_, cls, kw, *_t) in configs.items()}
     for _ in range(warmup):
         for k, m in [*refs.items(), *ours.items()]:
             fwd_bwd(m, x, lengths.get(k))
@@ -192,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="markdown file to write ('' for none; default docs/benchmarks.md, none with --only)")
     ap.add_argument("--policies", nargs="+", default=list(POLICIES), type=str.upper, choices=POLICIES,
                     help="OpenMP wait policies to time under, the first one the main table's (default: both)")
+    ap.add_argument("--device", default=None,
+                    help="time on this device in this process (cuda: against cuDNN) with the GPU targets; "
+                         "writes nothing unless --out is given")
     ap.add_argument("--timings-only", action="store_true",
                     help="(internal) print the timings of this process's policy as JSON")
     args = ap.parse_args(argv)
@@ -200,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = {name: c for name, c in CONFIGS.items() if args.only in name}
     if not configs:
         ap.error(f"--only: no configuration name contains {args.only!r}; the names: {sorted(CONFIGS)}")
+    if args.device is not None:
+        return device_table(args, configs)
     torch.set_num_threads(os.cpu_count() or 1)
     if args.timings_only:
         print(json.dumps({h: time_size(h, args.iters, args.warmup, args.seconds, configs) for h in args.sizes}))
@@ -265,6 +285,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def device_table(args: argparse.Namespace, configs: dict[str, tuple]) -> int:
+    """``--device``: the rows timed on one device in this process, as ratios to torch's module
+    on the same device (cuDNN on CUDA), against :data:`DEVICE_TARGETS`."""
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    lines = ["| configuration | H | rnnlab ms | torch ms | ratio | target |", "|---|---|---|---|---|---|"]
+    failed = 0
+    for hidden in args.sizes:
+        timing = time_size(hidden, args.iters, args.warmup, args.seconds, configs, str(device))
+        for row, t in timing.items():
+            target = DEVICE_TARGETS.get(row, (None, None))[0 if hidden >= 512 else 1]
+            ok = "" if target is None else (" ✓" if t["ratio"] <= target else " ✗")
+            failed += ok == " ✗"
+            lines.append(f"| {row} | {hidden} | {t['ms']:.2f} | {t['ref_ms']:.2f} | {t['ratio']:.2f}{ok} | "
+                         + ("-" if target is None else f"≤ {target:.2f}") + " |")
+    table = "\n".join(lines)
+    print(f"bench_layers on {device} ({name}), torch {torch.__version__}, B={B}, T={T}, I={I}, float32, "
+          f"forward + backward, ratio to torch's module on the same device:")
+    print(table)
+    print(f"{failed} row(s) above their target")
+    if args.out:
+        Path(args.out).write_text(f"# bench_layers --device {device} ({name})\n\n{table}\n", encoding="utf-8")
         print(f"wrote {args.out}")
     return 0
 

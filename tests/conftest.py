@@ -30,3 +30,12 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request) -> torch.device:
+    """Every device present: the CPU always, CUDA where torch sees a GPU (select those cases with
+    ``-k cuda``; benchmarks/gpu_check.sh runs them)."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: the CUDA cases run where torch sees a GPU (benchmarks/gpu_check.sh)")
+    return torch.device(request.param)

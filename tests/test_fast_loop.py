@@ -317,3 +317,31 @@ def test_compiled_step_loop_checks_shapes_and_dtypes_before_touching_memory():
         forward(parts=3)
     out, c, saved = forward()
     assert out.shape == (T, B, H) and saved == []
+
+
+@pytest.mark.parametrize("kwargs", [dict(recurrent_dropout=0.2, zoneout=(0.2, 0.3)), dict(layer_norm=True),
+                                    dict(recurrent_batch_norm=True)])
+def test_fast_loop_equals_the_autograd_loop_on_device(kwargs, device):
+    """Values and gradients of both loops, drawing the same masks, on every device present."""
+    from test_gradcheck import _fast_and_autograd
+
+    m = rnnlab.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, **kwargs).train().double().to(device)
+    x = torch.randn(4, 7, 3, dtype=torch.float64, device=device)
+    for a, b in zip(*_fast_and_autograd(m, x, torch.tensor([7, 3, 5, 1]))):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_the_device_draws_of_zoneout_run_on_the_cpu_too(monkeypatch):
+    """random_words' path off the CPU (torch's generator on the device), forced on the CPU: both
+    loops draw the same masks through it, and zoneout keeps units at its rate."""
+    from test_gradcheck import _fast_and_autograd
+
+    from rnnlab.layers import loop
+
+    monkeypatch.setattr(loop, "random_words", lambda count, device: loop.device_words(count, device))
+    m = rnnlab.GRU(3, 5, zoneout=0.3, recurrent_dropout=0.2).train().double()
+    x = torch.randn(7, 4, 3, dtype=torch.float64)
+    for a, b in zip(*_fast_and_autograd(m, x, torch.tensor([7, 3, 5, 1]))):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+    keep = loop.bernoulli_fast((200, 100), 0.3, x)
+    assert abs(float(keep.mean()) - 0.3) < 0.01

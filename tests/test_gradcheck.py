@@ -33,12 +33,24 @@ PYTHON_STEPS = [(rnnlab.LSTM, path, "fast, Python steps") for path in ("plain", 
 @pytest.mark.parametrize("cls, path, impl", [(cls, path, impl) for cls, impl in LAYERS_AND_LOOPS for path in PATHS]
                          + PYTHON_STEPS)
 def test_gradcheck(cls, path, impl):
+    _gradcheck(cls, path, impl, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("path", ["plain", "zoneout", "layer_norm", "bidirectional+lengths"])
+def test_gradcheck_on_device(path, device):
+    """The LSTM's fast loop on every device present (on CUDA: its Python step loops on the GPU)."""
+    if device.type == "cpu":
+        pytest.skip("on the CPU, test_gradcheck checks these and more")
+    _gradcheck(rnnlab.LSTM, path, "fast", device)
+
+
+def _gradcheck(cls, path, impl, device):
     kwargs = dict(PATHS[path])
-    m = cls(2, 3, **kwargs).double().train()
+    m = cls(2, 3, **kwargs).double().train().to(device)
     m.implementation = "fast-python" if impl == "fast, Python steps" else impl
-    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
     lengths = [4, 2] if "lengths" in path else None
-    h0 = torch.randn(2 if m.bidirectional else 1, 2, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2 if m.bidirectional else 1, 2, 3, dtype=torch.float64, device=device, requires_grad=True)
     hx = (h0, h0.detach().clone().requires_grad_()) if cls is rnnlab.LSTM else h0
     names, params = zip(*m.named_parameters())
 

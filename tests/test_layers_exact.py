@@ -40,14 +40,30 @@ GRID = list(
 @pytest.mark.parametrize("path", ["auto", "fast", "autograd"])
 @pytest.mark.parametrize("kind,num_layers,bidirectional,batch_first,mode,given_hx", GRID)
 def test_equals_torch(kind, num_layers, bidirectional, batch_first, mode, given_hx, path):
+    _check_equals_torch(kind, num_layers, bidirectional, batch_first, mode, given_hx, path, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("path", ["auto", "fast"])
+@pytest.mark.parametrize("mode", ["full", "packed", "lengths"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_equals_torch_on_device(kind, mode, path, device, monkeypatch):
+    """A corner of the grid on every device present (CUDA: cuDNN against rnnlab's loops on the GPU)."""
+    if device.type == "cpu":
+        pytest.skip("on the CPU, test_equals_torch checks the whole grid")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # (float32 sums, as on the CPU)
+    _check_equals_torch(kind, 2, True, True, mode, True, path, device)
+
+
+def _check_equals_torch(kind, num_layers, bidirectional, batch_first, mode, given_hx, path, device):
     ours, ref = _pair(kind, num_layers, bidirectional, batch_first)
+    ours, ref = ours.to(device), ref.to(device)
     ours.implementation = path
-    x = torch.randn((B, T, I) if batch_first else (T, B, I), requires_grad=True)
+    x = torch.randn((B, T, I) if batch_first else (T, B, I), device=device, requires_grad=True)
     D = 2 if bidirectional else 1
     n_states = 2 if kind == "lstm" else 1
     hx = None
     if given_hx:
-        hx = tuple(torch.randn(num_layers * D, B, H, requires_grad=True) for _ in range(n_states))
+        hx = tuple(torch.randn(num_layers * D, B, H, device=device, requires_grad=True) for _ in range(n_states))
     hx_arg = None if hx is None else (hx if kind == "lstm" else hx[0])
 
     def run(module, lengths_kw):

@@ -110,10 +110,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
+    from rnnlab.device import resolve_device, with_device
     from rnnlab.task import task_for
     from rnnlab.train.trainer import train
 
-    config = load_config(args.config)
+    config = with_device(load_config(args.config), args.device)
+    resolve_device(config.training.device, "--device" if args.device else "training.device")
     allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
     if allow and not args.resume:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
@@ -170,6 +172,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from rnnlab.config import load_config
     from rnnlab.data import load_data
+    from rnnlab.device import resolve_device, with_device
     from rnnlab.doctor import diagnose
     from rnnlab.task import task_for
     from rnnlab.train.model import LogitsOnly, build_model
@@ -177,14 +180,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
-    config = load_config(args.config)
+    config = with_device(load_config(args.config), args.device)
     task = task_for(config)
+    device = resolve_device(config.training.device, "--device" if args.device else "training.device")
     seed_everything(config.training.seed)
     data = load_data(config.data, seed=config.training.seed, task=task)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
-                        task.per_step)
+                        task.per_step).to(device)
     optimizer = build_optimizer(model, config.training)
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, device)
     if data.train.X.shape[1] > config.tracking.inspect_steps:
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              "steps of each series (tracking.inspect_steps)")
@@ -281,7 +285,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
                             storage=args.storage, study=args.study, out=args.out, final=not args.no_final,
-                            reports=args.reports)
+                            reports=args.reports, device=args.device)
     outcome = run_search(options, log=None if args.quiet else _say)
     if outcome.best is None:
         raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")
@@ -292,7 +296,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     from rnnlab.recipe.run import RecipeOptions, run_recipe_command
 
     options = RecipeOptions(config=args.config, seeds=args.seeds, steps=args.steps, workers=args.workers,
-                            out=args.out, final=not args.no_final)
+                            out=args.out, final=not args.no_final, device=args.device)
     run_recipe_command(options, log=None if args.quiet else _say)
     return 0
 
@@ -379,19 +383,27 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    """rnnlab's and torch's versions, and which LSTM step loops this install runs."""
+    """rnnlab's and torch's versions, which LSTM step loops this install runs, and the devices
+    torch sees."""
     import torch
 
     import rnnlab
+    from rnnlab.device import describe_devices
     from rnnlab.layers import native
 
-    return f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {native.describe()})"
+    return (f"rnnlab {rnnlab.__version__} (torch {torch.__version__}; LSTM step loops: {native.describe()})\n"
+            f"{describe_devices()}")
 
 
 def _recipe_steps() -> tuple[str, ...]:
     from rnnlab.recipe.steps import LANGUAGE_MODEL_STEP_NAMES, STEP_NAMES
 
     return STEP_NAMES + tuple(f"{name} (language models)" for name in LANGUAGE_MODEL_STEP_NAMES)
+
+
+def _device_flag(p: argparse.ArgumentParser, more: str = "") -> None:
+    p.add_argument("--device", metavar="DEVICE", help="auto | cpu | cuda | cuda:N: where to compute (default: "
+                   f"training.device, auto: the GPU when there is one){more}; see docs/devices.md")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -424,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: continue although these harmless keys differ from the run's config "
                         "(e.g. training.epochs); logged in RUN_DIR/resumes.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    _device_flag(p)
     p.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole command to FILE "
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
@@ -440,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("doctor", "Health-check the untrained model of a config and a few training steps.")
     p.add_argument("config", help="the TOML config")
     p.add_argument("--steps", type=int, default=5, help="optimizer steps to observe (default 5)")
+    _device_flag(p)
     p.set_defaults(func=cmd_doctor)
 
     p = add("compare", "Show runs side by side: final and best metrics, metric and weight-norm figures.")
@@ -462,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "trial's, when the search ends), all (each as it finishes) or none (search.reports); draw any "
                    "other with `rnnlab report DIR/trials/NNNN/fold-1`")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
+    _device_flag(p, "; workers share it, or with auto and several GPUs take one each in turn")
     p.set_defaults(func=cmd_search)
 
     p = add("recipe", "Walk the regularization recipe: try each regularizer in turn, keep it only when it beats "
@@ -475,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-final", action="store_true",
                    help="skip retraining baseline and final config on the whole training split (no test evaluation)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _device_flag(p, "; workers share it, or with auto and several GPUs take one each in turn")
     p.set_defaults(func=cmd_recipe)
 
     p = add("study", "Print the trials table of a study directory (running or finished).")

@@ -36,6 +36,7 @@ from pydantic import (
     StrictFloat,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -507,6 +508,12 @@ class TrainingConfig(_Section):
     """torch intra-op threads (unset: the CPUs the process may use, split among a search's or
     recipe's workers, and 1 or N as measured on the first steps: :mod:`rnnlab.threads`; the
     choice and its reason are in ``timing.json``)."""
+    device: str = "auto"
+    """Where the run computes: "auto" (the GPU when torch sees one, else the CPU), "cpu", "cuda" or
+    "cuda:N" (``--device`` overrides it; :mod:`rnnlab.device`, docs/devices.md)."""
+    precision: Literal["32", "bf16"] = "32"
+    """"32": float32 throughout; "bf16": bfloat16 autocast of the forward pass on the run's
+    device (the recurrent layers keep float32 where the math needs it: docs/devices.md)."""
     shuffle: Literal["samples", "batches", "none"] = "samples"
     """"samples": new permutation every epoch; "batches": fixed batches, their order shuffled."""
     shuffle_within_batch: bool = False
@@ -522,6 +529,13 @@ class TrainingConfig(_Section):
     """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
     A run also checkpoints after its first epoch, after its last, and on SIGINT/SIGTERM; a run
     killed harder repeats, exactly, the epochs since its last checkpoint when resumed."""
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, value: str) -> str:
+        from rnnlab.device import check_device
+
+        return check_device(value, "'training.device'")  # (a ConfigError is a ValueError: pydantic reports it)
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainingConfig:
@@ -883,7 +897,7 @@ def check_dir_name(name: str) -> str:
 #: its budget, bookkeeping and what is recorded, never the data, model or optimizer. fnmatch
 #: patterns. More epochs also stretch a cosine schedule from the resumed step on.
 RESUME_HARMLESS: tuple[str, ...] = (
-    "name", "output.dir", "training.epochs", "training.steps", "training.threads",
+    "name", "output.dir", "training.epochs", "training.steps", "training.threads", "training.device",
     "training.checkpoint_every", "training.early_stopping.patience",
     "tracking.*",
 )
@@ -1545,6 +1559,8 @@ clip_norm = 1.0                 # global norm; the pre-clip norm is recorded eit
 on_nonfinite = "error"          # NaN/inf gradients: "error" (stop, naming them) or "skip" the step
 seed = 0
 # threads = 1                   # torch threads (default: measured, see timing.json)
+device = "auto"                 # auto (the GPU when there is one) | cpu | cuda | cuda:N
+precision = "32"                # 32 | bf16 (bfloat16 autocast)
 # checkpoint_every = 60         # seconds between checkpoints (and after the first and last epoch)
 shuffle = "samples"             # samples | batches | none
 shuffle_within_batch = false

@@ -474,7 +474,7 @@ class RegressionTally:
         each valid step one item)."""
         outputs, y = self.task.pairs(outputs, y)
         err = outputs.detach().double() - y.double()
-        units = err * self.std
+        units = err * self.std.to(err.device)  # (the model's device: CUDA too)
         self.sse += float((err * err).sum())
         self.sse_units += float((units * units).sum())
         self.sae_units += float(units.abs().sum())

@@ -56,6 +56,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
+from rnnlab.device import wide_dtype
 from rnnlab.lock import DirLock
 from rnnlab.rundir import RUN, RunDir, append_jsonl_many, refuse_link, truncate_jsonl
 
@@ -126,6 +127,7 @@ class Tracker:
         self.per_channel = bool(per_channel)
         self.params = _select(model, params)
         self._device = self.params[0][1].device
+        self._wide = wide_dtype(self._device)  # (the loss and the total norm; float32 where float64 is missing)
         self.step_count = start_step
         self.epoch: int | None = None
         self._snapshot: tuple[int, list[Tensor]] | None = None
@@ -185,14 +187,14 @@ class Tracker:
                 self._snapshot = None
             if do_w:
                 if loss is not None:
-                    add("loss", "value", torch.as_tensor(loss, device=self._device).double(), False)
+                    add("loss", "value", torch.as_tensor(loss, device=self._device).to(self._wide), False)
                 for name, p in self.params:
                     self._norm_stats(add, name, p, "")
             if do_g:
                 grads = [(n, p.grad) for n, p in self.params if p.grad is not None]
                 if grads:
                     total = torch.linalg.vector_norm(
-                        torch.stack([torch.linalg.vector_norm(g.detach().double()) for _, g in grads])
+                        torch.stack([torch.linalg.vector_norm(g.detach().to(self._wide)) for _, g in grads])
                     )
                     add("model", "grad_l2", total, False)
                 for name, g in grads:
@@ -200,7 +202,8 @@ class Tracker:
                 self._snapshot = (step, [p.detach().clone() for _, p in self.params])
         if not pieces:
             return
-        # torch.cat promotes float32 norms and a float64 loss to float64; then one host copy.
+        # torch.cat promotes float32 norms and a float64 loss to float64 (float32 on MPS); then
+        # one host copy.
         flat = torch.cat([p.to(self._device) for p in pieces]).cpu().tolist()
         records = []
         for name, stat, off, length in layout:

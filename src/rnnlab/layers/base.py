@@ -5,6 +5,7 @@ directions, initial states, regularizer masks, and running the computation that
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,6 +134,7 @@ class RecurrentBase(nn.Module):
                 for name, module in reg.modules(self.options, ctx, fk).items():
                     self.add_module(name, module)
         self.reset_parameters()
+        self.flatten_parameters()
 
     # ----------------------------------------------------------------------------- set-up
     def __getattr__(self, name: str) -> Any:
@@ -201,25 +203,62 @@ class RecurrentBase(nn.Module):
             if sub is not self and hasattr(sub, "reset_parameters"):
                 sub.reset_parameters()
 
+    def flatten_parameters(self) -> None:
+        """On CUDA with cuDNN, make each layer's weights views into one buffer laid out as cuDNN
+        reads them (``nn.LSTM.flatten_parameters``, one layer at a time as the torch path calls
+        the kernel), so that cuDNN does not re-pack them at every call. Parameters, their names
+        and ``state_dict`` keys are unchanged; elsewhere (CPU) nothing is done. Called at
+        construction and after ``.to()``/``.cuda()``, as torch's layers do.
+
+        >>> import rnnlab
+        >>> rnnlab.LSTM(3, 4).flatten_parameters()  # (a no-op on the CPU)
+        """
+        mode = self.spec.torch_mode(self.activation, self.recurrent_activation)
+        if mode is None or self.spec.vector_recurrent:
+            return
+        import torch.backends.cudnn.rnn as cudnn_rnn
+
+        D = self.num_directions
+        for layer in range(self.num_layers):
+            weights = [t for d in range(D) for t in self._flat(self._stored_params(layer, d))]
+            first = weights[0]
+            if not all(w.is_cuda and w.dtype == first.dtype and torch.backends.cudnn.is_acceptable(w)
+                       for w in weights) or len({w.data_ptr() for w in weights}) != len(weights):
+                return
+            with torch.cuda.device_of(first), torch.no_grad():
+                if torch._use_cudnn_rnn_flatten_weight():
+                    torch._cudnn_rnn_flatten_weight(
+                        weights, 4 if self.bias else 2, weights[0].shape[1], cudnn_rnn.get_cudnn_mode(mode.upper()),
+                        self.hidden_size, 0, 1, False, self.bidirectional)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> RecurrentBase:
+        out = super()._apply(fn, recurse)
+        self.flatten_parameters()  # (on the new device or dtype)
+        return out
+
     # ----------------------------------------------------------------------------- helpers
     def _suffix(self, layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def _params(self, layer: int, direction: int) -> LayerParams:
+    def _stored_params(self, layer: int, direction: int) -> LayerParams:
+        """The parameters of one layer and direction as stored (no DropConnect)."""
         sfx = self._suffix(layer, direction)
-        w_hh = getattr(self, f"weight_hh{sfx}")
-        if self.weight_drop > 0 and self.training:
-            # DropConnect (Wan et al. 2013; AWD-LSTM): a new mask on the recurrent weights at
-            # every forward call; the stored parameter is left untouched.
-            w_hh = F.dropout(w_hh, self.weight_drop, True)
         return LayerParams(
             w_ih=getattr(self, f"weight_ih{sfx}"),
-            w_hh=w_hh,
+            w_hh=getattr(self, f"weight_hh{sfx}"),
             b_ih=getattr(self, f"bias_ih{sfx}", None),
             b_hh=getattr(self, f"bias_hh{sfx}", None),
             activation=get_activation(self.activation),
             recurrent_activation=None if self.recurrent_activation is None else get_activation(self.recurrent_activation),
         )
+
+    def _params(self, layer: int, direction: int) -> LayerParams:
+        p = self._stored_params(layer, direction)
+        if self.weight_drop > 0 and self.training:
+            # DropConnect (Wan et al. 2013; AWD-LSTM): a new mask on the recurrent weights at
+            # every forward call; the stored parameter is left untouched.
+            p = dataclasses.replace(p, w_hh=F.dropout(p.w_hh, self.weight_drop, True))
+        return p
 
     def _norms(self, layer: int, direction: int) -> GateNorms | None:
         return getattr(self, f"norm{self._suffix(layer, direction)}", None)
@@ -336,15 +375,27 @@ class RecurrentBase(nn.Module):
         ``lengths`` (padded input only) gives each sequence's real length: past it, outputs are
         zero and the state is not updated, exactly as with a PackedSequence.
 
-        Under ``torch.autocast`` the layer runs in its parameters' dtype with autocast off, as
-        ``nn.GRU`` does on the CPU, and returns that dtype: a recurrence compounds each step's
-        rounding, and its loops combine parameters and states that autocast would cast apart.
+        Under ``torch.autocast`` on CUDA, a layer that runs torch's fused kernel runs it as
+        ``nn.LSTM`` does: cuDNN in the autocast dtype, which it returns. Every other case runs in
+        the parameters' dtype with autocast off and returns that dtype: rnnlab's loops (a
+        recurrence compounds each step's rounding, and the loops combine parameters and states
+        that autocast would cast apart), and on the CPU the fused kernel too (oneDNN's bfloat16
+        LSTM fails on CPUs without bfloat16 instructions). See docs/devices.md.
         """
         param = next(self.parameters())  # (the input may be anything: prepare_input checks it)
-        if _autocast_enabled(param.device.type):
-            with torch.autocast(param.device.type, enabled=False):
-                return self._forward(_to_dtype(input, param.dtype), _to_dtype(hx, param.dtype), lengths)
+        device_type = param.device.type
+        if _autocast_enabled(device_type):
+            input, hx = _to_dtype(input, param.dtype), _to_dtype(hx, param.dtype)
+            if device_type == "cuda" and self._computation() == "torch":
+                return self._forward(input, hx, lengths)  # (torch's autocast casts the kernel's arguments)
+            with torch.autocast(device_type, enabled=False):
+                return self._forward(input, hx, lengths)
         return self._forward(input, hx, lengths)
+
+    def _computation(self) -> str:
+        """The computation of this forward (:func:`~rnnlab.layers.computation.choose_computation`)."""
+        recording = self._gate_record is not None or self._state_record is not None
+        return choose_computation(self.options, self.spec, recording=recording)
 
     def _forward(
         self,
@@ -371,8 +422,7 @@ class RecurrentBase(nn.Module):
         if batch.x.shape[1] == 0:  # no sequence: an empty output and state, as torch's layers return
             empty = batch.x.new_zeros(batch.x.shape[0], 0, D * self.hidden_size)
             return batch.output(empty), (states if self.num_states == 2 else states[0])
-        recording = self._gate_record is not None or self._state_record is not None
-        computation = choose_computation(self.options, self.spec, recording=recording)
+        computation = self._computation()
         between = [reg for reg in active(self.options) if reg.between is not None]
         x = batch.x
         finals: list[list[Tensor]] = [[] for _ in states]

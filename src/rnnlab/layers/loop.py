@@ -66,7 +66,7 @@ def random_words(count: int, device: torch.device) -> Tensor:
 
     On CPU they come from NumPy's PCG64, seeded with one draw from torch's generator (so
     ``torch.manual_seed`` governs them): about twice as fast as ``torch.randint``, which matters
-    for zoneout's T × B × H draws. Elsewhere torch's own generator makes them.
+    for zoneout's T × B × H draws. Elsewhere (CUDA) :func:`device_words` makes them on the device.
 
     >>> _ = torch.manual_seed(0)
     >>> a = random_words(3, torch.device("cpu"))
@@ -75,11 +75,22 @@ def random_words(count: int, device: torch.device) -> Tensor:
     True
     """
     if device.type != "cpu":
-        return torch.randint(-(2**63), 2**63 - 1, (count,), dtype=torch.int64, device=device)
+        return device_words(count, device)
     seed = int(torch.randint(0, 2**62, ()))
     info = np.iinfo(np.int64)
     words = np.random.Generator(np.random.PCG64(seed)).integers(info.min, info.max, count, np.int64, endpoint=True)
     return torch.from_numpy(words)
+
+
+def device_words(count: int, device: torch.device) -> Tensor:
+    """``count`` uniformly random int64 words from the device's own torch generator, made where
+    they are used (no host draw, no copy): :func:`random_words` off the CPU.
+
+    >>> device_words(2, torch.device("cpu")).dtype
+    torch.int64
+    """
+    # randint's high is exclusive: 2**63 - 1 is never drawn, a bias of 2**-63 per word.
+    return torch.randint(-(2**63), 2**63 - 1, (count,), dtype=torch.int64, device=device)
 
 
 def keep_weights(

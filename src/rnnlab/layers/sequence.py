@@ -33,9 +33,12 @@ class SequenceBatch:
         """Turn a time-major output ``[T, B, ...]`` into the caller's format."""
         if self.packed is not None:
             p = self.packed
+            lengths = self.lengths
             if p.sorted_indices is not None:
                 y = y.index_select(1, p.sorted_indices)
-            data = pack_padded_sequence(y, self.lengths[p.sorted_indices] if p.sorted_indices is not None else self.lengths).data
+                # (the indices live on the data's device, the lengths on the CPU, where packing reads them)
+                lengths = lengths[p.sorted_indices.cpu()]
+            data = pack_padded_sequence(y, lengths).data
             return PackedSequence(data, p.batch_sizes, p.sorted_indices, p.unsorted_indices)
         if self.unbatched:
             return y.squeeze(1)

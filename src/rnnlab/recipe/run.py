@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
+from rnnlab.device import use_worker_device, with_device
 from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
@@ -61,6 +62,8 @@ class RecipeOptions:
     out: str | None = None
     final: bool = True
     """Retrain the baseline and the final config on the whole training split; test each once."""
+    device: str | None = None
+    """``--device`` (None: ``training.device``); see :mod:`rnnlab.device` for how workers share GPUs."""
 
 
 @dataclass
@@ -98,10 +101,14 @@ def _score(job: tuple[str, str, int, FoldPlan, str, int]) -> list[float] | str:
     return result.values
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, device: str, started: Any) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    with started.get_lock():  # (this worker's number, for its GPU in turn)
+        worker = started.value
+        started.value += 1
+    use_worker_device(device, worker)
     if sys.platform.startswith("linux"):  # die with the recipe: a killed recipe leaves no worker writing
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -153,7 +160,11 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
+<<<<<<< HEAD
     steps = select_steps(options.steps, base)
+=======
+    base = with_device(base, options.device)
+>>>>>>> h1-device
     search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)
     plan = plan_for_config(base, search)
     out = Path(options.out or f"{base.output.dir}-recipe")
@@ -173,7 +184,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     if options.workers > 1:
         ctx = multiprocessing.get_context("spawn")
         pool = ctx.Pool(options.workers, initializer=_worker_init,
-                        initargs=(max(1, _cores() // options.workers),))
+                        initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0)))
     try:
         evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)
         done: list[dict[str, Any]] = []

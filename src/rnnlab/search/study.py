@@ -50,6 +50,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
+from rnnlab.device import use_worker_device, with_device
 from rnnlab.errors import RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
@@ -105,6 +106,8 @@ class SearchOptions:
     """Retrain the best config on the whole training split and evaluate the test split."""
     reports: str | None = None
     """Which trials' run reports are drawn ("best", "all", "none"; None: ``search.reports``)."""
+    device: str | None = None
+    """``--device`` (None: ``training.device``); see :mod:`rnnlab.device` for how workers share GPUs."""
     progress: bool | None = None
     """A tqdm bar of finished trials (best so far, pruned, failed, ETA) above the trial lines;
     None: only when stderr is a terminal."""
@@ -145,6 +148,7 @@ def prepare(options: SearchOptions) -> Setup:
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
+    base = with_device(base, options.device)
     task = task_for(base)
     search = base.search if base.search is not None else SearchConfig(metric=task.score)
     if options.reports is not None:
@@ -353,6 +357,7 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     try:
+        use_worker_device(setup.base.training.device, worker)
         work(setup, worker, threads, log=None)
     except BaseException as e:
         if stop.requested:

@@ -8,8 +8,10 @@ a flipped byte anywhere in the weights changes the digest, so a damaged file is 
 of loading weights of 1e38. Both layers are read with ``weights_only=True``.
 
 A checkpoint holds what ``--resume`` needs to continue exactly: model, optimizer and schedule
-state, every random state (torch, numpy, python ``random``, the batch-order generator), epoch,
-step and the early-stopping bookkeeping.
+state, every random state (torch, numpy, python ``random``, the batch-order generator, and every
+CUDA device's generator when the process has used CUDA), epoch, step and the early-stopping
+bookkeeping. A checkpoint without CUDA states (written on the CPU, or before they were saved)
+still loads; resumed on CUDA, the GPUs' generators then keep their seeded state.
 
 Example:
     >>> import tempfile, os, torch
@@ -129,8 +131,11 @@ def _rng(v: Any) -> str | None:
           and _int(n.get("pos")) is None and int(n.get("pos", 625)) <= 624 and n.get("has_gauss") in (0, 1)
           and isinstance(n.get("cached_gaussian"), float)
           and isinstance(py, dict) and isinstance(py.get("version"), int) and _tensor(py.get("state"), torch.int64, 625)
-          and (py.get("gauss_next") is None or isinstance(py.get("gauss_next"), float)))
-    return None if ok else "expected the random states of torch, the batch order, numpy (MT19937) and python"
+          and (py.get("gauss_next") is None or isinstance(py.get("gauss_next"), float))
+          and (v.get("cuda") is None or (isinstance(v["cuda"], list)
+                                         and all(_tensor(t, torch.uint8) for t in v["cuda"]))))
+    return None if ok else ("expected the random states of torch, the batch order, numpy (MT19937) and python "
+                            "(and, optional, a list of CUDA generator states)")
 
 
 def _early_stopping(v: Any) -> str | None:
@@ -162,7 +167,10 @@ def rng_state(shuffle: torch.Generator) -> dict[str, Any]:
     """Every random state the loop draws from, as tensors and numbers."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     version, py_state, gauss_next = random.getstate()
+    # (only when this process has used CUDA: asking would initialize it, and a CPU run has none)
+    cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized() else {}
     return {
+        **cuda,
         "torch": torch.get_rng_state(),
         "shuffle": shuffle.get_state(),
         "numpy": {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -182,5 +190,10 @@ def set_rng_state(state: dict[str, Any], shuffle: torch.Generator) -> None:
                              n["cached_gaussian"]))
         py = state["python"]
         random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+        cuda = state.get("cuda")
+        if cuda is not None and torch.cuda.is_available():
+            # (device by device: a machine with fewer GPUs resumes with those it has)
+            for index, generator in enumerate(cuda[:torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(generator, index)
     except (RuntimeError, ValueError, TypeError, OverflowError) as e:
         raise CheckpointError(f"checkpoint: the random state cannot be restored ({library_reason(e)})") from None

@@ -56,6 +56,7 @@ from rnnlab.config import (
 )
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Fold, Sequences, load_data
+from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
@@ -270,8 +271,13 @@ def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator, *, merge_sing
     return batches
 
 
-def _tensors(s: Sequences) -> tuple[Tensor, Tensor, Tensor]:
-    return torch.from_numpy(s.X), torch.from_numpy(s.y), torch.from_numpy(s.lengths)
+def _tensors(s: Sequences, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """A split's inputs, targets and lengths, on ``device`` (default: the CPU)."""
+    return tuple(torch.from_numpy(a).to(device) for a in (s.X, s.y, s.lengths))  # type: ignore[return-value]
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _trim(x: Tensor, lengths: Tensor) -> Tensor:
@@ -279,12 +285,14 @@ def _trim(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 256) -> dict[str, float]:
+def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 256,
+             tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> dict[str, float]:
     """The task's loss and metrics over a split, in eval mode (classification: mean
-    cross-entropy and accuracy)."""
+    cross-entropy and accuracy), on the model's device, in float32; ``tensors``: the split's
+    already there (``_Session.tensors``)."""
     was_training = model.training
     model.eval()
-    X, y, L = _tensors(split)
+    X, y, L = tensors if tensors is not None else _tensors(split, _device_of(model))
     tally = task.tally(split.scale)
     for i in range(0, len(y), batch_size):
         xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
@@ -348,7 +356,8 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config))
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config),
+                         _device_of(model))
     report = diagnose(LogitsOnly(model), batch, task_for(config).loss_fn(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run.path)
     _say(log, str(report))
@@ -361,7 +370,8 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     from rnnlab.introspect import grad_through_time
     from rnnlab.report import write_grad_through_time
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config))
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config),
+                         _device_of(model))
     was_training = model.training
     model.eval()
     try:
@@ -374,15 +384,16 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     return dict(gtt)
 
 
-def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None, task: Task = CLASSIFICATION
-                 ) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
+def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None, task: Task = CLASSIFICATION,
+                 device: torch.device | None = None) -> tuple[Tensor | tuple[Tensor, Tensor], Tensor]:
     """The first ``batch_size`` training sequences as ``(x, y)``, or ``((x, lengths), y)`` when
     their lengths differ, for :class:`LogitsOnly` in the health checks and the gradient through
     time. ``max_steps``: only each sequence's first steps (``tracking.inspect_steps``): both run
     the model under autograd and keep every step's graph, so their time and memory grow with it.
     ``task``: per-step targets are cut with the steps (:meth:`rnnlab.task.Task.window`).
+    ``device``: where the model is (default: the CPU).
     """
-    X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))))
+    X, y, L = _tensors(split.subset(np.arange(min(batch_size, len(split)))), device)
     if max_steps is not None:
         X, L, y = X[:, :max_steps], L.clamp(max=max_steps), task.window(y, 0, max_steps)
     x = _trim(X, L)
@@ -476,6 +487,15 @@ class _Session:
     activity: ActivityRegularizer | None = None
     """``training.ar`` / ``training.tar``: the penalty on the recurrent layer's outputs, collected
     by hooks during each training forward and added to that step's loss."""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    """Where the model and the data are (``training.device``, :mod:`rnnlab.device`)."""
+    on_device: dict[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
+
+    def tensors(self, split: Sequences) -> tuple[Tensor, Tensor, Tensor]:
+        """``split``'s inputs, targets and lengths on the run's device, moved there once."""
+        if id(split) not in self.on_device:
+            self.on_device[id(split)] = _tensors(split, self.device)
+        return self.on_device[id(split)]
 
     @functools.cached_property
     def config_text(self) -> str:
@@ -579,12 +599,16 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         )
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
+    device = resolve_device(tc.device)
+    # (built on the CPU, then moved: the same initial weights on every device)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
-                        task.per_step)
+                        task.per_step).to(device)
     s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
-                 steps_per_epoch, epochs)
+                 steps_per_epoch, epochs, device=device)
+    _say(log, f"device: {device}" + (f" ({describe(device)['device_name']})" if device.type == "cuda" else "")
+              + (", bfloat16 autocast" if tc.precision == "bf16" else ""))
     if data.text is not None:
         _say(log, data.text.summary())
     if tc.ar or tc.tar:
@@ -614,11 +638,11 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     if len(choice.candidates) > 1:
         # measured on one optimizer step's data: a stream's step is every row over one window
         steps = batching(s.config).stateful_window if s.task.stream else s.config.tracking.inspect_steps
-        x, y = doctor_batch(s.data.train, batching(s.config).batch_size, steps, s.task)
+        x, y = doctor_batch(s.data.train, batching(s.config).batch_size, steps, s.task, s.device)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
             twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y),
-                                 s.task.per_step)
+                                 s.task.per_step).to(s.device)
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
                            s.total_steps - s.step)
@@ -731,11 +755,12 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     budget = s.budget
 
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.evaluated_train, s.task), s.config,
-                              budget.rule)
+        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.evaluated_train, s.task,
+                                                           tensors=s.tensors(s.data.evaluated_train)),
+                              s.config, budget.rule)
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
-    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task)["acc"])
+    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task, tensors=s.tensors(s.data.train))["acc"])
     if line is not None:
         s.epochs = budget.epochs
         _say(log, line)
@@ -760,7 +785,7 @@ class _EpochStats:
         self.norms.append(grad_norm)
         before = self.tally.n
         with torch.no_grad():
-            self.tally.add(logits.detach(), y)
+            self.tally.add(logits.detach().float(), y)  # (bfloat16 under autocast: the figures in float32)
         items = self.tally.n - before  # what the batch's mean loss is over: sequences, or valid steps
         self.loss_sum += loss * items
         self.seen += items
@@ -770,7 +795,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     """One pass over shuffled batches: one optimizer step per batch, or per window of a
     stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`)."""
     tc = batching(s.config)
-    X, y, L = _tensors(s.data.train)
+    X, y, L = s.tensors(s.data.train)
     stats = _EpochStats(s.task.tally(s.data.train.scale))
     s.model.train()
     for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
@@ -782,15 +807,16 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
             yw = yb
             if s.activity is not None:
                 s.activity.penalty()  # drop what forwards outside training steps (health checks) left
-            if tc.stateful_window:
-                logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
-                state = detach_state(state)
-                yw = s.task.window(yb, start, start + tc.stateful_window)
-            else:
-                logits, _ = s.model(xb, lb)
-            loss = s.loss_fn(logits, yw)
-            if s.activity is not None:
-                loss = loss + s.activity.penalty()
+            with autocast(s.device, tc.precision):
+                if tc.stateful_window:
+                    logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
+                    state = detach_state(state)
+                    yw = s.task.window(yb, start, start + tc.stateful_window)
+                else:
+                    logits, _ = s.model(xb, lb)
+                loss = s.loss_fn(logits, yw)
+                if s.activity is not None:
+                    loss = loss + s.activity.penalty()
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loss_value = loss.item()
@@ -819,7 +845,7 @@ def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]
     record: dict[str, Any] = {"epoch": epoch, "step": s.step, "time": round(time.time() - stats.started, 4)}
     record.update({m.key("train"): train[m.name] for m in s.task.metrics})
     if len(s.data.val):
-        val = evaluate(s.model, s.data.val, s.task)
+        val = evaluate(s.model, s.data.val, s.task, tensors=s.tensors(s.data.val))
         record.update({m.key("val"): val[m.name] for m in s.task.metrics})
     groups = s.optimizer.param_groups
     record.update(lr=float(groups[0]["lr"]), weight_decay=max(float(g.get("weight_decay", 0.0)) for g in groups),
@@ -943,6 +969,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     threads_before = torch.get_num_threads()
     try:
         config = with_derived_names(config)
+        resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
         with _open_run_dir(config, out, resume) as run:
             return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch, workers,
                           timing)
@@ -987,7 +1014,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
                 _write_pending(run, s)
             last = f"after epoch {s.epoch_done}" if run.last_checkpoint.exists() else "none yet"
             _say(log, f"{e}: checkpoint {last}; --resume continues from it")
-            timing.info.update(threads=s.threads.to_dict(), steps=s.step - steps_before,
+            timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                                checkpoints_written=s.checkpoints_written, interrupted=str(e))
             timing.write(run)
             raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; the checkpoint {last}: "
@@ -1000,7 +1027,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         with timing.phase("grad_through_time"):
             through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
     result = _finish(run, s, through_time, timing)
-    timing.info.update(threads=s.threads.to_dict(), steps=s.step - steps_before,
+    timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                        checkpoints_written=s.checkpoints_written)
     timing.write(run)
     return result
@@ -1057,7 +1084,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
     with timing.phase("evaluation"):
-        train_eval = evaluate(model, data.evaluated_train, s.task)
+        train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
         baselines = _baselines(s)
     if baselines is not None and "train" in baselines:
         # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
@@ -1065,7 +1092,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None)
     with timing.phase("evaluation"):
-        test = evaluate(model, data.test, s.task) if data.test is not None else None
+        test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings, timing, baselines=baselines)
     atomic_write_json(run.summary, result.to_dict())

@@ -160,11 +160,8 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     from rnnlab.train.trainer import with_derived_names
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
-<<<<<<< HEAD
-    steps = select_steps(options.steps, base)
-=======
     base = with_device(base, options.device)
->>>>>>> h1-device
+    steps = select_steps(options.steps, base)
     search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)
     plan = plan_for_config(base, search)
     out = Path(options.out or f"{base.output.dir}-recipe")

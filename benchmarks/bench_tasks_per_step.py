@@ -161,12 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="replace the template's budget (2000 optimizer steps)")
     p.add_argument("--out", default=str(ROOT / "docs" / "tasks_per_step_runs.jsonl"))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--keep", default=None, help="keep the run directories (and data files) in this folder")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = Path(args.out)
     done = [json.loads(line) for line in out.read_text().splitlines()] if args.resume and out.exists() else []
     rows = list(done)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for problem in args.problems:
             for seed in args.seeds:
                 if any(r["problem"] == problem and r["seed"] == seed and r["steps"] == (args.steps or 2000) for r in done):

@@ -1159,6 +1159,13 @@ _PER_STEP_VALUES = (
      'normalize = "per_channel"       # fitted on the training part | "per_series": each series to mean 0, std 1 | "none"'),
     ("series_scale = true             # per_series: each series' level and scale join the input as channels",
      "series_scale = false            # per_series: each series' level and scale join the input as channels"),
+    # A value held over hundreds of steps (the adding problem's sum) drifted in evaluation: the
+    # per-step running statistics of recurrent batch norm, each from batches of 16, are too noisy
+    # for an output read in the data's units; and at 3e-3 it was still learning after 2000
+    # steps (docs/per_step.md, "The template").
+    ("recurrent_batch_norm = true     # gate inputs batch-normalized per step (Cooijmans et al.)",
+     "recurrent_batch_norm = false    # per-step values: its per-step running statistics blur a held value"),
+    ("\nlr = 3e-3\n", "\nlr = 1e-2                       # per-step values: held over many steps, learnt faster at 1e-2\n"),
 )
 
 

@@ -111,15 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     RESULTS.parent.mkdir(exist_ok=True)
     with open(RESULTS, "a", encoding="utf-8") as log:
-        for dataset in args.datasets:
-            found = [dict(r, dataset=dataset) for r in baselines(dataset, args.seeds)]
-            for seed in args.seeds:
-                found.append(dict(rnnlab_run(dataset, seed, args.steps), dataset=dataset, seed=seed))
-                print(json.dumps(found[-1]), flush=True)
-            for r in found:
-                log.write(json.dumps({**r, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        def record(r: dict[str, Any]) -> None:
+            # each run is on disk as soon as it ends: a benchmark killed midway keeps what it measured
+            rows.append(r)
+            log.write(json.dumps({**r, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
             log.flush()
-            rows += found
+            print(json.dumps(r), flush=True)
+
+        for dataset in args.datasets:
+            for r in baselines(dataset, args.seeds):
+                record(dict(r, dataset=dataset))
+            for seed in args.seeds:
+                record(dict(rnnlab_run(dataset, seed, args.steps), dataset=dataset, seed=seed))
     text = table(rows, args.steps)
     print(text)
     if PAGE.exists() and PAGE.read_text().count(MARK) == 2:

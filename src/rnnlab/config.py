@@ -1087,6 +1087,7 @@ def template_for(task: str = "classification") -> str:
     text = TEMPLATE
     edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
+    edits += _SEQUENCE_REGRESSION_EDITS if kind == "regression" and not per_step else ()
     edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
         text = text.replace(old, new, 1)
@@ -1111,6 +1112,14 @@ _REGRESSION_EDITS = (
     ('# label_column = "label"        # .csv only',
      '# target_column = "target"      # .csv only: the column of the values (a list: K values)'),
     ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_r2"),
+)
+
+#: Values per sequence: the bundled sets (a hundred noisy series) overfit within tens of epochs,
+#: their validation error rising from there on (docs/tasks.md, "The template"): stop on it and
+#: keep the best epoch's weights.
+_SEQUENCE_REGRESSION_EDITS = (
+    ("patience = 0                    # epochs without improvement; 0: train the whole budget",
+     "patience = 20                   # epochs without improvement (0: train the whole budget); the best epoch's weights are kept"),
 )
 
 #: What a per-step template changes in :data:`TEMPLATE`: the task, a data set with a label at

@@ -87,7 +87,11 @@ def _ms(values: list[float]) -> str:
 
 def table(rows: list[dict[str, Any]], steps: int | None) -> str:
     """The markdown table of ``docs/tasks.md``: test RMSE mean ± sd over the seeds, per set and model."""
-    lines = [f"Budget of the rnnlab runs: {f'training.steps = {steps} (shortened)' if steps else 'the template (2000 steps)'}; "
+    from rnnlab.config import parse_config, template_for
+
+    stop = parse_config(template_for("regression")).training.early_stopping
+    budget = f"training.steps = {steps} (shortened)" if steps else "the template's 2000 steps"
+    lines = [f"Budget of the rnnlab runs: {budget}, early stopping with patience {stop.patience} on {stop.monitor}; "
              f"{os.cpu_count()} CPUs on the machine, one run at a time.", "",
              "| data set | model | test RMSE (mean ± sd) | runs | seconds per run |", "|---|---|---|---|---|"]
     for dataset in DATASETS:

@@ -1068,8 +1068,9 @@ def _toml_value(value: Any) -> str:
 
 def template_for(task: str = "classification") -> str:
     """The text ``rnnlab init --task TASK`` writes (TASK a :attr:`rnnlab.task.Task.name`):
-    :data:`TEMPLATE`, whose model and training suit every task, with the task's data set and
-    metrics; per step, a front-end that keeps the length and a head that pools nothing.
+    :data:`TEMPLATE` with the task's data set and metrics; per step, a front-end that keeps the
+    length and a head that pools nothing; and what its targets were measured to need (values per
+    sequence: early stopping; values per step: no recurrent batch norm, lr 1e-2).
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
@@ -1115,7 +1116,7 @@ _REGRESSION_EDITS = (
 )
 
 #: Values per sequence: the bundled sets (a hundred noisy series) overfit within tens of epochs,
-#: their validation error rising from there on (docs/tasks.md, "The template"): stop on it and
+#: their validation error rising from there on (docs/tasks.md, "The regression template"): stop on it and
 #: keep the best epoch's weights.
 _SEQUENCE_REGRESSION_EDITS = (
     ("patience = 0                    # epochs without improvement; 0: train the whole budget",

@@ -87,7 +87,11 @@ def _ms(values: list[float]) -> str:
 
 def table(rows: list[dict[str, Any]], steps: int | None) -> str:
     """The markdown table of ``docs/tasks.md``: test RMSE mean ± sd over the seeds, per set and model."""
-    lines = [f"Budget of the rnnlab runs: {f'training.steps = {steps} (shortened)' if steps else 'the template (2000 steps)'}; "
+    from rnnlab.config import parse_config, template_for
+
+    stop = parse_config(template_for("regression")).training.early_stopping
+    budget = f"training.steps = {steps} (shortened)" if steps else "the template's 2000 steps"
+    lines = [f"Budget of the rnnlab runs: {budget}, early stopping with patience {stop.patience} on {stop.monitor}; "
              f"{os.cpu_count()} CPUs on the machine, one run at a time.", "",
              "| data set | model | test RMSE (mean ± sd) | runs | seconds per run |", "|---|---|---|---|---|"]
     for dataset in DATASETS:
@@ -111,15 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     RESULTS.parent.mkdir(exist_ok=True)
     with open(RESULTS, "a", encoding="utf-8") as log:
-        for dataset in args.datasets:
-            found = [dict(r, dataset=dataset) for r in baselines(dataset, args.seeds)]
-            for seed in args.seeds:
-                found.append(dict(rnnlab_run(dataset, seed, args.steps), dataset=dataset, seed=seed))
-                print(json.dumps(found[-1]), flush=True)
-            for r in found:
-                log.write(json.dumps({**r, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        def record(r: dict[str, Any]) -> None:
+            # each run is on disk as soon as it ends: a benchmark killed midway keeps what it measured
+            rows.append(r)
+            log.write(json.dumps({**r, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
             log.flush()
-            rows += found
+            print(json.dumps(r), flush=True)
+
+        for dataset in args.datasets:
+            for r in baselines(dataset, args.seeds):
+                record(dict(r, dataset=dataset))
+            for seed in args.seeds:
+                record(dict(rnnlab_run(dataset, seed, args.steps), dataset=dataset, seed=seed))
     text = table(rows, args.steps)
     print(text)
     if PAGE.exists() and PAGE.read_text().count(MARK) == 2:

@@ -16,7 +16,8 @@ the end of each run (it chooses nothing):
   most frequent class of the training steps.
 
 Every finished run is appended to ``--out`` (JSONL) at once; ``--resume`` skips runs already
-there. ``--steps`` replaces the template's budget (the full benchmark keeps it: 2000 steps).
+there; the table goes to stdout and between the markers of ``docs/per_step.md``. ``--steps``
+replaces the template's budget (the full benchmark keeps it: 2000 steps).
 
     .venv/bin/python benchmarks/bench_tasks_per_step.py                      # 3 seeds, the template's budget
     .venv/bin/python benchmarks/bench_tasks_per_step.py --seeds 0 --steps 300 --problems adding-200
@@ -161,12 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="replace the template's budget (2000 optimizer steps)")
     p.add_argument("--out", default=str(ROOT / "docs" / "tasks_per_step_runs.jsonl"))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--keep", default=None, help="keep the run directories (and data files) in this folder")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = Path(args.out)
     done = [json.loads(line) for line in out.read_text().splitlines()] if args.resume and out.exists() else []
     rows = list(done)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for problem in args.problems:
             for seed in args.seeds:
                 if any(r["problem"] == problem and r["seed"] == seed and r["steps"] == (args.steps or 2000) for r in done):
@@ -176,8 +180,18 @@ def main(argv: list[str] | None = None) -> int:
                 with open(out, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), file=sys.stderr, flush=True)
-    print(_table([r for r in rows if r["problem"] in args.problems]))
+    text = _table([r for r in rows if r["problem"] in args.problems])
+    print(text)
+    write_page(text)
     return 0
+
+
+def write_page(text: str, page: Path = ROOT / "docs" / "per_step.md") -> None:
+    """Put ``text`` between the page's two ``<!-- bench-tasks-per-step -->`` markers (if it has them)."""
+    mark = "<!-- bench-tasks-per-step -->"
+    if page.exists() and page.read_text().count(mark) == 2:
+        head, _, rest = page.read_text().partition(mark)
+        page.write_text(f"{head}{mark}\n{text}\n{mark}{rest.partition(mark)[2]}")
 
 
 if __name__ == "__main__":

@@ -243,6 +243,11 @@ def test_init_per_step_template_trains_on_the_generated_set(tmp_path):
     values = parse_config(template_for("per-step-regression"))  # values in the input's units: no per-series scaling
     assert task_for(values) is PER_STEP_REGRESSION and values.data.dataset == "adding_problem"
     assert (values.data.normalize, values.data.series_scale) == ("per_channel", False)
+    # a value held over hundreds of steps: no per-step batch statistics, a faster lr (docs/per_step.md);
+    # the label template keeps the classification template's
+    assert (values.model.recurrent_batch_norm, values.training.lr, values.training.early_stopping.patience) == \
+        (False, 1e-2, 0)
+    assert (cfg.model.recurrent_batch_norm, cfg.training.lr) == (True, 3e-3)
 
 
 def test_the_generated_set_is_fixed_and_its_padding_is_never_a_class():

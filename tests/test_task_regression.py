@@ -164,7 +164,11 @@ def test_init_writes_a_regression_template_that_differs_only_in_task_and_data(tm
     cfg = parse_config(text)
     assert cfg.task.kind == "regression" and cfg.data.dataset == "Covid3Month"
     classification = parse_config(template_for("classification"))
-    assert cfg.model == classification.model and cfg.training == classification.training
+    assert cfg.model == classification.model
+    # the one change to training: small noisy regression sets stop early on the validation error
+    assert cfg.training.model_copy(update={"early_stopping": classification.training.early_stopping}) \
+        == classification.training
+    assert cfg.training.early_stopping.patience == 20 and classification.training.early_stopping.patience == 0
     assert main(["init", str(tmp_path / "c.toml"), "--task", "regression", "--dataset", "CardanoSentiment"]) == 0
     assert parse_config((tmp_path / "c.toml").read_text()).data.dataset == "CardanoSentiment"
     capsys.readouterr()

@@ -1204,8 +1204,9 @@ def _toml_value(value: Any) -> str:
 
 def template_for(task: str = "classification") -> str:
     """The text ``rnnlab init --task TASK`` writes (TASK a :attr:`rnnlab.task.Task.name`):
-    :data:`TEMPLATE`, whose model and training suit every task, with the task's data set and
-    metrics; per step, a front-end that keeps the length and a head that pools nothing.
+    :data:`TEMPLATE` with the task's data set and metrics; per step, a front-end that keeps the
+    length and a head that pools nothing; and what its targets were measured to need (values per
+    sequence: early stopping; values per step: no recurrent batch norm, lr 1e-2).
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
@@ -1230,6 +1231,7 @@ def template_for(task: str = "classification") -> str:
     else:
         edits = (_PER_STEP_EDITS + (_PER_STEP_VALUES if kind == "regression" else ())) if per_step else ()
     edits += _REGRESSION_EDITS if kind == "regression" else ()
+    edits += _SEQUENCE_REGRESSION_EDITS if kind == "regression" and not per_step else ()
     edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
         text = text.replace(old, new, 1)
@@ -1320,6 +1322,14 @@ _REGRESSION_EDITS = (
     ("val_loss | val_acc", "val_loss | val_rmse | val_mae | val_r2"),
 )
 
+#: Values per sequence: the bundled sets (a hundred noisy series) overfit within tens of epochs,
+#: their validation error rising from there on (docs/tasks.md, "The regression template"): stop on it and
+#: keep the best epoch's weights.
+_SEQUENCE_REGRESSION_EDITS = (
+    ("patience = 0                    # epochs without improvement; 0: train the whole budget",
+     "patience = 20                   # epochs without improvement (0: train the whole budget); the best epoch's weights are kept"),
+)
+
 #: What a per-step template changes in :data:`TEMPLATE`: the task, a data set with a label at
 #: every step, a front-end that keeps the length (no pooling), and a head without pooling.
 _PER_STEP_EDITS = (
@@ -1366,6 +1376,13 @@ _PER_STEP_VALUES = (
      'normalize = "per_channel"       # fitted on the training part | "per_series": each series to mean 0, std 1 | "none"'),
     ("series_scale = true             # per_series: each series' level and scale join the input as channels",
      "series_scale = false            # per_series: each series' level and scale join the input as channels"),
+    # A value held over hundreds of steps (the adding problem's sum) drifted in evaluation: the
+    # per-step running statistics of recurrent batch norm, each from batches of 16, are too noisy
+    # for an output read in the data's units; and at 3e-3 it was still learning after 2000
+    # steps (docs/per_step.md, "The template").
+    ("recurrent_batch_norm = true     # gate inputs batch-normalized per step (Cooijmans et al.)",
+     "recurrent_batch_norm = false    # per-step values: its per-step running statistics blur a held value"),
+    ("\nlr = 3e-3\n", "\nlr = 1e-2                       # per-step values: held over many steps, learnt faster at 1e-2\n"),
 )
 
 

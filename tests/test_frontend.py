@@ -67,12 +67,14 @@ def test_the_lstm_fcn_head_joins_the_mean_of_the_frontend_features():
     torch.testing.assert_close(captured["z"][:, 7:], expected)
 
 
-def test_the_max_head_joins_the_maximum_of_the_frontend_features_over_valid_steps():
+@pytest.mark.parametrize("how", ["max", "mean_max"])
+def test_the_max_heads_join_the_maximum_of_the_frontend_features_over_valid_steps(how):
     torch.manual_seed(0)
     cfg = ModelConfig(hidden_size=7, frontend=FrontendConfig(blocks=BLOCKS[:1]),
-                      head={"pooling": "max", "frontend_pooling": "max"})
+                      head={"pooling": how, "frontend_pooling": how})
     model = build_model(cfg, input_size=2, num_classes=3).eval()
-    assert model.head[-1].in_features == 7 + 5
+    both = 2 if how == "mean_max" else 1
+    assert model.head[-1].in_features == both * (7 + 5)
     x, lengths = torch.randn(2, 6, 2), torch.tensor([6, 4])
     x[1, 4:] = 1e3  # padding: were it pooled, it would be the maximum
     features, _ = model.frontend(x, lengths)
@@ -80,7 +82,9 @@ def test_the_max_head_joins_the_maximum_of_the_frontend_features_over_valid_step
     model.head.register_forward_hook(lambda m, args, out: captured.update(z=args[0]))
     model(x, lengths)
     expected = torch.stack([features[0, :6].amax(0), features[1, :4].amax(0)])
-    torch.testing.assert_close(captured["z"][:, 7:], expected)
+    if how == "mean_max":
+        expected = torch.cat([torch.stack([features[0, :6].mean(0), features[1, :4].mean(0)]), expected], dim=-1)
+    torch.testing.assert_close(captured["z"][:, both * 7:], expected)
 
 
 def test_batch_norm_statistics_count_the_valid_steps_only():

@@ -242,9 +242,10 @@ class FrontendConfig(_Section):
 class HeadConfig(_Section):
     """How the sequence is summarised and classified."""
 
-    pooling: Literal["last", "mean", "max"] = "last"
-    """"last": final state (both directions); "mean"/"max": over valid time steps."""
-    frontend_pooling: Literal["none", "mean", "max"] = "none"
+    pooling: Literal["last", "mean", "max", "mean_max"] = "last"
+    """"last": final state (both directions); "mean"/"max": over valid time steps; "mean_max":
+    both, joined."""
+    frontend_pooling: Literal["none", "mean", "max", "mean_max"] = "none"
     """"mean": also average the front-end's features over valid steps and join them to the
     recurrent summary (the LSTM-FCN head, Karim et al. 2017); "max": their maximum over valid
     steps instead (a feature found anywhere in the series counts the same: what the shape rule

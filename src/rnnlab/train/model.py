@@ -87,9 +87,9 @@ class SequenceClassifier(nn.Module):
                   cfg.embedding_size if cfg.embedding_size is not None else input_size)
         self.rnn = build_recurrent(cfg, rnn_in)
         self.num_directions = 2 if cfg.bidirectional else 1
-        width = cfg.hidden_size * self.num_directions
+        width = cfg.hidden_size * self.num_directions * (2 if self.pooling == "mean_max" else 1)
         if self.frontend is not None and self.frontend_pooling != "none":
-            width += self.frontend.channels
+            width += self.frontend.channels * (2 if self.frontend_pooling == "mean_max" else 1)
         layers: list[nn.Module] = []
         if cfg.head.dropout > 0:
             layers.append(nn.Dropout(cfg.head.dropout))
@@ -138,10 +138,13 @@ def _valid_steps(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def _pool(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
-    """``x [B, T, C]`` summarised over each sequence's valid steps: their mean or maximum."""
+    """``x [B, T, C]`` summarised over each sequence's valid steps: their mean, maximum, or both
+    joined (``[B, 2C]``)."""
     if how == "mean":
         return _masked_mean(x, lengths)
-    return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
+    if how == "max":
+        return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
+    return torch.cat([_pool(x, lengths, "mean"), _pool(x, lengths, "max")], dim=-1)
 
 
 def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:

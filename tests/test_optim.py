@@ -297,3 +297,12 @@ def test_clip_nonfinite_error_and_skip():
         GradClipper(0.0)
     with pytest.raises(ValueError, match="on_nonfinite: expected one of"):
         GradClipper(1.0, on_nonfinite="ignore")
+
+
+def test_finite_gradients_whose_float32_norm_overflows_are_clipped_not_called_non_finite():
+    w = torch.nn.Parameter(torch.zeros(4))
+    w.grad = torch.tensor([3e30, -4e30, 0.0, 1.0])  # each finite; the sum of their squares is not in float32
+    assert not math.isfinite(float(torch.nn.utils.get_total_norm([w.grad])))
+    total = clip_grad_norm([("w", w)], 1.0)
+    assert total == pytest.approx(5e30, rel=1e-6)
+    torch.testing.assert_close(w.grad, torch.tensor([0.6, -0.8, 0.0, 0.0]), atol=1e-6, rtol=1e-5)

@@ -78,6 +78,10 @@ def clip_grad_norm(
         return 0.0
     grads = [p.grad for _, p in named]
     total = float(torch.nn.utils.get_total_norm(grads, norm_type=norm_type))
+    if not math.isfinite(total) and all(bool(torch.isfinite(g).all()) for g in grads):
+        # finite gradients whose float32 sum of squares overflows (an exploding step): their norm
+        # in float64 is finite, and clipping by it is what the gradients ask for
+        total = float(torch.nn.utils.get_total_norm([g.double() for g in grads], norm_type=norm_type))
     if not math.isfinite(total):
         if on_nonfinite == "error":
             bad = [n for n, p in named if not bool(torch.isfinite(p.grad).all())]

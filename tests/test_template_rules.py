@@ -40,9 +40,9 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     assert d.steps == 8000  # 3200 slots × 40 classes / batch 16
     assert d.pools == (1, 2, 4) and d.recurrent_steps == 250
     assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
-                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps; head: max "
-                        "over time (a class has 2 < 4 series)")
-    assert d.summary == ("max", "max")
+                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps; head: mean and "
+                        "max over time (a class has 2 < 4 series)")
+    assert d.summary == ("mean_max", "mean_max")
 
 
 @pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
@@ -86,7 +86,7 @@ def test_applying_the_rules_to_their_result_changes_nothing():
     once = apply(TEMPLATE_CFG, decide(shape, TEMPLATE_CFG))
     assert once.training.steps == 8000 and once.data.val_fraction == 0.0
     assert [b.pool for b in once.model.frontend.blocks] == [1, 2, 4]
-    assert (once.model.head.pooling, once.model.head.frontend_pooling) == ("max", "max")
+    assert (once.model.head.pooling, once.model.head.frontend_pooling) == ("mean_max", "mean_max")
     assert apply(once, decide(shape, once)) == once
 
 

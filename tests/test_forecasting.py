@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import tiny_run
 import torch
 from test_bad_inputs import base_run, one_line_error  # noqa: F401  (base_run: a module fixture)
 from test_streams import sine, stream_toml
@@ -78,23 +79,12 @@ def test_the_template_forecasts_a_bundled_series_better_than_seasonal_naive(tmp_
 
 
 def test_search_with_two_workers_and_recipe_with_two_seeds_on_forward_folds(tmp_path):
-    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
-    from rnnlab.search.study import SearchOptions, run_search
-
     cfg = tmp_path / "f.toml"
     cfg.write_text(stream_toml(sine(tmp_path), training="epochs = 2") +
                    '[search]\nfolds = 2\ntrials = 4\nsampler = "random"\nreports = "none"\n'
                    '[search.space]\n"data.bptt" = { low = 4, high = 8 }\n')
-    outcome = run_search(SearchOptions(config=str(cfg), out=str(tmp_path / "s"), workers=2, final=True), log=None)
-    trials = [t for t in outcome.study.get_trials() if t.value is not None]
-    assert len(trials) == 4 and len({t.user_attrs["pid"] for t in trials}) == 2
-    final = json.loads((tmp_path / "s" / "final.json").read_text())
+    final, _, _ = tiny_run.search_then_recipe(cfg, tmp_path, trials=4, step="zoneout")
     assert set(final["test"]) >= {"mase", "rmse"}
-    rec = run_recipe_command(RecipeOptions(config=str(cfg), seeds=2, steps="zoneout", out=str(tmp_path / "r")),
-                             log=None)
-    record = json.loads((tmp_path / "r" / "recipe.json").read_text())
-    assert record["finished"] and len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
-    assert rec.tests["final"]["test"] is not None
     assert "forward-chaining" in (tmp_path / "r" / "recipe.md").read_text()
 
 
@@ -158,3 +148,12 @@ def test_a_forecaster_that_does_not_beat_seasonal_naive_on_its_training_part_is_
     assert "skill over seasonal naive" in found[0].title and "no better than seasonal naive" in found[0].title
     assert "training.steps" in found[0].remedy  # a cause with its remedy
     assert fit_findings(records, {**worse, "mase": 0.5, "skill": 0.4}, c, n_val=1) == []
+
+
+def test_every_forecasting_template_edit_finds_its_text_in_the_template():
+    """The forecasting template is the classification template edited line by line: an edit
+    whose line changed would silently do nothing (a front-end pooling comment once did)."""
+    from rnnlab.config import _FORECASTING_EDITS, TEMPLATE
+
+    for old, _ in _FORECASTING_EDITS:
+        assert old in TEMPLATE, old

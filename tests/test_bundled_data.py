@@ -92,3 +92,59 @@ def test_a_cold_cache_parses_the_shipped_file(tmp_path, monkeypatch):
     for a, b in zip(before, after, strict=True):
         assert np.array_equal(a.X, b.X) and np.array_equal(a.lengths, b.lengths) and np.array_equal(a.y, b.y)
     assert len(list((tmp_path / "rnnlab" / "data").glob("ts-*.npz"))) == 2
+
+
+# The long series `rnnlab datasets` lists for forecasting: CSV files shipped in rnnlab/data/series
+# (aeon 1.7 drops Lynx, ShampooSales and PBS_dataset from its data folder).
+STREAMS = ["Airline", "Lynx", "ShampooSales", "PBS", "Uschange", "solar"]
+
+
+def test_every_listed_series_loads_without_aeon(monkeypatch):
+    from rnnlab.config import DataConfig
+    from rnnlab.data.stream import BUNDLED_STREAMS, describe_streams, read_series
+
+    monkeypatch.setitem(sys.modules, "aeon", None)  # import aeon now fails: the series need none of it
+    assert list(BUNDLED_STREAMS) == STREAMS
+    rows = {r["name"]: r for r in describe_streams()}
+    assert list(rows) == STREAMS
+    for name in STREAMS:
+        series = read_series(DataConfig(dataset=name))
+        (values,) = series.values
+        assert values.shape == (rows[name]["length"], len(BUNDLED_STREAMS[name].columns)) and len(values) > 30
+        assert np.isfinite(values).all() and series.columns == list(BUNDLED_STREAMS[name].columns)
+    assert rows["Airline"]["length"] == 144 and rows["Uschange"]["channels"] == 5
+
+
+def test_the_shipped_series_are_aeons_byte_for_byte():
+    aeon = pytest.importorskip("aeon")
+    from rnnlab.data.stream import BUNDLED_STREAMS, SERIES_DIR
+
+    root = os.path.join(os.path.dirname(aeon.__file__), "datasets", "data")
+    compared = 0
+    for b in BUNDLED_STREAMS.values():
+        theirs = os.path.join(root, b.file.removesuffix(".csv"), b.file)
+        if os.path.exists(theirs):
+            with open(theirs, "rb") as f:
+                assert (SERIES_DIR / b.file).read_bytes() == f.read(), b.file
+            compared += 1
+    assert compared >= 3  # aeon 1.6 holds all six; a later aeon at least Airline, Uschange and solar
+
+
+def test_package_data_covers_every_shipped_data_file():
+    # setuptools puts in a wheel the package files that pyproject's package-data globs match:
+    # every shipped data file (and README) must match one, or an installed rnnlab lacks it.
+    import fnmatch
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    package = root / "src" / "rnnlab"
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rnnlab"]
+    shipped = [p.relative_to(package).as_posix() for d in ("data/ucr", "data/series") for p in (package / d).iterdir()]
+    assert len(shipped) > 24
+    missing = [f for f in shipped if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert not missing, f"not in pyproject's package-data: {missing}"

@@ -5,7 +5,7 @@ instead of many short sequences. This module is the one way such data becomes th
 :class:`rnnlab.data.DataSplits` the trainer reads; its API is small:
 
 * :func:`read_series` -- the series of a ``[data]`` section: a bundled source
-  (:data:`BUNDLED_STREAMS`, read from the CSV files aeon ships), an ``.npz`` (key ``X`` or
+  (:data:`BUNDLED_STREAMS`, CSV files shipped in ``rnnlab/data/series``), an ``.npz`` (key ``X`` or
   ``series``: [L], [L, C], or several series [N, L, C] padded at the end with ``lengths`` [N]) or
   a ``.csv`` (one row per step; ``data.columns`` selects the columns, default every numeric one).
 * :func:`split_bounds` -- where each series' blocks end: validation and test are its *tail*
@@ -44,7 +44,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import importlib.util
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +65,7 @@ if typing.TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BundledStream:
-    """A series shipped in aeon's data folder: its CSV file there, value columns, and the
+    """A series shipped with rnnlab: its CSV file in :data:`SERIES_DIR`, value columns, and the
     season length a forecaster should compare against."""
 
     file: str
@@ -75,27 +74,28 @@ class BundledStream:
     about: str
 
 
-#: Series read from the CSV files aeon ships (read as files: no aeon loader, none deprecated).
+#: Where the bundled series live: copies of aeon 1.6's CSV files (see its README.md), kept here
+#: because aeon 1.7 drops Lynx, ShampooSales and PBS_dataset; reading them needs no aeon.
+SERIES_DIR = Path(__file__).resolve().parent / "series"
+
 BUNDLED_STREAMS = {
-    "Airline": BundledStream("Airline/Airline.csv", ("Passengers",), 12, "monthly airline passengers, 1949-1960"),
-    "Lynx": BundledStream("Lynx/Lynx.csv", ("0",), 10, "yearly lynx trappings in Canada, 1821-1934"),
-    "ShampooSales": BundledStream("ShampooSales/ShampooSales.csv", ("Sales",), 12, "monthly shampoo sales, 3 years"),
-    "PBS": BundledStream("PBS_dataset/PBS_dataset.csv", ("Scripts",), 12, "monthly PBS prescriptions, 1991-2008"),
-    "Uschange": BundledStream("Uschange/Uschange.csv", ("Consumption", "Income", "Production", "Savings",
+    "Airline": BundledStream("Airline.csv", ("Passengers",), 12, "monthly airline passengers, 1949-1960"),
+    "Lynx": BundledStream("Lynx.csv", ("0",), 10, "yearly lynx trappings in Canada, 1821-1934"),
+    "ShampooSales": BundledStream("ShampooSales.csv", ("Sales",), 12, "monthly shampoo sales, 3 years"),
+    "PBS": BundledStream("PBS_dataset.csv", ("Scripts",), 12, "monthly PBS prescriptions, 1991-2008"),
+    "Uschange": BundledStream("Uschange.csv", ("Consumption", "Income", "Production", "Savings",
                                                          "Unemployment"), 4, "quarterly US changes, 5 channels"),
-    "solar": BundledStream("solar/solar.csv", ("solar_gen",), 48, "half-hourly solar generation, 6 days"),
+    "solar": BundledStream("solar.csv", ("solar_gen",), 48, "half-hourly solar generation, 6 days"),
 }
 
 
 def describe_streams() -> list[dict[str, object]]:
     """One row per bundled series, as ``rnnlab datasets`` lists data sets (task ``forecasting``:
-    one series, its length and channels; none when aeon is not installed).
+    one series, its length and channels).
 
     >>> [r["length"] for r in describe_streams() if r["name"] == "Airline"]
     [144]
     """
-    if importlib.util.find_spec("aeon") is None:
-        return []
     rows: list[dict[str, object]] = []
     for name in BUNDLED_STREAMS:
         values = read_series(DataConfig(dataset=name)).values[0]
@@ -112,15 +112,6 @@ class Series:
     name: str
     values: list[np.ndarray]
     columns: list[str]
-
-
-def aeon_data_dir() -> Path:
-    """aeon's data folder, found without importing aeon (its import alone costs seconds)."""
-    spec = importlib.util.find_spec("aeon")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("data.dataset: the bundled series are the CSV files aeon ships; install aeon "
-                        "(pip install 'rnnlab[datasets]') or point data.path at your own file")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
 def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarray, list[str]]:
@@ -216,7 +207,7 @@ def read_series(cfg: DataConfig) -> Series:
                             f"{sorted(BUNDLED_STREAMS)}, got {cfg.dataset!r}"
                             f"{did_you_mean(cfg.dataset, list(BUNDLED_STREAMS))}")
         b = BUNDLED_STREAMS[cfg.dataset]
-        values, names = _read_csv(aeon_data_dir() / b.file, columns or list(b.columns), "data.columns")
+        values, names = _read_csv(SERIES_DIR / b.file, columns or list(b.columns), "data.columns")
         series = Series(cfg.dataset, [values], names)
     else:
         assert cfg.path is not None

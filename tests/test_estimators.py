@@ -1,5 +1,6 @@
 """RNNClassifier and RNNRegressor: scikit-learn's and aeon's own estimator checks, the inputs aeon
-accepts, the one trainer behind them, their parameters and their run directory."""
+accepts, the one trainer behind them, their parameters and their run directory; the per-step
+estimators (RNNSequenceTagger, RNNSequenceRegressor) and RNNForecaster (aeon's checks too)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ from test_bad_inputs import precise_error  # noqa: E402
 
 from rnnlab.config import parse_config  # noqa: E402
 from rnnlab.errors import ConfigError, DataError, RunDirError  # noqa: E402
-from rnnlab.estimators import FAST, RNNClassifier, RNNRegressor, series_batch  # noqa: E402
+from rnnlab.estimators import (  # noqa: E402
+    FAST,
+    RNNClassifier,
+    RNNForecaster,
+    RNNRegressor,
+    RNNSequenceRegressor,
+    RNNSequenceTagger,
+    series_batch,
+)
 from rnnlab.rundir import RunDir  # noqa: E402
 
 TINY = RNNClassifier._get_test_params()
@@ -66,7 +75,7 @@ def test_sklearn_regressor_checks(estimator, check):
     check(estimator)
 
 
-@aeon_checks([RNNClassifier, RNNRegressor])
+@aeon_checks([RNNClassifier, RNNRegressor, RNNForecaster])
 def test_aeon_estimator_checks(check):
     check()
 
@@ -297,3 +306,99 @@ def test_a_run_of_rnnlab_train_is_not_written_into(tmp_path):
     with pytest.raises(ConfigError, match="already holds a fitted run"):
         RNNClassifier(**TINY, run_dir=tmp_path / "run").fit(*_data())
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
+
+
+# ------------------------------------------------------------------------------ per step and forecasting
+
+
+def _tags(n: int = 16, length: int = 10, seed: int = 0):
+    X = np.random.default_rng(seed).normal(size=(n, 1, length))
+    return X, np.where(X[:, 0] > 0, "up", "down")  # the sign of each step: learnable in a few steps
+
+
+def test_the_tagger_fits_predicts_scores_and_round_trips(tmp_path):
+    from rnnlab.train import load_run_config, train
+
+    X, y = _tags()
+    kw = {"hidden_size": 8, "steps": 60, "lr": 0.02, "params": FAST}
+    tagger = RNNSequenceTagger(**kw, random_state=0, run_dir=tmp_path / "fit").fit(X, y)
+    assert tagger.classes_.tolist() == ["down", "up"] and tagger.predict(X).shape == (16, 10)
+    proba = tagger.predict_proba(X)
+    assert proba.shape == (16, 10, 2) and np.allclose(proba.sum(2), 1)
+    acc = tagger.score(X, y)
+    assert acc > 0.9 and acc == pytest.approx((tagger.predict(X) == y).mean())
+    config = load_run_config(tmp_path / "fit")  # one trainer: `rnnlab train` on the recorded run makes the same model
+    assert (config.task.kind, config.task.per_step, config.training.seed) == ("classification", True, 0)
+    again = train(config, out=tmp_path / "again", progress=False, log=None).model
+    for (name, a), (_, b) in zip(tagger.model_.state_dict().items(), again.state_dict().items(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), name
+    copy = clone(tagger).set_params(run_dir=None)
+    assert copy.get_params()["hidden_size"] == 8 and not hasattr(copy, "model_")
+    np.testing.assert_array_equal(copy.fit(X, y).predict_proba(X), proba)  # random_state: the same fit
+    assert not np.array_equal(clone(copy).set_params(random_state=1).fit(X, y).predict_proba(X), proba)
+    # Unequal lengths: lists in, lists out; padding never scored.
+    ragged = [X[i, :, : 6 + i % 5] for i in range(len(X))]
+    labels = [y[i, : 6 + i % 5] for i in range(len(X))]
+    out = tagger.predict(ragged)
+    assert [len(o) for o in out] == [len(lab) for lab in labels]
+    assert tagger.score(ragged, labels) == pytest.approx(np.concatenate([o == lab for o, lab in zip(out, labels)]).mean())
+
+
+def test_the_sequence_regressor_answers_in_the_data_units():
+    X, _ = _tags()
+    y = 5.0 + 3.0 * X[:, 0]  # rebuild the input, in other units
+    kw = {"hidden_size": 8, "steps": 100, "lr": 0.02, "params": FAST, "random_state": 0}
+    reg = RNNSequenceRegressor(**kw).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == (16, 10) and reg.score(X, y) > 0.9
+    scaled = RNNSequenceRegressor(**kw).fit(X, 1000 * y + 7).predict(X)
+    np.testing.assert_allclose(scaled, 1000 * pred + 7, rtol=1e-4)
+    both = RNNSequenceRegressor(**kw).fit(X, np.stack([y, -y], axis=2))  # K = 2 values per step
+    assert both.predict(X).shape == (16, 10, 2) and both.score(X, np.stack([y, -y], axis=2)) > 0.8
+    ragged = [X[i, 0, : 6 + i % 5] for i in range(len(X))]  # univariate [T_i] series
+    assert [len(p) for p in reg.predict(ragged)] == [6 + i % 5 for i in range(len(X))]
+
+
+def test_the_forecaster_is_rnnlab_predict_of_its_run(tmp_path):
+    # aeon's convention: fit(y), predict(y) the value `horizon` steps after y's end. The run it
+    # writes is a forecasting run: `rnnlab predict`'s forecast of it is the same value.
+    from rnnlab.config import DataConfig
+    from rnnlab.data.stream import read_series
+    from rnnlab.train.forecast import forecast_rows
+
+    y = read_series(DataConfig(dataset="Airline")).values[0][:, 0]  # 144 months, as shipped
+    kw = {"horizon": 3, "season": 12, "hidden_size": 8, "steps": 30, "params": {**FAST, "data.bptt": 24}}
+    f = RNNForecaster(**kw, random_state=0, run_dir=tmp_path / "fit").fit(y)
+    rows = forecast_rows(tmp_path / "fit")
+    assert [r[2] for r in rows] == [144, 145, 146] and f.predict(y) == pytest.approx(rows[2][3], rel=1e-9)
+    assert f.config_.task.horizon == 3 and f.config_.data.test_fraction == 0.0 and 300 < f.predict(y) < 700
+    earlier = f.predict(y[:120])  # from any series: the value 3 steps after its end
+    assert earlier != f.predict(y) and 200 < earlier < 600
+    copy = clone(f).set_params(run_dir=None)
+    assert copy.forecast(y) == f.predict(y)  # random_state: the same fit; forecast = fit + predict
+    assert copy.get_params()["horizon"] == 3 and clone(copy).set_params(random_state=1).forecast(y) != f.predict(y)
+
+
+PER_STEP_CASES = [
+    ("y of the wrong shape", lambda t: RNNSequenceTagger(**TINY).fit(_tags()[0], _tags()[1][:, :5]), DataError,
+     ["y: expected a target for every step of X, an array [N, T] = [16, 10]", "got shape [16, 5]"]),
+    ("y lengths not X's", lambda t: RNNSequenceTagger(**TINY).fit([np.zeros((1, 4)), np.ones((1, 5))],
+                                                                  [np.zeros(4), np.ones(4)]), DataError,
+     ["y: expected one target array per series of X, of the series' lengths [4, 5]", "got 2 with lengths [4, 4]"]),
+    ("one class per step", lambda t: RNNSequenceTagger(**TINY).fit(_tags()[0], np.full((16, 10), "up")), DataError,
+     ["y: expected at least 2 classes, got 1 class ('up') in 160 step(s)"]),
+    ("X not series", lambda t: RNNSequenceRegressor(**TINY).fit("abc", np.zeros((2, 3))), DataError,
+     ["X: expected series as a numeric array [N, C, T] or [N, T], or a list of [C, T_i] arrays, got str"]),
+    ("NaN target inside a series", lambda t: RNNSequenceRegressor(**TINY).fit(
+        _tags()[0], np.where(np.eye(16, 10) > 0, np.nan, 1.0)), DataError,
+     ["y: expected finite values at every valid step, got 10 non-finite, the first at [sample, step] [0, 0]"]),
+    ("inf in a forecaster's series", lambda t: RNNForecaster(**RNNForecaster._get_test_params()).fit(
+        np.r_[np.ones(30), np.inf]), DataError, ["fit: X has 1 non-finite value", "[0, 30, 0]"]),
+    ("a forecaster's series too short", lambda t: RNNForecaster(**RNNForecaster._get_test_params()).fit(
+        np.arange(4.0)), DataError, ["data.bptt:", "shorter than one window"]),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "error", "expected"), PER_STEP_CASES, ids=[c[0] for c in PER_STEP_CASES])
+def test_per_step_and_forecasting_bad_input_is_one_line(case, call, error, expected, tmp_path):
+    precise_error(case, call, error, expected, tmp_path)

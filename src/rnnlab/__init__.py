@@ -31,7 +31,13 @@ if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers a
     from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
     from rnnlab.config import Config, load_config, parse_config
     from rnnlab.doctor import diagnose
-    from rnnlab.estimators import RNNClassifier, RNNRegressor
+    from rnnlab.estimators import (
+        RNNClassifier,
+        RNNForecaster,
+        RNNRegressor,
+        RNNSequenceRegressor,
+        RNNSequenceTagger,
+    )
     from rnnlab.regularize import (
         ActivityRegularizer,
         RoleRule,
@@ -49,7 +55,8 @@ _SUBMODULES = ("cells", "gates", "introspect", "optim", "plots", "regularize", "
 _LAZY = {
     **dict.fromkeys(("Config", "load_config", "parse_config"), "rnnlab.config"),
     "diagnose": "rnnlab.doctor",
-    **dict.fromkeys(("RNNClassifier", "RNNRegressor"), "rnnlab.estimators"),  # aeon and scikit-learn: the extra
+    **dict.fromkeys(("RNNClassifier", "RNNRegressor", "RNNSequenceTagger", "RNNSequenceRegressor", "RNNForecaster"),
+                    "rnnlab.estimators"),  # aeon and scikit-learn: the extra
     **dict.fromkeys(("ActivityRegularizer", "RoleRule", "Rule", "WeightPenalty", "param_groups", "roles"),
                     "rnnlab.regularize"),
     **dict.fromkeys(("Tracker", "read_tracked"), "rnnlab.tracker"),
@@ -88,7 +95,10 @@ __all__ = [
     "NonNeg",
     "RNN",
     "RNNClassifier",
+    "RNNForecaster",
     "RNNRegressor",
+    "RNNSequenceRegressor",
+    "RNNSequenceTagger",
     "Recurrent",
     "RecurrentBase",
     "RnnlabError",

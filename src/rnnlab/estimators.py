@@ -1,5 +1,10 @@
 """scikit-learn and aeon estimators over the project's one trainer (:func:`rnnlab.train.train`):
-:class:`RNNClassifier` and :class:`RNNRegressor` (one value per series).
+:class:`RNNClassifier` and :class:`RNNRegressor` (one value per series; aeon's collection
+estimators), :class:`RNNSequenceTagger` and :class:`RNNSequenceRegressor` (a target at every
+step, ``y`` [N, T]: scikit-learn estimators, since aeon's take one value per series) and
+:class:`RNNForecaster` (the next values of one long series: aeon's ``BaseForecaster``). Each
+writes its data into a run directory and trains the task's ``rnnlab init --task`` template there;
+docs/estimators.md says which task fits which convention and why.
 
 :class:`RNNClassifier` takes series as aeon does (3-D ``[N, C, T]`` numpy, a list of ``[C, T_i]``
 arrays of unequal lengths, or 2-D ``[N, T]`` univariate), writes them where ``data.path`` points
@@ -35,18 +40,22 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rnnlab.config import Config, load_config, parse_config, template_for
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.task import TargetScale
+
+if TYPE_CHECKING:
+    from rnnlab.data import DataSplits
 
 try:
     from aeon.classification.base import BaseClassifier
+    from aeon.forecasting.base import BaseForecaster
     from aeon.regression.base import BaseRegressor
+    from sklearn.base import BaseEstimator
     from sklearn.exceptions import DataConversionWarning
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import type_of_target
@@ -54,7 +63,7 @@ except ImportError as e:  # pragma: no cover - the extra is part of the dev inst
     raise ImportError(f"rnnlab's estimators need aeon and scikit-learn ({e.name} is missing): "
                       "pip install 'rnnlab[estimators]'") from None
 
-__all__ = ["FAST", "RNNClassifier", "RNNRegressor"]
+__all__ = ["FAST", "RNNClassifier", "RNNForecaster", "RNNRegressor", "RNNSequenceRegressor", "RNNSequenceTagger"]
 
 #: Key paths for a small, quick model: no convolutional front-end, no recurrent batch norm, no
 #: warm-up, one thread, and the budget as given (the template's ``[adapt]`` rules would raise a
@@ -84,13 +93,7 @@ class _RNNEstimator:
     _task_name: str = "classification"
     _task: Mapping[str, Any] = {"task.kind": "classification", "task.per_step": False}
     #: aeon's tags (aeon reads them along the class hierarchy: these override its base classes').
-    _tags = {
-        "capability:multivariate": True,
-        "capability:unequal_length": True,
-        "X_inner_type": ["np-list", "numpy3D"],
-        "algorithm_type": "deeplearning",
-        "python_dependencies": "torch",
-    }
+    _tags = {"algorithm_type": "deeplearning", "python_dependencies": "torch"}
 
     def __init__(self, config: str | os.PathLike[str] | Config | None = None, *, layer: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -116,7 +119,7 @@ class _RNNEstimator:
         self.random_state = random_state
         self.run_dir = run_dir
         self.verbose = verbose
-        super().__init__()
+        self._init_base()
 
     # ---------------------------------------------------------------------------------- config
 
@@ -128,6 +131,14 @@ class _RNNEstimator:
         if isinstance(self.config, (str, os.PathLike)):
             return load_config(self.config)
         raise ConfigError(f"config: expected a TOML path, an rnnlab.Config or None, got {type(self.config).__name__}")
+
+    def _task_values(self) -> dict[str, Any]:
+        """The ``task`` (and task-bound) key paths this estimator trains with, whatever the config says."""
+        return dict(self._task)
+
+    def _init_base(self) -> None:
+        """The base classes' ``__init__`` (a forecaster's takes its horizon)."""
+        super().__init__()
 
     def resolved_config(self, data_path: str | os.PathLike[str] = "train_data.npz", tracking: bool = True) -> Config:
         """The config ``fit`` trains: the base config, the keyword hyper-parameters and
@@ -156,7 +167,7 @@ class _RNNEstimator:
                                           else self.random_state)
         if not tracking:
             values["tracking.enabled"] = False
-        values.update(self._task)
+        values.update(self._task_values())
         return apply_values(self._base_config(), values, source=f"{type(self).__name__} parameters")
 
     # ---------------------------------------------------------------------------------- training
@@ -169,15 +180,16 @@ class _RNNEstimator:
         with tempfile.TemporaryDirectory(prefix="rnnlab-fit-") as tmp:
             yield Path(tmp)
 
-    def _train(self, X: np.ndarray | list[np.ndarray], targets: np.ndarray) -> TargetScale | None:
-        """Train on aeon's inner ``X`` and encoded ``targets``; sets ``model_`` and ``inputs_``
-        and returns the regression targets' standardization (None for class labels)."""
+    def _train(self, arrays: Mapping[str, np.ndarray]) -> DataSplits:
+        """Train on ``arrays`` (the ``.npz`` keys the task reads: ``X``, ``y``, ``lengths`` for
+        sequences, ``series`` for a stream), written as the run's data; sets ``model_``,
+        ``inputs_``, ``summary_``, ``config_``, ``run_dir_`` and returns the data as the trainer
+        read it (its scalings: ``targets``, ``stats``)."""
         from rnnlab.data import load_data
         from rnnlab.rundir import RunDir, atomic_write_bytes
         from rnnlab.task import task_for
         from rnnlab.train import train
 
-        padded, lengths = _series(X, "fit")
         with self._run_directory() as out:
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
@@ -187,7 +199,7 @@ class _RNNEstimator:
             if data_path.exists() or run.metrics.exists() or run.last_checkpoint.exists():
                 raise ConfigError(f"run_dir {str(out)!r} already holds a fitted run; give a new directory per fit")
             buf = io.BytesIO()
-            np.savez(buf, X=padded, y=targets, lengths=lengths)
+            np.savez(buf, **arrays)
             atomic_write_bytes(data_path, buf.getvalue())
             config = self.resolved_config(data_path, tracking=self.run_dir is not None)
             result = train(config, out=out, progress=False, log=print if self.verbose else None)
@@ -195,15 +207,16 @@ class _RNNEstimator:
         self.model_ = result.model.eval()
         self.inputs_ = data.inputs
         self.summary_ = result.to_dict()
+        self.config_ = config
         self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
-        return data.targets
+        return data
 
-    def _outputs(self, X: np.ndarray | list[np.ndarray], batch_size: int = 256) -> np.ndarray:
-        """The model's outputs for aeon's inner ``X`` (logits, or standardized values), in eval
-        mode, batch by batch."""
+    def _outputs(self, padded: np.ndarray, lengths: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """The model's outputs for ``padded`` series [N, T, C] (logits, or standardized values;
+        [N, K], or per step [N, T, K] with zeros after each series' end), in eval mode, batch by
+        batch."""
         from rnnlab.data.checks import check_float32_range
 
-        padded, lengths = _series(X, "predict")
         scaled = self.inputs_.apply(padded, lengths)
         check_float32_range(scaled, lengths, "predict", "rescale the series")
         model = self.model_.eval()
@@ -212,8 +225,19 @@ class _RNNEstimator:
             for i in range(0, len(lengths), batch_size):
                 L = torch.from_numpy(lengths[i:i + batch_size])
                 x = torch.from_numpy(scaled[i:i + batch_size, : int(L.max())].astype(np.float32))
-                out.append(model(x, L)[0].double().numpy())
+                o = model(x, L)[0].double().numpy()
+                if o.ndim == 3:  # per step: back to the padded width
+                    o = np.concatenate([o, np.zeros((len(o), padded.shape[1] - o.shape[1], o.shape[2]))], axis=1)
+                out.append(o)
         return np.concatenate(out)
+
+
+#: aeon's tags of the collection estimators (one value per series).
+_COLLECTION_TAGS = {
+    "capability:multivariate": True,
+    "capability:unequal_length": True,
+    "X_inner_type": ["np-list", "numpy3D"],
+}
 
 
 class RNNClassifier(_RNNEstimator, BaseClassifier):
@@ -225,8 +249,11 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
     (``training.seed``); ``run_dir`` keeps the run; ``verbose`` prints its log.
 
     Fitted attributes: ``classes_``, ``n_classes_``, ``model_`` (the torch module),
-    ``inputs_`` (the input scaling fitted on the training part), ``summary_`` (the run's summary).
+    ``inputs_`` (the input scaling fitted on the training part), ``summary_`` (the run's summary),
+    ``config_`` (the config trained).
     """
+
+    _tags = _COLLECTION_TAGS
 
     def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
@@ -238,15 +265,16 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
         codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
-        self._train(X, codes)
+        padded, lengths = _series(X, "fit")
+        self._train({"X": padded, "y": codes, "lengths": lengths})
         return self
 
     def _predict_proba(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        logits = self._outputs(X)
+        logits = self._outputs(*_series(X, "predict"))
         return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
     def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        return self.classes_[np.argmax(self._outputs(X), axis=1)]
+        return self.classes_[np.argmax(self._outputs(*_series(X, "predict")), axis=1)]
 
     @classmethod
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
@@ -272,6 +300,7 @@ class RNNRegressor(_RNNEstimator, BaseRegressor):
     (True, (2,), True)
     """
 
+    _tags = _COLLECTION_TAGS
     _task_name = "regression"
     _task = {"task.kind": "regression", "task.per_step": False}
 
@@ -299,19 +328,251 @@ class RNNRegressor(_RNNEstimator, BaseRegressor):
         return y.astype(np.float64)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNRegressor:
-        targets = self._train(X, np.asarray(y, dtype=np.float64))
+        padded, lengths = _series(X, "fit")
+        targets = self._train({"X": padded, "y": np.asarray(y, dtype=np.float64), "lengths": lengths}).targets
         assert targets is not None  # a regression run standardizes its targets
         self.targets_ = targets
         return self
 
     def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        standardized = self._outputs(X)[:, 0]  # one target per series (aeon's y is 1-D)
+        standardized = self._outputs(*_series(X, "predict"))[:, 0]  # one target per series (aeon's y is 1-D)
         return standardized * self.targets_.std[0] + self.targets_.mean[0]
 
     @classmethod
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
         """A tiny, quick model for aeon's estimator checks."""
         return RNNClassifier._get_test_params(parameter_set)
+
+
+class _PerStepEstimator(_RNNEstimator, BaseEstimator):
+    """A target at every step (``[task] per_step = true``): scikit-learn's ``fit(X, y)`` with
+    ``y`` [N, T], which aeon's collection estimators do not take (their ``y`` is one value per
+    series), so these are scikit-learn estimators, not aeon's. ``X`` as aeon takes a collection
+    (``[N, C, T]``, ``[N, T]`` univariate, or a list of ``[C, T_i]``); ``y`` an array [N, T] (or
+    [N, T, K] values) for series of equal length, or a list of [T_i] (or [T_i, K]) arrays, one per
+    series. ``predict`` answers in the same form: an array for an array ``X``, a list for a list."""
+
+    def _steps(self, X: Any, y: Any, where: str = "fit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``X`` padded [N, T, C] with its lengths, and ``y`` padded to [N, T, ...] (padding: its
+        first valid value), checked against ``X`` in one-line errors naming ``y``."""
+        padded, lengths = _series(_collection(X), where)
+        if y is None:
+            raise DataError("y: this estimator requires y to be passed, but the target y is None")
+        if isinstance(y, np.ndarray) and y.dtype != object:
+            if y.ndim < 2 or y.shape[:2] != padded.shape[:2] or (lengths != y.shape[1]).any():
+                raise DataError(f"y: expected a target for every step of X, an array [N, T] = {list(padded.shape[:2])} "
+                                f"(or a list of [T_i] arrays for series of unequal length), got shape {list(y.shape)}")
+            return padded, lengths, y
+        rows = [np.asarray(r) for r in y]
+        if len(rows) != len(lengths) or any(len(r) != n for r, n in zip(rows, lengths, strict=False)):
+            got = [len(r) for r in rows[:4]]
+            raise DataError(f"y: expected one target array per series of X, of the series' lengths {lengths[:4].tolist()}"
+                            f"{'...' if len(lengths) > 4 else ''} ({len(lengths)} series), got {len(rows)} with lengths "
+                            f"{got}{'...' if len(rows) > 4 else ''}")
+        out = np.empty((len(rows), padded.shape[1], *rows[0].shape[1:]), dtype=np.result_type(*rows))
+        out[:] = rows[0][0]
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return padded, lengths, out
+
+    @staticmethod
+    def _valid(lengths: np.ndarray, width: int) -> np.ndarray:
+        return np.arange(width)[None, :] < lengths[:, None]
+
+    @staticmethod
+    def _as_given(values: np.ndarray, lengths: np.ndarray, X: Any) -> np.ndarray | list[np.ndarray]:
+        """Per-step results [N, T, ...] as ``X`` came: an array, or a list cut to each length."""
+        return values if isinstance(X, np.ndarray) else [values[i, :n] for i, n in enumerate(lengths)]
+
+    def _predicted(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "model_")
+        padded, lengths = _series(_collection(X), "predict")
+        return self._outputs(padded, lengths), lengths
+
+
+class RNNSequenceTagger(_PerStepEstimator):
+    """A class label at every step (per-step classification: tagging, activity per step), from
+    ``rnnlab init --task per-step-classification``'s template; a scikit-learn estimator (see
+    ``_PerStepEstimator``: ``y`` [N, T] labels). ``score`` is the accuracy over every valid step.
+
+    Fitted attributes: ``classes_`` (the labels, sorted), ``model_``, ``inputs_``, ``summary_``,
+    ``config_``.
+
+    >>> X = np.random.default_rng(0).normal(size=(16, 1, 10)); y = np.where(X[:, 0] > 0, "up", "down")
+    >>> tagger = RNNSequenceTagger(hidden_size=8, steps=80, lr=0.02, params=FAST, random_state=0).fit(X, y)
+    >>> tagger.classes_.tolist(), tagger.predict(X).shape, bool(tagger.score(X, y) > 0.9)
+    (['down', 'up'], (16, 10), True)
+    """
+
+    _task_name = "per-step-classification"
+    _task = {"task.kind": "classification", "task.per_step": True}
+
+    def fit(self, X: Any, y: Any) -> RNNSequenceTagger:
+        """Train on series ``X`` and their labels per step ``y``; returns ``self``."""
+        padded, lengths, labels = self._steps(X, y)
+        valid = self._valid(lengths, padded.shape[1])
+        if labels.ndim != 2:
+            raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
+        self.classes_ = np.unique(labels[valid])
+        if len(self.classes_) < 2:
+            raise DataError(f"y: expected at least 2 classes, got 1 class ({self.classes_[0].tolist()!r}) "
+                            f"in {int(valid.sum())} step(s)")
+        codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
+        self._train({"X": padded, "y": codes.astype(np.int64), "lengths": lengths})
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """Each class's probability at every step: [N, T, n_classes] (a list of [T_i, n_classes])."""
+        logits, lengths = self._predicted(X)
+        return self._as_given(torch.softmax(torch.from_numpy(logits), dim=2).numpy(), lengths, X)
+
+    def predict(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """The label at every step: [N, T] (a list of [T_i])."""
+        logits, lengths = self._predicted(X)
+        return self._as_given(self.classes_[np.argmax(logits, axis=2)], lengths, X)
+
+    def score(self, X: Any, y: Any) -> float:
+        """The accuracy over every valid step of every series."""
+        padded, lengths, labels = self._steps(X, y, "score")
+        logits, _ = self._predicted(X)
+        valid = self._valid(lengths, padded.shape[1])
+        return float((self.classes_[np.argmax(logits, axis=2)] == labels)[valid].mean())
+
+
+class RNNSequenceRegressor(_PerStepEstimator):
+    """Values at every step (per-step regression: denoising, the adding problem), from ``rnnlab
+    init --task per-step-regression``'s template; a scikit-learn estimator (see
+    ``_PerStepEstimator``: ``y`` [N, T] or [N, T, K]). ``predict`` answers in the data's units;
+    ``score`` is R² over every valid step (averaged over the K values).
+
+    Fitted attributes: ``model_``, ``inputs_``, ``summary_``, ``config_``, ``targets_`` (the
+    targets' standardization, on the training part's valid steps).
+
+    >>> X = np.random.default_rng(0).normal(size=(16, 1, 10)); y = 5.0 + 3.0 * X[:, 0]   # rebuild the input
+    >>> reg = RNNSequenceRegressor(hidden_size=8, steps=80, params=FAST, random_state=0).fit(X, y)
+    >>> reg.predict(X).shape, bool(reg.score(X, y) > 0.9)
+    ((16, 10), True)
+    """
+
+    _task_name = "per-step-regression"
+    _task = {"task.kind": "regression", "task.per_step": True}
+
+    def fit(self, X: Any, y: Any) -> RNNSequenceRegressor:
+        """Train on series ``X`` and their values per step ``y``; returns ``self``."""
+        padded, lengths, values = self._steps(X, y)
+        if values.dtype.kind not in "biuf" or values.ndim not in (2, 3):
+            raise DataError(f"y: expected numeric values per step ([N, T] or [N, T, K]), got dtype {values.dtype} "
+                            f"and shape {list(values.shape)}")
+        self.n_outputs_ = None if values.ndim == 2 else values.shape[2]
+        values = values.astype(np.float64)
+        bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & self._valid(lengths, padded.shape[1])
+        if bad.any():
+            i, t = np.argwhere(bad)[0]
+            raise DataError(f"y: expected finite values at every valid step, got {int(bad.sum())} non-finite, the first "
+                            f"at [sample, step] [{i}, {t}]")
+        targets = self._train({"X": padded, "y": values, "lengths": lengths}).targets
+        assert targets is not None  # a regression run standardizes its targets
+        self.targets_ = targets
+        return self
+
+    def predict(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """The values at every step, in the data's units: [N, T] (or [N, T, K]; a list of [T_i])."""
+        standardized, lengths = self._predicted(X)
+        values = standardized * self.targets_.std + self.targets_.mean
+        return self._as_given(values if self.n_outputs_ else values[:, :, 0], lengths, X)
+
+    def score(self, X: Any, y: Any) -> float:
+        """R² over every valid step of every series (scikit-learn's ``r2_score``, K values averaged)."""
+        from sklearn.metrics import r2_score
+
+        padded, lengths, values = self._steps(X, y, "score")
+        standardized, _ = self._predicted(X)
+        valid = self._valid(lengths, padded.shape[1])
+        predicted = (standardized * self.targets_.std + self.targets_.mean)[valid]
+        truth = values.astype(np.float64).reshape(*values.shape[:2], -1)[valid]
+        return float(r2_score(truth, predicted))
+
+
+class RNNForecaster(_RNNEstimator, BaseForecaster):
+    """The next value ``horizon`` steps after a series' end (``[task] kind = "forecasting"``),
+    trained on one long univariate series: an aeon ``BaseForecaster`` (``fit(y)``, then
+    ``predict(y)`` the value ``horizon`` steps after ``y``'s last; ``forecast(y)`` both), from
+    ``rnnlab init --task forecasting``'s template. The whole of ``y`` trains (no test block: the caller holds out its
+    own); the template's tail fraction (``data.val_fraction``) is the validation block that early
+    stopping and the reference forecast are chosen on.
+
+    Parameters: ``horizon``, ``season`` (None: the config's, the template's 12), then
+    :class:`RNNClassifier`'s. A stream's rows are ``data.bptt`` steps long and ``data.streams``
+    of them form the batch (``params``).
+
+    Fitted attributes: ``model_``, ``summary_``, ``config_``, ``stats_`` (the scaling of the
+    training block), ``reference_`` (the simple forecast the model corrects: "naive",
+    "seasonal_naive" or "none").
+
+    >>> y = 10.0 + np.sin(np.arange(120) * 2 * np.pi / 12)                   # a season of 12 steps
+    >>> f = RNNForecaster(horizon=2, season=12, hidden_size=8, steps=40, random_state=0,
+    ...                   params={**FAST, "data.bptt": 12}).fit(y)
+    >>> round(f.predict(y), 1), round(float(y[120 + 2 - 12 - 1]), 1)          # 2 steps after the end; a season earlier
+    (10.5, 10.5)
+    """
+
+    _task_name = "forecasting"
+    _tags = {
+        "capability:univariate": True,
+        "capability:multivariate": False,
+        "capability:horizon": True,
+        "X_inner_type": "np.ndarray",
+        "y_inner_type": "np.ndarray",
+        "algorithm_type": "deeplearning",
+        "python_dependencies": "torch",
+    }
+
+    def __init__(self, horizon: int = 1, config: str | os.PathLike[str] | Config | None = None, *,
+                 season: int | None = None, layer: str | None = None, hidden_size: int | None = None,
+                 num_layers: int | None = None, bidirectional: bool | None = None, dropout: float | None = None,
+                 recurrent_dropout: float | None = None, zoneout: float | None = None, steps: int | None = None,
+                 epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 weight_decay: float | None = None, params: Mapping[str, Any] | None = None,
+                 random_state: int | np.random.RandomState | None = None, run_dir: str | os.PathLike[str] | None = None,
+                 verbose: bool = False) -> None:
+        self.horizon = horizon
+        self.season = season
+        super().__init__(config, layer=layer, hidden_size=hidden_size, num_layers=num_layers,
+                         bidirectional=bidirectional, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         zoneout=zoneout, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
+                         weight_decay=weight_decay, params=params, random_state=random_state, run_dir=run_dir,
+                         verbose=verbose)
+
+    def _init_base(self) -> None:
+        BaseForecaster.__init__(self, horizon=self.horizon, axis=1)
+
+    def _task_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"task.kind": "forecasting", "task.per_step": False, "task.horizon": self.horizon,
+                                  "data.test_fraction": 0.0, "data.test_steps": None}
+        if self.season is not None:
+            values["task.season"] = self.season
+        return values
+
+    def _fit(self, y: np.ndarray, exog: np.ndarray | None = None) -> RNNForecaster:
+        data = self._train({"series": _stream(y, "fit")})
+        self.stats_, self.reference_ = data.stats, data.reference
+        return self
+
+    def _predict(self, y: np.ndarray, exog: np.ndarray | None = None) -> float:
+        from rnnlab.task import task_for
+        from rnnlab.train.forecast import next_values
+
+        values = next_values(self.model_.eval(), _stream(y, "predict"), self.stats_, self.reference_,
+                             task_for(self.config_))
+        return float(values[self.horizon - 1, 0])
+
+    @classmethod
+    def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
+        """A tiny, quick model for aeon's estimator checks (short series: short windows)."""
+        return {"hidden_size": 4, "steps": 4, "season": 2, "random_state": 0,
+                "params": {**FAST, "data.bptt": 4, "data.streams": 1}}
 
 
 def _target_array(y: Any) -> Any:
@@ -357,3 +618,28 @@ def series_batch(X: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     if isinstance(X, np.ndarray):
         return np.ascontiguousarray(np.transpose(X, (0, 2, 1)), dtype=np.float64), np.full(len(X), X.shape[2])
     return pad([np.asarray(s, dtype=np.float64).T for s in X])
+
+
+def _collection(X: Any) -> np.ndarray | list[np.ndarray]:
+    """``X`` as aeon's collection estimators take it, for the per-step estimators (which are not
+    aeon's): ``[N, C, T]``, ``[N, T]`` univariate, or a list of ``[C, T_i]`` (or ``[T_i]``) arrays.
+
+    >>> _collection(np.zeros((2, 5))).shape, [a.shape for a in _collection([np.zeros(3), np.zeros((2, 4))])]
+    ((2, 1, 5), [(1, 3), (2, 4)])
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf" and X.ndim in (2, 3):
+        return X[:, None, :] if X.ndim == 2 else X
+    if isinstance(X, (list, tuple)) and X and all(isinstance(s, np.ndarray) and s.ndim in (1, 2)
+                                                  and s.dtype.kind in "biuf" for s in X):
+        return [s[None, :] if s.ndim == 1 else s for s in X]
+    got = f"an array of shape {list(X.shape)} and dtype {X.dtype}" if isinstance(X, np.ndarray) else type(X).__name__
+    raise DataError(f"X: expected series as a numeric array [N, C, T] or [N, T], or a list of [C, T_i] arrays, got {got}")
+
+
+def _stream(y: np.ndarray, where: str) -> np.ndarray:
+    """aeon's inner series ``[1, L]`` as rnnlab's ``[L, 1]``, checked finite."""
+    from rnnlab.data.checks import check_finite
+
+    series = np.ascontiguousarray(np.asarray(y, dtype=np.float64).T)
+    check_finite(series[None], np.array([len(series)]), where)
+    return series

@@ -28,15 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import RunDirError
 from rnnlab.rundir import RunDir, atomic_write_text
+from rnnlab.task import Task
 
 
 def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     """``(series, series index, step, value per channel...)`` rows of the forecast after the end
     of each series of a forecasting run, in the data's units (``step``: the position after the
     series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...)."""
-    from rnnlab.data.stream import read_series, simple_forecast
+    from rnnlab.data.stream import read_series
     from rnnlab.task import task_for
     from rnnlab.train.checkpoint import load_checkpoint
     from rnnlab.train.model import build_model
@@ -59,17 +61,38 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     model.load_state_dict(load_checkpoint(path)["model"])
     model.eval()
     series = read_series(config.data)
-    stats, h = data.stats, task.horizon
-    mean, std = np.tile(stats.mean, h), np.tile(stats.std, h)
     rows = []
-    with torch.no_grad():
-        for i, x in enumerate(series.values):
-            scaled = ((x - stats.mean) / stats.std)[None]
-            out, _ = model(torch.from_numpy(scaled.astype(np.float32)))
-            last = out[0, -1].double().numpy() + simple_forecast(scaled, data.reference, h, task.season)[0, -1]
-            values = (last * std + mean).reshape(h, -1)
-            rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(h)]
+    for i, x in enumerate(series.values):
+        values = next_values(model, x, data.stats, data.reference, task)
+        rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows
+
+
+def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, reference: str, task: Task) -> np.ndarray:
+    """The ``task.horizon`` values of every channel after the series ``x`` [L, C] (data's units),
+    as [horizon, C]: the model (in eval mode) reads ``x`` scaled by ``stats`` (the run's training
+    block's); its output at the last step is added to the ``reference`` forecast it learned
+    corrections to. :func:`forecast_rows` and :class:`rnnlab.estimators.RNNForecaster` forecast
+    with it.
+
+    >>> from rnnlab.data.normalize import ChannelStats
+    >>> from dataclasses import replace
+    >>> from rnnlab.task import FORECASTING
+    >>> class Zeros(torch.nn.Module):  # outputs no correction: the reference forecast itself
+    ...     def forward(self, x): return torch.zeros(*x.shape[:2], 2), None
+    >>> # the naive forecast: the last value, 5, for both steps ahead
+    >>> task = replace(FORECASTING, horizon=2)
+    >>> next_values(Zeros(), np.array([[1.0], [2.0], [5.0]]), ChannelStats.identity(1), "naive", task).tolist()
+    [[5.0], [5.0]]
+    """
+    from rnnlab.data.stream import simple_forecast
+
+    h = task.horizon
+    scaled = ((x - stats.mean) / stats.std)[None]
+    with torch.no_grad():
+        out, _ = model(torch.from_numpy(scaled.astype(np.float32)))
+    last = out[0, -1].double().numpy() + simple_forecast(scaled, reference, h, task.season)[0, -1]
+    return (last * np.tile(stats.std, h) + np.tile(stats.mean, h)).reshape(h, -1)
 
 
 def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:

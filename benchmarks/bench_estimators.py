@@ -95,9 +95,24 @@ def read_records() -> list[dict[str, Any]]:
     return [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
 
 
-def table(records: list[dict[str, Any]], datasets: list[str]) -> str:
-    head = "| data set | " + " | ".join(f"{c} acc | {c} s" for c in CLASSIFIERS) + " |"
-    rows = [head, "|" + "---|" * (1 + 2 * len(CLASSIFIERS))]
+def template_runs(runs: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """``make bench-template``'s runs of the template (candidate "template"), by set and seed."""
+    if not runs.exists():
+        return {}
+    return {(r["dataset"], r["seed"]): r for r in map(json.loads, runs.read_text().splitlines())
+            if r.get("candidate") == "template"}
+
+
+def mean_sd(accs: list[float]) -> str:
+    sd = f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
+    return f"{statistics.mean(accs):.3f}{sd} (n={len(accs)})"
+
+
+def table(records: list[dict[str, Any]], datasets: list[str], template: dict[tuple[str, int], dict[str, Any]]) -> str:
+    """One row per set: each classifier's accuracy and seconds, and beside them the template
+    runs' accuracy over the seeds RNNClassifier ran (the comparison column)."""
+    head = "| data set | " + " | ".join(f"{c} acc | {c} s" for c in CLASSIFIERS) + " | bench-template acc |"
+    rows = [head, "|" + "---|" * (2 + 2 * len(CLASSIFIERS))]
     for name in datasets:
         cells = [name]
         for c in CLASSIFIERS:
@@ -109,8 +124,10 @@ def table(records: list[dict[str, Any]], datasets: list[str]) -> str:
             elif not accs:
                 cells += ["n/a", "n/a"]
             else:
-                sd = f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
-                cells += [f"{statistics.mean(accs):.3f}{sd} (n={len(accs)})", f"{statistics.mean(secs):.1f}"]
+                cells += [mean_sd(accs), f"{statistics.mean(secs):.1f}"]
+        seeds = sorted({r["seed"] for r in records if r["dataset"] == name and r["classifier"] == "RNNClassifier"})
+        theirs = [template[(name, seed)]["test_acc"] for seed in seeds if (name, seed) in template]
+        cells.append(mean_sd(theirs) if theirs else "")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -119,10 +136,9 @@ def same_as_template(records: list[dict[str, Any]], runs: Path) -> str:
     """RNNClassifier's fits beside ``make bench-template``'s runs of the same set and seed
     (candidate "template" in ``runs``): the same config, data and seed train the same model, so
     the test accuracy and the optimizer steps must be equal, not merely close."""
-    if not runs.exists():
+    template = template_runs(runs)
+    if not template:
         return f"(no template runs in {runs.name} to compare with)"
-    template = {(r["dataset"], r["seed"]): r for r in map(json.loads, runs.read_text().splitlines())
-                if r.get("candidate") == "template"}
     rows = ["| data set | seed | RNNClassifier acc | steps | template run acc | steps | same |", "|---|---|---|---|---|---|---|"]
     for r in records:
         t = template.get((r["dataset"], r["seed"]))
@@ -160,12 +176,13 @@ def main() -> None:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
     records = read_records()
-    text = table(records, args.datasets)
+    text = table(records, args.datasets, template_runs(args.template_runs))
     check = same_as_template(records, args.template_runs)
     print(text + "\n\n" + check)
     written = ("# RNNClassifier beside aeon's classifiers\n\nWritten by `benchmarks/bench_estimators.py` "
                "(see its docstring): accuracy on each set's published test split (aeon's `score`), mean ± sd "
-               "over seeds, and seconds per fit + predict, one thread per process.\n\n" + text + "\n\n"
+               "over seeds, and seconds per fit + predict, one thread per process; the last column is "
+               "`make bench-template`'s template runs of the same seeds.\n\n" + text + "\n\n"
                "## The same figures as `make bench-template`\n\nRNNClassifier with its defaults is the "
                "`rnnlab init` template, trained by `rnnlab train`'s trainer on the same training split (the "
                "series aeon takes, written as the run's data) with the same seed: the same model. Its fits "

@@ -179,7 +179,7 @@ def _configuration(rd: RunDir) -> str:
         return hk.no_data(f"{rd.config.name} is empty")
     resumes = rd.read_resumes()
     history = "".join(
-        f"<li>resumed after epoch {hk.num(r['after_epoch'])}"
+        f"<li>resumed {hk.esc(r.get('where') or 'after epoch ' + hk.num(r['after_epoch']))}"
         + (": " + ", ".join(f"<code>{hk.esc(k)}</code> {hk.esc(repr(old))} → {hk.esc(repr(new))}"
                             for k, (old, new) in r["changed"].items()) if r["changed"] else " with the same config")
         + "</li>" for r in resumes)

@@ -108,6 +108,10 @@ class DataConfig(_Section):
     tokens: Literal["char", "word"] | None = None
     """Language models (unset: ``"char"``): the text's tokens, its characters or its
     whitespace-separated words (each line ended by ``<eos>``)."""
+    vocab_size: int | None = Field(None, ge=2, le=2**24)
+    """Language models: at most this many tokens in the vocabulary, ``<unk>`` included: the most
+    frequent of the training part (ties in token order); the rest read as ``<unk>`` and are
+    counted (unset: every token of the training part)."""
     series_scale: bool = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
@@ -796,7 +800,8 @@ class Config(_Section):
         lm_keys = [k for k, v in (("model.embedding_size", self.model.embedding_size),
                                   ("model.tie_weights", self.model.tie_weights or None),
                                   ("model.embedding_dropout", self.model.embedding_dropout or None),
-                                  ("data.tokens", self.data.tokens)) if v is not None]
+                                  ("data.tokens", self.data.tokens),
+                                  ("data.vocab_size", self.data.vocab_size)) if v is not None]
         if task.kind != "language_model" and lm_keys:
             key = lm_keys[0]
             raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
@@ -1404,6 +1409,7 @@ dataset = "python-docs"
 # ...or your own UTF-8 text file instead of `dataset` (a relative path is taken from this folder):
 # path = "my_text.txt"
 tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> at line ends
+# vocab_size = 10000            # words: keep the most frequent (<unk> included); the rest read as <unk>, counted
 bptt = 100                      # tokens per window: one optimizer step each; the gradient reaches this far back
 streams = 32                    # the text is cut into this many rows (the batch); each row's state carries
                                 # from one window to the next through the epoch (reset at each epoch)

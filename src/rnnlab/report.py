@@ -152,7 +152,7 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
-        rows += _baseline_rows(summary)
+        rows += _baseline_rows(summary) + _text_rows(summary)
     body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
     return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}</p><table>{body}</table>"
 
@@ -168,6 +168,18 @@ def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
                 if isinstance(metrics, dict):
                     rows += [(f"{split} {k} of {name.replace('_', ' ')}", v) for k, v in metrics.items()
                              if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return rows
+
+
+def _text_rows(summary: Any) -> list[tuple[str, Any]]:
+    """A language model's vocabulary size and unknown tokens of each part (summary.json ``text``)."""
+    text = summary.get("text") if isinstance(summary, dict) else None
+    if not isinstance(text, dict):
+        return []
+    unknown, tokens = text.get("unknown"), text.get("tokens")
+    rows: list[tuple[str, Any]] = [("vocabulary (<unk> included)", text.get("vocabulary"))]
+    if isinstance(unknown, dict) and isinstance(tokens, dict):
+        rows += [(f"{split} unknown tokens (of {tokens.get(split)})", n) for split, n in unknown.items()]
     return rows
 
 

@@ -106,12 +106,16 @@ class TrainResult:
     baselines: dict[str, dict[str, dict[str, float]]] | None = None
     """Forecasting: the naive and seasonal-naive forecasts' metrics on each split,
     ``{split: {"naive" | "seasonal_naive": {metric: value}}}``; None for other tasks."""
+    text: dict[str, Any] | None = None
+    """A language model's vocabulary size and the tokens and unknown tokens of each part
+    (:meth:`rnnlab.data.text.TextData.counts`); None for other tasks."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
                 "train_eval": self.train_eval, "test": self.test,
-                **({"baselines": self.baselines} if self.baselines is not None else {})}
+                **({"baselines": self.baselines} if self.baselines is not None else {}),
+                **({"text": self.text} if self.text is not None else {})}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -1168,7 +1172,8 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing, baselines=baselines)
+                         train_eval, test, model, findings, timing, baselines=baselines,
+                         text=data.text.counts() if data.text is not None else None)
     atomic_write_json(run.summary, result.to_dict())
     return result
 

@@ -58,3 +58,9 @@ def test_a_bad_vocabulary_cap_is_one_line(data, task, expected, tmp_path, capsys
     config.write_text(config.read_text().replace('kind = "language_model"', f'kind = "{task}"'))
     one_line_error(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"], capsys, expected,
                    kept=tmp_path, new_files=False)
+
+
+def test_a_zero_initialized_head_cannot_be_the_tied_decoder(tmp_path, capsys):
+    config = write(tmp_path, model="tie_weights = true\n[model.head]\nzero_init = true")
+    one_line_error(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"], capsys,
+                   ("'model.head.zero_init'", "tie_weights"), kept=tmp_path, new_files=False)

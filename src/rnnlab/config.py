@@ -257,6 +257,10 @@ class HeadConfig(_Section):
     hidden: int = Field(0, ge=0, le=MAX_WIDTH)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
+    zero_init: bool = False
+    """The output layer starts at zero (weights and bias): every output 0 before training. A
+    forecaster's outputs are corrections to its reference forecast (``task.relative_to``), so it
+    starts as that forecast and moves away only as far as the training data pull it."""
 
 
 #: The TOML form of the layer keywords whose Python value is an object (an activation or an
@@ -704,6 +708,9 @@ def _language_model_problem(config: Config) -> str | None:
                     f"units, 'model.head.hidden' = {m.head.hidden} puts another layer between; remove it")
         return (f"'model.tie_weights' = true shares the embedding with the decoder: expected 'model.embedding_size' "
                 f"equal to model.hidden_size ({m.hidden_size}), got {m.embedding_size}")
+    if m.tie_weights and m.head.zero_init:
+        return ("'model.head.zero_init' = true would zero the embedding that 'model.tie_weights' shares with the "
+                "decoder; remove one of them")
     return None
 
 
@@ -1303,7 +1310,9 @@ _FORECASTING_EDITS = (
      "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
     ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
      'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
-     "# the head reads every step's output: nothing is pooled\n"),
+     "# the head reads every step's output: nothing is pooled\n"
+     "zero_init = true                # the output layer starts at 0: the model starts as its reference forecast\n"
+     "                                #   (relative_to) and learns corrections from there\n"),
     ("# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /\n"
      "# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.\n"
      "steps = 2000\nbatch_size = 16\n",

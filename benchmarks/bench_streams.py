@@ -25,6 +25,7 @@ block. The test block is evaluated once per run and chooses nothing. Results go 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -122,10 +123,12 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "template": (),
     # The template before its head started at zero (docs/streams.md: "Solar one half-day ahead").
     "random_init": (("\nzero_init = true ", "\nzero_init = false "),),
+    "naive_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "naive" '),),
+    "seasonal_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "seasonal_naive" '),),
 }
 
 
-def choose(series_names: list[str], variants: list[str], folds: int, steps: int | None) -> str:
+def choose(series_names: list[str], variants: list[str], folds: int, steps: int | None, seeds: list[int]) -> str:
     """Score template variants on forward-chaining folds of each series' part before its test
     block (:func:`rnnlab.data.folds.forward_chaining`; the test block is never read), as a search
     scores a trial: the best validation epoch's MASE on the fold's validation block, beside
@@ -141,27 +144,26 @@ def choose(series_names: list[str], variants: list[str], folds: int, steps: int 
     with open(RESULTS, "a", encoding="utf-8") as log:
         for series in series_names:
             for horizon in sorted({1, SEASONAL_HORIZON.get(series, BUNDLED_STREAMS[series].season)}):
-                for variant in variants:
-                    text = template(series, horizon, 0, steps)
+                for variant, seed, index in itertools.product(variants, seeds, range(folds)):
+                    text = template(series, horizon, seed, steps)
                     for old, new in VARIANTS[variant]:
                         assert old in text, old
                         text = text.replace(old, new, 1)
-                    for index in range(folds):
-                        with tempfile.TemporaryDirectory() as tmp:
-                            try:
-                                r = train(parse_config(text), out=Path(tmp) / "run", log=None, progress=False,
-                                          fold=Fold(k=folds, index=index, seed=0))
-                            except DataError as e:  # a first fold too short for one window
-                                print(f"{series} h{horizon} fold {index}: {e}", file=sys.stderr)
-                                continue
-                        assert r.baselines is not None and r.best is not None
-                        row = {"series": series, "horizon": horizon, "variant": variant, "fold": index,
-                               "val_mase": r.best["val_mase"], "val_snaive": r.baselines["val"]["seasonal_naive"]["mase"],
-                               "train_skill": r.train_eval["skill"], "best_epoch": r.best["epoch"]}
-                        print(json.dumps(row), flush=True)
-                        log.write(json.dumps({**row, "part": "choose",
-                                              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
-                        rows.append(row)
+                    with tempfile.TemporaryDirectory() as tmp:
+                        try:
+                            r = train(parse_config(text), out=Path(tmp) / "run", log=None, progress=False,
+                                      fold=Fold(k=folds, index=index, seed=0))
+                        except DataError as e:  # a first fold too short for one window
+                            print(f"{series} h{horizon} fold {index}: {e}", file=sys.stderr)
+                            continue
+                    assert r.baselines is not None and r.best is not None
+                    row = {"series": series, "horizon": horizon, "variant": variant, "fold": index, "seed": seed,
+                           "val_mase": r.best["val_mase"], "val_snaive": r.baselines["val"]["seasonal_naive"]["mase"],
+                           "train_skill": r.train_eval["skill"], "best_epoch": r.best["epoch"]}
+                    print(json.dumps(row), flush=True)
+                    log.write(json.dumps({**row, "part": "choose",
+                                          "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+                    rows.append(row)
     lines = ["| series | horizon | variant | fold val MASE / seasonal naive's | folds below it | train skill |",
              "|---|---|---|---|---|---|"]
     for key in dict.fromkeys((r["series"], r["horizon"], r["variant"]) for r in rows):
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     if args.choose:
-        print(choose(args.series, args.choose, args.folds, args.steps))
+        print(choose(args.series, args.choose, args.folds, args.steps, args.seeds))
         return 0
     text = forecasting(args.series, args.seeds, args.steps)
     print(text)

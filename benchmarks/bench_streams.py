@@ -25,6 +25,7 @@ block. The test block is evaluated once per run and chooses nothing. Results go 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -117,6 +118,62 @@ def ets_run(series: str, horizon: int) -> dict[str, Any]:
             "seconds": time.perf_counter() - start}
 
 
+#: Template variants compared on the training part (``--choose``): text edits of the template.
+VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "template": (),
+    # The template before its head started at zero (docs/streams.md: "Solar one half-day ahead").
+    "random_init": (("\nzero_init = true ", "\nzero_init = false "),),
+    "naive_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "naive" '),),
+    "seasonal_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "seasonal_naive" '),),
+}
+
+
+def choose(series_names: list[str], variants: list[str], folds: int, steps: int | None, seeds: list[int]) -> str:
+    """Score template variants on forward-chaining folds of each series' part before its test
+    block (:func:`rnnlab.data.folds.forward_chaining`; the test block is never read), as a search
+    scores a trial: the best validation epoch's MASE on the fold's validation block, beside
+    seasonal naive's on the same steps; and the fit on the fold's training block (skill: 1 - MASE
+    over seasonal naive's there). Every run goes to :data:`RESULTS` (part "choose")."""
+    from rnnlab.config import parse_config
+    from rnnlab.data import Fold
+    from rnnlab.data.stream import BUNDLED_STREAMS
+    from rnnlab.errors import DataError
+    from rnnlab.train.trainer import train
+
+    rows = []
+    with open(RESULTS, "a", encoding="utf-8") as log:
+        for series in series_names:
+            for horizon in sorted({1, SEASONAL_HORIZON.get(series, BUNDLED_STREAMS[series].season)}):
+                for variant, seed, index in itertools.product(variants, seeds, range(folds)):
+                    text = template(series, horizon, seed, steps)
+                    for old, new in VARIANTS[variant]:
+                        assert old in text, old
+                        text = text.replace(old, new, 1)
+                    with tempfile.TemporaryDirectory() as tmp:
+                        try:
+                            r = train(parse_config(text), out=Path(tmp) / "run", log=None, progress=False,
+                                      fold=Fold(k=folds, index=index, seed=0))
+                        except DataError as e:  # a first fold too short for one window
+                            print(f"{series} h{horizon} fold {index}: {e}", file=sys.stderr)
+                            continue
+                    assert r.baselines is not None and r.best is not None
+                    row = {"series": series, "horizon": horizon, "variant": variant, "fold": index, "seed": seed,
+                           "val_mase": r.best["val_mase"], "val_snaive": r.baselines["val"]["seasonal_naive"]["mase"],
+                           "train_skill": r.train_eval["skill"], "best_epoch": r.best["epoch"]}
+                    print(json.dumps(row), flush=True)
+                    log.write(json.dumps({**row, "part": "choose",
+                                          "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+                    rows.append(row)
+    lines = ["| series | horizon | variant | fold val MASE / seasonal naive's | folds below it | train skill |",
+             "|---|---|---|---|---|---|"]
+    for key in dict.fromkeys((r["series"], r["horizon"], r["variant"]) for r in rows):
+        got = [r for r in rows if (r["series"], r["horizon"], r["variant"]) == key]
+        ratios = [r["val_mase"] / r["val_snaive"] for r in got]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {statistics.mean(ratios):.3f} | "
+                     f"{sum(x < 1 for x in ratios)}/{len(ratios)} | {statistics.mean(r['train_skill'] for r in got):+.3f} |")
+    return "\n".join(lines)
+
+
 def _ms(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -172,10 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", nargs="+", default=SERIES)
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--steps", type=int, default=None, help="shorten the template's budget (a quick run)")
+    parser.add_argument("--choose", nargs="+", metavar="VARIANT", choices=list(VARIANTS),
+                        help=f"instead: score template variants on folds of the training part ({', '.join(VARIANTS)})")
+    parser.add_argument("--folds", type=int, default=2, help="--choose: forward-chaining folds (default 2)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
+    if args.choose:
+        print(choose(args.series, args.choose, args.folds, args.steps, args.seeds))
+        return 0
     text = forecasting(args.series, args.seeds, args.steps)
     print(text)
     _write(MARK, text)

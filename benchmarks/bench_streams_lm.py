@@ -104,16 +104,103 @@ def template_run(config, seed: int, out: Path) -> dict[str, float]:
             "steps": records[-1]["step"]}
 
 
+#: ``--profile``: the template's model with its regularizers added one at a time (config edits).
+PROFILE_STEPS = {
+    "rnnlab, no regularizer": {"model": {"weight_drop": 0.0, "input_dropout": 0.0}, "training": {"ar": 0.0, "tar": 0.0}},
+    "+ weight drop 0.2": {"model": {"input_dropout": 0.0}, "training": {"ar": 0.0, "tar": 0.0}},
+    "+ input dropout 0.05": {"model": {}, "training": {"ar": 0.0, "tar": 0.0}},
+    "+ AR/TAR (the template)": {"model": {}, "training": {}},
+}
+
+
+def profile(config, steps: int, rounds: int) -> None:
+    """Where the template's tokens per second go: seconds per optimizer step of the plain model
+    and of rnnlab's model with the template's regularizers added one at a time, each in a bare
+    loop (forward, loss, backward, clipping, AdamW) on the same windows, timed in interleaved
+    rounds in this process (a shared machine slows all alike); then the template through
+    ``train`` (its per-step bookkeeping: tracking, tallies, checkpoints), from its timing.json."""
+    from rnnlab.regularize.penalties import ActivityRegularizer
+    from rnnlab.task import LANGUAGE_MODEL
+    from rnnlab.train.model import build_model
+
+    data = load_text(config.data)
+    X = torch.from_numpy(data.train.X[..., 0]).long()
+    Y = torch.from_numpy(data.train.y)
+    bptt, vocab = config.data.bptt, len(data.classes)
+    loops = {}
+
+    def loop(model, act):
+        opt = torch.optim.AdamW(model.parameters(), lr=config.training.lr, weight_decay=0.0)
+        loss_fn = LANGUAGE_MODEL.loss_fn()
+        state = {"s": None, "start": 0}
+
+        def step() -> None:
+            a = state["start"]
+            x, y = X[:, a:a + bptt], Y[:, a:a + bptt]
+            state["start"] = (a + bptt) % (X.shape[1] - bptt)
+            if isinstance(model, PlainLSTM):
+                logits, h = model(x, state["s"])
+            else:
+                logits, h = model(x[..., None].float(), None, state["s"])
+            state["s"] = tuple(t.detach() for t in h)
+            loss = loss_fn(logits, y) if not isinstance(model, PlainLSTM) else \
+                nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+            if act is not None:
+                loss = loss + act.penalty()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.training.clip_norm)
+            opt.step()
+        return step
+
+    torch.manual_seed(0)
+    loops["plain nn.LSTM"] = loop(PlainLSTM(vocab, config.model.hidden_size), None)
+    for name, edit in PROFILE_STEPS.items():
+        m = config.model.model_copy(update=edit["model"])
+        tc = config.training.model_copy(update=edit["training"])
+        model = build_model(m, 1, vocab, per_step=True).train()
+        act = ActivityRegularizer(model, tc.ar, tc.tar, modules=[model.rnn]) if tc.ar or tc.tar else None
+        loops[name] = loop(model, act)
+    seconds = {k: [] for k in loops}
+    for step in loops.values():
+        step()  # warm-up
+    for _ in range(rounds):
+        for name, step in loops.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            seconds[name].append((time.perf_counter() - t0) / steps)
+    base = statistics.median(seconds["plain nn.LSTM"])
+    tokens = X.shape[0] * bptt
+    for name, s in seconds.items():
+        print(f"{name:>26}: {statistics.median(s) * 1e3:7.1f} ms/step  {tokens / statistics.median(s):8,.0f} tokens/s  "
+              f"{base / statistics.median(s):.2f}x the plain model's")
+    text = config.training.model_copy(update={"steps": 2 * steps})
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.model_copy(update={"training": text})
+        template_run(cfg, 0, Path(tmp) / "t")
+        timing = json.loads((Path(tmp) / "t" / "timing.json").read_text())
+        records = [json.loads(line) for line in (Path(tmp) / "t" / "metrics.jsonl").read_text().splitlines()]
+    per_step = timing["seconds"]["training"] / records[-1]["step"]
+    print(f"{'the template through train':>26}: {per_step * 1e3:7.1f} ms/step  (its training phase over "
+          f"{records[-1]['step']} steps, measured after the rounds above)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps of both (default: the template's)")
+    parser.add_argument("--profile", type=int, nargs=2, metavar=("STEPS", "ROUNDS"),
+                        help="instead: seconds per step of the plain model and of the template's parts (see profile)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     text = template_for("language_model")
     if args.steps is not None:
         text = text.replace("steps = 2000 ", f"steps = {args.steps} ", 1)
     config = parse_config(text, "template")
+    if args.profile:
+        profile(config, *args.profile)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.config import parse_config
+from rnnlab.config import parse_config, template_for
 from rnnlab.data import Fold, load_data
 from rnnlab.data.stream import batchify, load_stream
 from rnnlab.task import task_for
@@ -131,3 +131,19 @@ def test_resume_on_a_stream_is_exact(tmp_path):
     strip = [[{k: v for k, v in r.items() if k != "time"} for r in rs] for rs in records]
     assert strip[0] == strip[1]
     assert resumed.test == straight.test and resumed.baselines == straight.baselines
+
+
+def test_a_zero_initialized_head_starts_as_the_reference_forecast(tmp_path):
+    # The forecasting template's head starts at zero: every output (a correction to the
+    # reference forecast) is 0 before training; every other weight is drawn as without it.
+    zero = parse_config(stream_toml(sine(tmp_path)).replace("[training]", "[model.head]\nzero_init = true\n[training]"))
+    plain = parse_config(stream_toml(sine(tmp_path)))
+    models = []
+    for c in (zero, plain):
+        torch.manual_seed(0)
+        models.append(build_model(c.model, 2, 2, per_step=True))
+    out, _ = models[0](torch.randn(3, 10, 2))
+    assert torch.equal(out, torch.zeros_like(out))
+    a, b = models[0].state_dict(), models[1].state_dict()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == ["head.0.weight", "head.0.bias"]
+    assert parse_config(template_for("forecasting")).model.head.zero_init

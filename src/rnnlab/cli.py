@@ -125,6 +125,10 @@ def _train_command(args: argparse.Namespace) -> int:
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
              + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else ""))
+    if result.text is not None:  # what the figures above are over: <unk> is scored like any token
+        unknown = result.text["unknown"]
+        _say(f"unknown tokens (<unk>, vocabulary {result.text['vocabulary']}): "
+             + "  ".join(f"{split} {unknown[split]} of {n}" for split, n in result.text["tokens"].items() if n))
     headline = task.headline
     if result.baselines:  # a forecaster beside the forecasts it must beat, on the same steps
         split = "test" if "test" in result.baselines else "train"

@@ -108,6 +108,10 @@ class DataConfig(_Section):
     tokens: Literal["char", "word"] | None = None
     """Language models (unset: ``"char"``): the text's tokens, its characters or its
     whitespace-separated words (each line ended by ``<eos>``)."""
+    vocab_size: int | None = Field(None, ge=2, le=2**24)
+    """Language models: at most this many tokens in the vocabulary, ``<unk>`` included: the most
+    frequent of the training part (ties in token order); the rest read as ``<unk>`` and are
+    counted (unset: every token of the training part)."""
     series_scale: bool = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
@@ -253,6 +257,10 @@ class HeadConfig(_Section):
     hidden: int = Field(0, ge=0, le=MAX_WIDTH)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
+    zero_init: bool = False
+    """The output layer starts at zero (weights and bias): every output 0 before training. A
+    forecaster's outputs are corrections to its reference forecast (``task.relative_to``), so it
+    starts as that forecast and moves away only as far as the training data pull it."""
 
 
 #: The TOML form of the layer keywords whose Python value is an object (an activation or an
@@ -700,6 +708,9 @@ def _language_model_problem(config: Config) -> str | None:
                     f"units, 'model.head.hidden' = {m.head.hidden} puts another layer between; remove it")
         return (f"'model.tie_weights' = true shares the embedding with the decoder: expected 'model.embedding_size' "
                 f"equal to model.hidden_size ({m.hidden_size}), got {m.embedding_size}")
+    if m.tie_weights and m.head.zero_init:
+        return ("'model.head.zero_init' = true would zero the embedding that 'model.tie_weights' shares with the "
+                "decoder; remove one of them")
     return None
 
 
@@ -796,7 +807,8 @@ class Config(_Section):
         lm_keys = [k for k, v in (("model.embedding_size", self.model.embedding_size),
                                   ("model.tie_weights", self.model.tie_weights or None),
                                   ("model.embedding_dropout", self.model.embedding_dropout or None),
-                                  ("data.tokens", self.data.tokens)) if v is not None]
+                                  ("data.tokens", self.data.tokens),
+                                  ("data.vocab_size", self.data.vocab_size)) if v is not None]
         if task.kind != "language_model" and lm_keys:
             key = lm_keys[0]
             raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
@@ -1298,7 +1310,9 @@ _FORECASTING_EDITS = (
      "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
     ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
      'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
-     "# the head reads every step's output: nothing is pooled\n"),
+     "# the head reads every step's output: nothing is pooled\n"
+     "zero_init = true                # the output layer starts at 0: the model starts as its reference forecast\n"
+     "                                #   (relative_to) and learns corrections from there\n"),
     ("# The budget in optimizer steps, whatever the size of the data set: epochs = ceil(steps /\n"
      "# steps per epoch), so 40 training series get as many updates as 4000. Or: epochs = 40.\n"
      "steps = 2000\nbatch_size = 16\n",
@@ -1404,6 +1418,7 @@ dataset = "python-docs"
 # ...or your own UTF-8 text file instead of `dataset` (a relative path is taken from this folder):
 # path = "my_text.txt"
 tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> at line ends
+# vocab_size = 10000            # words: keep the most frequent (<unk> included); the rest read as <unk>, counted
 bptt = 100                      # tokens per window: one optimizer step each; the gradient reaches this far back
 streams = 32                    # the text is cut into this many rows (the batch); each row's state carries
                                 # from one window to the next through the epoch (reset at each epoch)

@@ -152,7 +152,7 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
-        rows += _baseline_rows(summary)
+        rows += _baseline_rows(summary) + _text_rows(summary)
     body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
     return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}</p><table>{body}</table>"
 
@@ -171,6 +171,18 @@ def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
     return rows
 
 
+def _text_rows(summary: Any) -> list[tuple[str, Any]]:
+    """A language model's vocabulary size and unknown tokens of each part (summary.json ``text``)."""
+    text = summary.get("text") if isinstance(summary, dict) else None
+    if not isinstance(text, dict):
+        return []
+    unknown, tokens = text.get("unknown"), text.get("tokens")
+    rows: list[tuple[str, Any]] = [("vocabulary (<unk> included)", text.get("vocabulary"))]
+    if isinstance(unknown, dict) and isinstance(tokens, dict):
+        rows += [(f"{split} unknown tokens (of {tokens.get(split)})", n) for split, n in unknown.items()]
+    return rows
+
+
 def _configuration(rd: RunDir) -> str:
     if not rd.config.exists():
         return hk.no_data(f"{rd.config.name} is missing")
@@ -179,7 +191,7 @@ def _configuration(rd: RunDir) -> str:
         return hk.no_data(f"{rd.config.name} is empty")
     resumes = rd.read_resumes()
     history = "".join(
-        f"<li>resumed after epoch {hk.num(r['after_epoch'])}"
+        f"<li>resumed {hk.esc(r.get('where') or 'after epoch ' + hk.num(r['after_epoch']))}"
         + (": " + ", ".join(f"<code>{hk.esc(k)}</code> {hk.esc(repr(old))} → {hk.esc(repr(new))}"
                             for k, (old, new) in r["changed"].items()) if r["changed"] else " with the same config")
         + "</li>" for r in resumes)

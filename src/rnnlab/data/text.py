@@ -6,9 +6,9 @@ copied into this repository) becomes one stream of tokens (``data.tokens``): ``"
 character, newlines included) or ``"word"`` (whitespace-separated words, each line ended by
 ``<eos>``). The stream is split *contiguously*: the validation and test parts are its tail
 blocks, so the model never trains on text that comes after what it is scored on. The
-vocabulary comes from the training part only; a token of the validation or test part that the
-training part never holds becomes ``<unk>`` (id 0) and is counted (:attr:`TextData.unknown`),
-never an error.
+vocabulary comes from the training part only (at most ``data.vocab_size`` tokens, the most
+frequent); a token it does not hold becomes ``<unk>`` (id 0) and is counted in each part
+(:attr:`TextData.unknown`, recorded in ``summary.json``), never an error.
 
 Example:
     >>> vocab = Vocabulary.from_tokens(list("abba"))
@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import typing
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -146,10 +147,21 @@ class Vocabulary:
     joiner: str = ""
 
     @classmethod
-    def from_tokens(cls, tokens: list[str], joiner: str = "") -> Vocabulary:
+    def from_tokens(cls, tokens: list[str], joiner: str = "", size: int | None = None) -> Vocabulary:
         """The vocabulary of a training part's ``tokens`` (``joiner`` joins decoded tokens: ``""``
-        for characters, ``" "`` for words)."""
-        return cls((UNK, *sorted(set(tokens) - {UNK})), joiner)
+        for characters, ``" "`` for words); ``size`` (``data.vocab_size``): at most that many,
+        ``<unk>`` included, the most frequent kept (ties in token order).
+
+        >>> Vocabulary.from_tokens("the cat and the dog and the end".split(), " ", size=3).tokens
+        ('<unk>', 'and', 'the')
+        """
+        kinds = sorted(set(tokens) - {UNK})
+        if size is not None and len(kinds) >= size:
+            counts: dict[str, int] = {}
+            for t in tokens:
+                counts[t] = counts.get(t, 0) + 1
+            kinds = sorted(sorted(kinds, key=lambda t: -counts[t])[: size - 1])  # (a stable sort: ties in order)
+        return cls((UNK, *kinds), joiner)
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
@@ -197,6 +209,27 @@ class TextData:
         p = counts[counts > 0] / counts.sum()
         return float(-(p * np.log(p)).sum())
 
+    def counts(self) -> dict[str, Any]:
+        """The vocabulary's size, and the tokens and unknown tokens of each part, as
+        ``summary.json`` records them (``text``).
+
+        >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).counts()
+        {'vocabulary': 5, 'tokens': {'train': 20, 'val': 0, 'test': 3}, 'unknown': {'train': 0, 'val': 0, 'test': 3}}
+        """
+        sizes = {"train": len(self.train), "val": len(self.val), "test": len(self.test) if self.test is not None else 0}
+        return {"vocabulary": self.vocab.size, "tokens": sizes, "unknown": {k: self.unknown.get(k, 0) for k in sizes}}
+
+    def unknown_line(self) -> str:
+        """The unknown tokens of each part, in words ("" when there are none).
+
+        >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).unknown_line()
+        '3 of 3 test tokens unknown, mapped to <unk>'
+        """
+        c = self.counts()
+        parts = [f"{n} of {c['tokens'][split]} {'validation' if split == 'val' else split} tokens"
+                 for split, n in c["unknown"].items() if n]
+        return ", ".join(parts) + " unknown, mapped to <unk>" if parts else ""
+
     def summary(self) -> str:
         """One line: the vocabulary and the unknown tokens of each part.
 
@@ -204,11 +237,9 @@ class TextData:
         'text: 20 training tokens (char), vocabulary 5 (<unk> included, from the training part); 3 of 3 test tokens unknown, mapped to <unk>'
         """
         kind = "word" if self.vocab.joiner else "char"
-        parts = [f"{n} of {len(getattr(self, split))} {'validation' if split == 'val' else split} tokens"
-                 for split, n in self.unknown.items() if n]
-        unknown = "; " + ", ".join(parts) + " unknown, mapped to <unk>" if parts else "; no unknown tokens"
+        capped = f", the {self.vocab.size - 1} most frequent: data.vocab_size" if self.unknown.get("train") else ""
         return (f"text: {len(self.train)} training tokens ({kind}), vocabulary {self.vocab.size} (<unk> included, "
-                f"from the training part){unknown}")
+                f"from the training part{capped}); {self.unknown_line() or 'no unknown tokens'}")
 
 
 def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData:
@@ -236,11 +267,11 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
         raise DataError(f"data: the training part holds {b.train} {tokens} token(s) of the text's {len(stream)} (after "
                         "the validation and test blocks); expected at least 2, an empty vocabulary cannot learn "
                         "anything; give a longer text")
-    vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "")
-    train, _ = vocab.encode(stream[:b.train])
+    vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "", cfg.vocab_size)
+    train, unknown_train = vocab.encode(stream[:b.train])
     val, unknown_val = vocab.encode(stream[b.train:b.val])
     test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
-    return TextData(train, val, test, vocab, {"val": unknown_val, "test": unknown_test})
+    return TextData(train, val, test, vocab, {"train": unknown_train, "val": unknown_val, "test": unknown_test})
 
 
 def evaluated_block(before: np.ndarray, block: np.ndarray, warm_up: int, vocab: list[str]) -> Sequences:

@@ -10,8 +10,10 @@ of loading weights of 1e38. Both layers are read with ``weights_only=True``.
 A checkpoint holds what ``--resume`` needs to continue exactly: model, optimizer and schedule
 state, every random state (torch, numpy, python ``random``, the batch-order generator, and every
 CUDA device's generator when the process has used CUDA), epoch, step and the early-stopping
-bookkeeping. A checkpoint without CUDA states (written on the CPU, or before they were saved)
-still loads; resumed on CUDA, the GPUs' generators then keep their seeded state.
+bookkeeping; within a stream's epoch also the rows' carried state and the window reached
+(``stream``; a checkpoint after an epoch has none). A checkpoint without CUDA states (written on
+the CPU, or before they were saved) still loads; resumed on CUDA, the GPUs' generators then keep
+their seeded state.
 
 Example:
     >>> import tempfile, os, torch
@@ -145,6 +147,22 @@ def _early_stopping(v: Any) -> str | None:
     return None if ok else "expected {best: number or None, best_epoch: int, bad_epochs: int}"
 
 
+def _stream(v: Any) -> str | None:
+    """A stream's mid-epoch position (``rnnlab.train.trainer``): the carried state of every row,
+    the next window's first step and the epoch's sums so far."""
+    number = (int, float)
+    ok = (isinstance(v, dict) and all(_int(v.get(k), 1) is None for k in ("epoch", "steps", "window"))
+          and _int(v.get("start")) is None and _int(v.get("seen")) is None
+          and isinstance(v.get("tuple"), bool) and isinstance(v.get("state"), list) and len(v["state"]) > 0
+          and all(torch.is_tensor(t) and t.is_floating_point() for t in v["state"])
+          and isinstance(v.get("loss_sum"), float)
+          and isinstance(v.get("norms"), list) and all(isinstance(x, float) for x in v["norms"])
+          and isinstance(v.get("tally"), dict)
+          and all(isinstance(k, str) and type(x) in number for k, x in v["tally"].items()))
+    return None if ok else ("expected {epoch, start, steps, window, seen: int, state: [float tensors], tuple: bool, "
+                            "loss_sum: float, norms: [float], tally: {name: number}}")
+
+
 def _optimizer(v: Any) -> str | None:
     ok = isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)
     return None if ok else "expected an optimizer state_dict (state, param_groups)"
@@ -160,6 +178,7 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "stopped_early": lambda v: None if isinstance(v, bool) else f"expected true or false, got {v!r:.40}",
     "config": lambda v: None if isinstance(v, str) else f"expected the TOML text of the config, got {type(v).__name__}",
     "data_sha256": lambda v: None if isinstance(v, str) else f"expected the SHA-256 of the data, got {type(v).__name__}",
+    "stream": _stream,
 }
 
 

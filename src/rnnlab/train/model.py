@@ -97,6 +97,9 @@ class SequenceClassifier(nn.Module):
             layers += [nn.Linear(width, cfg.head.hidden), nn.ReLU()]
             width = cfg.head.hidden
         layers.append(nn.Linear(width, num_classes))
+        if cfg.head.zero_init:  # (after its initialization's draws: every other weight as without it)
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         self.head = nn.Sequential(*layers)
         if cfg.tie_weights:
             assert self.embedding is not None and width == cfg.embedding_size  # the config checks both

@@ -106,12 +106,16 @@ class TrainResult:
     baselines: dict[str, dict[str, dict[str, float]]] | None = None
     """Forecasting: the naive and seasonal-naive forecasts' metrics on each split,
     ``{split: {"naive" | "seasonal_naive": {metric: value}}}``; None for other tasks."""
+    text: dict[str, Any] | None = None
+    """A language model's vocabulary size and the tokens and unknown tokens of each part
+    (:meth:`rnnlab.data.text.TextData.counts`); None for other tasks."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
                 "train_eval": self.train_eval, "test": self.test,
-                **({"baselines": self.baselines} if self.baselines is not None else {})}
+                **({"baselines": self.baselines} if self.baselines is not None else {}),
+                **({"text": self.text} if self.text is not None else {})}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -482,6 +486,11 @@ class _Session:
     best_pending: dict[str, Any] | None = None
     """The state of the best epoch so far, when ``best.pt`` does not hold it yet."""
     checkpoints_written: int = 0
+    resume_window: dict[str, Any] | None = None
+    """A stream's mid-epoch checkpoint (:func:`_stream_checkpoint`): where the resumed run's first
+    epoch continues; consumed by that epoch."""
+    written_at: str = ""
+    """Where the last ``last.pt`` written mid-epoch stands ("" after an epoch): said on a signal."""
     budget: FitBudget | None = None
     """``adapt.budget``: where the run now ends, decided after each epoch."""
     activity: ActivityRegularizer | None = None
@@ -723,18 +732,21 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         s.budget.load(ckpt["budget"])
         s.epochs = s.budget.epochs
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
+    s.resume_window = ckpt.get("stream")
     # Drop what was recorded after the checkpoint: those epochs run again.
     truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
     # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
     truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
     _record_resume(run, s.config, ckpt, changes)
-    _say(log, f"resuming {run.path} after epoch {ckpt['epoch']} (step {s.step})"
+    where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
+    _say(log, f"resuming {run.path} {where} (step {s.step})"
               + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ""))
 
 
 def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
     """Log the resume (resumes.jsonl) and keep config.toml the config the run now follows."""
     run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
+                             "where": _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}",
                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              "changed": {k: [a, b] for k, (a, b) in changes.items()}})
     if changes:
@@ -798,11 +810,12 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     X, y, L = s.tensors(s.data.train)
     stats = _EpochStats(s.task.tally(s.data.train.scale))
     s.model.train()
+    resumed = _resume_stream(s, stats, epoch)
     for idx in _progress(batch_order(len(y), tc, s.shuffle_gen, merge_single=merges_single_batch(s.config)), progress, f"epoch {epoch}/{s.epochs}"):
         xb, yb, lb = _trim(X[idx], L[idx]), y[idx], L[idx]
-        state = None
+        first, state = resumed if resumed is not None else (0, None)
         # A batch is one window (stateless) or consecutive windows sharing a carried state.
-        for start in range(0, xb.shape[1], tc.stateful_window or xb.shape[1]):
+        for start in range(first, xb.shape[1], tc.stateful_window or xb.shape[1]):
             set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.schedule_steps, s.budget)
             yw = yb
             if s.activity is not None:
@@ -835,6 +848,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
             s.optimizer.step()
             s.step += 1
             stats.add(loss_value, logits, yw, float(norm))
+            if s.task.stream and start + tc.stateful_window < xb.shape[1] and _checkpoint_due(s):
+                _stream_checkpoint(run, s, epoch, start + tc.stateful_window, state, stats)
     return stats
 
 
@@ -880,6 +895,11 @@ def _checkpoint(run: RunDir, s: _Session, epoch: int, improved: bool, due: bool)
         s.best_pending = s.pending
 
 
+def _checkpoint_due(s: _Session) -> bool:
+    """The run's checkpoint cadence: ``training.checkpoint_every`` seconds since ``last.pt``."""
+    return time.perf_counter() - s.saved_at >= s.config.training.checkpoint_every
+
+
 def _snapshot(value: Any) -> Any:
     """A copy of a checkpoint's state: tensors cloned, containers rebuilt, the rest shared
     (numbers and strings): the template's state in 1 ms, where ``copy.deepcopy`` takes 5-7 ms."""
@@ -899,6 +919,7 @@ def _write_pending(run: RunDir, s: _Session) -> None:
         s.best_pending = None
     if s.pending is not None:
         save_checkpoint(run.last_checkpoint, s.pending)
+        s.written_at = _place(s.pending.get("stream"))
         s.pending = None
         s.checkpoints_written += 1
     s.saved_at = time.perf_counter()
@@ -939,6 +960,64 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 
     disable = not sys.stderr.isatty() if enabled is None else not enabled
     return tqdm(iterable, desc=desc, leave=False, disable=disable, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------------------ stream state (mid-epoch)
+# A stream's epoch is one batch of every row read in many windows: a checkpoint only after the
+# epoch would lose all of them to a kill. Within a stream's epoch ``last.pt`` is also written at
+# the run's cadence (:func:`_checkpoint_due`), holding what the next window starts from besides
+# the usual state: the carried state of every row (detached), the window's first step, and the
+# epoch's sums so far, so that its record is the uninterrupted run's.
+
+
+def _stream_checkpoint(run: RunDir, s: _Session, epoch: int, start: int, state: Any, stats: _EpochStats) -> None:
+    """Write ``last.pt`` within ``epoch`` of a stream, before the window that begins at step
+    ``start``, with the rows' carried ``state`` and the epoch's ``stats`` so far."""
+    steps = int(s.data.train.X.shape[1])
+    s.pending = {**_checkpoint_state(s, s.epoch_done), "stream": {
+        "epoch": epoch, "start": start, "steps": steps, "window": batching(s.config).stateful_window,
+        "state": list(state) if isinstance(state, tuple) else [state], "tuple": isinstance(state, tuple),
+        "loss_sum": stats.loss_sum, "seen": stats.seen, "norms": list(stats.norms), "tally": _tally_sums(stats.tally)}}
+    _write_pending(run, s)
+
+
+def _tally_sums(tally: Tally | RegressionTally) -> dict[str, int | float]:
+    """A tally's running sums (its numbers; the task and scale it was made with are the run's)."""
+    return {k: v for k, v in vars(tally).items() if type(v) in (int, float)}
+
+
+def _resume_stream(s: _Session, stats: _EpochStats, epoch: int) -> tuple[int, Any] | None:
+    """The first step and carried state ``epoch`` continues from after a mid-epoch checkpoint
+    (its sums loaded into ``stats``); None when the epoch starts at its beginning."""
+    saved, s.resume_window = s.resume_window, None
+    if saved is None:
+        return None
+    tc, steps = batching(s.config), int(s.data.train.X.shape[1])
+    rows = [tuple(t.shape)[1] if t.dim() > 1 else -1 for t in saved["state"]]
+    if (saved["epoch"] != epoch or saved["window"] != tc.stateful_window or saved["steps"] != steps
+            or not 0 < saved["start"] < steps or set(rows) != {len(s.data.train)}
+            or set(saved["tally"]) != set(_tally_sums(stats.tally))):
+        raise RunDirError(f"--resume: checkpoints/last.pt stands within "
+                          f"epoch {saved['epoch']} at step {saved['start']} of {saved['steps']} (windows of "
+                          f"{saved['window']}, {rows[0]} rows); expected epoch {epoch} of this run's {steps} steps in "
+                          f"windows of {tc.stateful_window}, {len(s.data.train)} rows")
+    state = [t.to(s.device) for t in saved["state"]]
+    stats.loss_sum, stats.seen, stats.norms = saved["loss_sum"], saved["seen"], list(saved["norms"])
+    for k, v in saved["tally"].items():
+        setattr(stats.tally, k, v)
+    return saved["start"], (tuple(state) if saved["tuple"] else state[0])
+
+
+def _place(stream: dict[str, Any] | None) -> str:
+    """Where a mid-epoch checkpoint stands, in words ("" for one written after an epoch).
+
+    >>> _place({"epoch": 3, "start": 20, "steps": 47, "window": 10})
+    'within epoch 3 (before window 3 of 5)'
+    """
+    if stream is None:
+        return ""
+    return (f"within epoch {stream['epoch']} (before window {stream['start'] // stream['window'] + 1} of "
+            f"{-(-stream['steps'] // stream['window'])})")
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -1012,7 +1091,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         except Interrupted as e:
             with timing.phase("checkpoints"):
                 _write_pending(run, s)
-            last = f"after epoch {s.epoch_done}" if run.last_checkpoint.exists() else "none yet"
+            last = (s.written_at or f"after epoch {s.epoch_done}") if run.last_checkpoint.exists() else "none yet"
             _say(log, f"{e}: checkpoint {last}; --resume continues from it")
             timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                                checkpoints_written=s.checkpoints_written, interrupted=str(e))
@@ -1051,8 +1130,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         if s.budget is not None:
             _follow_fit(run, s, record, log)
         last = _last_epoch(s, stop_after, first)
-        due = (epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller
-               or time.perf_counter() - s.saved_at >= s.config.training.checkpoint_every)
+        due = epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller or _checkpoint_due(s)
         with timing.phase("checkpoints"):
             _checkpoint(run, s, epoch, improved, due)
         s.epoch_done = epoch
@@ -1094,7 +1172,8 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing, baselines=baselines)
+                         train_eval, test, model, findings, timing, baselines=baselines,
+                         text=data.text.counts() if data.text is not None else None)
     atomic_write_json(run.summary, result.to_dict())
     return result
 

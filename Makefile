@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch, pinned for dev/CI: an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step bench-streams bench-streams-lm install browser postgres clean
+.PHONY: demo test bench bench-tracking bench-search bench-template bench-template-quick bench-overhead bench-tasks bench-tasks-per-step bench-streams bench-streams-lm bench-estimators install browser postgres clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -93,6 +93,11 @@ bench-overhead: $(STAMP)
 bench-tasks: $(STAMP)
 	$(BIN)/python benchmarks/bench_tasks.py
 	$(BIN)/python benchmarks/bench_tasks_per_step.py
+
+# RNNClassifier beside aeon's MiniRocket and 1-NN DTW through aeon's own fit/score, on
+# bench-template's sets and seeds (docs/estimators.md).
+bench-estimators: $(STAMP)
+	$(BIN)/python benchmarks/bench_estimators.py --jobs 2
 
 # Language models: the `rnnlab init --task language_model` template against a plain nn.LSTM
 # character model of the same width and step budget, 3 seeds (a short run: `... --seeds 0 --steps 300`).

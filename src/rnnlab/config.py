@@ -1275,7 +1275,7 @@ _FORECASTING_EDITS = (
     ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
      '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
      'dataset = "GunPoint"\n',
-     '# A bundled series (aeon ships them): "Airline", "Lynx", "PBS", "Uschange", "solar", "ShampooSales".\n'
+     '# A bundled series (shipped with rnnlab): "Airline", "Lynx", "PBS", "Uschange", "solar", "ShampooSales".\n'
      'dataset = "Airline"\n'),
     ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
      "#   .csv with one sequence per row: a label column plus one column per time step\n",

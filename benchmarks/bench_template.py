@@ -23,7 +23,9 @@ written to ``.npz`` files in each run's temporary folder.
 classes × 2 series; 10 classes × 3 series of 2000 steps), each beside MiniRocket.
 
 Every finished run is appended to a JSONL file at once, so a killed benchmark keeps its runs and
-``--resume`` skips them.
+a second start skips them. ``--out FILE`` records to FILE instead (docs/ untouched): a before and
+after measurement of the same runs, e.g. ``--datasets OSULeaf --seeds 0 --no-minirocket --out
+/tmp/after.jsonl``.
 
     .venv/bin/python benchmarks/bench_template.py                 # make bench-template
     .venv/bin/python benchmarks/bench_template.py --select --candidates base wide
@@ -520,6 +522,9 @@ def main() -> int:
     ap.add_argument("--seeds", nargs="*", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     ap.add_argument("--fresh", action="store_true", help="forget earlier runs instead of skipping them")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="record the runs in this JSONL file and leave docs/ alone (a scratch measurement)")
+    ap.add_argument("--no-minirocket", action="store_true", help="only rnnlab's runs, not MiniRocket's beside them")
     ap.add_argument("--stress", action="store_true", help="the generated sets of benchmarks/stress_sets.py")
     ap.add_argument("--quick", action="store_true",
                     help=f"seed 0 on GunPoint and {', '.join(QUICK)}, beside MiniRocket")
@@ -528,7 +533,7 @@ def main() -> int:
         args.datasets, args.seeds = args.datasets or [*QUICK, "GunPoint"], args.seeds or [0]
     elif args.stress:
         args.datasets = args.datasets or list(STRESS)
-    path = SELECTION if args.select else RESULTS
+    path = args.out if args.out is not None else SELECTION if args.select else RESULTS
     if args.fresh and path.exists():
         path.unlink()
     datasets = args.datasets or (TUNING if args.select else DATASETS)
@@ -542,10 +547,13 @@ def main() -> int:
     if unknown:
         print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
         return 1
-    baseline = [] if args.select else ["minirocket"]
+    baseline = [] if args.select or args.no_minirocket else ["minirocket"]
     jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
             for c in baseline + candidates for ds in datasets for s in seeds]
     run_jobs(jobs, path, args.jobs)
+    if args.out is not None:
+        print(results_table(read_records(path), datasets))
+        return 0
     if args.select:
         print(selection_table(read_records(SELECTION)))
     else:

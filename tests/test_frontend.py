@@ -1,16 +1,19 @@
 """The conv-block front-end: output lengths equal the convolution arithmetic, a padded sequence
 gives exactly the logits of the same sequence alone, batch norm counts valid steps only, the
-single-block form is the former strided Conv1d, and bad settings are one-line config errors."""
+single-block form is the former strided Conv1d, the compiled max-pool equals the tensor ops it
+replaces bit for bit, and bad settings are one-line config errors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.config import FrontendConfig, ModelConfig, dump_config, parse_config
 from rnnlab.errors import ConfigError
-from rnnlab.train.frontend import ConvBlock, ConvFrontend, MaskedBatchNorm1d
+from rnnlab.layers import native
+from rnnlab.train.frontend import ConvBlock, ConvFrontend, MaskedBatchNorm1d, max_pool_time
 from rnnlab.train.model import build_model
 
 BLOCKS = [
@@ -85,6 +88,29 @@ def test_the_max_heads_join_the_maximum_of_the_frontend_features_over_valid_step
     if how == "mean_max":
         expected = torch.cat([torch.stack([features[0, :6].mean(0), features[1, :4].mean(0)]), expected], dim=-1)
     torch.testing.assert_close(captured["z"][:, both * 7:], expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_compiled_max_pool_equals_the_tensor_ops_with_ties_nan_and_a_short_last_window(dtype):
+    assert native.available(), native.why_not()
+    torch.manual_seed(0)
+    for steps in (1, 2, 5, 8, 13):
+        for pool in (1, 2, 3, 4, 8):
+            y = torch.relu(torch.randn(3, 4, steps, dtype=dtype)).round(decimals=1)  # zeros and equal values tie
+            y[0, 0] = float("-inf")  # every step masked: the padding's -inf steps tie too
+            y[1, 1, steps // 2] = float("nan")
+            grad = torch.randn(3, 4, -(-steps // pool), dtype=dtype)
+            ours, ref = y.clone().requires_grad_(), y.clone().requires_grad_()
+            out = max_pool_time(ours, pool)
+            expected = F.pad(ref, (0, -steps % pool), value=float("-inf")).unflatten(-1, (-1, pool)).amax(-1)
+            out.backward(grad)
+            expected.backward(grad)
+            assert torch.equal(out.isnan(), expected.isnan()), (steps, pool)
+            assert torch.equal(out.nan_to_num(), expected.nan_to_num()), (steps, pool)
+            assert torch.equal(ours.grad.isnan(), ref.grad.isnan()), (steps, pool)
+            assert torch.equal(ours.grad.nan_to_num(), ref.grad.nan_to_num()), (steps, pool)
+    x = torch.randn(2, 3, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: max_pool_time(t, 3), (x,))
 
 
 def test_batch_norm_statistics_count_the_valid_steps_only():

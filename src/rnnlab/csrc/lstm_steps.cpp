@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -1403,6 +1404,123 @@ void bn_forward_steps(const Tensor& z, const OptTensor& valid, const Tensor& wei
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// The conv front-end's max-pool over time (rnnlab/train/frontend.py, max_pool_time): y [R, T]
+// (rows: batch x channels) -> out [R, ceil(T / pool)], each output the maximum of its window of
+// `pool` steps, the last window the steps that remain. It computes what
+// `pad(y, -inf).unflatten(-1, (-1, pool)).amax(-1)` and its backward compute, bit for bit: a
+// NaN in a window is its maximum; the gradient of a window goes to every step equal to its
+// maximum, divided by their count (the padding's -inf steps count where the maximum is -inf),
+// as (g / count) * 1 there and (g / count) * 0 elsewhere. One pass forward and one backward,
+// where the tensor ops take a padded copy, a comparison, a count, a division and a product.
+
+// One window of `n` steps (the compile-time P, or n): branch-free, so that the loops over a row's
+// windows vectorize.
+template <typename T>
+inline T window_max(const T* __restrict y, int64_t n) {
+  T m = y[0];
+  bool nan = m != m;
+  for (int64_t k = 1; k < n; ++k) {
+    const T v = y[k];
+    m = v > m ? v : m;
+    nan |= v != v;
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
+}
+
+template <typename T>
+inline void window_grad(const T* __restrict y, T m, T g, int64_t n, int64_t padding, T* __restrict d) {
+  T count = 0;  // (a small integer: exact in T, as torch's count converted for the division)
+  for (int64_t k = 0; k < n; ++k) count += y[k] == m ? T(1) : T(0);
+  if (padding > 0 && m == -std::numeric_limits<T>::infinity()) count += T(padding);  // the padding's -inf steps
+  const T q = g / count;
+  for (int64_t k = 0; k < n; ++k) d[k] = q * (y[k] == m ? T(1) : T(0));
+}
+
+// A row's full windows with the window's size known at compile time (P > 0) or not (P = 0).
+template <typename T, int P>
+void pool_rows_forward(const T* __restrict y, T* __restrict out, int64_t r0, int64_t r1, int64_t T_, int64_t pool) {
+  const int64_t p = P > 0 ? P : pool, full = T_ / p, n = (T_ + p - 1) / p;
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* yr = y + r * T_;
+    T* o = out + r * n;
+    for (int64_t j = 0; j < full; ++j) o[j] = window_max<T>(yr + j * p, p);
+    if (full < n) o[full] = window_max<T>(yr + full * p, T_ - full * p);
+  }
+}
+
+template <typename T, int P>
+void pool_rows_backward(const T* __restrict g, const T* __restrict y, const T* __restrict out, T* __restrict d,
+                        int64_t r0, int64_t r1, int64_t T_, int64_t pool) {
+  const int64_t p = P > 0 ? P : pool, full = T_ / p, n = (T_ + p - 1) / p;
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* yr = y + r * T_;
+    T* dr = d + r * T_;
+    for (int64_t j = 0; j < full; ++j) window_grad<T>(yr + j * p, out[r * n + j], g[r * n + j], p, 0, dr + j * p);
+    if (full < n) {
+      const int64_t rest = T_ - full * p;
+      window_grad<T>(yr + full * p, out[r * n + full], g[r * n + full], rest, p - rest, dr + full * p);
+    }
+  }
+}
+
+template <typename T>
+void pool_time_forward_impl(const Tensor& y, int64_t pool, const Tensor& out) {
+  const int64_t T_ = y.size(-1), R = y.numel() / T_;
+  const T* const y_p = y.data_ptr<T>();
+  T* const o_p = out.data_ptr<T>();
+  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
+    if (pool == 2) pool_rows_forward<T, 2>(y_p, o_p, r0, r1, T_, pool);
+    else if (pool == 4) pool_rows_forward<T, 4>(y_p, o_p, r0, r1, T_, pool);
+    else pool_rows_forward<T, 0>(y_p, o_p, r0, r1, T_, pool);
+  });
+}
+
+template <typename T>
+void pool_time_backward_impl(const Tensor& g, const Tensor& y, const Tensor& out, int64_t pool, const Tensor& dy) {
+  const int64_t T_ = y.size(-1), R = y.numel() / T_;
+  const T* const g_p = g.data_ptr<T>();
+  const T* const y_p = y.data_ptr<T>();
+  const T* const o_p = out.data_ptr<T>();
+  T* const d_p = dy.data_ptr<T>();
+  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
+    if (pool == 2) pool_rows_backward<T, 2>(g_p, y_p, o_p, d_p, r0, r1, T_, pool);
+    else if (pool == 4) pool_rows_backward<T, 4>(g_p, y_p, o_p, d_p, r0, r1, T_, pool);
+    else pool_rows_backward<T, 0>(g_p, y_p, o_p, d_p, r0, r1, T_, pool);
+  });
+}
+
+void check_pool_time(const char* where, const Tensor& y, int64_t pool) {
+  TORCH_CHECK(y.device().is_cpu(), where, ": the compiled pool runs on the CPU, got ", y.device());
+  TORCH_CHECK(y.dim() >= 1 && y.size(-1) >= 1, where, ": y expected [..., steps] with steps >= 1, got ", y.sizes());
+  TORCH_CHECK(pool >= 1, where, ": pool expected >= 1, got ", pool);
+}
+
+Tensor max_pool_time(const Tensor& y_in, int64_t pool) {
+  check_pool_time("max_pool_time", y_in, pool);
+  const Tensor y = y_in.contiguous();
+  std::vector<int64_t> shape(y.sizes().begin(), y.sizes().end());
+  shape.back() = (shape.back() + pool - 1) / pool;
+  Tensor out = y.new_empty(shape);
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "max_pool_time", [&] { pool_time_forward_impl<scalar_t>(y, pool, out); });
+  return out;
+}
+
+Tensor max_pool_time_backward(const Tensor& g_in, const Tensor& y_in, const Tensor& out_in, int64_t pool) {
+  const char* where = "max_pool_time_backward";
+  check_pool_time(where, y_in, pool);
+  std::vector<int64_t> shape(y_in.sizes().begin(), y_in.sizes().end());
+  shape.back() = (shape.back() + pool - 1) / pool;
+  check_shape(where, "grad", g_in, shape);
+  check_shape(where, "out", out_in, shape);
+  const OptTensor others[] = {g_in, out_in};
+  for (const auto& o : others) check_dtypes(where, y_in, {&o});
+  const Tensor g = g_in.contiguous(), y = y_in.contiguous(), out = out_in.contiguous();
+  Tensor dy = at::empty_like(y, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "max_pool_time_backward", [&] { pool_time_backward_impl<scalar_t>(g, y, out, pool, dy); });
+  return dy;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnlab, m) {
@@ -1434,6 +1552,8 @@ TORCH_LIBRARY(rnnlab, m) {
   m.def(
       "bn_backward_steps(Tensor dy, Tensor x, Tensor mean, Tensor rstd, Tensor weight, Tensor? valid, "
       "bool training, Tensor(a!) d_weight, Tensor(b!)? d_bias, Tensor(c!) dx) -> ()");
+  m.def("max_pool_time(Tensor y, int pool) -> Tensor");
+  m.def("max_pool_time_backward(Tensor grad, Tensor y, Tensor out, int pool) -> Tensor");
 }
 
 // CompositeExplicitAutograd, not CPU: the packed weight is an MKL-DNN tensor, whose dispatch key
@@ -1445,4 +1565,6 @@ TORCH_LIBRARY_IMPL(rnnlab, CompositeExplicitAutograd, m) {
   m.impl("lstm_bn_backward_chunk", &lstm_bn_backward_chunk);
   m.impl("bn_forward_steps", &bn_forward_steps);
   m.impl("bn_backward_steps", &bn_backward_steps);
+  m.impl("max_pool_time", &max_pool_time);
+  m.impl("max_pool_time_backward", &max_pool_time_backward);
 }

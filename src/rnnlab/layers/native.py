@@ -1,8 +1,9 @@
 """The compiled step loops of the LSTM (``src/rnnlab/csrc/lstm_steps.cpp``), in every install.
 
 The library registers ``torch.ops.rnnlab.lstm_forward`` and ``lstm_backward_chunk``, and
-``lstm_bn_forward`` and ``lstm_bn_backward_chunk`` (recurrent batch norm). It comes from one of
-two builds:
+``lstm_bn_forward`` and ``lstm_bn_backward_chunk`` (recurrent batch norm), and the conv
+front-end's max-pool over time (``max_pool_time`` and its backward,
+:func:`rnnlab.train.frontend.max_pool_time`). It comes from one of two builds:
 
 * the install's: ``pip install --no-build-isolation`` (and ``make``) compiles it next to the
   installed torch into ``rnnlab/_lib``;

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import tomllib
 import torch
 
+from rnnlab.cli import FULL_COLLECTION_EVERY
 from rnnlab.config import TEMPLATE, config_from_dict, dump_config
 from rnnlab.threads import available_cpus
 
@@ -160,7 +161,10 @@ def part_tiny(work: Path) -> str:
         f"the process start and imports are {run.wall - timing['total']:.2f} s of its wall time. "
         f"`timing.json` of the run: {phases}, "
         f"other {timing['other']:.2f} s; {timing['checkpoints_written']} checkpoints; threads: "
-        f"{timing['threads']['threads']} ({timing['threads']['why']}). Best of 2, after a warm-up run.\n"
+        f"{timing['threads']['threads']} ({timing['threads']['why']}). Best of 2, after a warm-up run. "
+        "The report's time includes importing matplotlib (nothing before it imports what draws); "
+        "the command runs with rare full collections of the cyclic garbage collector "
+        f"(`rnnlab.cli.FULL_COLLECTION_EVERY` = {FULL_COLLECTION_EVERY}), the bare loop with CPython's defaults.\n"
     )
 
 
@@ -226,8 +230,9 @@ def part_busy(work: Path, dataset: str, steps: int) -> str:
 # ------------------------------------------------------------------------------ the document
 
 
-def document(sections: dict[str, str], path: Path) -> None:
-    """docs/overhead.md with the parts measured now; a part not run keeps its earlier section."""
+def document(sections: dict[str, str], path: Path, load: float) -> None:
+    """docs/overhead.md with the parts measured now; a part not run keeps its earlier section.
+    ``load``: the 1-minute load average when the run started (other work on the machine)."""
     old: dict[str, str] = {}
     if path.exists():
         for chunk in path.read_text().split("\n## ")[1:]:
@@ -238,7 +243,8 @@ def document(sections: dict[str, str], path: Path) -> None:
         "# The cost of a run besides its training\n\n"
         "Written by `make bench-overhead` (benchmarks/bench_overhead.py; issue 28). Last run: "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
-        f"{cpus} CPUs ({source}), torch {torch.__version__}, parts {', '.join(sorted(sections))}.\n\n"
+        f"{cpus} CPUs ({source}), load average {load:.1f} at the start, torch {torch.__version__}, "
+        f"parts {', '.join(sorted(sections))}.\n\n"
         "Where a run's time goes is recorded in every run directory (`timing.json`): set-up, data, "
         "threads, health check, training, evaluation, checkpoints, gradient through time, report.\n"
     )
@@ -254,6 +260,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "overhead.md"))
     args = parser.parse_args()
     parts = args.part or list(PARTS)
+    load = os.getloadavg()[0]  # a busy machine's figures: compare the CPU times, and the ratios
     sections = {}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         work = Path(tmp)
@@ -262,7 +269,7 @@ def main() -> None:
             sections[part] = (part_tiny(work) if part == "tiny" else part_many(work) if part == "many"
                               else part_busy(work, args.busy_dataset, args.busy_steps))
             print(sections[part], f"({part}: {time.perf_counter() - started:.0f} s)\n", flush=True)
-    document(sections, Path(args.out))
+    document(sections, Path(args.out), load)
     print(f"wrote {args.out}")
 
 

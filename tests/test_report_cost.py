@@ -124,3 +124,18 @@ def test_a_column_is_labelled_under_its_lowest_panel_with_data():
                  for ax in row] for row in grid]
     assert labelled == [[False, False], [False, True], [False, False], [True, False]]
     assert _problems(fig) == []
+
+
+def test_log_axes_are_labelled_in_plain_text(run):
+    """Powers of ten as text (10⁻³), not mathtext: the same labels without building the parser."""
+    from rnnlab.report import read_grad_through_time
+
+    gtt, _ = read_grad_through_time(run)
+    figures = [plots.plot_metrics(run.read_metrics()), plots.plot_grad_through_time(next(iter(gtt.values())))]
+    for fig in figures:
+        fig.canvas.draw()
+    logs = [axis for fig in figures for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_scale() == "log"]
+    labels = [t.get_text() for axis in logs for t in _drawn_tick_labels(axis, 0 if axis is axis.axes.xaxis else 1)]
+    assert len(logs) >= 2 and any("10" in s for s in labels)  # the metrics' and the gradient's log axes
+    assert not [s for s in labels if "$" in s], labels
+    assert all(s == "" or s[0].isdigit() or s[0] == "\N{MINUS SIGN}" for s in labels), labels

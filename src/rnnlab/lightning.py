@@ -211,7 +211,7 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
     def _record_grad_through_time(self, trainer: Any, pl_module: Any) -> None:
         from rnnlab.introspect import grad_through_time
         from rnnlab.introspect.modules import recurrent_modules
-        from rnnlab.report import write_grad_through_time
+        from rnnlab.introspect.through_time_file import write_grad_through_time
 
         if not recurrent_modules(pl_module):
             return  # nothing recurrent to look through

@@ -200,7 +200,8 @@ def plot_norm_lines(
                     markersize=3)
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower right")
-        ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+        if i == 0:  # the same key in every panel (and in the title): once, not a legend per panel
+            ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         ax.set_xlabel("step")
         style.integer_ticks(ax.xaxis)
         if i % cols == 0:  # the same quantity in every panel: named once per row

@@ -372,7 +372,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
     the findings after training."""
     from rnnlab.introspect import grad_through_time
-    from rnnlab.report import write_grad_through_time
+    from rnnlab.introspect.through_time_file import write_grad_through_time
 
     batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config),
                          _device_of(model))

@@ -18,7 +18,7 @@ Example:
     >>> judge(y * 0.9, y).kept, judge(-y, y).kept
     (True, False)
     >>> print(judge(-y, y).line())
-    mean guard: on the 4 validation series the model's squared error (2.5 standardized) is not below the training mean's (2.5) by 1 standard error of the difference (z = -1.7): the run predicts the training mean (task.mean_guard)
+    mean guard: on the 4 validation series the model's squared error (10 standardized) is not below the training mean's (2.5) by 1.645 standard errors of the difference (z = -2.9): the run predicts the training mean (task.mean_guard)
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 #: How many standard errors of the paired per-series difference the model's improvement over the
-#: training mean must exceed on the validation rows. Chosen on folds of Covid3Month's and
-#: CardanoSentiment's training splits (docs/tasks.md): never on their test splits.
-MARGIN = 1.0
+#: training mean must exceed on the validation rows: a one-sided test at the 5 % level. On folds of
+#: Covid3Month's and CardanoSentiment's training splits (never their test splits; docs/tasks.md)
+#: the models kept at a lower margin (z between 1 and 1.5) all did worse than the mean on the
+#: series they had not seen: the epoch chosen on the same rows makes z optimistic.
+MARGIN = 1.645
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,7 @@ class MeanGuard:
         if self.kept:
             return f"{head} is below the training mean's ({self.mean_mse:.3g}) by {self.z:.2g} standard errors of the difference: the model predicts"
         return (f"{head} is not below the training mean's ({self.mean_mse:.3g}) by {self.margin:g} standard "
-                f"error{'s' if self.margin != 1 else ''} of the difference (z = {self.z:.2g}): "
-                "the run predicts the training mean (task.mean_guard)")
+                f"errors of the difference (z = {self.z:.2g}): the run predicts the training mean (task.mean_guard)")
 
     def to_dict(self) -> dict[str, Any]:
         """What ``summary.json`` holds under ``mean_guard``."""

@@ -74,29 +74,39 @@ def run_fold(dataset: str, fold: int, seed: int, tmp: Path) -> dict[str, Any]:
             "pred": pred.tolist(), "truth": truth.tolist(), "seconds": round(seconds, 1)}
 
 
-def summary(rows: list[dict[str, Any]]) -> list[str]:
-    """Pooled RMSE over the folds (and seeds) of each rule, one line each."""
+def rules(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(rule, its RMSE on the held-out folds pooled over folds and seeds) for one data set's runs."""
     def pooled(errors: list[tuple[int, float]]) -> float:
         return math.sqrt(sum(n * e * e for n, e in errors) / sum(n for n, _ in errors))
 
-    lines = [f"{rows[0]['dataset']}: {len(rows)} runs ({len({r['fold'] for r in rows})} folds x "
-             f"{len({r['seed'] for r in rows})} seeds); RMSE on the held-out folds, pooled"]
-    lines.append(f"  template (no guard)      {pooled([(r['n'], r['rmse_model']) for r in rows]):.5f}")
+    out = [("template, no guard", f"{pooled([(r['n'], r['rmse_model']) for r in rows]):.4g}")]
     for m in MARGINS:
-        kept = [r for r in rows if r["z"] > m]
+        kept = sum(r["z"] > m for r in rows)
         rmse = pooled([(r["n"], r["rmse_model"] if r["z"] > m else r["rmse_mean"]) for r in rows])
-        lines.append(f"  guard, margin {m:<5}      {rmse:.5f}  (model kept in {len(kept)} of {len(rows)})")
+        out.append((f"guard, margin {m:g}", f"{rmse:.4g} (model kept in {kept} of {len(rows)})"))
     by_fold: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_fold.setdefault(r["fold"], []).append(r)
     averaged = [(len(rs[0]["truth"]), float(np.sqrt(np.mean((np.mean([r["pred"] for r in rs], axis=0)
                                                                - np.array(rs[0]["truth"])) ** 2))))
                 for rs in by_fold.values()]
-    lines.append(f"  the seeds' models averaged {pooled(averaged):.5f}")
-    lines.append(f"  training mean            {pooled([(r['n'], r['rmse_mean']) for r in rows]):.5f}")
+    out.append(("the seeds' models averaged, per fold", f"{pooled(averaged):.4g}"))
+    out.append(("training mean", f"{pooled([(r['n'], r['rmse_mean']) for r in rows]):.4g}"))
     beats = sum(r["rmse_model"] < r["rmse_mean"] for r in rows)
-    lines.append(f"  runs whose model beat the mean on its held-out fold: {beats} of {len(rows)}")
-    return lines
+    out.append(("runs whose model beat the mean on its fold", f"{beats} of {len(rows)}"))
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of ``docs/tasks.md`` (between its ``<!-- guard-folds -->`` markers): a
+    column per data set."""
+    names = sorted({r["dataset"] for r in rows})
+    columns = [rules([r for r in rows if r["dataset"] == name]) for name in names]
+    lines = ["| rule (RMSE on the held-out folds, pooled) | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for i, (rule, _) in enumerate(columns[0]):
+        lines.append(f"| {rule} | " + " | ".join(c[i][1] for c in columns) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             with open(out, "a", encoding="utf-8") as f:  # each run on disk as soon as it ends
                 f.write(json.dumps(row) + "\n")
             print(json.dumps({k: v for k, v in row.items() if k not in ("pred", "truth")}), file=sys.stderr, flush=True)
-    print("\n".join(summary(rows)))
+    everything = [json.loads(line) for line in out.read_text().splitlines()]
+    text = table(everything)
+    print(text)
+    page, mark = ROOT / "docs" / "tasks.md", "<!-- guard-folds -->"
+    if page.exists() and page.read_text().count(mark) == 2:
+        head, _, rest = page.read_text().partition(mark)
+        page.write_text(f"{head}{mark}\n{text}\n{mark}{rest.partition(mark)[2]}")
     return 0
 
 

@@ -103,6 +103,16 @@ def test_the_regression_template_guards_and_other_tasks_refuse_the_key():
                       ("'task.mean_guard' = true", 'kind = "regression" without per_step', "remove the key"), Path("."))
 
 
+def test_the_cli_says_when_the_run_predicts_the_mean(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    train_file, test_file = _files(tmp_path, signal=False)
+    (tmp_path / "c.toml").write_text(GUARDED.format(train=train_file, test=test_file).replace("epochs = 12", "epochs = 2"))
+    assert main(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "test rmse " in out and "(the training mean's: task.mean_guard)" in out, out
+
+
 def test_a_guard_without_a_validation_split_is_a_one_line_error(tmp_path, capsys):
     from test_bad_inputs import one_line_error
 

@@ -94,7 +94,11 @@ def test_a_guarded_run_predicts_the_training_mean_only_when_its_model_does_not_b
 def test_the_regression_template_guards_and_other_tasks_refuse_the_key():
     from test_bad_inputs import precise_error
 
+    from rnnlab.train.final import final_config
+
     assert parse_config(template_for("regression")).task.mean_guard
+    # the final run of a search or recipe trains on the whole training split: nothing to judge on
+    assert not final_config(parse_config(template_for("regression")), Path("final")).task.mean_guard
     assert not any(parse_config(template_for(t)).task.mean_guard
                    for t in ("classification", "per-step-regression", "per-step-classification"))
     for text in ('[task]\nmean_guard = true\n[data]\ndataset = "GunPoint"',

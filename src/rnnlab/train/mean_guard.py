@@ -15,8 +15,8 @@ evaluated afterwards, once, as always.
 Example:
     >>> import numpy as np
     >>> y = np.array([[1.0], [-1.0], [2.0], [-2.0]])
-    >>> judge(y * 0.9, y).kept, judge(-y, y).kept
-    (True, False)
+    >>> judge(y * 0.9, y).kept, judge(-y, y).kept, judge(y[:1] * 0.9, y[:1]).kept
+    (True, False, False)
     >>> print(judge(-y, y).line())
     mean guard: on the 4 validation series the model's squared error (10 standardized) is not below the training mean's (2.5) by 1.645 standard errors of the difference (z = -2.9): the run predicts the training mean (task.mean_guard)
 """
@@ -76,7 +76,9 @@ def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN) -> MeanGua
     model_sq, mean_sq = ((out - y) ** 2).sum(axis=1), (y ** 2).sum(axis=1)
     gain = mean_sq - model_sq
     spread = float(gain.std(ddof=1)) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
-    z = float(gain.mean()) / spread if spread > 0 else (np.inf if gain.mean() > 0 else -np.inf)
+    # (no spread: one validation series, or every difference alike; nothing measures the noise, so
+    # nothing shows the model better: z = 0 keeps the mean)
+    z = float(gain.mean()) / spread if spread > 0 else 0.0
     k = y.shape[1]
     return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), float(z), len(y), margin)
 

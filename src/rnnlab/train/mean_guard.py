@@ -3,7 +3,8 @@ model beats it (``[task] mean_guard``, on in the ``rnnlab init --task regression
 
 On a few dozen noisy series the validation curve early stopping reads is mostly noise, and the
 epoch it keeps can be one that fits the training series by heart and does worse on new series
-than the constant prediction of the training mean (docs/tasks.md, "The regression template").
+than the constant prediction of the training mean (docs/tasks.md, "The regression template: the
+mean guard", has the figures).
 After training (the best epoch's weights restored), the guard compares, on the validation
 rows, the squared error of the model with that of the training mean (0 in the standardized
 units the model predicts), row by row: the model is kept when its mean improvement is more than
@@ -31,8 +32,8 @@ import numpy as np
 #: How many standard errors of the paired per-series difference the model's improvement over the
 #: training mean must exceed on the validation rows: a one-sided test at the 5 % level. On folds of
 #: Covid3Month's and CardanoSentiment's training splits (never their test splits; docs/tasks.md)
-#: the models kept at a lower margin (z between 1 and 1.5) all did worse than the mean on the
-#: series they had not seen: the epoch chosen on the same rows makes z optimistic.
+#: four of the five models with z between 1 and 1.5 did worse than the mean on the series they had
+#: not seen: the epoch chosen on the same rows makes z optimistic.
 MARGIN = 1.645
 
 

@@ -1467,6 +1467,8 @@ def dump_config(config: Config) -> str:
         if config.task.kind != "language_model":
             for key in STREAM_KEYS:
                 del data["data"][key]
+    if config.task.kind != "regression" or config.task.per_step:  # (the mean guard's key: off, no choice to record)
+        del data["task"]["mean_guard"]
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]

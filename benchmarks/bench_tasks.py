@@ -53,9 +53,12 @@ def rnnlab_run(dataset: str, seed: int, steps: int | None) -> dict[str, Any]:
         result = train(config, out=Path(tmp) / "run", log=None, progress=False)
         seconds = time.perf_counter() - start
     assert result.test is not None
-    return {"model": "rnnlab", "test_rmse": result.test["rmse"], "test_r2": result.test["r2"],
-            "train_rmse": result.train_eval["rmse"], "seconds": seconds,
-            "steps": config.training.steps}
+    row = {"model": "rnnlab", "test_rmse": result.test["rmse"], "test_r2": result.test["r2"],
+           "train_rmse": result.train_eval["rmse"], "seconds": seconds, "steps": config.training.steps,
+           "best_epoch": result.best["epoch"] if result.best else None, "epochs": result.epochs}
+    if result.mean_guard is not None:  # (the template's task.mean_guard: did the run keep its model?)
+        row["mean_guard"] = result.mean_guard.to_dict()
+    return row
 
 
 def baselines(dataset: str, seeds: list[int]) -> list[dict[str, Any]]:
@@ -91,15 +94,20 @@ def table(rows: list[dict[str, Any]], steps: int | None) -> str:
 
     stop = parse_config(template_for("regression")).training.early_stopping
     budget = f"training.steps = {steps} (shortened)" if steps else "the template's 2000 steps"
-    lines = [f"Budget of the rnnlab runs: {budget}, early stopping with patience {stop.patience} on {stop.monitor}; "
+    lines = [f"Budget of the rnnlab runs: {budget}, early stopping with patience {stop.patience} on {stop.monitor}, "
+             f"the mean guard {'on' if parse_config(template_for('regression')).task.mean_guard else 'off'}; "
              f"{os.cpu_count()} CPUs on the machine, one run at a time.", "",
-             "| data set | model | test RMSE (mean ± sd) | runs | seconds per run |", "|---|---|---|---|---|"]
+             "| data set | model | test RMSE (mean ± sd) | runs | seconds per run | mean guard: models kept (z) |",
+             "|---|---|---|---|---|---|"]
     for dataset in DATASETS:
         for model in ("rnnlab", "training mean", "MiniRocketRegressor"):
             got = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
             if got:
+                guards = [r["mean_guard"] for r in got if "mean_guard" in r]
+                zs = ", ".join(format(g["z"], ".2f") for g in guards)
+                kept = f"{sum(g['kept'] for g in guards)} of {len(guards)} ({zs})" if guards else ""
                 lines.append(f"| {dataset} | {model} | {_ms([r['test_rmse'] for r in got])} | {len(got)} | "
-                             f"{statistics.mean(r['seconds'] for r in got):.1f} |")
+                             f"{statistics.mean(r['seconds'] for r in got):.1f} | {kept} |")
     return "\n".join(lines)
 
 

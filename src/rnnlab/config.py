@@ -734,9 +734,17 @@ class TaskConfig(_Section):
     """Forecasting: the model's output is added to this simple forecast (its targets are the
     corrections to it): a model that outputs zeros is that forecast; "none": the values
     themselves; "auto": naive or seasonal naive, whichever errs less on the validation block."""
+    mean_guard: bool = False
+    """Regression per sequence: after training, predict the training mean unless the model beats
+    it on the validation part by more than the noise of its rows (:mod:`rnnlab.train.mean_guard`;
+    the run says which, in its lines and ``summary.json``)."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
+        if self.mean_guard and (self.kind != "regression" or self.per_step):
+            raise ValueError("'task.mean_guard' = true compares a value per sequence with the training mean: it applies "
+                             f"to [task] kind = \"regression\" without per_step, got kind = {self.kind!r}"
+                             f"{', per_step = true' if self.per_step else ''}; remove the key")
         if self.kind != "forecasting":
             for key in ("horizon", "season", "relative_to"):
                 if getattr(self, key) != TaskConfig.model_fields[key].default:  # (config.toml writes every key)
@@ -1339,8 +1347,13 @@ _REGRESSION_EDITS = (
 
 #: Values per sequence: the bundled sets (a hundred noisy series) overfit within tens of epochs,
 #: their validation error rising from there on (docs/tasks.md, "The regression template"): stop on it and
-#: keep the best epoch's weights.
+#: keep the best epoch's weights; and on so few series the epoch kept can be one that does worse than
+#: the training mean: the mean guard (rnnlab.train.mean_guard).
 _SEQUENCE_REGRESSION_EDITS = (
+    ('kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"\n',
+     'kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"\n'
+     'mean_guard = true               # predict the training mean unless the model beats it on the validation part\n'
+     '                                #   by more than its noise (the run says which; docs/tasks.md)\n'),
     ("patience = 0                    # epochs without improvement; 0: train the whole budget",
      "patience = 20                   # epochs without improvement (0: train the whole budget); the best epoch's weights are kept"),
 )
@@ -1469,6 +1482,8 @@ def dump_config(config: Config) -> str:
         if config.task.kind != "language_model":
             for key in STREAM_KEYS:
                 del data["data"][key]
+    if config.task.kind != "regression" or config.task.per_step:  # (the mean guard's key: off, no choice to record)
+        del data["task"]["mean_guard"]
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]

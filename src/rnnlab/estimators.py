@@ -67,10 +67,12 @@ __all__ = ["FAST", "RNNClassifier", "RNNForecaster", "RNNRegressor", "RNNSequenc
 
 #: Key paths for a small, quick model: no convolutional front-end, no recurrent batch norm, no
 #: warm-up, one thread, and the budget as given (the template's ``[adapt]`` rules would raise a
-#: few steps to thousands). For examples and estimator checks (``params=FAST``).
+#: few steps to thousands); no mean guard (the regression template's: a model of a few steps on a
+#: few series seldom beats the training mean by its margin, and would predict the mean). For
+#: examples and estimator checks (``params=FAST``).
 FAST: dict[str, Any] = {"model.frontend": None, "model.head.frontend_pooling": "none",
                         "model.recurrent_batch_norm": False, "adapt.shape": False, "adapt.budget": False,
-                        "training.schedule.warmup_steps": 0, "training.threads": 1}
+                        "training.schedule.warmup_steps": 0, "training.threads": 1, "task.mean_guard": False}
 
 # The keyword hyper-parameters: each sets one key path of the config (None: the config's value).
 _KEYWORDS = {
@@ -91,7 +93,8 @@ class _RNNEstimator:
     #: The ``rnnlab init --task`` template a subclass starts from when ``config`` is None, and
     #: the ``task`` key paths it trains with whatever the config says.
     _task_name: str = "classification"
-    _task: Mapping[str, Any] = {"task.kind": "classification", "task.per_step": False}
+    _task: Mapping[str, Any] = {"task.kind": "classification", "task.per_step": False,
+                                "task.mean_guard": False}  # (a regression config's guard has no meaning here)
     #: aeon's tags (aeon reads them along the class hierarchy: these override its base classes').
     _tags = {"algorithm_type": "deeplearning", "python_dependencies": "torch"}
 

@@ -12,9 +12,10 @@ from rnnlab.rundir import RunDir, discard_run
 
 def final_config(config: Config, out: Path) -> Config:
     """The best config for the final run: the whole training split (no validation part), all
-    its epochs (early stopping has nothing to watch), into ``out``."""
+    its epochs (early stopping has nothing to watch) and no mean guard (nothing to judge it on), into ``out``."""
     tc = config.training
     return config.model_copy(update={
+        "task": config.task.model_copy(update={"mean_guard": False}),
         "data": config.data.model_copy(update={"val_fraction": 0.0}),
         "training": tc.model_copy(update={"early_stopping": tc.early_stopping.model_copy(update={"patience": 0})}),
         "output": config.output.model_copy(update={"dir": str(out)}),

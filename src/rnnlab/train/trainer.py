@@ -72,6 +72,7 @@ from rnnlab.train.checkpoint import (
     set_rng_state,
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
+from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
 from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
 from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
@@ -109,13 +110,17 @@ class TrainResult:
     text: dict[str, Any] | None = None
     """A language model's vocabulary size and the tokens and unknown tokens of each part
     (:meth:`rnnlab.data.text.TextData.counts`); None for other tasks."""
+    mean_guard: MeanGuard | None = None
+    """``[task] mean_guard``: what the guard measured on the validation part and whether the run
+    predicts the training mean (:mod:`rnnlab.train.mean_guard`); None when off."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
                 "train_eval": self.train_eval, "test": self.test,
                 **({"baselines": self.baselines} if self.baselines is not None else {}),
-                **({"text": self.text} if self.text is not None else {})}
+                **({"text": self.text} if self.text is not None else {}),
+                **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {})}
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -294,16 +299,26 @@ def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 2
     """The task's loss and metrics over a split, in eval mode (classification: mean
     cross-entropy and accuracy), on the model's device, in float32; ``tensors``: the split's
     already there (``_Session.tensors``)."""
+    tally = task.tally(split.scale)
+    for logits, yb in _outputs(model, split, batch_size, tensors):
+        tally.add(logits, yb)
+    return tally.result()
+
+
+def _outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
+             tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    """The model's (outputs, targets) over a split, batch by batch, in eval mode (the mode it
+    was in is restored afterwards)."""
     was_training = model.training
     model.eval()
     X, y, L = tensors if tensors is not None else _tensors(split, _device_of(model))
-    tally = task.tally(split.scale)
-    for i in range(0, len(y), batch_size):
-        xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
-        logits, _ = model(_trim(xb, lb), lb)
-        tally.add(logits, yb)
-    model.train(was_training)
-    return tally.result()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(y), batch_size):
+                xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
+                yield model(_trim(xb, lb), lb)[0], yb
+    finally:
+        model.train(was_training)
 
 
 # ------------------------------------------------------------------------------ early stopping
@@ -543,6 +558,9 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     tc = batching(config)
     if tc.early_stopping.patience > 0 and len(data.val) == 0:
         raise ConfigError("training.early_stopping.patience > 0 needs a validation split; set data.val_fraction > 0")
+    if config.task.mean_guard and len(data.val) == 0:
+        raise ConfigError("task.mean_guard = true judges the model on the validation split: it needs one; set "
+                          "data.val_fraction > 0 (or task.mean_guard = false)")
     if tc.stateful_window and int(data.train.lengths.min()) != int(data.train.lengths.max()):
         raise ConfigError(
             f"training.stateful_window needs equal-length sequences, got lengths "
@@ -1105,7 +1123,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
     if config.tracking.enabled and config.tracking.grad_through_time:
         with timing.phase("grad_through_time"):
             through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-    result = _finish(run, s, through_time, timing)
+    result = _finish(run, s, through_time, timing, log)
     timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                        checkpoints_written=s.checkpoints_written)
     timing.write(run)
@@ -1152,7 +1170,7 @@ def _epoch_line(r: dict[str, Any], epochs: int, task: Task) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing) -> TrainResult:
+def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log) -> TrainResult:
     """Evaluate the trained model (the best weights, with early stopping), the findings after
     training, and summary.json."""
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
@@ -1161,6 +1179,11 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     if stopper.patience > 0 and (run.best_checkpoint).exists():
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
+    guard = None
+    if config.task.mean_guard:
+        with timing.phase("evaluation"):
+            guard = _mean_guard(s)
+        _say(log, guard.line())
     with timing.phase("evaluation"):
         train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
         baselines = _baselines(s)
@@ -1169,13 +1192,27 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None)
+    if guard is not None and not guard.kept:
+        # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
+        predict_the_mean(model)
+        with timing.phase("evaluation"):
+            train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing, baselines=baselines,
+                         train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
                          text=data.text.counts() if data.text is not None else None)
     atomic_write_json(run.summary, result.to_dict())
     return result
+
+
+def _mean_guard(s: _Session) -> MeanGuard:
+    """``[task] mean_guard``: judge the (restored) model against the training mean on the
+    validation part (:func:`rnnlab.train.mean_guard.judge`)."""
+    pairs = list(_outputs(s.model, s.data.val, tensors=s.tensors(s.data.val)))
+    outputs = torch.cat([o for o, _ in pairs]).double().cpu().numpy()
+    y = torch.cat([t for _, t in pairs]).double().cpu().numpy()
+    return judge(outputs, y)
 
 
 def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:

@@ -71,7 +71,7 @@ def compiled(fn: Callable[..., Any], device: torch.device) -> Callable[..., Any]
             _warn(fn, why)
             _built[key] = fn
         else:
-            _built[key] = _Compiled(fn, torch.compile(fn, fullgraph=True))
+            _built[key] = _Compiled(fn, torch.compile(fn, fullgraph=True, dynamic=False))
     return _built[key]
 
 
@@ -91,8 +91,9 @@ class _Compiled:
             return self.compiled_fn(*args)
         except torch._dynamo.exc.TorchDynamoException as e:
             self.failed = True
-            last = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            _warn(self.fn, f"torch.compile failed on it ({type(e).__name__}: {last})")
+            cause = getattr(e, "inner_exception", None) or e  # (the backend's own error, when it raised one)
+            first = (str(cause).strip().splitlines() or [""])[0]
+            _warn(self.fn, f"torch.compile failed on it ({type(cause).__name__}: {first})")
             return self.fn(*args)
 
 

@@ -85,3 +85,20 @@ def test_without_torch_compile_the_python_steps_run_with_one_warning(monkeypatch
     assert len(w) == 1 and _graphs() == before
     assert fast_lstm._step_loops(x, "inductor")[0].keywords["step"] is fast_lstm.lstm_forward_step
     _assert_close(a, _run(m, "fast-python", x), float64=False)
+
+
+def test_the_step_loops_by_device(device):
+    """implementation="fast" runs the C++ step loops on the CPU and the compiled step functions on
+    CUDA, which give the Python steps' results there (float64) without falling back."""
+    x = torch.zeros(3, 4, 5, device=device)
+    forward, backward, _ = fast_lstm._step_loops(x, "auto")
+    if device.type == "cpu":
+        assert forward is torch.ops.rnnlab.lstm_forward or forward is fast_lstm._forward_steps  # (no C++ build)
+        return
+    assert isinstance(forward.keywords["step"], compiled_step._Compiled), compiled_step.why_not(device)
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(3, 5, zoneout=0.2, recurrent_dropout=0.2, layer_norm=True).double().train().to(device)
+    x = torch.randn(7, 4, 3, dtype=torch.float64, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _assert_close(_run(m, "fast", x), _run(m, "fast-python", x), float64=True)

@@ -69,6 +69,30 @@ def test_compiled_step_equals_the_python_step_with_norms(case):
     _assert_close(a, _run(m, "fast-python", x, lengths), float64=False)
     for u, v in zip(moved, m.buffers(), strict=True):  # the running statistics moved alike
         torch.testing.assert_close(u, v, atol=1e-6, rtol=1e-5)
+    if lengths is not None:  # padded batch norm: no host synchronisation per step
+        counts = [_host_syncs(m, x, lengths), _host_syncs(m, torch.cat([x, x]), [2 * n for n in lengths])]
+        assert counts[0] == counts[1], counts
+
+
+def _host_syncs(m, x, lengths) -> int:
+    """The tensor-to-Python conversions (host synchronisations on a GPU) of one forward + backward
+    on the compiled steps; the same count at T and 2T: none per step."""
+    count = 0
+
+    def counting(original):
+        def counted(self, *args, **kwargs):
+            nonlocal count
+            count += 1
+            return original(self, *args, **kwargs)
+        return counted
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__"):
+            mp.setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name)))
+        m.implementation = "fast-inductor"
+        out, (h, c) = m(x, lengths=lengths)
+        (out.sum() + c.sum()).backward()
+    return count
 
 
 def test_without_torch_compile_the_python_steps_run_with_one_warning(monkeypatch):

@@ -12,16 +12,19 @@ LSTM's size makes it pay:
   page-faulted on first touch, which costs as much as the arithmetic);
 * gates in torch's order (i, f, g, o), the layer's own parameters as they are: in backward,
   one broadcast product covers the three gates that take the cell's gradient (i, f, g);
-* each step also writes the backward's gate factors while they are in cache.
+* each step also computes the backward's gate factors while its gates are in cache.
 
 The step loops themselves (:func:`_forward_steps`, :func:`_backward_chunk`) run compiled when
 the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there each step's
 elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
 small hidden sizes cost more than the arithmetic, and the batch runs in slices on torch's
-threads, each slice through the whole loop (:func:`batch_parts`). The Python functions are the
-compiled ones' reference (the tests check both against each other), what runs where the
-compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
-fallback of an install without a C++ compiler: they stay.
+threads, each slice through the whole loop (:func:`batch_parts`). The Python loops, one call
+of :func:`lstm_forward_step` (:func:`lstm_backward_step`) per step, are the compiled ones'
+reference (the tests check both against each other), what runs for dtypes other than float32
+and float64, and the fallback of an install without a C++ compiler: they stay. On CUDA and
+other devices they run with those step functions compiled by ``torch.compile``
+(:mod:`rnnlab.layers.compiled_step`): the same math, one definition, a few fused kernels a step
+instead of ~28 launches. :func:`_step_loops` is the one place that chooses.
 
 Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
 with statistics over the batch, so in its compiled loops (``lstm_bn_forward``,
@@ -58,11 +61,6 @@ def chunk_steps(batch: int) -> int:
     16
     """
     return max(1, CHUNK_ROWS // batch)
-
-
-def _step_views(chunks: list[Tensor], view: Any) -> list[Tensor]:
-    """``view(chunk)[j]`` for every step of every chunk, in time order."""
-    return [v for c in chunks for v in view(c).unbind(0)]
 
 
 class StepNorm(NamedTuple):
@@ -304,29 +302,37 @@ def _forward_steps(
     takes the whole batch at once: the results are the same.
     """
     T = sum(a.shape[0] for a in acts)
-    A = _step_views(acts, lambda a: a)
+    B, H = h0.shape
     KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)
     V = step_slices(None if bn is None else bn.valid, T)
     norm = _step_norm(ln_w_hh, ln_w_c, ln_b_c, eps, eps_c, bn)
     rows = _running_row_views(bn, T)
-    hs: list[Tensor] = []
-    kept: list[list[Tensor]] = []
+    out = h0.new_empty(T, B, H)
+    fs, rs = (out.new_empty(T, B, H), out.new_empty(T, B, H)) if need_grad else (None, None)
+    normed: list[list[Tensor]] = [[] for _ in range(6)]  # with a norm: r, c before their norms and statistics
     h, c = h0, c0
-    for t in range(T):
-        h, c, s = step(A[t], h, c, w, packed, lin, feed_mask, KH[t], KC[t], norm, rows[t], V[t], need_grad)
-        hs.append(h)
-        kept.append(s)
-    saved: list[Tensor] = []
-    if need_grad:
-        t0 = 0
-        for chunk in acts:  # the gate factors over the input terms, which the backward reads by chunk
-            torch.stack([s[0] for s in kept[t0 : t0 + chunk.shape[0]]], out=chunk)
-            t0 += chunk.shape[0]
-        saved += [torch.stack([s[1] for s in kept]), torch.stack([s[2] for s in kept])]
-        if norm is not None:  # each step's terms before their norms, then the norms' statistics
-            saved += [s[3] for s in kept] + [s[6] for s in kept]
-            saved += [x for s in kept for x in (s[4], s[5])] + [x for s in kept for x in (s[7], s[8])]
-    return torch.stack(hs), c, saved
+    t = 0
+    for chunk in acts:  # each chunk's steps, then their results into place (a chunk's memory at a time)
+        t0 = t
+        hs: list[Tensor] = []
+        kept: list[list[Tensor]] = []
+        for a in chunk.unbind(0):
+            h, c, saved = step(a, h, c, w, packed, lin, feed_mask, KH[t], KC[t], norm, rows[t], V[t], need_grad)
+            hs.append(h)
+            kept.append(saved)
+            t += 1
+        torch.stack(hs, out=out[t0:t])
+        if need_grad:  # the gate factors over the chunk's input terms, which the backward reads by chunk
+            for k, into in enumerate((chunk, fs[t0:t], rs[t0:t])):  # type: ignore[index]
+                torch.stack([saved[k] for saved in kept], out=into)
+            for k in range(6 if norm is not None else 0):
+                normed[k] += [saved[3 + k] for saved in kept]
+    if not need_grad:
+        return out, c, []
+    r_raw, mean_r, rstd_r, c_raw, mean_c, rstd_c = normed
+    stats_r = [x for pair in zip(mean_r, rstd_r) for x in pair]
+    stats_c = [x for pair in zip(mean_c, rstd_c) for x in pair]
+    return out, c, [fs, rs, *r_raw, *c_raw, *stats_r, *stats_c]  # type: ignore[list-item]
 
 
 def _backward_chunk(

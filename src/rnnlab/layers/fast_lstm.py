@@ -303,6 +303,8 @@ def _forward_steps(
     """
     T = sum(a.shape[0] for a in acts)
     B, H = h0.shape
+    if step is not lstm_forward_step:  # (compiled: torch's matmul, which the compiler knows, not MKL's packed one)
+        packed = lin = None
     KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)
     V = step_slices(None if bn is None else bn.valid, T)
     norm = _step_norm(ln_w_hh, ln_w_c, ln_b_c, eps, eps_c, bn)
@@ -379,6 +381,8 @@ def _backward_chunk(
     n = q.shape[0]
     T = fs.shape[0]
     t1 = t0 + n
+    if step is not lstm_backward_step:  # (as in _forward_steps)
+        packed = lin = None
     norm = _step_norm(ln_w_hh, ln_w_c, ln_b_c, 1e-5, 1e-5, bn)  # (eps: the backward reads the statistics)
     d_norm = None if norm is None else (d_ln_hh, d_ln_wc, d_ln_bc)
     KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)

@@ -19,7 +19,10 @@ subprocesses. It prints the tables and writes docs/benchmarks.md.
 
 ``--device DEV`` times the same rows on DEV in this process instead (CUDA: against cuDNN's
 nn.LSTM/nn.GRU, synchronized around each call; no wait policies, no memory probes), with the
-GPU targets of :data:`DEVICE_TARGETS`, and writes nothing unless ``--out`` is given.
+GPU targets of :data:`DEVICE_TARGETS`, and writes nothing unless ``--out`` is given. With
+``--compiled-step`` each LSTM row that runs rnnlab's loop is also timed with its step functions
+compiled by torch.compile and in Python (:data:`STEP_VARIANTS`; on CUDA the plain row is the
+compiled one already), and the table gives each row's first call (warm-up 1: the compile).
 """
 
 from __future__ import annotations
@@ -109,9 +112,11 @@ def time_size(hidden: int, iters: int, warmup: int, seconds: float,
     lengths = {name: mixed_lengths() if padded(name) else None for name in configs}
     refs = {k: build(k, hidden).train().to(device) for k in {kind for kind, *_r in configs.values()}}
     ours = {name: build(cls, hidden, kw).train().to(device) for name, (_, cls, kw, *_t) in configs.items()}
+    first: dict[str, float] = {}  # the first call of each (with the compile of compiled step functions)
     for _ in range(warmup):
         for k, m in [*refs.items(), *ours.items()]:
-            fwd_bwd(m, x, lengths.get(k))
+            elapsed = fwd_bwd(m, x, lengths.get(k))
+            first.setdefault(k, elapsed)
     models = {**refs, **ours}
     times: dict[str, list[float]] = {k: [] for k in models}
     order = list(models)
@@ -129,7 +134,8 @@ def time_size(hidden: int, iters: int, warmup: int, seconds: float,
         rounds += 1
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind], "iters": rounds}
+        name: {"ms": med[name] * 1e3, "ref_ms": med[kind] * 1e3, "ratio": med[name] / med[kind], "iters": rounds,
+               "first_s": first.get(name, float("nan"))}
         for name, (kind, *_r) in configs.items()
     }
 
@@ -210,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None,
                     help="time on this device in this process (cuda: against cuDNN) with the GPU targets; "
                          "writes nothing unless --out is given")
+    ap.add_argument("--compiled-step", action="store_true",
+                    help="with --device: each LSTM row that runs rnnlab's loop also with its step functions "
+                         "compiled by torch.compile (implementation='fast-inductor', what CUDA runs by default) "
+                         "and in Python ('fast-python'), each row with its first call (the compile)")
     ap.add_argument("--timings-only", action="store_true",
                     help="(internal) print the timings of this process's policy as JSON")
     args = ap.parse_args(argv)
@@ -219,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if not configs:
         ap.error(f"--only: no configuration name contains {args.only!r}; the names: {sorted(CONFIGS)}")
     if args.device is not None:
-        return device_table(args, configs)
+        return device_table(args, with_step_variants(configs) if args.compiled_step else configs)
     torch.set_num_threads(os.cpu_count() or 1)
     if args.timings_only:
         print(json.dumps({h: time_size(h, args.iters, args.warmup, args.seconds, configs) for h in args.sizes}))
@@ -289,12 +299,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: --compiled-step: the step functions' variants of a row, by the implementation that forces them
+STEP_VARIANTS = {"fast-inductor": "compiled step", "fast-python": "Python steps"}
+
+
+def with_step_variants(configs: dict[str, tuple]) -> dict[str, tuple]:
+    """``configs`` and, after each LSTM row that runs rnnlab's fast loop (not torch's kernel), the
+    same row with each of :data:`STEP_VARIANTS` (no target of their own)."""
+    out: dict[str, tuple] = {}
+    for name, (kind, cls, kw, *targets) in configs.items():
+        out[name] = (kind, cls, kw, *targets)
+        if cls == "LSTM" and build(cls, 8, kw)._computation() == "fast":
+            for implementation, label in STEP_VARIANTS.items():
+                out[f"{name} [{label}]"] = (kind, cls, {**kw, "implementation": implementation}, *targets)
+    return out
+
+
 def device_table(args: argparse.Namespace, configs: dict[str, tuple]) -> int:
     """``--device``: the rows timed on one device in this process, as ratios to torch's module
     on the same device (cuDNN on CUDA), against :data:`DEVICE_TARGETS`."""
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    lines = ["| configuration | H | rnnlab ms | torch ms | ratio | target |", "|---|---|---|---|---|---|"]
+    lines = ["| configuration | H | rnnlab ms | torch ms | ratio | target | first call s |",
+             "|---|---|---|---|---|---|---|"]
     failed = 0
     for hidden in args.sizes:
         timing = time_size(hidden, args.iters, args.warmup, args.seconds, configs, str(device))
@@ -303,7 +330,7 @@ def device_table(args: argparse.Namespace, configs: dict[str, tuple]) -> int:
             ok = "" if target is None else (" ✓" if t["ratio"] <= target else " ✗")
             failed += ok == " ✗"
             lines.append(f"| {row} | {hidden} | {t['ms']:.2f} | {t['ref_ms']:.2f} | {t['ratio']:.2f}{ok} | "
-                         + ("-" if target is None else f"≤ {target:.2f}") + " |")
+                         + ("-" if target is None else f"≤ {target:.2f}") + f" | {t['first_s']:.2f} |")
     table = "\n".join(lines)
     print(f"bench_layers on {device} ({name}), torch {torch.__version__}, B={B}, T={T}, I={I}, float32, "
           f"forward + backward, ratio to torch's module on the same device:")

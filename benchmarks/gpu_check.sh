@@ -5,7 +5,10 @@
 #   2. the CUDA cases of the tests (the `device` fixture's "cuda" parameter: exactness against
 #      cuDNN, gradcheck, the fast loops, train + exact resume, bf16, flat weights): pytest -k cuda;
 #   3. bench_layers --device cuda at B=64, T=100, I=32, H=128 and 512: forward + backward time of
-#      each configuration as a ratio to cuDNN's nn.LSTM / nn.GRU in the same process;
+#      each configuration as a ratio to cuDNN's nn.LSTM / nn.GRU in the same process, the LSTM's
+#      regularized rows (the fast loop, its step functions compiled by torch.compile on CUDA) also
+#      with the steps forced compiled and in Python (--compiled-step), and each row's first call
+#      (its compile: seconds per variant of the step, cached on disk by torch for later runs);
 #   4. the `rnnlab init` template on OSULeaf (seed 0) on the GPU and on the CPU with 2 threads:
 #      seconds, the speed-up and both test accuracies;
 # then one table of it all. Run from anywhere:
@@ -38,7 +41,7 @@ rnnlab --version | tee "$OUT/version.txt"
 if [[ $DRY == 1 ]]; then
   DEVICE=cpu; SIZES=(8); ITERS=(--iters 1 --seconds 0 --warmup 0 --only "no regularizer"); DATASET=UnitTest
   STEPS="steps = 60"; TESTS="skipped (--dry-run)"
-  for f in test_device.py test_layers_exact.py test_gradcheck.py test_fast_loop.py; do
+  for f in test_device.py test_layers_exact.py test_gradcheck.py test_fast_loop.py test_compiled_step.py; do
     [[ -f "$ROOT/tests/$f" ]] || { echo "gpu_check.sh: tests/$f is missing" >&2; exit 1; }
   done
 else
@@ -46,7 +49,7 @@ else
   "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "gpu_check.sh: torch sees no CUDA device (try --dry-run)")'
   echo "== CUDA tests (pytest -k cuda)"
   if (cd "$ROOT" && "$PYTHON" -m pytest -q -p no:cacheprovider -k cuda tests/test_device.py \
-        tests/test_layers_exact.py tests/test_gradcheck.py tests/test_fast_loop.py 2>&1 | tee "$OUT/tests.txt"); then
+        tests/test_layers_exact.py tests/test_gradcheck.py tests/test_fast_loop.py tests/test_compiled_step.py 2>&1 | tee "$OUT/tests.txt"); then
     TESTS="passed: $(grep -Eo '[0-9]+ passed' "$OUT/tests.txt" | tail -1)"
   else
     TESTS="FAILED: see $OUT/tests.txt"
@@ -54,7 +57,7 @@ else
 fi
 
 echo "== bench_layers --device $DEVICE"
-"$PYTHON" "$ROOT/benchmarks/bench_layers.py" --device "$DEVICE" --sizes "${SIZES[@]}" "${ITERS[@]}" \
+"$PYTHON" "$ROOT/benchmarks/bench_layers.py" --device "$DEVICE" --sizes "${SIZES[@]}" "${ITERS[@]}" --compiled-step \
   --out "$OUT/bench_layers.md"
 
 WHERE=("$DEVICE"); [[ $DEVICE == cpu ]] || WHERE+=(cpu)

@@ -228,7 +228,7 @@ def test_no_host_synchronisation_in_the_masked_statistics(monkeypatch):
     seq = norms.ih.sequence(xs, valid)
     steps = torch.stack([norms.hh.step(xs[t], t, valid[t]) for t in range(T)])
     bn = fast_lstm.BatchNormSteps(norms.hh, norms.c, valid, True)
-    out, (h, c) = fast_lstm.fast_lstm(xs, None, None, m.weight_hh_l0, state, keep, None, None, False, bn)
+    out, (h, c) = fast_lstm.fast_lstm(xs, None, None, m.weight_hh_l0, state, keep, None, None, "python", bn)
     (seq.sum() + steps.sum() + out.sum() + c.sum()).backward()
     monkeypatch.undo()
     assert torch.isfinite(xs.grad).all()

@@ -280,7 +280,8 @@ def test_compiled_exp_is_accurate_over_the_whole_range(monkeypatch):
     keep = [torch.zeros(1, 1, H), None]  # a keep weight, so the step loop runs
     out = {}
     for use in (True, False):
-        out[use] = fast_lstm.fast_lstm(x, w_ih, bias, torch.zeros(4 * H, H), state, keep, None, compiled=use)[0]
+        out[use] = fast_lstm.fast_lstm(x, w_ih, bias, torch.zeros(4 * H, H), state, keep, None,
+                                       loops="auto" if use else "python")[0]
     torch.testing.assert_close(out[True], out[False], atol=3e-7, rtol=0)
 
 
@@ -291,7 +292,7 @@ def test_compiled_step_loop_rejects_other_dtypes_with_a_clear_error():
     with pytest.raises(RuntimeError, match="lstm_forward.*not implemented for 'Half'"):
         torch.ops.rnnlab.lstm_forward(acts, torch.zeros(2, 8, dtype=torch.float16), None, None, h0, h0,
                                       None, None, None, None, None, None, 1e-5, 1e-5, False, 1)
-    assert fast_lstm._step_loops(acts[0], True)[0] is fast_lstm._forward_steps  # such tensors take the Python loop
+    assert fast_lstm._step_loops(acts[0], "auto")[0] is fast_lstm._forward_steps  # such tensors take the Python loop
 
 
 @pytest.mark.skipif(not native.available(), reason=native.why_not())

@@ -20,7 +20,7 @@ from rnnlab import gates as gate_layout
 from rnnlab._checks import check_choice, check_positive_int
 from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, apply_constraints
-from rnnlab.layers.computation import choose_computation
+from rnnlab.layers.computation import choose_computation, step_loops
 from rnnlab.layers.fast import fast_loop
 from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
@@ -166,15 +166,16 @@ class RecurrentBase(nn.Module):
         :data:`~rnnlab.layers.options.IMPLEMENTATIONS`: ``"auto"`` (torch's fused kernel when it
         is exact for this configuration, else rnnlab's fast loop, else the autograd loop),
         ``"torch"``, ``"fast"`` (never torch's kernel), ``"fast-python"`` (the same, with the
-        LSTM's step loops in Python instead of compiled) or ``"autograd"`` (always the reference
-        loop under autograd). All compute the same values; the choice is for comparisons and
+        LSTM's step loops in Python instead of compiled), ``"fast-inductor"`` (the same, with the
+        LSTM's step functions compiled by ``torch.compile``, as on CUDA, on every device) or
+        ``"autograd"`` (always the reference loop under autograd). All compute the same values; the choice is for comparisons and
         debugging (see :mod:`rnnlab.layers.computation`). A constructor keyword too.
 
         >>> import rnnlab
         >>> rnnlab.GRU(2, 3).implementation = "fats"
         Traceback (most recent call last):
         ...
-        ValueError: implementation: expected one of ['auto', 'torch', 'fast', 'fast-python', 'autograd'], got 'fats'; did you mean 'fast'?
+        ValueError: implementation: expected one of ['auto', 'torch', 'fast', 'fast-python', 'fast-inductor', 'autograd'], got 'fats'; did you mean 'fast'?
         """
         return self.options.implementation
 
@@ -516,7 +517,7 @@ class RecurrentBase(nn.Module):
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
                     return fast_loop(kind, act, xs, p.w_hh, b_hh, st, keep, feed_mask, bn)
             elif norms is not None and norms.norm == "batch":
-                compiled = computation == "fast"
+                loops = step_loops(computation)
                 if direction == 0 or valid is None:  # the fast LSTM projects and normalizes its input itself
                     xs = x if valid is None else torch.where(valid, x, 0.0)  # (padding reaches no gradient)
                     b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
@@ -532,17 +533,17 @@ class RecurrentBase(nn.Module):
                     bn = BatchNormSteps(norms.hh, norms.c, valid, norms.training)  # type: ignore[arg-type]
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, w_ih, b, p.w_hh, st, keep, feed_mask, None, compiled, bn)
+                    return fast_lstm(xs, w_ih, b, p.w_hh, st, keep, feed_mask, None, loops, bn)
             else:  # the fast LSTM projects its input itself; every bias joins the normalized input term
                 xs = x
-                compiled = computation == "fast"
+                loops = step_loops(computation)
                 b = None if p.b_ih is None else p.b_ih + p.b_hh  # type: ignore[operator]
                 ln = None if norms is None else LayerNormParams(
                     norms.ih.weight, norms.ih.eps, norms.hh.weight, norms.hh.eps, norms.c.weight, norms.c.bias,
                     norms.c.eps)
 
                 def loop(xs: Tensor, st: State, keep: list[Tensor | None]) -> tuple[Tensor, State]:
-                    return fast_lstm(xs, p.w_ih, b, p.w_hh, st, keep, feed_mask, ln, compiled)
+                    return fast_lstm(xs, p.w_ih, b, p.w_hh, st, keep, feed_mask, ln, loops)
         else:
             xs = self._project(x, p, norms, valid)
             step = self.spec.step(self.spec, p, norms, valid, trace)

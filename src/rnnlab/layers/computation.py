@@ -5,8 +5,10 @@ The computations, fastest first:
 * ``"torch"``: torch's fused kernel (``torch._VF``, cuDNN on CUDA), when it computes the layer
   exactly: torch's activations and only regularizers that change its arguments;
 * ``"fast"``: rnnlab's time loop with a hand-written backward (:mod:`rnnlab.layers.fast`,
-  :mod:`rnnlab.layers.fast_lstm`, the LSTM's step loops compiled); ``"fast-python"`` is the same
-  with the LSTM's step loops in Python, their reference;
+  :mod:`rnnlab.layers.fast_lstm`); the LSTM's step loops in C++ on the CPU and, on CUDA and other
+  devices, its step functions compiled by ``torch.compile``; ``"fast-python"`` is the same with
+  the LSTM's step loops in Python, their reference, and ``"fast-inductor"`` the same with its
+  step functions compiled by ``torch.compile`` on every device, the CPU too (:func:`step_loops`);
 * ``"autograd"``: the reference loop of the cell's autograd step, which computes every option.
 
 The cell spec says which computations have the cell with its activations
@@ -33,6 +35,20 @@ from rnnlab.layers.spec import CellSpec
 COMPUTATIONS = ("torch", "fast", "autograd")
 
 
+#: the LSTM's step loops of each fast computation (:data:`rnnlab.layers.fast_lstm.STEP_LOOPS`)
+_STEP_LOOPS = {"fast": "auto", "fast-python": "python", "fast-inductor": "inductor"}
+
+
+def step_loops(computation: str) -> str:
+    """The LSTM's step loops that a fast ``computation`` runs (chosen by device and dtype in
+    :func:`rnnlab.layers.fast_lstm._step_loops`, the one place that does).
+
+    >>> step_loops("fast"), step_loops("fast-inductor")
+    ('auto', 'inductor')
+    """
+    return _STEP_LOOPS[computation]
+
+
 def allowed_computations(options: LayerOptions, spec: CellSpec) -> frozenset[str]:
     """The computations that compute every option of ``options`` for a cell of ``spec``."""
     allowed = spec.computations(options.activation, options.recurrent_activation)
@@ -42,10 +58,10 @@ def allowed_computations(options: LayerOptions, spec: CellSpec) -> frozenset[str
 
 
 def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool) -> str:
-    """``"torch"``, ``"fast"``, ``"fast-python"`` or ``"autograd"`` for one forward.
+    """``"torch"``, ``"fast"``, ``"fast-python"``, ``"fast-inductor"`` or ``"autograd"`` for one forward.
 
     ``recording``: gates or states are being recorded (``recording_gates`` / ``recording_states``),
-    which the autograd loop's steps do. ``implementation="fast"`` (or ``"fast-python"``) falls
+    which the autograd loop's steps do. ``implementation="fast"`` (or another fast one) falls
     back to the autograd loop where no fast loop computes the options; ``"torch"`` where torch's
     kernel does not is an error, naming what it lacks.
     """

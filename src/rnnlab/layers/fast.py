@@ -68,9 +68,7 @@ class StepMatmul:
             self.packed = torch.ops.mkl._mkl_reorder_linear_weight(self.lin, batch)
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.packed is None:
-            return x @ self.w
-        return torch.ops.mkl._mkl_linear(x, self.packed, self.lin, None, self.batch)
+        return step_matmul(x, self.w, self.packed, self.lin)
 
     def add_into(self, acc: Tensor, x: Tensor) -> None:
         """``acc += x @ w`` in place."""
@@ -81,7 +79,22 @@ class StepMatmul:
 
     def plus(self, base: Tensor, x: Tensor) -> Tensor:
         """``base + x @ w`` as a new tensor."""
-        return torch.addmm(base, x, self.w) if self.packed is None else self(x).add_(base)
+        return step_matmul(x, self.w, self.packed, self.lin, base)
+
+
+def step_matmul(x: Tensor, w: Tensor, packed: Tensor | None, lin: Tensor | None, base: Tensor | None = None) -> Tensor:
+    """``x @ w`` (plus ``base``) by :class:`StepMatmul`'s ``packed, lin`` (MKL's packed weight, for
+    ``x.shape[0]`` rows) or, where they are None, by torch's matmul: a pure function of tensors,
+    which the step functions call so that they compile (:mod:`rnnlab.layers.compiled_step`).
+
+    >>> x, w = torch.ones(2, 3), torch.ones(3, 4)
+    >>> step_matmul(x, w, None, None, torch.ones(2, 4))[0]
+    tensor([4., 4., 4., 4.])
+    """
+    if packed is None:
+        return x @ w if base is None else torch.addmm(base, x, w)
+    y = torch.ops.mkl._mkl_linear(x, packed, lin, None, x.shape[0])
+    return y if base is None else y.add_(base)
 
 
 def fed_states(out: Tensor, h0: Tensor, feed_mask: Tensor | None, t0: int, t1: int) -> Tensor:

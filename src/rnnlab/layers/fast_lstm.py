@@ -12,16 +12,19 @@ LSTM's size makes it pay:
   page-faulted on first touch, which costs as much as the arithmetic);
 * gates in torch's order (i, f, g, o), the layer's own parameters as they are: in backward,
   one broadcast product covers the three gates that take the cell's gradient (i, f, g);
-* each step also writes the backward's gate factors while they are in cache.
+* each step also computes the backward's gate factors while its gates are in cache.
 
 The step loops themselves (:func:`_forward_steps`, :func:`_backward_chunk`) run compiled when
 the install built ``csrc/lstm_steps.cpp`` (:mod:`rnnlab.layers.native`): there each step's
 elementwise work is one pass over the batch instead of ~28 tensor calls from Python, which at
 small hidden sizes cost more than the arithmetic, and the batch runs in slices on torch's
-threads, each slice through the whole loop (:func:`batch_parts`). The Python functions are the
-compiled ones' reference (the tests check both against each other), what runs where the
-compiled ones do not (CUDA and other devices, dtypes other than float32 and float64), and the
-fallback of an install without a C++ compiler: they stay.
+threads, each slice through the whole loop (:func:`batch_parts`). The Python loops, one call
+of :func:`lstm_forward_step` (:func:`lstm_backward_step`) per step, are the compiled ones'
+reference (the tests check both against each other), what runs for dtypes other than float32
+and float64, and the fallback of an install without a C++ compiler: they stay. On CUDA and
+other devices they run with those step functions compiled by ``torch.compile``
+(:mod:`rnnlab.layers.compiled_step`): the same math, one definition, a few fused kernels a step
+instead of ~28 launches. :func:`_step_loops` is the one place that chooses.
 
 Recurrent batch norm (:class:`~rnnlab.layers.norm.BatchNormSteps`) normalizes each step's terms
 with statistics over the batch, so in its compiled loops (``lstm_bn_forward``,
@@ -31,14 +34,20 @@ sums its own rows, waits for the others at a barrier, and combines every slice's
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from rnnlab.layers import native
-from rnnlab.layers.fast import StepMatmul, fed_states, step_slices
-from rnnlab.layers.norm import BatchNormSteps, batch_moments
+from rnnlab.layers import compiled_step, native
+from rnnlab.layers.fast import StepMatmul, fed_states, step_matmul, step_slices
+from rnnlab.layers.norm import (
+    BatchNormSteps,
+    batch_moments,
+    batch_norm_rows,
+    batch_norm_rows_backward,
+)
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
 #: few enough that the chunk's buffers stay small next to the saved activations
@@ -54,9 +63,205 @@ def chunk_steps(batch: int) -> int:
     return max(1, CHUNK_ROWS // batch)
 
 
-def _step_views(chunks: list[Tensor], view: Any) -> list[Tensor]:
-    """``view(chunk)[j]`` for every step of every chunk, in time order."""
-    return [v for c in chunks for v in view(c).unbind(0)]
+class StepNorm(NamedTuple):
+    """The norms inside a fast LSTM step: ``kind`` ``"layer"`` (layer norm) or ``"batch"``
+    (recurrent batch norm, statistics over the batch). ``w_hh`` is the recurrent term's gain
+    (its norm has none of its own), ``w_c, b_c`` the cell norm's gain and shift, ``eps, eps_c``
+    their eps; with batch norm, whether the statistics are the batch's (``training``) and the
+    momentum of each norm's running statistics. Only tensors and numbers: the step functions
+    compile (:mod:`rnnlab.layers.compiled_step`)."""
+
+    kind: str
+    w_hh: Tensor
+    w_c: Tensor
+    b_c: Tensor
+    eps: float
+    eps_c: float
+    training: bool = False
+    momentum: float = 0.1
+    momentum_c: float = 0.1
+
+
+def _step_norm(ln_w_hh: Tensor | None, ln_w_c: Tensor | None, ln_b_c: Tensor | None, eps: float, eps_c: float,
+               bn: BatchNormSteps | None) -> StepNorm | None:
+    """The step functions' norms of :func:`_forward_steps`' arguments (None: no norm)."""
+    if bn is not None:
+        assert bn.c is not None and ln_w_hh is not None and ln_w_c is not None and ln_b_c is not None
+        return StepNorm("batch", ln_w_hh, ln_w_c, ln_b_c, bn.hh.eps, bn.c.eps, bn.training, bn.hh.momentum,
+                        bn.c.momentum)
+    if ln_w_hh is None:
+        return None
+    assert ln_w_c is not None and ln_b_c is not None
+    return StepNorm("layer", ln_w_hh, ln_w_c, ln_b_c, eps, eps_c)
+
+
+def _running_row_views(bn: BatchNormSteps | None, T: int) -> list[tuple[Tensor, Tensor, Tensor, Tensor] | None]:
+    """Per step, the running-statistics rows of ``bn``'s recurrent-term and cell norms (views,
+    which the step moves in training), or Nones without batch norm."""
+    if bn is None:
+        return [None] * T
+    hh, c = bn.hh, bn.c
+    assert c is not None
+    return [(hh.running_mean[hh.row(t)], hh.running_var[hh.row(t)], c.running_mean[c.row(t)],
+             c.running_var[c.row(t)]) for t in range(T)]
+
+
+def lstm_forward_step(
+    a: Tensor,
+    h_prev: Tensor,
+    c_prev: Tensor,
+    w: Tensor,
+    packed: Tensor | None,
+    lin: Tensor | None,
+    feed_mask: Tensor | None,
+    keep_h: Tensor | None,
+    keep_c: Tensor | None,
+    norm: StepNorm | None,
+    rows: tuple[Tensor, Tensor, Tensor, Tensor] | None,
+    valid: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """One step of the LSTM from its input term ``a [B, 4H]`` (gates in torch's order) and state:
+    ``(h, c, saved)``, the state after zoneout (``keep_h, keep_c``) and, with ``need_grad``, what
+    the backward needs: ``[q, f, r]`` (the gate factors: d pre-activation = q ⊙ (dh, dc, dc, dc);
+    the forget gate; r = o(1 − tanh²), dh → d of the cell or normalized cell), then with a
+    ``norm`` the recurrent term and cell before their norms and (mean, rstd) of each.
+    Recurrent batch norm reads (eval) or moves (training) the running rows ``rows`` in place
+    and leaves the rows that ``valid [B, 1]`` marks as padding out of its statistics.
+
+    A pure function of tensors and numbers (the running rows apart): :func:`_forward_steps` calls
+    it as it is, or compiled by ``torch.compile`` (:mod:`rnnlab.layers.compiled_step`), one graph
+    for every step of every length. Each factor is rewritten from products the step computes
+    anyway, e.g. i(1 − i)g = ig − i·ig.
+
+    >>> B, H = 2, 3
+    >>> h, c, saved = lstm_forward_step(torch.zeros(B, 4 * H), torch.zeros(B, H), torch.ones(B, H),
+    ...                                 torch.zeros(H, 4 * H), None, None, None, None, None, None, None, None, True)
+    >>> c[0], [s.shape for s in saved]
+    (tensor([0.5000, 0.5000, 0.5000]), [torch.Size([2, 12]), torch.Size([2, 3]), torch.Size([2, 3])])
+    """
+    H = h_prev.shape[-1]
+    h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
+    normed: list[Tensor] = []
+    if norm is not None:
+        r = step_matmul(h_fed, w, packed, lin)
+        r_hat, mean_r, rstd_r = _norm_forward(norm, r, None if rows is None else rows[:2], valid, False)
+        pre = torch.addcmul(a, r_hat, norm.w_hh)
+        normed += [r, mean_r, rstd_r]
+    else:
+        pre = step_matmul(h_fed, w, packed, lin, a)
+    sig_if = pre[:, : 2 * H].sigmoid()
+    i, f = sig_if[:, :H], sig_if[:, H:]
+    g = pre[:, 2 * H : 3 * H].tanh()
+    o = pre[:, 3 * H :].sigmoid()
+    ig = i * g
+    fc = f * c_prev
+    c_new = fc + ig
+    if norm is not None:
+        c_hat, mean_c, rstd_c = _norm_forward(norm, c_new, None if rows is None else rows[2:], valid, True)
+        normed += [c_new, mean_c, rstd_c]
+        tc = c_hat.tanh()
+    else:
+        tc = torch.tanh(c_new)
+    h_new = o * tc
+    saved: list[Tensor] = []
+    if need_grad:  # the factors, in the gates' order
+        q = torch.cat([torch.addcmul(ig, i, ig, value=-1),  # i(1 − i)·g
+                       torch.addcmul(fc, f, fc, value=-1),  # f(1 − f)·c_prev
+                       torch.addcmul(i, ig, g, value=-1),  # i(1 − g²)
+                       torch.addcmul(h_new, o, h_new, value=-1)], 1)  # o(1 − o)·tanh = h − o·h
+        saved = [q, f, torch.addcmul(o, h_new, tc, value=-1), *normed]  # o(1 − tanh²)
+    c_out = c_new if keep_c is None else torch.lerp(c_new, c_prev, keep_c)
+    h_out = h_new if keep_h is None else torch.lerp(h_new, h_prev, keep_h)
+    return h_out, c_out, saved
+
+
+def _norm_forward(norm: StepNorm, x: Tensor, rows: tuple[Tensor, ...] | None, valid: Tensor | None,
+                  cell: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """The recurrent term's norm (without its gain) or, ``cell``, the cell's (with gain and
+    shift) of one step: ``(y, mean, rstd)``."""
+    weight, bias = (norm.w_c, norm.b_c) if cell else (None, None)
+    if norm.kind == "layer":
+        return torch.native_layer_norm(x, (x.shape[-1],), weight, bias, norm.eps_c if cell else norm.eps)
+    assert rows is not None
+    return batch_norm_rows(x, rows[0], rows[1], valid, weight, bias, norm.training,
+                           norm.momentum_c if cell else norm.momentum, norm.eps_c if cell else norm.eps)
+
+
+def _norm_backward(norm: StepNorm, dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, valid: Tensor | None,
+                   cell: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The backward of :func:`_norm_forward` with its gain (the recurrent term's ``norm.w_hh``):
+    ``(dx, d_gain, d_shift)`` (``d_shift`` for the cell only)."""
+    weight = norm.w_c if cell else norm.w_hh
+    if norm.kind == "layer":
+        dx, dw, db = torch.ops.aten.native_layer_norm_backward(
+            dy, x, (x.shape[-1],), mean, rstd, weight, norm.b_c if cell else None, [True, True, cell])
+        return dx, dw, db
+    return batch_norm_rows_backward(dy, x, mean, rstd, valid, weight, norm.training, cell,
+                                    norm.eps_c if cell else norm.eps)
+
+
+def lstm_backward_step(
+    dh: Tensor,
+    dc: Tensor,
+    q: Tensor,
+    f: Tensor,
+    r: Tensor,
+    d_out_prev: Tensor,
+    w: Tensor,
+    packed: Tensor | None,
+    lin: Tensor | None,
+    feed_mask: Tensor | None,
+    keep_h: Tensor | None,
+    keep_c: Tensor | None,
+    norm: StepNorm | None,
+    normed: tuple[Tensor, ...] | None,
+    valid: Tensor | None,
+    d_norm: tuple[Tensor, Tensor, Tensor] | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The reverse of :func:`lstm_forward_step`: from the state gradients ``dh, dc`` after the
+    step and its ``saved`` (``q, f, r``; with a ``norm``, ``normed`` = the recurrent term, the
+    cell and their statistics), returns ``(dh, dc)`` before it, with the output gradient of the
+    step before, ``d_out_prev``, added; the gradient of the step's gates (pre-activations); and
+    that of its recurrent term (before its norm: the gates' without one). With a norm, its
+    gains' gradients are added into ``d_norm`` = ``(d_w_hh, d_w_c, d_b_c)`` in place. ``w`` is
+    ``W_hh [4H, H]`` (as :func:`step_matmul` takes it). Pure otherwise, as the forward step.
+
+    >>> B, H = 2, 3
+    >>> z = torch.zeros(B, H)
+    >>> dh, dc, d_gates, d_r = lstm_backward_step(torch.ones(B, H), z, torch.ones(B, 4 * H), z, z, z,
+    ...     torch.zeros(4 * H, H), None, None, None, None, None, None, None, None, None)
+    >>> d_gates[0]
+    tensor([0., 0., 0., 0., 0., 0., 0., 0., 0., 1., 1., 1.])
+    """
+    B, H = dh.shape
+    dhn = dh if keep_h is None else torch.addcmul(dh, dh, keep_h, value=-1)  # through the new state
+    dcn = dc if keep_c is None else torch.addcmul(dc, dc, keep_c, value=-1)
+    if norm is not None:
+        assert normed is not None and d_norm is not None
+        r_raw, mean_r, rstd_r, c_raw, mean_c, rstd_c = normed
+        d_c, d_wc, d_bc = _norm_backward(norm, dhn * r, c_raw, mean_c, rstd_c, valid, True)
+        dcn = d_c + dcn
+        d_norm[1].add_(d_wc)
+        d_norm[2].add_(d_bc)  # type: ignore[arg-type]
+    else:
+        dcn = torch.addcmul(dcn, dhn, r)
+    # the o gate takes dh, the other three (i, f, g) the cell's gradient
+    d_gates = (q.view(B, 4, H) * torch.stack([dcn, dcn, dcn, dhn], 1)).view(B, 4 * H)
+    d_r = d_gates
+    if norm is not None:
+        d_r, d_wr, _ = _norm_backward(norm, d_gates, r_raw, mean_r, rstd_r, valid, False)
+        d_norm[0].add_(d_wr)  # type: ignore[index]
+    # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
+    extra = d_out_prev if keep_h is None else torch.addcmul(d_out_prev, dh, keep_h)
+    if feed_mask is None:
+        dh_prev = step_matmul(d_r, w, packed, lin, extra)
+    else:
+        dh_prev = torch.addcmul(extra, step_matmul(d_r, w, packed, lin), feed_mask)
+    dc_prev = dcn * f
+    if keep_c is not None:
+        dc_prev = torch.addcmul(dc_prev, dc, keep_c)
+    return dh_prev, dc_prev, d_gates, d_r
 
 
 def _forward_steps(
@@ -77,96 +282,59 @@ def _forward_steps(
     need_grad: bool,
     parts: int,
     bn: BatchNormSteps | None = None,
+    step: Any = lstm_forward_step,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The LSTM recurrence over the input terms ``acts`` (chunks ``[steps, B, 4H]`` of the
-    sequence, overwritten), gates in torch's order, recurrent term ``h @ w`` (by
-    :class:`StepMatmul` with ``packed, lin``); returns ``(out [T, B, H], c_T, saved)``.
-    With layer norm, ``eps`` is the recurrent term's norm's and ``eps_c`` the cell's. With ``bn``
-    (recurrent batch norm, Python only) the ``ln_*`` arguments are its gains and shift and the
-    norms are ``bn``'s, with the statistics of each step over the batch; all else is the same.
+    sequence), gates in torch's order, recurrent term ``h @ w`` (by :func:`step_matmul` with
+    ``packed, lin``), one :func:`lstm_forward_step` per step (``step``: it, or it compiled);
+    returns ``(out [T, B, H], c_T, saved)``. With layer norm, ``eps`` is the recurrent term's
+    norm's and ``eps_c`` the cell's. With ``bn`` (recurrent batch norm) the ``ln_*`` arguments
+    are its gains and shift and the norms are ``bn``'s, with the statistics of each step over the
+    batch; all else is the same.
 
-    With ``need_grad`` each step also writes what the backward needs while it is in cache: the
-    gate factors ``q`` (d pre-activation = q ⊙ (dh, dc, dc, dc), written over the gates), the
-    forget gate ``f`` and ``r = o(1 − tanh²)`` (dh → d of the cell or normalized cell). Each
-    factor is rewritten from products the step computes anyway, e.g. i(1 − i)g = ig − i·ig.
-    ``saved`` is ``[fs, rs]``, then with layer norm every step's recurrent term and cell before
-    their norms, then (mean, rstd) of every recurrent-term norm and of every cell norm.
+    With ``need_grad`` the steps' gate factors ``q`` are written over ``acts``, and ``saved`` is
+    ``[fs, rs]`` (see :func:`lstm_forward_step`), then with a norm every step's recurrent term
+    and cell before their norms, then (mean, rstd) of every recurrent-term norm and of every
+    cell norm.
 
     ``torch.ops.rnnlab.lstm_forward`` (``csrc/lstm_steps.cpp``) is this function in C++; it
     runs the batch as ``parts`` slices on as many threads (:func:`batch_parts`), where this one
     takes the whole batch at once: the results are the same.
     """
     T = sum(a.shape[0] for a in acts)
-    B, G = acts[0].shape[1:]
-    H = G // 4
-    rec = StepMatmul(w, B, (packed, lin))
-    # Each step adds its recurrent term to its input term in place (``addmm(..., out=)`` would
-    # copy the input term first, at 3× the cost).
-    out = acts[0].new_empty(T, B, H)
-    # Per-step views made once: slicing inside the loop costs a dispatch each.
-    A = _step_views(acts, lambda a: a)
-    SIG_IF = _step_views(acts, lambda a: a[..., : 2 * H])  # i and f: sigmoid
-    TANH_G = _step_views(acts, lambda a: a[..., 2 * H : 3 * H])
-    SIG_O = _step_views(acts, lambda a: a[..., 3 * H :])
-    GI, GF, GG, GO = (_step_views(acts, lambda a, k=k: a.view(*a.shape[:2], 4, H)[:, :, k]) for k in range(4))
-    OUT = out.unbind(0)
+    B, H = h0.shape
+    if step is not lstm_forward_step:  # (compiled: torch's matmul, which the compiler knows, not MKL's packed one)
+        packed = lin = None
     KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)
-    saved: list[Tensor] = []
-    if need_grad:
-        fs, rs = out.new_empty(T, B, H), out.new_empty(T, B, H)
-        FS, RS = fs.unbind(0), rs.unbind(0)
-        saved += [fs, rs]
-    ln = ln_w_hh is not None
-    norm_r, norm_c = _step_norms(bn, T, G, H, ln_w_c, ln_b_c, eps, eps_c)
-    rr: list[Tensor] = []  # recurrent term before its norm
-    cn: list[Tensor] = []  # cell before its norm
-    st_r: list[Tensor] = []  # mean, rstd of each
-    st_c: list[Tensor] = []
-    h_prev, c_prev = h0, c0
-    for t in range(T):
-        h_fed = h_prev * feed_mask if feed_mask is not None else h_prev
-        if ln:
-            r = rec(h_fed)
-            r_hat, mean, rstd = norm_r(r, t)
-            if need_grad:
-                rr.append(r)
-                st_r += [mean, rstd]
-            A[t].addcmul_(r_hat, ln_w_hh)
-        else:
-            rec.add_into(A[t], h_fed)
-        SIG_IF[t].sigmoid_()
-        TANH_G[t].tanh_()
-        SIG_O[t].sigmoid_()
-        i, f, o, g = GI[t], GF[t], GO[t], GG[t]
-        ig = i * g
-        if need_grad:
-            fc = f * c_prev
-            c_new = fc + ig
-        else:
-            c_new = torch.addcmul(ig, f, c_prev)
-        if ln:
-            c_hat, mean, rstd = norm_c(c_new, t)
-            if need_grad:  # (without a graph, keeping them would hold every step to the end)
-                cn.append(c_new)
-                st_c += [mean, rstd]
-            tc = c_hat.tanh_()
-        else:
-            tc = torch.tanh(c_new)
-        h_new = torch.mul(o, tc, out=OUT[t])
-        if need_grad:  # each factor over its gate, once nothing else reads that gate
-            torch.addcmul(o, h_new, tc, value=-1, out=RS[t])  # o(1 − tanh²)
-            torch.addcmul(h_new, o, h_new, value=-1, out=o)  # o(1 − o)·tanh = h − o·h
-            torch.addcmul(i, ig, g, value=-1, out=g)  # i(1 − g²)
-            torch.addcmul(ig, i, ig, value=-1, out=i)  # i(1 − i)·g
-            FS[t].copy_(f)
-            torch.addcmul(fc, f, fc, value=-1, out=f)  # f(1 − f)·c_prev
-        c_prev = c_new if KC[t] is None else torch.lerp(c_new, c_prev, KC[t])
-        if KH[t] is not None:
-            h_new.lerp_(h_prev, KH[t])
-        h_prev = h_new
-    if need_grad and ln:
-        saved += [*rr, *cn, *st_r, *st_c]
-    return out, c_prev, saved
+    V = step_slices(None if bn is None else bn.valid, T)
+    norm = _step_norm(ln_w_hh, ln_w_c, ln_b_c, eps, eps_c, bn)
+    rows = _running_row_views(bn, T)
+    out = h0.new_empty(T, B, H)
+    fs, rs = (out.new_empty(T, B, H), out.new_empty(T, B, H)) if need_grad else (None, None)
+    normed: list[list[Tensor]] = [[] for _ in range(6)]  # with a norm: r, c before their norms and statistics
+    h, c = h0, c0
+    t = 0
+    for chunk in acts:  # each chunk's steps, then their results into place (a chunk's memory at a time)
+        t0 = t
+        hs: list[Tensor] = []
+        kept: list[list[Tensor]] = []
+        for a in chunk.unbind(0):
+            h, c, saved = step(a, h, c, w, packed, lin, feed_mask, KH[t], KC[t], norm, rows[t], V[t], need_grad)
+            hs.append(h)
+            kept.append(saved)
+            t += 1
+        torch.stack(hs, out=out[t0:t])
+        if need_grad:  # the gate factors over the chunk's input terms, which the backward reads by chunk
+            for k, into in enumerate((chunk, fs[t0:t], rs[t0:t])):  # type: ignore[index]
+                torch.stack([saved[k] for saved in kept], out=into)
+            for k in range(6 if norm is not None else 0):
+                normed[k] += [saved[3 + k] for saved in kept]
+    if not need_grad:
+        return out, c, []
+    r_raw, mean_r, rstd_r, c_raw, mean_c, rstd_c = normed
+    stats_r = [x for pair in zip(mean_r, rstd_r) for x in pair]
+    stats_c = [x for pair in zip(mean_c, rstd_c) for x in pair]
+    return out, c, [fs, rs, *r_raw, *c_raw, *stats_r, *stats_c]  # type: ignore[list-item]
 
 
 def _backward_chunk(
@@ -196,62 +364,43 @@ def _backward_chunk(
     d_r: Tensor | None,
     parts: int,
     bn: BatchNormSteps | None = None,
+    step: Any = lstm_backward_step,
 ) -> tuple[Tensor, Tensor]:
     """The reverse recurrence over one chunk of the forward's steps (``q``, from step ``t0``),
-    last step first, from the state gradients ``dh, dc`` after it.
+    last step first, from the state gradients ``dh, dc`` after it, one
+    :func:`lstm_backward_step` per step (``step``: it, or it compiled).
 
-    Writes each step's gate gradient into ``buf[t − t0]`` and, with layer norm, the gradient of
+    Writes each step's gate gradient into ``buf[t − t0]`` and, with a norm, the gradient of
     its recurrent term before the norm into ``d_r[t − t0]`` and the gain gradients into
     ``d_ln_*``; returns ``(dh, dc)`` before the chunk. ``rr, cn, stats`` are
-    :func:`_forward_steps`'s layer-norm tensors of all steps.
+    :func:`_forward_steps`'s norm tensors of all steps.
 
     ``torch.ops.rnnlab.lstm_backward_chunk`` (``csrc/lstm_steps.cpp``) is this function in C++,
     with the batch in ``parts`` slices as in :func:`_forward_steps`.
     """
-    n, B, G = q.shape
-    H, T = G // 4, fs.shape[0]
-    rec = StepMatmul(w, B, (packed, lin))
-    ln = ln_w_hh is not None
-    bwd_r, bwd_c = _step_norm_backwards(bn, T, G, H, ln_w_hh, ln_w_c, ln_b_c)
-    # Per-step views made once per chunk: slicing inside the loop costs a dispatch each.
+    n = q.shape[0]
+    T = fs.shape[0]
     t1 = t0 + n
-    KH, KC = step_slices(None if keep_h is None else keep_h[t0:t1], n), step_slices(None if keep_c is None else keep_c[t0:t1], n)
-    RS, FS, BUF = rs[t0:t1].unbind(0), fs[t0:t1].unbind(0), buf.unbind(0)
-    # the o gate takes dh, the other three (i, f, g: the first 3H) the cell's gradient
-    Q_o, Q_c = q[..., 3 * H :].unbind(0), q[..., : 3 * H].view(n, B, 3, H).unbind(0)
-    BUF_o, BUF_c = buf[..., 3 * H :].unbind(0), buf[..., : 3 * H].view(buf.shape[0], B, 3, H).unbind(0)
+    if step is not lstm_backward_step:  # (as in _forward_steps)
+        packed = lin = None
+    norm = _step_norm(ln_w_hh, ln_w_c, ln_b_c, 1e-5, 1e-5, bn)  # (eps: the backward reads the statistics)
+    d_norm = None if norm is None else (d_ln_hh, d_ln_wc, d_ln_bc)
+    KH, KC = step_slices(keep_h, T), step_slices(keep_c, T)
+    V = step_slices(None if bn is None else bn.valid, T)
+    Q, RS, FS = q.unbind(0), rs.unbind(0), fs.unbind(0)
+    no_out = torch.zeros_like(dh)  # (the output gradient before step 0: one graph for every step)
+    d_gates: list[Tensor] = []
+    d_rs: list[Tensor] = []
     for t in range(t1 - 1, t0 - 1, -1):
-        j = t - t0
-        kh, kc = KH[j], KC[j]
-        dhn = dh if kh is None else torch.addcmul(dh, dh, kh, value=-1)  # through the new state
-        dcn = dc if kc is None else torch.addcmul(dc, dc, kc, value=-1)
-        if ln:
-            d_c, d_wc, d_bc = bwd_c(dhn * RS[j], cn[t], stats[2 * T + 2 * t], stats[2 * T + 2 * t + 1], t)
-            dcn = d_c.add_(dcn)
-            d_ln_wc.add_(d_wc)  # type: ignore[union-attr]
-            d_ln_bc.add_(d_bc)  # type: ignore[union-attr]
-        else:
-            dcn = torch.addcmul(dcn, dhn, RS[j])
-        torch.mul(Q_o[j], dhn, out=BUF_o[j])
-        torch.mul(Q_c[j], dcn.unsqueeze(1), out=BUF_c[j])
-        d = BUF[j]
-        if ln:
-            d, d_wr, _ = bwd_r(d, rr[t], stats[2 * t], stats[2 * t + 1], t)
-            d_ln_hh.add_(d_wr)  # type: ignore[union-attr]
-            d = d_r[j].copy_(d)  # type: ignore[index]
-        # dh_{t−1} = (d @ W_hh) ⊙ mask + dh ⊙ keep + d_out_{t−1}, in as few calls as possible
-        extra = d_out[t - 1] if t > 0 else None
-        if kh is not None:
-            extra = dh * kh if extra is None else torch.addcmul(extra, dh, kh)
-        if feed_mask is None:
-            dh_prev = rec(d) if extra is None else rec.plus(extra, d)
-        else:
-            dh_prev = rec(d)
-            dh_prev = dh_prev.mul_(feed_mask) if extra is None else torch.addcmul(extra, dh_prev, feed_mask)
-        dc_prev = dcn * FS[j]
-        if kc is not None:
-            dc_prev.addcmul_(dc, kc)
-        dh, dc = dh_prev, dc_prev
+        normed = None if norm is None else (rr[t], stats[2 * t], stats[2 * t + 1], cn[t], stats[2 * T + 2 * t],
+                                            stats[2 * T + 2 * t + 1])
+        dh, dc, dg, dr = step(dh, dc, Q[t - t0], FS[t], RS[t], d_out[t - 1] if t > 0 else no_out, w, packed, lin,
+                              feed_mask, KH[t], KC[t], norm, normed, V[t], d_norm)
+        d_gates.append(dg)
+        d_rs.append(dr)
+    torch.stack(d_gates[::-1], out=buf[:n])
+    if d_r is not None:
+        torch.stack(d_rs[::-1], out=d_r[:n])
     return dh, dc
 
 
@@ -329,31 +478,6 @@ def _input_batch_norm_backward(bn: BatchNormSteps, dy: Tensor, z: Tensor, mean: 
     return dz
 
 
-def _step_norms(bn: BatchNormSteps | None, T: int, G: int, H: int, w_c: Tensor | None, b_c: Tensor | None,
-                eps: float, eps_c: float) -> tuple[Any, Any]:
-    """The recurrent term's norm (without its gain) and the cell's (with gain and shift) of the
-    forward step loop, each ``(x, t) -> (y, mean, rstd)``: layer norm, or ``bn``'s batch norms."""
-    if bn is None:
-        return (lambda r, t: torch.native_layer_norm(r, (G,), None, None, eps),
-                lambda c, t: torch.native_layer_norm(c, (H,), w_c, b_c, eps_c))
-    V = step_slices(bn.valid, T)
-    return (lambda r, t: bn.hh.forward_step(r, t, V[t], None, None),
-            lambda c, t: bn.c.forward_step(c, t, V[t], w_c, b_c))
-
-
-def _step_norm_backwards(bn: BatchNormSteps | None, T: int, G: int, H: int, w_hh: Tensor | None,
-                         w_c: Tensor | None, b_c: Tensor | None) -> tuple[Any, Any]:
-    """The backwards of :func:`_step_norms`' norms (with their gains), each
-    ``(dy, x, mean, rstd, t) -> (dx, d_gain, d_shift)``."""
-    if bn is None:
-        ln_bwd = torch.ops.aten.native_layer_norm_backward  # also gives each step's gain gradients
-        return (lambda d, x, m, r, t: ln_bwd(d, x, (G,), m, r, w_hh, None, [True, True, False]),
-                lambda d, x, m, r, t: ln_bwd(d, x, (H,), m, r, w_c, b_c, [True, True, True]))
-    V = step_slices(bn.valid, T)
-    return (lambda d, x, m, r, t: bn.hh.backward_step(d, x, m, r, V[t], w_hh, bn.training, False),
-            lambda d, x, m, r, t: bn.c.backward_step(d, x, m, r, V[t], w_c, bn.training, True))
-
-
 def _layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, w: Tensor, d_w: Tensor,
                          d_b: Tensor | None) -> Tensor:
     """Layer norm's backward over the rows of ``x [N, n]``: returns dx, adds the gain's gradient
@@ -386,18 +510,36 @@ def batch_parts(batch: int) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_PART_ROWS))
 
 
-def _step_loops(like: Tensor, compiled: bool, bn: BatchNormSteps | None = None) -> tuple[Any, Any, int]:
-    """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the slices
-    of the batch they run in parallel: with ``compiled``, compiled ones on the CPU in float32 and
-    float64 (:func:`rnnlab.layers.native.available` loads or builds them); the Python ones
-    otherwise, which take the whole batch at once and give the same results (the tests run both).
-    With recurrent batch norm (``bn``) the slices meet at every step's statistics (the compiled
-    loops sum each slice's rows and combine the sums on every thread)."""
-    cpu_float = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-    if compiled and cpu_float and native.available():
+#: which step loops a fast LSTM runs: ``"auto"`` (the C++ ones on the CPU in float32 and float64,
+#: the compiled step functions on other devices, else Python), ``"python"`` (the reference) or
+#: ``"inductor"`` (the step functions compiled by ``torch.compile`` on any device, the CPU too)
+STEP_LOOPS = ("auto", "python", "inductor")
+
+
+def _step_loops(like: Tensor, loops: str, bn: BatchNormSteps | None = None) -> tuple[Any, Any, int]:
+    """The forward and backward step loops for tensors like ``like`` (``[steps, B, …]``), and the
+    slices of the batch they run in parallel; the one place that chooses them (``loops``: one of
+    :data:`STEP_LOOPS`). ``"auto"``: on the CPU in float32 and float64 the C++ loops
+    (:func:`rnnlab.layers.native.available` loads or builds them), which run the batch in slices
+    on torch's threads; on CUDA and other devices the Python loops with their steps compiled
+    (:mod:`rnnlab.layers.compiled_step`); else the Python loops. All take the whole batch but the
+    C++ ones and give the same results (the tests run each). With recurrent batch norm (``bn``)
+    the C++ slices meet at every step's statistics (they sum each slice's rows and combine the
+    sums on every thread).
+
+    >>> _step_loops(torch.empty(2, 3, 4, dtype=torch.float16), "auto")[0] is _forward_steps
+    True
+    """
+    if loops not in STEP_LOOPS:
+        raise ValueError(f"loops: expected one of {list(STEP_LOOPS)}, got {loops!r}")
+    on_cpu = like.device.type == "cpu"
+    if loops == "auto" and on_cpu and like.dtype in (torch.float32, torch.float64) and native.available():
         forward, backward = ((torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk) if bn is None
                              else (_compiled_bn_forward, _compiled_bn_backward))
         return forward, backward, batch_parts(like.shape[1])
+    if loops == "inductor" or (loops == "auto" and not on_cpu):
+        return (functools.partial(_forward_steps, step=compiled_step.compiled(lstm_forward_step, like.device)),
+                functools.partial(_backward_chunk, step=compiled_step.compiled(lstm_backward_step, like.device)), 1)
     return _forward_steps, _backward_chunk, 1
 
 
@@ -497,7 +639,7 @@ def _steps_saved(saved: list[Tensor], steps: int, ln: bool) -> dict[str, Any]:
 
 
 def _lstm_backward(
-    grads: tuple[Tensor, Tensor, Tensor], s: _Saved, need_dx: bool, compiled: bool, bn: BatchNormSteps | None
+    grads: tuple[Tensor, Tensor, Tensor], s: _Saved, need_dx: bool, loops: str, bn: BatchNormSteps | None
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
            Tensor | None, Tensor | None]:
     """Gradients of :class:`_LSTM`: ``x, w_ih, bias, w_hh, h0, c0`` and the four norm
@@ -506,7 +648,7 @@ def _lstm_backward(
     x, w_ih, bias, w_hh, out, fs = s.x, s.w_ih, s.bias, s.w_hh, s.out, s.fs
     T, B, H = fs.shape
     G, I = 4 * H, x.shape[-1]  # noqa: E741
-    _, backward_chunk, parts = _step_loops(fs, compiled, bn)
+    _, backward_chunk, parts = _step_loops(fs, loops, bn)
     extra = {} if bn is None else {"bn": bn}  # (the compiled loops take no batch norm)
     rec = StepMatmul(w_hh, B // parts)  # (packed for a slice's rows)
     steps = s.q[0].shape[0]
@@ -578,7 +720,7 @@ class _LSTM(torch.autograd.Function):
         ln_b_c: Tensor | None,
         eps: tuple[float, float, float],
         need_grad: bool,
-        compiled: bool,
+        loops: str,
         bn: BatchNormSteps | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         T, B, I = x.shape  # noqa: E741
@@ -588,7 +730,7 @@ class _LSTM(torch.autograd.Function):
         # allocator to reuse its memory call after call, where one [T, B, 4H] buffer of tens of
         # MB would be mapped afresh and page-faulted each time (as costly as the arithmetic).
         steps = chunk_steps(B)
-        forward_steps, _, parts = _step_loops(x, compiled, bn)
+        forward_steps, _, parts = _step_loops(x, loops, bn)
         acts: list[Tensor] = []
         in_stats: list[Tensor] = []
         moments: list[Tensor] = []  # recurrent batch norm in training: the input terms' batch moments
@@ -622,7 +764,7 @@ class _LSTM(torch.autograd.Function):
                 q=acts, in_stats=in_stats, **_steps_saved(saved, T, ln_w_hh is not None),
             ).flat()
             ctx.save_for_backward(*tensors)
-            ctx.compiled, ctx.bn = compiled, bn
+            ctx.loops, ctx.bn = loops, bn
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), c_last.clone()
 
@@ -635,9 +777,9 @@ class _LSTM(torch.autograd.Function):
             zeros if d_hT is None else d_hT,
             zeros if d_cT is None else d_cT,
         )
-        dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, *d_ln = _lstm_backward(grads, s, ctx.needs_input_grad[0], ctx.compiled,
+        dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, *d_ln = _lstm_backward(grads, s, ctx.needs_input_grad[0], ctx.loops,
                                                                      ctx.bn)
-        # (no gradient for feed_mask, keep_h, keep_c, nor for eps, need_grad, compiled, bn)
+        # (no gradient for feed_mask, keep_h, keep_c, nor for eps, need_grad, loops, bn)
         return (dx, d_w_ih, d_bias, d_w_hh, dh0, dc0, None, None, None, *d_ln, None, None, None, None)
 
 
@@ -650,7 +792,7 @@ def fast_lstm(
     keep: list[Tensor | None],
     feed_mask: Tensor | None,
     layer_norm: LayerNormParams | None = None,
-    compiled: bool = True,
+    loops: str = "auto",
     batch_norm: BatchNormSteps | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One direction of an LSTM from its input ``x [T, B, I]``; the contract of
@@ -658,8 +800,7 @@ def fast_lstm(
 
     Weights and ``bias`` (both of torch's biases summed) as the layer holds them, gates in
     torch's order. With ``layer_norm``, ``bias`` joins the normalized input term.
-    ``compiled``: run the step loops compiled where they can (:func:`_step_loops`), else in
-    Python. With ``batch_norm`` (recurrent batch norm), ``bias`` joins the normalized input
+    ``loops``: which step loops (:data:`STEP_LOOPS`, chosen by :func:`_step_loops`). With ``batch_norm`` (recurrent batch norm), ``bias`` joins the normalized input
     term; where ``batch_norm.ih`` is None, ``x [T, B, 4H]`` is the input term itself,
     normalized and with every bias, and ``w_ih`` and ``bias`` are None.
 
@@ -682,5 +823,5 @@ def fast_lstm(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
     out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
-                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, compiled, bn)
+                                ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, loops, bn)
     return out, (h_n, c_n)

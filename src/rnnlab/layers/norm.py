@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments"]
+__all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments", "batch_norm_rows",
+           "batch_norm_rows_backward", "row_statistics"]
 
 
 class TimestepBatchNorm(nn.Module):
@@ -75,28 +76,12 @@ class TimestepBatchNorm(nn.Module):
 
     def statistics(self, x: Tensor, t: int, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(mean, rstd)`` of step ``t`` for ``x [B, F]``, each ``[F]``; in training the batch's
-        (updating running row ``t``), in eval the running ones.
-
-        ``valid [B, 1]`` (bool) leaves padded rows out by selection: whatever they hold (NaN and
-        inf too) reaches no statistic. A step without a real row has none: ``(0, 1)``, and its
-        running row is left as it is. Differentiable; the fast loops call it without a graph.
+        (updating running row ``t``), in eval the running ones (:func:`row_statistics`).
+        Differentiable; the fast loops call it without a graph.
         """
         row = self.row(t)
-        if not self.training:
-            return self.running_mean[row].clone(), torch.rsqrt(self.running_var[row] + self.eps)
-        mean, var, n = batch_moments(x, valid)
-        with torch.no_grad():
-            unbiased = var * (n / (n - 1).clamp(min=1))
-            # (a tensor weight: momentum where the step has a real row, else 0, without a
-            # host synchronisation to ask which)
-            weight = self.momentum if valid is None else (n > 0).to(x.dtype) * self.momentum
-            self.running_mean[row].lerp_(mean.detach(), weight)
-            self.running_var[row].lerp_(unbiased.detach(), weight)
-        rstd = torch.rsqrt(var + self.eps)
-        if valid is not None:
-            some = n > 0
-            mean, rstd = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
-        return mean, rstd
+        return row_statistics(x, self.running_mean[row], self.running_var[row], valid, self.training,
+                              self.momentum, self.eps)
 
     def _native(self, x: Tensor, valid: Tensor | None) -> bool:
         """Whether step statistics come from torch's own batch norm: training, every row real,
@@ -129,16 +114,9 @@ class TimestepBatchNorm(nn.Module):
         >>> torch.allclose(y, TimestepBatchNorm(3, max_steps=2, dtype=torch.float64).step(x, 0).detach())
         True
         """
-        if self._native(x, valid):
-            row = self.row(t)
-            return torch.native_batch_norm(x, weight, bias, self.running_mean[row], self.running_var[row],
-                                           True, self.momentum, self.eps)
-        mean, rstd = self.statistics(x, t, valid)
-        xv = x if valid is None else torch.where(valid, x, 0.0)
-        y = (xv - mean) * rstd
-        if weight is not None:
-            y = torch.addcmul(bias, y, weight) if bias is not None else y.mul_(weight)
-        return y, mean, rstd
+        row = self.row(t)
+        return batch_norm_rows(x, self.running_mean[row], self.running_var[row], valid, weight, bias, self.training,
+                               self.momentum, self.eps)
 
     def backward_step(self, dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, valid: Tensor | None,
                       weight: Tensor, training: bool, need_bias: bool) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -146,29 +124,7 @@ class TimestepBatchNorm(nn.Module):
         input ``x`` and statistics; ``training``: the mode the forward ran in. Padded rows take
         no gradient, and theirs reaches nothing (selection: they may hold anything). ``x [n, B, F]``
         and ``mean, rstd [n, 1, F]`` are ``n`` steps at once."""
-        if training and valid is None and x.dim() == 2 and x.shape[0] > 1:
-            dx, dw, db = torch.ops.aten.native_batch_norm_backward(
-                dy, x, weight, None, None, mean, rstd, True, self.eps, [True, True, need_bias])
-            return dx, dw, db
-        if valid is not None:
-            x, dy = torch.where(valid, x, 0.0), torch.where(valid, dy, 0.0)
-        xhat = (x - mean).mul_(rstd)
-        B = -2  # (the batch's dimension, after the steps' if any)
-        dy_sum = dy.sum(B, keepdim=True)
-        p_sum = (dy * xhat).sum(B, keepdim=True)
-        d_bias = dy_sum.view(-1, x.shape[-1]).sum(0) if need_bias else None
-        d_weight = p_sum.view(-1, x.shape[-1]).sum(0)
-        coef = rstd * weight
-        dx = dy * coef
-        if not training:
-            return dx, d_weight, d_bias
-        n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
-        # d/dx of (x − mean)·rstd·w with batch statistics: rstd·w·(dy − mean(dy) − xhat·mean(dy·xhat))
-        dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
-        if valid is not None:
-            # (a step without a real row has no statistics: dx = g there, and every row is padding)
-            dx = torch.where(valid, dx, 0.0)
-        return dx, d_weight, d_bias
+        return batch_norm_rows_backward(dy, x, mean, rstd, valid, weight, training, need_bias, self.eps)
 
     def sequence(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
         """Normalize a whole time-major sequence ``x [T, B, F]`` (each step its own statistics)."""
@@ -245,6 +201,97 @@ def batch_moments(x: Tensor, valid: Tensor | None, dim: int = 0) -> tuple[Tensor
     mean = torch.where(valid, x, 0.0).sum(dim) / denom
     d = torch.where(valid, x - mean.unsqueeze(dim), 0.0)
     return mean, (d * d).sum(dim) / denom, n
+
+
+def row_statistics(x: Tensor, running_mean: Tensor, running_var: Tensor, valid: Tensor | None, training: bool,
+                   momentum: float, eps: float) -> tuple[Tensor, Tensor]:
+    """``(mean, rstd)`` ``[F]`` of one step ``x [B, F]`` whose running statistics are the rows
+    ``running_mean, running_var [F]``: in training the batch's (moving the rows by ``momentum``,
+    in place), else the rows'. A pure function of its arguments (no module), so that the fast
+    LSTM's step runs under ``torch.compile`` (:mod:`rnnlab.layers.compiled_step`).
+
+    ``valid [B, 1]`` (bool) leaves padded rows out by selection: whatever they hold (NaN and
+    inf too) reaches no statistic. A step without a real row has none: ``(0, 1)``, and its
+    running rows are left as they are.
+
+    >>> rm, rv = torch.zeros(2), torch.ones(2)
+    >>> row_statistics(torch.tensor([[1.0, 2.0], [3.0, 2.0]]), rm, rv, None, True, 0.5, 0.0)[0], rm
+    (tensor([2., 2.]), tensor([1., 1.]))
+    """
+    if not training:
+        return running_mean.clone(), torch.rsqrt(running_var + eps)
+    mean, var, n = batch_moments(x, valid)
+    with torch.no_grad():
+        unbiased = var * (n / (n - 1).clamp(min=1))
+        # (a tensor weight: momentum where the step has a real row, else 0, without a
+        # host synchronisation to ask which)
+        weight = momentum if valid is None else (n > 0).to(x.dtype) * momentum
+        running_mean.lerp_(mean.detach(), weight)
+        running_var.lerp_(unbiased.detach(), weight)
+    rstd = torch.rsqrt(var + eps)
+    if valid is not None:
+        some = n > 0
+        mean, rstd = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
+    return mean, rstd
+
+
+def batch_norm_rows(x: Tensor, running_mean: Tensor, running_var: Tensor, valid: Tensor | None,
+                    weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float,
+                    eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One step ``x [B, F]`` batch-normalized without a graph (:meth:`TimestepBatchNorm.forward_step`
+    for the running rows ``running_mean, running_var [F]``): ``(y, mean, rstd)``. In training with
+    every row real and more than one row, torch's own batch norm (one op).
+
+    >>> y, mean, rstd = batch_norm_rows(torch.tensor([[1.0], [3.0]]), torch.zeros(1), torch.ones(1), None,
+    ...                                 None, None, True, 0.1, 0.0)
+    >>> y.flatten(), mean
+    (tensor([-1.,  1.]), tensor([2.]))
+    """
+    if training and valid is None and x.shape[0] > 1:
+        return torch.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
+    mean, rstd = row_statistics(x, running_mean, running_var, valid, training, momentum, eps)
+    xv = x if valid is None else torch.where(valid, x, 0.0)
+    y = (xv - mean) * rstd
+    if weight is not None:
+        y = torch.addcmul(bias, y, weight) if bias is not None else y.mul_(weight)
+    return y, mean, rstd
+
+
+def batch_norm_rows_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, valid: Tensor | None,
+                             weight: Tensor, training: bool, need_bias: bool,
+                             eps: float) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The gradients ``(dx, d_weight, d_bias)`` of :func:`batch_norm_rows` (see
+    :meth:`TimestepBatchNorm.backward_step`, whose math this is).
+
+    >>> x = torch.tensor([[1.0], [3.0]])
+    >>> y, mean, rstd = batch_norm_rows(x, torch.zeros(1), torch.ones(1), None, None, None, False, 0.1, 0.0)
+    >>> batch_norm_rows_backward(torch.ones(2, 1), x, mean, rstd, None, torch.ones(1), False, True, 0.0)
+    (tensor([[1.],
+            [1.]]), tensor([4.]), tensor([2.]))
+    """
+    if training and valid is None and x.dim() == 2 and x.shape[0] > 1:
+        dx, dw, db = torch.ops.aten.native_batch_norm_backward(
+            dy, x, weight, None, None, mean, rstd, True, eps, [True, True, need_bias])
+        return dx, dw, db
+    if valid is not None:
+        x, dy = torch.where(valid, x, 0.0), torch.where(valid, dy, 0.0)
+    xhat = (x - mean).mul_(rstd)
+    B = -2  # (the batch's dimension, after the steps' if any)
+    dy_sum = dy.sum(B, keepdim=True)
+    p_sum = (dy * xhat).sum(B, keepdim=True)
+    d_bias = dy_sum.view(-1, x.shape[-1]).sum(0) if need_bias else None
+    d_weight = p_sum.view(-1, x.shape[-1]).sum(0)
+    coef = rstd * weight
+    dx = dy * coef
+    if not training:
+        return dx, d_weight, d_bias
+    n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
+    # d/dx of (x − mean)·rstd·w with batch statistics: rstd·w·(dy − mean(dy) − xhat·mean(dy·xhat))
+    dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
+    if valid is not None:
+        # (a step without a real row has no statistics: dx = g there, and every row is padding)
+        dx = torch.where(valid, dx, 0.0)
+    return dx, d_weight, d_bias
 
 
 class GateNorms(nn.Module):

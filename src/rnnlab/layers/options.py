@@ -31,7 +31,7 @@ from rnnlab.layers.init import Initializer
 from rnnlab.layers.spec import CellSpec
 
 #: which computation runs the recurrence (see :func:`rnnlab.layers.computation.choose_computation`)
-IMPLEMENTATIONS = ("auto", "torch", "fast", "fast-python", "autograd")
+IMPLEMENTATIONS = ("auto", "torch", "fast", "fast-python", "fast-inductor", "autograd")
 
 
 @dataclass(frozen=True)

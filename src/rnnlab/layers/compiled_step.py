@@ -7,8 +7,8 @@ couple of fused kernels. The step is compiled, not the time loop: the sequence l
 enters the graph, so every length runs the same graph, and the compile (seconds per graph) is
 paid once per process for each variant of the step: its kind (forward, backward), its norm (none,
 layer, batch), the regularizers that are on (a mask or keep weight present or None), the dtype
-and device, and the batch size (a second batch size compiles once more, with the batch dimension
-symbolic: torch's automatic dynamic shapes). The Python step functions are the reference and
+and device, and the shapes (``dynamic=False``: each batch size and hidden size compiles its own
+graph once; the step's offset into a chunk never does). The Python step functions are the reference and
 stay what runs without a compiler: :func:`compiled` gives them back, with one warning, where
 ``torch.compile`` cannot run (``torch._dynamo`` unsupported on this Python or platform, no
 Triton for a GPU, no C++ compiler on the CPU) or fails; inside a region that is already being

@@ -12,6 +12,10 @@ Two modes, both on one thread per process and at most ``--jobs`` processes (defa
   the accuracy on the template's validation hold-out (``data.val_fraction`` of the training split,
   stratified) at the end of the run. Results go to ``docs/template_selection.jsonl``, summarised in
   the method section of ``docs/template.md``. No test split is loaded for scoring.
+* ``--validate``: rules for the generated sets compared without their test splits. Each candidate
+  trains on a generated set's training split and is scored on fresh series of the same classes
+  (:meth:`stress_sets.StressSet.validation`, a random stream of its own, 10 series per class);
+  results go to ``docs/template_stress_validation.jsonl``, summarised in ``docs/template.md``.
 
 Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
 ``random_state`` = the seed) is fitted on the same training split and scored on the same test
@@ -49,6 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "template_runs.jsonl"
 SELECTION = DOCS / "template_selection.jsonl"
+VALIDATION = DOCS / "template_stress_validation.jsonl"
+#: Fresh series per class that ``--validate`` scores on.
+VALIDATION_PER_CLASS = 10
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
 #: Sets nobody tuned for, for a sanity check (`--datasets ArrowHead JapaneseVowels ACSF1 --seeds 0`).
@@ -94,7 +101,37 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "nadamw": {**PER_CHANNEL, "training.optimizer": "nadamw"},
     "per-series": {"data.normalize": "per_series", "data.series_scale": False},
     "recurrent-bn+zoneout": {"model.recurrent_batch_norm": True, "model.zoneout": 0.1},
+    # --validate (generated sets, fresh draws): the shape rules' alternatives
+    "no-end-early": {"adapt.budget": False},
+    "head-max": {"model.head.pooling": "max", "model.head.frontend_pooling": "max"},
 }
+
+
+def _pooled_to(most: int) -> Any:
+    """A candidate whose last block pools (×2 at a time) until the LSTM runs at most ``most``
+    steps of a series of ``length`` (as the shape rule does for its 250)."""
+    def changes(length: int) -> dict[str, Any]:
+        from rnnlab.config import ConvBlockConfig
+        from rnnlab.train.shape_rules import recurrent_length
+
+        blocks = _blocks((64, 64, 64), (7, 5, 3), (1, 2, 2))
+        while recurrent_length(length, [ConvBlockConfig(**b) for b in blocks]) > most:
+            blocks[-1]["pool"] *= 2
+        return {"model.frontend.blocks": blocks}
+    return changes
+
+
+#: Candidates that depend on the series' length (a function of it to the changes).
+LENGTH_CANDIDATES: dict[str, Any] = {f"recurrent-{n}": _pooled_to(n) for n in (40, 75, 125)}
+LENGTH_NOTES = {c: f"the last block pools (×2 at a time) until the LSTM runs at most {c.split('-')[1]} steps"
+                for c in LENGTH_CANDIDATES}
+
+
+def changes_of(candidate: str, dataset: str) -> dict[str, Any]:
+    """The config changes of ``candidate`` on ``dataset``."""
+    if candidate in LENGTH_CANDIDATES:
+        return LENGTH_CANDIDATES[candidate](STRESS[dataset].length)
+    return CANDIDATES[candidate]
 
 
 def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -187,14 +224,17 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         train_only = training_split_file(job["dataset"], Path(tmp)) if job["select"] else None
-        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"])
+        validate = job.get("validate", False)
+        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"], validation=validate)
                  if job["dataset"] in STRESS and train_only is None else None)
-        config = recipe(job["dataset"], job["seed"], CANDIDATES[job["candidate"]], train_only, files)
+        config = recipe(job["dataset"], job["seed"], changes_of(job["candidate"], job["dataset"]), train_only, files)
         result = train(config, out=Path(tmp) / "run", progress=False, log=None)
         adapt = RunDir(Path(tmp) / "run").read_adapt() or {}
     shape, budget = adapt.get("shape") or {}, adapt.get("budget") or {}
-    return {**job, "train_acc": result.train_eval["acc"], "val_acc": result.final.get("val_acc"),
-            "test_acc": None if result.test is None else result.test["acc"], "steps": result.final.get("step"),
+    scored = None if result.test is None else result.test["acc"]  # with --validate: the fresh draws
+    return {**job, "train_acc": result.train_eval["acc"],
+            "val_acc": scored if validate else result.final.get("val_acc"),
+            "test_acc": None if validate else scored, "steps": result.final.get("step"),
             "epochs": result.epochs, "seconds": round(time.time() - start, 1),
             "findings": [f.check for f in result.findings],
             **({"shape": shape.get("line")} if shape else {}),
@@ -284,7 +324,8 @@ def selection_table(records: list[dict[str, Any]]) -> str:
                 means.append(v)
             else:
                 cells.append("")
-        change = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in CANDIDATES.get(c, {}).items()) or "as shipped"
+        change = (LENGTH_NOTES[c] if c in LENGTH_NOTES else
+                  ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in CANDIDATES.get(c, {}).items()) or "as shipped")
         mean = f"{statistics.mean(means):.3f}" if len(means) == len(datasets) else ""
         rows.append(f"| {c} | {change} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(rows)
@@ -520,34 +561,40 @@ def main() -> int:
     ap.add_argument("--seeds", nargs="*", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     ap.add_argument("--fresh", action="store_true", help="forget earlier runs instead of skipping them")
+    ap.add_argument("--validate", action="store_true",
+                    help="score candidates on generated sets' fresh draws (never their test splits)")
     ap.add_argument("--stress", action="store_true", help="the generated sets of benchmarks/stress_sets.py")
     ap.add_argument("--quick", action="store_true",
                     help=f"seed 0 on GunPoint and {', '.join(QUICK)}, beside MiniRocket")
     args = ap.parse_args()
     if args.quick:
         args.datasets, args.seeds = args.datasets or [*QUICK, "GunPoint"], args.seeds or [0]
-    elif args.stress:
+    elif args.stress or args.validate:
         args.datasets = args.datasets or list(STRESS)
-    path = SELECTION if args.select else RESULTS
+    path = SELECTION if args.select else VALIDATION if args.validate else RESULTS
     if args.fresh and path.exists():
         path.unlink()
     datasets = args.datasets or (TUNING if args.select else DATASETS)
-    seeds = args.seeds or ([0] if args.select else SEEDS)
+    seeds = args.seeds or ([0] if args.select or args.validate else SEEDS)
     candidates = args.candidates or (list(CANDIDATES) if args.select else ["template"])
+    known = [*CANDIDATES, *LENGTH_CANDIDATES]
     for c in candidates:
-        if c not in CANDIDATES:
-            print(f"bench_template: unknown candidate {c!r}; expected one of {list(CANDIDATES)}", file=sys.stderr)
+        if c not in known:
+            print(f"bench_template: unknown candidate {c!r}; expected one of {known}", file=sys.stderr)
             return 1
-    unknown = [ds for ds in datasets if ds.startswith("stress-") and ds not in STRESS]
+    unknown = [ds for ds in datasets if (ds.startswith("stress-") or args.validate) and ds not in STRESS]
     if unknown:
         print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
         return 1
-    baseline = [] if args.select else ["minirocket"]
-    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
+    baseline = [] if args.select or args.validate else ["minirocket"]
+    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select,  # (MiniRocket's seconds first)
+             **({"validate": True} if args.validate else {})}
             for c in baseline + candidates for ds in datasets for s in seeds]
     run_jobs(jobs, path, args.jobs)
     if args.select:
         print(selection_table(read_records(SELECTION)))
+    elif args.validate:
+        print(selection_table(read_records(VALIDATION)))
     else:
         print(results_table(read_records(RESULTS), datasets))
     write_doc(DOCS / "template.md")

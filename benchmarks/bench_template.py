@@ -14,7 +14,7 @@ Two modes, both on one thread per process and at most ``--jobs`` processes (defa
   the method section of ``docs/template.md``. No test split is loaded for scoring.
 * ``--validate``: rules for the generated sets compared without their test splits. Each candidate
   trains on a generated set's training split and is scored on fresh series of the same classes
-  (:meth:`stress_sets.StressSet.validation`, a random stream of its own, 10 series per class);
+  (:meth:`stress_sets.StressSet.validation`, a random stream of its own, 5 series per class);
   results go to ``docs/template_stress_validation.jsonl``, summarised in ``docs/template.md``.
 
 Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
@@ -55,7 +55,7 @@ RESULTS = DOCS / "template_runs.jsonl"
 SELECTION = DOCS / "template_selection.jsonl"
 VALIDATION = DOCS / "template_stress_validation.jsonl"
 #: Fresh series per class that ``--validate`` scores on.
-VALIDATION_PER_CLASS = 10
+VALIDATION_PER_CLASS = 5
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
 #: Sets nobody tuned for, for a sanity check (`--datasets ArrowHead JapaneseVowels ACSF1 --seeds 0`).
@@ -107,24 +107,31 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
-def _pooled_to(most: int) -> Any:
-    """A candidate whose last block pools (×2 at a time) until the LSTM runs at most ``most``
-    steps of a series of ``length`` (as the shape rule does for its 250)."""
+def _pooled_to(most: int, where: int = -1, base: tuple[int, int, int] = (1, 2, 2)) -> Any:
+    """A candidate whose block ``where`` pools (×2 at a time, from the pools ``base``) until the
+    LSTM runs at most ``most`` steps of a series of ``length`` (the shape rule: the last block, 250)."""
     def changes(length: int) -> dict[str, Any]:
         from rnnlab.config import ConvBlockConfig
         from rnnlab.train.shape_rules import recurrent_length
 
-        blocks = _blocks((64, 64, 64), (7, 5, 3), (1, 2, 2))
+        blocks = _blocks((64, 64, 64), (7, 5, 3), base)
         while recurrent_length(length, [ConvBlockConfig(**b) for b in blocks]) > most:
-            blocks[-1]["pool"] *= 2
+            blocks[where]["pool"] *= 2
         return {"model.frontend.blocks": blocks}
     return changes
 
 
 #: Candidates that depend on the series' length (a function of it to the changes).
-LENGTH_CANDIDATES: dict[str, Any] = {f"recurrent-{n}": _pooled_to(n) for n in (40, 75, 125)}
-LENGTH_NOTES = {c: f"the last block pools (×2 at a time) until the LSTM runs at most {c.split('-')[1]} steps"
-                for c in LENGTH_CANDIDATES}
+LENGTH_CANDIDATES: dict[str, Any] = {
+    **{f"recurrent-{n}": _pooled_to(n) for n in (40, 75, 125)},
+    "pool-first": _pooled_to(250, where=0),  # the pooling beyond ×4 in the first block
+    "pool-all-first": _pooled_to(250, where=0, base=(4, 1, 1)),  # all of it in the first block
+}
+LENGTH_NOTES = {
+    **{f"recurrent-{n}": f"the last block pools (×2 at a time) until the LSTM runs at most {n} steps" for n in (40, 75, 125)},
+    "pool-first": "the pooling beyond the template's ×4 in the first block, not the last (×8: pools 2, 2, 2)",
+    "pool-all-first": "all the pooling in the first block (×8: pools 8, 1, 1): a wider receptive field",
+}
 
 
 def changes_of(candidate: str, dataset: str) -> dict[str, Any]:
@@ -202,12 +209,15 @@ def run_minirocket(job: dict[str, Any]) -> dict[str, Any]:
     MiniRocketClassifier(n_jobs=1, random_state=0).fit(warm, np.array([0, 1, 0, 1])).predict(warm)
     start, cpu = time.time(), time.process_time()
     (Xtr, ytr, _), (Xte, yte, _) = splits(job["dataset"])
+    if job.get("validate"):  # the fresh draws, not the test split
+        Xte, yte = STRESS[job["dataset"]].validation(VALIDATION_PER_CLASS)
     clf = MiniRocketClassifier(n_jobs=1, random_state=job["seed"])
     clf.fit(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64), ytr)
     test_acc = float((clf.predict(np.ascontiguousarray(Xte.transpose(0, 2, 1), dtype=np.float64)) == yte).mean())
     seconds, cpu_seconds = round(time.time() - start, 1), round(time.process_time() - cpu, 1)
     train_acc = float((clf.predict(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64)) == ytr).mean())
-    return {**job, "train_acc": train_acc, "val_acc": None, "test_acc": test_acc, "steps": None, "epochs": None,
+    scored = {"val_acc": test_acc, "test_acc": None} if job.get("validate") else {"val_acc": None, "test_acc": test_acc}
+    return {**job, "train_acc": train_acc, **scored, "steps": None, "epochs": None,
             "seconds": seconds, "cpu_seconds": cpu_seconds, "findings": []}
 
 
@@ -469,7 +479,19 @@ def write_doc(path: Path) -> None:
     if NOTES:
         parts += [NOTES, ""]
     parts += [RULES_NOTES, ""]
+    validation = read_records(VALIDATION)
+    if validation:
+        parts += [VALIDATION_INTRO, selection_table(validation), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
+
+
+VALIDATION_INTRO = """## Rules compared on fresh draws of the generated sets
+
+`benchmarks/bench_template.py --validate`: each candidate trains on a generated set's training
+split and is scored on 5 fresh series per class of the same classes, drawn from a random stream
+of the generator's own (`StressSet.validation`); the test split is never drawn. Accuracy on those
+draws, training accuracy in brackets (seed 0 unless the mean says otherwise):
+"""
 
 
 #: What the selection showed, written by hand from docs/template_selection.jsonl.
@@ -591,7 +613,7 @@ def main() -> int:
     datasets = args.datasets or (TUNING if args.select else DATASETS)
     seeds = args.seeds or ([0] if args.select or args.validate else SEEDS)
     candidates = args.candidates or (list(CANDIDATES) if args.select else ["template"])
-    known = [*CANDIDATES, *LENGTH_CANDIDATES]
+    known = [*CANDIDATES, *LENGTH_CANDIDATES, *(["minirocket"] if args.validate else [])]
     for c in candidates:
         if c not in known:
             print(f"bench_template: unknown candidate {c!r}; expected one of {known}", file=sys.stderr)

@@ -42,7 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -260,17 +260,28 @@ def run_template(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of ``path``, the latest of each (candidate, data set, seed): a run made again
+    (``--again``, after a rule changed) supersedes the earlier one, which stays in the file."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            latest.pop((r["candidate"], r["dataset"], r["seed"]), None)  # re-inserted last: file order kept
+            latest[(r["candidate"], r["dataset"], r["seed"])] = r
+    return list(latest.values())
 
 
-def run_jobs(jobs: list[dict[str, Any]], path: Path, n_jobs: int) -> None:
-    done = {(r["candidate"], r["dataset"], r["seed"]) for r in read_records(path)}
+def run_jobs(jobs: list[dict[str, Any]], path: Path, n_jobs: int, again: bool = False) -> None:
+    """Run ``jobs`` not yet recorded in ``path`` (all of them with ``again``), each record
+    appended as soon as its run ends."""
+    done = set() if again else {(r["candidate"], r["dataset"], r["seed"]) for r in read_records(path)}
     todo = [j for j in jobs if (j["candidate"], j["dataset"], j["seed"]) not in done]
     print(f"{len(todo)} runs to do ({len(jobs) - len(todo)} already in {path.name})", flush=True)
     with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        for record in pool.map(run_one, todo):
+        for future in as_completed([pool.submit(run_one, job) for job in todo]):
+            record = future.result()
             with path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
@@ -597,6 +608,8 @@ def main() -> int:
     ap.add_argument("--seeds", nargs="*", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     ap.add_argument("--fresh", action="store_true", help="forget earlier runs instead of skipping them")
+    ap.add_argument("--again", action="store_true",
+                    help="run again what is recorded (after a rule changed): the new records supersede the old")
     ap.add_argument("--validate", action="store_true",
                     help="score candidates on generated sets' fresh draws (never their test splits)")
     ap.add_argument("--stress", action="store_true", help="the generated sets of benchmarks/stress_sets.py")
@@ -626,7 +639,7 @@ def main() -> int:
     jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select,  # (MiniRocket's seconds first)
              **({"validate": True} if args.validate else {})}
             for c in baseline + candidates for ds in datasets for s in seeds]
-    run_jobs(jobs, path, args.jobs)
+    run_jobs(jobs, path, args.jobs, again=args.again)
     if args.select:
         print(selection_table(read_records(SELECTION)))
     elif args.validate:

@@ -310,6 +310,8 @@ def results_table(records: list[dict[str, Any]], datasets: list[str], cpu: bool 
     for ds in datasets:
         rs = [r for r in records if r["dataset"] == ds and r["candidate"] == "template"]
         mr = [r for r in records if r["dataset"] == ds and r["candidate"] == "minirocket"]
+        if rs:  # MiniRocket over the same seeds as the template's runs, while some are missing
+            mr = [r for r in mr if r["seed"] in {t["seed"] for t in rs}]
         before = [r for r in records if r["dataset"] == ds and r["candidate"] == "fixed-2000"]
         if not (rs or mr or before):
             continue

@@ -104,6 +104,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # --validate (generated sets, fresh draws): the shape rules' alternatives
     "no-end-early": {"adapt.budget": False},
     "head-max": {"model.head.pooling": "max", "model.head.frontend_pooling": "max"},
+    "head-last": {"model.head.pooling": "last"},
 }
 
 
@@ -628,8 +629,33 @@ against the shipped 0.500 and `head-max`'s 0.467 (MiniRocket 0.667, 30 draws). S
 rule now puts all the pooling in the first block whenever it had to pool more than the template
 (series longer than 1000 steps; none of the six bundled sets, whose decisions above are
 unchanged; of the sanity sets, ACSF1). The test splits, once, after that choice:
-stress-local-10x3-long 0.960 (MiniRocket 0.940), in 34 CPU seconds against 51 wall seconds
-on a quieter machine before; stress-amplitude-6x3 0.567 (MiniRocket 0.617)."""
+stress-local-10x3-long 0.960, 0.940, 0.960 over seeds 0-2 (MiniRocket 0.940-0.950), in 33-34 CPU
+seconds a run (54 with the pooling at the last block, on the draws); stress-amplitude-6x3 0.567,
+0.517, 0.517 (MiniRocket 0.617-0.650).
+
+The other sets, at seed 0 under these rules: stress-local-20x1 (one series per class) 0.730
+against MiniRocket's 0.425, stress-local-8x2-4000 0.887 against 0.787. stress-phase-12x2 fails:
+training accuracy 1.000, test 0.458 against MiniRocket's 0.900. Its classes differ only by where
+the sine is at the series' start (and end): the front-end's features and the head's mean and max
+over time are the same for every phase over whole cycles, so the model can only memorise its two
+series per class. PHASE_VALIDATION
+No rule read from the shape (classes, series per class, length) tells a phase set from the local
+sets, which need the opposite (a summary that ignores where a feature is), so it is left as a
+known miss. stress-local-40x2-2000 (the issue's shape: 40 classes × 2 series of 2000 steps)
+FORTY_2000
+
+Verdict per target (seed 0 for every generated set, seeds 0-2 where the table says 3):
+* *training accuracy ≥ 0.99*: met on every bundled set and every generated run that finished
+  (1.000 each).
+* *test accuracy within 3 points of MiniRocket*: met on the six bundled sets (the closest,
+  Covid3Month_disc, 2.1 points below), and on stress-local-40x2 (+6.4), stress-local-10x3-long
+  (+0.3 over three seeds), stress-local-20x1 (+30.5) and stress-local-8x2-4000 (+10.0); missed on
+  stress-amplitude-6x3 (10 points below over three seeds) and stress-phase-12x2 (44 points below).
+* *no set's test accuracy falls by more than its seeds' spread*: the bundled sets' rules are
+  unchanged by this round (their decisions above), so their figures stand;
+  stress-local-10x3-long rose from 0.840 to 0.953 ± 0.012.
+* *no set over 10 minutes on 2 cores*: every finished generated run took at most 65 CPU seconds
+  (one thread; two such runs share 2 cores), FORTY_2000_TIME"""
 
 
 def main() -> int:

@@ -12,6 +12,10 @@ Two modes, both on one thread per process and at most ``--jobs`` processes (defa
   the accuracy on the template's validation hold-out (``data.val_fraction`` of the training split,
   stratified) at the end of the run. Results go to ``docs/template_selection.jsonl``, summarised in
   the method section of ``docs/template.md``. No test split is loaded for scoring.
+* ``--validate``: rules for the generated sets compared without their test splits. Each candidate
+  trains on a generated set's training split and is scored on fresh series of the same classes
+  (:meth:`stress_sets.StressSet.validation`, a random stream of its own, 5 series per class);
+  results go to ``docs/template_stress_validation.jsonl``, summarised in ``docs/template.md``.
 
 Beside every data set, MiniRocket (aeon's ``MiniRocketClassifier``, 10 000 kernels, one thread,
 ``random_state`` = the seed) is fitted on the same training split and scored on the same test
@@ -40,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "template_runs.jsonl"
 SELECTION = DOCS / "template_selection.jsonl"
+VALIDATION = DOCS / "template_stress_validation.jsonl"
+#: Fresh series per class that ``--validate`` scores on.
+VALIDATION_PER_CLASS = 5
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
 #: Sets nobody tuned for, for a sanity check (`--datasets ArrowHead JapaneseVowels ACSF1 --seeds 0`).
@@ -96,7 +103,45 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "nadamw": {**PER_CHANNEL, "training.optimizer": "nadamw"},
     "per-series": {"data.normalize": "per_series", "data.series_scale": False},
     "recurrent-bn+zoneout": {"model.recurrent_batch_norm": True, "model.zoneout": 0.1},
+    # --validate (generated sets, fresh draws): the shape rules' alternatives
+    "no-end-early": {"adapt.budget": False},
+    "head-max": {"model.head.pooling": "max", "model.head.frontend_pooling": "max"},
+    "head-last": {"model.head.pooling": "last"},
 }
+
+
+def _pooled_to(most: int, where: int = -1, base: tuple[int, int, int] = (1, 2, 2)) -> Any:
+    """A candidate whose block ``where`` pools (×2 at a time, from the pools ``base``) until the
+    LSTM runs at most ``most`` steps of a series of ``length`` (the shape rule: the last block, 250)."""
+    def changes(length: int) -> dict[str, Any]:
+        from rnnlab.config import ConvBlockConfig
+        from rnnlab.train.shape_rules import recurrent_length
+
+        blocks = _blocks((64, 64, 64), (7, 5, 3), base)
+        while recurrent_length(length, [ConvBlockConfig(**b) for b in blocks]) > most:
+            blocks[where]["pool"] *= 2
+        return {"model.frontend.blocks": blocks}
+    return changes
+
+
+#: Candidates that depend on the series' length (a function of it to the changes).
+LENGTH_CANDIDATES: dict[str, Any] = {
+    **{f"recurrent-{n}": _pooled_to(n) for n in (40, 75, 125)},
+    "pool-first": _pooled_to(250, where=0),  # the pooling beyond ×4 in the first block
+    "pool-all-first": _pooled_to(250, where=0, base=(4, 1, 1)),  # all of it in the first block
+}
+LENGTH_NOTES = {
+    **{f"recurrent-{n}": f"the last block pools (×2 at a time) until the LSTM runs at most {n} steps" for n in (40, 75, 125)},
+    "pool-first": "the pooling beyond the template's ×4 in the first block, not the last (×8: pools 2, 2, 2)",
+    "pool-all-first": "all the pooling in the first block (×8: pools 8, 1, 1): a wider receptive field",
+}
+
+
+def changes_of(candidate: str, dataset: str) -> dict[str, Any]:
+    """The config changes of ``candidate`` on ``dataset``."""
+    if candidate in LENGTH_CANDIDATES:
+        return LENGTH_CANDIDATES[candidate](STRESS[dataset].length)
+    return CANDIDATES[candidate]
 
 
 def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -165,15 +210,18 @@ def run_minirocket(job: dict[str, Any]) -> dict[str, Any]:
 
     warm = np.random.default_rng(0).standard_normal((4, 1, 32))  # numba compiles once per process: not timed
     MiniRocketClassifier(n_jobs=1, random_state=0).fit(warm, np.array([0, 1, 0, 1])).predict(warm)
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     (Xtr, ytr, _), (Xte, yte, _) = splits(job["dataset"])
+    if job.get("validate"):  # the fresh draws, not the test split
+        Xte, yte = STRESS[job["dataset"]].validation(VALIDATION_PER_CLASS)
     clf = MiniRocketClassifier(n_jobs=1, random_state=job["seed"])
     clf.fit(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64), ytr)
     test_acc = float((clf.predict(np.ascontiguousarray(Xte.transpose(0, 2, 1), dtype=np.float64)) == yte).mean())
-    seconds = round(time.time() - start, 1)
+    seconds, cpu_seconds = round(time.time() - start, 1), round(time.process_time() - cpu, 1)
     train_acc = float((clf.predict(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64)) == ytr).mean())
-    return {**job, "train_acc": train_acc, "val_acc": None, "test_acc": test_acc, "steps": None, "epochs": None,
-            "seconds": seconds, "findings": []}
+    scored = {"val_acc": test_acc, "test_acc": None} if job.get("validate") else {"val_acc": None, "test_acc": test_acc}
+    return {**job, "train_acc": train_acc, **scored, "steps": None, "epochs": None,
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "findings": []}
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -181,22 +229,32 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    if job["candidate"] == "minirocket":
-        return run_minirocket(job)
+    cpu = time.process_time()
+    record = run_minirocket(job) if job["candidate"] == "minirocket" else run_template(job)
+    # one thread per process: its CPU seconds are about its wall seconds on an idle core, where
+    # other jobs sharing the cores inflate the wall seconds
+    return {"cpu_seconds": round(time.process_time() - cpu, 1), **record}
+
+
+def run_template(job: dict[str, Any]) -> dict[str, Any]:
+    """The template (changed by the job's candidate) on the job's data set and seed."""
     from rnnlab.rundir import RunDir
     from rnnlab.train import train
 
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         train_only = training_split_file(job["dataset"], Path(tmp)) if job["select"] else None
-        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"])
+        validate = job.get("validate", False)
+        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"], validation=validate)
                  if job["dataset"] in STRESS and train_only is None else None)
-        config = recipe(job["dataset"], job["seed"], CANDIDATES[job["candidate"]], train_only, files)
+        config = recipe(job["dataset"], job["seed"], changes_of(job["candidate"], job["dataset"]), train_only, files)
         result = train(config, out=Path(tmp) / "run", progress=False, log=None)
         adapt = RunDir(Path(tmp) / "run").read_adapt() or {}
     shape, budget = adapt.get("shape") or {}, adapt.get("budget") or {}
-    return {**job, "train_acc": result.train_eval["acc"], "val_acc": result.final.get("val_acc"),
-            "test_acc": None if result.test is None else result.test["acc"], "steps": result.final.get("step"),
+    scored = None if result.test is None else result.test["acc"]  # with --validate: the fresh draws
+    return {**job, "train_acc": result.train_eval["acc"],
+            "val_acc": scored if validate else result.final.get("val_acc"),
+            "test_acc": None if validate else scored, "steps": result.final.get("step"),
             "epochs": result.epochs, "seconds": round(time.time() - start, 1),
             "findings": [f.check for f in result.findings],
             **({"shape": shape.get("line")} if shape else {}),
@@ -205,17 +263,28 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of ``path``, the latest of each (candidate, data set, seed): a run made again
+    (``--again``, after a rule changed) supersedes the earlier one, which stays in the file."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            latest.pop((r["candidate"], r["dataset"], r["seed"]), None)  # re-inserted last: file order kept
+            latest[(r["candidate"], r["dataset"], r["seed"])] = r
+    return list(latest.values())
 
 
-def run_jobs(jobs: list[dict[str, Any]], path: Path, n_jobs: int) -> None:
-    done = {(r["candidate"], r["dataset"], r["seed"]) for r in read_records(path)}
+def run_jobs(jobs: list[dict[str, Any]], path: Path, n_jobs: int, again: bool = False) -> None:
+    """Run ``jobs`` not yet recorded in ``path`` (all of them with ``again``), each record
+    appended as soon as its run ends."""
+    done = set() if again else {(r["candidate"], r["dataset"], r["seed"]) for r in read_records(path)}
     todo = [j for j in jobs if (j["candidate"], j["dataset"], j["seed"]) not in done]
     print(f"{len(todo)} runs to do ({len(jobs) - len(todo)} already in {path.name})", flush=True)
     with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        for record in pool.map(run_one, todo):
+        for future in as_completed([pool.submit(run_one, job) for job in todo]):
+            record = future.result()
             with path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
@@ -232,16 +301,20 @@ def _mean(records: list[dict[str, Any]], key: str, spec: str) -> str:
     return format(statistics.mean(r[key] for r in records), spec) if records else ""
 
 
-def results_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
+def results_table(records: list[dict[str, Any]], datasets: list[str], cpu: bool = False) -> str:
     """The markdown table of the default runs: the template, MiniRocket in the same benchmark,
-    the template before its rules read the data (``fixed-2000``), published figures."""
-    rows = ["| data set | train acc | test acc (mean ± sd) | seconds / run | steps | seeds | findings | "
+    the template before its rules read the data (``fixed-2000``), published figures; with
+    ``cpu``, each run's CPU seconds (one thread: about its wall seconds on an idle core) too."""
+    cpu_head, cpu_rule = (" CPU seconds / run |", "---|") if cpu else ("", "")
+    rows = [f"| data set | train acc | test acc (mean ± sd) | seconds / run |{cpu_head} steps | seeds | findings | "
             "MiniRocket test acc (same bench) | MiniRocket seconds | before: fixed-2000 test acc | 1-NN DTW | "
             "MiniRocket (published) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            f"|---|---|---|---|{cpu_rule}---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         rs = [r for r in records if r["dataset"] == ds and r["candidate"] == "template"]
         mr = [r for r in records if r["dataset"] == ds and r["candidate"] == "minirocket"]
+        if rs:  # MiniRocket over the same seeds as the template's runs, while some are missing
+            mr = [r for r in mr if r["seed"] in {t["seed"] for t in rs}]
         before = [r for r in records if r["dataset"] == ds and r["candidate"] == "fixed-2000"]
         if not (rs or mr or before):
             continue
@@ -249,7 +322,7 @@ def results_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
         mr_seconds = _mean(mr, "seconds", ".1f")
         rows.append(
             f"| {ds} | {_mean_sd([r['train_acc'] for r in rs])} | {_mean_sd([r['test_acc'] for r in rs])} | "
-            f"{_mean(rs, 'seconds', '.0f')} | {_mean(rs, 'steps', '.0f')} | "
+            f"{_mean(rs, 'seconds', '.0f')} |{_cpu_cell(rs) if cpu else ''} {_mean(rs, 'steps', '.0f')} | "
             f"{len(rs)} | {sum(bool(r['findings']) for r in rs) if rs else ''} | "
             f"{_mean_sd([r['test_acc'] for r in mr])} | "
             f"{mr_seconds} | "
@@ -257,6 +330,11 @@ def results_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
             f"{pub.get('1-NN DTW', '')} | {pub.get('MiniRocket', '')} |"
         )
     return "\n".join(rows)
+
+
+def _cpu_cell(records: list[dict[str, Any]]) -> str:
+    timed = [r for r in records if "cpu_seconds" in r]
+    return f" {_mean(timed, 'cpu_seconds', '.0f')} |"
 
 
 def decisions_table(records: list[dict[str, Any]], datasets: list[str]) -> str:
@@ -286,7 +364,8 @@ def selection_table(records: list[dict[str, Any]]) -> str:
                 means.append(v)
             else:
                 cells.append("")
-        change = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in CANDIDATES.get(c, {}).items()) or "as shipped"
+        change = (LENGTH_NOTES[c] if c in LENGTH_NOTES else
+                  ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in CANDIDATES.get(c, {}).items()) or "as shipped")
         mean = f"{statistics.mean(means):.3f}" if len(means) == len(datasets) else ""
         rows.append(f"| {c} | {change} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(rows)
@@ -340,12 +419,17 @@ check, training, evaluation, report records), with another job on the machine.
     2000 steps of 16 gave the 10 classes of the largest tuning set; 40 classes get 8000 steps,
     at most `adapt.max_steps` (16000).
   * *pooling*: the last pooling block pools more, ×2 at a time, until the LSTM runs at most 250
-    steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16).
+    steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16); when it
+    had to pool more, all of the pooling then moves to the first block (pools 1, 2, 2 → 8, 1, 1),
+    so the later blocks' kernels span as much more of the series (sixth round below).
+  * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
+    the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
+    "mean_max"; fifth round below).
 
   On the six bundled sets of the table below the shape rules change nothing (each has at least
   10 series per class, at most 10 classes and at most 107 steps after ×4 pooling); of the sets
-  nobody tuned for, ACSF1 (1460 steps) gets pool ×8 → 183 steps. Only the budget rule changes
-  their runs.
+  nobody tuned for, ACSF1 (1460 steps) gets pool ×8 at the first block → 183 steps. Only the
+  budget rule changes their runs.
   * *batch size*: not changed (the quick benchmark below did not test it).
 * **A budget that follows the fit** (`[adapt] budget = true`, `rnnlab.train.fit_budget`), decided
   after every epoch from training records only: once every training batch (training mode:
@@ -406,7 +490,7 @@ def write_doc(path: Path) -> None:
     runs, selection = read_records(RESULTS), read_records(SELECTION)
     parts = [INTRO, "## Results\n", results_table(runs, DATASETS), ""]
     if any(r["dataset"] in STRESS for r in runs):
-        parts += [STRESS_INTRO, results_table(runs, list(STRESS)), ""]
+        parts += [STRESS_INTRO, results_table(runs, list(STRESS), cpu=True), ""]
     parts += ["## What the rules decided\n", decisions_table(runs, DATASETS + list(STRESS) + SANITY), ""]
     if any(r["dataset"] in SANITY for r in runs):
         parts += ["## Sets nobody tuned for\n",
@@ -416,7 +500,19 @@ def write_doc(path: Path) -> None:
     if NOTES:
         parts += [NOTES, ""]
     parts += [RULES_NOTES, ""]
+    validation = read_records(VALIDATION)
+    if validation:
+        parts += [VALIDATION_INTRO, selection_table(validation), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
+
+
+VALIDATION_INTRO = """## Rules compared on fresh draws of the generated sets
+
+`benchmarks/bench_template.py --validate`: each candidate trains on a generated set's training
+split and is scored on 5 fresh series per class of the same classes, drawn from a random stream
+of the generator's own (`StressSet.validation`); the test split is never drawn. Accuracy on those
+draws, training accuracy in brackets (seed 0 unless the mean says otherwise):
+"""
 
 
 #: What the selection showed, written by hand from docs/template_selection.jsonl.
@@ -511,7 +607,65 @@ stress-local-10x3-long stays 10 points below MiniRocket's 0.940.
 Seconds: the six-set runs of the table above ran on a machine shared with six other jobs (load
 average 8 to 12 on 2 cores), so their seconds are inflated; OSULeaf's seeds 0 and 1 were run again
 on the quiet machine, two at once as the benchmark runs them (82 and 85 s, the same accuracies to
-the last digit), and those records replace the loaded ones; seed 2's 615 s is the loaded run's."""
+the last digit), and those records replace the loaded ones; seed 2's 615 s is the loaded run's.
+
+Sixth round: the whole stress suite, and where a long series' front-end pools (2026-12-05). All
+seven generated sets ran at seed 0 (then seeds 1 and 2 where time allowed), on a machine shared
+with six other helpers' jobs (load average 13 to 20 on 2 cores; each of these runs, at `nice 19`,
+got 5-8 % of a core), so the wall seconds of the generated sets' table are inflated up to 20
+times (the last seeds, of stress-local-40x2 and stress-phase-12x2, ran on a quiet machine: their
+wall and CPU seconds agree); its `CPU seconds / run` column (one thread per run) is about what a run takes on an idle
+core, and is the figure to read for the 10-minute target. The accuracies do not depend on the
+load. stress-local-10x3-long stayed 10 points below MiniRocket (0.840 against 0.940). Its
+failure was looked for on fresh draws only (`--validate`: 5 series per class from the
+generator's own validation stream; the test split is never drawn), seed 0, accuracy on the
+draws: the shipped rules (pool ×8 at the last block, 150 recurrent steps) 0.72; fewer recurrent
+steps (`recurrent-75`, pool ×16) 0.74; the maximum over time alone in the head (`head-max`) 0.78;
+the pooling beyond ×4 moved to the first block (`pool-first`, pools 2, 2, 2) 0.84; all of it in
+the first block (`pool-all-first`, pools 8, 1, 1) 0.88; MiniRocket on the same draws 0.90. The
+closer the pooling to the input, the better: the front-end's kernels (7, 5, 3) were tuned on
+series of at most 427 steps, and at the first block's ×8 the later blocks see 8 times more of a
+series, a motif of 120 steps instead of a fifth of it. The longer training that an early end
+cuts short (`no-end-early`) was started but not finished in the time. `pool-all-first` was
+checked on a second long set's draws before its test split was read: stress-amplitude-6x3 0.667
+against the shipped 0.500 and `head-max`'s 0.467 (MiniRocket 0.667, 30 draws). So the pooling
+rule now puts all the pooling in the first block whenever it had to pool more than the template
+(series longer than 1000 steps; none of the six bundled sets, whose decisions above are
+unchanged; of the sanity sets, ACSF1). The test splits, once, after that choice:
+stress-local-10x3-long 0.960, 0.940, 0.960 over seeds 0-2 (MiniRocket 0.940-0.950), in 33-34 CPU
+seconds a run (54 with the pooling at the last block, on the draws); stress-amplitude-6x3 0.567,
+0.517, 0.517 (MiniRocket 0.617-0.650).
+
+The other sets under these rules: stress-local-20x1 (one series per class) 0.737 ± 0.016 over
+seeds 0-2 against MiniRocket's 0.427, stress-local-8x2-4000 0.867 ± 0.047 against 0.779;
+stress-phase-12x2 fails:
+training accuracy 1.000, test 0.431 ± 0.024 over seeds 0-2 against MiniRocket's 0.903. Its classes differ only by where
+the sine is at the series' start (and end): the front-end's features and the head's mean and max
+over time are the same for every phase over whole cycles, so the model can only memorise its two
+series per class. On its fresh draws the LSTM's last state in the head instead of its mean and
+maximum (`head-last`, where the last input steps say the phase) did not help: 0.483 against the
+shipped 0.467 (MiniRocket 0.883 on the same 60 draws).
+No rule read from the shape (classes, series per class, length) tells a phase set from the local
+sets, which need the opposite (a summary that ignores where a feature is), so it is left as a
+known miss. stress-local-40x2-2000 (the issue's shape: 40 classes × 2 series of 2000 steps):
+0.905 ± 0.018 over seeds 0-2 against MiniRocket's 0.808, the budget ending early at 1805-2605
+of its 8000 steps.
+
+Verdict per target (seeds 0-2 for every generated set):
+* *training accuracy ≥ 0.99*: met on every bundled set and every generated run that finished
+  (1.000 each).
+* *test accuracy within 3 points of MiniRocket*: met on the six bundled sets (the closest,
+  Covid3Month_disc, 2.1 points below), and on stress-local-40x2 (+6.3), stress-local-10x3-long
+  (+0.3), stress-local-40x2-2000 (+9.7), stress-local-20x1 (+31.0) and stress-local-8x2-4000
+  (+8.8), each over three seeds; missed on stress-amplitude-6x3 (10 points below over three
+  seeds) and stress-phase-12x2 (47 points below).
+* *no set's test accuracy falls by more than its seeds' spread*: the bundled sets' rules are
+  unchanged by this round (their decisions above), so their figures stand;
+  stress-local-10x3-long rose from 0.840 (seed 0) to 0.953 ± 0.012.
+* *no set over 10 minutes on 2 cores*: met by every generated run: at most 80 CPU seconds a run
+  (one thread, so about its wall seconds on an idle core, two runs sharing the 2 cores), except
+  stress-local-40x2-2000 at 174-275 CPU seconds (1805-2605 steps). Their wall seconds in the table are
+  those of the loaded machine and say nothing about the target."""
 
 
 def main() -> int:
@@ -525,37 +679,45 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="record the runs in this JSONL file and leave docs/ alone (a scratch measurement)")
     ap.add_argument("--no-minirocket", action="store_true", help="only rnnlab's runs, not MiniRocket's beside them")
+    ap.add_argument("--again", action="store_true",
+                    help="run again what is recorded (after a rule changed): the new records supersede the old")
+    ap.add_argument("--validate", action="store_true",
+                    help="score candidates on generated sets' fresh draws (never their test splits)")
     ap.add_argument("--stress", action="store_true", help="the generated sets of benchmarks/stress_sets.py")
     ap.add_argument("--quick", action="store_true",
                     help=f"seed 0 on GunPoint and {', '.join(QUICK)}, beside MiniRocket")
     args = ap.parse_args()
     if args.quick:
         args.datasets, args.seeds = args.datasets or [*QUICK, "GunPoint"], args.seeds or [0]
-    elif args.stress:
+    elif args.stress or args.validate:
         args.datasets = args.datasets or list(STRESS)
-    path = args.out if args.out is not None else SELECTION if args.select else RESULTS
+    path = args.out if args.out is not None else SELECTION if args.select else VALIDATION if args.validate else RESULTS
     if args.fresh and path.exists():
         path.unlink()
     datasets = args.datasets or (TUNING if args.select else DATASETS)
-    seeds = args.seeds or ([0] if args.select else SEEDS)
+    seeds = args.seeds or ([0] if args.select or args.validate else SEEDS)
     candidates = args.candidates or (list(CANDIDATES) if args.select else ["template"])
+    known = [*CANDIDATES, *LENGTH_CANDIDATES, *(["minirocket"] if args.validate else [])]
     for c in candidates:
-        if c not in CANDIDATES:
-            print(f"bench_template: unknown candidate {c!r}; expected one of {list(CANDIDATES)}", file=sys.stderr)
+        if c not in known:
+            print(f"bench_template: unknown candidate {c!r}; expected one of {known}", file=sys.stderr)
             return 1
-    unknown = [ds for ds in datasets if ds.startswith("stress-") and ds not in STRESS]
+    unknown = [ds for ds in datasets if (ds.startswith("stress-") or args.validate) and ds not in STRESS]
     if unknown:
         print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
         return 1
-    baseline = [] if args.select or args.no_minirocket else ["minirocket"]
-    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select}  # (MiniRocket's seconds first)
+    baseline = [] if args.select or args.validate or args.no_minirocket else ["minirocket"]
+    jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select,  # (MiniRocket's seconds first)
+             **({"validate": True} if args.validate else {})}
             for c in baseline + candidates for ds in datasets for s in seeds]
-    run_jobs(jobs, path, args.jobs)
+    run_jobs(jobs, path, args.jobs, again=args.again)
     if args.out is not None:
         print(results_table(read_records(path), datasets))
         return 0
     if args.select:
         print(selection_table(read_records(SELECTION)))
+    elif args.validate:
+        print(selection_table(read_records(VALIDATION)))
     else:
         print(results_table(read_records(RESULTS), datasets))
     write_doc(DOCS / "template.md")

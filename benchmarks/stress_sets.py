@@ -13,7 +13,9 @@ amplitude. Every set is drawn from its own seed, so it is the same on every mach
 * ``amplitude``: a shared shape (two sines) times the class's amplitude, geometric from 0.5 to 4,
   plus noise of std 1; the level of the signal against the noise tells the classes apart.
 
-Training and test series are drawn the same way from different streams of the set's seed.
+Training and test series are drawn the same way from different streams of the set's seed; a
+third stream (:meth:`StressSet.validation`) draws fresh series of the same classes, on which rules
+are compared without the test split (``bench_template.py --validate``).
 
     >>> s = STRESS["stress-local-40x2"]
     >>> (Xtr, ytr), (Xte, yte) = s.generate()
@@ -21,6 +23,9 @@ Training and test series are drawn the same way from different streams of the se
     ((80, 300, 1), (400, 300, 1), True)
     >>> bool((s.generate()[0][0] == Xtr).all())  # the same set every time
     True
+    >>> Xva, yva = s.validation()
+    >>> Xva.shape, bool((Xva[:2] != Xte[:2]).any())  # the same classes, other series
+    ((200, 300, 1), True)
 """
 
 from __future__ import annotations
@@ -48,10 +53,19 @@ class StressSet:
 
     def generate(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """((X_train [N, T, 1], y_train), (X_test, y_test)), float32 and int64."""
-        classes_rng = np.random.default_rng([self.seed, 0])
-        shapes = [self._class_shape(classes_rng, c) for c in range(self.classes)]
-        return (self._draw(shapes, self.train_per_class, np.random.default_rng([self.seed, 1])),
-                self._draw(shapes, self.test_per_class, np.random.default_rng([self.seed, 2])))
+        return self._split(TRAIN_STREAM, self.train_per_class), self._split(TEST_STREAM, self.test_per_class)
+
+    def validation(self, per_class: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Fresh series of the same classes (X [N, T, 1], y), from a stream of their own: what
+        rules are compared on instead of the test split."""
+        return self._split(VALIDATION_STREAM, per_class)
+
+    def _split(self, stream: int, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._draw(self._shapes(), per_class, np.random.default_rng([self.seed, stream]))
+
+    def _shapes(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, CLASSES_STREAM])
+        return [self._class_shape(rng, c) for c in range(self.classes)]
 
     def _class_shape(self, rng: np.random.Generator, c: int) -> np.ndarray:
         if self.kind == "local":
@@ -88,15 +102,22 @@ class StressSet:
         order = rng.permutation(n)
         return X[order, :, None].astype(np.float32), y[order].astype(np.int64)
 
-    def write(self, folder: Path, name: str) -> tuple[Path, Path]:
+    def write(self, folder: Path, name: str, validation: bool = False) -> tuple[Path, Path]:
         """The set as ``NAME_TRAIN.npz`` and ``NAME_TEST.npz`` in ``folder`` (rnnlab's
-        ``data.path`` / ``data.test_path`` format)."""
-        (Xtr, ytr), (Xte, yte) = self.generate()
-        paths = folder / f"{name}_TRAIN.npz", folder / f"{name}_TEST.npz"
+        ``data.path`` / ``data.test_path`` format); with ``validation``, the second file holds
+        the fresh draws of :meth:`validation` (``NAME_VALIDATION.npz``) and the test split is
+        not drawn."""
+        Xtr, ytr = self._split(TRAIN_STREAM, self.train_per_class)
+        Xte, yte = self.validation() if validation else self._split(TEST_STREAM, self.test_per_class)
+        paths = folder / f"{name}_TRAIN.npz", folder / f"{name}_{'VALIDATION' if validation else 'TEST'}.npz"
         np.savez(paths[0], X=Xtr, y=ytr)
         np.savez(paths[1], X=Xte, y=yte)
         return paths
 
+
+#: The generator's random streams: the classes' shapes, training, test, and the fresh draws
+#: rules are compared on (never the test stream).
+CLASSES_STREAM, TRAIN_STREAM, TEST_STREAM, VALIDATION_STREAM = 0, 1, 2, 3
 
 #: The stress suite: many classes with two series each (the issue's shape), one and three series,
 #: long series, and the three kinds of difference.

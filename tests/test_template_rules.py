@@ -38,10 +38,10 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     d = decide(Shape(classes=40, smallest_class=2, series=80, length=2000), TEMPLATE_CFG)
     assert d.val_fraction == 0.0
     assert d.steps == 8000  # 3200 slots × 40 classes / batch 16
-    assert d.pools == (1, 2, 4) and d.recurrent_steps == 250
+    assert d.pools == (8, 1, 1) and d.recurrent_steps == 250  # all the pooling at the first block
     assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
-                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 → 250 steps; head: mean and "
-                        "max over time (a class has 2 < 4 series)")
+                        "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 at the first block → 250 "
+                        "steps; head: mean and max over time (a class has 2 < 4 series)")
     assert d.summary == ("mean_max", "mean_max")
 
 
@@ -49,12 +49,15 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
 def test_pooling_bounds_the_recurrent_steps_and_never_lowers_the_templates(length):
     d = decide(Shape(classes=2, smallest_class=20, series=40, length=length), TEMPLATE_CFG)
     assert d.recurrent_steps <= MAX_RECURRENT_STEPS
-    assert d.pools is not None and d.pools[:2] == (1, 2) and d.pools[2] >= 2
-    # the least pooling by factors of 2 that does it: half of it would not
-    if d.pools[2] > 2:
-        blocks = [b.model_copy(update={"pool": p}) for b, p in
-                  zip(TEMPLATE_CFG.model.frontend.conv_blocks, (1, 2, d.pools[2] // 2), strict=True)]
-        assert recurrent_length(length, blocks) > MAX_RECURRENT_STEPS
+    assert d.pools is not None
+    if length <= 4 * MAX_RECURRENT_STEPS:  # the template's pooling does it: kept
+        assert d.pools == (1, 2, 2) and "first block" not in d.pooling
+        return
+    # more pooling: all of it at the first block, the least power of 2 that does it (half would not)
+    assert d.pools[1:] == (1, 1) and d.pools[0] > 4 and "at the first block" in d.pooling
+    blocks = [b.model_copy(update={"pool": p}) for b, p in
+              zip(TEMPLATE_CFG.model.frontend.conv_blocks, (d.pools[0] // 2, 1, 1), strict=True)]
+    assert recurrent_length(length, blocks) > MAX_RECURRENT_STEPS
 
 
 def test_the_tuned_shapes_keep_the_template():
@@ -85,7 +88,7 @@ def test_applying_the_rules_to_their_result_changes_nothing():
     shape = Shape(40, 2, 80, 2000)
     once = apply(TEMPLATE_CFG, decide(shape, TEMPLATE_CFG))
     assert once.training.steps == 8000 and once.data.val_fraction == 0.0
-    assert [b.pool for b in once.model.frontend.blocks] == [1, 2, 4]
+    assert [b.pool for b in once.model.frontend.blocks] == [8, 1, 1]
     assert (once.model.head.pooling, once.model.head.frontend_pooling) == ("mean_max", "mean_max")
     assert apply(once, decide(shape, once)) == once
 

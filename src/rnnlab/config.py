@@ -767,11 +767,14 @@ class AdaptConfig(_Section):
     shape: bool = False
     """Decide from the training split's shape (:mod:`rnnlab.train.shape_rules`): no validation
     hold-out when a class has fewer than 4 series, at least 3200 batch slots per class in
-    ``training.steps``, and enough pooling in the last front-end block for the recurrent layer
-    to run at most 250 steps. A rule only raises what the config sets, never lowers it."""
+    ``training.steps``, enough pooling in the last front-end block for the recurrent layer
+    to run at most 250 steps, and the head's mean over time joined to the maximum
+    (``"mean_max"``) when a class has fewer than 4 series. A rule only raises what the config
+    sets, never lowers it."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
-    training batch of a tenth of the budget was classified right (after a short cosine tail), and
+    training series was classified right (eval mode) over a tenth of the budget (after a short
+    cosine tail), and
     extend the budget while the model underfits and its training loss still falls, up to
     ``max_steps``."""
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
@@ -1652,12 +1655,14 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   weights are kept); training.steps gives every class at least 3200
                                 #   batch slots (steps * batch_size / classes: 40 classes -> 8000 steps);
                                 #   the last pooling block pools more (x2 at a time) until the LSTM
-                                #   runs at most 250 steps (a series of 2000 steps: pool x8)
-budget = true                   # the budget follows the fit: once every training batch was right for a
-                                #   tenth of training.steps, a cosine tail as long and the run ends; at the
-                                #   end of the budget, if training accuracy is below 0.99 and the training
-                                #   loss still fell (2 % over the last quarter), the budget doubles with the
-                                #   learning rate restarted at lr / 2
+                                #   runs at most 250 steps (a series of 2000 steps: pool x8); when a class
+                                #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
+                                #   and the maximum over time)
+budget = true                   # the budget follows the fit: once every training series (eval mode)
+                                #   was right over a tenth of training.steps, a cosine tail as long and
+                                #   the run ends; at the end of the budget, if training accuracy is below
+                                #   0.99 and the training loss still fell (2 % over the last quarter),
+                                #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run
 
 [output]

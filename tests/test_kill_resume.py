@@ -52,6 +52,35 @@ def last_step(path: Path) -> int:
     return max((r["step"] for r in records), default=-1)
 
 
+def sigkill_mid_epoch(config: Path, run: Path, epochs: int) -> tuple[list[str], dict[str, str]]:
+    """Start ``rnnlab train config --out run`` and SIGKILL it once ``epochs`` epochs are recorded
+    and the tracker has steps of the next one: mid-epoch. Returns the command and its environment
+    (to resume it).
+
+    The run is stopped (SIGSTOP) while its files are read, so that it cannot finish the epoch
+    between the check and the kill on a loaded machine.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "rnnlab.cli", "train", str(config), "--out", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
+            metrics = read_jsonl(run / "metrics.jsonl")
+            if len(metrics) >= epochs and last_step(run / "tracked.jsonl") > metrics[-1]["step"] + 1:
+                break
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return cmd, env
+
+
 def write_data(path: Path) -> None:
     # A user .npz (no aeon import in the subprocesses): sines of two frequencies plus noise.
     rng = np.random.default_rng(0)
@@ -67,27 +96,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(text)
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-m", "rnnlab.cli", "train", str(config), "--out", str(run), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        # Wait for two finished epochs and a tracked step of the next one: then we are mid-epoch.
-        # The run is stopped (SIGSTOP) while its files are read, so that it cannot finish the
-        # epoch between the check and the kill on a loaded machine.
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            proc.send_signal(signal.SIGSTOP)
-            metrics = read_jsonl(run / "metrics.jsonl")
-            if len(metrics) >= 2 and last_step(run / "tracked.jsonl") > metrics[-1]["step"] + 1:
-                break
-            proc.send_signal(signal.SIGCONT)
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    cmd, env = sigkill_mid_epoch(config, run, epochs=2)
     killed_metrics = read_jsonl(run / "metrics.jsonl")
     assert len(killed_metrics) < 8
     # Killed mid-epoch: the tracker had recorded steps past the last finished epoch.

@@ -4,16 +4,11 @@ state, and ends with the uninterrupted run's records and weights, bit for bit.""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from test_kill_resume import last_step, without_time
+from test_kill_resume import sigkill_mid_epoch, without_time
 
 from rnnlab.config import parse_config
 from rnnlab.rundir import read_jsonl
@@ -56,25 +51,7 @@ def test_sigkill_within_a_stream_epoch_then_resume_is_exact(tmp_path):
     text = CONFIG.replace("{data}", str(tmp_path / "s.npz"))
     (tmp_path / "c.toml").write_text(text)
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-m", "rnnlab.cli", "train", str(tmp_path / "c.toml"), "--out", str(run), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        # A finished epoch and two tracked steps of the next: a checkpoint within it is on disk.
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            proc.send_signal(signal.SIGSTOP)
-            metrics = read_jsonl(run / "metrics.jsonl")
-            if len(metrics) >= 1 and last_step(run / "tracked.jsonl") > metrics[-1]["step"] + 1:
-                break
-            proc.send_signal(signal.SIGCONT)
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_mid_epoch(tmp_path / "c.toml", run, epochs=1)  # a checkpoint within the next epoch is on disk
     killed = read_jsonl(run / "metrics.jsonl")
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["epoch"] == killed[-1]["epoch"] < 4 and ckpt["step"] > killed[-1]["step"]  # within the next epoch

@@ -39,7 +39,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,8 +233,9 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 # A second Ctrl-C while Optuna records the trial breaks its bookkeeping (an
                 # UnboundLocalError in optuna.study._optimize); the first one is enough.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
-            trial.set_user_attr("failed_because", "interrupted")
-            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            with _stops_held():  # the parent's SIGTERM must not land between the two records
+                trial.set_user_attr("failed_because", "interrupted")
+                trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
         trial.set_user_attr("fold_scores", result.values)
         trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
@@ -250,6 +252,26 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _stops_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back inside the block (main thread, where signals exist), delivered
+    after it: an interrupted trial's records are written whole, and a second stop (a worker's
+    SIGTERM from its parent after a Ctrl-C) still stops the process once they are.
+
+    >>> with _stops_held():
+    ...     pass
+    """
+    if not (_in_main_thread() and hasattr(signal, "pthread_sigmask")):  # (Windows has no signal masks)
+        yield
+        return
+    stops = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _restore_sigint(handler: Any) -> None:

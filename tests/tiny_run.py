@@ -4,6 +4,7 @@ sequences; ``val_fraction`` 0.25 leaves 15, i.e. 4 optimizer steps per epoch at 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,10 @@ def search_then_recipe(config: str | Path, tmp_path: Path, trials: int, step: st
 
     outcome = run_search(SearchOptions(config=str(config), out=str(tmp_path / "s"), workers=2, final=True), log=None)
     done = [t for t in outcome.study.get_trials() if t.value is not None]
-    assert len(done) == trials and len({t.user_attrs["pid"] for t in done}) == 2  # both workers ran trials
+    # Every trial ran in a worker process, not in this one. (Both workers usually take trials, but
+    # one may finish all of them while the other still imports torch on a loaded machine.)
+    pids = {t.user_attrs["pid"] for t in done}
+    assert len(done) == trials and 1 <= len(pids) <= 2 and os.getpid() not in pids
     final = json.loads((tmp_path / "s" / "final.json").read_text())
     rec = run_recipe_command(RecipeOptions(config=str(config), seeds=2, steps=step, out=str(tmp_path / "r")), log=None)
     record = json.loads((tmp_path / "r" / "recipe.json").read_text())

@@ -122,8 +122,9 @@ class FitThresholds:
         strong_decay: ``lr × weight_decay × steps`` (the log of how much decoupled decay alone
             would shrink a weight over the run) above which decay counts as strong.
         grad_rel: the gradient reaches back to where it falls below this times its last value.
-        mode_gap: training-mode accuracy of the last epoch minus the eval-mode training accuracy
-            above which the model fits only in training mode (batch norm statistics, dropout).
+        mode_gap: training-mode accuracy of the evaluated epoch (the last, or early stopping's
+            restored best) minus the eval-mode training accuracy of its weights above which the
+            model fits only in training mode (batch norm statistics, dropout).
         overfit_gap: training minus validation accuracy above which the model overfits.
         min_val: validation sequences needed to call a model overfit (fewer tell too little).
     """
@@ -156,6 +157,7 @@ def fit_findings(
     thresholds: FitThresholds | None = None,
     stopped_by_caller: bool = False,
     unigram: float | None = None,
+    epoch: int | None = None,
 ) -> list[Finding]:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises).
 
@@ -171,6 +173,9 @@ def fit_findings(
         through_time: ``{name: GradThroughTime}`` of the trained model (gradient reach).
         thresholds: where to draw the lines (default :class:`FitThresholds`).
         unigram: a language model's training-part unigram entropy (nats per token).
+        epoch: the epoch whose weights ``train_eval`` measured (early stopping restores the best
+            epoch's); its record holds the training-mode and validation figures they are compared
+            with. None: the last epoch.
     """
     from rnnlab.task import task_for
 
@@ -194,16 +199,19 @@ def fit_findings(
                     "fits its training data is not judged.",
             remedy="")]
     found = []
-    underfit = _underfit(records, train_eval, config, list(before), through_time or {}, th, terms)
+    # (the last epoch's figures describe other weights than train_eval's when early stopping restored an
+    # earlier epoch: a training-mode R² of 0.88 at epoch 21 against the restored epoch 1's 0.0 is no mode gap)
+    evaluated = next((r for r in records if r["epoch"] == epoch), records[-1]) if epoch is not None else records[-1]
+    underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms)
     if underfit is not None:
         found.append(underfit)
-    overfit = _overfit(records, train_eval, config, n_val, th, terms)
+    overfit = _overfit(records, evaluated, train_eval, config, n_val, th, terms)
     if overfit is not None:
         found.append(overfit)
     return found
 
 
-def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
+def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms) -> Finding | None:
     acc = float(train_eval[terms.metric])
@@ -217,8 +225,8 @@ def _underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], co
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     causes: list[tuple[str, str]] = []
 
-    # The records' train_acc (train_r2) is the training-mode figure over the last epoch's batches.
-    train_mode_acc = records[-1].get(f"train_{terms.metric}")
+    # The records' train_acc (train_r2) is the training-mode figure over an epoch's batches.
+    train_mode_acc = evaluated.get(f"train_{terms.metric}")
     if train_mode_acc is not None and float(train_mode_acc) - acc > th.mode_gap:
         numbers[f"train_mode_{terms.metric}"] = float(train_mode_acc)
         did = (f"classified {float(train_mode_acc):.3f} of its training batches right in training mode, but only "
@@ -369,12 +377,12 @@ def _strong_regularization(config: Config, steps: int, th: FitThresholds) -> lis
     return strong
 
 
-def _overfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config, n_val: int,
+def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config, n_val: int,
              th: FitThresholds, terms: _Terms) -> Finding | None:
     key = f"val_{terms.metric}"
-    if n_val < th.min_val or key not in records[-1]:
+    if n_val < th.min_val or key not in evaluated:
         return None
-    train_acc, val_acc = float(train_eval[terms.metric]), float(records[-1][key])
+    train_acc, val_acc = float(train_eval[terms.metric]), float(evaluated[key])
     gap = train_acc - val_acc
     # Two standard errors of the validation figure measured on n_val sequences: smaller gaps may be luck.
     noise = terms.noise(val_acc, n_val)

@@ -1176,9 +1176,11 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
+    evaluated_epoch = None  # (the last)
     if stopper.patience > 0 and (run.best_checkpoint).exists():
         # Early stopping restores the best weights (by validation) before testing.
         model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
+        evaluated_epoch = stopper.best_epoch
     guard = None
     if config.task.mean_guard:
         with timing.phase("evaluation"):
@@ -1191,7 +1193,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
         train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
-                             data.text.unigram_entropy() if data.text is not None else None)
+                             data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch)
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
@@ -1233,7 +1235,7 @@ def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
-                  unigram: float | None = None) -> list[Finding]:
+                  unigram: float | None = None, epoch: int | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
     training-part unigram entropy); with health checks on, they join the findings from before
     training in health.json (a resumed run replaces its earlier ones)."""
@@ -1241,7 +1243,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
 
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
-                            stopped_by_caller=stopped_by_caller, unigram=unigram)
+                            stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

@@ -737,13 +737,15 @@ class TaskConfig(_Section):
     mean_guard: bool = False
     """Regression per sequence: after training, predict the training mean unless the model beats
     it on the validation part by more than the noise of its rows (:mod:`rnnlab.train.mean_guard`;
-    the run says which, in its lines and ``summary.json``)."""
+    the run says which, in its lines and ``summary.json``). Forecasting: the same with the
+    reference forecast (``relative_to``) and the validation block's origins."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
-        if self.mean_guard and (self.kind != "regression" or self.per_step):
-            raise ValueError("'task.mean_guard' = true compares a value per sequence with the training mean: it applies "
-                             f"to [task] kind = \"regression\" without per_step, got kind = {self.kind!r}"
+        if self.mean_guard and (self.kind not in ("regression", "forecasting") or self.per_step):
+            raise ValueError("'task.mean_guard' = true compares a value per sequence with the training mean (a forecast "
+                             "with its reference forecast): it applies to [task] kind = \"regression\" without per_step "
+                             f"or \"forecasting\", got kind = {self.kind!r}"
                              f"{', per_step = true' if self.per_step else ''}; remove the key")
         if self.kind != "forecasting":
             for key in ("horizon", "season", "relative_to"):

@@ -31,8 +31,8 @@ import torch
 from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import RunDirError
 from rnnlab.rundir import RunDir, atomic_write_text
-from rnnlab.train.mean_guard import predict_the_mean
 from rnnlab.task import Task
+from rnnlab.train.mean_guard import predict_the_mean
 
 
 def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:

@@ -131,6 +131,11 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     # Fewer or smaller steps: does training move the model away from its reference too far?
     "lr_1e-3": (("\nlr = 3e-3\n", "\nlr = 1e-3\n"),),
     "steps_300": (("\nsteps = 600\n", "\nsteps = 300\n"),),
+    # A window of a whole season (solar: 48 half-hours; the template's 24 is half of it).
+    "bptt_48": (("\nbptt = 24 ", "\nbptt = 48 "),),
+    # Fewer weights for series of 70-190 training steps, or a stronger pull toward the reference.
+    "hidden_16": (("\nhidden_size = 64\n", "\nhidden_size = 16\n"),),
+    "wd_0.1": (("\nweight_decay = 1e-2 ", "\nweight_decay = 1e-1 "),),
 }
 
 

@@ -1,5 +1,5 @@
 """Issue 22's forecasting target: which reference forecast ``relative_to = "auto"`` takes (judged
-on everything before the test block), and the mean guard on a forecaster (the run forecasts its
+on everything before the test block; seasonal naive where the changes repeat at the season), and the mean guard on a forecaster (the run forecasts its
 reference unless the model beats it on the validation block's origins)."""
 
 from __future__ import annotations
@@ -34,6 +34,22 @@ def test_auto_chooses_the_reference_on_the_training_and_validation_blocks(tmp_pa
     before = np.abs(x[1:72] - x[:71]).mean(), np.abs(x[4:72] - x[:68]).mean()
     assert val[1] < val[0] and before[0] < before[1]
     assert d.reference == "naive"
+
+
+@pytest.mark.parametrize("series, season, reference", [("Airline", 12, "seasonal_naive"), ("Lynx", 10, "naive"),
+                                                         ("solar", 48, "naive")])
+def test_auto_takes_seasonal_naive_where_the_changes_repeat_at_the_season(series, season, reference):
+    # Before Airline's test block naive errs less than seasonal naive (0.75 times), yet its changes
+    # repeat at the season (0.80 >= SEASONAL_REPEAT): seasonal naive. Lynx (0.42) and solar (0.48)
+    # fall back to the lower error, naive's, at one step ahead.
+    from rnnlab.data.stream import SEASONAL_REPEAT, read_series, seasonal_repeat, split_bounds
+
+    c = parse_config(f'[task]\nkind = "forecasting"\nseason = {season}\nrelative_to = "auto"\n[data]\n'
+                     f'dataset = "{series}"\nbptt = 24\nstreams = 2')
+    x = read_series(c.data).values[0]
+    before = x[: split_bounds(len(x), c.data, None).val]
+    assert (seasonal_repeat([before], season) >= SEASONAL_REPEAT) == (series == "Airline")
+    assert load_data(c.data, seed=0, task=task_for(c)).reference == reference
 
 
 def test_the_mean_guard_makes_a_forecaster_that_loses_to_its_reference_forecast_it(tmp_path, capsys):

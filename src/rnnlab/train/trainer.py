@@ -649,7 +649,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
     if task.kind == "forecasting" and config.task.relative_to == "auto":
-        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the validation block)")
+        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the training and validation blocks)")
     return s
 
 

@@ -1219,7 +1219,9 @@ def _mean_guard(s: _Session) -> MeanGuard:
     if s.task.kind != "forecasting":
         return judge(outputs, y)
     # A forecaster's rows are the validation block's origins (NaN targets: outside the block); its
-    # targets are corrections to the reference forecast, so the guard's 0 is that forecast.
+    # targets are corrections to the reference forecast, so the guard's 0 is that forecast. (Origins
+    # next to each other share steps ahead and errors: z counts them as independent, which flatters
+    # the model; the guard errs toward keeping it.)
     scored = ~np.isnan(y).any(axis=-1)
     baseline = {"none": "the training mean"}.get(s.data.reference, s.data.reference.replace("_", " "))
     return judge(outputs[scored], y[scored], baseline=baseline, rows="origins")

@@ -125,6 +125,17 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "random_init": (("\nzero_init = true ", "\nzero_init = false "),),
     "naive_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "naive" '),),
     "seasonal_reference": (('\nrelative_to = "auto" ', '\nrelative_to = "seasonal_naive" '),),
+    # The template's model, then judged against its reference forecast on the validation block (the
+    # mean guard, rnnlab.train.mean_guard): the same training, so its rows also stand for "template".
+    "guard": (('\nrelative_to = "auto" ', '\nmean_guard = true\nrelative_to = "auto" '),),
+    # Fewer or smaller steps: does training move the model away from its reference too far?
+    "lr_1e-3": (("\nlr = 3e-3\n", "\nlr = 1e-3\n"),),
+    "steps_300": (("\nsteps = 600\n", "\nsteps = 300\n"),),
+    # A window of a whole season (solar: 48 half-hours; the template's 24 is half of it).
+    "bptt_48": (("\nbptt = 24 ", "\nbptt = 48 "),),
+    # Fewer weights for series of 70-190 training steps, or a stronger pull toward the reference.
+    "hidden_16": (("\nhidden_size = 64\n", "\nhidden_size = 16\n"),),
+    "wd_0.1": (("\nweight_decay = 1e-2 ", "\nweight_decay = 1e-1 "),),
 }
 
 
@@ -159,7 +170,12 @@ def choose(series_names: list[str], variants: list[str], folds: int, steps: int 
                     assert r.baselines is not None and r.best is not None
                     row = {"series": series, "horizon": horizon, "variant": variant, "fold": index, "seed": seed,
                            "val_mase": r.best["val_mase"], "val_snaive": r.baselines["val"]["seasonal_naive"]["mase"],
-                           "train_skill": r.train_eval["skill"], "best_epoch": r.best["epoch"]}
+                           "train_skill": r.train_eval["skill"], "best_epoch": r.best["epoch"],
+                           "val_naive": r.baselines["val"]["naive"]["mase"]}
+                    if r.mean_guard is not None:  # what the guard decided, and the validation MASE after it
+                        base = r.baselines["val"]["naive" if r.mean_guard.baseline == "naive" else "seasonal_naive"]
+                        row.update(guard_kept=r.mean_guard.kept, guard_z=r.mean_guard.z, reference=r.mean_guard.baseline,
+                                   val_mase_guarded=row["val_mase"] if r.mean_guard.kept else base["mase"])
                     print(json.dumps(row), flush=True)
                     log.write(json.dumps({**row, "part": "choose",
                                           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")

@@ -134,7 +134,8 @@ def _train_command(args: argparse.Namespace) -> int:
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
              + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else "")
-             + ("  (the training mean's: task.mean_guard)" if result.mean_guard and not result.mean_guard.kept else ""))
+             + (f"  ({result.mean_guard.baseline}'s: task.mean_guard)" if result.mean_guard and not result.mean_guard.kept
+                else ""))
     if result.text is not None:  # what the figures above are over: <unk> is scored like any token
         unknown = result.text["unknown"]
         _say(f"unknown tokens (<unk>, vocabulary {result.text['vocabulary']}): "

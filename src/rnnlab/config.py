@@ -733,17 +733,21 @@ class TaskConfig(_Section):
     relative_to: Literal["none", "naive", "seasonal_naive", "auto"] = "none"
     """Forecasting: the model's output is added to this simple forecast (its targets are the
     corrections to it): a model that outputs zeros is that forecast; "none": the values
-    themselves; "auto": naive or seasonal naive, whichever errs less on the validation block."""
+    themselves; "auto": seasonal naive where the series' changes repeat at the season, else
+    whichever of naive and seasonal naive errs less before the test block
+    (:func:`rnnlab.data.stream.choose_reference`)."""
     mean_guard: bool = False
     """Regression per sequence: after training, predict the training mean unless the model beats
     it on the validation part by more than the noise of its rows (:mod:`rnnlab.train.mean_guard`;
-    the run says which, in its lines and ``summary.json``)."""
+    the run says which, in its lines and ``summary.json``). Forecasting: the same with the
+    reference forecast (``relative_to``) and the validation block's origins."""
 
     @model_validator(mode="after")
     def _forecasting_keys(self) -> TaskConfig:
-        if self.mean_guard and (self.kind != "regression" or self.per_step):
-            raise ValueError("'task.mean_guard' = true compares a value per sequence with the training mean: it applies "
-                             f"to [task] kind = \"regression\" without per_step, got kind = {self.kind!r}"
+        if self.mean_guard and (self.kind not in ("regression", "forecasting") or self.per_step):
+            raise ValueError("'task.mean_guard' = true compares a value per sequence with the training mean (a forecast "
+                             "with its reference forecast): it applies to [task] kind = \"regression\" without per_step "
+                             f"or \"forecasting\", got kind = {self.kind!r}"
                              f"{', per_step = true' if self.per_step else ''}; remove the key")
         if self.kind != "forecasting":
             for key in ("horizon", "season", "relative_to"):
@@ -1282,7 +1286,8 @@ _FORECASTING_EDITS = (
      'season = 12                     # season length of YOUR data (12: monthly with a yearly cycle; 1: none):\n'
      '                                #   the seasonal-naive forecast and MASE\'s scale use it\n'
      'relative_to = "auto"            # the model learns corrections to the naive or seasonal-naive forecast,\n'
-     '                                #   whichever errs less on the validation block | "naive" | "seasonal_naive" | "none"\n'),
+     '                                #   seasonal naive where the changes repeat at the season, else whichever errs\n'
+     '                                #   less before the test block | "naive" | "seasonal_naive" | "none"\n'),
     ('# A bundled data set (list them with `rnnlab datasets`): UCR/UEA names such as "GunPoint",\n'
      '# "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".\n'
      'dataset = "GunPoint"\n',

@@ -71,7 +71,7 @@ class DataSplits:
     """Streams: the channels' names (the columns of ``rnnlab predict``'s CSV)."""
     reference: str = "none"
     """Forecasting: the simple forecast the targets are relative to (``[task] relative_to``, with
-    ``"auto"`` resolved on the training blocks: :func:`rnnlab.data.stream.choose_reference`)."""
+    ``"auto"`` resolved on the training and validation blocks: :func:`rnnlab.data.stream.choose_reference`)."""
 
     @property
     def evaluated_train(self) -> Sequences:

@@ -32,6 +32,7 @@ from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import RunDirError
 from rnnlab.rundir import RunDir, atomic_write_text
 from rnnlab.task import Task
+from rnnlab.train.mean_guard import predict_the_mean
 
 
 def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
@@ -59,6 +60,8 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     data = load_data(config.data, seed=config.training.seed, task=task)  # the run's scaling, fitted again
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step)
     model.load_state_dict(load_checkpoint(path)["model"])
+    if not _guard_kept(run):  # the run forecasts its reference (task.mean_guard): so does its forecast
+        predict_the_mean(model)
     model.eval()
     series = read_series(config.data)
     rows = []
@@ -66,6 +69,12 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
         values = next_values(model, x, data.stats, data.reference, task)
         rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows
+
+
+def _guard_kept(run: RunDir) -> bool:
+    """False when the run's mean guard (``summary.json``) chose the reference forecast over the model."""
+    guard = (run.read_summary() or {}).get("mean_guard")
+    return not isinstance(guard, dict) or bool(guard.get("kept", True))
 
 
 def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, reference: str, task: Task) -> np.ndarray:

@@ -50,6 +50,11 @@ class MeanGuard:
     """The mean improvement of the model over the training mean, in standard errors."""
     n_val: int
     margin: float = MARGIN
+    baseline: str = "the training mean"
+    """What the run predicts when the model is not kept: the training mean, or for a forecaster
+    the reference forecast its outputs are corrections to (``[task] relative_to``)."""
+    rows: str = "series"
+    """What a validation row is: a series, or a forecaster's origin (a step of the validation block)."""
 
     def line(self) -> str:
         """The sentence the run prints.
@@ -57,21 +62,24 @@ class MeanGuard:
         >>> print(MeanGuard(True, 0.5, 1.0, 3.2, 28).line())
         mean guard: on the 28 validation series the model's squared error (0.5 standardized) is below the training mean's (1) by 3.2 standard errors of the difference: the model predicts
         """
-        head = (f"mean guard: on the {self.n_val} validation series the model's squared error "
+        head = (f"mean guard: on the {self.n_val} validation {self.rows} the model's squared error "
                 f"({self.model_mse:.3g} standardized)")
         if self.kept:
-            return f"{head} is below the training mean's ({self.mean_mse:.3g}) by {self.z:.2g} standard errors of the difference: the model predicts"
-        return (f"{head} is not below the training mean's ({self.mean_mse:.3g}) by {self.margin:g} standard "
-                f"errors of the difference (z = {self.z:.2g}): the run predicts the training mean (task.mean_guard)")
+            return (f"{head} is below {self.baseline}'s ({self.mean_mse:.3g}) by {self.z:.2g} standard errors of the "
+                    "difference: the model predicts")
+        return (f"{head} is not below {self.baseline}'s ({self.mean_mse:.3g}) by {self.margin:g} standard "
+                f"errors of the difference (z = {self.z:.2g}): the run predicts {self.baseline} (task.mean_guard)")
 
     def to_dict(self) -> dict[str, Any]:
         """What ``summary.json`` holds under ``mean_guard``."""
         return asdict(self)
 
 
-def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN) -> MeanGuard:
+def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: str = "the training mean",
+          rows: str = "series") -> MeanGuard:
     """The guard's decision from the model's validation ``outputs`` and targets ``y`` (both
-    [N, K], standardized on the training part, so the training mean is 0)."""
+    [N, K], standardized on the training part, so the training mean is 0; a forecaster's targets
+    are corrections to its reference forecast, so there 0 is that forecast, named ``baseline``)."""
     out = np.asarray(outputs, dtype=np.float64).reshape(len(y), -1)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     model_sq, mean_sq = ((out - y) ** 2).sum(axis=1), (y ** 2).sum(axis=1)
@@ -81,7 +89,8 @@ def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN) -> MeanGua
     # nothing shows the model better: z = 0 keeps the mean)
     z = float(gain.mean()) / spread if spread > 0 else 0.0
     k = y.shape[1]
-    return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), float(z), len(y), margin)
+    return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), float(z), len(y), margin,
+                     baseline, rows)
 
 
 def predict_the_mean(model: Any) -> None:

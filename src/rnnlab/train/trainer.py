@@ -649,7 +649,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
     if task.kind == "forecasting" and config.task.relative_to == "auto":
-        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the validation block)")
+        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the training and validation blocks)")
     return s
 
 
@@ -1189,16 +1189,20 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     with timing.phase("evaluation"):
         train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
         baselines = _baselines(s)
-    if baselines is not None and "train" in baselines:
-        # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
-        train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
+    def skill(train_eval: dict[str, float]) -> dict[str, float]:
+        if baselines is not None and "train" in baselines:
+            # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
+            train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
+        return train_eval
+
+    train_eval = skill(train_eval)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch)
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
         with timing.phase("evaluation"):
-            train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
+            train_eval = skill(evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train)))
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
@@ -1214,7 +1218,15 @@ def _mean_guard(s: _Session) -> MeanGuard:
     pairs = list(_outputs(s.model, s.data.val, tensors=s.tensors(s.data.val)))
     outputs = torch.cat([o for o, _ in pairs]).double().cpu().numpy()
     y = torch.cat([t for _, t in pairs]).double().cpu().numpy()
-    return judge(outputs, y)
+    if s.task.kind != "forecasting":
+        return judge(outputs, y)
+    # A forecaster's rows are the validation block's origins (NaN targets: outside the block); its
+    # targets are corrections to the reference forecast, so the guard's 0 is that forecast. (Origins
+    # next to each other share steps ahead and errors: z counts them as independent, which flatters
+    # the model; the guard errs toward keeping it.)
+    scored = ~np.isnan(y).any(axis=-1)
+    baseline = {"none": "the training mean"}.get(s.data.reference, s.data.reference.replace("_", " "))
+    return judge(outputs[scored], y[scored], baseline=baseline, rows="origins")
 
 
 def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:

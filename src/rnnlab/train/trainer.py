@@ -1189,20 +1189,15 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     with timing.phase("evaluation"):
         train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
         baselines = _baselines(s)
-    def skill(train_eval: dict[str, float]) -> dict[str, float]:
-        if baselines is not None and "train" in baselines:
-            # Forecasting's fit figure: 1 - MASE over the seasonal-naive forecast's on the same steps.
-            train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
-        return train_eval
-
-    train_eval = skill(train_eval)
+    train_eval = _with_skill(train_eval, baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch)
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
         with timing.phase("evaluation"):
-            train_eval = skill(evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train)))
+            train_eval = _with_skill(evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train)),
+                                         baselines)
     with timing.phase("evaluation"):
         test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
@@ -1210,6 +1205,14 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
                          text=data.text.counts() if data.text is not None else None)
     atomic_write_json(run.summary, result.to_dict())
     return result
+
+
+def _with_skill(train_eval: dict[str, float], baselines: dict[str, Any] | None) -> dict[str, float]:
+    """``train_eval`` with a forecaster's fit figure, ``skill``: 1 - MASE over the seasonal-naive
+    forecast's on the same training steps (unchanged for other tasks)."""
+    if baselines is not None and "train" in baselines:
+        train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
+    return train_eval
 
 
 def _mean_guard(s: _Session) -> MeanGuard:

@@ -59,6 +59,7 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
+from rnnlab.heap import keep_freed_memory
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
@@ -1064,6 +1065,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     """
     timing = Timing()
     threads_before = torch.get_num_threads()
+    # each step's tensors reuse the pages the step before freed, instead of faulting them in anew
+    timing.info["heap"] = keep_freed_memory().describe()
     try:
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)

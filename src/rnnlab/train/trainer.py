@@ -148,7 +148,9 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimi
 
     kind = cfg.optimizer
     if kind == "adamw":
-        return AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        # foreach on the CPU too (torch's default there is a Python loop over the parameters): the
+        # same kernels on each tensor, bit for bit, ~0.4 ms less a template step (issue 23)
+        return AdamW(groups, lr=cfg.lr, betas=cfg.betas, foreach=True)
     if kind == "nadamw":
         return NAdamW(groups, lr=cfg.lr, betas=cfg.betas)
     if kind == "sgdw":

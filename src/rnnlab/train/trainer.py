@@ -59,6 +59,7 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
+from rnnlab.heap import keep_freed_memory
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
@@ -147,7 +148,9 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimi
 
     kind = cfg.optimizer
     if kind == "adamw":
-        return AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        # foreach on the CPU too (torch's default there is a Python loop over the parameters): the
+        # same kernels on each tensor, bit for bit, ~0.4 ms less a template step (issue 23)
+        return AdamW(groups, lr=cfg.lr, betas=cfg.betas, foreach=True)
     if kind == "nadamw":
         return NAdamW(groups, lr=cfg.lr, betas=cfg.betas)
     if kind == "sgdw":
@@ -1064,6 +1067,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     """
     timing = Timing()
     threads_before = torch.get_num_threads()
+    # each step's tensors reuse the pages the step before freed, instead of faulting them in anew
+    timing.info["heap"] = keep_freed_memory().describe()
     try:
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)

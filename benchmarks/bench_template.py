@@ -107,6 +107,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "no-end-early": {"adapt.budget": False},
     "head-max": {"model.head.pooling": "max", "model.head.frontend_pooling": "max"},
     "head-last": {"model.head.pooling": "last"},
+    "input-mean": {"model.head.input_pooling": "mean"},
+    "ends": {"model.head.frontend_ends": True},
+    "ends+input-mean": {"model.head.frontend_ends": True, "model.head.input_pooling": "mean"},
 }
 
 

@@ -427,7 +427,11 @@ check, training, evaluation, report records), with another job on the machine.
     so the later blocks' kernels span as much more of the series (sixth round below).
   * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
-    "mean_max"; fifth round below).
+    "mean_max"; fifth round below), and, with `data.series_scale` on, the head reads each
+    series' level and scale straight beside them (`model.head.input_pooling = "mean"`: the
+    input's mean over time, where the per-series-scaled channels average to 0), a level or scale
+    whose spread over the training series is within its sampling error (std / sqrt(steps) for a
+    series' mean) being set to 0 (`data.series_scale = "informative"`; seventh round below).
 
   On the six bundled sets of the table below the shape rules change nothing (each has at least
   10 series per class, at most 10 classes and at most 107 steps after ×4 pooling); of the sets

@@ -38,14 +38,17 @@ def test_the_head_joins_the_input_mean_and_the_frontend_ends_over_valid_steps():
         torch.testing.assert_close(model(x, lengths)[0][1], alone[0])
 
 
-@pytest.mark.parametrize(("head", "says"), [
+@pytest.mark.parametrize(("head", "says", "task"), [
     ('frontend_ends = true', "'model.head.frontend_ends' = true reads the front-end's features, but there is no "
-                             "[model.frontend]"),
-    ('input_pooling = "sum"', "model.head.input_pooling"),
+                             "[model.frontend]", ""),
+    ('input_pooling = "sum"', "model.head.input_pooling", ""),
+    ('input_pooling = "mean"', "'model.head.input_pooling' = 'mean': per-step targets ([task] per_step = true) put "
+                               "the head on every step's output", "[task]\nper_step = true\n"),
 ])
-def test_bad_head_readings_are_one_line_config_errors(head, says):
+def test_bad_head_readings_are_one_line_config_errors(head, says, task):
+    dataset = "delayed_copy" if task else "GunPoint"
     with pytest.raises(ConfigError) as e:
-        parse_config(f'[data]\ndataset = "GunPoint"\n[model.head]\n{head}\n')
+        parse_config(f'{task}[data]\ndataset = "{dataset}"\n[model.head]\n{head}\n')
     assert says in str(e.value) and "\n" not in str(e.value)
 
 

@@ -710,7 +710,10 @@ more than its seeds' spread; MiniRocket 0.427); stress-local-8x2-4000
 0.900, 0.850, 0.800 (0.850 ± 0.050, from 0.866 ± 0.047; MiniRocket 0.779); stress-local-40x2
 0.912, 0.902, 0.870 (0.895 ± 0.022, from 0.916 ± 0.023; MiniRocket 0.853);
 stress-local-40x2-2000 0.920, 0.910, 0.935 (0.922 ± 0.013, from 0.905 ± 0.018; MiniRocket 0.808),
-its budget ending early at 1805-2605 of its 8000 steps.
+its budget ending early at 1805-2605 of its 8000 steps. The shape line now also names the channels
+the rule set to 0 (`the informative level and scale (level: noise, set to 0)` on
+stress-amplitude-6x3, `(level and scale: noise, set to 0)` on stress-phase-12x2; `noise` in
+`adapt.json`'s shape); that was added after these runs, so the decisions table above does not show it.
 
 Verdict per target after the seventh round (seeds 0-2 for every generated set, all run again
 under its rules; the tables above):

@@ -71,3 +71,28 @@ def test_informative_level_and_scale_zero_the_noise_channel_only():
     with pytest.raises(ConfigError) as e:
         parse_config('[data]\ndataset = "GunPoint"\nseries_scale = "informative"\n')
     assert "'data.series_scale' = 'informative' needs data.normalize = \"per_series\"" in str(e.value)
+
+
+def test_a_run_of_tiny_classes_reads_the_informative_level_and_scale_and_says_which_are_noise(tmp_path):
+    from test_bad_inputs import Env  # tests/test_bad_inputs.py
+
+    from rnnlab.rundir import RunDir
+    from rnnlab.train import train
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 3)
+    t = np.arange(64) / 64
+    X = np.geomspace(0.5, 4, 4)[y][:, None] * np.sin(2 * np.pi * 4 * t) + rng.standard_normal((12, 64))
+    path = Env(tmp_path, None).npz("amp.npz", X=X[:, :, None].astype(np.float32), y=y)
+    cfg = parse_config(f'[data]\npath = "{path}"\nnormalize = "per_series"\nseries_scale = true\n'
+                       '[model]\nhidden_size = 6\n[model.frontend]\nstride = 1\n[model.head]\npooling = "mean"\n'
+                       '[training]\nsteps = 12\nbatch_size = 4\n[tracking]\nenabled = false\n'
+                       '[adapt]\nshape = true\nmax_steps = 12')
+    lines: list[str] = []
+    train(cfg, out=tmp_path / "r", progress=False, log=lines.append)
+    line = next(x for x in lines if x.startswith("shape: "))
+    assert line.endswith("head: mean and max over time and the informative level and scale (level: noise, set to 0) "
+                         "(a class has 3 < 4 series)"), line
+    assert RunDir(tmp_path / "r").read_adapt()["shape"]["shape"]["noise"] == ["level"]
+    run_cfg = RunDir(tmp_path / "r").read_config()
+    assert (run_cfg.data.series_scale, run_cfg.model.head.input_pooling) == ("informative", "mean")

@@ -139,7 +139,7 @@ def test_a_run_prints_the_line_and_records_it(tmp_path):
     assert [x for x in lines if x.startswith("shape: ")] == [line]
     recorded = RunDir(tmp_path / "r").read_adapt()
     assert recorded is not None and recorded["shape"]["line"] == line
-    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40}
+    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": []}
     # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing
     run_cfg = RunDir(tmp_path / "r").read_config()
     assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60

@@ -57,7 +57,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,13 +81,17 @@ class Shape:
     smallest_class: int
     series: int
     length: int
+    noise: tuple[str, ...] = ()
+    """With ``data.series_scale``: which of each series' level and scale (``"level"``, ``"scale"``,
+    with the channel's index when there are several) spread over the training series within their
+    sampling error (:func:`rnnlab.data.normalize.informative_level_and_scale`)."""
 
     @classmethod
     def of(cls, y: np.ndarray, lengths: np.ndarray) -> Shape:
         """The shape of labels ``y`` and valid ``lengths``.
 
         >>> Shape.of(np.array([0, 0, 1, 1, 1]), np.array([10, 12, 9, 12, 11]))
-        Shape(classes=2, smallest_class=2, series=5, length=12)
+        Shape(classes=2, smallest_class=2, series=5, length=12, noise=())
         """
         counts = np.unique(np.asarray(y), return_counts=True)[1]
         return cls(int(len(counts)), int(counts.min()), int(len(y)), int(np.max(lengths)))
@@ -114,7 +118,7 @@ class ShapeDecision:
         """The one line printed at the start of the run."""
         s = self.shape
         parts = (["mean and max over time"] if self.summary is not None else []) + \
-            (["the informative level and scale"] if self.level_and_scale is not None else [])
+            ([f"the informative level and scale{_noise(s.noise)}"] if self.level_and_scale is not None else [])
         summary = "" if not parts else f"; head: {' and '.join(parts)} (a class has {s.smallest_class} < " \
             f"{MIN_HOLD_OUT_SERIES} series)"
         return (f"shape: {s.classes} classes × {s.smallest_class} series, length {s.length}: "
@@ -192,6 +196,10 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
                          level_and_scale)
 
 
+def _noise(noise: tuple[str, ...]) -> str:
+    return f" ({' and '.join(noise)}: noise, set to 0)" if noise else ""
+
+
 def _with_max(pooling: str) -> str:
     return "mean_max" if pooling == "mean" else pooling
 
@@ -228,10 +236,17 @@ def training_shape(config: Config) -> Shape:
     """The shape of ``config``'s whole training split (before any hold-out; the test split
     plays no part)."""
     from rnnlab.data import load_data
+    from rnnlab.data.normalize import informative_level_and_scale
 
     data = config.data.model_copy(update={"val_fraction": 0.0, "normalize": "none", "series_scale": False})
     train = load_data(data, seed=config.training.seed).train
-    return Shape.of(train.y, train.lengths)
+    shape = Shape.of(train.y, train.lengths)
+    if not config.data.series_scale:
+        return shape
+    channels = train.X.shape[2]
+    names = [f"{what}{'' if channels == 1 else f' {c}'}" for what in ("level", "scale") for c in range(channels)]
+    keep = informative_level_and_scale(train.X, train.lengths)
+    return replace(shape, noise=tuple(n for n, k in zip(names, keep, strict=True) if not k))
 
 
 def adapt_to_shape(config: Config) -> tuple[Config, ShapeDecision | None]:

@@ -107,6 +107,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "no-end-early": {"adapt.budget": False},
     "head-max": {"model.head.pooling": "max", "model.head.frontend_pooling": "max"},
     "head-last": {"model.head.pooling": "last"},
+    "input-mean": {"model.head.input_pooling": "mean"},
+    "ends": {"model.head.frontend_ends": True},
+    "ends+input-mean": {"model.head.frontend_ends": True, "model.head.input_pooling": "mean"},
 }
 
 
@@ -424,7 +427,11 @@ check, training, evaluation, report records), with another job on the machine.
     so the later blocks' kernels span as much more of the series (sixth round below).
   * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
-    "mean_max"; fifth round below).
+    "mean_max"; fifth round below), and, with `data.series_scale` on, the head reads each
+    series' level and scale straight beside them (`model.head.input_pooling = "mean"`: the
+    input's mean over time, where the per-series-scaled channels average to 0), a level or scale
+    whose spread over the training series is within its sampling error (std / sqrt(steps) for a
+    series' mean) being set to 0 (`data.series_scale = "informative"`; seventh round below).
 
   On the six bundled sets of the table below the shape rules change nothing (each has at least
   10 series per class, at most 10 classes and at most 107 steps after ×4 pooling); of the sets
@@ -651,21 +658,81 @@ known miss. stress-local-40x2-2000 (the issue's shape: 40 classes × 2 series of
 0.905 ± 0.018 over seeds 0-2 against MiniRocket's 0.808, the budget ending early at 1805-2605
 of its 8000 steps.
 
-Verdict per target (seeds 0-2 for every generated set):
-* *training accuracy ≥ 0.99*: met on every bundled set and every generated run that finished
-  (1.000 each).
+Seventh round: the amplitude and phase sets, and each series' level and scale (2026-12-05).
+Looked for on fresh draws only (`--validate`; 30 draws of stress-amplitude-6x3, 60 of
+stress-phase-12x2), on a machine shared with other helpers' jobs (accuracies do not depend on
+it). *Why amplitude was not enough*: the information is in the input. The scale channel alone
+classifies the fresh draws without an error (1-NN on each series' standardised asinh std, the 18
+training series as references: 30 of 30), but joined to the level channel, 18 of 30. The
+amplitude kind's shape has mean 0 over whole cycles, so a series' level is the sampling noise of
+its mean: its spread over the 18 training series is half its standard error (std / sqrt(1500)),
+and the standardisation on the training part stretched that noise to unit spread, as much as
+the scale's: a code of its own for each of a class's three series, to memorise. Neither half of
+a remedy alone helped the network (seed 0): the level made 0 (each series' mean subtracted in
+the generated files, which changes nothing else) 0.667, as without; the input's mean over time
+in the head (`input-mean`: with per-series scaling the level and scale, straight to the output
+layer beside the summaries instead of through the convolutions, batch norm and pooling) 0.567.
+Both together: 0.767 and 0.833 (seeds 0 and 1) against 0.667 and 0.600 as shipped then
+(MiniRocket 0.667). In the product: `data.series_scale = "informative"` sets a level or scale
+channel to 0 when its spread over the training series is within its sampling error (white
+noise's: std / sqrt(steps) for a series' mean, std / sqrt(2 steps) for its std, root mean square
+over the series, in asinh units), and `model.head.input_pooling = "mean"` joins the input's
+mean over time to the head; the shape rule sets both for classes of fewer than 4 series (with
+`data.series_scale` on). On the same draws: amplitude 0.667 and 0.833 (seeds 0 and 1; seed 0's
+run differs from the diagnostic's 0.767 only by rounding in the scale's statistics, which took
+its training another way: runs differ by about 3 draws of 30), and it zeroes both channels of
+stress-phase-12x2 (0.4 and 0.8 times their errors), whose draws rose from 0.467 to 0.733; none of
+the local sets' (3.2 to 14.9 times their errors), stress-local-10x3-long's draws staying at
+0.880. It is a rule for tiny classes and not the default: the bundled sets' classes have at
+least 10 series, and the same test would zero BasicMotions' gyroscope levels (0.6 to 1.0 times
+their errors) and digits_pixels' level and scale (0.7); with ten series or more of a class a
+model can learn that a channel is noise, with three it memorises it. The bundled sets' decisions
+above do not have it, so their figures stand.
+
+*Phase*: the front-end's features at each series' first and last valid step in the head
+(`ends`, `model.head.frontend_ends = true`: where the sine stands at the start and the end)
+raised the phase draws from 0.467 to 0.667 (before the level-and-scale rule), but lowered
+stress-local-10x3-long's from 0.880 to 0.760: a motif's set has nothing at its ends but noise
+that three series per class let the model memorise. The two kinds have the same shape (classes,
+series per class, length), so no shape rule gives `ends` to one and not the other; it stays an
+option for data whose class is a position (`ends+input-mean`: 0.600 on phase).
+
+The rule was chosen on the amplitude draws; the test runs below were started once it was, and
+the phase and local draws above finished while they ran (they changed nothing in it). Test
+splits, once, seeds 0-2, MiniRocket in the same benchmark, on the shared machine (nice 19: wall
+seconds inflated, CPU seconds and accuracies valid): stress-amplitude-6x3 0.633, 0.767, 0.767
+(0.722 ± 0.077, from 0.533 ± 0.029; MiniRocket 0.617-0.650); stress-phase-12x2 0.758, 0.758,
+0.658 (0.725 ± 0.058, from 0.431 ± 0.024; MiniRocket 0.900-0.908). The rule fires on every
+generated set (each has classes of fewer than 4 series), so all were run again:
+stress-local-10x3-long 0.967 ± 0.006 (from 0.953 ± 0.012); stress-local-20x1 0.690, 0.730,
+0.710 (0.710 ± 0.020, from 0.737 ± 0.016: 2.7 points lower, by seed −4.0, +0.5, −4.5, a little
+more than its seeds' spread; MiniRocket 0.427); stress-local-8x2-4000
+0.900, 0.850, 0.800 (0.850 ± 0.050, from 0.866 ± 0.047; MiniRocket 0.779); stress-local-40x2
+0.912, 0.902, 0.870 (0.895 ± 0.022, from 0.916 ± 0.023; MiniRocket 0.853);
+stress-local-40x2-2000 0.920, 0.910, 0.935 (0.922 ± 0.013, from 0.905 ± 0.018; MiniRocket 0.808),
+its budget ending early at 1805-2605 of its 8000 steps. The shape line now also names the channels
+the rule set to 0 (`the informative level and scale (level: noise, set to 0)` on
+stress-amplitude-6x3, `(level and scale: noise, set to 0)` on stress-phase-12x2; `noise` in
+`adapt.json`'s shape); that was added after these runs, so the decisions table above does not show it.
+
+Verdict per target after the seventh round (seeds 0-2 for every generated set, all run again
+under its rules; the tables above):
+* *training accuracy ≥ 0.99*: met on every bundled set and every generated run (1.000 each).
 * *test accuracy within 3 points of MiniRocket*: met on the six bundled sets (the closest,
-  Covid3Month_disc, 2.1 points below), and on stress-local-40x2 (+6.3), stress-local-10x3-long
-  (+0.3), stress-local-40x2-2000 (+9.7), stress-local-20x1 (+31.0) and stress-local-8x2-4000
-  (+8.8), each over three seeds; missed on stress-amplitude-6x3 (10 points below over three
-  seeds) and stress-phase-12x2 (47 points below).
-* *no set's test accuracy falls by more than its seeds' spread*: the bundled sets' rules are
-  unchanged by this round (their decisions above), so their figures stand;
-  stress-local-10x3-long rose from 0.840 (seed 0) to 0.953 ± 0.012.
-* *no set over 10 minutes on 2 cores*: met by every generated run: at most 80 CPU seconds a run
+  Covid3Month_disc, 2.1 points below), and on stress-amplitude-6x3 (+9.4: the target of this
+  round, 10 points below before it), stress-local-40x2 (+4.2), stress-local-10x3-long (+1.7),
+  stress-local-20x1 (+28.3), stress-local-8x2-4000 (+7.1) and stress-local-40x2-2000 (+11.4); missed on
+  stress-phase-12x2: 17.8 points below MiniRocket's 0.903 (0.725, from 47 points below).
+* *no set's test accuracy falls by more than its seeds' spread*: the bundled sets' decisions are
+  unchanged by this round (their classes have at least 4 series: the level-and-scale rule does
+  not fire), so their figures stand. Of the generated sets, stress-local-40x2 (−2.1, spread 2.2)
+  and stress-local-8x2-4000 (−1.6, spread 5.0) stay within it, stress-local-40x2-2000 and -10x3-long rose (+1.7, +1.4); stress-local-20x1
+  falls by 2.7 points against a spread of 1.6-2.0 (two seeds −4, one +0.5): a little more than
+  its spread, 28 points above MiniRocket still.
+* *no set over 10 minutes on 2 cores*: met by every generated run: at most 76 CPU seconds a run
   (one thread, so about its wall seconds on an idle core, two runs sharing the 2 cores), except
-  stress-local-40x2-2000 at 174-275 CPU seconds (1805-2605 steps). Their wall seconds in the table are
-  those of the loaded machine and say nothing about the target."""
+  stress-local-40x2-2000 at 165-236 CPU seconds (1805-2605 steps). Their wall seconds in the table are those
+  of the loaded machine and say nothing about the target."""
 
 
 def main() -> int:

@@ -41,8 +41,10 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     assert d.pools == (8, 1, 1) and d.recurrent_steps == 250  # all the pooling at the first block
     assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
                         "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 at the first block → 250 "
-                        "steps; head: mean and max over time (a class has 2 < 4 series)")
+                        "steps; head: mean and max over time and the informative level and scale (a class has "
+                        "2 < 4 series)")
     assert d.summary == ("mean_max", "mean_max")
+    assert d.level_and_scale == ("informative", "mean")
 
 
 @pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
@@ -64,7 +66,8 @@ def test_the_tuned_shapes_keep_the_template():
     """Up to 10 classes, at least 4 series per class, length up to 1460 (OSULeaf 427 pooled ×4 is 107 steps)."""
     for shape in (Shape(2, 24, 50, 150), Shape(6, 8, 200, 427), Shape(10, 10, 100, 250), Shape(4, 10, 40, 100)):
         d = decide(shape, TEMPLATE_CFG)
-        assert (d.val_fraction, d.steps, d.pools, d.summary) == (0.2, 2000, (1, 2, 2), None), shape
+        assert (d.val_fraction, d.steps, d.pools, d.summary, d.level_and_scale) == (0.2, 2000, (1, 2, 2), None,
+                                                                                      None), shape
 
 
 def test_hold_out_threshold_and_early_stopping_keep_the_hold_out():
@@ -90,6 +93,7 @@ def test_applying_the_rules_to_their_result_changes_nothing():
     assert once.training.steps == 8000 and once.data.val_fraction == 0.0
     assert [b.pool for b in once.model.frontend.blocks] == [8, 1, 1]
     assert (once.model.head.pooling, once.model.head.frontend_pooling) == ("mean_max", "mean_max")
+    assert (once.data.series_scale, once.model.head.input_pooling) == ("informative", "mean")
     assert apply(once, decide(shape, once)) == once
 
 
@@ -135,7 +139,7 @@ def test_a_run_prints_the_line_and_records_it(tmp_path):
     assert [x for x in lines if x.startswith("shape: ")] == [line]
     recorded = RunDir(tmp_path / "r").read_adapt()
     assert recorded is not None and recorded["shape"]["line"] == line
-    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40}
+    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": []}
     # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing
     run_cfg = RunDir(tmp_path / "r").read_config()
     assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60

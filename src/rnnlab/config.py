@@ -112,10 +112,13 @@ class DataConfig(_Section):
     """Language models: at most this many tokens in the vocabulary, ``<unk>`` included: the most
     frequent of the training part (ties in token order); the rest read as ``<unk>`` and are
     counted (unset: every token of the training part)."""
-    series_scale: bool = False
+    series_scale: bool | Literal["informative"] = False
     """With ``normalize = "per_series"``: also feed what it removes, each series' level and scale
     (asinh of its mean and std per channel, standardised on the training part), as constant input
-    channels, so amplitude stays visible to the model."""
+    channels, so amplitude stays visible to the model. ``"informative"``: a level or scale whose
+    spread over the training series is within its own sampling error (white noise's: a series'
+    mean varies by std/sqrt(steps)) is noise, and its channel is 0 (what the shape rule picks for
+    classes of few series, :mod:`rnnlab.train.shape_rules`)."""
     # Streams (a task on long series, e.g. [task] kind = "forecasting": rnnlab.data.stream).
     columns: list[str] | None = None
     """Streams, ``.csv``: the columns that make the series (default: every column of numbers)."""
@@ -139,7 +142,7 @@ class DataConfig(_Section):
                 f"(an .npz/.csv file), got dataset={self.dataset!r} and path={self.path!r}"
             )
         if self.series_scale and self.normalize != "per_series":
-            raise ValueError(f"'data.series_scale' = true needs data.normalize = \"per_series\" (the level and "
+            raise ValueError(f"'data.series_scale' = {self.series_scale!r} needs data.normalize = \"per_series\" (the level and "
                              f"scale it removes), got normalize = {self.normalize!r}")
         if self.test_path is not None and self.path is None:
             raise ValueError("'data.test_path' needs 'data.path' (bundled data sets bring their own test split)")
@@ -254,6 +257,16 @@ class HeadConfig(_Section):
     recurrent summary (the LSTM-FCN head, Karim et al. 2017); "max": their maximum over valid
     steps instead (a feature found anywhere in the series counts the same: what the shape rule
     picks for classes of few series, :mod:`rnnlab.train.shape_rules`); needs ``[model.frontend]``."""
+    input_pooling: Literal["none", "mean"] = "none"
+    """"mean": also join the model's input averaged over valid steps: with ``data.normalize =
+    "per_series"`` (whose channels then average to 0) that is each series' level and scale of
+    ``data.series_scale``, straight to the head rather than through the front-end's convolutions,
+    batch norm and pooling (what the shape rule picks for classes of few series,
+    :mod:`rnnlab.train.shape_rules`)."""
+    frontend_ends: bool = False
+    """Also join the front-end's features at each series' first and last valid step: where a
+    pattern sits against the series' start and end (a phase), which a summary over time drops;
+    needs ``[model.frontend]``."""
     hidden: int = Field(0, ge=0, le=MAX_WIDTH)
     """Width of a hidden ReLU layer before the output layer (0: a single linear layer)."""
     dropout: Probability = 0.0
@@ -399,6 +412,9 @@ class ModelConfig(_LayerKeywords):
                 f"'model.head.frontend_pooling' = {self.head.frontend_pooling!r} pools the front-end's "
                 "features, but there is no [model.frontend]; add one or set it to \"none\""
             )
+        if self.head.frontend_ends and self.frontend is None:
+            raise ValueError("'model.head.frontend_ends' = true reads the front-end's features, but there is no "
+                             "[model.frontend]; add one or set it to false")
         return self
 
 
@@ -772,9 +788,11 @@ class AdaptConfig(_Section):
     """Decide from the training split's shape (:mod:`rnnlab.train.shape_rules`): no validation
     hold-out when a class has fewer than 4 series, at least 3200 batch slots per class in
     ``training.steps``, enough pooling in the last front-end block for the recurrent layer
-    to run at most 250 steps, and the head's mean over time joined to the maximum
-    (``"mean_max"``) when a class has fewer than 4 series. A rule only raises what the config
-    sets, never lowers it."""
+    to run at most 250 steps, and, when a class has fewer than 4 series, the head's mean over
+    time joined to the maximum (``"mean_max"``) and each series' level and scale read by the head
+    straight, those within their sampling error set to 0 (``data.series_scale = "informative"``,
+    ``model.head.input_pooling = "mean"``). A rule only raises what the config sets, never lowers
+    it."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
     training series was classified right (eval mode) over a tenth of the budget (after a short
@@ -1662,7 +1680,9 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   the last pooling block pools more (x2 at a time) until the LSTM
                                 #   runs at most 250 steps (a series of 2000 steps: pool x8); when a class
                                 #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
-                                #   and the maximum over time)
+                                #   and the maximum over time) and the head also reads each series' level
+                                #   and scale, those within their sampling error set to 0
+                                #   (data.series_scale = "informative", model.head.input_pooling = "mean")
 budget = true                   # the budget follows the fit: once every training series (eval mode)
                                 #   was right over a tenth of training.steps, a cosine tail as long and
                                 #   the run ends; at the end of the budget, if training accuracy is below

@@ -293,6 +293,11 @@ class Task:
         if model.head.frontend_pooling != "none":
             return (f"'model.head.frontend_pooling' = {model.head.frontend_pooling!r}: {why} put the head on every "
                     "step's output, there is nothing to pool; remove the key")
+        for key, value, off in (("input_pooling", model.head.input_pooling, "none"),
+                                ("frontend_ends", model.head.frontend_ends, False)):
+            if value != off:
+                return (f"'model.head.{key}' = {value!r}: {why} put the head on every step's output, there is "
+                        "nothing to pool; remove the key")
         for i, b in enumerate(model.frontend.conv_blocks if model.frontend is not None else []):
             for key, value, keeps in (("stride", b.stride, b.stride == 1), ("pool", b.pool, b.pool == 1),
                                       ("kernel_size", b.kernel_size, b.kernel_size % 2 == 1)):

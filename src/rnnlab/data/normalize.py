@@ -135,6 +135,36 @@ def level_and_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 SCALE_RESOLUTION = 0.01
 
 
+def level_and_scale_noise(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The sampling error of :func:`level_and_scale` ([2C]): the root mean square over the series
+    of the standard error of a series' mean (std / sqrt(steps)) and of its std (std / sqrt(2 steps)),
+    as white noise has them, in asinh units. Correlated noise has larger errors, so a feature
+    judged above its error by this one may still be noise; one judged within it is.
+
+    >>> X = np.array([[[1.0], [-1.0], [1.0], [-1.0]]]); lengths = np.array([4])
+    >>> level_and_scale_noise(X, lengths).round(4).tolist()  # std 1 over 4 steps: 1/2 and 1/sqrt(8), asinh'd
+    [0.5, 0.25]
+    """
+    mean, std = series_moments(X, lengths)
+    steps = np.maximum(lengths, 1)[:, None].astype(np.float64)
+    level = std[:, 0] / np.sqrt(steps) / np.sqrt(1 + mean[:, 0] ** 2)
+    scale = std[:, 0] / np.sqrt(2 * steps) / np.sqrt(1 + std[:, 0] ** 2)
+    return np.sqrt((np.concatenate([level, scale], axis=1) ** 2).mean(axis=0))
+
+
+def informative_level_and_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Which features of :func:`level_and_scale` ([2C] booleans) spread over the series of the
+    training part ``X`` by more than their sampling error (:func:`level_and_scale_noise`).
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((20, 500, 1)) * np.geomspace(0.5, 4, 20)[:, None, None]
+    >>> informative_level_and_scale(X, np.full(20, 500)).tolist()  # the level: noise; the scale: not
+    [False, True]
+    """
+    spread = level_and_scale(X, lengths).std(axis=0)
+    return spread > level_and_scale_noise(X, lengths)
+
+
 def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
     """The standardisation of :func:`level_and_scale` fitted on the training part ``X``; spreads
     below :data:`SCALE_RESOLUTION` are floored to it.
@@ -148,15 +178,18 @@ def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
     return ChannelStats(fitted.mean, np.maximum(fitted.std, SCALE_RESOLUTION))
 
 
-def level_and_scale_channels(X: np.ndarray, lengths: np.ndarray, stats: ChannelStats) -> np.ndarray:
+def level_and_scale_channels(X: np.ndarray, lengths: np.ndarray, stats: ChannelStats,
+                             keep: np.ndarray | None = None) -> np.ndarray:
     """:func:`level_and_scale` standardised with ``stats`` as input channels [N, T, 2C]: constant
-    over each series' valid steps, 0 on padding.
+    over each series' valid steps, 0 on padding, and 0 where ``keep`` ([2C] booleans) is False.
 
     >>> X = np.array([[[0.0], [2.0]], [[4.0], [0.0]]]); lengths = np.array([2, 1])
     >>> level_and_scale_channels(X, lengths, ChannelStats.identity(2))[1].round(4).tolist()
     [[2.0947, 0.0], [0.0, 0.0]]
     """
     features = stats.apply(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
+    if keep is not None:
+        features = np.where(keep, features, 0.0)
     return np.where(_valid_mask(X, lengths)[:, :, None], features, 0.0)
 
 
@@ -176,14 +209,18 @@ class InputScaling:
     normalize: str
     stats: ChannelStats
     series_scale: ChannelStats | None = None
+    series_scale_keep: np.ndarray | None = None
+    """With ``data.series_scale = "informative"``: which level and scale channels are not 0."""
 
     @classmethod
-    def fit(cls, normalize: str, series_scale: bool, X: np.ndarray, lengths: np.ndarray) -> InputScaling:
+    def fit(cls, normalize: str, series_scale: bool | str, X: np.ndarray, lengths: np.ndarray) -> InputScaling:
         stats = ChannelStats.fit(X, lengths) if normalize == "per_channel" else ChannelStats.identity(X.shape[2])
-        return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None)
+        keep = informative_level_and_scale(X, lengths) if series_scale == "informative" else None
+        return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None, keep)
 
     def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         out = per_series(X, lengths) if self.normalize == "per_series" else self.stats.apply(X, lengths)
         if self.series_scale is not None:
-            out = np.concatenate([out, level_and_scale_channels(X, lengths, self.series_scale)], axis=2)
+            out = np.concatenate([out, level_and_scale_channels(X, lengths, self.series_scale, self.series_scale_keep)],
+                                 axis=2)
         return out

@@ -90,6 +90,11 @@ class SequenceClassifier(nn.Module):
         width = cfg.hidden_size * self.num_directions * (2 if self.pooling == "mean_max" else 1)
         if self.frontend is not None and self.frontend_pooling != "none":
             width += self.frontend.channels * (2 if self.frontend_pooling == "mean_max" else 1)
+        self.input_pooling, self.frontend_ends = cfg.head.input_pooling, cfg.head.frontend_ends
+        if self.input_pooling != "none":
+            width += input_size
+        if self.frontend is not None and self.frontend_ends:
+            width += 2 * self.frontend.channels
         layers: list[nn.Module] = []
         if cfg.head.dropout > 0:
             layers.append(nn.Dropout(cfg.head.dropout))
@@ -113,6 +118,7 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
         if lengths is not None and bool((lengths == x.shape[1]).all()):
             lengths = None  # all full length: the fast path needs no lengths
+        inputs, input_lengths = x, lengths
         if self.frontend is not None:
             x, lengths = self.frontend(x, lengths)
         if self.embedding is not None:
@@ -130,6 +136,10 @@ class SequenceClassifier(nn.Module):
             features = _pool(out, lengths, self.pooling)
         if self.frontend is not None and self.frontend_pooling != "none":
             features = torch.cat([features, _pool(x, lengths, self.frontend_pooling)], dim=-1)
+        if self.frontend is not None and self.frontend_ends:
+            features = torch.cat([features, _ends(x, lengths)], dim=-1)
+        if self.input_pooling != "none":
+            features = torch.cat([features, _pool(inputs, input_lengths, self.input_pooling)], dim=-1)
         return self.head(features), new_state
 
 
@@ -148,6 +158,17 @@ def _pool(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
     if how == "max":
         return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
     return torch.cat([_pool(x, lengths, "mean"), _pool(x, lengths, "max")], dim=-1)
+
+
+def _ends(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """``x [B, T, C]`` at each sequence's first and last valid step, joined (``[B, 2C]``).
+
+    >>> _ends(torch.arange(6.0).reshape(1, 3, 2).repeat(2, 1, 1), torch.tensor([3, 2])).tolist()
+    [[0.0, 1.0, 4.0, 5.0], [0.0, 1.0, 2.0, 3.0]]
+    """
+    last = (x.shape[1] - 1 if lengths is None else (lengths - 1).clamp_min(0)) * torch.ones(
+        x.shape[0], dtype=torch.long, device=x.device)
+    return torch.cat([x[:, 0], x[torch.arange(x.shape[0], device=x.device), last]], dim=-1)
 
 
 def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:

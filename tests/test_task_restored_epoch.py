@@ -28,6 +28,12 @@ def test_the_mode_gap_and_the_overfit_gap_read_the_evaluated_epochs_record():
     assert last.message.split("(1) ")[1].startswith(MODE)
     (restored,) = fit_findings(recs, {"acc": 0.28, "loss": 6.7}, GUNPOINT, epoch=3)
     assert restored.check == "underfit" and MODE not in restored.message and "train_mode_acc" not in restored.numbers
+    # more steps were taken and thrown away: the restored model is not told to train longer
+    assert "Too few steps" not in restored.message and restored.numbers["restored_epoch"] == 3
+    assert "Early stopping restored epoch 3 of 100" in restored.message
+    flat = [dict(r, val_acc=0.5, val_loss=0.3) for r in records(falling, accs=[0.3] * 100)]
+    (unrestored,) = fit_findings(flat, {"acc": 0.28, "loss": 6.7}, GUNPOINT)
+    assert "Too few steps" in unrestored.message and "Early stopping" not in unrestored.message
     # a restored model at 1.0 on its training split and 0.95 on validation does not overfit; the last epoch's 0.5 would
     assert [f.check for f in fit_findings(recs, {"acc": 1.0, "loss": 0.01}, GUNPOINT, n_val=200)] == ["overfit"]
     assert fit_findings(recs, {"acc": 1.0, "loss": 0.01}, GUNPOINT, n_val=200, epoch=3) == []

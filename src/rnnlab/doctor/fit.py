@@ -249,8 +249,19 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     stuck = losses[-1] > th.stuck_loss * losses[0]
     # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
     # the same would not help); under a fifth of few_steps they are always too few.
-    if not stalled_by_mode and (drop > th.still_falling or steps < th.few_steps // 5
-                                or (steps < th.few_steps and not stuck)):
+    restored = evaluated is not records[-1]
+    if restored:
+        # Early stopping put back an earlier epoch's weights: later steps were taken and did not
+        # help on validation, so "train longer" would only add steps that are thrown away.
+        numbers["restored_epoch"] = int(evaluated["epoch"])
+        causes.append((f"Early stopping restored epoch {int(evaluated['epoch'])} of {epochs}: the later epochs "
+                       f"did not score better on validation, so the evaluated weights are an early epoch's and "
+                       f"more steps would not change them.",
+                       "if the later epochs fit the training data but not validation, the data carry little "
+                       "signal for this model: regularize it more (e.g. training.weight_decay) or give it more "
+                       "series; if validation is too small to choose an epoch, enlarge data.val_fraction"))
+    elif not stalled_by_mode and (drop > th.still_falling or steps < th.few_steps // 5
+                                  or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
         budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")

@@ -37,8 +37,8 @@ from typing import NamedTuple
 import tomllib
 import torch
 
-from rnnlab.cli import FULL_COLLECTION_EVERY
 from rnnlab.config import TEMPLATE, config_from_dict, dump_config
+from rnnlab.heap import FULL_COLLECTION_EVERY
 from rnnlab.threads import available_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def part_tiny(work: Path) -> str:
         f"{timing['threads']['threads']} ({timing['threads']['why']}). Best of 2, after a warm-up run. "
         "The report's time includes importing matplotlib (nothing before it imports what draws); "
         "the command runs with rare full collections of the cyclic garbage collector "
-        f"(`rnnlab.cli.FULL_COLLECTION_EVERY` = {FULL_COLLECTION_EVERY}), the bare loop with CPython's defaults.\n"
+        f"(`rnnlab.heap.FULL_COLLECTION_EVERY` = {FULL_COLLECTION_EVERY}), the bare loop with CPython's defaults.\n"
     )
 
 

@@ -80,5 +80,5 @@ def test_rnnlab_train_loads_what_draws_only_for_its_report_and_walks_the_heap_ra
     assert not loaded["BEFORE"] & set(NOT_BEFORE_THE_REPORT), sorted(loaded["BEFORE"] & set(NOT_BEFORE_THE_REPORT))
     assert not loaded["AFTER"] & set(NOT_FOR_TRAINING), sorted(loaded["AFTER"] & set(NOT_FOR_TRAINING))
     # The compiler's imports (the optimizer's) and the figures made full collections at
-    # CPython's default thresholds (rnnlab.cli.FULL_COLLECTION_EVERY): none find anything to free.
+    # CPython's default thresholds (rnnlab.heap.FULL_COLLECTION_EVERY): none find anything to free.
     assert "FULL 0" in out.splitlines()

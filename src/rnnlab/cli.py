@@ -13,26 +13,18 @@ Example:
 from __future__ import annotations
 
 import argparse
-import gc
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError
+from rnnlab.heap import rare_full_collections
 from rnnlab.tables import text_table
 
 EXIT_USER_ERROR = 1
-#: How many collections of the middle generation the cyclic collector waits between full
-#: collections while a command runs (CPython's default: 10). A full collection walks every object
-#: of the process; torch's imports (its compiler's, which the optimizer loads), matplotlib's and a
-#: report's figures add hundreds of thousands that live to the end, and at the default a tiny
-#: run walked them six times for nothing to free: about a fifth of its time besides training
-#: (issue 28). The young generations, where a training step's garbage is, are collected as before.
-FULL_COLLECTION_EVERY = 100
 
 EXAMPLES = {
     "train": """examples:
@@ -546,26 +538,6 @@ def _one_line(e: BaseException) -> str:
     # (a database's or driver's message may repeat a --storage URL with its password)
     text = mask(" ".join(str(e).split())) or type(e).__name__
     return text if len(text) <= 600 else text[:600] + " ..."
-
-
-@contextmanager
-def rare_full_collections() -> Iterator[None]:
-    """Full collections at most every :data:`FULL_COLLECTION_EVERY` collections of the middle
-    generation inside the block; the collector's thresholds as they were after it.
-
-    >>> before = gc.get_threshold()
-    >>> with rare_full_collections():
-    ...     gc.get_threshold()[2] >= FULL_COLLECTION_EVERY
-    True
-    >>> gc.get_threshold() == before
-    True
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(before[0], before[1], max(before[2], FULL_COLLECTION_EVERY))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""The heap policy of a training process: freed memory is kept for the next step.
+"""The memory policy of a training process: freed memory is kept for the next step, and the
+cyclic garbage collector's full collections are rare (:func:`rare_full_collections`).
 
 A CPU training step allocates and frees the same few dozen activation tensors every step (the
 template's front-end alone makes ``[16, 64, 427]`` float tensors of 1.7 MB). glibc's default
@@ -25,7 +26,10 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 #: Free memory (MB) that may stay mapped at the top of the heap: above a training step's working
@@ -84,3 +88,32 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     version.restype = ctypes.c_char_p
     return libc
+
+
+#: How many collections of the middle generation the cyclic collector waits between full
+#: collections while a command or a training run runs (CPython's default: 10). A full collection walks every object
+#: of the process; torch's imports (its compiler's, which the optimizer loads), matplotlib's and a
+#: report's figures add hundreds of thousands that live to the end, and at the default a tiny
+#: run walked them six times for nothing to free: about a fifth of its time besides training
+#: (issue 28). The young generations, where a training step's garbage is, are collected as before.
+FULL_COLLECTION_EVERY = 100
+
+
+@contextmanager
+def rare_full_collections() -> Iterator[None]:
+    """Full collections at most every :data:`FULL_COLLECTION_EVERY` collections of the middle
+    generation inside the block; the collector's thresholds as they were after it.
+
+    >>> before = gc.get_threshold()
+    >>> with rare_full_collections():
+    ...     gc.get_threshold()[2] >= FULL_COLLECTION_EVERY
+    True
+    >>> gc.get_threshold() == before
+    True
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(before[0], before[1], max(before[2], FULL_COLLECTION_EVERY))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

@@ -59,7 +59,7 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
-from rnnlab.heap import keep_freed_memory
+from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
@@ -1072,7 +1072,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     try:
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
-        with _open_run_dir(config, out, resume) as run:
+        # (a command has them already; a run from Python too: bench_template.py, notebooks, search trials)
+        with _open_run_dir(config, out, resume) as run, rare_full_collections():
             return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch, workers,
                           timing)
     finally:

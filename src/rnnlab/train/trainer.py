@@ -56,6 +56,7 @@ from rnnlab.config import (
 )
 from rnnlab.constraints import constrain_after_step
 from rnnlab.data import DataSplits, Fold, Sequences, load_data
+from rnnlab.data.stream import SEASONAL_REPEAT
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
@@ -652,7 +653,9 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
     if task.kind == "forecasting" and config.task.relative_to == "auto":
-        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (the lower error on the training and validation blocks)")
+        _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (seasonal naive where the series' changes "
+                  f"repeat at the season, autocorrelation >= {SEASONAL_REPEAT}; else the lower error on the training and "
+                  "validation blocks)")
     return s
 
 

@@ -287,13 +287,9 @@ class Task:
             return ("'model.frontend': its convolutions are centred (padding kernel_size // 2), so a forecaster's "
                     "step would read the values it forecasts; remove [model.frontend] for [task] kind = \"forecasting\"")
         why = "a forecaster's targets at every step" if self.stream else "per-step targets ([task] per_step = true)"
-        if model.head.pooling != "last":
-            return (f"'model.head.pooling' = {model.head.pooling!r}: {why} put the head on every step's output, "
-                    "there is nothing to pool; remove the key")
-        if model.head.frontend_pooling != "none":
-            return (f"'model.head.frontend_pooling' = {model.head.frontend_pooling!r}: {why} put the head on every "
-                    "step's output, there is nothing to pool; remove the key")
-        for key, value, off in (("input_pooling", model.head.input_pooling, "none"),
+        for key, value, off in (("pooling", model.head.pooling, "last"),
+                                ("frontend_pooling", model.head.frontend_pooling, "none"),
+                                ("input_pooling", model.head.input_pooling, "none"),
                                 ("frontend_ends", model.head.frontend_ends, False)):
             if value != off:
                 return (f"'model.head.{key}' = {value!r}: {why} put the head on every step's output, there is "

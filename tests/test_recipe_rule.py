@@ -111,6 +111,13 @@ def test_a_candidate_the_config_already_has_is_not_run_and_refused_ones_are_repo
     r, calls = _walk({}, "zoneout", base=_config("[model]\nzoneout = 0.1"))
     assert calls == [["baseline"]] and "already" in r.outcomes[0].tried[0].reason
 
+    # a value the config already holds counts as reached: the walk asks the question after it
+    r, calls = _walk({"input_dropout=0.2": GOOD}, "input_dropout", base=_config("[model]\ninput_dropout = 0.1"))
+    assert calls == [["baseline"], ["input_dropout=0.2"]]
+    assert [t.label for t in r.outcomes[0].kept] == ["input_dropout=0.2"] and r.final.model.input_dropout == 0.2
+    r, calls = _walk({}, "input_dropout", base=_config("[model]\ninput_dropout = 0.1"))
+    assert calls == [["baseline"], ["input_dropout=0.2"]] and r.final.model.input_dropout == 0.1
+
     def refuse(config, changes):
         raise ConfigError("recipe: 'model.zoneout' is not for this layer")
 

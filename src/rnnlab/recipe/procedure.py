@@ -29,6 +29,10 @@ from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.recipe.decide import Verdict, verdict
 from rnnlab.recipe.steps import Candidate, Step, Tier, not_applicable
 
+#: why a candidate equal to the current configuration is not scored; a tier of nothing else
+#: counts as reached, and the walk goes on to what follows keeping it
+ALREADY = "the configuration already has it"
+
 #: scores of each (label, config) job, in order, or why its training failed (one line)
 Evaluate = Callable[[list[tuple[str, Config]]], list[list[float] | str]]
 
@@ -116,7 +120,11 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
             winners = sorted((t for t in todo if t.verdict is not None and t.verdict.kept),
                              key=lambda t: -t.verdict.gain)
             tried += round_
-            if winners:
+            if not todo and any(t.not_applicable == ALREADY for t in round_):
+                # the config already holds this tier (a template with weight_drop 0.2): the
+                # question left is the one after keeping it (0.5), not nothing at all
+                tier = tier.if_kept
+            elif winners:
                 best = winners[0]
                 best.kept = True
                 assert best.config is not None
@@ -140,5 +148,5 @@ def _prepare(step: Step, candidate: Candidate, current: Config, against: str,
         except ConfigError as e:
             why = str(e).removeprefix("recipe: ")
     if why is None and config == current:
-        why = "the configuration already has it"
+        why = ALREADY
     return Tried(step.name, candidate.label, config, against, not_applicable=why)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -553,10 +555,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(build_parser().parse_args(argv))
 
 
+class _TermAsInterrupt:
+    """SIGTERM (``kill``, ``timeout``, a scheduler, ``docker stop``) stops a command the way Ctrl-C
+    does: a search or recipe with workers stops them before it exits, instead of dying at once
+    and leaving its workers running on their own. A run in training has its own handler (it
+    checkpoints first); a second SIGTERM kills as before."""
+
+    def __enter__(self) -> _TermAsInterrupt:
+        self.before = None
+        if threading.current_thread() is threading.main_thread():
+            before = signal.getsignal(signal.SIGTERM)
+            if before is signal.SIG_DFL:  # one set by a caller (or ignored) is left alone
+                self.before = before
+                signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Interrupted(signum, "interrupted by SIGTERM")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is not None:
+            signal.signal(signal.SIGTERM, self.before)
+
+
 def _run(args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
-        return int(args.func(args))
+        with _TermAsInterrupt():
+            return int(args.func(args))
     except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
         print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)
         return 128 + e.signum

@@ -40,7 +40,7 @@ from typing import Any
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.device import use_worker_device, with_device
-from rnnlab.errors import ConfigError, RnnlabError
+from rnnlab.errors import ConfigError, Interrupted, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
@@ -93,12 +93,39 @@ def _score(job: tuple[str, str, int, FoldPlan, str, int]) -> list[float] | str:
     """One (config, seed) on every fold: the fold scores, or why training failed (one line; run in
     a worker process or here, one of ``workers`` sharing the CPUs)."""
     directory, config_text, seed, plan, metric, workers = job
+    _WORKER_STOP.training = True
     try:
         result = run_trial(parse_config(config_text), plan, directory, seeds=[seed], metric=metric,
                            workers=workers)
     except RnnlabError as e:  # e.g. diverged: this candidate fails, the recipe goes on
         return f"seed {seed}: {e}"
+    except Interrupted as e:
+        if multiprocessing.parent_process() is None:
+            raise  # no pool: the recipe's own Ctrl-C or SIGTERM, for the command to report
+        sys.exit(128 + e.signum)  # a worker stopped by its pool: quietly, its checkpoint written
+    finally:
+        _WORKER_STOP.training = False
     return result.values
+
+
+class _WorkerStop:
+    """A worker's SIGTERM (the recipe stopping its pool): a run in training writes its checkpoint
+    and ends (:class:`Interrupted`), a worker between runs exits at once; either way through
+    Python's own exit, which releases what the worker registered (killed outright, it leaves
+    the resource tracker's "leaked semaphore" warning after the recipe's last line)."""
+
+    def __init__(self) -> None:
+        self.training = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.training:
+            raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+        sys.exit(128 + signum)
+
+
+#: this process's handler, installed only in a worker (:func:`_worker_init`)
+_WORKER_STOP = _WorkerStop()
 
 
 def _worker_init(threads: int, device: str, started: Any) -> None:
@@ -112,6 +139,7 @@ def _worker_init(threads: int, device: str, started: Any) -> None:
     if sys.platform.startswith("linux"):  # die with the recipe: a killed recipe leaves no worker writing
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _WORKER_STOP)  # how the parent stops the pool (terminate)
 
 
 class Evaluator:
@@ -194,9 +222,14 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
 
         result = run_recipe(base, steps, evaluate, higher_is_better=task.higher_is_better(str(search.metric)),
                             on_step=on_step)
-    except BaseException:
+    except BaseException as e:
         if pool is not None:
             pool.terminate()
+        if isinstance(e, KeyboardInterrupt):
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}; the same command "
+                              "continues (finished runs are reused, the others resume from their "
+                              "checkpoints)") from None
         raise
     finally:
         if pool is not None:

@@ -52,7 +52,8 @@ def _walk(table, steps, base=None):
         calls.append([label for label, _ in jobs])
         return [table.get(label, NOISY) for label, _ in jobs]
 
-    result = run_recipe(base or _config(), select_steps(steps), evaluate, higher_is_better=True)
+    base = base or _config()
+    result = run_recipe(base, select_steps(steps, base), evaluate, higher_is_better=True)
     return result, calls
 
 
@@ -117,6 +118,14 @@ def test_a_candidate_the_config_already_has_is_not_run_and_refused_ones_are_repo
     assert [t.label for t in r.outcomes[0].kept] == ["input_dropout=0.2"] and r.final.model.input_dropout == 0.2
     r, calls = _walk({}, "input_dropout", base=_config("[model]\ninput_dropout = 0.1"))
     assert calls == [["baseline"], ["input_dropout=0.2"]] and r.final.model.input_dropout == 0.1
+
+    # a candidate equal to one scored before is not trained twice (AR alone, TAR being 1 already)
+    lm = parse_config('[task]\nkind = "language_model"\n[data]\ndataset = "python-docs"\n[training]\nar = 1.0\ntar = 1.0')
+    r, calls = _walk({}, "activation_regularization", base=lm)
+    assert calls == [["baseline"], ["ar=2 tar=1"]]
+    assert [t.reason for t in r.outcomes[0].tried[1:]] == [
+        "not applicable: the same configuration as activation_regularization: ar=2 tar=1, scored already",
+        "not applicable: the configuration already has it"]
 
     def refuse(config, changes):
         raise ConfigError("recipe: 'model.zoneout' is not for this layer")

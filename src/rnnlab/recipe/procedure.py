@@ -105,12 +105,14 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
         raise RnnlabError(f"recipe: the baseline config failed to train ({scores})")
     baseline_scores = scores
     outcomes: list[StepOutcome] = []
+    scored: list[tuple[Config | None, str]] = [(base, "baseline")]
     for step in steps:
         tried: list[Tried] = []
         tier: Tier | None = step.tier(current)
         while tier is not None:
-            round_ = [_prepare(step, c, current, label, apply) for c in tier.candidates]
+            round_ = [_prepare(step, c, current, label, apply, scored) for c in tier.candidates]
             todo = [t for t in round_ if t.not_applicable is None]
+            scored += [(t.config, f"{t.step}: {t.label}") for t in todo]
             results = evaluate([(t.label, t.config) for t in todo]) if todo else []
             for t, s in zip(todo, results, strict=True):
                 if isinstance(s, str):
@@ -139,7 +141,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
 
 
 def _prepare(step: Step, candidate: Candidate, current: Config, against: str,
-             apply: Callable[[Config, dict], Config]) -> Tried:
+             apply: Callable[[Config, dict], Config], scored: list[tuple[Config | None, str]]) -> Tried:
     why = not_applicable(candidate, current)
     config = None
     if why is None:
@@ -149,4 +151,9 @@ def _prepare(step: Step, candidate: Candidate, current: Config, against: str,
             why = str(e).removeprefix("recipe: ")
     if why is None and config == current:
         why = ALREADY
+    if why is None:
+        # (AR alone after "AR and TAR" was scrapped, where TAR had that value already)
+        same = next((name for c, name in scored if c == config), None)
+        if same is not None:
+            why = f"the same configuration as {same}, scored already"
     return Tried(step.name, candidate.label, config, against, not_applicable=why)

@@ -423,3 +423,26 @@ def test_a_kill_inside_the_markers_atomic_write_leaves_a_directory_that_is_claim
     (tmp_path / "other" / ".notes.k3x9.tmp").write_text("")  # another program's temporary file
     with pytest.raises(RunDirError, match="not an rnnlab run"):
         claim(tmp_path / "other", RUN)
+
+
+def test_a_stop_inside_a_study_write_acts_after_it_with_the_handler_it_had():
+    from rnnlab.search.study import _stops_held
+
+    done = []
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with _stops_held():
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a write
+            for _ in range(1000):  # bytecodes enough for Python to run a pending handler
+                done.append(1)
+            done.append("written")
+    assert done[-1] == "written" and signal.getsignal(signal.SIGINT) is before
+    seen = []
+    term = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with _stops_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert not seen  # held
+        assert seen == [signal.SIGTERM]  # then given to the handler the process had
+    finally:
+        signal.signal(signal.SIGTERM, term)

@@ -210,23 +210,40 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
     metric = setup.search.metric
 
     def objective(trial: optuna.Trial) -> float:
-        for k, v in worker_attrs().items():
-            trial.set_user_attr(k, v)
-        values = setup.space.sample(trial)
-        trial_dir = setup.out / "trials" / f"{trial.number:04d}"
-        trial.set_user_attr("dir", str(trial_dir))
+        def record(key: str, value: Any) -> None:
+            with _stops_held():  # (every write to the study: see _stops_held)
+                trial.set_user_attr(key, value)
 
         def report(step: int, value: float) -> bool:
-            trial.report(value, step)
-            return trial.should_prune()
+            with _stops_held():
+                trial.report(value, step)
+                return trial.should_prune()
 
+        for k, v in worker_attrs().items():
+            record(k, v)
+        trial_dir = setup.out / "trials" / f"{trial.number:04d}"
+        # (the trial's records after training inside the try too: a stop between the end of
+        # training and the last record marks the trial interrupted, not failed)
         try:
+            with _stops_held():
+                values = setup.space.sample(trial)
+            record("dir", str(trial_dir))
             config = setup.space.apply(setup.base, values)
-            trial.set_user_attr("config", dump_config(config))
+            record("config", dump_config(config))
             result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report,
                                workers=setup.options.workers)
+            record("fold_scores", result.values)
+            record("epochs", [e for per_seed in result.epochs for e in per_seed])
+            if setup.search.reports == "all":
+                draw_trial_report(trial_dir)  # after the scores are recorded
+            if result.pruned_at is not None:
+                record("pruned_at", result.pruned_at)
+                raise optuna.TrialPruned(f"pruned at fold {result.pruned_at['fold']}, "
+                                         f"epoch {result.pruned_at['epoch']}")
+            record("spread", result.std)
+            return result.mean
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
-            trial.set_user_attr("failed_because", str(e))
+            record("failed_because", str(e))
             raise
         except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
             if _in_main_thread():
@@ -237,15 +254,6 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 trial.set_user_attr("failed_because", "interrupted")
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
-        trial.set_user_attr("fold_scores", result.values)
-        trial.set_user_attr("epochs", [e for per_seed in result.epochs for e in per_seed])
-        if setup.search.reports == "all":
-            draw_trial_report(trial_dir)  # after the scores are recorded
-        if result.pruned_at is not None:
-            trial.set_user_attr("pruned_at", result.pruned_at)
-            raise optuna.TrialPruned(f"pruned at fold {result.pruned_at['fold']}, epoch {result.pruned_at['epoch']}")
-        trial.set_user_attr("spread", result.std)
-        return result.mean
 
     return objective
 
@@ -256,22 +264,39 @@ def _in_main_thread() -> bool:
 
 @contextmanager
 def _stops_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back inside the block (main thread, where signals exist), delivered
-    after it: an interrupted trial's records are written whole, and a second stop (a worker's
-    SIGTERM from its parent after a Ctrl-C) still stops the process once they are.
+    """SIGINT and SIGTERM held back inside the block (main thread, where signals exist), acted on
+    after it by the handlers they had: a trial's records are written whole, and a stop never
+    lands inside Optuna's journal lock (interrupted there, its release raises FileNotFoundError
+    in place of the KeyboardInterrupt, and the trial was failed instead of recorded as
+    interrupted). The handlers are swapped, not the signals masked: a signal that arrived just
+    before the block runs its Python handler at the next bytecode, inside the block.
 
     >>> with _stops_held():
     ...     pass
     """
-    if not (_in_main_thread() and hasattr(signal, "pthread_sigmask")):  # (Windows has no signal masks)
+    if not _in_main_thread():
         yield
         return
-    stops = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    caught: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in before.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, hold)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            handler = before[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)  # (a KeyboardInterrupt, as if it had arrived now)
+            else:  # SIG_DFL, or one set outside Python: the signal again, to its own action
+                os.kill(os.getpid(), caught[0])
 
 
 def _restore_sigint(handler: Any) -> None:

@@ -217,12 +217,15 @@ def describe(tier: Tier) -> str:
 
 
 def recipe_table(config: Config) -> str:
-    """The recipe as a Markdown table, for ``config`` (the decay values follow its optimizer).
+    """The recipe of ``config``'s task as a Markdown table (the decay values follow its optimizer).
 
     >>> from rnnlab.config import parse_config
     >>> recipe_table(parse_config('[data]\\ndataset = "UnitTest"')).splitlines()[0]
     '| step | what the recipe says | what is tried (→ next, depending on the outcome) |'
+    >>> lm = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"')
+    >>> "| `weight_drop` |" in recipe_table(lm), "shuffle_within_batch" in recipe_table(lm)
+    (True, False)
     """
     rows = ["| step | what the recipe says | what is tried (→ next, depending on the outcome) |", "|---|---|---|"]
-    rows += [f"| `{s.name}` | {s.advice} | {describe(s.tier(config))} |" for s in RECIPE]
+    rows += [f"| `{s.name}` | {s.advice} | {describe(s.tier(config))} |" for s in steps_for(config)]
     return "\n".join(rows)

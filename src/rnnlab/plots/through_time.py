@@ -139,8 +139,9 @@ def plot_grad_through_time(
             ax_line.plot([], [], " ", label=f"reach: all {T} steps (never below {rel:g}×)")
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
         ax_line.plot([], [], " ", label=f"decay per step back: {style.fmt(decay)}")
-        ax_line.legend(fontsize=style.NOTE_SIZE, loc="upper left" if direction == "forward"
-                       else "upper right")
+        # where the curve is not: a gradient that vanishes going back leaves the top of the
+        # early steps free, one that does not (a language model's) fills the top throughout
+        ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")
         if not drawable.all():
             style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
                        warn=True, loc="upper right" if direction == "forward" else "upper left")

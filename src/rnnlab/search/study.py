@@ -219,12 +219,12 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 trial.report(value, step)
                 return trial.should_prune()
 
-        for k, v in worker_attrs().items():
-            record(k, v)
         trial_dir = setup.out / "trials" / f"{trial.number:04d}"
-        # (the trial's records after training inside the try too: a stop between the end of
-        # training and the last record marks the trial interrupted, not failed)
+        # (every record inside the try, those before and after training too: a stop that lands
+        # anywhere in the trial marks it interrupted, not failed)
         try:
+            for k, v in worker_attrs().items():
+                record(k, v)
             with _stops_held():
                 values = setup.space.sample(trial)
             record("dir", str(trial_dir))

@@ -389,7 +389,9 @@ def test_ctrl_c_during_the_first_trial_prints_one_line_and_the_config_runs_again
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert err.decode().splitlines() == ["rnnlab search: interrupted"], err.decode()
+    assert err.decode().splitlines() == [
+        "rnnlab search: interrupted by SIGINT; the same command continues the study (a stopped trial is recorded "
+        "as interrupted; the config itself runs again if it was stopped)"], err.decode()
     baseline_rerun(cfg, out)
 
 

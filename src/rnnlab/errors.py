@@ -74,6 +74,19 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(message)
         self.signum = signum
 
+    @classmethod
+    def of_command(cls, stop: KeyboardInterrupt, again: str) -> Interrupted:
+        """The stop of a command that runs many trainings (search, recipe), in its own words:
+        what stopped it and what running it again does (a run's "--resume" is not theirs).
+
+        >>> str(Interrupted.of_command(KeyboardInterrupt(), "the same command continues"))
+        'interrupted by SIGINT; the same command continues'
+        """
+        import signal
+
+        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+        return cls(signum, f"interrupted by {signal.Signals(signum).name}; {again}")
+
 
 def library_reason(error: BaseException, limit: int = 200) -> str:
     """What a library (NumPy, torch) said went wrong, on one line, without its advice to load

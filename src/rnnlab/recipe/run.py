@@ -226,10 +226,8 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         if pool is not None:
             pool.terminate()
         if isinstance(e, KeyboardInterrupt):
-            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
-            raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}; the same command "
-                              "continues (finished runs are reused, the others resume from their "
-                              "checkpoints)") from None
+            raise Interrupted.of_command(e, "the same command continues (finished runs are reused, the "
+                                         "others resume from their checkpoints)") from None
         raise
     finally:
         if pool is not None:

@@ -52,7 +52,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.device import use_worker_device, with_device
-from rnnlab.errors import RnnlabError, SearchError
+from rnnlab.errors import Interrupted, RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     STUDY,
@@ -571,10 +571,14 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     threads = worker_threads(setup.base)
     if options.workers > _cores():
         say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")
-    if options.workers == 1:
-        work(setup, 0, threads, log=say)
-    else:
-        _run_workers(setup, threads, say, study)
+    try:
+        if options.workers == 1:
+            work(setup, 0, threads, log=say)
+        else:
+            _run_workers(setup, threads, say, study)
+    except KeyboardInterrupt as e:
+        raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
+                                     "as interrupted; the config itself runs again if it was stopped)") from None
     with _study_lock(setup, say):
         return finish(setup, study, say)
 

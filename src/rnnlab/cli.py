@@ -16,7 +16,6 @@ import argparse
 import re
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError
 from rnnlab.heap import rare_full_collections
+from rnnlab.stops import StopSignals
 from rnnlab.tables import text_table
 
 EXIT_USER_ERROR = 1
@@ -555,34 +555,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(build_parser().parse_args(argv))
 
 
-class _TermAsInterrupt:
-    """SIGTERM (``kill``, ``timeout``, a scheduler, ``docker stop``) stops a command the way Ctrl-C
-    does: a search or recipe with workers stops them before it exits, instead of dying at once
-    and leaving its workers running on their own. A run in training has its own handler (it
-    checkpoints first); a second SIGTERM kills as before."""
-
-    def __enter__(self) -> _TermAsInterrupt:
-        self.before = None
-        if threading.current_thread() is threading.main_thread():
-            before = signal.getsignal(signal.SIGTERM)
-            if before is signal.SIG_DFL:  # one set by a caller (or ignored) is left alone
-                self.before = before
-                signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise Interrupted(signum, "interrupted by SIGTERM")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.before is not None:
-            signal.signal(signal.SIGTERM, self.before)
-
-
 def _run(args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
-        with _TermAsInterrupt():
+        # SIGTERM (kill, timeout, a scheduler) stops a command as Ctrl-C does: a search or recipe
+        # stops its workers before it exits instead of leaving them to run on alone
+        with StopSignals((signal.SIGTERM,)):
             return int(args.func(args))
     except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
         print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)

@@ -29,11 +29,8 @@ from __future__ import annotations
 
 import functools
 import math
-import multiprocessing
 import random
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +61,7 @@ from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.stops import StopSignals
 from rnnlab.task import CLASSIFICATION, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.checkpoint import (
@@ -949,36 +947,6 @@ def _write_pending(run: RunDir, s: _Session) -> None:
     s.saved_at = time.perf_counter()
 
 
-class _Signals:
-    """SIGINT and SIGTERM during the epochs: raise :class:`Interrupted` at once (the trainer then
-    writes the last finished epoch's checkpoint); a second signal acts as it did before. Only
-    in the main thread of the main process: a worker's signals are its pool's to handle."""
-
-    def __init__(self) -> None:
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread() and multiprocessing.parent_process() is None:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                before = signal.getsignal(sig)
-                if before is not signal.SIG_IGN and before is not None:
-                    self.previous[sig] = before
-                    signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.restore()
-        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
-
-    def restore(self) -> None:
-        for sig, before in self.previous.items():
-            signal.signal(sig, before)
-        self.previous = {}
-
-    def __exit__(self, *exc: object) -> None:
-        self.restore()
-
-
 def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
     from tqdm.auto import tqdm
 
@@ -1112,7 +1080,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
 
     steps_before = s.step
     s.saved_at = time.perf_counter()
-    with _Signals():
+    with StopSignals():  # SIGINT and SIGTERM: the trainer then writes the last epoch's checkpoint
         try:
             _epochs(run, s, tracker, progress, log, stop_after, on_epoch, timing)
         except Interrupted as e:

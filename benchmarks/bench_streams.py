@@ -136,6 +136,9 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     # Fewer weights for series of 70-190 training steps, or a stronger pull toward the reference.
     "hidden_16": (("\nhidden_size = 64\n", "\nhidden_size = 16\n"),),
     "wd_0.1": (("\nweight_decay = 1e-2 ", "\nweight_decay = 1e-1 "),),
+    # Deep ensembles (the template has 5 members since 2026-12-05; before, one model: "single").
+    "single": (("\nensemble = 5 ", "\nensemble = 1 "),),
+    "ensemble_3": (("\nensemble = 5 ", "\nensemble = 3 "),),
 }
 
 

@@ -56,6 +56,8 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "lr_low": (("\nlr = 3e-3", "\nlr = 1e-3"),),
     "tiny": (("hidden_size = 64", "hidden_size = 16"), ("channels = 64", "channels = 16")),
     "per_channel": (('normalize = "per_series" ', 'normalize = "per_channel"'), ("series_scale = true ", "series_scale = false")),
+    # A deep ensemble of 5 (model.ensemble): early stopping and the guard's z on the members' mean.
+    "ensemble_5": (("\nhidden_size = 64\n", "\nhidden_size = 64\nensemble = 5\n"),),
 }
 
 
@@ -232,6 +234,7 @@ SHOWN = {"template": "the template", "no_rbn": "no recurrent batch norm", "front
          "layer_norm": "layer norm in the front-end and the LSTM (no batch statistics)",
          "small": "half the width (32 channels, 32 units)", "lr_low": "lr 1e-3 (not 3e-3)",
          "tiny": "a quarter of the width (16, 16)", "per_channel": 'normalize = "per_channel", no series_scale',
+         "ensemble_5": "a deep ensemble of 5 (model.ensemble = 5)",
          "minirocket": "MiniRocketRegressor (aeon), the benchmark's reference"}
 
 

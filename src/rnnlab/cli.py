@@ -195,7 +195,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     seed_everything(config.training.seed)
     data = load_data(config.data, seed=config.training.seed, task=task)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
-                        task.per_step).to(device)
+                        task.per_step, values=task.values).to(device)
     optimizer = build_optimizer(model, config.training)
     batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, device)
     if data.train.X.shape[1] > config.tracking.inspect_steps:

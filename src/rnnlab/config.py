@@ -334,6 +334,9 @@ def layer_class(kind: str) -> Any:
     return {cls.kind: cls for cls in (LSTM, GRU, RNN, IndRNN)}[kind]
 
 
+#: the most members ``model.ensemble`` takes (each is one more model to train on every step)
+MAX_ENSEMBLE = 16
+
 #: the deepest recurrent stack a config takes (the layers run one after the other, step by step)
 MAX_NUM_LAYERS = 32
 
@@ -365,6 +368,11 @@ class ModelConfig(_LayerKeywords):
     """Language models: the decoder (the head's output layer) shares the embedding's weight
     matrix (Press & Wolf 2017); needs ``embedding_size`` equal to ``hidden_size`` and no
     ``head.hidden``."""
+    ensemble: int = Field(1, ge=1, le=MAX_ENSEMBLE)
+    """Members of a deep ensemble: that many models of this config, each from its own initial
+    weights and trained on its own loss over the same batches, predicting together (the mean
+    of their values, or of their class probabilities); ``training.steps`` counts the ensemble's
+    steps, each training every member (:class:`rnnlab.train.model.Ensemble`). 1: one model."""
     embedding_dropout: Probability = 0.0
     """Language models: drop whole tokens of the vocabulary (rows of the embedding matrix,
     zeroed and the others rescaled) for each training forward (AWD-LSTM's ``embedded_dropout``)."""
@@ -1331,6 +1339,10 @@ _FORECASTING_EDITS = (
      'streams = 2                     # parallel rows each series is cut into (the batch); more for long series\n'),
     ("recurrent_batch_norm = true     # gate inputs batch-normalized per step (Cooijmans et al.)",
      "recurrent_batch_norm = false    # (rows of one series are no independent batch)"),
+    ("\nhidden_size = 64\nnum_layers = 1\n",
+     "\nhidden_size = 64\nnum_layers = 1\n"
+     "ensemble = 5                    # models from their own initial weights, each trained on its own loss, their\n"
+     "                                #   forecasts averaged (1: one model; each member costs a model's time)\n"),
     ("# Conv blocks before the recurrent layer (Conv1d -> norm -> activation -> max-pool), as in the\n"
      "# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long\n"
      "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"

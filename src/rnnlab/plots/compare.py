@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,21 +52,27 @@ def _named(runs: Runs) -> dict[str, Any]:
     return named
 
 
+#: ``rnn.weight_*``, or an ensemble member's ``members.K.rnn.weight_*``
+_RECURRENT_WEIGHT = re.compile(r"(members\.\d+\.)?rnn\.weight_")
+
+
 def recurrent_weights(runs: Sequence[str | os.PathLike[str] | RunDir]) -> list[str] | None:
-    """The recurrent layers' weights (``rnn.weight_*``) that some run tracked as ``l2_mean``, in
-    the order first seen: the usual subject of a regularization comparison (None: none tracked).
+    """The recurrent layers' weights (``rnn.weight_*``; an ensemble's ``members.K.rnn.weight_*``)
+    that some run tracked as ``l2_mean``, in the order first seen: the usual subject of a
+    regularization comparison (None: none tracked).
 
     >>> import tempfile
     >>> run = RunDir(tempfile.mkdtemp())
-    >>> run.append(run.tracked, {"step": 0, "name": "rnn.weight_hh_l0", "stat": "l2_mean", "value": 1.0})
+    >>> for name in ("rnn.weight_hh_l0", "members.1.rnn.weight_hh_l0", "head.0.weight"):
+    ...     run.append(run.tracked, {"step": 0, "name": name, "stat": "l2_mean", "value": 1.0})
     >>> recurrent_weights([run])
-    ['rnn.weight_hh_l0']
+    ['rnn.weight_hh_l0', 'members.1.rnn.weight_hh_l0']
     """
     names: dict[str, None] = {}
     for r in runs:
         rd = r if isinstance(r, RunDir) else RunDir.existing(r)
         for rec in rd.read_tracked():
-            if rec["name"].startswith("rnn.weight_") and rec["stat"] == "l2_mean":
+            if _RECURRENT_WEIGHT.match(rec["name"]) and rec["stat"] == "l2_mean":
                 names[rec["name"]] = None
     return list(names) or None
 

@@ -58,7 +58,7 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     from rnnlab.data import load_data
 
     data = load_data(config.data, seed=config.training.seed, task=task)  # the run's scaling, fitted again
-    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step)
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step, values=task.values)
     model.load_state_dict(load_checkpoint(path)["model"])
     if not _guard_kept(run):  # the run forecasts its reference (task.mean_guard): so does its forecast
         predict_the_mean(model)

@@ -94,8 +94,9 @@ def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: 
 
 
 def predict_the_mean(model: Any) -> None:
-    """Make ``model`` (a :class:`rnnlab.train.model.SequenceClassifier` of standardized values)
-    predict the training mean: its head's last layer outputs zero whatever its input.
+    """Make ``model`` (a :class:`rnnlab.train.model.SequenceClassifier` of standardized values,
+    or an ensemble of them) predict the training mean: its head's last layer (each member's)
+    outputs zero whatever its input.
 
     >>> import torch
     >>> head = torch.nn.Sequential(torch.nn.Linear(3, 2))
@@ -105,8 +106,9 @@ def predict_the_mean(model: Any) -> None:
     """
     import torch
 
-    last = model.head[-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        if last.bias is not None:
-            last.bias.zero_()
+    for member in getattr(model, "members", [model]):  # an ensemble's mean of zeros is zero
+        last = member.head[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()

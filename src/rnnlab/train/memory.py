@@ -34,7 +34,8 @@ def _count(cfg: ModelConfig, input_size: int, num_classes: int) -> tuple[int, in
 
     with torch.device("meta"):
         model = SequenceClassifier(input_size, num_classes, cfg)
-    return sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers())
+    n = cfg.ensemble  # (members are alike)
+    return n * sum(p.numel() for p in model.parameters()), n * sum(b.numel() for b in model.buffers())
 
 
 def parameter_bytes(cfg: ModelConfig, input_size: int, num_classes: int) -> int:
@@ -68,6 +69,8 @@ def _size_keys(cfg: ModelConfig) -> str:
         keys.append("model.frontend channels = " + ", ".join(str(b.channels) for b in cfg.frontend.conv_blocks))
     if cfg.head.hidden:
         keys.append(f"model.head.hidden = {cfg.head.hidden}")
+    if cfg.ensemble > 1:
+        keys.append(f"model.ensemble = {cfg.ensemble}")
     return ", ".join(keys)
 
 

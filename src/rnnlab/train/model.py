@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -179,14 +181,115 @@ def _masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
     return (x * valid).sum(1) / valid.sum(1).clamp_min(1)
 
 
-def build_model(cfg: ModelConfig, input_size: int, num_classes: int, per_step: bool = False) -> SequenceClassifier:
+class Ensemble(nn.Module):
+    """``model.ensemble`` models of one config, each from its own initial weights (drawn one
+    after the other: the first has the weights a single model of the same seed would), trained
+    side by side on their own losses and predicting together (deep ensembles, Lakshminarayanan
+    et al. 2017; InceptionTime averages five networks so). ``forward`` returns the mean of the
+    members' values (``values``: regression, forecasting), or the log of the mean of their class
+    probabilities (classification, language models); the carried state holds the members'
+    states one after the other along its first dimension. The trainer gives each member its own
+    loss and clips each member's gradient alone (:func:`member_outputs`,
+    :func:`member_parameters`), so a member learns as it would alone on the same batches.
+
+    >>> from rnnlab.config import ModelConfig
+    >>> m = Ensemble([SequenceClassifier(3, 2, ModelConfig(hidden_size=4)) for _ in range(3)], values=True)
+    >>> out, (h, c) = m(torch.randn(5, 7, 3))
+    >>> out.shape, h.shape
+    (torch.Size([5, 2]), torch.Size([3, 5, 4]))
+    """
+
+    def __init__(self, members: list[SequenceClassifier], values: bool) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.values = values
+        self.per_step = members[0].per_step
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        outputs, state = member_outputs(self, x, lengths, state)
+        return combine(self, outputs), state
+
+
+def member_outputs(model: SequenceClassifier | Ensemble, x: Tensor, lengths: Tensor | None = None,
+                   state: State | None = None) -> tuple[list[Tensor], State]:
+    """Each member's outputs (one for a single model) and the joined carried state: what the
+    trainer computes the members' own losses from.
+
+    >>> from rnnlab.config import ModelConfig
+    >>> outs, state = member_outputs(build_model(ModelConfig(hidden_size=4, ensemble=2), 3, 2), torch.randn(1, 5, 3))
+    >>> len(outs), outs[0].shape
+    (2, torch.Size([1, 2]))
+    """
+    if not isinstance(model, Ensemble):
+        out, state = model(x, lengths, state)
+        return [out], state
+    n = len(model.members)
+    parts: list[State | None] = [None] * n
+    if state is not None:  # each state tensor [n * layers * directions, B, H]: the members' in order
+        chunks = [s.chunk(n) for s in state] if isinstance(state, tuple) else [state.chunk(n)]
+        parts = [tuple(c[k] for c in chunks) if isinstance(state, tuple) else chunks[0][k] for k in range(n)]
+    outputs, states = zip(*(m(x, lengths, p) for m, p in zip(model.members, parts)))
+    if isinstance(states[0], tuple):
+        return list(outputs), tuple(torch.cat(s) for s in zip(*states))
+    return list(outputs), torch.cat(states)
+
+
+def combine(model: SequenceClassifier | Ensemble, outputs: list[Tensor]) -> Tensor:
+    """The model's prediction from its members' outputs (:class:`Ensemble`): their mean, or the
+    log of the mean of their class probabilities.
+
+    >>> from rnnlab.config import ModelConfig
+    >>> m = build_model(ModelConfig(hidden_size=4, ensemble=2), 3, 2, values=True)
+    >>> combine(m, [torch.zeros(1, 2), torch.ones(1, 2)]).tolist()
+    [[0.5, 0.5]]
+    """
+    if not isinstance(model, Ensemble):
+        return outputs[0]
+    stacked = torch.stack(outputs)
+    if model.values:
+        return stacked.mean(0)
+    return torch.logsumexp(stacked.log_softmax(-1), 0) - math.log(len(outputs))
+
+
+def members_of(model: SequenceClassifier | Ensemble) -> list[SequenceClassifier]:
+    """The models an ensemble averages; ``[model]`` for a single one.
+
+    >>> from rnnlab.config import ModelConfig
+    >>> len(members_of(build_model(ModelConfig(hidden_size=4, ensemble=3), 3, 2)))
+    3
+    """
+    return list(model.members) if isinstance(model, Ensemble) else [model]  # type: ignore[arg-type]
+
+
+def member_parameters(model: SequenceClassifier | Ensemble) -> list[list[tuple[str, nn.Parameter]]]:
+    """The model's named parameters, member by member (what each member's gradient clipping
+    sees), named as in ``model.named_parameters()``.
+
+    >>> from rnnlab.config import ModelConfig
+    >>> [named[0][0] for named in member_parameters(build_model(ModelConfig(hidden_size=4, ensemble=2), 3, 2))]
+    ['members.0.rnn.weight_ih_l0', 'members.1.rnn.weight_ih_l0']
+    """
+    if not isinstance(model, Ensemble):
+        return [list(model.named_parameters())]
+    return [[(f"members.{k}.{n}", p) for n, p in m.named_parameters()] for k, m in enumerate(model.members)]
+
+
+def build_model(cfg: ModelConfig, input_size: int, num_classes: int, per_step: bool = False,
+                values: bool = False) -> SequenceClassifier | Ensemble:
     """The classifier for ``input_size`` channels and ``num_classes`` classes, with its head on
-    every step when ``per_step`` (a model too large for the memory available is a ConfigError
-    before anything is allocated)."""
+    every step when ``per_step``; with ``cfg.ensemble`` > 1 an :class:`Ensemble` of that many,
+    averaging values (``values``: regression, forecasting) or class probabilities. A model too
+    large for the memory available is a ConfigError before anything is allocated.
+
+    >>> build_model(ModelConfig(hidden_size=4, ensemble=2), 3, 2, values=True)(torch.randn(1, 5, 3))[0].shape
+    torch.Size([1, 2])
+    """
     from rnnlab.train.memory import check_memory
 
     check_memory(cfg, input_size, num_classes)
-    return SequenceClassifier(input_size, num_classes, cfg, per_step)
+    if cfg.ensemble == 1:
+        return SequenceClassifier(input_size, num_classes, cfg, per_step)
+    return Ensemble([SequenceClassifier(input_size, num_classes, cfg, per_step) for _ in range(cfg.ensemble)], values)
 
 
 def detach_state(state: State) -> State:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import random
 import sys
 import time
@@ -73,7 +74,17 @@ from rnnlab.train.checkpoint import (
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
-from rnnlab.train.model import LogitsOnly, SequenceClassifier, build_model, detach_state
+from rnnlab.train.model import (
+    Ensemble,
+    LogitsOnly,
+    SequenceClassifier,
+    build_model,
+    combine,
+    detach_state,
+    member_outputs,
+    member_parameters,
+    members_of,
+)
 from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
 
@@ -98,7 +109,7 @@ class TrainResult:
     best: dict[str, Any] | None
     train_eval: dict[str, float]
     test: dict[str, float] | None
-    model: SequenceClassifier = field(repr=False)
+    model: SequenceClassifier | Ensemble = field(repr=False)
     findings: list[Finding] = field(default_factory=list)
     """Findings after training (``rnnlab.doctor.fit``): underfit, overfit; empty when healthy."""
     timing: Timing = field(default_factory=Timing, repr=False)
@@ -482,7 +493,7 @@ class _Session:
     task: Task
     data: DataSplits
     data_sha256: str
-    model: SequenceClassifier
+    model: SequenceClassifier | Ensemble
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     shuffle_gen: torch.Generator
@@ -631,7 +642,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     device = resolve_device(tc.device)
     # (built on the CPU, then moved: the same initial weights on every device)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
-                        task.per_step).to(device)
+                        task.per_step, values=task.values).to(device)
     s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
@@ -641,7 +652,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if data.text is not None:
         _say(log, data.text.summary())
     if tc.ar or tc.tar:
-        s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[model.rnn])
+        s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[m.rnn for m in members_of(model)])
     if tc.steps is not None:
         _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
@@ -673,7 +684,7 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
             twin = build_model(s.config.model, s.data.channels, s.task.head_width(s.data.classes, s.data.train.y),
-                                 s.task.per_step).to(s.device)
+                                 s.task.per_step, values=s.task.values).to(s.device)
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
                            s.total_steps - s.step)
@@ -844,22 +855,25 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
                 s.activity.penalty()  # drop what forwards outside training steps (health checks) left
             with autocast(s.device, tc.precision):
                 if tc.stateful_window:
-                    logits, state = s.model(xb[:, start:start + tc.stateful_window], None, state)
+                    outputs, state = member_outputs(s.model, xb[:, start:start + tc.stateful_window], None, state)
                     state = detach_state(state)
                     yw = s.task.window(yb, start, start + tc.stateful_window)
                 else:
-                    logits, _ = s.model(xb, lb)
-                loss = s.loss_fn(logits, yw)
+                    outputs, _ = member_outputs(s.model, xb, lb)
+                # An ensemble's members each learn from their own loss (summed: each gradient is
+                # its member's alone), not from the loss of their mean.
+                loss = functools.reduce(operator.add, (s.loss_fn(o, yw) for o in outputs))
+                logits = combine(s.model, outputs)
                 if s.activity is not None:
                     loss = loss + s.activity.penalty()
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            loss_value = loss.item()
+            loss_value = loss.item() / len(outputs)
             if tracker is not None:
                 tracker.step(loss_value, epoch=epoch)  # after backward, before the update
-            try:  # the norm before clipping; max_norm inf only measures
-                norm = clip_grad_norm(s.model.named_parameters(), tc.clip_norm or math.inf,
-                                      on_nonfinite=tc.on_nonfinite)
+            try:  # the norm before clipping (each member's alone); max_norm inf only measures
+                norm = math.hypot(*(clip_grad_norm(named, tc.clip_norm or math.inf, on_nonfinite=tc.on_nonfinite)
+                                    for named in member_parameters(s.model)))
             except NonFiniteGradientError as e:
                 last = run.last_checkpoint
                 resume_hint = f"; --resume continues from {last}" if last.exists() else ""

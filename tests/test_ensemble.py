@@ -144,3 +144,13 @@ def test_the_memory_check_counts_every_member():
 
     one, five = ModelConfig(hidden_size=32), ModelConfig(hidden_size=32, ensemble=5)
     assert parameter_bytes(five, 3, 4) == 5 * parameter_bytes(one, 3, 4)
+
+
+def test_search_with_two_workers_and_recipe_with_two_seeds_on_an_ensemble(tmp_path):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(stream_toml(sine(tmp_path), training="epochs = 2").replace("[model]\n", "[model]\nensemble = 2\n") +
+                   '[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
+                   '[search.space]\n"model.hidden_size" = { low = 4, high = 8 }\n')
+    final, _, _ = tiny_run.search_then_recipe(cfg, tmp_path, trials=2, step="zoneout")
+    assert set(final["test"]) >= {"mase", "rmse"}
+    assert "ensemble = 2" in (tmp_path / "s" / "best.toml").read_text()

@@ -244,6 +244,11 @@ pruner = "none"
 """
 
 
+#: Epochs of a trial that a signal must land inside: sent once its first epoch is recorded, the
+#: signal can come seconds later on a loaded machine (a whole trial of 30 epochs ended first).
+LONG_TRIAL = 300
+
+
 def search_config(tmp_path: Path, epochs: int = 2) -> Path:
     """A tiny search whose config lies inside its space, so trial 0 is the config itself. One
     key: the study page draws one slice panel, not one per key of the default space."""
@@ -364,7 +369,7 @@ def baseline_rerun(cfg: Path, out: Path) -> None:
 
 
 def test_a_kill_during_the_first_trial_runs_the_config_itself_again(tmp_path):
-    cfg = search_config(tmp_path, epochs=30)
+    cfg = search_config(tmp_path, epochs=LONG_TRIAL)
     out = tmp_path / "s"
     proc = cli("search", str(cfg), "--out", str(out), "--no-final", "--quiet")
     try:
@@ -377,7 +382,7 @@ def test_a_kill_during_the_first_trial_runs_the_config_itself_again(tmp_path):
 
 
 def test_ctrl_c_during_the_first_trial_prints_one_line_and_the_config_runs_again(tmp_path):
-    cfg = search_config(tmp_path, epochs=30)
+    cfg = search_config(tmp_path, epochs=LONG_TRIAL)
     out = tmp_path / "s"
     proc = cli("search", str(cfg), "--out", str(out), "--no-final", "--quiet", "--workers", "2")
     try:

@@ -106,7 +106,8 @@ def test_a_forecasting_ensemble_trains_resumes_and_predicts(tmp_path, capsys):
                                training="steps = 30\nlr = 0.01").replace("[model]\n", "[model]\nensemble = 3\n"))
     capsys.readouterr()
     assert main(["train", str(cfg), "--out", str(tmp_path / "run")]) == 0
-    assert "test MASE" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test MASE" in out and "model: an ensemble of 3 (model.ensemble)" in out and "with their mean" in out
     assert main(["predict", str(tmp_path / "run")]) == 0
     rows = list(csv.reader((tmp_path / "run" / "forecast.csv").open()))
     assert [r[2] for r in rows[1:]] == ["120", "121"] and all(abs(float(v)) < 5 for r in rows[1:] for v in r[3:])

@@ -49,6 +49,16 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *expected: str)
     return one_line_error(argv, capsys, expected)
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_as_in_a_terminal():
+    """Python's own SIGINT handler in this process, and so SIGINT's default action in the
+    processes it starts: a suite started in the background by a non-interactive shell (``make
+    test &``) ignores SIGINT, its processes inherit that, and a Ctrl-C test would see nothing."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def cli(*argv: str) -> subprocess.Popen[bytes]:
     """A real ``rnnlab`` process (its own session, so that a signal can go to its whole group)."""
     return subprocess.Popen([sys.executable, "-m", "rnnlab.cli", *argv], env=ENV, stdout=subprocess.DEVNULL,
@@ -244,11 +254,6 @@ pruner = "none"
 """
 
 
-#: Epochs of a trial that a signal must land inside: sent once its first epoch is recorded, the
-#: signal can come seconds later on a loaded machine (a whole trial of 30 epochs ended first).
-LONG_TRIAL = 300
-
-
 def search_config(tmp_path: Path, epochs: int = 2) -> Path:
     """A tiny search whose config lies inside its space, so trial 0 is the config itself. One
     key: the study page draws one slice panel, not one per key of the default space."""
@@ -369,7 +374,7 @@ def baseline_rerun(cfg: Path, out: Path) -> None:
 
 
 def test_a_kill_during_the_first_trial_runs_the_config_itself_again(tmp_path):
-    cfg = search_config(tmp_path, epochs=LONG_TRIAL)
+    cfg = search_config(tmp_path, epochs=30)
     out = tmp_path / "s"
     proc = cli("search", str(cfg), "--out", str(out), "--no-final", "--quiet")
     try:
@@ -382,7 +387,7 @@ def test_a_kill_during_the_first_trial_runs_the_config_itself_again(tmp_path):
 
 
 def test_ctrl_c_during_the_first_trial_prints_one_line_and_the_config_runs_again(tmp_path):
-    cfg = search_config(tmp_path, epochs=LONG_TRIAL)
+    cfg = search_config(tmp_path, epochs=30)
     out = tmp_path / "s"
     proc = cli("search", str(cfg), "--out", str(out), "--no-final", "--quiet", "--workers", "2")
     try:

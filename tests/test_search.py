@@ -245,7 +245,7 @@ def test_two_local_workers_share_the_journal(tmp_path):
 
 
 def test_killed_local_worker_is_marked_failed_on_restart(tmp_path):
-    config = write_config(tmp_path, epochs=300, extra="trials = 1\npruner = \"none\"\n")  # (outlasts the wait)
+    config = write_config(tmp_path, epochs=30, extra="trials = 1\npruner = \"none\"\n")
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "search", str(config), "--out", str(out),

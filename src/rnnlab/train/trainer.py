@@ -649,6 +649,11 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
                  steps_per_epoch, epochs, device=device)
     _say(log, f"device: {device}" + (f" ({describe(device)['device_name']})" if device.type == "cuda" else "")
               + (", bfloat16 autocast" if tc.precision == "bf16" else ""))
+    if isinstance(model, Ensemble):
+        size = sum(p.numel() for p in model.members[0].parameters())
+        _say(log, f"model: an ensemble of {len(model.members)} (model.ensemble), {size:,} parameters each; every "
+                  "step trains each member on its own loss, and the run predicts with their "
+                  + ("mean" if model.values else "mean class probabilities"))
     if data.text is not None:
         _say(log, data.text.summary())
     if tc.ar or tc.tar:

@@ -110,6 +110,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "input-mean": {"model.head.input_pooling": "mean"},
     "ends": {"model.head.frontend_ends": True},
     "ends+input-mean": {"model.head.frontend_ends": True, "model.head.input_pooling": "mean"},
+    # a deep ensemble: five models memorise two series per class each in their own way
+    "ensemble-5": {"model.ensemble": 5},
 }
 
 

@@ -112,6 +112,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "ends+input-mean": {"model.head.frontend_ends": True, "model.head.input_pooling": "mean"},
     # a deep ensemble: five models memorise two series per class each in their own way
     "ensemble-5": {"model.ensemble": 5},
+    # the reverse direction's final state and outputs: where the series starts, read last
+    "bidirectional": {"model.bidirectional": True},
+    "bidirectional+last": {"model.bidirectional": True, "model.head.pooling": "last"},
+    "bidirectional+mean_max": {"model.bidirectional": True, "model.head.pooling": "mean_max"},
 }
 
 

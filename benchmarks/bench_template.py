@@ -702,6 +702,17 @@ stress-local-10x3-long's from 0.880 to 0.760: a motif's set has nothing at its e
 that three series per class let the model memorise. The two kinds have the same shape (classes,
 series per class, length), so no shape rule gives `ends` to one and not the other; it stays an
 option for data whose class is a position (`ends+input-mean`: 0.600 on phase).
+A deep ensemble of five (`model.ensemble = 5`, 2026-12-05: five models that memorise the two
+series per class each their own way, their class probabilities averaged) is not the remedy
+either: 0.783 and 0.700 on the phase draws (seeds 0 and 1; the template 0.733 with seed 0), at
+five times the CPU seconds (236-239 against 50). Nor is a bidirectional LSTM, whose reverse
+direction reads a series' start last: seeds 0-2 on the draws, against the template's with the
+same seeds, phase 0.800 / 0.717 / 0.700 (mean 0.739) against 0.733 / 0.750 / 0.683 (0.722),
+stress-local-10x3-long 0.860 each (0.860) against 0.880 / 0.840 / 0.840 (0.853), and
+stress-amplitude-6x3 0.800 / 0.833 / 0.700 (0.778) against 0.667 / 0.833 / 0.833 (0.778): a
+draw or two either way, at 1.3 times the CPU seconds. With the two directions' final states in
+the head instead of the mean and maximum (`bidirectional+last`, seed 0): phase 0.833, local
+0.840.
 
 The rule was chosen on the amplitude draws; the test runs below were started once it was, and
 the phase and local draws above finished while they ran (they changed nothing in it). Test

@@ -106,7 +106,9 @@ def predict_the_mean(model: Any) -> None:
     """
     import torch
 
-    for member in getattr(model, "members", [model]):  # an ensemble's mean of zeros is zero
+    from rnnlab.train.model import members_of
+
+    for member in members_of(model):  # an ensemble's mean of zeros is zero
         last = member.head[-1]
         with torch.no_grad():
             last.weight.zero_()

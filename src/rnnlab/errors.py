@@ -75,6 +75,17 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
     @classmethod
+    def by(cls, signum: int, then: str = "") -> Interrupted:
+        """``"interrupted by SIGTERM"``, and what follows from it (``then``).
+
+        >>> str(Interrupted.by(15, "its checkpoint is written"))
+        'interrupted by SIGTERM; its checkpoint is written'
+        """
+        import signal
+
+        return cls(signum, f"interrupted by {signal.Signals(signum).name}" + (f"; {then}" if then else ""))
+
+    @classmethod
     def of_command(cls, stop: KeyboardInterrupt, again: str) -> Interrupted:
         """The stop of a command that runs many trainings (search, recipe), in its own words:
         what stopped it and what running it again does (a run's "--resume" is not theirs).
@@ -84,8 +95,7 @@ class Interrupted(KeyboardInterrupt):
         """
         import signal
 
-        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
-        return cls(signum, f"interrupted by {signal.Signals(signum).name}; {again}")
+        return cls.by(stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT), again)
 
 
 def library_reason(error: BaseException, limit: int = 200) -> str:

@@ -47,7 +47,7 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.restore()
-        raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+        raise Interrupted.by(signum)
 
     def restore(self) -> None:
         for sig, before in self.previous.items():

@@ -120,7 +120,7 @@ class _WorkerStop:
     def __call__(self, signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.training:
-            raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+            raise Interrupted.by(signum)
         sys.exit(128 + signum)
 
 

@@ -203,7 +203,6 @@ class Ensemble(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.values = values
-        self.per_step = members[0].per_step
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
         outputs, state = member_outputs(self, x, lengths, state)

@@ -535,6 +535,12 @@ class _Session:
         return self.on_device[id(split)]
 
     @functools.cached_property
+    def clipped_groups(self) -> list[list[tuple[str, nn.Parameter]]]:
+        """The parameters each gradient clipping sees (one group per ensemble member), listed
+        once rather than at every step."""
+        return member_parameters(self.model)
+
+    @functools.cached_property
     def config_text(self) -> str:
         """The config as every checkpoint holds it."""
         return dump_config(self.config)
@@ -878,7 +884,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
                 tracker.step(loss_value, epoch=epoch)  # after backward, before the update
             try:  # the norm before clipping (each member's alone); max_norm inf only measures
                 norm = math.hypot(*(clip_grad_norm(named, tc.clip_norm or math.inf, on_nonfinite=tc.on_nonfinite)
-                                    for named in member_parameters(s.model)))
+                                    for named in s.clipped_groups))
             except NonFiniteGradientError as e:
                 last = run.last_checkpoint
                 resume_hint = f"; --resume continues from {last}" if last.exists() else ""

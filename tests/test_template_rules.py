@@ -41,10 +41,18 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     assert d.pools == (8, 1, 1) and d.recurrent_steps == 250  # all the pooling at the first block
     assert d.line() == ("shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last "
                         "epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 at the first block → 250 "
-                        "steps; head: mean and max over time and the informative level and scale (a class has "
-                        "2 < 4 series)")
+                        "steps; head: mean and max over time and the informative level and scale; input noise 0.2 (a "
+                        "class has 2 < 4 series)")
     assert d.summary == ("mean_max", "mean_max")
     assert d.level_and_scale == ("informative", "mean")
+    assert d.input_noise == 0.2 and apply(TEMPLATE_CFG, d).model.input_noise == 0.2
+    # classes of 4 series or more: the template's input as it is; adapt.input_noise sets the rule's value
+    assert decide(Shape(classes=40, smallest_class=4, series=160, length=2000), TEMPLATE_CFG).input_noise is None
+    tiny = Shape(classes=40, smallest_class=2, series=80, length=2000)
+    quieter = TEMPLATE_CFG.model_copy(update={"adapt": TEMPLATE_CFG.adapt.model_copy(update={"input_noise": 0.1})})
+    assert decide(tiny, quieter).input_noise == 0.1 and "input noise 0.1 (a class has" in decide(tiny, quieter).line()
+    off = TEMPLATE_CFG.model_copy(update={"adapt": TEMPLATE_CFG.adapt.model_copy(update={"input_noise": 0.0})})
+    assert decide(tiny, off).input_noise is None and "input noise" not in decide(tiny, off).line()
 
 
 @pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
@@ -135,14 +143,15 @@ def test_a_run_prints_the_line_and_records_it(tmp_path):
 
     result = train(cfg, out=tmp_path / "r", progress=False, log=lines.append)
     line = ("shape: 6 classes × 2 series, length 40: no hold-out (a class has 2 < 4 series; the last epoch's "
-            "weights); 60 steps (40 batch slots per class (adapt.max_steps)); pool ×1 → 40 steps")
+            "weights); 60 steps (40 batch slots per class (adapt.max_steps)); pool ×1 → 40 steps; input noise 0.2 (a "
+            "class has 2 < 4 series)")
     assert [x for x in lines if x.startswith("shape: ")] == [line]
     recorded = RunDir(tmp_path / "r").read_adapt()
     assert recorded is not None and recorded["shape"]["line"] == line
     assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": []}
     # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing
     run_cfg = RunDir(tmp_path / "r").read_config()
-    assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60
+    assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60 and run_cfg.model.input_noise == 0.2
     assert adapt_to_shape(run_cfg)[0] == run_cfg
     assert result.final["step"] == 60
     assert "val_acc" not in result.final

@@ -373,6 +373,11 @@ class ModelConfig(_LayerKeywords):
     weights and trained on its own loss over the same batches, predicting together (the mean
     of their values, or of their class probabilities); ``training.steps`` counts the ensemble's
     steps, each training every member (:class:`rnnlab.train.model.Ensemble`). 1: one model."""
+    input_noise: float = Field(0.0, ge=0.0, le=10.0)
+    """Gaussian noise of this standard deviation added to the model's input (the normalised
+    series, every channel, valid steps only) at each training forward, none at evaluation (Keras'
+    ``GaussianNoise``; Bishop 1995: a Tikhonov regularizer): a model can no longer fit the noise
+    of each training series. Not for language models (their input is token ids)."""
     embedding_dropout: Probability = 0.0
     """Language models: drop whole tokens of the vocabulary (rows of the embedding matrix,
     zeroed and the others rescaled) for each training forward (AWD-LSTM's ``embedded_dropout``)."""
@@ -726,6 +731,9 @@ def _language_model_problem(config: Config) -> str | None:
                 "reverse direction would read the token it predicts; remove the key")
     if m.frontend is not None:
         return "'model.frontend': a language model reads token embeddings, not values; remove [model.frontend]"
+    if m.input_noise:
+        return (f"'model.input_noise' = {m.input_noise:g} adds noise to values; a language model's input is token "
+                "ids: use 'model.embedding_dropout' or 'model.input_dropout'; remove the key")
     if m.tie_weights and (m.head.hidden or m.embedding_size != m.hidden_size):
         if m.head.hidden:
             return (f"'model.tie_weights' = true: the decoder reads the recurrent layer's output of {m.hidden_size} "
@@ -799,8 +807,8 @@ class AdaptConfig(_Section):
     to run at most 250 steps, and, when a class has fewer than 4 series, the head's mean over
     time joined to the maximum (``"mean_max"``) and each series' level and scale read by the head
     straight, those within their sampling error set to 0 (``data.series_scale = "informative"``,
-    ``model.head.input_pooling = "mean"``). A rule only raises what the config sets, never lowers
-    it."""
+    ``model.head.input_pooling = "mean"``) and ``model.input_noise`` raised to ``input_noise``.
+    A rule only raises what the config sets, never lowers it."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
     training series was classified right (eval mode) over a tenth of the budget (after a short
@@ -809,6 +817,8 @@ class AdaptConfig(_Section):
     ``max_steps``."""
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
     """The most optimizer steps ``budget`` and ``shape`` may give a run."""
+    input_noise: float = Field(0.2, ge=0.0, le=10.0)
+    """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series (0: none)."""
 
 
 class Config(_Section):
@@ -1582,6 +1592,7 @@ hidden_size = 64
 num_layers = 1
 bidirectional = false
 bias = true
+input_noise = 0.0               # Gaussian noise (this std, in normalized units) on the input while training
 # Regularizers of the layer (all off in rnnlab.LSTM; this template turns three on):
 dropout = 0.0                   # between stacked layers
 input_dropout = 0.0             # variational dropout on the layer input
@@ -1694,13 +1705,16 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
                                 #   and the maximum over time) and the head also reads each series' level
                                 #   and scale, those within their sampling error set to 0
-                                #   (data.series_scale = "informative", model.head.input_pooling = "mean")
+                                #   (data.series_scale = "informative", model.head.input_pooling = "mean"),
+                                #   and noise joins the input while training (model.input_noise raised
+                                #   to adapt.input_noise: the model cannot memorise each series' noise)
 budget = true                   # the budget follows the fit: once every training series (eval mode)
                                 #   was right over a tenth of training.steps, a cosine tail as long and
                                 #   the run ends; at the end of the budget, if training accuracy is below
                                 #   0.99 and the training loss still fell (2 % over the last quarter),
                                 #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run
+input_noise = 0.2               # the shape rule's model.input_noise for classes of fewer than 4 series
 
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it

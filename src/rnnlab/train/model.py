@@ -93,6 +93,7 @@ class SequenceClassifier(nn.Module):
         if self.frontend is not None and self.frontend_pooling != "none":
             width += self.frontend.channels * (2 if self.frontend_pooling == "mean_max" else 1)
         self.input_pooling, self.frontend_ends = cfg.head.input_pooling, cfg.head.frontend_ends
+        self.input_noise = cfg.input_noise
         if self.input_pooling != "none":
             width += input_size
         if self.frontend is not None and self.frontend_ends:
@@ -120,6 +121,8 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
         if lengths is not None and bool((lengths == x.shape[1]).all()):
             lengths = None  # all full length: the fast path needs no lengths
+        if self.training and self.input_noise > 0:
+            x = x + self.input_noise * torch.randn_like(x) * _valid_steps(x, lengths)
         inputs, input_lengths = x, lengths
         if self.frontend is not None:
             x, lengths = self.frontend(x, lengths)

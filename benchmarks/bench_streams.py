@@ -139,6 +139,8 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     # Deep ensembles (the template has 5 members since 2026-12-05; before, one model: "single").
     "single": (("\nensemble = 5 ", "\nensemble = 1 "),),
     "ensemble_3": (("\nensemble = 5 ", "\nensemble = 3 "),),
+    # Gaussian noise on the input while training (model.input_noise; Keras' GaussianNoise).
+    **{f"noise_{v}": (("\ninput_noise = 0.0 ", f"\ninput_noise = {v} "),) for v in ("0.1", "0.3")},
 }
 
 

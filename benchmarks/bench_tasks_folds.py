@@ -58,6 +58,10 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "per_channel": (('normalize = "per_series" ', 'normalize = "per_channel"'), ("series_scale = true ", "series_scale = false")),
     # A deep ensemble of 5 (model.ensemble): early stopping and the guard's z on the members' mean.
     "ensemble_5": (("\nhidden_size = 64\n", "\nhidden_size = 64\nensemble = 5\n"),),
+    # Gaussian noise on the input while training (model.input_noise; Keras' GaussianNoise).
+    **{f"noise_{v}": (("\ninput_noise = 0.0 ", f"\ninput_noise = {v} "),) for v in ("0.1", "0.3", "1.0")},
+    "ensemble_5_noise_0.3": (("\nhidden_size = 64\n", "\nhidden_size = 64\nensemble = 5\n"),
+                             ("\ninput_noise = 0.0 ", "\ninput_noise = 0.3 ")),
 }
 
 
@@ -235,6 +239,9 @@ SHOWN = {"template": "the template", "no_rbn": "no recurrent batch norm", "front
          "small": "half the width (32 channels, 32 units)", "lr_low": "lr 1e-3 (not 3e-3)",
          "tiny": "a quarter of the width (16, 16)", "per_channel": 'normalize = "per_channel", no series_scale',
          "ensemble_5": "a deep ensemble of 5 (model.ensemble = 5)",
+         "noise_0.1": "input noise 0.1 (model.input_noise)", "noise_0.3": "input noise 0.3 (model.input_noise)",
+         "noise_1.0": "input noise 1.0 (model.input_noise)",
+         "ensemble_5_noise_0.3": "a deep ensemble of 5 with input noise 0.3",
          "minirocket": "MiniRocketRegressor (aeon), the benchmark's reference"}
 
 

@@ -60,9 +60,8 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "ensemble_5": (("\nhidden_size = 64\n", "\nhidden_size = 64\nensemble = 5\n"),),
     # Gaussian noise on the input while training (model.input_noise; Keras' GaussianNoise).
     **{f"noise_{v}": (("\ninput_noise = 0.0 ", f"\ninput_noise = {v} "),) for v in ("0.1", "0.3", "1.0")},
-    "ensemble_5_noise_0.3": (("\nhidden_size = 64\n", "\nhidden_size = 64\nensemble = 5\n"),
-                             ("\ninput_noise = 0.0 ", "\ninput_noise = 0.3 ")),
 }
+VARIANTS["ensemble_5_noise_0.3"] = VARIANTS["ensemble_5"] + VARIANTS["noise_0.3"]
 
 
 

@@ -52,6 +52,8 @@ else:  # pragma: no cover - the tomli backport has the same API
     import tomli as tomllib
 
 Probability = typing.Annotated[float, Field(ge=0.0, lt=1.0)]
+#: the std of Gaussian noise on normalized values (model.input_noise, adapt.input_noise)
+NoiseStd = typing.Annotated[float, Field(ge=0.0, le=10.0)]
 # Upper bounds of numbers, so that every key has a range a run can honour (a size beyond them
 # would fail in the allocator, a count or period beyond them would never be reached); sizes
 # within them are also checked against memory before the model is built (rnnlab.train.memory).
@@ -373,7 +375,7 @@ class ModelConfig(_LayerKeywords):
     weights and trained on its own loss over the same batches, predicting together (the mean
     of their values, or of their class probabilities); ``training.steps`` counts the ensemble's
     steps, each training every member (:class:`rnnlab.train.model.Ensemble`). 1: one model."""
-    input_noise: float = Field(0.0, ge=0.0, le=10.0)
+    input_noise: NoiseStd = 0.0
     """Gaussian noise of this standard deviation added to the model's input (the normalised
     series, every channel, valid steps only) at each training forward, none at evaluation (Keras'
     ``GaussianNoise``; Bishop 1995: a Tikhonov regularizer): a model can no longer fit the noise
@@ -817,7 +819,7 @@ class AdaptConfig(_Section):
     ``max_steps``."""
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
     """The most optimizer steps ``budget`` and ``shape`` may give a run."""
-    input_noise: float = Field(0.2, ge=0.0, le=10.0)
+    input_noise: NoiseStd = 0.2
     """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series (0: none)."""
 
 

@@ -861,8 +861,8 @@ seeds 0-2 (`head-dropout-V`; `head-dropout-0.0` is the template):
 | 0.5 | 0.956 | 1.000 | 0.800 | 0.898 | 0.914 |
 | 0.7 (seed 0; seed 2 ended underfit at 0.72 training accuracy) | 1.000 | | | | |
 
-0.3 had the best mean and became a shape rule (`adapt.head_dropout`, in a checkout of this
-round), and the test splits were run once (`--stress --again`, 13:01-13:14 UTC, MiniRocket in the
+0.3 had the best mean and became a shape rule (`adapt.head_dropout`, built and tested in this
+round's working tree, not committed), and the test splits were run once (`--stress --again`, 13:01-13:14 UTC, MiniRocket in the
 same run; the records are kept under `head-dropout-0.3` in docs/template_runs.jsonl):
 stress-amplitude-6x3 0.800, 0.867, 0.883 (0.850 ± 0.044: above the template as the issue found
 it, 0.694, and MiniRocket's 0.628), stress-phase-12x2 1.000, stress-local-10x3-long 0.953 ±

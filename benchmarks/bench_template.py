@@ -121,11 +121,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "no-rbn": {"model.recurrent_batch_norm": False},
     # the shape rule's input noise (adapt.input_noise; 0.2 in the template since the eighth round)
     **{f"noise-{v}": {"adapt.input_noise": v} for v in (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)},
-    # dropout on the head's features (ninth round, not kept): a model that must fit tiny classes
-    # with any part of its summaries dropped cannot lean on the few that memorise each series
-    # (every generated set has classes of fewer than 4 series; 0.0 is the template)
-    **{f"head-dropout-{v}": {"model.head.dropout": v} for v in (0.0, 0.2, 0.3, 0.5, 0.7)},
-    "head-dropout-0.3+no-end-early": {"model.head.dropout": 0.3, "adapt.budget": False},
+    # dropout on the head's features on every set (ninth round, not kept; the tenth round's rule off,
+    # as they ran): a model that must fit tiny classes with any part of its summaries dropped
+    # cannot lean on the few that memorise each series (0.0: the template before the tenth round)
+    **{f"head-dropout-{v}": {"model.head.dropout": v, "adapt.head_dropout": 0.0} for v in (0.0, 0.2, 0.3, 0.5, 0.7)},
+    "head-dropout-0.3+no-end-early": {"model.head.dropout": 0.3, "adapt.head_dropout": 0.0, "adapt.budget": False},
+    # the tenth round's rule (adapt.head_dropout, 0.5 in the template): head dropout only where a
+    # series' level or scale alone tells the training classes apart
+    **{f"head-dropout-rule-{v}": {"adapt.head_dropout": v} for v in (0.0, 0.3, 0.5)},
     "no-rbn+last": {"model.recurrent_batch_norm": False, "model.head.pooling": "last"},
     "no-rbn+bidirectional+last": {"model.recurrent_batch_norm": False, "model.bidirectional": True, "model.head.pooling": "last"},
 }

@@ -21,6 +21,7 @@ from rnnlab.train.shape_rules import (
     MIN_HOLD_OUT_SERIES,
     Shape,
     adapt_to_shape,
+    alone_accuracy,
     apply,
     decide,
     recurrent_length,
@@ -53,6 +54,57 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
     assert decide(tiny, quieter).input_noise == 0.1 and "input noise 0.1 (a class has" in decide(tiny, quieter).line()
     off = TEMPLATE_CFG.model_copy(update={"adapt": TEMPLATE_CFG.adapt.model_copy(update={"input_noise": 0.0})})
     assert decide(tiny, off).input_noise is None and "input noise" not in decide(tiny, off).line()
+
+
+def test_head_dropout_where_the_level_or_scale_alone_tells_the_classes_apart():
+    tiny = Shape(classes=6, smallest_class=3, series=18, length=1500, noise=("level",), alone=("scale",))
+    d = decide(tiny, TEMPLATE_CFG)
+    assert d.head_dropout == 0.5 and apply(TEMPLATE_CFG, d).model.head.dropout == 0.5
+    assert d.line().endswith("input noise 0.2; head dropout 0.5, the scale alone telling the classes apart (a class "
+                             "has 3 < 4 series)")
+    # no summary alone tells them apart, or classes of 4 series: no dropout
+    assert decide(Shape(6, 3, 18, 1500, noise=("level",)), TEMPLATE_CFG).head_dropout is None
+    assert decide(Shape(6, 4, 24, 1500, alone=("scale",)), TEMPLATE_CFG).head_dropout is None
+    # adapt.head_dropout sets the value, 0 turns it off; a config's higher dropout is kept
+    adapt = TEMPLATE_CFG.adapt
+    off = TEMPLATE_CFG.model_copy(update={"adapt": adapt.model_copy(update={"head_dropout": 0.0})})
+    assert decide(tiny, off).head_dropout is None and "dropout" not in decide(tiny, off).line()
+    more = apply(TEMPLATE_CFG, decide(tiny, TEMPLATE_CFG)).model_copy(deep=True)
+    more.model.head.dropout = 0.7
+    assert decide(tiny, more).head_dropout is None and apply(more, decide(tiny, more)).model.head.dropout == 0.7
+    once = apply(TEMPLATE_CFG, d)
+    assert apply(once, decide(tiny, once)) == once
+
+
+def test_alone_accuracy_is_the_nearest_class_mean_with_each_series_left_out():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), 3)
+    level = rng.standard_normal(18)  # noise: no class in it
+    scale = np.log(0.5 * 8.0 ** (y / 5)) + 0.05 * rng.standard_normal(18)  # the class, with a little noise
+    assert alone_accuracy(np.stack([level, scale], axis=1), y).tolist()[1] == 1.0
+    assert alone_accuracy(np.stack([level, scale], axis=1), y)[0] < 0.5
+    # left out of its own class's mean: two series that swap values are both wrong, a class of one has no mean
+    swapped = np.array([[0.0], [0.1], [1.1], [1.0]])
+    assert alone_accuracy(swapped, np.array([0, 1, 0, 1])).tolist() == [0.0]
+    assert alone_accuracy(np.array([[0.0], [5.0], [5.1]]), np.array([0, 1, 1])).tolist() == [2 / 3]
+
+
+def test_the_training_split_says_which_summary_alone_tells_the_classes_apart(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(4), 3)
+    t = np.arange(200)
+    amplitude = 0.5 * 4.0 ** (y / 3)
+    X = (amplitude[:, None] * np.sin(t * 0.3)[None] + 0.3 * rng.standard_normal((12, 200)))[:, :, None]
+    path = Env(tmp_path, None).npz("amp.npz", X=X.astype(np.float32), y=y)
+    cfg = parse_config(f'[data]\npath = "{path}"\nnormalize = "per_series"\nseries_scale = true\n[model.head]\ninput_pooling = "none"\n'
+                       '[training]\nsteps = 30\n[adapt]\nshape = true')
+    adapted, d = adapt_to_shape(cfg)
+    assert d is not None and d.shape.alone == ("scale",) and adapted.model.head.dropout == 0.5
+    # the same series with their class drawn at random: no dropout
+    shuffled = Env(tmp_path, None).npz("shuffled.npz", X=X.astype(np.float32), y=y[rng.permutation(12)])
+    d2 = adapt_to_shape(parse_config(f'[data]\npath = "{shuffled}"\nnormalize = "per_series"\nseries_scale = true\n'
+                                     '[training]\nsteps = 30\n[adapt]\nshape = true'))[1]
+    assert d2 is not None and d2.shape.alone == () and d2.head_dropout is None
 
 
 @pytest.mark.parametrize("length", [150, 427, 1000, 1460, 3000, 8000])
@@ -148,7 +200,8 @@ def test_a_run_prints_the_line_and_records_it(tmp_path):
     assert [x for x in lines if x.startswith("shape: ")] == [line]
     recorded = RunDir(tmp_path / "r").read_adapt()
     assert recorded is not None and recorded["shape"]["line"] == line
-    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": []}
+    assert recorded["shape"]["shape"] == {"classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": [],
+                                         "alone": []}
     # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing
     run_cfg = RunDir(tmp_path / "r").read_config()
     assert run_cfg.data.val_fraction == 0.0 and run_cfg.training.steps == 60 and run_cfg.model.input_noise == 0.2

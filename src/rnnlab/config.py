@@ -809,8 +809,9 @@ class AdaptConfig(_Section):
     to run at most 250 steps, and, when a class has fewer than 4 series, the head's mean over
     time joined to the maximum (``"mean_max"``) and each series' level and scale read by the head
     straight, those within their sampling error set to 0 (``data.series_scale = "informative"``,
-    ``model.head.input_pooling = "mean"``) and ``model.input_noise`` raised to ``input_noise``.
-    A rule only raises what the config sets, never lowers it."""
+    ``model.head.input_pooling = "mean"``) and ``model.input_noise`` raised to ``input_noise``,
+    and ``model.head.dropout`` raised to ``head_dropout`` when a level or scale alone tells the
+    classes apart. A rule only raises what the config sets, never lowers it."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
     training series was classified right (eval mode) over a tenth of the budget (after a short
@@ -821,6 +822,9 @@ class AdaptConfig(_Section):
     """The most optimizer steps ``budget`` and ``shape`` may give a run."""
     input_noise: NoiseStd = 0.2
     """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series (0: none)."""
+    head_dropout: Probability = 0.5
+    """The ``model.head.dropout`` that ``shape`` gives classes of fewer than 4 series when a
+    series' level or scale alone tells them apart (0: none)."""
 
 
 class Config(_Section):
@@ -1709,7 +1713,10 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   and scale, those within their sampling error set to 0
                                 #   (data.series_scale = "informative", model.head.input_pooling = "mean"),
                                 #   and noise joins the input while training (model.input_noise raised
-                                #   to adapt.input_noise: the model cannot memorise each series' noise)
+                                #   to adapt.input_noise: the model cannot memorise each series' noise);
+                                #   if then a series' level or scale alone tells the classes apart,
+                                #   model.head.dropout is raised to adapt.head_dropout (the head leans
+                                #   on that summary instead of whichever others differ by chance)
 budget = true                   # the budget follows the fit: once every training series (eval mode)
                                 #   was right over a tenth of training.steps, a cosine tail as long and
                                 #   the run ends; at the end of the budget, if training accuracy is below
@@ -1717,6 +1724,7 @@ budget = true                   # the budget follows the fit: once every trainin
                                 #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run
 input_noise = 0.2               # the shape rule's model.input_noise for classes of fewer than 4 series
+head_dropout = 0.5              # the shape rule's model.head.dropout where the level or scale tells them apart
 
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it

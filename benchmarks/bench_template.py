@@ -470,6 +470,13 @@ check, training, evaluation, report records), with another job on the machine.
     (`adapt.input_noise`) joins the normalized input at every training forward
     (`model.input_noise`), so that the model cannot fit each training series by its own noise
     (eighth round below).
+  * *head dropout*: when the smallest class has fewer than 4 series and an informative level or
+    scale alone tells the training classes apart (the nearest class mean of that one value, each
+    series left out of its own class's mean, right for at least 90 % of the training series),
+    each of the head's features is dropped with probability 0.5 (`adapt.head_dropout`,
+    `model.head.dropout`) at every training forward, so that the head leans on the summary
+    that carries the class instead of the few others that happen to differ between the
+    training series (tenth round below).
 
   On the six bundled sets of the table below the shape rules change nothing (each has at least
   10 series per class, at most 10 classes and at most 107 steps after ×4 pooling); of the sets
@@ -894,7 +901,42 @@ against 0.744, phase 0.933 against 1.000, local-10x3-long 0.867 / 0.860, local-4
 0.925, local-20x1 0.720 / 0.710, local-8x2-4000 0.767 / 0.742, local-40x2-2000 0.902 / 0.895.
 A difference of one draw in two hundred, made of a gain on one set and a loss as large on
 another, is not a reason to change the template (as with the forecasting template's noise,
-docs/streams.md): it keeps 0.2, and no test split was run for 0.1."""
+docs/streams.md): it keeps 0.2, and no test split was run for 0.1.
+
+Tenth round: head dropout where a summary of the whole series alone tells the classes apart
+(2026-12-05, 14:24-14:36 UTC; kept). The ninth round ended on "no rule read from the shape tells
+the two apart": the amplitude set, where dropping summaries helps, and the long local sets, where
+it costs 6 to 12 points of fresh draws. A rule read from the training split's *values* does. The
+template already computes each series' level and scale (the head reads them straight when a
+class has fewer than 4 series); how well one of them alone puts the training series in their
+classes is the nearest class mean of that one value, each series left out of its own class's
+mean (`rnnlab.train.shape_rules.alone_accuracy`). On the generated sets' training splits
+(level / scale): stress-amplitude-6x3 0.33 / **1.00**; every other set at most 0.44
+(stress-local-8x2-4000's level; the others' 0.00-0.20, chance 0.03-0.17). The rule, then: with
+classes of fewer than 4 series and an informative level or scale at 0.9 or more, the head's
+dropout is raised to `adapt.head_dropout`. It fires on the amplitude set alone (checked on the
+seven generated and six bundled sets' training splits; the bundled sets have at least 10 series a
+class, where no tiny-class rule applies), so on the other sets the template is the eighth round's
+to the last digit and their draws and test figures stand. Its value was chosen on the amplitude
+set's draws, seeds 0-5 (seeds 0-2 from the ninth round's `head-dropout-V`, seeds 3-5 run for this
+round, 14:24-14:27 UTC): 0.3 0.867 / 0.900 / 0.967 / 0.967 / 0.900 / 0.867 (0.911), **0.5** 1.000
+/ 0.967 / 0.900 / 1.000 / 1.000 / 0.900 (0.961), against the template before the round (0.2
+noise, no dropout) 0.761; training accuracy 1.00 in all twelve runs (0.7 had left one seed
+underfit in the ninth round, 0.72). The test split's figure for 0.3 was known from the ninth
+round (0.850); 0.5's was not, and the draws chose it. The template with the rule reproduces
+`head-dropout-0.5`'s draws to the last digit on all six seeds (`template`, 14:29-14:33 UTC). Then
+the test split, once (`--stress --again --datasets stress-amplitude-6x3`, 14:33-14:36 UTC,
+MiniRocket in the same run): **stress-amplitude-6x3 1.000, 0.950, 0.900 (0.950 ± 0.050)**,
+training accuracy 1.000, 61-78 CPU seconds a run (1052-1452 steps: the budget ends later with
+dropout); MiniRocket 0.628 ± 0.019; the template as the issue found it 0.694 ± 0.035. The
+targets of issue 27, all sets: training accuracy ≥ 0.99 on every bundled and generated set (1.000
+everywhere); test accuracy within 3 points of MiniRocket on every one (the closest: Covid3Month_disc
+−2.1, BasicMotions −0.8, digits_pixels −0.8, ItalyPowerDemand −0.4; every generated set above it,
+amplitude by 32 points); no set below the template as the issue found it by more than its seeds'
+spread (the amplitude set now 25.6 points above it; stress-local-20x1 and stress-local-8x2-4000
+have no such figure: the issue's template refuses the first, a hold-out of one series a class,
+and did not finish the second in 6 minutes); every run under 10 minutes (at most 261 seconds,
+OSULeaf)."""
 
 
 def main() -> int:

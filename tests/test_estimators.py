@@ -142,6 +142,22 @@ def test_the_estimator_is_rnnlab_train_on_the_same_data(tmp_path):
         assert np.array_equal(a.numpy(), b.numpy()), name
 
 
+def test_predictions_read_the_input_as_the_run_did_after_the_templates_rules(tmp_path):
+    # Three series a class: the shape rules drop the hold-out and set the level (noise here) to
+    # 0; predict must scale the input as the run trained on it, not as the config before the rules.
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 3)
+    X = (0.5 * 2.0 ** y)[:, None, None] * np.sin(np.arange(60.0) * 0.4) + rng.standard_normal((12, 1, 60))
+    params = {"model.frontend": None, "model.head.frontend_pooling": "none", "model.recurrent_batch_norm": False,
+              "adapt.max_steps": 40, "adapt.budget": False, "training.threads": 1, "training.schedule.warmup_steps": 0}
+    clf = RNNClassifier(hidden_size=8, steps=40, params=params, random_state=0, run_dir=tmp_path / "fit").fit(X, y)
+    trained = RunDir(tmp_path / "fit").read_config()
+    assert trained.data.val_fraction == 0.0 and trained.data.series_scale == "informative"
+    assert clf.config_ == trained
+    assert clf.score(X, y) == clf.summary_["train_eval"]["acc"]  # the run's own figure on the same series
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+
+
 def test_random_state_makes_it_reproducible():
     X, y = _data()
     a = RNNClassifier(**{**TINY, "random_state": 5}).fit(X, y).predict_proba(X)

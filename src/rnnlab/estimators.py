@@ -206,6 +206,9 @@ class _RNNEstimator:
             atomic_write_bytes(data_path, buf.getvalue())
             config = self.resolved_config(data_path, tracking=self.run_dir is not None)
             result = train(config, out=out, progress=False, log=print if self.verbose else None)
+            # The config the run trained, as its config.toml records it: the template's rules
+            # (``[adapt]``) may have changed the hold-out and the scaling the model reads.
+            config = RunDir(out).read_config()
             data = load_data(config.data, seed=config.training.seed, task=task_for(config))  # what the trainer fitted
         self.model_ = result.model.eval()
         self.inputs_ = data.inputs

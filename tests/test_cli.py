@@ -207,6 +207,20 @@ def test_doctor_prints_the_health_report(tmp_path, capsys):
     assert code == 0 and out.startswith("Health check")
 
 
+def test_doctor_checks_the_model_the_templates_rules_make(tmp_path, capsys):
+    # three series a class: the shape rules change the model (noise on its input); doctor says
+    # so in the run's own line and checks that model, as `rnnlab train` would train it
+    y = np.repeat(np.arange(4), 3)
+    X = np.sin(np.arange(40.0) * (0.2 + 0.1 * y[:, None]))[:, :, None].astype(np.float32)
+    path = npz(tmp_path, X=X, y=y)
+    text = (f'[data]\npath = "{path}"\n[model]\nhidden_size = 4\n[training]\nsteps = 20\n'
+            '[tracking]\nenabled = false\n[adapt]\nshape = true\nmax_steps = 40\n')
+    code, out, _ = cli(["doctor", write(tmp_path, text), "--steps", "2"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("shape: 4 classes × 3 series, length 40: no hold-out")
+    assert "input noise 0.2" in lines[0] and lines[1].startswith("Health check")
+
+
 def test_real_subprocess_exit_code_and_stderr(tmp_path):
     config = write(tmp_path, GOOD.replace("hidden_size", "hiden_size"))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

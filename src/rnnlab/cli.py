@@ -185,11 +185,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from rnnlab.doctor import diagnose
     from rnnlab.task import task_for
     from rnnlab.train.model import LogitsOnly, build_model
+    from rnnlab.train.shape_rules import adapt_to_shape
     from rnnlab.train.trainer import build_optimizer, doctor_batch, seed_everything
 
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
-    config = with_device(load_config(args.config), args.device)
+    config, shape = adapt_to_shape(with_device(load_config(args.config), args.device))  # the model train would build
+    if shape is not None:
+        _say(shape.line())
     task = task_for(config)
     device = resolve_device(config.training.device, "--device" if args.device else "training.device")
     seed_everything(config.training.seed)

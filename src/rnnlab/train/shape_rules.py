@@ -317,9 +317,10 @@ def alone_accuracy(features: np.ndarray, y: np.ndarray) -> np.ndarray:
     sums = np.zeros((len(classes), features.shape[1]))
     np.add.at(sums, index, features)
     right = np.zeros(features.shape[1])
+    all_in = sums / counts[:, None]
     for i, c in enumerate(index):
         own = counts[c] - 1
-        means = sums / counts[:, None]
+        means = all_in.copy()
         means[c] = (sums[c] - features[i]) / own if own > 0 else np.nan
         distance = np.abs(means - features[i])
         distance[np.isnan(distance)] = np.inf

@@ -92,7 +92,10 @@ def test_a_run_of_tiny_classes_reads_the_informative_level_and_scale_and_says_wh
     train(cfg, out=tmp_path / "r", progress=False, log=lines.append)
     line = next(x for x in lines if x.startswith("shape: "))
     assert line.endswith("head: mean and max over time and the informative level and scale (level: noise, set to 0); "
-                         "input noise 0.2 (a class has 3 < 4 series)"), line
-    assert RunDir(tmp_path / "r").read_adapt()["shape"]["shape"]["noise"] == ["level"]
+                         "input noise 0.2; head dropout 0.5, the scale alone telling the classes apart (a class has 3 "
+                         "< 4 series)"), line
+    recorded = RunDir(tmp_path / "r").read_adapt()["shape"]
+    assert recorded["shape"]["noise"] == ["level"] and recorded["shape"]["alone"] == ["scale"]
     run_cfg = RunDir(tmp_path / "r").read_config()
     assert (run_cfg.data.series_scale, run_cfg.model.head.input_pooling) == ("informative", "mean")
+    assert run_cfg.model.head.dropout == 0.5  # the class is the amplitude: the scale alone tells it

@@ -63,7 +63,10 @@ VALIDATION_PER_CLASS = 5
 DATASETS = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "Covid3Month_disc", "digits_pixels"]
 TUNING = ["GunPoint", "BasicMotions", "ItalyPowerDemand", "OSULeaf", "digits_pixels"]
 #: Sets nobody tuned for, for a sanity check (`--datasets ArrowHead JapaneseVowels ACSF1 --seeds 0`).
-SANITY = ["ArrowHead", "JapaneseVowels", "ACSF1"]
+SANITY = ["ArrowHead", "JapaneseVowels", "ACSF1", "PickupGestureWiimoteZ"]
+#: The same sets' real series with few of them a class, as issue 27's user had: ``NAME:K`` is
+#: NAME's training split cut to K series of each class (:func:`few_series`), its test split whole.
+FEW = ["ArrowHead:2", "PickupGestureWiimoteZ:2", "ACSF1:2", "JapaneseVowels:3"]
 SEEDS = [0, 1, 2]
 
 #: Published test accuracies on the archive's default train/test split. 1-NN DTW (full window):
@@ -218,8 +221,40 @@ def splits(dataset: str) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
         return (Xtr, ytr, np.full(len(ytr), Xtr.shape[1])), (Xte, yte, np.full(len(yte), Xte.shape[1]))
     from rnnlab.data.bundled import load_bundled
 
-    train, test = load_bundled(dataset)
-    return (train.X, train.y, train.lengths), (test.X, test.y, test.lengths)
+    name, _, per_class = dataset.partition(":")
+    train, test = load_bundled(name)
+    keep = few_series(train.y, int(per_class)) if per_class else np.arange(len(train.y))
+    return (train.X[keep], train.y[keep], train.lengths[keep]), (test.X, test.y, test.lengths)
+
+
+def few_series(y: Any, per_class: int) -> Any:
+    """Indices of ``per_class`` training series of each class: the first of each class in one
+    shuffle of seed 0, the same for every run and candidate (in the split's order).
+
+    >>> import numpy as np
+    >>> few_series(np.array([0, 0, 0, 1, 1, 1, 1]), 2).tolist()
+    [0, 2, 3, 4]
+    """
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(len(y))
+    return np.sort(np.concatenate([order[y[order] == c][:per_class] for c in np.unique(y)]))
+
+
+def split_files(dataset: str, folder: Path, validate: bool) -> tuple[Path, Path] | None:
+    """A generated or cut set (:data:`FEW`) as training and test files (``data.path`` /
+    ``data.test_path``; the generated set's fresh draws for the test file with ``validate``);
+    None for a bundled set as it ships."""
+    import numpy as np
+
+    if dataset in STRESS:
+        return STRESS[dataset].write(folder, dataset, validation=validate)
+    if ":" not in dataset:
+        return None
+    paths = folder / "few_TRAIN.npz", folder / "few_TEST.npz"
+    for path, (X, y, lengths) in zip(paths, splits(dataset), strict=True):
+        np.savez(path, X=X, y=y, lengths=lengths)
+    return paths
 
 
 def training_split_file(dataset: str, directory: Path) -> Path:
@@ -276,8 +311,7 @@ def run_template(job: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         train_only = training_split_file(job["dataset"], Path(tmp)) if job["select"] else None
         validate = job.get("validate", False)
-        files = (STRESS[job["dataset"]].write(Path(tmp), job["dataset"], validation=validate)
-                 if job["dataset"] in STRESS and train_only is None else None)
+        files = split_files(job["dataset"], Path(tmp), validate) if train_only is None else None
         config = recipe(job["dataset"], job["seed"], changes_of(job["candidate"], job["dataset"]), train_only, files)
         result = train(config, out=Path(tmp) / "run", progress=False, log=None)
         adapt = RunDir(Path(tmp) / "run").read_adapt() or {}
@@ -543,11 +577,13 @@ def write_doc(path: Path) -> None:
     parts = [INTRO, "## Results\n", results_table(runs, DATASETS), ""]
     if any(r["dataset"] in STRESS for r in runs):
         parts += [STRESS_INTRO, results_table(runs, list(STRESS), cpu=True), ""]
-    parts += ["## What the rules decided\n", decisions_table(runs, DATASETS + list(STRESS) + SANITY), ""]
+    parts += ["## What the rules decided\n", decisions_table(runs, DATASETS + list(STRESS) + SANITY + FEW), ""]
     if any(r["dataset"] in SANITY for r in runs):
         parts += ["## Sets nobody tuned for\n",
                   "The same template on sets that played no part in the selection (a sanity check):\n",
                   results_table(runs, SANITY), ""]
+    if any(r["dataset"] in FEW for r in runs):
+        parts += [FEW_INTRO, results_table(runs, FEW), ""]
     parts += [METHOD, selection_table(selection), ""]
     if NOTES:
         parts += [NOTES, ""]
@@ -557,6 +593,14 @@ def write_doc(path: Path) -> None:
         parts += [VALIDATION_INTRO, selection_table(validation), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
 
+
+FEW_INTRO = """### Their real series, few of them a class
+
+The shape of issue 27's user (two or three training series a class) on real series nobody tuned
+for: `NAME:K` is NAME's training split cut to K series of each class (the first of each class in
+one shuffle of seed 0, the same for every run; `few_series` in the script), its test split whole,
+MiniRocket on the same cut in the same run. Nothing was chosen on these sets.
+"""
 
 VALIDATION_INTRO = """## Rules compared on fresh draws of the generated sets
 
@@ -985,6 +1029,12 @@ def main() -> int:
     unknown = [ds for ds in datasets if (ds.startswith("stress-") or args.validate) and ds not in STRESS]
     if unknown:
         print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
+        return 1
+    cut = [ds for ds in datasets if ":" in ds and not ds.partition(":")[2].isdigit()]
+    if cut or any(ds.partition(":")[2] == "0" for ds in datasets):
+        bad = (cut or [ds for ds in datasets if ds.partition(":")[2] == "0"])[0]
+        print(f"bench_template: {bad!r}: expected NAME:K, K series a class (an integer >= 1; e.g. {FEW[0]!r})",
+              file=sys.stderr)
         return 1
     baseline = [] if args.select or args.validate or args.no_minirocket else ["minirocket"]
     jobs = [{"candidate": c, "dataset": ds, "seed": s, "select": args.select,  # (MiniRocket's seconds first)

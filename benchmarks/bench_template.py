@@ -212,18 +212,29 @@ def recipe(dataset: str, seed: int, changes: dict[str, Any], train_only: Path | 
     return config_from_dict(raw, source=f"template for {dataset}")
 
 
-def splits(dataset: str) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
-    """((X, y, lengths) of the training split, the same of the test split): bundled or generated."""
+def splits(dataset: str, validate: bool = False) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+    """((X, y, lengths) of the training split, the same of the test split): bundled, generated
+    or cut (:data:`FEW`). With ``validate``, the second part is what rules are compared on
+    instead of the test split: a generated set's fresh draws, a cut set's training series left
+    out of the cut."""
     import numpy as np
 
     if dataset in STRESS:
         (Xtr, ytr), (Xte, yte) = STRESS[dataset].generate()
+        if validate:
+            Xte, yte = STRESS[dataset].validation(VALIDATION_PER_CLASS)
         return (Xtr, ytr, np.full(len(ytr), Xtr.shape[1])), (Xte, yte, np.full(len(yte), Xte.shape[1]))
     from rnnlab.data.bundled import load_bundled
 
     name, _, per_class = dataset.partition(":")
     train, test = load_bundled(name)
     keep = few_series(train.y, int(per_class)) if per_class else np.arange(len(train.y))
+    if validate:
+        if not per_class:
+            raise ValueError(f"{dataset!r}: --validate needs a generated or a cut set (NAME:K), not a whole one")
+        rest = np.setdiff1d(np.arange(len(train.y)), keep)
+        return ((train.X[keep], train.y[keep], train.lengths[keep]),
+                (train.X[rest], train.y[rest], train.lengths[rest]))
     return (train.X[keep], train.y[keep], train.lengths[keep]), (test.X, test.y, test.lengths)
 
 
@@ -251,8 +262,8 @@ def split_files(dataset: str, folder: Path, validate: bool) -> tuple[Path, Path]
         return STRESS[dataset].write(folder, dataset, validation=validate)
     if ":" not in dataset:
         return None
-    paths = folder / "few_TRAIN.npz", folder / "few_TEST.npz"
-    for path, (X, y, lengths) in zip(paths, splits(dataset), strict=True):
+    paths = folder / "few_TRAIN.npz", folder / f"few_{'VALIDATION' if validate else 'TEST'}.npz"
+    for path, (X, y, lengths) in zip(paths, splits(dataset, validate), strict=True):
         np.savez(path, X=X, y=y, lengths=lengths)
     return paths
 
@@ -277,9 +288,7 @@ def run_minirocket(job: dict[str, Any]) -> dict[str, Any]:
     warm = np.random.default_rng(0).standard_normal((4, 1, 32))  # numba compiles once per process: not timed
     MiniRocketClassifier(n_jobs=1, random_state=0).fit(warm, np.array([0, 1, 0, 1])).predict(warm)
     start, cpu = time.time(), time.process_time()
-    (Xtr, ytr, _), (Xte, yte, _) = splits(job["dataset"])
-    if job.get("validate"):  # the fresh draws, not the test split
-        Xte, yte = STRESS[job["dataset"]].validation(VALIDATION_PER_CLASS)
+    (Xtr, ytr, _), (Xte, yte, _) = splits(job["dataset"], job.get("validate", False))  # (validate: not the test split)
     clf = MiniRocketClassifier(n_jobs=1, random_state=job["seed"])
     clf.fit(np.ascontiguousarray(Xtr.transpose(0, 2, 1), dtype=np.float64), ytr)
     test_acc = float((clf.predict(np.ascontiguousarray(Xte.transpose(0, 2, 1), dtype=np.float64)) == yte).mean())
@@ -1026,9 +1035,10 @@ def main() -> int:
         if c not in known:
             print(f"bench_template: unknown candidate {c!r}; expected one of {known}", file=sys.stderr)
             return 1
-    unknown = [ds for ds in datasets if (ds.startswith("stress-") or args.validate) and ds not in STRESS]
+    unknown = [ds for ds in datasets if (ds.startswith("stress-") or (args.validate and ":" not in ds)) and ds not in STRESS]
     if unknown:
-        print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}", file=sys.stderr)
+        print(f"bench_template: unknown generated set {unknown[0]!r}; expected one of {list(STRESS)}"
+              f"{' or a cut set (NAME:K)' if args.validate else ''}", file=sys.stderr)
         return 1
     cut = [ds for ds in datasets if ":" in ds and not ds.partition(":")[2].isdigit()]
     if cut or any(ds.partition(":")[2] == "0" for ds in datasets):

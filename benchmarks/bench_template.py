@@ -132,6 +132,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # the tenth round's rule (adapt.head_dropout, 0.5 in the template): head dropout only where a
     # series' level or scale alone tells the training classes apart
     **{f"head-dropout-rule-{v}": {"adapt.head_dropout": v} for v in (0.0, 0.3, 0.5)},
+    # screening on real series cut to 2 a class (the training series left out of the cut): the
+    # front-end (or it and the LSTM) kept at its random initial weights, only the head (and the
+    # biases and norms) learning, as ROCKET's fixed random kernels under a linear fit
+    "frozen-frontend": {"training.decay_rules": [{"name": "^frontend\\.", "lr_mult": 0.001, "weight_decay": 0.0},
+                                                 {"role": "recurrent", "weight_decay": 1e-3}]},
+    "frozen-features": {"training.decay_rules": [{"name": "^(frontend|rnn)\\.", "lr_mult": 0.001,
+                                                  "weight_decay": 0.0}]},
     "no-rbn+last": {"model.recurrent_batch_norm": False, "model.head.pooling": "last"},
     "no-rbn+bidirectional+last": {"model.recurrent_batch_norm": False, "model.bidirectional": True, "model.head.pooling": "last"},
 }
@@ -990,15 +997,40 @@ with the rule, 0.575 and 0.692 without (`--set adapt.head_dropout=0`). Then
 the test split, once (`--stress --again --datasets stress-amplitude-6x3`, 14:33-14:36 UTC,
 MiniRocket in the same run): **stress-amplitude-6x3 1.000, 0.950, 0.900 (0.950 ± 0.050)**,
 training accuracy 1.000, 61-78 CPU seconds a run (1052-1452 steps: the budget ends later with
-dropout); MiniRocket 0.628 ± 0.019; the template as the issue found it 0.694 ± 0.035. The
-targets of issue 27, all sets: training accuracy ≥ 0.99 on every bundled and generated set (1.000
-everywhere); test accuracy within 3 points of MiniRocket on every one (the closest: Covid3Month_disc
-−2.1, BasicMotions −0.8, digits_pixels −0.8, ItalyPowerDemand −0.4; every generated set above it,
-amplitude by 32 points); no set below the template as the issue found it by more than its seeds'
-spread (the amplitude set now 25.6 points above it; stress-local-20x1 and stress-local-8x2-4000
-have no such figure: the issue's template refuses the first, a hold-out of one series a class,
-and did not finish the second in 6 minutes); every run under 10 minutes (at most 261 seconds,
-OSULeaf)."""
+dropout); MiniRocket 0.628 ± 0.019; the template as the issue found it 0.694 ± 0.035. On the six
+sets of the benchmark's table and the seven generated sets, issue 27's targets then held:
+training accuracy 1.000 everywhere; test accuracy within 3 points of MiniRocket on every one (the
+closest: Covid3Month_disc −2.1, BasicMotions −0.8, digits_pixels −0.8, ItalyPowerDemand −0.4;
+every generated set above it, amplitude by 32 points); no set below the template as the issue
+found it by more than its seeds' spread (the amplitude set now 25.6 points above it;
+stress-local-20x1 and stress-local-8x2-4000 have no such figure: the issue's template refuses the
+first, a hold-out of one series a class, and did not finish the second in 6 minutes); every run
+under 10 minutes (at most 261 seconds, OSULeaf). But rnnlab bundles four more classification
+sets, and the issue's targets name every bundled set: the next paragraph.
+
+The sets nobody tuned for, under today's rules (2026-12-05, 15:08-15:36 UTC; nothing chosen). The
+template had last run on ArrowHead, JapaneseVowels and ACSF1 before its rules read the data (seed
+0, the `fixed-2000` column); PickupGestureWiimoteZ (10 classes × 5 series, 29-361 steps), bundled
+too, had never run. Three seeds each, MiniRocket in the same run (`## Sets nobody tuned for`
+above): **JapaneseVowels 0.980 against 0.984; ACSF1 0.883 against 0.917 (−3.3); ArrowHead 0.720
+against 0.857 (−13.7); PickupGestureWiimoteZ 0.687 against 0.847 (−16.0)**, training accuracy
+1.000 on all twelve runs, at most 126 CPU seconds a run. The fit finding says `overfit` on every
+ACSF1 and PickupGestureWiimoteZ run (hold-out accuracy 0.50-0.75). None of these sets has fewer
+than 4 series a class, so no rule for tiny classes touched them: the failure is the template's
+own on small real training splits (36, 50 and 100 series). Then the user of issue 27 on real
+series: the same sets cut to 2 or 3 training series a class (`NAME:K`, `### Their real series,
+few of them a class` above), where the tiny-class rules apply: **ArrowHead:2 0.539 against
+MiniRocket's 0.642, PickupGestureWiimoteZ:2 0.500 against 0.780, ACSF1:2 0.477 against 0.673,
+JapaneseVowels:3 0.856 against 0.932**; ArrowHead:2 did not fit its 6 training series on two seeds
+(training accuracy 0.667 and 0.833 after 4000 and 16000 steps: the budget rule doubled it while
+the loss fell) and one ACSF1:2 seed ended at 0.95. The rules chosen on generated sets do not carry
+to real series of the same shape: where the generated sets differ by one clean feature (a motif,
+a phase, an amplitude), these differ by many small ones that two series a class do not pin down,
+and MiniRocket's ten thousand fixed features with a ridge fit do. **Issue 27's targets are not
+met on the bundled sets nobody tuned for.** What was looked at next, on the training series left
+out of the cut (`--validate` on a cut set; never the test split): on PickupGestureWiimoteZ:2 the
+input noise is not the cause (seeds 0-2: 0.522 with it, 0.500 without); the template before the
+rules (`fixed-2000`) is worse (0.300 on seed 0)."""
 
 
 def main() -> int:

@@ -459,6 +459,7 @@ def selection_table(records: list[dict[str, Any]]) -> str:
                 cells.append("")
         change = (LENGTH_NOTES[c] if c in LENGTH_NOTES else EARLIER_NOTES[c] if c in EARLIER_NOTES else
                   ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in CANDIDATES.get(c, {}).items()) or "as shipped")
+        change = change.replace("|", "\\|")  # a pipe would end the table's cell, even in a code span
         mean = f"{statistics.mean(means):.3f}" if len(means) == len(datasets) else ""
         rows.append(f"| {c} | {change} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(rows)

@@ -135,9 +135,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # cannot lean on the few that memorise each series (0.0: the template before the tenth round)
     **{f"head-dropout-{v}": {"model.head.dropout": v, "adapt.head_dropout": 0.0} for v in (0.0, 0.2, 0.3, 0.5, 0.7)},
     "head-dropout-0.3+no-end-early": {"model.head.dropout": 0.3, "adapt.head_dropout": 0.0, "adapt.budget": False},
-    # the tenth round's rule (adapt.head_dropout, 0.5 in the template): head dropout only where a
-    # series' level or scale alone tells the training classes apart
-    **{f"head-dropout-rule-{v}": {"adapt.head_dropout": v} for v in (0.0, 0.3, 0.5)},
     # screening on real series cut to 2 a class (the training series left out of the cut): the
     # front-end (or it and the LSTM) kept at its random initial weights, only the head (and the
     # biases and norms) learning, as ROCKET's fixed random kernels under a linear fit

@@ -1047,8 +1047,17 @@ the untuned sets stay untuned: the template 0.244 / 0.652 / 0.592 against MiniRo
 kept at their random initial weights with only the head learning (ROCKET's recipe,
 `frozen-frontend` / `frozen-features` with the 2000 steps, seed 0) 0.261 / 0.609 and 0.234 /
 0.652, not fitting OSULeaf:2's 12 series (training accuracy 0.75 and 0.50). None closes more than
-a tenth of the gap; OSULeaf:2's 0.24 (chance 0.17) against MiniRocket's 0.67 is where a next
-round should start. The records are in docs/template_stress_validation.jsonl."""
+a tenth of the gap. Two more (16:03-16:11 UTC) point where a next round should start. The
+template before its rules (`fixed-2000`: a hold-out of one series a class, so 6 training series,
+2000 steps, no tiny-class rule) has **0.598 on OSULeaf:2** (0.500, 0.697) against the template's
+0.244, 0.652 on GunPoint:2 (the same), but 0.184 on digits_pixels:2 (the template 0.592); dropout
+0.5 on the head's features everywhere 0.308 / 0.641 / 0.573. The budget ending early is not the
+cause: the template with its whole 2000 steps (`no-end-early`) has 0.263 / 0.652 / 0.582 and
+0.600 on PickupGestureWiimoteZ:2 (seeds 0-1; the template 0.500). So on OSULeaf:2 one of the
+tiny-class rules for the head (the maximum over time beside the mean, the level and scale read
+straight; the input noise alone is worth +0.12 there) costs about 35 points that the same rules
+gain on digits_pixels:2 (+41): a rule that tells these two apart from the training split is the
+open question. The records are in docs/template_stress_validation.jsonl."""
 
 
 def main() -> int:

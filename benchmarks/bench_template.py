@@ -1055,7 +1055,7 @@ template before its rules (`fixed-2000`: a hold-out of one series a class, so 6 
 cause: the template with its whole 2000 steps (`no-end-early`) has 0.263 / 0.652 / 0.582 and
 0.600 on PickupGestureWiimoteZ:2 (seeds 0-1; the template 0.500). So on OSULeaf:2 one of the
 tiny-class rules for the head (the maximum over time beside the mean, the level and scale read
-straight; the input noise alone is worth +0.12 there) costs about 35 points that the same rules
+straight; leaving out the input noise alone gains 0.12 there) costs about 35 points that the same rules
 gain on digits_pixels:2 (+41): a rule that tells these two apart from the training split is the
 open question. The records are in docs/template_stress_validation.jsonl."""
 

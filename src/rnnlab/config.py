@@ -804,13 +804,15 @@ class AdaptConfig(_Section):
 
     shape: bool = False
     """Decide from the training split's shape (:mod:`rnnlab.train.shape_rules`): no validation
-    hold-out when a class has fewer than 4 series, at least 3200 batch slots per class in
+    hold-out when it would hold fewer than 5 series of the smallest class, at least 3200 batch
+    slots per class in
     ``training.steps``, enough pooling in the last front-end block for the recurrent layer
     to run at most 250 steps, and, when a class has fewer than 4 series, the head's mean over
-    time joined to the maximum (``"mean_max"``) and each series' level and scale read by the head
-    straight, those within their sampling error set to 0 (``data.series_scale = "informative"``,
-    ``model.head.input_pooling = "mean"``) and ``model.input_noise`` raised to ``input_noise``,
-    and ``model.head.dropout`` raised to ``head_dropout`` when a level or scale alone tells the
+    time joined to the maximum (``"mean_max"``) unless random front-ends say the maximum misleads,
+    each series' level and scale read by the head straight, those within their sampling error set
+    to 0 (``data.series_scale = "informative"``, ``model.head.input_pooling = "mean"``),
+    ``model.input_noise`` raised to ``input_noise`` unless the series are smooth, and
+    ``model.head.dropout`` raised to ``head_dropout`` when a level or scale alone tells the
     classes apart. A rule only raises what the config sets, never lowers it."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
@@ -821,7 +823,8 @@ class AdaptConfig(_Section):
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
     """The most optimizer steps ``budget`` and ``shape`` may give a run."""
     input_noise: NoiseStd = 0.2
-    """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series (0: none)."""
+    """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series that are not
+    smooth (0: none)."""
     head_dropout: Probability = 0.5
     """The ``model.head.dropout`` that ``shape`` gives classes of fewer than 4 series when a
     series' level or scale alone tells them apart (0: none)."""
@@ -1703,17 +1706,22 @@ inspect_steps = 4096            # the health checks and grad_through_time look a
 # for data unlike the sets this template was tuned on (docs/template.md). What they decide is
 # printed when the run starts, recorded in RUN_DIR/adapt.json, and config.toml holds the result.
 shape = true                    # from the training split's shape, raising (never lowering) the values above:
-                                #   no hold-out when a class has fewer than 4 series (the last epoch's
-                                #   weights are kept); training.steps gives every class at least 3200
-                                #   batch slots (steps * batch_size / classes: 40 classes -> 8000 steps);
+                                #   no hold-out when it would hold fewer than 5 series of the smallest
+                                #   class (0.2 of fewer than 23: the hold-out chooses nothing here, the
+                                #   last epoch's weights are kept); training.steps gives every class at
+                                #   least 3200 batch slots (steps * batch_size / classes: 40 classes ->
+                                #   8000 steps);
                                 #   the last pooling block pools more (x2 at a time) until the LSTM
                                 #   runs at most 250 steps (a series of 2000 steps: pool x8); when a class
                                 #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
-                                #   and the maximum over time) and the head also reads each series' level
-                                #   and scale, those within their sampling error set to 0
-                                #   (data.series_scale = "informative", model.head.input_pooling = "mean"),
-                                #   and noise joins the input while training (model.input_noise raised
-                                #   to adapt.input_noise: the model cannot memorise each series' noise);
+                                #   and the maximum over time; not where random front-ends place fewer
+                                #   series by class with the maximum: peaks of each series' own) and the
+                                #   head also reads each series' level and scale, those within their
+                                #   sampling error set to 0 (data.series_scale = "informative",
+                                #   model.head.input_pooling = "mean"), and, unless the series are smooth
+                                #   (step noise below 0.05 of their std), noise joins the input while
+                                #   training (model.input_noise raised to adapt.input_noise: the model
+                                #   cannot memorise each series' noise);
                                 #   if then a series' level or scale alone tells the classes apart,
                                 #   model.head.dropout is raised to adapt.head_dropout (the head leans
                                 #   on that summary instead of whichever others differ by chance)

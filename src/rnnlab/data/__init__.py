@@ -111,6 +111,18 @@ class DataSplits:
         return h.hexdigest()
 
 
+def held_out_count(members: int, fraction: float) -> int:
+    """How many of a class's ``members`` :func:`stratified_split` holds out: ``fraction`` of
+    them rounded, at least one and at most all but one (none of a class of one, none at 0).
+
+    >>> [held_out_count(n, 0.2) for n in (1, 2, 10, 22, 23)]
+    [0, 1, 2, 4, 5]
+    """
+    if fraction <= 0 or members < 2:
+        return 0
+    return min(max(int(round(fraction * members)), 1), members - 1)
+
+
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out): about ``fraction`` of every class held out, at least one per class
     with two or more members.
@@ -124,9 +136,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     if fraction > 0:
         for c in np.unique(y):
             members = rng.permutation(np.flatnonzero(y == c))
-            k = int(round(fraction * len(members)))
-            k = min(max(k, 1), len(members) - 1) if len(members) >= 2 else 0
-            held.append(members[:k])
+            held.append(members[:held_out_count(len(members), fraction)])
     out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
     keep = np.setdiff1d(np.arange(len(y)), out)
     return keep, out

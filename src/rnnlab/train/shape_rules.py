@@ -3,12 +3,15 @@
 A fixed default cannot suit both 50 series of 2 classes and 80 series of 40 classes, or 150
 steps and 3000. From the training split alone (never the test split), :func:`decide` takes:
 
-* **the validation scheme**: no hold-out when the smallest class has fewer than
-  :data:`MIN_HOLD_OUT_SERIES` series (a stratified hold-out takes at least one series of every
-  class: half of a class of two). The run then keeps its last epoch's weights (the template's
-  ``early_stopping.patience`` is 0, so no hold-out chose an epoch before either), and the fit
-  budget (:mod:`rnnlab.train.fit_budget`) ends on training data. A config with early stopping
-  keeps its hold-out (it needs one).
+* **the validation scheme**: no hold-out when the stratified hold-out would hold fewer than
+  :data:`MIN_HELD_SERIES` series of the smallest class (``data.val_fraction`` 0.2: a class of
+  fewer than 23 series). In the template the hold-out chooses nothing (its
+  ``early_stopping.patience`` is 0: the last epoch's weights are kept either way); it only says
+  whether the model overfits, and one to four series a class say little of that for a fifth of
+  the training series. Chosen on the tuning sets' real series cut to 5 and 10 a class, scored on
+  their left-out training series (docs/template.md, eleventh round): without the hold-out
+  better on all eight cuts, by 2 to 7.5 points. The fit budget (:mod:`rnnlab.train.fit_budget`)
+  ends on training data. A config with early stopping keeps its hold-out (it needs one).
 * **the step budget**: every class in at least :data:`SLOTS_PER_CLASS` batch slots
   (``steps × batch_size / classes``), the most the template's 2000 steps of 16 gave the tuning
   sets (10 classes); so 40 classes get 8000 steps, at most ``adapt.max_steps``.
@@ -21,7 +24,7 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   on fresh draws of stress-local-10x3-long (docs/template.md, sixth round): 0.88 against 0.72
   with the pooling at the last block, MiniRocket 0.90 on the same draws; it also costs less, the
   later blocks running on an eighth of the steps.
-* **the head's summary over time**: below :data:`MIN_HOLD_OUT_SERIES` series in the smallest
+* **the head's summary over time**: below :data:`TINY_CLASS` series in the smallest
   class, the head joins the maximum over time of the recurrent outputs and of the front-end's
   features to their mean (``model.head.pooling`` and ``frontend_pooling`` "mean" →
   "mean_max"). With two series of a class, the model cannot learn from examples that a feature
@@ -29,8 +32,18 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   lets it memorise where each training series had it. Chosen on fresh draws of the generated
   sets' classes, never their test splits (docs/template.md, fifth round): stress-local-40x2
   0.92 against the mean's 0.345 (the maximum alone 0.965, but it lost to the mean on
-  stress-amplitude-6x3).
-* **the series' level and scale**: below :data:`MIN_HOLD_OUT_SERIES` series in the smallest
+  stress-amplitude-6x3). Unless the maximum misleads (:attr:`Shape.max_misleads`): where each
+  series has peaks of its own, the model memorises the few training series by them. Read before
+  any training from random front-ends of the model's own blocks
+  (:func:`rnnlab.train.shape_probes.summary_accuracy`): when joining the maximum to the mean
+  places fewer training series next to one of their class, by more than
+  :data:`MAX_WORSE_ERRORS` standard errors over the front-ends, the head keeps the mean alone.
+  Chosen on the tuning sets' real series cut to 2 and 3 a class (their left-out training series
+  for fresh draws; docs/template.md, eleventh round): OSULeaf:2 0.391 against 0.244 with the
+  maximum, 0.689 with the smooth series' noise held back too (below; MiniRocket 0.671); no
+  generated set's decision changes (the maximum places 0.29 to 0.39 more of the local sets'
+  series).
+* **the series' level and scale**: below :data:`TINY_CLASS` series in the smallest
   class, with ``data.series_scale`` on, a level or scale channel whose spread over the training
   series is within its sampling error is 0 (``data.series_scale = "informative"``), and the
   head reads the level and scale straight, beside its summaries (``model.head.input_pooling =
@@ -42,7 +55,7 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   and 0.600, either half alone 0.667 and 0.567 (seed 0); as shipped 0.667 and 0.833. It zeroes
   both channels of stress-phase-12x2 (noise there), whose draws rose from 0.467 to 0.733, and
   none of the local sets'.
-* **noise on the input**: below :data:`MIN_HOLD_OUT_SERIES` series in the smallest class,
+* **noise on the input**: below :data:`TINY_CLASS` series in the smallest class,
   ``model.input_noise`` is at least ``adapt.input_noise`` (0.2: Gaussian noise of that std
   on the normalized input at each training forward). With two or three series of a class, a
   model reaches training accuracy 1 by fitting each series' own noise; fresh noise at every pass
@@ -52,8 +65,13 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   stress-amplitude-6x3, whose class is the strength of the signal against the noise, 0.744
   against 0.778 with seeds 0-2, but 0.761 against 0.739 over seeds 0-5: within the seeds'
   spread (ninth round). Read on all seven generated sets' draws, 0.1 and 0.2 are within a draw
-  in 200.
-* **dropout on the head's features**: below :data:`MIN_HOLD_OUT_SERIES` series in the smallest
+  in 200. Not on smooth series (:attr:`Shape.smooth`: their own noise from step to step,
+  :func:`rnnlab.train.shape_probes.step_noise`, below :data:`MIN_STEP_NOISE` of their std): they
+  have no noise of their own to memorise, and their classes may differ by details that the
+  noise buries (a leaf outline's serrations). Chosen on the tuning sets' cuts (eleventh round):
+  OSULeaf:2 0.689 against 0.391 with the noise, OSULeaf:3 0.583 against 0.429; GunPoint:2 the
+  same. The smooth sets' step noise is at most 0.017, the generated sets' at least 0.139.
+* **dropout on the head's features**: below :data:`TINY_CLASS` series in the smallest
   class, when an informative level or scale alone tells the training classes apart (the nearest
   class mean, each series left out of its own class's mean, is right for at least
   :data:`ALONE_ACCURACY` of them: :func:`alone_accuracy`), ``model.head.dropout`` is at least
@@ -75,7 +93,7 @@ Example:
     >>> from rnnlab.config import parse_config, TEMPLATE
     >>> d = decide(Shape(classes=40, smallest_class=2, series=80, length=2000), parse_config(TEMPLATE))
     >>> print(d.line())
-    shape: 40 classes × 2 series, length 2000: no hold-out (a class has 2 < 4 series; the last epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 at the first block → 250 steps; head: mean and max over time and the informative level and scale; input noise 0.2 (a class has 2 < 4 series)
+    shape: 40 classes × 2 series, length 2000: no hold-out (a 0.2 hold-out would hold 1 < 5 series of the smallest class, 2; the last epoch's weights); 8000 steps (3200 batch slots per class); pool ×8 at the first block → 250 steps; head: mean and max over time and the informative level and scale; input noise 0.2 (a class has 2 < 4 series)
 """
 
 from __future__ import annotations
@@ -87,15 +105,26 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import MAX_WINDOW, Config, ConvBlockConfig
+from rnnlab.data import held_out_count
 
-#: Below this many series in the smallest class, no validation hold-out.
-MIN_HOLD_OUT_SERIES = 4
+#: Below this many series in the smallest class, the rules for tiny classes (the head's summaries
+#: over time, the level and scale, input noise, head dropout).
+TINY_CLASS = 4
+#: The fewest series of the smallest class that a validation hold-out must hold to be kept.
+MIN_HELD_SERIES = 5
 #: Batch slots (``steps × batch_size / classes``) every class gets at least.
 SLOTS_PER_CLASS = 3200
 #: The most steps the recurrent layer runs after the front-end's pooling.
 MAX_RECURRENT_STEPS = 250
 #: The leave-one-out accuracy at which a series' level or scale alone tells the classes apart.
 ALONE_ACCURACY = 0.9
+#: How many standard errors (over the random front-ends) fewer training series the maximum over
+#: time, joined to the mean, may place with their class
+#: (:func:`rnnlab.train.shape_probes.summary_accuracy`) before the head is left with the mean.
+MAX_WORSE_ERRORS = 2.0
+#: The series' own noise from step to step (:func:`rnnlab.train.shape_probes.step_noise`) below
+#: which no noise joins the input: the classes of smooth series may differ by what it would bury.
+MIN_STEP_NOISE = 0.05
 
 
 @dataclass(frozen=True)
@@ -112,16 +141,37 @@ class Shape:
     with the channel's index when there are several) spread over the training series within their
     sampling error (:func:`rnnlab.data.normalize.informative_level_and_scale`)."""
     alone: tuple[str, ...] = ()
-    """Below :data:`MIN_HOLD_OUT_SERIES` series in the smallest class: which of the informative
+    """Below :data:`TINY_CLASS` series in the smallest class: which of the informative
     level and scale tell the training classes apart alone (:func:`alone_accuracy` at least
     :data:`ALONE_ACCURACY`)."""
+    summary_accuracy: tuple[float, float, float] | None = None
+    """Below :data:`TINY_CLASS` series in the smallest class (at least 2, with a
+    front-end): the share of the training series whose nearest other series is of their class, by
+    the mean over time of random front-ends' features and by their mean and maximum, and the
+    standard error of the difference (:func:`rnnlab.train.shape_probes.summary_accuracy`)."""
+    step_noise: float | None = None
+    """Below :data:`TINY_CLASS` series in the smallest class: the series' noise from step
+    to step in units of their std (:func:`rnnlab.train.shape_probes.step_noise`)."""
+
+    @property
+    def max_misleads(self) -> bool:
+        """The maximum over time places fewer series by more than :data:`MAX_WORSE_ERRORS` standard errors."""
+        if self.summary_accuracy is None:
+            return False
+        mean, mean_max, error = self.summary_accuracy
+        return mean_max < mean - MAX_WORSE_ERRORS * error
+
+    @property
+    def smooth(self) -> bool:
+        """The series' own step noise is below :data:`MIN_STEP_NOISE`."""
+        return self.step_noise is not None and self.step_noise < MIN_STEP_NOISE
 
     @classmethod
     def of(cls, y: np.ndarray, lengths: np.ndarray) -> Shape:
         """The shape of labels ``y`` and valid ``lengths``.
 
         >>> Shape.of(np.array([0, 0, 1, 1, 1]), np.array([10, 12, 9, 12, 11]))
-        Shape(classes=2, smallest_class=2, series=5, length=12, noise=(), alone=())
+        Shape(classes=2, smallest_class=2, series=5, length=12, noise=(), alone=(), summary_accuracy=None, step_noise=None)
         """
         counts = np.unique(np.asarray(y), return_counts=True)[1]
         return cls(int(len(counts)), int(counts.min()), int(len(y)), int(np.max(lengths)))
@@ -147,18 +197,28 @@ class ShapeDecision:
     """``model.input_noise`` when the rule raised it."""
     head_dropout: float | None = None
     """``model.head.dropout`` when the rule raised it."""
+    mean_alone: bool = False
+    """The summary rule held the maximum back (:attr:`Shape.max_misleads`)."""
+    smooth: bool = False
+    """The noise rule held the input noise back (:attr:`Shape.smooth`)."""
 
     def line(self) -> str:
         """The one line printed at the start of the run."""
         s = self.shape
-        parts = (["mean and max over time"] if self.summary is not None else []) + \
+        mean_alone = []
+        if self.mean_alone and s.summary_accuracy is not None:
+            mean_alone = [f"the mean over time (with the max, {s.summary_accuracy[1]:.2f} of the series' "
+                          f"nearest neighbours are of their class, without {s.summary_accuracy[0]:.2f})"]
+        parts = (["mean and max over time"] if self.summary is not None else mean_alone) + \
             ([f"the informative level and scale{_noise(s.noise)}"] if self.level_and_scale is not None else [])
-        tiny = ([f"head: {' and '.join(parts)}"] if parts else []) + \
+        quiet = ([f"no input noise (smooth series: step noise {s.step_noise:.3f} < {MIN_STEP_NOISE:g})"]
+                 if self.smooth and s.step_noise is not None else [])
+        tiny = ([f"head: {' and '.join(parts)}"] if parts else []) + quiet + \
             ([f"input noise {self.input_noise:g}"] if self.input_noise is not None else []) + \
             ([f"head dropout {self.head_dropout:g}, the {' and the '.join(s.alone)} alone telling the classes apart"]
              if self.head_dropout is not None else [])
         summary = "" if not tiny else f"; {'; '.join(tiny)} (a class has {s.smallest_class} < " \
-            f"{MIN_HOLD_OUT_SERIES} series)"
+            f"{TINY_CLASS} series)"
         return (f"shape: {s.classes} classes × {s.smallest_class} series, length {s.length}: "
                 f"{self.validation}; {self.budget}; {self.pooling}{summary}")
 
@@ -184,17 +244,18 @@ def recurrent_length(length: int, blocks: list[ConvBlockConfig]) -> int:
 def decide(shape: Shape, config: Config) -> ShapeDecision:
     """The rules of this module applied to ``shape`` under ``config``."""
     tc = config.training
-    if shape.smallest_class >= MIN_HOLD_OUT_SERIES or config.data.val_fraction == 0:
+    held = held_out_count(shape.smallest_class, config.data.val_fraction)
+    few = (f"a {config.data.val_fraction:g} hold-out would hold {held} < {MIN_HELD_SERIES} series of the smallest "
+           f"class, {shape.smallest_class}")
+    if held >= MIN_HELD_SERIES or config.data.val_fraction == 0:
         val_fraction = config.data.val_fraction
         validation = (f"hold-out {val_fraction:g}" if val_fraction else "no hold-out (data.val_fraction = 0)")
     elif tc.early_stopping.patience > 0:
         val_fraction = config.data.val_fraction
-        validation = (f"hold-out {val_fraction:g} kept although a class has {shape.smallest_class} < "
-                      f"{MIN_HOLD_OUT_SERIES} series (early stopping needs it)")
+        validation = f"hold-out {val_fraction:g} kept although {few} (early stopping needs it)"
     else:
         val_fraction = 0.0
-        validation = (f"no hold-out (a class has {shape.smallest_class} < {MIN_HOLD_OUT_SERIES} series; "
-                      "the last epoch's weights)")
+        validation = f"no hold-out ({few}; the last epoch's weights)"
 
     if tc.steps is None:
         steps, budget = None, f"training.epochs = {tc.epochs} kept (the step rule needs training.steps)"
@@ -225,19 +286,22 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
         pools = tuple(pools)
     head = config.model.head
     summary = None
-    if shape.smallest_class < MIN_HOLD_OUT_SERIES and "mean" in (head.pooling, head.frontend_pooling):
+    tiny = shape.smallest_class < TINY_CLASS
+    mean_alone = tiny and "mean" in (head.pooling, head.frontend_pooling) and shape.max_misleads
+    if tiny and "mean" in (head.pooling, head.frontend_pooling) and not mean_alone:
         summary = (_with_max(head.pooling), _with_max(head.frontend_pooling))
     level_and_scale = None
-    if shape.smallest_class < MIN_HOLD_OUT_SERIES and config.data.series_scale:
+    if shape.smallest_class < TINY_CLASS and config.data.series_scale:
         level_and_scale = ("informative", "mean" if head.input_pooling == "none" else head.input_pooling)
     input_noise = None
-    if shape.smallest_class < MIN_HOLD_OUT_SERIES and config.model.input_noise < config.adapt.input_noise:
+    smooth = tiny and config.model.input_noise < config.adapt.input_noise and shape.smooth
+    if tiny and config.model.input_noise < config.adapt.input_noise and not smooth:
         input_noise = config.adapt.input_noise
     head_dropout = None
     if level_and_scale is not None and shape.alone and head.dropout < config.adapt.head_dropout:
         head_dropout = config.adapt.head_dropout
     return ShapeDecision(shape, val_fraction, validation, steps, budget, pools, recurrent, pooling, summary,
-                         level_and_scale, input_noise, head_dropout)
+                         level_and_scale, input_noise, head_dropout, mean_alone, smooth)
 
 
 def _noise(noise: tuple[str, ...]) -> str:
@@ -285,18 +349,25 @@ def training_shape(config: Config) -> Shape:
     """The shape of ``config``'s whole training split (before any hold-out; the test split
     plays no part)."""
     from rnnlab.data import load_data
-    from rnnlab.data.normalize import informative_level_and_scale, level_and_scale
+    from rnnlab.data.normalize import InputScaling, informative_level_and_scale, level_and_scale
+    from rnnlab.train.shape_probes import step_noise, summary_accuracy
 
     data = config.data.model_copy(update={"val_fraction": 0.0, "normalize": "none", "series_scale": False})
     train = load_data(data, seed=config.training.seed).train
     shape = Shape.of(train.y, train.lengths)
+    if shape.smallest_class < TINY_CLASS:
+        shape = replace(shape, step_noise=step_noise(train.X, train.lengths))
+        frontend = config.model.frontend
+        if frontend is not None and shape.smallest_class >= 2:  # a class of one has no neighbour of its own
+            X = InputScaling.fit(config.data.normalize, False, train.X, train.lengths).apply(train.X, train.lengths)
+            shape = replace(shape, summary_accuracy=summary_accuracy(X, train.lengths, train.y, frontend))
     if not config.data.series_scale:
         return shape
     channels = train.X.shape[2]
     names = [f"{what}{'' if channels == 1 else f' {c}'}" for what in ("level", "scale") for c in range(channels)]
     keep = informative_level_and_scale(train.X, train.lengths)
     alone = np.zeros_like(keep)
-    if shape.smallest_class < MIN_HOLD_OUT_SERIES:
+    if shape.smallest_class < TINY_CLASS:
         alone = keep & (alone_accuracy(level_and_scale(train.X, train.lengths), train.y) >= ALONE_ACCURACY)
     return replace(shape, noise=tuple(n for n, k in zip(names, keep, strict=True) if not k),
                    alone=tuple(n for n, a in zip(names, alone, strict=True) if a))

@@ -227,8 +227,11 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 def _fit(rd: RunDir) -> str:
     if rd.health.exists() and not rd.summary.exists():
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
+    final = (rd.read_summary() or {}).get("final") or {}
+    validated = any(str(k).startswith("val_") for k in final)
     return _findings_section(rd, "after_training", "health checks were off",
-                             "the model fit its training data and shows no sign of overfitting")
+                             "the model fit its training data and shows no sign of overfitting" if validated else
+                             "the model fit its training data (no validation part: overfitting was not checked)")
 
 
 def _health(rd: RunDir) -> str:

@@ -154,6 +154,20 @@ def test_the_probe_says_where_the_maximum_over_time_places_series_with_their_cla
     assert mean < 0.6 and mean_max < 0.6
 
 
+def test_the_probe_reads_long_series_a_few_at_a_time(monkeypatch):
+    import rnnlab.train.shape_probes as probes
+
+    rng = np.random.default_rng(3)
+    X, y = _motifs(rng)
+    fe = TEMPLATE_CFG.model.frontend
+    assert fe is not None
+    whole = summary_accuracy(X, np.full(len(y), 300), y, fe, seeds=3)
+    monkeypatch.setattr(probes, "PROBE_VALUES", 300 * 64)  # one series of 300 steps × 64 channels a pass
+    one_by_one = summary_accuracy(X, np.full(len(y), 300), y, fe, seeds=3)
+    assert one_by_one != whole  # batch statistics of one series each: another probe ...
+    assert one_by_one[1] > one_by_one[0]  # ... that still finds the motif
+
+
 def test_step_noise_reads_how_smooth_the_series_are():
     t = np.linspace(0, 1, 400)
     smooth = np.stack([np.sin(2 * np.pi * f * t) for f in (1, 2, 3)])[:, :, None]

@@ -40,8 +40,10 @@ from rnnlab.train.frontend import ConvFrontend, valid_mask
 PROBE_SEEDS = 10
 #: The median absolute deviation of normal noise times this is its std.
 MAD_TO_STD = 1.4826
-#: Series per forward pass: batch statistics from batches of this size, as in training.
+#: Series per forward pass: batch statistics from batches of this size, as in training (fewer
+#: for long series: at most :data:`PROBE_VALUES` values of a block's output at once).
 PROBE_BATCH = 64
+PROBE_VALUES = 2**24
 
 
 def summary_accuracy(X: np.ndarray, lengths: np.ndarray, y: np.ndarray, frontend: FrontendConfig,
@@ -53,13 +55,14 @@ def summary_accuracy(X: np.ndarray, lengths: np.ndarray, y: np.ndarray, frontend
     x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
     steps = torch.as_tensor(np.asarray(lengths), dtype=torch.long)
     right = np.zeros((seeds, 2))
+    widest = max(b.channels for b in frontend.conv_blocks)
+    batch = max(1, min(PROBE_BATCH, PROBE_VALUES // (x.shape[1] * widest)))
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
         for seed in range(seeds):
             torch.manual_seed(seed)
             model = ConvFrontend(x.shape[2], frontend).train()
             with torch.no_grad():
-                parts = [_summaries(model, x[i:i + PROBE_BATCH], steps[i:i + PROBE_BATCH])
-                         for i in range(0, len(x), PROBE_BATCH)]
+                parts = [_summaries(model, x[i:i + batch], steps[i:i + batch]) for i in range(0, len(x), batch)]
             mean, peak = (np.concatenate(p) for p in zip(*parts, strict=True))
             right[seed] = nearest_accuracy(mean, y), nearest_accuracy(np.concatenate([mean, peak], axis=1), y)
     mean_acc, mean_max_acc = right.mean(axis=0)

@@ -530,7 +530,8 @@ check, training, evaluation, report records), with another job on the machine.
     steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16); when it
     had to pool more, all of the pooling then moves to the first block (pools 1, 2, 2 → 8, 1, 1),
     so the later blocks' kernels span as much more of the series (sixth round below).
-  * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
+  * *head*: when the smallest class has fewer than 11 series (4 until the eleventh round), the
+    head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
     "mean_max"; fifth round below) unless random front-ends of the same blocks, untrained, place
     fewer training series next to one of their own class with the maximum than without, by more
@@ -540,12 +541,12 @@ check, training, evaluation, report records), with another job on the machine.
     input's mean over time, where the per-series-scaled channels average to 0), a level or scale
     whose spread over the training series is within its sampling error (std / sqrt(steps) for a
     series' mean) being set to 0 (`data.series_scale = "informative"`; seventh round below).
-  * *input noise*: when the smallest class has fewer than 4 series, Gaussian noise of std 0.2
+  * *input noise*: when the smallest class has fewer than 11 series, Gaussian noise of std 0.2
     (`adapt.input_noise`) joins the normalized input at every training forward
     (`model.input_noise`), so that the model cannot fit each training series by its own noise
     (eighth round below); not on smooth series, whose own noise from step to step is below 0.05
     of their std (eleventh round).
-  * *head dropout*: when the smallest class has fewer than 4 series and an informative level or
+  * *head dropout*: when the smallest class has fewer than 11 series and an informative level or
     scale alone tells the training classes apart (the nearest class mean of that one value, each
     series left out of its own class's mean, right for at least 90 % of the training series),
     each of the head's features is dropped with probability 0.5 (`adapt.head_dropout`,

@@ -530,8 +530,7 @@ check, training, evaluation, report records), with another job on the machine.
     steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16); when it
     had to pool more, all of the pooling then moves to the first block (pools 1, 2, 2 → 8, 1, 1),
     so the later blocks' kernels span as much more of the series (sixth round below).
-  * *head*: when the smallest class has fewer than 11 series (4 until the eleventh round), the
-    head's mean over time becomes
+  * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
     "mean_max"; fifth round below) unless random front-ends of the same blocks, untrained, place
     fewer training series next to one of their own class with the maximum than without, by more
@@ -541,12 +540,12 @@ check, training, evaluation, report records), with another job on the machine.
     input's mean over time, where the per-series-scaled channels average to 0), a level or scale
     whose spread over the training series is within its sampling error (std / sqrt(steps) for a
     series' mean) being set to 0 (`data.series_scale = "informative"`; seventh round below).
-  * *input noise*: when the smallest class has fewer than 11 series, Gaussian noise of std 0.2
+  * *input noise*: when the smallest class has fewer than 4 series, Gaussian noise of std 0.2
     (`adapt.input_noise`) joins the normalized input at every training forward
     (`model.input_noise`), so that the model cannot fit each training series by its own noise
     (eighth round below); not on smooth series, whose own noise from step to step is below 0.05
     of their std (eleventh round).
-  * *head dropout*: when the smallest class has fewer than 11 series and an informative level or
+  * *head dropout*: when the smallest class has fewer than 4 series and an informative level or
     scale alone tells the training classes apart (the nearest class mean of that one value, each
     series left out of its own class's mean, right for at least 90 % of the training series),
     each of the head's features is dropped with probability 0.5 (`adapt.head_dropout`,
@@ -1142,7 +1141,31 @@ every set; none was kept. And for two or three series a class (left-out series o
 GunPoint:3 / digits_pixels:2 / OSULeaf:5 / digits_pixels:5, seeds 0-1; the template 0.689 /
 0.773 / 0.592 / 0.847 / 0.654): label smoothing 0.1 0.652 / 0.716 / 0.623 / 0.847 / 0.692;
 weight decay 0.1 (ten times the template's) 0.700 / 0.773 / 0.591 / 0.841 / 0.670; a narrower
-model (32 channels and 32 units) 0.641 / 0.795 / 0.565 / 0.841 / 0.612. None kept either."""
+model (32 channels and 32 units) 0.641 / 0.795 / 0.565 / 0.841 / 0.612. None kept either.
+
+The rules for tiny classes at more series a class: tried, kept for an hour, and taken back
+(22:40-23:10 UTC; patched checkouts, left-out series, seeds 0-1). With them below 6 series a
+class instead of 4, the cuts to 5 a class: OSULeaf:5 0.841 against 0.847, GunPoint:5 0.988
+against 0.863, digits_pixels:5 0.713 against 0.654, BasicMotions:5 1.000 against 1.000; below
+11, the cuts to 10: OSULeaf:10 0.904 against 0.897, GunPoint:10 1.000 against 0.917,
+digits_pixels:10 0.862 against 0.817, ItalyPowerDemand:10 0.979 against 0.958, and
+ItalyPowerDemand:5 0.974 against 0.965; below 23, the cuts to 15 and 20: OSULeaf:15 0.914
+against 0.914, GunPoint:20 1.000 against 1.000, digits_pixels:20 0.942 against 0.915,
+ItalyPowerDemand:20 0.945 against 0.963 (MiniRocket 0.960 / 1.000 / 0.964 / 0.963). On that
+evidence the rules were set to hold below 11 series a class, the input noise (which left
+ACSF1's 100 noisy training series unfitted, training accuracy 0.93 after 10,000 steps and over
+10 minutes a run) below 4 (without it: digits_pixels:5 0.708, digits_pixels:10 0.835,
+ItalyPowerDemand:10 0.968, ItalyPowerDemand:5 0.965). Then the check on the sets nobody tuned
+for, once (23:04-23:07 UTC, MiniRocket in the same run): **ACSF1 0.877** (0.88, 0.88, 0.87;
+0.937 with the rules below 4) and **PickupGestureWiimoteZ 0.587** (0.54, 0.60, 0.62; 0.827),
+training accuracy 1.000, BasicMotions 1.000 as before. A rule that gains 4 points on the tuning
+sets' cuts and loses 6 and 24 on both untuned sets it reaches does not carry to data nobody
+tuned it for, so the template was put back to the rules below 4 series a class, as committed
+before this experiment. That decision read those two sets' test splits: for any later rule
+about classes of 5 to 10 series they are no longer untouched. The records are in
+docs/template_stress_validation.jsonl (`tiny-class-*` candidates) and, for the test splits, in
+docs/template_tried_test_splits.jsonl (not in docs/template_runs.jsonl, which holds the template
+as shipped)."""
 
 
 def main() -> int:

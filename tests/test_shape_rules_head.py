@@ -93,7 +93,7 @@ def test_a_run_of_tiny_classes_reads_the_informative_level_and_scale_and_says_wh
     line = next(x for x in lines if x.startswith("shape: "))
     assert line.endswith("and the informative level and scale (level: noise, set to 0); "
                          "input noise 0.2; head dropout 0.5, the scale alone telling the classes apart (a class has 3 "
-                         "< 11 series)"), line
+                         "< 4 series)"), line
     recorded = RunDir(tmp_path / "r").read_adapt()["shape"]
     assert recorded["shape"]["noise"] == ["level"] and recorded["shape"]["alone"] == ["scale"]
     run_cfg = RunDir(tmp_path / "r").read_config()

@@ -807,7 +807,7 @@ class AdaptConfig(_Section):
     hold-out when it would hold fewer than 5 series of the smallest class, at least 3200 batch
     slots per class in
     ``training.steps``, enough pooling in the last front-end block for the recurrent layer
-    to run at most 250 steps, and, when a class has fewer than 11 series, the head's mean over
+    to run at most 250 steps, and, when a class has fewer than 4 series, the head's mean over
     time joined to the maximum (``"mean_max"``) unless random front-ends say the maximum misleads,
     each series' level and scale read by the head straight, those within their sampling error set
     to 0 (``data.series_scale = "informative"``, ``model.head.input_pooling = "mean"``),
@@ -823,10 +823,10 @@ class AdaptConfig(_Section):
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
     """The most optimizer steps ``budget`` and ``shape`` may give a run."""
     input_noise: NoiseStd = 0.2
-    """The ``model.input_noise`` that ``shape`` gives classes of fewer than 11 series that are not
+    """The ``model.input_noise`` that ``shape`` gives classes of fewer than 4 series that are not
     smooth (0: none)."""
     head_dropout: Probability = 0.5
-    """The ``model.head.dropout`` that ``shape`` gives classes of fewer than 11 series when a
+    """The ``model.head.dropout`` that ``shape`` gives classes of fewer than 4 series when a
     series' level or scale alone tells them apart (0: none)."""
 
 
@@ -1713,7 +1713,7 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   8000 steps);
                                 #   the last pooling block pools more (x2 at a time) until the LSTM
                                 #   runs at most 250 steps (a series of 2000 steps: pool x8); when a class
-                                #   has fewer than 11 series, the head's "mean" becomes "mean_max" (the mean
+                                #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
                                 #   and the maximum over time; not where random front-ends place fewer
                                 #   series by class with the maximum: peaks of each series' own) and the
                                 #   head also reads each series' level and scale, those within their
@@ -1731,7 +1731,7 @@ budget = true                   # the budget follows the fit: once every trainin
                                 #   0.99 and the training loss still fell (2 % over the last quarter),
                                 #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run
-input_noise = 0.2               # the shape rule's model.input_noise for classes of fewer than 11 series
+input_noise = 0.2               # the shape rule's model.input_noise for classes of fewer than 4 series
 head_dropout = 0.5              # the shape rule's model.head.dropout where the level or scale tells them apart
 
 [output]

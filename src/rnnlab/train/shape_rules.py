@@ -287,18 +287,16 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
         pooling = f"pool ×{total}{' at the first block' if first else ''} → {recurrent} steps"
         pools = tuple(pools)
     head = config.model.head
-    summary = None
     tiny = shape.smallest_class < TINY_CLASS
-    mean_alone = tiny and "mean" in (head.pooling, head.frontend_pooling) and shape.max_misleads
-    if tiny and "mean" in (head.pooling, head.frontend_pooling) and not mean_alone:
-        summary = (_with_max(head.pooling), _with_max(head.frontend_pooling))
+    averaged = tiny and "mean" in (head.pooling, head.frontend_pooling)
+    mean_alone = averaged and shape.max_misleads
+    summary = (_with_max(head.pooling), _with_max(head.frontend_pooling)) if averaged and not mean_alone else None
     level_and_scale = None
-    if shape.smallest_class < TINY_CLASS and config.data.series_scale:
+    if tiny and config.data.series_scale:
         level_and_scale = ("informative", "mean" if head.input_pooling == "none" else head.input_pooling)
-    input_noise = None
-    smooth = tiny and config.model.input_noise < config.adapt.input_noise and shape.smooth
-    if tiny and config.model.input_noise < config.adapt.input_noise and not smooth:
-        input_noise = config.adapt.input_noise
+    noisy = tiny and config.model.input_noise < config.adapt.input_noise
+    smooth = noisy and shape.smooth
+    input_noise = config.adapt.input_noise if noisy and not smooth else None
     head_dropout = None
     if level_and_scale is not None and shape.alone and head.dropout < config.adapt.head_dropout:
         head_dropout = config.adapt.head_dropout

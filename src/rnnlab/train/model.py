@@ -138,13 +138,13 @@ class SequenceClassifier(nn.Module):
             # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
             features = torch.cat(list(h_n[-self.num_directions:]), dim=-1)
         else:
-            features = _pool(out, lengths, self.pooling)
+            features = pool_over_time(out, lengths, self.pooling)
         if self.frontend is not None and self.frontend_pooling != "none":
-            features = torch.cat([features, _pool(x, lengths, self.frontend_pooling)], dim=-1)
+            features = torch.cat([features, pool_over_time(x, lengths, self.frontend_pooling)], dim=-1)
         if self.frontend is not None and self.frontend_ends:
             features = torch.cat([features, _ends(x, lengths)], dim=-1)
         if self.input_pooling != "none":
-            features = torch.cat([features, _pool(inputs, input_lengths, self.input_pooling)], dim=-1)
+            features = torch.cat([features, pool_over_time(inputs, input_lengths, self.input_pooling)], dim=-1)
         return self.head(features), new_state
 
 
@@ -155,14 +155,19 @@ def _valid_steps(x: Tensor, lengths: Tensor | None) -> Tensor:
     return valid_mask(lengths, x.shape[1]).transpose(1, 2)
 
 
-def _pool(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
+def pool_over_time(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
     """``x [B, T, C]`` summarised over each sequence's valid steps: their mean, maximum, or both
-    joined (``[B, 2C]``)."""
+    joined (``[B, 2C]``): the head's summary over time, and the shape rules' probe's.
+
+    >>> x = torch.tensor([[[1.0], [3.0], [9.0]]])
+    >>> pool_over_time(x, torch.tensor([2]), "mean_max").tolist()  # the third step is padding
+    [[2.0, 3.0]]
+    """
     if how == "mean":
         return _masked_mean(x, lengths)
     if how == "max":
         return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
-    return torch.cat([_pool(x, lengths, "mean"), _pool(x, lengths, "max")], dim=-1)
+    return torch.cat([pool_over_time(x, lengths, "mean"), pool_over_time(x, lengths, "max")], dim=-1)
 
 
 def _ends(x: Tensor, lengths: Tensor | None) -> Tensor:

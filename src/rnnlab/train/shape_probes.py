@@ -34,7 +34,8 @@ import torch
 
 from rnnlab.config import FrontendConfig
 from rnnlab.data.normalize import per_series
-from rnnlab.train.frontend import ConvFrontend, valid_mask
+from rnnlab.train.frontend import ConvFrontend
+from rnnlab.train.model import pool_over_time
 
 #: Random front-ends whose placements are averaged (seeds 0, 1, ...: the data's property, not the run's).
 PROBE_SEEDS = 10
@@ -71,12 +72,8 @@ def summary_accuracy(X: np.ndarray, lengths: np.ndarray, y: np.ndarray, frontend
 
 
 def _summaries(model: ConvFrontend, x: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    features, out_lengths = model(x, lengths)
-    assert out_lengths is not None
-    valid = valid_mask(out_lengths, features.shape[1]).transpose(1, 2)  # [B, T', 1]
-    mean = (features * valid).sum(1) / out_lengths[:, None]
-    peak = features.masked_fill(~valid, float("-inf")).amax(1)
-    return mean.numpy(), peak.numpy()
+    features, out_lengths = model(x, lengths)  # (summarised over time as the model's head does)
+    return pool_over_time(features, out_lengths, "mean").numpy(), pool_over_time(features, out_lengths, "max").numpy()
 
 
 def nearest_accuracy(features: np.ndarray, y: np.ndarray) -> float:

@@ -124,6 +124,14 @@ def test_bad_stream_files_and_keys_are_one_line(tmp_path, capsys, base_run):  # 
     (tmp_path / "c.csv").write_text("day,value\n1,2\n2,x\n")
     (tmp_path / "c.toml").write_text(stream_toml(str(tmp_path / "c.csv"), data='columns = ["value"]'))
     one_line_error(["train", str(tmp_path / "c.toml")], capsys, ("c.csv", "line 3", "'value'", "expected a number"))
+    # Without data.columns, a gap in a column of numbers is named, not a reason to forecast the
+    # other columns alone; a date column is skipped; no column of numbers names the first row.
+    (tmp_path / "gap.csv").write_text("date,sales,temp\n2020-01,1,5\n2020-02,,6\n2020-03,3,7\n")
+    (tmp_path / "gap.toml").write_text(stream_toml(str(tmp_path / "gap.csv")))
+    one_line_error(["train", str(tmp_path / "gap.toml")], capsys, ("gap.csv", "line 3", "'sales'", "got ''", "data.columns"))
+    (tmp_path / "t.csv").write_text('date,sales\n2020-01,"1,234.5"\n')
+    (tmp_path / "t.toml").write_text(stream_toml(str(tmp_path / "t.csv")))
+    one_line_error(["train", str(tmp_path / "t.toml")], capsys, ("no column holds numbers", "'1,234.5'", "data.columns"))
     one_line_error(["predict", str(base_run)], capsys, ("classification run has no forecast",), kept=base_run)
 
 

@@ -123,7 +123,7 @@ class DataConfig(_Section):
     classes of few series, :mod:`rnnlab.train.shape_rules`)."""
     # Streams (a task on long series, e.g. [task] kind = "forecasting": rnnlab.data.stream).
     columns: list[str] | None = None
-    """Streams, ``.csv``: the columns that make the series (default: every column of numbers)."""
+    """Streams, ``.csv``: the columns that make the series (default: every column with numbers in it)."""
     bptt: int = Field(64, gt=0, le=MAX_STEPS)
     """Streams: steps per window; each window is one optimizer step, and each row's state carries
     from one window to the next (detached) through the epoch."""
@@ -1341,7 +1341,7 @@ _FORECASTING_EDITS = (
     ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
      "#   .csv with one sequence per row: a label column plus one column per time step\n",
      "#   .csv with a header and one row per step (columns = [...] picks the value columns;\n"
-     "#   default: every column of numbers, so a date column is skipped)\n"
+     "#   default: every column with numbers in it, so a date column is skipped)\n"
      "#   .npz with X [L] or [L, C] (one series), or [N, L, C] with lengths [N] (several)\n"),
     ('# path = "my_sequences.npz"     # a relative path is taken from this file\'s folder\n'
      '# test_path = "my_test_sequences.npz"\n'

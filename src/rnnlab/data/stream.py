@@ -116,7 +116,8 @@ class Series:
 
 def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarray, list[str]]:
     """A CSV with a header and one row per step: the selected columns (default: every column
-    whose cells are all numbers) as float64 [L, C]."""
+    with a number in it, a date or text column skipped; a gap in a column of numbers is an error)
+    as float64 [L, C]."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
@@ -134,11 +135,14 @@ def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarr
             return None
 
     if columns is None:
+        # A column of values is one with a number in it: the rest must be numbers too. Dropping a
+        # column for one gap would forecast the other columns without a word.
         chosen = [j for j in range(len(header))
-                  if header[j] and all(j < len(r) and number(r[j].strip()) is not None for r in body)]
+                  if header[j] and any(j < len(r) and number(r[j].strip()) is not None for r in body)]
         if not chosen:
-            raise DataError(f"{path}: no column holds only numbers (header {header[:6]}); expected at least one "
-                            "column of values, or set data.columns")
+            raise DataError(f"{path}: no column holds numbers (header {header[:6]}, first row {body[0][:6]}); "
+                            "expected at least one column of values (plain numbers: 1234.5, not 1,234.5), "
+                            "or set data.columns")
     else:
         chosen = []
         for c in columns:
@@ -151,7 +155,8 @@ def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarr
             value = number(r[j].strip()) if j < len(r) else None
             if value is None:
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
-                                f"{(r[j] if j < len(r) else '')!r}")
+                                f"{(r[j] if j < len(r) else '')!r} (every row of a column of values needs one; or set "
+                                "data.columns to the columns to read)")
             out[i - 2, k] = value
     return out, [header[j] for j in chosen]
 

@@ -158,10 +158,19 @@ def test_a_forecaster_that_does_not_beat_seasonal_naive_on_its_training_part_is_
     assert fit_findings(records, {**worse, "mase": 0.5, "skill": 0.4}, c, n_val=1) == []
 
 
-def test_every_forecasting_template_edit_finds_its_text_in_the_template():
-    """The forecasting template is the classification template edited line by line: an edit
-    whose line changed would silently do nothing (a front-end pooling comment once did)."""
-    from rnnlab.config import _FORECASTING_EDITS, TEMPLATE
+def test_every_template_edit_finds_its_text_in_the_template(monkeypatch):
+    """The other tasks' templates are the classification template edited line by line: an edit
+    whose line changed would silently do nothing (a front-end pooling comment once did, and a
+    regression edit of the data set never matched per step). template_for refuses it instead."""
+    from rnnlab import config
+    from rnnlab.task import TASKS
 
-    for old, _ in _FORECASTING_EDITS:
-        assert old in TEMPLATE, old
+    for task in TASKS:
+        assert parse_config(template_for(task))  # every edit of every task matched
+    assert [b.dilation for b in parse_config(template_for("classification")).model.frontend.conv_blocks] == [1, 2, 4]
+    for task in ("regression", "per-step-classification", "per-step-regression"):  # as their benchmarks measured
+        assert [b.dilation for b in parse_config(template_for(task)).model.frontend.conv_blocks] == [1, 1, 1]
+    # A line the forecasting template edits ("steps = 2000" and its comment) changed under it:
+    monkeypatch.setattr(config, "TEMPLATE", config.TEMPLATE.replace("steps = 2000\n", "steps = 1999\n"))
+    with pytest.raises(RuntimeError, match="an edit no longer matches TEMPLATE"):
+        template_for("forecasting")

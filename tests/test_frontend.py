@@ -26,21 +26,26 @@ BLOCKS = [
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 7])
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("pool", [1, 2, 4])
-def test_out_lengths_equal_the_length_of_the_output_of_a_sequence_alone(kernel_size, stride, pool):
-    block = ConvBlock(2, FrontendConfig(blocks=[{"channels": 3, "kernel_size": kernel_size, "stride": stride,
-                                                 "pool": pool}]).conv_blocks[0])
-    for length in range(1, 12):
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_out_lengths_equal_the_length_of_the_output_of_a_sequence_alone(kernel_size, stride, pool, dilation):
+    cfg = FrontendConfig(blocks=[{"channels": 3, "kernel_size": kernel_size, "stride": stride, "pool": pool,
+                                  "dilation": dilation}]).conv_blocks[0]
+    block = ConvBlock(2, cfg)
+    for length in range(1, 30):
         out, out_len = block(torch.randn(1, 2, length), torch.tensor([length]))
         no_lengths, _ = block(torch.randn(1, 2, length), None)
         assert out.shape[-1] == no_lengths.shape[-1] == int(out_len) == int(block.out_lengths(torch.tensor([length])))
+        assert cfg.steps_after(length) == int(out_len)  # the same arithmetic on ints (the shape rules')
     # by hand: L = 10, kernel 4 (padding 2), stride 3 -> (10 + 4 - 4) // 3 + 1 = 4 steps; pool 2 -> 2
     hand = ConvBlock(1, FrontendConfig(blocks=[{"channels": 1, "kernel_size": 4, "stride": 3, "pool": 2}]).conv_blocks[0])
     assert hand.out_lengths(torch.tensor([10])).tolist() == [2]
 
 
-def test_a_padded_sequence_gives_the_logits_of_the_same_sequence_alone():
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_a_padded_sequence_gives_the_logits_of_the_same_sequence_alone(dilation):
     torch.manual_seed(0)
-    cfg = ModelConfig(hidden_size=7, frontend=FrontendConfig(blocks=BLOCKS),
+    blocks = [{**b, "dilation": dilation} for b in BLOCKS]
+    cfg = ModelConfig(hidden_size=7, frontend=FrontendConfig(blocks=blocks),
                       head={"pooling": "mean", "frontend_pooling": "mean"})
     model = build_model(cfg, input_size=2, num_classes=3)
     lengths = torch.tensor([23, 9, 14, 1])
@@ -113,6 +118,20 @@ def test_the_compiled_max_pool_equals_the_tensor_ops_with_ties_nan_and_a_short_l
     assert torch.autograd.gradcheck(lambda t: max_pool_time(t, 3), (x,))
 
 
+def test_a_dilated_block_is_torchs_dilated_convolution_centred():
+    torch.manual_seed(0)
+    block = ConvBlock(2, FrontendConfig(blocks=[{"channels": 3, "kernel_size": 3, "dilation": 5,
+                                                 "activation": "none"}]).conv_blocks[0])
+    x = torch.randn(1, 2, 20)
+    out, lengths = block(x, torch.tensor([20]))
+    # By hand: output t reads steps t - 5, t and t + 5 (zero outside the series).
+    padded = F.pad(x, (5, 5))
+    w, b = block.conv.weight, block.conv.bias
+    hand = torch.stack([(w * padded[0, :, [t, t + 5, t + 10]]).sum((1, 2)) + b for t in range(20)], dim=1)
+    torch.testing.assert_close(out[0], hand)
+    assert lengths.tolist() == [20]
+
+
 def test_batch_norm_statistics_count_the_valid_steps_only():
     torch.manual_seed(0)
     x, lengths = torch.randn(3, 4, 10), torch.tensor([10, 3, 6])
@@ -179,6 +198,8 @@ DATA = '[data]\ndataset = "GunPoint"\n'
          "'model.frontend.blocks[0].norm': expected 'batch', 'layer' or 'none', got 'batchnorm' (str); did you mean 'batch'?"),
         (DATA + "[[model.frontend.blocks]]\nchannels = 8\npool = 0\n",
          "'model.frontend.blocks[0].pool': expected a number > 0, got 0 (int)"),
+        (DATA + "[[model.frontend.blocks]]\nchannels = 8\ndilation = 0\n",
+         "'model.frontend.blocks[0].dilation': expected a number > 0, got 0 (int)"),
         (DATA + "[model.head]\nfrontend_pooling = 'mean'\n",
          "'model.head.frontend_pooling' = 'mean' pools the front-end's features, but there is no [model.frontend]"),
     ],

@@ -111,13 +111,13 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
 
 class ConvBlock(nn.Module):
-    """Conv1d (padding ``kernel_size // 2``, optional stride) → norm → activation → max-pool."""
+    """Conv1d (centred: padding ``dilation * (kernel_size // 2)``; optional stride and dilation)
+    → norm → activation → max-pool."""
 
     def __init__(self, in_channels: int, cfg: ConvBlockConfig) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.pool = (
-            cfg.kernel_size, cfg.stride, cfg.kernel_size // 2, cfg.pool)
-        self.conv = nn.Conv1d(in_channels, cfg.channels, cfg.kernel_size, cfg.stride, self.padding)
+        self.cfg, self.pool = cfg, cfg.pool
+        self.conv = nn.Conv1d(in_channels, cfg.channels, cfg.kernel_size, cfg.stride, cfg.padding, cfg.dilation)
         self.norm: nn.Module | None = None
         if cfg.norm == "batch":
             self.norm = MaskedBatchNorm1d(cfg.channels)
@@ -127,11 +127,11 @@ class ConvBlock(nn.Module):
 
     def conv_lengths(self, lengths: Tensor) -> Tensor:
         """Valid steps of each sequence after the convolution (conv arithmetic, at least 1)."""
-        return ((lengths + 2 * self.padding - self.kernel_size) // self.stride + 1).clamp_min(1)
+        return self.cfg.conv_steps(lengths)
 
     def out_lengths(self, lengths: Tensor) -> Tensor:
         """Valid steps after the whole block: the convolution's, then ``ceil(/ pool)``."""
-        return (self.conv_lengths(lengths) + self.pool - 1) // self.pool
+        return self.cfg.steps_after(lengths)
 
     def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """``x [B, C_in, T]`` (zero past each length) → ``[B, channels, T']`` (zero past each new length)."""

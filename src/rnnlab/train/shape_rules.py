@@ -238,8 +238,7 @@ def recurrent_length(length: int, blocks: list[ConvBlockConfig]) -> int:
     500
     """
     for b in blocks:
-        length = max((length + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
-        length = -(-length // b.pool)
+        length = b.steps_after(length)
     return length
 
 

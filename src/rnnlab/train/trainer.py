@@ -619,14 +619,14 @@ def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
         lengths = np.minimum(lengths, batching(config).stateful_window)
     shortest = int(lengths.min())
     for i, b in enumerate(frontend.conv_blocks):
-        after_conv = np.maximum((lengths + 2 * (b.kernel_size // 2) - b.kernel_size) // b.stride + 1, 1)
+        after_conv = b.conv_steps(lengths)
         if b.norm == "batch" and smallest * int(after_conv.min()) < 2:
             raise ConfigError(
                 f"model.frontend.blocks[{i}].norm = \"batch\": a training batch of {smallest} sequence(s) leaves "
                 f"it {smallest * int(after_conv.min())} value per channel (the shortest sequence, {shortest} steps, "
                 f"is {int(after_conv.min())} step(s) at this block's convolution); batch norm needs more than one; "
                 "raise training.batch_size, shorten the strides or pooling before it, or set norm = \"layer\"")
-        lengths = (after_conv + b.pool - 1) // b.pool
+        lengths = b.steps_after(lengths)
 
 
 def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log, timing: Timing) -> _Session:

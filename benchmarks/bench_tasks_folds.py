@@ -64,6 +64,9 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
 VARIANTS["ensemble_5_noise_0.3"] = VARIANTS["ensemble_5"] + VARIANTS["noise_0.3"]
 # Dropout on the head's features (model.head.dropout; tried for issue 27's tiny classes, not kept).
 VARIANTS["head_dropout_0.3"] = (("\ndropout = 0.0\n", "\ndropout = 0.3\n"),)
+# The classification template's dilated front-end (issue 27, twelfth round: taps 2 and 4 steps apart).
+VARIANTS["dilated"] = (("\nkernel_size = 5\n", "\nkernel_size = 5\ndilation = 2\n"),
+                       ("\nkernel_size = 3\n", "\nkernel_size = 3\ndilation = 4\n"))
 
 
 

@@ -60,6 +60,25 @@ def test_train_predict_and_report_end_to_end(tmp_path, capsys):
     assert "test mase of seasonal naive" in (tmp_path / "run" / "report.html").read_text()
 
 
+def test_the_forecast_is_written_against_the_dates_after_the_series_end(tmp_path, capsys):
+    # A user's CSV with a month column: the forecast's rows carry the months after the last one.
+    t = np.arange(60)
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}-01" for i in t]
+    body = "".join(f"{m},{np.sin(2 * np.pi * i / 12):.4f}\n" for m, i in zip(months, t, strict=True))
+    (tmp_path / "m.csv").write_text("month,sales\n" + body)
+    (tmp_path / "m.toml").write_text(stream_toml(str(tmp_path / "m.csv"), task="horizon = 3\nseason = 12"))
+    assert main(["train", str(tmp_path / "m.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "run")]) == 0
+    rows = list(csv.reader((tmp_path / "run" / "forecast.csv").open()))
+    assert rows[0] == ["series", "index", "step", "month", "sales"]
+    assert [r[2:4] for r in rows[1:]] == [["60", "2005-01-01"], ["61", "2005-02-01"], ["62", "2005-03-01"]]
+    # Dates without a fixed step (one month left out): no date is guessed, the column is left out.
+    (tmp_path / "m.csv").write_text("month,sales\n" + "".join(body.splitlines(keepends=True)[:30] +
+                                                                body.splitlines(keepends=True)[31:]))
+    assert main(["predict", str(tmp_path / "run")]) == 0
+    assert next(csv.reader((tmp_path / "run" / "forecast.csv").open())) == ["series", "index", "step", "sales"]
+
+
 def test_the_template_forecasts_a_bundled_series_better_than_seasonal_naive(tmp_path, capsys):
     path = tmp_path / "t.toml"
     assert main(["init", str(path), "--task", "forecasting"]) == 0

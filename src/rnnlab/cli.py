@@ -453,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
 
-    p = add("predict", "Write the forecast after the series' end of a forecasting run (CSV, in the data's units).")
+    p = add("predict", "Write the forecast after the series' end of a forecasting run (CSV, in the data's units; "
+                       "with the dates it is for when the series' .csv has a date column at a fixed step).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/forecast.csv)")
     p.set_defaults(func=cmd_predict)

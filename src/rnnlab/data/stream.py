@@ -56,6 +56,7 @@ from rnnlab.data.bundled import Sequences
 from rnnlab.data.files import file_kind
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
+from rnnlab.data.stamps import stamp_column
 from rnnlab.errors import DataError, library_reason
 from rnnlab.task import TargetScale, Task
 
@@ -112,12 +113,16 @@ class Series:
     name: str
     values: list[np.ndarray]
     columns: list[str]
+    stamps: tuple[str, list[str]] | None = None
+    """A ``.csv``'s column of dates (its name, its cells): what the forecast after the series' end
+    continues (:func:`rnnlab.data.stamps.following`)."""
 
 
-def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarray, list[str]]:
+def _read_csv(path: Path, columns: list[str] | None, key: str
+              ) -> tuple[np.ndarray, list[str], tuple[str, list[str]] | None]:
     """A CSV with a header and one row per step: the selected columns (default: every column
     with a number in it, a date or text column skipped; a gap in a column of numbers is an error)
-    as float64 [L, C]."""
+    as float64 [L, C], their names, and the first other column of dates, if any (its name, cells)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
@@ -158,7 +163,9 @@ def _read_csv(path: Path, columns: list[str] | None, key: str) -> tuple[np.ndarr
                                 f"{(r[j] if j < len(r) else '')!r} (every row of a column of values needs one; or set "
                                 "data.columns to the columns to read)")
             out[i - 2, k] = value
-    return out, [header[j] for j in chosen]
+    dates = stamp_column(header, body, chosen)
+    stamps = None if dates is None else (header[dates] or "date", [r[dates].strip() for r in body])
+    return out, [header[j] for j in chosen], stamps
 
 
 def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -212,8 +219,8 @@ def read_series(cfg: DataConfig) -> Series:
                             f"{sorted(BUNDLED_STREAMS)}, got {cfg.dataset!r}"
                             f"{did_you_mean(cfg.dataset, list(BUNDLED_STREAMS))}")
         b = BUNDLED_STREAMS[cfg.dataset]
-        values, names = _read_csv(SERIES_DIR / b.file, columns or list(b.columns), "data.columns")
-        series = Series(cfg.dataset, [values], names)
+        values, names, stamps = _read_csv(SERIES_DIR / b.file, columns or list(b.columns), "data.columns")
+        series = Series(cfg.dataset, [values], names, stamps)
     else:
         assert cfg.path is not None
         p = Path(cfg.path)
@@ -223,8 +230,8 @@ def read_series(cfg: DataConfig) -> Series:
             raise DataError(f"data file {str(p)!r}: expected a file, got {file_kind(p)}")
         suffix = p.suffix.lower()
         if suffix == ".csv":
-            values, names = _read_csv(p, columns, "data.columns")
-            series = Series(cfg.path, [values], names)
+            values, names, stamps = _read_csv(p, columns, "data.columns")
+            series = Series(cfg.path, [values], names, stamps)
         elif suffix == ".npz":
             if columns is not None:
                 raise DataError("data.columns selects columns of a .csv file; an .npz series has none (remove the key)")

@@ -106,16 +106,24 @@ def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, refe
 
 def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
     """Write :func:`forecast_rows` as CSV (header ``series,index,step,<channels>``) to ``out``
-    (default ``RUN_DIR/forecast.csv``), atomically; returns the path."""
+    (default ``RUN_DIR/forecast.csv``), atomically; returns the path. When the series' ``.csv``
+    has a column of dates at a fixed step, the dates the forecast is for join the rows after
+    ``step``, under that column's name (:mod:`rnnlab.data.stamps`)."""
+    from rnnlab.data.stamps import following
     from rnnlab.data.stream import read_series
     from rnnlab.train.trainer import load_run_config
 
     rows = forecast_rows(run_dir)
-    columns = read_series(load_run_config(run_dir).data).columns
+    series = read_series(load_run_config(run_dir).data)
+    dates = None if series.stamps is None else following(series.stamps[1], len(rows))  # one series
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["series", "index", "step", *columns])
-    writer.writerows(rows)
+    if dates is None:
+        writer.writerow(["series", "index", "step", *series.columns])
+        writer.writerows(rows)
+    else:
+        writer.writerow(["series", "index", "step", series.stamps[0], *series.columns])  # type: ignore[index]
+        writer.writerows((*row[:3], when, *row[3:]) for row, when in zip(rows, dates, strict=True))
     target = Path(out) if out is not None else Path(run_dir) / "forecast.csv"
     atomic_write_text(target, buf.getvalue())
     return target

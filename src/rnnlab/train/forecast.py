@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,19 @@ from rnnlab.rundir import RunDir, atomic_write_text
 from rnnlab.task import Task
 from rnnlab.train.mean_guard import predict_the_mean
 
+if typing.TYPE_CHECKING:
+    from rnnlab.data.stream import Series
+
 
 def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     """``(series, series index, step, value per channel...)`` rows of the forecast after the end
     of each series of a forecasting run, in the data's units (``step``: the position after the
     series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...)."""
+    return _forecast(run_dir)[0]
+
+
+def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
+    """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.data.stream import read_series
     from rnnlab.task import task_for
     from rnnlab.train.checkpoint import load_checkpoint
@@ -68,7 +77,7 @@ def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
     for i, x in enumerate(series.values):
         values = next_values(model, x, data.stats, data.reference, task)
         rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
-    return rows
+    return rows, series
 
 
 def _guard_kept(run: RunDir) -> bool:
@@ -110,11 +119,8 @@ def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     has a column of dates at a fixed step, the dates the forecast is for join the rows after
     ``step``, under that column's name (:mod:`rnnlab.data.stamps`)."""
     from rnnlab.data.stamps import following
-    from rnnlab.data.stream import read_series
-    from rnnlab.train.trainer import load_run_config
 
-    rows = forecast_rows(run_dir)
-    series = read_series(load_run_config(run_dir).data)
+    rows, series = _forecast(run_dir)
     dates = None if series.stamps is None else following(series.stamps[1], len(rows))  # one series
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -116,7 +116,7 @@ class ConvBlock(nn.Module):
 
     def __init__(self, in_channels: int, cfg: ConvBlockConfig) -> None:
         super().__init__()
-        self.cfg, self.pool = cfg, cfg.pool
+        self.cfg = cfg
         self.conv = nn.Conv1d(in_channels, cfg.channels, cfg.kernel_size, cfg.stride, cfg.padding, cfg.dilation)
         self.norm: nn.Module | None = None
         if cfg.norm == "batch":
@@ -143,10 +143,10 @@ class ConvBlock(nn.Module):
         elif self.norm is not None:
             y = self.norm(y.transpose(1, 2)).transpose(1, 2)
         y = self.act(y)
-        if self.pool > 1:
+        if self.cfg.pool > 1:
             if valid is not None:  # a window reaching past the end takes its valid steps only
                 y = y.masked_fill(~valid, float("-inf"))
-            y = max_pool_time(y, self.pool)
+            y = max_pool_time(y, self.cfg.pool)
         if out_lengths is not None:
             y = y.masked_fill(~valid_mask(out_lengths, y.shape[-1]), 0.0)
         return y, out_lengths

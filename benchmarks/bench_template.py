@@ -1303,15 +1303,11 @@ def main() -> int:
              **({"validate": True} if args.validate else {})}
             for c in baseline + candidates for ds in datasets for s in seeds]
     run_jobs(jobs, path, args.jobs, again=args.again)
+    # (a scratch file holds the mode's records as docs/ would: hold-out or fresh-draw scores have no test column)
+    records = read_records(path)
+    print(selection_table(records) if args.select or args.validate else results_table(records, datasets))
     if args.out is not None:
-        print(results_table(read_records(path), datasets))
         return 0
-    if args.select:
-        print(selection_table(read_records(SELECTION)))
-    elif args.validate:
-        print(selection_table(read_records(VALIDATION)))
-    else:
-        print(results_table(read_records(RESULTS), datasets))
     write_doc(DOCS / "template.md")
     print(f"wrote {DOCS / 'template.md'}")
     return 0

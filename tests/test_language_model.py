@@ -18,6 +18,7 @@ from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, load_config, parse_config
 from rnnlab.data.text import UNK, evaluated_block, load_text, split_text
 from rnnlab.task import LANGUAGE_MODEL
+from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.train.model import TokenEmbedding, build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -67,6 +68,18 @@ def test_vocabulary_from_the_training_part_and_unknown_tokens_counted():
     words = split_text("the cat sat\nthe dog sat\nthe cow",
                        DataConfig(dataset="python-docs", tokens="word", val_fraction=0.0, test_fraction=0.25))
     assert words.unknown["test"] == 1 and words.vocab.decode(words.train[:4]) == "the cat sat\n"
+
+
+def test_windows_line_ends_read_as_one_newline(tmp_path):
+    # The same text saved on Windows (or an old Mac) is the same characters: "\r" is no token of
+    # its own, which would be predicted from nothing but the line end and lower bits per character.
+    (tmp_path / "unix.txt").write_bytes(TEXT.encode())
+    (tmp_path / "win.txt").write_bytes(TEXT.replace("\n", "\r\n").encode())
+    (tmp_path / "mac.txt").write_bytes(TEXT.replace("\n", "\r").encode())
+    loaded = [load_text(DataConfig(path=str(tmp_path / f), bptt=16, streams=4)) for f in ("unix.txt", "win.txt", "mac.txt")]
+    assert "\r" not in loaded[1].text.vocab.tokens and "\n" in loaded[1].text.vocab.tokens
+    for d in loaded[1:]:
+        assert d.fingerprint() == loaded[0].fingerprint()
 
 
 def test_bits_per_token_is_the_loss_over_ln2_per_character():
@@ -184,6 +197,20 @@ def test_train_report_and_sample_end_to_end(tmp_path, capsys):
     assert main(["sample", str(run), "--length", "40", "--prompt", "if ", "--seed", "1"]) == 0
     assert capsys.readouterr().out == text  # seeded
     one_line_error(["sample", str(run), "--temperature", "0"], capsys, ("--temperature", "got 0.0"))
+    # a prompt character the training text never held is read as <unk>, and the user is told (stderr)
+    assert main(["sample", str(run), "--length", "5", "--prompt", "if \u00e7"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("if \u00e7") and err.count("\n") == 1
+    assert "note: --prompt: 1 of 4 tokens not in the training text's vocabulary ('\u00e7'), read as <unk>" in err
+    # the text saved again with Windows line ends is the same text: the run still samples
+    (tmp_path / "text.txt").write_bytes(TEXT.replace("\n", "\r\n").encode())
+    assert main(["sample", str(run), "--length", "40", "--prompt", "if ", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == text
+    # a run made before "\r\n" read as "\n" (its checkpoint's text differs): said why, not "restore it"
+    ckpt_path = run / "checkpoints" / "last.pt"
+    save_checkpoint(ckpt_path, {**load_checkpoint(ckpt_path), "data_sha256": "0" * 64})
+    (run / "checkpoints" / "best.pt").unlink(missing_ok=True)
+    one_line_error(["sample", str(run)], capsys, ("has Windows line ends", "train it again"))
 
 
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):

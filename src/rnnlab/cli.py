@@ -379,7 +379,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from rnnlab.train.sample import sample_text
 
-    print(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed))
+    def note(message: str) -> None:  # (on stderr: the text alone on stdout, for a pipe)
+        print(f"rnnlab sample: note: {message}", file=sys.stderr, flush=True)
+
+    print(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed, log=note))
     return 0
 
 

@@ -1442,6 +1442,7 @@ _REGRESSION_EDITS = (
 _SEQUENCE_REGRESSION_EDITS = (
     ('\ndataset = "GunPoint"\n', '\ndataset = "Covid3Month"\n'),
     ("y [N] (labels)", "y [N] or [N, K] (float target values)"),
+    ("a label column plus one column per time step", "a target column (or K) plus one column per time step"),
     ('# label_column = "label"        # .csv only',
      '# target_column = "target"      # .csv only: the column of the values (a list: K values)'),
     ('kind = "regression"             # values per sequence, scored by RMSE in the data\'s units | "classification"\n',

@@ -126,6 +126,7 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
                 f"(set {key}); header starts {header[:5]}"
             )
     label_at = [header.index(c) for c in columns]
+    step_columns = [h for j, h in enumerate(header) if j not in label_at]
     steps = len(header) - len(columns)
     labels, series = [], []
     for r, row in enumerate(rows[1:], start=2):
@@ -144,7 +145,12 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
             try:
                 values.append(float(c))
             except ValueError:
-                raise DataError(f"{p}: line {r}, step {j}: expected a number, got {c!r}") from None
+                # (an id or a date column beside the steps is the usual cause: say which column)
+                named = f"column {step_columns[j]!r}, " if j < len(step_columns) and step_columns[j] else ""
+                kept = "the label column" if isinstance(label_column, str) else "the target columns"
+                raise DataError(f"{p}: line {r}, {named}step {j}: expected a number, got {c!r} (every column "
+                                f"but {kept} {', '.join(map(repr, columns))} is a time step; remove other "
+                                "columns, such as an id, from the file)") from None
         if not values:
             raise DataError(f"{p}: line {r} has a label but no values")
         series.append(values)

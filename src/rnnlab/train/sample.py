@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,9 +23,10 @@ from rnnlab.errors import RnnlabError, RunDirError
 
 
 def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0, prompt: str = "",
-                seed: int = 0) -> str:
+                seed: int = 0, log: Callable[[str], None] | None = None) -> str:
     """``prompt`` followed by ``length`` tokens drawn from the language model trained in
-    ``run_dir`` (seeded by ``seed``: the same call gives the same text)."""
+    ``run_dir`` (seeded by ``seed``: the same call gives the same text). ``log`` hears of prompt
+    tokens that the training text's vocabulary lacks (read as ``<unk>``)."""
     from rnnlab.data import load_data
     from rnnlab.data.text import EOS, UNK, tokenize
     from rnnlab.rundir import RunDir
@@ -51,7 +53,13 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     ckpt = load_checkpoint(path)
     data = load_data(config.data, seed=config.training.seed, task=task)
     if data.fingerprint() != ckpt["data_sha256"]:
-        raise RunDirError(f"{run_dir}: {config.data.path or config.data.dataset} no longer holds the text the run "
+        source = config.data.path or config.data.dataset
+        if config.data.path is not None and b"\r" in Path(config.data.path).read_bytes():
+            # (a run trained before read_text read "\r\n" as "\n" had "\r" in its vocabulary)
+            raise RunDirError(f"{run_dir}: {source} has Windows line ends (\\r\\n), which rnnlab now reads as \\n; "
+                              "this run was trained when they were two characters, so its vocabulary no longer "
+                              "matches the text: train it again")
+        raise RunDirError(f"{run_dir}: {source} no longer holds the text the run "
                           "trained on (its SHA-256 differs): the vocabulary would not match the model's; restore it")
     assert data.text is not None and config.data.tokens is not None
     vocab = data.text.vocab
@@ -59,7 +67,11 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     model.load_state_dict(ckpt["model"])
     model.eval()
 
-    ids = vocab.encode(tokenize(prompt, config.data.tokens))[0].tolist() if prompt else []
+    tokens = tokenize(prompt, config.data.tokens) if prompt else []
+    encoded, unknown = vocab.encode(tokens)
+    ids = encoded.tolist()
+    if unknown and log is not None:
+        log(_unknown_prompt(tokens, vocab.index, unknown, data.text.unknown.get("train", 0)))
     if not ids:  # start where a line starts
         start = EOS if config.data.tokens == "word" else "\n"
         ids = [vocab.index.get(start, int(data.text.train[0]))]
@@ -77,3 +89,16 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
             inputs = torch.tensor([[[float(token)]]])
     generated = vocab.decode(out)
     return prompt + (vocab.joiner if prompt and vocab.joiner and not generated.startswith("\n") else "") + generated
+
+
+def _unknown_prompt(tokens: list[str], index: dict[str, int], unknown: int, in_training: int) -> str:
+    """The note on a prompt's unknown tokens: which, and whether the model ever read ``<unk>``.
+
+    >>> _unknown_prompt(list("the ça"), {c: i for i, c in enumerate("the a")}, 1, 0)
+    "--prompt: 1 of 6 tokens not in the training text's vocabulary ('ç'), read as <unk>, which the model never read in training (what follows it is a guess)"
+    """
+    missing = list(dict.fromkeys(t for t in tokens if t not in index))
+    shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    seen = (f"which the training text held {in_training} times" if in_training else
+            "which the model never read in training (what follows it is a guess)")
+    return f"--prompt: {unknown} of {len(tokens)} tokens not in the training text's vocabulary ({shown}), read as <unk>, {seen}"

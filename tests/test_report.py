@@ -131,6 +131,8 @@ def test_report_of_an_empty_run_says_no_data(tmp_path):
         body = text.split(f'<section id="{sid}">')[1].split("</section>")[0]
         assert NO_DATA in body, sid
     assert "<img" not in text
+    # a run that never finished (here: never trained) is not said to have had its checks off
+    assert "the run has not finished (summary.json is missing)" in text and "health checks were off" not in text
     with pytest.raises(FileNotFoundError, match="run_dir"):
         write_report(tmp_path / "missing")
 

@@ -309,6 +309,25 @@ def test_padding_may_hold_anything(tmp_path, capsys):
     assert main([*argv, "--quiet"]) == 0
 
 
+def test_a_label_of_minus_100_inside_a_sequence_is_a_step_without_a_target(tmp_path):
+    # torch's ignore_index, as token-classification data mark sub-words: no class "-100", and the
+    # step is out of the loss and the metrics; -1 is a label like any other.
+    from rnnlab.data.per_step import per_step_sequences
+
+    y = np.array([[0, 1, -100, 1], [1, -100, 0, 9]])
+    np.savez(tmp_path / "t.npz", X=np.zeros((2, 4, 1)), y=y, lengths=np.array([4, 3]))
+    s = per_step_sequences(str(tmp_path / "t.npz"), "data.path", PER_STEP_CLASSIFICATION, None)
+    assert s.classes == ["0", "1"] and s.y.tolist() == [[0, 1, PAD_LABEL, 1], [1, PAD_LABEL, 0, PAD_LABEL]]
+    logits = torch.randn(2, 4, 2)
+    tally = PER_STEP_CLASSIFICATION.tally()
+    tally.add(logits, torch.as_tensor(s.y))
+    kept = torch.as_tensor(s.y) != PAD_LABEL
+    assert tally.n == 5 and tally.result()["loss"] == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits[kept], torch.as_tensor(s.y)[kept])))
+    np.savez(tmp_path / "m.npz", X=np.zeros((2, 4, 1)), y=np.where(y == -100, -1, y), lengths=np.array([4, 3]))
+    assert per_step_sequences(str(tmp_path / "m.npz"), "data.path", PER_STEP_CLASSIFICATION, None).classes == ["-1", "0", "1"]
+
+
 @pytest.mark.parametrize(("dataset", "task", "expected"), [
     ("UnitTest", "[task]\nper_step = true", ("'UnitTest'", "holds class labels", "per_step = false")),
     ("delayed_copy", "", ("'delayed_copy'", "a label at every step", "per_step = true")),

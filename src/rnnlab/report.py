@@ -225,7 +225,7 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 
 
 def _fit(rd: RunDir) -> str:
-    if rd.health.exists() and not rd.summary.exists():
+    if not rd.summary.exists():  # (running, killed, or failed before training: not "checks off")
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
     final = (rd.read_summary() or {}).get("final") or {}
     validated = any(str(k).startswith("val_") for k in final)

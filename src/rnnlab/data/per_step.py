@@ -2,7 +2,8 @@
 
 ``y`` is [N, T] class labels, or [N, T] / [N, T, K] values (``[task] kind = "regression"``), T
 the steps of ``X`` [N, T, C]. Targets of steps past a sequence's length are padding, read as
-anything and stored as :data:`rnnlab.task.PAD_LABEL` (labels) or NaN (values). Only ``.npz``
+anything and stored as :data:`rnnlab.task.PAD_LABEL` (labels) or NaN (values); a numeric label
+-100 (torch's ``ignore_index``) inside a sequence marks a step without a target. Only ``.npz``
 files hold them (a ``.csv`` row has one label). Each failure is one :class:`DataError` naming
 the file.
 
@@ -130,13 +131,16 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
                             f"{y.shape[-1]} (y {list(y.shape)})")
         return Sequences(X, np.where(valid[:, :, None], y, np.nan), lengths, [])
     labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
-    classes = train.classes if train is not None else label_order(labels[valid])
+    # A numeric -100 inside a sequence is a step without a target (torch's ignore_index, as
+    # Hugging Face's token-classification data mark sub-words): no class, no loss, not scored.
+    scored = valid & (labels != PAD_LABEL) if labels.dtype.kind in "iuf" else valid
+    classes = train.classes if train is not None else label_order(labels[scored])
     if train is None and len(classes) < 2:
         only = f" (every valid step is {classes[0]!r})" if classes else ""
         raise DataError(f"{at}: expected labels of at least 2 classes, got {len(classes)}{only}")
-    unknown = sorted({str(v) for v in labels[valid]} - set(classes))
+    unknown = sorted({str(v) for v in labels[scored]} - set(classes))
     if unknown:
         raise DataError(f"{at}: labels {unknown[:5]} do not occur in the training file (classes {classes})")
     codes = np.full(y.shape, PAD_LABEL, dtype=np.int64)
-    codes[valid] = encode_labels(labels[valid], classes)
+    codes[scored] = encode_labels(labels[scored], classes)
     return Sequences(X, codes, lengths, classes)

@@ -363,6 +363,17 @@ def test_the_tagger_fits_predicts_scores_and_round_trips(tmp_path):
     assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
 
 
+def test_the_tagger_reads_minus_100_as_a_step_without_a_target():
+    # as `rnnlab train` reads a per-step .npz and torch's loss its ignore_index: not a class
+    X, y = _tags()
+    codes = (y == "up").astype(np.int64)
+    codes[:, ::3] = -100
+    tagger = RNNSequenceTagger(**TINY).fit(X, codes)
+    assert tagger.classes_.tolist() == [0, 1] and tagger.predict_proba(X).shape == (16, 10, 2)
+    kept = codes != -100
+    assert tagger.score(X, codes) == pytest.approx((tagger.predict(X) == codes)[kept].mean())
+
+
 def test_the_sequence_regressor_answers_in_the_data_units():
     X, _ = _tags()
     y = 5.0 + 3.0 * X[:, 0]  # rebuild the input, in other units

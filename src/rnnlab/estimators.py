@@ -401,7 +401,8 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
 class RNNSequenceTagger(_PerStepEstimator):
     """A class label at every step (per-step classification: tagging, activity per step), from
     ``rnnlab init --task per-step-classification``'s template; a scikit-learn estimator (see
-    ``_PerStepEstimator``: ``y`` [N, T] labels). ``score`` is the accuracy over every valid step.
+    ``_PerStepEstimator``: ``y`` [N, T] labels; a numeric -100 marks a step without a target, as
+    torch's loss reads it). ``score`` is the accuracy over every valid step that has a label.
 
     Fitted attributes: ``classes_`` (the labels, sorted), ``model_``, ``inputs_``, ``summary_``,
     ``config_``.
@@ -417,16 +418,19 @@ class RNNSequenceTagger(_PerStepEstimator):
 
     def fit(self, X: Any, y: Any) -> RNNSequenceTagger:
         """Train on series ``X`` and their labels per step ``y``; returns ``self``."""
+        from rnnlab.data.per_step import labelled_steps
+        from rnnlab.task import PAD_LABEL
+
         padded, lengths, labels = self._steps(X, y)
-        valid = self._valid(lengths, padded.shape[1])
         if labels.ndim != 2:
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
+        valid = labelled_steps(labels, self._valid(lengths, padded.shape[1]))  # (-100: no target, as in torch)
         self.classes_ = np.unique(labels[valid])
         if len(self.classes_) < 2:
-            raise DataError(f"y: expected at least 2 classes, got 1 class ({self.classes_[0].tolist()!r}) "
-                            f"in {int(valid.sum())} step(s)")
+            got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
+            raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
         codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
-        self._train({"X": padded, "y": codes.astype(np.int64), "lengths": lengths})
+        self._train({"X": padded, "y": np.where(valid, codes, PAD_LABEL).astype(np.int64), "lengths": lengths})
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
@@ -441,9 +445,11 @@ class RNNSequenceTagger(_PerStepEstimator):
 
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series."""
+        from rnnlab.data.per_step import labelled_steps
+
         padded, lengths, labels = self._steps(X, y, "score")
         logits, _ = self._predicted(X)
-        valid = self._valid(lengths, padded.shape[1])
+        valid = labelled_steps(labels, self._valid(lengths, padded.shape[1]))
         return float((self.classes_[np.argmax(logits, axis=2)] == labels)[valid].mean())
 
 

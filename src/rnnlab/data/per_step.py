@@ -39,6 +39,17 @@ def valid_steps(lengths: np.ndarray, steps: int) -> np.ndarray:
     return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
 
+def labelled_steps(labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The ``valid`` steps that hold a label: a numeric -100 inside a sequence is a step without
+    a target (torch's ``ignore_index``, as Hugging Face's token-classification data mark
+    sub-words): in no class, the loss or the metrics. Text labels have no such mark.
+
+    >>> labelled_steps(np.array([[0, -100, 1]]), np.array([[True, True, False]])).tolist()
+    [[True, False, False]]
+    """
+    return valid & (labels != PAD_LABEL) if labels.dtype.kind in "iuf" else valid
+
+
 def _first(bad: np.ndarray) -> str:
     idx = np.argwhere(bad)
     shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
@@ -131,9 +142,7 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
                             f"{y.shape[-1]} (y {list(y.shape)})")
         return Sequences(X, np.where(valid[:, :, None], y, np.nan), lengths, [])
     labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
-    # A numeric -100 inside a sequence is a step without a target (torch's ignore_index, as
-    # Hugging Face's token-classification data mark sub-words): no class, no loss, not scored.
-    scored = valid & (labels != PAD_LABEL) if labels.dtype.kind in "iuf" else valid
+    scored = labelled_steps(labels, valid)
     classes = train.classes if train is not None else label_order(labels[scored])
     if train is None and len(classes) < 2:
         only = f" (every valid step is {classes[0]!r})" if classes else ""

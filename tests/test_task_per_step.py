@@ -195,7 +195,10 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
 
     dom = _chromium(["--dump-dom", (run / "report.html").resolve().as_uri()], tmp_path)
     assert dom.returncode == 0 and 'data-broken-images="0"' in dom.stdout, dom.stderr[-2000:]
+    capsys.readouterr()
     assert main(["doctor", str(config), "--steps", "2"]) == 0
+    # class scores at every step: the softmax check reads them (it skipped them behind the per-step loss)
+    assert "softmax_init" not in capsys.readouterr().out
 
 
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):

@@ -205,7 +205,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              "steps of each series (tracking.inspect_steps)")
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps,
-                      seed=config.training.seed)
+                      seed=config.training.seed, classification=not task.values)
     _say(str(report))
     return 0
 

@@ -221,7 +221,7 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
     """Softmax outputs of the untrained network saturated (one class ≈ 1) or the same for all inputs."""
     if obs.outputs is None or not obs.classification:
         raise NotApplicable(
-            "the outputs are not class scores (pass classification=True if they are)"
+            "the outputs are not class scores (in Python: diagnose(..., classification=True) if they are)"
         )
     logp = _log_probabilities(obs.outputs, obs.class_dim)
     p = logp.exp()

@@ -388,10 +388,11 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config),
-                         _device_of(model))
-    report = diagnose(LogitsOnly(model), batch, task_for(config).loss_fn(), optimizer, steps=5, seed=config.training.seed,
-                      run_dir=run.path)
+    task = task_for(config)
+    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, _device_of(model))
+    # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
+    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
+                      run_dir=run.path, classification=not task.values)
     _say(log, str(report))
 
 

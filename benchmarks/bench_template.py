@@ -575,10 +575,12 @@ check, training, evaluation, report records), with another job on the machine.
   pool ×8 at the first block → 183 steps.
   * *batch size*: not changed (the quick benchmark below did not test it).
 * **A budget that follows the fit** (`[adapt] budget = true`, `rnnlab.train.fit_budget`), decided
-  after every epoch from training records only: once every training batch (training mode:
-  dropout and zoneout on) of a tenth of the planned steps was classified right, the run gets a
-  tail of as many steps, over which the learning rate falls along a cosine from where it stands
-  to `min_lr`, and ends. At the end of the budget, when the model underfits (the underfit
+  after every epoch from training records only: once the whole training split (eval mode:
+  checked every quarter of a stretch) was classified right over a stretch of a tenth of the
+  planned steps, the run gets a tail of as many steps, over which the learning rate falls along
+  a cosine from where it stands to `min_lr`, and ends, if the training split is still all right
+  at the tail's end (else, `fit_lost`: on to the end it had before, at least a stretch more, the
+  learning rate restarting as for an extension). At the end of the budget, when the model underfits (the underfit
   finding of `rnnlab.doctor.fit` at training accuracy 0.99, eval mode) and its training loss
   still fell by more than 2 % over the last quarter of the epochs, the budget doubles, at most
   to `adapt.max_steps`, the learning rate restarting at half of `training.lr` along a new cosine

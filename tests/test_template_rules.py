@@ -403,6 +403,36 @@ def test_resume_with_the_budget_equals_the_uninterrupted_run(tmp_path, stop_afte
     assert RunDir(tmp_path / "split").read_adapt() == RunDir(tmp_path / "whole").read_adapt()
 
 
+def test_a_tail_that_undoes_the_fit_goes_back_to_the_plan():
+    # The benchmark's runs held 6 of 831 early ends whose model, after the tail, no longer
+    # classified every training series right: ending there would leave a run unfitted.
+    b = FitBudget.plan(total=1000, steps_per_epoch=10, cap=4000)
+    acc = {"now": 1.0}
+    decide = lambda epoch: b.after_epoch({"epoch": epoch, "step": 10 * epoch}, lambda: (True, "u"),  # noqa: E731
+                                         train_acc=lambda: acc["now"])
+    lines = {epoch: decide(epoch) for epoch in range(1, 22)}
+    assert [e["decision"] for e in b.events] == ["end_early"] and b.total == 210 and lines[11] is not None
+    acc["now"] = 0.75  # the tail's end: a series is wrong again
+    line = decide(21)
+    assert line is not None and "training accuracy 0.750 at the tail's end" in line
+    assert [e["decision"] for e in b.events] == ["end_early", "fit_lost"]
+    assert (b.total, b.segment) == (1000, (210, 1000, 0.5)) and b.events[-1]["from"] == 210
+    assert b.after_epoch({"epoch": 22, "step": 220}, None, train_acc=lambda: 0.75) is None  # no early end yet
+    acc["now"] = 1.0
+    for epoch in range(23, 36):  # fitted again for a whole stretch: a second early end, and a tail that holds
+        decide(epoch)
+    assert [e["decision"] for e in b.events] == ["end_early", "fit_lost", "end_early"]
+    end = b.total
+    assert decide(end // 10) is None and b.total == end and b.events[-1]["decision"] == "end_early"
+    # at the cap there is nowhere to go back to: said, and the run ends
+    c = FitBudget.plan(total=100, steps_per_epoch=10, cap=100)
+    for epoch in range(1, 9):
+        c.after_epoch({"epoch": epoch, "step": 10 * epoch}, None, train_acc=lambda: 1.0)
+    c.total = c.cap = 80  # (the tail ends at the cap)
+    line = c.after_epoch({"epoch": 8, "step": 80}, None, train_acc=lambda: 0.5)
+    assert line is not None and "adapt.max_steps (80) is reached" in line and c.events[-1]["decision"] == "cap_reached"
+
+
 def test_the_budget_decides_on_records_alone():
     b = FitBudget.plan(total=100, steps_per_epoch=10, cap=250)
     for epoch in range(1, 10):  # not fitted: no early end

@@ -843,7 +843,7 @@ class AdaptConfig(_Section):
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
     training series was classified right (eval mode) over a tenth of the budget (after a short
-    cosine tail), and
+    cosine tail, at whose end the fit is checked again: a series wrong there and the run goes on), and
     extend the budget while the model underfits and its training loss still falls, up to
     ``max_steps``."""
     max_steps: int = Field(16000, gt=0, le=MAX_STEPS)
@@ -1767,7 +1767,8 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   on that summary instead of whichever others differ by chance)
 budget = true                   # the budget follows the fit: once every training series (eval mode)
                                 #   was right over a tenth of training.steps, a cosine tail as long and
-                                #   the run ends; at the end of the budget, if training accuracy is below
+                                #   the run ends (a series wrong again at the tail's end: it goes on to
+                                #   the steps it had); at the end of the budget, if training accuracy is below
                                 #   0.99 and the training loss still fell (2 % over the last quarter),
                                 #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run

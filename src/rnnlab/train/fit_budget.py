@@ -8,6 +8,11 @@ training records only (the test split plays no part, the validation split none e
   and zoneout on, it kept missing a series now and then long after the model fitted, 0.98 on
   average, on the generated sets of ``benchmarks/stress_sets.py``.) Over the tail the learning rate falls along a cosine from where it stands to
   ``training.schedule.min_lr``, so the run still ends annealed, without a jump.
+* **The fit is checked again at the tail's end**: when a training series is wrong there (the
+  tail had undone the fit it ended early for: 6 of 831 early ends in the template's benchmark
+  records, docs/template.md), the run goes on to the end it had before the early end (at
+  least a stretch more), the learning rate restarting as for an extension; it may end early
+  again, or be extended, as any run.
 * **Extend** while the model underfits: at the end of the budget, when the underfit finding of
   :mod:`rnnlab.doctor.fit` holds at training accuracy :attr:`FitRule.fitted_acc` (eval mode,
   whole training split) and its training loss still fell by more than the finding's
@@ -112,9 +117,23 @@ class FitBudget:
         ``underfit()`` says whether the model underfits with a still-falling loss, and why;
         called only at the end of the budget. ``factor_now``: the learning-rate multiplier at
         the next step under the current plan (the tail starts from it). ``train_acc()``: the
-        accuracy on the whole training split (eval mode), called every :attr:`check_every` steps."""
+        accuracy on the whole training split (eval mode), called every :attr:`check_every` steps
+        and at the end of an early end's tail."""
         step = int(record["step"])
         ending = bool(self.events) and self.events[-1]["decision"] == "end_early"
+        if ending and step >= self.total and train_acc is not None:
+            acc = float(train_acc())
+            if acc >= 1.0:
+                return None
+            self.recent.append([step, acc])  # (a new early end needs a new stretch of fitted checks)
+            before = int(self.events[-1].get("from", self.planned))  # (an event of an older run has no "from")
+            end = min(max(before, step + self.stretch), self.cap)
+            if end <= step:
+                return self._cap_reached(record, f"training accuracy {acc:.3f} at the tail's end")
+            return self._decide(record, "fit_lost", end, (step, end, self.rule.restart_lr),
+                                f"training accuracy {acc:.3f} at the tail's end: the fit it ended early for "
+                                f"did not hold; {end - step} more steps, the learning rate restarting at "
+                                f"{self.rule.restart_lr:g} × training.lr")
         if train_acc is not None and not ending and (not self.recent or step - self.recent[-1][0] >= self.check_every):
             self.recent.append([step, float(train_acc())])
             del self.recent[:-(math.ceil(self.stretch / self.check_every) + 1)]  # the checks spanning a stretch
@@ -133,20 +152,23 @@ class FitBudget:
         if not still:
             return None
         if self.total >= self.cap:
-            self.events.append({"epoch": int(record["epoch"]), "step": step, "decision": "cap_reached",
-                                "total": self.total, "why": f"{why}; adapt.max_steps ({self.cap}) reached"})
-            return f"budget: {why}, but adapt.max_steps ({self.cap}) is reached"
+            return self._cap_reached(record, why)
         end = min(self.total * 2, self.cap)
         return self._decide(record, "extend", end, (step, end, self.rule.restart_lr),
                             f"{why}: {end - step} more steps, the learning rate restarting at "
                             f"{self.rule.restart_lr:g} × training.lr")
+
+    def _cap_reached(self, record: dict[str, Any], why: str) -> str:
+        self.events.append({"epoch": int(record["epoch"]), "step": int(record["step"]), "decision": "cap_reached",
+                            "total": self.total, "why": f"{why}; adapt.max_steps ({self.cap}) reached"})
+        return f"budget: {why}, but adapt.max_steps ({self.cap}) is reached"
 
     def _decide(self, record: dict[str, Any], decision: str, end: int, segment: tuple[int, int, float],
                 why: str) -> str:
         before = self.total
         self.total, self.segment = end, segment
         self.events.append({"epoch": int(record["epoch"]), "step": int(record["step"]), "decision": decision,
-                            "total": end, "why": why})
+                            "total": end, "from": before, "why": why})
         return f"budget: {why} ({before} -> {end} steps)"
 
     def state(self) -> dict[str, Any]:

@@ -61,21 +61,23 @@ def test_the_issue_shape_gets_no_hold_out_more_steps_and_more_pooling():
 
 def test_head_dropout_where_the_level_or_scale_alone_tells_the_classes_apart():
     tiny = Shape(classes=6, smallest_class=3, series=18, length=1500, noise=("level",), alone=("scale",))
-    d = decide(tiny, TEMPLATE_CFG)
-    assert d.head_dropout == 0.5 and apply(TEMPLATE_CFG, d).model.head.dropout == 0.5
+    # the template has the rule off (its dilated blocks fit the amplitude set better without it)
+    assert TEMPLATE_CFG.adapt.head_dropout == 0.0 and decide(tiny, TEMPLATE_CFG).head_dropout is None
+    on = TEMPLATE_CFG.model_copy(update={"adapt": TEMPLATE_CFG.adapt.model_copy(update={"head_dropout": 0.5})})
+    d = decide(tiny, on)
+    assert d.head_dropout == 0.5 and apply(on, d).model.head.dropout == 0.5
     assert d.line().endswith("input noise 0.2; head dropout 0.5, the scale alone telling the classes apart (a class "
                              "has 3 < 4 series)")
     # no summary alone tells them apart, or classes of 4 series: no dropout
-    assert decide(Shape(6, 3, 18, 1500, noise=("level",)), TEMPLATE_CFG).head_dropout is None
-    assert decide(Shape(6, 4, 24, 1500, alone=("scale",)), TEMPLATE_CFG).head_dropout is None
+    assert decide(Shape(6, 3, 18, 1500, noise=("level",)), on).head_dropout is None
+    assert decide(Shape(6, 4, 24, 1500, alone=("scale",)), on).head_dropout is None
     # adapt.head_dropout sets the value, 0 turns it off; a config's higher dropout is kept
-    adapt = TEMPLATE_CFG.adapt
-    off = TEMPLATE_CFG.model_copy(update={"adapt": adapt.model_copy(update={"head_dropout": 0.0})})
+    off = on.model_copy(update={"adapt": on.adapt.model_copy(update={"head_dropout": 0.0})})
     assert decide(tiny, off).head_dropout is None and "dropout" not in decide(tiny, off).line()
-    more = apply(TEMPLATE_CFG, decide(tiny, TEMPLATE_CFG)).model_copy(deep=True)
+    more = apply(on, decide(tiny, on)).model_copy(deep=True)
     more.model.head.dropout = 0.7
     assert decide(tiny, more).head_dropout is None and apply(more, decide(tiny, more)).model.head.dropout == 0.7
-    once = apply(TEMPLATE_CFG, d)
+    once = apply(on, d)
     assert apply(once, decide(tiny, once)) == once
 
 

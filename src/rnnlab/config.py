@@ -1763,8 +1763,8 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   training (model.input_noise raised to adapt.input_noise: the model
                                 #   cannot memorise each series' noise);
                                 #   if then a series' level or scale alone tells the classes apart,
-                                #   model.head.dropout is raised to adapt.head_dropout (the head leans
-                                #   on that summary instead of whichever others differ by chance)
+                                #   model.head.dropout is raised to adapt.head_dropout, if above 0 (the
+                                #   head leans on that summary instead of whichever others differ by chance)
 budget = true                   # the budget follows the fit: once every training series (eval mode)
                                 #   was right over a tenth of training.steps, a cosine tail as long and
                                 #   the run ends (a series wrong again at the tail's end: it goes on to
@@ -1773,7 +1773,8 @@ budget = true                   # the budget follows the fit: once every trainin
                                 #   the budget doubles with the learning rate restarted at lr / 2
 max_steps = 16000               # the most optimizer steps either rule may give the run
 input_noise = 0.2               # the shape rule's model.input_noise for classes of fewer than 4 series
-head_dropout = 0.5              # the shape rule's model.head.dropout where the level or scale tells them apart
+head_dropout = 0.0              # the shape rule's model.head.dropout where the level or scale tells them apart
+                                #   (0: off with this template's dilated blocks; 0.5 suited the undilated ones)
 
 [output]
 # dir = "runs/my-run"           # default: runs/NAME (NAME as above); `--out` overrides it

@@ -169,6 +169,15 @@ CANDIDATES: dict[str, dict[str, Any]] = {
                                                          dilations=(1, 2, 4, 8))},
     # the template's blocks before the twelfth round (no dilation)
     "undilated": {"model.frontend.blocks": _blocks((64, 64, 64), (7, 5, 3), (1, 2, 2))},
+    # thirteenth round: the head-dropout rule's value under the dilated blocks (0.5 before, 0 since),
+    # what kept the amplitude set unfitted (a 4000-step cap: a quick look), and the ensemble again
+    "head-dropout-rule-0": {"adapt.head_dropout": 0.0},
+    "head-dropout-rule-0.3": {"adapt.head_dropout": 0.3},
+    "head-dropout-rule-0.5": {"adapt.head_dropout": 0.5},
+    "amp-cap4000": {"adapt.max_steps": 4000, "adapt.head_dropout": 0.5},
+    "amp-cap4000-no-head-dropout": {"adapt.max_steps": 4000, "adapt.head_dropout": 0.0},
+    "amp-cap4000-no-noise": {"adapt.max_steps": 4000, "adapt.head_dropout": 0.5, "adapt.input_noise": 0.0},
+    "ensemble-5-dilated": {"model.ensemble": 5},
     "no-rbn+last": {"model.recurrent_batch_norm": False, "model.head.pooling": "last"},
     "no-rbn+bidirectional+last": {"model.recurrent_batch_norm": False, "model.bidirectional": True, "model.head.pooling": "last"},
 }
@@ -566,7 +575,8 @@ check, training, evaluation, report records), with another job on the machine.
     each of the head's features is dropped with probability 0.5 (`adapt.head_dropout`,
     `model.head.dropout`) at every training forward, so that the head leans on the summary
     that carries the class instead of the few others that happen to differ between the
-    training series (tenth round below).
+    training series (tenth round below). Off in the template since its blocks are dilated
+    (`adapt.head_dropout = 0`: thirteenth round below).
 
   On the six bundled sets of the table below the shape rules take the hold-out of OSULeaf (15
   series a class) and BasicMotions (10) and change nothing else (each has at least 10 series per
@@ -1252,7 +1262,61 @@ digits_pixels:2 / digits_pixels:5 / GunPoint:5 (seeds 0-1; the template 0.721 / 
 (0.762) and 0.641 / 0.685 / 0.727 / 0.712 / 0.809 / 0.814 / 0.912 (0.757), both 8 points down on
 OSULeaf:2. The records are in docs/template_stress_validation.jsonl
 (`dilated-*`, `undilated`: the template's blocks before, `mixup-*`) and
-docs/template_selection.jsonl."""
+docs/template_selection.jsonl.
+
+Thirteenth round (2026-12-06, 01:40-02:50 UTC): the lead checked, four more screenings, and the
+amplitude set fitted again. Left-out series of the tuning sets' cuts, seeds 0-1, the template
+(its dilated-1-2-4 blocks) in brackets. *The lead*, `dilated-2-4-8` / `dilated-1-2-4-8`, on the
+larger cuts: BasicMotions:5 0.975 / 0.975 (1.000), ItalyPowerDemand:5 0.947 / 0.939 (0.947),
+OSULeaf:5 0.841 / 0.832 (0.838), GunPoint:10 0.983 / 0.983 (0.950), OSULeaf:10 0.871 / 0.889
+(0.889), digits_pixels:10 0.925 / 0.937 (0.872), ItalyPowerDemand:10 0.979 / 0.957 (0.979),
+OSULeaf:15 0.900 / 0.927 (0.914), digits_pixels:20 0.952 / 0.965 (0.934); over all 16 cuts
+0.857 and 0.857 against 0.844, the gain digits_pixels' and GunPoint's; `dilated-2-4-8` on the
+generated sets' fresh draws: stress-amplitude-6x3 0.883 (0.983), stress-local-20x1 0.870
+(0.820), stress-local-10x3-long 0.920 (0.930), stress-local-40x2 0.948 (0.950),
+stress-phase-12x2 1.000 (1.000). Not kept: 10 points lost on the amplitude draws and 8 on
+OSULeaf:2, the issue's shape, for gains on one tuning set. *A deep ensemble of five on the
+dilated template* (`ensemble-5-dilated`, 13 cuts): 0.831 against 0.829, at 3.7 times the CPU
+seconds; not kept. *The weights averaged* (an exponential moving average, decay 0.99, buffers
+too, evaluated in place of the last weights; a patched checkout, the 7 cuts of the lead): 0.746
+against 0.741, OSULeaf:3 +3.3 points, the others within 1: the template's cosine schedule
+already anneals the rate to 1e-5, so its last weights are nearly an average; not kept. *A cosine
+classifier as the output layer* (10 × the cosine of the features and each class's weights, no
+bias: Chen et al. 2019's Baseline++ for few examples a class; a patched checkout): 0.715 against
+0.741, digits_pixels:2 and OSULeaf:2 9 points down; not kept. *A probe* for which dilation a
+data set gains from: random front-ends of each set of blocks under the shape rules' nearest-series
+placement (`rnnlab.train.shape_probes.summary_accuracy`, by the mean over time) place more of
+OSULeaf:2's training series by class the more they are dilated (0.533 undilated, 0.592 1-2-4,
+0.658 2-4-8), where the trained 2-4-8 loses 8 points: the random features do not say what the
+trained model gains, so no rule came of it.
+
+*The amplitude set.* The twelfth round's test run left stress-amplitude-6x3 unfitted on one seed
+(training accuracy 0.94 after the whole 16,000 steps, 530 seconds). On its fresh draws, seeds
+0-5, the template then (`head-dropout-rule-0.5`; seeds 0-1 are the twelfth round's
+`dilated-1-2-4` runs) scored 1.000 / 0.967 / 0.900 / 0.533 / 0.967 / 0.967 (0.889), training
+accuracy 1.00 / 0.94 / 1.00 / **0.50** / 1.00 / 1.00, four seeds extended to 4,000-16,000 steps
+(mean 281 CPU seconds). Capped at 4,000 steps, seed 1 reached training accuracy 0.50 with the
+head dropout of the tenth round's rule and 1.00 without it (`amp-cap4000*`). That dropout (0.5)
+had been chosen on the undilated blocks. Its value on the same draws with the dilated blocks:
+0 (`head-dropout-rule-0`) 1.000 / 1.000 / 1.000 / 0.700 / 1.000 / 1.000 (**0.950**), training
+accuracy 1.00 but seed 3's 0.89, 218 CPU seconds a run on average; 0.3 1.000 / 0.833 / 0.900 /
+1.000 / 0.967 / 0.933 (0.939), two seeds unfitted. So the template's `adapt.head_dropout` is 0
+since: the rule stays for a config that sets it (its default, for other front-ends, is still
+0.5), and the template's line no longer says "head dropout". It fired on no other set of the
+benchmark (checked on every recorded run's shape line), so their figures stand. On the way, a
+fault of the budget: with the dropout off, seed 2 ended early (every training series right over
+a stretch) and its tail undid the fit, training accuracy 0.72 at the end and 0.767 of the draws.
+The benchmark's records held 6 such runs among 831 early ends (none among the shipped
+template's test runs). The budget now evaluates the training split again at the tail's end and,
+a series wrong, goes on to the end it had before (`fit_lost`, at least a stretch more, the rate
+restarting as for an extension): seed 2 then fitted, 1.000 of the draws (the figures above are
+with it). The test split once, after that choice (02:45-02:48 UTC, MiniRocket in the same run):
+**stress-amplitude-6x3 1.000, 0.850, 0.950 (0.933 ± 0.076; it was 0.917)**, training accuracy
+1.000 on all three seeds, at most 61 CPU seconds a run (it was up to 530); MiniRocket 0.628. With
+it, issue 27's training-accuracy target (at least 0.99) holds on every set of the benchmark, the
+lowest ACSF1's 0.99. The records are in docs/template_stress_validation.jsonl
+(`dilated-2-4-8`, `dilated-1-2-4-8`, `ensemble-5-dilated`, `ema-0.99 (...)`,
+`cosine-head-10 (...)`, `head-dropout-rule-*`, `amp-cap4000*`) and docs/template_runs.jsonl."""
 
 
 def main() -> int:

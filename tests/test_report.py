@@ -146,6 +146,23 @@ def test_report_shows_a_corrupt_file_instead_of_breaking(tmp_path):
     assert text.count("<img") == 1  # the metric curves, with their NaN noted in the figure
 
 
+def test_report_says_what_the_rules_read_from_the_data_decided(tmp_path):
+    # adapt.json: the shape line and every budget decision, escaped; a broken one hides no config
+    run = _run_dir(tmp_path)
+    run.write_adapt(shape={"line": "shape: 40 classes × 2 series <x>: no hold-out"},
+                    budget={"planned": 2000, "events": [
+                        {"step": 952, "decision": "end_early", "total": 1152, "why": "every training series right"},
+                        {"step": 1152, "decision": "fit_lost", "total": 2000, "why": "training accuracy 0.722"}]})
+    text = write_report(run.path).read_text()
+    config = text.split('<section id="configuration">')[1].split("</section>")[0]
+    assert "shape: 40 classes × 2 series &lt;x&gt;: no hold-out" in config
+    assert "after step 952: <code>end_early</code>, the run ends at step 1152 (every training series right)" in config
+    assert "<code>fit_lost</code>, the run ends at step 2000 (training accuracy 0.722)" in config
+    run.adapt.write_text("[1, 2]")
+    config = write_report(run.path).read_text().split('<section id="configuration">')[1].split("</section>")[0]
+    assert "could not show adapt.json" in config and "a &lt;b&gt;bold&lt;/b&gt; &amp;" in config
+
+
 def test_grad_through_time_file_round_trip(tmp_path):
     gru = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True)
     gtt = grad_through_time(gru, torch.randn(5, 2, 2), lambda out: out[0][-1].sum())

@@ -123,7 +123,26 @@ def _configuration(rd: RunDir) -> str:
         + "</li>" for r in resumes)
     note = (f"<p class='sub'>The configuration the run follows now; its history ({hk.esc(rd.resumes.name)}):</p>"
             f"<ul>{history}</ul>" if resumes else "")
-    return f"{note}<pre>{hk.esc(text)}</pre>"
+    adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
+    return f"{adapted}{note}<pre>{hk.esc(text)}</pre>"
+
+
+def _adapted(rd: RunDir) -> str:
+    """What the ``[adapt]`` rules decided (``adapt.json``): the shape rules' line and each
+    decision of the budget, whose results the configuration below holds."""
+    adapt = rd.read_adapt()
+    if not adapt:
+        return ""
+    shape, budget = adapt.get("shape") or {}, adapt.get("budget") or {}
+    items = [f"<li>{hk.esc(shape['line'])}</li>"] if isinstance(shape.get("line"), str) else []
+    for e in budget.get("events") or []:
+        if isinstance(e, dict):
+            items.append(f"<li>budget, after step {hk.num(e.get('step'))}: <code>{hk.esc(e.get('decision'))}</code>, "
+                         f"the run ends at step {hk.num(e.get('total'))} ({hk.esc(e.get('why'))})</li>")
+    if isinstance(budget.get("planned"), int) and not budget.get("events"):
+        items.append(f"<li>budget: the planned {hk.num(budget['planned'])} steps, no decision</li>")
+    return (f"<p class='sub'>What the rules read from the training split decided "
+            f"({hk.esc(rd.adapt.name)}):</p><ul>{''.join(items)}</ul>" if items else "")
 
 
 def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:

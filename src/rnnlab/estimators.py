@@ -444,7 +444,7 @@ class RNNSequenceTagger(_PerStepEstimator):
         return self._as_given(self.classes_[np.argmax(logits, axis=2)], lengths, X)
 
     def score(self, X: Any, y: Any) -> float:
-        """The accuracy over every valid step of every series."""
+        """The accuracy over every valid step of every series that has a label (-100: none)."""
         from rnnlab.data.per_step import labelled_steps
 
         padded, lengths, labels = self._steps(X, y, "score")

@@ -141,6 +141,13 @@ def test_causes_by_hand():
     falling = [1.0 * 0.97 ** i for i in range(100)]
     (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, GUNPOINT)
     assert "still falling" in f.message and f.numbers["loss_drop_last_quarter"] > 0.1
+    assert "set training.steps = 4000" in f.remedy
+    # the budget that follows the fit took the run to adapt.max_steps: raising training.steps is not the remedy
+    adapted = parse_config('[data]\ndataset = "GunPoint"\n[training]\nsteps = 250\n[adapt]\nbudget = true\n'
+                           'max_steps = 1000')
+    (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, adapted)
+    assert "raise adapt.max_steps (now 1000)" in f.remedy and "training.steps, now 250, is where it starts" in f.remedy
+    assert "set training.steps" not in f.remedy
     # dead units found before training are named, with the doctor's remedy
     dead = Finding("dead_relu", "warning", "80% of ReLU units dead in 'head.1'", remedy="Lower training.lr.")
     (f,) = fit_findings(records([0.7, 0.69] * 50), {"acc": 0.5, "loss": 0.69}, GUNPOINT, before=[dead])

@@ -267,9 +267,15 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
         if drop > th.still_falling:
             why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
-        causes.append((f"Too few steps: {why}.",
-                       f"train longer: set training.steps = {more} (now {budget}; steps count updates "
-                       "whatever the size of the data set)"))
+        if config.adapt.budget and steps >= config.adapt.max_steps:
+            # (the budget that follows the fit took the run to its cap: training.steps is only its start)
+            remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), up to which the "
+                      f"budget that follows the fit doubles while the loss falls (training.steps, now "
+                      f"{tc.steps}, is where it starts)")
+        else:
+            remedy = (f"train longer: set training.steps = {more} (now {budget}; steps count updates "
+                      "whatever the size of the data set)")
+        causes.append((f"Too few steps: {why}.", remedy))
 
     strong = _strong_regularization(config, steps, th)
     if strong:

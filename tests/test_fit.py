@@ -148,6 +148,9 @@ def test_causes_by_hand():
     (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, adapted)
     assert "raise adapt.max_steps (now 1000)" in f.remedy and "training.steps, now 250, is where it starts" in f.remedy
     assert "set training.steps" not in f.remedy
+    ragged = adapted.model_copy(update={"adapt": adapted.adapt.model_copy(update={"max_steps": 1005})})
+    (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, ragged)  # the cap in whole epochs: 1000
+    assert "raise adapt.max_steps (now 1005)" in f.remedy
     # dead units found before training are named, with the doctor's remedy
     dead = Finding("dead_relu", "warning", "80% of ReLU units dead in 'head.1'", remedy="Lower training.lr.")
     (f,) = fit_findings(records([0.7, 0.69] * 50), {"acc": 0.5, "loss": 0.69}, GUNPOINT, before=[dead])

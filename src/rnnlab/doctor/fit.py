@@ -267,8 +267,10 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
         if drop > th.still_falling:
             why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
-        if config.adapt.budget and steps >= config.adapt.max_steps:
-            # (the budget that follows the fit took the run to its cap: training.steps is only its start)
+        per_epoch = steps - int(records[-2]["step"]) if epochs > 1 else steps
+        if config.adapt.budget and steps + per_epoch > config.adapt.max_steps:
+            # (the budget that follows the fit took the run to its cap, whole epochs of it: training.steps
+            # is only where it started)
             remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), up to which the "
                       f"budget that follows the fit doubles while the loss falls (training.steps, now "
                       f"{tc.steps}, is where it starts)")

@@ -146,7 +146,7 @@ def test_causes_by_hand():
     adapted = parse_config('[data]\ndataset = "GunPoint"\n[training]\nsteps = 250\n[adapt]\nbudget = true\n'
                            'max_steps = 1000')
     (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, adapted)
-    assert "raise adapt.max_steps (now 1000)" in f.remedy and "training.steps, now 250, is where it starts" in f.remedy
+    assert "raise adapt.max_steps (now 1000)" in f.remedy and "(training.steps = 250 is where it starts)" in f.remedy
     assert "set training.steps" not in f.remedy
     ragged = adapted.model_copy(update={"adapt": adapted.adapt.model_copy(update={"max_steps": 1005})})
     (f,) = fit_findings(records(falling), {"acc": 0.8, "loss": falling[-1]}, ragged)  # the cap in whole epochs: 1000

@@ -272,8 +272,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
             # (the budget that follows the fit took the run to its cap, whole epochs of it: training.steps
             # is only where it started)
             remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), up to which the "
-                      f"budget that follows the fit doubles while the loss falls (training.steps, now "
-                      f"{tc.steps}, is where it starts)")
+                      f"budget that follows the fit doubles while the loss falls ({budget} is where it "
+                      "starts)")
         else:
             remedy = (f"train longer: set training.steps = {more} (now {budget}; steps count updates "
                       "whatever the size of the data set)")

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from rnnlab.config import Config, load_config, parse_config, template_for
+from rnnlab.data.per_step import labelled_steps, valid_steps
 from rnnlab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -382,10 +383,6 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
         return padded, lengths, out
 
     @staticmethod
-    def _valid(lengths: np.ndarray, width: int) -> np.ndarray:
-        return np.arange(width)[None, :] < lengths[:, None]
-
-    @staticmethod
     def _as_given(values: np.ndarray, lengths: np.ndarray, X: Any) -> np.ndarray | list[np.ndarray]:
         """Per-step results [N, T, ...] as ``X`` came: an array, or a list cut to each length."""
         return values if isinstance(X, np.ndarray) else [values[i, :n] for i, n in enumerate(lengths)]
@@ -418,13 +415,12 @@ class RNNSequenceTagger(_PerStepEstimator):
 
     def fit(self, X: Any, y: Any) -> RNNSequenceTagger:
         """Train on series ``X`` and their labels per step ``y``; returns ``self``."""
-        from rnnlab.data.per_step import labelled_steps
         from rnnlab.task import PAD_LABEL
 
         padded, lengths, labels = self._steps(X, y)
         if labels.ndim != 2:
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
-        valid = labelled_steps(labels, self._valid(lengths, padded.shape[1]))  # (-100: no target, as in torch)
+        valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
         self.classes_ = np.unique(labels[valid])
         if len(self.classes_) < 2:
             got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
@@ -445,11 +441,9 @@ class RNNSequenceTagger(_PerStepEstimator):
 
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series that has a label (-100: none)."""
-        from rnnlab.data.per_step import labelled_steps
-
         padded, lengths, labels = self._steps(X, y, "score")
         logits, _ = self._predicted(X)
-        valid = labelled_steps(labels, self._valid(lengths, padded.shape[1]))
+        valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))
         return float((self.classes_[np.argmax(logits, axis=2)] == labels)[valid].mean())
 
 
@@ -479,7 +473,7 @@ class RNNSequenceRegressor(_PerStepEstimator):
                             f"and shape {list(values.shape)}")
         self.n_outputs_ = None if values.ndim == 2 else values.shape[2]
         values = values.astype(np.float64)
-        bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & self._valid(lengths, padded.shape[1])
+        bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & valid_steps(lengths, padded.shape[1])
         if bad.any():
             i, t = np.argwhere(bad)[0]
             raise DataError(f"y: expected finite values at every valid step, got {int(bad.sum())} non-finite, the first "
@@ -501,7 +495,7 @@ class RNNSequenceRegressor(_PerStepEstimator):
 
         padded, lengths, values = self._steps(X, y, "score")
         standardized, _ = self._predicted(X)
-        valid = self._valid(lengths, padded.shape[1])
+        valid = valid_steps(lengths, padded.shape[1])
         predicted = (standardized * self.targets_.std + self.targets_.mean)[valid]
         truth = values.astype(np.float64).reshape(*values.shape[:2], -1)[valid]
         return float(r2_score(truth, predicted))

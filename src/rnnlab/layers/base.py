@@ -59,6 +59,17 @@ def _to_dtype(x: Any, dtype: torch.dtype) -> Any:
     return x
 
 
+_EAGER: dict[Any, Any] = {}
+
+
+def _outside_compile(fn: Any) -> Any:
+    """``fn`` wrapped by ``torch.compiler.disable``, once (wrapped when first needed: importing
+    dynamo at import time would double rnnlab's import time)."""
+    if fn not in _EAGER:
+        _EAGER[fn] = torch.compiler.disable(fn)
+    return _EAGER[fn]
+
+
 class RecurrentBase(nn.Module):
     """Base of ``rnnlab.LSTM``, ``GRU``, ``RNN`` and ``IndRNN`` (see :class:`rnnlab.LSTM` for
     the arguments).
@@ -382,7 +393,23 @@ class RecurrentBase(nn.Module):
         recurrence compounds each step's rounding, and the loops combine parameters and states
         that autocast would cast apart), and on the CPU the fused kernel too (oneDNN's bfloat16
         LSTM fails on CPUs without bfloat16 instructions). See docs/devices.md.
+
+        Inside a model given to ``torch.compile`` the layer runs eagerly, a graph break, as
+        dynamo treats ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` (``torch._dynamo.config.allow_rnn``).
         """
+        if torch.compiler.is_compiling():
+            # Dynamo cannot trace the layer: torch's fused LSTM has no traceable CPU decomposition
+            # (aten.mkldnn_rnn_layer fails on fake tensors) and rnnlab's compiled loops have no fake kernels.
+            return _outside_compile(RecurrentBase._run)(self, input, hx, lengths)
+        return self._run(input, hx, lengths)
+
+    def _run(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Tensor | tuple[Tensor, Tensor] | None,
+        lengths: Tensor | list[int] | None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+        """:meth:`forward`, eagerly."""
         param = next(self.parameters())  # (the input may be anything: prepare_input checks it)
         device_type = param.device.type
         if _autocast_enabled(device_type):

@@ -11,8 +11,8 @@ and device, and the shapes (``dynamic=False``: each batch size and hidden size c
 graph once; the step's offset into a chunk never does). The Python step functions are the reference and
 stay what runs without a compiler: :func:`compiled` gives them back, with one warning, where
 ``torch.compile`` cannot run (``torch._dynamo`` unsupported on this Python or platform, no
-Triton for a GPU, no C++ compiler on the CPU) or fails; inside a region that is already being
-compiled (the user's own ``torch.compile``) they are traced as they are.
+Triton for a GPU, no C++ compiler on the CPU) or fails. Inside the user's own ``torch.compile``
+the layer runs eagerly (:meth:`rnnlab.layers.base.RecurrentBase.forward`), these steps included.
 
 >>> step = compiled(torch.add, torch.device("cpu"))
 >>> callable(step)
@@ -77,15 +77,14 @@ def compiled(fn: Callable[..., Any], device: torch.device) -> Callable[..., Any]
 
 class _Compiled:
     """A compiled step function that falls back to its Python one, with one warning, when
-    ``torch.compile`` fails on it (its compile errors are ``TorchDynamoException``s), and that
-    runs the Python one inside a region being compiled already (which then traces it)."""
+    ``torch.compile`` fails on it (its compile errors are ``TorchDynamoException``s)."""
 
     def __init__(self, fn: Callable[..., Any], compiled_fn: Callable[..., Any]) -> None:
         self.fn, self.compiled_fn = fn, compiled_fn
         self.failed = False
 
     def __call__(self, *args: Any) -> Any:
-        if self.failed or torch.compiler.is_compiling():
+        if self.failed:
             return self.fn(*args)
         try:
             return self.compiled_fn(*args)

@@ -60,6 +60,11 @@ class Recurrent(nn.Module):
         super().__init__()
         if not callable(cell):
             raise TypeError(f"cell: expected a module cell(x_t, state) -> (y_t, new_state), got {type(cell).__name__}")
+        if isinstance(cell, nn.RNNCellBase):  # (they return only the new state, an LSTMCell's as a pair)
+            raise TypeError(
+                f"cell: torch's {type(cell).__name__} returns only its new state, expected cell(x_t, state) -> "
+                f"(y_t, new_state); wrap it: rnnlab.Recurrent(rnnlab.cells.StateAsOutput(cell))"
+            )
         self.cell = cell
         self.batch_first = check_bool("batch_first", batch_first)
         self.bidirectional = check_bool("bidirectional", bidirectional)

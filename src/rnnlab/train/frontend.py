@@ -49,13 +49,14 @@ def max_pool_time(y: Tensor, pool: int) -> Tensor:
     (``torch.ops.rnnlab.max_pool_time``, one pass each way) computes what the tensor ops
     ``pad(y, -inf).unflatten(-1, (-1, pool)).amax(-1)`` compute, gradient included (a window's
     gradient split evenly among the steps equal to its maximum), where those ops' backward took
-    about a tenth of the template's training step; elsewhere, or without the compiled library,
-    the tensor ops run.
+    about a tenth of the template's training step; elsewhere, without the compiled library, or
+    inside ``torch.compile`` (which traces the tensor ops, not the library's op), the tensor ops run.
 
     >>> max_pool_time(torch.tensor([[1.0, 3.0, 2.0, 2.0, 5.0]]), 2).tolist()
     [[3.0, 2.0, 5.0]]
     """
-    if y.device.type == "cpu" and y.dtype in (torch.float32, torch.float64) and native.available():
+    if (y.device.type == "cpu" and y.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling()
+            and native.available()):
         return _MaxPoolTime.apply(y, pool)
     extra = -y.shape[-1] % pool
     return F.pad(y, (0, extra), value=float("-inf")).unflatten(-1, (-1, pool)).amax(-1)

@@ -130,11 +130,37 @@ def test_report_of_an_empty_run_says_no_data(tmp_path):
     for sid, _ in SECTIONS:
         body = text.split(f'<section id="{sid}">')[1].split("</section>")[0]
         assert NO_DATA in body, sid
-    assert "<img" not in text
-    # a run that never finished (here: never trained) is not said to have had its checks off
-    assert "the run has not finished (summary.json is missing)" in text and "health checks were off" not in text
+    assert "<img" not in text and "health checks were off" not in text
     with pytest.raises(FileNotFoundError, match="run_dir"):
         write_report(tmp_path / "missing")
+    # a run of rnnlab train that never finished (here: failed before training, its config written)
+    atomic_write_text(run.config, CONFIG)
+    text = write_report(run.path).read_text()
+    assert "the run has not finished (summary.json is missing)" in text and "health checks were off" not in text
+
+
+def test_rnnlab_report_on_a_users_own_loop_with_a_tracker(tmp_path, capsys):
+    """A directory that rnnlab.Tracker (and rnnlab.diagnose) wrote in the user's own loop, no
+    metrics or config: the report shows its weight norms and says why there is no summary."""
+    from rnnlab.cli import main
+
+    run = RunDir(tmp_path / "mine")
+    model = torch.nn.LSTM(2, 4, batch_first=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Tracker(run, model, weights_every=1, grads_every=1) as tracker:
+        for _ in range(4):
+            opt.zero_grad()
+            loss = model(torch.randn(3, 5, 2))[0].square().mean()
+            loss.backward()
+            tracker.step(loss)
+            opt.step()
+    assert main(["report", str(run.path)]) == 0
+    text = (run.path / "report.html").read_text()
+    norms = text.split('<section id="weight-norms">')[1].split("</section>")[0]
+    assert "<img" in norms
+    assert "rnnlab.Tracker and rnnlab.diagnose alone do not" in text and "has not finished" not in text
+    assert main(["report", str(tmp_path)]) == 1  # (a directory with none of a run's files)
+    assert "is not a run directory" in capsys.readouterr().err
 
 
 def test_report_shows_a_corrupt_file_instead_of_breaking(tmp_path):

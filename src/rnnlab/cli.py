@@ -166,8 +166,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rnnlab.rundir import RunDir
 
     run = RunDir.existing(args.run_dir)
-    if not run.metrics.exists() and not run.config.exists():
-        raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name} or {run.config.name})")
+    if not any(f.exists() for f in (run.metrics, run.config, run.tracked, run.health)):
+        raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name}, {run.config.name}, "
+                          f"{run.tracked.name} or {run.health.name})")
     path = _write_report(run.path)
     _say(f"report: {path}")
     # The page shows what it could not read; the exit code says so too (first problem named).

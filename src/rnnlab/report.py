@@ -245,6 +245,9 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 
 def _fit(rd: RunDir) -> str:
     if not rd.summary.exists():  # (running, killed, or failed before training: not "checks off")
+        if not rd.metrics.exists() and not rd.config.exists():  # (a Tracker or diagnose in the user's loop)
+            return hk.no_data(f"{SUMMARY} is missing (rnnlab train and the Lightning callback write it, "
+                              f"rnnlab.Tracker and rnnlab.diagnose alone do not)")
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
     final = (rd.read_summary() or {}).get("final") or {}
     validated = any(str(k).startswith("val_") for k in final)

@@ -505,6 +505,8 @@ def test_vanishing_gradient_through_time_on_a_real_layer(layer):
     assert f.numbers["reach"] == 10  # 0.5^10 < 1e-3 <= 0.5^9
     assert f.numbers["decay_rate"] == pytest.approx(0.5, rel=1e-6)
     assert f.numbers["first_over_last"] == pytest.approx(0.5**19, rel=1e-5)
+    # the remedies' keywords are rnnlab's: a torch layer's finding says where they are
+    assert ("The keywords are rnnlab.RNN's" in f.remedy) == (layer is nn.RNN)
 
 
 def test_exploding_gradient_through_time_on_a_real_layer():

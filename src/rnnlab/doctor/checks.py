@@ -562,7 +562,13 @@ def _vanishing_remedy(module: nn.Module | None) -> str:
         options.append("layer_norm=True")
     options.append("shorten the sequences the layer sees (truncated BPTT, downsampling, a strided Conv1d front-end)")
     text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
-    return text[0].upper() + text[1:] + "."
+    text = text[0].upper() + text[1:] + "."
+    if isinstance(module, nn.RNNBase) and kind in ("lstm", "gru", "rnn") and len(options) > 1:
+        # torch's own layer: those keywords are not its
+        name = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[kind]
+        text += (f" The keywords are rnnlab.{name}'s (same constructor and parameter names as nn.{name}: "
+                 f"it loads this layer's state_dict).")
+    return text
 
 
 @register("gradient_through_time")

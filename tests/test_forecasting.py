@@ -58,6 +58,19 @@ def test_train_predict_and_report_end_to_end(tmp_path, capsys):
     assert all(abs(float(v)) < 5 for r in rows[1:] for v in r[3:])
     assert main(["report", str(tmp_path / "run")]) == 0
     assert "test mase of seasonal naive" in (tmp_path / "run" / "report.html").read_text()
+    # --out is the user's path: a file of theirs is not replaced unless --force, no directory is made up
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "script.py").write_text("print('mine')\n")
+    run = str(tmp_path / "run")
+    one_line_error(["predict", run, "--out", str(mine / "script.py")], capsys,
+                   ("--out:", "script.py already exists; pass --force"), kept=mine, new_files=False)
+    one_line_error(["predict", run, "--out", str(mine)], capsys, ("--out:", "got the directory"), kept=mine,
+                   new_files=False)
+    one_line_error(["predict", run, "--out", str(mine / "a" / "b.csv")], capsys, ("does not exist",), kept=mine,
+                   new_files=False)
+    assert main(["predict", run, "--out", str(mine / "script.py"), "--force"]) == 0
+    assert (mine / "script.py").read_text().startswith("series,index,step")
 
 
 def test_the_forecast_is_written_against_the_dates_after_the_series_end(tmp_path, capsys):

@@ -106,6 +106,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from rnnlab.train.forecast import write_forecast
 
+    if args.out is not None:  # (a user's path: never a directory made up, nor a file of theirs replaced unasked)
+        out = Path(args.out)
+        if out.is_dir():
+            raise RnnlabError(f"--out: expected a file to write the forecast to, got the directory {out}")
+        if not out.parent.is_dir():
+            raise RnnlabError(f"--out: the directory {out.parent} does not exist (create it first)")
+        if out.exists() and not args.force:
+            raise RnnlabError(f"--out: {out} already exists; pass --force to overwrite it")
     path = write_forecast(args.run_dir, args.out)
     _say(f"forecast: {path}")
     return 0
@@ -461,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "with the dates it is for when the series' .csv has a date column at a fixed step).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/forecast.csv)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.set_defaults(func=cmd_predict)
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")

@@ -140,6 +140,35 @@ def test_sigterm_writes_the_last_finished_epoch_then_resume_is_exact(tmp_path):
     assert timing["threads"]["why"] == "the run's choice before it was resumed"
 
 
+def test_a_stop_before_the_first_checkpoint_does_not_advise_resume(tmp_path, monkeypatch):
+    from rnnlab.train import trainer
+
+    set_lr = trainer.set_lr
+
+    def term_at_the_first_step(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler raises here
+        return set_lr(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "set_lr", term_at_the_first_step)
+    with pytest.raises(Interrupted, match="during epoch 1; no checkpoint yet: the same command without "
+                                          "--resume starts the run again") as e:
+        run(tiny(epochs=2), tmp_path / "r")
+    assert "continues" not in str(e.value) and not (tmp_path / "r/checkpoints/last.pt").exists()
+
+
+def test_a_stop_in_the_final_run_of_a_search_or_recipe_says_to_run_the_command_again(tmp_path, monkeypatch):
+    from rnnlab.train import final, trainer
+
+    def stopped(*args, **kwargs):
+        raise Interrupted.by(int(signal.SIGTERM), "the checkpoint after epoch 1: --resume continues from it")
+
+    monkeypatch.setattr(trainer, "train", stopped)
+    with pytest.raises(Interrupted, match=r"SIGTERM; the same command trains the final run in .* again") as e:
+        final.retrain_and_test(tiny(epochs=2), tmp_path / "final")
+    assert "--resume" not in str(e.value)
+
+
 # ------------------------------------------------------------------------------ threads
 
 

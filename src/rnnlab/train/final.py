@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import Config
+from rnnlab.errors import Interrupted
 from rnnlab.rundir import RunDir, discard_run
 
 
@@ -37,6 +38,10 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
         if done is not None and rd.config.exists() and rd.read_config() == cfg:
             return {"train": done["train_eval"], "test": done["test"]}
     discard_run(out)  # a run cut short before its summary: start it again
-    result = train(cfg, out=out, progress=False, log=None)
+    try:
+        result = train(cfg, out=out, progress=False, log=None)
+    except KeyboardInterrupt as e:  # (the trainer's "--resume" is not the search's or the recipe's way)
+        raise Interrupted.of_command(e, f"the same command trains the final run in {out} again "
+                                        "(everything before it is kept)") from None
     write_report(out)
     return {"train": result.train_eval, "test": result.test}

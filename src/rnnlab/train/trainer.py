@@ -1112,13 +1112,15 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         except Interrupted as e:
             with timing.phase("checkpoints"):
                 _write_pending(run, s)
-            last = (s.written_at or f"after epoch {s.epoch_done}") if run.last_checkpoint.exists() else "none yet"
-            _say(log, f"{e}: checkpoint {last}; --resume continues from it")
+            if run.last_checkpoint.exists():
+                then = f"the checkpoint {s.written_at or f'after epoch {s.epoch_done}'}: --resume continues from it"
+            else:  # (--resume would refuse: nothing to continue from)
+                then = "no checkpoint yet: the same command without --resume starts the run again"
+            _say(log, f"{e}: {then}")
             timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                                checkpoints_written=s.checkpoints_written, interrupted=str(e))
             timing.write(run)
-            raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; the checkpoint {last}: "
-                                        "--resume continues from it") from None
+            raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; {then}") from None
 
     if tracker is not None:
         tracker.close()

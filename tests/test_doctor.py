@@ -320,6 +320,15 @@ def test_update_ratio_flags_one_parameter_group():
     assert opt.state_dict() == before  # the caller's optimizer is untouched
 
 
+def test_update_ratio_leaves_out_a_weight_matrix_that_starts_at_zero():
+    """A zero-initialized output layer (the forecasting template's head) moves by a large part of
+    its own tiny norm at first: no outlier, no remedy to change its initial scale."""
+    model = lstm_classifier()
+    torch.nn.init.zeros_(model.head.weight)
+    report = diagnose(model, task(), CE, lambda p: torch.optim.Adam(p, lr=1e-3), steps=3, checks=["update_ratio"])
+    assert report.by_check("update_ratio") == []
+
+
 def test_bias_growing_faster_than_kernel():
     model, batch = lstm_classifier(), task()
 

@@ -704,8 +704,10 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     ratios: dict[str, float] = {}
     for p in obs.params.values():
         # Weight matrices only: biases and gains often start at 0 or 1, where the ratio says
-        # nothing about the learning rate. Parameters without gradient are zero_grad's business.
-        if len(p.shape) < 2 or not p.grad_max:
+        # nothing about the learning rate; so does a matrix that starts at 0 (a zero-initialized
+        # head: [model.head] zero_init), whose first steps are large against its tiny norm.
+        # Parameters without gradient are zero_grad's business.
+        if len(p.shape) < 2 or not p.grad_max or not p.norms[0] > 0:
             continue
         per_step = [
             u / w

@@ -211,6 +211,26 @@ def fit_findings(
     return found
 
 
+def _mode_gap_remedy(config: Config) -> str:
+    """What would bring training and eval mode together, leaving out what the config already does."""
+    fixes = []
+    if not (config.data.normalize == "per_series" and config.data.series_scale):
+        fixes.append('scale each series on its own: data.normalize = "per_series" with data.series_scale = true '
+                     "(the scale stays visible as an input)")
+    frontend = config.model.frontend
+    if frontend is not None and any(b.norm == "batch" for b in frontend.conv_blocks):
+        fixes.append('normalize without batch statistics: norm = "layer" (or "none") in each '
+                     "[[model.frontend.blocks]]")
+    if config.model.recurrent_batch_norm:
+        fixes.append("model.recurrent_batch_norm = false (its statistics per step, over each batch)")
+    noisy = [f"model.{k} = {v:g}" for k in ("dropout", "input_dropout", "recurrent_dropout", "weight_drop",
+                                             "zoneout", "input_noise")
+             if isinstance(v := getattr(config.model, k), (int, float)) and v > 0]
+    if noisy:
+        fixes.append(f"lower what only the training-mode model carries ({', '.join(noisy)})")
+    return ", or ".join(fixes) if fixes else "look for what else differs between training and eval mode in the model"
+
+
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms) -> Finding | None:
@@ -233,13 +253,13 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                f"{acc:.3f} of the same sequences" if terms.metric == "acc" else
                f"reached R² {float(train_mode_acc):.3f} on its training batches in training mode, but only "
                f"{acc:.3f} on the same sequences")
-        causes.append((f"Training mode against eval mode: in its last epoch the model {did} in eval mode. "
+        when = ("in its last epoch" if evaluated is records[-1] else
+                f"at epoch {int(evaluated['epoch'])}, which early stopping restored,")
+        causes.append((f"Training mode against eval mode: {when} the model {did} in eval mode. "
                        "Batch norm's running statistics "
                        "do not match the batches' own (series of very different scales), or dropout "
                        "carries the training-mode model.",
-                       'scale each series on its own: data.normalize = "per_series" with data.series_scale = '
-                       'true (the scale stays visible as an input), or normalize without batch statistics: '
-                       'norm = "layer" (or "none") in each [[model.frontend.blocks]]'))
+                       _mode_gap_remedy(config)))
     stalled_by_mode = bool(causes)
 
     q = max(1, epochs // 4)

@@ -212,6 +212,11 @@ def test_train_resume_compare_and_report_end_to_end(tiny, tmp_path, capsys):
     assert main(["compare", str(run), "--figures", str(tmp_path / "figs")]) == 0
     table = capsys.readouterr().out
     assert "train_rmse  val_rmse  best_val_rmse  best_epoch  test_rmse" in table and "acc" not in table
+    # train_rmse is the figure rnnlab train printed (the evaluated model's), not the last epoch's training mode
+    head, row = table.splitlines()[:2]
+    cells = dict(zip(head.split(), row.split(), strict=True))
+    assert cells["train_rmse"] == f"{summary['train_eval']['rmse']:.4g}"
+    assert cells["test_rmse"] == f"{summary['test']['rmse']:.4g}"
     html = (run / "report.html").read_text()
     assert "val_rmse" in html and "train_acc" not in html
     from test_report import _chromium

@@ -241,8 +241,11 @@ def _run_summary(run: Path) -> dict[str, Any]:
         best = (best_record(records, stopping.monitor, task, stopping.min_delta) if stopping
                 else best_record(records, "val_loss", task))
     m = task.headline.name
+    # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
+    # rnnlab train printed); before the run's end, its last epoch's figure in training mode
+    evaluated = summary.get("train_eval") or {}
     return {"run": str(run), "epochs": final["epoch"], "headline": m, "train_loss": final.get("train_loss"),
-            f"train_{m}": final.get(f"train_{m}"), f"val_{m}": final.get(f"val_{m}"),
+            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
             f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
             f"test_{m}": (summary.get("test") or {}).get(m), "weight_decay": final.get("weight_decay"),
             "records": records}
@@ -250,7 +253,8 @@ def _run_summary(run: Path) -> dict[str, Any]:
 
 def compare_table(rows: list[dict[str, Any]]) -> str:
     """Runs side by side: final and best metrics (one row per run; the best epoch is the one its
-    training called best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`).
+    training called best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`;
+    ``train_<metric>`` is the evaluated model's on the training split once the run has finished).
     Each row shows its task's headline metric (``headline``: ``acc`` when absent); runs of
     different tasks get the columns of each.
 
@@ -278,6 +282,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise RnnlabError(f"--figures: expected a directory for the figures, got the file {args.figures!r}")
     rows = [_run_summary(r) for r in runs]
     _say(compare_table(rows))
+    _say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
+         "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
+         "epoch its training called best; test_<metric>: the evaluated model)")
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
     from rnnlab.rundir import TRACKED

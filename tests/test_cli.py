@@ -231,6 +231,19 @@ def test_real_subprocess_exit_code_and_stderr(tmp_path):
                            "did you mean 'model.hidden_size'?\n")
 
 
+def test_a_run_whose_stdout_reader_goes_away_still_finishes(tmp_path):
+    """`rnnlab train CONFIG | head -1`: the pipe closes after the first line; the run goes on."""
+    config = write(tmp_path, GOOD.replace("epochs = 1", "epochs = 3"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "train", str(config), "--out", str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Broken pipe" not in err and "Error" not in err, err
+    assert (tmp_path / "r" / "summary.json").exists()
+
+
 def test_version_names_torch_and_the_step_loops(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -82,7 +83,13 @@ the steps (see docs/regularization.md, section 10):
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        # The reader of stdout has gone (`rnnlab train ... | head`): the command goes on without its
+        # lines rather than losing the run to them; stdout becomes /dev/null so that nothing else
+        # (the interpreter's last flush included) writes to the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # ------------------------------------------------------------------------------ commands
@@ -398,7 +405,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     def note(message: str) -> None:  # (on stderr: the text alone on stdout, for a pipe)
         print(f"rnnlab sample: note: {message}", file=sys.stderr, flush=True)
 
-    print(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed, log=note))
+    _say(sample_text(args.run_dir, args.length, args.temperature, args.prompt, args.seed, log=note))
     return 0
 
 

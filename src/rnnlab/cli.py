@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,9 +38,10 @@ EXAMPLES = {
   rnnlab train gp.toml --out runs/gp --resume --allow-change training.epochs   # train longer
 
 --resume refuses a config that differs from the run's checkpoint; --allow-change admits only
-changes that keep the run's meaning (name, output.dir, training.epochs, training.threads,
-training.early_stopping.patience, tracking.*). Allowed changes are logged in RUN_DIR/resumes.jsonl
-and config.toml is rewritten to the config the run now follows.""",
+changes that keep the run's meaning, of these keys:
+{harmless}
+Allowed changes are logged in RUN_DIR/resumes.jsonl and config.toml is rewritten to the config
+the run now follows.""",
     "predict": """examples:
   rnnlab predict runs/airline    # writes runs/airline/forecast.csv: the next [task] horizon values
   rnnlab predict runs/airline --out next.csv""",
@@ -445,11 +447,13 @@ def _device_flag(p: argparse.ArgumentParser, more: str = "") -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rnnlab.config import RESUME_HARMLESS
+
     parser = argparse.ArgumentParser(
         prog="rnnlab",
         description="Train, inspect and compare regularized recurrent networks on sequences: classification "
                     "(a class label per sequence) or regression (values per sequence), per sequence or at every "
-                    "step, or forecasting of long series, set by [task] in the config.",
+                    "step, forecasting of long series, or language modelling of a text, set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
@@ -459,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+        epilog = EXAMPLES[name].replace("{harmless}", textwrap.fill(  # (the one list of them)
+            ", ".join(RESUME_HARMLESS), 96, initial_indent="  ", subsequent_indent="  "))
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         # SUPPRESS: an unset sub-command flag must not overwrite ``rnnlab --debug CMD``.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

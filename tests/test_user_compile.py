@@ -64,3 +64,9 @@ def test_the_template_model_compiles():
 def test_a_torch_cell_in_recurrent_says_to_wrap_it():
     with pytest.raises(TypeError, match=r"torch's LSTMCell returns only its new state.*StateAsOutput\(cell\)"):
         rnnlab.Recurrent(nn.LSTMCell(3, 5))
+
+
+def test_torchscript_is_a_plain_error():
+    net = _Net(rnnlab.LSTM(3, 8, zoneout=0.1), 8).eval()
+    with pytest.raises(TypeError, match=r"torch.jit.script: rnnlab's LSTM is Python.*use torch.compile"):
+        torch.jit.script(net)

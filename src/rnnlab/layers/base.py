@@ -376,6 +376,15 @@ class RecurrentBase(nn.Module):
             out.append(s)
         return tuple(out)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        # (torch.jit.script calls it on every module it scripts: a plain error instead of TorchScript's
+        # failure deep in the layer's Python)
+        raise TypeError(
+            f"torch.jit.script: rnnlab's {type(self).__name__} is Python that TorchScript cannot compile; use "
+            f"torch.compile (the layer runs eagerly inside it, as nn.LSTM does), or for a layer without "
+            f"regularizers load its state_dict into torch's own layer of the same kind"
+        )
+
     def forward(
         self,
         input: Tensor | PackedSequence,

@@ -63,7 +63,7 @@ def test_bad_cli_input_is_one_line_naming_the_problem(case, build, expected, tmp
 
 
 def _cell() -> rnnlab.Recurrent:
-    return rnnlab.Recurrent(torch.nn.GRUCell(2, 3), batch_first="no")
+    return rnnlab.Recurrent(rnnlab.cells.StateAsOutput(torch.nn.GRUCell(2, 3)), batch_first="no")
 
 
 def _bn_training(x: torch.Tensor):

@@ -882,6 +882,13 @@ class Config(_Section):
         if self.data.target_column is not None and task.kind != "regression":
             raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
                              "from data.label_column (or set [task] kind = \"regression\")")
+        # (compared with its default: a run's config.toml writes every key out)
+        if self.data.label_column != DataConfig.model_fields["label_column"].default and \
+                (task.kind != "classification" or task.per_step):
+            where = ("its targets' column is data.target_column" if task.kind == "regression" and not task.per_step
+                     else "its data has no label column")
+            raise ValueError(f"'data.label_column' names the class labels of a classification .csv; this run's task "
+                             f"is {task.name} ({where}): remove the key")
         if task.kind == "language_model":
             # written out, so the recorded config says what the model was built with
             self.model = self.model.model_copy(update={"embedding_size": self.model.embedding_size

@@ -174,10 +174,14 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
 
 
 def _user_sequences(path: str, label_column: str, where: str, classes: list[str] | None) -> Sequences:
+    """A classification file: X and class labels (``classes``: the training file's, which a test
+    file's labels must be among; None for the training file itself)."""
     X, y, lengths = load_file(path, label_column)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
         _ragged_hint(X, f"{where} ({path})")
-    check_labels(y, f"{where} ({path})")
+    # a test file may hold a single class (one the training file has: checked below); the
+    # training file needs two, or there is nothing to tell apart
+    check_labels(y, f"{where} ({path})", min_classes=2 if classes is None else 1)
     assert y is not None
     check_shapes(X, y, lengths, f"{where} ({path})")
     check_finite(X, lengths, f"{where} ({path})")

@@ -75,8 +75,26 @@ def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) 
         )
 
 
-def check_labels(y: np.ndarray | None, where: str) -> None:
-    """Labels present, no missing entries, at least two classes."""
+def plain(value: object) -> str:
+    """``value`` as a message prints it: a numpy scalar as the Python value it holds (``1``,
+    ``'cat'``), never its repr (``np.int64(1)``, ``np.str_('cat')``).
+
+    >>> plain(np.int64(1)), plain(np.str_("cat")), plain(np.float64(0.5))
+    ('1', "'cat'", '0.5')
+    """
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None:
+    """Labels present, no missing entries, at least ``min_classes`` classes (a training file
+    needs two; a test file may hold one class, as long as the training file has it).
+
+    >>> check_labels(np.array([1, 1, 1]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): expected labels of at least 2 classes for classification, got 1 (every label is 1)
+    >>> check_labels(np.array([1, 1, 1]), "data.test_path (t.npz)", min_classes=1)
+    """
     if y is None:
         raise DataError(f"{where}: labels are missing (expected y [N], one class label per sequence)")
     if y.dtype.kind in "fc":
@@ -88,31 +106,61 @@ def check_labels(y: np.ndarray | None, where: str) -> None:
         if len(missing):
             raise DataError(f"{where}: {len(missing)} label(s) missing (empty) at index {missing[:_SHOWN].tolist()}")
     classes = np.unique(y)
-    if len(classes) < 2:
-        only = f" (every label is {classes[0]!r})" if len(classes) else ""
-        raise DataError(f"{where}: expected labels of at least 2 classes for classification, got {len(classes)}{only}")
+    if len(classes) < min_classes:
+        only = f" (every label is {plain(classes[0])})" if len(classes) else ""
+        raise DataError(f"{where}: expected labels of at least {min_classes} "
+                        f"{'class' if min_classes == 1 else 'classes'} for classification, got {len(classes)}{only}")
+
+
+def _label_values(y: np.ndarray) -> np.ndarray | None:
+    """Labels as the numbers they hold (float64), or None when some label is not a finite number:
+    a CSV's labels are text, so ``"3.412"`` counts as the value it spells."""
+    if y.dtype.kind in "iub":
+        return y.astype(np.float64)
+    if y.dtype.kind == "f":
+        return y
+    if y.dtype.kind not in "US":
+        return None
+    try:
+        values = y.astype(np.float64)
+    except ValueError:
+        return None
+    return values if bool(np.isfinite(values).all()) else None
 
 
 def check_not_regression(y: np.ndarray, where: str) -> None:
-    """Refuse, for classification, labels that are values: fractional floats of which (nearly)
-    every value has one series -- regression targets, which a classifier would learn as one
-    class per series.
+    """Refuse, for classification, labels that are values: numbers (floats, integers, or text
+    that spells them, as a CSV gives labels) of which (nearly) every value has one series --
+    regression targets, which a classifier would learn as one class per series. Class ids
+    numbered from 0 or 1 without a gap (0..K-1, 1..K) are classes however few their series
+    (one-shot classes), as are a few values each shared by several series.
 
     >>> check_not_regression(np.array([0.13, 2.5, 1.75, 0.5]), "data.path (d.npz)")
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: data.path (d.npz): y holds 4 distinct values among 4 series: looks like regression targets, which a classifier would learn as one class per value (4 of these 4 classes have a single series); to predict the values set [task] kind = "regression", or give class labels
+    >>> check_not_regression(np.array(["17", "342", "5", "88"]), "data.path (d.csv)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.csv): y holds 4 distinct values among 4 series: looks like regression targets, ...
+    >>> check_not_regression(np.array(["1", "2", "3", "4"]), "data.path (d.csv)")  # one-shot class ids
     """
-    if y.dtype.kind != "f" or not len(y) or bool(np.all(np.mod(y, 1) == 0)):
+    values = _label_values(y)
+    if values is None or not len(y):
         return
-    values, counts = np.unique(y, return_counts=True)
+    classes, counts = np.unique(y, return_counts=True)  # as the classifier will see them
     single = int((counts == 1).sum())
-    if len(values) >= 3 and single >= 0.9 * len(values):
-        raise DataError(
-            f"{where}: y holds {len(values)} distinct values among {len(y)} series: looks like regression targets, "
-            f"which a classifier would learn as one class per value ({single} of these {len(values)} classes have a "
-            "single series); to predict the values set [task] kind = \"regression\", or give class labels"
-        )
+    if len(classes) < 3 or single < 0.9 * len(classes):
+        return
+    distinct = np.unique(values)
+    if len(distinct) == len(classes) and distinct[0] in (0, 1) and \
+            bool(np.array_equal(distinct, distinct[0] + np.arange(len(distinct)))):
+        return
+    raise DataError(
+        f"{where}: y holds {len(classes)} distinct values among {len(y)} series: looks like regression targets, "
+        f"which a classifier would learn as one class per value ({single} of these {len(classes)} classes have a "
+        "single series); to predict the values set [task] kind = \"regression\", or give class labels"
+    )
 
 
 def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
@@ -134,7 +182,7 @@ def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
             try:  # a CSV gives text: numbers written as text are values
                 y = y.astype(np.float64)
             except ValueError:
-                example = next((str(v) for v in y.ravel() if not _is_number(str(v))), str(y.ravel()[0]))
+                example = next((str(v) for v in y.ravel() if not is_number(str(v))), str(y.ravel()[0]))
                 raise DataError(f"{where}: expected numeric regression targets y [N] or [N, K] ([task] kind = "
                                 f"\"regression\"), got class labels (dtype {y.dtype}, e.g. {example!r}){hint}") from None
         else:
@@ -154,7 +202,12 @@ def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
     return y
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` spells a number (as ``float`` reads it: ``"1e3"``, ``" 2"``, ``"nan"``).
+
+    >>> is_number("3.412"), is_number(""), is_number("1,5")
+    (True, False, False)
+    """
     try:
         float(text)
     except ValueError:

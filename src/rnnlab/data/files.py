@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.data.checks import is_number
 from rnnlab.errors import DataError, library_reason
 
 NPZ_KEYS = ("X", "y", "lengths")
@@ -46,17 +47,51 @@ def _integer_lengths(lengths: np.ndarray, path: Path) -> np.ndarray:
     return lengths.astype(np.int64)
 
 
+#: How a file starts (numpy's test): a zip archive (an .npz; an empty zip starts with its end
+#: record), or a lone .npy array.
+_ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_START = b"\x93NUMPY"
+
+
+def open_npz(path: str | os.PathLike[str], save: str) -> np.lib.npyio.NpzFile:
+    """``path`` opened as an ``.npz`` archive, ``allow_pickle=False``. A file that is no such
+    archive is one :class:`DataError` saying what it is instead: empty, a lone ``.npy`` array,
+    a pickle (never loaded), or not a zip archive at all (numpy would call anything that is
+    neither zip nor .npy "pickled data"). ``save`` is the advice, how to write the file.
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "bad.npz")
+    >>> _ = open(p, "w").write("not a zip")
+    >>> open_npz(p, "save the arrays with numpy.savez")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: ...bad.npz: cannot read as an .npz file: not an .npz (zip) archive, which numpy.savez writes; save the arrays with numpy.savez
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(len(_NPY_START))
+    except OSError as e:
+        raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)})") from None
+    if head == _NPY_START:
+        raise DataError(f"{p}: holds a single .npy array, not an .npz archive; {save}")
+    if not head.startswith(_ZIP_STARTS):
+        # (numpy reads anything neither zip nor .npy as a pickle, and says "pickled data" of a
+        # text file too: only a file that starts like a pickle, protocol 2 or later, is called one)
+        what = ("the file is empty" if not head else
+                "it holds pickled data; pickled data is never loaded" if head[:1] == b"\x80" else
+                "not an .npz (zip) archive, which numpy.savez writes")
+        raise DataError(f"{p}: cannot read as an .npz file: {what}; {save}")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)}); {save}") from None
+
+
 def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file."""
     p = Path(path)
-    try:
-        npz = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        refused = "; pickled data is never loaded" if "pickle" in str(e) else ""
-        raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)}){refused}") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):  # np.load reads a lone .npy array too
-        raise DataError(f"{p}: holds a single .npy array, not an .npz archive; save X, y (and lengths) "
-                        "with numpy.savez(path, X=X, y=y)")
+    npz = open_npz(p, "save X, y (and lengths) with numpy.savez(path, X=X, y=y)")
     with npz:
         unknown = sorted(set(npz.files) - set(NPZ_KEYS))
         if unknown:
@@ -81,6 +116,11 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
         X = X[:, :, None]
     if X.ndim != 3:
         raise DataError(f"{p}: expected X of shape [N, T, C] (or [N, T]), got shape {list(X.shape)}")
+    # (the model would fail on them with an internal error, far from the file)
+    if X.shape[2] == 0:
+        raise DataError(f"{p}: X: expected at least 1 channel (X [N, T, C] with C >= 1), got shape {list(X.shape)}")
+    if X.shape[1] == 0:
+        raise DataError(f"{p}: X: expected at least 1 step (X [N, T, C] with T >= 1), got shape {list(X.shape)}")
     if lengths is None:
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:
@@ -120,7 +160,10 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
         if column not in header:
             from rnnlab._checks import did_you_mean
 
-            what, key = ("label", "data.label_column") if isinstance(label_column, str) else ("target", "data.target_column")
+            # (a regression run reads data.target_column: a user who set data.label_column to
+            # the values' column is told which key names it)
+            what, key = ("label", "data.label_column") if isinstance(label_column, str) else \
+                ("target", "data.target_column, the regression key; data.label_column names class labels")
             raise DataError(
                 f"{p}: no {what} column {column!r} in the header{did_you_mean(column, header)} "
                 f"(set {key}); header starts {header[:5]}"
@@ -128,13 +171,14 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     label_at = [header.index(c) for c in columns]
     step_columns = [h for j, h in enumerate(header) if j not in label_at]
     steps = len(header) - len(columns)
-    labels, series = [], []
+    labels, series, lines = [], [], []
     for r, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
             raise DataError(f"{p}: line {r} has {len(row)} cells, the header has {len(header)}")
         labels.append([row[li].strip() if li < len(row) else "" for li in label_at])
+        lines.append(r)
         cells = [c.strip() for j, c in enumerate(row) if j not in label_at]
         while cells and cells[-1] == "":
             cells.pop()
@@ -161,7 +205,26 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     for i, s in enumerate(series):
         X[i, : len(s), 0] = s
     y = np.array(labels)
+    if not isinstance(label_column, str):
+        _check_target_cells(p, y, columns, lines)
     return X, (y[:, 0] if isinstance(label_column, str) else y), lengths
+
+
+def _check_target_cells(p: Path, y: np.ndarray, columns: list[str], lines: list[int]) -> None:
+    """A target column of numbers with some cells that are not (empty, ``1,5``): the first such
+    cell, by line and column. A column mostly of words is class labels, which
+    :func:`rnnlab.data.checks.check_targets` refuses as such."""
+    for k, column in enumerate(columns):
+        numbers = [is_number(str(c)) for c in y[:, k]]
+        if all(numbers) or sum(numbers) < len(numbers) / 2:
+            continue
+        i = numbers.index(False)
+        cell = str(y[i, k])
+        plain = " (plain numbers: 1234.5, not 1,234.5 or 1,5)" if "," in cell else ""
+        bad = len(numbers) - sum(numbers)
+        raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a number (a regression target), "
+                        f"got {cell!r}{plain}; {bad} of the column's {len(numbers)} cells "
+                        f"{'is not a number' if bad == 1 else 'are not numbers'}")
 
 
 def file_kind(path: Path) -> str:

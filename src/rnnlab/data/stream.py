@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import csv
 import typing
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ import numpy as np
 from rnnlab._checks import did_you_mean
 from rnnlab.config import DataConfig
 from rnnlab.data.bundled import Sequences
-from rnnlab.data.files import file_kind
+from rnnlab.data.files import file_kind, open_npz
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.stamps import stamp_column
@@ -149,6 +150,9 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
                             "expected at least one column of values (plain numbers: 1234.5, not 1,234.5), "
                             "or set data.columns")
     else:
+        if not columns:  # (no channel: the model would fail on it with an internal error)
+            raise DataError(f"{key}: expected at least 1 column of values, got [] (remove the key to read every "
+                            "column with numbers in it)")
         chosen = []
         for c in columns:
             if c not in header:
@@ -171,15 +175,22 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
 def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
     """Key ``X`` (or ``series``): one series [L] or [L, C], or several [N, L, C] padded at the
     end with ``lengths`` [N]; object (ragged) arrays are refused, never unpickled."""
+    save = "save the series with numpy.savez(path, X=series) ([L], [L, C], or [N, L, C] with lengths=lengths)"
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open_npz(path, save) as npz:
             keys = list(npz.keys())
             key = "X" if "X" in keys else "series" if "series" in keys else None
             if key is None:
                 raise DataError(f"{path}: expected the series under key 'X' or 'series', got keys {keys}")
+            # (a dropped array would be data the user meant to use: a y of targets, say, when a
+            # forecaster's targets are the series' own next values)
+            unknown = sorted(set(keys) - {key, "lengths"})
+            if unknown:
+                raise DataError(f"{path}: unexpected array(s) {unknown}; a series .npz holds X (or series) and "
+                                "optionally lengths (a forecaster's targets are the series' own next values)")
             X = npz[key]
             lengths = npz["lengths"] if "lengths" in keys else None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, DataError):
             raise
         ragged = "pickle" in str(e) or "object" in str(e)
@@ -192,11 +203,18 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
-    if X.ndim == 2:
-        return [X], [f"x{c}" for c in range(X.shape[1])]
-    if X.ndim != 3:
+    if X.ndim not in (2, 3):
         raise DataError(f"{path}: expected a series [L], [L, C] or several [N, L, C] in '{key}', got shape "
                         f"{list(X.shape)}")
+    # (the model would fail on them with an internal error, far from the file)
+    if X.shape[-1] == 0:
+        raise DataError(f"{path}: {key}: expected at least 1 channel (C >= 1 in [L, C] or [N, L, C]), got shape "
+                        f"{list(X.shape)}")
+    if X.shape[-2] == 0:
+        raise DataError(f"{path}: {key}: expected at least 1 step (L >= 1 in [L, C] or [N, L, C]), got shape "
+                        f"{list(X.shape)}")
+    if X.ndim == 2:
+        return [X], [f"x{c}" for c in range(X.shape[1])]
     if lengths is None:
         lengths = np.full(len(X), X.shape[1])
     elif lengths.shape != (len(X),) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > X.shape[1]:
@@ -374,10 +392,15 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
         b = split_bounds(len(x), cfg, fold)
         where = f"{series.name}" + (f" (series {i})" if len(series.values) > 1 else "")
         window = b.train - horizon  # training steps with every target inside the training part
+        held = f", after {b.test - b.train} steps held out for validation and test" if b.test > b.train else ""
+        if window < 1:  # no data.bptt fits: the series itself is too short
+            less = "; or hold out fewer steps (data.val_steps, data.test_steps)" if held else ""
+            raise DataError(f"{where}: the series is too short: its {len(x)} step(s) leave {b.train} for training"
+                            f"{held}; expected at least {horizon + 1} training steps (an input and the {horizon} "
+                            f"value(s) after it: task.horizon = {horizon}), got {b.train}; give a longer series{less}")
         if window < cfg.bptt:
-            held = f", after {b.test - b.train} steps held out for validation and test" if b.test > b.train else ""
-            raise DataError(f"data.bptt: {where} leaves {max(window, 0)} training steps with targets{held} "
-                            f"(horizon {horizon}), shorter than one window; expected data.bptt <= {max(window, 1)}, "
+            raise DataError(f"data.bptt: {where} leaves {window} training steps with targets{held} "
+                            f"(horizon {horizon}), shorter than one window; expected data.bptt <= {window}, "
                             f"got {cfg.bptt}")
         if window // cfg.streams < cfg.bptt:
             raise DataError(f"data.streams: {where} has {window} training steps: {cfg.streams} rows of at least "

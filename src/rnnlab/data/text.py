@@ -37,6 +37,7 @@ from rnnlab.errors import DataError
 
 if typing.TYPE_CHECKING:
     from rnnlab.data import DataSplits
+    from rnnlab.data.stream import Bounds
 
 #: ``data.tokens`` values.
 TOKENS = ("char", "word")
@@ -271,11 +272,28 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
         raise DataError(f"data: the training part holds {b.train} {tokens} token(s) of the text's {len(stream)} (after "
                         "the validation and test blocks); expected at least 2, an empty vocabulary cannot learn "
                         "anything; give a longer text")
+    if fold is None:
+        _check_blocks(b, cfg, len(stream), tokens)
     vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "", cfg.vocab_size)
     train, unknown_train = vocab.encode(stream[:b.train])
     val, unknown_val = vocab.encode(stream[b.train:b.val])
     test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
     return TextData(train, val, test, vocab, {"train": unknown_train, "val": unknown_val, "test": unknown_test})
+
+
+def _check_blocks(b: Bounds, cfg: DataConfig, total: int, tokens: str) -> None:
+    """A test or validation block asked for by a fraction > 0 that holds no token (the fraction
+    rounds to 0 on a short text): the run would end without its figure, and nothing would say
+    why. (A block given in steps holds them: split_bounds cuts them before the training part.)"""
+    for block, size, steps, key, of in (("test", b.test - b.val, cfg.test_steps, "test_fraction", total),
+                                        ("validation", b.val - b.train, cfg.val_steps, "val_fraction", b.val)):
+        fraction = getattr(cfg, key)
+        if size > 0 or steps is not None or fraction == 0:
+            continue
+        # (the validation fraction is of what precedes the test block, as split_bounds takes it)
+        raise DataError(f"data.{key}: the {block} block of the text's {total} {tokens} token(s) would be empty "
+                        f"(data.{key} = {fraction:g} of {of} rounds to 0 tokens); expected at least 1 token in it: "
+                        f"give a longer text, or set data.{key} = 0 for no {block} figure")
 
 
 def evaluated_block(before: np.ndarray, block: np.ndarray, warm_up: int, vocab: list[str]) -> Sequences:

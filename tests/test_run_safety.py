@@ -125,6 +125,27 @@ def test_two_trackers_on_one_directory_do_not_interleave(tmp_path):
     assert {r["step"] for r in read_jsonl(tmp_path / "tracked.jsonl")} == {0}
 
 
+def test_a_tracker_never_writes_into_a_folder_of_the_users_files(tmp_path):
+    """The README's "never a user's file" for the Python API: a Tracker in the user's own loop
+    refuses a directory of their files, as --out does, and leaves them as they were."""
+    import torch
+
+    from rnnlab.tracker import Tracker
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    (mine / "tracked.jsonl").write_text('{"step": 3, "note": "my experiment log"}\n')
+    before = digest(mine)
+    with pytest.raises(RunDirError, match=r"run_dir '.*mine': the directory holds files that are not an rnnlab run: "
+                                          r"notes.txt, tracked.jsonl \(no .rnnlab-run\)"):
+        Tracker(mine, torch.nn.Linear(2, 2))
+    assert digest(mine) == before and sorted(p.name for p in mine.iterdir()) == ["notes.txt", "tracked.jsonl"]
+    with Tracker(tmp_path / "new", torch.nn.Linear(2, 2)) as tracker:  # a new directory becomes a run
+        tracker.step(1.0)
+    assert (tmp_path / "new" / ".rnnlab-run").exists()
+
+
 def test_a_lock_is_one_per_holder_and_emptied_on_release(tmp_path):
     lock = DirLock(tmp_path, "study directory").acquire()
     assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()

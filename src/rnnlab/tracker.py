@@ -57,8 +57,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
 from rnnlab.device import wide_dtype
-from rnnlab.lock import DirLock
-from rnnlab.rundir import RUN, RunDir, append_jsonl_many, refuse_link, truncate_jsonl
+from rnnlab.rundir import RUN, RunDir, append_jsonl_many, claim, refuse_link, truncate_jsonl
 
 #: Norm names accepted by ``Tracker(norms=...)`` and their vector-norm order.
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
@@ -135,8 +134,9 @@ class Tracker:
         """The records the last :meth:`step` wrote (empty when nothing was due)."""
         self._closed = False
         # One writer per run directory: the trainer hands over the run it holds; any other
-        # tracker takes the directory's lock (a second tracker on it is refused, naming the pid).
-        self._lock = None if self.run.lock.held else DirLock(self.run.path, RUN.what).acquire()
+        # tracker claims the directory (a folder of the user's own files is refused, as --out is;
+        # a second tracker on it is refused, naming the pid).
+        self._lock = None if self.run.lock.held else claim(self.run.path, RUN, named_by="run_dir")
         try:
             refuse_link(self.path)
             if self.path.exists():

@@ -108,3 +108,21 @@ def test_setting_an_option_checks_it_again_and_parameters_shape_are_fixed():
         m.zoneout = 2.0
     with pytest.raises(AttributeError, match="layer_norm: the layer's parameters were built from it"):
         m.layer_norm = True
+
+
+def test_dropout_on_a_single_layer_warns_as_torch_does():
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"dropout=0.5 acts between stacked layers, so with num_layers=1 it does nothing"):
+        rnnlab.LSTM(3, 4, dropout=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rnnlab.LSTM(3, 4, num_layers=2, dropout=0.5)
+
+
+@pytest.mark.parametrize("name", ["hidden_size", "input_size", "num_layers"])
+def test_a_size_the_parameters_were_built_from_cannot_be_changed_afterwards(name):
+    layer = rnnlab.LSTM(3, 4)
+    with pytest.raises(AttributeError, match=f"{name}: the layer's parameters were built from it"):
+        setattr(layer, name, 8)
+    assert layer(torch.randn(5, 2, 3))[0].shape == (5, 2, 4)

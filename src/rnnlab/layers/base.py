@@ -155,6 +155,8 @@ class RecurrentBase(nn.Module):
         return super().__getattr__(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("input_size", "hidden_size") and name in self.__dict__:
+            raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
         if name not in _OPTION_NAMES or name == "implementation":
             super().__setattr__(name, value)
         elif name in _BUILT_FROM:

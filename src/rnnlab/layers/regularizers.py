@@ -18,6 +18,7 @@ entry here and its meaning test (see ``docs/layers.md``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,14 @@ def _check_input_dropout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
         "input_dropout": check_probability("input_dropout", o.input_dropout),
         "input_dropout_mode": check_choice("input_dropout_mode", o.input_dropout_mode, ("variational", "step")),
     }
+
+
+def _check_dropout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
+    checked = {"dropout": check_probability("dropout", o.dropout)}
+    if o.dropout > 0 and o.num_layers == 1:  # (torch's layers warn so, and run; a drop-in does the same)
+        warnings.warn(f"dropout={o.dropout} acts between stacked layers, so with num_layers=1 it does nothing; "
+                      "for one layer use input_dropout or recurrent_dropout", UserWarning, stacklevel=2)
+    return checked
 
 
 def _check_zoneout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
@@ -234,7 +243,10 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         computations=_always(ALL), describe=lambda o: f"between_layers_norm={o.between_layers_norm!r}",
         modules=_between_norm_modules, between=_between_norm,
     ),
-    _probability("dropout", ALL, between=_between_dropout),  # (torch's dropout between stacked layers)
+    Regularizer(  # (torch's dropout between stacked layers)
+        ("dropout",), check=_check_dropout, active=lambda o: o.dropout > 0, computations=_always(ALL),
+        describe=lambda o: f"dropout={o.dropout}", between=_between_dropout,
+    ),
     Regularizer(
         ("residual",), check=_check_residual, active=lambda o: o.residual is not None, computations=_always(ALL),
         describe=lambda o: f"residual={o.residual!r}",

@@ -80,6 +80,10 @@ def test_study_report_content(study_dir):
     if any(t.state == optuna.trial.TrialState.PRUNED for t in study.trials):
         assert "state-pruned" in table
     assert html.count("<img") == 4  # history, importances, slices, weight norms
+    # importances over few trials come with a warning that they are mostly noise
+    n = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    section = html.split('<section id="importances">')[1].split("</section>")[0]
+    assert (f"from {n} complete trials over 2 parameters" in section) == (n < 4)
     assert "optuna-dashboard " + str((out / "journal.log").resolve()) in html
 
 
@@ -111,6 +115,19 @@ def test_study_report_without_finished_trials(tmp_path):
     html = render_study_report(tmp_path, study)
     assert "no trial finished yet" in html and EVIL not in html
     assert "importances need at least 2 complete trials" in html
+
+
+def test_importances_from_few_trials_say_they_are_mostly_noise(tmp_path):
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    study = optuna.create_study(direction="minimize")
+    dists = {"training.lr": FloatDistribution(1e-4, 1e-1, log=True), "model.recurrent_dropout": FloatDistribution(0, 0.5)}
+    for lr, rd, v in ((1e-3, 0.1, 0.5), (1e-2, 0.3, 0.4), (3e-2, 0.2, 0.45)):
+        study.add_trial(create_trial(params={"training.lr": lr, "model.recurrent_dropout": rd}, distributions=dists,
+                                     value=v))
+    section = render_study_report(tmp_path, study).split('<section id="importances">')[1].split("</section>")[0]
+    assert "<img" in section and "from 3 complete trials over 2 parameters" in section and "mostly noise" in section
 
 
 def test_study_report_in_headless_chromium(study_dir, tmp_path):

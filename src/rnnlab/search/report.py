@@ -287,7 +287,13 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
         values = importances(study)
         if not values:
             return '<p class="nodata">no data recorded: importances need at least 2 complete trials</p>'
-        return hk.img(_importance_figure(values), "parameter importances")
+        figure = hk.img(_importance_figure(values), "parameter importances")
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        if complete < 2 * len(values):  # (a forest fitted to a handful of points: its shares are noise)
+            figure += (f'<p class="nodata">from {complete} complete trials over {len(values)} parameters: with fewer '
+                       "trials than twice the parameters these shares are mostly noise; read them after more "
+                       "trials</p>")
+        return figure
 
     def slices_section() -> str:
         if not any(t.state == TrialState.COMPLETE for t in trials):

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Iterable
 
 import torch
@@ -47,8 +48,13 @@ class MaxNorm(Constraint):
     """Rescale every channel whose L2 norm exceeds ``max_value`` down to ``max_value``."""
 
     def __init__(self, max_value: float) -> None:
-        if not max_value > 0:
-            raise ValueError(f"max_value: expected a positive number, got {max_value!r}")
+        if isinstance(max_value, bool) or not isinstance(max_value, (int, float)):
+            raise TypeError(
+                f"max_value: expected a finite number > 0, got {type(max_value).__name__} {max_value!r}"
+            )
+        # inf or NaN would make the projection a no-op (or turn weights into NaN)
+        if not (max_value > 0 and math.isfinite(max_value)):
+            raise ValueError(f"max_value: expected a finite number > 0, got {max_value!r}")
         self.max_value = float(max_value)
 
     def project(self, w: Tensor) -> Tensor:
@@ -119,6 +125,17 @@ def constrain_after_step(optimizer: torch.optim.Optimizer, model: nn.Module) -> 
     >>> opt = torch.optim.SGD(m.parameters(), lr=1.0)
     >>> handle = constrain_after_step(opt, m)
     """
+    # checked here: a bad argument would otherwise fail only at the first optimizer.step()
+    if isinstance(optimizer, nn.Module) and isinstance(model, torch.optim.Optimizer):
+        raise TypeError(
+            "constrain_after_step: the first argument must be the optimizer and the second the model, "
+            f"got {type(optimizer).__name__}, {type(model).__name__} (swapped)"
+        )
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module (the model to constrain), got {type(model).__name__}")
+
     def hook(opt: torch.optim.Optimizer, args: Iterable[object], kwargs: dict) -> None:
         apply_constraints(model)
 

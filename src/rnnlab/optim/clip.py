@@ -54,6 +54,23 @@ def _params(parameters: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Tensor
     return out
 
 
+def _norm_type(value: object) -> float:
+    """A p-norm order torch's ``clip_grad_norm_`` measures meaningfully: a number > 0, or inf
+    (``'inf'`` too, as torch documents). 0 counts the non-zero entries and a negative order
+    shrinks as gradients grow (its "norm" never exceeds max_norm, so nothing is ever clipped).
+    """
+    if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "infinity"):
+        return math.inf
+    expected = "a p-norm order > 0 or inf (2 for the L2 norm)"
+    if isinstance(value, str):
+        raise ValueError(f"norm_type: expected {expected}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"norm_type: expected {expected}, got {type(value).__name__} {value!r}")
+    if not value > 0:  # (NaN too)
+        raise ValueError(f"norm_type: expected {expected}, got {value!r}")
+    return float(value)
+
+
 def clip_grad_norm(
     parameters: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Tensor,
     max_norm: float,
@@ -69,8 +86,13 @@ def clip_grad_norm(
     >>> clip_grad_norm([w], 1.0, on_nonfinite="skip"), w.grad
     (nan, None)
     """
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
+    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)):
+        raise TypeError(
+            f"max_norm: expected a number > 0 (inf to only measure), got {type(max_norm).__name__} {max_norm!r}"
+        )
+    if not max_norm > 0:  # (NaN too)
         raise ValueError(f"max_norm: expected a number > 0 (inf to only measure), got {max_norm!r}")
+    norm_type = _norm_type(norm_type)
     if on_nonfinite not in ON_NONFINITE:
         raise ValueError(f"on_nonfinite: expected one of {list(ON_NONFINITE)}, got {on_nonfinite!r}")
     named = [(n, p) for n, p in _params(parameters) if p.grad is not None]
@@ -107,7 +129,7 @@ class GradClipper:
     def __init__(self, max_norm: float, norm_type: float = 2.0, on_nonfinite: str = "error") -> None:
         clip_grad_norm([], max_norm, norm_type, on_nonfinite)  # validates the arguments
         self.max_norm = float(max_norm)
-        self.norm_type = float(norm_type)
+        self.norm_type = _norm_type(norm_type)
         self.on_nonfinite = on_nonfinite
         self.history: list[float] = []
         self.clipped = 0

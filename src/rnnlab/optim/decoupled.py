@@ -47,8 +47,22 @@ __all__ = ["AdamW", "NAdamW", "SGDW", "normalized_weight_decay", "apply_l1_prox"
 Params = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
 
+def _check_lr(value: object, argument: str) -> Any:
+    """A learning rate: a finite number >= 0 (0 is legal, as in torch), or torch's 1-element tensor."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1 or not bool(torch.isfinite(value).all()) or float(value) < 0:
+            raise ValueError(f"{argument}: expected a finite number >= 0 (or a 1-element tensor), got {value!r}")
+        return value
+    # torch only refuses lr < 0: NaN and inf pass its check and turn every weight into NaN
+    return check_nonneg(value, argument)
+
+
 def _with_lr_mult(params: Params, lr: float) -> list[Any]:
-    """Copy the groups, setting ``lr = lr * lr_mult`` where a group has ``lr_mult`` and no ``lr``."""
+    """Copy the groups, setting ``lr = lr * lr_mult`` where a group has ``lr_mult`` and no ``lr``.
+
+    Also checks ``lr`` and every group's ``lr``, ``lr_mult``, ``l1`` and ``weight_decay``.
+    """
+    lr = _check_lr(lr, "lr")
     if isinstance(params, Tensor):
         raise TypeError("params: expected an iterable of parameters or param-group dicts, got a Tensor")
     items = list(params)
@@ -57,7 +71,9 @@ def _with_lr_mult(params: Params, lr: float) -> list[Any]:
         if isinstance(item, dict):
             g = dict(item)
             mult = check_nonneg(g.setdefault("lr_mult", 1.0), f"param group {i} lr_mult")
-            if "lr" not in g:
+            if "lr" in g:
+                _check_lr(g["lr"], f"param group {i} lr")
+            else:
                 g["lr"] = lr * mult
             if "l1" in g:
                 check_nonneg(g["l1"], f"param group {i} l1")

@@ -29,12 +29,24 @@ from torch.optim.lr_scheduler import LRScheduler
 __all__ = ["warm_restart_factor", "WarmRestarts"]
 
 
+def _finite(value: object, argument: str, expected: str) -> float:
+    """``value`` as a float; a TypeError for a non-number, a ValueError for NaN or ±inf."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument}: expected {expected}, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{argument}: expected {expected}, got {value!r}")
+    return float(value)
+
+
 def _check(period: float, period_mult: float, eta_min: float, eta_max: float) -> None:
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
-        raise ValueError(f"period: expected a number of steps > 0, got {period!r}")
-    if isinstance(period_mult, bool) or not isinstance(period_mult, (int, float)) or not period_mult >= 1:
-        raise ValueError(f"period_mult: expected a number >= 1, got {period_mult!r}")
-    if not (0 <= eta_min <= eta_max):
+    # inf or NaN would make every step's factor NaN (or inf): the lr becomes meaningless
+    if not _finite(period, "period", "a number of steps > 0 (finite)") > 0:
+        raise ValueError(f"period: expected a number of steps > 0 (finite), got {period!r}")
+    if not _finite(period_mult, "period_mult", "a number >= 1 (finite)") >= 1:
+        raise ValueError(f"period_mult: expected a number >= 1 (finite), got {period_mult!r}")
+    lo = _finite(eta_min, "eta_min", "a finite number >= 0")
+    hi = _finite(eta_max, "eta_max", "a finite number >= 0")
+    if not (0 <= lo <= hi):
         raise ValueError(f"eta_min, eta_max: expected 0 <= eta_min <= eta_max, got {eta_min!r}, {eta_max!r}")
 
 

@@ -32,6 +32,17 @@ Every measurement is kept in ``history`` (step, group, norm, target, weight_deca
 ``rnnlab.rundir.RunDir``, appended to its ``tracked.jsonl`` as ``name="target_norm/<group>"``
 with stats ``norm``, ``target`` and ``weight_decay``.
 
+The controlled groups are looked up in ``optimizer.param_groups`` at every step (by ``"name"``,
+else by index), so the controller keeps following the optimizer after
+``optimizer.load_state_dict`` (which replaces the group dicts).
+
+Resuming a run: save ``controller.state_dict()`` next to the model's and the optimizer's state
+dicts; to resume, build the model, optimizer and controller as before, then load all three
+(``model.load_state_dict``, ``optimizer.load_state_dict``, ``controller.load_state_dict``). The
+group decays come back with the optimizer's state, and the controller's step count, growth and
+integral estimates, start decays, settings and history with its own, so the resumed run
+continues exactly as an uninterrupted one would.
+
 Example:
     >>> import torch
     >>> from rnnlab.optim.decoupled import AdamW
@@ -87,6 +98,10 @@ def _number(value: object, argument: str, *, positive: bool = True) -> float:
     return float(value)
 
 
+def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
+    return [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
+
+
 class TargetNormController:
     """Adjust the ``weight_decay`` of chosen param groups so their channel norm reaches a target.
 
@@ -131,8 +146,10 @@ class TargetNormController:
         if run_dir is not None and not isinstance(run_dir, RunDir):
             raise TypeError(f"run_dir: expected a rnnlab.rundir.RunDir or None, got {type(run_dir).__name__}")
 
-        names = [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
-        self.groups: dict[str, dict[str, Any]] = {}
+        names = _group_names(optimizer)
+        # name -> index in optimizer.param_groups; the group dict itself is looked up at each use
+        # because optimizer.load_state_dict replaces the dicts (a kept reference would go stale).
+        self._index: dict[str, int] = {}
         self.targets: dict[str, float] = {}
         for key, target in targets.items():
             if isinstance(key, int) and not isinstance(key, bool):
@@ -143,7 +160,7 @@ class TargetNormController:
                 name = key
             else:
                 raise KeyError(f"targets: unknown group {key!r}; groups are {names}{did_you_mean(str(key), names)}")
-            self.groups[name] = optimizer.param_groups[names.index(name)]
+            self._index[name] = names.index(name)
             self.targets[name] = _number(target, f"targets[{key!r}]")
 
         self.optimizer = optimizer
@@ -153,31 +170,101 @@ class TargetNormController:
         self.run_dir = run_dir
         self.steps = 0
         self.history: list[dict[str, Any]] = []
-        self._start = {n: self._clamp(float(g["weight_decay"])) for n, g in self.groups.items()}
-        self._integral = dict.fromkeys(self.groups, 0.0)
+        groups = self.groups
+        self._start = {n: self._clamp(float(g["weight_decay"])) for n, g in groups.items()}
+        self._integral = dict.fromkeys(groups, 0.0)
         self._last_norm: dict[str, float] = {}
         self._growth: dict[str, float] = {}
-        self._lr_wd_sum = dict.fromkeys(self.groups, 0.0)
-        for n, g in self.groups.items():
+        self._lr_wd_sum = dict.fromkeys(groups, 0.0)
+        for n, g in groups.items():
             g["weight_decay"] = self._start[n]
+
+    @property
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """The controlled param groups by name, as they are in ``optimizer.param_groups`` now."""
+        return {name: self._group(name) for name in self._index}
+
+    def _group(self, name: str) -> dict[str, Any]:
+        groups = self.optimizer.param_groups
+        for g in groups:  # by name first: it survives a reordering of the groups
+            if "name" in g and str(g["name"]) == name:
+                return g
+        i = self._index[name]
+        if i < len(groups) and "name" not in groups[i]:
+            return groups[i]
+        raise KeyError(
+            f"group {name!r}: no longer in the optimizer's param groups {_group_names(self.optimizer)}"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the controller's next decisions depend on (see "Resuming a run" above)."""
+        return {
+            "groups": list(self._index),
+            "targets": dict(self.targets),
+            "statistic": self.statistic,
+            "every": self.every,
+            "mode": self.mode,
+            "gain": self.gain,
+            "ki": self.ki,
+            "min_decay": self.min_decay,
+            "max_decay": self.max_decay,
+            "steps": self.steps,
+            "start": dict(self._start),
+            "integral": dict(self._integral),
+            "last_norm": dict(self._last_norm),
+            "growth": dict(self._growth),
+            "lr_wd_sum": dict(self._lr_wd_sum),
+            "history": [dict(h) for h in self.history],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output; the controller must control the same groups.
+
+        The groups' ``weight_decay`` is not touched: it is restored by ``optimizer.load_state_dict``.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state: expected the mapping returned by state_dict(), got {type(state).__name__}")
+        missing = [k for k in self.state_dict() if k not in state]
+        if missing:
+            raise ValueError(f"state: not a TargetNormController state_dict, missing keys {missing}")
+        if list(state["groups"]) != list(self._index):
+            raise ValueError(
+                f"state: saved for groups {list(state['groups'])}, this controller controls {list(self._index)}"
+            )
+        self.targets = dict(state["targets"])
+        self.statistic = state["statistic"]
+        self.every = int(state["every"])
+        self.mode = state["mode"]
+        self.gain = float(state["gain"])
+        self.ki = float(state["ki"])
+        self.min_decay = float(state["min_decay"])
+        self.max_decay = float(state["max_decay"])
+        self.steps = int(state["steps"])
+        self._start = dict(state["start"])
+        self._integral = dict(state["integral"])
+        self._last_norm = dict(state["last_norm"])
+        self._growth = dict(state["growth"])
+        self._lr_wd_sum = dict(state["lr_wd_sum"])
+        self.history = [dict(h) for h in state["history"]]
 
     def _clamp(self, wd: float) -> float:
         return min(max(wd, self.min_decay), self.max_decay)
 
     def norm(self, name: str) -> float:
         """The current norm statistic (mean or max channel norm) of group ``name``."""
-        norms = group_channel_norms(self.groups[name])
+        norms = group_channel_norms(self._group(name))
         return float(norms.mean() if self.statistic == "mean" else norms.max())
 
     def step(self) -> None:
         """Count one optimizer step; every ``every`` steps measure and adjust the decays."""
         self.steps += 1
-        for name, group in self.groups.items():  # the decay actually applied during the window
+        groups = self.groups  # looked up now: the optimizer may have loaded a state since
+        for name, group in groups.items():  # the decay actually applied during the window
             self._lr_wd_sum[name] += float(group["lr"]) * float(group["weight_decay"])
         if self.steps % self.every:
             return
         records = []
-        for name, group in self.groups.items():
+        for name, group in groups.items():
             norm, target = self.norm(name), self.targets[name]
             e = math.log(max(norm, 1e-30) / target)
             if self.mode == "rate":
@@ -217,4 +304,4 @@ class TargetNormController:
 
     def relative_error(self) -> dict[str, float]:
         """``norm / target − 1`` per group, measured now."""
-        return {n: self.norm(n) / self.targets[n] - 1.0 for n in self.groups}
+        return {n: self.norm(n) / self.targets[n] - 1.0 for n in self._index}

@@ -61,9 +61,9 @@ def test_gradients_split_like_weights():
     g = gs[0]
     np.testing.assert_array_equal(g.recurrent["f"], m.lstm.weight_hh_l0.grad[4:8].numpy())
     np.testing.assert_array_equal(g.bias_ih["o"], m.lstm.bias_ih_l0.grad[12:16].numpy())
-    # no backward yet: zeros of the right shape
-    fresh = gate_gradients(nn.GRU(2, 3))[0]
-    assert fresh.kernel["z"].shape == (3, 2) and not fresh.kernel["z"].any()
+    # no backward yet: an error, not arrays of zeros that read as a vanished gradient
+    with pytest.raises(ValueError, match=r"no gradient has been computed .*call loss.backward\(\) first"):
+        gate_gradients(nn.GRU(2, 3))
 
 
 def test_gru_and_indrnn_layouts():

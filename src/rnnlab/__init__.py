@@ -28,7 +28,7 @@ from rnnlab.layers import GRU, LSTM, RNN, IndRNN, Recurrent, RecurrentBase  # no
 from rnnlab.layers.options import LayerOptions  # noqa: E402
 
 if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers and editors
-    from rnnlab import cells, gates, introspect, optim, plots, regularize, report, rundir
+    from rnnlab import cells, doctor, gates, introspect, optim, plots, regularize, report, rundir
     from rnnlab.config import Config, load_config, parse_config
     from rnnlab.doctor import diagnose
     from rnnlab.estimators import (
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers a
 
 # What `import rnnlab` leaves to first use (PEP 562), so that it costs little beyond torch: plots
 # (matplotlib), config (pydantic), the doctor, the report, introspection and the tracker.
-_SUBMODULES = ("cells", "gates", "introspect", "optim", "plots", "regularize", "report", "rundir")
+_SUBMODULES = ("cells", "doctor", "gates", "introspect", "optim", "plots", "regularize", "report", "rundir")
 _LAZY = {
     **dict.fromkeys(("Config", "load_config", "parse_config"), "rnnlab.config"),
     "diagnose": "rnnlab.doctor",
@@ -114,6 +114,7 @@ __all__ = [
     "cells",
     "constrain_after_step",
     "diagnose",
+    "doctor",
     "gates",
     "introspect",
     "load_config",

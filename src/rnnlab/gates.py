@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from rnnlab._checks import check_choice
+
 #: Gate names per recurrent kind, in torch's order along dim 0 of the stacked weights.
 GATES: dict[str, tuple[str, ...]] = {
     "lstm": ("i", "f", "g", "o"),
@@ -121,7 +123,7 @@ def split_gate_axis(tensor: Tensor, kind: str, dim: int) -> dict[str, Tensor]:
     >>> split_gate_axis(torch.zeros(7, 2, 9), "gru", dim=-1)["z"].shape
     torch.Size([7, 2, 3])
     """
-    names = GATES[kind]
+    names = GATES[check_choice("kind", kind, GATES)]
     size = tensor.shape[dim]
     if size % len(names):
         raise ValueError(

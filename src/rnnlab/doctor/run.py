@@ -518,7 +518,7 @@ def diagnose(
     steps: int = 5,
     *,
     classification: bool | None = None,
-    checks: Sequence[str] | None = None,
+    checks: str | Sequence[str] | None = None,
     thresholds: Thresholds | None = None,
     seed: int | None = 0,
     run_dir: str | os.PathLike[str] | RunDir | None = None,
@@ -536,7 +536,7 @@ def diagnose(
         steps: optimizer steps to take on the batch (0: look at initialisation only).
         classification: whether the outputs are class scores for the softmax check; None
             decides from ``loss_fn`` (``CrossEntropyLoss``/``NLLLoss`` and their functional forms).
-        checks: names of the checks to run (default all of ``CHECKS``).
+        checks: names of the checks to run, or one name (default all of ``CHECKS``).
         thresholds: where the checks draw their lines (default :class:`Thresholds()`).
         seed: seed for dropout and other randomness during the diagnosis (the caller's random
             state is restored afterwards); None uses the current state.
@@ -548,7 +548,13 @@ def diagnose(
     >>> print(diagnose(net, batch, torch.nn.CrossEntropyLoss(), checks=["softmax_init"]))
     Health check: no findings.
     """
-    selected = list(CHECKS) if checks is None else list(checks)
+    if not callable(loss_fn):
+        raise TypeError(
+            f"loss_fn: expected a callable loss_fn(output, target) -> scalar tensor "
+            f"(e.g. torch.nn.CrossEntropyLoss()), got {type(loss_fn).__name__} {loss_fn!r}"
+        )
+    # One name is one check: list("softmax_init") would be its characters.
+    selected = list(CHECKS) if checks is None else [checks] if isinstance(checks, str) else list(checks)
     for name in selected:
         if name not in CHECKS:
             raise KeyError(

@@ -83,7 +83,17 @@ class GradThroughTime:
         return next(iter(self.layers.values())).shape[0]
 
     def _key(self, layer: int, direction: str) -> tuple[int, str]:
-        layer = layer % self.num_layers
+        """``(layer, direction)`` of ``layers``; ``layer`` may count from the top (-1: top layer)."""
+        n = self.num_layers
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer: expected an int, got {type(layer).__name__} {layer!r}")
+        # Out of range would otherwise wrap around (layer=2 of 2 layers read as layer 0).
+        if not -n <= layer < n:
+            raise ValueError(
+                f"layer: expected 0..{n - 1} (or -{n}..-1 counting from the top; the module has "
+                f"{n} layer{'s' if n != 1 else ''}), got {layer!r}"
+            )
+        layer = int(layer) % n
         if (layer, direction) not in self.layers:
             raise KeyError(
                 f"direction: expected one of {list(self.directions)} for layer {layer}, got {direction!r}"
@@ -91,7 +101,11 @@ class GradThroughTime:
         return layer, direction
 
     def per_timestep(self, layer: int = -1, direction: str = "forward") -> np.ndarray:
-        """``[T]``: mean over channels of ``|dLoss/dh_t|`` of one layer (default: top) and direction."""
+        """``[T]``: mean over channels of ``|dLoss/dh_t|`` of one layer and direction.
+
+        ``layer`` is 0 (bottom) to ``num_layers - 1``, or negative counting from the top (-1, the
+        default, is the top layer); anything else is a ValueError.
+        """
         g = self.layers[self._key(layer, direction)]
         return np.nanmean(g.reshape(g.shape[0], -1), axis=1)
 

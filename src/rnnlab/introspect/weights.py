@@ -145,10 +145,20 @@ def gate_weights(
 def gate_gradients(model: nn.Module, modules: list[str] | None = None) -> list[GateParams]:
     """:func:`gate_weights` of the gradients (call after ``loss.backward()``).
 
+    A ValueError when no parameter of the selected modules has a gradient yet (all-zero arrays
+    would read as "no learning signal"); parameters without one in a partial backward are zeros.
+
     >>> import torch
     >>> rnn = torch.nn.RNN(2, 3)
     >>> rnn(torch.ones(4, 1, 2))[0].sum().backward()
     >>> gate_gradients(rnn)[0].recurrent["h"].shape
     (3, 3)
     """
+    selected = _selected(model, modules)
+    if selected and all(p.grad is None for _, m in selected for p in m.parameters()):
+        names = [name or type(m).__name__ for name, m in selected]
+        raise ValueError(
+            f"model: no gradient has been computed for {names} (every .grad is None); "
+            f"call loss.backward() first"
+        )
     return gate_weights(model, grad=True, modules=modules)

@@ -1,8 +1,9 @@
 """Weight-norm evolution from the tracker's records (``RUN_DIR/tracked.jsonl``).
 
 * :func:`plot_norm_histograms`: a grid of per-channel norm histograms, rows = sampled steps
-  (first to last, epoch in the label), columns = parameters; the bins of a column are shared by
-  its rows so that a distribution moving or widening over training shows as a shift.
+  (first to last, epoch in the label), columns = parameters (``ncols`` side by side, then
+  wrapped); the bins of a parameter are shared by its rows so that a distribution moving or
+  widening over training shows as a shift.
 * :func:`plot_norm_lines`: mean and max of the per-channel norms over steps, one panel per
   parameter.
 
@@ -27,9 +28,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnnlab._checks import check_choice
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
-from rnnlab.tracker import TrackedSeries, read_tracked
+from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
 
 Tracked = Mapping[str, Mapping[str, TrackedSeries]]
 #: Names in tracked.jsonl that are not parameters.
@@ -45,6 +47,16 @@ def load_tracked(source: Tracked | str | os.PathLike[str] | RunDir) -> Tracked:
     raise TypeError(
         f"tracked: expected a run directory or read_tracked(...)'s mapping, got {type(source).__name__}"
     )
+
+
+def _check_norm(norm: object, argument: str, per_channel: bool) -> str:
+    """A norm (``"l2"``, ``"grad_l2"``...) or per-channel stat name the tracker records, else a
+    ValueError with a suggestion (a typo would otherwise give an empty "no ... recorded" panel)."""
+    norms = [f"{prefix}{n}" for prefix in ("", "grad_") for n in NORMS]
+    options = [f"{n}_per_channel" for n in norms] if per_channel else norms
+    if not isinstance(norm, str):
+        raise TypeError(f"{argument}: expected a string among {options}, got {type(norm).__name__} {norm!r}")
+    return check_choice(argument, norm, options)
 
 
 def _params(tracked: Tracked, stat: str, params: Sequence[str] | None) -> list[str]:
@@ -80,6 +92,7 @@ def plot_norm_histograms(
     params: Sequence[str] | None = None,
     rows: int = 5,
     bins: int = 30,
+    ncols: int = 3,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -87,21 +100,36 @@ def plot_norm_histograms(
 
     ``rows`` steps are sampled evenly from the first record to the last of each parameter;
     ``bins`` caps the number of bins (fewer for few channels);
-    ``params`` (default: every parameter with ``stat``) picks the columns. Saves when ``path``
-    is given. With nothing recorded, one panel says so.
+    ``params`` (default: every parameter with ``stat``) picks the parameters, shown as columns of
+    ``rows`` panels, ``ncols`` parameters side by side (more wrap into further rows). ``stat``
+    is one of the tracker's per-channel stats (``"l2_per_channel"``, ``"grad_l1_per_channel"``...;
+    a misspelt one is a ValueError). Saves when ``path`` is given. With nothing recorded, one
+    panel says so.
     """
     if rows < 1 or bins < 1:
         raise ValueError(f"rows, bins: expected positive numbers, got {rows}, {bins}")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols: expected an integer >= 1, got {ncols!r}")
+    _check_norm(stat, "stat", per_channel=True)
     data = load_tracked(tracked)
     names = _params(data, stat, params)
     if not names:
         return style.empty_figure(f"no {stat!r} recorded", title or f"per-channel norms ({stat})", path)
     nrows = max(min(rows, len(data[n][stat].steps)) for n in names)
+    # Parameters are blocks of nrows panels, ncols blocks per row: a big model wraps into rows
+    # of blocks instead of one unreadably wide strip.
+    cols = min(ncols, len(names))
+    block_rows = math.ceil(len(names) / cols)
     # Wide enough for the title even with one or two columns.
-    fig, axes = style.new_figure(
-        nrows, len(names), panel_size=(max(2.7, 7.5 / len(names)), 1.35 if nrows > 1 else 2.2)
+    fig, grid = style.new_figure(
+        nrows * block_rows, cols, panel_size=(max(2.7, 7.5 / cols), 1.35 if nrows > 1 else 2.2)
     )
-    for col, name in enumerate(names):
+    blocks = [grid[b * nrows:(b + 1) * nrows] for b in range(block_rows)]
+    for k in range(len(names), block_rows * cols):  # the unused blocks of the last row
+        for ax in blocks[-1][:, k % cols]:
+            ax.set_visible(False)
+    for k, name in enumerate(names):
+        axes, col = blocks[k // cols], k % cols
         s = data[name][stat]
         idx = _sample(len(s.steps), nrows)
         values = [np.asarray(s.values[i], dtype=np.float64).ravel() for i in idx]
@@ -126,7 +154,7 @@ def plot_norm_histograms(
                 style.no_data(ax, "no finite value" if v.size else "empty")
             else:
                 # One filled outline, not a bar per bin (artists each): the same pixels.
-                ax.hist(fin, bins=edges, color=style.series_color(col), alpha=0.85, histtype="stepfilled")
+                ax.hist(fin, bins=edges, color=style.series_color(k), alpha=0.85, histtype="stepfilled")
                 ax.set_xlim(edges[0], edges[-1])
                 ax.axvline(float(fin.mean()), color="black", linewidth=0.9, linestyle="--")
                 warn = style.nonfinite_note(v)
@@ -139,8 +167,9 @@ def plot_norm_histograms(
             if col == 0:
                 ax.set_ylabel(_step_label(s, idx[row]), fontsize=style.NOTE_SIZE)
             ax.set_xlabel(f"{stat.replace('_per_channel', '')} norm per channel")
-    # A column's rows share its bins and range: its x axis is labelled once, at its bottom.
-    style.share_x_labels(axes)
+    # A parameter's rows share its bins and range: its x axis is labelled once, at its bottom.
+    for axes in blocks:
+        style.share_x_labels(axes)
     fig.suptitle(title or f"Per-channel weight norms over training ({stat}; dashed: mean)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
@@ -171,6 +200,7 @@ def plot_norm_lines(
     """
     if ncols < 1:
         raise ValueError(f"ncols: expected >= 1, got {ncols}")
+    _check_norm(norm, "norm", per_channel=False)
     data = load_tracked(tracked)
     names = _params(data, f"{norm}_mean", params)
     if not names:

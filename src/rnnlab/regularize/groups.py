@@ -277,7 +277,7 @@ def param_groups(
     wd_default = check_nonneg(weight_decay, "weight_decay")
     base_lr = None if lr is None else check_nonneg(lr, "lr")
     rule_list = _coerce_rules(rules)
-    infos = describe_params(model, role_rules)
+    infos = describe_params(model, role_rules, argument="role_rules")
     if not infos:
         raise ValueError(f"model: {type(model).__name__} has no parameters")
 

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -88,7 +88,7 @@ class WeightPenalty:
     ) -> None:
         self.l1 = _coefficients(l1, "l1")
         self.l2 = _coefficients(l2, "l2")
-        infos = [i for i in describe_params(model, role_rules) if NOREG not in i.name]
+        infos = [i for i in describe_params(model, role_rules, argument="role_rules") if NOREG not in i.name]
         self.params: dict[str, list[Tensor]] = {}
         for info in infos:
             self.params.setdefault(info.role, []).append(info.param)
@@ -180,7 +180,9 @@ def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tens
             f"{type(module).__name__}: expected forward to return (output, state) with output a "
             f"Tensor or PackedSequence, got {type(out).__name__}"
         )
-    if out.dim() == 2 and isinstance(module, nn.RNNBase):  # unbatched [T, D]
+    # Layers with a fixed feature size (torch's and rnnlab's) return [T, D] for unbatched input,
+    # whatever batch_first says; Recurrent needs a batch, so its 2-D output is [T, B] / [B, T].
+    if out.dim() == 2 and isinstance(module, (nn.RNNBase, RecurrentBase)):  # unbatched [T, D]
         out = out.unsqueeze(1)
     elif getattr(module, "batch_first", False):
         out = out.transpose(0, 1)
@@ -195,10 +197,10 @@ class ActivityRegularizer:
     """AR and TAR on the outputs of a model's recurrent modules, collected during forward.
 
     After one or more training forward passes, :meth:`penalty` returns ``AR + TAR`` summed over
-    modules and calls, and clears what it collected. ``modules`` picks the modules to hook
-    (default :func:`recurrent_modules`). :meth:`remove` removes the hooks; the object is also a
-    context manager that removes them on exit. ``last`` holds the last penalty's AR and TAR
-    (detached) for logging.
+    modules and calls, and clears what it collected. ``modules`` picks the modules to hook, one
+    module or a list (default :func:`recurrent_modules`). :meth:`remove` removes the hooks; the
+    object is also a context manager that removes them on exit. ``last`` holds the last
+    penalty's AR and TAR (detached) for logging.
 
     >>> import torch
     >>> gru = torch.nn.GRU(2, 3, batch_first=True)
@@ -214,7 +216,7 @@ class ActivityRegularizer:
         ar: float = 0.0,
         tar: float = 0.0,
         *,
-        modules: Sequence[nn.Module] | None = None,
+        modules: nn.Module | Sequence[nn.Module] | None = None,
     ) -> None:
         self.ar = check_nonneg(ar, "ar")
         self.tar = check_nonneg(tar, "tar")
@@ -225,6 +227,12 @@ class ActivityRegularizer:
                     f"model: {type(model).__name__} contains no recurrent module (nn.LSTM/GRU/RNN "
                     f"or an rnnlab layer) to collect activity from; pass modules= explicitly"
                 )
+        elif isinstance(modules, nn.Module):  # one module (an nn.ModuleList is one too: its items)
+            targets = list(modules) if isinstance(modules, nn.ModuleList) else [modules]
+        elif isinstance(modules, (str, bytes)) or not isinstance(modules, Iterable):
+            raise TypeError(
+                f"modules: expected an nn.Module or a list of them, got {type(modules).__name__} {modules!r}"
+            )
         else:
             targets = list(modules)
             for i, m in enumerate(targets):

@@ -8,9 +8,10 @@ role          parameters
 kernel        input→hidden weights: ``weight_ih_l{k}`` of recurrent layers, ``weight_ih`` of
               cells, and the weights of ``Linear``/``Bilinear``/``Conv*`` modules (input→output
               weights wherever they sit, including a classifier head)
-recurrent     hidden→hidden weights: ``weight_hh_l{k}`` (a vector for IndRNN), ``weight_hh`` of
-              cells, and in custom cells any weight whose name has a token ``hh``, ``h2h`` or
-              ``recurrent`` (e.g. ``cell.hh.weight``, ``cell.recurrent_kernel``)
+recurrent     hidden→hidden weights: ``weight_hh_l{k}`` (a vector for IndRNN), the projection
+              ``weight_hr_l{k}`` of an LSTM with ``proj_size``, ``weight_hh`` of cells, and in
+              custom cells any weight whose name has a token ``hh``, ``h2h`` or ``recurrent``
+              (e.g. ``cell.hh.weight``, ``cell.recurrent_kernel``)
 bias          every parameter whose own name starts with ``bias`` (outside norm layers)
 norm          every parameter of a normalization module (``LayerNorm``, ``GroupNorm``, batch
               norms, ``RMSNorm``, rnnlab's ``TimestepBatchNorm``: ``rnnlab.layers.norm.NORM_TYPES``)
@@ -21,8 +22,9 @@ other         anything else (e.g. ``PReLU`` slopes, free parameters of custom mo
 Precedence, first match wins:
 
 1. the user's ``extra_rules``, in the order given;
-2. torch-style recurrent names (``weight_ih_l0``, ``weight_hh_l1_reverse``, ``bias_*``, and the
-   cell names ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh`` inside ``nn.RNNCellBase``);
+2. torch-style recurrent names (``weight_ih_l0``, ``weight_hh_l1_reverse``, ``weight_hr_l0``,
+   ``bias_*``, and the cell names ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh`` inside
+   ``nn.RNNCellBase``);
 3. module type: norm modules → norm, embeddings → embedding;
 4. name: own name starting with ``bias`` → bias; a name token ``hh``/``h2h``/``recurrent`` →
    recurrent; a token ``ih``/``i2h``/``kernel`` → kernel (tokens are taken from the owner
@@ -33,6 +35,8 @@ Precedence, first match wins:
 A parameter behind a parametrization (e.g. DropConnect via ``torch.nn.utils.parametrize``) is
 stored as ``<module>.parametrizations.<name>.original``; it is classified as ``<module>.<name>``.
 A name token is a piece of a dotted name split at ``.`` and ``_``.
+
+A user rule that matches no parameter of the model is an error (typo protection).
 
 Custom cells whose names say nothing (``cell.conv_x``, ``cell.conv_h``) are classified by type
 (a Conv weight is ``kernel``); tell rnnlab which one is recurrent with
@@ -49,6 +53,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +77,7 @@ _DENSE_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.conv._ConvNd,
 )
 _EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+_PROJ_RE = re.compile(r"weight_hr_l\d+(_reverse)?$")
 _CELL_NAMES = {"weight_ih": "kernel", "weight_hh": "recurrent", "bias_ih": "bias", "bias_hh": "bias"}
 
 
@@ -179,19 +185,57 @@ class RoleRule:
         return pattern is None or pattern.search(info.name) is not None
 
 
-def _coerce_role_rules(extra_rules: object) -> list[RoleRule]:
+    def describe(self) -> str:
+        """The selectors, for error messages: ``"name='conv_h', module_type=Conv1d"``."""
+        parts = []
+        if self.name is not None:
+            parts.append(f"name={self.name!r}")
+        if self.module_type is not None:
+            types = self.module_type if isinstance(self.module_type, tuple) else (self.module_type,)
+            parts.append("module_type=" + "|".join(t.__name__ for t in types))
+        return f"RoleRule({self.role!r}, {', '.join(parts)})"
+
+
+def _coerce_role_rules(extra_rules: object, argument: str = "extra_rules") -> list[RoleRule]:
     if extra_rules is None:
         return []
     if isinstance(extra_rules, (RoleRule, Mapping, str)):
         raise TypeError(
-            f"extra_rules: expected a list of RoleRule, got a single {type(extra_rules).__name__}"
+            f"{argument}: expected a list of RoleRule, got a single {type(extra_rules).__name__}"
         )
     out = []
     for i, r in enumerate(extra_rules):  # type: ignore[union-attr]
         if not isinstance(r, RoleRule):
-            raise TypeError(f"extra_rules[{i}]: expected a RoleRule, got {type(r).__name__} {r!r}")
+            raise TypeError(f"{argument}[{i}]: expected a RoleRule, got {type(r).__name__} {r!r}")
         out.append(r)
     return out
+
+
+def _role_rule_hint(rule: RoleRule, infos: list[ParamInfo], model: nn.Module) -> str:
+    """Why ``rule`` may have matched nothing: close parameter names, missing module types."""
+    hints = []
+    if rule.module_type is not None:
+        types = check_types(rule.module_type, "module_type") or ()
+        if not any(isinstance(m, types) for m in model.modules()):
+            hints.append(f"the model has no {'/'.join(t.__name__ for t in types)} module")
+    if rule.name is not None:
+        close = difflib.get_close_matches(rule.name, [i.name for i in infos], n=3, cutoff=0.4)
+        if close:
+            hints.append(f"parameter names close to {rule.name!r}: {close}")
+        else:
+            hints.append(f"parameter names are e.g. {[i.name for i in infos[:4]]}")
+    return "; ".join(hints) or "module_type and name select no common parameter"
+
+
+def _check_role_rules_used(rules: list[RoleRule], infos: list[ParamInfo], model: nn.Module, argument: str) -> None:
+    # Typo protection, as for param_groups' rules: a rule that matches nothing is a mistake.
+    # (A rule shadowed by an earlier one is allowed: "first match wins" is the documented order.)
+    for i, rule in enumerate(rules):
+        if not any(rule.matches(info) for info in infos):
+            raise ValueError(
+                f"{argument}[{i}] ({rule.describe()}) matches no parameter of "
+                f"{type(model).__name__}: {_role_rule_hint(rule, infos, model)}"
+            )
 
 
 def _tokens(path: str) -> set[str]:
@@ -201,6 +245,8 @@ def _tokens(path: str) -> set[str]:
 
 
 def _builtin_role(path: str, owner: nn.Module, attr: str, norms: tuple[type, ...]) -> str:
+    if _PROJ_RE.match(attr):  # LSTM proj_size: h_t = W_hr (o ⊙ tanh c) is fed back every step
+        return "recurrent"
     parsed = parse_param_name(attr)
     if parsed is not None:
         return "bias" if parsed[0].startswith("bias") else parsed[0]
@@ -230,10 +276,13 @@ def _split_parametrized(module_name: str, attr: str) -> tuple[str, str]:
     return module_name, attr
 
 
-def describe_params(model: nn.Module, extra_rules: Sequence[RoleRule] | None = None) -> list[ParamInfo]:
+def describe_params(
+    model: nn.Module, extra_rules: Sequence[RoleRule] | None = None, *, argument: str = "extra_rules"
+) -> list[ParamInfo]:
     """Every parameter of ``model`` (``named_parameters`` order) with its owner and role.
 
-    The shared basis of :func:`roles`, :func:`rnnlab.param_groups` and the penalties.
+    The shared basis of :func:`roles`, :func:`rnnlab.param_groups` and the penalties. A rule
+    of ``extra_rules`` that matches no parameter is a ValueError naming ``argument[i]``.
 
     >>> import torch
     >>> [p.role for p in describe_params(torch.nn.GRUCell(2, 3))]
@@ -241,7 +290,7 @@ def describe_params(model: nn.Module, extra_rules: Sequence[RoleRule] | None = N
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    rules = _coerce_role_rules(extra_rules)
+    rules = _coerce_role_rules(extra_rules, argument)
     norms = norm_types()
     modules = dict(model.named_modules(remove_duplicate=False))
     by_param: dict[int, tuple[str, str]] = {}
@@ -261,6 +310,7 @@ def describe_params(model: nn.Module, extra_rules: Sequence[RoleRule] | None = N
         if role is None:
             role = _builtin_role(path, owner, owner_attr, norms)
         out.append(ParamInfo(name=name, path=path, param=p, owner=owner, modules=chain, role=role))
+    _check_role_rules_used(rules, out, model, argument)
     return out
 
 

@@ -146,6 +146,23 @@ def test_a_tracker_never_writes_into_a_folder_of_the_users_files(tmp_path):
     assert (tmp_path / "new" / ".rnnlab-run").exists()
 
 
+def test_diagnose_never_writes_its_findings_into_a_folder_of_the_users_files(tmp_path):
+    import torch
+
+    from rnnlab.doctor import diagnose
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "health.json").write_text('{"mine": 1}\n')
+    before = digest(mine)
+    net, batch = torch.nn.Linear(4, 3), (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    with pytest.raises(RunDirError, match=r"run_dir '.*mine': the directory holds files that are not an rnnlab run"):
+        diagnose(net, batch, torch.nn.CrossEntropyLoss(), steps=0, run_dir=mine)
+    assert digest(mine) == before
+    diagnose(net, batch, torch.nn.CrossEntropyLoss(), steps=0, run_dir=tmp_path / "new")
+    assert (tmp_path / "new" / "health.json").exists() and (tmp_path / "new" / ".rnnlab-run").exists()
+
+
 def test_a_lock_is_one_per_holder_and_emptied_on_release(tmp_path):
     lock = DirLock(tmp_path, "study directory").acquire()
     assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()

@@ -135,7 +135,7 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         try:
             batch = self._inspected_batch(trainer)
             with _detached(pl_module) as module:
-                diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run.path)
+                diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run)
         finally:
             pl_module.train(was_training)
 

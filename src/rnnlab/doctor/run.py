@@ -111,9 +111,18 @@ class Report:
         return json.dumps(jsonable([f.to_dict() for f in self.findings]), indent=2)
 
     def write(self, run_dir: str | os.PathLike[str] | RunDir) -> Path:
-        """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path."""
+        """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path. A run
+        directory held by its writer (the trainer's, the Lightning callback's) is written as it
+        is; any other is claimed first, as ``--out`` is: a folder of the user's own files is
+        refused (:func:`rnnlab.rundir.claim`), and a new one becomes a run directory."""
+        from rnnlab.rundir import RUN, claim
+
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-        atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
+        if rd.lock.held:
+            atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
+        else:
+            with claim(rd.path, RUN, named_by="run_dir"):
+                atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
         return rd.health
 
     @classmethod

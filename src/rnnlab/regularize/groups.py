@@ -40,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -56,6 +55,7 @@ from rnnlab.regularize.roles import (
     check_pattern,
     check_role,
     check_types,
+    close_names_hint,
     describe_params,
 )
 
@@ -244,11 +244,7 @@ def _no_match_hint(rule: Rule, infos: list[ParamInfo]) -> str:
                 f"naming role='bias' or role='norm'"
             )
     if rule.name is not None:
-        close = difflib.get_close_matches(rule.name, [i.name for i in infos], n=3, cutoff=0.4)
-        if close:
-            hints.append(f"parameter names close to {rule.name!r}: {close}")
-        else:
-            hints.append(f"parameter names are e.g. {[i.name for i in infos[:4]]}")
+        hints.append(close_names_hint(rule.name, infos))
     if any(NOREG in i.name for i in infos):
         hints.append(f"names containing {NOREG!r} are never selected")
     return "; ".join(hints)

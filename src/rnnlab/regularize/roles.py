@@ -219,12 +219,17 @@ def _role_rule_hint(rule: RoleRule, infos: list[ParamInfo], model: nn.Module) ->
         if not any(isinstance(m, types) for m in model.modules()):
             hints.append(f"the model has no {'/'.join(t.__name__ for t in types)} module")
     if rule.name is not None:
-        close = difflib.get_close_matches(rule.name, [i.name for i in infos], n=3, cutoff=0.4)
-        if close:
-            hints.append(f"parameter names close to {rule.name!r}: {close}")
-        else:
-            hints.append(f"parameter names are e.g. {[i.name for i in infos[:4]]}")
+        hints.append(close_names_hint(rule.name, infos))
     return "; ".join(hints) or "module_type and name select no common parameter"
+
+
+def close_names_hint(pattern: str, infos: list[ParamInfo]) -> str:
+    """The parameter names close to a rule's ``name`` pattern that matched nothing (else a few
+    names, to show what they look like): the hint of every rule's "matches nothing" error."""
+    close = difflib.get_close_matches(pattern, [i.name for i in infos], n=3, cutoff=0.4)
+    if close:
+        return f"parameter names close to {pattern!r}: {close}"
+    return f"parameter names are e.g. {[i.name for i in infos[:4]]}"
 
 
 def _check_role_rules_used(rules: list[RoleRule], infos: list[ParamInfo], model: nn.Module, argument: str) -> None:

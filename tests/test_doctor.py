@@ -143,6 +143,10 @@ def test_softmax_check_reads_probabilities_and_log_probabilities():
     assert f.numbers["mean_max_prob"] == pytest.approx(0.997)
     with pytest.raises(NotApplicable, match="classification=True"):
         CHECKS["softmax_init"](Observations(steps=0, outputs=obs.outputs), Thresholds())
+    # a caller that said classification=False (rnnlab train for a task of values) gets no Python advice
+    net, batch = torch.nn.Linear(4, 2), (torch.randn(8, 4), torch.randn(8, 2))
+    report = diagnose(net, batch, torch.nn.MSELoss(), steps=0, checks=["softmax_init"], classification=False)
+    assert report.skipped["softmax_init"] == "the outputs are values, not class scores"
 
 
 # --- dead ReLU ----------------------------------------------------------------------------------

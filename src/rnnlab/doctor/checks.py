@@ -159,6 +159,8 @@ class Observations:
     steps: int
     outputs: Tensor | None = None
     classification: bool | None = None
+    classification_given: bool = False
+    """Whether the caller said ``classification`` (else it was read from the loss)."""
     class_dim: int = -1
     loss_init: float | None = None
     losses: list[float] = field(default_factory=list)
@@ -220,9 +222,11 @@ def _log_probabilities(out: Tensor, class_dim: int) -> Tensor:
 def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
     """Softmax outputs of the untrained network saturated (one class ≈ 1) or the same for all inputs."""
     if obs.outputs is None or not obs.classification:
-        raise NotApplicable(
-            "the outputs are not class scores (in Python: diagnose(..., classification=True) if they are)"
-        )
+        # (advice to pass classification=True only where the loss decided: a caller that said
+        # False, as rnnlab train does for a task of values, knows)
+        raise NotApplicable("the outputs are values, not class scores" if obs.classification_given else
+                            "the outputs are not class scores (in Python: diagnose(..., classification=True) "
+                            "if they are)")
     logp = _log_probabilities(obs.outputs, obs.class_dim)
     p = logp.exp()
     n, c = p.shape

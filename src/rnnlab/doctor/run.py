@@ -467,6 +467,7 @@ def observe(
     obs.pairs = _pairs(net, names)
     obs.outputs = _output_tensor(output)
     obs.classification = _is_classification(loss_fn) if classification is None else classification
+    obs.classification_given = classification is not None
     class_first = _is_classification(loss_fn) and obs.outputs is not None and obs.outputs.dim() > 2
     obs.class_dim = 1 if class_first else -1  # torch's losses take [N, C, d1, ...]
     obs.loss_init = float(loss.detach())

@@ -295,3 +295,18 @@ enabled = false
 """)
     result = run(cfg, tmp_path)
     assert result.test["acc"] > 0.85  # chance is 0.1
+
+
+def test_train_leaves_the_callers_random_generators_as_they_were(tmp_path):
+    """A run seeds the global generators; the caller's own draws go on as if it had not run (a
+    bootstrap loop round an estimator's fit drew the same "random" numbers every time)."""
+    import random
+
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(()))
+
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    expected = draws()
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    run(tiny(epochs=1), tmp_path / "a")
+    assert draws() == expected

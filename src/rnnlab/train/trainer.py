@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import operator
@@ -481,6 +482,30 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def callers_random_state() -> Iterator[None]:
+    """Python's, NumPy's and torch's global generators as they were before, once the block ends.
+
+    A run seeds them (``training.seed``); a caller's own draws after it (a bootstrap loop round
+    an estimator's ``fit``, a notebook) go on from where they were, not from the run's seed.
+
+    >>> np.random.seed(1)
+    >>> with callers_random_state():
+    ...     seed_everything(0)
+    >>> float(np.random.rand()) == float(np.random.RandomState(1).rand())
+    True
+    """
+    py, npy = random.getstate(), np.random.get_state()
+    # (CUDA's generators only where this process has used CUDA: asking would initialize it)
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)
 
 
 # ------------------------------------------------------------------------------ set up
@@ -1057,7 +1082,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     training split and leaves the test split out (:func:`rnnlab.data.load_data`); ``on_epoch``
     sees each epoch's record and ends training when it returns True; ``workers`` is the number
     of processes sharing the CPUs (a search's or recipe's), which the thread policy splits
-    (:mod:`rnnlab.threads`; torch's thread count is restored when training returns).
+    (:mod:`rnnlab.threads`; torch's thread count is restored when training returns, and so are
+    the global random generators that ``training.seed`` seeds: :func:`callers_random_state`).
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
     after the last epoch, and on SIGINT/SIGTERM (then :class:`rnnlab.errors.Interrupted`).
@@ -1070,7 +1096,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
         # (a command has them already; a run from Python too: bench_template.py, notebooks, search trials)
-        with _open_run_dir(config, out, resume) as run, rare_full_collections():
+        with _open_run_dir(config, out, resume) as run, rare_full_collections(), callers_random_state():
             return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch, workers,
                           timing)
     finally:

@@ -4,21 +4,39 @@
 
 * ``tracked.jsonl``: weight and gradient norms per channel through :class:`rnnlab.Tracker`, in
   ``on_before_optimizer_step`` (after backward and Lightning's unscaling, before the step of the
-  LightningModule's own optimizer), with the loss of that step;
+  LightningModule's own optimizer), with the loss of that step in the module's own units (with
+  ``accumulate_grad_batches=k``, the mean of the window's micro-batch losses, which Lightning
+  divides by k before backward);
 * ``health.json``: the health check (:func:`rnnlab.diagnose`) before training, on a copy of the
-  module and of its optimizer, with the first training batch;
+  module and of its optimizer, with the first training batch (a fit that starts from a
+  checkpoint has no "before training": it is not checked);
 * ``grad_through_time.json``: ``|dLoss/dh_t|`` of every recurrent layer after training;
-* ``metrics.jsonl``: one record per epoch with the scalars the module logged
-  (``trainer.callback_metrics``; log ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` for
-  ``rnnlab compare``'s columns), and ``summary.json`` at the end.
+* ``metrics.jsonl``: one record per epoch with the scalars the module logged in that epoch
+  (from ``trainer.callback_metrics``, which also keeps older values: a validation metric of an
+  epoch without validation is left out; log ``train_loss``, ``train_acc``, ``val_loss``,
+  ``val_acc`` for ``rnnlab compare``'s columns), and ``summary.json`` at the end (``epochs``: the
+  last epoch trained, as its ``final`` record says).
 
-The scalar norms (``l2``, ``l2_mean``, ``l2_max``, the global ``grad_l2``, the loss) also go to
-the trainer's own loggers as ``rnnlab/NAME/STAT``.
+The findings after training of ``rnnlab train`` (underfit, overfit) are not run: they judge the
+trained model measured on its whole training split, which the callback does not do; the report
+says so rather than calling the fit good. The scalar norms (``l2``, ``l2_mean``, ``l2_max``, the
+global ``grad_l2``, the loss) also go to the trainer's loggers as ``rnnlab/NAME/STAT``.
 
 The health check and the gradient through time call the module as ``pl_module(x)`` on a batch
-``(x, y)`` and take ``loss_fn(output, y)`` (default cross-entropy); give ``batch`` and ``loss_fn``
-when the module's batches or outputs differ. Both ``lightning.pytorch`` and ``pytorch_lightning``
-trainers accept the callback: it derives from the ``Callback`` of each that is installed.
+``(x, y)`` and take ``loss_fn(output, y)``: give ``batch`` (a pair, or a function from a training
+batch to one, e.g. ``lambda b: (b["x"], b["y"])`` for dict batches) and ``loss_fn`` when the
+module's batches or outputs differ. The default ``loss_fn``, cross-entropy, refuses float targets
+and outputs that are not class scores (a regression needs e.g. ``loss_fn=torch.nn.MSELoss()``).
+
+A run continues across fits: ``trainer.fit(..., ckpt_path=...)`` from a checkpoint that a fit of
+the run saved (the callback keeps the run's id in it, ``state_dict``) continues into the run's
+directory, dropping what was recorded after the checkpoint's step (that training runs again) and
+logging the resume in ``resumes.jsonl``; any other fit into a directory that holds a run is
+refused. A fit resumed into a new directory records from the checkpoint's step on. With
+``fast_dev_run`` nothing is written (as Lightning's loggers and checkpoints): the health check
+runs in memory only, so a wrong ``batch`` or ``loss_fn`` shows at once. Both
+``lightning.pytorch`` and ``pytorch_lightning`` trainers accept the callback: it derives from the
+``Callback`` of each that is installed.
 
 Needs Lightning: ``pip install 'rnnlab[lightning]'``.
 
@@ -53,11 +71,14 @@ import contextlib
 import importlib
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from rnnlab._checks import check_bool, check_positive_int
 
 
 def _callback_bases() -> tuple[type, ...]:
@@ -77,80 +98,102 @@ def _callback_bases() -> tuple[type, ...]:
 
 __all__ = ["RnnlabCallback"]
 
-
 class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
     """Record a Lightning fit into the run directory ``run_dir`` (see the module's docstring).
 
-    ``weights_every`` / ``grads_every`` / ``params`` / ``norms`` / ``per_channel``: as
-    :class:`rnnlab.Tracker` (optimizer steps between records); ``health`` and
+    ``weights_every`` / ``grads_every`` / ``params`` / ``norms`` (one name or several) /
+    ``per_channel``: as :class:`rnnlab.Tracker` (optimizer steps between records); ``health`` and
     ``grad_through_time``: the checks before and after training, on ``batch`` (default: the first
-    training batch, its first ``inspect_steps`` steps) with ``loss_fn``; ``log_to_loggers``: send
-    the scalar norms to the trainer's loggers too.
+    training batch; a function of a training batch returning ``(x, y)``, or a fixed pair), its
+    first ``inspect_steps`` steps, with ``loss_fn``; ``log_to_loggers``: send the scalar norms to
+    the trainer's loggers too.
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], *, weights_every: int = 10, grads_every: int = 10,
-                 params: Sequence[str] | None = None, norms: Sequence[str] = ("l2",), per_channel: bool = True,
-                 health: bool = True, grad_through_time: bool = True, batch: tuple[Any, Any] | None = None,
+                 params: str | Sequence[str] | None = None, norms: str | Sequence[str] = ("l2",),
+                 per_channel: bool = True, health: bool = True, grad_through_time: bool = True,
+                 batch: tuple[Any, Any] | Callable[[Any], tuple[Any, Any]] | None = None,
                  loss_fn: Callable[[Any, Any], Tensor] | None = None, inspect_steps: int = 4096,
                  log_to_loggers: bool = True) -> None:
         super().__init__()
-        self.run_dir = run_dir
-        self.tracking = {"weights_every": weights_every, "grads_every": grads_every, "params": params,
-                         "norms": tuple(norms), "per_channel": per_channel}
-        self.health = health
-        self.grad_through_time = grad_through_time
+        self.run_dir = _checked_run_dir(run_dir)
+        from rnnlab.tracker import checked_tracking
+
+        self.tracking = {"weights_every": weights_every, "grads_every": grads_every, "params": _checked_params(params),
+                         "norms": checked_tracking(weights_every=weights_every, grads_every=grads_every, norms=norms),
+                         "per_channel": check_bool("per_channel", per_channel)}
+        self.health = check_bool("health", health)
+        self.grad_through_time = check_bool("grad_through_time", grad_through_time)
+        if not (batch is None or callable(batch) or (isinstance(batch, (tuple, list)) and len(batch) == 2)):
+            raise TypeError(f"batch: expected an (x, y) pair or a function from a training batch to one, "
+                            f"got {_described(batch)}")
         self.batch = batch
-        self.loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
-        self.inspect_steps = inspect_steps
-        self.log_to_loggers = log_to_loggers
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(f"loss_fn: expected a callable loss_fn(output, target) -> scalar tensor, "
+                            f"got {_described(loss_fn)}")
+        self.loss_fn = loss_fn if loss_fn is not None else _DefaultCrossEntropy()
+        self.inspect_steps = check_positive_int("inspect_steps", inspect_steps)
+        self.log_to_loggers = check_bool("log_to_loggers", log_to_loggers)
         self._run: Any = None
         self._tracker: Any = None
-        self._loss: Tensor | None = None
+        self._run_id: str | None = None
+        self._restored: dict[str, Any] = {}  # this callback's state in the checkpoint the fit resumes from
+        self._losses: list[Tensor] = []
+        self._batches = 0  # training batches of the current epoch run by this fit
+        self._metrics_before: dict[str, Any] = {}
         self._epoch_started = 0.0
+
+    # ------------------------------------------------------------------------------ the run's identity
+
+    def state_dict(self) -> dict[str, Any]:
+        # A checkpoint names the run it belongs to: a fit resumed from it may continue that run.
+        return {"run": self._run_id, "run_dir": os.fspath(self.run_dir)} if self._run_id else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = dict(state_dict)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._restored = {}  # (this instance's next fit resumes only if its own checkpoint says so)
 
     # ------------------------------------------------------------------------------ fit
 
-    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        from rnnlab.errors import RunDirError
-        from rnnlab.rundir import RunDir
-        from rnnlab.tracker import Tracker
-
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Not on_fit_start: Lightning restores a checkpoint's step and epoch after that hook, and
+        # the run is continued (or refused) from where the checkpoint is.
         if not trainer.is_global_zero:
             return  # one process records (under DDP every rank runs the callbacks)
-        # Held for the whole fit, as `rnnlab train` holds its run: a second writer is refused.
-        self._run = RunDir.for_writing(self.run_dir, new=True, named_by="RnnlabCallback run_dir")
-        if self._run.metrics.exists() or self._run.tracked.exists():
-            self._run.release()
-            raise RunDirError(f"RnnlabCallback run_dir {str(self.run_dir)!r} already holds a run; give a new "
-                              "directory per fit")
-        self._tracker = Tracker(self._run, pl_module, start_step=trainer.global_step, **self.tracking)
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if not self.health or self._run is None:
-            return
-        from rnnlab.doctor import diagnose
-
-        optimizer = trainer.optimizers[0] if trainer.optimizers else None
-        was_training = pl_module.training
-        try:
-            batch = self._inspected_batch(trainer)
-            with _detached(pl_module) as module:
-                diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run)
-        finally:
-            pl_module.train(was_training)
+        self._losses, self._batches, self._metrics_before = [], 0, dict(trainer.callback_metrics)
+        self._epoch_started = time.perf_counter()
+        resumed = getattr(trainer, "ckpt_path", None) is not None
+        # A batch or targets the checks cannot take: refused now (not after training), before the
+        # run is claimed or a resumed run's later records dropped.
+        batch = self._inspected_batch(trainer) if self.health or self.grad_through_time else None
+        if not trainer.fast_dev_run:  # (a smoke test: Lightning's loggers and checkpoints write nothing either)
+            self._open_run(trainer, pl_module, resumed)
+        if self.health and not resumed:  # (a resumed fit has no "before training")
+            self._health_check(trainer, pl_module, batch)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._epoch_started = time.perf_counter()
+        self._batches = 0
+        # Lightning's callback_metrics keep every value ever logged; one logged again this epoch
+        # replaces its entry with a new tensor, one not logged since is the same object as now.
+        self._metrics_before = dict(trainer.callback_metrics)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._batches += 1
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Tensor) -> None:
-        self._loss = loss.detach()
+        # Automatic optimization divides each micro-batch's loss by accumulate_grad_batches.
+        scale = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
+        self._losses.append(loss.detach() * scale)
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        losses, self._losses = self._losses, []
         if self._tracker is None:
             return
-        self._tracker.step(self._loss, epoch=trainer.current_epoch + 1)
+        self._tracker.step(torch.stack(losses).mean() if losses else None, epoch=trainer.current_epoch + 1)
         records = self._tracker.last_records
-        self._loss = None
         if self.log_to_loggers and records and trainer.loggers:
             scalars = {f"rnnlab/{r['name']}/{r['stat']}": float(r["value"]) for r in records
                        if not isinstance(r["value"], list)}
@@ -158,10 +201,14 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
                 logger.log_metrics(scalars, step=trainer.global_step)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self._run is None:
+        if self._run is None or self._batches == 0:
+            # No batch of this epoch ran in this fit: Lightning ends again an epoch that ended before
+            # the checkpoint it resumed from, whose record is the run's already.
             return
         record: dict[str, Any] = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step}
         for name, value in trainer.callback_metrics.items():
+            if self._metrics_before.get(name) is value:
+                continue  # logged in an earlier epoch (a validation that did not run this epoch)
             if isinstance(value, Tensor) and value.numel() == 1:
                 record[name] = float(value)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -180,30 +227,106 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
                 self._record_grad_through_time(trainer, pl_module)
             records = self._run.read_metrics()
             atomic_write_json(self._run.summary, {
-                "epochs": len(records), "stopped_early": bool(trainer.should_stop),
-                "final": records[-1] if records else {}, "best": None, "best_epoch": None,
-                "train_eval": None, "test": None})
+                "epochs": records[-1]["epoch"] if records else trainer.current_epoch,
+                "stopped_early": bool(trainer.should_stop), "final": records[-1] if records else {},
+                "best": None, "best_epoch": None, "train_eval": None, "test": None})
         finally:
-            self._run.release()
+            self._close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         # What is recorded stays (every record is appended as it comes); the directory is freed.
+        self._close()
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _open_run(self, trainer: Any, pl_module: Any, resumed: bool) -> None:
+        """Claim ``run_dir``: a new run, or the run the resumed checkpoint belongs to, continued
+        from the checkpoint's step; the Tracker counts from that step."""
+        from rnnlab.errors import RunDirError
+        from rnnlab.rundir import (
+            RECORDED_BY_LIGHTNING,
+            RUN,
+            RunDir,
+            atomic_write_json,
+            read_marker,
+            truncate_jsonl,
+        )
+        from rnnlab.tracker import Tracker
+
+        # Held for the whole fit, as `rnnlab train` holds its run: a second writer is refused.
+        run = RunDir.for_writing(self.run_dir, new=True, named_by="RnnlabCallback run_dir")
+        try:
+            step = trainer.global_step
+            same_run = self._restored.get("run") is not None and \
+                (read_marker(run.path, RUN) or {}).get("run") == self._restored["run"]
+            if same_run:
+                self._run_id = self._restored["run"]
+            elif run.metrics.exists() or run.tracked.exists():
+                theirs = self._restored.get("run_dir")
+                raise RunDirError(
+                    f"RnnlabCallback run_dir {os.fspath(self.run_dir)!r} already holds a run; give a new directory "
+                    "per fit, or continue that run with trainer.fit(..., ckpt_path=) from a checkpoint it saved"
+                    + (f" (this checkpoint is of the run recorded in {theirs!r})" if resumed and theirs else ""))
+            else:
+                self._run_id = uuid.uuid4().hex
+                atomic_write_json(run.path / RUN.marker, {"recorded_by": RECORDED_BY_LIGHTNING, "run": self._run_id})
+            # (first: it checks `params` before it drops its records from `step` on)
+            self._tracker = Tracker(run, pl_module, start_step=step, **self.tracking)
+            if same_run and run.metrics.exists():  # what came after the checkpoint is trained again
+                truncate_jsonl(run.metrics, lambda r: r.get("step", 0) <= step)
+            if resumed:
+                epochs = [r["epoch"] for r in run.read_metrics()]
+                run.append(run.resumes, {
+                    "after_epoch": max([trainer.current_epoch, *epochs]), "step": step,
+                    "where": f"at step {step} from {os.fspath(trainer.ckpt_path)}",
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "changed": {}})
+        except BaseException:
+            if self._tracker is not None:
+                self._tracker.close()
+                self._tracker = None
+            run.release()
+            raise
+        self._run = run
+
+    def _close(self) -> None:
         if self._tracker is not None:
             self._tracker.close()
         if self._run is not None:
             self._run.release()
+        self._tracker = self._run = None
 
-    # ------------------------------------------------------------------------------ helpers
+    def _health_check(self, trainer: Any, pl_module: Any, batch: tuple[Any, Any]) -> None:
+        from rnnlab.doctor import diagnose
+
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        was_training = pl_module.training
+        try:
+            with _detached(pl_module) as module:
+                diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run)
+        finally:
+            pl_module.train(was_training)
 
     def _inspected_batch(self, trainer: Any) -> tuple[Any, Any]:
-        if self.batch is not None:
+        if self.batch is not None and not callable(self.batch):
             batch = self.batch
         else:
             # A loader's iterator draws its seed from torch's generator: drawn here, it would
             # change the training's shuffling and dropout. The check leaves them as they were.
             with torch.random.fork_rng(devices=[]):
                 batch = next(iter(trainer.train_dataloader))
+            if callable(self.batch):
+                picked = self.batch(batch)
+                if not (isinstance(picked, (tuple, list)) and len(picked) == 2):
+                    raise TypeError(f"batch: expected the function to return an (x, y) pair, got {_described(picked)}")
+                batch = picked
+            elif not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+                raise TypeError(
+                    "batch: the health check and the gradient through time call the module on an (x, y) pair, "
+                    f"got a training batch that is {_described(batch)}: give RnnlabCallback(batch=) a function "
+                    "that picks the pair, e.g. batch=lambda b: (b['x'], b['y']), or a fixed pair batch=(x, y)")
         x, y = batch[0], batch[1]
+        if isinstance(self.loss_fn, _DefaultCrossEntropy):
+            self.loss_fn.check(None, y)
         if isinstance(x, Tensor) and x.dim() == 3 and x.shape[1] > self.inspect_steps:
             x = x[:, : self.inspect_steps]  # (batch_first) time and memory grow with the steps
         return trainer.strategy.batch_to_device((x, y))
@@ -224,6 +347,67 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         finally:
             pl_module.train(was_training)
         write_grad_through_time(self._run, gtt, step=trainer.global_step, epoch=trainer.current_epoch)
+
+
+class _DefaultCrossEntropy(nn.CrossEntropyLoss):
+    """The default ``loss_fn``: cross-entropy that refuses what is not a classification. Given a
+    regression's float outputs and targets it would still return a number, and the checks would
+    report on a meaningless loss."""
+
+    def check(self, output: Any, target: Any) -> None:
+        """A one-line ``ValueError`` unless ``target`` holds class indices and ``output`` (when
+        known) class scores [batch, classes >= 2, ...] matching it."""
+        scores = output is None or (
+            isinstance(output, Tensor) and output.is_floating_point() and output.dim() >= 2
+            and output.shape[1] >= 2 and isinstance(target, Tensor)
+            and tuple(target.shape) == (output.shape[0], *output.shape[2:]))
+        indices = isinstance(target, Tensor) and not target.is_floating_point() and not target.is_complex() \
+            and target.dtype != torch.bool
+        if not (scores and indices):
+            shown = "" if output is None else f"outputs {_shape_of(output)} and "
+            raise ValueError(
+                "loss_fn: the default cross-entropy expects class scores [batch, classes, ...] and integer class "
+                f"targets [batch, ...], got {shown}targets {_shape_of(target)}; give the module's own loss, "
+                "e.g. RnnlabCallback(..., loss_fn=torch.nn.MSELoss()) for a regression")
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        self.check(output, target)
+        return super().forward(output, target)
+
+
+def _shape_of(value: Any) -> str:
+    """``[8] float32`` for a tensor, else its type."""
+    if isinstance(value, Tensor):
+        return f"{list(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    return f"of type {type(value).__name__}"
+
+
+def _described(value: Any) -> str:
+    """``a Tensor of shape [8] (float32)`` / ``a dict with keys ['x', 'y']`` / ``NoneType None``."""
+    if isinstance(value, Tensor):
+        return f"a Tensor of shape {list(value.shape)} ({str(value.dtype).removeprefix('torch.')})"
+    if isinstance(value, dict):
+        return f"a dict with keys {list(value)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def _checked_run_dir(run_dir: Any) -> str | os.PathLike[str]:
+    if not isinstance(run_dir, (str, os.PathLike)) or isinstance(os.fspath(run_dir), bytes):
+        raise TypeError(f"run_dir: expected a directory path (str or os.PathLike), got {_described(run_dir)}")
+    if not os.fspath(run_dir).strip():  # (Path("") is the working directory)
+        raise ValueError(f"run_dir: expected a directory path, got {os.fspath(run_dir)!r}")
+    return run_dir
+
+
+def _checked_params(params: Any) -> str | tuple[str, ...] | None:
+    if params is None or isinstance(params, str):
+        return params
+    if not (isinstance(params, Sequence) and all(isinstance(p, str) for p in params)):
+        raise TypeError(f"params: expected parameter names or fnmatch patterns (a str or a sequence of str), "
+                        f"got {_described(params)}")
+    return tuple(params)
 
 
 @contextlib.contextmanager

@@ -4,14 +4,15 @@ One file, no external resource: figures are embedded as base64 PNG data URIs and
 inline, so the report can be mailed, archived or opened offline. Sections:
 
 1. fit after training (the ``after_training`` findings of ``health.json``: did the model fit its
-   training data, does it overfit; :mod:`rnnlab.doctor.fit`);
+   training data, does it overfit; :mod:`rnnlab.doctor.fit`; a run whose ``summary.json`` has no
+   ``train_eval``, such as the Lightning callback's, was not judged, and the section says so);
 2. final metrics (a small table: last epoch's record, and the test split when summarised);
 3. health findings before training (``health.json``), coloured by severity, with numbers,
    explanation, remedy;
 4. metric curves (``metrics.jsonl``);
 5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
 6. gradient through time (``grad_through_time.json``, see :func:`write_grad_through_time`);
-7. configuration (``config.toml``, shown as text).
+7. configuration (``config.toml``, shown as text; a Lightning callback's run has none by nature).
 
 A section whose file is missing or empty says "no data recorded"; every name and value from the
 run is HTML-escaped. A small inline script sets ``data-broken-images`` on ``<body>`` after load
@@ -111,20 +112,38 @@ def _text_rows(summary: Any) -> list[tuple[str, Any]]:
 
 def _configuration(rd: RunDir) -> str:
     if not rd.config.exists():
+        if _recorded_by_lightning(rd):  # (not a warning: such a run has no rnnlab config to show)
+            return ("<p>config.toml is missing by design: the Lightning callback (rnnlab.lightning.RnnlabCallback) "
+                    "recorded this run, whose configuration is the LightningModule's code and the Trainer's "
+                    "arguments (config.toml is what rnnlab train writes).</p>" + _resume_history(rd, configured=False))
         return hk.no_data(f"{rd.config.name} is missing")
     text = rd.config.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return hk.no_data(f"{rd.config.name} is empty")
-    resumes = rd.read_resumes()
-    history = "".join(
-        f"<li>resumed {hk.esc(r.get('where') or 'after epoch ' + hk.num(r['after_epoch']))}"
-        + (": " + ", ".join(f"<code>{hk.esc(k)}</code> {hk.esc(repr(old))} → {hk.esc(repr(new))}"
-                            for k, (old, new) in r["changed"].items()) if r["changed"] else " with the same config")
-        + "</li>" for r in resumes)
-    note = (f"<p class='sub'>The configuration the run follows now; its history ({hk.esc(rd.resumes.name)}):</p>"
-            f"<ul>{history}</ul>" if resumes else "")
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
-    return f"{adapted}{note}<pre>{hk.esc(text)}</pre>"
+    return f"{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+
+
+def _recorded_by_lightning(rd: RunDir) -> bool:
+    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RUN, read_marker
+
+    return (read_marker(rd.path, RUN) or {}).get("recorded_by") == RECORDED_BY_LIGHTNING
+
+
+def _resume_history(rd: RunDir, configured: bool) -> str:
+    """The run's resumes (``resumes.jsonl``); ``configured``: the run follows a config.toml, and
+    each resume says which of its keys changed (a Lightning run's resumes know of no config)."""
+    resumes = rd.read_resumes()
+    if not resumes:
+        return ""
+    items = []
+    for r in resumes:
+        changes = ", ".join(f"<code>{hk.esc(k)}</code> {hk.esc(repr(old))} → {hk.esc(repr(new))}"
+                            for k, (old, new) in r["changed"].items())
+        said = (": " + changes if changes else " with the same config") if configured else ""
+        items.append(f"<li>resumed {hk.esc(r.get('where') or 'after epoch ' + hk.num(r['after_epoch']))}{said}</li>")
+    lead = "The configuration the run follows now; its history" if configured else "The run's history"
+    return f"<p class='sub'>{lead} ({hk.esc(rd.resumes.name)}):</p><ul>{''.join(items)}</ul>"
 
 
 def _adapted(rd: RunDir) -> str:
@@ -249,8 +268,16 @@ def _fit(rd: RunDir) -> str:
             return hk.no_data(f"{SUMMARY} is missing (rnnlab train and the Lightning callback write it, "
                               f"rnnlab.Tracker and rnnlab.diagnose alone do not)")
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
-    final = (rd.read_summary() or {}).get("final") or {}
-    validated = any(str(k).startswith("val_") for k in final)
+    summary = rd.read_summary() or {}
+    if summary.get("train_eval") is None:
+        # The checks judge the trained model measured on its whole training split (train_eval):
+        # without it they did not run, whatever health.json (the checks before training) holds.
+        return hk.no_data(
+            "the checks after training (underfit, overfit) did not run for this run, so its fit is not judged: "
+            "rnnlab train runs them on the trained model measured on its whole training split (summary.json's "
+            "train_eval), which the Lightning callback does not measure; judge the fit from the final metrics "
+            "and the metric curves below, or train with rnnlab train to have them")
+    validated = any(str(k).startswith("val_") for k in summary.get("final") or {})
     return _findings_section(rd, "after_training", "health checks were off",
                              "the model fit its training data and shows no sign of overfitting" if validated else
                              "the model fit its training data (no validation part: overfitting was not checked)")

@@ -100,6 +100,9 @@ class DirKind:
 
 RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS))
 STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
+#: ``recorded_by`` in a run directory's marker when the Lightning callback recorded the run (which
+#: has no config.toml by nature: ``rnnlab report`` says so rather than warn).
+RECORDED_BY_LIGHTNING = "rnnlab.lightning.RnnlabCallback"
 RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
 
 

@@ -63,6 +63,26 @@ from rnnlab.rundir import RUN, RunDir, append_jsonl_many, claim, refuse_link, tr
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 
 
+def checked_tracking(*, weights_every: Any, grads_every: Any, norms: Any, start_step: Any = 0) -> tuple[str, ...]:
+    """The :class:`Tracker`'s schedule and norms checked (one-line errors naming the argument),
+    and ``norms`` as a tuple (one name given alone is that name, not its characters); for those
+    that build a Tracker later, such as the Lightning callback.
+
+    >>> checked_tracking(weights_every=5, grads_every=0, norms="l2")
+    ('l2',)
+    """
+    for arg, v in (("weights_every", weights_every), ("grads_every", grads_every), ("start_step", start_step)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{arg}: expected an integer >= 0, got {v!r}")
+    names = (norms,) if isinstance(norms, str) else norms
+    if not isinstance(names, Sequence) or not names:
+        raise ValueError(f"norms: expected one or more of {list(NORMS)}, got {norms!r}")
+    for n in names:
+        if n not in NORMS:
+            raise ValueError(f"norms: expected names among {list(NORMS)}, got {n!r}{did_you_mean(str(n), NORMS)}")
+    return tuple(names)
+
+
 class TrackedSeries(NamedTuple):
     """One tracked statistic over time: ``steps [N]`` (int), ``values [N]`` for scalars or
     ``[N, C]`` for per-channel lists, ``epochs [N]`` (float, NaN where no epoch was given)."""
@@ -107,16 +127,8 @@ class Tracker:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-        for arg, v in (("weights_every", weights_every), ("grads_every", grads_every), ("start_step", start_step)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{arg}: expected an integer >= 0, got {v!r}")
-        if isinstance(norms, str):
-            norms = (norms,)
-        for n in norms:
-            if n not in NORMS:
-                raise ValueError(f"norms: expected names among {list(NORMS)}, got {n!r}{did_you_mean(n, NORMS)}")
-        if not norms:
-            raise ValueError("norms: expected at least one of " + ", ".join(NORMS))
+        norms = checked_tracking(weights_every=weights_every, grads_every=grads_every, norms=norms,
+                                 start_step=start_step)
         self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.path = self.run.tracked
         self.model = model

@@ -51,6 +51,7 @@ from rnnlab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from rnnlab.data import DataSplits
+    from rnnlab.rundir import RunDir
 
 try:
     from aeon.classification.base import BaseClassifier
@@ -85,6 +86,10 @@ _KEYWORDS = {
 }
 
 
+#: The fit's copy of the caller's arrays, in its run directory (the config's data.path).
+_DATA_FILE = "train_data.npz"
+
+
 class _RNNEstimator:
     """What every rnnlab estimator shares: the hyper-parameters, the config they resolve to,
     training through :func:`rnnlab.train.train` and the model's raw outputs. A task's estimator
@@ -98,6 +103,8 @@ class _RNNEstimator:
                                 "task.mean_guard": False}  # (a regression config's guard has no meaning here)
     #: aeon's tags (aeon reads them along the class hierarchy: these override its base classes').
     _tags = {"algorithm_type": "deeplearning", "python_dependencies": "torch"}
+    #: The arguments the run's data file is written from, as an error about that file names them.
+    _data_argument = "X and y"
 
     def __init__(self, config: str | os.PathLike[str] | Config | None = None, *, layer: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -144,7 +151,7 @@ class _RNNEstimator:
         """The base classes' ``__init__`` (a forecaster's takes its horizon)."""
         super().__init__()
 
-    def resolved_config(self, data_path: str | os.PathLike[str] = "train_data.npz", tracking: bool = True) -> Config:
+    def resolved_config(self, data_path: str | os.PathLike[str] = _DATA_FILE, tracking: bool = True) -> Config:
         """The config ``fit`` trains: the base config, the keyword hyper-parameters and
         ``params`` set, the data at ``data_path``, the seed from ``random_state``.
 
@@ -195,18 +202,24 @@ class _RNNEstimator:
         from rnnlab.train import train
 
         with self._run_directory() as out:
+            data_path = out.resolve() / _DATA_FILE
+            # Before anything is written: a bad parameter leaves no file, nor a directory.
+            config = self.resolved_config(data_path, tracking=self.run_dir is not None)
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
-            run = RunDir.for_writing(out, new=True, named_by="run_dir")
-            run.release()
-            data_path = out.resolve() / "train_data.npz"
-            if data_path.exists() or run.metrics.exists() or run.last_checkpoint.exists():
-                raise ConfigError(f"run_dir {str(out)!r} already holds a fitted run; give a new directory per fit")
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            atomic_write_bytes(data_path, buf.getvalue())
-            config = self.resolved_config(data_path, tracking=self.run_dir is not None)
-            result = train(config, out=out, progress=False, log=print if self.verbose else None)
+            with RunDir.for_writing(out, new=True, named_by="run_dir") as run:
+                _clear_for_fit(run)
+                buf = io.BytesIO()
+                np.savez(buf, **arrays)
+                atomic_write_bytes(data_path, buf.getvalue())
+            try:
+                result = train(config, out=out, progress=False, log=print if self.verbose else None)
+            except DataError as e:
+                # The file is this fit's copy of the caller's arrays (a temporary one without
+                # run_dir): the caller knows them by the argument's name, not by that path.
+                if str(data_path) not in str(e):
+                    raise
+                raise DataError(str(e).replace(str(data_path), self._data_argument)) from None
             # The config the run trained, as its config.toml records it: the template's rules
             # (``[adapt]``) may have changed the hold-out and the scaling the model reads.
             config = RunDir(out).read_config()
@@ -247,7 +260,20 @@ _COLLECTION_TAGS = {
 }
 
 
-class RNNClassifier(_RNNEstimator, BaseClassifier):
+class _CollectionEstimator(_RNNEstimator):
+    """aeon's collection estimators (one target per series): rnnlab's one-line checks of ``X``
+    (:func:`_check_collection`, against fit's channel count outside ``fit``) before aeon's own."""
+
+    def _preprocess_collection(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_collection(X, self.metadata_.get("n_channels"))  # (aeon's fit empties metadata_ first)
+        # aeon's variance check (a warning for near-constant series) squares the values: beyond
+        # about 1e154 that overflows, and inf gives NaN, each with a numpy warning and no other
+        # effect: rnnlab's scaling takes such values (data/normalize.py), and refuses inf in one line.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return super()._preprocess_collection(X, *args, **kwargs)
+
+
+class RNNClassifier(_CollectionEstimator, BaseClassifier):
     """A recurrent classifier of time series, trained by rnnlab (see the module's docstring).
 
     Parameters are hyper-parameters: ``config`` (None: the ``rnnlab init`` template; a TOML path;
@@ -289,7 +315,7 @@ class RNNClassifier(_RNNEstimator, BaseClassifier):
         return {"hidden_size": 4, "steps": 4, "batch_size": 8, "params": FAST, "random_state": 0}
 
 
-class RNNRegressor(_RNNEstimator, BaseRegressor):
+class RNNRegressor(_CollectionEstimator, BaseRegressor):
     """A recurrent regressor of time series (one value per series), trained by rnnlab: the
     ``rnnlab init --task regression`` template by default (``[task] kind = "regression"``, which
     it sets over any ``config``); the parameters are :class:`RNNClassifier`'s.
@@ -357,12 +383,24 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
     series), so these are scikit-learn estimators, not aeon's. ``X`` as aeon takes a collection
     (``[N, C, T]``, ``[N, T]`` univariate, or a list of ``[C, T_i]``); ``y`` an array [N, T] (or
     [N, T, K] values) for series of equal length, or a list of [T_i] (or [T_i, K]) arrays, one per
-    series. ``predict`` answers in the same form: an array for an array ``X``, a list for a list."""
+    series. ``predict`` answers in the same form: an array for an array ``X``, a list for a list.
+    ``n_channels_``: the channels per step of fit's ``X``, which ``predict`` and ``score`` expect."""
+
+    def _padded(self, X: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` padded [N, T, C] with its lengths, checked (:func:`_check_collection`; outside
+        ``fit``, against fit's channel count) in one-line errors naming ``X``."""
+        from sklearn.utils.validation import check_is_fitted
+
+        if where != "fit":
+            check_is_fitted(self, "model_")
+        X = _collection(X)
+        _check_collection(X, None if where == "fit" else self.n_channels_)
+        return _series(X, where)
 
     def _steps(self, X: Any, y: Any, where: str = "fit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``X`` padded [N, T, C] with its lengths, and ``y`` padded to [N, T, ...] (padding: its
-        first valid value), checked against ``X`` in one-line errors naming ``y``."""
-        padded, lengths = _series(_collection(X), where)
+        """``X`` padded [N, T, C] with its lengths (:meth:`_padded`), and ``y`` padded to [N, T, ...]
+        (padding: its first valid value), checked against ``X`` in one-line errors naming ``y``."""
+        padded, lengths = self._padded(X, where)
         if y is None:
             raise DataError("y: this estimator requires y to be passed, but the target y is None")
         if isinstance(y, np.ndarray) and y.dtype != object:
@@ -388,10 +426,7 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
         return values if isinstance(X, np.ndarray) else [values[i, :n] for i, n in enumerate(lengths)]
 
     def _predicted(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self, "model_")
-        padded, lengths = _series(_collection(X), "predict")
+        padded, lengths = self._padded(X, "predict")
         return self._outputs(padded, lengths), lengths
 
 
@@ -401,8 +436,8 @@ class RNNSequenceTagger(_PerStepEstimator):
     ``_PerStepEstimator``: ``y`` [N, T] labels; a numeric -100 marks a step without a target, as
     torch's loss reads it). ``score`` is the accuracy over every valid step that has a label.
 
-    Fitted attributes: ``classes_`` (the labels, sorted), ``model_``, ``inputs_``, ``summary_``,
-    ``config_``.
+    Fitted attributes: ``classes_`` (the labels, sorted), ``n_channels_``, ``model_``, ``inputs_``,
+    ``summary_``, ``config_``.
 
     >>> X = np.random.default_rng(0).normal(size=(16, 1, 10)); y = np.where(X[:, 0] > 0, "up", "down")
     >>> tagger = RNNSequenceTagger(hidden_size=8, steps=80, lr=0.02, params=FAST, random_state=0).fit(X, y)
@@ -421,11 +456,17 @@ class RNNSequenceTagger(_PerStepEstimator):
         if labels.ndim != 2:
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
         valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
-        self.classes_ = np.unique(labels[valid])
+        _check_step_labels(labels, valid)
+        try:
+            self.classes_ = np.unique(labels[valid])
+        except TypeError:  # labels numpy cannot order (text and numbers in one object array)
+            kinds = sorted({type(v).__name__ for v in labels[valid]})
+            raise DataError(f"y: expected labels of one type, got {' and '.join(kinds)} labels") from None
         if len(self.classes_) < 2:
             got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
             raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
         codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
+        self.n_channels_ = padded.shape[2]
         self._train({"X": padded, "y": np.where(valid, codes, PAD_LABEL).astype(np.int64), "lengths": lengths})
         return self
 
@@ -442,8 +483,19 @@ class RNNSequenceTagger(_PerStepEstimator):
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series that has a label (-100: none)."""
         padded, lengths, labels = self._steps(X, y, "score")
+        inside = valid_steps(lengths, padded.shape[1])
+        valid = labelled_steps(labels, inside)
+        _check_step_labels(labels, valid)
+        if not valid.any():
+            raise DataError(f"y: expected a label at some step to score, got none (-100 at all {int(inside.sum())} "
+                            "valid steps)")
+        given = labels[valid]
+        if not any((given == c).any() for c in self.classes_):  # e.g. text against fit's numbers: never equal
+            shown = list(dict.fromkeys(given.tolist()))
+            raise DataError(f"y: expected labels among the fitted classes {self.classes_.tolist()}, got none of them "
+                            f"({', '.join(map(repr, shown[:3]))}{', ...' if len(shown) > 3 else ''}; "
+                            f"dtype {labels.dtype})")
         logits, _ = self._predicted(X)
-        valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))
         return float((self.classes_[np.argmax(logits, axis=2)] == labels)[valid].mean())
 
 
@@ -453,8 +505,8 @@ class RNNSequenceRegressor(_PerStepEstimator):
     ``_PerStepEstimator``: ``y`` [N, T] or [N, T, K]). ``predict`` answers in the data's units;
     ``score`` is R² over every valid step (averaged over the K values).
 
-    Fitted attributes: ``model_``, ``inputs_``, ``summary_``, ``config_``, ``targets_`` (the
-    targets' standardization, on the training part's valid steps).
+    Fitted attributes: ``n_channels_``, ``model_``, ``inputs_``, ``summary_``, ``config_``,
+    ``targets_`` (the targets' standardization, on the training part's valid steps).
 
     >>> X = np.random.default_rng(0).normal(size=(16, 1, 10)); y = 5.0 + 3.0 * X[:, 0]   # rebuild the input
     >>> reg = RNNSequenceRegressor(hidden_size=8, steps=80, params=FAST, random_state=0).fit(X, y)
@@ -472,6 +524,7 @@ class RNNSequenceRegressor(_PerStepEstimator):
             raise DataError(f"y: expected numeric values per step ([N, T] or [N, T, K]), got dtype {values.dtype} "
                             f"and shape {list(values.shape)}")
         self.n_outputs_ = None if values.ndim == 2 else values.shape[2]
+        self.n_channels_ = padded.shape[2]
         values = values.astype(np.float64)
         bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & valid_steps(lengths, padded.shape[1])
         if bad.any():
@@ -551,8 +604,16 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
                          weight_decay=weight_decay, params=params, random_state=random_state, run_dir=run_dir,
                          verbose=verbose)
 
+    _data_argument = "y"
+
     def _init_base(self) -> None:
         BaseForecaster.__init__(self, horizon=self.horizon, axis=1)
+
+    def _preprocess_series(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        if np.size(X) == 0:  # (aeon's checks fail on it in numpy's words)
+            raise DataError(f"y: expected a series of at least 1 step, got none (shape {list(np.shape(X))})")
+        with np.errstate(over="ignore", invalid="ignore"):  # aeon's variance check, as a collection's
+            return super()._preprocess_series(X, *args, **kwargs)
 
     def _task_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {"task.kind": "forecasting", "task.per_step": False, "task.horizon": self.horizon,
@@ -562,16 +623,24 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
         return values
 
     def _fit(self, y: np.ndarray, exog: np.ndarray | None = None) -> RNNForecaster:
-        data = self._train({"series": _stream(y, "fit")})
+        data = self._train({"series": _stream(y)})
         self.stats_, self.reference_ = data.stats, data.reference
         return self
 
     def _predict(self, y: np.ndarray, exog: np.ndarray | None = None) -> float:
+        from rnnlab.data.checks import FLOAT32_MAX
         from rnnlab.task import task_for
         from rnnlab.train.forecast import next_values
 
-        values = next_values(self.model_.eval(), _stream(y, "predict"), self.stats_, self.reference_,
-                             task_for(self.config_))
+        series = _stream(y)
+        with np.errstate(over="ignore"):
+            scaled = np.abs((series - self.stats_.mean) / self.stats_.std).max(axis=1)
+        far = np.flatnonzero(~(scaled <= FLOAT32_MAX))  # read as inf by the model, in float32
+        if len(far):
+            raise DataError(f"y: expected values within float32's range once scaled as in fit (|y - mean| / std <= "
+                            f"{FLOAT32_MAX:.2g}, mean {self.stats_.mean[0]:.3g}, std {self.stats_.std[0]:.3g}), got "
+                            f"{len(far)} beyond it, the first at step {far[0]}; rescale y as the series fitted")
+        values = next_values(self.model_.eval(), series, self.stats_, self.reference_, task_for(self.config_))
         return float(values[self.horizon - 1, 0])
 
     @classmethod
@@ -579,6 +648,43 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
         """A tiny, quick model for aeon's estimator checks (short series: short windows)."""
         return {"hidden_size": 4, "steps": 4, "season": 2, "random_state": 0,
                 "params": {**FAST, "data.bptt": 4, "data.streams": 1}}
+
+
+def _clear_for_fit(run: RunDir) -> None:
+    """Ready the claimed run directory ``run`` for a fit: refused when it holds a run (metrics, a
+    summary or a checkpoint: what a finished or interrupted fit leaves); what a fit that failed
+    before its first epoch left (its data, config.toml) is removed, so the directory serves again."""
+    from rnnlab.rundir import ADAPT, CONFIG, HEALTH, TIMING, TRACKED
+
+    if run.metrics.exists() or run.summary.exists() or run.last_checkpoint.exists():
+        raise ConfigError(f"run_dir {str(run.path)!r} already holds a fitted run; give a new directory per fit "
+                          "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
+    # Only the files a fit writes before its first epoch ends: anything else is not ours to remove.
+    for name in (_DATA_FILE, CONFIG, ADAPT, HEALTH, TRACKED, TIMING):
+        (run.path / name).unlink(missing_ok=True)
+
+
+def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:
+    """A label at every ``valid`` step [N, T]: NaN or None there is refused (a numeric -100 is
+    how a step says it has none).
+
+    >>> _check_step_labels(np.array([["a", None], [None, "b"]], dtype=object), np.array([[1, 1], [0, 1]], bool))
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: y: expected a label at every valid step (-100: a step without one), got 1 missing (NaN or None), the first at [sample, step] [0, 1]
+    """
+    if labels.dtype.kind == "f":
+        missing = np.isnan(labels)
+    elif labels.dtype == object:
+        missing = np.frompyfunc(lambda v: v is None or (isinstance(v, (float, np.floating)) and bool(np.isnan(v))),
+                                1, 1)(labels).astype(bool)
+    else:
+        return
+    missing &= valid
+    if missing.any():
+        i, t = np.argwhere(missing)[0]
+        raise DataError(f"y: expected a label at every valid step (-100: a step without one), got {int(missing.sum())} "
+                        f"missing (NaN or None), the first at [sample, step] [{i}, {t}]")
 
 
 def _target_array(y: Any) -> Any:
@@ -626,6 +732,41 @@ def series_batch(X: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return pad([np.asarray(s, dtype=np.float64).T for s in X])
 
 
+def _check_collection(X: Any, channels: int | None = None) -> None:
+    """Refuse in one line naming ``X`` what numpy, torch or aeon would fail on deep inside: no
+    series, a series of no step or no channel, series of different channel counts, and a channel
+    count other than ``channels`` (fit's; None in ``fit``). An array ``[N, C, T]`` or ``[N, T]``
+    and a list of ``[C, T_i]`` or ``[T_i]`` arrays are checked; other forms are left to the checks
+    that follow (aeon's, :func:`_collection`).
+
+    >>> _check_collection([np.zeros((2, 5)), np.zeros((1, 5))])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: X: expected series of one channel count, got 2 in series 0 and 1 in series 1
+    >>> _check_collection(np.zeros((3, 2, 5)), channels=1)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: X: expected 1 channel per step (as in fit), got 2
+    """
+    if isinstance(X, np.ndarray) and X.ndim in (2, 3):  # every series of one shape
+        count, sizes, at = len(X), [(X.shape[1] if X.ndim == 3 else 1, X.shape[-1])], f" (X of shape {list(X.shape)})"
+    elif isinstance(X, (list, tuple)) and all(isinstance(s, np.ndarray) and s.ndim in (1, 2) for s in X):
+        count, sizes, at = len(X), [(len(s) if s.ndim == 2 else 1, s.shape[-1]) for s in X], ""
+    else:
+        return
+    if not count:
+        raise DataError(f"X: expected at least 1 series, got none{at or ' (an empty list)'}")
+    for i, (c, t) in enumerate(sizes):
+        if c == 0 or t == 0:
+            raise DataError(f"X: expected at least 1 {'channel per step' if c == 0 else 'step per series'}, got 0"
+                            f"{at or f' in series {i}'}")
+        if c != sizes[0][0]:
+            raise DataError(f"X: expected series of one channel count, got {sizes[0][0]} in series 0 and {c} in series {i}")
+    if channels is not None and sizes[0][0] != channels:
+        raise DataError(f"X: expected {channels} channel{'' if channels == 1 else 's'} per step (as in fit), "
+                        f"got {sizes[0][0]}")
+
+
 def _collection(X: Any) -> np.ndarray | list[np.ndarray]:
     """``X`` as aeon's collection estimators take it, for the per-step estimators (which are not
     aeon's): ``[N, C, T]``, ``[N, T]`` univariate, or a list of ``[C, T_i]`` (or ``[T_i]``) arrays.
@@ -635,17 +776,23 @@ def _collection(X: Any) -> np.ndarray | list[np.ndarray]:
     """
     if isinstance(X, np.ndarray) and X.dtype.kind in "biuf" and X.ndim in (2, 3):
         return X[:, None, :] if X.ndim == 2 else X
-    if isinstance(X, (list, tuple)) and X and all(isinstance(s, np.ndarray) and s.ndim in (1, 2)
-                                                  and s.dtype.kind in "biuf" for s in X):
+    if isinstance(X, (list, tuple)) and all(isinstance(s, np.ndarray) and s.ndim in (1, 2) and s.dtype.kind in "biuf"
+                                            for s in X):  # (an empty list: _check_collection says so)
         return [s[None, :] if s.ndim == 1 else s for s in X]
     got = f"an array of shape {list(X.shape)} and dtype {X.dtype}" if isinstance(X, np.ndarray) else type(X).__name__
     raise DataError(f"X: expected series as a numeric array [N, C, T] or [N, T], or a list of [C, T_i] arrays, got {got}")
 
 
-def _stream(y: np.ndarray, where: str) -> np.ndarray:
-    """aeon's inner series ``[1, L]`` as rnnlab's ``[L, 1]``, checked finite."""
-    from rnnlab.data.checks import check_finite
+def _stream(y: np.ndarray) -> np.ndarray:
+    """aeon's inner series ``[1, L]`` as rnnlab's ``[L, 1]``, checked finite (aeon refuses NaN, not inf).
 
+    >>> _stream(np.array([[1.0, np.inf, 2.0]]))
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: y: expected finite values, got 1 non-finite (NaN or inf), the first at step 1
+    """
     series = np.ascontiguousarray(np.asarray(y, dtype=np.float64).T)
-    check_finite(series[None], np.array([len(series)]), where)
+    bad = np.flatnonzero(~np.isfinite(series).all(axis=1))
+    if len(bad):
+        raise DataError(f"y: expected finite values, got {len(bad)} non-finite (NaN or inf), the first at step {bad[0]}")
     return series

@@ -42,3 +42,26 @@ def test_missing_tensorboard_names_the_extra_even_when_installed(tmp_path, monke
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     with pytest.raises(ImportError, match=r"rnnlab\[tensorboard\]"):
         tb.export_tensorboard(tmp_path)
+
+
+def test_a_runs_epoch_metrics_and_test_figures_reach_tensorboard(tmp_path):
+    """A TensorBoard user looks for the loss and accuracy curves first: the epoch records of
+    metrics.jsonl and the test split's figures are exported beside the tracked norms."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tiny_run import run, tiny_toml
+
+    from rnnlab.config import parse_config
+    from rnnlab.rundir import RunDir
+
+    result = run(parse_config(tiny_toml(training="epochs = 3")), tmp_path / "r")
+    out = tb.export_tensorboard(result.run_dir)
+    events = EventAccumulator(str(out), size_guidance={"scalars": 0})
+    events.Reload()
+    records = RunDir(result.run_dir).read_metrics()
+    for key in ("train_loss", "train_acc", "lr"):
+        read = [(e.step, e.value) for e in events.Scalars(f"metrics/{key}")]
+        assert [s for s, _ in read] == [r["step"] for r in records]
+        assert [v for _, v in read] == pytest.approx([r[key] for r in records], rel=1e-6)
+    (test_acc,) = events.Scalars("metrics/test_acc")
+    assert test_acc.step == records[-1]["step"]
+    assert test_acc.value == pytest.approx(RunDir(result.run_dir).read_summary()["test"]["acc"], rel=1e-6)

@@ -9,6 +9,9 @@ when writing.
 Tags:
 
 * ``{name}/{stat}`` for scalar statistics (``lstm.weight_hh_l0/l2_mean``; the loss is ``loss``);
+* ``metrics/{name}`` for the epoch records of a run (``metrics.jsonl``: ``metrics/train_loss``,
+  ``metrics/val_acc``, ``metrics/lr``, ..., at each epoch's last step) and the test split's
+  figures (``metrics/test_acc``, one point at the last step);
 * ``{name}/{stat}`` histograms of per-channel statistics, split per gate as
   ``{name}/{gate}/{stat}`` when ``model`` tells the gate layout (``lstm.weight_hh_l0/f/l2_per_channel``);
 * ``weights/{module} l{layer} {direction}/{component}/{gate}`` histograms of the model's weights
@@ -70,8 +73,9 @@ def _param_kinds(model: nn.Module | None) -> dict[str, str]:
 def tensorboard_records(
     run_dir: str | os.PathLike[str] | RunDir, model: nn.Module | None = None, step: int | None = None
 ) -> tuple[list[Scalar], list[Histogram]]:
-    """Convert a run's tracked statistics (and ``model``'s weights per gate at ``step``, default
-    the last tracked step) into scalar and histogram records, ordered by tag then step."""
+    """Convert a run's tracked statistics and epoch records (and ``model``'s weights per gate at
+    ``step``, default the last tracked step) into scalar and histogram records, ordered by tag
+    then step."""
     tracked = read_tracked(run_dir)
     kinds = _param_kinds(model)
     scalars: list[Scalar] = []
@@ -94,6 +98,7 @@ def tensorboard_records(
                     continue
                 for gate, part in split_gates(torch.from_numpy(vec), kind).items():
                     hists.append(Histogram(f"{name}/{gate}/{stat}", int(s), part.numpy()))
+    scalars += _metric_scalars(run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir))
     if model is not None:
         at = last if step is None else int(step)
         for gp in gate_weights(model):
@@ -102,6 +107,20 @@ def tensorboard_records(
     scalars.sort(key=lambda r: (r.tag, r.step))
     hists.sort(key=lambda r: (r.tag, r.step))
     return scalars, hists
+
+
+def _metric_scalars(run: RunDir) -> list[Scalar]:
+    """The epoch records (``metrics.jsonl``: losses, metrics, learning rate, gradient norm) as
+    ``metrics/{name}`` at each epoch's last optimizer step, the x axis of the tracked statistics;
+    the test split's figures (``summary.json``, evaluated once) as one point at the last."""
+    records = run.read_metrics()
+    out = [Scalar(f"metrics/{key}", int(r.get("step", r["epoch"])), float(value))
+           for r in records for key, value in r.items()
+           if key not in ("epoch", "step", "time") and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    test = ((run.read_summary() or {}).get("test") or {}) if records else {}
+    at = int(records[-1].get("step", records[-1]["epoch"])) if records else 0
+    return out + [Scalar(f"metrics/test_{key}", at, float(value)) for key, value in test.items()
+                  if isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
 def _summary_writer() -> type:

@@ -36,6 +36,9 @@ ALREADY = "the configuration already has it"
 #: scores of each (label, config) job, in order, or why its training failed (one line)
 Evaluate = Callable[[list[tuple[str, Config]]], list[list[float] | str]]
 
+#: whether two configs train alike (:class:`rnnlab.recipe.run.InEffect`: the same in effect)
+Same = Callable[[Config, Config], bool]
+
 
 @dataclass
 class Tried:
@@ -85,18 +88,25 @@ class RecipeResult:
 
 def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, higher_is_better: bool,
                apply: Callable[[Config, dict], Config] | None = None,
-               on_step: Callable[[StepOutcome], None] | None = None) -> RecipeResult:
+               on_step: Callable[[StepOutcome], None] | None = None, same: Same | None = None) -> RecipeResult:
     """Walk ``steps`` from ``base``; see the module docstring. ``on_step`` sees each finished step.
 
     ``apply(config, changes)`` makes a candidate's config (default: the search's
     :func:`~rnnlab.search.space.apply_values`); a :class:`ConfigError` there means the candidate
     does not apply to this config (e.g. zoneout on a layer without state), with that message.
+    ``same(candidate, config)`` tells a candidate the configuration already has, or one scored
+    before (default: equal as written; ``rnnlab recipe`` compares what they train,
+    :class:`~rnnlab.recipe.run.InEffect`).
     """
     if apply is None:
         from rnnlab.search.space import apply_values
 
         def apply(config: Config, changes: dict) -> Config:
             return apply_values(config, changes, source="recipe")
+
+    if same is None:
+        def same(a: Config, b: Config) -> bool:
+            return a == b
 
     base = base.model_copy(update={"search": None})  # what is trained; [search] is not part of it
     current, label = base, "baseline"
@@ -110,7 +120,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
         tried: list[Tried] = []
         tier: Tier | None = step.tier(current)
         while tier is not None:
-            round_ = [_prepare(step, c, current, label, apply, scored) for c in tier.candidates]
+            round_ = [_prepare(step, c, current, label, apply, scored, same) for c in tier.candidates]
             todo = [t for t in round_ if t.not_applicable is None]
             scored += [(t.config, f"{t.step}: {t.label}") for t in todo]
             results = evaluate([(t.label, t.config) for t in todo]) if todo else []
@@ -141,7 +151,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
 
 
 def _prepare(step: Step, candidate: Candidate, current: Config, against: str,
-             apply: Callable[[Config, dict], Config], scored: list[tuple[Config | None, str]]) -> Tried:
+             apply: Callable[[Config, dict], Config], scored: list[tuple[Config | None, str]], same: Same) -> Tried:
     why = not_applicable(candidate, current)
     config = None
     if why is None:
@@ -149,11 +159,11 @@ def _prepare(step: Step, candidate: Candidate, current: Config, against: str,
             config = apply(current, dict(candidate.changes))
         except ConfigError as e:
             why = str(e).removeprefix("recipe: ")
-    if why is None and config == current:
+    if why is None and same(config, current):
         why = ALREADY
     if why is None:
         # (AR alone after "AR and TAR" was scrapped, where TAR had that value already)
-        same = next((name for c, name in scored if c == config), None)
-        if same is not None:
-            why = f"the same configuration as {same}, scored already"
+        earlier = next((name for c, name in scored if c is not None and same(config, c)), None)
+        if earlier is not None:
+            why = f"the same configuration as {earlier}, scored already"
     return Tried(step.name, candidate.label, config, against, not_applicable=why)

@@ -169,6 +169,72 @@ class Evaluator:
         return out
 
 
+class InEffect:
+    """Whether two configs train alike, as the search tells its first trial from the config it
+    starts from (:func:`rnnlab.search.space.baseline_values`: the same model, data and training,
+    and every parameter with the same decay, l1 and learning rate): ``a`` is ``b`` in effect when
+    ``a``'s settings, wherever the two differ, make that first trial for ``b``. So kernel decay
+    1e-2 is what ``training.weight_decay = 1e-2`` already does, and the layer keywords count as
+    the layer reads them (zoneout 0.1 and [0.1, 0.1] on an LSTM, residual true and "all").
+
+    The model is built with the sizes of ``base``'s data (the first fold of ``plan``), read once.
+    """
+
+    def __init__(self, base: Config, plan: FoldPlan) -> None:
+        from rnnlab.data import load_data
+
+        task = task_for(base)
+        split = load_data(base.data, seed=base.training.seed, fold=plan.folds()[0], task=task)
+        self.input_size, self.width = split.channels, task.head_width(split.classes, split.train.y)
+
+    def __call__(self, a: Config, b: Config) -> bool:
+        from rnnlab.search.space import Param, Space, baseline_values
+
+        if a == b:
+            return True
+        a, b = _as_the_layer_reads(a), _as_the_layer_reads(b)
+        differ = _differences(a.model_dump(exclude={"search"}), b.model_dump(exclude={"search"}))
+        if not differ:
+            return True
+        space = Space([Param(path, "choice", choices=(value,)) for path, value in differ.items()])
+        try:
+            return baseline_values(space, b, self.input_size, self.width)[0] is not None
+        except ValueError:  # ``b`` builds no model (residual=True on a narrower input): its runs failed
+            return False
+
+
+def _as_the_layer_reads(config: Config) -> Config:
+    """``config`` with each layer keyword as the layer resolves it (one zoneout probability per
+    state, residual's mode, the kind's default activation), where that is a plain value; those it
+    turns into objects (a constraint) stay as written."""
+    from rnnlab.config import LAYER_KEYS, layer_class
+    from rnnlab.layers.options import resolve
+
+    m = config.model
+    read = resolve(m.layer_options(), layer_class(m.layer).spec, None, m.hidden_size)
+    plain = {k: getattr(read, k) for k in LAYER_KEYS
+             if getattr(read, k) is None or isinstance(getattr(read, k), (bool, int, float, str, tuple))}
+    return config.model_copy(update={"model": m.model_copy(update=plain)})
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``a``'s values where they differ from ``b``'s, by the search's key paths (``model.zoneout``):
+    a table both have is compared key by key, anything else (a list of rules) whole.
+
+    >>> _differences({"model": {"zoneout": 0.1, "layer": "lstm"}, "name": "x"},
+    ...              {"model": {"zoneout": 0.0, "layer": "lstm"}, "name": "x"})
+    {'model.zoneout': 0.1}
+    """
+    out: dict[str, Any] = {}
+    for key, value in a.items():
+        other = b.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            out.update(_differences(value, other, f"{prefix}{key}."))
+        elif value != other:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _cores() -> int:
     from rnnlab.threads import available_cpus
 
@@ -221,7 +287,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
             say(_step_line(o))
 
         result = run_recipe(base, steps, evaluate, higher_is_better=task.higher_is_better(str(search.metric)),
-                            on_step=on_step)
+                            on_step=on_step, same=InEffect(base, plan))
     except BaseException as e:
         if pool is not None:
             pool.terminate()

@@ -35,6 +35,7 @@ from typing import Any
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config
 from rnnlab.errors import ConfigError
+from rnnlab.task import task_for
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Candidate:
     changes: Mapping[str, Any]
     needs_stacked: bool = False
     """Only for stacked layers (model.num_layers > 1): elsewhere "not applicable"."""
+    reorders: bool = False
+    """Changes the order samples are drawn in: "not applicable" to a stream, whose rows are one
+    batch read in order whatever the shuffling keys say (:func:`rnnlab.train.trainer.batching`)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ RECIPE: tuple[Step, ...] = (
          _tier(Candidate("layer_norm", {"model.normalization": "layer_norm"}))),
     Step("shuffle_within_batch", "fixed batches in shuffled order, shuffled within each batch",
          _tier(Candidate("shuffle_within_batch", {"training.shuffle": "batches",
-                                                  "training.shuffle_within_batch": True}))),
+                                                  "training.shuffle_within_batch": True}, reorders=True))),
     Step("nadamw", "NAdamW instead of the optimizer", _tier(_one("training.optimizer", "nadamw"))),
 )
 
@@ -162,9 +166,11 @@ def by_name(name: str) -> Step:
     for s in RECIPE + LANGUAGE_MODEL_STEPS:
         if s.name == name:
             return s
-    raise ConfigError(f"--steps: unknown recipe step {name!r}"
-                      f"{did_you_mean(name, STEP_NAMES + LANGUAGE_MODEL_STEP_NAMES)}; the steps are: "
-                      f"{', '.join(STEP_NAMES)} (language models also: {', '.join(LANGUAGE_MODEL_STEP_NAMES)})")
+    hint = did_you_mean(name, STEP_NAMES + LANGUAGE_MODEL_STEP_NAMES)
+    # (the hint ends in a question mark: the list after it is a sentence of its own)
+    listing = (f"{hint} The steps are: " if hint else "; the steps are: ") + ", ".join(STEP_NAMES)
+    raise ConfigError(f"--steps: unknown recipe step {name!r}{listing} "
+                      f"(language models also: {', '.join(LANGUAGE_MODEL_STEP_NAMES)})")
 
 
 def select_steps(names: str | None, config: Config | None = None) -> tuple[Step, ...]:
@@ -186,7 +192,38 @@ def select_steps(names: str | None, config: Config | None = None) -> tuple[Step,
     if other:
         raise ConfigError(f"--steps: {other[0]!r} is not a step of this task's recipe; expected some of "
                           f"{', '.join(names_here)}")
-    return tuple(s for s in recipe if s.name in chosen)
+    steps = tuple(s for s in recipe if s.name in chosen)
+    if config is not None:
+        # Scoring the baseline only to report that nothing applies would cost a recipe's first
+        # round for nothing; a step that applies beside them shows them in its walk instead.
+        why = {s.name: inapplicable(s, config) for s in steps}
+        if all(why.values()):
+            raise ConfigError("--steps: nothing to try on this config: "
+                              + "; ".join(f"{name} does not apply ({reason})" for name, reason in why.items()))
+    return steps
+
+
+def inapplicable(step: Step, config: Config) -> str | None:
+    """Why none of ``step``'s candidates, in any branch, applies to ``config`` (None: one does).
+
+    >>> from rnnlab.config import parse_config
+    >>> one_layer = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> inapplicable(by_name("residual"), one_layer)
+    'needs stacked layers (model.num_layers > 1), the config has 1'
+    >>> inapplicable(by_name("batch_norm"), one_layer) is None  # recurrent batch norm applies
+    True
+    """
+    reasons: list[str] = []
+    tiers = [step.tier(config)]
+    while tiers:
+        tier = tiers.pop()
+        for c in tier.candidates:
+            why = not_applicable(c, config)
+            if why is None:
+                return None
+            reasons.append(why)
+        tiers += [t for t in (tier.if_kept, tier.if_scrapped) if t is not None]
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def not_applicable(candidate: Candidate, config: Config) -> str | None:
@@ -198,6 +235,8 @@ def not_applicable(candidate: Candidate, config: Config) -> str | None:
     """
     if candidate.needs_stacked and config.model.num_layers <= 1:
         return f"needs stacked layers (model.num_layers > 1), the config has {config.model.num_layers}"
+    if candidate.reorders and task_for(config).stream:
+        return "a stream's rows are one batch read in order: there is nothing to shuffle"
     return None
 
 

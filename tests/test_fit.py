@@ -61,7 +61,7 @@ def test_a_run_its_caller_stopped_is_not_judged_on_fit(tmp_path):
     assert result.epochs == 1 and result.train_eval["acc"] < 0.95
     (f,) = result.findings
     assert f.check == "stopped" and f.severity == "info" and f.phase == "after_training"
-    assert f.title == f"Stopped by its caller after 1 epochs ({result.final['step']} optimizer steps): fit not judged"
+    assert f.title == f"Stopped by its caller after 1 epoch ({result.final['step']} optimizer steps): fit not judged"
     assert Report.read(tmp_path).findings[0] == f
 
 
@@ -103,7 +103,7 @@ def test_healthy_runs_have_no_findings_after_training(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == "after training: no findings (the model fit its training data in 400 steps; no sign of overfitting)"
     report = (tmp_path / "cli" / "report.html").read_text(encoding="utf-8")
-    assert "No findings: the model fit its training data and shows no sign of overfitting." in report
+    assert "No findings: the model fit its training data in 400 steps; no sign of overfitting." in report
     # without a validation part nothing says whether it overfits: neither line claims it does not
     path.write_text(path.read_text().replace("val_fraction = 0.25", "val_fraction = 0")
                     .replace(str(tmp_path / "cli"), str(tmp_path / "no-val")))
@@ -111,7 +111,7 @@ def test_healthy_runs_have_no_findings_after_training(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("after training: no findings (the model fit its training data in ") and last.endswith(" steps)")
     report = (tmp_path / "no-val" / "report.html").read_text(encoding="utf-8")
-    assert "overfitting was not checked" in report and "no sign of overfitting" not in report
+    assert "(overfitting was not judged)" in report and "no sign of overfitting" not in report
 
 
 def test_the_cli_ends_with_the_underfit_finding(tmp_path, capsys):

@@ -132,15 +132,18 @@ def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.device import resolve_device, with_device
     from rnnlab.task import task_for
-    from rnnlab.train.trainer import train
+    from rnnlab.train.trainer import train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
     resolve_device(config.training.device, "--device" if args.device else "training.device")
     allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
     if allow and not args.resume:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
-    result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
-                   log=None if args.quiet else _say, allow_change=allow)
+    try:
+        result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
+                       log=None if args.quiet else _say, allow_change=allow)
+    except KeyboardInterrupt as stop:
+        raise _where_the_run_stands(stop, Path(args.out or with_derived_names(config).output.dir)) from None
     task = task_for(config)
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
@@ -156,8 +159,12 @@ def _train_command(args: argparse.Namespace) -> int:
         split = "test" if "test" in result.baselines else "train"
         _say(f"{split} {headline.label}: " + "  ".join(
             f"{name.replace('_', ' ')} {headline.show(v[headline.name])}" for name, v in result.baselines[split].items()))
-    with result.timing.phase("report"):
-        report = _write_report(result.run_dir)
+    try:
+        with result.timing.phase("report"):
+            report = _write_report(result.run_dir)
+    except KeyboardInterrupt as stop:
+        raise Interrupted.of_command(stop, f"the run is finished (its summary.json is written): `rnnlab report "
+                                           f"{result.run_dir}` draws its report") from None
     from rnnlab.rundir import RunDir
 
     result.timing.write(RunDir(result.run_dir))
@@ -166,11 +173,25 @@ def _train_command(args: argparse.Namespace) -> int:
         from rnnlab.doctor import format_findings
 
         _say("\n" + format_findings(result.findings, "After training"))
-    else:
-        steps = result.final.get("step", 0)
-        _say(f"after training: no findings (the model fit its training data in {steps} steps"
-             + ("; no sign of overfitting)" if "val_loss" in result.final else ")"))
+    else:  # (what the checks that ran found, and nothing of those that did not)
+        from rnnlab.doctor.fit import fit_verdict
+
+        _say(f"after training: no findings ({fit_verdict(getattr(result.findings, 'checked', {}))})")
     return 0
+
+
+def _where_the_run_stands(stop: KeyboardInterrupt, run_dir: Path) -> KeyboardInterrupt:
+    """A stop of ``rnnlab train`` outside its epochs (set-up, the evaluation after the last epoch),
+    which the trainer did not explain, with what the run directory holds and what continues it;
+    the trainer's own stop (during the epochs) already says so and is returned unchanged."""
+    from rnnlab.rundir import RunDir
+
+    if isinstance(stop, Interrupted) and str(stop) != str(Interrupted.by(stop.signum)):
+        return stop
+    last = RunDir(run_dir).last_checkpoint
+    if last.exists():  # (after the last epoch too: --resume then runs only the evaluation after training)
+        return Interrupted.of_command(stop, f"the checkpoint {last} is written: --resume continues from it")
+    return Interrupted.of_command(stop, "no checkpoint yet: the same command without --resume starts the run again")
 
 
 def _write_report(run_dir: Path) -> Path:
@@ -220,8 +241,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     optimizer = build_optimizer(model, config.training)
     batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, device)
     if data.train.X.shape[1] > config.tracking.inspect_steps:
+        # (a stream's training rows are pieces of its text or series, data.streams of them, not whole series)
+        of_each = ("tokens of each of the {} rows the training text is cut into (data.streams; tracking.inspect_steps)"
+                   if data.text is not None else
+                   "steps of each of the {} rows the training series are cut into (data.streams; tracking.inspect_steps)"
+                   if task.stream else "steps of each series (tracking.inspect_steps)").format(len(data.train))
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
-             "steps of each series (tracking.inspect_steps)")
+             f"{of_each}")
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps,
                       seed=config.training.seed, classification=not task.values)
     _say(str(report))
@@ -367,33 +393,44 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def task_name(given: str) -> str:
+    """The task ``rnnlab init --task`` names, whichever of ``_`` and ``-`` it is spelt with (the
+    documented names mix them: ``language_model``, ``per-step-regression``); a name of no task is
+    returned as given, for :func:`rnnlab.config.template_for` to refuse.
+
+    >>> task_name("language-model"), task_name("per_step_regression"), task_name("regresion")
+    ('language_model', 'per-step-regression', 'regresion')
+    """
+    from rnnlab.task import TASKS
+
+    return {name.replace("_", "-"): name for name in TASKS}.get(given.replace("_", "-"), given)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from rnnlab.config import template_for
     from rnnlab.rundir import atomic_write_text
 
-    text = template_for(args.task)
+    task = task_name(args.task)
+    text = template_for(task)
     path = Path(args.path)
     if path.exists() and not args.force:
         raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    if args.dataset is not None and args.task == "language_model":
-        from rnnlab.data.text import bundled_text
-
-        bundled_text(args.dataset)  # a DataError naming the bundled texts when it is none
-        text = text.replace('\ndataset = "python-docs"\n', f'\ndataset = "{args.dataset}"\n', 1)
-    elif args.dataset is not None:
+    if args.dataset is not None:
         from rnnlab._checks import did_you_mean
         from rnnlab.data.bundled import bundled_names, bundled_task
         from rnnlab.data.stream import BUNDLED_STREAMS
+        from rnnlab.data.text import BUNDLED_TEXTS
         from rnnlab.errors import DataError
 
-        names = bundled_names() + list(BUNDLED_STREAMS)
+        names = bundled_names() + list(BUNDLED_STREAMS) + list(BUNDLED_TEXTS)
         if args.dataset not in names:
             raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
                             f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
-        held = "forecasting" if args.dataset in BUNDLED_STREAMS else bundled_task(args.dataset)
-        if held != args.task:
+        held = ("language_model" if args.dataset in BUNDLED_TEXTS else
+                "forecasting" if args.dataset in BUNDLED_STREAMS else bundled_task(args.dataset))
+        if held != task:
             raise DataError(f"--dataset: {args.dataset!r} is a {held} data set, expected one "
-                            f"for --task {args.task} (see the task column of `rnnlab datasets`)")
+                            f"for --task {task} (see the task column of `rnnlab datasets`)")
         # The template's one dataset line; name and output.dir follow it when left unset.
         text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{args.dataset}"\n', text, count=1)
     atomic_write_text(path, text)
@@ -566,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the template learns: classification (a label per sequence, the default), regression "
                         "(values per sequence), per-step-classification (a label at every step), "
                         "per-step-regression (values at every step), forecasting (the next values of long series) "
-                        "or language_model (the next token of a text)")
+                        "or language_model (the next token of a text); '_' and '-' are read alike")
     p.set_defaults(func=cmd_init)
     return parser
 

@@ -277,10 +277,16 @@ def _fit(rd: RunDir) -> str:
             "rnnlab train runs them on the trained model measured on its whole training split (summary.json's "
             "train_eval), which the Lightning callback does not measure; judge the fit from the final metrics "
             "and the metric curves below, or train with rnnlab train to have them")
-    validated = any(str(k).startswith("val_") for k in summary.get("final") or {})
-    return _findings_section(rd, "after_training", "health checks were off",
-                             "the model fit its training data and shows no sign of overfitting" if validated else
-                             "the model fit its training data (no validation part: overfitting was not checked)")
+    checked = summary.get("fit_checked")
+    if isinstance(checked, dict):  # what each check that ran found, and nothing of those that did not
+        from rnnlab.doctor.fit import fit_verdict
+
+        said = fit_verdict({str(k): str(v) for k, v in checked.items()})
+        if "overfit" not in checked:
+            said += " (overfitting was not judged)"
+    else:  # (a run recorded before summary.json said what each check found)
+        said = "the checks after training found nothing"
+    return _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
 
 
 def _health(rd: RunDir) -> str:

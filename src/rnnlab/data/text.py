@@ -121,21 +121,26 @@ def check_text(text: str, where: str) -> None:
                         "character(s) of whitespace or control characters only")
 
 
-def tokenize(text: str, tokens: str) -> list[str]:
+def tokenize(text: str, tokens: str, open_end: bool = False) -> list[str]:
     """``text`` as a list of tokens: its characters (``"char"``), or its whitespace-separated
-    words with ``<eos>`` ending each line (``"word"``).
+    words with ``<eos>`` ending each line (``"word"``). ``open_end``: the text's last line goes
+    on (a prompt to continue), so it ends with ``<eos>`` only when the text ends with a line end.
 
     >>> tokenize("to be\\nor", "word"), tokenize("ab\\n", "char")
     (['to', 'be', '<eos>', 'or', '<eos>'], ['a', 'b', '\\n'])
+    >>> tokenize("to be\\nor", "word", open_end=True), tokenize("to be\\n", "word", open_end=True)
+    (['to', 'be', '<eos>', 'or'], ['to', 'be', '<eos>'])
     """
     if tokens == "char":
         return list(text)
     out: list[str] = []
-    for line in text.splitlines():
+    for line in text.splitlines(keepends=True):
         words = line.split()
         if words:
             out += words
-            out.append(EOS)
+            # (a line without its line end can only be the last: closed in a file, open in a prompt)
+            if not open_end or line.splitlines()[0] != line:
+                out.append(EOS)
     return out
 
 
@@ -346,12 +351,14 @@ def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
     text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
     parts = split_text(text, cfg, fold)
     steps = len(parts.train) - 1  # inputs with a next token
+    # (both messages count the same way: the training part's tokens, and of them the inputs a window reads)
+    holds = f"the training part holds {len(parts.train)} tokens, {steps} of them inputs with a next token"
     if steps < cfg.bptt:
-        raise DataError(f"data.bptt: the training part holds {len(parts.train)} tokens, shorter than one window; "
-                        f"expected data.bptt <= {max(steps, 1)}, got {cfg.bptt}")
+        raise DataError(f"data.bptt: {holds}, fewer than one window; expected data.bptt <= {max(steps, 1)}, "
+                        f"got {cfg.bptt}")
     if steps // cfg.streams < cfg.bptt:
-        raise DataError(f"data.streams: the training part's {steps} tokens do not fit {cfg.streams} rows of at least "
-                        f"data.bptt = {cfg.bptt} tokens; expected data.streams <= {steps // cfg.bptt}, got {cfg.streams}")
+        raise DataError(f"data.streams: {holds}, too few for {cfg.streams} rows of at least data.bptt = {cfg.bptt}; "
+                        f"expected data.streams <= {steps // cfg.bptt}, got {cfg.streams}")
     vocab = list(parts.vocab.tokens)
     ids = parts.train[:, None].astype(np.float32)
     X, y = batchify([(ids[:-1], ids[1:])], cfg.streams)

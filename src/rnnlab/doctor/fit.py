@@ -25,12 +25,23 @@ A forecaster (``[task] kind = "forecasting"``) is judged on its training *skill*
 MASE of the seasonal-naive forecast`` on its own training part (``train_eval["skill"]``): at or
 below ``underfit_skill`` (0) it does not beat repeating the value one season back on the data it
 trained on, and the usual causes and remedies follow (steps, learning rate, regularization,
-capacity). The validation figures of a stream are one block per series, so no overfit is called.
+capacity).
 
 A language model (``[task] kind = "language_model"``) is judged against the unigram entropy of
 its training part (``unigram``, nats per token: the loss of predicting every token by its
 frequency alone, without context): a training loss (trained model, eval mode, whole training
 part) not below it learned nothing from the context (:func:`language_model_underfit`).
+
+A stream (a language model, a forecaster) is validated on one block per series, the same
+tokens or steps every epoch, so no count of independent sequences sets the noise of its
+validation figure. Its ``overfit`` is read from the epochs instead: the validation figure
+(bits per token, MASE) of the evaluated epoch rose above its best epoch's by more than the
+figure moves from one epoch to the next (twice the median change, and at least
+``overfit_rise`` of the best), while the training figure went on falling.
+
+:func:`fit_findings` returns a :class:`FitFindings`: the findings, and what each check that
+raised none found (``checked``), so that "no findings" claims only what was checked
+(:func:`fit_verdict`).
 
 Example:
     >>> from rnnlab.config import parse_config
@@ -40,8 +51,9 @@ Example:
     >>> [(f.check, f.numbers["steps"]) for f in fit_findings(records, {"acc": 0.56, "loss": 0.66}, cfg)]
     [('underfit', 8)]
     >>> healthy = [{"epoch": 1, "step": 900, "train_loss": 0.02, "train_acc": 1.0}]
-    >>> fit_findings(healthy, {"acc": 1.0, "loss": 0.01}, cfg)
-    []
+    >>> found = fit_findings(healthy, {"acc": 1.0, "loss": 0.01}, cfg)
+    >>> found, fit_verdict(found.checked)
+    ([], 'the model fit its training data in 900 steps')
 """
 
 from __future__ import annotations
@@ -67,7 +79,8 @@ _DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", 
 @dataclass(frozen=True)
 class _Terms:
     """How the findings measure and name a fit, per task: the metric (1 is a perfect fit), and
-    the words of the findings' sentences."""
+    the words of the findings' sentences. ``stream``: the metric a stream's overfit is read from
+    (lower is better), None for tasks of separate sequences."""
 
     metric: str
     train: str
@@ -75,14 +88,20 @@ class _Terms:
     fit_what: str
     learned: str
     worst: str
+    fitted: str = "the model fit its training data"
+    stream: str | None = None
 
     @staticmethod
     def of(task: Task) -> _Terms:
+        if task.kind == "language_model":  # (its underfit is language_model_underfit's, against the unigram entropy)
+            return _Terms("bpc", "training bits per token", "validation bits per token", "", "what predicts the "
+                          "next token of new text", "", "the model learned from context", stream="bpc")
         if task.kind == "forecasting":  # skill: 1 - MASE / the seasonal-naive forecast's MASE on the same steps
             return _Terms("skill", "training skill over seasonal naive (1 - MASE / its MASE)",
                           "validation skill", "forecast its own training series better than repeating the "
                           "value one season back will not forecast the future", "the series' dynamics",
-                          " (no better than seasonal naive on its own training part)")
+                          " (no better than seasonal naive on its own training part)",
+                          "the model forecast its training part better than seasonal naive", stream="mase")
         if task.per_step:  # the figures are over every valid step; their noise still counts sequences
             if task.kind == "regression":
                 return _Terms("r2", "training per-step R²", "validation per-step R²", "predict the steps of its own "
@@ -104,6 +123,30 @@ class _Terms:
         if self.metric == "r2":
             return 2 * max(1.0 - value, 1.0 / n_val) * math.sqrt(2.0 / n_val)
         return 2 * math.sqrt(max(value * (1 - value), 1.0 / n_val) / n_val)
+
+
+class FitFindings(list[Finding]):
+    """The findings after training (a list of :class:`Finding`, empty when the run fit and
+    generalises), and ``checked``: for each check that ran and raised nothing, what it found, in
+    words (``{"underfit": "the model fit its training data in 400 steps", "overfit": "no sign of
+    overfitting"}``). A check that did not run (no validation part, too few epochs) is absent, so
+    a line built from ``checked`` (:func:`fit_verdict`) claims nothing that was not checked."""
+
+    def __init__(self, findings: Iterable[Finding] = (), checked: Mapping[str, str] | None = None) -> None:
+        super().__init__(findings)
+        self.checked: dict[str, str] = dict(checked or {})
+
+
+def fit_verdict(checked: Mapping[str, str]) -> str:
+    """What a run without findings after training may say of its fit: what each check that ran
+    found (:attr:`FitFindings.checked`), or that none ran.
+
+    >>> fit_verdict({"underfit": "the model fit its training data in 400 steps", "overfit": "no sign of overfitting"})
+    'the model fit its training data in 400 steps; no sign of overfitting'
+    >>> fit_verdict({})
+    'the fit was not judged'
+    """
+    return "; ".join(checked.values()) or "the fit was not judged"
 
 
 @dataclass(frozen=True)
@@ -144,6 +187,12 @@ class FitThresholds:
     mode_gap: float = 0.2
     overfit_gap: float = 0.15
     min_val: int = 10
+    overfit_rise: float = 0.05
+    """Streams: the smallest rise of the validation figure above its best epoch's, as a fraction
+    of that best, that counts as overfitting (its epoch-to-epoch movement may ask for more)."""
+    min_val_epochs: int = 3
+    """Streams: validated epochs needed to judge overfitting (the movement between epochs is
+    read from them)."""
 
 
 def fit_findings(
@@ -158,8 +207,9 @@ def fit_findings(
     stopped_by_caller: bool = False,
     unigram: float | None = None,
     epoch: int | None = None,
-) -> list[Finding]:
-    """Underfit / overfit findings of a finished run (empty when it fit and generalises).
+) -> FitFindings:
+    """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
+    what each check that raised none found (:attr:`FitFindings.checked`).
 
     A run its caller ended before its budget (a search's pruner, through ``train(on_epoch=)``)
     is not judged: one ``info`` finding says so instead of blaming its steps.
@@ -181,33 +231,44 @@ def fit_findings(
 
     th = thresholds or FitThresholds()
     if not records:
-        return []
-    if task_for(config).kind == "language_model":
-        if stopped_by_caller or unigram is None:
-            return []
-        found = language_model_underfit(records, train_eval, config, unigram, th)
-        return [found] if found is not None else []
-    terms = _Terms.of(task_for(config))
+        return FitFindings()
+    task = task_for(config)
+    terms = _Terms.of(task)
     if stopped_by_caller:
         steps, epochs = int(records[-1]["step"]), len(records)
-        return [Finding(
+        return FitFindings([Finding(
             check="stopped", severity="info", phase=PHASE,
-            title=f"Stopped by its caller after {epochs} epochs ({steps} optimizer steps): fit not judged",
+            title=f"Stopped by its caller after {epochs} epoch{'s' if epochs != 1 else ''} ({steps} optimizer steps): "
+                  "fit not judged",
             numbers={"steps": steps, "epochs": epochs, f"train_{terms.metric}": float(train_eval[terms.metric])},
             message="The code that ran training ended it before its budget (for `rnnlab search`, the "
                     "pruner: the trial scored below the others at this point), so whether the model "
                     "fits its training data is not judged.",
-            remedy="")]
-    found = []
+            remedy="")])
+    found, checked = FitFindings(), {}
+    steps = int(records[-1]["step"])
     # (the last epoch's figures describe other weights than train_eval's when early stopping restored an
     # earlier epoch: a training-mode R² of 0.88 at epoch 21 against the restored epoch 1's 0.0 is no mode gap)
     evaluated = next((r for r in records if r["epoch"] == epoch), records[-1]) if epoch is not None else records[-1]
-    underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms)
+    if task.kind == "language_model":
+        underfit = None
+        if unigram is not None:  # (without it, whether the model learned from context is not judged)
+            underfit = language_model_underfit(records, train_eval, config, unigram, th)
+            bits = 1 / math.log(2)
+            checked["underfit"] = (f"{terms.fitted} in {steps} steps, {float(train_eval['loss']) * bits:.3f} bits per "
+                                   f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
+    else:
+        underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms)
+        checked["underfit"] = f"{terms.fitted} in {steps} steps"
     if underfit is not None:
         found.append(underfit)
-    overfit = _overfit(records, evaluated, train_eval, config, n_val, th, terms)
+        del checked["underfit"]
+    overfit, said = _overfit(records, evaluated, train_eval, config, n_val, th, terms, task)
     if overfit is not None:
         found.append(overfit)
+    elif said:
+        checked["overfit"] = said
+    found.checked = checked
     return found
 
 
@@ -360,8 +421,8 @@ def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[s
     >>> from rnnlab.config import parse_config
     >>> cfg = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"')
     >>> f = language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 3.1}], {"loss": 3.0}, cfg, 2.9)
-    >>> f.check, f.numbers["unigram_entropy"]
-    ('underfit', 2.9)
+    >>> f.check, round(f.numbers["train_bpc"], 3), round(f.numbers["unigram_entropy_bpc"], 3)
+    ('underfit', 4.328, 4.184)
     >>> language_model_underfit([{"epoch": 1, "step": 50, "train_loss": 1.5}], {"loss": 1.4}, cfg, 2.9) is None
     True
     """
@@ -383,7 +444,8 @@ def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[s
         check="underfit", severity="warning", phase=PHASE,
         title=f"The language model did not learn from context: training loss {loss * bits:.3f} bits per token, "
               f"not below the unigram entropy of the training text ({unigram * bits:.3f})",
-        numbers={"train_loss": loss, "unigram_entropy": unigram, "steps": steps},
+        # (in bits, as the title: the loss's nats beside a title in bits read as two different figures)
+        numbers={"train_bpc": loss * bits, "unigram_entropy_bpc": unigram * bits, "steps": steps},
         message="Predicting each token by its frequency in the training text alone, without looking at the tokens "
                 "before it, scores the unigram entropy; a model that does no better has not yet used its "
                 "recurrent state. Fix this before tuning regularization.",
@@ -416,17 +478,27 @@ def _strong_regularization(config: Config, steps: int, th: FitThresholds) -> lis
     return strong
 
 
-def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config, n_val: int,
-             th: FitThresholds, terms: _Terms) -> Finding | None:
+def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float],
+             config: Config, n_val: int, th: FitThresholds, terms: _Terms,
+             task: Task) -> tuple[Finding | None, str | None]:
+    """The overfit finding, or None and what the check found (None: it did not run)."""
+    if terms.stream is not None:
+        return _stream_overfit(records, evaluated, train_eval, config, th, terms, task)
     key = f"val_{terms.metric}"
-    if n_val < th.min_val or key not in evaluated:
-        return None
+    if key not in evaluated:  # no validation part: nothing to say
+        return None, None
     train_acc, val_acc = float(train_eval[terms.metric]), float(evaluated[key])
     gap = train_acc - val_acc
+    if gap <= th.overfit_gap:
+        return None, "no sign of overfitting"
+    if n_val < th.min_val:
+        return None, (f"overfitting not judged: {terms.val} {val_acc:.3f} against {terms.train} {train_acc:.3f} "
+                      f"on only {n_val} validation sequences (at least {th.min_val} are needed to call it)")
     # Two standard errors of the validation figure measured on n_val sequences: smaller gaps may be luck.
     noise = terms.noise(val_acc, n_val)
-    if gap <= th.overfit_gap or gap <= noise:
-        return None
+    if gap <= noise:
+        return None, (f"no overfitting beyond chance: {terms.val} {gap:.3f} below the {terms.train}, within the "
+                      f"{noise:.3f} that chance allows on {n_val} validation sequences")
     val = [r for r in records if key in r]
     best = max(val, key=lambda r: r[key])
     low_loss = min(val, key=lambda r: r["val_loss"])
@@ -434,18 +506,6 @@ def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eva
                f"best_{key}": float(best[key]), "best_val_epoch": int(best["epoch"]),
                "val_loss_min": float(low_loss["val_loss"]), "val_loss_min_epoch": int(low_loss["epoch"]),
                "val_loss_last": float(val[-1]["val_loss"]), "epochs": len(records)}
-    tc, m = config.training, config.model
-    remedies = []
-    if tc.early_stopping.patience == 0:
-        remedies.append(f"stop at the best validation epoch: training.early_stopping.patience = "
-                        f"{max(5, len(records) // 10)} (restores the best weights; the validation loss was lowest "
-                        f"at epoch {low_loss['epoch']} of {len(records)})")
-    if m.recurrent_dropout < 0.25:
-        remedies.append(f"raise model.recurrent_dropout (now {m.recurrent_dropout:g}), e.g. to 0.25")
-    if m.head.dropout < 0.25:
-        remedies.append(f"raise model.head.dropout (now {m.head.dropout:g}), e.g. to 0.3")
-    remedies.append(f"raise training.weight_decay (now {tc.weight_decay:g}) or the recurrent decay rule")
-    remedies.append("or give it more training data")
     return Finding(
         check="overfit", severity="warning", phase=PHASE,
         title=f"The model overfits: {terms.train} {train_acc:.3f}, {terms.val} {val_acc:.3f}",
@@ -454,5 +514,88 @@ def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eva
                  f"{noise:.3f} that chance allows on {n_val} validation sequences: the model learned "
                  f"its training sequences rather than {terms.learned}. {terms.val[0].upper() + terms.val[1:]} was best "
                  f"({best[key]:.3f}) at epoch {best['epoch']}."),
-        remedy="; ".join(remedies) + ".",
-    )
+        remedy=_overfit_remedies(config, task, records, "the validation loss was lowest", int(low_loss["epoch"])),
+    ), None
+
+
+def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float],
+                    config: Config, th: FitThresholds, terms: _Terms, task: Task) -> tuple[Finding | None, str | None]:
+    """A stream's overfit: its validation figure (lower is better) rose above its best epoch's by
+    more than it moves between epochs while its training figure went on falling.
+
+    A stream is validated on the same block every epoch, so the noise that counts is how much the
+    figure moves from one epoch's weights to the next: twice the median change between
+    consecutive epochs (a rise over many epochs exceeds it, the wobble of a plateau does not),
+    and at least ``overfit_rise`` of the best figure."""
+    m = task.metric(terms.stream)
+    key, train_key = m.key("val"), m.key("train")
+    val = [r for r in records if r["epoch"] <= evaluated["epoch"] and math.isfinite(float(r.get(key, math.nan)))]
+    # (no validation part, too few epochs to read its movement from, or a non-finite figure: not judged)
+    if key not in evaluated or len(val) < th.min_val_epochs or val[-1] is not evaluated:
+        return None, None
+    best = min(val, key=lambda r: r[key])
+    now, low = float(evaluated[key]), float(best[key])
+    changes = sorted(abs(float(b[key]) - float(a[key])) for a, b in zip(val, val[1:], strict=False))
+    noise = max(2 * changes[len(changes) // 2], th.overfit_rise * abs(low))
+    rise = now - low
+    then_train, now_train = best.get(train_key), evaluated.get(train_key)
+    train_fell = then_train is not None and now_train is not None and float(now_train) < float(then_train)
+    if rise <= noise or not train_fell:
+        return None, "no sign of overfitting"
+    epoch, best_epoch = int(evaluated["epoch"]), int(best["epoch"])
+    trained = float(train_eval[terms.stream])
+    model = "language model" if task.kind == "language_model" else "forecaster"
+    numbers = {f"train_{terms.stream}": trained, key: now, f"best_{key}": low, "best_val_epoch": best_epoch,
+               "evaluated_epoch": epoch, "rise": rise, "noise": noise,
+               f"train_mode_{terms.stream}_best_epoch": float(then_train),
+               f"train_mode_{terms.stream}_evaluated_epoch": float(now_train), "epochs": len(records)}
+    what = "text" if task.kind == "language_model" else "series"
+    return Finding(
+        check="overfit", severity="warning", phase=PHASE,
+        title=f"The {model} overfits: training {m.label} {_fixed(trained)}, validation {m.label} {_fixed(now)} at "
+              f"epoch {epoch} (best {_fixed(low)}, at epoch {best_epoch})",
+        numbers=numbers,
+        message=(f"The validation {m.label} rose from {_fixed(low)} at epoch {best_epoch} to {_fixed(now)} at epoch "
+                 f"{epoch} ({_fixed(rise)}, more than the {_fixed(noise)} its movement between epochs allows: twice "
+                 f"the median change, at least {th.overfit_rise:.0%} of the best), while the "
+                 f"training {m.label} (training mode, over each epoch's windows) fell from {_fixed(float(then_train))} "
+                 f"to {_fixed(float(now_train))}: the model learned its training {what} rather than {terms.learned}. "
+                 f"The weights of epoch {best_epoch} scored best on the validation block."),
+        remedy=_overfit_remedies(config, task, records, f"the best validation {m.label}", best_epoch),
+    ), None
+
+
+def _fixed(value: float) -> str:
+    """Bits per token and MASE as the findings show them: to a thousandth, whatever the size."""
+    return f"{value:.3f}"
+
+
+def _overfit_remedies(config: Config, task: Task, records: list[dict[str, Any]], lowest: str, at: int) -> str:
+    """What would hold an overfitting model back, in the task's own regularizers, leaving out
+    what the config already has at that strength."""
+    tc, m = config.training, config.model
+    remedies = []
+    if tc.early_stopping.patience == 0:
+        remedies.append(f"stop at the best validation epoch: training.early_stopping.patience = "
+                        f"{max(5, len(records) // 10)} (restores the best weights; {lowest} at epoch {at} of "
+                        f"{len(records)})")
+    if task.kind == "language_model":
+        # AWD-LSTM's (Merity et al. 2017) settings, characters and words: the strengths worth trying next
+        word = config.data.tokens == "word"
+        suggested = [("model.input_dropout", m.input_dropout, 0.4 if word else 0.1),
+                     ("model.weight_drop", m.weight_drop, 0.5),
+                     ("training.ar", tc.ar, 2.0), ("training.tar", tc.tar, 1.0)]
+        if word:  # (AWD-LSTM's character models drop no embedding rows, nor does the character template)
+            suggested.insert(0, ("model.embedding_dropout", m.embedding_dropout, 0.1))
+        for key, now, to in suggested:
+            if now < to:
+                remedies.append(f"raise {key} (now {now:g}), e.g. to {to:g}")
+        remedies.append("or give it more training text")
+        return "; ".join(remedies) + "."
+    if m.recurrent_dropout < 0.25:
+        remedies.append(f"raise model.recurrent_dropout (now {m.recurrent_dropout:g}), e.g. to 0.25")
+    if m.head.dropout < 0.25:
+        remedies.append(f"raise model.head.dropout (now {m.head.dropout:g}), e.g. to 0.3")
+    remedies.append(f"raise training.weight_decay (now {tc.weight_decay:g}) or the recurrent decay rule")
+    remedies.append("or give it longer series" if task.stream else "or give it more training data")
+    return "; ".join(remedies) + "."

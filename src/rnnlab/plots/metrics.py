@@ -1,9 +1,16 @@
 """Metric curves of one run from ``RUN_DIR/metrics.jsonl``: loss, accuracy (or a regression's
-RMSE and R²), learning rate, gradient norm, against the epoch.
+RMSE and R², a language model's bits per token), learning rate, gradient norm, against the epoch.
 
 Panels appear for what was recorded: loss (``train_loss``, ``val_loss``, ``test_loss``),
-accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), learning rate (log axis) and
-gradient norm (``grad_norm``, log axis): a regression run has no accuracy panel.
+accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), a language model's bits per token
+(``*_bpc``, perplexity ``2^bpc`` on the right-hand axis), learning rate (log axis) and gradient
+norm (``grad_norm``, log axis): a regression run has no accuracy panel.
+
+A language model's ``train_loss`` is the loss it minimized (the cross-entropy plus the AR/TAR
+penalty), its ``val_loss`` the cross-entropy alone; its training cross-entropy is recorded too,
+in bits (``train_bpc``). So its loss panel draws the training cross-entropy (``train_bpc ·
+ln 2``, :data:`DERIVED`) against ``val_loss``, and ``train_loss`` beside them, grey and labelled
+as the minimized loss, only where it differs (a penalty was on).
 
 Example:
     >>> recs = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "lr": 0.01}
@@ -15,31 +22,57 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
 
 Records = Sequence[dict[str, Any]]
 
-#: Panels of :func:`plot_metrics`: title, metric keys, log y axis.
-PANELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("loss", ("train_loss", "val_loss", "test_loss"), False),
-    ("accuracy", ("train_acc", "val_acc", "test_acc"), False),
-    ("RMSE (data units)", ("train_rmse", "val_rmse", "test_rmse"), False),
-    ("R² (against the training mean)", ("train_r2", "val_r2", "test_r2"), False),
-    ("learning rate", ("lr",), True),
-    ("gradient norm", ("grad_norm", "grad_norm_max"), True),
+
+
+class Panel(NamedTuple):
+    """One panel of :func:`plot_metrics`: its title, the metric keys it draws (those recorded),
+    a log y axis, and ``also``: the same value in other units, shown in brackets after each y
+    tick (the title names them), or None."""
+
+    title: str
+    keys: tuple[str, ...]
+    log: bool
+    also: Callable[[float], float] | None = None
+
+
+#: Panels of :func:`plot_metrics`, in order.
+PANELS: tuple[Panel, ...] = (
+    Panel("loss", ("train_loss", "train_cross_entropy", "val_loss", "test_loss"), False),
+    Panel("accuracy", ("train_acc", "val_acc", "test_acc"), False),
+    Panel("RMSE (data units)", ("train_rmse", "val_rmse", "test_rmse"), False),
+    Panel("R² (against the training mean)", ("train_r2", "val_r2", "test_r2"), False),
+    Panel("bits per token (perplexity), the score", ("train_bpc", "val_bpc", "test_bpc"), False,
+          lambda bits: 2.0 ** bits),
+    Panel("learning rate", ("lr",), True),
+    Panel("gradient norm", ("grad_norm", "grad_norm_max"), True),
 )
+#: Curves computed from a recorded metric: key -> (the recorded key, the factor to its units),
+#: for a like-with-like comparison its records hold in other units (a language model's training
+#: cross-entropy, recorded in bits per token, beside its val_loss in nats).
+DERIVED: dict[str, tuple[str, float]] = {"train_cross_entropy": ("train_bpc", math.log(2))}
+#: Legend labels that differ from the key.
+LABELS = {"train_cross_entropy": "train cross-entropy (train_bpc · ln 2)"}
 #: Line style per split, the same in every figure.
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
+#: The minimized loss drawn beside the cross-entropy it adds penalties to: set apart, not a split.
+PENALTY_COLOR = "#9a9a9a"
+PENALIZED_LABEL = "train_loss (minimized: penalties included)"
 
 
 def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
@@ -61,14 +94,16 @@ def run_name(run_dir: str | os.PathLike[str] | RunDir) -> str:
 
 
 def series(records: Records, key: str, x: str = "epoch") -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` arrays of one metric over the records that have it (numbers only)."""
+    """``(x, y)`` arrays of one metric over the records that have it (numbers only); a key of
+    :data:`DERIVED` from the metric it is computed from."""
+    source, factor = DERIVED.get(key, (key, 1.0))
     xs, ys = [], []
     for i, r in enumerate(records):
-        v = r.get(key)
+        v = r.get(source)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             xv = r.get(x, i)
             xs.append(float(xv) if isinstance(xv, (int, float)) else float(i))
-            ys.append(float(v))
+            ys.append(float(v) * factor)
     return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
 
 
@@ -90,6 +125,17 @@ def draw_series(
     return f"{label}: {bad}"
 
 
+def _drawn(records: Records, panel: Panel) -> list[str]:
+    """The keys of ``panel`` that ``records`` hold, less a ``train_loss`` that equals the training
+    cross-entropy drawn beside it (no penalty: one curve under two names)."""
+    keys = [k for k in panel.keys if series(records, k)[0].size]
+    if "train_loss" in keys and "train_cross_entropy" in keys:
+        loss, xent = series(records, "train_loss")[1], series(records, "train_cross_entropy")[1]
+        if loss.shape == xent.shape and np.allclose(loss, xent, rtol=1e-4, atol=1e-6, equal_nan=True):
+            keys.remove("train_loss")
+    return keys
+
+
 def plot_metrics(
     source: Records | str | os.PathLike[str] | RunDir,
     *,
@@ -103,9 +149,8 @@ def plot_metrics(
     """
     records = load_metrics(source)
     name = run_name(source) if isinstance(source, (str, os.PathLike, RunDir)) else None
-    present = [(t, [k for k in keys if series(records, k)[0].size], log)
-               for t, keys, log in PANELS]
-    present = [(t, keys, log) for t, keys, log in present if keys]
+    present = [(panel, _drawn(records, panel)) for panel in PANELS]
+    present = [(panel, keys) for panel, keys in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
     if not present:
         return style.empty_figure("no metrics recorded", head, path)
@@ -114,22 +159,30 @@ def plot_metrics(
     fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7), sharex=True)
     for ax in list(axes.flat)[len(present):]:
         ax.set_visible(False)
-    for ax, (panel, keys, log) in zip(axes.flat, present, strict=False):
-        ax.set_title(panel, fontsize=style.LABEL_SIZE)
-        if log:
+    for ax, (panel, keys) in zip(axes.flat, present, strict=False):
+        ax.set_title(panel.title, fontsize=style.LABEL_SIZE)
+        if panel.log:
             ax.set_yscale("log")
             ax.tick_params(which="both", labelsize=style.TICK_SIZE)
         notes = []
-        for j, key in enumerate(keys):
+        # (train_loss drawn beside the training cross-entropy is the minimized loss: set apart, and the
+        # splits keep the colours they have in every other run's figure)
+        aside = "train_loss" if "train_cross_entropy" in keys else None
+        curves = [k for k in keys if k != aside]
+        for key in keys:
             split = key.split("_")[0]
             xs, ys = series(records, key)
-            note = draw_series(ax, xs, ys, label=key, color=style.series_color(j),
-                               linestyle=SPLIT_STYLE.get(split, "-"), log=log)
+            note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else LABELS.get(key, key),
+                               color=PENALTY_COLOR if key == aside else style.series_color(curves.index(key)),
+                               linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=panel.log)
             if note:
                 notes.append(note)
             finite = ys[np.isfinite(ys)]
-            if finite.size > 1 and finite.min() == finite.max() and not log:
+            if finite.size > 1 and finite.min() == finite.max() and not panel.log:
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
+        if panel.also is not None:  # (in the tick labels: the layout sizes the margin to them)
+            ax.yaxis.set_major_formatter(FuncFormatter(
+                lambda v, _, also=panel.also: f"{v:g} ({also(v):.3g})"))
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower left")
         ax.set_xlabel("epoch")

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,9 +38,9 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
 
     if length < 1:
         raise RnnlabError(f"--length: expected a number of tokens >= 1, got {length}")
-    if not temperature > 0:
-        raise RnnlabError(f"--temperature: expected a number > 0 (1 samples the model's own distribution, lower "
-                          f"is more conservative), got {temperature}")
+    if not (math.isfinite(temperature) and temperature > 0):  # (inf divides every logit to 0: uniform draws)
+        raise RnnlabError(f"--temperature: expected a finite number > 0 (1 samples the model's own distribution, "
+                          f"lower is more conservative), got {temperature}")
     config = load_run_config(run_dir)
     task = task_for(config)
     if task.kind != "language_model":
@@ -67,7 +68,7 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     model.load_state_dict(ckpt["model"])
     model.eval()
 
-    tokens = tokenize(prompt, config.data.tokens) if prompt else []
+    tokens = tokenize(prompt, config.data.tokens, open_end=True) if prompt else []  # (continued as typed)
     encoded, unknown = vocab.encode(tokens)
     ids = encoded.tolist()
     if unknown and log is not None:
@@ -88,7 +89,8 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
             out.append(token)
             inputs = torch.tensor([[[float(token)]]])
     generated = vocab.decode(out)
-    return prompt + (vocab.joiner if prompt and vocab.joiner and not generated.startswith("\n") else "") + generated
+    joined = prompt and vocab.joiner and not generated.startswith("\n") and not prompt[-1].isspace()
+    return prompt + (vocab.joiner if joined else "") + generated
 
 
 def _unknown_prompt(tokens: list[str], index: dict[str, int], unknown: int, in_training: int) -> str:

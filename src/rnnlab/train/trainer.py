@@ -130,6 +130,8 @@ class TrainResult:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
                 "best": self.best, "best_epoch": self.best["epoch"] if self.best else None,
                 "train_eval": self.train_eval, "test": self.test,
+                # what the checks after training that found nothing found (rnnlab.doctor.fit.fit_verdict)
+                **({"fit_checked": self.findings.checked} if hasattr(self.findings, "checked") else {}),
                 **({"baselines": self.baselines} if self.baselines is not None else {}),
                 **({"text": self.text} if self.text is not None else {}),
                 **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {})}
@@ -691,7 +693,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if tc.ar or tc.tar:
         s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[m.rnn for m in members_of(model)])
     if tc.steps is not None:
-        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epochs of {steps_per_epoch} steps "
+        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epoch{'s' if epochs != 1 else ''} of "
+                  f"{steps_per_epoch} steps "
                   f"({s.total_steps} optimizer steps)")
     if config.adapt.budget:
         s.budget = FitBudget.plan(s.total_steps, steps_per_epoch, config.adapt.max_steps)
@@ -747,8 +750,13 @@ def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str
     sc, tr = config.training.schedule, config.tracking
     out = []
     if tr.enabled and (tr.health or tr.grad_through_time) and length > tr.inspect_steps:
+        kind = task_for(config).kind  # (a stream's training rows are pieces of its text or series)
+        of_each = (f"tokens of each of the {config.data.streams} rows the training text is cut into"
+                   if kind == "language_model" else
+                   f"steps of each of the {config.data.streams} rows the training series are cut into"
+                   if kind == "forecasting" else "steps of each series")
         out.append(f"tracking: the health checks and the gradient through time look at the first {tr.inspect_steps} "
-                   f"of the {length} steps of each series (tracking.inspect_steps: their time and memory grow with it)")
+                   f"of the {length} {of_each} (tracking.inspect_steps: their time and memory grow with it)")
     if sc.kind == "cosine_restarts" and sc.restart_epochs * steps_per_epoch < 1:
         out.append(f"warning: training.schedule.restart_epochs = {sc.restart_epochs:g} is shorter than one optimizer "
                    f"step ({1 / steps_per_epoch:g} epochs): the learning rate restarts at every step")
@@ -915,7 +923,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
                 last = run.last_checkpoint
                 resume_hint = f"; --resume continues from {last}" if last.exists() else ""
                 raise TrainingDiverged(
-                    f"epoch {epoch}, step {s.step + 1}: {e}; lower training.lr, set training.clip_norm, "
+                    f"epoch {epoch}, step {s.step + 1}: {e}; lower training.lr, "
+                    + ("" if tc.clip_norm is not None else "set training.clip_norm, ") +
                     f"or set training.on_nonfinite = \"skip\"{resume_hint}"
                 ) from None
             s.optimizer.step()

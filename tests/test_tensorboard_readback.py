@@ -65,3 +65,27 @@ def test_a_runs_epoch_metrics_and_test_figures_reach_tensorboard(tmp_path):
     (test_acc,) = events.Scalars("metrics/test_acc")
     assert test_acc.step == records[-1]["step"]
     assert test_acc.value == pytest.approx(RunDir(result.run_dir).read_summary()["test"]["acc"], rel=1e-6)
+
+
+def test_the_tensorboard_command_exports_runs_per_gate_and_replaces_its_earlier_export(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tiny_run import run, tiny_toml
+
+    from rnnlab.cli import main
+    from rnnlab.config import parse_config
+
+    result = run(parse_config(tiny_toml(training="epochs = 2")), tmp_path / "runs" / "a")
+    for _ in range(2):
+        assert main(["tensorboard", str(result.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"view: tensorboard --logdir {(tmp_path / 'runs').resolve()}" in out
+    (events_file,) = (result.run_dir / "tensorboard").glob("events.out.tfevents.*")  # the second replaced the first
+    events = EventAccumulator(str(events_file.parent), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    tags = events.Tags()
+    # the run's config and checkpoint give the gate layout: per-gate norms and the last weights
+    assert any(t.endswith("/f/l2_per_channel") for t in tags["histograms"])
+    assert any(t.startswith("weights/") for t in tags["histograms"])
+    assert len(events.Scalars("metrics/train_loss")) == 2
+    assert main(["tensorboard", str(tmp_path)]) == 1
+    assert "nothing to export (no metrics.jsonl or tracked.jsonl)" in capsys.readouterr().err

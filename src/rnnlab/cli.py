@@ -47,6 +47,10 @@ the run now follows.""",
   rnnlab predict runs/airline --out next.csv""",
     "report": """examples:
   rnnlab report runs/gp          # writes runs/gp/report.html""",
+    "tensorboard": """examples:
+  rnnlab tensorboard runs/decay-2e-3 runs/no-decay   # then: tensorboard --logdir runs
+needs the tensorboard extra (pip install 'rnnlab[tensorboard]'); an export replaces the event files
+of the run's earlier export.""",
     "doctor": """examples:
   rnnlab doctor examples/configs/gunpoint.toml
   rnnlab doctor my.toml --steps 20""",
@@ -213,6 +217,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     run.read_metrics(), run.read_tracked(), run.read_summary(), run.read_health(), run.read_resumes()
     if run.config.exists():
         run.read_config()
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from rnnlab.data import load_data
+    from rnnlab.export.tensorboard import export_tensorboard
+    from rnnlab.rundir import RunDir
+    from rnnlab.task import task_for
+    from rnnlab.train.checkpoint import model_from_checkpoint
+    from rnnlab.train.trainer import load_run_config
+
+    runs = [RunDir.existing(d) for d in args.run_dirs]
+    for run in runs:  # (every directory checked before any is written)
+        if not run.metrics.exists() and not run.tracked.exists():
+            raise RunDirError(f"{run.path}: nothing to export (no {run.metrics.name} or {run.tracked.name})")
+    for run in runs:
+        model = None
+        if run.config.exists() and run.last_checkpoint.exists():  # the gate layout and the last weights
+            config = load_run_config(run.path)
+            task = task_for(config)
+            model = model_from_checkpoint(config, load_data(config.data, seed=config.training.seed, task=task),
+                                          task, run.last_checkpoint)
+        try:
+            out = export_tensorboard(run, model=model)
+        except ImportError as e:  # (the optional extra: a user's set-up, not a bug)
+            raise RnnlabError(str(e)) from None
+        _say(f"{run.path}: {out}" + ("" if model is not None else
+                                     " (no config.toml and checkpoint: per-channel norms are not split per gate)"))
+    parents = {r.path.resolve().parent for r in runs}
+    if len(parents) == 1:
+        _say(f"view: tensorboard --logdir {parents.pop()}")
+    else:  # (runs in different folders: each named by its directory, not their common root)
+        _say("view: tensorboard --logdir_spec " + ",".join(f"{r.path.resolve().name}:{r.path.resolve() / 'tensorboard'}"
+                                                           for r in runs))
     return 0
 
 
@@ -532,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", "Write RUN_DIR/report.html from a run's records.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_report)
+
+    p = add("tensorboard", "Write runs' metrics, tracked norms (per gate) and final weights as TensorBoard event "
+                           "files (RUN_DIR/tensorboard), to view them side by side.")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.set_defaults(func=cmd_tensorboard)
 
     p = add("doctor", "Health-check the untrained model of a config and a few training steps.")
     p.add_argument("config", help="the TOML config")

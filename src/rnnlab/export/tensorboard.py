@@ -143,7 +143,8 @@ def export_tensorboard(
 ) -> Path:
     """Write the run's tracked scalars and histograms as TensorBoard event files.
 
-    ``log_dir`` defaults to ``RUN_DIR/tensorboard``. With ``model``, per-channel statistics of
+    ``log_dir`` defaults to ``RUN_DIR/tensorboard``, whose event files an earlier export wrote are
+    replaced (a ``log_dir`` given gets one more event file, as a SummaryWriter adds). With ``model``, per-channel statistics of
     gate-stacked parameters are split per gate and the weights are added as per-gate
     histograms (histograms holding NaN/inf are skipped: TensorBoard cannot bin them). Returns
     the log directory (``tensorboard --logdir <it>``). Raises ImportError
@@ -153,6 +154,10 @@ def export_tensorboard(
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     out = Path(log_dir) if log_dir is not None else run.path / "tensorboard"
     scalars, hists = tensorboard_records(run, model=model, step=step)
+    if log_dir is None and out.is_dir():
+        # (the run's own export directory: an earlier export's points again would draw each twice)
+        for old in out.glob("events.out.tfevents.*"):
+            old.unlink()
     writer = writer_cls(log_dir=str(out))
     try:
         for s in scalars:

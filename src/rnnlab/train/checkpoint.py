@@ -38,13 +38,18 @@ import random
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rnnlab.errors import CheckpointError, library_reason
 from rnnlab.rundir import atomic_torch_save
+
+if TYPE_CHECKING:
+    from rnnlab.config import Config
+    from rnnlab.data import DataSplits
+    from rnnlab.task import Task
 
 FORMAT = "rnnlab.checkpoint"
 VERSION = 2
@@ -180,6 +185,18 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "data_sha256": lambda v: None if isinstance(v, str) else f"expected the SHA-256 of the data, got {type(v).__name__}",
     "stream": _stream,
 }
+
+
+def model_from_checkpoint(config: Config, data: DataSplits, task: Task, path: str | os.PathLike[str]) -> torch.nn.Module:
+    """The model ``config`` builds for ``data`` (its channels, classes, targets) and ``task``, with
+    the weights of the checkpoint at ``path`` (what ``rnnlab predict`` forecasts with and
+    ``rnnlab tensorboard`` splits per gate). In training mode, as built."""
+    from rnnlab.train.model import build_model
+
+    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step,
+                        values=task.values)
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model
 
 
 def rng_state(shuffle: torch.Generator) -> dict[str, Any]:

@@ -50,8 +50,7 @@ def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
     """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.data.stream import read_series
     from rnnlab.task import task_for
-    from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.model import build_model
+    from rnnlab.train.checkpoint import model_from_checkpoint
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
@@ -67,8 +66,7 @@ def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
     from rnnlab.data import load_data
 
     data = load_data(config.data, seed=config.training.seed, task=task)  # the run's scaling, fitted again
-    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step, values=task.values)
-    model.load_state_dict(load_checkpoint(path)["model"])
+    model = model_from_checkpoint(config, data, task, path)
     if not _guard_kept(run):  # the run forecasts its reference (task.mean_guard): so does its forecast
         predict_the_mean(model)
     model.eval()

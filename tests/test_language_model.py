@@ -43,7 +43,6 @@ streams = 4
 hidden_size = 8
 {model}
 [training]
-batch_size = 8
 lr = 0.01
 {training}
 [tracking]

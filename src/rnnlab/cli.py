@@ -263,7 +263,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from rnnlab.task import task_for
     from rnnlab.train.model import LogitsOnly, build_model
     from rnnlab.train.shape_rules import adapt_to_shape
-    from rnnlab.train.trainer import build_optimizer, doctor_batch, seed_everything
+    from rnnlab.train.trainer import batching, build_optimizer, doctor_batch, seed_everything
 
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
@@ -277,7 +277,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
                         task.per_step, values=task.values).to(device)
     optimizer = build_optimizer(model, config.training)
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, device)
+    batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, device)
     if data.train.X.shape[1] > config.tracking.inspect_steps:
         # (a stream's training rows are pieces of its text or series, data.streams of them, not whole series)
         of_each = ("tokens of each of the {} rows the training text is cut into (data.streams; tracking.inspect_steps)"

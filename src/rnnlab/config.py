@@ -35,6 +35,7 @@ from pydantic import (
     Field,
     StrictFloat,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -45,6 +46,7 @@ from rnnlab.errors import ArgumentError, ConfigError
 if typing.TYPE_CHECKING:
     from rnnlab.constraints import Constraint
     from rnnlab.layers.options import LayerOptions
+    from rnnlab.task import Task
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,11 +139,13 @@ class DataConfig(_Section):
     """Streams: the fraction of each series held out at its end for the test block."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> DataConfig:
+    def _one_source(self, info: ValidationInfo) -> DataConfig:
         if (self.dataset is None) == (self.path is None):
+            # (the section alone does not know its task: config_from_dict passes what its file is)
+            file = (info.context or {}).get("data_file", "an .npz/.csv file")
             raise ValueError(
                 "expected exactly one of 'data.dataset' (a bundled data set) or 'data.path' "
-                f"(an .npz/.csv file), got dataset={self.dataset!r} and path={self.path!r}"
+                f"({file}), got dataset={self.dataset!r} and path={self.path!r}"
             )
         if self.series_scale and self.normalize != "per_series":
             raise ValueError(f"'data.series_scale' = {self.series_scale!r} needs data.normalize = \"per_series\" (the level and "
@@ -814,8 +818,8 @@ class TaskConfig(_Section):
                 if getattr(self, key) != TaskConfig.model_fields[key].default:  # (config.toml writes every key)
                     raise ValueError(f"'task.{key}' applies to [task] kind = \"forecasting\", got kind = {self.kind!r}; "
                                      "remove the key")
-        elif self.per_step:
-            raise ValueError("'task.per_step' = true: a forecasting task has targets at every step already; remove the key")
+        if self.per_step and self.kind in ("forecasting", "language_model"):
+            raise ValueError(f"'task.per_step' = true: a {self.kind} task has targets at every step already; remove the key")
         return self
 
 
@@ -878,10 +882,17 @@ class Config(_Section):
         task = task_named(self.task.kind, self.task.per_step)
         if task.kind == "regression" and self.training.label_smoothing > 0:
             raise ValueError(f"'training.label_smoothing' = {self.training.label_smoothing:g} smooths class labels; a "
-                             "regression run (mean squared error of values) has none; expected 0 (unset)")
-        if self.data.target_column is not None and task.kind != "regression":
-            raise ValueError("'data.target_column' names regression targets; a classification run reads its labels "
-                             "from data.label_column (or set [task] kind = \"regression\")")
+                             f"{task.name} run (mean squared error of values) has none; expected 0 (unset)")
+        if self.data.target_column is not None and (task.kind != "regression" or task.per_step):
+            if task.per_step and not task.stream:
+                where = "its targets are the y of an .npz file"
+            else:
+                where = {"classification": "its labels' column is data.label_column",
+                         "language_model": "its targets are the text's next tokens",
+                         "forecasting": "its targets are the series' own next values"}[task.kind]
+            switch = ", or set [task] kind = \"regression\"" if task.name == "classification" else ""
+            raise ValueError(f"'data.target_column' names regression targets, a column of a regression .csv; this run's "
+                             f"task is {task.name} ({where}): remove the key{switch}")
         # (compared with its default: a run's config.toml writes every key out)
         if self.data.label_column != DataConfig.model_fields["label_column"].default and \
                 (task.kind != "classification" or task.per_step):
@@ -906,7 +917,7 @@ class Config(_Section):
             key = lm_keys[0]
             raise ValueError(f"'{key}' applies to a language model's tokens; this run's task is {task.name}: "
                              f"remove the key (or set [task] kind = \"language_model\")")
-        problem = task.model_problem(self.model) or _stream_problem(self, task.stream)
+        problem = task.model_problem(self.model) or _stream_problem(self, task)
         if problem is not None:
             raise ValueError(problem)
         adapted = [k for k in ("shape", "budget") if getattr(self.adapt, k)]
@@ -950,26 +961,59 @@ class Config(_Section):
 #: ``[data]`` keys that only a stream task reads.
 STREAM_KEYS = ("columns", "bptt", "streams", "val_steps", "test_steps", "test_fraction")
 
+#: ``[training]`` keys of batches drawn from separate sequences, which a stream task does not read
+#: (:func:`rnnlab.train.trainer.batching`: its batch is every row, in order, its window data.bptt),
+#: each with what the stream reads instead ({what}: the text or each series).
+BATCH_KEYS = {
+    "batch_size": "it reads {what} as data.streams rows (the batch) in windows of data.bptt steps: remove the key, "
+                  "and set data.streams for another batch",
+    "shuffle": "it reads {what} in order, each row's state carrying from one window of data.bptt steps to the next, "
+               "so nothing is shuffled: remove the key",
+    "shuffle_within_batch": "each of its data.streams rows keeps its place in the batch, the slot of the state it "
+                            "carries from one window of data.bptt steps to the next, so nothing is shuffled: remove the key",
+    "stateful_window": "it reads {what} in windows of data.bptt steps whose state carries across the epoch: remove "
+                       "the key, and set data.bptt for another window",
+}
 
-def _stream_problem(config: Config, stream: bool) -> str | None:
-    """What in a config does not go with its data being (or not being) a stream, or None."""
+#: A stream's blocks, each sized in steps or as a fraction (the steps win in the split): one of them.
+_BLOCK_SIZES = (("test_steps", "test_fraction", "test"), ("val_steps", "val_fraction", "validation"))
+
+
+def _stream_problem(config: Config, task: Task) -> str | None:
+    """What in a config does not go with its data being (or not being) a stream (``task``: its
+    :class:`rnnlab.task.Task`), or None. Keys are compared with their defaults: a run's config.toml
+    writes every key out, and reading it back must not refuse what the user never wrote."""
     d = config.data
-    if not stream:
+    if not task.stream:
         for key in STREAM_KEYS:
-            if getattr(d, key) != DataConfig.model_fields[key].default:  # (config.toml writes every key)
+            if getattr(d, key) != DataConfig.model_fields[key].default:
                 return (f"'data.{key}' applies to long series (a stream task: [task] kind = \"forecasting\" or "
                         "\"language_model\"); this "
-                        f"run's task is {config.task.kind}: remove the key")
+                        f"run's task is {task.name}: remove the key")
         return None
+    lm = task.kind == "language_model"
+    what = "the text" if lm else "each series"
+    for steps, fraction, block in _BLOCK_SIZES:
+        if getattr(d, steps) is not None and getattr(d, fraction) != DataConfig.model_fields[fraction].default:
+            return (f"'data.{steps}' and 'data.{fraction}' both size the {block} block of {what}: expected one of them, "
+                    f"got {steps} = {getattr(d, steps)} and {fraction} = {getattr(d, fraction):g}; remove one")
+    if lm and d.normalize != DataConfig.model_fields["normalize"].default:
+        return (f"'data.normalize' = {_toml_value(d.normalize)}: a language model's input is token ids, which are not "
+                "normalized, so the key does not apply; remove it")
+    if lm and d.columns is not None:
+        return ("'data.columns' picks the value columns of a forecasting .csv; this run's task is language_model (its "
+                "text file has no columns): remove the key")
     if d.normalize == "per_series":
         return ("'data.normalize' = \"per_series\": on a stream each series' own statistics would read its future "
                 "(the validation and test blocks); expected \"per_channel\" (fitted on the training part) or \"none\"")
-    for key, value in (("data.test_path", d.test_path), ("data.target_column", d.target_column)):
-        if value is not None:
-            return f"'{key}': a stream's test block is its tail (data.test_steps), its targets its own next values; remove the key"
-    if config.training.stateful_window:
-        return ("'training.stateful_window': a stream is cut into windows of data.bptt steps whose state carries "
-                "across the epoch; remove the key")
+    if d.test_path is not None:
+        return ("'data.test_path': a stream's test block is its tail (data.test_steps or data.test_fraction); "
+                "remove the key")
+    for key, instead in BATCH_KEYS.items():
+        value = getattr(config.training, key)
+        if value != TrainingConfig.model_fields[key].default:
+            return (f"'training.{key}' = {_toml_value(value)}: this run's task is {task.name}, a stream: "
+                    f"{instead.format(what=what)}")
     if config.model.bidirectional:
         return ("'model.bidirectional' = true: a forecaster must not read the steps after the one it forecasts from; "
                 "set it to false")
@@ -1189,7 +1233,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     'GunPoint'
     """
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"data_file": _data_file(raw)})
     except ValidationError as e:
         # A value failing every member of a union gives one error per member: merge them.
         by_path: dict[str, str] = {}
@@ -1203,6 +1247,21 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
             else:
                 by_path.setdefault(key, msg)
         raise ConfigError(f"{source}: " + "; ".join(by_path.values())) from None
+
+
+def _data_file(raw: dict[str, Any]) -> str:
+    """What ``data.path`` names for the task of a raw config (any shape: it is not validated yet).
+
+    >>> _data_file({"task": {"kind": "language_model"}}), _data_file({})
+    ('a UTF-8 text file', 'an .npz/.csv file')
+    """
+    task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
+    kind = task.get("kind")
+    if kind == "language_model":
+        return "a UTF-8 text file"
+    if kind == "forecasting":
+        return "a .csv/.npz file of series"
+    return "an .npz file" if task.get("per_step") is True else "an .npz/.csv file"
 
 
 def parse_config(text: str, source: str = "config", *, recorded: bool = False) -> Config:
@@ -1222,11 +1281,31 @@ def parse_config(text: str, source: str = "config", *, recorded: bool = False) -
 
 def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
     """A recorded config in today's spelling. Before empty front-end block lists were refused,
-    rnnlab wrote the default single strided conv as ``[model.frontend] blocks = []``."""
+    rnnlab wrote the default single strided conv as ``[model.frontend] blocks = []``. Before the
+    keys a task does not read were refused (a stream's, :func:`_stream_problem`; a per-step
+    regression's ``data.target_column``), a run recorded them as given: they are dropped, as the
+    run did not read them (its report, resume and compare still load it).
+
+    >>> old = {"task": {"kind": "language_model", "per_step": True}, "data": {"dataset": "python-docs",
+    ...        "test_steps": 50, "test_fraction": 0.3}, "training": {"batch_size": 4}}
+    >>> parse_config(dump_config(config_from_dict(_older_record(old)))).data.test_steps
+    50
+    """
     model = raw.get("model")
     if isinstance(model, dict) and model.get("frontend") == {"blocks": []}:
         raw = {**raw, "model": {**model, "frontend": {}}}
-    return raw
+    task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
+    if task.get("kind") == "regression" and task.get("per_step") is True and isinstance(raw.get("data"), dict):
+        raw = {**raw, "data": {k: v for k, v in raw["data"].items() if k != "target_column"}}
+    if task.get("kind") not in ("forecasting", "language_model"):
+        return raw
+    unread: dict[str, list[str]] = {"training": list(BATCH_KEYS), "task": ["per_step"],
+                                    "data": [fraction for steps, fraction, _ in _BLOCK_SIZES
+                                             if isinstance(raw.get("data"), dict) and raw["data"].get(steps) is not None]}
+    if task.get("kind") == "language_model":
+        unread["data"] += ["normalize", "columns"]
+    return {**raw, **{section: {k: v for k, v in raw[section].items() if k not in keys}
+                      for section, keys in unread.items() if isinstance(raw.get(section), dict)}}
 
 
 def load_config(path: str | os.PathLike[str], *, recorded: bool = False) -> Config:
@@ -1584,6 +1663,12 @@ def dump_config(config: Config) -> str:
         if config.task.kind != "language_model":
             for key in STREAM_KEYS:
                 del data["data"][key]
+    if config.task.kind in ("forecasting", "language_model"):  # (keys a stream does not read: refused when set)
+        for key in BATCH_KEYS:
+            del data["training"][key]
+        for steps, fraction, _ in _BLOCK_SIZES:
+            if getattr(config.data, steps) is not None:
+                del data["data"][fraction]
     if config.task.kind != "regression" or config.task.per_step:  # (the mean guard's key: off, no choice to record)
         del data["task"]["mean_guard"]
     lines: list[str] = []

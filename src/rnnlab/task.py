@@ -286,7 +286,8 @@ class Task:
         if self.stream and model.frontend is not None:
             return ("'model.frontend': its convolutions are centred (padding kernel_size // 2), so a forecaster's "
                     "step would read the values it forecasts; remove [model.frontend] for [task] kind = \"forecasting\"")
-        why = "a forecaster's targets at every step" if self.stream else "per-step targets ([task] per_step = true)"
+        why = {"language_model": "a language model's targets (the next token at every step)",
+               "forecasting": "a forecaster's targets at every step"}.get(self.kind, "per-step targets ([task] per_step = true)")
         for key, value, off in (("pooling", model.head.pooling, "last"),
                                 ("frontend_pooling", model.head.frontend_pooling, "none"),
                                 ("input_pooling", model.head.input_pooling, "none"),
@@ -294,12 +295,17 @@ class Task:
             if value != off:
                 return (f"'model.head.{key}' = {value!r}: {why} put the head on every step's output, there is "
                         "nothing to pool; remove the key")
+        # (the single-block form, [model.frontend] stride = 2, is named by the keys the user writes there)
+        single = model.frontend is not None and not model.frontend.blocks
         for i, b in enumerate(model.frontend.conv_blocks if model.frontend is not None else []):
             for key, value, keeps in (("stride", b.stride, b.stride == 1), ("pool", b.pool, b.pool == 1),
                                       ("kernel_size", b.kernel_size, b.kernel_size % 2 == 1)):
                 if not keeps:
                     expected = "an odd kernel_size" if key == "kernel_size" else f"{key} = 1"
-                    return (f"'model.frontend.blocks[{i}].{key}' = {value}: {why} need the front-end to keep every "
+                    name = f"model.frontend.{key}" if single else f"model.frontend.blocks[{i}].{key}"
+                    unset = (" (the single-block form's default)"
+                             if single and key not in model.frontend.model_fields_set else "")
+                    return (f"'{name}' = {value}{unset}: {why} need the front-end to keep every "
                             f"step (expected {expected}), a block that changes the sequence's length would no "
                             "longer line up with the targets")
         return None

@@ -161,11 +161,11 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
     """A regression file: X and float targets y [N, K] (``k``: the training file's K)."""
     target = cfg.target_column if cfg.target_column is not None else "target"
     columns = [target] if isinstance(target, str) else list(target)
-    X, y, lengths = load_file(path, columns)
+    X, y, lengths = load_file(path, columns, where)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
         _ragged_hint(X, f"{where} ({path})")
-    y = check_targets(y, f"{where} ({path})")
-    check_shapes(X, y, lengths, f"{where} ({path})")
+    y = check_targets(y, f"{where} ({path})", X.shape[1])
+    check_shapes(X, y, lengths, f"{where} ({path})", values=True)
     check_finite(X, lengths, f"{where} ({path})")
     if k is not None and y.shape[1] != k:
         raise DataError(f"{where} ({path}): expected {k} target value(s) per sequence like the training file "
@@ -176,7 +176,7 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
 def _user_sequences(path: str, label_column: str, where: str, classes: list[str] | None) -> Sequences:
     """A classification file: X and class labels (``classes``: the training file's, which a test
     file's labels must be among; None for the training file itself)."""
-    X, y, lengths = load_file(path, label_column)
+    X, y, lengths = load_file(path, label_column, where)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
         _ragged_hint(X, f"{where} ({path})")
     # a test file may hold a single class (one the training file has: checked below); the

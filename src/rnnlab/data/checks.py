@@ -59,13 +59,34 @@ def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: st
             + f"; largest {largest:.3g}; {hint}")
 
 
-def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str) -> None:
-    """X [N, T, C], y [N] (or [N, K] of regression targets), lengths [N] with 1 <= lengths <= T."""
+def per_step_hint(y: np.ndarray, steps: int, what: str) -> str:
+    """The hint for targets of a file read with one per sequence that hold ``what`` at each of
+    the ``steps`` steps of X (y [N, T] or [N, T, K]), or ``""``.
+
+    >>> per_step_hint(np.zeros((4, 30)), 30, "a label")
+    ' (a label at every step: set [task] per_step = true)'
+    """
+    if y.ndim in (2, 3) and y.shape[1] == steps > 1:
+        return f" ({what} at every step: set [task] per_step = true)"
+    return ""
+
+
+def check_shapes(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, where: str, values: bool = False) -> None:
+    """X [N, T, C], y [N] (``values``: or [N, K] of regression targets), lengths [N] with
+    1 <= lengths <= T.
+
+    >>> check_shapes(np.zeros((2, 3, 1)), np.zeros((2, 3)), np.array([3, 3]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): expected y of shape [2] (one label per sequence), got [2, 3] (a label at every step: set [task] per_step = true)
+    """
     if X.ndim != 3:
         raise DataError(f"{where}: expected X of shape [N, T, C], got {X.ndim} dimensions {list(X.shape)}")
-    k_values = y.ndim == 2 and y.dtype.kind == "f" and len(y) == len(X)  # regression targets, K per sequence
+    # (float labels at every step of X are no K values per sequence: only regression targets may be that wide)
+    per_step = "" if values or len(y) != len(X) else per_step_hint(y, X.shape[1], "a label")
+    k_values = y.ndim == 2 and y.dtype.kind == "f" and len(y) == len(X) and not per_step  # regression targets
     if not k_values and (y.ndim != 1 or len(y) != len(X)):
-        raise DataError(f"{where}: expected y of shape [{len(X)}] (one label per sequence), got {list(y.shape)}")
+        raise DataError(f"{where}: expected y of shape [{len(X)}] (one label per sequence), got {list(y.shape)}{per_step}")
     if lengths.shape != (len(X),):
         raise DataError(f"{where}: expected lengths of shape [{len(X)}], got {list(lengths.shape)}")
     if len(lengths) and (lengths.min() < 1 or lengths.max() > X.shape[1]):
@@ -163,9 +184,10 @@ def check_not_regression(y: np.ndarray, where: str) -> None:
     )
 
 
-def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
+def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) -> np.ndarray:
     """Regression targets: present, numbers, y [N] or [N, K], no NaN or inf, not class labels
-    (text, or integers of a few distinct values); returned as float64 [N, K].
+    (text, or integers of a few distinct values); returned as float64 [N, K]. ``steps``: X's, for
+    the hint on values at every step (y [N, T, K]).
 
     >>> check_targets(np.array([0.5, 1.5, 2.0]), "data.path (d.npz)").shape
     (3, 1)
@@ -193,7 +215,8 @@ def check_targets(y: np.ndarray | None, where: str) -> np.ndarray:
             raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values {distinct[:_SHOWN].tolist()}: "
                             f"looks like class labels, not regression targets{hint}; store y as floats if these are values")
     if y.ndim not in (1, 2):
-        raise DataError(f"{where}: expected regression targets y [N] or [N, K], got shape {list(y.shape)}")
+        hint = per_step_hint(y, steps, "values") if steps is not None else ""
+        raise DataError(f"{where}: expected regression targets y [N] or [N, K], got shape {list(y.shape)}{hint}")
     y = y.astype(np.float64).reshape(len(y), -1)
     bad = np.argwhere(~np.isfinite(y))
     if len(bad):

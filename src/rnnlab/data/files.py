@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import zipfile
 from pathlib import Path
@@ -30,21 +31,37 @@ from rnnlab.errors import DataError, library_reason
 NPZ_KEYS = ("X", "y", "lengths")
 
 
-def _numeric(name: str, arr: np.ndarray, path: Path, kinds: str) -> np.ndarray:
+def _numeric(name: str, arr: np.ndarray, at: str, kinds: str) -> np.ndarray:
     if arr.dtype.kind not in kinds:
-        raise DataError(f"{path}: expected '{name}' to hold numbers, got dtype {arr.dtype}")
+        raise DataError(f"{at}: expected '{name}' to hold numbers, got dtype {arr.dtype}")
     return arr
 
 
-def _integer_lengths(lengths: np.ndarray, path: Path) -> np.ndarray:
+def _integer_lengths(lengths: np.ndarray, at: str) -> np.ndarray:
     """``lengths`` as int64: integers, or floats that hold integers (``10.0``, as a float array saves them)."""
-    _numeric("lengths", lengths, path, "iuf")
+    _numeric("lengths", lengths, at, "iuf")
     if lengths.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(lengths) | (lengths != np.round(lengths)) | (np.abs(lengths) > 2**62))
         if len(bad):
             i = int(bad[0])
-            raise DataError(f"{path}: expected integer lengths, got {lengths.flat[i].item()!r} at index {i}")
+            raise DataError(f"{at}: expected integer lengths, got {lengths.flat[i].item()!r} at index {i}")
     return lengths.astype(np.int64)
+
+
+def unexpected_arrays(names: list[str], expected: tuple[str, ...]) -> str:
+    """``names`` of arrays a file should not hold, as an error says them: with the expected name
+    each may be a misspelling of (case aside: ``x`` for ``X``).
+
+    >>> unexpected_arrays(["yy"], ("X", "y", "lengths")), unexpected_arrays(["Z", "x"], ("X", "y"))
+    ("['yy']; did you mean 'y'?", "['Z', 'x']; did you mean 'X' for 'x'?")
+    """
+    by_case = {e.lower(): e for e in expected}
+    for name in names:
+        close = difflib.get_close_matches(name.lower(), list(by_case), n=1, cutoff=0.5)
+        if close:
+            meant = by_case[close[0]]
+            return f"{names}; did you mean {meant!r}" + (f" for {name!r}?" if len(names) > 1 else "?")
+    return str(names)
 
 
 #: How a file starts (numpy's test): a zip archive (an .npz; an empty zip starts with its end
@@ -88,16 +105,31 @@ def open_npz(path: str | os.PathLike[str], save: str) -> np.lib.npyio.NpzFile:
         raise DataError(f"{p}: cannot read as an .npz file ({library_reason(e)}); {save}") from None
 
 
-def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file."""
+def load_npz(path: str | os.PathLike[str], where: str = "data.path"
+             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file (``where``: the
+    config key that names it, which the errors on the arrays it holds start with).
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(p, X=np.zeros((2, 3)), yy=np.zeros(2))
+    >>> load_npz(p, "data.test_path")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.test_path (...d.npz): unexpected array(s) ['yy']; did you mean 'y'? An .npz holds X, y and optionally lengths
+    """
     p = Path(path)
+    at = f"{where} ({p})"
     npz = open_npz(p, "save X, y (and lengths) with numpy.savez(path, X=X, y=y)")
     with npz:
         unknown = sorted(set(npz.files) - set(NPZ_KEYS))
         if unknown:
-            raise DataError(f"{p}: unexpected array(s) {unknown}; an .npz holds X, y and optionally lengths")
+            named = unexpected_arrays(unknown, tuple(k for k in NPZ_KEYS if k not in npz.files))
+            # (a hint ends in a question mark: what the file should hold is a sentence of its own)
+            holds = " An .npz holds" if named.endswith("?") else "; an .npz holds"
+            raise DataError(f"{at}: unexpected array(s) {named}{holds} X, y and optionally lengths")
         if "X" not in npz.files:
-            raise DataError(f"{p}: no array 'X' (expected X [N, T, C], y [N], optional lengths [N]); found {npz.files}")
+            raise DataError(f"{at}: no array 'X' (expected X [N, T, C], y [N], optional lengths [N]); found {npz.files}")
         try:
             X = npz["X"]
             y = npz["y"] if "y" in npz.files else None
@@ -105,17 +137,17 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
         except ValueError as e:
             if "allow_pickle" in str(e):
                 raise DataError(
-                    f"{p}: an array is stored as Python objects (ragged sequences?); save X as a padded "
+                    f"{at}: an array is stored as Python objects (ragged sequences?); save X as a padded "
                     "float array [N, T, C] and give the true lengths in 'lengths' [N]"
                 ) from None
-            raise DataError(f"{p}: cannot read array ({library_reason(e)})") from None
+            raise DataError(f"{at}: cannot read array ({library_reason(e)})") from None
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise DataError(f"{p}: the file is truncated or corrupt ({library_reason(e)})") from None
-    _numeric("X", X, p, "fiub")
+            raise DataError(f"{at}: the file is truncated or corrupt ({library_reason(e)})") from None
+    _numeric("X", X, at, "fiub")
     if X.ndim == 2:  # [N, T]: a univariate series per row
         X = X[:, :, None]
     if X.ndim != 3:
-        raise DataError(f"{p}: expected X of shape [N, T, C] (or [N, T]), got shape {list(X.shape)}")
+        raise DataError(f"{at}: expected X of shape [N, T, C] (or [N, T]), got shape {list(X.shape)}")
     # (the model would fail on them with an internal error, far from the file)
     if X.shape[2] == 0:
         raise DataError(f"{p}: X: expected at least 1 channel (X [N, T, C] with C >= 1), got shape {list(X.shape)}")
@@ -124,7 +156,7 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
     if lengths is None:
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:
-        lengths = _integer_lengths(lengths, p)
+        lengths = _integer_lengths(lengths, at)
     return X.astype(np.float64), _stripped(y), lengths
 
 
@@ -244,19 +276,27 @@ def file_kind(path: Path) -> str:
     return "not a regular file"
 
 
-def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "label"
+def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "label", where: str = "data.path"
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``."""
+    """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``;
+    ``where`` is the config key that names the file (``data.path``, ``data.test_path``), which a
+    missing file's error and an ``.npz``'s errors on its arrays name.
+
+    >>> load_file("/nowhere/t.npz", where="data.test_path")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.test_path: data file '/nowhere/t.npz' does not exist
+    """
     p = Path(path)
     if not p.exists():
-        raise DataError(f"data file {str(p)!r} does not exist")
+        raise DataError(f"{where}: data file {str(p)!r} does not exist")
     if not p.is_file():
         kind = file_kind(p)
-        raise DataError(f"data file {str(p)!r}: expected a file, got {kind}"
+        raise DataError(f"{where}: data file {str(p)!r}: expected a file, got {kind}"
                         + ("" if kind == "a directory" else ", not a regular file"))
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        return load_npz(p)
+        return load_npz(p, where)
     if suffix == ".csv":
         return load_csv(p, label_column)
-    raise DataError(f"{p}: expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")
+    raise DataError(f"{where} ({p}): expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")

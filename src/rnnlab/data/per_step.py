@@ -126,11 +126,14 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
     if not path.lower().endswith(".npz"):
         raise DataError(f"{where} ({path}): per-step targets ([task] per_step = true) are read from an .npz file "
                         "(X [N, T, C], y [N, T], optional lengths [N]); a .csv row holds one label")
-    X, y, lengths = load_file(path)
+    X, y, lengths = load_file(path, where=where)
     at = f"{where} ({path})"
     if lengths.shape != (len(X),) or (len(lengths) and (lengths.min() < 1 or lengths.max() > X.shape[1])):
+        span = f"range {lengths.min()}..{lengths.max()}" if lengths.size else "no lengths"
+        outside = np.flatnonzero((lengths < 1) | (lengths > X.shape[1])) if lengths.ndim == 1 else np.zeros(0)
+        first = f", first outside at lengths[{outside[0]}] = {lengths[outside[0]]}" if len(outside) else ""
         raise DataError(f"{at}: expected lengths of shape [{len(X)}] with every length in [1, {X.shape[1]}], "
-                        f"got shape {list(lengths.shape)}, range {lengths.min(initial=0)}..{lengths.max(initial=0)}")
+                        f"got shape {list(lengths.shape)}, {span}{first}")
     regression = task.kind == "regression"
     y = check_step_targets(X, y, lengths, at, regression)
     check_finite(X, lengths, at)

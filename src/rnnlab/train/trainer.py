@@ -392,7 +392,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
     from rnnlab.doctor import diagnose
 
     task = task_for(config)
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task, _device_of(model))
+    batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
     # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
                       run_dir=run, classification=not task.values)
@@ -406,7 +406,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     from rnnlab.introspect import grad_through_time
     from rnnlab.introspect.through_time_file import write_grad_through_time
 
-    batch = doctor_batch(data.train, config.training.batch_size, config.tracking.inspect_steps, task_for(config),
+    batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task_for(config),
                          _device_of(model))
     was_training = model.training
     model.eval()

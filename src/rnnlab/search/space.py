@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, ParamSpec, config_from_dict, section_of
 from rnnlab.errors import ConfigError, SearchError
 
@@ -280,6 +281,8 @@ def _derived_writes(values: Mapping[str, Any], base: Config, rules: list[dict[st
     rules before them). The one mapping of derived keys to config keys: :func:`apply_values`
     writes it, :func:`written_paths` reads it. The derived keys are applied together (the decay
     keys compose one list of rules), so they never overwrite one another."""
+    for key, value in values.items():
+        _check_derived(key, value)
     out: dict[str, Any] = {}
     if "model.normalization" in values:
         norm = values["model.normalization"]
@@ -300,6 +303,31 @@ def _derived_writes(values: Mapping[str, Any], base: Config, rules: list[dict[st
         # A rule naming parameters stays first (an exclusion like "^head\\." keeps working).
         out["training.decay_rules"] = named + ours + rest
     return out
+
+
+def _check_derived(key: str, value: Any) -> None:
+    """A value of a derived key that its writes would not express: a ConfigError naming the key,
+    the values it takes and the value given (a name that is not one of its choices would
+    otherwise train as "none", and any true value as max-norm on).
+
+    >>> _check_derived("model.normalization", "batchnorm")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: 'model.normalization': expected one of 'none', 'layer_norm', 'recurrent_batch_norm', got 'batchnorm'; did you mean 'recurrent_batch_norm'?
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if key == "model.normalization" and (not isinstance(value, str) or value not in NORMALIZATIONS):
+        raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, NORMALIZATIONS))}, got {value!r}"
+                          + (did_you_mean(value, NORMALIZATIONS) if isinstance(value, str) else ""))
+    if key == "model.max_norm" and not isinstance(value, bool):
+        raise ConfigError(f"'{key}': expected true (max-norm {MAX_NORM:g} on the kernel and recurrent weights) or "
+                          f"false, got {value!r}; another bound is a choice of model.kernel_constraint and "
+                          "model.recurrent_constraint")
+    if key in ("decay.kernel", "decay.recurrent") and not (number and value >= 0):
+        raise ConfigError(f"'{key}': expected a decoupled weight decay (a number >= 0), got {value!r}")
+    if key == "decay.bias_fraction" and not (number and 0 <= value <= 1):
+        raise ConfigError(f"'{key}': expected a fraction in [0, 1] of the smaller weight decay (biases never decay "
+                          f"more than the weights), got {value!r}")
 
 
 def written_paths(param: Param, base: Config) -> set[str]:
@@ -376,10 +404,54 @@ def _check_values(space: Space, base: Config, param: Param, values: list[Any], i
             raise SearchError(f"search.space.{param.name!r}: the value {_label(v)!r} is refused: {e}") from None
 
 
+#: ``task.*`` keys a search cannot vary, and why: a trial's score must be comparable with the others'.
+UNSEARCHABLE_TASK_KEYS = {
+    "task.kind": "the task decides the metric a trial is scored on and its direction",
+    "task.per_step": "it decides what is predicted, and so what the metric measures",
+    "task.horizon": "it decides what is predicted, and so what the metric measures",
+    "task.season": "it sets MASE's scale, so trials would be scored in other units",
+    "task.mean_guard": "it acts after the last epoch, whose score is a trial's: every trial would score the same",
+}
+#: keys that do nothing on a stream (docs/streams.md: its rows are read in order, window after window)
+STREAM_IGNORED = ("training.shuffle", "training.shuffle_within_batch")
+
+
+def _refused_key(name: str, base: Config) -> None:
+    """Refuse a key a search cannot vary meaningfully on ``base``'s task, in one line saying why."""
+    if name in UNSEARCHABLE_TASK_KEYS:
+        raise SearchError(f"search.space: {name!r} cannot be searched: {UNSEARCHABLE_TASK_KEYS[name]}; set it in "
+                          "[task] and remove the key from the space")
+    if name in STREAM_IGNORED and _is_stream(base):
+        raise SearchError(f"search.space: {name!r} does nothing on a stream ([task] kind = {base.task.kind!r}): its "
+                          "rows are read in order, window after window (docs/streams.md), so every trial would train "
+                          "alike; remove the key")
+
+
+def _is_stream(base: Config) -> bool:
+    from rnnlab.task import task_for
+
+    return task_for(base).stream
+
+
+def _distinct(choices: list[Any]) -> list[Any]:
+    """The choices without repeats, as Optuna tells them apart (its labels; true is not 1)."""
+    seen: list[tuple[bool, Any]] = []
+    for c in choices:
+        key = (isinstance(_label(c), bool), _label(c))
+        if key not in seen:
+            seen.append(key)
+    return [label for _, label in seen]
+
+
 def _param(name: str, spec: ParamSpec, base: Config) -> Param:
     kind = _resolve(name, base)
+    _refused_key(name, base)
     where = f"search.space.{name!r}"
     if spec.choices is not None:
+        labels, distinct = [_label(c) for c in spec.choices], len(_distinct(spec.choices))
+        if distinct < len(labels):
+            # A repeated choice is drawn twice as often: a typo, never a weight.
+            raise SearchError(f"{where}: expected {'at least 2 ' if distinct < 2 else ''}distinct choices, got {labels!r}")
         return Param(name, "choice", choices=tuple(spec.choices))
     if kind == "choice" or kind == "other":
         raise SearchError(f"{where}: this key takes 'choices' (a list of values), got a range "
@@ -394,8 +466,35 @@ def _param(name: str, spec: ParamSpec, base: Config) -> Param:
         raise SearchError(f"{where}: an integer key needs integer bounds, got low={low:g}, high={high:g}")
     if spec.log and spec.step is not None:
         raise SearchError(f"{where}: 'step' and 'log' cannot be combined (Optuna's rule), got both")
+    if spec.step is not None:
+        _check_step(where, kind, low, high, spec.step)
     return Param(name, "int" if kind == "int" else "float", low=int(low) if kind == "int" else low,
                  high=int(high) if kind == "int" else high, log=spec.log, step=spec.step)
+
+
+def _check_step(where: str, kind: str, low: float, high: float, step: float) -> None:
+    """A grid step must divide the range (Optuna would cut the range with a warning of its own)
+    and, on an integer key, be an integer (it would be truncated)."""
+    from decimal import Decimal
+
+    if kind == "int" and not float(step).is_integer():
+        raise SearchError(f"{where}: an integer key needs an integer step, got step={step:g}")
+    # (the decimal arithmetic Optuna checks it with: 0.1 .. 0.5 by 0.1 divides)
+    width, grid = Decimal(str(high)) - Decimal(str(low)), Decimal(str(step))
+    if width % grid != 0:
+        fit = float((width // grid) * grid + Decimal(str(low)))
+        raise SearchError(f"{where}: 'step' {step:g} does not divide the range {low:g} .. {high:g}; expected "
+                          f"high - low to be a multiple of it, e.g. high = {fit:g} or {fit + step:g}")
+
+
+def _check_nothing_to_search(space: Space) -> None:
+    """Refuse a space in which every parameter has one value: every trial would be the same
+    config. (One fixed choice beside keys that vary is a value held while they are searched.)"""
+    if space.params and all(p.kind == "choice" and len(p.choices) == 1 for p in space.params):  # (repeats: _param)
+        p = space.params[0]
+        raise SearchError(f"search.space.{p.name!r}: expected at least 2 distinct choices, got {p.labels()!r} (no key "
+                          "of the space varies: every trial would train the same config; set a fixed value in the "
+                          "config itself)")
 
 
 def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
@@ -408,10 +507,11 @@ def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
     if not specs:
         return default_space(base, input_size, num_classes)
     space = Space([_param(name, spec, base) for name, spec in specs.items()])
-    check_overlaps(space, base)
     for p in space.params:
         _check_values(space, base, p, list(p.choices) if p.kind == "choice" else [p.low, p.high],
                       input_size, num_classes)
+    check_overlaps(space, base)  # (after the values: it applies them, and a refused one is named there)
+    _check_nothing_to_search(space)
     return space
 
 
@@ -460,10 +560,16 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         Param("model.weight_drop", "float", 0.0, 0.5, why="DropConnect on the recurrent weights (AWD-LSTM: 0.5)"),
     ]
     space = Space(params, default=True)
-    norms = _accepted(space, base, "model.normalization", list(NORMALIZATIONS), input_size, num_classes)
+    # A stream's batch is the rows of one series (or text), no independent sample to take
+    # statistics over: the forecasting template sets recurrent_batch_norm = false for that reason.
+    stream = _is_stream(base)
+    offered = [n for n in NORMALIZATIONS if not (n == "recurrent_batch_norm" and stream)]
+    norms = _accepted(space, base, "model.normalization", offered, input_size, num_classes)
     if len(norms) > 1:
         params.append(Param("model.normalization", "choice", choices=tuple(norms),
-                            why="layer norm or recurrent batch norm keep the gates in range"))
+                            why="layer norm keeps the gates in range (no recurrent batch norm: a stream's rows are "
+                                "parts of one series, no independent batch)" if stream else
+                                "layer norm or recurrent batch norm keep the gates in range"))
     params.append(Param("model.max_norm", "choice", choices=(False, True),
                         why=f"max-norm {MAX_NORM:g} on kernel and recurrent weights, a bound instead of a decay"))
     if m.num_layers > 1:
@@ -472,7 +578,7 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         params.append(Param("model.residual", "choice", choices=(False, residual[0]),
                             why="skip connections between stacked layers"))
         params.append(Param("model.dropout", "float", 0.0, 0.5, why="dropout between stacked layers"))
-    if base.task.kind in ("forecasting", "language_model"):  # a stream's rows go in order: nothing to shuffle
+    if stream:  # a stream's rows go in order: nothing to shuffle (STREAM_IGNORED)
         bptt = base.data.bptt
         params.append(Param("data.bptt", "int", max(2, bptt // 4), max(bptt, 3), log=True,
                             why="the window each update learns from (truncated BPTT across batches): up to the "

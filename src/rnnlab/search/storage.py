@@ -10,7 +10,8 @@
   whole study unreadable; any other damaged line is an error naming the file and the line.
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
   ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
-  after twice that its trial is failed and retried once with the same parameters.
+  after twice that its trial is failed (``failed_because`` says so) and retried once with the
+  same parameters.
 
 A study remembers the config it was started with (:func:`open_study`): the same ``--study``
 with another config is an error naming the keys that differ, and nothing of the study changes.
@@ -79,7 +80,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         raise StorageError("--storage postgresql://...: the PostgreSQL driver is not installed; "
                            "pip install 'rnnlab[postgres]' (psycopg2-binary)") from None
     import sqlalchemy.exc
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
     driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
@@ -88,7 +89,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(driver_url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
                               heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+                              heartbeat_stale_trial_callback=_RetryStale(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(mask(f"--storage {url}: cannot open the database: {first}")) from None
@@ -226,12 +227,17 @@ def _load_or_create(storage: BaseStorage, name: str, sampler: optuna.samplers.Ba
 
 
 def _start_time(pid: int) -> str | None:
-    """The kernel's start time of process ``pid`` (tells a live worker from a reused pid)."""
+    """The kernel's start time of process ``pid`` (tells a live worker from a reused pid); None
+    when there is no such process, or it has exited and waits to be reaped (a zombie keeps its
+    /proc entry and start time until its parent reaps it, so it would pass for alive)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 #: user attribute of the trial that is the config itself (``search.baseline``)
@@ -259,14 +265,20 @@ def worker_attrs() -> dict[str, Any]:
     return {"host": HOST, "pid": os.getpid(), "pid_start": _start_time(os.getpid())}
 
 
-def _alive(trial: FrozenTrial) -> bool:
-    pid, start = trial.user_attrs.get("pid"), trial.user_attrs.get("pid_start")
-    if pid is None:
-        return True  # not yet tagged: its worker is starting it right now
+def process_identity(pid: int | None = None) -> tuple[int, str | None]:
+    """``(pid, start time)`` of a process (default: this one): what :func:`process_alive` checks."""
+    pid = os.getpid() if pid is None else pid
+    return pid, _start_time(pid)
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether the process ``pid`` that started at ``start`` (:func:`process_identity`) still
+    runs: the same start time (a reused pid has another; an exited one waiting to be reaped has
+    none), or without one (no /proc) whether ``pid`` exists."""
     if start is not None:
-        return _start_time(int(pid)) == start
+        return _start_time(pid) == start
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -274,14 +286,31 @@ def _alive(trial: FrozenTrial) -> bool:
     return True
 
 
+def _alive(trial: FrozenTrial) -> bool:
+    pid = trial.user_attrs.get("pid")
+    if pid is None:
+        return True  # not yet tagged: its worker is starting it right now
+    return process_alive(int(pid), trial.user_attrs.get("pid_start"))
+
+
+def worker_gone(trial: FrozenTrial) -> bool:
+    """A RUNNING trial whose worker ran on this host and is no longer alive (killed, crashed):
+    nothing will finish it. Trials of other hosts cannot be told from here (False)."""
+    return (trial.state == TrialState.RUNNING and trial.user_attrs.get("host") == HOST
+            and not _alive(trial))
+
+
+#: user attribute: why a trial failed, in one line (``rnnlab study`` and the trial's line say it)
+FAILED_ATTR = "failed_because"
+
+
 def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
     """Mark RUNNING trials of dead workers on this host as failed; returns their numbers."""
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("host") == HOST and not _alive(t):
+        if worker_gone(t):
             try:
-                storage.set_trial_user_attr(t._trial_id, "failed_because",
-                                            f"worker pid {t.user_attrs['pid']} on {HOST} died")
+                storage.set_trial_user_attr(t._trial_id, FAILED_ATTR, f"worker pid {t.user_attrs['pid']} on {HOST} died")
                 storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 failed.append(t.number)
@@ -291,12 +320,46 @@ def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[in
 
 
 def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
-    """Fail the trials of dead workers: by heartbeat (database) or by pid (journal file)."""
+    """Fail the trials of dead workers: by heartbeat (database) or by pid (journal file), each
+    with its ``failed_because``."""
     from optuna.storages import RDBStorage
 
     if isinstance(storage, RDBStorage):
+        _say_why_stale(study, storage)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
     else:
         fail_dead_local_trials(study, storage)
+
+
+def _say_why_stale(study: optuna.Study, storage: Any) -> None:
+    """Record why each stale trial is about to be failed: Optuna's ``fail_stale_trials`` sets the
+    state only, and a failed trial takes no attribute any more (so this comes first, on the
+    trials it will find stale: Optuna's own query, private in Optuna 5; rnnlab declares
+    optuna < 6)."""
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        attrs = storage.get_trial(trial_id).user_attrs
+        worker = f"worker pid {attrs['pid']} on {attrs.get('host', '?')}" if "pid" in attrs else "its worker"
+        try:
+            storage.set_trial_user_attr(trial_id, FAILED_ATTR, f"{worker} died: no heartbeat for {grace} s")
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first (and said why)
+
+
+class _RetryStale:
+    """Optuna's ``RetryHeartbeatStaleTrialCallback`` (a stale trial queued again once with its
+    parameters), except that the retry does not inherit why the stale one failed: the retry
+    copies the user attributes, and a completed retry would still read as failed."""
+
+    def __init__(self, max_retry: int) -> None:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in (FAILED_ATTR, INTERRUPTED_ATTR)}
+        self._retry(study, trial)

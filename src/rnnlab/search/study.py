@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ from rnnlab.rundir import (
 from rnnlab.search.space import Space, baseline_values, space_from_config
 from rnnlab.search.storage import (
     BASELINE_ATTR,
+    FAILED_ATTR,
     INTERRUPTED_ATTR,
     JOURNAL,
     baseline_needed,
@@ -74,6 +76,8 @@ from rnnlab.search.storage import (
     mask,
     open_storage,
     open_study,
+    process_alive,
+    process_identity,
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
@@ -134,6 +138,8 @@ class Setup:
     or ``search.baseline = false``."""
     outside: str = ""
     """Why the base config is not a trial (where it lies outside the space)."""
+    notes: tuple[str, ...] = ()
+    """What the search changed of what the config asked for, said after its first line."""
 
 
 def prepare(options: SearchOptions) -> Setup:
@@ -172,8 +178,14 @@ def prepare(options: SearchOptions) -> Setup:
     direction = task.direction(str(search.metric))
     baseline, outside = (baseline_values(space, base, split.channels, width) if search.baseline
                          else (None, ""))
+    notes = []
+    if search.folds and plan.k != search.folds:
+        why = ("the first fold trains on data.streams rows of data.bptt steps" if task.stream else
+               f"every fold holds series of each {'class' if task.kind == 'classification' else 'stratum of the target'}")
+        notes.append(f"search.folds = {search.folds} is more than the training split allows ({why}): the search "
+                     f"uses {plan.describe()}")
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
-                 max(fold_epochs(base, plan)), baseline, outside)
+                 max(fold_epochs(base, plan)), baseline, outside, tuple(notes))
 
 
 def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -243,7 +255,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             record("spread", result.std)
             return result.mean
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
-            record("failed_because", str(e))
+            record(FAILED_ATTR, str(e))
             raise
         except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
             if _in_main_thread():
@@ -251,7 +263,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 # UnboundLocalError in optuna.study._optimize); the first one is enough.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             with _stops_held():  # the parent's SIGTERM must not land between the two records
-                trial.set_user_attr("failed_because", "interrupted")
+                trial.set_user_attr(FAILED_ATTR, "interrupted")
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
 
@@ -341,11 +353,14 @@ def worker_seed(setup: Setup, worker: int) -> int:
     return zlib.crc32(f"{setup.search.seed}:{HOST}:{os.getpid()}:{worker}".encode())
 
 
-def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None) -> None:
+def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None,
+         parent: tuple[int, str | None] | None = None) -> None:
     """Run trials until the study has ``setup.trials`` finished ones or the time is up.
 
     Each worker samples with its own seed (:func:`worker_seed`). Before each trial, trials of dead workers are failed; when the remaining
     trials are all running elsewhere, the worker waits for them instead of overshooting.
+    With ``parent`` (:func:`~rnnlab.search.storage.process_identity` of the process that started
+    this worker), the worker starts no trial once that process is gone.
     """
     import torch
 
@@ -361,7 +376,7 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
     on_interrupt = signal.getsignal(signal.SIGINT)
     try:
-        _trials_until_done(setup, study, storage, objective, deadline, progress)
+        _trials_until_done(setup, study, storage, objective, deadline, progress, parent)
     finally:
         if progress is not None:
             progress.close()
@@ -373,8 +388,13 @@ def _bar(options: SearchOptions) -> bool:
 
 
 def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objective: Callable[[optuna.Trial], float],
-                       deadline: float, progress: Progress | None) -> None:
+                       deadline: float, progress: Progress | None,
+                       parent: tuple[int, str | None] | None = None) -> None:
     while time.time() < deadline:
+        if parent is not None and not process_alive(*parent):
+            # Orphaned (the search was killed outright): no one reads this worker's results or
+            # stops it, and a next `rnnlab search` starts its own workers.
+            return
         fail_stale(study, storage)
         c = _counts(study)
         done = c["complete"] + c["pruned"]
@@ -397,15 +417,16 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
             progress.update(study)
 
 
-def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
+def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tuple[int, str | None]) -> None:
     # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
     # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
+    _stop_with_parent()
     try:
         use_worker_device(setup.base.training.device, worker)
-        work(setup, worker, threads, log=None)
+        work(setup, worker, threads, log=None, parent=parent)
     except BaseException as e:
         if stop.requested:
             # The stop, or what it broke on its way out (it can land inside Optuna's
@@ -415,6 +436,29 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None) -> None:
             print(f"rnnlab search (worker {worker}): error: {mask(str(e))}", file=sys.stderr, flush=True)
             sys.exit(1)
         raise
+
+
+#: prctl(2) option: the signal the kernel sends this process when its parent ends
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """On Linux, have the kernel send this worker SIGTERM when the search that started it ends,
+    even by SIGKILL (which leaves it no chance to stop its workers): the worker stops as on the
+    search's own SIGTERM, its trial recorded as interrupted, instead of training on all cores
+    until the study is complete. Elsewhere, and for a parent that died before this call, the
+    worker checks its parent between trials (:func:`_trials_until_done`). (The kernel sends it
+    when the parent's *thread* that started the worker ends: ``_run_workers`` waits for the
+    workers in that thread.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # (no prctl in this libc: the check between trials remains)
 
 
 class _Stop:
@@ -429,6 +473,20 @@ class _Stop:
 
 
 # ------------------------------------------------------------------------------ progress
+
+
+def shorten(text: str, width: int = 160) -> str:
+    """``text`` whole when it fits in ``width`` characters, else cut at a word boundary with an
+    ellipsis (``rnnlab study`` prints a failure's reason whole).
+
+    >>> shorten("data.bptt: the series is shorter than one window; expected a shorter window", 60)
+    'data.bptt: the series is shorter than one window; expected…'
+    """
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:") + "…"
 
 
 def _fmt_seconds(s: float) -> str:
@@ -460,10 +518,12 @@ class Progress:
     def update(self, study: optuna.Study) -> None:
         trials = study.get_trials(deepcopy=False)
         new = [t for t in trials if t.state.is_finished() and t.number not in self.seen]
-        for t in sorted(new, key=lambda t: t.number):
+        for t in sorted(new, key=lambda t: (t.datetime_complete or datetime.max, t.number)):
             self.seen.add(t.number)
             self.finished_here += 1
-            line = self.line(t, trials)
+            # Each line counts the trials announced up to it: trials that finished since the last
+            # poll are announced in turn, and none of them is counted before its own line.
+            line = self.line(t, [x for x in trials if x.number in self.seen])
             if self.bar is None:
                 self.log(line)
                 continue
@@ -500,7 +560,7 @@ class Progress:
             at = t.user_attrs.get("pruned_at", {})
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
         else:
-            what = str(t.user_attrs.get("failed_because", "failed")).strip().splitlines()[-1][:160]
+            what = shorten(str(t.user_attrs.get(FAILED_ATTR) or "failed").strip().splitlines()[-1])
         best = self.best(trials)
         best = f"  {best}" if best else ""
         elapsed = time.time() - self.started
@@ -541,33 +601,43 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     say = log or (lambda _m: None)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
     _check_one_study(setup)  # before anything in the directory changes
-    with _study_lock(setup, say):
-        _check_one_study(setup)  # again, now that no other process writes the directory
-        _check_trials_recorded(setup, None)
-        storage = open_storage(options.storage, setup.out, setup.search.heartbeat, repair=say)
-        _check_trials_recorded(setup, storage)
-        study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
-                           make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
-        fail_stale(study, storage)
-        trials = study.get_trials(deepcopy=False)
-        if setup.baseline is not None and baseline_needed(trials):
-            # (skip_if_exists on a new study: two machines starting it at once enqueue it once, mostly;
-            # a rerun of an interrupted one has the same parameters as the trial it replaces)
-            study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=not trials)
-        atomic_write_json(setup.out / STUDY_FILE, {
-            "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
-            "metric": setup.search.metric, "direction": setup.direction, "task": setup.base.task.kind, "plan": setup.plan.describe(),
-            "folds": setup.plan.k, "trials": setup.trials,
-            "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
-        })
-        atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
+    new_dir = not setup.out.exists()
+    new_study = new_dir or (setup.out.is_dir() and not any(setup.out.iterdir()))
+    try:
+        with _study_lock(setup, say):
+            _check_one_study(setup)  # again, now that no other process writes the directory
+            _check_trials_recorded(setup, None)
+            storage = open_storage(options.storage, setup.out, setup.search.heartbeat, repair=say)
+            _check_trials_recorded(setup, storage)
+            study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
+                               make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+            fail_stale(study, storage)
+            trials = study.get_trials(deepcopy=False)
+            if setup.baseline is not None and baseline_needed(trials):
+                # (skip_if_exists on a new study: two machines starting it at once enqueue it once, mostly;
+                # a rerun of an interrupted one has the same parameters as the trial it replaces)
+                study.enqueue_trial(setup.baseline, user_attrs={BASELINE_ATTR: True}, skip_if_exists=not trials)
+            atomic_write_json(setup.out / STUDY_FILE, {
+                "study": setup.study_name, "storage": mask(options.storage) if options.storage else None,
+                "metric": setup.search.metric, "direction": setup.direction, "task": setup.base.task.kind,
+                "plan": setup.plan.describe(), "folds": setup.plan.k, "trials": setup.trials,
+                "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
+            })
+            atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
+    except BaseException:
+        if new_study:
+            _unclaim_new(setup.out, new_dir)
+        raise
     c = _counts(study)
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
         f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
-        f"{setup.plan.describe()} of the training split; {len(setup.space.params)} parameters"
+        f"{setup.plan.describe()} of the training split; {len(setup.space.params)} "
+        f"parameter{'' if len(setup.space.params) == 1 else 's'}"
         + (" (the default regularization space)" if setup.space.default else "")
         + ("" if not setup.search.baseline else "; trial 0 is the config itself" if setup.baseline is not None
            else f"; no trial is the config itself ({setup.outside})"))
+    for note in setup.notes:
+        say(f"note: {note}")
     threads = worker_threads(setup.base)
     if options.workers > _cores():
         say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")
@@ -575,7 +645,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         if options.workers == 1:
             work(setup, 0, threads, log=say)
         else:
-            _run_workers(setup, threads, say, study)
+            _run_workers(setup, threads, say, study, storage)
     except KeyboardInterrupt as e:
         raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
                                      "as interrupted; the config itself runs again if it was stopped)") from None
@@ -591,14 +661,42 @@ def _study_lock(setup: Setup, say: Callable[[str], None]) -> DirLock:
 
 def _check_one_study(setup: Setup) -> None:
     """A study directory holds one study: refuse another study's name (recorded by its marker,
-    or by study.json in a directory from before markers)."""
+    or by study.json in a directory from before markers), and a study kept in a database
+    continued without ``--storage`` (a new journal here would start another study beside it)."""
     marker = read_marker(setup.out, STUDY) if setup.out.is_dir() else None
-    if marker is None and (setup.out / STUDY_FILE).is_file():
-        marker = read_json(setup.out / STUDY_FILE)
+    info = read_json(setup.out / STUDY_FILE) if (setup.out / STUDY_FILE).is_file() else None
+    if marker is None:
+        marker = info
     held = marker.get("study") if isinstance(marker, dict) else None
     if held is not None and held != setup.study_name:
         raise SearchError(f"--out {str(setup.out)!r} holds the study {held!r}, not {setup.study_name!r}: a study "
                           f"directory holds one study; continue it with --study {held}, or choose another --out")
+    stored = info.get("storage") if isinstance(info, dict) else None
+    if setup.options.storage is None and isinstance(stored, str):
+        # (study.json holds the URL with its password masked, as every line printed does)
+        raise SearchError(f"study {held or setup.study_name!r} of {setup.out} is in the database {mask(stored)} "
+                          "(study.json), not in a journal file here: pass --storage URL (with its password, if it "
+                          "has one) to continue it")
+
+
+def _unclaim_new(out: Path, remove_dir: bool) -> None:
+    """Remove what a start of a new study that failed (a database that cannot be opened, a
+    study refused) left in its directory: the marker and the lock, and the directory if it
+    made it; a directory that no longer looks new (a journal with records, another writer's
+    files) is left as it is."""
+    from rnnlab.lock import LOCK_FILE
+
+    names = set(os.listdir(out)) if out.is_dir() else set()
+    ours = {STUDY.marker, LOCK_FILE} | ({JOURNAL} if JOURNAL in names and (out / JOURNAL).stat().st_size == 0 else set())
+    if names - ours:
+        return
+    for name in names:
+        (out / name).unlink(missing_ok=True)
+    if remove_dir:
+        try:
+            out.rmdir()
+        except OSError:
+            pass  # something appeared meanwhile: it stays
 
 
 def _check_trials_recorded(setup: Setup, storage: Any) -> None:
@@ -618,9 +716,11 @@ def _check_trials_recorded(setup: Setup, storage: Any) -> None:
                       "would overwrite them; restore the study's journal (or --storage), or choose another --out")
 
 
-def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], study: optuna.Study) -> None:
+def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], study: optuna.Study,
+                 storage: Any) -> None:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads), name=f"rnnlab-search-{w}")
+    parent = process_identity()
+    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent), name=f"rnnlab-search-{w}")
              for w in range(setup.options.workers)]
     # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
     # ignores it from its first instruction (still importing torch, it would print a traceback).
@@ -633,9 +733,24 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     finally:
         _restore_sigint(on_interrupt)
     progress = Progress(setup, say, study, bar=_bar(setup.options))
+    ended: set[int] = set()
     try:
-        while any(p.is_alive() for p in procs):
+        while True:
+            # is_alive() reaps a worker that exited: ask every worker on every pass (any() stopped
+            # at the first live one, and a killed worker stayed a zombie that passed for alive).
+            alive = [p.is_alive() for p in procs]
+            died = [w for w, p in enumerate(procs) if not alive[w] and w not in ended]
+            for w in died:
+                ended.add(w)
+                code = procs[w].exitcode
+                if code is not None and code < 0 and any(alive):
+                    say(f"worker {w} (pid {procs[w].pid}) was killed ({_signal_name(-code)}); a trial it was running "
+                        "is failed, and the other workers go on")
+            if died:
+                fail_stale(study, storage)  # (the other workers do it between their trials only)
             progress.update(study)
+            if not any(alive):
+                break
             time.sleep(1.0)
     except KeyboardInterrupt:
         for p in procs:
@@ -649,6 +764,13 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed and not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise SearchError(f"{len(failed)} worker(s) stopped with an error (above); no trial completed")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
+from rnnlab.search.storage import worker_gone
+
 
 def _cell(v: Any) -> str:
     if v is None:
@@ -80,7 +82,9 @@ def trials_table(trials: list[FrozenTrial]) -> str:
     rows = [head]
     for t in sorted(trials, key=lambda t: t.number):
         r = trial_row(t)
-        rows.append([str(r["trial"]), r["state"], f"{r['score']:.4f}" if r["score"] is not None else "-",
+        # A dead local worker's trial: failed as such when a search of the study runs next.
+        state = f"running (worker {t.user_attrs['pid']} gone)" if worker_gone(t) else r["state"]
+        rows.append([str(r["trial"]), state, f"{r['score']:.4f}" if r["score"] is not None else "-",
                      f"{r['spread']:.4f}" if r["spread"] is not None else "-", _cell(r["folds"]),
                      _cell(r["epochs"])] + [_cell(r["params"].get(n)) for n in names])
     return text_table(rows)

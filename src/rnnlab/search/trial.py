@@ -96,8 +96,8 @@ def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPla
 
 
 def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
-    """A stream's fold plan: ``search.folds`` forward-chaining folds (0: the most, up to 3,
-    whose first fold still trains on ``data.streams`` rows of ``data.bptt`` steps; none: a tail
+    """A stream's fold plan: ``search.folds`` forward-chaining folds (0: up to 3), as many as
+    leave the first fold ``data.streams`` rows of ``data.bptt`` steps to train on (none: a tail
     hold-out of ``data.val_fraction``), each validating on the block after its training part.
 
     >>> from rnnlab.config import parse_config, SearchConfig
@@ -108,8 +108,8 @@ def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
     from rnnlab.data.stream import read_series, split_bounds
 
     holdout = config.data.val_fraction if config.data.val_fraction > 0 else 0.2
-    if search.folds:
-        return FoldPlan(search.folds, search.seed, holdout, forward=True)
+    if search.folds == 1:
+        return FoldPlan(1, search.seed, holdout, forward=True)
     if config.task.kind == "language_model":
         from rnnlab.data.text import token_count
 
@@ -118,7 +118,8 @@ def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
         lengths = [len(x) for x in read_series(config.data).values]
     before = min(split_bounds(n, config.data, None).val for n in lengths)
     need = config.data.bptt * config.data.streams + config.task.horizon
-    k = next((k for k in (3, 2) if before // (k + 1) >= need), 1)
+    # search.folds is capped by the same rule (more blocks would be too short to train on)
+    k = next((k for k in (range(search.folds, 1, -1) if search.folds else (3, 2)) if before // (k + 1) >= need), 1)
     return FoldPlan(k, search.seed, holdout, forward=True)
 
 

@@ -134,16 +134,18 @@ def test_on_a_stream_shuffling_does_not_apply_and_a_decay_it_has_is_not_scored(t
         in (out / "recipe.md").read_text()
 
 
-@pytest.mark.parametrize("case", ["stream", "one-layer"])
+@pytest.mark.parametrize("case", ["stream", "stream, batch statistics", "one-layer"])
 def test_steps_that_do_not_apply_named_alone_are_one_line_and_nothing_runs(tmp_path, scored, capsys, case):
     if case == "stream":
         config, step, why = _forecaster(tmp_path), "shuffle_within_batch", "a stream's rows are one batch read in order"
+    elif case == "stream, batch statistics":  # (as the forecasting template and the search's stream space)
+        config, step, why = _forecaster(tmp_path), "batch_norm", "a stream's rows are pieces of one series or text"
     else:
         config, step, why = tmp_path / "tiny.toml", "residual", "needs stacked layers"
         config.write_text(TINY.format(model=""))
     code = main(["recipe", str(config), "--steps", step, "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
-    assert code == 1 and f"--steps: nothing to try on this config: {step} does not apply ({why}" in err
+    assert code == 1 and f"--steps: nothing to try on this config: {step} does not apply (" in err and why in err
     assert err.count("\n") == 1 and not scored and not (tmp_path / "r").exists()
 
 

@@ -49,6 +49,10 @@ class Candidate:
     reorders: bool = False
     """Changes the order samples are drawn in: "not applicable" to a stream, whose rows are one
     batch read in order whatever the shuffling keys say (:func:`rnnlab.train.trainer.batching`)."""
+    batch_statistics: bool = False
+    """Normalizes with statistics over the batch: "not applicable" to a stream, whose rows are
+    pieces of one series or text, no independent batch (the forecasting template and the search's
+    default space on a stream leave it out likewise)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _decay_tier(role: str) -> Callable[[Config], Tier]:
     return tier
 
 
-_RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"})
+_RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"}, batch_statistics=True)
 
 #: The recipe, in order (docs/regularization.md).
 RECIPE: tuple[Step, ...] = (
@@ -107,7 +111,8 @@ RECIPE: tuple[Step, ...] = (
                              if_kept=_tier(_one("model.recurrent_dropout", 0.5)),
                              if_scrapped=_tier(_one("model.recurrent_dropout", 0.3))))),
     Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better",
-         _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True),
+         _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True,
+                         batch_statistics=True),
                if_kept=_tier(_RBN), if_scrapped=_tier(_RBN))),
     Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights",
          _tier(Candidate("max_norm 3", {"model.max_norm": True}))),
@@ -237,6 +242,8 @@ def not_applicable(candidate: Candidate, config: Config) -> str | None:
         return f"needs stacked layers (model.num_layers > 1), the config has {config.model.num_layers}"
     if candidate.reorders and task_for(config).stream:
         return "a stream's rows are one batch read in order: there is nothing to shuffle"
+    if candidate.batch_statistics and task_for(config).stream:
+        return "a stream's rows are pieces of one series or text, no independent batch to take statistics over"
     return None
 
 

@@ -40,7 +40,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -693,10 +693,8 @@ def _unclaim_new(out: Path, remove_dir: bool) -> None:
     for name in names:
         (out / name).unlink(missing_ok=True)
     if remove_dir:
-        try:
+        with suppress(OSError):  # (something appeared meanwhile: it stays)
             out.rmdir()
-        except OSError:
-            pass  # something appeared meanwhile: it stays
 
 
 def _check_trials_recorded(setup: Setup, storage: Any) -> None:

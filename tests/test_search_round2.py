@@ -154,6 +154,7 @@ def test_study_shows_a_dead_workers_trial_as_gone(tmp_path, capsys):
     assert main(["study", str(out)]) == 0
     table = capsys.readouterr().out
     assert f"running (worker {running[0].user_attrs['pid']} gone)" in table, table
+    assert table.strip().splitlines()[-1].endswith("1 running (1 of them of a worker gone)"), table
 
 
 # ------------------------------------------------------------------------------ a killed search

@@ -403,6 +403,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from rnnlab.search.storage import worker_gone
     from rnnlab.search.study import open_existing
     from rnnlab.search.table import failures, trials_table
 
@@ -415,8 +416,10 @@ def cmd_study(args: argparse.Namespace) -> int:
     for line in failures(trials):
         _say(line)
     states = [t.state.name.lower() for t in trials]
+    gone = sum(map(worker_gone, trials))  # (failed as such when a search of the study runs next)
     _say(f"study {study.study_name!r}: {len(trials)} trials, " + ", ".join(
-        f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail", "running", "waiting") if s in states))
+        f"{states.count(s)} {s}" + (f" ({gone} of them of a worker gone)" if s == "running" and gone else "")
+        for s in ("complete", "pruned", "fail", "running", "waiting") if s in states))
     return 0
 
 

@@ -70,3 +70,21 @@ def test_torchscript_is_a_plain_error():
     net = _Net(rnnlab.LSTM(3, 8, zoneout=0.1), 8).eval()
     with pytest.raises(TypeError, match=r"torch.jit.script: rnnlab's LSTM is Python.*use torch.compile"):
         torch.jit.script(net)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_torch_export_of_an_eval_model_with_the_layer_gives_its_outputs(name):
+    """A trained model taken to deployment: torch.export traces with fake tensors, which the fast
+    loops' C++ steps do not take ("lstm_forward: the compiled loop runs on the CPU, got meta");
+    inside an export the layer runs its reference loop, whose outputs are the fast loop's."""
+    torch.manual_seed(0)
+    net = _Net(LAYERS[name](), 8).eval()
+    x = torch.randn(6, 4, 3)
+    exported = torch.export.export(net, (x,))
+    torch.testing.assert_close(exported.module()(x), net(x), atol=1e-5, rtol=1e-5)
+    other = torch.randn(6, 4, 3)  # (the program, not a record of the first call's outputs)
+    torch.testing.assert_close(exported.module()(other), net(other), atol=1e-5, rtol=1e-5)
+    # a dynamic batch axis, as a server batches requests
+    dynamic = torch.export.export(net, (x,), dynamic_shapes=({1: torch.export.Dim("batch")},))
+    wider = torch.randn(6, 7, 3)
+    torch.testing.assert_close(dynamic.module()(wider), net(wider), atol=1e-5, rtol=1e-5)

@@ -14,7 +14,8 @@ The computations, fastest first:
 The cell spec says which computations have the cell with its activations
 (:meth:`~rnnlab.layers.spec.CellSpec.computations`); each regularizer that is on says which
 compute it (:data:`~rnnlab.layers.regularizers.REGULARIZERS`). ``implementation="auto"`` takes
-the fastest that computes everything; another value asks for that computation.
+the fastest that computes everything (inside ``torch.export``, not the fast loops, which do not
+trace); another value asks for that computation.
 
 >>> import rnnlab
 >>> choose_computation(rnnlab.LSTM(3, 4).options, rnnlab.LSTM.spec, recording=False)
@@ -26,6 +27,8 @@ the fastest that computes everything; another value asks for that computation.
 """
 
 from __future__ import annotations
+
+import torch
 
 from rnnlab.layers.options import LayerOptions
 from rnnlab.layers.regularizers import active
@@ -70,6 +73,10 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
         return "autograd"
     allowed = allowed_computations(options, spec)
     if impl == "auto":
+        if torch.compiler.is_exporting():
+            # torch.export traces with fake tensors, which the fast loops' C++ steps and hand-written
+            # backward do not take; the reference loop exports, with the same outputs
+            allowed -= {"fast"}
         return next(c for c in COMPUTATIONS if c in allowed)
     if impl == "torch":
         if "torch" not in allowed:

@@ -90,6 +90,12 @@ API_CASES = [
      ("input: recurrent_batch_norm in training mode", "expected more than 1 sequence per batch, got 1")),
     ("batch-norm-unbatched", lambda tmp: _bn_training(torch.randn(5, 2)), ValueError,
      ("expected more than 1 sequence per batch, got 1",)),
+    ("lstm-hx-three-states", lambda tmp: rnnlab.LSTM(2, 3)(torch.randn(4, 2, 2), (torch.zeros(1, 2, 3),) * 3),
+     TypeError, ("hx: expected a tuple (h_0, c_0) for an LSTM, got a tuple of 3",)),
+    # (as nn.LSTM: an unbatched input takes 2-D states; a batch axis of 1 in them was accepted)
+    ("unbatched-input-batched-hx", lambda tmp: rnnlab.GRU(2, 3)(torch.randn(4, 2), torch.zeros(1, 1, 3)), ValueError,
+     ("hx (h_0): expected a 2-D state (num_layers * num_directions, hidden_size) for unbatched 2-D input, got "
+      "shape (1, 1, 3)",)),
     ("schedule-period-overflow", lambda tmp: warm_restart_factor(1e6, 5e-324, 2.0), ValueError,
      ("period: 5e-324 steps is too short",)),
 ]

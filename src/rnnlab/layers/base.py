@@ -354,7 +354,8 @@ class RecurrentBase(nn.Module):
             return tuple(torch.zeros(shape, dtype=x.dtype, device=x.device) for _ in range(self.num_states))
         if self.num_states == 2:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"hx: expected a tuple (h_0, c_0) for an LSTM, got {type(hx).__name__}")
+                got = f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
+                raise TypeError(f"hx: expected a tuple (h_0, c_0) for an LSTM, got {got}")
             states = tuple(hx)
             names = ("hx[0] (h_0)", "hx[1] (c_0)")
         else:
@@ -368,7 +369,10 @@ class RecurrentBase(nn.Module):
                 raise TypeError(f"{name}: expected a Tensor, got {type(s).__name__}")
             if s.dtype != x.dtype:
                 raise ValueError(f"{name}: expected dtype {x.dtype} (the input's and the layer's), got {s.dtype}")
-            s = s.unsqueeze(1) if batch.unbatched and s.dim() == 2 else s
+            if batch.unbatched and s.dim() != 2:  # (as torch's layers: no batch axis in the input, none here)
+                raise ValueError(f"{name}: expected a 2-D state (num_layers * num_directions, hidden_size) for "
+                                 f"unbatched 2-D input, got shape {tuple(s.shape)}")
+            s = s.unsqueeze(1) if batch.unbatched else s
             if tuple(s.shape) != shape:
                 exp = shape if not batch.unbatched else (shape[0], shape[2])
                 got = tuple(s.shape) if not batch.unbatched else tuple(s.squeeze(1).shape)

@@ -97,8 +97,8 @@ def _check_zoneout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     n, z = ctx.spec.num_states, o.zoneout
     if isinstance(z, (tuple, list)):
         if len(z) != n and n == 1:
-            raise ValueError(f"zoneout: a pair (h, c) is for layer 'lstm'; a {ctx.spec.kind} takes one probability, "
-                             f"got {tuple(z)!r}")
+            raise ValueError(f"zoneout: a pair (h, c) is for an LSTM (its two states); this layer ({ctx.spec.kind}) has "
+                             f"one state and takes one probability, got {tuple(z)!r}")
         if len(z) != n:
             raise ValueError(f"zoneout: expected a probability or {n} probabilities (h, c) for a {ctx.spec.kind}, "
                              f"got {tuple(z)!r}")

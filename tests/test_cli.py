@@ -150,9 +150,11 @@ def test_train_then_compare(tmp_path, capsys):
     assert (tmp_path / "fig/compare_metrics.png").stat().st_size > 0
     assert (tmp_path / "fig/compare_norms.png").stat().st_size > 0
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["run", "epochs", "train_loss"]
+    # the config key the runs differ in has a column of its own, before the metrics
+    assert lines[0].split()[:4] == ["run", "training.weight_decay", "epochs", "train_loss"]
     assert lines[1].split()[0] == str(tmp_path / "a") and lines[2].split()[0] == str(tmp_path / "b")
-    assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "0.1"  # weight_decay column
+    assert lines[1].split()[1] == "0" and lines[2].split()[1] == "0.1"
+    assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "0.1"  # max_group_decay column
 
 
 def test_init_writes_the_template_and_refuses_to_overwrite(tmp_path, capsys):

@@ -292,6 +292,73 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Config keys left out of ``rnnlab compare``'s config columns: they differ between runs by
+#: nature or only say where and how often things are recorded, not how the model was trained.
+COMPARE_BOOKKEEPING = ("name", "output.*", "tracking.*", "training.checkpoint_every", "training.threads")
+
+
+def _config_cells(config: Any) -> dict[str, str]:
+    """``config`` flattened to ``{dotted key: shown value}`` (bookkeeping keys left out). A list of
+    tables (``training.decay_rules``, ``model.frontend.blocks``) is one cell, each table by the
+    fields it sets away from their defaults, so that a rule reads ``[role=recurrent weight_decay=0.001]``.
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nweight_decay = 0.0\\n'
+    ...                    '[[training.decay_rules]]\\nrole = "recurrent"\\nweight_decay = 1e-3')
+    >>> cells = _config_cells(cfg)
+    >>> cells["training.weight_decay"], cells["training.decay_rules"], "name" in cells
+    ('0', '[role=recurrent weight_decay=0.001]', False)
+    """
+    import fnmatch
+
+    from pydantic import BaseModel
+
+    def shown(v: Any) -> str:
+        if isinstance(v, BaseModel):
+            return " ".join(f"{k}={shown(x)}" for k, x in v.model_dump(exclude_defaults=True).items())
+        if isinstance(v, dict):
+            return " ".join(f"{k}={shown(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            inner = [shown(x) for x in v]
+            return ("; ".join(f"[{x}]" for x in inner) if v and isinstance(v[0], (BaseModel, dict))
+                    else "[" + ",".join(inner) + "]")
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    out: dict[str, str] = {}
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for k in type(model).model_fields:
+            v = getattr(model, k)
+            if isinstance(v, BaseModel):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out[f"{prefix}{k}"] = shown(v)
+
+    walk(config, "")
+    return {k: v for k, v in out.items() if not any(fnmatch.fnmatchcase(k, p) for p in COMPARE_BOOKKEEPING)}
+
+
+def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
+    """How a run that wrote no summary.json (``rnnlab train`` and the Lightning callback write it
+    at the end) stands: ``(running or stopped at epoch E of N)``; None for a finished run, and for
+    a run recorded by hand (a Tracker writes no summary.json, finished or not). A run without
+    summary.json may be running still or have been killed: the files cannot tell which."""
+    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RUN, read_marker
+
+    if rd.summary.exists():
+        return None
+    if config is None:
+        if (read_marker(rd.path, RUN) or {}).get("recorded_by") != RECORDED_BY_LIGHTNING:
+            return None
+        return "(running or stopped)"
+    t = config.training
+    if t.epochs is None and t.steps is not None and isinstance(final.get("step"), int):
+        return f"(running or stopped at step {final['step']} of {t.steps})"
+    return f"(running or stopped at epoch {final['epoch']} of {t.epochs or 20})"
+
+
 def _run_summary(run: Path) -> dict[str, Any]:
     from rnnlab.rundir import RunDir
 
@@ -317,47 +384,79 @@ def _run_summary(run: Path) -> dict[str, Any]:
     # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
     # rnnlab train printed); before the run's end, its last epoch's figure in training mode
     evaluated = summary.get("train_eval") or {}
-    return {"run": str(run), "epochs": final["epoch"], "headline": m, "train_loss": final.get("train_loss"),
+    status = _unfinished(rd, config, final)
+    return {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
+            # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
+            "task": task.name if config is not None else None,
+            "config": _config_cells(config) if config is not None else None,
+            "train_loss": final.get("train_loss"),
             f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
             f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
-            f"test_{m}": (summary.get("test") or {}).get(m), "weight_decay": final.get("weight_decay"),
+            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
             "records": records}
 
 
 def compare_table(rows: list[dict[str, Any]]) -> str:
-    """Runs side by side: final and best metrics (one row per run; the best epoch is the one its
-    training called best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`;
-    ``train_<metric>`` is the evaluated model's on the training split once the run has finished).
-    Each row shows its task's headline metric (``headline``: ``acc`` when absent); runs of
-    different tasks get the columns of each.
+    """Runs side by side: the config keys whose values differ between the runs (``config``: the
+    flattened config of a run with config.toml, see :func:`_config_cells`; ``-`` for a run without),
+    then final and best metrics (one row per run; the best epoch is the one its training called
+    best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``train_<metric>`` is
+    the evaluated model's on the training split once the run has finished). Each row shows its
+    task's headline metric (``headline``: ``acc`` when absent); runs of different tasks get the
+    columns of each. ``max_group_decay`` is the largest weight decay of any parameter group at the
+    last epoch (what the metric records), not a configured value. A run that has not finished
+    (``status``) says so after its name.
 
     >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
     ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
-    ...                       "test_acc": 0.8, "weight_decay": 0.0}]))
-    run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  weight_decay
+    ...                       "test_acc": 0.8, "max_group_decay": 0.0}]))
+    run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  max_group_decay
     a    3       0.5         0.9        -        -             -           0.8       0
     """
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
-    cols = (["run", "epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
-            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["weight_decay"])
+    configs = [r["config"] for r in rows if r.get("config") is not None]
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    # only the keys some two runs set differently: the settings the comparison is about
+    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
+    cols = (["run"] + differing + ["epochs", "train_loss"]
+            + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
 
-    def cell(v: Any) -> str:
+    def cell(r: dict[str, Any], c: str) -> str:
+        if c == "run":
+            return r["run"] + (f" {r['status']}" if r.get("status") else "")
+        if c in differing:
+            return "-" if r.get("config") is None else r["config"].get(c, "(unset)")
+        v = r.get(c)
         if v is None:
             return "-"
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    return text_table([cols] + [[cell(r.get(c)) for c in cols] for r in rows])
+    return text_table([cols] + [[cell(r, c) for c in cols] for r in rows])
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     runs = [Path(r) for r in args.run_dirs]
     if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
         raise RnnlabError(f"--figures: expected a directory for the figures, got the file {args.figures!r}")
+    seen: dict[Path, str] = {}
+    for given, r in zip(args.run_dirs, runs, strict=True):
+        same = seen.setdefault(r.resolve(), given)
+        if same is not given:  # one run twice would be two identical rows and curves, read as a reproduced result
+            raise RnnlabError(f"{given!r} and {same!r} are the same run; give each run once")
     rows = [_run_summary(r) for r in runs]
+    tasks = {row["run"]: row["task"] for row in rows if row["task"] is not None}
+    if len(set(tasks.values())) > 1:
+        # their losses and metrics are in different units: one set of axes would mislead
+        raise RnnlabError("the runs are of different tasks ("
+                          + ", ".join(f"{r}: {t}" for r, t in tasks.items())
+                          + "); compare runs of one task ([task] kind in config.toml)")
     _say(compare_table(rows))
     _say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
          "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
-         "epoch its training called best; test_<metric>: the evaluated model)")
+         "epoch its training called best; test_<metric>: the evaluated model; max_group_decay: the largest weight "
+         "decay of any parameter group at the last epoch, not a configured value; dotted columns: the config keys "
+         "whose values differ between the runs, - for a run without config.toml)")
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
     from rnnlab.rundir import TRACKED
@@ -368,8 +467,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except OSError as e:
         raise RnnlabError(f"--figures: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
     names = [r.name for r in runs]
-    # Runs are labelled by directory name, or by the path given when two names clash.
-    labelled = {(r.name if names.count(r.name) == 1 else str(r)): r for r in runs}
+    # Runs are labelled by directory name, or by the path given when two names clash; an unfinished
+    # run says so in the legend as in the table.
+    labelled = {(r.name if names.count(r.name) == 1 else str(r)) + (f" {row['status']}" if row["status"] else ""): r
+                for r, row in zip(runs, rows, strict=True)}
     heads = list(dict.fromkeys(row["headline"] for row in rows))
     has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
     metrics = tuple(k for h in ["loss", *heads] for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",)))

@@ -2,14 +2,14 @@
 
 The typical use is a sweep of one setting, e.g. weight decay 2e-3 vs 2e-4 vs none: pass
 ``{"decay 2e-3": dir_a, "decay 2e-4": dir_b, "none": dir_c}`` (or a list of run directories,
-named after their directory). The legend lists the runs by those names.
+named after their directory). One legend below the panels lists the runs by those names, once.
 
 Example:
     >>> a = [{"epoch": e, "val_loss": 1 / e} for e in (1, 2, 3)]
     >>> b = [{"epoch": e, "val_loss": 2 / e} for e in (1, 2, 3)]
     >>> fig = plot_compare_metrics({"decay 2e-3": a, "none": b}, metrics=["val_loss"])
-    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    ['decay 2e-3', 'none']
+    >>> [t.get_text() for t in fig.legends[0].get_texts()], fig.axes[0].get_title()
+    (['decay 2e-3', 'none'], 'val loss')
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from rnnlab.plots import style
-from rnnlab.plots.metrics import draw_series, load_metrics, run_name, series
+from rnnlab.plots.metrics import PANELS, draw_series, load_metrics, run_name, series
 from rnnlab.plots.norms import NON_PARAMETERS, Tracked, load_tracked
 from rnnlab.rundir import RunDir
 
@@ -77,6 +78,43 @@ def recurrent_weights(runs: Sequence[str | os.PathLike[str] | RunDir]) -> list[s
     return list(names) or None
 
 
+def metric_title(key: str) -> str:
+    """A metric key in the words of the report's metric panels (:data:`rnnlab.plots.metrics.PANELS`):
+    ``val_rmse`` → ``val RMSE (data units)``; a key no panel draws stays as it is. (A panel whose
+    ticks carry other units in brackets, bits per token's perplexity, is named without them: these
+    panels do not show them.)
+
+    >>> metric_title("train_loss"), metric_title("val_acc"), metric_title("val_rmse"), metric_title("xyz")
+    ('train loss', 'val accuracy', 'val RMSE (data units)', 'xyz')
+    """
+    split = key.split("_", 1)[0]
+    for panel in PANELS:
+        if key in panel.keys and split in ("train", "val", "test"):
+            return f"{split} {panel.title.split(' (')[0] if panel.also else panel.title}"
+    return key
+
+
+def stat_label(stat: str) -> str:
+    """A tracked stat in the words of the report's norm panels: ``l2_mean`` → ``mean l2 norm per channel``.
+
+    >>> stat_label("l2_mean"), stat_label("grad_l2_max"), stat_label("other")
+    ('mean l2 norm per channel', 'max grad_l2 norm per channel', 'other')
+    """
+    norm, _, kind = stat.rpartition("_")
+    return f"{kind} {norm} norm per channel" if norm and kind in ("mean", "max") else stat
+
+
+def _runs_compared(n: int) -> str:
+    return f"{n} run compared" if n == 1 else f"{n} runs compared"
+
+
+def _legend(fig: Figure, names: Sequence[str]) -> None:
+    """The figure's one legend, below the panels: each run once, in its colour and line style."""
+    handles = [Line2D([], [], color=style.series_color(i), linestyle=style.series_linestyle(i), linewidth=1.5)
+               for i in range(len(names))]
+    style.figure_legend(fig, handles, list(names), title="run")
+
+
 def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
     cols = min(ncols, n)
     rows = -(-n // cols)
@@ -105,13 +143,14 @@ def plot_compare_metrics(
     named = {n: load_metrics(r) for n, r in _named(runs).items()}
     fig, axes = _grid(len(metrics), ncols)
     for ax, key in zip(axes.flat, metrics, strict=False):
-        ax.set_title(key, fontsize=style.LABEL_SIZE)
+        ax.set_title(metric_title(key), fontsize=style.LABEL_SIZE)
         curves = {}
         for name, recs in named.items():
             xs, ys = series(recs, key)
             curves[name] = (xs, ys) if xs.size else None
         _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="epoch")
-    fig.suptitle(title or f"{len(named)} runs compared", fontsize=style.TITLE_SIZE)
+    _legend(fig, list(named))
+    fig.suptitle(title or _runs_compared(len(named)), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -139,7 +178,8 @@ def plot_compare_norms(
                     seen[n] = None
         params = list(seen)
     if not params:
-        return style.empty_figure(f"no {stat!r} recorded in any run", title or f"{stat} of {len(named)} runs", path)
+        return style.empty_figure(f"no {stat!r} recorded in any run",
+                                  title or f"{stat_label(stat)}: {_runs_compared(len(named))}", path)
     fig, axes = _grid(len(params), ncols)
     for ax, pname in zip(axes.flat, params, strict=False):
         ax.set_title(pname, fontsize=style.LABEL_SIZE)
@@ -149,27 +189,31 @@ def plot_compare_norms(
             ok = s is not None and len(s.steps)
             curves[name] = (s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64)) if ok else None
         _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step")
-        ax.set_ylabel(stat)
-    fig.suptitle(title or f"{stat} of {len(named)} runs", fontsize=style.TITLE_SIZE)
+        ax.set_ylabel(stat_label(stat))
+    _legend(fig, list(named))
+    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(len(named))}", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
 
 def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, np.ndarray] | None], *, empty: str, xlabel: str) -> None:
-    """One line per run on ``ax`` (a run without data still gets its legend entry)."""
-    notes, drawn = [], 0
+    """One line per run on ``ax``, each run in its colour and line style (the figure's legend, see
+    :func:`_legend`, names them); the runs without data here are named in a note on the panel."""
+    notes, missing, drawn = [], [], 0
     for i, (name, curve) in enumerate(curves.items()):
         if curve is None:
-            ax.plot([], [], color=style.series_color(i), label=f"{name} (no data)")
+            missing.append(name)
             continue
-        note = draw_series(ax, curve[0], curve[1], label=name, color=style.series_color(i))
+        note = draw_series(ax, curve[0], curve[1], label=name, color=style.series_color(i),
+                           linestyle=style.series_linestyle(i))
         drawn += 1
         if note:
             notes.append(note)
     if not drawn:
         style.no_data(ax, empty)
+    elif missing:
+        notes.append("no data: " + ", ".join(missing))
     if notes:
         style.note(ax, "\n".join(notes), warn=True, loc="lower left")
     ax.set_xlabel(xlabel)
     style.integer_ticks(ax.xaxis)
-    ax.legend(fontsize=style.NOTE_SIZE, title="run", title_fontsize=style.NOTE_SIZE)

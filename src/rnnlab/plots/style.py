@@ -70,6 +70,10 @@ SERIES_COLORS: tuple[str, ...] = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )
 
+#: Line styles of runs and layers: the next one each time :data:`SERIES_COLORS` wraps, so that the
+#: 11th curve (blue again) is dashed, not a copy of the 1st: 40 distinct curves.
+SERIES_LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
+
 #: Colormaps: signed data (weights) use a diverging map centred on zero; magnitudes a sequential one.
 CMAP_SIGNED = "RdBu_r"
 CMAP_MAGNITUDE = "viridis"
@@ -104,6 +108,44 @@ def gate_title(gate: str) -> str:
 def series_color(index: int) -> str:
     """The colour of the ``index``-th run or layer in a figure with several."""
     return SERIES_COLORS[index % len(SERIES_COLORS)]
+
+
+def series_linestyle(index: int) -> str:
+    """The line style of the ``index``-th run or layer: solid for the first ten colours, then
+    dashed, dotted, dash-dot (with :func:`series_color`, every curve of up to 40 is distinct).
+
+    >>> [(series_color(i), series_linestyle(i)) for i in (0, 10)]
+    [('#1f77b4', '-'), ('#1f77b4', '--')]
+    """
+    return SERIES_LINESTYLES[(index // len(SERIES_COLORS)) % len(SERIES_LINESTYLES)]
+
+
+def figure_legend(fig: Figure, handles: Sequence[Any], labels: Sequence[str], *, title: str | None = None) -> Any:
+    """One legend for the whole figure, below its panels, in as many columns as its width fits:
+    a legend inside a panel covers the curves (their end values, often). The figure grows by the
+    legend's height, so the panels keep their size; :func:`layout` keeps the band free.
+
+    >>> from matplotlib.lines import Line2D
+    >>> fig, axes = new_figure(1, 2)
+    >>> h0 = fig.get_figheight()
+    >>> leg = figure_legend(fig, [Line2D([], []), Line2D([], [])], ["a", "b"])
+    >>> layout(fig)
+    >>> bool(fig.get_figheight() > h0), bool(axes[0, 0].get_position().y0 > 0.1)
+    (True, True)
+    """
+    width = fig.get_figwidth() * 72.0 - 2 * EDGE
+    # an entry: the line (2 em), the gap to its text (0.8 em), the text, the column gap (2 em)
+    entry = max(text_extent(str(t), NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
+    ncol = max(1, min(len(labels), int(width // entry)))
+    leg = fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=NOTE_SIZE, title=title,
+                     title_fontsize=NOTE_SIZE, frameon=False)
+    fig.set_figheight(fig.get_figheight() + (_legend_height(fig, leg) + GAP) / 72.0)
+    return leg
+
+
+def _legend_height(fig: Figure, leg: Any) -> float:
+    """A figure legend's height in points (measured on the figure's renderer)."""
+    return float(leg.get_window_extent(fig.canvas.get_renderer()).height) * 72.0 / fig.dpi
 
 
 def new_figure(
@@ -489,8 +531,13 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
                + _label_band(b.yaxis) for b in bars), default=0.0)
     gaps_x = right[:-1] + left[1:] + GAP
     gaps_y = bottom[:-1] + top[1:] + GAP
+    # A legend of the figure (figure_legend) stands at its foot, below the panels' x labels.
+    below = EDGE
+    for leg in fig.legends:
+        leg.set_bbox_to_anchor((0.5, EDGE / H), transform=fig.transFigure)
+        below = max(below, EDGE + _legend_height(fig, leg) + GAP)
     width = max(W - EDGE - left[0] - gaps_x.sum() - right[-1] - bar - EDGE, 0.2 * W)
-    height = max(H - above - top[0] - gaps_y.sum() - bottom[-1] - EDGE, 0.2 * H)
+    height = max(H - above - top[0] - gaps_y.sum() - bottom[-1] - below, 0.2 * H)
     widths, heights = width * wr / wr.sum(), height * hr / hr.sum()
     x0 = EDGE + left[0] + np.concatenate([[0.0], np.cumsum(widths[:-1] + gaps_x)])
     y1 = H - above - top[0] - np.concatenate([[0.0], np.cumsum(heights[:-1] + gaps_y)])  # tops

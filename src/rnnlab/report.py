@@ -39,10 +39,10 @@ from typing import Any
 from rnnlab import htmlkit as hk
 from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
-from rnnlab.plots.metrics import load_metrics, plot_metrics, run_name
+from rnnlab.plots.metrics import baselines_of, load_metrics, plot_metrics, restored_epoch, run_name
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time
-from rnnlab.rundir import GRAD_THROUGH_TIME, SUMMARY, RunDir, atomic_write_text
+from rnnlab.rundir import GRAD_THROUGH_TIME, SUMMARY, TRACKED, RunDir, atomic_write_text
 from rnnlab.tracker import read_tracked
 
 # --- HTML pieces ---------------------------------------------------------------------------------
@@ -62,13 +62,18 @@ SECTIONS = (
 # --- sections ------------------------------------------------------------------------------------
 
 
+#: Final-metrics rows whose key alone does not say what the number is.
+ROW_LABELS = {"time": "time (seconds, this epoch)"}
+
+
 def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
     if isinstance(records, Exception):
         return hk.problem("final metrics", records)
     if not records:
         return hk.no_data(f"{rd.metrics.name} is missing or empty")
     last = records[-1]
-    rows = [(k, v) for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    rows = [(ROW_LABELS.get(k, k), v) for k, v in last.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
     summary = rd.read_summary()
     if summary is not None:
         for split in ("test", "train_eval"):
@@ -81,7 +86,11 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
             rows.append(("best epoch (validation)", best["epoch"]))
         rows += _baseline_rows(summary) + _text_rows(summary)
     body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
-    return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}</p><table>{body}</table>"
+    restored = restored_epoch(rd)
+    # (the epoch rows are the last epoch's, the evaluated ones those of the weights early stopping restored)
+    which = "" if restored is None else \
+        f"; the test and train (eval) rows: the weights of epoch {hk.num(restored)}, restored by early stopping"
+    return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p><table>{body}</table>"
 
 
 def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
@@ -169,7 +178,8 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         return hk.problem("metric curves", records)
     if not records:
         return hk.no_data(f"{rd.metrics.name} is missing or empty")
-    return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}"), "metric curves")
+    return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
+                               baselines=baselines_of(rd)), "metric curves")
 
 
 #: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
@@ -224,17 +234,34 @@ def _weight_norms(rd: RunDir) -> str:
     if norm is None:
         parts.append(hk.no_data("no mean/max norm statistics"))
     else:
-        lines_params = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])[:MAX_LINE_PANELS]
+        with_lines = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])
+        lines_params = with_lines[:MAX_LINE_PANELS]
         parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params),
                           "weight norms over steps"))
+        parts.append(_not_drawn(with_lines, lines_params))
     stat = f"{norm or 'l2'}_per_channel"
-    hist_params = _histogram_params([n for n in params if stat in tracked[n]])
+    with_channels = [n for n in params if stat in tracked[n]]
+    hist_params = _histogram_params(with_channels)
     if hist_params:
         parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params),
                           "per-channel norm histograms over training"))
+        # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
+        weights = [n for n in with_channels if _is_weight(n)] or with_channels
+        parts.append(_not_drawn(weights, hist_params, "weights" if weights is not with_channels else "parameters"))
     else:
         parts.append(hk.no_data(f"no per-channel norms ({stat})"))
     return "\n".join(parts)
+
+
+def _not_drawn(tracked: list[str], drawn: list[str], what: str = "parameters") -> str:
+    """The line under a figure naming the tracked parameters it has no room for (a reader must not
+    take the figure for all there is), or nothing."""
+    rest = [n for n in tracked if n not in drawn]
+    if not rest:
+        return ""
+    names = ", ".join(_own_name(n) for n in rest)
+    return (f"<p class='sub'>{len(rest)} more {what if len(rest) != 1 else what[:-1]} tracked, not drawn: "
+            f"{hk.esc(names)} ({hk.esc(TRACKED)} holds them all).</p>")
 
 
 def _gradient_through_time(rd: RunDir) -> str:
@@ -286,7 +313,36 @@ def _fit(rd: RunDir) -> str:
             said += " (overfitting was not judged)"
     else:  # (a run recorded before summary.json said what each check found)
         said = "the checks after training found nothing"
-    return _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
+    return (_judged_weights(rd, summary) + _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
+            + hk.guarded(f"{SUMMARY}'s mean_guard", lambda: _mean_guard(summary)))
+
+
+def _judged_weights(rd: RunDir, summary: dict[str, Any]) -> str:
+    """Which weights the verdicts below are about, when not the last epoch's: the metric curves run
+    on to the last epoch, and a verdict read against their ends seems to contradict them."""
+    epoch = restored_epoch(rd)
+    if epoch is None:
+        return ""
+    return (f"<p class='sub'>The verdicts below are about the weights of epoch {hk.num(epoch)}, restored by early "
+            f"stopping (training.early_stopping), not those of the last epoch {hk.num(summary.get('epochs'))}: "
+            "the metric curves mark it.</p>")
+
+
+def _mean_guard(summary: dict[str, Any]) -> str:
+    """What the mean guard decided (summary.json ``mean_guard``): when it replaced the model, the
+    training-split and test figures are the training mean's (an R² of 0), not the model's the
+    findings above judge."""
+    from rnnlab.train.mean_guard import MeanGuard
+
+    block = summary.get("mean_guard")
+    if not isinstance(block, dict):
+        return ""
+    guard = MeanGuard(**block)
+    if guard.kept:
+        return f"<p>{hk.esc(guard.line())}.</p>"
+    return (f"<p><b>The run predicts {hk.esc(guard.baseline)}, not its model:</b> {hk.esc(guard.line())}. "
+            f"The findings above judge the model; the train (eval) and test figures under Final metrics are "
+            f"{hk.esc(guard.baseline)}'s.</p>")
 
 
 def _health(rd: RunDir) -> str:

@@ -42,19 +42,24 @@ Records = Sequence[dict[str, Any]]
 
 class Panel(NamedTuple):
     """One panel of :func:`plot_metrics`: its title, the metric keys it draws (those recorded),
-    a log y axis, and ``also``: the same value in other units, shown in brackets after each y
-    tick (the title names them), or None."""
+    a log y axis, ``also``: the same value in other units, shown in brackets after each y
+    tick (the title names them), or None, and ``baseline`` (below)."""
 
     title: str
     keys: tuple[str, ...]
     log: bool
     also: Callable[[float], float] | None = None
+    baseline: str | None = None
+    """The metric of summary.json's ``baselines`` (a forecaster's naive and seasonal-naive
+    forecasts, per split) drawn as horizontal references: the score means little without them."""
 
 
 #: Panels of :func:`plot_metrics`, in order.
 PANELS: tuple[Panel, ...] = (
     Panel("loss", ("train_loss", "train_cross_entropy", "val_loss", "test_loss"), False),
     Panel("accuracy", ("train_acc", "val_acc", "test_acc"), False),
+    Panel("MASE (error / training seasonal-naive error), the score", ("train_mase", "val_mase", "test_mase"),
+          False, baseline="mase"),
     Panel("RMSE (data units)", ("train_rmse", "val_rmse", "test_rmse"), False),
     Panel("R² (against the training mean)", ("train_r2", "val_r2", "test_r2"), False),
     Panel("bits per token (perplexity), the score", ("train_bpc", "val_bpc", "test_bpc"), False,
@@ -70,6 +75,10 @@ DERIVED: dict[str, tuple[str, float]] = {"train_cross_entropy": ("train_bpc", ma
 LABELS = {"train_cross_entropy": "train cross-entropy (train_bpc · ln 2)"}
 #: Line style per split, the same in every figure.
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
+#: Line style of each reference forecast of summary.json's ``baselines`` (in its split's colour).
+BASELINE_STYLE = {"naive": (0, (1, 1.5)), "seasonal_naive": (0, (6, 2, 1, 2))}
+#: The line marking the epoch whose weights the run restored (early stopping).
+RESTORED_COLOR = "#555555"
 #: The minimized loss drawn beside the cross-entropy it adds penalties to: set apart, not a split.
 PENALTY_COLOR = "#9a9a9a"
 PENALIZED_LABEL = "train_loss (minimized: penalties included)"
@@ -85,6 +94,47 @@ def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict
     raise TypeError(
         f"source: expected a run directory or a list of metric records, got {type(source).__name__}"
     )
+
+
+def restored_epoch(run_dir: str | os.PathLike[str] | RunDir) -> int | None:
+    """The epoch whose weights a finished run restored and evaluated when that is not its last,
+    else None.
+
+    Early stopping (``training.early_stopping.patience`` > 0) ends training with the best
+    validation epoch's weights (summary.json ``best_epoch``, whether or not it stopped early):
+    its test figures and the fit verdicts are about those weights, not the last epoch's. Without
+    early stopping, or with no config.toml (a Lightning callback's run keeps its last weights),
+    the last epoch is the one evaluated.
+    """
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    summary = rd.read_summary() if rd.summary.exists() else None
+    best = (summary or {}).get("best_epoch")
+    if not isinstance(best, int) or isinstance(best, bool) or not rd.config.exists():
+        return None
+    if rd.read_config().training.early_stopping.patience <= 0:
+        return None
+    final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+    last = final.get("epoch", summary.get("epochs"))
+    return None if best == last else best
+
+
+def baselines_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, Any] | None:
+    """summary.json's ``baselines`` (``{split: {forecast: {metric: value}}}``), or None."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    found = (rd.read_summary() or {}).get("baselines") if rd.summary.exists() else None
+    return found if isinstance(found, dict) else None
+
+
+def _draw_baselines(ax: Axes, baselines: dict[str, Any], metric: str, splits: dict[str, str]) -> None:
+    """Each reference forecast's ``metric`` on each split drawn here (``splits``: split -> the
+    colour of its curve), labelled with its value."""
+    for split, color in splits.items():
+        forecasts = baselines.get(split)
+        for name, linestyle in BASELINE_STYLE.items():
+            value = (forecasts or {}).get(name, {}).get(metric) if isinstance(forecasts, dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                ax.axhline(value, color=color, linestyle=linestyle, linewidth=1.0, alpha=0.75,
+                           label=f"{split} {name.replace('_', ' ')} {value:.3g}")
 
 
 def run_name(run_dir: str | os.PathLike[str] | RunDir) -> str:
@@ -141,14 +191,24 @@ def plot_metrics(
     *,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    restored: int | None = None,
+    baselines: dict[str, Any] | None = None,
 ) -> Figure:
-    """Loss / accuracy (or RMSE and R²) / learning-rate / gradient-norm curves of one run against the epoch.
+    """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
+    against the epoch.
 
     ``source`` is a run directory or its list of per-epoch records. Only panels with data are
     drawn; with no records at all, a single panel says so. Saves when ``path`` is given.
+    ``restored``: the epoch whose weights the run restored (:func:`restored_epoch`), marked on
+    every panel; ``baselines``: summary.json's reference forecasts, drawn on the panels that
+    name their metric (:attr:`Panel.baseline`). Both are read from a run directory given as
+    ``source`` when not given.
     """
     records = load_metrics(source)
     name = run_name(source) if isinstance(source, (str, os.PathLike, RunDir)) else None
+    if isinstance(source, (str, os.PathLike, RunDir)):
+        restored = restored_epoch(source) if restored is None else restored
+        baselines = baselines_of(source) if baselines is None else baselines
     present = [(panel, _drawn(records, panel)) for panel in PANELS]
     present = [(panel, keys) for panel, keys in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
@@ -180,6 +240,13 @@ def plot_metrics(
             finite = ys[np.isfinite(ys)]
             if finite.size > 1 and finite.min() == finite.max() and not panel.log:
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
+        if panel.baseline is not None and baselines:
+            _draw_baselines(ax, baselines, panel.baseline,
+                            {k.split("_")[0]: style.series_color(curves.index(k)) for k in curves})
+        if restored is not None:
+            # (the curves run on to the last epoch; the test figures and the fit verdicts are about these weights)
+            ax.axvline(restored, color=RESTORED_COLOR, linestyle="--", linewidth=1.1,
+                       label=f"restored: epoch {restored}")
         if panel.also is not None:  # (in the tick labels: the layout sizes the margin to them)
             ax.yaxis.set_major_formatter(FuncFormatter(
                 lambda v, _, also=panel.also: f"{v:g} ({also(v):.3g})"))

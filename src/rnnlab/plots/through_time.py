@@ -138,7 +138,10 @@ def plot_grad_through_time(
         else:
             ax_line.plot([], [], " ", label=f"reach: all {T} steps (never below {rel:g}×)")
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
-        ax_line.plot([], [], " ", label=f"decay per step back: {style.fmt(decay)}")
+        # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
+        trend = (f"grows ×{style.fmt(decay)} per step back" if decay > 1 else
+                 f"decay per step back: {style.fmt(decay)}")
+        ax_line.plot([], [], " ", label=trend)
         # where the curve is not: a gradient that vanishes going back leaves the top of the
         # early steps free, one that does not (a language model's) fills the top throughout
         ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")
@@ -146,5 +149,6 @@ def plot_grad_through_time(
             style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
                        warn=True, loc="upper right" if direction == "forward" else "upper left")
     ax_line.set_xlim(-0.5, T - 0.5)
+    style.integer_ticks(ax_line.xaxis)  # (timesteps are whole: a short series got ticks at 0.5)
     style.save(fig, path)
     return fig

@@ -70,7 +70,7 @@ def test_decay_rule_of_the_base_config_by_index():
     ('"model.recurrent_dropout" = { low = 0, high = 1.5 }',
      r"'model.recurrent_dropout'.*the value 1.5 is refused.*expected a probability in \[0, 1\), got 1.5"),
     ('"model.layer" = { choices = ["lstm", "transformer"] }', r"'model.layer'.*'transformer' is refused"),
-    ('"model.zoneout" = { choices = [[0.1, 0.2]] }', r"'model.zoneout'.*refused.*pair \(h, c\) is for layer 'lstm'"),
+    ('"model.zoneout" = { choices = [[0.1, 0.2]] }', r"'model.zoneout'.*refused.*pair \(h, c\) is for an LSTM"),
 ])
 def test_space_errors_name_the_key_before_any_trial(space, message):
     base = BASE if "zoneout" not in space else BASE.replace("hidden_size = 8", 'hidden_size = 8\nlayer = "gru"')

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnlab.search.storage import worker_gone
+from rnnlab.search.storage import FAILED_ATTR, worker_gone
 
 
 def _cell(v: Any) -> str:
@@ -104,7 +104,7 @@ def failures(trials: list[FrozenTrial]) -> list[str]:
     by_reason: dict[str, list[int]] = {}
     for t in sorted(trials, key=lambda t: t.number):
         if t.state == TrialState.FAIL:
-            reason = str(t.user_attrs.get("failed_because") or "no reason recorded (its worker died?)")
+            reason = str(t.user_attrs.get(FAILED_ATTR) or "no reason recorded (its worker died?)")
             by_reason.setdefault(reason.strip().splitlines()[-1], []).append(t.number)
     return [f"trial{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} failed: {reason}"
             for reason, ns in by_reason.items()]

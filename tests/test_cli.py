@@ -252,3 +252,16 @@ def test_version_names_torch_and_the_step_loops(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("rnnlab 0.1.0 (torch ") and "LSTM step loops: compiled" in out
+
+
+def test_python_dash_m_rnnlab_runs_the_command():
+    # (where the environment's scripts are not on PATH, `python -m rnnlab` is what a user types)
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "--version"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("rnnlab ")
+    bad = subprocess.run([sys.executable, "-m", "rnnlab", "nosuchcommand"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert bad.returncode != 0 and "nosuchcommand" in bad.stderr

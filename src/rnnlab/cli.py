@@ -43,8 +43,17 @@ changes that keep the run's meaning, of these keys:
 Allowed changes are logged in RUN_DIR/resumes.jsonl and config.toml is rewritten to the config
 the run now follows.""",
     "predict": """examples:
-  rnnlab predict runs/airline    # writes runs/airline/forecast.csv: the next [task] horizon values
-  rnnlab predict runs/airline --out next.csv""",
+  rnnlab predict runs/gp --data new.npz     # writes runs/gp/predictions.csv: series,label,<class probabilities>
+  rnnlab predict runs/covid --data new.csv --out values.csv   # regression: series,<targets> in the data's units
+  rnnlab predict runs/tags --data new.npz   # per step: series,step,label (or <targets>) for each valid step
+  rnnlab predict runs/airline               # forecasting: runs/airline/forecast.csv, the next [task] horizon values
+  rnnlab predict runs/airline --out next.csv
+
+The series go through the run's own scaling and evaluation (its best checkpoint when early
+stopping restored one, else its last; the training mean where its mean guard chose it). FILE
+needs the run's channel count, finite values inside each series, and for a .csv the run's
+[data] settings (label_column, target_column). A language model has no predictions per series:
+rnnlab sample RUN_DIR writes text from it.""",
     "report": """examples:
   rnnlab report runs/gp          # writes runs/gp/report.html""",
     "tensorboard": """examples:
@@ -118,17 +127,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from rnnlab.train.forecast import write_forecast
+    from rnnlab.train.predict import write_predictions
 
     if args.out is not None:  # (a user's path: never a directory made up, nor a file of theirs replaced unasked)
         out = Path(args.out)
         if out.is_dir():
-            raise RnnlabError(f"--out: expected a file to write the forecast to, got the directory {out}")
+            raise RnnlabError(f"--out: expected a file to write the CSV to, got the directory {out}")
         if not out.parent.is_dir():
             raise RnnlabError(f"--out: the directory {out.parent} does not exist (create it first)")
         if out.exists() and not args.force:
             raise RnnlabError(f"--out: {out} already exists; pass --force to overwrite it")
-    path = write_forecast(args.run_dir, args.out)
-    _say(f"forecast: {path}")
+    if args.data is None:
+        _say(f"forecast: {write_forecast(args.run_dir, args.out)}")
+        return 0
+    path, n = write_predictions(args.run_dir, args.data, args.out)
+    _say(f"predictions: {path} ({n} series)")
     return 0
 
 
@@ -664,10 +677,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
 
-    p = add("predict", "Write the forecast after the series' end of a forecasting run (CSV, in the data's units; "
-                       "with the dates it is for when the series' .csv has a date column at a fixed step).")
+    p = add("predict", "Write a run's predictions as CSV: with --data FILE, the label (and each class's "
+                       "probability) or the values of every series in FILE, or per step those of every step inside "
+                       "its series, from a classification, regression or per-step run; without it, the forecast "
+                       "after the series' end of a forecasting run (in the data's units; with the dates it is for "
+                       "when the series' .csv has a date column at a fixed step).")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="FILE", help="where to write it (default RUN_DIR/forecast.csv)")
+    p.add_argument("--data", metavar="FILE", help="new series to predict, read as the run read data.path: an .npz "
+                   "with X [N, T, C] (optional lengths [N]; a y is ignored) or a .csv (its label or target columns, "
+                   "if any, ignored); per-step runs: .npz")
+    p.add_argument("--out", metavar="FILE",
+                   help="where to write it (default RUN_DIR/predictions.csv with --data, else RUN_DIR/forecast.csv)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.set_defaults(func=cmd_predict)
 

@@ -231,25 +231,13 @@ class _RNNEstimator:
         self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
         return data
 
-    def _outputs(self, padded: np.ndarray, lengths: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def _outputs(self, padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The model's outputs for ``padded`` series [N, T, C] (logits, or standardized values;
         [N, K], or per step [N, T, K] with zeros after each series' end), in eval mode, batch by
-        batch."""
-        from rnnlab.data.checks import check_float32_range
+        batch: as ``rnnlab predict`` computes them (:func:`rnnlab.train.predict.series_outputs`)."""
+        from rnnlab.train.predict import series_outputs
 
-        scaled = self.inputs_.apply(padded, lengths)
-        check_float32_range(scaled, lengths, "predict", "rescale the series")
-        model = self.model_.eval()
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(lengths), batch_size):
-                L = torch.from_numpy(lengths[i:i + batch_size])
-                x = torch.from_numpy(scaled[i:i + batch_size, : int(L.max())].astype(np.float32))
-                o = model(x, L)[0].double().numpy()
-                if o.ndim == 3:  # per step: back to the padded width
-                    o = np.concatenate([o, np.zeros((len(o), padded.shape[1] - o.shape[1], o.shape[2]))], axis=1)
-                out.append(o)
-        return np.concatenate(out)
+        return series_outputs(self.model_, self.inputs_, padded, lengths, "predict")
 
 
 #: aeon's tags of the collection estimators (one value per series).

@@ -1,6 +1,7 @@
 """The forecast after a series' end, from a trained forecasting run (``rnnlab predict RUN_DIR``).
 
-The run's model (its best checkpoint when early stopping kept one, else its last) reads each
+The run's model (its best checkpoint when early stopping kept one, else its last, as
+:func:`rnnlab.train.predict.run_model` restores it) reads each
 series whole, from its first step to its last, with the scaling fitted on the run's training
 block; its output at the last step, plus the reference forecast it learned corrections to
 (``[task] relative_to``), is the next ``horizon`` values of every channel, brought back to the
@@ -33,7 +34,6 @@ from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import RunDirError
 from rnnlab.rundir import RunDir, atomic_write_text
 from rnnlab.task import Task
-from rnnlab.train.mean_guard import predict_the_mean
 
 if typing.TYPE_CHECKING:
     from rnnlab.data.stream import Series
@@ -50,38 +50,26 @@ def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
     """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.data.stream import read_series
     from rnnlab.task import task_for
-    from rnnlab.train.checkpoint import model_from_checkpoint
+    from rnnlab.train.predict import run_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
     config = load_run_config(run.path)
     task = task_for(config)
+    if task.kind == "language_model":
+        raise RunDirError(f"{run.path}: a language_model run has no forecast; rnnlab sample {run.path} writes text "
+                          "from it")
     if task.kind != "forecasting":
-        raise RunDirError(f"{run.path}: a {task.name} run has no forecast; rnnlab predict reads forecasting runs "
-                          "([task] kind = \"forecasting\")")
-    use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
-    path = run.best_checkpoint if use_best else run.last_checkpoint
-    if not path.exists():
-        raise RunDirError(f"{run.path}: no checkpoint to forecast with (expected {path}); train the run first")
-    from rnnlab.data import load_data
-
-    data = load_data(config.data, seed=config.training.seed, task=task)  # the run's scaling, fitted again
-    model = model_from_checkpoint(config, data, task, path)
-    if not _guard_kept(run):  # the run forecasts its reference (task.mean_guard): so does its forecast
-        predict_the_mean(model)
-    model.eval()
+        raise RunDirError(f"{run.path}: a {task.name} run has no forecast; pass --data FILE to predict the "
+                          f"{'values' if task.values else 'labels'} of the series in FILE "
+                          f"(rnnlab predict {run.path} --data FILE)")
+    data, model = run_model(run, config, task)  # the run's scaling fitted again; its guard's choice
     series = read_series(config.data)
     rows = []
     for i, x in enumerate(series.values):
         values = next_values(model, x, data.stats, data.reference, task)
         rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows, series
-
-
-def _guard_kept(run: RunDir) -> bool:
-    """False when the run's mean guard (``summary.json``) chose the reference forecast over the model."""
-    guard = (run.read_summary() or {}).get("mean_guard")
-    return not isinstance(guard, dict) or bool(guard.get("kept", True))
 
 
 def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, reference: str, task: Task) -> np.ndarray:

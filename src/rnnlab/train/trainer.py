@@ -316,15 +316,25 @@ def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 2
     cross-entropy and accuracy), on the model's device, in float32; ``tensors``: the split's
     already there (``_Session.tensors``)."""
     tally = task.tally(split.scale)
-    for logits, yb in _outputs(model, split, batch_size, tensors):
+    for logits, yb in split_outputs(model, split, batch_size, tensors):
         tally.add(logits, yb)
     return tally.result()
 
 
-def _outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
-             tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+def split_outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
+                  tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
     """The model's (outputs, targets) over a split, batch by batch, in eval mode (the mode it
-    was in is restored afterwards)."""
+    was in is restored afterwards): what :func:`evaluate` scores, and what ``rnnlab predict``
+    and the estimators decode. Each batch is as long as its longest series.
+
+    >>> import numpy as np
+    >>> from rnnlab.config import ModelConfig
+    >>> from rnnlab.data.bundled import Sequences
+    >>> from rnnlab.train.model import build_model
+    >>> split = Sequences(np.zeros((3, 5, 1), np.float32), np.zeros(3, np.int64), np.array([5, 2, 3]), [])
+    >>> [tuple(o.shape) for o, _ in split_outputs(build_model(ModelConfig(hidden_size=4), 1, 2), split, batch_size=2)]
+    [(2, 2), (1, 2)]
+    """
     was_training = model.training
     model.eval()
     X, y, L = tensors if tensors is not None else _tensors(split, _device_of(model))
@@ -1258,7 +1268,7 @@ def _with_skill(train_eval: dict[str, float], baselines: dict[str, Any] | None) 
 def _mean_guard(s: _Session) -> MeanGuard:
     """``[task] mean_guard``: judge the (restored) model against the training mean on the
     validation part (:func:`rnnlab.train.mean_guard.judge`)."""
-    pairs = list(_outputs(s.model, s.data.val, tensors=s.tensors(s.data.val)))
+    pairs = list(split_outputs(s.model, s.data.val, tensors=s.tensors(s.data.val)))
     outputs = torch.cat([o for o, _ in pairs]).double().cpu().numpy()
     y = torch.cat([t for _, t in pairs]).double().cpu().numpy()
     if s.task.kind != "forecasting":

@@ -1,0 +1,7 @@
+"""``python -m rnnlab``: the ``rnnlab`` command, for an environment whose scripts are not on PATH."""
+
+import sys
+
+from rnnlab.cli import main
+
+sys.exit(main())

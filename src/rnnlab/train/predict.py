@@ -1,0 +1,253 @@
+"""Predictions for new series from a trained run (``rnnlab predict RUN_DIR --data FILE``):
+a label per series (classification), values per series (regression), or a label or values at
+every valid step (per-step runs).
+
+FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and optional lengths
+[N], its y ignored if present; a ``.csv`` of univariate rows, whose label or target columns,
+when there, are ignored; per-step runs: ``.npz`` only). The series are scaled by the run's
+input scaling (fitted again on its training part, as the run fitted it) and go through the
+trainer's own evaluation loop (:func:`rnnlab.train.trainer.split_outputs`, batch by batch, in
+eval mode) with the model the run evaluated: its best checkpoint when early stopping kept one, else
+its last, predicting the training mean where the run's mean guard chose it
+(``summary.json``'s ``mean_guard``). Values come back in the data's units.
+
+Example:
+    >>> import tempfile, os, numpy as np
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.train.trainer import train
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nhidden_size = 4\\n[training]\\nepochs = 1\\n'
+    ...                    '[tracking]\\nenabled = false')
+    >>> run = train(cfg, out=tempfile.mkdtemp(), progress=False, log=None).run_dir
+    >>> new = os.path.join(tempfile.mkdtemp(), "new.npz")
+    >>> np.savez(new, X=np.zeros((3, 24, 1)))
+    >>> header, rows = prediction_rows(run, new)
+    >>> header, len(rows), rows[0][1] in ("1", "2")
+    (['series', 'label', '1', '2'], 3, True)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import typing
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnlab.errors import CheckpointError, DataError, RunDirError
+from rnnlab.rundir import RunDir, atomic_write_text
+
+if typing.TYPE_CHECKING:
+    from rnnlab.config import Config
+    from rnnlab.data import DataSplits, InputScaling
+    from rnnlab.task import TargetScale, Task
+
+
+def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module]:
+    """The run's data (its scaling fitted again on its training part) and the model the run
+    evaluated, in eval mode: the weights early stopping restored (its best checkpoint) or the
+    last, and the training mean (or reference forecast) where the run's mean guard chose it.
+    ``rnnlab predict`` predicts and forecasts with it."""
+    from rnnlab.data import load_data
+    from rnnlab.train.checkpoint import model_from_checkpoint
+    from rnnlab.train.mean_guard import predict_the_mean
+
+    use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
+    path = run.best_checkpoint if use_best else run.last_checkpoint
+    if not path.exists():
+        raise RunDirError(f"{run.path}: no checkpoint to predict with (expected {path}); train the run first")
+    data = load_data(config.data, seed=config.training.seed, task=task)
+    try:
+        model = model_from_checkpoint(config, data, task, path)
+    except RuntimeError as e:  # load_state_dict: weights of another model than config.toml describes
+        reason = (str(e).strip().splitlines()[1:2] or [str(e)])[0].strip()
+        raise CheckpointError(f"checkpoint {path} does not fit the model {run.config} describes "
+                              f"({reason[:160]}{'...' if len(reason) > 160 else ''})") from None
+    if not guard_kept(run):  # what the run reported after its guard: so do its predictions
+        predict_the_mean(model)
+    return data, model.eval()
+
+
+def guard_kept(run: RunDir) -> bool:
+    """False when the run's mean guard (``summary.json``) chose the training mean (a forecaster:
+    its reference forecast) over the model; True otherwise, a run without a guard included.
+
+    >>> import tempfile
+    >>> guard_kept(RunDir(tempfile.mkdtemp()))  # no summary.json: no guard's decision
+    True
+    """
+    guard = (run.read_summary() or {}).get("mean_guard")
+    return not isinstance(guard, dict) or bool(guard.get("kept", True))
+
+
+def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, channels: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """X [N, T, C] and lengths [N] of the series in ``path``, read as the run reads ``data.path``
+    (``config.data``'s label or target columns; targets, when the file has them, are ignored),
+    checked in one-line errors naming ``--data``: ``channels`` per step (the run's), every valid
+    value finite.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import CLASSIFICATION
+    >>> p = os.path.join(tempfile.mkdtemp(), "new.npz")
+    >>> np.savez(p, X=np.zeros((2, 5, 2)))
+    >>> read_new_series(p, parse_config('[data]\\ndataset = "UnitTest"'), CLASSIFICATION, 3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: --data (...new.npz): expected 3 channels per step (as the run trained on), got 2
+    """
+    from rnnlab.data.checks import check_finite, check_shapes
+    from rnnlab.data.files import load_file
+
+    at = f"--data ({path})"
+    csv_file = str(path).lower().endswith(".csv")
+    if task.per_step and csv_file:
+        raise DataError(f"{at}: a per-step run reads series from an .npz file (X [N, T, C], optional lengths [N]), "
+                        "as it read data.path; a .csv row holds one series without steps' targets")
+    if task.kind == "regression":
+        target = config.data.target_column if config.data.target_column is not None else "target"
+        columns: str | list[str] = [target] if isinstance(target, str) else list(target)
+    else:
+        columns = config.data.label_column
+    if csv_file:
+        columns = _label_columns_present(Path(path), columns)
+    X, _, lengths = load_file(path, columns, "--data")
+    if not len(X):
+        raise DataError(f"{at}: expected at least 1 series, got none")
+    check_shapes(X, np.zeros(len(X)), lengths, at, values=True)  # (X's and lengths' shapes; no targets to check)
+    if X.shape[2] != channels:
+        raise DataError(f"{at}: expected {channels} channel{'' if channels == 1 else 's'} per step (as the run "
+                        f"trained on), got {X.shape[2]}")
+    check_finite(X, lengths, at)
+    return X, lengths
+
+
+def _label_columns_present(path: Path, columns: str | list[str]) -> str | list[str]:
+    """``columns`` when the ``.csv``'s header names any of them (the reader then sets them apart
+    from the steps, and says which is missing), else none: new series need no labels."""
+    names = [columns] if isinstance(columns, str) else columns
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return columns  # (the reader names what is wrong with the file)
+    return columns if any(n in header for n in names) else []
+
+
+def series_outputs(model: torch.nn.Module, inputs: InputScaling, X: np.ndarray, lengths: np.ndarray,
+                   where: str) -> np.ndarray:
+    """The model's outputs for series ``X`` [N, T, C] of ``lengths`` [N] in the data's units:
+    logits or standardized values, [N, K] (per step [N, T, K]; what stands past a series' end
+    is no prediction). ``inputs`` is the run's input scaling; ``where`` names the series in an
+    error (values beyond float32 once scaled).
+
+    >>> from rnnlab.config import ModelConfig
+    >>> from rnnlab.data import InputScaling
+    >>> from rnnlab.train.model import build_model
+    >>> model = build_model(ModelConfig(hidden_size=4), 1, 3, per_step=True)
+    >>> X = np.random.default_rng(0).normal(size=(2, 4, 1)); lengths = np.array([4, 2])
+    >>> scaling = InputScaling.fit("per_channel", False, X, lengths)
+    >>> out = series_outputs(model, scaling, X, lengths, "X")
+    >>> alone = series_outputs(model, scaling, X[1:, :2], lengths[1:], "X")  # the second series by itself
+    >>> out.shape, bool(np.allclose(out[1, :2], alone[0]))
+    ((2, 4, 3), True)
+    """
+    from rnnlab.data.bundled import Sequences
+    from rnnlab.data.checks import check_float32_range
+    from rnnlab.train.trainer import split_outputs
+
+    scaled = inputs.apply(X, lengths)
+    check_float32_range(scaled, lengths, where + ("" if inputs.normalize == "none" else " after normalisation"),
+                        "rescale the series (the run's scaling is fitted on its training part)")
+    series = Sequences(scaled.astype(np.float32), np.zeros(len(X), dtype=np.float32), lengths.astype(np.int64), [])
+    steps = X.shape[1]  # (per step, each batch is as long as its longest series: back to X's steps, zeros after)
+    return np.concatenate([o.double().cpu().numpy() if o.ndim == 2 else
+                           np.pad(o.double().cpu().numpy(), ((0, 0), (0, steps - o.shape[1]), (0, 0)))
+                           for o, _ in split_outputs(model, series)])
+
+
+def decode(outputs: np.ndarray, classes: list[str], scale: TargetScale | None
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the model's ``outputs`` (:func:`series_outputs`: [N, K] or per step [N, T, K]) say:
+    with ``scale`` (regression's standardization of the targets), the values in the data's units
+    and None; else the label of the largest logit of ``classes`` and each class's probability
+    (softmax).
+
+    >>> labels, p = decode(np.array([[0.0, 2.0], [1.0, 1.0]]), ["cat", "dog"], None)
+    >>> labels.tolist(), p.round(3).tolist()
+    (['dog', 'cat'], [[0.119, 0.881], [0.5, 0.5]])
+    >>> from rnnlab.task import TargetScale
+    >>> decode(np.array([[1.0]]), [], TargetScale(np.array([10.0]), np.array([2.0])))[0].tolist()
+    [[12.0]]
+    """
+    if scale is not None:
+        return outputs * scale.std + scale.mean, None
+    probabilities = torch.softmax(torch.from_numpy(outputs), dim=-1).numpy()
+    return np.asarray(classes)[outputs.argmax(axis=-1)], probabilities
+
+
+def target_names(config: Config, k: int) -> list[str]:
+    """The names of a regression run's ``k`` targets: ``data.target_column`` (a ``.csv``'s), else
+    ``target`` (one) or ``target0``, ``target1``, ...
+
+    >>> from rnnlab.config import parse_config
+    >>> target_names(parse_config('[task]\\nkind = "regression"\\n[data]\\ndataset = "Covid3Month"'), 2)
+    ['target0', 'target1']
+    """
+    given = config.data.target_column
+    names = [given] if isinstance(given, str) else list(given or [])
+    if len(names) == k:
+        return names
+    return ["target"] if k == 1 else [f"target{i}" for i in range(k)]
+
+
+def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str]) -> tuple[list[str], list[tuple]]:
+    """The header and rows of the predictions for the series in ``data_path`` (``series``: the
+    series' 0-based position in the file): classification ``series, label, <a probability per
+    class>``; regression ``series, <targets>`` in the data's units; per step, ``series, step,
+    label`` or ``series, step, <targets>`` for every step inside its series (padding excluded)."""
+    from rnnlab.data.per_step import valid_steps
+    from rnnlab.task import task_for
+    from rnnlab.train.trainer import load_run_config
+
+    run = RunDir.existing(run_dir)
+    config = load_run_config(run.path)
+    task = task_for(config)
+    if task.kind == "language_model":
+        raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
+                          f"rnnlab sample {run.path} writes text from it")
+    if task.kind == "forecasting":
+        raise RunDirError(f"--data: a forecasting run forecasts after the end of its own series (data.path); "
+                          f"run rnnlab predict {run.path} without --data")
+    data, model = run_model(run, config, task)
+    X, lengths = read_new_series(data_path, config, task, len(data.inputs.stats.mean))
+    decoded, probabilities = decode(series_outputs(model, data.inputs, X, lengths, f"--data ({data_path})"),
+                                    data.classes, data.targets)
+    names = target_names(config, decoded.shape[-1]) if task.values else []
+    if task.per_step:
+        steps = np.argwhere(valid_steps(lengths, X.shape[1]))
+        if task.values:
+            return ["series", "step", *names], [(int(i), int(t), *map(float, decoded[i, t])) for i, t in steps]
+        return ["series", "step", "label"], [(int(i), int(t), str(decoded[i, t])) for i, t in steps]
+    if task.values:
+        return ["series", *names], [(i, *map(float, v)) for i, v in enumerate(decoded)]
+    assert probabilities is not None
+    return (["series", "label", *data.classes],
+            [(i, str(label), *map(float, p)) for i, (label, p) in enumerate(zip(decoded, probabilities, strict=True))])
+
+
+def write_predictions(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str],
+                      out: str | os.PathLike[str] | None = None) -> tuple[Path, int]:
+    """Write :func:`prediction_rows` as CSV to ``out`` (default ``RUN_DIR/predictions.csv``),
+    atomically; returns the path and the number of series."""
+    header, rows = prediction_rows(run_dir, data_path)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    target = Path(out) if out is not None else Path(run_dir) / "predictions.csv"
+    atomic_write_text(target, buf.getvalue())
+    return target, len({r[0] for r in rows})

@@ -299,7 +299,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                    if task.stream else "steps of each series (tracking.inspect_steps)").format(len(data.train))
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              f"{of_each}")
-    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps,
+    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps, remedies="config",
                       seed=config.training.seed, classification=not task.values)
     _say(str(report))
     return 0

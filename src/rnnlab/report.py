@@ -7,11 +7,14 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    training data, does it overfit; :mod:`rnnlab.doctor.fit`; a run whose ``summary.json`` has no
    ``train_eval``, such as the Lightning callback's, was not judged, and the section says so);
 2. final metrics (a small table: last epoch's record, and the test split when summarised);
-3. health findings before training (``health.json``), coloured by severity, with numbers,
-   explanation, remedy;
+3. health findings before training (``health.json``: the untrained model's), coloured by
+   severity, with numbers, explanation, remedy;
 4. metric curves (``metrics.jsonl``);
 5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
-6. gradient through time (``grad_through_time.json``, see :func:`write_grad_through_time`);
+6. gradient through time after training (``grad_through_time.json``, see
+   :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
+   the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
+   finding of that check before training still holds;
 7. configuration (``config.toml``, shown as text; a Lightning callback's run has none by nature).
 
 A section whose file is missing or empty says "no data recorded"; every name and value from the
@@ -54,7 +57,7 @@ SECTIONS = (
     ("health", "Health findings before training"),
     ("metric-curves", "Metric curves"),
     ("weight-norms", "Weight-norm tracking"),
-    ("gradient-through-time", "Gradient through time"),
+    ("gradient-through-time", "Gradient through time after training"),
     ("configuration", "Configuration"),
 )
 
@@ -265,6 +268,9 @@ def _not_drawn(tracked: list[str], drawn: list[str], what: str = "parameters") -
 
 
 def _gradient_through_time(rd: RunDir) -> str:
+    from rnnlab.doctor.checks import Thresholds, judge_through_time
+    from rnnlab.doctor.run import time_gradients
+
     gtts, meta = read_grad_through_time(rd)
     if not gtts:
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
@@ -272,15 +278,66 @@ def _gradient_through_time(rd: RunDir) -> str:
     when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
     where = "" if cropped is None else \
         f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
-    parts = [f"<p class='sub'>recorded{f' at {when}' if when else ''}{where}</p>" if when or where else ""]
+    parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
+             f"(eval mode) and one training batch{where}. The health findings before training (above) measured "
+             "the untrained model: the sentence under each title judges this curve by the same check.</p>"]
+    th = Thresholds()  # (the trainer's health check runs with the defaults)
+    before = _findings(rd, "before_training") if rd.health.exists() else None
+    verdicts = {tg.name: judge_through_time(tg, th) for tg in time_gradients(gtts)}
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"
+            verdict, found = verdicts[f"'{key or 'model'}' layer {layer} {direction}"]
+            earlier = None if before is None else _earlier_finding(before, key, layer, direction)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
+            parts.append(f"<p>{hk.esc(_after_training(verdict, found, earlier, before is not None, th))}</p>")
             parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
-                plot_grad_through_time(g, layer=layer, direction=direction,
-                                       title=f"{label}: |dLoss/dh_t| per timestep"), label)))
+                plot_grad_through_time(g, layer=layer, direction=direction, rel=th.grad_rel,
+                                       title=f"{label} after training: |dLoss/dh_t| per timestep"), label)))
     return "\n".join(parts)
+
+
+def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) -> Any:
+    """The ``gradient_through_time`` finding before training about this layer, or None (a module
+    stored under key "" is named by its class there, which the file does not record)."""
+    for f in before:
+        m = re.search(r" in '(.*)' layer (\d+) (\w+): ", f.title) if f.check == "gradient_through_time" else None
+        if m and (m[1] == key or not key) and (int(m[2]), m[3]) == (layer, direction):
+            return f
+    return None
+
+
+def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: Any) -> str:
+    """One sentence: what the health check's rule says of the curve after training (``verdict``,
+    ``found``: :func:`rnnlab.doctor.checks.judge_through_time`'s), and whether the finding
+    before training (``earlier``) still holds; ``checked``: health.json exists."""
+    from rnnlab.doctor.checks import EXPLODES, REACHES, VANISHES
+
+    n = found.numbers if found is not None else {}
+    said = {
+        VANISHES: f"the gradient vanishes (it falls below {th.grad_rel:g} × its value at the last step "
+                  f"{hk.num(n.get('reach'))} steps back, of {hk.num(n.get('timesteps'))})",
+        EXPLODES: f"the gradient explodes (at the first step it is {hk.num(n.get('first_over_last'))} times its "
+                  f"value at the last step, over the {th.grad_explode:g} the health check allows)",
+        REACHES: f"the gradient reaches every step back (it never falls below {th.grad_rel:g} × its value at the "
+                 f"last step, nor grows past {th.grad_explode:g} times it)",
+    }.get(verdict)
+    if said is None:  # (a last value of 0, a non-finite value, a single step: the check says nothing either)
+        return ("After training the health check's rule cannot judge this curve (a last value of 0, a non-finite "
+                "value or a single step)" + ("; the finding before training is neither confirmed nor refuted."
+                                             if earlier is not None else "."))
+    if earlier is None:
+        return f"After training {said}" + (": no health finding before training is about this layer."
+                                            if checked else ".")
+    was = VANISHES if earlier.title.startswith("Vanishing") else EXPLODES
+    e = earlier.numbers
+    then = (f"the vanishing gradient the health check found before training (reach {hk.num(e.get('reach'))} of "
+            f"{hk.num(e.get('timesteps'))} steps)" if was == VANISHES else
+            f"the exploding gradient the health check found before training ({hk.num(e.get('first_over_last'))} "
+            f"times over {hk.num(e.get('timesteps'))} steps)")
+    if verdict == was:
+        return f"After training {said.replace('the gradient ', 'the gradient still ', 1)}: {then} still holds."
+    return f"After training {said}: {then} no longer holds."
 
 
 def _findings(rd: RunDir, phase: str) -> list[Any]:
@@ -346,7 +403,11 @@ def _mean_guard(summary: dict[str, Any]) -> str:
 
 
 def _health(rd: RunDir) -> str:
-    return _findings_section(rd, "before_training", "health checks did not run", "every health check passed")
+    lead = ("<p class='sub'>Measured before training began, on the untrained model (at initialisation and over a "
+            "few training steps on one batch). The gradient through time of the trained model is under "
+            "<a href='#gradient-through-time'>Gradient through time after training</a>.</p>"
+            if rd.health.exists() else "")
+    return lead + _findings_section(rd, "before_training", "health checks did not run", "every health check passed")
 
 
 def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str) -> str:

@@ -173,6 +173,9 @@ class Observations:
     params: dict[str, ParamTrace] = field(default_factory=dict)
     pairs: list[WeightBiasPair] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
+    config: bool = False
+    """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
+    the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
 
 
 Check = Callable[[Observations, Thresholds], list[Finding]]
@@ -199,6 +202,46 @@ def _fmt(x: float) -> str:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
+
+
+#: What the remedies tell a user to set, spelled for a Python user (a keyword of rnnlab's layers,
+#: a torch call) and for a config run (its config.toml key, as ``[model] unit_forget_bias = true``
+#: is written ``model.unit_forget_bias = true``). A remedy names each by its key here, once, and
+#: :func:`spelled` fills in the spelling that :attr:`Observations.config` asks for.
+SPELLING: dict[str, tuple[str, str]] = {
+    "lr": ("the learning rate", "training.lr"),
+    "lr_groups": ("the per-parameter-group learning rates",
+                  "the learning rate multipliers of training.decay_rules (lr_mult)"),
+    "bias_lr": ("the learning rate of the bias parameter group",
+                'the lr_mult of a [[training.decay_rules]] with role = "bias"'),
+    "bias_decay": ("weight decay", 'weight_decay in a [[training.decay_rules]] with role = "bias"'),
+    "bias_constraint": ("bias_constraint", "model.bias_constraint"),
+    "warmup": ("a warm-up", "a warm-up (training.schedule.warmup_steps)"),
+    "clip": ("clip_grad_norm_", "training.clip_norm"),
+    "normalize": ("normalise the inputs", 'normalise the inputs (data.normalize = "per_series" or "per_channel")'),
+    "output_init": ("Scale down the initial weights of the output layer (e.g. multiply by 0.1 or zero its bias)",
+                    "Start the output layer at zero (model.head.zero_init = true)"),
+    "zero_init": ("", " (model.head.zero_init = true)"),
+    "relu_norm": ("LayerNorm before the ReLU", 'norm = "layer" in each [[model.frontend.blocks]]'),
+    "relu_other": ("LeakyReLU/ELU/GELU", 'GELU (activation = "gelu" in each [[model.frontend.blocks]])'),
+    "gated": ("an LSTM/GRU rather than a plain RNN", 'an LSTM/GRU rather than a plain RNN (model.layer = "lstm" or "gru")'),
+    "unit_forget_bias": ("unit_forget_bias=True (or chrono initialisation)", "model.unit_forget_bias = true"),
+    "orthogonal": ("recurrent_init='orthogonal'", 'model.recurrent_init = "orthogonal"'),
+    "layer_norm": ("layer_norm=True", "model.layer_norm = true"),
+    "recurrent_constraint": ("recurrent_constraint", "model.recurrent_constraint"),
+    "shorten": ("truncated BPTT, downsampling, a strided Conv1d front-end",
+                "training.stateful_window, a strided or pooling [[model.frontend.blocks]]"),
+}
+
+
+def spelled(text: str, config: bool) -> str:
+    """A remedy's ``text`` with each ``{key}`` of :data:`SPELLING` in a config run's spelling
+    (``config``) or a Python user's.
+
+    >>> spelled("use {layer_norm}", config=False), spelled("use {layer_norm}", config=True)
+    ('use layer_norm=True', 'use model.layer_norm = true')
+    """
+    return text.format_map({key: words[int(config)] for key, words in SPELLING.items()})
 
 
 # --- outputs at initialisation ---------------------------------------------------------------
@@ -260,10 +303,9 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
                     f"{_fmt(1 / c)}). The softmax is saturated: its gradient is tiny for the "
                     f"confident class, and every wrong guess starts with a huge loss."
                 ),
-                remedy=(
-                    "Scale down the initial weights of the output layer (e.g. multiply by 0.1 or "
-                    "zero its bias), normalise the inputs, and check that the logits are not "
-                    "passed through an extra scale or exp."
+                remedy=spelled(
+                    "{output_init}, {normalize}, and check that the logits are not passed through "
+                    "an extra scale or exp.", obs.config
                 ),
             )
         )
@@ -288,11 +330,11 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
                         "reaches the output (zero weights, saturated or dead units upstream) or the "
                         "output layer is zero-initialised."
                     ),
-                    remedy=(
+                    remedy=spelled(
                         "Check the initialisation of the layers before the output (no all-zero "
-                        "weights unless intended), normalise the inputs, and look at the dead-unit "
-                        "and gate findings. If you zero-initialised the output layer on purpose, "
-                        "ignore this."
+                        "weights unless intended), {normalize}, and look at the dead-unit "
+                        "and gate findings. If you zero-initialised the output layer on purpose{zero_init}, "
+                        "ignore this.", obs.config
                     ),
                 )
             )
@@ -356,10 +398,10 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
                         else ""
                     )
                 ),
-                remedy=(
-                    "Lower the learning rate, check the initialisation (He/Kaiming for ReLU, biases "
-                    "not strongly negative, or zero biases before the ReLU), normalise the inputs "
-                    "(LayerNorm before the ReLU), or use LeakyReLU/ELU/GELU."
+                remedy=spelled(
+                    "Lower {lr}, check the initialisation (He/Kaiming for ReLU, biases "
+                    "not strongly negative, or zero biases before the ReLU), {normalize} "
+                    "({relu_norm}), or use {relu_other}.", obs.config
                 ),
             )
         )
@@ -441,10 +483,10 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
                         else ""
                     )
                 ),
-                remedy=(
-                    "Check the gate biases (a large bias pins a gate), normalise the inputs or "
-                    "use layer_norm=True, and lower the learning rate if the gates saturate "
-                    "during training."
+                remedy=spelled(
+                    "Check the gate biases (a large bias pins a gate), {normalize} or "
+                    "use {layer_norm}, and lower {lr} if the gates saturate "
+                    "during training.", obs.config
                 ),
             )
     return list(found.values())
@@ -481,10 +523,10 @@ def nonfinite(obs: Observations, th: Thresholds) -> list[Finding]:
                 f"{first.count} of {first.total} values of {first.what} are NaN or inf at "
                 f"{first.phase}. Once a NaN reaches the weights every later step is NaN too."
             ),
-            remedy=(
+            remedy=spelled(
                 "If the first one is in the inputs or outputs, check the data for NaN/inf and guard "
-                "log/division/sqrt in the model and loss. If it appears during training, lower the "
-                "learning rate, clip gradients (clip_grad_norm_) and check the loss for log(0)."
+                "log/division/sqrt in the model and loss. If it appears during training, lower "
+                "{lr}, clip gradients ({clip}) and check the loss for log(0).", obs.config
             ),
         )
     ]
@@ -552,22 +594,23 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
-def _vanishing_remedy(module: nn.Module | None) -> str:
-    """Remedies for a vanishing gradient, leaving out what the layer already does."""
+def _vanishing_remedy(module: nn.Module | None, config: bool = False) -> str:
+    """Remedies for a vanishing gradient, leaving out what the layer already does, spelled for a
+    config run (``config``) or a Python user (:data:`SPELLING`)."""
     kind = kind_of(module) if module is not None else None
     options = []
     if kind not in ("lstm", "gru"):
-        options.append("use an LSTM/GRU rather than a plain RNN")
+        options.append("use {gated}")
     if kind in (None, "lstm") and not getattr(module, "unit_forget_bias", False):
-        options.append("set unit_forget_bias=True (or chrono initialisation)")
+        options.append("set {unit_forget_bias}")
     if getattr(module, "recurrent_init", None) != "orthogonal":
-        options.append("use an orthogonal recurrent init (recurrent_init='orthogonal')")
+        options.append("use an orthogonal recurrent init ({orthogonal})")
     if not getattr(module, "layer_norm", False):
-        options.append("layer_norm=True")
-    options.append("shorten the sequences the layer sees (truncated BPTT, downsampling, a strided Conv1d front-end)")
-    text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
+        options.append("set {layer_norm}")
+    options.append("shorten the sequences the layer sees ({shorten})")
+    text = spelled(", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1], config)
     text = text[0].upper() + text[1:] + "."
-    if isinstance(module, nn.RNNBase) and kind in ("lstm", "gru", "rnn") and len(options) > 1:
+    if isinstance(module, nn.RNNBase) and kind in ("lstm", "gru", "rnn") and len(options) > 1 and not config:
         # torch's own layer: those keywords are not its
         name = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[kind]
         text += (f" The keywords are rnnlab.{name}'s (same constructor and parameter names as nn.{name}: "
@@ -575,64 +618,81 @@ def _vanishing_remedy(module: nn.Module | None) -> str:
     return text
 
 
+#: What :func:`judge_through_time` says of one layer's gradient through time.
+VANISHES, EXPLODES, REACHES, UNJUDGED = "vanishes", "explodes", "reaches", "unjudged"
+
+
+def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -> tuple[str, Finding | None]:
+    """The ``gradient_through_time`` check's verdict on one layer's |dLoss/dh_t|: ``(VANISHES,
+    finding)`` when it falls below ``th.grad_rel`` of its last value before the first step,
+    ``(EXPLODES, finding)`` when its first value is over ``th.grad_explode`` times its last,
+    ``(REACHES, None)`` when neither, and ``(UNJUDGED, None)`` for fewer than 2 steps, a
+    non-finite value or a last value of 0. The report judges the curve recorded after training
+    with it, by the same thresholds.
+
+    >>> verdict, f = judge_through_time(TimeGradient("'rnn' layer 0 forward", 0.5 ** torch.arange(19.0, -1, -1)),
+    ...                                 Thresholds())
+    >>> verdict, f.numbers["reach"]
+    ('vanishes', 10)
+    >>> judge_through_time(TimeGradient("'rnn' layer 0 forward", torch.ones(20)), Thresholds())
+    ('reaches', None)
+    """
+    g = tg.per_step.detach().to(torch.float64).abs()
+    steps = int(g.numel())
+    if steps < 2 or not bool(torch.isfinite(g).all()) or float(g[-1]) == 0.0:
+        return UNJUDGED, None
+    reach = stats.gradient_reach(g, rel=th.grad_rel)
+    rate = stats.decay_rate(g)
+    ratio = float(g[0] / g[-1])
+    numbers = {
+        "timesteps": steps,
+        "reach": reach,
+        "decay_rate": rate,
+        "first_over_last": ratio,
+        "grad_last": float(g[-1]),
+        "grad_first": float(g[0]),
+    }
+    if reach < steps:
+        return VANISHES, Finding(
+            check="gradient_through_time",
+            severity="warning",
+            title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
+            numbers={**numbers, "rel": th.grad_rel},
+            message=(
+                f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
+                f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
+                "than that barely influence the weight updates: the layer cannot learn "
+                "dependencies that long."
+            ),
+            remedy=_vanishing_remedy(tg.module, config),
+        )
+    if ratio > th.grad_explode:
+        return EXPLODES, Finding(
+            check="gradient_through_time",
+            severity="warning",
+            title=f"Exploding gradient through time in {tg.name}: ×{_fmt(ratio)} over {steps} steps",
+            numbers={**numbers, "threshold": th.grad_explode},
+            message=(
+                f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
+                f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
+                "earliest steps and training is likely to diverge."
+            ),
+            remedy=spelled(
+                "Clip gradients ({clip}), scale down the recurrent weights "
+                "(orthogonal or smaller init, {recurrent_constraint}), use {layer_norm}, or "
+                "lower {lr}.", config
+            ),
+        )
+    return REACHES, None
+
+
 @register("gradient_through_time")
 def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
     """Gradient |dLoss/dh_t| that vanishes or explodes going back over the sequence."""
     if not obs.through_time:
         raise NotApplicable(obs.through_time_skipped or "no recurrent layer was called")
-    found = []
-    for tg in obs.through_time:
-        g = tg.per_step.detach().to(torch.float64).abs()
-        steps = int(g.numel())
-        if steps < 2 or not bool(torch.isfinite(g).all()) or float(g[-1]) == 0.0:
-            continue
-        reach = stats.gradient_reach(g, rel=th.grad_rel)
-        rate = stats.decay_rate(g)
-        ratio = float(g[0] / g[-1])
-        numbers = {
-            "timesteps": steps,
-            "reach": reach,
-            "decay_rate": rate,
-            "first_over_last": ratio,
-            "grad_last": float(g[-1]),
-            "grad_first": float(g[0]),
-        }
-        if reach < steps:
-            found.append(
-                Finding(
-                    check="gradient_through_time",
-                    severity="warning",
-                    title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
-                    numbers={**numbers, "rel": th.grad_rel},
-                    message=(
-                        f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
-                        f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
-                        "than that barely influence the weight updates: the layer cannot learn "
-                        "dependencies that long."
-                    ),
-                    remedy=_vanishing_remedy(tg.module),
-                )
-            )
-        elif ratio > th.grad_explode:
-            found.append(
-                Finding(
-                    check="gradient_through_time",
-                    severity="warning",
-                    title=f"Exploding gradient through time in {tg.name}: ×{_fmt(ratio)} over {steps} steps",
-                    numbers={**numbers, "threshold": th.grad_explode},
-                    message=(
-                        f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
-                        f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
-                        "earliest steps and training is likely to diverge."
-                    ),
-                    remedy=(
-                        "Clip gradients (clip_grad_norm_), scale down the recurrent weights "
-                        "(orthogonal or smaller init, recurrent_constraint), use layer_norm=True, or "
-                        "lower the learning rate."
-                    ),
-                )
-            )
-    return found
+    verdicts = (judge_through_time(tg, th, obs.config) for tg in obs.through_time)
+    return [f for _, f in verdicts if f is not None]
 
 
 # --- training steps -----------------------------------------------------------------------------
@@ -691,10 +751,10 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
                         "offsets instead of features; a growing bias also pushes units into "
                         "saturation or death."
                     ),
-                    remedy=(
-                        "Check the learning rate of the bias parameter group, regularise biases too "
-                        "(weight decay or bias_constraint), and normalise the inputs and targets "
-                        "(a large mean in the targets is learned by the bias)."
+                    remedy=spelled(
+                        "Check {bias_lr}, regularise biases too "
+                        "({bias_decay} or {bias_constraint}), and normalise the inputs and targets "
+                        "(a large mean in the targets is learned by the bias).", obs.config
                     ),
                 )
             )
@@ -744,7 +804,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                     f"Each step changes the weight matrices by a median {_fmt(median)} of their norm "
                     f"(about 1e-3 is typical; below {th.update_low:g} training barely moves)."
                 ),
-                remedy="Raise the learning rate"
+                remedy=spelled("Raise {lr}", obs.config)
                 + (
                     f" (by about {_fmt(1e-3 / median)}× to reach 1e-3)."
                     if median > 0
@@ -764,10 +824,8 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                     f"(about 1e-3 is typical; above {th.update_high:g} the weights are overwritten "
                     "rather than refined, and training is unstable)."
                 ),
-                remedy=(
-                    f"Lower the learning rate (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use "
-                    "a warm-up."
-                ),
+                remedy=spelled("Lower {lr}", obs.config)
+                + f" (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use " + spelled("{warmup}.", obs.config),
             )
         ]
     outliers = {k: v for k, v in ratios.items() if not th.update_low <= v <= th.update_high}
@@ -783,7 +841,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                     f"{', '.join(list(outliers)[:5])} it is outside [{th.update_low:g}, "
                     f"{th.update_high:g}]: those weights learn far too slowly or too fast."
                 ),
-                remedy="Check the per-parameter-group learning rates and the initial scale of these weights.",
+                remedy=spelled("Check {lr_groups} and the initial scale of these weights.", obs.config),
             )
         ]
     return []

@@ -36,7 +36,7 @@ import copy
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnlab._checks import did_you_mean
+from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.doctor.checks import (
     CHECKS,
     GateRecord,
@@ -65,7 +65,7 @@ from rnnlab.gates import kind_of, layer_weights, stored_parameter
 from rnnlab.introspect import stats
 from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
-from rnnlab.introspect.through_time import grad_through_time
+from rnnlab.introspect.through_time import GradThroughTime, grad_through_time
 from rnnlab.layers.twin import twin_of
 from rnnlab.rundir import RunDir, atomic_write_json
 
@@ -400,16 +400,33 @@ def _time_gradients(
         return
     finally:
         net.train(was_training)
+    obs.through_time += time_gradients(result, net)
+
+
+def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None = None) -> list[TimeGradient]:
+    """What the ``gradient_through_time`` check reads of a :func:`rnnlab.introspect.grad_through_time`
+    result (``{module name: GradThroughTime}``): each layer and direction's mean |dLoss/dh_t| in
+    processing order, named as the findings name it. ``net``: the model measured (it names the
+    module of key "" and gives the check the layers, to tailor its remedies); None for a result
+    read back from a run directory (``grad_through_time.json``).
+
+    >>> import numpy as np
+    >>> g = GradThroughTime("model.rnn", "rnn", 1, ("forward",), {(0, "forward"): np.ones((4, 3))})
+    >>> [(tg.name, tg.per_step.tolist()) for tg in time_gradients({"model.rnn": g})]
+    [("'model.rnn' layer 0 forward", [1.0, 1.0, 1.0, 1.0])]
+    """
+    out = []
     for name, gtt in result.items():
-        label = name or type(net).__name__
+        label = name or (type(net).__name__ if net is not None else "model")
         for layer, direction in gtt.layers:
             with warnings.catch_warnings():  # all-NaN timesteps: left to the nonfinite check
                 warnings.simplefilter("ignore", RuntimeWarning)
                 g = torch.from_numpy(gtt.per_timestep(layer, direction))
             # The reverse direction processes t = T-1 first: its last step is t = 0.
             g = g.flip(0) if direction == "reverse" else g
-            module = net.get_submodule(name.split("#")[0]) if name else net
-            obs.through_time.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module))
+            module = None if net is None else net.get_submodule(name.split("#")[0]) if name else net
+            out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module))
+    return out
 
 
 def _copy(
@@ -437,6 +454,7 @@ def observe(
     steps: int = 5,
     *,
     classification: bool | None = None,
+    remedies: str = "python",
 ) -> Observations:
     """Measure what the checks need on a copy of ``model`` (see the module docstring).
 
@@ -450,7 +468,7 @@ def observe(
     split_batch(batch)  # a clear error before any work
     net, make_optimizer = _copy(model, optimizer_factory)
     net.train()
-    obs = Observations(steps=steps)
+    obs = Observations(steps=steps, config=remedies == "config")
 
     # 1. The untrained network.
     relu: list[ReluRecord] = []
@@ -532,6 +550,7 @@ def diagnose(
     thresholds: Thresholds | None = None,
     seed: int | None = 0,
     run_dir: str | os.PathLike[str] | RunDir | None = None,
+    remedies: str = "python",
 ) -> Report:
     """Health-check a model: run it untrained and for a few steps on a copy, report findings.
 
@@ -551,6 +570,10 @@ def diagnose(
         seed: seed for dropout and other randomness during the diagnosis (the caller's random
             state is restored afterwards); None uses the current state.
         run_dir: when given, the findings are written to ``RUN_DIR/health.json``.
+        remedies: ``"python"`` spells the remedies as Python keywords (``layer_norm=True``);
+            ``"config"`` as config keys (``model.layer_norm = true``), for the model a config.toml
+            describes (``rnnlab train`` and ``rnnlab doctor`` pass it;
+            :data:`rnnlab.doctor.checks.SPELLING`).
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
@@ -563,6 +586,7 @@ def diagnose(
             f"loss_fn: expected a callable loss_fn(output, target) -> scalar tensor "
             f"(e.g. torch.nn.CrossEntropyLoss()), got {type(loss_fn).__name__} {loss_fn!r}"
         )
+    check_choice("remedies", remedies, ("python", "config"))
     # One name is one check: list("softmax_init") would be its characters.
     selected = list(CHECKS) if checks is None else [checks] if isinstance(checks, str) else list(checks)
     for name in selected:
@@ -578,7 +602,7 @@ def diagnose(
         if seed is not None:
             torch.manual_seed(seed)
         obs = observe(
-            model, batch, loss_fn, optimizer_factory, steps, classification=classification
+            model, batch, loss_fn, optimizer_factory, steps, classification=classification, remedies=remedies
         )
     findings: list[Finding] = []
     skipped: dict[str, str] = {}

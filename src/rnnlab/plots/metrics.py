@@ -254,7 +254,7 @@ def plot_metrics(
             style.note(ax, "\n".join(notes), warn=True, loc="lower left")
         ax.set_xlabel("epoch")
         style.integer_ticks(ax.xaxis)
-        ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+        style.panel_legend(ax)  # (under the panel: inside, it covered part of a curve or a reference line)
     style.share_x_labels(axes)
     fig.suptitle(head, fontsize=style.TITLE_SIZE)
     style.save(fig, path)

@@ -148,6 +148,45 @@ def _legend_height(fig: Figure, leg: Any) -> float:
     return float(leg.get_window_extent(fig.canvas.get_renderer()).height) * 72.0 / fig.dpi
 
 
+#: The gid of a panel's legend made by :func:`panel_legend`: :func:`layout` puts it under the panel.
+BELOW = "rnnlab legend below"
+
+
+def panel_legend(ax: Axes) -> Any:
+    """The legend of one panel, under it (below its x labels), in as many columns as the panel's
+    width fits: inside the axes, wherever ``loc="best"`` puts it, a legend covers part of a curve
+    or of a reference line. The figure grows by what the legend adds to its row, so the panels
+    keep their size; :func:`layout` places it. None when the panel has no labelled artist.
+
+    >>> fig, axes = new_figure(1, 1)
+    >>> _ = axes[0, 0].plot([0, 1], [0, 1], label="train_loss")
+    >>> leg = panel_legend(axes[0, 0])
+    >>> layout(fig)
+    >>> bool(leg.get_window_extent(fig.canvas.get_renderer()).y1 < axes[0, 0].get_window_extent().y0)
+    True
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    fig = ax.get_figure()
+    spec = ax.get_subplotspec()
+    columns = spec.get_gridspec().get_geometry()[1] if spec is not None else 1
+    width = fig.get_figwidth() * 72.0 / columns - 2 * GAP
+    # an entry: the line (2 em), the gap to its text (0.8 em), the text, the column gap (2 em)
+    entry = max(text_extent(str(t), NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
+    ncol = max(1, min(len(labels), int(width // entry)))
+    leg = ax.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=NOTE_SIZE, frameon=False,
+                    borderaxespad=0.0)
+    leg.set_gid(BELOW)
+    row = spec.rowspan.stop - 1 if spec is not None else 0
+    rows = fig.__dict__.setdefault("_rnnlab_legend_rows", {})  # (the tallest legend of each row so far)
+    height = _legend_height(fig, leg) + GAP
+    if height > rows.get(row, 0.0):
+        fig.set_figheight(fig.get_figheight() + (height - rows.get(row, 0.0)) / 72.0)
+        rows[row] = height
+    return leg
+
+
 def new_figure(
     nrows: int = 1,
     ncols: int = 1,
@@ -325,8 +364,9 @@ def _tick_labels(axis: Axis) -> tuple[list[tuple[str, float]], str]:
     """The tick labels ``axis`` will draw, with their font sizes (from its own locators and
     formatters), and its offset text."""
     params = axis.get_tick_params()
-    if not any(params.get(k, k in ("labelbottom", "labelleft")) for k in
-               ("labelbottom", "labeltop", "labelleft", "labelright")):
+    # (an axis' own sides only: an x axis has no "labelleft", which read as shown hid nothing)
+    sides = ("labelbottom", "labeltop") if axis.axis_name == "x" else ("labelleft", "labelright")
+    if not any(params.get(k, k in ("labelbottom", "labelleft")) for k in sides):
         return [], ""
     lo, hi = sorted(axis.get_view_interval())
     tol = (hi - lo) * 1e-9
@@ -371,6 +411,9 @@ class _Panel:
         self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
         self.left = self.yticks + _label_band(ax.yaxis)
         self.bottom = self.xticks + _label_band(ax.xaxis)
+        leg = ax.get_legend()
+        self.legend = leg if leg is not None and leg.get_gid() == BELOW else None  # (panel_legend's)
+        self.legend_height = _legend_height(ax.get_figure(), leg) if self.legend is not None else 0.0
         # The last x tick label sticks out right by half its width; an x offset text by all of it.
         self.right = max(max((text_extent(t, s)[0] / 2 for t, s in xlabels), default=0.0),
                          text_extent(xoffset, size)[0])
@@ -508,7 +551,7 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
     hr = np.asarray(gs.get_height_ratios() or [1.0] * nrows, dtype=np.float64)
     left, right = np.zeros(ncols), np.zeros(ncols)
     top, bottom = np.zeros(nrows), np.zeros(nrows)
-    yticks, xticks = np.zeros(ncols), np.zeros(nrows)
+    yticks, xticks, legends = np.zeros(ncols), np.zeros(nrows), np.zeros(nrows)
     # A colour bar's offset text (1e-5) stands above it, beside the first row's titles: they go above it.
     bar_offset = max((text_extent(_tick_labels(b.yaxis)[1], TICK_SIZE)[1] for b in bars), default=0.0)
     panels, lifts = {}, {}
@@ -520,10 +563,14 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
         lifts[ax] = max(p.offset, bar_offset if ss.rowspan.start == 0 else 0.0)
         yticks[ss.colspan.start] = max(yticks[ss.colspan.start], p.yticks)
         xticks[ss.rowspan.stop - 1] = max(xticks[ss.rowspan.stop - 1], p.xticks)
+        legends[ss.rowspan.stop - 1] = max(legends[ss.rowspan.stop - 1], p.legend_height)
         left[ss.colspan.start] = max(left[ss.colspan.start], p.left)
         right[ss.colspan.stop - 1] = max(right[ss.colspan.stop - 1], p.right)
         top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top(lifts[ax]))
         bottom[ss.rowspan.stop - 1] = max(bottom[ss.rowspan.stop - 1], p.bottom)
+    # A row's legends (panel_legend) start level, under its lowest x labels.
+    labels = bottom.copy()
+    bottom = np.where(legends > 0, labels + GAP + legends, bottom)
     W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
     head = fig.get_suptitle()
     above = 0.02 * H + text_extent(head, TITLE_SIZE)[1] + EDGE if head else EDGE
@@ -555,6 +602,9 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
             ax.set_title(ax.title.get_text(), fontsize=ax.title.get_fontsize(), y=1.0 + lifts[ax] / h)
         ax.xaxis.set_label_coords(0.5, -(xticks[r1] + ax.xaxis.labelpad) / h)
         ax.yaxis.set_label_coords(-(yticks[c0] + ax.yaxis.labelpad) / w, 0.5)
+        if panels[ax].legend is not None:  # (a row's legends start level, under its lowest x label)
+            panels[ax].legend.set_bbox_to_anchor(((x + w / 2) / W, (y - labels[r1] - GAP) / H),
+                                                 transform=fig.transFigure)
     for b in bars:
         x = x0[-1] + widths[-1] + right[-1] + COLORBAR_PAD
         b.set_position((x / W, (y1[0] - heights[0]) / H, COLORBAR_WIDTH / W, heights[0] / H))

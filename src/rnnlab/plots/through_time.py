@@ -142,9 +142,9 @@ def plot_grad_through_time(
         trend = (f"grows ×{style.fmt(decay)} per step back" if decay > 1 else
                  f"decay per step back: {style.fmt(decay)}")
         ax_line.plot([], [], " ", label=trend)
-        # where the curve is not: a gradient that vanishes going back leaves the top of the
-        # early steps free, one that does not (a language model's) fills the top throughout
-        ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")
+        # (under the panel: no corner of it is free of the curve for every gradient, a language
+        # model's fills the top throughout)
+        style.panel_legend(ax_line)
         if not drawable.all():
             style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
                        warn=True, loc="upper right" if direction == "forward" else "upper left")

@@ -405,6 +405,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
     # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
+                      remedies="config",
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
 

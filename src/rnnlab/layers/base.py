@@ -20,7 +20,8 @@ from rnnlab import gates as gate_layout
 from rnnlab._checks import check_choice, check_positive_int
 from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, apply_constraints
-from rnnlab.layers.computation import choose_computation, step_loops
+from rnnlab.errors import ArgumentError
+from rnnlab.layers.computation import choose_computation, step_loops, torch_lacks
 from rnnlab.layers.fast import fast_loop
 from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
@@ -99,6 +100,7 @@ class RecurrentBase(nn.Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         *,
         options: LayerOptions | None = None,
         device: torch.device | str | None = None,
@@ -106,6 +108,9 @@ class RecurrentBase(nn.Module):
         **keywords: Any,
     ) -> None:
         super().__init__()
+        if proj_size != 0:  # (torch's LSTM argument, 8th as there: code written for nn.LSTM may pass it)
+            raise ArgumentError(f"proj_size: rnnlab's layers have no output projection (torch's nn.LSTM proj_size), "
+                                f"expected 0, got {proj_size!r}; use torch.nn.LSTM for a projected LSTM", "proj_size")
         torch_args = {"num_layers": num_layers, "bias": bias, "batch_first": batch_first, "dropout": dropout,
                       "bidirectional": bidirectional}
         if options is None:
@@ -172,6 +177,35 @@ class RecurrentBase(nn.Module):
     @property
     def num_states(self) -> int:
         return self.spec.num_states
+
+    @property
+    def proj_size(self) -> int:
+        """``nn.LSTM``'s projection size: 0, none (torch's GRU and RNN say 0 too); the layers have
+        no projection, and the constructor refuses ``proj_size > 0``.
+
+        >>> import rnnlab
+        >>> rnnlab.LSTM(3, 4).proj_size
+        0
+        """
+        return 0
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """The parameters of each layer and direction (``l0``, ``l0_reverse``, ``l1``, ...) in
+        torch's order: ``weight_ih``, ``weight_hh``, then ``bias_ih``, ``bias_hh`` where the layer
+        has them, the same tensors as ``weight_ih_l0``, ...; as ``nn.LSTM.all_weights`` (code that
+        initializes torch's layers loops over it). Normalization gains are not in it, as torch's
+        layers have none.
+
+        >>> import rnnlab
+        >>> [[tuple(p.shape) for p in ps] for ps in rnnlab.GRU(3, 4).all_weights]
+        [[(12, 3), (12, 4), (12,), (12,)]]
+        """
+        return [
+            [p for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+             if (p := self._parameters.get(name + self._suffix(layer, d))) is not None]
+            for layer in range(self.num_layers) for d in range(self.num_directions)
+        ]
 
     @property
     def implementation(self) -> str:
@@ -382,13 +416,48 @@ class RecurrentBase(nn.Module):
             out.append(s)
         return tuple(out)
 
+    def to_torch(self) -> nn.LSTM | nn.GRU | nn.RNN:
+        """torch's own ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` computing what this layer computes in
+        eval mode, for deployment without rnnlab (``torch.jit.script``, torch's ``state_dict``):
+        the same configuration with a copy of the weights (``load_state_dict``: torch's
+        parameter names are the layer's), on the layer's device and dtype, in eval mode. It
+        exists where torch's kernel computes the layer in eval mode (the rule by which
+        :func:`~rnnlab.layers.computation.choose_computation` runs it there: the dropouts and
+        weight drop do nothing in eval mode, initializers and constraints live in the weights);
+        otherwise a ``ValueError`` names the options torch's layer lacks.
+
+        >>> import torch, rnnlab
+        >>> lstm = rnnlab.LSTM(3, 4, recurrent_dropout=0.25, weight_drop=0.5).eval()
+        >>> plain, x = lstm.to_torch(), torch.randn(5, 2, 3)
+        >>> type(plain).__name__, torch.equal(plain(x)[0], lstm(x)[0])
+        ('LSTM', True)
+        >>> rnnlab.LSTM(3, 4, layer_norm=True).to_torch()
+        Traceback (most recent call last):
+        ...
+        ValueError: to_torch: torch's nn.LSTM does not compute layer_norm=True in eval mode; keep the rnnlab layer (torch.export exports it: docs/layers.md)
+        """
+        torch_name = {"lstm": "nn.LSTM", "gru": "nn.GRU"}.get(self.kind, "nn.RNN")
+        lacking = torch_lacks(self.options, self.spec, training=False, module=True, valued=True)
+        if lacking:
+            raise ValueError(f"to_torch: torch's {torch_name} does not compute {', '.join(lacking)} in eval mode; "
+                             f"keep the rnnlab layer (torch.export exports it: docs/layers.md)")
+        mode = self.spec.torch_mode(self.activation, self.recurrent_activation)
+        p = next(self.parameters())
+        kw: dict[str, Any] = {} if self.kind != "rnn" else {"nonlinearity": mode.removeprefix("rnn_")}  # type: ignore[union-attr]
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU}.get(self.kind, nn.RNN)
+        module = cls(self.input_size, self.hidden_size, num_layers=self.num_layers, bias=self.bias,
+                     batch_first=self.batch_first, dropout=self.dropout if self.num_layers > 1 else 0.0,
+                     bidirectional=self.bidirectional, device=p.device, dtype=p.dtype, **kw)
+        module.load_state_dict({name: t.detach() for name, t in self.named_parameters(recurse=False)})
+        return module.eval()
+
     def __prepare_scriptable__(self) -> nn.Module:
         # (torch.jit.script calls it on every module it scripts: a plain error instead of TorchScript's
         # failure deep in the layer's Python)
         raise TypeError(
             f"torch.jit.script: rnnlab's {type(self).__name__} is Python that TorchScript cannot compile; use "
-            f"torch.compile (the layer runs eagerly inside it, as nn.LSTM does), or for a layer without "
-            f"regularizers load its state_dict into torch's own layer of the same kind"
+            f"torch.compile (the layer runs eagerly inside it, as nn.LSTM does), or script layer.to_torch(), "
+            f"torch's own layer with the same weights, where it computes the layer in eval mode"
         )
 
     def forward(
@@ -438,7 +507,7 @@ class RecurrentBase(nn.Module):
     def _computation(self) -> str:
         """The computation of this forward (:func:`~rnnlab.layers.computation.choose_computation`)."""
         recording = self._gate_record is not None or self._state_record is not None
-        return choose_computation(self.options, self.spec, recording=recording)
+        return choose_computation(self.options, self.spec, recording=recording, training=self.training)
 
     def _forward(
         self,

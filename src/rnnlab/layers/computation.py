@@ -12,17 +12,23 @@ The computations, fastest first:
 * ``"autograd"``: the reference loop of the cell's autograd step, which computes every option.
 
 The cell spec says which computations have the cell with its activations
-(:meth:`~rnnlab.layers.spec.CellSpec.computations`); each regularizer that is on says which
-compute it (:data:`~rnnlab.layers.regularizers.REGULARIZERS`). ``implementation="auto"`` takes
-the fastest that computes everything (inside ``torch.export``, not the fast loops, which do not
-trace); another value asks for that computation.
+(:meth:`~rnnlab.layers.spec.CellSpec.computations`); each regularizer that is on and acts in the
+layer's mode says which compute it (:data:`~rnnlab.layers.regularizers.REGULARIZERS`: in eval
+mode the dropouts do nothing, so there they do not keep torch's kernel out).
+``implementation="auto"`` takes the fastest that computes everything (inside ``torch.export``, not
+the fast loops, which do not trace; inside a ``torch.func`` transform other than one
+``grad``/``vjp``, such as ``vmap``, the reference loop, as neither torch's kernels nor the fast
+loops have a batching rule); another value asks for that computation.
 
 >>> import rnnlab
->>> choose_computation(rnnlab.LSTM(3, 4).options, rnnlab.LSTM.spec, recording=False)
+>>> choose_computation(rnnlab.LSTM(3, 4).options, rnnlab.LSTM.spec, recording=False, training=True)
 'torch'
->>> choose_computation(rnnlab.LSTM(3, 4, zoneout=0.1).options, rnnlab.LSTM.spec, recording=False)
+>>> choose_computation(rnnlab.LSTM(3, 4, zoneout=0.1).options, rnnlab.LSTM.spec, recording=False, training=True)
 'fast'
->>> choose_computation(rnnlab.GRU(3, 4, layer_norm=True).options, rnnlab.GRU.spec, recording=False)
+>>> opts = rnnlab.LSTM(3, 4, recurrent_dropout=0.2).options  # (a dropout: nothing in eval mode)
+>>> [choose_computation(opts, rnnlab.LSTM.spec, recording=False, training=t) for t in (True, False)]
+['fast', 'torch']
+>>> choose_computation(rnnlab.GRU(3, 4, layer_norm=True).options, rnnlab.GRU.spec, recording=False, training=True)
 'autograd'
 """
 
@@ -31,7 +37,7 @@ from __future__ import annotations
 import torch
 
 from rnnlab.layers.options import LayerOptions
-from rnnlab.layers.regularizers import active
+from rnnlab.layers.regularizers import in_effect
 from rnnlab.layers.spec import CellSpec
 
 #: the computations, fastest first
@@ -52,26 +58,79 @@ def step_loops(computation: str) -> str:
     return _STEP_LOOPS[computation]
 
 
-def allowed_computations(options: LayerOptions, spec: CellSpec) -> frozenset[str]:
-    """The computations that compute every option of ``options`` for a cell of ``spec``."""
+def allowed_computations(options: LayerOptions, spec: CellSpec, *, training: bool = True) -> frozenset[str]:
+    """The computations that compute every option of ``options`` in effect in this mode
+    (``training``: the layer's flag) for a cell of ``spec``.
+
+    >>> import rnnlab
+    >>> opts = rnnlab.GRU(3, 4, recurrent_dropout=0.2).options
+    >>> sorted(allowed_computations(opts, rnnlab.GRU.spec)), "torch" in allowed_computations(opts, rnnlab.GRU.spec,
+    ...                                                                                     training=False)
+    (['autograd', 'fast'], True)
+    """
     allowed = spec.computations(options.activation, options.recurrent_activation)
-    for reg in active(options):
+    for reg in in_effect(options, training):
         allowed &= reg.computations(spec)
     return allowed
 
 
-def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool) -> str:
+def torch_lacks(options: LayerOptions, spec: CellSpec, *, training: bool = True, module: bool = False,
+                valued: bool = False) -> list[str]:
+    """What torch's fused kernel does not compute of ``options`` in effect in this mode, by
+    name (``valued``: as the layer's repr spells it, with its value); empty: it computes the
+    layer. ``module``: torch's own module of the kind (``nn.LSTM``, ...), which also lacks what
+    rnnlab adds around each layer's kernel call.
+
+    >>> import rnnlab
+    >>> opts = rnnlab.LSTM(3, 4, zoneout=0.1, residual="upper", num_layers=2).options
+    >>> torch_lacks(opts, rnnlab.LSTM.spec, training=False, module=True)
+    ['zoneout', 'residual']
+    >>> torch_lacks(opts, rnnlab.LSTM.spec, training=False, module=True, valued=True)
+    ['zoneout=0.1', "residual='upper'"]
+    """
+    lacking = []
+    if not spec.torch_activations:
+        lacking.append(f"the {spec.kind} cell (torch has no such layer)")
+    elif "torch" not in spec.computations(options.activation, options.recurrent_activation):
+        lacking.append(f"activation={options.activation!r}, recurrent_activation={options.recurrent_activation!r}")
+    for reg in in_effect(options, training):
+        if "torch" not in reg.computations(spec) or (module and not reg.torch_module):
+            lacking.append(reg.describe(options) if valued else reg.name)
+    return lacking
+
+
+def _transformed() -> bool:
+    """Whether a ``torch.func`` transform is active that torch's kernels and the fast loops
+    cannot run under: anything but one reverse-mode level (``grad``, ``vjp``; the fast loops'
+    autograd Functions have the form it takes), e.g. ``vmap`` (neither has a batching rule),
+    ``jvp``, ``grad`` of ``grad`` (their backward is not differentiable).
+    (``torch._C._are_functorch_transforms_active`` is how torch itself asks, e.g. in
+    ``torch.autograd.backward``; the interpreter stack is read only when it is.)"""
+    if not torch._C._are_functorch_transforms_active():
+        return False
+    stack = torch._C._functorch.get_interpreter_stack() or []
+    return not (len(stack) == 1 and stack[0].key() == torch._C._functorch.TransformType.Grad)
+
+
+def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool, training: bool = True) -> str:
     """``"torch"``, ``"fast"``, ``"fast-python"``, ``"fast-inductor"`` or ``"autograd"`` for one forward.
 
     ``recording``: gates or states are being recorded (``recording_gates`` / ``recording_states``),
-    which the autograd loop's steps do. ``implementation="fast"`` (or another fast one) falls
-    back to the autograd loop where no fast loop computes the options; ``"torch"`` where torch's
-    kernel does not is an error, naming what it lacks.
+    which the autograd loop's steps do. ``training``: the layer's flag (``layer.training``): in
+    eval mode the regularizers that do nothing there do not count, so a layer whose remaining
+    options torch's kernel computes runs it (and gives ``nn.LSTM``'s outputs exactly).
+    ``implementation="fast"`` (or another fast one) falls back to the autograd loop where no fast
+    loop computes the options; ``"torch"`` where torch's kernel does not is an error, naming what
+    it lacks.
     """
     impl = options.implementation
     if recording or impl == "autograd":
         return "autograd"
-    allowed = allowed_computations(options, spec)
+    allowed = allowed_computations(options, spec, training=training)
+    if impl != "torch" and _transformed():
+        # The reference loop is plain torch operations, which every transform takes; torch's fused
+        # kernels have no batching rule (nn.LSTM itself fails under vmap), the fast loops neither.
+        allowed -= {"torch", "fast"}
     if impl == "auto":
         if torch.compiler.is_exporting():
             # torch.export traces with fake tensors, which the fast loops' C++ steps and hand-written
@@ -80,10 +139,7 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
         return next(c for c in COMPUTATIONS if c in allowed)
     if impl == "torch":
         if "torch" not in allowed:
-            lacking = [reg.name for reg in active(options) if "torch" not in reg.computations(spec)]
-            if "torch" not in spec.computations(options.activation, options.recurrent_activation):
-                lacking.insert(0, f"activation={options.activation!r}, recurrent_activation="
-                                  f"{options.recurrent_activation!r}")
+            lacking = torch_lacks(options, spec, training=training)
             raise ValueError(f"implementation='torch': torch's fused kernel does not compute {', '.join(lacking)}")
         return "torch"
     return impl if "fast" in allowed else "autograd"

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from rnnlab.layers.norm import BatchNormSteps
 
@@ -108,10 +109,22 @@ def fed_states(out: Tensor, h0: Tensor, feed_mask: Tensor | None, t0: int, t1: i
     return fed if feed_mask is None else fed.mul_(feed_mask)
 
 
+class Kept:
+    """What a fast loop's forward keeps for its backward besides its inputs and outputs, handed
+    to ``setup_context`` as one more output of the forward: the form of an autograd Function
+    that ``torch.func.grad`` takes saves nothing else (its forward has no ``ctx``). One object,
+    not a tensor: neither autograd nor ``torch.func`` makes each of its tensors an output (a
+    Function's tensor outputs cost ~3 µs each, and the LSTM keeps several per step)."""
+
+    __slots__ = ("tensors", "info")
+
+    def __init__(self, tensors: list[Tensor | None], info: Any = None) -> None:
+        self.tensors, self.info = tensors, info
+
+
 class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any,
         kind: str,
         act: str,
         xp: Tensor,
@@ -175,12 +188,17 @@ class _Recurrence(torch.autograd.Function):
                 if keep_h is not None:
                     torch.lerp(hn[t], h_prev, keep_h[t], out=out[t])
             saved = [hn]
-        ctx.kind, ctx.act, ctx.has_bhh, ctx.bn = kind, act, b_hh is not None, bn
-        ctx.save_for_backward(out, h0, w_hh, feed_mask, keep_h, gain, raw, *stats, *saved)
-        return out, out[-1].clone()
+        return out, out[-1].clone(), Kept([out, h0, w_hh, feed_mask, keep_h, gain, raw, *stats, *saved])
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor, d_hT: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        kind, act, _, _, b_hh, _, _, _, bn, _ = inputs
+        ctx.kind, ctx.act, ctx.has_bhh, ctx.bn = kind, act, b_hh is not None, bn
+        ctx.save_for_backward(*output[2].tensors)
+
+    @staticmethod
+    @once_differentiable  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
+    def backward(ctx: Any, d_out: Tensor, d_hT: Tensor, _kept: None) -> tuple[Any, ...]:  # type: ignore[override]
         out, h0, w_hh, feed_mask, keep_h, gain, raw, *saved = ctx.saved_tensors
         kind, bn = ctx.kind, ctx.bn
         T, B, H = out.shape
@@ -288,5 +306,5 @@ def fast_loop(
     if kind not in ("gru", "rnn", "indrnn"):
         raise ValueError(f"kind: expected 'gru', 'rnn' or 'indrnn', got {kind!r}")
     gain = None if batch_norm is None else batch_norm.hh.weight
-    out, h_n = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, state[0], feed_mask, keep[0], batch_norm, gain)
+    out, h_n, _ = _Recurrence.apply(kind, activation, xp, w_hh, b_hh, state[0], feed_mask, keep[0], batch_norm, gain)
     return out, (h_n,)

@@ -39,9 +39,10 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from rnnlab.layers import compiled_step, native
-from rnnlab.layers.fast import StepMatmul, fed_states, step_matmul, step_slices
+from rnnlab.layers.fast import Kept, StepMatmul, fed_states, step_matmul, step_slices
 from rnnlab.layers.norm import (
     BatchNormSteps,
     batch_moments,
@@ -523,7 +524,8 @@ def _step_loops(like: Tensor, loops: str, bn: BatchNormSteps | None = None) -> t
     (:func:`rnnlab.layers.native.available` loads or builds them), which run the batch in slices
     on torch's threads; on CUDA and other devices the Python loops with their steps compiled
     (:mod:`rnnlab.layers.compiled_step`); else the Python loops. All take the whole batch but the
-    C++ ones and give the same results (the tests run each). With recurrent batch norm (``bn``)
+    C++ ones and give the same results (the tests run each); inside a ``torch.func`` transform
+    the steps are not compiled. With recurrent batch norm (``bn``)
     the C++ slices meet at every step's statistics (they sum each slice's rows and combine the
     sums on every thread).
 
@@ -537,7 +539,9 @@ def _step_loops(like: Tensor, loops: str, bn: BatchNormSteps | None = None) -> t
         forward, backward = ((torch.ops.rnnlab.lstm_forward, torch.ops.rnnlab.lstm_backward_chunk) if bn is None
                              else (_compiled_bn_forward, _compiled_bn_backward))
         return forward, backward, batch_parts(like.shape[1])
-    if loops == "inductor" or (loops == "auto" and not on_cpu):
+    if (loops == "inductor" or (loops == "auto" and not on_cpu)) and not torch._C._are_functorch_transforms_active():
+        # (inside torch.func.grad's backward dynamo does not trace: "Unsupported functorch tracing
+        # attempt"; the Python steps run there, and the compiled ones stay in use elsewhere)
         return (functools.partial(_forward_steps, step=compiled_step.compiled(lstm_forward_step, like.device)),
                 functools.partial(_backward_chunk, step=compiled_step.compiled(lstm_backward_step, like.device)), 1)
     return _forward_steps, _backward_chunk, 1
@@ -704,7 +708,6 @@ def _lstm_backward(
 class _LSTM(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any,
         x: Tensor,
         w_ih: Tensor,
         bias: Tensor | None,
@@ -758,18 +761,26 @@ class _LSTM(torch.autograd.Function):
         out, c_last, saved = forward_steps(acts, rec.w, rec.packed, rec.lin, h0, c0, feed_mask, keep_h, keep_c,
                                            ln_w_hh, ln_w_c, ln_b_c, eps[1], eps[2], need_grad, parts,
                                            **({} if bn is None else {"bn": bn}))
+        kept = Kept([])
         if need_grad:
-            tensors, ctx.sizes = _Saved(
+            kept.tensors, kept.info = _Saved(
                 x, w_ih, bias, w_hh, h0, feed_mask, keep_h, keep_c, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, out,
                 q=acts, in_stats=in_stats, **_steps_saved(saved, T, ln_w_hh is not None),
             ).flat()
-            ctx.save_for_backward(*tensors)
-            ctx.loops, ctx.bn = loops, bn
-        ctx.set_materialize_grads(False)
-        return out, out[-1].clone(), c_last.clone()
+        return out, out[-1].clone(), c_last.clone(), kept
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        kept = output[3]
+        if kept.tensors:
+            ctx.save_for_backward(*kept.tensors)
+            ctx.sizes, ctx.loops, ctx.bn = kept.info, inputs[15], inputs[16]
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    @once_differentiable  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
+    def backward(ctx: Any, d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None,  # type: ignore[override]
+                 _kept: None) -> tuple[Any, ...]:
         s = _Saved.unflat(ctx.saved_tensors, ctx.sizes)
         zeros = torch.zeros_like(s.out[0])
         grads = (
@@ -822,6 +833,6 @@ def fast_lstm(
     need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
-    out, h_n, c_n = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
+    out, h_n, c_n, _ = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
                                 ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, loops, bn)
     return out, (h_n, c_n)

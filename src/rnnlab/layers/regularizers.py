@@ -3,8 +3,10 @@
 An entry declares its keyword(s) of :class:`~rnnlab.layers.options.LayerOptions`, how to check
 them (with the error messages users see), when it is on, which computations compute it when on
 (``"torch"``: torch's fused kernel; ``"fast"``: rnnlab's loop with a hand-written backward;
-``"autograd"``: the reference loop, which computes everything), and how the layer's repr shows
-it. An entry that acts between stacked layers also gives the modules it adds to the layer and
+``"autograd"``: the reference loop, which computes everything), whether it acts in eval mode
+(the dropouts do not: eval mode then takes the computation that computes what is in effect),
+whether torch's own module (``nn.LSTM``, ...) has it (:meth:`~rnnlab.RecurrentBase.to_torch`),
+and how the layer's repr shows it. An entry that acts between stacked layers also gives the modules it adds to the layer and
 the function applied to what each layer passes up (``between``). The layers compute each
 entry's effect where it belongs (the loops take the per-step ones); adding a regularizer is one
 entry here and its meaning test (see ``docs/layers.md``).
@@ -14,6 +16,8 @@ entry here and its meaning test (see ``docs/layers.md``).
 >>> from rnnlab.layers import LSTM
 >>> sorted(by_name("recurrent_batch_norm").computations(LSTM.spec))
 ['autograd', 'fast']
+>>> [r.name for r in in_effect(LSTM(3, 4, recurrent_dropout=0.2, zoneout=0.1).options, training=False)]
+['zoneout']
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ class Regularizer:
     computations: Callable[[CellSpec], frozenset[str]]
     #: its part of the layer's repr, when active
     describe: Callable[[LayerOptions], str]
+    #: whether it changes what the layer computes in eval mode (a dropout does not: zoneout's
+    #: expectation and the norms' running statistics do); where not, eval mode ignores it
+    acts_in_eval: bool = True
+    #: whether torch's own module of the kind (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``) has it: not
+    #: what rnnlab adds around each stacked layer's recurrence (input dropout, residual sums,
+    #: norms between layers), which torch's kernel therefore computes only with rnnlab around it
+    torch_module: bool = True
     #: ``(options, layer, factory kwargs) -> {name: module}`` registered on the layer
     modules: Callable[[LayerOptions, LayerContext, dict[str, Any]], dict[str, nn.Module]] | None = None
     #: ``(layer, index, output, valid) -> output`` applied to what layer ``index`` passes up
@@ -67,14 +78,15 @@ def _always(computations: frozenset[str]) -> Callable[[CellSpec], frozenset[str]
     return lambda spec: computations
 
 
-def _probability(name: str, computations: frozenset[str], between: Between | None = None) -> Regularizer:
+def _dropout(name: str, computations: frozenset[str]) -> Regularizer:
+    """A dropout of probability ``name``: on when above 0, nothing in eval mode."""
     return Regularizer(
         (name,),
         check=lambda o, ctx: {name: check_probability(name, getattr(o, name))},
         active=lambda o: getattr(o, name) > 0,
         computations=_always(computations),
         describe=lambda o: f"{name}={getattr(o, name)}",
-        between=between,
+        acts_in_eval=False,
     )
 
 
@@ -222,9 +234,10 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         computations=_always(ALL),  # (it changes the input only)
         describe=lambda o: f"input_dropout={o.input_dropout}"
         + (f", input_dropout_mode={o.input_dropout_mode!r}" if o.input_dropout_mode != "variational" else ""),
+        acts_in_eval=False, torch_module=False,
     ),
-    _probability("recurrent_dropout", LOOPS),
-    _probability("weight_drop", ALL),  # (it changes the recurrent weights only)
+    _dropout("recurrent_dropout", LOOPS),
+    _dropout("weight_drop", ALL),  # (it changes the recurrent weights only)
     Regularizer(
         ("zoneout",), check=_check_zoneout, active=lambda o: any(o.zoneout), computations=_always(LOOPS),
         describe=lambda o: f"zoneout={o.zoneout if len(set(o.zoneout)) > 1 else o.zoneout[0]}",
@@ -241,15 +254,15 @@ REGULARIZERS: tuple[Regularizer, ...] = (
     Regularizer(
         ("between_layers_norm",), check=_check_between_norm, active=lambda o: o.between_layers_norm is not None,
         computations=_always(ALL), describe=lambda o: f"between_layers_norm={o.between_layers_norm!r}",
-        modules=_between_norm_modules, between=_between_norm,
+        modules=_between_norm_modules, between=_between_norm, torch_module=False,
     ),
     Regularizer(  # (torch's dropout between stacked layers)
         ("dropout",), check=_check_dropout, active=lambda o: o.dropout > 0, computations=_always(ALL),
-        describe=lambda o: f"dropout={o.dropout}", between=_between_dropout,
+        describe=lambda o: f"dropout={o.dropout}", between=_between_dropout, acts_in_eval=False,
     ),
     Regularizer(
         ("residual",), check=_check_residual, active=lambda o: o.residual is not None, computations=_always(ALL),
-        describe=lambda o: f"residual={o.residual!r}",
+        describe=lambda o: f"residual={o.residual!r}", torch_module=False,
     ),
     Regularizer(
         ("unit_forget_bias",), check=_check_unit_forget_bias, active=lambda o: o.unit_forget_bias,
@@ -277,3 +290,9 @@ def by_name(name: str) -> Regularizer:
 def active(options: LayerOptions) -> list[Regularizer]:
     """The entries that are on in ``options``."""
     return [reg for reg in REGULARIZERS if reg.active(options)]
+
+
+def in_effect(options: LayerOptions, training: bool) -> list[Regularizer]:
+    """The entries that are on in ``options`` and act in this mode (``training``: the layer's
+    flag): in eval mode, not those that do nothing there (``acts_in_eval``)."""
+    return [reg for reg in REGULARIZERS if reg.active(options) and (training or reg.acts_in_eval)]

@@ -3,7 +3,9 @@
 torch stacks the gates of a layer along dim 0 of ``weight_ih_l{k}``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}`` and ``bias_hh_l{k}`` in a fixed order: LSTM ``i, f, g, o`` and GRU ``r, z, n``.
 rnnlab layers use the same names and the same order, so everything here works for
-``torch.nn.LSTM``/``GRU``/``RNN`` and for ``rnnlab`` layers alike.
+``torch.nn.LSTM``/``GRU``/``RNN`` and for ``rnnlab`` layers alike. A user's cell run by
+``rnnlab.Recurrent`` declares where its stacked gates are with a :class:`GateLayout` (its
+``gate_layout`` attribute), and :func:`layer_weights` splits it the same way.
 
 Example:
     >>> import torch
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from rnnlab._checks import check_choice
+from rnnlab._checks import check_choice, did_you_mean
 
 #: Gate names per recurrent kind, in torch's order along dim 0 of the stacked weights.
 GATES: dict[str, tuple[str, ...]] = {
@@ -133,6 +135,136 @@ def split_gate_axis(tensor: Tensor, kind: str, dim: int) -> dict[str, Tensor]:
     return dict(zip(names, tensor.chunk(len(names), dim=dim)))
 
 
+@dataclass(frozen=True)
+class GateLayout:
+    """Where a user's cell stacks its gates: the gate order is ``GATES[kind]``, stacked along
+    dim 0 (output rows or channels) of each named parameter, as torch stacks them.
+
+    A cell declares it as its ``gate_layout`` attribute; names are the cell's own parameter
+    names (as in ``cell.named_parameters()``), ``kernel`` the input→hidden weight and
+    ``recurrent`` the hidden→hidden one. A ``Conv1d`` weight splits into ``[H, C, k]`` per gate.
+
+    >>> import torch
+    >>> class MyLSTMCell(torch.nn.Module):
+    ...     gate_layout = GateLayout("lstm", kernel="ih.weight", recurrent="hh.weight", bias_ih="ih.bias")
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.ih, self.hh = torch.nn.Linear(3, 20), torch.nn.Linear(5, 20, bias=False)
+    >>> [(lw.direction, lw.kernel["f"].shape) for lw in layer_weights(MyLSTMCell())]
+    [('forward', torch.Size([5, 3]))]
+    """
+
+    kind: str
+    kernel: str
+    recurrent: str
+    bias_ih: str | None = None
+    bias_hh: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("gate_layout.kind", self.kind, GATES)
+        for comp in ("kernel", "recurrent", "bias_ih", "bias_hh"):
+            name = getattr(self, comp)
+            if (name is not None or comp in ("kernel", "recurrent")) and not (isinstance(name, str) and name):
+                raise TypeError(f"gate_layout.{comp}: expected a parameter name of the cell, got {name!r}")
+
+    def components(self) -> dict[str, str]:
+        """``{component: parameter name}`` of the components the cell has."""
+        names = {"kernel": self.kernel, "recurrent": self.recurrent, "bias_ih": self.bias_ih, "bias_hh": self.bias_hh}
+        return {comp: name for comp, name in names.items() if name is not None}
+
+
+#: How to declare a layout, for the errors that find none (one wording everywhere).
+DECLARE_LAYOUT = (
+    "declare one on the cell class, e.g. gate_layout = rnnlab.gates.GateLayout('lstm', kernel='ih.weight', "
+    "recurrent='hh.weight', bias_ih='ih.bias') (docs/layers.md, 'Your own cell')"
+)
+
+
+def gate_layout_of(cell: nn.Module) -> GateLayout | None:
+    """The :class:`GateLayout` a cell declares (its ``gate_layout`` attribute), or None.
+
+    >>> import rnnlab
+    >>> gate_layout_of(rnnlab.cells.ConvLSTMCell1d(2, 3)).kind
+    'lstm'
+    """
+    layout = getattr(cell, "gate_layout", None)
+    if layout is not None and not isinstance(layout, GateLayout):
+        raise TypeError(
+            f"gate_layout: expected an rnnlab.gates.GateLayout on {type(cell).__name__}, got {type(layout).__name__}"
+        )
+    return layout
+
+
+def _cells(module: nn.Module) -> list[tuple[str, str, nn.Module]] | None:
+    """``(direction, attribute, cell)`` of an ``rnnlab.Recurrent`` (or a bare cell with a
+    layout); None for other modules."""
+    if getattr(module, "kind", None) == "custom" and isinstance(getattr(module, "cell", None), nn.Module):
+        found = [("forward", "cell", module.cell)]
+        if getattr(module, "bidirectional", False):
+            found.append(("reverse", "reverse_cell", module.reverse_cell))
+        return found
+    if isinstance(getattr(module, "gate_layout", None), GateLayout):
+        return [("forward", "", module)]
+    return None
+
+
+def has_gate_layout(module: nn.Module) -> bool:
+    """True when :func:`layer_weights` can split ``module``: a known recurrent kind, or an
+    ``rnnlab.Recurrent`` whose cells declare a :class:`GateLayout`.
+
+    >>> import rnnlab, torch
+    >>> has_gate_layout(rnnlab.Recurrent(rnnlab.cells.ConvLSTMCell1d(2, 3)))
+    True
+    >>> has_gate_layout(rnnlab.Recurrent(rnnlab.cells.StateAsOutput(torch.nn.GRUCell(2, 3))))
+    False
+    """
+    if kind_of(module) is not None:
+        return True
+    cells = _cells(module)
+    return cells is not None and all(gate_layout_of(c) is not None for _, _, c in cells)
+
+
+def _cell_weights(module: nn.Module, cells: list[tuple[str, str, nn.Module]], grad: bool) -> list[LayerWeights]:
+    out = []
+    for direction, attr, cell in cells:
+        where = f"{attr} ({type(cell).__name__})" if attr else type(cell).__name__
+        layout = gate_layout_of(cell)
+        if layout is None:
+            raise TypeError(f"module: its {where} declares no gate layout, so its weights cannot be split per gate; "
+                            f"{DECLARE_LAYOUT}")
+        # (a parametrized weight is named as the cell uses it, not by its stored .original)
+        names = [n for n, _ in cell.named_parameters()] + [
+            f"{p}.{k}" if p else k for p, m in cell.named_modules() if parametrize.is_parametrized(m)
+            for k in m.parametrizations
+        ]
+        split: dict[str, dict[str, Tensor]] = {}
+        for comp, pname in layout.components().items():
+            owner, _, leaf = pname.rpartition(".")
+            try:
+                sub = cell.get_submodule(owner) if owner else cell
+                t = stored_parameter(sub, leaf)
+            except AttributeError:
+                t = None
+            if not isinstance(t, Tensor):
+                raise ValueError(f"gate_layout.{comp}: {type(cell).__name__} has no parameter {pname!r}"
+                                 f"{did_you_mean(pname, names)}")
+            if grad:
+                t = t.grad if t.grad is not None else torch.zeros_like(t)
+            t = t.detach()
+            if t.dim() == 0 or t.shape[0] % num_gates(layout.kind):
+                raise ValueError(
+                    f"gate_layout.{comp}: {type(cell).__name__}.{pname} has shape {tuple(t.shape)}, expected "
+                    f"{num_gates(layout.kind)} gates of {layout.kind!r} ({', '.join(GATES[layout.kind])}) stacked along dim 0"
+                )
+            split[comp] = split_gates(t, layout.kind)
+        prefix = f"{attr}." if attr else ""
+        out.append(LayerWeights(layer=0, direction=direction, kind=layout.kind, kernel=split["kernel"],
+                                recurrent=split["recurrent"], bias_ih=split.get("bias_ih", {}),
+                                bias_hh=split.get("bias_hh", {}),
+                                names={comp: prefix + p for comp, p in layout.components().items()}))
+    return out
+
+
 def stored_parameter(module: nn.Module, name: str) -> Tensor:
     """The stored tensor behind ``module.<name>``, looking through parametrizations."""
     if parametrize.is_parametrized(module, name):
@@ -206,7 +338,8 @@ def layer_from(source: nn.Module | T_LD, record: type[T_LD], name: str, split: C
 def layer_weights(module: nn.Module, grad: bool = False) -> list[LayerWeights]:
     """Split every layer and direction of a recurrent module into per-gate weights.
 
-    With ``grad=True`` the gradients (``.grad``) are split instead (zeros where a gradient is
+    ``module`` is a torch or rnnlab recurrent layer, or an ``rnnlab.Recurrent`` (one layer)
+    whose cells declare a :class:`GateLayout` (a cell with one is accepted alone too). With ``grad=True`` the gradients (``.grad``) are split instead (zeros where a gradient is
     missing). Tensors are views of the stored parameters, detached.
 
     >>> import torch
@@ -216,9 +349,12 @@ def layer_weights(module: nn.Module, grad: bool = False) -> list[LayerWeights]:
     """
     kind = kind_of(module)
     if kind is None:
+        cells = _cells(module)
+        if cells is not None:
+            return _cell_weights(module, cells, grad)
         raise TypeError(
-            f"module: expected a recurrent module (nn.LSTM/GRU/RNN or an rnnlab layer), "
-            f"got {type(module).__name__}"
+            f"module: expected a recurrent module (nn.LSTM/GRU/RNN, an rnnlab layer, or rnnlab.Recurrent "
+            f"with a cell that declares a gate_layout), got {type(module).__name__}"
         )
     found: dict[tuple[int, str], dict[str, str]] = {}
     # Parameter names may be hidden behind a parametrization: list the attribute names.

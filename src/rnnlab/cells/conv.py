@@ -5,14 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.gates import split_gate_axis
+from rnnlab.gates import GateLayout, split_gate_axis
 
 
 class ConvLSTMCell1d(nn.Module):
     """LSTM whose input and recurrent transforms are ``Conv1d`` over a spatial axis.
 
     ``x_t [B, in_channels, L]``, state ``(h, c)`` each ``[B, hidden_channels, L]``. The gates
-    are stacked along the channel axis in rnnlab's LSTM order (i, f, g, o). The convolutions are
+    are stacked along the channel axis in rnnlab's LSTM order (i, f, g, o), declared by
+    ``gate_layout`` so that :func:`rnnlab.introspect.gate_weights` splits them per gate
+    (``kernel[g]`` is ``[hidden_channels, in_channels, kernel_size]``). The convolutions are
     named ``conv_ih`` (input→hidden) and ``conv_hh`` (hidden→hidden) so that
     :func:`rnnlab.roles` treats them as kernel and recurrent weights.
 
@@ -24,6 +26,8 @@ class ConvLSTMCell1d(nn.Module):
         >>> out.shape, h.shape
         (torch.Size([5, 10, 4, 16]), torch.Size([5, 4, 16]))
     """
+
+    gate_layout = GateLayout("lstm", kernel="conv_ih.weight", recurrent="conv_hh.weight", bias_ih="conv_ih.bias")
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3) -> None:
         super().__init__()
@@ -45,7 +49,7 @@ class ConvLSTMCell1d(nn.Module):
                 f"x_t: expected shape [batch, in_channels={self.in_channels}, length], got {tuple(x.shape)}"
             )
         h, c = state
-        g = split_gate_axis(self.conv_ih(x) + self.conv_hh(h), "lstm", dim=1)
+        g = split_gate_axis(self.conv_ih(x) + self.conv_hh(h), self.gate_layout.kind, dim=1)
         i, f, o = torch.sigmoid(g["i"]), torch.sigmoid(g["f"]), torch.sigmoid(g["o"])
         c = f * c + i * torch.tanh(g["g"])
         h = o * torch.tanh(c)

@@ -40,8 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnlab.gates import split_gates
-from rnnlab.introspect.weights import gate_weights
+from rnnlab.gates import has_gate_layout, split_gates
+from rnnlab.introspect.modules import recurrent_modules
+from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.rundir import RunDir
 from rnnlab.tracker import read_tracked
 
@@ -64,10 +65,16 @@ class Histogram(NamedTuple):
     values: np.ndarray
 
 
+def _gated_weights(model: nn.Module) -> list[GateParams]:
+    """``model``'s weights split per gate where its layers have a gate layout; none for a user's
+    cell that declares none (its weights are exported whole, as tracked)."""
+    return gate_weights(model, modules=[name for name, m in recurrent_modules(model) if has_gate_layout(m)])
+
+
 def _param_kinds(model: nn.Module | None) -> dict[str, str]:
     if model is None:
         return {}
-    return {pname: gp.kind for gp in gate_weights(model) for pname in gp.names.values()}
+    return {pname: gp.kind for gp in _gated_weights(model) for pname in gp.names.values()}
 
 
 def tensorboard_records(
@@ -101,7 +108,7 @@ def tensorboard_records(
     scalars += _metric_scalars(run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir))
     if model is not None:
         at = last if step is None else int(step)
-        for gp in gate_weights(model):
+        for gp in _gated_weights(model):
             for comp, gate, arr in gp.items():
                 hists.append(Histogram(f"weights/{gp.label}/{comp}/{gate}", at, arr.reshape(-1).astype(np.float64)))
     scalars.sort(key=lambda r: (r.tag, r.step))

@@ -94,9 +94,9 @@ def _targets(model: nn.Module, modules: list[str] | None, gated: bool = False) -
             ungated = [name or type(model).__name__ for name, _ in recurrent_modules(model)] if gated else []
             if ungated:  # e.g. rnnlab.Recurrent: a user's cell has no known gate layout
                 raise ValueError(
-                    f"model: its recurrent modules {ungated} have no gates (a cell run by "
-                    f"rnnlab.Recurrent has no known gate layout); gate activations need nn.LSTM/GRU/RNN "
-                    f"or an rnnlab layer (use layer_outputs for the others)"
+                    f"model: its recurrent modules {ungated} run their own cells (rnnlab.Recurrent), whose gate "
+                    f"activations are not recorded (gate_weights splits a cell that declares a gate_layout); "
+                    f"gate activations need nn.LSTM/GRU/RNN or an rnnlab layer (use layer_outputs for the others)"
                 )
             raise ValueError(
                 f"model: {type(model).__name__} has no recurrent module; name the modules to record"

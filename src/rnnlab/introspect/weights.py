@@ -1,12 +1,14 @@
 """Weights and their gradients per recurrent layer, direction and gate, as numpy arrays.
 
 Built on :func:`rnnlab.gates.layer_weights`, so the gate layout is the one of
-:data:`rnnlab.gates.GATES`; works for torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and rnnlab
-layers alike.
+:data:`rnnlab.gates.GATES`; works for torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN``, rnnlab
+layers and ``rnnlab.Recurrent`` with a cell that declares a :class:`rnnlab.gates.GateLayout`
+(as ``rnnlab.cells.ConvLSTMCell1d`` does) alike.
 
 Axes of the arrays of a :class:`GateParams` (``H`` hidden size, ``I`` input size of the layer):
 
-* ``kernel[gate]``: ``[H, I]`` (input → hidden, one row per output channel)
+* ``kernel[gate]``: ``[H, I]`` (input → hidden, one row per output channel); a declared cell's
+  parameter keeps its other axes (a ``Conv1d`` weight: ``[H, C, k]``)
 * ``recurrent[gate]``: ``[H, H']`` (hidden → hidden; ``H'`` is the projection size of an LSTM with
   ``proj_size``); ``[H]`` for IndRNN, whose recurrent weight is a vector
 * ``bias_ih[gate]``, ``bias_hh[gate]``, ``bias[gate]``: ``[H]``
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from rnnlab.gates import GATES, layer_weights
+from rnnlab.gates import DECLARE_LAYOUT, GATES, has_gate_layout, layer_weights
 from rnnlab.introspect.modules import find_module, recurrent_modules
 
 #: The components of a layer, in display order.
@@ -100,9 +102,15 @@ class GateParams:
 
 
 def _selected(model: nn.Module, modules: list[str] | None) -> list[tuple[str, nn.Module]]:
-    if modules is None:
-        return recurrent_modules(model, gated=True)
-    return [(name, find_module(model, name)) for name in modules]
+    if modules is not None:
+        return [(name, find_module(model, name)) for name in modules]
+    found = recurrent_modules(model)
+    gated = [(name, m) for name, m in found if has_gate_layout(m)]
+    if found and not gated:  # (an empty list would read as "nothing to see")
+        names = [f"{name or type(model).__name__} ({type(getattr(m, 'cell', m)).__name__})" for name, m in found]
+        raise ValueError(f"model: its recurrent modules {', '.join(names)} run cells that declare no gate layout, "
+                         f"so there are no weights to split per gate; {DECLARE_LAYOUT}")
+    return gated
 
 
 def gate_weights(
@@ -112,8 +120,10 @@ def gate_weights(
 
     With ``grad=True`` the arrays hold ``.grad`` of the parameters (zeros where a parameter has
     no gradient yet). ``modules`` restricts to the named recurrent modules (default: all with a
-    gate layout, see :func:`rnnlab.introspect.modules.recurrent_modules`; ``rnnlab.Recurrent``
-    has none). Arrays are copies (float32, on the CPU).
+    gate layout, see :func:`rnnlab.gates.has_gate_layout`: an ``rnnlab.Recurrent`` has one when
+    its cell declares a :class:`rnnlab.gates.GateLayout`; a model whose recurrent modules all
+    lack one is a ``ValueError`` that says how to declare it). Arrays are copies (float32, on
+    the CPU).
 
     >>> import torch
     >>> gru = torch.nn.GRU(2, 3, bidirectional=True)

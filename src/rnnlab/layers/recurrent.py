@@ -10,11 +10,37 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnlab._checks import check_bool, check_choice, check_probability
+from rnnlab._checks import check_bool, check_choice, check_probability, did_you_mean
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
+from rnnlab.layers.options import LayerOptions
 from rnnlab.layers.sequence import prepare_input
 
 CellState = Tensor | tuple[Tensor, ...]
+
+#: What to do instead, for the keywords of the built-in layers that ``Recurrent`` does not take:
+#: it runs one cell, and the cell owns its weights, their initialization and normalization.
+_BUILT_IN_ONLY: dict[str, str] = {
+    "num_layers": "it is one layer: stack layers by passing one Recurrent's output to the next "
+                  "(docs/layers.md, 'Your own cell')",
+    "dropout": "dropout between stacked layers is the next Recurrent's input_dropout=p, input_dropout_mode='step'",
+    "residual": "add a layer's input to its output in your module, between Recurrent layers",
+    "between_layers_norm": "normalize one Recurrent's output in your module before the next Recurrent",
+    "weight_drop": "DropConnect on the cell's recurrent weight belongs inside the cell, which owns its weights",
+    "layer_norm": "normalize inside the cell's forward (e.g. torch.nn.LayerNorm on its gate pre-activations)",
+    "recurrent_batch_norm": "normalize inside the cell's forward",
+    "batch_norm_steps": "normalize inside the cell's forward",
+    "activation": "the cell's forward applies its own activations",
+    "recurrent_activation": "the cell's forward applies its own activations",
+    "bias": "the cell's own modules have or lack biases",
+    "unit_forget_bias": "initialize the cell's parameters in its reset_parameters()",
+    "kernel_init": "initialize the cell's parameters in its reset_parameters()",
+    "recurrent_init": "initialize the cell's parameters in its reset_parameters()",
+    "implementation": "it always runs its autograd loop over the cell (there is no other computation)",
+    "input_size": "the sizes are the cell's own",
+    "hidden_size": "the sizes are the cell's own",
+    "options": "pass Recurrent's own keywords",
+}
+_CONSTRAINT_ADVICE = "project the cell's parameter after each optimizer step: param.copy_(constraint(param))"
 
 
 class Recurrent(nn.Module):
@@ -23,16 +49,25 @@ class Recurrent(nn.Module):
     The cell sees one timestep ``x_t [B, *features]`` and its state (a tensor or a tuple of
     tensors, batch first). ``Recurrent`` adds what the built-in layers have: ``batch_first``,
     packed or padded input with ``lengths``, ``bidirectional`` (the reverse direction runs a
-    deep copy of the cell with freshly reset parameters, or ``reverse_cell``), input dropout,
+    deep copy of the cell with freshly reset parameters — an error when no ``reset_parameters()``
+    in it changes a weight — or ``reverse_cell``), input dropout,
     recurrent dropout on the state fed back (first state tensor, one mask per sequence), and
     zoneout on the state (a float for all state tensors, or one per tensor).
 
     The initial state is ``state=`` if given, else ``cell.init_state(x_0)`` if the cell defines
-    it, else zeros ``[B, cell.hidden_size]``. Returns ``(output, final_state)`` where output
+    it, else zeros ``[B, cell.hidden_size]``. A 2-D input ``[T, features]`` is one unbatched
+    sequence, as for ``nn.GRU``: the cell sees it with a batch axis of 1, and the output, the
+    final state and ``state=`` have none. Returns ``(output, final_state)`` where output
     stacks ``y_t`` along time (both directions concatenated along dim 2) and final_state has the
     cell's structure — for ``bidirectional=True`` a pair ``(forward_state, reverse_state)``, and
     ``state=`` takes such a pair too. Zoneout applies to the state; the output is the cell's
     ``y_t`` as returned.
+
+    It is one layer: a keyword of the built-in layers that it does not take (``num_layers``,
+    ``weight_drop``, ``layer_norm``, ...) is a ``TypeError`` saying what to do instead
+    (docs/layers.md, "Your own cell"). A cell with a ``gate_layout``
+    (:class:`rnnlab.gates.GateLayout`) has its weights split per gate by
+    :func:`rnnlab.introspect.gate_weights`.
 
     Example:
         >>> import torch, rnnlab
@@ -56,8 +91,11 @@ class Recurrent(nn.Module):
         input_dropout_mode: str = "variational",
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, ...] = 0.0,
+        **unknown: Any,
     ) -> None:
         super().__init__()
+        for key in unknown:
+            self._unknown_keyword(key)
         if not callable(cell):
             raise TypeError(f"cell: expected a module cell(x_t, state) -> (y_t, new_state), got {type(cell).__name__}")
         if isinstance(cell, nn.RNNCellBase):  # (they return only the new state, an LSTMCell's as a pair)
@@ -76,6 +114,7 @@ class Recurrent(nn.Module):
                 for m in reverse_cell.modules():
                     if hasattr(m, "reset_parameters"):
                         m.reset_parameters()
+                _check_reinitialized(cell, reverse_cell)
             self.reverse_cell = reverse_cell
         self.input_dropout = check_probability("input_dropout", input_dropout)
         self.input_dropout_mode = check_choice("input_dropout_mode", input_dropout_mode, ("variational", "step"))
@@ -87,9 +126,26 @@ class Recurrent(nn.Module):
         else:
             self.zoneout = check_probability("zoneout", zoneout, allow_one=True)
 
+    @staticmethod
+    def _unknown_keyword(key: str) -> None:
+        if key in _BUILT_IN_ONLY or key in LayerOptions.names():
+            advice = _BUILT_IN_ONLY.get(key, _CONSTRAINT_ADVICE if key.endswith("_constraint") else
+                                        "build it into the cell")
+            raise TypeError(f"{key}: a keyword of rnnlab's built-in layers (rnnlab.LSTM, GRU, RNN, IndRNN), not of "
+                            f"rnnlab.Recurrent, which runs your cell as it is; {advice}")
+        raise TypeError(f"{key}: not a keyword of rnnlab.Recurrent{did_you_mean(key, _KEYWORDS)}")
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    def extra_repr(self) -> str:
+        zoneout = self.zoneout if isinstance(self.zoneout, tuple) else (self.zoneout,)
+        parts = [f"{name}={getattr(self, name)!r}" for name, off in _REPR_DEFAULTS
+                 if getattr(self, name) != off and not (name == "zoneout" and not any(zoneout))]
+        if self.input_dropout == 0:  # (the mode says nothing without the dropout)
+            parts = [p for p in parts if not p.startswith("input_dropout_mode=")]
+        return ", ".join(parts)
 
     def _init_state(self, cell: nn.Module, x0: Tensor) -> CellState:
         init = getattr(cell, "init_state", None)
@@ -109,7 +165,14 @@ class Recurrent(nn.Module):
         state: CellState | tuple[CellState, CellState] | None = None,
         lengths: Tensor | list[int] | None = None,
     ) -> tuple[Tensor | PackedSequence, Any]:
-        batch = prepare_input(input, lengths, self.batch_first, None)
+        # A 2-D tensor is one sequence [T, features] (a batched one is at least [T, B, features]):
+        # the cell sees a batch of one, and the caller gets everything back without that axis.
+        unbatched = isinstance(input, Tensor) and input.dim() == 2
+        if unbatched:
+            input = input.unsqueeze(1)
+            if state is not None:
+                state = _map_state(lambda s: s.unsqueeze(0), state)
+        batch = prepare_input(input, lengths, self.batch_first and not unbatched, None)
         x = batch.x
         if self.training and self.input_dropout > 0:
             if self.input_dropout_mode == "step":
@@ -162,4 +225,44 @@ class Recurrent(nn.Module):
             finals.append(fin[0] if as_tensor else fin)
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         final = finals[0] if len(finals) == 1 else tuple(finals)
+        if unbatched:
+            return out.squeeze(1), _map_state(lambda s: s.squeeze(0), final)
         return batch.output(out), final
+
+
+#: Recurrent's own keywords and their "off" values (the repr shows the others, as the built-in layers do).
+_REPR_DEFAULTS: tuple[tuple[str, object], ...] = (
+    ("batch_first", False),
+    ("bidirectional", False),
+    ("input_dropout", 0.0),
+    ("input_dropout_mode", "variational"),
+    ("recurrent_dropout", 0.0),
+    ("zoneout", 0.0),
+)
+_KEYWORDS = ("cell", "reverse_cell", *(name for name, _ in _REPR_DEFAULTS))
+
+
+def _map_state(f: Any, state: Any) -> Any:
+    """``f`` applied to every tensor of a state (a tensor, or nested tuples of tensors)."""
+    if isinstance(state, Tensor):
+        return f(state)
+    if isinstance(state, (tuple, list)):
+        return tuple(_map_state(f, s) for s in state)
+    raise TypeError(f"state: expected a tensor or a tuple of tensors, got {type(state).__name__}")
+
+
+def _check_reinitialized(cell: nn.Module, copy_: nn.Module) -> None:
+    """The reverse direction's copy of ``cell`` must not start from the forward cell's weights:
+    both directions would begin as the same function (and a raw ``nn.Parameter`` outside any
+    module with ``reset_parameters()`` is copied as it is)."""
+    pairs = [(name, p, q) for (name, p), q in zip(cell.named_parameters(), copy_.parameters())]
+    if not pairs or any(p.is_meta or isinstance(p, nn.parameter.UninitializedParameter) for _, p, _ in pairs):
+        return  # nothing to compare: no parameters, or no values yet
+    if all(torch.equal(p, q) for _, p, q in pairs):
+        names = ", ".join(name for name, _, _ in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
+        kind = type(cell).__name__
+        raise ValueError(
+            f"reverse_cell: expected the reverse direction to start from newly initialized weights, got a copy of "
+            f"{kind} equal to the forward cell (no reset_parameters() re-initialized {names}); give {kind} a "
+            f"reset_parameters() method that draws its weights, or pass reverse_cell="
+        )

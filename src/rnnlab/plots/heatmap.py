@@ -154,6 +154,9 @@ def plot_weight_heatmaps(
     what = "gradient" if params.grad else "weight"
     pname = params.names.get(component, component)
     head = COMPONENT_TITLES.get(component, component)
+    if any(a.ndim > 2 for a in parts.values()):  # a convolutional cell's kernels [H, C, k]: each row's taps side by side
+        parts = {g: a.reshape(a.shape[0], -1) for g, a in parts.items()}
+        xlabel = f"{xlabel} × tap" if xlabel else "input channel × tap"
     return plot_gate_heatmaps(
         {g: parts[g] for g in params.gates if g in parts},
         signed=True,

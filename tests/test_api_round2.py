@@ -99,7 +99,7 @@ def test_split_gates_unknown_kind():
 
 def test_gate_activations_of_recurrent_says_no_gates():
     model = nn.Sequential(rnnlab.Recurrent(rnnlab.cells.StateAsOutput(nn.GRUCell(3, 5))))
-    with pytest.raises(ValueError, match=r"recurrent modules \['0'\] have no gates"):
+    with pytest.raises(ValueError, match=r"recurrent modules \['0'\] run their own cells .*whose gate activations are not recorded"):
         introspect.gate_activations(model, torch.randn(4, 2, 3))
 
 

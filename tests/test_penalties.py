@@ -140,7 +140,7 @@ def test_activity_accumulates_clears_skips_eval_and_removes():
     torch.manual_seed(4)
     model = nn.ModuleDict({"a": nn.GRU(2, 3), "b": nn.LSTM(3, 3)})
     assert [n for n, _ in recurrent_modules(model)] == ["a", "b"]
-    act = ActivityRegularizer(model, ar=1.0)
+    act = ActivityRegularizer(model, ar=1.0, modules=[model["a"], model["b"]])  # (the default: the last one only)
     x = torch.randn(4, 2, 2)
     ha, _ = model["a"](x)
     hb, _ = model["b"](ha)

@@ -2,10 +2,13 @@
 
 All three take the param groups of :func:`rnnlab.param_groups` (or plain parameters) and add:
 
-* per-group decay: each group's ``weight_decay`` (torch already supports it; the target-norm
-  controller changes it while training);
+* per-group decay: each group's ``weight_decay`` (torch already supports it; a group without
+  one, like :func:`rnnlab.param_groups`' ``default`` group when no decay was given, gets the
+  constructor's; the target-norm controller changes it while training);
 * per-group learning-rate multipliers: a group with ``lr_mult`` and no ``lr`` of its own gets
-  ``lr = lr * lr_mult`` at construction (schedulers then scale each group's lr, multiplier kept);
+  ``lr = lr * lr_mult`` at construction (schedulers then scale each group's lr, multiplier kept;
+  :func:`rnnlab.param_groups`' groups get the same from any torch optimizer, hand-written
+  dicts with ``lr_mult`` only from these);
 * optional decoupled L1 decay ``l1`` (per group, default from the constructor): after the
   gradient step each parameter is soft-thresholded, ``p ← sign(p)·max(|p| − lr·l1, 0)``, the
   proximal step of ``lr·l1·|p|``, so small weights become exactly zero.
@@ -28,7 +31,7 @@ Example:
     >>> groups = param_groups(model, [Rule(role="recurrent", weight_decay=1e-2, lr_mult=0.5)])
     >>> opt = AdamW(groups, lr=1e-3, weight_decay=1e-3)
     >>> [(g["name"], g["lr"], g["weight_decay"]) for g in opt.param_groups]
-    [('rule0', 0.0005, 0.01), ('default', 0.001, 0.0), ('no_decay', 0.001, 0.0)]
+    [('rule0', 0.0005, 0.01), ('default', 0.001, 0.001), ('no_decay', 0.001, 0.0)]
 """
 
 from __future__ import annotations

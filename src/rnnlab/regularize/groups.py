@@ -13,27 +13,42 @@ Precedence — every parameter lands in exactly one group:
    explicitly (so ``Rule(module_type=nn.LSTM, weight_decay=1e-3)`` decays the LSTM's kernel and
    recurrent weights, not its biases);
 3. parameters no rule took: role ``bias`` or ``norm`` → ``no_decay`` group (decay 0);
-   everything else → ``default`` group with the ``weight_decay`` given to ``param_groups``.
+   everything else → ``default`` group.
+
+Decay, torch's convention: a group gets the decay its rule sets, else the ``weight_decay`` given
+to ``param_groups``; when neither gives one the group has no ``weight_decay`` key, so the
+optimizer's own ``weight_decay`` argument (its default) applies to it. The ``no_decay`` group
+always says ``weight_decay=0.0``. So ``torch.optim.AdamW(param_groups(model), weight_decay=1e-2)``
+decays the weights at 1e-2 and leaves biases and norms alone.
+
+Learning rate: a group's ``lr_mult`` multiplies the optimizer's learning rate, with any
+``torch.optim`` optimizer: given ``lr``, ``param_groups`` sets each group's ``lr = lr * lr_mult``;
+without it a group with ``lr_mult != 1`` gets its ``lr`` when the optimizer fills in its
+defaults (``torch.optim.SGD(groups, lr=1.0)`` gives ``lr_mult=0.1`` an lr of 0.1). A group that
+already holds an ``lr`` keeps it. Optimizers that are not ``torch.optim.Optimizer`` subclasses:
+pass ``lr`` to ``param_groups``.
 
 Frozen parameters (``requires_grad=False``) are grouped like the others; torch's optimizers
 skip a parameter while it has no gradient.
 
 Typo protection: a rule that selects no parameter, or only parameters already taken by earlier
-rules, is an error. Unknown roles, negative decays and bad patterns are errors too.
+rules, is an error; a rule that selects some parameters an earlier rule already took warns,
+naming them (a rule with no selector, the "everything else" rule, does not warn). Unknown roles,
+negative decays and bad patterns are errors too.
 
 Group dicts carry ``params``, ``param_names`` (torch's own key for named parameters),
-``name`` (the group label), ``weight_decay``, ``l1``, ``lr_mult`` and, when ``lr`` is given,
-``lr = lr * lr_mult``. Plain torch optimizers ignore ``l1`` and ``lr_mult``: give ``lr`` to
-``param_groups`` to get the multipliers applied, or use ``rnnlab.optim`` optimizers.
+``name`` (the group label), ``weight_decay`` (unless the optimizer's applies), ``l1``,
+``lr_mult`` and, when ``lr`` is given, ``lr = lr * lr_mult``. Plain torch optimizers ignore
+``l1``: use ``rnnlab.optim`` optimizers (or call ``rnnlab.optim.apply_l1_prox`` after each step).
 
 Example:
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.LSTM(3, 4), torch.nn.Linear(4, 2))
     >>> groups = param_groups(model, [Rule(role="recurrent", weight_decay=1e-3),
-    ...                               Rule(role="kernel", weight_decay=1e-4, lr_mult=0.5)])
-    >>> [(g["name"], g["weight_decay"], len(g["params"])) for g in groups]
-    [('rule0', 0.001, 1), ('rule1', 0.0001, 2), ('no_decay', 0.0, 3)]
-    >>> opt = torch.optim.AdamW(groups, lr=1e-3)
+    ...                               Rule(module_type=torch.nn.Linear, lr_mult=0.5)])
+    >>> opt = torch.optim.AdamW(groups, lr=1e-3, weight_decay=1e-2)
+    >>> [(g["name"], g["weight_decay"], g["lr"], len(g["params"])) for g in opt.param_groups]
+    [('rule0', 0.001, 0.001, 1), ('rule1', 0.01, 0.0005, 1), ('default', 0.01, 0.001, 1), ('no_decay', 0.0, 0.001, 3)]
     >>> print(groups.summary().splitlines()[0])
     group     weight_decay  l1  lr_mult  params  elements  selected by
 """
@@ -41,6 +56,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -85,8 +101,9 @@ class Rule:
     containing it is an instance), ``name`` (regular expression searched in the parameter name).
     A rule with no selector selects every unprotected parameter.
 
-    Settings: ``weight_decay`` (None → the ``weight_decay`` given to :func:`param_groups`),
-    ``l1`` (decoupled L1 decay), ``lr_mult``. ``label`` names the group (default ``rule{i}``).
+    Settings: ``weight_decay`` (None → the ``weight_decay`` given to :func:`param_groups`, and
+    when that is None too the optimizer's), ``l1`` (decoupled L1 decay), ``lr_mult`` (multiplies
+    the optimizer's learning rate). ``label`` names the group (default ``rule{i}``).
 
     >>> Rule(role=("kernel", "recurrent"), weight_decay=1e-4).role
     ('kernel', 'recurrent')
@@ -175,6 +192,20 @@ class Rule:
         return ", ".join(parts) or "all unprotected"
 
 
+class _Group(dict):
+    """A param-group dict whose missing ``lr`` defaults to the optimizer's ``lr`` times ``lr_mult``.
+
+    ``torch.optim.Optimizer.add_param_group`` fills a group's missing settings with
+    ``group.setdefault(name, optimizer_default)``: scaling the default there is what makes
+    ``lr_mult`` act in every torch optimizer, not only in rnnlab's.
+    """
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key == "lr" and "lr" not in self and self.get("lr_mult", 1.0) != 1.0 and default is not None:
+            default = default * self["lr_mult"]
+        return super().setdefault(key, default)
+
+
 class ParamGroups(list):
     """A list of param-group dicts (pass it to any optimizer) that prints as a summary table.
 
@@ -206,8 +237,9 @@ def summary(groups: ParamGroups) -> str:
         raise TypeError(f"groups: expected the result of param_groups(), got {type(groups).__name__}")
     rows = [["group", "weight_decay", "l1", "lr_mult", "params", "elements", "selected by"]]
     for g in groups:
+        wd = f"{g['weight_decay']:g}" if "weight_decay" in g else "(optimizer)"
         rows.append([
-            g["name"], f"{g['weight_decay']:g}", f"{g['l1']:g}", f"{g['lr_mult']:g}",
+            g["name"], wd, f"{g['l1']:g}", f"{g['lr_mult']:g}",
             str(len(g["params"])), str(sum(p.numel() for p in g["params"])),
             groups.sources[g["name"]],
         ])
@@ -254,23 +286,26 @@ def param_groups(
     model: nn.Module,
     rules: Sequence[Rule | Mapping[str, Any]] | None = None,
     *,
-    weight_decay: float = 0.0,
+    weight_decay: float | None = None,
     lr: float | None = None,
     role_rules: Sequence[RoleRule] | None = None,
 ) -> ParamGroups:
     """Param groups for any ``torch.optim`` optimizer, built from ``rules`` (see module docstring).
 
-    ``weight_decay`` is the decay of the ``default`` group (unprotected parameters no rule took).
-    ``lr``, when given, sets each group's ``lr`` to ``lr * lr_mult``. ``role_rules`` extend the
-    role classification (:func:`rnnlab.roles`).
+    ``weight_decay`` is the decay of the ``default`` group (unprotected parameters no rule took)
+    and of rules that set none; None (the default) leaves it to the optimizer's ``weight_decay``.
+    ``lr``, when given, sets each group's ``lr`` to ``lr * lr_mult`` (without it, the optimizer's
+    lr times ``lr_mult``). ``role_rules`` extend the role classification (:func:`rnnlab.roles`).
 
     >>> import torch
     >>> lstm = torch.nn.LSTM(2, 3)
-    >>> groups = param_groups(lstm, weight_decay=1e-2)
-    >>> {g["name"]: g["param_names"] for g in groups}
-    {'default': ['weight_ih_l0', 'weight_hh_l0'], 'no_decay': ['bias_ih_l0', 'bias_hh_l0']}
+    >>> groups = param_groups(lstm)
+    >>> {g["name"]: (g["param_names"], g.get("weight_decay")) for g in groups}
+    {'default': (['weight_ih_l0', 'weight_hh_l0'], None), 'no_decay': (['bias_ih_l0', 'bias_hh_l0'], 0.0)}
+    >>> [g["weight_decay"] for g in torch.optim.SGD(groups, lr=0.1, weight_decay=1e-4).param_groups]
+    [0.0001, 0.0]
     """
-    wd_default = check_nonneg(weight_decay, "weight_decay")
+    wd_default = None if weight_decay is None else check_nonneg(weight_decay, "weight_decay")
     base_lr = None if lr is None else check_nonneg(lr, "lr")
     rule_list = _coerce_rules(rules)
     infos = describe_params(model, role_rules, argument="role_rules")
@@ -302,6 +337,18 @@ def param_groups(
                 f"rules[{i}] ({rule.describe()}) is shadowed: every parameter it selects is "
                 f"already taken by an earlier rule (rules[{first}]); the first matching rule wins"
             )
+        taken = [info for info in selected if info.name in owner]
+        catch_all = rule.role is None and rule.module_type is None and rule.name is None
+        if taken and not catch_all:  # a rule with no selector means "the rest": no warning
+            earlier = sorted({owner[info.name] for info in taken})
+            names = [info.name for info in taken]
+            warnings.warn(
+                f"rules[{i}]{'' if rule.label is None else f' {rule.label!r}'} ({rule.describe()}) "
+                f"also selects {names}, already taken by "
+                f"{', '.join(f'rules[{j}]' for j in earlier)} (the first matching rule wins): it gets "
+                f"only {[f.name for f in fresh]}",
+                UserWarning, stacklevel=2,
+            )
         for info in fresh:
             owner[info.name] = i
 
@@ -316,7 +363,9 @@ def param_groups(
         else:
             members["default"].append(info)
 
-    settings: dict[str, tuple[float, float, float]] = {
+    # decay None: the group leaves the key out, so the optimizer's weight_decay applies (torch's
+    # convention for groups that set none)
+    settings: dict[str, tuple[float | None, float, float]] = {
         lab: (wd_default if r.weight_decay is None else float(r.weight_decay), float(r.l1), float(r.lr_mult))
         for lab, r in zip(labels, rule_list, strict=True)
     }
@@ -326,19 +375,15 @@ def param_groups(
     sources["default"] = "no rule"
     sources["no_decay"] = f"default: {'/'.join(PROTECTED_ROLES)}, names with {NOREG!r}"
 
-    groups = []
+    groups: list[dict[str, Any]] = []
     for lab, mem in members.items():
         if not mem:
             continue
         wd, l1, mult = settings[lab]
-        g: dict[str, Any] = {
-            "params": [m.param for m in mem],
-            "param_names": [m.name for m in mem],
-            "name": lab,
-            "weight_decay": wd,
-            "l1": l1,
-            "lr_mult": mult,
-        }
+        g = _Group(params=[m.param for m in mem], param_names=[m.name for m in mem], name=lab)
+        if wd is not None:
+            g["weight_decay"] = wd
+        g.update(l1=l1, lr_mult=mult)
         if base_lr is not None:
             g["lr"] = base_lr * mult
         groups.append(g)

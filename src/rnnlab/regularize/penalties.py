@@ -10,16 +10,26 @@ has an extra ½. Norms are taken per tensor with ``torch._foreach_norm`` (one fu
 role), never element by element.
 
 Activity regularization (:class:`ActivityRegularizer`, Merity et al. 2017, "Revisiting
-activation regularization for language RNNs") on the outputs ``h_t`` of recurrent modules::
+activation regularization for language RNNs") on the outputs ``h_t`` of the last recurrent
+layer::
 
     AR  = ar  · mean over valid (t, b, unit) of h_t²
     TAR = tar · mean over valid (t, b, unit), t ≥ 1, of (h_t − h_{t−1})²
 
-Outputs are collected by forward hooks on every top-level recurrent module (``nn.LSTM``,
-``nn.GRU``, ``nn.RNN``, rnnlab layers and ``rnnlab.Recurrent``; modules nested in a hooked one
-are not hooked again; outputs may have trailing feature dims, e.g. ``[T, B, C, L]``),
-in training mode only. Padded steps beyond a sequence's length (``PackedSequence`` output, or the
-``lengths=`` argument of rnnlab layers) are left out; ``batch_first`` is honoured.
+Outputs are collected by a forward hook, in training mode only. By default the hook sits on the
+*last* top-level recurrent module of the model (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, rnnlab layers
+and ``rnnlab.Recurrent``, in registration order, see :func:`recurrent_modules`): a stack of
+separate layers (AWD-LSTM's three ``nn.LSTM``) is penalized on the top layer's output only, as
+in AWD-LSTM (``dropped_rnn_hs[-1:]``, ``rnn_hs[-1:]``), and a multi-layer ``nn.LSTM`` on its
+output, which is the top layer's. ``modules=`` picks other modules (each one's terms are added).
+Outputs may have trailing feature dims, e.g. ``[T, B, C, L]``. Padded steps beyond a sequence's
+length (``PackedSequence`` output, or the ``lengths=`` argument of rnnlab layers) are left out;
+``batch_first`` is honoured.
+
+Difference from AWD-LSTM: there AR is taken on the top layer's output *after* its output dropout
+(TAR before); here both are on the layer's output. With inverted dropout of probability ``p``,
+AWD-LSTM's AR equals in expectation ``ar / (1 − p) · mean(h²)``: to reproduce its ``alpha=2``
+with output dropout 0.4, use ``ar = 2 / 0.6 ≈ 3.3``.
 
 Example:
     >>> import torch
@@ -34,6 +44,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -194,13 +205,21 @@ def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tens
 
 
 class ActivityRegularizer:
-    """AR and TAR on the outputs of a model's recurrent modules, collected during forward.
+    """AR and TAR on the output of a model's last recurrent module, collected during forward.
 
     After one or more training forward passes, :meth:`penalty` returns ``AR + TAR`` summed over
-    modules and calls, and clears what it collected. ``modules`` picks the modules to hook, one
-    module or a list (default :func:`recurrent_modules`). :meth:`remove` removes the hooks; the
+    hooked modules and calls, and clears what it collected. ``modules`` picks the modules to hook,
+    one module or a list; the default is the last of :func:`recurrent_modules` (Merity et al.'s
+    definition: the top layer's output), and a warning says so if another recurrent module of the
+    model runs after it in a forward pass (registration order differs from the forward's: pass
+    ``modules=``). ``hooked`` names the hooked modules. :meth:`remove` removes the hooks; the
     object is also a context manager that removes them on exit. ``last`` holds the last
     penalty's AR and TAR (detached) for logging.
+
+    >>> import torch
+    >>> stack = torch.nn.ModuleList([torch.nn.LSTM(2, 3), torch.nn.LSTM(3, 3)])
+    >>> ActivityRegularizer(stack, ar=2.0, tar=1.0).hooked
+    ['1']
 
     >>> import torch
     >>> gru = torch.nn.GRU(2, 3, batch_first=True)
@@ -220,13 +239,15 @@ class ActivityRegularizer:
     ) -> None:
         self.ar = check_nonneg(ar, "ar")
         self.tar = check_nonneg(tar, "tar")
+        candidates = recurrent_modules(model)
+        self._default = modules is None
         if modules is None:
-            targets = [m for _, m in recurrent_modules(model)]
-            if not targets:
+            if not candidates:
                 raise ValueError(
                     f"model: {type(model).__name__} contains no recurrent module (nn.LSTM/GRU/RNN "
                     f"or an rnnlab layer) to collect activity from; pass modules= explicitly"
                 )
+            targets = [candidates[-1][1]]
         elif isinstance(modules, nn.Module):  # one module (an nn.ModuleList is one too: its items)
             targets = list(modules) if isinstance(modules, nn.ModuleList) else [modules]
         elif isinstance(modules, (str, bytes)) or not isinstance(modules, Iterable):
@@ -241,11 +262,40 @@ class ActivityRegularizer:
         self._ar_terms: list[Tensor] = []
         self._tar_terms: list[Tensor] = []
         self.last: dict[str, float] = {"ar": 0.0, "tar": 0.0}
+        names = {id(m): n for n, m in model.named_modules()}
+        self.hooked: list[str] = [names.get(id(m), type(m).__name__) for m in targets]
         self._handles = [m.register_forward_hook(self._hook, with_kwargs=True) for m in targets]
+        # The default trusts registration order; check that nothing recurrent runs after the
+        # hooked module within one forward of the model (only there: a loop calling the
+        # submodules itself runs them in turn, batch after batch).
+        self._chosen_ran = self._in_forward = False
+        if self._default and len(candidates) > 1:
+            self._handles.append(model.register_forward_pre_hook(self._forward_starts))
+            self._handles.append(model.register_forward_hook(self._forward_ends, always_call=True))
+            self._handles += [m.register_forward_hook(self._ran_after(n)) for n, m in candidates[:-1]]
+
+    def _forward_starts(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._chosen_ran, self._in_forward = False, True
+
+    def _forward_ends(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        self._in_forward = False
+
+    def _ran_after(self, name: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            if self._in_forward and self._chosen_ran and self._default and module.training:
+                self._default = False  # warn once
+                warnings.warn(
+                    f"ActivityRegularizer: modules defaults to the last registered recurrent module "
+                    f"{self.hooked[0]!r}, but {name!r} ran after it in this forward pass; pass "
+                    f"modules= the module whose output AR/TAR should penalize",
+                    UserWarning, stacklevel=2,
+                )
+        return hook
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         if not module.training or (self.ar == 0 and self.tar == 0):
             return
+        self._chosen_ran = True
         if not isinstance(output, tuple) or not output:
             raise TypeError(
                 f"{type(module).__name__}: expected forward to return (output, state), "

@@ -75,7 +75,9 @@ def test_a_heavily_regularized_model_underfits_and_the_cause_names_the_keys(tmp_
     assert "Too few steps" not in f.message  # 300 steps and a flat loss: not the budget
 
 
-def test_random_labels_overfit(tmp_path):
+def test_random_labels_have_no_signal_not_an_overfit_to_regularize(tmp_path):
+    # (the model learns its random training labels by heart; regularizing or stopping early cannot
+    # make it generalise: the finding says the labels may carry no signal)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(80, 12, 3)).astype(np.float32), rng.integers(0, 2, size=80)
     np.savez(tmp_path / "noise.npz", X=X, y=y)
@@ -84,9 +86,10 @@ def test_random_labels_overfit(tmp_path):
     result = run(cfg, tmp_path / "run")
     assert result.train_eval["acc"] > 0.95
     (f,) = result.findings
-    assert f.check == "overfit" and f.numbers["n_val"] == 20
-    assert f.numbers["gap"] == pytest.approx(result.train_eval["acc"] - result.final["val_acc"])
-    assert "training.early_stopping.patience" in f.remedy and "model.recurrent_dropout" in f.remedy
+    assert f.check == "no_signal" and f.numbers["n_val"] == 20
+    assert 0.5 <= f.numbers["chance"] < 1  # (the majority class's share of the 20 validation series)
+    assert f.numbers["best_val_acc"] <= f.numbers["chance"] + f.numbers["noise_2se"]
+    assert "check the labels" in f.remedy and "model.recurrent_dropout" not in f.remedy
 
 
 def test_healthy_runs_have_no_findings_after_training(tmp_path, capsys):

@@ -14,7 +14,8 @@ inline, so the report can be mailed, archived or opened offline. Sections:
 6. gradient through time after training (``grad_through_time.json``, see
    :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
    the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
-   finding of that check before training still holds;
+   finding of that check before training still holds; where the run recorded the health check's
+   curve of the untrained model too, it is drawn dashed beside it and both reaches are given;
 7. configuration (``config.toml``, shown as text; a Lightning callback's run has none by nature).
 
 A section whose file is missing or empty says "no data recorded"; every name and value from the
@@ -272,29 +273,60 @@ def _gradient_through_time(rd: RunDir) -> str:
     from rnnlab.doctor.run import time_gradients
 
     gtts, meta = read_grad_through_time(rd)
+    untrained, _ = read_grad_through_time(rd, phase="before_training")
     if not gtts:
+        if untrained:
+            return hk.no_data(f"{GRAD_THROUGH_TIME} holds only the curve before training (the run has not "
+                              "measured it after training: still running, or stopped before the end)")
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
     cropped = meta.pop("cropped", None)
     when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
     where = "" if cropped is None else \
         f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
+    also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
+            "batch: how far back the gradient reached before training.") if untrained else ""
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
              f"(eval mode) and one training batch{where}. The health findings before training (above) measured "
-             "the untrained model: the sentence under each title judges this curve by the same check.</p>"]
+             f"the untrained model: the sentence under each title judges this curve by the same check.{also}</p>"]
     th = Thresholds()  # (the trainer's health check runs with the defaults)
     before = _findings(rd, "before_training") if rd.health.exists() else None
-    verdicts = {tg.name: judge_through_time(tg, th) for tg in time_gradients(gtts)}
+    now = {tg.name: tg for tg in time_gradients(gtts)}
+    verdicts = {name: judge_through_time(tg, th) for name, tg in now.items()}
+    then = {tg.name: tg.per_step for tg in time_gradients(untrained)}
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"
-            verdict, found = verdicts[f"'{key or 'model'}' layer {layer} {direction}"]
+            name = f"'{key or 'model'}' layer {layer} {direction}"
+            verdict, found = verdicts[name]
             earlier = None if before is None else _earlier_finding(before, key, layer, direction)
+            g0 = untrained.get(key)
+            g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
+            sentence = _after_training(verdict, found, earlier, before is not None, th)
+            if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
+                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(_after_training(verdict, found, earlier, before is not None, th))}</p>")
-            parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
-                plot_grad_through_time(g, layer=layer, direction=direction, rel=th.grad_rel,
+            parts.append(f"<p>{hk.esc(sentence)}</p>")
+            parts.append(hk.guarded(label, lambda g=g, g0=g0, layer=layer, direction=direction, label=label: hk.img(
+                plot_grad_through_time(g, layer=layer, direction=direction, rel=th.grad_rel, before=g0,
                                        title=f"{label} after training: |dLoss/dh_t| per timestep"), label)))
     return "\n".join(parts)
+
+
+def _reaches(before: Any, after: Any, rel: float) -> str:
+    """One sentence with the gradient reach before and after training in numbers, as the picture
+    marks them (:func:`rnnlab.introspect.stats.gradient_reach`, non-finite values as 0); both
+    curves ``[T]`` in processing order."""
+    import numpy as np
+
+    from rnnlab.introspect.stats import gradient_reach
+
+    def reach(g: Any) -> str:
+        g = np.nan_to_num(np.asarray(g, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        n = gradient_reach(g, rel) if g.size else 0
+        return f"all {hk.num(g.size)} steps back" if n >= g.size else f"{hk.num(n)} of {hk.num(g.size)} steps back"
+
+    return (f"Gradient reach (until |dLoss/dh_t| falls below {rel:g} × its value at the last step): "
+            f"{reach(before)} before training (dashed), {reach(after)} after training.")
 
 
 def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) -> Any:

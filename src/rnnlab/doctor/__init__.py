@@ -6,7 +6,8 @@ saturated or constant softmax at initialisation, dead ReLU units, parameters wit
 non-finite values, vanishing or exploding gradient through time, gates stuck open or shut, biases
 growing faster than kernels, and an update-to-weight ratio far from ~1e-3. After training,
 ``fit_findings`` (:mod:`rnnlab.doctor.fit`) reads a run's records and says whether the model fit
-its training data (``underfit``) and whether it overfits (``overfit``), with the likely cause.
+its training data (``underfit``) and whether it overfits (``overfit``), with the likely cause, or
+that its validation part shows no learning beyond chance (``no_signal``).
 
 Example:
     >>> import torch

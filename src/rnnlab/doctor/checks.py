@@ -59,6 +59,8 @@ class Thresholds:
         bias_vs_kernel: how many times faster than the kernel norm a bias norm must grow.
         update_low / update_high: healthy range of the update-to-weight ratio
             ||ΔW|| / ||W|| per step (about 1e-3 is typical).
+        input_scale: updates too small for the learning rate are blamed on the input instead when
+            its root mean square is above this or below its inverse (far from normalised data).
     """
 
     softmax_max_prob: float = 0.99
@@ -74,6 +76,7 @@ class Thresholds:
     bias_vs_kernel: float = 10.0
     update_low: float = 1e-5
     update_high: float = 1e-1
+    input_scale: float = 100.0
 
 
 @dataclass
@@ -173,6 +176,8 @@ class Observations:
     params: dict[str, ParamTrace] = field(default_factory=dict)
     pairs: list[WeightBiasPair] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
+    input_scale: float | None = None
+    """Root mean square of the finite values of the batch's input (None: not a float tensor)."""
     config: bool = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
     the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
@@ -225,6 +230,8 @@ SPELLING: dict[str, tuple[str, str]] = {
     "relu_norm": ("LayerNorm before the ReLU", 'norm = "layer" in each [[model.frontend.blocks]]'),
     "relu_other": ("LeakyReLU/ELU/GELU", 'GELU (activation = "gelu" in each [[model.frontend.blocks]])'),
     "gated": ("an LSTM/GRU rather than a plain RNN", 'an LSTM/GRU rather than a plain RNN (model.layer = "lstm" or "gru")'),
+    "gated_indrnn": ("an LSTM/GRU rather than an IndRNN",
+                     'an LSTM/GRU rather than an IndRNN (model.layer = "lstm" or "gru")'),
     "unit_forget_bias": ("unit_forget_bias=True (or chrono initialisation)", "model.unit_forget_bias = true"),
     "orthogonal": ("recurrent_init='orthogonal'", 'model.recurrent_init = "orthogonal"'),
     "layer_norm": ("layer_norm=True", "model.layer_norm = true"),
@@ -411,6 +418,44 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
 _SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
 
 
+def _stuck_gates(
+    r: GateRecord, th: Thresholds
+) -> tuple[dict[str, Tensor], dict[str, dict[str, float]], list[tuple[str, float, float]]]:
+    """The gates of one record split by gate, each sigmoid gate's numbers, and the gates stuck
+    open or shut for more than ``th.gate_units`` of their units: ``(gate, open, shut)``."""
+    split = split_gate_axis(r.acts, r.kind, dim=-1)
+    numbers, stuck = {}, []
+    for g in _SIGMOID_GATES[r.kind]:
+        unit_mean = split[g].reshape(-1, split[g].shape[-1]).to(torch.float64).mean(dim=0)
+        open_, shut = (
+            float((unit_mean > th.gate_open).double().mean()),
+            float((unit_mean < th.gate_shut).double().mean()),
+        )
+        numbers[g] = {
+            "mean": float(unit_mean.mean()),
+            "fraction_units_open": open_,
+            "fraction_units_shut": shut,
+            "saturated_fraction": stats.saturation_fraction(split[g], "sigmoid", th.gate_shut),
+        }
+        if open_ + shut > th.gate_units:
+            stuck.append((g, open_, shut))
+    return split, numbers, stuck
+
+
+def _blocking_gates(obs: Observations, th: Thresholds) -> str | None:
+    """Where a sigmoid gate of the untrained network is stuck for most units in a way that blocks
+    information and its own gradient (an LSTM forget gate held open does not), in words."""
+    for r in obs.gates.get("init", []):
+        if r.kind not in _SIGMOID_GATES:
+            continue
+        _, _, stuck = _stuck_gates(r, th)
+        blocking = [(g, o, c) for g, o, c in stuck if not (r.kind == "lstm" and g == "f" and c == 0.0)]
+        if blocking:
+            g, o, c = blocking[0]
+            return f"{GATE_LABELS[g]} {'shut' if c >= o else 'open'} for {_pct(max(o, c))} of units in {r.where}"
+    return None
+
+
 @register("gates_stuck")
 def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
     """Sigmoid gates of LSTM/GRU layers whose mean activation is near 1 or 0 for most units."""
@@ -423,24 +468,7 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
         for r in obs.gates[phase]:
             if r.kind not in _SIGMOID_GATES:
                 continue
-            split = split_gate_axis(r.acts, r.kind, dim=-1)
-            numbers, stuck = {}, []
-            for g in _SIGMOID_GATES[r.kind]:
-                unit_mean = split[g].reshape(-1, split[g].shape[-1]).to(torch.float64).mean(dim=0)
-                open_, shut = (
-                    float((unit_mean > th.gate_open).double().mean()),
-                    float((unit_mean < th.gate_shut).double().mean()),
-                )
-                numbers[g] = {
-                    "mean": float(unit_mean.mean()),
-                    "fraction_units_open": open_,
-                    "fraction_units_shut": shut,
-                    "saturated_fraction": stats.saturation_fraction(
-                        split[g], "sigmoid", th.gate_shut
-                    ),
-                }
-                if open_ + shut > th.gate_units:
-                    stuck.append((g, open_, shut))
+            split, numbers, stuck = _stuck_gates(r, th)
             if not stuck:
                 continue
             key = (r.module, r.layer, r.direction)
@@ -594,21 +622,40 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
-def _vanishing_remedy(module: nn.Module | None, config: bool = False) -> str:
-    """Remedies for a vanishing gradient, leaving out what the layer already does, spelled for a
-    config run (``config``) or a Python user (:data:`SPELLING`)."""
+def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int | None = None) -> str:
+    """Remedies for a vanishing gradient over ``steps`` steps, leaving out what the layer already
+    does and what it refuses (an orthogonal init of IndRNN's vector recurrent weight, layer norm
+    beside recurrent batch norm), spelled for a config run (``config``) or a Python user
+    (:data:`SPELLING`).
+
+    >>> import rnnlab
+    >>> text = _vanishing_remedy(rnnlab.IndRNN(1, 4), config=True, steps=500)
+    >>> "orthogonal" in text, "max_norm" in text
+    (False, True)
+    """
     kind = kind_of(module) if module is not None else None
+    vector = bool(getattr(getattr(module, "spec", None), "vector_recurrent", False))
     options = []
-    if kind not in ("lstm", "gru"):
-        options.append("use {gated}")
+    if kind == "indrnn":
+        options.append(spelled("use {gated_indrnn}", config))
+        # Li et al. (2018): |u| <= MAG^(1/T) keeps the recurrent weights near 1 over T steps without exploding.
+        bound = 2.0 ** (1.0 / max(steps or 1, 1))
+        options.append(
+            f"bound the recurrent weights with IndRNN's recurrent_bound (|u| <= 2^(1/T) = {bound:.4g} over {steps} "
+            "steps, Li et al. 2018): " + (f'model.recurrent_constraint = {{ kind = "max_norm", value = {bound:.4g} }}'
+                                          if config else f"recurrent_constraint=IndRNN.recurrent_bound(2.0, {steps})")
+            + ("" if config else ", and start them near 1"))
+    elif kind not in ("lstm", "gru"):
+        options.append(spelled("use {gated}", config))
     if kind in (None, "lstm") and not getattr(module, "unit_forget_bias", False):
-        options.append("set {unit_forget_bias}")
-    if getattr(module, "recurrent_init", None) != "orthogonal":
-        options.append("use an orthogonal recurrent init ({orthogonal})")
-    if not getattr(module, "layer_norm", False):
-        options.append("set {layer_norm}")
-    options.append("shorten the sequences the layer sees ({shorten})")
-    text = spelled(", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1], config)
+        options.append(spelled("set {unit_forget_bias}", config))
+    if getattr(module, "recurrent_init", None) != "orthogonal" and not vector and kind != "indrnn":
+        options.append(spelled("use an orthogonal recurrent init ({orthogonal})", config))
+    if not getattr(module, "layer_norm", False) and not getattr(module, "recurrent_batch_norm", False):
+        # (the layer refuses both norms at once: "choose one")
+        options.append(spelled("set {layer_norm}", config))
+    options.append(spelled("shorten the sequences the layer sees ({shorten})", config))
+    text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
     text = text[0].upper() + text[1:] + "."
     if isinstance(module, nn.RNNBase) and kind in ("lstm", "gru", "rnn") and len(options) > 1 and not config:
         # torch's own layer: those keywords are not its
@@ -664,7 +711,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
                 "than that barely influence the weight updates: the layer cannot learn "
                 "dependencies that long."
             ),
-            remedy=_vanishing_remedy(tg.module, config),
+            remedy=_vanishing_remedy(tg.module, config, steps),
         )
     if ratio > th.grad_explode:
         return EXPLODES, Finding(
@@ -761,6 +808,43 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
+def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: dict) -> Finding | None:
+    """The update-ratio finding when the updates are too small for a reason a larger learning rate
+    does not fix: inputs far from unit scale (saturating the units they feed) or gates saturated
+    at initialisation pass (almost) no gradient, and Adam-like optimizers take no step without one."""
+    scale = obs.input_scale
+    if scale is not None and scale > 0 and not 1 / th.input_scale <= scale <= th.input_scale:
+        cause = f"the inputs are of scale {_fmt(scale)} (root mean square)"
+        why = (f"Inputs of scale {_fmt(scale)}, far from 1, drive the units they feed into saturation (tanh, "
+               "sigmoid at ±1 or 0) or leave them next to nothing, so the gradient reaching the weights is "
+               "(almost) zero")
+        remedy = spelled("{normalize}", obs.config) + (
+            "" if obs.config else " (scale each channel to mean 0 and standard deviation 1 with the training "
+            "data's statistics before the model sees it)")
+        numbers = {**numbers, "cause": "input_scale", "input_scale": scale}
+    else:
+        gates = _blocking_gates(obs, th)
+        if gates is None:
+            return None
+        cause = f"gates saturated at initialisation ({gates})"
+        why = (f"At initialisation the {gates}: a saturated sigmoid passes (almost) no gradient, so the "
+               "weights before it receive none")
+        remedy = spelled("Check the gate biases and the initial weights (a large bias pins a gate), "
+                         "{normalize} or use {layer_norm}", obs.config)
+        numbers = {**numbers, "cause": "saturated_gates", "gates": gates}
+    return Finding(
+        check="update_ratio",
+        severity="warning",
+        title=f"Updates change the weights by {_fmt(median)} per step: {cause}",
+        numbers=numbers,
+        message=(
+            f"Each step changes the weight matrices by a median {_fmt(median)} of their norm (about 1e-3 "
+            f"is typical). {why}; a larger learning rate multiplies a gradient of zero and changes nothing."
+        ),
+        remedy=remedy[0].upper() + remedy[1:] + spelled(". Raising {lr} does not help here.", obs.config),
+    )
+
+
 @register("update_ratio")
 def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     """Update-to-weight ratio ||ΔW|| / ||W|| per step far from ~1e-3 (learning rate off)."""
@@ -794,6 +878,9 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         "healthy_range": [th.update_low, th.update_high],
     }
     if median < th.update_low:
+        stalled = _stalled_updates(obs, th, median, numbers)
+        if stalled is not None:
+            return [stalled]
         return [
             Finding(
                 check="update_ratio",

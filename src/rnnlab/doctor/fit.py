@@ -14,6 +14,15 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
   when none of these shows, the model's capacity.
 * ``overfit``: the validation accuracy stays well below the training accuracy (more than
   ``overfit_gap`` and more than two standard errors of the validation estimate).
+* ``no_signal``: given ``chance`` (what the validation part scores without learning anything: the
+  majority-class rate, 0 for R²), no epoch's validation figure beat it by more than two standard
+  errors while the training figure did; it replaces the other two, whose remedies would only tune
+  noise. (A training figure within chance too keeps the underfit finding, with this among its causes.)
+
+The underfit causes put first what the health check before training measured (``before``): a
+learning rate off by the factor its update-to-weight ratio shows (or a gradient norm that blew
+up), updates stalled by inputs far from unit scale or saturated gates, then its vanishing-gradient
+remedy.
 
 A regression run (``[task] kind = "regression"``) is judged in its own terms: on the training
 R² (the trained model against the constant predictor of the training mean, which scores 0;
@@ -70,7 +79,7 @@ if TYPE_CHECKING:
     from rnnlab.task import Task
 
 #: The checks of this module (the doctor's own are in ``rnnlab.doctor.checks.CHECKS``).
-FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit")
+FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit", "no_signal")
 PHASE = "after_training"  # the phase of these findings (the doctor's are "before_training")
 _DROPOUTS = ("model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop",
              "model.zoneout", "model.head.dropout", "model.embedding_dropout")
@@ -187,6 +196,9 @@ class FitThresholds:
     mode_gap: float = 0.2
     overfit_gap: float = 0.15
     min_val: int = 10
+    grad_blowup: float = 1e4
+    """A recorded gradient norm above this (or a non-finite one) blew up: with normalized inputs and a
+    loss of order 1 the gradient norm stays far below it, so the learning rate is the first suspect."""
     overfit_rise: float = 0.05
     """Streams: the smallest rise of the validation figure above its best epoch's, as a fraction
     of that best, that counts as overfitting (its epoch-to-epoch movement may ask for more)."""
@@ -207,6 +219,7 @@ def fit_findings(
     stopped_by_caller: bool = False,
     unigram: float | None = None,
     epoch: int | None = None,
+    chance: float | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -226,6 +239,12 @@ def fit_findings(
         epoch: the epoch whose weights ``train_eval`` measured (early stopping restores the best
             epoch's); its record holds the training-mode and validation figures they are compared
             with. None: the last epoch.
+        chance: what the validation part scores without learning anything from the inputs, in the
+            task's metric: the majority-class rate of the validation part (classification), 0
+            (regression R²: the constant predictor of the training mean). When no epoch's
+            validation figure beats it by more than its noise while the training figure does, one
+            ``no_signal`` finding replaces the underfit and overfit findings (if the training figure
+            does not either, the underfit finding names it among its causes). None: not judged.
     """
     from rnnlab.task import task_for
 
@@ -258,7 +277,13 @@ def fit_findings(
             checked["underfit"] = (f"{terms.fitted} in {steps} steps, {float(train_eval['loss']) * bits:.3f} bits per "
                                    f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
     else:
-        underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms)
+        at_chance = _at_chance(records, n_val, chance, th, terms)
+        if at_chance is not None and float(train_eval[terms.metric]) > at_chance[1] + at_chance[2]:
+            # (it learned its training part beyond chance, nothing that carries over: tuning the fit,
+            # steps or regularization, cannot help a model that finds nothing to learn)
+            return FitFindings([_no_signal(records, train_eval, config, n_val, at_chance, terms)], {})
+        underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
+                             at_chance)
         checked["underfit"] = f"{terms.fitted} in {steps} steps"
     if underfit is not None:
         found.append(underfit)
@@ -270,6 +295,53 @@ def fit_findings(
         checked["overfit"] = said
     found.checked = checked
     return found
+
+
+def _at_chance(records: list[dict[str, Any]], n_val: int, chance: float | None, th: FitThresholds,
+               terms: _Terms) -> tuple[dict[str, Any], float, float] | None:
+    """(the best epoch's record, chance, two standard errors at chance on ``n_val`` sequences) when
+    no epoch's validation figure beat ``chance`` by more than that noise; None when one did, or
+    when it is not judged (no chance given, a stream, too few validation sequences)."""
+    key = f"val_{terms.metric}"
+    if chance is None or terms.stream is not None or n_val < th.min_val:
+        return None
+    val = [r for r in records if math.isfinite(float(r.get(key, math.nan)))]
+    if not val:
+        return None
+    noise = terms.noise(chance, n_val)
+    best = max(val, key=lambda r: float(r[key]))
+    return (best, chance, noise) if float(best[key]) <= chance + noise else None
+
+
+def _no_signal(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config, n_val: int,
+               at_chance: tuple[dict[str, Any], float, float], terms: _Terms) -> Finding:
+    """The ``no_signal`` finding: the model learned its training part, yet no epoch's validation
+    figure beat chance (:func:`_at_chance`), so neither more steps nor more regularization will
+    make it generalise."""
+    key = f"val_{terms.metric}"
+    best, chance, noise = at_chance
+    trained = float(train_eval[terms.metric])
+    baseline = ("the majority-class rate" if terms.metric == "acc" else
+                "the constant predictor of the training mean")
+    return Finding(
+        check="no_signal", severity="warning", phase=PHASE,
+        title=f"No learning beyond chance on the validation part: {terms.val} at best {float(best[key]):.3f} "
+              f"(epoch {int(best['epoch'])}) against {chance:.3f} for {baseline}",
+        numbers={key: float(records[-1].get(key, math.nan)), f"best_{key}": float(best[key]),
+                 "best_val_epoch": int(best["epoch"]), "chance": chance, "noise_2se": noise, "n_val": n_val,
+                 f"train_{terms.metric}": trained, "epochs": len(records), "steps": int(records[-1]["step"])},
+        message=(f"In no epoch did the {terms.val} beat {baseline} ({chance:.3f}) by more than the {noise:.3f} that "
+                 f"chance allows on {n_val} validation sequences, while the {terms.train} reached {trained:.3f}: "
+                 f"whatever the model learned from its training sequences does not carry over. The labels may carry "
+                 f"no signal this model can find; overfit or underfit remedies (more steps, regularization, a "
+                 f"larger model) would only tune noise."),
+        remedy=("check the labels: that each label belongs to its series (alignment after sorting, shuffling or "
+                "joining files) and that the validation part is labelled as the training part; then check that a "
+                "simpler baseline (nearest neighbour, or a linear model on the series) does better than "
+                "chance" + (f"; with only {n_val} validation sequences, enlarge data.val_fraction (now "
+                            f"{config.data.val_fraction:g}) to tell a weak signal from none"
+                            if n_val < 50 else "") + "."),
+    )
 
 
 def _mode_gap_remedy(config: Config) -> str:
@@ -294,7 +366,7 @@ def _mode_gap_remedy(config: Config) -> str:
 
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
-              terms: _Terms) -> Finding | None:
+              terms: _Terms, at_chance: tuple[dict[str, Any], float, float] | None = None) -> Finding | None:
     acc = float(train_eval[terms.metric])
     if acc > th.underfit_skill if terms.metric == "skill" else \
             acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
@@ -305,6 +377,12 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     causes: list[tuple[str, str]] = []
+    rate = _measured_rate(before, records, tc.lr, th)
+    if rate is not None and rate[0] in ("high", "cause"):
+        # (a rate that overwrites the weights keeps the loss bouncing: more steps, read from a loss that
+        # looks still falling, would only bounce longer)
+        numbers.update(rate[3])
+        causes.append(rate[1:3])
 
     # The records' train_acc (train_r2) is the training-mode figure over an epoch's batches.
     train_mode_acc = evaluated.get(f"train_{terms.metric}")
@@ -341,7 +419,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        "if the later epochs fit the training data but not validation, the data carry little "
                        "signal for this model: regularize it more (e.g. training.weight_decay) or give it more "
                        "series; if validation is too small to choose an epoch, enlarge data.val_fraction"))
-    elif not stalled_by_mode and (drop > th.still_falling or steps < th.few_steps // 5
+    elif not stalled_by_mode and not causes and (drop > th.still_falling or steps < th.few_steps // 5
                                   or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
         budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
@@ -367,7 +445,15 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         causes.append((f"Regularization strength: {listed}.",
                        "weaken it: " + ", ".join(f"lower {k}" for k, _ in strong)))
 
-    if stuck:
+    if rate is not None and rate[0] == "low":  # (measured: a rate that small moves nothing else either)
+        numbers.update(rate[3])
+        causes.append(rate[1:3])
+    vanishing = [f for f in before if f.check == "gradient_through_time" and f.title.startswith("Vanishing")]
+    if vanishing:
+        # (the remedy before training is the one that fixes it: the trained layer's reach, below, only
+        # confirms it, and a learning rate or pooling change leaves the recurrence as it was)
+        causes.append((f"Vanishing gradient before training: {vanishing[0].title}.", vanishing[0].remedy.rstrip(".")))
+    if stuck and rate is None:
         causes.append((f"The learning rate: the training loss hardly fell ({losses[0]:.3g} in the first epoch, "
                        f"{losses[-1]:.3g} in the last).",
                        f"change training.lr (now {tc.lr:g}): try 10 times smaller (a rate too large "
@@ -375,10 +461,22 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if tc.clip_norm is not None:
         norms = [float(r["grad_norm"]) for r in records if "grad_norm" in r]
         if norms and sum(norms) / len(norms) > 10 * tc.clip_norm:
-            numbers["mean_grad_norm"] = sum(norms) / len(norms)
-            causes.append((f"Clipping: the gradient norm averaged {numbers['mean_grad_norm']:.3g}, more than 10 "
-                           f"times training.clip_norm = {tc.clip_norm:g}, so every update was cut short.",
-                           f"raise training.clip_norm (now {tc.clip_norm:g}) or lower training.lr"))
+            mean = numbers["mean_grad_norm"] = sum(norms) / len(norms)
+            if tc.optimizer in ("adam", "adamw", "nadamw"):
+                # Adam divides the gradient by its own running size: the update's length follows the
+                # learning rate, not the gradient's norm, so a lower rate only shortens it further.
+                causes.append((f"Clipping: the gradient norm averaged {mean:.3g}, more than 10 times "
+                               f"training.clip_norm = {tc.clip_norm:g}, so every gradient was scaled down by "
+                               f"about {mean / tc.clip_norm:.3g} times before {tc.optimizer} saw it.",
+                               f"raise training.clip_norm (now {tc.clip_norm:g}) to about the gradient norm it cuts "
+                               f"({mean:.3g}), or unset it (with {tc.optimizer} the update's size follows "
+                               "training.lr, not the gradient's norm: lowering training.lr would not undo the cut)"))
+            else:
+                causes.append((f"Clipping: the gradient norm averaged {mean:.3g}, more than 10 times "
+                               f"training.clip_norm = {tc.clip_norm:g}, so every update was cut short.",
+                               f"raise training.clip_norm (now {tc.clip_norm:g}) or lower training.lr (with "
+                               f"{tc.optimizer} an update is training.lr times the clipped gradient: a gradient "
+                               "that large often comes from a rate too large)"))
 
     dead = [f for f in before if f.check == "dead_relu" and f.severity in ("warning", "error")]
     if dead:
@@ -396,6 +494,16 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                                "summarise every step: model.head.pooling = \"mean\""))
                 break
 
+    if at_chance is not None:
+        # (nor did it learn its training part beyond chance: the other causes come first, but a model
+        # trained longer on labels without signal only memorises them)
+        best, chance, noise = at_chance
+        numbers["chance"] = chance
+        causes.append((f"No signal on validation: in no epoch did the {terms.val} (at best "
+                       f"{float(best[f'val_{terms.metric}']):.3f}) beat chance ({chance:.3f}) by more than the "
+                       f"{noise:.3f} its noise allows, so the labels may carry no signal this model can find.",
+                       "check the labels (each label belongs to its series, the validation part labelled as the "
+                       "training part) and that a simpler baseline beats chance, before tuning"))
     if not causes:
         causes.append(("Capacity: no other cause shows in the records.",
                        f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "
@@ -411,6 +519,47 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
     )
+
+
+def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: float,
+                   th: FitThresholds) -> tuple[str, str, str, dict[str, Any]] | None:
+    """("high" | "low", cause, remedy, numbers) when the health check before training measured the
+    learning rate off (its ``update_ratio`` finding: the factor to a ratio of 1e-3), or the recorded
+    gradient norm blew up (non-finite or over ``th.grad_blowup``); ("cause", ...) when that check
+    found the updates stalled by something a learning rate does not fix (inputs far from unit
+    scale, saturated units), with its remedy; None otherwise."""
+    stalled = next((f for f in before if f.check == "update_ratio" and "cause" in f.numbers), None)
+    if stalled is not None:  # (updates stalled by inputs far from unit scale or saturated units, not the rate)
+        return ("cause", f"Before training: {stalled.title}.", stalled.remedy.rstrip("."),
+                {"update_ratio": stalled.numbers.get("median_ratio")})
+    found = next((f for f in before if f.check == "update_ratio" and f.title.startswith("Learning rate too")), None)
+    ratio = float(found.numbers.get("median_ratio", math.nan)) if found is not None else math.nan
+    if found is not None and ratio > 0 and found.title.startswith("Learning rate too small"):
+        factor = 1e-3 / ratio
+        return ("low", f"The learning rate is too small: before training each step changed the weights by "
+                       f"{ratio:.3g} of their norm (about 1e-3 is typical).",
+                f"raise training.lr (now {lr:g}) by about {factor:.3g} times, to about {lr * factor:.3g} (the factor "
+                "the update-to-weight ratio before training measured)", {"update_ratio": ratio})
+    if found is not None and not found.title.startswith("Learning rate too large"):
+        found = None
+    norms = [float(r["grad_norm"]) for r in records if "grad_norm" in r]
+    blown = [g for g in norms if not math.isfinite(g) or g > th.grad_blowup]
+    if found is None and not blown:
+        return None
+    said, numbers = [], {}
+    factor = ratio / 1e-3 if found is not None and math.isfinite(ratio) else None
+    if factor is not None:
+        numbers["update_ratio"] = ratio
+        said.append(f"before training each step changed the weights by {ratio:.3g} of their norm (about 1e-3 is "
+                    "typical)")
+    if blown:
+        top = max(blown, key=lambda g: g if math.isfinite(g) else math.inf)
+        numbers["grad_norm_max"] = top
+        said.append(f"the gradient norm reached {top:.3g} during training (a blow-up)")
+    how = (f"by about {factor:.3g} times, to about {lr / factor:.3g} (the factor the update-to-weight ratio before "
+           "training measured)" if factor is not None else "by 10 times or more")
+    return ("high", "The learning rate is too large: " + " and ".join(said) + ".",
+            f"lower training.lr (now {lr:g}) {how}, before any other change", numbers)
 
 
 def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,

@@ -80,12 +80,15 @@ class Report:
     """Findings of :func:`diagnose`, worst first.
 
     ``skipped`` maps a check that had nothing to examine to the reason; ``losses`` are the
-    training losses of the diagnostic steps (the first one at initialisation).
+    training losses of the diagnostic steps (the first one at initialisation); ``through_time``
+    the gradient through time of the untrained model the ``gradient_through_time`` check judged
+    (kept for the run's ``grad_through_time.json``; not in ``health.json``).
     """
 
     findings: list[Finding]
     skipped: dict[str, str] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
+    through_time: list[TimeGradient] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -395,7 +398,8 @@ def _time_gradients(
     net.eval()  # dropout masks would differ per step of the step-by-step re-run
     try:
         result = grad_through_time(net, batch, loss_fn)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
+        # (autograd's own refusals are RuntimeErrors: a health check reports them as a skipped check)
         obs.through_time_skipped = f"gradient through time could not be measured: {e}"
         return
     finally:
@@ -489,6 +493,11 @@ def observe(
     class_first = _is_classification(loss_fn) and obs.outputs is not None and obs.outputs.dim() > 2
     obs.class_dim = 1 if class_first else -1  # torch's losses take [N, C, d1, ...]
     obs.loss_init = float(loss.detach())
+    x = split_batch(batch)[0]
+    x = x.data if isinstance(x, PackedSequence) else x
+    if isinstance(x, Tensor) and x.is_floating_point():
+        finite = x.detach()[torch.isfinite(x.detach())].to(torch.float64)
+        obs.input_scale = float(finite.pow(2).mean().sqrt()) if finite.numel() else None
     for t in _output_tensors(output):
         _check_nonfinite(obs, "initialisation", "model output", t)
     _check_nonfinite(obs, "initialisation", "loss", loss.detach())
@@ -612,7 +621,7 @@ def diagnose(
         except NotApplicable as e:
             skipped[name] = str(e)
     findings.sort(key=lambda f: -f.rank)
-    report = Report(findings, skipped, obs.losses)
+    report = Report(findings, skipped, obs.losses, obs.through_time)
     if run_dir is not None:
         report.write(run_dir)
     return report

@@ -47,7 +47,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.gates import DIRECTIONS, kind_of
-from rnnlab.introspect.batch import compute_loss
+from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
@@ -357,6 +357,22 @@ def _recorded(module: RecurrentBase, states: dict[tuple[int, str], list[Tensor]]
     )
 
 
+def _input_with_grad(model: nn.Module, targets: list[tuple[str, nn.Module]], batch: Any) -> Any:
+    """``batch`` with its float input made part of the graph when a recurrent layer is frozen.
+
+    A frozen layer (``requires_grad=False``) fed straight by the data builds no graph of its hidden
+    states, yet dLoss/dh_t exists whenever a later layer trains: an input that requires grad puts
+    those states in the graph. (Only then: a model that writes into its input in place would
+    refuse it.)"""
+    if all(p.requires_grad for _, m in targets for p in m.parameters()):
+        return batch
+    x, target = split_batch(batch)
+    if not (isinstance(x, Tensor) and x.is_floating_point()):
+        return batch
+    x = x.detach().requires_grad_(True).clone()  # (not a leaf: in-place writes stay allowed)
+    return x if isinstance(batch, Tensor) else (x, target)
+
+
 def grad_through_time(
     model: nn.Module,
     batch: Any,
@@ -442,13 +458,22 @@ def grad_through_time(
                     hook = make_stepping_hook(name)
                 handles.append(module.register_forward_hook(hook, with_kwargs=True))
             with torch.enable_grad():
-                _, loss = compute_loss(model, batch, loss_fn)
+                _, loss = compute_loss(model, _input_with_grad(model, targets, batch), loss_fn)
         finally:
             for h in handles:
                 h.remove()
     if not records:
         raise ValueError(
             f"model: none of the recurrent modules {[n for n, _ in targets]} ran during the forward pass"
+        )
+    # A frozen layer fed by frozen layers (or by an input without gradient) keeps no graph of its
+    # states: there is no gradient through time to measure there.
+    frozen = [name for name, rec in records if not all(p.requires_grad for ps in rec.probes.values() for p in ps)]
+    records = [(name, rec) for name, rec in records if name not in frozen]
+    if not records:
+        raise ValueError(
+            f"model: the hidden states of {frozen} carry no gradient (their layers and everything before them "
+            "are frozen, requires_grad=False), so there is no gradient through time to measure"
         )
     flat = [p for _, rec in records for key in rec.probes for p in rec.probes[key]]
     grads = torch.autograd.grad(loss, flat, allow_unused=True)

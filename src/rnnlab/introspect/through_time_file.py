@@ -2,6 +2,12 @@
 the trainer for the report and the findings after training, read back by both. Nothing here draws:
 storing it imports neither matplotlib nor the report (the trainer writes it before any figure).
 
+The file may also hold a ``"before"`` block: the curve the health check measured on the untrained
+model (``phase="before_training"``), with its own ``step`` (0) and the same module, layer and
+direction keys. The health check judges the mean over channels, so that block's arrays are
+``[T, 1]``. The trainer writes it first; the write after training keeps it. A file without the
+block (older runs, the Lightning callback's) reads as before.
+
 Example:
     >>> import tempfile, torch
     >>> from rnnlab.introspect import grad_through_time
@@ -21,8 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab._checks import check_choice
+from rnnlab.errors import RunDirError
 from rnnlab.introspect.through_time import GradThroughTime
 from rnnlab.rundir import RunDir, atomic_write_json, read_json
+
+#: The blocks of the file: the top level holds the curve after training, ``"before"`` the one
+#: before it (named as the findings' phases are).
+PHASES = ("after_training", "before_training")
 
 
 def write_grad_through_time(
@@ -32,20 +44,47 @@ def write_grad_through_time(
     step: int | None = None,
     epoch: int | None = None,
     cropped: tuple[int, int] | None = None,
+    phase: str = "after_training",
 ) -> Path:
     """Store the result of :func:`rnnlab.introspect.grad_through_time` in
-    ``RUN_DIR/grad_through_time.json`` (atomically, replacing an older one) for the report.
+    ``RUN_DIR/grad_through_time.json`` (atomically) for the report.
     ``cropped``: ``(steps, of)`` when it was measured on the first ``steps`` of ``of`` steps.
+
+    ``phase="after_training"`` (the default) replaces the curve after training and keeps the
+    file's ``"before"`` block; ``phase="before_training"`` starts the file with that block alone
+    (the health check runs when a run starts: any curve already there is an earlier run's).
 
     >>> import tempfile, torch
     >>> from rnnlab.introspect import grad_through_time
     >>> g = grad_through_time(torch.nn.GRU(2, 3), torch.randn(4, 1, 2), lambda o: o[0][-1].sum())
     >>> run = tempfile.mkdtemp()
+    >>> _ = write_grad_through_time(run, g, step=0, epoch=0, phase="before_training")
     >>> _ = write_grad_through_time(run, g, step=10)
     >>> read_grad_through_time(run)[0][""].layers[(0, "forward")].shape
     (4, 3)
+    >>> read_grad_through_time(run, phase="before_training")[1]
+    {'step': 0, 'epoch': 0}
     """
+    check_choice("phase", phase, PHASES)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    block = {"step": step, "epoch": epoch, "modules": _modules(gtt),
+             **({"cropped": list(cropped)} if cropped is not None else {})}
+    path = rd.grad_through_time
+    if phase == "before_training":
+        atomic_write_json(path, {"before": block})
+        return path
+    before = None
+    if path.exists():
+        try:
+            data = read_json(path)
+        except RunDirError:  # (unreadable: replaced as a whole, as it always was)
+            data = None
+        before = data.get("before") if isinstance(data, dict) else None
+    atomic_write_json(path, {**block, **({"before": before} if before is not None else {})})
+    return path
+
+
+def _modules(gtt: Mapping[str, GradThroughTime]) -> list[dict[str, Any]]:
     modules = []
     for key, g in gtt.items():
         if not isinstance(g, GradThroughTime):
@@ -56,22 +95,31 @@ def write_grad_through_time(
             "layers": [{"layer": k, "direction": d, "grad": np.asarray(a).tolist()}
                        for (k, d), a in g.layers.items()],
         })
-    path = rd.grad_through_time
-    atomic_write_json(path, {"step": step, "epoch": epoch, "modules": modules,
-                             **({"cropped": list(cropped)} if cropped is not None else {})})
-    return path
+    return modules
 
 
 def read_grad_through_time(
-    run_dir: str | os.PathLike[str] | RunDir,
+    run_dir: str | os.PathLike[str] | RunDir, *, phase: str = "after_training",
 ) -> tuple[dict[str, GradThroughTime], dict[str, Any]]:
     """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR`` (and ``"cropped":
-    [steps, of]`` when measured on the first steps of the series); empty when the run recorded none."""
+    [steps, of]`` when measured on the first steps of the series); empty when the run recorded none.
+    ``phase="before_training"``: the health check's curve of the untrained model (``[T, 1]``
+    arrays), empty for a file without it.
+
+    >>> import tempfile
+    >>> read_grad_through_time(tempfile.mkdtemp(), phase="before_training")
+    ({}, {})
+    """
+    check_choice("phase", phase, PHASES)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     path = rd.grad_through_time
     if not path.exists():
         return {}, {}
     data = read_json(path)
+    if phase == "before_training":
+        data = data.get("before") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return {}, {}
     out = {}
     for m in data.get("modules", []):
         layers = {(int(e["layer"]), str(e["direction"])): np.asarray(e["grad"], dtype=np.float64)
@@ -86,4 +134,4 @@ def read_grad_through_time(
     return out, meta
 
 
-__all__ = ["read_grad_through_time", "write_grad_through_time"]
+__all__ = ["PHASES", "read_grad_through_time", "write_grad_through_time"]

@@ -4,7 +4,9 @@ Top: heatmap of mean ``|dLoss/dh_t|`` with x = timestep and y = hidden channel, 
 scale (a vanishing gradient spans decades). Bottom: the mean over channels per timestep on a
 LOG y axis, with the gradient reach marked: the first step, going back from the last processed
 one, where the gradient falls below ``rel`` × its last value
-(:func:`rnnlab.introspect.stats.gradient_reach`).
+(:func:`rnnlab.introspect.stats.gradient_reach`). Given the curve before training too
+(``before=``), the bottom panel draws it dashed and grey beside the solid one, with its own reach
+marker: how far back the gradient reached then and now.
 
 Example:
     >>> import numpy as np
@@ -17,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
@@ -46,6 +49,44 @@ def _select(
     return arr, "gradient through time", direction
 
 
+#: The curve before training: grey and dashed, behind the one after training.
+BEFORE_COLOR = "#8a8a8a"
+
+
+def _per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[T]`` mean over channels of ``|arr|`` ``[T, H]`` (NaN where no value is finite) and the
+    mask of the steps a log axis can draw."""
+    arr = arr.reshape(arr.shape[0], -1)
+    with np.errstate(all="ignore"):
+        finite_arr = np.where(np.isfinite(arr), arr, np.nan)
+        per_t = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in finite_arr])
+    return per_t, np.isfinite(per_t) & (per_t > 0)
+
+
+def _processing_order(per_t: np.ndarray, direction: str) -> np.ndarray:
+    """The curve from the first processed step to the last, non-finite values as 0."""
+    order = per_t[::-1] if direction == "reverse" else per_t
+    return np.nan_to_num(order, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _t_of(reach: int, T: int, direction: str) -> int:
+    """The timestep ``reach`` steps back from the last processed one."""
+    return reach if direction == "reverse" else T - 1 - reach
+
+
+def _mark_reach(ax: Any, clean: np.ndarray, direction: str, rel: float, what: str, color: str,
+                linestyle: str) -> int:
+    """A vertical line where the curve's reach ends, labelled ``what``; returns the reach."""
+    T = len(clean)
+    reach = gradient_reach(clean, rel)
+    if reach < T:
+        ax.axvline(_t_of(reach, T, direction), color=color, linestyle=linestyle, linewidth=1.2,
+                   label=f"{what}: {reach} steps back")
+    else:
+        ax.plot([], [], " ", label=f"{what}: all {T} steps (never below {rel:g}×)")
+    return reach
+
+
 def plot_grad_through_time(
     gtt: GradThroughTime | np.ndarray,
     *,
@@ -54,6 +95,7 @@ def plot_grad_through_time(
     rel: float = 1e-3,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    before: GradThroughTime | np.ndarray | None = None,
 ) -> Figure:
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
@@ -61,22 +103,32 @@ def plot_grad_through_time(
     ``direction`` pick the part) or an array ``[T, H]`` in forward time order. For the reverse
     direction the last processed step is ``t = 0``, so the reach is counted from there.
     The heatmap's image array is ``[H, T]`` (the input transposed). Saves when ``path`` is given.
+    ``before``: the same layer's curve before training (a GradThroughTime, the same ``layer`` and
+    ``direction`` picked, or an array ``[T]`` or ``[T, H]``), drawn dashed and grey in the bottom
+    panel with its own reach marker; ``gtt`` is then the curve after training, and the heatmap
+    stays its own.
 
     >>> import numpy as np
     >>> fig = plot_grad_through_time(np.ones((5, 2)))
     >>> fig.axes[0].images[0].get_array().shape
     (2, 5)
+    >>> fig = plot_grad_through_time(np.ones((5, 2)), before=0.5 ** np.arange(4.0, -1.0, -1.0))
+    >>> [line.get_linestyle() for line in fig.axes[1].lines[:2]]
+    ['--', '-']
     """
     if not rel > 0:
         raise ValueError(f"rel: expected a positive factor, got {rel}")
     arr, label, direction = _select(gtt, layer, direction)
     arr = np.abs(arr)
     T = arr.shape[0]
+    then = None if before is None else np.abs(_select(before, layer, direction)[0])
     fig, axes = style.new_figure(2, 1, panel_size=(8.5, 2.9), height_ratios=(1.2, 1.0), sharex=True)
     ax_map, ax_line = axes[0, 0], axes[1, 0]
     fig.suptitle(title or f"{label}: |dLoss/dh_t| per timestep", fontsize=style.TITLE_SIZE)
     ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel", fontsize=style.LABEL_SIZE)
-    ax_line.set_title("mean over channels (log scale)", fontsize=style.LABEL_SIZE)
+    ax_line.set_title("mean over channels (log scale)" if then is None else
+                      "mean over channels (log scale): after training (solid), before training (dashed)",
+                      fontsize=style.LABEL_SIZE)
     ax_line.set_xlabel("timestep t")
     ax_map.set_ylabel("hidden channel")
     ax_line.set_ylabel("mean |dLoss/dh_t|")
@@ -111,43 +163,47 @@ def plot_grad_through_time(
         style.note(ax_map, warn, warn=True)
 
     # Line: mean over channels per timestep, log axis; non-positive values cannot be drawn.
-    with np.errstate(all="ignore"):
-        finite_arr = np.where(np.isfinite(arr), arr, np.nan)
-        per_t = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in finite_arr])
-    t = np.arange(T)
-    drawable = np.isfinite(per_t) & (per_t > 0)
-    if not drawable.any():
+    per_t, drawable = _per_timestep(arr)
+    then_t, then_drawable = _per_timestep(then) if then is not None else (None, None)
+    if not drawable.any() and (then_drawable is None or not then_drawable.any()):
         style.no_data(ax_line, "all values zero or non-finite: nothing to draw on a log axis")
         ax_line.set_yscale("log")
     else:
-        ax_line.plot(t, np.where(drawable, per_t, np.nan), color=style.series_color(0),
-                     marker="o", markersize=2.5, linewidth=1.4, label="mean |grad|")
+        if then_t is not None:
+            # (first: the curve after training is drawn over it where they meet)
+            ax_line.plot(np.arange(len(then_t)), np.where(then_drawable, then_t, np.nan), color=BEFORE_COLOR,
+                         linestyle="--", linewidth=1.3, label="before training (untrained model)")
+        ax_line.plot(np.arange(T), np.where(drawable, per_t, np.nan), color=style.series_color(0),
+                     marker="o", markersize=2.5, linewidth=1.4,
+                     label="mean |grad|" if then_t is None else "after training")
         # Reach and decay run in processing order: the reverse direction ends at t = 0.
-        order = per_t[::-1] if direction == "reverse" else per_t
-        clean = np.nan_to_num(order, nan=0.0, posinf=0.0, neginf=0.0)
-        reach = gradient_reach(clean, rel)
-        decay = decay_rate(clean)
+        clean = _processing_order(per_t, direction)
         last_t = 0 if direction == "reverse" else T - 1
-        ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
-                        label=f"{rel:g} × last value")
-        if reach < T:
-            t_reach = reach if direction == "reverse" else T - 1 - reach
-            ax_line.axvline(t_reach, color=style.WARN_COLOR, linestyle="--", linewidth=1.2,
-                            label=f"reach: {reach} steps back")
-            ax_map.axvline(t_reach, color="white", linestyle="--", linewidth=1.0)
-        else:
-            ax_line.plot([], [], " ", label=f"reach: all {T} steps (never below {rel:g}×)")
+        after = "" if then_t is None else " after training"
+        if drawable.any():
+            ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
+                            label=f"{rel:g} × last value{after}")
+            reach = _mark_reach(ax_line, clean, direction, rel, f"reach{after}", style.WARN_COLOR, "--")
+            if reach < T:
+                ax_map.axvline(_t_of(reach, T, direction), color="white", linestyle="--", linewidth=1.0)
+        if then_t is not None and then_drawable.any():
+            _mark_reach(ax_line, _processing_order(then_t, direction), direction, rel, "reach before training",
+                        BEFORE_COLOR, "-.")
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
-        # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
-        trend = (f"grows ×{style.fmt(decay)} per step back" if decay > 1 else
-                 f"decay per step back: {style.fmt(decay)}")
-        ax_line.plot([], [], " ", label=trend)
+        if drawable.any():
+            decay = decay_rate(clean)
+            # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
+            trend = (f"grows ×{style.fmt(decay)} per step back" if decay > 1 else
+                     f"decay per step back: {style.fmt(decay)}")
+            ax_line.plot([], [], " ", label=trend + after)
         # (under the panel: no corner of it is free of the curve for every gradient, a language
         # model's fills the top throughout)
         style.panel_legend(ax_line)
         if not drawable.all():
             style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
                        warn=True, loc="upper right" if direction == "forward" else "upper left")
+    if then_t is not None and len(then_t) > T:
+        T = len(then_t)  # (the x axis spans both curves)
     ax_line.set_xlim(-0.5, T - 0.5)
     style.integer_ticks(ax_line.xaxis)  # (timesteps are whole: a short series got ticks at 0.5)
     style.save(fig, path)

@@ -32,6 +32,7 @@ import functools
 import math
 import operator
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,7 +65,7 @@ from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
 from rnnlab.stops import StopSignals
-from rnnlab.task import CLASSIFICATION, RegressionTally, Tally, Task, task_for
+from rnnlab.task import CLASSIFICATION, PAD_LABEL, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.checkpoint import (
     RESUME,
@@ -400,6 +401,7 @@ def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int
 def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, data: DataSplits,
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
+    from rnnlab.introspect.through_time_file import write_grad_through_time
 
     task = task_for(config)
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
@@ -408,6 +410,50 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                       remedies="config",
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
+    untrained = _untrained_curves(report.through_time)
+    if config.tracking.grad_through_time and untrained:
+        # (the report draws it beside the curve after training: how training moved the reach; a
+        # resumed run keeps it, the write after training leaves this block in place)
+        write_grad_through_time(run, untrained, step=0, epoch=0, cropped=_inspect_cropped(data, config),
+                                phase="before_training")
+
+
+_LAYER_NAME = re.compile(r"'(.*)' layer (\d+) (forward|reverse)")
+
+
+def _untrained_curves(through_time: Sequence[Any]) -> dict[str, Any]:
+    """The health check's gradient through time (``Report.through_time``: one mean over channels per
+    layer, in processing order, named as the findings name it) as the file stores curves:
+    ``{module key: GradThroughTime}`` with ``[T, 1]`` arrays in forward time order."""
+    from rnnlab.gates import DIRECTIONS, kind_of
+    from rnnlab.introspect.through_time import GradThroughTime
+
+    found: dict[str, dict[tuple[int, str], np.ndarray]] = {}
+    modules: dict[str, Any] = {}
+    for tg in through_time:
+        m = _LAYER_NAME.fullmatch(tg.name)
+        if m is None:
+            continue
+        g = tg.per_step.detach().to("cpu", torch.float64).numpy()
+        # (the reverse direction was flipped into processing order for the check: back to time order)
+        g = g[::-1] if m[3] == "reverse" else g
+        found.setdefault(m[1], {})[(int(m[2]), m[3])] = g.reshape(-1, 1).copy()
+        modules[m[1]] = tg.module
+    out = {}
+    for key, layers in found.items():
+        module = modules[key]
+        out[key] = GradThroughTime(
+            module=key.split("#")[0], kind=kind_of(module) or getattr(module, "kind", None),
+            num_layers=max(layer for layer, _ in layers) + 1,
+            directions=tuple(d for d in DIRECTIONS if d in {dd for _, dd in layers}), layers=layers)
+    return out
+
+
+def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None:
+    """``(steps, of)`` when the health checks and the gradient through time see only the first
+    ``tracking.inspect_steps`` of the training series' steps, else None."""
+    length = data.train.X.shape[1]
+    return (config.tracking.inspect_steps, length) if length > config.tracking.inspect_steps else None
 
 
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
@@ -425,9 +471,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
         gtt = grad_through_time(LogitsOnly(model), batch, task_for(config).loss_fn())
     finally:
         model.train(was_training)
-    length = data.train.X.shape[1]
-    cropped = (config.tracking.inspect_steps, length) if length > config.tracking.inspect_steps else None
-    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=cropped)
+    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=_inspect_cropped(data, config))
     return dict(gtt)
 
 
@@ -1242,7 +1286,8 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         baselines = _baselines(s)
     train_eval = _with_skill(train_eval, baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
-                             data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch)
+                             data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
+                             _chance(s.task, data.val))
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
@@ -1299,17 +1344,38 @@ def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
     return out
 
 
+def _chance(task: Task, val: Sequences) -> float | None:
+    """What the validation part scores without learning from the inputs, for the no-signal
+    finding (:func:`rnnlab.doctor.fit_findings`' ``chance``): a classifier's majority-class rate
+    (per step: over the labelled steps); None where it is not judged (no validation part, or
+    another task: an R² of 0 on a few dozen series is within its noise of the constant predictor
+    more often than not, so regression keeps its overfit and underfit findings).
+
+    >>> from rnnlab.data.bundled import Sequences
+    >>> from rnnlab.task import CLASSIFICATION
+    >>> _chance(CLASSIFICATION, Sequences(np.zeros((4, 2, 1)), np.array([0, 1, 1, 1]), np.array([2] * 4), ["a", "b"]))
+    0.75
+    """
+    if task.kind != "classification" or len(val) == 0:
+        return None
+    labels = np.asarray(val.y)
+    labels = labels[labels != PAD_LABEL] if task.per_step else labels
+    if labels.size == 0:
+        return None
+    return float(np.unique(labels, return_counts=True)[1].max() / labels.size)
+
+
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
-                  unigram: float | None = None, epoch: int | None = None) -> list[Finding]:
+                  unigram: float | None = None, epoch: int | None = None, chance: float | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
-    training-part unigram entropy); with health checks on, they join the findings from before
-    training in health.json (a resumed run replaces its earlier ones)."""
+    training-part unigram entropy; ``chance``: :func:`_chance`); with health checks on, they join
+    the findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
-                            stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch)
+                            stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

@@ -10,7 +10,8 @@
 * ``health.json``: the health check (:func:`rnnlab.diagnose`) before training, on a copy of the
   module and of its optimizer, with the first training batch (a fit that starts from a
   checkpoint has no "before training": it is not checked);
-* ``grad_through_time.json``: ``|dLoss/dh_t|`` of every recurrent layer after training;
+* ``grad_through_time.json``: ``|dLoss/dh_t|`` of every recurrent layer after training, and the
+  health check's curve before training beside it (the report draws both);
 * ``metrics.jsonl``: one record per epoch with the scalars the module logged in that epoch
   (from ``trainer.callback_metrics``, which also keeps older values: a validation metric of an
   epoch without validation is left out; log ``train_loss``, ``train_acc``, ``val_loss``,
@@ -297,14 +298,22 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
 
     def _health_check(self, trainer: Any, pl_module: Any, batch: tuple[Any, Any]) -> None:
         from rnnlab.doctor import diagnose
+        from rnnlab.doctor.run import curves_from_time_gradients
+        from rnnlab.introspect.through_time_file import write_grad_through_time
 
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         was_training = pl_module.training
         try:
             with _detached(pl_module) as module:
-                diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run)
+                report = diagnose(module, batch, self.loss_fn, optimizer, steps=5, run_dir=self._run)
         finally:
             pl_module.train(was_training)
+        untrained = curves_from_time_gradients(report.through_time)
+        if self._run is not None and self.grad_through_time and untrained:
+            # (the report draws it dashed beside the curve after training, as for `rnnlab train`:
+            # the same module, batch and keys; the write after training keeps this block)
+            write_grad_through_time(self._run, untrained, step=trainer.global_step, epoch=trainer.current_epoch,
+                                    phase="before_training")
 
     def _inspected_batch(self, trainer: Any) -> tuple[Any, Any]:
         if self.batch is not None and not callable(self.batch):

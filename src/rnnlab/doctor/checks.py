@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -115,12 +116,29 @@ class NonFinite:
 
 @dataclass
 class TimeGradient:
-    """Mean |dLoss/dh_t| per timestep ``[T]`` (index T-1 = last step) of one recurrent layer."""
+    """Mean |dLoss/dh_t| per timestep ``[T]`` (index T-1 = last step) of one recurrent layer.
+
+    ``name`` is how the findings name it (``"'model.rnn' layer 0 forward"``); ``key``, ``layer``
+    and ``direction`` say the same as data, when known: the module's key in a
+    :func:`rnnlab.introspect.grad_through_time` result (``""`` for a model that is itself the
+    layer), the layer (0 = bottom) and ``"forward"``/``"reverse"``
+    (:func:`rnnlab.doctor.run.time_gradients` fills them).
+    """
 
     name: str
     per_step: Tensor
     #: the layer (to tailor remedies to what it already uses), when known
     module: nn.Module | None = None
+    key: str | None = None
+    layer: int | None = None
+    direction: str | None = None
+
+    @property
+    def where(self) -> dict[str, Any]:
+        """``{"module": key, "layer": ..., "direction": ...}`` when the key is known, else ``{}``."""
+        if self.key is None:
+            return {}
+        return {"module": self.key, "layer": self.layer, "direction": self.direction}
 
 
 @dataclass
@@ -704,7 +722,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
             check="gradient_through_time",
             severity="warning",
             title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
-            numbers={**numbers, "rel": th.grad_rel},
+            numbers={**numbers, "rel": th.grad_rel, **tg.where},
             message=(
                 f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
                 f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
@@ -718,7 +736,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
             check="gradient_through_time",
             severity="warning",
             title=f"Exploding gradient through time in {tg.name}: ×{_fmt(ratio)} over {steps} steps",
-            numbers={**numbers, "threshold": th.grad_explode},
+            numbers={**numbers, "threshold": th.grad_explode, **tg.where},
             message=(
                 f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
                 f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "

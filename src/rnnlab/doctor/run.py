@@ -113,19 +113,28 @@ class Report:
 
         return json.dumps(jsonable([f.to_dict() for f in self.findings]), indent=2)
 
-    def write(self, run_dir: str | os.PathLike[str] | RunDir) -> Path:
+    def write(self, run_dir: str | os.PathLike[str] | RunDir, *, step: int | None = None,
+              epoch: int | None = None) -> Path:
         """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path. A run
-        directory held by its writer (the trainer's, the Lightning callback's) is written as it
-        is; any other is claimed first, as ``--out`` is: a folder of the user's own files is
-        refused (:func:`rnnlab.rundir.claim`), and a new one becomes a run directory."""
+        directory held by its writer (the trainer's, the Lightning callback's, a
+        :class:`~rnnlab.Tracker`'s ``tracker.run``) is written as it is; any other is claimed
+        first, as ``--out`` is: a folder of the user's own files is refused
+        (:func:`rnnlab.rundir.claim`), and a new one becomes a run directory. ``step`` /
+        ``epoch``: when the checks ran (the optimizer steps the model had taken, 0 before
+        training), recorded beside the findings so that ``rnnlab report`` says it
+        (:meth:`rnnlab.rundir.RunDir.read_health_measured`)."""
         from rnnlab.rundir import RUN, claim
 
+        _check_moment(step, epoch)
+        findings = [f.to_dict() for f in self.findings]
+        content: Any = findings if step is None and epoch is None else \
+            {"findings": findings, "measured": {"step": step, "epoch": epoch}}
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         if rd.lock.held:
-            atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
+            atomic_write_json(rd.health, content)
         else:
             with claim(rd.path, RUN, named_by="run_dir"):
-                atomic_write_json(rd.health, [f.to_dict() for f in self.findings])
+                atomic_write_json(rd.health, content)
         return rd.health
 
     @classmethod
@@ -146,6 +155,13 @@ class Report:
             lines += ["", "Not checked:"]
             lines += [f"  {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
+
+
+def _check_moment(step: int | None, epoch: int | None) -> None:
+    """``step`` and ``epoch`` of :meth:`Report.write` / :func:`diagnose`: integers >= 0 or None."""
+    for name, v in (("step", step), ("epoch", epoch)):
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            raise ValueError(f"{name}: expected an integer >= 0 or None, got {v!r}")
 
 
 def format_findings(findings: Sequence[Finding], heading: str) -> str:
@@ -395,7 +411,7 @@ def _time_gradients(
         obs.through_time_skipped = "the model has no recurrent layer"
         return
     was_training = net.training
-    net.eval()  # dropout masks would differ per step of the step-by-step re-run
+    net.eval()  # deterministic: no dropout or zoneout draws (an nn.LSTM with proj_size is re-run step by step)
     try:
         result = grad_through_time(net, batch, loss_fn)
     except (TypeError, ValueError, RuntimeError) as e:
@@ -410,14 +426,17 @@ def _time_gradients(
 def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None = None) -> list[TimeGradient]:
     """What the ``gradient_through_time`` check reads of a :func:`rnnlab.introspect.grad_through_time`
     result (``{module name: GradThroughTime}``): each layer and direction's mean |dLoss/dh_t| in
-    processing order, named as the findings name it. ``net``: the model measured (it names the
-    module of key "" and gives the check the layers, to tailor its remedies); None for a result
-    read back from a run directory (``grad_through_time.json``).
+    processing order, named as the findings name it, with its module key, layer and direction
+    (:func:`curves_from_time_gradients` turns them back into a result). ``net``: the model
+    measured (it names the module of key "" and gives the check the layers, to tailor its
+    remedies); None for a result read back from a run directory (``grad_through_time.json``).
 
     >>> import numpy as np
     >>> g = GradThroughTime("model.rnn", "rnn", 1, ("forward",), {(0, "forward"): np.ones((4, 3))})
     >>> [(tg.name, tg.per_step.tolist()) for tg in time_gradients({"model.rnn": g})]
     [("'model.rnn' layer 0 forward", [1.0, 1.0, 1.0, 1.0])]
+    >>> [(tg.key, tg.layer, tg.direction) for tg in time_gradients({"model.rnn": g})]
+    [('model.rnn', 0, 'forward')]
     """
     out = []
     for name, gtt in result.items():
@@ -429,7 +448,46 @@ def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None 
             # The reverse direction processes t = T-1 first: its last step is t = 0.
             g = g.flip(0) if direction == "reverse" else g
             module = None if net is None else net.get_submodule(name.split("#")[0]) if name else net
-            out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module))
+            out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module, name, layer, direction))
+    return out
+
+
+def curves_from_time_gradients(through_time: Iterable[TimeGradient]) -> dict[str, GradThroughTime]:
+    """The inverse of :func:`time_gradients`: ``{module key: GradThroughTime}`` as
+    :func:`rnnlab.introspect.grad_through_time` returns it and ``grad_through_time.json`` stores it,
+    with ``[T, 1]`` arrays (the mean over channels, which is what a ``TimeGradient`` keeps) in
+    forward time order. E.g. the health check's curves before training (``Report.through_time``);
+    a ``TimeGradient`` without a module key (one made by hand) is left out.
+
+    >>> import numpy as np
+    >>> g = GradThroughTime("rnn", "gru", 1, ("forward", "reverse"),
+    ...                     {(0, "forward"): np.ones((3, 2)), (0, "reverse"): np.arange(3.0)[:, None]})
+    >>> back = curves_from_time_gradients(time_gradients({"rnn": g}))["rnn"]
+    >>> back.directions, back.layers[(0, "reverse")].ravel().tolist()
+    (('forward', 'reverse'), [0.0, 1.0, 2.0])
+    """
+    from rnnlab.gates import DIRECTIONS
+
+    found: dict[str, dict[tuple[int, str], Any]] = {}
+    modules: dict[str, nn.Module | None] = {}
+    for tg in through_time:
+        if tg.key is None or tg.layer is None or tg.direction not in DIRECTIONS:
+            continue
+        g = tg.per_step.detach().to("cpu", torch.float64).numpy()
+        # (the reverse direction was flipped into processing order for the check: back to time order)
+        g = g[::-1] if tg.direction == "reverse" else g
+        found.setdefault(tg.key, {})[(tg.layer, tg.direction)] = g.reshape(-1, 1).copy()
+        modules[tg.key] = tg.module
+    out = {}
+    for key, layers in found.items():
+        module = modules[key]
+        out[key] = GradThroughTime(
+            module=key.split("#")[0],
+            kind=None if module is None else kind_of(module) or getattr(module, "kind", None),
+            num_layers=max(layer for layer, _ in layers) + 1,
+            directions=tuple(d for d in DIRECTIONS if any(dd == d for _, dd in layers)),
+            layers=layers,
+        )
     return out
 
 
@@ -560,6 +618,8 @@ def diagnose(
     seed: int | None = 0,
     run_dir: str | os.PathLike[str] | RunDir | None = None,
     remedies: str = "python",
+    step: int | None = None,
+    epoch: int | None = None,
 ) -> Report:
     """Health-check a model: run it untrained and for a few steps on a copy, report findings.
 
@@ -578,7 +638,11 @@ def diagnose(
         thresholds: where the checks draw their lines (default :class:`Thresholds()`).
         seed: seed for dropout and other randomness during the diagnosis (the caller's random
             state is restored afterwards); None uses the current state.
-        run_dir: when given, the findings are written to ``RUN_DIR/health.json``.
+        run_dir: when given, the findings are written to ``RUN_DIR/health.json`` (with a
+            :class:`~rnnlab.Tracker` open on the run, pass ``tracker.run``).
+        step, epoch: when the checks run, recorded in health.json with the findings so that
+            ``rnnlab report`` says it: the optimizer steps the model has taken (0 before
+            training; e.g. ``tracker.step_count``) and the epoch. None: not recorded.
         remedies: ``"python"`` spells the remedies as Python keywords (``layer_norm=True``);
             ``"config"`` as config keys (``model.layer_norm = true``), for the model a config.toml
             describes (``rnnlab train`` and ``rnnlab doctor`` pass it;
@@ -596,6 +660,7 @@ def diagnose(
             f"(e.g. torch.nn.CrossEntropyLoss()), got {type(loss_fn).__name__} {loss_fn!r}"
         )
     check_choice("remedies", remedies, ("python", "config"))
+    _check_moment(step, epoch)
     # One name is one check: list("softmax_init") would be its characters.
     selected = list(CHECKS) if checks is None else [checks] if isinstance(checks, str) else list(checks)
     for name in selected:
@@ -623,5 +688,5 @@ def diagnose(
     findings.sort(key=lambda f: -f.rank)
     report = Report(findings, skipped, obs.losses, obs.through_time)
     if run_dir is not None:
-        report.write(run_dir)
+        report.write(run_dir, step=step, epoch=epoch)
     return report

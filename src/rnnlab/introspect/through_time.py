@@ -18,10 +18,17 @@ derivative. Parameters' ``.grad`` are not touched.
   run as their rnnlab twin (:func:`rnnlab.layers.twin.twin_of`: the same weights, every
   configuration, packed or padded input), which keeps them as rnnlab layers do (a forward hook
   replaces the module's output with the twin's). An ``nn.LSTM`` with ``proj_size``, which has
-  no twin, and ``rnnlab.Recurrent`` (cells whose output is their state) are re-run one
-  timestep at a time on the same weights. Run the model in ``eval()`` mode for a deterministic
-  answer: in training mode the re-run draws its own dropout masks. A cell whose output is not
-  its state raises a ValueError.
+  no twin, is re-run one timestep at a time on the same weights (in training mode the re-run
+  draws its own dropout masks between layers: run the model in ``eval()`` mode for a
+  deterministic answer).
+* ``rnnlab.Recurrent`` runs its own forward pass, in every configuration (zoneout, recurrent
+  and input dropout, bidirectional, packed or padded): a forward hook on its cell takes each
+  step's new state as the cell returns it, which the cell must also return as its output
+  ``y_t`` (else a ValueError: a cell with a read-out). That tensor is ``h_t``: it is the
+  layer's output at ``t`` and, through zoneout's mix with the old state and recurrent
+  dropout's mask, the state carried on, so its gradient is the total derivative of the pass
+  the layer computed — in training mode with the very masks of that pass (one recurrent
+  dropout mask per sequence, zoneout's draws per step). Without zoneout it is the state itself.
 
 Example:
     >>> import torch
@@ -51,7 +58,7 @@ from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
-from rnnlab.layers.sequence import prepare_input, reverse_index, reverse_time
+from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
 from rnnlab.layers.twin import twin_of
 
 
@@ -153,71 +160,33 @@ def _is_custom(module: nn.Module) -> bool:
 
 
 class _Adapter:
-    """How to step an ``nn.LSTM`` with ``proj_size`` or an ``rnnlab.Recurrent``: its layers, and
-    its state format.
+    """How to step an ``nn.LSTM`` with ``proj_size``: its layers, and its state format.
 
-    Inside, the state of a layer is a tuple of ``[D, B, *]`` tensors (h first, then c for an
-    LSTM). ``layers`` holds per layer ``(f, between-layers dropout)`` with
-    ``f(x [1, B, I] time-major, state) -> (y [1, B, D*F], state)`` computing exactly what the
-    module computes for that layer.
+    Inside, the state of a layer is a tuple of ``[D, B, *]`` tensors (h, then c). ``layers``
+    holds per layer ``(f, between-layers dropout)`` with ``f(x [1, B, I] time-major, state) ->
+    (y [1, B, D*F], state)`` computing exactly what the module computes for that layer.
     """
 
     def __init__(self, module: nn.Module, original_state: Any) -> None:
         self.module = module
         self.D = 2 if module.bidirectional else 1
-        self.batch_first = bool(getattr(module, "batch_first", False))
-        self.custom = _is_custom(module)
-        if self.custom:
-            self.num_layers = 1
-            first = original_state[0] if self.D == 2 else original_state
-            self.cell_tensor_state = isinstance(first, Tensor)
-            self.layers = [(self._whole, 0.0)]
-            return
         self.num_layers = module.num_layers
         self.tuple_state = isinstance(original_state, (tuple, list))
         self.layers = self._torch_layers()
 
     # --- state formats
     def to_module(self, state: tuple[Tensor, ...]) -> Any:
-        if not self.custom:
-            return state if self.tuple_state else state[0]
-        per_dir = [tuple(s[d] for s in state) for d in range(self.D)]
-        fmt = [p[0] if self.cell_tensor_state else p for p in per_dir]
-        return fmt[0] if self.D == 1 else tuple(fmt)
+        return state if self.tuple_state else state[0]
 
     def from_module(self, st: Any) -> tuple[Tensor, ...]:
-        if not self.custom:
-            return tuple(st) if isinstance(st, (tuple, list)) else (st,)
-        parts = [st] if self.D == 1 else list(st)
-        parts = [(p,) if isinstance(p, Tensor) else tuple(p) for p in parts]
-        return tuple(torch.stack([p[i] for p in parts]) for i in range(len(parts[0])))
+        return tuple(st) if isinstance(st, (tuple, list)) else (st,)
 
-    def initial(self, hx: Any, xs: Tensor, original_state: Any, layer: int) -> tuple[Tensor, ...]:
+    def initial(self, hx: Any, original_state: Any, layer: int) -> tuple[Tensor, ...]:
         """The state layer ``layer`` starts from, as the module itself would."""
-        if self.custom:
-            if hx is not None:
-                return self.from_module(hx)
-            # Recurrent's documented rule: cell.init_state(x_0) if defined, else zeros.
-            cells = [self.module.cell] + ([self.module.reverse_cell] if self.D == 2 else [])
-            return self.from_module(
-                tuple(self._cell_init(c, xs[0]) for c in cells) if self.D == 2 else self._cell_init(cells[0], xs[0])
-            )
         D = self.D
         if hx is not None:
             return tuple(s[layer * D : (layer + 1) * D] for s in self.from_module(hx))
         return tuple(torch.zeros_like(s[layer * D : (layer + 1) * D]) for s in self.from_module(original_state))
-
-    @staticmethod
-    def _cell_init(cell: nn.Module, x0: Tensor) -> Any:
-        init = getattr(cell, "init_state", None)
-        if callable(init):
-            return init(x0)
-        return torch.zeros(x0.shape[0], cell.hidden_size, dtype=x0.dtype, device=x0.device)
-
-    # --- one step of a layer
-    def _whole(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        y, st = self.module(x.transpose(0, 1) if self.batch_first else x, self.to_module(state))
-        return (y.transpose(0, 1) if self.batch_first else y), self.from_module(st)
 
     def _torch_layers(self) -> list[tuple[Callable, float]]:
         # Layer k of an nn.LSTM with proj_size runs alone as a single-layer module on layer k's
@@ -247,6 +216,10 @@ class _Adapter:
         return funcs
 
 
+def _shape(v: Any) -> str:
+    return str(tuple(v.shape)) if isinstance(v, Tensor) else type(v).__name__
+
+
 def _bcast(v: Tensor, like: Tensor) -> Tensor:
     return v.view(-1, *([1] * (like.dim() - 1)))
 
@@ -267,23 +240,15 @@ def _run_layer(
         new: list[tuple[Tensor, ...]] = []
         for d in range(D):
             t = s if d == 0 else T - 1 - s
-            y, st = fn(xs[t : t + 1], state)
-            width = y.shape[2] // D
-            y_d = y[0, :, d * width : (d + 1) * width]
+            _, st = fn(xs[t : t + 1], state)
             mine = tuple(x[d] for x in st)
             if valid is not None:
                 mine = tuple(
                     torch.where(_bcast(valid[t], n), n, o[d]) for n, o in zip(mine, state, strict=True)
                 )
             h = mine[0]
-            # The layer outputs h_t itself: the output is taken from the probe, so that the probe
+            # An LSTM outputs h_t itself: the output is taken from the probe, so that the probe
             # is the only path from h_t onwards and its gradient the total derivative.
-            if y_d.shape != st[0][d].shape or not torch.equal(y_d, st[0][d]):
-                raise ValueError(
-                    "module: its output at a step is not its hidden state (a cell with a read-out), "
-                    "so dLoss/dh_t through the output cannot be separated; gradient through time "
-                    "needs cells whose output is h_t"
-                )
             out = h
             if valid is not None:
                 out = torch.where(_bcast(valid[t], out), out, out.new_zeros(()))
@@ -322,7 +287,7 @@ def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -
     probes: dict[tuple[int, str], list[Tensor]] = {}
     layer_in = xs
     for k, (fn, p_drop) in enumerate(ad.layers):
-        state = ad.initial(hx, xs, original_state, k)
+        state = ad.initial(hx, original_state, k)
         out, fin, pr = _run_layer(fn, layer_in, state, ad.D, valid)
         for d in range(ad.D):
             probes[(k, DIRECTIONS[d])] = pr[d]
@@ -342,14 +307,22 @@ def _stepwise(module: nn.Module, x: Any, hx: Any, lengths: Any, original: Any) -
     return (out, ad.to_module(final)), rec
 
 
-def _recorded(module: RecurrentBase, states: dict[tuple[int, str], list[Tensor]], x: Any, lengths: Any) -> _Record:
-    """The record of one forward of an rnnlab layer from what ``recording_states`` kept."""
+def _batch_of(module: nn.Module, x: Any, lengths: Any) -> SequenceBatch:
+    """The time-major batch an rnnlab layer or ``rnnlab.Recurrent`` ran on, with its lengths."""
     # The module has just run on these arguments, so they are valid; this only recovers the lengths.
-    batch = prepare_input(x, lengths, module.batch_first, (module.input_size,))
+    if _is_custom(module):  # (a 2-D tensor is one sequence, which Recurrent gives a batch axis of 1)
+        unbatched = isinstance(x, Tensor) and x.dim() == 2
+        return prepare_input(x.unsqueeze(1) if unbatched else x, lengths, module.batch_first and not unbatched, None)
+    return prepare_input(x, lengths, module.batch_first, (module.input_size,))
+
+
+def _recorded(module: nn.Module, states: dict[tuple[int, str], list[Tensor]], batch: SequenceBatch) -> _Record:
+    """The record of one forward of an rnnlab layer or ``rnnlab.Recurrent`` from the states it
+    kept (per direction in processing order) and the batch it ran on (:func:`_batch_of`)."""
     valid = batch.valid
     return _Record(
         module=module,
-        num_layers=module.num_layers,
+        num_layers=getattr(module, "num_layers", 1),
         probes=states,
         valid=None if valid is None else valid[..., 0],
         reverse_in_processing_order=True,
@@ -416,7 +389,7 @@ def grad_through_time(
             # The layer refills ``kept`` at its next call: take this call's lists out.
             states = dict(kept)
             kept.clear()
-            records.append((name, _recorded(module, states, x, lengths)))
+            records.append((name, _recorded(module, states, _batch_of(module, x, lengths))))
 
         return hook
 
@@ -426,8 +399,58 @@ def grad_through_time(
             twin = twin_of(module)
             with twin.recording_states() as kept:
                 new_output = twin(x, hx)
-            records.append((name, _recorded(twin, dict(kept), x, None)))
+            records.append((name, _recorded(twin, dict(kept), _batch_of(twin, x, None))))
             return new_output
+
+        return hook
+
+    # rnnlab.Recurrent: (its name, its cells' new states in the order the cells ran) per call
+    # running now (innermost last: a cell may itself run a Recurrent).
+    running: list[tuple[str, list[Tensor]]] = []
+    hooked_cells: set[int] = set()
+
+    def cell_hook(cell: nn.Module, args: tuple, output: Any) -> Any:
+        if not running or not (isinstance(output, (tuple, list)) and len(output) == 2):
+            return None  # a call outside the layer, or a malformed return that Recurrent itself refuses
+        y, new = output
+        h = new if isinstance(new, Tensor) else new[0] if isinstance(new, (tuple, list)) and new else None
+        if not isinstance(h, Tensor):
+            return None
+        running[-1][1].append(h)
+        if y is None or y is h:
+            return None
+        same = isinstance(y, Tensor) and y.shape == h.shape and y.dtype == h.dtype
+        if not (same and torch.allclose(y, h, rtol=0, atol=0, equal_nan=True)):
+            raise ValueError(
+                f"module: {running[-1][0]!r} runs cell {type(cell).__name__}, whose output y_t is not its hidden "
+                f"state (a cell with a read-out: y_t {_shape(y)}, new state {tuple(h.shape)}), so "
+                "dLoss/dh_t through the output cannot be separated; gradient through time needs cells whose "
+                "output is h_t, the first tensor of their new state"
+            )
+        # Equal values, another tensor: the output is taken from h_t, so that h_t is the one
+        # tensor through which the step reaches everything after it.
+        return h, new
+
+    def make_custom_pre_hook(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            running.append((name or type(module).__name__, []))
+
+        return hook
+
+    def make_custom_hook(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            _, steps = running.pop()
+            x, _, lengths = _call_args(module, args, kwargs)
+            batch = _batch_of(module, x, lengths)
+            T, D = batch.x.shape[0], 2 if module.bidirectional else 1
+            if len(steps) != D * T:
+                raise ValueError(
+                    f"module: {name or type(module).__name__} called its cell {len(steps)} times for {T} "
+                    f"timesteps{' in 2 directions' if D == 2 else ''} (expected {D * T}), so the steps' "
+                    "hidden states cannot be told apart"
+                )
+            states = {(0, DIRECTIONS[d]): steps[d * T : (d + 1) * T] for d in range(D)}
+            records.append((name, _recorded(module, states, batch)))
 
         return hook
 
@@ -452,6 +475,13 @@ def grad_through_time(
                 if isinstance(module, RecurrentBase):
                     kept = recording.enter_context(module.recording_states())
                     hook = make_recording_hook(name, kept)
+                elif _is_custom(module):
+                    handles.append(module.register_forward_pre_hook(make_custom_pre_hook(name), with_kwargs=True))
+                    hook = make_custom_hook(name)
+                    for cell in (module.cell, getattr(module, "reverse_cell", None) if module.bidirectional else None):
+                        if cell is not None and id(cell) not in hooked_cells:  # (one hook for a shared cell)
+                            hooked_cells.add(id(cell))
+                            handles.append(cell.register_forward_hook(cell_hook))
                 elif isinstance(module, (nn.GRU, nn.RNN)) or (isinstance(module, nn.LSTM) and not module.proj_size):
                     hook = make_twin_hook(name)
                 else:

@@ -32,7 +32,6 @@ import functools
 import math
 import operator
 import random
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -401,6 +400,7 @@ def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int
 def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, data: DataSplits,
                   config: Config, log: Log) -> None:
     from rnnlab.doctor import diagnose
+    from rnnlab.doctor.run import curves_from_time_gradients
     from rnnlab.introspect.through_time_file import write_grad_through_time
 
     task = task_for(config)
@@ -410,43 +410,12 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                       remedies="config",
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
-    untrained = _untrained_curves(report.through_time)
+    untrained = curves_from_time_gradients(report.through_time)
     if config.tracking.grad_through_time and untrained:
         # (the report draws it beside the curve after training: how training moved the reach; a
         # resumed run keeps it, the write after training leaves this block in place)
         write_grad_through_time(run, untrained, step=0, epoch=0, cropped=_inspect_cropped(data, config),
                                 phase="before_training")
-
-
-_LAYER_NAME = re.compile(r"'(.*)' layer (\d+) (forward|reverse)")
-
-
-def _untrained_curves(through_time: Sequence[Any]) -> dict[str, Any]:
-    """The health check's gradient through time (``Report.through_time``: one mean over channels per
-    layer, in processing order, named as the findings name it) as the file stores curves:
-    ``{module key: GradThroughTime}`` with ``[T, 1]`` arrays in forward time order."""
-    from rnnlab.gates import DIRECTIONS, kind_of
-    from rnnlab.introspect.through_time import GradThroughTime
-
-    found: dict[str, dict[tuple[int, str], np.ndarray]] = {}
-    modules: dict[str, Any] = {}
-    for tg in through_time:
-        m = _LAYER_NAME.fullmatch(tg.name)
-        if m is None:
-            continue
-        g = tg.per_step.detach().to("cpu", torch.float64).numpy()
-        # (the reverse direction was flipped into processing order for the check: back to time order)
-        g = g[::-1] if m[3] == "reverse" else g
-        found.setdefault(m[1], {})[(int(m[2]), m[3])] = g.reshape(-1, 1).copy()
-        modules[m[1]] = tg.module
-    out = {}
-    for key, layers in found.items():
-        module = modules[key]
-        out[key] = GradThroughTime(
-            module=key.split("#")[0], kind=kind_of(module) or getattr(module, "kind", None),
-            num_layers=max(layer for layer, _ in layers) + 1,
-            directions=tuple(d for d in DIRECTIONS if d in {dd for _, dd in layers}), layers=layers)
-    return out
 
 
 def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None:

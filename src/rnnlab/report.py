@@ -5,18 +5,27 @@ inline, so the report can be mailed, archived or opened offline. Sections:
 
 1. fit after training (the ``after_training`` findings of ``health.json``: did the model fit its
    training data, does it overfit; :mod:`rnnlab.doctor.fit`; a run whose ``summary.json`` has no
-   ``train_eval``, such as the Lightning callback's, was not judged, and the section says so);
-2. final metrics (a small table: last epoch's record, and the test split when summarised);
-3. health findings before training (``health.json``: the untrained model's), coloured by
-   severity, with numbers, explanation, remedy;
-4. metric curves (``metrics.jsonl``);
+   ``train_eval``, such as the Lightning callback's, or a training loop of the user's own, was
+   not judged, and the section says so);
+2. final metrics (a small table: last epoch's record, and the test split when summarised; a run
+   without ``metrics.jsonl``: the last loss its :class:`rnnlab.Tracker` recorded);
+3. health findings (``health.json``), coloured by severity, with numbers, explanation, remedy;
+   the title says when the checks ran as far as the run says (:func:`_health_when`): before
+   training for the trainers' runs, when ``rnnlab.diagnose`` ran for a loop of the user's own;
+4. metric curves (``metrics.jsonl``, per epoch; without it, the loss given to
+   :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``);
 5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
 6. gradient through time after training (``grad_through_time.json``, see
    :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
    the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
    finding of that check before training still holds; where the run recorded the health check's
    curve of the untrained model too, it is drawn dashed beside it and both reaches are given;
-7. configuration (``config.toml``, shown as text; a Lightning callback's run has none by nature).
+7. configuration (``config.toml``, shown as text; a Lightning callback's run and a loop of the
+   user's own have none by nature).
+
+Who recorded the run (:func:`rnnlab.rundir.recorded_by`: ``rnnlab train``, the Lightning
+callback, or the user's own loop with :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose`)
+decides what the sections may claim.
 
 A section whose file is missing or empty says "no data recorded"; every name and value from the
 run is HTML-escaped. A small inline script sets ``data-broken-images`` on ``<body>`` after load
@@ -43,15 +52,34 @@ from typing import Any
 from rnnlab import htmlkit as hk
 from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
-from rnnlab.plots.metrics import baselines_of, load_metrics, plot_metrics, restored_epoch, run_name
+from rnnlab.plots.metrics import (
+    baselines_of,
+    load_metrics,
+    plot_metrics,
+    restored_epoch,
+    run_name,
+    tracked_loss_records,
+)
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time
-from rnnlab.rundir import GRAD_THROUGH_TIME, SUMMARY, TRACKED, RunDir, atomic_write_text
+from rnnlab.rundir import (
+    GRAD_THROUGH_TIME,
+    HEALTH,
+    METRICS,
+    RECORDED_BY_LIGHTNING,
+    RECORDED_BY_OWN_LOOP,
+    SUMMARY,
+    TRACKED,
+    RunDir,
+    atomic_write_text,
+    recorded_by,
+)
 from rnnlab.tracker import read_tracked
 
 # --- HTML pieces ---------------------------------------------------------------------------------
 
-#: Sections in page order: what went wrong first, the long configuration text last.
+#: Sections in page order: what went wrong first, the long configuration text last; the titles of
+#: a run of rnnlab train (the health section's says when its checks ran: :func:`_health_when`).
 SECTIONS = (
     ("fit", "Fit after training"),
     ("final-metrics", "Final metrics"),
@@ -66,6 +94,19 @@ SECTIONS = (
 # --- sections ------------------------------------------------------------------------------------
 
 
+#: Why a run has no config.toml by nature, by who recorded it (:func:`rnnlab.rundir.recorded_by`).
+NO_CONFIG_BY_DESIGN = {
+    RECORDED_BY_LIGHTNING: "the Lightning callback (rnnlab.lightning.RnnlabCallback) recorded this run, whose "
+                           "configuration is the LightningModule's code and the Trainer's arguments",
+    RECORDED_BY_OWN_LOOP: "a training loop of your own recorded this run with rnnlab.Tracker and rnnlab.diagnose, "
+                          "whose configuration is that code",
+}
+#: Who did not measure the trained model on its whole training split, so the fit was not judged.
+NOT_MEASURED_BY = {
+    RECORDED_BY_LIGHTNING: "the Lightning callback does not measure",
+    RECORDED_BY_OWN_LOOP: "rnnlab.Tracker and rnnlab.diagnose alone do not measure (nor write summary.json)",
+}
+
 #: Final-metrics rows whose key alone does not say what the number is.
 ROW_LABELS = {"time": "time (seconds, this epoch)"}
 
@@ -74,7 +115,7 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     if isinstance(records, Exception):
         return hk.problem("final metrics", records)
     if not records:
-        return hk.no_data(f"{rd.metrics.name} is missing or empty")
+        return _last_tracked_loss(rd)
     last = records[-1]
     rows = [(ROW_LABELS.get(k, k), v) for k, v in last.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -95,6 +136,26 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     which = "" if restored is None else \
         f"; the test and train (eval) rows: the weights of epoch {hk.num(restored)}, restored by early stopping"
     return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p><table>{body}</table>"
+
+
+def _no_metrics(rd: RunDir) -> str:
+    """"No data" for a run without metrics.jsonl nor a tracked loss."""
+    also = f", and {TRACKED} holds no loss (Tracker.step(loss) records it)" if rd.tracked.exists() else ""
+    return hk.no_data(f"{METRICS} is missing or empty{also}")
+
+
+def _last_tracked_loss(rd: RunDir) -> str:
+    """The final metrics of a run without metrics.jsonl (a training loop of the user's own): the
+    last loss its Tracker recorded, and what it is not."""
+    losses = tracked_loss_records(rd)
+    if not losses:
+        return _no_metrics(rd)
+    last = losses[-1]
+    return (f"<p class='sub'>No per-epoch metrics ({METRICS}, which rnnlab train and the Lightning callback "
+            f"write): the last loss given to rnnlab.Tracker.step ({TRACKED}), the loss of that step's batch; "
+            "no validation or test figure was recorded.</p>"
+            f"<table><tr><th>loss at step {hk.num(last['step'])}</th>"
+            f"<td class=\"num\">{hk.num(last['tracked_loss'])}</td></tr></table>")
 
 
 def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
@@ -125,22 +186,16 @@ def _text_rows(summary: Any) -> list[tuple[str, Any]]:
 
 def _configuration(rd: RunDir) -> str:
     if not rd.config.exists():
-        if _recorded_by_lightning(rd):  # (not a warning: such a run has no rnnlab config to show)
-            return ("<p>config.toml is missing by design: the Lightning callback (rnnlab.lightning.RnnlabCallback) "
-                    "recorded this run, whose configuration is the LightningModule's code and the Trainer's "
-                    "arguments (config.toml is what rnnlab train writes).</p>" + _resume_history(rd, configured=False))
+        why = NO_CONFIG_BY_DESIGN.get(recorded_by(rd.path) or "")
+        if why is not None:  # (not a warning: such a run has no rnnlab config to show)
+            return (f"<p>{rd.config.name} is missing by design: {hk.esc(why)} ({rd.config.name} is what rnnlab "
+                    "train writes).</p>" + _resume_history(rd, configured=False))
         return hk.no_data(f"{rd.config.name} is missing")
     text = rd.config.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return hk.no_data(f"{rd.config.name} is empty")
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
     return f"{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
-
-
-def _recorded_by_lightning(rd: RunDir) -> bool:
-    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RUN, read_marker
-
-    return (read_marker(rd.path, RUN) or {}).get("recorded_by") == RECORDED_BY_LIGHTNING
 
 
 def _resume_history(rd: RunDir, configured: bool) -> str:
@@ -181,9 +236,25 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     if isinstance(records, Exception):
         return hk.problem("metric curves", records)
     if not records:
-        return hk.no_data(f"{rd.metrics.name} is missing or empty")
+        return _tracked_loss_curve(rd)
     return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
                                baselines=baselines_of(rd)), "metric curves")
+
+
+def _tracked_loss_curve(rd: RunDir) -> str:
+    """The metric curves of a run without metrics.jsonl (a training loop of the user's own): the
+    loss it gave rnnlab.Tracker.step, per step, with where it comes from."""
+    losses = tracked_loss_records(rd)
+    if not losses:
+        return _no_metrics(rd)
+    steps = [r["step"] for r in losses]
+    lead = (f"<p class='sub'>The loss given to rnnlab.Tracker.step, per step ({TRACKED}: recorded at "
+            f"{hk.num(len(steps))} step{'s' if len(steps) != 1 else ''} from {hk.num(steps[0])} to "
+            f"{hk.num(steps[-1])}; the Tracker records it with the weight norms, every weights_every steps), each "
+            f"the loss of that step's batch. This run has no {METRICS} (the per-epoch metrics rnnlab train and the "
+            "Lightning callback write): no validation, accuracy or learning-rate curve.</p>")
+    return lead + hk.img(plot_metrics(losses, title=f"loss of {run_name(rd)} (tracked.jsonl)", x="step"),
+                         "loss per step")
 
 
 #: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
@@ -286,8 +357,9 @@ def _gradient_through_time(rd: RunDir) -> str:
     also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
             "batch: how far back the gradient reached before training.") if untrained else ""
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
-             f"(eval mode) and one training batch{where}. The health findings before training (above) measured "
-             f"the untrained model: the sentence under each title judges this curve by the same check.{also}</p>"]
+             f"(eval mode) and one training batch{where}. {_health_compared(rd)} the sentence under each title "
+             f"judges this curve by the same check.{also}</p>"]
+    moment = _health_moment(rd)
     th = Thresholds()  # (the trainer's health check runs with the defaults)
     before = _findings(rd, "before_training") if rd.health.exists() else None
     now = {tg.name: tg for tg in time_gradients(gtts)}
@@ -301,7 +373,7 @@ def _gradient_through_time(rd: RunDir) -> str:
             earlier = None if before is None else _earlier_finding(before, key, layer, direction)
             g0 = untrained.get(key)
             g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
-            sentence = _after_training(verdict, found, earlier, before is not None, th)
+            sentence = _after_training(verdict, found, earlier, before is not None, th, moment)
             if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
                 sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
@@ -330,19 +402,29 @@ def _reaches(before: Any, after: Any, rel: float) -> str:
 
 
 def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) -> Any:
-    """The ``gradient_through_time`` finding before training about this layer, or None (a module
-    stored under key "" is named by its class there, which the file does not record)."""
+    """The ``gradient_through_time`` finding before training about this layer (its numbers name
+    the module, layer and direction), or None. Findings recorded before their numbers did are
+    matched by their title (a module stored under key "" is named by its class there)."""
     for f in before:
-        m = re.search(r" in '(.*)' layer (\d+) (\w+): ", f.title) if f.check == "gradient_through_time" else None
+        if f.check != "gradient_through_time":
+            continue
+        n = f.numbers
+        if "module" in n:
+            if (n["module"], n["layer"], n["direction"]) == (key, layer, direction):
+                return f
+            continue
+        m = re.search(r" in '(.*)' layer (\d+) (\w+): ", f.title)
         if m and (m[1] == key or not key) and (int(m[2]), m[3]) == (layer, direction):
             return f
     return None
 
 
-def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: Any) -> str:
+def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: Any,
+                    moment: str = "before training") -> str:
     """One sentence: what the health check's rule says of the curve after training (``verdict``,
     ``found``: :func:`rnnlab.doctor.checks.judge_through_time`'s), and whether the finding
-    before training (``earlier``) still holds; ``checked``: health.json exists."""
+    ``moment`` (when the health checks ran: ``before training`` for rnnlab train's runs,
+    :func:`_health_moment`) still holds (``earlier``); ``checked``: health.json exists."""
     from rnnlab.doctor.checks import EXPLODES, REACHES, VANISHES
 
     n = found.numbers if found is not None else {}
@@ -356,16 +438,16 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
     }.get(verdict)
     if said is None:  # (a last value of 0, a non-finite value, a single step: the check says nothing either)
         return ("After training the health check's rule cannot judge this curve (a last value of 0, a non-finite "
-                "value or a single step)" + ("; the finding before training is neither confirmed nor refuted."
+                "value or a single step)" + (f"; the finding {moment} is neither confirmed nor refuted."
                                              if earlier is not None else "."))
     if earlier is None:
-        return f"After training {said}" + (": no health finding before training is about this layer."
+        return f"After training {said}" + (f": no health finding {moment} is about this layer."
                                             if checked else ".")
     was = VANISHES if earlier.title.startswith("Vanishing") else EXPLODES
     e = earlier.numbers
-    then = (f"the vanishing gradient the health check found before training (reach {hk.num(e.get('reach'))} of "
+    then = (f"the vanishing gradient the health check found {moment} (reach {hk.num(e.get('reach'))} of "
             f"{hk.num(e.get('timesteps'))} steps)" if was == VANISHES else
-            f"the exploding gradient the health check found before training ({hk.num(e.get('first_over_last'))} "
+            f"the exploding gradient the health check found {moment} ({hk.num(e.get('first_over_last'))} "
             f"times over {hk.num(e.get('timesteps'))} steps)")
     if verdict == was:
         return f"After training {said.replace('the gradient ', 'the gradient still ', 1)}: {then} still holds."
@@ -379,20 +461,18 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
 
 
 def _fit(rd: RunDir) -> str:
+    who = recorded_by(rd.path)
     if not rd.summary.exists():  # (running, killed, or failed before training: not "checks off")
-        if not rd.metrics.exists() and not rd.config.exists():  # (a Tracker or diagnose in the user's loop)
-            return hk.no_data(f"{SUMMARY} is missing (rnnlab train and the Lightning callback write it, "
-                              f"rnnlab.Tracker and rnnlab.diagnose alone do not)")
+        if who == RECORDED_BY_OWN_LOOP:  # (a loop of the user's own writes no summary.json, finished or not)
+            return _not_judged(who)
+        if who is None and not rd.metrics.exists():
+            return hk.no_data(f"{SUMMARY} is missing (rnnlab train and the Lightning callback write it)")
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
     summary = rd.read_summary() or {}
     if summary.get("train_eval") is None:
         # The checks judge the trained model measured on its whole training split (train_eval):
         # without it they did not run, whatever health.json (the checks before training) holds.
-        return hk.no_data(
-            "the checks after training (underfit, overfit) did not run for this run, so its fit is not judged: "
-            "rnnlab train runs them on the trained model measured on its whole training split (summary.json's "
-            "train_eval), which the Lightning callback does not measure; judge the fit from the final metrics "
-            "and the metric curves below, or train with rnnlab train to have them")
+        return _not_judged(who)
     checked = summary.get("fit_checked")
     if isinstance(checked, dict):  # what each check that ran found, and nothing of those that did not
         from rnnlab.doctor.fit import fit_verdict
@@ -404,6 +484,16 @@ def _fit(rd: RunDir) -> str:
         said = "the checks after training found nothing"
     return (_judged_weights(rd, summary) + _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
             + hk.guarded(f"{SUMMARY}'s mean_guard", lambda: _mean_guard(summary)))
+
+
+def _not_judged(who: str | None) -> str:
+    """Why the fit after training is not judged: the run (recorded by ``who``,
+    :func:`rnnlab.rundir.recorded_by`) did not measure the trained model on its whole training split."""
+    return hk.no_data(
+        "the checks after training (underfit, overfit) did not run for this run, so its fit is not judged: "
+        "rnnlab train runs them on the trained model measured on its whole training split (summary.json's "
+        f"train_eval), which {NOT_MEASURED_BY.get(who or '', 'this run did not measure')}; judge the fit from the "
+        "final metrics and the metric curves below, or train with rnnlab train to have them")
 
 
 def _judged_weights(rd: RunDir, summary: dict[str, Any]) -> str:
@@ -434,12 +524,55 @@ def _mean_guard(summary: dict[str, Any]) -> str:
             f"{hk.esc(guard.baseline)}'s.</p>")
 
 
+def _health_when(rd: RunDir) -> tuple[str, str]:
+    """The health section's title and the sentence of its lead on when the checks ran, as far as
+    the run says: the step health.json records (``measured``, :meth:`RunDir.read_health_measured`)
+    when it does; else before training for a run of rnnlab train or the Lightning callback (both
+    run the checks first); for a loop of the user's own, which runs rnnlab.diagnose when it likes,
+    no moment at all."""
+    measured = rd.read_health_measured() or {}
+    step, epoch = measured.get("step"), measured.get("epoch")
+    own = recorded_by(rd.path) == RECORDED_BY_OWN_LOOP
+    if own and not rd.health.exists():
+        return "Health findings", ""
+    if step == 0 or (step is None and not own):
+        return dict(SECTIONS)["health"], ("Measured before training began, on the untrained model (at initialisation "
+                                          "and over a few training steps on one batch).")
+    how = "on the model as it was then, and over a few optimizer steps on one batch taken on a copy of it"
+    if step is None:
+        return "Health findings when diagnose ran", (
+            f"Measured when rnnlab.diagnose ran, {how}. {HEALTH} does not record when that was (before, during or "
+            "after training), so this report does not say (rnnlab.diagnose(..., step=tracker.step_count) records it).")
+    at = f"after {hk.num(step)} training step{'s' if step != 1 else ''}"
+    at += f" (epoch {hk.num(epoch)})" if epoch is not None else ""
+    return f"Health findings {at}", f"Measured when rnnlab.diagnose ran, {at} ({HEALTH} records it), {how}."
+
+
+def _health_moment(rd: RunDir) -> str:
+    """When the health findings were measured, as a phrase: ``before training`` for the runs of
+    rnnlab train and the Lightning callback (:func:`_health_when`), else when rnnlab.diagnose ran."""
+    title = _health_when(rd)[0] if rd.health.exists() else dict(SECTIONS)["health"]
+    if title == dict(SECTIONS)["health"]:
+        return "before training"
+    return "when rnnlab.diagnose ran" + (title.removeprefix("Health findings")
+                                         if title.startswith("Health findings after") else "")
+
+
+def _health_compared(rd: RunDir) -> str:
+    """What the gradient section's lead says of the health findings above it."""
+    moment = _health_moment(rd)
+    if moment == "before training":
+        return "The health findings before training (above) measured the untrained model:"
+    return f"The health findings (above) measured the model {moment}:"
+
+
 def _health(rd: RunDir) -> str:
-    lead = ("<p class='sub'>Measured before training began, on the untrained model (at initialisation and over a "
-            "few training steps on one batch). The gradient through time of the trained model is under "
+    lead = (f"<p class='sub'>{hk.esc(_health_when(rd)[1])} The gradient through time of the trained model is under "
             "<a href='#gradient-through-time'>Gradient through time after training</a>.</p>"
             if rd.health.exists() else "")
-    return lead + _findings_section(rd, "before_training", "health checks did not run", "every health check passed")
+    why_missing = ("rnnlab.diagnose(..., run_dir=) writes it" if recorded_by(rd.path) == RECORDED_BY_OWN_LOOP
+                   else "health checks did not run")
+    return lead + _findings_section(rd, "before_training", why_missing, "every health check passed")
 
 
 def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str) -> str:
@@ -485,9 +618,14 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "health": hk.guarded("health findings", lambda: _health(rd)),
         "fit": hk.guarded("findings after training", lambda: _fit(rd)),
     }
-    nav = "".join(f'<a href="#{sid}">{hk.esc(title)}</a>' for sid, title in SECTIONS)
+    titles = dict(SECTIONS)
+    try:
+        titles["health"] = _health_when(rd)[0]
+    except hk.SECTION_ERRORS:  # (a broken health.json says no moment; the section shows the problem)
+        titles["health"] = "Health findings"
+    nav = "".join(f'<a href="#{sid}">{hk.esc(title)}</a>' for sid, title in titles.items())
     sections = "".join(
-        f'<section id="{sid}"><h2>{hk.esc(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in SECTIONS
+        f'<section id="{sid}"><h2>{hk.esc(title)}</h2>\n{bodies[sid]}\n</section>\n' for sid, title in titles.items()
     )
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     return (

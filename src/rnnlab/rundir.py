@@ -103,6 +103,11 @@ STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.
 #: ``recorded_by`` in a run directory's marker when the Lightning callback recorded the run (which
 #: has no config.toml by nature: ``rnnlab report`` says so rather than warn).
 RECORDED_BY_LIGHTNING = "rnnlab.lightning.RnnlabCallback"
+#: What :func:`recorded_by` answers for a run of ``rnnlab train`` (its config.toml says so).
+RECORDED_BY_TRAIN = "rnnlab train"
+#: What :func:`recorded_by` answers for a training loop of the user's own, which wrote only what
+#: :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose` write (no metrics.jsonl, no config.toml).
+RECORDED_BY_OWN_LOOP = "rnnlab.Tracker"
 RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
 
 
@@ -267,13 +272,43 @@ class RunDir:
         return data
 
     def read_health(self) -> list[dict[str, Any]] | None:
-        """The health findings (``health.json``; None when missing), a list of objects."""
+        """The health findings (``health.json``; None when missing), a list of objects. The file
+        is that list, or an object ``{"findings": [...], "measured": {...}}`` that also says when
+        the checks ran (:meth:`read_health_measured`)."""
         if not self.health.exists():
             return None
         data = read_json(self.health)
-        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-            raise RunDirError(f"{self.health}: expected a JSON list of finding objects, got {_kind(data)}")
-        return data
+        findings = data.get("findings") if isinstance(data, dict) else data
+        if not isinstance(findings, list) or not all(isinstance(d, dict) for d in findings):
+            raise RunDirError(f"{self.health}: expected a JSON list of finding objects, or an object whose "
+                              f"'findings' is one, got {json_shown(data)}")
+        return findings
+
+    def read_health_measured(self) -> dict[str, Any] | None:
+        """When the health checks of ``health.json`` ran, as far as the file records it (None: it
+        does not, as a plain list of findings): ``step``, the optimizer steps the model had taken
+        (0: before training), and ``epoch``, each an integer >= 0 or null.
+
+        >>> import tempfile
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> atomic_write_json(d.health, {"findings": [], "measured": {"step": 20}})
+        >>> d.read_health(), d.read_health_measured()
+        ([], {'step': 20})
+        """
+        if self.read_health() is None:  # (a file that is no health.json is an error, not "not recorded")
+            return None
+        data = read_json(self.health)
+        measured = data.get("measured") if isinstance(data, dict) else None
+        if measured is None:
+            return None
+        if not isinstance(measured, dict):
+            raise RunDirError(f"{self.health}: expected 'measured' to be an object, got {json_shown(measured)}")
+        for key in ("step", "epoch"):
+            v = measured.get(key)
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+                raise RunDirError(f"{self.health}: expected 'measured.{key}' to be an integer >= 0 or null, "
+                                  f"got {json_shown(v)}")
+        return measured
 
     def read_adapt(self) -> dict[str, Any] | None:
         """``adapt.json`` (None when missing): an object whose ``shape`` and ``budget`` parts,
@@ -627,6 +662,33 @@ def _check_own(p: Path, kind: DirKind, named_by: str) -> None:
     raise RunDirError(f"{named_by} {str(p)!r}: the directory holds files that are not an rnnlab {noun}: {listed} "
                       f"(no {kind.marker}); rnnlab writes only into a new or empty directory or its own "
                       f"{kind.what}: choose another one")
+
+
+def recorded_by(path: str | os.PathLike[str]) -> str | None:
+    """Who recorded the run directory ``path``: :data:`RECORDED_BY_LIGHTNING` (its marker says so),
+    :data:`RECORDED_BY_TRAIN` (config.toml, which ``rnnlab train`` writes first),
+    :data:`RECORDED_BY_OWN_LOOP` (only what :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose`
+    write: tracked.jsonl, health.json, grad_through_time.json, without metrics.jsonl), or None
+    when the files do not tell (an empty directory, metrics.jsonl alone). What a report may claim
+    of a run depends on it: only the two trainers run the health checks before training, and
+    only ``rnnlab train`` judges the fit after it.
+
+    >>> import tempfile
+    >>> d = RunDir(tempfile.mkdtemp())
+    >>> recorded_by(d.path) is None
+    True
+    >>> d.append(d.tracked, {"step": 0, "name": "loss", "stat": "value", "value": 0.7})
+    >>> recorded_by(d.path)
+    'rnnlab.Tracker'
+    """
+    p = Path(path)
+    if (read_marker(p, RUN) or {}).get("recorded_by") == RECORDED_BY_LIGHTNING:
+        return RECORDED_BY_LIGHTNING
+    if (p / CONFIG).exists():
+        return RECORDED_BY_TRAIN
+    if not (p / METRICS).exists() and any((p / f).exists() for f in (TRACKED, HEALTH, GRAD_THROUGH_TIME)):
+        return RECORDED_BY_OWN_LOOP
+    return None
 
 
 def read_marker(path: str | os.PathLike[str], kind: DirKind) -> dict[str, Any] | None:

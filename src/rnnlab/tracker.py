@@ -149,6 +149,8 @@ class Tracker:
         # tracker claims the directory (a folder of the user's own files is refused, as --out is;
         # a second tracker on it is refused, naming the pid).
         self._lock = None if self.run.lock.held else claim(self.run.path, RUN, named_by="run_dir")
+        if self._lock is not None:  # (so that diagnose(..., run_dir=tracker.run) writes into the run it holds)
+            self.run.lock = self._lock
         try:
             refuse_link(self.path)
             if self.path.exists():

@@ -1,5 +1,7 @@
 """Metric curves of one run from ``RUN_DIR/metrics.jsonl``: loss, accuracy (or a regression's
 RMSE and R², a language model's bits per token), learning rate, gradient norm, against the epoch.
+A run of the user's own training loop has no metrics.jsonl: its curve is the loss it gave
+:meth:`rnnlab.Tracker.step` (``tracked.jsonl``, :func:`tracked_loss_records`), against the step.
 
 Panels appear for what was recorded: loss (``train_loss``, ``val_loss``, ``test_loss``),
 accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), a language model's bits per token
@@ -33,6 +35,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from rnnlab._checks import check_choice
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
 
@@ -56,7 +59,7 @@ class Panel(NamedTuple):
 
 #: Panels of :func:`plot_metrics`, in order.
 PANELS: tuple[Panel, ...] = (
-    Panel("loss", ("train_loss", "train_cross_entropy", "val_loss", "test_loss"), False),
+    Panel("loss", ("train_loss", "train_cross_entropy", "val_loss", "test_loss", "tracked_loss"), False),
     Panel("accuracy", ("train_acc", "val_acc", "test_acc"), False),
     Panel("MASE (error / training seasonal-naive error), the score", ("train_mase", "val_mase", "test_mase"),
           False, baseline="mase"),
@@ -72,7 +75,10 @@ PANELS: tuple[Panel, ...] = (
 #: cross-entropy, recorded in bits per token, beside its val_loss in nats).
 DERIVED: dict[str, tuple[str, float]] = {"train_cross_entropy": ("train_bpc", math.log(2))}
 #: Legend labels that differ from the key.
-LABELS = {"train_cross_entropy": "train cross-entropy (train_bpc · ln 2)"}
+LABELS = {"train_cross_entropy": "train cross-entropy (train_bpc · ln 2)",
+          "tracked_loss": "loss given to Tracker.step (its batch)"}
+#: The record keys :func:`plot_metrics` can draw against.
+X_AXES = ("epoch", "step")
 #: Line style per split, the same in every figure.
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
 #: Line style of each reference forecast of summary.json's ``baselines`` (in its split's colour).
@@ -94,6 +100,24 @@ def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict
     raise TypeError(
         f"source: expected a run directory or a list of metric records, got {type(source).__name__}"
     )
+
+
+def tracked_loss_records(run_dir: str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
+    """The loss a training loop gave :meth:`rnnlab.Tracker.step` (``tracked.jsonl``, ``name="loss"``;
+    recorded on the tracker's weight steps) as records ``{"step", "tracked_loss"}`` in step order,
+    for :func:`plot_metrics` with ``x="step"``; empty when none was recorded.
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.append(run.tracked, {"step": 5, "name": "loss", "stat": "value", "value": 0.6})
+    >>> run.append(run.tracked, {"step": 0, "name": "loss", "stat": "value", "value": 0.7})
+    >>> tracked_loss_records(run)
+    [{'step': 0, 'tracked_loss': 0.7}, {'step': 5, 'tracked_loss': 0.6}]
+    """
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    found = [(r["step"], r["value"]) for r in rd.read_tracked()
+             if r["name"] == "loss" and r["stat"] == "value" and not isinstance(r["value"], list)]
+    return [{"step": step, "tracked_loss": value} for step, value in sorted(found, key=lambda f: f[0])]
 
 
 def restored_epoch(run_dir: str | os.PathLike[str] | RunDir) -> int | None:
@@ -193,29 +217,36 @@ def plot_metrics(
     path: str | os.PathLike[str] | None = None,
     restored: int | None = None,
     baselines: dict[str, Any] | None = None,
+    x: str = "epoch",
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
-    against the epoch.
+    against the epoch (or the record key ``x``, one of :data:`X_AXES`).
 
     ``source`` is a run directory or its list of per-epoch records. Only panels with data are
     drawn; with no records at all, a single panel says so. Saves when ``path`` is given.
     ``restored``: the epoch whose weights the run restored (:func:`restored_epoch`), marked on
-    every panel; ``baselines``: summary.json's reference forecasts, drawn on the panels that
-    name their metric (:attr:`Panel.baseline`). Both are read from a run directory given as
-    ``source`` when not given.
+    every panel against the epoch; ``baselines``: summary.json's reference forecasts, drawn on
+    the panels that name their metric (:attr:`Panel.baseline`). Both are read from a run
+    directory given as ``source`` when not given.
+
+    >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
+    >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
+    ('loss', 'step')
     """
+    check_choice("x", x, X_AXES)
     records = load_metrics(source)
     name = run_name(source) if isinstance(source, (str, os.PathLike, RunDir)) else None
     if isinstance(source, (str, os.PathLike, RunDir)):
         restored = restored_epoch(source) if restored is None else restored
         baselines = baselines_of(source) if baselines is None else baselines
+    restored = restored if x == "epoch" else None  # (an epoch, not a place on a step axis)
     present = [(panel, _drawn(records, panel)) for panel in PANELS]
     present = [(panel, keys) for panel, keys in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
     if not present:
         return style.empty_figure("no metrics recorded", head, path)
     ncols = 2 if len(present) > 2 else len(present)
-    # Every panel is against the epoch: one x axis, labelled under each column.
+    # Every panel is against the same x: one axis, labelled under each column.
     fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7), sharex=True)
     for ax in list(axes.flat)[len(present):]:
         ax.set_visible(False)
@@ -231,7 +262,7 @@ def plot_metrics(
         curves = [k for k in keys if k != aside]
         for key in keys:
             split = key.split("_")[0]
-            xs, ys = series(records, key)
+            xs, ys = series(records, key, x)
             note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else LABELS.get(key, key),
                                color=PENALTY_COLOR if key == aside else style.series_color(curves.index(key)),
                                linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=panel.log)
@@ -252,7 +283,7 @@ def plot_metrics(
                 lambda v, _, also=panel.also: f"{v:g} ({also(v):.3g})"))
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower left")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(x)
         style.integer_ticks(ax.xaxis)
         style.panel_legend(ax)  # (under the panel: inside, it covered part of a curve or a reference line)
     style.share_x_labels(axes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,18 @@ def test_python_dash_m_rnnlab_runs_the_command():
     bad = subprocess.run([sys.executable, "-m", "rnnlab", "nosuchcommand"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert bad.returncode != 0 and "nosuchcommand" in bad.stderr
+
+
+def test_rnnlabs_own_warnings_are_one_line_in_the_configs_words(tmp_path, capsys):
+    # (a rule that partly overlaps an earlier one: a Python warning with our file and line before)
+    overlap = ('[[training.decay_rules]]\nrole = "recurrent"\nweight_decay = 1e-3\n'
+               '[[training.decay_rules]]\nrole = ["recurrent", "kernel"]\nweight_decay = 1e-4\n')
+    config = tmp_path / "c.toml"
+    config.write_text(GOOD.replace("[tracking]", overlap + "[tracking]"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # (whatever -W the test run was given)
+        code, _, err = cli(["train", config, "--out", tmp_path / "run", "--quiet"], capsys)
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "warning" in line.lower()]
+    assert len(said) == 1 and said[0].startswith("rnnlab train: warning: training.decay_rules[1] "), err
+    assert "already taken by training.decay_rules[0]" in said[0] and "UserWarning" not in err

@@ -19,7 +19,8 @@ import signal
 import sys
 import textwrap
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -796,12 +797,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(build_parser().parse_args(argv))
 
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _warnings_said_by(command: str) -> Callable[..., None]:
+    """``warnings.showwarning`` for a command: rnnlab's own warnings as one line, ``rnnlab
+    COMMAND: warning: ...`` (a user of the CLI has no use for our file and line), with ``--debug``
+    and for other packages' warnings Python's usual form."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if not str(Path(filename).resolve()).startswith(_PACKAGE_DIR):
+            shown(message, category, filename, lineno, file, line)
+            return
+        print(f"rnnlab {command}: warning: {_one_line(Exception(str(message)))}", file=file or sys.stderr, flush=True)
+
+    return show
+
+
 def _run(args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         # SIGTERM (kill, timeout, a scheduler) stops a command as Ctrl-C does: a search or recipe
         # stops its workers before it exits instead of leaving them to run on alone
-        with StopSignals((signal.SIGTERM,)):
+        with StopSignals((signal.SIGTERM,)), warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _warnings_said_by(args.command)
             return int(args.func(args))
     except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
         print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)

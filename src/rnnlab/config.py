@@ -438,6 +438,12 @@ class ModelConfig(_LayerKeywords):
         if any(p >= 1.0 for p in zoneout):
             frozen = " (1 keeps every unit at its initial state: the layer would never update)" if 1.0 in zoneout else ""
             raise ValueError(f"'model.zoneout': expected a probability in [0, 1), got {self.zoneout!r}{frozen}")
+        # (before the layer's own check, which only warns of it: a config refuses it, once)
+        if self.dropout > 0 and self.num_layers == 1:
+            raise ValueError(
+                f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
+                "model.num_layers = 1; set model.input_dropout, model.recurrent_dropout or model.head.dropout instead"
+            )
         try:  # (the input size is known once the data are: the layer checks the rest then)
             resolve(self.layer_options(), layer_class(self.layer).spec, None, self.hidden_size)
         except ArgumentError as e:
@@ -446,11 +452,6 @@ class ModelConfig(_LayerKeywords):
             raise ValueError(
                 f"'model.num_layers': expected an integer in [1, {MAX_NUM_LAYERS}], got {self.num_layers} (each "
                 "layer is one more recurrence run step by step: a stack that deep would not finish training)"
-            )
-        if self.dropout > 0 and self.num_layers == 1:
-            raise ValueError(
-                f"'model.dropout' ({self.dropout}) is dropout between stacked layers and does nothing with "
-                "model.num_layers = 1; set model.input_dropout, model.recurrent_dropout or model.head.dropout instead"
             )
         if self.head.frontend_pooling != "none" and self.frontend is None:
             raise ValueError(

@@ -32,8 +32,10 @@ import functools
 import math
 import operator
 import random
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,9 +154,13 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimi
         rules = [Rule(role=tuple(r.role) if isinstance(r.role, list) else r.role, name=r.name,
                       weight_decay=r.weight_decay, l1=r.l1, lr_mult=r.lr_mult, label=r.label)
                  for r in cfg.decay_rules]
-        groups = param_groups(model, rules, weight_decay=cfg.weight_decay, lr=cfg.lr)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            groups = param_groups(model, rules, weight_decay=cfg.weight_decay, lr=cfg.lr)
     except (ValueError, TypeError, KeyError) as e:
         raise ConfigError(f"training.decay_rules: {str(e).strip(chr(34))}") from None
+    for w in said:  # (a rule that partly overlaps an earlier one: said in the config's words)
+        warnings.warn(re.sub(r"\brules\[", "training.decay_rules[", str(w.message)), w.category, stacklevel=2)
     for g in groups:
         g["initial_lr"] = g["lr"]
     from rnnlab.optim import SGDW, AdamW, NAdamW

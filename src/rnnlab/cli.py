@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import signal
@@ -162,6 +163,8 @@ def _train_command(args: argparse.Namespace) -> int:
                        log=None if args.quiet else _say, allow_change=allow)
     except KeyboardInterrupt as stop:
         raise _where_the_run_stands(stop, Path(args.out or with_derived_names(config).output.dir)) from None
+    except OSError as e:  # a full disk, a folder made read-only: which file, and what survived
+        raise _what_survived(e, Path(args.out or with_derived_names(config).output.dir)) from None
     task = task_for(config)
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
@@ -210,6 +213,31 @@ def _where_the_run_stands(stop: KeyboardInterrupt, run_dir: Path) -> KeyboardInt
     if last.exists():  # (after the last epoch too: --resume then runs only the evaluation after training)
         return Interrupted.of_command(stop, f"the checkpoint {last} is written: --resume continues from it")
     return Interrupted.of_command(stop, "no checkpoint yet: the same command without --resume starts the run again")
+
+
+def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
+    """A write of ``rnnlab train`` that failed, in one line: the file (as the run names it, the
+    temporary file of an atomic write aside), why, what of the run is intact and what then."""
+    from rnnlab.errors import CheckpointError
+    from rnnlab.rundir import RunDir
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    why = error.strerror or str(error)
+    what = f"cannot write {error.filename} ({why})" if error.filename else f"{why}"
+    fix = {errno.ENOSPC: "free space", errno.EDQUOT: "free space (the disk quota is full)",
+           errno.EACCES: "make it writable", errno.EPERM: "make it writable",
+           errno.EROFS: "make it writable (the file system is read-only)"}.get(error.errno or 0, "fix that")
+    last = RunDir(run_dir).last_checkpoint
+    try:
+        ckpt = load_checkpoint(last) if last.exists() else None
+    except (CheckpointError, OSError):
+        ckpt = None
+    if ckpt is not None:
+        stream = ckpt.get("stream")
+        where = f"within epoch {stream['epoch']}" if stream else f"after epoch {ckpt['epoch']}"
+        return RnnlabError(f"{what}; the checkpoint {where} ({last}) is intact: {fix} and rerun with --resume")
+    return RnnlabError(f"{what}; no checkpoint of the run is intact: {fix} and rerun the same command without "
+                       "--resume (it starts the run again)")
 
 
 def _write_report(run_dir: Path) -> Path:

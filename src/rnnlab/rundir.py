@@ -51,14 +51,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,9 +98,19 @@ class DirKind:
     marker: str
     legacy: tuple[tuple[str, ...], ...] = ()
     no_links: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """What rnnlab writes there besides the marker and the lock (paths relative to the directory):
+    what :func:`discard_run` removes, and whose atomic writes' stale temporary files
+    (``.NAME.XXXXXXXX.tmp``, left by a kill) :func:`claim` sweeps."""
+    unlocked: tuple[str, ...] = ()
+    """Those of ``files`` written without the lock (``rnnlab report`` reads a run that trains):
+    their temporary file may be in use, so it is never swept."""
 
 
-RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS))
+RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS),
+              files=(CONFIG, RESUMES, METRICS, TRACKED, HEALTH, SUMMARY, GRAD_THROUGH_TIME, TIMING, ADAPT, REPORT,
+                     f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}"),
+              unlocked=(REPORT,))
 STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
 #: ``recorded_by`` in a run directory's marker when the Lightning callback recorded the run (which
 #: has no config.toml by nature: ``rnnlab report`` says so rather than warn).
@@ -444,7 +456,7 @@ def _append(path: str | os.PathLike[str], text: str) -> None:
         if e.errno == errno.ELOOP:
             refuse_link(path)
         raise
-    with os.fdopen(fd, "a", encoding="utf-8") as f:
+    with _naming(Path(path)), os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(text)
         f.flush()
 
@@ -550,19 +562,33 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one."""
     p = Path(path)
     refuse_link(p)  # os.replace would replace a link, not follow it; refused alike, one rule
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    with _naming(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; run files are meant to be shared
+            os.replace(tmp, p)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError of a write names the file written, ``path`` (a full disk names none; a refused
+    ``mkstemp`` names its temporary file, which the user never sees)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; run files are meant to be shared
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        yield
+    except OSError as e:
+        if e.filename == os.fspath(path) or e.errno is None:
+            raise
+        # (OSError(errno, ...) is the errno's subclass again: PermissionError, ...)
+        raise OSError(e.errno, e.strerror or str(e), os.fspath(path)) from None
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -640,12 +666,30 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
             if folder.is_dir() and not folder.is_symlink():
                 for entry in sorted(folder.iterdir()):
                     refuse_link(entry)
+        for stale in _stale_temporaries(p, kind):
+            stale.unlink(missing_ok=True)
         if mark and not (p / kind.marker).exists():
             atomic_write_text(p / kind.marker, json.dumps(marker_record or {}) + "\n")
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def _stale_temporaries(p: Path, kind: DirKind) -> list[Path]:
+    """The temporary files that killed atomic writes (:func:`atomic_write_bytes`) of ``kind``'s
+    files left in the directory ``p``: only names ``mkstemp`` makes for those files (never a
+    user's file), only regular files, only those no writer outside the lock may be writing."""
+    found = []
+    for rel in (kind.marker, *(f for f in kind.files if f not in kind.unlocked)):
+        final = p / rel
+        folder = final.parent
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        pattern = re.compile(re.escape(f".{final.name}.") + r"[a-z0-9_]{8}\.tmp")
+        found += [e for e in sorted(folder.iterdir())
+                  if pattern.fullmatch(e.name) and e.is_file() and not e.is_symlink()]
+    return found
 
 
 def _check_own(p: Path, kind: DirKind, named_by: str) -> None:
@@ -702,19 +746,34 @@ def read_marker(path: str | os.PathLike[str], kind: DirKind) -> dict[str, Any] |
     return data
 
 
-def discard_run(path: str | os.PathLike[str]) -> None:
-    """Delete the run directory ``path`` to start it again (a run cut short before anything
-    worth keeping): only an rnnlab run, and only while no one writes it (its lock is taken).
+def discard_run(path: str | os.PathLike[str], lock: DirLock | None = None) -> None:
+    """Remove the run at ``path`` to start it again (a run cut short before anything worth
+    keeping): rnnlab's own files of it (:data:`RUN`'s ``files`` and the temporary files their
+    killed writes left), never another file, and the directory itself when nothing else is left.
+    Only an rnnlab run, and only while no one else writes it: its lock is taken here, or
+    ``lock`` is the caller's, held (then the directory, its marker and lock stay: the caller
+    writes the run again there).
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp()) / "run"
-    >>> RunDir.for_writing(d, new=True).release()
-    >>> discard_run(d); d.exists()
+    >>> with RunDir.for_writing(d, new=True) as run:
+    ...     _ = run.config.write_text("x"), (d / "notes.txt").write_text("mine")
+    >>> discard_run(d); sorted(e.name for e in d.iterdir())
+    ['.rnnlab-lock', '.rnnlab-run', 'notes.txt']
+    >>> (d / "notes.txt").unlink(); discard_run(d); d.exists()
     False
     """
     p = Path(path)
     if not p.exists():
         return
     _check_own(p, RUN, "run directory")
-    with DirLock(p, RUN.what):
-        shutil.rmtree(p)
+    with contextlib.ExitStack() as stack:
+        if lock is None or not lock.held:
+            stack.enter_context(DirLock(p, RUN.what))
+        for own in [*_stale_temporaries(p, RUN), *(p / f for f in RUN.files)]:
+            refuse_link(own)  # (claim refused links already; one rule for every remover too)
+            own.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (not empty: a file of the user's stays, and so does the folder)
+            (p / CHECKPOINTS).rmdir()
+        if lock is None and set(os.listdir(p)) <= {RUN.marker, LOCK_FILE}:
+            shutil.rmtree(p)

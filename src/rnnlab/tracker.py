@@ -227,6 +227,59 @@ class Tracker:
         append_jsonl_many(self.path, records)
         self.last_records = records
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to record what an uninterrupted one does: the weights before
+        the update of the last gradient step, whose ``update_ratio`` the next :meth:`step`
+        records (``{}`` when none is pending). Tensors, numbers and strings: a checkpoint holds it.
+
+        >>> import tempfile, torch
+        >>> model = torch.nn.Linear(2, 1)
+        >>> t = Tracker(tempfile.mkdtemp(), model, grads_every=1)
+        >>> model(torch.ones(1, 2)).sum().backward(); t.step()
+        >>> sorted(t.state_dict()["update_ratio"]), t.state_dict()["update_ratio"]["step"]
+        (['before', 'names', 'step'], 0)
+        >>> t.close()
+        """
+        if self._snapshot is None:
+            return {}
+        step, before = self._snapshot
+        return {"update_ratio": {"step": step, "names": [n for n, _ in self.params], "before": list(before)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Continue from the :meth:`state_dict` of the tracker of the run resumed (this tracker's
+        ``start_step`` is the checkpoint's step): the pending ``update_ratio`` is recorded by the
+        next :meth:`step`, as the uninterrupted run records it, and the record of it that the
+        file already holds (written after the checkpoint by the session cut short) is dropped.
+        Returns False, restoring nothing, when the ratio was of other parameters (``params``
+        changed on resume).
+
+        >>> import tempfile, torch
+        >>> model = torch.nn.Linear(2, 1)
+        >>> t = Tracker(tempfile.mkdtemp(), model, grads_every=1, start_step=1)
+        >>> t.load_state_dict({"update_ratio": {"step": 0, "names": ["weight", "bias"],
+        ...                                    "before": [torch.ones(1, 2), torch.ones(1)]}})
+        True
+        >>> t.step(); [r["step"] for r in t.last_records if r["stat"] == "update_ratio"]
+        [0, 0]
+        >>> t.close()
+        """
+        pending = state.get("update_ratio")
+        self._snapshot = None
+        if pending is None:
+            return True
+        step, names, before = int(pending["step"]), list(pending["names"]), list(pending["before"])
+        if step >= self.step_count:
+            raise ValueError(f"state: expected the pending update_ratio of a step before start_step "
+                             f"{self.step_count}, got step {step}")
+        if names != [n for n, _ in self.params] or any(
+                tuple(b.shape) != tuple(p.shape) for b, (_, p) in zip(before, self.params, strict=True)):
+            return False
+        if self.path.exists():
+            truncate_jsonl(self.path, lambda r: not (r.get("stat") == "update_ratio" and r.get("step") == step))
+        self._snapshot = (step, [b.to(device=p.device, dtype=p.dtype) for b, (_, p) in zip(before, self.params,
+                                                                                            strict=True)])
+        return True
+
     def truncate_after(self, step: int) -> int:
         """Drop every record with ``step > step`` (for resuming from a checkpoint taken after
         ``step``); returns the number of records dropped."""

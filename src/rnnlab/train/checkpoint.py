@@ -10,7 +10,8 @@ of loading weights of 1e38. Both layers are read with ``weights_only=True``.
 A checkpoint holds what ``--resume`` needs to continue exactly: model, optimizer and schedule
 state, every random state (torch, numpy, python ``random``, the batch-order generator, and every
 CUDA device's generator when the process has used CUDA), epoch, step and the early-stopping
-bookkeeping; within a stream's epoch also the rows' carried state and the window reached
+bookkeeping, the tracker's pending update ratio (``tracker``: the weights before the update of a
+gradient step, whose ratio the next step records); within a stream's epoch also the rows' carried state and the window reached
 (``stream``; a checkpoint after an epoch has none). A checkpoint without CUDA states (written on
 the CPU, or before they were saved) still loads; resumed on CUDA, the GPUs' generators then keep
 their seeded state.
@@ -168,6 +169,18 @@ def _stream(v: Any) -> str | None:
                             "loss_sum: float, norms: [float], tally: {name: number}}")
 
 
+def _tracker(v: Any) -> str | None:
+    """The tracker's state (:meth:`rnnlab.Tracker.state_dict`): the pending update ratio's step,
+    parameter names and weights before the update, or nothing."""
+    pending = v.get("update_ratio") if isinstance(v, dict) else None
+    ok = isinstance(v, dict) and set(v) <= {"update_ratio"} and (pending is None or (
+        isinstance(pending, dict) and set(pending) == {"step", "names", "before"} and _int(pending["step"]) is None
+        and isinstance(pending["names"], list) and all(isinstance(n, str) for n in pending["names"])
+        and isinstance(pending["before"], list) and len(pending["before"]) == len(pending["names"])
+        and all(torch.is_tensor(t) for t in pending["before"])))
+    return None if ok else "expected {} or {update_ratio: {step: int, names: [str], before: [tensors], as many}}"
+
+
 def _optimizer(v: Any) -> str | None:
     ok = isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)
     return None if ok else "expected an optimizer state_dict (state, param_groups)"
@@ -184,6 +197,7 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "config": lambda v: None if isinstance(v, str) else f"expected the TOML text of the config, got {type(v).__name__}",
     "data_sha256": lambda v: None if isinstance(v, str) else f"expected the SHA-256 of the data, got {type(v).__name__}",
     "stream": _stream,
+    "tracker": _tracker,
 }
 
 

@@ -64,7 +64,15 @@ from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
-from rnnlab.rundir import RunDir, atomic_write_json, atomic_write_text, truncate_jsonl
+from rnnlab.rundir import (
+    RECORDED_BY_TRAIN,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    discard_run,
+    recorded_by,
+    truncate_jsonl,
+)
 from rnnlab.stops import StopSignals
 from rnnlab.task import CLASSIFICATION, PAD_LABEL, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe
@@ -584,6 +592,8 @@ class _Session:
     by hooks during each training forward and added to that step's loss."""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     """Where the model and the data are (``training.device``, :mod:`rnnlab.device`)."""
+    tracker: Any = None
+    """The run's :class:`rnnlab.Tracker` (None: tracking off); its state goes into checkpoints."""
     on_device: dict[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
 
     def tensors(self, split: Sequences) -> tuple[Tensor, Tensor, Tensor]:
@@ -802,8 +812,14 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
     resume needs a sound checkpoint, records that read back, and a config equal to the
     checkpoint's except in the keys ``allow_change`` names. Returns (checkpoint, changes)."""
     last = run.last_checkpoint
+    # A run of `rnnlab train` without last.pt was cut short before its first checkpoint was
+    # written (metrics.jsonl comes first): nothing to resume, and the seeded run started again
+    # writes the same records.
+    cut_short = not last.exists() and recorded_by(run.path) == RECORDED_BY_TRAIN
     if not resume:
-        if last.exists() or run.metrics.exists():
+        if cut_short:
+            discard_run(run.path, lock=run.lock)  # rnnlab's own files of it, nothing else
+        elif last.exists() or run.metrics.exists():
             raise RunDirError(
                 f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
                 "another directory with --out (or output.dir)"
@@ -811,7 +827,9 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
         atomic_write_text(run.config, dump_config(config))
         return None, {}
     if not last.exists():
-        raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})")
+        raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})"
+                          + ("; the run stopped before its first checkpoint: the same command without --resume "
+                             "starts it again" if cut_short else ""))
     ckpt = load_checkpoint(last, require=RESUME)
     changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)", recorded=True), config)
     check_resume_changes(changes, allow_change, str(last))
@@ -857,8 +875,35 @@ def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: d
                              "where": _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}",
                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              "changed": {k: [a, b] for k, (a, b) in changes.items()}})
-    if changes:
+    edited = _config_file_edits(run, ckpt)
+    if changes or edited:
         atomic_write_text(run.config, dump_config(config))
+    if edited:
+        # Corrected, not refused: the run follows the checkpoint's config (a change to it is
+        # made in the config given to --resume, with --allow-change), and config.toml is the
+        # report's and `rnnlab compare`'s record of it, so an edit there would only misstate it.
+        warnings.warn(f"{run.config} differs from the checkpoint's config in {edited}: rewritten with the config "
+                      "the run follows (to change a key on resume, change it in the config given to --resume, "
+                      "with --allow-change KEY)", UserWarning, stacklevel=2)
+
+
+def _config_file_edits(run: RunDir, ckpt: dict[str, Any]) -> str:
+    """How RUN_DIR/config.toml differs from the config the checkpoint recorded (a hand edit, or a
+    file gone): "" when it does not."""
+    try:
+        text = run.config.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "every key (the file is missing)"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"every key (it cannot be read: {e})"
+    if text == ckpt["config"]:
+        return ""
+    recorded = parse_config(ckpt["config"], source="the checkpoint's config", recorded=True)
+    try:
+        on_disk = parse_config(text, source=str(run.config), recorded=True)
+    except ConfigError as e:
+        return f"every key (it is not a valid config: {e})"
+    return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in config_changes(recorded, on_disk).items())
 
 
 def _last_epoch(s: _Session, stop_after: int | None, first: int) -> int:
@@ -988,6 +1033,8 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         "config": s.config_text, "data_sha256": s.data_sha256,
         **({"threads": s.threads.threads} if s.threads is not None else {}),
         **({"budget": s.budget.state()} if s.budget is not None else {}),
+        # (the update ratio of the step just taken is recorded by the next step: a resumed run needs it)
+        **({"tracker": s.tracker.state_dict()} if s.tracker is not None else {}),
     }
 
 
@@ -1165,7 +1212,9 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         with timing.phase("health_check"):
             _health_check(run, s.model, s.optimizer, s.data, config, log)
     with timing.phase("set_up"):
-        tracker = _make_tracker(run, s.model, config, s.step, log)
+        tracker = s.tracker = _make_tracker(run, s.model, config, s.step, log)
+        if tracker is not None and ckpt is not None and "tracker" in ckpt:
+            tracker.load_state_dict(ckpt["tracker"])
         if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
             constrain_after_step(s.optimizer, s.model)  # project the weights after every optimizer step
 

@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import multiprocessing
 import re
@@ -45,6 +44,7 @@ from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
+from rnnlab.search.storage import process_identity
 from rnnlab.search.trial import FoldPlan, run_trial
 from rnnlab.task import Task, task_for
 
@@ -128,18 +128,24 @@ class _WorkerStop:
 _WORKER_STOP = _WorkerStop()
 
 
-def _worker_init(threads: int, device: str, started: Any) -> None:
+def _worker_init(threads: int, device: str, started: Any, parent: tuple[int, str | None] | None = None) -> None:
     import torch
 
+    from rnnlab.search.study import stop_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _WORKER_STOP)  # how the parent stops the pool (terminate)
+    # Stop with the recipe, as the search's workers do: killed, even by SIGKILL, the recipe sends
+    # its workers SIGTERM (a run writes its checkpoint; the worker exits quietly, releasing its
+    # semaphores). One whose recipe died before this line exits now: its results would go
+    # nowhere (a BrokenPipeError traceback when it sent them).
+    if not stop_with_parent(parent):
+        sys.exit(0)
     torch.set_num_threads(threads)
     with started.get_lock():  # (this worker's number, for its GPU in turn)
         worker = started.value
         started.value += 1
     use_worker_device(device, worker)
-    if sys.platform.startswith("linux"):  # die with the recipe: a killed recipe leaves no worker writing
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, _WORKER_STOP)  # how the parent stops the pool (terminate)
 
 
 class Evaluator:
@@ -275,7 +281,8 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     if options.workers > 1:
         ctx = multiprocessing.get_context("spawn")
         pool = ctx.Pool(options.workers, initializer=_worker_init,
-                        initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0)))
+                        initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0),
+                                  process_identity()))
     try:
         evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)
         done: list[dict[str, Any]] = []

@@ -89,7 +89,7 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(driver_url, engine_kwargs={"connect_args": {"connect_timeout": 5}},
                               heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                              heartbeat_stale_trial_callback=_RetryStale(max_retry=1))
+                              heartbeat_stale_trial_callback=_RetryStale(max_retry=DIED_RETRIES))
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(mask(f"--storage {url}: cannot open the database: {first}")) from None
@@ -305,7 +305,9 @@ FAILED_ATTR = "failed_because"
 
 
 def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
-    """Mark RUNNING trials of dead workers on this host as failed; returns their numbers."""
+    """Mark RUNNING trials of dead workers on this host as failed, each queued again once with its
+    parameters (:func:`retry_trial`: the config itself gets its score, and the retry resumes the
+    runs' checkpoints); returns their numbers."""
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if worker_gone(t):
@@ -315,8 +317,47 @@ def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[in
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
                 failed.append(t.number)
             except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # another process marked it first
+                continue  # another process marked it first (and queued its retry)
+            # (only the process whose mark succeeded gets here: the journal orders the writes)
+            retry_trial(study, t, max_retry=DIED_RETRIES)
     return failed
+
+
+#: how often a trial lost to a dead worker is queued again (a trial that kills its worker, out
+#: of memory say, is not retried for ever); the database's heartbeat retries alike
+DIED_RETRIES = 1
+#: system attribute (Optuna's, as its ``RetryHeartbeatStaleTrialCallback`` writes it): the
+#: numbers of the trials a retry continues, oldest first
+RETRY_HISTORY = "retry_history"
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
+    """Queue ``trial`` (failed: interrupted, or its worker died) again with its parameters, as
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` does (its ``failed_trial`` and ``retry_history``
+    system attributes), at most ``max_retry`` times along its chain of retries; returns whether
+    it was queued. Of the user attributes only the baseline mark is
+    copied: why the trial failed, and its worker's pid (a dead pid on a retry that a worker has
+    just started would have it failed as dead), are not the retry's. A trial with no parameters
+    (stopped before it sampled them) is not queued: a new trial is the same.
+
+    >>> s = optuna.create_study()
+    >>> t = optuna.create_trial(state=TrialState.FAIL, params={"x": 1.0},
+    ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, user_attrs={"pid": 1})
+    >>> s.add_trial(t)
+    >>> retry_trial(s, s.get_trials()[0]), s.get_trials()[1].state.name, s.get_trials()[1].params
+    (True, 'WAITING', {'x': 1.0})
+    """
+    history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
+    if max_retry is not None and len(history) > max_retry:
+        return False
+    if not trial.params and "fixed_params" not in trial.system_attrs:
+        return False
+    study.add_trial(optuna.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs={k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR},
+        system_attrs={**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                      RETRY_HISTORY: history}))
+    return True
 
 
 def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
@@ -349,17 +390,10 @@ def _say_why_stale(study: optuna.Study, storage: Any) -> None:
 
 
 class _RetryStale:
-    """Optuna's ``RetryHeartbeatStaleTrialCallback`` (a stale trial queued again once with its
-    parameters), except that the retry does not inherit why the stale one failed: the retry
-    copies the user attributes, and a completed retry would still read as failed."""
+    """The database's heartbeat callback: a stale trial queued again once (:func:`retry_trial`)."""
 
     def __init__(self, max_retry: int) -> None:
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in (FAILED_ATTR, INTERRUPTED_ATTR)}
-        self._retry(study, trial)
+        retry_trial(study, trial, self.max_retry)

@@ -71,6 +71,7 @@ from rnnlab.search.storage import (
     FAILED_ATTR,
     INTERRUPTED_ATTR,
     JOURNAL,
+    RETRY_HISTORY,
     baseline_needed,
     fail_stale,
     mask,
@@ -78,6 +79,7 @@ from rnnlab.search.storage import (
     open_study,
     process_alive,
     process_identity,
+    retry_trial,
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
@@ -240,6 +242,9 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             with _stops_held():
                 values = setup.space.sample(trial)
             record("dir", str(trial_dir))
+            resumed = _take_over_retried(setup.out, trial, trial_dir)
+            if resumed is not None:
+                record("resumes_trial", resumed)
             config = setup.space.apply(setup.base, values)
             record("config", dump_config(config))
             result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report,
@@ -262,12 +267,36 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 # A second Ctrl-C while Optuna records the trial breaks its bookkeeping (an
                 # UnboundLocalError in optuna.study._optimize); the first one is enough.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
-            with _stops_held():  # the parent's SIGTERM must not land between the two records
+            with _stops_held():  # the parent's SIGTERM must not land between the records
                 trial.set_user_attr(FAILED_ATTR, "interrupted")
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
+                # Queued again now (the next search runs it first, resuming its runs' checkpoints):
+                # the trial is still ours, so no other process queues it too.
+                retry_trial(trial.study, trial.storage.get_trial(trial._trial_id))
             raise
 
     return objective
+
+
+def _take_over_retried(out: Path, trial: optuna.Trial, trial_dir: Path) -> int | None:
+    """A retry of an interrupted trial (:func:`~rnnlab.search.storage.retry_trial`) takes over
+    that trial's directory (renamed to its own), so that :func:`run_trial` reuses its finished
+    runs and resumes the others from their checkpoints; returns the number taken over, None
+    when there is nothing to take (not a retry, no directory, or one still held by a writer)."""
+    from rnnlab.lock import DirectoryBusy
+
+    history = trial.storage.get_trial(trial._trial_id).system_attrs.get(RETRY_HISTORY) or []
+    if not history or trial_dir.exists():
+        return None
+    before = out / "trials" / f"{int(history[-1]):04d}"
+    if not before.is_dir():
+        return None
+    try:
+        with DirLock(before, "trial directory"):
+            before.rename(trial_dir)
+    except (DirectoryBusy, OSError):
+        return None  # (its worker still writes it, or it cannot move: the retry starts afresh)
+    return int(history[-1])
 
 
 def _in_main_thread() -> bool:
@@ -398,7 +427,9 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
         fail_stale(study, storage)
         c = _counts(study)
         done = c["complete"] + c["pruned"]
-        if done >= setup.trials:
+        if done >= setup.trials and c["waiting"] == 0:
+            # (a waiting trial is run even past the count: the config itself, or a retry of an
+            # interrupted trial, queued after the others finished, would wait for ever)
             break
         if c["fail"] > max(setup.trials, 5) and c["complete"] == 0:
             from rnnlab.search.table import failures
@@ -423,7 +454,7 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
-    _stop_with_parent()
+    stop_with_parent()
     try:
         use_worker_device(setup.base.training.device, worker)
         work(setup, worker, threads, log=None, parent=parent)
@@ -442,23 +473,31 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
 PR_SET_PDEATHSIG = 1
 
 
-def _stop_with_parent() -> None:
+def stop_with_parent(parent: tuple[int, str | None] | None = None) -> bool:
     """On Linux, have the kernel send this worker SIGTERM when the search that started it ends,
     even by SIGKILL (which leaves it no chance to stop its workers): the worker stops as on the
     search's own SIGTERM, its trial recorded as interrupted, instead of training on all cores
     until the study is complete. Elsewhere, and for a parent that died before this call, the
     worker checks its parent between trials (:func:`_trials_until_done`). (The kernel sends it
     when the parent's *thread* that started the worker ends: ``_run_workers`` waits for the
-    workers in that thread.)"""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
+    workers in that thread.) The recipe's pool workers stop with the recipe alike.
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    except (OSError, AttributeError):
-        return  # (no prctl in this libc: the check between trials remains)
+    Returns whether ``parent`` (:func:`~rnnlab.search.storage.process_identity`; None: not
+    checked) still runs, asked after the signal is set: a parent gone before it sends nothing,
+    and the worker exits instead of starting work no one reads.
+
+    >>> stop_with_parent()  # doctest: +SKIP
+    True
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # (no prctl in this libc: the check between trials remains)
+    return parent is None or process_alive(*parent)
 
 
 class _Stop:
@@ -634,8 +673,8 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         f"{setup.plan.describe()} of the training split; {len(setup.space.params)} "
         f"parameter{'' if len(setup.space.params) == 1 else 's'}"
         + (" (the default regularization space)" if setup.space.default else "")
-        + ("" if not setup.search.baseline else "; trial 0 is the config itself" if setup.baseline is not None
-           else f"; no trial is the config itself ({setup.outside})"))
+        + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
+           if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
     for note in setup.notes:
         say(f"note: {note}")
     threads = worker_threads(setup.base)
@@ -823,7 +862,9 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
 def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> SearchOutcome:
     """best.toml, the final run and its single test evaluation, study.html."""
     c = _counts(study)
-    say(f"study {setup.study_name!r}: {c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed")
+    say(f"study {setup.study_name!r}: {c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed"
+        + (f"; {baseline_summary(study.get_trials(deepcopy=False), setup.search.metric)}"
+           if setup.baseline is not None else ""))
     best = best_trial(study)
     final = None
     if best is None:
@@ -847,6 +888,41 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
 
     say(f"study report: {write_study_report(setup.out, study)}")
     return SearchOutcome(setup.out, study, best, final)
+
+
+def baseline_summary(trials: list[FrozenTrial], metric: str | None = None) -> str:
+    """What became of the config itself (the trials marked ``baseline``): the trial that is it,
+    its score (with ``metric``) or where it stands, and the earlier ones that were lost.
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"baseline": True,
+    ...     "failed_because": "worker pid 7 on h died", "interrupted": True}))
+    >>> s.add_trial(optuna.create_trial(value=0.9, user_attrs={"baseline": True}))
+    >>> baseline_summary(s.get_trials(), "val_acc")
+    'trial 1 is the config itself: val_acc 0.9000 (trial 0, lost: worker pid 7 on h died)'
+    >>> baseline_summary([])
+    'trial 0 is the config itself'
+    """
+    bases = sorted((t for t in trials if t.user_attrs.get(BASELINE_ATTR)), key=lambda t: t.number)
+    if not bases:
+        return f"trial {len(trials)} is the config itself"
+    last = next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1])
+    lost = [t for t in bases if t.number < last.number and t.state == TrialState.FAIL]
+    why = "; ".join(f"trial {t.number}, lost: {str(t.user_attrs.get(FAILED_ATTR) or 'failed').splitlines()[-1]}"
+                    for t in lost)
+    why = f" ({why})" if why else ""
+    if last.state == TrialState.COMPLETE:
+        return f"trial {last.number} is the config itself" + (f": {metric} {last.value:.4f}" if metric else "") + why
+    if last.state == TrialState.PRUNED:
+        return f"trial {last.number} is the config itself: pruned{why}"
+    if last.state == TrialState.FAIL:
+        reason = str(last.user_attrs.get(FAILED_ATTR) or "failed").splitlines()[-1]
+        return f"the config itself has no score: trial {last.number} failed: {shorten(reason)}"[:400] + why
+    state = "waits to run" if last.state == TrialState.WAITING else "runs"
+    if metric is None:  # (as a search starts: it runs it now)
+        return f"trial {last.number} is the config itself" + (f" ({state}; {why[2:]}" if why else "")
+    return (f"the config itself has no score yet: trial {last.number} {state}"
+            + (" (the same command runs it)" if last.state == TrialState.WAITING else "") + why)
 
 
 def read_study_info(study_dir: str | Path) -> dict[str, Any]:

@@ -201,3 +201,16 @@ def test_every_config_spelling_names_a_key_the_config_takes():
         f"[{section}]\n" + "\n".join(lstm if section == "model" else lines) + "\n"
         for section, lines in settings.items())
     parse_config(text)  # (a key the config does not take, or a value it refuses, is a ConfigError)
+
+
+def test_an_unfinished_run_without_health_json_is_not_said_to_have_skipped_its_checks(tmp_path):
+    # (killed while its health checks ran, before they wrote health.json: "did not run" would be untrue)
+    from tiny_run import run, tiny_toml
+
+    result = run(parse_config(tiny_toml(training="epochs = 1")), tmp_path / "r")
+    rd = RunDir(result.run_dir)
+    rd.health.unlink()
+    assert "health checks did not run" in _section(render_report(rd), "health")
+    rd.summary.unlink()  # (as a run killed before its end has none)
+    said = _section(render_report(rd), "health")
+    assert "the run has not finished" in said and "health checks did not run" not in said

@@ -89,3 +89,19 @@ def test_the_tensorboard_command_exports_runs_per_gate_and_replaces_its_earlier_
     assert len(events.Scalars("metrics/train_loss")) == 2
     assert main(["tensorboard", str(tmp_path)]) == 1
     assert "nothing to export (no metrics.jsonl or tracked.jsonl)" in capsys.readouterr().err
+
+
+def test_the_tensorboard_command_names_what_a_run_lacks_to_split_per_gate(tmp_path, capsys):
+    # (a run killed before its first checkpoint has its config.toml: only the checkpoint is missing)
+    from tiny_run import run, tiny_toml
+
+    from rnnlab.cli import main
+    from rnnlab.config import parse_config
+    from rnnlab.rundir import RunDir
+
+    result = run(parse_config(tiny_toml(training="epochs = 2")), tmp_path / "r")
+    RunDir(result.run_dir).last_checkpoint.unlink()
+    capsys.readouterr()
+    assert main(["tensorboard", str(result.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "(no last.pt: per-channel norms are not split per gate)" in out, out

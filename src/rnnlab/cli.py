@@ -285,8 +285,9 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
             out = export_tensorboard(run, model=model)
         except ImportError as e:  # (the optional extra: a user's set-up, not a bug)
             raise RnnlabError(str(e)) from None
+        lacking = " and ".join(f.name for f in (run.config, run.last_checkpoint) if not f.exists())
         _say(f"{run.path}: {out}" + ("" if model is not None else
-                                     " (no config.toml and checkpoint: per-channel norms are not split per gate)"))
+                                     f" (no {lacking}: per-channel norms are not split per gate)"))
     parents = {r.path.resolve().parent for r in runs}
     if len(parents) == 1:
         _say(f"view: tensorboard --logdir {parents.pop()}")

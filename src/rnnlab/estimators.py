@@ -642,14 +642,15 @@ def _clear_for_fit(run: RunDir) -> None:
     """Ready the claimed run directory ``run`` for a fit: refused when it holds a run (metrics, a
     summary or a checkpoint: what a finished or interrupted fit leaves); what a fit that failed
     before its first epoch left (its data, config.toml) is removed, so the directory serves again."""
-    from rnnlab.rundir import ADAPT, CONFIG, HEALTH, TIMING, TRACKED
+    from rnnlab.rundir import discard_run
 
     if run.metrics.exists() or run.summary.exists() or run.last_checkpoint.exists():
         raise ConfigError(f"run_dir {str(run.path)!r} already holds a fitted run; give a new directory per fit "
                           "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
-    # Only the files a fit writes before its first epoch ends: anything else is not ours to remove.
-    for name in (_DATA_FILE, CONFIG, ADAPT, HEALTH, TRACKED, TIMING):
-        (run.path / name).unlink(missing_ok=True)
+    # rnnlab's own files of the failed fit (as a run cut short is cleared), and the data copy the
+    # estimator wrote: anything else is not ours to remove
+    discard_run(run.path, lock=run.lock)
+    (run.path / _DATA_FILE).unlink(missing_ok=True)
 
 
 def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:

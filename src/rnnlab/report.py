@@ -570,8 +570,11 @@ def _health(rd: RunDir) -> str:
     lead = (f"<p class='sub'>{hk.esc(_health_when(rd)[1])} The gradient through time of the trained model is under "
             "<a href='#gradient-through-time'>Gradient through time after training</a>.</p>"
             if rd.health.exists() else "")
-    why_missing = ("rnnlab.diagnose(..., run_dir=) writes it" if recorded_by(rd.path) == RECORDED_BY_OWN_LOOP
-                   else "health checks did not run")
+    who = recorded_by(rd.path)
+    why_missing = ("rnnlab.diagnose(..., run_dir=) writes it" if who == RECORDED_BY_OWN_LOOP
+                   else "health checks did not run" if rd.summary.exists()
+                   # (a run stopped while its checks ran, before they wrote it, or a run with them off)
+                   else "the run has not finished: its health checks were off, or it stopped before they wrote it")
     return lead + _findings_section(rd, "before_training", why_missing, "every health check passed")
 
 

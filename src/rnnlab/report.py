@@ -574,7 +574,7 @@ def _health(rd: RunDir) -> str:
     why_missing = ("rnnlab.diagnose(..., run_dir=) writes it" if who == RECORDED_BY_OWN_LOOP
                    else "health checks did not run" if rd.summary.exists()
                    # (a run stopped while its checks ran, before they wrote it, or a run with them off)
-                   else "the run has not finished: its health checks were off, or it stopped before they wrote it")
+                   else "the run has not finished: it stopped before its health checks wrote it, or ran without them")
     return lead + _findings_section(rd, "before_training", why_missing, "every health check passed")
 
 

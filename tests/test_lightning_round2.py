@@ -284,3 +284,16 @@ def test_fast_dev_run_writes_nothing_and_leaves_the_directory_to_the_real_fit(tm
     _fit([RnnlabCallback(run)], epochs=1)
     assert [r["epoch"] for r in RunDir(run).read_metrics()] == [1]
     assert json.loads((run / ".rnnlab-run").read_text())["recorded_by"] == "rnnlab.lightning.RnnlabCallback"
+
+
+def test_a_resumed_fit_tracks_every_update_ratio_the_uninterrupted_one_does(tmp_path):
+    # (the ratio of a checkpoint's last step is written at the next step: the checkpoint carries it)
+    _fit([RnnlabCallback(tmp_path / "ref", weights_every=1, grads_every=1)], epochs=3)
+    run, ckpts = _first_fit(tmp_path, epochs=1)
+    _fit([RnnlabCallback(run, weights_every=1, grads_every=1)], epochs=3, ckpt_path=ckpts / "epoch=0-step=3.ckpt")
+    ref, resumed = read_tracked(tmp_path / "ref"), read_tracked(run)
+    ratios = [name for name in ref if "update_ratio" in ref[name]]
+    assert ratios
+    for name in ratios:
+        # (9 steps: the last one's ratio would be written by a tenth)
+        assert resumed[name]["update_ratio"].steps.tolist() == ref[name]["update_ratio"].steps.tolist() == list(range(8))

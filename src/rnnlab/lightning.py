@@ -147,8 +147,15 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ the run's identity
 
     def state_dict(self) -> dict[str, Any]:
-        # A checkpoint names the run it belongs to: a fit resumed from it may continue that run.
-        return {"run": self._run_id, "run_dir": os.fspath(self.run_dir)} if self._run_id else {}
+        # A checkpoint names the run it belongs to: a fit resumed from it may continue that run;
+        # and holds its tracker's pending update ratio, which the next step records (as rnnlab
+        # train's checkpoints do: a resumed tracked.jsonl equals the uninterrupted one's).
+        if not self._run_id:
+            return {}
+        state: dict[str, Any] = {"run": self._run_id, "run_dir": os.fspath(self.run_dir)}
+        if self._tracker is not None:
+            state["tracker"] = self._tracker.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored = dict(state_dict)
@@ -273,6 +280,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
                 atomic_write_json(run.path / RUN.marker, {"recorded_by": RECORDED_BY_LIGHTNING, "run": self._run_id})
             # (first: it checks `params` before it drops its records from `step` on)
             self._tracker = Tracker(run, pl_module, start_step=step, **self.tracking)
+            if same_run and self._restored.get("tracker"):
+                self._tracker.load_state_dict(self._restored["tracker"])
             if same_run and run.metrics.exists():  # what came after the checkpoint is trained again
                 truncate_jsonl(run.metrics, lambda r: r.get("step", 0) <= step)
             if resumed:

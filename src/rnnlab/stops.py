@@ -3,19 +3,70 @@
 The trainer holds it for its epochs (both signals: it then writes its checkpoint), the CLI for a
 whole command (SIGTERM, so that ``kill`` stops a search or recipe the way Ctrl-C does, workers
 included, instead of killing the parent and leaving its workers running).
+
+Every handler that stops by raising goes through :func:`raise_stop`: a signal can land while
+Python runs a weakref callback or a ``__del__`` (importlib's module locks have one), where a
+raised exception is not propagated but printed as "Exception ignored in ..." with a traceback
+and dropped, and the process would go on as if never stopped.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from rnnlab.errors import Interrupted
 
 BOTH = (signal.SIGINT, signal.SIGTERM)
+
+#: how long a swallowed stop waits before its signal is sent again: long enough for the
+#: callback that swallowed it to have returned
+RESEND_AFTER_S = 0.05
+
+
+def raise_stop(exc: BaseException, signum: int, rearm: Callable[[], None]) -> NoReturn:
+    """Raise ``exc`` from the handler of ``signum``. Where Python swallows it (the signal landed
+    in a weakref callback or a ``__del__``), nothing is printed: ``rearm`` puts the handler back
+    as it was before the signal, and the signal is sent again a moment later, to be raised where
+    it propagates.
+
+    >>> import os
+    >>> def handler(signum, frame):
+    ...     raise_stop(KeyboardInterrupt(), signum, lambda: signal.signal(signum, handler))
+    >>> before = signal.signal(signal.SIGUSR1, handler)
+    >>> try:
+    ...     os.kill(os.getpid(), signal.SIGUSR1)
+    ... except KeyboardInterrupt:
+    ...     print("stopped")
+    stopped
+    >>> _ = signal.signal(signal.SIGUSR1, before)
+    """
+    if sys.unraisablehook is not _resend_swallowed:
+        _resend_swallowed.previous = sys.unraisablehook  # type: ignore[attr-defined]
+        sys.unraisablehook = _resend_swallowed
+    exc.rnnlab_resend = (signum, rearm)  # type: ignore[attr-defined]
+    raise exc
+
+
+def _resend_swallowed(unraisable: Any) -> None:
+    resend = getattr(unraisable.exc_value, "rnnlab_resend", None)
+    if resend is None:
+        _resend_swallowed.previous(unraisable)  # type: ignore[attr-defined]
+        return
+    signum, rearm = resend
+    rearm()
+    # (sent from here, the handler could run inside this hook, where its exception is dropped too)
+    timer = threading.Timer(RESEND_AFTER_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+_resend_swallowed.previous = sys.unraisablehook  # type: ignore[attr-defined]
 
 
 class StopSignals:
@@ -46,8 +97,15 @@ class StopSignals:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        held = dict(self.previous)
         self.restore()
-        raise Interrupted.by(signum)
+
+        def rearm() -> None:
+            self.previous = held
+            for sig in held:
+                signal.signal(sig, self._handle)
+
+        raise_stop(Interrupted.by(signum), signum, rearm)
 
     def restore(self) -> None:
         for sig, before in self.previous.items():
@@ -58,4 +116,4 @@ class StopSignals:
         self.restore()
 
 
-__all__ = ["BOTH", "StopSignals"]
+__all__ = ["BOTH", "StopSignals", "raise_stop"]

@@ -46,6 +46,7 @@ from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
 from rnnlab.search.trial import FoldPlan, run_trial
+from rnnlab.stops import raise_stop
 from rnnlab.task import Task, task_for
 
 Log = Callable[[str], None]
@@ -119,9 +120,8 @@ class _WorkerStop:
 
     def __call__(self, signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if self.training:
-            raise Interrupted.by(signum)
-        sys.exit(128 + signum)
+        stop = Interrupted.by(signum) if self.training else SystemExit(128 + signum)
+        raise_stop(stop, signum, lambda: signal.signal(signal.SIGTERM, self))
 
 
 #: this process's handler, installed only in a worker (:func:`_worker_init`)

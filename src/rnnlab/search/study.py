@@ -83,6 +83,7 @@ from rnnlab.search.storage import (
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
+from rnnlab.stops import raise_stop
 from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
 from rnnlab.train.final import retrain_and_test
@@ -508,7 +509,10 @@ class _Stop:
     def __call__(self, signum: int, frame: Any) -> None:
         if not self.requested:
             self.requested = True
-            raise KeyboardInterrupt
+            raise_stop(KeyboardInterrupt(), signum, self._rearm)
+
+    def _rearm(self) -> None:
+        self.requested = False
 
 
 # ------------------------------------------------------------------------------ progress

@@ -276,6 +276,25 @@ def file_kind(path: Path) -> str:
     return "not a regular file"
 
 
+def existing_file(path: str | Path, where: str) -> Path:
+    """``path`` as a Path, once it is a regular file; else a one-line error naming ``where``,
+    the config key that names it.
+
+    >>> existing_file("/nowhere/s.csv", "data.path")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path: data file '/nowhere/s.csv' does not exist
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{where}: data file {str(p)!r} does not exist")
+    if not p.is_file():
+        kind = file_kind(p)
+        raise DataError(f"{where}: data file {str(p)!r}: expected a file, got {kind}"
+                        + ("" if kind == "a directory" else ", not a regular file"))
+    return p
+
+
 def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "label", where: str = "data.path"
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``;
@@ -287,13 +306,7 @@ def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "lab
     ...
     rnnlab.errors.DataError: data.test_path: data file '/nowhere/t.npz' does not exist
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{where}: data file {str(p)!r} does not exist")
-    if not p.is_file():
-        kind = file_kind(p)
-        raise DataError(f"{where}: data file {str(p)!r}: expected a file, got {kind}"
-                        + ("" if kind == "a directory" else ", not a regular file"))
+    p = existing_file(path, where)
     suffix = p.suffix.lower()
     if suffix == ".npz":
         return load_npz(p, where)

@@ -54,7 +54,7 @@ import numpy as np
 from rnnlab._checks import did_you_mean
 from rnnlab.config import DataConfig
 from rnnlab.data.bundled import Sequences
-from rnnlab.data.files import file_kind, open_npz
+from rnnlab.data.files import existing_file, open_npz
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.stamps import stamp_column
@@ -241,22 +241,18 @@ def read_series(cfg: DataConfig) -> Series:
         series = Series(cfg.dataset, [values], names, stamps)
     else:
         assert cfg.path is not None
-        p = Path(cfg.path)
-        if not p.exists():
-            raise DataError(f"data file {str(p)!r} does not exist")
-        if not p.is_file():
-            raise DataError(f"data file {str(p)!r}: expected a file, got {file_kind(p)}")
+        p = existing_file(cfg.path, "data.path")
         suffix = p.suffix.lower()
         if suffix == ".csv":
             values, names, stamps = _read_csv(p, columns, "data.columns")
             series = Series(cfg.path, [values], names, stamps)
         elif suffix == ".npz":
             if columns is not None:
-                raise DataError("data.columns selects columns of a .csv file; an .npz series has none (remove the key)")
+                raise DataError(f"data.columns: selects columns of a .csv file; {p} is an .npz series, which has none (remove the key)")
             arrays, names = _read_npz(p)
             series = Series(cfg.path, arrays, names)
         else:
-            raise DataError(f"{p}: expected a .npz or .csv file for a series, got suffix {suffix or '(none)'!r}")
+            raise DataError(f"data.path: expected a .npz or .csv file for a series, got {str(p)!r} (suffix {suffix or '(none)'!r})")
     for i, v in enumerate(series.values):
         bad = np.argwhere(~np.isfinite(v))
         if len(bad):

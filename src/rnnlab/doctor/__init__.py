@@ -2,8 +2,9 @@
 
 Runs the untrained network and a few training steps on a copy of the model and reports
 findings, each with a severity, the numbers behind it, a plain explanation and a remedy:
-saturated or constant softmax at initialisation, dead ReLU units, parameters without gradient,
-non-finite values, vanishing or exploding gradient through time, gates stuck open or shut, biases
+saturated or constant softmax at initialisation, dead ReLU units, parameters without gradient
+(and the saturated gate that starves them), parameters with a gradient that the optimizer does
+not hold, non-finite values, vanishing or exploding gradient through time, gates stuck open or shut, biases
 growing faster than kernels, and an update-to-weight ratio far from ~1e-3. After training,
 ``fit_findings`` (:mod:`rnnlab.doctor.fit`) reads a run's records and says whether the model fit
 its training data (``underfit``) and whether it overfits (``overfit``), with the likely cause, or

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.doctor.findings import Finding
-from rnnlab.gates import GATE_LABELS, kind_of, split_gate_axis
+from rnnlab.gates import GATE_LABELS, GATES, kind_of, split_gate_axis
 from rnnlab.introspect import stats
 
 
@@ -147,7 +147,8 @@ class ParamTrace:
 
     ``norms[k]`` is its L2 norm after ``k`` steps (``norms[0]`` at initialisation),
     ``updates[k]`` the norm of the change made by step ``k+1``; ``grad_max`` the largest
-    |gradient| seen at any step (None: the parameter never received a gradient).
+    |gradient| seen at any step (None: the parameter never received a gradient); ``optimized``
+    whether a param group of the optimizer holds it (False: no step ever changes it).
     """
 
     name: str
@@ -155,6 +156,7 @@ class ParamTrace:
     norms: list[float] = field(default_factory=list)
     updates: list[float] = field(default_factory=list)
     grad_max: float | None = None
+    optimized: bool = True
 
     @property
     def numel(self) -> int:
@@ -460,18 +462,83 @@ def _stuck_gates(
     return split, numbers, stuck
 
 
-def _blocking_gates(obs: Observations, th: Thresholds) -> str | None:
-    """Where a sigmoid gate of the untrained network is stuck for most units in a way that blocks
-    information and its own gradient (an LSTM forget gate held open does not), in words."""
+@dataclass(frozen=True)
+class BlockedGate:
+    """A sigmoid gate of one layer of the untrained network stuck for most of its units in a way
+    that blocks information and its own gradient (an LSTM forget gate held open does not)."""
+
+    where: str
+    """The layer as the findings name it (``"'rnn' layer 0 forward"``, :attr:`GateRecord.where`)."""
+    kind: str
+    gate: str
+    state: str
+    """``"shut"`` or ``"open"``."""
+    fraction: float
+    """Fraction of the gate's units stuck in that state."""
+    numbers: dict[str, float]
+    """The gate's numbers as ``gates_stuck`` reports them (mean activation, fractions)."""
+    units: int
+
+    def __str__(self) -> str:
+        return f"{GATE_LABELS[self.gate]} {self.state} for {_pct(self.fraction)} of units in {self.where}"
+
+
+def _blocked_gates(obs: Observations, th: Thresholds) -> dict[str, BlockedGate]:
+    """The first blocking gate of each layer of the untrained network, by :attr:`BlockedGate.where`."""
+    found: dict[str, BlockedGate] = {}
     for r in obs.gates.get("init", []):
-        if r.kind not in _SIGMOID_GATES:
+        if r.kind not in _SIGMOID_GATES or r.where in found:
             continue
-        _, _, stuck = _stuck_gates(r, th)
+        split, numbers, stuck = _stuck_gates(r, th)
         blocking = [(g, o, c) for g, o, c in stuck if not (r.kind == "lstm" and g == "f" and c == 0.0)]
         if blocking:
             g, o, c = blocking[0]
-            return f"{GATE_LABELS[g]} {'shut' if c >= o else 'open'} for {_pct(max(o, c))} of units in {r.where}"
-    return None
+            found[r.where] = BlockedGate(r.where, r.kind, g, "shut" if c >= o else "open", max(o, c), numbers[g],
+                                         int(split[g].shape[-1]))
+    return found
+
+
+def _layer_of(obs: Observations) -> dict[str, str]:
+    """Parameter name -> the recurrent layer it belongs to, named as :attr:`GateRecord.where`
+    names it (``run._pairs`` names each layer's weight-bias pair the same way)."""
+    return {n: pair.where for pair in obs.pairs for n in (*pair.kernels, *pair.biases)}
+
+
+def _gate_remedy(b: BlockedGate, obs: Observations) -> str:
+    """What to change for a gate blocked at initialisation: its bias first (the usual cause), with
+    the rows of the stacked bias that hold it when the layer's biases are known."""
+    label = GATE_LABELS[b.gate]
+    pair = next((p for p in obs.pairs if p.where == b.where), None)
+    start = GATES[b.kind].index(b.gate) * b.units
+    rows = (f" (rows {start}:{start + b.units} of {' and '.join(pair.biases)})"
+            if pair is not None and pair.biases else "")
+    sign = "negative" if b.state == "shut" else "positive"
+    if b.kind == "lstm" and b.gate == "f":
+        reset = f"Set the forget gate's bias of {b.where}{rows} to 1 (" + spelled("{unit_forget_bias})", obs.config)
+    else:
+        reset = f"Reset the bias of the {label} of {b.where}{rows} to about 0"
+    return (reset
+            + f" (check the gate biases: a large {sign} bias pins a gate {b.state}), "
+            + spelled("lower the initial weights that feed it, {normalize} or use {layer_norm}.", obs.config))
+
+
+def _gate_message(b: BlockedGate, names: list[str], th: Thresholds) -> str:
+    """Why a blocked gate starves ``names`` (parameters of its layer) of gradient."""
+    label, n = GATE_LABELS[b.gate], b.numbers
+    through = (" and holds the layer's output h at about 0 (nothing reaches the loss through this layer)"
+               if (b.gate, b.state) == ("o", "shut") else "")
+    return (f"At initialisation the {label} of {b.where} is {b.state} for {_pct(b.fraction)} of its units (mean "
+            f"activation {_fmt(n['mean'])}; {_pct(n['saturated_fraction'])} of its values within {th.gate_shut:g} of 0 "
+            f"or 1). A saturated sigmoid passes (almost) no gradient to the weights that feed it"
+            + (", and a shut gate multiplies what flows through it by about 0" if b.state == "shut" else "")
+            + f"{through}, so {_names(names)} get (almost) no gradient. Nothing is cut off from the loss "
+            "(no .detach() is needed to explain it): the saturated gate blocks the gradient.")
+
+
+def _names(names: list[str], few: int = 5) -> str:
+    """All ``names`` when few, else the first few and how many more."""
+    shown = ", ".join(names[:few])
+    return shown if len(names) <= few else f"{shown} and {len(names) - few} more"
 
 
 @register("gates_stuck")
@@ -606,6 +673,27 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                 ),
             )
         )
+    # A gate of their own layer saturated at initialisation explains a zero gradient; only the rest
+    # may be cut from the loss.
+    blocked, layer_of = _blocked_gates(obs, th), _layer_of(obs)
+    by_gate: dict[str, list[str]] = {}
+    for n in zero:
+        if layer_of.get(n) in blocked:
+            by_gate.setdefault(layer_of[n], []).append(n)
+    for where, names in by_gate.items():
+        b = blocked[where]
+        found.append(
+            Finding(
+                check="zero_grad",
+                severity="warning",
+                title=f"{len(names)} parameter(s) have exactly zero gradient: {b}",
+                numbers={"parameters": names, "backward_passes": max(obs.steps, 1), "cause": "saturated_gate",
+                         "layer": where, "gate": GATE_LABELS[b.gate], "state": b.state, **b.numbers},
+                message=_gate_message(b, names, th),
+                remedy=_gate_remedy(b, obs),
+            )
+        )
+    zero = [n for n in zero if layer_of.get(n) not in blocked]
     if zero:
         found.append(
             Finding(
@@ -616,8 +704,8 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                 message=(
                     "These parameters are in the graph but their gradient is exactly 0 at every "
                     "step: the path to the loss is cut (.detach(), .data, a no_grad block, "
-                    "integer casting) or multiplied by zero (dead units, zero weights downstream). "
-                    "An optimizer like Adam then never moves them."
+                    "integer casting) or multiplied by zero (dead units, zero weights downstream, "
+                    "a saturated gate on the way). An optimizer like Adam then never moves them."
                     + (
                         " A reverse-direction recurrent weight with zero gradient usually means "
                         "the output of a bidirectional layer is read at the last timestep only, "
@@ -626,18 +714,30 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                         else ""
                     )
                 ),
-                remedy=(
-                    "Look for .detach()/.data/torch.no_grad() between these parameters and the loss, "
-                    "and check the dead-unit findings for the layers after them. For a "
-                    "bidirectional layer, read h_n (both directions' final states) or pool over "
-                    "time instead of output[:, -1]."
-                    if any(_REVERSE_RECURRENT.search(n) for n in zero)
-                    else "Look for .detach()/.data/torch.no_grad() between these parameters and "
-                    "the loss, and check the dead-unit findings for the layers after them."
+                remedy=_after_gate(
+                    next(iter(blocked.values()), None),
+                    "look for .detach()/.data/torch.no_grad() between these parameters and the loss, "
+                    "and check the dead-unit findings for the layers after them."
+                    + (
+                        " For a bidirectional layer, read h_n (both directions' final states) or pool over "
+                        "time instead of output[:, -1]."
+                        if any(_REVERSE_RECURRENT.search(n) for n in zero)
+                        else ""
+                    ),
                 ),
             )
         )
     return found
+
+
+def _after_gate(gate: BlockedGate | None, remedy: str) -> str:
+    """``remedy`` for parameters a blocked gate does not explain: a saturated gate starves other
+    layers too (no gradient back through it, an output of about 0 for the layers after it), so it
+    comes first when there is one."""
+    if gate is None:
+        return remedy[0].upper() + remedy[1:]
+    return (f"First fix the {gate} (the gates_stuck finding): the layers before it get no gradient through it, "
+            f"and the layers after it may see an input of about 0, whose weights then get none either. Then {remedy}")
 
 
 def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int | None = None) -> str:
@@ -782,8 +882,9 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
     found = []
     n = obs.steps
     for pair in obs.pairs:
-        ks = [obs.params[k] for k in pair.kernels if k in obs.params]
-        bs = [obs.params[b] for b in pair.biases if b in obs.params]
+        # (a parameter the optimizer does not hold never grows: not_in_optimizer's business)
+        ks = [obs.params[k] for k in pair.kernels if k in obs.params and obs.params[k].optimized]
+        bs = [obs.params[b] for b in pair.biases if b in obs.params and obs.params[b].optimized]
         if not ks or not bs:
             continue
         w0, wn, b0, bn = _rms(ks, 0), _rms(ks, n), _rms(bs, 0), _rms(bs, n)
@@ -826,6 +927,45 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
+@register("not_in_optimizer")
+def not_in_optimizer(obs: Observations, th: Thresholds) -> list[Finding]:
+    """Trainable parameters with a gradient that no param group of the optimizer holds.
+
+    >>> w = ParamTrace("rnn.weight_hh_l0", (8, 2), [1.0], grad_max=0.5, optimized=False)
+    >>> [f.title for f in not_in_optimizer(Observations(steps=1, params={w.name: w}), Thresholds())]
+    ['1 parameter(s) are not in the optimizer: rnn.weight_hh_l0']
+    """
+    if not obs.params:
+        raise NotApplicable("the model has no trainable parameter")
+    # (without a gradient zero_grad reports them: the missing gradient comes first)
+    missing = [p.name for p in obs.params.values() if not p.optimized and p.grad_max]
+    if not missing:
+        return []
+    return [
+        Finding(
+            check="not_in_optimizer",
+            severity="warning",
+            title=f"{len(missing)} parameter(s) are not in the optimizer: {_names(missing)}",
+            numbers={
+                "parameters": missing,
+                "grad_max": {n: obs.params[n].grad_max for n in missing[:50]},
+                "in_optimizer": sum(p.optimized for p in obs.params.values()),
+                "trainable": len(obs.params),
+            },
+            message=(
+                f"{_names(missing)} require a gradient and receive a non-zero one, but no param group of the "
+                "optimizer holds them, so no step ever changes them: their update is exactly 0 whatever the "
+                "learning rate (the learning-rate check judges only the parameters the optimizer holds)."
+            ),
+            remedy=(
+                "Add them to the optimizer: build it from model.parameters(), or add the forgotten param group "
+                "(optimizer.add_param_group({'params': [...]})). If they are frozen on purpose, call "
+                ".requires_grad_(False) on them, so that no gradient is computed for them."
+            ),
+        )
+    ]
+
+
 def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: dict) -> Finding | None:
     """The update-ratio finding when the updates are too small for a reason a larger learning rate
     does not fix: inputs far from unit scale (saturating the units they feed) or gates saturated
@@ -841,15 +981,14 @@ def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: 
             "data's statistics before the model sees it)")
         numbers = {**numbers, "cause": "input_scale", "input_scale": scale}
     else:
-        gates = _blocking_gates(obs, th)
-        if gates is None:
+        gate = next(iter(_blocked_gates(obs, th).values()), None)
+        if gate is None:
             return None
-        cause = f"gates saturated at initialisation ({gates})"
-        why = (f"At initialisation the {gates}: a saturated sigmoid passes (almost) no gradient, so the "
+        cause = f"gates saturated at initialisation ({gate})"
+        why = (f"At initialisation the {gate}: a saturated sigmoid passes (almost) no gradient, so the "
                "weights before it receive none")
-        remedy = spelled("Check the gate biases and the initial weights (a large bias pins a gate), "
-                         "{normalize} or use {layer_norm}", obs.config)
-        numbers = {**numbers, "cause": "saturated_gates", "gates": gates}
+        remedy = _gate_remedy(gate, obs).removesuffix(".")
+        numbers = {**numbers, "cause": "saturated_gates", "gates": str(gate)}
     return Finding(
         check="update_ratio",
         severity="warning",
@@ -872,8 +1011,9 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         # Weight matrices only: biases and gains often start at 0 or 1, where the ratio says
         # nothing about the learning rate; so does a matrix that starts at 0 (a zero-initialized
         # head: [model.head] zero_init), whose first steps are large against its tiny norm.
-        # Parameters without gradient are zero_grad's business.
-        if len(p.shape) < 2 or not p.grad_max or not p.norms[0] > 0:
+        # Parameters without gradient are zero_grad's business, those the optimizer does not
+        # hold not_in_optimizer's (no learning rate moves them).
+        if len(p.shape) < 2 or not p.grad_max or not p.norms[0] > 0 or not p.optimized:
             continue
         per_step = [
             u / w
@@ -883,7 +1023,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         if per_step:
             ratios[p.name] = float(torch.tensor(per_step).median())
     if not ratios:
-        raise NotApplicable("no weight matrix received a gradient")
+        raise NotApplicable("no weight matrix held by the optimizer received a gradient")
     values = torch.tensor(list(ratios.values()), dtype=torch.float64)
     median = float(values.median())
     numbers = {
@@ -934,6 +1074,25 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
             )
         ]
     outliers = {k: v for k, v in ratios.items() if not th.update_low <= v <= th.update_high}
+    blocked, layer_of = _blocked_gates(obs, th), _layer_of(obs)
+    gated = [k for k, v in outliers.items() if v < th.update_low and layer_of.get(k) in blocked]
+    if outliers and len(gated) == len(outliers):
+        # a vanishing gradient, not a learning rate: the weights of a layer whose gate is saturated
+        gate = blocked[layer_of[gated[0]]]
+        return [
+            Finding(
+                check="update_ratio",
+                severity="warning",
+                title=f"{len(outliers)} weight(s) barely update: {gate}",
+                numbers={**numbers, "outliers": outliers, "layer": gate.where, "gate": GATE_LABELS[gate.gate],
+                         "state": gate.state, **gate.numbers},
+                message=(
+                    f"The median update-to-weight ratio is {_fmt(median)}, but {_names(gated)} change by less "
+                    f"than {th.update_low:g} of their norm per step. " + _gate_message(gate, gated, th)
+                ),
+                remedy=_gate_remedy(gate, obs) + spelled(" Raising {lr} does not help here.", obs.config),
+            )
+        ]
     if outliers:
         return [
             Finding(

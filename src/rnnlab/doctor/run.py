@@ -567,6 +567,9 @@ def observe(
     # 3. Training steps; the first one reuses the forward pass above.
     optimizer = make_optimizer(net)
     obs.learning_rates = [float(g["lr"]) for g in optimizer.param_groups if "lr" in g]
+    held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    for n, p in params.items():
+        obs.params[n].optimized = id(p) in held
     for step in range(max(steps, 1)):
         phase = "initialisation" if step == 0 else f"training step {step + 1}"
         if step > 0:

@@ -2,6 +2,6 @@
 
 import sys
 
-from rnnlab.cli import main
+from rnnlab_entry import main
 
 sys.exit(main())

@@ -4,7 +4,9 @@ Every command runs inside :func:`main`, which turns failures into one line on st
 error (:class:`~rnnlab.errors.RnnlabError`: config, data, checkpoint, run directory) or an OS
 error (disk full, permission) is ``rnnlab CMD: error: ...`` and exit code 1; any other exception
 is a bug, reported as one line asking to report it, also exit code 1 (``--debug`` adds the
-traceback). A bad command line is argparse's usage message and exit code 2.
+traceback). A bad command line is argparse's usage message and exit code 2. Ctrl-C, however often,
+is one line, ``rnnlab CMD: interrupted`` (with what a stopped run left), and exit code 130
+(:class:`_CtrlC`; while the console script imports this module, :mod:`rnnlab_entry`).
 
 Example:
     >>> main(["init", "--help"])  # doctest: +SKIP
@@ -19,6 +21,7 @@ import re
 import signal
 import sys
 import textwrap
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,10 +30,11 @@ from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError
 from rnnlab.heap import rare_full_collections
-from rnnlab.stops import StopSignals
+from rnnlab.stops import StopSignals, raise_stop
 from rnnlab.tables import text_table
 
 EXIT_USER_ERROR = 1
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 EXAMPLES = {
     "train": """examples:
@@ -49,6 +53,7 @@ the run now follows.""",
   rnnlab predict runs/covid --data new.csv --out values.csv   # regression: series,<targets> in the data's units
   rnnlab predict runs/tags --data new.npz   # per step: series,step,label (or <targets>) for each valid step
   rnnlab predict runs/airline               # forecasting: runs/airline/forecast.csv, the next [task] horizon values
+  rnnlab predict runs/airline --data newer.csv   # forecasting: the horizon after newer.csv's end, no retraining
   rnnlab predict runs/airline --out next.csv
 
 The series go through the run's own scaling and evaluation (its best checkpoint when early
@@ -709,13 +714,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", "Write a run's predictions as CSV: with --data FILE, the label (and each class's "
                        "probability) or the values of every series in FILE, or per step those of every step inside "
-                       "its series, from a classification, regression or per-step run; without it, the forecast "
-                       "after the series' end of a forecasting run (in the data's units; with the dates it is for "
-                       "when the series' .csv has a date column at a fixed step).")
+                       "its series, from a classification, regression or per-step run, or the forecast after FILE's end "
+                       "from a forecasting run (its state warmed up on FILE, scaled with the run's training "
+                       "statistics); without it, the forecast after the end of the run's own series (in the data's "
+                       "units; with the dates it is for when the series' .csv has a date column at a fixed step).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--data", metavar="FILE", help="new series to predict, read as the run read data.path: an .npz "
                    "with X [N, T, C] (optional lengths [N]; a y is ignored) or a .csv (its label or target columns, "
-                   "if any, ignored); per-step runs: .npz")
+                   "if any, ignored); per-step runs: .npz; forecasting runs: a series of the run's columns, at least "
+                   "data.bptt steps long")
     p.add_argument("--out", metavar="FILE",
                    help="where to write it (default RUN_DIR/predictions.csv with --data, else RUN_DIR/forecast.csv)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
@@ -813,17 +820,97 @@ def _one_line(e: BaseException) -> str:
     return text if len(text) <= 600 else text[:600] + " ..."
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     """Run the CLI; returns the exit code (0 success, 1 error, 2 bad command line, 130 interrupted).
 
     Every sub-command gets the same treatment of failures: one line on stderr, the traceback
-    only with ``--debug``.
+    only with ``--debug``. Ctrl-C is one line too, ``rnnlab CMD: interrupted`` and 130, at any
+    moment (:class:`_CtrlC`); ``exiting``: the process ends with the code returned (the console
+    script, ``python -m``), so SIGINT is left ignored rather than given back to the caller.
 
     >>> main(["report", "/nonexistent/run"])
     1
     """
-    with rare_full_collections():  # building the parser imports the config's pydantic models
-        return _run(build_parser().parse_args(argv))
+    ctrl_c = _CtrlC()
+    command = None
+    try:
+        ctrl_c.install()
+        with rare_full_collections():  # building the parser imports the config's pydantic models
+            args = build_parser().parse_args(argv)
+            command = args.command
+            return _run(args, ctrl_c)
+    except KeyboardInterrupt:  # before the command began (the parser's imports)
+        ctrl_c.ended = True
+        print(f"rnnlab{f' {command}' if command else ''}: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    finally:
+        ctrl_c.ended = True  # (first, before any call: a signal is acted on at a call)
+        ctrl_c.release(exiting)
+
+
+class _CtrlC:
+    """SIGINT while :func:`main` runs: a Ctrl-C stops the command with a KeyboardInterrupt, raised
+    through :func:`~rnnlab.stops.raise_stop` (one that Python swallows, in a weakref callback of
+    an import, is sent again instead of printed and lost); the trainer holds SIGINT itself
+    during its epochs and gives it back here after its first one.
+
+    A Ctrl-C while a stop is on its way out (the trainer writes its checkpoint, a search stops
+    its workers, the command says it was interrupted) or once the command's outcome is decided
+    (``ended``) is held: raised there it broke that handling off half-way (the checkpoint of the
+    epochs since the last one not written; a search's workers not stopped, so that the search
+    waited for them to finish the study) or ended in a traceback. The stop under way ends the
+    command with its one line and 130 all the same.
+
+    >>> ctrl_c = _CtrlC().install()
+    >>> try:
+    ...     os.kill(os.getpid(), signal.SIGINT)
+    ... except KeyboardInterrupt:
+    ...     os.kill(os.getpid(), signal.SIGINT)  # held: the first is being handled
+    ...     print("stopped once")
+    stopped once
+    >>> ctrl_c.release(exiting=False)
+    """
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.previous: Any = None
+        self.installed = False
+
+    def install(self) -> _CtrlC:
+        """The handler, installed in the main thread unless SIGINT is ignored (``nohup``, a
+        background job) or handled outside Python."""
+        if threading.current_thread() is threading.main_thread():
+            before = signal.getsignal(signal.SIGINT)
+            if before is not signal.SIG_IGN and before is not None:
+                # (set first: a Ctrl-C the moment the handler is in place finds what release needs)
+                self.previous, self.installed = before, True
+                signal.signal(signal.SIGINT, self)
+        return self
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.ended or _stop_under_way():
+            return
+        raise_stop(KeyboardInterrupt(), signum, lambda: None)  # (this handler stays: nothing to rearm)
+
+    def release(self, exiting: bool) -> None:
+        """The handler before it back, or with ``exiting`` SIGINT ignored: the command has ended."""
+        self.ended = True
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if exiting else self.previous)
+            self.installed = False
+
+
+def _stop_under_way() -> bool:
+    """Whether the code a signal interrupts handles a KeyboardInterrupt (in an ``except`` or
+    ``finally`` block or a ``with`` block's exit), or an exception raised while handling one."""
+    e = sys.exc_info()[1]
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__context__
+    return False
 
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
@@ -845,7 +932,7 @@ def _warnings_said_by(command: str) -> Callable[..., None]:
     return show
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, ctrl_c: _CtrlC) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         # SIGTERM (kill, timeout, a scheduler) stops a command as Ctrl-C does: a search or recipe
@@ -853,25 +940,30 @@ def _run(args: argparse.Namespace) -> int:
         with StopSignals((signal.SIGTERM,)), warnings.catch_warnings():
             if not debug:
                 warnings.showwarning = _warnings_said_by(args.command)
-            return int(args.func(args))
-    except Interrupted as e:  # SIGINT or SIGTERM during training: its checkpoint is written
-        print(f"rnnlab {args.command}: {_one_line(e)}", file=sys.stderr, flush=True)
-        return 128 + e.signum
-    except KeyboardInterrupt:
-        print(f"rnnlab {args.command}: interrupted", file=sys.stderr, flush=True)
-        return 130
-    except (RnnlabError, OSError) as e:
-        if debug:
+            code = int(args.func(args))
+            ctrl_c.ended = True
+        return code
+    except (KeyboardInterrupt, Exception) as e:
+        ctrl_c.ended = True  # (first, before any call: the outcome is decided, a Ctrl-C changes nothing)
+        if debug and not isinstance(e, KeyboardInterrupt):
             traceback.print_exc()
-        print(f"rnnlab {args.command}: error: {_one_line(e)}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
-    except Exception as e:  # a bug: one line, and how to get the details
-        if debug:
-            traceback.print_exc()
-        print(f"rnnlab {args.command}: internal error: {type(e).__name__}: {_one_line(e)}; please report "
-              "this (rerun with --debug for the traceback)", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
+        line, code = _outcome(e)
+        print(f"rnnlab {args.command}: {line}", file=sys.stderr, flush=True)
+        return code
+
+
+def _outcome(e: BaseException) -> tuple[str, int]:
+    """What a command that raised ``e`` says (after ``rnnlab CMD: ``) and its exit code."""
+    if isinstance(e, Interrupted):  # SIGINT or SIGTERM during training: its checkpoint is written
+        return _one_line(e), 128 + e.signum
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(e, (RnnlabError, OSError)):
+        return f"error: {_one_line(e)}", EXIT_USER_ERROR
+    # a bug: one line, and how to get the details
+    return (f"internal error: {type(e).__name__}: {_one_line(e)}; please report this (rerun with --debug for "
+            "the traceback)"), EXIT_USER_ERROR
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exiting=True))

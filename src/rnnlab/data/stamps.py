@@ -1,11 +1,19 @@
 """The time stamps of a series' rows (a ``.csv`` column of dates) and the ones after its end, so
 that a forecast is written against the dates it is for (``rnnlab predict``).
 
-Stamps are ISO dates or times (``2003-06-01``, ``2021-05-01 00:30:00+00:00``) or months
-(``1949-01``). They continue only where every step of the column is the same: a fixed time
-(a day, half an hour) or a fixed number of months on the same day of the month (a month, a
-quarter, a year). Anything else (a gap, an irregular step, another format) gives no stamps:
-never a guessed date.
+Stamps are ISO dates or times (``2003-06-01``, ``2021-05-01 00:30:00+00:00``), months
+(``1949-01``), US dates (``12/31/2023``, month first), day-first dates (``31/12/2023``) or
+dotted ones (``31.12.2023``, always day first). Whether slashes put the month or the day first is
+read from the column: a number above 12 decides; where none is, the reading whose dates run in
+order at a fixed step is taken, and where both do the column is ambiguous and gives no dates.
+
+The dates must run oldest first, one row per date (:func:`check_dates`): the test block is the
+series' tail. They continue only where every step of the column is the same: a fixed time (a
+day, half an hour), a fixed number of calendar days at the same local time (daily local midnights
+in a zone with summer time, whose offset changes), a fixed number of months on the same day of
+the month (a month, a quarter, a year), or one weekday (Monday to Friday). A gap (missing steps),
+an irregular step or another format gives no stamps, never a guessed date, and
+:func:`check_dates` says why at train time.
 
 Example:
     >>> following(["2003-04-01", "2003-05-01", "2003-06-01"], 2)
@@ -14,6 +22,8 @@ Example:
     ['1950-01']
     >>> following(["2021-05-01 00:00:00+00:00", "2021-05-01 00:30:00+00:00"], 1)
     ['2021-05-01 01:00:00+00:00']
+    >>> following(["12/30/2023", "12/31/2023"], 2)
+    ['01/01/2024', '01/02/2024']
     >>> following(["2003-04-01", "2003-05-02", "2003-06-01"], 1) is None  # no fixed step: no date
     True
 """
@@ -21,24 +31,183 @@ Example:
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
+from rnnlab.errors import DataError
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_DOTS = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+#: The formats of a column of dates, in the order a column is tried.
+FORMATS = ("iso", "m/d/Y", "d/m/Y", "d.m.Y")
+#: Names a column of dates may have (besides any with "date" or "time" in it): such a column that
+#: no format here reads is said at train time.
+_DATE_NAMES = ("day", "month", "week", "year", "period", "ds", "when")
 
 
-def _parse(cell: str) -> datetime | None:
-    """A cell as a datetime (a date at midnight; a month on its first day), or None."""
-    m = _MONTH.match(cell)
+def _read(cell: str, fmt: str) -> datetime | None:
+    """A cell as a datetime in format ``fmt`` (a date at midnight; a month on its first day), or None."""
     try:
-        if m:
-            return datetime(int(m.group(1)), int(m.group(2)), 1)
-        return datetime.fromisoformat(cell)
+        if fmt == "iso":
+            m = _MONTH.match(cell)
+            return datetime(int(m.group(1)), int(m.group(2)), 1) if m else datetime.fromisoformat(cell)
+        m = (_DOTS if fmt == "d.m.Y" else _SLASH).match(cell)
+        if m is None:
+            return None
+        a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return datetime(year, a, b) if fmt == "m/d/Y" else datetime(year, b, a)
     except ValueError:
         return None
 
 
-def _written(stamp: datetime, like: str) -> str:
-    """``stamp`` written as the cell ``like`` is."""
+def _readings(cells: list[str]) -> dict[str, list[datetime]]:
+    """Every format that reads all of ``cells`` (times all with an offset, or all without), and
+    what it reads."""
+    out = {}
+    for fmt in FORMATS:
+        parsed = []
+        for c in cells:
+            stamp = _read(c.strip(), fmt)
+            if stamp is None:
+                break
+            parsed.append(stamp)
+        else:
+            if cells and len({s.tzinfo is None for s in parsed}) == 1:
+                out[fmt] = parsed
+    return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """The step of a column of dates: ``unit`` ``"months"`` (``size`` months, on one day and
+    time), ``"weekdays"`` (``size`` days Monday to Friday), ``"time"`` (a fixed ``size`` between
+    instants) or ``"days"`` (``size`` calendar days at one local time: the offset may change).
+
+    >>> str(Step("time", timedelta(minutes=30))), str(Step("months", 3)), str(Step("days", 1))
+    ('30 minutes', '3 months', '1 day')
+    """
+
+    unit: str
+    size: int | timedelta
+
+    def __str__(self) -> str:
+        if isinstance(self.size, timedelta):
+            seconds = int(self.size.total_seconds())
+            for name, length in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+                if seconds % length == 0:
+                    n = seconds // length
+                    return f"{n} {name}{'s' if n != 1 else ''}"
+            return str(self.size)
+        name = {"months": "month", "weekdays": "weekday", "days": "day"}[self.unit]
+        return f"{self.size} {name}{'s' if self.size != 1 else ''}"
+
+    def after(self, last: datetime, k: int) -> datetime | None:
+        """The stamp ``k`` steps after ``last`` (local time for months and days), None where
+        there is no such date (the 31st of a shorter month)."""
+        if self.unit == "time":
+            return last + self.size * k  # type: ignore[operator]
+        if self.unit == "months":
+            year, month = divmod(last.month - 1 + self.size * k, 12)  # type: ignore[operator]
+            try:
+                return last.replace(year=last.year + year, month=month + 1)
+            except ValueError:
+                return None
+        if self.unit == "weekdays":
+            day = np.busday_offset(last.date(), self.size * k, roll="forward")  # type: ignore[operator]
+            return datetime.combine(day.astype(object), last.time())
+        return last + timedelta(days=self.size * k)  # type: ignore[operator]
+
+
+def _months(a: datetime, b: datetime) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def _step(stamps: list[datetime]) -> tuple[Step, list[int]] | None:
+    """The step of ``stamps`` (increasing) and how many steps each difference spans (1 where
+    none is missing); None unless every difference is a whole number of the commonest one and
+    fewer steps are missing than there are stamps (else the times are irregular, not gapped)."""
+    if len(stamps) < 2:
+        return None
+    local = [s.replace(tzinfo=None) for s in stamps]
+    pairs = list(zip(local, local[1:]))
+    same_time = len({s.time() for s in local}) == 1
+    candidates: list[tuple[str, list]] = []
+    # Months first: a quarter is 90 to 92 days, so a fixed time would drift off the 15th.
+    if same_time and len({s.day for s in local}) == 1:
+        candidates.append(("months", [_months(a, b) for a, b in pairs]))
+    if same_time and all(s.weekday() < 5 for s in local):
+        # (a series of business days: its weekends are no gap)
+        weekdays = [int(np.busday_count(a.date(), b.date())) for a, b in pairs]
+        if Counter(weekdays).most_common(1)[0][0] == 1 and any(w != (b - a).days for w, (a, b) in zip(weekdays, pairs)):
+            candidates.append(("weekdays", weekdays))
+    candidates.append(("time", [b - a for a, b in zip(stamps, stamps[1:])]))
+    if same_time:  # calendar days at one local time: the UTC step changes with summer time
+        candidates.append(("days", [(b.date() - a.date()).days for a, b in pairs]))
+    for unit, diffs in candidates:
+        size = Counter(diffs).most_common(1)[0][0]
+        zero = timedelta(0) if unit == "time" else 0
+        if size <= zero or any(d <= zero or d % size != zero for d in diffs):
+            continue
+        spans = [int(d / size) if unit == "time" else d // size for d in diffs]
+        if sum(spans) - len(spans) < len(stamps):
+            return Step(unit, size), spans
+    return None
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A column of dates as read: its format, its stamps, their step and what each difference spans."""
+
+    fmt: str
+    stamps: list[datetime]
+    step: Step
+    spans: list[int]
+
+
+def _column(cells: list[str], readings: dict[str, list[datetime]] | None = None) -> _Column | str:
+    """The column read at a step, or why it is not (a phrase after "the dates ..."); ``readings``:
+    :func:`_readings` of ``cells``, where already read."""
+    readings = _readings(cells) if readings is None else readings
+    if not readings:
+        return "are not all dates of one format"
+    stepped = {}
+    for fmt, stamps in readings.items():
+        if all(a < b for a, b in zip(stamps, stamps[1:])) and (found := _step(stamps)) is not None:
+            stepped[fmt] = _Column(fmt, stamps, *found)
+    if len(stepped) == 1:
+        return next(iter(stepped.values()))
+    if len(stepped) > 1 or len(readings) > 1:
+        return (f"read as month/day and as day/month alike (no number above 12 in the first two places, "
+                f"e.g. {cells[0].strip()!r}), and rnnlab does not guess which; write them as YYYY-MM-DD")
+    if len(cells) < 2:
+        return "hold one date: no step to continue"
+    return ("have no fixed step (not a fixed time, a fixed number of calendar days or weekdays, or a fixed number "
+            "of months on one day)")
+
+
+def read_dates(cells: list[str]) -> list[datetime] | None:
+    """The dates of a column of ``cells`` as :func:`following` reads them (one format, month and
+    day in the order the column decides), or None unless they run at a fixed step.
+
+    >>> [d.day for d in read_dates(["1/30/2023", "1/31/2023"])]
+    [30, 31]
+    >>> read_dates(["01/02/2023", "01/03/2023"]) is None  # January or February: not guessed
+    True
+    """
+    column = _column(cells)
+    return None if isinstance(column, str) else list(column.stamps)
+
+
+def _written(stamp: datetime, like: str, fmt: str, pad: bool) -> str:
+    """``stamp`` written as the cell ``like`` is (``pad``: day and month with two digits)."""
+    if fmt != "iso":
+        day, month = (f"{stamp.day:02d}", f"{stamp.month:02d}") if pad else (str(stamp.day), str(stamp.month))
+        return {"m/d/Y": f"{month}/{day}", "d/m/Y": f"{day}/{month}", "d.m.Y": f"{day}.{month}"}[fmt] + \
+            f"{'/' if fmt != 'd.m.Y' else '.'}{stamp.year:04d}"
     if _MONTH.match(like):
         return f"{stamp.year:04d}-{stamp.month:02d}"
     if len(like) == 10:  # a date alone
@@ -48,44 +217,126 @@ def _written(stamp: datetime, like: str) -> str:
     return stamp.isoformat(sep=like[10], timespec=spec)
 
 
-def _months(a: datetime, b: datetime) -> int:
-    return (b.year - a.year) * 12 + b.month - a.month
-
-
-def _plus_months(stamp: datetime, months: int) -> datetime | None:
-    year, month = divmod(stamp.month - 1 + months, 12)
-    try:
-        return stamp.replace(year=stamp.year + year, month=month + 1)
-    except ValueError:  # the 31st of a shorter month: no such date
-        return None
-
-
 def following(cells: list[str], n: int) -> list[str] | None:
     """The ``n`` stamps after the last of ``cells``, written as they are; None unless every cell
-    is a stamp and every step between them the same (a fixed time, or a fixed number of months on
-    the same day and time)."""
-    stamps = [_parse(c.strip()) for c in cells]
-    if len(stamps) < 2 or any(s is None for s in stamps):
+    is a stamp of one format and every step between them the same (a fixed time, calendar days at
+    one local time, weekdays, or a fixed number of months on the same day and time). Where the
+    offset changes along the column (summer time), the stamps after the end are local times
+    without an offset: which offset they will have is not known.
+
+    >>> following(["2023-03-11T00:00:00-05:00", "2023-03-12T00:00:00-05:00", "2023-03-13T00:00:00-04:00"], 1)
+    ['2023-03-14T00:00:00']
+    """
+    column = _column(cells)
+    if isinstance(column, str) or any(s != 1 for s in column.spans):
         return None
-    parsed: list[datetime] = stamps  # type: ignore[assignment]
+    last = column.stamps[-1]
+    offsets = {s.utcoffset() for s in column.stamps}
+    local = column.step.unit != "time"
+    after = [column.step.after(last.replace(tzinfo=None) if local else last, k) for k in range(1, n + 1)]
+    if any(a is None for a in after):
+        return None
+    if local and len(offsets) == 1:
+        after = [a.replace(tzinfo=last.tzinfo) for a in after]  # type: ignore[union-attr]
+    # (a day or month written without its leading zero keeps to that; 12/31 says nothing either way)
+    pad = not any(len(part) == 1 for c in cells for part in re.split(r"[/.]", c.strip())[:2])
     like = cells[-1].strip()
-    # Months first: a quarter is 90 to 92 days, so a fixed time would drift off the 15th.
-    months = {_months(a, b) for a, b in zip(parsed, parsed[1:])}
-    same_day = len({(s.day, s.time(), s.tzinfo) for s in parsed}) == 1
-    if len(months) == 1 and (m := months.pop()) > 0 and same_day:
-        after = [_plus_months(parsed[-1], m * k) for k in range(1, n + 1)]
-        return None if any(a is None for a in after) else [_written(a, like) for a in after]  # type: ignore[arg-type]
-    steps = {b - a for a, b in zip(parsed, parsed[1:])}
-    if len(steps) == 1 and (step := steps.pop()) > timedelta(0):
-        return [_written(parsed[-1] + step * k, like) for k in range(1, n + 1)]
-    return None
+    return [_written(a, like, column.fmt, pad) for a in after]  # type: ignore[arg-type]
+
+
+def _is_stamp(cell: str) -> bool:
+    return any(_read(cell, fmt) is not None for fmt in FORMATS)
 
 
 def stamp_column(header: list[str], body: list[list[str]], values: list[int]) -> int | None:
     """The first column of ``body`` (rows of cells), not one of the ``values`` columns, whose
-    every cell is a stamp; None if there is none."""
+    every cell is a stamp; None if there is none.
+
+    >>> stamp_column(["date", "sales"], [["12/31/2023", "1.5"], ["01/01/2024", "2.0"]], [1])
+    0
+    """
     for j in range(len(header)):
         cells = [r[j].strip() if j < len(r) else "" for r in body]
-        if j not in values and cells and all(_parse(c) is not None for c in cells):
+        if j not in values and cells and all(_is_stamp(c) for c in cells):
             return j
     return None
+
+
+def _check_order(where: str, name: str, cells: list[str], lines: list[int],
+                 readings: dict[str, list[datetime]]) -> None:
+    """Refuse a column of dates that no reading shows oldest first, one row per date."""
+    if not readings or any(all(a < b for a, b in zip(s, s[1:])) for s in readings.values()):
+        return
+    stamps = next(iter(readings.values()))
+    if all(a > b for a, b in zip(stamps, stamps[1:])):
+        raise DataError(f"{where}: column {name!r} runs newest-first ({cells[0].strip()} on line {lines[0]} down to "
+                        f"{cells[-1].strip()} on line {lines[-1]}); expected the oldest date first (the test block is "
+                        f"the series' tail): reverse the rows below the header, e.g. (head -n 1 {where}; tail -n +2 "
+                        f"{where} | tac) > sorted.csv")
+    i = next(i for i in range(1, len(stamps)) if stamps[i] <= stamps[i - 1])
+    if stamps[i] == stamps[i - 1]:
+        raise DataError(f"{where}: line {lines[i]}, column {name!r}: the date {cells[i].strip()} again (as on line "
+                        f"{lines[i - 1]}); expected one row per date, oldest first (several series in one file? give "
+                        "each its own file)")
+    raise DataError(f"{where}: line {lines[i]}, column {name!r}: {cells[i].strip()} is earlier than "
+                    f"{cells[i - 1].strip()} on line {lines[i - 1]}, the row before; expected the dates oldest first, "
+                    "one row per step: sort the rows by date")
+
+
+def check_dates(where: str, header: list[str], body: list[list[str]], values: list[int], lines: list[int]
+                ) -> tuple[int | None, list[str]]:
+    """The column of dates of a ``.csv``'s rows (``body``, each cell's line in ``lines``; not
+    one of the ``values`` columns): its index (:func:`stamp_column`), or None; and what a
+    forecaster should hear of it at train time: a gap (missing steps: the model reads rows as
+    contiguous, so a season drifts out of phase), or why the forecast after the end will carry no
+    dates. A column that does not run oldest first, one row per date, is refused (a
+    :class:`DataError` naming the file ``where``, the column and the first line out of order):
+    newest-first, the test block would be the oldest dates and the forecast after the end a value
+    before the start.
+
+    >>> check_dates("s.csv", ["date", "v"], [["2023-01-01", "1"], ["2023-01-02", "2"], ["2023-01-05", "3"]], [1],
+    ...             [2, 3, 4])[1]
+    ["s.csv: column 'date' misses 2 steps of 1 day (first gap: 2023-01-02 on line 3, then 2023-01-05 on line 4); the model reads the rows as consecutive steps, so a season drifts out of phase at each gap, and the forecast after the end carries no dates: add the missing rows (e.g. interpolated values) or cut the series at the gap"]
+    >>> check_dates("s.csv", ["date", "v"], [["2023-01-03", "1"], ["2023-01-02", "2"], ["2023-01-01", "3"]], [1],
+    ...             [2, 3, 4])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: s.csv: column 'date' runs newest-first (2023-01-03 on line 2 down to 2023-01-01 on line 4); expected the oldest date first (the test block is the series' tail): reverse the rows below the header, e.g. (head -n 1 s.csv; tail -n +2 s.csv | tac) > sorted.csv
+    """
+    j = stamp_column(header, body, values)
+    if j is None:
+        return None, _unread_dates(where, header, body, values, lines)
+    name = header[j] or "date"
+    cells = [r[j].strip() for r in body]
+    readings = _readings(cells)
+    _check_order(where, name, cells, lines, readings)
+    column = _column(cells, readings)
+    if isinstance(column, str):
+        return j, [f"{where}: column {name!r}: the dates {column}; the forecast after the end carries no dates"]
+    missing = sum(column.spans) - len(column.spans)
+    if not missing:
+        return j, []
+    i = next(i for i, s in enumerate(column.spans) if s > 1)
+    return j, [f"{where}: column {name!r} misses {missing} step{'s' if missing != 1 else ''} of {column.step} "
+               f"(first gap: {cells[i]} on line {lines[i]}, then {cells[i + 1]} on line {lines[i + 1]}); the model "
+               "reads the rows as consecutive steps, so a season drifts out of phase at each gap, and the forecast "
+               "after the end carries no dates: add the missing rows (e.g. interpolated values) or cut the series at "
+               "the gap"]
+
+
+def _unread_dates(where: str, header: list[str], body: list[list[str]], values: list[int], lines: list[int]
+                  ) -> list[str]:
+    """A column named as dates (and holding digits) that no format here reads: said, since the
+    forecast will carry no dates."""
+    for k, name in enumerate(header):
+        cells = [r[k].strip() if k < len(r) else "" for r in body]
+        lowered = name.lower()
+        if k in values or not (lowered in _DATE_NAMES or "date" in lowered or "time" in lowered):
+            continue
+        bad = next(i for i, c in enumerate(cells) if not _is_stamp(c))
+        if not re.search(r"\d", cells[bad]):  # (a weekday's name, a flag: no date meant)
+            continue
+        return [f"{where}: column {name!r} is not read as dates ({cells[bad]!r} on line {lines[bad]} is none of "
+                "2023-12-31, 2023-12-31T08:30:00, 2023-12, 12/31/2023, 31/12/2023, 31.12.2023): the forecast "
+                "after the end carries no dates"]
+    return []

@@ -44,9 +44,12 @@ Example:
 from __future__ import annotations
 
 import csv
+import json
+import math
 import typing
+import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +60,7 @@ from rnnlab.data.bundled import Sequences
 from rnnlab.data.files import existing_file, open_npz
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.data.stamps import stamp_column
+from rnnlab.data.stamps import check_dates
 from rnnlab.errors import DataError, library_reason
 from rnnlab.task import TargetScale, Task
 
@@ -117,22 +120,32 @@ class Series:
     stamps: tuple[str, list[str]] | None = None
     """A ``.csv``'s column of dates (its name, its cells): what the forecast after the series' end
     continues (:func:`rnnlab.data.stamps.following`)."""
+    notes: list[str] = field(default_factory=list)
+    """What training says of the data as warnings (a ``.csv``'s dates: a gap, or why the forecast
+    carries none: :func:`rnnlab.data.stamps.check_dates`)."""
 
 
 def _read_csv(path: Path, columns: list[str] | None, key: str
-              ) -> tuple[np.ndarray, list[str], tuple[str, list[str]] | None]:
+              ) -> tuple[np.ndarray, list[str], tuple[str, list[str]] | None, list[str]]:
     """A CSV with a header and one row per step: the selected columns (default: every column
-    with a number in it, a date or text column skipped; a gap in a column of numbers is an error)
-    as float64 [L, C], their names, and the first other column of dates, if any (its name, cells)."""
+    with a number in it, a date or text column skipped; a gap, a NaN or an inf in a column of
+    numbers is an error) as float64 [L, C], their names, the first other column of dates, if any
+    (its name, cells; refused unless oldest first), and what training says of the dates
+    (:func:`rnnlab.data.stamps.check_dates`)."""
+    rows, lines = [], []  # (lines: each row's line in the file, blank lines and quoted line ends counted)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+            reader = csv.reader(f)
+            for r in reader:
+                if any(c.strip() for c in r):
+                    rows.append(r)
+                    lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: cannot read as a .csv file ({library_reason(e)})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: expected a header row and one row per step, got {len(rows)} row(s)")
     header = [h.strip() for h in rows[0]]
-    body = rows[1:]
+    body, body_lines = rows[1:], lines[1:]
 
     def number(text: str) -> float | None:
         try:
@@ -159,17 +172,21 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
                 raise DataError(f"{key}: no column {c!r} in {path}{did_you_mean(c, header)}; header {header[:8]}")
             chosen.append(header.index(c))
     out = np.empty((len(body), len(chosen)))
-    for i, r in enumerate(body, start=2):
+    for row, (i, r) in enumerate(zip(body_lines, body, strict=True)):
         for k, j in enumerate(chosen):
-            value = number(r[j].strip()) if j < len(r) else None
+            cell = r[j].strip() if j < len(r) else ""
+            value = number(cell)
             if value is None:
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
                                 f"{(r[j] if j < len(r) else '')!r} (every row of a column of values needs one; or set "
                                 "data.columns to the columns to read)")
-            out[i - 2, k] = value
-    dates = stamp_column(header, body, chosen)
+            if not math.isfinite(value):  # (float() reads "nan" and "inf": a gap by another name)
+                raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a finite number, got {cell!r}; "
+                                "fill or cut the gaps")
+            out[row, k] = value
+    dates, notes = check_dates(str(path), header, body, chosen, body_lines)
     stamps = None if dates is None else (header[dates] or "date", [r[dates].strip() for r in body])
-    return out, [header[j] for j in chosen], stamps
+    return out, [header[j] for j in chosen], stamps, notes
 
 
 def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -237,15 +254,17 @@ def read_series(cfg: DataConfig) -> Series:
                             f"{sorted(BUNDLED_STREAMS)}, got {cfg.dataset!r}"
                             f"{did_you_mean(cfg.dataset, list(BUNDLED_STREAMS))}")
         b = BUNDLED_STREAMS[cfg.dataset]
-        values, names, stamps = _read_csv(SERIES_DIR / b.file, columns or list(b.columns), "data.columns")
+        # (their notes left unsaid: PBS's months, "1991 Jul", are no format read here, and a user
+        # who did not choose the file can do nothing about it)
+        values, names, stamps, _ = _read_csv(SERIES_DIR / b.file, columns or list(b.columns), "data.columns")
         series = Series(cfg.dataset, [values], names, stamps)
     else:
         assert cfg.path is not None
         p = existing_file(cfg.path, "data.path")
         suffix = p.suffix.lower()
         if suffix == ".csv":
-            values, names, stamps = _read_csv(p, columns, "data.columns")
-            series = Series(cfg.path, [values], names, stamps)
+            values, names, stamps, notes = _read_csv(p, columns, "data.columns")
+            series = Series(cfg.path, [values], names, stamps, notes)
         elif suffix == ".npz":
             if columns is not None:
                 raise DataError(f"data.columns: selects columns of a .csv file; {p} is an .npz series, which has none (remove the key)")
@@ -253,7 +272,7 @@ def read_series(cfg: DataConfig) -> Series:
             series = Series(cfg.path, arrays, names)
         else:
             raise DataError(f"data.path: expected a .npz or .csv file for a series, got {str(p)!r} (suffix {suffix or '(none)'!r})")
-    for i, v in enumerate(series.values):
+    for i, v in enumerate(series.values):  # (a .csv's cells are checked as they are read, by line and column)
         bad = np.argwhere(~np.isfinite(v))
         if len(bad):
             raise DataError(f"{series.name}: series {i} has {len(bad)} non-finite value(s) (NaN or inf), first at "
@@ -373,6 +392,47 @@ def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
     return np.where(err > 0, err, 1.0)
 
 
+_warned: set[str] = set()
+
+
+def warn_once(note: str) -> None:
+    """Say ``note`` about the data as a warning, once a process: a run reads its data again after
+    training (the report's forecast, ``rnnlab predict``'s scaling), and Python's own once-only
+    memory is wiped whenever a warnings filter changes in between.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     warn_once("data.path: a note"); warn_once("data.path: a note")
+    >>> len(said)
+    1
+    """
+    if note in _warned:
+        return
+    _warned.add(note)
+    warnings.warn(note, UserWarning, stacklevel=3)
+
+
+def _check_not_constant(series: Series, train_parts: list[np.ndarray], cfg: DataConfig) -> None:
+    """A channel with one value at every training step has nothing to forecast, and its MASE
+    would be 0 / 0 (counted as 0, it would halve the mean over channels): refused, naming it."""
+    steps = sum(len(p) for p in train_parts)
+    for c, name in enumerate(series.columns):
+        values = np.concatenate([p[:, c] for p in train_parts])
+        if values.min() != values.max():
+            continue
+        others = [n for k, n in enumerate(series.columns)
+                  if np.ptp(np.concatenate([p[:, k] for p in train_parts])) > 0]
+        same = (f"holds {values[0]:g} at every one of the training part's {steps} steps: a constant has nothing to "
+                "forecast and its MASE would be 0 / 0")
+        if cfg.path is not None and Path(cfg.path).suffix.lower() == ".npz":
+            raise DataError(f"data.path: channel {c} of {series.name} {same}; expected channels that change "
+                            "(save the series without it)")
+        remedy = (f"leave it out of data.columns (columns = [{', '.join(map(json.dumps, others))}])" if others else
+                  "give a series that changes (no column of this one does)")
+        raise DataError(f"data.columns: column {name!r} of {series.name} {same}; {remedy}")
+
+
 def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task | None = None) -> DataSplits:
     """Read, split contiguously, scale on the training part and cut into rows (the module's
     docstring); ``seed`` is unused (nothing about a stream is drawn) and kept for
@@ -409,6 +469,9 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
                                 f"data.{'val' if block == 'validation' else 'test'}_steps)")
         bounds.append(b)
     train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
+    _check_not_constant(series, train_parts, cfg)
+    for note in series.notes:
+        warn_once(note)
     lengths = np.array([len(p) for p in train_parts])
     padded = np.zeros((len(train_parts), int(lengths.max()), train_parts[0].shape[1]))
     for i, p in enumerate(train_parts):
@@ -440,7 +503,7 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
 
 
 __all__ = ["BUNDLED_STREAMS", "Bounds", "Series", "batchify", "forecast_targets", "load_stream", "read_series",
-           "seasonal_error", "split_bounds"]
+           "seasonal_error", "split_bounds", "warn_once"]
 
 
 def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") -> dict[str, dict[str, float]]:

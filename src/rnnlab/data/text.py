@@ -8,7 +8,9 @@ character, newlines included) or ``"word"`` (whitespace-separated words, each li
 blocks, so the model never trains on text that comes after what it is scored on. The
 vocabulary comes from the training part only (at most ``data.vocab_size`` tokens, the most
 frequent); a token it does not hold becomes ``<unk>`` (id 0) and is counted in each part
-(:attr:`TextData.unknown`, recorded in ``summary.json``), never an error.
+(:attr:`TextData.unknown`, recorded in ``summary.json``), never an error; training warns when
+more than 5 % of the validation tokens are unknown while no training token is (the model never
+learned to predict ``<unk>``: :meth:`TextData.unseen_unknown_note`).
 
 Example:
     >>> vocab = Vocabulary.from_tokens(list("abba"))
@@ -43,6 +45,10 @@ if typing.TYPE_CHECKING:
 TOKENS = ("char", "word")
 UNK = "<unk>"
 EOS = "<eos>"
+#: The fraction of unknown validation tokens, with none in training, that training warns of
+#: (:meth:`TextData.unseen_unknown_note`): on a large text with a capped vocabulary a few
+#: percent are usual, and the model learned to predict ``<unk>`` from the training part's.
+UNSEEN_UNKNOWN = 0.05
 #: Bundled texts (``data.dataset``), read from what Python installs.
 BUNDLED_TEXTS = {
     "python-docs": "Python's documentation topics (pydoc_data.topics, shipped with Python), about 465 k characters",
@@ -240,6 +246,31 @@ class TextData:
                  for split, n in c["unknown"].items() if n]
         return ", ".join(parts) + " unknown, mapped to <unk>" if parts else ""
 
+    def unseen_unknown_note(self) -> str:
+        """A warning when more than :data:`UNSEEN_UNKNOWN` of the validation tokens are unknown
+        while no training token is ("" otherwise): the vocabulary holds every training token, so
+        the model never reads ``<unk>`` in training and cannot predict the unknown ones (test
+        perplexity suffers, unexplained). The line names ``data.vocab_size`` and suggests a cap:
+        the tokens seen at least twice in training, and ``<unk>``, so the rarest read as ``<unk>``.
+
+        >>> d = split_text("a b c d e f a b c d a b\\nx y z q", DataConfig(dataset="python-docs", tokens="word",
+        ...                test_fraction=0.0, val_steps=5))
+        >>> d.unseen_unknown_note()[:80]
+        'data.vocab_size: 4 of the 5 validation tokens (80%) are not in the vocabulary, w'
+        """
+        seen, unknown = len(self.val), self.unknown.get("val", 0)
+        if self.unknown.get("train", 0) or not seen or unknown <= UNSEEN_UNKNOWN * seen:
+            return ""
+        counts = np.bincount(self.train, minlength=self.vocab.size)
+        twice = int((counts[1:] >= 2).sum())  # (<unk>, id 0, aside)
+        kind = "word" if self.vocab.joiner else "character"
+        cap = (f"e.g. data.vocab_size = {max(twice + 1, 2)} (the {twice} {kind}s seen at least twice in training, "
+               f"and <unk>)" if twice + 1 < self.vocab.size else f"below {self.vocab.size}")
+        return (f"data.vocab_size: {unknown} of the {seen} validation tokens ({unknown / seen:.0%}) are not in the "
+                f"vocabulary, while every training token is (vocabulary {self.vocab.size}, every training {kind}): "
+                f"the model never reads <unk> in training, so it cannot predict the unknown ones and the test "
+                f"perplexity suffers; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}")
+
     def summary(self) -> str:
         """One line: the vocabulary and the unknown tokens of each part.
 
@@ -346,10 +377,12 @@ def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
     (4, 1, '<unk>', dtype('int64'))
     """
     from rnnlab.data import DataSplits
-    from rnnlab.data.stream import batchify
+    from rnnlab.data.stream import batchify, warn_once
 
     text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
     parts = split_text(text, cfg, fold)
+    if (note := parts.unseen_unknown_note()):
+        warn_once(note)
     steps = len(parts.train) - 1  # inputs with a next token
     # (both messages count the same way: the training part's tokens, and of them the inputs a window reads)
     holds = f"the training part holds {len(parts.train)} tokens, {steps} of them inputs with a next token"

@@ -248,8 +248,9 @@ def test_runs_of_other_tasks_and_per_step_csv_files_are_refused_in_one_line(tmp_
     one_line_error(["predict", str(tmp_path / "lm"), "--data", "x.npz"], capsys,
                    ("a language_model run predicts no series", f"rnnlab sample {tmp_path / 'lm'}"))
     one_line_error(["predict", str(tmp_path / "lm")], capsys, ("language_model run has no forecast", "rnnlab sample"))
+    # (a forecasting run forecasts after --data's end: this one has no checkpoint to do it with)
     one_line_error(["predict", str(tmp_path / "fc"), "--data", "x.npz"], capsys,
-                   ("--data: a forecasting run forecasts after the end of its own series", "without --data"))
+                   ("no checkpoint to predict with", "train the run first"))
     np.savez(tmp_path / "train.npz", **tags())
     run = trained(tmp_path, config(tmp_path, f'path = "{tmp_path / "train.npz"}"', task="per_step = true", epochs=1))
     (tmp_path / "new.csv").write_text("t0,t1\n1,0\n")

@@ -40,7 +40,11 @@ every channel, as per-step values scaled by the training part's statistics; MSE 
 and ``mae`` in the data's units and ``mase`` (the mean absolute error over the seasonal-naive
 one-step error on the training part, per channel; score ``val_mase``, lower is better). The naive
 and seasonal-naive forecasts are scored beside the model on the same steps
-(:func:`rnnlab.data.stream.baseline_forecasts`).
+(:func:`rnnlab.data.stream.baseline_forecasts`). No R²: the targets are corrections to a reference
+forecast (``relative_to``), so R² of the targets would be the skill over that reference, not the R²
+(against the training mean) it is everywhere else; and R² of the values against the training mean
+credits any forecast with the series' trend and season (naive's is near 1). A forecaster's skill is
+its MASE beside the baselines' (and ``skill``, ``1 - MASE / seasonal naive's``, in ``train_eval``).
 
 Example:
     >>> from rnnlab.config import parse_config
@@ -64,6 +68,8 @@ from typing import Any
 import numpy as np
 
 if typing.TYPE_CHECKING:
+    import torch
+
     from rnnlab.config import Config
 
 #: The splits a record's metrics are prefixed with.
@@ -452,13 +458,23 @@ class RegressionTally:
     minus the squared error over the squared deviation from the training mean (in standardized
     units, so K targets count alike; a constant prediction of the training mean scores 0).
     With a forecasting scale (``seasonal_error`` set) also ``mase``: every absolute error over
-    its channel's seasonal-naive one-step error on the training part, averaged.
+    its channel's seasonal-naive one-step error on the training part, averaged. The result holds
+    the task's metrics only: a forecaster's has no ``r2`` (its targets are corrections to the
+    reference forecast: :data:`FORECASTING`).
 
     >>> import torch
     >>> t = RegressionTally(TargetScale(np.array([10.0]), np.array([2.0])))
     >>> t.add(torch.tensor([[0.5], [-1.0]]), torch.tensor([[1.0], [-1.0]]))
     >>> {k: round(v, 4) for k, v in t.result().items()}
     {'loss': 0.125, 'rmse': 0.7071, 'mae': 0.5, 'r2': 0.875}
+
+    A channel whose MASE scale is 0 or not finite (a series that repeats its season exactly, a
+    constant one) has no MASE: the tally's is NaN, never a figure divided by a stand-in scale.
+
+    >>> f = RegressionTally(TargetScale(np.zeros(2), np.ones(2), np.array([1.0, 0.0])), FORECASTING)
+    >>> f.add(torch.tensor([[0.5, 0.0]]), torch.tensor([[1.0, 0.0]]))
+    >>> {k: round(v, 4) for k, v in f.result().items()}
+    {'loss': 0.125, 'rmse': 0.3536, 'mae': 0.25, 'mase': nan}
     """
 
     def __init__(self, scale: TargetScale, task: Task | None = None) -> None:
@@ -466,8 +482,9 @@ class RegressionTally:
 
         self.task = task if task is not None else REGRESSION
         self.std = torch.as_tensor(scale.std, dtype=torch.float64)
-        self.seasonal = (None if scale.seasonal_error is None
-                         else torch.as_tensor(scale.std / scale.seasonal_error, dtype=torch.float64))
+        self.seasonal = None if scale.seasonal_error is None else mase_weights(scale.std, scale.seasonal_error)
+        # (a bool: not among the running sums a mid-epoch checkpoint saves, rnnlab.train.trainer._tally_sums)
+        self.mase_defined = self.seasonal is not None and bool(self.seasonal.isfinite().all())
         self.sase = 0.0  # absolute errors over MASE's scale
         self.n = 0
         self.values = 0
@@ -494,11 +511,29 @@ class RegressionTally:
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over everything added."""
         v = max(self.values, 1)
-        out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5, "mae": self.sae_units / v,
-               "r2": 1.0 - self.sse / max(self.sst, 1e-12)}
+        out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5, "mae": self.sae_units / v}
+        if any(m.name == "r2" for m in self.task.metrics):
+            out["r2"] = 1.0 - self.sse / max(self.sst, 1e-12)
         if self.seasonal is not None:
-            out["mase"] = self.sase / v
+            out["mase"] = self.sase / v if self.mase_defined else math.nan
         return out
+
+
+def mase_weights(std: np.ndarray, seasonal_error: np.ndarray) -> torch.Tensor:
+    """What turns a standardized error into MASE's terms, per target value: ``std`` over
+    ``seasonal_error`` (both in the data's units), a float64 tensor; NaN where the seasonal error
+    is 0 or not finite, so that no MASE is reported from a scale that is no scale (a 0 error over
+    0, or any error over inf, would read as a perfect forecast).
+
+    >>> mase_weights(np.array([2.0, 2.0, 2.0]), np.array([4.0, 0.0, np.inf])).tolist()
+    [0.5, nan, nan]
+    """
+    import torch
+
+    seasonal = np.asarray(seasonal_error, dtype=np.float64)
+    usable = np.isfinite(seasonal) & (seasonal > 0)
+    weights = np.where(usable, np.asarray(std, dtype=np.float64) / np.where(usable, seasonal, 1.0), np.nan)
+    return torch.as_tensor(weights, dtype=torch.float64)
 
 
 CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accuracy")), "acc")

@@ -1,11 +1,15 @@
-"""The forecast after a series' end, from a trained forecasting run (``rnnlab predict RUN_DIR``).
+"""The forecast after a series' end, from a trained forecasting run (``rnnlab predict RUN_DIR``,
+or ``rnnlab predict RUN_DIR --data FILE`` for a series of the run's columns that goes on further).
 
 The run's model (its best checkpoint when early stopping kept one, else its last, as
 :func:`rnnlab.train.predict.run_model` restores it) reads each
 series whole, from its first step to its last, with the scaling fitted on the run's training
-block; its output at the last step, plus the reference forecast it learned corrections to
+block (never on the series it forecasts from: a FILE's own statistics would rescale what the
+model learned); its output at the last step, plus the reference forecast it learned corrections to
 (``[task] relative_to``), is the next ``horizon`` values of every channel, brought back to the
-data's units.
+data's units. The series of ``data.path`` and a FILE take the same way
+(:func:`forecast_table`): a FILE with k more steps than the run's series is forecast k steps
+later, with the dates after its own end.
 
 Example:
     >>> import tempfile
@@ -31,26 +35,48 @@ import numpy as np
 import torch
 
 from rnnlab.data.normalize import ChannelStats
-from rnnlab.errors import RunDirError
+from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import RunDir, atomic_write_text
 from rnnlab.task import Task
 
 if typing.TYPE_CHECKING:
+    from rnnlab.config import Config
     from rnnlab.data.stream import Series
 
 
-def forecast_rows(run_dir: str | os.PathLike[str]) -> list[tuple]:
+def forecast_rows(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None) -> list[tuple]:
     """``(series, series index, step, value per channel...)`` rows of the forecast after the end
     of each series of a forecasting run, in the data's units (``step``: the position after the
-    series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...)."""
-    return _forecast(run_dir)[0]
+    series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...);
+    ``data``: a file of series of the run's columns to forecast after instead of the run's own
+    (:func:`rnnlab.train.predict.read_new_stream`)."""
+    return _forecast(run_dir, data)[0]
 
 
-def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
+def warmup_steps(config: Config, reference: str) -> tuple[int, str]:
+    """The fewest steps a series needs before its forecast, and why: ``data.bptt`` (the model
+    learned from windows that long, the first from a fresh state) and, with the seasonal-naive
+    ``reference``, a whole season (``task.season``) for it to repeat.
+
+    >>> from rnnlab.config import parse_config
+    >>> warmup_steps(parse_config('[task]\\nkind = "forecasting"\\nseason = 36\\n[data]\\ndataset = "Airline"\\nbptt = 24'),
+    ...              "seasonal_naive")
+    (36, 'data.bptt = 24, the window the model learned from; task.season = 36 for the seasonal-naive forecast it corrects')
+    """
+    bptt = config.data.bptt
+    why = f"data.bptt = {bptt}, the window the model learned from"
+    if reference != "seasonal_naive":
+        return bptt, why
+    season = config.task.season
+    return max(bptt, season), f"{why}; task.season = {season} for the seasonal-naive forecast it corrects"
+
+
+def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
+              ) -> tuple[list[tuple], Series]:
     """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.data.stream import read_series
     from rnnlab.task import task_for
-    from rnnlab.train.predict import run_model
+    from rnnlab.train.predict import read_new_stream, run_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
@@ -63,11 +89,17 @@ def _forecast(run_dir: str | os.PathLike[str]) -> tuple[list[tuple], Series]:
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast; pass --data FILE to predict the "
                           f"{'values' if task.values else 'labels'} of the series in FILE "
                           f"(rnnlab predict {run.path} --data FILE)")
-    data, model = run_model(run, config, task)  # the run's scaling fitted again; its guard's choice
-    series = read_series(config.data)
+    loaded, model = run_model(run, config, task)  # the run's scaling fitted again; its guard's choice
+    series = read_series(config.data) if data is None else read_new_stream(data, config, loaded.columns)
+    need, why = warmup_steps(config, loaded.reference)
+    where = "data.path" if data is None else f"--data ({data})"
     rows = []
     for i, x in enumerate(series.values):
-        values = next_values(model, x, data.stats, data.reference, task)
+        if len(x) < need:  # (the run's own series is longer: its training part holds a window and more)
+            which = f" (series {i})" if len(series.values) > 1 else ""
+            raise DataError(f"{where}{which}: expected at least {need} steps to warm the model's state up on "
+                            f"({why}), got {len(x)}")
+        values = next_values(model, x, loaded.stats, loaded.reference, task)
         rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows, series
 
@@ -99,23 +131,31 @@ def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, refe
     return (last * np.tile(stats.std, h) + np.tile(stats.mean, h)).reshape(h, -1)
 
 
-def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
-    """Write :func:`forecast_rows` as CSV (header ``series,index,step,<channels>``) to ``out``
-    (default ``RUN_DIR/forecast.csv``), atomically; returns the path. When the series' ``.csv``
-    has a column of dates at a fixed step, the dates the forecast is for join the rows after
-    ``step``, under that column's name (:mod:`rnnlab.data.stamps`)."""
+def forecast_table(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
+                   ) -> tuple[list[str], list[tuple]]:
+    """The header ``series,index,step,<channels>`` and the rows of :func:`forecast_rows` (``data``
+    as there). When the series' ``.csv`` has a column of dates at a fixed step, the dates the
+    forecast is for join the rows after ``step``, under that column's name
+    (:mod:`rnnlab.data.stamps`)."""
     from rnnlab.data.stamps import following
 
-    rows, series = _forecast(run_dir)
+    rows, series = _forecast(run_dir, data)
     dates = None if series.stamps is None else following(series.stamps[1], len(rows))  # one series
+    if dates is None:
+        return ["series", "index", "step", *series.columns], rows
+    return (["series", "index", "step", series.stamps[0], *series.columns],  # type: ignore[index]
+            [(*row[:3], when, *row[3:]) for row, when in zip(rows, dates, strict=True)])
+
+
+def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+    """Write :func:`forecast_table` of the run's own series as CSV to ``out`` (default
+    ``RUN_DIR/forecast.csv``), atomically; returns the path (``rnnlab predict RUN --data FILE``:
+    :func:`rnnlab.train.predict.write_predictions`)."""
+    header, rows = forecast_table(run_dir)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    if dates is None:
-        writer.writerow(["series", "index", "step", *series.columns])
-        writer.writerows(rows)
-    else:
-        writer.writerow(["series", "index", "step", series.stamps[0], *series.columns])  # type: ignore[index]
-        writer.writerows((*row[:3], when, *row[3:]) for row, when in zip(rows, dates, strict=True))
+    writer.writerow(header)
+    writer.writerows(rows)
     target = Path(out) if out is not None else Path(run_dir) / "forecast.csv"
     atomic_write_text(target, buf.getvalue())
     return target

@@ -1,6 +1,7 @@
 """Predictions for new series from a trained run (``rnnlab predict RUN_DIR --data FILE``):
-a label per series (classification), values per series (regression), or a label or values at
-every valid step (per-step runs).
+a label per series (classification), values per series (regression), a label or values at
+every valid step (per-step runs), or a forecasting run's forecast after the end of FILE's
+series (:func:`read_new_stream`, :func:`rnnlab.train.forecast.forecast_table`).
 
 FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and optional lengths
 [N], its y ignored if present; a ``.csv`` of univariate rows, whose label or target columns,
@@ -31,6 +32,7 @@ import csv
 import io
 import os
 import typing
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ from rnnlab.rundir import RunDir, atomic_write_text
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.data import DataSplits, InputScaling
+    from rnnlab.data.stream import Series
     from rnnlab.task import TargetScale, Task
 
 
@@ -129,12 +132,69 @@ def _label_columns_present(path: Path, columns: str | list[str]) -> str | list[s
     """``columns`` when the ``.csv``'s header names any of them (the reader then sets them apart
     from the steps, and says which is missing), else none: new series need no labels."""
     names = [columns] if isinstance(columns, str) else columns
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = [h.strip() for h in next(csv.reader(f), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
+    header = csv_header(path)
+    if header is None:
         return columns  # (the reader names what is wrong with the file)
     return columns if any(n in header for n in names) else []
+
+
+def csv_header(path: str | os.PathLike[str]) -> list[str] | None:
+    """The column names of a ``.csv``'s first row, stripped; None when it cannot be read (the
+    file's reader then says why).
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.csv")
+    >>> _ = open(p, "w").write("date, sales\\n2024-01-01,3\\n")
+    >>> csv_header(p), csv_header(p + ".missing")
+    (['date', 'sales'], None)
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def read_new_stream(path: str | os.PathLike[str], config: Config, columns: list[str]) -> Series:
+    """The long series in ``path`` that a forecasting run forecasts after (``rnnlab predict RUN
+    --data FILE``), read by :func:`rnnlab.data.stream.read_series` as the run reads
+    ``data.path``, with the run's ``columns``: a ``.csv``'s by name (whichever are missing named
+    in one line, its other columns ignored, its column of dates kept), an ``.npz``'s by position
+    (as many channels). Errors name ``--data``.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> p = os.path.join(tempfile.mkdtemp(), "new.csv")
+    >>> _ = open(p, "w").write("date,sales,store\\n2024-01-01,3,A\\n")
+    >>> read_new_stream(p, parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"'),
+    ...                 ["sales", "visits"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: --data (...new.csv): expected the run's columns ['sales', 'visits'], missing ['visits']; header ['date', 'sales', 'store']
+    """
+    from rnnlab.data.files import existing_file
+    from rnnlab.data.stream import read_series
+
+    at = f"--data ({path})"
+    file = existing_file(path, "--data")
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".npz"):
+        raise DataError(f"--data: expected a .npz or .csv file for a series (as data.path), got {str(path)!r} "
+                        f"(suffix {suffix or '(none)'!r})")
+    header = csv_header(file) if suffix == ".csv" else None
+    missing = [] if header is None else [c for c in columns if c not in header]
+    if header is not None and missing:
+        raise DataError(f"{at}: expected the run's columns {columns}, missing {missing}; header {header[:8]}")
+    chosen = columns if suffix == ".csv" else None
+    try:
+        series = read_series(config.data.model_copy(update={"dataset": None, "path": str(path), "columns": chosen}))
+    except DataError as e:  # (its messages name the file itself)
+        raise DataError(f"--data: {e}") from None
+    width = series.values[0].shape[1]
+    if width != len(columns):
+        raise DataError(f"{at}: expected {len(columns)} channel{'' if len(columns) == 1 else 's'} per step (the "
+                        f"run's {', '.join(columns)}), got {width}")
+    return replace(series, columns=list(columns))  # (an .npz's channels have no names: the run's)
 
 
 def series_outputs(model: torch.nn.Module, inputs: InputScaling, X: np.ndarray, lengths: np.ndarray,
@@ -208,7 +268,9 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     """The header and rows of the predictions for the series in ``data_path`` (``series``: the
     series' 0-based position in the file): classification ``series, label, <a probability per
     class>``; regression ``series, <targets>`` in the data's units; per step, ``series, step,
-    label`` or ``series, step, <targets>`` for every step inside its series (padding excluded)."""
+    label`` or ``series, step, <targets>`` for every step inside its series (padding excluded);
+    forecasting, the forecast after the end of each series in the file as ``rnnlab predict RUN``
+    writes it after the run's own (:func:`rnnlab.train.forecast.forecast_table`)."""
     from rnnlab.data.per_step import valid_steps
     from rnnlab.task import task_for
     from rnnlab.train.trainer import load_run_config
@@ -219,9 +281,10 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     if task.kind == "language_model":
         raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
                           f"rnnlab sample {run.path} writes text from it")
-    if task.kind == "forecasting":
-        raise RunDirError(f"--data: a forecasting run forecasts after the end of its own series (data.path); "
-                          f"run rnnlab predict {run.path} without --data")
+    if task.kind == "forecasting":  # the forecast after the end of FILE's series, as after the run's own
+        from rnnlab.train.forecast import forecast_table
+
+        return forecast_table(run.path, data_path)
     data, model = run_model(run, config, task)
     X, lengths = read_new_series(data_path, config, task, len(data.inputs.stats.mean))
     decoded, probabilities = decode(series_outputs(model, data.inputs, X, lengths, f"--data ({data_path})"),
@@ -250,4 +313,5 @@ def write_predictions(run_dir: str | os.PathLike[str], data_path: str | os.PathL
     writer.writerows(rows)
     target = Path(out) if out is not None else Path(run_dir) / "predictions.csv"
     atomic_write_text(target, buf.getvalue())
-    return target, len({r[0] for r in rows})
+    key = 2 if header[:2] == ["series", "index"] else 1  # (a forecast's series: the file's name and an index)
+    return target, len({r[:key] for r in rows})

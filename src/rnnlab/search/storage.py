@@ -302,6 +302,55 @@ def worker_gone(trial: FrozenTrial) -> bool:
 
 #: user attribute: why a trial failed, in one line (``rnnlab study`` and the trial's line say it)
 FAILED_ATTR = "failed_because"
+#: ``failed_because`` of a trial that Ctrl-C or SIGTERM stopped (its worker records it and queues
+#: the trial again); a trial lost to a worker that died says so instead, and stays a failure
+STOPPED_REASON = "interrupted"
+#: user attribute: the number of the earlier complete trial whose parameters a trial drew again
+#: (it takes that trial's score and fold scores; nothing is trained)
+SAME_AS_ATTR = "same_params_as"
+
+
+def interrupted(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was stopped by Ctrl-C or SIGTERM (and queued again). Optuna has no state
+    for it: Optuna records a trial that a KeyboardInterrupt ends as FAIL, and rnnlab adds
+    ``failed_because = "interrupted"`` and ``interrupted = true``; every count and line shows it
+    as interrupted, never as failed (:func:`trial_state`).
+
+    >>> stopped = optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
+    ...                                                                  "interrupted": True})
+    >>> died = optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "worker pid 7 on h died",
+    ...                                                               "interrupted": True})
+    >>> interrupted(stopped), interrupted(died)
+    (True, False)
+    """
+    return (trial.state == TrialState.FAIL and trial.user_attrs.get(FAILED_ATTR) == STOPPED_REASON
+            and bool(trial.user_attrs.get(INTERRUPTED_ATTR)))
+
+
+def trial_state(trial: FrozenTrial) -> str:
+    """The state a person is shown: Optuna's (``complete``, ``pruned``, ``fail``, ``running``,
+    ``waiting``), or ``interrupted`` for a trial stopped by Ctrl-C or SIGTERM (stored as FAIL,
+    :func:`interrupted`).
+
+    >>> trial_state(optuna.create_trial(value=0.5))
+    'complete'
+    """
+    return "interrupted" if interrupted(trial) else trial.state.name.lower()
+
+
+def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
+    """How many ``trials`` are in each :func:`trial_state` (every state a key, 0 included):
+    ``fail`` counts the failures only, ``interrupted`` the trials stopped by Ctrl-C or SIGTERM.
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
+    ...                                                                    "interrupted": True}))
+    >>> c = state_counts(s.get_trials())
+    >>> c["fail"], c["interrupted"]
+    (0, 1)
+    """
+    states = [trial_state(t) for t in trials]
+    return {name: states.count(name) for name in [s.name.lower() for s in TrialState] + ["interrupted"]}
 
 
 def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
@@ -350,7 +399,7 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
     history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
     if max_retry is not None and len(history) > max_retry:
         return False
-    if not trial.params and "fixed_params" not in trial.system_attrs:
+    if not retriable(trial):
         return False
     study.add_trial(optuna.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
@@ -358,6 +407,16 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
         system_attrs={**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
                       RETRY_HISTORY: history}))
     return True
+
+
+def retriable(trial: FrozenTrial) -> bool:
+    """Whether :func:`retry_trial` can queue ``trial`` again: it has parameters (drawn, or fixed
+    by a queued trial); a trial stopped before it drew any is the same as a new one.
+
+    >>> retriable(optuna.create_trial(state=TrialState.FAIL))
+    False
+    """
+    return bool(trial.params) or "fixed_params" in trial.system_attrs
 
 
 def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:

@@ -41,7 +41,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,20 @@ from rnnlab.search.storage import (
     INTERRUPTED_ATTR,
     JOURNAL,
     RETRY_HISTORY,
+    SAME_AS_ATTR,
+    STOPPED_REASON,
     baseline_needed,
     fail_stale,
+    interrupted,
     mask,
     open_storage,
     open_study,
     process_alive,
     process_identity,
+    retriable,
     retry_trial,
+    state_counts,
+    trial_state,
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
@@ -143,6 +149,9 @@ class Setup:
     """Why the base config is not a trial (where it lies outside the space)."""
     notes: tuple[str, ...] = ()
     """What the search changed of what the config asked for, said after its first line."""
+    history: int = 0
+    """The trials the study held when this search started (0: a new study): mixed into the
+    sampler's seed (:func:`worker_seed`), so that a continued study draws new points."""
 
 
 def prepare(options: SearchOptions) -> Setup:
@@ -217,11 +226,21 @@ def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int) -> optuna.pru
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    return {s.name.lower(): states.count(s) for s in TrialState}
+    """Trials per state as a person is shown them: ``fail`` without the interrupted ones."""
+    return state_counts(study.get_trials(deepcopy=False))
 
 
 def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
+    """The trial: sample, train ``run_trial`` on the folds, return the mean score.
+
+    A sample equal to the parameters of an earlier complete trial is not trained again: the
+    trial takes that trial's score, fold scores and config (``same_params_as`` names it) and is
+    complete at once, as Optuna's FAQ does it ("How can I ignore duplicated samples?": return
+    the earlier value). It counts toward ``--trials`` like any trial, the sampler sees the same
+    value for the same point, and the earlier trial stays the best of the two (Optuna keeps the
+    first of equal values). Only complete trials are reused: a pruned, failed or interrupted one
+    has no score to give.
+    """
     metric = setup.search.metric
 
     def objective(trial: optuna.Trial) -> float:
@@ -242,6 +261,13 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 record(k, v)
             with _stops_held():
                 values = setup.space.sample(trial)
+            same = _same_params(trial)
+            if same is not None:
+                record(SAME_AS_ATTR, same.number)
+                for key in ("config", "fold_scores", "epochs", "spread"):
+                    if key in same.user_attrs:
+                        record(key, same.user_attrs[key])
+                return float(same.value)  # type: ignore[arg-type]
             record("dir", str(trial_dir))
             resumed = _take_over_retried(setup.out, trial, trial_dir)
             if resumed is not None:
@@ -269,7 +295,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 # UnboundLocalError in optuna.study._optimize); the first one is enough.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             with _stops_held():  # the parent's SIGTERM must not land between the records
-                trial.set_user_attr(FAILED_ATTR, "interrupted")
+                trial.set_user_attr(FAILED_ATTR, STOPPED_REASON)
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
                 # Queued again now (the next search runs it first, resuming its runs' checkpoints):
                 # the trial is still ours, so no other process queues it too.
@@ -277,6 +303,15 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             raise
 
     return objective
+
+
+def _same_params(trial: optuna.Trial) -> FrozenTrial | None:
+    """The first complete trial with exactly ``trial``'s parameters (the one that was trained:
+    its copies come after it), None when there is none."""
+    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.number != trial.number and t.params == trial.params:
+            return t
+    return None
 
 
 def _take_over_retried(out: Path, trial: optuna.Trial, trial_dir: Path) -> int | None:
@@ -362,8 +397,9 @@ def draw_trial_report(trial_dir: Path) -> None:
 def _keep_best_checkpoints(study: optuna.Study, setup: Setup) -> None:
     """Checkpoints only for the best ``keep_checkpoints`` complete trials (disk stays bounded)."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
-    complete = sorted((t for t in done if t.state == TrialState.COMPLETE), key=lambda t: t.value,
-                      reverse=setup.direction == "maximize")
+    # (a copy of an earlier trial's score trained nothing: it takes no place of a trial that did)
+    complete = sorted((t for t in done if t.state == TrialState.COMPLETE and SAME_AS_ATTR not in t.user_attrs),
+                      key=lambda t: t.value, reverse=setup.direction == "maximize")
     keep = {t.number for t in complete[: setup.search.keep_checkpoints]}
     for t in done:
         if t.number not in keep:
@@ -371,16 +407,28 @@ def _keep_best_checkpoints(study: optuna.Study, setup: Setup) -> None:
 
 
 def worker_seed(setup: Setup, worker: int) -> int:
-    """``search.seed + worker`` on the journal file (one worker with one seed repeats the same
-    sequence of trials); with a database, the same command runs on several machines, so each
-    process mixes in its host and pid (else all would draw the same random start-up trials)."""
-    if setup.options.storage is None:
-        return (setup.search.seed + worker) % 2**32  # (numpy's range)
+    """The sampler's seed of ``worker``: on the journal file ``search.seed + worker`` for a new
+    study (one worker with one seed repeats the same sequence of trials), and for a continued
+    one a seed mixed from those and the number of trials the study held (``setup.history``):
+    a sampler seeded alike each time would draw the first session's random start-up trials
+    again, and the same commands from scratch still draw the same trials. With a database, the
+    same command runs on several machines, so each process mixes in its host and pid too (else
+    all would draw the same random start-up trials).
+
+    >>> from types import SimpleNamespace as N
+    >>> new = N(options=N(storage=None), search=N(seed=3), history=0)
+    >>> worker_seed(new, 1), worker_seed(N(**{**vars(new), "history": 4}), 1) != 4
+    (4, True)
+    """
     import zlib
 
+    if setup.options.storage is None:
+        if setup.history == 0:
+            return (setup.search.seed + worker) % 2**32  # (numpy's range)
+        return zlib.crc32(f"{setup.search.seed}:{setup.history}:{worker}".encode())
     from rnnlab.search.storage import HOST
 
-    return zlib.crc32(f"{setup.search.seed}:{HOST}:{os.getpid()}:{worker}".encode())
+    return zlib.crc32(f"{setup.search.seed}:{setup.history}:{HOST}:{os.getpid()}:{worker}".encode())
 
 
 def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None,
@@ -585,9 +633,7 @@ class Progress:
 
     def postfix(self, trials: list[FrozenTrial]) -> str:
         best = self.best(trials)
-        return ", ".join(([best] if best else [])
-                         + [f"{sum(x.state == TrialState.PRUNED for x in trials)} pruned",
-                            f"{sum(x.state == TrialState.FAIL for x in trials)} failed"])
+        return ", ".join(([best] if best else []) + _tally(state_counts(trials)))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -595,13 +641,19 @@ class Progress:
 
     def line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
         metric = self.setup.search.metric
-        c = {s: sum(1 for x in trials if x.state == s) for s in TrialState}
-        done = c[TrialState.COMPLETE] + c[TrialState.PRUNED]
+        c = state_counts(trials)
+        done = c["complete"] + c["pruned"]
         if t.state == TrialState.COMPLETE:
             what = f"{metric} {t.value:.4f} ± {t.user_attrs.get('spread', float('nan')):.4f} ({self.setup.plan.describe()})"
+            if SAME_AS_ATTR in t.user_attrs:
+                what += f" (the parameters of trial {t.user_attrs[SAME_AS_ATTR]}: its score, not trained again)"
         elif t.state == TrialState.PRUNED:
             at = t.user_attrs.get("pruned_at", {})
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
+        elif interrupted(t):
+            # (the retry itself is not among ``trials``, the trials announced so far: it waits)
+            what = "stopped (Ctrl-C or SIGTERM)" + ("; queued again, the same command runs it first" if retriable(t)
+                                                    else " before it drew its parameters")
         else:
             what = shorten(str(t.user_attrs.get(FAILED_ATTR) or "failed").strip().splitlines()[-1])
         best = self.best(trials)
@@ -611,8 +663,19 @@ class Progress:
         eta = f"  eta {_fmt_seconds(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
         if t.user_attrs.get(BASELINE_ATTR):
             what += " (the config itself)"
-        return (f"trial {t.number:>4} {t.state.name.lower():<8} {what}{best}  "
-                f"[{done}/{self.setup.trials} done, {c[TrialState.PRUNED]} pruned, {c[TrialState.FAIL]} failed]{eta}")
+        return (f"trial {t.number:>4} {trial_state(t):<8} {what}{best}  "
+                f"[{done}/{self.setup.trials} done, {', '.join(_tally(c))}]{eta}")
+
+
+def _tally(counts: dict[str, int]) -> list[str]:
+    """``["2 pruned", "1 failed"]``, then ``"1 interrupted"`` when a trial was stopped: the
+    counts every line of the search ends with.
+
+    >>> _tally({"pruned": 2, "fail": 1, "interrupted": 0})
+    ['2 pruned', '1 failed']
+    """
+    return ([f"{counts['pruned']} pruned", f"{counts['fail']} failed"]
+            + ([f"{counts['interrupted']} interrupted"] if counts.get("interrupted") else []))
 
 
 # ------------------------------------------------------------------------------ the search
@@ -656,6 +719,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
                                make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
             fail_stale(study, storage)
             trials = study.get_trials(deepcopy=False)
+            setup = replace(setup, history=len(trials))  # (before the config itself is queued)
             if setup.baseline is not None and baseline_needed(trials):
                 # (skip_if_exists on a new study: two machines starting it at once enqueue it once, mostly;
                 # a rerun of an interrupted one has the same parameters as the trial it replaces)
@@ -866,7 +930,7 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
 def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> SearchOutcome:
     """best.toml, the final run and its single test evaluation, study.html."""
     c = _counts(study)
-    say(f"study {setup.study_name!r}: {c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed"
+    say(f"study {setup.study_name!r}: {c['complete']} complete, {', '.join(_tally(c))}"
         + (f"; {baseline_summary(study.get_trials(deepcopy=False), setup.search.metric)}"
            if setup.baseline is not None else ""))
     best = best_trial(study)

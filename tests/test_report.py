@@ -169,7 +169,8 @@ def test_report_shows_a_corrupt_file_instead_of_breaking(tmp_path):
     atomic_write_json(run.health, [{"check": "x", "severity": "fatal", "title": "t"}])
     text = write_report(run.path).read_text()
     assert 'class="problem">could not show health findings: ValueError' in text
-    assert text.count("<img") == 1  # the metric curves, with their NaN noted in the figure
+    # one epoch: its figures as a table (a curve of one point says nothing), the NaN shown
+    assert text.count("<img") == 0 and '<th>train_loss</th><td class="num">nan</td>' in text
 
 
 def test_report_says_what_the_rules_read_from_the_data_decided(tmp_path):

@@ -8,12 +8,19 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    ``train_eval``, such as the Lightning callback's, or a training loop of the user's own, was
    not judged, and the section says so);
 2. final metrics (a small table: last epoch's record, and the test split when summarised; a run
-   without ``metrics.jsonl``: the last loss its :class:`rnnlab.Tracker` recorded);
+   without ``metrics.jsonl``: the last loss its :class:`rnnlab.Tracker` recorded); a forecaster's
+   figures first, in one table beside the naive and seasonal-naive forecasts' (rows), each metric
+   on each split (columns, MASE first), the best of each column marked;
+   a forecaster's forecasts against its series next (:data:`FORECAST_SECTION`,
+   :mod:`rnnlab.plots.forecast`: computed from its checkpoint and data as ``rnnlab predict`` does;
+   a run whose data or checkpoint is gone says so in one line);
 3. health findings (``health.json``), coloured by severity, with numbers, explanation, remedy;
    the title says when the checks ran as far as the run says (:func:`_health_when`): before
    training for the trainers' runs, when ``rnnlab.diagnose`` ran for a loop of the user's own;
 4. metric curves (``metrics.jsonl``, per epoch; without it, the loss given to
-   :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``);
+   :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``; a run of one epoch, whose
+   curves would be a dot each: its training loss per step from ``tracked.jsonl``, else its
+   figures as a table);
 5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
 6. gradient through time after training (``grad_through_time.json``, see
    :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
@@ -43,16 +50,20 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from rnnlab import htmlkit as hk
 from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
 from rnnlab.plots.metrics import (
+    PANELS,
     baselines_of,
     load_metrics,
     plot_metrics,
@@ -89,6 +100,8 @@ SECTIONS = (
     ("gradient-through-time", "Gradient through time after training"),
     ("configuration", "Configuration"),
 )
+#: A forecasting run's section, after the final metrics: how the forecasts look against the series.
+FORECAST_SECTION = ("forecasts", "Forecasts against the series")
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -129,13 +142,15 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
-        rows += _baseline_rows(summary) + _text_rows(summary)
+        rows += _text_rows(summary)
     body = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>' for k, v in rows)
     restored = restored_epoch(rd)
     # (the epoch rows are the last epoch's, the evaluated ones those of the weights early stopping restored)
     which = "" if restored is None else \
         f"; the test and train (eval) rows: the weights of epoch {hk.num(restored)}, restored by early stopping"
-    return f"<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p><table>{body}</table>"
+    compared = hk.guarded(f"{SUMMARY}'s baselines", lambda: _baseline_table(summary, restored))
+    return (f"{compared}<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p>"
+            f"<table>{body}</table>")
 
 
 def _no_metrics(rd: RunDir) -> str:
@@ -158,18 +173,92 @@ def _last_tracked_loss(rd: RunDir) -> str:
             f"<td class=\"num\">{hk.num(last['tracked_loss'])}</td></tr></table>")
 
 
-def _baseline_rows(summary: Any) -> list[tuple[str, Any]]:
-    """A forecaster's naive and seasonal-naive forecasts (summary.json ``baselines``), scored on
-    the same steps as the model, as rows beside its own figures."""
+#: The comparison's rows: the model, then summary.json ``baselines``' forecasts.
+COMPARED = (("model", "model"), ("naive", "naive"), ("seasonal_naive", "seasonal naive"))
+#: Its metrics first (the score, then the errors in the data's units); any other after them.
+COMPARED_METRICS = ("mase", "mae", "rmse", "loss")
+#: The comparison's splits and their names: the model's train (eval) and test figures measure the
+#: evaluated weights on the steps the references are scored on; its validation figures are that
+#: epoch's record.
+SPLIT_NAMES = {"train": "train (eval)", "val": "validation", "test": "test"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _baseline_table(summary: Any, restored: int | None) -> str:
+    """A forecaster's figures beside the naive and seasonal-naive forecasts (summary.json
+    ``baselines``, scored on the same steps): rows model / naive / seasonal naive, columns each
+    metric (MASE first) on each split, the best of each column marked; "" for another run."""
     baselines = summary.get("baselines") if isinstance(summary, dict) else None
-    rows: list[tuple[str, Any]] = []
-    if isinstance(baselines, dict):
-        for split, forecasts in baselines.items():
-            for name, metrics in (forecasts.items() if isinstance(forecasts, dict) else ()):
-                if isinstance(metrics, dict):
-                    rows += [(f"{split} {k} of {name.replace('_', ' ')}", v) for k, v in metrics.items()
-                             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return rows
+    if not isinstance(baselines, dict) or not baselines:
+        return ""
+    from rnnlab.task import FORECASTING
+
+    better = {m.name: m.higher_is_better for m in FORECASTING.metrics}  # (each metric says its direction)
+    # the weights the test and train (eval) figures measure: the restored epoch's record, else the last
+    epoch = summary.get("best") if restored is not None else summary.get("final")
+    model = {"train": summary.get("train_eval"), "test": summary.get("test"),
+             "val": {k.removeprefix("val_"): v for k, v in epoch.items() if k.startswith("val_")}
+             if isinstance(epoch, dict) else None}
+    splits = [s for s in SPLIT_NAMES if isinstance(baselines.get(s), dict)]
+    values: dict[tuple[str, str, str], float] = {}
+    for split in splits:
+        for row, _ in COMPARED:
+            part = model.get(split) if row == "model" else baselines[split].get(row)
+            for k, v in (part.items() if isinstance(part, dict) else ()):
+                if _is_number(v):
+                    values[row, split, k] = float(v)
+    found = {k for _, _, k in values}
+    metrics = [m for m in COMPARED_METRICS if m in found] + sorted(found - set(COMPARED_METRICS))
+    columns = [(m, s) for m in metrics for s in splits
+               if any((row, s, m) in values for row, _ in COMPARED if row != "model")]
+    best = {}
+    for m, s in columns:
+        scores = [values[row, s, m] for row, _ in COMPARED if (row, s, m) in values]
+        best[m, s] = max(scores) if better.get(m, False) else min(scores)
+    head = "".join(f'<th colspan="{sum(c[0] == m for c in columns)}">{hk.esc(METRIC_NAMES.get(m, m))}</th>'
+                   for m in metrics if any(c[0] == m for c in columns))
+    sub = "".join(f"<th>{hk.esc(SPLIT_NAMES[s])}</th>" for _, s in columns)
+    body = ""
+    for row, label in COMPARED:
+        cells = ""
+        for m, s in columns:
+            v = values.get((row, s, m))
+            mark = v is not None and v == best[m, s]
+            what = f"{s} {m} of {label}"  # (the cell's meaning on hover)
+            cells += (f'<td class="num" title="{hk.esc(what)}"'
+                      + (f' data-best="1" style="{BEST_STYLE}">' if mark else ">")
+                      + ("" if v is None else hk.num(v)) + "</td>")
+        body += f"<tr><th>{hk.esc(label)}</th>{cells}</tr>"
+    return (f"<p class='sub'>The model against the naive forecast (every step ahead the last value read) and the "
+            f"seasonal-naive one (the value a season earlier), scored on the same steps{_which_weights(restored)}. "
+            f"{_guard_said(summary)}<b>Bold</b>: the best of each column (the lowest error). MASE is the error over "
+            f"the training part's one-step seasonal-naive error: below 1 beats that.</p>"
+            f"<table><tr><th rowspan=\"2\">forecast</th>{head}</tr><tr>{sub}</tr>{body}</table>")
+
+
+#: How the comparison names its metrics.
+METRIC_NAMES = {"mase": "MASE", "mae": "MAE (data units)", "rmse": "RMSE (data units)",
+                "loss": "loss (scaled units)"}
+#: The best cell of a column of the comparison (inline: the report's style sheet is shared).
+BEST_STYLE = "font-weight:bold;background:#e3f1e6"
+
+
+def _guard_said(summary: dict[str, Any]) -> str:
+    """What the mean guard's choice makes of the model's row: its train (eval) and test figures
+    are the reference forecast's when the guard chose it."""
+    guard = summary.get("mean_guard")
+    if not isinstance(guard, dict) or guard.get("kept", True):
+        return ""
+    return (f"The run's mean guard chose {hk.esc(guard.get('baseline', 'the reference forecast'))} over the model: "
+            "the model row's train (eval) and test figures are that forecast's. ")
+
+
+def _which_weights(restored: int | None) -> str:
+    return "" if restored is None else \
+        f"; the model's figures: the weights of epoch {hk.num(restored)}, restored by early stopping"
 
 
 def _text_rows(summary: Any) -> list[tuple[str, Any]]:
@@ -237,8 +326,47 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         return hk.problem("metric curves", records)
     if not records:
         return _tracked_loss_curve(rd)
+    if len(records) == 1:
+        return _one_epoch(rd, records[0])
     return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
                                baselines=baselines_of(rd)), "metric curves")
+
+
+def _one_epoch(rd: RunDir, record: dict[str, Any]) -> str:
+    """The metric curves of a run of one epoch, whose per-epoch figures are one point each (a dot
+    on an axis of nothing): the training loss per step where the run recorded it
+    (:func:`_one_epoch_figure`), else the epoch's figures as a table."""
+    losses = tracked_loss_records(rd)
+    fig = _one_epoch_figure(rd, record, losses)
+    if fig is None:
+        rows = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>'
+                       for panel in PANELS for k in panel.keys  # (a NaN shown: it is news)
+                       if isinstance(v := record.get(k), (int, float)) and not isinstance(v, bool))
+        return (f"<p class='sub'>One epoch: each figure is a single value, shown here as a table, not as curves "
+                f"(no training loss per step was recorded in {TRACKED} to draw instead; rnnlab train records it "
+                f"every tracking.weights_every steps).</p><table>{rows}</table>")
+    steps = [r["step"] for r in losses]
+    return (f"<p class='sub'>One epoch: its figures are single values (under Final metrics), so the curve is the "
+            f"training loss per step instead, the loss of each step's batch as training went ({TRACKED}: "
+            f"recorded at {hk.num(len(steps))} steps from {hk.num(steps[0])} to {hk.num(steps[-1])}, every "
+            f"tracking.weights_every steps, with any penalty such as AR/TAR included), and the validation loss "
+            f"after the epoch's last step.</p>" + hk.img(fig, "training loss per step"))
+
+
+def _one_epoch_figure(rd: RunDir, record: dict[str, Any], losses: list[dict[str, Any]] | None = None
+                      ) -> Figure | None:
+    """The training loss per step of a one-epoch run (``tracked.jsonl``'s, or ``losses`` read from
+    it) and the validation loss after the epoch's last step (``record``, its metrics.jsonl
+    record), against the step; None when fewer than two steps' losses were recorded."""
+    losses = tracked_loss_records(rd) if losses is None else losses
+    if len(losses) < 2:
+        return None
+    epoch = hk.num(record.get("epoch", 1))
+    end, val = record.get("step"), record.get("val_loss")
+    points = [*losses, *([{"step": end, "val_loss": val}] if _is_number(end) and _is_number(val) else [])]
+    return plot_metrics(points, title=f"loss of {run_name(rd)} per step (epoch {epoch})", x="step",
+                        labels={"tracked_loss": "training loss (the step's batch)",
+                                "val_loss": f"val_loss (after epoch {epoch})"})
 
 
 def _tracked_loss_curve(rd: RunDir) -> str:
@@ -256,6 +384,72 @@ def _tracked_loss_curve(rd: RunDir) -> str:
     return lead + hk.img(plot_metrics(losses, title=f"loss of {run_name(rd)} (tracked.jsonl)", x="step"),
                          "loss per step")
 
+
+def _is_forecaster(rd: RunDir) -> bool:
+    """The run's config.toml says it forecasts (a run without one, or a broken one: it does not
+    say, and the Configuration section shows why)."""
+    try:
+        return rd.config.exists() and rd.read_config().task.kind == "forecasting"
+    except hk.SECTION_ERRORS:
+        return False
+
+
+def _forecasts(rd: RunDir) -> str:
+    """A forecaster's forecasts against its series (:mod:`rnnlab.plots.forecast`), computed from
+    its checkpoint and data as ``rnnlab predict`` forecasts; a run whose data or checkpoint is not
+    there says so in one line."""
+    from rnnlab.errors import DataError, RnnlabError
+    from rnnlab.plots.forecast import MAX_CHANNELS, forecast_lines, plot_forecast
+
+    if not (rd.last_checkpoint.exists() or rd.best_checkpoint.exists()):
+        return (f"<p class='nodata'>No forecast picture: the run has no checkpoint to forecast with "
+                f"({hk.esc(rd.last_checkpoint)} is missing: the run has not finished, or kept no weights, as a "
+                "search's trial may not).</p>")
+    try:
+        lines = forecast_lines(rd)
+    except DataError as err:  # (moved, deleted or changed since the run: the picture needs it)
+        return (f"<p class='nodata'>No forecast picture: the run's data could not be read again "
+                f"({hk.esc(err)}).</p>")
+    except RnnlabError as err:
+        return f"<p class='nodata'>No forecast picture: {hk.esc(err)}.</p>"
+    h, channels = lines.horizon, lines.columns
+    ahead = f"1 and {h} steps ahead" if h > 1 else "1 step ahead"
+    block = f"{lines.block} block" if lines.block else "series (it holds out no block)"
+    origins = (f"from each of its {hk.num(len(lines.origins))} origins (the steps whose {h} step{'s' if h > 1 else ''} "
+               f"ahead lie inside it, which the run's {lines.block} figures score)" if lines.block else "")
+    reference = lines.reference.replace("_", " ")
+    lead = (f"<p class='sub'>The model the run evaluated forecasting the {hk.esc(block)} {origins}, {ahead}, each "
+            f"forecast drawn at the step it is for, beside the naive and seasonal-naive forecasts {h} "
+            f"step{'s' if h > 1 else ''} ahead; after the series' end, the next {h} step{'s' if h > 1 else ''} as "
+            f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv). In the data's units"
+            + (f"; the model learns corrections to the {hk.esc(reference)} forecast (task.relative_to)"
+               if lines.reference != "none" else "") + ".</p>")
+    if not lines.kept:
+        lead += (f"<p>The run's mean guard chose the {hk.esc(reference)} forecast over the model: the model's lines "
+                 "are that forecast, as the run's test figures and rnnlab predict's forecast are.</p>")
+    notes = []
+    if lines.count > 1:
+        notes.append(f"series 1 of {hk.num(lines.count)} drawn")
+    if len(channels) > MAX_CHANNELS:
+        rest = channels[MAX_CHANNELS:]
+        notes.append(f"{len(rest)} more channel{'s' if len(rest) > 1 else ''} not drawn: "
+                     + hk.esc(", ".join(rest[:8])) + (", …" if len(rest) > 8 else ""))
+    shown = channels[:MAX_CHANNELS]
+    when = lines.after_dates or [str(len(lines.values) + k) for k in range(h)]
+    head = "<th>date</th>" if lines.after_dates else "<th>step</th>"
+    rows = "".join(f"<tr><td>{hk.esc(w)}</td>" + "".join(f'<td class="num">{hk.num(float(v))}</td>'
+                                                          for v in lines.after[k, :len(shown)]) + "</tr>"
+                   for k, w in enumerate(when[:MAX_AFTER_ROWS]))
+    more = (f"<p class='sub'>… {h - MAX_AFTER_ROWS} more steps in rnnlab predict's forecast.csv</p>"
+            if h > MAX_AFTER_ROWS else "")
+    table = (f"<p class='sub'>The forecast after the end:</p><table><tr>{head}"
+             + "".join(f"<th>{hk.esc(c)}</th>" for c in shown) + f"</tr>{rows}</table>{more}")
+    return (lead + (f"<p class='sub'>{'; '.join(notes)}.</p>" if notes else "")
+            + hk.img(plot_forecast(lines), "forecasts against the series") + table)
+
+
+#: Rows of the forecast-after-the-end table (forecast.csv holds them all).
+MAX_AFTER_ROWS = 24
 
 #: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
 #: (most of a small run's report) grows with the number of axes.
@@ -622,6 +816,11 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "fit": hk.guarded("findings after training", lambda: _fit(rd)),
     }
     titles = dict(SECTIONS)
+    if _is_forecaster(rd):  # (after the final metrics: the forecaster's first question)
+        bodies["forecasts"] = hk.guarded("the forecasts", lambda: _forecasts(rd))
+        order = list(titles.items())
+        at = [sid for sid, _ in order].index("final-metrics") + 1
+        titles = dict([*order[:at], FORECAST_SECTION, *order[at:]])
     try:
         titles["health"] = _health_when(rd)[0]
     except hk.SECTION_ERRORS:  # (a broken health.json says no moment; the section shows the problem)

@@ -218,6 +218,7 @@ def plot_metrics(
     restored: int | None = None,
     baselines: dict[str, Any] | None = None,
     x: str = "epoch",
+    labels: dict[str, str] | None = None,
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
     against the epoch (or the record key ``x``, one of :data:`X_AXES`).
@@ -227,13 +228,15 @@ def plot_metrics(
     ``restored``: the epoch whose weights the run restored (:func:`restored_epoch`), marked on
     every panel against the epoch; ``baselines``: summary.json's reference forecasts, drawn on
     the panels that name their metric (:attr:`Panel.baseline`). Both are read from a run
-    directory given as ``source`` when not given.
+    directory given as ``source`` when not given. ``labels``: legend labels by key, over
+    :data:`LABELS` (what a curve is, said by the caller who knows where it comes from).
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
     ('loss', 'step')
     """
     check_choice("x", x, X_AXES)
+    named = {**LABELS, **(labels or {})}
     records = load_metrics(source)
     name = run_name(source) if isinstance(source, (str, os.PathLike, RunDir)) else None
     if isinstance(source, (str, os.PathLike, RunDir)):
@@ -263,7 +266,7 @@ def plot_metrics(
         for key in keys:
             split = key.split("_")[0]
             xs, ys = series(records, key, x)
-            note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else LABELS.get(key, key),
+            note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else named.get(key, key),
                                color=PENALTY_COLOR if key == aside else style.series_color(curves.index(key)),
                                linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=panel.log)
             if note:

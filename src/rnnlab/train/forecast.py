@@ -121,14 +121,34 @@ def next_values(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, refe
     >>> next_values(Zeros(), np.array([[1.0], [2.0], [5.0]]), ChannelStats.identity(1), "naive", task).tolist()
     [[5.0], [5.0]]
     """
+    return origin_forecasts(model, x, stats, reference, task)[-1]
+
+
+def origin_forecasts(model: torch.nn.Module, x: np.ndarray, stats: ChannelStats, reference: str,
+                     task: Task) -> np.ndarray:
+    """The forecast of the ``task.horizon`` values after every step of the series ``x`` [L, C]
+    (data's units), as [L, horizon, C]: row ``t`` is what
+    :func:`next_values` forecasts after ``x[: t + 1]``, from one pass of
+    the model over ``x`` (it reads the series forward: its output at ``t`` sees no later step).
+
+    >>> from dataclasses import replace
+    >>> from rnnlab.data.normalize import ChannelStats
+    >>> from rnnlab.task import FORECASTING
+    >>> class Zeros(torch.nn.Module):  # no correction: the reference (naive) forecast itself
+    ...     def forward(self, x): return torch.zeros(*x.shape[:2], 2), None
+    >>> out = origin_forecasts(Zeros(), np.array([[1.0], [2.0], [5.0]]), ChannelStats.identity(1), "naive",
+    ...                        replace(FORECASTING, horizon=2))
+    >>> out[:, :, 0].tolist()
+    [[1.0, 1.0], [2.0, 2.0], [5.0, 5.0]]
+    """
     from rnnlab.data.stream import simple_forecast
 
     h = task.horizon
     scaled = ((x - stats.mean) / stats.std)[None]
     with torch.no_grad():
         out, _ = model(torch.from_numpy(scaled.astype(np.float32)))
-    last = out[0, -1].double().numpy() + simple_forecast(scaled, reference, h, task.season)[0, -1]
-    return (last * np.tile(stats.std, h) + np.tile(stats.mean, h)).reshape(h, -1)
+    every = out[0].double().numpy() + simple_forecast(scaled, reference, h, task.season)[0]
+    return (every * np.tile(stats.std, h) + np.tile(stats.mean, h)).reshape(len(x), h, -1)
 
 
 def forecast_table(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None

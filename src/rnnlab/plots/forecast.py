@@ -1,0 +1,264 @@
+"""A forecasting run's forecasts against its series, in the data's units (the run report's
+"Forecasts" section).
+
+:func:`forecast_lines` computes what the picture shows from the run's checkpoint and data, through
+the prediction functions of ``rnnlab predict`` (:func:`rnnlab.train.predict.run_model`: the model
+the run evaluated, its scaling fitted again on the training block, its mean guard's choice;
+:func:`rnnlab.train.forecast.next_values`: the forecast after the series' end, what ``rnnlab
+predict RUN_DIR`` writes). :func:`plot_forecast` draws, per channel (the first
+:data:`MAX_CHANNELS`), the end of the training block, the validation and test blocks, the actual
+series, the model's forecasts at every origin of the test block (1 step and ``horizon`` steps
+ahead, each drawn at the step it forecasts) beside the naive and seasonal-naive forecasts
+``horizon`` steps ahead, and the forecast after the end; the x axis holds the series' dates when
+its ``.csv`` has a column of them at a fixed step (:mod:`rnnlab.data.stamps`), else its steps.
+
+Example:
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.train.trainer import train
+    >>> cfg = parse_config('[task]\\nkind = "forecasting"\\nhorizon = 3\\nseason = 12\\n[data]\\ndataset = "Airline"\\n'
+    ...                    'bptt = 24\\n[model]\\nhidden_size = 4\\n[training]\\nepochs = 1\\n[tracking]\\nenabled = false')
+    >>> run = train(cfg, out=tempfile.mkdtemp(), progress=False, log=None).run_dir
+    >>> lines = forecast_lines(run)
+    >>> lines.block, lines.model.shape, lines.after.shape   # 29 test steps: 27 origins with 3 steps ahead inside
+    ('test', (27, 3, 1), (3, 1))
+    >>> [ax.get_ylabel() for ax in plot_forecast(lines).axes]
+    ['Passengers']
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from rnnlab.plots import style
+from rnnlab.rundir import RunDir
+
+if typing.TYPE_CHECKING:
+    from rnnlab.data.stream import Bounds
+
+#: Channels drawn, one panel each: a reader compares a few at a glance; the rest are named.
+MAX_CHANNELS = 4
+#: Colours of the picture's lines (the actual series black: what the forecasts are judged against).
+ACTUAL_COLOR = "#222222"
+MODEL_COLOR = style.SERIES_COLORS[0]
+#: The model's forecasts ``horizon`` steps ahead: set apart from its 1-step ones, which they overlap.
+MODEL_AHEAD_COLOR = style.SERIES_COLORS[4]
+AFTER_COLOR = style.SERIES_COLORS[3]
+NAIVE_COLOR = "#8c8c8c"
+SEASONAL_COLOR = style.SERIES_COLORS[2]
+#: Shading of the held-out blocks.
+BLOCK_COLORS = {"validation": "#fff3c4", "test": "#dcebf7", "after the end": "#fde3cf"}
+
+
+@dataclass(frozen=True)
+class ForecastLines:
+    """What the forecast picture of one series of a run draws, in the data's units."""
+
+    name: str
+    """The series' source (a bundled series' name or the file)."""
+    series: int
+    """Which series of the source (0-based), of :attr:`count`."""
+    count: int
+    columns: list[str]
+    values: np.ndarray
+    """The actual series, [L, C]."""
+    bounds: Bounds
+    horizon: int
+    season: int
+    reference: str
+    """The forecast the model learned corrections to (``[task] relative_to``, resolved)."""
+    kept: bool
+    """False when the run's mean guard chose the reference forecast over the model: the model's
+    lines are then that forecast, as the run's test figures and ``rnnlab predict`` are."""
+    block: str | None
+    """``"test"``, or ``"validation"`` for a run without a test block, or None: the block whose
+    origins :attr:`model` forecasts from."""
+    origins: np.ndarray
+    """The steps the block's forecasts are made at, [n]: those whose ``horizon`` steps ahead all
+    lie inside the block, the origins the run's figures of the block score."""
+    model: np.ndarray
+    """[n, horizon, C]: ``model[i, k - 1]`` is the model's forecast, made at ``origins[i]``, of
+    ``values[origins[i] + k]``."""
+    naive: np.ndarray
+    """The naive forecasts, as :attr:`model`."""
+    seasonal_naive: np.ndarray
+    """The seasonal-naive forecasts, as :attr:`model`."""
+    after: np.ndarray
+    """The forecast of the ``horizon`` steps after the series' end, [horizon, C] (``rnnlab
+    predict RUN_DIR``'s forecast.csv)."""
+    dates: list[datetime] | None
+    """The dates of the L steps and of the ``horizon`` after them, or None (steps instead)."""
+    after_dates: list[str] | None = None
+    """The dates of the forecast after the end as ``rnnlab predict`` writes them, or None."""
+
+
+def block_origins(bounds: Bounds, horizon: int) -> tuple[str | None, list[int]]:
+    """The held-out block a picture shows forecasts on (the test block, else the validation
+    block) and its scored origins: from the step before the block to the last whose ``horizon``
+    steps ahead lie inside it, as :func:`rnnlab.data.stream.load_stream` scores the block.
+
+    >>> from rnnlab.data.stream import Bounds
+    >>> block_origins(Bounds(train=6, val=8, test=11), 2)
+    ('test', [7, 8])
+    """
+    for name, start, stop in (("test", bounds.val, bounds.test), ("validation", bounds.train, bounds.val)):
+        if stop > start:
+            return name, np.arange(max(start - 1, 0), stop - horizon).tolist()
+    return None, []
+
+
+def _dates(stamps: tuple[str, list[str]] | None, length: int, horizon: int) -> list[datetime] | None:
+    """The dates of a series' steps and of the ``horizon`` after them, or None unless every cell
+    is a date at a fixed step (:func:`rnnlab.data.stamps.following`: never a guessed date)."""
+    from rnnlab.data.stamps import following, read_dates
+
+    if stamps is None or len(stamps[1]) != length:
+        return None
+    later = following(stamps[1], horizon)
+    if later is None:
+        return None
+    # The cells and the ones after the end, read as one column: one format, the same reading of
+    # month and day (a column whose offsets change gives dates without one after its end: no read).
+    found = read_dates([*stamps[1], *later])
+    return found if found is not None and len(found) == length + horizon else None
+
+
+def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
+    """What :func:`plot_forecast` draws for the first series of the forecasting run
+    ``run_dir``, computed from its checkpoint and its data (``data.path`` or ``data.dataset``,
+    read again): see the module's docstring. A run of another task, without a checkpoint, or
+    whose data cannot be read raises the one-line error of ``rnnlab predict``."""
+    from rnnlab.data.stamps import following
+    from rnnlab.data.stream import read_series, simple_forecast, split_bounds
+    from rnnlab.errors import RunDirError
+    from rnnlab.task import task_for
+    from rnnlab.train.forecast import next_values, origin_forecasts
+    from rnnlab.train.predict import guard_kept, run_model
+    from rnnlab.train.trainer import load_run_config
+
+    run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
+    config = load_run_config(run.path)
+    task = task_for(config)
+    if task.kind != "forecasting":
+        raise RunDirError(f"{run.path}: a {task.name} run has no forecast to draw")
+    data, model = run_model(run, config, task)
+    series = read_series(config.data)
+    x = series.values[0]
+    h = task.horizon
+    bounds = split_bounds(len(x), config.data, None)
+    block, scored = block_origins(bounds, h)
+    origins = np.asarray(scored, dtype=np.int64)
+    every = origin_forecasts(model, x, data.stats, data.reference, task)
+    C = x.shape[1]
+    stamps = series.stamps if len(series.values) == 1 else None  # (forecast.csv dates one series only)
+
+    def reference(kind: str) -> np.ndarray:
+        return simple_forecast(x[None], kind, h, task.season)[0].reshape(len(x), h, C)[origins]
+
+    return ForecastLines(
+        name=series.name, series=0, count=len(series.values), columns=list(series.columns), values=x,
+        bounds=bounds, horizon=h, season=task.season, reference=data.reference, kept=guard_kept(run),
+        block=block, origins=origins, model=every[origins], naive=reference("naive"),
+        seasonal_naive=reference("seasonal_naive"),
+        after=next_values(model, x, data.stats, data.reference, task),  # (rnnlab predict's own)
+        dates=_dates(stamps, len(x), h),
+        after_dates=following(stamps[1], h) if stamps is not None else None)
+
+
+def _midpoints(xs: list[Any]) -> list[Any]:
+    """The positions halfway between neighbouring steps (and half a step before the first and
+    after the last): where one block ends and the next begins, for steps and dates alike."""
+    inner = [a + (b - a) / 2 for a, b in zip(xs, xs[1:])]
+    first, last = xs[0] - (xs[1] - xs[0]) / 2, xs[-1] + (xs[-1] - xs[-2]) / 2
+    return [first, *inner, last]
+
+
+def plot_forecast(lines: ForecastLines, *, title: str | None = None,
+                  path: str | os.PathLike[str] | None = None) -> Figure:
+    """One panel per channel (the first :data:`MAX_CHANNELS`) of ``lines``
+    (:func:`forecast_lines`): the series from the end of its training block, the held-out
+    blocks shaded, the model's forecasts on the block 1 and ``horizon`` steps ahead, the naive
+    and seasonal-naive forecasts ``horizon`` steps ahead, and the forecast after the end. Saves
+    when ``path`` is given.
+
+    >>> from rnnlab.data.stream import Bounds
+    >>> x = np.arange(20.0)[:, None]
+    >>> o = np.arange(14, 19)
+    >>> ahead = np.stack([x[o + 1], x[o + 1]], axis=1)   # [5 origins, 1 step, 1 channel]
+    >>> lines = ForecastLines("s", 0, 1, ["y"], x, Bounds(10, 15, 20), 1, 4, "naive", True, "test", o,
+    ...                       ahead[:, :1], ahead[:, :1] - 1, ahead[:, :1] - 4, np.array([[20.0]]), None)
+    >>> fig = plot_forecast(lines)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
+    ['actual', 'model, 1 step ahead']
+    """
+    h, b, L = lines.horizon, lines.bounds, len(lines.values)
+    channels = min(lines.values.shape[1], MAX_CHANNELS)
+    xs: list[Any] = list(lines.dates) if lines.dates is not None else list(range(L + h))
+    # The end of the training block: as long as the longer held-out block (at least two seasons),
+    # enough to see the pattern the forecasts continue.
+    context = max(b.test - b.val, b.val - b.train, 2 * lines.season, 2 * h)
+    start = max(0, min(b.train - context, L - 2))
+    edges = _midpoints(xs)
+    # (room after the forecast's last step: a horizon of a step or two after a long series is a
+    # sliver at the edge otherwise)
+    room = max(0, (L - start) // 40 - h)
+    fig, axes = style.new_figure(channels, 1, panel_size=(9.0, 2.6), sharex=True)
+    kinds = [("model", lines.model, MODEL_COLOR, "-"), ("naive", lines.naive, NAIVE_COLOR, ":"),
+             ("seasonal naive", lines.seasonal_naive, SEASONAL_COLOR, "-.")]
+    steps_ahead = [1, h] if h > 1 else [1]
+    for c, ax in enumerate(axes[:, 0]):
+        for block, a, e in (("validation", b.train, b.val), ("test", b.val, b.test), ("after the end", L, L + h)):
+            if e > max(a, start):
+                ax.axvspan(edges[max(a, start)], edges[e], color=BLOCK_COLORS[block], linewidth=0, zorder=0)
+                if block != "after the end":  # (a few steps wide: the legend names its line)
+                    ax.text(edges[max(a, start)], 1.0, f" {block}", transform=ax.get_xaxis_transform(), ha="left",
+                            va="top", fontsize=style.NOTE_SIZE, color="#555555")
+        if b.train > start:
+            ax.text(edges[start], 1.0, " training (end)", transform=ax.get_xaxis_transform(), ha="left",
+                    va="top", fontsize=style.NOTE_SIZE, color="#555555")
+        ax.plot(xs[start:L], lines.values[start:, c], color=ACTUAL_COLOR, linewidth=1.3, label="actual", zorder=3)
+        for name, forecasts, color, linestyle in kinds:
+            for k in (steps_ahead if name == "model" else [h]):
+                if not len(lines.origins):
+                    continue
+                at = lines.origins + k
+                ahead = name == "model" and k > 1
+                ax.plot([xs[i] for i in at], forecasts[:, k - 1, c], color=MODEL_AHEAD_COLOR if ahead else color,
+                        zorder=4 if name == "model" else 2,
+                        linestyle="--" if ahead else linestyle,
+                        linewidth=1.5 if name == "model" else 1.1,
+                        label=f"{name}, {k} step{'s' if k > 1 else ''} ahead")
+        ax.plot(xs[L - 1: L + h], [lines.values[-1, c], *lines.after[:, c]], color=AFTER_COLOR, linewidth=1.5,
+                marker="o", markersize=3, zorder=5, label="forecast after the end (rnnlab predict)")
+        ax.set_ylabel(lines.columns[c] if c < len(lines.columns) else f"channel {c}")
+        ax.set_xlim(edges[start], edges[L + h] + (xs[-1] - xs[-2]) * room)
+    axes[-1, 0].set_xlabel("date" if lines.dates is not None else "step")
+    if lines.dates is None:
+        style.integer_ticks(axes[-1, 0].xaxis)
+    else:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(maxticks=10)
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    style.share_x_labels(axes)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles = [*handles, Line2D([], [], color=BLOCK_COLORS["validation"], linewidth=6),
+               Line2D([], [], color=BLOCK_COLORS["test"], linewidth=6)]
+    labels = [*labels, "validation block", "test block (the run's test figures)"]
+    style.figure_legend(fig, handles, labels)
+    which = f" (series 1 of {lines.count})" if lines.count > 1 else ""
+    fig.suptitle(title or f"forecasts of {os.path.basename(str(lines.name))}{which}", fontsize=style.TITLE_SIZE)
+    style.save(fig, path)
+    return fig
+
+
+__all__ = ["MAX_CHANNELS", "ForecastLines", "block_origins", "forecast_lines", "plot_forecast"]

@@ -271,7 +271,7 @@ def test_bad_csv_and_paths(tmp_path):
     # an id column beside the steps: the error names it and says what every other column is
     (tmp_path / "id.csv").write_text("id,label,t0,t1\ns0,0,1,2\ns1,1,2,3\n")
     msg = _err(str(tmp_path / "id.csv"))
-    assert "line 2, column 'id', step 0: expected a number, got 's0'" in msg
+    assert "column 'id' is not a time step" in msg
     assert "every column but the label column 'label' is a time step; remove other columns, such as an id" in msg
     (tmp_path / "c.csv").write_text("label,t0,t1,t2\n0,1,,3\n1,2,3,4\n")
     assert "line 2 has an empty cell at step 1 before the end of the sequence" in _err(str(tmp_path / "c.csv"))

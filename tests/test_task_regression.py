@@ -328,7 +328,7 @@ BAD_TARGETS = [
      ("data.test_path", "t.npz", "expected 2 target value(s) per sequence", "got 3")),
     ("constant-targets", "regression",
      lambda t: data_lines(_npz(t, "d.npz", X=X12, y=np.full(12, 4.0))),
-     ("training split", "same value (4) for every sequence")),
+     ("data.path", "d.npz", "y has the same value (4) for every sequence")),
     ("missing-csv-target-column", "regression",
      lambda t: data_lines(t / "d.csv") if (t / "d.csv").write_text("value,t0,t1\n1.5,1,2\n2.5,2,3\n") else "",
      ("d.csv", "no target column 'target'", "header starts ['value'", "data.target_column")),

@@ -1462,8 +1462,8 @@ _FORECASTING_EDITS = (
      'dataset = "GunPoint"\n',
      '# A bundled series (shipped with rnnlab): "Airline", "Lynx", "PBS", "Uschange", "solar", "ShampooSales".\n'
      'dataset = "Airline"\n'),
-    ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
-     "#   .csv with one sequence per row: a label column plus one column per time step\n",
+    ("#   .npz with X [N, T, C] (float; aeon's [N, C, T]: save X.transpose(0, 2, 1)), y [N] (labels), optional lengths [N]\n"
+     "#   .csv, comma-separated with a header row, one sequence per row: a label column plus one column per time step\n",
      "#   .csv with a header and one row per step (columns = [...] picks the value columns;\n"
      "#   default: every column with numbers in it, so a date column is skipped)\n"
      "#   .npz with X [L] or [L, C] (one series), or [N, L, C] with lengths [N] (several)\n"),
@@ -1550,8 +1550,8 @@ _PER_STEP_EDITS = (
      'dataset = "GunPoint"\n',
      "# A bundled data set with a label at every step (generated: the symbol 5 steps back).\n"
      'dataset = "delayed_copy"\n'),
-    ("#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)\n"
-     "#   .csv with one sequence per row: a label column plus one column per time step\n",
+    ("#   .npz with X [N, T, C] (float; aeon's [N, C, T]: save X.transpose(0, 2, 1)), y [N] (labels), optional lengths [N]\n"
+     "#   .csv, comma-separated with a header row, one sequence per row: a label column plus one column per time step\n",
      "#   .npz with X [N, T, C] (float), y [N, T] (a label per step), optional lengths [N]\n"
      "#   (targets past a sequence's length are padding: never scored)\n"),
     ('# label_column = "label"        # .csv only\n', ""),
@@ -1717,8 +1717,8 @@ kind = "classification"         # a class label per sequence | "regression": val
 # "BasicMotions", "JapaneseVowels" (variable length), or "digits_rows" / "digits_pixels".
 dataset = "GunPoint"
 # ...or your own file instead of `dataset`:
-#   .npz with X [N, T, C] (float), y [N] (labels), optional lengths [N] (for padded sequences)
-#   .csv with one sequence per row: a label column plus one column per time step
+#   .npz with X [N, T, C] (float; aeon's [N, C, T]: save X.transpose(0, 2, 1)), y [N] (labels), optional lengths [N]
+#   .csv, comma-separated with a header row, one sequence per row: a label column plus one column per time step
 # path = "my_sequences.npz"     # a relative path is taken from this file's folder
 # test_path = "my_test_sequences.npz"
 # label_column = "label"        # .csv only

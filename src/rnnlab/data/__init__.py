@@ -303,7 +303,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         scale = TargetScale.fit(train.y)
         constant = np.flatnonzero(scale.std == 0)
         if len(constant):
-            raise DataError(f"training split: target {int(constant[0])} has the same value "
+            where = f"data.path ({cfg.path})" if cfg.path is not None else f"data.dataset ({cfg.dataset})"
+            raise DataError(f"{where}, training split: target {int(constant[0])} has the same value "
                             f"({scale.mean[constant[0]]:g}) for every {'step' if task.per_step else 'sequence'}; "
                             "expected targets that vary")
     elif len(np.unique(train.y[train.y >= 0])) < 2:  # per step, without the padding's PAD_LABEL

@@ -106,6 +106,22 @@ def plain(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def missing_labels(y: np.ndarray) -> np.ndarray:
+    """Positions of the missing labels in ``y`` [N]: NaN (or inf) among numbers, empty (or blank)
+    text.
+
+    >>> missing_labels(np.array(["a", " ", "b"])).tolist(), missing_labels(np.array([0.0, np.nan])).tolist()
+    ([1], [1])
+    """
+    if y.dtype.kind in "fc":
+        return np.flatnonzero(~np.isfinite(y))
+    if y.dtype.kind in "US":
+        return np.flatnonzero(np.char.strip(y) == y.dtype.type())
+    if y.dtype.kind == "O":
+        return np.flatnonzero(np.array([str(v).strip() == "" for v in y], dtype=bool))
+    return np.zeros(0, dtype=np.int64)
+
+
 def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None:
     """Labels present, no missing entries, at least ``min_classes`` classes (a training file
     needs two; a test file may hold one class, as long as the training file has it).
@@ -118,14 +134,10 @@ def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None
     """
     if y is None:
         raise DataError(f"{where}: labels are missing (expected y [N], one class label per sequence)")
-    if y.dtype.kind in "fc":
-        missing = np.flatnonzero(~np.isfinite(y))
-        if len(missing):
-            raise DataError(f"{where}: {len(missing)} label(s) missing (NaN) at index {missing[:_SHOWN].tolist()}")
-    elif y.dtype.kind in "UO":
-        missing = np.flatnonzero(np.array([str(v).strip() == "" for v in y], dtype=bool))
-        if len(missing):
-            raise DataError(f"{where}: {len(missing)} label(s) missing (empty) at index {missing[:_SHOWN].tolist()}")
+    missing = missing_labels(y)
+    if len(missing):
+        what = "NaN" if y.dtype.kind in "fc" else "empty"
+        raise DataError(f"{where}: {len(missing)} label(s) missing ({what}) at index {missing[:_SHOWN].tolist()}")
     classes = np.unique(y)
     if len(classes) < min_classes:
         only = f" (every label is {plain(classes[0])})" if len(classes) else ""
@@ -223,6 +235,32 @@ def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) ->
         raise DataError(f"{where}: {len(bad)} target value(s) are NaN or inf (first at [sequence, target] "
                         f"{bad[0].tolist()}); expected a finite value for every sequence")
     return y
+
+
+def check_targets_vary(y: np.ndarray, where: str, names: list[str] | None = None, per: str = "sequence") -> None:
+    """Regression targets y [N] or [N, K] (numbers) of which one holds the same value for every
+    ``per`` (sequence): nothing to learn, and no scale to standardize it by. ``names``: the
+    targets' columns (a CSV's ``data.target_column``), else they are named as parts of y.
+
+    >>> check_targets_vary(np.array([[1.0, 5.0], [2.0, 5.0]]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): target 1 (y[:, 1]) has the same value (5) for every sequence; expected targets that vary
+    >>> check_targets_vary(np.array([5.0, 5.0]), "data.path (d.csv)", ["price"])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.csv): target column 'price' (data.target_column) has the same value (5) for every sequence; expected targets that vary
+    """
+    values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    if len(values) < 2:
+        return
+    same = np.flatnonzero((values == values[0]).all(axis=0))
+    if not len(same):
+        return
+    k = int(same[0])
+    what = (f"target column {names[k]!r} (data.target_column)" if names else
+            "y" if values.shape[1] == 1 else f"target {k} (y[:, {k}])")
+    raise DataError(f"{where}: {what} has the same value ({values[0, k]:g}) for every {per}; expected targets that vary")
 
 
 def is_number(text: str) -> bool:

@@ -1,10 +1,14 @@
 """User data files: ``.npz`` (X [N, T, C], y [N], optional lengths [N]) and ``.csv``.
 
 ``.npz`` files are read with ``allow_pickle=False``: object (ragged) arrays are refused, never
-unpickled. A ``.csv`` file has a header (each name once), one sequence per row, a label column
-(``label`` unless configured) and one column per time step; a row may end with empty cells (a
-shorter sequence). A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped. Text labels are
-read without surrounding whitespace, from either format: ``"cat"`` and ``"cat "`` are one class.
+unpickled. X is [N, T, C] (or [N, T]): X [N, 1, C] with C > 1 is refused and C > T warned of, as
+X in aeon/sktime's order [N, C, T] would read (:func:`check_step_order`). A ``.csv`` file is
+comma-separated, has a header (each name once), one sequence per row, a label column (``label``
+unless configured) and one column per time step; a row may end with empty cells (a shorter
+sequence). A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped. What a ``.csv`` must not be
+is refused by :func:`check_header` (no header row, another separator, pandas's index column, a long
+table). Text labels (byte strings decoded as UTF-8) are read without surrounding whitespace, from
+either format: ``"cat"`` and ``"cat "`` are one class.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -19,13 +23,16 @@ from __future__ import annotations
 
 import csv
 import difflib
+import math
 import os
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.checks import is_number
+from rnnlab.data.checks import check_targets_vary, is_number, missing_labels
 from rnnlab.errors import DataError, library_reason
 
 NPZ_KEYS = ("X", "y", "lengths")
@@ -130,19 +137,8 @@ def load_npz(path: str | os.PathLike[str], where: str = "data.path"
             raise DataError(f"{at}: unexpected array(s) {named}{holds} X, y and optionally lengths")
         if "X" not in npz.files:
             raise DataError(f"{at}: no array 'X' (expected X [N, T, C], y [N], optional lengths [N]); found {npz.files}")
-        try:
-            X = npz["X"]
-            y = npz["y"] if "y" in npz.files else None
-            lengths = npz["lengths"] if "lengths" in npz.files else None
-        except ValueError as e:
-            if "allow_pickle" in str(e):
-                raise DataError(
-                    f"{at}: an array is stored as Python objects (ragged sequences?); save X as a padded "
-                    "float array [N, T, C] and give the true lengths in 'lengths' [N]"
-                ) from None
-            raise DataError(f"{at}: cannot read array ({library_reason(e)})") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise DataError(f"{at}: the file is truncated or corrupt ({library_reason(e)})") from None
+        arrays = {key: _array(npz, key, at) for key in NPZ_KEYS if key in npz.files}
+    X, y, lengths = arrays["X"], arrays.get("y"), arrays.get("lengths")
     _numeric("X", X, at, "fiub")
     if X.ndim == 2:  # [N, T]: a univariate series per row
         X = X[:, :, None]
@@ -153,25 +149,189 @@ def load_npz(path: str | os.PathLike[str], where: str = "data.path"
         raise DataError(f"{p}: X: expected at least 1 channel (X [N, T, C] with C >= 1), got shape {list(X.shape)}")
     if X.shape[1] == 0:
         raise DataError(f"{p}: X: expected at least 1 step (X [N, T, C] with T >= 1), got shape {list(X.shape)}")
+    check_step_order(X.shape, at)
     if lengths is None:
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:
         lengths = _integer_lengths(lengths, at)
-    return X.astype(np.float64), _stripped(y), lengths
+    return X.astype(np.float64), _text_labels(y, at), lengths
 
 
-def _stripped(y: np.ndarray | None) -> np.ndarray | None:
-    """Text labels without surrounding whitespace (the CSV reader's rule, for .npz labels too)."""
+#: What to save instead of an array of Python objects, which is never unpickled.
+_OBJECT_ADVICE = {
+    "X": "(ragged sequences?); save X as a padded float array [N, T, C] and give the true lengths in 'lengths' [N]",
+    "y": "(dtype object); save the labels as text or numbers, e.g. y.astype(str)",
+    "lengths": "(dtype object); save the lengths as integers, e.g. lengths.astype(int)",
+}
+
+
+def _array(npz: np.lib.npyio.NpzFile, key: str, at: str) -> np.ndarray:
+    """The array ``key`` of an open ``.npz``; one :class:`DataError` naming it when it is stored
+    as Python objects (refused, never unpickled) or cannot be read."""
+    try:
+        return npz[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{at}: {key!r} is stored as Python objects {_OBJECT_ADVICE[key]}") from None
+        raise DataError(f"{at}: cannot read array {key!r} ({library_reason(e)})") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise DataError(f"{at}: the file is truncated or corrupt ({library_reason(e)})") from None
+
+
+def check_step_order(shape: tuple[int, ...], at: str) -> None:
+    """X of ``shape`` [N, T, C] as it would be if it were in aeon/sktime's order [N, C, T]
+    (rnnlab's estimators take that order; a file holds [N, T, C]): one step of several channels
+    is refused, more channels than steps is warned of; each says the fix.
+
+    >>> check_step_order((60, 1, 50), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X of shape [60, 1, 50] read as [N, T, C] is 60 sequences of 1 step with 50 channels; if X is [N, C, T] (aeon/sktime's order), save X.transpose(0, 2, 1)
+    >>> check_step_order((60, 50, 2), "data.path (d.npz)")  # [N, T, C]: 50 steps, 2 channels
+    """
+    n, steps, channels = shape
+    if channels <= max(steps, 1):
+        return
+    text = (f"{at}: X of shape {list(shape)} read as [N, T, C] is {n} sequences of {steps} "
+            f"step{'' if steps == 1 else 's'} with {channels} channels")
+    fix = "if X is [N, C, T] (aeon/sktime's order), save X.transpose(0, 2, 1)"
+    if steps == 1:  # (a recurrent network over one step is no sequence model: never meant)
+        raise DataError(f"{text}; {fix}")
+    warnings.warn(f"{text}, more channels than steps; {fix}", stacklevel=3)
+
+
+def _text_labels(y: np.ndarray | None, at: str) -> np.ndarray | None:
+    """Text labels without surrounding whitespace (the CSV reader's rule, for .npz labels too);
+    byte strings (``y.astype("S")``) decoded as UTF-8 text, so that a label reads ``run``, not
+    ``b'run'``."""
     if y is None or y.dtype.kind not in "US":
         return y
+    if y.dtype.kind == "S":
+        try:
+            y = np.char.decode(y, "utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{at}: 'y' holds byte strings that are not UTF-8 text ({library_reason(e)}); "
+                            "save the labels as text, e.g. y.astype(str)") from None
     return np.char.strip(y)
 
 
-def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "label"
+#: Cells that mark a missing value (pandas's default NA strings; an empty cell is one too).
+_MISSING = frozenset({"na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>", "?", "missing"})
+_MISSING_HINT = "missing values are not accepted: fill or interpolate them"
+_MISSING_TARGET = "missing values are not accepted: fill them or drop the line"
+
+#: Header names of a long table (one row per step, lower-cased), which a wide file has no step column named.
+_LONG_NAMES = ("id", "time", "timestamp", "date", "datetime", "step", "channel", "value")
+_TIME_NAMES = ("time", "timestamp", "date", "datetime", "step")
+
+#: pandas's name for a column without one, once such a file is read and written again.
+_UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def _names_steps(cells: list[str]) -> bool:
+    """Whether the numbers in a header name steps: they go up by one fixed step (``0, 1, 2`` as
+    pandas names a DataFrame's columns, ``0.0, 0.5, 1.0`` as times on a grid), as a first row of
+    data hardly does. Fewer than three numbers cannot tell: taken for names."""
+    values = np.array([float(c) for c in cells])
+    if len(values) < 3:
+        return True
+    gaps = np.diff(values)
+    return bool(gaps[0] > 0 and np.allclose(gaps, gaps[0], rtol=1e-6, atol=0))
+
+
+def _steps_are(label_column: str | list[str]) -> str:
+    """What every column of a wide ``.csv`` is, in words, with ``label_column`` (a list: the
+    target columns; empty: new series without them)."""
+    if isinstance(label_column, str):
+        return f"every column but the label column {label_column!r} is a time step"
+    if label_column:
+        return f"every column but the target columns {', '.join(map(repr, label_column))} is a time step"
+    return "with no label or target column in the header, every column is a time step"
+
+
+def check_header(p: Path, header: list[str], rows: list[list[str]], label_column: str | list[str]) -> set[int]:
+    """Refuse, in one line each, a ``.csv`` whose first row ``header`` (the stripped cells of
+    ``rows[0]``) is not the header of a wide table with ``label_column`` (or target columns):
+    one cell holding ``;`` or a tab (another separator); at most one word, and numbers that do
+    not go up by one fixed step (a first row of data: no header); a name twice; step columns
+    named as a long table's (two of id, time, timestamp, date, datetime, step, channel, value);
+    one such name but value (a column that is no step); a column without a name (empty, or
+    pandas's ``Unnamed: 0``) with a value in it (pandas's index). Returns the positions of
+    unnamed columns empty on every line (a trailing comma), which hold no step.
+
+    >>> check_header(Path("d.csv"), ["walk", "-0.99", "-0.96", "-0.91"], [], "label")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: d.csv: the file has no header row (line 1 is ['walk', '-0.99', '-0.96', '-0.91']: numbers, not column names); add one (label, t0, t1, ...)
+    >>> check_header(Path("d.csv"), ["label", "t0", ""], [["label", "t0", ""], ["a", "1", ""]], "label")
+    {2}
+    """
+    columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    if len(header) == 1:
+        for sep, name, read in ((";", "';'", "sep=';', decimal=','"), ("\t", "a tab", "sep='\\t'")):
+            if sep in header[0]:
+                raise DataError(f"{p}: the header is one cell containing {name}: rnnlab reads comma-separated .csv "
+                                f"files (with decimal points); save it with commas, e.g. pandas.read_csv(path, {read})"
+                                ".to_csv(path, index=False)")
+    cells = [h for h in header if h]
+    numbers = [h for h in cells if is_number(h)]
+    if numbers and len(cells) - len(numbers) <= 1 and not _names_steps(numbers):
+        shown = header[:4] + (["..."] if len(header) > 4 else [])
+        # (a label column set to a cell of that first row is no name for the header to have)
+        head = [c for c in columns if c not in cells] or ["label"]
+        raise DataError(f"{p}: the file has no header row (line 1 is {shown}: numbers, not column names); "
+                        f"add one ({', '.join([*head, 't0', 't1', '...'])})")
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if name and name in seen:
+            raise DataError(f"{p}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
+                            "expected each column name once")
+        seen[name] = j
+    named = [h for h in header if h.lower() in _LONG_NAMES and h not in columns]
+    if len(named) >= 2:
+        lower = {h.lower(): h for h in named}
+        index = lower.get("id", "id")
+        time = next((lower[t] for t in _TIME_NAMES if t in lower), "time")
+        several = (f"; several channels ({lower['channel']!r}) go in an .npz, X [N, T, C]" if "channel" in lower
+                   else "")
+        raise DataError(f"{p}: the header looks like a long table, one row per step (columns {named}); rnnlab reads "
+                        f"one row per series: its label and one column per step. Pivot it, e.g. df.pivot(index="
+                        f"\"{index}\", columns=\"{time}\", values=\"{lower.get('value', 'value')}\"), and add each "
+                        f"series' label{several}")
+    if named and named[0].lower() != "value":
+        raise DataError(f"{p}: column {named[0]!r} is not a time step ({_steps_are(label_column)}; remove other "
+                        f"columns, such as an id, from the file: df.drop(columns=[{named[0]!r}]))")
+    ignored = set()
+    for j, name in enumerate(header):
+        if name and not _UNNAMED.fullmatch(name):
+            continue
+        line = next((r for r, row in enumerate(rows[1:], start=2) if j < len(row) and row[j].strip()), None)
+        if line is None:
+            ignored.add(j)
+            continue
+        what = "has no name" if not name else f"is {name!r} (pandas's name for a column without one)"
+        raise DataError(f"{p}: column {j + 1} {what} and holds values ({rows[line - 1][j].strip()!r} on line "
+                        f"{line}): the index pandas writes by default; write the file with df.to_csv(path, "
+                        "index=False), or drop the column")
+    return ignored
+
+
+def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "label", read_targets: bool = True
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones.
     ``label_column`` names the column of the labels (or targets), or a list of target columns:
-    then the labels come back as text [N, K]."""
+    then the labels come back as text [N, K]. ``read_targets``: whether the labels or targets
+    are used, so that an empty label or a NaN target is refused by its line (False: new series
+    to predict, whose labels are ignored).
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write("label,t0,t1,t2\\nwalk,1,2,3\\nrun,1,NA,3\\n")
+    >>> load_csv(p)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: ...d.csv: line 3, column 't1', step 1: missing value 'NA'; missing values are not accepted: fill or interpolate them
+    """
     p = Path(path)
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
@@ -181,13 +341,8 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     if not rows:
         raise DataError(f"{p}: the file is empty (expected a header row and one row per sequence)")
     header = [h.strip() for h in rows[0]]
-    seen: dict[str, int] = {}
-    for j, name in enumerate(header):
-        if name and name in seen:
-            raise DataError(f"{p}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
-                            "expected each column name once")
-        seen[name] = j
     columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    ignored = check_header(p, header, rows, label_column)
     for column in columns:
         if column not in header:
             from rnnlab._checks import did_you_mean
@@ -201,8 +356,8 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
                 f"(set {key}); header starts {header[:5]}"
             )
     label_at = [header.index(c) for c in columns]
-    step_columns = [h for j, h in enumerate(header) if j not in label_at]
-    steps = len(header) - len(columns)
+    step_at = [j for j in range(len(header)) if j not in label_at and j not in ignored]
+    every = _steps_are(label_column)  # (text in a step: an id or a date column beside the steps, usually)
     labels, series, lines = [], [], []
     for r, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -211,52 +366,86 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
             raise DataError(f"{p}: line {r} has {len(row)} cells, the header has {len(header)}")
         labels.append([row[li].strip() if li < len(row) else "" for li in label_at])
         lines.append(r)
-        cells = [c.strip() for j, c in enumerate(row) if j not in label_at]
+        cells = [row[j].strip() if j < len(row) else "" for j in step_at]
         while cells and cells[-1] == "":
             cells.pop()
         values = []
-        for j, c in enumerate(cells):
-            if c == "":
-                raise DataError(f"{p}: line {r} has an empty cell at step {j} before the end of the sequence")
+        for k, c in enumerate(cells):
             try:
-                values.append(float(c))
+                v = float(c)
             except ValueError:
-                # (an id or a date column beside the steps is the usual cause: say which column)
-                named = f"column {step_columns[j]!r}, " if j < len(step_columns) and step_columns[j] else ""
-                kept = "the label column" if isinstance(label_column, str) else "the target columns"
-                raise DataError(f"{p}: line {r}, {named}step {j}: expected a number, got {c!r} (every column "
-                                f"but {kept} {', '.join(map(repr, columns))} is a time step; remove other "
-                                "columns, such as an id, from the file)") from None
+                v = float("nan")
+            if not math.isfinite(v):
+                _bad_cell(p, r, k, cells, header[step_at[k]], every)
+            values.append(v)
         if not values:
             raise DataError(f"{p}: line {r} has a label but no values")
         series.append(values)
     if not series:
         raise DataError(f"{p}: no data rows after the header")
     lengths = np.array([len(s) for s in series], dtype=np.int64)
-    X = np.zeros((len(series), steps, 1))
+    X = np.zeros((len(series), len(step_at), 1))
     for i, s in enumerate(series):
         X[i, : len(s), 0] = s
     y = np.array(labels)
     if not isinstance(label_column, str):
-        _check_target_cells(p, y, columns, lines)
+        _check_target_cells(p, y, columns, lines, read_targets)
+    elif read_targets:
+        missing = missing_labels(y[:, 0])
+        if len(missing):
+            shown = [lines[i] for i in missing[:5]]
+            raise DataError(f"{p}: {len(missing)} label(s) missing (empty) in column {label_column!r} on line"
+                            f"{'' if len(missing) == 1 else 's'} {', '.join(map(str, shown))}"
+                            f"{' ...' if len(missing) > 5 else ''}; expected a class label on every line")
     return X, (y[:, 0] if isinstance(label_column, str) else y), lengths
 
 
-def _check_target_cells(p: Path, y: np.ndarray, columns: list[str], lines: list[int]) -> None:
-    """A target column of numbers with some cells that are not (empty, ``1,5``): the first such
-    cell, by line and column. A column mostly of words is class labels, which
-    :func:`rnnlab.data.checks.check_targets` refuses as such."""
+def _bad_cell(p: Path, line: int, k: int, cells: list[str], name: str, every: str) -> None:
+    """Raise the error on step ``k`` of a row's ``cells`` (on ``line``, in column ``name``),
+    which is no finite number: empty or a missing-value mark, infinite, or text (``every``: what
+    every column is, which such text breaks)."""
+    c = cells[k]
+    named = f"column {name!r}, " if name else ""
+    if c == "":
+        raise DataError(f"{p}: line {line} has an empty cell at step {k} before the end of the sequence "
+                        f"({named.removesuffix(', ') or 'a column without a name'}); {_MISSING_HINT}")
+    if c.lower() in _MISSING:
+        # (missing values up to the row's end: the user's way of writing a shorter series)
+        shorter = " (a shorter sequence ends with empty cells)" if all(
+            not d or d.lower() in _MISSING for d in cells[k:]) else ""
+        raise DataError(f"{p}: line {line}, {named}step {k}: missing value {c!r}; {_MISSING_HINT}{shorter}")
+    if is_number(c):
+        raise DataError(f"{p}: line {line}, {named}step {k}: expected a finite number, got {c!r}")
+    raise DataError(f"{p}: line {line}, {named}step {k}: expected a number, got {c!r} ({every}; remove other "
+                    "columns, such as an id, from the file)")
+
+
+def _check_target_cells(p: Path, y: np.ndarray, columns: list[str], lines: list[int], finite: bool = True) -> None:
+    """A target column of numbers with some cells that are not (empty, ``1,5``) or, when
+    ``finite`` (the targets are used), are NaN or inf: the first such cell, by line and column.
+    A column mostly of words is class labels, which :func:`rnnlab.data.checks.check_targets`
+    refuses as such."""
     for k, column in enumerate(columns):
         numbers = [is_number(str(c)) for c in y[:, k]]
-        if all(numbers) or sum(numbers) < len(numbers) / 2:
+        if sum(numbers) < len(numbers) / 2:
             continue
-        i = numbers.index(False)
-        cell = str(y[i, k])
-        plain = " (plain numbers: 1234.5, not 1,234.5 or 1,5)" if "," in cell else ""
-        bad = len(numbers) - sum(numbers)
-        raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a number (a regression target), "
-                        f"got {cell!r}{plain}; {bad} of the column's {len(numbers)} cells "
-                        f"{'is not a number' if bad == 1 else 'are not numbers'}")
+        if not all(numbers):
+            i = numbers.index(False)
+            cell = str(y[i, k])
+            plain = " (plain numbers: 1234.5, not 1,234.5 or 1,5)" if "," in cell else ""
+            missing = f"; {_MISSING_TARGET}" if cell.lower() in _MISSING else ""
+            bad = len(numbers) - sum(numbers)
+            raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a number (a regression target), "
+                            f"got {cell!r}{plain}; {bad} of the column's {len(numbers)} cells "
+                            f"{'is not a number' if bad == 1 else 'are not numbers'}{missing}")
+        values = y[:, k].astype(np.float64)
+        bad_at = np.flatnonzero(~np.isfinite(values))
+        if finite and len(bad_at):
+            i = int(bad_at[0])
+            raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a finite number (a regression "
+                            f"target), got {str(y[i, k])!r}; {len(bad_at)} of the column's {len(values)} cells "
+                            f"{'is' if len(bad_at) == 1 else 'are'} NaN or inf"
+                            + (f"; {_MISSING_TARGET}" if np.isnan(values[i]) else ""))
 
 
 def file_kind(path: Path) -> str:
@@ -298,8 +487,11 @@ def existing_file(path: str | Path, where: str) -> Path:
 def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "label", where: str = "data.path"
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """X [N, T, C], labels [N] (None when the file has none), lengths [N] from ``.npz`` or ``.csv``;
-    ``where`` is the config key that names the file (``data.path``, ``data.test_path``), which a
-    missing file's error and an ``.npz``'s errors on its arrays name.
+    ``where`` is the config key that names the file (``data.path``, the training file;
+    ``data.test_path``; ``--data``, new series to predict, whose labels are ignored), which a
+    missing file's error and an ``.npz``'s errors on its arrays name. A list ``label_column``
+    reads regression targets, which the training file's must vary
+    (:func:`rnnlab.data.checks.check_targets_vary`).
 
     >>> load_file("/nowhere/t.npz", where="data.test_path")
     Traceback (most recent call last):
@@ -309,7 +501,26 @@ def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "lab
     p = existing_file(path, where)
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        return load_npz(p, where)
-    if suffix == ".csv":
-        return load_csv(p, label_column)
-    raise DataError(f"{where} ({p}): expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")
+        X, y, lengths = load_npz(p, where)
+    elif suffix == ".csv":
+        X, y, lengths = load_csv(p, label_column, read_targets=where != "--data")
+    else:
+        raise DataError(f"{where} ({p}): expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")
+    if where == "data.path" and not isinstance(label_column, str) and y is not None and y.ndim in (1, 2) \
+            and len(y) == len(X):
+        values = _finite_values(y)
+        if values is not None:
+            check_targets_vary(values, f"{where} ({p})", list(label_column) if suffix == ".csv" else None)
+    return X, y, lengths
+
+
+def _finite_values(y: np.ndarray) -> np.ndarray | None:
+    """Targets as float64 when every one is a finite number (a CSV's text too), else None: the
+    checks of :func:`rnnlab.data.checks.check_targets` say what is wrong with them."""
+    if y.dtype.kind not in "fiuUS":
+        return None
+    try:
+        values = y.astype(np.float64)
+    except ValueError:
+        return None
+    return values if bool(np.isfinite(values).all()) else None

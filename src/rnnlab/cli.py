@@ -210,11 +210,11 @@ def _where_the_run_stands(stop: KeyboardInterrupt, run_dir: Path) -> KeyboardInt
     """A stop of ``rnnlab train`` outside its epochs (set-up, the evaluation after the last epoch),
     which the trainer did not explain, with what the run directory holds and what continues it;
     the trainer's own stop (during the epochs) already says so and is returned unchanged."""
-    from rnnlab.rundir import RunDir
+    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT
 
     if isinstance(stop, Interrupted) and str(stop) != str(Interrupted.by(stop.signum)):
         return stop
-    last = RunDir(run_dir).last_checkpoint
+    last = run_dir / CHECKPOINTS / LAST_CHECKPOINT  # (not RunDir: it would make the folder a stop before it removed)
     if last.exists():  # (after the last epoch too: --resume then runs only the evaluation after training)
         return Interrupted.of_command(stop, f"the checkpoint {last} is written: --resume continues from it")
     return Interrupted.of_command(stop, "no checkpoint yet: the same command without --resume starts the run again")
@@ -224,7 +224,7 @@ def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
     """A write of ``rnnlab train`` that failed, in one line: the file (as the run names it, the
     temporary file of an atomic write aside), why, what of the run is intact and what then."""
     from rnnlab.errors import CheckpointError
-    from rnnlab.rundir import RunDir
+    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT
     from rnnlab.train.checkpoint import load_checkpoint
 
     why = error.strerror or str(error)
@@ -232,7 +232,7 @@ def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
     fix = {errno.ENOSPC: "free space", errno.EDQUOT: "free space (the disk quota is full)",
            errno.EACCES: "make it writable", errno.EPERM: "make it writable",
            errno.EROFS: "make it writable (the file system is read-only)"}.get(error.errno or 0, "fix that")
-    last = RunDir(run_dir).last_checkpoint
+    last = run_dir / CHECKPOINTS / LAST_CHECKPOINT  # (not RunDir: it would make the folder the failure removed)
     try:
         ckpt = load_checkpoint(last) if last.exists() else None
     except (CheckpointError, OSError):
@@ -258,6 +258,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not any(f.exists() for f in (run.metrics, run.config, run.tracked, run.health)):
         raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name}, {run.config.name}, "
                           f"{run.tracked.name} or {run.health.name})")
+    if not run.has_records() and not run.health.exists():  # (config.toml and set-up files: nothing to draw)
+        raise RunDirError(f"{run.path} holds no record of a run (its {run.config.name}, no epoch in "
+                          f"{run.metrics.name}): rnnlab train is still setting it up, or stopped before its first "
+                          "epoch (a failure says why in its own error line); the same rnnlab train command starts "
+                          "it again")
     path = _write_report(run.path)
     _say(f"report: {path}")
     # The page shows what it could not read; the exit code says so too (first problem named).
@@ -552,9 +557,9 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from rnnlab.search.storage import worker_gone
+    from rnnlab.search.storage import state_counts, worker_gone
     from rnnlab.search.study import open_existing
-    from rnnlab.search.table import failures, trials_table
+    from rnnlab.search.table import copies, failures, interruptions, trials_table
 
     study = open_existing(args.study_dir, storage=args.storage, name=args.study)
     trials = study.get_trials(deepcopy=False)
@@ -562,13 +567,15 @@ def cmd_study(args: argparse.Namespace) -> int:
         _say(f"study {study.study_name!r}: no trials yet")
         return 0
     _say(trials_table(trials))
-    for line in failures(trials):
+    for line in failures(trials) + interruptions(trials) + copies(trials):
         _say(line)
-    states = [t.state.name.lower() for t in trials]
+    # (stored as FAIL, a trial stopped by Ctrl-C or SIGTERM is counted as interrupted, as the search's lines do)
+    counts = state_counts(trials)
     gone = sum(map(worker_gone, trials))  # (failed as such when a search of the study runs next)
     _say(f"study {study.study_name!r}: {len(trials)} trials, " + ", ".join(
-        f"{states.count(s)} {s}" + (f" ({gone} of them of a worker gone)" if s == "running" and gone else "")
-        for s in ("complete", "pruned", "fail", "running", "waiting") if s in states))
+        f"{counts[s]} {'failed' if s == 'fail' else s}"
+        + (f" ({gone} of them of a worker gone)" if s == "running" and gone else "")
+        for s in ("complete", "pruned", "fail", "interrupted", "running", "waiting") if counts[s]))
     return 0
 
 

@@ -60,13 +60,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab.errors import RunDirError
-from rnnlab.lock import LOCK_FILE, DirLock
+from rnnlab.lock import LOCK_FILE, DirectoryBusy, DirLock
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
@@ -107,6 +107,9 @@ class DirKind:
     their temporary file may be in use, so it is never swept."""
 
 
+#: The files of a run that hold what it recorded (:meth:`RunDir.has_records`): a failure never
+#: removes them.
+RECORDS = (METRICS, TRACKED, RESUMES, SUMMARY, f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}")
 RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS),
               files=(CONFIG, RESUMES, METRICS, TRACKED, HEALTH, SUMMARY, GRAD_THROUGH_TIME, TIMING, ADAPT, REPORT,
                      f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}"),
@@ -135,6 +138,9 @@ class RunDir:
             raise RunDirError(f"run directory: expected a path, got {os.fspath(path)!r}")
         self.path = Path(path)
         self.lock = DirLock(self.path, RUN.what)
+        # what the directory held before a writer's claim (None: the claim created it); a reader
+        # holds no lock, so :meth:`abandon` leaves its directory alone
+        self._found: frozenset[str] | None = frozenset()
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {str(self.path)!r}: expected a directory, got a file")
         try:
@@ -172,12 +178,56 @@ class RunDir:
         """
         run = cls.__new__(cls)
         run.path = Path(path)
-        run.lock = claim(run.path, RUN, mark=new, named_by=named_by)
+        run.lock, run._found = _claim(run.path, RUN, mark=new, named_by=named_by)
         return run
 
     def release(self) -> None:
         """Give up the write lock taken by :meth:`for_writing` (nothing when none is held)."""
         self.lock.release()
+
+    def has_records(self) -> bool:
+        """Whether the run has recorded anything that is never to be lost: an epoch
+        (metrics.jsonl), a tracked statistic, a resume, a checkpoint or its summary. What a run's
+        set-up writes (config.toml, adapt.json, health.json and grad_through_time.json before
+        training, timing.json, a report of them) is no record: the same command writes it again.
+
+        >>> import tempfile
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> _ = d.config.write_text("x"); d.has_records()
+        False
+        >>> d.append(d.metrics, {"epoch": 1, "train_loss": 0.5}); d.has_records()
+        True
+        """
+        return any((self.path / name).exists() for name in RECORDS)
+
+    def abandon(self) -> bool:
+        """Undo this writer's claim (:meth:`for_writing`) of a run that failed before it recorded
+        anything (:meth:`has_records`), so that nothing is left that looks like a run: rnnlab's
+        files of it go (:func:`discard_run`), and so do what the claim added, the marker and the
+        lock file, and the directory itself when the claim created it and nothing else is in it.
+        A directory that existed keeps what it held before (but the files of a run of ``rnnlab
+        train`` cut short before it recorded anything, which the command discarded as it began);
+        a run with records is left whole. The lock is released either way. Returns whether the
+        run was abandoned.
+
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()) / "run"
+        >>> run = RunDir.for_writing(d, new=True)
+        >>> _ = run.config.write_text("x")
+        >>> run.abandon(), d.exists()
+        (True, False)
+        """
+        try:
+            if not self.lock.held or self.has_records():
+                return False
+            # what was there before stays (a Tracker's or diagnose's health.json), unless it was a
+            # run of rnnlab train cut short (config.toml), which this command started again
+            found = self._found if self._found is not None and CONFIG not in self._found else frozenset()
+            discard_run(self.path, lock=self.lock, keep=found)
+            _unclaim(self.path, RUN, self._found)
+            return True
+        finally:
+            self.release()
 
     def __enter__(self) -> RunDir:
         return self
@@ -650,15 +700,33 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
     ...
     rnnlab.errors.RunDirError: --out '...': the directory holds files that are not an rnnlab run: notes.txt (no .rnnlab-run); ...
     """
-    p = Path(path)
+    return _claim(Path(path), kind, mark=mark, named_by=named_by, marker_record=marker_record, wait=wait,
+                  on_wait=on_wait)[0]
+
+
+def _claim(p: Path, kind: DirKind, *, mark: bool = True, named_by: str = "--out",
+           marker_record: dict[str, Any] | None = None, wait: bool = False,
+           on_wait: Callable[[str], None] | None = None) -> tuple[DirLock, frozenset[str] | None]:
+    """:func:`claim`, and what the directory held before it (None: it did not exist), which
+    :func:`_unclaim` restores."""
     if p.exists() and not p.is_dir():
         raise RunDirError(f"{kind.what} {str(p)!r}: expected a directory, got a file")
     _check_own(p, kind, named_by)
+    found = frozenset(os.listdir(p)) if p.is_dir() else None
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunDirError(f"{kind.what} {str(p)!r} cannot be created ({e.strerror or e})") from None
-    lock = DirLock(p, kind.what).acquire(wait=wait, on_wait=on_wait)
+    try:
+        lock = DirLock(p, kind.what).acquire(wait=wait, on_wait=on_wait)
+    except DirectoryBusy:
+        raise  # (another writer's directory now, whoever made it)
+    except (OSError, RunDirError):
+        if found is None:  # its lock file not made or its record not written (a full disk): the folder made for nothing goes
+            with contextlib.suppress(OSError):
+                (p / LOCK_FILE).unlink(missing_ok=True)
+                p.rmdir()
+        raise
     try:
         _check_own(p, kind, named_by)  # what another writer did before we held the lock
         for sub in kind.no_links:
@@ -671,9 +739,29 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
         if mark and not (p / kind.marker).exists():
             atomic_write_text(p / kind.marker, json.dumps(marker_record or {}) + "\n")
     except BaseException:
-        lock.release()
+        try:  # (a full disk refusing the marker: no lock file left in a folder made for nothing)
+            _unclaim(p, kind, found)
+        finally:
+            lock.release()
         raise
-    return lock
+    return lock, found
+
+
+def _unclaim(p: Path, kind: DirKind, found: frozenset[str] | None) -> None:
+    """Take back what a claim added to ``p``, under its lock, held: the marker and the lock file
+    where ``found`` (what ``p`` held before, None: it did not exist) lacked them, and ``p`` itself
+    when the claim created it and nothing else is in it. A removal the file system refuses is
+    left undone: the next claim takes the directory as it is."""
+    with contextlib.suppress(OSError):
+        left = set(os.listdir(p)) - {kind.marker, LOCK_FILE}
+        if found is None and left:
+            return  # (files that are not the claim's: the folder stays a marked one)
+        # the marker first: a directory holding only the lock file is an empty one to claim
+        for name in (kind.marker, LOCK_FILE):
+            if found is None or name not in found:
+                (p / name).unlink(missing_ok=True)
+        if found is None:
+            p.rmdir()
 
 
 def _stale_temporaries(p: Path, kind: DirKind) -> list[Path]:
@@ -746,13 +834,14 @@ def read_marker(path: str | os.PathLike[str], kind: DirKind) -> dict[str, Any] |
     return data
 
 
-def discard_run(path: str | os.PathLike[str], lock: DirLock | None = None) -> None:
+def discard_run(path: str | os.PathLike[str], lock: DirLock | None = None, *,
+                keep: Collection[str] = ()) -> None:
     """Remove the run at ``path`` to start it again (a run cut short before anything worth
     keeping): rnnlab's own files of it (:data:`RUN`'s ``files`` and the temporary files their
     killed writes left), never another file, and the directory itself when nothing else is left.
     Only an rnnlab run, and only while no one else writes it: its lock is taken here, or
     ``lock`` is the caller's, held (then the directory, its marker and lock stay: the caller
-    writes the run again there).
+    writes the run again there). ``keep``: names (of ``RUN.files``) left in place.
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp()) / "run"
@@ -770,7 +859,7 @@ def discard_run(path: str | os.PathLike[str], lock: DirLock | None = None) -> No
     with contextlib.ExitStack() as stack:
         if lock is None or not lock.held:
             stack.enter_context(DirLock(p, RUN.what))
-        for own in [*_stale_temporaries(p, RUN), *(p / f for f in RUN.files)]:
+        for own in [*_stale_temporaries(p, RUN), *(p / f for f in RUN.files if f not in keep)]:
             refuse_link(own)  # (claim refused links already; one rule for every remover too)
             own.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # (not empty: a file of the user's stays, and so does the folder)

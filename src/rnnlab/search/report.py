@@ -2,7 +2,9 @@
 
 Sections: the result (search score and, apart, the single test evaluation of the final run);
 every trial, best first (parameters, fold scores with their spread, epochs, state, a link to its
-run report); the optimization history with pruned trials marked; parameter importances
+run report; a trial stopped by Ctrl-C or SIGTERM shown as interrupted, not failed; a trial that
+drew an earlier one's parameters marked "same as trial N"); the optimization history with pruned,
+failed and interrupted trials marked; parameter importances
 (Optuna's fANOVA evaluator); the score against each parameter (slice plots); the weight norms of
 the top trials compared (:func:`rnnlab.plots.plot_compare_norms`); the search space with the
 reason for each range; how to open the study in optuna-dashboard.
@@ -29,8 +31,8 @@ from rnnlab import htmlkit as hk
 from rnnlab.plots import style
 from rnnlab.redact import mask
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
-from rnnlab.search.storage import BASELINE_ATTR
-from rnnlab.search.table import short_names, trial_row
+from rnnlab.search.storage import BASELINE_ATTR, state_counts, trial_state
+from rnnlab.search.table import reruns, short_names, trial_row
 from rnnlab.task import task_named
 
 STUDY_REPORT = "study.html"
@@ -42,17 +44,19 @@ EXTRA_CSS = """
 td.params { font-size: 0.85em; color: #444; }
 tr.best td { background: #eef6ee; }
 span.state-pruned { color: #8a6d00; } span.state-fail { color: #b00020; }
+span.state-interrupted { color: #555; font-style: italic; }
 p.result { font-size: 1.1em; } p.result b { font-size: 1.15em; }
 """
 
 
 def _ranked(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
-    """Complete trials best first, then pruned (latest first), then failed."""
+    """Complete trials best first, then pruned, failed and interrupted (Ctrl-C or SIGTERM; stored
+    as FAIL, but no failure), each latest first."""
     sign = -1.0 if direction == "maximize" else 1.0
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: sign * t.value)
-    pruned = sorted((t for t in trials if t.state == TrialState.PRUNED), key=lambda t: -t.number)
-    failed = sorted((t for t in trials if t.state == TrialState.FAIL), key=lambda t: -t.number)
-    return complete + pruned + failed
+    rest = [sorted((t for t in trials if trial_state(t) == state), key=lambda t: -t.number)
+            for state in ("pruned", "fail", "interrupted")]
+    return complete + [t for group in rest for t in group]
 
 
 def _link(study_dir: Path, t: FrozenTrial) -> tuple[str, str] | None:
@@ -81,21 +85,33 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
     head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, "± spread", "fold scores", "epochs",
                                                    "parameters", "report"))
     rows = []
+    by_number = {t.number: t for t in trials}
+    rerun_as = reruns(trials)
     for i, t in enumerate(ranked):
         r = trial_row(t)
         link = _link(study_dir, t)
+        if r["same_as"] in by_number:  # (a copy trained nothing: its records are the trial's it copies)
+            link = _link(study_dir, by_number[r["same_as"]])
+            link = link and (link[0], f"trial {r['same_as']}'s {link[1]}")
+        notes = ([] if not t.user_attrs.get(BASELINE_ATTR) else ["the config"]) + (
+            [] if r["same_as"] is None else [f"same as trial {r['same_as']}"]) + (
+            [f"run again as trial {rerun_as[t.number]}"] if t.number in rerun_as else [])
         params = ", ".join(f"{hk.esc(short[k])}={hk.esc(_fmt_param(v))}" for k, v in t.params.items())
         folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
         rows.append(
-            f"<tr{best}><td class='num'>{t.number}{'<br><small>the config</small>' if t.user_attrs.get(BASELINE_ATTR) else ''}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span></td>"
+            f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span></td>"
             f"<td class='num'>{hk.num(r['score']) if r['score'] is not None else '-'}</td>"
             f"<td class='num'>{hk.num(r['spread']) if r['spread'] is not None else '-'}</td>"
             f"<td class='num'>{hk.esc(folds) or '-'}</td><td>{hk.esc(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
             f"<td>{f'<a href={chr(34)}{hk.esc(link[0])}{chr(34)}>{hk.esc(link[1])}</a>' if link else '-'}</td></tr>")
     note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
-            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's).</p>")
+            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's). A trial marked "
+            "<i>same as trial N</i> drew trial N's parameters again and took its score without training. "
+            "An <i>interrupted</i> trial was stopped by Ctrl-C or SIGTERM (no failure of its own; Optuna "
+            "stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn its "
+            "parameters.</p>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
 
 
@@ -118,9 +134,13 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
         last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
         ax.scatter([t.number for t in pruned], last, marker="x", color="#888888", zorder=3,
                    label="pruned (last reported value)")
-    failed = [t.number for t in trials if t.state == TrialState.FAIL]
+    failed = [t.number for t in trials if trial_state(t) == "fail"]
     for i, n in enumerate(failed):
         ax.axvline(n, color=style.WARN_COLOR, alpha=0.25, lw=1, label="failed" if i == 0 else None)
+    stopped = [t.number for t in trials if trial_state(t) == "interrupted"]
+    for i, n in enumerate(stopped):
+        ax.axvline(n, color="#666666", alpha=0.8, lw=1, ls=":",
+                   label="interrupted (Ctrl-C or SIGTERM)" if i == 0 else None)
     if not (complete or pruned):
         style.no_data(ax, "no trial finished yet")
         style.save(fig, None)  # laid out
@@ -191,11 +211,18 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
     return fig
 
 
+def _compared(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
+    """The best ``COMPARED`` complete trials that trained: a copy of an earlier trial's parameters
+    (``same_params_as``) has no weights of its own, and the trial it copies is compared once."""
+    return [t for t in _ranked(trials, direction)
+            if t.state == TrialState.COMPLETE and trial_row(t)["same_as"] is None][:COMPARED]
+
+
 def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
     from rnnlab.plots import plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
 
-    top = [t for t in _ranked(trials, direction) if t.state == TrialState.COMPLETE][:COMPARED]
+    top = _compared(trials, direction)
     runs = {f"trial {t.number}": study_dir / "trials" / f"{t.number:04d}" / "fold-1" for t in top}
     runs = {k: v for k, v in runs.items() if (v / TRACKED).exists()}
     if not runs:
@@ -216,9 +243,10 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     if "direction" in info:
         metric += f" ({'higher' if info['direction'] == 'maximize' else 'lower'} is better)"
     trials = study.get_trials(deepcopy=False)
-    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    parts = [f"<p class='sub'>{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
-             f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running · {hk.esc(metric)} on "
+    counts = state_counts(trials)  # (``fail`` without the interrupted trials, as the search counts them)
+    stopped = f"{counts['interrupted']} interrupted, " if counts["interrupted"] else ""
+    parts = [f"<p class='sub'>{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed, "
+             f"{stopped}{counts['running']} running · {hk.esc(metric)} on "
              f"{hk.esc(info.get('plan', '?'))} of the training split</p>"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:

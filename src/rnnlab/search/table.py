@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnlab.search.storage import FAILED_ATTR, worker_gone
+from rnnlab.search.storage import (
+    FAILED_ATTR,
+    RETRY_HISTORY,
+    SAME_AS_ATTR,
+    interrupted,
+    trial_state,
+    worker_gone,
+)
 
 
 def _cell(v: Any) -> str:
@@ -55,12 +62,23 @@ def short_names(names: list[str]) -> dict[str, str]:
 
 
 def trial_row(t: FrozenTrial) -> dict[str, Any]:
-    """One trial's summary: state, score, spread of fold scores, folds, epochs, where pruned."""
+    """One trial's summary: state as a person is shown it (``interrupted`` for a trial stopped by
+    Ctrl-C or SIGTERM, :func:`~rnnlab.search.storage.trial_state`), score, spread of fold scores,
+    folds, epochs, where pruned, and ``same_as``: the earlier trial whose parameters it drew again
+    and whose score it took (None for a trial that trained).
+
+    >>> import optuna
+    >>> stopped = optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
+    ...                                                                  "interrupted": True})
+    >>> copy = optuna.create_trial(value=0.5, user_attrs={"same_params_as": 3})
+    >>> trial_row(stopped)["state"], trial_row(copy)["state"], trial_row(copy)["same_as"]
+    ('interrupted', 'complete', 3)
+    """
     scores = t.user_attrs.get("fold_scores") or []
     epochs = t.user_attrs.get("epochs") or []
     pruned = t.user_attrs.get("pruned_at")
     return {
-        "trial": t.number, "state": t.state.name.lower(),
+        "trial": t.number, "state": trial_state(t),
         "score": t.value if t.state == TrialState.COMPLETE else None,
         "spread": float(np.std(scores)) if scores and t.state == TrialState.COMPLETE else None,
         "folds": len(scores) if scores else None,
@@ -68,6 +86,7 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
                    (str(epochs[0]) if epochs and len(set(epochs)) == 1 else ",".join(map(str, epochs)) or None)),
         "params": dict(t.params),
         "seconds": t.duration.total_seconds() if t.duration is not None else None,
+        "same_as": t.user_attrs.get(SAME_AS_ATTR) if t.state == TrialState.COMPLETE else None,
     }
 
 
@@ -92,19 +111,93 @@ def trials_table(trials: list[FrozenTrial]) -> str:
 
 def failures(trials: list[FrozenTrial]) -> list[str]:
     """Why each failed trial failed, one line each (the runner records it on the trial);
-    identical reasons are said once, with the trials they hold for.
+    identical reasons are said once, with the trials they hold for. A trial stopped by Ctrl-C or
+    SIGTERM is no failure (:func:`interruptions` says it), though Optuna stores it as FAIL.
 
     >>> import optuna
     >>> s = optuna.create_study()
     >>> for _ in range(2):
     ...     s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "lr: too big"}))
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
+    ...                                                                    "interrupted": True}))
     >>> failures(s.get_trials())
     ['trials 0, 1 failed: lr: too big']
     """
     by_reason: dict[str, list[int]] = {}
     for t in sorted(trials, key=lambda t: t.number):
-        if t.state == TrialState.FAIL:
+        if trial_state(t) == "fail":
             reason = str(t.user_attrs.get(FAILED_ATTR) or "no reason recorded (its worker died?)")
             by_reason.setdefault(reason.strip().splitlines()[-1], []).append(t.number)
     return [f"trial{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} failed: {reason}"
             for reason, ns in by_reason.items()]
+
+
+def _numbered(numbers: list[int]) -> str:
+    return f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+def reruns(trials: list[FrozenTrial]) -> dict[int, int]:
+    """``{trial: the trial that runs it again}`` for the trials queued again with their parameters
+    (interrupted, or lost to a dead worker: :func:`~rnnlab.search.storage.retry_trial`).
+
+    >>> import optuna
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(value=0.5, system_attrs={"retry_history": [7]}))
+    >>> reruns(s.get_trials())
+    {7: 0}
+    """
+    # (a retry's history lists the trials it continues, oldest first: the last is the one it reruns)
+    return {t.system_attrs[RETRY_HISTORY][-1]: t.number for t in trials if t.system_attrs.get(RETRY_HISTORY)}
+
+
+def interruptions(trials: list[FrozenTrial]) -> list[str]:
+    """The trials stopped by Ctrl-C or SIGTERM, apart from the failures: each with the trial that
+    runs it again (its retry, queued with its parameters), or grouped when stopped before they
+    drew any (nothing to run again: a new trial is the same).
+
+    >>> import optuna
+    >>> s = optuna.create_study()
+    >>> stopped = {"failed_because": "interrupted", "interrupted": True}
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs=stopped))
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs=stopped, params={"x": 1.0},
+    ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    >>> s.add_trial(optuna.create_trial(value=0.5, params={"x": 1.0}, system_attrs={"retry_history": [1]},
+    ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    >>> interruptions(s.get_trials())
+    ['trial 1 interrupted (Ctrl-C or SIGTERM): run again as trial 2', 'trial 0 interrupted (Ctrl-C or SIGTERM) before it drew its parameters']
+    """
+    rerun_as = reruns(trials)
+    lines, early = [], []
+    for t in sorted(trials, key=lambda t: t.number):
+        if not interrupted(t):
+            continue
+        if t.number in rerun_as:
+            lines.append(f"trial {t.number} interrupted (Ctrl-C or SIGTERM): run again as trial {rerun_as[t.number]}")
+        elif not t.params:
+            early.append(t.number)
+        else:
+            lines.append(f"trial {t.number} interrupted (Ctrl-C or SIGTERM)")
+    if early:
+        lines.append(f"{_numbered(early)} interrupted (Ctrl-C or SIGTERM) before "
+                     f"{'they' if len(early) > 1 else 'it'} drew {'their' if len(early) > 1 else 'its'} parameters")
+    return lines
+
+
+def copies(trials: list[FrozenTrial]) -> list[str]:
+    """The complete trials that drew an earlier complete trial's parameters again and took its
+    score without training, grouped by that trial.
+
+    >>> import optuna
+    >>> s = optuna.create_study()
+    >>> for attrs in ({}, {"same_params_as": 0}, {"same_params_as": 0}):
+    ...     s.add_trial(optuna.create_trial(value=0.5, user_attrs=attrs))
+    >>> copies(s.get_trials())
+    ["trials 1, 2 drew trial 0's parameters again: its score, not trained again"]
+    """
+    by_trial: dict[int, list[int]] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        same = trial_row(t)["same_as"]
+        if same is not None:
+            by_trial.setdefault(same, []).append(t.number)
+    return [f"{_numbered(ns)} drew trial {n}'s parameters again: its score, not trained again"
+            for n, ns in by_trial.items()]

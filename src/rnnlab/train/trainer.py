@@ -1183,10 +1183,26 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
         # (a command has them already; a run from Python too: bench_template.py, notebooks, search trials)
         with _open_run_dir(config, out, resume) as run, rare_full_collections(), callers_random_state():
-            return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch, workers,
-                          timing)
+            try:
+                return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
+                              workers, timing)
+            except BaseException:
+                if not resume:  # (a resume's directory holds its run, whatever its session did)
+                    _abandon_unrecorded(run)
+                raise
     finally:
         torch.set_num_threads(threads_before)
+
+
+def _abandon_unrecorded(run: RunDir) -> None:
+    """A new run that failed, was stopped or could not write before it recorded anything (a data
+    or config error found at set-up, Ctrl-C, a full disk) leaves nothing that looks like a run:
+    the directory as it was before the command (:meth:`RunDir.abandon`), so the same command
+    runs again into it as into a new one. A run with records keeps every one of them."""
+    # (a removal that fails is not said: the failure itself is what the caller must hear, and the
+    # next claim takes the directory as it is; abandon releases the lock either way)
+    with contextlib.suppress(OSError, RnnlabError):
+        run.abandon()
 
 
 def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,

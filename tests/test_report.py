@@ -136,7 +136,11 @@ def test_report_of_an_empty_run_says_no_data(tmp_path):
     # a run of rnnlab train that never finished (here: failed before training, its config written)
     atomic_write_text(run.config, CONFIG)
     text = write_report(run.path).read_text()
-    assert "the run has not finished (summary.json is missing)" in text and "health checks were off" not in text
+    assert "the run recorded no epoch yet: it is setting up, or stopped before its first epoch" in text
+    assert "health checks were off" not in text
+    # one that recorded an epoch and stopped (killed, or still training)
+    run.append(run.metrics, {"epoch": 1, "train_loss": 0.5})
+    assert "the run has not finished (summary.json is missing)" in write_report(run.path).read_text()
 
 
 def test_rnnlab_report_on_a_users_own_loop_with_a_tracker(tmp_path, capsys):

@@ -639,12 +639,12 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
 
 
 def _clear_for_fit(run: RunDir) -> None:
-    """Ready the claimed run directory ``run`` for a fit: refused when it holds a run (metrics, a
-    summary or a checkpoint: what a finished or interrupted fit leaves); what a fit that failed
+    """Ready the claimed run directory ``run`` for a fit: refused when it holds a run's records
+    (:meth:`~rnnlab.rundir.RunDir.has_records`: what a finished or interrupted fit leaves); what a fit that failed
     before its first epoch left (its data, config.toml) is removed, so the directory serves again."""
     from rnnlab.rundir import discard_run
 
-    if run.metrics.exists() or run.summary.exists() or run.last_checkpoint.exists():
+    if run.has_records():
         raise ConfigError(f"run_dir {str(run.path)!r} already holds a fitted run; give a new directory per fit "
                           "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
     # rnnlab's own files of the failed fit (as a run cut short is cleared), and the data copy the

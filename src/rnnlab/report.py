@@ -661,6 +661,9 @@ def _fit(rd: RunDir) -> str:
             return _not_judged(who)
         if who is None and not rd.metrics.exists():
             return hk.no_data(f"{SUMMARY} is missing (rnnlab train and the Lightning callback write it)")
+        if not rd.has_records():
+            return hk.no_data(f"the run recorded no epoch yet: it is setting up, or stopped before its first epoch "
+                              f"({SUMMARY} is missing)")
         return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
     summary = rd.read_summary() or {}
     if summary.get("train_eval") is None:

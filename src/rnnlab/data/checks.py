@@ -145,14 +145,14 @@ def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None
                         f"{'class' if min_classes == 1 else 'classes'} for classification, got {len(classes)}{only}")
 
 
-def _label_values(y: np.ndarray) -> np.ndarray | None:
-    """Labels as the numbers they hold (float64), or None when some label is not a finite number:
-    a CSV's labels are text, so ``"3.412"`` counts as the value it spells."""
-    if y.dtype.kind in "iub":
-        return y.astype(np.float64)
-    if y.dtype.kind == "f":
-        return y
-    if y.dtype.kind not in "US":
+def finite_numbers(y: np.ndarray) -> np.ndarray | None:
+    """``y`` as float64 when every entry is a finite number (integers, floats, or text that spells
+    one, as a CSV gives labels and targets: ``"3.412"`` counts as its value), else None.
+
+    >>> finite_numbers(np.array(["1", "2.5"])).tolist(), finite_numbers(np.array(["a", "1"]))
+    ([1.0, 2.5], None)
+    """
+    if y.dtype.kind not in "fiubUS":
         return None
     try:
         values = y.astype(np.float64)
@@ -178,7 +178,7 @@ def check_not_regression(y: np.ndarray, where: str) -> None:
     rnnlab.errors.DataError: data.path (d.csv): y holds 4 distinct values among 4 series: looks like regression targets, ...
     >>> check_not_regression(np.array(["1", "2", "3", "4"]), "data.path (d.csv)")  # one-shot class ids
     """
-    values = _label_values(y)
+    values = finite_numbers(y)
     if values is None or not len(y):
         return
     classes, counts = np.unique(y, return_counts=True)  # as the classifier will see them

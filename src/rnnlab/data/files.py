@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.checks import check_targets_vary, is_number, missing_labels
+from rnnlab.data.checks import check_targets_vary, finite_numbers, is_number, missing_labels
 from rnnlab.errors import DataError, library_reason
 
 NPZ_KEYS = ("X", "y", "lengths")
@@ -508,19 +508,9 @@ def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "lab
         raise DataError(f"{where} ({p}): expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")
     if where == "data.path" and not isinstance(label_column, str) and y is not None and y.ndim in (1, 2) \
             and len(y) == len(X):
-        values = _finite_values(y)
+        values = finite_numbers(y)
         if values is not None:
             check_targets_vary(values, f"{where} ({p})", list(label_column) if suffix == ".csv" else None)
     return X, y, lengths
 
 
-def _finite_values(y: np.ndarray) -> np.ndarray | None:
-    """Targets as float64 when every one is a finite number (a CSV's text too), else None: the
-    checks of :func:`rnnlab.data.checks.check_targets` say what is wrong with them."""
-    if y.dtype.kind not in "fiuUS":
-        return None
-    try:
-        values = y.astype(np.float64)
-    except ValueError:
-        return None
-    return values if bool(np.isfinite(values).all()) else None

@@ -9,46 +9,26 @@ place of trained trials (and then dropped them: they have no weights)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
+from tiny_search import search_stopped_by_sigint, tiny_search_toml
 
 from rnnlab.cli import main
 from rnnlab.search.report import COMPARED, _compared, _history, render_study_report
 from rnnlab.search.study import SearchOptions, open_existing, run_search
 from rnnlab.search.table import failures, trials_table
 
-ROOT = Path(__file__).resolve().parents[1]
 TrialState = optuna.trial.TrialState
 STOPPED = {"failed_because": "interrupted", "interrupted": True}
 
 # Two values to draw and five trials to finish: at least three trials draw a value again.
-CONFIG = """name = "tiny"
-[data]
-dataset = "UnitTest"
-[model]
-hidden_size = 4
-[training]
-epochs = 60
-batch_size = 8
-threads = 1
-[tracking]
-health = false
-grad_through_time = false
-[search]
-folds = 2
-reports = "none"
-sampler = "random"
+CONFIG = tiny_search_toml(60, """sampler = "random"
 [search.space]
-"model.zoneout" = { choices = [0.0, 0.1] }
-"""
+"model.zoneout" = { choices = [0.0, 0.1] }""")
 
 
 @pytest.fixture(scope="module")
@@ -60,23 +40,8 @@ def stopped_study(tmp_path_factory) -> Path:
     config = root / "c.toml"
     config.write_text(CONFIG)
     out = root / "s"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "search", str(config), "--trials", "1",
-                             "--workers", "1", "--out", str(out), "--no-final", "--quiet"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        metrics = out / "trials/0000/fold-1/metrics.jsonl"
-        deadline = time.time() + 120  # (a bound on a wait for the file, on a loaded machine)
-        while time.time() < deadline and proc.poll() is None and not (metrics.exists() and metrics.stat().st_size):
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err.decode()
+    code, err = search_stopped_by_sigint(config, out)
+    assert code == 130, err
     run_search(SearchOptions(config=str(config), out=str(out), trials=5, final=False), log=None)
     trials = open_existing(out).get_trials()
     # What the search stored: the stopped trial as FAIL (Optuna's), marked; its retry; copies.

@@ -8,15 +8,12 @@ six of them stopped the search as "6 trials failed and none completed"."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
+from tiny_search import search_stopped_by_sigint, tiny_search_toml
 
 from rnnlab.search.storage import open_storage, open_study
 from rnnlab.search.study import (
@@ -28,26 +25,8 @@ from rnnlab.search.study import (
     run_search,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 TrialState = optuna.trial.TrialState
 
-CONFIG = """name = "tiny"
-[data]
-dataset = "UnitTest"
-[model]
-hidden_size = 4
-[training]
-epochs = {epochs}
-batch_size = 8
-threads = 1
-[tracking]
-health = false
-grad_through_time = false
-[search]
-folds = 2
-reports = "none"
-{search}
-"""
 SPACE = """[search.space]
 "model.zoneout" = { low = 0.0, high = 0.3 }
 "training.lr" = { low = 0.001, high = 0.05, log = true }
@@ -56,7 +35,7 @@ SPACE = """[search.space]
 
 def write(tmp_path: Path, name: str = "c.toml", epochs: int = 2, search: str = "") -> Path:
     p = tmp_path / name
-    p.write_text(CONFIG.format(epochs=epochs, search=search))
+    p.write_text(tiny_search_toml(epochs, search))
     return p
 
 
@@ -112,23 +91,8 @@ def test_a_sample_equal_to_a_complete_trial_takes_its_score_without_training(tmp
 def test_a_trial_stopped_by_ctrl_c_is_counted_as_interrupted_not_failed(tmp_path):
     config = write(tmp_path, epochs=60, search=SPACE)
     out = tmp_path / "s"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnlab.cli", "search", str(config), "--trials", "1",
-                             "--workers", "1", "--out", str(out), "--no-final", "--quiet"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        metrics = out / "trials/0000/fold-1/metrics.jsonl"
-        deadline = time.time() + 120  # (a bound on a wait for the file, on a loaded machine)
-        while time.time() < deadline and proc.poll() is None and not (metrics.exists() and metrics.stat().st_size):
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and "a stopped trial is recorded as interrupted" in err.decode(), err.decode()
+    code, err = search_stopped_by_sigint(config, out)
+    assert code == 130 and "a stopped trial is recorded as interrupted" in err, err
     # Stored as Optuna records a KeyboardInterrupt (FAIL), marked interrupted: shown as such below.
     stopped = open_existing(out).get_trials()[0]
     assert stopped.state == TrialState.FAIL and stopped.user_attrs["interrupted"] is True

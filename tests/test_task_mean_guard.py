@@ -82,7 +82,7 @@ def test_a_guarded_run_predicts_the_training_mean_only_when_its_model_does_not_b
     y_test = np.load(test_file)["y"]
     mean_rmse = float(np.sqrt(np.mean((y_test - data.train.scale.mean[0]) ** 2)))
     if signal:
-        assert line.endswith("the model predicts"), line
+        assert line.endswith("the run keeps the model"), line
         assert summary["test"]["r2"] > 0.9 and summary["test"]["rmse"] < 0.5 * mean_rmse, summary["test"]
     else:
         assert "the run predicts the training mean (task.mean_guard)" in line, line

@@ -24,6 +24,7 @@ from rnnlab.config import Config
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
 from rnnlab.rundir import METRICS, atomic_write_json, atomic_write_text
+from rnnlab.tables import with_spread
 from rnnlab.task import Metric
 
 RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
@@ -34,8 +35,7 @@ RULE = ("a candidate is kept when its mean score beats the configuration kept so
 def _ms(scores: list[float]) -> str:
     if not scores:
         return "-"
-    sd = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
-    return f"{np.mean(scores):.4f} ± {sd:.4f}"
+    return with_spread(float(np.mean(scores)), scores, ddof=1)
 
 
 def _status(t: Tried) -> str:

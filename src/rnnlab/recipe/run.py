@@ -47,6 +47,7 @@ from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, 
 from rnnlab.search.storage import process_identity
 from rnnlab.search.trial import FoldPlan, run_trial
 from rnnlab.stops import raise_stop
+from rnnlab.tables import with_spread
 from rnnlab.task import Task, task_for
 
 Log = Callable[[str], None]
@@ -334,7 +335,7 @@ def _step_line(outcome: Any) -> str:
             parts.append(f"{t.label}: {t.reason}")
         else:
             status = "kept" if t.kept else "scrapped"
-            parts.append(f"{t.label} {np.mean(t.scores):.4f} ± {np.std(t.scores, ddof=1):.4f} vs {t.against}: "
+            parts.append(f"{t.label} {with_spread(float(np.mean(t.scores)), t.scores, ddof=1)} vs {t.against}: "
                          f"{status} ({t.reason})")
     return f"step {outcome.step.name}: " + ("; ".join(parts) or "nothing to try")
 

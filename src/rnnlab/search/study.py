@@ -90,6 +90,7 @@ from rnnlab.search.storage import (
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
 from rnnlab.stops import raise_stop
+from rnnlab.tables import with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
 from rnnlab.train.final import retrain_and_test
@@ -644,7 +645,7 @@ class Progress:
         c = state_counts(trials)
         done = c["complete"] + c["pruned"]
         if t.state == TrialState.COMPLETE:
-            what = f"{metric} {t.value:.4f} ± {t.user_attrs.get('spread', float('nan')):.4f} ({self.setup.plan.describe()})"
+            what = f"{metric} {with_spread(t.value, t.user_attrs.get('fold_scores', []))} ({self.setup.plan.describe()})"
             if SAME_AS_ATTR in t.user_attrs:
                 what += f" (the parameters of trial {t.user_attrs[SAME_AS_ATTR]}: its score, not trained again)"
         elif t.state == TrialState.PRUNED:
@@ -940,8 +941,8 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
     else:
         metric = setup.search.metric
         path = write_best(setup.out, best, metric, setup.plan)
-        spread = float(np.std(best.user_attrs.get("fold_scores", [np.nan])))
-        say(f"best trial {best.number}: {metric} {best.value:.4f} ± {spread:.4f} over {setup.plan.describe()} "
+        scored = with_spread(best.value, best.user_attrs.get("fold_scores", []))
+        say(f"best trial {best.number}: {metric} {scored} over {setup.plan.describe()} "
             f"(search score, training split only)\nbest config: {path}")
         best_dir = setup.out / "trials" / f"{best.number:04d}"
         if setup.search.reports != "none" and (best_dir / "fold-1").is_dir():

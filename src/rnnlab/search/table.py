@@ -80,7 +80,7 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     return {
         "trial": t.number, "state": trial_state(t),
         "score": t.value if t.state == TrialState.COMPLETE else None,
-        "spread": float(np.std(scores)) if scores and t.state == TrialState.COMPLETE else None,
+        "spread": float(np.std(scores)) if len(scores) > 1 and t.state == TrialState.COMPLETE else None,
         "folds": len(scores) if scores else None,
         "epochs": (f"fold {pruned['fold']} ep {pruned['epoch']}" if pruned else
                    (str(epochs[0]) if epochs and len(set(epochs)) == 1 else ",".join(map(str, epochs)) or None)),

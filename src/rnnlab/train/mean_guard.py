@@ -60,13 +60,13 @@ class MeanGuard:
         """The sentence the run prints.
 
         >>> print(MeanGuard(True, 0.5, 1.0, 3.2, 28).line())
-        mean guard: on the 28 validation series the model's squared error (0.5 standardized) is below the training mean's (1) by 3.2 standard errors of the difference: the model predicts
+        mean guard: on the 28 validation series the model's squared error (0.5 standardized) is below the training mean's (1) by more than 1.645 standard errors of the difference (z = 3.2): the run keeps the model
         """
         head = (f"mean guard: on the {self.n_val} validation {self.rows} the model's squared error "
                 f"({self.model_mse:.3g} standardized)")
         if self.kept:
-            return (f"{head} is below {self.baseline}'s ({self.mean_mse:.3g}) by {self.z:.2g} standard errors of the "
-                    "difference: the model predicts")
+            return (f"{head} is below {self.baseline}'s ({self.mean_mse:.3g}) by more than {self.margin:g} standard "
+                    f"errors of the difference (z = {self.z:.2g}): the run keeps the model")
         return (f"{head} is not below {self.baseline}'s ({self.mean_mse:.3g}) by {self.margin:g} standard "
                 f"errors of the difference (z = {self.z:.2g}): the run predicts {self.baseline} (task.mean_guard)")
 

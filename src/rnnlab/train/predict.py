@@ -48,19 +48,34 @@ if typing.TYPE_CHECKING:
     from rnnlab.task import TargetScale, Task
 
 
-def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module]:
-    """The run's data (its scaling fitted again on its training part) and the model the run
-    evaluated, in eval mode: the weights early stopping restored (its best checkpoint) or the
-    last, and the training mean (or reference forecast) where the run's mean guard chose it.
-    ``rnnlab predict`` predicts and forecasts with it."""
-    from rnnlab.data import load_data
-    from rnnlab.train.checkpoint import model_from_checkpoint
-    from rnnlab.train.mean_guard import predict_the_mean
+def evaluated_checkpoint(run: RunDir, config: Config) -> Path:
+    """The checkpoint of the weights the run evaluated: its best when early stopping kept one,
+    else its last; a one-line error when neither is there.
 
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> evaluated_checkpoint(RunDir(tempfile.mkdtemp()), parse_config('[data]\\ndataset = "UnitTest"'))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
+    """
     use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
     path = run.best_checkpoint if use_best else run.last_checkpoint
     if not path.exists():
         raise RunDirError(f"{run.path}: no checkpoint to predict with (expected {path}); train the run first")
+    return path
+
+
+def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module]:
+    """The run's data (its scaling fitted again on its training part; a forecaster's recorded
+    one: :func:`rnnlab.train.forecast.run_forecaster`) and the model the run
+    evaluated (:func:`evaluated_checkpoint`), in eval mode, with the training mean (or reference
+    forecast) where the run's mean guard chose it. ``rnnlab predict`` predicts and forecasts with it."""
+    from rnnlab.data import load_data
+    from rnnlab.train.checkpoint import model_from_checkpoint
+    from rnnlab.train.mean_guard import predict_the_mean
+
+    path = evaluated_checkpoint(run, config)
     data = load_data(config.data, seed=config.training.seed, task=task)
     try:
         model = model_from_checkpoint(config, data, task, path)

@@ -84,6 +84,7 @@ from rnnlab.train.checkpoint import (
     set_rng_state,
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
+from rnnlab.train.forecast import FIT_KEY, fit_record
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
 from rnnlab.train.model import (
     Ensemble,
@@ -595,6 +596,9 @@ class _Session:
     tracker: Any = None
     """The run's :class:`rnnlab.Tracker` (None: tracking off); its state goes into checkpoints."""
     on_device: dict[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
+    forecast_fit: dict[str, Any] | None = None
+    """A forecaster's scaling and reference as fitted on its training block
+    (:class:`rnnlab.train.forecast.ForecastFit`): its checkpoints keep them for ``rnnlab predict``."""
 
     def tensors(self, split: Sequences) -> tuple[Tensor, Tensor, Tensor]:
         """``split``'s inputs, targets and lengths on the run's device, moved there once."""
@@ -745,6 +749,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (seasonal naive where the series' changes "
                   f"repeat at the season, autocorrelation >= {SEASONAL_REPEAT}; else the lower error on the training and "
                   "validation blocks)")
+    if task.kind == "forecasting":  # (kept: data.path may grow or change after training; predict must not refit)
+        s.forecast_fit = fit_record(config, fold, data)
     return s
 
 
@@ -1035,6 +1041,7 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         **({"budget": s.budget.state()} if s.budget is not None else {}),
         # (the update ratio of the step just taken is recorded by the next step: a resumed run needs it)
         **({"tracker": s.tracker.state_dict()} if s.tracker is not None else {}),
+        **({FIT_KEY: s.forecast_fit} if s.forecast_fit is not None else {}),
     }
 
 

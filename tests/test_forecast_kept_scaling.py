@@ -1,0 +1,151 @@
+"""A forecasting run keeps what it fitted on its training block (the channels' scaling, the
+reference ``relative_to = "auto"`` chose, the block's length and digest) in its checkpoints:
+``rnnlab predict RUN`` and the report's forecast picture use it, never a refit of a ``data.path``
+that grew or changed since; a changed training block is said in one warning line; a run trained
+before the record was kept still forecasts, fitting again as it always did."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_bad_inputs import one_line_error
+from test_streams import stream_toml
+
+from rnnlab.cli import main
+from rnnlab.data import load_data
+from rnnlab.data.stream import split_bounds
+from rnnlab.task import task_for
+from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.train.trainer import load_run_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+FIT_KEY = "forecast_fit"  # (the checkpoint key of rnnlab.train.forecast.ForecastFit)
+
+STEPS = 96
+
+
+def series(n: int, scale: float = 1.0) -> np.ndarray:
+    """A monthly series with a trend (appended rows move its mean: a refit would show) and a season."""
+    t = np.arange(n)
+    return scale * (50 + 0.4 * t + 10 * np.sin(2 * np.pi * t / 12) + np.cos(t))
+
+
+def write(path: Path, values: np.ndarray) -> Path:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["sales"], *[[f"{v:.6f}"] for v in values]])
+    return path
+
+
+def forecast(argv: list[str], out: Path) -> np.ndarray:
+    """The values ``rnnlab predict ...`` writes to ``out``."""
+    assert main([*argv, "--out", str(out), "--force"]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    return np.array([float(r[-1]) for r in rows])
+
+
+@pytest.fixture
+def trained(tmp_path: Path) -> tuple[Path, Path]:
+    """A trained forecaster (``relative_to = "auto"``) of ``tmp_path/sales.csv``: (data file, run)."""
+    data = write(tmp_path / "sales.csv", series(STEPS))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(stream_toml(str(data), task="horizon = 2\nseason = 12", training="steps = 16\nlr = 0.01"))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    return data, tmp_path / "run"
+
+
+def test_the_checkpoint_keeps_the_scaling_reference_and_training_block_fitted(trained):
+    data, run = trained
+    config = load_run_config(run)
+    fitted = load_data(config.data, seed=config.training.seed, task=task_for(config))
+    for name in ("last.pt", "best.pt"):
+        kept = load_checkpoint(run / "checkpoints" / name)[FIT_KEY]
+        assert kept["mean"].numpy().tolist() == fitted.stats.mean.tolist()
+        assert kept["std"].numpy().tolist() == fitted.stats.std.tolist()
+        assert kept["reference"] == fitted.reference  # "auto" resolved, as the run said
+        assert kept["train_steps"] == [split_bounds(STEPS, config.data, None).train]
+        assert len(kept["train_sha256"]) == 64
+
+
+def test_predict_on_a_rescaled_data_path_uses_the_runs_scaling_and_warns(trained, tmp_path, capsys):
+    data, run = trained
+    before = forecast(["predict", str(run)], tmp_path / "before.csv")
+    tenfold = write(tmp_path / "tenfold.csv", series(STEPS, 10.0))
+    # What the run's model makes of those values with the scaling it trained with (data.path untouched).
+    expected = forecast(["predict", str(run), "--data", str(tenfold)], tmp_path / "expected.csv")
+    capsys.readouterr()
+    write(data, series(STEPS, 10.0))  # the run's file overwritten: other units
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # (whatever -W the test run was given)
+        after = forecast(["predict", str(run)], tmp_path / "after.csv")
+    assert after == pytest.approx(expected, rel=1e-9)
+    # A refit would rescale the tenfold series back to the run's inputs: ten times the forecast before.
+    assert not np.allclose(after, 10 * before, rtol=1e-3)
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1, warned
+    line = warned[0]
+    steps = split_bounds(STEPS, load_run_config(run).data, None).train
+    for part in ("rnnlab predict: warning: data.path (", str(data), "no longer holds the series the run trained on",
+                 f"first {steps} steps", "recorded scaling", "--data FILE"):
+        assert part in line, line
+
+
+def test_predict_after_rows_are_appended_forecasts_after_the_new_end_with_the_runs_scaling(trained, tmp_path,
+                                                                                          capsys):
+    data, run = trained
+    longer = write(tmp_path / "longer.csv", series(STEPS + 30))
+    expected = forecast(["predict", str(run), "--data", str(longer)], tmp_path / "expected.csv")
+    capsys.readouterr()
+    write(data, series(STEPS + 30))  # the usual way daily data grows: the same rows, and more after them
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        after = forecast(["predict", str(run)], tmp_path / "after.csv")
+    assert after == pytest.approx(expected, rel=1e-9)
+    assert "warning" not in capsys.readouterr().err  # its training block is the run's: nothing to say
+    with open(tmp_path / "after.csv", newline="") as f:
+        assert [r[2] for r in list(csv.reader(f))[1:]] == [str(STEPS + 30), str(STEPS + 31)]
+
+
+def test_the_reports_forecast_picture_uses_the_runs_scaling_too(trained, tmp_path):
+    from rnnlab.plots.forecast import forecast_lines
+
+    data, run = trained
+    tenfold = write(tmp_path / "tenfold.csv", series(STEPS, 10.0))
+    expected = forecast(["predict", str(run), "--data", str(tenfold)], tmp_path / "expected.csv")
+    write(data, series(STEPS, 10.0))
+    with pytest.warns(UserWarning, match="no longer holds the series the run trained on"):
+        lines = forecast_lines(run)
+    assert lines.after[:, 0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_run_trained_before_the_record_still_forecasts_fitting_again(trained, tmp_path, capsys):
+    data, run = trained
+    for name in ("last.pt", "best.pt"):  # as a run directory from before this record was kept
+        path = run / "checkpoints" / name
+        state = load_checkpoint(path)
+        del state[FIT_KEY]
+        save_checkpoint(path, state)
+    before = forecast(["predict", str(run)], tmp_path / "before.csv")
+    capsys.readouterr()
+    write(data, series(STEPS, 10.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        after = forecast(["predict", str(run)], tmp_path / "after.csv")
+    assert after == pytest.approx(10 * before, rel=1e-6)  # today's behaviour: refit on the file as it is
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_damaged_record_is_one_line_naming_the_checkpoint_and_key(trained, tmp_path, capsys):
+    _, run = trained
+    for name in ("last.pt", "best.pt"):
+        path = run / "checkpoints" / name
+        state = load_checkpoint(path)
+        state[FIT_KEY]["reference"] = "yesterday"
+        save_checkpoint(path, state)
+    one_line_error(["predict", str(run), "--out", str(tmp_path / "x.csv")], capsys,
+                   ("checkpoint ", ".pt", f"'{FIT_KEY}'", "'reference' one of", "'yesterday'"))

@@ -160,6 +160,7 @@ class _RNNEstimator:
         """
         from rnnlab.search.space import apply_values
 
+        base = self._base_config()
         values: dict[str, Any] = {"data.dataset": None, "data.path": str(data_path), "data.test_path": None}
         for key, path in _KEYWORDS.items():
             if getattr(self, key) is not None:
@@ -172,14 +173,72 @@ class _RNNEstimator:
             if not isinstance(self.params, Mapping):
                 raise ConfigError(f"params: expected a mapping of key paths to values, got {type(self.params).__name__}")
             values.update(self.params)
+        if isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool) and self.steps > 0:
+            # A budget given as a keyword is a budget to train: the config's warm-up (the
+            # template's 50 steps) is shortened to a tenth of it at most, unless params sets it.
+            if ("training.schedule.warmup_steps" not in values
+                    and base.training.schedule.warmup_steps > self.steps // 10):
+                values["training.schedule.warmup_steps"] = int(self.steps // 10)
         if self.random_state is not None:
-            values["training.seed"] = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-                                          if not isinstance(self.random_state, (int, np.integer))
-                                          else self.random_state)
+            values["training.seed"] = _seed(self.random_state)
         if not tracking:
             values["tracking.enabled"] = False
         values.update(self._task_values())
-        return apply_values(self._base_config(), values, source=f"{type(self).__name__} parameters")
+        return apply_values(base, values, source=f"{type(self).__name__} parameters")
+
+    def _check_before_fit(self) -> None:
+        """What refuses a fit whatever the data: the parameters, and a ``run_dir`` that holds a
+        fitted run. Checked before the fit touches the estimator (aeon's ``fit`` resets it
+        first), so that a refused fit leaves a fitted estimator fitted."""
+        self.resolved_config()
+        if self.run_dir is not None:
+            _check_run_dir_free(Path(self.run_dir))
+
+    # ---------------------------------------------------------------------------------- parameters
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyper-parameters; with ``deep``, each key path of ``params`` also as
+        ``params__<key path>`` (as scikit-learn names a nested estimator's parameters), which
+        :meth:`set_params` takes.
+
+        >>> RNNClassifier(params={"model.weight_drop": 0.1}).get_params()["params__model.weight_drop"]
+        0.1
+        """
+        out = super().get_params(deep=False)
+        if deep and isinstance(self.params, Mapping):
+            out.update((f"params__{key}", value) for key, value in self.params.items())
+        return out
+
+    def set_params(self, **params: Any) -> Any:
+        """Set hyper-parameters, as scikit-learn's ``set_params``; ``params__<key path>`` sets one
+        key path of ``params`` (a copy of it: the dict given to ``__init__`` is left alone), so that
+        ``GridSearchCV(est, {"params__model.weight_drop": [0.0, 0.2]})`` searches it. An unknown
+        key path is refused here, with "did you mean"; values are checked by ``fit``.
+
+        >>> RNNClassifier(params={"model.zoneout": 0.1}).set_params(**{"params__model.weight_drop": 0.3}).params
+        {'model.zoneout': 0.1, 'model.weight_drop': 0.3}
+        """
+        from rnnlab.errors import SearchError
+        from rnnlab.search.space import _resolve
+
+        nested = {key: params.pop(key) for key in list(params) if key.startswith("params__")}
+        super().set_params(**params)  # (params itself first: params__ keys then set into it)
+        if not nested:
+            return self
+        if self.params is not None and not isinstance(self.params, Mapping):
+            raise ConfigError(f"params: expected a mapping of key paths to values to set {next(iter(nested))!r} in, "
+                              f"got {type(self.params).__name__}")
+        merged = dict(self.params or {})
+        for key, value in nested.items():
+            path = key.removeprefix("params__")
+            try:
+                _resolve(path, self._base_config())
+            except SearchError as e:
+                raise ConfigError(f"{key}: {str(e).removeprefix('search.space: ')} (params__<key path> sets one "
+                                  "key path of params)") from None
+            merged[path] = value
+        self.params = merged
+        return self
 
     # ---------------------------------------------------------------------------------- training
 
@@ -197,11 +256,16 @@ class _RNNEstimator:
         ``inputs_``, ``summary_``, ``config_``, ``run_dir_`` and returns the data as the trainer
         read it (its scalings: ``targets``, ``stats``)."""
         from rnnlab.data import load_data
+        from rnnlab.data.files import StepOrderWarning, check_step_order
         from rnnlab.rundir import RunDir, atomic_write_bytes
         from rnnlab.task import task_for
         from rnnlab.train import train
 
-        with self._run_directory() as out:
+        if "X" in arrays:  # X as the caller gave it ([N, C, T]), not as the data file holds it
+            check_step_order(arrays["X"].shape, f"{type(self).__name__}.fit", call="fit(X, y)")
+        with self._run_directory() as out, warnings.catch_warnings():
+            # (said above of X; the file's wording would name a temporary file, once per read)
+            warnings.simplefilter("ignore", StepOrderWarning)
             data_path = out.resolve() / _DATA_FILE
             # Before anything is written: a bad parameter leaves no file, nor a directory.
             config = self.resolved_config(data_path, tracking=self.run_dir is not None)
@@ -252,6 +316,10 @@ class _CollectionEstimator(_RNNEstimator):
     """aeon's collection estimators (one target per series): rnnlab's one-line checks of ``X``
     (:func:`_check_collection`, against fit's channel count outside ``fit``) before aeon's own."""
 
+    def _fit_setup(self, X: Any, y: Any) -> Any:
+        self._check_before_fit()  # before aeon's reset: a refused fit keeps the fitted model
+        return super()._fit_setup(X, y)
+
     def _preprocess_collection(self, X: Any, *args: Any, **kwargs: Any) -> Any:
         _check_collection(X, self.metadata_.get("n_channels"))  # (aeon's fit empties metadata_ first)
         # aeon's variance check (a warning for near-constant series) squares the values: beyond
@@ -280,7 +348,7 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
         one class is refused in words that name it."""
         y = _target_array(y)
-        if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(np.unique(y)) < 2:
+        if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(_classes(y)) < 2:
             raise DataError(f"y: expected at least 2 classes, got 1 class ({np.asarray(y[0]).tolist()!r}) in {len(y)} sample(s)")
         return super()._check_y(y, n_cases, update_classes, allow_single_class)
 
@@ -381,6 +449,8 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
 
         if where != "fit":
             check_is_fitted(self, "model_")
+        else:
+            self._check_before_fit()  # before fit replaces any fitted attribute
         X = _collection(X)
         _check_collection(X, None if where == "fit" else self.n_channels_)
         return _series(X, where)
@@ -445,11 +515,7 @@ class RNNSequenceTagger(_PerStepEstimator):
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
         valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
         _check_step_labels(labels, valid)
-        try:
-            self.classes_ = np.unique(labels[valid])
-        except TypeError:  # labels numpy cannot order (text and numbers in one object array)
-            kinds = sorted({type(v).__name__ for v in labels[valid]})
-            raise DataError(f"y: expected labels of one type, got {' and '.join(kinds)} labels") from None
+        self.classes_ = _classes(labels[valid])
         if len(self.classes_) < 2:
             got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
             raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
@@ -644,13 +710,56 @@ def _clear_for_fit(run: RunDir) -> None:
     before its first epoch left (its data, config.toml) is removed, so the directory serves again."""
     from rnnlab.rundir import discard_run
 
-    if run.has_records():
-        raise ConfigError(f"run_dir {str(run.path)!r} already holds a fitted run; give a new directory per fit "
-                          "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
+    _check_run_dir_free(run.path, run)
     # rnnlab's own files of the failed fit (as a run cut short is cleared), and the data copy the
     # estimator wrote: anything else is not ours to remove
     discard_run(run.path, lock=run.lock)
     (run.path / _DATA_FILE).unlink(missing_ok=True)
+
+
+def _check_run_dir_free(path: Path, run: RunDir | None = None) -> None:
+    """Refuse ``path`` as a fit's ``run_dir`` when it holds a run's records (``run``: the claimed
+    directory; None: read without claiming, nor creating, it)."""
+    from rnnlab.rundir import RunDir
+
+    if run is None and not path.is_dir():
+        return
+    if (run or RunDir(path)).has_records():
+        raise ConfigError(f"run_dir {str(path)!r} already holds a fitted run; give a new directory per fit "
+                          "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
+
+
+def _seed(random_state: Any) -> int:
+    """``training.seed`` from scikit-learn's ``random_state``: an int as given, a RandomState's next
+    draw; anything else refused naming ``random_state``.
+
+    >>> _seed("x")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: random_state: expected None, an int or a numpy.random.RandomState, got 'x' (str)
+    """
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    if not isinstance(random_state, np.random.RandomState):
+        raise ConfigError(f"random_state: expected None, an int or a numpy.random.RandomState, got "
+                          f"{random_state!r} ({type(random_state).__name__})")
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _classes(labels: np.ndarray) -> np.ndarray:
+    """The distinct labels, sorted; labels numpy cannot order (text and numbers in one object
+    array) refused naming ``y``.
+
+    >>> _classes(np.array(["a", 1] * 2, dtype=object))
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: y: expected labels of one type, got int and str labels
+    """
+    try:
+        return np.unique(labels)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in labels.ravel()})
+        raise DataError(f"y: expected labels of one type, got {' and '.join(kinds)} labels") from None
 
 
 def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:

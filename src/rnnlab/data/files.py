@@ -178,26 +178,41 @@ def _array(npz: np.lib.npyio.NpzFile, key: str, at: str) -> np.ndarray:
         raise DataError(f"{at}: the file is truncated or corrupt ({library_reason(e)})") from None
 
 
-def check_step_order(shape: tuple[int, ...], at: str) -> None:
+class StepOrderWarning(UserWarning):
+    """X with more channels than steps (:func:`check_step_order`): the category lets a caller that
+    checked its own X first (rnnlab's estimators) leave out this file's wording of it."""
+
+
+def check_step_order(shape: tuple[int, ...], at: str, call: str | None = None) -> None:
     """X of ``shape`` [N, T, C] as it would be if it were in aeon/sktime's order [N, C, T]
     (rnnlab's estimators take that order; a file holds [N, T, C]): one step of several channels
-    is refused, more channels than steps is warned of; each says the fix.
+    is refused, more channels than steps is warned of (:class:`StepOrderWarning`); each says the fix.
+    ``call``: X is an estimator's, given as [N, C, T] to ``call`` (e.g. ``"fit(X, y)"``): the
+    message names X's shape as given, and the fix as that call on X transposed.
 
     >>> check_step_order((60, 1, 50), "data.path (d.npz)")
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: data.path (d.npz): X of shape [60, 1, 50] read as [N, T, C] is 60 sequences of 1 step with 50 channels; if X is [N, C, T] (aeon/sktime's order), save X.transpose(0, 2, 1)
+    >>> check_step_order((60, 1, 50), "RNNClassifier.fit", call="fit(X, y)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: RNNClassifier.fit: X of shape [60, 50, 1] read as [N, C, T] is 60 series of 1 step with 50 channels; if X is [N, T, C], call fit(X.transpose(0, 2, 1), y)
     >>> check_step_order((60, 50, 2), "data.path (d.npz)")  # [N, T, C]: 50 steps, 2 channels
     """
     n, steps, channels = shape
     if channels <= max(steps, 1):
         return
-    text = (f"{at}: X of shape {list(shape)} read as [N, T, C] is {n} sequences of {steps} "
-            f"step{'' if steps == 1 else 's'} with {channels} channels")
-    fix = "if X is [N, C, T] (aeon/sktime's order), save X.transpose(0, 2, 1)"
+    counts = f"{n} {'sequences' if call is None else 'series'} of {steps} step{'' if steps == 1 else 's'} with {channels} channels"
+    if call is None:
+        text = f"{at}: X of shape {list(shape)} read as [N, T, C] is {counts}"
+        fix = "if X is [N, C, T] (aeon/sktime's order), save X.transpose(0, 2, 1)"
+    else:
+        text = f"{at}: X of shape {[n, channels, steps]} read as [N, C, T] is {counts}"
+        fix = f"if X is [N, T, C], call {call.replace('X', 'X.transpose(0, 2, 1)', 1)}"
     if steps == 1:  # (a recurrent network over one step is no sequence model: never meant)
         raise DataError(f"{text}; {fix}")
-    warnings.warn(f"{text}, more channels than steps; {fix}", stacklevel=3)
+    warnings.warn(f"{text}, more channels than steps; {fix}", StepOrderWarning, stacklevel=3)
 
 
 def _text_labels(y: np.ndarray | None, at: str) -> np.ndarray | None:

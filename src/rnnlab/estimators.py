@@ -219,7 +219,7 @@ class _RNNEstimator:
         {'model.zoneout': 0.1, 'model.weight_drop': 0.3}
         """
         from rnnlab.errors import SearchError
-        from rnnlab.search.space import _resolve
+        from rnnlab.search.space import key_kind
 
         nested = {key: params.pop(key) for key in list(params) if key.startswith("params__")}
         super().set_params(**params)  # (params itself first: params__ keys then set into it)
@@ -232,7 +232,7 @@ class _RNNEstimator:
         for key, value in nested.items():
             path = key.removeprefix("params__")
             try:
-                _resolve(path, self._base_config())
+                key_kind(path, self._base_config())
             except SearchError as e:
                 raise ConfigError(f"{key}: {str(e).removeprefix('search.space: ')} (params__<key path> sets one "
                                   "key path of params)") from None

@@ -230,8 +230,14 @@ def _flat_types(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _resolve(path: str, base: Config) -> str:
-    """The kind of a key path (raising SearchError with a "did you mean" for an unknown one)."""
+def key_kind(path: str, base: Config) -> str:
+    """The kind of the config key path ``path`` in ``base`` (raising SearchError with a "did you
+    mean" for an unknown one): what the search space and the estimators' ``params__<key>`` check.
+
+    >>> from rnnlab.config import parse_config
+    >>> key_kind("model.zoneout", parse_config('[data]\\ndataset = "UnitTest"'))
+    'float'
+    """
     if path in DERIVED:
         return DERIVED[path]
     parts = _parts(path)
@@ -444,7 +450,7 @@ def _distinct(choices: list[Any]) -> list[Any]:
 
 
 def _param(name: str, spec: ParamSpec, base: Config) -> Param:
-    kind = _resolve(name, base)
+    kind = key_kind(name, base)
     _refused_key(name, base)
     where = f"search.space.{name!r}"
     if spec.choices is not None:

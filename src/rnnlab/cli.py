@@ -446,7 +446,50 @@ def _run_summary(run: Path) -> dict[str, Any]:
             f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
             f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
             f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
-            "records": records}
+            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
+
+
+def _targets(rd: Any, config: Any, task: Any) -> list[str] | None:
+    """A regression run's target names (:func:`rnnlab.train.predict.target_names`): those
+    ``data.target_column`` gives, else as many as the model it evaluated predicts (the width of
+    its head's last layer in the checkpoint); None for another task, or when neither says."""
+    import re
+
+    from rnnlab.train.checkpoint import load_checkpoint
+    from rnnlab.train.predict import evaluated_checkpoint, target_names
+
+    if task.kind != "regression":
+        return None
+    given = config.data.target_column
+    if given is not None:  # (a .csv's columns: named in the config, no checkpoint needed)
+        return target_names(config, 1 if isinstance(given, str) else len(given))
+    try:
+        state = load_checkpoint(evaluated_checkpoint(rd, config))["model"]
+    except RnnlabError:  # (no checkpoint kept, as a search's trial may not: the targets are not known)
+        return None
+    # the head's last layer (an ensemble's members alike): one output per target
+    last = max(((int(m[2]), v) for k, v in state.items() if (m := re.fullmatch(r"(.*\.)?head\.(\d+)\.bias", k))),
+               key=lambda x: x[0], default=None)
+    return target_names(config, int(last[1].shape[0])) if last is not None else None
+
+
+def targets_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when regression runs predict different targets (their number or names): their
+    RMSE and MAE, pooled over each run's own targets in the data's units, are then not
+    comparable; None when they agree or are not known.
+
+    >>> print(targets_note([{"run": "a", "targets": ["target"]}, {"run": "b", "targets": ["target0", "target1"]}]))
+    note: the runs predict different targets (a: 1 target, target; b: 2 targets, target0, target1): their rmse and mae (pooled over each run's targets, in the data's units) are not comparable
+    >>> targets_note([{"run": "a", "targets": ["y"]}, {"run": "b", "targets": ["y"]}, {"run": "c", "targets": None}]) is None
+    True
+    """
+    known = [(r["run"], r["targets"]) for r in rows if r.get("targets") is not None]
+    if len({tuple(t) for _, t in known}) < 2:
+        return None
+    said = "; ".join(f"{run}: {len(t)} target{'s' if len(t) != 1 else ''}, {', '.join(t[:4])}"
+                     + (", ..." if len(t) > 4 else "") for run, t in known)
+    return (f"note: the runs predict different targets ({said}): their rmse and mae (pooled over each run's targets, "
+            "in the data's units) are not comparable")
 
 
 def compare_table(rows: list[dict[str, Any]]) -> str:
@@ -505,6 +548,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           + ", ".join(f"{r}: {t}" for r, t in tasks.items())
                           + "); compare runs of one task ([task] kind in config.toml)")
     _say(compare_table(rows))
+    note = targets_note(rows)
+    if note is not None:
+        _say(note)
     _say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
          "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
          "epoch its training called best; test_<metric>: the evaluated model; max_group_decay: the largest weight "

@@ -102,6 +102,8 @@ SECTIONS = (
 )
 #: A forecasting run's section, after the final metrics: how the forecasts look against the series.
 FORECAST_SECTION = ("forecasts", "Forecasts against the series")
+#: A regression run's section, after the final metrics: its predictions against the targets.
+REGRESSION_SECTION = ("predictions", "Predictions against the targets")
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -385,13 +387,13 @@ def _tracked_loss_curve(rd: RunDir) -> str:
                          "loss per step")
 
 
-def _is_forecaster(rd: RunDir) -> bool:
-    """The run's config.toml says it forecasts (a run without one, or a broken one: it does not
-    say, and the Configuration section shows why)."""
+def _task_kind(rd: RunDir) -> str | None:
+    """The task the run's config.toml names (``[task] kind``); None for a run without one, or a
+    broken one: it does not say, and the Configuration section shows why."""
     try:
-        return rd.config.exists() and rd.read_config().task.kind == "forecasting"
+        return rd.read_config().task.kind if rd.config.exists() else None
     except hk.SECTION_ERRORS:
-        return False
+        return None
 
 
 def _forecasts(rd: RunDir) -> str:
@@ -450,6 +452,68 @@ def _forecasts(rd: RunDir) -> str:
 
 #: Rows of the forecast-after-the-end table (forecast.csv holds them all).
 MAX_AFTER_ROWS = 24
+
+
+def _predictions(rd: RunDir) -> str:
+    """A regression run's predictions against its targets on the test split, else the
+    validation split (:mod:`rnnlab.plots.regression`), computed from its checkpoint and data as
+    ``rnnlab predict`` predicts, with each target's RMSE, MAE and R² in its own units; a run whose
+    data or checkpoint is not there says so in one line."""
+    from rnnlab.errors import DataError, RnnlabError
+    from rnnlab.plots.regression import MAX_TARGETS, plot_predictions, regression_points
+
+    if not (rd.last_checkpoint.exists() or rd.best_checkpoint.exists()):
+        return (f"<p class='nodata'>No picture of the predictions: the run has no checkpoint to predict with "
+                f"({hk.esc(rd.last_checkpoint)} is missing: the run has not finished, or kept no weights, as a "
+                "search's trial may not).</p>")
+    try:
+        points = regression_points(rd)
+    except DataError as err:  # (moved, deleted or changed since the run: the picture needs it)
+        return (f"<p class='nodata'>No picture of the predictions: the run's data could not be read again "
+                f"({hk.esc(err)}).</p>")
+    except RnnlabError as err:
+        return f"<p class='nodata'>No picture of the predictions: {hk.esc(err)}.</p>"
+    names, n, K = points.names, len(points.actual), len(points.names)
+    what = (f"{hk.num(n)} valid steps of its {hk.num(points.series)} series, a point each" if points.per_step
+            else f"{hk.num(points.series)} series, a point each")
+    instead = "" if points.split == "test" else " (the run has no test split)"
+    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{instead}: its {what}, "
+            "predicted against actual in the data's units, the values the run's "
+            f"{'test' if points.split == 'test' else 'validation'} figures score. On the dashed line y = x a "
+            "prediction is exact; the dotted line is the training mean, what a model of R² 0 predicts.</p>")
+    if K > 1:
+        lead += (f"<p>The run's RMSE and MAE (Final metrics, the metric curves) pool its {K} targets: the error over "
+                 "every value of every target, each in its own units, so the target of the largest scale outweighs "
+                 "the others. The table gives each target's own.</p>")
+    if not points.kept:
+        lead += ("<p>The run's mean guard chose the training mean over the model: the predictions are that mean, as "
+                 "the run's test figures and rnnlab predict's values are.</p>")
+    notes = []
+    if len(points.shown) < n:
+        notes.append(f"{hk.num(len(points.shown))} of the {hk.num(n)} points drawn (chosen at random), the errors "
+                     "over all of them")
+    if K > MAX_TARGETS:
+        rest = names[MAX_TARGETS:]
+        notes.append(f"{len(rest)} more target{'s' if len(rest) > 1 else ''} not drawn: "
+                     + hk.esc(", ".join(rest[:8])) + (", …" if len(rest) > 8 else "") + " (in the table)")
+    errors = points.errors()
+    rows = "".join(f"<tr><th>{hk.esc(name)}</th>" + "".join(f'<td class="num">{hk.num(float(errors[m][k]))}</td>'
+                                                            for m in ("rmse", "mae", "r2")) + "</tr>"
+                   for k, name in enumerate(names[:MAX_TARGET_ROWS]))
+    if K > 1:  # (the run's own figure, to read the rows against)
+        err = points.predicted - points.actual
+        rows += (f"<tr><th>all {K} pooled (the run's)</th><td class=\"num\">{hk.num(float((err ** 2).mean() ** 0.5))}"
+                 f"</td><td class=\"num\">{hk.num(float(abs(err).mean()))}</td><td></td></tr>")
+    more = (f"<p class='sub'>… {K - MAX_TARGET_ROWS} more targets not listed.</p>" if K > MAX_TARGET_ROWS else "")
+    table = (f"<p class='sub'>Each target's errors on the {points.split} split, in its own units (R² against the "
+             "training mean, as the run's):</p><table><tr><th>target</th><th>RMSE</th><th>MAE</th><th>R²</th></tr>"
+             f"{rows}</table>{more}")
+    return (lead + (f"<p class='sub'>{'; '.join(notes)}.</p>" if notes else "")
+            + hk.img(plot_predictions(points), "predictions against the targets") + table)
+
+
+#: Rows of the per-target table of a regression run's predictions.
+MAX_TARGET_ROWS = 24
 
 #: Panels of the weight-norm figures: a grid a reader takes in at a glance, and drawing time
 #: (most of a small run's report) grows with the number of axes.
@@ -819,11 +883,16 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "fit": hk.guarded("findings after training", lambda: _fit(rd)),
     }
     titles = dict(SECTIONS)
-    if _is_forecaster(rd):  # (after the final metrics: the forecaster's first question)
-        bodies["forecasts"] = hk.guarded("the forecasts", lambda: _forecasts(rd))
+    # (after the final metrics: how the model's outputs compare with the data, the first question)
+    kind = _task_kind(rd)
+    extra = {"forecasting": (FORECAST_SECTION, "the forecasts", _forecasts),
+             "regression": (REGRESSION_SECTION, "the predictions", _predictions)}.get(kind or "")
+    if extra is not None:
+        section, what, build = extra
+        bodies[section[0]] = hk.guarded(what, lambda: build(rd))
         order = list(titles.items())
         at = [sid for sid, _ in order].index("final-metrics") + 1
-        titles = dict([*order[:at], FORECAST_SECTION, *order[at:]])
+        titles = dict([*order[:at], section, *order[at:]])
     try:
         titles["health"] = _health_when(rd)[0]
     except hk.SECTION_ERRORS:  # (a broken health.json says no moment; the section shows the problem)

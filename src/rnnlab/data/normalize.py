@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,36 @@ class ChannelStats:
     def identity(cls, channels: int) -> ChannelStats:
         return cls(np.zeros(channels), np.ones(channels))
 
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint keeps it (tensors of the arrays' own dtype: ``weights_only=True``, every
+        bit kept).
+
+        >>> s = ChannelStats(np.array([2.0]), np.array([0.5]))
+        >>> back = ChannelStats.from_state(s.state())
+        >>> back.mean.tolist(), back.std.tolist()
+        ([2.0], [0.5])
+        """
+        return {"mean": _tensor(self.mean), "std": _tensor(self.std)}
+
+    @classmethod
+    def from_state(cls, state: Any) -> ChannelStats:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected.
+
+        >>> ChannelStats.from_state({"mean": [0.0]})
+        Traceback (most recent call last):
+        ...
+        ValueError: expected {mean, std} as float tensors of one value per channel, finite, std > 0
+        """
+        import torch
+
+        mean, std = (state.get("mean"), state.get("std")) if isinstance(state, dict) else (None, None)
+        ok = (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and mean.is_floating_point()
+              and std.is_floating_point() and mean.ndim == 1 and mean.shape == std.shape and len(mean) > 0
+              and bool(torch.isfinite(mean).all()) and bool(torch.isfinite(std).all()) and bool((std > 0).all()))
+        if not ok:
+            raise ValueError("expected {mean, std} as float tensors of one value per channel, finite, std > 0")
+        return cls(mean.numpy().copy(), std.numpy().copy())
+
     def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``(X - mean) / std`` on valid steps; padding stays 0 (float64: the caller checks the
         range before the model's float32)."""
@@ -64,6 +95,12 @@ class ChannelStats:
             out = (X / s - self.mean / s) / (self.std / s)
         out[~_valid_mask(X, lengths)] = 0.0
         return out
+
+
+def _tensor(a: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.array(a))  # (a copy, of the array's dtype)
 
 
 def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
@@ -217,6 +254,59 @@ class InputScaling:
         stats = ChannelStats.fit(X, lengths) if normalize == "per_channel" else ChannelStats.identity(X.shape[2])
         keep = informative_level_and_scale(X, lengths) if series_scale == "informative" else None
         return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None, keep)
+
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint keeps it (tensors, strings and None: ``weights_only=True``), so that
+        new series are scaled later as the run scaled its own, whatever its data file holds by then.
+
+        >>> X = np.array([[[1.0], [3.0]], [[5.0], [9.0]]]); lengths = np.array([2, 2])
+        >>> s = InputScaling.fit("per_series", "informative", X, lengths)
+        >>> back = InputScaling.from_state(s.state())
+        >>> back.normalize, bool((back.apply(X, lengths) == s.apply(X, lengths)).all())
+        ('per_series', True)
+        """
+        return {"normalize": self.normalize, "stats": self.stats.state(),
+                "series_scale": None if self.series_scale is None else self.series_scale.state(),
+                "series_scale_keep": None if self.series_scale_keep is None else _tensor(self.series_scale_keep)}
+
+    @classmethod
+    def from_state(cls, state: Any) -> InputScaling:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected.
+
+        >>> InputScaling.from_state({"normalize": "minmax"})
+        Traceback (most recent call last):
+        ...
+        ValueError: 'normalize': expected one of ['per_channel', 'per_series', 'none'], got 'minmax'
+        """
+        import typing
+
+        import torch
+
+        from rnnlab.config import DataConfig
+
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a dict of the input scaling, got {type(state).__name__}")
+        normalize = typing.get_args(DataConfig.model_fields["normalize"].annotation)  # (data.normalize's values)
+        if state.get("normalize") not in normalize:
+            raise ValueError(f"'normalize': expected one of {list(normalize)}, got {state.get('normalize')!r:.40}")
+        try:
+            stats = ChannelStats.from_state(state.get("stats"))
+        except ValueError as e:
+            raise ValueError(f"'stats': {e}") from None
+        series_scale, keep = state.get("series_scale"), state.get("series_scale_keep")
+        width = 2 * len(stats.mean)  # (each channel's level and scale)
+        if series_scale is not None:
+            try:
+                series_scale = ChannelStats.from_state(series_scale)
+            except ValueError as e:
+                raise ValueError(f"'series_scale': {e}") from None
+            if len(series_scale.mean) != width:
+                raise ValueError(f"'series_scale': expected {width} values (a level and a scale per channel), "
+                                 f"got {len(series_scale.mean)}")
+        if keep is not None and not (series_scale is not None and isinstance(keep, torch.Tensor)
+                                     and keep.dtype == torch.bool and keep.shape == (width,)):
+            raise ValueError(f"'series_scale_keep': expected None or {width} booleans beside 'series_scale'")
+        return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy())
 
     def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         out = per_series(X, lengths) if self.normalize == "per_series" else self.stats.apply(X, lengths)

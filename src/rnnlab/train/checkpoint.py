@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.data import DataSplits
     from rnnlab.task import Task
+    from rnnlab.train.predict import PredictFit
 
 FORMAT = "rnnlab.checkpoint"
 VERSION = 2
@@ -201,14 +202,17 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def model_from_checkpoint(config: Config, data: DataSplits, task: Task, path: str | os.PathLike[str]) -> torch.nn.Module:
-    """The model ``config`` builds for ``data`` (its channels, classes, targets) and ``task``, with
-    the weights of the checkpoint at ``path`` (what ``rnnlab predict`` forecasts with and
-    ``rnnlab tensorboard`` splits per gate). In training mode, as built."""
+def model_from_checkpoint(config: Config, data: DataSplits | PredictFit, task: Task,
+                          path: str | os.PathLike[str]) -> torch.nn.Module:
+    """The model ``config`` builds for ``data`` (its channels, classes, targets: the run's data, or
+    the record of them its checkpoints keep, :class:`rnnlab.train.predict.PredictFit`) and
+    ``task``, with the weights of the checkpoint at ``path`` (what ``rnnlab predict`` predicts and
+    forecasts with and ``rnnlab tensorboard`` splits per gate). In training mode, as built."""
     from rnnlab.train.model import build_model
+    from rnnlab.train.predict import PredictFit
 
-    model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y), task.per_step,
-                        values=task.values)
+    outputs = data.outputs if isinstance(data, PredictFit) else task.head_width(data.classes, data.train.y)
+    model = build_model(config.model, data.channels, outputs, task.per_step, values=task.values)
     model.load_state_dict(load_checkpoint(path)["model"])
     return model
 

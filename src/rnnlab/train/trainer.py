@@ -97,6 +97,7 @@ from rnnlab.train.model import (
     member_parameters,
     members_of,
 )
+from rnnlab.train.predict import PREDICT_FIT_KEY, PredictFit
 from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
 
@@ -599,6 +600,10 @@ class _Session:
     forecast_fit: dict[str, Any] | None = None
     """A forecaster's scaling and reference as fitted on its training block
     (:class:`rnnlab.train.forecast.ForecastFit`): its checkpoints keep them for ``rnnlab predict``."""
+    predict_fit: dict[str, Any] | None = None
+    """A classifier's or regressor's scaling, classes, targets and model shape as fitted on its
+    training part (:class:`rnnlab.train.predict.PredictFit`): its checkpoints keep them for
+    ``rnnlab predict --data``."""
 
     def tensors(self, split: Sequences) -> tuple[Tensor, Tensor, Tensor]:
         """``split``'s inputs, targets and lengths on the run's device, moved there once."""
@@ -751,6 +756,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
                   "validation blocks)")
     if task.kind == "forecasting":  # (kept: data.path may grow or change after training; predict must not refit)
         s.forecast_fit = fit_record(config, fold, data)
+    if task.kind in ("classification", "regression"):  # (kept: predict must need neither data.path nor its changes)
+        s.predict_fit = PredictFit.of(data, task).state()
     return s
 
 
@@ -1042,6 +1049,7 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         # (the update ratio of the step just taken is recorded by the next step: a resumed run needs it)
         **({"tracker": s.tracker.state_dict()} if s.tracker is not None else {}),
         **({FIT_KEY: s.forecast_fit} if s.forecast_fit is not None else {}),
+        **({PREDICT_FIT_KEY: s.predict_fit} if s.predict_fit is not None else {}),
     }
 
 

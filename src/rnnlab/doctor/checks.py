@@ -58,6 +58,9 @@ class Thresholds:
         grad_explode: ratio |dLoss/dh_0| / |dLoss/dh_T| above which the gradient explodes.
         bias_rate: relative growth per step of a bias norm above which it counts as fast.
         bias_vs_kernel: how many times faster than the kernel norm a bias norm must grow.
+        bias_vs_output: the fraction of its kernels' output scale (the RMS of what they add to a
+            unit, for inputs of unit RMS) a fast-growing bias must reach to count: below it the
+            offset is small next to what the inputs contribute, however fast it grew from near 0.
         update_low / update_high: healthy range of the update-to-weight ratio
             ||ΔW|| / ||W|| per step (about 1e-3 is typical).
         input_scale: updates too small for the learning rate are blamed on the input instead when
@@ -75,6 +78,7 @@ class Thresholds:
     grad_explode: float = 1e3
     bias_rate: float = 0.05
     bias_vs_kernel: float = 10.0
+    bias_vs_output: float = 0.5
     update_low: float = 1e-5
     update_high: float = 1e-1
     input_scale: float = 100.0
@@ -875,7 +879,25 @@ def _rms(traces: list[ParamTrace], k: int) -> float:
 
 @register("bias_growth")
 def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
-    """Bias norms growing much faster than the norms of the kernels they act with."""
+    """Bias norms growing much faster than the norms of the kernels they act with, to a size
+    that matters next to what the kernels add to a unit.
+
+    A small bias moved by Adam grows by about the learning rate each step while its kernel's norm
+    hardly changes (the kernel's updates are not along it): an output layer's bias of 0.026 going
+    to 0.039 in 5 steps is that, not a layer learning offsets. So the growth counts only once the
+    bias reaches ``bias_vs_output`` of its kernels' output scale, ``sqrt(sum ||W||² / rows)`` over
+    the kernels acting with it (the RMS over units of ``W x`` for inputs of unit RMS).
+
+    >>> w = ParamTrace("head.weight", (1, 64), [0.4] * 6)  # RMS 0.05 per element, 0.4 per unit
+    >>> b = ParamTrace("head.bias", (1,), [0.026, 0.029, 0.031, 0.034, 0.036, 0.039])
+    >>> pair = WeightBiasPair("'head'", ["head.weight"], ["head.bias"])
+    >>> bias_growth(Observations(steps=5, params={"head.weight": w, "head.bias": b}, pairs=[pair]), Thresholds())
+    []
+    >>> big = ParamTrace("head.bias", (1,), [0.03, 0.3, 0.6, 0.9, 1.2, 1.5])
+    >>> obs = Observations(steps=5, params={"head.weight": w, "head.bias": big}, pairs=[pair], config=True)
+    >>> [f.numbers["bias_vs_output"] for f in bias_growth(obs, Thresholds())]
+    [3.75]
+    """
     _need_steps(obs)
     if not obs.pairs:
         raise NotApplicable("no module with both a weight matrix and a bias")
@@ -894,36 +916,49 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
         # that starts at zero is measured against the kernel's scale rather than blowing up.
         bias_rate = (bn - b0) / (n * max(b0, w0))
         kernel_rate = (wn - w0) / (n * w0)
-        if bias_rate > th.bias_rate and bias_rate > th.bias_vs_kernel * max(kernel_rate, 0.0):
-            found.append(
-                Finding(
-                    check="bias_growth",
-                    severity="warning",
-                    title=f"Biases of {pair.where} grow faster than its kernels",
-                    numbers={
-                        "bias_rate_per_step": bias_rate,
-                        "kernel_rate_per_step": kernel_rate,
-                        "bias_rms": [b0, bn],
-                        "kernel_rms": [w0, wn],
-                        "steps": n,
-                        "biases": pair.biases,
-                        "kernels": pair.kernels,
-                        "threshold": th.bias_rate,
-                    },
-                    message=(
-                        f"Over {n} steps the bias RMS went from {_fmt(b0)} to {_fmt(bn)} "
-                        f"({_pct(bias_rate)} per step) while the kernel RMS changed by "
-                        f"{_pct(kernel_rate)} per step. The layer is learning input-independent "
-                        "offsets instead of features; a growing bias also pushes units into "
-                        "saturation or death."
-                    ),
-                    remedy=spelled(
-                        "Check {bias_lr}, regularise biases too "
-                        "({bias_decay} or {bias_constraint}), and normalise the inputs and targets "
-                        "(a large mean in the targets is learned by the bias).", obs.config
-                    ),
-                )
+        # What the kernels add to a unit: each row's norm is that unit's output RMS for unit inputs.
+        out = math.sqrt(sum(t.norms[n] ** 2 / max(t.shape[0], 1) for t in ks)) if all(t.shape for t in ks) else 0.0
+        if not (bias_rate > th.bias_rate and bias_rate > th.bias_vs_kernel * max(kernel_rate, 0.0)
+                and bn >= th.bias_vs_output * out):
+            continue
+        if obs.classification:
+            targets = ""
+        elif obs.config:  # (rnnlab standardizes regression targets on the training part)
+            targets = ("; the targets are standardized on the training part, so this is no target mean "
+                       "being learned")
+        else:
+            targets = " (and, in a regression, standardize the targets: a large mean in them is learned by the bias)"
+        found.append(
+            Finding(
+                check="bias_growth",
+                severity="warning",
+                title=f"Biases of {pair.where} grow faster than its kernels",
+                numbers={
+                    "bias_rate_per_step": bias_rate,
+                    "kernel_rate_per_step": kernel_rate,
+                    "bias_rms": [b0, bn],
+                    "kernel_rms": [w0, wn],
+                    "kernel_output_rms": out,
+                    "bias_vs_output": bn / out if out > 0 else math.inf,
+                    "steps": n,
+                    "biases": pair.biases,
+                    "kernels": pair.kernels,
+                    "threshold": th.bias_rate,
+                },
+                message=(
+                    f"Over {n} steps the bias RMS went from {_fmt(b0)} to {_fmt(bn)} "
+                    f"({_pct(bias_rate)} per step) while the kernel RMS changed by "
+                    f"{_pct(kernel_rate)} per step; the bias is now {_fmt(bn / out) if out > 0 else 'many'} times "
+                    f"the {_fmt(out)} the kernels add to a unit (for inputs of unit RMS). The layer is learning "
+                    "input-independent offsets instead of features; a growing bias also pushes units into "
+                    "saturation or death."
+                ),
+                remedy=spelled(
+                    "Check {bias_lr}, regularise biases too ({bias_decay} or {bias_constraint}), and {normalize}",
+                    obs.config,
+                ) + targets + ".",
             )
+        )
     return found
 
 

@@ -15,9 +15,16 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
 * ``overfit``: the validation accuracy stays well below the training accuracy (more than
   ``overfit_gap`` and more than two standard errors of the validation estimate).
 * ``no_signal``: given ``chance`` (what the validation part scores without learning anything: the
-  majority-class rate, 0 for R²), no epoch's validation figure beat it by more than two standard
-  errors while the training figure did; it replaces the other two, whose remedies would only tune
-  noise. (A training figure within chance too keeps the underfit finding, with this among its causes.)
+  majority-class rate), no epoch's validation figure beat it by more than two standard errors
+  while the training figure did (the evaluated model's, or, where it fits in eval mode as in
+  training mode, an epoch's training-mode figure); it replaces the other two, whose remedies would
+  only tune noise. (A training figure within chance too keeps the underfit finding, with this among
+  its causes.) A regression per sequence is judged with its ``guard`` (the mean guard's comparison
+  of the model's squared error with the training mean's, series by series, on the validation
+  part): chance is the training mean's R² of 0, and the noise is the guard's margin (1.645) times
+  the standard error of R² that its paired differences measure, so "no signal" says what the
+  guard's fallback to the training mean says, where no epoch scored better on validation than the
+  weights the guard measured (early stopping restores that epoch); without a guard, not judged.
 
 The underfit causes put first what the health check before training measured (``before``): a
 learning rate off by the factor its update-to-weight ratio shows (or a gradient norm that blew
@@ -77,6 +84,7 @@ from rnnlab.doctor.findings import Finding
 if TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.task import Task
+    from rnnlab.train.mean_guard import MeanGuard
 
 #: The checks of this module (the doctor's own are in ``rnnlab.doctor.checks.CHECKS``).
 FIT_CHECKS: tuple[str, ...] = ("underfit", "overfit", "no_signal")
@@ -220,6 +228,7 @@ def fit_findings(
     unigram: float | None = None,
     epoch: int | None = None,
     chance: float | None = None,
+    guard: MeanGuard | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -245,6 +254,11 @@ def fit_findings(
             validation figure beats it by more than its noise while the training figure does, one
             ``no_signal`` finding replaces the underfit and overfit findings (if the training figure
             does not either, the underfit finding names it among its causes). None: not judged.
+        guard: a regression's mean guard (:class:`rnnlab.train.mean_guard.MeanGuard` of the evaluated
+            weights on the validation part): its paired differences set the noise of R², against the
+            training mean's 0 (``chance`` is not needed then). None: a regression's signal is not
+            judged (two standard errors of an unpaired R² on a few dozen series, ``2 · sqrt(2 / n)``,
+            would call most learnable targets noise).
     """
     from rnnlab.task import task_for
 
@@ -277,11 +291,12 @@ def fit_findings(
             checked["underfit"] = (f"{terms.fitted} in {steps} steps, {float(train_eval['loss']) * bits:.3f} bits per "
                                    f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
     else:
-        at_chance = _at_chance(records, n_val, chance, th, terms)
-        if at_chance is not None and float(train_eval[terms.metric]) > at_chance[1] + at_chance[2]:
+        at_chance = _at_chance(records, n_val, chance, th, terms, guard, evaluated)
+        learned = _learned(records, evaluated, train_eval, th, terms)
+        if at_chance is not None and learned[0] > at_chance.chance + at_chance.noise:
             # (it learned its training part beyond chance, nothing that carries over: tuning the fit,
             # steps or regularization, cannot help a model that finds nothing to learn)
-            return FitFindings([_no_signal(records, train_eval, config, n_val, at_chance, terms)], {})
+            return FitFindings([_no_signal(records, learned, config, n_val, at_chance, terms)], {})
         underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
                              at_chance)
         checked["underfit"] = f"{terms.fitted} in {steps} steps"
@@ -297,50 +312,117 @@ def fit_findings(
     return found
 
 
+@dataclass(frozen=True)
+class _Chance:
+    """No epoch's validation figure beat chance (:func:`_at_chance`): the best epoch's record,
+    chance, the noise it had to be beaten by, how that noise was measured (in words), and the
+    mean guard's z where it measured it."""
+
+    best: dict[str, Any]
+    chance: float
+    noise: float
+    how: str
+    guard_z: float | None = None
+
+
 def _at_chance(records: list[dict[str, Any]], n_val: int, chance: float | None, th: FitThresholds,
-               terms: _Terms) -> tuple[dict[str, Any], float, float] | None:
-    """(the best epoch's record, chance, two standard errors at chance on ``n_val`` sequences) when
-    no epoch's validation figure beat ``chance`` by more than that noise; None when one did, or
-    when it is not judged (no chance given, a stream, too few validation sequences)."""
+               terms: _Terms, guard: MeanGuard | None = None,
+               evaluated: Mapping[str, Any] | None = None) -> _Chance | None:
+    """What :class:`_Chance` holds when no epoch's validation figure beat ``chance`` by more than
+    its noise on ``n_val`` sequences; None when one did, or when it is not judged (no chance given,
+    a stream, too few validation sequences; a regression without its mean guard).
+
+    A regression's chance is the training mean's R² of 0, and its noise the guard's: R² of the
+    evaluated weights is ``1 - model_mse / mean_mse``, the guard's z its mean paired gain over the
+    gain's standard error, so ``R² / z`` is the standard error of R² on these series, and no epoch
+    beat the training mean when none's R² exceeds the guard's margin times it. That standard error
+    is the evaluated weights' own (a model nearer the targets spreads its gains differently), so it
+    is judged only where no epoch scored a higher validation R² than the evaluated one (``evaluated``:
+    its record; early stopping on the validation loss restores that epoch)."""
     key = f"val_{terms.metric}"
-    if chance is None or terms.stream is not None or n_val < th.min_val:
+    if terms.stream is not None or n_val < th.min_val:
         return None
+    guard_z = None
+    if terms.metric == "r2":
+        if guard is None or guard.kept or guard.mean_mse <= 0:
+            return None
+        se = (1.0 - guard.model_mse / guard.mean_mse) / guard.z if guard.z != 0 else math.nan
+        if not (math.isfinite(se) and se > 0):  # (no spread between the series: nothing measures the noise)
+            return None
+        chance, noise, guard_z = 0.0, guard.margin * se, guard.z
+        how = (f"that chance allows: {guard.margin:g} standard errors of R² ({se:.3f} each), from the mean guard's "
+               f"series-by-series differences of squared error on the {n_val} validation series (z = {guard.z:.2g})")
+    elif chance is None:
+        return None
+    else:
+        noise = terms.noise(chance, n_val)
+        how = f"that chance allows on {n_val} validation sequences"
     val = [r for r in records if math.isfinite(float(r.get(key, math.nan)))]
     if not val:
         return None
-    noise = terms.noise(chance, n_val)
     best = max(val, key=lambda r: float(r[key]))
-    return (best, chance, noise) if float(best[key]) <= chance + noise else None
+    if guard_z is not None and (evaluated is None or float(best[key]) > float(evaluated.get(key, -math.inf))):
+        return None  # (an epoch beat the weights the guard measured: their noise is not that epoch's)
+    return _Chance(best, chance, noise, how, guard_z) if float(best[key]) <= chance + noise else None
 
 
-def _no_signal(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config, n_val: int,
-               at_chance: tuple[dict[str, Any], float, float], terms: _Terms) -> Finding:
+def _learned(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float],
+             th: FitThresholds, terms: _Terms) -> tuple[float, str]:
+    """How far the model learned its training part, and in words: the evaluated weights' figure
+    (eval mode, whole training part), or an epoch's training-mode figure when higher, unless the
+    evaluated weights fit in training mode only (a mode gap: there the training-mode figures say
+    nothing of what eval mode learned). Early stopping on noise restores an early epoch, whose
+    weights learned little; the later epochs show what the model could learn."""
+    trained = float(train_eval[terms.metric])
+    key = f"train_{terms.metric}"
+    gap = float(evaluated.get(key, trained)) - trained
+    modes = [r for r in records if math.isfinite(float(r.get(key, math.nan)))]
+    if gap > th.mode_gap or not modes:
+        return trained, f"the {terms.train} reached {trained:.3f}"
+    top = max(modes, key=lambda r: float(r[key]))
+    if float(top[key]) <= trained:
+        return trained, f"the {terms.train} reached {trained:.3f}"
+    return float(top[key]), (f"the {terms.train} reached {float(top[key]):.3f} in training mode at epoch "
+                             f"{int(top['epoch'])} ({trained:.3f} for the evaluated weights)")
+
+
+def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config: Config, n_val: int,
+               at: _Chance, terms: _Terms) -> Finding:
     """The ``no_signal`` finding: the model learned its training part, yet no epoch's validation
     figure beat chance (:func:`_at_chance`), so neither more steps nor more regularization will
     make it generalise."""
     key = f"val_{terms.metric}"
-    best, chance, noise = at_chance
-    trained = float(train_eval[terms.metric])
-    baseline = ("the majority-class rate" if terms.metric == "acc" else
-                "the constant predictor of the training mean")
+    best, chance, noise = at.best, at.chance, at.noise
+    trained, reached = learned
+    values = terms.metric == "r2"
+    baseline = "the constant predictor of the training mean" if values else "the majority-class rate"
+    numbers = {key: float(records[-1].get(key, math.nan)), f"best_{key}": float(best[key]),
+               "best_val_epoch": int(best["epoch"]), "chance": chance, "n_val": n_val,
+               f"train_{terms.metric}": trained, "epochs": len(records), "steps": int(records[-1]["step"])}
+    if at.guard_z is None:
+        numbers["noise_2se"] = noise
+    else:  # (the guard's margin of its standard errors, not two)
+        numbers.update(noise=noise, mean_guard_z=at.guard_z)
+    named, belongs, same, simpler = (("targets", "each target belongs to its series", "the validation part holds "
+                                      "the same kind of targets as the training part", "a linear model on simple "
+                                      "features of the series (mean, spread, last value) beats the training mean")
+                                     if values else
+                                     ("labels", "each label belongs to its series", "the validation part is "
+                                      "labelled as the training part", "a simpler baseline (nearest neighbour, or "
+                                      "a linear model on the series) does better than chance"))
     return Finding(
         check="no_signal", severity="warning", phase=PHASE,
         title=f"No learning beyond chance on the validation part: {terms.val} at best {float(best[key]):.3f} "
               f"(epoch {int(best['epoch'])}) against {chance:.3f} for {baseline}",
-        numbers={key: float(records[-1].get(key, math.nan)), f"best_{key}": float(best[key]),
-                 "best_val_epoch": int(best["epoch"]), "chance": chance, "noise_2se": noise, "n_val": n_val,
-                 f"train_{terms.metric}": trained, "epochs": len(records), "steps": int(records[-1]["step"])},
-        message=(f"In no epoch did the {terms.val} beat {baseline} ({chance:.3f}) by more than the {noise:.3f} that "
-                 f"chance allows on {n_val} validation sequences, while the {terms.train} reached {trained:.3f}: "
-                 f"whatever the model learned from its training sequences does not carry over. The labels may carry "
-                 f"no signal this model can find; overfit or underfit remedies (more steps, regularization, a "
-                 f"larger model) would only tune noise."),
-        remedy=("check the labels: that each label belongs to its series (alignment after sorting, shuffling or "
-                "joining files) and that the validation part is labelled as the training part; then check that a "
-                "simpler baseline (nearest neighbour, or a linear model on the series) does better than "
-                "chance" + (f"; with only {n_val} validation sequences, enlarge data.val_fraction (now "
-                            f"{config.data.val_fraction:g}) to tell a weak signal from none"
-                            if n_val < 50 else "") + "."),
+        numbers=numbers,
+        message=(f"In no epoch did the {terms.val} beat {baseline} ({chance:.3f}) by more than the {noise:.3f} "
+                 f"{at.how}, while {reached}: whatever the model learned from its training sequences does not "
+                 f"carry over. The {named} may carry no signal this model can find; overfit or underfit remedies "
+                 f"(more steps, regularization, a larger model) would only tune noise."),
+        remedy=(f"check the {named}: that {belongs} (alignment after sorting, shuffling or joining files) and that "
+                f"{same}; then check that {simpler}"
+                + (f"; with only {n_val} validation sequences, enlarge data.val_fraction (now "
+                   f"{config.data.val_fraction:g}) to tell a weak signal from none" if n_val < 50 else "") + "."),
     )
 
 
@@ -366,7 +448,7 @@ def _mode_gap_remedy(config: Config) -> str:
 
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
-              terms: _Terms, at_chance: tuple[dict[str, Any], float, float] | None = None) -> Finding | None:
+              terms: _Terms, at_chance: _Chance | None = None) -> Finding | None:
     acc = float(train_eval[terms.metric])
     if acc > th.underfit_skill if terms.metric == "skill" else \
             acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
@@ -497,13 +579,14 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if at_chance is not None:
         # (nor did it learn its training part beyond chance: the other causes come first, but a model
         # trained longer on labels without signal only memorises them)
-        best, chance, noise = at_chance
+        best, chance, noise = at_chance.best, at_chance.chance, at_chance.noise
         numbers["chance"] = chance
+        named = "targets" if terms.metric == "r2" else "labels"
         causes.append((f"No signal on validation: in no epoch did the {terms.val} (at best "
                        f"{float(best[f'val_{terms.metric}']):.3f}) beat chance ({chance:.3f}) by more than the "
-                       f"{noise:.3f} its noise allows, so the labels may carry no signal this model can find.",
-                       "check the labels (each label belongs to its series, the validation part labelled as the "
-                       "training part) and that a simpler baseline beats chance, before tuning"))
+                       f"{noise:.3f} its noise allows, so the {named} may carry no signal this model can find.",
+                       f"check the {named} (each belongs to its series; the validation part's are of the same "
+                       "kind as the training part's) and that a simpler baseline beats chance, before tuning"))
     if not causes:
         causes.append(("Capacity: no other cause shows in the records.",
                        f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "

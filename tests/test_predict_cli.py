@@ -271,3 +271,15 @@ def test_the_help_says_what_predict_reads_and_writes(capsys):
                  "series,<targets> in the data's units", "series,step,label", "RUN_DIR/predictions.csv",
                  "rnnlab predict runs/airline", "mean guard", "rnnlab sample RUN_DIR"):
         assert said in out, said
+
+
+def test_the_run_directorys_predictions_file_is_replaced_and_said_so(classifier, tmp_path, capsys):
+    # (the run's own predictions.csv is replaced each time; before, silently, while an --out file
+    # that exists is refused without --force)
+    target = classifier / "predictions.csv"
+    target.unlink(missing_ok=True)
+    assert main(["predict", str(classifier), "--data", str(classifier.parent / "test.npz")]) == 0
+    assert "replaced" not in capsys.readouterr().out
+    assert main(["predict", str(classifier), "--data", str(classifier.parent / "train.npz")]) == 0
+    assert f"predictions: {target} (40 series; replaced the earlier one)" in capsys.readouterr().out
+    assert len(target.read_text().splitlines()) == 41

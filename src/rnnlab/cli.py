@@ -133,6 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from rnnlab.rundir import FORECAST, PREDICTIONS
     from rnnlab.train.forecast import write_forecast
     from rnnlab.train.predict import write_predictions
 
@@ -144,11 +145,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise RnnlabError(f"--out: the directory {out.parent} does not exist (create it first)")
         if out.exists() and not args.force:
             raise RnnlabError(f"--out: {out} already exists; pass --force to overwrite it")
+    # (the run directory's own file, without --out, is replaced each time: said, so that no earlier
+    # predictions go unnoticed)
+    default = Path(args.run_dir) / (FORECAST if args.data is None else PREDICTIONS)
+    replaced = "; replaced the earlier one" if args.out is None and default.is_file() else ""
     if args.data is None:
-        _say(f"forecast: {write_forecast(args.run_dir, args.out)}")
+        _say(f"forecast: {write_forecast(args.run_dir, args.out)}{f' ({replaced[2:]})' if replaced else ''}")
         return 0
     path, n = write_predictions(args.run_dir, args.data, args.out)
-    _say(f"predictions: {path} ({n} series)")
+    _say(f"predictions: {path} ({n} series{replaced})")
     return 0
 
 
@@ -777,7 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "if any, ignored); per-step runs: .npz; forecasting runs: a series of the run's columns, at least "
                    "data.bptt steps long")
     p.add_argument("--out", metavar="FILE",
-                   help="where to write it (default RUN_DIR/predictions.csv with --data, else RUN_DIR/forecast.csv)")
+                   help="where to write it (default RUN_DIR/predictions.csv with --data, else RUN_DIR/forecast.csv, "
+                        "replaced each time; an --out file that exists needs --force)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.set_defaults(func=cmd_predict)
 

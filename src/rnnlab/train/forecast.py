@@ -42,7 +42,7 @@ import torch
 
 from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import CheckpointError, DataError, RunDirError
-from rnnlab.rundir import RunDir, atomic_write_text
+from rnnlab.rundir import FORECAST, RunDir, atomic_write_text
 from rnnlab.task import Task
 
 if typing.TYPE_CHECKING:
@@ -348,6 +348,6 @@ def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    target = Path(out) if out is not None else Path(run_dir) / "forecast.csv"
+    target = Path(out) if out is not None else Path(run_dir) / FORECAST
     atomic_write_text(target, buf.getvalue())
     return target

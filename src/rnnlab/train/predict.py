@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from rnnlab.errors import CheckpointError, DataError, RunDirError
-from rnnlab.rundir import RunDir, atomic_write_text
+from rnnlab.rundir import PREDICTIONS, RunDir, atomic_write_text
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
@@ -461,7 +461,7 @@ def write_predictions(run_dir: str | os.PathLike[str], data_path: str | os.PathL
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    target = Path(out) if out is not None else Path(run_dir) / "predictions.csv"
+    target = Path(out) if out is not None else Path(run_dir) / PREDICTIONS
     atomic_write_text(target, buf.getvalue())
     key = 2 if header[:2] == ["series", "index"] else 1  # (a forecast's series: the file's name and an index)
     return target, len({r[:key] for r in rows})

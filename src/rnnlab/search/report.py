@@ -154,16 +154,31 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
     return fig
 
 
+def trained(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The complete trials that trained: a copy of an earlier trial's parameters
+    (``same_params_as``) took that trial's score, and counted again it would weigh one point as
+    two draws (in the slice plots, the importances, the weight norms).
+
+    >>> trained([optuna.create_trial(value=0.5), optuna.create_trial(value=0.5, user_attrs={"same_params_as": 0})])
+    ... # doctest: +ELLIPSIS
+    [FrozenTrial(...)]
+    """
+    return [t for t in trials if t.state == TrialState.COMPLETE and trial_row(t)["same_as"] is None]
+
+
 def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
-    """Optuna's fANOVA importances over the complete trials (empty when fewer than 2)."""
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if len(complete) < 2:
+    """Optuna's fANOVA importances over the complete trials that trained (:func:`trained`: the
+    copies left out); empty when fewer than 2."""
+    fitted = trained(study.get_trials(deepcopy=False))
+    if len(fitted) < 2:
         return {}
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
+    only = optuna.create_study(directions=study.directions)  # (Optuna's importances read a whole study)
+    only.add_trials(fitted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed)))
+        return dict(get_param_importances(only, evaluator=FanovaImportanceEvaluator(seed=seed)))
 
 
 def _importance_figure(values: dict[str, float]) -> Figure:
@@ -179,7 +194,7 @@ def _importance_figure(values: dict[str, float]) -> Figure:
 
 
 def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = trained(trials)
     names = list(dict.fromkeys(k for t in complete for k in t.params))
     short = short_names(names)
     cols = 4
@@ -206,7 +221,8 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
         ax.set_title(short[name], fontsize=style.LABEL_SIZE)
     for ax in axes[:, 0]:
         ax.set_ylabel(metric)
-    fig.suptitle(f"{metric} against each parameter (complete trials; colour: trial number)", fontsize=style.TITLE_SIZE)
+    fig.suptitle(f"{metric} against each parameter (complete trials that trained; colour: trial number)",
+                 fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
     return fig
 
@@ -214,8 +230,8 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
 def _compared(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
     """The best ``COMPARED`` complete trials that trained: a copy of an earlier trial's parameters
     (``same_params_as``) has no weights of its own, and the trial it copies is compared once."""
-    return [t for t in _ranked(trials, direction)
-            if t.state == TrialState.COMPLETE and trial_row(t)["same_as"] is None][:COMPARED]
+    fitted = {t.number for t in trained(trials)}
+    return [t for t in _ranked(trials, direction) if t.number in fitted][:COMPARED]
 
 
 def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
@@ -311,22 +327,29 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
         except (*hk.SECTION_ERRORS, RuntimeError) as err:
             return f'<p class="problem">could not show {hk.esc(what)}: {hk.esc(type(err).__name__)}: {hk.esc(err)}</p>'
 
+    fitted = trained(trials)
+    left_out = sum(t.state == TrialState.COMPLETE for t in trials) - len(fitted)
+    copies_note = ("" if not left_out else
+                   f"<p class='sub'>{left_out} cop{'y' if left_out == 1 else 'ies'} of an earlier trial's parameters "
+                   "(<i>same as trial N</i>: its score, not trained again) left out: each would count that trial's "
+                   "point again.</p>")
+
     def importance_section() -> str:
         values = importances(study)
         if not values:
-            return '<p class="nodata">no data recorded: importances need at least 2 complete trials</p>'
+            return ('<p class="nodata">no data recorded: importances need at least 2 complete trials that '
+                    f'trained</p>{copies_note}')
         figure = hk.img(_importance_figure(values), "parameter importances")
-        complete = sum(t.state == TrialState.COMPLETE for t in trials)
-        if complete < 2 * len(values):  # (a forest fitted to a handful of points: its shares are noise)
-            figure += (f'<p class="nodata">from {complete} complete trials over {len(values)} parameters: with fewer '
-                       "trials than twice the parameters these shares are mostly noise; read them after more "
+        if len(fitted) < 2 * len(values):  # (a forest fitted to a handful of points: its shares are noise)
+            figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters: with '
+                       "fewer trials than twice the parameters these shares are mostly noise; read them after more "
                        "trials</p>")
-        return figure
+        return figure + copies_note
 
     def slices_section() -> str:
-        if not any(t.state == TrialState.COMPLETE for t in trials):
-            return '<p class="nodata">no data recorded: no complete trial yet</p>'
-        return hk.img(_slices(trials, metric), "score against each parameter")
+        if not fitted:
+            return f'<p class="nodata">no data recorded: no complete trial that trained yet</p>{copies_note}'
+        return hk.img(_slices(trials, metric), "score against each parameter") + copies_note
 
     bodies = {
         "result": guarded("the result", lambda: _result(d, study, info)),

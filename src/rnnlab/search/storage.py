@@ -308,6 +308,10 @@ STOPPED_REASON = "interrupted"
 #: user attribute: the number of the earlier complete trial whose parameters a trial drew again
 #: (it takes that trial's score and fold scores; nothing is trained)
 SAME_AS_ATTR = "same_params_as"
+#: user attribute of a trial ended before it drew anything because the trials created before it
+#: already make up ``--trials`` (two workers counted at once; see ``rnnlab.search.study._objective``):
+#: stored as FAIL, shown and counted nowhere, neither done nor failed
+SURPLUS_ATTR = "surplus"
 
 
 def interrupted(trial: FrozenTrial) -> bool:
@@ -327,20 +331,32 @@ def interrupted(trial: FrozenTrial) -> bool:
             and bool(trial.user_attrs.get(INTERRUPTED_ATTR)))
 
 
+def surplus(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was one too many (``surplus``, :data:`SURPLUS_ATTR`): ended untrained, no
+    failure and no finished trial.
+
+    >>> surplus(optuna.create_trial(state=TrialState.FAIL, user_attrs={"surplus": True}))
+    True
+    """
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(SURPLUS_ATTR))
+
+
 def trial_state(trial: FrozenTrial) -> str:
     """The state a person is shown: Optuna's (``complete``, ``pruned``, ``fail``, ``running``,
-    ``waiting``), or ``interrupted`` for a trial stopped by Ctrl-C or SIGTERM (stored as FAIL,
-    :func:`interrupted`).
+    ``waiting``), ``interrupted`` for a trial stopped by Ctrl-C or SIGTERM (stored as FAIL,
+    :func:`interrupted`), or ``surplus`` for a trial one too many (stored as FAIL, :func:`surplus`;
+    the lines and reports leave it out).
 
     >>> trial_state(optuna.create_trial(value=0.5))
     'complete'
     """
-    return "interrupted" if interrupted(trial) else trial.state.name.lower()
+    return "interrupted" if interrupted(trial) else "surplus" if surplus(trial) else trial.state.name.lower()
 
 
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     """How many ``trials`` are in each :func:`trial_state` (every state a key, 0 included):
-    ``fail`` counts the failures only, ``interrupted`` the trials stopped by Ctrl-C or SIGTERM.
+    ``fail`` counts the failures only, ``interrupted`` the trials stopped by Ctrl-C or SIGTERM,
+    ``surplus`` the trials one too many (:func:`surplus`).
 
     >>> s = optuna.create_study()
     >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
@@ -350,7 +366,7 @@ def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     (0, 1)
     """
     states = [trial_state(t) for t in trials]
-    return {name: states.count(name) for name in [s.name.lower() for s in TrialState] + ["interrupted"]}
+    return {name: states.count(name) for name in [s.name.lower() for s in TrialState] + ["interrupted", "surplus"]}
 
 
 def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:

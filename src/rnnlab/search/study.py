@@ -74,6 +74,7 @@ from rnnlab.search.storage import (
     RETRY_HISTORY,
     SAME_AS_ATTR,
     STOPPED_REASON,
+    SURPLUS_ATTR,
     baseline_needed,
     fail_stale,
     interrupted,
@@ -241,6 +242,15 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
     value for the same point, and the earlier trial stays the best of the two (Optuna keeps the
     first of equal values). Only complete trials are reused: a pruned, failed or interrupted one
     has no score to give.
+
+    A new trial that the trials created before it already make up ``--trials`` without is
+    surplus (:func:`_surplus`): two workers that counted at the same moment (in
+    :func:`_trials_until_done`) both created one. The storage orders the trials it creates (the
+    journal by its file lock, the database by its trial id sequence), so the later of the two
+    ends at once, untrained and before it draws parameters, stored as FAIL with ``surplus`` set
+    (:data:`~rnnlab.search.storage.SURPLUS_ATTR`): counted neither as done nor as failed, and
+    shown in no line or report; the earlier one runs. Trials created before it that fail later
+    (or are interrupted) leave room again, and the worker's next count fills it.
     """
     metric = setup.search.metric
 
@@ -258,6 +268,10 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         # (every record inside the try, those before and after training too: a stop that lands
         # anywhere in the trial marks it interrupted, not failed)
         try:
+            if _surplus(trial, setup.trials):
+                record(SURPLUS_ATTR, True)
+                raise SearchError(f"trial {trial.number} is surplus: the trials created before it make up "
+                                  f"--trials {setup.trials} (another worker counted at the same moment)")
             for k, v in worker_attrs().items():
                 record(k, v)
             with _stops_held():
@@ -304,6 +318,20 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             raise
 
     return objective
+
+
+def _surplus(trial: optuna.Trial, trials: int) -> bool:
+    """Whether the new ``trial`` is one too many: the trials created before it (a smaller trial
+    id: ids are unique and follow creation in both storages, where numbers may repeat in a
+    database under concurrent inserts) that are not failed or interrupted (complete, pruned,
+    running, waiting) already number ``trials``. A queued trial is never surplus (the config
+    itself, or a retry of an interrupted trial: documented to run even past the count)."""
+    system = trial.storage.get_trial(trial._trial_id).system_attrs
+    if "fixed_params" in system or RETRY_HISTORY in system:
+        return False
+    before = [t for t in trial.study.get_trials(deepcopy=False)
+              if t._trial_id < trial._trial_id and t.state != TrialState.FAIL]
+    return len(before) >= trials
 
 
 def _same_params(trial: optuna.Trial) -> FrozenTrial | None:
@@ -609,7 +637,9 @@ class Progress:
 
     def update(self, study: optuna.Study) -> None:
         trials = study.get_trials(deepcopy=False)
-        new = [t for t in trials if t.state.is_finished() and t.number not in self.seen]
+        # (a surplus trial is no trial a person asked for: never announced)
+        new = [t for t in trials if t.state.is_finished() and t.number not in self.seen
+               and SURPLUS_ATTR not in t.user_attrs]
         for t in sorted(new, key=lambda t: (t.datetime_complete or datetime.max, t.number)):
             self.seen.add(t.number)
             self.finished_here += 1

@@ -278,24 +278,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
-    from rnnlab.data import load_data
-    from rnnlab.export.tensorboard import export_tensorboard
+    from rnnlab.export.tensorboard import export_tensorboard, last_model
     from rnnlab.rundir import RunDir
-    from rnnlab.task import task_for
-    from rnnlab.train.checkpoint import model_from_checkpoint
-    from rnnlab.train.trainer import load_run_config
 
     runs = [RunDir.existing(d) for d in args.run_dirs]
     for run in runs:  # (every directory checked before any is written)
         if not run.metrics.exists() and not run.tracked.exists():
             raise RunDirError(f"{run.path}: nothing to export (no {run.metrics.name} or {run.tracked.name})")
     for run in runs:
-        model = None
-        if run.config.exists() and run.last_checkpoint.exists():  # the gate layout and the last weights
-            config = load_run_config(run.path)
-            task = task_for(config)
-            model = model_from_checkpoint(config, load_data(config.data, seed=config.training.seed, task=task),
-                                          task, run.last_checkpoint)
+        model = last_model(run)  # the gate layout and the last weights (None without config.toml or last.pt)
         try:
             out = export_tensorboard(run, model=model)
         except ImportError as e:  # (the optional extra: a user's set-up, not a bug)
@@ -608,12 +599,13 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from rnnlab.search.storage import state_counts, worker_gone
+    from rnnlab.search.storage import state_counts, surplus, worker_gone
     from rnnlab.search.study import open_existing
     from rnnlab.search.table import copies, failures, interruptions, trials_table
 
     study = open_existing(args.study_dir, storage=args.storage, name=args.study)
-    trials = study.get_trials(deepcopy=False)
+    # (a trial one too many, ended untrained when two workers counted at once, is no trial of the study's)
+    trials = [t for t in study.get_trials(deepcopy=False) if not surplus(t)]
     if not trials:
         _say(f"study {study.study_name!r}: no trials yet")
         return 0

@@ -379,7 +379,9 @@ def _block(scaled: list[np.ndarray], targets: list[np.ndarray], bounds: list[Bou
 
 def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
     """MASE's scale per channel: the mean absolute error of the one-step seasonal-naive forecast
-    (``x[t] - x[t - season]``) over the training parts, in the data's units.
+    (``x[t] - x[t - season]``) over the training parts, in the data's units; 0 for a channel that
+    repeats its season exactly (:func:`load_stream` then scales its MASE by the one-step naive
+    error; :func:`rnnlab.task.mase_weights` reports no MASE from a 0 scale).
 
     >>> seasonal_error([np.array([[1.0], [2.0], [4.0]])], 1).tolist()
     [1.5]
@@ -388,8 +390,33 @@ def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
     if not diffs:
         raise DataError(f"task.season: expected a season shorter than the training part, got season = {season} "
                         f"for {max(len(x) for x in train_parts)} training steps")
-    err = np.concatenate(diffs).mean(axis=0)
-    return np.where(err > 0, err, 1.0)
+    return np.concatenate(diffs).mean(axis=0)
+
+
+#: A seasonal-naive error at most this times the channel's standard deviation is an exact repeat
+#: of the season (floating-point rounding of a periodic function leaves about 1e-16 of it).
+EXACT_REPEAT = 1e-9
+
+
+def _seasonal_scale(series: Series, train_parts: list[np.ndarray], season: int) -> np.ndarray:
+    """:func:`seasonal_error` of the training parts, but for a channel that repeats its season
+    exactly there: seasonal naive forecasts it without error, so its scale would be 0 (or rounding
+    noise, which makes any error a huge MASE). That channel's MASE is scaled by the one-step naive
+    error instead (MASE's non-seasonal form, Hyndman & Koehler 2006), and training says so in one
+    line (a synthetic periodic series, a common first try, still trains)."""
+    err = seasonal_error(train_parts, season)
+    spread = np.concatenate(train_parts).std(axis=0)
+    exact = [c for c in range(len(err)) if err[c] <= EXACT_REPEAT * spread[c]]
+    if not exact:
+        return err
+    naive, seasonal = seasonal_error(train_parts, 1), err.copy()
+    for c in exact:
+        err[c] = naive[c]
+        warn_once(f"data.columns: column {series.columns[c]!r} of {series.name} repeats its season (task.season = "
+                  f"{season}) exactly over the training part (seasonal-naive error {seasonal[c]:.3g}, "
+                  f"at most {EXACT_REPEAT:g} x its standard deviation {spread[c]:.3g}): its MASE is scaled by the "
+                  f"one-step naive error ({naive[c]:.3g}) instead, and seasonal naive forecasts it exactly")
+    return err
 
 
 _warned: set[str] = set()
@@ -480,7 +507,7 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
         ChannelStats.identity(padded.shape[2])
     inputs = InputScaling(cfg.normalize, stats)
     scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
-                        np.tile(seasonal_error(train_parts, season), horizon))
+                        np.tile(_seasonal_scale(series, train_parts, season), horizon))
     scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
     levels = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
     # "auto" is decided on everything before the test block (training and validation blocks): on a

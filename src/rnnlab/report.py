@@ -54,8 +54,9 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from matplotlib.figure import Figure
 
@@ -86,6 +87,8 @@ from rnnlab.rundir import (
     recorded_by,
 )
 from rnnlab.tracker import read_tracked
+
+T = TypeVar("T")  # what a section computes from the run (:func:`_from_the_run`)
 
 # --- HTML pieces ---------------------------------------------------------------------------------
 
@@ -396,24 +399,33 @@ def _task_kind(rd: RunDir) -> str | None:
         return None
 
 
+def _from_the_run(rd: RunDir, nothing: str, compute: Callable[[RunDir], T]) -> T | str:
+    """What ``compute`` draws from the run's checkpoint and data (a picture of its forecasts or
+    predictions), or the one line that says why there is none (``nothing``: its start): no
+    checkpoint, data moved or changed since the run, another error of the run's."""
+    from rnnlab.errors import DataError, RnnlabError
+
+    if not (rd.last_checkpoint.exists() or rd.best_checkpoint.exists()):
+        return (f"<p class='nodata'>{nothing}: the run has no checkpoint to compute it from "
+                f"({hk.esc(rd.last_checkpoint)} is missing: the run has not finished, or kept no weights, as a "
+                "search's trial may not).</p>")
+    try:
+        return compute(rd)
+    except DataError as err:  # (moved, deleted or changed since the run: the picture needs it)
+        return f"<p class='nodata'>{nothing}: the run's data could not be read again ({hk.esc(err)}).</p>"
+    except RnnlabError as err:
+        return f"<p class='nodata'>{nothing}: {hk.esc(err)}.</p>"
+
+
 def _forecasts(rd: RunDir) -> str:
     """A forecaster's forecasts against its series (:mod:`rnnlab.plots.forecast`), computed from
     its checkpoint and data as ``rnnlab predict`` forecasts; a run whose data or checkpoint is not
     there says so in one line."""
-    from rnnlab.errors import DataError, RnnlabError
     from rnnlab.plots.forecast import MAX_CHANNELS, forecast_lines, plot_forecast
 
-    if not (rd.last_checkpoint.exists() or rd.best_checkpoint.exists()):
-        return (f"<p class='nodata'>No forecast picture: the run has no checkpoint to forecast with "
-                f"({hk.esc(rd.last_checkpoint)} is missing: the run has not finished, or kept no weights, as a "
-                "search's trial may not).</p>")
-    try:
-        lines = forecast_lines(rd)
-    except DataError as err:  # (moved, deleted or changed since the run: the picture needs it)
-        return (f"<p class='nodata'>No forecast picture: the run's data could not be read again "
-                f"({hk.esc(err)}).</p>")
-    except RnnlabError as err:
-        return f"<p class='nodata'>No forecast picture: {hk.esc(err)}.</p>"
+    lines = _from_the_run(rd, "No forecast picture", forecast_lines)
+    if isinstance(lines, str):
+        return lines
     h, channels = lines.horizon, lines.columns
     ahead = f"1 and {h} steps ahead" if h > 1 else "1 step ahead"
     block = f"{lines.block} block" if lines.block else "series (it holds out no block)"
@@ -459,20 +471,11 @@ def _predictions(rd: RunDir) -> str:
     validation split (:mod:`rnnlab.plots.regression`), computed from its checkpoint and data as
     ``rnnlab predict`` predicts, with each target's RMSE, MAE and R² in its own units; a run whose
     data or checkpoint is not there says so in one line."""
-    from rnnlab.errors import DataError, RnnlabError
     from rnnlab.plots.regression import MAX_TARGETS, plot_predictions, regression_points
 
-    if not (rd.last_checkpoint.exists() or rd.best_checkpoint.exists()):
-        return (f"<p class='nodata'>No picture of the predictions: the run has no checkpoint to predict with "
-                f"({hk.esc(rd.last_checkpoint)} is missing: the run has not finished, or kept no weights, as a "
-                "search's trial may not).</p>")
-    try:
-        points = regression_points(rd)
-    except DataError as err:  # (moved, deleted or changed since the run: the picture needs it)
-        return (f"<p class='nodata'>No picture of the predictions: the run's data could not be read again "
-                f"({hk.esc(err)}).</p>")
-    except RnnlabError as err:
-        return f"<p class='nodata'>No picture of the predictions: {hk.esc(err)}.</p>"
+    points = _from_the_run(rd, "No picture of the predictions", regression_points)
+    if isinstance(points, str):
+        return points
     names, n, K = points.names, len(points.actual), len(points.names)
     what = (f"{hk.num(n)} valid steps of its {hk.num(points.series)} series, a point each" if points.per_step
             else f"{hk.num(points.series)} series, a point each")

@@ -17,6 +17,7 @@ from tiny_search import tiny_search_toml  # noqa: E402
 
 from rnnlab.cli import main  # noqa: E402
 from rnnlab.errors import RnnlabError  # noqa: E402
+from rnnlab.plots import style  # noqa: E402
 from rnnlab.search.report import _slices, importances, render_study_report  # noqa: E402
 from rnnlab.search.storage import open_storage, open_study, state_counts  # noqa: E402
 from rnnlab.search.study import (  # noqa: E402
@@ -104,7 +105,8 @@ def test_copies_are_left_out_of_importances_and_slices(tmp_path):
     plain, copied = study_with_copies()
     assert importances(copied) == importances(plain)
     fig = _slices(copied.get_trials(), "score")
-    points = [len(c.get_offsets()) for ax in fig.axes if ax.get_visible() for c in ax.collections]
+    points = [len(c.get_offsets()) for ax in fig.axes if ax.get_visible() and ax.get_label() != style.COLORBAR
+              for c in ax.collections]
     assert points == [8, 8]  # one point per trained trial, in each parameter's panel
     html = render_study_report(tmp_path, copied)
     assert html.count("3 copies of an earlier trial") == 2  # said under the importances and the slices

@@ -1,6 +1,7 @@
 """The study report: ``DIR/study.html``, self-contained like the run report.
 
-Sections: the result (search score and, apart, the single test evaluation of the final run);
+Sections: the result (search score, the best trial's gain over the config itself against its
+standard error, and, apart, the single test evaluation of the final run);
 every trial, best first (parameters, fold scores with their spread, epochs, state, a link to its
 run report; a trial stopped by Ctrl-C or SIGTERM shown as interrupted, not failed; a trial that
 drew an earlier one's parameters marked "same as trial N"); the optimization history with pruned,
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import optuna
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
@@ -39,6 +41,8 @@ STUDY_REPORT = "study.html"
 #: Trials compared by weight norm (each trial's run report is drawn by the worker that ran it,
 #: :func:`rnnlab.search.study.draw_trial_report`).
 COMPARED = 4
+#: The slice plots' x margin each side, as a share of the range searched (of its log on a log axis).
+MARGIN = 0.05
 
 EXTRA_CSS = """
 td.params { font-size: 0.85em; color: #444; }
@@ -72,6 +76,11 @@ def _link(study_dir: Path, t: FrozenTrial) -> tuple[str, str] | None:
     return None
 
 
+def _score(value: float | None) -> str:
+    """A score or a spread as the page shows it: 4 decimals, as the CLI's lines (``-`` for none)."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _fmt_param(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -82,7 +91,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
         return '<p class="nodata">no trial finished yet</p>'
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     short = short_names(names)
-    head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, "± spread", "fold scores", "epochs",
+    head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, "± sd of folds", "fold scores", "epochs",
                                                    "parameters", "report"))
     rows = []
     by_number = {t.number: t for t in trials}
@@ -97,12 +106,11 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             [] if r["same_as"] is None else [f"same as trial {r['same_as']}"]) + (
             [f"run again as trial {rerun_as[t.number]}"] if t.number in rerun_as else [])
         params = ", ".join(f"{hk.esc(short[k])}={hk.esc(_fmt_param(v))}" for k, v in t.params.items())
-        folds = ", ".join(f"{v:.3f}" for v in t.user_attrs.get("fold_scores", []))
+        folds = ", ".join(_score(v) for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
         rows.append(
             f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span></td>"
-            f"<td class='num'>{hk.num(r['score']) if r['score'] is not None else '-'}</td>"
-            f"<td class='num'>{hk.num(r['spread']) if r['spread'] is not None else '-'}</td>"
+            f"<td class='num'>{_score(r['score'])}</td><td class='num'>{_score(r['spread'])}</td>"
             f"<td class='num'>{hk.esc(folds) or '-'}</td><td>{hk.esc(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
             f"<td>{f'<a href={chr(34)}{hk.esc(link[0])}{chr(34)}>{hk.esc(link[1])}</a>' if link else '-'}</td></tr>")
@@ -166,11 +174,23 @@ def trained(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE and trial_row(t)["same_as"] is None]
 
 
+def _tied(fitted: list[FrozenTrial]) -> bool:
+    """Whether the complete trials all scored the same (to the float)."""
+    return len({t.value for t in fitted}) == 1
+
+
 def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
     """Optuna's fANOVA importances over the complete trials that trained (:func:`trained`: the
-    copies left out); empty when fewer than 2."""
+    copies left out); empty when fewer than 2, or when they all scored the same (no variance to
+    share out: fANOVA would raise).
+
+    >>> tied = optuna.create_study()
+    >>> tied.optimize(lambda t: t.suggest_float("x", 0, 1) * 0 + 1.0, n_trials=3)
+    >>> importances(tied)
+    {}
+    """
     fitted = trained(study.get_trials(deepcopy=False))
-    if len(fitted) < 2:
+    if len(fitted) < 2 or _tied(fitted):
         return {}
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
@@ -197,10 +217,13 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
     complete = trained(trials)
     names = list(dict.fromkeys(k for t in complete for k in t.params))
     short = short_names(names)
-    cols = 4
+    cols = max(1, min(4, len(names)))  # (no empty column between the panels and the colour bar)
+    # One colour scale for every panel: the same trial the same colour.
+    first, last = min(t.number for t in complete), max(t.number for t in complete)
     fig, axes = style.new_figure(-(-len(names) // cols), cols, panel_size=(2.9, 2.3), sharey=True)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
+    points = None
     for ax, name in zip(axes.flat, names, strict=False):
         have = [t for t in complete if name in t.params]
         dist = have[0].distributions[name]
@@ -214,13 +237,24 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
         else:
             xs = [t.params[name] for t in have]
             if isinstance(dist, (FloatDistribution, IntDistribution)):
+                # The whole range searched, not only what was tried, with a margin each side so that
+                # a point at the range's edge is drawn whole (in log space on a log axis).
                 if dist.log:
                     ax.set_xscale("log")
-                ax.set_xlim(dist.low, dist.high)  # the whole range searched, not only what was tried
-        ax.scatter(xs, ys, c=[t.number for t in have], cmap=style.CMAP_MAGNITUDE, s=18, zorder=3)
+                    pad = (dist.high / dist.low) ** MARGIN if dist.high > dist.low else 2.0
+                    ax.set_xlim(dist.low / pad, dist.high * pad)
+                else:
+                    pad = MARGIN * (dist.high - dist.low) if dist.high > dist.low else 1.0
+                    ax.set_xlim(dist.low - pad, dist.high + pad)
+                    # (few ticks: the panels sit close, and the last label of one met the next's first)
+                    ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=isinstance(dist, IntDistribution)))
+        points = ax.scatter(xs, ys, c=[t.number for t in have], cmap=style.CMAP_MAGNITUDE, vmin=first, vmax=last,
+                            s=18, zorder=3)
         ax.set_title(short[name], fontsize=style.LABEL_SIZE)
     for ax in axes[:, 0]:
         ax.set_ylabel(metric)
+    if points is not None:
+        style.integer_ticks(style.colorbar(fig, points, "trial").ax.yaxis)
     fig.suptitle(f"{metric} against each parameter (complete trials that trained; colour: trial number)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
@@ -254,6 +288,44 @@ def _space(info: dict[str, Any]) -> str:
     return f"<table><tr><th>key</th><th>range</th><th>why</th></tr>{rows}</table>" if rows else ""
 
 
+def _spread(t: FrozenTrial) -> str:
+    """`` ± sd (the standard deviation of its N fold scores)``, the spread the CLI shows; empty
+    for one fold (no spread to show)."""
+    scores = t.user_attrs.get("fold_scores") or []
+    if len(scores) < 2:
+        return ""
+    return f" ± {_score(float(np.std(scores)))} (the standard deviation of its {len(scores)} fold scores)"
+
+
+def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
+    """The best trial's gain over the config itself, with the standard error of the mean paired
+    difference of their fold scores (both are scored on the same folds), and whether it is beyond
+    the noise: the gain exceeds its standard error (the recipe's rule,
+    :data:`rnnlab.recipe.report.RULE`).
+
+    >>> best = optuna.create_trial(value=0.6583, user_attrs={"fold_scores": [0.7, 0.6167]})
+    >>> base = optuna.create_trial(value=0.6333, user_attrs={"fold_scores": [0.6667, 0.6]})
+    >>> print(gain_sentence(best, base, "maximize"))  # doctest: +ELLIPSIS
+    Gain over the config itself: +0.0250 ± 0.0083 (...): beyond the noise (...).
+    """
+    a = np.asarray(best.user_attrs.get("fold_scores") or [], dtype=float)
+    b = np.asarray(base.user_attrs.get("fold_scores") or [], dtype=float)
+    sign = 1.0 if direction == "maximize" else -1.0
+    gain = sign * (best.value - base.value)
+    if len(a) < 2 or len(a) != len(b):
+        folds = "one fold" if len(a) < 2 else "fold scores that do not pair up"
+        return (f"Gain over the config itself: {gain:+.4f}; whether it is beyond the noise cannot be told from "
+                f"{folds} (its standard error needs the paired scores of 2 or more folds).")
+    diffs = sign * (a - b)
+    gain = float(diffs.mean())
+    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    verdict = "beyond the noise" if gain > se else "within the noise"
+    return (f"Gain over the config itself: {gain:+.4f} ± {se:.4f} (the standard error of the mean paired difference "
+            f"over their {len(diffs)} shared folds): {verdict} (a gain counts when it exceeds its standard error, "
+            "the recipe's rule; the best trial was chosen on these same folds, which flatters its gain: the final "
+            "run on the whole training split, or a fresh seed, tells more).")
+
+
 def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     metric = info.get("metric", "score")
     if "direction" in info:
@@ -267,17 +339,16 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
-        scores = best.user_attrs.get("fold_scores", [])
-        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{hk.num(best.value)}</b> ± "
-                     f"{hk.num(float(np.std(scores)) if scores else float('nan'))} (search score: folds of the training "
-                     "split) · config: <a href='best.toml'>best.toml</a></p>")
+        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{_score(best.value)}</b>"
+                     f"{_spread(best)} (search score: folds of the training split) · config: "
+                     "<a href='best.toml'>best.toml</a></p>")
         # The config itself: its finished trial (one interrupted by a kill is run again later).
         bases = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
         base = next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1] if bases else None)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
-            base_scores = base.user_attrs.get("fold_scores", [])
-            parts.append(f"<p class='sub'>The config itself (trial {base.number}): {hk.esc(metric)} {hk.num(base.value)} ± "
-                         f"{hk.num(float(np.std(base_scores)) if base_scores else float('nan'))}</p>")
+            parts.append(f"<p class='sub'>The config itself (trial {base.number}): {hk.esc(metric)} "
+                         f"{_score(base.value)}{_spread(base)}</p>")
+            parts.append(f"<p class='sub'>{hk.esc(gain_sentence(best, base, study.direction.name.lower()))}</p>")
         elif base is not None and base.number == best.number:
             parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
@@ -336,6 +407,9 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
 
     def importance_section() -> str:
         values = importances(study)
+        if len(fitted) >= 2 and _tied(fitted):
+            return (f'<p class="nodata">every trained trial scored the same ({_score(fitted[0].value)}): nothing to '
+                    f'rank the parameters by</p>{copies_note}')
         if not values:
             return ('<p class="nodata">no data recorded: importances need at least 2 complete trials that '
                     f'trained</p>{copies_note}')

@@ -822,7 +822,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog += "\n".join(f"  {name}" for name in _recipe_steps())
     p.add_argument("config", help="the TOML config: the baseline")
     p.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds per candidate (default 3)")
-    p.add_argument("--steps", metavar="LIST", help="comma-separated steps to walk (default: all, in order)")
+    p.add_argument("--steps", metavar="LIST", help="comma-separated steps to walk (default: all); they run in "
+                   "the recipe's own order (listed below), whatever order LIST gives")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="processes scoring candidates and seeds")
     p.add_argument("--out", metavar="DIR", help="the recipe directory (default: output.dir + '-recipe')")
     p.add_argument("--no-final", action="store_true",

@@ -5,7 +5,7 @@ folds of the training split), kept or scrapped and why; then the final configura
 single test-split evaluation of the baseline and of the final configuration, side by side. The
 HTML page (self-contained, like the run report) adds, per step, the weight-norm evolution and the
 gradient through time of the configuration the step started from and of each candidate, side by
-side: what each regularizer did to the weights, not only to the score.
+side on one colour scale: what each regularizer did to the weights, not only to the score.
 
 Example:
     >>> write_recipe_report(outcome)  # doctest: +SKIP
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
 from rnnlab.config import Config
@@ -57,6 +58,16 @@ def step_record(o: StepOutcome) -> dict[str, Any]:
         for t in o.tried]}
 
 
+NO_TEST = "there is no test split (data.test_path is unset and the data set has none): nothing was evaluated on one"
+ORDER = ("Steps always run in the recipe's own order (the table below, top to bottom), whatever order "
+         "--steps lists them in: each starts from what the steps before it kept.")
+
+
+def _has_test(tests: dict[str, Any]) -> bool:
+    """Whether any retrained configuration was evaluated on a test split."""
+    return any((part or {}).get("test") for part in tests.values())
+
+
 def _test_cell(tests: dict[str, Any], name: str, split: str, metric: Metric) -> str:
     part = (tests.get(name) or {}).get(split)
     return metric.show(part[metric.name]) if part else "-"
@@ -85,13 +96,18 @@ def render_markdown(outcome: Any) -> str:
     kept = [t.label for o in r.outcomes for t in o.kept]
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
               f"{metric} {_ms(r.final_scores)}. Runnable: `rnnlab train {outcome.out / 'final.toml'}`.", ""]
-    if outcome.tests:
+    if outcome.tests and _has_test(outcome.tests):
         lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
         for name in ("baseline", "final"):
             lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} | "
                          f"{_test_cell(outcome.tests, name, 'test', head)} |")
         lines += ["", "Both retrained on the whole training split after the walk; the test split was evaluated "
                   "once for each and chose nothing.", ""]
+    elif outcome.tests:
+        lines += [f"| configuration | train {head.label} |", "|---|---|"]
+        lines += [f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} |" for name in ("baseline", "final")]
+        lines += ["", f"Both retrained on the whole training split after the walk; {NO_TEST}.", ""]
+    lines += [f"Steps walked: {', '.join(f'`{o.step.name}`' for o in r.outcomes)}. {ORDER}", ""]
     lines += ["## The recipe", "", recipe_table(r.baseline), ""]
     return "\n".join(lines)
 
@@ -107,7 +123,7 @@ def _first_run(outcome: Any, label: str, config: Config) -> Path:
 
 def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     """Weight norms and gradient through time of the step's starting point and its candidates."""
-    from rnnlab.plots import plot_compare_norms, plot_grad_through_time
+    from rnnlab.plots import plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
     from rnnlab.report import read_grad_through_time
 
@@ -123,15 +139,83 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     params = recurrent_weights(list(runs.values()))
     parts = [hk.img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
                                       f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
-    cells = []
+    curves = {}
     for name, run in runs.items():
         gtt, _ = read_grad_through_time(run)
         if gtt:
-            fig = plot_grad_through_time(next(iter(gtt.values())), title=f"{name}")
-            cells.append(f"<div>{hk.img(fig, f'gradient through time of {name}')}</div>")
-    if cells:
-        parts.append(f'<div class="side">{"".join(cells)}</div>')
+            curves[name] = next(iter(gtt.values()))
+    if curves:
+        parts.append(hk.img(compare_grad_through_time(
+            curves, title=f"{o.step.name}: gradient through time (seed {outcome.seeds[0]}, fold 1)"),
+            f"gradient through time of {o.step.name}"))
     return "".join(parts)
+
+
+def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time") -> Figure:
+    """Heatmaps of ``|dLoss/dh_t|`` side by side on ONE colour scale (one colour bar), above their
+    per-timestep means on one log axis: runs compared by colour, not by each its own scale.
+
+    ``curves``: name -> a :class:`rnnlab.introspect.GradThroughTime` (its top layer) or an array ``[T, H]``.
+
+    >>> import numpy as np
+    >>> fig = compare_grad_through_time({"a": np.ones((5, 2)), "b": 10 * np.ones((5, 2))})
+    >>> [im.get_clim() for ax in fig.axes[:2] for im in ax.images]
+    [(0.0, 10.0), (0.0, 10.0)]
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    from rnnlab.plots import style
+    from rnnlab.plots.through_time import _per_timestep, _select
+
+    arrs = {name: np.abs(_select(g, -1, "forward")[0]) for name, g in curves.items()}
+    n = len(arrs)
+    fig, axes = style.new_figure(2, n, panel_size=(max(4.6, 9.2 / n), 2.9), height_ratios=(1.2, 1.0))
+    gs = axes[1, 0].get_gridspec()
+    for ax in axes[1, :]:
+        ax.remove()
+    ax_line = fig.add_subplot(gs[1, :])
+    style.style_axes(ax_line)
+    fig.suptitle(title, fontsize=style.TITLE_SIZE + 2)
+    # One scale for all: each its own would make a gradient ten times smaller look the same.
+    every = np.concatenate([a[np.isfinite(a)].ravel() for a in arrs.values()] + [np.zeros(0)])
+    pos = every[every > 0]
+    if pos.size and pos.max() / pos.min() > 10:
+        norm: Normalize = LogNorm(vmin=max(pos.min(), pos.max() * 1e-12), vmax=pos.max())
+    else:
+        hi = float(every.max()) if every.size else 1.0
+        norm = Normalize(vmin=0.0, vmax=hi if hi > 0 else 1.0)
+    image = None
+    for i, (name, arr) in enumerate(arrs.items()):
+        ax = axes[0, i]
+        ax.grid(False)
+        ax.set_title(name, fontsize=style.TITLE_SIZE, color=style.series_color(i))
+        ax.set_xlabel("timestep t", fontsize=style.TITLE_SIZE)
+        if i == 0:
+            ax.set_ylabel("hidden channel", fontsize=style.TITLE_SIZE)
+        ax.tick_params(labelsize=style.LABEL_SIZE + 1)
+        if arr.size == 0:
+            style.no_data(ax, "no timesteps recorded")
+            continue
+        shown = np.where(arr > 0, arr, np.nan) if isinstance(norm, LogNorm) else arr
+        image = ax.imshow(shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
+                          extent=(-0.5, arr.shape[0] - 0.5, arr.shape[1] - 0.5, -0.5))
+        style.integer_ticks(ax.yaxis)
+        per_t, drawable = _per_timestep(arr)
+        ax_line.plot(np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
+                     marker="o", markersize=3, linewidth=1.6, label=name)
+    if image is not None:
+        cb = style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
+        cb.set_label(cb.ax.get_ylabel(), fontsize=style.TITLE_SIZE)
+        cb.ax.tick_params(labelsize=style.LABEL_SIZE + 1)
+    ax_line.set_yscale("log")
+    ax_line.set_title("mean over channels, per timestep (log scale)", fontsize=style.TITLE_SIZE)
+    ax_line.set_xlabel("timestep t", fontsize=style.TITLE_SIZE)
+    ax_line.set_ylabel("mean |dLoss/dh_t|", fontsize=style.TITLE_SIZE)
+    ax_line.tick_params(labelsize=style.LABEL_SIZE + 1)
+    if ax_line.lines:
+        ax_line.legend(fontsize=style.TITLE_SIZE, loc="best")
+    style.save(fig, None)
+    return fig
 
 
 def render_html(outcome: Any) -> str:
@@ -157,17 +241,16 @@ def render_html(outcome: Any) -> str:
                         f'<p class="sub">{hk.esc(o.step.advice)}</p>{table}{pictures}</section>')
     tests = ""
     if outcome.tests:
+        with_test = _has_test(outcome.tests)
         tests = (f"<table><tr><th>configuration</th><th>train {hk.esc(head.label)}</th>"
-                 f"<th>test {hk.esc(head.label)} (once)</th></tr>"
+                 + (f"<th>test {hk.esc(head.label)} (once)</th>" if with_test else "") + "</tr>"
                  + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head)}</td>"
-                           f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head)}</td></tr>"
-                           for n in ("baseline", "final"))
-                 + "</table>")
+                           + (f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head)}</td>" if with_test else "")
+                           + "</tr>" for n in ("baseline", "final"))
+                 + "</table>" + ("" if with_test else f"<p class=\"sub\">{hk.esc(NO_TEST[0].upper() + NO_TEST[1:])}.</p>"))
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    # A grid, not flex-grow: a third candidate on its own row keeps the size of the others.
-    css = hk.CSS + ".side { display: grid; gap: 0.5em; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); }\n" \
-        "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
+    css = hk.CSS + "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>rnnlab recipe: {hk.esc(r.baseline.name or outcome.out.name)}</title>\n<style>{css}</style>\n<script>{hk.SCRIPT}</script>\n"
@@ -193,4 +276,4 @@ def write_recipe_report(outcome: Any) -> tuple[Path, Path]:
     return out / "recipe.md", out / "recipe.html"
 
 
-__all__ = ["render_html", "render_markdown", "step_record", "write_recipe_report"]
+__all__ = ["compare_grad_through_time", "render_html", "render_markdown", "step_record", "write_recipe_report"]

@@ -30,10 +30,15 @@ from rnnlab.introspect.through_time import GradThroughTime
 from rnnlab.plots import style
 
 
-def _select(
+def select_layer(
     gtt: GradThroughTime | np.ndarray, layer: int, direction: str
 ) -> tuple[np.ndarray, str, str]:
-    """``[T, H]`` array, its label, and its direction."""
+    """The ``[T, H]`` array of one layer and direction of ``gtt``, its label, and its direction
+    (the picture here and the recipe's comparison read curves through it).
+
+    >>> select_layer(np.ones((3, 2)), -1, "forward")[0].shape
+    (3, 2)
+    """
     if isinstance(gtt, GradThroughTime):
         key = gtt._key(layer, direction)
         arr = style.as_array(gtt.layers[key], "gtt.layers")
@@ -53,9 +58,13 @@ def _select(
 BEFORE_COLOR = "#8a8a8a"
 
 
-def _per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``[T]`` mean over channels of ``|arr|`` ``[T, H]`` (NaN where no value is finite) and the
-    mask of the steps a log axis can draw."""
+    mask of the steps a log axis can draw.
+
+    >>> per_timestep(np.array([[1.0, 3.0], [np.nan, np.nan]]))[0].tolist()[0]
+    2.0
+    """
     arr = arr.reshape(arr.shape[0], -1)
     with np.errstate(all="ignore"):
         finite_arr = np.where(np.isfinite(arr), arr, np.nan)
@@ -118,10 +127,10 @@ def plot_grad_through_time(
     """
     if not rel > 0:
         raise ValueError(f"rel: expected a positive factor, got {rel}")
-    arr, label, direction = _select(gtt, layer, direction)
+    arr, label, direction = select_layer(gtt, layer, direction)
     arr = np.abs(arr)
     T = arr.shape[0]
-    then = None if before is None else np.abs(_select(before, layer, direction)[0])
+    then = None if before is None else np.abs(select_layer(before, layer, direction)[0])
     fig, axes = style.new_figure(2, 1, panel_size=(8.5, 2.9), height_ratios=(1.2, 1.0), sharex=True)
     ax_map, ax_line = axes[0, 0], axes[1, 0]
     fig.suptitle(title or f"{label}: |dLoss/dh_t| per timestep", fontsize=style.TITLE_SIZE)
@@ -163,8 +172,8 @@ def plot_grad_through_time(
         style.note(ax_map, warn, warn=True)
 
     # Line: mean over channels per timestep, log axis; non-positive values cannot be drawn.
-    per_t, drawable = _per_timestep(arr)
-    then_t, then_drawable = _per_timestep(then) if then is not None else (None, None)
+    per_t, drawable = per_timestep(arr)
+    then_t, then_drawable = per_timestep(then) if then is not None else (None, None)
     if not drawable.any() and (then_drawable is None or not then_drawable.any()):
         style.no_data(ax_line, "all values zero or non-finite: nothing to draw on a log axis")
         ax_line.set_yscale("log")

@@ -165,9 +165,9 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
     from matplotlib.colors import LogNorm, Normalize
 
     from rnnlab.plots import style
-    from rnnlab.plots.through_time import _per_timestep, _select
+    from rnnlab.plots.through_time import per_timestep, select_layer
 
-    arrs = {name: np.abs(_select(g, -1, "forward")[0]) for name, g in curves.items()}
+    arrs = {name: np.abs(select_layer(g, -1, "forward")[0]) for name, g in curves.items()}
     n = len(arrs)
     fig, axes = style.new_figure(2, n, panel_size=(max(4.6, 9.2 / n), 2.9), height_ratios=(1.2, 1.0))
     gs = axes[1, 0].get_gridspec()
@@ -200,7 +200,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         image = ax.imshow(shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
                           extent=(-0.5, arr.shape[0] - 0.5, arr.shape[1] - 0.5, -0.5))
         style.integer_ticks(ax.yaxis)
-        per_t, drawable = _per_timestep(arr)
+        per_t, drawable = per_timestep(arr)
         ax_line.plot(np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
                      marker="o", markersize=3, linewidth=1.6, label=name)
     if image is not None:

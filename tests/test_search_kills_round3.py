@@ -78,10 +78,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _baseline_running(out: Path) -> optuna.trial.FrozenTrial | None:
-    # (once it has drawn its parameters: its worker records its pid a moment before, and a kill
-    # in between leaves a trial with none to compare its retry's with)
+    # (once it has drawn all its parameters: its worker records its pid a moment before and draws
+    # them one at a time, and a kill in between leaves a trial with fewer to compare its retry's with)
     return next((t for t in open_existing(out).get_trials() if t.user_attrs.get("baseline")
-                 and t.state == TrialState.RUNNING and "pid" in t.user_attrs and t.params), None)
+                 and t.state == TrialState.RUNNING and "pid" in t.user_attrs
+                 and set(t.params) == {"model.zoneout", "training.lr"}), None)
 
 
 @linux

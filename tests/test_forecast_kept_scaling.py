@@ -24,7 +24,7 @@ from rnnlab.train.trainer import load_run_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
-FIT_KEY = "forecast_fit"  # (the checkpoint key of rnnlab.train.forecast.ForecastFit)
+FIT_KEY = "run_fit"  # (the checkpoint key of rnnlab.train.run_fit.RunFit)
 
 STEPS = 96
 
@@ -65,11 +65,11 @@ def test_the_checkpoint_keeps_the_scaling_reference_and_training_block_fitted(tr
     fitted = load_data(config.data, seed=config.training.seed, task=task_for(config))
     for name in ("last.pt", "best.pt"):
         kept = load_checkpoint(run / "checkpoints" / name)[FIT_KEY]
-        assert kept["mean"].numpy().tolist() == fitted.stats.mean.tolist()
-        assert kept["std"].numpy().tolist() == fitted.stats.std.tolist()
-        assert kept["reference"] == fitted.reference  # "auto" resolved, as the run said
-        assert kept["train_steps"] == [split_bounds(STEPS, config.data, None).train]
-        assert len(kept["train_sha256"]) == 64
+        assert kept["inputs"]["stats"]["mean"].numpy().tolist() == fitted.stats.mean.tolist()
+        assert kept["inputs"]["stats"]["std"].numpy().tolist() == fitted.stats.std.tolist()
+        assert kept["stream"]["reference"] == fitted.reference  # "auto" resolved, as the run said
+        assert kept["stream"]["train_steps"] == [split_bounds(STEPS, config.data, None).train]
+        assert len(kept["stream"]["train_sha256"]) == 64
 
 
 def test_predict_on_a_rescaled_data_path_uses_the_runs_scaling_and_warns(trained, tmp_path, capsys):
@@ -145,7 +145,7 @@ def test_a_damaged_record_is_one_line_naming_the_checkpoint_and_key(trained, tmp
     for name in ("last.pt", "best.pt"):
         path = run / "checkpoints" / name
         state = load_checkpoint(path)
-        state[FIT_KEY]["reference"] = "yesterday"
+        state[FIT_KEY]["stream"]["reference"] = "yesterday"
         save_checkpoint(path, state)
     one_line_error(["predict", str(run), "--out", str(tmp_path / "x.csv")], capsys,
-                   ("checkpoint ", ".pt", f"'{FIT_KEY}'", "'reference' one of", "'yesterday'"))
+                   ("checkpoint ", ".pt", f"'{FIT_KEY}'", "'stream'", "'reference': expected one of", "'yesterday'"))

@@ -25,7 +25,7 @@ from rnnlab.data.stream import baseline_forecasts, read_series
 from rnnlab.rundir import RunDir
 from rnnlab.task import FORECASTING, REGRESSION, RegressionTally, TargetScale, task_for
 from rnnlab.train.forecast import next_values
-from rnnlab.train.predict import run_model
+from rnnlab.train.run_fit import run_model
 from rnnlab.train.trainer import load_run_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -145,7 +145,7 @@ def test_predict_data_forecasts_after_the_new_end_with_the_runs_scaling(shop, ca
     tmp, _, run = shop
     config = load_run_config(run)
     task = task_for(config)
-    loaded, model = run_model(RunDir(run), config, task)
+    loaded, model, _ = run_model(RunDir(run), config, task)
     # New days arrived: five more rows of the same shop; the forecast is for the two days after them.
     longer = write_csv(tmp / "longer.csv", daily_rows(STEPS + 5))
     capsys.readouterr()

@@ -17,7 +17,7 @@ from test_predict_cli import config, predicted, separable, trained
 from test_task_per_step import tags, values
 
 from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.train.predict import PREDICT_FIT_KEY
+from rnnlab.train.run_fit import RUN_FIT_KEY
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -65,8 +65,8 @@ def as_before_the_record(run: Path, to: Path) -> Path:
     shutil.copytree(run, to)
     for path in (to / "checkpoints").glob("*.pt"):
         state = load_checkpoint(path)
-        assert PREDICT_FIT_KEY in state  # (the run kept it)
-        del state[PREDICT_FIT_KEY]
+        assert RUN_FIT_KEY in state  # (the run kept it)
+        del state[RUN_FIT_KEY]
         save_checkpoint(path, state)
     return to
 
@@ -102,7 +102,7 @@ def test_a_run_from_before_the_record_without_its_training_file_says_it_needs_it
     old = as_before_the_record(run, tmp_path / "old_run")
     train_file.unlink()
     line = one_line_error(["predict", str(old), "--data", str(new), "--out", str(tmp_path / "p.csv")], capsys,
-                          [str(old), "trained before its checkpoints recorded", f"data.path ({train_file})",
+                          [str(old), "a run trained before checkpoints kept it", f"data.path ({train_file})",
                            "does not exist"], kept=old)
     assert "restore it" in line
     # Its test file is not needed: with the training file back, it predicts as the run with the record.

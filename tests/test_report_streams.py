@@ -67,7 +67,7 @@ def test_a_forecasters_report_draws_the_models_test_block_forecasts_as_rnnlab_pr
     from rnnlab.plots.forecast import forecast_lines, plot_forecast
     from rnnlab.task import task_for
     from rnnlab.train.forecast import forecast_rows, next_values
-    from rnnlab.train.predict import run_model
+    from rnnlab.train.run_fit import run_model
     from rnnlab.train.trainer import load_run_config
 
     lines = forecast_lines(forecaster)
@@ -77,7 +77,7 @@ def test_a_forecasters_report_draws_the_models_test_block_forecasts_as_rnnlab_pr
     # that origin's history (next_values on the series up to the origin) ...
     config = load_run_config(forecaster.path)
     task = task_for(config)
-    data, model = run_model(forecaster, config, task)
+    data, model, _ = run_model(forecaster, config, task)
     for i, origin in enumerate(lines.origins):
         expected = next_values(model, x[: origin + 1], data.stats, data.reference, task)
         np.testing.assert_allclose(lines.model[i], expected, rtol=1e-5, atol=1e-6)

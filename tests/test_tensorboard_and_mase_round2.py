@@ -1,6 +1,5 @@
 """Second round: ``rnnlab tensorboard RUN`` builds the model from the shape the run's checkpoint
-recorded when it trained (a classifier's or regressor's ``PredictFit``, a forecaster's
-``ForecastFit``), so it needs no training file; a run from before the record still reads
+recorded when it trained (``RunFit``, a forecaster's with its reference and training block), so it needs no training file; a run from before the record still reads
 ``data.path`` and says in one line when it is gone. A forecasting channel that repeats its season
 exactly over the training part (seasonal naive without error: MASE has no scale) has its MASE
 scaled by the one-step naive error, and training says so in one line naming it; before, a
@@ -24,8 +23,7 @@ from rnnlab.data import load_data
 from rnnlab.export.tensorboard import last_model, tensorboard_records
 from rnnlab.task import task_for
 from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.train.forecast import FIT_KEY
-from rnnlab.train.predict import PREDICT_FIT_KEY
+from rnnlab.train.run_fit import RUN_FIT_KEY
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -92,7 +90,7 @@ def test_tensorboard_needs_no_training_file_when_the_checkpoint_records_the_shap
 def test_a_run_from_before_the_record_reads_data_path_and_says_in_one_line_when_it_is_gone(tmp_path, capsys):
     run = _classifier(tmp_path)
     before = _weights(run)
-    old = _without_record(run, tmp_path / "old_run", PREDICT_FIT_KEY)
+    old = _without_record(run, tmp_path / "old_run", RUN_FIT_KEY)
     again = _weights(old)  # its shape read again from data.path, as before
     assert again.keys() == before.keys() and all(np.array_equal(again[k], before[k]) for k in before)
     data = tmp_path / "d.npz"
@@ -102,7 +100,7 @@ def test_a_run_from_before_the_record_reads_data_path_and_says_in_one_line_when_
     # a forecaster's run from before its record, likewise
     fore = tmp_path / "f"
     fore.mkdir()
-    old_fore = _without_record(_forecaster(fore), fore / "old_run", FIT_KEY)
+    old_fore = _without_record(_forecaster(fore), fore / "old_run", RUN_FIT_KEY)
     shutil.move(fore / "s.npz", fore / "moved.npz")
     one_line_error(["tensorboard", str(old_fore)], capsys, ["keeps no record", f"data.path ({fore / 's.npz'})"])
 

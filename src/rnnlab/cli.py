@@ -452,7 +452,8 @@ def _targets(rd: Any, config: Any, task: Any) -> list[str] | None:
     import re
 
     from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.predict import evaluated_checkpoint, target_names
+    from rnnlab.train.predict import target_names
+    from rnnlab.train.run_fit import evaluated_checkpoint
 
     if task.kind != "regression":
         return None

@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import os
-import typing
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,10 +45,6 @@ from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.rundir import RunDir
 from rnnlab.tracker import read_tracked
-
-if typing.TYPE_CHECKING:
-    from rnnlab.data import DataSplits
-    from rnnlab.train.predict import PredictFit
 
 INSTALL_HINT = "pip install 'rnnlab[tensorboard]'"
 
@@ -124,21 +119,17 @@ def tensorboard_records(
 def last_model(run_dir: str | os.PathLike[str] | RunDir) -> nn.Module | None:
     """The model of a run's last checkpoint (whose layers tell the gate layout), or None when the
     run has no ``config.toml`` or no ``last.pt``. Its shape is the one the checkpoint recorded
-    when the run trained (:class:`rnnlab.train.predict.PredictFit`, a forecaster's
-    :class:`rnnlab.train.forecast.ForecastFit`), so ``data.path`` is not read and may have moved
-    or changed since; a run without that record (trained before it was kept, or a language
-    model) reads its training file again, and says in one line that it needs it when it is gone.
+    when the run trained (:class:`rnnlab.train.run_fit.RunFit`), so ``data.path`` is not read and
+    may have moved or changed since; a run without that record (trained before it was kept, or a
+    language model) reads its training file again, and says in one line that it needs it when it
+    is gone.
 
     >>> import tempfile
     >>> last_model(tempfile.mkdtemp()) is None  # nothing trained there
     True
     """
-    from rnnlab.data import InputScaling, load_data
-    from rnnlab.errors import CheckpointError, RunDirError
     from rnnlab.task import task_for
-    from rnnlab.train.checkpoint import load_checkpoint, model_from_checkpoint
-    from rnnlab.train.forecast import FIT_KEY, ForecastFit
-    from rnnlab.train.predict import PREDICT_FIT_KEY, PredictFit
+    from rnnlab.train.run_fit import model_of, run_fit
     from rnnlab.train.trainer import load_run_config
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
@@ -147,32 +138,7 @@ def last_model(run_dir: str | os.PathLike[str] | RunDir) -> nn.Module | None:
         return None
     config = load_run_config(run.path)
     task = task_for(config)
-    state = load_checkpoint(path)  # (again in model_from_checkpoint, for the weights)
-    shape: DataSplits | PredictFit
-    if PREDICT_FIT_KEY in state:
-        shape = PredictFit.from_state(state[PREDICT_FIT_KEY], path, task)
-    elif FIT_KEY in state:
-        fit = ForecastFit.from_state(state[FIT_KEY], path)
-        # (a forecaster reads its channels and forecasts each of them task.horizon steps ahead)
-        # (only its shape is used here: no classes, and no target scale to undo)
-        channels = len(fit.stats.mean)
-        shape = PredictFit(InputScaling(config.data.normalize, fit.stats), [], None, channels, channels * task.horizon)
-    else:
-        given = config.data.path
-        if given is not None and not Path(given).exists():
-            raise RunDirError(f"{run.path}: its checkpoint {path.name} keeps no record of the model's shape (a run "
-                              f"trained before checkpoints recorded it, or a language model), so splitting per gate "
-                              f"needs its training file at data.path ({given}), which does not exist: restore it "
-                              f"there, or train the run again")
-        # (the shape comes from the training file alone: a test file is not needed)
-        shape = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed, task=task)
-    try:
-        return model_from_checkpoint(config, shape, task, path)
-    except RuntimeError as e:  # load_state_dict: weights of another model (a changed data.path, read again)
-        reason = (str(e).strip().splitlines()[1:2] or [str(e)])[0].strip()
-        read = "" if isinstance(shape, PredictFit) else f" for the data at data.path ({config.data.path})"
-        raise CheckpointError(f"checkpoint {path} does not fit the model {run.config} describes{read} "
-                              f"({reason[:160]}{'...' if len(reason) > 160 else ''})") from None
+    return model_of(run, config, task, run_fit(run, config, task, path, "splitting per gate"), path)
 
 
 def _metric_scalars(run: RunDir) -> list[Scalar]:

@@ -2,7 +2,7 @@
 "Forecasts" section).
 
 :func:`forecast_lines` computes what the picture shows from the run's checkpoint and data, through
-the prediction functions of ``rnnlab predict`` (:func:`rnnlab.train.forecast.run_forecaster`: the
+the prediction functions of ``rnnlab predict`` (:func:`rnnlab.train.run_fit.run_model`: the
 model the run evaluated, the scaling and reference it recorded when it trained, its mean guard's choice;
 :func:`rnnlab.train.forecast.next_values`: the forecast after the series' end, what ``rnnlab
 predict RUN_DIR`` writes). :func:`plot_forecast` draws, per channel (the first
@@ -140,8 +140,8 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
     from rnnlab.data.stream import simple_forecast, split_bounds
     from rnnlab.errors import RunDirError
     from rnnlab.task import task_for
-    from rnnlab.train.forecast import next_values, origin_forecasts, run_forecaster, run_series
-    from rnnlab.train.predict import guard_kept
+    from rnnlab.train.forecast import next_values, origin_forecasts, run_series
+    from rnnlab.train.run_fit import guard_kept, run_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -149,8 +149,8 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
     task = task_for(config)
     if task.kind != "forecasting":
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast to draw")
-    data, model, fit = run_forecaster(run, config, task)
-    series = run_series(config, fit)  # (warned about when it is no longer the run's)
+    data, model, fit = run_model(run, config, task)
+    series = run_series(config, fit.stream)  # (warned about when it is no longer the run's)
     x = series.values[0]
     h = task.horizon
     bounds = split_bounds(len(x), config.data, None)

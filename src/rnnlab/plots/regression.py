@@ -2,7 +2,7 @@
 "Predictions against the targets" section).
 
 :func:`regression_points` computes what the picture shows from the run's checkpoint and data,
-through the prediction functions of ``rnnlab predict``: :func:`rnnlab.train.predict.run_model`
+through the prediction functions of ``rnnlab predict``: :func:`rnnlab.train.run_fit.run_model`
 (the run's data, scaled as the run scaled it, and the model it evaluated, with its mean guard's
 choice), the trainer's evaluation loop :func:`rnnlab.train.trainer.split_outputs` on the test
 split (else the validation split), the task's pairing of outputs with targets (per step: every
@@ -104,7 +104,8 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     :class:`rnnlab.errors.RunDirError`."""
     from rnnlab.errors import RunDirError
     from rnnlab.task import task_for
-    from rnnlab.train.predict import decode, guard_kept, run_model, target_names
+    from rnnlab.train.predict import decode, target_names
+    from rnnlab.train.run_fit import guard_kept, run_model
     from rnnlab.train.trainer import load_run_config, split_outputs
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -112,7 +113,7 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     task = task_for(config)
     if task.kind != "regression":
         raise RunDirError(f"{run.path}: a {task.name} run has no predicted values to draw against its targets")
-    data, model = run_model(run, config, task)
+    data, model, _ = run_model(run, config, task)
     split, name = (data.test, "test") if data.test is not None and len(data.test) else (data.val, "validation")
     if not len(split):
         raise RunDirError(f"{run.path}: the run holds out no test or validation series to show predictions on")

@@ -49,9 +49,8 @@ from rnnlab.rundir import atomic_torch_save
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
-    from rnnlab.data import DataSplits
     from rnnlab.task import Task
-    from rnnlab.train.predict import PredictFit
+    from rnnlab.train.run_fit import RunFit
 
 FORMAT = "rnnlab.checkpoint"
 VERSION = 2
@@ -202,17 +201,14 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def model_from_checkpoint(config: Config, data: DataSplits | PredictFit, task: Task,
-                          path: str | os.PathLike[str]) -> torch.nn.Module:
-    """The model ``config`` builds for ``data`` (its channels, classes, targets: the run's data, or
-    the record of them its checkpoints keep, :class:`rnnlab.train.predict.PredictFit`) and
-    ``task``, with the weights of the checkpoint at ``path`` (what ``rnnlab predict`` predicts and
-    forecasts with and ``rnnlab tensorboard`` splits per gate). In training mode, as built."""
+def model_from_checkpoint(config: Config, fit: RunFit, task: Task, path: str | os.PathLike[str]) -> torch.nn.Module:
+    """The model ``config`` builds in the shape ``fit`` records (its input channels and outputs:
+    :class:`rnnlab.train.run_fit.RunFit`) for ``task``, with the weights of the checkpoint at
+    ``path`` (what ``rnnlab predict`` predicts and forecasts with and ``rnnlab tensorboard``
+    splits per gate). In training mode, as built."""
     from rnnlab.train.model import build_model
-    from rnnlab.train.predict import PredictFit
 
-    outputs = data.outputs if isinstance(data, PredictFit) else task.head_width(data.classes, data.train.y)
-    model = build_model(config.model, data.channels, outputs, task.per_step, values=task.values)
+    model = build_model(config.model, fit.channels, fit.outputs, task.per_step, values=task.values)
     model.load_state_dict(load_checkpoint(path)["model"])
     return model
 

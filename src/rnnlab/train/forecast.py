@@ -2,13 +2,13 @@
 or ``rnnlab predict RUN_DIR --data FILE`` for a series of the run's columns that goes on further).
 
 The run's model (its best checkpoint when early stopping kept one, else its last, as
-:func:`rnnlab.train.predict.run_model` restores it) reads each
+:func:`rnnlab.train.run_fit.run_model` restores it) reads each
 series whole, from its first step to its last, with the scaling fitted on the run's training
 block (never on the series it forecasts from: a FILE's own statistics would rescale what the
 model learned); its output at the last step, plus the reference forecast it learned corrections to
 (``[task] relative_to``), is the next ``horizon`` values of every channel, brought back to the
 data's units. The scaling and the reference are those the run recorded in its checkpoint when
-it trained (:class:`ForecastFit`), not fitted again from ``data.path``, which may have grown or
+it trained (:class:`rnnlab.train.run_fit.RunFit`), not fitted again from ``data.path``, which may have grown or
 changed since; a ``data.path`` whose training block no longer is the run's is forecast from with
 a one-line warning. (A run trained before the record existed fits them again, as it always did.) The series of ``data.path`` and a FILE take the same way
 (:func:`forecast_table`): a FILE with k more steps than the run's series is forecast k steps
@@ -29,174 +29,25 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import typing
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from rnnlab.data.normalize import ChannelStats
-from rnnlab.errors import CheckpointError, DataError, RunDirError
+from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import FORECAST, RunDir, atomic_write_text
 from rnnlab.task import Task
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
-    from rnnlab.data import DataSplits, Fold
     from rnnlab.data.stream import Series
+    from rnnlab.train.run_fit import StreamFit
 
-#: The checkpoint's key for what a forecasting run fitted on its training block (:class:`ForecastFit`).
-FIT_KEY = "forecast_fit"
-_REFERENCES = ("none", "naive", "seasonal_naive")
-
-
-@dataclass(frozen=True, eq=False)
-class ForecastFit:
-    """What a forecasting run fitted on its training block, kept in its checkpoints (``FIT_KEY``)
-    so that its forecasts later scale and refer as it trained, whatever ``data.path`` holds by
-    then: the channels' ``stats``, the ``reference`` forecast (``relative_to = "auto"``
-    resolved), each series' training-block length ``train_steps`` and the SHA-256 of those steps
-    (float64), which tells whether ``data.path`` still begins with them.
-
-    >>> x = np.array([[1.0], [3.0], [5.0], [7.0]])
-    >>> fit = ForecastFit.of([x], [2], ChannelStats.fit(x[None, :2], np.array([2])), "naive")
-    >>> fit.stats.mean.tolist(), fit.changed_in([x]), fit.changed_in([x * 10])
-    ([2.0], None, 'series 0 differs in its first 2 steps')
-    >>> back = ForecastFit.from_state(fit.state(), "last.pt")  # as a checkpoint keeps it
-    >>> back.stats.std.tolist(), back.reference, back.train_steps, back.train_sha256 == fit.train_sha256
-    ([1.0], 'naive', (2,), True)
-    """
-
-    stats: ChannelStats
-    reference: str
-    train_steps: tuple[int, ...]
-    train_sha256: str
-
-    @classmethod
-    def of(cls, values: list[np.ndarray], train_steps: list[int], stats: ChannelStats, reference: str) -> ForecastFit:
-        """The record of a run whose series are ``values`` (each [L, C]) and training blocks their
-        first ``train_steps``."""
-        return cls(stats, reference, tuple(int(n) for n in train_steps), _digest(values, train_steps))
-
-    def state(self) -> dict[str, Any]:
-        """As a checkpoint holds it: tensors, numbers and strings only (``weights_only=True``)."""
-        return {"mean": torch.from_numpy(np.asarray(self.stats.mean, dtype=np.float64).copy()),
-                "std": torch.from_numpy(np.asarray(self.stats.std, dtype=np.float64).copy()),
-                "reference": self.reference, "train_steps": list(self.train_steps),
-                "train_sha256": self.train_sha256}
-
-    @classmethod
-    def from_state(cls, state: Any, path: str | os.PathLike[str]) -> ForecastFit:
-        """Read :meth:`state` back from the checkpoint at ``path``, checked: anything else is a
-        one-line :class:`CheckpointError` naming the file and the key."""
-        def bad(what: str) -> CheckpointError:
-            return CheckpointError(f"checkpoint {path}: '{FIT_KEY}': expected {what}")
-
-        if not isinstance(state, dict):
-            raise bad(f"a dict of the run's scaling and reference, got {type(state).__name__}")
-        mean, std = state.get("mean"), state.get("std")
-        if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and mean.dtype == std.dtype
-                == torch.float64 and mean.ndim == 1 and mean.shape == std.shape and len(mean)):
-            raise bad("'mean' and 'std' as float64 tensors of one value per channel")
-        m, sd = mean.numpy().copy(), std.numpy().copy()
-        if not (np.isfinite(m).all() and np.isfinite(sd).all() and (sd > 0).all()):
-            raise bad(f"finite means and positive stds, got mean {m.tolist()[:4]}, std {sd.tolist()[:4]}")
-        if state.get("reference") not in _REFERENCES:
-            raise bad(f"'reference' one of {list(_REFERENCES)}, got {state.get('reference')!r:.40}")
-        steps = state.get("train_steps")
-        if not isinstance(steps, list) or not steps or not all(type(n) is int and n > 0 for n in steps):
-            raise bad(f"'train_steps' a list of positive step counts, got {steps!r:.60}")
-        digest = state.get("train_sha256")
-        if not (isinstance(digest, str) and len(digest) == 64):
-            raise bad(f"'train_sha256' a SHA-256 hex digest, got {digest!r:.70}")
-        return cls(ChannelStats(m, sd), state["reference"], tuple(steps), digest)
-
-    def changed_in(self, values: list[np.ndarray]) -> str | None:
-        """How the series ``values`` differ from the run's in its training blocks, or None when
-        they begin with them (steps after the training block may differ or be added)."""
-        if len(values) != len(self.train_steps):
-            return f"it holds {len(values)} series, the run trained on {len(self.train_steps)}"
-        for i, (x, n) in enumerate(zip(values, self.train_steps, strict=True)):
-            if len(x) < n:
-                return f"series {i} has {len(x)} steps, fewer than the {n} of the run's training block"
-        if _digest(values, list(self.train_steps)) == self.train_sha256:
-            return None
-        if len(values) == 1:
-            return f"series 0 differs in its first {self.train_steps[0]} steps"
-        return f"its series differ in their first {', '.join(map(str, self.train_steps))} steps"
-
-    def applied_to(self, data: DataSplits) -> DataSplits:
-        """``data`` (fitted again from the run's file) with this record's scaling and reference."""
-        from rnnlab.data import InputScaling
-
-        return replace(data, stats=self.stats, inputs=InputScaling(data.inputs.normalize, self.stats),
-                       reference=self.reference)
-
-
-def _digest(values: list[np.ndarray], train_steps: list[int]) -> str:
-    h = hashlib.sha256()
-    for x, n in zip(values, train_steps, strict=True):
-        part = np.ascontiguousarray(x[:n], dtype=np.float64)
-        h.update(f"{part.shape}".encode())
-        h.update(part.tobytes())
-    return h.hexdigest()
-
-
-def fit_record(config: Config, fold: Fold | None, data: DataSplits) -> dict[str, Any]:
-    """The :class:`ForecastFit` state a forecasting run's checkpoints keep (``FIT_KEY``): the
-    scaling and reference of ``data`` (:func:`rnnlab.data.stream.load_stream`'s, on ``fold``'s
-    training block or the run's) and the digest of that block of ``config.data``'s series.
-
-    >>> from rnnlab.config import parse_config
-    >>> from rnnlab.data import load_data
-    >>> from rnnlab.task import task_for
-    >>> cfg = parse_config('[task]\\nkind = "forecasting"\\nseason = 12\\nrelative_to = "auto"\\n[data]\\ndataset = "Airline"\\nbptt = 24')
-    >>> kept = fit_record(cfg, None, load_data(cfg.data, seed=0, task=task_for(cfg)))
-    >>> kept["reference"], kept["train_steps"], [round(v) for v in kept["mean"].tolist()]
-    ('seasonal_naive', [92], [210])
-    """
-    from rnnlab.data.stream import read_series, split_bounds
-
-    values = read_series(config.data).values
-    steps = [split_bounds(len(x), config.data, fold).train for x in values]
-    return ForecastFit.of(values, steps, data.stats, data.reference).state()
-
-
-def run_forecaster(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module, ForecastFit | None]:
-    """:func:`rnnlab.train.predict.run_model` for a forecasting run, with the scaling and the
-    reference its checkpoint (:func:`rnnlab.train.predict.evaluated_checkpoint`) recorded when it
-    trained, and that record (None: a run from before it was kept, its scaling fitted again).
-
-    >>> import tempfile
-    >>> from rnnlab.config import parse_config
-    >>> from rnnlab.task import task_for
-    >>> cfg = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"')
-    >>> run_forecaster(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
-    """
-    from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.predict import evaluated_checkpoint, run_model
-
-    path = evaluated_checkpoint(run, config)
-    data, model = run_model(run, config, task)
-    state = load_checkpoint(path)  # (again: model_from_checkpoint reads the weights alone)
-    if FIT_KEY not in state:
-        return data, model, None
-    fit = ForecastFit.from_state(state[FIT_KEY], path)
-    if len(fit.stats.mean) != data.channels:
-        raise CheckpointError(f"checkpoint {path}: '{FIT_KEY}': expected the scaling of the model's "
-                              f"{data.channels} channel(s), got {len(fit.stats.mean)}")
-    return fit.applied_to(data), model, fit
-
-
-def run_series(config: Config, fit: ForecastFit | None) -> Series:
+def run_series(config: Config, fit: StreamFit | None) -> Series:
     """The series of the run's ``data.path`` (or bundled ``data.dataset``), with a one-line
     warning when its training blocks are no longer those ``fit`` was made on (its forecasts then
     still scale and refer as the run trained).
@@ -248,6 +99,7 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
     """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.task import task_for
     from rnnlab.train.predict import read_new_stream
+    from rnnlab.train.run_fit import run_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
@@ -260,9 +112,9 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast; pass --data FILE to predict the "
                           f"{'values' if task.values else 'labels'} of the series in FILE "
                           f"(rnnlab predict {run.path} --data FILE)")
-    loaded, model, fit = run_forecaster(run, config, task)  # the run's recorded scaling; its guard's choice
+    loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
     # (a FILE is a series of its own: only data.path is held to the run's training block)
-    series = run_series(config, fit) if data is None else read_new_stream(data, config, loaded.columns)
+    series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)
     need, why = warmup_steps(config, loaded.reference)
     where = "data.path" if data is None else f"--data ({data})"
     rows = []

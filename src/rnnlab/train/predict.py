@@ -7,7 +7,8 @@ FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and op
 [N], its y ignored if present; a ``.csv`` of univariate rows, whose label or target columns,
 when there, are ignored; per-step runs: ``.npz`` only). The series are scaled by the run's
 input scaling, as the run fitted it on its training part and recorded it in its checkpoints
-with its classes, its targets' standardization and its model's shape (:class:`PredictFit`):
+with its classes, its targets' standardization and its model's shape
+(:class:`rnnlab.train.run_fit.RunFit`):
 ``data.path`` is not read, and may have moved or changed since (a run trained before the record
 existed fits them again from ``data.path``, as it always did). They go through the
 trainer's own evaluation loop (:func:`rnnlab.train.trainer.split_outputs`, batch by batch, in
@@ -35,204 +36,20 @@ import csv
 import io
 import os
 import typing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from rnnlab.errors import CheckpointError, DataError, RunDirError
+from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import PREDICTIONS, RunDir, atomic_write_text
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
-    from rnnlab.data import DataSplits, InputScaling
+    from rnnlab.data import InputScaling
     from rnnlab.data.stream import Series
     from rnnlab.task import TargetScale, Task
-
-
-def evaluated_checkpoint(run: RunDir, config: Config) -> Path:
-    """The checkpoint of the weights the run evaluated: its best when early stopping kept one,
-    else its last; a one-line error when neither is there.
-
-    >>> import tempfile
-    >>> from rnnlab.config import parse_config
-    >>> evaluated_checkpoint(RunDir(tempfile.mkdtemp()), parse_config('[data]\\ndataset = "UnitTest"'))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
-    """
-    use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
-    path = run.best_checkpoint if use_best else run.last_checkpoint
-    if not path.exists():
-        raise RunDirError(f"{run.path}: no checkpoint to predict with (expected {path}); train the run first")
-    return path
-
-
-#: The checkpoint's key for what a classification or regression run (per step too) fitted on its
-#: training part and ``rnnlab predict --data`` needs (:class:`PredictFit`).
-PREDICT_FIT_KEY = "predict_fit"
-
-
-@dataclass(frozen=True, eq=False)
-class PredictFit:
-    """What predicting new series needs from a classification or regression run's data (per step
-    too), as the run fitted it on its training part: the ``inputs`` scaling, the ``classes`` in
-    the order of the head's logits (none for values), the ``targets``' standardization
-    (regression; else None) and the model's shape: ``channels`` of its input (with
-    ``data.series_scale``, each channel's level and scale besides), ``outputs`` of its head. The
-    run's checkpoints keep it (``PREDICT_FIT_KEY``), so that ``rnnlab predict RUN --data FILE``
-    neither needs nor follows ``data.path`` after training.
-
-    >>> from rnnlab.config import DataConfig
-    >>> from rnnlab.data import load_data
-    >>> from rnnlab.task import CLASSIFICATION
-    >>> fit = PredictFit.of(load_data(DataConfig(dataset="UnitTest"), seed=0), CLASSIFICATION)
-    >>> back = PredictFit.from_state(fit.state(), "last.pt", CLASSIFICATION)  # as a checkpoint keeps it
-    >>> back.classes, back.channels, back.outputs, back.inputs.stats.mean.tolist() == fit.inputs.stats.mean.tolist()
-    (['1', '2'], 1, 2, True)
-    """
-
-    inputs: InputScaling
-    classes: list[str]
-    targets: TargetScale | None
-    channels: int
-    outputs: int
-
-    @property
-    def raw_channels(self) -> int:
-        """The channels per step of the series the run reads (before the scaling adds any)."""
-        return len(self.inputs.stats.mean)
-
-    @classmethod
-    def of(cls, data: DataSplits, task: Task) -> PredictFit:
-        """The record of ``data`` (:func:`rnnlab.data.load_data`'s) for a run of ``task``: the
-        model's shape as the trainer builds it."""
-        return cls(data.inputs, list(data.classes), data.targets, data.channels,
-                   task.head_width(data.classes, data.train.y))
-
-    def state(self) -> dict[str, Any]:
-        """As a checkpoint holds it: tensors (of the arrays' own dtypes: every bit kept), numbers,
-        strings and None only (``weights_only=True``)."""
-        targets = None if self.targets is None else {"mean": torch.from_numpy(np.array(self.targets.mean)),
-                                                     "std": torch.from_numpy(np.array(self.targets.std))}
-        return {"inputs": self.inputs.state(), "classes": list(self.classes), "targets": targets,
-                "channels": self.channels, "outputs": self.outputs}
-
-    @classmethod
-    def from_state(cls, state: Any, path: str | os.PathLike[str], task: Task) -> PredictFit:
-        """Read :meth:`state` back from the checkpoint at ``path`` of a ``task`` run, checked:
-        anything else is a one-line :class:`CheckpointError` naming the file and the key."""
-        from rnnlab.data import InputScaling
-        from rnnlab.task import TargetScale
-
-        def bad(what: str) -> CheckpointError:
-            return CheckpointError(f"checkpoint {path}: '{PREDICT_FIT_KEY}': {what}")
-
-        if not isinstance(state, dict):
-            raise bad(f"expected a dict of the run's scaling, classes and targets, got {type(state).__name__}")
-        try:
-            inputs = InputScaling.from_state(state.get("inputs"))
-        except ValueError as e:
-            raise bad(f"'inputs': {e}") from None
-        classes, targets, channels, outputs = (state.get(k) for k in ("classes", "targets", "channels", "outputs"))
-        if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
-                and len(set(classes)) == len(classes) and (task.values or len(classes) >= 2)):
-            raise bad(f"expected 'classes' a list of distinct class names (none for values), got {classes!r:.80}")
-        if task.values:
-            mean, std = (targets.get("mean"), targets.get("std")) if isinstance(targets, dict) else (None, None)
-            if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and mean.is_floating_point()
-                    and mean.ndim == 1 and mean.shape == std.shape and len(mean) and bool((std > 0).all())):
-                raise bad("expected 'targets' {mean, std} as float tensors of one value per target, std > 0")
-            scale: TargetScale | None = TargetScale(mean.numpy().copy(), std.numpy().copy())
-        elif targets is not None:
-            raise bad(f"expected no 'targets' for a {task.name} run, got {type(targets).__name__}")
-        else:
-            scale = None
-        width = len(inputs.stats.mean) * (1 if inputs.series_scale is None else 3)  # (+ a level and a scale each)
-        if not (type(channels) is int and channels == width):
-            raise bad(f"expected 'channels' {width} (the input scaling's), got {channels!r:.40}")
-        head = len(scale.mean) if scale is not None else len(classes)
-        if not (type(outputs) is int and outputs == head):
-            raise bad(f"expected 'outputs' {head} (one per {'target' if task.values else 'class'}), got {outputs!r:.40}")
-        return cls(inputs, classes, scale, channels, outputs)
-
-
-def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module]:
-    """The run's data (its scaling fitted again on its training part; a forecaster's recorded
-    one: :func:`rnnlab.train.forecast.run_forecaster`) and the model the run
-    evaluated (:func:`evaluated_checkpoint`), in eval mode, with the training mean (or reference
-    forecast) where the run's mean guard chose it. ``rnnlab predict`` forecasts with it; it
-    predicts new series with :func:`run_predictor`, which needs no data."""
-    from rnnlab.data import load_data
-
-    path = evaluated_checkpoint(run, config)
-    data = load_data(config.data, seed=config.training.seed, task=task)
-    return data, _evaluated_model(run, config, task, path, data)
-
-
-def run_predictor(run: RunDir, config: Config, task: Task) -> tuple[PredictFit, torch.nn.Module]:
-    """What a classification or regression run (per step too) predicts new series with: the
-    :class:`PredictFit` its checkpoint recorded when it trained, and the model of
-    :func:`run_model`, built from that record. A run trained before the record was kept fits it
-    again from ``data.path``, and says in one line that it needs that file when it is missing.
-
-    >>> import tempfile
-    >>> from rnnlab.config import parse_config
-    >>> from rnnlab.task import task_for
-    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"')
-    >>> run_predictor(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
-    """
-    from rnnlab.data import load_data
-    from rnnlab.train.checkpoint import load_checkpoint
-
-    path = evaluated_checkpoint(run, config)
-    state = load_checkpoint(path)  # (again in model_from_checkpoint, for the weights)
-    if PREDICT_FIT_KEY in state:
-        fit = PredictFit.from_state(state[PREDICT_FIT_KEY], path, task)
-    else:
-        given = config.data.path
-        if given is not None and not Path(given).exists():
-            raise RunDirError(f"{run.path}: the run was trained before its checkpoints recorded the scaling, classes "
-                              f"and targets fitted on its data, so predicting needs its training file at data.path "
-                              f"({given}), which does not exist: restore it there, or train the run again")
-        # (the scaling is fitted on the training file alone: a test file is not needed to predict)
-        fit = PredictFit.of(load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed,
-                                      task=task), task)
-    return fit, _evaluated_model(run, config, task, path, fit)
-
-
-def _evaluated_model(run: RunDir, config: Config, task: Task, path: Path, shape: DataSplits | PredictFit
-                     ) -> torch.nn.Module:
-    """The model of :func:`run_model`, of the shape ``shape`` gives, with the weights at ``path``."""
-    from rnnlab.train.checkpoint import model_from_checkpoint
-    from rnnlab.train.mean_guard import predict_the_mean
-
-    try:
-        model = model_from_checkpoint(config, shape, task, path)
-    except RuntimeError as e:  # load_state_dict: weights of another model than config.toml describes
-        reason = (str(e).strip().splitlines()[1:2] or [str(e)])[0].strip()
-        raise CheckpointError(f"checkpoint {path} does not fit the model {run.config} describes "
-                              f"({reason[:160]}{'...' if len(reason) > 160 else ''})") from None
-    if not guard_kept(run):  # what the run reported after its guard: so do its predictions
-        predict_the_mean(model)
-    return model.eval()
-
-
-def guard_kept(run: RunDir) -> bool:
-    """False when the run's mean guard (``summary.json``) chose the training mean (a forecaster:
-    its reference forecast) over the model; True otherwise, a run without a guard included.
-
-    >>> import tempfile
-    >>> guard_kept(RunDir(tempfile.mkdtemp()))  # no summary.json: no guard's decision
-    True
-    """
-    guard = (run.read_summary() or {}).get("mean_guard")
-    return not isinstance(guard, dict) or bool(guard.get("kept", True))
 
 
 def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, channels: int
@@ -423,6 +240,7 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     writes it after the run's own (:func:`rnnlab.train.forecast.forecast_table`)."""
     from rnnlab.data.per_step import valid_steps
     from rnnlab.task import task_for
+    from rnnlab.train.run_fit import fitted_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
@@ -435,7 +253,7 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
         from rnnlab.train.forecast import forecast_table
 
         return forecast_table(run.path, data_path)
-    fit, model = run_predictor(run, config, task)
+    fit, model = fitted_model(run, config, task)
     X, lengths = read_new_series(data_path, config, task, fit.raw_channels)
     decoded, probabilities = decode(series_outputs(model, fit.inputs, X, lengths, f"--data ({data_path})"),
                                     fit.classes, fit.targets)

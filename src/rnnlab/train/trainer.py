@@ -84,7 +84,6 @@ from rnnlab.train.checkpoint import (
     set_rng_state,
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
-from rnnlab.train.forecast import FIT_KEY, fit_record
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
 from rnnlab.train.model import (
     Ensemble,
@@ -97,7 +96,7 @@ from rnnlab.train.model import (
     member_parameters,
     members_of,
 )
-from rnnlab.train.predict import PREDICT_FIT_KEY, PredictFit
+from rnnlab.train.run_fit import RUN_FIT_KEY, run_fit_state
 from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
 
@@ -597,13 +596,10 @@ class _Session:
     tracker: Any = None
     """The run's :class:`rnnlab.Tracker` (None: tracking off); its state goes into checkpoints."""
     on_device: dict[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
-    forecast_fit: dict[str, Any] | None = None
-    """A forecaster's scaling and reference as fitted on its training block
-    (:class:`rnnlab.train.forecast.ForecastFit`): its checkpoints keep them for ``rnnlab predict``."""
-    predict_fit: dict[str, Any] | None = None
-    """A classifier's or regressor's scaling, classes, targets and model shape as fitted on its
-    training part (:class:`rnnlab.train.predict.PredictFit`): its checkpoints keep them for
-    ``rnnlab predict --data``."""
+    run_fit: dict[str, Any] | None = None
+    """The scaling, classes, targets and model shape (a forecaster's reference and training block
+    besides) as fitted on the training part (:class:`rnnlab.train.run_fit.RunFit`): its
+    checkpoints keep them for ``rnnlab predict``; None for a language model."""
 
     def tensors(self, split: Sequences) -> tuple[Tensor, Tensor, Tensor]:
         """``split``'s inputs, targets and lengths on the run's device, moved there once."""
@@ -754,10 +750,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         _say(log, f"forecasting: relative_to = \"auto\" -> {data.reference!r} (seasonal naive where the series' changes "
                   f"repeat at the season, autocorrelation >= {SEASONAL_REPEAT}; else the lower error on the training and "
                   "validation blocks)")
-    if task.kind == "forecasting":  # (kept: data.path may grow or change after training; predict must not refit)
-        s.forecast_fit = fit_record(config, fold, data)
-    if task.kind in ("classification", "regression"):  # (kept: predict must need neither data.path nor its changes)
-        s.predict_fit = PredictFit.of(data, task).state()
+    # (kept: predict must need neither data.path nor follow its changes after training)
+    s.run_fit = run_fit_state(config, fold, data, task)
     return s
 
 
@@ -1048,8 +1042,7 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         **({"budget": s.budget.state()} if s.budget is not None else {}),
         # (the update ratio of the step just taken is recorded by the next step: a resumed run needs it)
         **({"tracker": s.tracker.state_dict()} if s.tracker is not None else {}),
-        **({FIT_KEY: s.forecast_fit} if s.forecast_fit is not None else {}),
-        **({PREDICT_FIT_KEY: s.predict_fit} if s.predict_fit is not None else {}),
+        **({RUN_FIT_KEY: s.run_fit} if s.run_fit is not None else {}),
     }
 
 

@@ -1,0 +1,371 @@
+"""What a trained run fitted on its training part, and the model it evaluated, as ``rnnlab
+predict``, the report's prediction pictures and ``rnnlab tensorboard`` restore them.
+
+One record (:class:`RunFit`, kept in every checkpoint under ``RUN_FIT_KEY``) holds what the run
+fitted on its training part and what building its model needs: the input scaling, the classes in
+the order of the head's logits, the targets' standardization, the model's input and output widths
+and, for a forecaster, the reference forecast it learned corrections to and the digest of its
+training block (:class:`StreamFit`). With it, predicting neither needs nor follows ``data.path``
+after training. A run trained before checkpoints kept it fits it again from ``data.path``, as it
+always did, and says in one line that it needs that file when it is gone (:func:`run_fit`).
+
+Example:
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> from rnnlab.train.trainer import train
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nhidden_size = 4\\n[training]\\nepochs = 1\\n'
+    ...                    '[tracking]\\nenabled = false')
+    >>> run = train(cfg, out=tempfile.mkdtemp(), progress=False, log=None).run_dir
+    >>> fit, model = fitted_model(RunDir(run), cfg, task_for(cfg))
+    >>> fit.classes, fit.channels, fit.outputs, model.training
+    (['1', '2'], 1, 2, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import typing
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnlab.errors import CheckpointError, DataError, RunDirError
+from rnnlab.rundir import RunDir
+
+if typing.TYPE_CHECKING:
+    from rnnlab.config import Config
+    from rnnlab.data import DataSplits, Fold, InputScaling
+    from rnnlab.task import TargetScale, Task
+
+#: The checkpoint's key for what the run fitted on its training part (:class:`RunFit`).
+RUN_FIT_KEY = "run_fit"
+_REFERENCES = ("none", "naive", "seasonal_naive")
+
+
+def evaluated_checkpoint(run: RunDir, config: Config) -> Path:
+    """The checkpoint of the weights the run evaluated: its best when early stopping kept one,
+    else its last; a one-line error when neither is there.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> evaluated_checkpoint(RunDir(tempfile.mkdtemp()), parse_config('[data]\\ndataset = "UnitTest"'))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
+    """
+    use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
+    path = run.best_checkpoint if use_best else run.last_checkpoint
+    if not path.exists():
+        raise RunDirError(f"{run.path}: no checkpoint to predict with (expected {path}); train the run first")
+    return path
+
+
+def guard_kept(run: RunDir) -> bool:
+    """False when the run's mean guard (``summary.json``) chose the training mean (a forecaster:
+    its reference forecast) over the model; True otherwise, a run without a guard included.
+
+    >>> import tempfile
+    >>> guard_kept(RunDir(tempfile.mkdtemp()))  # no summary.json: no guard's decision
+    True
+    """
+    guard = (run.read_summary() or {}).get("mean_guard")
+    return not isinstance(guard, dict) or bool(guard.get("kept", True))
+
+
+@dataclass(frozen=True, eq=False)
+class StreamFit:
+    """What a forecaster fitted on its training block besides its scaling: the ``reference``
+    forecast (``relative_to = "auto"`` resolved), each series' training-block length
+    ``train_steps`` and the SHA-256 of those steps (float64), which tells whether ``data.path``
+    still begins with them.
+
+    >>> x = np.array([[1.0], [3.0], [5.0], [7.0]])
+    >>> fit = StreamFit.of([x], [2], "naive")
+    >>> fit.changed_in([x]), fit.changed_in([x * 10]), fit.changed_in([x[:1]])
+    (None, 'series 0 differs in its first 2 steps', "series 0 has 1 steps, fewer than the 2 of the run's training block")
+    """
+
+    reference: str
+    train_steps: tuple[int, ...]
+    train_sha256: str
+
+    @classmethod
+    def of(cls, values: list[np.ndarray], train_steps: list[int], reference: str) -> StreamFit:
+        """The record of a run whose series are ``values`` (each [L, C]) and training blocks their
+        first ``train_steps``."""
+        return cls(reference, tuple(int(n) for n in train_steps), _digest(values, train_steps))
+
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint holds it: strings and numbers."""
+        return {"reference": self.reference, "train_steps": list(self.train_steps), "train_sha256": self.train_sha256}
+
+    @classmethod
+    def from_state(cls, state: Any) -> StreamFit:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected."""
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a dict of the reference and training block, got {type(state).__name__}")
+        if state.get("reference") not in _REFERENCES:
+            raise ValueError(f"'reference': expected one of {list(_REFERENCES)}, got {state.get('reference')!r:.40}")
+        steps = state.get("train_steps")
+        if not isinstance(steps, list) or not steps or not all(type(n) is int and n > 0 for n in steps):
+            raise ValueError(f"'train_steps': expected a list of positive step counts, got {steps!r:.60}")
+        digest = state.get("train_sha256")
+        if not (isinstance(digest, str) and len(digest) == 64):
+            raise ValueError(f"'train_sha256': expected a SHA-256 hex digest, got {digest!r:.70}")
+        return cls(state["reference"], tuple(steps), digest)
+
+    def changed_in(self, values: list[np.ndarray]) -> str | None:
+        """How the series ``values`` differ from the run's in its training blocks, or None when
+        they begin with them (steps after the training block may differ or be added)."""
+        if len(values) != len(self.train_steps):
+            return f"it holds {len(values)} series, the run trained on {len(self.train_steps)}"
+        for i, (x, n) in enumerate(zip(values, self.train_steps, strict=True)):
+            if len(x) < n:
+                return f"series {i} has {len(x)} steps, fewer than the {n} of the run's training block"
+        if _digest(values, list(self.train_steps)) == self.train_sha256:
+            return None
+        if len(values) == 1:
+            return f"series 0 differs in its first {self.train_steps[0]} steps"
+        return f"its series differ in their first {', '.join(map(str, self.train_steps))} steps"
+
+
+def _digest(values: list[np.ndarray], train_steps: list[int]) -> str:
+    h = hashlib.sha256()
+    for x, n in zip(values, train_steps, strict=True):
+        part = np.ascontiguousarray(x[:n], dtype=np.float64)
+        h.update(f"{part.shape}".encode())
+        h.update(part.tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class RunFit:
+    """What a run fitted on its training part and its model's shape: the ``inputs`` scaling, the
+    ``classes`` in the order of the head's logits (none for values), the ``targets``'
+    standardization (regression; else None), the ``channels`` of the model's input (with
+    ``data.series_scale``, each channel's level and scale besides), the ``outputs`` of its head
+    and, for a forecaster, its ``stream`` record (:class:`StreamFit`; else None). The run's
+    checkpoints keep it (``RUN_FIT_KEY``).
+
+    >>> from rnnlab.config import DataConfig
+    >>> from rnnlab.data import load_data
+    >>> from rnnlab.task import CLASSIFICATION
+    >>> fit = RunFit.of(load_data(DataConfig(dataset="UnitTest"), seed=0), CLASSIFICATION)
+    >>> back = RunFit.from_state(fit.state(), "last.pt", CLASSIFICATION)  # as a checkpoint keeps it
+    >>> back.classes, back.channels, back.outputs, back.inputs.stats.mean.tolist() == fit.inputs.stats.mean.tolist()
+    (['1', '2'], 1, 2, True)
+    """
+
+    inputs: InputScaling
+    classes: list[str]
+    targets: TargetScale | None
+    channels: int
+    outputs: int
+    stream: StreamFit | None = None
+
+    @property
+    def raw_channels(self) -> int:
+        """The channels per step of the series the run reads (before the scaling adds any)."""
+        return len(self.inputs.stats.mean)
+
+    @classmethod
+    def of(cls, data: DataSplits, task: Task, stream: StreamFit | None = None) -> RunFit:
+        """The record of ``data`` (:func:`rnnlab.data.load_data`'s) for a run of ``task``: the
+        model's shape as the trainer builds it (a forecaster's targets are its channels, scaled
+        as its inputs: no standardization of their own to keep)."""
+        targets = None if task.kind == "forecasting" else data.targets
+        return cls(data.inputs, list(data.classes), targets, data.channels,
+                   task.head_width(data.classes, data.train.y), stream)
+
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint holds it: tensors (of the arrays' own dtypes: every bit kept), numbers,
+        strings and None only (``weights_only=True``)."""
+        targets = None if self.targets is None else {"mean": torch.from_numpy(np.array(self.targets.mean)),
+                                                     "std": torch.from_numpy(np.array(self.targets.std))}
+        return {"inputs": self.inputs.state(), "classes": list(self.classes), "targets": targets,
+                "channels": self.channels, "outputs": self.outputs,
+                "stream": None if self.stream is None else self.stream.state()}
+
+    @classmethod
+    def from_state(cls, state: Any, path: str | os.PathLike[str], task: Task) -> RunFit:
+        """Read :meth:`state` back from the checkpoint at ``path`` of a ``task`` run, checked:
+        anything else is a one-line :class:`CheckpointError` naming the file and the key."""
+        from rnnlab.data import InputScaling
+        from rnnlab.task import TargetScale
+
+        def bad(what: str) -> CheckpointError:
+            return CheckpointError(f"checkpoint {path}: '{RUN_FIT_KEY}': {what}")
+
+        if not isinstance(state, dict):
+            raise bad(f"expected a dict of the run's scaling, classes and targets, got {type(state).__name__}")
+        try:
+            inputs = InputScaling.from_state(state.get("inputs"))
+        except ValueError as e:
+            raise bad(f"'inputs': {e}") from None
+        classes, targets, channels, outputs = (state.get(k) for k in ("classes", "targets", "channels", "outputs"))
+        if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+                and len(set(classes)) == len(classes) and (task.values or len(classes) >= 2)):
+            raise bad(f"expected 'classes' a list of distinct class names (none for values), got {classes!r:.80}")
+        scale: TargetScale | None = None
+        if task.values and task.kind != "forecasting":
+            mean, std = (targets.get("mean"), targets.get("std")) if isinstance(targets, dict) else (None, None)
+            if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and mean.is_floating_point()
+                    and mean.ndim == 1 and mean.shape == std.shape and len(mean) and bool((std > 0).all())):
+                raise bad("expected 'targets' {mean, std} as float tensors of one value per target, std > 0")
+            scale = TargetScale(mean.numpy().copy(), std.numpy().copy())
+        elif targets is not None:
+            raise bad(f"expected no 'targets' for a {task.name} run, got {type(targets).__name__}")
+        width = len(inputs.stats.mean) * (1 if inputs.series_scale is None else 3)  # (+ a level and a scale each)
+        if not (type(channels) is int and channels == width):
+            raise bad(f"expected 'channels' {width} (the input scaling's), got {channels!r:.40}")
+        if task.kind == "forecasting":  # (each channel, task.horizon steps ahead)
+            head, per = width * task.horizon, "channel and step ahead"
+        else:
+            head, per = (len(scale.mean), "target") if scale is not None else (len(classes), "class")
+        if not (type(outputs) is int and outputs == head):
+            raise bad(f"expected 'outputs' {head} (one per {per}), got {outputs!r:.40}")
+        stream = state.get("stream")
+        if task.kind == "forecasting":
+            try:
+                stream = StreamFit.from_state(stream)
+            except ValueError as e:
+                raise bad(f"'stream': {e}") from None
+        elif stream is not None:
+            raise bad(f"expected no 'stream' for a {task.name} run, got {type(stream).__name__}")
+        return cls(inputs, classes, scale, channels, outputs, stream)
+
+    def applied_to(self, data: DataSplits) -> DataSplits:
+        """A forecaster's ``data`` (fitted again from the run's file) with this record's scaling
+        and reference; any other run's ``data`` as it is."""
+        if self.stream is None:
+            return data
+        return replace(data, stats=self.inputs.stats, inputs=self.inputs, reference=self.stream.reference)
+
+
+def run_fit_state(config: Config, fold: Fold | None, data: DataSplits, task: Task) -> dict[str, Any] | None:
+    """The :class:`RunFit` state a run's checkpoints keep (``RUN_FIT_KEY``), fitted on ``data``
+    (:func:`rnnlab.data.load_data`'s, on ``fold``'s training part or the run's); a forecaster's
+    with the digest of that block of ``config.data``'s series. None for a language model (its
+    vocabulary comes from its text).
+
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.data import load_data
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[task]\\nkind = "forecasting"\\nseason = 12\\nrelative_to = "auto"\\n[data]\\ndataset = "Airline"\\nbptt = 24')
+    >>> kept = run_fit_state(cfg, None, load_data(cfg.data, seed=0, task=task_for(cfg)), task_for(cfg))
+    >>> kept["stream"]["reference"], kept["stream"]["train_steps"], [round(v) for v in kept["inputs"]["stats"]["mean"].tolist()]
+    ('seasonal_naive', [92], [210])
+    """
+    if task.kind == "language_model":
+        return None
+    stream = None
+    if task.kind == "forecasting":
+        from rnnlab.data.stream import read_series, split_bounds
+
+        values = read_series(config.data).values
+        stream = StreamFit.of(values, [split_bounds(len(x), config.data, fold).train for x in values], data.reference)
+    return RunFit.of(data, task, stream).state()
+
+
+def run_fit(run: RunDir, config: Config, task: Task, path: Path, needed_for: str,
+            data: DataSplits | None = None) -> RunFit:
+    """The :class:`RunFit` the checkpoint at ``path`` of ``run`` kept; for a run trained before
+    checkpoints kept it, fitted again on ``data`` (the run's, when the caller has read it) or on
+    ``data.path``'s training part, with a one-line error naming ``needed_for`` when that file is
+    gone.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> run_fit(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg), Path("nowhere.pt"), "predicting")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.CheckpointError: checkpoint 'nowhere.pt' does not exist...
+    """
+    from rnnlab.data import load_data
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)  # (again in model_from_checkpoint, for the weights)
+    if RUN_FIT_KEY in state:
+        return RunFit.from_state(state[RUN_FIT_KEY], path, task)
+    if data is None:
+        given = config.data.path
+        if given is not None and not Path(given).exists():
+            raise RunDirError(f"{run.path}: its checkpoint {path.name} keeps no record of the scaling, classes and "
+                              f"model shape fitted on its data (a run trained before checkpoints kept it, or a "
+                              f"language model), so {needed_for} needs its training file at data.path ({given}), "
+                              "which does not exist: restore it there, or train the run again")
+        # (fitted on the training file alone: a test file is not needed)
+        data = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed, task=task)
+    return RunFit.of(data, task)
+
+
+def model_of(run: RunDir, config: Config, task: Task, fit: RunFit, path: Path) -> torch.nn.Module:
+    """The model ``config`` builds in the shape ``fit`` records, with the weights of the
+    checkpoint at ``path``; a one-line error when they are another model's. In training mode,
+    as built."""
+    from rnnlab.train.checkpoint import model_from_checkpoint
+
+    try:
+        return model_from_checkpoint(config, fit, task, path)
+    except RuntimeError as e:  # load_state_dict: weights of another model than config.toml describes
+        reason = (str(e).strip().splitlines()[1:2] or [str(e)])[0].strip()
+        raise CheckpointError(f"checkpoint {path} does not fit the model {run.config} describes "
+                              f"({reason[:160]}{'...' if len(reason) > 160 else ''})") from None
+
+
+def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | None = None
+                 ) -> tuple[RunFit, torch.nn.Module]:
+    """What the run predicts with: the :class:`RunFit` of the checkpoint it evaluated
+    (:func:`evaluated_checkpoint`; :func:`run_fit`, with ``data`` for a run from before the record)
+    and that checkpoint's model, in eval mode, predicting the training mean (a forecaster: its
+    reference forecast) where the run's mean guard chose it.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"')
+    >>> fitted_model(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
+    """
+    from rnnlab.train.mean_guard import predict_the_mean
+
+    path = evaluated_checkpoint(run, config)
+    fit = run_fit(run, config, task, path, "predicting", data)
+    model = model_of(run, config, task, fit, path)
+    if not guard_kept(run):  # what the run reported after its guard: so do its predictions
+        predict_the_mean(model)
+    return fit, model.eval()
+
+
+def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module, RunFit]:
+    """The run's data (read again from ``data.path``; a forecaster's with the scaling and reference
+    its checkpoint recorded), the model of :func:`fitted_model` and the run's record: what the
+    report's pictures of predictions and ``rnnlab predict`` without ``--data`` draw from.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"')
+    >>> run_model(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
+    """
+    from rnnlab.data import load_data
+
+    evaluated_checkpoint(run, config)  # (its one-line error before the data is read)
+    data = load_data(config.data, seed=config.training.seed, task=task)
+    fit, model = fitted_model(run, config, task, data)
+    if fit.raw_channels != data.train.X.shape[2] and fit.stream is not None:
+        raise DataError(f"data.path ({config.data.path}): expected the {fit.raw_channels} column(s) the run "
+                        f"trained on, got {data.train.X.shape[2]}")
+    return fit.applied_to(data), model, fit

@@ -4,7 +4,8 @@
 feeds it one component (kernel ``[H, I]``, recurrent ``[H, H]``) of a layer's weights or
 gradients, and :func:`plot_activation_heatmaps` the gate activations of a layer with time on the
 x axis (``[H, T]`` images). Non-finite cells are drawn grey and counted in a note; constant and
-empty panels say so.
+empty panels say so. A vector (a bias, IndRNN's elementwise recurrent weight ``u``) is drawn as a
+one-row strip along its index, with no axis across it; a title wider than the figure is wrapped.
 
 Example:
     >>> import numpy as np
@@ -37,6 +38,35 @@ _AXIS_LABELS = {
 }
 
 
+#: Height in inches of a panel whose every array is a vector (drawn as a one-row strip).
+STRIP_HEIGHT = 2.1
+
+
+#: Width in inches a figure grows to before its title wraps (a single panel is 3.3 wide; 5.5 fits a one-line title with a weight name).
+TITLE_WIDTH = 5.5
+
+
+def _wrapped_title(fig: Figure, title: str) -> str:
+    """``title`` fitted to the figure: a narrow figure widens to the title's width (at most
+    :data:`TITLE_WIDTH`), then the title breaks at spaces into lines of that width; a word wider
+    than that alone (a long module name) widens the figure to it. A single heatmap's figure was
+    narrower than its title, which was cut at both ends."""
+    need = style.text_extent(title, style.TITLE_SIZE)[0] + 2 * style.EDGE
+    fig.set_figwidth(max(fig.get_figwidth(), min(need / 72.0, TITLE_WIDTH)))
+    room = fig.get_figwidth() * 72.0 - 2 * style.EDGE
+    lines: list[str] = []
+    for word in title.split(" "):
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and style.text_extent(line, style.TITLE_SIZE)[0] <= room:
+            lines[-1] = line
+        else:
+            lines.append(word)
+    widest = max(style.text_extent(line, style.TITLE_SIZE)[0] for line in lines)
+    if widest > room:
+        fig.set_figwidth((widest + 2 * style.EDGE) / 72.0)
+    return "\n".join(lines)
+
+
 def _scale(arrays: list[np.ndarray], signed: bool) -> tuple[Normalize, str]:
     """One colour scale for all panels: symmetric around 0 for signed data, else 0..max.
 
@@ -67,7 +97,8 @@ def plot_gate_heatmaps(
 ) -> Figure:
     """One heatmap per gate of ``arrays`` (gate name → 2-D array, drawn as given: rows on y).
 
-    All panels share one colour scale: with ``signed=True`` symmetric around 0 over the largest
+    A 1-D array (a vector, e.g. IndRNN's elementwise recurrent weight) is drawn as a one-row
+    strip: its index on x, labelled ``ylabel`` (what a matrix's rows are), and no y axis. All panels share one colour scale: with ``signed=True`` symmetric around 0 over the largest
     magnitude (weights); otherwise ``[0, 1]`` / ``[-1, 1]`` when the data fit (gate activations),
     else ``0..max`` or ``±max``. Row 0 is at the top, as in the matrix.
 
@@ -75,21 +106,26 @@ def plot_gate_heatmaps(
     >>> fig = plot_gate_heatmaps({"h": np.arange(6.0).reshape(2, 3)})
     >>> fig.axes[0].images[0].get_array().tolist()
     [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    >>> fig = plot_gate_heatmaps({"h": np.arange(3.0)}, ylabel="hidden unit")
+    >>> fig.axes[0].images[0].get_array().shape, fig.axes[0].get_xlabel()
+    ((1, 3), 'hidden unit')
     """
     if not isinstance(arrays, Mapping) or not arrays:
         raise ValueError(f"arrays: expected a non-empty mapping gate -> 2-D array, got {arrays!r}")
-    mats = {}
+    mats, strips = {}, set()
     for gate, a in arrays.items():
         arr = style.as_array(a, f"arrays[{gate!r}]")
         if arr.ndim == 1:
-            arr = arr[:, None]  # IndRNN's recurrent weight: a vector, drawn as one column
+            # (a column's x axis, -0.4..0.4 labelled as a matrix's, was an axis of nothing)
+            arr = arr[None, :]
+            strips.add(gate)
         if arr.ndim != 2:
-            raise ValueError(f"arrays[{gate!r}]: expected a 2-D array, got shape {arr.shape}")
+            raise ValueError(f"arrays[{gate!r}]: expected a 1-D or 2-D array, got shape {arr.shape}")
         mats[gate] = arr
     norm, cmap_name = _scale(list(mats.values()), signed)
     cmap = colormaps[cmap_name].with_extremes(bad="#bbbbbb")
 
-    fig, axes = style.new_figure(1, len(mats), panel_size=(3.3, 3.0))
+    fig, axes = style.new_figure(1, len(mats), panel_size=(3.3, STRIP_HEIGHT if len(strips) == len(mats) else 3.0))
     image = None
     for ax, (gate, arr) in zip(axes[0], mats.items(), strict=True):
         ax.grid(False)
@@ -105,10 +141,14 @@ def plot_gate_heatmaps(
             np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
             interpolation="nearest",
         )
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
         style.integer_ticks(ax.xaxis)  # rows/columns are indices
-        style.integer_ticks(ax.yaxis)
+        if gate in strips:
+            ax.set_xlabel(ylabel)
+            ax.set_yticks([])
+        else:
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            style.integer_ticks(ax.yaxis)
         warn = style.nonfinite_note(arr)
         if warn:
             style.note(ax, warn, warn=True)
@@ -117,7 +157,7 @@ def plot_gate_heatmaps(
     if image is not None:
         style.colorbar(fig, image, colorbar_label)
     if title:
-        fig.suptitle(title, fontsize=style.TITLE_SIZE)
+        fig.suptitle(_wrapped_title(fig, title), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -137,8 +177,9 @@ def plot_weight_heatmaps(
     several recurrent modules the first one found) or one :class:`rnnlab.introspect.GateParams`
     (weights or gradients, from :func:`rnnlab.introspect.gate_weights` / ``gate_gradients``).
     ``component`` is ``"kernel"`` (``[H, I]``: x input feature, y hidden unit) or
-    ``"recurrent"`` (``[H, H]``); biases are drawn as one column. The colour scale is symmetric
-    around 0 and shared by all gates.
+    ``"recurrent"`` (``[H, H]``); biases, and IndRNN's elementwise recurrent weight (a vector
+    ``[H]``: the diagonal of its recurrent matrix), are drawn as one-row strips along the hidden
+    unit. The colour scale is symmetric around 0 and shared by all gates.
 
     >>> import torch
     >>> fig = plot_weight_heatmaps(torch.nn.GRU(2, 4), component="kernel")
@@ -148,6 +189,11 @@ def plot_weight_heatmaps(
     params = layer_from(source, GateParams, "rnnlab.introspect.GateParams", gate_weights, layer, direction)
     parts = params.component(component)  # KeyError with "did you mean" on a typo
     xlabel, ylabel = _AXIS_LABELS.get(component, ("", "hidden unit"))
+    elementwise = ""
+    if parts and all(a.ndim == 1 for a in parts.values()):
+        ylabel = "hidden unit"  # (a vector has no "from" and "to": one value per unit)
+        if component == "recurrent":
+            elementwise = " (elementwise: each unit's weight on its own previous state)"
     if not parts:
         return style.empty_figure(f"no {component} in this layer", title or f"{params.label}: no {component}",
                                   path, panel_size=style.PANEL_SIZE)
@@ -163,7 +209,7 @@ def plot_weight_heatmaps(
         xlabel=xlabel,
         ylabel=ylabel,
         colorbar_label=what,
-        title=title or f"{params.kind.upper()} {params.label}: {head} {what}s {pname}",
+        title=title or f"{params.kind.upper()} {params.label}: {head} {what}s {pname}{elementwise}",
         path=path,
     )
 

@@ -4,7 +4,9 @@ Top: heatmap of mean ``|dLoss/dh_t|`` with x = timestep and y = hidden channel, 
 scale (a vanishing gradient spans decades). Bottom: the mean over channels per timestep on a
 LOG y axis, with the gradient reach marked: the first step, going back from the last processed
 one, where the gradient falls below ``rel`` × its last value
-(:func:`rnnlab.introspect.stats.gradient_reach`). Given the curve before training too
+(:func:`rnnlab.introspect.stats.gradient_reach`); a curve whose last processed value is 0 has no
+reach (nothing falls below a fraction of 0): the legend says it cannot be judged, as the report
+does, and where the gradient is 0. Given the curve before training too
 (``before=``), the bottom panel draws it dashed and grey beside the solid one, with its own reach
 marker: how far back the gradient reached then and now.
 
@@ -83,16 +85,65 @@ def _t_of(reach: int, T: int, direction: str) -> int:
     return reach if direction == "reverse" else T - 1 - reach
 
 
-def _mark_reach(ax: Any, clean: np.ndarray, direction: str, rel: float, what: str, color: str,
+def steps(n: int, what: str = "step") -> str:
+    """``n`` steps, in the singular for one.
+
+    >>> steps(1), steps(188, "recurrent step")
+    ('1 step', '188 recurrent steps')
+    """
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _spans(ts: np.ndarray) -> str:
+    """``t = 0–23`` for the sorted timesteps ``ts``: its runs of consecutive steps, or a count
+    when there are more than three runs."""
+    runs = np.split(ts, np.flatnonzero(np.diff(ts) > 1) + 1)
+    if len(runs) > 3:
+        return steps(len(ts))
+    return "t = " + ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+
+
+def unjudged_reach(per_t: np.ndarray, direction: str) -> list[str] | None:
+    """What to say instead of a reach when the curve ``per_t`` ``[T]`` (forward time order) has
+    a last processed value of 0 or non-finite: every step is "never below" a fraction of 0, so
+    :func:`rnnlab.introspect.stats.gradient_reach`'s ``T`` there is no reach, and the health
+    check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) cannot judge the curve either.
+    None when the last value is finite and non-zero.
+
+    >>> unjudged_reach(np.array([0.0, 0.0, 0.0, 0.3]), "reverse")
+    ['cannot be judged: |grad| is 0 at the last step processed (t = 0)', '|grad| is 0 at t = 0–2, non-zero only at t = 3']
+    """
+    T = len(per_t)
+    last_t = 0 if direction == "reverse" else T - 1
+    last = per_t[last_t]
+    if np.isfinite(last) and last != 0:
+        return None
+    said = ["cannot be judged: |grad| is " + ("0" if np.isfinite(last) else "non-finite")
+            + f" at the last step processed (t = {last_t})"]
+    ok = np.isfinite(per_t) & (per_t != 0)
+    if ok.any():
+        zero = "0" if np.isfinite(per_t).all() else "0 or non-finite"
+        said.append(f"|grad| is {zero} at {_spans(np.flatnonzero(~ok))}, non-zero only at {_spans(np.flatnonzero(ok))}")
+    return said
+
+
+def _mark_reach(ax: Any, per_t: np.ndarray, direction: str, rel: float, what: str, color: str,
                 linestyle: str) -> int:
-    """A vertical line where the curve's reach ends, labelled ``what``; returns the reach."""
-    T = len(clean)
-    reach = gradient_reach(clean, rel)
+    """A vertical line where the curve ``per_t`` (forward time order)'s reach ends, labelled
+    ``what``; returns the reach (``T`` when there is none to mark)."""
+    T = len(per_t)
+    unjudged = unjudged_reach(per_t, direction)
+    if unjudged is not None:
+        # (a last value of 0 is never undercut: "all T steps" would claim the opposite of a
+        # gradient that reaches no step before its last non-zero one)
+        ax.plot([], [], " ", label=f"{what}: " + "\n".join(unjudged))
+        return T
+    reach = gradient_reach(_processing_order(per_t, direction), rel)
     if reach < T:
         ax.axvline(_t_of(reach, T, direction), color=color, linestyle=linestyle, linewidth=1.2,
-                   label=f"{what}: {reach} steps back")
+                   label=f"{what}: {steps(reach)} back")
     else:
-        ax.plot([], [], " ", label=f"{what}: all {T} steps (never below {rel:g}×)")
+        ax.plot([], [], " ", label=f"{what}: all {steps(T)} (never below {rel:g}×)")
     return reach
 
 
@@ -105,6 +156,7 @@ def plot_grad_through_time(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
     before: GradThroughTime | np.ndarray | None = None,
+    xlabel: str = "timestep t",
 ) -> Figure:
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
@@ -115,7 +167,9 @@ def plot_grad_through_time(
     ``before``: the same layer's curve before training (a GradThroughTime, the same ``layer`` and
     ``direction`` picked, or an array ``[T]`` or ``[T, H]``), drawn dashed and grey in the bottom
     panel with its own reach marker; ``gtt`` is then the curve after training, and the heatmap
-    stays its own.
+    stays its own. ``xlabel``: the x axis' label, e.g. what a step is when the recurrent layer
+    runs at fewer steps than the input (a front-end that pools: ``"recurrent step (input pooled
+    ×16: 3000 → 188)"``).
 
     >>> import numpy as np
     >>> fig = plot_grad_through_time(np.ones((5, 2)))
@@ -138,7 +192,7 @@ def plot_grad_through_time(
     ax_line.set_title("mean over channels (log scale)" if then is None else
                       "mean over channels (log scale): after training (solid), before training (dashed)",
                       fontsize=style.LABEL_SIZE)
-    ax_line.set_xlabel("timestep t")
+    ax_line.set_xlabel(xlabel)
     ax_map.set_ylabel("hidden channel")
     ax_line.set_ylabel("mean |dLoss/dh_t|")
     ax_line.set_yscale("log")
@@ -180,8 +234,10 @@ def plot_grad_through_time(
     else:
         if then_t is not None:
             # (first: the curve after training is drawn over it where they meet)
+            # (a curve of one step is a point: a dashed line through one point draws nothing)
             ax_line.plot(np.arange(len(then_t)), np.where(then_drawable, then_t, np.nan), color=BEFORE_COLOR,
-                         linestyle="--", linewidth=1.3, label="before training (untrained model)")
+                         linestyle="--", linewidth=1.3, marker="o" if len(then_t) < 2 else None, markersize=4,
+                         label="before training (untrained model)")
         ax_line.plot(np.arange(T), np.where(drawable, per_t, np.nan), color=style.series_color(0),
                      marker="o", markersize=2.5, linewidth=1.4,
                      label="mean |grad|" if then_t is None else "after training")
@@ -190,30 +246,33 @@ def plot_grad_through_time(
         last_t = 0 if direction == "reverse" else T - 1
         after = "" if then_t is None else " after training"
         if drawable.any():
-            ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
-                            label=f"{rel:g} × last value{after}")
-            reach = _mark_reach(ax_line, clean, direction, rel, f"reach{after}", style.WARN_COLOR, "--")
+            if clean[-1] > 0:  # (a fraction of 0 is no line on a log axis)
+                ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
+                                label=f"{rel:g} × last value{after}")
+            reach = _mark_reach(ax_line, per_t, direction, rel, f"reach{after}", style.WARN_COLOR, "--")
             if reach < T:
                 ax_map.axvline(_t_of(reach, T, direction), color="white", linestyle="--", linewidth=1.0)
         if then_t is not None and then_drawable.any():
-            _mark_reach(ax_line, _processing_order(then_t, direction), direction, rel, "reach before training",
-                        BEFORE_COLOR, "-.")
+            _mark_reach(ax_line, then_t, direction, rel, "reach before training", BEFORE_COLOR, "-.")
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
         if drawable.any():
             decay = decay_rate(clean)
             # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
-            trend = (f"grows ×{style.fmt(decay)} per step back" if decay > 1 else
-                     f"decay per step back: {style.fmt(decay)}")
-            ax_line.plot([], [], " ", label=trend + after)
+            trend = (f"decay per step back{after}: — (fewer than 2 non-zero steps to fit)" if not np.isfinite(decay)
+                     else f"grows ×{style.fmt(decay)} per step back{after}" if decay > 1 else
+                     f"decay per step back{after}: {style.fmt(decay)}")
+            ax_line.plot([], [], " ", label=trend)
         # (under the panel: no corner of it is free of the curve for every gradient, a language
         # model's fills the top throughout)
         style.panel_legend(ax_line)
         if not drawable.all():
-            style.note(ax_line, f"{int((~drawable).sum())} timesteps zero or non-finite not shown",
+            style.note(ax_line, f"{steps(int((~drawable).sum()), 'timestep')} zero or non-finite not shown",
                        warn=True, loc="upper right" if direction == "forward" else "upper left")
     if then_t is not None and len(then_t) > T:
         T = len(then_t)  # (the x axis spans both curves)
     ax_line.set_xlim(-0.5, T - 0.5)
     style.integer_ticks(ax_line.xaxis)  # (timesteps are whole: a short series got ticks at 0.5)
+    if T == 1:  # (the locator puts ticks at -0.4, -0.2, ... on a span of one step: its step is 0)
+        ax_line.set_xticks([0])
     style.save(fig, path)
     return fig

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 class StateAsOutput(nn.Module):
     """Wrap a cell ``cell(x, state) -> new_state`` (``nn.GRUCell``, ``nn.LSTMCell``, ...) into
     the ``(y_t, new_state)`` form of :class:`rnnlab.Recurrent`, with ``y_t`` the first state
-    tensor.
+    tensor. It declares ``output_is_state``, so under zoneout ``Recurrent`` outputs that tensor
+    after zoneout, as ``rnnlab.LSTM``/``rnnlab.GRU`` do: the output is the state carried on.
 
     >>> import torch
     >>> cell = StateAsOutput(torch.nn.LSTMCell(3, 4))
@@ -16,6 +17,9 @@ class StateAsOutput(nn.Module):
     >>> y.shape
     torch.Size([2, 4])
     """
+
+    #: Read by :class:`rnnlab.Recurrent`: the output at a step is the first state tensor (after zoneout).
+    output_is_state = True
 
     def __init__(self, cell: nn.Module) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ directions, initial states, regularizer masks, and running the computation that
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from rnnlab.layers.spec import CellSpec, LayerParams
 State = tuple[Tensor, ...]
 
 _OPTION_NAMES = frozenset(LayerOptions.names())
+#: what a new attribute's name is compared with: a name this close to one is taken for a typo
+_SETTABLE_NAMES = frozenset(_OPTION_NAMES | {"input_size", "hidden_size"})
 #: options that shape or initialize the parameters: fixed once the layer is built
 _BUILT_FROM = frozenset({"num_layers", "bias", "bidirectional", "layer_norm", "recurrent_batch_norm",
                          "batch_norm_steps", "between_layers_norm", "kernel_init", "recurrent_init",
@@ -162,6 +165,13 @@ class RecurrentBase(nn.Module):
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("input_size", "hidden_size") and name in self.__dict__:
             raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
+        if name not in _SETTABLE_NAMES and not name.startswith("_") and not hasattr(self, name):
+            # (a misspelt option would otherwise be stored as a new attribute and change nothing;
+            # other new attributes are the user's own, as on any nn.Module)
+            close = difflib.get_close_matches(name, sorted(_SETTABLE_NAMES), n=1, cutoff=0.85)
+            if close:
+                raise AttributeError(f"{name}: {type(self).__name__} has no option or attribute {name!r}; did you mean "
+                                     f"{close[0]!r}? (a new attribute this close to an option's name is refused as a likely typo)")
         if name not in _OPTION_NAMES or name == "implementation":
             super().__setattr__(name, value)
         elif name in _BUILT_FROM:
@@ -498,16 +508,19 @@ class RecurrentBase(nn.Module):
         device_type = param.device.type
         if _autocast_enabled(device_type):
             input, hx = _to_dtype(input, param.dtype), _to_dtype(hx, param.dtype)
-            if device_type == "cuda" and self._computation() == "torch":
+            padded = lengths is not None or isinstance(input, PackedSequence)
+            if device_type == "cuda" and self._computation(padded) == "torch":
                 return self._forward(input, hx, lengths)  # (torch's autocast casts the kernel's arguments)
             with torch.autocast(device_type, enabled=False):
                 return self._forward(input, hx, lengths)
         return self._forward(input, hx, lengths)
 
-    def _computation(self) -> str:
-        """The computation of this forward (:func:`~rnnlab.layers.computation.choose_computation`)."""
+    def _computation(self, padded: bool = False) -> str:
+        """The computation of this forward (:func:`~rnnlab.layers.computation.choose_computation`);
+        ``padded``: the input has lengths."""
         recording = self._gate_record is not None or self._state_record is not None
-        return choose_computation(self.options, self.spec, recording=recording, training=self.training)
+        return choose_computation(self.options, self.spec, recording=recording, training=self.training,
+                                  padded=padded)
 
     def _forward(
         self,
@@ -528,13 +541,21 @@ class RecurrentBase(nn.Module):
                 "input: recurrent_batch_norm in training mode normalizes each step over the batch: expected more "
                 "than 1 sequence per batch, got 1 (train on batches of 2 or more, or call layer.eval())"
             )
+        if self.training and torch.jit.is_tracing():
+            # (zoneout's training masks are drawn by NumPy on the CPU and sized by Python integers:
+            # the trace would hold one mask, or its size, as a constant, the same at every call)
+            for reg in active(self.options):
+                if reg.name == "zoneout":
+                    raise ValueError(f"torch.jit.trace: {reg.describe(self.options)} in training mode draws a new "
+                                     f"random mask at every call, which a trace would freeze; trace the model in "
+                                     f"eval mode (model.eval()), where zoneout is deterministic")
         states = self._initial_state(hx, batch)
         valid = batch.valid
         D = self.num_directions
         if batch.x.shape[1] == 0:  # no sequence: an empty output and state, as torch's layers return
             empty = batch.x.new_zeros(batch.x.shape[0], 0, D * self.hidden_size)
             return batch.output(empty), (states if self.num_states == 2 else states[0])
-        computation = self._computation()
+        computation = self._computation(padded=batch.lengths is not None)
         between = [reg for reg in active(self.options) if reg.between is not None]
         x = batch.x
         finals: list[list[Tensor]] = [[] for _ in states]

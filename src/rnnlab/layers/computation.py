@@ -15,10 +15,12 @@ The cell spec says which computations have the cell with its activations
 (:meth:`~rnnlab.layers.spec.CellSpec.computations`); each regularizer that is on and acts in the
 layer's mode says which compute it (:data:`~rnnlab.layers.regularizers.REGULARIZERS`: in eval
 mode the dropouts do nothing, so there they do not keep torch's kernel out).
-``implementation="auto"`` takes the fastest that computes everything (inside ``torch.export``, not
-the fast loops, which do not trace; inside a ``torch.func`` transform other than one
-``grad``/``vjp``, such as ``vmap``, the reference loop, as neither torch's kernels nor the fast
-loops have a batching rule); another value asks for that computation.
+``implementation="auto"`` takes the fastest that computes everything; another value asks for that
+computation. Two cases narrow the choice, for every value but ``"torch"``: while ``torch.export``
+or ``torch.jit.trace`` records the forward (:func:`capturing`), not the fast loops, which do not
+trace, nor, for input with lengths, torch's kernel, whose packing has data-dependent shapes;
+inside a ``torch.func`` transform other than one ``grad``/``vjp``, such as ``vmap``, the reference
+loop, as neither torch's kernels nor the fast loops have a batching rule.
 
 >>> import rnnlab
 >>> choose_computation(rnnlab.LSTM(3, 4).options, rnnlab.LSTM.spec, recording=False, training=True)
@@ -112,7 +114,20 @@ def _transformed() -> bool:
     return not (len(stack) == 1 and stack[0].key() == torch._C._functorch.TransformType.Grad)
 
 
-def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool, training: bool = True) -> str:
+def capturing() -> bool:
+    """Whether ``torch.export`` or ``torch.jit.trace`` is recording this forward into a graph: a
+    graph keeps tensor operations only, so Python that reads a tensor's values (a check, a branch
+    on them) or runs outside torch's operations (the fast loops' C++ steps and hand-written
+    backward) does not belong in it. (Inside ``torch.compile`` the layer runs eagerly: not this.)
+
+    >>> capturing()
+    False
+    """
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
+def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool, training: bool = True,
+                       padded: bool = False) -> str:
     """``"torch"``, ``"fast"``, ``"fast-python"``, ``"fast-inductor"`` or ``"autograd"`` for one forward.
 
     ``recording``: gates or states are being recorded (``recording_gates`` / ``recording_states``),
@@ -121,7 +136,8 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
     options torch's kernel computes runs it (and gives ``nn.LSTM``'s outputs exactly).
     ``implementation="fast"`` (or another fast one) falls back to the autograd loop where no fast
     loop computes the options; ``"torch"`` where torch's kernel does not is an error, naming what
-    it lacks.
+    it lacks. ``padded``: the input has lengths (``lengths=`` or a PackedSequence), which torch's
+    kernel runs packed.
     """
     impl = options.implementation
     if recording or impl == "autograd":
@@ -131,11 +147,12 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
         # The reference loop is plain torch operations, which every transform takes; torch's fused
         # kernels have no batching rule (nn.LSTM itself fails under vmap), the fast loops neither.
         allowed -= {"torch", "fast"}
+    if impl != "torch" and capturing():
+        # The fast loops' C++ steps and hand-written backward take no fake tensors (export) and
+        # hand the tracer objects it cannot record (torch.jit.trace); packing for torch's kernel
+        # sizes its batches by the lengths' values. The reference loop records, with the same outputs.
+        allowed -= {"fast", "torch"} if padded else {"fast"}
     if impl == "auto":
-        if torch.compiler.is_exporting():
-            # torch.export traces with fake tensors, which the fast loops' C++ steps and hand-written
-            # backward do not take; the reference loop exports, with the same outputs
-            allowed -= {"fast"}
         return next(c for c in COMPUTATIONS if c in allowed)
     if impl == "torch":
         if "torch" not in allowed:

@@ -60,8 +60,12 @@ class Recurrent(nn.Module):
     final state and ``state=`` have none. Returns ``(output, final_state)`` where output
     stacks ``y_t`` along time (both directions concatenated along dim 2) and final_state has the
     cell's structure — for ``bidirectional=True`` a pair ``(forward_state, reverse_state)``, and
-    ``state=`` takes such a pair too. Zoneout applies to the state; the output is the cell's
-    ``y_t`` as returned.
+    ``state=`` takes such a pair too. Zoneout applies to the state. A cell whose output is its
+    state declares it with a class attribute ``output_is_state = True`` (as
+    :class:`rnnlab.cells.StateAsOutput` does): its output at each step is then the first state
+    tensor after zoneout, as the built-in layers' is (Krueger et al.), so
+    ``Recurrent(StateAsOutput(nn.LSTMCell(...)), zoneout=p)`` is ``rnnlab.LSTM(..., zoneout=p)``.
+    Any other cell's output is its ``y_t`` as returned, before zoneout.
 
     It is one layer: a keyword of the built-in layers that it does not take (``num_layers``,
     ``weight_drop``, ``layer_norm``, ...) is a ``TypeError`` saying what to do instead
@@ -103,6 +107,7 @@ class Recurrent(nn.Module):
                 f"cell: torch's {type(cell).__name__} returns only its new state, expected cell(x_t, state) -> "
                 f"(y_t, new_state); wrap it: rnnlab.Recurrent(rnnlab.cells.StateAsOutput(cell))"
             )
+        _output_is_state(cell)
         self.cell = cell
         self.batch_first = check_bool("batch_first", batch_first)
         self.bidirectional = check_bool("bidirectional", bidirectional)
@@ -115,6 +120,7 @@ class Recurrent(nn.Module):
                     if hasattr(m, "reset_parameters"):
                         m.reset_parameters()
                 _check_reinitialized(cell, reverse_cell)
+            _output_is_state(reverse_cell)
             self.reverse_cell = reverse_cell
         self.input_dropout = check_probability("input_dropout", input_dropout)
         self.input_dropout_mode = check_choice("input_dropout_mode", input_dropout_mode, ("variational", "step"))
@@ -198,8 +204,13 @@ class Recurrent(nn.Module):
                     f"zoneout: expected {len(s0_t)} probabilities (one per state tensor), got {len(zo)}"
                 )
 
+            # The loop's own rule for a step without a y_t (the built-in layers' steps): the output is
+            # the first state tensor after zoneout and lengths.
+            state_out = _output_is_state(cell)
+
             def step(x_t: Tensor, st: tuple[Tensor, ...], h_fed: Tensor, t: int, cell: nn.Module = cell,
-                     as_tensor: bool = as_tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+                     as_tensor: bool = as_tensor, state_out: bool = state_out
+                     ) -> tuple[Tensor | None, tuple[Tensor, ...]]:
                 fed = h_fed if as_tensor else (h_fed, *st[1:])
                 res = cell(x_t, fed)
                 if not isinstance(res, (tuple, list)) or len(res) != 2:
@@ -207,7 +218,7 @@ class Recurrent(nn.Module):
                         f"cell: expected cell(x_t, state) to return (y_t, new_state), got {type(res).__name__}"
                     )
                 y, new = res
-                return y, ((new,) if isinstance(new, Tensor) else tuple(new))
+                return None if state_out else y, ((new,) if isinstance(new, Tensor) else tuple(new))
 
             feed_mask = None
             if self.training and self.recurrent_dropout > 0:
@@ -240,6 +251,14 @@ _REPR_DEFAULTS: tuple[tuple[str, object], ...] = (
     ("zoneout", 0.0),
 )
 _KEYWORDS = ("cell", "reverse_cell", *(name for name, _ in _REPR_DEFAULTS))
+
+
+def _output_is_state(cell: nn.Module) -> bool:
+    """The cell's declaration ``output_is_state`` (False when it has none)."""
+    declared = getattr(cell, "output_is_state", False)
+    if not isinstance(declared, bool):
+        raise TypeError(f"cell: {type(cell).__name__}.output_is_state: expected True or False, got {declared!r}")
+    return declared
 
 
 def _map_state(f: Any, state: Any) -> Any:

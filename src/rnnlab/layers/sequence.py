@@ -88,7 +88,8 @@ def prepare_input(
             x = input.transpose(0, 1) if batch_first else input
         lengths_t = None
         if lengths is not None:
-            lengths_t = torch.as_tensor(lengths)
+            # (a tensor as it is: torch.jit.trace warns that as_tensor's result is a constant)
+            lengths_t = lengths if isinstance(lengths, Tensor) else torch.as_tensor(lengths)
             if lengths_t.dtype == torch.bool:  # (True would read as a length of 1)
                 raise ValueError("lengths: expected integer lengths, got a bool tensor")
             if lengths_t.dim() != 1 or lengths_t.dtype.is_floating_point or lengths_t.shape[0] != x.shape[1]:
@@ -101,14 +102,20 @@ def prepare_input(
                 raise ValueError(f"lengths: expected a tensor on the CPU or on the input's device ({x.device}), "
                                  f"got device {lengths_t.device}")
             lengths_t = lengths_t.to("cpu", torch.int64)
-            lo, hi = (int(lengths_t.min()), int(lengths_t.max())) if len(lengths_t) else (1, x.shape[0])
-            if lo < 1 or hi > x.shape[0]:
-                raise ValueError(
-                    f"lengths: every length must be in [1, {x.shape[0]}] (the padded time dimension), "
-                    f"got min {lo} and max {hi}"
-                )
-            if lo == hi == x.shape[0]:
-                lengths_t = None  # nothing padded: the plain path is exact and faster
+            if torch.compiler.is_exporting():
+                # The values are unknown while exporting: the range check becomes the exported
+                # program's runtime assertion, and the lengths are kept (the padded path is exact
+                # for full lengths too).
+                _check_range_exported(lengths_t, x.shape[0])
+            elif not torch.jit.is_tracing():  # (a trace keeps no Python check, nor a branch on values)
+                lo, hi = (int(lengths_t.min()), int(lengths_t.max())) if len(lengths_t) else (1, x.shape[0])
+                if lo < 1 or hi > x.shape[0]:
+                    raise ValueError(
+                        f"lengths: every length must be in [1, {x.shape[0]}] (the padded time dimension), "
+                        f"got min {lo} and max {hi}"
+                    )
+                if lo == hi == x.shape[0]:
+                    lengths_t = None  # nothing padded: the plain path is exact and faster
     else:
         raise TypeError(f"input: expected a Tensor or PackedSequence, got {type(input).__name__}")
     if x.shape[0] == 0:
@@ -132,6 +139,15 @@ def prepare_input(
         # gradient is zero.
         batch.x = torch.where(valid.view(*valid.shape[:2], *([1] * (x.dim() - 2))), x, x.new_zeros(()))
     return batch
+
+
+def _check_range_exported(lengths: Tensor, steps: int) -> None:
+    """While ``torch.export`` records: every length in ``[1, steps]``, as a runtime assertion of
+    the exported program (``torch._check`` on the unknown minimum and maximum)."""
+    if len(lengths):
+        lo, hi = lengths.min().item(), lengths.max().item()
+        torch._check(lo >= 1, lambda: f"lengths: every length must be in [1, {steps}], got a smaller one")
+        torch._check(hi <= steps, lambda: f"lengths: every length must be in [1, {steps}], got a larger one")
 
 
 def reverse_index(lengths: Tensor | None, T: int, device: torch.device) -> Tensor | None:

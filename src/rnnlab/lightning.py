@@ -243,7 +243,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         # What is recorded stays (every record is appended as it comes); the directory is freed.
-        self._close()
+        # (no last update ratio: the exception may have come between the hook and the weights' update)
+        self._close(record_pending=False)
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -298,9 +299,9 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
             raise
         self._run = run
 
-    def _close(self) -> None:
+    def _close(self, record_pending: bool = True) -> None:
         if self._tracker is not None:
-            self._tracker.close()
+            self._tracker.close(record_pending=record_pending)
         if self._run is not None:
             self._run.release()
         self._tracker = self._run = None

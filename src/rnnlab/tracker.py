@@ -24,7 +24,9 @@ stat                          value
 ``l2``                        norm of the whole tensor
 ``grad_l2_per_channel`` ...   the same four for the gradient (every ``grads_every`` steps)
 ``update_ratio``              ``‖w_after − w_before‖ / ‖w_before‖`` of the optimizer step
-                              taken right after a gradient step (recorded under that step)
+                              taken right after a gradient step (recorded under that step
+                              and its epoch, when the next step or :meth:`~Tracker.close`
+                              sees the weights after it)
 ============================  ==========================================================
 
 plus ``name="loss", stat="value"`` when ``step(loss)`` gets a loss, and ``name="model",
@@ -110,7 +112,8 @@ class Tracker:
             run records nothing twice.
 
     Call :meth:`step` once per training step after ``loss.backward()`` and before
-    ``optimizer.step()``; :meth:`close` at the end (or use ``with``).
+    ``optimizer.step()``; :meth:`close` after the last ``optimizer.step()`` (or use ``with``):
+    it records the last step's ``update_ratio``.
     """
 
     def __init__(
@@ -141,7 +144,8 @@ class Tracker:
         self._wide = wide_dtype(self._device)  # (the loss and the total norm; float32 where float64 is missing)
         self.step_count = start_step
         self.epoch: int | None = None
-        self._snapshot: tuple[int, list[Tensor]] | None = None
+        # (step, its epoch, the weights before its update): the pending update ratio
+        self._snapshot: tuple[int, int | None, list[Tensor]] | None = None
         self.last_records: list[dict[str, Any]] = []
         """The records the last :meth:`step` wrote (empty when nothing was due)."""
         self._closed = False
@@ -177,60 +181,35 @@ class Tracker:
         self.step_count += 1
         do_w = self.weights_every > 0 and step % self.weights_every == 0
         do_g = self.grads_every > 0 and step % self.grads_every == 0
-        pending = self._snapshot
         self.last_records = []
-        if not (do_w or do_g or pending is not None):
+        if not (do_w or do_g or self._snapshot is not None):
             return
-        # Every number of this step goes into one flat tensor: one device→host copy.
-        pieces: list[Tensor] = []
-        layout: list[tuple[str, str, int, int]] = []  # (name, stat, offset, length; -1: scalar)
-        offset = 0
-
-        def add(name: str, stat: str, t: Tensor, vector: bool) -> None:
-            nonlocal offset
-            t = t.detach().reshape(-1)
-            pieces.append(t)
-            layout.append((name, stat, offset, t.numel() if vector else -1))
-            offset += t.numel()
-
+        rec = _Records(self._device)
         with torch.no_grad():
-            if pending is not None:
-                snap_step, before = pending
-                for (name, p), b in zip(self.params, before, strict=True):
-                    add(name, "update_ratio", torch.linalg.vector_norm(p - b) / torch.linalg.vector_norm(b), False)
-                self._snapshot = None
+            self._add_pending_ratio(rec)
             if do_w:
                 if loss is not None:
-                    add("loss", "value", torch.as_tensor(loss, device=self._device).to(self._wide), False)
+                    rec.add(step, self.epoch, "loss", "value",
+                            torch.as_tensor(loss, device=self._device).to(self._wide), False)
                 for name, p in self.params:
-                    self._norm_stats(add, name, p, "")
+                    self._norm_stats(rec, step, name, p, "")
             if do_g:
                 grads = [(n, p.grad) for n, p in self.params if p.grad is not None]
                 if grads:
                     total = torch.linalg.vector_norm(
                         torch.stack([torch.linalg.vector_norm(g.detach().to(self._wide)) for _, g in grads])
                     )
-                    add("model", "grad_l2", total, False)
+                    rec.add(step, self.epoch, "model", "grad_l2", total, False)
                 for name, g in grads:
-                    self._norm_stats(add, name, g, "grad_")
-                self._snapshot = (step, [p.detach().clone() for _, p in self.params])
-        if not pieces:
-            return
-        # torch.cat promotes float32 norms and a float64 loss to float64 (float32 on MPS); then
-        # one host copy.
-        flat = torch.cat([p.to(self._device) for p in pieces]).cpu().tolist()
-        records = []
-        for name, stat, off, length in layout:
-            value: Any = flat[off] if length < 0 else flat[off : off + length]
-            rec_step = pending[0] if stat == "update_ratio" and pending is not None else step
-            records.append({"step": rec_step, "epoch": self.epoch, "name": name, "stat": stat, "value": value})
-        append_jsonl_many(self.path, records)
-        self.last_records = records
+                    self._norm_stats(rec, step, name, g, "grad_")
+                self._snapshot = (step, self.epoch, [p.detach().clone() for _, p in self.params])
+        self.last_records = rec.write(self.path)
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to record what an uninterrupted one does: the weights before
-        the update of the last gradient step, whose ``update_ratio`` the next :meth:`step`
-        records (``{}`` when none is pending). Tensors, numbers and strings: a checkpoint holds it.
+        the update of the last gradient step, whose ``update_ratio`` the next :meth:`step` (or
+        :meth:`close`) records (``{}`` when none is pending). Tensors, numbers and strings: a
+        checkpoint holds it. (Not the step's epoch: the file's records of that step hold it.)
 
         >>> import tempfile, torch
         >>> model = torch.nn.Linear(2, 1)
@@ -242,16 +221,17 @@ class Tracker:
         """
         if self._snapshot is None:
             return {}
-        step, before = self._snapshot
+        step, _, before = self._snapshot
         return {"update_ratio": {"step": step, "names": [n for n, _ in self.params], "before": list(before)}}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """Continue from the :meth:`state_dict` of the tracker of the run resumed (this tracker's
         ``start_step`` is the checkpoint's step): the pending ``update_ratio`` is recorded by the
         next :meth:`step`, as the uninterrupted run records it, and the record of it that the
-        file already holds (written after the checkpoint by the session cut short) is dropped.
-        Returns False, restoring nothing, when the ratio was of other parameters (``params``
-        changed on resume).
+        file already holds (written after the checkpoint by the session cut short, or at its
+        :meth:`close`) is dropped. The ratio is recorded under the epoch that the file's records
+        of its step carry (None when the file has none). Returns False, restoring nothing, when
+        the ratio was of other parameters (``params`` changed on resume).
 
         >>> import tempfile, torch
         >>> model = torch.nn.Linear(2, 1)
@@ -274,10 +254,21 @@ class Tracker:
         if names != [n for n, _ in self.params] or any(
                 tuple(b.shape) != tuple(p.shape) for b, (_, p) in zip(before, self.params, strict=True)):
             return False
+        epochs: list[Any] = []
+
+        def keep(r: dict[str, Any]) -> bool:
+            # (one pass over the file: the step's epoch is read from its records while its
+            # ratio is dropped)
+            if r.get("step") != step:
+                return True
+            epochs.append(r.get("epoch"))
+            return r.get("stat") != "update_ratio"
+
         if self.path.exists():
-            truncate_jsonl(self.path, lambda r: not (r.get("stat") == "update_ratio" and r.get("step") == step))
-        self._snapshot = (step, [b.to(device=p.device, dtype=p.dtype) for b, (_, p) in zip(before, self.params,
-                                                                                            strict=True)])
+            truncate_jsonl(self.path, keep)
+        epoch = next((int(e) for e in epochs if e is not None), None)
+        before = [b.to(device=p.device, dtype=p.dtype) for b, (_, p) in zip(before, self.params, strict=True)]
+        self._snapshot = (step, epoch, before)
         return True
 
     def truncate_after(self, step: int) -> int:
@@ -287,11 +278,35 @@ class Tracker:
             return 0
         return truncate_jsonl(self.path, lambda r: int(r.get("step", -1)) <= step)
 
-    def close(self) -> None:
-        """Stop recording (everything is already on disk) and give up the run directory's lock."""
+    def close(self, *, record_pending: bool = True) -> None:
+        """Stop recording and give up the run directory's lock. Call it after the last
+        ``optimizer.step()``: the ``update_ratio`` of the last gradient step, which no later
+        :meth:`step` records, is recorded now from the weights as they are (kept in
+        :attr:`last_records`). ``record_pending=False`` drops it instead (a loop that stopped
+        on an error, whose weights may be those of no finished step; a resumed run records it
+        from its checkpoint's :meth:`state_dict`). Closing again does nothing.
+
+        >>> import tempfile, torch
+        >>> model = torch.nn.Linear(2, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> t = Tracker(tempfile.mkdtemp(), model, grads_every=1)
+        >>> model(torch.ones(1, 2)).sum().backward(); t.step(epoch=3); opt.step()
+        >>> t.close(); sorted({(r["step"], r["epoch"], r["stat"]) for r in t.last_records})
+        [(0, 3, 'update_ratio')]
+        """
+        if self._closed:
+            return
         self._closed = True
-        self._snapshot = None
-        self._release()
+        try:
+            self.last_records = []
+            if record_pending and self._snapshot is not None:
+                rec = _Records(self._device)
+                with torch.no_grad():
+                    self._add_pending_ratio(rec)
+                self.last_records = rec.write(self.path)
+        finally:
+            self._snapshot = None
+            self._release()
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -301,8 +316,9 @@ class Tracker:
     def __enter__(self) -> Tracker:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # (a block left on an error may have stopped between the last step and its update)
+        self.close(record_pending=exc_type is None)
 
     def __repr__(self) -> str:
         return (
@@ -311,7 +327,18 @@ class Tracker:
         )
 
     # ------------------------------------------------------------------ internals
-    def _norm_stats(self, add: Any, name: str, t: Tensor, prefix: str) -> None:
+    def _add_pending_ratio(self, rec: _Records) -> None:
+        """The update ratio of the last gradient step, from the weights as they are now (after
+        its optimizer step), under that step and its epoch."""
+        if self._snapshot is None:
+            return
+        step, epoch, before = self._snapshot
+        for (name, p), b in zip(self.params, before, strict=True):
+            rec.add(step, epoch, name, "update_ratio",
+                    torch.linalg.vector_norm(p - b) / torch.linalg.vector_norm(b), False)
+        self._snapshot = None
+
+    def _norm_stats(self, rec: _Records, step: int, name: str, t: Tensor, prefix: str) -> None:
         t = t.detach()
         for norm in self.norms:
             order = NORMS[norm]
@@ -320,10 +347,41 @@ class Tracker:
             else:
                 per = t.reshape(-1).abs()
             if self.per_channel:
-                add(name, f"{prefix}{norm}_per_channel", per, True)
-            add(name, f"{prefix}{norm}_mean", per.mean(), False)
-            add(name, f"{prefix}{norm}_max", per.max(), False)
-            add(name, f"{prefix}{norm}", torch.linalg.vector_norm(per, ord=order), False)
+                rec.add(step, self.epoch, name, f"{prefix}{norm}_per_channel", per, True)
+            rec.add(step, self.epoch, name, f"{prefix}{norm}_mean", per.mean(), False)
+            rec.add(step, self.epoch, name, f"{prefix}{norm}_max", per.max(), False)
+            rec.add(step, self.epoch, name, f"{prefix}{norm}", torch.linalg.vector_norm(per, ord=order), False)
+
+
+class _Records:
+    """The records of one write: every number goes into one flat tensor, so that the write costs
+    one device→host copy."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.pieces: list[Tensor] = []
+        self.layout: list[tuple[int, int | None, str, str, int, int]] = []  # (.., offset, length; -1: scalar)
+        self.offset = 0
+
+    def add(self, step: int, epoch: int | None, name: str, stat: str, t: Tensor, vector: bool) -> None:
+        t = t.detach().reshape(-1)
+        self.pieces.append(t)
+        self.layout.append((step, epoch, name, stat, self.offset, t.numel() if vector else -1))
+        self.offset += t.numel()
+
+    def write(self, path: Any) -> list[dict[str, Any]]:
+        """Append the records to ``path`` in one write (flushed); returns them."""
+        if not self.pieces:
+            return []
+        # torch.cat promotes float32 norms and a float64 loss to float64 (float32 on MPS); then
+        # one host copy.
+        flat = torch.cat([p.to(self.device) for p in self.pieces]).cpu().tolist()
+        records = []
+        for step, epoch, name, stat, off, length in self.layout:
+            value: Any = flat[off] if length < 0 else flat[off : off + length]
+            records.append({"step": step, "epoch": epoch, "name": name, "stat": stat, "value": value})
+        append_jsonl_many(path, records)
+        return records
 
 
 def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str, nn.Parameter]]:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,41 @@ def split_batch(batch: Any) -> tuple[Any, Any | None]:
     )
 
 
+def _takes_one_argument(loss_fn: Callable[..., Tensor]) -> bool:
+    """Whether ``loss_fn(output)`` binds (True when its signature cannot be read: its own
+    error then stands)."""
+    fn = loss_fn.forward if isinstance(loss_fn, nn.Module) else loss_fn  # (Module.__call__ takes *args)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
+
+
 def compute_loss(model: nn.Module, batch: Any, loss_fn: Callable[..., Tensor]) -> tuple[Any, Tensor]:
-    """Run ``model`` on the batch and return ``(output, scalar loss)``."""
+    """Run ``model`` on the batch and return ``(output, scalar loss)``; a batch without a target
+    for a ``loss_fn`` that takes one is refused before the model runs.
+
+    >>> import torch
+    >>> model = torch.nn.Linear(3, 2)
+    >>> compute_loss(model, (torch.ones(4, 3), torch.zeros(4, dtype=torch.long)),
+    ...              torch.nn.CrossEntropyLoss())[1].shape
+    torch.Size([])
+    >>> compute_loss(model, torch.ones(4, 3), torch.nn.functional.cross_entropy)
+    Traceback (most recent call last):
+    ...
+    TypeError: batch: expected an (input, target) pair, as loss_fn cross_entropy takes a target, got the input alone (Tensor of shape (4, 3))
+    """
     x, target = split_batch(batch)
+    if target is None and not _takes_one_argument(loss_fn):
+        given = f"Tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        raise TypeError(f"batch: expected an (input, target) pair, as loss_fn {name} takes a target, "
+                        f"got the input alone ({given})")
     output = model(x)
     loss = loss_fn(output) if target is None else loss_fn(output, target)
     if not isinstance(loss, Tensor) or loss.numel() != 1:

@@ -22,6 +22,8 @@ entry here and its meaning test (see ``docs/layers.md``).
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,9 +102,33 @@ def _check_input_dropout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
 def _check_dropout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     checked = {"dropout": check_probability("dropout", o.dropout)}
     if o.dropout > 0 and o.num_layers == 1:  # (torch's layers warn so, and run; a drop-in does the same)
-        warnings.warn(f"dropout={o.dropout} acts between stacked layers, so with num_layers=1 it does nothing; "
-                      "for one layer use input_dropout or recurrent_dropout", UserWarning, stacklevel=2)
+        warn_at_user_line(f"dropout={o.dropout} acts between stacked layers, so with num_layers=1 it does "
+                          "nothing; for one layer use input_dropout or recurrent_dropout")
     return checked
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../rnnlab/
+
+
+def warn_at_user_line(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the first line outside rnnlab on the stack (the user's
+    line that made the layer), however deep in rnnlab the check runs.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_at_user_line("a note")
+    >>> "rnnlab" in caught[0].filename.split(os.sep)
+    False
+    """
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=(_PACKAGE,))
+        return
+    # (before 3.12: count the frames inside the package; stacklevel 1 is this function)
+    level, frame = 2, sys._getframe(1)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _check_zoneout(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:

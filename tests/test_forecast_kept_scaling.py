@@ -149,3 +149,19 @@ def test_a_damaged_record_is_one_line_naming_the_checkpoint_and_key(trained, tmp
         save_checkpoint(path, state)
     one_line_error(["predict", str(run), "--out", str(tmp_path / "x.csv")], capsys,
                    ("checkpoint ", ".pt", f"'{FIT_KEY}'", "'stream'", "'reference': expected one of", "'yesterday'"))
+
+
+def test_the_reports_forecast_picture_after_rows_are_appended_shows_the_runs_blocks(trained, tmp_path):
+    from rnnlab.plots.forecast import forecast_lines, plot_forecast
+
+    data, run = trained
+    before = forecast_lines(run)
+    write(data, series(STEPS + 30))  # rows appended after training
+    lines = forecast_lines(run)
+    # The run's blocks and the forecasts it scored, not blocks cut again from the longer file.
+    assert lines.bounds == before.bounds and lines.bounds.test == STEPS
+    assert lines.origins.tolist() == before.origins.tolist()
+    assert np.allclose(lines.model, before.model, rtol=1e-9) and len(lines.values) == STEPS
+    assert lines.added == 30 and before.added == 0
+    title = plot_forecast(lines)._suptitle.get_text()
+    assert "30 steps appended to data.path since are not drawn" in title

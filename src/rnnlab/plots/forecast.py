@@ -98,6 +98,9 @@ class ForecastLines:
     """The dates of the L steps and of the ``horizon`` after them, or None (steps instead)."""
     after_dates: list[str] | None = None
     """The dates of the forecast after the end as ``rnnlab predict`` writes them, or None."""
+    added: int = 0
+    """Steps ``data.path`` holds after the series' end as the run trained on it (appended
+    since): not drawn, as the run's blocks and figures end before them."""
 
 
 def block_origins(bounds: Bounds, horizon: int) -> tuple[str | None, list[int]]:
@@ -152,13 +155,19 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
     data, model, fit = run_model(run, config, task)
     series = run_series(config, fit.stream)  # (warned about when it is no longer the run's)
     x = series.values[0]
+    stamps = series.stamps if len(series.values) == 1 else None  # (forecast.csv dates one series only)
+    added = 0
+    if fit.stream is not None and fit.stream.changed_in(series.values) is None and len(x) > fit.stream.series_steps[0]:
+        # (rows appended since training: the run's blocks, and the figures it scored, end before them)
+        added = len(x) - fit.stream.series_steps[0]
+        x = x[:fit.stream.series_steps[0]]
+        stamps = None if stamps is None else (stamps[0], stamps[1][:len(x)])
     h = task.horizon
     bounds = split_bounds(len(x), config.data, None)
     block, scored = block_origins(bounds, h)
     origins = np.asarray(scored, dtype=np.int64)
     every = origin_forecasts(model, x, data.stats, data.reference, task)
     C = x.shape[1]
-    stamps = series.stamps if len(series.values) == 1 else None  # (forecast.csv dates one series only)
 
     def reference(kind: str) -> np.ndarray:
         return simple_forecast(x[None], kind, h, task.season)[0].reshape(len(x), h, C)[origins]
@@ -170,7 +179,7 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
         seasonal_naive=reference("seasonal_naive"),
         after=next_values(model, x, data.stats, data.reference, task),  # (rnnlab predict's own)
         dates=_dates(stamps, len(x), h),
-        after_dates=following(stamps[1], h) if stamps is not None else None)
+        after_dates=following(stamps[1], h) if stamps is not None else None, added=added)
 
 
 def _midpoints(xs: list[Any]) -> list[Any]:
@@ -256,7 +265,11 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     labels = [*labels, "validation block", "test block (the run's test figures)"]
     style.figure_legend(fig, handles, labels)
     which = f" (series 1 of {lines.count})" if lines.count > 1 else ""
-    fig.suptitle(title or f"forecasts of {os.path.basename(str(lines.name))}{which}", fontsize=style.TITLE_SIZE)
+    since = "" if not lines.added else (
+        f"\nthe series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
+        "data.path since are not drawn (rnnlab predict forecasts after them)")
+    fig.suptitle((title or f"forecasts of {os.path.basename(str(lines.name))}{which}") + since,
+                 fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 

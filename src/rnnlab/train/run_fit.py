@@ -82,27 +82,31 @@ class StreamFit:
     """What a forecaster fitted on its training block besides its scaling: the ``reference``
     forecast (``relative_to = "auto"`` resolved), each series' training-block length
     ``train_steps`` and the SHA-256 of those steps (float64), which tells whether ``data.path``
-    still begins with them.
+    still begins with them, and each series' length ``series_steps`` when the run trained (its
+    validation and test blocks end there, whatever was appended since).
 
     >>> x = np.array([[1.0], [3.0], [5.0], [7.0]])
     >>> fit = StreamFit.of([x], [2], "naive")
-    >>> fit.changed_in([x]), fit.changed_in([x * 10]), fit.changed_in([x[:1]])
-    (None, 'series 0 differs in its first 2 steps', "series 0 has 1 steps, fewer than the 2 of the run's training block")
+    >>> fit.changed_in([x]), fit.changed_in([x * 10]), fit.changed_in([x[:1]]), fit.series_steps
+    (None, 'series 0 differs in its first 2 steps', "series 0 has 1 steps, fewer than the 2 of the run's training block", (4,))
     """
 
     reference: str
     train_steps: tuple[int, ...]
     train_sha256: str
+    series_steps: tuple[int, ...]
 
     @classmethod
     def of(cls, values: list[np.ndarray], train_steps: list[int], reference: str) -> StreamFit:
         """The record of a run whose series are ``values`` (each [L, C]) and training blocks their
         first ``train_steps``."""
-        return cls(reference, tuple(int(n) for n in train_steps), _digest(values, train_steps))
+        return cls(reference, tuple(int(n) for n in train_steps), _digest(values, train_steps),
+                   tuple(len(x) for x in values))
 
     def state(self) -> dict[str, Any]:
         """As a checkpoint holds it: strings and numbers."""
-        return {"reference": self.reference, "train_steps": list(self.train_steps), "train_sha256": self.train_sha256}
+        return {"reference": self.reference, "train_steps": list(self.train_steps), "train_sha256": self.train_sha256,
+                "series_steps": list(self.series_steps)}
 
     @classmethod
     def from_state(cls, state: Any) -> StreamFit:
@@ -117,7 +121,12 @@ class StreamFit:
         digest = state.get("train_sha256")
         if not (isinstance(digest, str) and len(digest) == 64):
             raise ValueError(f"'train_sha256': expected a SHA-256 hex digest, got {digest!r:.70}")
-        return cls(state["reference"], tuple(steps), digest)
+        lengths = state.get("series_steps")
+        if not (isinstance(lengths, list) and len(lengths) == len(steps)
+                and all(type(n) is int and n >= t for n, t in zip(lengths, steps, strict=True))):
+            raise ValueError(f"'series_steps': expected each series' length, at least its training block's "
+                             f"{steps!r:.40}, got {lengths!r:.60}")
+        return cls(state["reference"], tuple(steps), digest, tuple(lengths))
 
     def changed_in(self, values: list[np.ndarray]) -> str | None:
         """How the series ``values`` differ from the run's in its training blocks, or None when

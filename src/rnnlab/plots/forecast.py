@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import os
+import textwrap
 import typing
 from dataclasses import dataclass
 from datetime import datetime
@@ -246,7 +247,7 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
                         linewidth=1.5 if name == "model" else 1.1,
                         label=f"{name}, {k} step{'s' if k > 1 else ''} ahead")
         ax.plot(xs[L - 1: L + h], [lines.values[-1, c], *lines.after[:, c]], color=AFTER_COLOR, linewidth=1.5,
-                marker="o", markersize=3, zorder=5, label="forecast after the end (rnnlab predict)")
+                marker="o", markersize=3, zorder=5, label="forecast after the end " + ("(rnnlab predict)" if not lines.added else "(of the run's series)"))
         ax.set_ylabel(lines.columns[c] if c < len(lines.columns) else f"channel {c}")
         ax.set_xlim(edges[start], edges[L + h] + (xs[-1] - xs[-2]) * room)
     axes[-1, 0].set_xlabel("date" if lines.dates is not None else "step")
@@ -265,9 +266,9 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     labels = [*labels, "validation block", "test block (the run's test figures)"]
     style.figure_legend(fig, handles, labels)
     which = f" (series 1 of {lines.count})" if lines.count > 1 else ""
-    since = "" if not lines.added else (
-        f"\nthe series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
-        "data.path since are not drawn (rnnlab predict forecasts after them)")
+    since = "" if not lines.added else "\n" + textwrap.fill(
+        f"the series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
+        "data.path since are not drawn (rnnlab predict forecasts after them)", 90)
     fig.suptitle((title or f"forecasts of {os.path.basename(str(lines.name))}{which}") + since,
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)

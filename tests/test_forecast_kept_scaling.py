@@ -163,5 +163,5 @@ def test_the_reports_forecast_picture_after_rows_are_appended_shows_the_runs_blo
     assert lines.origins.tolist() == before.origins.tolist()
     assert np.allclose(lines.model, before.model, rtol=1e-9) and len(lines.values) == STEPS
     assert lines.added == 30 and before.added == 0
-    title = plot_forecast(lines)._suptitle.get_text()
+    title = plot_forecast(lines)._suptitle.get_text().replace("\n", " ")
     assert "30 steps appended to data.path since are not drawn" in title

@@ -5,10 +5,14 @@ steps, gradient norms), the accuracy of the trained model on the whole training 
 config, the health findings from before training and the gradient through time of the trained
 model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "after_training":
 
-* ``underfit``: the training accuracy stays far from 1. The likely causes, each read from the
-  records, come with a remedy naming the config key: a model that fits in training mode only
-  (batch norm statistics, dropout), too few optimizer steps (few steps, or a
-  training loss still falling at the end), the learning rate (a loss that hardly fell),
+* ``underfit``: the training accuracy stays far from 1, or, where one class holds most of the
+  sequences, near the majority-class rate (``majority``: the constant predictor's score, as a
+  regression is judged against the training mean's; 0.95 on 95/5 classes is no fit). The likely
+  causes, each read from the records, come with a remedy naming the config key: a model that fits
+  in training mode only (batch norm statistics, dropout), too few optimizer steps (few steps, or a
+  training loss still falling at the end, by the rule of the budget that follows the fit:
+  :class:`rnnlab.train.fit_budget.FitRule`), the class balance (a model that learned little beyond
+  the majority class), the learning rate (a loss that hardly fell),
   regularization strength (dropout, decay), dead units (from the health check before training),
   gradient reach (the trained layer's gradient does not reach the start of the sequence), and,
   when none of these shows, the model's capacity.
@@ -107,6 +111,8 @@ class _Terms:
     worst: str
     fitted: str = "the model fit its training data"
     stream: str | None = None
+    unit: str = "sequences"  # what a classifier's majority-class rate counts
+
 
     @staticmethod
     def of(task: Task) -> _Terms:
@@ -126,7 +132,7 @@ class _Terms:
                               " (no better than predicting the training steps' mean)")
             return _Terms("acc", "training per-step accuracy", "validation per-step accuracy", "label the steps of its "
                           "own training sequences will not label new ones", "the labels",
-                          " (no training step labelled right)")
+                          " (no training step labelled right)", unit="labelled steps")
         if task.kind == "regression":
             return _Terms("r2", "training R²", "validation R²", "predict its own training targets will not predict "
                           "new ones", "the values", " (no better than predicting the training mean)")
@@ -173,10 +179,16 @@ class FitThresholds:
     Attributes:
         underfit_acc: training accuracy (trained model, eval mode, whole training split) below
             which the model did not fit its training data.
+        underfit_majority: the share of the majority-class predictor's training errors
+            (``1 - majority``) the model must remove, or it did not fit, whatever ``underfit_acc``:
+            on 95/5 classes labelling everything with the first scores 0.95, so the bar is 0.975.
+            (Accuracy's counterpart of ``underfit_r2``, which the training mean scores 0 on.)
         few_steps: optimizer steps below which "too few steps" is a cause of an underfit (unless
             the training loss had stopped moving; below a fifth of it, always).
         still_falling: relative drop of the training loss over the last quarter of the epochs
-            above which the loss was still falling when training stopped.
+            above which the loss was still falling when training stopped. None: the budget's
+            (:attr:`rnnlab.train.fit_budget.FitRule.still_falling`), so that a run the budget
+            calls still falling when it reached ``adapt.max_steps`` gets "more steps" here too.
         stuck_loss: final / first-epoch training loss above which the loss hardly fell.
         strong_dropout: a dropout probability at or above this counts as strong.
         strong_decay: ``lr × weight_decay × steps`` (the log of how much decoupled decay alone
@@ -190,13 +202,14 @@ class FitThresholds:
     """
 
     underfit_acc: float = 0.95
+    underfit_majority: float = 0.5
     underfit_r2: float = 0.5
     """Regression: training R² below which the model did not fit (the training mean scores 0)."""
     underfit_skill: float = 0.0
     """Forecasting: training skill (1 - MASE / the seasonal-naive forecast's MASE, on the training
     part) at or below which the forecaster does not beat seasonal naive on its own training data."""
     few_steps: int = 500
-    still_falling: float = 0.1
+    still_falling: float | None = None
     stuck_loss: float = 0.9
     strong_dropout: float = 0.3
     strong_decay: float = 1.0
@@ -229,6 +242,7 @@ def fit_findings(
     epoch: int | None = None,
     chance: float | None = None,
     guard: MeanGuard | None = None,
+    majority: float | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -259,6 +273,12 @@ def fit_findings(
             training mean's 0 (``chance`` is not needed then). None: a regression's signal is not
             judged (two standard errors of an unpaired R² on a few dozen series, ``2 · sqrt(2 / n)``,
             would call most learnable targets noise).
+        majority: a classifier's majority-class rate on its training part (per step: over the
+            labelled steps), what labelling everything with one class scores: the training
+            accuracy must beat it (:attr:`FitThresholds.underfit_majority`), and the findings say
+            it beside the accuracy where one class holds most of the sequences. None: ``chance``
+            (the stratified hold-out keeps the class balance); neither: judged on
+            ``underfit_acc`` alone.
     """
     from rnnlab.task import task_for
 
@@ -297,9 +317,17 @@ def fit_findings(
             # (it learned its training part beyond chance, nothing that carries over: tuning the fit,
             # steps or regularization, cannot help a model that finds nothing to learn)
             return FitFindings([_no_signal(records, learned, config, n_val, at_chance, terms)], {})
+        if terms.metric != "acc":
+            majority = None
+        elif majority is None:
+            majority = chance
         underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
-                             at_chance)
+                             at_chance, majority)
         checked["underfit"] = f"{terms.fitted} in {steps} steps"
+        if majority is not None and majority > 0.5:
+            # (accuracy alone flatters a model where one class holds most sequences: say what one class scores)
+            checked["underfit"] += (f" ({terms.train} {float(train_eval[terms.metric]):.3f}; the majority class "
+                                    f"alone scores {majority:.3f})")
     if underfit is not None:
         found.append(underfit)
         del checked["underfit"]
@@ -448,16 +476,21 @@ def _mode_gap_remedy(config: Config) -> str:
 
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
-              terms: _Terms, at_chance: _Chance | None = None) -> Finding | None:
+              terms: _Terms, at_chance: _Chance | None = None, majority: float | None = None) -> Finding | None:
     acc = float(train_eval[terms.metric])
+    # (a classifier is judged against the constant predictor too: the majority class's rate, plus a
+    # share of its errors removed, as a regression's R² is against the training mean)
+    beats_majority = majority + th.underfit_majority * (1 - majority) if majority is not None else -math.inf
     if acc > th.underfit_skill if terms.metric == "skill" else \
-            acc >= (th.underfit_r2 if terms.metric == "r2" else th.underfit_acc):
+            acc >= (th.underfit_r2 if terms.metric == "r2" else max(th.underfit_acc, beats_majority)):
         return None
     tc = config.training
     steps, epochs = int(records[-1]["step"]), len(records)
     losses = [float(r["train_loss"]) for r in records]
     numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
                                "epochs": epochs, "first_epoch_loss": losses[0]}
+    if majority is not None:
+        numbers["majority_rate"] = majority
     causes: list[tuple[str, str]] = []
     rate = _measured_rate(before, records, tc.lr, th)
     if rate is not None and rate[0] in ("high", "cause"):
@@ -488,6 +521,15 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
     numbers["loss_drop_last_quarter"] = drop
     stuck = losses[-1] > th.stuck_loss * losses[0]
+    if th.still_falling is None:
+        # (imported here: rnnlab.train imports the trainer, which imports this module)
+        from rnnlab.train.fit_budget import FitRule
+
+        still_falling = FitRule().still_falling
+    else:
+        still_falling = th.still_falling
+    # (more steps first whenever the loss still falls, even where it "hardly fell" overall: a rate that
+    # crawls, or 60 classes' loss from ln 60, still falls; the learning rate comes after)
     # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
     # the same would not help); under a fifth of few_steps they are always too few.
     restored = evaluated is not records[-1]
@@ -501,24 +543,38 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        "if the later epochs fit the training data but not validation, the data carry little "
                        "signal for this model: regularize it more (e.g. training.weight_decay) or give it more "
                        "series; if validation is too small to choose an epoch, enlarge data.val_fraction"))
-    elif not stalled_by_mode and not causes and (drop > th.still_falling or steps < th.few_steps // 5
+    elif not stalled_by_mode and not causes and (drop > still_falling or steps < th.few_steps // 5
                                   or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
         budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
-        if drop > th.still_falling:
+        if drop > still_falling:
             why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
         per_epoch = steps - int(records[-2]["step"]) if epochs > 1 else steps
         if config.adapt.budget and steps + per_epoch > config.adapt.max_steps:
             # (the budget that follows the fit took the run to its cap, whole epochs of it: training.steps
             # is only where it started)
-            remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), up to which the "
-                      f"budget that follows the fit doubles while the loss falls ({budget} is where it "
-                      "starts)")
+            remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), e.g. to "
+                      f"{max(more, 2 * config.adapt.max_steps)}, up to which the budget that follows the fit doubles "
+                      f"while the loss falls ({budget} is where it starts)")
         else:
             remedy = (f"train longer: set training.steps = {more} (now {budget}; steps count updates "
                       "whatever the size of the data set)")
         causes.append((f"Too few steps: {why}.", remedy))
+
+    if majority is not None and majority > 0.5 and acc < beats_majority:
+        # (one class holds most sequences and the model learned little beyond it: rnnlab has no class
+        # weights nor balanced sampling to name, so the remedies are the data's)
+        numbers["majority_errors_removed"] = gain = (acc - majority) / (1 - majority) if majority < 1 else 0.0
+        did = ("is no better" if acc <= majority else
+               f"removes only {gain:.0%} of that constant predictor's errors (under {th.underfit_majority:.0%})")
+        causes.append((f"The majority class: one class holds {majority:.3f} of the training {terms.unit}, the "
+                       f"accuracy of labelling every one with it; the model's {acc:.3f} {did}: it learned little "
+                       "beyond the class balance.",
+                       "balance the classes in the data (rnnlab has no class weights or balanced sampling): give the "
+                       "rarer classes more series, or repeat theirs in the training file (copies then reach the "
+                       "validation part too: judge on data.test_path), and check that the inputs tell the rarer "
+                       "classes apart at all"))
 
     strong = _strong_regularization(config, steps, th)
     if strong:
@@ -592,9 +648,12 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "
                        "conv blocks to [model.frontend]"))
     n_classes_hint = "" if acc > 0 else terms.worst
+    # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
+    # constant predictor scores on 95/5 classes)
+    against = f" (the majority class alone scores {majority:.3f})" if majority is not None and majority > 0.5 else ""
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
-        title=f"The model did not fit its training data: {terms.train} {acc:.3f} after {steps} optimizer "
+        title=f"The model did not fit its training data: {terms.train} {acc:.3f}{against} after {steps} optimizer "
               f"steps{n_classes_hint}",
         numbers=numbers,
         message=f"A model that cannot {terms.fit_what}; "

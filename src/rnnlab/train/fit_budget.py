@@ -52,9 +52,10 @@ class FitRule:
         fitted_acc: eval-mode training accuracy below which a model underfits (for extending).
         restart_lr: the learning rate an extension restarts at, a fraction of ``training.lr``.
         still_falling: relative drop of the training loss over the last quarter of the epochs
-            above which it still falls. Lower than the finding's (0.1): the last quarter of a
-            cosine schedule runs at under 15 % of the peak rate, where a loss that still drops
-            2 % would drop faster at a restarted rate.
+            above which it still falls; the underfit finding uses this same rule
+            (:class:`rnnlab.doctor.fit.FitThresholds`). Low, as the last quarter of a cosine
+            schedule runs at under 15 % of the peak rate, where a loss that still drops 2 % would
+            drop faster at a restarted rate.
     """
 
     fitted_fraction: float = 0.1

@@ -1335,7 +1335,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     train_eval = _with_skill(train_eval, baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
-                             _chance(s.task, data.val), guard)
+                             _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train))
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
@@ -1393,9 +1393,10 @@ def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
 
 
 def _chance(task: Task, val: Sequences) -> float | None:
-    """What the validation part scores without learning from the inputs, for the no-signal
-    finding (:func:`rnnlab.doctor.fit_findings`' ``chance``): a classifier's majority-class rate
-    (per step: over the labelled steps); None where it is not judged this way (no validation part,
+    """What the part ``val`` scores without learning from the inputs: for the no-signal finding
+    (:func:`rnnlab.doctor.fit_findings`' ``chance``, on the validation part) and the underfit one
+    (its ``majority``, on the training part), a classifier's majority-class rate
+    (per step: over the labelled steps); None where it is not judged this way (no such part,
     or another task: a regression's is judged from its mean guard, whose paired comparison with
     the training mean measures the noise an R² of 0 has on a few dozen series).
 
@@ -1416,9 +1417,10 @@ def _chance(task: Task, val: Sequences) -> float | None:
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
                   unigram: float | None = None, epoch: int | None = None, chance: float | None = None,
-                  guard: MeanGuard | None = None) -> list[Finding]:
+                  guard: MeanGuard | None = None, majority: float | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
-    training-part unigram entropy; ``chance``: :func:`_chance`; ``guard``: a regression's mean
+    training-part unigram entropy; ``chance``: :func:`_chance` of the validation part,
+    ``majority`` of the training part; ``guard``: a regression's mean
     guard, whose comparison with the training mean judges its no-signal finding); with health checks on, they join
     the findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
@@ -1426,7 +1428,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
-                            guard=guard)
+                            guard=guard, majority=majority)
     if config.tracking.enabled and config.tracking.health:
         atomic_write_json(run.health, [f.to_dict() for f in findings + before])
     return findings

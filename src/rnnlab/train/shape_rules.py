@@ -23,7 +23,13 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   otherwise see as little of a series of thousands of steps as it saw of a tenth of one. Chosen
   on fresh draws of stress-local-10x3-long (docs/template.md, sixth round): 0.88 against 0.72
   with the pooling at the last block, MiniRocket 0.90 on the same draws; it also costs less, the
-  later blocks running on an eighth of the steps.
+  later blocks running on an eighth of the steps. The other way, for short series: the last
+  pooling block pools less, by halves down to no pooling (then the block before it), until the
+  recurrent layer runs at least :data:`MIN_RECURRENT_STEPS` steps, or all the steps there are
+  without pooling (strides are kept). The template's ×4 would leave a series of 3 steps one
+  recurrent step: the recurrent weights then never act and get no gradient. 6 is the fewest
+  the template was tuned with (ItalyPowerDemand, 24 steps pooled ×4), so no series of 21 steps
+  or more loses any of the template's pooling (12 steps: ×2 → 6; 3 steps: none → 3).
 * **the head's summary over time**: below :data:`TINY_CLASS` series in the smallest
   class, the head joins the maximum over time of the recurrent outputs and of the front-end's
   features to their mean (``model.head.pooling`` and ``frontend_pooling`` "mean" →
@@ -88,9 +94,9 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   dropout, 0.939 with 0.3 and 0.889 with 0.5, which left two seeds of six unfitted (thirteenth
   round).
 
-Each rule only raises what the config sets (the hold-out it removes is the exception), so
-applying the rules to their own result changes nothing: a run's recorded ``config.toml``
-repeats the run, and a resumed run decides the same.
+Each rule only raises what the config sets (the hold-out it removes and the pooling it lowers
+for short series are the exceptions), so applying the rules to their own result changes
+nothing: a run's recorded ``config.toml`` repeats the run, and a resumed run decides the same.
 
 Example:
     >>> from rnnlab.config import parse_config, TEMPLATE
@@ -121,6 +127,9 @@ MIN_HELD_SERIES = 5
 SLOTS_PER_CLASS = 3200
 #: The most steps the recurrent layer runs after the front-end's pooling.
 MAX_RECURRENT_STEPS = 250
+#: The fewest steps the front-end's pooling leaves the recurrent layer (or all there are without
+#: pooling): the fewest the template was tuned with, ItalyPowerDemand's 24 steps pooled ×4.
+MIN_RECURRENT_STEPS = 6
 #: The leave-one-out accuracy at which a series' level or scale alone tells the classes apart.
 ALONE_ACCURACY = 0.9
 #: How many standard errors (over the random front-ends) fewer training series the maximum over
@@ -224,7 +233,7 @@ class ShapeDecision:
              if self.head_dropout is not None else [])
         summary = "" if not tiny else f"; {'; '.join(tiny)} (a class has {s.smallest_class} < " \
             f"{TINY_CLASS} series)"
-        return (f"shape: {s.classes} classes × {s.smallest_class} series, length {s.length}: "
+        return (f"shape: {_sizes(s)}, length {s.length}: "
                 f"{self.validation}; {self.budget}; {self.pooling}{summary}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,7 +255,12 @@ def recurrent_length(length: int, blocks: list[ConvBlockConfig]) -> int:
 
 
 def decide(shape: Shape, config: Config) -> ShapeDecision:
-    """The rules of this module applied to ``shape`` under ``config``."""
+    """The rules of this module applied to ``shape`` under ``config``.
+
+    >>> from rnnlab.config import parse_config, TEMPLATE
+    >>> decide(Shape(classes=2, smallest_class=20, series=40, length=3), parse_config(TEMPLATE)).pooling
+    'no pooling → 3 steps (pool ×4 would leave 1; the rule keeps at least 6 steps, or all there are)'
+    """
     tc = config.training
     held = held_out_count(shape.smallest_class, config.data.val_fraction)
     few = (f"a {config.data.val_fraction:g} hold-out would hold {held} < {MIN_HELD_SERIES} series of the smallest "
@@ -284,9 +298,21 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
         first = pools != given and len(pools) > 1 and math.prod(pools) <= MAX_WINDOW
         if first:  # the later blocks' kernels then span as much more of the series as it pools more
             pools = [math.prod(pools)] + [1] * (len(pools) - 1)
+        strides = math.prod(b.stride for b in blocks)
+        before = recurrent_length(shape.length, _with_pools(blocks, pools))
+        least = min(MIN_RECURRENT_STEPS, recurrent_length(shape.length, _with_pools(blocks, [1] * len(pools))))
+        while recurrent_length(shape.length, _with_pools(blocks, pools)) < least:
+            last = max(i for i, p in enumerate(pools) if p > 1)  # some block pools: without pooling it reaches least
+            pools[last] //= 2
         recurrent = recurrent_length(shape.length, _with_pools(blocks, pools))
-        total = math.prod(b.stride for b in blocks) * math.prod(pools)
-        pooling = f"pool ×{total}{' at the first block' if first else ''} → {recurrent} steps"
+        total = strides * math.prod(pools)
+        if recurrent > before:
+            what = "no pooling" if math.prod(pools) == 1 else f"pool ×{math.prod(pools)}"
+            pooling = (f"{what}{f' (stride ×{strides})' if strides > 1 else ''} → {recurrent} steps (pool "
+                       f"×{strides * math.prod(given)} would leave {before}; the rule keeps at least "
+                       f"{MIN_RECURRENT_STEPS} steps, or all there are)")
+        else:
+            pooling = f"pool ×{total}{' at the first block' if first else ''} → {recurrent} steps"
         pools = tuple(pools)
     head = config.model.head
     tiny = shape.smallest_class < TINY_CLASS
@@ -304,6 +330,12 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
         head_dropout = config.adapt.head_dropout
     return ShapeDecision(shape, val_fraction, validation, steps, budget, pools, recurrent, pooling, summary,
                          level_and_scale, input_noise, head_dropout, mean_alone, smooth)
+
+
+def _sizes(s: Shape) -> str:
+    if s.series == s.classes * s.smallest_class:  # balanced: every class as small as the smallest
+        return f"{s.classes} classes × {s.smallest_class} series"
+    return f"{s.series} series, {s.classes} classes (smallest {s.smallest_class})"
 
 
 def _noise(noise: tuple[str, ...]) -> str:

@@ -63,8 +63,13 @@ class Thresholds:
             offset is small next to what the inputs contribute, however fast it grew from near 0.
         update_low / update_high: healthy range of the update-to-weight ratio
             ||ΔW|| / ||W|| per step (about 1e-3 is typical).
-        input_scale: updates too small for the learning rate are blamed on the input instead when
-            its root mean square is above this or below its inverse (far from normalised data).
+        update_spread: a weight outside that range is an outlier only when its ratio is also more
+            than this many times off the ratio the others' rate predicts for its fan-in (an Adam step
+            moves each element by about the learning rate, and an initialisation of about
+            1/sqrt(fan-in) makes the ratio grow as sqrt(fan-in): a wide first layer is no outlier).
+        input_scale: inputs whose root mean square is above this or below its inverse are far from
+            normalised data (the ``input_scale`` finding); updates too small for the learning rate
+            are then blamed on the input instead.
     """
 
     softmax_max_prob: float = 0.99
@@ -81,6 +86,7 @@ class Thresholds:
     bias_vs_output: float = 0.5
     update_low: float = 1e-5
     update_high: float = 1e-1
+    update_spread: float = 10.0
     input_scale: float = 100.0
 
 
@@ -248,6 +254,14 @@ SPELLING: dict[str, tuple[str, str]] = {
     "warmup": ("a warm-up", "a warm-up (training.schedule.warmup_steps)"),
     "clip": ("clip_grad_norm_", "training.clip_norm"),
     "normalize": ("normalise the inputs", 'normalise the inputs (data.normalize = "per_series" or "per_channel")'),
+    # (not "data.normalize = ...": "normalize" spells that key, and a spelling names each key once)
+    "normalize_channels": ("scale each input channel to mean 0 and standard deviation 1 with the training data's "
+                           "statistics before the model sees it",
+                           'set data.normalize to "per_channel" (each channel to mean 0 and standard deviation 1, '
+                           "fitted on the training part)"),
+    "lengthen": ("downsample or pool less before the layer, or feed it longer sequences",
+                 "pool less before it (a smaller pool or stride, or fewer pooling [[model.frontend.blocks]]), or "
+                 "use longer series"),
     "output_init": ("Scale down the initial weights of the output layer (e.g. multiply by 0.1 or zero its bias)",
                     "Start the output layer at zero (model.head.zero_init = true)"),
     "zero_init": ("", " (model.head.zero_init = true)"),
@@ -273,6 +287,51 @@ def spelled(text: str, config: bool) -> str:
     ('use layer_norm=True', 'use model.layer_norm = true')
     """
     return text.format_map({key: words[int(config)] for key, words in SPELLING.items()})
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def _far_input_scale(obs: Observations, th: Thresholds) -> float | None:
+    """The input's root mean square when it is far from unit scale (outside ``[1 / th.input_scale,
+    th.input_scale]``), else None."""
+    scale = obs.input_scale
+    if scale is not None and scale > 0 and not 1 / th.input_scale <= scale <= th.input_scale:
+        return scale
+    return None
+
+
+@register("input_scale")
+def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
+    """Inputs far from unit scale (root mean square above ``th.input_scale`` or below its inverse).
+
+    >>> [f.remedy for f in input_scale(Observations(steps=0, input_scale=7e5, config=True), Thresholds())]
+    ['Set data.normalize to "per_channel" (each channel to mean 0 and standard deviation 1, fitted on the training part).']
+    >>> input_scale(Observations(steps=0, input_scale=0.8), Thresholds())
+    []
+    """
+    if obs.input_scale is None:
+        raise NotApplicable("the input is not a floating-point tensor")
+    scale = _far_input_scale(obs, th)
+    if scale is None:
+        return []
+    remedy = spelled("{normalize_channels}", obs.config)
+    return [
+        Finding(
+            check="input_scale",
+            severity="warning",
+            title=f"Inputs far from unit scale: root mean square {_fmt(scale)}",
+            numbers={"input_scale": scale, "healthy_range": [1 / th.input_scale, th.input_scale]},
+            message=(
+                f"The batch's inputs have a root mean square of {_fmt(scale)} (normalised data: about 1). "
+                + ("Inputs that large drive the units they feed into saturation (tanh and sigmoid at ±1 or 0), "
+                   "and a channel far smaller than another is lost next to it"
+                   if scale > 1 else "Inputs that small leave the units they feed next to nothing")
+                + ": the gradient reaching the weights is (almost) zero, and a larger learning rate does not help."
+            ),
+            remedy=remedy[0].upper() + remedy[1:] + ".",
+        )
+    ]
 
 
 # --- outputs at initialisation ---------------------------------------------------------------
@@ -650,6 +709,41 @@ def nonfinite(obs: Observations, th: Thresholds) -> list[Finding]:
 
 
 _REVERSE_RECURRENT = re.compile(r"weight_hh_l\d+_reverse$")
+#: A parameter that acts on the fed-back state h of a layer: its recurrent weight, or the gain of the
+#: norm of what that weight adds (rnnlab's layer_norm / recurrent_batch_norm), as rnnlab and torch name them.
+_ON_STATE = re.compile(r"^(?:(?P<module>.+)\.)?(?:weight_hh_l(?P<layer>\d+)(?P<reverse>_reverse)?"
+                       r"|norm_l(?P<nlayer>\d+)(?P<nreverse>_reverse)?\.hh\.[^.]+)$")
+
+
+def _one_step_layers(obs: Observations) -> dict[tuple[str, int, str], str]:
+    """The recurrent layers that ran a single step on the batch, as ``(module key, layer, direction)``
+    -> the layer as the findings name it (read from the gradient through time, else the gates)."""
+    steps: dict[tuple[str, int, str], tuple[str, set[int]]] = {}
+    for tg in obs.through_time:
+        if tg.key is not None and tg.layer is not None and tg.direction is not None:
+            key = (tg.key.split("#")[0], tg.layer, tg.direction)
+            steps.setdefault(key, (tg.name, set()))[1].add(int(tg.per_step.numel()))
+    if not steps:
+        for r in obs.gates.get("init", []):
+            steps.setdefault((r.module.split("#")[0], r.layer, r.direction), (r.where, set()))[1].add(
+                int(r.acts.shape[0]))
+    return {key: name for key, (name, lengths) in steps.items() if lengths == {1}}
+
+
+def _unused_on_one_step(names: list[str], obs: Observations) -> dict[str, list[str]]:
+    """Of ``names`` (parameters with a zero gradient), those acting on the state of a layer that ran
+    a single step, by the layer's name: from a zero initial state that step multiplies h = 0, so they
+    are never used (no gradient, whatever the code)."""
+    one_step, found = _one_step_layers(obs), {}
+    for n in names:
+        m = _ON_STATE.match(n)
+        if m is None:
+            continue
+        layer = int(m["layer"] if m["layer"] is not None else m["nlayer"])
+        key = (m["module"] or "", layer, "reverse" if m["reverse"] or m["nreverse"] else "forward")
+        if key in one_step:
+            found.setdefault(one_step[key], []).append(n)
+    return found
 
 
 @register("zero_grad")
@@ -677,6 +771,29 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                 ),
             )
         )
+    # A layer that runs one step never uses its recurrent weights: the series, not the code.
+    one_step = _unused_on_one_step(zero, obs)
+    if one_step:
+        names = [n for ns in one_step.values() for n in ns]
+        found.append(
+            Finding(
+                check="zero_grad",
+                severity="warning",
+                title=f"{len(names)} parameter(s) have exactly zero gradient: the recurrent layer runs 1 step "
+                      f"({_names(names)})",
+                numbers={"parameters": names, "backward_passes": max(obs.steps, 1), "cause": "one_step",
+                         "layers": list(one_step)},
+                message=(
+                    f"The recurrent layer runs 1 step: its recurrent weights are never used. {', '.join(one_step)} "
+                    f"run{'s' if len(one_step) == 1 else ''} a single step from a zero initial state, and "
+                    f"{_names(names)} act on the fed-back state, 0 at that step: their gradient is exactly 0, and "
+                    "nothing is cut off from the loss. The series are too short or pooled too much: the layer acts "
+                    "as a feed-forward layer and learns nothing over time."
+                ),
+                remedy=spelled("Give the recurrent layer more than one step: {lengthen}.", obs.config),
+            )
+        )
+        zero = [n for n in zero if n not in names]
     # A gate of their own layer saturated at initialisation explains a zero gradient; only the rest
     # may be cut from the loss.
     blocked, layer_of = _blocked_gates(obs, th), _layer_of(obs)
@@ -719,7 +836,7 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                     )
                 ),
                 remedy=_after_gate(
-                    next(iter(blocked.values()), None),
+                    next(iter(blocked.values()), None), obs, th,
                     "look for .detach()/.data/torch.no_grad() between these parameters and the loss, "
                     "and check the dead-unit findings for the layers after them."
                     + (
@@ -734,10 +851,15 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
-def _after_gate(gate: BlockedGate | None, remedy: str) -> str:
-    """``remedy`` for parameters a blocked gate does not explain: a saturated gate starves other
-    layers too (no gradient back through it, an output of about 0 for the layers after it), so it
-    comes first when there is one."""
+def _after_gate(gate: BlockedGate | None, obs: Observations, th: Thresholds, remedy: str) -> str:
+    """``remedy`` for parameters a blocked gate does not explain: inputs far from unit scale saturate
+    the units they feed, and a saturated gate starves other layers too (no gradient back through it,
+    an output of about 0 for the layers after it), so either comes first when there is one."""
+    scale = _far_input_scale(obs, th)
+    if scale is not None:
+        return (spelled("First {normalize_channels} (the input_scale finding): ", obs.config)
+                + f"inputs of scale {_fmt(scale)} saturate the units they feed, whose gradient is then exactly 0. "
+                + f"Then {remedy}")
     if gate is None:
         return remedy[0].upper() + remedy[1:]
     return (f"First fix the {gate} (the gates_stuck finding): the layers before it get no gradient through it, "
@@ -1001,12 +1123,15 @@ def not_in_optimizer(obs: Observations, th: Thresholds) -> list[Finding]:
     ]
 
 
-def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: dict) -> Finding | None:
+def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: dict,
+                     slow: list[str] | None = None) -> Finding | None:
     """The update-ratio finding when the updates are too small for a reason a larger learning rate
     does not fix: inputs far from unit scale (saturating the units they feed) or gates saturated
-    at initialisation pass (almost) no gradient, and Adam-like optimizers take no step without one."""
-    scale = obs.input_scale
-    if scale is not None and scale > 0 and not 1 / th.input_scale <= scale <= th.input_scale:
+    at initialisation pass (almost) no gradient, and Adam-like optimizers take no step without one.
+    ``slow``: only these weights are too slow (the median is not), and only the inputs are judged
+    (the gates of their own layer are the update-ratio check's other branch)."""
+    scale = _far_input_scale(obs, th)
+    if scale is not None:
         cause = f"the inputs are of scale {_fmt(scale)} (root mean square)"
         why = (f"Inputs of scale {_fmt(scale)}, far from 1, drive the units they feed into saturation (tanh, "
                "sigmoid at ±1 or 0) or leave them next to nothing, so the gradient reaching the weights is "
@@ -1015,6 +1140,8 @@ def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: 
             "" if obs.config else " (scale each channel to mean 0 and standard deviation 1 with the training "
             "data's statistics before the model sees it)")
         numbers = {**numbers, "cause": "input_scale", "input_scale": scale}
+    elif slow is not None:
+        return None
     else:
         gate = next(iter(_blocked_gates(obs, th).values()), None)
         if gate is None:
@@ -1024,15 +1151,20 @@ def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: 
                "weights before it receive none")
         remedy = _gate_remedy(gate, obs).removesuffix(".")
         numbers = {**numbers, "cause": "saturated_gates", "gates": str(gate)}
+    if slow is None:
+        title = f"Updates change the weights by {_fmt(median)} per step: {cause}"
+        said = f"Each step changes the weight matrices by a median {_fmt(median)} of their norm (about 1e-3 is typical)."
+    else:
+        title = f"{len(slow)} weight(s) barely update: {cause}"
+        said = (f"The median update-to-weight ratio is {_fmt(median)}, but {_names(slow)} change by less than "
+                f"{th.update_low:g} of their norm per step.")
+        numbers = {**numbers, "outliers": {k: numbers["ratios"][k] for k in slow}}
     return Finding(
         check="update_ratio",
         severity="warning",
-        title=f"Updates change the weights by {_fmt(median)} per step: {cause}",
+        title=title,
         numbers=numbers,
-        message=(
-            f"Each step changes the weight matrices by a median {_fmt(median)} of their norm (about 1e-3 "
-            f"is typical). {why}; a larger learning rate multiplies a gradient of zero and changes nothing."
-        ),
+        message=f"{said} {why}; a larger learning rate multiplies a gradient of zero and changes nothing.",
         remedy=remedy[0].upper() + remedy[1:] + spelled(". Raising {lr} does not help here.", obs.config),
     )
 
@@ -1108,7 +1240,20 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                 + f" (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use " + spelled("{warmup}.", obs.config),
             )
         ]
-    outliers = {k: v for k, v in ratios.items() if not th.update_low <= v <= th.update_high}
+    # What the others' rate predicts for each weight: an Adam-like step moves every element by about
+    # the learning rate, and an initialisation of about 1/sqrt(fan-in) per element makes the ratio grow
+    # as sqrt(fan-in) (a first conv over 80 channels x 7 taps moves by 0.1 of its norm where the rest
+    # move by 0.03-0.05: its fan-in, not a learning rate).
+    fan_in = {k: max(math.prod(obs.params[k].shape[1:]), 1) for k in ratios}
+    typical = float(torch.tensor([v / math.sqrt(fan_in[k]) for k, v in ratios.items()], dtype=torch.float64).median())
+    expected = {k: typical * math.sqrt(fan_in[k]) for k in ratios}
+    outliers = {k: v for k, v in ratios.items() if not th.update_low <= v <= th.update_high
+                and not expected[k] / th.update_spread <= v <= expected[k] * th.update_spread}
+    slow = [k for k, v in outliers.items() if v < th.update_low]
+    if outliers and len(slow) == len(outliers):
+        stalled = _stalled_updates(obs, th, median, numbers, slow)
+        if stalled is not None:
+            return [stalled]
     blocked, layer_of = _blocked_gates(obs, th), _layer_of(obs)
     gated = [k for k, v in outliers.items() if v < th.update_low and layer_of.get(k) in blocked]
     if outliers and len(gated) == len(outliers):
@@ -1129,18 +1274,26 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
             )
         ]
     if outliers:
+        shown = list(outliers)[:5]
+        # (per-group rates to check only where the optimizer's groups have different ones)
+        groups = spelled("{lr_groups} and ", obs.config) if len(set(obs.learning_rates)) > 1 else ""
         return [
             Finding(
                 check="update_ratio",
                 severity="warning",
                 title=f"{len(outliers)} weight(s) update at a very different rate from the rest",
-                numbers={**numbers, "outliers": outliers},
+                numbers={**numbers, "outliers": outliers, "expected": {k: expected[k] for k in outliers},
+                         "fan_in": {k: fan_in[k] for k in outliers}, "spread": th.update_spread},
                 message=(
                     f"The median update-to-weight ratio is {_fmt(median)}, but for "
-                    f"{', '.join(list(outliers)[:5])} it is outside [{th.update_low:g}, "
-                    f"{th.update_high:g}]: those weights learn far too slowly or too fast."
+                    + ", ".join(f"{k} it is {_fmt(outliers[k])} (the rest's rate predicts {_fmt(expected[k])} "
+                                f"for its fan-in of {fan_in[k]})" for k in shown)
+                    + f": outside [{th.update_low:g}, {th.update_high:g}] and more than {th.update_spread:g} times "
+                    "off, those weights learn far too slowly or too fast."
                 ),
-                remedy=spelled("Check {lr_groups} and the initial scale of these weights.", obs.config),
+                remedy=f"Check {groups}the initial scale of these weights (about 1/sqrt(fan-in) per element, as the "
+                       "rest)" + (", and what feeds those that barely move: saturated or dead units pass (almost) no "
+                                  "gradient." if any(v < th.update_low for v in outliers.values()) else "."),
             )
         ]
     return []

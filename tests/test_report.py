@@ -174,7 +174,7 @@ def test_report_shows_a_corrupt_file_instead_of_breaking(tmp_path):
     text = write_report(run.path).read_text()
     assert 'class="problem">could not show health findings: ValueError' in text
     # one epoch: its figures as a table (a curve of one point says nothing), the NaN shown
-    assert text.count("<img") == 0 and '<th>train_loss</th><td class="num">nan</td>' in text
+    assert text.count("<img") == 0 and '<th>train_loss (the epoch, training mode)</th><td class="num">nan</td>' in text
 
 
 def test_report_says_what_the_rules_read_from_the_data_decided(tmp_path):

@@ -64,6 +64,7 @@ from rnnlab import htmlkit as hk
 from rnnlab.gates import parse_param_name
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
 from rnnlab.plots.metrics import (
+    LABELS,
     PANELS,
     baselines_of,
     load_metrics,
@@ -73,7 +74,7 @@ from rnnlab.plots.metrics import (
     tracked_loss_records,
 )
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
-from rnnlab.plots.through_time import plot_grad_through_time
+from rnnlab.plots.through_time import plot_grad_through_time, steps, unjudged_reach
 from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
@@ -127,6 +128,22 @@ NOT_MEASURED_BY = {
 
 #: Final-metrics rows whose key alone does not say what the number is.
 ROW_LABELS = {"time": "time (seconds, this epoch)"}
+#: What an epoch record's ``train_`` figures are: the mean over the epoch's batches as it trained
+#: (dropout, input noise on, the weights moving), not the trained model evaluated on the training
+#: split, which the Fit section's findings and ``rnnlab compare`` give under the same names.
+TRAINING_MODE = "training mode"
+
+
+def _record_label(key: str, epoch: str = "last epoch") -> str:
+    """The name a ``metrics.jsonl`` key is shown under in a table: a ``train_`` figure says that it
+    is ``epoch``'s in training mode (:data:`TRAINING_MODE`).
+
+    >>> _record_label("train_acc"), _record_label("val_acc")
+    ('train_acc (last epoch, training mode)', 'val_acc')
+    """
+    if key in ROW_LABELS:
+        return ROW_LABELS[key]
+    return f"{key} ({epoch}, {TRAINING_MODE})" if key.startswith("train_") else key
 
 
 def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
@@ -135,7 +152,7 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     if not records:
         return _last_tracked_loss(rd)
     last = records[-1]
-    rows = [(ROW_LABELS.get(k, k), v) for k, v in last.items()
+    rows = [(_record_label(k), v) for k, v in last.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     summary = rd.read_summary()
     if summary is not None:
@@ -333,8 +350,11 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         return _tracked_loss_curve(rd)
     if len(records) == 1:
         return _one_epoch(rd, records[0])
+    # (the legend says what the train_ curves are: they end below the evaluated figures the Fit section gives)
+    labels = {k: f"{k} ({TRAINING_MODE})" for panel in PANELS for k in panel.keys
+              if k.startswith("train_") and k not in LABELS}
     return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
-                               baselines=baselines_of(rd)), "metric curves")
+                               baselines=baselines_of(rd), labels=labels), "metric curves")
 
 
 def _one_epoch(rd: RunDir, record: dict[str, Any]) -> str:
@@ -344,7 +364,7 @@ def _one_epoch(rd: RunDir, record: dict[str, Any]) -> str:
     losses = tracked_loss_records(rd)
     fig = _one_epoch_figure(rd, record, losses)
     if fig is None:
-        rows = "".join(f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.num(v)}</td></tr>'
+        rows = "".join(f'<tr><th>{hk.esc(_record_label(k, "the epoch"))}</th><td class="num">{hk.num(v)}</td></tr>'
                        for panel in PANELS for k in panel.keys  # (a NaN shown: it is news)
                        if isinstance(v := record.get(k), (int, float)) and not isinstance(v, bool))
         return (f"<p class='sub'>One epoch: each figure is a single value, shown here as a table, not as curves "
@@ -605,23 +625,23 @@ def _gradient_through_time(rd: RunDir) -> str:
     from rnnlab.doctor.run import time_gradients
 
     gtts, meta = read_grad_through_time(rd)
-    untrained, _ = read_grad_through_time(rd, phase="before_training")
-    if not gtts:
-        if untrained:
-            return hk.no_data(f"{GRAD_THROUGH_TIME} holds only the curve before training (the run has not "
-                              "measured it after training: still running, or stopped before the end)")
+    untrained, untrained_meta = read_grad_through_time(rd, phase="before_training")
+    if not gtts and not untrained:
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
     cropped = meta.pop("cropped", None)
+    th = Thresholds()  # (the trainer's health check runs with the defaults)
+    if not gtts:
+        return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
     when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
-    where = "" if cropped is None else \
-        f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
+    where = _cropped_where(cropped)
     also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
             "batch: how far back the gradient reached before training.") if untrained else ""
+    shortened = _shortened(rd, gtts, cropped)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
              f"(eval mode) and one training batch{where}. {_health_compared(rd)} the sentence under each title "
-             f"judges this curve by the same check.{also}</p>"]
+             f"judges this curve by the same check.{also}{_steps_are(shortened)}</p>"]
+    unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
-    th = Thresholds()  # (the trainer's health check runs with the defaults)
     before = _findings(rd, "before_training") if rd.health.exists() else None
     now = {tg.name: tg for tg in time_gradients(gtts)}
     verdicts = {name: judge_through_time(tg, th) for name, tg in now.items()}
@@ -634,32 +654,123 @@ def _gradient_through_time(rd: RunDir) -> str:
             earlier = None if before is None else _earlier_finding(before, key, layer, direction)
             g0 = untrained.get(key)
             g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
-            sentence = _after_training(verdict, found, earlier, before is not None, th, moment)
+            sentence = _after_training(verdict, found, earlier, before is not None, th, moment, unit)
             if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
-                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel)
+                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel, direction, unit)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
             parts.append(f"<p>{hk.esc(sentence)}</p>")
             parts.append(hk.guarded(label, lambda g=g, g0=g0, layer=layer, direction=direction, label=label: hk.img(
                 plot_grad_through_time(g, layer=layer, direction=direction, rel=th.grad_rel, before=g0,
-                                       title=f"{label} after training: |dLoss/dh_t| per timestep"), label)))
+                                       title=f"{label} after training: |dLoss/dh_t| per timestep",
+                                       xlabel=_step_axis(shortened)), label)))
     return "\n".join(parts)
 
 
-def _reaches(before: Any, after: Any, rel: float) -> str:
+def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: float) -> str:
+    """The gradient section of a run that has the health check's curve before training and none
+    after it (still running, or killed before its end): that curve, drawn, with its reach."""
+    from rnnlab.doctor.run import time_gradients
+
+    where = _cropped_where(cropped)
+    shortened = _shortened(rd, untrained, cropped)
+    unit = "step" if shortened is None else "recurrent step"
+    # (not "no data recorded" above a picture of data: the curve after training alone is missing)
+    parts = [f"<p class='nodata'>{GRAD_THROUGH_TIME} holds only the curve before training: the run has not measured "
+             "the one after training (still running, or stopped before its end). The curve before training is drawn "
+             "below.</p>",
+             f"<p class='sub'>The curve the health check measured before training, on the untrained model and one "
+             f"training batch{where} (the mean over channels, which the health check keeps: the heatmap has one "
+             f"row). The health findings before training (above) judge it.{_steps_are(shortened)}</p>"]
+    per_step = {tg.name: tg.per_step for tg in time_gradients(untrained)}
+    for key, g in untrained.items():
+        for (layer, direction) in g.layers:
+            label = f"{key or 'model'} layer {layer} {direction}"
+            sentence = _reaches(per_step[f"'{key or 'model'}' layer {layer} {direction}"], None, rel, direction, unit)
+            parts.append(f"<h3>{hk.esc(label)}</h3>")
+            parts.append(f"<p>{hk.esc(sentence)}</p>")
+            parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
+                plot_grad_through_time(g, layer=layer, direction=direction, rel=rel,
+                                       title=f"{label} before training (untrained model): |dLoss/dh_t| per timestep",
+                                       xlabel=_step_axis(shortened)), label)))
+    return "\n".join(parts)
+
+
+def _cropped_where(cropped: Any) -> str:
+    """Where in each series the curves were measured, when on its first steps only."""
+    return "" if cropped is None else \
+        f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
+
+
+def _shortened(rd: RunDir, gtts: dict[str, Any], cropped: Any) -> str | None:
+    """How the run's front-end shortens the input before the recurrent layer, whose steps the
+    gradient-through-time curves count: e.g. ``input pooled ×16: 3000 → 188`` (``config.toml``'s
+    ``[model.frontend]``, as the shape rules left it; the input's length: the first
+    tracking.inspect_steps when ``cropped``, else the training split's that ``adapt.json``
+    records, given where the blocks make the curves' steps of it). None when the recurrent layer
+    runs at the input's steps, or the run has no config.toml (a Lightning run, a loop of the
+    user's own: their models are code)."""
+    from rnnlab.train.shape_rules import recurrent_length
+
+    if not rd.config.exists():
+        return None
+    try:
+        frontend = rd.read_config().model.frontend
+        adapt = rd.read_adapt() or {}
+    except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+        return None
+    blocks = frontend.conv_blocks if frontend is not None else []
+    pools, strides = math.prod(b.pool for b in blocks), math.prod(b.stride for b in blocks)
+    if pools * strides == 1:
+        return None
+    how = f"{'pooled' if strides == 1 else 'strided' if pools == 1 else 'strided and pooled'} ×{pools * strides}"
+    recorded = ((adapt.get("shape") or {}).get("shape") or {}).get("length")
+    length = cropped[0] if isinstance(cropped, (list, tuple)) and cropped else recorded
+    sizes = {arr.shape[0] for g in gtts.values() for arr in g.layers.values()}
+    if isinstance(length, int) and len(sizes) == 1 and recurrent_length(length, blocks) in sizes:
+        return f"input {how}: {length} → {sizes.pop()}"
+    return f"input {how}"
+
+
+def _steps_are(shortened: str | None) -> str:
+    """The lead's sentence on what a step of the curves is, when not the input's."""
+    return "" if shortened is None else \
+        f" A step here is the recurrent layer's ({shortened}), not the input's: the front-end shortens the series."
+
+
+def _step_axis(shortened: str | None) -> str:
+    """The x axis' label of the gradient-through-time pictures."""
+    return "timestep t" if shortened is None else f"recurrent step ({shortened})"
+
+
+def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", unit: str = "step") -> str:
     """One sentence with the gradient reach before and after training in numbers, as the picture
-    marks them (:func:`rnnlab.introspect.stats.gradient_reach`, non-finite values as 0); both
-    curves ``[T]`` in processing order."""
+    marks them (:func:`rnnlab.introspect.stats.gradient_reach`, non-finite values as 0; a curve
+    whose last processed value is 0 or non-finite: where it is 0, as
+    :func:`rnnlab.plots.through_time.unjudged_reach` says); both curves ``[T]`` in processing order
+    of ``direction``; ``after`` None: the curve before training alone, not yet measured after it.
+    ``unit``: what a step is (a recurrent step, where the front-end shortens the input)."""
     import numpy as np
 
     from rnnlab.introspect.stats import gradient_reach
 
     def reach(g: Any) -> str:
-        g = np.nan_to_num(np.asarray(g, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        n = gradient_reach(g, rel) if g.size else 0
-        return f"all {hk.num(g.size)} steps back" if n >= g.size else f"{hk.num(n)} of {hk.num(g.size)} steps back"
+        g = np.asarray(g, dtype=np.float64).ravel()
+        if g.size == 0:
+            return "no step recorded"
+        # (unjudged_reach reads forward time order: the reverse direction processes t = T-1 first)
+        unjudged = unjudged_reach(g[::-1] if direction == "reverse" else g, direction)
+        if unjudged is not None:  # (never below a fraction of 0: "all T steps" would say the opposite)
+            head, _, where = unjudged[0].partition(": ")
+            return f"no reach ({head}: {'; '.join([where, *unjudged[1:]])})"
+        if g.size == 1:
+            return f"{steps(1, unit)} only, none before it to reach"
+        n = gradient_reach(np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), rel)
+        return f"all {steps(g.size, unit)} back" if n >= g.size else f"{hk.num(n)} of {steps(g.size, unit)} back"
 
-    return (f"Gradient reach (until |dLoss/dh_t| falls below {rel:g} × its value at the last step): "
-            f"{reach(before)} before training (dashed), {reach(after)} after training.")
+    lead = f"Gradient reach (until |dLoss/dh_t| falls below {rel:g} × its value at the last step processed)"
+    if after is None:
+        return f"{lead}: {reach(before)} before training."
+    return f"{lead}: {reach(before)} before training (dashed), {reach(after)} after training."
 
 
 def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) -> Any:
@@ -681,20 +792,21 @@ def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) ->
 
 
 def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: Any,
-                    moment: str = "before training") -> str:
+                    moment: str = "before training", unit: str = "step") -> str:
     """One sentence: what the health check's rule says of the curve after training (``verdict``,
     ``found``: :func:`rnnlab.doctor.checks.judge_through_time`'s), and whether the finding
     ``moment`` (when the health checks ran: ``before training`` for rnnlab train's runs,
-    :func:`_health_moment`) still holds (``earlier``); ``checked``: health.json exists."""
+    :func:`_health_moment`) still holds (``earlier``); ``checked``: health.json exists; ``unit``:
+    what a step is (a recurrent step, where the front-end shortens the input)."""
     from rnnlab.doctor.checks import EXPLODES, REACHES, VANISHES
 
     n = found.numbers if found is not None else {}
     said = {
         VANISHES: f"the gradient vanishes (it falls below {th.grad_rel:g} × its value at the last step "
-                  f"{hk.num(n.get('reach'))} steps back, of {hk.num(n.get('timesteps'))})",
+                  f"{steps(n.get('reach'), unit)} back, of {hk.num(n.get('timesteps'))})",
         EXPLODES: f"the gradient explodes (at the first step it is {hk.num(n.get('first_over_last'))} times its "
                   f"value at the last step, over the {th.grad_explode:g} the health check allows)",
-        REACHES: f"the gradient reaches every step back (it never falls below {th.grad_rel:g} × its value at the "
+        REACHES: f"the gradient reaches every {unit} back (it never falls below {th.grad_rel:g} × its value at the "
                  f"last step, nor grows past {th.grad_explode:g} times it)",
     }.get(verdict)
     if said is None:  # (a last value of 0, a non-finite value, a single step: the check says nothing either)
@@ -707,9 +819,9 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
     was = VANISHES if earlier.title.startswith("Vanishing") else EXPLODES
     e = earlier.numbers
     then = (f"the vanishing gradient the health check found {moment} (reach {hk.num(e.get('reach'))} of "
-            f"{hk.num(e.get('timesteps'))} steps)" if was == VANISHES else
+            f"{steps(e.get('timesteps'), unit)})" if was == VANISHES else
             f"the exploding gradient the health check found {moment} ({hk.num(e.get('first_over_last'))} "
-            f"times over {hk.num(e.get('timesteps'))} steps)")
+            f"times over {steps(e.get('timesteps'), unit)})")
     if verdict == was:
         return f"After training {said.replace('the gradient ', 'the gradient still ', 1)}: {then} still holds."
     return f"After training {said}: {then} no longer holds."
@@ -721,7 +833,7 @@ def _findings(rd: RunDir, phase: str) -> list[Any]:
     return [f for f in Report.read(rd).findings if f.phase == phase]
 
 
-def _fit(rd: RunDir) -> str:
+def _fit(rd: RunDir, records: list[dict[str, Any]] | Exception | None = None) -> str:
     who = recorded_by(rd.path)
     if not rd.summary.exists():  # (running, killed, or failed before training: not "checks off")
         if who == RECORDED_BY_OWN_LOOP:  # (a loop of the user's own writes no summary.json, finished or not)
@@ -731,7 +843,7 @@ def _fit(rd: RunDir) -> str:
         if not rd.has_records():
             return hk.no_data(f"the run recorded no epoch yet: it is setting up, or stopped before its first epoch "
                               f"({SUMMARY} is missing)")
-        return hk.no_data(f"the run has not finished ({SUMMARY} is missing)")
+        return _unfinished(records)
     summary = rd.read_summary() or {}
     if summary.get("train_eval") is None:
         # The checks judge the trained model measured on its whole training split (train_eval):
@@ -748,6 +860,18 @@ def _fit(rd: RunDir) -> str:
         said = "the checks after training found nothing"
     return (_judged_weights(rd, summary) + _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
             + hk.guarded(f"{SUMMARY}'s mean_guard", lambda: _mean_guard(summary)))
+
+
+def _unfinished(records: list[dict[str, Any]] | Exception | None) -> str:
+    """The Fit section of a run that recorded epochs and has not finished (no summary.json: still
+    running, or killed): what is missing is the evaluation after training, not its records."""
+    last = records[-1].get("epoch", len(records)) if isinstance(records, list) and records else None
+    after = "" if last is None else f", after epoch {hk.num(last)}"
+    return (f"<p class='nodata'>Not judged yet: the run has not finished ({SUMMARY} is missing); it is still "
+            f"running, or it was stopped before its end{after}. The evaluation after training (the trained model on "
+            "its whole training split) is missing, and with it the checks after training (underfit, overfit). The "
+            "epochs it recorded are under <a href='#final-metrics'>Final metrics</a> and "
+            "<a href='#metric-curves'>Metric curves</a>.</p>")
 
 
 def _not_judged(who: str | None) -> str:
@@ -883,7 +1007,7 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "weight-norms": hk.guarded("weight norms", lambda: _weight_norms(rd)),
         "gradient-through-time": hk.guarded("gradient through time", lambda: _gradient_through_time(rd)),
         "health": hk.guarded("health findings", lambda: _health(rd)),
-        "fit": hk.guarded("findings after training", lambda: _fit(rd)),
+        "fit": hk.guarded("findings after training", lambda: _fit(rd, records)),
     }
     titles = dict(SECTIONS)
     # (after the final metrics: how the model's outputs compare with the data, the first question)

@@ -143,7 +143,8 @@ def _mark_reach(ax: Any, per_t: np.ndarray, direction: str, rel: float, what: st
         ax.axvline(_t_of(reach, T, direction), color=color, linestyle=linestyle, linewidth=1.2,
                    label=f"{what}: {steps(reach)} back")
     else:
-        ax.plot([], [], " ", label=f"{what}: all {steps(T)} (never below {rel:g}×)")
+        ax.plot([], [], " ", label=f"{what}: all {steps(T)} (never below {rel:g}×)" if T > 1 else
+                f"{what}: 1 step only, none before it to reach")
     return reach
 
 
@@ -221,6 +222,8 @@ def plot_grad_through_time(
     # so timesteps align.
     style.colorbar(fig, image, "|dLoss/dh_t|")
     style.integer_ticks(ax_map.yaxis)
+    if arr.shape[1] == 1:  # (one row, e.g. the health check's mean over channels: a tick at 0, not at ±0.45)
+        ax_map.set_yticks([0])
     warn = style.nonfinite_note(arr)
     if warn:
         style.note(ax_map, warn, warn=True)
@@ -234,10 +237,12 @@ def plot_grad_through_time(
     else:
         if then_t is not None:
             # (first: the curve after training is drawn over it where they meet)
-            # (a curve of one step is a point: a dashed line through one point draws nothing)
+            # (a dashed line draws nothing through a point without a drawable neighbour, such as the one
+            # step of a curve of one step: those points get a marker)
+            alone = np.flatnonzero(then_drawable & ~np.r_[False, then_drawable[:-1]] & ~np.r_[then_drawable[1:], False])
             ax_line.plot(np.arange(len(then_t)), np.where(then_drawable, then_t, np.nan), color=BEFORE_COLOR,
-                         linestyle="--", linewidth=1.3, marker="o" if len(then_t) < 2 else None, markersize=4,
-                         label="before training (untrained model)")
+                         linestyle="--", linewidth=1.3, marker="o" if alone.size else None, markevery=alone.tolist(),
+                         markersize=4, label="before training (untrained model)")
         ax_line.plot(np.arange(T), np.where(drawable, per_t, np.nan), color=style.series_color(0),
                      marker="o", markersize=2.5, linewidth=1.4,
                      label="mean |grad|" if then_t is None else "after training")

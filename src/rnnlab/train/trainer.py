@@ -324,23 +324,51 @@ def _trim(x: Tensor, lengths: Tensor) -> Tensor:
     return x[:, : int(lengths.max())]  # no step beyond the longest sequence in the batch
 
 
+EVAL_WINDOW = 256
+"""The steps one evaluation call reads of a stream task's rows when the caller names no window
+(the trainer names its ``data.bptt``): a call's outputs stay [rows, window, vocabulary], however
+long the text."""
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 256,
-             tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> dict[str, float]:
+             tensors: tuple[Tensor, Tensor, Tensor] | None = None, window: int | None = None) -> dict[str, float]:
     """The task's loss and metrics over a split, in eval mode (classification: mean
     cross-entropy and accuracy), on the model's device, in float32; ``tensors``: the split's
-    already there (``_Session.tensors``)."""
+    already there (``_Session.tensors``). A stream task (language model, forecasting) reads its
+    rows ``window`` steps at a time (default :data:`EVAL_WINDOW`), each row's state carried
+    from a window to the next: the figures of one pass over the whole rows, in the memory of
+    one window (:func:`split_outputs`).
+
+    >>> import numpy as np
+    >>> from rnnlab.config import ModelConfig
+    >>> from rnnlab.data.bundled import Sequences
+    >>> from rnnlab.task import LANGUAGE_MODEL
+    >>> from rnnlab.train.model import build_model
+    >>> _ = torch.manual_seed(0)
+    >>> m = build_model(ModelConfig(hidden_size=4, embedding_size=4), 1, 5, per_step=True)
+    >>> ids = np.random.default_rng(0).integers(0, 5, (2, 30))
+    >>> text = Sequences(ids[..., None].astype(np.float32), ids, np.array([30, 30]), list("abcde"))
+    >>> a, b = evaluate(m, text, LANGUAGE_MODEL, window=7), evaluate(m, text, LANGUAGE_MODEL, window=30)
+    >>> abs(a["loss"] - b["loss"]) < 1e-6
+    True
+    """
     tally = task.tally(split.scale)
-    for logits, yb in split_outputs(model, split, batch_size, tensors):
+    steps = (window or EVAL_WINDOW) if task.stream else None
+    for logits, yb in split_outputs(model, split, batch_size, tensors, window=steps):
         tally.add(logits, yb)
     return tally.result()
 
 
 def split_outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
-                  tensors: tuple[Tensor, Tensor, Tensor] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+                  tensors: tuple[Tensor, Tensor, Tensor] | None = None,
+                  window: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
     """The model's (outputs, targets) over a split, batch by batch, in eval mode (the mode it
     was in is restored afterwards): what :func:`evaluate` scores, and what ``rnnlab predict``
-    and the estimators decode. Each batch is as long as its longest series.
+    and the estimators decode. Each batch is as long as its longest series. With ``window``
+    (per-step targets of a causal model: a stream task's), each batch is read that many steps
+    at a time, the state the model returns passed to its next call (as training carries it
+    between the windows of a stream), and each window's (outputs, targets) yielded.
 
     >>> import numpy as np
     >>> from rnnlab.config import ModelConfig
@@ -356,8 +384,17 @@ def split_outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
     try:
         with torch.no_grad():
             for i in range(0, len(y), batch_size):
-                xb, yb, lb = X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size]
-                yield model(_trim(xb, lb), lb)[0], yb
+                xb, yb, lb = _trim(X[i:i + batch_size], L[i:i + batch_size]), y[i:i + batch_size], L[i:i + batch_size]
+                if window is None:
+                    yield model(xb, lb)[0], yb
+                    continue
+                state = None
+                for start in range(0, xb.shape[1], window):
+                    # A row that ended before this window reads one padded step: its outputs there
+                    # score nothing (its targets past its length are padding), its state is not read again.
+                    steps = (lb - start).clamp(1, window)
+                    out, state = model(xb[:, start:start + window], steps, state)
+                    yield out, yb[:, start:start + window]
     finally:
         model.train(was_training)
 
@@ -607,6 +644,12 @@ class _Session:
             self.on_device[id(split)] = _tensors(split, self.device)
         return self.on_device[id(split)]
 
+    def evaluate(self, split: Sequences) -> dict[str, float]:
+        """:func:`evaluate` of the run's model on ``split`` (on the run's device; a stream in the
+        training's windows, ``data.bptt``: evaluation needs no more memory than a training step)."""
+        return evaluate(self.model, split, self.task, tensors=self.tensors(split),
+                        window=batching(self.config).stateful_window if self.task.stream else None)
+
     @functools.cached_property
     def clipped_groups(self) -> list[list[tuple[str, nn.Parameter]]]:
         """The parameters each gradient clipping sees (one group per ensemble member), listed
@@ -738,9 +781,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if tc.ar or tc.tar:
         s.activity = ActivityRegularizer(model, tc.ar, tc.tar, modules=[m.rnn for m in members_of(model)])
     if tc.steps is not None:
-        _say(log, f"budget: training.steps = {tc.steps} -> {epochs} epoch{'s' if epochs != 1 else ''} of "
-                  f"{steps_per_epoch} steps "
-                  f"({s.total_steps} optimizer steps)")
+        _say(log, budget_line(config, steps_per_epoch, epochs))
     if config.adapt.budget:
         s.budget = FitBudget.plan(s.total_steps, steps_per_epoch, config.adapt.max_steps)
         _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
@@ -781,6 +822,34 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
         torch.set_num_threads(choice.threads)
     _say(log, f"threads: {choice.describe()}")
     return choice
+
+
+RAISED = 1.5
+"""A ``training.steps`` budget that whole epochs raise this many times or more is warned about."""
+
+
+def budget_line(config: Config, steps_per_epoch: int, epochs: int) -> str:
+    """The run's first word on ``training.steps``: the whole epochs it trains, and how far they
+    raise the budget (a run trains whole epochs; a stream's epoch is every window of its rows,
+    which a long text makes thousands of optimizer steps).
+
+    >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 1\\n'
+    ...                  'streams = 64\\n[training]\\nsteps = 200')
+    >>> budget_line(c, 4541, 1)  # doctest: +ELLIPSIS
+    'budget: training.steps = 200 -> 1 epoch of 4541 steps (4541 optimizer steps); warning: raised from 200 to 4541 steps (22.7x)...'
+    """
+    steps = config.training.steps
+    total = steps_per_epoch * epochs
+    line = (f"budget: training.steps = {steps} -> {epochs} epoch{'s' if epochs != 1 else ''} of {steps_per_epoch} "
+            f"steps ({total} optimizer steps)")
+    if steps is None or total < RAISED * steps:
+        return line
+    why = "a run trains whole epochs"
+    if task_for(config).stream:
+        d = config.data
+        why += (f", and an epoch reads each of the data.streams = {d.streams} rows in windows of data.bptt = {d.bptt} "
+                "steps; more rows or longer windows make shorter epochs")
+    return f"{line}; warning: raised from {steps} to {total} steps ({total / steps:.3g}x): {why}"
 
 
 def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str]:
@@ -927,12 +996,10 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     budget = s.budget
 
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), evaluate(s.model, s.data.evaluated_train, s.task,
-                                                           tensors=s.tensors(s.data.evaluated_train)),
-                              s.config, budget.rule)
+        return underfit_check(run.read_metrics(), s.evaluate(s.data.evaluated_train), s.config, budget.rule)
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
-    line = budget.after_epoch(record, underfit, now, lambda: evaluate(s.model, s.data.train, s.task, tensors=s.tensors(s.data.train))["acc"])
+    line = budget.after_epoch(record, underfit, now, lambda: s.evaluate(s.data.train)["acc"])
     if line is not None:
         s.epochs = budget.epochs
         _say(log, line)
@@ -1024,7 +1091,7 @@ def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]
     record: dict[str, Any] = {"epoch": epoch, "step": s.step, "time": round(time.time() - stats.started, 4)}
     record.update({m.key("train"): train[m.name] for m in s.task.metrics})
     if len(s.data.val):
-        val = evaluate(s.model, s.data.val, s.task, tensors=s.tensors(s.data.val))
+        val = s.evaluate(s.data.val)
         record.update({m.key("val"): val[m.name] for m in s.task.metrics})
     groups = s.optimizer.param_groups
     record.update(lr=float(groups[0]["lr"]), weight_decay=max(float(g.get("weight_decay", 0.0)) for g in groups),
@@ -1104,7 +1171,8 @@ def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
 # epoch would lose all of them to a kill. Within a stream's epoch ``last.pt`` is also written at
 # the run's cadence (:func:`_checkpoint_due`), holding what the next window starts from besides
 # the usual state: the carried state of every row (detached), the window's first step, and the
-# epoch's sums so far, so that its record is the uninterrupted run's.
+# epoch's sums so far, so that its record is the uninterrupted run's (its time: the seconds
+# spent on the epoch in every session).
 
 
 def _stream_checkpoint(run: RunDir, s: _Session, epoch: int, start: int, state: Any, stats: _EpochStats) -> None:
@@ -1114,7 +1182,8 @@ def _stream_checkpoint(run: RunDir, s: _Session, epoch: int, start: int, state: 
     s.pending = {**_checkpoint_state(s, s.epoch_done), "stream": {
         "epoch": epoch, "start": start, "steps": steps, "window": batching(s.config).stateful_window,
         "state": list(state) if isinstance(state, tuple) else [state], "tuple": isinstance(state, tuple),
-        "loss_sum": stats.loss_sum, "seen": stats.seen, "norms": list(stats.norms), "tally": _tally_sums(stats.tally)}}
+        "loss_sum": stats.loss_sum, "seen": stats.seen, "norms": list(stats.norms), "tally": _tally_sums(stats.tally),
+        "elapsed": time.time() - stats.started}}
     _write_pending(run, s)
 
 
@@ -1140,6 +1209,9 @@ def _resume_stream(s: _Session, stats: _EpochStats, epoch: int) -> tuple[int, An
                           f"windows of {tc.stateful_window}, {len(s.data.train)} rows")
     state = [t.to(s.device) for t in saved["state"]]
     stats.loss_sum, stats.seen, stats.norms = saved["loss_sum"], saved["seen"], list(saved["norms"])
+    # The epoch's time is all it took: the seconds before the stop besides this session's
+    # (a checkpoint written before they were kept counts this session's alone).
+    stats.started -= saved.get("elapsed", 0.0)
     for k, v in saved["tally"].items():
         setattr(stats.tally, k, v)
     return saved["start"], (tuple(state) if saved["tuple"] else state[0])
@@ -1330,7 +1402,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
             guard = _mean_guard(s)
         _say(log, guard.line())
     with timing.phase("evaluation"):
-        train_eval = evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train))
+        train_eval = s.evaluate(data.evaluated_train)
         baselines = _baselines(s)
     train_eval = _with_skill(train_eval, baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
@@ -1340,10 +1412,9 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
         with timing.phase("evaluation"):
-            train_eval = _with_skill(evaluate(model, data.evaluated_train, s.task, tensors=s.tensors(data.evaluated_train)),
-                                         baselines)
+            train_eval = _with_skill(s.evaluate(data.evaluated_train), baselines)
     with timing.phase("evaluation"):
-        test = evaluate(model, data.test, s.task, tensors=s.tensors(data.test)) if data.test is not None else None
+        test = s.evaluate(data.test) if data.test is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
                          text=data.text.counts() if data.text is not None else None)

@@ -112,7 +112,7 @@ def test_interrupted_trials_do_not_stop_the_search_as_failed_ones(tmp_path):
     out = tmp_path / "s"
     setup = prepare(SearchOptions(config=str(config), out=str(out)))
     study = open_study(open_storage(None, out), setup.study_name, setup.base, make_sampler(setup.search, 0),
-                       make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+                       make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
     for _ in range(6):
         study.add_trial(optuna.create_trial(state=TrialState.FAIL,
                                             user_attrs={"failed_because": "interrupted", "interrupted": True}))

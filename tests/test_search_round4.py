@@ -42,7 +42,7 @@ def worker_study(setup, seed: int) -> optuna.Study:
     """The study as one worker opens it (its own storage client on the journal file)."""
     storage = open_storage(None, setup.out)
     return open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, seed),
-                      make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+                      make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
 
 
 def finished(study: optuna.Study) -> int:

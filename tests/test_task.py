@@ -117,7 +117,7 @@ def test_search_direction_and_pruning_follow_the_metric(tmp_path, metric, direct
     (tmp_path / "c.toml").write_text(_cfg(search=f"[search]\nfolds = 2\nmetric = \"{metric}\"\nstartup_trials = 1"))
     setup = prepare(SearchOptions(config=str(tmp_path / "c.toml"), out=str(tmp_path / "s")))
     assert setup.direction == direction
-    study = optuna.create_study(direction=setup.direction, pruner=make_pruner(setup.search, setup.plan, 4))
+    study = optuna.create_study(direction=setup.direction, pruner=make_pruner(setup.search, setup.plan, 4, 1))
     good, bad = (0.9, 0.1) if metric == "val_acc" else (0.1, 0.9)
     first = study.ask()
     for step in range(4):

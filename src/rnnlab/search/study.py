@@ -89,7 +89,7 @@ from rnnlab.search.storage import (
     trial_state,
     worker_attrs,
 )
-from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_epochs, plan_for_config, run_trial
+from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_for_config, run_trial
 from rnnlab.stops import raise_stop
 from rnnlab.tables import with_spread
 from rnnlab.task import task_for
@@ -144,6 +144,9 @@ class Setup:
     direction: str
     epochs: int
     """The most epochs a fold run of the base config trains (the pruner's steps per fold)."""
+    warmup: int
+    """The epochs of fold 1 before the pruner judges: a quarter of those its run plans (not of
+    :attr:`epochs`, which with ``adapt.budget`` is the cap an extended run may reach)."""
     baseline: dict[str, Any] | None = None
     """The params that give the base config itself (its first trial), None: outside the space
     or ``search.baseline = false``."""
@@ -198,8 +201,9 @@ def prepare(options: SearchOptions) -> Setup:
                f"every fold holds series of each {'class' if task.kind == 'classification' else 'stratum of the target'}")
         notes.append(f"search.folds = {search.folds} is more than the training split allows ({why}): the search "
                      f"uses {plan.describe()}")
+    budgets = fold_budgets(base, plan)
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
-                 max(fold_epochs(base, plan)), baseline, outside, tuple(notes))
+                 max(b.most for b in budgets), max(1, budgets[0].epochs // 4), baseline, outside, tuple(notes))
 
 
 def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -212,12 +216,11 @@ def make_sampler(search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler
                                           multivariate=True, group=False, constant_liar=True)
 
 
-def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int) -> optuna.pruners.BasePruner:
+def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int, warmup: int) -> optuna.pruners.BasePruner:
     """Median or Hyperband over the steps of :func:`run_trial` (run_index * epochs + epoch, with
-    ``epochs`` the most a fold run trains)."""
+    ``epochs`` the most a fold run trains), judging from step ``warmup`` of the first fold."""
     if search.pruner == "none":
         return optuna.pruners.NopPruner()
-    warmup = max(1, epochs // 4)  # a few epochs of the first fold before anything is judged
     if search.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=max(search.startup_trials, 1),
                                            n_warmup_steps=warmup, interval_steps=1, n_min_trials=1)
@@ -225,6 +228,26 @@ def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int) -> optuna.pru
 
 
 # ------------------------------------------------------------------------------ one worker
+
+
+def space_summary(space: Space) -> str:
+    """The space in the search's first line: its parameters, and those a trial samples only where
+    they apply, so the count matches the report's importances (fANOVA reads the parameters every
+    complete trial has).
+
+    >>> from rnnlab.search.space import Param
+    >>> space_summary(Space([Param("training.shuffle", "choice", choices=("samples", "batches")),
+    ...     Param("training.shuffle_within_batch", "choice", choices=(False, True),
+    ...           requires=("training.shuffle", "batches"))]))
+    '2 parameters (1 in every trial, training.shuffle_within_batch only when training.shuffle = batches)'
+    """
+    n = len(space.params)
+    notes = ["the default regularization space"] if space.default else []
+    conditional = [p for p in space.params if p.requires is not None]
+    if conditional:
+        notes.append(f"{n - len(conditional)} in every trial, " + ", ".join(
+            f"{p.name} only when {p.requires[0]} = {p.requires[1]}" for p in conditional if p.requires is not None))
+    return f"{n} parameter{'' if n == 1 else 's'}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
@@ -477,7 +500,7 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(setup.options.storage, setup.out, setup.search.heartbeat)
     study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, worker_seed(setup, worker)),
-                       make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+                       make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
     objective = _objective(setup)
     deadline = time.time() + setup.options.timeout if setup.options.timeout else math.inf
     progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
@@ -747,7 +770,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             storage = open_storage(options.storage, setup.out, setup.search.heartbeat, repair=say)
             _check_trials_recorded(setup, storage)
             study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
-                               make_pruner(setup.search, setup.plan, setup.epochs), setup.direction)
+                               make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
             fail_stale(study, storage)
             trials = study.get_trials(deepcopy=False)
             setup = replace(setup, history=len(trials))  # (before the config itself is queued)
@@ -769,9 +792,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     c = _counts(study)
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
         f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
-        f"{setup.plan.describe()} of the training split; {len(setup.space.params)} "
-        f"parameter{'' if len(setup.space.params) == 1 else 's'}"
-        + (" (the default regularization space)" if setup.space.default else "")
+        f"{setup.plan.describe()} of the training split; {space_summary(setup.space)}"
         + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
     for note in setup.notes:

@@ -178,38 +178,88 @@ def _fold_shape(data: str, kind: str, per_step: bool, seed: int, fold: Fold) -> 
     return len(split), int(split.X.shape[1])
 
 
+@dataclass(frozen=True)
+class FoldBudget:
+    """How many epochs a fold's run trains, as its trainer plans them (:func:`fold_budgets`)."""
+
+    epochs: int
+    """The planned epochs: ``training.epochs``, or ``training.steps`` (after the shape rules,
+    ``adapt.shape``) in whole epochs of the fold's training part."""
+    most: int
+    """The most it can train: with ``adapt.budget``, the epochs at the budget's cap
+    (``adapt.max_steps``), which a model that underfits is extended to; else ``epochs``."""
+
+
+def fold_budgets(config: Config, plan: FoldPlan) -> list[FoldBudget]:
+    """Each fold's :class:`FoldBudget`, planned by the trainer's own functions: the shape rules
+    (:func:`~rnnlab.train.shape_rules.adapt_to_shape`), the fold's optimizer steps an epoch
+    (:func:`~rnnlab.train.trainer.epoch_steps` of the trainer's batching) and the fit budget's
+    cap (:meth:`~rnnlab.train.fit_budget.FitBudget.plan`).
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nsteps = 6\\nbatch_size = 8\\n'
+    ...                    '[adapt]\\nbudget = true\\nmax_steps = 40')
+    >>> fold_budgets(cfg, FoldPlan(k=2, seed=0))  # 10 training series a fold: 2 steps an epoch
+    [FoldBudget(epochs=3, most=20), FoldBudget(epochs=3, most=20)]
+    """
+    from rnnlab.train.shape_rules import adapt_to_shape
+
+    return _planned_budgets(adapt_to_shape(config)[0], plan)
+
+
+def _planned_budgets(config: Config, plan: FoldPlan) -> list[FoldBudget]:
+    """:func:`fold_budgets` of a config the shape rules have already been applied to."""
+    from rnnlab.train.fit_budget import FitBudget
+    from rnnlab.train.trainer import batching, epoch_steps, merges_single_batch
+
+    tc = batching(config)
+    if tc.steps is None and not config.adapt.budget:
+        return [FoldBudget(tc.epochs_for(1), tc.epochs_for(1))] * plan.k
+    data = config.data.model_dump_json()
+    merge = merges_single_batch(config)
+    kind, per_step = config.task.kind, config.task.per_step
+    budgets = []
+    for fold in plan.folds():
+        per_epoch = epoch_steps(*_fold_shape(data, kind, per_step, tc.seed, fold), tc, merge_single=merge)
+        epochs = tc.epochs_for(per_epoch)
+        most = epochs
+        if config.adapt.budget:
+            most = FitBudget.plan(per_epoch * epochs, per_epoch, config.adapt.max_steps).cap // per_epoch
+        budgets.append(FoldBudget(epochs, most))
+    return budgets
+
+
 def fold_epochs(config: Config, plan: FoldPlan) -> list[int]:
-    """The epochs each fold's run trains: ``training.epochs``, or with ``training.steps`` as many as
-    the fold's training part needs for that many optimizer steps.
+    """The most epochs each fold's run trains (:attr:`FoldBudget.most`): ``training.epochs``, or
+    with ``training.steps`` as many as the fold's training part needs for that many optimizer
+    steps; the ``[adapt]`` rules' budget where they change it.
 
     >>> from rnnlab.config import parse_config
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nsteps = 100\\nbatch_size = 10')
     >>> fold_epochs(cfg, FoldPlan(k=5, seed=0))   # 40 training series a fold: 4 steps an epoch
     [25, 25, 25, 25, 25]
     """
-    from rnnlab.train.trainer import epoch_steps, merges_single_batch
-
-    tc = config.training
-    if tc.steps is None:
-        return [tc.epochs_for(1)] * plan.k
-    data = config.data.model_dump_json()
-    merge = merges_single_batch(config)
-    kind, per_step = config.task.kind, config.task.per_step
-    return [tc.epochs_for(epoch_steps(*_fold_shape(data, kind, per_step, tc.seed, fold), tc, merge_single=merge))
-            for fold in plan.folds()]
+    return [b.most for b in fold_budgets(config, plan)]
 
 
-def _finished(run: Path, config: Config, epochs: int) -> dict[str, Any] | None:
-    """The last record of a finished run of ``config`` (``epochs`` long) in ``run`` (None: not
-    there or unfinished)."""
+def _finished(run: Path, recorded: Config, budget: FoldBudget) -> dict[str, Any] | None:
+    """The last record of a finished run in ``run`` of the config the trainer records
+    (``recorded``: the names derived, the shape rules applied), planned as ``budget`` (None: not
+    there or unfinished, e.g. pruned)."""
     rd = RunDir(run)
     summary = rd.read_summary()
-    if summary is None or not rd.config.exists() or rd.read_config() != config:
+    if summary is None or not rd.config.exists() or rd.read_config() != recorded:
         return None
     records = rd.read_metrics()
-    if records and (records[-1]["epoch"] == epochs or summary.get("stopped_early")):
+    if not records:
+        return None
+    if summary.get("stopped_early"):
         return records[-1]
-    return None
+    # (a budget that follows the fit moved the run's end: adapt.json holds where it now ends)
+    fit = (rd.read_adapt() or {}).get("budget")
+    ended = (int(records[-1]["step"]) >= int(fit["total"]) if fit is not None
+             else records[-1]["epoch"] == budget.epochs)
+    return records[-1] if ended else None
 
 
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
@@ -233,24 +283,32 @@ def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequenc
 
 def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence[int] | None, metric: str,
                       report: Report | None, workers: int) -> TrialResult:
-    from rnnlab.train.trainer import train
+    from rnnlab.train.shape_rules import adapt_to_shape
+    from rnnlab.train.trainer import train, with_derived_names
 
     atomic_write_text(out / CONFIG, dump_config(config))
     seeds = list(seeds) if seeds is not None else [config.training.seed]
     result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
-    for s, seed in enumerate(seeds):
-        cfg = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
-        epochs = fold_epochs(cfg, plan)
+    configs = [config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
+               for seed in seeds]
+    # (each run's config as its trainer records it in config.toml: names derived, shape rules applied)
+    recorded = [adapt_to_shape(with_derived_names(cfg))[0] for cfg in configs]
+    budgets = [_planned_budgets(r, plan) for r in recorded]
+    # One stride for every run, as wide as the longest a run may train (the fit budget may extend
+    # a run past its plan): a run's reports never reach the next run's steps, and every trial of
+    # the same budget reports the same fold's same epoch at the same step.
+    stride = max(b.most for per_seed in budgets for b in per_seed)
+    for s, (seed, cfg) in enumerate(zip(seeds, configs, strict=True)):
         for fold in plan.folds():
             index = s * plan.k + fold.index
             run = (out / f"seed-{seed}" if len(seeds) > 1 else out) / f"fold-{fold.index + 1}"
             result.run_dirs.append(str(run.relative_to(out)))
-            last = _finished(run, cfg, epochs[fold.index])
+            last = _finished(run, recorded[s], budgets[s][fold.index])
             if last is None:
                 stop: dict[str, int] = {}
 
                 def on_epoch(record: dict[str, Any], index: int = index, fold: Fold = fold,
-                             seed: int = seed, stop: dict[str, int] = stop, stride: int = max(epochs)) -> bool:
+                             seed: int = seed, stop: dict[str, int] = stop) -> bool:
                     step = index * stride + int(record["epoch"])
                     if report is not None and report(step, float(record[metric])):
                         stop.update(seed=seed, fold=fold.index + 1, epoch=int(record["epoch"]), step=step)

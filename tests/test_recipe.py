@@ -92,7 +92,7 @@ def test_resume_after_sigkill_repeats_no_finished_run(tiny: Path, tmp_path: Path
 @pytest.mark.parametrize(("argv", "message"), [
     (["--steps", "zonout"], "--steps: unknown recipe step 'zonout'; did you mean 'zoneout'?"),
     (["--steps", "recurent_dropout,nadamw"], "did you mean 'recurrent_dropout'?"),
-    (["--seeds", "1"], "--seeds: expected at least 2"),
+    (["--seeds", "0"], "--seeds: expected at least 1, got 0"),
     (["--workers", "0"], "--workers: expected at least 1, got 0"),
 ])
 def test_bad_arguments_are_one_line_errors(tiny: Path, tmp_path: Path, capsys, argv, message):

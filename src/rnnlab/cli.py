@@ -822,7 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "the noise, write the ablation.")
     p.epilog += "\n".join(f"  {name}" for name in _recipe_steps())
     p.add_argument("config", help="the TOML config: the baseline")
-    p.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds per candidate (default 3)")
+    p.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds per candidate (default 3; 1 is enough with 2 or more folds)")
     p.add_argument("--steps", metavar="LIST", help="comma-separated steps to walk (default: all); they run in "
                    "the recipe's own order (listed below), whatever order LIST gives")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="processes scoring candidates and seeds")

@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import typing
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,11 +34,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictFloat,
     ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -816,7 +819,7 @@ class TaskConfig(_Section):
                              f"{', per_step = true' if self.per_step else ''}; remove the key")
         if self.kind != "forecasting":
             for key in ("horizon", "season", "relative_to"):
-                if getattr(self, key) != TaskConfig.model_fields[key].default:  # (config.toml writes every key)
+                if key in self.model_fields_set:  # (given, whatever its value; rnnlab writes none: _unread_keys)
                     raise ValueError(f"'task.{key}' applies to [task] kind = \"forecasting\", got kind = {self.kind!r}; "
                                      "remove the key")
         if self.per_step and self.kind in ("forecasting", "language_model"):
@@ -844,7 +847,9 @@ class AdaptConfig(_Section):
     to 0 (``data.series_scale = "informative"``, ``model.head.input_pooling = "mean"``),
     ``model.input_noise`` raised to ``input_noise`` unless the series are smooth, and
     ``model.head.dropout`` raised to ``head_dropout`` when a level or scale alone tells the
-    classes apart. A rule only raises what the config sets, never lowers it."""
+    classes apart. A rule only raises what the config sets, never lowers it, but for the pooling
+    of a short series: lowered (down to none) until the recurrent layer runs at least 6 steps, or
+    all the series has."""
     budget: bool = False
     """A budget that follows the fit (:mod:`rnnlab.train.fit_budget`): end early once every
     training series was classified right (eval mode) over a tenth of the budget (after a short
@@ -894,9 +899,8 @@ class Config(_Section):
             switch = ", or set [task] kind = \"regression\"" if task.name == "classification" else ""
             raise ValueError(f"'data.target_column' names regression targets, a column of a regression .csv; this run's "
                              f"task is {task.name} ({where}): remove the key{switch}")
-        # (compared with its default: a run's config.toml writes every key out)
-        if self.data.label_column != DataConfig.model_fields["label_column"].default and \
-                (task.kind != "classification" or task.per_step):
+        # (given, whatever its value; what rnnlab writes leaves it out: _unread_keys)
+        if "label_column" in self.data.model_fields_set and (task.kind != "classification" or task.per_step):
             where = ("its targets' column is data.target_column" if task.kind == "regression" and not task.per_step
                      else "its data has no label column")
             raise ValueError(f"'data.label_column' names the class labels of a classification .csv; this run's task "
@@ -936,6 +940,19 @@ class Config(_Section):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Every key but those the task does not read (_unread_keys): a dump validates again (a
+        # run's config.toml, the search's trial configs built from model_dump) and records no
+        # value the run never used.
+        data = handler(self)
+        sized = {k for k in ("test_steps", "val_steps") if getattr(self.data, k) is not None}
+        for section, keys in _unread_keys(self.task.kind, self.task.per_step, sized).items():
+            if isinstance(data.get(section), dict):
+                for key in keys:
+                    data[section].pop(key, None)
+        return data
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
@@ -980,14 +997,42 @@ BATCH_KEYS = {
 _BLOCK_SIZES = (("test_steps", "test_fraction", "test"), ("val_steps", "val_fraction", "validation"))
 
 
+def _unread_keys(kind: str, per_step: bool, sized: Collection[str] = ()) -> dict[str, tuple[str, ...]]:
+    """The keys, by section, that a task (``[task] kind``, ``per_step``) does not read; ``sized``:
+    the stream blocks given in steps (``data.test_steps``, ``data.val_steps``), whose fractions it
+    then does not read. A config that gives one is refused, whatever the value (the validators,
+    :func:`_stream_problem`); what rnnlab writes leaves them out (``Config.model_dump``,
+    :func:`dump_config`), and an older record that wrote them has them dropped (:func:`_older_record`).
+
+    >>> _unread_keys("language_model", False)["data"]
+    ('normalize', 'columns', 'label_column', 'target_column')
+    >>> _unread_keys("classification", False)["training"]
+    ()
+    """
+    stream = kind in ("forecasting", "language_model")
+    task: tuple[str, ...] = () if kind == "forecasting" else ("horizon", "season", "relative_to")
+    if kind not in ("regression", "forecasting") or per_step:
+        task += ("mean_guard",)  # (its only accepted value there is false: nothing to record)
+    data = tuple(fraction for steps, fraction, _ in _BLOCK_SIZES if steps in sized) if stream else STREAM_KEYS
+    if kind == "language_model":
+        data += ("normalize", "columns")
+    if kind != "classification" or per_step:
+        data += ("label_column",)
+    if kind != "regression" or per_step:
+        data += ("target_column",)
+    return {"task": task + (("per_step",) if stream else ()), "data": data,
+            "training": tuple(BATCH_KEYS) if stream else ()}
+
+
 def _stream_problem(config: Config, task: Task) -> str | None:
     """What in a config does not go with its data being (or not being) a stream (``task``: its
-    :class:`rnnlab.task.Task`), or None. Keys are compared with their defaults: a run's config.toml
-    writes every key out, and reading it back must not refuse what the user never wrote."""
+    :class:`rnnlab.task.Task`), or None. A key the task does not read is refused when the config
+    gives it, whatever its value (``model_fields_set``); rnnlab writes none (:func:`_unread_keys`),
+    so a run's config.toml reads back."""
     d = config.data
     if not task.stream:
         for key in STREAM_KEYS:
-            if getattr(d, key) != DataConfig.model_fields[key].default:
+            if key in d.model_fields_set:
                 return (f"'data.{key}' applies to long series (a stream task: [task] kind = \"forecasting\" or "
                         "\"language_model\"); this "
                         f"run's task is {task.name}: remove the key")
@@ -995,10 +1040,10 @@ def _stream_problem(config: Config, task: Task) -> str | None:
     lm = task.kind == "language_model"
     what = "the text" if lm else "each series"
     for steps, fraction, block in _BLOCK_SIZES:
-        if getattr(d, steps) is not None and getattr(d, fraction) != DataConfig.model_fields[fraction].default:
+        if getattr(d, steps) is not None and fraction in d.model_fields_set:
             return (f"'data.{steps}' and 'data.{fraction}' both size the {block} block of {what}: expected one of them, "
                     f"got {steps} = {getattr(d, steps)} and {fraction} = {getattr(d, fraction):g}; remove one")
-    if lm and d.normalize != DataConfig.model_fields["normalize"].default:
+    if lm and "normalize" in d.model_fields_set:
         return (f"'data.normalize' = {_toml_value(d.normalize)}: a language model's input is token ids, which are not "
                 "normalized, so the key does not apply; remove it")
     if lm and d.columns is not None:
@@ -1012,7 +1057,7 @@ def _stream_problem(config: Config, task: Task) -> str | None:
                 "remove the key")
     for key, instead in BATCH_KEYS.items():
         value = getattr(config.training, key)
-        if value != TrainingConfig.model_fields[key].default:
+        if key in config.training.model_fields_set:
             return (f"'training.{key}' = {_toml_value(value)}: this run's task is {task.name}, a stream: "
                     f"{instead.format(what=what)}")
     if config.model.bidirectional:
@@ -1283,9 +1328,10 @@ def parse_config(text: str, source: str = "config", *, recorded: bool = False) -
 def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
     """A recorded config in today's spelling. Before empty front-end block lists were refused,
     rnnlab wrote the default single strided conv as ``[model.frontend] blocks = []``. Before the
-    keys a task does not read were refused (a stream's, :func:`_stream_problem`; a per-step
-    regression's ``data.target_column``), a run recorded them as given: they are dropped, as the
-    run did not read them (its report, resume and compare still load it).
+    keys a task does not read were refused when given and left out of what rnnlab writes
+    (:func:`_unread_keys`: a stream's batch keys, a language model's ``data.normalize``, a
+    regression's ``data.label_column``, ...), a run recorded them: they are dropped, as the run did
+    not read them (its report, resume and compare still load it).
 
     >>> old = {"task": {"kind": "language_model", "per_step": True}, "data": {"dataset": "python-docs",
     ...        "test_steps": 50, "test_fraction": 0.3}, "training": {"batch_size": 4}}
@@ -1296,15 +1342,12 @@ def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(model, dict) and model.get("frontend") == {"blocks": []}:
         raw = {**raw, "model": {**model, "frontend": {}}}
     task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
-    if task.get("kind") == "regression" and task.get("per_step") is True and isinstance(raw.get("data"), dict):
-        raw = {**raw, "data": {k: v for k, v in raw["data"].items() if k != "target_column"}}
-    if task.get("kind") not in ("forecasting", "language_model"):
-        return raw
-    unread: dict[str, list[str]] = {"training": list(BATCH_KEYS), "task": ["per_step"],
-                                    "data": [fraction for steps, fraction, _ in _BLOCK_SIZES
-                                             if isinstance(raw.get("data"), dict) and raw["data"].get(steps) is not None]}
-    if task.get("kind") == "language_model":
-        unread["data"] += ["normalize", "columns"]
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    kind = task.get("kind", "classification")
+    if kind not in ("classification", "regression", "forecasting", "language_model"):
+        return raw  # (validation names the kind)
+    sized = {k for k in ("test_steps", "val_steps") if data.get(k) is not None}
+    unread = _unread_keys(kind, task.get("per_step") is True, sized)
     return {**raw, **{section: {k: v for k, v in raw[section].items() if k not in keys}
                       for section, keys in unread.items() if isinstance(raw.get(section), dict)}}
 
@@ -1657,21 +1700,7 @@ def dump_config(config: Config) -> str:
     >>> parse_config(dump_config(c)) == c
     True
     """
-    data = config.model_dump()
-    if config.task.kind != "forecasting":  # keys of the stream tasks, at their defaults: no choice to record
-        for key in ("horizon", "season", "relative_to"):
-            del data["task"][key]
-        if config.task.kind != "language_model":
-            for key in STREAM_KEYS:
-                del data["data"][key]
-    if config.task.kind in ("forecasting", "language_model"):  # (keys a stream does not read: refused when set)
-        for key in BATCH_KEYS:
-            del data["training"][key]
-        for steps, fraction, _ in _BLOCK_SIZES:
-            if getattr(config.data, steps) is not None:
-                del data["data"][fraction]
-    if config.task.kind != "regression" or config.task.per_step:  # (the mean guard's key: off, no choice to record)
-        del data["task"]["mean_guard"]
+    data = config.model_dump()  # (without the keys the task does not read: _unread_keys)
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]
@@ -1838,7 +1867,9 @@ inspect_steps = 4096            # the health checks and grad_through_time look a
 # Rules that read the training split (never the test split) instead of the fixed values above,
 # for data unlike the sets this template was tuned on (docs/template.md). What they decide is
 # printed when the run starts, recorded in RUN_DIR/adapt.json, and config.toml holds the result.
-shape = true                    # from the training split's shape, raising (never lowering) the values above:
+shape = true                    # from the training split's shape, raising (never lowering, but the pooling
+                                #   of a short series, lowered until the LSTM runs at least 6 steps or
+                                #   all there are) the values above:
                                 #   no hold-out when it would hold fewer than 5 series of the smallest
                                 #   class (0.2 of fewer than 23: the hold-out chooses nothing here, the
                                 #   last epoch's weights are kept); training.steps gives every class at

@@ -415,7 +415,8 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
                     f'trained</p>{copies_note}')
         figure = hk.img(_importance_figure(values), "parameter importances")
         if len(fitted) < 2 * len(values):  # (a forest fitted to a handful of points: its shares are noise)
-            figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters: with '
+            figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters (those '
+                       f'every complete trial sampled; one sampled only in some trials is left out): with '
                        "fewer trials than twice the parameters these shares are mostly noise; read them after more "
                        "trials</p>")
         return figure + copies_note

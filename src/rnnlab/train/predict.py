@@ -231,11 +231,23 @@ def target_names(config: Config, k: int) -> list[str]:
     return ["target"] if k == 1 else [f"target{i}" for i in range(k)]
 
 
+def _apart(fixed: list[str], names: list[str], wrap: str) -> list[str]:
+    """``names`` as columns beside ``fixed``: unchanged, unless one of them is a fixed column's name;
+    then each as ``wrap(NAME)`` (all of them, so the columns still read alike).
+
+    >>> _apart(["series", "label"], ["1", "2"], "p"), _apart(["series", "label"], ["label", "x"], "p")
+    (['1', '2'], ['p(label)', 'p(x)'])
+    """
+    return names if not set(names) & set(fixed) else [f"{wrap}({n})" for n in names]
+
+
 def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str]) -> tuple[list[str], list[tuple]]:
     """The header and rows of the predictions for the series in ``data_path`` (``series``: the
     series' 0-based position in the file): classification ``series, label, <a probability per
     class>``; regression ``series, <targets>`` in the data's units; per step, ``series, step,
     label`` or ``series, step, <targets>`` for every step inside its series (padding excluded);
+    when a class or target is named like a fixed column (a class ``label``), every probability
+    column is written ``p(CLASS)`` (every target column ``value(NAME)``), so no two columns share a name;
     forecasting, the forecast after the end of each series in the file as ``rnnlab predict RUN``
     writes it after the run's own (:func:`rnnlab.train.forecast.forecast_table`)."""
     from rnnlab.data.per_step import valid_steps
@@ -264,9 +276,9 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
             return ["series", "step", *names], [(int(i), int(t), *map(float, decoded[i, t])) for i, t in steps]
         return ["series", "step", "label"], [(int(i), int(t), str(decoded[i, t])) for i, t in steps]
     if task.values:
-        return ["series", *names], [(i, *map(float, v)) for i, v in enumerate(decoded)]
+        return ["series", *_apart(["series"], names, "value")], [(i, *map(float, v)) for i, v in enumerate(decoded)]
     assert probabilities is not None
-    return (["series", "label", *fit.classes],
+    return (["series", "label", *_apart(["series", "label"], [str(c) for c in fit.classes], "p")],
             [(i, str(label), *map(float, p)) for i, (label, p) in enumerate(zip(decoded, probabilities, strict=True))])
 
 

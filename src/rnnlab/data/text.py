@@ -10,7 +10,8 @@ vocabulary comes from the training part only (at most ``data.vocab_size`` tokens
 frequent); a token it does not hold becomes ``<unk>`` (id 0) and is counted in each part
 (:attr:`TextData.unknown`, recorded in ``summary.json``), never an error; training warns when
 more than 5 % of the validation tokens are unknown while no training token is (the model never
-learned to predict ``<unk>``: :meth:`TextData.unseen_unknown_note`).
+learned to predict ``<unk>``), and when more than 5 % of the training tokens are (a cap so small
+that the score mostly measures predicting ``<unk>``): :meth:`TextData.unseen_unknown_note`.
 
 Example:
     >>> vocab = Vocabulary.from_tokens(list("abba"))
@@ -24,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 import typing
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +48,8 @@ if typing.TYPE_CHECKING:
 TOKENS = ("char", "word")
 UNK = "<unk>"
 EOS = "<eos>"
+#: The line ends of Python's text mode (universal newlines), and only those.
+_LINE_END = re.compile(r"\r\n|\r|\n")
 #: The fraction of unknown validation tokens, with none in training, that training warns of
 #: (:meth:`TextData.unseen_unknown_note`): on a large text with a capped vocabulary a few
 #: percent are usual, and the model learned to predict ``<unk>`` from the training part's.
@@ -114,11 +119,18 @@ def read_text(path: str, key: str = "data.path") -> str:
 def check_text(text: str, where: str) -> None:
     """A text must hold a printable, non-space character; NUL bytes mean a binary file.
 
+    >>> check_text("", "data.path (a.txt)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (a.txt): the file is empty
+
     >>> check_text(" \\n\\t", "data.path (a.txt)")
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: data.path (a.txt): expected text with at least one printable character, got 3 character(s) of whitespace or control characters only
     """
+    if not text:
+        raise DataError(f"{where}: the file is empty")
     if "\x00" in text:
         raise DataError(f"{where}: expected text, got a NUL character at offset {text.index(chr(0))} "
                         "(a binary file?)")
@@ -131,6 +143,8 @@ def tokenize(text: str, tokens: str, open_end: bool = False) -> list[str]:
     """``text`` as a list of tokens: its characters (``"char"``), or its whitespace-separated
     words with ``<eos>`` ending each line (``"word"``). ``open_end``: the text's last line goes
     on (a prompt to continue), so it ends with ``<eos>`` only when the text ends with a line end.
+    A line ends at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's text mode reads them: a form feed
+    (common in Python source), NEL or U+2028 is whitespace inside a line.
 
     >>> tokenize("to be\\nor", "word"), tokenize("ab\\n", "char")
     (['to', 'be', '<eos>', 'or', '<eos>'], ['a', 'b', '\\n'])
@@ -140,13 +154,13 @@ def tokenize(text: str, tokens: str, open_end: bool = False) -> list[str]:
     if tokens == "char":
         return list(text)
     out: list[str] = []
-    for line in text.splitlines(keepends=True):
-        words = line.split()
-        if words:
-            out += words
-            # (a line without its line end can only be the last: closed in a file, open in a prompt)
-            if not open_end or line.splitlines()[0] != line:
-                out.append(EOS)
+    # (not str.splitlines: it also ends a line at a form feed, \x1c-\x1e, NEL and U+2028/U+2029)
+    *closed, last = _LINE_END.split(text)
+    for line in closed:
+        if words := line.split():
+            out += [*words, EOS]
+    if words := last.split():  # (no line end after it: closed in a file, open in a prompt)
+        out += words if open_end else [*words, EOS]
     return out
 
 
@@ -200,6 +214,35 @@ class Vocabulary:
             return self.joiner.join(words).replace(f" {EOS} ", "\n").replace(f" {EOS}", "\n").replace(EOS, "\n")
         return "".join(words)
 
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint keeps it (``weights_only=True``): the tokens in id order and the joiner.
+
+        >>> v = Vocabulary.from_tokens(["to", "be"], " ")
+        >>> v.state(), Vocabulary.from_state(v.state()) == v
+        ({'tokens': ['<unk>', 'be', 'to'], 'joiner': ' '}, True)
+        """
+        return {"tokens": list(self.tokens), "joiner": self.joiner}
+
+    @classmethod
+    def from_state(cls, state: Any) -> Vocabulary:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected.
+
+        >>> Vocabulary.from_state({"tokens": ["a", "b"], "joiner": ""})
+        Traceback (most recent call last):
+        ...
+        ValueError: 'tokens': expected a list of distinct token strings, '<unk>' first, got ['a', 'b']
+        """
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a dict of the tokens and their joiner, got {type(state).__name__}")
+        tokens, joiner = state.get("tokens"), state.get("joiner")
+        # (<unk> first: id 0 is what encode maps unknown tokens to, and sampling never draws)
+        if not (isinstance(tokens, list) and tokens and tokens[0] == UNK and all(isinstance(t, str) for t in tokens)
+                and len(set(tokens)) == len(tokens)):
+            raise ValueError(f"'tokens': expected a list of distinct token strings, {UNK!r} first, got {tokens!r:.60}")
+        if joiner not in ("", " "):
+            raise ValueError(f"'joiner': expected '' (characters) or ' ' (words), got {joiner!r:.40}")
+        return cls(tuple(tokens), joiner)
+
 
 @dataclass(frozen=True)
 class TextData:
@@ -211,6 +254,9 @@ class TextData:
     test: np.ndarray | None
     vocab: Vocabulary
     unknown: dict[str, int]
+    frequencies: tuple[int, ...] = ()
+    """How often each distinct token of the training part occurs, most frequent first, before
+    ``data.vocab_size`` caps the vocabulary (the sizes a warning suggests)."""
 
     def unigram_entropy(self) -> float:
         """The entropy (nats per token) of the training part's token frequencies: the loss of a
@@ -247,29 +293,60 @@ class TextData:
         return ", ".join(parts) + " unknown, mapped to <unk>" if parts else ""
 
     def unseen_unknown_note(self) -> str:
-        """A warning when more than :data:`UNSEEN_UNKNOWN` of the validation tokens are unknown
-        while no training token is ("" otherwise): the vocabulary holds every training token, so
-        the model never reads ``<unk>`` in training and cannot predict the unknown ones (test
-        perplexity suffers, unexplained). The line names ``data.vocab_size`` and suggests a cap:
+        """A warning about ``<unk>`` ("" when there is nothing to say), naming ``data.vocab_size``.
+
+        When more than :data:`UNSEEN_UNKNOWN` of the *training* tokens read as ``<unk>`` (a cap
+        far too small), the score mostly measures predicting ``<unk>``: the line gives the share
+        and the sizes that would keep 95 % and 99 % of the training tokens. When more than that
+        share of the validation tokens are unknown while no training token is, the vocabulary
+        holds every training token, so the model never reads ``<unk>`` in training and cannot
+        predict the unknown ones (test perplexity suffers, unexplained): the line suggests a cap,
         the tokens seen at least twice in training, and ``<unk>``, so the rarest read as ``<unk>``.
 
         >>> d = split_text("a b c d e f a b c d a b\\nx y z q", DataConfig(dataset="python-docs", tokens="word",
         ...                test_fraction=0.0, val_steps=5))
         >>> d.unseen_unknown_note()[:80]
         'data.vocab_size: 4 of the 5 validation tokens (80%) are not in the vocabulary, w'
+        >>> split_text("aaaaaaaabc" * 10, DataConfig(dataset="python-docs", vocab_size=2, test_fraction=0.0,
+        ...            val_fraction=0.0)).unseen_unknown_note()[:76]
+        'data.vocab_size: 20 of the 100 training tokens (20%) read as <unk> (vocabula'
         """
+        if (capped := self._capped_note()):
+            return capped
         seen, unknown = len(self.val), self.unknown.get("val", 0)
         if self.unknown.get("train", 0) or not seen or unknown <= UNSEEN_UNKNOWN * seen:
             return ""
         counts = np.bincount(self.train, minlength=self.vocab.size)
         twice = int((counts[1:] >= 2).sum())  # (<unk>, id 0, aside)
         kind = "word" if self.vocab.joiner else "character"
-        cap = (f"e.g. data.vocab_size = {max(twice + 1, 2)} (the {twice} {kind}s seen at least twice in training, "
-               f"and <unk>)" if twice + 1 < self.vocab.size else f"below {self.vocab.size}")
+        # (no smaller than what keeps all but UNSEEN_UNKNOWN of the training tokens: a smaller cap
+        # would draw the warning about a cap far too small, _capped_note)
+        least = self._size_keeping(1 - UNSEEN_UNKNOWN)
+        size = max(twice + 1, least, 2)
+        why = (f"the {twice} {kind}s seen at least twice in training, and <unk>" if size == max(twice + 1, 2) else
+               f"the {kind}s of {1 - UNSEEN_UNKNOWN:.0%} of the training tokens, and <unk>: a smaller cap would read "
+               f"more of them as <unk>")
+        cap = f"e.g. data.vocab_size = {size} ({why})" if size < self.vocab.size else f"below {self.vocab.size}"
         return (f"data.vocab_size: {unknown} of the {seen} validation tokens ({unknown / seen:.0%}) are not in the "
                 f"vocabulary, while every training token is (vocabulary {self.vocab.size}, every training {kind}): "
                 f"the model never reads <unk> in training, so it cannot predict the unknown ones and the test "
                 f"perplexity suffers; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}")
+
+    def _capped_note(self) -> str:
+        total, unknown = len(self.train), self.unknown.get("train", 0)
+        if not total or unknown <= UNSEEN_UNKNOWN * total:
+            return ""
+        kind = "word" if self.vocab.joiner else "character"
+        return (f"data.vocab_size: {unknown} of the {total} training tokens ({unknown / total:.0%}) read as <unk> "
+                f"(vocabulary {self.vocab.size}, <unk> included): the score then mostly measures predicting <unk>, "
+                f"not the text; data.vocab_size = {self._size_keeping(0.95)} keeps the {kind}s of 95 % of the "
+                f"training tokens, {self._size_keeping(0.99)} those of 99 % (every {kind}: {len(self.frequencies) + 1})")
+
+    def _size_keeping(self, share: float) -> int:
+        """The ``data.vocab_size`` (``<unk>`` included) whose most frequent training tokens make up
+        ``share`` of the training tokens."""
+        kept = np.cumsum(self.frequencies)
+        return int(np.searchsorted(kept, share * kept[-1])) + 2 if len(kept) else 2
 
     def summary(self) -> str:
         """One line: the vocabulary and the unknown tokens of each part.
@@ -303,6 +380,7 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
 
     tokens = cfg.tokens or "char"
     stream = tokenize(text, tokens)
+    _check_block_steps(cfg, len(stream), tokens, fold)
     b = split_bounds(len(stream), cfg, fold)
     if b.train < 2:
         raise DataError(f"data: the training part holds {b.train} {tokens} token(s) of the text's {len(stream)} (after "
@@ -314,7 +392,24 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
     train, unknown_train = vocab.encode(stream[:b.train])
     val, unknown_val = vocab.encode(stream[b.train:b.val])
     test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
-    return TextData(train, val, test, vocab, {"train": unknown_train, "val": unknown_val, "test": unknown_test})
+    frequencies = tuple(sorted(Counter(t for t in stream[:b.train] if t != UNK).values(), reverse=True))
+    return TextData(train, val, test, vocab, {"train": unknown_train, "val": unknown_val, "test": unknown_test},
+                    frequencies)
+
+
+def _check_block_steps(cfg: DataConfig, total: int, tokens: str, fold: Fold | None) -> None:
+    """A test or validation block given in tokens that leaves no room for training: the key is
+    what is wrong, not the text's length (which the training part's error would blame)."""
+    if cfg.test_steps is not None and cfg.test_steps >= total:
+        raise DataError(f"data.test_steps: expected fewer than {total} {tokens} tokens (the text's, with room for "
+                        f"training), got {cfg.test_steps}")
+    # (the test block as split_bounds sizes it, a fraction included)
+    test = cfg.test_steps if cfg.test_steps is not None else int(round(cfg.test_fraction * total))
+    before = total - test
+    if fold is None and cfg.val_steps is not None and cfg.val_steps >= before:
+        where = f"the {before} before the test block" if test else "the text's"
+        raise DataError(f"data.val_steps: expected fewer than {before} {tokens} tokens ({where}, with room for "
+                        f"training), got {cfg.val_steps}")
 
 
 def _check_blocks(b: Bounds, cfg: DataConfig, total: int, tokens: str) -> None:

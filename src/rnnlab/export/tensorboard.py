@@ -120,9 +120,9 @@ def last_model(run_dir: str | os.PathLike[str] | RunDir) -> nn.Module | None:
     """The model of a run's last checkpoint (whose layers tell the gate layout), or None when the
     run has no ``config.toml`` or no ``last.pt``. Its shape is the one the checkpoint recorded
     when the run trained (:class:`rnnlab.train.run_fit.RunFit`), so ``data.path`` is not read and
-    may have moved or changed since; a run without that record (trained before it was kept, or a
-    language model) reads its training file again, and says in one line that it needs it when it
-    is gone.
+    may have moved or changed since (a language model's vocabulary included); a run without that
+    record (trained before it was kept) reads its training file again, and says in one line that
+    it needs it when it is gone.
 
     >>> import tempfile
     >>> last_model(tempfile.mkdtemp()) is None  # nothing trained there

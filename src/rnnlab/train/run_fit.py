@@ -3,10 +3,11 @@ predict``, the report's prediction pictures and ``rnnlab tensorboard`` restore t
 
 One record (:class:`RunFit`, kept in every checkpoint under ``RUN_FIT_KEY``) holds what the run
 fitted on its training part and what building its model needs: the input scaling, the classes in
-the order of the head's logits, the targets' standardization, the model's input and output widths
-and, for a forecaster, the reference forecast it learned corrections to and the digest of its
-training block (:class:`StreamFit`). With it, predicting neither needs nor follows ``data.path``
-after training. A run trained before checkpoints kept it fits it again from ``data.path``, as it
+the order of the head's logits, the targets' standardization, the model's input and output widths,
+for a forecaster the reference forecast it learned corrections to and the digest of its training
+block (:class:`StreamFit`), and for a language model its vocabulary and tokenization
+(:class:`TextFit`). With it, predicting and sampling neither need nor follow ``data.path`` after
+training. A run trained before checkpoints kept it fits it again from ``data.path``, as it
 always did, and says in one line that it needs that file when it is gone (:func:`run_fit`).
 
 Example:
@@ -40,6 +41,7 @@ from rnnlab.rundir import RunDir
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.data import DataSplits, Fold, InputScaling
+    from rnnlab.data.text import TextData, Vocabulary
     from rnnlab.task import TargetScale, Task
 
 #: The checkpoint's key for what the run fitted on its training part (:class:`RunFit`).
@@ -153,13 +155,76 @@ def _digest(values: list[np.ndarray], train_steps: list[int]) -> str:
 
 
 @dataclass(frozen=True, eq=False)
+class TextFit:
+    """What a language model fitted on its training text: its ``vocab`` (the tokens in the order
+    of the head's logits, ``<unk>`` first, and their joiner), the ``tokens`` the text was cut
+    into (``"char"`` or ``"word"``: how a prompt is read), how many training tokens were unknown
+    (``unknown_train``: whether the model ever read ``<unk>``) and the token id ``start`` that
+    sampling without a prompt begins with (where a line starts, else the training text's first).
+    Encoding a prompt and decoding samples need nothing else, so not the text.
+
+    >>> from rnnlab.config import DataConfig
+    >>> from rnnlab.data.text import split_text
+    >>> fit = TextFit.of(split_text("to be or\\nnot", DataConfig(dataset="python-docs", tokens="word",
+    ...                  val_fraction=0.0, test_fraction=0.0)))
+    >>> fit.vocab.tokens, fit.tokens, fit.unknown_train, fit.start
+    (('<unk>', '<eos>', 'be', 'not', 'or', 'to'), 'word', 0, 1)
+    >>> TextFit.from_state(fit.state()).vocab == fit.vocab
+    True
+    """
+
+    vocab: Vocabulary
+    tokens: str
+    unknown_train: int
+    start: int
+
+    @classmethod
+    def of(cls, text: TextData) -> TextFit:
+        """The record of a language model's split text (:func:`rnnlab.data.text.split_text`)."""
+        from rnnlab.data.text import EOS
+
+        tokens = "word" if text.vocab.joiner else "char"
+        line_start = text.vocab.index.get(EOS if tokens == "word" else "\n")
+        return cls(text.vocab, tokens, int(text.unknown.get("train", 0)),
+                   line_start if line_start is not None else int(text.train[0]))
+
+    def state(self) -> dict[str, Any]:
+        """As a checkpoint holds it: strings, numbers and a list of strings."""
+        return {"vocab": self.vocab.state(), "tokens": self.tokens, "unknown_train": self.unknown_train,
+                "start": self.start}
+
+    @classmethod
+    def from_state(cls, state: Any) -> TextFit:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected."""
+        from rnnlab.data.text import TOKENS, Vocabulary
+
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a dict of the vocabulary and tokenization, got {type(state).__name__}")
+        try:
+            vocab = Vocabulary.from_state(state.get("vocab"))
+        except ValueError as e:
+            raise ValueError(f"'vocab': {e}") from None
+        tokens = state.get("tokens")
+        if tokens not in TOKENS or vocab.joiner != (" " if tokens == "word" else ""):
+            raise ValueError(f"'tokens': expected {'word' if vocab.joiner else 'char'!r} (the vocabulary's joiner is "
+                             f"{vocab.joiner!r}), got {tokens!r:.40}")
+        unknown, start = state.get("unknown_train"), state.get("start")
+        if not (type(unknown) is int and unknown >= 0):
+            raise ValueError(f"'unknown_train': expected a count of tokens >= 0, got {unknown!r:.40}")
+        if not (type(start) is int and 0 <= start < vocab.size):
+            raise ValueError(f"'start': expected a token id in [0, {vocab.size}), got {start!r:.40}")
+        return cls(vocab, tokens, unknown, start)
+
+
+@dataclass(frozen=True, eq=False)
 class RunFit:
     """What a run fitted on its training part and its model's shape: the ``inputs`` scaling, the
     ``classes`` in the order of the head's logits (none for values), the ``targets``'
     standardization (regression; else None), the ``channels`` of the model's input (with
-    ``data.series_scale``, each channel's level and scale besides), the ``outputs`` of its head
-    and, for a forecaster, its ``stream`` record (:class:`StreamFit`; else None). The run's
-    checkpoints keep it (``RUN_FIT_KEY``).
+    ``data.series_scale``, each channel's level and scale besides), the ``outputs`` of its head,
+    for a forecaster its ``stream`` record (:class:`StreamFit`; else None) and for a language
+    model its ``text`` record (:class:`TextFit`: its vocabulary, whose tokens are its
+    ``classes``; else None). The run's checkpoints keep it (``RUN_FIT_KEY``).
 
     >>> from rnnlab.config import DataConfig
     >>> from rnnlab.data import load_data
@@ -176,6 +241,7 @@ class RunFit:
     channels: int
     outputs: int
     stream: StreamFit | None = None
+    text: TextFit | None = None
 
     @property
     def raw_channels(self) -> int:
@@ -186,10 +252,12 @@ class RunFit:
     def of(cls, data: DataSplits, task: Task, stream: StreamFit | None = None) -> RunFit:
         """The record of ``data`` (:func:`rnnlab.data.load_data`'s) for a run of ``task``: the
         model's shape as the trainer builds it (a forecaster's targets are its channels, scaled
-        as its inputs: no standardization of their own to keep)."""
+        as its inputs: no standardization of their own to keep); a language model's with its
+        vocabulary (:class:`TextFit`)."""
         targets = None if task.kind == "forecasting" else data.targets
+        text = TextFit.of(data.text) if task.kind == "language_model" and data.text is not None else None
         return cls(data.inputs, list(data.classes), targets, data.channels,
-                   task.head_width(data.classes, data.train.y), stream)
+                   task.head_width(data.classes, data.train.y), stream, text)
 
     def state(self) -> dict[str, Any]:
         """As a checkpoint holds it: tensors (of the arrays' own dtypes: every bit kept), numbers,
@@ -198,7 +266,8 @@ class RunFit:
                                                      "std": torch.from_numpy(np.array(self.targets.std))}
         return {"inputs": self.inputs.state(), "classes": list(self.classes), "targets": targets,
                 "channels": self.channels, "outputs": self.outputs,
-                "stream": None if self.stream is None else self.stream.state()}
+                "stream": None if self.stream is None else self.stream.state(),
+                "text": None if self.text is None else self.text.state()}
 
     @classmethod
     def from_state(cls, state: Any, path: str | os.PathLike[str], task: Task) -> RunFit:
@@ -217,8 +286,10 @@ class RunFit:
         except ValueError as e:
             raise bad(f"'inputs': {e}") from None
         classes, targets, channels, outputs = (state.get(k) for k in ("classes", "targets", "channels", "outputs"))
+        # (a language model's vocabulary may hold <unk> alone: its text is checked with its record below)
+        least = 0 if task.values else 1 if task.kind == "language_model" else 2
         if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
-                and len(set(classes)) == len(classes) and (task.values or len(classes) >= 2)):
+                and len(set(classes)) == len(classes) and len(classes) >= least):
             raise bad(f"expected 'classes' a list of distinct class names (none for values), got {classes!r:.80}")
         scale: TargetScale | None = None
         if task.values and task.kind != "forecasting":
@@ -246,7 +317,18 @@ class RunFit:
                 raise bad(f"'stream': {e}") from None
         elif stream is not None:
             raise bad(f"expected no 'stream' for a {task.name} run, got {type(stream).__name__}")
-        return cls(inputs, classes, scale, channels, outputs, stream)
+        text = state.get("text")
+        if task.kind == "language_model":
+            try:
+                text = TextFit.from_state(text)
+            except ValueError as e:
+                raise bad(f"'text': {e}") from None
+            if list(text.vocab.tokens) != classes:  # (the head's logits are the vocabulary's ids)
+                raise bad(f"'text': expected the vocabulary of 'classes' ({len(classes)} tokens, in the order of the "
+                          f"head's logits), got {text.vocab.size} tokens that differ")
+        elif text is not None:
+            raise bad(f"expected no 'text' for a {task.name} run, got {type(text).__name__}")
+        return cls(inputs, classes, scale, channels, outputs, stream, text)
 
     def applied_to(self, data: DataSplits) -> DataSplits:
         """A forecaster's ``data`` (fitted again from the run's file) with this record's scaling
@@ -256,11 +338,11 @@ class RunFit:
         return replace(data, stats=self.inputs.stats, inputs=self.inputs, reference=self.stream.reference)
 
 
-def run_fit_state(config: Config, fold: Fold | None, data: DataSplits, task: Task) -> dict[str, Any] | None:
+def run_fit_state(config: Config, fold: Fold | None, data: DataSplits, task: Task) -> dict[str, Any]:
     """The :class:`RunFit` state a run's checkpoints keep (``RUN_FIT_KEY``), fitted on ``data``
     (:func:`rnnlab.data.load_data`'s, on ``fold``'s training part or the run's); a forecaster's
-    with the digest of that block of ``config.data``'s series. None for a language model (its
-    vocabulary comes from its text).
+    with the digest of that block of ``config.data``'s series, a language model's with the
+    vocabulary of its training text (``data.text``).
 
     >>> from rnnlab.config import parse_config
     >>> from rnnlab.data import load_data
@@ -270,8 +352,6 @@ def run_fit_state(config: Config, fold: Fold | None, data: DataSplits, task: Tas
     >>> kept["stream"]["reference"], kept["stream"]["train_steps"], [round(v) for v in kept["inputs"]["stats"]["mean"].tolist()]
     ('seasonal_naive', [92], [210])
     """
-    if task.kind == "language_model":
-        return None
     stream = None
     if task.kind == "forecasting":
         from rnnlab.data.stream import read_series, split_bounds
@@ -304,15 +384,36 @@ def run_fit(run: RunDir, config: Config, task: Task, path: Path, needed_for: str
     if RUN_FIT_KEY in state:
         return RunFit.from_state(state[RUN_FIT_KEY], path, task)
     if data is None:
-        given = config.data.path
-        if given is not None and not Path(given).exists():
-            raise RunDirError(f"{run.path}: its checkpoint {path.name} keeps no record of the scaling, classes and "
-                              f"model shape fitted on its data (a run trained before checkpoints kept it, or a "
-                              f"language model), so {needed_for} needs its training file at data.path ({given}), "
-                              "which does not exist: restore it there, or train the run again")
+        require_training_file(run, config, task, path, needed_for)
         # (fitted on the training file alone: a test file is not needed)
         data = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed, task=task)
     return RunFit.of(data, task)
+
+
+def require_training_file(run: RunDir, config: Config, task: Task, path: Path, needed_for: str) -> None:
+    """For a run whose checkpoint at ``path`` keeps no :class:`RunFit` (trained before checkpoints
+    kept it): a one-line error saying that ``needed_for`` needs its training file at
+    ``data.path``, and why, when that file is gone; nothing when it is there (or the run reads a
+    bundled data set).
+
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[task]\\nkind = "language_model"\\n[data]\\npath = "/gone/t.txt"')
+    >>> require_training_file(RunDir("runs/lm"), cfg, task_for(cfg), Path("runs/lm/checkpoints/last.pt"), "sampling")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RunDirError: runs/lm: its checkpoint last.pt keeps no record of its vocabulary (a run trained before checkpoints kept it), so sampling needs its text at data.path (/gone/t.txt), which does not exist: restore it there, or train the run again
+    """
+    given = config.data.path
+    if given is None or Path(given).exists():
+        return
+    if task.kind == "language_model":
+        kept, needs = "its vocabulary", "its text"
+    else:
+        kept, needs = "the scaling, classes and model shape fitted on its data", "its training file"
+    raise RunDirError(f"{run.path}: its checkpoint {path.name} keeps no record of {kept} (a run trained before "
+                      f"checkpoints kept it), so {needed_for} needs {needs} at data.path ({given}), which does not "
+                      "exist: restore it there, or train the run again")
 
 
 def model_of(run: RunDir, config: Config, task: Task, fit: RunFit, path: Path) -> torch.nn.Module:

@@ -2,10 +2,12 @@
 
 :func:`sample_text` rebuilds the run's model from its recorded config, loads the weights of its
 best checkpoint (``best.pt``, by validation; else ``last.pt``; read with ``weights_only=True``),
-reads the prompt through the vocabulary of the run's training text (rebuilt from the recorded
-data source, which must still hold the text the run trained on), and then draws one token at a
-time from the softmax of the next-token logits divided by ``temperature``, carrying the
-recurrent state. ``<unk>`` is never drawn.
+reads the prompt through the vocabulary of the run's training text, as its checkpoint recorded
+it (:class:`rnnlab.train.run_fit.TextFit`: ``data.path`` is not read, and may have moved or
+changed since; a run trained before checkpoints kept it rebuilds it from its text, which must
+still be the one it trained on), and then draws one token at a time from the softmax of the
+next-token logits divided by ``temperature``, carrying the recurrent state. ``<unk>`` is never
+drawn.
 
 Example:
     >>> sample_text("runs/lm", length=200, temperature=0.8, prompt="def ", seed=0)  # doctest: +SKIP
@@ -15,12 +17,16 @@ Example:
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from rnnlab.errors import RnnlabError, RunDirError
+
+if typing.TYPE_CHECKING:
+    from rnnlab.config import Config
 
 
 def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0, prompt: str = "",
@@ -29,11 +35,11 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     ``run_dir`` (seeded by ``seed``: the same call gives the same text). ``log`` hears of prompt
     tokens that the training text's vocabulary lacks (read as ``<unk>``)."""
     from rnnlab.data import load_data
-    from rnnlab.data.text import EOS, UNK, tokenize
+    from rnnlab.data.text import UNK, tokenize
     from rnnlab.rundir import RunDir
     from rnnlab.task import task_for
     from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.model import build_model
+    from rnnlab.train.run_fit import RUN_FIT_KEY, model_of, require_training_file, run_fit
     from rnnlab.train.trainer import load_run_config
 
     if length < 1:
@@ -52,30 +58,24 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
         raise RunDirError(f"{run_dir}: no checkpoint to sample from (neither {run.best_checkpoint.name} nor "
                           f"{run.last_checkpoint.name} in {run.best_checkpoint.parent})")
     ckpt = load_checkpoint(path)
-    data = load_data(config.data, seed=config.training.seed, task=task)
-    if data.fingerprint() != ckpt["data_sha256"]:
-        source = config.data.path or config.data.dataset
-        if config.data.path is not None and b"\r" in Path(config.data.path).read_bytes():
-            # (a run trained before read_text read "\r\n" as "\n" had "\r" in its vocabulary)
-            raise RunDirError(f"{run_dir}: {source} has Windows line ends (\\r\\n), which rnnlab now reads as \\n; "
-                              "this run was trained when they were two characters, so its vocabulary no longer "
-                              "matches the text: train it again")
-        raise RunDirError(f"{run_dir}: {source} no longer holds the text the run "
-                          "trained on (its SHA-256 differs): the vocabulary would not match the model's; restore it")
-    assert data.text is not None and config.data.tokens is not None
-    vocab = data.text.vocab
-    model = build_model(config.model, 1, vocab.size, per_step=True)
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    data = None
+    if RUN_FIT_KEY not in ckpt:  # (a run from before the record: its vocabulary from its text, as it trained)
+        require_training_file(run, config, task, path, "sampling")
+        data = load_data(config.data, seed=config.training.seed, task=task)
+        _check_unchanged(run_dir, config, data.fingerprint(), ckpt["data_sha256"])
+    fit = run_fit(run, config, task, path, "sampling", data)
+    assert fit.text is not None  # (a language model's record holds it)
+    text = fit.text
+    vocab = text.vocab
+    model = model_of(run, config, task, fit, path).eval()
 
-    tokens = tokenize(prompt, config.data.tokens, open_end=True) if prompt else []  # (continued as typed)
+    tokens = tokenize(prompt, text.tokens, open_end=True) if prompt else []  # (continued as typed)
     encoded, unknown = vocab.encode(tokens)
     ids = encoded.tolist()
     if unknown and log is not None:
-        log(_unknown_prompt(tokens, vocab.index, unknown, data.text.unknown.get("train", 0)))
+        log(_unknown_prompt(tokens, vocab.index, unknown, text.unknown_train))
     if not ids:  # start where a line starts
-        start = EOS if config.data.tokens == "word" else "\n"
-        ids = [vocab.index.get(start, int(data.text.train[0]))]
+        ids = [text.start]
     gen = torch.Generator().manual_seed(seed)
     out: list[int] = []
     state = None
@@ -91,6 +91,21 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     generated = vocab.decode(out)
     joined = prompt and vocab.joiner and not generated.startswith("\n") and not prompt[-1].isspace()
     return prompt + (vocab.joiner if joined else "") + generated
+
+
+def _check_unchanged(run_dir: str | Path, config: Config, fingerprint: str, trained_on: str) -> None:
+    """A run from before checkpoints kept its vocabulary rebuilds it from its text: a one-line
+    error when that text (SHA-256 ``fingerprint``) is not the one it trained on (``trained_on``)."""
+    if fingerprint == trained_on:
+        return
+    source = config.data.path or config.data.dataset
+    if config.data.path is not None and b"\r" in Path(config.data.path).read_bytes():
+        # (a run trained before read_text read "\r\n" as "\n" had "\r" in its vocabulary)
+        raise RunDirError(f"{run_dir}: {source} has Windows line ends (\\r\\n), which rnnlab now reads as \\n; "
+                          "this run was trained when they were two characters, so its vocabulary no longer "
+                          "matches the text: train it again")
+    raise RunDirError(f"{run_dir}: {source} no longer holds the text the run "
+                      "trained on (its SHA-256 differs): the vocabulary would not match the model's; restore it")
 
 
 def _unknown_prompt(tokens: list[str], index: dict[str, int], unknown: int, in_training: int) -> str:

@@ -77,8 +77,9 @@ def test_a_decay_or_zoneout_the_config_already_has_in_effect_is_not_scored(tmp_p
     assert kernel["kernel decay 0.01"]["reason"] == f"not applicable: {ALREADY}"
     assert kernel["kernel decay 0.1"]["status"] == "scrapped"
     assert _tried(out, "zoneout")["zoneout=0.1"]["reason"] == f"not applicable: {ALREADY}"
-    # only the baseline and kernel decay 0.1 were trained, 2 seeds each
-    assert sorted(Path(d).parent.name.split("-")[0] for d in scored) == ["baseline"] * 2 + ["kernel_decay_0.1"] * 2
+    # only the baseline, kernel decay 0.1 and the config's zoneout turned off were trained, 2 seeds each
+    assert sorted(Path(d).parent.name.split("-")[0] for d in scored) == (["baseline"] * 2 + ["kernel_decay_0.1"] * 2
+                                                                         + ["zoneout=0"] * 2)
     line = next(x for x in lines if x.startswith("step kernel_decay:"))
     assert f"kernel decay 0.01: not applicable: {ALREADY}" in line
     final = load_config(out / "final.toml")

@@ -109,23 +109,24 @@ def test_stacked_only_candidates_do_not_apply_to_one_layer_and_branch_as_scrappe
 
 
 def test_a_candidate_the_config_already_has_is_not_run_and_refused_ones_are_reported():
+    # a regularizer the config already has is first tried off (does its training part support it?);
+    # the value it holds is then not trained again
     r, calls = _walk({}, "zoneout", base=_config("[model]\nzoneout = 0.1"))
-    assert calls == [["baseline"]] and "already" in r.outcomes[0].tried[0].reason
+    assert calls == [["baseline"], ["zoneout=0"]] and "already" in r.outcomes[0].tried[1].reason
+    assert r.final.model.zoneout == 0.1  # (off was no better: kept)
 
     # a value the config already holds counts as reached: the walk asks the question after it
     r, calls = _walk({"input_dropout=0.2": GOOD}, "input_dropout", base=_config("[model]\ninput_dropout = 0.1"))
-    assert calls == [["baseline"], ["input_dropout=0.2"]]
+    assert calls == [["baseline"], ["input_dropout=0"], ["input_dropout=0.2"]]
     assert [t.label for t in r.outcomes[0].kept] == ["input_dropout=0.2"] and r.final.model.input_dropout == 0.2
     r, calls = _walk({}, "input_dropout", base=_config("[model]\ninput_dropout = 0.1"))
-    assert calls == [["baseline"], ["input_dropout=0.2"]] and r.final.model.input_dropout == 0.1
+    assert calls == [["baseline"], ["input_dropout=0"], ["input_dropout=0.2"]] and r.final.model.input_dropout == 0.1
 
-    # a candidate equal to one scored before is not trained twice (AR alone, TAR being 1 already)
+    # the template's AR and TAR: both off first, then stronger AR, then each alone
     lm = parse_config('[task]\nkind = "language_model"\n[data]\ndataset = "python-docs"\n[training]\nar = 1.0\ntar = 1.0')
     r, calls = _walk({}, "activation_regularization", base=lm)
-    assert calls == [["baseline"], ["ar=2 tar=1"]]
-    assert [t.reason for t in r.outcomes[0].tried[1:]] == [
-        "not applicable: the same configuration as activation_regularization: ar=2 tar=1, scored already",
-        "not applicable: the configuration already has it"]
+    assert calls == [["baseline"], ["ar=0 tar=0"], ["ar=2 tar=1"], ["ar=2 tar=0", "ar=0 tar=1"]]
+    assert r.final.training.ar == 1.0 and r.final.training.tar == 1.0
 
     def refuse(config, changes):
         raise ConfigError("recipe: 'model.zoneout' is not for this layer")

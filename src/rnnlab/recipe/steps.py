@@ -7,6 +7,10 @@ tried next, and so on until a tier has no branch to follow. A step none of whose
 kept leaves the configuration as it was ("scrapped"). This is the only place that knows the
 recipe; the table in docs/regularization.md (section 10) is :func:`recipe_table`.
 
+A step's tier is computed from the configuration the step starts from: where that already uses
+the step's regularizer (a template's weight drop 0.2, AR 1 and TAR 1), turning it off is tried
+first, so the recipe tests whether the training part supports it (:func:`_or_off`).
+
 A candidate's ``changes`` are values for the search's keys (:func:`rnnlab.search.space.apply_values`):
 config key paths such as ``"model.recurrent_dropout"`` and the derived keys ``decay.kernel``,
 ``decay.recurrent`` (a decay rule for that role), ``model.normalization``, ``model.max_norm``.
@@ -71,10 +75,10 @@ class Step:
     name: str
     advice: str
     """The recipe's words for this step (shown in the report)."""
-    first: Tier | Callable[[Config], Tier]
+    first: Tier | Callable[[Config | None], Tier]
     """The first tier, or a function of the current config giving it."""
 
-    def tier(self, config: Config) -> Tier:
+    def tier(self, config: Config | None) -> Tier:
         return self.first(config) if callable(self.first) else self.first
 
 
@@ -89,38 +93,90 @@ def _tier(*candidates: Candidate, if_kept: Tier | None = None, if_scrapped: Tier
 DECOUPLED = ("adamw", "nadamw", "sgdw")
 
 
-def _decay_tier(role: str) -> Callable[[Config], Tier]:
-    def tier(config: Config) -> Tier:
-        values = (1e-1, 1e-2) if config.training.optimizer in DECOUPLED else (2e-3, 2e-4)
-        return _tier(*(Candidate(f"{role} decay {v:g}", {f"decay.{role}": v}) for v in values))
+def _or_off(first: Tier | Callable[[Config | None], Tier], off: Candidate,
+            on: Callable[[Config], bool]) -> Callable[[Config | None], Tier]:
+    """A step's first tier relative to the configuration it starts from: where that already uses
+    the step's regularizer (``on``: a template's weight drop 0.2, AR 1 and TAR 1), turning it off
+    (``off``) comes first, so the recipe tests whether the training part supports it; scrapped
+    (the regularizer helps, or its absence is within the noise), the step's own values follow as
+    for any configuration, a value it already has counting as reached (the walk's ``ALREADY``).
+
+    >>> from rnnlab.config import parse_config
+    >>> describe(by_name("weight_drop").tier(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nweight_drop = 0.2')))
+    'weight_drop=0 → scrapped: (weight_drop=0.2 → kept: weight_drop=0.5)'
+    """
+    def tier(config: Config | None) -> Tier:
+        plain = first(config) if callable(first) else first
+        return _tier(off, if_scrapped=plain) if config is not None and on(config) else plain
 
     return tier
 
 
+def _dropout(path: str, first: Tier) -> Callable[[Config | None], Tier]:
+    """A probability key's step (``model.zoneout`` may hold one per state), relative to the config."""
+    def on(config: Config) -> bool:
+        value = getattr(config.model, path.rsplit(".", 1)[-1])
+        return any(v > 0 for v in (value if isinstance(value, tuple) else (value,)))
+
+    return _or_off(first, Candidate(f"{path.rsplit('.', 1)[-1]}=0", {path: 0.0}), on)
+
+
+def _decay_tier(role: str) -> Callable[[Config | None], Tier]:
+    def tier(config: Config | None) -> Tier:
+        assert config is not None, "the decay values follow the config's optimizer"
+        values = (1e-1, 1e-2) if config.training.optimizer in DECOUPLED else (2e-3, 2e-4)
+        return _tier(*(Candidate(f"{role} decay {v:g}", {f"decay.{role}": v}) for v in values))
+
+    # (no "off" yet: the one reading of a role's decay, rules and training.weight_decay together,
+    # is private to rnnlab.search.space)
+    return tier
+
+
+def _max_norm(config: Config) -> bool:
+    return any(c is not None and c.kind == "max_norm"
+               for c in (config.model.kernel_constraint, config.model.recurrent_constraint))
+
+
 _RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"}, batch_statistics=True)
+
+
+def _batch_norm_tier(config: Config | None) -> Tier:
+    plain = _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True,
+                            batch_statistics=True), if_kept=_tier(_RBN), if_scrapped=_tier(_RBN))
+    if config is None:
+        return plain
+    off = {**({"model.normalization": "none"} if config.model.recurrent_batch_norm else {}),
+           **({"model.between_layers_norm": None} if config.model.between_layers_norm == "batch" else {})}
+    return _tier(Candidate("batch norm off", off), if_scrapped=plain) if off else plain
+
 
 #: The recipe, in order (docs/regularization.md).
 RECIPE: tuple[Step, ...] = (
     Step("recurrent_decay", "decay of the recurrent weights: two values a decade apart", _decay_tier("recurrent")),
     Step("kernel_decay", "decay of the kernel weights, separately: two values a decade apart", _decay_tier("kernel")),
     Step("input_dropout", "input dropout 0.1, and 0.2 if that helped, else scrap it",
-         _tier(_one("model.input_dropout", 0.1), if_kept=_tier(_one("model.input_dropout", 0.2)))),
+         _dropout("model.input_dropout",
+                  _tier(_one("model.input_dropout", 0.1), if_kept=_tier(_one("model.input_dropout", 0.2))))),
     Step("recurrent_dropout", "recurrent dropout 0.2, then 0.4, then 0.5 or back to 0.3",
-         _tier(_one("model.recurrent_dropout", 0.2),
-               if_kept=_tier(_one("model.recurrent_dropout", 0.4),
-                             if_kept=_tier(_one("model.recurrent_dropout", 0.5)),
-                             if_scrapped=_tier(_one("model.recurrent_dropout", 0.3))))),
-    Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better",
-         _tier(Candidate("between_layers_norm=batch", {"model.between_layers_norm": "batch"}, needs_stacked=True,
-                         batch_statistics=True),
-               if_kept=_tier(_RBN), if_scrapped=_tier(_RBN))),
+         _dropout("model.recurrent_dropout",
+                  _tier(_one("model.recurrent_dropout", 0.2),
+                        if_kept=_tier(_one("model.recurrent_dropout", 0.4),
+                                      if_kept=_tier(_one("model.recurrent_dropout", 0.5)),
+                                      if_scrapped=_tier(_one("model.recurrent_dropout", 0.3)))))),
+    Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better", _batch_norm_tier),
     Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights",
-         _tier(Candidate("max_norm 3", {"model.max_norm": True}))),
+         _or_off(_tier(Candidate("max_norm 3", {"model.max_norm": True})),
+                 Candidate("max_norm off", {"model.max_norm": False}), _max_norm)),
     Step("residual", "residual connections between stacked layers",
-         _tier(Candidate("residual=True", {"model.residual": True}, needs_stacked=True))),
-    Step("zoneout", "zoneout 0.1", _tier(_one("model.zoneout", 0.1))),
+         _or_off(_tier(Candidate("residual=True", {"model.residual": True}, needs_stacked=True)),
+                 Candidate("residual=False", {"model.residual": False}, needs_stacked=True),
+                 lambda c: bool(c.model.residual))),
+    Step("zoneout", "zoneout 0.1", _dropout("model.zoneout", _tier(_one("model.zoneout", 0.1)))),
     Step("layer_norm", "layer norm (instead of recurrent batch norm)",
-         _tier(Candidate("layer_norm", {"model.normalization": "layer_norm"}))),
+         _or_off(_tier(Candidate("layer_norm", {"model.normalization": "layer_norm"})),
+                 Candidate("layer norm off", {"model.normalization": "none"}), lambda c: c.model.layer_norm)),
+    # (the shuffling and optimizer steps have no "off": a configuration always reads its samples in
+    # some order and trains with some optimizer, and which other one to try is not the recipe's)
     Step("shuffle_within_batch", "fixed batches in shuffled order, shuffled within each batch",
          _tier(Candidate("shuffle_within_batch", {"training.shuffle": "batches",
                                                   "training.shuffle_within_batch": True}, reorders=True))),
@@ -129,7 +185,12 @@ RECIPE: tuple[Step, ...] = (
 
 
 
-def _bptt_tier(config: Config) -> Tier:
+def _pair(ar: float, tar: float) -> Candidate:
+    return Candidate(f"ar={ar:g} tar={tar:g}", {"training.ar": float(ar), "training.tar": float(tar)})
+
+
+def _bptt_tier(config: Config | None) -> Tier:
+    assert config is not None, "the windows follow the config's data.bptt"
     bptt = config.data.bptt
     return _tier(*(_one("data.bptt", v) for v in sorted({max(bptt // 2, 1), 2 * bptt} - {bptt})))
 
@@ -138,12 +199,15 @@ def _bptt_tier(config: Config) -> Tier:
 #: et al. 2017), walked after the recurrent dropout step (:func:`steps_for`).
 LANGUAGE_MODEL_STEPS: tuple[Step, ...] = (
     Step("weight_drop", "weight drop (DropConnect on the recurrent weights) 0.2, then 0.5 if that helped",
-         _tier(_one("model.weight_drop", 0.2), if_kept=_tier(_one("model.weight_drop", 0.5)))),
+         _dropout("model.weight_drop",
+                  _tier(_one("model.weight_drop", 0.2), if_kept=_tier(_one("model.weight_drop", 0.5))))),
     Step("embedding_dropout", "embedding dropout 0.1 (whole tokens), then 0.2 if that helped",
-         _tier(_one("model.embedding_dropout", 0.1), if_kept=_tier(_one("model.embedding_dropout", 0.2)))),
+         _dropout("model.embedding_dropout",
+                  _tier(_one("model.embedding_dropout", 0.1), if_kept=_tier(_one("model.embedding_dropout", 0.2))))),
+    # "each alone" sets the other to 0: from a configuration with TAR 1, "AR 2" alone would keep it
     Step("activation_regularization", "AR 2 with TAR 1 (AWD-LSTM's values); if scrapped, each alone",
-         _tier(Candidate("ar=2 tar=1", {"training.ar": 2.0, "training.tar": 1.0}),
-               if_scrapped=_tier(_one("training.ar", 2.0), _one("training.tar", 1.0)))),
+         _or_off(_tier(_pair(2, 1), if_scrapped=_tier(_pair(2, 0), _pair(0, 1))), _pair(0, 0),
+                 lambda c: c.training.ar > 0 or c.training.tar > 0)),
     Step("bptt", "windows of half and of twice data.bptt", _bptt_tier),
 )
 

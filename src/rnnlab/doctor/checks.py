@@ -1169,6 +1169,26 @@ def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: 
     )
 
 
+#: Readable factors for a learning rate change, each decade's (1.5 for a small excess).
+_READABLE = (1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+def lr_factor(ratio: float, th: Thresholds) -> float:
+    """The factor to change the learning rate by (up for a ``ratio`` below ``th.update_low``,
+    down above ``th.update_high``) that brings the update-to-weight ratio just inside the healthy
+    range: the factor to its nearer end with a 10 % margin, rounded up to 1.5, 2, 3, 5 or 10 times
+    a power of ten (the ratio moves about in proportion to an Adam-like learning rate). A 9 %
+    excess asks for 1.5×, not the 100× that aiming at the typical 1e-3 would.
+
+    >>> th = Thresholds()
+    >>> lr_factor(0.109, th), lr_factor(3.0, th), lr_factor(1e-7, th)
+    (1.5, 50.0, 150.0)
+    """
+    need = 1.1 * (ratio / th.update_high if ratio > th.update_high else th.update_low / ratio)
+    decade = 10.0 ** math.floor(math.log10(need))
+    return next(round(f * decade, 12) for f in _READABLE if f * decade >= need)
+
+
 @register("update_ratio")
 def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     """Update-to-weight ratio ||ΔW|| / ||W|| per step far from ~1e-3 (learning rate off)."""
@@ -1206,6 +1226,8 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         stalled = _stalled_updates(obs, th, median, numbers)
         if stalled is not None:
             return [stalled]
+        if median > 0:  # (the remedy's factor, for the fit findings after training to say alike)
+            numbers["lr_factor"] = lr_factor(median, th)
         return [
             Finding(
                 check="update_ratio",
@@ -1218,13 +1240,15 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                 ),
                 remedy=spelled("Raise {lr}", obs.config)
                 + (
-                    f" (by about {_fmt(1e-3 / median)}× to reach 1e-3)."
+                    f" (by about {_fmt(lr_factor(median, th))}× to bring the ratio above {th.update_low:g}, "
+                    "inside the healthy range)."
                     if median > 0
                     else ": the updates are below the float precision of the weights and change nothing."
                 ),
             )
         ]
     if median > th.update_high:
+        numbers["lr_factor"] = lr_factor(median, th)
         return [
             Finding(
                 check="update_ratio",
@@ -1237,7 +1261,8 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                     "rather than refined, and training is unstable)."
                 ),
                 remedy=spelled("Lower {lr}", obs.config)
-                + f" (by about {_fmt(median / 1e-3)}× to reach 1e-3), or use " + spelled("{warmup}.", obs.config),
+                + f" (by about {_fmt(lr_factor(median, th))}× to bring the ratio below {th.update_high:g}, inside the "
+                "healthy range), or use " + spelled("{warmup}.", obs.config),
             )
         ]
     # What the others' rate predicts for each weight: an Adam-like step moves every element by about

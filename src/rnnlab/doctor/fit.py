@@ -666,7 +666,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
 def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: float,
                    th: FitThresholds) -> tuple[str, str, str, dict[str, Any]] | None:
     """("high" | "low", cause, remedy, numbers) when the health check before training measured the
-    learning rate off (its ``update_ratio`` finding: the factor to a ratio of 1e-3), or the recorded
+    learning rate off (its ``update_ratio`` finding: its ``lr_factor``, which brings the ratio just
+    inside the healthy range; a finding recorded without one: the factor to 1e-3), or the recorded
     gradient norm blew up (non-finite or over ``th.grad_blowup``); ("cause", ...) when that check
     found the updates stalled by something a learning rate does not fix (inputs far from unit
     scale, saturated units), with its remedy; None otherwise."""
@@ -676,8 +677,10 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
                 {"update_ratio": stalled.numbers.get("median_ratio")})
     found = next((f for f in before if f.check == "update_ratio" and f.title.startswith("Learning rate too")), None)
     ratio = float(found.numbers.get("median_ratio", math.nan)) if found is not None else math.nan
+    # (the health check's own factor: the ratio just inside its healthy range; a record without it: to 1e-3)
+    kept = float(found.numbers["lr_factor"]) if found is not None and "lr_factor" in found.numbers else None
     if found is not None and ratio > 0 and found.title.startswith("Learning rate too small"):
-        factor = 1e-3 / ratio
+        factor = kept if kept is not None else 1e-3 / ratio
         return ("low", f"The learning rate is too small: before training each step changed the weights by "
                        f"{ratio:.3g} of their norm (about 1e-3 is typical).",
                 f"raise training.lr (now {lr:g}) by about {factor:.3g} times, to about {lr * factor:.3g} (the factor "
@@ -689,7 +692,7 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
     if found is None and not blown:
         return None
     said, numbers = [], {}
-    factor = ratio / 1e-3 if found is not None and math.isfinite(ratio) else None
+    factor = (kept if kept is not None else ratio / 1e-3) if found is not None and math.isfinite(ratio) else None
     if factor is not None:
         numbers["update_ratio"] = ratio
         said.append(f"before training each step changed the weights by {ratio:.3g} of their norm (about 1e-3 is "

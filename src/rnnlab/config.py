@@ -678,7 +678,9 @@ class TrackingConfig(_Section):
     """After training, |dLoss/dh_t| of one training batch for the report (grad_through_time.json)."""
     inspect_steps: int = Field(4096, ge=1, le=1_000_000)
     """The health checks and the gradient through time run the model step by step under autograd,
-    keeping every step: on the first this many steps of each series (their time and memory grow with it)."""
+    keeping every step: on the first this many steps of each series (their time and memory grow with
+    it). A language model's default is 400 (``LM_INSPECT_STEPS``: its outputs at every step span the
+    vocabulary)."""
 
 
 class OutputConfig(_Section):
@@ -866,6 +868,10 @@ class AdaptConfig(_Section):
     series' level or scale alone tells them apart (0: none)."""
 
 
+#: ``tracking.inspect_steps`` of a language model that does not set it (:class:`Config`).
+LM_INSPECT_STEPS = 400
+
+
 class Config(_Section):
     """A whole training run."""
 
@@ -880,6 +886,18 @@ class Config(_Section):
     """``rnnlab search`` only: the search space and budget; ``rnnlab train`` ignores it."""
     adapt: AdaptConfig = AdaptConfig()
     """Rules that read the training split's shape and follow the fit (off unless set)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        # A language model's default tracking.inspect_steps is its template's 400, not 4096: its
+        # health checks keep every step's outputs over the whole vocabulary (4096 steps of a
+        # 5000-word one cost seven times its training).
+        task, tracking = (data.get("task"), data.get("tracking", {})) if isinstance(data, dict) else (None, None)
+        if isinstance(task, dict) and task.get("kind") == "language_model" and isinstance(tracking, dict) \
+                and "inspect_steps" not in tracking:
+            data = {**data, "tracking": {**tracking, "inspect_steps": LM_INSPECT_STEPS}}
+        return data
 
     @model_validator(mode="after")
     def _task_metrics(self) -> Config:

@@ -87,10 +87,17 @@ class Param:
         return [_label(c) for c in self.choices]
 
     def describe(self) -> str:
-        """The range in words, e.g. ``0 .. 0.5`` or ``1e-05 .. 0.01 (log)`` or ``a | b``."""
+        """The range in words, e.g. ``0 .. 0.5`` or ``1e-05 .. 0.01 (log)`` or ``a | b``, and the
+        condition of a parameter sampled only where another has a value (``, when X = V``).
+
+        >>> Param("training.shuffle_within_batch", "choice", choices=(False, True),
+        ...       requires=("training.shuffle", "batches")).describe()
+        'False | True, when training.shuffle = batches'
+        """
         if self.kind == "choice":
-            return " | ".join(str(c) for c in self.labels())
-        text = f"{self.low:g} .. {self.high:g}" + (" (log)" if self.log else "")
+            text = " | ".join(str(c) for c in self.labels())
+        else:
+            text = f"{self.low:g} .. {self.high:g}" + (" (log)" if self.log else "")
         if self.requires is not None:
             text += f", when {self.requires[0]} = {_label(self.requires[1])}"
         return text

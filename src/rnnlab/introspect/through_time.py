@@ -22,13 +22,22 @@ derivative. Parameters' ``.grad`` are not touched.
   draws its own dropout masks between layers: run the model in ``eval()`` mode for a
   deterministic answer).
 * ``rnnlab.Recurrent`` runs its own forward pass, in every configuration (zoneout, recurrent
-  and input dropout, bidirectional, packed or padded): a forward hook on its cell takes each
-  step's new state as the cell returns it, which the cell must also return as its output
-  ``y_t`` (else a ValueError: a cell with a read-out). That tensor is ``h_t``: it is the
-  layer's output at ``t`` and, through zoneout's mix with the old state and recurrent
-  dropout's mask, the state carried on, so its gradient is the total derivative of the pass
-  the layer computed — in training mode with the very masks of that pass (one recurrent
-  dropout mask per sequence, zoneout's draws per step). Without zoneout it is the state itself.
+  and input dropout, bidirectional, packed or padded), in training mode with the very masks of
+  that pass (one recurrent dropout mask per sequence, zoneout's draws per step). What is
+  recorded as ``h_t`` depends on the cell, per direction:
+
+  - a cell that declares ``output_is_state = True`` (:class:`rnnlab.cells.StateAsOutput`):
+    the first state tensor after zoneout and lengths, kept by the layer itself
+    (``Recurrent.recording_states``, the mechanism of the built-in layers). It is the layer's
+    output at ``t`` and the state carried on, so ``Recurrent(StateAsOutput(nn.LSTMCell(...)),
+    zoneout=p)`` measures exactly what ``rnnlab.LSTM(..., zoneout=p)`` does.
+  - any other cell: a forward hook on the cell takes the first tensor of each step's new state
+    as the cell returns it, which the cell must also return as its output ``y_t`` (else a
+    ValueError: a cell with a read-out). That tensor is the layer's output at ``t`` and reaches
+    the state carried on through zoneout's mix with the old state (and recurrent dropout's mask
+    where it is fed back), so its gradient is the total derivative with respect to the cell's
+    new state *before* zoneout. Under zoneout the state carried on, ``lerp(h_t, h_{t-1},
+    keep)``, is another tensor, which is not recorded; without zoneout they are one tensor.
 
 Example:
     >>> import torch
@@ -157,6 +166,18 @@ def _call_args(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any, 
 
 def _is_custom(module: nn.Module) -> bool:
     return getattr(module, "kind", None) == "custom" and hasattr(module, "cell")
+
+
+def _custom_cells(module: nn.Module) -> list[nn.Module]:
+    """The cells of ``rnnlab.Recurrent`` per direction (forward, then reverse)."""
+    reverse = getattr(module, "reverse_cell", None) if module.bidirectional else None
+    return [module.cell] + ([reverse] if reverse is not None else [])
+
+
+def _outputs_state(cell: nn.Module) -> bool:
+    """The cell declares ``output_is_state``: ``Recurrent`` outputs its first state tensor after
+    zoneout, as the built-in layers do (the layer has checked that the declaration is a bool)."""
+    return getattr(cell, "output_is_state", False) is True
 
 
 class _Adapter:
@@ -417,7 +438,7 @@ def grad_through_time(
         if not isinstance(h, Tensor):
             return None
         running[-1][1].append(h)
-        if y is None or y is h:
+        if y is None or y is h or _outputs_state(cell):  # (the layer outputs the state, not this y)
             return None
         same = isinstance(y, Tensor) and y.shape == h.shape and y.dtype == h.dtype
         if not (same and torch.allclose(y, h, rtol=0, atol=0, equal_nan=True)):
@@ -437,7 +458,7 @@ def grad_through_time(
 
         return hook
 
-    def make_custom_hook(name: str) -> Callable:
+    def make_custom_hook(name: str, kept: dict[tuple[int, str], list[Tensor]] | None) -> Callable:
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             _, steps = running.pop()
             x, _, lengths = _call_args(module, args, kwargs)
@@ -450,6 +471,13 @@ def grad_through_time(
                     "hidden states cannot be told apart"
                 )
             states = {(0, DIRECTIONS[d]): steps[d * T : (d + 1) * T] for d in range(D)}
+            if kept is not None:
+                # A direction whose cell outputs its state: the state after zoneout, which the
+                # layer outputs and carries on (the cell's h is what zoneout mixes into it).
+                for d, cell in enumerate(_custom_cells(module)):
+                    if _outputs_state(cell):
+                        states[(0, DIRECTIONS[d])] = kept[(0, DIRECTIONS[d])]
+                kept.clear()  # (the layer refills it at its next call)
             records.append((name, _recorded(module, states, batch)))
 
         return hook
@@ -477,9 +505,13 @@ def grad_through_time(
                     hook = make_recording_hook(name, kept)
                 elif _is_custom(module):
                     handles.append(module.register_forward_pre_hook(make_custom_pre_hook(name), with_kwargs=True))
-                    hook = make_custom_hook(name)
-                    for cell in (module.cell, getattr(module, "reverse_cell", None) if module.bidirectional else None):
-                        if cell is not None and id(cell) not in hooked_cells:  # (one hook for a shared cell)
+                    kept_custom = None
+                    # (a Recurrent that cannot keep its states yet is measured on its cells' h)
+                    if any(map(_outputs_state, _custom_cells(module))) and hasattr(module, "recording_states"):
+                        kept_custom = recording.enter_context(module.recording_states())
+                    hook = make_custom_hook(name, kept_custom)
+                    for cell in _custom_cells(module):
+                        if id(cell) not in hooked_cells:  # (one hook for a shared cell)
                             hooked_cells.add(id(cell))
                             handles.append(cell.register_forward_hook(cell_hook))
                 elif isinstance(module, (nn.GRU, nn.RNN)) or (isinstance(module, nn.LSTM) and not module.proj_size):

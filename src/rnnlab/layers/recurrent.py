@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -10,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnlab import gates as gate_layout
 from rnnlab._checks import check_bool, check_choice, check_probability, did_you_mean
 from rnnlab.layers.loop import run_direction, time_loop, variational_mask
 from rnnlab.layers.options import LayerOptions
@@ -131,6 +134,7 @@ class Recurrent(nn.Module):
             )
         else:
             self.zoneout = check_probability("zoneout", zoneout, allow_one=True)
+        self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
 
     @staticmethod
     def _unknown_keyword(key: str) -> None:
@@ -140,6 +144,29 @@ class Recurrent(nn.Module):
             raise TypeError(f"{key}: a keyword of rnnlab's built-in layers (rnnlab.LSTM, GRU, RNN, IndRNN), not of "
                             f"rnnlab.Recurrent, which runs your cell as it is; {advice}")
         raise TypeError(f"{key}: not a keyword of rnnlab.Recurrent{did_you_mean(key, _KEYWORDS)}")
+
+    @contextmanager
+    def recording_states(self) -> Iterator[dict[tuple[int, str], list[Tensor]]]:
+        """Keep the state of every step of the forward passes run inside the block, as
+        :meth:`rnnlab.RecurrentBase.recording_states` does: ``(0, "forward"|"reverse") → [the
+        first state tensor after zoneout and lengths, each step]``, in processing order. Its
+        gradient is the total dLoss/dh_t of the state carried on (which a cell declaring
+        ``output_is_state`` also outputs).
+
+        >>> import torch, rnnlab
+        >>> rnn = rnnlab.Recurrent(rnnlab.cells.StateAsOutput(torch.nn.GRUCell(3, 4)), zoneout=0.2)
+        >>> with rnn.recording_states() as states:
+        ...     out, _ = rnn(torch.randn(5, 2, 3))
+        >>> len(states[(0, "forward")]), states[(0, "forward")][0].shape
+        (5, torch.Size([2, 4]))
+        """
+        record: dict[tuple[int, str], list[Tensor]] = {}
+        previous = self._state_record
+        self._state_record = record
+        try:
+            yield record
+        finally:
+            self._state_record = previous
 
     @property
     def num_directions(self) -> int:
@@ -224,9 +251,14 @@ class Recurrent(nn.Module):
             if self.training and self.recurrent_dropout > 0:
                 feed_mask = variational_mask(s0_t[0].shape, self.recurrent_dropout, s0_t[0])
 
+            probe: list[Tensor] | None = None
+            if self._state_record is not None:
+                probe = self._state_record.setdefault((0, gate_layout.DIRECTIONS[d]), [])
+                probe.clear()
+
             def loop(xs: Tensor, st: tuple[Tensor, ...], keep: list[Tensor | None], step=step,
-                     feed_mask=feed_mask) -> tuple[Tensor, tuple[Tensor, ...]]:
-                return time_loop(step, xs, st, keep, feed_mask)
+                     feed_mask=feed_mask, probe=probe) -> tuple[Tensor, tuple[Tensor, ...]]:
+                return time_loop(step, xs, st, keep, feed_mask, probe)
 
             out, fin = run_direction(
                 loop, x, s0_t, reverse=d == 1, lengths=batch.lengths, valid=batch.valid,

@@ -5,7 +5,8 @@ feeds it one component (kernel ``[H, I]``, recurrent ``[H, H]``) of a layer's we
 gradients, and :func:`plot_activation_heatmaps` the gate activations of a layer with time on the
 x axis (``[H, T]`` images). Non-finite cells are drawn grey and counted in a note; constant and
 empty panels say so. A vector (a bias, IndRNN's elementwise recurrent weight ``u``) is drawn as a
-one-row strip along its index, with no axis across it; a title wider than the figure is wrapped.
+one-row strip along its index, with no axis across it; a title wider than the figure is wrapped
+(:func:`rnnlab.plots.style.layout`).
 
 Example:
     >>> import numpy as np
@@ -40,31 +41,6 @@ _AXIS_LABELS = {
 
 #: Height in inches of a panel whose every array is a vector (drawn as a one-row strip).
 STRIP_HEIGHT = 2.1
-
-
-#: Width in inches a figure grows to before its title wraps (a single panel is 3.3 wide; 5.5 fits a one-line title with a weight name).
-TITLE_WIDTH = 5.5
-
-
-def _wrapped_title(fig: Figure, title: str) -> str:
-    """``title`` fitted to the figure: a narrow figure widens to the title's width (at most
-    :data:`TITLE_WIDTH`), then the title breaks at spaces into lines of that width; a word wider
-    than that alone (a long module name) widens the figure to it. A single heatmap's figure was
-    narrower than its title, which was cut at both ends."""
-    need = style.text_extent(title, style.TITLE_SIZE)[0] + 2 * style.EDGE
-    fig.set_figwidth(max(fig.get_figwidth(), min(need / 72.0, TITLE_WIDTH)))
-    room = fig.get_figwidth() * 72.0 - 2 * style.EDGE
-    lines: list[str] = []
-    for word in title.split(" "):
-        line = f"{lines[-1]} {word}" if lines else word
-        if lines and style.text_extent(line, style.TITLE_SIZE)[0] <= room:
-            lines[-1] = line
-        else:
-            lines.append(word)
-    widest = max(style.text_extent(line, style.TITLE_SIZE)[0] for line in lines)
-    if widest > room:
-        fig.set_figwidth((widest + 2 * style.EDGE) / 72.0)
-    return "\n".join(lines)
 
 
 def _scale(arrays: list[np.ndarray], signed: bool) -> tuple[Normalize, str]:
@@ -157,7 +133,7 @@ def plot_gate_heatmaps(
     if image is not None:
         style.colorbar(fig, image, colorbar_label)
     if title:
-        fig.suptitle(_wrapped_title(fig, title), fontsize=style.TITLE_SIZE)
+        fig.suptitle(title, fontsize=style.TITLE_SIZE)  # (fitted to the figure by style.save)
     style.save(fig, path)
     return fig
 

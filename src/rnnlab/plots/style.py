@@ -7,7 +7,9 @@ window.
 
 The layout is fixed and computed once (:func:`layout`, called by :func:`save` and :func:`png`):
 margins sized from the text each panel carries (tick labels from the axis' own locator and
-formatter, axis labels, titles), measured from font metrics without drawing. Matplotlib's
+formatter, axis labels, titles), measured from font metrics without drawing. Titles are fitted
+there too: a title wider than its room breaks at spaces, and the figure widens for a word (a
+run, file or layer name) that no line holds. Matplotlib's
 constrained layout measured every text object several times per save and drew each figure twice:
 it was most of a small run's report time (issue 28).
 
@@ -32,7 +34,7 @@ import numpy as np
 from matplotlib import cbook, rcParams
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -97,6 +99,9 @@ GAP = 7.0
 COLORBAR_WIDTH = 11.0
 COLORBAR_PAD = 7.0
 LINE_SPACING = 1.2
+#: Width in inches a figure narrower than its title grows to before the title wraps (a single
+#: heatmap panel is 3.3 wide; 5.5 fits a one-line title with a weight name).
+TITLE_WIDTH = 5.5
 
 
 def gate_title(gate: str) -> str:
@@ -435,13 +440,25 @@ def layout(fig: Figure) -> None:
     height ratios). A second pass follows when the first changed the margins, as a tick locator
     picks its ticks by the panel's size.
 
+    Titles are fitted inside the figure first: a figure narrower than its title widens to it (up
+    to :data:`TITLE_WIDTH`), a title wider than its room breaks at spaces (:func:`wrap_text`; a
+    panel's room is its axes and half the gap to each neighbour, so that neighbouring titles do
+    not overlap either), and the figure widens for a single word wider than that, as for a figure
+    legend wider than the figure. A long run, file or layer name was cut at the figure's edges.
+
     >>> fig, axes = new_figure(1, 2)
     >>> axes[0, 0].set_ylabel("loss")
     Text(...)
     >>> layout(fig)
     >>> bool(axes[0, 0].get_position().x0 > 0), bool(axes[0, 0].get_position().x1 < axes[0, 1].get_position().x0)
     (True, True)
+    >>> fig, axes = new_figure(1, 1, panel_size=(3.0, 2.0))
+    >>> _ = fig.suptitle("metrics of sweep 2024-11-03 lstm hidden 256 dropout 0.3 seed 1 (best of 12)")
+    >>> layout(fig)
+    >>> float(fig.get_figwidth()), fig.get_suptitle().count("\\n")
+    (5.5, 1)
     """
+    _fit_figure_text(fig)
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             _ticks_in_view(axis)
@@ -453,11 +470,157 @@ def layout(fig: Figure) -> None:
     grid = [ax for ax in grid if ax.get_subplotspec().get_gridspec() is gs]
     bars = [ax for ax in fig.axes if ax.get_label() == COLORBAR]
     margins = None
-    for _ in range(2):
+    for _ in range(6):
         now = _place(fig, gs, grid, bars)
+        if _fit_panel_titles(fig, gs, grid):  # (lines or the figure's width changed: place again)
+            margins = None
+            continue
         if margins is not None and np.allclose(now, margins, atol=0.5):
             break
         margins = now
+
+
+@lru_cache(maxsize=8)
+def _renderer(dpi: float) -> RendererAgg:
+    return RendererAgg(1, 1, dpi)  # (measures text only: a pixel of canvas)
+
+
+@lru_cache(maxsize=4096)
+def drawn_width(text: str, size: float, dpi: float = DPI) -> float:
+    """Points the widest line of ``text`` takes when drawn at font ``size`` on a figure of
+    ``dpi`` and in the PNGs (:data:`DPI`): glyphs snapped to the pixel grid draw up to a sixth
+    wider than :func:`text_extent`'s font metrics say, and a title fitted to those was cut.
+
+    >>> drawn_width("metrics of my-run", 9.0) >= text_extent("metrics of my-run", 9.0)[0]
+    True
+    """
+    prop = FontProperties(size=size)
+    width = text_extent(text, size)[0]
+    for line in text.split("\n"):
+        if line and not cbook.is_math_text(line):
+            for d in {float(dpi), float(DPI)}:
+                width = max(width, float(_renderer(d).get_text_width_height_descent(line, prop, False)[0]) * 72.0 / d)
+    return width
+
+
+def wrap_text(text: str, size: float, room: float, dpi: float = DPI) -> str:
+    """``text`` broken at spaces into lines at most ``room`` points wide at font ``size``
+    (:func:`drawn_width` on a figure of ``dpi``), its own line breaks kept. A word wider than
+    ``room`` stays whole on a line of its own (a run or layer name cut in two reads as two
+    names); mathtext lines are left as they are.
+
+    >>> wrap_text("metrics of my-run", 9.0, 50.0)
+    'metrics of\\nmy-run'
+    >>> wrap_text("a_name_longer_than_the_room x", 9.0, 20.0)
+    'a_name_longer_than_the_room\\nx'
+    """
+    out: list[str] = []
+    for para in text.split("\n"):
+        if cbook.is_math_text(para):
+            out.append(para)
+            continue
+        lines: list[str] = []
+        for word in para.split(" "):
+            line = f"{lines[-1]} {word}" if lines else word
+            if lines and drawn_width(line, size, dpi) <= room:
+                lines[-1] = line
+            else:
+                lines.append(word)
+        out += lines
+    return "\n".join(out)
+
+
+def _widest_word(text: str, size: float, dpi: float) -> float:
+    """Points of the widest word of ``text`` (what no wrapping makes narrower)."""
+    return max((drawn_width(line if cbook.is_math_text(line) else word, size, dpi)
+                for line in text.split("\n") for word in line.split(" ")), default=0.0)
+
+
+def _given(t: Any) -> str:
+    """The text the Text ``t`` was given, before :func:`_fit_text` wrapped it (a second layout
+    starts from that, not from its wrapped lines; a text set since is taken as given)."""
+    fitted, given = getattr(t, "_rnnlab_fitted", (None, None))
+    return given if t.get_text() == fitted else t.get_text()
+
+
+def _fit_text(t: Any, room: float, dpi: float) -> bool:
+    """Wrap the Text ``t`` to ``room`` points (on a figure of ``dpi``) from the text it was
+    given; True when its lines changed."""
+    source = _given(t)
+    new = wrap_text(source, t.get_fontsize(), room, dpi)
+    t._rnnlab_fitted = (new, source)
+    if new == t.get_text():
+        return False
+    t.set_text(new)
+    return True
+
+
+def _grow(fig: Figure, key: str, points: float) -> bool:
+    """Make the figure ``points`` taller for ``key``'s wrapped lines than it was before they were
+    wrapped (so the panels keep their size, as for a legend); True when its height changed."""
+    added = fig.__dict__.setdefault("_rnnlab_wrapped_height", {})  # (what each key added so far)
+    change = points - added.get(key, 0.0)
+    added[key] = points
+    if abs(change) < 0.5:
+        return False
+    fig.set_figheight(fig.get_figheight() + change / 72.0)
+    return True
+
+
+def _fit_figure_text(fig: Figure) -> None:
+    """The suptitle's and figure legends' part of :func:`layout`'s fitting (they do not depend
+    on where the panels are)."""
+    t = getattr(fig, "_suptitle", None)
+    if t is not None and t.get_visible() and t.get_text():
+        source, size = _given(t), t.get_fontsize()
+        need = max(min(drawn_width(source, size, fig.dpi), TITLE_WIDTH * 72.0 - 2 * EDGE),
+                   _widest_word(source, size, fig.dpi))
+        fig.set_figwidth(max(fig.get_figwidth(), (need + 2 * EDGE) / 72.0))
+        _fit_text(t, fig.get_figwidth() * 72.0 - 2 * EDGE, fig.dpi)
+        _grow(fig, "suptitle", text_extent(t.get_text(), size)[1] - text_extent(source, size)[1])
+    if fig.legends:  # (measured as drawn on the figure and in the PNGs, as titles are)
+        dpi = fig.dpi
+        for d in dict.fromkeys((dpi, DPI)):
+            fig.set_dpi(d)
+            for leg in fig.legends:
+                width = float(leg.get_window_extent(fig.canvas.get_renderer()).width) * 72.0 / d
+                fig.set_figwidth(max(fig.get_figwidth(), (width + 2 * EDGE) / 72.0))
+        fig.set_dpi(dpi)
+
+
+def _fit_panel_titles(fig: Figure, gs: Any, grid: list[Axes]) -> bool:
+    """The panels' part of :func:`layout`'s fitting, on the panels as placed; True when a
+    title's lines or the figure's width changed (the panels are to be placed again)."""
+    W = fig.get_figwidth() * 72.0
+    ncols = gs.get_geometry()[1]
+    x0, x1 = np.full(ncols, np.inf), np.full(ncols, -np.inf)
+    for ax in grid:
+        ss, box = ax.get_subplotspec(), ax.get_position()
+        x0[ss.colspan.start] = min(x0[ss.colspan.start], box.x0 * W)
+        x1[ss.colspan.stop - 1] = max(x1[ss.colspan.stop - 1], box.x1 * W)
+    wr = np.asarray(gs.get_width_ratios() or [1.0] * ncols, dtype=np.float64)
+    changed, grow = False, 0.0
+    tops: dict[int, list[float]] = {}  # a row's title heights, wrapped and as given
+    for ax in grid:
+        t = ax.title
+        if not (ax.get_visible() and t.get_visible() and t.get_text()):
+            continue
+        c0, c1 = ax.get_subplotspec().colspan.start, ax.get_subplotspec().colspan.stop - 1
+        lo = EDGE if c0 == 0 else (x1[c0 - 1] + x0[c0]) / 2
+        hi = W - EDGE if c1 == ncols - 1 else (x1[c1] + x0[c1 + 1]) / 2
+        centre = (x0[c0] + x1[c1]) / 2
+        room = 2 * min(centre - lo, hi - centre)
+        changed |= _fit_text(t, room, fig.dpi)
+        row = tops.setdefault(ax.get_subplotspec().rowspan.start, [0.0, 0.0])
+        row[0] = max(row[0], text_extent(t.get_text(), t.get_fontsize())[1])
+        row[1] = max(row[1], text_extent(_given(t), t.get_fontsize())[1])
+        short = drawn_width(t.get_text(), t.get_fontsize(), fig.dpi) - room
+        if short > 0.5:  # (a word: the panel grows by its share of what the figure gains)
+            grow = max(grow, short * wr.sum() / wr[c0:c1 + 1].sum())
+    if grow:
+        fig.set_figwidth((W + grow + 1.0) / 72.0)
+    taller = _grow(fig, "panel titles", sum(wrapped - given for wrapped, given in tops.values()))
+    return changed or bool(grow) or taller
 
 
 class InView(Locator):
@@ -573,7 +736,8 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
     bottom = np.where(legends > 0, labels + GAP + legends, bottom)
     W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
     head = fig.get_suptitle()
-    above = 0.02 * H + text_extent(head, TITLE_SIZE)[1] + EDGE if head else EDGE
+    size = fig._suptitle.get_fontsize() if head else TITLE_SIZE  # (the recipe's is larger)
+    above = 0.02 * H + text_extent(head, size)[1] + EDGE if head else EDGE
     bar = max((COLORBAR_PAD + COLORBAR_WIDTH + _tick_band(b.yaxis, _tick_labels(b.yaxis)[0])
                + _label_band(b.yaxis) for b in bars), default=0.0)
     gaps_x = right[:-1] + left[1:] + GAP

@@ -506,8 +506,7 @@ def grad_through_time(
                 elif _is_custom(module):
                     handles.append(module.register_forward_pre_hook(make_custom_pre_hook(name), with_kwargs=True))
                     kept_custom = None
-                    # (a Recurrent that cannot keep its states yet is measured on its cells' h)
-                    if any(map(_outputs_state, _custom_cells(module))) and hasattr(module, "recording_states"):
+                    if any(map(_outputs_state, _custom_cells(module))):
                         kept_custom = recording.enter_context(module.recording_states())
                     hook = make_custom_hook(name, kept_custom)
                     for cell in _custom_cells(module):

@@ -1359,6 +1359,18 @@ def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
     model = raw.get("model")
     if isinstance(model, dict) and model.get("frontend") == {"blocks": []}:
         raw = {**raw, "model": {**model, "frontend": {}}}
+    return without_unread_keys(raw)
+
+
+def without_unread_keys(raw: dict[str, Any], keep: Collection[str] = ()) -> dict[str, Any]:
+    """The config table ``raw`` without the keys its task does not read (:func:`_unread_keys`),
+    but those named in ``keep`` (``"section.key"``: what a caller set on purpose, refused then by
+    validation as given). A config built from another task's dump (an estimator's template with
+    its task changed, a search trial) thus holds no key its own task would refuse.
+
+    >>> without_unread_keys({"task": {"kind": "regression"}, "data": {"dataset": "x", "label_column": "label"}})
+    {'task': {'kind': 'regression'}, 'data': {'dataset': 'x'}}
+    """
     task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     kind = task.get("kind", "classification")
@@ -1366,7 +1378,7 @@ def _older_record(raw: dict[str, Any]) -> dict[str, Any]:
         return raw  # (validation names the kind)
     sized = {k for k in ("test_steps", "val_steps") if data.get(k) is not None}
     unread = _unread_keys(kind, task.get("per_step") is True, sized)
-    return {**raw, **{section: {k: v for k, v in raw[section].items() if k not in keys}
+    return {**raw, **{section: {k: v for k, v in raw[section].items() if k not in keys or f"{section}.{k}" in keep}
                       for section, keys in unread.items() if isinstance(raw.get(section), dict)}}
 
 

@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from rnnlab._checks import did_you_mean
-from rnnlab.config import Config, ParamSpec, config_from_dict, section_of
+from rnnlab.config import Config, ParamSpec, config_from_dict, section_of, without_unread_keys
 from rnnlab.errors import ConfigError, SearchError
 
 Kind = Literal["float", "int", "choice"]
@@ -164,7 +164,8 @@ def apply_values(base: Config, values: Mapping[str, Any], source: str = "search:
             _set(raw, key, _unset_none(key, value))
     for path, value in _derived_writes(derived, base, raw["training"]["decay_rules"]).items():
         _set(raw, path, value)
-    return config_from_dict(raw, source=source)
+    # (a value that changes the task leaves the base's keys of the old one behind: they go, unless set here)
+    return config_from_dict(without_unread_keys(raw, keep=values.keys()), source=source)
 
 
 # ------------------------------------------------------------------------------ key paths

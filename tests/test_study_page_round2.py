@@ -74,7 +74,7 @@ def test_scores_and_spreads_have_four_decimals(tmp_path):
     result, table = _section(html, "result"), _section(html, "best-trials")
     assert "<b>1.0000</b> ± 0.0000" in result and "0.6000 ± 0.0000" in result
     cells = re.findall(r"<td class='num'>([^<]*)</td>", table)
-    assert "0.6500" in cells and "0.0500" in cells and "0.7000, 0.6000" in cells and "1.0000" in cells
+    assert "0.6500" in cells and "0.0707" in cells and "0.7000, 0.6000" in cells and "1.0000" in cells
     assert not re.search(r"<td class='num'>(0\.65|0\.05|0\.700, 0\.600)</td>", table)
 
 

@@ -17,15 +17,24 @@ def text_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
-def with_spread(value: float, scores: Sequence[float], ddof: int = 0) -> str:
-    """``value`` to 4 decimals and, over two or more ``scores``, ``± `` their standard deviation
-    (``ddof`` 0: the population's, 1: the sample's); one score has no spread to show (a 0 would
-    claim a certainty a single hold-out does not have).
+def spread(scores: Sequence[float]) -> float:
+    """The spread of a candidate's or a trial's seed and fold scores, wherever rnnlab shows one:
+    their sample standard deviation (n - 1), the one the recipe's noise rule uses; 0.0 for fewer
+    than two scores (nothing to spread).
+
+    >>> round(spread([0.4, 0.6]), 4), spread([0.5])
+    (0.1414, 0.0)
+    """
+    return statistics.stdev(scores) if len(scores) >= 2 else 0.0
+
+
+def with_spread(value: float, scores: Sequence[float]) -> str:
+    """``value`` to 4 decimals and, over two or more ``scores``, ``± `` their :func:`spread`; one
+    score has no spread to show (a 0 would claim a certainty a single hold-out does not have).
 
     >>> with_spread(0.5, [0.4, 0.6]), with_spread(0.5, [0.5])
-    ('0.5000 ± 0.1000', '0.5000')
+    ('0.5000 ± 0.1414', '0.5000')
     """
     if len(scores) < 2:
         return f"{value:.4f}"
-    sd = statistics.pstdev(scores) if ddof == 0 else statistics.stdev(scores)
-    return f"{value:.4f} ± {sd:.4f}"
+    return f"{value:.4f} ± {spread(scores):.4f}"

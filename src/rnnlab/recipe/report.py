@@ -36,7 +36,7 @@ RULE = ("a candidate is kept when its mean score beats the configuration kept so
 def _ms(scores: list[float]) -> str:
     if not scores:
         return "-"
-    return with_spread(float(np.mean(scores)), scores, ddof=1)
+    return with_spread(float(np.mean(scores)), scores)
 
 
 def _status(t: Tried) -> str:

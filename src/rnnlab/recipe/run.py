@@ -339,7 +339,7 @@ def _step_line(outcome: Any) -> str:
             parts.append(f"{t.label}: {t.reason}")
         else:
             status = "kept" if t.kept else "scrapped"
-            parts.append(f"{t.label} {with_spread(float(np.mean(t.scores)), t.scores, ddof=1)} vs {t.against}: "
+            parts.append(f"{t.label} {with_spread(float(np.mean(t.scores)), t.scores)} vs {t.against}: "
                          f"{status} ({t.reason})")
     return f"step {outcome.step.name}: " + ("; ".join(parts) or "nothing to try")
 

@@ -35,6 +35,7 @@ from rnnlab.redact import mask
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR, state_counts, trial_state
 from rnnlab.search.table import reruns, short_names, trial_row
+from rnnlab.tables import spread
 from rnnlab.task import task_named
 
 STUDY_REPORT = "study.html"
@@ -294,7 +295,7 @@ def _spread(t: FrozenTrial) -> str:
     scores = t.user_attrs.get("fold_scores") or []
     if len(scores) < 2:
         return ""
-    return f" ± {_score(float(np.std(scores)))} (the standard deviation of its {len(scores)} fold scores)"
+    return f" ± {_score(spread(scores))} (the standard deviation of its {len(scores)} fold scores)"
 
 
 def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:

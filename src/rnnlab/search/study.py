@@ -46,7 +46,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -91,7 +90,7 @@ from rnnlab.search.storage import (
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_for_config, run_trial
 from rnnlab.stops import raise_stop
-from rnnlab.tables import with_spread
+from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
 from rnnlab.train.final import retrain_and_test
@@ -943,7 +942,7 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
     it came from as comments."""
     scores = trial.user_attrs.get("fold_scores", [])
     header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
-              f"{float(np.std(scores)) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
+              f"{spread(scores) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
               f"# train it with: rnnlab train {out / 'best.toml'}\n\n")
     path = out / "best.toml"
@@ -972,7 +971,7 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
         discard_run(final_dir)  # a final run cut short before it was recorded: start it again
     say(f"final: trial {trial.number}'s config on the whole training split")
     scores = trial.user_attrs.get("fold_scores", [])
-    final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": float(np.std(scores)),
+    final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},
              **retrain_and_test(parse_config(trial.user_attrs["config"], recorded=True), final_dir), "run_dir": "final"}
     atomic_write_json(record, final)

@@ -8,14 +8,13 @@ Example:
     ...     user_attrs={"fold_scores": [0.7, 0.9], "epochs": [5, 5]}))
     >>> print(trials_table(s.get_trials()))
     trial  state     score   spread  folds  epochs  lr
-    0      complete  0.8000  0.1000  2      5       0.01
+    0      complete  0.8000  0.1414  2      5       0.01
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.search.storage import (
@@ -26,6 +25,7 @@ from rnnlab.search.storage import (
     trial_state,
     worker_gone,
 )
+from rnnlab.tables import spread
 
 
 def _cell(v: Any) -> str:
@@ -80,7 +80,7 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     return {
         "trial": t.number, "state": trial_state(t),
         "score": t.value if t.state == TrialState.COMPLETE else None,
-        "spread": float(np.std(scores)) if len(scores) > 1 and t.state == TrialState.COMPLETE else None,
+        "spread": spread(scores) if len(scores) > 1 and t.state == TrialState.COMPLETE else None,
         "folds": len(scores) if scores else None,
         "epochs": (f"fold {pruned['fold']} ep {pruned['epoch']}" if pruned else
                    (str(epochs[0]) if epochs and len(set(epochs)) == 1 else ",".join(map(str, epochs)) or None)),

@@ -158,8 +158,10 @@ class TrialResult:
 
     @property
     def std(self) -> float:
-        """The spread of the fold scores (population standard deviation)."""
-        return float(np.std(self.values)) if self.values else float("nan")
+        """The spread of the fold scores (:func:`rnnlab.tables.spread`: their sample standard deviation)."""
+        from rnnlab.tables import spread
+
+        return float(spread(self.values)) if self.values else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "mean": self.mean, "std": self.std, "scores": self.scores,

@@ -50,7 +50,7 @@ def test_acts(tmp_path):
     for ax, g in zip(gate_axes, "ifgo", strict=True):
         np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), acts.gates[g].mean(0).T)
         assert ax.get_xlabel() == "timestep"
-    assert gate_axes[0].images[0].get_clim() == (-1.0, 1.0)
+    assert gate_axes[0].images[0].get_clim() == (0.0, 1.0)  # (i: a sigmoid gate, 0 shut … 1 open)
     one = plots.plot_activation_heatmaps(acts, sample=2)
     np.testing.assert_allclose(np.asarray(one.axes[0].images[0].get_array()), acts.gates["i"][2].T)
     with pytest.raises(IndexError, match="sample"):

@@ -40,6 +40,14 @@ GATES: dict[str, tuple[str, ...]] = {
     "indrnn": ("h",),
 }
 
+#: Which activation each gate of a gated kind has with the layers' defaults (``recurrent_activation``
+#: for the gates, ``activation`` for the candidate): what bounds its values (sigmoid 0 … 1, tanh
+#: -1 … 1). The one gate of RNN and IndRNN layers has none here (its activation may be relu).
+GATE_ACTIVATIONS: dict[str, dict[str, str]] = {
+    "lstm": {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"},
+    "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"},
+}
+
 #: Human-readable gate names, for figure labels and reports.
 GATE_LABELS: dict[str, str] = {
     "i": "input gate",

@@ -1,9 +1,9 @@
-"""Per-gate heatmaps: one panel per gate, one shared colour scale, one colour bar.
+"""Per-gate heatmaps: one panel per gate, one colour scale (and bar) per kind of gate activation.
 
 :func:`plot_gate_heatmaps` draws any mapping gate → 2-D array; :func:`plot_weight_heatmaps`
 feeds it one component (kernel ``[H, I]``, recurrent ``[H, H]``) of a layer's weights or
-gradients, and :func:`plot_activation_heatmaps` the gate activations of a layer with time on the
-x axis (``[H, T]`` images). Non-finite cells are drawn grey and counted in a note; constant and
+gradients on one signed scale, and :func:`plot_activation_heatmaps` the gate activations of a
+layer with time on the x axis (``[H, T]`` images), each gate on the scale of its activation. Non-finite cells are drawn grey and counted in a note; constant and
 empty panels say so. A vector (a bias, IndRNN's elementwise recurrent weight ``u``) is drawn as a
 one-row strip along its index, with no axis across it; a title wider than the figure is wrapped
 (:func:`rnnlab.plots.style.layout`).
@@ -25,9 +25,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from torch import nn
 
-from rnnlab.gates import layer_from
+from rnnlab.gates import GATE_ACTIVATIONS, layer_from
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.plots import style
@@ -41,6 +42,15 @@ _AXIS_LABELS = {
 
 #: Height in inches of a panel whose every array is a vector (drawn as a one-row strip).
 STRIP_HEIGHT = 2.1
+
+
+#: The fixed scale of a bounded activation: (range, colormap, colour bar label, tick labels).
+#: A sigmoid's two ends (shut, open) are the two ends of a sequential map; tanh's 0 is the
+#: neutral centre of a diverging one.
+ACTIVATION_SCALES: dict[str, tuple[tuple[float, float], str, str, dict[float, str]]] = {
+    "sigmoid": ((0.0, 1.0), style.CMAP_MAGNITUDE, "sigmoid", {0.0: "0 shut", 0.5: "0.5", 1.0: "1 open"}),
+    "tanh": ((-1.0, 1.0), style.CMAP_SIGNED, "tanh", {-1.0: "-1", 0.0: "0", 1.0: "1"}),
+}
 
 
 def _scale(arrays: list[np.ndarray], signed: bool) -> tuple[Normalize, str]:
@@ -61,10 +71,51 @@ def _scale(arrays: list[np.ndarray], signed: bool) -> tuple[Normalize, str]:
     return Normalize(-m if m > 0 else -1.0, m if m > 0 else 1.0), style.CMAP_SIGNED
 
 
+def _stacked(index: int, count: int) -> Any:
+    """An axes locator: slice ``index`` of ``count``, top to bottom, of the place :func:`style.layout`
+    gave the axes (several colour bars share the one place right of the first row)."""
+    def locate(ax: Any, renderer: Any) -> Bbox:
+        box = ax.get_position(original=True)
+        gap = 3 * style.TICK_SIZE / (ax.get_figure().get_figheight() * 72.0)  # room for the end ticks' labels
+        h = (box.height - gap * (count - 1)) / count
+        return Bbox.from_bounds(box.x0, box.y1 - (index + 1) * h - index * gap, box.width, h)
+    return locate
+
+
+def _scales(
+    mats: Mapping[str, np.ndarray], activations: Mapping[str, str], signed: bool, label: str
+) -> dict[str, tuple[list[str], Normalize, Any, str]]:
+    """Scale key → (its gates, norm, colormap, colour bar label), in the order of the gates' panels:
+    a gate with a bounded activation whose data fit its range gets that activation's fixed scale,
+    the others one shared scale from :func:`_scale`."""
+    groups: dict[str, list[str]] = {}
+    for gate, arr in mats.items():
+        key = activations.get(gate, "")
+        if key in ACTIVATION_SCALES:
+            (lo, hi), *_ = ACTIVATION_SCALES[key]
+            finite = arr[np.isfinite(arr)]
+            if finite.size and (finite.min() < lo or finite.max() > hi):
+                key = ""  # (not the range this activation has: another function computed the gate)
+        else:
+            key = ""
+        groups.setdefault(key, []).append(gate)
+    out = {}
+    for key, gates in groups.items():
+        if key:
+            (lo, hi), cmap_name, bar, _ = ACTIVATION_SCALES[key]
+            norm = Normalize(lo, hi)
+        else:
+            norm, cmap_name = _scale([mats[g] for g in gates], signed)
+            bar = label
+        out[key] = (gates, norm, colormaps[cmap_name].with_extremes(bad="#bbbbbb"), bar)
+    return out
+
+
 def plot_gate_heatmaps(
     arrays: Mapping[str, Any],
     *,
     signed: bool = False,
+    activations: Mapping[str, str] | None = None,
     xlabel: str = "",
     ylabel: str = "",
     colorbar_label: str = "value",
@@ -74,9 +125,13 @@ def plot_gate_heatmaps(
     """One heatmap per gate of ``arrays`` (gate name → 2-D array, drawn as given: rows on y).
 
     A 1-D array (a vector, e.g. IndRNN's elementwise recurrent weight) is drawn as a one-row
-    strip: its index on x, labelled ``ylabel`` (what a matrix's rows are), and no y axis. All panels share one colour scale: with ``signed=True`` symmetric around 0 over the largest
-    magnitude (weights); otherwise ``[0, 1]`` / ``[-1, 1]`` when the data fit (gate activations),
-    else ``0..max`` or ``±max``. Row 0 is at the top, as in the matrix.
+    strip: its index on x, labelled ``ylabel`` (what a matrix's rows are), and no y axis.
+    ``activations`` (gate → ``"sigmoid"`` / ``"tanh"``) draws each such gate on its activation's
+    own scale, with one colour bar per scale: sigmoid ``0`` (shut) … ``1`` (open) on a sequential
+    map, tanh ``-1 … 1`` on a diverging one centred at 0 (a gate whose values leave that range, as
+    with another activation, joins the others). The other panels share one colour scale: with
+    ``signed=True`` symmetric around 0 over the largest magnitude (weights); otherwise ``[0, 1]`` /
+    ``[-1, 1]`` when the data fit, else ``0..max`` or ``±max``. Row 0 is at the top, as in the matrix.
 
     >>> import numpy as np
     >>> fig = plot_gate_heatmaps({"h": np.arange(6.0).reshape(2, 3)})
@@ -85,6 +140,9 @@ def plot_gate_heatmaps(
     >>> fig = plot_gate_heatmaps({"h": np.arange(3.0)}, ylabel="hidden unit")
     >>> fig.axes[0].images[0].get_array().shape, fig.axes[0].get_xlabel()
     ((1, 3), 'hidden unit')
+    >>> fig = plot_gate_heatmaps({"z": np.zeros((2, 3)), "n": np.zeros((2, 3))}, activations={"z": "sigmoid", "n": "tanh"})
+    >>> [(im.norm.vmin, im.norm.vmax, im.cmap.name) for ax in fig.axes for im in ax.images]
+    [(0.0, 1.0, 'viridis'), (-1.0, 1.0, 'RdBu_r')]
     """
     if not isinstance(arrays, Mapping) or not arrays:
         raise ValueError(f"arrays: expected a non-empty mapping gate -> 2-D array, got {arrays!r}")
@@ -98,11 +156,10 @@ def plot_gate_heatmaps(
         if arr.ndim != 2:
             raise ValueError(f"arrays[{gate!r}]: expected a 1-D or 2-D array, got shape {arr.shape}")
         mats[gate] = arr
-    norm, cmap_name = _scale(list(mats.values()), signed)
-    cmap = colormaps[cmap_name].with_extremes(bad="#bbbbbb")
+    scales = _scales(mats, activations or {}, signed, colorbar_label)
 
     fig, axes = style.new_figure(1, len(mats), panel_size=(3.3, STRIP_HEIGHT if len(strips) == len(mats) else 3.0))
-    image = None
+    images: dict[str, Any] = {}
     for ax, (gate, arr) in zip(axes[0], mats.items(), strict=True):
         ax.grid(False)
         ax.set_title(style.gate_title(gate), fontsize=style.LABEL_SIZE)
@@ -113,7 +170,9 @@ def plot_gate_heatmaps(
         if finite.size == 0:
             style.no_data(ax, f"all {arr.size} values non-finite")
             continue
-        image = ax.imshow(
+        key = next(k for k, (gates, *_) in scales.items() if gate in gates)
+        _, norm, cmap, _ = scales[key]
+        images[key] = ax.imshow(
             np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
             interpolation="nearest",
         )
@@ -130,8 +189,14 @@ def plot_gate_heatmaps(
             style.note(ax, warn, warn=True)
         if finite.min() == finite.max():
             style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
-    if image is not None:
-        style.colorbar(fig, image, colorbar_label)
+    shown = [k for k in scales if k in images]  # (a scale whose every panel is empty gets no bar)
+    for index, key in enumerate(shown):
+        cb = style.colorbar(fig, images[key], scales[key][3])
+        ticks = ACTIVATION_SCALES[key][3] if key in ACTIVATION_SCALES else None
+        if ticks:
+            cb.set_ticks(list(ticks), labels=list(ticks.values()))
+        if len(shown) > 1:
+            cb.ax.set_axes_locator(_stacked(index, len(shown)))
     if title:
         fig.suptitle(title, fontsize=style.TITLE_SIZE)  # (fitted to the figure by style.save)
     style.save(fig, path)
@@ -201,8 +266,10 @@ def plot_activation_heatmaps(
 
     ``acts`` is one :class:`rnnlab.introspect.GateActivations` (``gates[g]`` is ``[B, T, H]``).
     With ``sample=None`` the mean over the batch is drawn, else batch entry ``sample``; panel
-    ``g`` shows that ``[T, H]`` array transposed. Sigmoid gates in [0, 1] and tanh gates in
-    [-1, 1] share one fixed scale so saturation reads directly.
+    ``g`` shows that ``[T, H]`` array transposed. Each gate is drawn on its activation's scale
+    (:data:`GATE_ACTIVATIONS`), so saturation reads directly: sigmoid gates (LSTM i, f, o; GRU r,
+    z) on ``0`` shut … ``1`` open, tanh gates (LSTM g, GRU n) on ``-1 … 1`` centred at 0, one
+    colour bar each; the one gate of RNN and IndRNN layers keeps a scale from its data.
 
     >>> import numpy as np
     >>> from rnnlab.introspect import GateActivations
@@ -232,6 +299,7 @@ def plot_activation_heatmaps(
     which = "batch mean" if sample is None else f"sample {sample}"
     return plot_gate_heatmaps(
         arrays,
+        activations=GATE_ACTIVATIONS.get(acts.kind),
         xlabel="timestep",
         ylabel="hidden unit",
         colorbar_label="activation",

@@ -174,7 +174,7 @@ def test_the_update_ratio_remedy_names_that_factor():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 4))
     x, y = torch.randn(32, 12, 3), torch.randint(0, 4, (32,))
-    report = diagnose(model, (x, y), nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=0.3), steps=3,
+    report = diagnose(model, (x, y), nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=0.06), steps=3,
                       checks=["update_ratio"])
     (f,) = report.by_check("update_ratio")
     assert f.title.startswith("Learning rate too large"), f.title

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1189,6 +1189,48 @@ def lr_factor(ratio: float, th: Thresholds) -> float:
     return next(round(f * decade, 12) for f in _READABLE if f * decade >= need)
 
 
+#: How far above ``update_high`` (times) a ratio may be for :func:`lr_factor` to read a factor off it.
+_READABLE_EXCESS = 10.0
+#: How much the weights' norm may change in the measured steps, in its own size, for the same.
+_READABLE_GROWTH = 1.0
+
+
+def lr_factor_unreadable(obs: Observations, judged: Iterable[str], median: float, th: Thresholds) -> str | None:
+    """Why :func:`lr_factor` cannot be trusted for a ``median`` ratio above ``th.update_high``
+    over the weights ``judged`` (names in ``obs.params``), or None where it can. Its
+    proportional model (the ratio moves with an Adam-like learning rate) holds near the healthy
+    range and for weights of about their initial size; not for a ratio far above it, nor once
+    the steps made the weights grow by more than their own norm: the next step's size, about the
+    learning rate, then meets weights the learning rate itself inflated (at lr 10, 0.23 per step;
+    at 3.33, 0.284).
+
+    >>> obs = Observations(steps=2)
+    >>> obs.params["w"] = ParamTrace("w", (4, 4), [1.0, 50.0, 60.0])
+    >>> lr_factor_unreadable(obs, ["w"], 0.23, Thresholds())
+    'the weights grew to 60 times their norm in the 2 steps measured'
+    >>> obs.params["w"].norms = [1.0, 1.1, 1.2]
+    >>> lr_factor_unreadable(obs, ["w"], 0.15, Thresholds()) is None
+    True
+    """
+    if median > _READABLE_EXCESS * th.update_high:
+        return f"more than {_READABLE_EXCESS:g} times the healthy range's top, {th.update_high:g}"
+    growth = []
+    for name in judged:
+        norms = obs.params[name].norms
+        if len(norms) > 1 and norms[0] > 0:  # (a non-finite last norm: the weights blew up, growth inf)
+            last = norms[-1] if math.isfinite(norms[-1]) else math.inf
+            growth.append(abs(last - norms[0]) / norms[0])
+    if not growth:
+        return None
+    typical = float(torch.tensor(growth, dtype=torch.float64).median())
+    if not typical > _READABLE_GROWTH:
+        return None
+    if not math.isfinite(typical):
+        return f"the weights' norm became non-finite in the {obs.steps} steps measured"
+    last = 1 + typical  # (the weights shrink by at most their own size: a change above it is growth)
+    return f"the weights grew to {_fmt(last)} times their norm in the {obs.steps} steps measured"
+
+
 @register("update_ratio")
 def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     """Update-to-weight ratio ||ΔW|| / ||W|| per step far from ~1e-3 (learning rate off)."""
@@ -1248,7 +1290,16 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
             )
         ]
     if median > th.update_high:
-        numbers["lr_factor"] = lr_factor(median, th)
+        unreadable = lr_factor_unreadable(obs, ratios, median, th)
+        if unreadable is None:
+            numbers["lr_factor"] = lr_factor(median, th)
+            how = (f" (by about {_fmt(lr_factor(median, th))}× to bring the ratio below {th.update_high:g}, inside "
+                   "the healthy range)")
+        else:
+            # (the fit findings after training read the flag: no factor to repeat)
+            numbers["lr_factor_readable"] = False
+            how = (f" by 10 times or more (the update ratio {_fmt(median)} is too large for its factor to be read "
+                   f"off: {unreadable})")
         return [
             Finding(
                 check="update_ratio",
@@ -1260,9 +1311,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                     f"(about 1e-3 is typical; above {th.update_high:g} the weights are overwritten "
                     "rather than refined, and training is unstable)."
                 ),
-                remedy=spelled("Lower {lr}", obs.config)
-                + f" (by about {_fmt(lr_factor(median, th))}× to bring the ratio below {th.update_high:g}, inside the "
-                "healthy range), or use " + spelled("{warmup}.", obs.config),
+                remedy=spelled("Lower {lr}", obs.config) + how + ", or use " + spelled("{warmup}.", obs.config),
             )
         ]
     # What the others' rate predicts for each weight: an Adam-like step moves every element by about

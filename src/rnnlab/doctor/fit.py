@@ -667,7 +667,8 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
                    th: FitThresholds) -> tuple[str, str, str, dict[str, Any]] | None:
     """("high" | "low", cause, remedy, numbers) when the health check before training measured the
     learning rate off (its ``update_ratio`` finding: its ``lr_factor``, which brings the ratio just
-    inside the healthy range; a finding recorded without one: the factor to 1e-3), or the recorded
+    inside the healthy range; a finding recorded without one: the factor to 1e-3; one that says
+    ``lr_factor_readable = false``: 10 times or more), or the recorded
     gradient norm blew up (non-finite or over ``th.grad_blowup``); ("cause", ...) when that check
     found the updates stalled by something a learning rate does not fix (inputs far from unit
     scale, saturated units), with its remedy; None otherwise."""
@@ -692,8 +693,12 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
     if found is None and not blown:
         return None
     said, numbers = [], {}
-    factor = (kept if kept is not None else ratio / 1e-3) if found is not None and math.isfinite(ratio) else None
-    if factor is not None:
+    measured = found is not None and math.isfinite(ratio)
+    # (a ratio whose factor the health check could not read off, weights grown far past their
+    # size: it recorded lr_factor_readable = false and no factor)
+    readable = measured and found is not None and found.numbers.get("lr_factor_readable", True) is not False
+    factor = (kept if kept is not None else ratio / 1e-3) if readable else None
+    if measured:
         numbers["update_ratio"] = ratio
         said.append(f"before training each step changed the weights by {ratio:.3g} of their norm (about 1e-3 is "
                     "typical)")
@@ -702,7 +707,9 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
         numbers["grad_norm_max"] = top
         said.append(f"the gradient norm reached {top:.3g} during training (a blow-up)")
     how = (f"by about {factor:.3g} times, to about {lr / factor:.3g} (the factor the update-to-weight ratio before "
-           "training measured)" if factor is not None else "by 10 times or more")
+           "training measured)" if factor is not None else
+           f"by 10 times or more (the update ratio {ratio:.3g} is too large for its factor to be read off)"
+           if measured else "by 10 times or more")
     return ("high", "The learning rate is too large: " + " and ".join(said) + ".",
             f"lower training.lr (now {lr:g}) {how}, before any other change", numbers)
 

@@ -5,7 +5,8 @@ model, optimizer and global random state are left exactly as they were. It then
 
 1. runs the untrained copy on the batch (recording ReLU outputs and gate activations) and
    backpropagates the loss (the gradient at initialisation);
-2. measures the gradient through time of every recurrent layer;
+2. measures the gradient through time of every recurrent layer (eval mode, but batch norms on
+   the batch's statistics, as in training);
 3. takes ``steps`` optimizer steps on the same batch, tracking each parameter's norm, update and
    gradient;
 4. runs the trained copy once more (ReLU outputs and gates after training);
@@ -410,17 +411,63 @@ def _time_gradients(
     if not recurrent_modules(net):
         obs.through_time_skipped = "the model has no recurrent layer"
         return
-    was_training = net.training
-    net.eval()  # deterministic: no dropout or zoneout draws (an nn.LSTM with proj_size is re-run step by step)
     try:
-        result = grad_through_time(net, batch, loss_fn)
+        with _measuring_mode(net):
+            result = grad_through_time(net, batch, loss_fn)
     except (TypeError, ValueError, RuntimeError) as e:
         # (autograd's own refusals are RuntimeErrors: a health check reports them as a skipped check)
         obs.through_time_skipped = f"gradient through time could not be measured: {e}"
         return
-    finally:
-        net.train(was_training)
     obs.through_time += time_gradients(result, net)
+
+
+def _batch_norms(net: nn.Module) -> list[nn.Module]:
+    """The modules that normalize with batch statistics in training: torch's batch norms,
+    recurrent batch norm's per-step norms and the ``GateNorms`` holding them (whose own flag
+    picks the statistics of the fast loops)."""
+    from rnnlab.layers.norm import GateNorms, TimestepBatchNorm
+
+    return [
+        m for m in net.modules()
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, TimestepBatchNorm))
+        or (isinstance(m, GateNorms) and m.norm == "batch")
+    ]
+
+
+@contextlib.contextmanager
+def _measuring_mode(net: nn.Module) -> Iterator[None]:
+    """The untrained network as it trains, without random draws: eval mode (no dropout, zoneout
+    or weight-drop draws; an nn.LSTM with proj_size is re-run step by step) except for batch
+    norms, which stay in training mode. Untrained, their running statistics are still their
+    initial mean 0 and variance 1, which no step of training uses: measured with them, recurrent
+    batch norm's gradient looked vanishing where training sees it reach every step. The running
+    statistics these batches move, every module's mode and the random state are put back.
+
+    After training the running statistics are real, so the trainer's measurement after training
+    (``_record_grad_through_time``, eval mode throughout) is right to use them: it measures the
+    model as it predicts.
+    """
+    modes = [(m, m.training) for m in net.modules()]
+    norms = _batch_norms(net)
+    # The norms move copies of their buffers: the buffers themselves are left untouched, not
+    # written back (a graph of the model built before, e.g. the forward pass the first training
+    # step reuses, saved them; momentum 0 would not do either: torch's batch norms still count
+    # num_batches_tracked, and a non-finite batch statistic times 0 is NaN).
+    buffers = [(m, name, b) for m in norms for name, b in m._buffers.items() if b is not None]
+    rng = torch.random.get_rng_state()
+    try:
+        for m, name, b in buffers:
+            m._buffers[name] = b.detach().clone()
+        net.eval()
+        for m in norms:
+            m.train()
+        yield
+    finally:
+        for m, name, b in buffers:
+            m._buffers[name] = b
+        for m, training in modes:
+            m.training = training
+        torch.random.set_rng_state(rng)
 
 
 def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None = None) -> list[TimeGradient]:

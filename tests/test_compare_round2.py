@@ -110,6 +110,6 @@ def test_nits_plural_duplicates_and_words(tmp_path, capsys):
     a = fake_run(tmp_path / "a", tiny_toml())
     one = plot_compare_metrics([a], metrics=["train_loss", "val_acc", "val_rmse"])
     assert one.get_suptitle() == "1 run compared"
-    assert [ax.get_title() for ax in one.axes] == ["train loss", "val accuracy", "val RMSE (data units)"]
+    assert [ax.get_title() for ax in one.axes] == ["train loss (training mode)", "val accuracy", "val RMSE (data units)"]
     code, out, err = cli(["compare", a, f"{a}/", "--figures", tmp_path / "fig"], capsys)
     assert code == 1 and not out and "are the same run" in err and len(err.strip().splitlines()) == 1

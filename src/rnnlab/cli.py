@@ -72,7 +72,9 @@ of the run's earlier export.""",
   rnnlab doctor my.toml --steps 20""",
     "compare": """examples:
   rnnlab compare runs/decay-2e-3 runs/decay-2e-4 runs/no-decay
-  rnnlab compare runs/* --figures comparison/""",
+  rnnlab compare runs/* --figures comparison/
+  rnnlab compare runs/l2-s* runs/none-s*     # seeds of one config: one row per config, mean ± sd,
+                                             # marked against the base config by rnnlab recipe's rule""",
     "datasets": """examples:
   rnnlab datasets                # name, task, sizes, length, channels, classes or targets""",
     "search": """examples:
@@ -341,240 +343,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Config keys left out of ``rnnlab compare``'s config columns: they differ between runs by
-#: nature or only say where and how often things are recorded, not how the model was trained.
-COMPARE_BOOKKEEPING = ("name", "output.*", "tracking.*", "training.checkpoint_every", "training.threads")
-
-
-def _config_cells(config: Any) -> dict[str, str]:
-    """``config`` flattened to ``{dotted key: shown value}`` (bookkeeping keys left out). A list of
-    tables (``training.decay_rules``, ``model.frontend.blocks``) is one cell, each table by the
-    fields it sets away from their defaults, so that a rule reads ``[role=recurrent weight_decay=0.001]``.
-
-    >>> from rnnlab.config import parse_config
-    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nweight_decay = 0.0\\n'
-    ...                    '[[training.decay_rules]]\\nrole = "recurrent"\\nweight_decay = 1e-3')
-    >>> cells = _config_cells(cfg)
-    >>> cells["training.weight_decay"], cells["training.decay_rules"], "name" in cells
-    ('0', '[role=recurrent weight_decay=0.001]', False)
-    """
-    import fnmatch
-
-    from pydantic import BaseModel
-
-    def shown(v: Any) -> str:
-        if isinstance(v, BaseModel):
-            return " ".join(f"{k}={shown(x)}" for k, x in v.model_dump(exclude_defaults=True).items())
-        if isinstance(v, dict):
-            return " ".join(f"{k}={shown(x)}" for k, x in v.items())
-        if isinstance(v, (list, tuple)):
-            inner = [shown(x) for x in v]
-            return ("; ".join(f"[{x}]" for x in inner) if v and isinstance(v[0], (BaseModel, dict))
-                    else "[" + ",".join(inner) + "]")
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    out: dict[str, str] = {}
-
-    def walk(model: BaseModel, prefix: str) -> None:
-        for k in type(model).model_fields:
-            v = getattr(model, k)
-            if isinstance(v, BaseModel):
-                walk(v, f"{prefix}{k}.")
-            else:
-                out[f"{prefix}{k}"] = shown(v)
-
-    walk(config, "")
-    return {k: v for k, v in out.items() if not any(fnmatch.fnmatchcase(k, p) for p in COMPARE_BOOKKEEPING)}
-
-
-def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
-    """How a run that wrote no summary.json (``rnnlab train`` and the Lightning callback write it
-    at the end) stands: ``(running or stopped at epoch E of N)``; None for a finished run, and for
-    a run recorded by hand (a Tracker writes no summary.json, finished or not). A run without
-    summary.json may be running still or have been killed: the files cannot tell which."""
-    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RUN, read_marker
-
-    if rd.summary.exists():
-        return None
-    if config is None:
-        if (read_marker(rd.path, RUN) or {}).get("recorded_by") != RECORDED_BY_LIGHTNING:
-            return None
-        return "(running or stopped)"
-    t = config.training
-    if t.epochs is None and t.steps is not None and isinstance(final.get("step"), int):
-        return f"(running or stopped at step {final['step']} of {t.steps})"
-    return f"(running or stopped at epoch {final['epoch']} of {t.epochs or 20})"
-
-
-def _run_summary(run: Path) -> dict[str, Any]:
-    from rnnlab.rundir import RunDir
-
-    rd = RunDir.existing(run)
-    records = rd.read_metrics()
-    if not records:
-        raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
-                          f"{'is empty' if rd.metrics.exists() else 'is missing'})")
-    from rnnlab.task import CLASSIFICATION, task_for
-    from rnnlab.train.best import best_record
-
-    final = records[-1]
-    summary = rd.read_summary() or {}
-    config = rd.read_config() if rd.config.exists() else None
-    task = task_for(config) if config is not None else CLASSIFICATION
-    if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
-        best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
-    else:  # running (or from before best_epoch was recorded): the same rule on its records
-        stopping = config.training.early_stopping if config is not None else None
-        best = (best_record(records, stopping.monitor, task, stopping.min_delta) if stopping
-                else best_record(records, "val_loss", task))
-    m = task.headline.name
-    # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
-    # rnnlab train printed); before the run's end, its last epoch's figure in training mode
-    evaluated = summary.get("train_eval") or {}
-    status = _unfinished(rd, config, final)
-    return {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
-            # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
-            "task": task.name if config is not None else None,
-            "config": _config_cells(config) if config is not None else None,
-            "train_loss": final.get("train_loss"),
-            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
-            f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
-            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
-            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
-
-
-def _targets(rd: Any, config: Any, task: Any) -> list[str] | None:
-    """A regression run's target names (:func:`rnnlab.train.predict.target_names`): those
-    ``data.target_column`` gives, else as many as the model it evaluated predicts (the width of
-    its head's last layer in the checkpoint); None for another task, or when neither says."""
-    import re
-
-    from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.predict import target_names
-    from rnnlab.train.run_fit import evaluated_checkpoint
-
-    if task.kind != "regression":
-        return None
-    given = config.data.target_column
-    if given is not None:  # (a .csv's columns: named in the config, no checkpoint needed)
-        return target_names(config, 1 if isinstance(given, str) else len(given))
-    try:
-        state = load_checkpoint(evaluated_checkpoint(rd, config))["model"]
-    except RnnlabError:  # (no checkpoint kept, as a search's trial may not: the targets are not known)
-        return None
-    # the head's last layer (an ensemble's members alike): one output per target
-    last = max(((int(m[2]), v) for k, v in state.items() if (m := re.fullmatch(r"(.*\.)?head\.(\d+)\.bias", k))),
-               key=lambda x: x[0], default=None)
-    return target_names(config, int(last[1].shape[0])) if last is not None else None
-
-
-def targets_note(rows: list[dict[str, Any]]) -> str | None:
-    """One line when regression runs predict different targets (their number or names): their
-    RMSE and MAE, pooled over each run's own targets in the data's units, are then not
-    comparable; None when they agree or are not known.
-
-    >>> print(targets_note([{"run": "a", "targets": ["target"]}, {"run": "b", "targets": ["target0", "target1"]}]))
-    note: the runs predict different targets (a: 1 target, target; b: 2 targets, target0, target1): their rmse and mae (pooled over each run's targets, in the data's units) are not comparable
-    >>> targets_note([{"run": "a", "targets": ["y"]}, {"run": "b", "targets": ["y"]}, {"run": "c", "targets": None}]) is None
-    True
-    """
-    known = [(r["run"], r["targets"]) for r in rows if r.get("targets") is not None]
-    if len({tuple(t) for _, t in known}) < 2:
-        return None
-    said = "; ".join(f"{run}: {len(t)} target{'s' if len(t) != 1 else ''}, {', '.join(t[:4])}"
-                     + (", ..." if len(t) > 4 else "") for run, t in known)
-    return (f"note: the runs predict different targets ({said}): their rmse and mae (pooled over each run's targets, "
-            "in the data's units) are not comparable")
-
-
-def compare_table(rows: list[dict[str, Any]]) -> str:
-    """Runs side by side: the config keys whose values differ between the runs (``config``: the
-    flattened config of a run with config.toml, see :func:`_config_cells`; ``-`` for a run without),
-    then final and best metrics (one row per run; the best epoch is the one its training called
-    best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``train_<metric>`` is
-    the evaluated model's on the training split once the run has finished). Each row shows its
-    task's headline metric (``headline``: ``acc`` when absent); runs of different tasks get the
-    columns of each. ``max_group_decay`` is the largest weight decay of any parameter group at the
-    last epoch (what the metric records), not a configured value. A run that has not finished
-    (``status``) says so after its name.
-
-    >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
-    ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
-    ...                       "test_acc": 0.8, "max_group_decay": 0.0}]))
-    run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  max_group_decay
-    a    3       0.5         0.9        -        -             -           0.8       0
-    """
-    heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
-    configs = [r["config"] for r in rows if r.get("config") is not None]
-    keys = list(dict.fromkeys(k for c in configs for k in c))
-    # only the keys some two runs set differently: the settings the comparison is about
-    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
-    cols = (["run"] + differing + ["epochs", "train_loss"]
-            + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
-            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
-
-    def cell(r: dict[str, Any], c: str) -> str:
-        if c == "run":
-            return r["run"] + (f" {r['status']}" if r.get("status") else "")
-        if c in differing:
-            return "-" if r.get("config") is None else r["config"].get(c, "(unset)")
-        v = r.get(c)
-        if v is None:
-            return "-"
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    return text_table([cols] + [[cell(r, c) for c in cols] for r in rows])
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    runs = [Path(r) for r in args.run_dirs]
-    if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
-        raise RnnlabError(f"--figures: expected a directory for the figures, got the file {args.figures!r}")
-    seen: dict[Path, str] = {}
-    for given, r in zip(args.run_dirs, runs, strict=True):
-        same = seen.setdefault(r.resolve(), given)
-        if same is not given:  # one run twice would be two identical rows and curves, read as a reproduced result
-            raise RnnlabError(f"{given!r} and {same!r} are the same run; give each run once")
-    rows = [_run_summary(r) for r in runs]
-    tasks = {row["run"]: row["task"] for row in rows if row["task"] is not None}
-    if len(set(tasks.values())) > 1:
-        # their losses and metrics are in different units: one set of axes would mislead
-        raise RnnlabError("the runs are of different tasks ("
-                          + ", ".join(f"{r}: {t}" for r, t in tasks.items())
-                          + "); compare runs of one task ([task] kind in config.toml)")
-    _say(compare_table(rows))
-    note = targets_note(rows)
-    if note is not None:
-        _say(note)
-    _say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
-         "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
-         "epoch its training called best; test_<metric>: the evaluated model; max_group_decay: the largest weight "
-         "decay of any parameter group at the last epoch, not a configured value; dotted columns: the config keys "
-         "whose values differ between the runs, - for a run without config.toml)")
-    from rnnlab.plots import plot_compare_metrics, plot_compare_norms
-    from rnnlab.plots.compare import recurrent_weights
-    from rnnlab.rundir import TRACKED
+    from rnnlab.compare import run_compare
 
-    out = Path(args.figures) if args.figures else runs[0].parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RnnlabError(f"--figures: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
-    names = [r.name for r in runs]
-    # Runs are labelled by directory name, or by the path given when two names clash; an unfinished
-    # run says so in the legend as in the table.
-    labelled = {(r.name if names.count(r.name) == 1 else str(r)) + (f" {row['status']}" if row["status"] else ""): r
-                for r, row in zip(runs, rows, strict=True)}
-    heads = list(dict.fromkeys(row["headline"] for row in rows))
-    has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
-    metrics = tuple(k for h in ["loss", *heads] for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",)))
-    plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
-    _say(f"figure: {out / 'compare_metrics.png'}")
-    if any((r / TRACKED).exists() for r in runs):
-        plot_compare_norms(labelled, params=recurrent_weights(runs), path=out / "compare_norms.png")
-        _say(f"figure: {out / 'compare_norms.png'}")
+    run_compare(args.run_dirs, args.figures, say=_say)
     return 0
 
 
@@ -798,7 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("compare", "Show runs side by side: final and best metrics, metric and weight-norm figures.")
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     p.add_argument("--figures", metavar="DIR",
-                   help="where to write compare_metrics.png and compare_norms.png (default: the first run's parent)")
+                   help="where to write compare_metrics.png and compare_norms.png (default: compare/ in the first "
+                        "run's parent; a glob of the runs that matches it, or an older compare_*.png, is skipped "
+                        "with a note)")
     p.set_defaults(func=cmd_compare)
 
     p = add("search", "Bayesian optimization of a config's regularization, scored on folds of the training split.")

@@ -3,6 +3,9 @@
 The typical use is a sweep of one setting, e.g. weight decay 2e-3 vs 2e-4 vs none: pass
 ``{"decay 2e-3": dir_a, "decay 2e-4": dir_b, "none": dir_c}`` (or a list of run directories,
 named after their directory). One legend below the panels lists the runs by those names, once.
+A name may stand for a group of runs, the seeds of one config (``{"none": [dir_s0, dir_s1, dir_s2]}``):
+the group is one colour, the line the mean over its runs and the band their range (min..max), at
+the x values every run of the group reached.
 
 Example:
     >>> a = [{"epoch": e, "val_loss": 1 / e} for e in (1, 2, 3)]
@@ -29,6 +32,13 @@ from rnnlab.plots.norms import NON_PARAMETERS, Tracked, load_tracked
 from rnnlab.rundir import RunDir
 
 Runs = Mapping[str, Any] | Sequence[str | os.PathLike[str] | RunDir]
+
+
+def _is_group(value: Any) -> bool:
+    """A group of runs (a list of run directories or of record lists), not one run's records."""
+    return (isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and bool(value)
+            and all(isinstance(v, (str, os.PathLike, RunDir)) or (isinstance(v, Sequence) and not isinstance(v, str))
+                    for v in value))
 
 
 def _named(runs: Runs) -> dict[str, Any]:
@@ -104,15 +114,45 @@ def stat_label(stat: str) -> str:
     return f"{kind} {norm} norm per channel" if norm and kind in ("mean", "max") else stat
 
 
-def _runs_compared(n: int) -> str:
+def _runs_compared(n: int, runs: int | None = None) -> str:
+    """``3 runs compared``; with groups, ``7 groups of seeds compared (21 runs)``."""
+    if runs is not None and runs != n:
+        return f"{n} group{'s' if n != 1 else ''} of seeds compared ({runs} runs)"
     return f"{n} run compared" if n == 1 else f"{n} runs compared"
 
 
-def _legend(fig: Figure, names: Sequence[str]) -> None:
-    """The figure's one legend, below the panels: each run once, in its colour and line style."""
+
+#: How many curves :func:`style.series_color` and :func:`style.series_linestyle` tell apart.
+DISTINCT = 40
+#: What the training curves' titles add: an epoch's training figures are its batches' mean as it
+#: trained (dropout on, weights moving), not the evaluated model's that ``rnnlab compare``'s table shows.
+TRAINING_MODE = " (training mode)"
+
+
+def _legend(fig: Figure, names: Sequence[str], grouped: bool = False) -> None:
+    """The figure's one legend, below the panels: each run (or group) once, in its colour and line
+    style; the title says what a group's line and band are, and when looks repeat."""
     handles = [Line2D([], [], color=style.series_color(i), linestyle=style.series_linestyle(i), linewidth=1.5)
                for i in range(len(names))]
-    style.figure_legend(fig, handles, list(names), title="run")
+    title = "group of seeds (line: mean over the seeds; band: min..max)" if grouped else "run"
+    if len(names) > DISTINCT:
+        title += f"; {len(names)} curves: colours and line styles repeat after {DISTINCT}"
+    style.figure_legend(fig, handles, list(names), title=title)
+
+
+def _group_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...] | None:
+    """The mean, min and max of several runs' curves at the x values they all have (a run still
+    training stops the group where it is), as ``(xs, mean, lo, hi)``."""
+    curves = [c for c in curves if c[0].size]
+    if not curves:
+        return None
+    common = curves[0][0]
+    for xs, _ in curves[1:]:
+        common = np.intersect1d(common, xs)
+    if not common.size:
+        return None
+    ys = np.stack([np.array([dict(zip(xs.tolist(), y.tolist()))[v] for v in common.tolist()]) for xs, y in curves])
+    return common, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
 
 
 def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
@@ -132,25 +172,41 @@ def plot_compare_metrics(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
-    """One panel per metric, one line per run (against the epoch), legend = run names.
+    """One panel per metric, one line per run (or group of runs: mean and min..max band), legend =
+    run names. The x axis is the optimizer step when every record has one (runs with other batch
+    sizes or data sizes then line up by the updates they made), else the epoch. A ``train_`` panel
+    says on its y axis that its values are the epochs' training-mode figures.
 
-    ``runs`` maps names to run directories or lists of metric records, or is a list of run
-    directories. A metric no run recorded gets a "no data" panel (pass the task's metrics, as
-    ``rnnlab compare`` does: ``val_rmse`` for regression runs). Saves when ``path`` is given.
+    ``runs`` maps names to run directories or lists of metric records, or to a list of those (a
+    group), or is a list of run directories. A metric no run recorded gets a "no data" panel (pass
+    the task's metrics, as ``rnnlab compare`` does: ``val_rmse`` for regression runs). Saves when
+    ``path`` is given.
+
+    >>> recs = lambda k: [{"epoch": e, "step": 4 * e, "train_loss": k / e} for e in (1, 2, 3)]
+    >>> fig = plot_compare_metrics({"none": [recs(1), recs(2)]}, metrics=["train_loss"])
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel(), fig.axes[0].lines[0].get_ydata().tolist()
+    ('optimizer step', 'training mode', [1.5, 0.75, 0.5])
     """
     if not metrics:
         raise ValueError("metrics: expected at least one metric name, got none")
-    named = {n: load_metrics(r) for n, r in _named(runs).items()}
+    named = {n: [load_metrics(x) for x in r] if _is_group(r) else load_metrics(r) for n, r in _named(runs).items()}
+    every = [recs for v in named.values() for recs in (v if _is_group(v) else [v])]
+    x = "step" if all(isinstance(r.get("step"), (int, float)) for recs in every for r in recs) else "epoch"
     fig, axes = _grid(len(metrics), ncols)
     for ax, key in zip(axes.flat, metrics, strict=False):
         ax.set_title(metric_title(key), fontsize=style.LABEL_SIZE)
-        curves = {}
+        curves: dict[str, Any] = {}
         for name, recs in named.items():
-            xs, ys = series(recs, key)
-            curves[name] = (xs, ys) if xs.size else None
-        _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="epoch")
-    _legend(fig, list(named))
-    fig.suptitle(title or _runs_compared(len(named)), fontsize=style.TITLE_SIZE)
+            if _is_group(recs):
+                curves[name] = _group_curve([series(r, key, x=x) for r in recs])
+            else:
+                xs, ys = series(recs, key, x=x)
+                curves[name] = (xs, ys) if xs.size else None
+        _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch")
+        if key.startswith("train_"):
+            ax.set_title(ax.get_title() + TRAINING_MODE, fontsize=style.LABEL_SIZE)
+    _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()))
+    fig.suptitle(title or _runs_compared(len(named), len(every)), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -169,10 +225,11 @@ def plot_compare_norms(
 
     ``params`` defaults to every parameter that some run recorded ``stat`` for.
     """
-    named: dict[str, Tracked] = {n: load_tracked(r) for n, r in _named(runs).items()}
+    named: dict[str, Any] = {n: [load_tracked(x) for x in r] if _is_group(r) else load_tracked(r)
+                             for n, r in _named(runs).items()}
     if params is None:
         seen: dict[str, None] = {}
-        for tr in named.values():
+        for tr in (t for v in named.values() for t in (v if isinstance(v, list) else [v])):
             for n, stats in tr.items():
                 if n not in NON_PARAMETERS and stat in stats:
                     seen[n] = None
@@ -183,22 +240,30 @@ def plot_compare_norms(
     fig, axes = _grid(len(params), ncols)
     for ax, pname in zip(axes.flat, params, strict=False):
         ax.set_title(pname, fontsize=style.LABEL_SIZE)
-        curves = {}
+        curves: dict[str, Any] = {}
         for name, tr in named.items():
-            s = tr.get(pname, {}).get(stat)
-            ok = s is not None and len(s.steps)
-            curves[name] = (s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64)) if ok else None
+            one = [_stat_curve(t, pname, stat) for t in (tr if isinstance(tr, list) else [tr])]
+            curves[name] = (_group_curve([c for c in one if c is not None]) if isinstance(tr, list) else one[0])
         _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step")
         ax.set_ylabel(stat_label(stat))
-    _legend(fig, list(named))
-    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(len(named))}", fontsize=style.TITLE_SIZE)
+    _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()))
+    runs_n = sum(len(v) if isinstance(v, list) else 1 for v in named.values())
+    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(len(named), runs_n)}", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
 
-def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, np.ndarray] | None], *, empty: str, xlabel: str) -> None:
+def _stat_curve(tr: Tracked, pname: str, stat: str) -> tuple[np.ndarray, np.ndarray] | None:
+    s = tr.get(pname, {}).get(stat)
+    if s is None or not len(s.steps):
+        return None
+    return s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64)
+
+
+def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty: str, xlabel: str) -> None:
     """One line per run on ``ax``, each run in its colour and line style (the figure's legend, see
-    :func:`_legend`, names them); the runs without data here are named in a note on the panel."""
+    :func:`_legend`, names them), a group's ``(xs, mean, lo, hi)`` as its mean and a band; the runs
+    without data here are named in a note on the panel."""
     notes, missing, drawn = [], [], 0
     for i, (name, curve) in enumerate(curves.items()):
         if curve is None:
@@ -206,6 +271,8 @@ def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, np.ndarray] | None], *
             continue
         note = draw_series(ax, curve[0], curve[1], label=name, color=style.series_color(i),
                            linestyle=style.series_linestyle(i))
+        if len(curve) == 4:
+            ax.fill_between(curve[0], curve[2], curve[3], color=style.series_color(i), alpha=0.18, linewidth=0)
         drawn += 1
         if note:
             notes.append(note)

@@ -95,6 +95,62 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         raise StorageError(mask(f"--storage {url}: cannot open the database: {first}")) from None
 
 
+def recorded_url(recorded: str | None, where: str | os.PathLike[str]) -> str | None:
+    """The URL that opens the study a study directory ``where`` records in ``recorded`` (its
+    study.json: the password masked, or None for the journal file): as it is without a password;
+    with one, the URL without it when PGPASSWORD is set (libpq, under psycopg2, reads the
+    password from it), else an error saying how to give it.
+
+    >>> recorded_url("postgresql://ann@db:5432/s", "s")
+    'postgresql://ann@db:5432/s'
+    >>> os.environ["PGPASSWORD"] = "secret"
+    >>> recorded_url("postgresql://ann:***@db:5432/s", "s")
+    'postgresql://ann@db:5432/s'
+    >>> del os.environ["PGPASSWORD"]
+    """
+    if recorded is None or "***" not in recorded:
+        return recorded
+    bare = re.sub(r"^([a-z0-9+]+://[^:@/?#]*):\*\*\*@", r"\1@", recorded)
+    if os.environ.get("PGPASSWORD") and "***" not in bare:
+        return bare
+    raise StorageError(f"{where}: the study is in a database with a password ({recorded}); pass --storage URL "
+                       "(with the password) or set PGPASSWORD")
+
+
+def unreachable(error: BaseException, url: str | None) -> StorageError | None:
+    """The one-line error for ``error`` when it is the database at ``url`` (None: the journal
+    file, never) failing to answer: the server down, restarted or out of reach, seen anywhere in
+    the exceptions ``error`` was raised from or while handling (Optuna wraps it in a
+    ``StorageInternalError``, and its bookkeeping after a failed write raises another); None for
+    anything else. The URL's password is masked.
+
+    >>> unreachable(ValueError("bad"), "postgresql://ann:pw@db/s") is None
+    True
+    """
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while url is not None and todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, sqlalchemy.exc.OperationalError):
+            orig = e.orig
+            # SQLSTATE class 08 (connection exception), 57 (operator intervention: the server
+            # shutting down), or none (libpq's own: refused, closed): not a refused statement
+            code = str(getattr(orig, "pgcode", None) or "")
+            if not code or code.startswith(("08", "57")):
+                first = (str(orig or e).strip().splitlines() or ["no answer"])[0]
+                reason = first.rsplit(" failed: ", 1)[-1].strip()
+                reason = reason[:1].lower() + reason[1:]
+                return StorageError(mask(f"the study's database ({url}) cannot be reached ({reason}); what is "
+                                         "recorded is kept: rerun the same command to continue"))
+        todo += [e.__cause__, e.__context__]
+    return None
+
+
 def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> None:
     """Refuse a journal that Optuna could not replay, naming the file and line: a line that is
     not JSON, not an object, or an operation Optuna does not know. A last line without its
@@ -394,13 +450,19 @@ DIED_RETRIES = 1
 #: system attribute (Optuna's, as its ``RetryHeartbeatStaleTrialCallback`` writes it): the
 #: numbers of the trials a retry continues, oldest first
 RETRY_HISTORY = "retry_history"
+#: system attribute (rnnlab's): the numbers of the trials along a chain of retries whose worker
+#: died, oldest first; what :data:`DIED_RETRIES` counts (an interrupted trial in the chain was
+#: the user's stop, and uses up no retry)
+DIED_HISTORY = "rnnlab_died"
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
     """Queue ``trial`` (failed: interrupted, or its worker died) again with its parameters, as
     Optuna's ``RetryHeartbeatStaleTrialCallback`` does (its ``failed_trial`` and ``retry_history``
-    system attributes), at most ``max_retry`` times along its chain of retries; returns whether
-    it was queued. Of the user attributes only the baseline mark is
+    system attributes); returns whether it was queued. ``max_retry`` is given for a trial whose
+    worker died: the trials of its chain of retries that died (:data:`DIED_HISTORY`, this one
+    included) may number at most ``max_retry``; None for an interrupted trial, which is always
+    queued and counts as no death. Of the user attributes only the baseline mark is
     copied: why the trial failed, and its worker's pid (a dead pid on a retry that a worker has
     just started would have it failed as dead), are not the retry's. A trial with no parameters
     (stopped before it sampled them) is not queued: a new trial is the same.
@@ -411,9 +473,12 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
     >>> s.add_trial(t)
     >>> retry_trial(s, s.get_trials()[0]), s.get_trials()[1].state.name, s.get_trials()[1].params
     (True, 'WAITING', {'x': 1.0})
+    >>> retry_trial(s, s.get_trials()[0], max_retry=1), retry_trial(s, s.get_trials()[2], max_retry=1)
+    (True, False)
     """
     history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
-    if max_retry is not None and len(history) > max_retry:
+    died = [*trial.system_attrs.get(DIED_HISTORY, []), *([trial.number] if max_retry is not None else [])]
+    if max_retry is not None and len(died) > max_retry:
         return False
     if not retriable(trial):
         return False
@@ -421,7 +486,7 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None =
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
         user_attrs={k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR},
         system_attrs={**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                      RETRY_HISTORY: history}))
+                      RETRY_HISTORY: history, DIED_HISTORY: died}))
     return True
 
 

@@ -82,10 +82,12 @@ from rnnlab.search.storage import (
     open_study,
     process_alive,
     process_identity,
+    recorded_url,
     retriable,
     retry_trial,
     state_counts,
     trial_state,
+    unreachable,
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_for_config, run_trial
@@ -505,11 +507,29 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     progress = Progress(setup, log, study, bar=_bar(setup.options)) if log is not None else None
     on_interrupt = signal.getsignal(signal.SIGINT)
     try:
-        _trials_until_done(setup, study, storage, objective, deadline, progress, parent)
+        with _quiet_heartbeat(setup.options.storage):
+            _trials_until_done(setup, study, storage, objective, deadline, progress, parent)
     finally:
         if progress is not None:
             progress.close()
         _restore_sigint(on_interrupt)
+
+
+@contextmanager
+def _quiet_heartbeat(url: str | None) -> Iterator[None]:
+    """Optuna's heartbeat thread dies on a database that stopped answering, and Python prints
+    its traceback; the search says it once instead (:func:`~rnnlab.search.storage.unreachable`)."""
+    hook = threading.excepthook
+
+    def quiet(args: Any) -> None:
+        if args.exc_value is None or unreachable(args.exc_value, url) is None:
+            hook(args)
+
+    threading.excepthook = quiet
+    try:
+        yield
+    finally:
+        threading.excepthook = hook
 
 
 def _bar(options: SearchOptions) -> bool:
@@ -566,6 +586,8 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
         if isinstance(e, RnnlabError):
             print(f"rnnlab search (worker {worker}): error: {mask(str(e))}", file=sys.stderr, flush=True)
             sys.exit(1)
+        if unreachable(e, setup.options.storage) is not None:
+            sys.exit(1)  # (quietly: the search's own process says it, once, for all its workers)
         raise
 
 
@@ -800,15 +822,23 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     if options.workers > _cores():
         say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")
     try:
-        if options.workers == 1:
-            work(setup, 0, threads, log=say)
-        else:
-            _run_workers(setup, threads, say, study, storage)
-    except KeyboardInterrupt as e:
-        raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
-                                     "as interrupted; the config itself runs again if it was stopped)") from None
-    with _study_lock(setup, say):
-        return finish(setup, study, say)
+        try:
+            if options.workers == 1:
+                work(setup, 0, threads, log=say)
+            else:
+                _run_workers(setup, threads, say, study, storage)
+        except KeyboardInterrupt as e:
+            raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
+                                         "as interrupted; the config itself runs again if it was stopped)") from None
+        with _study_lock(setup, say):
+            return finish(setup, study, say)
+    except RnnlabError:
+        raise
+    except Exception as e:  # (the database gone mid-search: Optuna's and SQLAlchemy's errors, in one line)
+        gone = unreachable(e, options.storage)
+        if gone is None:
+            raise
+        raise gone from None
 
 
 def _study_lock(setup: Setup, say: Callable[[str], None]) -> DirLock:
@@ -908,7 +938,8 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
             if not any(alive):
                 break
             time.sleep(1.0)
-    except KeyboardInterrupt:
+    except BaseException:
+        # (Ctrl-C, or the database gone: the workers stop now, not after their trial)
         for p in procs:
             p.terminate()
         raise
@@ -1079,9 +1110,7 @@ def open_existing(study_dir: str | Path, storage: str | None = None, name: str |
     """The study of a study directory (as ``rnnlab study DIR`` reads it), for reading."""
     d = Path(study_dir)
     info = read_study_info(d)
-    url = storage or info.get("storage")
-    if url is not None and "***" in url:
-        raise SearchError(f"{d}: the study is in a database with a password; pass --storage URL")
+    url = storage or recorded_url(info.get("storage"), d)  # (a masked password: PGPASSWORD, or an error)
     st = open_storage(url, d)
     try:
         return optuna.load_study(study_name=name or info["study"], storage=st)

@@ -1,0 +1,572 @@
+"""``rnnlab compare``: runs side by side, as a table and two figures.
+
+Runs whose configs differ only in ``training.seed`` (the resolved configs compared without the
+seed and the bookkeeping keys of :data:`COMPARE_BOOKKEEPING`: the run's name, its output
+directory, what is tracked) and that train on the same data (``data.dataset`` / ``data.path``,
+and for a run of a recipe or search, its fold, ``.../fold-K``) form a **group**. With one run per
+group the table has one row per run; with several, one row per group: the config keys whose
+values differ between the groups, the number of seeds, the seeds, and each score as its mean ±
+standard deviation (ddof=1) over the seeds. Each group is then marked against a reference group
+by :func:`rnnlab.recipe.decide.verdict`, the rule ``rnnlab recipe`` keeps a change by, applied to
+the validation selection score ``best_val_<metric>`` of the task's headline metric. The reference
+is the group that sets the fewest of the differing keys away from rnnlab's defaults (the base
+config: no regularizer), the first given among equals. The test column is shown for reporting
+the chosen config, never used to mark or choose one.
+
+Example:
+    >>> rows = [{"run": f"runs/{r}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
+    ...          "data": "GunPoint", "headline": "acc", "higher_is_better": True,
+    ...          "best_val_acc": v, "test_acc": 0.9}
+    ...         for r, z, vs in (("none", "0", (0.80, 0.82, 0.81)), ("zoneout", "0.15", (0.90, 0.92, 0.91)))
+    ...         for s, v in enumerate(vs)]
+    >>> [[r["run"] for r in g] for g in group_runs(rows)][1]
+    ['runs/zoneout-s0', 'runs/zoneout-s1', 'runs/zoneout-s2']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rnnlab.errors import RnnlabError, RunDirError
+from rnnlab.tables import text_table
+
+#: Config keys left out of ``rnnlab compare``'s config columns: they differ between runs by
+#: nature or only say where and how often things are recorded, not how the model was trained.
+COMPARE_BOOKKEEPING = ("name", "output.*", "tracking.*", "training.checkpoint_every", "training.threads")
+
+
+def _shown(v: Any) -> str:
+    from pydantic import BaseModel
+
+    if isinstance(v, BaseModel):
+        return " ".join(f"{k}={_shown(x)}" for k, x in v.model_dump(exclude_defaults=True).items())
+    if isinstance(v, dict):
+        return " ".join(f"{k}={_shown(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        inner = [_shown(x) for x in v]
+        return ("; ".join(f"[{x}]" for x in inner) if v and isinstance(v[0], (BaseModel, dict))
+                else "[" + ",".join(inner) + "]")
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _config_cells(config: Any) -> dict[str, str]:
+    """``config`` flattened to ``{dotted key: shown value}`` (bookkeeping keys left out). A list of
+    tables (``training.decay_rules``, ``model.frontend.blocks``) is one cell, each table by the
+    fields it sets away from their defaults, so that a rule reads ``[role=recurrent weight_decay=0.001]``.
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nweight_decay = 0.0\\n'
+    ...                    '[[training.decay_rules]]\\nrole = "recurrent"\\nweight_decay = 1e-3')
+    >>> cells = _config_cells(cfg)
+    >>> cells["training.weight_decay"], cells["training.decay_rules"], "name" in cells
+    ('0', '[role=recurrent weight_decay=0.001]', False)
+    """
+    import fnmatch
+
+    from pydantic import BaseModel
+
+    out: dict[str, str] = {}
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for k in type(model).model_fields:
+            v = getattr(model, k)
+            if isinstance(v, BaseModel):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out[f"{prefix}{k}"] = _shown(v)
+
+    walk(config, "")
+    return {k: v for k, v in out.items() if not any(fnmatch.fnmatchcase(k, p) for p in COMPARE_BOOKKEEPING)}
+
+
+def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
+    """How a run that wrote no summary.json (``rnnlab train`` and the Lightning callback write it
+    at the end) stands: ``(running or stopped at epoch E of N)``; None for a finished run, and for
+    a run recorded by hand (a Tracker writes no summary.json, finished or not). A run without
+    summary.json may be running still or have been killed: the files cannot tell which."""
+    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RUN, read_marker
+
+    if rd.summary.exists():
+        return None
+    if config is None:
+        if (read_marker(rd.path, RUN) or {}).get("recorded_by") != RECORDED_BY_LIGHTNING:
+            return None
+        return "(running or stopped)"
+    t = config.training
+    pid = _lock_pid(rd.path)
+    # a live writer holds the run's lock (rnnlab.lock writes its pid there and empties the file
+    # when done): the run is running; otherwise the files cannot tell running from killed
+    state = f"running, pid {pid}," if pid is not None else "running or stopped"
+    if t.epochs is None and t.steps is not None and isinstance(final.get("step"), int):
+        return f"({state} at step {final['step']} of {t.steps})"
+    return f"({state} at epoch {final['epoch']} of {t.epochs or 20})"
+
+
+def _lock_pid(run: Path) -> int | None:
+    """The pid in ``run``'s lock file (:mod:`rnnlab.lock`) when that process is alive on this
+    host; None for an empty or unreadable lock, another host's writer, or a dead pid."""
+    from rnnlab.lock import LOCK_FILE
+
+    try:
+        record = json.loads((run / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    if not isinstance(pid, int) or pid <= 0 or record.get("host", socket.gethostname()) != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
+
+
+def run_summary(run: Path) -> dict[str, Any]:
+    """One row of the comparison: ``run``'s config cells, data, status and scores (its records too).
+
+    >>> run_summary(Path("nowhere"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rnnlab.errors.RunDirError: ...
+    """
+    from rnnlab.rundir import RunDir
+
+    rd = RunDir.existing(run)
+    records = rd.read_metrics()
+    if not records:
+        raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
+                          f"{'is empty' if rd.metrics.exists() else 'is missing'})")
+    from rnnlab.task import CLASSIFICATION, task_for
+    from rnnlab.train.best import best_record
+
+    final = records[-1]
+    summary = rd.read_summary() or {}
+    config = rd.read_config() if rd.config.exists() else None
+    task = task_for(config) if config is not None else CLASSIFICATION
+    if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
+        best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
+    else:  # running (or from before best_epoch was recorded): the same rule on its records
+        stopping = config.training.early_stopping if config is not None else None
+        best = (best_record(records, stopping.monitor, task, stopping.min_delta) if stopping
+                else best_record(records, "val_loss", task))
+    m = task.headline.name
+    # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
+    # rnnlab train printed); before the run's end, its last epoch's figure in training mode
+    evaluated = summary.get("train_eval") or {}
+    status = _unfinished(rd, config, final)
+    return {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
+            "higher_is_better": task.headline.higher_is_better, "data": _data_of(run, config),
+            # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
+            "task": task.name if config is not None else None,
+            "config": _config_cells(config) if config is not None else None,
+            "train_loss": final.get("train_loss"),
+            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
+            f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
+            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
+            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
+
+
+def _targets(rd: Any, config: Any, task: Any) -> list[str] | None:
+    """A regression run's target names (:func:`rnnlab.train.predict.target_names`): those
+    ``data.target_column`` gives, else as many as the model it evaluated predicts (the width of
+    its head's last layer in the checkpoint); None for another task, or when neither says."""
+    import re
+
+    from rnnlab.train.checkpoint import load_checkpoint
+    from rnnlab.train.predict import target_names
+    from rnnlab.train.run_fit import evaluated_checkpoint
+
+    if task.kind != "regression":
+        return None
+    given = config.data.target_column
+    if given is not None:  # (a .csv's columns: named in the config, no checkpoint needed)
+        return target_names(config, 1 if isinstance(given, str) else len(given))
+    try:
+        state = load_checkpoint(evaluated_checkpoint(rd, config))["model"]
+    except RnnlabError:  # (no checkpoint kept, as a search's trial may not: the targets are not known)
+        return None
+    # the head's last layer (an ensemble's members alike): one output per target
+    last = max(((int(m[2]), v) for k, v in state.items() if (m := re.fullmatch(r"(.*\.)?head\.(\d+)\.bias", k))),
+               key=lambda x: x[0], default=None)
+    return target_names(config, int(last[1].shape[0])) if last is not None else None
+
+
+def targets_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when regression runs predict different targets (their number or names): their
+    RMSE and MAE, pooled over each run's own targets in the data's units, are then not
+    comparable; None when they agree or are not known.
+
+    >>> print(targets_note([{"run": "a", "targets": ["target"]}, {"run": "b", "targets": ["target0", "target1"]}]))
+    note: the runs predict different targets (a: 1 target, target; b: 2 targets, target0, target1): their rmse and mae (pooled over each run's targets, in the data's units) are not comparable
+    >>> targets_note([{"run": "a", "targets": ["y"]}, {"run": "b", "targets": ["y"]}, {"run": "c", "targets": None}]) is None
+    True
+    """
+    known = [(r["run"], r["targets"]) for r in rows if r.get("targets") is not None]
+    if len({tuple(t) for _, t in known}) < 2:
+        return None
+    said = "; ".join(f"{run}: {len(t)} target{'s' if len(t) != 1 else ''}, {', '.join(t[:4])}"
+                     + (", ..." if len(t) > 4 else "") for run, t in known)
+    return (f"note: the runs predict different targets ({said}): their rmse and mae (pooled over each run's targets, "
+            "in the data's units) are not comparable")
+
+
+def compare_table(rows: list[dict[str, Any]]) -> str:
+    """Runs side by side: the config keys whose values differ between the runs (``config``: the
+    flattened config of a run with config.toml, see :func:`_config_cells`; ``-`` for a run without),
+    then final and best metrics (one row per run; the best epoch is the one its training called
+    best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``train_<metric>`` is
+    the evaluated model's on the training split once the run has finished). Each row shows its
+    task's headline metric (``headline``: ``acc`` when absent); runs of different tasks get the
+    columns of each. ``max_group_decay`` is the largest weight decay of any parameter group at the
+    last epoch (what the metric records), not a configured value. A run that has not finished
+    (``status``) says so after its name.
+
+    >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
+    ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
+    ...                       "test_acc": 0.8, "max_group_decay": 0.0}]))
+    run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  max_group_decay
+    a    3       0.5         0.9        -        -             -           0.8       0
+    """
+    heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
+    configs = [r["config"] for r in rows if r.get("config") is not None]
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    # only the keys some two runs set differently: the settings the comparison is about
+    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
+    cols = (["run"] + differing + ["epochs", "train_loss"]
+            + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
+
+    def cell(r: dict[str, Any], c: str) -> str:
+        if c == "run":
+            return r["run"] + (f" {r['status']}" if r.get("status") else "")
+        if c in differing:
+            return "-" if r.get("config") is None else r["config"].get(c, "(unset)")
+        v = r.get(c)
+        if v is None:
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return text_table([cols] + [[cell(r, c) for c in cols] for r in rows])
+
+
+#: The config key a group's runs differ in.
+SEED_KEY = "training.seed"
+#: What ``rnnlab compare`` writes into its figures folder.
+FIGURE_NAMES = ("compare_metrics.png", "compare_norms.png")
+#: The default figures folder, beside the first run: a folder no glob of runs mistakes for a run
+#: (:func:`skip_figures` skips it, with a note, when a glob of the runs' parent matches it).
+DEFAULT_FIGURES = "compare"
+_FOLD = re.compile(r"fold-(\d+)")
+
+
+def _data_of(run: Path, config: Any) -> str | None:
+    """The data a run trained and validated on: ``data.dataset`` or ``data.path``, and the fold of
+    a recipe's or search's run (its directory, ``fold-K``: the run records its fold nowhere else)."""
+    if config is None:
+        return None
+    data = config.data.dataset or config.data.path or "?"
+    fold = _FOLD.fullmatch(Path(run).name)
+    return f"{data} fold {fold.group(1)}" if fold else str(data)
+
+
+def data_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when the runs trained on different data (a data set, a file, a fold): a score's
+    difference between them is then not only their configs' effect; None when the data agree.
+
+    >>> print(data_note([{"run": "a", "data": "GunPoint fold 1"}, {"run": "b", "data": "GunPoint fold 3"}]))
+    warning: the runs are on different data (GunPoint fold 1: a; GunPoint fold 3: b): their scores differ by the data too, not only by the config keys shown
+    >>> data_note([{"run": "a", "data": "GunPoint"}, {"run": "b", "data": None}]) is None
+    True
+    """
+    by: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("data") is not None:
+            by.setdefault(r["data"], []).append(r["run"])
+    if len(by) < 2:
+        return None
+    said = "; ".join(f"{d}: {', '.join(runs[:3])}" + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+                     for d, runs in by.items())
+    return (f"warning: the runs are on different data ({said}): their scores differ by the data too, "
+            "not only by the config keys shown")
+
+
+def group_runs(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The rows grouped by config less ``training.seed`` and by data, in the order first given;
+    a run without config.toml is a group of its own (its config is not known)."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for i, r in enumerate(rows):
+        cfg = r.get("config")
+        key = (("config", tuple(sorted((k, v) for k, v in cfg.items() if k != SEED_KEY)), r.get("data"))
+               if cfg is not None else ("run", i))
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
+def group_label(group: list[dict[str, Any]]) -> str:
+    """A group's name: its one run, or the runs' paths with ``*`` where they differ.
+
+    >>> group_label([{"run": "runs/none-s0"}, {"run": "runs/none-s1"}])
+    'runs/none-s*'
+    >>> group_label([{"run": "r/seed-0/fold-1"}, {"run": "r/seed-1/fold-1"}])
+    'r/seed-*/fold-1'
+    """
+    names = [g["run"] for g in group]
+    if len(names) == 1:
+        return names[0]
+    parts = [Path(n).parts for n in names]
+    if len({len(p) for p in parts}) == 1:
+        return str(Path(*(p[0] if len(set(p)) == 1 else os.path.commonprefix(list(p)) + "*" for p in zip(*parts))))
+    return f"{names[0]} and {len(names) - 1} more"
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return mean, sd
+
+
+def _reference(groups: list[list[dict[str, Any]]], differing: list[str], defaults: dict[str, str]) -> int:
+    """The index of the group with the fewest ``differing`` keys away from their defaults (the
+    base config), the first among equals; a group without config counts as every key away."""
+    def away(g: list[dict[str, Any]]) -> int:
+        cfg = g[0].get("config")
+        return len(differing) + 1 if cfg is None else sum(cfg.get(k) != defaults.get(k) for k in differing)
+    return min(range(len(groups)), key=lambda i: away(groups[i]))
+
+
+def _default_cells(config_of_run: Any, keys: list[str]) -> dict[str, str]:
+    """The shown default (:func:`_config_cells`'s form) of each dotted key of a run's config."""
+    from pydantic import BaseModel
+
+    out = {}
+    for key in keys:
+        *path, last = key.split(".")
+        model: Any = config_of_run
+        for p in path:
+            model = getattr(model, p, None)
+        if not isinstance(model, BaseModel) or last not in type(model).model_fields:
+            continue
+        default = type(model).model_fields[last].get_default(call_default_factory=True)
+        out[key] = _shown(default)
+    return out
+
+
+def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] | None = None) -> str:
+    """One row per group of seeds (see the module's doc): the differing config keys, ``n``, the
+    seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
+    :func:`rnnlab.recipe.decide.verdict` on ``best_val_<metric>`` against the reference group.
+
+    >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
+    ...                     "headline": "acc", "higher_is_better": True, "best_val_acc": v}
+    ...                    for s, v in enumerate(vs)]
+    >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.90, 0.92, 0.91))], {"model.zoneout": "0"}))
+    group    model.zoneout  n  seeds  best_val_acc  vs 0-s* (best_val_acc)
+    0-s*     0              3  0,1,2  0.81 ± 0.01   reference
+    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0082)
+    """
+    from rnnlab.recipe.decide import verdict
+
+    reps = [g[0] for g in groups]
+    heads = list(dict.fromkeys(r.get("headline", "acc") for r in reps))
+    configs = [r["config"] for r in reps if r.get("config") is not None]
+    keys = list(dict.fromkeys(k for c in configs for k in c if k != SEED_KEY))
+    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
+    scores = (["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+              + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
+    scores = [c for c in scores if any(r.get(c) is not None for g in groups for r in g)]
+    ref = _reference(groups, differing, defaults or {})
+    select = f"best_val_{reps[ref].get('headline', 'acc')}"
+    mark = f"vs {group_label(groups[ref])} ({select})"
+    cols = ["group", *differing, "n", "seeds", *scores, mark]
+
+    def stat(g: list[dict[str, Any]], c: str) -> str:
+        vals = [float(r[c]) for r in g if isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)]
+        if not vals:
+            return "-"
+        mean, sd = _mean_sd(vals)
+        return f"{mean:.4g}" + (f" ± {sd:.2g}" if sd is not None else "") + (f" (n={len(vals)})" if len(vals) < len(g)
+                                                                              else "")
+
+    def judged(i: int) -> str:
+        if i == ref:
+            return "reference"
+        side = [[float(r[select]) for r in groups[j] if isinstance(r.get(select), (int, float))] for j in (i, ref)]
+        if not side[0] or not side[1]:
+            return "-"
+        if reps[i].get("headline") != reps[ref].get("headline"):
+            return "-"
+        if reps[i].get("data") != reps[ref].get("data"):  # the data's effect is no setting's (data_note says it)
+            return "- (other data)"
+        v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)))
+        if math.isinf(v.se):
+            return v.reason
+        return ("better: " if v.kept else "within noise: " if v.gain > 0 else "not better: ") + v.reason
+
+    def row(i: int, g: list[dict[str, Any]]) -> list[str]:
+        status = sum(1 for r in g if r.get("status"))
+        label = group_label(g) + (f" ({status} of {len(g)} not finished)" if status else "")
+        cfg = g[0].get("config")
+        seeds = ",".join(str(r["config"].get(SEED_KEY, "?")) if r.get("config") else "-" for r in g)
+        return ([label] + ["-" if cfg is None else cfg.get(k, "(unset)") for k in differing]
+                + [str(len(g)), seeds] + [stat(g, c) for c in scores] + [judged(i)])
+
+    return text_table([cols] + [row(i, g) for i, g in enumerate(groups)])
+
+
+def selection_note(rows: list[dict[str, Any]]) -> str | None:
+    """The line under a table with a test column: it reports the chosen config, it does not choose.
+
+    >>> print(selection_note([{"headline": "acc", "test_acc": 0.9}]))
+    note: test_acc is for reporting the config chosen by validation (best_val_acc), not for choosing one: choosing by it selects on the test split
+    """
+    heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
+             if any(r.get(f"test_{h}") is not None for r in rows)]
+    if not heads:
+        return None
+    return (f"note: {', '.join(f'test_{h}' for h in heads)} is for reporting the config chosen by validation "
+            f"({', '.join(f'best_val_{h}' for h in heads)}), not for choosing one: choosing by it selects on the "
+            "test split")
+
+
+def skip_figures(paths: list[str]) -> tuple[list[str], list[str]]:
+    """``paths`` less what ``rnnlab compare`` itself wrote (a figure of :data:`FIGURE_NAMES`, or a
+    folder that holds only those), which a glob of the runs' folder matches; and a note for each
+    path skipped. Anything else is left for :func:`run_summary` to accept or refuse.
+
+    >>> skip_figures(["runs/a", "runs/compare_metrics.png"])[0]
+    ['runs/a']
+    """
+    kept, notes = [], []
+    for given in paths:
+        p = Path(given)
+        ours = p.name in FIGURE_NAMES and not p.is_dir()
+        if p.is_dir() and not p.is_symlink():
+            try:
+                entries = [e.name for e in p.iterdir()]
+            except OSError:
+                entries = []
+            ours = bool(entries) and all(e in FIGURE_NAMES for e in entries)
+        if ours:
+            notes.append(f"skipped {given}: rnnlab compare's own figure{'s' if p.is_dir() else ''}, not a run")
+        else:
+            kept.append(given)
+    return kept, notes
+
+
+def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[str], None] = print) -> None:
+    """The ``rnnlab compare`` command: the table (and its notes) through ``say``, then the figures
+    in ``figures`` (default: :data:`DEFAULT_FIGURES` beside the first run). A user error raises
+    :class:`~rnnlab.errors.RnnlabError` with one line.
+
+    >>> run_compare(["nowhere"], "/tmp/figs")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rnnlab.errors.RunDirError: ...
+    """
+    if figures and Path(figures).exists() and not Path(figures).is_dir():
+        raise RnnlabError(f"--figures: expected a directory for the figures, got the file {figures!r}")
+    kept, skipped = skip_figures(list(run_dirs))
+    for note in skipped:
+        say(note)
+    if not kept:
+        raise RnnlabError(f"RUN_DIR: expected run directories, got only rnnlab compare's figures ({', '.join(run_dirs)})")
+    runs = [Path(r) for r in kept]
+    seen: dict[Path, str] = {}
+    for given, r in zip(kept, runs, strict=True):
+        same = seen.setdefault(r.resolve(), given)
+        if same is not given:  # one run twice would be two identical rows and curves, read as a reproduced result
+            raise RnnlabError(f"{given!r} and {same!r} are the same run; give each run once")
+    rows = [run_summary(r) for r in runs]
+    tasks = {row["run"]: row["task"] for row in rows if row["task"] is not None}
+    if len(set(tasks.values())) > 1:
+        # their losses and metrics are in different units: one set of axes would mislead
+        raise RnnlabError("the runs are of different tasks ("
+                          + ", ".join(f"{r}: {t}" for r, t in tasks.items())
+                          + "); compare runs of one task ([task] kind in config.toml)")
+    differ = data_note(rows)
+    if differ is not None:  # above the table: read before the rows it qualifies
+        say(differ)
+    groups = group_runs(rows)
+    if all(len(g) == 1 for g in groups):
+        say(compare_table(rows))
+    else:
+        reps = [g[0] for g in groups]
+        keys = list(dict.fromkeys(k for r in reps if r.get("config") for k in r["config"]))
+        first = next((r for r in reps if r.get("config") is not None), None)
+        defaults = _default_cells(_config_of(first["run"]), keys) if first is not None else {}
+        say(grouped_table(groups, defaults))
+    note = targets_note(rows)
+    if note is not None:
+        say(note)
+    note = selection_note(rows)
+    if note is not None:
+        say(note)
+    say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
+        "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
+        "epoch its training called best; test_<metric>: the evaluated model; max_group_decay: the largest weight "
+        "decay of any parameter group at the last epoch, not a configured value; dotted columns: the config keys "
+        "whose values differ between the runs, - for a run without config.toml"
+        + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
+           "column: rnnlab recipe's rule (gain > Welch's standard error of the difference) against the reference, "
+           "the group with the fewest differing keys away from their defaults)" if len(groups) < len(rows) else ")"))
+    _figures(runs, rows, groups, figures, say)
+
+
+def _config_of(run: str) -> Any:
+    from rnnlab.rundir import RunDir
+
+    return RunDir.existing(Path(run)).read_config()
+
+
+def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dict[str, Any]]],
+             figures: str | None, say: Callable[[str], None]) -> None:
+    from rnnlab.plots import plot_compare_metrics, plot_compare_norms
+    from rnnlab.plots.compare import recurrent_weights
+    from rnnlab.rundir import TRACKED
+
+    out = Path(figures) if figures else runs[0].parent / DEFAULT_FIGURES
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RnnlabError(f"--figures: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
+    by_run = dict(zip((row["run"] for row in rows), runs, strict=True))
+    names = [r.name for r in runs]
+    data_differ = data_note(rows) is not None
+
+    def label(g: list[dict[str, Any]]) -> str:
+        # a run by its directory's name, or the path given when two names clash; a group by the
+        # runs' common name; the data when runs differ in it; an unfinished run says so
+        if len(g) == 1:
+            r = by_run[g[0]["run"]]
+            text = (r.name if names.count(r.name) == 1 else str(r)) + (f" {g[0]['status']}" if g[0]["status"] else "")
+        else:
+            short = [by_run[x["run"]].name for x in g]
+            text = group_label(g) if len(set(short)) == 1 else group_label([{"run": n} for n in short])
+            unfinished = sum(1 for x in g if x["status"])
+            text += f" ({unfinished} of {len(g)} not finished)" if unfinished else ""
+        return text + (f" [{g[0]['data']}]" if data_differ and g[0].get("data") else "")
+
+    labelled: dict[str, Any] = {}
+    for g in groups:
+        members = [by_run[x["run"]] for x in g]
+        name = label(g)
+        if name in labelled:  # (two groups of one short name: their paths tell them apart)
+            name = group_label(g)
+        labelled[name] = members[0] if len(members) == 1 else members
+    heads = list(dict.fromkeys(row["headline"] for row in rows))
+    has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
+    metrics = tuple(k for h in ["loss", *heads] for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",)))
+    plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
+    say(f"figure: {out / 'compare_metrics.png'}")
+    if any((r / TRACKED).exists() for r in runs):
+        plot_compare_norms(labelled, params=recurrent_weights(runs), path=out / "compare_norms.png")
+        say(f"figure: {out / 'compare_norms.png'}")

@@ -27,7 +27,7 @@ from rnnlab.layers.fast import fast_loop
 from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
-from rnnlab.layers.loop import run_direction, time_loop, variational_mask
+from rnnlab.layers.loop import recording_into, run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import BatchNormSteps, GateNorms
 from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
 from rnnlab.layers.regularizers import active
@@ -354,13 +354,8 @@ class RecurrentBase(nn.Module):
         >>> gates[(0, "forward")].shape
         torch.Size([5, 2, 16])
         """
-        record: dict[tuple[int, str], Tensor] = {}
-        previous = self._gate_record
-        self._gate_record = record
-        try:
+        with recording_into(self, "_gate_record", {}) as record:
             yield record
-        finally:
-            self._gate_record = previous
 
     @contextmanager
     def recording_states(self) -> Iterator[dict[tuple[int, str], list[Tensor]]]:
@@ -382,13 +377,8 @@ class RecurrentBase(nn.Module):
         >>> states[(0, "forward")][0].grad.shape
         torch.Size([2, 4])
         """
-        record: dict[tuple[int, str], list[Tensor]] = {}
-        previous = self._state_record
-        self._state_record = record
-        try:
+        with recording_into(self, "_state_record", {}) as record:
             yield record
-        finally:
-            self._state_record = previous
 
     # ----------------------------------------------------------------------------- forward
     def _initial_state(self, hx: Tensor | tuple[Tensor, ...] | None, batch: SequenceBatch) -> State:

@@ -25,7 +25,8 @@ agree to rounding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -174,3 +175,25 @@ def run_direction(
     if reverse:
         out = reverse_time(out, idx)
     return out, final
+
+
+@contextmanager
+def recording_into(owner: object, attr: str, record: dict) -> Iterator[dict]:
+    """``owner.<attr>`` set to ``record`` inside the block, what it held before put back after it
+    (a recording inside another keeps the outer one's): how a layer's ``recording_gates`` and
+    ``recording_states`` hand the time loop where to keep what it records.
+
+    >>> class Layer: _record = None
+    >>> layer = Layer()
+    >>> with recording_into(layer, "_record", {}) as kept:
+    ...     layer._record is kept
+    True
+    >>> layer._record is None
+    True
+    """
+    previous = getattr(owner, attr)
+    setattr(owner, attr, record)
+    try:
+        yield record
+    finally:
+        setattr(owner, attr, previous)

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab import gates as gate_layout
 from rnnlab._checks import check_bool, check_choice, check_probability, did_you_mean
-from rnnlab.layers.loop import run_direction, time_loop, variational_mask
+from rnnlab.layers.loop import recording_into, run_direction, time_loop, variational_mask
 from rnnlab.layers.options import LayerOptions
 from rnnlab.layers.sequence import prepare_input
 
@@ -160,13 +160,8 @@ class Recurrent(nn.Module):
         >>> len(states[(0, "forward")]), states[(0, "forward")][0].shape
         (5, torch.Size([2, 4]))
         """
-        record: dict[tuple[int, str], list[Tensor]] = {}
-        previous = self._state_record
-        self._state_record = record
-        try:
+        with recording_into(self, "_state_record", {}) as record:
             yield record
-        finally:
-            self._state_record = previous
 
     @property
     def num_directions(self) -> int:

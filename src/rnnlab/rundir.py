@@ -60,6 +60,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,27 @@ RECORDED_BY_TRAIN = "rnnlab train"
 RECORDED_BY_OWN_LOOP = "rnnlab.Tracker"
 RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
 
+#: The run directories this process holds for writing (:meth:`RunDir.for_writing`), as absolute
+#: paths: a write never creates one of them again once it has gone (:func:`_refuse_rebirth`).
+_WRITING: set[str] = set()
+
+
+class RunDirGone(RunDirError):
+    """A run directory this process writes was removed (or its lock file was) while it wrote."""
+
+
+def _refuse_rebirth(folder: Path, writing: str) -> None:
+    """Refuse to create ``folder`` (missing) when it, or a missing folder above it, is a run
+    directory this process holds for writing: someone removed it, and a write that made it again
+    would leave a damaged run (records of the last epochs alone, no config.toml)."""
+    q = folder
+    while not q.exists():
+        if os.path.abspath(q) in _WRITING:
+            raise RunDirGone(f"the run directory {q} disappeared while {writing} was written")
+        if q.parent == q:
+            return
+        q = q.parent
+
 
 class RunDir:
     """Paths of a run directory (created on first use), and the validating readers of its files.
@@ -144,8 +166,10 @@ class RunDir:
         # what the directory held before a writer's claim (None: the claim created it); a reader
         # holds no lock, so :meth:`abandon` leaves its directory alone
         self._found: frozenset[str] | None = frozenset()
+        self._lock_id: tuple[int, int] | None = None  # (the lock file's, once a writer holds it)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {str(self.path)!r}: expected a directory, got a file")
+        _refuse_rebirth(self.path, "a reader of it")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -181,12 +205,86 @@ class RunDir:
         """
         run = cls.__new__(cls)
         run.path = Path(path)
-        run.lock, run._found = _claim(run.path, RUN, mark=new, named_by=named_by)
+        # (a new run's identity, which its checkpoints carry: :meth:`run_id`)
+        run.lock, run._found = _claim(run.path, RUN, mark=new, named_by=named_by,
+                                      marker_record={"run": uuid.uuid4().hex} if new else None)
+        lock_file = os.stat(run.path / LOCK_FILE)
+        run._lock_id = (lock_file.st_dev, lock_file.st_ino)
+        _WRITING.add(os.path.abspath(run.path))
         return run
 
     def release(self) -> None:
         """Give up the write lock taken by :meth:`for_writing` (nothing when none is held)."""
+        if self.lock.held:
+            _WRITING.discard(os.path.abspath(self.path))
         self.lock.release()
+
+    def check_present(self, doing: str, detail: str = "") -> None:
+        """Raise :class:`RunDirGone` when the directory this writer holds (:meth:`for_writing`) was
+        removed, or its lock file was (``rm -rf`` under way), while ``doing`` (``detail``: what
+        that left undone): one ``stat``, cheap enough before every record and checkpoint.
+
+        >>> import shutil, tempfile
+        >>> run = RunDir.for_writing(Path(tempfile.mkdtemp()) / "run", new=True)
+        >>> shutil.rmtree(run.path); run.check_present("training")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnlab.rundir.RunDirGone: the run directory .../run disappeared while training (the directory no longer exists)
+        """
+        lock_id = self._lock_id
+        if lock_id is None:
+            return
+        try:
+            st = os.stat(self.path / LOCK_FILE)
+            gone = "" if (st.st_dev, st.st_ino) == lock_id else "its lock file was replaced"
+        except FileNotFoundError:
+            gone = "the directory no longer exists" if not self.path.is_dir() else "its lock file was removed"
+        if gone:
+            raise RunDirGone(f"the run directory {self.path} disappeared while {doing} "
+                             f"({gone}{f'; {detail}' if detail else ''})")
+
+    def run_id(self, create: bool = False) -> str | None:
+        """The identity of the run (``"run"`` in its marker, ``.rnnlab-run``), which its checkpoints
+        carry so that one of another run is refused; None for a directory an older rnnlab marked
+        without one, unless ``create`` (a writer's) gives it one now.
+
+        >>> import tempfile
+        >>> with RunDir.for_writing(tempfile.mkdtemp(), new=True) as run:
+        ...     len(run.run_id()), run.run_id(create=True) == run.run_id()
+        (32, True)
+        """
+        marker = read_marker(self.path, RUN) or {}
+        token = marker.get("run")
+        if isinstance(token, str) and token:
+            return token
+        if not create:
+            return None
+        token = uuid.uuid4().hex
+        atomic_write_json(self.path / RUN.marker, {**marker, "run": token})
+        return token
+
+    def held_records(self) -> str:
+        """What the run recorded that starting it again would lose, in words ("" when nothing):
+        its recorded epochs, resumes, summary and best checkpoint. ``last.pt`` is not named (the
+        caller says whether there is one), nor is a tracked.jsonl alone: the steps of a first epoch
+        cut short, which the seeded run started again records the same.
+
+        >>> import tempfile
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> d.append(d.metrics, {"epoch": 1}); d.append(d.metrics, {"epoch": 2}); d.held_records()
+        '2 recorded epochs'
+        """
+        held = []
+        if self.metrics.exists():
+            try:
+                epochs = len({r["epoch"] for r in self.read_metrics()})
+                if epochs:
+                    held.append(f"{epochs} recorded epoch{'s' if epochs != 1 else ''}")
+            except RunDirError:
+                held.append(f"{METRICS} (not readable)")
+        held += [name for name, path in ((RESUMES, self.resumes), (SUMMARY, self.summary),
+                                         (BEST_CHECKPOINT, self.best_checkpoint)) if path.exists()]
+        return " and ".join(", ".join(held).rsplit(", ", 1)) if held else ""
 
     def has_records(self) -> bool:
         """Whether the run has recorded anything that is never to be lost: an epoch
@@ -616,6 +714,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     p = Path(path)
     refuse_link(p)  # os.replace would replace a link, not follow it; refused alike, one rule
     with _naming(p):
+        _refuse_rebirth(p.parent, p.name)  # (checkpoints/ is made only inside a run directory that is there)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
         try:

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from rnnlab.errors import CheckpointError, library_reason
-from rnnlab.rundir import atomic_torch_save
+from rnnlab.rundir import BEST_CHECKPOINT, LAST_CHECKPOINT, atomic_torch_save
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
@@ -58,6 +58,9 @@ REQUIRED = ("epoch", "step", "model")
 #: What ``--resume`` reads besides :data:`REQUIRED`.
 RESUME = ("optimizer", "rng", "early_stopping", "stopped_early", "config", "data_sha256")
 _WRAPPER = {"format", "version", "sha256", "payload"}
+#: The identity of the run that wrote a checkpoint (:meth:`rnnlab.rundir.RunDir.run_id`; absent in
+#: a checkpoint of a run without one, or of an older rnnlab): ``--resume`` refuses another run's.
+RUN_ID = "run"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -75,7 +78,20 @@ def _torch_load(source: Path | io.BytesIO, p: Path) -> Any:
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError,
             KeyError, AttributeError, TypeError, IndexError, UnicodeDecodeError) as e:
         raise CheckpointError(f"checkpoint {p} is corrupt or truncated and cannot be loaded "
-                              f"({library_reason(e)})") from None
+                              f"({library_reason(e)}){_best_beside(p)}") from None
+
+
+def _best_beside(p: Path) -> str:
+    """For a damaged ``last.pt``: that the run's ``best.pt`` beside it is intact, when it is (its
+    weights are not lost, whatever read last.pt), else ""."""
+    best = p.with_name(BEST_CHECKPOINT)
+    if p.name != LAST_CHECKPOINT or not best.is_file():
+        return ""
+    try:
+        epoch = load_checkpoint(best)["epoch"]
+    except CheckpointError:
+        return ""
+    return f"; {BEST_CHECKPOINT} beside it (epoch {epoch}, the best by validation) is intact"
 
 
 def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -> dict[str, Any]:
@@ -99,7 +115,7 @@ def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -
     digest = hashlib.sha256(payload).hexdigest()
     if digest != wrapper["sha256"]:
         raise CheckpointError(f"checkpoint {p} is corrupt: the SHA-256 of its content is {digest[:16]}..., "
-                              f"expected {wrapper['sha256'][:16]}... as recorded when it was written")
+                              f"expected {wrapper['sha256'][:16]}... as recorded when it was written{_best_beside(p)}")
     state = _torch_load(io.BytesIO(payload), p)
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {p}: expected a dict of state, got {type(state).__name__}")
@@ -198,6 +214,7 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "data_sha256": lambda v: None if isinstance(v, str) else f"expected the SHA-256 of the data, got {type(v).__name__}",
     "stream": _stream,
     "tracker": _tracker,
+    RUN_ID: lambda v: None if isinstance(v, str) else f"expected the run's identity (a string), got {type(v).__name__}",
 }
 
 

@@ -60,13 +60,15 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.data.stream import SEASONAL_REPEAT
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
-from rnnlab.errors import ConfigError, Interrupted, RnnlabError, RunDirError
+from rnnlab.errors import CheckpointError, ConfigError, Interrupted, RnnlabError, RunDirError
 from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import (
     RECORDED_BY_TRAIN,
+    RUN,
     RunDir,
+    RunDirGone,
     atomic_write_json,
     atomic_write_text,
     discard_run,
@@ -78,6 +80,7 @@ from rnnlab.task import CLASSIFICATION, PAD_LABEL, RegressionTally, Tally, Task,
 from rnnlab.threads import ThreadChoice, choose_threads, probe
 from rnnlab.train.checkpoint import (
     RESUME,
+    RUN_ID,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -884,33 +887,98 @@ def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str
 
 def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
                      allow_change: Sequence[str]) -> tuple[dict[str, Any] | None, dict[str, tuple[Any, Any]]]:
-    """Check the run directory before anything in it changes: a new run needs an empty one; a
-    resume needs a sound checkpoint, records that read back, and a config equal to the
+    """Check the run directory before anything in it changes: a new run needs an empty one (or
+    one of a run cut short before its first checkpoint: :func:`_cut_short`); a resume needs a
+    sound checkpoint of this run, records that read back and reach it, and a config equal to the
     checkpoint's except in the keys ``allow_change`` names. Returns (checkpoint, changes)."""
     last = run.last_checkpoint
-    # A run of `rnnlab train` without last.pt was cut short before its first checkpoint was
-    # written (metrics.jsonl comes first): nothing to resume, and the seeded run started again
-    # writes the same records.
-    cut_short = not last.exists() and recorded_by(run.path) == RECORDED_BY_TRAIN
+    cut_short = _cut_short(run)
+    held = "" if cut_short else run.held_records()  # (what a failure never removes, nor does a plain start)
     if not resume:
-        if cut_short:
-            discard_run(run.path, lock=run.lock)  # rnnlab's own files of it, nothing else
-        elif last.exists() or run.metrics.exists():
+        if last.exists():
+            _load_last(run)  # (a damaged one: said now, with what to do instead)
             raise RunDirError(
                 f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
                 "another directory with --out (or output.dir)"
             )
+        if held:
+            raise RunDirError(f"run directory {run.path} holds {held} but no {last.name}, so --resume cannot "
+                              f"continue it; {_train_again(run)}")
+        if cut_short:
+            discard_run(run.path, lock=run.lock)  # rnnlab's own files of it, nothing else
         atomic_write_text(run.config, dump_config(config))
         return None, {}
     if not last.exists():
         raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})"
-                          + ("; the run stopped before its first checkpoint: the same command without --resume "
-                             "starts it again" if cut_short else ""))
-    ckpt = load_checkpoint(last, require=RESUME)
+                          + (f"; {run.path} holds {held} but no {last.name}: {_train_again(run)}" if held
+                             else "; the run stopped before its first checkpoint: the same command without "
+                                  "--resume starts it again" if cut_short else ""))
+    ckpt = _load_last(run)
     changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)", recorded=True), config)
     check_resume_changes(changes, allow_change, str(last))
-    run.read_metrics(), run.read_tracked()  # a corrupt record is an error now, not after training
+    records = run.read_metrics()
+    run.read_tracked()  # a corrupt record is an error now, not after training
+    _check_same_run(run, ckpt, records)
     return ckpt, changes
+
+
+def _cut_short(run: RunDir) -> bool:
+    """Whether the run directory holds a run of `rnnlab train` cut short before its first
+    checkpoint (written after epoch 1's record): at most that record and the tracker's steps,
+    which the seeded run started again writes the same. Nothing to resume, nothing lost by
+    starting it again; a run with a later epoch, a best.pt, a resume or a summary is never that."""
+    if run.last_checkpoint.exists() or recorded_by(run.path) != RECORDED_BY_TRAIN \
+            or any(p.exists() for p in (run.best_checkpoint, run.resumes, run.summary)):
+        return False
+    try:
+        return all(r["epoch"] <= 1 for r in run.read_metrics())
+    except RunDirError:
+        return False
+
+
+def _train_again(run: RunDir) -> str:
+    """What to do with a run directory that cannot be resumed, losing nothing of it."""
+    return f"to train again, use a new --out; to start over there, remove {run.path} yourself"
+
+
+def _check_same_run(run: RunDir, ckpt: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Refuse a last.pt that is not this run's: one of another run (its identity differs), or
+    one ahead of metrics.jsonl (a checkpoint is written after its epoch's record, so this run's
+    never is): resuming would splice two runs' records."""
+    last = run.last_checkpoint
+    ours, theirs = run.run_id(), ckpt.get(RUN_ID)
+    if ours is not None and theirs is not None and ours != theirs:
+        raise RunDirError(f"--resume: {last} was written by another run (run {theirs[:12]}, expected "
+                          f"{ours[:12]} of {run.path / RUN.marker}): a checkpoint copied from another run "
+                          f"directory cannot continue this one; {_train_again(run)}")
+    recorded = max((int(r["epoch"]) for r in records), default=0)
+    if int(ckpt["epoch"]) > recorded:
+        raise RunDirError(f"--resume: {last} stands after epoch {ckpt['epoch']}, but {run.metrics} records "
+                          f"{f'up to epoch {recorded}' if recorded else 'no epoch'}: expected a checkpoint at or "
+                          f"before its last recorded epoch (one copied from another run?); {_train_again(run)}")
+
+
+def _load_last(run: RunDir) -> dict[str, Any]:
+    """The run's last.pt, for --resume; a damaged one is an error that says what is left to do."""
+    try:
+        return load_checkpoint(run.last_checkpoint, require=RESUME)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; --resume cannot continue from {run.last_checkpoint.name}; `rnnlab report` "
+                              f"still reads the run's records; {_train_again(run)}") from None
+
+
+def _raise_if_gone(run: RunDir, error: BaseException) -> None:
+    """Say that the run directory was removed while training, when that is what ``error`` (a
+    write that failed) came of, instead of the write's own error."""
+    try:
+        run.check_present("training", f"{error}" if not isinstance(error, RunDirGone) else "")
+    except RunDirGone as gone:
+        raise gone from None
+    # (a removal under way that has not reached the lock file yet: a file of the run vanished mid-write)
+    name = getattr(error, "filename", None)
+    if isinstance(error, FileNotFoundError) and name and Path(name).absolute().is_relative_to(run.path.absolute()):
+        raise RunDirGone(f"the run directory {run.path} disappeared while training ({Path(name).parent} was removed "
+                         f"while {Path(name).name} was written)") from None
 
 
 def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]], log: Log) -> None:
@@ -1148,11 +1216,16 @@ def _snapshot(value: Any) -> Any:
 
 def _write_pending(run: RunDir, s: _Session) -> None:
     """Write the states kept by :func:`_checkpoint`: the best epoch's first, then ``last.pt``."""
+    identity: dict[str, str] = {}
+    if s.best_pending is not None or s.pending is not None:
+        run.check_present("training", "checkpoints not written")
+        # (an older rnnlab's run gets its identity at its next checkpoint)
+        identity = {RUN_ID: token} if (token := run.run_id(create=True)) else {}
     if s.best_pending is not None:
-        save_checkpoint(run.best_checkpoint, s.best_pending)
+        save_checkpoint(run.best_checkpoint, {**s.best_pending, **identity})
         s.best_pending = None
     if s.pending is not None:
-        save_checkpoint(run.last_checkpoint, s.pending)
+        save_checkpoint(run.last_checkpoint, {**s.pending, **identity})
         s.written_at = _place(s.pending.get("stream"))
         s.pending = None
         s.checkpoints_written += 1
@@ -1266,7 +1339,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
             try:
                 return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
                               workers, timing)
-            except BaseException:
+            except BaseException as e:
+                if isinstance(e, (OSError, RnnlabError)):
+                    _raise_if_gone(run, e)  # (before the abandon below, which would find nothing)
                 if not resume:  # (a resume's directory holds its run, whatever its session did)
                     _abandon_unrecorded(run)
                 raise
@@ -1358,6 +1433,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             record = _epoch_record(s, epoch, stats)
         improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False
         s.stopped_early = s.stopper.should_stop
+        run.check_present("training", f"epoch {epoch}'s record not written")
         run.append(run.metrics, record)
         s.stopped_by_caller = on_epoch is not None and on_epoch(record)
         if s.budget is not None:

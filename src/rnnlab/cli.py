@@ -785,6 +785,9 @@ def _outcome(e: BaseException) -> tuple[str, int]:
         return _one_line(e), 128 + e.signum
     if isinstance(e, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        # (a file the command reads or writes: which, and what the system said, not "[Errno 13] ...")
+        return f"error: {e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}", EXIT_USER_ERROR
     if isinstance(e, (RnnlabError, OSError)):
         return f"error: {_one_line(e)}", EXIT_USER_ERROR
     # a bug: one line, and how to get the details

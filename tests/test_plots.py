@@ -188,7 +188,7 @@ def test_compare_runs_on_shared_axes(tmp_path):
             append_jsonl(rd.metrics, r)
         runs[name] = rd.path
     fig = plots.plot_compare_metrics(runs, path=FIGS / "compare_metrics.png")
-    assert [ax.get_title() for ax in fig.axes] == ["train loss", "val loss", "val accuracy"]
+    assert [ax.get_title() for ax in fig.axes] == ["train loss (training mode)", "val loss", "val accuracy"]
     # one legend for the figure, below the panels, each run once
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["decay 2e-3", "decay 2e-4", "none"]
     # a list of directories is named after them

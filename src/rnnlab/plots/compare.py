@@ -184,8 +184,8 @@ def plot_compare_metrics(
 
     >>> recs = lambda k: [{"epoch": e, "step": 4 * e, "train_loss": k / e} for e in (1, 2, 3)]
     >>> fig = plot_compare_metrics({"none": [recs(1), recs(2)]}, metrics=["train_loss"])
-    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel(), fig.axes[0].lines[0].get_ydata().tolist()
-    ('optimizer step', 'training mode', [1.5, 0.75, 0.5])
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_title(), fig.axes[0].lines[0].get_ydata().tolist()
+    ('optimizer step', 'train loss (training mode)', [1.5, 0.75, 0.5])
     """
     if not metrics:
         raise ValueError("metrics: expected at least one metric name, got none")

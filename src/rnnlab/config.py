@@ -34,13 +34,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StrictFloat,
     ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -959,19 +957,6 @@ class Config(_Section):
             raise ValueError(problem)
         return self
 
-    @model_serializer(mode="wrap")
-    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Every key but those the task does not read (_unread_keys): a dump validates again (a
-        # run's config.toml, the search's trial configs built from model_dump) and records no
-        # value the run never used.
-        data = handler(self)
-        sized = {k for k in ("test_steps", "val_steps") if getattr(self.data, k) is not None}
-        for section, keys in _unread_keys(self.task.kind, self.task.per_step, sized).items():
-            if isinstance(data.get(section), dict):
-                for key in keys:
-                    data[section].pop(key, None)
-        return data
-
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
         if self.model.recurrent_batch_norm and self.training.batch_size == 1:
@@ -1019,7 +1004,7 @@ def _unread_keys(kind: str, per_step: bool, sized: Collection[str] = ()) -> dict
     """The keys, by section, that a task (``[task] kind``, ``per_step``) does not read; ``sized``:
     the stream blocks given in steps (``data.test_steps``, ``data.val_steps``), whose fractions it
     then does not read. A config that gives one is refused, whatever the value (the validators,
-    :func:`_stream_problem`); what rnnlab writes leaves them out (``Config.model_dump``,
+    :func:`_stream_problem`); what rnnlab writes leaves them out (:func:`without_unread_keys`,
     :func:`dump_config`), and an older record that wrote them has them dropped (:func:`_older_record`).
 
     >>> _unread_keys("language_model", False)["data"]
@@ -1730,7 +1715,10 @@ def dump_config(config: Config) -> str:
     >>> parse_config(dump_config(c)) == c
     True
     """
-    data = config.model_dump()  # (without the keys the task does not read: _unread_keys)
+    # (without the keys the task does not read, _unread_keys: what is written validates again and
+    # records no value the run never used. Not a pydantic serializer: a Ctrl-C raised inside one
+    # comes out as a PydanticSerializationError, an "internal error" instead of a stop.)
+    data = without_unread_keys(config.model_dump())
     lines: list[str] = []
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top.items() if v is not None]

@@ -338,7 +338,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         _say(f"the health checks look at the first {config.tracking.inspect_steps} of the {data.train.X.shape[1]} "
              f"{of_each}")
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps, remedies="config",
-                      seed=config.training.seed, classification=not task.values)
+                      seed=config.training.seed, classification=not task.values,
+                      channel_scales=config.data.normalize == "none")
     _say(str(report))
     return 0
 

@@ -208,6 +208,8 @@ class Observations:
     learning_rates: list[float] = field(default_factory=list)
     input_scale: float | None = None
     """Root mean square of the finite values of the batch's input (None: not a float tensor)."""
+    input_channel_scales: list[float | None] | None = None
+    """The same per channel (the last axis of a 3-D input; None: another input, or one channel)."""
     config: bool = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
     the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
@@ -313,9 +315,9 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
     if obs.input_scale is None:
         raise NotApplicable("the input is not a floating-point tensor")
     scale = _far_input_scale(obs, th)
-    if scale is None:
-        return []
     remedy = spelled("{normalize_channels}", obs.config)
+    if scale is None:
+        return _far_channels(obs, th, remedy)
     return [
         Finding(
             check="input_scale",
@@ -328,6 +330,45 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
                    "and a channel far smaller than another is lost next to it"
                    if scale > 1 else "Inputs that small leave the units they feed next to nothing")
                 + ": the gradient reaching the weights is (almost) zero, and a larger learning rate does not help."
+            ),
+            remedy=remedy[0].upper() + remedy[1:] + ".",
+        )
+    ]
+
+
+def _far_channels(obs: Observations, th: Thresholds, remedy: str) -> list[Finding]:
+    """Channels far from unit scale where the input as a whole is not: one channel of a thousand
+    next to channels of about 1 dominates the first layer's sums, and one of a thousandth is lost
+    beside them, while their pooled root mean square can look normalised. Channels that are 0
+    throughout (padding, an unused indicator) are left out.
+
+    >>> obs = Observations(steps=0, input_scale=7.1, input_channel_scales=[1.0, 0.9, 1e-3, 10.0])
+    >>> [f.title for f in _far_channels(obs, Thresholds(), "Normalise.")]
+    ['Input channel far from unit scale: channel 2, root mean square 0.001']
+    """
+    scales = obs.input_channel_scales or []
+    far = [(i, v) for i, v in enumerate(scales)
+           if v is not None and v > 0 and not 1 / th.input_scale <= v <= th.input_scale]
+    if not far:
+        return []
+    usual = sorted(v for v in scales if v is not None and v > 0)
+    median = usual[len(usual) // 2]
+    shown = ", ".join(f"channel {i} ({_fmt(v)})" for i, v in far[:5]) + (f" and {len(far) - 5} more" if len(far) > 5
+                                                                        else "")
+    title = (f"Input channel far from unit scale: channel {far[0][0]}, root mean square {_fmt(far[0][1])}"
+             if len(far) == 1 else f"{len(far)} input channels far from unit scale")
+    return [
+        Finding(
+            check="input_scale",
+            severity="warning",
+            title=title,
+            numbers={"channels": [i for i, _ in far], "channel_scales": [v for _, v in far],
+                     "median_channel_scale": median, "healthy_range": [1 / th.input_scale, th.input_scale]},
+            message=(
+                f"Root mean square per input channel (the last axis): {shown}, against a median of {_fmt(median)} over "
+                f"the {len(usual)} channels that are not 0 throughout. A channel that large dominates the sums of the units "
+                "it feeds and saturates them; one that small is lost next to the others, and its weights get (almost) "
+                "no gradient."
             ),
             remedy=remedy[0].upper() + remedy[1:] + ".",
         )

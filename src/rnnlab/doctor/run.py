@@ -398,6 +398,16 @@ def _pairs(model: nn.Module, names: dict[int, str]) -> list[WeightBiasPair]:
     return pairs
 
 
+def _channel_scales(x: Tensor) -> list[float | None]:
+    """The root mean square of each channel (the last axis) over its finite values; None for a
+    channel with none."""
+    flat = x.reshape(-1, x.shape[-1]).to(torch.float64)
+    finite = torch.isfinite(flat)
+    count = finite.sum(0)
+    square = torch.where(finite, flat, torch.zeros((), dtype=flat.dtype)).pow(2).sum(0)
+    return [float((s / c).sqrt()) if c > 0 else None for s, c in zip(square, count)]
+
+
 def _check_nonfinite(obs: Observations, phase: str, what: str, t: Tensor) -> None:
     n = stats.nonfinite_count(t)
     if n:
@@ -564,6 +574,7 @@ def observe(
     *,
     classification: bool | None = None,
     remedies: str = "python",
+    channel_scales: bool = True,
 ) -> Observations:
     """Measure what the checks need on a copy of ``model`` (see the module docstring).
 
@@ -603,6 +614,8 @@ def observe(
     if isinstance(x, Tensor) and x.is_floating_point():
         finite = x.detach()[torch.isfinite(x.detach())].to(torch.float64)
         obs.input_scale = float(finite.pow(2).mean().sqrt()) if finite.numel() else None
+        if channel_scales and x.dim() == 3 and x.shape[-1] > 1:
+            obs.input_channel_scales = _channel_scales(x.detach())
     for t in _output_tensors(output):
         _check_nonfinite(obs, "initialisation", "model output", t)
     _check_nonfinite(obs, "initialisation", "loss", loss.detach())
@@ -670,6 +683,7 @@ def diagnose(
     remedies: str = "python",
     step: int | None = None,
     epoch: int | None = None,
+    channel_scales: bool = True,
 ) -> Report:
     """Health-check a model: run it untrained and for a few steps on a copy, report findings.
 
@@ -697,6 +711,10 @@ def diagnose(
             ``"config"`` as config keys (``model.layer_norm = true``), for the model a config.toml
             describes (``rnnlab train`` and ``rnnlab doctor`` pass it;
             :data:`rnnlab.doctor.checks.SPELLING`).
+        channel_scales: whether the ``input_scale`` check also looks at each channel of a 3-D input
+            (the last axis) on its own; ``rnnlab train`` and ``rnnlab doctor`` pass False where
+            ``data.normalize`` scales each channel already (their level and scale channels are
+            near 0 by design, ``rnnlab.data.normalize.SCALE_RESOLUTION``).
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
@@ -726,7 +744,8 @@ def diagnose(
         if seed is not None:
             torch.manual_seed(seed)
         obs = observe(
-            model, batch, loss_fn, optimizer_factory, steps, classification=classification, remedies=remedies
+            model, batch, loss_fn, optimizer_factory, steps, classification=classification, remedies=remedies,
+            channel_scales=channel_scales,
         )
     findings: list[Finding] = []
     skipped: dict[str, str] = {}

@@ -462,7 +462,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
     # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
-                      remedies="config",
+                      remedies="config", channel_scales=config.data.normalize == "none",
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
     untrained = curves_from_time_gradients(report.through_time)

@@ -1,8 +1,7 @@
 """A stream's evaluation (language model, forecasting) reads its rows in windows along time,
 carrying each row's state from a window to the next: the figures of one pass over the whole
 rows, in the memory of one window; and a stream's epoch resumed within itself records the time
-spent on it in both sessions; a ``training.steps`` budget that whole epochs of a stream raise
-is said to be raised, by how much and why."""
+spent on it in both sessions (a stream's exact ``training.steps``: tests/test_stream_exact_steps.py)."""
 
 from __future__ import annotations
 
@@ -225,17 +224,3 @@ def test_an_epoch_resumed_within_itself_records_the_time_of_both_sessions(tmp_pa
         torch.set_num_threads(before)
     record = next(r for r in read_jsonl(run / "metrics.jsonl") if r["epoch"] == 2)
     assert record["time"] >= PAUSE  # the pause before the kill is part of the epoch's time
-
-
-def test_a_budget_raised_by_whole_stream_epochs_is_said_with_both_numbers(tmp_path):
-    # Rows of ~290 tokens in windows of 3: an epoch is ~100 optimizer steps, the budget 5.
-    (tmp_path / "t.txt").write_text(words(900), encoding="utf-8")
-    text = LM.replace("{data}", str(tmp_path / "t.txt")).replace("bptt = 12", "bptt = 3").replace(
-        "epochs = 2", "steps = 5")
-    lines: list[str] = []
-    result = train(parse_config(text), out=tmp_path / "run", progress=False, log=lines.append)
-    trained = result.final["step"]
-    assert trained >= 50
-    line = next(x for x in lines if x.startswith("budget: training.steps = 5 "))
-    assert f"raised from 5 to {trained} steps" in line and "data.bptt = 3" in line and "data.streams = 3" in line
-    assert "\n" not in line

@@ -666,7 +666,11 @@ class _Session:
 
     @property
     def total_steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
+        """The optimizer steps of the run: its whole epochs, or a stream's ``training.steps`` exactly
+        (:func:`exact_steps`)."""
+        whole = self.steps_per_epoch * self.epochs
+        exact = exact_steps(self.config)
+        return whole if exact is None else min(whole, exact)
 
     @property
     def schedule_steps(self) -> int:
@@ -711,10 +715,11 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     steps_per_epoch = epoch_steps(len(data.train), data.train.X.shape[1], tc, merge_single=merges_single_batch(config))
     epochs = tc.epochs_for(steps_per_epoch)
     warm = tc.schedule.warmup_steps or tc.schedule.warmup_epochs * steps_per_epoch
-    if warm >= steps_per_epoch * epochs:
+    total = min(steps_per_epoch * epochs, exact_steps(config) or steps_per_epoch * epochs)
+    if warm >= total:
         raise ConfigError(
             f"training.schedule: the warm-up ({warm:g} optimizer steps) is not shorter than the training "
-            f"({steps_per_epoch * epochs} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
+            f"({total} steps: {epochs} epochs of {steps_per_epoch}); the learning rate would still be "
             "rising when training ends; shorten the warm-up or train longer"
         )
     return steps_per_epoch, epochs
@@ -831,6 +836,21 @@ RAISED = 1.5
 """A ``training.steps`` budget that whole epochs raise this many times or more is warned about."""
 
 
+def exact_steps(config: Config) -> int | None:
+    """``training.steps`` where the run keeps it exactly, its last epoch stopping part way: a
+    stream's (one epoch reads every window of its rows, thousands of optimizer steps for a long
+    text or series); None where the run trains whole epochs (shuffled batches of sequences, whose
+    epoch is a few steps: a ``steps`` budget rounds up to whole epochs).
+
+    >>> exact_steps(parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\n'
+    ...                          '[training]\\nsteps = 200'))
+    200
+    >>> exact_steps(parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nsteps = 200')) is None
+    True
+    """
+    return config.training.steps if task_for(config).stream else None
+
+
 def budget_line(config: Config, steps_per_epoch: int, epochs: int) -> str:
     """The run's first word on ``training.steps``: the whole epochs it trains, and how far they
     raise the budget (a run trains whole epochs; a stream's epoch is every window of its rows,
@@ -838,21 +858,23 @@ def budget_line(config: Config, steps_per_epoch: int, epochs: int) -> str:
 
     >>> c = parse_config('[task]\\nkind = "language_model"\\n[data]\\ndataset = "python-docs"\\nbptt = 1\\n'
     ...                  'streams = 64\\n[training]\\nsteps = 200')
-    >>> budget_line(c, 4541, 1)  # doctest: +ELLIPSIS
-    'budget: training.steps = 200 -> 1 epoch of 4541 steps (4541 optimizer steps); warning: raised from 200 to 4541 steps (22.7x)...'
+    >>> budget_line(c, 4541, 1)
+    'budget: training.steps = 200 optimizer steps: 1 epoch of 4541 windows (each of the data.streams = 64 rows in windows of data.bptt = 1 steps), the last one stopped after 200 of its 4541'
     """
     steps = config.training.steps
     total = steps_per_epoch * epochs
     line = (f"budget: training.steps = {steps} -> {epochs} epoch{'s' if epochs != 1 else ''} of {steps_per_epoch} "
             f"steps ({total} optimizer steps)")
+    if steps is not None and exact_steps(config) is not None and total > steps:
+        d = config.data
+        return (f"budget: training.steps = {steps} optimizer steps: {epochs} epoch{'s' if epochs != 1 else ''} of "
+                f"{steps_per_epoch} windows (each of the data.streams = {d.streams} rows in windows of data.bptt = "
+                f"{d.bptt} steps), the last one stopped after {steps - (epochs - 1) * steps_per_epoch} of its "
+                f"{steps_per_epoch}")
     if steps is None or total < RAISED * steps:
         return line
-    why = "a run trains whole epochs"
-    if task_for(config).stream:
-        d = config.data
-        why += (f", and an epoch reads each of the data.streams = {d.streams} rows in windows of data.bptt = {d.bptt} "
-                "steps; more rows or longer windows make shorter epochs")
-    return f"{line}; warning: raised from {steps} to {total} steps ({total / steps:.3g}x): {why}"
+    return (f"{line}; warning: raised from {steps} to {total} steps ({total / steps:.3g}x): a run trains whole epochs "
+            "of shuffled batches")
 
 
 def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str]:
@@ -1111,6 +1133,8 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
         first, state = resumed if resumed is not None else (0, None)
         # A batch is one window (stateless) or consecutive windows sharing a carried state.
         for start in range(first, xb.shape[1], tc.stateful_window or xb.shape[1]):
+            if s.step >= s.total_steps:
+                break  # a stream's exact training.steps, reached within its last epoch
             set_lr(s.optimizer, tc, s.step, s.steps_per_epoch, s.schedule_steps, s.budget)
             yw = yb
             if s.activity is not None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError
 from rnnlab.heap import rare_full_collections
-from rnnlab.stops import StopSignals, raise_stop
+from rnnlab.stops import ENDING, StopSignals, raise_stop, to_devnull
 from rnnlab.tables import text_table
 
 EXIT_USER_ERROR = 1
@@ -763,9 +763,10 @@ def _warnings_said_by(command: str) -> Callable[..., None]:
 def _run(args: argparse.Namespace, ctrl_c: _CtrlC) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
-        # SIGTERM (kill, timeout, a scheduler) stops a command as Ctrl-C does: a search or recipe
-        # stops its workers before it exits instead of leaving them to run on alone
-        with StopSignals((signal.SIGTERM,)), warnings.catch_warnings():
+        # SIGTERM (kill, timeout, a scheduler) and SIGHUP (the terminal closed) stop a command as
+        # Ctrl-C does: a search or recipe stops its workers before it exits instead of leaving
+        # them to run on alone
+        with StopSignals(ENDING), warnings.catch_warnings():
             if not debug:
                 warnings.showwarning = _warnings_said_by(args.command)
             code = int(args.func(args))
@@ -776,13 +777,16 @@ def _run(args: argparse.Namespace, ctrl_c: _CtrlC) -> int:
         if debug and not isinstance(e, KeyboardInterrupt):
             traceback.print_exc()
         line, code = _outcome(e)
-        print(f"rnnlab {args.command}: {line}", file=sys.stderr, flush=True)
+        try:
+            print(f"rnnlab {args.command}: {line}", file=sys.stderr, flush=True)
+        except OSError:  # (its terminal closed, its reader ended: the exit code says it all the same)
+            to_devnull(sys.stderr.fileno())  # (and the interpreter's last flush finds nothing to fail on)
         return code
 
 
 def _outcome(e: BaseException) -> tuple[str, int]:
     """What a command that raised ``e`` says (after ``rnnlab CMD: ``) and its exit code."""
-    if isinstance(e, Interrupted):  # SIGINT or SIGTERM during training: its checkpoint is written
+    if isinstance(e, Interrupted):  # SIGINT, SIGTERM or SIGHUP during training: its checkpoint is written
         return _one_line(e), 128 + e.signum
     if isinstance(e, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED

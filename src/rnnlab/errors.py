@@ -64,7 +64,7 @@ class RunDirError(RnnlabError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM, after its last finished epoch was checkpointed.
+    """Training stopped by SIGINT, SIGTERM or SIGHUP, after its last finished epoch was checkpointed.
 
     A ``KeyboardInterrupt``, not an :class:`RnnlabError`: whatever stops on Ctrl-C (the CLI, a
     search, a recipe) stops on it too, and nothing mistakes it for a failed configuration.
@@ -76,14 +76,21 @@ class Interrupted(KeyboardInterrupt):
 
     @classmethod
     def by(cls, signum: int, then: str = "") -> Interrupted:
-        """``"interrupted by SIGTERM"``, and what follows from it (``then``).
+        """``"interrupted by SIGTERM"``, and what follows from it (``then``). SIGHUP says what
+        sent it, since a user who saw the run stop did not: the terminal closed (an ssh connection
+        dropped), and what keeps a run going past that.
 
         >>> str(Interrupted.by(15, "its checkpoint is written"))
         'interrupted by SIGTERM; its checkpoint is written'
+        >>> str(Interrupted.by(1))
+        'interrupted by SIGHUP (the terminal closed; under nohup or in tmux a run outlives it)'
         """
         import signal
 
-        return cls(signum, f"interrupted by {signal.Signals(signum).name}" + (f"; {then}" if then else ""))
+        name = signal.Signals(signum).name
+        if name == "SIGHUP":
+            name += " (the terminal closed; under nohup or in tmux a run outlives it)"
+        return cls(signum, f"interrupted by {name}" + (f"; {then}" if then else ""))
 
     @classmethod
     def of_command(cls, stop: KeyboardInterrupt, again: str) -> Interrupted:

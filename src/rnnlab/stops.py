@@ -1,8 +1,16 @@
-"""SIGINT and SIGTERM as a stop: the one handler that turns them into :class:`Interrupted`.
+"""SIGINT, SIGTERM and SIGHUP as a stop: the one handler that turns them into :class:`Interrupted`.
 
-The trainer holds it for its epochs (both signals: it then writes its checkpoint), the CLI for a
-whole command (SIGTERM, so that ``kill`` stops a search or recipe the way Ctrl-C does, workers
-included, instead of killing the parent and leaving its workers running).
+The trainer holds it for its epochs (every stop: it then writes its checkpoint), the CLI for a
+whole command (:data:`ENDING`, so that ``kill`` or a closed terminal stops a search or recipe the
+way Ctrl-C does, workers included, instead of killing the parent and leaving its workers running).
+
+SIGHUP is what a process started from a terminal gets when the terminal closes (an ssh connection
+that drops, a terminal window closed) unless it runs under ``nohup`` or in tmux. Its output is then
+gone: writing to it fails (EIO on the terminal, EPIPE on a pipe whose reader died with it), so the
+handler first points each such output at ``os.devnull`` (:func:`drop_gone_outputs`), before the
+stop unwinds through code that prints (a progress bar closing, the trainer's line after its
+checkpoint, the command's last line): none of those prints can then break the stop off or change
+its exit status.
 
 Every handler that stops by raising goes through :func:`raise_stop`: a signal can land while
 Python runs a weakref callback or a ``__del__`` (importlib's module locks have one), where a
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -22,7 +31,12 @@ from typing import Any, NoReturn
 
 from rnnlab.errors import Interrupted
 
-BOTH = (signal.SIGINT, signal.SIGTERM)
+#: SIGHUP where the platform has it (Windows has none): the terminal closed
+HANGUP: tuple[int, ...] = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+#: the signals that end a whole command as ``kill`` does: SIGTERM, and SIGHUP
+ENDING: tuple[int, ...] = (signal.SIGTERM, *HANGUP)
+#: every stop the trainer answers with its checkpoint: Ctrl-C and the ending signals
+STOPS: tuple[int, ...] = (signal.SIGINT, *ENDING)
 
 #: how long a swallowed stop waits before its signal is sent again: long enough for the
 #: callback that swallowed it to have returned
@@ -69,6 +83,58 @@ def _resend_swallowed(unraisable: Any) -> None:
 _resend_swallowed.previous = sys.unraisablehook  # type: ignore[attr-defined]
 
 
+def to_devnull(fd: int) -> None:
+    """Point ``fd`` at ``os.devnull``: what is written to it from now on (Python's buffered rest,
+    the interpreter's last flush at exit included) is dropped instead of failing.
+
+    >>> fd = os.dup(1)
+    >>> to_devnull(fd)
+    >>> os.write(fd, b"dropped"), os.path.samestat(os.fstat(fd), os.stat(os.devnull))
+    (7, True)
+    >>> os.close(fd)
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def drop_gone_outputs(fds: Sequence[int] = (1, 2)) -> list[int]:
+    """Send to ``os.devnull`` those of ``fds`` (stdout, stderr) whose reader is gone: a terminal
+    that hung up (its ssh connection dropped) or a pipe whose reader ended; returns them. A live
+    terminal, pipe or file is left as it is (a ``kill -HUP`` from elsewhere leaves it readable),
+    and so is a closed descriptor. Where ``poll`` is missing (Windows, which has no SIGHUP
+    either) nothing is dropped.
+
+    >>> r, w = os.pipe()
+    >>> drop_gone_outputs([w])  # its reader is there
+    []
+    >>> os.close(r)
+    >>> drop_gone_outputs([w]) == [w]  # its reader is gone: now os.devnull, writing does not fail
+    True
+    >>> os.write(w, b"dropped")
+    7
+    >>> os.close(w)
+    """
+    if not hasattr(select, "poll"):
+        return []
+    gone = []
+    for fd in fds:
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        # (a hung-up terminal reports POLLERR and POLLHUP, a pipe without reader POLLERR; a closed
+        # descriptor POLLNVAL, left alone)
+        if any(revents & (select.POLLERR | select.POLLHUP) and not revents & select.POLLNVAL
+               for _, revents in poll.poll(0)):
+            try:
+                to_devnull(fd)
+            except OSError:  # (no descriptor left for os.devnull: the stop goes on all the same)
+                continue
+            gone.append(fd)
+    return gone
+
+
 class StopSignals:
     """While held, ``signals`` raise :class:`Interrupted` at once; a second signal acts as it did
     before. Only in the main thread of the main process (a worker's signals are its pool's to
@@ -83,7 +149,7 @@ class StopSignals:
     interrupted by SIGTERM
     """
 
-    def __init__(self, signals: Sequence[int] = BOTH) -> None:
+    def __init__(self, signals: Sequence[int] = STOPS) -> None:
         self.signals = tuple(signals)
         self.previous: dict[int, Any] = {}
 
@@ -99,6 +165,10 @@ class StopSignals:
     def _handle(self, signum: int, frame: Any) -> None:
         held = dict(self.previous)
         self.restore()
+        # (first: the stop unwinds through prints, the trainer's line after its checkpoint and the
+        # command's last line; one to a terminal that closed raised EIO in place of the stop, and
+        # the command ended in an error, exit status 1, its timing.json unwritten)
+        drop_gone_outputs()
 
         def rearm() -> None:
             self.previous = held
@@ -116,4 +186,4 @@ class StopSignals:
         self.restore()
 
 
-__all__ = ["BOTH", "StopSignals", "raise_stop"]
+__all__ = ["ENDING", "HANGUP", "STOPS", "StopSignals", "drop_gone_outputs", "raise_stop", "to_devnull"]

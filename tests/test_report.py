@@ -15,7 +15,8 @@ from matplotlib.image import imread
 
 from rnnlab.doctor.findings import Finding
 from rnnlab.htmlkit import NO_DATA
-from rnnlab.introspect import grad_through_time
+from rnnlab.introspect import gate_activations, grad_through_time
+from rnnlab.introspect.gates_file import write_gate_activations
 from rnnlab.report import (
     MAX_HISTOGRAM_COLUMNS,
     MAX_LINE_PANELS,
@@ -62,6 +63,7 @@ def _run_dir(root: Path) -> RunDir:
             opt.step()
     gtt = grad_through_time(model, x, lambda out: out[0][:, -1].sum())
     write_grad_through_time(run, gtt, step=8, epoch=2)
+    write_gate_activations(run, gate_activations(model, x), step=8, epoch=2)
     findings = [
         Finding("gates_stuck", "error", EVIL, {"fraction": 0.93, "units": [1, 2, 3]},
                 "The forget gate <never> opens.", "Set unit_forget_bias = true & retry."),
@@ -116,7 +118,7 @@ def test_report_images_are_embedded_pngs_and_nothing_external(report):
     _, _, text = report
     srcs = re.findall(r'<img [^>]*src="([^"]*)"', text)
     # metrics, norm lines, norm histograms, gradient through time of the one layer
-    assert len(srcs) == 4
+    assert len(srcs) == 5
     for src in srcs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -228,7 +230,7 @@ def test_report_in_headless_chromium(report, tmp_path):
     dom = _chromium(["--dump-dom", url], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-broken-images="0"' in dom.stdout, dom.stdout[:500]
-    assert dom.stdout.count("<img") == 4
+    assert dom.stdout.count("<img") == 5
     assert "alert(1)" not in dom.stdout.replace("&lt;script&gt;alert(1)&lt;/script&gt;", "")
 
     shot = tmp_path / "report.png"

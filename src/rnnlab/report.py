@@ -27,7 +27,13 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
    finding of that check before training still holds; where the run recorded the health check's
    curve of the untrained model too, it is drawn dashed beside it and both reaches are given;
-7. configuration (``config.toml``, shown as text; a Lightning callback's run and a loop of the
+7. gates (``gate_activations.json``, see :mod:`rnnlab.introspect.gates_file`): each gated layer's
+   per-gate heatmaps (x step, y unit; sigmoid gates on 0 shut … 1 open, tanh on -1 … 1) of the
+   trained model on the batch of the gradient through time, the untrained model's row above when
+   the health check recorded it, and the units of each sigmoid gate stuck shut or open by the
+   health check's thresholds; a model without gated layers (RNN, IndRNN), a run that recorded
+   none (older runs, tracking off) say so;
+8. configuration (``config.toml``, shown as text; a Lightning callback's run and a loop of the
    user's own have none by nature).
 
 Who recorded the run (:func:`rnnlab.rundir.recorded_by`: ``rnnlab train``, the Lightning
@@ -61,8 +67,10 @@ from typing import Any, TypeVar
 from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
-from rnnlab.gates import parse_param_name
+from rnnlab.gates import GATE_ACTIVATIONS, GATE_LABELS, parse_param_name
+from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
+from rnnlab.plots.heatmap import plot_activation_heatmaps
 from rnnlab.plots.metrics import (
     LABELS,
     PANELS,
@@ -75,6 +83,7 @@ from rnnlab.plots.metrics import (
 )
 from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time, steps, unjudged_reach
+from rnnlab.rundir import GATE_ACTIVATIONS as GATES_FILE  # (GATE_ACTIVATIONS here: rnnlab.gates')
 from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
@@ -102,6 +111,7 @@ SECTIONS = (
     ("metric-curves", "Metric curves"),
     ("weight-norms", "Weight-norm tracking"),
     ("gradient-through-time", "Gradient through time after training"),
+    ("gates", "Gates"),
     ("configuration", "Configuration"),
 )
 #: A forecasting run's section, after the final metrics: how the forecasts look against the series.
@@ -695,6 +705,116 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
     return "\n".join(parts)
 
 
+#: What the Gates section's pictures ask the viewer to look for.
+GATES_LOOK_FOR = "a gate shut (0) or open (1) at every step is stuck"
+#: How the section names a layer's kind.
+KIND_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
+#: What each sigmoid gate does when it is stuck, for the section's lead.
+GATES_MEANING = (
+    "LSTM: a forget gate (f) shut at every step forgets the cell at each step, an input gate (i) shut never "
+    "writes to it, an output gate (o) shut hides it from the next layer. GRU: an update gate (z) open at every "
+    "step keeps the old state and ignores the input, shut it overwrites the state each step; a reset gate (r) "
+    "shut makes the new state ignore the old one. A tanh candidate (LSTM g, GRU n) at ±1 everywhere is "
+    "saturated: it passes little gradient."
+)
+
+
+def _gates(rd: RunDir) -> str:
+    """The Gates section: per-gate heatmaps of each gated layer (see the module docstring)."""
+    from rnnlab.doctor.checks import Thresholds
+
+    if not rd.gate_activations.exists():
+        return hk.no_data(f"{GATES_FILE} is missing: {_no_gates_why(rd)}")
+    after, meta = read_gate_activations(rd)
+    before, before_meta = read_gate_activations(rd, phase="before_training")
+    layers = after or before
+    ungated = meta.get("ungated") or before_meta.get("ungated") or []
+    if not layers:
+        if ungated:
+            names = ", ".join(f"{u['module'] or 'model'} ({KIND_NAMES.get(u['kind'], u['kind'])})" for u in ungated)
+            layers_have = f"layers {names} have" if len(ungated) > 1 else f"layer {names} has"
+            return (f"<p>No gate to draw: the model's recurrent {hk.esc(layers_have)} no gates. An RNN or "
+                    "IndRNN layer computes its state directly from the input and its previous state, with no gate "
+                    "that could be stuck open or shut; how far back its state carries shows in the gradient "
+                    "through time above.</p>")
+        return hk.no_data(f"{GATES_FILE} lists no recurrent layer")
+    th = Thresholds()  # (the health check's: a unit is stuck by the same rule)
+    when = ", ".join(f"{k} {hk.num(meta[k])}" for k in ("step", "epoch") if meta.get(k) is not None)
+    parts = []
+    if not after:  # (not "no data recorded" above a picture of data: only the record after training is missing)
+        parts.append(f"<p class='nodata'>{GATES_FILE} holds only the gates before training: the run has not "
+                     "recorded them after training (still running, or stopped before its end).</p>")
+    parts.append(
+        f"<p class='sub'>Each gated layer's gate activations on the training batch of the gradient through time"
+        f"{_cropped_where(meta.get('cropped', before_meta.get('cropped')))}, in eval mode"
+        + (f", after training (at {when})" if after and when else "")
+        + ("; the top row: the untrained model on the same batch, before training" if after and before else "")
+        + ". Each panel is one gate: x the step, y the hidden unit, the colour the mean over the batch's "
+        f"sequences. What to look for: {GATES_LOOK_FOR}. {GATES_MEANING}</p>")
+    if ungated:
+        names = ", ".join(f"{u['module'] or 'model'} ({KIND_NAMES.get(u['kind'], u['kind'])})" for u in ungated)
+        parts.append(f"<p class='sub'>Not drawn: {hk.esc(names)}, layers without gates.</p>")
+    earlier = {(s.module, s.layer, s.direction): s for s in before} if after else {}
+    for s in layers:
+        first = earlier.get((s.module, s.layer, s.direction))
+        label = f"{KIND_NAMES.get(s.kind, s.kind)} {s.module or 'model'} layer {s.layer} {s.direction}"
+        shown = f"units 0-{min(s.hidden_size, _units(s)) - 1} of {s.hidden_size}" \
+            if _units(s) < s.hidden_size else f"all {s.hidden_size} units"
+        xlabel = "step" if s.step_bin == 1 else f"step ÷ {s.step_bin} (each column: the mean of {s.step_bin} steps)"
+        parts.append(f"<h3>{hk.esc(label)}: {hk.esc(GATES_LOOK_FOR)}</h3>")
+        said = [] if first is None else [_stuck(first, th, "before training")]
+        said.append(_stuck(s, th, "after training" if after else "before training"))
+        parts.append(f"<p>{hk.esc(' '.join(said))} ({hk.esc(shown)}; a unit is stuck when its mean over the steps "
+                     f"is below {th.gate_shut:g} or above {th.gate_open:g}, the health check's rule.)</p>")
+        title = f"{label}: gate activations, mean over the batch ({GATES_LOOK_FOR})"
+        parts.append(hk.guarded(label, lambda s=s, first=first, title=title, xlabel=xlabel, label=label: hk.img(
+            plot_activation_heatmaps(s.activations(), before=None if first is None else first.activations(),
+                                     xlabel=xlabel, title=title), f"{label} gate activations")))
+    return "\n".join(parts)
+
+
+def _units(s: GateSummary) -> int:
+    """How many units the record kept of the layer."""
+    return next((a.shape[1] for a in s.gates.values()), 0)
+
+
+def _stuck(s: GateSummary, th: Any, phase: str) -> str:
+    """One sentence: the units of each sigmoid gate stuck shut or open ``phase`` (mean over the steps)."""
+    import warnings
+
+    import numpy as np
+
+    said = []
+    for gate, act in GATE_ACTIVATIONS[s.kind].items():
+        if act != "sigmoid" or gate not in s.gates:
+            continue
+        with warnings.catch_warnings():  # ("mean of empty slice": a unit of no step, NaN, counts as neither)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(s.gates[gate], axis=0)
+        n = mean.size
+        shut, open_ = int((mean < th.gate_shut).sum()), int((mean > th.gate_open).sum())
+        if shut or open_:
+            what = " and ".join(f"{k} of {n} units {state}" for k, state in ((shut, "shut"), (open_, "open")) if k)
+            said.append(f"{GATE_LABELS[gate]} ({gate}) {what}")
+    return (f"{phase.capitalize()}: " + ("; ".join(said) if said else "no sigmoid gate stuck shut or open in any unit")
+            + ".")
+
+
+def _no_gates_why(rd: RunDir) -> str:
+    """Why a run has no gate_activations.json, as far as its config says."""
+    if rd.config.exists():
+        try:
+            tracking = rd.read_config().tracking
+        except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+            tracking = None
+        if tracking is not None and not (tracking.enabled and tracking.grad_through_time):
+            return ("the run's tracking is off (tracking.enabled and tracking.grad_through_time: the gates are "
+                    "recorded with the gradient through time)")
+    return ("this run recorded no gate activations (rnnlab train records them with the gradient through time; "
+            "runs of an older rnnlab, the Lightning callback's and a loop of your own have none: "
+            "rnnlab.introspect.gate_activations and rnnlab.plots.plot_activation_heatmaps draw them from a model)")
+
+
 def _cropped_where(cropped: Any) -> str:
     """Where in each series the curves were measured, when on its first steps only."""
     return "" if cropped is None else \
@@ -1007,6 +1127,7 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         "weight-norms": hk.guarded("weight norms", lambda: _weight_norms(rd)),
         "gradient-through-time": hk.guarded("gradient through time", lambda: _gradient_through_time(rd)),
         "health": hk.guarded("health findings", lambda: _health(rd)),
+        "gates": hk.guarded("gate activations", lambda: _gates(rd)),
         "fit": hk.guarded("findings after training", lambda: _fit(rd, records)),
     }
     titles = dict(SECTIONS)

@@ -13,6 +13,8 @@
       health.json       health-check findings (a JSON list)
       summary.json      final/best records and test metrics of a finished run
       grad_through_time.json   |dLoss/dh_t| after training, for the report
+      gate_activations.json    each gated layer's gate activations on the same batch (mean over it),
+                               after training and before it, for the report
       timing.json       where the run's wall time went (set-up, data, training, checkpoints,
                         report...) and the torch threads it chose, with why
       checkpoints/      last.pt, best.pt (torch.save of plain tensors and numbers, with a SHA-256)
@@ -84,6 +86,7 @@ FORECAST = "forecast.csv"
 SUMMARY = "summary.json"
 RESUMES = "resumes.jsonl"
 GRAD_THROUGH_TIME = "grad_through_time.json"
+GATE_ACTIVATIONS = "gate_activations.json"
 TIMING = "timing.json"
 ADAPT = "adapt.json"
 LAST_CHECKPOINT = "last.pt"
@@ -115,7 +118,8 @@ class DirKind:
 #: removes them.
 RECORDS = (METRICS, TRACKED, RESUMES, SUMMARY, f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}")
 RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS),
-              files=(CONFIG, RESUMES, METRICS, TRACKED, HEALTH, SUMMARY, GRAD_THROUGH_TIME, TIMING, ADAPT, REPORT,
+              files=(CONFIG, RESUMES, METRICS, TRACKED, HEALTH, SUMMARY, GRAD_THROUGH_TIME, GATE_ACTIVATIONS, TIMING,
+                     ADAPT, REPORT,
                      f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}"),
               unlocked=(REPORT,))
 STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
@@ -289,8 +293,8 @@ class RunDir:
     def has_records(self) -> bool:
         """Whether the run has recorded anything that is never to be lost: an epoch
         (metrics.jsonl), a tracked statistic, a resume, a checkpoint or its summary. What a run's
-        set-up writes (config.toml, adapt.json, health.json and grad_through_time.json before
-        training, timing.json, a report of them) is no record: the same command writes it again.
+        set-up writes (config.toml, adapt.json, health.json, grad_through_time.json and
+        gate_activations.json before training, timing.json, a report of them) is no record: the same command writes it again.
 
         >>> import tempfile
         >>> d = RunDir(tempfile.mkdtemp())
@@ -368,6 +372,11 @@ class RunDir:
     @property
     def grad_through_time(self) -> Path:
         return self.path / GRAD_THROUGH_TIME
+
+    @property
+    def gate_activations(self) -> Path:
+        """Gate activations of the inspected batch (:mod:`rnnlab.introspect.gates_file`)."""
+        return self.path / GATE_ACTIVATIONS
 
     @property
     def adapt(self) -> Path:

@@ -69,13 +69,18 @@ class LayerActivations:
 
 @dataclass
 class GateActivations:
-    """Gate activations of one layer and direction: ``gates[g]`` is ``[B, T, H]``."""
+    """Gate activations of one layer and direction: ``gates[g]`` is ``[B, T, H]``.
+
+    ``lengths [B]``: the real length of each sequence when the layer ran on padded input with
+    ``lengths`` (or packed input), else None; the gates of a step past it are not the sequence's.
+    """
 
     module: str
     layer: int
     direction: str
     kind: str
     gates: dict[str, np.ndarray] = field(default_factory=dict)
+    lengths: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -117,6 +122,17 @@ def _as_btc(module: nn.Module, out: Any) -> tuple[Tensor, Tensor | None]:
     return (y if getattr(module, "batch_first", False) else y.transpose(0, 1)), None
 
 
+def _input_lengths(args: tuple, kwargs: dict) -> np.ndarray | None:
+    """``[B]`` real lengths of a recurrent layer's call ``layer(input, state, lengths)``: its
+    ``lengths`` argument, or a packed input's own (batch in the input's order, as the layers
+    record their gates), else None."""
+    x = args[0] if args else kwargs.get("input")
+    if isinstance(x, PackedSequence):
+        return pad_packed_sequence(x, batch_first=True)[1].cpu().numpy()
+    given = kwargs.get("lengths", args[2] if len(args) > 2 else None)
+    return None if given is None else torch.as_tensor(given).cpu().numpy().astype(np.int64)
+
+
 def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None) -> dict[str, LayerActivations]:
     """Outputs of the named modules (default: every recurrent layer) on ``batch``.
 
@@ -138,11 +154,10 @@ def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             if is_recurrent_layer(module):
                 y, lengths = _as_btc(module, output)
-                if lengths is None and kwargs.get("lengths", args[2] if len(args) > 2 else None) is not None:
-                    lengths = torch.as_tensor(kwargs.get("lengths", args[2] if len(args) > 2 else None))
                 dirs = DIRECTIONS[: 2 if getattr(module, "bidirectional", False) else 1]
                 found[name] = LayerActivations(
-                    name, _numpy(y), True, dirs, None if lengths is None else lengths.cpu().numpy()
+                    name, _numpy(y), True, dirs,
+                    _input_lengths(args, kwargs) if lengths is None else lengths.cpu().numpy()
                 )
             else:
                 y = output[0] if isinstance(output, (tuple, list)) else output
@@ -185,20 +200,23 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
             )
     records: dict[str, dict[tuple[int, str], Tensor]] = {}
     replays: dict[str, tuple[nn.Module, tuple, dict]] = {}
+    lengths: dict[str, np.ndarray | None] = {}
     handles = []
 
-    def replay_hook(name: str):
+    def replay_hook(name: str, replay: bool):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            replays[name] = (module, args, kwargs)
+            lengths[name] = _input_lengths(args, kwargs)
+            if replay:
+                replays[name] = (module, args, kwargs)
 
         return hook
 
     with ExitStack() as stack, torch.no_grad():
         for name, module in targets:
-            if hasattr(module, "recording_gates"):
+            replay = not hasattr(module, "recording_gates")
+            if not replay:
                 records[name] = stack.enter_context(module.recording_gates())
-            else:
-                handles.append(module.register_forward_pre_hook(replay_hook(name), with_kwargs=True))
+            handles.append(module.register_forward_pre_hook(replay_hook(name, replay), with_kwargs=True))
         try:
             model(x)
         finally:
@@ -224,6 +242,7 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
                     direction=direction,
                     kind=kind,  # type: ignore[arg-type]
                     gates={k: _numpy(gates[k]) for k in GATES[kind]},  # type: ignore[index]
+                    lengths=lengths.get(name),
                 )
             )
     return out

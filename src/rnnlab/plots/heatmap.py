@@ -146,49 +146,77 @@ def plot_gate_heatmaps(
     """
     if not isinstance(arrays, Mapping) or not arrays:
         raise ValueError(f"arrays: expected a non-empty mapping gate -> 2-D array, got {arrays!r}")
-    mats, strips = {}, set()
-    for gate, a in arrays.items():
-        arr = style.as_array(a, f"arrays[{gate!r}]")
-        if arr.ndim == 1:
-            # (a column's x axis, -0.4..0.4 labelled as a matrix's, was an axis of nothing)
-            arr = arr[None, :]
-            strips.add(gate)
-        if arr.ndim != 2:
-            raise ValueError(f"arrays[{gate!r}]: expected a 1-D or 2-D array, got shape {arr.shape}")
-        mats[gate] = arr
-    scales = _scales(mats, activations or {}, signed, colorbar_label)
+    return _heatmap_rows([("", arrays)], signed=signed, activations=activations, xlabel=xlabel, ylabel=ylabel,
+                         colorbar_label=colorbar_label, title=title, path=path)
 
-    fig, axes = style.new_figure(1, len(mats), panel_size=(3.3, STRIP_HEIGHT if len(strips) == len(mats) else 3.0))
+
+def _heatmap_rows(
+    rows: list[tuple[str, Mapping[str, Any]]],
+    *,
+    signed: bool,
+    activations: Mapping[str, str] | None,
+    xlabel: str,
+    ylabel: str,
+    colorbar_label: str,
+    title: str | None,
+    path: str | os.PathLike[str] | None,
+) -> Figure:
+    """:func:`plot_gate_heatmaps` with a row of panels per ``(label, arrays)`` of ``rows`` (the
+    same gates in the same columns, e.g. before and after training): each gate's colour scale
+    spans all rows, so that a colour reads the same in both; a row's label ends its panels' titles."""
+    grid: list[dict[str, np.ndarray]] = []
+    strips = set()
+    for _, arrays in rows:
+        mats = {}
+        for gate, a in arrays.items():
+            arr = style.as_array(a, f"arrays[{gate!r}]")
+            if arr.ndim == 1:
+                # (a column's x axis, -0.4..0.4 labelled as a matrix's, was an axis of nothing)
+                arr = arr[None, :]
+                strips.add(gate)
+            if arr.ndim != 2:
+                raise ValueError(f"arrays[{gate!r}]: expected a 1-D or 2-D array, got shape {arr.shape}")
+            mats[gate] = arr
+        grid.append(mats)
+    gates = list(grid[0])
+    if any(list(m) != gates for m in grid):
+        raise ValueError(f"rows: expected the same gates in every row, got {[list(m) for m in grid]}")
+    scales = _scales({g: np.concatenate([m[g].ravel() for m in grid]) for g in gates}, activations or {},
+                     signed, colorbar_label)
+
+    fig, axes = style.new_figure(len(grid), len(gates),
+                                 panel_size=(3.3, STRIP_HEIGHT if len(strips) == len(gates) else 3.0))
     images: dict[str, Any] = {}
-    for ax, (gate, arr) in zip(axes[0], mats.items(), strict=True):
-        ax.grid(False)
-        ax.set_title(style.gate_title(gate), fontsize=style.LABEL_SIZE)
-        if arr.size == 0:
-            style.no_data(ax, "empty")
-            continue
-        finite = arr[np.isfinite(arr)]
-        if finite.size == 0:
-            style.no_data(ax, f"all {arr.size} values non-finite")
-            continue
-        key = next(k for k, (gates, *_) in scales.items() if gate in gates)
-        _, norm, cmap, _ = scales[key]
-        images[key] = ax.imshow(
-            np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
-            interpolation="nearest",
-        )
-        style.integer_ticks(ax.xaxis)  # rows/columns are indices
-        if gate in strips:
-            ax.set_xlabel(ylabel)
-            ax.set_yticks([])
-        else:
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            style.integer_ticks(ax.yaxis)
-        warn = style.nonfinite_note(arr)
-        if warn:
-            style.note(ax, warn, warn=True)
-        if finite.min() == finite.max():
-            style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
+    for (label, _), mats, ax_row in zip(rows, grid, axes, strict=True):
+        for ax, (gate, arr) in zip(ax_row, mats.items(), strict=True):
+            ax.grid(False)
+            ax.set_title(style.gate_title(gate) + (f", {label}" if label else ""), fontsize=style.LABEL_SIZE)
+            if arr.size == 0:
+                style.no_data(ax, "empty")
+                continue
+            finite = arr[np.isfinite(arr)]
+            if finite.size == 0:
+                style.no_data(ax, f"all {arr.size} values non-finite")
+                continue
+            key = next(k for k, (gs, *_) in scales.items() if gate in gs)
+            _, norm, cmap, _ = scales[key]
+            images[key] = ax.imshow(
+                np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
+                interpolation="nearest",
+            )
+            style.integer_ticks(ax.xaxis)  # rows/columns are indices
+            if gate in strips:
+                ax.set_xlabel(ylabel)
+                ax.set_yticks([])
+            else:
+                ax.set_xlabel(xlabel)
+                ax.set_ylabel(ylabel)
+                style.integer_ticks(ax.yaxis)
+            warn = style.nonfinite_note(arr)
+            if warn:
+                style.note(ax, warn, warn=True)
+            if finite.min() == finite.max():
+                style.note(ax, f"constant = {style.fmt(float(finite[0]))}", loc="lower left")
     shown = [k for k in scales if k in images]  # (a scale whose every panel is empty gets no bar)
     for index, key in enumerate(shown):
         cb = style.colorbar(fig, images[key], scales[key][3])
@@ -259,6 +287,8 @@ def plot_activation_heatmaps(
     acts: GateActivations,
     *,
     sample: int | None = None,
+    before: GateActivations | None = None,
+    xlabel: str = "timestep",
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -270,22 +300,48 @@ def plot_activation_heatmaps(
     (:data:`GATE_ACTIVATIONS`), so saturation reads directly: sigmoid gates (LSTM i, f, o; GRU r,
     z) on ``0`` shut … ``1`` open, tanh gates (LSTM g, GRU n) on ``-1 … 1`` centred at 0, one
     colour bar each; the one gate of RNN and IndRNN layers keeps a scale from its data.
+    ``before``: the same layer's activations at an earlier moment (before training), drawn as a
+    first row above ``acts``' row, gate over gate on the same scales. ``xlabel``: what a column
+    is, when not one timestep of the input.
 
     >>> import numpy as np
     >>> from rnnlab.introspect import GateActivations
     >>> a = GateActivations("", 0, "forward", "rnn", {"h": np.zeros((2, 5, 3))})
     >>> plot_activation_heatmaps(a).axes[0].images[0].get_array().shape
     (3, 5)
+    >>> [ax.get_title() for ax in plot_activation_heatmaps(a, before=a).axes if ax.images]
+    ['h (hidden), before training', 'h (hidden), after training']
     """
-    if not isinstance(acts, GateActivations):
+    if not isinstance(acts, GateActivations) or not isinstance(before, (GateActivations, type(None))):
+        wrong = acts if not isinstance(acts, GateActivations) else before
         raise TypeError(
-            f"acts: expected a rnnlab.introspect.GateActivations, got {type(acts).__name__}"
+            f"{'acts' if wrong is acts else 'before'}: expected a rnnlab.introspect.GateActivations, "
+            f"got {type(wrong).__name__}"
         )
+    which = "batch mean" if sample is None else f"sample {sample}"
+    rows = [("", _time_panels(acts, sample, "acts"))] if before is None else [
+        ("before training", _time_panels(before, sample, "before")), ("after training", _time_panels(acts, sample, "acts"))]
+    if not rows[-1][1]:
+        raise ValueError("acts.gates: expected at least one gate, got none")
+    return _heatmap_rows(
+        rows,
+        signed=False,
+        activations=GATE_ACTIVATIONS.get(acts.kind),
+        xlabel=xlabel,
+        ylabel="hidden unit",
+        colorbar_label="activation",
+        title=title or f"{acts.kind.upper()} {acts.label}: gate activations ({which})",
+        path=path,
+    )
+
+
+def _time_panels(acts: GateActivations, sample: int | None, name: str) -> dict[str, np.ndarray]:
+    """Gate → ``[H, T]``: the batch mean (``sample=None``) or one batch entry of ``acts.gates``."""
     arrays = {}
     for gate, a in acts.gates.items():
-        arr = style.as_array(a, f"acts.gates[{gate!r}]")
+        arr = style.as_array(a, f"{name}.gates[{gate!r}]")
         if arr.ndim != 3:
-            raise ValueError(f"acts.gates[{gate!r}]: expected [B, T, H], got shape {arr.shape}")
+            raise ValueError(f"{name}.gates[{gate!r}]: expected [B, T, H], got shape {arr.shape}")
         if sample is None:
             with np.errstate(invalid="ignore"):
                 two = arr.mean(axis=0) if arr.shape[0] else arr[0:0].reshape(arr.shape[1:])
@@ -296,13 +352,4 @@ def plot_activation_heatmaps(
                 f"sample: expected a batch index in [0, {arr.shape[0]}), got {sample}"
             )
         arrays[gate] = two.T
-    which = "batch mean" if sample is None else f"sample {sample}"
-    return plot_gate_heatmaps(
-        arrays,
-        activations=GATE_ACTIVATIONS.get(acts.kind),
-        xlabel="timestep",
-        ylabel="hidden unit",
-        colorbar_label="activation",
-        title=title or f"{acts.kind.upper()} {acts.label}: gate activations ({which})",
-        path=path,
-    )
+    return arrays

@@ -460,6 +460,8 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
 
     task = task_for(config)
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
+    if config.tracking.grad_through_time:  # (the untrained model's gates, beside the trained one's in the report)
+        _record_gates(run, model, batch, data, config, step=0, epoch=0, phase="before_training")
     # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
                       remedies="config", channel_scales=config.data.normalize == "none",
@@ -496,7 +498,24 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     finally:
         model.train(was_training)
     write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=_inspect_cropped(data, config))
+    _record_gates(run, model, batch, data, config, step=step, epoch=epoch_done)
     return dict(gtt)
+
+
+def _record_gates(run: RunDir, model: nn.Module, batch: Any, data: DataSplits, config: Config, *,
+                  step: int, epoch: int, phase: str = "after_training") -> None:
+    """Each gated layer's gate activations on the inspected ``batch`` (one forward, eval mode),
+    summarized into gate_activations.json for the report's Gates section."""
+    from rnnlab.introspect import gate_activations
+    from rnnlab.introspect.gates_file import write_gate_activations
+
+    was_training = model.training
+    model.eval()
+    try:
+        acts = gate_activations(LogitsOnly(model), batch)
+    finally:
+        model.train(was_training)
+    write_gate_activations(run, acts, step=step, epoch=epoch, cropped=_inspect_cropped(data, config), phase=phase)
 
 
 def doctor_batch(split: Sequences, batch_size: int, max_steps: int | None = None, task: Task = CLASSIFICATION,

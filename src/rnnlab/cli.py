@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import re
 import signal
 import sys
@@ -109,11 +108,12 @@ the steps (see docs/regularization.md, section 10):
 def _say(message: str) -> None:
     try:
         print(message, flush=True)
-    except BrokenPipeError:
-        # The reader of stdout has gone (`rnnlab train ... | head`): the command goes on without its
-        # lines rather than losing the run to them; stdout becomes /dev/null so that nothing else
-        # (the interpreter's last flush included) writes to the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        # The reader of stdout has gone (`rnnlab train ... | head`: BrokenPipeError) or its terminal
+        # closed (EIO, before the SIGHUP arrives): the command goes on without its lines rather than
+        # losing the run to them; stdout becomes /dev/null so that nothing else (the interpreter's
+        # last flush included) writes there.
+        to_devnull(sys.stdout.fileno())
 
 
 # ------------------------------------------------------------------------------ commands
@@ -689,6 +689,7 @@ class _CtrlC:
     waited for them to finish the study) or ended in a traceback. The stop under way ends the
     command with its one line and 130 all the same.
 
+    >>> import os
     >>> ctrl_c = _CtrlC().install()
     >>> try:
     ...     os.kill(os.getpid(), signal.SIGINT)

@@ -20,13 +20,14 @@ and dropped, and the process would go on as if never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import select
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from rnnlab.errors import Interrupted
@@ -133,6 +134,33 @@ def drop_gone_outputs(fds: Sequence[int] = (1, 2)) -> list[int]:
                 continue
             gone.append(fd)
     return gone
+
+
+@contextlib.contextmanager
+def ignored(signals: Sequence[int]) -> Iterator[None]:
+    """``signals`` ignored inside the block (main thread only, where handlers exist), their
+    handlers put back after it. A process started inside inherits the ignoring through ``exec``:
+    how a search's or recipe's workers (and multiprocessing's resource tracker) leave Ctrl-C and
+    a closed terminal's SIGHUP, which reach the whole process group, to their parent, which then
+    stops them with SIGTERM.
+
+    >>> with ignored(HANGUP):
+    ...     signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    True
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in signals}
+    for sig in signals:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            # (None: a handler set outside Python; SIGINT's is then taken as Python's own)
+            signal.signal(sig, handler if handler is not None else
+                          signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
 
 
 class StopSignals:

@@ -47,7 +47,7 @@ from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
 from rnnlab.search.trial import FoldPlan, run_trial
-from rnnlab.stops import raise_stop
+from rnnlab.stops import HANGUP, ignored, raise_stop
 from rnnlab.tables import with_spread
 from rnnlab.task import Task, task_for
 
@@ -136,6 +136,8 @@ def _worker_init(threads: int, device: str, started: Any, parent: tuple[int, str
     from rnnlab.search.study import stop_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for sig in HANGUP:  # and so is a closed terminal's SIGHUP, which reaches the whole process group
+        signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _WORKER_STOP)  # how the parent stops the pool (terminate)
     # Stop with the recipe, as the search's workers do: killed, even by SIGKILL, the recipe sends
     # its workers SIGTERM (a run writes its checkpoint; the worker exits quietly, releasing its
@@ -285,9 +287,12 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     pool = None
     if options.workers > 1:
         ctx = multiprocessing.get_context("spawn")
-        pool = ctx.Pool(options.workers, initializer=_worker_init,
-                        initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0),
-                                  process_identity()))
+        # (SIGHUP reaches the whole process group: the workers and multiprocessing's resource
+        # tracker, started here, leave it to the recipe, which stops them with SIGTERM)
+        with ignored(HANGUP):
+            pool = ctx.Pool(options.workers, initializer=_worker_init,
+                            initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0),
+                                      process_identity()))
     try:
         evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)
         done: list[dict[str, Any]] = []

@@ -91,7 +91,7 @@ from rnnlab.search.storage import (
     worker_attrs,
 )
 from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_for_config, run_trial
-from rnnlab.stops import raise_stop
+from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
@@ -394,7 +394,7 @@ def _in_main_thread() -> bool:
 
 @contextmanager
 def _stops_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back inside the block (main thread, where signals exist), acted on
+    """SIGINT, SIGTERM and SIGHUP held back inside the block (main thread, where signals exist), acted on
     after it by the handlers they had: a trial's records are written whole, and a stop never
     lands inside Optuna's journal lock (interrupted there, its release raises FileNotFoundError
     in place of the KeyboardInterrupt, and the trial was failed instead of recorded as
@@ -412,7 +412,7 @@ def _stops_held() -> Iterator[None]:
     def hold(signum: int, frame: Any) -> None:
         caught.append(signum)
 
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.getsignal(sig) for sig in STOPS}
     for sig, handler in before.items():
         if handler is not signal.SIG_IGN:
             signal.signal(sig, hold)
@@ -910,14 +910,11 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
              for w in range(setup.options.workers)]
     # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
     # ignores it from its first instruction (still importing torch, it would print a traceback).
-    on_interrupt = signal.getsignal(signal.SIGINT)
-    if _in_main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    # So is a closed terminal's SIGHUP, which reaches the whole process group: the parent stops
+    # its workers with SIGTERM, their trials recorded as interrupted, not left "running".
+    with ignored((signal.SIGINT, *HANGUP)):
         for p in procs:
             p.start()
-    finally:
-        _restore_sigint(on_interrupt)
     progress = Progress(setup, say, study, bar=_bar(setup.options))
     ended: set[int] = set()
     try:

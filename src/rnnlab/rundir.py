@@ -48,7 +48,7 @@ Example:
     >>> d.read_metrics()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rnnlab.errors.RunDirError: ...metrics.jsonl line 2: expected a JSON object, got a list
+    rnnlab.errors.RunDirError: ...metrics.jsonl line 2: expected a JSON object, got a list; the line after it is intact...
 """
 
 from __future__ import annotations
@@ -391,7 +391,7 @@ class RunDir:
     @property
     def last_checkpoint(self) -> Path:
         """Where ``--resume`` continues from (written after the first epoch, then at most every
-        ``training.checkpoint_every`` seconds, after the last epoch and on SIGINT/SIGTERM)."""
+        ``training.checkpoint_every`` seconds, after the last epoch and on SIGINT/SIGTERM/SIGHUP)."""
         return self.path / CHECKPOINTS / LAST_CHECKPOINT
 
     @property
@@ -687,21 +687,44 @@ def read_jsonl(path: str | os.PathLike[str],
         if not raw.strip():
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise RunDirError(f"{p} line {n}: not valid UTF-8 (byte {e.start})") from None
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise RunDirError(f"{p} line {n}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(rec, dict):
-            raise RunDirError(f"{p} line {n}: expected a JSON object, got {_kind(rec)}")
-        rec = _restore(rec)
-        problem = check(rec) if check is not None else None
-        if problem:
-            raise RunDirError(f"{p} line {n}: {problem}")
-        out.append(rec)
+            out.append(_record(raw, check))
+        except ValueError as e:
+            raise RunDirError(f"{p} line {n}: {e}{_damaged_remedy(p, n, len(lines))}") from None
     return out
+
+
+def _record(raw: bytes, check: Callable[[dict[str, Any]], str | None] | None) -> dict[str, Any]:
+    """One line of a JSONL file as its record; a ValueError saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not valid UTF-8 (byte {e.start})") from None
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(rec, dict):
+        raise ValueError(f"expected a JSON object, got {_kind(rec)}")
+    rec = _restore(rec)
+    problem = check(rec) if check is not None else None
+    if problem:
+        raise ValueError(problem)
+    return rec
+
+
+def _damaged_remedy(path: Path, n: int, lines: int) -> str:
+    """What to do about a damaged line ``n`` of ``lines`` (rnnlab wrote each line whole, so the file
+    was changed by something else: a disk fault, an edit): nothing reads past it, since skipping a
+    record would change what the run's figures say without a word.
+
+    >>> _damaged_remedy(Path("run/metrics.jsonl"), 3, 10)  # doctest: +ELLIPSIS
+    '; the 7 lines after it are intact: repair line 3 or delete it (keep a copy of metrics.jsonl first)...'
+    """
+    after = lines - n
+    where = (f"{'the line' if after == 1 else f'the {after} lines'} after it {'is' if after == 1 else 'are'} intact" if after
+             else "it is the file's last line")
+    return (f"; {where}: repair line {n} or delete it (keep a copy of {path.name} first), then run the "
+            "command again")
 
 
 def truncate_jsonl(path: str | os.PathLike[str], keep: Callable[[dict[str, Any]], bool]) -> int:

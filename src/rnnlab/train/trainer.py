@@ -1368,7 +1368,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     the global random generators that ``training.seed`` seeds: :func:`callers_random_state`).
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
-    after the last epoch, and on SIGINT/SIGTERM (then :class:`rnnlab.errors.Interrupted`).
+    after the last epoch, and on SIGINT/SIGTERM/SIGHUP (then :class:`rnnlab.errors.Interrupted`).
     """
     timing = Timing()
     threads_before = torch.get_num_threads()
@@ -1434,7 +1434,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
 
     steps_before = s.step
     s.saved_at = time.perf_counter()
-    with StopSignals():  # SIGINT and SIGTERM: the trainer then writes the last epoch's checkpoint
+    with StopSignals():  # SIGINT, SIGTERM and SIGHUP: the trainer then writes the last epoch's checkpoint
         try:
             _epochs(run, s, tracker, progress, log, stop_after, on_epoch, timing)
         except Interrupted as e:

@@ -12,7 +12,13 @@ names; nothing here draws (see :mod:`rnnlab.plots`).
 * :mod:`~rnnlab.introspect.stats`: norms, dead / saturated / zero / non-finite fractions,
   gradient reach and decay rate
 * :mod:`~rnnlab.introspect.batch`: the ``(input, target)`` batch convention;
-  :mod:`~rnnlab.introspect.modules`: which submodules are recurrent layers
+  :mod:`~rnnlab.introspect.modules`: which submodules are recurrent layers, and
+  :func:`untouched`, the guard that leaves a model as it was while a collector runs it
+
+The collectors that run the model (:func:`layer_outputs`, :func:`gate_activations`,
+:func:`grad_through_time`) measure it in the mode it is in (in training mode with the batch's
+statistics and dropout masks of their own) and leave its buffers, its modules' modes, parameters
+and their ``.grad``, and torch's random state as they were.
 
 Example:
     >>> import torch
@@ -29,7 +35,7 @@ from rnnlab.introspect.activations import (
     gate_activations,
     layer_outputs,
 )
-from rnnlab.introspect.modules import recurrent_modules
+from rnnlab.introspect.modules import recurrent_modules, untouched
 from rnnlab.introspect.through_time import GradThroughTime, grad_through_time
 from rnnlab.introspect.weights import GateParams, gate_gradients, gate_weights
 
@@ -49,5 +55,6 @@ __all__ = [
     "recurrent_modules",
     "stats",
     "through_time",
+    "untouched",
     "weights",
 ]

@@ -13,8 +13,13 @@ Gate activations come from rnnlab layers' :meth:`recording_gates`. torch's ``nn.
 ``nn.RNN`` do not expose their gates, so their input is replayed through an rnnlab twin with the
 same weights (rnnlab layers compute exactly what torch's do).
 
-The model runs under ``torch.no_grad()`` in its current mode: call ``model.eval()`` first for
-activations without dropout.
+The model runs under ``torch.no_grad()`` in the mode it is in, and is left as it was
+(:func:`~rnnlab.introspect.modules.untouched`): its buffers, every module's training flag,
+parameters and their ``.grad``, and torch's random state. In training mode the activations are
+those of a training step: batch norms use the batch's statistics (without moving the model's
+running statistics), and dropout and zoneout draw their own masks from a fork of torch's random
+state (the masks the next forward pass would draw; the caller's stream goes on unchanged). Call
+``model.eval()`` first for activations without dropout, with the running statistics.
 
 Example:
     >>> import torch
@@ -40,7 +45,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnlab.gates import DIRECTIONS, GATES, kind_of, split_gate_axis
 from rnnlab.introspect.batch import split_batch
-from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules
+from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules, untouched
 from rnnlab.layers.twin import twin_of
 
 
@@ -137,7 +142,8 @@ def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None
     """Outputs of the named modules (default: every recurrent layer) on ``batch``.
 
     ``batch`` follows :mod:`rnnlab.introspect.batch` (the target, if any, is ignored). Keys are
-    the module names; a module called several times keeps its last call.
+    the module names; a module called several times keeps its last call. The model runs in its
+    mode and is left as it was, with torch's random state (see the module's notes on training mode).
 
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.GRU(2, 3, bidirectional=True), torch.nn.Identity())
@@ -170,7 +176,7 @@ def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None
     try:
         for name, module in targets:
             handles.append(module.register_forward_hook(make_hook(name), with_kwargs=True))
-        with torch.no_grad():
+        with untouched(model), torch.no_grad():
             model(x)
     finally:
         for h in handles:
@@ -183,7 +189,9 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
 
     Works for rnnlab layers and torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``kind`` "rnn" and
     "indrnn" have one "gate", ``h``; ``rnnlab.Recurrent`` has no gates and is skipped).
-    ``modules`` restricts to the named recurrent modules.
+    ``modules`` restricts to the named recurrent modules. The model runs in its mode and is left as
+    it was, with torch's random state (see the module's notes on training mode; torch's layers are
+    replayed through their twin, which in training mode draws its own dropout masks).
 
     >>> import rnnlab, torch
     >>> gru = rnnlab.GRU(2, 3, num_layers=2)
@@ -211,7 +219,7 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
 
         return hook
 
-    with ExitStack() as stack, torch.no_grad():
+    with untouched(model), ExitStack() as stack, torch.no_grad():
         for name, module in targets:
             replay = not hasattr(module, "recording_gates")
             if not replay:

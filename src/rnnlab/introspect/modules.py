@@ -1,4 +1,5 @@
-"""Which submodules of a model are recurrent layers (the unit every collector works on).
+"""Which submodules of a model are recurrent layers (the unit every collector works on), and
+:func:`untouched`, which leaves a model as it was while a collector runs it.
 
 A *recurrent layer* is a module that runs a whole sequence: torch's ``nn.LSTM``/``nn.GRU``/
 ``nn.RNN``, any rnnlab layer (a subclass of ``rnnlab.layers.base.RecurrentBase``) and
@@ -14,7 +15,12 @@ Example:
 
 from __future__ import annotations
 
-from torch import nn
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
 
 def _rnnlab_layer_types() -> tuple[type, ...]:
@@ -69,3 +75,49 @@ def find_module(model: nn.Module, name: str) -> nn.Module:
             f"{did_you_mean(name, [n for n in modules if n])}"
         )
     return modules[name]
+
+
+@contextmanager
+def untouched(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in the block, in the mode it is in, and leave it and torch's random state as they were.
+
+    Every buffer (running statistics, ``num_batches_tracked``, any other) is replaced by a copy
+    for the block: a forward pass in training mode normalizes with the batch's statistics and
+    moves the copies, and the model's own buffers come back untouched (the same tensors, never
+    written). Torch's random generators (CPU, and the CUDA devices the model is on) are forked:
+    the block draws the dropout and zoneout masks the model's next forward pass would have drawn,
+    and after it the caller's stream goes on as if the block had not run. Each module's training
+    flag is put back. Parameters and their ``.grad`` are not copied: the collectors never write
+    them (they take gradients with ``torch.autograd.grad``, which leaves ``.grad`` alone).
+
+    >>> import torch
+    >>> bn = torch.nn.BatchNorm1d(3)
+    >>> state = torch.get_rng_state()
+    >>> with untouched(bn):
+    ...     _ = torch.nn.functional.dropout(bn(torch.randn(8, 3)))
+    >>> bn.running_mean, int(bn.num_batches_tracked), torch.equal(state, torch.get_rng_state())
+    (tensor([0., 0., 0.]), 0, True)
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    copies: dict[int, Tensor] = {}  # (a buffer shared by two modules stays shared in the block)
+    swapped: list[tuple[nn.Module, str, Tensor]] = []
+    for m in model.modules():
+        for name, b in m._buffers.items():
+            # A lazy module's buffer has no value yet: its first forward pass gives it one, as any call would.
+            if b is None or is_lazy(b):
+                continue
+            if id(b) not in copies:
+                copies[id(b)] = b.detach().clone().requires_grad_(b.requires_grad)
+            swapped.append((m, name, b))
+    tensors = [p for p in model.parameters() if not is_lazy(p)] + [b for _, _, b in swapped]
+    cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    try:
+        for m, name, b in swapped:
+            m._buffers[name] = copies[id(b)]
+        with torch.random.fork_rng(devices=cuda):
+            yield model
+    finally:
+        for m, name, b in swapped:
+            m._buffers[name] = b
+        for m, training in modes:
+            m.training = training

@@ -10,6 +10,14 @@ How: every step's ``h_t`` must be a single tensor that feeds both the output and
 ``torch.autograd.grad`` of the loss with respect to these tensors is then exactly the total
 derivative. Parameters' ``.grad`` are not touched.
 
+The model runs in the mode it is in and is left as it was
+(:func:`~rnnlab.introspect.modules.untouched`): its buffers, every module's training flag,
+parameters and their ``.grad``, and torch's random state. In training mode the derivative is that
+of a training step: batch norms use the batch's statistics (without moving the model's running
+statistics), and dropout and zoneout draw their own masks from a fork of torch's random state
+(the masks the next forward pass would draw; the caller's stream goes on unchanged). Call
+``model.eval()`` first for the derivative of the model as it predicts.
+
 * rnnlab layers (``rnnlab.LSTM``/``GRU``/``RNN``/``IndRNN``) keep these tensors themselves
   (:meth:`rnnlab.layers.base.RecurrentBase.recording_states`), in every configuration: stacked,
   bidirectional, residual, layer or recurrent batch norm, dropout, zoneout, packed or padded.
@@ -64,7 +72,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab.gates import DIRECTIONS, kind_of
 from rnnlab.introspect.batch import compute_loss, split_batch
-from rnnlab.introspect.modules import recurrent_modules
+from rnnlab.introspect.modules import recurrent_modules, untouched
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
@@ -379,6 +387,8 @@ def grad_through_time(
     Works for many-to-one models (loss on the last output or on ``h_n``) and many-to-many ones.
     Keys are module names (``""`` when the model is itself the layer; a module called twice
     in one forward gets ``name`` and ``name#1``). ``modules`` restricts to the named modules.
+    The model runs in its mode and is left as it was, with torch's random state and parameters'
+    ``.grad`` (see the module's notes on training mode).
 
     >>> import torch
     >>> rnn = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True)
@@ -497,47 +507,49 @@ def grad_through_time(
 
         return hook
 
-    with ExitStack() as recording:
-        try:
-            for name, module in targets:
-                if isinstance(module, RecurrentBase):
-                    kept = recording.enter_context(module.recording_states())
-                    hook = make_recording_hook(name, kept)
-                elif _is_custom(module):
-                    handles.append(module.register_forward_pre_hook(make_custom_pre_hook(name), with_kwargs=True))
-                    kept_custom = None
-                    if any(map(_outputs_state, _custom_cells(module))):
-                        kept_custom = recording.enter_context(module.recording_states())
-                    hook = make_custom_hook(name, kept_custom)
-                    for cell in _custom_cells(module):
-                        if id(cell) not in hooked_cells:  # (one hook for a shared cell)
-                            hooked_cells.add(id(cell))
-                            handles.append(cell.register_forward_hook(cell_hook))
-                elif isinstance(module, (nn.GRU, nn.RNN)) or (isinstance(module, nn.LSTM) and not module.proj_size):
-                    hook = make_twin_hook(name)
-                else:
-                    hook = make_stepping_hook(name)
-                handles.append(module.register_forward_hook(hook, with_kwargs=True))
-            with torch.enable_grad():
-                _, loss = compute_loss(model, _input_with_grad(model, targets, batch), loss_fn)
-        finally:
-            for h in handles:
-                h.remove()
-    if not records:
-        raise ValueError(
-            f"model: none of the recurrent modules {[n for n, _ in targets]} ran during the forward pass"
-        )
-    # A frozen layer fed by frozen layers (or by an input without gradient) keeps no graph of its
-    # states: there is no gradient through time to measure there.
-    frozen = [name for name, rec in records if not all(p.requires_grad for ps in rec.probes.values() for p in ps)]
-    records = [(name, rec) for name, rec in records if name not in frozen]
-    if not records:
-        raise ValueError(
-            f"model: the hidden states of {frozen} carry no gradient (their layers and everything before them "
-            "are frozen, requires_grad=False), so there is no gradient through time to measure"
-        )
-    flat = [p for _, rec in records for key in rec.probes for p in rec.probes[key]]
-    grads = torch.autograd.grad(loss, flat, allow_unused=True)
+    # The model is measured in its mode, and left as it was (buffers, modes, random state).
+    with untouched(model):
+        with ExitStack() as recording:
+            try:
+                for name, module in targets:
+                    if isinstance(module, RecurrentBase):
+                        kept = recording.enter_context(module.recording_states())
+                        hook = make_recording_hook(name, kept)
+                    elif _is_custom(module):
+                        handles.append(module.register_forward_pre_hook(make_custom_pre_hook(name), with_kwargs=True))
+                        kept_custom = None
+                        if any(map(_outputs_state, _custom_cells(module))):
+                            kept_custom = recording.enter_context(module.recording_states())
+                        hook = make_custom_hook(name, kept_custom)
+                        for cell in _custom_cells(module):
+                            if id(cell) not in hooked_cells:  # (one hook for a shared cell)
+                                hooked_cells.add(id(cell))
+                                handles.append(cell.register_forward_hook(cell_hook))
+                    elif isinstance(module, (nn.GRU, nn.RNN)) or (isinstance(module, nn.LSTM) and not module.proj_size):
+                        hook = make_twin_hook(name)
+                    else:
+                        hook = make_stepping_hook(name)
+                    handles.append(module.register_forward_hook(hook, with_kwargs=True))
+                with torch.enable_grad():
+                    _, loss = compute_loss(model, _input_with_grad(model, targets, batch), loss_fn)
+            finally:
+                for h in handles:
+                    h.remove()
+        if not records:
+            raise ValueError(
+                f"model: none of the recurrent modules {[n for n, _ in targets]} ran during the forward pass"
+            )
+        # A frozen layer fed by frozen layers (or by an input without gradient) keeps no graph of its
+        # states: there is no gradient through time to measure there.
+        frozen = [name for name, rec in records if not all(p.requires_grad for ps in rec.probes.values() for p in ps)]
+        records = [(name, rec) for name, rec in records if name not in frozen]
+        if not records:
+            raise ValueError(
+                f"model: the hidden states of {frozen} carry no gradient (their layers and everything before them "
+                "are frozen, requires_grad=False), so there is no gradient through time to measure"
+            )
+        flat = [p for _, rec in records for key in rec.probes for p in rec.probes[key]]
+        grads = torch.autograd.grad(loss, flat, allow_unused=True)
     result: dict[str, GradThroughTime] = {}
     i = 0
     for name, rec in records:

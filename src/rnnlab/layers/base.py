@@ -29,7 +29,13 @@ from rnnlab.layers.fused import fused_layer
 from rnnlab.layers.init import init_gate_blocks_
 from rnnlab.layers.loop import recording_into, run_direction, time_loop, variational_mask
 from rnnlab.layers.norm import BatchNormSteps, GateNorms
-from rnnlab.layers.options import IMPLEMENTATIONS, LayerContext, LayerOptions, resolve
+from rnnlab.layers.options import (
+    IMPLEMENTATIONS,
+    LayerContext,
+    LayerOptions,
+    check_options,
+    resolve,
+)
 from rnnlab.layers.regularizers import active
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
 from rnnlab.layers.spec import CellSpec, LayerParams
@@ -82,7 +88,8 @@ class RecurrentBase(nn.Module):
     ``options=`` gives them as one record instead (the other arguments then keep their
     defaults). They are checked once, here, and read back as attributes (``layer.zoneout``)
     or as ``layer.options``. Those that shape or initialize the parameters are fixed for the
-    layer's life; setting another (``layer.zoneout = 0.2``) checks it again.
+    layer's life; setting another (``layer.zoneout = 0.2``) checks it again, as does assigning
+    a whole record (``layer.options = layer.options.replace(zoneout=0.2)``).
     """
 
     #: what this kind of cell is (gates, states, parameter layout, computations that have it)
@@ -119,12 +126,13 @@ class RecurrentBase(nn.Module):
         if options is None:
             options = LayerOptions().replace(**torch_args, **keywords)
         else:
+            check_options(options)
             also = sorted(keywords) + [k for k, v in torch_args.items() if v != getattr(LayerOptions, k)]
             if also:
                 raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {also}")
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.options = resolve(options, self.spec, input_size, hidden_size)
+        super().__setattr__("options", resolve(options, self.spec, input_size, hidden_size))
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
         self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
 
@@ -172,13 +180,35 @@ class RecurrentBase(nn.Module):
             if close:
                 raise AttributeError(f"{name}: {type(self).__name__} has no option or attribute {name!r}; did you mean "
                                      f"{close[0]!r}? (a new attribute this close to an option's name is refused as a likely typo)")
-        if name not in _OPTION_NAMES or name == "implementation":
+        if name == "options":
+            super().__setattr__(name, self._checked_options(check_options(value)))
+        elif name not in _OPTION_NAMES or name == "implementation":
             super().__setattr__(name, value)
         elif name in _BUILT_FROM:
             raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
         else:  # checked again, as at construction
             changed = self.options.replace(**{name: value})
             super().__setattr__("options", resolve(changed, self.spec, self.input_size, self.hidden_size))
+
+    def _checked_options(self, options: LayerOptions) -> LayerOptions:
+        """``options`` for ``layer.options = ...``: checked as at construction, and refused where
+        it changes an option the parameters were built from (as setting that one alone is)."""
+        new = resolve(options, self.spec, self.input_size, self.hidden_size)
+        changed = [f"{n}={getattr(new, n)!r} (built with {getattr(self.options, n)!r})"
+                   for n in LayerOptions.names() if n in _BUILT_FROM and getattr(new, n) != getattr(self.options, n)]
+        if changed:
+            raise AttributeError(f"options: changes {', '.join(changed)}, which the layer's parameters were built "
+                                 f"from; build another layer to change them, or assign "
+                                 f"layer.options.replace(...) to change only the others")
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or pickle made inside recording_gates()/recording_states() must not keep the
+        # block's record: it would run the autograd loop and fill the record at every forward
+        # (and keep the recorded graph alive) for the rest of its life.
+        state = super().__getstate__()
+        state["_gate_record"] = state["_state_record"] = None
+        return state
 
     @property
     def num_directions(self) -> int:
@@ -239,7 +269,7 @@ class RecurrentBase(nn.Module):
     @implementation.setter
     def implementation(self, value: str) -> None:
         check_choice("implementation", value, IMPLEMENTATIONS)
-        self.options = self.options.replace(implementation=value)
+        super().__setattr__("options", self.options.replace(implementation=value))  # (nothing else to check)
 
     def reset_parameters(self) -> None:
         """torch's initialisation (uniform ±1/sqrt(H)), then the chosen initialisers."""

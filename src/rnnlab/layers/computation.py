@@ -36,7 +36,12 @@ loop, as neither torch's kernels nor the fast loops have a batching rule.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import torch
+from torch import Tensor
 
 from rnnlab.layers.options import LayerOptions
 from rnnlab.layers.regularizers import in_effect
@@ -160,3 +165,84 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
             raise ValueError(f"implementation='torch': torch's fused kernel does not compute {', '.join(lacking)}")
         return "torch"
     return impl if "fast" in allowed else "autograd"
+
+
+#: the layer class of each fast loop's kind, for the messages
+_LAYER_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
+
+
+def second_derivative_message(kind: str) -> str:
+    """What a second derivative through the fast loop of ``kind`` says (:func:`differentiable_once`).
+
+    >>> second_derivative_message("gru")[:52]
+    "double backward: rnnlab.GRU's fast loop (computation"
+    """
+    name = _LAYER_NAMES.get(kind, kind)
+    return (f"double backward: rnnlab.{name}'s fast loop (computation 'fast', which implementation='auto' takes "
+            f"for this configuration) has a hand-written backward that is differentiable once; for gradients of "
+            f"gradients (create_graph=True, gradient penalties) build the layer with implementation='autograd' "
+            f"(the reference loop), or set layer.implementation = 'autograd'")
+
+
+class _Refused(torch.autograd.Function):
+    """The identity on a fast loop's first derivatives, whose own derivative is the one-line
+    error of :func:`second_derivative_message` (torch's ``DelayedError``, with rnnlab's message)."""
+
+    @staticmethod
+    def forward(message: str, *grads: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+        return tuple(g.clone() for g in grads)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.message = inputs[0]
+
+    @staticmethod
+    def backward(ctx: Any, *_: Any) -> Any:  # type: ignore[override]
+        raise RuntimeError(ctx.message)
+
+
+def differentiable_once(kind: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """torch's ``once_differentiable`` for a fast loop's ``backward``, whose second derivative is
+    refused by a one-line error naming the layer and the remedy (:func:`second_derivative_message`;
+    ``kind``, else ``ctx.kind``) instead of torch's generic one.
+
+    Outside ``create_graph=True`` (grad mode off in the backward: ordinary training) it costs one
+    flag check. Under it, the backward runs without a graph, as ``once_differentiable`` does, and
+    its gradients are marked so that differentiating them raises: also where the incoming
+    gradients need none, where ``once_differentiable`` would return gradients without a graph and
+    a gradient penalty on them would silently miss its part through the layer.
+
+    >>> import rnnlab
+    >>> x = torch.randn(5, 2, 3, requires_grad=True)
+    >>> y, _ = rnnlab.GRU(3, 4, zoneout=0.2)(x)
+    >>> gx, = torch.autograd.grad(y.pow(2).sum(), x, create_graph=True)
+    >>> gx.pow(2).sum().backward()
+    Traceback (most recent call last):
+    ...
+    RuntimeError: double backward: rnnlab.GRU's fast loop (computation 'fast', which implementation='auto' takes for this configuration) has a hand-written backward that is differentiable once; for gradients of gradients (create_graph=True, gradient penalties) build the layer with implementation='autograd' (the reference loop), or set layer.implementation = 'autograd'
+    """
+
+    def decorate(backward: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(backward)
+        def wrapper(ctx: Any, *grads: Any) -> Any:
+            if not torch.is_grad_enabled():
+                return backward(ctx, *grads)
+            with torch.no_grad():
+                out = backward(ctx, *grads)
+            if torch._C._are_functorch_transforms_active():
+                # (torch.func.grad calls the backward with grad mode on, for its one derivative;
+                # a grad of grad takes the reference loop: choose_computation's _transformed)
+                return out
+            if not (any(ctx.needs_input_grad) or any(isinstance(g, Tensor) and g.requires_grad for g in grads)):
+                return out
+            at = [i for i, g in enumerate(out) if isinstance(g, Tensor)]
+            marked = _Refused.apply(second_derivative_message(kind or ctx.kind),
+                                    *(out[i].detach().requires_grad_() for i in at))
+            out = list(out)
+            for i, g in zip(at, marked):
+                out[i] = g
+            return tuple(out)
+
+        return wrapper
+
+    return decorate

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
+from rnnlab.layers.computation import differentiable_once
 from rnnlab.layers.norm import BatchNormSteps
 
 
@@ -197,7 +197,7 @@ class _Recurrence(torch.autograd.Function):
         ctx.save_for_backward(*output[2].tensors)
 
     @staticmethod
-    @once_differentiable  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
+    @differentiable_once()  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
     def backward(ctx: Any, d_out: Tensor, d_hT: Tensor, _kept: None) -> tuple[Any, ...]:  # type: ignore[override]
         out, h0, w_hh, feed_mask, keep_h, gain, raw, *saved = ctx.saved_tensors
         kind, bn = ctx.kind, ctx.bn

@@ -18,7 +18,8 @@ resolved record as ``layer.options`` and computes from it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,21 @@ from rnnlab.layers.spec import CellSpec
 IMPLEMENTATIONS = ("auto", "torch", "fast", "fast-python", "fast-inductor", "autograd")
 
 
+def _names_checked(cls: type) -> type:
+    """``cls`` whose generated ``__init__`` first checks the keyword names with "did you mean"
+    (:func:`check_names`; the dataclass's own TypeError has none), keeping its signature."""
+    generated = cls.__init__
+
+    @functools.wraps(generated)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        check_names(kwargs)
+        generated(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+@_names_checked
 @dataclass(frozen=True)
 class LayerOptions:
     """The keywords of :class:`rnnlab.LSTM`, ``GRU``, ``RNN`` and ``IndRNN`` (see :class:`rnnlab.LSTM`
@@ -81,11 +97,43 @@ class LayerOptions:
         ...
         TypeError: zonout: not a keyword of rnnlab's recurrent layers; did you mean 'zoneout'?
         """
-        names = self.names()
-        for key in changes:
-            if key not in names:
-                raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
+        check_names(changes)
         return dataclasses.replace(self, **changes)
+
+
+def check_names(keywords: Iterable[str]) -> None:
+    """A ``TypeError`` with "did you mean" for the first of ``keywords`` that is not a field of
+    :class:`LayerOptions` (``LayerOptions(...)``, ``replace`` and the layers' keywords all say it so).
+
+    >>> check_names(["zoneout", "num_layers"])
+    >>> LayerOptions(zonout=0.1)
+    Traceback (most recent call last):
+    ...
+    TypeError: zonout: not a keyword of rnnlab's recurrent layers; did you mean 'zoneout'?
+    """
+    names = LayerOptions.names()
+    for key in keywords:
+        if key not in names:
+            raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
+
+
+def check_options(value: Any) -> LayerOptions:
+    """``value`` if it is a :class:`LayerOptions`, else a one-line ``TypeError`` (``options=`` of
+    a layer, and ``layer.options = ...``).
+
+    >>> check_options({"zoneout": 0.1})
+    Traceback (most recent call last):
+    ...
+    TypeError: options: expected a rnnlab.LayerOptions, got dict {'zoneout': 0.1}; write rnnlab.LayerOptions(zoneout=0.1), or pass the keywords to the layer itself
+    """
+    if isinstance(value, LayerOptions):
+        return value
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        hint = f"write rnnlab.LayerOptions({', '.join(f'{k}={v!r}' for k, v in value.items())})"
+    else:
+        hint = "build one with rnnlab.LayerOptions(...)"
+    raise TypeError(f"options: expected a rnnlab.LayerOptions, got {type(value).__name__} {value!r}; {hint}, "
+                    f"or pass the keywords to the layer itself")
 
 
 @contextmanager
@@ -113,7 +161,8 @@ class LayerContext:
 def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidden_size: int) -> LayerOptions:
     """``options`` checked for a layer of kind ``spec`` with these sizes, defaults filled in.
 
-    A bad value raises :class:`rnnlab.errors.ArgumentError` naming its keyword(s).
+    A bad value raises :class:`rnnlab.errors.ArgumentError` naming its keyword(s); a keyword
+    that only tunes a regularizer that is off (``batch_norm_steps``, ``input_dropout_mode``) warns.
     ``input_size=None`` checks what can be checked before the input is known (a training
     config, before its data are read); the layer checks the rest when it is built.
 
@@ -160,4 +209,28 @@ def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidde
     for reg in REGULARIZERS:
         with naming(*reg.keywords):
             changes.update(reg.check(resolved, ctx))
-    return dataclasses.replace(options, **changes)
+    resolved = dataclasses.replace(options, **changes)
+    _warn_inert(resolved)
+    return resolved
+
+
+#: keywords that only tune another: (keyword, the keyword it tunes, whether that one is on, what it
+#: does, what turns it on)
+_TUNES = (
+    ("batch_norm_steps", "recurrent_batch_norm", lambda o: o.recurrent_batch_norm,
+     "sets how many steps recurrent batch norm keeps statistics for", "recurrent_batch_norm=True"),
+    ("input_dropout_mode", "input_dropout", lambda o: o.input_dropout > 0,
+     "chooses how input dropout draws its masks", "input_dropout > 0"),
+)
+
+
+def _warn_inert(options: LayerOptions) -> None:
+    """Warn, as torch's layers do for ``dropout`` with one layer, of a keyword set away from its
+    default whose keyword it tunes is off: it does nothing (likely a forgotten keyword)."""
+    from rnnlab.layers.regularizers import warn_at_user_line
+
+    for name, tuned, on, does, needs in _TUNES:
+        value = getattr(options, name)
+        if value != getattr(LayerOptions, name) and not on(options):  # (the class attribute: its default)
+            warn_at_user_line(f"{name}={value!r} {does}, so without {tuned} it does nothing; set {needs}, "
+                              f"or leave {name} out")

@@ -728,7 +728,10 @@ std::tuple<Tensor, Tensor> lstm_backward_chunk(
 // OMP_WAIT_POLICY=PASSIVE (rnnlab's default, threads.py) is a futex wake-up each, and leaves
 // the column sums and row passes on one core (measured at B=64, H=128, 2 threads: docs/layers.md).
 // Padded rows (valid[b] == 0) are selected away, never multiplied by 0: what they hold reaches
-// no statistic, no real row and no gradient.
+// no statistic, no real row and no gradient. A step with fewer than 2 real rows has no batch
+// statistics (those of one row are the row itself with variance 0, which would normalize it to
+// 0): in training it is normalized with its running statistics, as in eval, leaves them as they
+// are, and its gradient is eval's (rnnlab/layers/norm.py, step_statistics).
 
 // The threads of one parallel region meet here once per reduction. A thread that arrives first
 // spins (the slices are the same size, so the others come within microseconds when they run at
@@ -871,20 +874,22 @@ int64_t slice_moments(const T* __restrict x, int64_t b0, int64_t b1, int64_t n, 
 // counts: [P]; Chan et al.'s pairwise combination, exact for one slice). In training the batch's
 // over its real rows, and with `update` the running row (rm, rv) updated as torch's batch norm
 // does (lerp with the momentum when rows are masked, as the Python loops); in eval the running
-// ones. A step without a real row has none: (0, 1), running row kept.
+// ones. A step with one real row takes the running ones too, a step without any (0, 1); both
+// keep the running row.
 template <typename T>
 void step_stats(const T* part, const int64_t* counts, int64_t P, int64_t n, bool masked, bool training, bool update,
                 double eps, double momentum, T* __restrict rm, T* __restrict rv, T* __restrict mean,
                 T* __restrict rstd) {
-  if (!training) {
+  int64_t count = 0;
+  if (training)
+    for (int64_t p = 0; p < P; ++p) count += counts[p];
+  if (!training || count == 1) {
     for (int64_t j = 0; j < n; ++j) {
       mean[j] = rm[j];
       rstd[j] = T(1) / std::sqrt(rv[j] + T(eps));
     }
     return;
   }
-  int64_t count = 0;
-  for (int64_t p = 0; p < P; ++p) count += counts[p];
   if (count == 0) {
     std::fill(mean, mean + n, T(0));
     std::fill(rstd, rstd + n, T(1));
@@ -947,8 +952,8 @@ int64_t column_sums(const T* __restrict dy, const T* __restrict x, const T* __re
 }
 
 // Second half: dx = rstd w (dy - mean(dy) - x_hat mean(dy x_hat)) in training (batch
-// statistics, with s = the whole batch's sums over N real rows), rstd w dy in eval, and 0 on
-// padded rows.
+// statistics, with s = the whole batch's sums over N real rows), rstd w dy in eval and for a
+// step with fewer than 2 real rows (running statistics), and 0 on padded rows.
 template <typename T>
 void column_dx(const T* __restrict dy, const T* __restrict x, const T* __restrict mean, const T* __restrict rstd,
                const T* __restrict w, const T* valid, bool training, const T* __restrict s, int64_t N, int64_t b0,
@@ -964,7 +969,7 @@ void column_dx(const T* __restrict dy, const T* __restrict x, const T* __restric
     }
     const T* __restrict dyb = dy + b * n;
     const T* __restrict xb = x + b * n;
-    if (training) {
+    if (training && N >= 2) {
       IVDEP for (int64_t j = 0; j < n; ++j)
         dxb[j] = rstd[j] * w[j] * (dyb[j] - s1[j] / count - (xb[j] - mean[j]) * rstd[j] * (s2[j] / count));
     } else {
@@ -1335,11 +1340,14 @@ void bn_backward_steps(const Tensor& dy, const Tensor& x, const Tensor& mean, co
 // 0) as zeros. In training each step's statistics over its real rows are written to mean, rstd
 // [n, 1, F], and its moments (mean and biased variance, [2, n, F]) and count of real rows
 // [n, 1] for the running statistics, which the caller updates in the order of positions; in
-// eval mean and rstd are read (the running ones). Steps on torch's threads, no temporaries.
+// eval mean and rstd are read (the running ones). In training a step with one real row takes
+// the running statistics run_mean, run_rstd [n, 1, F] (the caller's, read before this batch
+// moves them; without them, its batch's), and one without any (0, 1). Steps on torch's threads,
+// no temporaries.
 template <typename T>
 void bn_steps_forward_impl(const Tensor& z, const OptTensor& valid_in, const Tensor& w_in, const OptTensor& b_in,
                            double eps, bool training, const Tensor& mean, const Tensor& rstd, const OptTensor& moments,
-                           const OptTensor& count) {
+                           const OptTensor& count, const OptTensor& run_mean_in, const OptTensor& run_rstd_in) {
   const char* where = "bn_forward_steps";
   const int64_t n = z.size(0), B = z.size(1), F = z.size(2);
   check_shape(where, "valid", valid_in, {n, B});
@@ -1349,16 +1357,23 @@ void bn_steps_forward_impl(const Tensor& z, const OptTensor& valid_in, const Ten
   check_shape(where, "rstd", rstd, {n, 1, F});
   check_shape(where, "moments", moments, {2, n, F});
   check_shape(where, "count", count, {n, 1});
+  check_shape(where, "running_mean", run_mean_in, {n, 1, F});
+  check_shape(where, "running_rstd", run_rstd_in, {n, 1, F});
+  TORCH_CHECK(run_mean_in.has_value() == run_rstd_in.has_value(), where,
+              ": running_mean and running_rstd go together");
   TORCH_CHECK(z.is_contiguous() && mean.is_contiguous() && rstd.is_contiguous() &&
                   (!moments.has_value() || moments->is_contiguous()) && (!count.has_value() || count->is_contiguous()),
               where, ": z, mean, rstd, moments and count must be contiguous (they are written in place)");
   TORCH_CHECK(!training || (moments.has_value() && count.has_value()), where,
               ": training needs the moments and count tensors");
   const Tensor w = w_in.contiguous();
-  const OptTensor b = contiguous(b_in), valid = contiguous(valid_in);
+  const OptTensor b = contiguous(b_in), valid = contiguous(valid_in), run_mean = contiguous(run_mean_in),
+                  run_rstd = contiguous(run_rstd_in);
   const T* const valid_p = ptr<T>(valid);
   const T* const w_p = ptr<T>(w);
   const T* const b_p = ptr<T>(b);
+  const T* const rm_p = ptr<T>(run_mean);
+  const T* const rr_p = ptr<T>(run_rstd);
   at::parallel_for(0, n, 1, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const T* v = valid_p ? valid_p + j * B : nullptr;
@@ -1371,10 +1386,15 @@ void bn_steps_forward_impl(const Tensor& z, const OptTensor& valid_in, const Ten
         const int64_t N = slice_moments<T>(zj, 0, B, F, v, mu, var);  // (var: the squared deviations' sum)
         ptr<T>(*count)[j] = T(N);
         const T count_ = T(std::max<int64_t>(N, 1));
-        for (int64_t k = 0; k < F; ++k) {
-          var[k] /= count_;
-          m[k] = N > 0 ? mu[k] : T(0);
-          r[k] = N > 0 ? T(1) / std::sqrt(var[k] + T(eps)) : T(1);
+        for (int64_t k = 0; k < F; ++k) var[k] /= count_;
+        if (N == 1 && rm_p != nullptr) {
+          std::copy(rm_p + j * F, rm_p + (j + 1) * F, m);
+          std::copy(rr_p + j * F, rr_p + (j + 1) * F, r);
+        } else {
+          for (int64_t k = 0; k < F; ++k) {
+            m[k] = N > 0 ? mu[k] : T(0);
+            r[k] = N > 0 ? T(1) / std::sqrt(var[k] + T(eps)) : T(1);
+          }
         }
       }
       for (int64_t bb = 0; bb < B; ++bb) {
@@ -1393,14 +1413,15 @@ void bn_steps_forward_impl(const Tensor& z, const OptTensor& valid_in, const Ten
 
 void bn_forward_steps(const Tensor& z, const OptTensor& valid, const Tensor& weight, const OptTensor& bias, double eps,
                       bool training, const Tensor& mean, const Tensor& rstd, const OptTensor& moments,
-                      const OptTensor& count) {
+                      const OptTensor& count, const OptTensor& running_mean, const OptTensor& running_rstd) {
   TORCH_CHECK(z.device().is_cpu(), "bn_forward_steps: the compiled loop runs on the CPU, got ", z.device());
   TORCH_CHECK(z.dim() == 3, "bn_forward_steps: z expected [steps, batch, features], got ", z.sizes());
   const OptTensor others[] = {weight, mean, rstd};
   for (const auto& o : others) check_dtypes("bn_forward_steps", z, {&o});
-  check_dtypes("bn_forward_steps", z, {&valid, &bias, &moments, &count});
+  check_dtypes("bn_forward_steps", z, {&valid, &bias, &moments, &count, &running_mean, &running_rstd});
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "bn_forward_steps", [&] {
-    bn_steps_forward_impl<scalar_t>(z, valid, weight, bias, eps, training, mean, rstd, moments, count);
+    bn_steps_forward_impl<scalar_t>(z, valid, weight, bias, eps, training, mean, rstd, moments, count, running_mean,
+                                    running_rstd);
   });
 }
 
@@ -1548,7 +1569,8 @@ TORCH_LIBRARY(rnnlab, m) {
       "Tensor(e!) d_r, int parts=1) -> (Tensor, Tensor)");
   m.def(
       "bn_forward_steps(Tensor(a!) z, Tensor? valid, Tensor weight, Tensor? bias, float eps, bool training, "
-      "Tensor(b!) mean, Tensor(c!) rstd, Tensor(d!)? moments, Tensor(e!)? count) -> ()");
+      "Tensor(b!) mean, Tensor(c!) rstd, Tensor(d!)? moments, Tensor(e!)? count, Tensor? running_mean=None, "
+      "Tensor? running_rstd=None) -> ()");
   m.def(
       "bn_backward_steps(Tensor dy, Tensor x, Tensor mean, Tensor rstd, Tensor weight, Tensor? valid, "
       "bool training, Tensor(a!) d_weight, Tensor(b!)? d_bias, Tensor(c!) dx) -> ()");

@@ -39,15 +39,16 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from rnnlab.layers import compiled_step, native
+from rnnlab.layers.computation import differentiable_once
 from rnnlab.layers.fast import Kept, StepMatmul, fed_states, step_matmul, step_slices
 from rnnlab.layers.norm import (
     BatchNormSteps,
     batch_moments,
     batch_norm_rows,
     batch_norm_rows_backward,
+    step_statistics,
 )
 
 #: rows (steps × batch) per chunk of the backward: enough for efficient weight-gradient matmuls,
@@ -419,13 +420,16 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
     assert norm is not None
     v = None if bn.valid is None else bn.valid[t0 : t0 + n]
     if compiled:
+        running = None  # (padded, in training: for steps with one real row, step_statistics)
         if bn.training:
             m, r, moments, count = z.new_empty(n, 1, G), z.new_empty(n, 1, G), z.new_empty(2, n, G), z.new_empty(n, 1)
+            if v is not None:
+                running = _running_rows(norm, t0, n, length, bn.reverse)
         else:
             m, r = _running_rows(norm, t0, n, length, bn.reverse)
             moments = count = None
         torch.ops.rnnlab.bn_forward_steps(z, None if v is None else v.view(n, B).to(z.dtype), gain, bias, norm.eps,
-                                          bn.training, m, r, moments, count)
+                                          bn.training, m, r, moments, count, *(running or (None, None)))
         return z, m, r, [moments, count] if bn.training else []
     if bn.training and v is None:
         # (z − mean, then its mean square: torch's var over a middle dimension is 20× slower)
@@ -438,8 +442,8 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
     else:
         if bn.training:
             mean, var, count = batch_moments(z, v, dim=1)
-            some = count > 0
-            m, r = torch.where(some, mean, 0.0), torch.where(some, torch.rsqrt(var + norm.eps), 1.0)
+            run_m, run_r = _running_rows(norm, t0, n, length, bn.reverse)
+            m, r = step_statistics(mean, var, count, norm.eps, run_m[:, 0], run_r[:, 0])
         else:
             m, r = _running_rows(norm, t0, n, length, bn.reverse)
         if bn.training:
@@ -778,7 +782,7 @@ class _LSTM(torch.autograd.Function):
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    @once_differentiable  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
+    @differentiable_once("lstm")  # (in-place, out= ops: torch.func.grad calls it with create_graph=True)
     def backward(ctx: Any, d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None,  # type: ignore[override]
                  _kept: None) -> tuple[Any, ...]:
         s = _Saved.unflat(ctx.saved_tensors, ctx.sizes)

@@ -10,6 +10,19 @@ own running statistics; in eval step ``t`` uses running statistics ``t`` (steps 
 ``max_steps`` share the last row). Gains start at 0.1 as the paper recommends. Padded steps of
 shorter sequences are left out of the statistics.
 
+A step with fewer than 2 real rows (in a padded batch, the last steps of its longest sequence
+when it is alone there) has no batch statistics: those of one value are the value itself with
+variance 0, which normalizes it to exactly 0, so its input would reach nothing in training and
+its running variance would be pulled towards 0 (and the step amplified in eval). Such a step is
+normalized in training as in eval, with its running statistics, and leaves them as they are
+(:func:`step_statistics`); Cooijmans et al. likewise reuse statistics for steps beyond those
+they have. Its gradient is then eval's, ``dy · weight · rstd``. Steps with 2 or more real rows
+are computed as before, bit for bit, and nothing is read back to the host to tell them apart.
+Past ``max_steps`` (the shared last row) the recurrent term's and cell's norms, step by step,
+read the row as this forward has moved it so far, and the input term's, all steps at once, as
+it was before this forward; running statistics are not differentiated, so the gradient does not
+follow the row's dependence on the forward's earlier steps.
+
 Example:
     >>> import torch
     >>> bn = TimestepBatchNorm(6, max_steps=10)
@@ -26,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments", "batch_norm_rows",
-           "batch_norm_rows_backward", "row_statistics"]
+           "batch_norm_rows_backward", "row_statistics", "step_statistics"]
 
 
 class TimestepBatchNorm(nn.Module):
@@ -145,20 +158,22 @@ class TimestepBatchNorm(nn.Module):
         if valid is None:
             return torch.stack([self.step(x_t, t) for t, x_t in enumerate(x.unbind(0))])
         # Padded: every step's masked statistics at once (steps past max_steps update the
-        # shared last row in turn, as step by step), with no host synchronisation.
+        # shared last row in turn, as step by step), with no host synchronisation. A step with
+        # one real row takes its running row as it was before this forward (read before the
+        # update; the fast LSTM's input term, normalized chunk by chunk, reads it so too).
         mean, var, n = batch_moments(x, valid, dim=1)  # [T, F], [T, F], [T, 1]
+        rows = torch.arange(T, device=x.device).clamp_(max=self.max_steps - 1)
+        running_mean, running_rstd = self.running_mean[rows], torch.rsqrt(self.running_var[rows] + self.eps)
         self.update_running(mean, var, n)
-        some = n > 0
-        rstd = torch.where(some, torch.rsqrt(var + self.eps), 1.0)
-        mean = torch.where(some, mean, 0.0)
+        mean, rstd = step_statistics(mean, var, n, self.eps, running_mean, running_rstd)
         y = (torch.where(valid, x, 0.0) - mean[:, None]) * rstd[:, None] * self.weight
         return y + self.bias if self.bias is not None else y
 
     def update_running(self, mean: Tensor, var: Tensor, n: Tensor) -> None:
         """The running statistics after steps ``0 .. T−1`` whose batches had moments ``mean, var
         [T, F]`` (biased) over ``n [T, 1]`` real rows: each step moves its row by the momentum
-        (a step without a real row leaves it), steps past ``max_steps`` the shared last row in
-        turn, as step by step.
+        (a step with fewer than 2 real rows leaves it: :func:`step_statistics`), steps past
+        ``max_steps`` the shared last row in turn, as step by step.
 
         >>> bn = TimestepBatchNorm(2, max_steps=2)
         >>> bn.update_running(torch.ones(3, 2), torch.zeros(3, 2), torch.tensor([[4.0], [4.0], [0.0]]))
@@ -170,7 +185,7 @@ class TimestepBatchNorm(nn.Module):
         with torch.no_grad():
             mean, var = mean.detach(), var.detach()
             unbiased = var * (n / (n - 1).clamp(min=1))
-            weight = (n > 0).to(mean.dtype) * self.momentum
+            weight = (n > 1).to(mean.dtype) * self.momentum
             S = min(T, self.max_steps)
             self.running_mean[: S - 1].lerp_(mean[: S - 1], weight[: S - 1])
             self.running_var[: S - 1].lerp_(unbiased[: S - 1], weight[: S - 1])
@@ -211,27 +226,57 @@ def row_statistics(x: Tensor, running_mean: Tensor, running_var: Tensor, valid: 
     LSTM's step runs under ``torch.compile`` (:mod:`rnnlab.layers.compiled_step`).
 
     ``valid [B, 1]`` (bool) leaves padded rows out by selection: whatever they hold (NaN and
-    inf too) reaches no statistic. A step without a real row has none: ``(0, 1)``, and its
-    running rows are left as they are.
+    inf too) reaches no statistic. A step with fewer than 2 real rows has no batch statistics
+    (:func:`step_statistics`): with one, its running ones, as in eval; without any, ``(0, 1)``;
+    either way its running rows are left as they are.
 
     >>> rm, rv = torch.zeros(2), torch.ones(2)
     >>> row_statistics(torch.tensor([[1.0, 2.0], [3.0, 2.0]]), rm, rv, None, True, 0.5, 0.0)[0], rm
     (tensor([2., 2.]), tensor([1., 1.]))
+    >>> one = torch.tensor([[True], [False]])  # one real row: the running statistics, not moved
+    >>> rm, rv = torch.tensor([0.5, 1.0]), torch.tensor([4.0, 1.0])
+    >>> row_statistics(torch.tensor([[1.0, 2.0], [3.0, 2.0]]), rm, rv, one, True, 0.5, 0.0), rm
+    ((tensor([0.5000, 1.0000]), tensor([0.5000, 1.0000])), tensor([0.5000, 1.0000]))
     """
-    if not training:
+    if not training or (valid is None and x.shape[0] < 2):
         return running_mean.clone(), torch.rsqrt(running_var + eps)
     mean, var, n = batch_moments(x, valid)
+    # (the running rows as they are before this step moves them)
+    stats = (mean, torch.rsqrt(var + eps)) if valid is None else step_statistics(
+        mean, var, n, eps, running_mean, torch.rsqrt(running_var + eps))
     with torch.no_grad():
         unbiased = var * (n / (n - 1).clamp(min=1))
-        # (a tensor weight: momentum where the step has a real row, else 0, without a
-        # host synchronisation to ask which)
-        weight = momentum if valid is None else (n > 0).to(x.dtype) * momentum
+        # (a tensor weight: momentum where the step has 2 real rows or more, else 0, without
+        # a host synchronisation to ask which)
+        weight = momentum if valid is None else (n > 1).to(x.dtype) * momentum
         running_mean.lerp_(mean.detach(), weight)
         running_var.lerp_(unbiased.detach(), weight)
-    rstd = torch.rsqrt(var + eps)
-    if valid is not None:
-        some = n > 0
-        mean, rstd = torch.where(some, mean, 0.0), torch.where(some, rstd, 1.0)
+    return stats
+
+
+def step_statistics(mean: Tensor, var: Tensor, n: Tensor, eps: float, running_mean: Tensor,
+                    running_rstd: Tensor) -> tuple[Tensor, Tensor]:
+    """The training statistics ``(mean, rstd)`` of steps whose real rows (``n``, size 1 in the
+    last dimension) have the moments ``mean, var`` (:func:`batch_moments`) and whose running
+    statistics are ``running_mean, running_rstd`` (read before this batch moved them): the
+    batch's where a step has 2 real rows or more; the running ones where it has one, as in eval
+    (the moments of one value are the value itself and 0, which would normalize it to 0 and
+    erase it; Cooijmans et al. 2017 likewise reuse statistics for steps beyond those they
+    have); ``(0, 1)`` where it has none. By selection (``torch.where``): no host synchronisation,
+    and a step with 2 or more rows gets exactly the batch's values. The running rows of a step
+    with fewer than 2 real rows are not moved (:meth:`TimestepBatchNorm.update_running`), and
+    its gradient has no batch terms (:func:`batch_norm_rows_backward`).
+
+    >>> n = torch.tensor([[3.0], [1.0], [0.0]])
+    >>> mean, rstd = step_statistics(torch.tensor([[1.0], [5.0], [0.0]]), torch.tensor([[4.0], [0.0], [0.0]]),
+    ...                              n, 0.0, torch.full((3, 1), -1.0), torch.full((3, 1), 2.0))
+    >>> mean.flatten().tolist(), rstd.flatten().tolist()
+    ([1.0, -1.0, 0.0], [0.5, 2.0, 1.0])
+    """
+    one = n == 1
+    batch = n > 1
+    mean = torch.where(batch, mean, torch.where(one, running_mean, 0.0))
+    rstd = torch.where(batch, torch.rsqrt(var + eps), torch.where(one, running_rstd, 1.0))
     return mean, rstd
 
 
@@ -240,7 +285,8 @@ def batch_norm_rows(x: Tensor, running_mean: Tensor, running_var: Tensor, valid:
                     eps: float) -> tuple[Tensor, Tensor, Tensor]:
     """One step ``x [B, F]`` batch-normalized without a graph (:meth:`TimestepBatchNorm.forward_step`
     for the running rows ``running_mean, running_var [F]``): ``(y, mean, rstd)``. In training with
-    every row real and more than one row, torch's own batch norm (one op).
+    every row real and more than one row, torch's own batch norm (one op); a step with fewer
+    than 2 real rows is normalized with the running statistics (:func:`row_statistics`).
 
     >>> y, mean, rstd = batch_norm_rows(torch.tensor([[1.0], [3.0]]), torch.zeros(1), torch.ones(1), None,
     ...                                 None, None, True, 0.1, 0.0)
@@ -261,7 +307,10 @@ def batch_norm_rows_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, 
                              weight: Tensor, training: bool, need_bias: bool,
                              eps: float) -> tuple[Tensor, Tensor, Tensor | None]:
     """The gradients ``(dx, d_weight, d_bias)`` of :func:`batch_norm_rows` (see
-    :meth:`TimestepBatchNorm.backward_step`, whose math this is).
+    :meth:`TimestepBatchNorm.backward_step`, whose math this is). A step with fewer than 2 real
+    rows was normalized in training with its running statistics (:func:`step_statistics`): its
+    gradient is eval's, ``dx = dy · weight · rstd``, without the batch terms (per step, where
+    ``x [n, B, F]`` holds several).
 
     >>> x = torch.tensor([[1.0], [3.0]])
     >>> y, mean, rstd = batch_norm_rows(x, torch.zeros(1), torch.ones(1), None, None, None, False, 0.1, 0.0)
@@ -283,15 +332,23 @@ def batch_norm_rows_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, 
     d_weight = p_sum.view(-1, x.shape[-1]).sum(0)
     coef = rstd * weight
     dx = dy * coef
-    if not training:
+    if not training or (valid is None and x.shape[B] < 2):
         return dx, d_weight, d_bias
-    n = x.new_full((1,), x.shape[B]) if valid is None else valid.sum(B, keepdim=True).to(x.dtype).clamp_(min=1)
     # d/dx of (x − mean)·rstd·w with batch statistics: rstd·w·(dy − mean(dy) − xhat·mean(dy·xhat))
-    dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
-    if valid is not None:
-        # (a step without a real row has no statistics: dx = g there, and every row is padding)
-        dx = torch.where(valid, dx, 0.0)
-    return dx, d_weight, d_bias
+    if valid is None:
+        n = x.new_full((1,), x.shape[B])
+        dx.sub_(dy_sum.mul_(coef).div_(n)).addcmul_(xhat, p_sum.mul_(coef).div_(n), value=-1)
+        return dx, d_weight, d_bias
+    n = valid.sum(B, keepdim=True).to(x.dtype)
+    # (a step with fewer than 2 real rows was normalized with its running statistics: its
+    # batch terms, [.., 1, F] each, are selected away, without a host synchronisation)
+    few = n < 2
+    n = n.clamp_(min=1)
+    mean_dy = torch.where(few, 0.0, dy_sum.mul_(coef).div_(n))
+    mean_p = torch.where(few, 0.0, p_sum.mul_(coef).div_(n))
+    dx.sub_(mean_dy).addcmul_(xhat, mean_p, value=-1)
+    # (every row of a step without a real row is padding)
+    return torch.where(valid, dx, 0.0), d_weight, d_bias
 
 
 class GateNorms(nn.Module):

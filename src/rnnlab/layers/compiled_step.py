@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import warnings
@@ -75,19 +76,53 @@ def compiled(fn: Callable[..., Any], device: torch.device) -> Callable[..., Any]
     return _built[key]
 
 
+#: the graphs one step function may hold: one per variant (kind, norm, the regularizers on, dtype,
+#: device, batch and hidden size), which a search's trials or a process training many layers
+#: reach; torch's own limit (``torch._dynamo.config.recompile_limit``, 8) is meant for code that
+#: recompiles by accident, and with ``fullgraph=True`` it ends in an error
+MAX_VARIANTS = 256
+
+
+class _RecompileLimitNoise(logging.Filter):
+    """Drops torch's "hit config.recompile_limit" warning for rnnlab's own step functions, which
+    :class:`_Compiled` answers by compiling the new variant under a higher limit (nothing is
+    wrong); the same warning for any other function is left alone."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("recompile_limit" in text and any(f"function: '{n}'" in text for n in self.names))
+
+
+_noise = _RecompileLimitNoise(set())
+
+
 class _Compiled:
     """A compiled step function that falls back to its Python one, with one warning, when
-    ``torch.compile`` fails on it (its compile errors are ``TorchDynamoException``s)."""
+    ``torch.compile`` fails on it (its compile errors are ``TorchDynamoException``s). A new
+    variant past torch's recompile limit is compiled under a higher one, up to
+    :data:`MAX_VARIANTS`, at no cost to calls of the variants already compiled (the limit is read
+    only when a call finds no graph)."""
 
     def __init__(self, fn: Callable[..., Any], compiled_fn: Callable[..., Any]) -> None:
         self.fn, self.compiled_fn = fn, compiled_fn
         self.failed = False
+        if fn.__name__ not in _noise.names:
+            _noise.names.add(fn.__name__)
+            logging.getLogger("torch._dynamo.convert_frame").addFilter(_noise)
 
     def __call__(self, *args: Any) -> Any:
         if self.failed:
             return self.fn(*args)
         try:
-            return self.compiled_fn(*args)
+            try:
+                return self.compiled_fn(*args)
+            except torch._dynamo.exc.FailOnRecompileLimitHit:
+                with torch._dynamo.config.patch(recompile_limit=MAX_VARIANTS):
+                    return self.compiled_fn(*args)
         except torch._dynamo.exc.TorchDynamoException as e:
             self.failed = True
             cause = getattr(e, "inner_exception", None) or e  # (the backend's own error, when it raised one)

@@ -19,6 +19,8 @@ regression``'s template.
 ``run_dir``: where the run is written (config.toml, metrics, tracked norms, health, checkpoints,
 the training data); ``rnnlab report RUN_DIR`` and ``rnnlab compare`` read it. Unset, the run goes
 to a temporary directory removed after ``fit`` (and tracking is off: nothing would read it).
+One fit per directory: a fitted run there is refused; a fit interrupted there (Ctrl-C) is
+continued by the next fit of the same data and parameters, from its last checkpoint.
 
 Needs aeon and scikit-learn: ``pip install 'rnnlab[estimators]'``.
 
@@ -47,7 +49,7 @@ import torch
 
 from rnnlab.config import Config, load_config, parse_config, template_for
 from rnnlab.data.per_step import labelled_steps, valid_steps
-from rnnlab.errors import ConfigError, DataError
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError
 
 if TYPE_CHECKING:
     from rnnlab.data import DataSplits
@@ -88,6 +90,10 @@ _KEYWORDS = {
 
 #: The fit's copy of the caller's arrays, in its run directory (the config's data.path).
 _DATA_FILE = "train_data.npz"
+
+#: Python's once-per-text memory of the warnings a fit's trainer gave, in the caller's words
+#: (:meth:`_RNNEstimator._in_callers_words`): the same warning of each fit is one warning.
+_REWORDED_WARNINGS: dict[Any, Any] = {}
 
 
 class _RNNEstimator:
@@ -151,11 +157,14 @@ class _RNNEstimator:
         """The base classes' ``__init__`` (a forecaster's takes its horizon)."""
         super().__init__()
 
-    def resolved_config(self, data_path: str | os.PathLike[str] = _DATA_FILE, tracking: bool = True) -> Config:
+    def resolved_config(self, data_path: str | os.PathLike[str] = _DATA_FILE, tracking: bool = True,
+                        seed: int | None = None) -> Config:
         """The config ``fit`` trains: the base config, the keyword hyper-parameters and
-        ``params`` set, the data at ``data_path``, the seed from ``random_state``.
+        ``params`` set (NumPy scalars read as Python's: :func:`_plain`), the data at ``data_path``,
+        the seed ``seed`` (None: from ``random_state``; ``random_state=None`` leaves the config's
+        here, and ``fit`` draws one from NumPy's global generator, its ``seed_``).
 
-        >>> RNNClassifier(hidden_size=16, params={"model.zoneout": 0.0}).resolved_config().model.hidden_size
+        >>> RNNClassifier(hidden_size=np.int64(16), params={"model.zoneout": 0.0}).resolved_config().model.hidden_size
         16
         """
         from rnnlab.search.space import apply_values
@@ -179,18 +188,22 @@ class _RNNEstimator:
             if ("training.schedule.warmup_steps" not in values
                     and base.training.schedule.warmup_steps > self.steps // 10):
                 values["training.schedule.warmup_steps"] = int(self.steps // 10)
-        if self.random_state is not None:
-            values["training.seed"] = _seed(self.random_state)
+        if seed is None and self.random_state is not None:
+            seed = _seed(self.random_state)
+        if seed is not None:
+            values["training.seed"] = seed
         if not tracking:
             values["tracking.enabled"] = False
         values.update(self._task_values())
-        return apply_values(base, values, source=f"{type(self).__name__} parameters")
+        return apply_values(base, {path: _plain(value) for path, value in values.items()},
+                            source=f"{type(self).__name__} parameters")
 
     def _check_before_fit(self) -> None:
         """What refuses a fit whatever the data: the parameters, and a ``run_dir`` that holds a
         fitted run. Checked before the fit touches the estimator (aeon's ``fit`` resets it
         first), so that a refused fit leaves a fitted estimator fitted."""
-        self.resolved_config()
+        _seed_source(self.random_state)  # (checked, not drawn: fit draws the seed once)
+        self.resolved_config(seed=0)
         if self.run_dir is not None:
             _check_run_dir_free(Path(self.run_dir))
 
@@ -253,47 +266,88 @@ class _RNNEstimator:
     def _train(self, arrays: Mapping[str, np.ndarray]) -> DataSplits:
         """Train on ``arrays`` (the ``.npz`` keys the task reads: ``X``, ``y``, ``lengths`` for
         sequences, ``series`` for a stream), written as the run's data; sets ``model_``,
-        ``inputs_``, ``summary_``, ``config_``, ``run_dir_`` and returns the data as the trainer
-        read it (its scalings: ``targets``, ``stats``)."""
+        ``inputs_``, ``summary_``, ``config_``, ``seed_``, ``run_dir_`` and returns the data as the
+        trainer read it (its scalings: ``targets``, ``stats``). A ``run_dir`` that holds an
+        interrupted fit (:func:`_clear_for_fit`) is continued from its last checkpoint, when this
+        fit's data and parameters are that fit's."""
         from rnnlab.data import load_data
-        from rnnlab.data.files import StepOrderWarning, check_step_order
+        from rnnlab.data.files import check_step_order
         from rnnlab.rundir import RunDir, atomic_write_bytes
         from rnnlab.task import task_for
         from rnnlab.train import train
 
         if "X" in arrays:  # X as the caller gave it ([N, C, T]), not as the data file holds it
             check_step_order(arrays["X"].shape, f"{type(self).__name__}.fit", call="fit(X, y)")
-        with self._run_directory() as out, warnings.catch_warnings():
-            # (said above of X; the file's wording would name a temporary file, once per read)
-            warnings.simplefilter("ignore", StepOrderWarning)
+        with self._run_directory() as out:
             data_path = out.resolve() / _DATA_FILE
+            tracking = self.run_dir is not None
             # Before anything is written: a bad parameter leaves no file, nor a directory.
-            config = self.resolved_config(data_path, tracking=self.run_dir is not None)
+            self.resolved_config(data_path, tracking=tracking, seed=0)
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
             with RunDir.for_writing(out, new=True, named_by="run_dir") as run:
-                _clear_for_fit(run)
+                interrupted = _clear_for_fit(run)
+                # (random_state=None: the interrupted fit drew its seed, which continuing it keeps)
+                seed = (run.read_config().training.seed if interrupted and self.random_state is None
+                        else _seed(self.random_state))
+                config = self.resolved_config(data_path, tracking=tracking, seed=seed)
                 buf = io.BytesIO()
                 np.savez(buf, **arrays)
-                atomic_write_bytes(data_path, buf.getvalue())
+                if not interrupted or not data_path.exists():
+                    atomic_write_bytes(data_path, buf.getvalue())
+                elif not _same_arrays(data_path, arrays):  # (its data copy is part of its records: never replaced)
+                    raise ConfigError(f"{_interrupted_fit(out, interrupted)} on other data than this fit's "
+                                      f"{self._data_argument}; {_what_to_do(out)}")
             try:
-                result = train(config, out=out, progress=False, log=print if self.verbose else None)
-            except DataError as e:
-                # The file is this fit's copy of the caller's arrays (a temporary one without
-                # run_dir): the caller knows them by the argument's name, not by that path.
-                if str(data_path) not in str(e):
+                with self._in_callers_words(data_path):
+                    result = train(config, out=out, resume=bool(interrupted), progress=False,
+                                   log=print if self.verbose else None)
+                    # The config the run trained, as its config.toml records it: the template's rules
+                    # (``[adapt]``) may have changed the hold-out and the scaling the model reads.
+                    config = RunDir(out).read_config()
+                    data = load_data(config.data, seed=config.training.seed, task=task_for(config))  # what it fitted
+            except (ConfigError, RunDirError, CheckpointError) as e:
+                if not interrupted or "--resume" not in str(e):
                     raise
-                raise DataError(str(e).replace(str(data_path), self._data_argument)) from None
-            # The config the run trained, as its config.toml records it: the template's rules
-            # (``[adapt]``) may have changed the hold-out and the scaling the model reads.
-            config = RunDir(out).read_config()
-            data = load_data(config.data, seed=config.training.seed, task=task_for(config))  # what the trainer fitted
+                # (the trainer's refusal to resume, in its command's words: --resume, --out)
+                reason = str(e).removeprefix("--resume: ").split("; ")[0]
+                raise ConfigError(f"{_interrupted_fit(out, interrupted)} that this fit cannot continue ({reason}); "
+                                  f"{_what_to_do(out)}") from None
         self.model_ = result.model.eval()
         self.inputs_ = data.inputs
         self.summary_ = result.to_dict()
         self.config_ = config
+        self.seed_ = config.training.seed
         self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
         return data
+
+    @contextmanager
+    def _in_callers_words(self, data_path: Path) -> Iterator[None]:
+        """Errors (:class:`DataError`) and warnings about the data file at ``data_path`` said in
+        the caller's words: the file is this fit's copy of the caller's arrays (a temporary one
+        without ``run_dir``), which the caller knows by the argument's name, not by that path;
+        a stream's one column (``x0``) is the caller's series itself."""
+        from rnnlab.data.files import StepOrderWarning
+
+        def words(text: str) -> str:
+            for said in (f"data.columns: column 'x0' of {data_path}", f"data.path: channel 0 of {data_path}"):
+                text = text.replace(said, self._data_argument)
+            return text.replace(str(data_path), self._data_argument)
+
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                # (said of X before the fit; the file's wording would name the file, once per read)
+                warnings.simplefilter("ignore", StepOrderWarning)
+                yield
+        except DataError as e:
+            if str(data_path) not in str(e):
+                raise
+            raise DataError(words(str(e))) from None
+        finally:
+            for w in caught:  # (where the trainer said it; repeats shown as the filters say, across fits too)
+                warnings.warn_explicit(words(str(w.message)), w.category, w.filename, w.lineno,
+                                       registry=_REWORDED_WARNINGS)
 
     def _outputs(self, padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The model's outputs for ``padded`` series [N, T, C] (logits, or standardized values;
@@ -334,12 +388,15 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
 
     Parameters are hyper-parameters: ``config`` (None: the ``rnnlab init`` template; a TOML path;
     a :class:`rnnlab.Config`), then each keyword (None: the config's value) and ``params`` (key
-    paths such as ``"model.weight_drop"``) over it; ``random_state`` seeds the run
-    (``training.seed``); ``run_dir`` keeps the run; ``verbose`` prints its log.
+    paths such as ``"model.weight_drop"``) over it; NumPy scalars are taken as Python's
+    (``np.int64(8)`` as 8: a grid of ``np.arange`` searches). ``random_state`` seeds the run
+    (``training.seed``): an int as given, a ``RandomState``'s draw, and None (scikit-learn's
+    convention) a fresh seed each fit, drawn from NumPy's global generator; ``run_dir`` keeps the
+    run; ``verbose`` prints its log.
 
     Fitted attributes: ``classes_``, ``n_classes_``, ``model_`` (the torch module),
     ``inputs_`` (the input scaling fitted on the training part), ``summary_`` (the run's summary),
-    ``config_`` (the config trained).
+    ``config_`` (the config trained), ``seed_`` (its ``training.seed``).
     """
 
     _tags = _COLLECTION_TAGS
@@ -407,7 +464,8 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
             raise DataError("y: expected target values, got an empty y")
         if y.dtype.kind not in "biuf":
             raise DataError(f"y: expected numeric target values, got dtype {y.dtype} (e.g. {np.asarray(y[0]).tolist()!r})")
-        kind = type_of_target(y, input_name="y")  # refuses NaN and inf in scikit-learn's words
+        with np.errstate(invalid="ignore"):  # (its integer test casts the values: beyond int64 numpy warns)
+            kind = type_of_target(y, input_name="y")  # refuses NaN and inf in scikit-learn's words
         if kind not in ("binary", "multiclass", "continuous"):
             raise DataError(f"y: expected one numeric target value per series, got {kind} targets")
         if len(y) != n_cases:
@@ -442,15 +500,18 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
     series. ``predict`` answers in the same form: an array for an array ``X``, a list for a list.
     ``n_channels_``: the channels per step of fit's ``X``, which ``predict`` and ``score`` expect."""
 
-    def _padded(self, X: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    def _padded(self, X: Any, where: str, y: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``X`` padded [N, T, C] with its lengths, checked (:func:`_check_collection`; outside
-        ``fit``, against fit's channel count) in one-line errors naming ``X``."""
+        ``fit``, against fit's channel count) in one-line errors naming ``X``; with ``y``, an ``X``
+        whose steps ``y`` counts as if it were [N, T, C] is refused first (:func:`_check_x_order`)."""
         from sklearn.utils.validation import check_is_fitted
 
         if where != "fit":
             check_is_fitted(self, "model_")
         else:
             self._check_before_fit()  # before fit replaces any fitted attribute
+        if y is not None:
+            _check_x_order(X, y, f"{type(self).__name__}.{where}")
         X = _collection(X)
         _check_collection(X, None if where == "fit" else self.n_channels_)
         return _series(X, where)
@@ -458,7 +519,7 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
     def _steps(self, X: Any, y: Any, where: str = "fit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``X`` padded [N, T, C] with its lengths (:meth:`_padded`), and ``y`` padded to [N, T, ...]
         (padding: its first valid value), checked against ``X`` in one-line errors naming ``y``."""
-        padded, lengths = self._padded(X, where)
+        padded, lengths = self._padded(X, where, y)
         if y is None:
             raise DataError("y: this estimator requires y to be passed, but the target y is None")
         if isinstance(y, np.ndarray) and y.dtype != object:
@@ -515,6 +576,14 @@ class RNNSequenceTagger(_PerStepEstimator):
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
         valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
         _check_step_labels(labels, valid)
+        if labels.dtype.kind == "f" and valid.any():
+            with np.errstate(invalid="ignore"):  # (scikit-learn's integer test casts the values)
+                kind = type_of_target(labels[valid], input_name="y")
+            if kind == "continuous":  # as RNNClassifier refuses them (aeon's type_of_target check)
+                given = labels[valid]
+                example = given[given != np.round(given)][:1].tolist() or given[:1].tolist()
+                raise DataError(f"y: expected class labels per step, got continuous values (e.g. {example[0]:g}; "
+                                "type_of_target 'continuous'); for values per step use RNNSequenceRegressor")
         self.classes_ = _classes(labels[valid])
         if len(self.classes_) < 2:
             got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
@@ -620,9 +689,11 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
     :class:`RNNClassifier`'s. A stream's rows are ``data.bptt`` steps long and ``data.streams``
     of them form the batch (``params``).
 
-    Fitted attributes: ``model_``, ``summary_``, ``config_``, ``stats_`` (the scaling of the
-    training block), ``reference_`` (the simple forecast the model corrects: "naive",
-    "seasonal_naive" or "none").
+    Fitted attributes: ``model_``, ``summary_``, ``config_``, ``seed_``, ``horizon_`` (the horizon
+    fitted, which ``predict`` answers for: ``set_params(horizon=...)`` after ``fit`` takes effect
+    at the next fit, as scikit-learn's parameters do), ``stats_`` (the scaling of the training
+    block), ``reference_`` (the simple forecast the model corrects: "naive", "seasonal_naive" or
+    "none").
 
     >>> y = 10.0 + np.sin(np.arange(120) * 2 * np.pi / 12)                   # a season of 12 steps
     >>> f = RNNForecaster(horizon=2, season=12, hidden_size=8, steps=40, random_state=0,
@@ -679,6 +750,7 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
     def _fit(self, y: np.ndarray, exog: np.ndarray | None = None) -> RNNForecaster:
         data = self._train({"series": _stream(y)})
         self.stats_, self.reference_ = data.stats, data.reference
+        self.horizon_ = self.config_.task.horizon  # (what predict answers: a later set_params is the next fit's)
         return self
 
     def _predict(self, y: np.ndarray, exog: np.ndarray | None = None) -> float:
@@ -695,7 +767,7 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
                             f"{FLOAT32_MAX:.2g}, mean {self.stats_.mean[0]:.3g}, std {self.stats_.std[0]:.3g}), got "
                             f"{len(far)} beyond it, the first at step {far[0]}; rescale y as the series fitted")
         values = next_values(self.model_.eval(), series, self.stats_, self.reference_, task_for(self.config_))
-        return float(values[self.horizon - 1, 0])
+        return float(values[self.horizon_ - 1, 0])
 
     @classmethod
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
@@ -704,46 +776,121 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
                 "params": {**FAST, "data.bptt": 4, "data.streams": 1}}
 
 
-def _clear_for_fit(run: RunDir) -> None:
-    """Ready the claimed run directory ``run`` for a fit: refused when it holds a run's records
-    (:meth:`~rnnlab.rundir.RunDir.has_records`: what a finished or interrupted fit leaves); what a fit that failed
-    before its first epoch left (its data, config.toml) is removed, so the directory serves again."""
+def _clear_for_fit(run: RunDir) -> str:
+    """Ready the claimed run directory ``run`` for a fit; returns what an interrupted fit there
+    recorded ("": nothing), which this fit continues (:func:`_check_run_dir_free` refuses a
+    fitted run, and records that cannot be continued). What a fit that failed before its first
+    epoch left (its data, config.toml) is removed, so the directory serves again."""
     from rnnlab.rundir import discard_run
 
-    _check_run_dir_free(run.path, run)
+    interrupted = _check_run_dir_free(run.path, run)
+    if interrupted:
+        return interrupted  # (its records, its checkpoint and its data copy stay: the trainer resumes it)
     # rnnlab's own files of the failed fit (as a run cut short is cleared), and the data copy the
     # estimator wrote: anything else is not ours to remove
     discard_run(run.path, lock=run.lock)
     (run.path / _DATA_FILE).unlink(missing_ok=True)
+    return ""
 
 
-def _check_run_dir_free(path: Path, run: RunDir | None = None) -> None:
-    """Refuse ``path`` as a fit's ``run_dir`` when it holds a run's records (``run``: the claimed
-    directory; None: read without claiming, nor creating, it)."""
+def _check_run_dir_free(path: Path, run: RunDir | None = None) -> str:
+    """Refuse ``path`` as a fit's ``run_dir`` when it holds a fitted run (its ``summary.json``), or
+    records of a fit that no checkpoint continues (``run``: the claimed directory; None: read
+    without claiming, nor creating, it). Returns what an interrupted fit there recorded, with
+    the checkpoint (``last.pt``) that the next fit continues from ("": nothing to keep).
+
+    >>> _check_run_dir_free(Path("/nonexistent/run"))
+    ''
+    """
     from rnnlab.rundir import RunDir
 
     if run is None and not path.is_dir():
-        return
-    if (run or RunDir(path)).has_records():
+        return ""
+    run = run or RunDir(path)
+    if not run.has_records():
+        return ""
+    if run.summary.exists():
         raise ConfigError(f"run_dir {str(path)!r} already holds a fitted run; give a new directory per fit "
                           "(cross_val_score and GridSearchCV fit clones that share run_dir: leave it unset there)")
+    held = run.held_records()
+    if not held and not run.last_checkpoint.exists():
+        return ""  # (the steps of a first epoch cut short, which the fit started again records the same)
+    if not run.last_checkpoint.exists():
+        raise ConfigError(f"{_interrupted_fit(path, held)} before its first checkpoint, which no fit can continue; "
+                          f"{_what_to_do(path)}")
+    return held
 
 
-def _seed(random_state: Any) -> int:
-    """``training.seed`` from scikit-learn's ``random_state``: an int as given, a RandomState's next
-    draw; anything else refused naming ``random_state``.
+def _interrupted_fit(path: Path, held: str) -> str:
+    """The start of a refusal of ``run_dir`` ``path``, which holds ``held`` of an interrupted fit."""
+    return f"run_dir {str(path)!r} holds an interrupted fit ({held})"
 
-    >>> _seed("x")
+
+def _what_to_do(path: Path) -> str:
+    """What a caller may do with a ``run_dir`` holding an interrupted fit that this one cannot continue."""
+    return (f"fit the same data with the same parameters to continue it, give a new run_dir (`rnnlab report "
+            f"{path}` reads its records), or remove {str(path)!r} yourself to start over")
+
+
+def _same_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
+    """Whether the ``.npz`` at ``path`` (a fit's data copy, :data:`_DATA_FILE`) holds ``arrays``."""
+    try:
+        with np.load(path, allow_pickle=False) as held:
+            return set(held.files) == set(arrays) and all(
+                held[k].dtype == np.asarray(v).dtype and np.array_equal(held[k], v) for k, v in arrays.items())
+    except (OSError, ValueError):  # (unreadable: not this fit's data)
+        return False
+
+
+def _seed_source(random_state: Any) -> int | np.random.RandomState:
+    """``random_state`` as scikit-learn reads it: an int is the seed; otherwise the generator to
+    draw one from (None: NumPy's global one, so each fit draws a fresh seed, and
+    ``np.random.seed`` makes them repeatable); anything else refused naming ``random_state``.
+
+    >>> _seed_source("x")
     Traceback (most recent call last):
     ...
     rnnlab.errors.ConfigError: random_state: expected None, an int or a numpy.random.RandomState, got 'x' (str)
     """
     if isinstance(random_state, (int, np.integer)):
         return int(random_state)
-    if not isinstance(random_state, np.random.RandomState):
+    if random_state is not None and not isinstance(random_state, np.random.RandomState):
         raise ConfigError(f"random_state: expected None, an int or a numpy.random.RandomState, got "
                           f"{random_state!r} ({type(random_state).__name__})")
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return check_random_state(random_state)
+
+
+def _seed(random_state: Any) -> int:
+    """``training.seed`` from scikit-learn's ``random_state`` (:func:`_seed_source`): an int as
+    given; a RandomState's next draw; None a draw from NumPy's global generator.
+
+    >>> np.random.seed(0); a = _seed(None); np.random.seed(0); (a == _seed(None), _seed(np.int64(3)))
+    (True, 3)
+    """
+    source = _seed_source(random_state)
+    return source if isinstance(source, int) else int(source.randint(np.iinfo(np.int32).max))
+
+
+def _plain(value: Any) -> Any:
+    """NumPy's scalars (a grid's ``np.arange`` values, an array's elements) as Python's bool,
+    int and float, inside lists, tuples and mappings too; anything else as given, for the
+    config's strict checks to judge.
+
+    >>> _plain([np.int64(8), np.float32(0.5), np.bool_(True), "lstm"])
+    [8, 0.5, True, 'lstm']
+    """
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:
@@ -863,6 +1010,28 @@ def _check_collection(X: Any, channels: int | None = None) -> None:
     if channels is not None and sizes[0][0] != channels:
         raise DataError(f"X: expected {channels} channel{'' if channels == 1 else 's'} per step (as in fit), "
                         f"got {sizes[0][0]}")
+
+
+def _check_x_order(X: Any, y: Any, at: str) -> None:
+    """Refuse an array ``X`` [N, C, T] whose per-step targets ``y`` [N, T, ...] count X's
+    channels as its steps (X given as [N, T, C]): said of ``X``, with the call that fixes it, as
+    :func:`rnnlab.data.files.check_step_order` says it, not as a ``y`` of the wrong shape.
+
+    >>> _check_x_order(np.zeros((40, 15, 2)), np.zeros((40, 15)), "RNNSequenceRegressor.fit")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: RNNSequenceRegressor.fit: X of shape [40, 15, 2] read as [N, C, T] is 40 series of 2 steps with 15 channels, but y of shape [40, 15] has 15 steps per series, as X read as [N, T, C]; if X is [N, T, C], call fit(X.transpose(0, 2, 1), y)
+    """
+    if not (isinstance(X, np.ndarray) and X.ndim == 3 and isinstance(y, np.ndarray) and y.ndim >= 2):
+        return
+    n, channels, steps = X.shape
+    if channels == steps or y.shape[:2] != (n, channels):
+        return
+    call = at.rsplit(".", 1)[-1]
+    raise DataError(f"{at}: X of shape {list(X.shape)} read as [N, C, T] is {n} series of {steps} "
+                    f"step{'' if steps == 1 else 's'} with {channels} channel{'' if channels == 1 else 's'}, but y of "
+                    f"shape {list(y.shape)} has {channels} steps per series, as X read as [N, T, C]; if X is [N, T, C], "
+                    f"call {call}(X.transpose(0, 2, 1), y)")
 
 
 def _collection(X: Any) -> np.ndarray | list[np.ndarray]:

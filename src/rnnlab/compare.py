@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import os
@@ -153,27 +155,78 @@ def run_summary(run: Path) -> dict[str, Any]:
     summary = rd.read_summary() or {}
     config = rd.read_config() if rd.config.exists() else None
     task = task_for(config) if config is not None else CLASSIFICATION
+    best_by = None  # the rule that picked best_* where the run's training named no best epoch
     if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
         best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
     else:  # running (or from before best_epoch was recorded): the same rule on its records
         stopping = config.training.early_stopping if config is not None else None
         best = (best_record(records, stopping.monitor, task, stopping.min_delta) if stopping
                 else best_record(records, "val_loss", task))
-    m = task.headline.name
+        # (a Lightning or Tracker run's training calls no epoch best, finished or not)
+        best_by = None if stopping else "val_loss"
+    # a run without config.toml records no task: its columns are those of the metrics it logged
+    m, higher = ((task.headline.name, task.headline.higher_is_better) if config is not None
+                 else _logged_headline(records))
     # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
     # rnnlab train printed); before the run's end, its last epoch's figure in training mode
     evaluated = summary.get("train_eval") or {}
     status = _unfinished(rd, config, final)
-    return {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
-            "higher_is_better": task.headline.higher_is_better, "data": _data_of(run, config),
-            # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
-            "task": task.name if config is not None else None,
-            "config": _config_cells(config) if config is not None else None,
-            "train_loss": final.get("train_loss"),
-            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
-            f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
-            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
-            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
+    forecast = config is not None and task.kind == "forecasting"
+    row = {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
+           "higher_is_better": higher, "data": _data_of(run, config), "data_id": _data_id(run, config),
+           # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
+           "task": task.name if config is not None else None,
+           "config": _config_cells(config) if config is not None else None,
+           "train_loss": final.get("train_loss"),
+           # (the loss's columns are shown where some run's headline is the loss: every run fills them)
+           "val_loss": final.get("val_loss"), "best_val_loss": best.get("val_loss") if best else None,
+           "test_loss": (summary.get("test") or {}).get("loss"),
+           f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
+           f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
+           "best_by": best_by, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
+           f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
+           "targets": _targets(rd, config, task) if config is not None else None, "records": records}
+    if forecast:
+        # MASE is scaled by the seasonal-naive error over the run's own training block (task.season)
+        # and scores task.horizon steps ahead: each run beside its own seasonal-naive forecast
+        row.update({"season": config.task.season, "horizon": config.task.horizon,
+                    "training_block": _training_block(run, config),
+                    f"test_{m}{BASELINE_SUFFIX}": ((summary.get("baselines") or {}).get("test") or {})
+                    .get("seasonal_naive", {}).get(m)})
+    return row
+
+
+#: The suffix of the column of a forecasting run's seasonal-naive forecast scored on its test block.
+BASELINE_SUFFIX = "_seasonal_naive"
+#: The config key of a data file, compared by content (:func:`_data_id`), not by name.
+DATA_PATH_KEY = "data.path"
+
+
+def _by_lightning(rd: Any) -> bool:
+    from rnnlab.rundir import RECORDED_BY_LIGHTNING, recorded_by
+
+    return recorded_by(rd.path) == RECORDED_BY_LIGHTNING
+
+
+def _logged_headline(records: list[dict[str, Any]]) -> tuple[str, bool]:
+    """The headline metric (and whether higher is better) of a run that records no task (a
+    Lightning or Tracker run): the first metric of rnnlab's tasks, headlines first, that its
+    records hold as ``train_<m>`` or ``val_<m>``; else the loss.
+
+    >>> _logged_headline([{"epoch": 1, "train_loss": 0.3, "val_loss": 0.4, "val_rmse": 1.2}])
+    ('rmse', False)
+    >>> _logged_headline([{"epoch": 1, "train_loss": 0.3}])
+    ('loss', False)
+    """
+    from rnnlab.task import CLASSIFICATION, FORECASTING, LANGUAGE_MODEL, REGRESSION
+
+    tasks = (CLASSIFICATION, REGRESSION, FORECASTING, LANGUAGE_MODEL)
+    logged = {k for r in records for k in r}
+    candidates = [t.headline for t in tasks] + [mt for t in tasks for mt in t.metrics]
+    for metric in candidates:
+        if metric.name != "loss" and {f"train_{metric.name}", f"val_{metric.name}"} & logged:
+            return metric.name, metric.higher_is_better
+    return "loss", False
 
 
 def _targets(rd: Any, config: Any, task: Any) -> list[str] | None:
@@ -238,13 +291,9 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     a    3       0.5         0.9        -        -             -           0.8       0
     """
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
-    configs = [r["config"] for r in rows if r.get("config") is not None]
-    keys = list(dict.fromkeys(k for c in configs for k in c))
     # only the keys some two runs set differently: the settings the comparison is about
-    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
-    cols = (["run"] + differing + ["epochs", "train_loss"]
-            + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
-            + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
+    differing = _differing(rows)
+    cols = ["run"] + differing + _score_columns(rows, heads)
 
     def cell(r: dict[str, Any], c: str) -> str:
         if c == "run":
@@ -279,6 +328,124 @@ def _data_of(run: Path, config: Any) -> str | None:
     return f"{data} fold {fold.group(1)}" if fold else str(data)
 
 
+def _data_id(run: Path, config: Any) -> str | None:
+    """What tells a run's data from other data: the SHA-256 of the file ``data.path`` names while
+    it exists (with the fold of a recipe's or search's run), else :func:`_data_of`'s name. By
+    content, not name: each estimator's run keeps its own copy of the arrays it was given (its
+    ``train_data.npz``), so seeds fitted on the same X, y name different files of one content.
+    (Not the checkpoint's ``data_sha256``: it fingerprints the split as the run drew it, seeded
+    by ``training.seed``, so that two seeds on one file never agree.)"""
+    if config is None:
+        return None
+    name = _data_of(run, config)
+    if config.data.dataset is None and config.data.path:
+        digest = _file_sha256(Path(config.data.path))
+        if digest is not None:
+            fold = _FOLD.fullmatch(Path(run).name)
+            return f"sha256:{digest}" + (f" fold {fold.group(1)}" if fold else "")
+    return name
+
+
+def _file_sha256(path: Path) -> str | None:
+    """The SHA-256 of the file at ``path`` (read in chunks), None when it cannot be read; one
+    read per file, size and modification time within a process."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _sha256_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _training_block(run: Path, config: Any) -> str | None:
+    """A forecasting run's training block, the part of each series it trained on and over which
+    its MASE's scale (the seasonal-naive error) was measured: ``first 256 steps`` (the series read
+    again and split as training split it, :func:`rnnlab.data.stream.split_bounds`), or the keys
+    that size it when the series cannot be read now; None for a fold's run (its fold is in its
+    data, :func:`data_note` says it)."""
+    from rnnlab.data.stream import read_series, split_bounds
+
+    if _FOLD.fullmatch(Path(run).name):
+        return None
+    d = config.data
+    try:
+        lengths = [split_bounds(len(x), d, None).train for x in read_series(d).values]
+    except (RnnlabError, OSError, ValueError):
+        val = f"data.val_steps = {d.val_steps}" if d.val_steps is not None else f"data.val_fraction = {d.val_fraction:g}"
+        test = (f"data.test_steps = {d.test_steps}" if d.test_steps is not None
+                else f"data.test_fraction = {d.test_fraction:g}")
+        return f"{test}, {val}"
+    return f"first {', '.join(str(n) for n in lengths)} steps" + (f" of {len(lengths)} series" if len(lengths) > 1 else "")
+
+
+def _by_value(rows: list[dict[str, Any]], value: Callable[[dict[str, Any]], Any]) -> dict[Any, list[str]]:
+    out: dict[Any, list[str]] = {}
+    for r in rows:
+        out.setdefault(value(r), []).append(r["run"])
+    return out
+
+
+def _listed(by: dict[Any, list[str]], shown: Callable[[Any], str]) -> str:
+    return "; ".join(f"{shown(v)}: {', '.join(runs[:3])}" + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+                     for v, runs in by.items())
+
+
+def scale_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when forecasting runs differ in ``task.season`` or ``task.horizon``: MASE divides
+    by the seasonal-naive error at the season, and the horizon is what is forecast, so their MASE
+    are not on one scale; None when they agree (or no two are forecasting runs).
+
+    >>> print(scale_note([{"run": "a", "season": 7, "horizon": 3}, {"run": "b", "season": 1, "horizon": 3}]))
+    warning: the forecasting runs differ in task.season or task.horizon (season 7, horizon 3: a; season 1, horizon 3: b): their MASE are not on one scale (each divides by its own season's seasonal-naive error, and scores its own horizon): read each run's test_mase beside its own test_mase_seasonal_naive
+    """
+    by = _by_value([r for r in rows if r.get("season") is not None], lambda r: (r["season"], r["horizon"]))
+    if len(by) < 2:
+        return None
+    return (f"warning: the forecasting runs differ in task.season or task.horizon "
+            f"({_listed(by, lambda v: f'season {v[0]}, horizon {v[1]}')}): their MASE are not on one scale (each "
+            f"divides by its own season's seasonal-naive error, and scores its own horizon): read each run's "
+            f"test_mase beside its own test_mase{BASELINE_SUFFIX}")
+
+
+def block_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when forecasting runs on the same data trained on different blocks of it (a
+    search's or recipe's final run, retrained on training + validation, beside a run that held
+    validation out): MASE's scale is the seasonal-naive error over each run's own training block,
+    and the models saw different steps; None when the blocks agree.
+
+    >>> print(block_note([{"run": "a", "data_id": "d", "training_block": "first 256 steps"},
+    ...                   {"run": "a-search/final", "data_id": "d", "training_block": "first 320 steps"}]))
+    warning: the forecasting runs trained on different blocks of their series (first 256 steps: a; first 320 steps: a-search/final): each MASE is scaled by the seasonal-naive error over its own training block, and a model trained on more of the series (a final run, retrained on training + validation) saw steps the other did not
+    """
+    blocks = [r for r in rows if r.get("training_block") is not None]
+    differ = [r for d, runs in _by_value(blocks, lambda r: r.get("data_id")).items()
+              if len({r["training_block"] for r in blocks if r.get("data_id") == d}) > 1
+              for r in blocks if r["run"] in runs]
+    if not differ:
+        return None
+    return (f"warning: the forecasting runs trained on different blocks of their series "
+            f"({_listed(_by_value(differ, lambda r: r['training_block']), str)}): each MASE is scaled by the "
+            "seasonal-naive error over its own training block, and a model trained on more of the series (a final "
+            "run, retrained on training + validation) saw steps the other did not")
+
+
+def _scale_of(row: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What a forecasting run's MASE is relative to (None for another run): two runs' MASE
+    compare only where these agree."""
+    return None if row.get("season") is None else (row["season"], row["horizon"], row.get("training_block"))
+
+
 def data_note(rows: list[dict[str, Any]]) -> str | None:
     """One line when the runs trained on different data (a data set, a file, a fold): a score's
     difference between them is then not only their configs' effect; None when the data agree.
@@ -288,14 +455,13 @@ def data_note(rows: list[dict[str, Any]]) -> str | None:
     >>> data_note([{"run": "a", "data": "GunPoint"}, {"run": "b", "data": None}]) is None
     True
     """
-    by: dict[str, list[str]] = {}
-    for r in rows:
-        if r.get("data") is not None:
-            by.setdefault(r["data"], []).append(r["run"])
+    # one entry per data (data_id: a file's content), named by the names its runs give it
+    named = [r for r in rows if r.get("data") is not None]
+    by = _by_value(named, lambda r: r.get("data_id") or r["data"])
     if len(by) < 2:
         return None
-    said = "; ".join(f"{d}: {', '.join(runs[:3])}" + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
-                     for d, runs in by.items())
+    names = {d: " = ".join(dict.fromkeys(r["data"] for r in named if (r.get("data_id") or r["data"]) == d)) for d in by}
+    said = _listed(by, lambda d: names[d])
     return (f"warning: the runs are on different data ({said}): their scores differ by the data too, "
             "not only by the config keys shown")
 
@@ -306,10 +472,33 @@ def group_runs(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     groups: dict[Any, list[dict[str, Any]]] = {}
     for i, r in enumerate(rows):
         cfg = r.get("config")
-        key = (("config", tuple(sorted((k, v) for k, v in cfg.items() if k != SEED_KEY)), r.get("data"))
+        # (data.path by what it holds, data_id: two copies of one file are the same data)
+        key = (("config", tuple(sorted((k, v) for k, v in cfg.items() if k not in (SEED_KEY, DATA_PATH_KEY))),
+                r.get("data_id") or r.get("data"))
                if cfg is not None else ("run", i))
         groups.setdefault(key, []).append(r)
     return list(groups.values())
+
+
+def _differing(rows: list[dict[str, Any]], leave_out: tuple[str, ...] = ()) -> list[str]:
+    """The config keys (less ``leave_out``) whose values differ between ``rows`` with a config;
+    ``data.path`` only where the files differ in content (:func:`_data_id`), not in name."""
+    configs = [r["config"] for r in rows if r.get("config") is not None]
+    keys = [k for k in dict.fromkeys(k for c in configs for k in c) if k not in leave_out]
+    same_data = len({r.get("data_id") or r.get("data") for r in rows if r.get("config") is not None}) == 1
+    return [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1
+            and not (k == DATA_PATH_KEY and same_data)]
+
+
+def _score_columns(rows: list[dict[str, Any]], heads: list[str]) -> list[str]:
+    """The score columns of ``heads`` (a forecasting run's seasonal-naive test score beside its own)."""
+    baseline = [f"test_{h}{BASELINE_SUFFIX}" for h in heads
+                if any(r.get(f"test_{h}{BASELINE_SUFFIX}") is not None for r in rows)]
+    return list(dict.fromkeys(
+        ["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+        + ["best_epoch"] + [k for h in heads for k in (f"test_{h}", f"test_{h}{BASELINE_SUFFIX}")
+                            if not k.endswith(BASELINE_SUFFIX) or k in baseline]
+        + ["max_group_decay"]))
 
 
 def group_label(group: list[dict[str, Any]]) -> str:
@@ -378,12 +567,8 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
 
     reps = [g[0] for g in groups]
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in reps))
-    configs = [r["config"] for r in reps if r.get("config") is not None]
-    keys = list(dict.fromkeys(k for c in configs for k in c if k != SEED_KEY))
-    differing = [k for k in keys if len({c.get(k, "(unset)") for c in configs}) > 1]
-    scores = (["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
-              + ["best_epoch"] + [f"test_{h}" for h in heads] + ["max_group_decay"])
-    scores = [c for c in scores if any(r.get(c) is not None for g in groups for r in g)]
+    differing = _differing(reps, leave_out=(SEED_KEY,))
+    scores = [c for c in _score_columns(reps, heads) if any(r.get(c) is not None for g in groups for r in g)]
     ref = _reference(groups, differing, defaults or {})
     select = f"best_val_{reps[ref].get('headline', 'acc')}"
     mark = f"vs {group_label(groups[ref])} ({select})"
@@ -405,8 +590,10 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
             return "-"
         if reps[i].get("headline") != reps[ref].get("headline"):
             return "-"
-        if reps[i].get("data") != reps[ref].get("data"):  # the data's effect is no setting's (data_note says it)
-            return "- (other data)"
+        if (reps[i].get("data_id") or reps[i].get("data")) != (reps[ref].get("data_id") or reps[ref].get("data")):
+            return "- (other data)"  # the data's effect is no setting's (data_note says it)
+        if _scale_of(reps[i]) != _scale_of(reps[ref]):  # (scale_note, block_note say it)
+            return "- (MASE on another scale)"
         v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)))
         if math.isinf(v.se):
             return v.reason
@@ -492,9 +679,9 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
         raise RnnlabError("the runs are of different tasks ("
                           + ", ".join(f"{r}: {t}" for r, t in tasks.items())
                           + "); compare runs of one task ([task] kind in config.toml)")
-    differ = data_note(rows)
-    if differ is not None:  # above the table: read before the rows it qualifies
-        say(differ)
+    for note in (data_note(rows), scale_note(rows), block_note(rows)):
+        if note is not None:  # above the table: read before the rows it qualifies
+            say(note)
     groups = group_runs(rows)
     if all(len(g) == 1 for g in groups):
         say(compare_table(rows))
@@ -510,15 +697,37 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
     note = selection_note(rows)
     if note is not None:
         say(note)
-    say("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
-        "in training mode if the run has not finished; train_loss and val_<metric>: the last epoch; best_*: the "
-        "epoch its training called best; test_<metric>: the evaluated model; max_group_decay: the largest weight "
-        "decay of any parameter group at the last epoch, not a configured value; dotted columns: the config keys "
-        "whose values differ between the runs, - for a run without config.toml"
-        + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
-           "column: rnnlab recipe's rule (gain > Welch's standard error of the difference) against the reference, "
-           "the group with the fewest differing keys away from their defaults)" if len(groups) < len(rows) else ")"))
+    say(_footnote(rows, grouped=len(groups) < len(rows)))
     _figures(runs, rows, groups, figures, say)
+
+
+def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
+    """The line under the table that says what each column is, for the runs it shows."""
+    logged = [r["run"] for r in rows if r.get("config") is None]
+    by_rule = [r["run"] for r in rows if r.get("best_by") and not r.get("status")]
+    heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
+             if any(r.get(f"test_{h}{BASELINE_SUFFIX}") is not None for r in rows)]
+
+    def runs(names: list[str]) -> str:
+        return "the run" + (f"s {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                            if len(names) > 1 else f" {names[0]}")
+
+    return ("(train_<metric>: the evaluated model on the training split, as rnnlab train printed it, or the last epoch "
+            "in training mode if the run has not finished"
+            + (f" (for {runs(logged)}, without config.toml: the last epoch's value as the training logged it)"
+               if logged else "")
+            + "; train_loss and val_<metric>: the last epoch; best_*: the epoch its training called best"
+            + (f" (for {runs(by_rule)}, whose training calls no epoch best: the epoch of lowest val_loss)"
+               if by_rule else "")
+            + "; test_<metric>: the evaluated model"
+            + "".join(f"; test_{h}{BASELINE_SUFFIX}: the seasonal-naive forecast on the same run's test block, "
+                      f"its {h} on that run's scale" for h in heads)
+            + "; max_group_decay: the largest weight decay of any parameter group at the last epoch, not a configured "
+            "value; dotted columns: the config keys whose values differ between the runs, - for a run without "
+            "config.toml"
+            + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
+               "column: rnnlab recipe's rule (gain > Welch's standard error of the difference) against the reference, "
+               "the group with the fewest differing keys away from their defaults)" if grouped else ")"))
 
 
 def _config_of(run: str) -> Any:
@@ -564,7 +773,8 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
         labelled[name] = members[0] if len(members) == 1 else members
     heads = list(dict.fromkeys(row["headline"] for row in rows))
     has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
-    metrics = tuple(k for h in ["loss", *heads] for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",)))
+    metrics = tuple(dict.fromkeys(k for h in ["loss", *heads]
+                                  for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",))))
     plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
     say(f"figure: {out / 'compare_metrics.png'}")
     if any((r / TRACKED).exists() for r in runs):

@@ -6,12 +6,19 @@
   ``on_before_optimizer_step`` (after backward and Lightning's unscaling, before the step of the
   LightningModule's own optimizer), with the loss of that step in the module's own units (with
   ``accumulate_grad_batches=k``, the mean of the window's micro-batch losses, which Lightning
-  divides by k before backward);
+  divides by k before backward). One record per training batch at most: a module of manual
+  optimization that steps several optimizers per batch is recorded at the batch's first step
+  (every gradient there, no weight moved yet), its update ratios spanning the updates of all of
+  them; records are numbered by the trainer's global step, which counts each optimizer's step
+  (two optimizers: 0, 2, 4 ..., and ``weights_every`` / ``grads_every`` count those steps);
 * ``health.json``: the health check (:func:`rnnlab.diagnose`) before training, on a copy of the
-  module and of its optimizer, with the first training batch (a fit that starts from a
-  checkpoint has no "before training": it is not checked);
+  module and of its optimizers (all of them, each stepping its own parameters), with the first
+  training batch (a fit that starts from a checkpoint has no "before training": it is not
+  checked);
 * ``grad_through_time.json``: ``|dLoss/dh_t|`` of every recurrent layer after training, and the
   health check's curve before training beside it (the report draws both);
+* ``gate_activations.json``: each LSTM/GRU layer's gate activations on the same batch, before and
+  after training, for the report's Gates section (with ``grad_through_time``);
 * ``metrics.jsonl``: one record per epoch with the scalars the module logged in that epoch
   (from ``trainer.callback_metrics``, which also keeps older values: a validation metric of an
   epoch without validation is left out; log ``train_loss``, ``train_acc``, ``val_loss``,
@@ -140,6 +147,7 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         self._run_id: str | None = None
         self._restored: dict[str, Any] = {}  # this callback's state in the checkpoint the fit resumes from
         self._losses: list[Tensor] = []
+        self._tracked_batch = False  # this training batch's record is written (one per batch)
         self._batches = 0  # training batches of the current epoch run by this fit
         self._metrics_before: dict[str, Any] = {}
         self._epoch_started = 0.0
@@ -188,18 +196,31 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         # replaces its entry with a new tensor, one not logged since is the same object as now.
         self._metrics_before = dict(trainer.callback_metrics)
 
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self._tracked_batch = False
+
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._batches += 1
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Tensor) -> None:
         # Automatic optimization divides each micro-batch's loss by accumulate_grad_batches.
         scale = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
-        self._losses.append(loss.detach() * scale)
+        if not self._tracked_batch:  # (a manual loop's backward after the batch's record is of no later record)
+            self._losses.append(loss.detach() * scale)
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        # Manual optimization may step several optimizers per batch (Lightning counts each in
+        # global_step and calls this hook for each): one record per batch, at its first step,
+        # when every gradient is there and no weight has moved yet, so that the update ratio
+        # (measured at the next record) spans the updates of all the batch's optimizers.
+        if self._tracked_batch:
+            return
+        self._tracked_batch = True
         losses, self._losses = self._losses, []
         if self._tracker is None:
             return
+        # (numbered by the trainer's global step, as metrics.jsonl and a resumed fit count)
+        self._tracker.step_count = trainer.global_step
         self._tracker.step(torch.stack(losses).mean() if losses else None, epoch=trainer.current_epoch + 1)
         records = self._tracker.last_records
         if self.log_to_loggers and records and trainer.loggers:
@@ -311,7 +332,10 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         from rnnlab.doctor.run import curves_from_time_gradients
         from rnnlab.introspect.through_time_file import write_grad_through_time
 
-        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        # Every optimizer of the fit (manual optimization may hold several, each stepping its own
+        # parameters): the check's steps take them all, and a parameter any of them holds is optimized.
+        optimizers = list(trainer.optimizers)
+        optimizer = optimizers[0] if len(optimizers) == 1 else _Optimizers(optimizers) if optimizers else None
         was_training = pl_module.training
         try:
             with _detached(pl_module) as module:
@@ -324,6 +348,7 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
             # the same module, batch and keys; the write after training keeps this block)
             write_grad_through_time(self._run, untrained, step=trainer.global_step, epoch=trainer.current_epoch,
                                     phase="before_training")
+            self._record_gates(trainer, pl_module, batch, phase="before_training")
 
     def _inspected_batch(self, trainer: Any) -> tuple[Any, Any]:
         if self.batch is not None and not callable(self.batch):
@@ -366,6 +391,57 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         finally:
             pl_module.train(was_training)
         write_grad_through_time(self._run, gtt, step=trainer.global_step, epoch=trainer.current_epoch)
+        self._record_gates(trainer, pl_module, batch)
+
+    def _record_gates(self, trainer: Any, pl_module: Any, batch: tuple[Any, Any], phase: str = "after_training") -> None:
+        """Each gated layer's gate activations on the inspected ``batch`` (eval mode), for the
+        report's Gates section, as ``rnnlab train`` records them (gate_activations.json)."""
+        from rnnlab.introspect import gate_activations
+        from rnnlab.introspect.gates_file import write_gate_activations
+
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with _detached(pl_module) as module:
+                acts = gate_activations(module, batch)
+        finally:
+            pl_module.train(was_training)
+        write_gate_activations(self._run, acts, step=trainer.global_step, epoch=trainer.current_epoch, phase=phase)
+
+
+class _Optimizers(torch.optim.Optimizer):
+    """Several optimizers seen as one by the health check (:func:`rnnlab.diagnose` takes one and
+    copies it with the module): their param groups together, each stepped and zeroed in turn.
+    It holds no state of its own (each optimizer keeps its own, copied along with it)."""
+
+    def __init__(self, optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        # (no Optimizer.__init__: it would build param groups of its own beside the optimizers')
+        self.optimizers = list(optimizers)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    @property
+    def state(self) -> dict[Any, Any]:  # type: ignore[override]
+        return {k: v for opt in self.optimizers for k, v in opt.state.items()}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        for opt in self.optimizers:
+            opt.step()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"optimizers": self.optimizers}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.optimizers = state["optimizers"]
+
+    def __repr__(self) -> str:
+        return f"_Optimizers({', '.join(type(o).__name__ for o in self.optimizers)})"
 
 
 class _DefaultCrossEntropy(nn.CrossEntropyLoss):

@@ -30,9 +30,11 @@ model settings cannot, and the config refuses them); the loss and the metrics ar
 steps only (:meth:`Task.pairs`), each valid step counting once whatever the padding (per-step
 accuracy; RMSE, MAE and R² over every valid step, R² against the training steps' mean);
 ``training.stateful_window`` cuts the targets with their windows (:meth:`Task.window`).
-Hold-outs and folds are plain seeded random draws of sequences (a sequence of targets is no
-single stratum), and the noise the fit findings and the recipe allow for counts sequences, not
-steps: the steps of one sequence are not independent.
+Hold-outs and folds of per-step labels are stratified on each sequence's rarest class and keep
+every class in the training part (a class held by one sequence is trained on, never validated:
+:meth:`Task.strata`, :func:`rnnlab.data.folds.keep_every_class`); of per-step values they are
+seeded random draws of sequences (:attr:`Task.split_kind`). The noise the fit findings and the
+recipe allow for counts sequences, not steps: the steps of one sequence are not independent.
 
 **Forecasting** (``[task] kind = "forecasting"``, ``horizon``, ``season``): a stream task
 (:mod:`rnnlab.data.stream`): at every step of a long series the next ``horizon`` values of
@@ -327,6 +329,21 @@ class Task:
             return TokenTally(self)
         return Tally(self)
 
+    def classes_held(self, y: np.ndarray) -> np.ndarray | None:
+        """Which classes each sequence of ``y`` holds, [N, classes] booleans (per step: at any
+        labelled step, :data:`PAD_LABEL` in none); None for values, which have no classes.
+
+        >>> PER_STEP_CLASSIFICATION.classes_held(np.array([[1, 1, -100], [0, 2, 2]])).astype(int).tolist()
+        [[0, 1, 0], [1, 0, 1]]
+        >>> CLASSIFICATION.classes_held(np.array([1, 0])).astype(int).tolist(), REGRESSION.classes_held(np.zeros(2))
+        ([[0, 1], [1, 0]], None)
+        """
+        if self.values:
+            return None
+        labels = np.asarray(y).reshape(len(y), -1)
+        width = int(labels.max(initial=-1)) + 1
+        return (labels[:, :, None] == np.arange(width)).any(axis=1)
+
     def strata(self, y: np.ndarray) -> np.ndarray:
         """The groups hold-outs and folds keep in proportion: the class of each sequence, or
         the quantile bin of its (first) target value (up to 10 bins, at least 5 sequences each),
@@ -336,19 +353,72 @@ class Task:
         [1, 0, 1]
         >>> REGRESSION.strata(np.arange(20.0)[::-1, None]).tolist()
         [3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
-        >>> PER_STEP_CLASSIFICATION.strata(np.array([[1, 0], [0, 0], [1, 1]])).tolist()
-        [0, 0, 0]
 
-        Per step: one group (a seeded random draw of sequences).
+        Per-step labels: each sequence's rarest class (the one fewest sequences hold), so that a
+        rare class is spread over the parts like a class per sequence. A group of fewer than 5
+        sequences (as many as the most folds a search makes by itself) joins the next commoner
+        class's, so that every group can spread over every fold; a class in fewer sequences
+        still stays in the training part (:func:`rnnlab.data.folds.keep_every_class`). Below,
+        class 1 is held by 3 sequences and joins the group of class 2 (6 sequences); the sequences
+        holding class 0 only are the other group:
+
+        >>> y = np.array([[2, 0]] * 6 + [[1, 0]] * 3 + [[0, 0]] * 6)
+        >>> PER_STEP_CLASSIFICATION.strata(y).tolist()
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+
+        Per-step values: one group (a seeded random draw of sequences).
         """
         if self.per_step:
-            return np.zeros(len(y), dtype=np.int64)
+            held = self.classes_held(y)
+            return np.zeros(len(y), dtype=np.int64) if held is None else _rarest_class_groups(held)
         if not self.values:
             return np.asarray(y)
         values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
         bins = int(np.clip(len(values) // 5, 1, 10))
         edges = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
         return np.searchsorted(edges, values, side="right").astype(np.int64)
+
+    @property
+    def split_kind(self) -> str:
+        """How hold-outs and folds draw the training split, in the words a search names its folds
+        with (``5 stratified folds``): ``"stratified"`` (by class, by quantile bin of the target,
+        per-step labels by each sequence's rarest class: :meth:`strata`), ``"random"`` (per-step
+        values: seeded random draws of sequences) or ``"forward-chaining"`` (streams: blocks in
+        time order, never shuffled).
+
+        >>> CLASSIFICATION.split_kind, PER_STEP_CLASSIFICATION.split_kind, PER_STEP_REGRESSION.split_kind
+        ('stratified', 'stratified', 'random')
+        >>> FORECASTING.split_kind
+        'forward-chaining'
+        """
+        if self.stream:
+            return "forward-chaining"
+        return "random" if self.per_step and self.values else "stratified"
+
+
+#: The fewest sequences a per-step stratum holds (:meth:`Task.strata`).
+_SMALLEST_STRATUM = 5
+
+
+def _rarest_class_groups(held: np.ndarray) -> np.ndarray:
+    """Each sequence's group from the classes it holds ([N, classes] booleans): its rarest class,
+    groups of fewer than :data:`_SMALLEST_STRATUM` sequences joined with the next commoner class's
+    (a sequence without a labelled step counts with the commonest)."""
+    n, width = held.shape
+    counts = held.sum(axis=0)
+    rank = np.empty(width, dtype=np.int64)
+    rank[np.lexsort((np.arange(width), counts))] = np.arange(width)  # rarest first, ties by class
+    rarest = np.where(held, rank[None, :], width).min(axis=1, initial=width)
+    group = np.zeros(width + 1, dtype=np.int64)
+    current, size = 0, 0
+    for r, members in enumerate(np.bincount(rarest, minlength=width + 1)):
+        group[r] = current
+        size += int(members)
+        if size >= _SMALLEST_STRATUM:
+            current, size = current + 1, 0
+    if 0 < size < _SMALLEST_STRATUM and current > 0:  # a small group left at the end joins the one before
+        group[group == current] = current - 1
+    return group[rarest]
 
 
 @dataclass(frozen=True)
@@ -372,16 +442,51 @@ class TargetScale:
         """Mean and standard deviation of each target over the sequences of ``y`` [N, K] (per
         step, [N, T, K]: over every valid step, NaN marking the padding).
 
+        As :class:`rnnlab.data.normalize.ChannelStats` fits inputs: on the values divided by a
+        power of two near each target's largest magnitude, scaled back (exact, and targets near
+        float64's limit cannot overflow the squares to an infinite std).
+
         >>> TargetScale.fit(np.array([[[1.0], [3.0]], [[5.0], [np.nan]]])).mean.tolist()
         [3.0]
+        >>> TargetScale.fit(np.array([[1e300], [3e300]])).std.tolist()
+        [1e+300]
         """
-        values = y.reshape(-1, y.shape[-1])
+        values = np.asarray(y, dtype=np.float64).reshape(-1, y.shape[-1])
         values = values[~np.isnan(values).any(axis=1)]
-        return cls(values.mean(axis=0), values.std(axis=0))
+        largest = np.abs(values).max(axis=0) if len(values) else np.ones(values.shape[1])
+        unit = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
+        return cls(((values / unit).mean(axis=0) * unit), (values / unit).std(axis=0) * unit)
 
     def apply(self, y: np.ndarray) -> np.ndarray:
-        """``y`` [N, K] (or [N, T, K]) standardized, as float32 (NaN padding stays NaN)."""
-        return ((y - self.mean) / self.std).astype(np.float32)
+        """``y`` [N, K] (or [N, T, K]) standardized, as float32 (NaN padding stays NaN; a value
+        beyond float32 after standardization becomes inf, which :func:`rnnlab.data.load_data`
+        refuses).
+
+        >>> s = TargetScale.fit(np.array([[-1.7e308], [1.7e308]]))
+        >>> s.apply(np.array([[1.7e308], [np.nan]])).tolist()
+        [[1.0], [nan]]
+        """
+        # In units of a power of two >= 2: the same bits as (y - mean) / std, but y - mean cannot
+        # overflow when both are near float64's limit (ChannelStats.apply's way).
+        s = _power_of_two(np.maximum(np.abs(self.mean), self.std), low=2.0)
+        with np.errstate(over="ignore"):
+            return ((y / s - self.mean / s) / (self.std / s)).astype(np.float32)
+
+    def restore(self, standardized: np.ndarray) -> np.ndarray:
+        """Standardized values [..., K] back in the data's units (float64): what :meth:`apply` undid.
+
+        >>> s = TargetScale.fit(np.array([[1e300], [3e300]]))
+        >>> s.restore(s.apply(np.array([[3e300]]))).tolist()
+        [[3e+300]]
+        """
+        return np.asarray(standardized, dtype=np.float64) * self.std + self.mean
+
+
+def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
+    # The power of two at or just below ``magnitude`` (at least about ``low``): the rule of
+    # rnnlab.data.normalize's own _power_of_two, whose name is private to that module.
+    _, exponent = np.frexp(np.maximum(magnitude, low))
+    return np.ldexp(1.0, exponent - 1)
 
 
 class PerStepLoss:
@@ -481,7 +586,11 @@ class RegressionTally:
         import torch
 
         self.task = task if task is not None else REGRESSION
-        self.std = torch.as_tensor(scale.std, dtype=torch.float64)
+        # Errors in the data's units are summed over a power of two near the largest std (exact):
+        # targets of 1e160 would square to inf.
+        self.unit = torch.as_tensor(_power_of_two(np.max(scale.std), low=float(np.finfo(np.float64).tiny)),
+                                    dtype=torch.float64)
+        self.std = torch.as_tensor(scale.std, dtype=torch.float64) / self.unit
         self.seasonal = None if scale.seasonal_error is None else mase_weights(scale.std, scale.seasonal_error)
         # (a bool: not among the running sums a mid-epoch checkpoint saves, rnnlab.train.trainer._tally_sums)
         self.mase_defined = self.seasonal is not None and bool(self.seasonal.isfinite().all())
@@ -489,7 +598,7 @@ class RegressionTally:
         self.n = 0
         self.values = 0
         self.sse = 0.0  # standardized units
-        self.sse_units = 0.0
+        self.sse_units = 0.0  # the data's units over self.unit
         self.sae_units = 0.0
         self.sst = 0.0  # squared deviation from the training mean, standardized units
 
@@ -511,7 +620,8 @@ class RegressionTally:
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over everything added."""
         v = max(self.values, 1)
-        out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5, "mae": self.sae_units / v}
+        unit = float(self.unit)
+        out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5 * unit, "mae": self.sae_units / v * unit}
         if any(m.name == "r2" for m in self.task.metrics):
             out["r2"] = 1.0 - self.sse / max(self.sst, 1e-12)
         if self.seasonal is not None:

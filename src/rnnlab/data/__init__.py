@@ -39,7 +39,7 @@ from rnnlab.data.checks import (
     check_targets,
 )
 from rnnlab.data.files import load_file
-from rnnlab.data.folds import Fold, held_out_indices, stratified_folds
+from rnnlab.data.folds import Fold, held_out_indices, keep_every_class, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
@@ -48,7 +48,7 @@ if typing.TYPE_CHECKING:
     from rnnlab.data.text import TextData
 
 __all__ = ["DataSplits", "Fold", "Sequences", "ChannelStats", "InputScaling", "bundled_names", "bundled_task",
-           "describe_bundled",
+           "check_ragged", "describe_bundled",
            "load_bundled", "load_data", "stratified_folds", "stratified_split"]
 
 
@@ -124,8 +124,10 @@ def held_out_count(members: int, fraction: float) -> int:
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, held_out): about ``fraction`` of every class held out, at least one per class
-    with two or more members.
+    """Indices (keep, held_out): about ``fraction`` of every class (stratum: ``y`` is
+    :meth:`rnnlab.task.Task.strata`) held out, at least one per class with two or more members,
+    none of a class of one. :func:`load_data` then returns to training what it needs to hold
+    every class (per-step labels: :func:`~rnnlab.data.folds.keep_every_class`).
 
     >>> keep, out = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, seed=0)
     >>> sorted(np.bincount(np.asarray([0, 0, 0, 0, 1, 1, 1, 1])[out]).tolist())
@@ -142,19 +144,38 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return keep, out
 
 
-def _ragged_hint(X: np.ndarray, where: str) -> None:
-    # NaN only at the end of sequences means padding: say so rather than "NaN at ...".
-    bad = ~np.isfinite(X).all(axis=2)  # [N, T]
+def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
+                 y_what: str = "missing targets") -> None:
+    """Refuse sequences that look padded at the end without ``lengths``, naming the fix: X [N, T, C]
+    whose non-finite values (and, per step, targets whose missing steps ``y_missing`` [N, T],
+    ``y_what`` saying what they hold: ``"empty labels"``) fill each affected sequence from some
+    step to its end. Call it only when no lengths were given (every sequence read as T steps
+    long); anything else non-finite is left to the finer checks
+    (:func:`~rnnlab.data.checks.check_finite`).
+
+    >>> check_ragged(np.array([[[1.0], [np.nan]], [[2.0], [3.0]]]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X looks ragged: 1 sequence(s) end in NaN padding (first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 2 steps); add lengths [N] with each sequence's true length (the padding past it may then hold anything, NaN included)
+    """
+    x_bad = ~np.isfinite(X).all(axis=2)  # [N, T]
+    y_bad = np.zeros_like(x_bad) if y_missing is None else np.asarray(y_missing, dtype=bool)
+    bad = x_bad | y_bad
     if not bad.any():
         return
     rows = np.flatnonzero(bad.any(axis=1))
-    trailing = all(bad[i, np.argmax(bad[i]):].all() for i in rows)
-    if trailing:
-        raise DataError(
-            f"{where}: X looks ragged: {len(rows)} sequence(s) end in NaN padding (first: sample "
-            f"{int(rows[0])}) but no 'lengths' array is given; add lengths [N] with each sequence's "
-            "true length (and pad with any finite value)"
-        )
+    if not all(bad[i, np.argmax(bad[i]):].all() for i in rows):
+        return  # a gap inside a sequence is no padding
+    what = {(True, False): "X looks ragged: {n} sequence(s) end in NaN padding",
+            (False, True): "y looks ragged: {n} sequence(s) end in " + y_what,
+            (True, True): "X and y look ragged: {n} sequence(s) end in NaN in X and " + y_what + " in y"
+            }[(bool(x_bad.any()), bool(y_bad.any()))]
+    steps = X.shape[1]
+    raise DataError(
+        f"{where}: {what.format(n=len(rows))} (first: sample {int(rows[0])}) but no 'lengths' gives the true lengths "
+        f"(each sequence is read as all {steps} steps); add lengths [N] with each sequence's true length (the padding "
+        "past it may then hold anything, NaN included)"
+    )
 
 
 def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequences:
@@ -163,7 +184,7 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
     columns = [target] if isinstance(target, str) else list(target)
     X, y, lengths = load_file(path, columns, where)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
-        _ragged_hint(X, f"{where} ({path})")
+        check_ragged(X, f"{where} ({path})")
     y = check_targets(y, f"{where} ({path})", X.shape[1])
     check_shapes(X, y, lengths, f"{where} ({path})", values=True)
     check_finite(X, lengths, f"{where} ({path})")
@@ -178,7 +199,7 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     file's labels must be among; None for the training file itself)."""
     X, y, lengths = load_file(path, label_column, where)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
-        _ragged_hint(X, f"{where} ({path})")
+        check_ragged(X, f"{where} ({path})")
     # a test file may hold a single class (one the training file has: checked below); the
     # training file needs two, or there is nothing to tell apart
     check_labels(y, f"{where} ({path})", min_classes=2 if classes is None else 1)
@@ -236,7 +257,10 @@ def _check_bundled_task(name: str, task: Task) -> None:
 
 def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task = CLASSIFICATION) -> DataSplits:
     """Load, check, split (``cfg.val_fraction``, seeded) and normalise (fit on train only);
-    ``task`` says what the targets are and how the split is stratified.
+    ``task`` says what the targets are and how the split is stratified
+    (:meth:`~rnnlab.task.Task.strata`). For classes, the training part keeps every class of the
+    training split (:func:`~rnnlab.data.folds.keep_every_class`): per step, a class that a single
+    sequence holds stays in training, never in validation.
 
     With ``fold``, the validation part is that fold of the training split (instead of
     ``cfg.val_fraction``), the normalisation is fitted on the rest, and the test split is left
@@ -279,11 +303,12 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
     strata = task.strata(train_full.y)
-    if fold is None:
-        keep, held = stratified_split(strata, cfg.val_fraction, seed)
-    else:
-        held = held_out_indices(strata, fold)
-        keep = np.setdiff1d(np.arange(len(train_full)), held)
+    held = stratified_split(strata, cfg.val_fraction, seed)[1] if fold is None else held_out_indices(strata, fold)
+    present = task.classes_held(train_full.y)
+    if present is not None:
+        held = keep_every_class(held, present)
+    keep = np.setdiff1d(np.arange(len(train_full)), held)
+    if fold is not None:
         test = None
     train, val = train_full.subset(keep), train_full.subset(held)
     check_nonempty(len(train), "training split",
@@ -321,7 +346,16 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         X = inputs.apply(s.X, s.lengths)
         check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
                             hint)
-        y = scale.apply(s.y) if scale is not None else s.y
+        y = s.y
+        if scale is not None:
+            y = scale.apply(s.y)
+            over = np.isinf(y) & np.isfinite(s.y)
+            if over.any():
+                i = [int(v) for v in np.argwhere(over)[0]]
+                k = i[-1]
+                raise DataError(f"{where} of {name}: target y{i} = {s.y[tuple(i)]:g} is beyond float32 after "
+                                f"standardization by the training part (mean {scale.mean[k]:g}, std {scale.std[k]:g}): "
+                                "expected targets within 3.4e38 stds of the training part's mean")
         return Sequences(X.astype(np.float32), y, s.lengths, s.classes, scale)
 
     return DataSplits(name, scaled(train, "training split"), scaled(val, "validation split"),

@@ -3,7 +3,9 @@
 A :class:`Fold` names one validation part of a seeded plan: ``k >= 2`` deals every class's
 series round-robin (after a seeded shuffle) into ``k`` folds and holds out fold ``index``;
 ``k == 1`` is one stratified hold-out of ``holdout`` (as ``data.val_fraction``). The test split
-is not part of any fold.
+is not part of any fold. Classes: :func:`keep_every_class` then returns to a fold's training
+part what it needs to hold every class (:func:`rnnlab.data.load_data` applies it to hold-outs
+and folds alike), so a class of one sequence is in no validation part.
 
 Example:
     >>> y = np.array([0] * 6 + [1] * 3)
@@ -66,6 +68,31 @@ def held_out_indices(y: np.ndarray, fold: Fold) -> np.ndarray:
 
         return stratified_split(y, fold.holdout, fold.seed)[1]
     return stratified_folds(y, fold.k, fold.seed)[fold.index]
+
+
+def keep_every_class(held: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``held`` (sorted indices held out for validation) less the sequences the training part
+    needs to hold every class that ``present`` ([N, classes] booleans: the classes each sequence
+    holds, :meth:`rnnlab.task.Task.classes_held`) has anywhere: a class only held-out sequences
+    hold would get an output that never sees an example, and every validation step of it would
+    count as an error. A class held by one sequence is thus trained on in every hold-out and
+    fold and validated in none. The sequences that go back are those holding the most such
+    classes (the first, by index, of equals).
+
+    >>> present = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 0, 1]], dtype=bool)
+    >>> keep_every_class(np.array([1, 2, 3]), present).tolist()  # 2 alone holds class 1
+    [1, 3]
+    """
+    training = np.ones(len(present), dtype=bool)
+    training[held] = False
+    out = [int(i) for i in held]
+    while out:
+        missing = present.any(axis=0) & ~present[training].any(axis=0)
+        if not missing.any():
+            break
+        j = int(np.argmax(present[out][:, missing].sum(axis=1)))
+        training[out.pop(j)] = True
+    return np.asarray(out, dtype=np.int64)
 
 
 def forward_chaining(length: int, fold: Fold) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.data import check_ragged
 from rnnlab.data.bundled import Sequences, encode_labels, label_order
 from rnnlab.data.checks import check_finite
 from rnnlab.data.files import load_file
@@ -57,9 +58,12 @@ def _first(bad: np.ndarray) -> str:
 
 
 def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray, where: str,
-                       regression: bool = False) -> np.ndarray:
+                       regression: bool = False, lengths_given: bool = True) -> np.ndarray:
     """``y`` [N, T] (values: or [N, T, K]) with T the steps of ``X`` [N, T, C], nothing missing in
-    a valid step; returns y (values: as float64 [N, T, K]).
+    a valid step; returns y (values: as float64 [N, T, K]). Without lengths (``lengths_given``
+    False: every sequence T steps long), missing targets (or non-finite inputs) that fill each
+    sequence from some step to its end are read as padding, and the error says to add lengths
+    (:func:`rnnlab.data.check_ragged`).
 
     >>> check_step_targets(np.zeros((2, 4, 1)), np.zeros((2, 3)), np.array([4, 4]), "data.path (d.npz)")
     Traceback (most recent call last):
@@ -78,7 +82,14 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
         raise DataError(f"{where}: {expected}, got {list(y.shape)}{one}")
     valid = valid_steps(lengths, steps)
     if regression:
-        return _step_values(y, valid, where)
+        values = _step_values(y, valid, where)
+        missing = ~np.isfinite(values).all(axis=2) & valid
+        if missing.any():
+            if not lengths_given:
+                check_ragged(X, where, missing, "NaN (or inf) values")
+            raise DataError(f"{where}: y has {int(missing.sum())} value(s) NaN or inf in valid steps at [sample, step] "
+                            f"{_first(missing)}; padding past each sequence's length may hold anything")
+        return values
     if y.dtype.kind in "fc":
         missing, what = ~np.isfinite(y) & valid, "NaN or inf"
     elif y.dtype.kind in "US":
@@ -86,6 +97,8 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
     else:
         missing, what = np.zeros_like(valid), ""
     if missing.any():
+        if not lengths_given:
+            check_ragged(X, where, missing, f"{what} labels")
         raise DataError(f"{where}: y has {int(missing.sum())} missing label(s) ({what}) in valid steps at "
                         f"[sample, step] {_first(missing)}; padding past each sequence's length may hold anything")
     if y.dtype.kind == "f":
@@ -99,7 +112,8 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
 
 
 def _step_values(y: np.ndarray, valid: np.ndarray, where: str) -> np.ndarray:
-    """Per-step regression targets as float64 [N, T, K]: numbers, finite in every valid step."""
+    """Per-step regression targets as float64 [N, T, K]: numbers (the caller finds those missing
+    in a ``valid`` step)."""
     hint = "; for class labels set [task] kind = \"classification\""
     if y.dtype.kind not in "fiu":
         raise DataError(f"{where}: expected numeric values per step ([task] kind = \"regression\"), got dtype "
@@ -110,12 +124,7 @@ def _step_values(y: np.ndarray, valid: np.ndarray, where: str) -> np.ndarray:
             raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values "
                             f"{distinct[:_SHOWN].tolist()}: looks like class labels, not values{hint}; store y as "
                             "floats if these are values")
-    values = y.astype(np.float64).reshape(y.shape[0], y.shape[1], -1)
-    missing = ~np.isfinite(values).all(axis=2) & valid
-    if missing.any():
-        raise DataError(f"{where}: y has {int(missing.sum())} value(s) NaN or inf in valid steps at [sample, step] "
-                        f"{_first(missing)}; padding past each sequence's length may hold anything")
-    return values
+    return y.astype(np.float64).reshape(y.shape[0], y.shape[1], -1)
 
 
 def per_step_sequences(path: str, where: str, task: Task, train: Sequences | None) -> Sequences:
@@ -135,7 +144,10 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
         raise DataError(f"{at}: expected lengths of shape [{len(X)}] with every length in [1, {X.shape[1]}], "
                         f"got shape {list(lengths.shape)}, {span}{first}")
     regression = task.kind == "regression"
-    y = check_step_targets(X, y, lengths, at, regression)
+    lengths_given = bool(lengths.min(initial=X.shape[1]) < X.shape[1])
+    y = check_step_targets(X, y, lengths, at, regression, lengths_given)
+    if not lengths_given:
+        check_ragged(X, at)
     check_finite(X, lengths, at)
     valid = valid_steps(lengths, X.shape[1])
     if regression:

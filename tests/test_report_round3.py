@@ -158,14 +158,13 @@ def test_a_config_runs_vanishing_remedy_names_its_config_keys_a_python_users_the
 
 
 def test_rnnlab_train_writes_remedies_in_config_keys_and_a_bad_remedies_value_is_refused(tmp_path):
-    import json
-
+    from rnnlab.rundir import RunDir
     from rnnlab.train.trainer import train
 
     config = parse_config('[data]\ndataset = "UnitTest"\n[model]\nlayer = "rnn"\nhidden_size = 4\n'
                           '[training]\nsteps = 2\nlr = 10.0')  # (a rate the update-ratio check finds too large)
     result = train(config, out=tmp_path / "run", progress=False, log=None)
-    found = {f["check"]: f["remedy"] for f in json.loads((Path(result.run_dir) / "health.json").read_text())
+    found = {f["check"]: f["remedy"] for f in RunDir(result.run_dir).read_health()
              if f.get("phase") == "before_training"}
     assert found["update_ratio"].startswith("Lower training.lr "), found
     assert "=True" not in " ".join(found.values()) and "='" not in " ".join(found.values()), found

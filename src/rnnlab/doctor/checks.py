@@ -210,6 +210,9 @@ class Observations:
     """Root mean square of the finite values of the batch's input (None: not a float tensor)."""
     input_channel_scales: list[float | None] | None = None
     """The same per channel (the last axis of a 3-D input; None: another input, or one channel)."""
+    through_time_loss: str | None = None
+    """Which loss :attr:`through_time` follows when not the whole loss: per-step targets, the
+    loss at each sequence's last step (:func:`rnnlab.doctor.run.through_time_loss`)."""
     config: bool = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
     the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
@@ -954,13 +957,15 @@ def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int
 VANISHES, EXPLODES, REACHES, UNJUDGED = "vanishes", "explodes", "reaches", "unjudged"
 
 
-def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -> tuple[str, Finding | None]:
+def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
+                       loss: str | None = None) -> tuple[str, Finding | None]:
     """The ``gradient_through_time`` check's verdict on one layer's |dLoss/dh_t|: ``(VANISHES,
     finding)`` when it falls below ``th.grad_rel`` of its last value before the first step,
     ``(EXPLODES, finding)`` when its first value is over ``th.grad_explode`` times its last,
     ``(REACHES, None)`` when neither, and ``(UNJUDGED, None)`` for fewer than 2 steps, a
     non-finite value or a last value of 0. The report judges the curve recorded after training
-    with it, by the same thresholds.
+    with it, by the same thresholds. ``loss``: which loss the curve follows when not the whole
+    loss (:attr:`Observations.through_time_loss`), said in the finding's message.
 
     >>> verdict, f = judge_through_time(TimeGradient("'rnn' layer 0 forward", 0.5 ** torch.arange(19.0, -1, -1)),
     ...                                 Thresholds())
@@ -984,6 +989,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
         "grad_last": float(g[-1]),
         "grad_first": float(g[0]),
     }
+    of = "|dLoss/dh_t|" + ("" if loss is None else f" ({loss})")
     if reach < steps:
         return VANISHES, Finding(
             check="gradient_through_time",
@@ -991,7 +997,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
             title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
             numbers={**numbers, "rel": th.grad_rel, **tg.where},
             message=(
-                f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step "
+                f"{of} falls below {th.grad_rel:g} of its value at the last step "
                 f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
                 "than that barely influence the weight updates: the layer cannot learn "
                 "dependencies that long."
@@ -1005,7 +1011,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False) -
             title=f"Exploding gradient through time in {tg.name}: ×{_fmt(ratio)} over {steps} steps",
             numbers={**numbers, "threshold": th.grad_explode, **tg.where},
             message=(
-                f"|dLoss/dh_t| at the first step is {_fmt(ratio)} times its value at the last "
+                f"{of} at the first step is {_fmt(ratio)} times its value at the last "
                 f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
                 "earliest steps and training is likely to diverge."
             ),
@@ -1023,7 +1029,7 @@ def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
     """Gradient |dLoss/dh_t| that vanishes or explodes going back over the sequence."""
     if not obs.through_time:
         raise NotApplicable(obs.through_time_skipped or "no recurrent layer was called")
-    verdicts = (judge_through_time(tg, th, obs.config) for tg in obs.through_time)
+    verdicts = (judge_through_time(tg, th, obs.config, obs.through_time_loss) for tg in obs.through_time)
     return [f for _, f in verdicts if f is not None]
 
 

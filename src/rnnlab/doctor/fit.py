@@ -620,16 +620,24 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if dead:
         causes.append((f"Dead units before training: {dead[0].title}.", dead[0].remedy))
 
-    if config.model.head.pooling == "last":
+    per_step = config.task.per_step or terms.stream is not None
+    if config.model.head.pooling == "last" or per_step:
         for name, g in through_time.items():
             reach, length = int(g.reach(th.grad_rel)), int(g.timesteps)
             if reach < length:
                 numbers["gradient_reach"] = reach
                 numbers["timesteps"] = length
-                causes.append((f"Gradient reach: in the trained {name or 'layer'} |dLoss/dh_t| reaches {reach} of "
-                               f"{length} steps, so the start of a sequence barely shapes the updates.",
-                               "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
-                               "summarise every step: model.head.pooling = \"mean\""))
+                if per_step:  # (measured from the loss at each sequence's last step; its length is the targets')
+                    causes.append((f"Gradient reach: in the trained {name or 'layer'} the gradient of the loss at "
+                                   f"each sequence's last step reaches {reach} of {length} steps back, so a target "
+                                   "that depends on steps further back cannot be learned.",
+                                   "keep the state longer: model.unit_forget_bias = true, model.layer_norm = true, "
+                                   "or a gated layer (model.layer = \"lstm\" or \"gru\") where it is not one"))
+                else:
+                    causes.append((f"Gradient reach: in the trained {name or 'layer'} |dLoss/dh_t| reaches {reach} of "
+                                   f"{length} steps, so the start of a sequence barely shapes the updates.",
+                                   "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
+                                   "summarise every step: model.head.pooling = \"mean\""))
                 break
 
     if at_chance is not None:

@@ -116,7 +116,8 @@ class Report:
 
     def write(self, run_dir: str | os.PathLike[str] | RunDir, *, step: int | None = None,
               epoch: int | None = None) -> Path:
-        """Write the findings to ``RUN_DIR/health.json`` atomically; returns the path. A run
+        """Write the findings (and the checks not run, with why: ``skipped``) to
+        ``RUN_DIR/health.json`` atomically; returns the path. A run
         directory held by its writer (the trainer's, the Lightning callback's, a
         :class:`~rnnlab.Tracker`'s ``tracker.run``) is written as it is; any other is claimed
         first, as ``--out`` is: a folder of the user's own files is refused
@@ -128,8 +129,10 @@ class Report:
 
         _check_moment(step, epoch)
         findings = [f.to_dict() for f in self.findings]
-        content: Any = findings if step is None and epoch is None else \
-            {"findings": findings, "measured": {"step": step, "epoch": epoch}}
+        # (a plain list when there is nothing else to say: what older rnnlab versions wrote)
+        content: Any = findings if step is None and epoch is None and not self.skipped else {
+            "findings": findings, **({"skipped": dict(self.skipped)} if self.skipped else {}),
+            **({"measured": {"step": step, "epoch": epoch}} if step is not None or epoch is not None else {})}
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         if rd.lock.held:
             atomic_write_json(rd.health, content)
@@ -140,9 +143,26 @@ class Report:
 
     @classmethod
     def read(cls, run_dir: str | os.PathLike[str] | RunDir) -> Report:
-        """Read the findings back from ``RUN_DIR/health.json``."""
+        """Read the findings and the checks not run back from ``RUN_DIR/health.json`` (a file
+        that does not record the checks not run, as older versions wrote it: none).
+
+        >>> import tempfile
+        >>> run = tempfile.mkdtemp()
+        >>> _ = Report([], {"softmax_init": "the outputs are values, not class scores"}).write(run)
+        >>> Report.read(run).skipped
+        {'softmax_init': 'the outputs are values, not class scores'}
+        """
+        from rnnlab.errors import RunDirError
+        from rnnlab.rundir import json_shown, read_json
+
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-        return cls([Finding.from_dict(d) for d in rd.read_health() or []])
+        findings = [Finding.from_dict(d) for d in rd.read_health() or []]
+        data = read_json(rd.health) if rd.health.exists() else None
+        skipped = data.get("skipped", {}) if isinstance(data, dict) else {}
+        if not isinstance(skipped, dict) or not all(isinstance(v, str) for v in skipped.values()):
+            raise RunDirError(f"{rd.health}: expected 'skipped' to be an object of check name: reason, "
+                              f"got {json_shown(skipped)}")
+        return cls(findings, dict(skipped))
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -398,6 +418,34 @@ def _pairs(model: nn.Module, names: dict[int, str]) -> list[WeightBiasPair]:
     return pairs
 
 
+def input_values(x: Any) -> tuple[Tensor | None, bool]:
+    """The values of a batch's input (:func:`rnnlab.introspect.batch.split_batch`'s first part)
+    that the ``input_scale`` check measures, and whether they are the valid steps of an
+    ``(x, lengths)`` pair: a tensor as it is; a PackedSequence's data; for rnnlab's
+    ``(x, lengths)`` input of sequences of different lengths (``x`` ``[B, T, C]``, ``lengths``
+    ``[B]`` integers: what the trainer's ``doctor_batch`` gives), each sequence's steps before its
+    length, ``[n, C]`` (the padding after them would dilute the scale); None for anything else.
+
+    >>> x = torch.full((2, 3, 1), 10.0)
+    >>> values, valid = input_values((x, torch.tensor([3, 1])))
+    >>> values.shape, valid
+    (torch.Size([4, 1]), True)
+    >>> input_values(["text"])
+    (None, False)
+    """
+    if isinstance(x, PackedSequence):
+        return x.data, False
+    if isinstance(x, Tensor):
+        return x, False
+    if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], Tensor) and isinstance(x[1], Tensor):
+        values, lengths = x
+        batch_first = values.dim() >= 2 and lengths.dim() == 1 and len(lengths) == values.shape[0]
+        if batch_first and not lengths.is_floating_point() and not lengths.is_complex():
+            steps = torch.arange(values.shape[1], device=values.device)
+            return values[steps < lengths.to(values.device)[:, None]], True
+    return None, False
+
+
 def _channel_scales(x: Tensor) -> list[float | None]:
     """The root mean square of each channel (the last axis) over its finite values; None for a
     channel with none."""
@@ -414,16 +462,68 @@ def _check_nonfinite(obs: Observations, phase: str, what: str, t: Tensor) -> Non
         obs.nonfinite.append(NonFinite(phase, what, n, t.numel()))
 
 
+#: What the gradient through time of a per-step task follows (:func:`through_time_loss`), as the
+#: findings and the report say it.
+LAST_STEP_LOSS = "the loss at each sequence's last step"
+
+
+class LastStepLoss:
+    """A per-step task's loss (:class:`rnnlab.task.PerStepLoss`) at each sequence's last valid
+    step only: what the gradient through time follows for per-step targets
+    (:func:`through_time_loss`), as a per-sequence task's loss is at each sequence's end.
+
+    >>> from rnnlab.task import PER_STEP_CLASSIFICATION
+    >>> loss = LastStepLoss(PER_STEP_CLASSIFICATION.loss_fn())
+    >>> out = torch.zeros(2, 3, 2, requires_grad=True)
+    >>> loss(out, torch.tensor([[0, 1, 1], [1, -100, -100]])).backward()
+    >>> (out.grad.abs().sum(-1) > 0).tolist()   # (row 0's step 2, row 1's step 0)
+    [[False, False, True], [True, False, False]]
+    """
+
+    def __init__(self, per_step: Any) -> None:
+        self.per_step = per_step
+
+    def __call__(self, outputs: Tensor, y: Tensor) -> Tensor:
+        task = self.per_step.task
+        valid = task.valid(y[:, :outputs.shape[1]])
+        rows = valid.any(1).nonzero().squeeze(1)
+        if not len(rows):
+            raise ValueError("the batch holds no valid per-step target (every target is padding)")
+        position = torch.arange(valid.shape[1], device=valid.device)
+        last = torch.where(valid, position, -1).amax(1)[rows]
+        return self.per_step.loss(outputs[rows, last], y[rows, last])
+
+
+def through_time_loss(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The loss whose |dLoss/dh_t| measures how far back a model's gradient reaches: for a
+    per-step task's loss (:class:`rnnlab.task.PerStepLoss`), the loss at each sequence's last valid
+    step (:class:`LastStepLoss`; the loss at every step has a term at each step t itself, so the
+    gradient would "reach" every step whatever the layer's memory); any other loss as it is. The
+    health check, ``rnnlab doctor`` and the trainer's curve after training all follow it.
+
+    >>> from rnnlab.task import PER_STEP_REGRESSION, REGRESSION
+    >>> type(through_time_loss(PER_STEP_REGRESSION.loss_fn())).__name__, type(through_time_loss(REGRESSION.loss_fn())).__name__
+    ('LastStepLoss', 'MSELoss')
+    """
+    from rnnlab.task import PerStepLoss
+
+    return LastStepLoss(loss_fn) if isinstance(loss_fn, PerStepLoss) else loss_fn
+
+
 def _time_gradients(
     net: nn.Module, batch: Any, loss_fn: Callable[..., Tensor], obs: Observations
 ) -> None:
-    """|dLoss/dh_t| per step of every recurrent layer and direction, in processing order."""
+    """|dLoss/dh_t| per step of every recurrent layer and direction, in processing order, of the
+    loss :func:`through_time_loss` gives."""
     if not recurrent_modules(net):
         obs.through_time_skipped = "the model has no recurrent layer"
         return
+    followed = through_time_loss(loss_fn)
+    if followed is not loss_fn:
+        obs.through_time_loss = LAST_STEP_LOSS
     try:
         with _measuring_mode(net):
-            result = grad_through_time(net, batch, loss_fn)
+            result = grad_through_time(net, batch, followed)
     except (TypeError, ValueError, RuntimeError) as e:
         # (autograd's own refusals are RuntimeErrors: a health check reports them as a skipped check)
         obs.through_time_skipped = f"gradient through time could not be measured: {e}"
@@ -609,12 +709,11 @@ def observe(
     class_first = _is_classification(loss_fn) and obs.outputs is not None and obs.outputs.dim() > 2
     obs.class_dim = 1 if class_first else -1  # torch's losses take [N, C, d1, ...]
     obs.loss_init = float(loss.detach())
-    x = split_batch(batch)[0]
-    x = x.data if isinstance(x, PackedSequence) else x
-    if isinstance(x, Tensor) and x.is_floating_point():
+    x, steps_kept = input_values(split_batch(batch)[0])
+    if x is not None and x.is_floating_point():
         finite = x.detach()[torch.isfinite(x.detach())].to(torch.float64)
         obs.input_scale = float(finite.pow(2).mean().sqrt()) if finite.numel() else None
-        if channel_scales and x.dim() == 3 and x.shape[-1] > 1:
+        if channel_scales and x.dim() == (2 if steps_kept else 3) and x.shape[-1] > 1:
             obs.input_channel_scales = _channel_scales(x.detach())
     for t in _output_tensors(output):
         _check_nonfinite(obs, "initialisation", "model output", t)

@@ -485,7 +485,9 @@ def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
                               step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
     """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
-    the findings after training."""
+    the findings after training; per step, of the loss at each sequence's last step, as the
+    health check measures it (:func:`rnnlab.doctor.run.through_time_loss`)."""
+    from rnnlab.doctor.run import through_time_loss
     from rnnlab.introspect import grad_through_time
     from rnnlab.introspect.through_time_file import write_grad_through_time
 
@@ -494,7 +496,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     was_training = model.training
     model.eval()
     try:
-        gtt = grad_through_time(LogitsOnly(model), batch, task_for(config).loss_fn())
+        gtt = grad_through_time(LogitsOnly(model), batch, through_time_loss(task_for(config).loss_fn()))
     finally:
         model.train(was_training)
     write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=_inspect_cropped(data, config))
@@ -1615,12 +1617,16 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     the findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
-    before = [f for f in Report.read(run) if f.phase == "before_training"] if run.health.exists() else []
+    earlier = Report.read(run) if run.health.exists() else Report([], {})
+    before = [f for f in earlier if f.phase == "before_training"]
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
                             guard=guard, majority=majority)
     if config.tracking.enabled and config.tracking.health:
-        atomic_write_json(run.health, [f.to_dict() for f in findings + before])
+        # (the checks that did not run before training, and when it ran, stay recorded beside them)
+        measured = run.read_health_measured() if run.health.exists() else None
+        Report(findings + before, earlier.skipped).write(
+            run, **({"step": measured.get("step"), "epoch": measured.get("epoch")} if measured else {}))
     return findings
 
 

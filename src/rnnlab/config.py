@@ -139,6 +139,18 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     """Streams: the fraction of each series held out at its end for the test block."""
 
+    @field_validator("columns")
+    @classmethod
+    def _columns_once(cls, value: list[str] | None) -> list[str] | None:
+        # (a column read twice is one channel twice: forecast twice, and ambiguous to read back by name)
+        seen: set[str] = set()
+        for name in value or []:
+            if name in seen:
+                raise ValueError(f"'data.columns': expected each column once, got {name!r} {value.count(name)} times "
+                                 f"in {value}")
+            seen.add(name)
+        return value
+
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> DataConfig:
         if (self.dataset is None) == (self.path is None):

@@ -118,6 +118,8 @@ SECTIONS = (
 FORECAST_SECTION = ("forecasts", "Forecasts against the series")
 #: A regression run's section, after the final metrics: its predictions against the targets.
 REGRESSION_SECTION = ("predictions", "Predictions against the targets")
+#: A per-step classification run's section there: which steps and which classes are wrong.
+STEP_CLASSES_SECTION = ("predictions", "Predictions by step and class")
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -421,12 +423,16 @@ def _tracked_loss_curve(rd: RunDir) -> str:
 
 
 def _task_kind(rd: RunDir) -> str | None:
-    """The task the run's config.toml names (``[task] kind``); None for a run without one, or a
-    broken one: it does not say, and the Configuration section shows why."""
+    """The task the run's config.toml names (``[task] kind``; ``"per-step classification"`` for a
+    classification with ``per_step = true``, whose predictions are pictured otherwise); None for a
+    run without one, or a broken one: it does not say, and the Configuration section shows why."""
     try:
-        return rd.read_config().task.kind if rd.config.exists() else None
+        task = rd.read_config().task if rd.config.exists() else None
     except hk.SECTION_ERRORS:
         return None
+    if task is None:
+        return None
+    return "per-step classification" if task.kind == "classification" and task.per_step else task.kind
 
 
 def _from_the_run(rd: RunDir, nothing: str, compute: Callable[[RunDir], T]) -> T | str:
@@ -451,7 +457,12 @@ def _forecasts(rd: RunDir) -> str:
     """A forecaster's forecasts against its series (:mod:`rnnlab.plots.forecast`), computed from
     its checkpoint and data as ``rnnlab predict`` forecasts; a run whose data or checkpoint is not
     there says so in one line."""
-    from rnnlab.plots.forecast import MAX_CHANNELS, forecast_lines, plot_forecast
+    import numpy as np
+
+    from rnnlab.plots.forecast import MAX_CHANNELS, forecast_lines, plot_forecast, window_start
+
+    def _mase_cell(value: float) -> str:
+        return "-" if not np.isfinite(value) else f"{value:.4g}"
 
     lines = _from_the_run(rd, "No forecast picture", forecast_lines)
     if isinstance(lines, str):
@@ -464,10 +475,30 @@ def _forecasts(rd: RunDir) -> str:
     reference = lines.reference.replace("_", " ")
     lead = (f"<p class='sub'>The model the run evaluated forecasting the {hk.esc(block)} {origins}, {ahead}, each "
             f"forecast drawn at the step it is for, beside the naive and seasonal-naive forecasts {h} "
-            f"step{'s' if h > 1 else ''} ahead; after the series' end, the next {h} step{'s' if h > 1 else ''} as "
+            f"step{'s' if h > 1 else ''} ahead (seasonal naive dashed, on top: a model that learned little is that "
+            f"forecast); after the series' end, the next {h} step{'s' if h > 1 else ''} as "
             f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv). In the data's units"
             + (f"; the model learns corrections to the {hk.esc(reference)} forecast (task.relative_to)"
                if lines.reference != "none" else "") + ".</p>")
+    start, L = window_start(lines), len(lines.values)
+    if lines.block and start > {"test": lines.bounds.val, "validation": lines.bounds.train}[lines.block]:
+        lead += (f"<p class='sub'>Drawn: the last {hk.num(L - start)} steps" +
+                 (f" ({L - start} / {lines.season} = {(L - start) / lines.season:.2g} seasons)" if lines.season > 1 else "")
+                 + f", where each forecast can be told apart; each panel's MASE is over the whole {hk.esc(lines.block)} "
+                 "block.</p>")
+    mase = lines.mase()
+    if mase and len(channels) > 1:
+        # (the run's MASE is the mean over its channels: one channel forecast well can hide another's)
+        first = f" of series 1 of {hk.num(lines.count)}" if lines.count > 1 else ""
+        cells = "".join(f"<tr><td>{hk.esc(name)}</td>" + "".join(f'<td class="num">{_mase_cell(v[c])}</td>'
+                                                                 for v in mase.values()) + "</tr>"
+                        for c, name in enumerate(channels))
+        mean = "".join(f'<td class="num">{_mase_cell(float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)}</td>'
+                       for v in mase.values())
+        lead += (f"<p class='sub'>{hk.esc(lines.block.capitalize())} MASE of each channel{first} (the run's "
+                 f"{hk.esc(lines.block)} MASE is their mean):</p><table><tr><th>channel</th>"
+                 + "".join(f"<th>{hk.esc(k)}</th>" for k in mase) + f"</tr>{cells}"
+                 f"<tr><td><i>mean</i></td>{mean}</tr></table>")
     if not lines.kept:
         lead += (f"<p>The run's mean guard chose the {hk.esc(reference)} forecast over the model: the model's lines "
                  "are that forecast, as the run's test figures and rnnlab predict's forecast are.</p>")
@@ -541,8 +572,72 @@ def _predictions(rd: RunDir) -> str:
     table = (f"<p class='sub'>Each target's errors on the {points.split} split, in its own units (R² against the "
              "training mean, as the run's):</p><table><tr><th>target</th><th>RMSE</th><th>MAE</th><th>R²</th></tr>"
              f"{rows}</table>{more}")
+    series = hk.guarded("the series over time", lambda: _step_series(rd, names)) if points.per_step else ""
     return (lead + (f"<p class='sub'>{'; '.join(notes)}.</p>" if notes else "")
-            + hk.img(plot_predictions(points), "predictions against the targets") + table)
+            + hk.img(plot_predictions(points), "predictions against the targets") + table + series)
+
+
+def _step_series(rd: RunDir, names: list[str]) -> str:
+    """Beside a per-step regression's scatter: a few series' predicted and actual values over
+    time (:func:`rnnlab.plots.per_step.plot_step_series`), where a series' errors show as where
+    in time they are."""
+    from rnnlab.plots.per_step import MAX_SERIES, plot_step_series, step_predictions
+
+    points = _from_the_run(rd, "No picture of the series over time", step_predictions)
+    if isinstance(points, str):
+        return points
+    which = "" if len(names) == 1 else f" ({hk.esc(names[0])}, the first of the {len(names)} targets)"
+    return (f"<p class='sub'>Over time: the first {min(MAX_SERIES, points.series)} series of the {points.split} "
+            f"split, the actual values (solid) and the predicted ones (dashed) at each valid step{which}, in the "
+            "data's units.</p>" + hk.img(plot_step_series(points), "predicted and actual values over time"))
+
+
+def _step_classes(rd: RunDir) -> str:
+    """A per-step classification's predictions on the test split, else the validation split
+    (:mod:`rnnlab.plots.per_step`), computed from its checkpoint and data as its figures score
+    them: the accuracy at each step position with the series valid there, and the confusion
+    matrix of the classes over the valid steps; a run whose data or checkpoint is not there says so
+    in one line."""
+    from rnnlab.plots.per_step import (
+        MAX_CLASSES,
+        confusion_classes,
+        plot_confusion,
+        plot_step_accuracy,
+        step_predictions,
+    )
+
+    points = _from_the_run(rd, "No picture of the predictions", step_predictions)
+    if isinstance(points, str):
+        return points
+    n, valid = points.series, int(points.valid.sum())
+    instead = "" if points.split == "test" else " (the run has no test split)"
+    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{instead}: its "
+            f"{hk.num(valid)} valid steps of {hk.num(n)} series, the steps the run's "
+            f"{'test' if points.split == 'test' else 'validation'} accuracy scores. Which steps are wrong: the "
+            "accuracy at each step position over the series valid there (a position few series reach is judged on "
+            "few: the lower panel counts them).</p>")
+    accuracy = hk.img(plot_step_accuracy(points), "accuracy by step position")
+    shown = confusion_classes(points)
+    confusion = points.confusion()
+    recall = "".join(
+        f"<tr><th>{hk.esc(points.names[c])}</th><td class=\"num\">{hk.num(int(confusion[c].sum()))}</td>"
+        f"<td class=\"num\">{hk.num(float(confusion[c, c] / confusion[c].sum()) if confusion[c].sum() else None)}"
+        "</td></tr>" for c in range(len(points.names))[:MAX_CLASS_ROWS])
+    more = [] if len(shown) == len(points.names) else \
+        [f"the {MAX_CLASSES} most frequent of the {len(points.names)} classes drawn"]
+    if len(points.names) > MAX_CLASS_ROWS:
+        more.append(f"{len(points.names) - MAX_CLASS_ROWS} more classes not listed in the table")
+    classes = ("<p class='sub'>Which classes are wrong: the confusion matrix over the valid steps (rows the actual "
+               "class, columns the predicted one; each cell the count of steps, coloured by its share of the row), "
+               "and each class's steps and the share of them predicted right.</p>"
+               + (f"<p class='sub'>{'; '.join(more)}.</p>" if more else "")
+               + hk.img(plot_confusion(points), "confusion matrix of the classes")
+               + f"<table><tr><th>class</th><th>steps</th><th>right</th></tr>{recall}</table>")
+    return lead + accuracy + classes
+
+
+#: Rows of the per-class table of a per-step classification's predictions.
+MAX_CLASS_ROWS = 24
 
 
 #: Rows of the per-target table of a regression run's predictions.
@@ -593,7 +688,7 @@ def _weight_norms(rd: RunDir) -> str:
     tracked = read_tracked(rd)
     params = [n for n in tracked if n not in NON_PARAMETERS]
     if not params:
-        return hk.no_data(f"{rd.tracked.name} holds no parameter norms (tracking off?)")
+        return hk.no_data(_no_norms_why(rd))
     parts = []
     norm = next((s[:-5] for s in ("l2_mean", "l1_mean", "linf_mean")
                  if any(s in tracked[n] for n in params)), None)
@@ -617,6 +712,41 @@ def _weight_norms(rd: RunDir) -> str:
     else:
         parts.append(hk.no_data(f"no per-channel norms ({stat})"))
     return "\n".join(parts)
+
+
+def _no_norms_why(rd: RunDir) -> str:
+    """Why the run has no parameter norms, as far as its files say: its tracking is off
+    (config.toml), or no optimizer step it took fell on the tracking interval (the Tracker
+    records the norms at the steps that are multiples of ``weights_every``: a run resumed from a
+    checkpoint into a new directory at step 4 that ends at step 8, with weights_every 10, records
+    none), else the old guess."""
+    tracking = None
+    if rd.config.exists():
+        try:
+            tracking = rd.read_config().tracking
+        except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+            tracking = None
+    holds = f"{TRACKED} holds no parameter norms" if rd.tracked.exists() else f"{TRACKED} is missing"
+    if tracking is not None and not (tracking.enabled and tracking.weights_every > 0):
+        return (f"{holds}: the run's tracking is off (tracking.enabled = {str(tracking.enabled).lower()}, "
+                f"tracking.weights_every = {tracking.weights_every})")
+    records = rd.read_metrics()
+    last = records[-1].get("step") if records else None
+    resumes = rd.read_resumes()
+    # (a run resumed into a new directory: its records begin after the epoch it was resumed from)
+    first = resumes[0].get("step") if resumes and records and records[0]["epoch"] > resumes[0]["after_epoch"] else 0
+    if not (isinstance(first, int) and isinstance(last, int) and 0 < first < last):
+        # (step 0 is on every interval: a run from its start with no norms did not track them)
+        return f"{holds} (tracking off?)"
+    every = None if tracking is None else tracking.weights_every
+    if every is not None and any(step % every == 0 for step in range(first, last)):
+        return f"{holds} (tracking off?)"
+    interval = (f"tracking.weights_every = {every}" if every is not None
+                else "the Tracker's weights_every, the Lightning callback's RnnlabCallback(weights_every=...)")
+    return (f"{holds}, as no step of the run fell on the tracking interval: the norms are recorded at the optimizer "
+            f"steps that are multiples of weights_every ({interval}), and this run took steps {first} to {last - 1} "
+            f"only (resumed at step {first} into this directory, {rd.resumes.name}); a smaller weights_every, one "
+            f"that divides a step from {first} to {last - 1}, records them")
 
 
 def _not_drawn(tracked: list[str], drawn: list[str], what: str = "parameters") -> str:
@@ -647,14 +777,15 @@ def _gradient_through_time(rd: RunDir) -> str:
     also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
             "batch: how far back the gradient reached before training.") if untrained else ""
     shortened = _shortened(rd, gtts, cropped)
+    loss = _through_time_loss(rd)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
-             f"(eval mode) and one training batch{where}. {_health_compared(rd)} the sentence under each title "
-             f"judges this curve by the same check.{also}{_steps_are(shortened)}</p>"]
+             f"(eval mode) and one training batch{where}{_loss_followed(loss)}. {_health_compared(rd)} the sentence "
+             f"under each title judges this curve by the same check.{also}{_steps_are(shortened)}</p>"]
     unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
     before = _findings(rd, "before_training") if rd.health.exists() else None
     now = {tg.name: tg for tg in time_gradients(gtts)}
-    verdicts = {name: judge_through_time(tg, th) for name, tg in now.items()}
+    verdicts = {name: judge_through_time(tg, th, loss=loss) for name, tg in now.items()}
     then = {tg.name: tg.per_step for tg in time_gradients(untrained)}
     for key, g in gtts.items():
         for (layer, direction) in g.layers:
@@ -664,9 +795,9 @@ def _gradient_through_time(rd: RunDir) -> str:
             earlier = None if before is None else _earlier_finding(before, key, layer, direction)
             g0 = untrained.get(key)
             g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
-            sentence = _after_training(verdict, found, earlier, before is not None, th, moment, unit)
+            sentence = _after_training(verdict, found, earlier, before is not None, th, moment, unit, loss)
             if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
-                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel, direction, unit)
+                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel, direction, unit, loss)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
             parts.append(f"<p>{hk.esc(sentence)}</p>")
             parts.append(hk.guarded(label, lambda g=g, g0=g0, layer=layer, direction=direction, label=label: hk.img(
@@ -684,18 +815,20 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
     where = _cropped_where(cropped)
     shortened = _shortened(rd, untrained, cropped)
     unit = "step" if shortened is None else "recurrent step"
+    loss = _through_time_loss(rd)
     # (not "no data recorded" above a picture of data: the curve after training alone is missing)
     parts = [f"<p class='nodata'>{GRAD_THROUGH_TIME} holds only the curve before training: the run has not measured "
              "the one after training (still running, or stopped before its end). The curve before training is drawn "
              "below.</p>",
              f"<p class='sub'>The curve the health check measured before training, on the untrained model and one "
-             f"training batch{where} (the mean over channels, which the health check keeps: the heatmap has one "
+             f"training batch{where}{_loss_followed(loss)} (the mean over channels, which the health check keeps: the heatmap has one "
              f"row). The health findings before training (above) judge it.{_steps_are(shortened)}</p>"]
     per_step = {tg.name: tg.per_step for tg in time_gradients(untrained)}
     for key, g in untrained.items():
         for (layer, direction) in g.layers:
             label = f"{key or 'model'} layer {layer} {direction}"
-            sentence = _reaches(per_step[f"'{key or 'model'}' layer {layer} {direction}"], None, rel, direction, unit)
+            sentence = _reaches(per_step[f"'{key or 'model'}' layer {layer} {direction}"], None, rel, direction, unit,
+                                loss)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
             parts.append(f"<p>{hk.esc(sentence)}</p>")
             parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
@@ -862,13 +995,39 @@ def _step_axis(shortened: str | None) -> str:
     return "timestep t" if shortened is None else f"recurrent step ({shortened})"
 
 
-def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", unit: str = "step") -> str:
+def _through_time_loss(rd: RunDir) -> str | None:
+    """Which loss the run's gradient-through-time curves follow when not the whole loss: per-step
+    targets (config.toml's ``[task]``), the loss at each sequence's last step
+    (:func:`rnnlab.doctor.run.through_time_loss`); None for another run, or one without a config
+    (a Lightning run's, a loop of the user's own: the loss they gave)."""
+    from rnnlab.doctor.run import LAST_STEP_LOSS
+    from rnnlab.task import task_for
+
+    if not rd.config.exists():
+        return None
+    try:
+        per_step = task_for(rd.read_config()).per_step
+    except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+        return None
+    return LAST_STEP_LOSS if per_step else None
+
+
+def _loss_followed(loss: str | None) -> str:
+    """The lead's clause on which loss the curves follow, when not the whole loss."""
+    return "" if loss is None else \
+        (f"; the gradient of {loss}, as for a target per sequence (the loss at every step has a term at each step t "
+         "itself: its gradient would reach every step back whatever the layer's memory)")
+
+
+def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", unit: str = "step",
+             loss: str | None = None) -> str:
     """One sentence with the gradient reach before and after training in numbers, as the picture
     marks them (:func:`rnnlab.introspect.stats.gradient_reach`, non-finite values as 0; a curve
     whose last processed value is 0 or non-finite: where it is 0, as
     :func:`rnnlab.plots.through_time.unjudged_reach` says); both curves ``[T]`` in processing order
     of ``direction``; ``after`` None: the curve before training alone, not yet measured after it.
-    ``unit``: what a step is (a recurrent step, where the front-end shortens the input)."""
+    ``unit``: what a step is (a recurrent step, where the front-end shortens the input); ``loss``:
+    which loss the curves follow when not the whole loss (:func:`_through_time_loss`)."""
     import numpy as np
 
     from rnnlab.introspect.stats import gradient_reach
@@ -887,7 +1046,8 @@ def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", un
         n = gradient_reach(np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), rel)
         return f"all {steps(g.size, unit)} back" if n >= g.size else f"{hk.num(n)} of {steps(g.size, unit)} back"
 
-    lead = f"Gradient reach (until |dLoss/dh_t| falls below {rel:g} × its value at the last step processed)"
+    of = "" if loss is None else f" of {loss}"
+    lead = f"Gradient reach{of} (until |dLoss/dh_t| falls below {rel:g} × its value at the last step processed)"
     if after is None:
         return f"{lead}: {reach(before)} before training."
     return f"{lead}: {reach(before)} before training (dashed), {reach(after)} after training."
@@ -912,21 +1072,23 @@ def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) ->
 
 
 def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: Any,
-                    moment: str = "before training", unit: str = "step") -> str:
+                    moment: str = "before training", unit: str = "step", loss: str | None = None) -> str:
     """One sentence: what the health check's rule says of the curve after training (``verdict``,
     ``found``: :func:`rnnlab.doctor.checks.judge_through_time`'s), and whether the finding
     ``moment`` (when the health checks ran: ``before training`` for rnnlab train's runs,
     :func:`_health_moment`) still holds (``earlier``); ``checked``: health.json exists; ``unit``:
-    what a step is (a recurrent step, where the front-end shortens the input)."""
+    what a step is (a recurrent step, where the front-end shortens the input); ``loss``: which loss
+    the curve follows when not the whole loss (:func:`_through_time_loss`)."""
     from rnnlab.doctor.checks import EXPLODES, REACHES, VANISHES
 
     n = found.numbers if found is not None else {}
+    subject = "the gradient" + ("" if loss is None else f" of {loss}")
     said = {
-        VANISHES: f"the gradient vanishes (it falls below {th.grad_rel:g} × its value at the last step "
+        VANISHES: f"vanishes (it falls below {th.grad_rel:g} × its value at the last step "
                   f"{steps(n.get('reach'), unit)} back, of {hk.num(n.get('timesteps'))})",
-        EXPLODES: f"the gradient explodes (at the first step it is {hk.num(n.get('first_over_last'))} times its "
+        EXPLODES: f"explodes (at the first step it is {hk.num(n.get('first_over_last'))} times its "
                   f"value at the last step, over the {th.grad_explode:g} the health check allows)",
-        REACHES: f"the gradient reaches every {unit} back (it never falls below {th.grad_rel:g} × its value at the "
+        REACHES: f"reaches every {unit} back (it never falls below {th.grad_rel:g} × its value at the "
                  f"last step, nor grows past {th.grad_explode:g} times it)",
     }.get(verdict)
     if said is None:  # (a last value of 0, a non-finite value, a single step: the check says nothing either)
@@ -934,8 +1096,8 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
                 "value or a single step)" + (f"; the finding {moment} is neither confirmed nor refuted."
                                              if earlier is not None else "."))
     if earlier is None:
-        return f"After training {said}" + (f": no health finding {moment} is about this layer."
-                                            if checked else ".")
+        return f"After training {subject} {said}" + (f": no health finding {moment} is about this layer."
+                                                      if checked else ".")
     was = VANISHES if earlier.title.startswith("Vanishing") else EXPLODES
     e = earlier.numbers
     then = (f"the vanishing gradient the health check found {moment} (reach {hk.num(e.get('reach'))} of "
@@ -943,8 +1105,8 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
             f"the exploding gradient the health check found {moment} ({hk.num(e.get('first_over_last'))} "
             f"times over {steps(e.get('timesteps'), unit)})")
     if verdict == was:
-        return f"After training {said.replace('the gradient ', 'the gradient still ', 1)}: {then} still holds."
-    return f"After training {said}: {then} no longer holds."
+        return f"After training {subject} still {said}: {then} still holds."
+    return f"After training {subject} {said}: {then} no longer holds."
 
 
 def _findings(rd: RunDir, phase: str) -> list[Any]:
@@ -1083,7 +1245,23 @@ def _health(rd: RunDir) -> str:
                    else "health checks did not run" if rd.summary.exists()
                    # (a run stopped while its checks ran, before they wrote it, or a run with them off)
                    else "the run has not finished: it stopped before its health checks wrote it, or ran without them")
-    return lead + _findings_section(rd, "before_training", why_missing, "every health check passed")
+    if not rd.health.exists():
+        return lead + _findings_section(rd, "before_training", why_missing, "every health check passed")
+    from rnnlab.doctor import Report  # the findings' one reader
+
+    skipped = Report.read(rd).skipped
+    passed = (f"every health check that ran passed; {len(skipped)} did not run (below)" if skipped
+              else "every health check passed")
+    return lead + _findings_section(rd, "before_training", why_missing, passed) + _not_checked(skipped)
+
+
+def _not_checked(skipped: dict[str, str]) -> str:
+    """The health checks that did not run and why (health.json's ``skipped``), or nothing."""
+    if not skipped:
+        return ""
+    items = "".join(f"<li><b>{hk.esc(name)}</b>: {hk.esc(why)}</li>" for name, why in skipped.items())
+    return f"<p class='sub'>Not checked (these checks had nothing to examine, so they neither passed nor failed):</p>" \
+           f"<ul class='not-checked'>{items}</ul>"
 
 
 def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str) -> str:
@@ -1134,7 +1312,9 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
     # (after the final metrics: how the model's outputs compare with the data, the first question)
     kind = _task_kind(rd)
     extra = {"forecasting": (FORECAST_SECTION, "the forecasts", _forecasts),
-             "regression": (REGRESSION_SECTION, "the predictions", _predictions)}.get(kind or "")
+             "regression": (REGRESSION_SECTION, "the predictions", _predictions),
+             "per-step classification": (STEP_CLASSES_SECTION, "the predictions", _step_classes),
+             }.get(kind or "")
     if extra is not None:
         section, what, build = extra
         bodies[section[0]] = hk.guarded(what, lambda: build(rd))

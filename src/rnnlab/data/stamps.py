@@ -11,7 +11,8 @@ The dates must run oldest first, one row per date (:func:`check_dates`): the tes
 series' tail. They continue only where every step of the column is the same: a fixed time (a
 day, half an hour), a fixed number of calendar days at the same local time (daily local midnights
 in a zone with summer time, whose offset changes), a fixed number of months on the same day of
-the month (a month, a quarter, a year), or one weekday (Monday to Friday). A gap (missing steps),
+the month or on the last day of each month (a month, a quarter, a year: 2010-01-31, 2010-02-28,
+...), or one weekday (Monday to Friday). A gap (missing steps),
 an irregular step or another format gives no stamps, never a guessed date, and
 :func:`check_dates` says why at train time.
 
@@ -24,12 +25,15 @@ Example:
     ['2021-05-01 01:00:00+00:00']
     >>> following(["12/30/2023", "12/31/2023"], 2)
     ['01/01/2024', '01/02/2024']
+    >>> following(["2010-01-31", "2010-02-28", "2010-03-31"], 2)  # month ends
+    ['2010-04-30', '2010-05-31']
     >>> following(["2003-04-01", "2003-05-02", "2003-06-01"], 1) is None  # no fixed step: no date
     True
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -84,15 +88,20 @@ def _readings(cells: list[str]) -> dict[str, list[datetime]]:
 @dataclass(frozen=True)
 class Step:
     """The step of a column of dates: ``unit`` ``"months"`` (``size`` months, on one day and
-    time), ``"weekdays"`` (``size`` days Monday to Friday), ``"time"`` (a fixed ``size`` between
-    instants) or ``"days"`` (``size`` calendar days at one local time: the offset may change).
+    time, or on each month's last day: ``month_end``), ``"weekdays"`` (``size`` days Monday to
+    Friday), ``"time"`` (a fixed ``size`` between instants) or ``"days"`` (``size`` calendar days
+    at one local time: the offset may change).
 
     >>> str(Step("time", timedelta(minutes=30))), str(Step("months", 3)), str(Step("days", 1))
     ('30 minutes', '3 months', '1 day')
+    >>> Step("months", 1, month_end=True).after(datetime(2010, 1, 31), 1)
+    datetime.datetime(2010, 2, 28, 0, 0)
     """
 
     unit: str
     size: int | timedelta
+    month_end: bool = False
+    """``"months"`` only: every date is its month's last day (28 to 31 days apart)."""
 
     def __str__(self) -> str:
         if isinstance(self.size, timedelta):
@@ -112,8 +121,11 @@ class Step:
             return last + self.size * k  # type: ignore[operator]
         if self.unit == "months":
             year, month = divmod(last.month - 1 + self.size * k, 12)  # type: ignore[operator]
+            year, month = last.year + year, month + 1
+            if self.month_end:
+                return last.replace(year=year, month=month, day=calendar.monthrange(year, month)[1])
             try:
-                return last.replace(year=last.year + year, month=month + 1)
+                return last.replace(year=year, month=month)
             except ValueError:
                 return None
         if self.unit == "weekdays":
@@ -124,6 +136,10 @@ class Step:
 
 def _months(a: datetime, b: datetime) -> int:
     return (b.year - a.year) * 12 + b.month - a.month
+
+
+def _month_end(stamp: datetime) -> bool:
+    return stamp.day == calendar.monthrange(stamp.year, stamp.month)[1]
 
 
 def _step(stamps: list[datetime]) -> tuple[Step, list[int]] | None:
@@ -137,7 +153,8 @@ def _step(stamps: list[datetime]) -> tuple[Step, list[int]] | None:
     same_time = len({s.time() for s in local}) == 1
     candidates: list[tuple[str, list]] = []
     # Months first: a quarter is 90 to 92 days, so a fixed time would drift off the 15th.
-    if same_time and len({s.day for s in local}) == 1:
+    ends = same_time and len({s.day for s in local}) > 1 and all(_month_end(s) for s in local)
+    if same_time and (len({s.day for s in local}) == 1 or ends):
         candidates.append(("months", [_months(a, b) for a, b in pairs]))
     if same_time and all(s.weekday() < 5 for s in local):
         # (a series of business days: its weekends are no gap)
@@ -154,7 +171,7 @@ def _step(stamps: list[datetime]) -> tuple[Step, list[int]] | None:
             continue
         spans = [int(d / size) if unit == "time" else d // size for d in diffs]
         if sum(spans) - len(spans) < len(stamps):
-            return Step(unit, size), spans
+            return Step(unit, size, month_end=unit == "months" and ends), spans
     return None
 
 
@@ -185,6 +202,12 @@ def _column(cells: list[str], readings: dict[str, list[datetime]] | None = None)
                 f"e.g. {cells[0].strip()!r}), and rnnlab does not guess which; write them as YYYY-MM-DD")
     if len(cells) < 2:
         return "hold one date: no step to continue"
+    stamps = next(iter(readings.values()))
+    months = {_months(a, b) for a, b in zip(stamps, stamps[1:])}
+    if len(months) == 1 and min(months) > 0 and len({s.day for s in stamps}) > 1:  # (in step by month, not by day)
+        return ("are a month apart on varying days of the month (e.g. "
+                f"{', '.join(c.strip() for c in cells[:2])}): monthly dates with varying day counts are not supported "
+                "unless each is its month's last day; write them as YYYY-MM")
     return ("have no fixed step (not a fixed time, a fixed number of calendar days or weekdays, or a fixed number "
             "of months on one day)")
 
@@ -274,6 +297,12 @@ def _check_order(where: str, name: str, cells: list[str], lines: list[int],
                         f"the series' tail): reverse the rows below the header, e.g. (head -n 1 {where}; tail -n +2 "
                         f"{where} | tac) > sorted.csv")
     i = next(i for i in range(1, len(stamps)) if stamps[i] <= stamps[i - 1])
+    back = _clock_set_back(stamps, i)
+    if back is not None:
+        raise DataError(f"{where}: line {lines[i]}, column {name!r}: {cells[i].strip()} follows "
+                        f"{cells[i - 1].strip()} on line {lines[i - 1]}: the hour repeats, as local times do when the "
+                        "clock goes back at the end of daylight saving; expected one row per time, oldest first: "
+                        f"write the times in UTC, or with their offsets (e.g. {back})")
     if stamps[i] == stamps[i - 1]:
         raise DataError(f"{where}: line {lines[i]}, column {name!r}: the date {cells[i].strip()} again (as on line "
                         f"{lines[i - 1]}); expected one row per date, oldest first (several series in one file? give "
@@ -281,6 +310,30 @@ def _check_order(where: str, name: str, cells: list[str], lines: list[int],
     raise DataError(f"{where}: line {lines[i]}, column {name!r}: {cells[i].strip()} is earlier than "
                     f"{cells[i - 1].strip()} on line {lines[i - 1]}, the row before; expected the dates oldest first, "
                     "one row per step: sort the rows by date")
+
+
+def _clock_set_back(stamps: list[datetime], i: int) -> str | None:
+    """Where ``stamps[i]`` is one step after ``stamps[i - 1]`` less an hour, in local times
+    without an offset at a step shorter than a day (``02:00`` again after ``02:00``, hourly): a
+    clock set back for daylight saving, rather than several series in one file. Then an example of
+    the times written with offsets (of the zone's summer time, one hour apart); else None.
+
+    >>> hours = [datetime(2023, 10, 29, h) for h in (0, 1, 2, 2, 3)]
+    >>> _clock_set_back(hours, 3)
+    '2023-10-29T02:00:00+02:00, then 2023-10-29T02:00:00+01:00'
+    >>> _clock_set_back([datetime(2023, 1, d) for d in (1, 2, 2)], 2) is None  # a date again: no clock
+    True
+    """
+    if i < 2 or any(s.tzinfo is not None for s in stamps):
+        return None
+    ahead = [b - a for a, b in zip(stamps, stamps[1:]) if b > a]
+    if not ahead:
+        return None
+    step = Counter(ahead).most_common(1)[0][0]
+    if not (step < timedelta(days=1) and stamps[i - 1] - stamps[i - 2] == step
+            and stamps[i - 1] + step - stamps[i] == timedelta(hours=1)):
+        return None
+    return f"{stamps[i].isoformat()}+02:00, then {stamps[i].isoformat()}+01:00"
 
 
 def check_dates(where: str, header: list[str], body: list[list[str]], values: list[int], lines: list[int]

@@ -171,6 +171,14 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
             if c not in header:
                 raise DataError(f"{key}: no column {c!r} in {path}{did_you_mean(c, header)}; header {header[:8]}")
             chosen.append(header.index(c))
+    # A column is read back by its name (rnnlab predict --data, forecast.csv's header): two of one
+    # name would be the first read twice there, so the forecast would be of the wrong column.
+    for j in chosen:
+        if header.count(header[j]) > 1:
+            places = [str(k + 1) for k, h in enumerate(header) if h == header[j]]
+            raise DataError(f"{path}: column {header[j]!r} appears {len(places)} times in the header (columns "
+                            f"{', '.join(places)} of {len(header)}); expected each column's name once (rnnlab reads "
+                            "columns by name): rename the others")
     out = np.empty((len(body), len(chosen)))
     for row, (i, r) in enumerate(zip(body_lines, body, strict=True)):
         for k, j in enumerate(chosen):
@@ -398,12 +406,18 @@ def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
 EXACT_REPEAT = 1e-9
 
 
-def _seasonal_scale(series: Series, train_parts: list[np.ndarray], season: int) -> np.ndarray:
-    """:func:`seasonal_error` of the training parts, but for a channel that repeats its season
-    exactly there: seasonal naive forecasts it without error, so its scale would be 0 (or rounding
-    noise, which makes any error a huge MASE). That channel's MASE is scaled by the one-step naive
-    error instead (MASE's non-seasonal form, Hyndman & Koehler 2006), and training says so in one
-    line (a synthetic periodic series, a common first try, still trains)."""
+def mase_scale(series: Series, train_parts: list[np.ndarray], season: int) -> np.ndarray:
+    """MASE's scale per channel of ``series`` as a run scales it (:func:`load_stream`; the report's
+    per-channel figures): :func:`seasonal_error` of the training parts, but for a channel that
+    repeats its season exactly there: seasonal naive forecasts it without error, so its scale
+    would be 0 (or rounding noise, which makes any error a huge MASE). That channel's MASE is
+    scaled by the one-step naive error instead (MASE's non-seasonal form, Hyndman & Koehler 2006),
+    and training says so in one line (a synthetic periodic series, a common first try, still trains).
+
+    >>> x = np.array([[1.0, 0.0], [2.0, 5.0], [4.0, 0.0], [3.0, 5.0]])
+    >>> mase_scale(Series("s", [x], ["a", "b"]), [x], 1).tolist()
+    [1.3333333333333333, 5.0]
+    """
     err = seasonal_error(train_parts, season)
     spread = np.concatenate(train_parts).std(axis=0)
     exact = [c for c in range(len(err)) if err[c] <= EXACT_REPEAT * spread[c]]
@@ -494,6 +508,17 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
                 raise DataError(f"task.horizon: the {block} block of {where} holds {stop - start} steps, fewer than "
                                 f"the horizon; expected horizon <= {stop - start}, got {horizon} (or hold out more: "
                                 f"data.{'val' if block == 'validation' else 'test'}_steps)")
+        origins = b.val - b.train - horizon + 1  # (the validation block's scored origins: _block's)
+        if 0 < origins < horizon:
+            # Neighbouring origins share their steps ahead: fewer origins than steps ahead is a
+            # handful of forecasts, and early stopping (and the mean guard) would judge those alone.
+            key = "data.val_steps" if fold is None else "search.folds (fewer folds: longer blocks)"
+            warn_once(f"task.horizon: the validation block of {where} holds {b.val - b.train} steps, so only {origins} "
+                      f"origin{'s' if origins != 1 else ''} forecast all {horizon} steps ahead inside it: the "
+                      "validation figures (what early stopping and the mean guard judge by) come from "
+                      f"{'that one forecast' if origins == 1 else f'those {origins} forecasts'}; "
+                      f"expected at least {2 * horizon - 1} steps ({horizon} origins), hold out more ({key}) or "
+                      "shorten the horizon")
         bounds.append(b)
     train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
     _check_not_constant(series, train_parts, cfg)
@@ -507,7 +532,7 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
         ChannelStats.identity(padded.shape[2])
     inputs = InputScaling(cfg.normalize, stats)
     scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
-                        np.tile(_seasonal_scale(series, train_parts, season), horizon))
+                        np.tile(mase_scale(series, train_parts, season), horizon))
     scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
     levels = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
     # "auto" is decided on everything before the test block (training and validation blocks): on a
@@ -529,8 +554,8 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
                       reference=reference)
 
 
-__all__ = ["BUNDLED_STREAMS", "Bounds", "Series", "batchify", "forecast_targets", "load_stream", "read_series",
-           "seasonal_error", "split_bounds", "warn_once"]
+__all__ = ["BUNDLED_STREAMS", "Bounds", "Series", "batchify", "forecast_targets", "load_stream", "mase_scale",
+           "read_series", "seasonal_error", "split_bounds", "warn_once"]
 
 
 def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") -> dict[str, dict[str, float]]:

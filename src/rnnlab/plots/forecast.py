@@ -6,11 +6,15 @@ the prediction functions of ``rnnlab predict`` (:func:`rnnlab.train.run_fit.run_
 model the run evaluated, the scaling and reference it recorded when it trained, its mean guard's choice;
 :func:`rnnlab.train.forecast.next_values`: the forecast after the series' end, what ``rnnlab
 predict RUN_DIR`` writes). :func:`plot_forecast` draws, per channel (the first
-:data:`MAX_CHANNELS`), the end of the training block, the validation and test blocks, the actual
-series, the model's forecasts at every origin of the test block (1 step and ``horizon`` steps
-ahead, each drawn at the step it forecasts) beside the naive and seasonal-naive forecasts
-``horizon`` steps ahead, and the forecast after the end; the x axis holds the series' dates when
-its ``.csv`` has a column of them at a fixed step (:mod:`rnnlab.data.stamps`), else its steps.
+:data:`MAX_CHANNELS`), the actual series, the model's forecasts at every origin of the test block
+(1 step and ``horizon`` steps ahead, each drawn at the step it forecasts) beside the naive and
+seasonal-naive forecasts ``horizon`` steps ahead (seasonal naive dashed, on top: a model that
+learned little is that forecast, and its line would hide it), and the forecast after the end,
+over a window a reader can follow (:func:`window_start`: the last few seasons, the end of the
+training block and the validation block before them where they fit); each panel's title gives
+the channel's MASE of the model, naive and seasonal naive over the whole block
+(:meth:`ForecastLines.mase`). The x axis holds the series' dates when its ``.csv`` has a column of
+them at a fixed step (:mod:`rnnlab.data.stamps`), else its steps.
 
 Example:
     >>> import tempfile
@@ -24,6 +28,8 @@ Example:
     ('test', (27, 3, 1), (3, 1))
     >>> [ax.get_ylabel() for ax in plot_forecast(lines).axes]
     ['Passengers']
+    >>> sorted(lines.mase())   # each a MASE per channel over the test block's origins
+    ['model', 'naive', 'seasonal naive']
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ NAIVE_COLOR = "#8c8c8c"
 SEASONAL_COLOR = style.SERIES_COLORS[2]
 #: Shading of the held-out blocks.
 BLOCK_COLORS = {"validation": "#fff3c4", "test": "#dcebf7", "after the end": "#fde3cf"}
+#: The fewest seasons (and steps) a picture draws before the series' end: more seasons than a few
+#: make the daily zig-zags of a long test block impossible to tell apart.
+WINDOW_SEASONS = 4
+WINDOW_STEPS = 40
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,31 @@ class ForecastLines:
     added: int = 0
     """Steps ``data.path`` holds after the series' end as the run trained on it (appended
     since): not drawn, as the run's blocks and figures end before them."""
+    scale: np.ndarray | None = None
+    """MASE's scale of each channel, [C], in the data's units, as the run scaled its figures
+    (:func:`rnnlab.data.stream.mase_scale` of its training block); None: no MASE."""
+
+    def mase(self) -> dict[str, np.ndarray]:
+        """Each channel's MASE ([C]) of the ``"model"``, ``"naive"`` and ``"seasonal naive"``
+        forecasts over the block's origins and every step ahead, as the run's block figures
+        score them (their mean over the channels is the run's MASE of the block); NaN where a
+        channel has no scale; empty without a block or a scale.
+
+        >>> from rnnlab.data.stream import Bounds
+        >>> x = np.arange(8.0)[:, None]
+        >>> o = np.array([5, 6]); f = x[o + 1][:, None]          # exact 1 step ahead
+        >>> lines = ForecastLines("s", 0, 1, ["y"], x, Bounds(4, 6, 8), 1, 2, "naive", True, "test", o,
+        ...                       f, f - 1, f - 2, np.array([[8.0]]), None, scale=np.array([2.0]))
+        >>> {k: v.tolist() for k, v in lines.mase().items()}
+        {'model': [0.0], 'naive': [0.5], 'seasonal naive': [1.0]}
+        """
+        if self.scale is None or not len(self.origins):
+            return {}
+        actual = np.stack([self.values[self.origins + k] for k in range(1, self.horizon + 1)], axis=1)
+        usable = np.isfinite(self.scale) & (self.scale > 0)
+        scale = np.where(usable, self.scale, np.nan)
+        return {name: np.abs(f - actual).mean(axis=(0, 1)) / scale
+                for name, f in (("model", self.model), ("naive", self.naive), ("seasonal naive", self.seasonal_naive))}
 
 
 def block_origins(bounds: Bounds, horizon: int) -> tuple[str | None, list[int]]:
@@ -180,7 +215,21 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
         seasonal_naive=reference("seasonal_naive"),
         after=next_values(model, x, data.stats, data.reference, task),  # (rnnlab predict's own)
         dates=_dates(stamps, len(x), h),
-        after_dates=following(stamps[1], h) if stamps is not None else None, added=added)
+        after_dates=following(stamps[1], h) if stamps is not None else None, added=added,
+        scale=_scale(series, x, bounds, config.data, task.season))
+
+
+def _scale(series: Any, x: np.ndarray, bounds: Bounds, data: Any, season: int) -> np.ndarray | None:
+    """MASE's scale as the run's: over every series' training block (``x``, the first series, as
+    the run trained on it); None where no block is longer than the season."""
+    from rnnlab.data.stream import mase_scale, split_bounds
+
+    parts = [x[: bounds.train]] + [v[: split_bounds(len(v), data, None).train] for v in series.values[1:]]
+    return mase_scale(series, parts, season) if any(len(p) > season for p in parts) else None
+
+
+def _figure(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.3f}"
 
 
 def _midpoints(xs: list[Any]) -> list[Any]:
@@ -189,6 +238,25 @@ def _midpoints(xs: list[Any]) -> list[Any]:
     inner = [a + (b - a) / 2 for a, b in zip(xs, xs[1:])]
     first, last = xs[0] - (xs[1] - xs[0]) / 2, xs[-1] + (xs[-1] - xs[-2]) / 2
     return [first, *inner, last]
+
+
+def window_start(lines: ForecastLines) -> int:
+    """The first step :func:`plot_forecast` draws: the end of the training block as long as the
+    longer held-out block (at least two seasons), but no more than the last
+    :data:`WINDOW_SEASONS` seasons (at least :data:`WINDOW_STEPS` steps and 4 horizons) before
+    the series' end, whose zig-zags a reader can still tell apart.
+
+    >>> from rnnlab.data.stream import Bounds
+    >>> x = np.zeros((400, 1)); o = np.arange(319, 397)
+    >>> f = np.zeros((len(o), 3, 1))
+    >>> window_start(ForecastLines("s", 0, 1, ["y"], x, Bounds(256, 320, 400), 3, 7, "naive", True, "test", o,
+    ...                            f, f, f, np.zeros((3, 1)), None))   # the last 40 daily steps
+    360
+    """
+    b, L, h = lines.bounds, len(lines.values), lines.horizon
+    context = max(b.test - b.val, b.val - b.train, 2 * lines.season, 2 * h)
+    start = max(0, min(b.train - context, L - 2))
+    return max(start, min(L - max(WINDOW_SEASONS * lines.season, WINDOW_STEPS, 4 * h), L - 2))
 
 
 def plot_forecast(lines: ForecastLines, *, title: str | None = None,
@@ -212,17 +280,17 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     h, b, L = lines.horizon, lines.bounds, len(lines.values)
     channels = min(lines.values.shape[1], MAX_CHANNELS)
     xs: list[Any] = list(lines.dates) if lines.dates is not None else list(range(L + h))
-    # The end of the training block: as long as the longer held-out block (at least two seasons),
-    # enough to see the pattern the forecasts continue.
-    context = max(b.test - b.val, b.val - b.train, 2 * lines.season, 2 * h)
-    start = max(0, min(b.train - context, L - 2))
+    start = window_start(lines)
     edges = _midpoints(xs)
+    mase = lines.mase()
     # (room after the forecast's last step: a horizon of a step or two after a long series is a
     # sliver at the edge otherwise)
     room = max(0, (L - start) // 40 - h)
     fig, axes = style.new_figure(channels, 1, panel_size=(9.0, 2.6), sharex=True)
-    kinds = [("model", lines.model, MODEL_COLOR, "-"), ("naive", lines.naive, NAIVE_COLOR, ":"),
-             ("seasonal naive", lines.seasonal_naive, SEASONAL_COLOR, "-.")]
+    # Seasonal naive dashed above the model: a model that learned little is that forecast (a
+    # zero-initialised head starts as it), and the model's line would hide it.
+    kinds = [("model", lines.model, MODEL_COLOR, "-", 1.8, 4), ("naive", lines.naive, NAIVE_COLOR, ":", 1.1, 2),
+             ("seasonal naive", lines.seasonal_naive, SEASONAL_COLOR, (0, (4, 2.5)), 1.3, 6)]
     steps_ahead = [1, h] if h > 1 else [1]
     for c, ax in enumerate(axes[:, 0]):
         for block, a, e in (("validation", b.train, b.val), ("test", b.val, b.test), ("after the end", L, L + h)):
@@ -235,20 +303,22 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
             ax.text(edges[start], 1.0, " training (end)", transform=ax.get_xaxis_transform(), ha="left",
                     va="top", fontsize=style.NOTE_SIZE, color="#555555")
         ax.plot(xs[start:L], lines.values[start:, c], color=ACTUAL_COLOR, linewidth=1.3, label="actual", zorder=3)
-        for name, forecasts, color, linestyle in kinds:
+        for name, forecasts, color, linestyle, width, z in kinds:
             for k in (steps_ahead if name == "model" else [h]):
-                if not len(lines.origins):
+                drawn = lines.origins + k >= start  # (the forecasts for the steps in the window)
+                if not drawn.any():
                     continue
-                at = lines.origins + k
+                at = lines.origins[drawn] + k
                 ahead = name == "model" and k > 1
-                ax.plot([xs[i] for i in at], forecasts[:, k - 1, c], color=MODEL_AHEAD_COLOR if ahead else color,
-                        zorder=4 if name == "model" else 2,
-                        linestyle="--" if ahead else linestyle,
-                        linewidth=1.5 if name == "model" else 1.1,
-                        label=f"{name}, {k} step{'s' if k > 1 else ''} ahead")
+                ax.plot([xs[i] for i in at], forecasts[drawn, k - 1, c], color=MODEL_AHEAD_COLOR if ahead else color,
+                        zorder=z - 1 if ahead else z, linestyle=(0, (1.5, 1.5)) if ahead else linestyle,
+                        linewidth=1.3 if ahead else width, label=f"{name}, {k} step{'s' if k > 1 else ''} ahead")
         ax.plot(xs[L - 1: L + h], [lines.values[-1, c], *lines.after[:, c]], color=AFTER_COLOR, linewidth=1.5,
                 marker="o", markersize=3, zorder=5, label="forecast after the end " + ("(rnnlab predict)" if not lines.added else "(of the run's series)"))
         ax.set_ylabel(lines.columns[c] if c < len(lines.columns) else f"channel {c}")
+        if mase:  # (the block's figures, on this channel: how good the forecast is, at a glance)
+            ax.set_title(f"{ax.get_ylabel()}, {lines.block} MASE" + (f" (1 to {h} steps ahead)" if h > 1 else "")
+                         + ":   " + "   ".join(f"{name} {_figure(v[c])}" for name, v in mase.items()))
         ax.set_xlim(edges[start], edges[L + h] + (xs[-1] - xs[-2]) * room)
     axes[-1, 0].set_xlabel("date" if lines.dates is not None else "step")
     if lines.dates is None:
@@ -261,18 +331,25 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
         axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     style.share_x_labels(axes)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles = [*handles, Line2D([], [], color=BLOCK_COLORS["validation"], linewidth=6),
-               Line2D([], [], color=BLOCK_COLORS["test"], linewidth=6)]
-    labels = [*labels, "validation block", "test block (the run's test figures)"]
+    for block, a, e, label in (("validation", b.train, b.val, "validation block"),
+                               ("test", b.val, b.test, "test block (the run's test figures)")):
+        if e > max(a, start):  # (a block the window leaves out is no key to anything drawn)
+            handles.append(Line2D([], [], color=BLOCK_COLORS[block], linewidth=6))
+            labels.append(label)
     style.figure_legend(fig, handles, labels)
     which = f" (series 1 of {lines.count})" if lines.count > 1 else ""
+    shown = ""
+    if lines.block and start > {"test": b.val, "validation": b.train}[lines.block]:
+        seasons = (L - start) / lines.season
+        shown = ("\n" + f"the last {L - start} steps" + (f" ({seasons:.2g} seasons)" if lines.season > 1 else "")
+                 + f"; MASE over the whole {lines.block} block ({len(lines.origins)} origins)")
     since = "" if not lines.added else "\n" + textwrap.fill(
         f"the series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
         "data.path since are not drawn (rnnlab predict forecasts after them)", 90)
-    fig.suptitle((title or f"forecasts of {os.path.basename(str(lines.name))}{which}") + since,
+    fig.suptitle((title or f"forecasts of {os.path.basename(str(lines.name))}{which}") + shown + since,
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
 
-__all__ = ["MAX_CHANNELS", "ForecastLines", "block_origins", "forecast_lines", "plot_forecast"]
+__all__ = ["MAX_CHANNELS", "ForecastLines", "block_origins", "forecast_lines", "plot_forecast", "window_start"]

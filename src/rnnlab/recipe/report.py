@@ -69,8 +69,14 @@ def _has_test(tests: dict[str, Any]) -> bool:
 
 
 def _test_cell(tests: dict[str, Any], name: str, split: str, metric: Metric) -> str:
+    from rnnlab.train.final import baseline_phrase
+
     part = (tests.get(name) or {}).get(split)
-    return metric.show(part[metric.name]) if part else "-"
+    if not part:
+        return "-"
+    # (a forecaster's retrained runs have MASE scales of their own: its simple forecasts' figures beside it)
+    beside = baseline_phrase(tests[name], metric) if split == "test" else ""
+    return metric.show(part[metric.name]) + (f" ({beside})" if beside else "")
 
 
 def render_markdown(outcome: Any) -> str:

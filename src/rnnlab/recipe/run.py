@@ -321,13 +321,12 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
-        from rnnlab.train.final import retrain_and_test
+        from rnnlab.train.final import final_line, retrain_and_test
 
         for name, config in (("baseline", result.baseline), ("final", result.final)):
             tests[name] = retrain_and_test(config, out / "test" / name)
             test = tests[name].get("test")
-            say(f"{name}: test {task.headline.label} {task.headline.show(test[task.headline.name])}" if test
-                else f"{name}: no test split")
+            say(f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")

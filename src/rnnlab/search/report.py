@@ -354,12 +354,19 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
             parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
     if final_path.exists():
+        from rnnlab.train.final import baseline_phrase
+
         final = read_json(final_path)
         test = final.get("test")
         headline = task_named(info.get("task", "classification")).headline
+        # (a forecaster's final run trains on more steps: its MASE scale is its own, so the simple
+        # forecasts' figures beside it are the final run's, not the trials')
+        beside = baseline_phrase(final, headline) if test else ""
         link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
         parts.append(
-            f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b> (trial {final['trial']}'s config retrained on "
+            f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>"
+            + (f", against {hk.esc(beside)} on the same steps" if beside else "")
+            + f" (trial {final['trial']}'s config retrained on "
             f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
     return "".join(parts)

@@ -95,7 +95,7 @@ from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import available_cpus
-from rnnlab.train.final import retrain_and_test
+from rnnlab.train.final import final_line, retrain_and_test
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -1028,8 +1028,10 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
         if setup.options.final:
             final = run_final(setup.out, best, say)
             test, headline = final.get("test"), task_for(setup.base).headline
-            say(f"test {headline.label} {headline.show(test[headline.name])} (trial {best.number}'s config retrained on the whole training "
-                "split, test split evaluated once)" if test else
+            # (beside the naive and seasonal-naive figures of the final run itself: retrained on more
+            # steps, its MASE scale differs from the train run's)
+            say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
+                "split, test split evaluated once" if test else
                 "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report
 

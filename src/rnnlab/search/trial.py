@@ -27,7 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ import numpy as np
 
 from rnnlab.config import Config, SearchConfig, dump_config
 from rnnlab.data import Fold
+from rnnlab.errors import DataError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     CHECKPOINTS,
@@ -63,6 +66,8 @@ class FoldPlan:
     holdout: float = 0.2
     forward: bool = False
     """A stream's folds: forward-chaining blocks (:func:`rnnlab.data.folds.forward_chaining`)."""
+    split: str = "stratified"
+    """How the folds draw sequences, in words (:attr:`rnnlab.task.Task.split_kind`)."""
 
     def folds(self) -> list[Fold]:
         return [Fold(self.k, i, self.seed, self.holdout) for i in range(self.k)]
@@ -71,7 +76,7 @@ class FoldPlan:
         """E.g. ``3 stratified folds``, ``3 forward-chaining folds`` or ``a 20% hold-out``."""
         if self.forward:
             return f"{self.k} forward-chaining folds" if self.k > 1 else f"a {self.holdout:.0%} tail hold-out"
-        return f"{self.k} stratified folds" if self.k > 1 else f"a {self.holdout:.0%} hold-out"
+        return f"{self.k} {self.split} folds" if self.k > 1 else f"a {self.holdout:.0%} hold-out"
 
 
 def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPlan:
@@ -97,29 +102,52 @@ def choose_plan(y: np.ndarray, folds: int, seed: int, holdout: float) -> FoldPla
 
 def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
     """A stream's fold plan: ``search.folds`` forward-chaining folds (0: up to 3), as many as
-    leave the first fold ``data.streams`` rows of ``data.bptt`` steps to train on (none: a tail
-    hold-out of ``data.val_fraction``), each validating on the block after its training part.
+    leave the first fold ``data.streams`` rows of ``data.bptt`` steps to train on and, for a
+    forecaster, more training steps than ``task.season`` (its MASE is scaled by the
+    seasonal-naive error over the fold's training part); none: a tail hold-out of
+    ``data.val_fraction``, each validating on the block after its training part. When even the
+    hold-out's training part is not longer than the season, a one-line error naming
+    ``search.folds``, the season and the steps, before any training.
 
     >>> from rnnlab.config import parse_config, SearchConfig
     >>> c = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"\\nbptt = 12')
     >>> stream_plan(c, SearchConfig()).describe()
     '3 forward-chaining folds'
+    >>> c = parse_config('[task]\\nkind = "forecasting"\\nseason = 36\\n[data]\\ndataset = "Airline"\\nbptt = 12')
+    >>> stream_plan(c, SearchConfig()).describe()  # 3 folds would train the first on 36 steps
+    '2 forward-chaining folds'
     """
+    from rnnlab.data.folds import forward_chaining
     from rnnlab.data.stream import read_series, split_bounds
 
     holdout = config.data.val_fraction if config.data.val_fraction > 0 else 0.2
-    if search.folds == 1:
-        return FoldPlan(1, search.seed, holdout, forward=True)
     if config.task.kind == "language_model":
         from rnnlab.data.text import token_count
 
         lengths = [token_count(config.data)]
+        season = 0
     else:
         lengths = [len(x) for x in read_series(config.data).values]
+        season = config.task.season
     before = min(split_bounds(n, config.data, None).val for n in lengths)
     need = config.data.bptt * config.data.streams + config.task.horizon
-    # search.folds is capped by the same rule (more blocks would be too short to train on)
-    k = next((k for k in (range(search.folds, 1, -1) if search.folds else (3, 2)) if before // (k + 1) >= need), 1)
+
+    def first_training(k: int) -> int:  # (the steps fold 1 trains on)
+        return forward_chaining(before, Fold(k, 0, search.seed, holdout))[0]
+
+    if search.folds != 1:
+        # search.folds is capped by the same rule (more blocks would be too short to train on)
+        k = next((k for k in (range(search.folds, 1, -1) if search.folds else (3, 2))
+                  if before // (k + 1) >= need and first_training(k) > season), 1)
+    else:
+        k = 1
+    if first_training(k) <= season:
+        asked = f"search.folds = {search.folds}" if search.folds else "search.folds = 0 (automatic)"
+        raise DataError(f"search.folds: no fold's training part is longer than the season (task.season = {season}), "
+                        f"which scales its MASE: the {before} steps before the test block leave {first_training(k)} "
+                        f"for training with a {holdout:.0%} tail hold-out and fewer with more folds ({asked}); expected "
+                        f"a series of more than {math.ceil((season + 1) / (1 - holdout))} steps before its test block, "
+                        "a shorter task.season, or a smaller data.val_fraction")
     return FoldPlan(k, search.seed, holdout, forward=True)
 
 
@@ -134,7 +162,8 @@ def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
         return stream_plan(config, search)
     split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5), task=task)
     y = task.strata(np.concatenate([split.train.y, split.val.y]))
-    return choose_plan(y, search.folds, search.seed, config.data.val_fraction)
+    return dataclasses.replace(choose_plan(y, search.folds, search.seed, config.data.val_fraction),
+                               split=task.split_kind)
 
 
 @dataclass

@@ -69,7 +69,8 @@ def run_series(config: Config, fit: StreamFit | None) -> Series:
 
 def forecast_rows(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None) -> list[tuple]:
     """``(series, series index, step, value per channel...)`` rows of the forecast after the end
-    of each series of a forecasting run, in the data's units (``step``: the position after the
+    of each series of a forecasting run, in the data's units (``series``: a bundled series' name,
+    the file name of ``data.path`` or ``data`` as given; ``step``: the position after the
     series' last step, 0-based, so a series of L steps is followed by steps L, L + 1, ...);
     ``data``: a file of series of the run's columns to forecast after instead of the run's own
     (:func:`rnnlab.train.predict.read_new_stream`)."""
@@ -117,6 +118,9 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
     series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)
     need, why = warmup_steps(config, loaded.reference)
     where = "data.path" if data is None else f"--data ({data})"
+    # (the run records data.path made absolute: the file's name, as the config gave it, not where it
+    # lay on one machine; a FILE as given on the command line)
+    label = Path(series.name).name if data is None and config.data.path is not None else series.name
     rows = []
     for i, x in enumerate(series.values):
         if len(x) < need:  # (the run's own series is longer: its training part holds a window and more)
@@ -124,7 +128,7 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
             raise DataError(f"{where}{which}: expected at least {need} steps to warm the model's state up on "
                             f"({why}), got {len(x)}")
         values = next_values(model, x, loaded.stats, loaded.reference, task)
-        rows += [(series.name, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
+        rows += [(label, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows, series
 
 

@@ -69,6 +69,7 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
     ...
     rnnlab.errors.DataError: --data (...new.npz): expected 3 channels per step (as the run trained on), got 2
     """
+    from rnnlab.data import check_ragged
     from rnnlab.data.checks import check_finite, check_shapes
     from rnnlab.data.files import load_file
 
@@ -91,6 +92,8 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
     if X.shape[2] != channels:
         raise DataError(f"{at}: expected {channels} channel{'' if channels == 1 else 's'} per step (as the run "
                         f"trained on), got {X.shape[2]}")
+    if lengths.min(initial=X.shape[1]) == X.shape[1]:  # (no lengths given: NaN padding gets the hint to add them)
+        check_ragged(X, at)
     check_finite(X, lengths, at)
     return X, lengths
 
@@ -127,7 +130,8 @@ def read_new_stream(path: str | os.PathLike[str], config: Config, columns: list[
     --data FILE``), read by :func:`rnnlab.data.stream.read_series` as the run reads
     ``data.path``, with the run's ``columns``: a ``.csv``'s by name (whichever are missing named
     in one line, its other columns ignored, its column of dates kept), an ``.npz``'s by position
-    (as many channels). Errors name ``--data``.
+    (as many channels). Errors name ``--data``; what training would say of the file's dates (a
+    gap: the forecast then carries no dates) is a warning naming ``--data``.
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
@@ -140,7 +144,7 @@ def read_new_stream(path: str | os.PathLike[str], config: Config, columns: list[
     rnnlab.errors.DataError: --data (...new.csv): expected the run's columns ['sales', 'visits'], missing ['visits']; header ['date', 'sales', 'store']
     """
     from rnnlab.data.files import existing_file
-    from rnnlab.data.stream import read_series
+    from rnnlab.data.stream import read_series, warn_once
 
     at = f"--data ({path})"
     file = existing_file(path, "--data")
@@ -157,6 +161,8 @@ def read_new_stream(path: str | os.PathLike[str], config: Config, columns: list[
         series = read_series(config.data.model_copy(update={"dataset": None, "path": str(path), "columns": chosen}))
     except DataError as e:  # (its messages name the file itself)
         raise DataError(f"--data: {e}") from None
+    for note in series.notes:  # (a gap in its dates: why the forecast carries none, as training says it)
+        warn_once(f"--data: {note}")
     width = series.values[0].shape[1]
     if width != len(columns):
         raise DataError(f"{at}: expected {len(columns)} channel{'' if len(columns) == 1 else 's'} per step (the "

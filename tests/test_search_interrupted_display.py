@@ -59,7 +59,7 @@ def test_study_command_shows_the_stopped_trial_as_interrupted(stopped_study, cap
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[1].split()[:2] == ["0", "interrupted"], lines
     assert not any(" failed: " in ln for ln in lines), lines  # not a failure with a reason
-    assert f"trial 0 interrupted (Ctrl-C or SIGTERM): run again as trial {rerun.number}" in lines, lines
+    assert f"trial 0 interrupted (Ctrl-C, SIGTERM or SIGHUP): run again as trial {rerun.number}" in lines, lines
     assert lines[-1] == f"study 'tiny': {len(trials)} trials, 5 complete, 1 interrupted", lines
 
 
@@ -127,7 +127,7 @@ def test_history_marks_interrupted_trials_apart_from_failed_ones():
     study.add_trial(optuna.create_trial(value=0.5))
     ax = _history(study.get_trials(), "maximize", "val_acc").axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "failed" not in labels and "interrupted (Ctrl-C or SIGTERM)" in labels, labels
+    assert "failed" not in labels and "interrupted (Ctrl-C, SIGTERM or SIGHUP)" in labels, labels
 
 
 def test_weight_norms_compare_trained_trials_not_copies():

@@ -386,7 +386,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     _say(trials_table(trials))
     for line in failures(trials) + interruptions(trials) + copies(trials):
         _say(line)
-    # (stored as FAIL, a trial stopped by Ctrl-C or SIGTERM is counted as interrupted, as the search's lines do)
+    # (stored as FAIL, a trial stopped by Ctrl-C, SIGTERM or SIGHUP is counted as interrupted, as the search's lines do)
     counts = state_counts(trials)
     gone = sum(map(worker_gone, trials))  # (failed as such when a search of the study runs next)
     _say(f"study {study.study_name!r}: {len(trials)} trials, " + ", ".join(

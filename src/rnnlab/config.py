@@ -685,7 +685,9 @@ class TrackingConfig(_Section):
     health: bool = True
     """Run the health checks on the untrained model before training (health.json)."""
     grad_through_time: bool = True
-    """After training, |dLoss/dh_t| of one training batch for the report (grad_through_time.json)."""
+    """After training, |dLoss/dh_t| of one training batch for the report (grad_through_time.json),
+    and each LSTM/GRU layer's gate activations on the same batch, before and after training
+    (gate_activations.json, the report's Gates section)."""
     inspect_steps: int = Field(4096, ge=1, le=1_000_000)
     """The health checks and the gradient through time run the model step by step under autograd,
     keeping every step: on the first this many steps of each series (their time and memory grow with

@@ -104,7 +104,7 @@ def _score(job: tuple[str, str, int, FoldPlan, str, int]) -> list[float] | str:
         return f"seed {seed}: {e}"
     except Interrupted as e:
         if multiprocessing.parent_process() is None:
-            raise  # no pool: the recipe's own Ctrl-C or SIGTERM, for the command to report
+            raise  # no pool: the recipe's own Ctrl-C, SIGTERM or SIGHUP, for the command to report
         sys.exit(128 + e.signum)  # a worker stopped by its pool: quietly, its checkpoint written
     finally:
         _WORKER_STOP.training = False

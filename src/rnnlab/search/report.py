@@ -3,7 +3,7 @@
 Sections: the result (search score, the best trial's gain over the config itself against its
 standard error, and, apart, the single test evaluation of the final run);
 every trial, best first (parameters, fold scores with their spread, epochs, state, a link to its
-run report; a trial stopped by Ctrl-C or SIGTERM shown as interrupted, not failed; a trial that
+run report; a trial stopped by Ctrl-C, SIGTERM or SIGHUP shown as interrupted, not failed; a trial that
 drew an earlier one's parameters marked "same as trial N"); the optimization history with pruned,
 failed and interrupted trials marked; parameter importances
 (Optuna's fANOVA evaluator); the score against each parameter (slice plots); the weight norms of
@@ -55,7 +55,7 @@ p.result { font-size: 1.1em; } p.result b { font-size: 1.15em; }
 
 
 def _ranked(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
-    """Complete trials best first, then pruned, failed and interrupted (Ctrl-C or SIGTERM; stored
+    """Complete trials best first, then pruned, failed and interrupted (Ctrl-C, SIGTERM or SIGHUP; stored
     as FAIL, but no failure), each latest first."""
     sign = -1.0 if direction == "maximize" else 1.0
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: sign * t.value)
@@ -118,7 +118,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
     note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
             "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's). A trial marked "
             "<i>same as trial N</i> drew trial N's parameters again and took its score without training. "
-            "An <i>interrupted</i> trial was stopped by Ctrl-C or SIGTERM (no failure of its own; Optuna "
+            "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP (no failure of its own; Optuna "
             "stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn its "
             "parameters.</p>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
@@ -149,7 +149,7 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
     stopped = [t.number for t in trials if trial_state(t) == "interrupted"]
     for i, n in enumerate(stopped):
         ax.axvline(n, color="#666666", alpha=0.8, lw=1, ls=":",
-                   label="interrupted (Ctrl-C or SIGTERM)" if i == 0 else None)
+                   label="interrupted (Ctrl-C, SIGTERM or SIGHUP)" if i == 0 else None)
     if not (complete or pruned):
         style.no_data(ax, "no trial finished yet")
         style.save(fig, None)  # laid out

@@ -358,7 +358,7 @@ def worker_gone(trial: FrozenTrial) -> bool:
 
 #: user attribute: why a trial failed, in one line (``rnnlab study`` and the trial's line say it)
 FAILED_ATTR = "failed_because"
-#: ``failed_because`` of a trial that Ctrl-C or SIGTERM stopped (its worker records it and queues
+#: ``failed_because`` of a trial that Ctrl-C, SIGTERM or SIGHUP stopped (its worker records it and queues
 #: the trial again); a trial lost to a worker that died says so instead, and stays a failure
 STOPPED_REASON = "interrupted"
 #: user attribute: the number of the earlier complete trial whose parameters a trial drew again
@@ -371,7 +371,7 @@ SURPLUS_ATTR = "surplus"
 
 
 def interrupted(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` was stopped by Ctrl-C or SIGTERM (and queued again). Optuna has no state
+    """Whether ``trial`` was stopped by Ctrl-C, SIGTERM or SIGHUP (and queued again). Optuna has no state
     for it: Optuna records a trial that a KeyboardInterrupt ends as FAIL, and rnnlab adds
     ``failed_because = "interrupted"`` and ``interrupted = true``; every count and line shows it
     as interrupted, never as failed (:func:`trial_state`).
@@ -399,7 +399,7 @@ def surplus(trial: FrozenTrial) -> bool:
 
 def trial_state(trial: FrozenTrial) -> str:
     """The state a person is shown: Optuna's (``complete``, ``pruned``, ``fail``, ``running``,
-    ``waiting``), ``interrupted`` for a trial stopped by Ctrl-C or SIGTERM (stored as FAIL,
+    ``waiting``), ``interrupted`` for a trial stopped by Ctrl-C, SIGTERM or SIGHUP (stored as FAIL,
     :func:`interrupted`), or ``surplus`` for a trial one too many (stored as FAIL, :func:`surplus`;
     the lines and reports leave it out).
 
@@ -411,7 +411,7 @@ def trial_state(trial: FrozenTrial) -> str:
 
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     """How many ``trials`` are in each :func:`trial_state` (every state a key, 0 included):
-    ``fail`` counts the failures only, ``interrupted`` the trials stopped by Ctrl-C or SIGTERM,
+    ``fail`` counts the failures only, ``interrupted`` the trials stopped by Ctrl-C, SIGTERM or SIGHUP,
     ``surplus`` the trials one too many (:func:`surplus`).
 
     >>> s = optuna.create_study()

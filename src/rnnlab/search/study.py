@@ -727,7 +727,7 @@ class Progress:
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
         elif interrupted(t):
             # (the retry itself is not among ``trials``, the trials announced so far: it waits)
-            what = "stopped (Ctrl-C or SIGTERM)" + ("; queued again, the same command runs it first" if retriable(t)
+            what = "stopped (Ctrl-C, SIGTERM or SIGHUP)" + ("; queued again, the same command runs it first" if retriable(t)
                                                     else " before it drew its parameters")
         else:
             what = shorten(str(t.user_attrs.get(FAILED_ATTR) or "failed").strip().splitlines()[-1])

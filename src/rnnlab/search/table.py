@@ -63,7 +63,7 @@ def short_names(names: list[str]) -> dict[str, str]:
 
 def trial_row(t: FrozenTrial) -> dict[str, Any]:
     """One trial's summary: state as a person is shown it (``interrupted`` for a trial stopped by
-    Ctrl-C or SIGTERM, :func:`~rnnlab.search.storage.trial_state`), score, spread of fold scores,
+    Ctrl-C, SIGTERM or SIGHUP, :func:`~rnnlab.search.storage.trial_state`), score, spread of fold scores,
     folds, epochs, where pruned, and ``same_as``: the earlier trial whose parameters it drew again
     and whose score it took (None for a trial that trained).
 
@@ -151,7 +151,7 @@ def reruns(trials: list[FrozenTrial]) -> dict[int, int]:
 
 
 def interruptions(trials: list[FrozenTrial]) -> list[str]:
-    """The trials stopped by Ctrl-C or SIGTERM, apart from the failures: each with the trial that
+    """The trials stopped by Ctrl-C, SIGTERM or SIGHUP, apart from the failures: each with the trial that
     runs it again (its retry, queued with its parameters), or grouped when stopped before they
     drew any (nothing to run again: a new trial is the same).
 
@@ -164,7 +164,7 @@ def interruptions(trials: list[FrozenTrial]) -> list[str]:
     >>> s.add_trial(optuna.create_trial(value=0.5, params={"x": 1.0}, system_attrs={"retry_history": [1]},
     ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
     >>> interruptions(s.get_trials())
-    ['trial 1 interrupted (Ctrl-C or SIGTERM): run again as trial 2', 'trial 0 interrupted (Ctrl-C or SIGTERM) before it drew its parameters']
+    ['trial 1 interrupted (Ctrl-C, SIGTERM or SIGHUP): run again as trial 2', 'trial 0 interrupted (Ctrl-C, SIGTERM or SIGHUP) before it drew its parameters']
     """
     rerun_as = reruns(trials)
     lines, early = [], []
@@ -172,13 +172,13 @@ def interruptions(trials: list[FrozenTrial]) -> list[str]:
         if not interrupted(t):
             continue
         if t.number in rerun_as:
-            lines.append(f"trial {t.number} interrupted (Ctrl-C or SIGTERM): run again as trial {rerun_as[t.number]}")
+            lines.append(f"trial {t.number} interrupted (Ctrl-C, SIGTERM or SIGHUP): run again as trial {rerun_as[t.number]}")
         elif not t.params:
             early.append(t.number)
         else:
-            lines.append(f"trial {t.number} interrupted (Ctrl-C or SIGTERM)")
+            lines.append(f"trial {t.number} interrupted (Ctrl-C, SIGTERM or SIGHUP)")
     if early:
-        lines.append(f"{_numbered(early)} interrupted (Ctrl-C or SIGTERM) before "
+        lines.append(f"{_numbered(early)} interrupted (Ctrl-C, SIGTERM or SIGHUP) before "
                      f"{'they' if len(early) > 1 else 'it'} drew {'their' if len(early) > 1 else 'its'} parameters")
     return lines
 

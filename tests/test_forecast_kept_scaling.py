@@ -91,7 +91,7 @@ def test_predict_on_a_rescaled_data_path_uses_the_runs_scaling_and_warns(trained
     line = warned[0]
     steps = split_bounds(STEPS, load_run_config(run).data, None).train
     for part in ("rnnlab predict: warning: data.path (", str(data), "no longer holds the series the run trained on",
-                 f"first {steps} steps", "recorded scaling", "--data FILE"):
+                 f"differs at step 0: {steps} of its {steps} training steps changed", "recorded scaling", "--data FILE"):
         assert part in line, line
 
 
@@ -165,3 +165,20 @@ def test_the_reports_forecast_picture_after_rows_are_appended_shows_the_runs_blo
     assert lines.added == 30 and before.added == 0
     title = plot_forecast(lines)._suptitle.get_text().replace("\n", " ")
     assert "30 steps appended to data.path since are not drawn" in title
+
+
+def test_a_revised_value_in_the_training_block_is_named_by_its_step():
+    # (docs/streams.md: the warning names the steps that differ)
+    from rnnlab.train.run_fit import StreamFit
+
+    x = np.arange(40, dtype=float).reshape(20, 2)
+    fit = StreamFit.from_state(StreamFit.of([x, x + 1], [15, 15], "naive").state())  # (as a checkpoint holds it)
+    y = x + 1
+    y[9, 1] = -1.0  # one value of the second series revised
+    assert fit.changed_in([x, y]) == "series 1 differs at step 9: 1 of its 15 training steps changed"
+    y[16] = 0.0  # past the training block: not a change
+    assert fit.changed_in([x, x + 1]) is None and fit.changed_in([x, np.where(np.arange(20)[:, None] >= 15, 0.0,
+                                                                              x + 1)]) is None
+    # A record written before step_crc32 says what it can.
+    old = {k: v for k, v in fit.state().items() if k != "step_crc32"}
+    assert StreamFit.from_state(old).changed_in([x, y]) == "its series differ in their first 15, 15 steps"

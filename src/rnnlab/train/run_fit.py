@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import typing
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -87,28 +88,35 @@ class StreamFit:
     still begins with them, and each series' length ``series_steps`` when the run trained (its
     validation and test blocks end there, whatever was appended since).
 
+    ``step_crc32`` (one CRC-32 per training step of each series) names the steps that changed;
+    records written before it have None, and say only that the block differs.
+
     >>> x = np.array([[1.0], [3.0], [5.0], [7.0]])
-    >>> fit = StreamFit.of([x], [2], "naive")
-    >>> fit.changed_in([x]), fit.changed_in([x * 10]), fit.changed_in([x[:1]]), fit.series_steps
-    (None, 'series 0 differs in its first 2 steps', "series 0 has 1 steps, fewer than the 2 of the run's training block", (4,))
+    >>> fit = StreamFit.of([x], [3], "naive")
+    >>> y = x.copy(); y[1] = 4.0
+    >>> fit.changed_in([x]), fit.changed_in([y]), fit.changed_in([x[:1]]), fit.series_steps
+    (None, 'series 0 differs at step 1: 1 of its 3 training steps changed', "series 0 has 1 steps, fewer than the 3 of the run's training block", (4,))
     """
 
     reference: str
     train_steps: tuple[int, ...]
     train_sha256: str
     series_steps: tuple[int, ...]
+    step_crc32: tuple[np.ndarray, ...] | None = None
 
     @classmethod
     def of(cls, values: list[np.ndarray], train_steps: list[int], reference: str) -> StreamFit:
         """The record of a run whose series are ``values`` (each [L, C]) and training blocks their
         first ``train_steps``."""
         return cls(reference, tuple(int(n) for n in train_steps), _digest(values, train_steps),
-                   tuple(len(x) for x in values))
+                   tuple(len(x) for x in values), tuple(_step_crc32(x, n) for x, n in zip(values, train_steps)))
 
     def state(self) -> dict[str, Any]:
-        """As a checkpoint holds it: strings and numbers."""
+        """As a checkpoint holds it: strings, numbers and integer tensors."""
         return {"reference": self.reference, "train_steps": list(self.train_steps), "train_sha256": self.train_sha256,
-                "series_steps": list(self.series_steps)}
+                "series_steps": list(self.series_steps),
+                **({"step_crc32": [torch.from_numpy(c) for c in self.step_crc32]} if self.step_crc32 is not None
+                   else {})}
 
     @classmethod
     def from_state(cls, state: Any) -> StreamFit:
@@ -128,7 +136,13 @@ class StreamFit:
                 and all(type(n) is int and n >= t for n, t in zip(lengths, steps, strict=True))):
             raise ValueError(f"'series_steps': expected each series' length, at least its training block's "
                              f"{steps!r:.40}, got {lengths!r:.60}")
-        return cls(state["reference"], tuple(steps), digest, tuple(lengths))
+        crc = state.get("step_crc32")
+        if crc is not None and not (isinstance(crc, list) and len(crc) == len(steps) and all(
+                isinstance(c, torch.Tensor) and c.dtype == torch.int64 and tuple(c.shape) == (n,)
+                for c, n in zip(crc, steps, strict=True))):
+            raise ValueError(f"'step_crc32': expected one int64 tensor of {steps!r:.40} checksums per series")
+        return cls(state["reference"], tuple(steps), digest, tuple(lengths),
+                   None if crc is None else tuple(c.numpy().copy() for c in crc))
 
     def changed_in(self, values: list[np.ndarray]) -> str | None:
         """How the series ``values`` differ from the run's in its training blocks, or None when
@@ -140,9 +154,20 @@ class StreamFit:
                 return f"series {i} has {len(x)} steps, fewer than the {n} of the run's training block"
         if _digest(values, list(self.train_steps)) == self.train_sha256:
             return None
+        if self.step_crc32 is not None:
+            for i, (x, n, crc) in enumerate(zip(values, self.train_steps, self.step_crc32, strict=True)):
+                changed = np.flatnonzero(_step_crc32(x, n) != crc)
+                if len(changed):
+                    return f"series {i} differs at step {changed[0]}: {len(changed)} of its {n} training steps changed"
         if len(values) == 1:
             return f"series 0 differs in its first {self.train_steps[0]} steps"
         return f"its series differ in their first {', '.join(map(str, self.train_steps))} steps"
+
+
+def _step_crc32(x: np.ndarray, n: int) -> np.ndarray:
+    """The CRC-32 of each of the first ``n`` steps of ``x`` [L, C] (its float64 bytes), int64 [n]."""
+    rows = np.ascontiguousarray(x[:n], dtype=np.float64).reshape(n, -1)
+    return np.fromiter((zlib.crc32(r.tobytes()) for r in rows), dtype=np.int64, count=n)
 
 
 def _digest(values: list[np.ndarray], train_steps: list[int]) -> str:

@@ -483,10 +483,11 @@ class TargetScale:
 
 
 def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
-    # The power of two at or just below ``magnitude`` (at least about ``low``): the rule of
-    # rnnlab.data.normalize's own _power_of_two, whose name is private to that module.
-    _, exponent = np.frexp(np.maximum(magnitude, low))
-    return np.ldexp(1.0, exponent - 1)
+    """:func:`rnnlab.data.normalize.power_of_two`, imported when called (rnnlab.data imports this
+    module)."""
+    from rnnlab.data.normalize import power_of_two
+
+    return power_of_two(magnitude, low)
 
 
 class PerStepLoss:

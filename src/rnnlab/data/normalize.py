@@ -46,7 +46,7 @@ class ChannelStats:
         """
         values = X[_valid_mask(X, lengths)].astype(np.float64)  # [valid steps, C]
         largest = np.abs(values).max(axis=0) if len(values) else np.ones(X.shape[2])
-        scale = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
+        scale = power_of_two(largest, low=float(np.finfo(np.float64).tiny))
         unit = values / scale
         unit_std = unit.std(axis=0)
         return cls(unit.mean(axis=0) * scale, np.where(unit_std > 1e-12, unit_std * scale, 1.0))
@@ -90,7 +90,7 @@ class ChannelStats:
         range before the model's float32)."""
         # In units of a power of two >= 2: the same bits as (X - mean) / std, but X - mean cannot
         # overflow when both are near 1e308 (a result beyond float32 is the caller's check).
-        s = _power_of_two(np.maximum(np.abs(self.mean), self.std), low=2.0)
+        s = power_of_two(np.maximum(np.abs(self.mean), self.std), low=2.0)
         with np.errstate(over="ignore"):
             out = (X / s - self.mean / s) / (self.std / s)
         out[~_valid_mask(X, lengths)] = 0.0
@@ -103,8 +103,13 @@ def _tensor(a: np.ndarray) -> Any:
     return torch.from_numpy(np.array(a))  # (a copy, of the array's dtype)
 
 
-def _power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
-    """The power of two at or just below ``magnitude`` (at least about ``low``), per channel."""
+def power_of_two(magnitude: np.ndarray, low: float) -> np.ndarray:
+    """The power of two at or just below ``magnitude`` (at least about ``low``), elementwise: a
+    scale to divide by exactly (no rounding), before squares that would overflow.
+
+    >>> power_of_two(np.array([3.0, 1e300, 0.0]), low=1.0).tolist()
+    [2.0, 6.696928794914171e+299, 1.0]
+    """
     _, exponent = np.frexp(np.maximum(magnitude, low))
     return np.ldexp(1.0, exponent - 1)
 
@@ -127,7 +132,7 @@ def _moments(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """(mean, std, largest magnitude) of each series and channel over its valid steps."""
     valid = _valid_mask(X, lengths)[:, :, None]  # [N, T, 1]
     largest = np.where(valid, np.abs(X), 0.0).max(axis=1, keepdims=True)  # [N, 1, C]
-    scale = _power_of_two(largest, low=float(np.finfo(np.float64).tiny))
+    scale = power_of_two(largest, low=float(np.finfo(np.float64).tiny))
     unit = np.where(valid, X / scale, 0.0)
     count = np.maximum(lengths, 1)[:, None, None]
     mean = unit.sum(axis=1, keepdims=True) / count
@@ -148,7 +153,7 @@ def per_series(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     [[0.0, 0.0, 0.0], [-1.0, 1.0, 0.0]]
     """
     mean, std, largest = _moments(X, lengths)
-    s = _power_of_two(np.maximum(largest, std), low=float(np.finfo(np.float64).tiny))
+    s = power_of_two(np.maximum(largest, std), low=float(np.finfo(np.float64).tiny))
     out = (X / s - mean / s) / np.where(std > 1e-12 * largest, std / s, 1.0)
     return np.where(_valid_mask(X, lengths)[:, :, None], out, 0.0)
 

@@ -557,27 +557,15 @@ def _measuring_mode(net: nn.Module) -> Iterator[None]:
     (``_record_grad_through_time``, eval mode throughout) is right to use them: it measures the
     model as it predicts.
     """
-    modes = [(m, m.training) for m in net.modules()]
-    norms = _batch_norms(net)
-    # The norms move copies of their buffers: the buffers themselves are left untouched, not
-    # written back (a graph of the model built before, e.g. the forward pass the first training
-    # step reuses, saved them; momentum 0 would not do either: torch's batch norms still count
-    # num_batches_tracked, and a non-finite batch statistic times 0 is NaN).
-    buffers = [(m, name, b) for m in norms for name, b in m._buffers.items() if b is not None]
-    rng = torch.random.get_rng_state()
-    try:
-        for m, name, b in buffers:
-            m._buffers[name] = b.detach().clone()
+    from rnnlab.introspect.modules import untouched
+
+    # (the norms move copies of their buffers, left untouched: a graph of the model built before,
+    # e.g. the forward pass the first training step reuses, saved them)
+    with untouched(net):
         net.eval()
-        for m in norms:
+        for m in _batch_norms(net):
             m.train()
         yield
-    finally:
-        for m, name, b in buffers:
-            m._buffers[name] = b
-        for m, training in modes:
-            m.training = training
-        torch.random.set_rng_state(rng)
 
 
 def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None = None) -> list[TimeGradient]:

@@ -404,6 +404,8 @@ class RnnlabCallback(*_callback_bases()):  # type: ignore[misc]
         try:
             with _detached(pl_module) as module:
                 acts = gate_activations(module, batch)
+        except ValueError:
+            return  # (cells of the user's own, whose gates no layout names: the report says why there are none)
         finally:
             pl_module.train(was_training)
         write_gate_activations(self._run, acts, step=trainer.global_step, epoch=trainer.current_epoch, phase=phase)

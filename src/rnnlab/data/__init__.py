@@ -292,7 +292,9 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         name = cfg.path
         train_full = _user_data(cfg.path, cfg, "data.path", task, None)
         test = None
-        if cfg.test_path is not None:
+        # (a fold's run, of a search or recipe, never loads the test file: a problem of it must not
+        # stop the runs that choose, nor their --no-final)
+        if cfg.test_path is not None and fold is None:
             _check_separate(cfg.path, cfg.test_path)
             test = _user_data(cfg.test_path, cfg, "data.test_path", task, train_full)
             if test.X.shape[2] != train_full.X.shape[2]:

@@ -54,6 +54,9 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     'one run on a side: the noise is unknown'
     >>> verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False).kept  # a loss, lower is better
     True
+    >>> same = [0.239, 0.968, 0.803, 0.448]  # the same scores in another order: their sums differ by 1e-16
+    >>> verdict([0.448, 0.803, 0.968, 0.239], same, higher_is_better=True).reason
+    'no gain (+0.0000, se 0.2342)'
     """
     if not candidate or not current:
         raise ValueError(f"verdict: expected scores on both sides, got {len(candidate)} and {len(current)}")
@@ -63,10 +66,15 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     (mc, vc), (mb, vb) = _mean_var(candidate), _mean_var(current)
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (mc - mb)
+    # (equal scores summed in another order differ in their last bits: 1e-16 is no gain, and a gain
+    # equal to its standard error is not beyond it whichever way the rounding fell)
+    tie = 1e-9 * max(1.0, abs(mc), abs(mb))
+    if abs(gain) <= tie:
+        gain = 0.0
     if len(candidate) < 2 or len(current) < 2:
         return Verdict(False, gain, math.inf, "one run on a side: the noise is unknown")
     se = math.sqrt(vc / len(candidate) + vb / len(current))
-    if gain > se and gain > 0:
+    if gain > se + tie and gain > 0:
         return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})")
     if gain <= 0:
         return Verdict(False, gain, se, f"no gain ({gain:+.4f}, se {se:.4f})")

@@ -121,7 +121,10 @@ class _WorkerStop:
         self.training = False
 
     def __call__(self, signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # Further SIGTERMs are ignored, not left to kill: `timeout` or a scheduler signals the whole
+        # process group and the recipe then terminates its pool, so a worker gets a second SIGTERM
+        # a moment after the first, while it writes its checkpoint (which it then lost).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop = Interrupted.by(signum) if self.training else SystemExit(128 + signum)
         raise_stop(stop, signum, lambda: signal.signal(signal.SIGTERM, self))
 

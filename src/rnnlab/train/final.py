@@ -76,13 +76,16 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
     finished run in ``out`` of the same config is read, not repeated.
     """
     from rnnlab.report import write_report
-    from rnnlab.train.trainer import train
+    from rnnlab.train.shape_rules import adapt_to_shape
+    from rnnlab.train.trainer import train, with_derived_names
 
     cfg = final_config(config, out)
     if out.is_dir():
         rd = RunDir(out)
         done = rd.read_summary()
-        if done is not None and rd.config.exists() and rd.read_config() == cfg:
+        # (the run records its config as training saw it: its derived name, what the shape rules set)
+        if done is not None and rd.config.exists() and \
+                rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
             return {"train": done["train_eval"], "test": done["test"],
                     "baselines": (done.get("baselines") or {}).get("test")}
     discard_run(out)  # a run cut short before its summary: start it again

@@ -69,10 +69,10 @@ def test_seeds_of_one_config_are_one_row_marked_by_the_recipe_rule(tmp_path, cap
     assert "training.seed" not in head and "model.zoneout" in head and "model.recurrent_dropout" in head
     z, n, b = (rows[f"{tmp_path}/{k}-s*"] for k in ("zoneout", "noisy", "none"))
     assert z["n"] == "3" and z["seeds"] == "0,1,2"
-    assert z["best_val_acc"] == "0.91 ± 0.01"  # mean ± sd with ddof=1
+    assert z["val_acc@best_epoch"] == "0.91 ± 0.01"  # mean ± sd with ddof=1
     # the reference is the base config (no key away from its default), though it was given last
     mark = head[-1]
-    assert mark == f"vs {tmp_path}/none-s* (best_val_acc)" and b[mark] == "reference"
+    assert mark == f"vs {tmp_path}/none-s* (val_acc@best_epoch)" and b[mark] == "reference"
     expected = verdict([0.90, 0.92, 0.91], [0.80, 0.82, 0.81], higher_is_better=True)
     assert z[mark] == "better: " + expected.reason
     # a mean gain of +0.0267 that the seeds' spread swamps is not called a gain, though its test
@@ -90,7 +90,7 @@ def test_the_test_column_is_said_to_be_for_reporting(tmp_path, capsys):
     # one run per config: the table of runs as before, the test column kept
     assert cells(lines[0])[:2] == ["run", "model.zoneout"] and "test_acc" in cells(lines[0])
     assert cells(lines[1])[0] == str(a)
-    assert lines[3] == ("note: test_acc is for reporting the config chosen by validation (best_val_acc), not for "
+    assert lines[3] == ("note: test_acc is for reporting the config chosen by validation (val_acc@best_epoch), not for "
                         "choosing one: choosing by it selects on the test split")
 
 

@@ -205,14 +205,14 @@ def test_lightning_runs_show_the_metrics_they_logged_and_say_how_best_was_picked
     assert code == 0, err
     head, rows, rest = table(out)
     assert not any("acc" in c for c in head)  # a regression: no accuracy columns
-    assert {"train_rmse", "val_rmse", "best_val_rmse"} <= set(head)
+    assert {"train_rmse", "val_rmse", "val_rmse@best_epoch"} <= set(head)
     for run in runs:
         records = RunDir(run).read_metrics()
         assert json.loads((run / "summary.json").read_text())["best_epoch"] is None  # its training called none
         best = min(records, key=lambda r: r["val_loss"])
         row = rows[str(run)]
         assert row["val_rmse"] == f"{records[-1]['val_rmse']:.4g}" and row["train_rmse"] == f"{records[-1]['train_rmse']:.4g}"
-        assert row["best_epoch"] == str(best["epoch"]) and row["best_val_rmse"] == f"{best['val_rmse']:.4g}"
+        assert row["best_epoch"] == str(best["epoch"]) and row["val_rmse@best_epoch"] == f"{best['val_rmse']:.4g}"
     [footnote] = [line for line in rest if line.startswith("(train_<metric>")]
     assert f"for the runs {runs[0]}, {runs[1]}, whose training calls no epoch best: the epoch of lowest val_loss" \
         in footnote

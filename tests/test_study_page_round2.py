@@ -41,15 +41,16 @@ def test_importances_of_tied_trials_say_so_without_an_exception(tmp_path):
     assert "every trained trial scored the same (1.0000): nothing to rank the parameters by" in section
 
 
-# The user's hard study: trial 1 (0.700, 0.6167) against the config itself (0.6667, 0.600): paired
-# differences 0.0333 and 0.0167, gain 0.025, se = sd(ddof=1) / sqrt(2) = 0.0083.
+# The user's hard study: trial 1 (0.700, 0.6167) against the config itself (0.6667, 0.600): gain
+# 0.025; Welch's standard error of the two means over 2 folds each, sqrt(0.0589^2/2 + 0.0471^2/2) = 0.0534.
 HARD = [(0.1, 1e-2, 0.63335, [0.6667, 0.6]), (0.27, 6e-3, 0.65835, [0.7, 0.6167]), (0.2, 1e-4, 0.6333, [0.6667, 0.6])]
 
 
 def test_gain_over_the_config_with_its_standard_error_and_verdict(tmp_path):
     result = _section(render_study_report(tmp_path, _study(HARD)), "result")
-    assert re.search(r"Gain over the config itself: \+0\.0250 ± 0\.0083 \(the standard error of the mean paired "
-                     r"difference over their 2 shared folds\): beyond the noise", result)
+    # (the recipe's rule, rnnlab.recipe.decide.verdict: Welch's standard error of the two means)
+    assert re.search(r"Gain over the config itself: \+0\.0250 ± 0\.0534 \(Welch&#x27;s standard error of the "
+                     r"difference of the mean scores, over 2 and 2 folds\): within the noise", result)
     assert "the standard deviation of its 2 fold scores" in result  # what the ± is
 
 
@@ -57,7 +58,7 @@ def test_a_gain_smaller_than_its_standard_error_is_within_the_noise(tmp_path):
     # differences +0.10 and -0.05: gain 0.025, se 0.075
     rows = [(0.1, 1e-2, 0.55, [0.5, 0.6]), (0.3, 1e-3, 0.575, [0.6, 0.55])]
     result = _section(render_study_report(tmp_path, _study(rows)), "result")
-    assert "Gain over the config itself: +0.0250 ± 0.0750" in result and "within the noise" in result
+    assert "Gain over the config itself: +0.0250 ± 0.0559" in result and "within the noise" in result
     assert "beyond the noise" not in result
 
 
@@ -78,10 +79,11 @@ def test_scores_and_spreads_have_four_decimals(tmp_path):
     assert not re.search(r"<td class='num'>(0\.65|0\.05|0\.700, 0\.600)</td>", table)
 
 
-def test_slice_plots_have_a_trial_colour_bar_and_x_margins():
+def test_slice_plots_have_a_legend_of_trials_and_x_margins():
     fig = _slices(_study(HARD).get_trials(), "val_acc")
-    bars = [ax for ax in fig.axes if ax.get_label() == style.COLORBAR]
-    assert len(bars) == 1 and bars[0].get_ylabel() == "trial"
+    # (one colour per trial across the page's figures, named in a legend: no colour bar)
+    assert not [ax for ax in fig.axes if ax.get_label() == style.COLORBAR]
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"trial 0", "trial 1", "trial 2"}
     linear, log = (ax for ax in fig.axes if ax.get_visible() and ax.get_label() != style.COLORBAR)
     low, high = linear.get_xlim()
     assert low < 0.0 and high > 0.5  # a point at the range's edge drawn whole

@@ -8,7 +8,9 @@ group the table has one row per run; with several, one row per group: the config
 values differ between the groups, the number of seeds, the seeds, and each score as its mean ±
 standard deviation (ddof=1) over the seeds. Each group is then marked against a reference group
 by :func:`rnnlab.recipe.decide.verdict`, the rule ``rnnlab recipe`` keeps a change by, applied to
-the validation selection score ``best_val_<metric>`` of the task's headline metric. The reference
+the validation selection score ``val_<metric>@best_epoch`` of the task's headline metric (its
+value at the epoch the run's training called best, by ``training.early_stopping.monitor``: not the
+best value of ``val_<metric>``, see :func:`at_best`). The reference
 is the group that sets the fewest of the differing keys away from rnnlab's defaults (the base
 config: no regularizer), the first given among equals. The test column is shown for reporting
 the chosen config, never used to mark or choose one.
@@ -16,7 +18,7 @@ the chosen config, never used to mark or choose one.
 Example:
     >>> rows = [{"run": f"runs/{r}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...          "data": "GunPoint", "headline": "acc", "higher_is_better": True,
-    ...          "best_val_acc": v, "test_acc": 0.9}
+    ...          "val_acc@best_epoch": v, "test_acc": 0.9}
     ...         for r, z, vs in (("none", "0", (0.80, 0.82, 0.81)), ("zoneout", "0.15", (0.90, 0.92, 0.91)))
     ...         for s, v in enumerate(vs)]
     >>> [[r["run"] for r in g] for g in group_runs(rows)][1]
@@ -155,7 +157,7 @@ def run_summary(run: Path) -> dict[str, Any]:
     summary = rd.read_summary() or {}
     config = rd.read_config() if rd.config.exists() else None
     task = task_for(config) if config is not None else CLASSIFICATION
-    best_by = None  # the rule that picked best_* where the run's training named no best epoch
+    best_by = None  # the rule that picked the best epoch where the run's training named none
     if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
         best = next((r for r in records if r["epoch"] == summary["best_epoch"]), None)
     else:  # running (or from before best_epoch was recorded): the same rule on its records
@@ -164,6 +166,9 @@ def run_summary(run: Path) -> dict[str, Any]:
                 else best_record(records, "val_loss", task))
         # (a Lightning or Tracker run's training calls no epoch best, finished or not)
         best_by = None if stopping else "val_loss"
+    # what the best epoch is best by: the loss's is its lowest, accuracy's its highest (the task says)
+    monitor = config.training.early_stopping.monitor if config is not None else "val_loss"
+    best_by_words = f"{'highest' if task.higher_is_better(monitor) else 'lowest'} {monitor}"
     # a run without config.toml records no task: its columns are those of the metrics it logged
     m, higher = ((task.headline.name, task.headline.higher_is_better) if config is not None
                  else _logged_headline(records))
@@ -179,11 +184,11 @@ def run_summary(run: Path) -> dict[str, Any]:
            "config": _config_cells(config) if config is not None else None,
            "train_loss": final.get("train_loss"),
            # (the loss's columns are shown where some run's headline is the loss: every run fills them)
-           "val_loss": final.get("val_loss"), "best_val_loss": best.get("val_loss") if best else None,
+           "val_loss": final.get("val_loss"), at_best("val_loss"): best.get("val_loss") if best else None,
            "test_loss": (summary.get("test") or {}).get("loss"),
            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
-           f"best_val_{m}": best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
-           "best_by": best_by, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
+           at_best(f"val_{m}"): best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
+           "best_by": best_by, "best_by_monitor": best_by if best_by else best_by_words, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
     if forecast:
@@ -194,6 +199,36 @@ def run_summary(run: Path) -> dict[str, Any]:
                     f"test_{m}{BASELINE_SUFFIX}": ((summary.get("baselines") or {}).get("test") or {})
                     .get("seasonal_naive", {}).get(m)})
     return row
+
+
+#: What the column of a score at the best epoch adds to the score's name.
+AT_BEST = "@best_epoch"
+#: How those columns were named before (``best_val_acc``): a row that holds the old key is read.
+OLD_AT_BEST = "best_"
+
+
+def at_best(key: str) -> str:
+    """The column of ``key`` (``val_acc``) at the epoch the run's training called best (by
+    ``training.early_stopping.monitor``, lowest ``val_loss`` by default): ``val_acc@best_epoch``.
+    Not the highest ``val_acc`` of the run, which the old name ``best_val_acc`` read as: at the
+    epoch of lowest loss the accuracy may be below the last epoch's.
+
+    >>> at_best("val_acc")
+    'val_acc@best_epoch'
+    """
+    return f"{key}{AT_BEST}"
+
+
+def _renamed(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with a score at the best epoch under its name (:func:`at_best`), where it holds
+    the old one (``best_val_acc``: rows a caller built before the rename).
+
+    >>> _renamed({"best_val_acc": 0.9})["val_acc@best_epoch"]
+    0.9
+    """
+    old = {at_best(k[len(OLD_AT_BEST):]): v for k, v in row.items()
+           if k.startswith(OLD_AT_BEST + "val_") and at_best(k[len(OLD_AT_BEST):]) not in row}
+    return {**row, **old} if old else row
 
 
 #: The suffix of the column of a forecasting run's seasonal-naive forecast scored on its test block.
@@ -285,11 +320,12 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     (``status``) says so after its name.
 
     >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
-    ...                       "val_acc": None, "best_val_acc": None, "best_epoch": None,
+    ...                       "val_acc": None, "val_acc@best_epoch": None, "best_epoch": None,
     ...                       "test_acc": 0.8, "max_group_decay": 0.0}]))
-    run  epochs  train_loss  train_acc  val_acc  best_val_acc  best_epoch  test_acc  max_group_decay
-    a    3       0.5         0.9        -        -             -           0.8       0
+    run  epochs  train_loss  train_acc  val_acc  val_acc@best_epoch  best_epoch  test_acc  max_group_decay
+    a    3       0.5         0.9        -        -                   -           0.8       0
     """
+    rows = [_renamed(r) for r in rows]
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
     # only the keys some two runs set differently: the settings the comparison is about
     differing = _differing(rows)
@@ -495,7 +531,7 @@ def _score_columns(rows: list[dict[str, Any]], heads: list[str]) -> list[str]:
     baseline = [f"test_{h}{BASELINE_SUFFIX}" for h in heads
                 if any(r.get(f"test_{h}{BASELINE_SUFFIX}") is not None for r in rows)]
     return list(dict.fromkeys(
-        ["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", f"best_val_{h}")]
+        ["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", at_best(f"val_{h}"))]
         + ["best_epoch"] + [k for h in heads for k in (f"test_{h}", f"test_{h}{BASELINE_SUFFIX}")
                             if not k.endswith(BASELINE_SUFFIX) or k in baseline]
         + ["max_group_decay"]))
@@ -553,24 +589,25 @@ def _default_cells(config_of_run: Any, keys: list[str]) -> dict[str, str]:
 def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] | None = None) -> str:
     """One row per group of seeds (see the module's doc): the differing config keys, ``n``, the
     seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
-    :func:`rnnlab.recipe.decide.verdict` on ``best_val_<metric>`` against the reference group.
+    :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@best_epoch`` against the reference group.
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
-    ...                     "headline": "acc", "higher_is_better": True, "best_val_acc": v}
+    ...                     "headline": "acc", "higher_is_better": True, "val_acc@best_epoch": v}
     ...                    for s, v in enumerate(vs)]
     >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.90, 0.92, 0.91))], {"model.zoneout": "0"}))
-    group    model.zoneout  n  seeds  best_val_acc  vs 0-s* (best_val_acc)
-    0-s*     0              3  0,1,2  0.81 ± 0.01   reference
-    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0082)
+    group    model.zoneout  n  seeds  val_acc@best_epoch  vs 0-s* (val_acc@best_epoch)
+    0-s*     0              3  0,1,2  0.81 ± 0.01         reference
+    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01         better: gain +0.1000 > noise (se 0.0082)
     """
     from rnnlab.recipe.decide import verdict
 
+    groups = [[_renamed(r) for r in g] for g in groups]
     reps = [g[0] for g in groups]
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in reps))
     differing = _differing(reps, leave_out=(SEED_KEY,))
     scores = [c for c in _score_columns(reps, heads) if any(r.get(c) is not None for g in groups for r in g)]
     ref = _reference(groups, differing, defaults or {})
-    select = f"best_val_{reps[ref].get('headline', 'acc')}"
+    select = at_best(f"val_{reps[ref].get('headline', 'acc')}")
     mark = f"vs {group_label(groups[ref])} ({select})"
     cols = ["group", *differing, "n", "seeds", *scores, mark]
 
@@ -614,14 +651,14 @@ def selection_note(rows: list[dict[str, Any]]) -> str | None:
     """The line under a table with a test column: it reports the chosen config, it does not choose.
 
     >>> print(selection_note([{"headline": "acc", "test_acc": 0.9}]))
-    note: test_acc is for reporting the config chosen by validation (best_val_acc), not for choosing one: choosing by it selects on the test split
+    note: test_acc is for reporting the config chosen by validation (val_acc@best_epoch), not for choosing one: choosing by it selects on the test split
     """
     heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
              if any(r.get(f"test_{h}") is not None for r in rows)]
     if not heads:
         return None
     return (f"note: {', '.join(f'test_{h}' for h in heads)} is for reporting the config chosen by validation "
-            f"({', '.join(f'best_val_{h}' for h in heads)}), not for choosing one: choosing by it selects on the "
+            f"({', '.join(at_best(f'val_{h}') for h in heads)}), not for choosing one: choosing by it selects on the "
             "test split")
 
 
@@ -707,6 +744,8 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
     by_rule = [r["run"] for r in rows if r.get("best_by") and not r.get("status")]
     heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
              if any(r.get(f"test_{h}{BASELINE_SUFFIX}") is not None for r in rows)]
+    monitors = list(dict.fromkeys(r["best_by_monitor"] for r in rows
+                                  if r.get("best_by_monitor") and r["run"] not in by_rule))
 
     def runs(names: list[str]) -> str:
         return "the run" + (f"s {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -716,9 +755,12 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             "in training mode if the run has not finished"
             + (f" (for {runs(logged)}, without config.toml: the last epoch's value as the training logged it)"
                if logged else "")
-            + "; train_loss and val_<metric>: the last epoch; best_*: the epoch its training called best"
+            + f"; train_loss and val_<metric>: the last epoch; <score>{AT_BEST}: the score at best_epoch, the epoch "
+            "its training called best by training.early_stopping.monitor"
+            + (f" ({' or '.join(monitors)})" if monitors else "")
             + (f" (for {runs(by_rule)}, whose training calls no epoch best: the epoch of lowest val_loss)"
                if by_rule else "")
+            + ", not the run's best value of that score"
             + "; test_<metric>: the evaluated model"
             + "".join(f"; test_{h}{BASELINE_SUFFIX}: the seasonal-naive forecast on the same run's test block, "
                       f"its {h} on that run's scale" for h in heads)

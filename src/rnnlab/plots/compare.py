@@ -4,8 +4,10 @@ The typical use is a sweep of one setting, e.g. weight decay 2e-3 vs 2e-4 vs non
 ``{"decay 2e-3": dir_a, "decay 2e-4": dir_b, "none": dir_c}`` (or a list of run directories,
 named after their directory). One legend below the panels lists the runs by those names, once.
 A name may stand for a group of runs, the seeds of one config (``{"none": [dir_s0, dir_s1, dir_s2]}``):
-the group is one colour, the line the mean over its runs and the band their range (min..max), at
-the x values every run of the group reached.
+the group is one colour, the line the mean over its runs and the band their range (min..max), each
+over the runs present at that x, out to the last x any of them reached; a panel notes where fewer
+runs are present (a seed that stopped sooner), so that the tail is not read as the group's mean.
+Weight norms are drawn from 0: a change of half a percent looks like one.
 
 Example:
     >>> a = [{"epoch": e, "val_loss": 1 / e} for e in (1, 2, 3)]
@@ -114,12 +116,21 @@ def stat_label(stat: str) -> str:
     return f"{kind} {norm} norm per channel" if norm and kind in ("mean", "max") else stat
 
 
-def _runs_compared(n: int, runs: int | None = None) -> str:
-    """``3 runs compared``; with groups, ``7 groups of seeds compared (21 runs)``."""
-    if runs is not None and runs != n:
-        return f"{n} group{'s' if n != 1 else ''} of seeds compared ({runs} runs)"
-    return f"{n} run compared" if n == 1 else f"{n} runs compared"
+def _runs_compared(sizes: Sequence[int]) -> str:
+    """How many runs and groups of seeds a figure compares, from each name's number of runs:
+    ``3 runs compared``; ``7 groups of seeds compared (21 runs)``; a single run beside groups is
+    counted as a run, not as a group.
 
+    >>> _runs_compared([1, 1]), _runs_compared([3, 3]), _runs_compared([2, 1])
+    ('2 runs compared', '2 groups of seeds compared (6 runs)', '1 group of seeds and 1 single run compared (3 runs)')
+    """
+    groups, singles, runs = sum(n > 1 for n in sizes), sum(n == 1 for n in sizes), sum(sizes)
+    if not groups:
+        return f"{singles} run compared" if singles == 1 else f"{singles} runs compared"
+    said = f"{groups} group{'s' if groups != 1 else ''} of seeds"
+    if singles:
+        said += f" and {singles} single run{'s' if singles != 1 else ''}"
+    return f"{said} compared ({runs} runs)"
 
 
 #: How many curves :func:`style.series_color` and :func:`style.series_linestyle` tell apart.
@@ -129,30 +140,65 @@ DISTINCT = 40
 TRAINING_MODE = " (training mode)"
 
 
-def _legend(fig: Figure, names: Sequence[str], grouped: bool = False) -> None:
+def _looks(names: Sequence[str], colors: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    """Each name's (colour, line style): the one ``colors`` gives it (a page that shows the same
+    runs in other figures), else the ``index``-th of :func:`style.series_color`."""
+    return [((colors or {}).get(n) or style.series_color(i), style.series_linestyle(i)) for i, n in enumerate(names)]
+
+
+def _legend(fig: Figure, names: Sequence[str], grouped: bool = False,
+            colors: Mapping[str, str] | None = None, fewer: Mapping[str, dict[str, None]] | None = None) -> None:
     """The figure's one legend, below the panels: each run (or group) once, in its colour and line
-    style; the title says what a group's line and band are, and when looks repeat."""
-    handles = [Line2D([], [], color=style.series_color(i), linestyle=style.series_linestyle(i), linewidth=1.5)
-               for i in range(len(names))]
-    title = "group of seeds (line: mean over the seeds; band: min..max)" if grouped else "run"
+    style, a group with where fewer of its seeds are present (``fewer``, from :func:`_draw_runs`:
+    its open points); the title says what a group's line and band are, and when looks repeat."""
+    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=1.5) for c, ls in _looks(names, colors)]
+    fewer = fewer or {}
+    labels = [n + (f" ({'; '.join(fewer[n])}: open points)" if fewer.get(n) else "") for n in names]
+    title = ("group of seeds (line: mean over the seeds present at each point; band: their min..max)" if grouped
+             else "run")
     if len(names) > DISTINCT:
         title += f"; {len(names)} curves: colours and line styles repeat after {DISTINCT}"
-    style.figure_legend(fig, handles, list(names), title=title)
+    style.figure_legend(fig, handles, labels, title=title)
 
 
 def _group_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...] | None:
-    """The mean, min and max of several runs' curves at the x values they all have (a run still
-    training stops the group where it is), as ``(xs, mean, lo, hi)``."""
+    """The mean, min and max of several runs' curves at every x that any of them has, each over the
+    runs present there, and how many are, as ``(xs, mean, lo, hi, present)``: a seed that stopped
+    sooner (fewer epochs, or still training) leaves the others' curves drawn to their end.
+
+    >>> xs, mean, lo, hi, present = _group_curve([(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])),
+    ...                                           (np.array([1.0, 2.0]), np.array([3.0, 4.0]))])
+    >>> xs.tolist(), mean.tolist(), present.tolist()
+    ([1.0, 2.0, 3.0], [2.0, 3.0, 3.0], [2, 2, 1])
+    """
     curves = [c for c in curves if c[0].size]
     if not curves:
         return None
-    common = curves[0][0]
-    for xs, _ in curves[1:]:
-        common = np.intersect1d(common, xs)
-    if not common.size:
+    xs = np.unique(np.concatenate([c[0] for c in curves]))
+    at = np.zeros((len(curves), xs.size))
+    has = np.zeros((len(curves), xs.size), dtype=bool)
+    for i, (x, y) in enumerate(curves):
+        idx = np.searchsorted(xs, x)
+        at[i, idx], has[i, idx] = y, True
+    present = has.sum(axis=0)
+    # (a NaN a present run recorded stays a gap of the mean and the band, as it is of its own curve)
+    mean = np.where(has, at, 0.0).sum(axis=0) / present
+    lo, hi = np.where(has, at, np.inf).min(axis=0), np.where(has, at, -np.inf).max(axis=0)
+    return xs, mean, lo, hi, present
+
+
+def _fewer_note(curve: tuple[np.ndarray, ...], xlabel: str) -> str | None:
+    """Where fewer of a group's runs are present than in all (:func:`_group_curve`), in words:
+    ``1 of 2 seeds after step 100``; None where every run is present at every x."""
+    xs, present = curve[0], curve[4]
+    n = int(present.max())
+    short = present < n
+    if not short.any():
         return None
-    ys = np.stack([np.array([dict(zip(xs.tolist(), y.tolist()))[v] for v in common.tolist()]) for xs, y in curves])
-    return common, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
+    first = int(np.argmax(short))
+    if short[first:].all() and first > 0:
+        return f"{int(present[first:].max())} of {n} seeds after {xlabel} {style.fmt(float(xs[first - 1]))}"
+    return f"fewer than {n} seeds at {int(short.sum())} of {xs.size} {xlabel}s"
 
 
 def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
@@ -193,6 +239,7 @@ def plot_compare_metrics(
     every = [recs for v in named.values() for recs in (v if _is_group(v) else [v])]
     x = "step" if all(isinstance(r.get("step"), (int, float)) for recs in every for r in recs) else "epoch"
     fig, axes = _grid(len(metrics), ncols)
+    fewer: dict[str, dict[str, None]] = {}
     for ax, key in zip(axes.flat, metrics, strict=False):
         ax.set_title(metric_title(key), fontsize=style.LABEL_SIZE)
         curves: dict[str, Any] = {}
@@ -202,11 +249,13 @@ def plot_compare_metrics(
             else:
                 xs, ys = series(recs, key, x=x)
                 curves[name] = (xs, ys) if xs.size else None
-        _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch")
+        _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch",
+                   fewer=fewer)
         if key.startswith("train_"):
             ax.set_title(ax.get_title() + TRAINING_MODE, fontsize=style.LABEL_SIZE)
-    _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()))
-    fig.suptitle(title or _runs_compared(len(named), len(every)), fontsize=style.TITLE_SIZE)
+    _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()), fewer=fewer)
+    fig.suptitle(title or _runs_compared([len(v) if _is_group(v) else 1 for v in named.values()]),
+                 fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -218,12 +267,25 @@ def plot_compare_norms(
     params: Sequence[str] | None = None,
     ncols: int = 3,
     title: str | None = None,
+    colors: Mapping[str, str] | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Weight-norm curves (tracked ``stat``, default mean per-channel L2) of several runs:
-    one panel per parameter, one line per run against the step, legend = run names.
+    one panel per parameter, one line per run against the step, legend = run names. The y axis
+    starts at 0 (a norm is never negative): a change is seen against the norm's size, where an
+    axis fitted to the curves made 0.5 % look like a jump.
 
-    ``params`` defaults to every parameter that some run recorded ``stat`` for.
+    ``params`` defaults to every parameter that some run recorded ``stat`` for. ``colors`` gives
+    a run its colour by name (a page that shows the same runs in other figures keeps one colour
+    per run); the others take the figure's own.
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> for step, v in ((0, 0.575), (10, 0.578)):
+    ...     run.append(run.tracked, {"step": step, "name": "rnn.weight_hh_l0", "stat": "l2_mean", "value": v})
+    >>> fig = plot_compare_norms({"trial 3": run}, colors={"trial 3": "#2ca02c"})
+    >>> float(fig.axes[0].get_ylim()[0]), fig.axes[0].lines[0].get_color()
+    (0.0, '#2ca02c')
     """
     named: dict[str, Any] = {n: [load_tracked(x) for x in r] if _is_group(r) else load_tracked(r)
                              for n, r in _named(runs).items()}
@@ -235,20 +297,26 @@ def plot_compare_norms(
                     seen[n] = None
         params = list(seen)
     if not params:
+        sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
         return style.empty_figure(f"no {stat!r} recorded in any run",
-                                  title or f"{stat_label(stat)}: {_runs_compared(len(named))}", path)
+                                  title or f"{stat_label(stat)}: {_runs_compared(sizes)}", path)
     fig, axes = _grid(len(params), ncols)
+    fewer: dict[str, dict[str, None]] = {}
     for ax, pname in zip(axes.flat, params, strict=False):
         ax.set_title(pname, fontsize=style.LABEL_SIZE)
         curves: dict[str, Any] = {}
         for name, tr in named.items():
             one = [_stat_curve(t, pname, stat) for t in (tr if isinstance(tr, list) else [tr])]
             curves[name] = (_group_curve([c for c in one if c is not None]) if isinstance(tr, list) else one[0])
-        _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step")
+        _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step", colors=colors, fewer=fewer)
         ax.set_ylabel(stat_label(stat))
-    _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()))
-    runs_n = sum(len(v) if isinstance(v, list) else 1 for v in named.values())
-    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(len(named), runs_n)}", fontsize=style.TITLE_SIZE)
+        tops = [float(np.nanmax(c[3] if len(c) == 5 else c[1])) for c in curves.values()
+                if c is not None and np.isfinite(c[3] if len(c) == 5 else c[1]).any()]
+        if tops and max(tops) > 0:
+            ax.set_ylim(0.0, 1.08 * max(tops))  # (headroom: a curve along the frame's top edge reads as cut)
+    _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()), colors=colors, fewer=fewer)
+    sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
+    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(sizes)}", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -260,19 +328,29 @@ def _stat_curve(tr: Tracked, pname: str, stat: str) -> tuple[np.ndarray, np.ndar
     return s.steps.astype(np.float64), np.asarray(s.values, dtype=np.float64)
 
 
-def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty: str, xlabel: str) -> None:
+def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty: str, xlabel: str,
+               colors: Mapping[str, str] | None = None,
+               fewer: dict[str, dict[str, None]] | None = None) -> None:
     """One line per run on ``ax``, each run in its colour and line style (the figure's legend, see
-    :func:`_legend`, names them), a group's ``(xs, mean, lo, hi)`` as its mean and a band; the runs
-    without data here are named in a note on the panel."""
+    :func:`_legend`, names them), a group's ``(xs, mean, lo, hi, present)`` as its mean and a band,
+    its points where fewer of its runs are present drawn open and said in ``fewer`` (name →
+    phrases, for the legend); the runs without data here are named in a note on the panel."""
     notes, missing, drawn = [], [], 0
-    for i, (name, curve) in enumerate(curves.items()):
+    for (name, curve), (color, linestyle) in zip(curves.items(), _looks(list(curves), colors), strict=True):
         if curve is None:
             missing.append(name)
             continue
-        note = draw_series(ax, curve[0], curve[1], label=name, color=style.series_color(i),
-                           linestyle=style.series_linestyle(i))
-        if len(curve) == 4:
-            ax.fill_between(curve[0], curve[2], curve[3], color=style.series_color(i), alpha=0.18, linewidth=0)
+        note = draw_series(ax, curve[0], curve[1], label=name, color=color, linestyle=linestyle)
+        if len(curve) == 5:
+            ax.fill_between(curve[0], curve[2], curve[3], color=color, alpha=0.18, linewidth=0)
+            said = _fewer_note(curve, xlabel)
+            if said:
+                # the points of fewer seeds drawn open: the mean of some seeds, not the group's
+                short = curve[4] < curve[4].max()
+                ax.plot(curve[0][short], curve[1][short], linestyle="none", marker="o", markersize=3.5,
+                        markerfacecolor="white", markeredgecolor=color, markeredgewidth=1.0, zorder=3)
+                if fewer is not None:
+                    fewer.setdefault(name, {})[said] = None
         drawn += 1
         if note:
             notes.append(note)
@@ -281,6 +359,36 @@ def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty
     elif missing:
         notes.append("no data: " + ", ".join(missing))
     if notes:
-        style.note(ax, "\n".join(notes), warn=True, loc="lower left")
+        text = "\n".join(notes)
+        style.note(ax, text, warn=True, loc=_free_corner(ax, [c for c in curves.values() if c is not None], text))
     ax.set_xlabel(xlabel)
     style.integer_ticks(ax.xaxis)
+
+
+def _free_corner(ax, curves: Sequence[tuple[np.ndarray, ...]], text: str) -> str:
+    """The corner of ``ax`` (``lower left`` first) where a note of ``text`` covers the fewest of
+    the curves' points: a loss ends near 0 at the right, an accuracy near 1, and a note there hid them.
+
+    >>> from rnnlab.plots.style import new_figure
+    >>> fig, axes = new_figure(1, 1)
+    >>> falling, rising = (np.arange(10.0), np.linspace(1.0, 0.0, 10)), (np.arange(10.0), np.linspace(0.0, 1.0, 10))
+    >>> _ = axes[0, 0].plot(*falling)
+    >>> _free_corner(axes[0, 0], [falling], "a note"), _free_corner(axes[0, 0], [rising], "a note")
+    ('lower left', 'upper left')
+    """
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    xs = np.concatenate([np.asarray(c[0], dtype=float) for c in curves] + [np.zeros(0)])
+    ys = np.concatenate([np.asarray(c[1], dtype=float) for c in curves] + [np.zeros(0)])
+    fx, fy = (xs - x0) / ((x1 - x0) or 1.0), (ys - y0) / ((y1 - y0) or 1.0)
+    # the note's size as a share of the panel's (points; the panel before layout, near enough)
+    box = ax.get_position()
+    w, h = style.text_extent(text, style.NOTE_SIZE)
+    fw = min(1.0, (w + 6) / max(1.0, box.width * ax.figure.get_figwidth() * 72)) + 0.02
+    fh = min(1.0, (h + 6) / max(1.0, box.height * ax.figure.get_figheight() * 72)) + 0.02
+
+    def crowd(loc: str) -> int:
+        inx = fx < fw if "left" in loc else fx > 1 - fw
+        iny = fy < fh if "lower" in loc else fy > 1 - fh
+        return int((inx & iny).sum())
+
+    return min(("lower left", "upper left", "upper right", "lower right"), key=crowd)

@@ -3,9 +3,12 @@
 One row per candidate tried, step by step: what was tried, its score (mean ± sd over seeds ×
 folds of the training split), kept or scrapped and why; then the final configuration and the
 single test-split evaluation of the baseline and of the final configuration, side by side. The
-HTML page (self-contained, like the run report) adds, per step, the weight-norm evolution and the
-gradient through time of the configuration the step started from and of each candidate, side by
-side on one colour scale: what each regularizer did to the weights, not only to the score.
+HTML page (self-contained, like the run report) adds, per step, the decision as a picture (each
+candidate's seed × fold scores beside those of the configuration it was compared with, their means
+and the line the candidate's mean had to pass, :func:`decision_figure`), and the weight-norm
+evolution and the gradient through time of the configuration the step started from and of each
+candidate, side by side on one colour scale: what each regularizer did to the weights, not only
+to the score.
 
 Example:
     >>> write_recipe_report(outcome)  # doctest: +SKIP
@@ -157,6 +160,85 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     return "".join(parts)
 
 
+#: The colour of a kept and of a scrapped candidate's scores (tab10 green and red: seen on white).
+OUTCOME_COLORS = {"kept": "#2ca02c", "scrapped": "#d62728"}
+#: The colour of the scores a candidate was compared with.
+AGAINST_COLOR = "#555555"
+_SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds: list[int], metric: str,
+                    higher_is_better: bool, *, title: str = "fold scores") -> Figure | None:
+    """The decision of each scored candidate in ``tried`` as a picture, one panel each: its seed ×
+    fold scores (one point each, a marker per seed) beside those of the configuration it was
+    compared with (``scores_of[t.against]``), each side's mean (a black bar), and the line the
+    candidate's mean had to pass to be kept: the other side's mean plus the standard error of the
+    difference the rule used (:func:`rnnlab.recipe.decide.verdict`; minus, where lower is
+    better). The title says kept or scrapped. None when no candidate was scored.
+
+    Scores are in the order the recipe scores them: each seed's folds, seed after seed.
+
+    >>> from rnnlab.recipe.decide import verdict
+    >>> t = Tried("zoneout", "zoneout=0", None, "baseline", scores=[0.93, 1.0, 1.0, 0.92],
+    ...           verdict=verdict([0.93, 1.0, 1.0, 0.92], [0.93, 0.93, 1.0, 0.92], True))
+    >>> fig = decision_figure([t], {"baseline": [0.93, 0.93, 1.0, 0.92]}, [0, 1], "val_acc", True)
+    >>> fig.axes[0].get_title()
+    'zoneout=0: scrapped\\ngain +0.0175 ≤ se 0.0285'
+    """
+    from matplotlib.lines import Line2D
+
+    from rnnlab.plots import style
+
+    scored = [t for t in tried if t.verdict is not None and t.scores and scores_of.get(t.against)]
+    if not scored:
+        return None
+    cols = min(3, len(scored))
+    rows = -(-len(scored) // cols)
+    fig, axes = style.new_figure(rows, cols, panel_size=(3.6, 3.0))
+    for ax in list(axes.flat)[len(scored):]:
+        ax.set_visible(False)
+    sign = 1.0 if higher_is_better else -1.0
+    for ax, t in zip(axes.flat, scored, strict=False):
+        assert t.verdict is not None
+        status = _status(t)
+        color = OUTCOME_COLORS.get(status, AGAINST_COLOR)
+        sides = ((t.against, scores_of[t.against], AGAINST_COLOR, "against"), (t.label, t.scores, color, "candidate"))
+        for side, (_, values, c, gid) in enumerate(sides):
+            k = max(1, len(values) // max(1, len(seeds)))  # folds per seed
+            for s_i in range(len(seeds)):
+                mine = values[s_i * k:(s_i + 1) * k]
+                if not mine:
+                    continue
+                # folds side by side within the side, seeds a little apart: each point seen
+                xs = [side + 0.34 * ((f + 0.5) / k - 0.5) + 0.03 * (s_i - (len(seeds) - 1) / 2) for f in range(len(mine))]
+                ax.scatter(xs, mine, color=c, marker=_SEED_MARKERS[s_i % len(_SEED_MARKERS)], s=20, zorder=3,
+                           edgecolors="white", linewidths=0.4, gid=gid)
+            mean = float(np.mean(values))
+            ax.plot([side - 0.25, side + 0.25], [mean, mean], color="black", linewidth=2.0, zorder=4, gid="mean")
+        base_mean = float(np.mean(scores_of[t.against]))
+        v = t.verdict
+        if np.isfinite(v.se):
+            bar = base_mean + sign * v.se
+            ax.plot([0.6, 1.4], [bar, bar], color=color, linestyle="--", linewidth=1.2, zorder=4, gid="to pass")
+        ax.set_xticks([0, 1], [t.against, t.label], fontsize=style.TICK_SIZE)
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_ylabel(metric)
+        # (the numbers in the title, not in a note over the points: a note hid the lowest score)
+        said = (f"gain {v.gain:+.4f} {'>' if v.gain > v.se else '≤'} se {v.se:.4f}" if np.isfinite(v.se)
+                else "one run a side: noise unknown")
+        ax.set_title(f"{t.label}: {status}\n{said}", fontsize=style.LABEL_SIZE, color=color)
+    handles = [Line2D([], [], linestyle="none", marker=_SEED_MARKERS[i % len(_SEED_MARKERS)], color=AGAINST_COLOR,
+                      markersize=5) for i in range(len(seeds))]
+    labels = [f"seed {s} (one point per fold)" for s in seeds]
+    handles += [Line2D([], [], color="black", linewidth=2.0),
+                Line2D([], [], color=AGAINST_COLOR, linestyle="--", linewidth=1.2)]
+    labels += ["mean", f"to be kept, the candidate's mean must pass this: the other's mean {'+' if sign > 0 else '-'} se"]
+    style.figure_legend(fig, handles, labels, title="kept: green; scrapped: red; compared with: grey")
+    fig.suptitle(title, fontsize=style.TITLE_SIZE)
+    style.save(fig, None)  # laid out
+    return fig
+
+
 def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time") -> Figure:
     """Heatmaps of ``|dLoss/dh_t|`` side by side on ONE colour scale (one colour bar), above their
     per-timestep means on one log axis: runs compared by colour, not by each its own scale.
@@ -181,7 +263,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         ax.remove()
     ax_line = fig.add_subplot(gs[1, :])
     style.style_axes(ax_line)
-    fig.suptitle(title, fontsize=style.TITLE_SIZE + 2)
+    fig.suptitle(title, fontsize=style.TITLE_SIZE)
     # One scale for all: each its own would make a gradient ten times smaller look the same.
     every = np.concatenate([a[np.isfinite(a)].ravel() for a in arrs.values()] + [np.zeros(0)])
     pos = every[every > 0]
@@ -194,11 +276,10 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
     for i, (name, arr) in enumerate(arrs.items()):
         ax = axes[0, i]
         ax.grid(False)
-        ax.set_title(name, fontsize=style.TITLE_SIZE, color=style.series_color(i))
-        ax.set_xlabel("timestep t", fontsize=style.TITLE_SIZE)
+        ax.set_title(name, fontsize=style.LABEL_SIZE, color=style.series_color(i))
+        ax.set_xlabel("timestep t")
         if i == 0:
-            ax.set_ylabel("hidden channel", fontsize=style.TITLE_SIZE)
-        ax.tick_params(labelsize=style.LABEL_SIZE + 1)
+            ax.set_ylabel("hidden channel")
         if arr.size == 0:
             style.no_data(ax, "no timesteps recorded")
             continue
@@ -210,16 +291,13 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         ax_line.plot(np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
                      marker="o", markersize=3, linewidth=1.6, label=name)
     if image is not None:
-        cb = style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
-        cb.set_label(cb.ax.get_ylabel(), fontsize=style.TITLE_SIZE)
-        cb.ax.tick_params(labelsize=style.LABEL_SIZE + 1)
+        style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
     ax_line.set_yscale("log")
-    ax_line.set_title("mean over channels, per timestep (log scale)", fontsize=style.TITLE_SIZE)
-    ax_line.set_xlabel("timestep t", fontsize=style.TITLE_SIZE)
-    ax_line.set_ylabel("mean |dLoss/dh_t|", fontsize=style.TITLE_SIZE)
-    ax_line.tick_params(labelsize=style.LABEL_SIZE + 1)
+    ax_line.set_title("mean over channels, per timestep (log scale)", fontsize=style.LABEL_SIZE)
+    ax_line.set_xlabel("timestep t")
+    ax_line.set_ylabel("mean |dLoss/dh_t|")
     if ax_line.lines:
-        ax_line.legend(fontsize=style.TITLE_SIZE, loc="best")
+        ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")
     style.save(fig, None)
     return fig
 
@@ -229,6 +307,8 @@ def render_html(outcome: Any) -> str:
 
     r, metric, head = outcome.result, outcome.metric, outcome.task.headline
     configs: dict[str, Config] = {"baseline": r.baseline}
+    scores_of: dict[str, list[float]] = {"baseline": r.baseline_scores}  # what a candidate is compared with
+    higher = outcome.task.higher_is_better(outcome.metric)
     sections = []
     for o in r.outcomes:
         rows = []
@@ -240,7 +320,12 @@ def render_html(outcome: Any) -> str:
                         f'<td class="num">{hk.esc(_ms(t.scores))}</td><td><b>{hk.esc(_status(t))}</b>: {hk.esc(_why(t))}</td></tr>')
         table = (f"<table><tr><th>tried</th><th>against</th><th>{hk.esc(metric)} (mean ± sd)</th><th>outcome</th></tr>"
                  + "".join(rows) + "</table>") if rows else "<p>nothing to try</p>"
-        pictures = _pictures(outcome, o, configs)
+        scores_of.update({t.label: t.scores for t in o.kept})
+        decision = decision_figure(o.tried, scores_of, outcome.seeds, metric, higher,
+                                   title=f"{o.step.name}: why kept or scrapped ({len(outcome.seeds)} seed"
+                                   f"{'s' if len(outcome.seeds) != 1 else ''} × {outcome.plan.describe()} a side)")
+        pictures = (hk.img(decision, f"fold scores of {o.step.name}") if decision is not None else "")
+        pictures += _pictures(outcome, o, configs)
         for t in o.kept:
             configs[t.label] = t.config
         sections.append(f'<section id="step-{hk.esc(o.step.name)}"><h2>{hk.esc(o.step.name)}</h2>'
@@ -282,4 +367,4 @@ def write_recipe_report(outcome: Any) -> tuple[Path, Path]:
     return out / "recipe.md", out / "recipe.html"
 
 
-__all__ = ["compare_grad_through_time", "render_html", "render_markdown", "step_record", "write_recipe_report"]
+__all__ = ["compare_grad_through_time", "decision_figure", "render_html", "render_markdown", "step_record", "write_recipe_report"]

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import optuna
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
@@ -130,15 +132,20 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
     if complete:
-        ax.scatter([t.number for t in complete], [t.value for t in complete], color=style.series_color(0),
-                   label="complete (mean over folds)", zorder=3)
+        colors = trial_colors(trials, direction)  # (a copy of a trial: its trial's colour)
+        of = {t.number: colors.get(t.number) or colors.get(trial_row(t)["same_as"], OTHER_TRIALS) for t in complete}
+        ax.scatter([t.number for t in complete], [t.value for t in complete], c=[of[t.number] for t in complete],
+                   edgecolors="white", linewidths=0.5, zorder=3)
+        # (the key's marker in no trial's colour: the points have each their own)
+        ax.plot([], [], linestyle="none", marker="o", markersize=5, markerfacecolor="white", markeredgecolor="#333333",
+                label="complete (mean over folds; colour: the trial's, as in the figures below)")
         best, xs, ys = None, [], []
         for t in sorted(complete, key=lambda t: t.number):
             if best is None or (t.value > best if direction == "maximize" else t.value < best):
                 best = t.value
             xs.append(t.number)
             ys.append(best)
-        ax.step(xs, ys, where="post", color=style.series_color(2), label="best so far")
+        ax.step(xs, ys, where="post", color="#333333", linewidth=1.0, label="best so far")
     if pruned:
         last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
         ax.scatter([t.number for t in pruned], last, marker="x", color="#888888", zorder=3,
@@ -202,29 +209,66 @@ def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
         return dict(get_param_importances(only, evaluator=FanovaImportanceEvaluator(seed=seed)))
 
 
-def _importance_figure(values: dict[str, float]) -> Figure:
+def importance_noise(values: dict[str, float], fitted: int) -> str | None:
+    """Why importances from ``fitted`` trials are mostly noise (a forest fitted to fewer trials
+    than twice the parameters), in a few words; None when there are enough.
+
+    >>> importance_noise({"lr": 0.6, "zoneout": 0.4}, 3), importance_noise({"lr": 0.6, "zoneout": 0.4}, 4)
+    ('from 3 trials over 2 parameters: mostly noise', None)
+    """
+    return f"from {fitted} trials over {len(values)} parameters: mostly noise" if fitted < 2 * len(values) else None
+
+
+def _importance_figure(values: dict[str, float], fitted: int) -> Figure:
+    """The importances as bars, largest on top; when they are mostly noise (:func:`importance_noise`)
+    the bars are grey and hatched and the title says it, so that the figure is not read, alone,
+    as a ranking.
+
+    >>> fig = _importance_figure({"lr": 0.6, "zoneout": 0.4}, fitted=3)
+    >>> fig.axes[0].get_title(), str(fig.axes[0].patches[0].get_hatch())
+    ('parameter importances: from 3 trials over 2 parameters: mostly noise', '//')
+    """
+    noise = importance_noise(values, fitted)
     names = list(values)[::-1]
     short = short_names(names)
     fig, axes = style.new_figure(1, 1, panel_size=(7.5, 0.32 * len(names) + 1.0))
     ax = axes[0, 0]
-    ax.barh([short[n] for n in names], [values[n] for n in names], color=style.series_color(0))
+    ax.barh([short[n] for n in names], [values[n] for n in names],
+            color="#d9d9d9" if noise else style.series_color(0), hatch="//" if noise else None,
+            edgecolor="#8c8c8c" if noise else None, linewidth=0.6 if noise else 0)
     ax.set_xlabel("importance (fANOVA, share of the score's variance)")
-    ax.set_title("parameter importances", fontsize=style.LABEL_SIZE)
+    ax.set_title("parameter importances" + (f": {noise}" if noise else ""), fontsize=style.LABEL_SIZE,
+                 color=style.WARN_COLOR if noise else "black")
     style.save(fig, None)  # laid out
     return fig
 
 
-def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
+def _tick_label(text: str, width: int = 12) -> str:
+    """A category's tick label in lines of about ``width`` characters, broken after ``_`` or a
+    space: the layout measures lines, and a rotated label ran into the next row's title.
+
+    >>> _tick_label("recurrent_batch_norm"), _tick_label("none")
+    ('recurrent_\\nbatch_norm', 'none')
+    """
+    parts = re.findall(r"[^_ ]+[_ ]?", text) or [text]
+    lines = [""]
+    for part in parts:
+        if lines[-1] and len(lines[-1]) + len(part.rstrip()) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize") -> Figure:
     complete = trained(trials)
     names = list(dict.fromkeys(k for t in complete for k in t.params))
     short = short_names(names)
-    cols = max(1, min(4, len(names)))  # (no empty column between the panels and the colour bar)
-    # One colour scale for every panel: the same trial the same colour.
-    first, last = min(t.number for t in complete), max(t.number for t in complete)
+    cols = max(1, min(4, len(names)))
+    # One colour per trial, the same as in the page's other figures (:func:`trial_colors`).
+    colors = trial_colors(trials, direction)
     fig, axes = style.new_figure(-(-len(names) // cols), cols, panel_size=(2.9, 2.3), sharey=True)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    points = None
     for ax, name in zip(axes.flat, names, strict=False):
         have = [t for t in complete if name in t.params]
         dist = have[0].distributions[name]
@@ -233,7 +277,7 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
             labels = [str(c) for c in dist.choices]
             xs = [labels.index(str(t.params[name])) + np.random.default_rng(t.number).uniform(-0.12, 0.12)
                   for t in have]
-            ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=style.TICK_SIZE)
+            ax.set_xticks(range(len(labels)), [_tick_label(x) for x in labels], fontsize=style.TICK_SIZE)
             ax.set_xlim(-0.5, len(labels) - 0.5)
         else:
             xs = [t.params[name] for t in have]
@@ -249,15 +293,19 @@ def _slices(trials: list[FrozenTrial], metric: str) -> Figure:
                     ax.set_xlim(dist.low - pad, dist.high + pad)
                     # (few ticks: the panels sit close, and the last label of one met the next's first)
                     ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=isinstance(dist, IntDistribution)))
-        points = ax.scatter(xs, ys, c=[t.number for t in have], cmap=style.CMAP_MAGNITUDE, vmin=first, vmax=last,
-                            s=18, zorder=3)
+        ax.scatter(xs, ys, c=[colors[t.number] for t in have], s=22, edgecolors="white", linewidths=0.5, zorder=3)
         ax.set_title(short[name], fontsize=style.LABEL_SIZE)
     for ax in axes[:, 0]:
         ax.set_ylabel(metric)
-    if points is not None:
-        style.integer_ticks(style.colorbar(fig, points, "trial").ax.yaxis)
-    fig.suptitle(f"{metric} against each parameter (complete trials that trained; colour: trial number)",
-                 fontsize=style.TITLE_SIZE)
+    # the key: each coloured trial by name, best first, as the weight-norm figure names them
+    shown = [n for n, c in colors.items() if c != OTHER_TRIALS]
+    handles = [Line2D([], [], linestyle="none", marker="o", markersize=5, color=colors[n]) for n in shown]
+    labels = [f"trial {n}" for n in shown]
+    if len(shown) < len(colors):
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=5, color=OTHER_TRIALS))
+        labels.append(f"the {len(colors) - len(shown)} other trials")
+    style.figure_legend(fig, handles, labels, title="trial, best first (the same colours as the page's other figures)")
+    fig.suptitle(f"{metric} against each parameter (complete trials that trained)", fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
     return fig
 
@@ -269,6 +317,27 @@ def _compared(trials: list[FrozenTrial], direction: str) -> list[FrozenTrial]:
     return [t for t in _ranked(trials, direction) if t.number in fitted][:COMPARED]
 
 
+#: The colour of a trial ranked below the first ``len(style.SERIES_COLORS)`` (grey: seen on white).
+OTHER_TRIALS = "#8c8c8c"
+
+
+def trial_colors(trials: list[FrozenTrial], direction: str) -> dict[int, str]:
+    """One colour per complete trial that trained, the same in every figure of the page: the best
+    first, in :func:`style.series_color`'s order (readable on white; the weight-norm figure's top
+    trials take the first), the trials ranked below those :data:`OTHER_TRIALS` grey.
+
+    >>> ts = [optuna.create_trial(value=v) for v in (0.5, 0.9, 0.7)]
+    >>> for i, t in enumerate(ts):
+    ...     t.number = i
+    >>> trial_colors(ts, "maximize") == {1: style.series_color(0), 2: style.series_color(1), 0: style.series_color(2)}
+    True
+    """
+    fitted = {t.number for t in trained(trials)}
+    ranked = [t.number for t in _ranked(trials, direction) if t.number in fitted]
+    n = len(style.SERIES_COLORS)
+    return {number: style.series_color(i) if i < n else OTHER_TRIALS for i, number in enumerate(ranked)}
+
+
 def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
     from rnnlab.plots import plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
@@ -278,8 +347,10 @@ def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
     runs = {k: v for k, v in runs.items() if (v / TRACKED).exists()}
     if not runs:
         return '<p class="nodata">no data recorded: no complete trial tracked its weights (tracking.enabled)</p>'
+    colors = trial_colors(trials, direction)
     fig = plot_compare_norms(runs, params=recurrent_weights(list(runs.values())),
-                             title=f"mean per-channel L2 norm, fold 1 of the top {len(runs)} trials")
+                             title=f"mean per-channel L2 norm, fold 1 of the top {len(runs)} trials",
+                             colors={f"trial {t.number}": colors[t.number] for t in top})
     return hk.img(fig, "weight norms of the top trials")
 
 
@@ -299,32 +370,31 @@ def _spread(t: FrozenTrial) -> str:
 
 
 def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
-    """The best trial's gain over the config itself, with the standard error of the mean paired
-    difference of their fold scores (both are scored on the same folds), and whether it is beyond
-    the noise: the gain exceeds its standard error (the recipe's rule,
-    :data:`rnnlab.recipe.report.RULE`).
+    """The best trial's gain over the config itself and whether it is beyond the noise, judged
+    by the recipe's rule through the recipe's own function (:func:`rnnlab.recipe.decide.verdict`:
+    the gain of the mean fold score must exceed Welch's standard error of the difference of the
+    two means), so that study.html and recipe.html cannot disagree on the same scores.
 
-    >>> best = optuna.create_trial(value=0.6583, user_attrs={"fold_scores": [0.7, 0.6167]})
-    >>> base = optuna.create_trial(value=0.6333, user_attrs={"fold_scores": [0.6667, 0.6]})
+    >>> best = optuna.create_trial(value=0.97, user_attrs={"fold_scores": [0.9286, 1.0, 1.0, 1.0, 0.9231]})
+    >>> base = optuna.create_trial(value=0.956, user_attrs={"fold_scores": [0.9286, 0.9286, 1.0, 1.0, 0.9231]})
     >>> print(gain_sentence(best, base, "maximize"))  # doctest: +ELLIPSIS
-    Gain over the config itself: +0.0250 ± 0.0083 (...): beyond the noise (...).
+    Gain over the config itself: +0.0143 ± 0.0256 (...): within the noise (...).
     """
-    a = np.asarray(best.user_attrs.get("fold_scores") or [], dtype=float)
-    b = np.asarray(base.user_attrs.get("fold_scores") or [], dtype=float)
+    from rnnlab.recipe.decide import verdict
+
+    a = [float(v) for v in best.user_attrs.get("fold_scores") or []]
+    b = [float(v) for v in base.user_attrs.get("fold_scores") or []]
     sign = 1.0 if direction == "maximize" else -1.0
-    gain = sign * (best.value - base.value)
-    if len(a) < 2 or len(a) != len(b):
-        folds = "one fold" if len(a) < 2 else "fold scores that do not pair up"
+    if len(a) < 2 or len(b) < 2:
+        gain = sign * (best.value - base.value)
         return (f"Gain over the config itself: {gain:+.4f}; whether it is beyond the noise cannot be told from "
-                f"{folds} (its standard error needs the paired scores of 2 or more folds).")
-    diffs = sign * (a - b)
-    gain = float(diffs.mean())
-    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
-    verdict = "beyond the noise" if gain > se else "within the noise"
-    return (f"Gain over the config itself: {gain:+.4f} ± {se:.4f} (the standard error of the mean paired difference "
-            f"over their {len(diffs)} shared folds): {verdict} (a gain counts when it exceeds its standard error, "
-            "the recipe's rule; the best trial was chosen on these same folds, which flatters its gain: the final "
-            "run on the whole training split, or a fresh seed, tells more).")
+                "one fold (its standard error needs the scores of 2 or more folds a side).")
+    v = verdict(a, b, higher_is_better=direction == "maximize")
+    said = "beyond the noise" if v.kept else "within the noise" if v.gain > 0 else "no gain"
+    return (f"Gain over the config itself: {v.gain:+.4f} ± {v.se:.4f} (Welch's standard error of the difference of "
+            f"the mean scores, over {len(a)} and {len(b)} folds): {said} (the recipe's rule: a gain counts when it "
+            "exceeds that standard error; the best trial was chosen on these same folds, which flatters its gain: "
+            "the final run on the whole training split, or a fresh seed, tells more).")
 
 
 def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
@@ -421,8 +491,8 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
         if not values:
             return ('<p class="nodata">no data recorded: importances need at least 2 complete trials that '
                     f'trained</p>{copies_note}')
-        figure = hk.img(_importance_figure(values), "parameter importances")
-        if len(fitted) < 2 * len(values):  # (a forest fitted to a handful of points: its shares are noise)
+        figure = hk.img(_importance_figure(values, len(fitted)), "parameter importances")
+        if importance_noise(values, len(fitted)):  # (a forest fitted to a handful of points)
             figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters (those '
                        f'every complete trial sampled; one sampled only in some trials is left out): with '
                        "fewer trials than twice the parameters these shares are mostly noise; read them after more "
@@ -432,7 +502,7 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
     def slices_section() -> str:
         if not fitted:
             return f'<p class="nodata">no data recorded: no complete trial that trained yet</p>{copies_note}'
-        return hk.img(_slices(trials, metric), "score against each parameter") + copies_note
+        return hk.img(_slices(trials, metric, direction), "score against each parameter") + copies_note
 
     bodies = {
         "result": guarded("the result", lambda: _result(d, study, info)),

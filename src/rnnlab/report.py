@@ -18,9 +18,10 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    the title says when the checks ran as far as the run says (:func:`_health_when`): before
    training for the trainers' runs, when ``rnnlab.diagnose`` ran for a loop of the user's own;
 4. metric curves (``metrics.jsonl``, per epoch; without it, the loss given to
-   :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``; a run of one epoch, whose
-   curves would be a dot each: its training loss per step from ``tracked.jsonl``, else its
-   figures as a table);
+   :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``; a run of fewer than 5 epochs,
+   whose curves would be a few dots: its training loss per step from ``tracked.jsonl`` with the
+   epochs' figures where each ended, a one-epoch run without it its figures as a table; the
+   budget's decisions marked on the x axis);
 5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
 6. gradient through time after training (``grad_through_time.json``, see
    :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
@@ -268,9 +269,22 @@ def _baseline_table(summary: Any, restored: int | None) -> str:
         body += f"<tr><th>{hk.esc(label)}</th>{cells}</tr>"
     return (f"<p class='sub'>The model against the naive forecast (every step ahead the last value read) and the "
             f"seasonal-naive one (the value a season earlier), scored on the same steps{_which_weights(restored)}. "
-            f"{_guard_said(summary)}<b>Bold</b>: the best of each column (the lowest error). MASE is the error over "
-            f"the training part's one-step seasonal-naive error: below 1 beats that.</p>"
+            f"{_guard_said(summary)}<b>Bold</b>: the best of each column (the lowest error). {_mase_said(values, splits)}</p>"
             f"<table><tr><th rowspan=\"2\">forecast</th>{head}</tr><tr>{sub}</tr>{body}</table>")
+
+
+def _mase_said(values: dict[tuple[str, str, str], float], splits: list[str]) -> str:
+    """What a MASE of the comparison is measured against: the mean one-step seasonal-naive error
+    over the whole training part, one scale for every column; so seasonal naive itself scores
+    not 1 but its own figure on each block (``values``: (row, split, metric) -> value), the one
+    the model must beat there."""
+    own = [f"{SPLIT_NAMES[s]} {hk.num(values['seasonal_naive', s, 'mase'])}" for s in splits
+           if ("seasonal_naive", s, "mase") in values]
+    if not own:
+        return ""
+    return ("MASE is the error over the mean one-step seasonal-naive error of the whole training part (one scale for "
+            "every column); the steps each column scores are not that part, so seasonal naive itself does not score "
+            f"1 but {', '.join(own)}: the model beats it where its MASE is below seasonal naive's in the same column.")
 
 
 #: How the comparison names its metrics.
@@ -355,55 +369,85 @@ def _adapted(rd: RunDir) -> str:
             f"({hk.esc(rd.adapt.name)}):</p><ul>{''.join(items)}</ul>" if items else "")
 
 
+#: Epochs below which a run's loss curve is its training loss per step where tracked.jsonl has more
+#: points than the records: a curve of a point or two per epoch shows nothing of how training went.
+FEW_EPOCHS = 5
+
+
 def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str:
     if isinstance(records, Exception):
         return hk.problem("metric curves", records)
     if not records:
         return _tracked_loss_curve(rd)
-    if len(records) == 1:
-        return _one_epoch(rd, records[0])
-    # (the legend says what the train_ curves are: they end below the evaluated figures the Fit section gives)
-    labels = {k: f"{k} ({TRAINING_MODE})" for panel in PANELS for k in panel.keys
-              if k.startswith("train_") and k not in LABELS}
+    if len(records) < FEW_EPOCHS:
+        losses = tracked_loss_records(rd)
+        # (epochs are placed on the step axis by their records' steps: records without them stay per epoch)
+        placed = len(records) == 1 or all(_is_number(r.get("step")) for r in records)
+        if len(losses) > len(records) and len(losses) >= 2 and placed:
+            return _few_epochs(rd, records, losses)
+        if len(records) == 1:
+            return _one_epoch(rd, records[0])
     return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
-                               baselines=baselines_of(rd), labels=labels), "metric curves")
+                               baselines=baselines_of(rd), run=rd, labels=_training_mode_labels()), "metric curves")
+
+
+def _training_mode_labels() -> dict[str, str]:
+    """Legend labels of the records' ``train_`` curves: they end below the evaluated figures the Fit
+    section gives (drawn beside them as a point), being the epochs' training-mode means."""
+    return {k: f"{k} ({TRAINING_MODE})" for panel in PANELS for k in panel.keys
+            if k.startswith("train_") and k not in LABELS}
 
 
 def _one_epoch(rd: RunDir, record: dict[str, Any]) -> str:
-    """The metric curves of a run of one epoch, whose per-epoch figures are one point each (a dot
-    on an axis of nothing): the training loss per step where the run recorded it
-    (:func:`_one_epoch_figure`), else the epoch's figures as a table."""
-    losses = tracked_loss_records(rd)
-    fig = _one_epoch_figure(rd, record, losses)
-    if fig is None:
-        rows = "".join(f'<tr><th>{hk.esc(_record_label(k, "the epoch"))}</th><td class="num">{hk.num(v)}</td></tr>'
-                       for panel in PANELS for k in panel.keys  # (a NaN shown: it is news)
-                       if isinstance(v := record.get(k), (int, float)) and not isinstance(v, bool))
-        return (f"<p class='sub'>One epoch: each figure is a single value, shown here as a table, not as curves "
-                f"(no training loss per step was recorded in {TRACKED} to draw instead; rnnlab train records it "
-                f"every tracking.weights_every steps).</p><table>{rows}</table>")
+    """The metric curves of a run of one epoch that recorded no training loss per step: its
+    per-epoch figures are one point each (a dot on an axis of nothing), so a table."""
+    rows = "".join(f'<tr><th>{hk.esc(_record_label(k, "the epoch"))}</th><td class="num">{hk.num(v)}</td></tr>'
+                   for panel in PANELS for k in panel.keys  # (a NaN shown: it is news)
+                   if isinstance(v := record.get(k), (int, float)) and not isinstance(v, bool))
+    return (f"<p class='sub'>One epoch: each figure is a single value, shown here as a table, not as curves "
+            f"(no training loss per step was recorded in {TRACKED} to draw instead; rnnlab train records it "
+            f"every tracking.weights_every steps).</p><table>{rows}</table>")
+
+
+def _few_epochs(rd: RunDir, records: list[dict[str, Any]], losses: list[dict[str, Any]]) -> str:
+    """The metric curves of a run of fewer than :data:`FEW_EPOCHS` epochs whose tracked.jsonl has
+    more points than its records: the training loss per step (:func:`_per_step_figure`)."""
+    fig = _per_step_figure(rd, records, losses)
     steps = [r["step"] for r in losses]
-    return (f"<p class='sub'>One epoch: its figures are single values (under Final metrics), so the curve is the "
-            f"training loss per step instead, the loss of each step's batch as training went ({TRACKED}: "
-            f"recorded at {hk.num(len(steps))} steps from {hk.num(steps[0])} to {hk.num(steps[-1])}, every "
-            f"tracking.weights_every steps, with any penalty such as AR/TAR included), and the validation loss "
-            f"after the epoch's last step.</p>" + hk.img(fig, "training loss per step"))
+    where = (f"({TRACKED}: recorded at {hk.num(len(steps))} steps from {hk.num(steps[0])} to {hk.num(steps[-1])}, "
+             f"every tracking.weights_every steps, with any penalty such as AR/TAR included)")
+    if len(records) == 1:
+        return (f"<p class='sub'>One epoch: its figures are single values (under Final metrics), so the curve is the "
+                f"training loss per step instead, the loss of each step's batch as training went {where}, and the "
+                f"validation loss after the epoch's last step.</p>" + hk.img(fig, "training loss per step"))
+    return (f"<p class='sub'>{len(records)} epochs: a point per epoch says little of how training went, so the loss "
+            f"curve is the training loss per step, the loss of each step's batch {where}; the other figures are "
+            f"the epochs', at the step each epoch ended.</p>" + hk.img(fig, "metric curves per step"))
 
 
 def _one_epoch_figure(rd: RunDir, record: dict[str, Any], losses: list[dict[str, Any]] | None = None
                       ) -> Figure | None:
-    """The training loss per step of a one-epoch run (``tracked.jsonl``'s, or ``losses`` read from
-    it) and the validation loss after the epoch's last step (``record``, its metrics.jsonl
-    record), against the step; None when fewer than two steps' losses were recorded."""
+    """The training loss per step of a one-epoch run and its validation loss after the epoch
+    (:func:`_per_step_figure` of its one record); None when fewer than two steps' losses were recorded."""
     losses = tracked_loss_records(rd) if losses is None else losses
-    if len(losses) < 2:
-        return None
-    epoch = hk.num(record.get("epoch", 1))
-    end, val = record.get("step"), record.get("val_loss")
-    points = [*losses, *([{"step": end, "val_loss": val}] if _is_number(end) and _is_number(val) else [])]
-    return plot_metrics(points, title=f"loss of {run_name(rd)} per step (epoch {epoch})", x="step",
-                        labels={"tracked_loss": "training loss (the step's batch)",
-                                "val_loss": f"val_loss (after epoch {epoch})"})
+    return _per_step_figure(rd, [record], losses) if len(losses) >= 2 else None
+
+
+def _per_step_figure(rd: RunDir, records: list[dict[str, Any]], losses: list[dict[str, Any]]) -> Figure:
+    """The training loss per step of a short run (``losses``: tracked.jsonl's) against the step,
+    with its records (metrics.jsonl) at the step each epoch ended: of one epoch, its validation loss
+    alone (its other figures are single values); of more, every figure but the epochs' mean training
+    loss, which the loss per step draws in full."""
+    one = len(records) == 1
+    keep = {"val_loss"} if one else set().union(*records) - {"train_loss"}
+    points = [*losses, *({"step": r["step"], "epoch": r.get("epoch"), **{k: r[k] for k in keep if k in r}}
+                         for r in records if _is_number(r.get("step")))]
+    epoch = hk.num(records[0].get("epoch", 1))
+    labels = {**_training_mode_labels(), "tracked_loss": "training loss (the step's batch)",
+              "val_loss": f"val_loss (after epoch {epoch})" if one else "val_loss (after each epoch)"}
+    title = (f"loss of {run_name(rd)} per step (epoch {epoch})" if one
+             else f"metrics of {run_name(rd)} per step ({len(records)} epochs)")
+    return plot_metrics(points, title=title, x="step", run=rd, labels=labels)
 
 
 def _tracked_loss_curve(rd: RunDir) -> str:
@@ -551,7 +595,8 @@ def _predictions(rd: RunDir) -> str:
                  "the others. The table gives each target's own.</p>")
     if not points.kept:
         lead += ("<p>The run's mean guard chose the training mean over the model: the predictions are that mean, as "
-                 "the run's test figures and rnnlab predict's values are.</p>")
+                 "the run's test figures and rnnlab predict's values are (the points on the dotted line); the model's "
+                 "own predictions, which the guard set aside, are drawn faint grey beside them.</p>")
     notes = []
     if len(points.shown) < n:
         notes.append(f"{hk.num(len(points.shown))} of the {hk.num(n)} points drawn (chosen at random), the errors "
@@ -704,7 +749,7 @@ def _weight_norms(rd: RunDir) -> str:
     with_channels = [n for n in params if stat in tracked[n]]
     hist_params = _histogram_params(with_channels)
     if hist_params:
-        parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params),
+        parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params, ncols=MAX_HISTOGRAM_COLUMNS),
                           "per-channel norm histograms over training"))
         # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
         weights = [n for n in with_channels if _is_weight(n)] or with_channels
@@ -760,6 +805,65 @@ def _not_drawn(tracked: list[str], drawn: list[str], what: str = "parameters") -
             f"{hk.esc(names)} ({hk.esc(TRACKED)} holds them all).</p>")
 
 
+#: An ensemble member's module (``model.members.3.rnn``): its members' figures are drawn together.
+MEMBER = re.compile(r"^(?P<head>(?:.*\.)?members\.)(?P<k>\d+)(?P<tail>(?:\..*)?)$")
+
+
+def _member_groups(keys: list[str]) -> list[list[str]]:
+    """``keys`` (module names) grouped by ensemble: the members of one ensemble's same module, in
+    member order, form one group (drawn as one figure); any other key is a group of its own.
+
+    >>> _member_groups(["model.members.0.rnn", "model.members.1.rnn", "model.rnn"])
+    [['model.members.0.rnn', 'model.members.1.rnn'], ['model.rnn']]
+    """
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for key in keys:
+        m = MEMBER.match(key)
+        where = (m["head"], m["tail"]) if m else (key, "")
+        groups.setdefault(where, []).append((int(m["k"]) if m else 0, key))
+    return [[key for _, key in sorted(found)] for found in groups.values()]
+
+
+def _members_label(keys: list[str]) -> str:
+    """How a figure of an ensemble's members names its module: ``model.members.0–4.rnn (5
+    ensemble members)``; the key itself for one."""
+    if len(keys) == 1:
+        return keys[0] or "model"
+    first, last = MEMBER.match(keys[0]), MEMBER.match(keys[-1])
+    assert first is not None and last is not None
+    return f"{first['head']}{first['k']}–{last['k']}{first['tail']} ({len(keys)} ensemble members)"
+
+
+def _by_member(said: list[str]) -> str:
+    """One sentence per member (``said``, in member order) folded: once when all say the same,
+    else each distinct one after the members that say it."""
+    if len(said) == 1:
+        return said[0]
+    if len(set(said)) == 1:
+        return f"Each of the {len(said)} members: {said[0]}"
+    found: dict[str, list[int]] = {}
+    for k, text in enumerate(said):
+        found.setdefault(text, []).append(k)
+    return " ".join(f"Member{'s' if len(ks) > 1 else ''} {', '.join(map(str, ks))}: {text}"
+                    for text, ks in found.items())
+
+
+def _zero_before(rd: RunDir, untrained: dict[str, Any]) -> str | None:
+    """Why every curve before training is 0 at every step, when it is: the output layer starting at
+    zero (``model.head.zero_init``) passes back no gradient; None when some curve before training
+    has a value to draw."""
+    import numpy as np
+
+    arrays = [a for g in untrained.values() for a in g.layers.values()]
+    if not arrays or any((np.isfinite(a) & (a != 0)).any() for a in map(np.asarray, arrays)):
+        return None
+    try:
+        zero_init = rd.config.exists() and rd.read_config().model.head.zero_init
+    except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+        zero_init = False
+    return "the output layer starts at zero" if zero_init else ""
+
+
 def _gradient_through_time(rd: RunDir) -> str:
     from rnnlab.doctor.checks import Thresholds, judge_through_time
     from rnnlab.doctor.run import time_gradients
@@ -774,8 +878,18 @@ def _gradient_through_time(rd: RunDir) -> str:
         return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
     when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
     where = _cropped_where(cropped)
-    also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
-            "batch: how far back the gradient reached before training.") if untrained else ""
+    zero_why = _zero_before(rd, untrained) if untrained else None
+    if zero_why is not None:  # (a dashed line promised and none drawn: say what the curve was instead)
+        also = (" The health check's curve on the untrained model, on the same batch, is 0 at every step"
+                + (f" ({zero_why}: model.head.zero_init, so no gradient reaches the recurrent layer before "
+                   "training)" if zero_why else "") + ": there is no dashed line to draw.")
+    else:
+        also = (" The dashed grey line is the curve the health check measured on the untrained model, on the same "
+                "batch: how far back the gradient reached before training.") if untrained else ""
+    groups = _member_groups(list(gtts))
+    if any(len(g) > 1 for g in groups):
+        also += (" An ensemble's members are drawn in one figure: the first member's heatmap, every member's "
+                 "curve (the others thin), each member's reach in the legend.")
     shortened = _shortened(rd, gtts, cropped)
     loss = _through_time_loss(rd)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
@@ -787,21 +901,31 @@ def _gradient_through_time(rd: RunDir) -> str:
     now = {tg.name: tg for tg in time_gradients(gtts)}
     verdicts = {name: judge_through_time(tg, th, loss=loss) for name, tg in now.items()}
     then = {tg.name: tg.per_step for tg in time_gradients(untrained)}
-    for key, g in gtts.items():
-        for (layer, direction) in g.layers:
-            label = f"{key or 'model'} layer {layer} {direction}"
-            name = f"'{key or 'model'}' layer {layer} {direction}"
-            verdict, found = verdicts[name]
-            earlier = None if before is None else _earlier_finding(before, key, layer, direction)
-            g0 = untrained.get(key)
-            g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
-            sentence = _after_training(verdict, found, earlier, before is not None, th, moment, unit, loss)
-            if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
-                sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel, direction, unit, loss)
+    for keys in groups:
+        first = gtts[keys[0]]
+        for (layer, direction) in first.layers:
+            label = f"{_members_label(keys)} layer {layer} {direction}"
+            said, pairs = [], []
+            for key in keys:
+                g = gtts[key]
+                if (layer, direction) not in g.layers:
+                    continue
+                name = f"'{key or 'model'}' layer {layer} {direction}"
+                verdict, found = verdicts[name]
+                earlier = None if before is None else _earlier_finding(before, key, layer, direction)
+                g0 = untrained.get(key)
+                g0 = g0 if g0 is not None and (layer, direction) in g0.layers else None
+                sentence = _after_training(verdict, found, earlier, before is not None, th, moment, unit, loss)
+                if g0 is not None:  # (the reach of both curves in numbers, as the picture marks them)
+                    sentence += " " + _reaches(then[name], now[name].per_step, th.grad_rel, direction, unit, loss,
+                                               dashed=zero_why is None)
+                said.append(sentence)
+                pairs.append((g, g0))
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(sentence)}</p>")
-            parts.append(hk.guarded(label, lambda g=g, g0=g0, layer=layer, direction=direction, label=label: hk.img(
-                plot_grad_through_time(g, layer=layer, direction=direction, rel=th.grad_rel, before=g0,
+            parts.append(f"<p>{hk.esc(_by_member(said))}</p>")
+            parts.append(hk.guarded(label, lambda pairs=pairs, layer=layer, direction=direction, label=label: hk.img(
+                plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
+                                       before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
                                        title=f"{label} after training: |dLoss/dh_t| per timestep",
                                        xlabel=_step_axis(shortened)), label)))
     return "\n".join(parts)
@@ -888,22 +1012,57 @@ def _gates(rd: RunDir) -> str:
         names = ", ".join(f"{u['module'] or 'model'} ({KIND_NAMES.get(u['kind'], u['kind'])})" for u in ungated)
         parts.append(f"<p class='sub'>Not drawn: {hk.esc(names)}, layers without gates.</p>")
     earlier = {(s.module, s.layer, s.direction): s for s in before} if after else {}
-    for s in layers:
-        first = earlier.get((s.module, s.layer, s.direction))
-        label = f"{KIND_NAMES.get(s.kind, s.kind)} {s.module or 'model'} layer {s.layer} {s.direction}"
-        shown = f"units 0-{min(s.hidden_size, _units(s)) - 1} of {s.hidden_size}" \
-            if _units(s) < s.hidden_size else f"all {s.hidden_size} units"
-        xlabel = "step" if s.step_bin == 1 else f"step ÷ {s.step_bin} (each column: the mean of {s.step_bin} steps)"
-        parts.append(f"<h3>{hk.esc(label)}: {hk.esc(GATES_LOOK_FOR)}</h3>")
-        said = [] if first is None else [_stuck(first, th, "before training")]
-        said.append(_stuck(s, th, "after training" if after else "before training"))
-        parts.append(f"<p>{hk.esc(' '.join(said))} ({hk.esc(shown)}; a unit is stuck when its mean over the steps "
-                     f"is below {th.gate_shut:g} or above {th.gate_open:g}, the health check's rule.)</p>")
-        title = f"{label}: gate activations, mean over the batch ({GATES_LOOK_FOR})"
-        parts.append(hk.guarded(label, lambda s=s, first=first, title=title, xlabel=xlabel, label=label: hk.img(
-            plot_activation_heatmaps(s.activations(), before=None if first is None else first.activations(),
-                                     xlabel=xlabel, title=title), f"{label} gate activations")))
+    found = {(s.module, s.layer, s.direction): s for s in layers}
+    for modules in _member_groups(list(dict.fromkeys(s.module for s in layers))):
+        for s in [s for s in layers if s.module == modules[0]]:
+            group = [found[m, s.layer, s.direction] for m in modules if (m, s.layer, s.direction) in found]
+            parts += _gate_layer(group, earlier, th, bool(after), _members_label(modules))
     return "\n".join(parts)
+
+
+def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], GateSummary], th: Any,
+                after: bool, module: str) -> list[str]:
+    """The Gates section's title, sentence and picture of one layer and direction: of one module,
+    or of an ensemble's members (``group``, member 0 first), whose first member is drawn and whose
+    others are compared with it (each gate's mean over units and steps; each member's stuck units)."""
+    import numpy as np
+
+    s = group[0]
+    first = earlier.get((s.module, s.layer, s.direction))
+    label = f"{KIND_NAMES.get(s.kind, s.kind)} {module} layer {s.layer} {s.direction}"
+    shown = f"units 0-{min(s.hidden_size, _units(s)) - 1} of {s.hidden_size}" \
+        if _units(s) < s.hidden_size else f"all {s.hidden_size} units"
+    xlabel = "step" if s.step_bin == 1 else f"step ÷ {s.step_bin} (each column: the mean of {s.step_bin} steps)"
+    said = []
+    for phase, summaries in (("before training", [earlier.get((m.module, m.layer, m.direction)) for m in group]),
+                             ("after training" if after else "before training", group)):
+        if summaries[0] is None:  # (no record before training: the run's health check did not run)
+            continue
+        said.append(_by_member([_stuck(m, th, phase) for m in summaries if m is not None]))
+    alike = ""
+    if len(group) > 1:
+        with np.errstate(all="ignore"):
+            gap = max((abs(float(np.nanmean(m.gates[g])) - float(np.nanmean(s.gates[g])))
+                       for m in group[1:] for g in s.gates if g in m.gates), default=0.0)
+        gap = gap if math.isfinite(gap) else 0.0
+        rest = f"members 1–{len(group) - 1}" if len(group) > 2 else "member 1"
+        stuck = [f"member {k}: " + "; ".join(found) for k, m in enumerate(group[1:], 1) if (found := _stuck_units(m, th))]
+        # (what the picture asks, stuck units, for the members it does not draw; then how far they look alike)
+        alike = (f"member 0 of {len(group)} drawn; stuck units {'after' if after else 'before'} training in {rest}: "
+                 + ("; ".join(stuck) if stuck else "none") + " (each gate's mean over units and steps "
+                 + f"within {gap:.2g} of member 0's)")
+    parts = [f"<h3>{hk.esc(label)}: {hk.esc(GATES_LOOK_FOR)}</h3>",
+             f"<p>{hk.esc(' '.join(said))} ({hk.esc(shown)}{'; ' + hk.esc(alike) if alike else ''}; a unit is stuck "
+             f"when its mean over the steps is below {th.gate_shut:g} or above {th.gate_open:g}, the health check's "
+             "rule.)</p>"]
+    title = (f"{label}: gate activations, mean over the batch ({GATES_LOOK_FOR})"
+             + (f"\n{alike}" if alike else ""))
+    # (in the picture: the units kept must not read as the whole layer)
+    ylabel = "hidden unit" if _units(s) >= s.hidden_size else f"hidden unit (0-{_units(s) - 1} of {s.hidden_size})"
+    parts.append(hk.guarded(label, lambda: hk.img(
+        plot_activation_heatmaps(s.activations(), before=None if first is None else first.activations(),
+                                 xlabel=xlabel, ylabel=ylabel, title=title), f"{label} gate activations")))
+    return parts
 
 
 def _units(s: GateSummary) -> int:
@@ -913,6 +1072,14 @@ def _units(s: GateSummary) -> int:
 
 def _stuck(s: GateSummary, th: Any, phase: str) -> str:
     """One sentence: the units of each sigmoid gate stuck shut or open ``phase`` (mean over the steps)."""
+    said = _stuck_units(s, th)
+    return (f"{phase.capitalize()}: " + ("; ".join(said) if said else "no sigmoid gate stuck shut or open in any unit")
+            + ".")
+
+
+def _stuck_units(s: GateSummary, th: Any) -> list[str]:
+    """Each sigmoid gate of ``s`` with units stuck shut or open (their mean over the steps beyond
+    the health check's thresholds), e.g. ``"forget gate (f) 3 of 32 units shut"``."""
     import warnings
 
     import numpy as np
@@ -929,8 +1096,7 @@ def _stuck(s: GateSummary, th: Any, phase: str) -> str:
         if shut or open_:
             what = " and ".join(f"{k} of {n} units {state}" for k, state in ((shut, "shut"), (open_, "open")) if k)
             said.append(f"{GATE_LABELS[gate]} ({gate}) {what}")
-    return (f"{phase.capitalize()}: " + ("; ".join(said) if said else "no sigmoid gate stuck shut or open in any unit")
-            + ".")
+    return said
 
 
 def _no_gates_why(rd: RunDir) -> str:
@@ -943,9 +1109,10 @@ def _no_gates_why(rd: RunDir) -> str:
         if tracking is not None and not (tracking.enabled and tracking.grad_through_time):
             return ("the run's tracking is off (tracking.enabled and tracking.grad_through_time: the gates are "
                     "recorded with the gradient through time)")
-    return ("this run recorded no gate activations (rnnlab train records them with the gradient through time; "
-            "runs of an older rnnlab, the Lightning callback's and a loop of your own have none: "
-            "rnnlab.introspect.gate_activations and rnnlab.plots.plot_activation_heatmaps draw them from a model)")
+    return ("this run recorded no gate activations (rnnlab train and the Lightning callback record them with the "
+            "gradient through time, for torch's and rnnlab's LSTM and GRU layers; runs of an older rnnlab, recurrent "
+            "layers of cells of your own and a loop of your own have none: rnnlab.introspect.gate_activations and "
+            "rnnlab.plots.plot_activation_heatmaps draw them from a model)")
 
 
 def _cropped_where(cropped: Any) -> str:
@@ -1020,14 +1187,15 @@ def _loss_followed(loss: str | None) -> str:
 
 
 def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", unit: str = "step",
-             loss: str | None = None) -> str:
+             loss: str | None = None, dashed: bool = True) -> str:
     """One sentence with the gradient reach before and after training in numbers, as the picture
     marks them (:func:`rnnlab.introspect.stats.gradient_reach`, non-finite values as 0; a curve
     whose last processed value is 0 or non-finite: where it is 0, as
     :func:`rnnlab.plots.through_time.unjudged_reach` says); both curves ``[T]`` in processing order
     of ``direction``; ``after`` None: the curve before training alone, not yet measured after it.
     ``unit``: what a step is (a recurrent step, where the front-end shortens the input); ``loss``:
-    which loss the curves follow when not the whole loss (:func:`_through_time_loss`)."""
+    which loss the curves follow when not the whole loss (:func:`_through_time_loss`); ``dashed``:
+    the picture draws the curve before training dashed (not where it is 0 at every step)."""
     import numpy as np
 
     from rnnlab.introspect.stats import gradient_reach
@@ -1036,6 +1204,8 @@ def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", un
         g = np.asarray(g, dtype=np.float64).ravel()
         if g.size == 0:
             return "no step recorded"
+        if not (np.isfinite(g) & (g != 0)).any():
+            return f"none (|grad| is {'0' if np.isfinite(g).all() else '0 or non-finite'} at every {unit})"
         # (unjudged_reach reads forward time order: the reverse direction processes t = T-1 first)
         unjudged = unjudged_reach(g[::-1] if direction == "reverse" else g, direction)
         if unjudged is not None:  # (never below a fraction of 0: "all T steps" would say the opposite)
@@ -1050,7 +1220,7 @@ def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", un
     lead = f"Gradient reach{of} (until |dLoss/dh_t| falls below {rel:g} × its value at the last step processed)"
     if after is None:
         return f"{lead}: {reach(before)} before training."
-    return f"{lead}: {reach(before)} before training (dashed), {reach(after)} after training."
+    return f"{lead}: {reach(before)} before training{' (dashed)' if dashed else ''}, {reach(after)} after training."
 
 
 def _earlier_finding(before: list[Any], key: str, layer: int, direction: str) -> Any:

@@ -332,7 +332,8 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     style.share_x_labels(axes)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     for block, a, e, label in (("validation", b.train, b.val, "validation block"),
-                               ("test", b.val, b.test, "test block (the run's test figures)")):
+                               ("test", b.val, b.test, "test block (the run's test figures)"),
+                               ("after the end", L, L + h, "after the series' end (the forecast)")):
         if e > max(a, start):  # (a block the window leaves out is no key to anything drawn)
             handles.append(Line2D([], [], color=BLOCK_COLORS[block], linewidth=6))
             labels.append(label)

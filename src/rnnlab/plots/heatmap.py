@@ -289,6 +289,7 @@ def plot_activation_heatmaps(
     sample: int | None = None,
     before: GateActivations | None = None,
     xlabel: str = "timestep",
+    ylabel: str = "hidden unit",
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -302,7 +303,8 @@ def plot_activation_heatmaps(
     colour bar each; the one gate of RNN and IndRNN layers keeps a scale from its data.
     ``before``: the same layer's activations at an earlier moment (before training), drawn as a
     first row above ``acts``' row, gate over gate on the same scales. ``xlabel``: what a column
-    is, when not one timestep of the input.
+    is, when not one timestep of the input; ``ylabel``: what a row is, e.g. which of the layer's
+    units ``acts`` kept (``"hidden unit (units 0-31 of 64)"``).
 
     >>> import numpy as np
     >>> from rnnlab.introspect import GateActivations
@@ -328,7 +330,7 @@ def plot_activation_heatmaps(
         signed=False,
         activations=GATE_ACTIVATIONS.get(acts.kind),
         xlabel=xlabel,
-        ylabel="hidden unit",
+        ylabel=ylabel,
         colorbar_label="activation",
         title=title or f"{acts.kind.upper()} {acts.label}: gate activations ({which})",
         path=path,

@@ -6,7 +6,14 @@ A run of the user's own training loop has no metrics.jsonl: its curve is the los
 Panels appear for what was recorded: loss (``train_loss``, ``val_loss``, ``test_loss``),
 accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), a language model's bits per token
 (``*_bpc``, perplexity ``2^bpc`` on the right-hand axis), learning rate (log axis) and gradient
-norm (``grad_norm``, log axis): a regression run has no accuracy panel.
+norm (``grad_norm``, log axis): a regression run has no accuracy panel. The loss panel turns log
+when its values span more than :attr:`Panel.log_beyond` decades (its y label says so): on a linear
+axis a loss falling from 0.7 to 1e-4 is a flat line at 0 beside a validation loss's spikes.
+
+Beside the records: the evaluated model's figures on the training split (summary.json's
+``train_eval``, eval mode: what the Fit section and the budget judge; the records' ``train_``
+figures are the epochs' training-mode means) as a point at the epoch it measured, and the
+decisions of the budget that follows the fit (``adapt.json``) as markers on the x axis.
 
 A language model's ``train_loss`` is the loss it minimized (the cross-entropy plus the AR/TAR
 penalty), its ``val_loss`` the cross-entropy alone; its training cross-entropy is recorded too,
@@ -55,11 +62,16 @@ class Panel(NamedTuple):
     baseline: str | None = None
     """The metric of summary.json's ``baselines`` (a forecaster's naive and seasonal-naive
     forecasts, per split) drawn as horizontal references: the score means little without them."""
+    log_beyond: float | None = None
+    """Decades the panel's positive values must span for a log y axis where ``log`` is off (None:
+    never): beyond two, the small values of a linear axis are one flat line at 0."""
 
 
 #: Panels of :func:`plot_metrics`, in order.
 PANELS: tuple[Panel, ...] = (
-    Panel("loss", ("train_loss", "train_cross_entropy", "val_loss", "test_loss", "tracked_loss"), False),
+    # (the loss per step given to Tracker.step is the training loss: the training colour, before val_loss's)
+    Panel("loss", ("train_loss", "train_cross_entropy", "tracked_loss", "val_loss", "test_loss"), False,
+          log_beyond=2.0),
     Panel("accuracy", ("train_acc", "val_acc", "test_acc"), False),
     Panel("MASE (error / training seasonal-naive error), the score", ("train_mase", "val_mase", "test_mase"),
           False, baseline="mase"),
@@ -88,6 +100,12 @@ RESTORED_COLOR = "#555555"
 #: The minimized loss drawn beside the cross-entropy it adds penalties to: set apart, not a split.
 PENALTY_COLOR = "#9a9a9a"
 PENALIZED_LABEL = "train_loss (minimized: penalties included)"
+#: The budget's decisions (adapt.json ``budget.events``), as the x axis' markers name them, and their colours.
+DECISIONS = {"extend": ("extend", "#2a7fff"), "end_early": ("end early", "#2ca02c"),
+             "fit_lost": ("fit lost", "#d62728"), "cap_reached": ("cap reached", "#7f7f7f"),
+             "not_extended": ("not extended", "#9467bd")}
+#: The marker of the evaluated model's figure (summary.json ``train_eval``), in its split's colour.
+EVALUATED_MARKER = "D"
 
 
 def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
@@ -149,6 +167,64 @@ def baselines_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, Any] | N
     return found if isinstance(found, dict) else None
 
 
+def evaluated_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, float] | None:
+    """summary.json's ``train_eval``: the evaluated model's figures on the whole training split in
+    eval mode (``{"acc": …, "loss": …}``; the restored epoch's weights under early stopping), or None."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    found = (rd.read_summary() or {}).get("train_eval") if rd.summary.exists() else None
+    if not isinstance(found, dict):
+        return None
+    return {k: float(v) for k, v in found.items() if _number(v) and math.isfinite(v)}
+
+
+def budget_decisions(run_dir: str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
+    """The decisions of the budget that follows the fit (``adapt.json``'s ``budget.events``:
+    ``{"epoch", "step", "decision", …}``), empty when it made none or the run has no adapt.json.
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.write_adapt(budget={"events": [{"epoch": 80, "step": 400, "decision": "extend"}]})
+    >>> [e["decision"] for e in budget_decisions(run)]
+    ['extend']
+    """
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    events = ((rd.read_adapt() or {}).get("budget") or {}).get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _x_at_epoch(records: Records, epoch: int, x: str) -> float | None:
+    """Where ``epoch`` ends on the ``x`` axis: the epoch itself, or its record's ``x`` (its step)."""
+    if x == "epoch":
+        return float(epoch)
+    found = [r[x] for r in records if r.get("epoch") == epoch and _number(r.get(x))]
+    return float(found[-1]) if found else None
+
+
+def _draw_decisions(ax: Axes, decisions: Sequence[dict[str, Any]], x: str, named: bool) -> None:
+    """The budget's ``decisions`` as markers on ``ax``' x axis (at each decision's ``x``: the epoch
+    or step it was made after), one legend entry a kind where ``named``."""
+    on_x_axis = ax.get_xaxis_transform()  # (x in data, y in axes: 0 is the x axis whatever the y scale)
+    for kind in dict.fromkeys(str(e.get("decision")) for e in decisions):
+        xs = [float(e[x]) for e in decisions if str(e.get("decision")) == kind and _number(e.get(x))]
+        if not xs:
+            continue
+        short, color = DECISIONS.get(kind, (kind.replace("_", " "), RESTORED_COLOR))
+        ax.plot(xs, [0.0] * len(xs), transform=on_x_axis, linestyle="none", marker="^", markersize=7,
+                color=color, markeredgecolor="white", markeredgewidth=0.6, clip_on=False, zorder=5, gid=kind,
+                label=f"budget: {short}" + (f" ×{len(xs)}" if len(xs) > 1 else "") if named else "_nolegend_")
+
+
+def _log_decades(ax_values: list[np.ndarray]) -> float:
+    """The decades that the positive finite values of a panel span (0 with fewer than two)."""
+    values = np.concatenate(ax_values) if ax_values else np.empty(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.log10(values.max() / values.min())) if values.size > 1 else 0.0
+
+
 def _draw_baselines(ax: Axes, baselines: dict[str, Any], metric: str, splits: dict[str, str]) -> None:
     """Each reference forecast's ``metric`` on each split drawn here (``splits``: split -> the
     colour of its curve), labelled with its value."""
@@ -195,7 +271,9 @@ def draw_series(
     n_bad = int((~ok).sum())
     if not n_bad:
         return None
-    bad = style.nonfinite_note(ys) or f"{n_bad} non-positive not shown"
+    zeros = int((ys == 0).sum()) if log else 0
+    bad = style.nonfinite_note(ys) or (f"0 at {zeros} points, below the log axis" if zeros == n_bad
+                                       else f"{n_bad} non-positive not shown")
     return f"{label}: {bad}"
 
 
@@ -219,6 +297,9 @@ def plot_metrics(
     baselines: dict[str, Any] | None = None,
     x: str = "epoch",
     labels: dict[str, str] | None = None,
+    run: str | os.PathLike[str] | RunDir | None = None,
+    evaluated: dict[str, float] | None = None,
+    decisions: Sequence[dict[str, Any]] | None = None,
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
     against the epoch (or the record key ``x``, one of :data:`X_AXES`).
@@ -228,8 +309,12 @@ def plot_metrics(
     ``restored``: the epoch whose weights the run restored (:func:`restored_epoch`), marked on
     every panel against the epoch; ``baselines``: summary.json's reference forecasts, drawn on
     the panels that name their metric (:attr:`Panel.baseline`). Both are read from a run
-    directory given as ``source`` when not given. ``labels``: legend labels by key, over
-    :data:`LABELS` (what a curve is, said by the caller who knows where it comes from).
+    directory given as ``source`` (or as ``run``, the run that records given as ``source`` are
+    of) when not given. ``evaluated``: summary.json's ``train_eval`` (:func:`evaluated_of`), each
+    figure a point on the panel of its ``train_`` key at the restored epoch (else the last);
+    ``decisions``: the budget's (:func:`budget_decisions`), markers on the x axis of every panel.
+    ``labels``: legend labels by key, over :data:`LABELS` (what a curve is, said by the caller
+    who knows where it comes from).
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
@@ -239,10 +324,16 @@ def plot_metrics(
     named = {**LABELS, **(labels or {})}
     records = load_metrics(source)
     name = run_name(source) if isinstance(source, (str, os.PathLike, RunDir)) else None
-    if isinstance(source, (str, os.PathLike, RunDir)):
-        restored = restored_epoch(source) if restored is None else restored
-        baselines = baselines_of(source) if baselines is None else baselines
-    restored = restored if x == "epoch" else None  # (an epoch, not a place on a step axis)
+    run = source if isinstance(source, (str, os.PathLike, RunDir)) else run
+    if run is not None:
+        restored = restored_epoch(run) if restored is None else restored
+        baselines = baselines_of(run) if baselines is None else baselines
+        evaluated = evaluated_of(run) if evaluated is None else evaluated
+        decisions = budget_decisions(run) if decisions is None else decisions
+    # (an epoch: on a step axis, where that epoch's record ended)
+    restored_x = _x_at_epoch(records, restored, x) if restored is not None else None
+    ends = [float(r[x]) for r in records if _number(r.get(x))]
+    evaluated_x = restored_x if restored is not None else (max(ends) if ends else None)
     present = [(panel, _drawn(records, panel)) for panel in PANELS]
     present = [(panel, keys) for panel, keys in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
@@ -253,11 +344,17 @@ def plot_metrics(
     fig, axes = style.new_figure(-(-len(present) // ncols), ncols, panel_size=(4.4, 2.7), sharex=True)
     for ax in list(axes.flat)[len(present):]:
         ax.set_visible(False)
-    for ax, (panel, keys) in zip(axes.flat, present, strict=False):
+    for i, (ax, (panel, keys)) in enumerate(zip(axes.flat, present, strict=False)):
         ax.set_title(panel.title, fontsize=style.LABEL_SIZE)
-        if panel.log:
+        points = {f"train_{m}": v for m, v in (evaluated or {}).items()
+                  if f"train_{m}" in panel.keys and evaluated_x is not None}
+        decades = _log_decades([series(records, k, x)[1] for k in keys] + [np.asarray(list(points.values()))])
+        log = panel.log or (panel.log_beyond is not None and decades > panel.log_beyond)
+        if log:
             ax.set_yscale("log")
             ax.tick_params(which="both", labelsize=style.TICK_SIZE)
+        if log and not panel.log:
+            ax.set_ylabel(f"log scale (the values span {decades:.0f} decades)", fontsize=style.TICK_SIZE)
         notes = []
         # (train_loss drawn beside the training cross-entropy is the minimized loss: set apart, and the
         # splits keep the colours they have in every other run's figure)
@@ -268,19 +365,28 @@ def plot_metrics(
             xs, ys = series(records, key, x)
             note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else named.get(key, key),
                                color=PENALTY_COLOR if key == aside else style.series_color(curves.index(key)),
-                               linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=panel.log)
+                               linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=log)
             if note:
                 notes.append(note)
             finite = ys[np.isfinite(ys)]
-            if finite.size > 1 and finite.min() == finite.max() and not panel.log:
+            if finite.size > 1 and finite.min() == finite.max() and not log:
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
         if panel.baseline is not None and baselines:
             _draw_baselines(ax, baselines, panel.baseline,
                             {k.split("_")[0]: style.series_color(curves.index(k)) for k in curves})
-        if restored is not None:
+        for key, value in points.items():
+            # (the records' train_ figures are training-mode means over the epochs' batches; the fit findings
+            # and the budget judge this one, the evaluated weights on the whole training split in eval mode)
+            color = style.series_color(curves.index(key)) if key in curves else style.series_color(0)
+            ax.plot([evaluated_x], [value], linestyle="none", marker=EVALUATED_MARKER, markersize=6, color=color,
+                    markeredgecolor="black", markeredgewidth=0.6, zorder=6, gid=f"evaluated {key}",
+                    label=f"train {key.removeprefix('train_')} in eval mode (the evaluated model): {value:.3g}")
+        if restored_x is not None:
             # (the curves run on to the last epoch; the test figures and the fit verdicts are about these weights)
-            ax.axvline(restored, color=RESTORED_COLOR, linestyle="--", linewidth=1.1,
+            ax.axvline(restored_x, color=RESTORED_COLOR, linestyle="--", linewidth=1.1,
                        label=f"restored: epoch {restored}")
+        if decisions:
+            _draw_decisions(ax, decisions, x, named=i == 0)
         if panel.also is not None:  # (in the tick labels: the layout sizes the margin to them)
             ax.yaxis.set_major_formatter(FuncFormatter(
                 lambda v, _, also=panel.also: f"{v:g} ({also(v):.3g})"))

@@ -34,6 +34,8 @@ from rnnlab.rundir import RunDir
 from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
 
 Tracked = Mapping[str, Mapping[str, TrackedSeries]]
+#: A histogram's y range over its tallest bar: the top part holds the note (the mean) clear of the bars.
+NOTE_ROOM = 1.35
 #: Names in tracked.jsonl that are not parameters.
 NON_PARAMETERS = frozenset({"loss", "model"})
 
@@ -101,7 +103,8 @@ def plot_norm_histograms(
     ``rows`` steps are sampled evenly from the first record to the last of each parameter;
     ``bins`` caps the number of bins (fewer for few channels);
     ``params`` (default: every parameter with ``stat``) picks the parameters, shown as columns of
-    ``rows`` panels, ``ncols`` parameters side by side (more wrap into further rows). ``stat``
+    ``rows`` panels, at most ``ncols`` parameters side by side (more wrap into further rows, the
+    parameters spread evenly over them). ``stat``
     is one of the tracker's per-channel stats (``"l2_per_channel"``, ``"grad_l1_per_channel"``...;
     a misspelt one is a ValueError). Saves when ``path`` is given. With nothing recorded, one
     panel says so.
@@ -118,8 +121,10 @@ def plot_norm_histograms(
     nrows = max(min(rows, len(data[n][stat].steps)) for n in names)
     # Parameters are blocks of nrows panels, ncols blocks per row: a big model wraps into rows
     # of blocks instead of one unreadably wide strip.
-    cols = min(ncols, len(names))
-    block_rows = math.ceil(len(names) / cols)
+    # As few rows of blocks as ``ncols`` allows, the parameters spread evenly over them: 4 with
+    # ncols=3 are 2 + 2, not 3 + 1 beside two empty blocks.
+    block_rows = math.ceil(len(names) / ncols)
+    cols = math.ceil(len(names) / block_rows)
     # Wide enough for the title even with one or two columns.
     fig, grid = style.new_figure(
         nrows * block_rows, cols, panel_size=(max(2.7, 7.5 / cols), 1.35 if nrows > 1 else 2.2)
@@ -154,8 +159,11 @@ def plot_norm_histograms(
                 style.no_data(ax, "no finite value" if v.size else "empty")
             else:
                 # One filled outline, not a bar per bin (artists each): the same pixels.
-                ax.hist(fin, bins=edges, color=style.series_color(k), alpha=0.85, histtype="stepfilled")
+                counts, _, _ = ax.hist(fin, bins=edges, color=style.series_color(k), alpha=0.85,
+                                       histtype="stepfilled")
                 ax.set_xlim(edges[0], edges[-1])
+                # (room above the tallest bar for the note in the corner: it must not cover the bars' tops)
+                ax.set_ylim(0, max(float(counts.max()), 1.0) * NOTE_ROOM)
                 ax.axvline(float(fin.mean()), color="black", linewidth=0.9, linestyle="--")
                 warn = style.nonfinite_note(v)
                 if warn:

@@ -48,6 +48,8 @@ MAX_SERIES = 3
 ACTUAL_COLOR = "#222222"
 PREDICTED_COLOR = style.SERIES_COLORS[0]
 COUNT_COLOR = style.SERIES_COLORS[2]
+#: The accuracy over every valid step: a pale band the per-step line is drawn over.
+OVERALL_COLOR = "#b5b5b5"
 
 
 @dataclass(frozen=True)
@@ -136,18 +138,20 @@ def step_predictions(run_dir: str | os.PathLike[str] | RunDir) -> StepPrediction
 
 def plot_step_accuracy(points: StepPredictions, *, title: str | None = None,
                        path: str | os.PathLike[str] | None = None) -> Figure:
-    """The accuracy at each step position (top; the dotted line: the accuracy over every valid
-    step, the run's figure) and how many series are valid at each position (bottom), of a
+    """The accuracy at each step position (top; the wide pale band under it: the accuracy over
+    every valid step, the run's figure) and how many series are valid at each position (bottom), of a
     per-step classification's :class:`StepPredictions`. Saves when ``path`` is given."""
     acc, count = points.accuracy_by_step()
     overall = float((points.predicted == points.actual)[points.valid].mean()) if points.valid.any() else np.nan
     fig, axes = style.new_figure(2, 1, panel_size=(8.0, 1.9), sharex=True, height_ratios=[2.0, 1.0])
     top, bottom = axes[0, 0], axes[1, 0]
     steps = np.arange(len(acc))
-    top.plot(steps, acc, color=PREDICTED_COLOR, linewidth=1.2, marker="o" if len(acc) <= 40 else None,
-             markersize=3)
     if np.isfinite(overall):
-        top.axhline(overall, color=ACTUAL_COLOR, linestyle=":", linewidth=1.2)
+        # (a wide pale band under the per-step line: where they meet, as at an accuracy of 1 throughout,
+        # both still show, the band around the line)
+        top.axhline(overall, color=OVERALL_COLOR, linewidth=5.0, alpha=0.6, zorder=1.5, solid_capstyle="butt")
+    top.plot(steps, acc, color=PREDICTED_COLOR, linewidth=1.2, marker="o" if len(acc) <= 40 else None,
+             markersize=3, zorder=2.5)
     top.set_ylim(-0.03, 1.03)
     top.set_ylabel("accuracy")
     bottom.fill_between(steps, count, step="mid", color=COUNT_COLOR, alpha=0.35, linewidth=0)
@@ -157,7 +161,7 @@ def plot_step_accuracy(points: StepPredictions, *, title: str | None = None,
     bottom.set_ylabel("series valid")
     bottom.set_xlabel("step position (0: each series' first step)")
     handles = [Line2D([], [], color=PREDICTED_COLOR, marker="o", markersize=3),
-               Line2D([], [], color=ACTUAL_COLOR, linestyle=":"), Line2D([], [], color=COUNT_COLOR)]
+               Line2D([], [], color=OVERALL_COLOR, linewidth=5.0, alpha=0.6), Line2D([], [], color=COUNT_COLOR)]
     labels = [f"accuracy at the step, over the {points.split} series valid there",
               f"accuracy over every valid step ({style.fmt(overall)})", "series valid at the step"]
     style.figure_legend(fig, handles, labels)

@@ -48,6 +48,8 @@ MAX_POINTS = 4000
 POINT_COLOR = style.SERIES_COLORS[0]
 IDENTITY_COLOR = "#222222"
 MEAN_COLOR = style.SERIES_COLORS[3]
+#: The model's own predictions where the mean guard set it aside: faint grey, not the run's.
+OWN_COLOR = "#7a7a7a"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class RegressionPoints:
     kept: bool
     """False when the run's mean guard chose the training mean over the model: the predictions
     are then that mean, as the run's test figures and ``rnnlab predict`` are."""
+    own: np.ndarray | None = None
+    """The model's own predictions, [n, K], where the mean guard chose the training mean over it
+    (``kept`` False): what it would have predicted, drawn faintly beside what the run predicts;
+    None otherwise."""
 
     @property
     def shown(self) -> np.ndarray:
@@ -105,7 +111,7 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     from rnnlab.errors import RunDirError
     from rnnlab.task import task_for
     from rnnlab.train.predict import decode, target_names
-    from rnnlab.train.run_fit import guard_kept, run_model
+    from rnnlab.train.run_fit import evaluated_checkpoint, guard_kept, model_of, run_model
     from rnnlab.train.trainer import load_run_config, split_outputs
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -113,7 +119,7 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     task = task_for(config)
     if task.kind != "regression":
         raise RunDirError(f"{run.path}: a {task.name} run has no predicted values to draw against its targets")
-    data, model, _ = run_model(run, config, task)
+    data, model, fit = run_model(run, config, task)
     split, name = (data.test, "test") if data.test is not None and len(data.test) else (data.val, "validation")
     if not len(split):
         raise RunDirError(f"{run.path}: the run holds out no test or validation series to show predictions on")
@@ -126,9 +132,14 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
         targets.append(t.double().cpu().numpy().reshape(o.shape))
     predicted, _ = decode(np.concatenate(outputs), [], scale)
     actual, _ = decode(np.concatenate(targets), [], scale)
+    kept, own = guard_kept(run), None
+    if not kept:  # (the guard's model predicts the mean: the checkpoint's own model, for what it would have said)
+        unguarded = model_of(run, config, task, fit, evaluated_checkpoint(run, config)).eval()
+        own = decode(np.concatenate([task.pairs(out, y)[0].double().cpu().numpy()
+                                     for out, y in split_outputs(unguarded, split)]), [], scale)[0]
     return RegressionPoints(split=name, names=target_names(config, predicted.shape[1]), actual=actual,
                             predicted=predicted, train_mean=np.asarray(scale.mean, dtype=np.float64),
-                            per_step=task.per_step, series=len(split), kept=guard_kept(run))
+                            per_step=task.per_step, series=len(split), kept=kept, own=own)
 
 
 def plot_predictions(points: RegressionPoints, *, title: str | None = None,
@@ -136,7 +147,9 @@ def plot_predictions(points: RegressionPoints, *, title: str | None = None,
     """One panel per target (the first :data:`MAX_TARGETS`) of ``points``
     (:func:`regression_points`): predicted against actual (:attr:`RegressionPoints.shown`), the
     line y = x where a perfect prediction lies and the training mean (what a model of R² 0
-    predicts), on the same range on both axes. Saves when ``path`` is given.
+    predicts; drawn above the points and labelled), on the same range on both axes; where the
+    mean guard chose the training mean, the model's own predictions (:attr:`RegressionPoints.own`)
+    faintly beside it. Saves when ``path`` is given.
 
     >>> p = RegressionPoints("test", ["y"], np.array([[1.0], [3.0]]), np.array([[2.0], [3.0]]),
     ...                      np.array([2.0]), False, 2, True)
@@ -150,15 +163,23 @@ def plot_predictions(points: RegressionPoints, *, title: str | None = None,
     unit = "step" if points.per_step else "series"
     for c, ax in enumerate(axes[0]):
         a, p, mean = points.actual[shown, c], points.predicted[shown, c], float(points.train_mean[c])
-        values = np.concatenate([a, p, [mean]])
+        own = points.own[shown, c] if points.own is not None else np.empty(0)
+        values = np.concatenate([a, p, own, [mean]])
         values = values[np.isfinite(values)]
         lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
         pad = (hi - lo) * 0.04 or max(abs(hi), 1.0) * 0.04
         lims = (lo - pad, hi + pad)
+        if own.size:  # (faint: not what the run predicts, but whether the guard set aside a model worth a look)
+            ax.scatter(a, own, s=9 if len(a) < 500 else 4, alpha=0.3 if len(a) < 500 else 0.15, color=OWN_COLOR,
+                       linewidths=0, zorder=2.5, rasterized=len(a) > 500)
         ax.scatter(a, p, s=9 if len(a) < 500 else 4, alpha=0.6 if len(a) < 500 else 0.35, color=POINT_COLOR,
                    linewidths=0, zorder=3, rasterized=len(a) > 500)
         ax.plot(lims, lims, color=IDENTITY_COLOR, linestyle="--", linewidth=1.0, zorder=2)
-        ax.axhline(mean, color=MEAN_COLOR, linestyle=":", linewidth=1.3, zorder=2)
+        # (above the points: under the mean guard every point lies on it and would hide it)
+        ax.axhline(mean, color=MEAN_COLOR, linestyle=":", linewidth=1.6, zorder=4)
+        ax.text(0.98, mean, "training mean", transform=ax.get_yaxis_transform(), ha="right",
+                va="bottom" if mean < lims[0] + 0.85 * (lims[1] - lims[0]) else "top", fontsize=style.NOTE_SIZE,
+                color=MEAN_COLOR, zorder=4)
         ax.set_xlim(lims)
         ax.set_ylim(lims)
         for axis in (ax.xaxis, ax.yaxis):  # (wide values such as -30000 side by side would run together)
@@ -170,8 +191,12 @@ def plot_predictions(points: RegressionPoints, *, title: str | None = None,
     handles = [Line2D([], [], color=POINT_COLOR, marker="o", linestyle="none", markersize=4),
                Line2D([], [], color=IDENTITY_COLOR, linestyle="--"), Line2D([], [], color=MEAN_COLOR, linestyle=":")]
     labels = [f"a {points.split} {unit}" + ("" if len(shown) == len(points.actual)
-                                           else f" ({len(shown)} of {len(points.actual)} drawn)"),
+                                           else f" ({len(shown)} of {len(points.actual)} drawn)")
+              + ("" if points.kept else ": what the run predicts, the training mean (its mean guard's choice)"),
               "y = x (a perfect prediction)", "the training mean (R² 0)"]
+    if points.own is not None:
+        handles.insert(1, Line2D([], [], color=OWN_COLOR, marker="o", linestyle="none", markersize=4, alpha=0.4))
+        labels.insert(1, "the model's own prediction, set aside by the mean guard")
     style.figure_legend(fig, handles, labels)
     fig.suptitle(title or f"predicted against actual, {points.split} split (data units)", fontsize=style.TITLE_SIZE)
     style.save(fig, path)

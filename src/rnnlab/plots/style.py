@@ -673,6 +673,11 @@ def _ticks_in_view(axis: Axis) -> None:
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+#: The mantissas whose minor ticks a log axis with fewer than two powers of ten in view labels: the
+#: first set that gives it two labels or more (powers of ten included). Matplotlib labelled 2, 3,
+#: 4 and 6 across most of a decade, labels that overlapped on a narrow axis.
+MINOR_LABELS: tuple[frozenset[int], ...] = (frozenset({2, 5}), frozenset({2, 3, 5}), frozenset({2, 4, 6, 8}),
+                                            frozenset(range(2, 10)))
 
 
 class PowerLabels(LogFormatterSciNotation):
@@ -681,9 +686,29 @@ class PowerLabels(LogFormatterSciNotation):
     the mathtext parser and laying out each label as a formula, which was a tenth of a report's
     drawing time (issue 28).
 
+    Its minor labels (``labelOnlyBase=False``): none when two powers of ten or more are in view,
+    else the minor ticks of the first set of :data:`MINOR_LABELS` that gives the axis two labels.
+
     >>> PowerLabels()(1e-3), PowerLabels(labelOnlyBase=False)(2e-3), PowerLabels()(100.0)
     ('10⁻³', '2×10⁻³', '10²')
     """
+
+    def set_locs(self, locs: Any = None) -> None:
+        super().set_locs(locs)
+        if self.labelOnlyBase or self._sublabels in (None, {1}) or self._base != 10 or self.axis is None:
+            return
+        if getattr(self.axis.get_transform(), "linthresh", None) is not None:
+            return  # (a symlog axis: matplotlib's choice)
+        lo, hi = sorted(self.axis.get_view_interval())
+        if lo <= 0:
+            return
+        decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+        tol = 1e-9
+        for mantissas in MINOR_LABELS:
+            shown = [m for k in decades for m in (1, *mantissas) if lo * (1 - tol) <= m * 10.0 ** k <= hi * (1 + tol)]
+            if len(shown) >= 2:
+                break
+        self._sublabels = {1, *mantissas}
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         text = super().__call__(x, pos)

@@ -21,9 +21,11 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
@@ -56,6 +58,10 @@ def select_layer(
     return arr, "gradient through time", direction
 
 
+#: The heatmap's lowest colour, as a fraction of its largest value: a vanishing gradient spans
+#: dozens of decades, and a colour scale over all of them gives the top decades no contrast.
+COLOUR_FLOOR = 1e-12
+
 #: The curve before training: grey and dashed, behind the one after training.
 BEFORE_COLOR = "#8a8a8a"
 
@@ -72,6 +78,21 @@ def per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         finite_arr = np.where(np.isfinite(arr), arr, np.nan)
         per_t = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in finite_arr])
     return per_t, np.isfinite(per_t) & (per_t > 0)
+
+
+def _below_floor(arr: np.ndarray, floor: float) -> str:
+    """The heatmap's note on the values under its colour floor (drawn in its lowest colour): at how
+    many steps every channel is, and at how many more some are.
+
+    >>> _below_floor(np.array([[1e-20, 1e-20], [1e-20, 1.0], [1.0, 1.0]]), 1e-12)
+    'below the colour floor (1e-12 × max), in its lowest colour: every channel at 1 of 3 steps, some at 1 more (their values: the panel below)'
+    """
+    low = np.isfinite(arr) & (arr > 0) & (arr < floor)
+    counted = np.isfinite(arr) & (arr > 0)
+    every = int((low.any(axis=1) & (low == counted).all(axis=1)).sum())
+    some = int(low.any(axis=1).sum()) - every
+    return (f"below the colour floor ({COLOUR_FLOOR:g} × max), in its lowest colour: every channel at {every} of "
+            f"{steps(arr.shape[0])}" + (f", some at {some} more" if some else "") + " (their values: the panel below)")
 
 
 def _processing_order(per_t: np.ndarray, direction: str) -> np.ndarray:
@@ -148,6 +169,41 @@ def _mark_reach(ax: Any, per_t: np.ndarray, direction: str, rel: float, what: st
     return reach
 
 
+def _draw_members(ax: Any, others: list[tuple[np.ndarray, np.ndarray | None]], rest: str, what: str) -> None:
+    """The curves of an ensemble's other members, thin, under member 0's: before training dashed
+    grey, after training (labelled ``what``) in member 0's colour; one legend entry each."""
+    for k, (_, g0) in enumerate(others):
+        if g0 is not None:
+            then_t, ok = per_timestep(g0)
+            if ok.any():
+                ax.plot(np.arange(len(then_t)), np.where(ok, then_t, np.nan), color=BEFORE_COLOR, linestyle="--",
+                        linewidth=0.8, alpha=0.7, label=f"before training, {rest} (thin)" if k == 0 else None)
+    for k, (g, _) in enumerate(others):
+        per_t, ok = per_timestep(g)
+        if ok.any():
+            ax.plot(np.arange(len(per_t)), np.where(ok, per_t, np.nan), color=style.series_color(0), linewidth=0.8,
+                    alpha=0.45, label=f"{what}, {rest} (thin)" if k == 0 else None)
+
+
+def _members_reach(curves: list[np.ndarray], direction: str, rel: float, after: str) -> str:
+    """One legend line with each member's reach (``curves``: their ``[T, H]`` arrays, member 0
+    first), as :func:`_mark_reach` would mark it."""
+    said = []
+    for g in curves:
+        per_t, _ = per_timestep(g)
+        if unjudged_reach(per_t, direction) is not None:
+            said.append("not judged")
+            continue
+        n = gradient_reach(_processing_order(per_t, direction), rel)
+        said.append("all" if n >= len(per_t) else str(n))
+    T = max(len(g) for g in curves)
+    if len(set(said)) == 1:
+        every = f"all {steps(T)}" if said[0] == "all" else \
+            said[0] if said[0] == "not judged" else f"{steps(int(said[0]))} back"
+        return f"reach{after}, each of the {len(curves)} members: {every}"
+    return f"reach{after}, members 0–{len(curves) - 1}: " + ", ".join(said) + f" steps back (of {T})"
+
+
 def plot_grad_through_time(
     gtt: GradThroughTime | np.ndarray,
     *,
@@ -158,6 +214,8 @@ def plot_grad_through_time(
     path: str | os.PathLike[str] | None = None,
     before: GradThroughTime | np.ndarray | None = None,
     xlabel: str = "timestep t",
+    before_zero_why: str | None = None,
+    members: Sequence[tuple[GradThroughTime | np.ndarray, GradThroughTime | np.ndarray | None]] = (),
 ) -> Figure:
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
@@ -170,7 +228,13 @@ def plot_grad_through_time(
     panel with its own reach marker; ``gtt`` is then the curve after training, and the heatmap
     stays its own. ``xlabel``: the x axis' label, e.g. what a step is when the recurrent layer
     runs at fewer steps than the input (a front-end that pools: ``"recurrent step (input pooled
-    ×16: 3000 → 188)"``).
+    ×16: 3000 → 188)"``). A curve before training that is 0 (or non-finite) at every step has
+    nothing to draw on a log axis: no dashed line nor legend entry is promised for it, the legend
+    says so instead, with ``before_zero_why`` (e.g. ``"the output layer starts at zero"``) after
+    it. ``members``: the same layer of an ensemble's other members, ``(after, before)`` each
+    (``before`` None where not recorded): their mean-over-channels curves drawn thin beside
+    ``gtt``'s, the reach of each member listed in the legend, so that one figure answers whether
+    the gradient reaches back in every member (the heatmap and the marked reach stay ``gtt``'s).
 
     >>> import numpy as np
     >>> fig = plot_grad_through_time(np.ones((5, 2)))
@@ -179,6 +243,9 @@ def plot_grad_through_time(
     >>> fig = plot_grad_through_time(np.ones((5, 2)), before=0.5 ** np.arange(4.0, -1.0, -1.0))
     >>> [line.get_linestyle() for line in fig.axes[1].lines[:2]]
     ['--', '-']
+    >>> fig = plot_grad_through_time(np.ones((5, 2)), before=np.zeros(5))
+    >>> [t.get_text() for t in fig.axes[1].get_legend().get_texts()][0]
+    'before training: |grad| = 0 at every step'
     """
     if not rel > 0:
         raise ValueError(f"rel: expected a positive factor, got {rel}")
@@ -186,12 +253,22 @@ def plot_grad_through_time(
     arr = np.abs(arr)
     T = arr.shape[0]
     then = None if before is None else np.abs(select_layer(before, layer, direction)[0])
+    others = [(np.abs(select_layer(g, layer, direction)[0]),
+               None if g0 is None else np.abs(select_layer(g0, layer, direction)[0])) for g, g0 in members]
+    befores = [b for b in [then, *(b for _, b in others)] if b is not None]
+    # (a curve before training of no drawable value, such as the gradient of a head that starts at
+    # zero: it gets no dashed line, so the picture must not promise one)
+    nothing_before = bool(befores) and not any(per_timestep(b)[1].any() for b in befores)
+    if nothing_before:
+        then, others = None, [(g, None) for g, _ in others]
     fig, axes = style.new_figure(2, 1, panel_size=(8.5, 2.9), height_ratios=(1.2, 1.0), sharex=True)
     ax_map, ax_line = axes[0, 0], axes[1, 0]
     fig.suptitle(title or f"{label}: |dLoss/dh_t| per timestep", fontsize=style.TITLE_SIZE)
-    ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel", fontsize=style.LABEL_SIZE)
-    ax_line.set_title("mean over channels (log scale)" if then is None else
-                      "mean over channels (log scale): after training (solid), before training (dashed)",
+    ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel"
+                     + (f" (member 0 of {len(others) + 1})" if others else ""), fontsize=style.LABEL_SIZE)
+    dashed = then is not None or any(b is not None for _, b in others)
+    ax_line.set_title("mean over channels (log scale)" + (f", each of the {len(others) + 1} members" if others else "")
+                      + (": after training (solid), before training (dashed)" if dashed else ""),
                       fontsize=style.LABEL_SIZE)
     ax_line.set_xlabel(xlabel)
     ax_map.set_ylabel("hidden channel")
@@ -206,21 +283,28 @@ def plot_grad_through_time(
     # Heatmap: a log colour scale when the positive values span more than a decade.
     ax_map.grid(False)
     pos = arr[np.isfinite(arr) & (arr > 0)]
+    cmap = colormaps[style.CMAP_MAGNITUDE].copy()
+    floor = None
     if pos.size and pos.max() / pos.min() > 10:
-        norm: Normalize = LogNorm(vmin=max(pos.min(), pos.max() * 1e-12), vmax=pos.max())
+        floor = pos.max() * COLOUR_FLOOR if pos.min() < pos.max() * COLOUR_FLOOR else None
+        norm: Normalize = LogNorm(vmin=pos.max() * COLOUR_FLOOR if floor else pos.min(), vmax=pos.max())
         shown = np.where(arr > 0, arr, np.nan)  # zeros have no place on a log scale
     else:
         finite = arr[np.isfinite(arr)]
         hi = float(finite.max()) if finite.size else 1.0
         norm = Normalize(vmin=0.0, vmax=hi if hi > 0 else 1.0)
         shown = arr
+    if floor is not None:  # (values under the floor take its colour: the bar's triangle says they go lower)
+        cmap.colorbar_extend = "min"
     image = ax_map.imshow(
-        shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
+        shown.T, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
         extent=(-0.5, T - 0.5, arr.shape[1] - 0.5, -0.5),
     )
     # The colour bar sits in the margin right of the whole grid: both x axes keep the same width,
     # so timesteps align.
     style.colorbar(fig, image, "|dLoss/dh_t|")
+    if floor is not None:  # (in the title, not over the cells: a note's box would hide some of them)
+        ax_map.set_title(f"{ax_map.get_title()}\n{_below_floor(arr, floor)}", fontsize=style.LABEL_SIZE)
     style.integer_ticks(ax_map.yaxis)
     if arr.shape[1] == 1:  # (one row, e.g. the health check's mean over channels: a tick at 0, not at ±0.45)
         ax_map.set_yticks([0])
@@ -231,6 +315,10 @@ def plot_grad_through_time(
     # Line: mean over channels per timestep, log axis; non-positive values cannot be drawn.
     per_t, drawable = per_timestep(arr)
     then_t, then_drawable = per_timestep(then) if then is not None else (None, None)
+    if nothing_before:
+        zero = "0" if all(np.isfinite(b).all() for b in befores) else "0 or non-finite"
+        ax_line.plot([], [], " ", label=f"before training: |grad| = {zero} at every step"
+                     + (f" ({before_zero_why})" if before_zero_why else ""))
     if not drawable.any() and (then_drawable is None or not then_drawable.any()):
         style.no_data(ax_line, "all values zero or non-finite: nothing to draw on a log axis")
         ax_line.set_yscale("log")
@@ -242,30 +330,36 @@ def plot_grad_through_time(
             alone = np.flatnonzero(then_drawable & ~np.r_[False, then_drawable[:-1]] & ~np.r_[then_drawable[1:], False])
             ax_line.plot(np.arange(len(then_t)), np.where(then_drawable, then_t, np.nan), color=BEFORE_COLOR,
                          linestyle="--", linewidth=1.3, marker="o" if alone.size else None, markevery=alone.tolist(),
-                         markersize=4, label="before training (untrained model)")
+                         markersize=4, label="before training (untrained model)"
+                         + (", member 0" if others else ""))
+        rest = f"members 1–{len(others)}" if len(others) > 1 else "member 1"
+        _draw_members(ax_line, others, rest, "after training" if dashed else "mean |grad|")
         ax_line.plot(np.arange(T), np.where(drawable, per_t, np.nan), color=style.series_color(0),
                      marker="o", markersize=2.5, linewidth=1.4,
-                     label="mean |grad|" if then_t is None else "after training")
+                     label=("mean |grad|" if not dashed else "after training") + (", member 0" if others else ""))
         # Reach and decay run in processing order: the reverse direction ends at t = 0.
         clean = _processing_order(per_t, direction)
         last_t = 0 if direction == "reverse" else T - 1
-        after = "" if then_t is None else " after training"
+        after = "" if not dashed else " after training"
+        of = " of member 0" if others else ""
         if drawable.any():
             if clean[-1] > 0:  # (a fraction of 0 is no line on a log axis)
                 ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
-                                label=f"{rel:g} × last value{after}")
-            reach = _mark_reach(ax_line, per_t, direction, rel, f"reach{after}", style.WARN_COLOR, "--")
+                                label=f"{rel:g} × last value{after}{of}")
+            reach = _mark_reach(ax_line, per_t, direction, rel, f"reach{after}{of}", style.WARN_COLOR, "--")
             if reach < T:
                 ax_map.axvline(_t_of(reach, T, direction), color="white", linestyle="--", linewidth=1.0)
         if then_t is not None and then_drawable.any():
-            _mark_reach(ax_line, then_t, direction, rel, "reach before training", BEFORE_COLOR, "-.")
+            _mark_reach(ax_line, then_t, direction, rel, "reach before training" + of, BEFORE_COLOR, "-.")
+        if others:  # (every member's reach in numbers: the thin lines carry no marker)
+            ax_line.plot([], [], " ", label=_members_reach([arr, *(g for g, _ in others)], direction, rel, after))
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
         if drawable.any():
             decay = decay_rate(clean)
             # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
-            trend = (f"decay per step back{after}: — (fewer than 2 non-zero steps to fit)" if not np.isfinite(decay)
-                     else f"grows ×{style.fmt(decay)} per step back{after}" if decay > 1 else
-                     f"decay per step back{after}: {style.fmt(decay)}")
+            trend = (f"decay per step back{after}{of}: — (fewer than 2 non-zero steps to fit)"
+                     if not np.isfinite(decay) else f"grows ×{style.fmt(decay)} per step back{after}{of}" if decay > 1
+                     else f"decay per step back{after}{of}: {style.fmt(decay)}")
             ax_line.plot([], [], " ", label=trend)
         # (under the panel: no corner of it is free of the curve for every gradient, a language
         # model's fills the top throughout)

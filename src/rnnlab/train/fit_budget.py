@@ -207,6 +207,24 @@ class FitBudget:
                             "total": end, "from": before, "why": why})
         return f"budget: {why} ({before} -> {end} steps)"
 
+    def replan(self, planned: int, step: int, why: str) -> None:
+        """A new plan of ``planned`` steps from ``step`` on (``training.steps`` changed on resume):
+        the planned end and the learning rate's segment follow it, recorded as a ``replanned``
+        decision; the decisions before it stay in the record.
+
+        >>> b = FitBudget.plan(total=100, steps_per_epoch=10, cap=400)
+        >>> b.replan(300, step=50, why="--resume with training.steps 100 -> 300")
+        >>> b.planned, b.total, b.epochs, b.events[-1]["decision"]
+        (300, 300, 30, 'replanned')
+        """
+        before = self.total
+        self.planned = planned
+        self.cap = max(self.cap, planned)
+        self.total = max(planned, step)
+        self.segment = None  # (the config's own schedule, over the new plan)
+        self.events.append({"step": step, "decision": "replanned", "total": self.total, "from": before,
+                            "why": why})
+
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps."""
         return {"total": self.total, "segment": list(self.segment) if self.segment else None,

@@ -1042,7 +1042,13 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
     set_rng_state(ckpt["rng"], s.shuffle_gen)
     s.stopper.load(ckpt["early_stopping"])
     if s.budget is not None and "budget" in ckpt:
+        planned = s.budget.planned
         s.budget.load(ckpt["budget"])
+        if "training.steps" in changes:
+            # (the budget the user changed on resume: its new plan replaces the one recorded, the
+            # decisions so far kept in the record)
+            s.budget.replan(planned, step=int(ckpt["step"]), why=f"--resume with training.steps "
+                            f"{changes['training.steps'][0]} -> {changes['training.steps'][1]}")
         s.epochs = s.budget.epochs
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
     s.resume_window = ckpt.get("stream")

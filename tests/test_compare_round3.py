@@ -72,7 +72,7 @@ def test_seeds_of_one_config_are_one_row_marked_by_the_recipe_rule(tmp_path, cap
     assert z["val_acc@best_epoch"] == "0.91 ± 0.01"  # mean ± sd with ddof=1
     # the reference is the base config (no key away from its default), though it was given last
     mark = head[-1]
-    assert mark == f"vs {tmp_path}/none-s* (val_acc@best_epoch)" and b[mark] == "reference"
+    assert mark == f"vs {tmp_path}/none-s* (val_acc@kept)" and b[mark] == "reference"
     expected = verdict([0.90, 0.92, 0.91], [0.80, 0.82, 0.81], higher_is_better=True)
     assert z[mark] == "better: " + expected.reason
     # a mean gain of +0.0267 that the seeds' spread swamps is not called a gain, though its test
@@ -90,7 +90,7 @@ def test_the_test_column_is_said_to_be_for_reporting(tmp_path, capsys):
     # one run per config: the table of runs as before, the test column kept
     assert cells(lines[0])[:2] == ["run", "model.zoneout"] and "test_acc" in cells(lines[0])
     assert cells(lines[1])[0] == str(a)
-    assert lines[3] == ("note: test_acc is for reporting the config chosen by validation (val_acc@best_epoch), not for "
+    assert lines[3] == ("note: test_acc is for reporting the config chosen by validation (val_acc@kept), not for "
                         "choosing one: choosing by it selects on the test split")
 
 

@@ -6,11 +6,12 @@ directory, what is tracked) and that train on the same data (``data.dataset`` / 
 and for a run of a recipe or search, its fold, ``.../fold-K``) form a **group**. With one run per
 group the table has one row per run; with several, one row per group: the config keys whose
 values differ between the groups, the number of seeds, the seeds, and each score as its mean ±
-standard deviation (ddof=1) over the seeds. Each group is then marked against a reference group
+standard deviation (ddof=1) over the seeds (runs of one seed are not replicates: a rerun of a
+seed already in its group stands alone). Each group is then marked against a reference group
 by :func:`rnnlab.recipe.decide.verdict`, the rule ``rnnlab recipe`` keeps a change by, applied to
-the validation selection score ``val_<metric>@best_epoch`` of the task's headline metric (its
-value at the epoch the run's training called best, by ``training.early_stopping.monitor``: not the
-best value of ``val_<metric>``, see :func:`at_best`). The reference
+the validation score of the model each run kept, ``val_<metric>@kept`` of the task's headline
+metric (:func:`kept_record`: its best epoch's under early stopping, else its last epoch's, the
+score ``rnnlab recipe`` decides on). The reference
 is the group that sets the fewest of the differing keys away from rnnlab's defaults (the base
 config: no regularizer), the first given among equals. The test column is shown for reporting
 the chosen config, never used to mark or choose one.
@@ -18,7 +19,7 @@ the chosen config, never used to mark or choose one.
 Example:
     >>> rows = [{"run": f"runs/{r}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...          "data": "GunPoint", "headline": "acc", "higher_is_better": True,
-    ...          "val_acc@best_epoch": v, "test_acc": 0.9}
+    ...          "val_acc@kept": v, "test_acc": 0.9}
     ...         for r, z, vs in (("none", "0", (0.80, 0.82, 0.81)), ("zoneout", "0.15", (0.90, 0.92, 0.91)))
     ...         for s, v in enumerate(vs)]
     >>> [[r["run"] for r in g] for g in group_runs(rows)][1]
@@ -166,6 +167,7 @@ def run_summary(run: Path) -> dict[str, Any]:
                 else best_record(records, "val_loss", task))
         # (a Lightning or Tracker run's training calls no epoch best, finished or not)
         best_by = None if stopping else "val_loss"
+    kept = kept_record(records, best, config)
     # what the best epoch is best by: the loss's is its lowest, accuracy's its highest (the task says)
     monitor = config.training.early_stopping.monitor if config is not None else "val_loss"
     best_by_words = f"{'highest' if task.higher_is_better(monitor) else 'lowest'} {monitor}"
@@ -187,7 +189,8 @@ def run_summary(run: Path) -> dict[str, Any]:
            "val_loss": final.get("val_loss"), at_best("val_loss"): best.get("val_loss") if best else None,
            "test_loss": (summary.get("test") or {}).get("loss"),
            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
-           at_best(f"val_{m}"): best.get(f"val_{m}") if best else None, "best_epoch": best["epoch"] if best else None,
+           at_best(f"val_{m}"): best.get(f"val_{m}") if best else None,
+           at_kept(f"val_{m}"): kept.get(f"val_{m}") if kept else None, "best_epoch": best["epoch"] if best else None,
            "best_by": best_by, "best_by_monitor": best_by if best_by else best_by_words, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
            "targets": _targets(rd, config, task) if config is not None else None, "records": records}
@@ -203,6 +206,8 @@ def run_summary(run: Path) -> dict[str, Any]:
 
 #: What the column of a score at the best epoch adds to the score's name.
 AT_BEST = "@best_epoch"
+#: What the column of the kept model's score adds to the score's name (:func:`kept_record`).
+AT_KEPT = "@kept"
 #: How those columns were named before (``best_val_acc``): a row that holds the old key is read.
 OLD_AT_BEST = "best_"
 
@@ -217,6 +222,38 @@ def at_best(key: str) -> str:
     'val_acc@best_epoch'
     """
     return f"{key}{AT_BEST}"
+
+
+def at_kept(key: str) -> str:
+    """The column of ``key`` (``val_acc``) for the model the run kept (:func:`kept_record`): what
+    ``rnnlab compare`` marks groups by.
+
+    >>> at_kept("val_acc")
+    'val_acc@kept'
+    """
+    return f"{key}{AT_KEPT}"
+
+
+def kept_record(records: list[dict[str, Any]], best: dict[str, Any] | None, config: Any) -> dict[str, Any] | None:
+    """The epoch record of the model a run kept (and tested): its ``best`` epoch when early
+    stopping keeps the best epoch's weights (``training.early_stopping.patience`` > 0, as
+    :func:`rnnlab.train.run_fit.evaluated_checkpoint` picks them), else its last epoch, whose score
+    is also the one ``rnnlab recipe`` and ``rnnlab search`` judge a run by. A run without
+    config.toml (Lightning, a Tracker) keeps what its loop ended with: the last epoch.
+
+    >>> from rnnlab.config import parse_config
+    >>> recs = [{"epoch": 1, "val_acc": 0.9}, {"epoch": 2, "val_acc": 0.5}]
+    >>> kept_record(recs, recs[0], parse_config('[data]\\ndataset = "UnitTest"'))["epoch"]
+    2
+    >>> kept_record(recs, recs[0], parse_config('[data]\\ndataset = "UnitTest"\\n'
+    ...                                         '[training.early_stopping]\\npatience = 5'))["epoch"]
+    1
+    """
+    if not records:
+        return None
+    if config is not None and config.training.early_stopping.patience > 0:
+        return best
+    return records[-1]
 
 
 def _renamed(row: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +349,8 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     """Runs side by side: the config keys whose values differ between the runs (``config``: the
     flattened config of a run with config.toml, see :func:`_config_cells`; ``-`` for a run without),
     then final and best metrics (one row per run; the best epoch is the one its training called
-    best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``train_<metric>`` is
+    best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``val_<metric>@kept`` is the
+    score of the model the run kept, :func:`kept_record`; ``train_<metric>`` is
     the evaluated model's on the training split once the run has finished). Each row shows its
     task's headline metric (``headline``: ``acc`` when absent); runs of different tasks get the
     columns of each. ``max_group_decay`` is the largest weight decay of any parameter group at the
@@ -322,8 +360,8 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     >>> print(compare_table([{"run": "a", "epochs": 3, "train_loss": 0.5, "train_acc": 0.9,
     ...                       "val_acc": None, "val_acc@best_epoch": None, "best_epoch": None,
     ...                       "test_acc": 0.8, "max_group_decay": 0.0}]))
-    run  epochs  train_loss  train_acc  val_acc  val_acc@best_epoch  best_epoch  test_acc  max_group_decay
-    a    3       0.5         0.9        -        -                   -           0.8       0
+    run  epochs  train_loss  train_acc  val_acc  val_acc@best_epoch  val_acc@kept  best_epoch  test_acc  max_group_decay
+    a    3       0.5         0.9        -        -                   -             -           0.8       0
     """
     rows = [_renamed(r) for r in rows]
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
@@ -503,8 +541,16 @@ def data_note(rows: list[dict[str, Any]]) -> str | None:
 
 
 def group_runs(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The rows grouped by config less ``training.seed`` and by data, in the order first given;
-    a run without config.toml is a group of its own (its config is not known)."""
+    """The rows grouped by config less ``training.seed`` and by data, in the order first given,
+    each seed once: a run of a seed its group already holds (a rerun, or a final run retrained
+    with the same config and seed) is no replicate, and is a group of its own, its row's
+    ``rerun_of`` naming the group's run of that seed (:func:`rerun_note` says it). A run without
+    config.toml is a group of its own (its config is not known).
+
+    >>> rows = [{"run": r, "config": {"training.seed": "0"}, "data": "d"} for r in ("base", "final")]
+    >>> [[r["run"] for r in g] for g in group_runs(rows)], rows[1]["rerun_of"]
+    ([['base'], ['final']], 'base')
+    """
     groups: dict[Any, list[dict[str, Any]]] = {}
     for i, r in enumerate(rows):
         cfg = r.get("config")
@@ -512,8 +558,33 @@ def group_runs(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         key = (("config", tuple(sorted((k, v) for k, v in cfg.items() if k not in (SEED_KEY, DATA_PATH_KEY))),
                 r.get("data_id") or r.get("data"))
                if cfg is not None else ("run", i))
+        same = next((o for o in groups.get(key, []) if o["config"].get(SEED_KEY) == cfg.get(SEED_KEY)), None) \
+            if cfg is not None else None
+        if same is not None:
+            r["rerun_of"] = same["run"]
+            key = ("run", i)
         groups.setdefault(key, []).append(r)
     return list(groups.values())
+
+
+def rerun_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line naming the runs that stand alone because their group already holds their seed
+    (:func:`group_runs`' ``rerun_of``); None when there is none.
+
+    >>> print(rerun_note([{"run": "t/baseline", "config": {"training.seed": "0"}},
+    ...                   {"run": "t/final", "config": {"training.seed": "0"}, "rerun_of": "t/baseline"}]))
+    note: t/final stands alone: same config, data and seed (0) as t/baseline, a rerun and not another seed (a group's mean ± sd is over distinct seeds)
+    """
+    alone = [r for r in rows if r.get("rerun_of")]
+    if not alone:
+        return None
+    said = "; ".join(f"{r['run']}: same config, data and seed ({r['config'].get(SEED_KEY, '?')}) as {r['rerun_of']}"
+                     for r in alone)
+    if len(alone) == 1:
+        said = said.replace(": same", " stands alone: same", 1)
+        return f"note: {said}, a rerun and not another seed (a group's mean ± sd is over distinct seeds)"
+    return (f"note: {len(alone)} runs stand alone ({said}): reruns and not other seeds (a group's mean ± sd is over "
+            "distinct seeds)")
 
 
 def _differing(rows: list[dict[str, Any]], leave_out: tuple[str, ...] = ()) -> list[str]:
@@ -531,7 +602,8 @@ def _score_columns(rows: list[dict[str, Any]], heads: list[str]) -> list[str]:
     baseline = [f"test_{h}{BASELINE_SUFFIX}" for h in heads
                 if any(r.get(f"test_{h}{BASELINE_SUFFIX}") is not None for r in rows)]
     return list(dict.fromkeys(
-        ["epochs", "train_loss"] + [k for h in heads for k in (f"train_{h}", f"val_{h}", at_best(f"val_{h}"))]
+        ["epochs", "train_loss"]
+        + [k for h in heads for k in (f"train_{h}", f"val_{h}", at_best(f"val_{h}"), at_kept(f"val_{h}"))]
         + ["best_epoch"] + [k for h in heads for k in (f"test_{h}", f"test_{h}{BASELINE_SUFFIX}")
                             if not k.endswith(BASELINE_SUFFIX) or k in baseline]
         + ["max_group_decay"]))
@@ -589,15 +661,16 @@ def _default_cells(config_of_run: Any, keys: list[str]) -> dict[str, str]:
 def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] | None = None) -> str:
     """One row per group of seeds (see the module's doc): the differing config keys, ``n``, the
     seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
-    :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@best_epoch`` against the reference group.
+    :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@kept`` (the kept model's score,
+    :func:`kept_record`) against the reference group.
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
-    ...                     "headline": "acc", "higher_is_better": True, "val_acc@best_epoch": v}
+    ...                     "headline": "acc", "higher_is_better": True, "val_acc@kept": v}
     ...                    for s, v in enumerate(vs)]
     >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.90, 0.92, 0.91))], {"model.zoneout": "0"}))
-    group    model.zoneout  n  seeds  val_acc@best_epoch  vs 0-s* (val_acc@best_epoch)
-    0-s*     0              3  0,1,2  0.81 ± 0.01         reference
-    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01         better: gain +0.1000 > noise (se 0.0082)
+    group    model.zoneout  n  seeds  val_acc@kept  vs 0-s* (val_acc@kept)
+    0-s*     0              3  0,1,2  0.81 ± 0.01   reference
+    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0082)
     """
     from rnnlab.recipe.decide import verdict
 
@@ -607,7 +680,7 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     differing = _differing(reps, leave_out=(SEED_KEY,))
     scores = [c for c in _score_columns(reps, heads) if any(r.get(c) is not None for g in groups for r in g)]
     ref = _reference(groups, differing, defaults or {})
-    select = at_best(f"val_{reps[ref].get('headline', 'acc')}")
+    select = at_kept(f"val_{reps[ref].get('headline', 'acc')}")
     mark = f"vs {group_label(groups[ref])} ({select})"
     cols = ["group", *differing, "n", "seeds", *scores, mark]
 
@@ -651,21 +724,38 @@ def selection_note(rows: list[dict[str, Any]]) -> str | None:
     """The line under a table with a test column: it reports the chosen config, it does not choose.
 
     >>> print(selection_note([{"headline": "acc", "test_acc": 0.9}]))
-    note: test_acc is for reporting the config chosen by validation (val_acc@best_epoch), not for choosing one: choosing by it selects on the test split
+    note: test_acc is for reporting the config chosen by validation (val_acc@kept), not for choosing one: choosing by it selects on the test split
     """
     heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
              if any(r.get(f"test_{h}") is not None for r in rows)]
     if not heads:
         return None
     return (f"note: {', '.join(f'test_{h}' for h in heads)} is for reporting the config chosen by validation "
-            f"({', '.join(at_best(f'val_{h}') for h in heads)}), not for choosing one: choosing by it selects on the "
+            f"({', '.join(at_kept(f'val_{h}') for h in heads)}), not for choosing one: choosing by it selects on the "
             "test split")
 
 
+def _several_runs(p: Path) -> str | None:
+    """What the directory ``p`` is when rnnlab made it to hold other runs (a study of ``rnnlab
+    search``, a directory of ``rnnlab recipe``: its marker, or the file an older rnnlab's has) rather
+    than being a run, as ``"an rnnlab recipe (its runs: DIR/candidates/..., DIR/test/*)"``; None for
+    anything else. A glob of runs (``runs/*``) matches them."""
+    from rnnlab.rundir import METRICS, RECIPE, STUDY
+
+    if not p.is_dir() or (p / METRICS).exists():
+        return None
+    for kind, what, where in ((STUDY, "an rnnlab search study", ("trials/*/fold-*", "final")),
+                              (RECIPE, "an rnnlab recipe", ("candidates/*/seed-*/fold-*", "test/*"))):
+        if (p / kind.marker).exists() or any(all((p / f).exists() for f in group) for group in kind.legacy):
+            return f"{what} (its runs: {', '.join(f'{p}/{w}' for w in where)})"
+    return None
+
+
 def skip_figures(paths: list[str]) -> tuple[list[str], list[str]]:
-    """``paths`` less what ``rnnlab compare`` itself wrote (a figure of :data:`FIGURE_NAMES`, or a
-    folder that holds only those), which a glob of the runs' folder matches; and a note for each
-    path skipped. Anything else is left for :func:`run_summary` to accept or refuse.
+    """``paths`` less what a glob of the runs' folder matches that is no run: what ``rnnlab
+    compare`` itself wrote (a figure of :data:`FIGURE_NAMES`, or a folder that holds only those),
+    and the directory of a search's study or of a recipe (:func:`_several_runs`); and a note for
+    each path skipped. Anything else is left for :func:`run_summary` to accept or refuse.
 
     >>> skip_figures(["runs/a", "runs/compare_metrics.png"])[0]
     ['runs/a']
@@ -673,6 +763,10 @@ def skip_figures(paths: list[str]) -> tuple[list[str], list[str]]:
     kept, notes = [], []
     for given in paths:
         p = Path(given)
+        several = _several_runs(p)
+        if several is not None:
+            notes.append(f"skipped {given}: {several}, not a run")
+            continue
         ours = p.name in FIGURE_NAMES and not p.is_dir()
         if p.is_dir() and not p.is_symlink():
             try:
@@ -702,7 +796,7 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
     for note in skipped:
         say(note)
     if not kept:
-        raise RnnlabError(f"RUN_DIR: expected run directories, got only rnnlab compare's figures ({', '.join(run_dirs)})")
+        raise RnnlabError(f"RUN_DIR: expected run directories, got none: {'; '.join(n.removeprefix('skipped ') for n in skipped)}")
     runs = [Path(r) for r in kept]
     seen: dict[Path, str] = {}
     for given, r in zip(kept, runs, strict=True):
@@ -729,6 +823,9 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
         defaults = _default_cells(_config_of(first["run"]), keys) if first is not None else {}
         say(grouped_table(groups, defaults))
     note = targets_note(rows)
+    if note is not None:
+        say(note)
+    note = rerun_note(rows)
     if note is not None:
         say(note)
     note = selection_note(rows)
@@ -761,6 +858,10 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             + (f" (for {runs(by_rule)}, whose training calls no epoch best: the epoch of lowest val_loss)"
                if by_rule else "")
             + ", not the run's best value of that score"
+            + f"; <score>{AT_KEPT}: the score of the model the run kept and tested: best_epoch's where early stopping "
+            "keeps the best epoch's weights (training.early_stopping.patience > 0), else the last epoch's (the score "
+            "rnnlab recipe judges a run by)"
+            + (f" (for {runs(logged)}: the last epoch's)" if logged else "")
             + "; test_<metric>: the evaluated model"
             + "".join(f"; test_{h}{BASELINE_SUFFIX}: the seasonal-naive forecast on the same run's test block, "
                       f"its {h} on that run's scale" for h in heads)
@@ -768,8 +869,9 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             "value; dotted columns: the config keys whose values differ between the runs, - for a run without "
             "config.toml"
             + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
-               "column: rnnlab recipe's rule (gain > Welch's standard error of the difference) against the reference, "
-               "the group with the fewest differing keys away from their defaults)" if grouped else ")"))
+               f"column: rnnlab recipe's rule (gain > Welch's standard error of the difference) on <score>{AT_KEPT} "
+               "against the reference, the group with the fewest differing keys away from their defaults)"
+               if grouped else ")"))
 
 
 def _config_of(run: str) -> Any:

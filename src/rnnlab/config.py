@@ -1460,11 +1460,13 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
-def template_for(task: str = "classification") -> str:
-    """The text ``rnnlab init --task TASK`` writes (TASK a :attr:`rnnlab.task.Task.name`):
-    :data:`TEMPLATE` with the task's data set and metrics; per step, a front-end that keeps the
-    length and a head that pools nothing; and what its targets were measured to need (values per
-    sequence: early stopping; values per step: no recurrent batch norm, lr 1e-2).
+def template_for(task: str = "classification", dataset: str | None = None) -> str:
+    """The text ``rnnlab init --task TASK [--dataset NAME]`` writes (TASK a
+    :attr:`rnnlab.task.Task.name`): :data:`TEMPLATE` with the task's data set and metrics; per
+    step, a front-end that keeps the length and a head that pools nothing; and what its targets
+    were measured to need (values per sequence: early stopping; values per step: no recurrent
+    batch norm, lr 1e-2). ``dataset``: a bundled data set of the task instead of the template's,
+    and what that data bounds fitted to it (:func:`_fit_bundled_series`: a short series' window).
 
     >>> parse_config(template_for("regression")).task.kind, parse_config(template_for("regression")).data.dataset
     ('regression', 'Covid3Month')
@@ -1473,6 +1475,9 @@ def template_for(task: str = "classification") -> str:
     >>> c = parse_config(template_for("per-step-classification"))
     >>> c.task.per_step, c.data.dataset, c.model.head.pooling, [b.pool for b in c.model.frontend.conv_blocks]
     (True, 'delayed_copy', 'last', [1, 1, 1])
+    >>> c = parse_config(template_for("forecasting", "ShampooSales"))
+    >>> c.data.dataset, c.data.bptt, c.data.streams
+    ('ShampooSales', 22, 1)
     """
     from rnnlab.task import TASKS
 
@@ -1496,6 +1501,71 @@ def template_for(task: str = "classification") -> str:
         if old not in text:  # TEMPLATE changed under an edit: fail here, not in a user's run
             raise RuntimeError(f"template_for({task!r}): an edit no longer matches TEMPLATE: {old[:70]!r}")
         text = text.replace(old, new, 1)
+    return text if dataset is None else _with_bundled(text, task, dataset)
+
+
+def _with_bundled(text: str, task: str, name: str) -> str:
+    """The template ``text`` of ``task`` on the bundled data set ``name`` (``--dataset``: a
+    one-line error for a name of no bundled set, or of another task's): its dataset line, and for a
+    series what the series bounds (:func:`_fit_bundled_series`). The run's name and output.dir
+    follow the dataset when left unset."""
+    from rnnlab._checks import did_you_mean
+    from rnnlab.data.bundled import all_bundled_names, bundled_task
+    from rnnlab.errors import DataError
+
+    names = all_bundled_names()
+    if name not in names:
+        raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
+                        f"{name!r}{did_you_mean(name, names)}")
+    held = bundled_task(name)
+    if held != task:
+        raise DataError(f"--dataset: {name!r} is a {held} data set, expected one "
+                        f"for --task {task} (see the task column of `rnnlab datasets`)")
+    text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{name}"\n', text, count=1)
+    return _fit_bundled_series(text, name) if held == "forecasting" else text
+
+
+#: Where a template line's comment starts (the column its values are padded to).
+_COMMENT_AT = 32
+
+
+def _template_line(text: str, key: str, value: int, *comment: str) -> str:
+    """``text`` with its one line ``key = ...`` set to ``value``, commented by the lines ``comment``
+    (the first beside the value, the others below it, as the template wraps a comment)."""
+    line = f"{key} = {value}".ljust(_COMMENT_AT) + f"# {comment[0]}\n" + "".join(
+        " " * _COMMENT_AT + f"#   {more}\n" for more in comment[1:])
+    new, count = re.subn(rf"(?m)^{re.escape(key)} = .*\n", lambda _: line, text, count=1)
+    if not count:  # TEMPLATE changed under this edit: fail here, not in a user's run
+        raise RuntimeError(f"the forecasting template has no line {key!r}")
+    return new
+
+
+def _fit_bundled_series(text: str, name: str) -> str:
+    """The forecasting template ``text`` on the bundled series ``name`` with what its length
+    bounds: ``data.bptt`` no longer than the training steps with targets (what the validation and
+    test blocks leave; ShampooSales' 36 months leave 22 of the template's 24), ``data.streams`` no
+    more rows than windows fit, and ``task.season`` the series' own (``rnnlab datasets``: Lynx 10,
+    Uschange 4, solar 48, not the template's monthly 12). Each value changed says why in its comment.
+    The blocks are the template's fractions, which leave every bundled series at least a
+    season of training and more steps in each block than the horizon."""
+    from rnnlab.data.stream import BUNDLED_STREAMS, read_series, split_bounds
+
+    config = parse_config(text)
+    d, horizon, season = config.data, config.task.horizon, BUNDLED_STREAMS[name].season
+    length = min(len(x) for x in read_series(d).values)
+    bounds = split_bounds(length, d, None)
+    window = bounds.train - horizon  # the steps with targets inside the training block: load_stream's bound
+    bptt = min(d.bptt, window)
+    streams = max(1, min(d.streams, window // bptt))
+    if season != config.task.season:
+        text = _template_line(text, "season", season, f"{name}'s season (`rnnlab datasets`), not the template's "
+                              f"{config.task.season} (monthly data's yearly cycle):")
+    if bptt != d.bptt:
+        text = _template_line(text, "bptt", bptt, f"{name}: its {length} steps leave {window} training steps with "
+                              "targets after the", f"validation and test blocks, too few for the template's {d.bptt}")
+    if streams != d.streams:
+        text = _template_line(text, "streams", streams, f"{name}: {window} training steps hold {streams} "
+                              f"row{'s' if streams > 1 else ''} of data.bptt steps (the template: {d.streams})")
     return text
 
 

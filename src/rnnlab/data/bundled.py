@@ -111,18 +111,40 @@ def bundled_names() -> list[str]:
     return _ucr_names() + list(DIGITS) + list(GENERATED)
 
 
+def all_bundled_names() -> list[str]:
+    """Every name ``data.dataset`` accepts, whatever the task (what ``rnnlab datasets`` lists):
+    :func:`bundled_names`, then the series of a forecasting task and the texts of a language model.
+
+    >>> all_bundled_names()[-2:]
+    ['solar', 'python-docs']
+    """
+    from rnnlab.data.stream import BUNDLED_STREAMS
+    from rnnlab.data.text import BUNDLED_TEXTS
+
+    return bundled_names() + list(BUNDLED_STREAMS) + list(BUNDLED_TEXTS)
+
+
 def bundled_task(name: str) -> str:
     """The task of a bundled data set, by name (:attr:`rnnlab.task.Task.name`):
-    ``"classification"``, ``"regression"``, or ``"per-step-classification"`` /
-    ``"per-step-regression"`` for the generated per-step sets.
+    ``"classification"``, ``"regression"``, ``"per-step-classification"`` /
+    ``"per-step-regression"`` for the generated per-step sets, ``"forecasting"`` for a bundled
+    series and ``"language_model"`` for a bundled text.
 
     >>> bundled_task("GunPoint"), bundled_task("Covid3Month"), bundled_task("adding_problem")
     ('classification', 'regression', 'per-step-regression')
+    >>> bundled_task("Airline"), bundled_task("python-docs")
+    ('forecasting', 'language_model')
     """
+    from rnnlab.data.stream import BUNDLED_STREAMS
     from rnnlab.data.synthetic import GENERATED
+    from rnnlab.data.text import BUNDLED_TEXTS
 
     if name in GENERATED:
         return GENERATED[name].task
+    if name in BUNDLED_STREAMS:
+        return "forecasting"
+    if name in BUNDLED_TEXTS:
+        return "language_model"
     return _ucr_sets().get(name, "classification")
 
 
@@ -283,16 +305,28 @@ def _load_generated(name: str) -> tuple[Sequences, Sequences]:
     return out[0], out[1]
 
 
+#: What a bundled set of a stream task holds, for the error that names its task.
+_STREAM_HOLDS = {"forecasting": "a long series to forecast", "language_model": "a text to model"}
+
+
 def load_bundled(name: str) -> tuple[Sequences, Sequences]:
-    """The (train, test) splits of a bundled data set, as published (unnormalised)."""
+    """The (train, test) splits of a bundled data set of sequences, as published (unnormalised).
+    A bundled series or text (a stream task's) is a :class:`DataError` naming the ``[task] kind``
+    that reads it; an unknown name one that offers the closest of every bundled name."""
     if name in DIGITS:
         return _load_digits(name)
-    if bundled_task(name).startswith("per-step-"):
+    task = bundled_task(name)
+    if task in _STREAM_HOLDS:
+        # (a stream task never loads sequences: this run's task is one of sequences, without [task] classification)
+        raise DataError(f"data.dataset {name!r}: holds {_STREAM_HOLDS[task]}, read by [task] kind = \"{task}\", "
+                        f"expected a data set of sequences for this run's task; set [task] kind = \"{task}\" "
+                        "(the task column of `rnnlab datasets`)")
+    if task.startswith("per-step-"):
         return _load_generated(name)
     if name not in _ucr_names():
-        options = bundled_names()
+        options = all_bundled_names()
         raise DataError(
             f"data.dataset: unknown bundled data set {name!r}{did_you_mean(name, options)} "
-            f"(available: {', '.join(options)})"
+            f"(available: {', '.join(options)}; `rnnlab datasets` lists each with its task)"
         )
     return _load_ucr(name)

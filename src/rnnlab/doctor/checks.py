@@ -270,6 +270,7 @@ SPELLING: dict[str, tuple[str, str]] = {
     "output_init": ("Scale down the initial weights of the output layer (e.g. multiply by 0.1 or zero its bias)",
                     "Start the output layer at zero (model.head.zero_init = true)"),
     "zero_init": ("", " (model.head.zero_init = true)"),
+    "more_steps": ("diagnose(..., steps=2)", "rnnlab doctor --steps 2"),
     "relu_norm": ("LayerNorm before the ReLU", 'norm = "layer" in each [[model.frontend.blocks]]'),
     "relu_other": ("LeakyReLU/ELU/GELU", 'GELU (activation = "gelu" in each [[model.frontend.blocks]])'),
     "gated": ("an LSTM/GRU rather than a plain RNN", 'an LSTM/GRU rather than a plain RNN (model.layer = "lstm" or "gru")'),
@@ -790,6 +791,41 @@ def _unused_on_one_step(names: list[str], obs: Observations) -> dict[str, list[s
     return found
 
 
+def _zero_layers(obs: Observations) -> dict[str, str]:
+    """The weight matrices that start with every weight 0 and are on the loss's path (they receive
+    a gradient): a zero-initialized output layer (``model.head.zero_init``), by the module that
+    holds the parameters behind it -> its parameter's name. That module is the nearest one above the
+    layer that holds another parameter (an ensemble member's, for a member's head; the whole model
+    for a single head): what the layer's output is computed from."""
+    found = {}
+    for p in obs.params.values():
+        if len(p.shape) < 2 or not p.norms or p.norms[0] != 0.0 or not p.grad_max:
+            continue
+        layer = p.name.rsplit(".", 1)[0]
+        parts = layer.split(".")
+        for k in range(len(parts) - 1, -1, -1):
+            scope = ".".join(parts[:k])
+            inside = [n for n in obs.params if (not scope or n.startswith(scope + "."))
+                      and not n.startswith(layer + ".")]
+            if inside:
+                found[scope] = p.name
+                break
+    return found
+
+
+def _behind_zero_layer(names: Iterable[str], obs: Observations) -> dict[str, list[str]]:
+    """Of ``names``, those behind a zero-initialized layer (:func:`_zero_layers`), by that layer's
+    weight: at the first backward pass the layer's weights are all 0, so no gradient reaches what
+    its input is computed from (a zero-initialized output layer cuts nothing: its first update
+    moves it off 0, and from the second step on the layers before it get a gradient)."""
+    zero, found = _zero_layers(obs), {}
+    for n in names:
+        scopes = [s for s in zero if (not s or n.startswith(s + ".")) and not n.startswith(zero[s].rsplit(".", 1)[0] + ".")]
+        if scopes:
+            found.setdefault(zero[max(scopes, key=len)], []).append(n)
+    return found
+
+
 @register("zero_grad")
 def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
     """Trainable parameters that never receive a non-zero gradient."""
@@ -835,6 +871,33 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                     "as a feed-forward layer and learns nothing over time."
                 ),
                 remedy=spelled("Give the recurrent layer more than one step: {lengthen}.", obs.config),
+            )
+        )
+        zero = [n for n in zero if n not in names]
+    # At a single backward pass a zero-initialized layer after them explains a zero gradient (by
+    # the second, its first update has moved it off 0: a parameter still without one is cut).
+    behind = _behind_zero_layer(zero, obs) if max(obs.steps, 1) == 1 else {}
+    if behind:
+        names, layers = [n for ns in behind.values() for n in ns], list(behind)
+        one = len(layers) == 1
+        found.append(
+            Finding(
+                check="zero_grad",
+                severity="info",
+                title=f"{len(names)} parameter(s) get no gradient at the first step: the layer{'' if one else 's'} "
+                      f"after them start{'s' if one else ''} at 0 ({_names(layers, 2)})",
+                numbers={"parameters": names, "backward_passes": 1, "cause": "zero_initialized_layer",
+                         "layers": layers},
+                message=(
+                    f"{_names(layers, 2)} start{'s' if one else ''} with every weight 0, so at the first step "
+                    f"{'it passes' if one else 'they pass'} no gradient back to what {'its' if one else 'their'} "
+                    f"input is computed from: {_names(names)} get exactly 0, by construction, and nothing is cut "
+                    f"from the loss. The first update moves {'it' if one else 'them'} off 0, and from the second "
+                    "step on those parameters get a gradient; only one step was measured here."
+                ),
+                remedy=spelled("Nothing to fix where the output layer starts at zero on purpose{zero_init}. To see "
+                               "them get a gradient, measure 2 or more steps ({more_steps}): a parameter without "
+                               "one then is cut from the loss.", obs.config),
             )
         )
         zero = [n for n in zero if n not in names]
@@ -1283,6 +1346,10 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     """Update-to-weight ratio ||ΔW|| / ||W|| per step far from ~1e-3 (learning rate off)."""
     _need_steps(obs)
     ratios: dict[str, float] = {}
+    # A zero-initialized layer passes no gradient back at the first step: the weights behind it
+    # change only by their weight decay then (AdamW: lr x decay of their norm, e.g. 3e-3 x 1e-3),
+    # which measures no learning rate. Their later steps do.
+    first_cut = {n for names in _behind_zero_layer(obs.params, obs).values() for n in names}
     for p in obs.params.values():
         # Weight matrices only: biases and gains often start at 0 or 1, where the ratio says
         # nothing about the learning rate; so does a matrix that starts at 0 (a zero-initialized
@@ -1291,9 +1358,10 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         # hold not_in_optimizer's (no learning rate moves them).
         if len(p.shape) < 2 or not p.grad_max or not p.norms[0] > 0 or not p.optimized:
             continue
+        skip = 1 if p.name in first_cut and len(p.updates) > 1 else 0
         per_step = [
             u / w
-            for u, w in zip(p.updates, p.norms[:-1], strict=True)
+            for u, w in zip(p.updates[skip:], p.norms[skip:-1], strict=True)
             if w > 0 and math.isfinite(u / w)
         ]
         if per_step:

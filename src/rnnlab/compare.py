@@ -10,7 +10,7 @@ standard deviation (ddof=1) over the seeds (runs of one seed are not replicates:
 seed already in its group stands alone). Each group is then marked against a reference group
 by :func:`rnnlab.recipe.decide.verdict`, the rule ``rnnlab recipe`` keeps a change by, applied to
 the validation score of the model each run kept, ``val_<metric>@kept`` of the task's headline
-metric (:func:`kept_record`: its best epoch's under early stopping, else its last epoch's, the
+metric (:func:`~rnnlab.train.best.kept_record`: its best epoch's under early stopping, else its last epoch's, the
 score ``rnnlab recipe`` decides on). The reference
 is the group that sets the fewest of the differing keys away from rnnlab's defaults (the base
 config: no regularizer), the first given among equals. The test column is shown for reporting
@@ -152,7 +152,7 @@ def run_summary(run: Path) -> dict[str, Any]:
         raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
                           f"{'is empty' if rd.metrics.exists() else 'is missing'})")
     from rnnlab.task import CLASSIFICATION, task_for
-    from rnnlab.train.best import best_record
+    from rnnlab.train.best import best_record, kept_record
 
     final = records[-1]
     summary = rd.read_summary() or {}
@@ -206,7 +206,7 @@ def run_summary(run: Path) -> dict[str, Any]:
 
 #: What the column of a score at the best epoch adds to the score's name.
 AT_BEST = "@best_epoch"
-#: What the column of the kept model's score adds to the score's name (:func:`kept_record`).
+#: What the column of the kept model's score adds to the score's name (:func:`~rnnlab.train.best.kept_record`).
 AT_KEPT = "@kept"
 #: How those columns were named before (``best_val_acc``): a row that holds the old key is read.
 OLD_AT_BEST = "best_"
@@ -225,35 +225,13 @@ def at_best(key: str) -> str:
 
 
 def at_kept(key: str) -> str:
-    """The column of ``key`` (``val_acc``) for the model the run kept (:func:`kept_record`): what
+    """The column of ``key`` (``val_acc``) for the model the run kept (:func:`~rnnlab.train.best.kept_record`): what
     ``rnnlab compare`` marks groups by.
 
     >>> at_kept("val_acc")
     'val_acc@kept'
     """
     return f"{key}{AT_KEPT}"
-
-
-def kept_record(records: list[dict[str, Any]], best: dict[str, Any] | None, config: Any) -> dict[str, Any] | None:
-    """The epoch record of the model a run kept (and tested): its ``best`` epoch when early
-    stopping keeps the best epoch's weights (``training.early_stopping.patience`` > 0, as
-    :func:`rnnlab.train.run_fit.evaluated_checkpoint` picks them), else its last epoch, whose score
-    is also the one ``rnnlab recipe`` and ``rnnlab search`` judge a run by. A run without
-    config.toml (Lightning, a Tracker) keeps what its loop ended with: the last epoch.
-
-    >>> from rnnlab.config import parse_config
-    >>> recs = [{"epoch": 1, "val_acc": 0.9}, {"epoch": 2, "val_acc": 0.5}]
-    >>> kept_record(recs, recs[0], parse_config('[data]\\ndataset = "UnitTest"'))["epoch"]
-    2
-    >>> kept_record(recs, recs[0], parse_config('[data]\\ndataset = "UnitTest"\\n'
-    ...                                         '[training.early_stopping]\\npatience = 5'))["epoch"]
-    1
-    """
-    if not records:
-        return None
-    if config is not None and config.training.early_stopping.patience > 0:
-        return best
-    return records[-1]
 
 
 def _renamed(row: dict[str, Any]) -> dict[str, Any]:
@@ -350,7 +328,7 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     flattened config of a run with config.toml, see :func:`_config_cells`; ``-`` for a run without),
     then final and best metrics (one row per run; the best epoch is the one its training called
     best, by training.early_stopping.monitor, see :mod:`rnnlab.train.best`; ``val_<metric>@kept`` is the
-    score of the model the run kept, :func:`kept_record`; ``train_<metric>`` is
+    score of the model the run kept, :func:`~rnnlab.train.best.kept_record`; ``train_<metric>`` is
     the evaluated model's on the training split once the run has finished). Each row shows its
     task's headline metric (``headline``: ``acc`` when absent); runs of different tasks get the
     columns of each. ``max_group_decay`` is the largest weight decay of any parameter group at the
@@ -662,7 +640,7 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     """One row per group of seeds (see the module's doc): the differing config keys, ``n``, the
     seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
     :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@kept`` (the kept model's score,
-    :func:`kept_record`) against the reference group.
+    :func:`~rnnlab.train.best.kept_record`) against the reference group.
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...                     "headline": "acc", "higher_is_better": True, "val_acc@kept": v}

@@ -293,6 +293,19 @@ def _finished(run: Path, recorded: Config, budget: FoldBudget) -> dict[str, Any]
     return records[-1] if ended else None
 
 
+def _kept(run: Path, config: Config) -> dict[str, Any]:
+    """The epoch record of the model the finished ``run`` kept, whose score a trial counts
+    (:func:`rnnlab.train.best.kept_record`: under early stopping its best epoch, whose weights it
+    restored and tested, not the epochs it trained past it; else its last)."""
+    from rnnlab.task import task_for
+    from rnnlab.train.best import best_record, kept_record
+
+    records = RunDir(run).read_metrics()
+    es = config.training.early_stopping
+    kept = kept_record(records, best_record(records, es.monitor, task_for(config), es.min_delta), config)
+    return kept if kept is not None else records[-1]
+
+
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
               metric: str | None = None, report: Report | None = None, workers: int = 1) -> TrialResult:
     """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).
@@ -358,7 +371,7 @@ def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence
                     atomic_write_json(out / TRIAL_FILE, result.to_dict())
                     return result
                 last = RunDir(run).read_metrics()[-1]
-            result.scores[s].append(float(last[metric]))
+            result.scores[s].append(float(_kept(run, recorded[s])[metric]))
             result.epochs[s].append(int(last["epoch"]))
     atomic_write_json(out / TRIAL_FILE, result.to_dict())
     return result

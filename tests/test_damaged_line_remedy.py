@@ -39,3 +39,17 @@ def test_a_damaged_last_complete_line_says_so():
     with pytest.raises(RunDirError, match=r"line 2: expected a JSON object, got a list; it is the file's last line: "
                                           r"repair line 2 or delete it"):
         run.read_metrics()
+
+
+def test_a_device_or_pipe_is_never_replaced_by_a_written_file(tmp_path):
+    import os
+
+    from rnnlab.rundir import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(RunDirError, match="not a regular file"):
+        atomic_write_text(fifo, "x")
+    assert fifo.is_fifo()
+    with pytest.raises(RunDirError, match="a directory"):
+        atomic_write_text(tmp_path, "x")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
-import re
+import os
 import signal
 import sys
 import textwrap
@@ -122,6 +122,7 @@ def _say(message: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     if not args.profile:
         return _train_command(args)
+    _file_to_write(args.profile, "--profile", "the profile")  # (before training, not after it)
     import cProfile
 
     profiler = cProfile.Profile()
@@ -140,13 +141,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rnnlab.train.predict import write_predictions
 
     if args.out is not None:  # (a user's path: never a directory made up, nor a file of theirs replaced unasked)
-        out = Path(args.out)
-        if out.is_dir():
-            raise RnnlabError(f"--out: expected a file to write the CSV to, got the directory {out}")
-        if not out.parent.is_dir():
-            raise RnnlabError(f"--out: the directory {out.parent} does not exist (create it first)")
-        if out.exists() and not args.force:
-            raise RnnlabError(f"--out: {out} already exists; pass --force to overwrite it")
+        _file_to_write(args.out, "--out", "the CSV", force=args.force)
     # (the run directory's own file, without --out, is replaced each time: said, so that no earlier
     # predictions go unnoticed)
     default = Path(args.run_dir) / (FORECAST if args.data is None else PREDICTIONS)
@@ -159,14 +154,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_to_write(given: str, flag: str, what: str, force: bool | None = None, make_dirs: bool = False,
+                   name: str | None = None) -> Path:
+    """``given``, the file ``flag`` names for a command to write ``what`` to, checked before the
+    command does any work: not a directory (``name``: the file name the error suggests in it), in
+    a directory that exists (or, ``make_dirs``, that the write makes under one); with ``force``
+    given (the command replaces the file whole), one that exists only with ``force``, and never
+    a device, pipe or socket (replaced, /dev/null would become a plain file). One line naming
+    ``flag`` otherwise.
+
+    >>> _file_to_write("/nonexistent/p.out", "--profile", "the profile")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RnnlabError: --profile: the directory /nonexistent does not exist (create it first)
+    """
+    path = Path(given)
+    if path.is_dir():
+        raise RnnlabError(f"{flag}: expected a file to write {what} to, got the directory {path}"
+                          + (" (--force overwrites a file, never a directory)" if force else "")
+                          + (f"; name a file in it, e.g. {path / name}" if name else ""))
+    if force is not None and path.exists() and not path.is_file():
+        raise RnnlabError(f"{flag}: expected a file to write {what} to, got {path}, which is not a regular file "
+                          "(a device, pipe or socket) and is never replaced")
+    folder = path.parent
+    while make_dirs and not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # (the nearest one that exists: the write makes the others under it)
+    if not folder.is_dir():
+        raise RnnlabError(f"{flag}: {folder} is not a directory, so {path} cannot be written" if folder.exists()
+                          else f"{flag}: the directory {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise RnnlabError(f"{flag}: cannot write {path} (permission denied)")
+    if force is False and path.exists():
+        raise RnnlabError(f"{flag}: {path} already exists; pass --force to overwrite it")
+    return path
+
+
 def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.device import resolve_device, with_device
     from rnnlab.task import task_for
+    from rnnlab.threads import warn_oversubscribed
     from rnnlab.train.trainer import train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
     resolve_device(config.training.device, "--device" if args.device else "training.device")
+    warn_oversubscribed(config.training.threads)
     allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
     if allow and not args.resume:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
@@ -318,11 +350,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
-    config, shape = adapt_to_shape(with_device(load_config(args.config), args.device))  # the model train would build
+    config = with_device(load_config(args.config), args.device)
+    device = resolve_device(config.training.device, "--device" if args.device else "training.device")
+    config, shape = adapt_to_shape(config)  # the model train would build
     if shape is not None:
         _say(shape.line())
     task = task_for(config)
-    device = resolve_device(config.training.device, "--device" if args.device else "training.device")
     seed_everything(config.training.seed)
     data = load_data(config.data, seed=config.training.seed, task=task)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
@@ -425,28 +458,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     from rnnlab.rundir import atomic_write_text
 
     task = task_name(args.task)
-    text = template_for(task)
-    path = Path(args.path)
-    if path.exists() and not args.force:
-        raise RnnlabError(f"{path} already exists; pass --force to overwrite it")
-    if args.dataset is not None:
-        from rnnlab._checks import did_you_mean
-        from rnnlab.data.bundled import bundled_names, bundled_task
-        from rnnlab.data.stream import BUNDLED_STREAMS
-        from rnnlab.data.text import BUNDLED_TEXTS
-        from rnnlab.errors import DataError
-
-        names = bundled_names() + list(BUNDLED_STREAMS) + list(BUNDLED_TEXTS)
-        if args.dataset not in names:
-            raise DataError(f"--dataset: expected a bundled data set (see `rnnlab datasets`), got "
-                            f"{args.dataset!r}{did_you_mean(args.dataset, names)}")
-        held = ("language_model" if args.dataset in BUNDLED_TEXTS else
-                "forecasting" if args.dataset in BUNDLED_STREAMS else bundled_task(args.dataset))
-        if held != task:
-            raise DataError(f"--dataset: {args.dataset!r} is a {held} data set, expected one "
-                            f"for --task {task} (see the task column of `rnnlab datasets`)")
-        # The template's one dataset line; name and output.dir follow it when left unset.
-        text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{args.dataset}"\n', text, count=1)
+    text = template_for(task, args.dataset)  # (a bad --dataset is refused before any folder is made)
+    path = _file_to_write(args.path, "path", "the config", force=args.force, make_dirs=True,
+                          name="rnnlab.toml")
     atomic_write_text(path, text)
     _say(f"wrote {path}; train it with: rnnlab train {path}")
     return 0
@@ -557,8 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_report)
 
-    p = add("tensorboard", "Write runs' metrics, tracked norms (per gate) and final weights as TensorBoard event "
-                           "files (RUN_DIR/tensorboard), to view them side by side.")
+    p = add("tensorboard", "Write runs' metrics, tracked norms (per gate) and final weights (every parameter of the "
+                           "last checkpoint, a recurrent layer's per gate, at the run's last step) as TensorBoard "
+                           "event files (RUN_DIR/tensorboard), to view them side by side.")
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     p.set_defaults(func=cmd_tensorboard)
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N")
 #: The values of ``training.precision``: float32 throughout, or bfloat16 autocast.
 PRECISIONS = ("32", "bf16")
-_CUDA_N = re.compile(r"cuda:(\d{1,4})")
+# (any index: one torch does not see is refused by resolve_device, naming how many it sees)
+_CUDA_N = re.compile(r"cuda:([0-9]+)")
 
 
 def check_device(value: object, name: str = "training.device") -> str:
@@ -49,27 +50,43 @@ def check_device(value: object, name: str = "training.device") -> str:
     raise ConfigError(f'{name}: expected "auto", "cpu", "cuda" or "cuda:N" (N = 0, 1, ...), got {value!r}')
 
 
-def resolve_device(value: str, name: str = "training.device") -> torch.device:
-    """The torch device ``value`` names on this machine, with its index for CUDA; a one-line
-    error naming ``name`` when it asks for CUDA that torch does not see.
+def require_device(value: str, name: str = "training.device") -> str:
+    """``value`` when this machine has the device it names, else a one-line error naming
+    ``name`` (``"--device"`` when the flag gave the value): the checks of :func:`resolve_device`,
+    without choosing the device, so a process that only starts workers (a search's, a recipe's)
+    opens no CUDA context of its own. Every command that computes makes them before it writes
+    anything.
 
-    >>> resolve_device("auto").type in ("cpu", "cuda")
-    True
+    >>> require_device("cpu")
+    'cpu'
     """
     value = check_device(value, name)
     if value == "cpu" or (value == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
+        return value
     if not torch.cuda.is_available():
         why = ("this torch is built without CUDA" if torch.version.cuda is None
                else "torch sees no CUDA device (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)")
         raise ConfigError(f'{name}: {value!r} asks for a CUDA GPU, but {why}; use "cpu" or "auto"')
     count = torch.cuda.device_count()
     match = _CUDA_N.fullmatch(value)
-    index = int(match.group(1)) if match else torch.cuda.current_device()
-    if index >= count:
-        raise ConfigError(f"{name}: {value!r} asks for CUDA device {index}, but torch sees {count} "
+    if match and int(match.group(1)) >= count:
+        raise ConfigError(f"{name}: {value!r} asks for CUDA device {int(match.group(1))}, but torch sees {count} "
                           f"(cuda:0 to cuda:{count - 1})")
-    return torch.device("cuda", index)
+    return value
+
+
+def resolve_device(value: str, name: str = "training.device") -> torch.device:
+    """The torch device ``value`` names on this machine, with its index for CUDA; a one-line
+    error naming ``name`` when it asks for CUDA that torch does not see (:func:`require_device`).
+
+    >>> resolve_device("auto").type in ("cpu", "cuda")
+    True
+    """
+    value = require_device(value, name)
+    if value == "cpu" or (value == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    match = _CUDA_N.fullmatch(value)
+    return torch.device("cuda", int(match.group(1)) if match else torch.cuda.current_device())
 
 
 def worker_device(value: str, worker: int, cuda_count: int) -> str:

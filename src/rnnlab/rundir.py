@@ -745,6 +745,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one."""
     p = Path(path)
     refuse_link(p)  # os.replace would replace a link, not follow it; refused alike, one rule
+    if p.exists() and not p.is_file():
+        # (os.replace would put a file in place of a device or a pipe: /dev/null, as root)
+        kind = "a directory" if p.is_dir() else "not a regular file (a device, a pipe or a socket)"
+        raise RunDirError(f"{p}: expected a file to write, got {kind}; it is left as it is")
     with _naming(p):
         _refuse_rebirth(p.parent, p.name)  # (checkpoints/ is made only inside a run directory that is there)
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,10 @@ Tags:
   figures (``metrics/test_acc``, one point at the last step);
 * ``{name}/{stat}`` histograms of per-channel statistics, split per gate as
   ``{name}/{gate}/{stat}`` when ``model`` tells the gate layout (``lstm.weight_hh_l0/f/l2_per_channel``);
-* ``weights/{module} l{layer} {direction}/{component}/{gate}`` histograms of the model's weights
-  per gate at ``step`` (when ``model`` is given).
+* ``weights/...`` histograms of every parameter of ``model`` (when given) at ``step``, by default
+  the run's last optimizer step (its last epoch record's, not the last tracked one's): a gated
+  recurrent layer's per gate as ``weights/{module} l{layer} {direction}/{component}/{gate}``,
+  every other parameter whole as ``weights/{parameter name}`` (``weights/head.0.weight``).
 
 Example:
     >>> import tempfile, torch
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -80,10 +82,11 @@ def _param_kinds(model: nn.Module | None) -> dict[str, str]:
 def tensorboard_records(
     run_dir: str | os.PathLike[str] | RunDir, model: nn.Module | None = None, step: int | None = None
 ) -> tuple[list[Scalar], list[Histogram]]:
-    """Convert a run's tracked statistics and epoch records (and ``model``'s weights per gate at
-    ``step``, default the last tracked step) into scalar and histogram records, ordered by tag
-    then step."""
-    tracked = read_tracked(run_dir)
+    """Convert a run's tracked statistics and epoch records (and ``model``'s weights at ``step``,
+    default the run's last step: all of them, a gated layer's per gate) into scalar and
+    histogram records, ordered by tag then step."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    tracked = read_tracked(run)
     kinds = _param_kinds(model)
     scalars: list[Scalar] = []
     hists: list[Histogram] = []
@@ -105,12 +108,21 @@ def tensorboard_records(
                     continue
                 for gate, part in split_gates(torch.from_numpy(vec), kind).items():
                     hists.append(Histogram(f"{name}/{gate}/{stat}", int(s), part.numpy()))
-    scalars += _metric_scalars(run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir))
+    records = run.read_metrics()
+    scalars += _metric_scalars(run, records)
     if model is not None:
-        at = last if step is None else int(step)
-        for gp in _gated_weights(model):
+        # (the weights are those after the run's last step: its last epoch record's, which the
+        # tracked records, taken every tracking.weights_every steps, may end before)
+        at = int(step) if step is not None else max(last, _record_step(records[-1]) if records else 0)
+        gated = _gated_weights(model)
+        for gp in gated:
             for comp, gate, arr in gp.items():
                 hists.append(Histogram(f"weights/{gp.label}/{comp}/{gate}", at, arr.reshape(-1).astype(np.float64)))
+        split = {pname for gp in gated for pname in gp.names.values()}
+        for pname, param in model.named_parameters():
+            if pname not in split:
+                hists.append(Histogram(f"weights/{pname}", at,
+                                       param.detach().float().cpu().reshape(-1).numpy().astype(np.float64)))
     scalars.sort(key=lambda r: (r.tag, r.step))
     hists.sort(key=lambda r: (r.tag, r.step))
     return scalars, hists
@@ -141,16 +153,20 @@ def last_model(run_dir: str | os.PathLike[str] | RunDir) -> nn.Module | None:
     return model_of(run, config, task, run_fit(run, config, task, path, "splitting per gate"), path)
 
 
-def _metric_scalars(run: RunDir) -> list[Scalar]:
+def _record_step(record: dict[str, Any]) -> int:
+    """The optimizer step an epoch record ends at (its epoch, in records from before steps)."""
+    return int(record.get("step", record["epoch"]))
+
+
+def _metric_scalars(run: RunDir, records: list[dict[str, Any]]) -> list[Scalar]:
     """The epoch records (``metrics.jsonl``: losses, metrics, learning rate, gradient norm) as
     ``metrics/{name}`` at each epoch's last optimizer step, the x axis of the tracked statistics;
     the test split's figures (``summary.json``, evaluated once) as one point at the last."""
-    records = run.read_metrics()
-    out = [Scalar(f"metrics/{key}", int(r.get("step", r["epoch"])), float(value))
+    out = [Scalar(f"metrics/{key}", _record_step(r), float(value))
            for r in records for key, value in r.items()
            if key not in ("epoch", "step", "time") and isinstance(value, (int, float)) and not isinstance(value, bool)]
     test = ((run.read_summary() or {}).get("test") or {}) if records else {}
-    at = int(records[-1].get("step", records[-1]["epoch"])) if records else 0
+    at = _record_step(records[-1]) if records else 0
     return out + [Scalar(f"metrics/test_{key}", at, float(value)) for key, value in test.items()
                   if isinstance(value, (int, float)) and not isinstance(value, bool)]
 
@@ -177,8 +193,9 @@ def export_tensorboard(
 
     ``log_dir`` defaults to ``RUN_DIR/tensorboard``, whose event files an earlier export wrote are
     replaced (a ``log_dir`` given gets one more event file, as a SummaryWriter adds). With ``model``, per-channel statistics of
-    gate-stacked parameters are split per gate and the weights are added as per-gate
-    histograms (histograms holding NaN/inf are skipped: TensorBoard cannot bin them). Returns
+    gate-stacked parameters are split per gate and every weight is added as a histogram at
+    ``step`` (default the run's last step), a gated layer's per gate (histograms holding NaN/inf
+    are skipped: TensorBoard cannot bin them). Returns
     the log directory (``tensorboard --logdir <it>``). Raises ImportError
     naming the ``tensorboard`` extra when the package is missing.
     """

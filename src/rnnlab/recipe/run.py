@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
-from rnnlab.device import use_worker_device, with_device
+from rnnlab.device import require_device, use_worker_device, with_device
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
@@ -50,6 +50,7 @@ from rnnlab.search.trial import FoldPlan, run_trial
 from rnnlab.stops import HANGUP, ignored, raise_stop
 from rnnlab.tables import with_spread
 from rnnlab.task import Task, task_for
+from rnnlab.threads import available_cpus, warn_oversubscribed, workers_share_cores
 
 Log = Callable[[str], None]
 
@@ -248,12 +249,6 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict
     return out
 
 
-def _cores() -> int:
-    from rnnlab.threads import available_cpus
-
-    return available_cpus()[0]
-
-
 def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> RecipeOutcome:
     """Run (or continue) the recipe of ``options``; see the module docstring for what it writes."""
     from rnnlab.search.trial import plan_for_config
@@ -267,6 +262,9 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     base = with_device(base, options.device)
+    # (every run would fail alike: refused now, naming the flag or key, before anything is written)
+    require_device(base.training.device, "--device" if options.device else "training.device")
+    warn_oversubscribed(base.training.threads, options.workers)
     steps = select_steps(options.steps, base)
     search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)
     plan = plan_for_config(base, search)
@@ -287,6 +285,9 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     seeds = [base.training.seed + i for i in range(options.seeds)]
     say(f"recipe of {options.config} in {out}: {len(steps)} steps, each candidate {len(seeds)} seeds x "
         f"{plan.describe()} of the training split, {task.describe(str(search.metric))}")
+    shared = workers_share_cores(options.workers)
+    if shared is not None:
+        say(shared)
     pool = None
     if options.workers > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -294,7 +295,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         # tracker, started here, leave it to the recipe, which stops them with SIGTERM)
         with ignored(HANGUP):
             pool = ctx.Pool(options.workers, initializer=_worker_init,
-                            initargs=(max(1, _cores() // options.workers), base.training.device, ctx.Value("i", 0),
+                            initargs=(max(1, available_cpus()[0] // options.workers), base.training.device, ctx.Value("i", 0),
                                       process_identity()))
     try:
         evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)

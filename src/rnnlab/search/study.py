@@ -51,7 +51,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
-from rnnlab.device import use_worker_device, with_device
+from rnnlab.device import require_device, use_worker_device, with_device
 from rnnlab.errors import Interrupted, RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
@@ -94,7 +94,7 @@ from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_f
 from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
-from rnnlab.threads import available_cpus
+from rnnlab.threads import warn_oversubscribed, workers_share_cores
 from rnnlab.train.final import final_line, retrain_and_test
 
 Log = Callable[[str], None] | None
@@ -174,6 +174,9 @@ def prepare(options: SearchOptions) -> Setup:
 
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     base = with_device(base, options.device)
+    # (every trial would fail alike: refused now, naming the flag or key, before anything is written)
+    require_device(base.training.device, "--device" if options.device else "training.device")
+    warn_oversubscribed(base.training.threads, options.workers)
     task = task_for(base)
     search = base.search if base.search is not None else SearchConfig(metric=task.score)
     if options.reports is not None:
@@ -764,10 +767,6 @@ class SearchOutcome:
     final: dict[str, Any] | None
 
 
-def _cores() -> int:
-    return available_cpus()[0]
-
-
 def worker_threads(base: Config) -> int | None:
     """Torch threads of each worker: one, unless the config sets ``training.threads`` (then
     None: the trainer sets it). Small recurrent models run fastest on one thread (IPD, 5 epochs
@@ -819,8 +818,9 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     for note in setup.notes:
         say(f"note: {note}")
     threads = worker_threads(setup.base)
-    if options.workers > _cores():
-        say(f"note: --workers {options.workers} on {_cores()} cores: the workers share cores")
+    shared = workers_share_cores(options.workers)
+    if shared is not None:
+        say(shared)
     try:
         try:
             if options.workers == 1:

@@ -259,8 +259,10 @@ def test_a_tensorboard_export_of_an_undeclared_cell_exports_its_tracked_norms_wh
     layer = rnnlab.Recurrent(MyLSTMCell(2, 3))
     Tracker(tmp_path, layer, grads_every=0).step()
     scalars, hists = tb.tensorboard_records(tmp_path, model=layer)
-    assert scalars and hists and not any(h.tag.startswith("weights/") for h in hists)
-    assert all(h.tag.count("/") == 1 for h in hists)  # (whole vectors: no gate in the tag)
+    assert scalars and hists
+    assert all(h.tag.count("/") == 1 for h in hists)  # (whole vectors and weights: no gate in the tag)
+    # (its final weights are exported whole, under their parameter names)
+    assert {h.tag for h in hists if h.tag.startswith("weights/")} == {f"weights/{n}" for n, _ in layer.named_parameters()}
 
 
 def test_a_conv_cells_weights_are_drawn_per_gate_with_its_taps_side_by_side():

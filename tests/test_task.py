@@ -154,6 +154,6 @@ def test_a_run_directory_from_before_the_task_section_reads_unchanged(tmp_path, 
     capsys.readouterr()
     assert main(["compare", str(run), "--figures", str(tmp_path / "figs")]) == 0
     out = capsys.readouterr().out
-    assert "train_acc  val_acc  best_val_acc  best_epoch  test_acc" in out
+    assert "train_acc  val_acc  val_acc@best_epoch  val_acc@kept  best_epoch  test_acc" in out
     assert main(["report", str(run)]) == 0
     assert Path(run / "report.html").exists()

@@ -211,7 +211,7 @@ def test_train_resume_compare_and_report_end_to_end(tiny, tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(run), "--figures", str(tmp_path / "figs")]) == 0
     table = capsys.readouterr().out
-    assert "train_rmse  val_rmse  best_val_rmse  best_epoch  test_rmse" in table and "acc" not in table
+    assert "train_rmse  val_rmse  val_rmse@best_epoch  val_rmse@kept  best_epoch  test_rmse" in table and "acc" not in table
     # train_rmse is the figure rnnlab train printed (the evaluated model's), not the last epoch's training mode
     head, row = table.splitlines()[:2]
     cells = dict(zip(head.split(), row.split(), strict=True))

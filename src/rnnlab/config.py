@@ -1487,7 +1487,7 @@ def template_for(task: str = "classification", dataset: str | None = None) -> st
         raise ConfigError(f"--task: expected one of {list(TASKS)}, got {task!r}{did_you_mean(task, list(TASKS))}")
     kind, per_step = TASKS[task].kind, TASKS[task].per_step
     if kind == "language_model":  # token embedding, a stream of text: a template of its own
-        return LANGUAGE_MODEL_TEMPLATE
+        return LANGUAGE_MODEL_TEMPLATE if dataset is None else _with_bundled(LANGUAGE_MODEL_TEMPLATE, task, dataset)
     text = TEMPLATE
     if kind == "forecasting":
         edits: tuple[tuple[str, str], ...] = _FORECASTING_EDITS

@@ -16,7 +16,7 @@ from test_bad_inputs import digest, one_line_error
 
 from rnnlab.config import parse_config
 from rnnlab.errors import CheckpointError, RunDirError
-from rnnlab.rundir import RUN, RunDir, atomic_write_json, read_marker
+from rnnlab.rundir import RUN, RunDir, RunDirGone, atomic_write_json, read_marker
 from rnnlab.train import train
 from rnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -130,12 +130,27 @@ def test_training_stops_with_one_line_when_its_run_directory_is_removed(tmp_path
             proc.kill()
     assert proc.returncode == 1, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "disappeared while training" in lines[0] and str(out) in lines[0], err
+    assert len(lines) == 1 and "disappeared while" in lines[0] and str(out) in lines[0], err
     # at most what a write in flight as the removal ran can leave (rm then says "Directory not
     # empty"): never a summary, a report, or records of the epochs after
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
     assert not {"summary.json", "report.html", "timing.json"} & set(left), left
     assert len(RunDir(out).read_metrics() if out.exists() else []) <= 1, left
+
+
+def test_a_metrics_file_removed_between_epochs_stops_the_run_instead_of_starting_a_new_one(tmp_path):
+    # (rm -rf reaches metrics.jsonl before the lock file: the next epoch's record must not make a
+    # metrics.jsonl holding only the epochs after the removal)
+    out = tmp_path / "m"
+
+    def remove_after_first(record):
+        if record["epoch"] == 1:
+            (out / "metrics.jsonl").unlink()
+        return False
+
+    with pytest.raises(RunDirGone, match=r"disappeared while writing metrics\.jsonl \(metrics\.jsonl, which this run wrote before, was removed\)"):
+        _train(_config(tmp_path, epochs=4), out, on_epoch=remove_after_first)
+    assert not (out / "metrics.jsonl").exists()
 
 
 # ------------------------------------------------------------------ 3. a corrupt last.pt: a way forward

@@ -171,6 +171,7 @@ class RunDir:
         # holds no lock, so :meth:`abandon` leaves its directory alone
         self._found: frozenset[str] | None = frozenset()
         self._lock_id: tuple[int, int] | None = None  # (the lock file's, once a writer holds it)
+        self._appended: set[Path] = set()  # (files this writer appended to: never created anew)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {str(self.path)!r}: expected a directory, got a file")
         _refuse_rebirth(self.path, "a reader of it")
@@ -214,6 +215,7 @@ class RunDir:
                                       marker_record={"run": uuid.uuid4().hex} if new else None)
         lock_file = os.stat(run.path / LOCK_FILE)
         run._lock_id = (lock_file.st_dev, lock_file.st_ino)
+        run._appended = set()
         _WRITING.add(os.path.abspath(run.path))
         return run
 
@@ -406,8 +408,29 @@ class RunDir:
         return p
 
     def append(self, file: Path, record: dict[str, Any]) -> None:
-        """Append one record to a JSONL file of this run."""
-        append_jsonl(file, record)
+        """Append one record to a JSONL file of this run. A file this writer appended to before
+        and that is gone now (``rm -rf`` of the run under way, which has not reached the lock file
+        yet) is :class:`RunDirGone`, never a new file holding only the records after it.
+
+        >>> import tempfile
+        >>> with RunDir.for_writing(Path(tempfile.mkdtemp()) / "run", new=True) as run:
+        ...     run.append(run.metrics, {"epoch": 1}); run.metrics.unlink()
+        ...     run.append(run.metrics, {"epoch": 2})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnlab.rundir.RunDirGone: the run directory .../run disappeared while writing metrics.jsonl (metrics.jsonl, which this run wrote before, was removed)
+        """
+        again = file in self._appended
+        try:
+            _append(file, _line(record), create=not again)
+        except FileNotFoundError:
+            if not again:
+                raise
+            self.check_present(f"writing {file.name}")
+            raise RunDirGone(f"the run directory {self.path} disappeared while writing {file.name} "
+                             f"({file.name}, which this run wrote before, was removed)") from None
+        if self._lock_id is not None:
+            self._appended.add(file)
 
     # -------------------------------------------------------------- the one reader
 
@@ -609,9 +632,10 @@ def _restore(value: Any) -> Any:
     return value
 
 
-def _append(path: str | os.PathLike[str], text: str) -> None:
+def _append(path: str | os.PathLike[str], text: str, create: bool = True) -> None:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     try:  # O_NOFOLLOW: a link (even dangling) in place of the file is refused, never followed
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, flags, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
             refuse_link(path)

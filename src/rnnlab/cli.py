@@ -193,12 +193,10 @@ def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.device import resolve_device, with_device
     from rnnlab.task import task_for
-    from rnnlab.threads import warn_oversubscribed
     from rnnlab.train.trainer import train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
     resolve_device(config.training.device, "--device" if args.device else "training.device")
-    warn_oversubscribed(config.training.threads)
     allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
     if allow and not args.resume:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
@@ -215,6 +213,9 @@ def _train_command(args: argparse.Namespace) -> int:
              + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else "")
              + (f"  ({result.mean_guard.baseline}'s: task.mean_guard)" if result.mean_guard and not result.mean_guard.kept
                 else ""))
+    by_channel = result.channel_line(task.headline)  # (a forecaster's MASE is the mean over its channels)
+    if by_channel is not None:
+        _say(by_channel)
     if result.text is not None:  # what the figures above are over: <unk> is scored like any token
         unknown = result.text["unknown"]
         _say(f"unknown tokens (<unk>, vocabulary {result.text['vocabulary']}): "

@@ -30,16 +30,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import os
 import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rnnlab.errors import RnnlabError, RunDirError
+from rnnlab.lock import live_holder
 from rnnlab.tables import text_table
 
 #: Config keys left out of ``rnnlab compare``'s config columns: they differ between runs by
@@ -107,34 +106,13 @@ def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
             return None
         return "(running or stopped)"
     t = config.training
-    pid = _lock_pid(rd.path)
+    pid = live_holder(rd.path)
     # a live writer holds the run's lock (rnnlab.lock writes its pid there and empties the file
     # when done): the run is running; otherwise the files cannot tell running from killed
     state = f"running, pid {pid}," if pid is not None else "running or stopped"
     if t.epochs is None and t.steps is not None and isinstance(final.get("step"), int):
         return f"({state} at step {final['step']} of {t.steps})"
     return f"({state} at epoch {final['epoch']} of {t.epochs or 20})"
-
-
-def _lock_pid(run: Path) -> int | None:
-    """The pid in ``run``'s lock file (:mod:`rnnlab.lock`) when that process is alive on this
-    host; None for an empty or unreadable lock, another host's writer, or a dead pid."""
-    from rnnlab.lock import LOCK_FILE
-
-    try:
-        record = json.loads((run / LOCK_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    pid = record.get("pid") if isinstance(record, dict) else None
-    if not isinstance(pid, int) or pid <= 0 or record.get("host", socket.gethostname()) != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:  # alive, another user's
-        return pid
-    return pid
 
 
 def run_summary(run: Path) -> dict[str, Any]:

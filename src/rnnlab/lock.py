@@ -121,6 +121,39 @@ def _me() -> dict[str, Any]:
             "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())}
 
 
+def live_holder(directory: str | os.PathLike[str]) -> int | None:
+    """The pid that ``directory``'s lock file names, when that process is alive on this host: a
+    reader's way to tell a directory being written from one whose writer is gone (a release
+    empties the file). None for no lock file, an empty or unreadable one, another host's writer,
+    or a dead pid. The lock itself is not probed: taking it, even for an instant, could refuse a
+    writer starting then.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with DirLock(d, "run directory"):
+    ...     live_holder(d) == os.getpid()
+    True
+    >>> live_holder(d) is None  # released
+    True
+    """
+    try:
+        with open(Path(directory) / LOCK_FILE, "rb") as f:
+            record = _read_holder(f.fileno())
+    except OSError:
+        return None
+    pid = (record or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or \
+            (record or {}).get("host", socket.gethostname()) != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
+
+
 def _read_holder(fd: int) -> dict[str, Any] | None:
     try:
         record = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))

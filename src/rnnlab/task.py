@@ -564,7 +564,8 @@ class RegressionTally:
     minus the squared error over the squared deviation from the training mean (in standardized
     units, so K targets count alike; a constant prediction of the training mean scores 0).
     With a forecasting scale (``seasonal_error`` set) also ``mase``: every absolute error over
-    its channel's seasonal-naive one-step error on the training part, averaged. The result holds
+    its channel's seasonal-naive one-step error on the training part, averaged; and, from the
+    same sums, each channel's MASE (:meth:`by_channel`, whose mean is ``mase``). The result holds
     the task's metrics only: a forecaster's has no ``r2`` (its targets are corrections to the
     reference forecast: :data:`FORECASTING`).
 
@@ -596,6 +597,9 @@ class RegressionTally:
         # (a bool: not among the running sums a mid-epoch checkpoint saves, rnnlab.train.trainer._tally_sums)
         self.mase_defined = self.seasonal is not None and bool(self.seasonal.isfinite().all())
         self.sase = 0.0  # absolute errors over MASE's scale
+        # The same per target value, for by_channel: a tensor, so not among the running sums a
+        # mid-epoch checkpoint saves (only the evaluations after training read it).
+        self.sase_values = None if self.seasonal is None else torch.zeros(len(self.seasonal), dtype=torch.float64)
         self.n = 0
         self.values = 0
         self.sse = 0.0  # standardized units
@@ -613,7 +617,9 @@ class RegressionTally:
         self.sse_units += float((units * units).sum())
         self.sae_units += float(units.abs().sum())
         if self.seasonal is not None:
-            self.sase += float((err * self.seasonal).abs().sum())
+            scaled = (err * self.seasonal.to(err.device)).abs().sum(0)
+            self.sase += float(scaled.sum())
+            self.sase_values += scaled.cpu()
         self.sst += float((y.double() ** 2).sum())
         self.n += len(y)
         self.values += y.numel()
@@ -628,6 +634,24 @@ class RegressionTally:
         if self.seasonal is not None:
             out["mase"] = self.sase / v if self.mase_defined else math.nan
         return out
+
+    def by_channel(self) -> dict[str, list[float]]:
+        """A forecaster's figures per channel over everything added, ``{"mase": [one per
+        channel]}`` (each channel's scaled errors over every step ahead, averaged: their mean is
+        :meth:`result`'s ``mase``); NaN for a channel whose MASE scale is 0 or not finite (the
+        others keep theirs); ``{}`` without a forecasting scale.
+
+        >>> import torch
+        >>> f = RegressionTally(TargetScale(np.zeros(2), np.ones(2), np.array([1.0, 4.0])), FORECASTING)
+        >>> f.add(torch.tensor([[0.5, 0.0]]), torch.tensor([[1.0, 2.0]]))
+        >>> f.by_channel(), f.result()["mase"]
+        ({'mase': [0.5, 0.5]}, 0.5)
+        """
+        if self.sase_values is None:
+            return {}
+        # (targets are step-major, horizon * channels values: fold the steps ahead of each channel)
+        per_step = self.sase_values.reshape(self.task.horizon, -1)
+        return {"mase": (per_step.sum(0) / (max(self.values, 1) / per_step.shape[1])).tolist()}
 
 
 def mase_weights(std: np.ndarray, seasonal_error: np.ndarray) -> torch.Tensor:

@@ -204,15 +204,16 @@ def oversubscribed(requested: int | None, workers: int = 1, cpus: tuple[int, str
             + ", or leave it unset (rnnlab chooses)")
 
 
-def warn_oversubscribed(requested: int | None, workers: int = 1) -> None:
+def warn_oversubscribed(requested: int | None, workers: int = 1, stacklevel: int = 2) -> None:
     """Warn (one line, :func:`oversubscribed`) before a command starts training, when
-    ``training.threads`` times ``workers`` is more than the CPUs the process may use.
+    ``training.threads`` times ``workers`` is more than the CPUs the process may use
+    (``stacklevel``: as :func:`warnings.warn`'s; 2, the default, names the line that called this).
 
     >>> warn_oversubscribed(None)  # unset: rnnlab chooses, nothing to warn about
     """
     message = oversubscribed(requested, workers)
     if message is not None:
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, stacklevel=stacklevel)
 
 
 def workers_share_cores(workers: int, cpus: tuple[int, str] | None = None) -> str | None:

@@ -62,7 +62,7 @@ from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.stamps import check_dates
 from rnnlab.errors import DataError, library_reason
-from rnnlab.task import TargetScale, Task
+from rnnlab.task import RegressionTally, TargetScale, Task
 
 if typing.TYPE_CHECKING:
     from rnnlab.data import DataSplits
@@ -572,6 +572,20 @@ def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") ->
     >>> {k: v["mae"] for k, v in baseline_forecasts(s, FORECASTING).items()}
     {'naive': 1.0, 'seasonal_naive': 1.0}
     """
+    return {name: tally.result() for name, tally in baseline_tallies(split, task, reference).items()}
+
+
+def baseline_tallies(split: Sequences, task: Task, reference: str = "none") -> dict[str, RegressionTally]:
+    """The tallies :func:`baseline_forecasts` reads its figures from, one per simple forecast:
+    also each channel's (:meth:`rnnlab.task.RegressionTally.by_channel`).
+
+    >>> from rnnlab.task import FORECASTING
+    >>> x = np.stack([np.arange(6.0), 2.0 * np.arange(6.0)], axis=1).astype(np.float32)[None]
+    >>> y = np.concatenate([x[:, 1:], np.full((1, 1, 2), np.nan, np.float32)], axis=1)
+    >>> s = Sequences(x, y, np.array([6]), [], TargetScale(np.zeros(2), np.ones(2), np.array([1.0, 4.0])))
+    >>> baseline_tallies(s, FORECASTING)["naive"].by_channel()
+    {'mase': [1.0, 0.5]}
+    """
     import torch
 
     X = split.X.astype(np.float64)
@@ -581,7 +595,7 @@ def baseline_forecasts(split: Sequences, task: Task, reference: str = "none") ->
         pred = simple_forecast(X, name, task.horizon, task.season) - base  # in the targets' terms
         tally = task.tally(split.scale)
         tally.add(torch.from_numpy(pred), torch.from_numpy(split.y.astype(np.float64)))
-        out[name] = tally.result()
+        out[name] = tally
     return out
 
 

@@ -76,8 +76,8 @@ from rnnlab.rundir import (
     truncate_jsonl,
 )
 from rnnlab.stops import StopSignals
-from rnnlab.task import CLASSIFICATION, PAD_LABEL, RegressionTally, Tally, Task, task_for
-from rnnlab.threads import ThreadChoice, choose_threads, probe
+from rnnlab.task import CLASSIFICATION, PAD_LABEL, Metric, RegressionTally, Tally, Task, task_for
+from rnnlab.threads import ThreadChoice, choose_threads, probe, warn_oversubscribed
 from rnnlab.train.checkpoint import (
     RESUME,
     RUN_ID,
@@ -139,6 +139,10 @@ class TrainResult:
     mean_guard: MeanGuard | None = None
     """``[task] mean_guard``: what the guard measured on the validation part and whether the run
     predicts the training mean (:mod:`rnnlab.train.mean_guard`); None when off."""
+    by_channel: dict[str, Any] | None = None
+    """A forecaster of several channels: each channel's figures by its name, from the tallies of
+    ``train_eval``, ``test`` and ``baselines`` (:func:`_by_channel`; summary.json's
+    ``train_eval_by_channel``, ``test_by_channel`` and ``baselines_by_channel``); None otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -148,7 +152,45 @@ class TrainResult:
                 **({"fit_checked": self.findings.checked} if hasattr(self.findings, "checked") else {}),
                 **({"baselines": self.baselines} if self.baselines is not None else {}),
                 **({"text": self.text} if self.text is not None else {}),
-                **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {})}
+                **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {}),
+                # (keys of their own: readers of "test" and "baselines" expect numbers there)
+                **{f"{part}_by_channel": figures for part, figures in (self.by_channel or {}).items()}}
+
+    def channel_line(self, metric: Metric) -> str | None:
+        """``rnnlab train``'s line of ``metric`` per channel of a forecaster of several channels,
+        on the test block (else the training block), a channel at or above 1 marked; with more than
+        :data:`CHANNELS_SHOWN` channels the worst are named, then how many more; None for a run
+        with no such figures.
+
+        >>> r = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None,
+        ...                 by_channel={"test": {"mase": {"load": 0.812, "temp": 1.125}}})
+        >>> r.channel_line(Metric("mase", False, "MASE", False))
+        'test MASE by channel: load 0.812, temp 1.12 ≥ 1 (≥ 1: no better than the seasonal-naive scale)'
+        """
+        by = self.by_channel or {}
+        split, part = ("test", "test") if "test" in by else ("train", "train_eval")
+        figures = by.get(part, {}).get(metric.name)
+        if not figures:
+            return None
+        named = list(figures.items())
+        head = f"{split} {metric.label} by channel"
+        if len(named) > CHANNELS_SHOWN:
+            # worst first (no figure, NaN, worst of all): the channels the mean hides are the ones to name
+            named.sort(key=lambda kv: (not math.isnan(kv[1]), -kv[1]))
+            shown, rest = named[:CHANNELS_SHOWN - 1], [v for _, v in named[CHANNELS_SHOWN - 1:]]
+            head += f" (worst {len(shown)} of {len(named)})"
+        else:
+            shown, rest = named, []
+        parts = [f"{name} {metric.show(v, short=True)}" + (" ≥ 1" if v >= 1 else "") for name, v in shown]
+        if rest:
+            finite = [v for v in rest if not math.isnan(v)]
+            parts.append(f"and {len(rest)} more" + (f" (at most {metric.show(max(finite), short=True)})" if finite else ""))
+        worse = any(v >= 1 for v in figures.values())
+        return f"{head}: " + ", ".join(parts) + (" (≥ 1: no better than the seasonal-naive scale)" if worse else "")
+
+
+#: How many channels :meth:`TrainResult.channel_line` names before "and N more".
+CHANNELS_SHOWN = 6
 
 
 # ------------------------------------------------------------------------------ optimizer & schedule
@@ -356,11 +398,29 @@ def evaluate(model: nn.Module, split: Sequences, task: Task, batch_size: int = 2
     >>> abs(a["loss"] - b["loss"]) < 1e-6
     True
     """
+    return evaluation_tally(model, split, task, batch_size, tensors, window).result()
+
+
+@torch.no_grad()
+def evaluation_tally(model: nn.Module, split: Sequences, task: Task, batch_size: int = 256,
+                     tensors: tuple[Tensor, Tensor, Tensor] | None = None,
+                     window: int | None = None) -> Tally | RegressionTally:
+    """The tally :func:`evaluate` reads its figures from: also a forecaster's per channel
+    (:meth:`rnnlab.task.RegressionTally.by_channel`).
+
+    >>> import numpy as np
+    >>> from rnnlab.config import ModelConfig
+    >>> from rnnlab.data.bundled import Sequences
+    >>> from rnnlab.train.model import build_model
+    >>> split = Sequences(np.zeros((2, 4, 1), np.float32), np.array([0, 1]), np.array([4, 4]), [])
+    >>> evaluation_tally(build_model(ModelConfig(hidden_size=4), 1, 2), split, CLASSIFICATION).n
+    2
+    """
     tally = task.tally(split.scale)
     steps = (window or EVAL_WINDOW) if task.stream else None
     for logits, yb in split_outputs(model, split, batch_size, tensors, window=steps):
         tally.add(logits, yb)
-    return tally.result()
+    return tally
 
 
 def split_outputs(model: nn.Module, split: Sequences, batch_size: int = 256,
@@ -671,8 +731,12 @@ class _Session:
     def evaluate(self, split: Sequences) -> dict[str, float]:
         """:func:`evaluate` of the run's model on ``split`` (on the run's device; a stream in the
         training's windows, ``data.bptt``: evaluation needs no more memory than a training step)."""
-        return evaluate(self.model, split, self.task, tensors=self.tensors(split),
-                        window=batching(self.config).stateful_window if self.task.stream else None)
+        return self.tally(split).result()
+
+    def tally(self, split: Sequences) -> Tally | RegressionTally:
+        """:func:`evaluation_tally` of the run's model on ``split``, as :meth:`evaluate` reads it."""
+        return evaluation_tally(self.model, split, self.task, tensors=self.tensors(split),
+                                window=batching(self.config).stateful_window if self.task.stream else None)
 
     @functools.cached_property
     def clipped_groups(self) -> list[list[tuple[str, nn.Parameter]]]:
@@ -1377,7 +1441,13 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
     after the last epoch, and on SIGINT/SIGTERM/SIGHUP (then :class:`rnnlab.errors.Interrupted`).
+
+    A ``training.threads`` beyond the CPUs the process may use is warned of here
+    (:func:`rnnlab.threads.warn_oversubscribed`), from Python as from ``rnnlab train``; a search's
+    or recipe's fold runs (``fold`` given) leave it to their command, which warns once for all.
     """
+    if fold is None:
+        warn_oversubscribed(config.training.threads, stacklevel=3)  # (the caller's line)
     timing = Timing()
     threads_before = torch.get_num_threads()
     # each step's tensors reuse the pages the step before freed, instead of faulting them in anew
@@ -1529,9 +1599,10 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
             guard = _mean_guard(s)
         _say(log, guard.line())
     with timing.phase("evaluation"):
-        train_eval = s.evaluate(data.evaluated_train)
-        baselines = _baselines(s)
-    train_eval = _with_skill(train_eval, baselines)
+        train_tally = s.tally(data.evaluated_train)
+        baseline_tallies = _baselines(s)
+    baselines = _baseline_figures(s, baseline_tallies)
+    train_eval = _with_skill(train_tally.result(), baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
                              _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train))
@@ -1539,12 +1610,16 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
         with timing.phase("evaluation"):
-            train_eval = _with_skill(s.evaluate(data.evaluated_train), baselines)
+            train_tally = s.tally(data.evaluated_train)
+            train_eval = _with_skill(train_tally.result(), baselines)
     with timing.phase("evaluation"):
-        test = s.evaluate(data.test) if data.test is not None else None
+        test_tally = s.tally(data.test) if data.test is not None else None
+    test = test_tally.result() if test_tally is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
-                         text=data.text.counts() if data.text is not None else None)
+                         text=data.text.counts() if data.text is not None else None,
+                         by_channel=_by_channel(data.columns, {"train_eval": train_tally, "test": test_tally},
+                                                baseline_tallies))
     atomic_write_json(run.summary, result.to_dict())
     return result
 
@@ -1574,19 +1649,53 @@ def _mean_guard(s: _Session) -> MeanGuard:
     return judge(outputs[scored], y[scored], baseline=baseline, rows="origins")
 
 
-def _baselines(s: _Session) -> dict[str, dict[str, dict[str, float]]] | None:
+def _baselines(s: _Session) -> dict[str, dict[str, RegressionTally]] | None:
     """A stream's naive and seasonal-naive forecasts, scored on each split as the model is
-    (:func:`rnnlab.data.stream.baseline_forecasts`): ``{split: {forecast: {metric: value}}}``."""
+    (:func:`rnnlab.data.stream.baseline_tallies`): ``{split: {forecast: tally}}``."""
     if s.task.kind != "forecasting":  # (a language model is a stream with no forecasts to compare)
         return None
-    from rnnlab.data.stream import baseline_forecasts
+    from rnnlab.data.stream import baseline_tallies
 
-    names = [m.name for m in s.task.metrics]
     out = {}
     for split, part in (("train", s.data.evaluated_train), ("val", s.data.val), ("test", s.data.test)):
         if part is not None and len(part):
-            out[split] = {k: {m: v[m] for m in names}
-                          for k, v in baseline_forecasts(part, s.task, s.data.reference).items()}
+            out[split] = baseline_tallies(part, s.task, s.data.reference)
+    return out
+
+
+def _baseline_figures(s: _Session, tallies: dict[str, dict[str, RegressionTally]] | None
+                      ) -> dict[str, dict[str, dict[str, float]]] | None:
+    """The task's metrics of :func:`_baselines`' tallies: ``{split: {forecast: {metric: value}}}``
+    (summary.json's ``baselines``)."""
+    if tallies is None:
+        return None
+    names = [m.name for m in s.task.metrics]
+    return {split: {k: {m: t.result()[m] for m in names} for k, t in forecasts.items()}
+            for split, forecasts in tallies.items()}
+
+
+def _by_channel(columns: list[str], tallies: dict[str, Tally | RegressionTally | None],
+                baselines: dict[str, dict[str, RegressionTally]] | None) -> dict[str, Any] | None:
+    """A forecaster's figures of each of its channels (more than one), from the same tallies as
+    its figures over all of them (so their mean is the run's ``mase``): ``{"train_eval" |
+    "test": {metric: {channel: value}}, "baselines": {split: {forecast: {metric: {channel:
+    value}}}}}``; None for one channel or another task.
+
+    >>> import torch
+    >>> from rnnlab.task import FORECASTING, TargetScale
+    >>> t = FORECASTING.tally(TargetScale(np.zeros(2), np.ones(2), np.array([1.0, 2.0])))
+    >>> t.add(torch.tensor([[1.0, 1.0]]), torch.zeros(1, 2))
+    >>> _by_channel(["load", "temp"], {"test": t}, {})
+    {'test': {'mase': {'load': 1.0, 'temp': 0.5}}, 'baselines': {}}
+    """
+    if baselines is None or len(columns) < 2:
+        return None
+
+    def named(tally: RegressionTally) -> dict[str, dict[str, float]]:
+        return {m: dict(zip(columns, v, strict=True)) for m, v in tally.by_channel().items()}
+
+    out: dict[str, Any] = {part: named(t) for part, t in tallies.items() if isinstance(t, RegressionTally)}
+    out["baselines"] = {split: {k: named(t) for k, t in forecasts.items()} for split, forecasts in baselines.items()}
     return out
 
 

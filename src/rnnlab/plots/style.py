@@ -387,16 +387,52 @@ def _tick_labels(axis: Axis) -> tuple[list[tuple[str, float]], str]:
     return labels, offset
 
 
+def _label_rotation(axis: Axis) -> float:
+    """Degrees ``axis``' tick labels are turned by (``tick_params(labelrotation=...)`` or
+    ``set_xticks(..., rotation=...)``)."""
+    rotation = axis.get_tick_params().get("labelrotation")
+    if rotation is None:
+        labels = axis.get_majorticklabels()
+        rotation = labels[0].get_rotation() if labels else 0.0
+    return float(rotation)
+
+
 def _tick_band(axis: Axis, labels: list[tuple[str, float]]) -> float:
-    """Points that ``axis``' ticks and tick ``labels`` take outside the axes."""
+    """Points that ``axis``' ticks and tick ``labels`` take outside the axes (turned labels by
+    their turned extent: a label of width w and height h at angle a stands w·sin a + h·cos a
+    below an x axis)."""
     name = axis.axis_name
     params = axis.get_tick_params()
     ticks = any(params.get(k, k in ("bottom", "left")) for k in ("bottom", "top", "left", "right"))
     band = float(rcParams[f"{name}tick.major.size"]) if ticks else 0.0
     if labels:
+        a = np.radians(_label_rotation(axis))
+        across, along = (abs(np.sin(a)), abs(np.cos(a))) if name == "x" else (abs(np.cos(a)), abs(np.sin(a)))
         extents = [text_extent(t, size) for t, size in labels]
-        band += float(rcParams[f"{name}tick.major.pad"]) + max(e[0 if name == "y" else 1] for e in extents)
+        band += float(rcParams[f"{name}tick.major.pad"]) + max(w * across + h * along for w, h in extents)
     return band
+
+
+def _turned_overhang(ax: Axes) -> float:
+    """Points that turned x tick labels anchored at their right end (``ha="right"``, as turned
+    labels are set so that each ends at its tick) stick out left of the axes: a long first label
+    reaches past the panel's left edge by its turned width less its tick's distance from there."""
+    axis = ax.xaxis
+    a = np.radians(_label_rotation(axis))
+    labels = [t for t in axis.get_majorticklabels() if t.get_text() and t.get_visible()]
+    if a % np.pi == 0 or not labels:
+        return 0.0
+    lo, hi = sorted(axis.get_view_interval())
+    width = ax.get_position().width * ax.get_figure().get_figwidth() * 72.0
+    share = {"right": 1.0, "center": 0.5}.get(labels[0].get_horizontalalignment(), 0.0)
+    most = 0.0
+    for label in labels:
+        v = float(label.get_position()[0])
+        if hi > lo and lo <= v <= hi:
+            w, h = text_extent(label.get_text(), label.get_fontsize())
+            reach = share * (w * abs(np.cos(a)) + h * abs(np.sin(a)))
+            most = max(most, reach - (v - lo) / (hi - lo) * width)
+    return most
 
 
 def _label_band(axis: Axis) -> float:
@@ -414,7 +450,7 @@ class _Panel:
         ylabels, yoffset = _tick_labels(ax.yaxis)
         size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))  # of the offset text
         self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
-        self.left = self.yticks + _label_band(ax.yaxis)
+        self.left = max(self.yticks + _label_band(ax.yaxis), _turned_overhang(ax))
         self.bottom = self.xticks + _label_band(ax.xaxis)
         leg = ax.get_legend()
         self.legend = leg if leg is not None and leg.get_gid() == BELOW else None  # (panel_legend's)
@@ -469,6 +505,7 @@ def layout(fig: Figure) -> None:
     gs = grid[0].get_subplotspec().get_gridspec()
     grid = [ax for ax in grid if ax.get_subplotspec().get_gridspec() is gs]
     bars = [ax for ax in fig.axes if ax.get_label() == COLORBAR]
+    _room_for_turned_labels(fig, grid)
     margins = None
     for _ in range(6):
         now = _place(fig, gs, grid, bars)
@@ -478,6 +515,32 @@ def layout(fig: Figure) -> None:
         if margins is not None and np.allclose(now, margins, atol=0.5):
             break
         margins = now
+
+
+def _room_for_turned_labels(fig: Figure, grid: list[Axes]) -> None:
+    """Grow ``fig`` by what turned tick labels take beyond level ones (each row's deepest x band,
+    each column's widest y band), so that the panels keep the size they were made with instead of
+    the margins eating them; a figure laid out again grows only by what changed since."""
+    rows: dict[int, float] = {}
+    cols: dict[int, float] = {}
+    for ax in grid:
+        if not ax.get_visible():
+            continue
+        ss = ax.get_subplotspec()
+        for axis, into, index in ((ax.xaxis, rows, ss.rowspan.stop - 1), (ax.yaxis, cols, ss.colspan.start)):
+            if _label_rotation(axis) % 180 == 0:
+                continue
+            labels = _tick_labels(axis)[0]
+            flat = max((text_extent(t, size)[1 if axis.axis_name == "x" else 0] for t, size in labels), default=0.0)
+            extra = _tick_band(axis, labels) - float(rcParams[f"{axis.axis_name}tick.major.size"]) \
+                - float(rcParams[f"{axis.axis_name}tick.major.pad"]) - flat if labels else 0.0
+            into[index] = max(into.get(index, 0.0), extra)
+    height, width = sum(rows.values()), sum(cols.values())
+    before_h, before_w = getattr(fig, "_rnnlab_turned", (0.0, 0.0))
+    if (height, width) != (before_h, before_w):
+        fig.set_size_inches(fig.get_figwidth() + (width - before_w) / 72.0,
+                            fig.get_figheight() + (height - before_h) / 72.0)
+        fig._rnnlab_turned = (height, width)  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=8)

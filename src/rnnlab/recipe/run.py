@@ -325,12 +325,19 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
-        from rnnlab.train.final import final_line, retrain_and_test
+        from rnnlab.search.trial import kept_lengths
+        from rnnlab.train.final import final_line, final_phrase, retrain_and_test, trained_phrase
 
-        for name, config in (("baseline", result.baseline), ("final", result.final)):
-            tests[name] = retrain_and_test(config, out / "test" / name)
+        for name, label, config in (("baseline", "baseline", result.baseline),
+                                    ("final", result.final_label, result.final)):
+            # (the kept models of the runs that scored it: its candidate directory's seeds and folds)
+            kept = kept_lengths(candidate_dir(out, label, config))
+            say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
+            tests[name] = retrain_and_test(config, out / "test" / name, kept)
             test = tests[name].get("test")
-            say(f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
+            trained = trained_phrase(tests[name])
+            say((f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
+                + (f" (trained {trained})" if trained else ""))
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")

@@ -56,7 +56,6 @@ from rnnlab.errors import Interrupted, RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     STUDY,
-    SUMMARY,
     atomic_write_json,
     atomic_write_text,
     claim,
@@ -90,12 +89,19 @@ from rnnlab.search.storage import (
     unreachable,
     worker_attrs,
 )
-from rnnlab.search.trial import FoldPlan, drop_checkpoints, fold_budgets, plan_for_config, run_trial
+from rnnlab.search.trial import (
+    FoldPlan,
+    drop_checkpoints,
+    fold_budgets,
+    kept_lengths,
+    plan_for_config,
+    run_trial,
+)
 from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
-from rnnlab.train.final import final_line, retrain_and_test
+from rnnlab.train.final import final_line, final_phrase, retrain_and_test, trained_phrase
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -984,24 +990,30 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
 def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict[str, Any]:
     """Retrain the best trial's config on the whole training split; evaluate the test split once.
 
-    A final run of the same trial is reused; one of an earlier best trial is kept as
-    ``final-trialNNNN/``.
+    Under early stopping it trains as long as the trial's folds' kept models did (their median,
+    :func:`~rnnlab.train.final.final_length`; ``final.json`` keeps the figures under
+    ``"length"``). A final run of the same trial is reused; one of an earlier best trial is kept
+    as ``final-trialNNNN/``.
     """
     record = out / FINAL_FILE
     final_dir = out / "final"
     if record.exists():
         old = read_json(record)
-        if old.get("trial") == trial.number and (final_dir / SUMMARY).exists():
-            return old
-        if final_dir.exists():
+        # (the same trial's final run goes to retrain_and_test, which reuses it when it trained the
+        # config asked for now, and trains it again when not: one recorded before its length followed
+        # the kept models, or cut short)
+        if old.get("trial") != trial.number and final_dir.exists():
             shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
     else:
         discard_run(final_dir)  # a final run cut short before it was recorded: start it again
-    say(f"final: trial {trial.number}'s config on the whole training split")
+    config = parse_config(trial.user_attrs["config"], recorded=True)
+    # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
+    kept = kept_lengths(out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}")
+    say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},
-             **retrain_and_test(parse_config(trial.user_attrs["config"], recorded=True), final_dir), "run_dir": "final"}
+             **retrain_and_test(config, final_dir, kept), "run_dir": "final"}
     atomic_write_json(record, final)
     return final
 
@@ -1030,8 +1042,9 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             test, headline = final.get("test"), task_for(setup.base).headline
             # (beside the naive and seasonal-naive figures of the final run itself: retrained on more
             # steps, its MASE scale differs from the train run's)
+            trained = trained_phrase(final)
             say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
-                "split, test split evaluated once" if test else
+                f"split{f' ({trained})' if trained else ''}, test split evaluated once" if test else
                 "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report
 

@@ -50,6 +50,7 @@ from rnnlab.rundir import (
     atomic_write_json,
     atomic_write_text,
     discard_run,
+    read_json,
 )
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
@@ -168,13 +169,19 @@ def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
 
 @dataclass
 class TrialResult:
-    """Per-seed, per-fold last-epoch scores of the runs that finished, and where it was pruned."""
+    """Per-seed, per-fold scores of the runs that finished (each run's kept model's), and where it
+    was pruned."""
 
     metric: str
     scores: list[list[float]]
     epochs: list[list[int]]
+    """Each run's last epoch."""
     run_dirs: list[str] = field(default_factory=list)
     pruned_at: dict[str, int] | None = None
+    kept: list[list[dict[str, int]]] = field(default_factory=list)
+    """Per seed and fold, the ``epoch`` and ``step`` of the model the run kept (:func:`_kept`):
+    how long the scored model trained, which a final run of the config trains for under early
+    stopping (:func:`kept_lengths`, :func:`rnnlab.train.final.final_length`)."""
 
     @property
     def values(self) -> list[float]:
@@ -194,7 +201,26 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "mean": self.mean, "std": self.std, "scores": self.scores,
-                "epochs": self.epochs, "run_dirs": self.run_dirs, "pruned_at": self.pruned_at}
+                "epochs": self.epochs, "kept": self.kept, "run_dirs": self.run_dirs, "pruned_at": self.pruned_at}
+
+
+def kept_lengths(trial_dir: str | Path) -> list[dict[str, int]]:
+    """The kept models' lengths, ``{"epoch": E, "step": S}`` per (seed, fold) run, from every
+    ``trial.json`` at or under ``trial_dir`` (a search's trial directory; a recipe candidate's,
+    whose seeds each have their own). A ``trial.json`` written before they were recorded adds
+    none.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> atomic_write_json(d / TRIAL_FILE, {"kept": [[{"epoch": 3, "step": 6}, {"epoch": 5, "step": 10}]]})
+    >>> kept_lengths(d)
+    [{'epoch': 3, 'step': 6}, {'epoch': 5, 'step': 10}]
+    """
+    lengths = []
+    for path in sorted(Path(trial_dir).glob(f"**/{TRIAL_FILE}")):
+        for per_seed in read_json(path).get("kept") or []:
+            lengths += [{"epoch": int(k["epoch"]), "step": int(k["step"])} for k in per_seed]
+    return lengths
 
 
 @functools.lru_cache(maxsize=64)
@@ -332,7 +358,7 @@ def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence
 
     atomic_write_text(out / CONFIG, dump_config(config))
     seeds = list(seeds) if seeds is not None else [config.training.seed]
-    result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds])
+    result = TrialResult(metric, [[] for _ in seeds], [[] for _ in seeds], kept=[[] for _ in seeds])
     configs = [config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
                for seed in seeds]
     # (each run's config as its trainer records it in config.toml: names derived, shape rules applied)
@@ -371,7 +397,9 @@ def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence
                     atomic_write_json(out / TRIAL_FILE, result.to_dict())
                     return result
                 last = RunDir(run).read_metrics()[-1]
-            result.scores[s].append(float(_kept(run, recorded[s])[metric]))
+            kept = _kept(run, recorded[s])
+            result.scores[s].append(float(kept[metric]))
+            result.kept[s].append({"epoch": int(kept["epoch"]), "step": int(kept["step"])})
             result.epochs[s].append(int(last["epoch"]))
     atomic_write_json(out / TRIAL_FILE, result.to_dict())
     return result

@@ -6,6 +6,13 @@ seasonal-naive error of that longer training part, not the one its search or tra
 naive and seasonal-naive forecasts' test figures of the final run itself (``"baselines"`` of
 :func:`retrain_and_test`, :func:`final_line`) are what its test MASE compares with.
 
+Its length: with early stopping (``training.early_stopping.patience`` > 0) the runs that chose
+the config were each scored by their kept model, the best validation epoch's, not by where they
+stopped; the final run has no validation part to stop on, so it trains as long as those kept
+models did, the median of their lengths (:func:`final_length`), as AutoGluon's ``refit_full``
+trains for the iterations its fold models used. Without early stopping, or without the kept
+lengths (a ``trial.json`` written before they were recorded), it trains the whole budget.
+
 Example:
     >>> from rnnlab.task import FORECASTING
     >>> final = {"test": {"mase": 0.8457}, "baselines": {"naive": {"mase": 1.12}, "seasonal_naive": {"mase": 0.8479}}}
@@ -15,6 +22,10 @@ Example:
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +35,102 @@ from rnnlab.rundir import RunDir, discard_run
 from rnnlab.task import Metric
 
 
-def final_config(config: Config, out: Path) -> Config:
+@dataclass(frozen=True)
+class FinalLength:
+    """How long a final run trains under early stopping: the median of the kept models' lengths
+    (:func:`final_length`), in the unit of the config's budget."""
+
+    unit: str
+    """``"steps"`` (the config sets ``training.steps``) or ``"epochs"``."""
+    lengths: tuple[int, ...]
+    """Each (seed, fold) run's kept model's length in ``unit``, sorted."""
+    median: int
+    """Their median, rounded (half up), at least 1: what the final run trains."""
+
+    def phrase(self) -> str:
+        """``"for 240 steps (the median of its 5 fold runs' kept models: 180-300 steps; early
+        stopping has no validation part here)"``: what :func:`final_phrase` says of it."""
+        low, high = self.lengths[0], self.lengths[-1]
+        spread = _count(low, self.unit) if low == high else f"{low}-{high} {self.unit}"
+        runs = f"{len(self.lengths)} fold runs'" if len(self.lengths) != 1 else "1 fold run's"
+        return (f"for {_count(self.median, self.unit)} (the median of its {runs} kept models: {spread}; "
+                "early stopping has no validation part here)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures ``final.json`` and the recipe's ``"tests"`` keep (``"length"``)."""
+        return {"rule": "median of the kept models", "unit": self.unit, "lengths": list(self.lengths),
+                "median": self.median}
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit if n != 1 else unit[:-1]}"
+
+
+def final_length(config: Config, kept: Sequence[Mapping[str, int]] | None) -> FinalLength | None:
+    """The final run's length when ``config`` trains with early stopping and the kept models'
+    lengths are known (``kept``: each run's ``{"epoch": E, "step": S}``,
+    :func:`rnnlab.search.trial.kept_lengths`): their median ``step`` as ``training.steps`` when
+    the config sets it, else their median ``epoch`` as ``training.epochs``; None (the whole
+    budget) otherwise.
+
+    >>> from rnnlab.config import parse_config
+    >>> c = parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nsteps = 2000\\n'
+    ...                  '[training.early_stopping]\\npatience = 20')
+    >>> final_length(c, [{"epoch": 9, "step": 180}, {"epoch": 15, "step": 300}, {"epoch": 12, "step": 240}]).median
+    240
+    >>> final_length(c, []) is None  # a trial.json written before the kept lengths were
+    True
+    """
+    if config.training.early_stopping.patience <= 0 or not kept:
+        return None
+    unit, key = ("steps", "step") if config.training.steps is not None else ("epochs", "epoch")
+    lengths = tuple(sorted(int(k[key]) for k in kept))
+    return FinalLength(unit, lengths, max(1, math.floor(statistics.median(lengths) + 0.5)))
+
+
+def final_phrase(config: Config, kept: Sequence[Mapping[str, int]] | None) -> str:
+    """How long the final run of ``config`` trains, for the line printed before it: the median
+    of the kept models (:meth:`FinalLength.phrase`), or its whole budget, and why.
+
+    >>> from rnnlab.config import parse_config
+    >>> final_phrase(parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nepochs = 30'), None)
+    'for its whole budget, 30 epochs (no early stopping)'
+    """
+    length = final_length(config, kept)
+    if length is not None:
+        return length.phrase()
+    tc = config.training
+    budget = _count(tc.steps, "steps") if tc.steps is not None else _count(tc.epochs_for(1), "epochs")
+    # (the [adapt] rules decide in the run itself: what it trained is said after it, trained_phrase)
+    if config.adapt.shape and tc.steps is not None:
+        budget += " or as the shape rule raises it (adapt.shape)"
+    if config.adapt.budget:
+        budget += " or as the fit asks (adapt.budget)"
+    why = ("no early stopping" if tc.early_stopping.patience <= 0 else
+           "its runs recorded no kept models' lengths: scored before they were kept")
+    return f"for its whole budget, {budget} ({why})"
+
+
+def trained_phrase(final: dict[str, Any]) -> str:
+    """What the final run of :func:`retrain_and_test` trained, ``"2 epochs, 6 steps"`` (a run of
+    ``training.steps`` trains whole epochs, so it may end past the length asked for); empty for
+    one recorded before its length was.
+
+    >>> trained_phrase({"length": {"rule": "median of the kept models", "trained": {"epoch": 2, "step": 6}}})
+    '2 epochs, 6 steps'
+    """
+    trained = (final.get("length") or {}).get("trained") or {}
+    if "epoch" not in trained or "step" not in trained:
+        return ""
+    return f"{_count(trained['epoch'], 'epochs')}, {_count(trained['step'], 'steps')}"
+
+
+def final_config(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> Config:
     """The best config for the final run: the whole training split (no validation part, however
-    it was sized: ``data.val_fraction`` or a stream's ``data.val_steps``), all its epochs (early
-    stopping has nothing to watch) and no mean guard (nothing to judge it on), into ``out``.
+    it was sized: ``data.val_fraction`` or a stream's ``data.val_steps``), early stopping off
+    (nothing to watch), no mean guard (nothing to judge it on), into ``out``; and as long as
+    the kept models of the runs that chose it (``kept``, :func:`final_length`) when it early-stops,
+    else its whole budget.
 
     >>> from rnnlab.config import parse_config
     >>> c = parse_config('[task]\\nkind = "forecasting"\\n[data]\\ndataset = "Airline"\\nval_steps = 24')
@@ -36,10 +139,24 @@ def final_config(config: Config, out: Path) -> Config:
     (None, 0.0)
     """
     tc = config.training
+    training = tc.model_copy(update={"early_stopping": tc.early_stopping.model_copy(update={"patience": 0})})
+    adapt = config.adapt
+    length = final_length(config, kept)
+    if length is not None:
+        # The length chosen is trained as it is: no budget that follows the fit, and the shape
+        # rule's step budget (adapt.shape raises training.steps for many classes) capped at it,
+        # since adapt.max_steps is the most either rule may give a run.
+        adapt = adapt.model_copy(update={"budget": False})
+        if length.unit == "steps":
+            training = training.model_copy(update={"steps": length.median})
+            adapt = adapt.model_copy(update={"max_steps": length.median})
+        else:
+            training = training.model_copy(update={"epochs": length.median})
     return config.model_copy(update={
         "task": config.task.model_copy(update={"mean_guard": False}),
         "data": config.data.model_copy(update={"val_fraction": 0.0, "val_steps": None}),
-        "training": tc.model_copy(update={"early_stopping": tc.early_stopping.model_copy(update={"patience": 0})}),
+        "training": training,
+        "adapt": adapt,
         "output": config.output.model_copy(update={"dir": str(out)}),
     })
 
@@ -68,18 +185,28 @@ def final_line(final: dict[str, Any], metric: Metric) -> str:
     return f"{line} ({beside} on the same steps)" if beside else line
 
 
-def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
-    """Train ``config`` on the whole training split into ``out`` (:func:`final_config`), write its
-    report, and evaluate the test split once: ``{"train": ..., "test": ..., "baselines": ...}``
-    (test None when the data has no test split; ``baselines``: a forecaster's naive and
-    seasonal-naive figures on the same test steps, scaled as the final run's own, else None). A
-    finished run in ``out`` of the same config is read, not repeated.
+def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> dict[str, Any]:
+    """Train ``config`` on the whole training split into ``out`` (:func:`final_config`, as long
+    as the ``kept`` models of the runs that chose it under early stopping), write its report,
+    and evaluate the test split once: ``{"train": ..., "test": ..., "baselines": ..., "length":
+    ...}`` (test None when the data has no test split; ``baselines``: a forecaster's naive and
+    seasonal-naive figures on the same test steps, scaled as the final run's own, else None;
+    ``length``: the rule's figures, :meth:`FinalLength.to_dict`, or ``{"rule": "whole
+    budget"}``, with the ``epoch`` and ``step`` the run ended at). A finished run in ``out`` of
+    the same config is read, not repeated.
     """
     from rnnlab.report import write_report
     from rnnlab.train.shape_rules import adapt_to_shape
     from rnnlab.train.trainer import train, with_derived_names
 
-    cfg = final_config(config, out)
+    cfg = final_config(config, out, kept)
+    length = final_length(config, kept)
+    rule = length.to_dict() if length is not None else {"rule": "whole budget"}
+
+    def trained(last: dict[str, Any]) -> dict[str, Any]:
+        # (a run of training.steps trains whole epochs: it may end a little past the median)
+        return {**rule, "trained": {k: int(last[k]) for k in ("epoch", "step") if k in last}}
+
     if out.is_dir():
         rd = RunDir(out)
         done = rd.read_summary()
@@ -87,7 +214,7 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
         if done is not None and rd.config.exists() and \
                 rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
             return {"train": done["train_eval"], "test": done["test"],
-                    "baselines": (done.get("baselines") or {}).get("test")}
+                    "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"])}
     discard_run(out)  # a run cut short before its summary: start it again
     try:
         result = train(cfg, out=out, progress=False, log=None)
@@ -95,4 +222,5 @@ def retrain_and_test(config: Config, out: Path) -> dict[str, Any]:
         raise Interrupted.of_command(e, f"the same command trains the final run in {out} again "
                                         "(everything before it is kept)") from None
     write_report(out)
-    return {"train": result.train_eval, "test": result.test, "baselines": (result.baselines or {}).get("test")}
+    return {"train": result.train_eval, "test": result.test, "baselines": (result.baselines or {}).get("test"),
+            "length": trained(result.final)}

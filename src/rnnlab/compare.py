@@ -348,14 +348,33 @@ DEFAULT_FIGURES = "compare"
 _FOLD = re.compile(r"fold-(\d+)")
 
 
+def _fold_of(run: Path) -> str | None:
+    """A recipe's or search's run's fold, ``"1 of 5"``, as its trainer recorded it
+    (:meth:`rnnlab.rundir.RunDir.fold`: folds of different plans told apart), or, for a run
+    recorded before runs kept their fold, from its directory's name ``fold-K``; None for a run of
+    the whole training split."""
+    from rnnlab.rundir import RUN, read_marker
+
+    try:
+        fold = (read_marker(run, RUN) or {}).get("fold")
+    except (RnnlabError, OSError):
+        fold = None
+    if isinstance(fold, dict) and isinstance(fold.get("index"), int) and isinstance(fold.get("k"), int):
+        what = (f"{fold['index'] + 1} of {fold['k']}" if fold["k"] > 1 else
+                f"1 of 1 (a hold-out of {fold.get('holdout', 0.2):g})")
+        return what + (f" (seed {fold['seed']})" if fold.get("seed") else "")
+    named = _FOLD.fullmatch(Path(run).name)
+    return named.group(1) if named else None
+
+
 def _data_of(run: Path, config: Any) -> str | None:
     """The data a run trained and validated on: ``data.dataset`` or ``data.path``, and the fold of
-    a recipe's or search's run (its directory, ``fold-K``: the run records its fold nowhere else)."""
+    a recipe's or search's run (:func:`_fold_of`)."""
     if config is None:
         return None
     data = config.data.dataset or config.data.path or "?"
-    fold = _FOLD.fullmatch(Path(run).name)
-    return f"{data} fold {fold.group(1)}" if fold else str(data)
+    fold = _fold_of(run)
+    return f"{data} fold {fold}" if fold else str(data)
 
 
 def _data_id(run: Path, config: Any) -> str | None:
@@ -371,8 +390,8 @@ def _data_id(run: Path, config: Any) -> str | None:
     if config.data.dataset is None and config.data.path:
         digest = _file_sha256(Path(config.data.path))
         if digest is not None:
-            fold = _FOLD.fullmatch(Path(run).name)
-            return f"sha256:{digest}" + (f" fold {fold.group(1)}" if fold else "")
+            fold = _fold_of(run)
+            return f"sha256:{digest}" + (f" fold {fold}" if fold else "")
     return name
 
 
@@ -406,7 +425,7 @@ def _training_block(run: Path, config: Any) -> str | None:
     data, :func:`data_note` says it)."""
     from rnnlab.data.stream import read_series, split_bounds
 
-    if _FOLD.fullmatch(Path(run).name):
+    if _fold_of(run):
         return None
     d = config.data
     try:

@@ -198,10 +198,12 @@ class RunDir:
         return cls(p)
 
     @classmethod
-    def for_writing(cls, path: str | os.PathLike[str], new: bool, named_by: str = "--out") -> RunDir:
+    def for_writing(cls, path: str | os.PathLike[str], new: bool, named_by: str = "--out",
+                    fold: dict[str, Any] | None = None) -> RunDir:
         """The run directory at ``path`` claimed for writing (:func:`claim`): held until
-        :meth:`release`. ``new``: a new run marks the directory as a run; a resume only accepts
-        one that is a run already.
+        :meth:`release`. ``new``: a new run marks the directory as a run (with ``fold``, the fold
+        of the training split it validates on, :meth:`fold`); a resume only accepts one that is a
+        run already.
 
         >>> import tempfile
         >>> with RunDir.for_writing(tempfile.mkdtemp(), new=True) as run:
@@ -212,7 +214,8 @@ class RunDir:
         run.path = Path(path)
         # (a new run's identity, which its checkpoints carry: :meth:`run_id`)
         run.lock, run._found = _claim(run.path, RUN, mark=new, named_by=named_by,
-                                      marker_record={"run": uuid.uuid4().hex} if new else None)
+                                      marker_record={"run": uuid.uuid4().hex, **({"fold": fold} if fold else {})}
+                                      if new else None)
         lock_file = os.stat(run.path / LOCK_FILE)
         run._lock_id = (lock_file.st_dev, lock_file.st_ino)
         run._appended = set()
@@ -248,6 +251,21 @@ class RunDir:
         if gone:
             raise RunDirGone(f"the run directory {self.path} disappeared while {doing} "
                              f"({gone}{f'; {detail}' if detail else ''})")
+
+    def fold(self) -> dict[str, Any] | None:
+        """The fold a search's or recipe's run validated on, as its trainer recorded it in the
+        marker (``{"k": 5, "index": 0, "seed": 0, ...}``, index from 0); None for a run of the
+        whole training split, or one recorded before runs kept their fold.
+
+        >>> import tempfile
+        >>> with RunDir.for_writing(tempfile.mkdtemp(), new=True, fold={"k": 3, "index": 1, "seed": 0}) as run:
+        ...     run.fold()
+        {'k': 3, 'index': 1, 'seed': 0}
+        """
+        fold = (read_marker(self.path, RUN) or {}).get("fold")
+        if not isinstance(fold, dict) or not all(isinstance(fold.get(k), int) for k in ("k", "index")):
+            return None
+        return fold
 
     def run_id(self, create: bool = False) -> str | None:
         """The identity of the run (``"run"`` in its marker, ``.rnnlab-run``), which its checkpoints

@@ -37,7 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -763,7 +763,7 @@ class _Session:
         return self.budget.planned if self.budget is not None else self.total_steps
 
 
-def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDir:
+def _open_run_dir(config: Config, out: str | Path | None, resume: bool, fold: Fold | None = None) -> RunDir:
     out_dir = out if out is not None else config.output.dir
     if not str(out_dir).strip():
         raise ConfigError(f"{'output.dir' if out is None else '--out'}: expected a directory path, got an empty "
@@ -771,7 +771,9 @@ def _open_run_dir(config: Config, out: str | Path | None, resume: bool) -> RunDi
     if resume and not Path(out_dir).is_dir():
         raise RunDirError(f"--resume: no checkpoint to resume in {out_dir} (the directory does not exist)")
     # Locked for this run's whole session: a second writer is refused, a user's folder never used.
-    return RunDir.for_writing(out_dir, new=not resume, named_by="output.dir" if out is None else "--out")
+    # (a fold's run records its fold, which compare reads: a directory's name "fold-K" says less)
+    return RunDir.for_writing(out_dir, new=not resume, named_by="output.dir" if out is None else "--out",
+                              fold=asdict(fold) if fold is not None else None)
 
 
 def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
@@ -1456,7 +1458,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
         # (a command has them already; a run from Python too: bench_template.py, notebooks, search trials)
-        with _open_run_dir(config, out, resume) as run, rare_full_collections(), callers_random_state():
+        with _open_run_dir(config, out, resume, fold) as run, rare_full_collections(), callers_random_state():
             try:
                 return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
                               workers, timing)

@@ -66,6 +66,25 @@ ORDER = ("Steps always run in the recipe's own order (the table below, top to bo
          "--steps lists them in: each starts from what the steps before it kept.")
 
 
+def _scored_at(outcome: Any) -> str:
+    """Which epoch's model a candidate's runs are scored by (:func:`rnnlab.train.best.kept_record`):
+    under early stopping the best validation epoch's, whose weights the run keeps."""
+    if outcome.result.baseline.training.early_stopping.patience > 0:
+        return "of the model each run kept (its best validation epoch's: early stopping)"
+    return "at the last epoch"
+
+
+def _lengths(tests: dict[str, Any]) -> str:
+    """``" (baseline for 12 epochs, 240 steps: the median of ...; final for ...)"``: how long
+    each retraining trained (:func:`rnnlab.train.final.length_words`); empty for records
+    without."""
+    from rnnlab.train.final import length_words
+
+    said = [f"{name} for {length_words(tests[name])}" for name in ("baseline", "final")
+            if name in tests and length_words(tests[name])]
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def _has_test(tests: dict[str, Any]) -> bool:
     """Whether any retrained configuration was evaluated on a test split."""
     return any((part or {}).get("test") for part in tests.values())
@@ -89,7 +108,7 @@ def render_markdown(outcome: Any) -> str:
         "# rnnlab recipe", "",
         f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {len(outcome.seeds)} seeds "
         f"({', '.join(map(str, outcome.seeds))}) × {outcome.plan.describe()} of the training split, "
-        f"scored by {outcome.task.describe(metric)} at the last epoch; the test split is not seen. Rule: {RULE}.", "",
+        f"scored by {outcome.task.describe(metric)} {_scored_at(outcome)}; the test split is not seen. Rule: {RULE}.", "",
         f"Baseline: {metric} {_ms(r.baseline_scores)}", "",
         f"| step | tried | against | {metric} (mean ± sd) | gain | noise (se) | outcome |",
         "|---|---|---|---|---|---|---|",
@@ -110,12 +129,12 @@ def render_markdown(outcome: Any) -> str:
         for name in ("baseline", "final"):
             lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} | "
                          f"{_test_cell(outcome.tests, name, 'test', head)} |")
-        lines += ["", "Both retrained on the whole training split after the walk; the test split was evaluated "
-                  "once for each and chose nothing.", ""]
+        lines += ["", "Both retrained on the whole training split after the walk" + _lengths(outcome.tests)
+                  + "; the test split was evaluated once for each and chose nothing.", ""]
     elif outcome.tests:
         lines += [f"| configuration | train {head.label} |", "|---|---|"]
         lines += [f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} |" for name in ("baseline", "final")]
-        lines += ["", f"Both retrained on the whole training split after the walk; {NO_TEST}.", ""]
+        lines += ["", f"Both retrained on the whole training split after the walk{_lengths(outcome.tests)}; {NO_TEST}.", ""]
     lines += [f"Steps walked: {', '.join(f'`{o.step.name}`' for o in r.outcomes)}. {ORDER}", ""]
     lines += ["## The recipe", "", recipe_table(r.baseline), ""]
     return "\n".join(lines)
@@ -338,7 +357,9 @@ def render_html(outcome: Any) -> str:
                  + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head)}</td>"
                            + (f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head)}</td>" if with_test else "")
                            + "</tr>" for n in ("baseline", "final"))
-                 + "</table>" + ("" if with_test else f"<p class=\"sub\">{hk.esc(NO_TEST[0].upper() + NO_TEST[1:])}.</p>"))
+                 + "</table>" + (f"<p class=\"sub\">Both retrained on the whole training split"
+                                 f"{hk.esc(_lengths(outcome.tests))}.</p>" if _lengths(outcome.tests) else "")
+                 + ("" if with_test else f"<p class=\"sub\">{hk.esc(NO_TEST[0].upper() + NO_TEST[1:])}.</p>"))
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     css = hk.CSS + "tr.kept td { background: #eef6ee; } tr.na td { color: #888; }\n"
@@ -348,7 +369,7 @@ def render_html(outcome: Any) -> str:
         f"</head>\n<body>\n<h1>Recipe of {hk.esc(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{hk.esc(outcome.out.resolve())} · "
         f"generated {hk.esc(stamp)}</p>\n"
         f"<p>Each candidate: {len(outcome.seeds)} seeds × {hk.esc(outcome.plan.describe())} of the training split, "
-        f"{hk.esc(outcome.task.describe(metric))} at the last epoch; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
+        f"{hk.esc(outcome.task.describe(metric))} {hk.esc(_scored_at(outcome))}; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
         f"<p>Baseline {hk.esc(metric)} {hk.esc(_ms(r.baseline_scores))} → final {hk.esc(_ms(r.final_scores))} "
         f"({hk.esc(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
         + "\n".join(sections) + "\n</body>\n</html>\n"

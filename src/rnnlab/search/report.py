@@ -424,7 +424,7 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
             parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
     if final_path.exists():
-        from rnnlab.train.final import baseline_phrase
+        from rnnlab.train.final import baseline_phrase, length_words
 
         final = read_json(final_path)
         test = final.get("test")
@@ -436,8 +436,9 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         parts.append(
             f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>"
             + (f", against {hk.esc(beside)} on the same steps" if beside else "")
-            + f" (trial {final['trial']}'s config retrained on "
-            f"the whole training split; the test split evaluated once, never used by the search) {link}</p>"
+            + f" (trial {final['trial']}'s config retrained on the whole training split"
+            + (f" for {hk.esc(length_words(final))}" if length_words(final) else "")
+            + f"; the test split evaluated once, never used by the search) {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
     return "".join(parts)
 

@@ -125,6 +125,31 @@ def trained_phrase(final: dict[str, Any]) -> str:
     return f"{_count(trained['epoch'], 'epochs')}, {_count(trained['step'], 'steps')}"
 
 
+def length_words(final: dict[str, Any]) -> str:
+    """How long a final run of :func:`retrain_and_test` trained, and by which rule, as the study
+    and recipe pages say it; empty for one recorded before its length was.
+
+    >>> length_words({"length": {"rule": "median of the kept models", "unit": "steps", "lengths": [180, 240, 300],
+    ...                          "median": 240, "trained": {"epoch": 12, "step": 240}}})
+    "12 epochs, 240 steps: the median of its 3 fold runs' kept models"
+    >>> length_words({"length": {"rule": "whole budget", "trained": {"epoch": 20, "step": 80}}})
+    '20 epochs, 80 steps: its whole budget'
+    """
+    rule = (final.get("length") or {}).get("rule")
+    trained = trained_phrase(final)
+    if not trained or rule not in ("median of the kept models", "whole budget"):
+        return ""
+    if rule == "whole budget":
+        return f"{trained}: its whole budget"
+    length = final["length"]
+    n = len(length.get("lengths") or [])
+    said = f"{trained}: the median of its {n} fold run{'s' if n != 1 else ''}' kept models"
+    asked, unit = length.get("median"), length.get("unit")
+    if unit == "steps" and isinstance(asked, int) and length["trained"].get("step") != asked:
+        said += f", {_count(asked, unit)}, rounded up to whole epochs"
+    return said
+
+
 def final_config(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> Config:
     """The best config for the final run: the whole training split (no validation part, however
     it was sized: ``data.val_fraction`` or a stream's ``data.val_steps``), early stopping off

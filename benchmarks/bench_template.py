@@ -541,8 +541,11 @@ check, training, evaluation, report records), with another job on the machine.
   class, up to 1460 steps), decided from the training split alone and printed at the start of the
   run as one line, e.g. `shape: 40 classes × 2 series, length 2000: no hold-out (a 0.2 hold-out
   would hold 1 < 5 series of the smallest class, 2; the last epoch's weights); 8000 steps (3200
-  batch slots per class); pool ×8 → 250 steps`, recorded in `RUN_DIR/adapt.json` (`RunDir.read_adapt`), and the run's `config.toml`
-  holds the values they chose. Each only raises what the config sets:
+  batch slots per class); pool ×8 → 250 steps` (a set whose classes differ in size gives the
+  total and the smallest class: `shape: 200 series, 2 classes (smallest 10), length 60: ...`),
+  recorded in `RUN_DIR/adapt.json` (`RunDir.read_adapt`), and the run's `config.toml`
+  holds the values they chose. Each only raises what the config sets (but the pooling of short
+  series, below):
   * *validation*: no hold-out when it would hold fewer than 5 series of the smallest class (a
     0.2 hold-out of a class of fewer than 23; until the eleventh round below: of fewer than 4).
     Nothing then chooses an epoch: the model is the last epoch's (as with the template's
@@ -555,7 +558,13 @@ check, training, evaluation, report records), with another job on the machine.
   * *pooling*: the last pooling block pools more, ×2 at a time, until the LSTM runs at most 250
     steps of the longest training series (a series of 2000 steps: pool ×8; 4000: ×16); when it
     had to pool more, all of the pooling then moves to the first block (pools 1, 2, 2 → 8, 1, 1),
-    so the later blocks' kernels span as much more of the series (sixth round below).
+    so the later blocks' kernels span as much more of the series (sixth round below). Short
+    series the other way: the last pooling block pools less, by halves down to none (then the
+    block before it), until the LSTM runs at least 6 steps, or all the series has (strides are
+    kept): the template's ×4 left a series of 3 steps one step, whose recurrent weights then never
+    act and get no gradient. 6 is the fewest the template was tuned with (ItalyPowerDemand, 24
+    steps pooled ×4), so series of 21 steps or more keep its pooling; 12 steps: pool ×2 → 6;
+    3 steps: `no pooling → 3 steps (pool ×4 would leave 1; ...)`.
   * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
     "mean_max"; fifth round below) unless random front-ends of the same blocks, untrained, place
@@ -596,7 +605,10 @@ check, training, evaluation, report records), with another job on the machine.
   finding of `rnnlab.doctor.fit` at training accuracy 0.99, eval mode) and its training loss
   still fell by more than 2 % over the last quarter of the epochs, the budget doubles, at most
   to `adapt.max_steps`, the learning rate restarting at half of `training.lr` along a new cosine
-  (at the end of a cosine it is at `min_lr`, where more steps barely move). Every decision is in
+  (at the end of a cosine it is at `min_lr`, where more steps barely move); not when the training
+  loss is negligible (every training batch right in training mode and the last epoch's mean
+  cross-entropy under −ln 0.99 ≈ 0.01: the eval-mode misses are then a train/eval gap, not too
+  few steps; `not_extended`). Every decision is in
   `adapt.json`; the budget's state is in every checkpoint, so a resumed run decides as the
   uninterrupted one (tests/test_template_rules.py).
 * **Findings after training** say when a model did not fit its training data or overfits
@@ -1338,7 +1350,40 @@ clean normalized input added to the loss with weight 1. Four steps ahead: 0.691 
 taken again at the weights moved along it; twice the cost): 0.598 / 0.663 / 0.727 / 0.626 / 0.753
 / 0.733 / 0.837 (0.706), OSULeaf:2 12 points down. The records are in
 docs/template_stress_validation.jsonl (`aux-forecast-4 (...)`, `aux-forecast-16 (...)`,
-`sam-0.05 (...)`)."""
+`sam-0.05 (...)`).
+
+Fifteenth round (2026-12-06, 08:35-08:44 UTC): one screening, on the same 7 cuts and seeds, with
+the template run again beside it from the same checkout (not the fourteenth round's records).
+*Each series' first differences as extra channels* (MultiRocket's second view of a series, and
+a feature of DrCIF: the differences of the normalized series, each channel scaled to unit
+deviation over the training part's steps, added before the level and scale; a patched checkout):
+OSULeaf:2 0.492 / GunPoint:2 0.696 / GunPoint:3 0.795 / OSULeaf:3 0.610 / digits_pixels:2 0.649 /
+digits_pixels:5 0.724 / GunPoint:5 0.863 (mean 0.690) against the template's 0.707 / 0.674 / 0.773
+/ 0.714 / 0.751 / 0.723 / 0.850 (0.742; the fourteenth round's records 0.741) in the same run:
+2 points up on GunPoint, 10 to 21 down on OSULeaf and digits_pixels:2. Not kept. The records are
+in docs/template_stress_validation.jsonl (`first-differences (...)`, and the template's runs).
+
+Sixteenth round (2026-12-06, 11:25-11:50 UTC): one screening, on the same 7 cuts and seeds,
+against the fifteenth round's template runs (the checkout since changed nothing that trains).
+*Time warping* (Um et al. 2017; one of the augmentations the surveys of time-series
+augmentation find most useful on small UCR sets, and one no round had tried; it keeps each
+series' length, so the recurrent batch norm's per-step statistics stay aligned, which window
+slicing would not): each training series resampled at every step along a smooth random
+monotone warp of its time axis (4 knots, speed 1 + 0.2 N(0, 1), the ends kept), before the
+input noise; a patched checkout. OSULeaf:2 0.678 / GunPoint:2 0.685 / GunPoint:3 0.773 /
+OSULeaf:3 0.643 / digits_pixels:2 0.749 / digits_pixels:5 0.667 / GunPoint:5 0.863 (mean
+**0.722** against the template's 0.742): GunPoint 1 point up, OSULeaf:3 7 and digits_pixels:5 6
+down, training accuracy 1.000 on every run. Not kept. The records are in
+docs/template_stress_validation.jsonl (`time-warp-0.2 (...)`).
+
+Re-measured (2026-12-06, 19:16-19:18 UTC; `--datasets JapaneseVowels JapaneseVowels:3 --seeds 0 1
+2 --again --no-minirocket`): the two variable-length sets of these tables, after recurrent batch
+norm stopped normalizing a step over a single real sequence (it now uses its running statistics
+there; equal-length sets are unchanged bit for bit). JapaneseVowels 0.9811 / 0.9730 / 0.9811
+(mean 0.978) against 0.9892 / 0.9811 / 0.9784 (0.983) before, JapaneseVowels:3 0.857 / 0.862 /
+0.827 (0.849) against 0.860 / 0.868 / 0.846 (0.858): within a seed's spread, training accuracy
+1.000 on every run, the budget's decisions the same but seed 2's (ended 42 steps earlier). Their
+seconds were measured while the test suite ran beside them (upper bounds)."""
 
 
 def main() -> int:

@@ -137,8 +137,8 @@ def run_one(problem: str, seed: int, steps: int | None, tmp: Path) -> dict[str, 
 
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = ["| problem | runs | steps | figure (mean ± sd) | baseline | s / run |", "|---|---|---|---|---|---|"]
-    for problem in dict.fromkeys(r["problem"] for r in rows):
-        rs = [r for r in rows if r["problem"] == problem]
+    for problem, steps in dict.fromkeys((r["problem"], r["steps"]) for r in rows):
+        rs = [r for r in rows if r["problem"] == problem and r["steps"] == steps]
         if problem.startswith("adding-"):
             vals, base = [r["last_step_mse"] for r in rs], f"mean predictor MSE {rs[0]['mean_predictor_mse']:.3f}"
             name = "last-step test MSE"
@@ -180,10 +180,20 @@ def main(argv: list[str] | None = None) -> int:
                 with open(out, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), file=sys.stderr, flush=True)
-    text = _table([r for r in rows if r["problem"] in args.problems])
+    text = _table(recorded(out))
     print(text)
     write_page(text)
     return 0
+
+
+def recorded(out: Path) -> list[dict[str, Any]]:
+    """Every run in the runs file ``out``, the last of each (problem, seed, steps) superseding the
+    ones before, in the order of :data:`PROBLEMS`: the page's table is of all of them, not only of
+    the problems this invocation ran (it was: a run of one problem wrote a table of that one)."""
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    latest = {(r["problem"], r["seed"], r["steps"]): r for r in rows}
+    return sorted(latest.values(), key=lambda r: (PROBLEMS.index(r["problem"]) if r["problem"] in PROBLEMS
+                                                  else len(PROBLEMS), r["steps"], r["seed"]))
 
 
 def write_page(text: str, page: Path = ROOT / "docs" / "per_step.md") -> None:

@@ -197,3 +197,22 @@ def test_recipe_baseline_and_final_test_runs_train_the_median_kept_step(tmp_path
         md, html = (out / "recipe.md").read_text(), (out / "recipe.html").read_text()
         assert said in md and said in html.replace("&#x27;", "'"), md
         assert "of the model each run kept (its best validation epoch" in md and "at the last epoch" not in md
+
+
+def test_a_warm_up_longer_than_the_final_run_is_shortened_in_proportion(tmp_path):
+    # (a user's report: folds that kept their models inside a 50-step warm-up gave a final run of
+    # 40 steps, which the trainer refused: "the warm-up is not shorter than the training")
+    from rnnlab.config import parse_config
+    from rnnlab.train.final import final_config, retrain_and_test
+
+    text = SEARCH.format(patience=2).replace(f"epochs = {BUDGET}\n", "steps = 150\n") \
+        + "[training.schedule]\nkind = \"cosine\"\nwarmup_steps = 50\n"
+    config = parse_config(text)
+    kept = [{"epoch": 5, "step": 30}, {"epoch": 7, "step": 40}, {"epoch": 11, "step": 66}]
+    schedule = final_config(config, tmp_path / "f", kept).training.schedule
+    assert (schedule.kind, schedule.warmup_steps) == ("cosine", math.floor(50 * 40 / 150))  # 13 of 40
+    final = retrain_and_test(config, tmp_path / "final", kept)
+    assert final["length"]["median"] == 40 and final["length"]["trained"]["step"] >= 40
+    assert load_config(tmp_path / "final" / "config.toml").training.schedule.warmup_steps == 13
+    assert "reused" not in final
+    assert retrain_and_test(config, tmp_path / "final", kept)["reused"] is True  # the same command again

@@ -113,13 +113,20 @@ def test_the_mean_over_channels_is_the_runs_mase_on_every_part(runs):
     assert all(isinstance(v, float) for v in summary["test"].values())
 
 
-def test_train_prints_each_channels_test_mase_after_the_test_mase_line_marking_those_at_or_above_1(runs):
+def test_train_prints_each_channels_test_mase_beside_its_better_baseline(runs):
+    # (a user's report: a mark at MASE 1 hid a channel worse than seasonal naive at 0.995, and one
+    # worse than naive; the line now sets each channel beside the better baseline on the same steps)
     (_, lines, summary), _ = runs
     mase = summary["test_by_channel"]["mase"]
+    base = summary["baselines_by_channel"]["test"]
     at = next(i for i, line in enumerate(lines) if line.startswith("train MASE") and "test MASE" in line)
     line = lines[at + 1]
-    assert line == (f"test MASE by channel: load {mase['load']:.3g}, temp {mase['temp']:.3g} ≥ 1 "
-                    "(≥ 1: no better than the seasonal-naive scale)")
+    parts = []
+    for channel in ("load", "temp"):
+        name, value = min(((k.replace("_", " "), b["mase"][channel]) for k, b in base.items()), key=lambda kv: kv[1])
+        parts.append(f"{channel} {mase[channel]:.4g} ({name} {value:.4g}{': no better' if mase[channel] >= value else ''})")
+    assert line == "test MASE by channel: " + ", ".join(parts)
+    assert "no better" in line  # (the model starts at naive and barely moves: no channel beats both)
 
 
 def test_a_one_channel_run_writes_and_prints_nothing_new(runs):
@@ -139,5 +146,14 @@ def test_many_channels_name_the_worst_in_one_line_then_how_many_more():
     figures = {f"c{i}": v for i, v in enumerate([0.5, 1.3, 0.2, float("nan"), 0.9, 1.0, 0.4, 0.3, 0.7])}
     result = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None, by_channel={"test": {"mase": figures}})
     line = result.channel_line(Metric("mase", False, "MASE", False))
-    assert line == ("test MASE by channel (worst 5 of 9): c3 nan, c1 1.3 ≥ 1, c5 1 ≥ 1, c4 0.9, c8 0.7, "
-                    "and 4 more (at most 0.5) (≥ 1: no better than the seasonal-naive scale)")
+    assert line == "test MASE by channel (the worst 5 of 9): c3 nan, c1 1.3, c5 1, c4 0.9, c8 0.7, and 4 more"
+    # beside baselines, the channels furthest behind theirs come first, and the rest are counted
+    naive = {c: v - 0.1 if c in ("c0", "c2") else v + 0.1 for c, v in figures.items()}
+    result = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None, by_channel={
+        "test": {"mase": figures}, "baselines": {"test": {"naive": {"mase": naive}}}})
+    line = result.channel_line(Metric("mase", False, "MASE", False))
+    head, _, listed = line.partition(": ")
+    parts = listed.split(", ")
+    assert head == "test MASE by channel (the 5 of 9 furthest behind their baselines)" and parts[0] == "c3 nan", line
+    assert set(parts[1:3]) == {"c0 0.5 (naive 0.4: no better)", "c2 0.2 (naive 0.1: no better)"}, line
+    assert line.endswith(", and 4 more, each better than its baselines"), line

@@ -1,5 +1,5 @@
-"""``training.threads`` beyond the CPUs the process may use is warned of by ``rnnlab.train()``
-called from Python, pointing at the caller's line, as ``rnnlab train`` warns of it (once); a
+"""``training.threads`` beyond the CPUs the process may use is warned of by
+``rnnlab.train.train()`` called from Python, pointing at the caller's line, as ``rnnlab train`` warns of it (once); a
 search's fold runs leave the warning to their command. The CPUs are the process's own, narrowed
 with sched_setaffinity for the test (nothing mocked)."""
 

@@ -303,12 +303,16 @@ def fit_findings(
     # (the last epoch's figures describe other weights than train_eval's when early stopping restored an
     # earlier epoch: a training-mode R² of 0.88 at epoch 21 against the restored epoch 1's 0.0 is no mode gap)
     evaluated = next((r for r in records if r["epoch"] == epoch), records[-1]) if epoch is not None else records[-1]
+    # (what the verdict is of: the evaluated weights' steps, not those trained past them)
+    in_steps = f"in {int(evaluated['step'])} steps" + (
+        f" (epoch {evaluated['epoch']}'s weights, kept by early stopping; training ran {steps})"
+        if evaluated is not records[-1] else "")
     if task.kind == "language_model":
         underfit = None
         if unigram is not None:  # (without it, whether the model learned from context is not judged)
             underfit = language_model_underfit(records, train_eval, config, unigram, th)
             bits = 1 / math.log(2)
-            checked["underfit"] = (f"{terms.fitted} in {steps} steps, {float(train_eval['loss']) * bits:.3f} bits per "
+            checked["underfit"] = (f"{terms.fitted} {in_steps}, {float(train_eval['loss']) * bits:.3f} bits per "
                                    f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
     else:
         at_chance = _at_chance(records, n_val, chance, th, terms, guard, evaluated)
@@ -323,7 +327,7 @@ def fit_findings(
             majority = chance
         underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
                              at_chance, majority)
-        checked["underfit"] = f"{terms.fitted} in {steps} steps"
+        checked["underfit"] = f"{terms.fitted} {in_steps}"
         if majority is not None and majority > 0.5:
             # (accuracy alone flatters a model where one class holds most sequences: say what one class scores)
             checked["underfit"] += (f" ({terms.train} {float(train_eval[terms.metric]):.3f}; the majority class "
@@ -662,7 +666,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
         title=f"The model did not fit its training data: {terms.train} {acc:.3f}{against} after {steps} optimizer "
-              f"steps{n_classes_hint}",
+              f"steps{n_classes_hint}" + (f" (of epoch {evaluated['epoch']}'s weights, step {int(evaluated['step'])}, "
+                                           "kept by early stopping)" if evaluated is not records[-1] else ""),
         numbers=numbers,
         message=f"A model that cannot {terms.fit_what}; "
                 "fix this before tuning regularization. Likely causes, most likely first: "

@@ -10,8 +10,10 @@ Its length: with early stopping (``training.early_stopping.patience`` > 0) the r
 the config were each scored by their kept model, the best validation epoch's, not by where they
 stopped; the final run has no validation part to stop on, so it trains as long as those kept
 models did, the median of their lengths (:func:`final_length`), as AutoGluon's ``refit_full``
-trains for the iterations its fold models used. Without early stopping, or without the kept
-lengths (a ``trial.json`` written before they were recorded), it trains the whole budget.
+trains for the iterations its fold models used; its schedule is the config's over that shorter
+run (a cosine spans it, the warm-up shortened in proportion). Without early stopping, or
+without the kept lengths (a ``trial.json`` written before they were recorded), it trains the
+whole budget.
 
 Example:
     >>> from rnnlab.task import FORECASTING
@@ -172,11 +174,18 @@ def final_config(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | 
         # rule's step budget (adapt.shape raises training.steps for many classes) capped at it,
         # since adapt.max_steps is the most either rule may give a run.
         adapt = adapt.model_copy(update={"budget": False})
+        budget = tc.steps if length.unit == "steps" else tc.epochs_for(1)
         if length.unit == "steps":
             training = training.model_copy(update={"steps": length.median})
             adapt = adapt.model_copy(update={"max_steps": length.median})
         else:
             training = training.model_copy(update={"epochs": length.median})
+        # The schedule is the config's over the shorter run: a cosine spans it, and the warm-up is
+        # shortened in proportion (as it stood, it could be longer than the whole final run).
+        ratio = min(1.0, length.median / budget)
+        sc = tc.schedule
+        training = training.model_copy(update={"schedule": sc.model_copy(update={
+            "warmup_steps": math.floor(sc.warmup_steps * ratio), "warmup_epochs": sc.warmup_epochs * ratio})})
     return config.model_copy(update={
         "task": config.task.model_copy(update={"mean_guard": False}),
         "data": config.data.model_copy(update={"val_fraction": 0.0, "val_steps": None}),
@@ -218,7 +227,7 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     seasonal-naive figures on the same test steps, scaled as the final run's own, else None;
     ``length``: the rule's figures, :meth:`FinalLength.to_dict`, or ``{"rule": "whole
     budget"}``, with the ``epoch`` and ``step`` the run ended at). A finished run in ``out`` of
-    the same config is read, not repeated.
+    the same config is read, not repeated (then ``"reused": True``).
     """
     from rnnlab.report import write_report
     from rnnlab.train.shape_rules import adapt_to_shape
@@ -239,7 +248,8 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
         if done is not None and rd.config.exists() and \
                 rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
             return {"train": done["train_eval"], "test": done["test"],
-                    "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"])}
+                    "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
+                    "reused": True}
     discard_run(out)  # a run cut short before its summary: start it again
     try:
         result = train(cfg, out=out, progress=False, log=None)

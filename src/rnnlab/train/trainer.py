@@ -158,35 +158,66 @@ class TrainResult:
 
     def channel_line(self, metric: Metric) -> str | None:
         """``rnnlab train``'s line of ``metric`` per channel of a forecaster of several channels,
-        on the test block (else the training block), a channel at or above 1 marked; with more than
-        :data:`CHANNELS_SHOWN` channels the worst are named, then how many more; None for a run
-        with no such figures.
+        on the test block (else the training block), each channel beside the better of the naive
+        and seasonal-naive forecasts on the same steps and "no better" where it does not beat it
+        (MASE's 1 is only the scale: a channel can beat it and lose to a baseline, or the other way);
+        with more than :data:`CHANNELS_SHOWN` channels the worst against their baselines are named,
+        then how many more; None for a run with no such figures.
 
-        >>> r = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None,
-        ...                 by_channel={"test": {"mase": {"load": 0.812, "temp": 1.125}}})
+        >>> r = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None, by_channel={
+        ...     "test": {"mase": {"load": 0.9955, "temp": 0.846}},
+        ...     "baselines": {"test": {"naive": {"mase": {"load": 1.4, "temp": 0.95}},
+        ...                            "seasonal_naive": {"mase": {"load": 0.9945, "temp": 0.91}}}}})
         >>> r.channel_line(Metric("mase", False, "MASE", False))
-        'test MASE by channel: load 0.812, temp 1.12 ≥ 1 (≥ 1: no better than the seasonal-naive scale)'
+        'test MASE by channel: load 0.9955 (seasonal naive 0.9945: no better), temp 0.846 (seasonal naive 0.91)'
         """
         by = self.by_channel or {}
         split, part = ("test", "test") if "test" in by else ("train", "train_eval")
         figures = by.get(part, {}).get(metric.name)
         if not figures:
             return None
+        # each channel's better baseline on the same steps: (its name, its figure), or None
+        baselines = (by.get("baselines") or {}).get(split) or {}
+
+        def best(channel: str) -> tuple[str, float] | None:
+            there = [(name.replace("_", " "), float(b[metric.name][channel])) for name, b in baselines.items()
+                     if channel in (b.get(metric.name) or {}) and not math.isnan(b[metric.name][channel])]
+            return min(there, key=lambda nv: nv[1] if not metric.higher_is_better else -nv[1]) if there else None
+
+        def behind(channel: str, value: float) -> float:
+            """How far the channel is behind its better baseline (NaN first: no figure at all)."""
+            b = best(channel)
+            if math.isnan(value):
+                return math.inf
+            sign = -1 if metric.higher_is_better else 1
+            return (value - b[1]) * sign if b is not None else value * sign  # (no baseline: the worst figure)
+
+        def no_better(channel: str, value: float) -> bool:
+            return best(channel) is not None and behind(channel, value) >= 0
+
+        def said(channel: str, value: float) -> str:
+            b = best(channel)
+            text = f"{channel} {metric.show(value)}"
+            if b is not None:
+                text += f" ({b[0]} {metric.show(b[1])}{': no better' if no_better(channel, value) else ''})"
+            return text
+
         named = list(figures.items())
         head = f"{split} {metric.label} by channel"
+        rest: list[tuple[str, float]] = []
         if len(named) > CHANNELS_SHOWN:
-            # worst first (no figure, NaN, worst of all): the channels the mean hides are the ones to name
-            named.sort(key=lambda kv: (not math.isnan(kv[1]), -kv[1]))
-            shown, rest = named[:CHANNELS_SHOWN - 1], [v for _, v in named[CHANNELS_SHOWN - 1:]]
-            head += f" (worst {len(shown)} of {len(named)})"
-        else:
-            shown, rest = named, []
-        parts = [f"{name} {metric.show(v, short=True)}" + (" ≥ 1" if v >= 1 else "") for name, v in shown]
+            # the channels the mean hides first: those furthest behind their baselines
+            named.sort(key=lambda kv: -behind(*kv))
+            named, rest = named[:CHANNELS_SHOWN - 1], named[CHANNELS_SHOWN - 1:]
+            head += (f" (the {len(named)} of {len(figures)} furthest behind their baselines)" if baselines
+                     else f" (the worst {len(named)} of {len(figures)})")
+        parts = [said(c, v) for c, v in named]
         if rest:
-            finite = [v for v in rest if not math.isnan(v)]
-            parts.append(f"and {len(rest)} more" + (f" (at most {metric.show(max(finite), short=True)})" if finite else ""))
-        worse = any(v >= 1 for v in figures.values())
-        return f"{head}: " + ", ".join(parts) + (" (≥ 1: no better than the seasonal-naive scale)" if worse else "")
+            lagging = sum(no_better(c, v) for c, v in rest)
+            judged = all(best(c) is not None for c, _ in rest)
+            parts.append(f"and {len(rest)} more" + (f" ({lagging} of them no better than a baseline)" if lagging else
+                                                    ", each better than its baselines" if judged else ""))
+        return f"{head}: " + ", ".join(parts)
 
 
 #: How many channels :meth:`TrainResult.channel_line` names before "and N more".

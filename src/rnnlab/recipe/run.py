@@ -283,7 +283,8 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     atomic_write_text(out / "recipe.toml", dump_config(base))
     task = task_for(base)
     seeds = [base.training.seed + i for i in range(options.seeds)]
-    say(f"recipe of {options.config} in {out}: {len(steps)} steps, each candidate {len(seeds)} seeds x "
+    say(f"recipe of {options.config} in {out}: {len(steps)} step{'s' if len(steps) != 1 else ''}, each candidate "
+        f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} x "
         f"{plan.describe()} of the training split, {task.describe(str(search.metric))}")
     shared = workers_share_cores(options.workers)
     if shared is not None:
@@ -320,24 +321,37 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         if pool is not None:
             pool.close()
             pool.join()
-    atomic_write_text(out / "final.toml", f"# rnnlab recipe: the configuration kept after {len(steps)} steps "
+    atomic_write_text(out / "final.toml", f"# rnnlab recipe: the configuration kept after {len(steps)} step{'s' if len(steps) != 1 else ''} "
                       f"({result.final_label})\n# train it with: rnnlab train {out / 'final.toml'}\n\n"
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
         from rnnlab.search.trial import kept_lengths
-        from rnnlab.train.final import final_line, final_phrase, retrain_and_test, trained_phrase
+        from rnnlab.train.final import (
+            final_line,
+            final_phrase,
+            retrain_and_test,
+            reusable,
+            trained_phrase,
+        )
 
         for name, label, config in (("baseline", "baseline", result.baseline),
                                     ("final", result.final_label, result.final)):
             # (the kept models of the runs that scored it: its candidate directory's seeds and folds)
             kept = kept_lengths(candidate_dir(out, label, config))
-            say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
-            tests[name] = retrain_and_test(config, out / "test" / name, kept)
+            run_dir = out / "test" / name
+            if not reusable(config, run_dir, kept):  # (a finished one is said when read, below)
+                say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
+            tests[name] = retrain_and_test(config, run_dir, kept)
             test = tests[name].get("test")
             trained = trained_phrase(tests[name])
-            say((f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
-                + (f" (trained {trained})" if trained else ""))
+            if tests[name].get("reused"):  # (read, not trained now: its test evaluation is the earlier one)
+                say(f"{name}: final run in {run_dir}/ reused (trained earlier{f': {trained}' if trained else ''})"
+                    + (f"; {final_line(tests[name], task.headline)}, the test split evaluated once, when it was "
+                       "trained" if test else "; no test split"))
+            else:
+                say((f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
+                    + (f" (trained {trained})" if trained else ""))
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")

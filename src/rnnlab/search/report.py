@@ -2,7 +2,8 @@
 
 Sections: the result (search score, the best trial's gain over the config itself against its
 standard error, and, apart, the single test evaluation of the final run);
-every trial, best first (parameters, fold scores with their spread, epochs, state, a link to its
+every trial, best first (parameters, fold scores with their spread, epochs (and under early
+stopping the kept ones), state, a link to its
 run report; a trial stopped by Ctrl-C, SIGTERM or SIGHUP shown as interrupted, not failed; a trial that
 drew an earlier one's parameters marked "same as trial N"); the optimization history with pruned,
 failed and interrupted trials marked; parameter importances
@@ -118,7 +119,9 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             f"<td class='params'>{params}</td>"
             f"<td>{f'<a href={chr(34)}{hk.esc(link[0])}{chr(34)}>{hk.esc(link[1])}</a>' if link else '-'}</td></tr>")
     note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
-            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's). A trial marked "
+            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's). <i>Epochs</i>: the epoch each "
+            "fold's run ended at; under early stopping, <i>kept</i>: the epoch of the model it kept, whose score "
+            "counts and whose median length the final run trains. A trial marked "
             "<i>same as trial N</i> drew trial N's parameters again and took its score without training. "
             "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP (no failure of its own; Optuna "
             "stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn its "

@@ -298,8 +298,9 @@ def _start_time(pid: int) -> str | None:
 
 #: user attribute of the trial that is the config itself (``search.baseline``)
 BASELINE_ATTR = "baseline"
-#: user attribute of a trial failed because its worker was stopped (Ctrl-C, a kill), not by
-#: anything of its own: a baseline trial so failed is run again (see ``baseline_needed``)
+#: user attribute of a trial failed because its worker was stopped (Ctrl-C, a kill) or crashed
+#: (:func:`lose_trial`), not by anything of its config: a baseline trial so failed is run again
+#: (see ``baseline_needed``)
 INTERRUPTED_ATTR = "interrupted"
 
 
@@ -364,6 +365,9 @@ STOPPED_REASON = "interrupted"
 #: user attribute: the number of the earlier complete trial whose parameters a trial drew again
 #: (it takes that trial's score and fold scores; nothing is trained)
 SAME_AS_ATTR = "same_params_as"
+#: user attribute: under early stopping, the epoch of the model each (seed, fold) run kept, whose
+#: score counts (``epochs`` holds where each run ended)
+KEPT_EPOCHS_ATTR = "kept_epochs"
 #: user attribute of a trial ended before it drew anything because the trials created before it
 #: already make up ``--trials`` (two workers counted at once; see ``rnnlab.search.study._objective``):
 #: stored as FAIL, shown and counted nowhere, neither done nor failed
@@ -433,15 +437,48 @@ def fail_dead_local_trials(study: optuna.Study, storage: BaseStorage) -> list[in
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if worker_gone(t):
             try:
-                storage.set_trial_user_attr(t._trial_id, FAILED_ATTR, f"worker pid {t.user_attrs['pid']} on {HOST} died")
-                storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
-                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                lose_trial(study, storage, t, f"worker pid {t.user_attrs['pid']} on {HOST} died", fail=True)
                 failed.append(t.number)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another process marked it first (and queued its retry)
-            # (only the process whose mark succeeded gets here: the journal orders the writes)
-            retry_trial(study, t, max_retry=DIED_RETRIES)
     return failed
+
+
+def crash_reason(error: BaseException) -> str:
+    """Why a trial crashed, in one line: the error's type and the first line of its message
+    (a database URL's password masked).
+
+    >>> crash_reason(RuntimeError("CUDA error: out of memory\\nCUDA kernel errors might be reported later"))
+    'RuntimeError: CUDA error: out of memory'
+    >>> crash_reason(MemoryError())
+    'MemoryError'
+    """
+    lines = str(error).strip().splitlines()
+    return mask(f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__)
+
+
+def lose_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, reason: str, *, fail: bool) -> bool:
+    """Record ``trial`` as lost to something not of its config (its worker died; the command
+    crashed with an error that is no :class:`~rnnlab.errors.RnnlabError`): ``failed_because =
+    reason``, ``interrupted = true`` (a config-itself trial so lost is queued again,
+    :func:`baseline_needed`), failed now with ``fail`` (a dead worker's; the crashing worker's
+    own trial is failed by Optuna as the error leaves it), and queued again once with its
+    parameters (:func:`retry_trial`, :data:`DIED_RETRIES`). Returns whether it was queued.
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(state=TrialState.RUNNING, params={"x": 1.0},
+    ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    >>> lose_trial(s, s._storage, s.get_trials()[0], "RuntimeError: boom", fail=True)
+    True
+    >>> [(t.state.name, t.user_attrs.get("failed_because")) for t in s.get_trials()]
+    [('FAIL', 'RuntimeError: boom'), ('WAITING', None)]
+    """
+    # (the mark first: a write refused because another process marked it raises before the retry)
+    storage.set_trial_user_attr(trial._trial_id, FAILED_ATTR, reason)
+    storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+    if fail:
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return retry_trial(study, trial, max_retry=DIED_RETRIES)
 
 
 #: how often a trial lost to a dead worker is queued again (a trial that kills its worker, out
@@ -457,10 +494,10 @@ DIED_HISTORY = "rnnlab_died"
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int | None = None) -> bool:
-    """Queue ``trial`` (failed: interrupted, or its worker died) again with its parameters, as
+    """Queue ``trial`` (failed: interrupted, or lost to a dead worker or a crash) again with its parameters, as
     Optuna's ``RetryHeartbeatStaleTrialCallback`` does (its ``failed_trial`` and ``retry_history``
     system attributes); returns whether it was queued. ``max_retry`` is given for a trial whose
-    worker died: the trials of its chain of retries that died (:data:`DIED_HISTORY`, this one
+    worker died or crashed: the trials of its chain of retries that did (:data:`DIED_HISTORY`, this one
     included) may number at most ``max_retry``; None for an interrupted trial, which is always
     queued and counts as no death. Of the user attributes only the baseline mark is
     copied: why the trial failed, and its worker's pid (a dead pid on a retry that a worker has

@@ -69,13 +69,16 @@ from rnnlab.search.storage import (
     FAILED_ATTR,
     INTERRUPTED_ATTR,
     JOURNAL,
+    KEPT_EPOCHS_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
     STOPPED_REASON,
     SURPLUS_ATTR,
     baseline_needed,
+    crash_reason,
     fail_stale,
     interrupted,
+    lose_trial,
     mask,
     open_storage,
     open_study,
@@ -101,7 +104,7 @@ from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
-from rnnlab.train.final import final_line, final_phrase, retrain_and_test, trained_phrase
+from rnnlab.train.final import final_line, final_phrase, retrain_and_test, reusable, trained_phrase
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -312,7 +315,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             same = _same_params(trial)
             if same is not None:
                 record(SAME_AS_ATTR, same.number)
-                for key in ("config", "fold_scores", "epochs", "spread"):
+                for key in ("config", "fold_scores", "epochs", KEPT_EPOCHS_ATTR, "spread"):
                     if key in same.user_attrs:
                         record(key, same.user_attrs[key])
                 return float(same.value)  # type: ignore[arg-type]
@@ -326,6 +329,8 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                                workers=setup.options.workers)
             record("fold_scores", result.values)
             record("epochs", [e for per_seed in result.epochs for e in per_seed])
+            if config.training.early_stopping.patience > 0:  # (else each run kept its last epoch)
+                record(KEPT_EPOCHS_ATTR, [k["epoch"] for per_seed in result.kept for k in per_seed])
             if setup.search.reports == "all":
                 draw_trial_report(trial_dir)  # after the scores are recorded
             if result.pruned_at is not None:
@@ -334,8 +339,18 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                                          f"epoch {result.pruned_at['epoch']}")
             record("spread", result.std)
             return result.mean
+        except optuna.TrialPruned:
+            raise
         except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
             record(FAILED_ATTR, str(e))
+            raise
+        except Exception as e:
+            # A crash (a bug, torch's RuntimeError, MemoryError): no property of the config, so it
+            # is run again as a dead worker's trial is; the command still ends with the error.
+            if unreachable(e, setup.options.storage) is None:  # (a database gone takes no record)
+                with _stops_held():
+                    lose_trial(trial.study, trial.storage, trial.storage.get_trial(trial._trial_id),
+                               crash_reason(e), fail=False)
             raise
         except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
             if _in_main_thread():
@@ -1009,12 +1024,14 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
     kept = kept_lengths(out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}")
-    say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
+    if not reusable(config, final_dir, kept):  # (a finished one is said when read: finish)
+        say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},
              **retrain_and_test(config, final_dir, kept), "run_dir": "final"}
-    atomic_write_json(record, final)
+    # (final.json records the run, not this command: whether it was read now is the caller's to say)
+    atomic_write_json(record, {k: v for k, v in final.items() if k != "reused"})
     return final
 
 
@@ -1043,9 +1060,15 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             # (beside the naive and seasonal-naive figures of the final run itself: retrained on more
             # steps, its MASE scale differs from the train run's)
             trained = trained_phrase(final)
-            say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
-                f"split{f' ({trained})' if trained else ''}, test split evaluated once" if test else
-                "no test split (data.test_path is unset): the final run is not evaluated")
+            if final.get("reused"):  # (the same trial's finished final run, read: nothing trained now)
+                say(f"final: trial {best.number}'s final run in {final['run_dir']}/ reused (trained earlier"
+                    f"{f': {trained}' if trained else ''})"
+                    + (f"; {final_line(final, headline)}, the test split evaluated once, when it was trained"
+                       if test else "; no test split (data.test_path is unset): not evaluated"))
+            else:
+                say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
+                    f"split{f' ({trained})' if trained else ''}, test split evaluated once" if test else
+                    "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report
 
     say(f"study report: {write_study_report(setup.out, study)}")

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.search.storage import (
     FAILED_ATTR,
+    KEPT_EPOCHS_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
     interrupted,
@@ -61,11 +62,18 @@ def short_names(names: list[str]) -> dict[str, str]:
     return out
 
 
+def _epochs(epochs: list[int]) -> str:
+    """``"17,21"``, or ``"20"`` when every run has the same."""
+    return str(epochs[0]) if len(set(epochs)) == 1 else ",".join(map(str, epochs))
+
+
 def trial_row(t: FrozenTrial) -> dict[str, Any]:
     """One trial's summary: state as a person is shown it (``interrupted`` for a trial stopped by
     Ctrl-C, SIGTERM or SIGHUP, :func:`~rnnlab.search.storage.trial_state`), score, spread of fold scores,
-    folds, epochs, where pruned, and ``same_as``: the earlier trial whose parameters it drew again
-    and whose score it took (None for a trial that trained).
+    folds, epochs (each run's last; under early stopping with the epochs of the models they kept,
+    whose scores count and whose median the final run trains; a trial recorded before those
+    were shows its last epochs only), where pruned, and ``same_as``: the earlier trial whose
+    parameters it drew again and whose score it took (None for a trial that trained).
 
     >>> import optuna
     >>> stopped = optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted",
@@ -73,9 +81,12 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     >>> copy = optuna.create_trial(value=0.5, user_attrs={"same_params_as": 3})
     >>> trial_row(stopped)["state"], trial_row(copy)["state"], trial_row(copy)["same_as"]
     ('interrupted', 'complete', 3)
+    >>> trial_row(optuna.create_trial(value=0.5, user_attrs={"epochs": [17, 21], "kept_epochs": [13, 17]}))["epochs"]
+    '17,21 (kept 13,17)'
     """
     scores = t.user_attrs.get("fold_scores") or []
     epochs = t.user_attrs.get("epochs") or []
+    kept = t.user_attrs.get(KEPT_EPOCHS_ATTR) or []
     pruned = t.user_attrs.get("pruned_at")
     return {
         "trial": t.number, "state": trial_state(t),
@@ -83,7 +94,7 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
         "spread": spread(scores) if len(scores) > 1 and t.state == TrialState.COMPLETE else None,
         "folds": len(scores) if scores else None,
         "epochs": (f"fold {pruned['fold']} ep {pruned['epoch']}" if pruned else
-                   (str(epochs[0]) if epochs and len(set(epochs)) == 1 else ",".join(map(str, epochs)) or None)),
+                   (_epochs(epochs) + (f" (kept {_epochs(kept)})" if kept else "") if epochs else None)),
         "params": dict(t.params),
         "seconds": t.duration.total_seconds() if t.duration is not None else None,
         "same_as": t.user_attrs.get(SAME_AS_ATTR) if t.state == TrialState.COMPLETE else None,
@@ -111,7 +122,8 @@ def trials_table(trials: list[FrozenTrial]) -> str:
 
 def failures(trials: list[FrozenTrial]) -> list[str]:
     """Why each failed trial failed, one line each (the runner records it on the trial);
-    identical reasons are said once, with the trials they hold for. A trial stopped by Ctrl-C or
+    identical reasons are said once, with the trials they hold for, and the trial that runs each
+    again where it was queued again (lost to a dead worker or a crash). A trial stopped by Ctrl-C or
     SIGTERM is no failure (:func:`interruptions` says it), though Optuna stores it as FAIL.
 
     >>> import optuna
@@ -122,14 +134,25 @@ def failures(trials: list[FrozenTrial]) -> list[str]:
     ...                                                                    "interrupted": True}))
     >>> failures(s.get_trials())
     ['trials 0, 1 failed: lr: too big']
+    >>> s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "RuntimeError: boom",
+    ...                                                                    "interrupted": True}))
+    >>> s.add_trial(optuna.create_trial(state=TrialState.WAITING, system_attrs={"retry_history": [3]}))
+    >>> failures(s.get_trials())[1]
+    'trial 3 failed: RuntimeError: boom; run again as trial 4'
     """
     by_reason: dict[str, list[int]] = {}
     for t in sorted(trials, key=lambda t: t.number):
         if trial_state(t) == "fail":
             reason = str(t.user_attrs.get(FAILED_ATTR) or "no reason recorded (its worker died?)")
             by_reason.setdefault(reason.strip().splitlines()[-1], []).append(t.number)
-    return [f"trial{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} failed: {reason}"
-            for reason, ns in by_reason.items()]
+    # (a trial lost to a dead worker or a crash is queued again: which trial runs it)
+    rerun_as = reruns(trials)
+    lines = []
+    for reason, ns in by_reason.items():
+        again = [f"{n} as trial {rerun_as[n]}" if len(ns) > 1 else f"as trial {rerun_as[n]}"
+                 for n in ns if n in rerun_as]
+        lines.append(f"{_numbered(ns)} failed: {reason}" + (f"; run again {', '.join(again)}" if again else ""))
+    return lines
 
 
 def _numbered(numbers: list[int]) -> str:

@@ -219,6 +219,34 @@ def final_line(final: dict[str, Any], metric: Metric) -> str:
     return f"{line} ({beside} on the same steps)" if beside else line
 
 
+def _finished(cfg: Config, out: Path) -> dict[str, Any] | None:
+    """The summary of a finished run in ``out`` of the final config ``cfg``, else None."""
+    from rnnlab.train.shape_rules import adapt_to_shape
+    from rnnlab.train.trainer import with_derived_names
+
+    if not out.is_dir():
+        return None
+    rd = RunDir(out)
+    done = rd.read_summary()
+    # (the run records its config as training saw it: its derived name, what the shape rules set)
+    if done is not None and rd.config.exists() and rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
+        return done
+    return None
+
+
+def reusable(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> bool:
+    """Whether ``out`` holds a finished final run of ``config`` (:func:`final_config` with
+    ``kept``), which :func:`retrain_and_test` reads instead of training: what a command says
+    before it (reused, or trained now).
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> reusable(parse_config('[data]\\ndataset = "UnitTest"'), Path(tempfile.mkdtemp()) / "final")
+    False
+    """
+    return _finished(final_config(config, out, kept), out) is not None
+
+
 def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> dict[str, Any]:
     """Train ``config`` on the whole training split into ``out`` (:func:`final_config`, as long
     as the ``kept`` models of the runs that chose it under early stopping), write its report,
@@ -230,8 +258,7 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     the same config is read, not repeated (then ``"reused": True``).
     """
     from rnnlab.report import write_report
-    from rnnlab.train.shape_rules import adapt_to_shape
-    from rnnlab.train.trainer import train, with_derived_names
+    from rnnlab.train.trainer import train
 
     cfg = final_config(config, out, kept)
     length = final_length(config, kept)
@@ -241,15 +268,11 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
         # (a run of training.steps trains whole epochs: it may end a little past the median)
         return {**rule, "trained": {k: int(last[k]) for k in ("epoch", "step") if k in last}}
 
-    if out.is_dir():
-        rd = RunDir(out)
-        done = rd.read_summary()
-        # (the run records its config as training saw it: its derived name, what the shape rules set)
-        if done is not None and rd.config.exists() and \
-                rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
-            return {"train": done["train_eval"], "test": done["test"],
-                    "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
-                    "reused": True}
+    done = _finished(cfg, out)
+    if done is not None:
+        return {"train": done["train_eval"], "test": done["test"],
+                "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
+                "reused": True}
     discard_run(out)  # a run cut short before its summary: start it again
     try:
         result = train(cfg, out=out, progress=False, log=None)

@@ -326,7 +326,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
-        from rnnlab.search.trial import kept_lengths
+        from rnnlab.search.trial import guard_note, kept_lengths
         from rnnlab.train.final import (
             final_line,
             final_phrase,
@@ -338,10 +338,14 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         for name, label, config in (("baseline", "baseline", result.baseline),
                                     ("final", result.final_label, result.final)):
             # (the kept models of the runs that scored it: its candidate directory's seeds and folds)
-            kept = kept_lengths(candidate_dir(out, label, config))
+            runs = candidate_dir(out, label, config)
+            kept = kept_lengths(runs)
             run_dir = out / "test" / name
             if not reusable(config, run_dir, kept):  # (a finished one is said when read, below)
                 say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
+                note = guard_note(runs)
+                if note is not None:
+                    say(f"{name}: {note}")
             tests[name] = retrain_and_test(config, run_dir, kept)
             test = tests[name].get("test")
             trained = trained_phrase(tests[name])

@@ -96,6 +96,7 @@ from rnnlab.search.trial import (
     FoldPlan,
     drop_checkpoints,
     fold_budgets,
+    guard_note,
     kept_lengths,
     plan_for_config,
     run_trial,
@@ -1023,9 +1024,13 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
         discard_run(final_dir)  # a final run cut short before it was recorded: start it again
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
-    kept = kept_lengths(out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}")
+    runs = out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}"
+    kept = kept_lengths(runs)
     if not reusable(config, final_dir, kept):  # (a finished one is said when read: finish)
         say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
+        note = guard_note(runs)
+        if note is not None:
+            say(note)
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},

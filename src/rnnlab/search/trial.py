@@ -223,6 +223,28 @@ def kept_lengths(trial_dir: str | Path) -> list[dict[str, int]]:
     return lengths
 
 
+def guard_note(trial_dir: str | Path) -> str | None:
+    """A line when the mean guard (``[task] mean_guard``) of some of the fold runs at or under
+    ``trial_dir`` chose the training mean (or a forecaster's reference) over the model: their
+    scores are that baseline's, while a final run, with no validation part for the guard, tests
+    the model. None when every guard kept its model, or no run had one.
+
+    >>> import tempfile
+    >>> guard_note(tempfile.mkdtemp()) is None
+    True
+    """
+    runs = [p.parent for p in sorted(Path(trial_dir).glob("**/fold-*/summary.json"))]
+    guards = [(RunDir(r).read_summary() or {}).get("mean_guard") for r in runs]
+    guards = [g for g in guards if isinstance(g, dict)]
+    chose = [g for g in guards if g.get("kept") is False]
+    if not chose:
+        return None
+    baseline = chose[0].get("baseline") or "the training mean"
+    return (f"note: the mean guard of {len(chose)} of its {len(guards)} fold runs chose {baseline} over the "
+            "model (those runs scored it, not the model); the final run has no validation part for the guard "
+            "and tests the model")
+
+
 @functools.lru_cache(maxsize=64)
 def _fold_shape(data: str, kind: str, per_step: bool, seed: int, fold: Fold) -> tuple[int, int]:
     """(training sequences, padded length) of a fold's training part (``kind``, ``per_step``: the task's)."""

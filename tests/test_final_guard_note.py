@@ -1,0 +1,70 @@
+"""A search whose fold runs' mean guard chose the training mean (targets the model cannot learn)
+says so before its final run: those runs scored the mean, while the final run, with no
+validation part for the guard, tests the model (a user's report: neither the command nor the
+pages said the folds fell back). Real tiny runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.rundir import RunDir
+from rnnlab.search.trial import guard_note
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def _noise(tmp: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, n in (("train", 60), ("test", 20)):
+        X = rng.normal(size=(n, 12, 1)).astype(np.float32)
+        y = rng.normal(size=n).astype(np.float32)  # (nothing in X tells y)
+        np.savez(tmp / f"{name}.npz", X=X, y=y)
+        paths.append(tmp / f"{name}.npz")
+    return paths[0], paths[1]
+
+
+def test_a_search_says_its_folds_guards_chose_the_mean(tmp_path: Path, capsys) -> None:
+    train, test = _noise(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text(f"""name = "noise"
+[task]
+kind = "regression"
+mean_guard = true
+[data]
+path = "{train}"
+test_path = "{test}"
+val_fraction = 0.3
+[model]
+hidden_size = 4
+[training]
+epochs = 6
+batch_size = 8
+lr = 0.05
+threads = 1
+[training.early_stopping]
+monitor = "val_rmse"
+patience = 2
+[tracking]
+health = false
+grad_through_time = false
+[search]
+trials = 1
+folds = 2
+reports = "none"
+""")
+    out = tmp_path / "s"
+    assert main(["search", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    guards = [(RunDir(p.parent).read_summary() or {}).get("mean_guard") for p in (out / "trials").glob("*/fold-*/summary.json")]
+    chose = sum(1 for g in guards if g and g["kept"] is False)
+    assert chose > 0, guards  # (the premise: targets of noise)
+    expected = (f"note: the mean guard of {chose} of its {len(guards)} fold runs chose the training mean over the model "
+                "(those runs scored it, not the model); the final run has no validation part for the guard and tests "
+                "the model")
+    assert expected in printed.splitlines(), printed
+    assert guard_note(out / "trials" / "0000") == expected

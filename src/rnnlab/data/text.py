@@ -388,6 +388,13 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
                         "anything; give a longer text")
     if fold is None:
         _check_blocks(b, cfg, len(stream), tokens)
+    distinct = set(stream[:b.train])
+    if len(distinct) < 2:
+        # (every token of one kind: the next is always known, a model learns nothing, and its bits
+        # per token, near 0, and the findings measured against a unigram entropy of 0 mean nothing)
+        raise DataError(f"data: the training part's {b.train} {tokens} tokens are all {next(iter(distinct))!r}: "
+                        "expected at least 2 distinct tokens, a text of one repeated token leaves nothing to "
+                        "predict; give a text with varied content")
     vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "", cfg.vocab_size)
     train, unknown_train = vocab.encode(stream[:b.train])
     val, unknown_val = vocab.encode(stream[b.train:b.val])

@@ -213,6 +213,9 @@ class Observations:
     through_time_loss: str | None = None
     """Which loss :attr:`through_time` follows when not the whole loss: per-step targets, the
     loss at each sequence's last step (:func:`rnnlab.doctor.run.through_time_loss`)."""
+    input_tokens: bool = False
+    """The model reads its input as token ids through an embedding (a language model): the
+    input's scale means nothing."""
     config: bool = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
     the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
@@ -280,8 +283,10 @@ SPELLING: dict[str, tuple[str, str]] = {
     "orthogonal": ("recurrent_init='orthogonal'", 'model.recurrent_init = "orthogonal"'),
     "layer_norm": ("layer_norm=True", "model.layer_norm = true"),
     "recurrent_constraint": ("recurrent_constraint", "model.recurrent_constraint"),
+    # (a config's keys by task: a stream, a forecaster's or a language model's, refuses the other two)
     "shorten": ("truncated BPTT, downsampling, a strided Conv1d front-end",
-                "training.stateful_window, a strided or pooling [[model.frontend.blocks]]"),
+                "data.bptt for a forecaster or a language model; for sequences training.stateful_window or a "
+                "strided or pooling [[model.frontend.blocks]]"),
 }
 
 
@@ -316,6 +321,8 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
     >>> input_scale(Observations(steps=0, input_scale=0.8), Thresholds())
     []
     """
+    if obs.input_tokens:
+        raise NotApplicable("the input is token ids, which an embedding reads")
     if obs.input_scale is None:
         raise NotApplicable("the input is not a floating-point tensor")
     scale = _far_input_scale(obs, th)

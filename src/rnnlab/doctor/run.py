@@ -190,12 +190,14 @@ def format_findings(findings: Sequence[Finding], heading: str) -> str:
 
     >>> print(format_findings([], "After training"))
     After training: no findings.
+    >>> print(format_findings([Finding("a", "warning", "t", {}, "m", "r")] * 2, "Health check").splitlines()[0])
+    Health check: 2 warnings
     """
     if not findings:
         lines = [f"{heading}: no findings."]
     else:
         counts = {s: sum(f.severity == s for f in findings) for s in reversed(SEVERITIES)}
-        lines = [f"{heading}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+        lines = [f"{heading}: " + ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)]
     for f in findings:
         lines += ["", f"[{f.severity.upper()}] {f.title}  ({f.check})"]
         nums = ", ".join(f"{k}={_short(v)}" for k, v in f.numbers.items())
@@ -698,7 +700,11 @@ def observe(
     obs.class_dim = 1 if class_first else -1  # torch's losses take [N, C, d1, ...]
     obs.loss_init = float(loss.detach())
     x, steps_kept = input_values(split_batch(batch)[0])
-    if x is not None and x.is_floating_point():
+    from rnnlab.train.model import TokenEmbedding
+
+    # (a language model's input is token ids, floats only in their container: no scale to judge)
+    obs.input_tokens = any(isinstance(m, TokenEmbedding) for m in net.modules())
+    if x is not None and x.is_floating_point() and not obs.input_tokens:
         finite = x.detach()[torch.isfinite(x.detach())].to(torch.float64)
         obs.input_scale = float(finite.pow(2).mean().sqrt()) if finite.numel() else None
         if channel_scales and x.dim() == (2 if steps_kept else 3) and x.shape[-1] > 1:

@@ -50,9 +50,10 @@ RUN_FIT_KEY = "run_fit"
 _REFERENCES = ("none", "naive", "seasonal_naive")
 
 
-def evaluated_checkpoint(run: RunDir, config: Config) -> Path:
-    """The checkpoint of the weights the run evaluated: its best when early stopping kept one,
-    else its last; a one-line error when neither is there.
+def evaluated_checkpoint(run: RunDir, config: Config, doing: str = "predict with") -> Path:
+    """The checkpoint of the weights the run evaluated (its test figures are theirs): its best
+    when early stopping kept one, else its last; a one-line error naming what it was wanted to
+    ``doing`` when it is not there.
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
@@ -64,7 +65,7 @@ def evaluated_checkpoint(run: RunDir, config: Config) -> Path:
     use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
     path = run.best_checkpoint if use_best else run.last_checkpoint
     if not path.exists():
-        raise RunDirError(f"{run.path}: no checkpoint to predict with (expected {path}); train the run first")
+        raise RunDirError(f"{run.path}: no checkpoint to {doing} (expected {path}); train the run first")
     return path
 
 

@@ -1561,16 +1561,27 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             timing.write(run)
             raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; {then}") from None
 
-    if tracker is not None:
-        tracker.close()
-    through_time = None
-    if config.tracking.enabled and config.tracking.grad_through_time:
-        with timing.phase("grad_through_time"):
-            through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-    result = _finish(run, s, through_time, timing, log)
-    timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
-                       checkpoints_written=s.checkpoints_written)
-    timing.write(run)
+    def session_timing(**more: Any) -> None:
+        timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
+                           checkpoints_written=s.checkpoints_written, **more)
+        timing.write(run)
+
+    try:
+        if tracker is not None:
+            tracker.close()
+        through_time = None
+        if config.tracking.enabled and config.tracking.grad_through_time:
+            with timing.phase("grad_through_time"):
+                through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
+        result = _finish(run, s, through_time, timing, log)
+    except BaseException as e:
+        # (Ctrl-C or a failure after the last epoch: the session's steps and times are recorded as an
+        # interrupted one's, so a --resume counts them among its earlier sessions)
+        said = str(e).splitlines()[0] if str(e) else ""
+        with contextlib.suppress(OSError, RnnlabError):
+            session_timing(interrupted=f"{type(e).__name__} after epoch {s.epoch_done}" + (f": {said}" if said else ""))
+        raise
+    session_timing()
     return result
 
 

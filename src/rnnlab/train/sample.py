@@ -40,7 +40,13 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     from rnnlab.rundir import RunDir
     from rnnlab.task import task_for
     from rnnlab.train.checkpoint import load_checkpoint
-    from rnnlab.train.run_fit import RUN_FIT_KEY, evaluated_checkpoint, model_of, require_training_file, run_fit
+    from rnnlab.train.run_fit import (
+        RUN_FIT_KEY,
+        evaluated_checkpoint,
+        model_of,
+        require_training_file,
+        run_fit,
+    )
     from rnnlab.train.trainer import load_run_config
 
     if length < 1:

@@ -73,9 +73,11 @@ def test_seeds_of_one_config_are_one_row_marked_by_the_recipe_rule(tmp_path, cap
     # the reference is the base config (no key away from its default), though it was given last
     mark = head[-1]
     assert mark == f"vs {tmp_path}/none-s* (val_acc@kept)" and b[mark] == "reference"
-    expected = verdict([0.90, 0.92, 0.91], [0.80, 0.82, 0.81], higher_is_better=True)
+    # (both groups hold seeds 0, 1, 2: paired by seed)
+    expected = verdict([0.90, 0.92, 0.91], [0.80, 0.82, 0.81], higher_is_better=True, paired=True)
     assert z[mark] == "better: " + expected.reason
-    # a mean gain of +0.0267 that the seeds' spread swamps is not called a gain, though its test
+    # a mean gain of +0.0267 that the spread of its per-seed differences (-0.10, +0.13, +0.05) swamps is
+    # not called a gain, though its test
     # column is the best: the mark is by validation only
     assert n[mark].startswith("within noise: ") and "within the noise" in n[mark]
     assert lines[4].startswith("note: test_acc is for reporting the config chosen by validation")

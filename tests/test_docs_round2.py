@@ -107,8 +107,8 @@ def test_recipe_one_seed_over_two_folds_scores_two_runs_per_candidate(tmp_path: 
 
 
 @pytest.mark.parametrize(("folds", "seeds", "message"), [
-    (1, "1", "--seeds: expected at least 2 with a 20% hold-out (the noise of a score is the spread of its "
-             "seed x fold scores: 1 seed x 1 fold has none), got 1"),
+    (1, "1", "--seeds: expected at least 2 with a 20% hold-out (the noise of a comparison is the spread of its "
+             "seed x fold runs' differences: 1 seed x 1 fold has none), got 1"),
     (2, "0", "--seeds: expected at least 1, got 0"),
 ])
 def test_recipe_refuses_too_few_scores_per_candidate(tmp_path: Path, capsys, folds, seeds, message):

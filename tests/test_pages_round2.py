@@ -100,8 +100,8 @@ def test_the_score_at_the_best_epoch_is_named_for_what_it_is(tmp_path, capsys):
 
 # --- study.html ----------------------------------------------------------------------------------
 
-# The reviewer's study: the gain equals the paired standard error to the float; the recipe scored
-# the same folds and said "+0.0143 within the noise (se 0.0256)".
+# The reviewer's study: the gain equals the paired standard error to the float (+0.0143 within the
+# noise, se 0.0143; under the earlier, unpaired rule the recipe said "se 0.0256").
 BEST = [0.9285714285714286, 1.0, 1.0, 1.0, 0.9230769230769231]
 BASE = [0.9285714285714286, 0.9285714285714286, 1.0, 1.0, 0.9230769230769231]
 
@@ -115,13 +115,13 @@ def test_the_study_judges_the_gain_by_the_recipes_rule_on_the_same_scores():
              ([0.9, 0.91, 0.92], [0.8, 0.81, 0.82]), ([0.8, 0.7, 0.9], [0.85, 0.6, 0.8])]
     for best, base in cases:
         sentence = gain_sentence(_trial(best), _trial(base), "maximize")
-        v = verdict(best, base, higher_is_better=True)
+        v = verdict(best, base, higher_is_better=True, paired=True)  # (a study's trials: the same folds)
         assert ("beyond the noise" in sentence) == v.kept, (best, base, sentence)
         assert f"{v.gain:+.4f} ± {v.se:.4f}" in sentence
     assert "within the noise" in gain_sentence(_trial(BEST), _trial(BASE), "maximize")
     # lower is better: the drop is the gain, judged the same way
     low = gain_sentence(_trial([0.30, 0.31]), _trial([0.40, 0.42]), "minimize")
-    assert "beyond the noise" in low and verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False).kept
+    assert "beyond the noise" in low and verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False, paired=True).kept
 
 
 def test_importances_from_too_few_trials_say_so_in_the_figure():

@@ -42,15 +42,17 @@ def test_importances_of_tied_trials_say_so_without_an_exception(tmp_path):
 
 
 # The user's hard study: trial 1 (0.700, 0.6167) against the config itself (0.6667, 0.600): gain
-# 0.025; Welch's standard error of the two means over 2 folds each, sqrt(0.0589^2/2 + 0.0471^2/2) = 0.0534.
+# 0.025, better on both folds (+0.0333, +0.0167); the trials of a study score the same folds, so the
+# rule pairs them: the standard error of the mean of the differences, 0.0118 / sqrt(2) = 0.0083 (as
+# unmatched samples, Welch's form, sqrt(0.0589^2/2 + 0.0471^2/2) = 0.0534, which hid the gain).
 HARD = [(0.1, 1e-2, 0.63335, [0.6667, 0.6]), (0.27, 6e-3, 0.65835, [0.7, 0.6167]), (0.2, 1e-4, 0.6333, [0.6667, 0.6])]
 
 
 def test_gain_over_the_config_with_its_standard_error_and_verdict(tmp_path):
     result = _section(render_study_report(tmp_path, _study(HARD)), "result")
-    # (the recipe's rule, rnnlab.recipe.decide.verdict: Welch's standard error of the two means)
-    assert re.search(r"Gain over the config itself: \+0\.0250 ± 0\.0534 \(Welch&#x27;s standard error of the "
-                     r"difference of the mean scores, over 2 and 2 folds\): within the noise", result)
+    # (the recipe's rule, rnnlab.recipe.decide.verdict: the paired folds' standard error)
+    assert re.search(r"Gain over the config itself: \+0\.0250 ± 0\.0083 \(the standard error of the mean of the "
+                     r"2 per-fold differences: both trials scored on the same folds\): beyond the noise", result)
     assert "the standard deviation of its 2 fold scores" in result  # what the ± is
 
 
@@ -58,7 +60,7 @@ def test_a_gain_smaller_than_its_standard_error_is_within_the_noise(tmp_path):
     # differences +0.10 and -0.05: gain 0.025, se 0.075
     rows = [(0.1, 1e-2, 0.55, [0.5, 0.6]), (0.3, 1e-3, 0.575, [0.6, 0.55])]
     result = _section(render_study_report(tmp_path, _study(rows)), "result")
-    assert "Gain over the config itself: +0.0250 ± 0.0559" in result and "within the noise" in result
+    assert "Gain over the config itself: +0.0250 ± 0.0750" in result and "within the noise" in result
     assert "beyond the noise" not in result
 
 

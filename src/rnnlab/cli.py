@@ -107,7 +107,10 @@ the steps (see docs/regularization.md, section 10):
 
 def _say(message: str) -> None:
     try:
-        print(message, flush=True)
+        # (one write with its line end: a Ctrl-C between print's two writes left the line open, and
+        # the command's last line was glued to it)
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
     except OSError:
         # The reader of stdout has gone (`rnnlab train ... | head`: BrokenPipeError) or its terminal
         # closed (EIO, before the SIGHUP arrives): the command goes on without its lines rather than
@@ -613,7 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "the noise, write the ablation.")
     p.epilog += "\n".join(f"  {name}" for name in _recipe_steps())
     p.add_argument("config", help="the TOML config: the baseline")
-    p.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds per candidate (default 3; 1 is enough with 2 or more folds)")
+    p.add_argument("--seeds", type=int, default=3, metavar="K",
+                   help="seeds per candidate (default 3); the rule compares each run with the current "
+                   "configuration's run of the same seed and fold, and needs 2 or more such pairs: 1 seed is "
+                   "enough with 2 or more folds, not with one hold-out")
     p.add_argument("--steps", metavar="LIST", help="comma-separated steps to walk (default: all); they run in "
                    "the recipe's own order (listed below), whatever order LIST gives")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="processes scoring candidates and seeds")

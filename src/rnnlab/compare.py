@@ -637,15 +637,16 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     """One row per group of seeds (see the module's doc): the differing config keys, ``n``, the
     seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
     :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@kept`` (the kept model's score,
-    :func:`~rnnlab.train.best.kept_record`) against the reference group.
+    :func:`~rnnlab.train.best.kept_record`) against the reference group: paired by seed where
+    the two groups hold the same seeds, else Welch's form.
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...                     "headline": "acc", "higher_is_better": True, "val_acc@kept": v}
     ...                    for s, v in enumerate(vs)]
-    >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.90, 0.92, 0.91))], {"model.zoneout": "0"}))
+    >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.91, 0.92, 0.90))], {"model.zoneout": "0"}))
     group    model.zoneout  n  seeds  val_acc@kept  vs 0-s* (val_acc@kept)
     0-s*     0              3  0,1,2  0.81 ± 0.01   reference
-    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0082)
+    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0058)
     """
     from rnnlab.recipe.decide import verdict
 
@@ -679,7 +680,15 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
             return "- (other data)"  # the data's effect is no setting's (data_note says it)
         if _scale_of(reps[i]) != _scale_of(reps[ref]):  # (scale_note, block_note say it)
             return "- (MASE on another scale)"
-        v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)))
+        # Runs of the same seed on the same data (checked above) share their split and initial
+        # weights: where both groups hold the same seeds, each scored, the rule pairs them by seed.
+        seeds = [{r["config"].get(SEED_KEY): float(r[select]) for r in groups[j]
+                  if r.get("config") is not None and isinstance(r.get(select), (int, float))} for j in (i, ref)]
+        paired = (len(seeds[0]) == len(groups[i]) and len(seeds[1]) == len(groups[ref])
+                  and seeds[0].keys() == seeds[1].keys() and None not in seeds[0])
+        if paired:
+            side = [[by[s] for s in seeds[0]] for by in seeds]
+        v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired)
         if math.isinf(v.se):
             return v.reason
         return ("better: " if v.kept else "within noise: " if v.gain > 0 else "not better: ") + v.reason
@@ -844,7 +853,8 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             "value; dotted columns: the config keys whose values differ between the runs, - for a run without "
             "config.toml"
             + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
-               f"column: rnnlab recipe's rule (gain > Welch's standard error of the difference) on <score>{AT_KEPT} "
+               "column: rnnlab recipe's rule (gain > the standard error of the difference: of the per-seed "
+               f"differences where both groups hold the same seeds, else Welch's) on <score>{AT_KEPT} "
                "against the reference, the group with the fewest differing keys away from their defaults)"
                if grouped else ")"))
 

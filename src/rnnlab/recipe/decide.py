@@ -2,22 +2,43 @@
 
 A candidate and the current configuration are each scored by several training runs (seeds ×
 folds of the training split). The candidate is kept when the difference of the mean scores is in
-its favour by more than the standard error of that difference (Welch's form, from the sample
-variances of both sides)::
+its favour by more than the standard error of that difference, and that standard error is
+measured in one of two ways, which the caller chooses (``paired``):
 
-    gain = sign · (mean(candidate) − mean(current))        sign = +1 when higher is better (val_acc), −1 when lower (val_loss); the task says which
-    se   = sqrt(var(candidate) / n_candidate + var(current) / n_current)
+- **paired** (the runs are matched: run i of each side trained on the same seed and fold, the
+  same number of runs a side, in the same order; ``rnnlab recipe``'s candidates, the trials of one
+  study): the difference of each matched pair is measured, so what the folds and seeds do to
+  every configuration alike (a later forward-chaining fold that scores better, a lucky seed)
+  cancels out of the noise::
+
+      d_i  = sign · (candidate_i − current_i)
+      gain = mean(d)
+      se   = sd(d) / sqrt(n)                                     n pairs, sd with n − 1
+
+- **unpaired** (the runs are not matched: other seeds, other folds, other counts): Welch's form,
+  from the sample variances of both sides, as independent samples::
+
+      gain = sign · (mean(candidate) − mean(current))
+      se   = sqrt(var(candidate) / n_candidate + var(current) / n_current)
+
+``sign`` is +1 when higher is better (val_acc), −1 when lower is (val_loss); the task says which.
+Either way the mean of the differences is the difference of the means, and::
+
     kept ⇔ gain > se  and  gain > 0
 
-With one run on either side the variance is unknown and nothing can be shown to beat the noise:
+With one run on either side (one pair) the noise is unknown and nothing can be shown to beat it:
 the candidate is scrapped (score more seeds or folds). Two sides with no spread at all and the
 same mean are a tie: scrapped.
 
-Example:
-    >>> v = verdict([0.90, 0.92, 0.91], [0.80, 0.82, 0.81], higher_is_better=True)
-    >>> v.kept, round(v.gain, 3)
-    (True, 0.1)
-    >>> verdict([0.81, 0.84, 0.80], [0.80, 0.83, 0.81], higher_is_better=True).kept
+Example (a language model's three forward-chaining folds: the later folds score much better for
+every configuration; the candidate is better on each):
+    >>> current, candidate = [2.933, 2.525, 2.853], [2.909, 2.484, 2.821]
+    >>> v = verdict(candidate, current, higher_is_better=False, paired=True)
+    >>> v.kept, round(v.gain, 4), round(v.se, 4)
+    (True, 0.0323, 0.0049)
+    >>> verdict(candidate, current, higher_is_better=False).reason  # as unmatched samples
+    'gain +0.0323 within the noise (se 0.1799)'
+    >>> verdict([0.81, 0.84, 0.80], [0.80, 0.83, 0.81], higher_is_better=True, paired=True).kept
     False
 """
 
@@ -38,6 +59,8 @@ class Verdict:
     se: float
     """Standard error of the difference of the means (inf with fewer than two runs a side)."""
     reason: str
+    paired: bool = False
+    """Whether ``se`` is that of the matched runs' differences (else Welch's, of unmatched sides)."""
 
 
 def _mean_var(values: Sequence[float]) -> tuple[float, float]:
@@ -47,19 +70,29 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
     return mean, var
 
 
-def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool) -> Verdict:
+def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool, *,
+            paired: bool = False) -> Verdict:
     """Compare two sets of scores with the rule of this module.
+
+    ``paired=True`` says that the scores are matched, run i of each side on the same seed and
+    fold (the caller knows, this function cannot): the standard error is then that of the
+    per-run differences; otherwise Welch's, of the two sides as independent samples.
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
     'one run on a side: the noise is unknown'
     >>> verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False).kept  # a loss, lower is better
     True
+    >>> verdict([0.70, 0.90], [0.60, 0.95], higher_is_better=True, paired=True).reason  # +0.10, −0.05
+    'gain +0.0250 within the noise (se 0.0750)'
     >>> same = [0.239, 0.968, 0.803, 0.448]  # the same scores in another order: their sums differ by 1e-16
     >>> verdict([0.448, 0.803, 0.968, 0.239], same, higher_is_better=True).reason
     'no gain (+0.0000, se 0.2342)'
     """
     if not candidate or not current:
         raise ValueError(f"verdict: expected scores on both sides, got {len(candidate)} and {len(current)}")
+    if paired and len(candidate) != len(current):
+        raise ValueError(f"verdict: paired scores must be as many a side (run i of each on the same seed and "
+                         f"fold), got {len(candidate)} and {len(current)}")
     bad = [v for v in (*candidate, *current) if not math.isfinite(v)]
     if bad:
         raise ValueError(f"verdict: scores must be finite numbers, got {bad[0]!r}")
@@ -72,10 +105,15 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     if abs(gain) <= tie:
         gain = 0.0
     if len(candidate) < 2 or len(current) < 2:
-        return Verdict(False, gain, math.inf, "one run on a side: the noise is unknown")
-    se = math.sqrt(vc / len(candidate) + vb / len(current))
+        return Verdict(False, gain, math.inf, "one run on a side: the noise is unknown", paired)
+    if paired:
+        # (the spread of the differences: what a fold or a seed does to both sides alike is no noise)
+        _, vd = _mean_var([sign * (c - b) for c, b in zip(candidate, current, strict=True)])
+        se = math.sqrt(vd / len(candidate))
+    else:
+        se = math.sqrt(vc / len(candidate) + vb / len(current))
     if gain > se + tie and gain > 0:
-        return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})")
+        return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})", paired)
     if gain <= 0:
-        return Verdict(False, gain, se, f"no gain ({gain:+.4f}, se {se:.4f})")
-    return Verdict(False, gain, se, f"gain {gain:+.4f} within the noise (se {se:.4f})")
+        return Verdict(False, gain, se, f"no gain ({gain:+.4f}, se {se:.4f})", paired)
+    return Verdict(False, gain, se, f"gain {gain:+.4f} within the noise (se {se:.4f})", paired)

@@ -1,5 +1,8 @@
 """Walk the recipe: score each tier's candidates, keep what beats the noise, follow the branches.
 
+A candidate is compared with the configuration kept so far run by run (the same seeds and folds:
+:data:`Evaluate`), by :func:`rnnlab.recipe.decide.verdict`'s paired form.
+
 The walk is pure: scoring is a function handed in (``evaluate``: labelled configs in, each one's
 list of scores out), so the same walk runs in tests on synthetic score tables and in
 ``rnnlab recipe`` on real training runs (where ``evaluate`` runs the search's trial runner, which
@@ -33,7 +36,10 @@ from rnnlab.recipe.steps import Candidate, Step, Tier, not_applicable
 #: counts as reached, and the walk goes on to what follows keeping it
 ALREADY = "the configuration already has it"
 
-#: scores of each (label, config) job, in order, or why its training failed (one line)
+#: scores of each (label, config) job, in order, or why its training failed (one line); every
+#: job's scores are of the same runs in the same order (``rnnlab recipe``: each seed's folds, seed
+#: after seed, all of them, a failed run failing the job), so run i of a candidate and run i of the
+#: configuration it is compared with share their seed and fold, and the rule pairs them
 Evaluate = Callable[[list[tuple[str, Config]]], list[list[float] | str]]
 
 #: whether two configs train alike (:class:`rnnlab.recipe.run.InEffect`: the same in effect)
@@ -128,7 +134,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
                 if isinstance(s, str):
                     t.not_applicable = f"training failed: {s}"
                 else:
-                    t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better)
+                    t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better, paired=True)
             winners = sorted((t for t in todo if t.verdict is not None and t.verdict.kept),
                              key=lambda t: -t.verdict.gain)
             tried += round_

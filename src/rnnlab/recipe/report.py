@@ -32,8 +32,14 @@ from rnnlab.tables import with_spread
 from rnnlab.task import Metric
 
 RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
-        "standard error of the difference (Welch's form over the seed x fold scores); among several, the "
-        "largest gain is kept")
+        "standard error of the difference, measured on the runs paired by seed and fold (both are scored on "
+        "the same seeds and folds: the standard deviation of the per-run differences over the square root of "
+        "their number); among several, the largest gain is kept")
+
+
+def _seeds(seeds: list[int]) -> str:
+    """``"2 seeds (0, 1)"``, ``"1 seed (0)"``."""
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 
 
 def _ms(scores: list[float]) -> str:
@@ -57,7 +63,8 @@ def step_record(o: StepOutcome) -> dict[str, Any]:
     """A step's outcome as JSON (``recipe.json``)."""
     return {"step": o.step.name, "advice": o.step.advice, "kept": [t.label for t in o.kept], "tried": [
         {"label": t.label, "against": t.against, "status": _status(t), "reason": t.reason, "scores": t.scores,
-         "gain": t.verdict.gain if t.verdict else None, "se": t.verdict.se if t.verdict else None}
+         "gain": t.verdict.gain if t.verdict else None, "se": t.verdict.se if t.verdict else None,
+         "paired": t.verdict.paired if t.verdict else None}
         for t in o.tried]}
 
 
@@ -106,8 +113,8 @@ def render_markdown(outcome: Any) -> str:
     r, metric, head = outcome.result, outcome.metric, outcome.task.headline
     lines = [
         "# rnnlab recipe", "",
-        f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {len(outcome.seeds)} seeds "
-        f"({', '.join(map(str, outcome.seeds))}) × {outcome.plan.describe()} of the training split, "
+        f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {_seeds(outcome.seeds)} "
+        f"× {outcome.plan.describe()} of the training split, "
         f"scored by {outcome.task.describe(metric)} {_scored_at(outcome)}; the test split is not seen. Rule: {RULE}.", "",
         f"Baseline: {metric} {_ms(r.baseline_scores)}", "",
         f"| step | tried | against | {metric} (mean ± sd) | gain | noise (se) | outcome |",
@@ -198,11 +205,11 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
     Scores are in the order the recipe scores them: each seed's folds, seed after seed.
 
     >>> from rnnlab.recipe.decide import verdict
-    >>> t = Tried("zoneout", "zoneout=0", None, "baseline", scores=[0.93, 1.0, 1.0, 0.92],
-    ...           verdict=verdict([0.93, 1.0, 1.0, 0.92], [0.93, 0.93, 1.0, 0.92], True))
+    >>> t = Tried("zoneout", "zoneout=0", None, "baseline", scores=[0.93, 1.0, 1.0, 0.90],
+    ...           verdict=verdict([0.93, 1.0, 1.0, 0.90], [0.93, 0.93, 1.0, 0.92], True, paired=True))
     >>> fig = decision_figure([t], {"baseline": [0.93, 0.93, 1.0, 0.92]}, [0, 1], "val_acc", True)
     >>> fig.axes[0].get_title()
-    'zoneout=0: scrapped\\ngain +0.0175 ≤ se 0.0285'
+    'zoneout=0: scrapped\\ngain +0.0125 ≤ se 0.0197'
     """
     from matplotlib.lines import Line2D
 
@@ -243,7 +250,8 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
         ax.set_xlim(-0.6, 1.6)
         ax.set_ylabel(metric)
         # (the numbers in the title, not in a note over the points: a note hid the lowest score)
-        said = (f"gain {v.gain:+.4f} {'>' if v.gain > v.se else '≤'} se {v.se:.4f}" if np.isfinite(v.se)
+        # (">" as the rule decided: a gain equal to its se within rounding is not beyond it)
+        said = (f"gain {v.gain:+.4f} {'>' if v.kept else '≤'} se {v.se:.4f}" if np.isfinite(v.se)
                 else "one run a side: noise unknown")
         ax.set_title(f"{t.label}: {status}\n{said}", fontsize=style.LABEL_SIZE, color=color)
     handles = [Line2D([], [], linestyle="none", marker=_SEED_MARKERS[i % len(_SEED_MARKERS)], color=AGAINST_COLOR,
@@ -368,7 +376,7 @@ def render_html(outcome: Any) -> str:
         f"<title>rnnlab recipe: {hk.esc(r.baseline.name or outcome.out.name)}</title>\n<style>{css}</style>\n<script>{hk.SCRIPT}</script>\n"
         f"</head>\n<body>\n<h1>Recipe of {hk.esc(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{hk.esc(outcome.out.resolve())} · "
         f"generated {hk.esc(stamp)}</p>\n"
-        f"<p>Each candidate: {len(outcome.seeds)} seeds × {hk.esc(outcome.plan.describe())} of the training split, "
+        f"<p>Each candidate: {hk.esc(_seeds(outcome.seeds))} × {hk.esc(outcome.plan.describe())} of the training split, "
         f"{hk.esc(outcome.task.describe(metric))} {hk.esc(_scored_at(outcome))}; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
         f"<p>Baseline {hk.esc(metric)} {hk.esc(_ms(r.baseline_scores))} → final {hk.esc(_ms(r.final_scores))} "
         f"({hk.esc(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"

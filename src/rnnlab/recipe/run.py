@@ -4,8 +4,9 @@ the baseline and the final configuration.
 Every candidate is scored by the search's trial runner (:func:`rnnlab.search.trial.run_trial`):
 ``--seeds`` seeds × the folds of the training split that ``rnnlab search`` would use for this
 config (the ``[search]`` section's ``folds``, ``seed`` and ``metric``; the test split is never
-loaded). The noise is the spread of those seed × fold scores, so one seed over two or more folds
-has one; one seed on a single hold-out has none, and is refused. The walk (:mod:`rnnlab.recipe.procedure`) keeps a candidate only when it beats the
+loaded). Both sides of a comparison run the same seeds × folds, so the noise is the spread of
+the matched runs' differences: one seed over two or more folds has one; one seed on a single
+hold-out has none, and is refused. The walk (:mod:`rnnlab.recipe.procedure`) keeps a candidate only when it beats the
 configuration kept so far by more than the noise (:mod:`rnnlab.recipe.decide`).
 
 Recipe directory::
@@ -268,10 +269,10 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     steps = select_steps(options.steps, base)
     search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)
     plan = plan_for_config(base, search)
-    if options.seeds * plan.k < 2:  # (decide.verdict: the noise is the spread of a side's seed x fold scores)
-        raise ConfigError(f"--seeds: expected at least 2 with {plan.describe()} (the noise of a score is the spread "
-                          f"of its seed x fold scores: {options.seeds} seed x {plan.k} fold has none), "
-                          f"got {options.seeds}")
+    if options.seeds * plan.k < 2:  # (decide.verdict: the noise is the spread of the matched runs' differences)
+        raise ConfigError(f"--seeds: expected at least 2 with {plan.describe()} (the noise of a comparison is the "
+                          f"spread of its seed x fold runs' differences: {options.seeds} seed x {plan.k} fold has "
+                          f"none), got {options.seeds}")
     out = Path(options.out or f"{base.output.dir}-recipe")
     # One recipe process writes a recipe directory (its workers each hold the run they train).
     with claim(out, RECIPE):

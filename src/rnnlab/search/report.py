@@ -375,13 +375,15 @@ def _spread(t: FrozenTrial) -> str:
 def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
     """The best trial's gain over the config itself and whether it is beyond the noise, judged
     by the recipe's rule through the recipe's own function (:func:`rnnlab.recipe.decide.verdict`:
-    the gain of the mean fold score must exceed Welch's standard error of the difference of the
-    two means), so that study.html and recipe.html cannot disagree on the same scores.
+    the gain of the mean fold score must exceed the standard error of the difference; the two
+    trials' fold scores are paired fold by fold, as the recipe pairs its runs, when they are as
+    many, and compared by Welch's form otherwise), so that study.html and recipe.html cannot
+    disagree on the same scores.
 
     >>> best = optuna.create_trial(value=0.97, user_attrs={"fold_scores": [0.9286, 1.0, 1.0, 1.0, 0.9231]})
     >>> base = optuna.create_trial(value=0.956, user_attrs={"fold_scores": [0.9286, 0.9286, 1.0, 1.0, 0.9231]})
     >>> print(gain_sentence(best, base, "maximize"))  # doctest: +ELLIPSIS
-    Gain over the config itself: +0.0143 ± 0.0256 (...): within the noise (...).
+    Gain over the config itself: +0.0143 ± 0.0143 (...): within the noise (...).
     """
     from rnnlab.recipe.decide import verdict
 
@@ -392,12 +394,18 @@ def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
         gain = sign * (best.value - base.value)
         return (f"Gain over the config itself: {gain:+.4f}; whether it is beyond the noise cannot be told from "
                 "one fold (its standard error needs the scores of 2 or more folds a side).")
-    v = verdict(a, b, higher_is_better=direction == "maximize")
+    # Every trial of a study runs the study's one fold plan (a study continues only with the config
+    # it started with, storage.open_study, and its trials' fold_scores are in the plan's fold order):
+    # as many scores a side are the same folds in the same order. Other counts are no such pairs.
+    paired = len(a) == len(b)
+    v = verdict(a, b, higher_is_better=direction == "maximize", paired=paired)
     said = "beyond the noise" if v.kept else "within the noise" if v.gain > 0 else "no gain"
-    return (f"Gain over the config itself: {v.gain:+.4f} ± {v.se:.4f} (Welch's standard error of the difference of "
-            f"the mean scores, over {len(a)} and {len(b)} folds): {said} (the recipe's rule: a gain counts when it "
-            "exceeds that standard error; the best trial was chosen on these same folds, which flatters its gain: "
-            "the final run on the whole training split, or a fresh seed, tells more).")
+    how = (f"the standard error of the mean of the {len(a)} per-fold differences: both trials scored on the same "
+           "folds" if paired else
+           f"Welch's standard error of the difference of the mean scores, over {len(a)} and {len(b)} folds")
+    return (f"Gain over the config itself: {v.gain:+.4f} ± {v.se:.4f} ({how}): {said} (the recipe's rule: a gain "
+            "counts when it exceeds that standard error; the best trial was chosen on these same folds, which "
+            "flatters its gain: the final run on the whole training split, or a fresh seed, tells more).")
 
 
 def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:

@@ -1555,7 +1555,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
                 then = f"the checkpoint {s.written_at or f'after epoch {s.epoch_done}'}: --resume continues from it"
             else:  # (--resume would refuse: nothing to continue from)
                 then = "no checkpoint yet: the same command without --resume starts the run again"
-            _say(log, f"{e}: {then}")
+            # (said once, by whoever catches the Interrupted below: the command's one line)
             timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
                                checkpoints_written=s.checkpoints_written, interrupted=str(e))
             timing.write(run)

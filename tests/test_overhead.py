@@ -111,7 +111,9 @@ def test_kill_between_checkpoints_then_resume_is_exact(tmp_path, patience):
     same_weights(whole.model, resumed.model)
     assert resumed.test == whole.test and without_time([resumed.best]) == without_time([whole.best])
     timing = RunDir(tmp_path / "split").read_timing()
-    assert "earlier_sessions" not in timing  # the killed session never wrote its record
+    # the killed session's record as of its last checkpoint (epoch 1's), kept by the resume
+    assert [e["ended"] for e in timing["earlier_sessions"]] == [
+        "killed or still running: recorded at the checkpoint after epoch 1"]
     assert timing["steps"] == 4 * 4  # epochs 2-5 of 4 steps, trained again after the resume
 
 

@@ -355,8 +355,9 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                     + (f"; {final_line(tests[name], task.headline)}, the test split evaluated once, when it was "
                        "trained" if test else "; no test split"))
             else:
+                resumed = "; continued from the checkpoint of the run cut short" if tests[name].get("resumed") else ""
                 say((f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
-                    + (f" (trained {trained})" if trained else ""))
+                    + (f" (trained {trained}{resumed})" if trained else ""))
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")

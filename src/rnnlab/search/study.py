@@ -59,7 +59,6 @@ from rnnlab.rundir import (
     atomic_write_json,
     atomic_write_text,
     claim,
-    discard_run,
     read_json,
     read_marker,
 )
@@ -1020,8 +1019,7 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
         # the kept models, or cut short)
         if old.get("trial") != trial.number and final_dir.exists():
             shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
-    else:
-        discard_run(final_dir)  # a final run cut short before it was recorded: start it again
+    # (a final run cut short before it was recorded continues from its checkpoint: retrain_and_test)
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
     runs = out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}"
@@ -1071,8 +1069,9 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
                     + (f"; {final_line(final, headline)}, the test split evaluated once, when it was trained"
                        if test else "; no test split (data.test_path is unset): not evaluated"))
             else:
+                resumed = "; continued from the checkpoint of the run cut short" if final.get("resumed") else ""
                 say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
-                    f"split{f' ({trained})' if trained else ''}, test split evaluated once" if test else
+                    f"split{f' ({trained}{resumed})' if trained else ''}, test split evaluated once" if test else
                     "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report
 

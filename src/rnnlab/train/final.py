@@ -221,17 +221,23 @@ def final_line(final: dict[str, Any], metric: Metric) -> str:
 
 def _finished(cfg: Config, out: Path) -> dict[str, Any] | None:
     """The summary of a finished run in ``out`` of the final config ``cfg``, else None."""
-    from rnnlab.train.shape_rules import adapt_to_shape
-    from rnnlab.train.trainer import with_derived_names
-
     if not out.is_dir():
         return None
     rd = RunDir(out)
     done = rd.read_summary()
-    # (the run records its config as training saw it: its derived name, what the shape rules set)
-    if done is not None and rd.config.exists() and rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]:
+    if done is not None and _of_config(cfg, out):
         return done
     return None
+
+
+def _of_config(cfg: Config, out: Path) -> bool:
+    """Whether the run in ``out`` trains the final config ``cfg``."""
+    from rnnlab.train.shape_rules import adapt_to_shape
+    from rnnlab.train.trainer import with_derived_names
+
+    rd = RunDir(out)
+    # (the run records its config as training saw it: its derived name, what the shape rules set)
+    return rd.config.exists() and rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]
 
 
 def reusable(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> bool:
@@ -255,7 +261,8 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     seasonal-naive figures on the same test steps, scaled as the final run's own, else None;
     ``length``: the rule's figures, :meth:`FinalLength.to_dict`, or ``{"rule": "whole
     budget"}``, with the ``epoch`` and ``step`` the run ended at). A finished run in ``out`` of
-    the same config is read, not repeated (then ``"reused": True``).
+    the same config is read, not repeated (then ``"reused": True``); one cut short continues from
+    its last checkpoint (then ``"resumed": True``).
     """
     from rnnlab.report import write_report
     from rnnlab.train.trainer import train
@@ -273,12 +280,16 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
         return {"train": done["train_eval"], "test": done["test"],
                 "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
                 "reused": True}
-    discard_run(out)  # a run cut short before its summary: start it again
+    # A run of this config cut short (killed, stopped) continues from its last checkpoint, its
+    # records kept; one without a checkpoint, or of another config, starts again.
+    resume = out.is_dir() and RunDir(out).last_checkpoint.exists() and _of_config(cfg, out)
+    if not resume:
+        discard_run(out)
     try:
-        result = train(cfg, out=out, progress=False, log=None)
+        result = train(cfg, out=out, resume=resume, progress=False, log=None)
     except KeyboardInterrupt as e:  # (the trainer's "--resume" is not the search's or the recipe's way)
         raise Interrupted.of_command(e, f"the same command trains the final run in {out} again "
                                         "(everything before it is kept)") from None
     write_report(out)
     return {"train": result.train_eval, "test": result.test, "baselines": (result.baselines or {}).get("test"),
-            "length": trained(result.final)}
+            "length": trained(result.final), **({"resumed": True} if resume else {})}

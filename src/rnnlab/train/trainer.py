@@ -733,6 +733,8 @@ class _Session:
     best_pending: dict[str, Any] | None = None
     """The state of the best epoch so far, when ``best.pt`` does not hold it yet."""
     checkpoints_written: int = 0
+    session_steps_from: int = 0
+    """The step this session started at (a resume's: its checkpoint's): its ``timing.json`` counts from it."""
     resume_window: dict[str, Any] | None = None
     """A stream's mid-epoch checkpoint (:func:`_stream_checkpoint`): where the resumed run's first
     epoch continues; consumed by that epoch."""
@@ -1150,18 +1152,23 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
     s.resume_window = ckpt.get("stream")
     # Drop what was recorded after the checkpoint: those epochs run again.
-    truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
+    dropped = truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
     # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
     truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
-    _record_resume(run, s.config, ckpt, changes)
+    _record_resume(run, s.config, ckpt, changes, dropped)
     where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
     _say(log, f"resuming {run.path} {where} (step {s.step})"
-              + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else ""))
+              + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else "")
+              + (f"; the {dropped} epoch{'s' if dropped != 1 else ''} recorded after that checkpoint "
+                 f"({'its records' if dropped != 1 else 'its record'} dropped) train again, as they did"
+                 if dropped else ""))
 
 
-def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
-    """Log the resume (resumes.jsonl) and keep config.toml the config the run now follows."""
-    run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
+def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]],
+                   dropped: int = 0) -> None:
+    """Log the resume (resumes.jsonl; ``dropped``: the epochs recorded after the checkpoint, which
+    train again) and keep config.toml the config the run now follows."""
+    run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]), "dropped_epochs": dropped,
                              "where": _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}",
                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              "changed": {k: [a, b] for k, (a, b) in changes.items()}})
@@ -1543,7 +1550,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         if any(getattr(config.model, k) is not None for k in ("kernel_constraint", "recurrent_constraint", "bias_constraint")):
             constrain_after_step(s.optimizer, s.model)  # project the weights after every optimizer step
 
-    steps_before = s.step
+    s.session_steps_from = s.step
     s.saved_at = time.perf_counter()
     with StopSignals():  # SIGINT, SIGTERM and SIGHUP: the trainer then writes the last epoch's checkpoint
         try:
@@ -1556,15 +1563,13 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             else:  # (--resume would refuse: nothing to continue from)
                 then = "no checkpoint yet: the same command without --resume starts the run again"
             # (said once, by whoever catches the Interrupted below: the command's one line)
-            timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
-                               checkpoints_written=s.checkpoints_written, interrupted=str(e))
-            timing.write(run)
+            timing.info.pop("ended", None)
+            _session_timing(run, s, timing, interrupted=str(e))
             raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; {then}") from None
 
     def session_timing(**more: Any) -> None:
-        timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - steps_before,
-                           checkpoints_written=s.checkpoints_written, **more)
-        timing.write(run)
+        timing.info.pop("ended", None)
+        _session_timing(run, s, timing, **more)
 
     try:
         if tracker is not None:
@@ -1583,6 +1588,14 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         raise
     session_timing()
     return result
+
+
+def _session_timing(run: RunDir, s: _Session, timing: Timing, **more: Any) -> None:
+    """Write this session's ``timing.json`` as it stands (:class:`Timing`): its threads, device,
+    steps and checkpoints, and ``more`` (how it ended)."""
+    timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - s.session_steps_from,
+                       checkpoints_written=s.checkpoints_written, **more)
+    timing.write(run)
 
 
 def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: Log, stop_after: int | None,
@@ -1605,9 +1618,14 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             _follow_fit(run, s, record, log)
         last = _last_epoch(s, stop_after, first)
         due = epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller or _checkpoint_due(s)
+        written = s.checkpoints_written
         with timing.phase("checkpoints"):
             _checkpoint(run, s, epoch, improved, due)
         s.epoch_done = epoch
+        if s.checkpoints_written > written:
+            # (the session's record as of this checkpoint, which a --resume keeps among its earlier
+            # sessions: a process killed outright writes nothing more; the session's end replaces it)
+            _session_timing(run, s, timing, ended=f"killed or still running: recorded at the checkpoint after epoch {epoch}")
         _say(log, _epoch_line(record, s.epochs, s.task))
         if s.stopped_by_caller:
             break

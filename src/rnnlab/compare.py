@@ -134,7 +134,9 @@ def run_summary(run: Path) -> dict[str, Any]:
 
     final = records[-1]
     summary = rd.read_summary() or {}
-    config = rd.read_config() if rd.config.exists() else None
+    # (the config the run trained with: a config.toml edited after it is said so, never shown as the run's)
+    trained = rd.read_trained_config() if rd.config.exists() else None
+    config = trained.config if trained is not None else None
     task = task_for(config) if config is not None else CLASSIFICATION
     best_by = None  # the rule that picked the best epoch where the run's training named none
     if summary.get("best_epoch") is not None:  # a finished run: the epoch its training called best
@@ -171,7 +173,8 @@ def run_summary(run: Path) -> dict[str, Any]:
            at_kept(f"val_{m}"): kept.get(f"val_{m}") if kept else None, "best_epoch": best["epoch"] if best else None,
            "best_by": best_by, "best_by_monitor": best_by if best_by else best_by_words, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
-           "targets": _targets(rd, config, task) if config is not None else None, "records": records}
+           "targets": _targets(rd, config, task) if config is not None else None, "records": records,
+           "edited": trained.edited_line() if trained is not None else ""}
     if forecast:
         # MASE is scaled by the seasonal-naive error over the run's own training block (task.season)
         # and scores task.horizon steps ahead: each run beside its own seasonal-naive forecast
@@ -495,6 +498,17 @@ def _scale_of(row: dict[str, Any]) -> tuple[Any, ...] | None:
     return None if row.get("season") is None else (row["season"], row["horizon"], row.get("training_block"))
 
 
+def edited_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """One warning per run whose config.toml was changed after it trained, naming the keys
+    (:meth:`rnnlab.rundir.TrainedConfig.edited_line`): its row shows the config it trained with.
+
+    >>> edited_notes([{"run": "runs/a", "edited": "config.toml was changed after the run trained: ..."},
+    ...               {"run": "runs/b", "edited": ""}])
+    ['warning: runs/a: config.toml was changed after the run trained: ...']
+    """
+    return [f"warning: {r['run']}: {r['edited']}" for r in rows if r.get("edited")]
+
+
 def data_note(rows: list[dict[str, Any]]) -> str | None:
     """One line when the runs trained on different data (a data set, a file, a fold): a score's
     difference between them is then not only their configs' effect; None when the data agree.
@@ -794,7 +808,7 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
         raise RnnlabError("the runs are of different tasks ("
                           + ", ".join(f"{r}: {t}" for r, t in tasks.items())
                           + "); compare runs of one task ([task] kind in config.toml)")
-    for note in (data_note(rows), scale_note(rows), block_note(rows)):
+    for note in (*edited_notes(rows), data_note(rows), scale_note(rows), block_note(rows)):
         if note is not None:  # above the table: read before the rows it qualifies
             say(note)
     groups = group_runs(rows)
@@ -862,7 +876,7 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
 def _config_of(run: str) -> Any:
     from rnnlab.rundir import RunDir
 
-    return RunDir.existing(Path(run)).read_config()
+    return RunDir.existing(Path(run)).read_trained_config().config
 
 
 def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dict[str, Any]]],

@@ -3,8 +3,11 @@
 One file, no external resource: figures are embedded as base64 PNG data URIs and the style is
 inline, so the report can be mailed, archived or opened offline. Sections:
 
-1. fit after training (the ``after_training`` findings of ``health.json``: did the model fit its
-   training data, does it overfit; :mod:`rnnlab.doctor.fit`; a run whose ``summary.json`` has no
+1. fit after training (the ``after_training`` findings: did the model fit its training data,
+   does it overfit; :mod:`rnnlab.doctor.fit`; read from ``summary.json``'s ``fit_findings``, else
+   ``health.json``; with health checks off and neither, the verdict of ``summary.json``'s
+   ``fit_checked``, the checks that found nothing, and the checks it does not name said
+   unrecorded: the fit checks are no health checks; a run whose ``summary.json`` has no
    ``train_eval``, such as the Lightning callback's, or a training loop of the user's own, was
    not judged, and the section says so);
 2. final metrics (a small table: last epoch's record, and the test split when summarised; a run
@@ -34,8 +37,10 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    the health check recorded it, and the units of each sigmoid gate stuck shut or open by the
    health check's thresholds; a model without gated layers (RNN, IndRNN), a run that recorded
    none (older runs, tracking off) say so;
-8. configuration (``config.toml``, shown as text; a Lightning callback's run and a loop of the
-   user's own have none by nature).
+8. configuration (the config the run trained with, as text: ``config.toml``, or, when it was
+   changed after the run trained, its checkpoint's, under one line naming the changed keys,
+   :meth:`rnnlab.rundir.RunDir.read_trained_config`, which every section reads the config by; a
+   Lightning callback's run and a loop of the user's own have none by nature).
 
 Who recorded the run (:func:`rnnlab.rundir.recorded_by`: ``rnnlab train``, the Lightning
 callback, or the user's own loop with :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose`)
@@ -328,11 +333,18 @@ def _configuration(rd: RunDir) -> str:
             return (f"<p>{rd.config.name} is missing by design: {hk.esc(why)} ({rd.config.name} is what rnnlab "
                     "train writes).</p>" + _resume_history(rd, configured=False))
         return hk.no_data(f"{rd.config.name} is missing")
-    text = rd.config.read_text(encoding="utf-8", errors="replace")
+    # (the config the run trained with: a config.toml edited after it would misstate the run)
+    try:
+        trained = rd.read_trained_config()
+    except hk.SECTION_ERRORS:  # (an invalid config.toml without a checkpoint: shown as it is, as before)
+        trained = None
+    edited = trained.edited_line() if trained is not None else ""
+    text = trained.text if trained is not None and edited else rd.config.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         return hk.no_data(f"{rd.config.name} is empty")
+    lead = f'<p class="problem">{hk.esc(edited)}.</p>' if edited else ""
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
-    return f"{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+    return f"{lead}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
 
 
 def _resume_history(rd: RunDir, configured: bool) -> str:
@@ -471,7 +483,7 @@ def _task_kind(rd: RunDir) -> str | None:
     classification with ``per_step = true``, whose predictions are pictured otherwise); None for a
     run without one, or a broken one: it does not say, and the Configuration section shows why."""
     try:
-        task = rd.read_config().task if rd.config.exists() else None
+        task = rd.read_trained_config().config.task if rd.config.exists() else None
     except hk.SECTION_ERRORS:
         return None
     if task is None:
@@ -768,7 +780,7 @@ def _no_norms_why(rd: RunDir) -> str:
     tracking = None
     if rd.config.exists():
         try:
-            tracking = rd.read_config().tracking
+            tracking = rd.read_trained_config().config.tracking
         except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
             tracking = None
     holds = f"{TRACKED} holds no parameter norms" if rd.tracked.exists() else f"{TRACKED} is missing"
@@ -858,7 +870,7 @@ def _zero_before(rd: RunDir, untrained: dict[str, Any]) -> str | None:
     if not arrays or any((np.isfinite(a) & (a != 0)).any() for a in map(np.asarray, arrays)):
         return None
     try:
-        zero_init = rd.config.exists() and rd.read_config().model.head.zero_init
+        zero_init = rd.config.exists() and rd.read_trained_config().config.model.head.zero_init
     except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
         zero_init = False
     return "the output layer starts at zero" if zero_init else ""
@@ -1103,7 +1115,7 @@ def _no_gates_why(rd: RunDir) -> str:
     """Why a run has no gate_activations.json, as far as its config says."""
     if rd.config.exists():
         try:
-            tracking = rd.read_config().tracking
+            tracking = rd.read_trained_config().config.tracking
         except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
             tracking = None
         if tracking is not None and not (tracking.enabled and tracking.grad_through_time):
@@ -1134,7 +1146,7 @@ def _shortened(rd: RunDir, gtts: dict[str, Any], cropped: Any) -> str | None:
     if not rd.config.exists():
         return None
     try:
-        frontend = rd.read_config().model.frontend
+        frontend = rd.read_trained_config().config.model.frontend
         adapt = rd.read_adapt() or {}
     except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
         return None
@@ -1173,7 +1185,7 @@ def _through_time_loss(rd: RunDir) -> str | None:
     if not rd.config.exists():
         return None
     try:
-        per_step = task_for(rd.read_config()).per_step
+        per_step = task_for(rd.read_trained_config().config).per_step
     except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
         return None
     return LAST_STEP_LOSS if per_step else None
@@ -1310,8 +1322,41 @@ def _fit(rd: RunDir, records: list[dict[str, Any]] | Exception | None = None) ->
             said += " (overfitting was not judged)"
     else:  # (a run recorded before summary.json said what each check found)
         said = "the checks after training found nothing"
-    return (_judged_weights(rd, summary) + _findings_section(rd, "after_training", "health checks were off", hk.esc(said))
+    return (_judged_weights(rd, summary) + _fit_findings(rd, summary, said)
             + hk.guarded(f"{SUMMARY}'s mean_guard", lambda: _mean_guard(summary)))
+
+
+def _fit_findings(rd: RunDir, summary: dict[str, Any], said: str) -> str:
+    """The findings after training, where the run recorded them: summary.json's ``fit_findings``
+    (every run that records them there), else health.json (with health checks on, the trainer
+    writes them beside the findings before training), else (health checks off) what summary.json's
+    ``fit_checked`` says: the checks that found nothing, and those it does not name, whose
+    findings, if any, were printed by rnnlab train and not recorded. The fit checks are no health
+    checks: turning those off turns these off nowhere."""
+    recorded = summary.get("fit_findings")
+    if isinstance(recorded, list):
+        from rnnlab.doctor import Finding
+
+        findings = [Finding.from_dict(d) for d in recorded]
+        return _findings_html(findings) if findings else f"<p>No findings: {hk.esc(said)}.</p>"
+    if rd.health.exists():
+        return _findings_section(rd, "after_training", "", hk.esc(said))
+    checked = summary.get("fit_checked")
+    if not isinstance(checked, dict):  # (a run recorded before summary.json said what each check found)
+        return hk.no_data(f"{rd.health.name} is missing (health checks were off), and {SUMMARY} of this run does "
+                          "not record what the checks after training found")
+    unnamed = [c for c in ("underfit", "overfit") if c not in checked]
+    if not unnamed:  # (both checks ran and raised nothing: what rnnlab train printed)
+        return f"<p>No findings: {hk.esc(said)}.</p>"
+    from rnnlab.doctor.fit import fit_verdict
+
+    verdict = fit_verdict({str(k): str(v) for k, v in checked.items()})
+    found = f"<p>The checks after training that found nothing: {hk.esc(verdict)}.</p>" if checked else ""
+    return found + "<p class='nodata'>" + hk.esc(
+        f"{' and '.join(unnamed)}: not recorded. With health checks off (tracking.health = false) this run recorded "
+        f"only what the checks after training that found nothing found ({SUMMARY}'s fit_checked); "
+        f"{'this check' if len(unnamed) == 1 else 'these checks'} found something, which rnnlab train printed when "
+        "the run ended, or did not run") + ".</p>"
 
 
 def _unfinished(records: list[dict[str, Any]] | Exception | None) -> str:

@@ -6,7 +6,8 @@
       .rnnlab-run       marker: an rnnlab run directory (written when the trainer creates it)
       .rnnlab-lock      the write lock (rnnlab.lock): the pid of the writer, empty when none
       config.toml       resolved configuration the run follows (written at start; rewritten by a
-                        resume that --allow-change admitted)
+                        resume that --allow-change admitted); each checkpoint records it too, and
+                        the readers trust the checkpoint's (:meth:`RunDir.read_trained_config`)
       resumes.jsonl     one JSON object per resume: {"after_epoch", "step", "time", "changed"}
       metrics.jsonl     one JSON object per epoch: {"epoch", "step", "time", "train_loss", ...}
       tracked.jsonl     one JSON object per tracked statistic: {"step", "epoch", "name", "stat", "value"}
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import json
 import math
@@ -468,7 +470,8 @@ class RunDir:
 
     def read_summary(self) -> dict[str, Any] | None:
         """``summary.json`` of a finished run (None when missing): an object whose ``test`` and
-        ``train_eval`` parts, when present, map names to numbers."""
+        ``train_eval`` parts, when present, map names to numbers, and whose ``fit_findings``, when
+        present, is a list of finding objects (those after training, as ``health.json`` holds them)."""
         if not self.summary.exists():
             return None
         data = read_json(self.summary)
@@ -482,6 +485,10 @@ class RunDir:
             value = data.get(part)
             if value is not None and not isinstance(value, dict):
                 raise RunDirError(f"{self.summary}: expected {part!r} to be an object, got {_kind(value)}")
+        found = data.get("fit_findings")  # (the findings after training, as health.json holds findings)
+        if found is not None and not (isinstance(found, list) and all(isinstance(d, dict) for d in found)):
+            raise RunDirError(f"{self.summary}: expected 'fit_findings' to be a list of finding objects, "
+                              f"got {json_shown(found)}")
         return data
 
     def read_health(self) -> list[dict[str, Any]] | None:
@@ -561,6 +568,61 @@ class RunDir:
         except ConfigError as e:
             raise RunDirError(str(e)) from None
 
+    def read_trained_config(self) -> TrainedConfig:
+        """The config the run trained with, and how ``config.toml`` differs from it: the one check
+        that ``rnnlab report`` and ``rnnlab compare`` make before they show a run's config.
+
+        ``config.toml`` is a text file anyone can edit after the run; the config the run followed
+        is the one its last checkpoint (``checkpoints/last.pt``, written after the last epoch)
+        records, which ``--resume`` compares with too. When the two differ, the checkpoint's is
+        returned (what the run did), with the differing keys in ``edits``; the keys that the last
+        resume changed (``resumes.jsonl``) to the values in ``config.toml`` are no edit (a resume
+        rewrites config.toml before its first checkpoint). A run without a readable checkpoint
+        (stopped before its first one, or a damaged one) or recorded by the Lightning callback has
+        nothing to compare with: ``config.toml``, no edits. A missing config.toml is an error, as
+        for :meth:`read_config`.
+
+        >>> import tempfile
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> _ = d.config.write_text('[data]\\ndataset = "UnitTest"\\n')
+        >>> trained = d.read_trained_config()  # (no checkpoint: config.toml, nothing to compare)
+        >>> trained.config.data.dataset, trained.edits
+        ('UnitTest', '')
+        """
+        from rnnlab.config import config_changes, parse_config
+        from rnnlab.errors import ConfigError
+
+        if not self.config.exists():
+            raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
+        recorded = None if recorded_by(self.path) == RECORDED_BY_LIGHTNING else _checkpoint_config(self.last_checkpoint)
+        try:
+            text = self.config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            if recorded is None:
+                raise RunDirError(f"{self.config}: cannot be read ({e})") from None
+            text = None
+        if recorded is None or text == recorded:
+            return TrainedConfig(self.read_config(), text or "", "")
+        try:
+            trained = parse_config(recorded, source=f"{self.last_checkpoint} (its config)", recorded=True)
+        except ConfigError:  # (one an rnnlab of other keys wrote: nothing this one can compare with)
+            return TrainedConfig(self.read_config(), text or "", "")
+        try:
+            on_disk = parse_config(text, source=str(self.config), recorded=True) if text is not None else None
+        except ConfigError as e:
+            on_disk, why = None, f"every key ({CONFIG} is not a valid config: {e})"
+        else:
+            why = f"every key ({CONFIG} cannot be read)" if on_disk is None else ""
+        if on_disk is None:
+            return TrainedConfig(trained, recorded, why)
+        resumed = self.read_resumes()
+        by_resume = resumed[-1]["changed"] if resumed else {}
+        edits = {k: (a, b) for k, (a, b) in config_changes(trained, on_disk).items()
+                 if not (k in by_resume and _restore(json.loads(json.dumps(jsonable(b)))) == by_resume[k][1])}
+        if not edits:  # (the same config written otherwise, or a resume's changes before its first checkpoint)
+            return TrainedConfig(on_disk, text or "", "")
+        return TrainedConfig(trained, recorded, ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in edits.items()))
+
     def read_checkpoint(self, name: str = LAST_CHECKPOINT) -> dict[str, Any]:
         """A checkpoint of this run, checksum and structure verified (see
         :func:`rnnlab.train.checkpoint.load_checkpoint`)."""
@@ -570,6 +632,53 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+@dataclass(frozen=True)
+class TrainedConfig:
+    """The config a run trained with (:meth:`RunDir.read_trained_config`): ``config`` and its
+    TOML ``text``, and ``edits``, how ``config.toml`` differs from it ("" when it does not; else
+    the keys, each as ``key (trained value -> value in config.toml)``)."""
+
+    config: Config
+    text: str
+    edits: str
+
+    def edited_line(self) -> str:
+        """The one line ``rnnlab report`` and ``rnnlab compare`` say of an edited config.toml
+        ("" when it is the config the run trained with).
+
+        >>> print(TrainedConfig(None, "", "training.lr (0.01 -> 0.5)").edited_line())  # doctest: +ELLIPSIS
+        config.toml was changed after the run trained: it differs from the config in its checkpoint (checkpoints/last.pt) in training.lr (0.01 -> 0.5); ...
+        """
+        if not self.edits:
+            return ""
+        return (f"{CONFIG} was changed after the run trained: it differs from the config in its checkpoint "
+                f"({CHECKPOINTS}/{LAST_CHECKPOINT}) in {self.edits}; the checkpoint's is used, the config the run "
+                f"trained with")
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_config_of(path: str, size: int, mtime_ns: int) -> str | None:
+    from rnnlab.errors import CheckpointError
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    try:
+        config = load_checkpoint(path).get("config")
+    except CheckpointError:  # (a damaged checkpoint tells nothing; `rnnlab report` still reads the records)
+        return None
+    return config if isinstance(config, str) else None
+
+
+def _checkpoint_config(path: Path) -> str | None:
+    """The config text the checkpoint at ``path`` records (None: no checkpoint, a damaged one, or
+    one without a config); read once per file version in a process (a report asks several times,
+    and a checkpoint is read whole to verify it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _checkpoint_config_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 def _kind(value: Any) -> str:

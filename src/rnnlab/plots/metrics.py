@@ -153,7 +153,7 @@ def restored_epoch(run_dir: str | os.PathLike[str] | RunDir) -> int | None:
     best = (summary or {}).get("best_epoch")
     if not isinstance(best, int) or isinstance(best, bool) or not rd.config.exists():
         return None
-    if rd.read_config().training.early_stopping.patience <= 0:
+    if rd.read_trained_config().config.training.early_stopping.patience <= 0:
         return None
     final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
     last = final.get("epoch", summary.get("epochs"))

@@ -150,6 +150,8 @@ class TrainResult:
                 "train_eval": self.train_eval, "test": self.test,
                 # what the checks after training that found nothing found (rnnlab.doctor.fit.fit_verdict)
                 **({"fit_checked": self.findings.checked} if hasattr(self.findings, "checked") else {}),
+                # the findings after training, whether health.json is written or not (the report reads them)
+                "fit_findings": [f.to_dict() for f in self.findings],
                 **({"baselines": self.baselines} if self.baselines is not None else {}),
                 **({"text": self.text} if self.text is not None else {}),
                 **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {}),
@@ -1808,11 +1810,16 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
 
 
 def load_run_config(run_dir: str | Path) -> Config:
-    """The resolved config a run was started with (RUN_DIR/config.toml)."""
+    """The config a run trained with: RUN_DIR/config.toml, or where that was edited after the
+    run, its checkpoint's (:meth:`rnnlab.rundir.RunDir.read_trained_config`: the weights were
+    trained with it, and an edited ``hidden_size`` would not even load them)."""
     run = RunDir(run_dir)
     if not run.config.exists():
         raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
-    return parse_config(run.config.read_text(encoding="utf-8"), source=str(run.config), recorded=True)
+    trained = run.read_trained_config()
+    if trained.edits:
+        warnings.warn(f"{run.path}: {trained.edited_line()}", UserWarning, stacklevel=2)
+    return trained.config
 
 
 def iter_epochs(run_dir: str | Path) -> Iterator[dict[str, Any]]:

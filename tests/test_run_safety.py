@@ -247,7 +247,7 @@ def test_a_dangling_link_in_a_run_directory_is_refused_and_never_created(tmp_pat
     cfg.write_text(config())
     before = files(tmp_path)
     refused(["train", str(cfg), "--out", str(run), "--quiet"], capsys,
-            f"{name}: expected a regular file, got a symbolic link")
+            f"{name}: expected {'a directory' if name == 'checkpoints' else 'a regular file'}, got a symbolic link")
     assert files(tmp_path) == before and not target.parent.exists()
 
 

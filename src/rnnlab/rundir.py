@@ -772,7 +772,7 @@ def _append(path: str | os.PathLike[str], text: str, create: bool = True) -> Non
         f.flush()
 
 
-def refuse_link(path: str | os.PathLike[str]) -> None:
+def refuse_link(path: str | os.PathLike[str], expected: str = "a regular file") -> None:
     """A :class:`~rnnlab.errors.RunDirError` when ``path`` is a symbolic link (dangling or not):
     every writer of a run directory calls it, so no write follows a link out of the directory.
 
@@ -790,7 +790,7 @@ def refuse_link(path: str | os.PathLike[str]) -> None:
             target = os.readlink(p)
         except OSError:
             target = "?"
-        raise RunDirError(f"{p}: expected a regular file, got a symbolic link to {target!r}; rnnlab writes "
+        raise RunDirError(f"{p}: expected {expected}, got a symbolic link to {target!r}; rnnlab writes "
                           "nothing through a link (it could lead out of the directory): remove the link")
 
 
@@ -1022,7 +1022,8 @@ def _claim(p: Path, kind: DirKind, *, mark: bool = True, named_by: str = "--out"
             folder = p / sub
             if folder.is_dir() and not folder.is_symlink():
                 for entry in sorted(folder.iterdir()):
-                    refuse_link(entry)
+                    # (a run's own folders, checkpoints/, are directories: said so of a link in their place)
+                    refuse_link(entry, "a directory" if sub == "" and entry.name in kind.no_links else "a regular file")
         for stale in _stale_temporaries(p, kind):
             stale.unlink(missing_ok=True)
         if mark and not (p / kind.marker).exists():

@@ -8,6 +8,8 @@
   open (:func:`check_journal`): a last line cut by a kill or a full disk is truncated by a
   search (a copy of the file kept beside it), since Optuna would append after it and make the
   whole study unreadable; any other damaged line is an error naming the file and the line.
+  Appends take Optuna's lock, a symbolic link ``journal.log.lock`` (:class:`JournalLock`): one
+  left by a killed worker is taken over once it has stayed unchanged for 30 s.
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
   ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
   after twice that its trial is failed (``failed_because`` says so) and retried once with the
@@ -29,18 +31,21 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import socket
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab.config import Config, dump_config, parse_config
@@ -65,7 +70,8 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         path = Path(study_dir) / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
         check_journal(path, repair)
-        return JournalStorage(JournalFileBackend(str(path)))
+        lock = JournalLock(path)  # (the journal by its absolute path: the link must point at it from anywhere)
+        return JournalStorage(JournalFileBackend(lock.journal, lock_obj=lock))
     if not re.match(r"^postgres(ql)?(\+psycopg2)?://", url):
         raise StorageError(mask(f"--storage: expected a postgresql://USER@HOST:PORT/DB URL (or none: a journal "
                                 f"file in the study directory), got {url!r}"))
@@ -129,13 +135,7 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
     """
     import sqlalchemy.exc
 
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while url is not None and todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in _chain(error) if url is not None else ():
         if isinstance(e, sqlalchemy.exc.OperationalError):
             orig = e.orig
             # SQLSTATE class 08 (connection exception), 57 (operator intervention: the server
@@ -147,8 +147,100 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
                 reason = reason[:1].lower() + reason[1:]
                 return StorageError(mask(f"the study's database ({url}) cannot be reached ({reason}); what is "
                                          "recorded is kept: rerun the same command to continue"))
-        todo += [e.__cause__, e.__context__]
     return None
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception it was raised from or while handling, each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
+
+
+#: errno of a write the disk refused: full (or over quota), read-only, or not writable to this user
+REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def refused_write(error: BaseException) -> OSError | None:
+    """The write the disk refused (:data:`REFUSED_WRITES`) that ``error`` is, or was raised from or
+    while handling (Optuna, its record of the trial refused too, ends in an ``AssertionError``);
+    None for anything else.
+
+    >>> refused_write(AssertionError("Should not reach.")) is None
+    True
+    >>> refused_write(OSError(errno.ENOSPC, "No space left on device", "best.pt")).filename
+    'best.pt'
+    """
+    return next((e for e in _chain(error) if isinstance(e, OSError) and e.errno in REFUSED_WRITES), None)
+
+
+def cannot_write(error: OSError) -> str:
+    """A refused write in a few words: the file (when the error names it) and the system's reason.
+
+    >>> cannot_write(OSError(errno.ENOSPC, "No space left on device", "trials/0001/fold-1/checkpoints/best.pt"))
+    'cannot write trials/0001/fold-1/checkpoints/best.pt (No space left on device)'
+    """
+    why = error.strerror or str(error)
+    return f"cannot write {error.filename} ({why})" if error.filename else f"cannot write ({why})"
+
+
+class JournalLock(JournalFileSymlinkLock):
+    """The journal's lock: Optuna's symbolic link ``journal.log.lock`` (what its file backend and
+    every rnnlab process append under), pointing at the journal by its absolute path, and taken
+    over once it has stayed the same link for ``grace_period`` seconds (its worker was killed
+    while it appended; an append holds it for milliseconds).
+
+    Optuna's own wait reads the time of the file the link points at, and retries at once, without
+    a pause, when it points nowhere: a link to a relative path (resolved from inside the study
+    directory, as a search given a relative ``--out`` wrote it) was waited on for ever, on a
+    whole core. This one reads the link itself, so a link that points nowhere (written so, or
+    left before the study directory moved) is taken over after the grace period too; not at
+    once, since a live worker's can point nowhere as well (on another machine that mounts the
+    directory elsewhere, or of an earlier rnnlab).
+
+    >>> import tempfile
+    >>> lock = JournalLock(Path(tempfile.mkdtemp()) / "journal.log", grace_period=3)
+    >>> lock.acquire()
+    True
+    >>> lock.release()
+    """
+
+    def __init__(self, journal: str | os.PathLike[str], grace_period: int | None = 30) -> None:
+        self.journal = os.path.abspath(journal)
+        self.link = f"{self.journal}.lock"  # (Optuna's name: what its release() removes)
+        super().__init__(self.journal, grace_period)
+
+    def acquire(self) -> bool:
+        """Take the lock, waiting while another process holds it (at most its grace period, once
+        it no longer changes); True."""
+        pause = 0.001
+        seen: tuple[int, int] | None = None
+        since = time.monotonic()
+        while True:
+            try:
+                os.symlink(self.journal, self.link)
+                return True
+            except FileExistsError:
+                pass
+            try:
+                st = os.lstat(self.link)  # the link's own inode and time, wherever it points
+            except FileNotFoundError:
+                continue  # released meanwhile: take it now
+            if (st.st_ino, st.st_mtime_ns) != seen:  # another holder since: its own grace period
+                seen, since = (st.st_ino, st.st_mtime_ns), time.monotonic()
+            elif self.grace_period is not None and time.monotonic() - since > self.grace_period:
+                with suppress(RuntimeError):  # (another waiter took it over first)
+                    self.release()
+                pause = 0.001
+                continue
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> None:
@@ -173,18 +265,19 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
     ...
     rnnlab.errors.StorageError: .../journal.log line 1: unknown operation (op_code 42; Optuna's journal has 0..10); ...
     """
-    from optuna.storages.journal import JournalFileSymlinkLock
-
     if not path.exists():
         return
     if repair is None:
         data = path.read_bytes()
         _check_journal_lines(path, data[:data.rfind(b"\n") + 1])
         return
-    lock = JournalFileSymlinkLock(str(path))  # the lock JournalFileBackend appends under
-    if Path(f"{path}.lock").is_symlink():  # (a worker appending now, or one killed while it did)
-        repair(f"{path}.lock: waiting for the worker appending to the journal (Optuna releases a lock left by a "
-               "killed worker after 30 s)")
+    lock = JournalLock(path)  # the lock the journal is appended under
+    held = Path(lock.link)
+    if held.is_symlink():  # (a worker appending now, or one killed while it did)
+        nowhere = ("; this one points nowhere, as one left by an earlier rnnlab given a relative --out does, "
+                   "but so may a live worker's on another machine" if not held.exists() else "")
+        repair(f"{path}.lock: waiting for the worker appending to the journal (a lock unchanged for "
+               f"{lock.grace_period} s is taken over: its worker was killed{nowhere})")
     lock.acquire()
     try:
         data = path.read_bytes()
@@ -457,13 +550,21 @@ def crash_reason(error: BaseException) -> str:
     return mask(f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__)
 
 
-def lose_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, reason: str, *, fail: bool) -> bool:
+#: how often a trial lost to a dead worker is queued again (a trial that kills its worker, out
+#: of memory say, is not retried for ever); the database's heartbeat retries alike
+DIED_RETRIES = 1
+
+
+def lose_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, reason: str, *, fail: bool,
+               max_retry: int | None = DIED_RETRIES) -> bool:
     """Record ``trial`` as lost to something not of its config (its worker died; the command
-    crashed with an error that is no :class:`~rnnlab.errors.RnnlabError`): ``failed_because =
-    reason``, ``interrupted = true`` (a config-itself trial so lost is queued again,
-    :func:`baseline_needed`), failed now with ``fail`` (a dead worker's; the crashing worker's
-    own trial is failed by Optuna as the error leaves it), and queued again once with its
-    parameters (:func:`retry_trial`, :data:`DIED_RETRIES`). Returns whether it was queued.
+    crashed with an error that is no :class:`~rnnlab.errors.RnnlabError`; the disk refused a
+    write): ``failed_because = reason``, ``interrupted = true`` (a config-itself trial so lost is
+    queued again, :func:`baseline_needed`), failed now with ``fail`` (a dead worker's; the
+    crashing worker's own trial is failed by Optuna as the error leaves it), and queued again
+    with its parameters (:func:`retry_trial`: once, :data:`DIED_RETRIES`; ``max_retry`` None for
+    a refused write, which is the disk's doing and counts as no death). Returns whether it was
+    queued.
 
     >>> s = optuna.create_study()
     >>> s.add_trial(optuna.create_trial(state=TrialState.RUNNING, params={"x": 1.0},
@@ -478,12 +579,9 @@ def lose_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, re
     storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
     if fail:
         storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    return retry_trial(study, trial, max_retry=DIED_RETRIES)
+    return retry_trial(study, trial, max_retry=max_retry)
 
 
-#: how often a trial lost to a dead worker is queued again (a trial that kills its worker, out
-#: of memory say, is not retried for ever); the database's heartbeat retries alike
-DIED_RETRIES = 1
 #: system attribute (Optuna's, as its ``RetryHeartbeatStaleTrialCallback`` writes it): the
 #: numbers of the trials a retry continues, oldest first
 RETRY_HISTORY = "retry_history"

@@ -65,6 +65,7 @@ from rnnlab.rundir import (
 from rnnlab.search.space import Space, baseline_values, space_from_config
 from rnnlab.search.storage import (
     BASELINE_ATTR,
+    DIED_RETRIES,
     FAILED_ATTR,
     INTERRUPTED_ATTR,
     JOURNAL,
@@ -74,6 +75,7 @@ from rnnlab.search.storage import (
     STOPPED_REASON,
     SURPLUS_ATTR,
     baseline_needed,
+    cannot_write,
     crash_reason,
     fail_stale,
     interrupted,
@@ -84,12 +86,14 @@ from rnnlab.search.storage import (
     process_alive,
     process_identity,
     recorded_url,
+    refused_write,
     retriable,
     retry_trial,
     state_counts,
     trial_state,
     unreachable,
     worker_attrs,
+    worker_gone,
 )
 from rnnlab.search.trial import (
     FoldPlan,
@@ -341,16 +345,29 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             return result.mean
         except optuna.TrialPruned:
             raise
-        except RnnlabError as e:  # e.g. a sampled combination the layer refuses, or divergence
-            record(FAILED_ATTR, str(e))
-            raise
         except Exception as e:
-            # A crash (a bug, torch's RuntimeError, MemoryError): no property of the config, so it
-            # is run again as a dead worker's trial is; the command still ends with the error.
+            # (a run directory that cannot be made says so as a RunDirError, raised from the OSError)
+            refused = refused_write(e)
+            if isinstance(e, RnnlabError) and refused is None:
+                record(FAILED_ATTR, str(e))  # e.g. a sampled combination the layer refuses, or divergence
+                raise
+            # A crash (a bug, torch's RuntimeError, MemoryError) or a write the disk refused (full,
+            # read-only): no property of the config, so it is run again as a dead worker's trial
+            # is (a refused write each time, since it is the disk's doing); the command still ends
+            # with the error.
             if unreachable(e, setup.options.storage) is None:  # (a database gone takes no record)
-                with _stops_held():
-                    lose_trial(trial.study, trial.storage, trial.storage.get_trial(trial._trial_id),
-                               crash_reason(e), fail=False)
+                try:
+                    with _stops_held():
+                        lose_trial(trial.study, trial.storage, trial.storage.get_trial(trial._trial_id),
+                                   cannot_write(refused) if refused else crash_reason(e), fail=False,
+                                   max_retry=None if refused else DIED_RETRIES)
+                except OSError as also:
+                    if refused is None or refused_write(also) is None:
+                        raise
+                    # (the journal refused it too: the trial stays running, and a search that
+                    # finds its worker gone records it as lost and runs it again)
+            if refused is not None and refused is not e:
+                raise refused from None  # (not as an RnnlabError: Optuna would go on to the next trial)
             raise
         except KeyboardInterrupt:  # stopped, not failed: the config itself is run again
             if _in_main_thread():
@@ -533,6 +550,10 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     try:
         with _quiet_heartbeat(setup.options.storage):
             _trials_until_done(setup, study, storage, objective, deadline, progress, parent)
+    except Exception as e:
+        if progress is not None and refused_write(e) is not None:
+            progress.update(study)  # (the trial it failed, in its line, before the command's error)
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -592,10 +613,12 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
             progress.update(study)
 
 
-def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tuple[int, str | None]) -> None:
+def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tuple[int, str | None],
+                    refusals: Any = None) -> None:
     # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
     # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
+    # A write the disk refused goes to ``refusals`` (the parent's queue), which says it once.
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     stop_with_parent()
@@ -612,6 +635,10 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
             sys.exit(1)
         if unreachable(e, setup.options.storage) is not None:
             sys.exit(1)  # (quietly: the search's own process says it, once, for all its workers)
+        refused = refused_write(e)
+        if refused is not None and refusals is not None:
+            refusals.put((refused.errno, refused.strerror, refused.filename))
+            sys.exit(1)  # (quietly, as above: with what the study records)
         raise
 
 
@@ -826,10 +853,13 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
                 "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
             })
             atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
-    except BaseException:
+    except BaseException as e:
         if new_study:
             _unclaim_new(setup.out, new_dir)
-        raise
+        refused = refused_write(e) if not isinstance(e, (RnnlabError, KeyboardInterrupt)) else None
+        if refused is None:
+            raise
+        raise WriteRefused(refused, "no trial ran, and what the study recorded before is kept") from None
     c = _counts(study)
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
         f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
@@ -857,9 +887,59 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         raise
     except Exception as e:  # (the database gone mid-search: Optuna's and SQLAlchemy's errors, in one line)
         gone = unreachable(e, options.storage)
-        if gone is None:
+        if gone is not None:
+            raise gone from None
+        refused = refused_write(e)
+        if refused is None:
             raise
-        raise gone from None
+        raise WriteRefused(refused, what_is_recorded(study, setup.trials)) from None
+
+
+class WriteRefused(SearchError):
+    """A write of the search that the disk refused (full, read-only; :func:`~rnnlab.search.storage.refused_write`):
+    ``error`` is the write, ``recorded`` what the study records now (:func:`what_is_recorded`).
+
+    >>> print(WriteRefused(OSError(28, "No space left on device", "s/trials/0001/fold-1/checkpoints/last.pt"),
+    ...                    "the study records 2 of 6 trials finished"))  # doctest: +NORMALIZE_WHITESPACE
+    cannot write s/trials/0001/fold-1/checkpoints/last.pt (No space left on device); the study records 2 of 6
+    trials finished; once the disk takes the writes, the same command continues the study
+    """
+
+    def __init__(self, error: OSError, recorded: str) -> None:
+        super().__init__(f"{cannot_write(error)}; {recorded}; once the disk takes the writes, the same command "
+                         "continues the study")
+        self.error, self.recorded = error, recorded
+
+
+def what_is_recorded(study: optuna.Study, trials: int) -> str:
+    """What ``study`` records after a write the disk refused, in a few words: its finished trials
+    (of ``trials``), those queued again (lost to the refusal, or stopped with it: the same command
+    runs them first), and those left running by a worker that is gone (the journal refused their
+    record too: the next search records them as lost, and runs them again).
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(value=0.5))
+    >>> what_is_recorded(s, 6)
+    'the study records 1 of 6 trials finished'
+    """
+    recorded = study.get_trials(deepcopy=False)
+    c = state_counts(recorded)
+    queued = sorted({int(t.system_attrs[RETRY_HISTORY][-1]) for t in recorded
+                     if t.state == TrialState.WAITING and t.system_attrs.get(RETRY_HISTORY)})
+    left = [t.number for t in recorded if worker_gone(t)]
+    said = [f"the study records {c['complete'] + c['pruned']} of {trials} trials finished"]
+    if queued:
+        said.append(f"{_trials_named(queued)} queued again (the same command runs {'it' if len(queued) == 1 else 'them'} "
+                    "first)")
+    if left:
+        one = len(left) == 1
+        said.append(f"{_trials_named(left)} left running, {'its' if one else 'their'} record refused too (the next "
+                    f"search records {'it' if one else 'them'} as lost and runs {'it' if one else 'them'} again)")
+    return ", ".join(said)
+
+
+def _trials_named(numbers: list[int]) -> str:
+    return f"trial {numbers[0]}" if len(numbers) == 1 else f"trials {', '.join(map(str, numbers))}"
 
 
 def _study_lock(setup: Setup, say: Callable[[str], None]) -> DirLock:
@@ -927,8 +1007,9 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
                  storage: Any) -> None:
     ctx = multiprocessing.get_context("spawn")
     parent = process_identity()
-    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent), name=f"rnnlab-search-{w}")
-             for w in range(setup.options.workers)]
+    refusals = ctx.SimpleQueue()  # (the writes the disk refused the workers: see _spawned_worker)
+    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent, refusals),
+                         name=f"rnnlab-search-{w}") for w in range(setup.options.workers)]
     # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
     # ignores it from its first instruction (still importing torch, it would print a traceback).
     # So is a closed terminal's SIGHUP, which reaches the whole process group: the parent stops
@@ -938,6 +1019,8 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
             p.start()
     progress = Progress(setup, say, study, bar=_bar(setup.options))
     ended: set[int] = set()
+    told: list[OSError] = []  # the writes the disk refused the workers
+    own: OSError | None = None  # (the record of a dead worker's trial refused: theirs say more)
     try:
         while True:
             # is_alive() reaps a worker that exited: ask every worker on every pass (any() stopped
@@ -950,8 +1033,21 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
                 if code is not None and code < 0 and any(alive):
                     say(f"worker {w} (pid {procs[w].pid}) was killed ({_signal_name(-code)}); a trial it was running "
                         "is failed, and the other workers go on")
-            if died:
-                fail_stale(study, storage)  # (the other workers do it between their trials only)
+            try:
+                if died:
+                    fail_stale(study, storage)  # (the other workers do it between their trials only)
+            except OSError as e:
+                if refused_write(e) is None:
+                    raise
+                own = e
+            while not refusals.empty():
+                told.append(OSError(*refusals.get()))
+            if told or own is not None:
+                # A full or read-only disk refuses the other workers too: stopped now (their trials
+                # recorded as interrupted, where the journal takes it), and the command says it once.
+                for p in procs:
+                    p.terminate()
+                break
             progress.update(study)
             if not any(alive):
                 break
@@ -966,6 +1062,9 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
             p.join()
         progress.update(study)
         progress.close()
+    refused = told[0] if told else own
+    if refused is not None:
+        raise refused
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed and not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise SearchError(f"{len(failed)} worker(s) stopped with an error (above); no trial completed")
@@ -1158,5 +1257,5 @@ def open_existing(study_dir: str | Path, storage: str | None = None, name: str |
                                f"{url if url else 'the journal file'}")) from None
 
 
-__all__ = ["SearchOptions", "SearchOutcome", "best_trial", "open_existing", "prepare",
-           "read_study_info", "run_search", "work"]
+__all__ = ["SearchOptions", "SearchOutcome", "WriteRefused", "best_trial", "open_existing", "prepare",
+           "read_study_info", "run_search", "what_is_recorded", "work"]

@@ -1,0 +1,161 @@
+"""`rnnlab search` after a kill left Optuna's journal lock behind (a study directory given by a
+relative --out), and on a disk that refuses its writes (full, or made read-only mid-run).
+
+Both run the real command in a subprocess: a search that waits for ever on the lock, or a worker
+that prints a traceback, is what a user sees there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from tiny_search import tiny_search_toml
+
+from rnnlab.search.storage import FAILED_ATTR, INTERRUPTED_ATTR, JOURNAL, RETRY_HISTORY
+from rnnlab.search.study import SearchOptions, open_existing, run_search
+
+ROOT = Path(__file__).resolve().parents[1]
+TrialState = optuna.trial.TrialState
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs, chmod and Optuna's link lock on Linux")
+#: a bound on a command that would otherwise hang (the lock's grace period is 30 s), not a timing
+HANG = 150
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join(p for p in [str(ROOT / "src"), os.environ.get("PYTHONPATH")] if p)}
+
+
+def _search(config: Path, out: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rnnlab.cli", "search", str(config), "--out", out, *args],
+                          env=ENV, cwd=cwd, capture_output=True, text=True, timeout=HANG)
+
+
+@linux
+def test_a_lock_left_by_a_killed_worker_under_a_relative_out_is_taken_over(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "s.toml"
+    config.write_text(tiny_search_toml(epochs=1, search='sampler = "random"'))
+    run_search(SearchOptions(config=str(config), trials=1, out="runs/st", final=False), log=None)
+    # What a worker killed while it appended leaves: Optuna's lock, taken with the path the study
+    # directory was given (relative) and never released.
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    JournalFileSymlinkLock(f"runs/st/{JOURNAL}").acquire()
+    link = tmp_path / "runs/st" / f"{JOURNAL}.lock"
+    assert link.is_symlink() and not link.exists()  # (it points nowhere from inside the directory)
+
+    try:
+        done = _search(config, "runs/st", "--trials", "2", "--no-final", cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"rnnlab search still waited on {link} after {HANG} s (the lock is never taken over)")
+    assert done.returncode == 0, done.stderr
+    waiting = [line for line in done.stdout.splitlines() if line.startswith(f"runs/st/{JOURNAL}.lock: waiting")]
+    assert len(waiting) == 1 and "unchanged for 30 s is taken over" in waiting[0], done.stdout
+    assert "points nowhere" in waiting[0]
+    study = open_existing(tmp_path / "runs/st")
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+    assert not link.is_symlink()  # taken over, then released after the appends
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    where.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip() or made.returncode}): a full disk needs one")
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # the workers say nothing: the command says it once
+    return lines[0]
+
+
+def _lost_and_queued(study: optuna.Study, reason: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials recorded as lost to the refused write (``reason`` in their failed_because),
+    each queued again."""
+    trials = study.get_trials()
+    lost = [t for t in trials if t.state == TrialState.FAIL and reason in str(t.user_attrs.get(FAILED_ATTR))]
+    queued = {t.system_attrs[RETRY_HISTORY][-1] for t in trials
+              if t.state == TrialState.WAITING and t.system_attrs.get(RETRY_HISTORY)}
+    for t in lost:
+        assert t.user_attrs.get(INTERRUPTED_ATTR) is True and t.number in queued, t
+    return lost
+
+
+def _run_again(lost: optuna.trial.FrozenTrial, trials: list[optuna.trial.FrozenTrial]) -> bool:
+    """Whether a retry of ``lost`` (one whose chain of retries holds it) finished."""
+    return any(lost.number in t.system_attrs.get(RETRY_HISTORY, []) and t.state in FINISHED for t in trials)
+
+
+@linux
+@pytest.mark.skipif(os.geteuid() != 0, reason="a tmpfs is mounted by root (a non-root user gets the read-only test)")
+def test_a_full_disk_under_two_workers_is_one_line_and_the_same_command_continues(tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text(tiny_search_toml(epochs=2, search='sampler = "random"'))
+    small = tmp_path / "small"
+    _mount_tmpfs(small, "1200k")
+    try:
+        command = (config, "small/s2", "--workers", "2", "--trials", "6", "--no-final")
+        line = _one_error_line(_search(*command, cwd=tmp_path))
+        assert line.startswith("rnnlab search: error: cannot write small/s2/"), line
+        assert "(No space left on device)" in line and "the study records " in line, line
+        assert "queued again" in line and line.endswith("free space and rerun the same command (it continues the "
+                                                        "study)"), line
+        lost = _lost_and_queued(open_existing(small / "s2"), "(No space left on device)")
+        assert lost, "no trial is recorded as lost to the full disk"
+        assert all(str(t.user_attrs[FAILED_ATTR]).startswith("cannot write ") for t in lost)
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small)], check=True)  # space freed
+        again = _search(*command, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        trials = open_existing(small / "s2").get_trials()
+        assert sum(t.state in FINISHED for t in trials) >= 6
+        assert all(_run_again(t, trials) for t in lost), [(t.number, t.state, t.system_attrs) for t in trials]
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+@linux
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a read-only directory all the same (root gets the tmpfs)")
+def test_a_study_directory_made_read_only_mid_run_is_one_line_and_the_same_command_continues(tmp_path):
+    import time
+
+    config = tmp_path / "s.toml"
+    config.write_text(tiny_search_toml(epochs=30, search='sampler = "random"'))
+    out = tmp_path / "ro"
+    command = [sys.executable, "-m", "rnnlab.cli", "search", str(config), "--out", "ro", "--workers", "2",
+               "--trials", "4", "--no-final"]
+    proc = subprocess.Popen(command, env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        metrics = out / "trials/0000/fold-1/metrics.jsonl"
+        deadline = time.time() + HANG  # (a bound on the wait for the first epoch, on a loaded machine)
+        while time.time() < deadline and proc.poll() is None and not (metrics.exists() and metrics.stat().st_size):
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1]
+        subprocess.run(["chmod", "-R", "a-w", str(out)], check=True)
+        stdout, stderr = proc.communicate(timeout=HANG)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["chmod", "-R", "u+w", str(out)], check=False)
+    line = _one_error_line(subprocess.CompletedProcess(command, proc.returncode, stdout, stderr))
+    assert line.startswith("rnnlab search: error: cannot write ") and "(Permission denied)" in line, line
+    assert "the study records " in line and line.endswith("make it writable and rerun the same command (it "
+                                                          "continues the study)"), line
+    # Writable again: the trials it stopped are run again (recorded as lost to it where the journal
+    # took the record, else as their workers gone), and the study completes.
+    again = subprocess.run(command, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=HANG * 2)
+    assert again.returncode == 0, again.stderr
+    trials = open_existing(out).get_trials()
+    assert sum(t.state in FINISHED for t in trials) >= 4
+    lost = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)]
+    assert lost and all(_run_again(t, trials) for t in lost), [(t.number, t.state, t.user_attrs) for t in trials]

@@ -151,3 +151,25 @@ def test_a_resumes_own_change_before_its_first_checkpoint_is_no_edit(tmp_path, c
     assert rd.read_trained_config().edits == "training.lr (0.01 -> 0.5)"
     shown = section(report_of(rd.path, capsys), "configuration")
     assert "in training.lr (0.01 -> 0.5);" in shown and "lr = 0.01" in shown
+
+
+def test_a_data_file_moved_and_its_path_edited_is_a_relocation_not_an_edit(tmp_path):
+    # (a user who moved their data set says where it is now in config.toml: the run's other readers
+    # find it there, and nothing calls that an edit of how the run trained)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(24, 6, 1)).astype(np.float32), np.arange(24) % 2
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    text = tiny_toml(training="epochs = 2").replace('dataset = "UnitTest"', f'path = "{tmp_path / "d.npz"}"')
+    run(parse_config(text), tmp_path / "run")
+    (tmp_path / "moved").mkdir()
+    shutil.move(tmp_path / "d.npz", tmp_path / "moved" / "d.npz")
+    config = tmp_path / "run" / "config.toml"
+    config.write_text(config.read_text().replace(str(tmp_path / "d.npz"), str(tmp_path / "moved" / "d.npz")))
+    trained = RunDir(tmp_path / "run").read_trained_config()
+    assert trained.edits == "" and trained.config.data.path == str(tmp_path / "moved" / "d.npz")
+    edit(config, hidden_size=7)  # (an edit beside it: named, while the new path is still used)
+    trained = RunDir(tmp_path / "run").read_trained_config()
+    assert trained.edits.startswith("model.hidden_size") and "data.path" not in trained.edits
+    assert trained.config.model.hidden_size != 7 and trained.config.data.path == str(tmp_path / "moved" / "d.npz")

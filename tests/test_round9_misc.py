@@ -190,7 +190,8 @@ def test_groups_are_judged_by_the_model_each_run_kept(tmp_path, capsys, patience
     assert z["val_acc@best_epoch"] == "0.9 ± 0"
     if patience == 0:  # the last epoch's weights are kept: the score rnnlab recipe decides on
         assert z["val_acc@kept"] == "0.81 ± 0.014"
-        assert z[mark] == "better: " + verdict([0.80, 0.82], [0.50, 0.52], higher_is_better=True).reason
+        # (the same seeds a group: paired, seed 0 with seed 0)
+        assert z[mark] == "better: " + verdict([0.80, 0.82], [0.50, 0.52], higher_is_better=True, paired=True).reason
     else:  # early stopping keeps the best epoch's weights
         assert z["val_acc@kept"] == "0.9 ± 0" and z[mark].startswith("not better: ")
     assert "<score>@kept: the score of the model the run kept" in out

@@ -183,15 +183,18 @@ class RunDir:
             raise RunDirError(f"run directory {str(self.path)!r} cannot be created ({e.strerror or e})") from None
 
     @classmethod
-    def existing(cls, path: str | os.PathLike[str]) -> RunDir:
+    def existing(cls, path: str | os.PathLike[str] | RunDir) -> RunDir:
         """The run directory at ``path``, which must exist (a mistyped path is an error, not a new
-        empty run).
+        empty run): how every reader opens one (a read never creates a folder). A ``RunDir``
+        given is returned as it is.
 
         >>> RunDir.existing("/nonexistent/run")
         Traceback (most recent call last):
         ...
         rnnlab.errors.RunDirError: run directory '/nonexistent/run' does not exist
         """
+        if isinstance(path, RunDir):
+            return path
         p = Path(path)
         if not p.exists():
             raise RunDirError(f"run directory {str(p)!r} does not exist")
@@ -577,7 +580,8 @@ class RunDir:
         records, which ``--resume`` compares with too. When the two differ, the checkpoint's is
         returned (what the run did), with the differing keys in ``edits``; the keys that the last
         resume changed (``resumes.jsonl``) to the values in ``config.toml`` are no edit (a resume
-        rewrites config.toml before its first checkpoint). A run without a readable checkpoint
+        rewrites config.toml before its first checkpoint), nor are the data files' paths
+        (:data:`RELOCATABLE`: where the data is now, taken from config.toml). A run without a readable checkpoint
         (stopped before its first one, or a damaged one) or recorded by the Lightning callback has
         nothing to compare with: ``config.toml``, no edits. A missing config.toml is an error, as
         for :meth:`read_config`.
@@ -617,10 +621,17 @@ class RunDir:
             return TrainedConfig(trained, recorded, why)
         resumed = self.read_resumes()
         by_resume = resumed[-1]["changed"] if resumed else {}
-        edits = {k: (a, b) for k, (a, b) in config_changes(trained, on_disk).items()
-                 if not (k in by_resume and _restore(json.loads(json.dumps(jsonable(b)))) == by_resume[k][1])}
+        changes = config_changes(trained, on_disk)
+        # (where the data files are now is the user's to say: a moved data set is found again by its
+        # new path, and what reads it checks its content against the checkpoint's fingerprint)
+        moved = {k: b for k, (_, b) in changes.items() if k in RELOCATABLE}
+        edits = {k: (a, b) for k, (a, b) in changes.items() if k not in moved
+                 and not (k in by_resume and _restore(json.loads(json.dumps(jsonable(b)))) == by_resume[k][1])}
         if not edits:  # (the same config written otherwise, or a resume's changes before its first checkpoint)
             return TrainedConfig(on_disk, text or "", "")
+        if moved:
+            trained = trained.model_copy(update={"data": trained.data.model_copy(
+                update={k.split(".", 1)[1]: v for k, v in moved.items()})})
         return TrainedConfig(trained, recorded, ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in edits.items()))
 
     def read_checkpoint(self, name: str = LAST_CHECKPOINT) -> dict[str, Any]:
@@ -632,6 +643,11 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+#: Keys of config.toml that say where a run's data files are now, not how the run trained: an edit
+#: of them is a relocation, taken from config.toml (:meth:`RunDir.read_trained_config`).
+RELOCATABLE = ("data.path", "data.test_path")
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,9 @@ def test_histograms_rows_gates_columns_components(tmp_path):
     assert [t.get_text() for t in fig.axes[8].get_legend().get_texts()] == list("ifgo")
     assert "reverse" in fig.get_suptitle()
     lstm(torch.randn(5, 2, 3))[0].sum().backward()
-    figs = gate_histograms(torch.nn.GRU(2, 3, num_layers=2), grad=True)
+    gru = torch.nn.GRU(2, 3, num_layers=2)
+    gru(torch.randn(4, 2, 2))[0].sum().backward()  # (gradients to draw: none computed is an error)
+    figs = gate_histograms(gru, grad=True)
     assert sorted(figs) == [(0, "forward"), (1, "forward")]
     assert "gradient" in figs[(0, "forward")].get_suptitle()
 

@@ -117,8 +117,8 @@ def test_report_has_every_section_and_escapes_names(report):
 def test_report_images_are_embedded_pngs_and_nothing_external(report):
     _, _, text = report
     srcs = re.findall(r'<img [^>]*src="([^"]*)"', text)
-    # metrics, norm lines, norm histograms, gradient through time of the one layer
-    assert len(srcs) == 5
+    # metrics, norm lines, norm histograms, gradient norms, update ratios, gradient through time of the one layer
+    assert len(srcs) == 7
     for src in srcs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -230,7 +230,7 @@ def test_report_in_headless_chromium(report, tmp_path):
     dom = _chromium(["--dump-dom", url], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-broken-images="0"' in dom.stdout, dom.stdout[:500]
-    assert dom.stdout.count("<img") == 5
+    assert dom.stdout.count("<img") == 7
     assert "alert(1)" not in dom.stdout.replace("&lt;script&gt;alert(1)&lt;/script&gt;", "")
 
     shot = tmp_path / "report.png"

@@ -348,13 +348,22 @@ def layer_weights(module: nn.Module, grad: bool = False) -> list[LayerWeights]:
 
     ``module`` is a torch or rnnlab recurrent layer, or an ``rnnlab.Recurrent`` (one layer)
     whose cells declare a :class:`GateLayout` (a cell with one is accepted alone too). With ``grad=True`` the gradients (``.grad``) are split instead (zeros where a gradient is
-    missing). Tensors are views of the stored parameters, detached.
+    missing); a module none of whose parameters has a gradient yet is a ValueError, as in
+    :func:`rnnlab.introspect.gate_gradients` (zeros there would read as "no learning signal").
+    Tensors are views of the stored parameters, detached.
 
     >>> import torch
     >>> gru = torch.nn.GRU(4, 6, num_layers=2)
     >>> [lw.layer for lw in layer_weights(gru)]
     [0, 1]
+    >>> layer_weights(gru, grad=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: module: no gradient has been computed for GRU (every .grad is None); call loss.backward() first
     """
+    if grad and isinstance(module, nn.Module) and all(p.grad is None for p in module.parameters()):
+        raise ValueError(f"module: no gradient has been computed for {type(module).__name__} (every .grad is None); "
+                         "call loss.backward() first")
     kind = kind_of(module)
     if kind is None:
         cells = _cells(module)

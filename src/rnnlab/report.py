@@ -20,12 +20,16 @@ inline, so the report can be mailed, archived or opened offline. Sections:
 3. health findings (``health.json``), coloured by severity, with numbers, explanation, remedy;
    the title says when the checks ran as far as the run says (:func:`_health_when`): before
    training for the trainers' runs, when ``rnnlab.diagnose`` ran for a loop of the user's own;
+   the diagnoses before the latest (health.json's ``earlier``) folded under it;
 4. metric curves (``metrics.jsonl``, per epoch; without it, the loss given to
    :meth:`rnnlab.Tracker.step`, per step, from ``tracked.jsonl``; a run of fewer than 5 epochs,
    whose curves would be a few dots: its training loss per step from ``tracked.jsonl`` with the
    epochs' figures where each ended, a one-epoch run without it its figures as a table; the
    budget's decisions marked on the x axis);
-5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time);
+5. weight-norm tracking (``tracked.jsonl``: mean/max lines, per-channel histograms over time; then
+   the gradient norms, the whole model's first, the update ratios and a target-norm controller's
+   groups, each with :func:`rnnlab.plots.plot_norm_lines`; every other statistic recorded there
+   is named in a list under them, with why it is not drawn);
 6. gradient through time after training (``grad_through_time.json``, see
    :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
    the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
@@ -87,7 +91,7 @@ from rnnlab.plots.metrics import (
     run_name,
     tracked_loss_records,
 )
-from rnnlab.plots.norms import NON_PARAMETERS, plot_norm_histograms, plot_norm_lines
+from rnnlab.plots.norms import CONTROLLER, is_parameter, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time, steps, unjudged_reach
 from rnnlab.rundir import GATE_ACTIVATIONS as GATES_FILE  # (GATE_ACTIVATIONS here: rnnlab.gates')
 from rnnlab.rundir import (
@@ -102,7 +106,7 @@ from rnnlab.rundir import (
     atomic_write_text,
     recorded_by,
 )
-from rnnlab.tracker import read_tracked
+from rnnlab.tracker import NORMS, read_tracked
 
 T = TypeVar("T")  # what a section computes from the run (:func:`_from_the_run`)
 
@@ -742,14 +746,22 @@ def _histogram_params(names: list[str]) -> list[str]:
 
 
 def _weight_norms(rd: RunDir) -> str:
+    """The weight norms' lines and histograms, then what else the tracker and a target-norm
+    controller recorded (gradient norms, update ratios, the controller's groups), each drawn with
+    :func:`plot_norm_lines`, and a list of every recorded statistic not drawn, with why."""
     tracked = read_tracked(rd)
-    params = [n for n in tracked if n not in NON_PARAMETERS]
-    if not params:
+    params = [n for n in tracked if is_parameter(n)]
+    groups = [n for n in tracked if n.startswith(CONTROLLER)]
+    if not params and not groups:
         return hk.no_data(_no_norms_why(rd))
     parts = []
+    # (name, stat) pairs drawn, or named under a figure that had no room for them
+    shown: set[tuple[str, str]] = set()
     norm = next((s[:-5] for s in ("l2_mean", "l1_mean", "linf_mean")
                  if any(s in tracked[n] for n in params)), None)
-    if norm is None:
+    if not params:
+        parts.append(hk.no_data(_no_norms_why(rd)))
+    elif norm is None:
         parts.append(hk.no_data("no mean/max norm statistics"))
     else:
         with_lines = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])
@@ -757,6 +769,7 @@ def _weight_norms(rd: RunDir) -> str:
         parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params),
                           "weight norms over steps"))
         parts.append(_not_drawn(with_lines, lines_params))
+        shown |= {(n, f"{norm}_{k}") for n in with_lines for k in ("mean", "max")}
     stat = f"{norm or 'l2'}_per_channel"
     with_channels = [n for n in params if stat in tracked[n]]
     hist_params = _histogram_params(with_channels)
@@ -766,9 +779,87 @@ def _weight_norms(rd: RunDir) -> str:
         # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
         weights = [n for n in with_channels if _is_weight(n)] or with_channels
         parts.append(_not_drawn(weights, hist_params, "weights" if weights is not with_channels else "parameters"))
-    else:
+        shown |= {(n, stat) for n in weights}
+    elif params:
         parts.append(hk.no_data(f"no per-channel norms ({stat})"))
+    parts += _more_lines(tracked, params, groups, norm or "l2", shown)
+    parts.append(_stats_not_drawn(tracked, shown, norm or "l2"))
     return "\n".join(parts)
+
+
+def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], norm: str,
+                shown: set[tuple[str, str]]) -> list[str]:
+    """The gradient norms (the whole model's first), the update ratios and the target-norm
+    controller's groups, where the run recorded them: the same figure of lines per name as the
+    weight norms' (:func:`plot_norm_lines`); what they draw is added to ``shown``."""
+    parts = []
+    grad = f"grad_{norm}"
+    with_grads = _report_order([n for n in params if f"{grad}_mean" in tracked[n]])
+    whole = grad in tracked.get("model", {})
+    if with_grads or whole:
+        chosen = (["model"] if whole else []) + with_grads[:MAX_LINE_PANELS - whole]
+        parts.append("<h3>Gradient norms</h3><p class='sub'>Recorded on the tracker's gradient steps (every "
+                     "grads_every steps), before the optimizer step and any clipping: the whole model's norm, then "
+                     "each parameter's per-channel mean and max.</p>")
+        parts.append(hk.img(plot_norm_lines(tracked, norm=grad, params=chosen), "gradient norms over steps"))
+        parts.append(_not_drawn(with_grads, chosen))
+        shown |= {(n, f"{grad}_{k}") for n in with_grads for k in ("mean", "max")} | ({("model", grad)} if whole else set())
+    with_ratio = _report_order([n for n in params if "update_ratio" in tracked[n]])
+    if with_ratio:
+        chosen = with_ratio[:MAX_LINE_PANELS]
+        parts.append("<h3>Update ratio</h3><p class='sub'>‖w after − w before‖ / ‖w before‖ of the optimizer step "
+                     "that followed each gradient record: around 1e-3 is the usual rule of thumb; far above, the "
+                     "steps are large against the weights, far below, they barely move.</p>")
+        parts.append(hk.img(plot_norm_lines(tracked, norm="update_ratio", params=chosen), "update ratio over steps"))
+        parts.append(_not_drawn(with_ratio, chosen))
+        shown |= {(n, "update_ratio") for n in with_ratio}
+    with_target = [g for g in groups if "norm" in tracked[g]]
+    if with_target:
+        parts.append("<h3>Target-norm controller</h3><p class='sub'>What rnnlab.optim.TargetNormController "
+                     "recorded at each measurement (run_dir=): each group's per-channel norm against its target, "
+                     "and the weight decay it set.</p>")
+        parts.append(hk.img(plot_norm_lines(tracked, norm="target_norm", params=with_target),
+                            "target-norm controller over steps"))
+        shown |= {(g, s) for g in with_target for s in ("norm", "target", "weight_decay")}
+    return parts
+
+
+def _why_not_drawn(stat: str, norm: str) -> str:
+    """Why the weight-norm section draws no figure of a tracked ``stat`` (``norm``: the one it draws)."""
+    base = stat.removeprefix("grad_").removesuffix("_per_channel")
+    base = re.sub(r"_(mean|max)$", "", base)
+    if base in NORMS and base != norm:
+        return (f"the section draws one norm, {norm}; plots.plot_norm_lines(run_dir, norm={stat.rsplit('_', 1)[0]!r}) "
+                "draws this one" if stat.endswith(("_mean", "_max")) else
+                f"the section draws one norm, {norm}")
+    if stat in NORMS or stat.removeprefix("grad_") in NORMS:
+        return ("the norm of the whole tensor (√ of the sum of its channels' squared norms): the per-channel mean "
+                "and max drawn above follow the same change on a scale that compares parameters")
+    if stat.startswith("grad_") and stat.endswith("_per_channel"):
+        return "their mean and max per parameter are drawn under Gradient norms"
+    if stat.endswith("_per_channel"):
+        return ("the histograms show weight matrices: a bias's per-channel norms are the sizes of its single values; "
+                "plots.plot_norm_histograms(run_dir, params=[...]) draws them")
+    return "a statistic this report does not know"
+
+
+def _stats_not_drawn(tracked: dict[str, Any], shown: set[tuple[str, str]], norm: str) -> str:
+    """The line naming each statistic of tracked.jsonl that no figure of the section draws (nor a
+    line under one names), and why: a reader must not take the figures for all there is."""
+    rest: dict[str, list[str]] = {}
+    for name, stats in tracked.items():
+        if name == "loss":  # (under Metric curves and Final metrics)
+            continue
+        for stat in stats:
+            if (name, stat) not in shown:
+                rest.setdefault(stat, []).append(_own_name(name))
+    if not rest:
+        return ""
+    items = "".join(
+        f"<li><b>{hk.esc(stat)}</b> of {hk.esc(', '.join(names) if len(names) <= 3 else f'{len(names)} parameters')}: "
+        f"{hk.esc(_why_not_drawn(stat, norm))}</li>" for stat, names in rest.items())
+    return (f"<p class='sub'>Also recorded in {hk.esc(TRACKED)}, not drawn in this section:</p>"
+            f"<ul class='not-drawn'>{items}</ul>")
 
 
 def _no_norms_why(rd: RunDir) -> str:
@@ -1451,9 +1542,56 @@ def _health_compared(rd: RunDir) -> str:
     return f"The health findings (above) measured the model {moment}:"
 
 
+def _through_time_pointer(rd: RunDir) -> str:
+    """The lead's sentence pointing to the gradient through time, only where that section draws one
+    (a pointer to a section that says "no data recorded" sends the reader nowhere)."""
+    try:
+        after, _ = read_grad_through_time(rd)
+        before, _ = read_grad_through_time(rd, phase="before_training")
+    except hk.SECTION_ERRORS:  # (the gradient section shows the problem)
+        return ""
+    link = "<a href='#gradient-through-time'>Gradient through time after training</a>"
+    if after:
+        return f" The gradient through time of the trained model is under {link}."
+    if before:
+        return f" The gradient through time the health check measured on the untrained model is drawn under {link}."
+    return ""
+
+
+def _when_words(measured: dict[str, Any] | None) -> str:
+    """When a diagnosis ran, from what health.json records of it (``{"step", "epoch"}``)."""
+    step, epoch = (measured or {}).get("step"), (measured or {}).get("epoch")
+    if step is None:
+        return "when rnnlab.diagnose ran" + (f" in epoch {hk.num(epoch)}" if epoch is not None else
+                                             f" ({HEALTH} does not record when)")
+    if step == 0:
+        return "before training (step 0)"
+    return f"after {hk.num(step)} training step{'s' if step != 1 else ''}" + (
+        f" (epoch {hk.num(epoch)})" if epoch is not None else "")
+
+
+def _earlier_diagnoses(rd: RunDir) -> str:
+    """The diagnoses of the run before the one above (health.json's ``earlier``, which a later
+    rnnlab.diagnose kept), newest first, folded: reachable, not in the way of the latest."""
+    from rnnlab.doctor import Report  # the findings' one reader
+
+    earlier = Report.read(rd).earlier
+    if not earlier:
+        return ""
+    blocks = []
+    for e in reversed(earlier):
+        found = (_findings_html(e.findings) if e.findings else
+                 "<p>No findings" + (f"; {len(e.skipped)} check{'s' if len(e.skipped) != 1 else ''} did not run"
+                                     if e.skipped else "") + ".</p>")
+        blocks.append(f"<h3>Health check {hk.esc(_when_words(e.measured))}</h3>{found}{_not_checked(e.skipped)}")
+    n = len(earlier)
+    return (f"<details class='earlier'><summary>{n} earlier health check{'s' if n != 1 else ''} of this run "
+            f"({hk.esc('; '.join(_when_words(e.measured) for e in earlier))}): the findings above are the "
+            f"latest</summary>{''.join(blocks)}</details>")
+
+
 def _health(rd: RunDir) -> str:
-    lead = (f"<p class='sub'>{hk.esc(_health_when(rd)[1])} The gradient through time of the trained model is under "
-            "<a href='#gradient-through-time'>Gradient through time after training</a>.</p>"
+    lead = (f"<p class='sub'>{hk.esc(_health_when(rd)[1])}{_through_time_pointer(rd)}</p>"
             if rd.health.exists() else "")
     who = recorded_by(rd.path)
     why_missing = ("rnnlab.diagnose(..., run_dir=) writes it" if who == RECORDED_BY_OWN_LOOP
@@ -1467,7 +1605,8 @@ def _health(rd: RunDir) -> str:
     skipped = Report.read(rd).skipped
     passed = (f"every health check that ran passed; {len(skipped)} did not run (below)" if skipped
               else "every health check passed")
-    return lead + _findings_section(rd, "before_training", why_missing, passed) + _not_checked(skipped)
+    return (lead + _findings_section(rd, "before_training", why_missing, passed) + _not_checked(skipped)
+            + _earlier_diagnoses(rd))
 
 
 def _not_checked(skipped: dict[str, str]) -> str:
@@ -1555,11 +1694,11 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
 
 
 def _existing(run_dir: str | os.PathLike[str] | RunDir) -> RunDir:
-    # RunDir() creates a missing directory: a mistyped path must be an error, not an empty report.
+    # (write_report's callers catch FileNotFoundError for a missing directory; the opening is the readers' one)
     p = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
     if not p.is_dir():
         raise FileNotFoundError(f"run_dir: expected an existing run directory, got {str(p)!r}")
-    return run_dir if isinstance(run_dir, RunDir) else RunDir(p)
+    return RunDir.existing(run_dir)
 
 
 def _guarded_records(rd: RunDir) -> list[dict[str, Any]] | Exception:

@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -132,6 +133,8 @@ class Tracker:
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         norms = checked_tracking(weights_every=weights_every, grads_every=grads_every, norms=norms,
                                  start_step=start_step)
+        # (before RunDir, which creates the directory: a refused model leaves no empty run behind)
+        self.params = _select(model, params)
         self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.path = self.run.tracked
         self.model = model
@@ -139,7 +142,6 @@ class Tracker:
         self.grads_every = grads_every
         self.norms = tuple(norms)
         self.per_channel = bool(per_channel)
-        self.params = _select(model, params)
         self._device = self.params[0][1].device
         self._wide = wide_dtype(self._device)  # (the loss and the total norm; float32 where float64 is missing)
         self.step_count = start_step
@@ -170,12 +172,24 @@ class Tracker:
         """Record the statistics due at this step, then advance the step counter; the records
         written are also kept in :attr:`last_records` (for a caller that logs them elsewhere too).
 
-        ``loss`` (optional) is recorded as ``name="loss", stat="value"`` on weight steps.
-        ``epoch`` (optional) is stored in every record (and kept for later steps).
+        ``loss`` (optional: a scalar tensor, or a number) is recorded as ``name="loss",
+        stat="value"`` on weight steps. ``epoch`` (optional, an integer >= 0) is stored in every
+        record (and kept for later steps). Both are checked at every call, due or not.
+
+        >>> import tempfile, torch
+        >>> t = Tracker(tempfile.mkdtemp(), torch.nn.Linear(2, 1))
+        >>> t.step(torch.tensor([1.0, 2.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: loss: expected a scalar loss tensor or number, got a tensor of shape (2,)
+        >>> t.close()
         """
         if self._closed:
             raise RuntimeError("Tracker.step: the tracker is closed")
+        loss = _checked_loss(loss)
         if epoch is not None:
+            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+                raise ValueError(f"epoch: expected an integer >= 0 or None, got {epoch!r}")
             self.epoch = int(epoch)
         step = self.step_count
         self.step_count += 1
@@ -384,6 +398,21 @@ class _Records:
         return records
 
 
+def _checked_loss(loss: object) -> Tensor | float | None:
+    """``loss`` for :meth:`Tracker.step`: None, a one-element tensor or a real number; anything
+    else is refused before a wrong value (a batch's first element) is recorded."""
+    if loss is None:
+        return None
+    if isinstance(loss, Tensor):
+        if loss.numel() != 1 or loss.is_complex():
+            what = f"a tensor of shape {tuple(loss.shape)}" if loss.numel() != 1 else f"a {loss.dtype} tensor"
+            raise ValueError(f"loss: expected a scalar loss tensor or number, got {what}")
+        return loss.detach()
+    if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+        raise TypeError(f"loss: expected a scalar loss tensor or number, got {type(loss).__name__} {loss!r}")
+    return float(loss)
+
+
 def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str, nn.Parameter]]:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.numel() > 0]
     if patterns is None:
@@ -424,7 +453,7 @@ def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str
     >>> s.steps.tolist(), s.values.tolist()
     ([0, 5], [2.0, 1.5])
     """
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     grouped: dict[str, dict[str, list[tuple[int, float, Any]]]] = {}
     for r in rd.read_tracked():
         key_name, key_stat, step = r["name"], r["stat"], r["step"]

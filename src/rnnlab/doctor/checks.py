@@ -186,7 +186,8 @@ class WeightBiasPair:
 class Observations:
     """Everything the checks look at, measured by :func:`rnnlab.doctor.diagnose`.
 
-    ``phase`` keys are ``"init"`` (the untrained network) and ``"trained"`` (after the steps).
+    ``phase`` keys are ``"init"`` (the model as given: the untrained network unless
+    :attr:`model_step` says otherwise) and ``"trained"`` (after the diagnostic steps).
     """
 
     steps: int
@@ -219,6 +220,35 @@ class Observations:
     config: bool = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
     the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
+    model_step: int | None = None
+    """The optimizer steps the model had taken when it was measured (``diagnose(step=...)``;
+    None: not said). Above 0 (or ``model_epoch`` above 0) the ``"init"`` phase is a trained
+    model, and the findings say so (:meth:`when`)."""
+    model_epoch: int | None = None
+    """The epoch the model was at (``diagnose(epoch=...)``; None: not said)."""
+
+    def when(self, phase: str) -> str:
+        """When a phase's numbers were measured, in a finding's words.
+
+        >>> Observations(steps=5).when("init"), Observations(steps=5).when("trained")
+        ('at initialisation', 'after 5 training steps')
+        >>> obs = Observations(steps=5, model_step=500, model_epoch=10)
+        >>> obs.when("init"), obs.when("trained")
+        ('on the model as given at step 500, epoch 10', 'after 5 more training steps from step 500, epoch 10')
+        """
+        moment = ", ".join(f"{what} {n}" for what, n in (("step", self.model_step), ("epoch", self.model_epoch))
+                           if n is not None)
+        if not self.trained_before:
+            return "at initialisation" if phase == "init" else f"after {self.steps} training steps"
+        if phase == "init":
+            return f"on the model as given at {moment}"
+        return f"after {self.steps} more training steps from {moment}"
+
+    @property
+    def trained_before(self) -> bool:
+        """Whether the model had been trained before it was measured (``model_step`` or
+        ``model_epoch`` above 0): its first phase is no initialisation."""
+        return bool(self.model_step) or bool(self.model_epoch)
 
 
 Check = Callable[[Observations, Thresholds], list[Finding]]
@@ -514,7 +544,7 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
         if frac <= th.dead_info:
             continue
         severity = "error" if frac >= 1.0 else "warning" if frac > th.dead_warning else "info"
-        when = "at initialisation" if worst == "init" else f"after {obs.steps} training steps"
+        when = obs.when(worst)
         found.append(
             Finding(
                 check="dead_relu",
@@ -536,7 +566,7 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
                     + (
                         " Some silent units are normal right after an RNN at initialisation, whose "
                         "outputs vary little across samples."
-                        if severity == "info"
+                        if severity == "info" and not obs.trained_before
                         else ""
                     )
                 ),
@@ -637,12 +667,12 @@ def _gate_remedy(b: BlockedGate, obs: Observations) -> str:
             + spelled("lower the initial weights that feed it, {normalize} or use {layer_norm}.", obs.config))
 
 
-def _gate_message(b: BlockedGate, names: list[str], th: Thresholds) -> str:
+def _gate_message(b: BlockedGate, names: list[str], th: Thresholds, obs: Observations) -> str:
     """Why a blocked gate starves ``names`` (parameters of its layer) of gradient."""
     label, n = GATE_LABELS[b.gate], b.numbers
     through = (" and holds the layer's output h at about 0 (nothing reaches the loss through this layer)"
                if (b.gate, b.state) == ("o", "shut") else "")
-    return (f"At initialisation the {label} of {b.where} is {b.state} for {_pct(b.fraction)} of its units (mean "
+    return (f"{obs.when('init').capitalize()} the {label} of {b.where} is {b.state} for {_pct(b.fraction)} of its units (mean "
             f"activation {_fmt(n['mean'])}; {_pct(n['saturated_fraction'])} of its values within {th.gate_shut:g} of 0 "
             f"or 1). A saturated sigmoid passes (almost) no gradient to the weights that feed it"
             + (", and a shut gate multiplies what flows through it by about 0" if b.state == "shut" else "")
@@ -677,7 +707,7 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
             # A forget gate held open is long memory, often intended (unit forget bias, chrono
             # init); every other stuck gate blocks information and its own gradient.
             benign = all(r.kind == "lstm" and g == "f" and shut == 0.0 for g, _, shut in stuck)
-            when = "at initialisation" if phase == "init" else f"after {obs.steps} training steps"
+            when = obs.when(phase)
             desc = ", ".join(
                 f"{GATE_LABELS[g]} "
                 + " and ".join(
@@ -924,7 +954,7 @@ def zero_grad(obs: Observations, th: Thresholds) -> list[Finding]:
                 title=f"{len(names)} parameter(s) have exactly zero gradient: {b}",
                 numbers={"parameters": names, "backward_passes": max(obs.steps, 1), "cause": "saturated_gate",
                          "layer": where, "gate": GATE_LABELS[b.gate], "state": b.state, **b.numbers},
-                message=_gate_message(b, names, th),
+                message=_gate_message(b, names, th, obs),
                 remedy=_gate_remedy(b, obs),
             )
         )
@@ -1263,8 +1293,9 @@ def _stalled_updates(obs: Observations, th: Thresholds, median: float, numbers: 
         gate = next(iter(_blocked_gates(obs, th).values()), None)
         if gate is None:
             return None
-        cause = f"gates saturated at initialisation ({gate})"
-        why = (f"At initialisation the {gate}: a saturated sigmoid passes (almost) no gradient, so the "
+        when = obs.when("init")
+        cause = f"gates saturated {when} ({gate})"
+        why = (f"{when.capitalize()} the {gate}: a saturated sigmoid passes (almost) no gradient, so the "
                "weights before it receive none")
         remedy = _gate_remedy(gate, obs).removesuffix(".")
         numbers = {**numbers, "cause": "saturated_gates", "gates": str(gate)}
@@ -1464,7 +1495,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
                          "state": gate.state, **gate.numbers},
                 message=(
                     f"The median update-to-weight ratio is {_fmt(median)}, but {_names(gated)} change by less "
-                    f"than {th.update_low:g} of their norm per step. " + _gate_message(gate, gated, th)
+                    f"than {th.update_low:g} of their norm per step. " + _gate_message(gate, gated, th, obs)
                 ),
                 remedy=_gate_remedy(gate, obs) + spelled(" Raising {lr} does not help here.", obs.config),
             )

@@ -76,6 +76,16 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 # --- the report -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EarlierDiagnosis:
+    """A diagnosis of the run that a later one followed (health.json's ``earlier``): its findings,
+    the checks it did not run with why, and when it ran (``{"step", "epoch"}``; None: not recorded)."""
+
+    findings: list[Finding]
+    skipped: dict[str, str]
+    measured: dict[str, Any] | None
+
+
 @dataclass
 class Report:
     """Findings of :func:`diagnose`, worst first.
@@ -90,6 +100,9 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
     through_time: list[TimeGradient] = field(default_factory=list, repr=False, compare=False)
+    earlier: list[EarlierDiagnosis] = field(default_factory=list, repr=False, compare=False)
+    """What :meth:`read` found of the earlier diagnoses of the run, oldest first (health.json's
+    ``earlier``: a later diagnosis of the run kept them, :meth:`write`)."""
 
     @property
     def ok(self) -> bool:
@@ -124,27 +137,54 @@ class Report:
         (:func:`rnnlab.rundir.claim`), and a new one becomes a run directory. ``step`` /
         ``epoch``: when the checks ran (the optimizer steps the model had taken, 0 before
         training), recorded beside the findings so that ``rnnlab report`` says it
-        (:meth:`rnnlab.rundir.RunDir.read_health_measured`)."""
-        from rnnlab.rundir import RUN, claim
+        (:meth:`rnnlab.rundir.RunDir.read_health_measured`).
+
+        Nothing recorded is lost: a diagnosis the file holds that this one does not repeat (other
+        findings before training, other checks not run, another moment) is kept under
+        ``earlier`` (oldest first, :attr:`earlier` once read), and the top level is the latest.
+        The same diagnosis written again with findings added (``rnnlab train`` adds those after
+        training) replaces it.
+
+        >>> import tempfile
+        >>> run = tempfile.mkdtemp()
+        >>> _ = Report([], {"dead_relu": "no ReLU"}).write(run, step=0)
+        >>> _ = Report([], {}).write(run, step=36)
+        >>> [e.measured for e in Report.read(run).earlier]
+        [{'step': 0, 'epoch': None}]
+        """
+        from rnnlab.rundir import RUN, claim, jsonable
 
         _check_moment(step, epoch)
         findings = [f.to_dict() for f in self.findings]
-        # (a plain list when there is nothing else to say: what older rnnlab versions wrote)
-        content: Any = findings if step is None and epoch is None and not self.skipped else {
-            "findings": findings, **({"skipped": dict(self.skipped)} if self.skipped else {}),
-            **({"measured": {"step": step, "epoch": epoch}} if step is not None or epoch is not None else {})}
+        measured = {"step": step, "epoch": epoch} if step is not None or epoch is not None else None
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-        if rd.lock.held:
+
+        def write() -> None:
+            before = Report.read(rd) if rd.health.exists() else None
+            earlier = [] if before is None else list(before.earlier)
+            if before is not None and not _same_diagnosis(before, rd.read_health_measured(), self, measured):
+                earlier.append(EarlierDiagnosis(before.findings, before.skipped, rd.read_health_measured()))
+            # (a plain list when there is nothing else to say: what older rnnlab versions wrote)
+            content: Any = findings if measured is None and not self.skipped and not earlier else {
+                "findings": findings, **({"skipped": dict(self.skipped)} if self.skipped else {}),
+                **({"measured": measured} if measured is not None else {}),
+                **({"earlier": [jsonable({"findings": [f.to_dict() for f in e.findings], "skipped": e.skipped,
+                                          **({"measured": e.measured} if e.measured is not None else {})})
+                                for e in earlier]} if earlier else {})}
             atomic_write_json(rd.health, content)
+
+        if rd.lock.held:
+            write()
         else:
             with claim(rd.path, RUN, named_by="run_dir"):
-                atomic_write_json(rd.health, content)
+                write()
         return rd.health
 
     @classmethod
     def read(cls, run_dir: str | os.PathLike[str] | RunDir) -> Report:
-        """Read the findings and the checks not run back from ``RUN_DIR/health.json`` (a file
-        that does not record the checks not run, as older versions wrote it: none).
+        """Read the findings, the checks not run and the earlier diagnoses (:attr:`earlier`) back
+        from ``RUN_DIR/health.json`` (a file that does not record the checks not run, as older
+        versions wrote it: none).
 
         >>> import tempfile
         >>> run = tempfile.mkdtemp()
@@ -155,14 +195,25 @@ class Report:
         from rnnlab.errors import RunDirError
         from rnnlab.rundir import json_shown, read_json
 
-        rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        rd = RunDir.existing(run_dir)
         findings = [Finding.from_dict(d) for d in rd.read_health() or []]
         data = read_json(rd.health) if rd.health.exists() else None
-        skipped = data.get("skipped", {}) if isinstance(data, dict) else {}
-        if not isinstance(skipped, dict) or not all(isinstance(v, str) for v in skipped.values()):
-            raise RunDirError(f"{rd.health}: expected 'skipped' to be an object of check name: reason, "
-                              f"got {json_shown(skipped)}")
-        return cls(findings, dict(skipped))
+        skipped = _skipped(data.get("skipped", {}) if isinstance(data, dict) else {}, f"{rd.health}", "skipped")
+        found = data.get("earlier", []) if isinstance(data, dict) else []
+        if not isinstance(found, list):
+            raise RunDirError(f"{rd.health}: expected 'earlier' to be a list of diagnoses, got {json_shown(found)}")
+        earlier = []
+        for k, e in enumerate(found):
+            where = f"{rd.health}: 'earlier[{k}]'"
+            if not (isinstance(e, dict) and isinstance(e.get("findings"), list)
+                    and all(isinstance(d, dict) for d in e["findings"])
+                    and isinstance(e.get("measured", {}), dict)):
+                raise RunDirError(f"{where}: expected an object with a list of finding objects ('findings') and "
+                                  f"when it ran ('measured': an object), got {json_shown(e)}")
+            skipped_then = _skipped(e.get("skipped", {}), str(rd.health), f"earlier[{k}].skipped")
+            earlier.append(EarlierDiagnosis([Finding.from_dict(d) for d in e["findings"]], skipped_then,
+                                            e.get("measured")))
+        return cls(findings, skipped, earlier=earlier)
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -176,6 +227,33 @@ class Report:
             lines += ["", "Not checked:"]
             lines += [f"  {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
+
+
+def _skipped(value: Any, path: str, key: str) -> dict[str, str]:
+    """health.json's ``skipped`` (``key`` of the file ``path``) checked: an object of check name: reason."""
+    from rnnlab.errors import RunDirError
+    from rnnlab.rundir import json_shown
+
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise RunDirError(f"{path}: expected '{key}' to be an object of check name: reason, got {json_shown(value)}")
+    return dict(value)
+
+
+def _same_diagnosis(old: Report, old_measured: dict[str, Any] | None, new: Report,
+                    new_measured: dict[str, Any] | None) -> bool:
+    """Whether ``new`` is ``old`` written again (the same moment, the same checks not run, and every
+    finding of ``old`` from before training in it): then it replaces ``old``, which it repeats."""
+    def moment(m: dict[str, Any] | None) -> tuple[Any, Any]:
+        return (m or {}).get("step"), (m or {}).get("epoch")
+
+    from rnnlab.rundir import jsonable
+
+    def key(f: Finding) -> str:  # (as the file holds it: a NaN is not equal to itself, a tensor not a float)
+        return json.dumps(jsonable(f.to_dict()), sort_keys=True)
+
+    new_found = {key(f) for f in new.findings}
+    return (moment(old_measured) == moment(new_measured) and old.skipped == new.skipped
+            and all(key(f) in new_found for f in old.findings if f.phase == "before_training"))
 
 
 def _check_moment(step: int | None, epoch: int | None) -> None:
@@ -840,6 +918,8 @@ def diagnose(
             model, batch, loss_fn, optimizer_factory, steps, classification=classification, remedies=remedies,
             channel_scales=channel_scales,
         )
+    # (when the model was measured: a trained one's findings are not "at initialisation")
+    obs.model_step, obs.model_epoch = step, epoch
     findings: list[Finding] = []
     skipped: dict[str, str] = {}
     for name in selected:

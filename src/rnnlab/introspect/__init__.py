@@ -18,7 +18,8 @@ names; nothing here draws (see :mod:`rnnlab.plots`).
 The collectors that run the model (:func:`layer_outputs`, :func:`gate_activations`,
 :func:`grad_through_time`) measure it in the mode it is in (in training mode with the batch's
 statistics and dropout masks of their own) and leave its buffers, its modules' modes, parameters
-and their ``.grad``, and torch's random state as they were.
+and their ``.grad``, and torch's random state as they were. Their forward passes are no training
+steps: an activity regularizer on the model collects nothing from them.
 
 Example:
     >>> import torch
@@ -35,7 +36,7 @@ from rnnlab.introspect.activations import (
     gate_activations,
     layer_outputs,
 )
-from rnnlab.introspect.modules import recurrent_modules, untouched
+from rnnlab.introspect.modules import is_untouched, recurrent_modules, untouched
 from rnnlab.introspect.through_time import GradThroughTime, grad_through_time
 from rnnlab.introspect.weights import GateParams, gate_gradients, gate_weights
 
@@ -50,6 +51,7 @@ __all__ = [
     "gate_gradients",
     "gate_weights",
     "grad_through_time",
+    "is_untouched",
     "layer_outputs",
     "modules",
     "recurrent_modules",

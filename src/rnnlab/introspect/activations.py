@@ -98,21 +98,18 @@ def _numpy(t: Tensor) -> np.ndarray:
 
 
 def _targets(model: nn.Module, modules: list[str] | None, gated: bool = False) -> list[tuple[str, nn.Module]]:
-    if modules is None:
-        found = recurrent_modules(model, gated=gated)
-        if not found:
-            ungated = [name or type(model).__name__ for name, _ in recurrent_modules(model)] if gated else []
-            if ungated:  # e.g. rnnlab.Recurrent: a user's cell has no known gate layout
-                raise ValueError(
-                    f"model: its recurrent modules {ungated} run their own cells (rnnlab.Recurrent), whose gate "
-                    f"activations are not recorded (gate_weights splits a cell that declares a gate_layout); "
-                    f"gate activations need nn.LSTM/GRU/RNN or an rnnlab layer (use layer_outputs for the others)"
-                )
-            raise ValueError(
-                f"model: {type(model).__name__} has no recurrent module; name the modules to record"
-            )
-        return found
-    return [(name, find_module(model, name)) for name in modules]
+    if modules is not None:
+        return [(name, find_module(model, name)) for name in modules]
+    found = recurrent_modules(model, required=True)
+    chosen = [(n, m) for n, m in found if kind_of(m) is not None] if gated else found
+    if not chosen:  # e.g. rnnlab.Recurrent: a user's cell has no known gate layout
+        raise ValueError(
+            f"model: its recurrent modules {[name or type(model).__name__ for name, _ in found]} run their own "
+            f"cells (rnnlab.Recurrent), whose gate activations are not recorded (gate_weights splits a cell that "
+            f"declares a gate_layout); gate activations need nn.LSTM/GRU/RNN or an rnnlab layer (use "
+            f"layer_outputs for the others)"
+        )
+    return chosen
 
 
 def _as_btc(module: nn.Module, out: Any) -> tuple[Tensor, Tensor | None]:

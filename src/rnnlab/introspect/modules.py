@@ -1,5 +1,6 @@
 """Which submodules of a model are recurrent layers (the unit every collector works on), and
-:func:`untouched`, which leaves a model as it was while a collector runs it.
+:func:`untouched`, which leaves a model as it was while a collector runs it (:func:`is_untouched`
+tells a hook that its module runs inside such a block).
 
 A *recurrent layer* is a module that runs a whole sequence: torch's ``nn.LSTM``/``nn.GRU``/
 ``nn.RNN``, any rnnlab layer (a subclass of ``rnnlab.layers.base.RecurrentBase``) and
@@ -39,15 +40,21 @@ def is_recurrent_layer(module: nn.Module) -> bool:
     return isinstance(module, (nn.RNNBase, *_rnnlab_layer_types()))
 
 
-def recurrent_modules(model: nn.Module, gated: bool = False) -> list[tuple[str, nn.Module]]:
+def recurrent_modules(model: nn.Module, gated: bool = False, *, required: bool = False) -> list[tuple[str, nn.Module]]:
     """The outermost recurrent layers of ``model`` as ``(qualified name, module)``, in order.
 
     The model itself is listed with name ``""`` when it is a recurrent layer. With
     ``gated=True`` only layers with a known gate layout (``rnnlab.gates.kind_of`` is not None:
     not ``rnnlab.Recurrent``) are listed — the ones :func:`rnnlab.gates.layer_weights` accepts.
+    ``required=True``: a model without any recurrent layer is a ``ValueError`` (the one every
+    collector gives), not an empty list.
 
     >>> [n for n, _ in recurrent_modules(nn.LSTM(2, 3))]
     ['']
+    >>> recurrent_modules(nn.Linear(2, 3), required=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: model: Linear has no recurrent module (nn.LSTM/GRU/RNN, an rnnlab layer or rnnlab.Recurrent)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -57,6 +64,10 @@ def recurrent_modules(model: nn.Module, gated: bool = False) -> list[tuple[str, 
             continue  # nested inside a recurrent layer already listed
         if is_recurrent_layer(module):
             found.append((name, module))
+    if required and not found:
+        raise ValueError(
+            f"model: {type(model).__name__} has no recurrent module (nn.LSTM/GRU/RNN, an rnnlab layer or rnnlab.Recurrent)"
+        )
     if gated:
         from rnnlab.gates import kind_of
 
@@ -77,6 +88,24 @@ def find_module(model: nn.Module, name: str) -> nn.Module:
     return modules[name]
 
 
+#: id(module) -> how many :func:`untouched` blocks hold it now (a module may be in nested blocks).
+_UNTOUCHED: dict[int, int] = {}
+
+
+def is_untouched(module: nn.Module) -> bool:
+    """Whether ``module`` runs inside an :func:`untouched` block now: a forward pass of rnnlab's
+    own introspection, which hooks that collect from training steps (such as
+    :class:`rnnlab.regularize.ActivityRegularizer`) leave out.
+
+    >>> lstm = torch.nn.LSTM(2, 3)
+    >>> with untouched(lstm):
+    ...     inside = is_untouched(lstm)
+    >>> inside, is_untouched(lstm)
+    (True, False)
+    """
+    return id(module) in _UNTOUCHED
+
+
 @contextmanager
 def untouched(model: nn.Module) -> Iterator[nn.Module]:
     """Run ``model`` in the block, in the mode it is in, and leave it and torch's random state as they were.
@@ -89,6 +118,9 @@ def untouched(model: nn.Module) -> Iterator[nn.Module]:
     and after it the caller's stream goes on as if the block had not run. Each module's training
     flag is put back. Parameters and their ``.grad`` are not copied: the collectors never write
     them (they take gradients with ``torch.autograd.grad``, which leaves ``.grad`` alone).
+    While the block runs, :func:`is_untouched` is true for every module of ``model``: a forward
+    pass here is no training step, and what collects from training steps (the activity
+    regularizer's penalty) takes nothing from it.
 
     >>> import torch
     >>> bn = torch.nn.BatchNorm1d(3)
@@ -111,12 +143,20 @@ def untouched(model: nn.Module) -> Iterator[nn.Module]:
             swapped.append((m, name, b))
     tensors = [p for p in model.parameters() if not is_lazy(p)] + [b for _, _, b in swapped]
     cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    marked = [id(m) for m in model.modules()]
     try:
+        for key in marked:
+            _UNTOUCHED[key] = _UNTOUCHED.get(key, 0) + 1
         for m, name, b in swapped:
             m._buffers[name] = copies[id(b)]
         with torch.random.fork_rng(devices=cuda):
             yield model
     finally:
+        for key in marked:
+            if _UNTOUCHED.get(key, 0) <= 1:
+                _UNTOUCHED.pop(key, None)
+            else:
+                _UNTOUCHED[key] -= 1
         for m, name, b in swapped:
             m._buffers[name] = b
         for m, training in modes:

@@ -396,7 +396,7 @@ def grad_through_time(
     >>> sorted(g.layers), g.grad.shape
     ([(0, 'forward'), (0, 'reverse'), (1, 'forward'), (1, 'reverse')], (5, 6))
     """
-    targets = recurrent_modules(model)
+    targets = recurrent_modules(model, required=True)
     if modules is not None:
         known = dict(targets)
         for name in modules:
@@ -408,8 +408,6 @@ def grad_through_time(
                     f"(recurrent modules: {list(known)}){did_you_mean(name, list(known))}"
                 )
         targets = [(n, m) for n, m in targets if n in modules]
-    if not targets:
-        raise ValueError(f"model: {type(model).__name__} has no recurrent module (nn.LSTM/GRU/RNN or rnnlab layer)")
     records: list[tuple[str, _Record]] = []
     handles = []
     stepping: set[int] = set()

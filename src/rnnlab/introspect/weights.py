@@ -104,9 +104,9 @@ class GateParams:
 def _selected(model: nn.Module, modules: list[str] | None) -> list[tuple[str, nn.Module]]:
     if modules is not None:
         return [(name, find_module(model, name)) for name in modules]
-    found = recurrent_modules(model)
+    found = recurrent_modules(model, required=True)
     gated = [(name, m) for name, m in found if has_gate_layout(m)]
-    if found and not gated:  # (an empty list would read as "nothing to see")
+    if not gated:  # (an empty list would read as "nothing to see", as would one for a model without any)
         names = [f"{name or type(model).__name__} ({type(getattr(m, 'cell', m)).__name__})" for name, m in found]
         raise ValueError(f"model: its recurrent modules {', '.join(names)} run cells that declare no gate layout, "
                          f"so there are no weights to split per gate; {DECLARE_LAYOUT}")
@@ -122,8 +122,8 @@ def gate_weights(
     no gradient yet). ``modules`` restricts to the named recurrent modules (default: all with a
     gate layout, see :func:`rnnlab.gates.has_gate_layout`: an ``rnnlab.Recurrent`` has one when
     its cell declares a :class:`rnnlab.gates.GateLayout`; a model whose recurrent modules all
-    lack one is a ``ValueError`` that says how to declare it). Arrays are copies (float32, on
-    the CPU).
+    lack one is a ``ValueError`` that says how to declare it, and so is a model without any
+    recurrent module, as for the other collectors). Arrays are copies (float32, on the CPU).
 
     >>> import torch
     >>> gru = torch.nn.GRU(2, 3, bidirectional=True)

@@ -60,12 +60,14 @@ def _check_lr(value: object, argument: str) -> Any:
     return check_nonneg(value, argument)
 
 
-def _with_lr_mult(params: Params, lr: float) -> list[Any]:
+def _with_lr_mult(params: Params, lr: float, weight_decay: float) -> list[Any]:
     """Copy the groups, setting ``lr = lr * lr_mult`` where a group has ``lr_mult`` and no ``lr``.
 
-    Also checks ``lr`` and every group's ``lr``, ``lr_mult``, ``l1`` and ``weight_decay``.
+    Also checks ``lr``, ``weight_decay`` and every group's ``lr``, ``lr_mult``, ``l1`` and
+    ``weight_decay`` (one wording for all: torch's own check would say "Invalid weight_decay value").
     """
     lr = _check_lr(lr, "lr")
+    check_nonneg(weight_decay, "weight_decay")
     if isinstance(params, Tensor):
         raise TypeError("params: expected an iterable of parameters or param-group dicts, got a Tensor")
     items = list(params)
@@ -159,7 +161,7 @@ class AdamW(torch.optim.AdamW):
         fused: bool | None = None,
     ) -> None:
         super().__init__(
-            _with_lr_mult(params, lr), lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            _with_lr_mult(params, lr, weight_decay), lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
             differentiable=differentiable, fused=fused,
         )
@@ -197,7 +199,7 @@ class NAdamW(torch.optim.NAdam):
         differentiable: bool = False,
     ) -> None:
         super().__init__(
-            _with_lr_mult(params, lr), lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            _with_lr_mult(params, lr, weight_decay), lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             momentum_decay=momentum_decay, decoupled_weight_decay=True, maximize=maximize,
             foreach=foreach, capturable=capturable, differentiable=differentiable,
         )
@@ -238,7 +240,7 @@ class SGDW(torch.optim.SGD):
         fused: bool | None = None,
     ) -> None:
         super().__init__(
-            _with_lr_mult(params, lr), lr=lr, momentum=momentum, dampening=dampening,
+            _with_lr_mult(params, lr, weight_decay), lr=lr, momentum=momentum, dampening=dampening,
             weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, foreach=foreach,
             differentiable=differentiable, fused=fused,
         )

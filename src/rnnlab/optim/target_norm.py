@@ -36,6 +36,20 @@ Which mode when (measured on a small LSTM, AdamW lr 1e-2, ``every=10``, 300 step
 * ``"pi"`` adds an integral term that removes a steady offset, but with the default ``ki`` it is
   the slowest (+58 % after 300 steps from 1e-2): for long runs starting near the right decay.
 
+Which optimizers fit: the rate model (and the log-space laws' idea of "more decay, smaller
+norm at a known rate") assume that a step multiplies the weights by ``1 − lr·weight_decay``.
+Decoupled decay does: ``rnnlab.optim.AdamW``/``NAdamW``/``SGDW``, ``torch.optim.AdamW``, and
+torch's Adam/NAdam/RAdam with ``decoupled_weight_decay=True``; so does ``torch.optim.SGD``
+without momentum, whose coupled decay adds ``wd·w`` to the gradient and is scaled by ``lr``
+alone (with momentum the decay goes through the momentum too, up to ``1/(1 − momentum)`` times
+stronger and late: a warning; measured, momentum 0.5 reached the target and 0.9 did not, where
+``SGDW`` with momentum 0.9 did). An adaptive
+optimizer with coupled decay (``torch.optim.Adam``, RMSprop, Adagrad ...) divides ``wd·w`` by its
+running gradient scale, so the decay it applies is not the one set: the controller refuses it
+(measured: with ``torch.optim.Adam`` the norm swung and ended 11 % under target with the decay at
+its floor). An optimizer of another library, whose decay the controller cannot read, gets a
+warning.
+
 The decay is kept in ``[min_decay, max_decay]`` (a group starting at decay 0 starts at
 ``min_decay``; the PI integral stops growing while the decay sits at a bound). Decay can only
 shrink weights: a target above the norm training reaches without decay is unreachable, and the
@@ -99,6 +113,7 @@ import torch
 
 from rnnlab._checks import did_you_mean
 from rnnlab.introspect.stats import channel_norms
+from rnnlab.optim.decoupled import SGDW
 from rnnlab.rundir import RunDir, append_jsonl_many
 
 __all__ = ["TargetNormController", "group_channel_norms", "STATISTICS", "MODES"]
@@ -135,6 +150,43 @@ def _number(value: object, argument: str, *, positive: bool = True) -> float:
 
 def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
     return [str(g.get("name", i)) for i, g in enumerate(optimizer.param_groups)]
+
+
+def _check_decay_model(optimizer: torch.optim.Optimizer, name: str, group: Mapping[str, Any]) -> None:
+    """Refuse an optimizer whose step does not multiply the weights by ``1 − lr·weight_decay``
+    (see "Which optimizers fit" in the module docstring); warn where that cannot be told."""
+    cls = type(optimizer)
+    fits = ("rnnlab.optim.AdamW, NAdamW or SGDW, torch.optim.AdamW, torch.optim.SGD, or torch's "
+            "Adam/NAdam/RAdam with decoupled_weight_decay=True")
+    if "weight_decay" not in group:
+        raise ValueError(f"optimizer: {cls.__name__}'s param group {name!r} has no weight_decay to control; "
+                         f"use {fits}")
+    if group.get("decoupled_weight_decay") or isinstance(optimizer, (torch.optim.AdamW, SGDW)):
+        return
+    if isinstance(optimizer, torch.optim.SGD):
+        momentum = float(group.get("momentum", 0.0))
+        if momentum:
+            factor = 1 / (1 - momentum) if momentum < 1 else math.inf
+            warnings.warn(
+                f"TargetNormController: {cls.__name__} with momentum={momentum:g} (group {name!r}) puts "
+                f"weight_decay·w through its momentum, which scales the decay up to 1/(1 − momentum) = "
+                f"{factor:.3g} times and delays it, while the controller assumes a step multiplies the "
+                f"weights by 1 − lr·weight_decay (momentum 0.9 did not converge where 0.5 did); use "
+                f"rnnlab.optim.SGDW (decoupled decay) or SGD without momentum",
+                UserWarning, stacklevel=3,
+            )
+        return
+    if any(c.__module__.startswith("torch.optim") and c is not torch.optim.Optimizer for c in cls.__mro__):
+        raise ValueError(
+            f"optimizer: {cls.__name__} adds weight_decay·w to the gradient and then rescales it per parameter, "
+            f"so a step does not multiply the weights by 1 − lr·weight_decay as the controller assumes "
+            f"(the norm misses its target); use {fits}"
+        )
+    warnings.warn(
+        f"TargetNormController: cannot tell how {cls.__module__}.{cls.__name__} applies weight_decay; the "
+        f"controller assumes a step multiplies the weights by 1 − lr·weight_decay (decoupled decay, as in {fits})",
+        UserWarning, stacklevel=3,
+    )
 
 
 class TargetNormController:
@@ -205,6 +257,8 @@ class TargetNormController:
                 raise KeyError(f"targets: unknown group {key!r}; groups are {names}{did_you_mean(str(key), names)}")
             self._index[name] = names.index(name)
             self.targets[name] = _number(target, f"targets[{key!r}]")
+        for name, i in self._index.items():
+            _check_decay_model(optimizer, name, optimizer.param_groups[i])
 
         self.optimizer = optimizer
         self.statistic = statistic

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 
 from rnnlab.plots import style
 from rnnlab.plots.metrics import PANELS, draw_series, load_metrics, run_name, series
-from rnnlab.plots.norms import NON_PARAMETERS, Tracked, load_tracked
+from rnnlab.plots.norms import Tracked, load_tracked, tracked_params
 from rnnlab.rundir import RunDir
 
 Runs = Mapping[str, Any] | Sequence[str | os.PathLike[str] | RunDir]
@@ -275,7 +275,8 @@ def plot_compare_norms(
     starts at 0 (a norm is never negative): a change is seen against the norm's size, where an
     axis fitted to the curves made 0.5 % look like a jump.
 
-    ``params`` defaults to every parameter that some run recorded ``stat`` for. ``colors`` gives
+    ``params`` defaults to every parameter that some run recorded ``stat`` for (one that no run
+    recorded it for is a KeyError naming the nearest, as in :func:`plot_norm_lines`). ``colors`` gives
     a run its colour by name (a page that shows the same runs in other figures keeps one colour
     per run); the others take the figure's own.
 
@@ -289,13 +290,14 @@ def plot_compare_norms(
     """
     named: dict[str, Any] = {n: [load_tracked(x) for x in r] if _is_group(r) else load_tracked(r)
                              for n, r in _named(runs).items()}
-    if params is None:
-        seen: dict[str, None] = {}
-        for tr in (t for v in named.values() for t in (v if isinstance(v, list) else [v])):
-            for n, stats in tr.items():
-                if n not in NON_PARAMETERS and stat in stats:
-                    seen[n] = None
-        params = list(seen)
+    # (the parameters some run recorded ``stat`` for, in the order first seen: a misspelt one in
+    # ``params`` is the KeyError of plot_norm_lines, not an empty panel)
+    seen: dict[str, dict[str, None]] = {}
+    for tr in (t for v in named.values() for t in (v if isinstance(v, list) else [v])):
+        for n, stats in tr.items():
+            if stat in stats:
+                seen.setdefault(n, {})[stat] = None
+    params = tracked_params(seen, stat, params)
     if not params:
         sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
         return style.empty_figure(f"no {stat!r} recorded in any run",

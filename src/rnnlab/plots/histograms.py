@@ -65,11 +65,22 @@ def _describe(arr: np.ndarray) -> tuple[str, bool]:
     return text + (f"\n{warn}" if warn else ""), bool(warn)
 
 
-def _hist(ax: Axes, arr: np.ndarray, edges: np.ndarray | None, color: str, **kw: object) -> None:
+def _hist(ax: Axes, arr: np.ndarray, edges: np.ndarray | None, color: str, **kw: object) -> float:
+    """Draw the histogram; returns its tallest bar (0 when nothing is drawn)."""
     finite = arr[np.isfinite(arr)]
     if edges is None or finite.size == 0:
-        return
-    ax.hist(finite, bins=edges, color=color, **kw)
+        return 0.0
+    counts, _, _ = ax.hist(finite, bins=edges, color=color, **kw)
+    return float(np.max(counts))
+
+
+def _room_and_ticks(ax: Axes, arrays: list[np.ndarray], tallest: float) -> None:
+    """Room above the tallest bar for the panel's note (it covered the bars' tops), and one x tick
+    at the value when every value is the same: the ±1e-3 window's many long ticks ran together."""
+    ax.set_ylim(0, max(tallest, 1.0) * style.NOTE_ROOM)
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays] + [np.empty(0)])
+    if finite.size and finite.min() == finite.max():
+        ax.set_xticks([float(finite[0])], [style.fmt(float(finite[0]))])
 
 
 def plot_gate_histograms(
@@ -123,10 +134,12 @@ def plot_gate_histograms(
             if not np.isfinite(arrays[gate]).any():
                 style.no_data(ax, text)
                 continue
-            _hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"), alpha=0.85)
+            tallest = _hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"), alpha=0.85)
             style.note(ax, text, warn=warn)
             if edges is not None:
                 ax.set_xlim(edges[0], edges[-1])
+            # (the column shares its bins: one value in all of them is one tick)
+            _room_and_ticks(ax, list(arrays.values()), tallest)
             if col == 0:
                 ax.set_ylabel(f"{style.gate_title(gate)}\ncount")
             if row == len(gates) - 1:
@@ -145,11 +158,9 @@ def plot_gate_histograms(
                 n = sum(a.size for a in arrays.values())
                 style.no_data(ax, f"{comp}: all {n} values non-finite")
                 continue
-            for gate in gates:
-                _hist(
-                    ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"),
-                    histtype="step", linewidth=1.6, label=gate,
-                )
+            tallest = max(_hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"),
+                                histtype="step", linewidth=1.6, label=gate) for gate in gates)
+            _room_and_ticks(ax, list(arrays.values()), tallest)
             pname = lw.names.get(comp, comp)
             ax.set_title(f"{pname} (all gates)", fontsize=style.LABEL_SIZE)
             ax.set_xlabel(xlabel)

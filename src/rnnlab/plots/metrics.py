@@ -111,7 +111,7 @@ EVALUATED_MARKER = "D"
 def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
     """The per-epoch records of a run directory (``metrics.jsonl``), or the records given."""
     if isinstance(source, (str, os.PathLike, RunDir)):
-        rd = source if isinstance(source, RunDir) else RunDir(source)
+        rd = RunDir.existing(source)
         return rd.read_metrics()
     if isinstance(source, Sequence) and all(isinstance(r, dict) for r in source):
         return list(source)
@@ -132,7 +132,7 @@ def tracked_loss_records(run_dir: str | os.PathLike[str] | RunDir) -> list[dict[
     >>> tracked_loss_records(run)
     [{'step': 0, 'tracked_loss': 0.7}, {'step': 5, 'tracked_loss': 0.6}]
     """
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     found = [(r["step"], r["value"]) for r in rd.read_tracked()
              if r["name"] == "loss" and r["stat"] == "value" and not isinstance(r["value"], list)]
     return [{"step": step, "tracked_loss": value} for step, value in sorted(found, key=lambda f: f[0])]
@@ -148,7 +148,7 @@ def restored_epoch(run_dir: str | os.PathLike[str] | RunDir) -> int | None:
     early stopping, or with no config.toml (a Lightning callback's run keeps its last weights),
     the last epoch is the one evaluated.
     """
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     summary = rd.read_summary() if rd.summary.exists() else None
     best = (summary or {}).get("best_epoch")
     if not isinstance(best, int) or isinstance(best, bool) or not rd.config.exists():
@@ -162,7 +162,7 @@ def restored_epoch(run_dir: str | os.PathLike[str] | RunDir) -> int | None:
 
 def baselines_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, Any] | None:
     """summary.json's ``baselines`` (``{split: {forecast: {metric: value}}}``), or None."""
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     found = (rd.read_summary() or {}).get("baselines") if rd.summary.exists() else None
     return found if isinstance(found, dict) else None
 
@@ -170,7 +170,7 @@ def baselines_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, Any] | N
 def evaluated_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, float] | None:
     """summary.json's ``train_eval``: the evaluated model's figures on the whole training split in
     eval mode (``{"acc": …, "loss": …}``; the restored epoch's weights under early stopping), or None."""
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     found = (rd.read_summary() or {}).get("train_eval") if rd.summary.exists() else None
     if not isinstance(found, dict):
         return None
@@ -187,7 +187,7 @@ def budget_decisions(run_dir: str | os.PathLike[str] | RunDir) -> list[dict[str,
     >>> [e["decision"] for e in budget_decisions(run)]
     ['extend']
     """
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    rd = RunDir.existing(run_dir)
     events = ((rd.read_adapt() or {}).get("budget") or {}).get("events")
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 

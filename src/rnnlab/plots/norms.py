@@ -5,7 +5,10 @@
   wrapped); the bins of a parameter are shared by its rows so that a distribution moving or
   widening over training shows as a shift.
 * :func:`plot_norm_lines`: mean and max of the per-channel norms over steps, one panel per
-  parameter.
+  parameter (for gradient norms, the whole model's gradient norm in a first panel); with
+  ``norm="update_ratio"`` each parameter's update ratio, with ``norm="target_norm"`` each
+  :class:`~rnnlab.optim.TargetNormController` group's norm, target and weight decay
+  (:data:`LINE_KINDS`): every statistic the tracker and the controller record has its lines.
 
 Both take ``read_tracked(run_dir)`` (``{name: {stat: TrackedSeries}}``) or a run directory.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -34,10 +38,47 @@ from rnnlab.rundir import RunDir
 from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
 
 Tracked = Mapping[str, Mapping[str, TrackedSeries]]
-#: A histogram's y range over its tallest bar: the top part holds the note (the mean) clear of the bars.
-NOTE_ROOM = 1.35
 #: Names in tracked.jsonl that are not parameters.
 NON_PARAMETERS = frozenset({"loss", "model"})
+#: How the names :class:`~rnnlab.optim.TargetNormController` records begin (``target_norm/<group>``,
+#: stats ``norm``, ``target``, ``weight_decay``): groups of parameters, not parameters.
+CONTROLLER = "target_norm/"
+
+
+def is_parameter(name: str) -> bool:
+    """Whether a name of tracked.jsonl is a parameter's (not the loss, the whole model's gradient
+    norm or a target-norm controller's group).
+
+    >>> is_parameter("rnn.weight_hh_l0"), is_parameter("model"), is_parameter("target_norm/rec")
+    (True, False, False)
+    """
+    return name not in NON_PARAMETERS and not name.startswith(CONTROLLER)
+
+
+class LineKind(NamedTuple):
+    """What :func:`plot_norm_lines` draws for a ``norm`` that is no norm: the ``lines``
+    ``(stat, label, linestyle)`` of each panel, the y label, a log y axis, the lines of a panel
+    beside each one (``aside``: another unit, on a log axis), whether the panels are the
+    controller's groups (:data:`CONTROLLER`) rather than parameters, and the figure's title."""
+
+    lines: tuple[tuple[str, str, str], ...]
+    ylabel: str
+    log: bool
+    aside: tuple[str, str] | None
+    groups: bool
+    title: str
+
+
+#: The ``norm`` values of :func:`plot_norm_lines` beside the norms themselves.
+LINE_KINDS: dict[str, LineKind] = {
+    # (a healthy ratio is around 1e-3 and a bad one is decades off: a log axis shows both)
+    "update_ratio": LineKind((("update_ratio", "update ratio", "-"),), "‖Δw‖ / ‖w‖ (log)", True, None, False,
+                             "update ratio ‖w after − w before‖ / ‖w before‖ of the optimizer step after each "
+                             "gradient record"),
+    "target_norm": LineKind((("norm", "norm", "-"), ("target", "target", "--")), "per-channel norm", False,
+                            ("weight_decay", "weight decay"), True,
+                            "TargetNormController: each group's norm (solid), target (dashed) and weight decay"),
+}
 
 
 def load_tracked(source: Tracked | str | os.PathLike[str] | RunDir) -> Tracked:
@@ -52,17 +93,28 @@ def load_tracked(source: Tracked | str | os.PathLike[str] | RunDir) -> Tracked:
 
 
 def _check_norm(norm: object, argument: str, per_channel: bool) -> str:
-    """A norm (``"l2"``, ``"grad_l2"``...) or per-channel stat name the tracker records, else a
-    ValueError with a suggestion (a typo would otherwise give an empty "no ... recorded" panel)."""
+    """A norm (``"l2"``, ``"grad_l2"``... or one of :data:`LINE_KINDS`) or per-channel stat name
+    the tracker records, else a ValueError with a suggestion (a typo would otherwise give an empty
+    "no ... recorded" panel)."""
     norms = [f"{prefix}{n}" for prefix in ("", "grad_") for n in NORMS]
-    options = [f"{n}_per_channel" for n in norms] if per_channel else norms
+    options = [f"{n}_per_channel" for n in norms] if per_channel else [*norms, *LINE_KINDS]
     if not isinstance(norm, str):
         raise TypeError(f"{argument}: expected a string among {options}, got {type(norm).__name__} {norm!r}")
     return check_choice(argument, norm, options)
 
 
-def _params(tracked: Tracked, stat: str, params: Sequence[str] | None) -> list[str]:
-    have = [n for n, stats in tracked.items() if n not in NON_PARAMETERS and stat in stats]
+def tracked_params(tracked: Tracked, stat: str, params: Sequence[str] | None, *, groups: bool = False) -> list[str]:
+    """The parameters (``groups``: the target-norm controller's groups) of ``tracked`` that
+    recorded ``stat``, or ``params`` when each of them did; a name that did not is a KeyError
+    with the names that did and the nearest one (a typo is not an empty panel).
+
+    >>> tracked_params({"rnn.weight_hh_l0": {"l2_mean": None}}, "l2_mean", ["rnn.weight_hh"])
+    Traceback (most recent call last):
+    ...
+    KeyError: "params: no 'l2_mean' recorded for ['rnn.weight_hh'], expected some of ['rnn.weight_hh_l0']; did you mean 'rnn.weight_hh_l0'?"
+    """
+    have = [n for n, stats in tracked.items()
+            if (n.startswith(CONTROLLER) if groups else is_parameter(n)) and stat in stats]
     if params is None:
         return have
     missing = [p for p in params if p not in have]
@@ -115,7 +167,7 @@ def plot_norm_histograms(
         raise ValueError(f"ncols: expected an integer >= 1, got {ncols!r}")
     _check_norm(stat, "stat", per_channel=True)
     data = load_tracked(tracked)
-    names = _params(data, stat, params)
+    names = tracked_params(data, stat, params)
     if not names:
         return style.empty_figure(f"no {stat!r} recorded", title or f"per-channel norms ({stat})", path)
     nrows = max(min(rows, len(data[n][stat].steps)) for n in names)
@@ -163,7 +215,7 @@ def plot_norm_histograms(
                                        histtype="stepfilled")
                 ax.set_xlim(edges[0], edges[-1])
                 # (room above the tallest bar for the note in the corner: it must not cover the bars' tops)
-                ax.set_ylim(0, max(float(counts.max()), 1.0) * NOTE_ROOM)
+                ax.set_ylim(0, max(float(counts.max()), 1.0) * style.NOTE_ROOM)
                 ax.axvline(float(fin.mean()), color="black", linewidth=0.9, linestyle="--")
                 warn = style.nonfinite_note(v)
                 if warn:
@@ -195,8 +247,13 @@ def plot_norm_lines(
 ) -> Figure:
     """Mean (solid) and max (dashed) per-channel norm of each parameter over steps.
 
-    Uses the stats ``{norm}_mean`` and ``{norm}_max`` (``grad_l2`` for gradients). One panel per
-    parameter, ``ncols`` per row. Saves when ``path`` is given.
+    Uses the stats ``{norm}_mean`` and ``{norm}_max`` (``grad_l2`` for gradients: then the whole
+    model's gradient norm, ``name="model"``, is the first panel where it was recorded, and
+    ``params`` may name it). One panel
+    per parameter, ``ncols`` per row. ``norm="update_ratio"`` draws each parameter's update ratio
+    (log axis); ``norm="target_norm"`` each target-norm controller group's norm, target and
+    weight decay, ``params`` then naming groups (``"target_norm/rec"``): :data:`LINE_KINDS`.
+    Saves when ``path`` is given.
 
     >>> import numpy as np
     >>> from rnnlab.tracker import TrackedSeries
@@ -206,47 +263,75 @@ def plot_norm_lines(
     >>> [line.get_label() for line in plot_norm_lines(tr).axes[0].lines]
     ['mean', 'max']
     """
-    if ncols < 1:
-        raise ValueError(f"ncols: expected >= 1, got {ncols}")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols: expected an integer >= 1, got {ncols!r}")
     _check_norm(norm, "norm", per_channel=False)
+    kind = LINE_KINDS.get(norm) or LineKind(
+        ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")), f"{norm} norm per channel", False, None, False,
+        f"{norm} norm per channel over training: mean (solid) and max (dashed)")
     data = load_tracked(tracked)
-    names = _params(data, f"{norm}_mean", params)
-    if not names:
-        return style.empty_figure(f"no {norm}_mean recorded", title or f"{norm} norms over training", path)
-    cols = min(ncols, len(names))
-    nrows = math.ceil(len(names) / cols)
+    first = kind.lines[0][0]
+    # (the tracker records the whole model's gradient norm, "model", beside the parameters' on gradient steps)
+    whole = norm.startswith("grad_") and norm in data.get("model", {}) and (params is None or "model" in params)
+    names = tracked_params(data, first, None if params is None else [p for p in params if not (whole and p == "model")],
+                           groups=kind.groups)
+    # each panel: (name, title, lines, y label, log)
+    panels = [(n, n, kind.lines, kind.ylabel, kind.log) for n in names]
+    if whole:
+        panels.insert(0, ("model", "model (all parameters)", ((norm, "whole-model norm", "-"),),
+                          f"{norm} norm of all gradients", False))
+    if kind.aside is not None:  # (another unit: a panel of its own beside each, not a second scale on one)
+        stat, label = kind.aside
+        panels = [p for n, *rest in panels
+                  for p in [(n, *rest), *([(n, f"{n}: {label}", ((stat, label, "-"),), f"{label} (log)", True)]
+                                          if stat in data[n] else [])]]
+    if not panels:
+        return style.empty_figure(f"no {first} recorded", title or kind.title, path)
+    cols = min(ncols, len(panels))
+    nrows = math.ceil(len(panels) / cols)
     # Every parameter is tracked at the same steps: one x axis, labelled under each column.
     fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2), sharex=True)
+    legend = next((i for i, p in enumerate(panels) if len(p[2]) > 1), None)
     for i, ax in enumerate(axes.flat):
-        if i >= len(names):
+        if i >= len(panels):
             ax.set_visible(False)
             continue
-        name = names[i]
-        ax.set_title(name, fontsize=style.LABEL_SIZE)
-        notes = []
-        for stat, kind, ls in ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")):
-            s = data[name].get(stat)
-            if s is None:
-                continue
-            v = np.asarray(s.values, dtype=np.float64)
-            bad = style.nonfinite_note(v)
-            if bad:
-                notes.append(f"{kind}: {bad}")
-            # Markers when records are few: a single record is a point, not an invisible line.
-            ax.plot(s.steps, np.where(np.isfinite(v), v, np.nan), linestyle=ls, linewidth=1.4,
-                    color=style.series_color(i), label=kind, marker="o" if len(v) < 30 else None,
-                    markersize=3)
+        name, head, lines, ylabel, log = panels[i]
+        ax.set_title(head, fontsize=style.LABEL_SIZE)
+        notes = _draw_lines(ax, data[name], lines, style.series_color(i), log)
+        if i == legend:  # the same key in every panel (and in the title): once, not a legend per panel
+            ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower right")
-        if i == 0:  # the same key in every panel (and in the title): once, not a legend per panel
-            ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         ax.set_xlabel("step")
         style.integer_ticks(ax.xaxis)
-        if i % cols == 0:  # the same quantity in every panel: named once per row
-            ax.set_ylabel(f"{norm} norm per channel")
+        # (the same quantity in every panel: named once per row, and where a panel's differs)
+        if i % cols == 0 or ylabel != panels[i - 1][3]:
+            ax.set_ylabel(ylabel)
     style.share_x_labels(axes)
-    fig.suptitle(title or f"{norm} norm per channel over training: mean (solid) and max (dashed)",
+    fig.suptitle(title or kind.title + ("; first panel: the whole model's" if panels[0][0] == "model" else ""),
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
+
+def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[str, str, str]], color: str,
+                log: bool) -> list[str]:
+    """The ``lines`` ``(stat, label, linestyle)`` of one name's ``stats`` on ``ax`` (those
+    recorded); returns the notes on values not drawn (non-finite, or not positive on a log axis)."""
+    notes = []
+    if log:
+        ax.set_yscale("log")
+    for stat, label, ls in lines:
+        s = stats.get(stat)
+        if s is None:
+            continue
+        v = np.asarray(s.values, dtype=np.float64)
+        ok = np.isfinite(v) & ((v > 0) if log else True)
+        bad = style.nonfinite_note(v) or (f"{int((~ok).sum())} at 0, below the log axis" if (~ok).any() else None)
+        if bad:
+            notes.append(f"{label}: {bad}")
+        # Markers when records are few: a single record is a point, not an invisible line.
+        ax.plot(s.steps, np.where(ok, v, np.nan), linestyle=ls, linewidth=1.4, color=color, label=label,
+                marker="o" if len(v) < 30 else None, markersize=3)
+    return notes

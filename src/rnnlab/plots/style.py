@@ -85,6 +85,8 @@ TITLE_SIZE = 11
 LABEL_SIZE = 9
 TICK_SIZE = 8
 NOTE_SIZE = 7.5
+#: A histogram's y range over its tallest bar: the top part holds the panel's note clear of the bars.
+NOTE_ROOM = 1.35
 
 #: Colour of annotations that warn about the data (NaN, inf, constant, empty).
 WARN_COLOR = "#b00020"
@@ -865,11 +867,22 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
 
 def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
     """Lay ``fig`` out (:func:`layout`) and save it as an image at ``path`` (format from the
-    suffix; PNG when none)."""
+    suffix; PNG when none). A ``path`` that names a directory is a ValueError naming it (a
+    trailing slash included: ``Path`` drops it, and the figure became a file of that name).
+
+    >>> import tempfile
+    >>> save(empty_figure("nothing", "a title", None), tempfile.gettempdir() + "/")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: path: expected the figure's file name (e.g. '.../figure.png'), got the directory '.../'
+    """
     layout(fig)
     if path is None:
         return
     p = Path(path)
+    if os.fspath(path).endswith(("/", os.sep)) or p.is_dir():
+        raise ValueError(f"path: expected the figure's file name (e.g. {str(p / 'figure.png')!r}), "
+                         f"got the directory {os.fspath(path)!r}")
     p.parent.mkdir(parents=True, exist_ok=True)
     fmt = p.suffix[1:].lower() or "png"
     fig.savefig(p, dpi=DPI, format=fmt, **({"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}}

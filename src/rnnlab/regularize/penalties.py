@@ -16,7 +16,12 @@ layer::
     AR  = ar  · mean over valid (t, b, unit) of h_t²
     TAR = tar · mean over valid (t, b, unit), t ≥ 1, of (h_t − h_{t−1})²
 
-Outputs are collected by a forward hook, in training mode only. By default the hook sits on the
+Outputs are collected by a forward hook from training forward passes only: the hooked module in
+training mode, with gradients enabled, and not inside rnnlab's introspection
+(:func:`rnnlab.introspect.untouched`, which :func:`~rnnlab.introspect.grad_through_time`,
+:func:`~rnnlab.introspect.gate_activations` and :func:`~rnnlab.introspect.layer_outputs` run the
+model in). A forward pass under ``torch.no_grad()``, in eval mode or of those collectors adds
+nothing to the next penalty, whose terms are the training step's alone. By default the hook sits on the
 *last* top-level recurrent module of the model (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, rnnlab layers
 and ``rnnlab.Recurrent``, in registration order, see :func:`recurrent_modules`): a stack of
 separate layers (AWD-LSTM's three ``nn.LSTM``) is penalized on the top layer's output only, as
@@ -52,6 +57,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnlab.introspect.modules import is_untouched
 from rnnlab.layers import Recurrent, RecurrentBase
 from rnnlab.regularize.groups import NOREG, check_nonneg
 from rnnlab.regularize.roles import RoleRule, check_role, describe_params
@@ -204,11 +210,23 @@ def _time_major(module: nn.Module, out: Any, lengths: Any) -> tuple[Tensor, Tens
     return out, mask
 
 
+def _trains(module: nn.Module) -> bool:
+    """Whether this forward pass of ``module`` is a training step's, the only one AR/TAR collect
+    from: without gradients a term would be a constant; and a collector's forward pass (grad
+    enabled for grad_through_time) left a term that the next step's penalty added to its own and
+    backpropagated through the collector's freed graph."""
+    return module.training and torch.is_grad_enabled() and not is_untouched(module)
+
+
 class ActivityRegularizer:
     """AR and TAR on the output of a model's last recurrent module, collected during forward.
 
     After one or more training forward passes, :meth:`penalty` returns ``AR + TAR`` summed over
-    hooked modules and calls, and clears what it collected. ``modules`` picks the modules to hook,
+    hooked modules and calls, and clears what it collected. A training forward pass is one whose
+    module is in training mode with gradients enabled, outside rnnlab's introspection
+    (:func:`rnnlab.introspect.untouched`): a ``torch.no_grad()`` forward (even in training mode),
+    an eval-mode forward, or ``grad_through_time`` / ``gate_activations`` / ``layer_outputs`` on
+    the model between two steps leave the next penalty as it would be without them. ``modules`` picks the modules to hook,
     one module or a list; the default is the last of :func:`recurrent_modules` (Merity et al.'s
     definition: the top layer's output), and a warning says so if another recurrent module of the
     model runs after it in a forward pass (registration order differs from the forward's: pass
@@ -282,7 +300,7 @@ class ActivityRegularizer:
 
     def _ran_after(self, name: str) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if self._in_forward and self._chosen_ran and self._default and module.training:
+            if self._in_forward and self._chosen_ran and self._default and _trains(module):
                 self._default = False  # warn once
                 warnings.warn(
                     f"ActivityRegularizer: modules defaults to the last registered recurrent module "
@@ -293,7 +311,7 @@ class ActivityRegularizer:
         return hook
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        if not module.training or (self.ar == 0 and self.tar == 0):
+        if not _trains(module) or (self.ar == 0 and self.tar == 0):
             return
         self._chosen_ran = True
         if not isinstance(output, tuple) or not output:

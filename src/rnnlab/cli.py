@@ -84,7 +84,7 @@ of the run's earlier export.""",
   rnnlab search my.toml --reports all                # a run report for every trial (default: the best's)
 see docs/search.md for the [search] section and the default space""",
     "study": """examples:
-  rnnlab study runs/gunpoint-lstm-search             # the trials table of a running or finished study""",
+  rnnlab study runs/GunPoint-lstm-search             # the trials table of a running or finished study""",
     "recipe": """examples:
   rnnlab recipe my.toml                              # every step, 3 seeds, in runs/<name>-recipe/
   rnnlab recipe my.toml --steps recurrent_dropout,zoneout --seeds 5 --workers 2
@@ -534,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(a class label per sequence) or regression (values per sequence), per sequence or at every "
                     "step, forecasting of long series, or language modelling of a text, set by [task] in the config.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/gunpoint-lstm\n"
+        epilog="examples:\n  rnnlab init my.toml\n  rnnlab train my.toml\n  rnnlab report runs/GunPoint-lstm\n"
                "run 'rnnlab COMMAND --help' for each command's options",
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show versions and which step loops run, and exit")

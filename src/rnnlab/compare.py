@@ -167,6 +167,7 @@ def run_summary(run: Path) -> dict[str, Any]:
            "train_loss": final.get("train_loss"),
            # (the loss's columns are shown where some run's headline is the loss: every run fills them)
            "val_loss": final.get("val_loss"), at_best("val_loss"): best.get("val_loss") if best else None,
+           at_kept("val_loss"): kept.get("val_loss") if kept else None,
            "test_loss": (summary.get("test") or {}).get("loss"),
            f"train_{m}": evaluated.get(m, final.get(f"train_{m}")), f"val_{m}": final.get(f"val_{m}"),
            at_best(f"val_{m}"): best.get(f"val_{m}") if best else None,

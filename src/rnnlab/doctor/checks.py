@@ -315,8 +315,8 @@ SPELLING: dict[str, tuple[str, str]] = {
     "recurrent_constraint": ("recurrent_constraint", "model.recurrent_constraint"),
     # (a config's keys by task: a stream, a forecaster's or a language model's, refuses the other two)
     "shorten": ("truncated BPTT, downsampling, a strided Conv1d front-end",
-                "data.bptt for a forecaster or a language model; for sequences training.stateful_window or a "
-                "strided or pooling [[model.frontend.blocks]]"),
+                "data.bptt for a forecaster or a language model; for sequences training.stateful_window, or a "
+                "strided or pooling [[model.frontend.blocks]] where the targets are not per step"),
 }
 
 

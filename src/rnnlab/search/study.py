@@ -1092,7 +1092,9 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
     header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
               f"{spread(scores) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
-              f"# train it with: rnnlab train {out / 'best.toml'}\n\n")
+              f"# train it with: rnnlab train {out / 'best.toml'}\n"
+              "# (as the trials trained it: a validation part held out of the training split, to choose an epoch\n"
+              f"# on; the search's final run, {out / 'final'}, trained on the whole split: its config.toml is that run's)\n\n")
     path = out / "best.toml"
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # Its own run directory: the base config's output.dir may already hold a run.

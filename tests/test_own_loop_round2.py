@@ -213,3 +213,16 @@ def test_every_collector_gives_the_same_error_for_a_model_without_recurrent_laye
 def test_a_negative_weight_decay_gets_rnnlabs_own_error(cls):
     with pytest.raises(ValueError, match=r"^weight_decay: expected a finite number >= 0, got -1$"):
         cls(nn.Linear(2, 1).parameters(), lr=1e-3, weight_decay=-1)
+
+
+def test_a_trained_models_confident_softmax_is_no_finding():
+    # (a trained classifier is meant to be confident: "saturated at initialisation" was said of it)
+    torch.manual_seed(0)
+    model = Net(rnnlab.LSTM(4, 16, batch_first=True), hidden=16, classes=3)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([40.0, 0.0, 0.0]))  # (as training to certainty leaves it)
+    x, y = torch.randn(32, 10, 4), torch.randint(0, 3, (32,))
+    fresh = [f.title for f in CHECKS["softmax_init"](_observed(model, x, y, None, None), Thresholds())]
+    assert "Softmax saturated at initialisation" in fresh
+    trained = [f.title for f in CHECKS["softmax_init"](_observed(model, x, y, 500, 10), Thresholds())]
+    assert "Softmax saturated at initialisation" not in trained and not any("initialisation" in t for t in trained)

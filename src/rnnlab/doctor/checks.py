@@ -452,7 +452,8 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
     found = []
     max_prob = p.max(dim=1).values
     mean_max = float(max_prob.mean())
-    if mean_max > th.softmax_max_prob:
+    # (a trained model is meant to be confident: saturation is a fault of an untrained one only)
+    if mean_max > th.softmax_max_prob and not obs.trained_before:
         found.append(
             Finding(
                 check="softmax_init",
@@ -488,7 +489,7 @@ def softmax_init(obs: Observations, th: Thresholds) -> list[Finding]:
                 Finding(
                     check="softmax_init",
                     severity="warning",
-                    title="Outputs at initialisation are the same for every sample",
+                    title=f"Outputs {obs.when('init')} are the same for every sample",
                     numbers={
                         "max_spread": spread,
                         "samples": n,

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import signal
 import sys
@@ -267,12 +266,11 @@ def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
     """A write of ``rnnlab train`` that failed, in one line: the file (as the run names it, the
     temporary file of an atomic write aside), why, what of the run is intact and what then."""
     from rnnlab.errors import CheckpointError
-    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT
+    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT, cannot_write, write_fix
     from rnnlab.train.checkpoint import load_checkpoint
 
-    why = error.strerror or str(error)
-    what = f"cannot write {error.filename} ({why})" if error.filename else f"{why}"
-    fix = _write_fix(error)
+    what = cannot_write(error)
+    fix = write_fix(error)
     last = run_dir / CHECKPOINTS / LAST_CHECKPOINT  # (not RunDir: it would make the folder the failure removed)
     try:
         ckpt = load_checkpoint(last) if last.exists() else None
@@ -284,13 +282,6 @@ def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
         return RnnlabError(f"{what}; the checkpoint {where} ({last}) is intact: {fix} and rerun with --resume")
     return RnnlabError(f"{what}; no checkpoint of the run is intact: {fix} and rerun the same command without "
                        "--resume (it starts the run again)")
-
-
-def _write_fix(error: OSError) -> str:
-    """What lets a write that ``error`` refused through: the advice of a train's or a search's line."""
-    return {errno.ENOSPC: "free space", errno.EDQUOT: "free space (the disk quota is full)",
-            errno.EACCES: "make it writable", errno.EPERM: "make it writable",
-            errno.EROFS: "make it writable (the file system is read-only)"}.get(error.errno or 0, "fix that")
 
 
 def _write_report(run_dir: Path) -> Path:
@@ -394,7 +385,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from rnnlab.search.storage import cannot_write
+    from rnnlab.rundir import cannot_write, write_fix
     from rnnlab.search.study import SearchOptions, WriteRefused, run_search
 
     options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
@@ -403,7 +394,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         outcome = run_search(options, log=None if args.quiet else _say)
     except WriteRefused as e:  # a full disk, a study directory made read-only: as train says it
-        raise RnnlabError(f"{cannot_write(e.error)}; {e.recorded}: {_write_fix(e.error)} and rerun the same "
+        raise RnnlabError(f"{cannot_write(e.error)}; {e.recorded}: {write_fix(e.error)} and rerun the same "
                           "command (it continues the study)") from None
     if outcome.best is None:
         raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")

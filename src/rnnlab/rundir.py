@@ -788,6 +788,64 @@ def _append(path: str | os.PathLike[str], text: str, create: bool = True) -> Non
         f.flush()
 
 
+# ------------------------------------------------------------------ writes the disk refused
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception it was raised from or while handling, each once.
+
+    >>> [type(e).__name__ for e in error_chain(ValueError("a"))]
+    ['ValueError']
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
+
+
+#: errno of a write the disk refused: full (or over quota), read-only, or not writable to this user
+REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def refused_write(error: BaseException) -> OSError | None:
+    """The write the disk refused (:data:`REFUSED_WRITES`) that ``error`` is, or was raised from or
+    while handling (Optuna, its record of the trial refused too, ends in an ``AssertionError``);
+    None for anything else.
+
+    >>> refused_write(AssertionError("Should not reach.")) is None
+    True
+    >>> refused_write(OSError(errno.ENOSPC, "No space left on device", "best.pt")).filename
+    'best.pt'
+    """
+    return next((e for e in error_chain(error) if isinstance(e, OSError) and e.errno in REFUSED_WRITES), None)
+
+
+def cannot_write(error: OSError) -> str:
+    """A refused write in a few words: the file (when the error names it) and the system's reason.
+
+    >>> cannot_write(OSError(errno.ENOSPC, "No space left on device", "trials/0001/fold-1/checkpoints/best.pt"))
+    'cannot write trials/0001/fold-1/checkpoints/best.pt (No space left on device)'
+    """
+    why = error.strerror or str(error)
+    return f"cannot write {error.filename} ({why})" if error.filename else f"cannot write ({why})"
+
+
+def write_fix(error: OSError) -> str:
+    """What lets a write that ``error`` refused through, in the words of a command's line.
+
+    >>> write_fix(OSError(errno.EROFS, "Read-only file system"))
+    'make it writable (the file system is read-only)'
+    """
+    return {errno.ENOSPC: "free space", errno.EDQUOT: "free space (the disk quota is full)",
+            errno.EACCES: "make it writable", errno.EPERM: "make it writable",
+            errno.EROFS: "make it writable (the file system is read-only)"}.get(error.errno or 0, "fix that")
+
+
 def refuse_link(path: str | os.PathLike[str], expected: str = "a regular file") -> None:
     """A :class:`~rnnlab.errors.RunDirError` when ``path`` is a symbolic link (dangling or not):
     every writer of a run directory calls it, so no write follows a link out of the directory.

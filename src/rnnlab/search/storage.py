@@ -31,14 +31,13 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab.config import Config, dump_config, parse_config
 from rnnlab.errors import SearchError, StorageError
 from rnnlab.redact import mask
-from rnnlab.rundir import atomic_write_bytes
+from rnnlab.rundir import atomic_write_bytes, error_chain
 
 JOURNAL = "journal.log"
 CONFIG_ATTR = "rnnlab_config"
@@ -135,7 +134,7 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
     """
     import sqlalchemy.exc
 
-    for e in _chain(error) if url is not None else ():
+    for e in error_chain(error) if url is not None else ():
         if isinstance(e, sqlalchemy.exc.OperationalError):
             orig = e.orig
             # SQLSTATE class 08 (connection exception), 57 (operator intervention: the server
@@ -148,46 +147,6 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
                 return StorageError(mask(f"the study's database ({url}) cannot be reached ({reason}); what is "
                                          "recorded is kept: rerun the same command to continue"))
     return None
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and every exception it was raised from or while handling, each once."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [e.__cause__, e.__context__]
-
-
-#: errno of a write the disk refused: full (or over quota), read-only, or not writable to this user
-REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def refused_write(error: BaseException) -> OSError | None:
-    """The write the disk refused (:data:`REFUSED_WRITES`) that ``error`` is, or was raised from or
-    while handling (Optuna, its record of the trial refused too, ends in an ``AssertionError``);
-    None for anything else.
-
-    >>> refused_write(AssertionError("Should not reach.")) is None
-    True
-    >>> refused_write(OSError(errno.ENOSPC, "No space left on device", "best.pt")).filename
-    'best.pt'
-    """
-    return next((e for e in _chain(error) if isinstance(e, OSError) and e.errno in REFUSED_WRITES), None)
-
-
-def cannot_write(error: OSError) -> str:
-    """A refused write in a few words: the file (when the error names it) and the system's reason.
-
-    >>> cannot_write(OSError(errno.ENOSPC, "No space left on device", "trials/0001/fold-1/checkpoints/best.pt"))
-    'cannot write trials/0001/fold-1/checkpoints/best.pt (No space left on device)'
-    """
-    why = error.strerror or str(error)
-    return f"cannot write {error.filename} ({why})" if error.filename else f"cannot write ({why})"
 
 
 class JournalLock(JournalFileSymlinkLock):

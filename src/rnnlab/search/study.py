@@ -58,9 +58,11 @@ from rnnlab.rundir import (
     STUDY,
     atomic_write_json,
     atomic_write_text,
+    cannot_write,
     claim,
     read_json,
     read_marker,
+    refused_write,
 )
 from rnnlab.search.space import Space, baseline_values, space_from_config
 from rnnlab.search.storage import (
@@ -75,7 +77,6 @@ from rnnlab.search.storage import (
     STOPPED_REASON,
     SURPLUS_ATTR,
     baseline_needed,
-    cannot_write,
     crash_reason,
     fail_stale,
     interrupted,
@@ -86,7 +87,6 @@ from rnnlab.search.storage import (
     process_alive,
     process_identity,
     recorded_url,
-    refused_write,
     retriable,
     retry_trial,
     state_counts,
@@ -896,7 +896,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
 
 
 class WriteRefused(SearchError):
-    """A write of the search that the disk refused (full, read-only; :func:`~rnnlab.search.storage.refused_write`):
+    """A write of the search that the disk refused (full, read-only; :func:`~rnnlab.rundir.refused_write`):
     ``error`` is the write, ``recorded`` what the study records now (:func:`what_is_recorded`).
 
     >>> print(WriteRefused(OSError(28, "No space left on device", "s/trials/0001/fold-1/checkpoints/last.pt"),

@@ -143,15 +143,16 @@ def test_a_second_ctrl_c_while_the_checkpoint_is_written_keeps_that_checkpoint(t
     from rnnlab.rundir import read_jsonl
     from rnnlab.train.checkpoint import load_checkpoint
 
-    # The first Ctrl-C as epoch 3 would record its metrics (last.pt holds epoch 1: checkpoint_every
-    # is an hour), the second between the writing of epoch 2's last.pt and its rename into place.
+    # The first Ctrl-C as epoch 3 records its metrics (last.pt holds epoch 1: checkpoint_every is an
+    # hour): held until epoch 3's record and checkpoint state are taken together (held_stops), then
+    # the second between the writing of epoch 3's last.pt and its rename into place.
     code, lines, run = _train(tmp_path, "open:metrics.jsonl:3,rename:last.pt")
     assert code == 130 and len(lines) == 1, lines
-    assert lines[0].startswith("rnnlab train: interrupted by SIGINT during epoch 3; the checkpoint after epoch 2"), lines
+    assert lines[0].startswith("rnnlab train: interrupted by SIGINT during epoch 4; the checkpoint after epoch 3"), lines
     records = read_jsonl(run / "metrics.jsonl")
-    assert [r["epoch"] for r in records] == [1, 2]
-    # (before: the rename was broken off, last.pt stayed epoch 1's and epoch 2 was lost)
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 2
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    # (before: the rename was broken off, last.pt stayed epoch 1's and the epochs after were lost)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
 
 
@@ -160,8 +161,9 @@ def test_a_second_ctrl_c_while_the_command_ends_changes_nothing(tmp_path: Path, 
     # (before, at _one_line: a traceback from inside the handler printing the line; at exit: a
     # traceback from the interpreter's exit handlers; at _where_the_run_stands: the line lost
     # where the run stands)
+    # (the first Ctrl-C lands as epoch 3's record is written: held until its checkpoint state is taken)
     code, lines, _ = _train(tmp_path, f"open:metrics.jsonl:3,{moment}")
-    assert (code, lines) == (130, ["rnnlab train: interrupted by SIGINT during epoch 3; the checkpoint after epoch 2: "
+    assert (code, lines) == (130, ["rnnlab train: interrupted by SIGINT during epoch 4; the checkpoint after epoch 3: "
                                    "--resume continues from it"])
 
 

@@ -124,14 +124,14 @@ def test_sigterm_writes_the_last_finished_epoch_then_resume_is_exact(tmp_path):
     def term_at_epoch_3(record):
         if record["epoch"] == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)  # the handler raises here
+            time.sleep(1)  # the handler runs here, and holds the stop until epoch 3's state is taken
         return False
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Interrupted, match="SIGTERM during epoch 3; the checkpoint after epoch 2"):
+    with pytest.raises(Interrupted, match="SIGTERM during epoch 4; the checkpoint after epoch 3"):
         run(cfg, tmp_path / "split", on_epoch=term_at_epoch_3)
     assert signal.getsignal(signal.SIGTERM) is before  # the run's handler is gone
-    assert load_checkpoint(tmp_path / "split/checkpoints/last.pt")["epoch"] == 2
+    assert load_checkpoint(tmp_path / "split/checkpoints/last.pt")["epoch"] == 3  # (the last recorded epoch's)
     assert "interrupted" in RunDir(tmp_path / "split").read_timing()
     resumed = run(cfg, tmp_path / "split", resume=True)
     assert without_time(read_jsonl(tmp_path / "split/metrics.jsonl")) == \

@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from rnnlab.errors import Interrupted
 
@@ -44,11 +44,51 @@ STOPS: tuple[int, ...] = (signal.SIGINT, *ENDING)
 RESEND_AFTER_S = 0.05
 
 
-def raise_stop(exc: BaseException, signum: int, rearm: Callable[[], None]) -> NoReturn:
-    """Raise ``exc`` from the handler of ``signum``. Where Python swallows it (the signal landed
-    in a weakref callback or a ``__del__``), nothing is printed: ``rearm`` puts the handler back
-    as it was before the signal, and the signal is sent again a moment later, to be raised where
-    it propagates.
+class _Held:
+    """The stops that :func:`held_stops` keeps for the end of what it holds."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+@contextlib.contextmanager
+def held_stops() -> Iterator[None]:
+    """Run a few statements whole: a stop (:func:`raise_stop`'s) that lands inside is raised as
+    they end, not between them. The trainer holds an epoch's record and the checkpoint state that
+    goes with it, so that a stop never leaves a recorded epoch without its state to write (the
+    checkpoint written at the stop one epoch behind the records). A stop is held only where it
+    would be raised: a handler that exits at once still does.
+
+    >>> import os
+    >>> with StopSignals((signal.SIGUSR1,)):
+    ...     try:
+    ...         with held_stops():
+    ...             os.kill(os.getpid(), signal.SIGUSR1)
+    ...             print("the held statements end")
+    ...     except Interrupted:
+    ...         print("then the stop")
+    the held statements end
+    then the stop
+    """
+    _Held.depth += 1
+    try:
+        yield
+    except BaseException:
+        if _Held.depth == 1:  # (the body's own exception goes on; a stop held meanwhile goes with it)
+            _Held.pending = None
+        raise
+    finally:
+        _Held.depth -= 1
+    if _Held.depth == 0 and _Held.pending is not None:
+        stop, _Held.pending = _Held.pending, None
+        raise stop
+
+
+def raise_stop(exc: BaseException, signum: int, rearm: Callable[[], None]) -> None:
+    """Raise ``exc`` from the handler of ``signum``, or, inside :func:`held_stops`, keep it for
+    the end of what that holds. Where Python swallows it (the signal landed in a weakref callback
+    or a ``__del__``), nothing is printed: ``rearm`` puts the handler back as it was before the
+    signal, and the signal is sent again a moment later, to be raised where it propagates.
 
     >>> import os
     >>> def handler(signum, frame):
@@ -61,6 +101,9 @@ def raise_stop(exc: BaseException, signum: int, rearm: Callable[[], None]) -> No
     stopped
     >>> _ = signal.signal(signal.SIGUSR1, before)
     """
+    if _Held.depth:
+        _Held.pending = _Held.pending or exc
+        return
     if sys.unraisablehook is not _resend_swallowed:
         _resend_swallowed.previous = sys.unraisablehook  # type: ignore[attr-defined]
         sys.unraisablehook = _resend_swallowed

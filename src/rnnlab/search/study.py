@@ -1007,14 +1007,16 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
                  storage: Any) -> None:
     ctx = multiprocessing.get_context("spawn")
     parent = process_identity()
-    refusals = ctx.SimpleQueue()  # (the writes the disk refused the workers: see _spawned_worker)
-    procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent, refusals),
-                         name=f"rnnlab-search-{w}") for w in range(setup.options.workers)]
     # Ctrl-C is the parent's to handle: an ignored SIGINT is inherited through exec, so a worker
     # ignores it from its first instruction (still importing torch, it would print a traceback).
     # So is a closed terminal's SIGHUP, which reaches the whole process group: the parent stops
-    # its workers with SIGTERM, their trials recorded as interrupted, not left "running".
+    # its workers with SIGTERM, their trials recorded as interrupted, not left "running". The
+    # queue's lock starts multiprocessing's resource tracker: inside too, or the group's SIGHUP
+    # killed it ("process died unexpectedly") and a KeyError traceback followed.
     with ignored((signal.SIGINT, *HANGUP)):
+        refusals = ctx.SimpleQueue()  # (the writes the disk refused the workers: see _spawned_worker)
+        procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent, refusals),
+                             name=f"rnnlab-search-{w}") for w in range(setup.options.workers)]
         for p in procs:
             p.start()
     progress = Progress(setup, say, study, bar=_bar(setup.options))

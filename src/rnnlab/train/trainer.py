@@ -75,7 +75,7 @@ from rnnlab.rundir import (
     recorded_by,
     truncate_jsonl,
 )
-from rnnlab.stops import StopSignals
+from rnnlab.stops import StopSignals, held_stops
 from rnnlab.task import CLASSIFICATION, PAD_LABEL, Metric, RegressionTally, Tally, Task, task_for
 from rnnlab.threads import ThreadChoice, choose_threads, probe, warn_oversubscribed
 from rnnlab.train.checkpoint import (
@@ -1614,16 +1614,19 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False
         s.stopped_early = s.stopper.should_stop
         run.check_present("training", f"epoch {epoch}'s record not written")
-        run.append(run.metrics, record)
-        s.stopped_by_caller = on_epoch is not None and on_epoch(record)
-        if s.budget is not None:
-            _follow_fit(run, s, record, log)
-        last = _last_epoch(s, stop_after, first)
-        due = epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller or _checkpoint_due(s)
-        written = s.checkpoints_written
-        with timing.phase("checkpoints"):
-            _checkpoint(run, s, epoch, improved, due)
-        s.epoch_done = epoch
+        # An epoch's record and its checkpoint state, whole: a stop that lands between them is
+        # raised after (it left the checkpoint written at the stop one epoch behind the records).
+        with held_stops():
+            run.append(run.metrics, record)
+            s.stopped_by_caller = on_epoch is not None and on_epoch(record)
+            if s.budget is not None:
+                _follow_fit(run, s, record, log)
+            last = _last_epoch(s, stop_after, first)
+            due = epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller or _checkpoint_due(s)
+            written = s.checkpoints_written
+            with timing.phase("checkpoints"):
+                _checkpoint(run, s, epoch, improved, due)
+            s.epoch_done = epoch
         if s.checkpoints_written > written:
             # (the session's record as of this checkpoint, which a --resume keeps among its earlier
             # sessions: a process killed outright writes nothing more; the session's end replaces it)

@@ -152,7 +152,9 @@ def test_sighup_after_the_terminal_closed_writes_the_checkpoint_though_every_pri
     finally:
         os.close(terminal.slave)
     code = _hang_up_after(proc, run, epochs=3, terminal=terminal)
-    assert terminal.shown.count(b"epoch ") >= 3, terminal.shown  # it did print to the terminal before
+    # it did print to the terminal before (the line of the last recorded epoch follows its record and
+    # checkpoint: the run can be stopped between them, so the epochs before it are what is sure)
+    assert terminal.shown.count(b"epoch ") >= 2, terminal.shown
     # interrupted, as by SIGHUP with a terminal (before: -SIGHUP, killed; with SIGHUP handled but
     # not the closed terminal, 1: the trainer's line after the checkpoint raised EIO in its place)
     assert code == 128 + signal.SIGHUP

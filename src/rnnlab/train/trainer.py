@@ -1630,6 +1630,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         if s.checkpoints_written > written:
             # (the session's record as of this checkpoint, which a --resume keeps among its earlier
             # sessions: a process killed outright writes nothing more; the session's end replaces it)
+            run.check_present("training", f"timing.json after epoch {epoch} not written")
             _session_timing(run, s, timing, ended=f"killed or still running: recorded at the checkpoint after epoch {epoch}")
         _say(log, _epoch_line(record, s.epochs, s.task))
         if s.stopped_by_caller:

@@ -80,13 +80,15 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 def _lost_and_queued(study: optuna.Study, reason: str) -> list[optuna.trial.FrozenTrial]:
     """The trials recorded as lost to the refused write (``reason`` in their failed_because),
-    each queued again."""
+    each queued again: a waiting trial's chain of retries holds it (the other worker may have
+    taken the first retry and lost it too, or finished it before the command ended)."""
     trials = study.get_trials()
     lost = [t for t in trials if t.state == TrialState.FAIL and reason in str(t.user_attrs.get(FAILED_ATTR))]
-    queued = {t.system_attrs[RETRY_HISTORY][-1] for t in trials
-              if t.state == TrialState.WAITING and t.system_attrs.get(RETRY_HISTORY)}
     for t in lost:
-        assert t.user_attrs.get(INTERRUPTED_ATTR) is True and t.number in queued, t
+        again = [u for u in trials if t.number in u.system_attrs.get(RETRY_HISTORY, [])
+                 and u.state in (TrialState.WAITING, *FINISHED)]
+        assert t.user_attrs.get(INTERRUPTED_ATTR) is True and again, [
+            (u.number, u.state.name, u.user_attrs.get(FAILED_ATTR), u.system_attrs.get(RETRY_HISTORY)) for u in trials]
     return lost
 
 

@@ -593,7 +593,7 @@ class RunDir:
         >>> trained.config.data.dataset, trained.edits
         ('UnitTest', '')
         """
-        from rnnlab.config import config_changes, parse_config
+        from rnnlab.config import parse_config
         from rnnlab.errors import ConfigError
 
         if not self.config.exists():
@@ -611,17 +611,13 @@ class RunDir:
             trained = parse_config(recorded, source=f"{self.last_checkpoint} (its config)", recorded=True)
         except ConfigError:  # (one an rnnlab of other keys wrote: nothing this one can compare with)
             return TrainedConfig(self.read_config(), text or "", "")
-        try:
-            on_disk = parse_config(text, source=str(self.config), recorded=True) if text is not None else None
-        except ConfigError as e:
-            on_disk, why = None, f"every key ({CONFIG} is not a valid config: {e})"
-        else:
-            why = f"every key ({CONFIG} cannot be read)" if on_disk is None else ""
+        if text is None:
+            return TrainedConfig(trained, recorded, f"every key ({CONFIG} cannot be read)")
+        on_disk, changes, why = config_file_changes(trained, text, self.config)
         if on_disk is None:
             return TrainedConfig(trained, recorded, why)
         resumed = self.read_resumes()
         by_resume = resumed[-1]["changed"] if resumed else {}
-        changes = config_changes(trained, on_disk)
         # (where the data files are now is the user's to say: a moved data set is found again by its
         # new path, and what reads it checks its content against the checkpoint's fingerprint)
         moved = {k: b for k, (_, b) in changes.items() if k in RELOCATABLE}
@@ -632,7 +628,7 @@ class RunDir:
         if moved:
             trained = trained.model_copy(update={"data": trained.data.model_copy(
                 update={k.split(".", 1)[1]: v for k, v in moved.items()})})
-        return TrainedConfig(trained, recorded, ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in edits.items()))
+        return TrainedConfig(trained, recorded, format_changes(edits))
 
     def read_checkpoint(self, name: str = LAST_CHECKPOINT) -> dict[str, Any]:
         """A checkpoint of this run, checksum and structure verified (see
@@ -643,6 +639,37 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+def config_file_changes(trained: Config, text: str, path: Path) -> tuple[Config | None, dict[str, tuple[Any, Any]], str]:
+    """How ``text``, a run's ``config.toml`` at ``path``, differs from the config the run
+    ``trained`` with (its checkpoint's): the file's config and the differing keys (each
+    ``(trained value, value in the file)``), or None and why every key differs (the file is no
+    valid config). The one comparison of :meth:`RunDir.read_trained_config` and of a resume.
+
+    >>> from rnnlab.config import parse_config
+    >>> trained = parse_config('[data]\\ndataset = "UnitTest"\\n')
+    >>> _, changes, why = config_file_changes(trained, '[data]\\ndataset = "GunPoint"\\n', Path("config.toml"))
+    >>> format_changes(changes), why
+    ("data.dataset ('UnitTest' -> 'GunPoint')", '')
+    """
+    from rnnlab.config import config_changes, parse_config
+    from rnnlab.errors import ConfigError
+
+    try:
+        on_disk = parse_config(text, source=str(path), recorded=True)
+    except ConfigError as e:
+        return None, {}, f"every key ({path.name} is not a valid config: {e})"
+    return on_disk, config_changes(trained, on_disk), ""
+
+
+def format_changes(changes: dict[str, tuple[Any, Any]]) -> str:
+    """Config changes in one line, each ``key (before -> after)``.
+
+    >>> format_changes({"training.lr": (0.001, 0.003)})
+    'training.lr (0.001 -> 0.003)'
+    """
+    return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in changes.items())
 
 
 #: Keys of config.toml that say where a run's data files are now, not how the run trained: an edit

@@ -71,7 +71,9 @@ from rnnlab.rundir import (
     RunDirGone,
     atomic_write_json,
     atomic_write_text,
+    config_file_changes,
     discard_run,
+    format_changes,
     recorded_by,
     truncate_jsonl,
 )
@@ -1198,11 +1200,8 @@ def _config_file_edits(run: RunDir, ckpt: dict[str, Any]) -> str:
     if text == ckpt["config"]:
         return ""
     recorded = parse_config(ckpt["config"], source="the checkpoint's config", recorded=True)
-    try:
-        on_disk = parse_config(text, source=str(run.config), recorded=True)
-    except ConfigError as e:
-        return f"every key (it is not a valid config: {e})"
-    return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in config_changes(recorded, on_disk).items())
+    _, changes, why = config_file_changes(recorded, text, run.config)
+    return why or format_changes(changes)
 
 
 def _last_epoch(s: _Session, stop_after: int | None, first: int) -> int:

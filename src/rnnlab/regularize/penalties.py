@@ -57,8 +57,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnlab.introspect.modules import is_untouched
-from rnnlab.layers import Recurrent, RecurrentBase
+from rnnlab.introspect.modules import is_untouched, recurrent_modules
+from rnnlab.layers import RecurrentBase
 from rnnlab.regularize.groups import NOREG, check_nonneg
 from rnnlab.regularize.roles import RoleRule, check_role, describe_params
 
@@ -152,29 +152,6 @@ def weight_penalty(
     True
     """
     return WeightPenalty(model, l1=l1, l2=l2)()
-
-
-def _recurrent_types() -> tuple[type[nn.Module], ...]:
-    return (nn.RNNBase, RecurrentBase, Recurrent)
-
-
-def recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Top-level sequence-processing recurrent modules in ``model`` (not cells, not nested ones).
-
-    >>> import torch
-    >>> m = torch.nn.ModuleDict({"enc": torch.nn.GRU(2, 3), "head": torch.nn.Linear(3, 1)})
-    >>> [name for name, _ in recurrent_modules(m)]
-    ['enc']
-    """
-    types = _recurrent_types()
-    found: list[tuple[str, nn.Module]] = []
-    for name, mod in model.named_modules():
-        if not isinstance(mod, types):
-            continue
-        if any(name.startswith(f"{outer}.") or outer == "" for outer, _ in found):
-            continue
-        found.append((name, mod))
-    return found
 
 
 def _lengths_arg(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

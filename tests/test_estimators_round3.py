@@ -73,7 +73,9 @@ def test_a_small_steps_keyword_trains_with_the_warm_up_shortened_to_it():
     given = RNNClassifier(steps=20, params={"training.schedule.warmup_steps": 5}).resolved_config()
     assert given.training.schedule.warmup_steps == 5  # params sets it: as given
     with pytest.raises(ConfigError, match="'training.schedule.warmup_steps' \\(30\\) is not shorter"):
-        RNNClassifier(steps=20, params={"training.schedule.warmup_steps": 30}).resolved_config()
+        RNNClassifier(steps=20, params={"adapt.shape": False, "training.schedule.warmup_steps": 30}).resolved_config()
+    # (with the shape rule on, the steps it trains are known at fit: the trainer judges the warm-up then)
+    assert RNNClassifier(steps=20, params={"training.schedule.warmup_steps": 30}).resolved_config().adapt.shape
 
 
 def test_params_key_paths_in_set_params_clone_and_grid_search():

@@ -661,13 +661,21 @@ class TrainingConfig(_Section):
                     f"({epochs}): the learning rate would still be rising when training ends; expected "
                     "warmup_epochs < epochs"
                 )
-        elif s.warmup_steps >= self.steps:
-            raise ValueError(
-                f"'training.schedule.warmup_steps' ({s.warmup_steps}) is not shorter than 'training.steps' "
-                f"({self.steps}): the learning rate would still be rising when training ends; expected "
-                "warmup_steps < steps"
-            )
         return self
+
+    def warmup_problem(self) -> str | None:
+        """Why the warm-up in steps is not shorter than ``steps`` (None when it is, or the budget is
+        in epochs). :class:`Config` asks, unless ``adapt.shape`` may raise the steps first (the
+        trainer then checks the steps it trains).
+
+        >>> TrainingConfig(steps=40, schedule={"warmup_steps": 50}).warmup_problem()[:52]
+        "'training.schedule.warmup_steps' (50) is not shorter"
+        """
+        warm = self.schedule.warmup_steps
+        if self.steps is None or warm < self.steps:
+            return None
+        return (f"'training.schedule.warmup_steps' ({warm}) is not shorter than 'training.steps' ({self.steps}): the "
+                "learning rate would still be rising when training ends; expected warmup_steps < steps")
 
 
 class TrackingConfig(_Section):
@@ -984,6 +992,11 @@ class Config(_Section):
                 "'model.bidirectional' cannot be combined with 'training.stateful_window': the reverse direction "
                 "would read each window from its end without the state of the steps after it; set one of them off"
             )
+        # (the shape rule raises the steps first: the template's 50-step warm-up with steps = 40 is
+        # 400 steps of a 2-class set, and the trainer checks the steps it trains)
+        warmup = None if self.adapt.shape else self.training.warmup_problem()
+        if warmup is not None:
+            raise ValueError(warmup)
         if (self.adapt.budget or self.adapt.shape) and self.training.steps is not None \
                 and self.training.steps > self.adapt.max_steps:
             raise ValueError(

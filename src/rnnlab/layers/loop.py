@@ -140,6 +140,8 @@ def time_loop(
     for t, x_t in enumerate(xs_t):
         h_fed = state[0] * feed_mask if feed_mask is not None else state[0]
         y, new = step(x_t, state, h_fed, t)
+        # (zip: a step returns as many state tensors as it is given — the built-in steps by
+        # construction, a user's cell checked once by Recurrent — so no per-step check here)
         new = tuple(n if k is None else torch.lerp(n, o, k[t]) for o, n, k in zip(state, new, keep_t))
         if probe is not None:
             probe.append(new[0])

@@ -58,7 +58,9 @@ class Recurrent(nn.Module):
     zoneout on the state (a float for all state tensors, or one per tensor).
 
     The initial state is ``state=`` if given, else ``cell.init_state(x_0)`` if the cell defines
-    it, else zeros ``[B, cell.hidden_size]``. A 2-D input ``[T, features]`` is one unbatched
+    it, else zeros ``[B, cell.hidden_size]``; each of its tensors has the input's batch in dim 0,
+    and the new state the cell returns has the structure and shapes of the state it was given
+    (checked on the first step: an error names what differs). A 2-D input ``[T, features]`` is one unbatched
     sequence, as for ``nn.GRU``: the cell sees it with a batch axis of 1, and the output, the
     final state and ``state=`` have none. Returns ``(output, final_state)`` where output
     stacks ``y_t`` along time (both directions concatenated along dim 2) and final_state has the
@@ -219,7 +221,10 @@ class Recurrent(nn.Module):
         outs, finals = [], []
         for d, (cell, s0) in enumerate(zip(cells, states)):
             as_tensor = isinstance(s0, Tensor)
-            s0_t = (s0,) if as_tensor else tuple(s0)
+            name = "state" + (f"[{d}]" if self.bidirectional else "")
+            if state is None:
+                name = f"{type(cell).__name__}.init_state(x_t)"
+            s0_t = _state_tensors(s0, x.shape[1], name)
             zo = self.zoneout if isinstance(self.zoneout, tuple) else (self.zoneout,) * len(s0_t)
             if len(zo) != len(s0_t):
                 raise ValueError(
@@ -240,6 +245,8 @@ class Recurrent(nn.Module):
                         f"cell: expected cell(x_t, state) to return (y_t, new_state), got {type(res).__name__}"
                     )
                 y, new = res
+                if t == 0:  # (once per sequence: the loop carries what the first step returned)
+                    _check_new_state(cell, st, as_tensor, new)
                 return None if state_out else y, ((new,) if isinstance(new, Tensor) else tuple(new))
 
             feed_mask = None
@@ -286,6 +293,60 @@ def _output_is_state(cell: nn.Module) -> bool:
     if not isinstance(declared, bool):
         raise TypeError(f"cell: {type(cell).__name__}.output_is_state: expected True or False, got {declared!r}")
     return declared
+
+
+def _state_tensors(state: Any, batch: int, name: str) -> tuple[Tensor, ...]:
+    """The tensors of an initial state (a tensor or a tuple of tensors), each checked to be batch
+    first with the input's ``batch``; ``name`` is where the state came from, for the error.
+
+    >>> _state_tensors(torch.zeros(3, 4), 2, "state")
+    Traceback (most recent call last):
+    ...
+    ValueError: state: expected batch 2 (the input's) in dim 0, got 3 (shape (3, 4))
+    """
+    if isinstance(state, Tensor):
+        named = [(name, state)]
+    elif isinstance(state, (tuple, list)) and state:
+        named = [(f"{name}[{i}]", s) for i, s in enumerate(state)]
+    else:
+        got = f"an empty {type(state).__name__}" if isinstance(state, (tuple, list)) else type(state).__name__
+        raise TypeError(f"{name}: expected a tensor or a tuple of tensors, got {got}")
+    for where, s in named:
+        if not isinstance(s, Tensor):
+            raise TypeError(f"{where}: expected a tensor, got {type(s).__name__}")
+        if s.dim() == 0 or s.shape[0] != batch:
+            got = "a 0-D tensor" if s.dim() == 0 else f"{s.shape[0]} (shape {tuple(s.shape)})"
+            raise ValueError(f"{where}: expected batch {batch} (the input's) in dim 0, got {got}")
+    return tuple(s for _, s in named)
+
+
+def _describe_state(state: Any) -> str:
+    """A state's structure in words, for errors: ``a tuple of 2 tensors of shapes (2, 4), (2, 4)``."""
+    if isinstance(state, Tensor):
+        return f"a tensor of shape {tuple(state.shape)}"
+    if isinstance(state, (tuple, list)):
+        if all(isinstance(s, Tensor) for s in state):
+            shapes = ", ".join(str(tuple(s.shape)) for s in state)
+            return f"a {type(state).__name__} of {len(state)} tensors of shapes {shapes}"
+        parts = ", ".join(f"shape {tuple(s.shape)}" if isinstance(s, Tensor) else type(s).__name__ for s in state)
+        return f"a {type(state).__name__} of {len(state)} ({parts})"
+    return f"a {type(state).__name__}"
+
+
+def _check_new_state(cell: nn.Module, given: tuple[Tensor, ...], as_tensor: bool, new: Any) -> None:
+    """The new state a cell returned must have the structure and shapes of the state it was given:
+    the loop feeds it back and zoneout and lengths mix the two tensor by tensor, so an extra
+    tensor would be dropped and a missing or reshaped one would fail later, inside the cell."""
+    new_t = (new,) if isinstance(new, Tensor) else tuple(new) if isinstance(new, (tuple, list)) else None
+    if new_t is not None and len(new_t) == len(given) and all(
+        isinstance(n, Tensor) and n.shape == g.shape for n, g in zip(new_t, given)
+    ):
+        return
+    expected = _describe_state(given[0] if as_tensor else given)
+    raise ValueError(
+        f"cell: {type(cell).__name__}(x_t, state) returned new_state as {_describe_state(new)}, expected "
+        f"{expected} like the state it was given"
+    )
 
 
 def _map_state(f: Any, state: Any) -> Any:

@@ -5,7 +5,8 @@ torch stacks the gates of a layer along dim 0 of ``weight_ih_l{k}``, ``weight_hh
 rnnlab layers use the same names and the same order, so everything here works for
 ``torch.nn.LSTM``/``GRU``/``RNN`` and for ``rnnlab`` layers alike. A user's cell run by
 ``rnnlab.Recurrent`` declares where its stacked gates are with a :class:`GateLayout` (its
-``gate_layout`` attribute), and :func:`layer_weights` splits it the same way.
+``gate_layout`` attribute), and :func:`layer_weights` splits it the same way; a cell with gates of
+its own (a minimal gated unit's two) names them there, which adds its kind to :data:`GATES`.
 
 Example:
     >>> import torch
@@ -32,13 +33,21 @@ from torch.nn.utils import parametrize
 
 from rnnlab._checks import check_choice, did_you_mean
 
-#: Gate names per recurrent kind, in torch's order along dim 0 of the stacked weights.
+#: Gate names per recurrent kind, in torch's order along dim 0 of the stacked weights. The
+#: built-in kinds, and each kind a user's cell declares with its own gates (``GateLayout(kind,
+#: gates=...)``): every reader of a kind's gates (splits, plots, exports) finds them here.
 GATES: dict[str, tuple[str, ...]] = {
     "lstm": ("i", "f", "g", "o"),
     "gru": ("r", "z", "n"),
     "rnn": ("h",),
     "indrnn": ("h",),
 }
+
+#: The kinds of torch's and rnnlab's own layers, whose parameters have torch's names.
+BUILTIN_KINDS: tuple[str, ...] = tuple(GATES)
+
+#: ``rnnlab.Recurrent``'s own kind (it runs a cell), which no cell's layout may take.
+_RECURRENT_KIND = "custom"
 
 #: Which activation each gate of a gated kind has with the layers' defaults (``recurrent_activation``
 #: for the gates, ``activation`` for the candidate): what bounds its values (sigmoid 0 … 1, tanh
@@ -82,7 +91,8 @@ def kind_of(module: nn.Module) -> str | None:
     (which carry a ``kind`` attribute).
     """
     kind = getattr(module, "kind", None)
-    if isinstance(kind, str) and kind in GATES:
+    # (only built-in kinds: a layer of a kind a cell declared has no torch-style parameter names)
+    if isinstance(kind, str) and kind in BUILTIN_KINDS:
         return kind
     if isinstance(module, (nn.LSTM, nn.LSTMCell)):
         return "lstm"
@@ -145,12 +155,16 @@ def split_gate_axis(tensor: Tensor, kind: str, dim: int) -> dict[str, Tensor]:
 
 @dataclass(frozen=True)
 class GateLayout:
-    """Where a user's cell stacks its gates: the gate order is ``GATES[kind]``, stacked along
-    dim 0 (output rows or channels) of each named parameter, as torch stacks them.
+    """Where a user's cell stacks its gates: the gates, in order, stacked along dim 0 (output
+    rows or channels) of each named parameter, as torch stacks them.
 
     A cell declares it as its ``gate_layout`` attribute; names are the cell's own parameter
-    names (as in ``cell.named_parameters()``), ``kernel`` the input→hidden weight and
-    ``recurrent`` the hidden→hidden one. A ``Conv1d`` weight splits into ``[H, C, k]`` per gate.
+    names (as in ``cell.named_parameters()``), ``kernel`` the input→hidden weight ``[G·H, ...]``
+    and ``recurrent`` the hidden→hidden one ``[G·H, H]`` (``G`` gates, ``H`` the state size). A
+    ``Conv1d`` weight splits into ``[H, C, k]`` per gate. ``gates`` defaults to ``GATES[kind]``
+    of a built-in kind; a cell with other gates names its own kind and its gates, which adds the
+    kind to :data:`GATES` (one kind, one list of gates: declaring it again with other gates is
+    an error). :func:`layer_weights` checks the shapes against the layout.
 
     >>> import torch
     >>> class MyLSTMCell(torch.nn.Module):
@@ -160,6 +174,13 @@ class GateLayout:
     ...         self.ih, self.hh = torch.nn.Linear(3, 20), torch.nn.Linear(5, 20, bias=False)
     >>> [(lw.direction, lw.kernel["f"].shape) for lw in layer_weights(MyLSTMCell())]
     [('forward', torch.Size([5, 3]))]
+    >>> class MGUCell(torch.nn.Module):  # a minimal gated unit: a forget gate and a candidate
+    ...     gate_layout = GateLayout("mgu", gates=("f", "n"), kernel="ih.weight", recurrent="hh.weight")
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.ih, self.hh = torch.nn.Linear(3, 10), torch.nn.Linear(5, 10, bias=False)
+    >>> {g: tuple(w.shape) for g, w in layer_weights(MGUCell())[0].recurrent.items()}
+    {'f': (5, 5), 'n': (5, 5)}
     """
 
     kind: str
@@ -167,18 +188,56 @@ class GateLayout:
     recurrent: str
     bias_ih: str | None = None
     bias_hh: str | None = None
+    #: The gate names in stacking order; empty: those of the built-in ``kind``.
+    gates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_choice("gate_layout.kind", self.kind, GATES)
         for comp in ("kernel", "recurrent", "bias_ih", "bias_hh"):
             name = getattr(self, comp)
             if (name is not None or comp in ("kernel", "recurrent")) and not (isinstance(name, str) and name):
                 raise TypeError(f"gate_layout.{comp}: expected a parameter name of the cell, got {name!r}")
+        # (last: a refused layout declares no kind)
+        object.__setattr__(self, "gates", _declare_kind(self.kind, self.gates))
 
     def components(self) -> dict[str, str]:
         """``{component: parameter name}`` of the components the cell has."""
         names = {"kernel": self.kernel, "recurrent": self.recurrent, "bias_ih": self.bias_ih, "bias_hh": self.bias_hh}
         return {comp: name for comp, name in names.items() if name is not None}
+
+
+def _declare_kind(kind: object, gates: object) -> tuple[str, ...]:
+    """The gates of a layout's ``kind``: a built-in kind's, or the ones named for a kind of the
+    user's own, which this adds to :data:`GATES`."""
+    if not isinstance(kind, str):
+        raise TypeError(f"gate_layout.kind: expected a kind name such as 'lstm' or 'mgu', got {type(kind).__name__}")
+    if not kind.isidentifier():
+        raise ValueError(f"gate_layout.kind: expected a kind name (an identifier such as 'mgu'), got {kind!r}")
+    if isinstance(gates, str) or not isinstance(gates, (tuple, list)):
+        raise TypeError(f"gate_layout.gates: expected a tuple of gate names such as ('f', 'n'), got {gates!r}")
+    if not gates:
+        if kind not in GATES:
+            typo = did_you_mean(kind, GATES)
+            raise ValueError(
+                f"gate_layout.kind: expected one of {sorted(GATES)}, got {kind!r}{typo}{' Or' if typo else '; or'}, "
+                f"for a cell with gates of its own, name them: GateLayout({kind!r}, gates=('f', 'n'), "
+                f"kernel=..., recurrent=...) (docs/layers.md, 'Your own cell')"
+            )
+        return GATES[kind]
+    names = tuple(gates)
+    if not all(isinstance(g, str) and g.isidentifier() for g in names) or len(set(names)) < len(names):
+        raise ValueError(f"gate_layout.gates: expected distinct gate names (identifiers such as 'f'), got {gates!r}")
+    if kind == _RECURRENT_KIND:
+        raise ValueError(f"gate_layout.kind: {kind!r} is rnnlab.Recurrent's own kind; name your cell's kind, "
+                         f"e.g. 'mgu'")
+    known = GATES.get(kind)
+    if known is not None and known != names:
+        what = "a built-in kind" if kind in BUILTIN_KINDS else "declared already"
+        raise ValueError(
+            f"gate_layout.gates: kind {kind!r} ({what}) has the gates {known}, got {names}; a cell with other "
+            f"gates declares a kind of its own, e.g. GateLayout('my_{kind}', gates={names}, ...)"
+        )
+    GATES[kind] = names
+    return names
 
 
 #: How to declare a layout, for the errors that find none (one wording everywhere).
@@ -232,6 +291,75 @@ def has_gate_layout(module: nn.Module) -> bool:
     return cells is not None and all(gate_layout_of(c) is not None for _, _, c in cells)
 
 
+def declared_parameters(cell: nn.Module) -> dict[str, Tensor]:
+    """``{component: stored tensor}`` of the parameters a cell's :class:`GateLayout` names,
+    checked against the layout (``{}`` for a cell that declares none).
+
+    The recurrent weight must be ``[G·H, H]`` (``[G·H]`` for a vector), the kernel ``[G·H, ...]``
+    and the biases ``[G·H]``, with ``G`` the layout's gates and ``H`` the state size: the cell's
+    ``hidden_size`` where it has one, else the recurrent weight's dim 1. A parametrized weight is
+    named as the cell uses it and stands for its stored ``.original``.
+
+    >>> import rnnlab
+    >>> {c: tuple(t.shape) for c, t in declared_parameters(rnnlab.cells.ConvLSTMCell1d(2, 3)).items()}
+    {'kernel': (12, 2, 3), 'recurrent': (12, 3, 3), 'bias_ih': (12,)}
+    """
+    layout = gate_layout_of(cell)
+    if layout is None:
+        return {}
+    names = [n for n, _ in cell.named_parameters()] + [
+        f"{p}.{k}" if p else k for p, m in cell.named_modules() if parametrize.is_parametrized(m)
+        for k in m.parametrizations
+    ]
+    found: dict[str, Tensor] = {}
+    for comp, pname in layout.components().items():
+        owner, _, leaf = pname.rpartition(".")
+        try:
+            sub = cell.get_submodule(owner) if owner else cell
+            t = stored_parameter(sub, leaf)
+        except AttributeError:
+            t = None
+        if not isinstance(t, Tensor):
+            raise ValueError(f"gate_layout.{comp}: {type(cell).__name__} has no parameter {pname!r}"
+                             f"{did_you_mean(pname, names)}")
+        found[comp] = t
+    _check_shapes(cell, layout, found)
+    return found
+
+
+def _check_shapes(cell: nn.Module, layout: GateLayout, found: dict[str, Tensor]) -> None:
+    # dim 0 divisible by G is not enough: the 12 rows of a 2-gate cell of H=6 would split as 3
+    # gates of 4 units. The state size pins H.
+    n = len(layout.gates)
+    rec = found["recurrent"]
+    size = getattr(cell, "hidden_size", None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        h, why = size, f"its hidden_size H={size}"
+    elif rec.dim() >= 2:
+        h, why = rec.shape[1], f"its state size H={rec.shape[1]} (the recurrent weight's dim 1)"
+    else:
+        h, why = rec.shape[0] // n if rec.dim() else 0, "H its state size"
+    for comp, t in found.items():
+        shape = tuple(t.shape)
+        if comp == "recurrent" and rec.dim() >= 2:
+            want, form = (n * h, h, *shape[2:]), "[G·H, H]"
+        elif comp == "kernel":
+            want, form = (n * h, *shape[1:]), "[G·H, input]"
+        else:
+            want, form = (n * h,), "[G·H]"
+        if shape == want and h > 0:
+            continue
+        hint = ""
+        if h > 0 and shape and shape[0] % h == 0 and shape[0] // h not in (0, n):
+            hint = (f"; if it stacks {shape[0] // h} gates, declare a kind of its own with their names, "
+                    f"GateLayout('my_kind', gates=(...), ...)")
+        raise ValueError(
+            f"gate_layout.{comp}: {type(cell).__name__}.{layout.components()[comp]} has shape {shape}, expected "
+            f"{n} gates of {layout.kind!r} ({', '.join(layout.gates)}) stacked along dim 0: {form} = {want} for "
+            f"{why}{hint}"
+        )
+
+
 def _cell_weights(module: nn.Module, cells: list[tuple[str, str, nn.Module]], grad: bool) -> list[LayerWeights]:
     out = []
     for direction, attr, cell in cells:
@@ -240,31 +368,11 @@ def _cell_weights(module: nn.Module, cells: list[tuple[str, str, nn.Module]], gr
         if layout is None:
             raise TypeError(f"module: its {where} declares no gate layout, so its weights cannot be split per gate; "
                             f"{DECLARE_LAYOUT}")
-        # (a parametrized weight is named as the cell uses it, not by its stored .original)
-        names = [n for n, _ in cell.named_parameters()] + [
-            f"{p}.{k}" if p else k for p, m in cell.named_modules() if parametrize.is_parametrized(m)
-            for k in m.parametrizations
-        ]
         split: dict[str, dict[str, Tensor]] = {}
-        for comp, pname in layout.components().items():
-            owner, _, leaf = pname.rpartition(".")
-            try:
-                sub = cell.get_submodule(owner) if owner else cell
-                t = stored_parameter(sub, leaf)
-            except AttributeError:
-                t = None
-            if not isinstance(t, Tensor):
-                raise ValueError(f"gate_layout.{comp}: {type(cell).__name__} has no parameter {pname!r}"
-                                 f"{did_you_mean(pname, names)}")
+        for comp, t in declared_parameters(cell).items():
             if grad:
                 t = t.grad if t.grad is not None else torch.zeros_like(t)
-            t = t.detach()
-            if t.dim() == 0 or t.shape[0] % num_gates(layout.kind):
-                raise ValueError(
-                    f"gate_layout.{comp}: {type(cell).__name__}.{pname} has shape {tuple(t.shape)}, expected "
-                    f"{num_gates(layout.kind)} gates of {layout.kind!r} ({', '.join(GATES[layout.kind])}) stacked along dim 0"
-                )
-            split[comp] = split_gates(t, layout.kind)
+            split[comp] = split_gates(t.detach(), layout.kind)
         prefix = f"{attr}." if attr else ""
         out.append(LayerWeights(layer=0, direction=direction, kind=layout.kind, kernel=split["kernel"],
                                 recurrent=split["recurrent"], bias_ih=split.get("bias_ih", {}),

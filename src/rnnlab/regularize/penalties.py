@@ -207,9 +207,9 @@ class ActivityRegularizer:
     one module or a list; the default is the last of :func:`recurrent_modules` (Merity et al.'s
     definition: the top layer's output), and a warning says so if another recurrent module of the
     model runs after it in a forward pass (registration order differs from the forward's: pass
-    ``modules=``). ``hooked`` names the hooked modules. :meth:`remove` removes the hooks; the
-    object is also a context manager that removes them on exit. ``last`` holds the last
-    penalty's AR and TAR (detached) for logging.
+    ``modules=``). ``hooked`` names the hooked modules (by class when the model itself is
+    hooked). :meth:`remove` removes the hooks; the object is also a context manager that removes
+    them on exit. ``last`` holds the last penalty's AR and TAR (detached) for logging.
 
     >>> import torch
     >>> stack = torch.nn.ModuleList([torch.nn.LSTM(2, 3), torch.nn.LSTM(3, 3)])
@@ -258,7 +258,8 @@ class ActivityRegularizer:
         self._tar_terms: list[Tensor] = []
         self.last: dict[str, float] = {"ar": 0.0, "tar": 0.0}
         names = {id(m): n for n, m in model.named_modules()}
-        self.hooked: list[str] = [names.get(id(m), type(m).__name__) for m in targets]
+        # (the model itself is named "" by named_modules: show its class instead)
+        self.hooked: list[str] = [names.get(id(m)) or type(m).__name__ for m in targets]
         self._handles = [m.register_forward_hook(self._hook, with_kwargs=True) for m in targets]
         # The default trusts registration order; check that nothing recurrent runs after the
         # hooked module within one forward of the model (only there: a loop calling the

@@ -9,9 +9,10 @@ kernel        input→hidden weights: ``weight_ih_l{k}`` of recurrent layers, ``
               cells, and the weights of ``Linear``/``Bilinear``/``Conv*`` modules (input→output
               weights wherever they sit, including a classifier head)
 recurrent     hidden→hidden weights: ``weight_hh_l{k}`` (a vector for IndRNN), the projection
-              ``weight_hr_l{k}`` of an LSTM with ``proj_size``, ``weight_hh`` of cells, and in
-              custom cells any weight whose name has a token ``hh``, ``h2h`` or ``recurrent``
-              (e.g. ``cell.hh.weight``, ``cell.recurrent_kernel``)
+              ``weight_hr_l{k}`` of an LSTM with ``proj_size``, ``weight_hh`` of cells, the
+              ``recurrent`` weight a cell's ``GateLayout`` names, and in other custom cells any
+              weight whose name has a token ``hh``, ``h2h`` or ``recurrent`` (e.g.
+              ``cell.hh.weight``, ``cell.recurrent_kernel``)
 bias          every parameter whose own name starts with ``bias`` (outside norm layers)
 norm          every parameter of a normalization module (``LayerNorm``, ``GroupNorm``, batch
               norms, ``RMSNorm``, rnnlab's ``TimestepBatchNorm``: ``rnnlab.layers.norm.NORM_TYPES``)
@@ -22,15 +23,18 @@ other         anything else (e.g. ``PReLU`` slopes, free parameters of custom mo
 Precedence, first match wins:
 
 1. the user's ``extra_rules``, in the order given;
-2. torch-style recurrent names (``weight_ih_l0``, ``weight_hh_l1_reverse``, ``weight_hr_l0``,
+2. a cell's declared :class:`rnnlab.gates.GateLayout` (its ``gate_layout``): the parameters it
+   names ``kernel`` → kernel, ``recurrent`` → recurrent, ``bias_ih``/``bias_hh`` → bias, checked
+   as :func:`rnnlab.gates.declared_parameters` checks them (a wrong layout is an error here too);
+3. torch-style recurrent names (``weight_ih_l0``, ``weight_hh_l1_reverse``, ``weight_hr_l0``,
    ``bias_*``, and the cell names ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh`` inside
    ``nn.RNNCellBase``);
-3. module type: norm modules → norm, embeddings → embedding;
-4. name: own name starting with ``bias`` → bias; a name token ``hh``/``h2h``/``recurrent`` →
+4. module type: norm modules → norm, embeddings → embedding;
+5. name: own name starting with ``bias`` → bias; a name token ``hh``/``h2h``/``recurrent`` →
    recurrent; a token ``ih``/``i2h``/``kernel`` → kernel (tokens are taken from the owner
    module's own name and the attribute, e.g. ``hh`` and ``weight`` in ``model.cell.hh.weight``);
-5. module type: ``Linear``/``Bilinear``/``Conv*`` weights → kernel;
-6. other.
+6. module type: ``Linear``/``Bilinear``/``Conv*`` weights → kernel;
+7. other.
 
 A parameter behind a parametrization (e.g. DropConnect via ``torch.nn.utils.parametrize``) is
 stored as ``<module>.parametrizations.<name>.original``; it is classified as ``<module>.<name>``.
@@ -38,9 +42,9 @@ A name token is a piece of a dotted name split at ``.`` and ``_``.
 
 A user rule that matches no parameter of the model is an error (typo protection).
 
-Custom cells whose names say nothing (``cell.conv_x``, ``cell.conv_h``) are classified by type
-(a Conv weight is ``kernel``); tell rnnlab which one is recurrent with
-``RoleRule("recurrent", name=r"conv_h\\.weight$")``.
+Custom cells whose names say nothing (``cell.conv_x``, ``cell.conv_h``) and declare no gate
+layout are classified by type (a Conv weight is ``kernel``); declare the layout, or tell rnnlab
+which one is recurrent with ``RoleRule("recurrent", name=r"conv_h\\.weight$")``.
 
 Example:
     >>> import torch
@@ -61,7 +65,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
-from rnnlab.gates import parse_param_name
+from rnnlab.gates import declared_parameters, parse_param_name
 from rnnlab.layers.norm import NORM_TYPES
 
 __all__ = ["ROLES", "RoleRule", "ParamInfo", "roles", "describe_params", "norm_types", "check_role"]
@@ -79,6 +83,8 @@ _DENSE_TYPES: tuple[type[nn.Module], ...] = (
 _EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
 _PROJ_RE = re.compile(r"weight_hr_l\d+(_reverse)?$")
 _CELL_NAMES = {"weight_ih": "kernel", "weight_hh": "recurrent", "bias_ih": "bias", "bias_hh": "bias"}
+#: Role of each component a GateLayout names.
+_LAYOUT_ROLES = {"kernel": "kernel", "recurrent": "recurrent", "bias_ih": "bias", "bias_hh": "bias"}
 
 
 def norm_types() -> tuple[type[nn.Module], ...]:
@@ -298,6 +304,10 @@ def describe_params(
     rules = _coerce_role_rules(extra_rules, argument)
     norms = norm_types()
     modules = dict(model.named_modules(remove_duplicate=False))
+    # (by the stored tensor: a layout's names are the cell's own, and a parametrized weight's
+    # stored .original is what named_parameters lists)
+    declared = {id(t): _LAYOUT_ROLES[comp] for cell in modules.values()
+                for comp, t in declared_parameters(cell).items()}
     by_param: dict[int, tuple[str, str]] = {}
     for mod_name, mod in model.named_modules(remove_duplicate=False):
         for attr, p in mod.named_parameters(recurse=False):
@@ -311,7 +321,7 @@ def describe_params(
         chain = tuple(modules[".".join(parts[:k])] for k in range(len(parts), -1, -1))
         path = f"{owner_name}.{owner_attr}" if owner_name else owner_attr
         info = ParamInfo(name=name, path=path, param=p, owner=owner, modules=chain, role="other")
-        role = next((r.role for r in rules if r.matches(info)), None)
+        role = next((r.role for r in rules if r.matches(info)), None) or declared.get(id(p))
         if role is None:
             role = _builtin_role(path, owner, owner_attr, norms)
         out.append(ParamInfo(name=name, path=path, param=p, owner=owner, modules=chain, role=role))

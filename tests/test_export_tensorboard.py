@@ -25,7 +25,7 @@ def tracked_run(tmp_path, steps=3):
 
 def test_records_scalars_and_per_gate_histograms(tmp_path):
     lstm = tracked_run(tmp_path)
-    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm)
+    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm, step=3)  # (after 3 updates)
     loss = [s for s in scalars if s.tag == "loss"]
     assert [s.step for s in loss] == [0, 1, 2]
     assert {s.tag for s in scalars} >= {"weight_hh_l0/l2_mean", "weight_hh_l0/grad_l2_max", "model/grad_l2"}
@@ -34,10 +34,10 @@ def test_records_scalars_and_per_gate_histograms(tmp_path):
     assert [h.step for h in f] == [0, 1, 2]
     final_w = lstm.weight_hh_l0.detach()
     # (step 2 was recorded before the last optimizer step: compare its shape, and the weights
-    # histogram against the model's current weights)
+    # histogram, at step 3 where those weights are, against the model's current weights)
     assert f[-1].values.shape == (3,)
     w = [h for h in hists if h.tag == "weights/model l0/recurrent/f"]
-    assert len(w) == 1 and w[0].step == 2
+    assert len(w) == 1 and w[0].step == 3
     np.testing.assert_allclose(w[0].values, final_w[3:6].reshape(-1).numpy(), rtol=1e-6)
     # without a model: whole-vector histograms, no weights
     _, plain = tb.tensorboard_records(tmp_path)
@@ -82,8 +82,8 @@ def test_writer_receives_every_record(tmp_path, monkeypatch):
 
     lstm = tracked_run(tmp_path, steps=2)
     monkeypatch.setattr(tb, "_summary_writer", lambda: FakeWriter)
-    out = tb.export_tensorboard(tmp_path, model=lstm)
+    out = tb.export_tensorboard(tmp_path, model=lstm, step=2)
     assert out == tmp_path / "tensorboard" and calls[0] == ("init", str(out)) and calls[-1] == ("close",)
-    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm)
+    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm, step=2)
     assert sum(c[0] == "scalar" for c in calls) == len(scalars)
     assert sum(c[0] == "hist" for c in calls) == len(hists)

@@ -163,7 +163,7 @@ def test_per_step_labels_cover_the_valid_steps_only(tmp_path):
     run = trained(tmp_path, cfg)
     test = np.load(tmp_path / "test.npz")
     rows = predicted(run, tmp_path / "test.npz")
-    assert header(run / "predictions.csv") == ["series", "step", "label"]
+    assert header(run / "predictions.csv") == ["series", "step", "label", "0", "1", "2"]
     lengths = test["lengths"]
     assert len(rows) == lengths.sum() < lengths.size * test["X"].shape[1]  # ragged: padding is left out
     assert [(int(r["series"]), int(r["step"])) for r in rows] == [(i, t) for i, n in enumerate(lengths) for t in range(n)]

@@ -18,8 +18,8 @@ def test_tensorboards_reader_finds_every_record(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     lstm = tracked_run(tmp_path, steps=3)
-    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm)
-    out = tb.export_tensorboard(tmp_path, model=lstm)
+    scalars, hists = tb.tensorboard_records(tmp_path, model=lstm, step=3)
+    out = tb.export_tensorboard(tmp_path, model=lstm, step=3)
     events = EventAccumulator(str(out), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     tags = events.Tags()

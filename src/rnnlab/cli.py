@@ -49,7 +49,8 @@ the run now follows.""",
     "predict": """examples:
   rnnlab predict runs/gp --data new.npz     # writes runs/gp/predictions.csv: series,label,<class probabilities>
   rnnlab predict runs/covid --data new.csv --out values.csv   # regression: series,<targets> in the data's units
-  rnnlab predict runs/tags --data new.npz   # per step: series,step,label (or <targets>) for each valid step
+  rnnlab predict runs/tags --data new.npz   # per step: series,step,label,<class probabilities> (or
+                                            #   series,step,<targets>) for each valid step
   rnnlab predict runs/airline               # forecasting: runs/airline/forecast.csv, the next [task] horizon values
   rnnlab predict runs/airline --data newer.csv   # forecasting: the horizon after newer.csv's end, no retraining
   rnnlab predict runs/airline --out next.csv
@@ -555,9 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(RUN_DIR/timing.json has the time of each phase without it)")
     p.set_defaults(func=cmd_train)
 
-    p = add("predict", "Write a run's predictions as CSV: with --data FILE, the label (and each class's "
-                       "probability) or the values of every series in FILE, or per step those of every step inside "
-                       "its series, from a classification, regression or per-step run, or the forecast after FILE's end "
+    p = add("predict", "Write a run's predictions as CSV: with --data FILE, the label and each class's "
+                       "probability, or the values, of every series in FILE (per step: of every step inside "
+                       "its series), from a classification, regression or per-step run, or the forecast after FILE's end "
                        "from a forecasting run (its state warmed up on FILE, scaled with the run's training "
                        "statistics); without it, the forecast after the end of the run's own series (in the data's "
                        "units; with the dates it is for when the series' .csv has a date column at a fixed step).")

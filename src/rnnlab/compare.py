@@ -127,8 +127,11 @@ def run_summary(run: Path) -> dict[str, Any]:
     rd = RunDir.existing(run)
     records = rd.read_metrics()
     if not records:
+        # (a Tracker writes tracked.jsonl only: the epoch records are the loop's to write)
         raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
-                          f"{'is empty' if rd.metrics.exists() else 'is missing'})")
+                          f"{'is empty' if rd.metrics.exists() else 'is missing'}); in your own loop write one "
+                          "record per epoch, e.g. tracker.run.append(tracker.run.metrics, {'epoch': epoch, "
+                          "'step': tracker.step_count, 'train_loss': ..., 'val_loss': ...})")
     from rnnlab.task import CLASSIFICATION, task_for
     from rnnlab.train.best import best_record, kept_record
 

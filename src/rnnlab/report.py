@@ -1213,9 +1213,12 @@ def _no_gates_why(rd: RunDir) -> str:
             return ("the run's tracking is off (tracking.enabled and tracking.grad_through_time: the gates are "
                     "recorded with the gradient through time)")
     return ("this run recorded no gate activations (rnnlab train and the Lightning callback record them with the "
-            "gradient through time, for torch's and rnnlab's LSTM and GRU layers; runs of an older rnnlab, recurrent "
-            "layers of cells of your own and a loop of your own have none: rnnlab.introspect.gate_activations and "
-            "rnnlab.plots.plot_activation_heatmaps draw them from a model)")
+            "gradient through time, for torch's and rnnlab's LSTM and GRU layers; runs of an older rnnlab and a loop "
+            "of your own have none: for those layers rnnlab.introspect.gate_activations reads them from a model, "
+            "rnnlab.plots.plot_activation_heatmaps draws them and rnnlab.introspect.gates_file.write_gate_activations "
+            "records them in a run. A cell of your own in rnnlab.Recurrent has no gate activations read by rnnlab: "
+            "rnnlab.introspect.gate_weights and gate_gradients split its weights per gate when it declares a "
+            "gate_layout, and rnnlab.introspect.layer_outputs gives its outputs at each step)")
 
 
 def _cropped_where(cropped: Any) -> str:

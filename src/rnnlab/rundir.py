@@ -130,8 +130,10 @@ STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.
 RECORDED_BY_LIGHTNING = "rnnlab.lightning.RnnlabCallback"
 #: What :func:`recorded_by` answers for a run of ``rnnlab train`` (its config.toml says so).
 RECORDED_BY_TRAIN = "rnnlab train"
-#: What :func:`recorded_by` answers for a training loop of the user's own, which wrote only what
-#: :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose` write (no metrics.jsonl, no config.toml).
+#: What :func:`recorded_by` answers for a training loop of the user's own: a run directory a
+#: :class:`rnnlab.Tracker` claimed (its marker says so), or one of an older rnnlab holding what the
+#: Tracker and :func:`rnnlab.diagnose` write (beside a metrics.jsonl the loop wrote itself: tracked.jsonl) and no
+#: config.toml or summary.json.
 RECORDED_BY_OWN_LOOP = "rnnlab.Tracker"
 RECIPE = DirKind("recipe directory", ".rnnlab-recipe", (("recipe.toml",),))
 
@@ -1190,26 +1192,35 @@ def _check_own(p: Path, kind: DirKind, named_by: str) -> None:
 def recorded_by(path: str | os.PathLike[str]) -> str | None:
     """Who recorded the run directory ``path``: :data:`RECORDED_BY_LIGHTNING` (its marker says so),
     :data:`RECORDED_BY_TRAIN` (config.toml, which ``rnnlab train`` writes first),
-    :data:`RECORDED_BY_OWN_LOOP` (only what :class:`rnnlab.Tracker` and :func:`rnnlab.diagnose`
-    write: tracked.jsonl, health.json, grad_through_time.json, without metrics.jsonl), or None
-    when the files do not tell (an empty directory, metrics.jsonl alone). What a report may claim
-    of a run depends on it: only the two trainers run the health checks before training, and
-    only ``rnnlab train`` judges the fit after it.
+    :data:`RECORDED_BY_OWN_LOOP` (a marker saying so, or what :class:`rnnlab.Tracker` and
+    :func:`rnnlab.diagnose` write: tracked.jsonl, health.json, grad_through_time.json, and no
+    summary.json; beside a metrics.jsonl the loop wrote itself, tracked.jsonl), or None when the
+    files do not tell (an empty directory, metrics.jsonl alone or with only what diagnose writes).
+    What a report may claim of a run depends on it: only the two trainers run the health checks
+    before training, and only ``rnnlab train`` judges the fit after it.
 
     >>> import tempfile
     >>> d = RunDir(tempfile.mkdtemp())
     >>> recorded_by(d.path) is None
     True
     >>> d.append(d.tracked, {"step": 0, "name": "loss", "stat": "value", "value": 0.7})
+    >>> d.append(d.metrics, {"epoch": 1, "train_loss": 0.7})
     >>> recorded_by(d.path)
     'rnnlab.Tracker'
     """
     p = Path(path)
-    if (read_marker(p, RUN) or {}).get("recorded_by") == RECORDED_BY_LIGHTNING:
-        return RECORDED_BY_LIGHTNING
-    if (p / CONFIG).exists():
+    marked = (read_marker(p, RUN) or {}).get("recorded_by")
+    if marked == RECORDED_BY_LIGHTNING:
+        return marked
+    if (p / CONFIG).exists():  # (only rnnlab train writes it: a Tracker in its run leaves its marker as it was)
         return RECORDED_BY_TRAIN
-    if not (p / METRICS).exists() and any((p / f).exists() for f in (TRACKED, HEALTH, GRAD_THROUGH_TIME)):
+    if marked == RECORDED_BY_OWN_LOOP:
+        return marked
+    # Only the two trainers write summary.json: with it, these files are a Lightning run of an
+    # rnnlab whose marker did not say so yet, not a loop of the user's own. Beside metrics.jsonl
+    # (which a loop may write, as docs/compare.md describes) the Tracker's own file must be there.
+    ours = (TRACKED,) if (p / METRICS).exists() else (TRACKED, HEALTH, GRAD_THROUGH_TIME)
+    if not (p / SUMMARY).exists() and any((p / f).exists() for f in ours):
         return RECORDED_BY_OWN_LOOP
     return None
 

@@ -60,7 +60,15 @@ from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
 from rnnlab.device import wide_dtype
-from rnnlab.rundir import RUN, RunDir, append_jsonl_many, claim, refuse_link, truncate_jsonl
+from rnnlab.rundir import (
+    RECORDED_BY_OWN_LOOP,
+    RUN,
+    RunDir,
+    append_jsonl_many,
+    claim,
+    refuse_link,
+    truncate_jsonl,
+)
 
 #: Norm names accepted by ``Tracker(norms=...)`` and their vector-norm order.
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
@@ -154,7 +162,8 @@ class Tracker:
         # One writer per run directory: the trainer hands over the run it holds; any other
         # tracker claims the directory (a folder of the user's own files is refused, as --out is;
         # a second tracker on it is refused, naming the pid).
-        self._lock = None if self.run.lock.held else claim(self.run.path, RUN, named_by="run_dir")
+        self._lock = None if self.run.lock.held else claim(self.run.path, RUN, named_by="run_dir",
+                                                           marker_record={"recorded_by": RECORDED_BY_OWN_LOOP})
         if self._lock is not None:  # (so that diagnose(..., run_dir=tracker.run) writes into the run it holds)
             self.run.lock = self._lock
         try:

@@ -26,8 +26,19 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.doctor.findings import Finding
-from rnnlab.gates import GATE_LABELS, GATES, kind_of, split_gate_axis
+from rnnlab.gates import (
+    GATE_LABELS,
+    GATES,
+    LayerWeights,
+    gate_layout_of,
+    kind_of,
+    layer_weights,
+    parse_param_name,
+    split_gate_axis,
+)
 from rnnlab.introspect import stats
+from rnnlab.layers.norm import NORM_TYPES
+from rnnlab.layers.recurrent import BUILT_IN_ONLY, Recurrent
 
 
 class NotApplicable(Exception):
@@ -687,12 +698,32 @@ def _names(names: list[str], few: int = 5) -> str:
     return shown if len(names) <= few else f"{shown} and {len(names) - few} more"
 
 
+def _own_cells(obs: Observations) -> list[str]:
+    """The layers that ran a cell of the user's own (``rnnlab.Recurrent``), as ``'rnn' (MyCell)``,
+    as far as the gradient through time names them."""
+    found = {}
+    for tg in obs.through_time:
+        if isinstance(tg.module, Recurrent):
+            cells = [tg.module.cell] + ([tg.module.reverse_cell] if tg.module.bidirectional else [])
+            names = "/".join(dict.fromkeys(type(c).__name__ for c in cells))
+            where = tg.name.rsplit(" layer ", 1)[0]  # (TimeGradient.name: "'rnn' layer 0 forward")
+            found.setdefault(where, f"{where} ({names})")
+    return list(found.values())
+
+
 @register("gates_stuck")
 def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
     """Sigmoid gates of LSTM/GRU layers whose mean activation is near 1 or 0 for most units."""
     records = [r for recs in obs.gates.values() for r in recs if r.kind in _SIGMOID_GATES]
     if not records:
-        why = "; ".join(obs.gates_skipped) or "no LSTM or GRU layer was called"
+        why = "; ".join(obs.gates_skipped) or ("gate activations are read from torch's and rnnlab's LSTM and GRU "
+                                               "layers, and none was called")
+        own = _own_cells(obs)
+        if own:
+            cells = "the cell of your own in " + own[0] + " is" if len(own) == 1 else \
+                "the cells of your own in " + ", ".join(own) + " are"
+            why += (f"; {cells} not read: rnnlab.introspect.gate_weights splits a cell's weights per gate when it "
+                    "declares a gate_layout")
         raise NotApplicable(f"no gate activations recorded ({why})")
     found: dict[tuple[str, int, str], Finding] = {}
     for phase in obs.gates:
@@ -1011,17 +1042,21 @@ def _after_gate(gate: BlockedGate | None, obs: Observations, th: Thresholds, rem
             f"and the layers after it may see an input of about 0, whose weights then get none either. Then {remedy}")
 
 
-def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int | None = None) -> str:
+def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int | None = None,
+                      direction: str | None = None) -> str:
     """Remedies for a vanishing gradient over ``steps`` steps, leaving out what the layer already
     does and what it refuses (an orthogonal init of IndRNN's vector recurrent weight, layer norm
     beside recurrent batch norm), spelled for a config run (``config``) or a Python user
-    (:data:`SPELLING`).
+    (:data:`SPELLING`). A layer running a cell of the user's own (``rnnlab.Recurrent``) gets what
+    to change in the cell instead (:func:`_own_cell_vanishing_remedy`).
 
     >>> import rnnlab
     >>> text = _vanishing_remedy(rnnlab.IndRNN(1, 4), config=True, steps=500)
     >>> "orthogonal" in text, "max_norm" in text
     (False, True)
     """
+    if isinstance(module, Recurrent):
+        return _own_cell_vanishing_remedy(module, config, direction)
     kind = kind_of(module) if module is not None else None
     vector = bool(getattr(getattr(module, "spec", None), "vector_recurrent", False))
     options = []
@@ -1052,6 +1087,96 @@ def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int
         text += (f" The keywords are rnnlab.{name}'s (same constructor and parameter names as nn.{name}: "
                  f"it loads this layer's state_dict).")
     return text
+
+
+#: What a remedy for a layer running a cell of the user's own adds: ``rnnlab.Recurrent`` takes none
+#: of the built-in layers' keywords (its TypeError says where each goes), so the change is the cell's.
+OWN_CELL_NOTE = ("rnnlab.Recurrent runs the cell as it is and refuses the built-in layers' keywords "
+                 "(unit_forget_bias, recurrent_init, layer_norm, the constraints): these changes go into the cell "
+                 "(docs/layers.md, 'Your own cell').")
+
+
+def _own_cell_weights(module: Recurrent, direction: str | None) -> LayerWeights | None:
+    """The weights of the cell that runs ``direction`` split per gate, where it declares a layout
+    that fits them (else None: the remedies then speak of the cell in general)."""
+    try:
+        found = layer_weights(module)
+    except (TypeError, ValueError):  # (no layout, or one that does not fit: gate_weights says why)
+        return None
+    return next((lw for lw in found if lw.direction == (direction or "forward")), None)
+
+
+def _forget_bias_option(lw: LayerWeights) -> str | None:
+    """Raising the forget gate's bias of an LSTM-layout cell, with where it is and its mean now;
+    None when that mean is 1 or more already."""
+    parts = [(lw.names[comp], split["f"]) for comp, split in (("bias_ih", lw.bias_ih), ("bias_hh", lw.bias_hh))
+             if "f" in split and comp in lw.names]
+    where = "in the cell's reset_parameters()"
+    if not parts:
+        return f"give the forget gate a bias and initialise it to 1 {where} (or chrono initialisation)"
+    mean = float(sum(t.double() for _, t in parts).mean())
+    if mean >= 1.0:
+        return None
+    units = parts[0][1].shape[0]
+    start = GATES[lw.kind].index("f") * units
+    names = " and ".join(name for name, _ in parts)
+    summed = "" if len(parts) == 1 else ", summed"
+    return (f"initialise the forget gate's bias (rows {start}:{start + units} of {names}, mean{summed} {_fmt(mean)} "
+            f"now) to 1 {where} (or use chrono initialisation)")
+
+
+def _is_orthogonal(lw: LayerWeights) -> bool | None:
+    """Whether each gate's block of the recurrent weight is orthogonal; None where the blocks are no
+    square matrices (a vector, a convolution), for which an orthogonal init means nothing."""
+    blocks = list(lw.recurrent.values())
+    if not blocks or any(b.dim() != 2 or b.shape[0] != b.shape[1] for b in blocks):
+        return None
+    eye = torch.eye(blocks[0].shape[0], dtype=torch.float64)
+    return all(torch.allclose(b.double() @ b.double().T, eye, atol=1e-4) for b in blocks)
+
+
+def _own_cell_vanishing_remedy(module: Recurrent, config: bool, direction: str | None) -> str:
+    """:func:`_vanishing_remedy` for a layer running a cell of the user's own: what to change in
+    the cell (its ``reset_parameters()``, its forward), leaving out what it does already; a cell
+    that declares gates in its layout is not told to use gates.
+
+    >>> import rnnlab
+    >>> text = _own_cell_vanishing_remedy(rnnlab.Recurrent(rnnlab.cells.ConvLSTMCell1d(2, 3)), False, None)
+    >>> "forget gate's bias (rows 3:6 of cell.conv_ih.bias" in text, "plain RNN" in text, "layer_norm=True" in text
+    (True, False, False)
+    """
+    cell = module.reverse_cell if direction == "reverse" and module.bidirectional else module.cell
+    layout = gate_layout_of(cell)
+    lw = _own_cell_weights(module, direction)
+    options = []
+    if layout is None or len(layout.gates) < 2:
+        options.append("if the cell has no gates, give it some (an LSTM- or GRU-style cell), or use rnnlab.LSTM/GRU")
+    if lw is not None and lw.kind == "lstm":
+        option = _forget_bias_option(lw)
+        if option is not None:
+            options.append(option)
+    orthogonal = _is_orthogonal(lw) if lw is not None else False
+    if orthogonal is False:
+        weight = lw.names.get("recurrent", "its recurrent weight") if lw is not None else "its recurrent weight"
+        options.append(f"initialise {weight} orthogonal in the cell's reset_parameters() "
+                       "(torch.nn.init.orthogonal_ on each gate's block)")
+    if not any(isinstance(m, NORM_TYPES) for m in cell.modules()):
+        options.append(BUILT_IN_ONLY["layer_norm"])
+    options.append(spelled("shorten the sequences the layer sees ({shorten})", config))
+    text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
+    return text[0].upper() + text[1:] + ". " + OWN_CELL_NOTE
+
+
+def _exploding_remedy(module: nn.Module | None, config: bool) -> str:
+    """Remedies for a gradient through time that explodes, for a built-in layer or a cell of the
+    user's own (whose changes go into the cell)."""
+    if isinstance(module, Recurrent):
+        return (spelled("Clip gradients ({clip}), scale down the cell's recurrent weights (an orthogonal or "
+                        "smaller init in its reset_parameters(), or a constraint projected after each optimizer "
+                        "step: w.copy_(rnnlab.constraints.MaxNorm(...)(w))), ", config)
+                + BUILT_IN_ONLY["layer_norm"] + spelled(", or lower {lr}. ", config) + OWN_CELL_NOTE)
+    return spelled("Clip gradients ({clip}), scale down the recurrent weights (orthogonal or smaller init, "
+                   "{recurrent_constraint}), use {layer_norm}, or lower {lr}.", config)
 
 
 #: What :func:`judge_through_time` says of one layer's gradient through time.
@@ -1103,7 +1228,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
                 "than that barely influence the weight updates: the layer cannot learn "
                 "dependencies that long."
             ),
-            remedy=_vanishing_remedy(tg.module, config, steps),
+            remedy=_vanishing_remedy(tg.module, config, steps, tg.direction),
         )
     if ratio > th.grad_explode:
         return EXPLODES, Finding(
@@ -1116,11 +1241,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
                 f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
                 "earliest steps and training is likely to diverge."
             ),
-            remedy=spelled(
-                "Clip gradients ({clip}), scale down the recurrent weights "
-                "(orthogonal or smaller init, {recurrent_constraint}), use {layer_norm}, or "
-                "lower {lr}.", config
-            ),
+            remedy=_exploding_remedy(tg.module, config),
         )
     return REACHES, None
 
@@ -1145,6 +1266,12 @@ def _need_steps(obs: Observations) -> None:
 def _rms(traces: list[ParamTrace], k: int) -> float:
     n = sum(t.numel for t in traces)
     return math.sqrt(sum(t.norms[k] ** 2 for t in traces) / n) if n else 0.0
+
+
+def _built_in_biases(pair: WeightBiasPair) -> bool:
+    """Whether the biases of ``pair`` are a recurrent layer's named as torch names them
+    (``bias_ih_l0``): a built-in layer's, whose ``bias_constraint`` keyword a remedy may name."""
+    return any(parse_param_name(b) is not None for b in pair.biases)
 
 
 @register("bias_growth")
@@ -1224,7 +1351,11 @@ def bias_growth(obs: Observations, th: Thresholds) -> list[Finding]:
                     "saturation or death."
                 ),
                 remedy=spelled(
-                    "Check {bias_lr}, regularise biases too ({bias_decay} or {bias_constraint}), and {normalize}",
+                    "Check {bias_lr}, regularise biases too ({bias_decay} or "
+                    + ("{bias_constraint}" if obs.config or _built_in_biases(pair) else
+                       # (a cell of the user's own, or a module such as nn.Linear, has no such keyword)
+                       "a constraint projected after each optimizer step: b.copy_(rnnlab.constraints.MaxNorm(...)(b))")
+                    + "), and {normalize}",
                     obs.config,
                 ) + targets + ".",
             )

@@ -14,7 +14,8 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
   :class:`rnnlab.train.fit_budget.FitRule`), the class balance (a model that learned little beyond
   the majority class), the learning rate (a loss that hardly fell),
   regularization strength (dropout, decay), dead units (from the health check before training),
-  gradient reach (the trained layer's gradient does not reach the start of the sequence), and,
+  gradient reach (the trained layer's gradient does not reach back over half the sequence:
+  ``short_reach``), and,
   when none of these shows, the model's capacity.
 * ``overfit``: the validation accuracy stays well below the training accuracy (more than
   ``overfit_gap`` and more than two standard errors of the validation estimate).
@@ -83,6 +84,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# (the health check's config spellings: one wording per remedy)
+from rnnlab.doctor.checks import spelled
 from rnnlab.doctor.findings import Finding
 
 if TYPE_CHECKING:
@@ -214,6 +217,13 @@ class FitThresholds:
     strong_dropout: float = 0.3
     strong_decay: float = 1.0
     grad_rel: float = 1e-3
+    short_reach: float = 0.5
+    """The gradient reach (where |dLoss/dh_t| falls below ``grad_rel`` × its value at the last
+    step: inputs further back barely shape the updates), as a fraction of the steps the layer runs,
+    under which it is an underfit's cause. At or over half the sequence the gradient reaches most
+    of it: a dependency longer than that is rare next to the other causes (27 of 30 steps, cited,
+    hid too few steps), and the health check before training names any reach short of the whole
+    sequence (its vanishing gradient is a cause of its own)."""
     mode_gap: float = 0.2
     overfit_gap: float = 0.15
     min_val: int = 10
@@ -625,24 +635,24 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         causes.append((f"Dead units before training: {dead[0].title}.", dead[0].remedy))
 
     per_step = config.task.per_step or terms.stream is not None
-    if config.model.head.pooling == "last" or per_step:
-        for name, g in through_time.items():
-            reach, length = int(g.reach(th.grad_rel)), int(g.timesteps)
-            if reach < length:
-                numbers["gradient_reach"] = reach
-                numbers["timesteps"] = length
-                if per_step:  # (measured from the loss at each sequence's last step; its length is the targets')
-                    causes.append((f"Gradient reach: in the trained {name or 'layer'} the gradient of the loss at "
-                                   f"each sequence's last step reaches {reach} of {length} steps back, so a target "
-                                   "that depends on steps further back cannot be learned.",
-                                   "keep the state longer: model.unit_forget_bias = true, model.layer_norm = true, "
-                                   "or a gated layer (model.layer = \"lstm\" or \"gru\") where it is not one"))
-                else:
-                    causes.append((f"Gradient reach: in the trained {name or 'layer'} |dLoss/dh_t| reaches {reach} of "
-                                   f"{length} steps, so the start of a sequence barely shapes the updates.",
-                                   "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
-                                   "summarise every step: model.head.pooling = \"mean\""))
-                break
+    short = _short_reach(through_time, th) if config.model.head.pooling == "last" or per_step else None
+    if short is not None:
+        name, reach, length = short
+        numbers["gradient_reach"], numbers["timesteps"] = reach, length
+        vanishes = (f"the gradient of the loss at each sequence's last step falls below {th.grad_rel:g} of its value "
+                    f"there {reach} of {length} steps back" if per_step else
+                    f"|dLoss/dh_t| falls below {th.grad_rel:g} of its value at the last step {reach} of {length} "
+                    "steps back")
+        if per_step:  # (measured from the loss at each sequence's last step; its length is the targets')
+            target = "label" if terms.metric == "acc" else "target"
+            causes.append((f"Gradient reach: in the trained {name or 'layer'} {vanishes}, so a step's {target} that "
+                           f"depends on inputs more than {reach} steps before it cannot be learned.",
+                           _keep_state_remedy(config)))
+        else:
+            causes.append((f"Gradient reach: in the trained {name or 'layer'} {vanishes}, so the first "
+                           f"{length - reach} steps of a sequence barely shape the updates.",
+                           "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
+                           "summarise every step: model.head.pooling = \"mean\""))
 
     if at_chance is not None:
         # (nor did it learn its training part beyond chance: the other causes come first, but a model
@@ -674,6 +684,51 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)),
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
     )
+
+
+def _short_reach(through_time: Mapping[str, Any], th: FitThresholds) -> tuple[str, int, int] | None:
+    """``(module, reach, steps)`` of the first trained layer whose gradient reach (its top layer,
+    forward: :meth:`rnnlab.introspect.GradThroughTime.reach` at ``th.grad_rel``) is under
+    ``th.short_reach`` of the steps it runs, else None.
+
+    >>> import numpy as np
+    >>> from rnnlab.introspect import GradThroughTime
+    >>> def curve(g): return GradThroughTime("rnn", "lstm", 1, ("forward",), {(0, "forward"): np.array(g)[:, None]})
+    >>> _short_reach({"rnn": curve(0.5 ** np.arange(29.0, -1, -1))}, FitThresholds())  # 0.5^10 < 1e-3: 10 of 30
+    ('rnn', 10, 30)
+    >>> _short_reach({"rnn": curve(0.77 ** np.arange(29.0, -1, -1))}, FitThresholds()) is None  # 27 of 30
+    True
+    """
+    for name, g in through_time.items():
+        reach, length = int(g.reach(th.grad_rel)), int(g.timesteps)
+        if reach < th.short_reach * length:
+            return name, reach, length
+    return None
+
+
+def _keep_state_remedy(config: Config) -> str:
+    """How a config keeps a recurrent layer's state longer, naming only what it does not set yet
+    (the layer refuses layer norm beside recurrent batch norm); more units where it sets them all.
+
+    >>> from rnnlab.config import parse_config
+    >>> print(_keep_state_remedy(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nlayer = "gru"\\nlayer_norm = true')))
+    keep the state longer: model.recurrent_init = "orthogonal" (now the layer's default)
+    """
+    m = config.model
+    options = []
+    if m.layer not in ("lstm", "gru"):
+        options.append(spelled("{gated_indrnn}" if m.layer == "indrnn" else "{gated}", True))
+    if m.layer == "lstm" and not m.unit_forget_bias:
+        options.append(spelled("{unit_forget_bias}", True))
+    if not m.layer_norm and not m.recurrent_batch_norm:
+        options.append(spelled("{layer_norm}", True))
+    if m.recurrent_init != "orthogonal" and m.layer != "indrnn":  # (IndRNN's recurrent weight is a vector)
+        now = "the layer's default" if m.recurrent_init is None else f'"{m.recurrent_init}"'
+        options.append(spelled("{orthogonal}", True) + f" (now {now})")
+    if not options:
+        return (f"keep the state longer: the layer already sets what does (gated, layer or batch norm, orthogonal "
+                f"recurrent weights): give it more units, model.hidden_size (now {m.hidden_size})")
+    return "keep the state longer: " + (", ".join(options[:-1]) + " or " if len(options) > 1 else "") + options[-1]
 
 
 def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: float,

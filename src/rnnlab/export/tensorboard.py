@@ -14,10 +14,12 @@ Tags:
   figures (``metrics/test_acc``, one point at the last step);
 * ``{name}/{stat}`` histograms of per-channel statistics, split per gate as
   ``{name}/{gate}/{stat}`` when ``model`` tells the gate layout (``lstm.weight_hh_l0/f/l2_per_channel``);
-* ``weights/...`` histograms of every parameter of ``model`` (when given) at ``step``, by default
-  the run's last optimizer step (its last epoch record's, not the last tracked one's): a gated
-  recurrent layer's per gate as ``weights/{module} l{layer} {direction}/{component}/{gate}``,
-  every other parameter whole as ``weights/{parameter name}`` (``weights/head.0.weight``).
+* ``weights/...`` histograms of every parameter of ``model`` (when given) at the step its weights
+  are (:func:`weights_step`: ``step`` when given, else the run's last epoch record's; a record of
+  step ``s`` holds the weights before update ``s``, so weights after ``N`` updates are at step
+  ``N``, ``Tracker.step_count``): a gated recurrent layer's per gate as
+  ``weights/{module} l{layer} {direction}/{component}/{gate}``, every other parameter whole as
+  ``weights/{parameter name}`` (``weights/head.0.weight``).
 
 Example:
     >>> import tempfile, torch
@@ -34,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,7 +49,7 @@ from rnnlab.gates import has_gate_layout, split_gates
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.rundir import RunDir
-from rnnlab.tracker import read_tracked
+from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
 
 INSTALL_HINT = "pip install 'rnnlab[tensorboard]'"
 
@@ -83,19 +86,28 @@ def tensorboard_records(
     run_dir: str | os.PathLike[str] | RunDir, model: nn.Module | None = None, step: int | None = None
 ) -> tuple[list[Scalar], list[Histogram]]:
     """Convert a run's tracked statistics and epoch records (and ``model``'s weights at ``step``,
-    default the run's last step: all of them, a gated layer's per gate) into scalar and
-    histogram records, ordered by tag then step."""
+    by default the step they are at, :func:`weights_step`: all of them, a gated layer's per gate)
+    into scalar and histogram records, ordered by tag then step.
+
+    >>> import tempfile
+    >>> from rnnlab.tracker import Tracker
+    >>> lstm, run = torch.nn.LSTM(2, 3), tempfile.mkdtemp()
+    >>> opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+    >>> with Tracker(run, lstm, weights_every=5) as tracker:
+    ...     for _ in range(7):  # (steps 0..6: weights tracked at steps 0 and 5, before their updates)
+    ...         lstm(torch.randn(4, 1, 2))[0].sum().backward(); tracker.step(); opt.step(); opt.zero_grad()
+    >>> _, hists = tensorboard_records(run, model=lstm, step=tracker.step_count)
+    >>> sorted({h.step for h in hists if h.tag.startswith("weights/")})
+    [7]
+    """
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     tracked = read_tracked(run)
     kinds = _param_kinds(model)
     scalars: list[Scalar] = []
     hists: list[Histogram] = []
-    last = 0
     for name in sorted(tracked):
         for stat in sorted(tracked[name]):
             series = tracked[name][stat]
-            if len(series.steps):
-                last = max(last, int(series.steps.max()))
             base = name if (name, stat) == ("loss", "value") else f"{name}/{stat}"
             if series.values.dtype != object and series.values.ndim == 1:
                 scalars.extend(Scalar(base, int(s), float(v)) for s, v in zip(series.steps, series.values, strict=True))
@@ -111,9 +123,7 @@ def tensorboard_records(
     records = run.read_metrics()
     scalars += _metric_scalars(run, records)
     if model is not None:
-        # (the weights are those after the run's last step: its last epoch record's, which the
-        # tracked records, taken every tracking.weights_every steps, may end before)
-        at = int(step) if step is not None else max(last, _record_step(records[-1]) if records else 0)
+        at = weights_step(run, model, step, tracked=tracked, records=records)
         gated = _gated_weights(model)
         for gp in gated:
             for comp, gate, arr in gp.items():
@@ -126,6 +136,64 @@ def tensorboard_records(
     scalars.sort(key=lambda r: (r.tag, r.step))
     hists.sort(key=lambda r: (r.tag, r.step))
     return scalars, hists
+
+
+#: How close a tracked weight norm and ``model``'s must be to be the same weights: the tracker
+#: stores float32 norms, and one optimizer update moves a norm by far more.
+SAME_WEIGHTS_RTOL = 1e-5
+
+
+def weights_step(run_dir: str | os.PathLike[str] | RunDir, model: nn.Module, step: int | None = None, *,
+                 tracked: dict[str, dict[str, TrackedSeries]] | None = None,
+                 records: list[dict[str, Any]] | None = None) -> int:
+    """The optimizer step ``model``'s weights are at, in the tracker's numbering (a record of step
+    ``s`` holds the weights before update ``s``: after ``N`` updates they are at step ``N``, a
+    ``Tracker``'s ``step_count``): ``step`` when given; else the run's last epoch record's
+    (``metrics.jsonl``: the weights its last checkpoint holds); else, in a run without epoch
+    records (a ``Tracker`` in one's own loop), the last step whose weights were tracked, where
+    ``model``'s whole-tensor norms are still those. Otherwise the files cannot tell (weights
+    tracked every 5 steps end at step 295 of 300): a ValueError asks for ``step``.
+
+    >>> import tempfile
+    >>> from rnnlab.tracker import Tracker
+    >>> lin, run = torch.nn.Linear(2, 1), tempfile.mkdtemp()
+    >>> Tracker(run, lin).step()
+    >>> weights_step(run, lin)  # (no update after step 0: the weights tracked there)
+    0
+    >>> _ = lin.weight.data.add_(1.0)
+    >>> weights_step(run, lin)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: step: cannot tell at which optimizer step model's weights are ...
+    """
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"step: expected the optimizer step of model's weights, an integer >= 0, got {step!r}")
+        return int(step)
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    records = run.read_metrics() if records is None else records
+    if records:
+        return _record_step(records[-1])
+    tracked = read_tracked(run) if tracked is None else tracked
+    params = dict(model.named_parameters())
+    # (a whole-tensor norm the tracker records, l2 = sqrt of the sum of its channels' squared l2
+    # norms, is the norm of the flattened tensor: the model's is comparable without its channels)
+    norms = {(name, stat): series for name, stats in tracked.items() if name in params
+             for stat, series in stats.items() if stat in NORMS and len(series.steps)}
+    if norms:
+        last = max(int(series.steps.max()) for series in norms.values())
+        same = all(
+            np.isclose(float(series.values[series.steps == last][-1]),
+                       float(torch.linalg.vector_norm(params[name].detach().double(), ord=NORMS[stat])),
+                       rtol=SAME_WEIGHTS_RTOL, atol=0.0)
+            for (name, stat), series in norms.items() if (series.steps == last).any())
+        if same:
+            return last
+        why = f"they differ from those tracked at its last weight step, {last}, so they were updated after it"
+    else:
+        why = "none of its weights were tracked"
+    raise ValueError(
+        f"step: cannot tell at which optimizer step model's weights are ({run.metrics.name} holds no epoch record "
+        f"and {why}); pass step=, e.g. step=tracker.step_count after the loop (the steps it counted)")
 
 
 def last_model(run_dir: str | os.PathLike[str] | RunDir) -> nn.Module | None:
@@ -194,7 +262,8 @@ def export_tensorboard(
     ``log_dir`` defaults to ``RUN_DIR/tensorboard``, whose event files an earlier export wrote are
     replaced (a ``log_dir`` given gets one more event file, as a SummaryWriter adds). With ``model``, per-channel statistics of
     gate-stacked parameters are split per gate and every weight is added as a histogram at
-    ``step`` (default the run's last step), a gated layer's per gate (histograms holding NaN/inf
+    ``step`` (default the step they are at, :func:`weights_step`; in your own loop pass
+    ``step=tracker.step_count``), a gated layer's per gate (histograms holding NaN/inf
     are skipped: TensorBoard cannot bin them). Returns
     the log directory (``tensorboard --logdir <it>``). Raises ImportError
     naming the ``tensorboard`` extra when the package is missing.

@@ -22,7 +22,7 @@ CellState = Tensor | tuple[Tensor, ...]
 
 #: What to do instead, for the keywords of the built-in layers that ``Recurrent`` does not take:
 #: it runs one cell, and the cell owns its weights, their initialization and normalization.
-_BUILT_IN_ONLY: dict[str, str] = {
+BUILT_IN_ONLY: dict[str, str] = {
     "num_layers": "it is one layer: stack layers by passing one Recurrent's output to the next "
                   "(docs/layers.md, 'Your own cell')",
     "dropout": "dropout between stacked layers is the next Recurrent's input_dropout=p, input_dropout_mode='step'",
@@ -140,8 +140,8 @@ class Recurrent(nn.Module):
 
     @staticmethod
     def _unknown_keyword(key: str) -> None:
-        if key in _BUILT_IN_ONLY or key in LayerOptions.names():
-            advice = _BUILT_IN_ONLY.get(key, _CONSTRAINT_ADVICE if key.endswith("_constraint") else
+        if key in BUILT_IN_ONLY or key in LayerOptions.names():
+            advice = BUILT_IN_ONLY.get(key, _CONSTRAINT_ADVICE if key.endswith("_constraint") else
                                         "build it into the cell")
             raise TypeError(f"{key}: a keyword of rnnlab's built-in layers (rnnlab.LSTM, GRU, RNN, IndRNN), not of "
                             f"rnnlab.Recurrent, which runs your cell as it is; {advice}")

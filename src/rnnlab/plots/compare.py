@@ -21,16 +21,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from torch import nn
 
+from rnnlab.gates import has_gate_layout, layer_weights
 from rnnlab.plots import style
+from rnnlab.plots.histograms import COMPONENT_TITLES
 from rnnlab.plots.metrics import PANELS, draw_series, load_metrics, run_name, series
 from rnnlab.plots.norms import Tracked, load_tracked, tracked_params
+from rnnlab.regularize.roles import role_by_tokens
 from rnnlab.rundir import RunDir
 
 Runs = Mapping[str, Any] | Sequence[str | os.PathLike[str] | RunDir]
@@ -65,28 +70,137 @@ def _named(runs: Runs) -> dict[str, Any]:
     return named
 
 
-#: ``rnn.weight_*``, or an ensemble member's ``members.K.rnn.weight_*``
-_RECURRENT_WEIGHT = re.compile(r"(members\.\d+\.)?rnn\.weight_")
+class WeightSlot(NamedTuple):
+    """Where a recurrent layer's weight sits, whatever its parameter is called: the recurrent
+    module's path (``rnn``, ``members.1.rnn``), the component (``kernel``: input→hidden,
+    ``recurrent``: hidden→hidden, ``projection``: an LSTM's ``weight_hr``), the layer and the
+    direction. A built-in layer's ``rnn.weight_hh_l0`` and a user's cell's ``rnn.cell.hh.weight``
+    fill one slot, so that runs of either are compared on one panel."""
+
+    module: str
+    component: str
+    layer: int
+    direction: str
+
+    def label(self) -> str:
+        """``rnn layer 0: recurrent (hidden→hidden)``
+
+        >>> WeightSlot("rnn", "kernel", 1, "reverse").label()
+        'rnn layer 1 reverse: kernel (input→hidden)'
+        """
+        what = COMPONENT_TITLES.get(self.component, f"{self.component} (hidden→hidden)")
+        where = f"{self.module or 'model'} layer {self.layer}" + (" reverse" if self.direction == "reverse" else "")
+        return f"{where}: {what}"
 
 
-def recurrent_weights(runs: Sequence[str | os.PathLike[str] | RunDir]) -> list[str] | None:
-    """The recurrent layers' weights (``rnn.weight_*``; an ensemble's ``members.K.rnn.weight_*``)
-    that some run tracked as ``l2_mean``, in the order first seen: the usual subject of a
-    regularization comparison (None: none tracked).
+#: A torch-style weight of a recurrent layer: ``weight_ih_l0``, ``weight_hh_l1_reverse``, ``weight_hr_l0``.
+_TORCH_WEIGHT = re.compile(r"weight_(ih|hh|hr)_l(\d+)(_reverse)?")
+_TORCH_COMPONENT = {"ih": "kernel", "hh": "recurrent", "hr": "projection"}
+#: The attributes of ``rnnlab.Recurrent`` that hold a user's cell (``gates._cells``).
+_CELL_ATTRS = {"cell": "forward", "reverse_cell": "reverse"}
+#: ``parametrizations.<name>.original``: a parametrized weight (weight drop), tracked by its stored name.
+_PARAMETRIZED = re.compile(r"(^|\.)parametrizations\.([^.]+)\.original\d*$")
+
+
+def _plain_name(name: str) -> str:
+    """A tracked name as the layer uses it: ``rnn.parametrizations.weight_hh_l0.original`` →
+    ``rnn.weight_hh_l0``."""
+    return _PARAMETRIZED.sub(r"\1\2", name)
+
+
+def _slot_by_name(name: str) -> WeightSlot | None:
+    """The slot a parameter's name says (no model at hand): a torch-style recurrent weight
+    anywhere; else a weight inside a ``Recurrent``'s ``cell`` / ``reverse_cell``, or a weight of
+    no cell, whose name tokens say ``hh``/``h2h``/``recurrent`` (recurrent) or ``ih``/``i2h``/
+    ``kernel`` (kernel), the rule of :mod:`rnnlab.regularize.roles`; None for the rest (biases,
+    a head)."""
+    segs = _plain_name(name).split(".")
+    attr = segs[-1]
+    m = _TORCH_WEIGHT.fullmatch(attr)
+    if m:
+        return WeightSlot(".".join(segs[:-1]), _TORCH_COMPONENT[m[1]], int(m[2]),
+                          "reverse" if m[3] else "forward")
+    if attr.startswith("bias"):
+        return None
+    component = role_by_tokens(".".join(segs))
+    if component is None:
+        return None
+    at = next((i for i, seg in enumerate(segs[:-1]) if seg in _CELL_ATTRS), None)
+    if at is not None:
+        return WeightSlot(".".join(segs[:at]), component, 0, _CELL_ATTRS[segs[at]])
+    # (``lstm_cell.recurrent_kernel``: the attribute says it, its module is the layer; ``rnn_cell.hh.weight``:
+    # the owner says it, the layer is the owner's parent)
+    layer = segs[:-1] if role_by_tokens(attr) is not None else segs[:-2]
+    return WeightSlot(".".join(layer), component, 0, "forward")
+
+
+def _slots_of_model(model: nn.Module) -> dict[str, WeightSlot]:
+    """The kernel and recurrent weights of ``model``'s recurrent layers by parameter name, from
+    the layers' gate layout (:func:`rnnlab.gates.layer_weights`: a user's cell's declared
+    ``gate_layout`` names its recurrent weight, whatever it is called)."""
+    slots: dict[str, WeightSlot] = {}
+    for mname, module in model.named_modules():
+        try:
+            if not has_gate_layout(module):
+                continue
+            layers = layer_weights(module)
+        except (TypeError, ValueError):  # (a layout that does not fit: the names decide, as without a model)
+            continue
+        for lw in layers:
+            for comp in ("kernel", "recurrent"):
+                if comp in lw.names:
+                    full = f"{mname}.{lw.names[comp]}" if mname else lw.names[comp]
+                    slots.setdefault(full, WeightSlot(mname, comp, lw.layer, lw.direction))
+    return slots
+
+
+def weight_slots(names: Iterable[str], model: nn.Module | None = None) -> dict[str, WeightSlot]:
+    """Which of one run's tracked parameter ``names`` are its recurrent layers' weights, and
+    the :class:`WeightSlot` of each: from ``model``'s gate layouts where it is given (a user's
+    cell's ``gate_layout``), else from the names (:func:`_slot_by_name`). A weight found by its
+    name alone that is not torch-style is kept only when its layer also holds a recurrent weight:
+    a ``kernel`` elsewhere (a dense layer's) is no recurrent layer's.
+
+    >>> weight_slots(["rnn.weight_hh_l0", "rnn.bias_hh_l0", "head.weight"])
+    {'rnn.weight_hh_l0': WeightSlot(module='rnn', component='recurrent', layer=0, direction='forward')}
+    >>> sorted(s.component for s in weight_slots(["rnn.cell.ih.weight", "rnn.cell.hh.weight", "head.kernel"]).values())
+    ['kernel', 'recurrent']
+    """
+    names = list(names)
+    known = _slots_of_model(model) if model is not None else {}
+    found: dict[str, WeightSlot] = {}
+    guessed: dict[str, WeightSlot] = {}
+    for name in names:
+        slot = known.get(_plain_name(name))
+        if slot is not None:
+            found[name] = slot
+        elif (slot := _slot_by_name(name)) is not None:
+            (found if _TORCH_WEIGHT.fullmatch(_plain_name(name).rsplit(".", 1)[-1]) else guessed)[name] = slot
+    layers = {(s.module, s.direction) for s in [*found.values(), *guessed.values()] if s.component == "recurrent"}
+    found.update({n: s for n, s in guessed.items() if (s.module, s.direction) in layers})
+    return {n: found[n] for n in names if n in found}
+
+
+def recurrent_weights(runs: Sequence[str | os.PathLike[str] | RunDir],
+                      models: Sequence[nn.Module | None] | None = None) -> list[str] | None:
+    """The recurrent layers' weights (:func:`weight_slots`: ``rnn.weight_*``, an ensemble's
+    ``members.K.rnn.weight_*``, a user's cell's ``rnn.cell.hh.weight``) that some run tracked as
+    ``l2_mean``, in the order first seen: the usual subject of a regularization comparison
+    (None: none tracked). ``models`` (one per run, None where not at hand) tells a user's cell's
+    weights by its ``gate_layout``.
 
     >>> import tempfile
     >>> run = RunDir(tempfile.mkdtemp())
-    >>> for name in ("rnn.weight_hh_l0", "members.1.rnn.weight_hh_l0", "head.0.weight"):
+    >>> for name in ("rnn.weight_hh_l0", "members.1.rnn.weight_hh_l0", "head.0.weight", "rnn.cell.hh.weight"):
     ...     run.append(run.tracked, {"step": 0, "name": name, "stat": "l2_mean", "value": 1.0})
     >>> recurrent_weights([run])
-    ['rnn.weight_hh_l0', 'members.1.rnn.weight_hh_l0']
+    ['rnn.weight_hh_l0', 'members.1.rnn.weight_hh_l0', 'rnn.cell.hh.weight']
     """
     names: dict[str, None] = {}
-    for r in runs:
+    for i, r in enumerate(runs):
         rd = r if isinstance(r, RunDir) else RunDir.existing(r)
-        for rec in rd.read_tracked():
-            if _RECURRENT_WEIGHT.match(rec["name"]) and rec["stat"] == "l2_mean":
-                names[rec["name"]] = None
+        tracked = dict.fromkeys(rec["name"] for rec in rd.read_tracked() if rec["stat"] == "l2_mean")
+        names.update(dict.fromkeys(weight_slots(tracked, models[i] if models else None)))
     return list(names) or None
 
 
@@ -268,6 +382,7 @@ def plot_compare_norms(
     ncols: int = 3,
     title: str | None = None,
     colors: Mapping[str, str] | None = None,
+    models: Mapping[str, nn.Module] | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Weight-norm curves (tracked ``stat``, default mean per-channel L2) of several runs:
@@ -276,9 +391,13 @@ def plot_compare_norms(
     axis fitted to the curves made 0.5 % look like a jump.
 
     ``params`` defaults to every parameter that some run recorded ``stat`` for (one that no run
-    recorded it for is a KeyError naming the nearest, as in :func:`plot_norm_lines`). ``colors`` gives
-    a run its colour by name (a page that shows the same runs in other figures keeps one colour
-    per run); the others take the figure's own.
+    recorded it for is a KeyError naming the nearest, as in :func:`plot_norm_lines`). The weights
+    of one recurrent layer's slot (:func:`weight_slots`) share a panel whatever each run calls them
+    (a built-in layer's ``rnn.weight_hh_l0``, a user's cell's ``rnn.cell.hh.weight``); its title
+    then names the slot and which parameter each run draws. ``models`` gives a run's model by
+    name, whose cells' ``gate_layout`` tells their weights where the names do not. ``colors``
+    gives a run its colour by name (a page that shows the same runs in other figures keeps one
+    colour per run); the others take the figure's own.
 
     >>> import tempfile
     >>> run = RunDir(tempfile.mkdtemp())
@@ -302,13 +421,15 @@ def plot_compare_norms(
         sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
         return style.empty_figure(f"no {stat!r} recorded in any run",
                                   title or f"{stat_label(stat)}: {_runs_compared(sizes)}", path)
-    fig, axes = _grid(len(params), ncols)
+    panels = _norm_panels(named, params, stat, models or {})
+    fig, axes = _grid(len(panels), ncols)
     fewer: dict[str, dict[str, None]] = {}
-    for ax, pname in zip(axes.flat, params, strict=False):
-        ax.set_title(pname, fontsize=style.LABEL_SIZE)
+    for ax, (heading, drawn) in zip(axes.flat, panels, strict=False):
+        ax.set_title(heading, fontsize=style.LABEL_SIZE)
         curves: dict[str, Any] = {}
         for name, tr in named.items():
-            one = [_stat_curve(t, pname, stat) for t in (tr if isinstance(tr, list) else [tr])]
+            one = [_stat_curve(t, p, stat) if p is not None else None
+                   for t, p in zip(tr if isinstance(tr, list) else [tr], drawn[name], strict=True)]
             curves[name] = (_group_curve([c for c in one if c is not None]) if isinstance(tr, list) else one[0])
         _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step", colors=colors, fewer=fewer)
         ax.set_ylabel(stat_label(stat))
@@ -321,6 +442,47 @@ def plot_compare_norms(
     fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(sizes)}", fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
+
+
+def _norm_panels(named: Mapping[str, Any], params: Sequence[str], stat: str,
+                 models: Mapping[str, nn.Module]) -> list[tuple[str, dict[str, list[str | None]]]]:
+    """The panels of :func:`plot_compare_norms`: each one's title and, per run, the parameter
+    each of its runs (a group's members) draws there (None: none). ``params`` of one
+    :class:`WeightSlot` share a panel, unless some run tracked two of them (those keep a panel each);
+    a panel whose runs draw differently named parameters says in its title which each draws.
+
+    >>> rec = lambda n: {n: {"l2_mean": None}}
+    >>> panels = _norm_panels({"gru": rec("rnn.weight_hh_l0"), "mgu": rec("rnn.cell.hh.weight")},
+    ...                       ["rnn.weight_hh_l0", "rnn.cell.hh.weight"], "l2_mean", {})
+    >>> [(title.splitlines()[0], drawn) for title, drawn in panels]
+    [('rnn layer 0: recurrent (hidden→hidden)', {'gru': ['rnn.weight_hh_l0'], 'mgu': ['rnn.cell.hh.weight']})]
+    """
+    members = {name: (tr if isinstance(tr, list) else [tr]) for name, tr in named.items()}
+    slot_of: dict[str, WeightSlot] = {}
+    alone: set[str] = set()
+    for name, trs in members.items():
+        for t in trs:
+            slots = weight_slots([p for p in params if stat in t.get(p, {})], models.get(name))
+            for p, slot in slots.items():
+                slot_of.setdefault(p, slot)
+            taken = Counter(slots.values())
+            alone.update(p for p, slot in slots.items() if taken[slot] > 1)
+    keys: dict[Any, None] = dict.fromkeys(p if p in alone or p not in slot_of else slot_of[p] for p in params)
+    panels = []
+    for key in keys:
+        drawn = {name: [next((p for p in params if stat in t.get(p, {})
+                              and (p if p in alone or p not in slot_of else slot_of[p]) == key), None) for t in trs]
+                 for name, trs in members.items()}
+        who: dict[str, list[str]] = {}
+        for name, ps in drawn.items():
+            for p in dict.fromkeys(p for p in ps if p is not None):
+                who.setdefault(p, []).append(name)
+        if isinstance(key, str) or len(who) == 1:
+            heading = key if isinstance(key, str) else next(iter(who))
+        else:  # (runs that call the slot's weight differently: the figure says what each line is)
+            heading = key.label() + "".join(f"\n{p}: {', '.join(ns)}" for p, ns in who.items())
+        panels.append((heading, drawn))
+    return panels
 
 
 def _stat_curve(tr: Tracked, pname: str, stat: str) -> tuple[np.ndarray, np.ndarray] | None:

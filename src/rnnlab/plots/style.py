@@ -236,12 +236,17 @@ def integer_ticks(axis: Axis) -> None:
     tick is several artists, and a fixed ten of them on every small panel was a good part of a
     report's drawing time.
 
+    An axis of one index (a heatmap of a single input feature: -0.5 … 0.5) gets its one
+    integer, 0, not the fractional ticks a locator asking for two integers falls back to.
+
     >>> fig, axes = new_figure(1, 1)
     >>> integer_ticks(axes[0, 0].xaxis)
     >>> axes[0, 0].xaxis.get_major_locator().tick_values(0.0, 2.5).tolist()
     [0.0, 1.0, 2.0, 3.0]
+    >>> [t for t in axes[0, 0].xaxis.get_major_locator().tick_values(-0.5, 0.5).tolist() if -0.5 <= t <= 0.5]
+    [0.0]
     """
-    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True, min_n_ticks=1))
 
 
 def note(ax: Axes, text: str, *, warn: bool = False, loc: str = "upper right") -> None:

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,14 +35,25 @@ from rnnlab.plots import style
 
 
 def select_layer(
-    gtt: GradThroughTime | np.ndarray, layer: int, direction: str
+    gtt: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray, layer: int, direction: str
 ) -> tuple[np.ndarray, str, str]:
     """The ``[T, H]`` array of one layer and direction of ``gtt``, its label, and its direction
-    (the picture here and the recipe's comparison read curves through it).
+    (the picture here and the recipe's comparison read curves through it). ``gtt`` may be what
+    :func:`rnnlab.introspect.grad_through_time` returns, ``{module name: GradThroughTime}``: with
+    one recurrent module, that one; with several, a ValueError naming the keys to pick from.
 
     >>> select_layer(np.ones((3, 2)), -1, "forward")[0].shape
     (3, 2)
     """
+    if isinstance(gtt, Mapping):
+        if len(gtt) != 1:
+            keys = ", ".join(repr(k) for k in gtt)
+            raise ValueError(
+                f"gtt: expected one recurrent module's GradThroughTime, got a dict of {len(gtt)} ({keys or 'none'})"
+                + (f"; pick one, e.g. gtt[{next(iter(gtt))!r}]" if gtt else ""))
+        gtt = next(iter(gtt.values()))
+        if not isinstance(gtt, GradThroughTime):
+            raise TypeError(f"gtt: expected a dict of GradThroughTime, got a dict of {type(gtt).__name__}")
     if isinstance(gtt, GradThroughTime):
         key = gtt._key(layer, direction)
         arr = style.as_array(gtt.layers[key], "gtt.layers")
@@ -205,14 +216,14 @@ def _members_reach(curves: list[np.ndarray], direction: str, rel: float, after: 
 
 
 def plot_grad_through_time(
-    gtt: GradThroughTime | np.ndarray,
+    gtt: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray,
     *,
     layer: int = -1,
     direction: str = "forward",
     rel: float = 1e-3,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
-    before: GradThroughTime | np.ndarray | None = None,
+    before: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray | None = None,
     xlabel: str = "timestep t",
     before_zero_why: str | None = None,
     members: Sequence[tuple[GradThroughTime | np.ndarray, GradThroughTime | np.ndarray | None]] = (),
@@ -220,7 +231,9 @@ def plot_grad_through_time(
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
     ``gtt`` is a :class:`rnnlab.introspect.GradThroughTime` (``layer``, default the top one, and
-    ``direction`` pick the part) or an array ``[T, H]`` in forward time order. For the reverse
+    ``direction`` pick the part), what :func:`rnnlab.introspect.grad_through_time` returns for a
+    model of one recurrent module (``{name: GradThroughTime}``; of several, pick one by its name),
+    or an array ``[T, H]`` in forward time order. For the reverse
     direction the last processed step is ``t = 0``, so the reach is counted from there.
     The heatmap's image array is ``[H, T]`` (the input transposed). Saves when ``path`` is given.
     ``before``: the same layer's curve before training (a GradThroughTime, the same ``layer`` and
@@ -305,9 +318,7 @@ def plot_grad_through_time(
     style.colorbar(fig, image, "|dLoss/dh_t|")
     if floor is not None:  # (in the title, not over the cells: a note's box would hide some of them)
         ax_map.set_title(f"{ax_map.get_title()}\n{_below_floor(arr, floor)}", fontsize=style.LABEL_SIZE)
-    style.integer_ticks(ax_map.yaxis)
-    if arr.shape[1] == 1:  # (one row, e.g. the health check's mean over channels: a tick at 0, not at ±0.45)
-        ax_map.set_yticks([0])
+    style.integer_ticks(ax_map.yaxis)  # (one row, e.g. the health check's mean over channels: a tick at 0)
     warn = style.nonfinite_note(arr)
     if warn:
         style.note(ax_map, warn, warn=True)
@@ -370,8 +381,6 @@ def plot_grad_through_time(
     if then_t is not None and len(then_t) > T:
         T = len(then_t)  # (the x axis spans both curves)
     ax_line.set_xlim(-0.5, T - 0.5)
-    style.integer_ticks(ax_line.xaxis)  # (timesteps are whole: a short series got ticks at 0.5)
-    if T == 1:  # (the locator puts ticks at -0.4, -0.2, ... on a span of one step: its step is 0)
-        ax_line.set_xticks([0])
+    style.integer_ticks(ax_line.xaxis)  # (timesteps are whole, a series of one step too: a tick at 0)
     style.save(fig, path)
     return fig

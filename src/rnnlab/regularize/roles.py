@@ -68,7 +68,7 @@ from rnnlab._checks import did_you_mean
 from rnnlab.gates import declared_parameters, parse_param_name
 from rnnlab.layers.norm import NORM_TYPES
 
-__all__ = ["ROLES", "RoleRule", "ParamInfo", "roles", "describe_params", "norm_types", "check_role"]
+__all__ = ["ROLES", "RoleRule", "ParamInfo", "roles", "describe_params", "norm_types", "check_role", "role_by_tokens"]
 
 #: The roles a parameter can have.
 ROLES: tuple[str, ...] = ("kernel", "recurrent", "bias", "norm", "embedding", "other")
@@ -255,6 +255,18 @@ def _tokens(path: str) -> set[str]:
     return {t for seg in path.split(".")[-2:] for t in seg.split("_") if t}
 
 
+def role_by_tokens(path: str) -> str | None:
+    """The role a parameter's name tokens alone say (rule 5 of the precedence above: ``hh``/
+    ``h2h``/``recurrent`` → recurrent, ``ih``/``i2h``/``kernel`` → kernel), None when they say
+    neither: what a reader of recorded names, with no model at hand, can tell.
+
+    >>> role_by_tokens("rnn.cell.hh.weight"), role_by_tokens("cell.kernel"), role_by_tokens("head.weight")
+    ('recurrent', 'kernel', None)
+    """
+    tokens = _tokens(path)
+    return "recurrent" if tokens & _RECURRENT_TOKENS else "kernel" if tokens & _KERNEL_TOKENS else None
+
+
 def _builtin_role(path: str, owner: nn.Module, attr: str, norms: tuple[type, ...]) -> str:
     if _PROJ_RE.match(attr):  # LSTM proj_size: h_t = W_hr (o ⊙ tanh c) is fed back every step
         return "recurrent"
@@ -269,11 +281,9 @@ def _builtin_role(path: str, owner: nn.Module, attr: str, norms: tuple[type, ...
         return "embedding"
     if attr.startswith("bias"):
         return "bias"
-    tokens = _tokens(path)
-    if tokens & _RECURRENT_TOKENS:
-        return "recurrent"
-    if tokens & _KERNEL_TOKENS:
-        return "kernel"
+    by_tokens = role_by_tokens(path)
+    if by_tokens is not None:
+        return by_tokens
     if isinstance(owner, _DENSE_TYPES) and attr == "weight":
         return "kernel"
     return "other"

@@ -1,7 +1,7 @@
 """Predictions for new series from a trained run (``rnnlab predict RUN_DIR --data FILE``):
-a label per series (classification), values per series (regression), a label or values at
-every valid step (per-step runs), or a forecasting run's forecast after the end of FILE's
-series (:func:`read_new_stream`, :func:`rnnlab.train.forecast.forecast_table`).
+a label and each class's probability per series (classification), values per series
+(regression), the same at every valid step (per-step runs), or a forecasting run's forecast
+after the end of FILE's series (:func:`read_new_stream`, :func:`rnnlab.train.forecast.forecast_table`).
 
 FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and optional lengths
 [N], its y ignored if present; a ``.csv`` of univariate rows, whose label or target columns,
@@ -250,10 +250,11 @@ def _apart(fixed: list[str], names: list[str], wrap: str) -> list[str]:
 def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str]) -> tuple[list[str], list[tuple]]:
     """The header and rows of the predictions for the series in ``data_path`` (``series``: the
     series' 0-based position in the file): classification ``series, label, <a probability per
-    class>``; regression ``series, <targets>`` in the data's units; per step, ``series, step,
-    label`` or ``series, step, <targets>`` for every step inside its series (padding excluded);
-    when a class or target is named like a fixed column (a class ``label``), every probability
-    column is written ``p(CLASS)`` (every target column ``value(NAME)``), so no two columns share a name;
+    class>``; regression ``series, <targets>`` in the data's units; per step the same with ``step``
+    after ``series`` (``series, step, label, <a probability per class>`` or ``series, step,
+    <targets>``), a row for every step inside its series (padding excluded);
+    when a class or target is named like a fixed column (a class ``label``, a target ``step``), every
+    probability column is written ``p(CLASS)`` (every target column ``value(NAME)``), so no two columns share a name;
     forecasting, the forecast after the end of each series in the file as ``rnnlab predict RUN``
     writes it after the run's own (:func:`rnnlab.train.forecast.forecast_table`)."""
     from rnnlab.data.per_step import valid_steps
@@ -275,17 +276,17 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     X, lengths = read_new_series(data_path, config, task, fit.raw_channels)
     decoded, probabilities = decode(series_outputs(model, fit.inputs, X, lengths, f"--data ({data_path})"),
                                     fit.classes, fit.targets)
-    names = target_names(config, decoded.shape[-1]) if task.values else []
-    if task.per_step:
-        steps = np.argwhere(valid_steps(lengths, X.shape[1]))
-        if task.values:
-            return ["series", "step", *names], [(int(i), int(t), *map(float, decoded[i, t])) for i, t in steps]
-        return ["series", "step", "label"], [(int(i), int(t), str(decoded[i, t])) for i, t in steps]
+    # (a per-step run's rows are a per-sequence run's with the step beside the series: one layout for both)
+    where = (np.argwhere(valid_steps(lengths, X.shape[1])) if task.per_step else np.arange(len(X))[:, None])
+    fixed = ["series", "step"] if task.per_step else ["series"]
+    keys = [tuple(int(k) for k in at) for at in where]
     if task.values:
-        return ["series", *_apart(["series"], names, "value")], [(i, *map(float, v)) for i, v in enumerate(decoded)]
+        names = target_names(config, decoded.shape[-1])
+        return [*fixed, *_apart(fixed, names, "value")], [(*k, *map(float, decoded[k])) for k in keys]
     assert probabilities is not None
-    return (["series", "label", *_apart(["series", "label"], [str(c) for c in fit.classes], "p")],
-            [(i, str(label), *map(float, p)) for i, (label, p) in enumerate(zip(decoded, probabilities, strict=True))])
+    fixed.append("label")
+    return ([*fixed, *_apart(fixed, [str(c) for c in fit.classes], "p")],
+            [(*k, str(decoded[k]), *map(float, probabilities[k])) for k in keys])
 
 
 def write_predictions(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str],

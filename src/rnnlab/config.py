@@ -451,6 +451,11 @@ class ModelConfig(_LayerKeywords):
         if any(p >= 1.0 for p in zoneout):
             frozen = " (1 keeps every unit at its initial state: the layer would never update)" if 1.0 in zoneout else ""
             raise ValueError(f"'model.zoneout': expected a probability in [0, 1), got {self.zoneout!r}{frozen}")
+        # (its range first: dropout 1.5 is no probability whatever num_layers is; the layer checks
+        # it again when it is built, after the one-layer check below)
+        from rnnlab._checks import check_probability
+
+        check_probability("'model.dropout'", self.dropout)
         # (before the layer's own check, which only warns of it: a config refuses it, once)
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError(

@@ -185,7 +185,7 @@ def test_one_bad_target_cell_is_named_by_line_and_column(tmp_path, cell, shown):
     labels[5] = cell
     path = _csv(tmp_path / "r.csv", labels, column="target")
     msg = _err(lambda: load_data(DataConfig(path=path), seed=0, task=REGRESSION))
-    assert msg == (f"{path}: line 7, column 'target': expected a number (a regression target), got {shown}; "
+    assert msg == (f"data.path ({path}): line 7, column 'target': expected a number (a regression target), got {shown}; "
                    "1 of the column's 40 cells is not a number")
     # a column mostly of words is still called class labels
     path = _csv(tmp_path / "w.csv", ["cat", "dog"] * 19 + ["1.5", ""], column="target")

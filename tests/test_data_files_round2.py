@@ -70,7 +70,7 @@ def test_d2_pandas_index_column_is_refused(tmp_path):
         assert said in msg, said
     # read back by pandas and written again: the index is named "Unnamed: 0"
     msg = _err(_csv(tmp_path, "Unnamed: 0" + indexed, "u.csv"))
-    assert "u.csv: column 1 is 'Unnamed: 0' (pandas's name" in msg and "index=False" in msg
+    assert "u.csv): column 1 is 'Unnamed: 0' (pandas's name" in msg and "index=False" in msg
     # a trailing comma on every line (a column without name or values) holds no step
     trailing = "".join(line + ",\n" for line in _wide().splitlines())
     d = load_data(DataConfig(path=_csv(tmp_path, trailing, "t.csv"), val_fraction=0.0), seed=0)
@@ -95,7 +95,7 @@ def test_d4_file_without_header_row_is_refused(tmp_path):
     path = _csv(tmp_path, ucr)
     for cfg in ({}, {"label_column": "walk"}):  # as the old error told the user to set it
         msg = _err(path, **cfg)
-        assert "d.csv: the file has no header row" in msg and "add one (label, t0, t1, ...)" in msg, msg
+        assert "d.csv): the file has no header row" in msg and "add one (label, t0, t1, ...)" in msg, msg
     # numeric labels too (the whole first row is numbers)
     assert "no header row" in _err(_csv(tmp_path, ucr.replace("walk", "1").replace("run", "2"), "n.csv"))
     # pandas names a DataFrame's columns 0, 1, 2, ...: a header of numbers that count is one
@@ -108,7 +108,7 @@ def test_d4_file_without_header_row_is_refused(tmp_path):
 @pytest.mark.parametrize(("sep", "said"), [(";", "one cell containing ';'"), ("\t", "one cell containing a tab")])
 def test_d5_other_separators_are_named(tmp_path, sep, said):
     msg = _err(_csv(tmp_path, _wide().replace(",", sep)))
-    assert f"d.csv: the header is {said}: rnnlab reads comma-separated .csv files" in msg
+    assert f"d.csv): the header is {said}: rnnlab reads comma-separated .csv files" in msg
     assert "no label column" not in msg
 
 
@@ -132,7 +132,7 @@ def test_d8a_a_text_column_of_new_series_is_worded_without_an_empty_list(tmp_pat
     with pytest.raises(DataError) as info:
         read_new_series(path, parse_config('[data]\ndataset = "UnitTest"'), CLASSIFICATION, 1)
     msg = str(info.value)
-    assert "column 'class', step 0: expected a number, got 'walk'" in msg
+    assert "column 'class' is not a time step (the steps are named t0 .." in msg
     assert "with no label or target column in the header, every column is a time step" in msg
     assert "[]" not in msg and "target columns" not in msg
 
@@ -155,11 +155,11 @@ def test_d8c_csv_errors_give_file_lines(tmp_path):
     labels = list(LABELS)
     labels[4] = ""  # the sixth line of the file (after the header)
     msg = _err(_csv(tmp_path, _wide(labels)))
-    assert "d.csv: 1 label(s) missing (empty) in column 'label' on line 6" in msg and "index" not in msg
+    assert "d.csv): 1 label(s) missing (empty) in column 'label' on line 6" in msg and "index" not in msg
     targets = [f"{v:.2f}" for v in np.linspace(0.5, 3.0, 8)]
     targets[3] = "nan"  # line 5
     msg = _err(_csv(tmp_path, _wide(targets, column="target"), "r.csv"), REGRESSION)
-    assert "r.csv: line 5, column 'target': expected a finite number (a regression target), got 'nan'" in msg
+    assert "r.csv): line 5, column 'target': expected a finite number (a regression target), got 'nan'" in msg
     assert "[sequence, target]" not in msg
 
 

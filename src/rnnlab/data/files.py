@@ -7,7 +7,9 @@ comma-separated, has a header (each name once), one sequence per row, a label co
 unless configured) and one column per time step; a row may end with empty cells (a shorter
 sequence). A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped. What a ``.csv`` must not be
 is refused by :func:`check_header` (no header row, another separator, pandas's index column, a long
-table). Text labels (byte strings decoded as UTF-8) are read without surrounding whitespace, from
+table, a column outside the step columns' naming pattern, such as ``slope`` or ``subject`` beside
+``t0`` .. ``t39``). Errors on a file's content start with the config key that names it
+(``data.path (d.csv): ...``, ``--data (new.csv): ...``). Text labels (byte strings decoded as UTF-8) are read without surrounding whitespace, from
 either format: ``"cat"`` and ``"cat "`` are one class.
 
 Example:
@@ -28,6 +30,7 @@ import os
 import re
 import warnings
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -264,15 +267,70 @@ def _steps_are(label_column: str | list[str]) -> str:
     return "with no label or target column in the header, every column is a time step"
 
 
-def check_header(p: Path, header: list[str], rows: list[list[str]], label_column: str | list[str]) -> set[int]:
+def _at(p: Path, where: str | None) -> str:
+    """How an error names the file ``p``: after the config key that names it, when known."""
+    return str(p) if where is None else f"{where} ({p})"
+
+
+#: A step column's name: a prefix and a number (``t0``, ``step_12``, ``t-1``; pandas's ``0``, ``0.5``).
+_NUMBERED = re.compile(r"(.*?)([-+]?\d+(?:\.\d+)?)")
+
+
+def step_name_pattern(names: list[str]) -> str | None:
+    """The prefix the step columns ``names`` of a ``.csv`` are named by before a number (``"t"``
+    for ``t0, t1, ...``; ``""`` for pandas's ``0, 1, ...``) when at least 3 of them, and more than
+    half, follow it; None when they follow no such pattern (then any column may be a step).
+
+    >>> step_name_pattern(["t0", "t1", "t2", "slope"]), step_name_pattern(["a", "b", "c"])
+    ('t', None)
+    """
+    prefixes = [m.group(1) for m in map(_NUMBERED.fullmatch, names) if m]
+    if not prefixes:
+        return None
+    prefix, count = Counter(prefixes).most_common(1)[0]
+    return prefix if count >= 3 and count > len(names) / 2 else None
+
+
+def _check_step_names(at: str, header: list[str], label_column: str | list[str], where: str | None) -> None:
+    """Refuse columns outside the pattern the step columns follow (:func:`step_name_pattern`):
+    read as steps they would put an id or a second target into the input without a word."""
+    columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    if any(c not in header for c in columns):
+        return  # (the reader says which label or target column is missing first)
+    steps = [h for h in header if h and not _UNNAMED.fullmatch(h) and h not in columns]
+    prefix = step_name_pattern(steps)
+    if prefix is None:
+        return
+    outside = [h for h in steps if not ((m := _NUMBERED.fullmatch(h)) and m.group(1) == prefix)]
+    if not outside:
+        return
+    numbered = [h for h in steps if h not in outside]
+    one = len(outside) == 1
+    what = f"column {outside[0]!r} is not a time step" if one else f"columns {outside} are not time steps"
+    pattern = f"{prefix!r} and a number" if prefix else "numbers"
+    fix = f"remove columns that are no step (an id, another target) from the file: df.drop(columns={outside})"
+    if where != "--data" and isinstance(label_column, str):
+        fix += f"; or, if {'it holds' if one else 'one holds'} the class labels, set data.label_column"
+    elif where != "--data" and columns:
+        fix += (f"; or, if it is a target too, data.target_column = {columns + outside}" if one else
+                f"; or list those that are targets too in data.target_column (now {columns})")
+    raise DataError(f"{at}: {what} (the steps are named {numbered[0]} .. {numbered[-1]}, {pattern}; "
+                    f"{_steps_are(label_column)}); {fix}")
+
+
+def check_header(p: Path, header: list[str], rows: list[list[str]], label_column: str | list[str],
+                 where: str | None = None) -> set[int]:
     """Refuse, in one line each, a ``.csv`` whose first row ``header`` (the stripped cells of
     ``rows[0]``) is not the header of a wide table with ``label_column`` (or target columns):
     one cell holding ``;`` or a tab (another separator); at most one word, and numbers that do
     not go up by one fixed step (a first row of data: no header); a name twice; step columns
     named as a long table's (two of id, time, timestamp, date, datetime, step, channel, value);
-    one such name but value (a column that is no step); a column without a name (empty, or
-    pandas's ``Unnamed: 0``) with a value in it (pandas's index). Returns the positions of
-    unnamed columns empty on every line (a trailing comma), which hold no step.
+    one such name but value (a column that is no step); a column outside the pattern the step
+    columns are named by (:func:`step_name_pattern`: ``slope`` or ``subject`` beside ``t0`` ..
+    ``t39``); a column without a name (empty, or pandas's ``Unnamed: 0``) with a value in it
+    (pandas's index). Returns the positions of unnamed columns empty on every line (a trailing
+    comma), which hold no step. ``where``: the config key (or ``--data``) that names the file,
+    which each error starts with, as an ``.npz``'s do.
 
     >>> check_header(Path("d.csv"), ["walk", "-0.99", "-0.96", "-0.91"], [], "label")
     Traceback (most recent call last):
@@ -281,11 +339,12 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
     >>> check_header(Path("d.csv"), ["label", "t0", ""], [["label", "t0", ""], ["a", "1", ""]], "label")
     {2}
     """
+    at = _at(p, where)
     columns = [label_column] if isinstance(label_column, str) else list(label_column)
     if len(header) == 1:
         for sep, name, read in ((";", "';'", "sep=';', decimal=','"), ("\t", "a tab", "sep='\\t'")):
             if sep in header[0]:
-                raise DataError(f"{p}: the header is one cell containing {name}: rnnlab reads comma-separated .csv "
+                raise DataError(f"{at}: the header is one cell containing {name}: rnnlab reads comma-separated .csv "
                                 f"files (with decimal points); save it with commas, e.g. pandas.read_csv(path, {read})"
                                 ".to_csv(path, index=False)")
     cells = [h for h in header if h]
@@ -294,12 +353,12 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
         shown = header[:4] + (["..."] if len(header) > 4 else [])
         # (a label column set to a cell of that first row is no name for the header to have)
         head = [c for c in columns if c not in cells] or ["label"]
-        raise DataError(f"{p}: the file has no header row (line 1 is {shown}: numbers, not column names); "
+        raise DataError(f"{at}: the file has no header row (line 1 is {shown}: numbers, not column names); "
                         f"add one ({', '.join([*head, 't0', 't1', '...'])})")
     seen: dict[str, int] = {}
     for j, name in enumerate(header):
         if name and name in seen:
-            raise DataError(f"{p}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
+            raise DataError(f"{at}: the header names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
                             "expected each column name once")
         seen[name] = j
     named = [h for h in header if h.lower() in _LONG_NAMES and h not in columns]
@@ -309,13 +368,14 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
         time = next((lower[t] for t in _TIME_NAMES if t in lower), "time")
         several = (f"; several channels ({lower['channel']!r}) go in an .npz, X [N, T, C]" if "channel" in lower
                    else "")
-        raise DataError(f"{p}: the header looks like a long table, one row per step (columns {named}); rnnlab reads "
+        raise DataError(f"{at}: the header looks like a long table, one row per step (columns {named}); rnnlab reads "
                         f"one row per series: its label and one column per step. Pivot it, e.g. df.pivot(index="
                         f"\"{index}\", columns=\"{time}\", values=\"{lower.get('value', 'value')}\"), and add each "
                         f"series' label{several}")
     if named and named[0].lower() != "value":
-        raise DataError(f"{p}: column {named[0]!r} is not a time step ({_steps_are(label_column)}; remove other "
+        raise DataError(f"{at}: column {named[0]!r} is not a time step ({_steps_are(label_column)}; remove other "
                         f"columns, such as an id, from the file: df.drop(columns=[{named[0]!r}]))")
+    _check_step_names(at, header, label_column, where)
     ignored = set()
     for j, name in enumerate(header):
         if name and not _UNNAMED.fullmatch(name):
@@ -325,19 +385,20 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
             ignored.add(j)
             continue
         what = "has no name" if not name else f"is {name!r} (pandas's name for a column without one)"
-        raise DataError(f"{p}: column {j + 1} {what} and holds values ({rows[line - 1][j].strip()!r} on line "
+        raise DataError(f"{at}: column {j + 1} {what} and holds values ({rows[line - 1][j].strip()!r} on line "
                         f"{line}): the index pandas writes by default; write the file with df.to_csv(path, "
                         "index=False), or drop the column")
     return ignored
 
 
-def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "label", read_targets: bool = True
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "label", read_targets: bool = True,
+             where: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones.
     ``label_column`` names the column of the labels (or targets), or a list of target columns:
     then the labels come back as text [N, K]. ``read_targets``: whether the labels or targets
     are used, so that an empty label or a NaN target is refused by its line (False: new series
-    to predict, whose labels are ignored).
+    to predict, whose labels are ignored). ``where``: the config key (or ``--data``) that names
+    the file, which each error then starts with (``data.path (d.csv): ...``).
 
     >>> import tempfile
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
@@ -348,16 +409,17 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     rnnlab.errors.DataError: ...d.csv: line 3, column 't1', step 1: missing value 'NA'; missing values are not accepted: fill or interpolate them
     """
     p = Path(path)
+    at = _at(p, where)
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{p}: cannot read as a .csv file ({library_reason(e)})") from None
+        raise DataError(f"{at}: cannot read as a .csv file ({library_reason(e)})") from None
     if not rows:
-        raise DataError(f"{p}: the file is empty (expected a header row and one row per sequence)")
+        raise DataError(f"{at}: the file is empty (expected a header row and one row per sequence)")
     header = [h.strip() for h in rows[0]]
     columns = [label_column] if isinstance(label_column, str) else list(label_column)
-    ignored = check_header(p, header, rows, label_column)
+    ignored = check_header(p, header, rows, label_column, where)
     for column in columns:
         if column not in header:
             from rnnlab._checks import did_you_mean
@@ -367,7 +429,7 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
             what, key = ("label", "data.label_column") if isinstance(label_column, str) else \
                 ("target", "data.target_column, the regression key; data.label_column names class labels")
             raise DataError(
-                f"{p}: no {what} column {column!r} in the header{did_you_mean(column, header)} "
+                f"{at}: no {what} column {column!r} in the header{did_you_mean(column, header)} "
                 f"(set {key}); header starts {header[:5]}"
             )
     label_at = [header.index(c) for c in columns]
@@ -378,7 +440,7 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
-            raise DataError(f"{p}: line {r} has {len(row)} cells, the header has {len(header)}")
+            raise DataError(f"{at}: line {r} has {len(row)} cells, the header has {len(header)}")
         labels.append([row[li].strip() if li < len(row) else "" for li in label_at])
         lines.append(r)
         cells = [row[j].strip() if j < len(row) else "" for j in step_at]
@@ -391,51 +453,51 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
             except ValueError:
                 v = float("nan")
             if not math.isfinite(v):
-                _bad_cell(p, r, k, cells, header[step_at[k]], every)
+                _bad_cell(at, r, k, cells, header[step_at[k]], every)
             values.append(v)
         if not values:
-            raise DataError(f"{p}: line {r} has a label but no values")
+            raise DataError(f"{at}: line {r} has a label but no values")
         series.append(values)
     if not series:
-        raise DataError(f"{p}: no data rows after the header")
+        raise DataError(f"{at}: no data rows after the header")
     lengths = np.array([len(s) for s in series], dtype=np.int64)
     X = np.zeros((len(series), len(step_at), 1))
     for i, s in enumerate(series):
         X[i, : len(s), 0] = s
     y = np.array(labels)
     if not isinstance(label_column, str):
-        _check_target_cells(p, y, columns, lines, read_targets)
+        _check_target_cells(at, y, columns, lines, read_targets)
     elif read_targets:
         missing = missing_labels(y[:, 0])
         if len(missing):
             shown = [lines[i] for i in missing[:5]]
-            raise DataError(f"{p}: {len(missing)} label(s) missing (empty) in column {label_column!r} on line"
+            raise DataError(f"{at}: {len(missing)} label(s) missing (empty) in column {label_column!r} on line"
                             f"{'' if len(missing) == 1 else 's'} {', '.join(map(str, shown))}"
                             f"{' ...' if len(missing) > 5 else ''}; expected a class label on every line")
     return X, (y[:, 0] if isinstance(label_column, str) else y), lengths
 
 
-def _bad_cell(p: Path, line: int, k: int, cells: list[str], name: str, every: str) -> None:
+def _bad_cell(at: str, line: int, k: int, cells: list[str], name: str, every: str) -> None:
     """Raise the error on step ``k`` of a row's ``cells`` (on ``line``, in column ``name``),
     which is no finite number: empty or a missing-value mark, infinite, or text (``every``: what
     every column is, which such text breaks)."""
     c = cells[k]
     named = f"column {name!r}, " if name else ""
     if c == "":
-        raise DataError(f"{p}: line {line} has an empty cell at step {k} before the end of the sequence "
+        raise DataError(f"{at}: line {line} has an empty cell at step {k} before the end of the sequence "
                         f"({named.removesuffix(', ') or 'a column without a name'}); {_MISSING_HINT}")
     if c.lower() in _MISSING:
         # (missing values up to the row's end: the user's way of writing a shorter series)
         shorter = " (a shorter sequence ends with empty cells)" if all(
             not d or d.lower() in _MISSING for d in cells[k:]) else ""
-        raise DataError(f"{p}: line {line}, {named}step {k}: missing value {c!r}; {_MISSING_HINT}{shorter}")
+        raise DataError(f"{at}: line {line}, {named}step {k}: missing value {c!r}; {_MISSING_HINT}{shorter}")
     if is_number(c):
-        raise DataError(f"{p}: line {line}, {named}step {k}: expected a finite number, got {c!r}")
-    raise DataError(f"{p}: line {line}, {named}step {k}: expected a number, got {c!r} ({every}; remove other "
+        raise DataError(f"{at}: line {line}, {named}step {k}: expected a finite number, got {c!r}")
+    raise DataError(f"{at}: line {line}, {named}step {k}: expected a number, got {c!r} ({every}; remove other "
                     "columns, such as an id, from the file)")
 
 
-def _check_target_cells(p: Path, y: np.ndarray, columns: list[str], lines: list[int], finite: bool = True) -> None:
+def _check_target_cells(at: str, y: np.ndarray, columns: list[str], lines: list[int], finite: bool = True) -> None:
     """A target column of numbers with some cells that are not (empty, ``1,5``) or, when
     ``finite`` (the targets are used), are NaN or inf: the first such cell, by line and column.
     A column mostly of words is class labels, which :func:`rnnlab.data.checks.check_targets`
@@ -450,14 +512,14 @@ def _check_target_cells(p: Path, y: np.ndarray, columns: list[str], lines: list[
             plain = " (plain numbers: 1234.5, not 1,234.5 or 1,5)" if "," in cell else ""
             missing = f"; {_MISSING_TARGET}" if cell.lower() in _MISSING else ""
             bad = len(numbers) - sum(numbers)
-            raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a number (a regression target), "
+            raise DataError(f"{at}: line {lines[i]}, column {column!r}: expected a number (a regression target), "
                             f"got {cell!r}{plain}; {bad} of the column's {len(numbers)} cells "
                             f"{'is not a number' if bad == 1 else 'are not numbers'}{missing}")
         values = y[:, k].astype(np.float64)
         bad_at = np.flatnonzero(~np.isfinite(values))
         if finite and len(bad_at):
             i = int(bad_at[0])
-            raise DataError(f"{p}: line {lines[i]}, column {column!r}: expected a finite number (a regression "
+            raise DataError(f"{at}: line {lines[i]}, column {column!r}: expected a finite number (a regression "
                             f"target), got {str(y[i, k])!r}; {len(bad_at)} of the column's {len(values)} cells "
                             f"{'is' if len(bad_at) == 1 else 'are'} NaN or inf"
                             + (f"; {_MISSING_TARGET}" if np.isnan(values[i]) else ""))
@@ -518,7 +580,7 @@ def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "lab
     if suffix == ".npz":
         X, y, lengths = load_npz(p, where)
     elif suffix == ".csv":
-        X, y, lengths = load_csv(p, label_column, read_targets=where != "--data")
+        X, y, lengths = load_csv(p, label_column, read_targets=where != "--data", where=where)
     else:
         raise DataError(f"{where} ({p}): expected a .npz or .csv file, got suffix {suffix or '(none)'!r}")
     if where == "data.path" and not isinstance(label_column, str) and y is not None and y.ndim in (1, 2) \

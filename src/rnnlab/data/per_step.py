@@ -3,9 +3,12 @@
 ``y`` is [N, T] class labels, or [N, T] / [N, T, K] values (``[task] kind = "regression"``), T
 the steps of ``X`` [N, T, C]. Targets of steps past a sequence's length are padding, read as
 anything and stored as :data:`rnnlab.task.PAD_LABEL` (labels) or NaN (values); a numeric label
--100 (torch's ``ignore_index``) inside a sequence marks a step without a target. Only ``.npz``
-files hold them (a ``.csv`` row has one label). Each failure is one :class:`DataError` naming
-the file.
+-100 (torch's ``ignore_index``) inside a sequence marks a step without a target. Without
+lengths, padding is refused with the advice to add them: NaN or empty targets ending sequences,
+and labels (-1, 0, -100 alike) that end many sequences in one run over all-zero X rows
+(:func:`check_label_padding`), whose steps would be read as input. Only ``.npz`` files hold
+per-step targets (a ``.csv`` row has one label, or one value per target column). Each failure is
+one :class:`DataError` naming the file.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -24,7 +27,7 @@ import numpy as np
 from rnnlab.data import check_ragged
 from rnnlab.data.bundled import Sequences, encode_labels, label_order
 from rnnlab.data.checks import check_finite
-from rnnlab.data.files import load_file
+from rnnlab.data.files import load_file, open_npz
 from rnnlab.errors import DataError
 from rnnlab.task import PAD_LABEL, Task
 
@@ -63,7 +66,8 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
     a valid step; returns y (values: as float64 [N, T, K]). Without lengths (``lengths_given``
     False: every sequence T steps long), missing targets (or non-finite inputs) that fill each
     sequence from some step to its end are read as padding, and the error says to add lengths
-    (:func:`rnnlab.data.check_ragged`).
+    (:func:`rnnlab.data.check_ragged`); so are labels padded with a label over all-zero X rows
+    (:func:`check_label_padding`).
 
     >>> check_step_targets(np.zeros((2, 4, 1)), np.zeros((2, 3)), np.array([4, 4]), "data.path (d.npz)")
     Traceback (most recent call last):
@@ -108,7 +112,55 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
             i = [int(v) for v in np.argwhere(fractional)[0]]
             raise DataError(f"{where}: y holds fractional values ({y[i[0], i[1]]:g} at [sample, step] {i}): expected "
                             "a class label at every step; for values per step set [task] kind = \"regression\"")
+    if not lengths_given:
+        check_label_padding(X, y, where)
     return y
+
+
+#: Sequences that end in one label over all-zero X rows, at least this many and this share of
+#: them, read as padding: a single one can be data, as can a share of them all padded alike.
+_PADDED_MIN, _PADDED_SHARE = 2, 0.05
+
+
+def check_label_padding(X: np.ndarray, y: np.ndarray, where: str) -> None:
+    """Refuse per-step labels ``y`` [N, T] padded with a label (-1, 0, -100, ``"PAD"``) and X
+    padded with zeros, no lengths given (every sequence read as T steps): the padded steps would
+    be read as input, and trained and scored unless their label is -100. Padding is a run of one
+    label over the all-zero X rows that end a sequence after some non-zero row, the same label in
+    at least 2 sequences and 5 % of them, runs not all of one length (sequences padded to T
+    differ in length). Data whose last steps are one label over non-zero X is no padding. The
+    error (:func:`rnnlab.data.check_ragged`'s) says to add lengths, or lengths T if the steps are real.
+
+    >>> X = np.ones((3, 4, 1)); X[0, 2:] = 0; X[1, 3:] = 0
+    >>> y = np.array([[1, 0, -1, -1], [0, 1, 0, -1], [1, 1, 0, 0]])
+    >>> check_label_padding(X, y, "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): y looks ragged: 2 sequence(s) end in label -1 over all-zero X rows (first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 4 steps); add lengths [N] with each sequence's true length (the padding past it may then hold anything, NaN included); if those steps are real data, save lengths of 4 for every sequence
+    >>> check_label_padding(np.ones((3, 4, 1)), y, "data.path (d.npz)")  # non-zero X: the labels are data
+    """
+    n, steps = y.shape
+    labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
+    last = labels[:, -1]
+    run = np.cumprod((X == 0).all(axis=2)[:, ::-1], axis=1).sum(axis=1)  # all-zero rows ending each sequence
+    same = np.cumprod((labels == last[:, None])[:, ::-1], axis=1).sum(axis=1)  # steps of its last label ending it
+    padded = (run >= 1) & (run < steps) & (same >= run)
+    if not padded.any():
+        return
+    values, counts = np.unique(last[padded], return_counts=True)
+    label = values[np.argmax(counts)]
+    padded &= last == label
+    run = np.where(padded, run, 0)
+    if padded.sum() < max(_PADDED_MIN, _PADDED_SHARE * n) or len(np.unique(run)) < 2:
+        return
+    pad = np.arange(steps)[None, :] >= (steps - run)[:, None]
+    shown = repr(str(label)) if labels.dtype.kind == "U" else f"{label.item():g}"
+    unscored = (", unscored (-100) but still read as input"
+                if labels.dtype.kind != "U" and label == PAD_LABEL else "")
+    try:
+        check_ragged(X, where, pad, f"label {shown} over all-zero X rows{unscored}")
+    except DataError as e:
+        raise DataError(f"{e}; if those steps are real data, save lengths of {steps} for every sequence") from None
 
 
 def _step_values(y: np.ndarray, valid: np.ndarray, where: str) -> np.ndarray:
@@ -133,8 +185,10 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
     length). ``train``: the training file's sequences, whose classes (or K) a test file must
     match; None for the training file itself."""
     if not path.lower().endswith(".npz"):
+        arrays, one = (("y [N, T] or [N, T, K] values", "one value per target column") if task.kind == "regression"
+                       else ("y [N, T] labels", "one label"))
         raise DataError(f"{where} ({path}): per-step targets ([task] per_step = true) are read from an .npz file "
-                        "(X [N, T, C], y [N, T], optional lengths [N]); a .csv row holds one label")
+                        f"(X [N, T, C], {arrays}, optional lengths [N]); a .csv row holds {one}")
     X, y, lengths = load_file(path, where=where)
     at = f"{where} ({path})"
     if lengths.shape != (len(X),) or (len(lengths) and (lengths.min() < 1 or lengths.max() > X.shape[1])):
@@ -144,7 +198,8 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
         raise DataError(f"{at}: expected lengths of shape [{len(X)}] with every length in [1, {X.shape[1]}], "
                         f"got shape {list(lengths.shape)}, {span}{first}")
     regression = task.kind == "regression"
-    lengths_given = bool(lengths.min(initial=X.shape[1]) < X.shape[1])
+    with open_npz(path, "") as npz:  # (lengths of T in the file: the user says every step is real)
+        lengths_given = "lengths" in npz.files or bool(lengths.min(initial=X.shape[1]) < X.shape[1])
     y = check_step_targets(X, y, lengths, at, regression, lengths_given)
     if not lengths_given:
         check_ragged(X, at)

@@ -457,9 +457,10 @@ def _input_batch_norm(bn: BatchNormSteps, z: Tensor, t0: int, length: int, gain:
 
 def _running_rows(norm: Any, t0: int, n: int, length: int, reverse: bool) -> tuple[Tensor, Tensor]:
     """The running statistics (mean, rstd) ``[n, 1, F]`` of ``norm`` (a :class:`TimestepBatchNorm`) for
-    the steps ``t0 … t0 + n − 1`` of a sequence of ``length`` (by position: reversed with ``reverse``)."""
+    the steps ``t0 … t0 + n − 1`` of a sequence of ``length`` (by position: reversed with ``reverse``;
+    the rows :meth:`~TimestepBatchNorm.rows` gives)."""
     pos = torch.arange(t0, t0 + n, device=norm.running_mean.device)
-    rows = (length - 1 - pos if reverse else pos).clamp_(max=norm.max_steps - 1)
+    rows = norm.rows(length - 1 - pos if reverse else pos)
     return norm.running_mean[rows].unsqueeze(1), torch.rsqrt(norm.running_var[rows] + norm.eps).unsqueeze(1)
 
 
@@ -560,10 +561,13 @@ def _compiled_bn_forward(acts: list[Tensor], w: Tensor, packed: Tensor | None, l
                          c0: Tensor, feed_mask: Tensor | None, keep_h: Tensor | None, keep_c: Tensor | None,
                          w_hh: Tensor, w_c: Tensor, b_c: Tensor, eps: float, eps_c: float, need_grad: bool,
                          parts: int, bn: BatchNormSteps) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """:func:`_forward_steps` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_forward``."""
+    """:func:`_forward_steps` with ``bn``, by ``torch.ops.rnnlab.lstm_bn_forward`` (which reads
+    step t's row min(t, rows − 1) of the running statistics it is given: in eval the fitted ones,
+    :meth:`~rnnlab.layers.norm.TimestepBatchNorm.running_rows`)."""
+    assert bn.c is not None
     return torch.ops.rnnlab.lstm_bn_forward(
-        acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, bn.hh.running_mean,
-        bn.hh.running_var, bn.c.running_mean, bn.c.running_var, _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
+        acts, w, packed, lin, h0, c0, feed_mask, keep_h, keep_c, w_hh, w_c, b_c, *bn.hh.running_rows(),
+        *bn.c.running_rows(), _valid_rows(bn, h0), bn.hh.momentum, bn.c.momentum,
         bn.hh.eps, bn.c.eps, bn.training, need_grad, parts)
 
 
@@ -837,6 +841,9 @@ def fast_lstm(
     need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w_ih, bias, w_hh, h0, c0, ln_w_ih, ln_w_hh, ln_w_c, ln_b_c)
     )
+    if bn is not None and bn.training:  # (the step loops move the rows of the recurrent term's and cell's norms)
+        bn.hh.mark_fitted(x.shape[0], x.shape[1], bn.valid)
+        bn.c.mark_fitted(x.shape[0], x.shape[1], bn.valid)  # type: ignore[union-attr]
     out, h_n, c_n, _ = _LSTM.apply(x, w_ih, bias, w_hh, h0, c0, feed_mask, keep[0], keep[1],
                                 ln_w_ih, ln_w_hh, ln_w_c, ln_b_c, eps, need_grad, loops, bn)
     return out, (h_n, c_n)

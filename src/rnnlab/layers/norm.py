@@ -10,6 +10,15 @@ own running statistics; in eval step ``t`` uses running statistics ``t`` (steps 
 ``max_steps`` share the last row). Gains start at 0.1 as the paper recommends. Padded steps of
 shorter sequences are left out of the statistics.
 
+Steps past those training fitted: each norm counts the rows its training forwards moved
+(``fitted_rows``, a buffer of the state dict, as torch's BatchNorm counts ``num_batches_tracked``),
+and in eval a step past them reads the last fitted row, as Cooijmans et al. prescribe ("for
+t > T_max we use the statistics of T_max"): a model trained on 30 steps normalizes step 45 with
+row 29's statistics, not with the initial (0, 1) of a row no batch ever reached. Training reads
+and moves the rows as before; eval steps within the fitted rows read their own row, as before.
+A state dict without the count (written before it existed) infers it from the rows that differ
+from their initial values.
+
 A step with fewer than 2 real rows (in a padded batch, the last steps of its longest sequence
 when it is alone there) has no batch statistics: those of one value are the value itself with
 variance 0, which normalizes it to exactly 0, so its input would reach nothing in training and
@@ -33,10 +42,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from rnnlab.layers.computation import capturing
 
 __all__ = ["TimestepBatchNorm", "GateNorms", "BatchNormSteps", "NORM_TYPES", "batch_moments", "batch_norm_rows",
            "batch_norm_rows_backward", "row_statistics", "step_statistics"]
@@ -50,6 +61,14 @@ class TimestepBatchNorm(nn.Module):
         max_steps: number of per-timestep running statistics kept.
         gamma_init: initial gain (0.1, Cooijmans et al.).
         bias: learn a shift (off for the input/recurrent terms, whose shift is the layer bias).
+
+    The buffer ``fitted_rows`` counts the rows training has moved (rows ``0 .. fitted_rows − 1``):
+    in eval a step past them reads row ``fitted_rows − 1`` (none fitted: every row its own).
+
+    >>> bn = TimestepBatchNorm(2, max_steps=8)
+    >>> _ = bn.sequence(torch.randn(3, 4, 2))  # training on 3 steps moves rows 0, 1, 2
+    >>> int(bn.fitted_rows), [bn.eval().row(t) for t in (1, 2, 5, 20)]
+    (3, [1, 2, 2, 2])
     """
 
     def __init__(
@@ -72,8 +91,13 @@ class TimestepBatchNorm(nn.Module):
         self.gamma_init = gamma_init
         self.weight = nn.Parameter(torch.empty(num_features, **fk))
         self.bias = nn.Parameter(torch.empty(num_features, **fk)) if bias else None
+        # (the count first: the running statistics stay the last buffers, as before it existed)
+        self.register_buffer("fitted_rows", torch.zeros((), dtype=torch.long, device=device))
         self.register_buffer("running_mean", torch.zeros(max_steps, num_features, **fk))
         self.register_buffer("running_var", torch.ones(max_steps, num_features, **fk))
+        # (the count as a Python int, with the buffer tensor and version it was read from: eval
+        # reads the buffer back once after training moved it, not at every step)
+        self._fitted_seen: tuple[Tensor, int, int] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -82,10 +106,97 @@ class TimestepBatchNorm(nn.Module):
             nn.init.zeros_(self.bias)
         self.running_mean.zero_()
         self.running_var.fill_(1.0)
+        self.fitted_rows.zero_()
 
-    def row(self, t: int) -> int:
-        """The running-statistics row of step ``t`` (steps past ``max_steps`` share the last)."""
-        return min(t, self.max_steps - 1)
+    def row(self, t: int) -> int | Tensor:
+        """The running-statistics row of step ``t``: in training ``t`` (steps past ``max_steps``
+        share the last), in eval at most the last row training fitted (``fitted_rows``). An int,
+        or inside ``torch.export`` / ``torch.jit.trace`` a 0-dim tensor (the count is a buffer
+        value there), which indexes the running statistics alike.
+
+        >>> bn = TimestepBatchNorm(2, max_steps=4)
+        >>> bn.row(9), bn.eval().row(9)  # nothing fitted yet: every row its own
+        (3, 3)
+        >>> _ = bn.fitted_rows.fill_(2)
+        >>> bn.row(1), bn.row(9)
+        (1, 1)
+        """
+        last = self._last_row()
+        return min(t, last) if isinstance(last, int) else last.clamp(max=t)
+
+    def rows(self, steps: Tensor) -> Tensor:
+        """:meth:`row` of every step of ``steps`` (a long tensor) at once.
+
+        >>> bn = TimestepBatchNorm(2, max_steps=4)
+        >>> _ = bn.fitted_rows.fill_(2)
+        >>> bn.rows(torch.arange(5)), bn.eval().rows(torch.arange(5))
+        (tensor([0, 1, 2, 3, 3]), tensor([0, 1, 1, 1, 1]))
+        """
+        last = self._last_row()
+        return steps.clamp(max=last) if isinstance(last, int) else torch.minimum(steps, last)
+
+    def running_rows(self) -> tuple[Tensor, Tensor]:
+        """``(running_mean, running_var)`` as the compiled loops read them (step ``t`` reads row
+        ``min(t, rows − 1)`` of what they are given): in training every row (the loops move them
+        in place), in eval the rows up to the last fitted one (:meth:`row`)."""
+        last = self._last_row()
+        if self.training or not isinstance(last, int):
+            return self.running_mean, self.running_var
+        return self.running_mean[: last + 1], self.running_var[: last + 1]
+
+    def _last_row(self) -> int | Tensor:
+        """The last row a step reads (see :meth:`row`)."""
+        S = self.max_steps
+        if self.training:
+            return S - 1
+        fitted = self.fitted_rows
+        try:
+            version = fitted._version
+        except RuntimeError:  # (an inference-mode tensor keeps no version: read it every time)
+            version = -1
+        seen = self._fitted_seen
+        if seen is None or seen[0] is not fitted or seen[1] != version or version < 0:
+            if capturing() or torch._C._are_functorch_transforms_active():
+                # (a graph keeps tensor operations only, and export's buffers have no values: the
+                # count stays a tensor)
+                return torch.where(fitted > 0, fitted.clamp(max=S) - 1, S - 1)
+            seen = self._fitted_seen = (fitted, version, int(fitted))
+        return min(seen[2], S) - 1 if seen[2] > 0 else S - 1
+
+    def mark_fitted(self, steps: int, batch: int, valid: Tensor | None = None) -> None:
+        """Count the rows that a training forward over ``steps`` steps of ``batch`` sequences
+        moved: every step's row with 2 sequences or more, or with ``valid [steps, batch, 1]``
+        (bool) those of the steps with 2 real rows or more (:func:`step_statistics`). Without a
+        host synchronisation. :meth:`sequence` and :meth:`update_running` count their own; a
+        forward that runs :meth:`step` or :meth:`forward_step` step by step calls this once
+        (the layer's :class:`GateNorms`, the fast LSTM).
+
+        >>> bn = TimestepBatchNorm(2, max_steps=8)
+        >>> bn.mark_fitted(5, 4, (torch.arange(5)[:, None] < torch.tensor([5, 3, 1, 3])).unsqueeze(-1))
+        >>> int(bn.fitted_rows)  # step 3 and 4 have one real row: rows 0, 1, 2
+        3
+        """
+        with torch.no_grad():
+            if valid is None:
+                if batch > 1:
+                    self.fitted_rows.clamp_(min=min(steps, self.max_steps))
+                return
+            self._count_moved(valid.flatten(1).sum(1) > 1)
+
+    def _count_moved(self, moved: Tensor) -> None:
+        """Raise ``fitted_rows`` to cover the steps ``moved [T]`` (bool) marks (by position)."""
+        last = (moved * torch.arange(1, moved.shape[0] + 1, device=moved.device)).amax().clamp(max=self.max_steps)
+        torch.maximum(self.fitted_rows, last.to(self.fitted_rows.device), out=self.fitted_rows)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        key = prefix + "fitted_rows"
+        mean, var = state_dict.get(prefix + "running_mean"), state_dict.get(prefix + "running_var")
+        if key not in state_dict and isinstance(mean, Tensor) and isinstance(var, Tensor) and mean.shape == var.shape:
+            # Written before the count existed: the rows training moved are those that left
+            # their initial (0, 1) (torch's BatchNorm likewise fills in num_batches_tracked).
+            moved = ((mean != 0) | (var != 1)).flatten(1).any(1)
+            state_dict[key] = (moved * torch.arange(1, moved.shape[0] + 1, device=moved.device)).amax().cpu()
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def statistics(self, x: Tensor, t: int, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(mean, rstd)`` of step ``t`` for ``x [B, F]``, each ``[F]``; in training the batch's
@@ -104,7 +215,9 @@ class TimestepBatchNorm(nn.Module):
     def step(self, x: Tensor, t: int, valid: Tensor | None = None) -> Tensor:
         """Normalize one timestep ``x [B, F]`` with the statistics of step ``t``.
 
-        ``valid [B, 1]`` (bool) excludes padded entries from the batch statistics.
+        ``valid [B, 1]`` (bool) excludes padded entries from the batch statistics. The row this
+        moves in training is not counted in ``fitted_rows`` here (a count per step would cost
+        the loop a few operations a step): the forward calls :meth:`mark_fitted` once.
         """
         if self._native(x, valid):
             row = self.row(t)
@@ -119,7 +232,8 @@ class TimestepBatchNorm(nn.Module):
                      bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """:meth:`step` for the fast loops, without a graph, with this norm's ``weight`` and
         ``bias`` (or the loop's handles of them): ``(y, mean, rstd)``, the statistics for
-        :meth:`backward_step`. The same computation as :meth:`step` (the tests check both).
+        :meth:`backward_step`. The same computation as :meth:`step` (the tests check both),
+        which counts no row either (:meth:`mark_fitted`).
 
         >>> bn = TimestepBatchNorm(3, max_steps=2, dtype=torch.float64)
         >>> x = torch.randn(5, 3, dtype=torch.float64)
@@ -143,10 +257,12 @@ class TimestepBatchNorm(nn.Module):
         """Normalize a whole time-major sequence ``x [T, B, F]`` (each step its own statistics)."""
         T, B, F = x.shape
         if not self.training:
-            rows = torch.arange(T, device=x.device).clamp_(max=self.max_steps - 1)
+            rows = self.rows(torch.arange(T, device=x.device))
             xv = x if valid is None else torch.where(valid, x, 0.0)
             y = (xv - self.running_mean[rows, None]) * torch.rsqrt(self.running_var[rows, None] + self.eps) * self.weight
             return y + self.bias if self.bias is not None else y
+        if valid is None:
+            self.mark_fitted(T, B)
         if valid is None and B > 1 and T <= self.max_steps:
             # Every step at once: the features of step t are channels t*F .. t*F+F-1 of one batch
             # norm over [B, T*F], whose running statistics are rows 0..T-1 of ours.
@@ -192,6 +308,7 @@ class TimestepBatchNorm(nn.Module):
             for t in range(S - 1, T):
                 self.running_mean[S - 1].lerp_(mean[t], weight[t])
                 self.running_var[S - 1].lerp_(unbiased[t], weight[t])
+            self._count_moved(n.flatten() > 1)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, max_steps={self.max_steps}, gamma_init={self.gamma_init}"
@@ -381,8 +498,15 @@ class GateNorms(nn.Module):
             raise ValueError(f"norm: expected 'layer' or 'batch', got {norm!r}")
 
     def input(self, xp: Tensor, valid: Tensor | None) -> Tensor:
-        """Normalize the input term of all steps at once, ``xp [T, B, G*H]``."""
+        """Normalize the input term of all steps at once, ``xp [T, B, G*H]``. With batch norm
+        in training, the recurrent term's and cell's norms count the same steps' rows as fitted
+        here, once for the forward whose steps :meth:`recurrent` and :meth:`cell` then run
+        (:meth:`TimestepBatchNorm.mark_fitted`)."""
         if isinstance(self.ih, TimestepBatchNorm):
+            if self.training:
+                for norm in (self.hh, self.c):
+                    if norm is not None:
+                        norm.mark_fitted(xp.shape[0], xp.shape[1], valid)
             return self.ih.sequence(xp, valid)
         return self.ih(xp)
 

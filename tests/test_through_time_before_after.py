@@ -148,7 +148,7 @@ def test_the_report_sentence_names_both_reaches(tmp_path):
     write_grad_through_time(tmp_path, {"model.rnn": _gtt(FLAT)}, step=8, epoch=2)
     section = _section(write_report(tmp_path).read_text(encoding="utf-8"))
     sentence = re.search(r"<h3>model\.rnn layer 0 forward</h3>\s*<p>(.*?)</p>", section, re.S)[1]
-    assert sentence.startswith("After training the gradient reaches every step back")  # the verdict stays
+    assert sentence.startswith("After training the gradient reaches back")  # the verdict stays
     assert ("10 of 20 steps back before training (dashed), all 20 steps back after training." in sentence)
     assert "dashed grey line is the curve the health check measured on the untrained model" in section
 

@@ -1,6 +1,6 @@
 """scikit-learn and aeon estimators over the project's one trainer (:func:`rnnlab.train.train`):
-:class:`RNNClassifier` and :class:`RNNRegressor` (one value per series; aeon's collection
-estimators), :class:`RNNSequenceTagger` and :class:`RNNSequenceRegressor` (a target at every
+:class:`RNNClassifier` and :class:`RNNRegressor` (one label, or K values, per series; aeon's
+collection estimators), :class:`RNNSequenceTagger` and :class:`RNNSequenceRegressor` (a target at every
 step, ``y`` [N, T]: scikit-learn estimators, since aeon's take one value per series) and
 :class:`RNNForecaster` (the next values of one long series: aeon's ``BaseForecaster``). Each
 writes its data into a run directory and trains the task's ``rnnlab init --task`` template there;
@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import signal
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -49,11 +51,13 @@ import torch
 
 from rnnlab.config import Config, load_config, parse_config, template_for
 from rnnlab.data.per_step import labelled_steps, valid_steps
-from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError
+from rnnlab.doctor.checks import KeySpelling
+from rnnlab.errors import CheckpointError, ConfigError, DataError, Interrupted, RunDirError
 
 if TYPE_CHECKING:
     from rnnlab.data import DataSplits
     from rnnlab.rundir import RunDir
+    from rnnlab.train import TrainResult
 
 try:
     from aeon.classification.base import BaseClassifier
@@ -87,6 +91,9 @@ _KEYWORDS = {
     "lr": "training.lr", "weight_decay": "training.weight_decay",
 }
 
+#: How the findings after training name the config's keys to an estimator's caller: by the keyword
+#: that sets each (``steps=2000``), else as a ``params`` entry (``params={"adapt.max_steps": 8000}``).
+_KEY_SPELLING = KeySpelling({path: keyword for keyword, path in _KEYWORDS.items()})
 
 #: The fit's copy of the caller's arrays, in its run directory (the config's data.path).
 _DATA_FILE = "train_data.npz"
@@ -169,6 +176,7 @@ class _RNNEstimator:
         """
         from rnnlab.search.space import apply_values
 
+        self._check_arguments()
         base = self._base_config()
         values: dict[str, Any] = {"data.dataset": None, "data.path": str(data_path), "data.test_path": None}
         for key, path in _KEYWORDS.items():
@@ -198,11 +206,33 @@ class _RNNEstimator:
         return apply_values(base, {path: _plain(value) for path, value in values.items()},
                             source=f"{type(self).__name__} parameters")
 
+    def _check_arguments(self) -> None:
+        """The parameters that set no key path, each refused in one line naming it: ``verbose`` a
+        flag (as :func:`rnnlab._checks.check_bool` reads one: ``"no"`` would print), ``run_dir``
+        None or a directory's path, ``random_state`` (:func:`_seed_source`; checked, not drawn:
+        fit draws the seed once). The others are key paths, which the config checks.
+
+        >>> RNNClassifier(verbose="yes").resolved_config()
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.ConfigError: verbose: expected True or False, got str 'yes'
+        """
+        from rnnlab._checks import check_bool
+
+        try:
+            check_bool("verbose", self.verbose)
+        except TypeError as e:  # (a parameter's error, as every other one of the estimator's)
+            raise ConfigError(str(e)) from None
+        run_dir = self.run_dir
+        if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or not os.fspath(run_dir)):
+            raise ConfigError(f"run_dir: expected None or a directory's path (str or os.PathLike), got "
+                              f"{type(run_dir).__name__} {run_dir!r}")
+        _seed_source(self.random_state)
+
     def _check_before_fit(self) -> None:
         """What refuses a fit whatever the data: the parameters, and a ``run_dir`` that holds a
         fitted run. Checked before the fit touches the estimator (aeon's ``fit`` resets it
         first), so that a refused fit leaves a fitted estimator fitted."""
-        _seed_source(self.random_state)  # (checked, not drawn: fit draws the seed once)
         self.resolved_config(seed=0)
         if self.run_dir is not None:
             _check_run_dir_free(Path(self.run_dir))
@@ -270,14 +300,33 @@ class _RNNEstimator:
         trainer read it (its scalings: ``targets``, ``stats``). A ``run_dir`` that holds an
         interrupted fit (:func:`_clear_for_fit`) is continued from its last checkpoint, when this
         fit's data and parameters are that fit's."""
-        from rnnlab.data import load_data
         from rnnlab.data.files import check_step_order
+
+        self._check_arguments()  # (a forecaster's first check: run_dir is read next)
+        if "X" in arrays:  # X as the caller gave it ([N, C, T]), not as the data file holds it
+            check_step_order(arrays["X"].shape, f"{type(self).__name__}.fit", call="fit(X, y)")
+        try:
+            result, config, data = self._train_in_run_dir(arrays)
+        except KeyboardInterrupt as stop:
+            # (after the run directory is released, and a temporary one removed: what is kept is said as it is)
+            raise self._interrupted(stop) from None
+        self.model_ = result.model.eval()
+        self.inputs_ = data.inputs
+        self.summary_ = result.to_dict()
+        self.config_ = config
+        self.seed_ = config.training.seed
+        self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
+        return data
+
+    def _train_in_run_dir(self, arrays: Mapping[str, np.ndarray]) -> tuple[TrainResult, Config, DataSplits]:
+        """:meth:`_train`'s training, in the run directory (``run_dir``, or a temporary one): the
+        trainer's result, the config it trained (as its config.toml records it) and the data as it
+        read them."""
+        from rnnlab.data import load_data
         from rnnlab.rundir import RunDir, atomic_write_bytes
         from rnnlab.task import task_for
         from rnnlab.train import train
 
-        if "X" in arrays:  # X as the caller gave it ([N, C, T]), not as the data file holds it
-            check_step_order(arrays["X"].shape, f"{type(self).__name__}.fit", call="fit(X, y)")
         with self._run_directory() as out:
             data_path = out.resolve() / _DATA_FILE
             tracking = self.run_dir is not None
@@ -301,7 +350,7 @@ class _RNNEstimator:
             try:
                 with self._in_callers_words(data_path):
                     result = train(config, out=out, resume=bool(interrupted), progress=False,
-                                   log=print if self.verbose else None)
+                                   log=print if self.verbose else None, spelling=_KEY_SPELLING)
                     # The config the run trained, as its config.toml records it: the template's rules
                     # (``[adapt]``) may have changed the hold-out and the scaling the model reads.
                     config = RunDir(out).read_config()
@@ -313,13 +362,31 @@ class _RNNEstimator:
                 reason = str(e).removeprefix("--resume: ").split("; ")[0]
                 raise ConfigError(f"{_interrupted_fit(out, interrupted)} that this fit cannot continue ({reason}); "
                                   f"{_what_to_do(out)}") from None
-        self.model_ = result.model.eval()
-        self.inputs_ = data.inputs
-        self.summary_ = result.to_dict()
-        self.config_ = config
-        self.seed_ = config.training.seed
-        self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
-        return data
+        return result, config, data
+
+    def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
+        """A fit stopped by SIGINT, SIGTERM or SIGHUP, said in the estimator's words: what the
+        next fit does with what the stop left (the trainer's "--resume" is ``rnnlab train``'s), or
+        that nothing was kept without ``run_dir``. Still an :class:`Interrupted`, so a
+        ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too."""
+        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+        epoch = re.search(r" during epoch (\d+);", str(stop))
+        head = str(Interrupted.by(signum)) + (f" during epoch {epoch.group(1)}" if epoch else "")
+        if self.run_dir is None:
+            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; nothing was kept (without run_dir the "
+                                       "fit trains in a temporary directory, removed as it stops): pass run_dir to "
+                                       "keep a fit that the next fit into it continues")
+        path = Path(self.run_dir)
+        try:
+            held = _check_run_dir_free(path)  # (what the next fit into it will do, by the rule that fit follows)
+        except ConfigError as e:
+            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; {e}")
+        if not held:
+            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; run_dir {str(path)!r} keeps nothing a "
+                                       "fit continues (no epoch was checkpointed): the next fit into it starts over")
+        return Interrupted(signum, f"{head} of {type(self).__name__}.fit; run_dir {str(path)!r} keeps its records "
+                                   f"({held}) and last checkpoint: fit again with the same data and parameters into run_dir "
+                                   f"{str(path)!r} to continue")
 
     @contextmanager
     def _in_callers_words(self, data_path: Path) -> Iterator[None]:
@@ -433,11 +500,16 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
     ``rnnlab init --task regression`` template by default (``[task] kind = "regression"``, which
     it sets over any ``config``); the parameters are :class:`RNNClassifier`'s.
 
-    The trainer standardizes the targets on its training part and the model predicts standardized
-    values; ``predict`` returns them in the data's units, and ``score`` is aeon's R².
+    ``y`` is one value per series, [N], or K values per series, [N, K] (scikit-learn's
+    multi-output convention: one model with K outputs; a column ``[N, 1]`` is raveled, with
+    scikit-learn's ``DataConversionWarning``). The trainer standardizes each target on its training
+    part and the model predicts standardized values; ``predict`` returns them in the data's units,
+    [N] (or [N, K]), and ``score`` is aeon's R², scikit-learn's ``r2_score`` (over K targets, their
+    uniform average).
 
-    Fitted attributes: ``model_``, ``inputs_``, ``summary_`` (as the classifier's) and
-    ``targets_`` (the targets' standardization: ``targets_.mean``, ``targets_.std``).
+    Fitted attributes: ``model_``, ``inputs_``, ``summary_`` (as the classifier's),
+    ``targets_`` (the targets' standardization: ``targets_.mean``, ``targets_.std``, [K]) and
+    ``n_outputs_`` (K of a y [N, K]; None for a y [N], as :class:`RNNSequenceRegressor`'s).
 
     >>> f = np.random.default_rng(0).uniform(0.3, 1.5, 40)
     >>> X = np.sin(f[:, None, None] * np.arange(12.0)); y = 100.0 + 10.0 * f  # a sine's frequency
@@ -450,28 +522,43 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
     _task_name = "regression"
     _task = {"task.kind": "regression", "task.per_step": False}
 
+    def __sklearn_tags__(self) -> Any:
+        """aeon's tags, and scikit-learn's multi-output target tag: ``y`` may be [N, K]."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def _check_y(self, y: Any, n_cases: int) -> np.ndarray:
-        """The targets as floats [N]: aeon's check, except that targets of two distinct values are
-        values too (aeon calls them binary and refuses them), and targets that never vary, which
-        the trainer could not standardize, are refused here."""
+        """The targets as floats [N] or [N, K]: aeon's check, except that targets of two distinct
+        values are values too (aeon calls them binary and refuses them), K targets per series are
+        taken (scikit-learn's multi-output regression; aeon's y is 1-D), and targets that never
+        vary, which the trainer could not standardize, are refused here."""
         y = _target_array(y)
-        if hasattr(y, "to_numpy"):  # a pandas Series, or a DataFrame of one column, as aeon takes them
+        if hasattr(y, "to_numpy"):  # a pandas Series or DataFrame, as aeon takes them
             y = y.to_numpy()
             y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-        if y.ndim != 1:
-            raise DataError(f"y: expected one target value per series (y [N]), got shape {list(y.shape)}")
-        if not len(y):
-            raise DataError("y: expected target values, got an empty y")
+        y = np.asarray(y)
+        if y.ndim not in (1, 2):
+            raise DataError(f"y: expected one target value per series (y [N]) or K of them (y [N, K]), got shape "
+                            f"{list(y.shape)}")
+        if not y.size:
+            raise DataError(f"y: expected target values, got an empty y (shape {list(y.shape)})")
         if y.dtype.kind not in "biuf":
-            raise DataError(f"y: expected numeric target values, got dtype {y.dtype} (e.g. {np.asarray(y[0]).tolist()!r})")
+            raise DataError(f"y: expected numeric target values, got dtype {y.dtype} "
+                            f"(e.g. {np.asarray(y.flat[0]).tolist()!r})")
         with np.errstate(invalid="ignore"):  # (its integer test casts the values: beyond int64 numpy warns)
             kind = type_of_target(y, input_name="y")  # refuses NaN and inf in scikit-learn's words
-        if kind not in ("binary", "multiclass", "continuous"):
-            raise DataError(f"y: expected one numeric target value per series, got {kind} targets")
+        if kind not in ("binary", "multiclass", "continuous", "multilabel-indicator", "multiclass-multioutput",
+                        "continuous-multioutput"):
+            raise DataError(f"y: expected numeric target values per series, got {kind} targets")
         if len(y) != n_cases:
             raise DataError(f"y: expected {n_cases} target values, one per series of X, got {len(y)}")
-        if len(np.unique(y)) < 2:
-            raise DataError(f"y: expected target values that vary, got {len(y)} sample(s) all {float(y[0]):g}")
+        columns = y.reshape(len(y), -1)
+        same = np.flatnonzero((columns == columns[0]).all(axis=0))
+        if len(same):
+            which = "" if y.ndim == 1 else f" in target {same[0]} (y[:, {same[0]}])"
+            raise DataError(f"y: expected target values that vary, got {len(y)} sample(s) all "
+                            f"{float(columns[0, same[0]]):g}{which}")
         return y.astype(np.float64)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNRegressor:
@@ -479,11 +566,12 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
         targets = self._train({"X": padded, "y": np.asarray(y, dtype=np.float64), "lengths": lengths}).targets
         assert targets is not None  # a regression run standardizes its targets
         self.targets_ = targets
+        self.n_outputs_ = None if np.ndim(y) == 1 else int(np.shape(y)[1])
         return self
 
     def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        standardized = self._outputs(*_series(X, "predict"))[:, 0]  # one target per series (aeon's y is 1-D)
-        return standardized * self.targets_.std[0] + self.targets_.mean[0]
+        values = self._outputs(*_series(X, "predict")) * self.targets_.std + self.targets_.mean
+        return values if self.n_outputs_ else values[:, 0]  # (as y came: [N, K], or [N])
 
     @classmethod
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:

@@ -1364,8 +1364,9 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
                   f"{steps(n.get('reach'), unit)} back, of {hk.num(n.get('timesteps'))})",
         EXPLODES: f"explodes (at the first step it is {hk.num(n.get('first_over_last'))} times its "
                   f"value at the last step, over the {th.grad_explode:g} the health check allows)",
-        REACHES: f"reaches every {unit} back (it never falls below {th.grad_rel:g} × its value at the "
-                 f"last step, nor grows past {th.grad_explode:g} times it)",
+        REACHES: f"reaches back (it stays above {th.grad_rel:g} × its value at the last step over at least "
+                 f"{th.short_reach:.0%} of the {unit}s back, the health check's rule, nor grows past "
+                 f"{th.grad_explode:g} times it)",
     }.get(verdict)
     if said is None:  # (a last value of 0, a non-finite value, a single step: the check says nothing either)
         return ("After training the health check's rule cannot judge this curve (a last value of 0, a non-finite "

@@ -16,9 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,15 @@ class Thresholds:
         gate_units: fraction of a gate's units that must be stuck for a finding ("most units").
         grad_rel: gradient reach is measured to where |dLoss/dh_t| falls below ``grad_rel`` times
             its value at the last step (the vanishing point).
+        short_reach: the gradient reach, as a fraction of the steps the layer runs, under which
+            it vanishes (:func:`reach_is_short`; the finding, and the report's verdict on the
+            trained curve). Not every step short of the whole sequence: on 12 steps a reach of 11
+            leaves one step's input barely shaping the updates, which costs no dependency worth
+            a warning, while half of 20 steps (a plain RNN's 0.5 per step) loses ten. Above the
+            findings after training's :attr:`rnnlab.doctor.fit.FitThresholds.short_reach`
+            (half), the same concept: before training it warns of a recurrence that forgets
+            from the start, which training seldom mends in a plain RNN; after training a reach is
+            an underfit's cause only where it misses most of the sequence.
         grad_explode: ratio |dLoss/dh_0| / |dLoss/dh_T| above which the gradient explodes.
         bias_rate: relative growth per step of a bias norm above which it counts as fast.
         bias_vs_kernel: how many times faster than the kernel norm a bias norm must grow.
@@ -91,6 +101,7 @@ class Thresholds:
     gate_shut: float = 0.05
     gate_units: float = 0.5
     grad_rel: float = 1e-3
+    short_reach: float = 0.75
     grad_explode: float = 1e3
     bias_rate: float = 0.05
     bias_vs_kernel: float = 10.0
@@ -339,6 +350,51 @@ def spelled(text: str, config: bool) -> str:
     ('use layer_norm=True', 'use model.layer_norm = true')
     """
     return text.format_map({key: words[int(config)] for key, words in SPELLING.items()})
+
+
+@dataclass(frozen=True)
+class KeySpelling:
+    """How a remedy names a key path of the config (:data:`SPELLING`'s config spelling, key by
+    key, for the findings that quote a config's values): as a config file sets it
+    (``training.steps = 2000``), or, given ``keywords`` (key path to the keyword that sets it: a
+    scikit-learn estimator's ``steps`` for ``training.steps``), as that caller sets it: by its
+    keyword (``steps=2000``), else through its ``params`` mapping of key paths.
+
+    >>> KeySpelling().set("training.steps", 2000), KeySpelling().set("model.unit_forget_bias", True)
+    ('training.steps = 2000', 'model.unit_forget_bias = true')
+    >>> est = KeySpelling({"training.steps": "steps"})
+    >>> est.set("training.steps", 2000), est.key("adapt.max_steps"), est.set("model.head.pooling", "mean")
+    ('steps=2000', 'params["adapt.max_steps"]', 'params={"model.head.pooling": "mean"}')
+    """
+
+    keywords: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def keyworded(self) -> bool:
+        """Whether keys are a caller's keywords and ``params`` (else a config file's)."""
+        return bool(self.keywords)
+
+    def key(self, path: str) -> str:
+        """The key path ``path`` as the reader names it."""
+        if not self.keyworded:
+            return path
+        return self.keywords.get(path) or f'params["{path}"]'
+
+    def value(self, value: Any) -> str:
+        """``value`` as the reader writes it: TOML's ``true`` and ``"text"``, or Python's ``True``."""
+        if isinstance(value, bool):
+            return str(value) if self.keyworded else str(value).lower()
+        if isinstance(value, str):
+            return json.dumps(value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def set(self, path: str, value: Any) -> str:
+        """Setting ``path`` to ``value``, as the reader writes it."""
+        if not self.keyworded:
+            return f"{path} = {self.value(value)}"
+        if path in self.keywords:
+            return f"{self.keywords[path]}={self.value(value)}"
+        return f'params={{"{path}": {self.value(value)}}}'
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -1183,11 +1239,23 @@ def _exploding_remedy(module: nn.Module | None, config: bool) -> str:
 VANISHES, EXPLODES, REACHES, UNJUDGED = "vanishes", "explodes", "reaches", "unjudged"
 
 
+def reach_is_short(reach: int, steps: int, short_reach: float) -> bool:
+    """Whether a gradient reach of ``reach`` of ``steps`` steps back is short: under the fraction
+    ``short_reach`` of the steps. The one rule of both phases, at each one's threshold: the health
+    check's (:attr:`Thresholds.short_reach`) and the findings after training's
+    (:attr:`rnnlab.doctor.fit.FitThresholds.short_reach`).
+
+    >>> reach_is_short(11, 12, Thresholds().short_reach), reach_is_short(10, 20, Thresholds().short_reach)
+    (False, True)
+    """
+    return reach < short_reach * steps
+
+
 def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
                        loss: str | None = None) -> tuple[str, Finding | None]:
     """The ``gradient_through_time`` check's verdict on one layer's |dLoss/dh_t|: ``(VANISHES,
-    finding)`` when it falls below ``th.grad_rel`` of its last value before the first step,
-    ``(EXPLODES, finding)`` when its first value is over ``th.grad_explode`` times its last,
+    finding)`` when it falls below ``th.grad_rel`` of its last value short of ``th.short_reach``
+    of the steps back (:func:`reach_is_short`), ``(EXPLODES, finding)`` when its first value is over ``th.grad_explode`` times its last,
     ``(REACHES, None)`` when neither, and ``(UNJUDGED, None)`` for fewer than 2 steps, a
     non-finite value or a last value of 0. The report judges the curve recorded after training
     with it, by the same thresholds. ``loss``: which loss the curve follows when not the whole
@@ -1198,6 +1266,8 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
     >>> verdict, f.numbers["reach"]
     ('vanishes', 10)
     >>> judge_through_time(TimeGradient("'rnn' layer 0 forward", torch.ones(20)), Thresholds())
+    ('reaches', None)
+    >>> judge_through_time(TimeGradient("'rnn' layer 0 forward", 1e-4 ** (torch.arange(12.0) == 0)), Thresholds())
     ('reaches', None)
     """
     g = tg.per_step.detach().to(torch.float64).abs()
@@ -1216,12 +1286,12 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
         "grad_first": float(g[0]),
     }
     of = "|dLoss/dh_t|" + ("" if loss is None else f" ({loss})")
-    if reach < steps:
+    if reach_is_short(reach, steps, th.short_reach):
         return VANISHES, Finding(
             check="gradient_through_time",
             severity="warning",
             title=f"Vanishing gradient through time in {tg.name}: reaches {reach} of {steps} steps",
-            numbers={**numbers, "rel": th.grad_rel, **tg.where},
+            numbers={**numbers, "rel": th.grad_rel, "short_reach": th.short_reach, **tg.where},
             message=(
                 f"{of} falls below {th.grad_rel:g} of its value at the last step "
                 f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "

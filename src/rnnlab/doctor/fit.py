@@ -81,11 +81,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-# (the health check's config spellings: one wording per remedy)
-from rnnlab.doctor.checks import spelled
+# (the health check's config spellings: one wording per remedy; the reach rule of both phases)
+from rnnlab.doctor.checks import KeySpelling, reach_is_short
 from rnnlab.doctor.findings import Finding
 
 if TYPE_CHECKING:
@@ -115,10 +115,15 @@ class _Terms:
     fitted: str = "the model fit its training data"
     stream: str | None = None
     unit: str = "sequences"  # what a classifier's majority-class rate counts
-
+    say: KeySpelling = field(default_factory=KeySpelling)
+    """How the remedies name the config's keys (a config file's, or an estimator's keywords)."""
 
     @staticmethod
-    def of(task: Task) -> _Terms:
+    def of(task: Task, say: KeySpelling | None = None) -> _Terms:
+        return replace(_Terms._of(task), say=say or KeySpelling())
+
+    @staticmethod
+    def _of(task: Task) -> _Terms:
         if task.kind == "language_model":  # (its underfit is language_model_underfit's, against the unigram entropy)
             return _Terms("bpc", "training bits per token", "validation bits per token", "", "what predicts the "
                           "next token of new text", "", "the model learned from context", stream="bpc")
@@ -222,8 +227,9 @@ class FitThresholds:
     step: inputs further back barely shape the updates), as a fraction of the steps the layer runs,
     under which it is an underfit's cause. At or over half the sequence the gradient reaches most
     of it: a dependency longer than that is rare next to the other causes (27 of 30 steps, cited,
-    hid too few steps), and the health check before training names any reach short of the whole
-    sequence (its vanishing gradient is a cause of its own)."""
+    hid too few steps). The health check before training draws the same line
+    (:func:`rnnlab.doctor.checks.reach_is_short`) at its own, higher :attr:`rnnlab.doctor.checks.
+    Thresholds.short_reach` (three quarters): its vanishing gradient is a cause of its own."""
     mode_gap: float = 0.2
     overfit_gap: float = 0.15
     min_val: int = 10
@@ -253,6 +259,7 @@ def fit_findings(
     chance: float | None = None,
     guard: MeanGuard | None = None,
     majority: float | None = None,
+    spelling: KeySpelling | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -289,6 +296,9 @@ def fit_findings(
             it beside the accuracy where one class holds most of the sequences. None: ``chance``
             (the stratified hold-out keeps the class balance); neither: judged on
             ``underfit_acc`` alone.
+        spelling: how the remedies name the config's keys (:class:`rnnlab.doctor.checks.KeySpelling`):
+            None, as a config file sets them (``training.steps = 2000``); a scikit-learn
+            estimator's run passes its keywords (``steps=2000``, else ``params={...}``).
     """
     from rnnlab.task import task_for
 
@@ -296,7 +306,8 @@ def fit_findings(
     if not records:
         return FitFindings()
     task = task_for(config)
-    terms = _Terms.of(task)
+    terms = _Terms.of(task, spelling)
+    say = terms.say
     if stopped_by_caller:
         steps, epochs = int(records[-1]["step"]), len(records)
         return FitFindings([Finding(
@@ -320,7 +331,7 @@ def fit_findings(
     if task.kind == "language_model":
         underfit = None
         if unigram is not None:  # (without it, whether the model learned from context is not judged)
-            underfit = language_model_underfit(records, train_eval, config, unigram, th)
+            underfit = language_model_underfit(records, train_eval, config, unigram, th, spelling=say)
             bits = 1 / math.log(2)
             checked["underfit"] = (f"{terms.fitted} {in_steps}, {float(train_eval['loss']) * bits:.3f} bits per "
                                    f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
@@ -463,24 +474,24 @@ def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config
                  f"(more steps, regularization, a larger model) would only tune noise."),
         remedy=(f"check the {named}: that {belongs} (alignment after sorting, shuffling or joining files) and that "
                 f"{same}; then check that {simpler}"
-                + (f"; with only {n_val} validation sequences, enlarge data.val_fraction (now "
+                + (f"; with only {n_val} validation sequences, enlarge {terms.say.key('data.val_fraction')} (now "
                    f"{config.data.val_fraction:g}) to tell a weak signal from none" if n_val < 50 else "") + "."),
     )
 
 
-def _mode_gap_remedy(config: Config) -> str:
+def _mode_gap_remedy(config: Config, say: KeySpelling) -> str:
     """What would bring training and eval mode together, leaving out what the config already does."""
     fixes = []
     if not (config.data.normalize == "per_series" and config.data.series_scale):
-        fixes.append('scale each series on its own: data.normalize = "per_series" with data.series_scale = true '
-                     "(the scale stays visible as an input)")
+        fixes.append(f"scale each series on its own: {say.set('data.normalize', 'per_series')} with "
+                     f"{say.set('data.series_scale', True)} (the scale stays visible as an input)")
     frontend = config.model.frontend
     if frontend is not None and any(b.norm == "batch" for b in frontend.conv_blocks):
         fixes.append('normalize without batch statistics: norm = "layer" (or "none") in each '
                      "[[model.frontend.blocks]]")
     if config.model.recurrent_batch_norm:
-        fixes.append("model.recurrent_batch_norm = false (its statistics per step, over each batch)")
-    noisy = [f"model.{k} = {v:g}" for k in ("dropout", "input_dropout", "recurrent_dropout", "weight_drop",
+        fixes.append(f"{say.set('model.recurrent_batch_norm', False)} (its statistics per step, over each batch)")
+    noisy = [say.set(f"model.{k}", v) for k in ("dropout", "input_dropout", "recurrent_dropout", "weight_drop",
                                              "zoneout", "input_noise")
              if isinstance(v := getattr(config.model, k), (int, float)) and v > 0]
     if noisy:
@@ -498,7 +509,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if acc > th.underfit_skill if terms.metric == "skill" else \
             acc >= (th.underfit_r2 if terms.metric == "r2" else max(th.underfit_acc, beats_majority)):
         return None
-    tc = config.training
+    tc, say = config.training, terms.say
     steps, epochs = int(records[-1]["step"]), len(records)
     losses = [float(r["train_loss"]) for r in records]
     numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
@@ -506,7 +517,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if majority is not None:
         numbers["majority_rate"] = majority
     causes: list[tuple[str, str]] = []
-    rate = _measured_rate(before, records, tc.lr, th)
+    rate = _measured_rate(before, records, tc.lr, th, say)
     if rate is not None and rate[0] in ("high", "cause"):
         # (a rate that overwrites the weights keeps the loss bouncing: more steps, read from a loss that
         # looks still falling, would only bounce longer)
@@ -527,7 +538,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        "Batch norm's running statistics "
                        "do not match the batches' own (series of very different scales), or dropout "
                        "carries the training-mode model.",
-                       _mode_gap_remedy(config)))
+                       _mode_gap_remedy(config, terms.say)))
     stalled_by_mode = bool(causes)
 
     q = max(1, epochs // 4)
@@ -555,12 +566,13 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        f"did not score better on validation, so the evaluated weights are an early epoch's and "
                        f"more steps would not change them.",
                        "if the later epochs fit the training data but not validation, the data carry little "
-                       "signal for this model: regularize it more (e.g. training.weight_decay) or give it more "
-                       "series; if validation is too small to choose an epoch, enlarge data.val_fraction"))
+                       f"signal for this model: regularize it more (e.g. {say.key('training.weight_decay')}) or "
+                       "give it more series; if validation is too small to choose an epoch, enlarge "
+                       f"{say.key('data.val_fraction')}"))
     elif not stalled_by_mode and not causes and (drop > still_falling or steps < th.few_steps // 5
                                   or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
-        budget = f"training.steps = {tc.steps}" if tc.steps is not None else f"training.epochs = {epochs}"
+        budget = say.set("training.steps", tc.steps) if tc.steps is not None else say.set("training.epochs", epochs)
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
         if drop > still_falling:
             why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
@@ -568,11 +580,11 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         if config.adapt.budget and steps + per_epoch > config.adapt.max_steps:
             # (the budget that follows the fit took the run to its cap, whole epochs of it: training.steps
             # is only where it started)
-            remedy = (f"train longer: raise adapt.max_steps (now {config.adapt.max_steps}), e.g. to "
+            remedy = (f"train longer: raise {say.key('adapt.max_steps')} (now {config.adapt.max_steps}), e.g. to "
                       f"{max(more, 2 * config.adapt.max_steps)}, up to which the budget that follows the fit doubles "
                       f"while the loss falls ({budget} is where it starts)")
         else:
-            remedy = (f"train longer: set training.steps = {more} (now {budget}; steps count updates "
+            remedy = (f"train longer: set {say.set('training.steps', more)} (now {budget}; steps count updates "
                       "whatever the size of the data set)")
         causes.append((f"Too few steps: {why}.", remedy))
 
@@ -587,15 +599,15 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        "beyond the class balance.",
                        "balance the classes in the data (rnnlab has no class weights or balanced sampling): give the "
                        "rarer classes more series, or repeat theirs in the training file (copies then reach the "
-                       "validation part too: judge on data.test_path), and check that the inputs tell the rarer "
+                       f"validation part too: judge on {say.key('data.test_path')}), and check that the inputs tell the rarer "
                        "classes apart at all"))
 
     strong = _strong_regularization(config, steps, th)
     if strong:
         numbers["strong_regularization"] = dict(strong)
-        listed = ", ".join(f"{k} = {v:.3g}" for k, v in strong)
+        listed = ", ".join(say.set(k, float(f"{v:.3g}")) for k, v in strong)
         causes.append((f"Regularization strength: {listed}.",
-                       "weaken it: " + ", ".join(f"lower {k}" for k, _ in strong)))
+                       "weaken it: " + ", ".join(f"lower {say.key(k)}" for k, _ in strong)))
 
     if rate is not None and rate[0] == "low":  # (measured: a rate that small moves nothing else either)
         numbers.update(rate[3])
@@ -608,7 +620,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     if stuck and rate is None:
         causes.append((f"The learning rate: the training loss hardly fell ({losses[0]:.3g} in the first epoch, "
                        f"{losses[-1]:.3g} in the last).",
-                       f"change training.lr (now {tc.lr:g}): try 10 times smaller (a rate too large "
+                       f"change {say.key('training.lr')} (now {tc.lr:g}): try 10 times smaller (a rate too large "
                        "bounces) and 10 times larger (a rate too small crawls)"))
     if tc.clip_norm is not None:
         norms = [float(r["grad_norm"]) for r in records if "grad_norm" in r]
@@ -617,17 +629,19 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
             if tc.optimizer in ("adam", "adamw", "nadamw"):
                 # Adam divides the gradient by its own running size: the update's length follows the
                 # learning rate, not the gradient's norm, so a lower rate only shortens it further.
+                clip, lr = say.key("training.clip_norm"), say.key("training.lr")
                 causes.append((f"Clipping: the gradient norm averaged {mean:.3g}, more than 10 times "
-                               f"training.clip_norm = {tc.clip_norm:g}, so every gradient was scaled down by "
+                               f"{say.set('training.clip_norm', tc.clip_norm)}, so every gradient was scaled down by "
                                f"about {mean / tc.clip_norm:.3g} times before {tc.optimizer} saw it.",
-                               f"raise training.clip_norm (now {tc.clip_norm:g}) to about the gradient norm it cuts "
+                               f"raise {clip} (now {tc.clip_norm:g}) to about the gradient norm it cuts "
                                f"({mean:.3g}), or unset it (with {tc.optimizer} the update's size follows "
-                               "training.lr, not the gradient's norm: lowering training.lr would not undo the cut)"))
+                               f"{lr}, not the gradient's norm: lowering {lr} would not undo the cut)"))
             else:
+                clip, lr = say.key("training.clip_norm"), say.key("training.lr")
                 causes.append((f"Clipping: the gradient norm averaged {mean:.3g}, more than 10 times "
-                               f"training.clip_norm = {tc.clip_norm:g}, so every update was cut short.",
-                               f"raise training.clip_norm (now {tc.clip_norm:g}) or lower training.lr (with "
-                               f"{tc.optimizer} an update is training.lr times the clipped gradient: a gradient "
+                               f"{say.set('training.clip_norm', tc.clip_norm)}, so every update was cut short.",
+                               f"raise {clip} (now {tc.clip_norm:g}) or lower {lr} (with "
+                               f"{tc.optimizer} an update is {lr} times the clipped gradient: a gradient "
                                "that large often comes from a rate too large)"))
 
     dead = [f for f in before if f.check == "dead_relu" and f.severity in ("warning", "error")]
@@ -647,12 +661,12 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
             target = "label" if terms.metric == "acc" else "target"
             causes.append((f"Gradient reach: in the trained {name or 'layer'} {vanishes}, so a step's {target} that "
                            f"depends on inputs more than {reach} steps before it cannot be learned.",
-                           _keep_state_remedy(config)))
+                           _keep_state_remedy(config, say)))
         else:
             causes.append((f"Gradient reach: in the trained {name or 'layer'} {vanishes}, so the first "
                            f"{length - reach} steps of a sequence barely shape the updates.",
                            "shorten what the layer sees (pool or stride in [[model.frontend.blocks]]) or "
-                           "summarise every step: model.head.pooling = \"mean\""))
+                           f"summarise every step: {say.set('model.head.pooling', 'mean')}"))
 
     if at_chance is not None:
         # (nor did it learn its training part beyond chance: the other causes come first, but a model
@@ -667,7 +681,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        "kind as the training part's) and that a simpler baseline beats chance, before tuning"))
     if not causes:
         causes.append(("Capacity: no other cause shows in the records.",
-                       f"a larger model: raise model.hidden_size (now {config.model.hidden_size}) or add "
+                       f"a larger model: raise {say.key('model.hidden_size')} (now {config.model.hidden_size}) or add "
                        "conv blocks to [model.frontend]"))
     n_classes_hint = "" if acc > 0 else terms.worst
     # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
@@ -701,12 +715,12 @@ def _short_reach(through_time: Mapping[str, Any], th: FitThresholds) -> tuple[st
     """
     for name, g in through_time.items():
         reach, length = int(g.reach(th.grad_rel)), int(g.timesteps)
-        if reach < th.short_reach * length:
+        if reach_is_short(reach, length, th.short_reach):
             return name, reach, length
     return None
 
 
-def _keep_state_remedy(config: Config) -> str:
+def _keep_state_remedy(config: Config, say: KeySpelling | None = None) -> str:
     """How a config keeps a recurrent layer's state longer, naming only what it does not set yet
     (the layer refuses layer norm beside recurrent batch norm); more units where it sets them all.
 
@@ -714,25 +728,26 @@ def _keep_state_remedy(config: Config) -> str:
     >>> print(_keep_state_remedy(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nlayer = "gru"\\nlayer_norm = true')))
     keep the state longer: model.recurrent_init = "orthogonal" (now the layer's default)
     """
-    m = config.model
+    m, say = config.model, say or KeySpelling()
     options = []
-    if m.layer not in ("lstm", "gru"):
-        options.append(spelled("{gated_indrnn}" if m.layer == "indrnn" else "{gated}", True))
+    if m.layer not in ("lstm", "gru"):  # (SPELLING's "gated" and "gated_indrnn", key by key)
+        options.append(f"an LSTM/GRU rather than {'an IndRNN' if m.layer == 'indrnn' else 'a plain RNN'} "
+                       f"({say.set('model.layer', 'lstm')} or \"gru\")")
     if m.layer == "lstm" and not m.unit_forget_bias:
-        options.append(spelled("{unit_forget_bias}", True))
+        options.append(say.set("model.unit_forget_bias", True))
     if not m.layer_norm and not m.recurrent_batch_norm:
-        options.append(spelled("{layer_norm}", True))
+        options.append(say.set("model.layer_norm", True))
     if m.recurrent_init != "orthogonal" and m.layer != "indrnn":  # (IndRNN's recurrent weight is a vector)
-        now = "the layer's default" if m.recurrent_init is None else f'"{m.recurrent_init}"'
-        options.append(spelled("{orthogonal}", True) + f" (now {now})")
+        now = "the layer's default" if m.recurrent_init is None else say.value(m.recurrent_init)
+        options.append(say.set("model.recurrent_init", "orthogonal") + f" (now {now})")
     if not options:
         return (f"keep the state longer: the layer already sets what does (gated, layer or batch norm, orthogonal "
-                f"recurrent weights): give it more units, model.hidden_size (now {m.hidden_size})")
+                f"recurrent weights): give it more units, {say.key('model.hidden_size')} (now {m.hidden_size})")
     return "keep the state longer: " + (", ".join(options[:-1]) + " or " if len(options) > 1 else "") + options[-1]
 
 
 def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: float,
-                   th: FitThresholds) -> tuple[str, str, str, dict[str, Any]] | None:
+                   th: FitThresholds, say: KeySpelling) -> tuple[str, str, str, dict[str, Any]] | None:
     """("high" | "low", cause, remedy, numbers) when the health check before training measured the
     learning rate off (its ``update_ratio`` finding: its ``lr_factor``, which brings the ratio just
     inside the healthy range; a finding recorded without one: the factor to 1e-3; one that says
@@ -752,7 +767,7 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
         factor = kept if kept is not None else 1e-3 / ratio
         return ("low", f"The learning rate is too small: before training each step changed the weights by "
                        f"{ratio:.3g} of their norm (about 1e-3 is typical).",
-                f"raise training.lr (now {lr:g}) by about {factor:.3g} times, to about {lr * factor:.3g} (the factor "
+                f"raise {say.key('training.lr')} (now {lr:g}) by about {factor:.3g} times, to about {lr * factor:.3g} (the factor "
                 "the update-to-weight ratio before training measured)", {"update_ratio": ratio})
     if found is not None and not found.title.startswith("Learning rate too large"):
         found = None
@@ -779,11 +794,12 @@ def _measured_rate(before: list[Finding], records: list[dict[str, Any]], lr: flo
            f"by 10 times or more (the update ratio {ratio:.3g} is too large for its factor to be read off)"
            if measured else "by 10 times or more")
     return ("high", "The learning rate is too large: " + " and ".join(said) + ".",
-            f"lower training.lr (now {lr:g}) {how}, before any other change", numbers)
+            f"lower {say.key('training.lr')} (now {lr:g}) {how}, before any other change", numbers)
 
 
 def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[str, float], config: Config,
-                            unigram: float, th: FitThresholds | None = None) -> Finding | None:
+                            unigram: float, th: FitThresholds | None = None, *,
+                            spelling: KeySpelling | None = None) -> Finding | None:
     """The underfit finding of a language model whose training loss (``train_eval["loss"]``,
     nats per token) is not below the training part's ``unigram`` entropy, with its remedies.
 
@@ -799,15 +815,16 @@ def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[s
     loss = float(train_eval["loss"])
     if loss < unigram:
         return None
-    tc, m = config.training, config.model
+    tc, m, say = config.training, config.model, spelling or KeySpelling()
     steps = int(records[-1]["step"])
-    remedies = [f"train longer: training.steps = {max(4 * steps, 2000)} (now {steps} optimizer steps)",
-                f"change training.lr (now {tc.lr:g}): try 3 times larger and 3 times smaller"]
+    remedies = [f"train longer: {say.set('training.steps', max(4 * steps, 2000))} (now {steps} optimizer steps)",
+                f"change {say.key('training.lr')} (now {tc.lr:g}): try 3 times larger and 3 times smaller"]
     strong = _strong_regularization(config, steps, th)
     strong += [(k, v) for k, v in (("training.ar", tc.ar), ("training.tar", tc.tar)) if v > 2]
     if strong:
-        remedies.append("weaken the regularization: " + ", ".join(f"lower {k} (now {v:.3g})" for k, v in strong))
-    remedies.append(f"a larger model: raise model.hidden_size (now {m.hidden_size})")
+        remedies.append("weaken the regularization: " + ", ".join(f"lower {say.key(k)} (now {v:.3g})"
+                                                                  for k, v in strong))
+    remedies.append(f"a larger model: raise {say.key('model.hidden_size')} (now {m.hidden_size})")
     bits = 1 / math.log(2)
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
@@ -883,7 +900,8 @@ def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eva
                  f"{noise:.3f} that chance allows on {n_val} validation sequences: the model learned "
                  f"its training sequences rather than {terms.learned}. {terms.val[0].upper() + terms.val[1:]} was best "
                  f"({best[key]:.3f}) at epoch {best['epoch']}."),
-        remedy=_overfit_remedies(config, task, records, "the validation loss was lowest", int(low_loss["epoch"])),
+        remedy=_overfit_remedies(config, task, records, "the validation loss was lowest", int(low_loss["epoch"]),
+                                 terms.say),
     ), None
 
 
@@ -930,7 +948,7 @@ def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], tr
                  f"training {m.label} (training mode, over each epoch's windows) fell from {_fixed(float(then_train))} "
                  f"to {_fixed(float(now_train))}: the model learned its training {what} rather than {terms.learned}. "
                  f"The weights of epoch {best_epoch} scored best on the validation block."),
-        remedy=_overfit_remedies(config, task, records, f"the best validation {m.label}", best_epoch),
+        remedy=_overfit_remedies(config, task, records, f"the best validation {m.label}", best_epoch, terms.say),
     ), None
 
 
@@ -939,15 +957,16 @@ def _fixed(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _overfit_remedies(config: Config, task: Task, records: list[dict[str, Any]], lowest: str, at: int) -> str:
+def _overfit_remedies(config: Config, task: Task, records: list[dict[str, Any]], lowest: str, at: int,
+                      say: KeySpelling) -> str:
     """What would hold an overfitting model back, in the task's own regularizers, leaving out
     what the config already has at that strength."""
     tc, m = config.training, config.model
     remedies = []
     if tc.early_stopping.patience == 0:
-        remedies.append(f"stop at the best validation epoch: training.early_stopping.patience = "
-                        f"{max(5, len(records) // 10)} (restores the best weights; {lowest} at epoch {at} of "
-                        f"{len(records)})")
+        remedies.append(f"stop at the best validation epoch: "
+                        f"{say.set('training.early_stopping.patience', max(5, len(records) // 10))} (restores the "
+                        f"best weights; {lowest} at epoch {at} of {len(records)})")
     if task.kind == "language_model":
         # AWD-LSTM's (Merity et al. 2017) settings, characters and words: the strengths worth trying next
         word = config.data.tokens == "word"
@@ -958,13 +977,13 @@ def _overfit_remedies(config: Config, task: Task, records: list[dict[str, Any]],
             suggested.insert(0, ("model.embedding_dropout", m.embedding_dropout, 0.1))
         for key, now, to in suggested:
             if now < to:
-                remedies.append(f"raise {key} (now {now:g}), e.g. to {to:g}")
+                remedies.append(f"raise {say.key(key)} (now {now:g}), e.g. to {to:g}")
         remedies.append("or give it more training text")
         return "; ".join(remedies) + "."
     if m.recurrent_dropout < 0.25:
-        remedies.append(f"raise model.recurrent_dropout (now {m.recurrent_dropout:g}), e.g. to 0.25")
+        remedies.append(f"raise {say.key('model.recurrent_dropout')} (now {m.recurrent_dropout:g}), e.g. to 0.25")
     if m.head.dropout < 0.25:
-        remedies.append(f"raise model.head.dropout (now {m.head.dropout:g}), e.g. to 0.3")
-    remedies.append(f"raise training.weight_decay (now {tc.weight_decay:g}) or the recurrent decay rule")
+        remedies.append(f"raise {say.key('model.head.dropout')} (now {m.head.dropout:g}), e.g. to 0.3")
+    remedies.append(f"raise {say.key('training.weight_decay')} (now {tc.weight_decay:g}) or the recurrent decay rule")
     remedies.append("or give it longer series" if task.stream else "or give it more training data")
     return "; ".join(remedies) + "."

@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -104,6 +104,9 @@ from rnnlab.train.model import (
 from rnnlab.train.run_fit import RUN_FIT_KEY, run_fit_state
 from rnnlab.train.shape_rules import adapt_to_shape
 from rnnlab.train.timing import Timing
+
+if TYPE_CHECKING:
+    from rnnlab.doctor.checks import KeySpelling
 
 Log = Callable[[str], None] | None
 #: Called with each epoch's metrics record once it is written; returning True ends training
@@ -1464,7 +1467,8 @@ def _place(stream: dict[str, Any] | None) -> str:
 def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None,
           allow_change: Sequence[str] = (), fold: Fold | None = None,
-          on_epoch: EpochCallback | None = None, workers: int = 1) -> TrainResult:
+          on_epoch: EpochCallback | None = None, workers: int = 1,
+          spelling: KeySpelling | None = None) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``; unset
     ``name`` and ``output.dir`` follow the data, see :func:`with_derived_names`).
 
@@ -1478,7 +1482,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     sees each epoch's record and ends training when it returns True; ``workers`` is the number
     of processes sharing the CPUs (a search's or recipe's), which the thread policy splits
     (:mod:`rnnlab.threads`; torch's thread count is restored when training returns, and so are
-    the global random generators that ``training.seed`` seeds: :func:`callers_random_state`).
+    the global random generators that ``training.seed`` seeds: :func:`callers_random_state`);
+    ``spelling`` names the config's keys in the findings after training as its caller sets them
+    (:class:`rnnlab.doctor.checks.KeySpelling`; None: as the config file does).
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
     after the last epoch, and on SIGINT/SIGTERM/SIGHUP (then :class:`rnnlab.errors.Interrupted`).
@@ -1500,7 +1506,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         with _open_run_dir(config, out, resume, fold) as run, rare_full_collections(), callers_random_state():
             try:
                 return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
-                              workers, timing)
+                              workers, timing, spelling)
             except BaseException as e:
                 if isinstance(e, (OSError, RnnlabError)):
                     _raise_if_gone(run, e)  # (before the abandon below, which would find nothing)
@@ -1524,7 +1530,8 @@ def _abandon_unrecorded(run: RunDir) -> None:
 
 def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
            stop_after: int | None, allow_change: Sequence[str], fold: Fold | None,
-           on_epoch: EpochCallback | None, workers: int, timing: Timing) -> TrainResult:
+           on_epoch: EpochCallback | None, workers: int, timing: Timing,
+           spelling: KeySpelling | None = None) -> TrainResult:
     """:func:`train` in the run directory it holds."""
     with timing.phase("set_up"):
         config, shape = adapt_to_shape(config)  # (before config.toml: it records what the rules decided)
@@ -1579,7 +1586,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         if config.tracking.enabled and config.tracking.grad_through_time:
             with timing.phase("grad_through_time"):
                 through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-        result = _finish(run, s, through_time, timing, log)
+        result = _finish(run, s, through_time, timing, log, spelling)
     except BaseException as e:
         # (Ctrl-C or a failure after the last epoch: the session's steps and times are recorded as an
         # interrupted one's, so a --resume counts them among its earlier sessions)
@@ -1649,7 +1656,8 @@ def _epoch_line(r: dict[str, Any], epochs: int, task: Task) -> str:
     return "  ".join(parts)
 
 
-def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log) -> TrainResult:
+def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log,
+            spelling: KeySpelling | None = None) -> TrainResult:
     """Evaluate the trained model (the best weights, with early stopping), the findings after
     training, and summary.json."""
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
@@ -1672,7 +1680,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     train_eval = _with_skill(train_tally.result(), baselines)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
-                             _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train))
+                             _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling)
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
@@ -1791,7 +1799,8 @@ def _chance(task: Task, val: Sequences) -> float | None:
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
                   unigram: float | None = None, epoch: int | None = None, chance: float | None = None,
-                  guard: MeanGuard | None = None, majority: float | None = None) -> list[Finding]:
+                  guard: MeanGuard | None = None, majority: float | None = None,
+                  spelling: KeySpelling | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
     training-part unigram entropy; ``chance``: :func:`_chance` of the validation part,
     ``majority`` of the training part; ``guard``: a regression's mean
@@ -1803,7 +1812,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     before = [f for f in earlier if f.phase == "before_training"]
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
-                            guard=guard, majority=majority)
+                            guard=guard, majority=majority, spelling=spelling)
     if config.tracking.enabled and config.tracking.health:
         # (the checks that did not run before training, and when it ran, stay recorded beside them)
         measured = run.read_health_measured() if run.health.exists() else None

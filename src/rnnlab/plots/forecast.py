@@ -8,8 +8,10 @@ model the run evaluated, the scaling and reference it recorded when it trained, 
 predict RUN_DIR`` writes). :func:`plot_forecast` draws, per channel (the first
 :data:`MAX_CHANNELS`), the actual series, the model's forecasts at every origin of the test block
 (1 step and ``horizon`` steps ahead, each drawn at the step it forecasts) beside the naive and
-seasonal-naive forecasts ``horizon`` steps ahead (seasonal naive dashed, on top: a model that
-learned little is that forecast, and its line would hide it), and the forecast after the end,
+seasonal-naive forecasts ``horizon`` steps ahead (naive dotted and seasonal naive dashed, on top: a
+model that learned little is its reference forecast, and its line would hide it; a line that others
+cover on every panel says so in the legend, as naive does under seasonal naive a whole season
+ahead, where both forecast the last value), and the forecast after the end,
 over a window a reader can follow (:func:`window_start`: the last few seasons, the end of the
 training block and the validation block before them where they fit); each panel's title gives
 the channel's MASE of the model, naive and seasonal naive over the whole block
@@ -259,13 +261,77 @@ def window_start(lines: ForecastLines) -> int:
     return max(start, min(L - max(WINDOW_SEASONS * lines.season, WINDOW_STEPS, 4 * h), L - 2))
 
 
+#: How far apart two forecast lines may be at most, as a fraction of the panel's height, and
+#: still draw as one: about a line's width on a panel 2.6 inches high.
+SAME_LINE = 0.01
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One forecast line of :func:`plot_forecast`: whose forecast, how many steps ahead, the
+    steps it forecasts ([n]), its values there on the panels' channels ([n, C]) and its style."""
+
+    name: str
+    k: int
+    at: np.ndarray
+    values: np.ndarray
+    color: str
+    style: Any
+    width: float
+    z: int
+
+    def label(self, under: dict[int, tuple[_Line, float]] | None = None, season: int = 0) -> str:
+        """The legend's label: what the line is, and where lines drawn over it hide it (``under``:
+        :func:`_hidden`'s for this line) which lines those are, and how close."""
+        text = f"{self.name}, {self.k} step{'s' if self.k > 1 else ''} ahead"
+        if not under:
+            return text
+        by_k: dict[int, list[str]] = {}
+        for o, _ in under.values():
+            by_k.setdefault(o.k, []).append(f"{o.name}'s")
+        names = " and ".join(" and ".join(n) + (f" {k} step{'s' if k > 1 else ''} ahead" if k != self.k else "")
+                             for k, n in by_k.items())
+        apart = max(gap for _, gap in under.values())
+        if apart > 0:
+            return f"{text}: under {names} (at most {max(apart, 0.001):.1%} of the axis apart)"
+        whole = {self.name, *(o.name for o, _ in under.values())} == {"naive", "seasonal naive"} and season \
+            and self.k % season == 0
+        # (a whole number of seasons ahead, seasonal naive repeats the last value: naive's forecast)
+        return f"{text}: the same as {names}" + (" (a whole season ahead, both are the last value)" if whole else "")
+
+
+def _hidden(drawn: list[_Line], spans: list[float]) -> dict[int, dict[int, tuple[_Line, float]]]:
+    """The lines of ``drawn`` that lines drawn over them (a higher z) cover on every panel: at
+    each step they forecast, within :data:`SAME_LINE` of the panel's ``spans`` (y extents, one per
+    channel). ``{i: {j: (drawn[j], how far apart at most, a fraction of the span)}}``.
+
+    >>> one = lambda v, z: _Line("naive", 1, np.arange(3), np.asarray(v, float)[:, None], "k", "-", 1.0, z)
+    >>> {i: [(j, gap) for j, (_, gap) in under.items()]
+    ...  for i, under in _hidden([one([1, 2, 3], 4), one([1, 2, 3], 5), one([1, 2, 9], 6)], [10.0]).items()}
+    {0: [(1, 0.0)]}
+    """
+    found: dict[int, dict[int, tuple[_Line, float]]] = {}
+    for i, low in enumerate(drawn):
+        for j, high in enumerate(drawn):
+            if high.z <= low.z or not np.isin(low.at, high.at).all():
+                continue
+            over = high.values[np.searchsorted(high.at, low.at)]
+            same_gaps = np.isnan(low.values) == np.isnan(over)
+            gaps = np.abs(np.nan_to_num(low.values - over)) / np.maximum(np.asarray(spans), 1e-300)
+            if same_gaps.all() and gaps.max(initial=0.0) <= SAME_LINE:
+                found.setdefault(i, {})[j] = (high, float(gaps.max(initial=0.0)))
+    return found
+
+
 def plot_forecast(lines: ForecastLines, *, title: str | None = None,
                   path: str | os.PathLike[str] | None = None) -> Figure:
     """One panel per channel (the first :data:`MAX_CHANNELS`) of ``lines``
     (:func:`forecast_lines`): the series from the end of its training block, the held-out
     blocks shaded, the model's forecasts on the block 1 and ``horizon`` steps ahead, the naive
-    and seasonal-naive forecasts ``horizon`` steps ahead, and the forecast after the end. Saves
-    when ``path`` is given.
+    and seasonal-naive forecasts ``horizon`` steps ahead, and the forecast after the end. A
+    forecast line that lines drawn over it cover on every panel (within :data:`SAME_LINE` of
+    the axis) is named so in the legend: every line the legend names is seen or accounted for.
+    Saves when ``path`` is given.
 
     >>> from rnnlab.data.stream import Bounds
     >>> x = np.arange(20.0)[:, None]
@@ -287,11 +353,24 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     # sliver at the edge otherwise)
     room = max(0, (L - start) // 40 - h)
     fig, axes = style.new_figure(channels, 1, panel_size=(9.0, 2.6), sharex=True)
-    # Seasonal naive dashed above the model: a model that learned little is that forecast (a
-    # zero-initialised head starts as it), and the model's line would hide it.
-    kinds = [("model", lines.model, MODEL_COLOR, "-", 1.8, 4), ("naive", lines.naive, NAIVE_COLOR, ":", 1.1, 2),
+    # The references dotted and dashed above the model: a model that learned little is its reference
+    # forecast, naive or seasonal naive (a zero-initialised head starts as it), and the model's line
+    # would hide it; the model shows between the dots and dashes.
+    kinds = [("model", lines.model, MODEL_COLOR, "-", 1.8, 4), ("naive", lines.naive, NAIVE_COLOR, ":", 1.1, 5),
              ("seasonal naive", lines.seasonal_naive, SEASONAL_COLOR, (0, (4, 2.5)), 1.3, 6)]
     steps_ahead = [1, h] if h > 1 else [1]
+    # Each forecast line: its name, steps ahead, the steps it forecasts, its values [n, C], how drawn.
+    plotted = []
+    for name, forecasts, color, linestyle, width, z in kinds:
+        for k in (steps_ahead if name == "model" else [h]):
+            drawn = lines.origins + k >= start  # (the forecasts for the steps in the window)
+            if drawn.any():
+                ahead = name == "model" and k > 1
+                plotted.append(_Line(
+                    name, k, lines.origins[drawn] + k, forecasts[drawn, k - 1, :channels],
+                    MODEL_AHEAD_COLOR if ahead else color, (0, (1.5, 1.5)) if ahead else linestyle,
+                    1.3 if ahead else width, z - 1 if ahead else z))
+    artists_of: list[list[Any]] = [[] for _ in plotted]  # (each line's Line2D on every panel)
     for c, ax in enumerate(axes[:, 0]):
         for block, a, e in (("validation", b.train, b.val), ("test", b.val, b.test), ("after the end", L, L + h)):
             if e > max(a, start):
@@ -303,16 +382,9 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
             ax.text(edges[start], 1.0, " training (end)", transform=ax.get_xaxis_transform(), ha="left",
                     va="top", fontsize=style.NOTE_SIZE, color="#555555")
         ax.plot(xs[start:L], lines.values[start:, c], color=ACTUAL_COLOR, linewidth=1.3, label="actual", zorder=3)
-        for name, forecasts, color, linestyle, width, z in kinds:
-            for k in (steps_ahead if name == "model" else [h]):
-                drawn = lines.origins + k >= start  # (the forecasts for the steps in the window)
-                if not drawn.any():
-                    continue
-                at = lines.origins[drawn] + k
-                ahead = name == "model" and k > 1
-                ax.plot([xs[i] for i in at], forecasts[drawn, k - 1, c], color=MODEL_AHEAD_COLOR if ahead else color,
-                        zorder=z - 1 if ahead else z, linestyle=(0, (1.5, 1.5)) if ahead else linestyle,
-                        linewidth=1.3 if ahead else width, label=f"{name}, {k} step{'s' if k > 1 else ''} ahead")
+        for line, artists in zip(plotted, artists_of, strict=True):
+            artists += ax.plot([xs[i] for i in line.at], line.values[:, c], color=line.color, zorder=line.z,
+                               linestyle=line.style, linewidth=line.width, label=line.label())
         ax.plot(xs[L - 1: L + h], [lines.values[-1, c], *lines.after[:, c]], color=AFTER_COLOR, linewidth=1.5,
                 marker="o", markersize=3, zorder=5, label="forecast after the end " + ("(rnnlab predict)" if not lines.added else "(of the run's series)"))
         ax.set_ylabel(lines.columns[c] if c < len(lines.columns) else f"channel {c}")
@@ -330,6 +402,10 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
         axes[-1, 0].xaxis.set_major_locator(locator)
         axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     style.share_x_labels(axes)
+    spans = [float(np.subtract(*ax.get_ylim()[::-1])) for ax in axes[:channels, 0]]
+    for i, under in _hidden(plotted, spans).items():
+        for artist in artists_of[i]:
+            artist.set_label(plotted[i].label(under, lines.season))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     for block, a, e, label in (("validation", b.train, b.val, "validation block"),
                                ("test", b.val, b.test, "test block (the run's test figures)"),

@@ -225,16 +225,55 @@ def _log_decades(ax_values: list[np.ndarray]) -> float:
     return float(np.log10(values.max() / values.min())) if values.size > 1 else 0.0
 
 
-def _draw_baselines(ax: Axes, baselines: dict[str, Any], metric: str, splits: dict[str, str]) -> None:
+#: How far a reference forecast's value may lie outside the range of a panel's curves (and the
+#: better reference of each split), in that range's heights, and still be drawn on the axis: beyond,
+#: the axis stretched to it leaves the curves a flat band (MASE 1.04 to 1.15 under naive's 5.5).
+OFF_SCALE = 1.0
+
+
+def _draw_baselines(ax: Axes, baselines: dict[str, Any], metric: str, splits: dict[str, str],
+                    values: Sequence[np.ndarray] = ()) -> None:
     """Each reference forecast's ``metric`` on each split drawn here (``splits``: split -> the
-    colour of its curve), labelled with its value."""
+    colour of its curve), labelled with its value. The axis keeps to the panel's curves
+    (``values``) and each split's better reference (lower: the metrics are errors): a reference
+    further than :data:`OFF_SCALE` of that range beyond it is a marker at the axis' edge with its
+    value, not a line the axis stretches to."""
+    refs = []
     for split, color in splits.items():
         forecasts = baselines.get(split)
         for name, linestyle in BASELINE_STYLE.items():
             value = (forecasts or {}).get(name, {}).get(metric) if isinstance(forecasts, dict) else None
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                ax.axhline(value, color=color, linestyle=linestyle, linewidth=1.0, alpha=0.75,
-                           label=f"{split} {name.replace('_', ' ')} {value:.3g}")
+            if _number(value) and math.isfinite(value):
+                refs.append((split, name, float(value), color, linestyle))
+    drawn = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values]) if values else np.empty(0)
+    drawn = drawn[np.isfinite(drawn)]
+    better = [min(v for s, _, v, _, _ in refs if s == split) for split in {r[0] for r in refs}]
+    kept = np.concatenate([drawn, better]) if drawn.size and ax.get_yscale() == "linear" else None
+    lo, hi = (float(kept.min()), float(kept.max())) if kept is not None else (-math.inf, math.inf)
+    # (a panel of one flat value: its own size sets what is far)
+    reach = OFF_SCALE * ((hi - lo) or abs(hi) or 1.0) if kept is not None else math.inf
+    off: dict[str, list[tuple[str, str, float, str]]] = {"above": [], "below": []}
+    for split, name, value, color, linestyle in refs:
+        label = f"{split} {name.replace('_', ' ')} {value:.3g}"
+        if lo - reach <= value <= hi + reach:
+            ax.axhline(value, color=color, linestyle=linestyle, linewidth=1.0, alpha=0.75, label=label)
+        else:
+            off["above" if value > hi else "below"].append((split, name, value, color))
+    if not off["above"] and not off["below"]:
+        return
+    ax.autoscale_view()
+    bottom, top = ax.get_ylim()
+    room = 0.16 * (top - bottom)  # (a band at the edge for the markers and their values, clear of the curves)
+    ax.set_ylim(bottom - (room if off["below"] else 0.0), top + (room if off["above"] else 0.0))
+    for edge, far in off.items():
+        y, marker, va = (1.0, "^", "top") if edge == "above" else (0.0, "v", "bottom")
+        for i, (split, name, value, color) in enumerate(far):
+            x_at = 0.97 - 0.11 * i
+            ax.plot([x_at], [y], transform=ax.transAxes, linestyle="none", marker=marker, markersize=6, color=color,
+                    clip_on=False, zorder=6, gid=f"off-scale {split} {name}",
+                    label=f"{split} {name.replace('_', ' ')} {value:.3g}: {edge} the axis (marked at its edge)")
+            ax.text(x_at, y + (-0.035 if edge == "above" else 0.035), f"{value:.3g}", transform=ax.transAxes,
+                    ha="center", va=va, fontsize=style.NOTE_SIZE, color=color)
 
 
 def run_name(run_dir: str | os.PathLike[str] | RunDir) -> str:
@@ -373,7 +412,8 @@ def plot_metrics(
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
         if panel.baseline is not None and baselines:
             _draw_baselines(ax, baselines, panel.baseline,
-                            {k.split("_")[0]: style.series_color(curves.index(k)) for k in curves})
+                            {k.split("_")[0]: style.series_color(curves.index(k)) for k in curves},
+                            [series(records, k, x)[1] for k in keys] + [np.asarray(list(points.values()))])
         for key, value in points.items():
             # (the records' train_ figures are training-mode means over the epochs' batches; the fit findings
             # and the budget judge this one, the evaluated weights on the whole training split in eval mode)

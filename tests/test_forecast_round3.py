@@ -164,7 +164,7 @@ def hourly_config(tmp_path: Path, steps: int, season: int) -> str:
     t = np.arange(steps)
     rows = [["time", "load"]] + [[f"{i}", f"{500 + 100 * np.sin(2 * np.pi * i / 24) + (i % 168):.1f}"] for i in t]
     data = write_rows(tmp_path / "hourly.csv", rows)
-    return stream_toml(str(data), data="bptt = 24\nstreams = 2\ntest_steps = 96\nval_fraction = 0.2",
+    return stream_toml(str(data), data="bptt = 24\nstreams = 2\ntest_steps = 96\nval_fraction = 0.2\ncolumns = [\"load\"]",
                        task=f"horizon = 6\nseason = {season}").replace("val_steps = 12\n", "")
 
 
@@ -285,7 +285,7 @@ def test_a_validation_block_as_long_as_the_horizon_is_warned_of(tmp_path):
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         load_stream(cfg.data, seed=0, task=task_for(cfg))
-    notes = [str(w.message) for w in said if str(w.message).startswith("task.horizon")]
+    notes = [str(w.message) for w in said if str(w.message).startswith("task.horizon: the validation")]
     assert len(notes) == 1 and "only 1 origin" in notes[0] and "data.val_steps" in notes[0]
     assert "at least 127 steps" in notes[0]
     fine = parse_config(stream_toml(str(data), data="val_steps = 127\ntest_steps = 64\nbptt = 16",
@@ -293,7 +293,7 @@ def test_a_validation_block_as_long_as_the_horizon_is_warned_of(tmp_path):
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         load_stream(fine.data, seed=0, task=task_for(fine))
-    assert not [w for w in said if str(w.message).startswith("task.horizon")]
+    assert not [w for w in said if str(w.message).startswith("task.horizon: the validation")]
 
 
 def test_forecast_csv_names_the_file_not_where_it_lay(shop):

@@ -163,7 +163,7 @@ def test_bad_stream_files_and_keys_are_one_line(tmp_path, capsys, base_run):  # 
     one_line_error(["train", str(tmp_path / "gap.toml")], capsys, ("gap.csv", "line 3", "'sales'", "got ''", "data.columns"))
     (tmp_path / "t.csv").write_text('date,sales\n2020-01,"1,234.5"\n')
     (tmp_path / "t.toml").write_text(stream_toml(str(tmp_path / "t.csv")))
-    one_line_error(["train", str(tmp_path / "t.toml")], capsys, ("no column holds numbers", "'1,234.5'", "data.columns"))
+    one_line_error(["train", str(tmp_path / "t.toml")], capsys, ("column 'sales'", "separators", "'1,234.5'", "data.columns"))
     one_line_error(["predict", str(base_run)], capsys, ("classification run has no forecast",), kept=base_run)
 
 

@@ -341,12 +341,7 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
     """
     at = _at(p, where)
     columns = [label_column] if isinstance(label_column, str) else list(label_column)
-    if len(header) == 1:
-        for sep, name, read in ((";", "';'", "sep=';', decimal=','"), ("\t", "a tab", "sep='\\t'")):
-            if sep in header[0]:
-                raise DataError(f"{at}: the header is one cell containing {name}: rnnlab reads comma-separated .csv "
-                                f"files (with decimal points); save it with commas, e.g. pandas.read_csv(path, {read})"
-                                ".to_csv(path, index=False)")
+    check_separator(at, header)
     cells = [h for h in header if h]
     numbers = [h for h in cells if is_number(h)]
     if numbers and len(cells) - len(numbers) <= 1 and not _names_steps(numbers):
@@ -376,17 +371,65 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
         raise DataError(f"{at}: column {named[0]!r} is not a time step ({_steps_are(label_column)}; remove other "
                         f"columns, such as an id, from the file: df.drop(columns=[{named[0]!r}]))")
     _check_step_names(at, header, label_column, where)
+    return index_columns(at, header, rows)
+
+
+def check_separator(at: str, header: list[str]) -> None:
+    """Refuse a ``.csv`` whose header ``header`` (its first row's cells) is one cell holding ``;``
+    or a tab: a file of another separator (European Excel writes ``;`` with decimal commas), whose
+    rows would read as one column of text. ``at`` names the file, as the error starts.
+
+    >>> check_separator("d.csv", ["date;sales"])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: d.csv: the header is one cell containing ';': rnnlab reads comma-separated .csv files (with decimal points); save it with commas, e.g. pandas.read_csv(path, sep=';', decimal=',').to_csv(path, index=False)
+    """
+    if len(header) != 1:
+        return
+    for sep, name, read in ((";", "';'", "sep=';', decimal=','"), ("\t", "a tab", "sep='\\t'")):
+        if sep in header[0]:
+            raise DataError(f"{at}: the header is one cell containing {name}: rnnlab reads comma-separated .csv "
+                            f"files (with decimal points); save it with commas, e.g. pandas.read_csv(path, {read})"
+                            ".to_csv(path, index=False)")
+
+
+def column_role(name: str) -> str | None:
+    """What a ``.csv`` column holds by its name alone, when that is no values: ``"index"`` (no
+    name, or pandas's ``Unnamed: N``: the index ``df.to_csv(path)`` writes), ``"id"``, ``"time"``
+    (time, timestamp, date, datetime or step, case aside: where a row is); else None.
+
+    >>> [column_role(n) for n in ["", "Unnamed: 0", "ID", "Date", "sales"]]
+    ['index', 'index', 'id', 'time', None]
+    """
+    if not name or _UNNAMED.fullmatch(name):
+        return "index"
+    lowered = name.lower()
+    return "id" if lowered == "id" else "time" if lowered in _TIME_NAMES else None
+
+
+def index_columns(at: str, header: list[str], rows: list[list[str]], lines: list[int] | None = None) -> set[int]:
+    """Refuse a column without a name (empty, or pandas's ``Unnamed: 0``) that holds a value in
+    ``rows`` (the file's rows, the header first): the index pandas writes by default, which read
+    as data would be a counter; return the positions of those empty on every line (a trailing
+    comma). ``lines``: each row's line in the file (default: one row a line); ``at`` names the file.
+
+    >>> index_columns("d.csv", ["Unnamed: 0", "sales"], [["Unnamed: 0", "sales"], ["0", "3.5"]])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: d.csv: column 1 is 'Unnamed: 0' (pandas's name for a column without one) and holds values ('0' on line 2): the index pandas writes by default; write the file with df.to_csv(path, index=False), or drop the column
+    """
+    lines = list(range(1, len(rows) + 1)) if lines is None else lines
     ignored = set()
     for j, name in enumerate(header):
-        if name and not _UNNAMED.fullmatch(name):
+        if column_role(name) != "index":
             continue
-        line = next((r for r, row in enumerate(rows[1:], start=2) if j < len(row) and row[j].strip()), None)
-        if line is None:
+        at_row = next((r for r in range(1, len(rows)) if j < len(rows[r]) and rows[r][j].strip()), None)
+        if at_row is None:
             ignored.add(j)
             continue
         what = "has no name" if not name else f"is {name!r} (pandas's name for a column without one)"
-        raise DataError(f"{at}: column {j + 1} {what} and holds values ({rows[line - 1][j].strip()!r} on line "
-                        f"{line}): the index pandas writes by default; write the file with df.to_csv(path, "
+        raise DataError(f"{at}: column {j + 1} {what} and holds values ({rows[at_row][j].strip()!r} on line "
+                        f"{lines[at_row]}): the index pandas writes by default; write the file with df.to_csv(path, "
                         "index=False), or drop the column")
     return ignored
 

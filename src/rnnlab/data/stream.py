@@ -46,6 +46,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import typing
 import warnings
 import zipfile
@@ -57,7 +58,7 @@ import numpy as np
 from rnnlab._checks import did_you_mean
 from rnnlab.config import DataConfig
 from rnnlab.data.bundled import Sequences
-from rnnlab.data.files import existing_file, open_npz
+from rnnlab.data.files import check_separator, column_role, existing_file, index_columns, open_npz
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.stamps import check_dates
@@ -130,8 +131,12 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     """A CSV with a header and one row per step: the selected columns (default: every column
     with a number in it, a date or text column skipped; a gap, a NaN or an inf in a column of
     numbers is an error) as float64 [L, C], their names, the first other column of dates, if any
-    (its name, cells; refused unless oldest first), and what training says of the dates
-    (:func:`rnnlab.data.stamps.check_dates`)."""
+    (its name, cells; refused unless oldest first), and what training says of the data (the
+    dates: :func:`rnnlab.data.stamps.check_dates`; by default, the columns of text left out).
+    By default, what is no values is refused rather than read as a channel: pandas's index column
+    (:func:`rnnlab.data.files.index_columns`), a column of numbers named as an id or as the rows'
+    dates (:func:`rnnlab.data.files.column_role`), and one of numbers written with separators;
+    a file of another separator is refused saying it (:func:`rnnlab.data.files.check_separator`)."""
     rows, lines = [], []  # (lines: each row's line in the file, blank lines and quoted line ends counted)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -146,18 +151,19 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
         raise DataError(f"{path}: expected a header row and one row per step, got {len(rows)} row(s)")
     header = [h.strip() for h in rows[0]]
     body, body_lines = rows[1:], lines[1:]
-
-    def number(text: str) -> float | None:
-        try:
-            return float(text)
-        except ValueError:
-            return None
-
+    check_separator(str(path), header)
+    left_out: list[int] = []
     if columns is None:
         # A column of values is one with a number in it: the rest must be numbers too. Dropping a
         # column for one gap would forecast the other columns without a word.
+        index_columns(str(path), header, rows, lines)
         chosen = [j for j in range(len(header))
-                  if header[j] and any(j < len(r) and number(r[j].strip()) is not None for r in body)]
+                  if header[j] and any(j < len(r) and _number(r[j].strip()) is not None for r in body)]
+        for j in chosen:
+            _check_named_as_values(path, header[j], [r[j].strip() if j < len(r) else "" for r in body], body_lines)
+        left_out = [j for j in range(len(header)) if header[j] and j not in chosen]
+        for j in left_out:
+            _check_separated(path, header[j], [r[j].strip() if j < len(r) else "" for r in body], body_lines)
         if not chosen:
             raise DataError(f"{path}: no column holds numbers (header {header[:6]}, first row {body[0][:6]}); "
                             "expected at least one column of values (plain numbers: 1234.5, not 1,234.5), "
@@ -183,18 +189,90 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     for row, (i, r) in enumerate(zip(body_lines, body, strict=True)):
         for k, j in enumerate(chosen):
             cell = r[j].strip() if j < len(r) else ""
-            value = number(cell)
+            value = _number(cell)
             if value is None:
+                plain = "plain numbers: 1234.5, not 1,234.5; " if _separated(cell) else ""
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
-                                f"{(r[j] if j < len(r) else '')!r} (every row of a column of values needs one; or set "
-                                "data.columns to the columns to read)")
+                                f"{(r[j] if j < len(r) else '')!r} ({plain}every row of a column of values needs one; "
+                                "or set data.columns to the columns to read)")
             if not math.isfinite(value):  # (float() reads "nan" and "inf": a gap by another name)
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a finite number, got {cell!r}; "
                                 "fill or cut the gaps")
             out[row, k] = value
     dates, notes = check_dates(str(path), header, body, chosen, body_lines)
     stamps = None if dates is None else (header[dates] or "date", [r[dates].strip() for r in body])
+    # (a column of text left out without a word: the user may have meant it as a channel)
+    unsaid = [j for j in left_out if j != dates and not any(f"column {header[j]!r}" in n for n in notes)]
+    if unsaid:
+        notes.append(_left_out_note(path, header, body, body_lines, unsaid, [header[j] for j in chosen]))
     return out, [header[j] for j in chosen], stamps, notes
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+#: What a number is written with besides its digits, sign and decimal point: thousands separators
+#: (``10,038.00``, ``10'038``, ``10 038``) or a decimal comma (``100,38``).
+_SEPARATORS = re.compile(r"[,' \u00a0\u202f]")
+
+
+def _separated(cell: str) -> bool:
+    """Whether ``cell`` is a number but for separators (:data:`_SEPARATORS`)."""
+    return bool(_SEPARATORS.search(cell)) and re.search(r"\d", cell) is not None and \
+        _number(_SEPARATORS.sub("", cell)) is not None
+
+
+def _check_separated(path: Path, name: str, cells: list[str], lines: list[int]) -> None:
+    """Refuse a column whose cells are numbers but for separators (``"10,038.00"``, as Excel
+    and ``df.to_csv`` with formatted numbers write them): left out, its channel would be missing
+    from the forecast without a word."""
+    filled = [(c, line) for c, line in zip(cells, lines, strict=True) if c]
+    if not filled or not all(_number(c) is not None or _separated(c) for c, _ in filled):
+        return
+    cell, line = next((c, line) for c, line in filled if _separated(c))
+    fix = ("pandas.read_csv(path, thousands=',').to_csv(path, index=False)" if re.fullmatch(
+        r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", cell) else "write them without separators")
+    raise DataError(f"{path}: column {name!r} holds numbers written with separators ({cell!r} on line {line}); "
+                    f"expected plain numbers: 1234.5, not 1,234.5 or 1,5 ({fix}), or set data.columns to the "
+                    "columns to read without it")
+
+
+def _check_named_as_values(path: Path, name: str, cells: list[str], lines: list[int]) -> None:
+    """Refuse a column of numbers whose name says it is no values (:func:`rnnlab.data.files.column_role`):
+    an ``id``, or where a row is (``date``, ``time``, ``step``, ...). Read as a channel, a counter
+    or a date such as 20230102 is forecast as data: it drags the run's MASE down, and the forecast
+    loses its dates."""
+    role = column_role(name)
+    if role is None or role == "index":
+        return
+    cell, line = next((c, line) for c, line in zip(cells, lines, strict=True) if _number(c) is not None)
+    keep = "or, if it holds values, list it in data.columns"
+    if role == "id":
+        raise DataError(f"{path}: column {name!r} holds numbers ({cell!r} on line {line}) but is named as an id, not "
+                        f"a channel of values; drop it (df.drop(columns=[{name!r}])), {keep}")
+    fix = (f"df[{name!r}] = pandas.to_datetime(df[{name!r}].astype(str), format='%Y%m%d').dt.strftime('%Y-%m-%d')"
+           if re.fullmatch(r"(1[89]|2\d)\d{2}[01]\d[0-3]\d", cell) else "2023-12-31, 2023-12-31T08:30:00, ...")
+    raise DataError(f"{path}: column {name!r} is named as the rows' dates or times but holds numbers ({cell!r} on "
+                    f"line {line}), no date format rnnlab reads, and a column so named is never a channel; write its dates as "
+                    f"dates ({fix}), drop it, {keep}")
+
+
+def _left_out_note(path: Path, header: list[str], body: list[list[str]], lines: list[int], left: list[int],
+                   channels: list[str]) -> str:
+    """The warning naming the columns a ``.csv`` holds besides its channels and its dates."""
+    said = []
+    for j in left:
+        found = next(((r[j].strip(), line) for r, line in zip(body, lines, strict=True)
+                      if j < len(r) and r[j].strip()), None)
+        said.append(f"{header[j]!r} ({found[0]!r} on line {found[1]})" if found else f"{header[j]!r} (empty)")
+    one = len(left) == 1
+    return (f"{path}: column{'' if one else 's'} {', '.join(said)} hold{'s' if one else ''} no numbers and "
+            f"{'is' if one else 'are'} left out: the channels are {', '.join(channels)} (set data.columns to "
+            "choose them)")
 
 
 def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -508,17 +586,21 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
                 raise DataError(f"task.horizon: the {block} block of {where} holds {stop - start} steps, fewer than "
                                 f"the horizon; expected horizon <= {stop - start}, got {horizon} (or hold out more: "
                                 f"data.{'val' if block == 'validation' else 'test'}_steps)")
-        origins = b.val - b.train - horizon + 1  # (the validation block's scored origins: _block's)
-        if 0 < origins < horizon:
-            # Neighbouring origins share their steps ahead: fewer origins than steps ahead is a
-            # handful of forecasts, and early stopping (and the mean guard) would judge those alone.
-            key = "data.val_steps" if fold is None else "search.folds (fewer folds: longer blocks)"
-            warn_once(f"task.horizon: the validation block of {where} holds {b.val - b.train} steps, so only {origins} "
-                      f"origin{'s' if origins != 1 else ''} forecast all {horizon} steps ahead inside it: the "
-                      "validation figures (what early stopping and the mean guard judge by) come from "
-                      f"{'that one forecast' if origins == 1 else f'those {origins} forecasts'}; "
-                      f"expected at least {2 * horizon - 1} steps ({horizon} origins), hold out more ({key}) or "
-                      "shorten the horizon")
+        for block, start, stop, judged, key in (
+                ("validation", b.train, b.val, " (what early stopping and the mean guard judge by)",
+                 "data.val_steps" if fold is None else "search.folds (fewer folds: longer blocks)"),
+                ("test", b.val, b.test, " (the run's test MASE and its baselines')", "data.test_steps")):
+            origins = stop - start - horizon + 1  # (the block's scored origins: _block's)
+            if 0 < origins < horizon:
+                # Neighbouring origins share their steps ahead: fewer origins than steps ahead is a
+                # handful of forecasts, and early stopping (and the mean guard, and the test
+                # figures a user reports) would rest on those alone.
+                warn_once(f"task.horizon: the {block} block of {where} holds {stop - start} steps, so only {origins} "
+                          f"origin{'s' if origins != 1 else ''} forecast all {horizon} steps ahead inside it: the "
+                          f"{block} figures{judged} come from "
+                          f"{'that one forecast' if origins == 1 else f'those {origins} forecasts'}; "
+                          f"expected at least {2 * horizon - 1} steps ({horizon} origins), hold out more ({key}) or "
+                          "shorten the horizon")
         bounds.append(b)
     train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
     _check_not_constant(series, train_parts, cfg)

@@ -77,6 +77,7 @@ from typing import Any, TypeVar
 from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
+from rnnlab.doctor.fit import skill_reference
 from rnnlab.gates import GATE_ACTIVATIONS, GATE_LABELS, parse_param_name
 from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
@@ -182,7 +183,11 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
             part = summary.get(split) if isinstance(summary, dict) else None
             if isinstance(part, dict):
                 prefix = "test" if split == "test" else "train (eval)"
-                rows += [(f"{prefix} {k}", v) for k, v in part.items()]
+                # (a forecaster's skill is over its reference: the forecast it learns corrections to)
+                ref = summary.get("reference")
+                over = skill_reference(ref).replace("_", " ") if isinstance(ref, str) else ""
+                rows += [(f"{prefix} {k}" + (f" (over {over})" if k == "skill" and over else ""), v)
+                         for k, v in part.items()]
         best = summary.get("best") if isinstance(summary, dict) else None
         if isinstance(best, dict) and "epoch" in best:
             rows.append(("best epoch (validation)", best["epoch"]))
@@ -347,8 +352,64 @@ def _configuration(rd: RunDir) -> str:
     if not text.strip():
         return hk.no_data(f"{rd.config.name} is empty")
     lead = f'<p class="problem">{hk.esc(edited)}.</p>' if edited else ""
+    noted = hk.guarded("the data's warnings", lambda: _data_notes_html(rd))  # (nor do broken notes)
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
-    return f"{lead}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+    return f"{lead}{noted}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+
+
+def _data_notes(rd: RunDir) -> tuple[list[str], str] | None:
+    """What loading the run's data warned (:func:`rnnlab.train.trainer.load_noted`), and the file it
+    was read from: summary.json's ``data_notes``, or, for a run without a summary (training, or
+    killed), its last checkpoint's; None where the run recorded none (an older rnnlab's run, a
+    loop of the user's own, a run killed before its first checkpoint)."""
+    from rnnlab.train.trainer import DATA_NOTES
+
+    summary = rd.read_summary()
+    if summary is not None:
+        notes, where = summary.get(DATA_NOTES), SUMMARY
+    elif rd.last_checkpoint.exists():
+        from rnnlab.train.checkpoint import load_checkpoint
+
+        notes, where = load_checkpoint(rd.last_checkpoint).get(DATA_NOTES), f"checkpoints/{rd.last_checkpoint.name}"
+    else:
+        return None
+    if not isinstance(notes, list):
+        return None
+    return [str(n) for n in notes], where
+
+
+def _data_notes_html(rd: RunDir) -> str:
+    """The warnings loading the data gave (:func:`_data_notes`), as ``rnnlab train`` printed them;
+    nothing where there were none or none were recorded."""
+    found = _data_notes(rd)
+    if not found or not found[0]:
+        return ""
+    notes, where = found
+    items = "".join(f"<li>{hk.esc(n)}</li>" for n in notes)
+    return (f'<div class="finding warning"><span class="sev">data</span> <b>Loading the data gave '
+            f'{hk.num(len(notes))} warning{"s" if len(notes) != 1 else ""}</b> <span class="check">({hk.esc(where)}\'s '
+            f"data_notes; rnnlab train printed them as it started)</span><ul>{items}</ul></div>")
+
+
+#: What every note of :func:`rnnlab.data.stamps.check_dates` says when a column of dates gives the
+#: forecast none: a gap, an irregular step, or cells no format reads.
+_NO_DATES = "carries no dates"
+
+
+def _steps_why(rd: RunDir, lines: Any) -> str:
+    """Why the forecast picture's x axis counts steps instead of dates, in one sentence."""
+    try:
+        found = _data_notes(rd)
+    except hk.SECTION_ERRORS:  # (the configuration section shows what is wrong with them)
+        found = None
+    dated = [n for n in (found[0] if found else []) if _NO_DATES in n]
+    if dated:
+        return ("The x axis counts steps, not dates, as loading the data warned (<a href='#configuration'>"
+                "Configuration</a>): " + " ".join(hk.esc(n) for n in dated) + ".")
+    if lines.count > 1:
+        return (f"The x axis counts steps: dates are drawn for a run of one series, and this one has "
+                f"{hk.num(lines.count)}.")
+    return "The x axis counts steps: the data hold no column of dates read at a fixed step."
 
 
 def _resume_history(rd: RunDir, configured: bool) -> str:
@@ -535,8 +596,9 @@ def _forecasts(rd: RunDir) -> str:
     reference = lines.reference.replace("_", " ")
     lead = (f"<p class='sub'>The model the run evaluated forecasting the {hk.esc(block)} {origins}, {ahead}, each "
             f"forecast drawn at the step it is for, beside the naive and seasonal-naive forecasts {h} "
-            f"step{'s' if h > 1 else ''} ahead (seasonal naive dashed, on top: a model that learned little is that "
-            f"forecast); after the series' end, the next {h} step{'s' if h > 1 else ''} as "
+            f"step{'s' if h > 1 else ''} ahead (naive dotted and seasonal naive dashed, both drawn above the model: a "
+            f"model that learned little lies under one of them, and the legend says where lines coincide); after "
+            f"the series' end, the next {h} step{'s' if h > 1 else ''} as "
             f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv). In the data's units"
             + (f"; the model learns corrections to the {hk.esc(reference)} forecast (task.relative_to)"
                if lines.reference != "none" else "") + ".</p>")
@@ -559,6 +621,8 @@ def _forecasts(rd: RunDir) -> str:
                  f"{hk.esc(lines.block)} MASE is their mean):</p><table><tr><th>channel</th>"
                  + "".join(f"<th>{hk.esc(k)}</th>" for k in mase) + f"</tr>{cells}"
                  f"<tr><td><i>mean</i></td>{mean}</tr></table>")
+    if lines.dates is None:
+        lead += f"<p class='sub'>{_steps_why(rd, lines)}</p>"
     if not lines.kept:
         lead += (f"<p>The run's mean guard chose the {hk.esc(reference)} forecast over the model: the model's lines "
                  "are that forecast, as the run's test figures and rnnlab predict's forecast are.</p>")

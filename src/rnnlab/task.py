@@ -46,7 +46,8 @@ and seasonal-naive forecasts are scored beside the model on the same steps
 forecast (``relative_to``), so R² of the targets would be the skill over that reference, not the R²
 (against the training mean) it is everywhere else; and R² of the values against the training mean
 credits any forecast with the series' trend and season (naive's is near 1). A forecaster's skill is
-its MASE beside the baselines' (and ``skill``, ``1 - MASE / seasonal naive's``, in ``train_eval``).
+its MASE beside the baselines' (and ``skill``, ``1 - MASE / the MASE of the run's reference
+forecast``, naive or seasonal naive as ``relative_to`` resolved, in ``train_eval``).
 
 Example:
     >>> from rnnlab.config import parse_config

@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -50,6 +51,7 @@ import re
 import typing
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -530,6 +532,30 @@ def warn_once(note: str) -> None:
         return
     _warned.add(note)
     warnings.warn(note, UserWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def every_note() -> Iterator[frozenset[str]]:
+    """Within the block :func:`warn_once` says every note again (a run that records its data's
+    notes hears them all, the second run of a process too); after it, its memory is what it was
+    plus what the block said. Yields the notes said before the block.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     warn_once("a note about the data")
+    ...     warn_once("a note about the data")  # (once a process)
+    ...     with every_note() as before:
+    ...         warn_once("a note about the data")  # (said again in the block)
+    >>> len(said), "a note about the data" in before
+    (2, True)
+    """
+    before = frozenset(_warned)
+    _warned.clear()
+    try:
+        yield before
+    finally:
+        _warned.update(before)
 
 
 def _check_not_constant(series: Series, train_parts: list[np.ndarray], cfg: DataConfig) -> None:

@@ -148,6 +148,12 @@ class TrainResult:
     """A forecaster of several channels: each channel's figures by its name, from the tallies of
     ``train_eval``, ``test`` and ``baselines`` (:func:`_by_channel`; summary.json's
     ``train_eval_by_channel``, ``test_by_channel`` and ``baselines_by_channel``); None otherwise."""
+    reference: str | None = None
+    """A forecaster's reference forecast (``task.relative_to`` resolved), which ``train_eval``'s
+    ``skill`` is measured against (:func:`_with_skill`); None for other tasks."""
+    data_notes: list[str] = field(default_factory=list)
+    """Every warning loading the data gave, in words (:func:`load_noted`; summary.json's
+    ``data_notes``, also kept in each checkpoint): a gap in a column of dates, a short block."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -158,8 +164,10 @@ class TrainResult:
                 # the findings after training, whether health.json is written or not (the report reads them)
                 "fit_findings": [f.to_dict() for f in self.findings],
                 **({"baselines": self.baselines} if self.baselines is not None else {}),
+                **({"reference": self.reference} if self.reference is not None else {}),
                 **({"text": self.text} if self.text is not None else {}),
                 **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {}),
+                "data_notes": list(self.data_notes),
                 # (keys of their own: readers of "test" and "baselines" expect numbers there)
                 **{f"{part}_by_channel": figures for part, figures in (self.by_channel or {}).items()}}
 
@@ -757,6 +765,8 @@ class _Session:
     tracker: Any = None
     """The run's :class:`rnnlab.Tracker` (None: tracking off); its state goes into checkpoints."""
     on_device: dict[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
+    data_notes: list[str] = field(default_factory=list)
+    """What loading the data warned (:func:`load_noted`): in every checkpoint and in summary.json."""
     run_fit: dict[str, Any] | None = None
     """The scaling, classes, targets and model shape (a forecaster's reference and training block
     besides) as fitted on the training part (:class:`rnnlab.train.run_fit.RunFit`): its
@@ -886,7 +896,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     tc = config.training
     seed_everything(tc.seed)
     with timing.phase("data"):
-        data = load_data(config.data, seed=tc.seed, fold=fold, task=task_for(config))
+        data, notes = load_noted(config, fold)
         data_sha256 = data.fingerprint()
     if ckpt is not None and ckpt["data_sha256"] != data_sha256:
         raise RunDirError(
@@ -903,7 +913,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     s = _Session(config, task, data, data_sha256, model, build_optimizer(model, tc),
                  task.loss_fn(tc.label_smoothing), torch.Generator().manual_seed(tc.seed),
                  EarlyStopping(tc.early_stopping.monitor, tc.early_stopping.patience, tc.early_stopping.min_delta, task),
-                 steps_per_epoch, epochs, device=device)
+                 steps_per_epoch, epochs, device=device, data_notes=notes)
     _say(log, f"device: {device}" + (f" ({describe(device)['device_name']})" if device.type == "cuda" else "")
               + (", bfloat16 autocast" if tc.precision == "bf16" else ""))
     if isinstance(model, Ensemble):
@@ -929,6 +939,40 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     # (kept: predict must need neither data.path nor follow its changes after training)
     s.run_fit = run_fit_state(config, fold, data, task)
     return s
+
+
+#: summary.json's (and each checkpoint's) key of what loading the data warned (:func:`load_noted`).
+DATA_NOTES = "data_notes"
+#: Where :func:`load_noted` says its warnings again: Python's "default" filter then shows each once
+#: a process, as it did when load_data said it.
+_DATA_WARNINGS_SAID: dict[Any, Any] = {}
+
+
+def load_noted(config: Config, fold: Fold | None = None) -> tuple[DataSplits, list[str]]:
+    """:func:`rnnlab.data.load_data` of ``config``, and every warning it gave, in words (a run
+    records them: summary.json's ``data_notes``). Each is still said as load_data said it (its file
+    and line: ``rnnlab train`` prints it as before, and a caller's warning filters see it), once a
+    process where load_data says it once (:func:`rnnlab.data.stream.warn_once`), yet recorded by
+    every run that loads those data, the second run of a process too.
+
+    >>> from rnnlab.config import parse_config
+    >>> data, notes = load_noted(parse_config('[data]\\ndataset = "UnitTest"'))
+    >>> notes
+    []
+    """
+    from rnnlab.data.stream import every_note
+
+    said: list[warnings.WarningMessage] = []
+    with every_note() as said_before:  # (this run records its notes, whatever this process said before)
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                data = load_data(config.data, seed=config.training.seed, fold=fold, task=task_for(config))
+        finally:
+            for w in said:  # (said before the error too, when loading fails after them)
+                if str(w.message) not in said_before:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=_DATA_WARNINGS_SAID)
+    return data, list(dict.fromkeys(str(w.message) for w in said))
 
 
 def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log: Log) -> ThreadChoice:
@@ -1337,6 +1381,8 @@ def _checkpoint_state(s: _Session, epoch: int) -> dict[str, Any]:
         # (the update ratio of the step just taken is recorded by the next step: a resumed run needs it)
         **({"tracker": s.tracker.state_dict()} if s.tracker is not None else {}),
         **({RUN_FIT_KEY: s.run_fit} if s.run_fit is not None else {}),
+        # (a run killed before its summary keeps what its data warned: the report reads it here)
+        DATA_NOTES: list(s.data_notes),
     }
 
 
@@ -1677,16 +1723,17 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         train_tally = s.tally(data.evaluated_train)
         baseline_tallies = _baselines(s)
     baselines = _baseline_figures(s, baseline_tallies)
-    train_eval = _with_skill(train_tally.result(), baselines)
+    train_eval = _with_skill(train_tally.result(), baselines, data.reference)
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
-                             _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling)
+                             _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling,
+                             data.reference)
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
         with timing.phase("evaluation"):
             train_tally = s.tally(data.evaluated_train)
-            train_eval = _with_skill(train_tally.result(), baselines)
+            train_eval = _with_skill(train_tally.result(), baselines, data.reference)
     with timing.phase("evaluation"):
         test_tally = s.tally(data.test) if data.test is not None else None
     test = test_tally.result() if test_tally is not None else None
@@ -1694,16 +1741,27 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
                          train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
                          text=data.text.counts() if data.text is not None else None,
                          by_channel=_by_channel(data.columns, {"train_eval": train_tally, "test": test_tally},
-                                                baseline_tallies))
+                                                baseline_tallies), data_notes=s.data_notes,
+                         reference=data.reference if baselines is not None else None)
     atomic_write_json(run.summary, result.to_dict())
     return result
 
 
-def _with_skill(train_eval: dict[str, float], baselines: dict[str, Any] | None) -> dict[str, float]:
-    """``train_eval`` with a forecaster's fit figure, ``skill``: 1 - MASE over the seasonal-naive
-    forecast's on the same training steps (unchanged for other tasks)."""
+def _with_skill(train_eval: dict[str, float], baselines: dict[str, Any] | None,
+                reference: str = "seasonal_naive") -> dict[str, float]:
+    """``train_eval`` with a forecaster's fit figure, ``skill``: 1 - MASE over its reference
+    forecast's on the same training steps (the naive or seasonal-naive forecast it learns
+    corrections to, ``reference``: :func:`rnnlab.doctor.fit.skill_reference`), so that a model that
+    learnt nothing scores 0 (unchanged for other tasks).
+
+    >>> _with_skill({"mase": 0.4}, {"train": {"naive": {"mase": 0.5}, "seasonal_naive": {"mase": 1.0}}}, "naive")
+    {'mase': 0.4, 'skill': 0.19999999999999996}
+    """
+    from rnnlab.doctor.fit import skill_reference
+
     if baselines is not None and "train" in baselines:
-        train_eval["skill"] = 1.0 - train_eval["mase"] / max(baselines["train"]["seasonal_naive"]["mase"], 1e-12)
+        against = baselines["train"][skill_reference(reference)]["mase"]
+        train_eval["skill"] = 1.0 - train_eval["mase"] / max(against, 1e-12)
     return train_eval
 
 
@@ -1800,7 +1858,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
                   unigram: float | None = None, epoch: int | None = None, chance: float | None = None,
                   guard: MeanGuard | None = None, majority: float | None = None,
-                  spelling: KeySpelling | None = None) -> list[Finding]:
+                  spelling: KeySpelling | None = None, reference: str | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
     training-part unigram entropy; ``chance``: :func:`_chance` of the validation part,
     ``majority`` of the training part; ``guard``: a regression's mean
@@ -1812,7 +1870,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     before = [f for f in earlier if f.phase == "before_training"]
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
-                            guard=guard, majority=majority, spelling=spelling)
+                            guard=guard, majority=majority, spelling=spelling, reference=reference)
     if config.tracking.enabled and config.tracking.health:
         # (the checks that did not run before training, and when it ran, stay recorded beside them)
         measured = run.read_health_measured() if run.health.exists() else None

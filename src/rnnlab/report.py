@@ -1058,9 +1058,9 @@ def _gradient_through_time(rd: RunDir) -> str:
         also += (" An ensemble's members are drawn in one figure: the first member's heatmap, every member's "
                  "curve (the others thin), each member's reach in the legend.")
     shortened = _shortened(rd, gtts, cropped)
-    loss = _through_time_loss(rd)
+    loss, pooled = _through_time_loss(rd), _pooled_head(rd)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
-             f"(eval mode) and one training batch{where}{_loss_followed(loss)}. {_health_compared(rd)} the sentence "
+             f"(eval mode) and one training batch{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
              f"under each title judges this curve by the same check.{also}{_steps_are(shortened)}</p>"]
     unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
@@ -1088,13 +1088,14 @@ def _gradient_through_time(rd: RunDir) -> str:
                                                dashed=zero_why is None)
                 said.append(sentence)
                 pairs.append((g, g0))
+            cut = _training_cuts(rd, len(first.layers[layer, direction]), cropped)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(_by_member(said))}</p>")
-            parts.append(hk.guarded(label, lambda pairs=pairs, layer=layer, direction=direction, label=label: hk.img(
-                plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
-                                       before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
-                                       title=f"{label} after training: |dLoss/dh_t| per timestep",
-                                       xlabel=_step_axis(shortened)), label)))
+            parts.append(f"<p>{hk.esc(_by_member(said) + _pooled_said(pooled, unit) + (cut[0] if cut else ''))}</p>")
+            parts.append(hk.guarded(label, lambda pairs=pairs, layer=layer, direction=direction, label=label, cut=cut:
+                hk.img(plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
+                                              before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
+                                              title=f"{label} after training: |dLoss/dh_t| per timestep",
+                                              xlabel=_step_axis(shortened), cuts=cut[1] if cut else ()), label)))
     return "\n".join(parts)
 
 
@@ -1106,13 +1107,13 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
     where = _cropped_where(cropped)
     shortened = _shortened(rd, untrained, cropped)
     unit = "step" if shortened is None else "recurrent step"
-    loss = _through_time_loss(rd)
+    loss, pooled = _through_time_loss(rd), _pooled_head(rd)
     # (not "no data recorded" above a picture of data: the curve after training alone is missing)
     parts = [f"<p class='nodata'>{GRAD_THROUGH_TIME} holds only the curve before training: the run has not measured "
              "the one after training (still running, or stopped before its end). The curve before training is drawn "
              "below.</p>",
              f"<p class='sub'>The curve the health check measured before training, on the untrained model and one "
-             f"training batch{where}{_loss_followed(loss)} (the mean over channels, which the health check keeps: the heatmap has one "
+             f"training batch{where}{_loss_followed(loss, pooled)} (the mean over channels, which the health check keeps: the heatmap has one "
              f"row). The health findings before training (above) judge it.{_steps_are(shortened)}</p>"]
     per_step = {tg.name: tg.per_step for tg in time_gradients(untrained)}
     for key, g in untrained.items():
@@ -1120,12 +1121,13 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
             label = f"{key or 'model'} layer {layer} {direction}"
             sentence = _reaches(per_step[f"'{key or 'model'}' layer {layer} {direction}"], None, rel, direction, unit,
                                 loss)
+            cut = _training_cuts(rd, len(g.layers[layer, direction]), cropped)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(sentence)}</p>")
-            parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label: hk.img(
+            parts.append(f"<p>{hk.esc(sentence + _pooled_said(pooled, unit) + (cut[0] if cut else ''))}</p>")
+            parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label, cut=cut: hk.img(
                 plot_grad_through_time(g, layer=layer, direction=direction, rel=rel,
                                        title=f"{label} before training (untrained model): |dLoss/dh_t| per timestep",
-                                       xlabel=_step_axis(shortened)), label)))
+                                       xlabel=_step_axis(shortened), cuts=cut[1] if cut else ()), label)))
     return "\n".join(parts)
 
 
@@ -1199,7 +1201,7 @@ def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], Ga
     label = f"{KIND_NAMES.get(s.kind, s.kind)} {module} layer {s.layer} {s.direction}"
     shown = f"units 0-{min(s.hidden_size, _units(s)) - 1} of {s.hidden_size}" \
         if _units(s) < s.hidden_size else f"all {s.hidden_size} units"
-    xlabel = "step" if s.step_bin == 1 else f"step ÷ {s.step_bin} (each column: the mean of {s.step_bin} steps)"
+    xlabel = _gate_step_axis(s.step_bin)
     said = []
     for phase, summaries in (("before training", [earlier.get((m.module, m.layer, m.direction)) for m in group]),
                              ("after training" if after else "before training", group)):
@@ -1228,8 +1230,20 @@ def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], Ga
     ylabel = "hidden unit" if _units(s) >= s.hidden_size else f"hidden unit (0-{_units(s) - 1} of {s.hidden_size})"
     parts.append(hk.guarded(label, lambda: hk.img(
         plot_activation_heatmaps(s.activations(), before=None if first is None else first.activations(),
-                                 xlabel=xlabel, ylabel=ylabel, title=title), f"{label} gate activations")))
+                                 xlabel=xlabel, ylabel=ylabel, title=title, step_bin=s.step_bin),
+        f"{label} gate activations")))
     return parts
+
+
+def _gate_step_axis(step_bin: int) -> str:
+    """The x axis' label of a gate heatmap whose columns are each the mean of ``step_bin`` steps
+    (its ticks count steps: :func:`rnnlab.plots.heatmap.plot_activation_heatmaps`' ``step_bin``).
+
+    >>> _gate_step_axis(1), _gate_step_axis(16)
+    ('step', 'step (each column: mean of 16)')
+    """
+    # (short: a label wider than its panel ran into its neighbours')
+    return "step" if step_bin == 1 else f"step (each column: mean of {step_bin})"
 
 
 def _units(s: GateSummary) -> int:
@@ -1349,11 +1363,96 @@ def _through_time_loss(rd: RunDir) -> str | None:
     return LAST_STEP_LOSS if per_step else None
 
 
-def _loss_followed(loss: str | None) -> str:
-    """The lead's clause on which loss the curves follow, when not the whole loss."""
-    return "" if loss is None else \
-        (f"; the gradient of {loss}, as for a target per sequence (the loss at every step has a term at each step t "
-         "itself: its gradient would reach every step back whatever the layer's memory)")
+#: What a head that pools over time (``model.head.pooling``) takes of the recurrent outputs.
+POOLINGS = {"mean": "mean", "max": "maximum", "mean_max": "mean and maximum"}
+
+
+def _pooled_head(rd: RunDir) -> str | None:
+    """The run's ``model.head.pooling`` when the head pools the recurrent outputs over time
+    (mean, max, mean_max) for a target per sequence: the loss then reads every step, and the
+    gradient through time reaches each step directly, whatever the layer's memory. None for a
+    head on the final state ("last"), per-step targets (:func:`_through_time_loss`), or a run
+    without a config.toml."""
+    from rnnlab.task import task_for
+
+    if not rd.config.exists():
+        return None
+    try:
+        config = rd.read_trained_config().config
+        per_step = task_for(config).per_step
+    except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+        return None
+    pooling = config.model.head.pooling
+    return pooling if pooling in POOLINGS and not per_step else None
+
+
+def _loss_followed(loss: str | None, pooled: str | None = None) -> str:
+    """The lead's clause on which loss the curves follow, when not the whole loss, or why the
+    whole loss of a head that pools over time (``pooled``: :func:`_pooled_head`) reads every step."""
+    if loss is not None:
+        return (f"; the gradient of {loss}, as for a target per sequence (the loss at every step has a term at each "
+                "step t itself: its gradient would reach every step back whatever the layer's memory)")
+    if pooled is None:
+        return ""
+    # (the trainer follows this head's whole loss: no curve of the last step alone is recorded for it)
+    return (f"; the gradient of the whole loss, which reads every step through the head's {POOLINGS[pooled]} over "
+            f"time (model.head.pooling = \"{pooled}\"): its gradient reaches every step directly, whatever the "
+            "layer's memory, so the reach here says nothing of how far back the layer remembers (a head on the "
+            "final state, pooling = \"last\", reads the last step alone: its reach would)")
+
+
+def _pooled_said(pooled: str | None, unit: str = "step") -> str:
+    """The layer's sentence on its reach under a head that pools over time (:func:`_pooled_head`)."""
+    return "" if pooled is None else \
+        (f" The loss reads every {unit} through the head's {POOLINGS[pooled]} (model.head.pooling = \"{pooled}\"): "
+         "this reach says nothing of the layer's memory.")
+
+
+#: The most cuts of truncated BPTT the gradient picture marks, one line each.
+MAX_CUTS_DRAWN = 64
+
+
+def _training_cuts(rd: RunDir, length: int, cropped: Any) -> tuple[str, list[float]] | None:
+    """Where training cuts the gradient in a curve of ``length`` steps: ``training.stateful_window``
+    (truncated BPTT: each window's state is carried detached into the next, so no gradient of a
+    training step reaches back past its window's start) as ``(the sentence, the cuts' x positions
+    between steps)``; in recurrent steps where a front-end shortens the input (the window counts
+    the input's). None without a window shorter than the series, for a stream (its curve spans
+    one window of data.bptt steps, where the state it carries across batches is cut), or a run
+    without a config.toml."""
+    from rnnlab.task import task_for
+
+    if not rd.config.exists() or length < 1:
+        return None
+    try:
+        config = rd.read_trained_config().config
+        adapt = rd.read_adapt() or {}
+    except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
+        return None
+    window = 0 if task_for(config).stream else config.training.stateful_window
+    frontend = config.model.frontend
+    blocks = frontend.conv_blocks if frontend is not None else []
+    factor = math.prod(b.pool * b.stride for b in blocks)
+    measured = cropped[0] if isinstance(cropped, (list, tuple)) and cropped else length * factor
+    series = cropped[1] if isinstance(cropped, (list, tuple)) and len(cropped) > 1 else \
+        ((adapt.get("shape") or {}).get("shape") or {}).get("length") or measured
+    if not window or window >= series:
+        return None
+    cuts = [k * window / factor - 0.5 for k in range(1, math.ceil(measured / window))]
+    per = steps(window) + " (" if factor == 1 else \
+        f"{steps(window, 'input step')} ({hk.num(window / factor)} recurrent; "
+    if window < factor:  # (a line at every step would hide the curve)
+        where, cuts = "at every recurrent step: a window is shorter than one", []
+    elif len(cuts) > MAX_CUTS_DRAWN:
+        where, cuts = f"{len(cuts)} cuts, too many to mark", []
+    elif cuts:
+        where = f"the {'dotted line' if len(cuts) == 1 else f'{len(cuts)} dotted lines'}"
+    else:
+        where = f"none within the first {steps(measured, 'step' if factor == 1 else 'input step')} measured here"
+    said = (f" Training cuts the gradient every {per}training.stateful_window = {window}: truncated BPTT, each "
+            f"window's state carried detached into the next; {where}): no training step follows the gradient back "
+            "past its window's start, whatever this curve, measured without cuts, reaches.")
+    return said, cuts
 
 
 def _reaches(before: Any, after: Any, rel: float, direction: str = "forward", unit: str = "step",

@@ -25,6 +25,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 from torch import nn
 
@@ -160,10 +161,13 @@ def _heatmap_rows(
     colorbar_label: str,
     title: str | None,
     path: str | os.PathLike[str] | None,
+    column_width: int = 1,
 ) -> Figure:
     """:func:`plot_gate_heatmaps` with a row of panels per ``(label, arrays)`` of ``rows`` (the
     same gates in the same columns, e.g. before and after training): each gate's colour scale
-    spans all rows, so that a colour reads the same in both; a row's label ends its panels' titles."""
+    spans all rows, so that a colour reads the same in both; a row's label ends its panels' titles.
+    ``column_width``: how many x units a matrix's column spans (steps binned into columns), so that
+    the x ticks count those units, not columns."""
     grid: list[dict[str, np.ndarray]] = []
     strips = set()
     for _, arrays in rows:
@@ -200,11 +204,15 @@ def _heatmap_rows(
                 continue
             key = next(k for k, (gs, *_) in scales.items() if gate in gs)
             _, norm, cmap, _ = scales[key]
+            # (column c spans units c*w … c*w + w - 1, centred as one unit's cell is at its index)
+            w = column_width if gate not in strips else 1
             images[key] = ax.imshow(
                 np.ma.masked_invalid(arr), cmap=cmap, norm=norm, aspect="auto",
-                interpolation="nearest",
+                interpolation="nearest", extent=(-0.5, arr.shape[1] * w - 0.5, arr.shape[0] - 0.5, -0.5),
             )
             style.integer_ticks(ax.xaxis)  # rows/columns are indices
+            if w > 1:  # (thousands of steps: round ticks, few enough that their labels keep apart)
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 5, 10]))
             if gate in strips:
                 ax.set_xlabel(ylabel)
                 ax.set_yticks([])
@@ -292,6 +300,7 @@ def plot_activation_heatmaps(
     ylabel: str = "hidden unit",
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    step_bin: int = 1,
 ) -> Figure:
     """Gate activations over time, one panel per gate: x timestep, y hidden unit.
 
@@ -304,7 +313,9 @@ def plot_activation_heatmaps(
     ``before``: the same layer's activations at an earlier moment (before training), drawn as a
     first row above ``acts``' row, gate over gate on the same scales. ``xlabel``: what a column
     is, when not one timestep of the input; ``ylabel``: what a row is, e.g. which of the layer's
-    units ``acts`` kept (``"hidden unit (units 0-31 of 64)"``).
+    units ``acts`` kept (``"hidden unit (units 0-31 of 64)"``). ``step_bin``: how many steps each
+    of ``acts``' steps is the mean of (a long run's record,
+    :class:`rnnlab.introspect.gates_file.GateSummary`): the x ticks still count steps.
 
     >>> import numpy as np
     >>> from rnnlab.introspect import GateActivations
@@ -313,7 +324,11 @@ def plot_activation_heatmaps(
     (3, 5)
     >>> [ax.get_title() for ax in plot_activation_heatmaps(a, before=a).axes if ax.images]
     ['h (hidden), before training', 'h (hidden), after training']
+    >>> [float(x) for x in plot_activation_heatmaps(a, step_bin=16).axes[0].get_xlim()]  # (5 columns of 16 steps)
+    [-0.5, 79.5]
     """
+    if not (isinstance(step_bin, int) and step_bin >= 1):
+        raise ValueError(f"step_bin: expected a whole number of steps per column, at least 1, got {step_bin!r}")
     if not isinstance(acts, GateActivations) or not isinstance(before, (GateActivations, type(None))):
         wrong = acts if not isinstance(acts, GateActivations) else before
         raise TypeError(
@@ -334,6 +349,7 @@ def plot_activation_heatmaps(
         colorbar_label="activation",
         title=title or f"{acts.kind.upper()} {acts.label}: gate activations ({which})",
         path=path,
+        column_width=step_bin,
     )
 
 

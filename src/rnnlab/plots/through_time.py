@@ -76,6 +76,9 @@ COLOUR_FLOOR = 1e-12
 #: The curve before training: grey and dashed, behind the one after training.
 BEFORE_COLOR = "#8a8a8a"
 
+#: Where training cuts the gradient (truncated BPTT's window edges): dotted lines.
+CUT_COLOR = "#6a3d9a"
+
 
 def per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``[T]`` mean over channels of ``|arr|`` ``[T, H]`` (NaN where no value is finite) and the
@@ -227,6 +230,7 @@ def plot_grad_through_time(
     xlabel: str = "timestep t",
     before_zero_why: str | None = None,
     members: Sequence[tuple[GradThroughTime | np.ndarray, GradThroughTime | np.ndarray | None]] = (),
+    cuts: Sequence[float] = (),
 ) -> Figure:
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
@@ -248,6 +252,9 @@ def plot_grad_through_time(
     (``before`` None where not recorded): their mean-over-channels curves drawn thin beside
     ``gtt``'s, the reach of each member listed in the legend, so that one figure answers whether
     the gradient reaches back in every member (the heatmap and the marked reach stay ``gtt``'s).
+    ``cuts``: x positions where training cuts the gradient (truncated BPTT's window edges, e.g.
+    ``[1999.5]`` for windows of 2000 steps), dotted lines in both panels: a reach past them is
+    one no training step follows.
 
     >>> import numpy as np
     >>> fig = plot_grad_through_time(np.ones((5, 2)))
@@ -259,6 +266,9 @@ def plot_grad_through_time(
     >>> fig = plot_grad_through_time(np.ones((5, 2)), before=np.zeros(5))
     >>> [t.get_text() for t in fig.axes[1].get_legend().get_texts()][0]
     'before training: |grad| = 0 at every step'
+    >>> fig = plot_grad_through_time(np.ones((8, 2)), cuts=[3.5])
+    >>> [line.get_xdata()[0] for line in fig.axes[1].lines if line.get_linestyle() == ':' and line.get_label().startswith('training')]
+    [3.5]
     """
     if not rel > 0:
         raise ValueError(f"rel: expected a positive factor, got {rel}")
@@ -365,6 +375,11 @@ def plot_grad_through_time(
         if others:  # (every member's reach in numbers: the thin lines carry no marker)
             ax_line.plot([], [], " ", label=_members_reach([arr, *(g for g, _ in others)], direction, rel, after))
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
+        for k, x in enumerate(cuts):
+            ax_line.axvline(x, color=CUT_COLOR, linestyle=":", linewidth=1.2,
+                            label=f"training cuts the gradient (truncated BPTT, {len(cuts)} cut"
+                                  f"{'' if len(cuts) == 1 else 's'})" if k == 0 else "_")
+            ax_map.axvline(x, color="white", linestyle=":", linewidth=1.0)
         if drawable.any():
             decay = decay_rate(clean)
             # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)

@@ -177,6 +177,8 @@ def test_a_stop_in_the_final_run_of_a_search_or_recipe_says_to_run_the_command_a
 @pytest.fixture
 def no_quota(monkeypatch):
     monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda root="/sys/fs/cgroup": None)
+    # (nor the bound of the environment's threads: the tests run under OMP_NUM_THREADS=1 or a module's one thread)
+    monkeypatch.setattr(threads, "thread_limit", lambda: None)
 
 
 def test_available_cpus_follow_the_affinity_and_the_quota(monkeypatch, no_quota):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.errors import Interrupted, RnnlabError, RunDirError
+from rnnlab.errors import Interrupted, RnnlabError, RunDirError, add_note, notes_of
 from rnnlab.heap import rare_full_collections
 from rnnlab.stops import ENDING, StopSignals, raise_stop, to_devnull
 from rnnlab.tables import text_table
@@ -207,9 +207,14 @@ def _train_command(args: argparse.Namespace) -> int:
         result = train(config, out=args.out, resume=args.resume, progress=None if not args.quiet else False,
                        log=None if args.quiet else _say, allow_change=allow)
     except KeyboardInterrupt as stop:
-        raise _where_the_run_stands(stop, Path(args.out or with_derived_names(config).output.dir)) from None
+        raise _noted(_where_the_run_stands(stop, Path(args.out or with_derived_names(config).output.dir)), stop) \
+            from None
     except OSError as e:  # a full disk, a folder made read-only: which file, and what survived
-        raise _what_survived(e, Path(args.out or with_derived_names(config).output.dir)) from None
+        raise _noted(_what_survived(e, Path(args.out or with_derived_names(config).output.dir)), e) from None
+    except (MemoryError, RuntimeError) as e:  # out of memory: where, what lowers it, and what survived
+        if not _out_of_memory(e):
+            raise
+        raise _noted(_what_ran_out(e, Path(args.out or with_derived_names(config).output.dir)), e) from None
     task = task_for(config)
     for shown in [task.headline] + ([task.metric("ppl")] if task.kind == "language_model" else []):
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
@@ -265,6 +270,15 @@ def _train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noted(said: BaseException, error: BaseException) -> BaseException:
+    """``said``, the CLI's words for ``error``, with ``error``'s notes (what the trainer added:
+    where a failed run's records are kept), which the one error line ends with."""
+    if said is not error:
+        for note in getattr(error, "__notes__", None) or ():
+            add_note(said, note)
+    return said
+
+
 def _where_the_run_stands(stop: KeyboardInterrupt, run_dir: Path) -> KeyboardInterrupt:
     """A stop of ``rnnlab train`` outside its epochs (set-up, the evaluation after the last epoch),
     which the trainer did not explain, with what the run directory holds and what continues it;
@@ -282,12 +296,19 @@ def _where_the_run_stands(stop: KeyboardInterrupt, run_dir: Path) -> KeyboardInt
 def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
     """A write of ``rnnlab train`` that failed, in one line: the file (as the run names it, the
     temporary file of an atomic write aside), why, what of the run is intact and what then."""
-    from rnnlab.errors import CheckpointError
-    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT, cannot_write, write_fix
-    from rnnlab.train.checkpoint import load_checkpoint
+    from rnnlab.rundir import cannot_write, write_fix
 
     what = cannot_write(error)
     fix = write_fix(error)
+    return RnnlabError(f"{what}; {_then(run_dir, fix)}")
+
+
+def _then(run_dir: Path, fix: str) -> str:
+    """What of a failed run is intact, and how to go on once ``fix`` is done."""
+    from rnnlab.errors import CheckpointError
+    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT
+    from rnnlab.train.checkpoint import load_checkpoint
+
     last = run_dir / CHECKPOINTS / LAST_CHECKPOINT  # (not RunDir: it would make the folder the failure removed)
     try:
         ckpt = load_checkpoint(last) if last.exists() else None
@@ -296,9 +317,48 @@ def _what_survived(error: OSError, run_dir: Path) -> RnnlabError:
     if ckpt is not None:
         stream = ckpt.get("stream")
         where = f"within epoch {stream['epoch']}" if stream else f"after epoch {ckpt['epoch']}"
-        return RnnlabError(f"{what}; the checkpoint {where} ({last}) is intact: {fix} and rerun with --resume")
-    return RnnlabError(f"{what}; no checkpoint of the run is intact: {fix} and rerun the same command without "
-                       "--resume (it starts the run again)")
+        return f"the checkpoint {where} ({last}) is intact: {fix} and rerun with --resume"
+    return f"no checkpoint of the run is intact: {fix} and rerun the same command without --resume (it starts the run again)"
+
+
+#: the allocators' words for memory that ran out (torch's CPU and CUDA allocators)
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "cannot allocate memory")
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is memory that ran out (MemoryError, or torch's RuntimeError of its allocator)."""
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError)
+                                          and any(w in str(e).lower() for w in _OUT_OF_MEMORY))
+
+
+#: the trainer's functions an out-of-memory error is said within, and their words
+_PHASES = {"_train_epoch": "during epoch {epoch}, step {step}", "_health_check": "during the health check",
+           "_record_grad_through_time": "during the gradient through time", "_epoch_record": "evaluating epoch {epoch}"}
+
+
+def _ran_out(e: BaseException) -> str:
+    """What ran out and where, from the allocator's words and the innermost trainer phase of ``e``."""
+    import re
+
+    tried = re.search(r"tried to allocate (\d+) bytes", str(e))
+    what = f"out of memory (an allocation of {int(tried[1]) / 2**20:.0f} MiB failed)" if tried else "out of memory"
+    tb, where = e.__traceback__, ""
+    while tb is not None:
+        code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
+        if code.co_name in _PHASES and code.co_filename.endswith("trainer.py"):
+            session = local.get("s")
+            where = " " + _PHASES[code.co_name].format(epoch=local.get("epoch", "?"),
+                                                       step=getattr(session, "step", -1) + 1)
+        tb = tb.tb_next
+    return what + where
+
+
+def _what_ran_out(error: BaseException, run_dir: Path) -> RnnlabError:
+    """An out-of-memory error of ``rnnlab train`` in one line: what ran out, the epoch and step,
+    the keys that lower a step's memory, and what of the run is intact."""
+    from rnnlab.train.memory import lowering_keys
+
+    return RnnlabError(f"{_ran_out(error)}; {_then(run_dir, lowering_keys())}")
 
 
 def _write_report(run_dir: Path) -> Path:
@@ -827,15 +887,20 @@ def _run(args: argparse.Namespace, ctrl_c: _CtrlC) -> int:
 
 def _outcome(e: BaseException) -> tuple[str, int]:
     """What a command that raised ``e`` says (after ``rnnlab CMD: ``) and its exit code."""
+    notes = " ".join(notes_of(e).split())  # (where a failed run's records are kept, ...)
     if isinstance(e, Interrupted):  # SIGINT, SIGTERM or SIGHUP during training: its checkpoint is written
-        return _one_line(e), 128 + e.signum
+        return _one_line(e) + notes, 128 + e.signum
     if isinstance(e, KeyboardInterrupt):
-        return "interrupted", EXIT_INTERRUPTED
+        return "interrupted" + notes, EXIT_INTERRUPTED
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         # (a file the command reads or writes: which, and what the system said, not "[Errno 13] ...")
-        return f"error: {e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}", EXIT_USER_ERROR
+        return f"error: {e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}{notes}", EXIT_USER_ERROR
     if isinstance(e, (RnnlabError, OSError)):
-        return f"error: {_one_line(e)}", EXIT_USER_ERROR
+        return f"error: {_one_line(e)}{notes}", EXIT_USER_ERROR
+    if _out_of_memory(e):  # (any command's; rnnlab train says more: _what_ran_out)
+        from rnnlab.train.memory import lowering_keys
+
+        return f"error: {_ran_out(e)}; {lowering_keys()}{notes}", EXIT_USER_ERROR
     # a bug: one line, and how to get the details
     return (f"internal error: {type(e).__name__}: {_one_line(e)}; please report this (rerun with --debug for "
             "the traceback)"), EXIT_USER_ERROR

@@ -595,8 +595,10 @@ class TrainingConfig(_Section):
     """Seeds torch, numpy and python ``random`` (numpy's range: 0 <= seed < 2**32)."""
     threads: int | None = Field(None, gt=0, le=1024)
     """torch intra-op threads (unset: the CPUs the process may use, split among a search's or
-    recipe's workers, and 1 or N as measured on the first steps: :mod:`rnnlab.threads`; the
-    choice and its reason are in ``timing.json``)."""
+    recipe's workers, at most what the environment gave torch (``OMP_NUM_THREADS``,
+    ``MKL_NUM_THREADS`` or a caller's ``torch.set_num_threads``), and 1 or N as measured on the
+    first steps: :mod:`rnnlab.threads`; set, it overrides the environment; the choice and its
+    reason are in ``timing.json``)."""
     device: str = "auto"
     """Where the run computes: "auto" (the GPU when torch sees one, else the CPU), "cpu", "cuda" or
     "cuda:N" (``--device`` overrides it; :mod:`rnnlab.device`, docs/devices.md)."""
@@ -609,15 +611,22 @@ class TrainingConfig(_Section):
     """With shuffle "batches"/"none": also permute the samples inside each batch."""
     stateful_window: int = Field(0, ge=0, le=MAX_STEPS)
     """> 0: truncated BPTT *within a batch*: cut each batch into consecutive windows of this many
-    steps, carry the (detached) state from one window to the next and take one optimizer step
-    per window, each window's loss against the sequence's label; the next batch starts from a
-    zero state. Evaluation runs whole sequences. (A state carried *across* batches, through a
-    whole epoch, is a stream's: ``[task] kind = "forecasting"`` with ``data.bptt``, docs/streams.md.)"""
+    input steps (before ``[model.frontend]``, whose strides and pooling shorten each window: one
+    that leaves the recurrent layer fewer than 6 steps, or is shorter than what one recurrent step
+    reads of the input, is refused with the smallest window that works), carry the (detached)
+    state from one window to the next and take one optimizer step per window, each window's loss
+    against the sequence's label; the next batch starts from a zero state. Evaluation runs whole
+    sequences. (A state carried *across* batches, through a whole epoch, is a stream's:
+    ``[task] kind = "forecasting"`` with ``data.bptt``, docs/streams.md.)"""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     checkpoint_every: float = Field(60.0, ge=0.0, le=7 * 86400.0)
     """Seconds of a run between checkpoints (``checkpoints/last.pt``; 0: after every epoch).
+    A sequence task checkpoints between epochs only, the first epoch's end once at least this
+    long after the last checkpoint, so a kill loses less than ``checkpoint_every`` plus one
+    epoch (one epoch, when an epoch is longer than ``checkpoint_every``); a stream
+    (docs/streams.md) also checkpoints within an epoch, after a window.
     A run also checkpoints after its first epoch, after its last, and on SIGINT/SIGTERM; a run
-    killed harder repeats, exactly, the epochs since its last checkpoint when resumed."""
+    killed harder repeats, exactly, what it trained since its last checkpoint when resumed."""
 
     @field_validator("device")
     @classmethod
@@ -1668,7 +1677,7 @@ _FORECASTING_EDITS = (
      "# The budget in optimizer steps (one per window), rounded up to whole passes over the series.\n"
      "steps = 600\n"),
     ('shuffle = "samples"             # samples | batches | none\nshuffle_within_batch = false\n'
-     "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n", ""),
+     "stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end)\n", ""),
     ('patience = 0                    # epochs without improvement; 0: train the whole budget\n'
      'monitor = "val_loss"            # any validation metric of the task: val_loss | val_acc\n',
      'patience = 30                   # epochs without improvement; the best validation epoch\'s weights are tested\n'
@@ -1728,8 +1737,8 @@ _PER_STEP_EDITS = (
     ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
      'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
      "# per step the head reads every step's output: nothing is pooled\n"),
-    ("stateful_window = 0             # > 0: truncated BPTT over windows of this many steps\n",
-     "stateful_window = 0             # > 0: truncated BPTT over windows of this many steps (targets cut with them)\n"),
+    ("stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end)\n",
+     "stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end; targets cut with them)\n"),
 )
 
 #: Per-step values: the generated adding problem (applied before :data:`_REGRESSION_EDITS`).
@@ -1952,7 +1961,7 @@ precision = "32"                # 32 | bf16 (bfloat16 autocast)
 # checkpoint_every = 60         # seconds between checkpoints (and after the first and last epoch)
 shuffle = "samples"             # samples | batches | none
 shuffle_within_batch = false
-stateful_window = 0             # > 0: truncated BPTT over windows of this many steps
+stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end)
 
 # Per-component rules (rnnlab.param_groups), first match wins. Select by role (kernel |
 # recurrent | bias | norm | embedding | other, or a list) and/or a regex on the parameter name.

@@ -332,15 +332,16 @@ class RunDir:
         """
         return any((self.path / name).exists() for name in RECORDS)
 
-    def abandon(self) -> bool:
+    def abandon(self, keep: Collection[str] = ()) -> bool:
         """Undo this writer's claim (:meth:`for_writing`) of a run that failed before it recorded
         anything (:meth:`has_records`), so that nothing is left that looks like a run: rnnlab's
         files of it go (:func:`discard_run`), and so do what the claim added, the marker and the
         lock file, and the directory itself when the claim created it and nothing else is in it.
         A directory that existed keeps what it held before (but the files of a run of ``rnnlab
         train`` cut short before it recorded anything, which the command discarded as it began);
-        a run with records is left whole. The lock is released either way. Returns whether the
-        run was abandoned.
+        a run with records is left whole, and so is one where this writer wrote a file ``keep``
+        names (what its set-up measured at a cost: the trainer's health check). The lock is
+        released either way. Returns whether the run was abandoned.
 
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp()) / "run"
@@ -350,11 +351,12 @@ class RunDir:
         (True, False)
         """
         try:
-            if not self.lock.held or self.has_records():
-                return False
             # what was there before stays (a Tracker's or diagnose's health.json), unless it was a
             # run of rnnlab train cut short (config.toml), which this command started again
             found = self._found if self._found is not None and CONFIG not in self._found else frozenset()
+            written = any(name not in found and (self.path / name).exists() for name in keep)
+            if not self.lock.held or self.has_records() or written:
+                return False
             discard_run(self.path, lock=self.lock, keep=found)
             _unclaim(self.path, RUN, self._found)
             return True

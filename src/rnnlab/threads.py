@@ -28,8 +28,11 @@ is the usual case, not the exception. Two things make torch collapse there:
   process's affinity mask and the cgroup's CPU quota (a container limited to 2 CPUs on a
   64-core host), not ``os.cpu_count()``.
 
-:func:`choose_threads` is the decision: ``training.threads`` when the config sets it; else the
-available CPUs divided among the processes that share them (``--workers``); one thread when only
+:func:`choose_threads` is the decision: ``training.threads`` when the config sets it (it
+overrides the environment, and the reason says so); else the available CPUs divided among the
+processes that share them (``--workers``), at most the thread count the environment gave torch
+(:func:`thread_limit`: ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``, or a Python caller's
+``torch.set_num_threads``); one thread when only
 one CPU is left, or when the OpenMP runtime spins (torch was imported before rnnlab without
 ``OMP_WAIT_POLICY=PASSIVE``). With more than one candidate, :func:`probe` times 1 and N threads
 on a few forward and backward passes of a copy of the model (the run's own state is untouched)
@@ -38,12 +41,16 @@ trainer records the choice and its reason in ``timing.json`` and in each checkpo
 resumed run reuses it (the thread count may change the last bits of a sum).
 
 Example:
-    >>> choose_threads(3, cpus=(8, "affinity")).describe()
+    >>> choose_threads(3, cpus=(8, "affinity"), limit=None).describe()
     '3 threads (training.threads)'
-    >>> choose_threads(3, cpus=(2, "affinity")).describe()
+    >>> choose_threads(3, cpus=(2, "affinity"), limit=None).describe()
     '3 threads (training.threads; 3 is more than the 2 CPUs the process may use (affinity))'
-    >>> choose_threads(None, cpus=(2, "affinity"), share=2, policy="passive").describe()
+    >>> choose_threads(None, cpus=(2, "affinity"), share=2, policy="passive", limit=None).describe()
     '1 thread (2 CPUs the process may use (affinity), shared by 2 processes)'
+    >>> choose_threads(None, cpus=(8, "affinity"), limit=(1, "OMP_NUM_THREADS=1")).describe()
+    '1 thread (OMP_NUM_THREADS=1)'
+    >>> choose_threads(4, cpus=(8, "affinity"), limit=(1, "OMP_NUM_THREADS=1")).describe()
+    '4 threads (training.threads, which overrides OMP_NUM_THREADS=1)'
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 #: The environment variable libgomp reads (once, when torch loads it).
 WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
@@ -131,6 +138,63 @@ def available_cpus() -> tuple[int, str]:
     return max(n, 1), source
 
 
+#: The variables torch reads, when it first runs in parallel, for its intra-op thread count: the
+#: later one wins when both are valid (ATen's ``intraop_default_num_threads``).
+THREAD_COUNT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def env_thread_count(environ: Any = None) -> tuple[int, str] | None:
+    """(threads, the variable that says it) from :data:`THREAD_COUNT_ENV` as torch reads them
+    (a leading whole number, as ``std::stoi``: libgomp's nested list ``"4,2"`` is 4; empty,
+    not a number or under 1 is ignored, as torch ignores it); None when neither gives one.
+
+    >>> env_thread_count({"OMP_NUM_THREADS": "1"})
+    (1, 'OMP_NUM_THREADS=1')
+    >>> env_thread_count({"OMP_NUM_THREADS": "4,2", "MKL_NUM_THREADS": "x"})
+    (4, 'OMP_NUM_THREADS=4,2')
+    >>> env_thread_count({}) is None
+    True
+    """
+    env = os.environ if environ is None else environ
+    found = None
+    for name in THREAD_COUNT_ENV:
+        text = env.get(name)
+        if text is None:
+            continue
+        digits = text.strip()
+        sign = digits[:1] if digits[:1] in "+-" else ""
+        number = digits[len(sign):]
+        number = number[:len(number) - len(number.lstrip("0123456789"))]
+        if number and int(sign + number) > 0:
+            found = (int(sign + number), f"{name}={text.strip()}")
+    return found
+
+
+def thread_limit() -> tuple[int, str] | None:
+    """(the most threads rnnlab's automatic choice may use, why): the thread count torch was given
+    from outside rnnlab, an upper bound that ``training.threads`` alone overrides. That is
+    ``torch.get_num_threads()`` once torch is loaded, named after what set it: the variables of
+    :func:`env_thread_count`, which torch starts from, or a Python caller's
+    ``torch.set_num_threads`` (a count other than theirs); without either, torch's own default
+    (its physical cores) bounds only when below the CPUs the process may use. None when nothing
+    bounds the choice. rnnlab's runs set the count back when they end, so it is never their own.
+
+    >>> limit = thread_limit()
+    >>> limit is None or (limit[0] >= 1 and isinstance(limit[1], str))
+    True
+    """
+    env = env_thread_count()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return env
+    current = int(torch.get_num_threads())
+    if env is not None and current == env[0]:
+        return env
+    if env is not None or current < available_cpus()[0]:
+        return current, f"torch.get_num_threads() = {current}"
+    return None
+
+
 @dataclass(frozen=True)
 class ThreadChoice:
     """The threads a run uses, the candidates left to measure, and why."""
@@ -148,31 +212,44 @@ class ThreadChoice:
 
 
 def choose_threads(requested: int | None, *, cpus: tuple[int, str] | None = None, share: int = 1,
-                   policy: str | None = None) -> ThreadChoice:
+                   policy: str | None = None,
+                   limit: tuple[int, str] | None | Literal["environment"] = "environment") -> ThreadChoice:
     """The thread policy (see the module docstring): ``requested`` is ``training.threads``;
-    ``share`` the processes that split the CPUs (``--workers``); ``cpus`` and ``policy`` default
-    to :func:`available_cpus` and :func:`wait_policy`.
+    ``share`` the processes that split the CPUs (``--workers``); ``cpus``, ``policy`` and
+    ``limit`` (the most threads the environment allows, None for no bound) default to
+    :func:`available_cpus`, :func:`wait_policy` and :func:`thread_limit`.
 
-    >>> choose_threads(None, cpus=(4, "affinity"), policy="passive").candidates
+    >>> choose_threads(None, cpus=(4, "affinity"), policy="passive", limit=None).candidates
     (1, 4)
-    >>> choose_threads(None, cpus=(4, "affinity"), policy="active").describe()
+    >>> choose_threads(None, cpus=(4, "affinity"), policy="passive", limit=(2, "OMP_NUM_THREADS=2")).describe()
+    '1 thread (OMP_NUM_THREADS=2, of 4 CPUs the process may use (affinity))'
+    >>> choose_threads(None, cpus=(4, "affinity"), policy="active", limit=None).describe()
     '1 thread (the OpenMP runtime spin-waits (OMP_WAIT_POLICY is not PASSIVE): more threads collapse on a shared machine)'
     """
     n, source = cpus if cpus is not None else available_cpus()
+    bound = thread_limit() if limit == "environment" else limit
     if requested is not None:
         over = oversubscribed(requested, share, (n, source)) is not None
         times = f" x {share} processes" if share > 1 else ""
-        return ThreadChoice(requested, "training.threads" + (
+        # the config is the user's word for this run: it wins, and the line says over what
+        overrides = f", which overrides {bound[1]}" if bound is not None and bound[0] != requested else ""
+        return ThreadChoice(requested, "training.threads" + overrides + (
             f"; {requested}{times} is more than the {n} CPU{'s' if n > 1 else ''} the process may use ({source})"
             if over else ""))
     per = max(1, n // max(share, 1))
     shared = f", shared by {share} processes" if share > 1 else ""
+    cpus_why = f"{n} CPU{'s' if n > 1 else ''} the process may use ({source}){shared}"
+    if bound is not None and bound[0] < per:
+        per = bound[0]
+        if per == 1:
+            return ThreadChoice(1, bound[1])
+        cpus_why = f"{bound[1]}, of {cpus_why}"
     if per == 1:
-        return ThreadChoice(1, f"{n} CPU{'s' if n > 1 else ''} the process may use ({source}){shared}")
+        return ThreadChoice(1, cpus_why)
     if (policy or wait_policy()) != "passive":
         return ThreadChoice(1, f"the OpenMP runtime spin-waits ({WAIT_POLICY_ENV} is not PASSIVE): more threads "
                                "collapse on a shared machine")
-    return ThreadChoice(1, f"{n} CPUs the process may use ({source}){shared}", candidates=(1, per))
+    return ThreadChoice(1, cpus_why, candidates=(1, per))
 
 
 def oversubscribed(requested: int | None, workers: int = 1, cpus: tuple[int, str] | None = None) -> str | None:

@@ -135,6 +135,16 @@ class _WorkerStop:
 _WORKER_STOP = _WorkerStop()
 
 
+def _worker_threads(workers: int) -> int:
+    """Each worker's torch threads: its share of the CPUs, at most what the environment gave torch
+    (:func:`rnnlab.threads.thread_limit`: ``OMP_NUM_THREADS=1`` keeps every worker at one)."""
+    from rnnlab.threads import thread_limit
+
+    limit = thread_limit()
+    share = max(1, available_cpus()[0] // workers)
+    return share if limit is None else min(share, limit[0])
+
+
 def _worker_init(threads: int, device: str, started: Any, parent: tuple[int, str | None] | None = None) -> None:
     import torch
 
@@ -297,7 +307,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         # tracker, started here, leave it to the recipe, which stops them with SIGTERM)
         with ignored(HANGUP):
             pool = ctx.Pool(options.workers, initializer=_worker_init,
-                            initargs=(max(1, available_cpus()[0] // options.workers), base.training.device, ctx.Value("i", 0),
+                            initargs=(_worker_threads(options.workers), base.training.device, ctx.Value("i", 0),
                                       process_identity()))
     try:
         evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)

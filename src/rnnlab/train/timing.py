@@ -26,7 +26,7 @@ from rnnlab.errors import RunDirError
 from rnnlab.rundir import RunDir, atomic_write_json
 
 #: The phases of a session, in the order they run.
-PHASES = ("set_up", "data", "threads", "health_check", "training", "evaluation", "checkpoints",
+PHASES = ("set_up", "data", "threads", "health_check", "training", "evaluation", "checkpoints", "fit_budget",
           "grad_through_time", "report")
 
 

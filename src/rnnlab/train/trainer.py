@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import (
     Config,
+    ConvBlockConfig,
     ScheduleConfig,
     TrainingConfig,
     check_dir_name,
@@ -60,13 +61,26 @@ from rnnlab.data import DataSplits, Fold, Sequences, load_data
 from rnnlab.data.stream import SEASONAL_REPEAT
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
-from rnnlab.errors import CheckpointError, ConfigError, Interrupted, RnnlabError, RunDirError
+from rnnlab.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    RnnlabError,
+    RunDirError,
+    add_note,
+)
 from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
 from rnnlab.regularize.penalties import ActivityRegularizer
 from rnnlab.rundir import (
+    ADAPT,
+    GATE_ACTIVATIONS,
+    GRAD_THROUGH_TIME,
+    HEALTH,
     RECORDED_BY_TRAIN,
     RUN,
+    TIMING,
     RunDir,
     RunDirGone,
     atomic_write_json,
@@ -90,6 +104,7 @@ from rnnlab.train.checkpoint import (
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
+from rnnlab.train.memory import StepPlan, check_memory
 from rnnlab.train.model import (
     Ensemble,
     LogitsOnly,
@@ -102,7 +117,7 @@ from rnnlab.train.model import (
     members_of,
 )
 from rnnlab.train.run_fit import RUN_FIT_KEY, run_fit_state
-from rnnlab.train.shape_rules import adapt_to_shape
+from rnnlab.train.shape_rules import MIN_RECURRENT_STEPS, adapt_to_shape, recurrent_length
 from rnnlab.train.timing import Timing
 
 if TYPE_CHECKING:
@@ -828,7 +843,8 @@ def _open_run_dir(config: Config, out: str | Path | None, resume: bool, fold: Fo
 
 def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
     """Check ``config`` against the data it will train on, before anything trains: a validation
-    split where early stopping needs one, equal lengths for a stateful window, a warm-up shorter
+    split where early stopping needs one, equal lengths for a stateful window and enough of it
+    left after the front-end (:func:`_check_window_steps`), a warm-up shorter
     than the training. Returns (optimizer steps per epoch, epochs).
 
     >>> check_plan(config, load_data(config.data, seed=0))  # doctest: +SKIP
@@ -845,6 +861,7 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             f"training.stateful_window needs equal-length sequences, got lengths "
             f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
         )
+    _check_window_steps(config, data)
     if config.model.recurrent_batch_norm and len(data.train) < 2:
         raise ConfigError(f"model.recurrent_batch_norm normalizes each step over a batch of sequences: it needs at "
                           f"least 2 training sequences, the training split holds {len(data.train)}")
@@ -860,6 +877,51 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             "rising when training ends; shorten the warm-up or train longer"
         )
     return steps_per_epoch, epochs
+
+
+def _frontend_reach(blocks: list[ConvBlockConfig]) -> int:
+    """Input steps that one step out of the front-end ``blocks`` reads (its convolutions' spans
+    and poolings, strided by the blocks before).
+
+    >>> _frontend_reach([ConvBlockConfig(channels=8, kernel_size=7, pool=16), ConvBlockConfig(channels=8, kernel_size=5, dilation=2)])
+    150
+    """
+    reach, stride = 1, 1
+    for b in blocks:
+        reach += (b.span - 1) * stride
+        stride *= b.stride
+        reach += (b.pool - 1) * stride
+        stride *= b.pool
+    return reach
+
+
+def _check_window_steps(config: Config, data: DataSplits) -> None:
+    """A window (``training.stateful_window``, a stream's ``data.bptt``) is cut in input steps,
+    before the front-end: its strides and pooling may leave the recurrent layer one step of it,
+    whose state then carries all there is. Refused when a window leaves the recurrent layer fewer
+    than :data:`MIN_RECURRENT_STEPS` steps (or all a whole series leaves) or is shorter than one
+    recurrent step's reach in the input."""
+    window, frontend = batching(config).stateful_window, config.model.frontend
+    length = int(data.train.X.shape[1])
+    if not window or frontend is None or window >= length:
+        return
+    blocks = frontend.conv_blocks
+    least = min(MIN_RECURRENT_STEPS, recurrent_length(length, blocks))
+    reach = min(_frontend_reach(blocks), length)
+    steps = recurrent_length(window, blocks)
+    if steps >= least and window >= reach:
+        return
+    low, high = window, length  # the smallest window leaving ``least`` steps (more input, never fewer steps)
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if recurrent_length(mid, blocks) >= least else (mid + 1, high)
+    key = "data.bptt" if task_for(config).stream else "training.stateful_window"
+    shrink = math.prod(b.stride * b.pool for b in blocks)
+    raise ConfigError(
+        f"{key} = {window} counts input steps, before the front-end, which pools and strides ×{shrink} "
+        f"(one recurrent step reads {_frontend_reach(blocks)} input steps): a window leaves the recurrent layer "
+        f"{steps} step(s), expected at least {least} and a window of at least the reach; set {key} to at least "
+        f"{max(low, reach)} (or 0: whole sequences)")
 
 
 def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
@@ -907,6 +969,10 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
     device = resolve_device(tc.device)
+    if device.type == "cpu":  # (a step's activations, before any is allocated: a GPU's memory is torch's to say)
+        check_memory(config.model, data.channels, task.head_width(data.classes, data.train.y),
+                     plan=StepPlan.of(config.model_copy(update={"training": batching(config)}),
+                                      int(data.train.X.shape[1]), task.per_step))
     # (built on the CPU, then moved: the same initial weights on every device)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
                         task.per_step, values=task.values).to(device)
@@ -1557,21 +1623,35 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
                 if isinstance(e, (OSError, RnnlabError)):
                     _raise_if_gone(run, e)  # (before the abandon below, which would find nothing)
                 if not resume:  # (a resume's directory holds its run, whatever its session did)
-                    _abandon_unrecorded(run)
+                    _abandon_unrecorded(run, e)
                 raise
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _abandon_unrecorded(run: RunDir) -> None:
+#: What a new run's set-up measured before its first epoch, at a cost (the health check's
+#: records): kept when the run fails after it, unless the config or the data must change.
+_SET_UP_RECORDS = (HEALTH, GATE_ACTIVATIONS, GRAD_THROUGH_TIME)
+
+
+def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
     """A new run that failed, was stopped or could not write before it recorded anything (a data
     or config error found at set-up, Ctrl-C, a full disk) leaves nothing that looks like a run:
     the directory as it was before the command (:meth:`RunDir.abandon`), so the same command
-    runs again into it as into a new one. A run with records keeps every one of them."""
+    runs again into it as into a new one. A run with records keeps every one of them, and so
+    does one that failed after its health check (out of memory, Ctrl-C in epoch 1): ``error``
+    then notes where they are, and that the same command starts the run again there
+    (:func:`_cut_short`). A config or data error discards them: what they measured changes."""
+    keep = () if isinstance(error, (ConfigError, DataError)) else _SET_UP_RECORDS
+    recorded, abandoned = run.has_records(), True
     # (a removal that fails is not said: the failure itself is what the caller must hear, and the
     # next claim takes the directory as it is; abandon releases the lock either way)
     with contextlib.suppress(OSError, RnnlabError):
-        run.abandon()
+        abandoned = run.abandon(keep=keep)
+    kept = [name for name in (*_SET_UP_RECORDS, TIMING, ADAPT) if (run.path / name).exists()]
+    if not abandoned and not recorded and kept:
+        add_note(error, f"{run.path} keeps what the run recorded before it failed ({', '.join(kept)}); "
+                        "the same command starts the run again there")
 
 
 def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
@@ -1671,20 +1751,28 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
         with held_stops():
             run.append(run.metrics, record)
             s.stopped_by_caller = on_epoch is not None and on_epoch(record)
+            fit_seconds = None
             if s.budget is not None:
-                _follow_fit(run, s, record, log)
+                # (its evaluations of the training split: timed apart, so that the epoch lines and
+                # timing.json add up to the session's time)
+                fit_started = time.perf_counter()
+                with timing.phase("fit_budget"):
+                    _follow_fit(run, s, record, log)
+                fit_seconds = time.perf_counter() - fit_started
             last = _last_epoch(s, stop_after, first)
             due = epoch == 1 or epoch == last or s.stopped_early or s.stopped_by_caller or _checkpoint_due(s)
             written = s.checkpoints_written
             with timing.phase("checkpoints"):
                 _checkpoint(run, s, epoch, improved, due)
             s.epoch_done = epoch
+            # (said before a stop held meanwhile is raised: every recorded epoch has its line, and
+            # the stop's "checkpoint after epoch N" follows epoch N's)
+            _say(log, _epoch_line(record, s.epochs, s.task, fit_seconds))
         if s.checkpoints_written > written:
             # (the session's record as of this checkpoint, which a --resume keeps among its earlier
             # sessions: a process killed outright writes nothing more; the session's end replaces it)
             run.check_present("training", f"timing.json after epoch {epoch} not written")
             _session_timing(run, s, timing, ended=f"killed or still running: recorded at the checkpoint after epoch {epoch}")
-        _say(log, _epoch_line(record, s.epochs, s.task))
         if s.stopped_by_caller:
             break
         if s.stopped_early:
@@ -1693,12 +1781,20 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             break
 
 
-def _epoch_line(r: dict[str, Any], epochs: int, task: Task) -> str:
+def _epoch_line(r: dict[str, Any], epochs: int, task: Task, fit_seconds: float | None = None) -> str:
+    """An epoch's console line; ``fit_seconds``: the fit budget's time after the epoch's record
+    (``adapt.budget``), said apart from the record's time (training and validation).
+
+    >>> r = {"epoch": 3, "train_loss": 0.5, "train_acc": 0.75, "lr": 1e-3, "grad_norm": 2.0, "time": 1.25}
+    >>> _epoch_line(r, 10, CLASSIFICATION, 0.5)
+    'epoch   3/10  loss 0.5000  acc 0.750  lr 1.00e-03  |g| 2  1.2s + fit budget 0.5s'
+    """
     m = task.headline
     parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{m.name} {m.show(r[m.key('train')], True)}"]
     if "val_loss" in r:
         parts += [f"val_loss {r['val_loss']:.4f}", f"val_{m.name} {m.show(r[m.key('val')], True)}"]
-    parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", f"{r['time']:.1f}s"]
+    took = f"{r['time']:.1f}s" + (f" + fit budget {fit_seconds:.1f}s" if fit_seconds is not None else "")
+    parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", took]
     return "  ".join(parts)
 
 

@@ -37,7 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -970,9 +970,11 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     task = task_for(config)
     device = resolve_device(tc.device)
     if device.type == "cpu":  # (a step's activations, before any is allocated: a GPU's memory is torch's to say)
-        check_memory(config.model, data.channels, task.head_width(data.classes, data.train.y),
-                     plan=StepPlan.of(config.model_copy(update={"training": batching(config)}),
-                                      int(data.train.X.shape[1]), task.per_step))
+        plan = StepPlan.of(config.model_copy(update={"training": batching(config)}), int(data.train.X.shape[1]),
+                           task.per_step)
+        # (a batch holds at most the training sequences: a stream's batch is every row, whatever its size)
+        plan = replace(plan, batch_size=min(plan.batch_size, len(data.train)))
+        check_memory(config.model, data.channels, task.head_width(data.classes, data.train.y), plan=plan)
     # (built on the CPU, then moved: the same initial weights on every device)
     model = build_model(config.model, data.channels, task.head_width(data.classes, data.train.y),
                         task.per_step, values=task.values).to(device)

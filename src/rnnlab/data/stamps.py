@@ -2,7 +2,7 @@
 that a forecast is written against the dates it is for (``rnnlab predict``).
 
 Stamps are ISO dates or times (``2003-06-01``, ``2021-05-01 00:30:00+00:00``), months
-(``1949-01``), US dates (``12/31/2023``, month first), day-first dates (``31/12/2023``) or
+(``1949-01``), dates written YYYYMMDD (``20030601``, as numbers or as text), US dates (``12/31/2023``, month first), day-first dates (``31/12/2023``) or
 dotted ones (``31.12.2023``, always day first). Whether slashes put the month or the day first is
 read from the column: a number above 12 decides; where none is, the reading whose dates run in
 order at a fixed step is taken, and where both do the column is ambiguous and gives no dates.
@@ -25,6 +25,8 @@ Example:
     ['2021-05-01 01:00:00+00:00']
     >>> following(["12/30/2023", "12/31/2023"], 2)
     ['01/01/2024', '01/02/2024']
+    >>> following(["20231230", "20231231"], 2)
+    ['20240101', '20240102']
     >>> following(["2010-01-31", "2010-02-28", "2010-03-31"], 2)  # month ends
     ['2010-04-30', '2010-05-31']
     >>> following(["2003-04-01", "2003-05-02", "2003-06-01"], 1) is None  # no fixed step: no date
@@ -46,8 +48,11 @@ from rnnlab.errors import DataError
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _DOTS = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+#: A date written YYYYMMDD (``20231231``, as ``df.to_csv`` writes an integer date): eight digits
+#: of a year 1800 to 2999, so that an id or a count of eight digits is not taken for dates.
+_COMPACT = re.compile(r"^(1[89]\d{2}|2\d{3})(\d{2})(\d{2})$")
 #: The formats of a column of dates, in the order a column is tried.
-FORMATS = ("iso", "m/d/Y", "d/m/Y", "d.m.Y")
+FORMATS = ("iso", "Ymd", "m/d/Y", "d/m/Y", "d.m.Y")
 #: Names a column of dates may have (besides any with "date" or "time" in it): such a column that
 #: no format here reads is said at train time.
 _DATE_NAMES = ("day", "month", "week", "year", "period", "ds", "when")
@@ -56,7 +61,12 @@ _DATE_NAMES = ("day", "month", "week", "year", "period", "ds", "when")
 def _read(cell: str, fmt: str) -> datetime | None:
     """A cell as a datetime in format ``fmt`` (a date at midnight; a month on its first day), or None."""
     try:
+        if fmt == "Ymd":
+            m = _COMPACT.match(cell)
+            return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
         if fmt == "iso":
+            if cell.isdigit():  # (fromisoformat reads 20231231 too: one format per column, "Ymd")
+                return None
             m = _MONTH.match(cell)
             return datetime(int(m.group(1)), int(m.group(2)), 1) if m else datetime.fromisoformat(cell)
         m = (_DOTS if fmt == "d.m.Y" else _SLASH).match(cell)
@@ -227,6 +237,8 @@ def read_dates(cells: list[str]) -> list[datetime] | None:
 
 def _written(stamp: datetime, like: str, fmt: str, pad: bool) -> str:
     """``stamp`` written as the cell ``like`` is (``pad``: day and month with two digits)."""
+    if fmt == "Ymd":
+        return f"{stamp.year:04d}{stamp.month:02d}{stamp.day:02d}"
     if fmt != "iso":
         day, month = (f"{stamp.day:02d}", f"{stamp.month:02d}") if pad else (str(stamp.day), str(stamp.month))
         return {"m/d/Y": f"{month}/{day}", "d/m/Y": f"{day}/{month}", "d.m.Y": f"{day}.{month}"}[fmt] + \
@@ -390,6 +402,34 @@ def _unread_dates(where: str, header: list[str], body: list[list[str]], values: 
         if not re.search(r"\d", cells[bad]):  # (a weekday's name, a flag: no date meant)
             continue
         return [f"{where}: column {name!r} is not read as dates ({cells[bad]!r} on line {lines[bad]} is none of "
-                "2023-12-31, 2023-12-31T08:30:00, 2023-12, 12/31/2023, 31/12/2023, 31.12.2023): the forecast "
+                "2023-12-31, 2023-12-31T08:30:00, 2023-12, 20231231, 12/31/2023, 31/12/2023, 31.12.2023): the forecast "
                 "after the end carries no dates"]
     return []
+
+
+def compact_dates(where: str, name: str, cells: list[str], lines: list[int]) -> bool:
+    """Whether a column of numbers named as the rows' dates (``name``, its ``cells`` on
+    ``lines`` of the file ``where``) holds them written YYYYMMDD (``20231231``): True when every
+    cell is such a date, so the column is the dates rather than a channel; False when its first
+    cell is not eight digits of that shape (a counter 1, 2, 3: no such dates meant). Where the
+    first is and a later cell is no calendar date (``20241345``), a :class:`DataError` names its
+    line and value.
+
+    >>> compact_dates("s.csv", "date", ["20231230", "20231231"], [2, 3])
+    True
+    >>> compact_dates("s.csv", "date", ["1", "2"], [2, 3])
+    False
+    >>> compact_dates("s.csv", "date", ["20231230", "20231345"], [2, 3])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: s.csv: line 3, column 'date': expected a date written YYYYMMDD, as '20231230' on line 2 is, got '20231345' (no calendar date: a month 01-12, then a day of that month)
+    """
+    if not cells or not _COMPACT.match(cells[0]):
+        return False
+    for cell, line in zip(cells, lines, strict=True):
+        if _read(cell, "Ymd") is None:
+            why = ("no calendar date: a month 01-12, then a day of that month" if re.fullmatch(r"\d{8}", cell)
+                   else "not eight digits: year, month, day")
+            raise DataError(f"{where}: line {line}, column {name!r}: expected a date written YYYYMMDD, as "
+                            f"{cells[0]!r} on line {lines[0]} is, got {cell!r} ({why})")
+    return True

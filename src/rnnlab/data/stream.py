@@ -63,7 +63,7 @@ from rnnlab.data.bundled import Sequences
 from rnnlab.data.files import check_separator, column_role, existing_file, index_columns, open_npz
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.data.stamps import check_dates
+from rnnlab.data.stamps import check_dates, compact_dates
 from rnnlab.errors import DataError, library_reason
 from rnnlab.task import RegressionTally, TargetScale, Task
 
@@ -137,7 +137,8 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     dates: :func:`rnnlab.data.stamps.check_dates`; by default, the columns of text left out).
     By default, what is no values is refused rather than read as a channel: pandas's index column
     (:func:`rnnlab.data.files.index_columns`), a column of numbers named as an id or as the rows'
-    dates (:func:`rnnlab.data.files.column_role`), and one of numbers written with separators;
+    dates (:func:`rnnlab.data.files.column_role`; unless its numbers are dates written YYYYMMDD,
+    ``20231231``: then it is the dates), and one of numbers written with separators;
     a file of another separator is refused saying it (:func:`rnnlab.data.files.check_separator`)."""
     rows, lines = [], []  # (lines: each row's line in the file, blank lines and quoted line ends counted)
     try:
@@ -159,11 +160,11 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
         # A column of values is one with a number in it: the rest must be numbers too. Dropping a
         # column for one gap would forecast the other columns without a word.
         index_columns(str(path), header, rows, lines)
-        chosen = [j for j in range(len(header))
-                  if header[j] and any(j < len(r) and _number(r[j].strip()) is not None for r in body)]
-        for j in chosen:
-            _check_named_as_values(path, header[j], [r[j].strip() if j < len(r) else "" for r in body], body_lines)
-        left_out = [j for j in range(len(header)) if header[j] and j not in chosen]
+        numeric = [j for j in range(len(header))
+                   if header[j] and any(j < len(r) and _number(r[j].strip()) is not None for r in body)]
+        chosen = [j for j in numeric if not _named_dates(
+            path, header[j], [r[j].strip() if j < len(r) else "" for r in body], body_lines)]
+        left_out = [j for j in range(len(header)) if header[j] and j not in numeric]
         for j in left_out:
             _check_separated(path, header[j], [r[j].strip() if j < len(r) else "" for r in body], body_lines)
         if not chosen:
@@ -243,24 +244,26 @@ def _check_separated(path: Path, name: str, cells: list[str], lines: list[int]) 
                     "columns to read without it")
 
 
-def _check_named_as_values(path: Path, name: str, cells: list[str], lines: list[int]) -> None:
-    """Refuse a column of numbers whose name says it is no values (:func:`rnnlab.data.files.column_role`):
-    an ``id``, or where a row is (``date``, ``time``, ``step``, ...). Read as a channel, a counter
-    or a date such as 20230102 is forecast as data: it drags the run's MASE down, and the forecast
-    loses its dates."""
+def _named_dates(path: Path, name: str, cells: list[str], lines: list[int]) -> bool:
+    """Whether a column of numbers is the rows' dates written YYYYMMDD (``20230102``, named as
+    dates: :func:`rnnlab.data.stamps.compact_dates`), so no channel; False for a column of values.
+    Refuse one whose name says it is no values (:func:`rnnlab.data.files.column_role`): an ``id``,
+    or where a row is (``date``, ``time``, ``step``, ...) but no such dates. Read as a channel, a
+    counter or an id is forecast as data: it drags the run's MASE down, and the forecast loses its
+    dates."""
     role = column_role(name)
     if role is None or role == "index":
-        return
+        return False
+    if role == "time" and compact_dates(str(path), name, cells, lines):
+        return True
     cell, line = next((c, line) for c, line in zip(cells, lines, strict=True) if _number(c) is not None)
     keep = "or, if it holds values, list it in data.columns"
     if role == "id":
         raise DataError(f"{path}: column {name!r} holds numbers ({cell!r} on line {line}) but is named as an id, not "
                         f"a channel of values; drop it (df.drop(columns=[{name!r}])), {keep}")
-    fix = (f"df[{name!r}] = pandas.to_datetime(df[{name!r}].astype(str), format='%Y%m%d').dt.strftime('%Y-%m-%d')"
-           if re.fullmatch(r"(1[89]|2\d)\d{2}[01]\d[0-3]\d", cell) else "2023-12-31, 2023-12-31T08:30:00, ...")
     raise DataError(f"{path}: column {name!r} is named as the rows' dates or times but holds numbers ({cell!r} on "
                     f"line {line}), no date format rnnlab reads, and a column so named is never a channel; write its dates as "
-                    f"dates ({fix}), drop it, {keep}")
+                    f"dates (2023-12-31, 2023-12-31T08:30:00, 20231231, ...), drop it, {keep}")
 
 
 def _left_out_note(path: Path, header: list[str], body: list[list[str]], lines: list[int], left: list[int],

@@ -83,7 +83,7 @@ def test_the_fit_budgets_evaluations_are_timed_and_said_on_each_epoch_line(tmp_p
     cfg = _config(tmp_path, epochs=3, more="[adapt]\nbudget = true")
     train(_load(cfg), out=tmp_path / "run", log=lines.append, progress=False)
     epoch_lines = [ln for ln in lines if ln.startswith("epoch ")]
-    fits = [float(m[1]) for ln in epoch_lines if (m := re.search(r" \+ fit budget (\d+\.\d)s$", ln))]
+    fits = [float(m[1]) for ln in epoch_lines if (m := re.search(r" \+ fit budget (\d+\.\d)s  eta ", ln))]
     assert len(fits) == len(epoch_lines) == 3, epoch_lines
     # the budget's evaluations count as evaluation in timing.json (they were "other" before)
     timing = json.loads((tmp_path / "run" / "timing.json").read_text())

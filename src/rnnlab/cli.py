@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.errors import Interrupted, RnnlabError, RunDirError, add_note, notes_of
+from rnnlab.errors import Interrupted, RnnlabError, RunDirError, add_note, notes_of, place_of
 from rnnlab.heap import rare_full_collections
 from rnnlab.stops import ENDING, StopSignals, raise_stop, to_devnull
 from rnnlab.tables import text_table
@@ -196,7 +196,7 @@ def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.device import resolve_device, with_device
     from rnnlab.task import task_for
-    from rnnlab.train.trainer import train, with_derived_names
+    from rnnlab.train.trainer import better_reference, train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
     resolve_device(config.training.device, "--device" if args.device else "training.device")
@@ -235,20 +235,20 @@ def _train_command(args: argparse.Namespace) -> int:
         split = "test" if "test" in result.baselines else "train"
         refs = {name.replace("_", " "): float(v[headline.name]) for name, v in result.baselines[split].items()}
         model = float(((result.test if split == "test" else result.train_eval) or {}).get(headline.name, math.nan))
-        # As the per-channel line judges each channel: the model beside the better reference, "no better" where it
-        # does not beat it, in digits enough to tell the figures apart (at 4, a loss to seasonal naive, 5.50948
-        # against 5.50889, read as a tie). (Metric.show has no digits to ask for: its format, with more.)
+        # The per-channel line's rule too (better_reference): the model beside the better reference, "no
+        # better" where it does not beat it, in digits enough to tell the figures apart (at 4, a loss to
+        # seasonal naive, 5.50948 against 5.50889, read as a tie). (Metric.show has no digits to ask
+        # for: its format, with more.)
         def shown(value: float, digits: int) -> str:
             return headline.show(value) if digits == 4 else f"{value:.{digits}{'f' if headline.fraction else 'g'}}"
 
         digits = {name: next((d for d in range(4, 9) if shown(model, d) != shown(r, d)), 8)
                   if math.isfinite(model) and r != model else 4 for name, r in refs.items()}
-        finite = {name: r for name, r in refs.items() if math.isfinite(r)}
-        best = (max if headline.higher_is_better else min)(finite, key=finite.__getitem__) if finite else None
-        no_better = best is not None and (model <= finite[best] if headline.higher_is_better else model >= finite[best])
+        better = better_reference(model, refs, headline)
         _say(f"{split} {headline.label}: " + "  ".join(f"{name} {shown(r, digits[name])}" for name, r in refs.items())
              + (f"  (the model {shown(model, max(digits.values(), default=4))}"
-                + (f": no better than {best})" if no_better else ")") if math.isfinite(model) else ""))
+                + (f": no better than {better.name})" if better and better.no_better else ")")
+                if math.isfinite(model) else ""))
     try:
         with result.timing.phase("report"):
             report = _write_report(result.run_dir)
@@ -331,26 +331,15 @@ def _out_of_memory(e: BaseException) -> bool:
                                           and any(w in str(e).lower() for w in _OUT_OF_MEMORY))
 
 
-#: the trainer's functions an out-of-memory error is said within, and their words
-_PHASES = {"_train_epoch": "during epoch {epoch}, step {step}", "_health_check": "during the health check",
-           "_record_grad_through_time": "during the gradient through time", "_epoch_record": "evaluating epoch {epoch}"}
-
-
 def _ran_out(e: BaseException) -> str:
-    """What ran out and where, from the allocator's words and the innermost trainer phase of ``e``."""
+    """What ran out, from the allocator's words, and where: the phase of the run the trainer
+    placed ``e`` in (:func:`rnnlab.errors.place_of`), if any."""
     import re
 
     tried = re.search(r"tried to allocate (\d+) bytes", str(e))
     what = f"out of memory (an allocation of {int(tried[1]) / 2**20:.0f} MiB failed)" if tried else "out of memory"
-    tb, where = e.__traceback__, ""
-    while tb is not None:
-        code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
-        if code.co_name in _PHASES and code.co_filename.endswith("trainer.py"):
-            session = local.get("s")
-            where = " " + _PHASES[code.co_name].format(epoch=local.get("epoch", "?"),
-                                                       step=getattr(session, "step", -1) + 1)
-        tb = tb.tb_next
-    return what + where
+    place = place_of(e)
+    return what + (f" {place}" if place is not None else "")
 
 
 def _what_ran_out(error: BaseException, run_dir: Path) -> RnnlabError:

@@ -14,8 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 #: Words of library advice that must not reach a user whose file may be hostile.
 _UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle.load", "safe_globals", "trust")
@@ -119,6 +124,91 @@ def add_note(error: BaseException, note: str) -> None:
         notes = []
         error.__notes__ = notes  # type: ignore[attr-defined]
     notes.append(note)
+
+
+#: The words of each phase of a run (:class:`Place`), by its name in ``timing.json``.
+_PHASE_WORDS = {"training": "during epoch {epoch}", "health_check": "during the health check",
+                "grad_through_time": "during the gradient through time", "evaluation": "evaluating epoch {epoch}"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where in a run an error escaped: its ``phase`` (as ``timing.json`` names it: ``training``,
+    ``health_check``, ``grad_through_time``, ``evaluation``), and its epoch and optimizer step
+    (1-based) where the phase has them. The trainer attaches it (:func:`in_phase`,
+    :func:`placed_at`); :func:`place_of` reads it, and its words end an error line.
+
+    >>> str(Place("training", 2, 7)), str(Place("evaluation", 2)), str(Place("health_check"))
+    ('during epoch 2, step 7', 'evaluating epoch 2', 'during the health check')
+    """
+
+    phase: str
+    epoch: int | None = None
+    step: int | None = None
+
+    def __str__(self) -> str:
+        said = _PHASE_WORDS[self.phase].format(epoch=self.epoch)
+        return said + (f", step {self.step}" if self.step is not None else "")
+
+
+def place_of(error: BaseException) -> Place | None:
+    """Where in a run ``error`` escaped (:class:`Place`), or None when no phase of a run said so.
+
+    >>> place_of(placed_at(MemoryError(), Place("health_check")))
+    Place(phase='health_check', epoch=None, step=None)
+    """
+    place = getattr(error, "_rnnlab_place", None)
+    return place if isinstance(place, Place) else None
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def placed_at(error: _E, place: Place) -> _E:
+    """``error``, placed at ``place`` unless a phase within (the innermost, which knows most) placed
+    it already.
+
+    >>> str(place_of(placed_at(placed_at(MemoryError(), Place("training", 1, 3)), Place("training", 1))))
+    'during epoch 1, step 3'
+    """
+    if place_of(error) is None:
+        with contextlib.suppress(AttributeError):  # (an exception type with __slots__: it stays unplaced)
+            error._rnnlab_place = place  # type: ignore[attr-defined]
+    return error
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_phase(where: Callable[..., Place]) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Make a function a phase of a run: whatever escapes it is placed (:func:`placed_at`) at
+    ``where`` called with the function's arguments by name as the escape happens (an epoch's step
+    counter then reads the step that failed).
+
+    >>> @in_phase(lambda epoch, **_: Place("evaluation", epoch))
+    ... def evaluate(epoch: int) -> None:
+    ...     raise MemoryError()
+    >>> try:
+    ...     evaluate(2)
+    ... except MemoryError as e:
+    ...     print(place_of(e))
+    evaluating epoch 2
+    """
+    def phase(f: Callable[_P, _R]) -> Callable[_P, _R]:
+        signature = inspect.signature(f)
+
+        @functools.wraps(f)
+        def placing(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return f(*args, **kwargs)
+            except BaseException as e:
+                called = signature.bind(*args, **kwargs)  # (by name: however the caller passed them)
+                called.apply_defaults()
+                placed_at(e, where(**called.arguments))
+                raise
+        return placing
+    return phase
 
 
 def notes_of(error: BaseException) -> str:

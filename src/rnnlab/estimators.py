@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import signal
 import tempfile
 import warnings
@@ -52,7 +51,14 @@ import torch
 from rnnlab.config import Config, load_config, parse_config, template_for
 from rnnlab.data.per_step import labelled_steps, valid_steps
 from rnnlab.doctor.checks import KeySpelling
-from rnnlab.errors import CheckpointError, ConfigError, DataError, Interrupted, RunDirError
+from rnnlab.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    RunDirError,
+    place_of,
+)
 
 if TYPE_CHECKING:
     from rnnlab.data import DataSplits
@@ -370,8 +376,8 @@ class _RNNEstimator:
         that nothing was kept without ``run_dir``. Still an :class:`Interrupted`, so a
         ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too."""
         signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
-        epoch = re.search(r" during epoch (\d+);", str(stop))
-        head = str(Interrupted.by(signum)) + (f" during epoch {epoch.group(1)}" if epoch else "")
+        place = place_of(stop)  # (the epoch the trainer stopped in, where it stopped in one)
+        head = str(Interrupted.by(signum)) + (f" during epoch {place.epoch}" if place and place.epoch else "")
         if self.run_dir is None:
             return Interrupted(signum, f"{head} of {type(self).__name__}.fit; nothing was kept (without run_dir the "
                                        "fit trains in a temporary directory, removed as it stops): pass run_dir to "

@@ -340,8 +340,9 @@ class RunDir:
         A directory that existed keeps what it held before (but the files of a run of ``rnnlab
         train`` cut short before it recorded anything, which the command discarded as it began);
         a run with records is left whole, and so is one where this writer wrote a file ``keep``
-        names (what its set-up measured at a cost: the trainer's health check). The lock is
-        released either way. Returns whether the run was abandoned.
+        names (what its set-up measured at a cost: the trainer's health check, and its thread
+        measurement in ``timing.json``, which the trainer names only when the file holds one). The
+        lock is released either way. Returns whether the run was abandoned.
 
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp()) / "run"

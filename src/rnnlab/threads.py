@@ -38,7 +38,9 @@ one CPU is left, or when the OpenMP runtime spins (torch was imported before rnn
 on a few forward and backward passes of a copy of the model (the run's own state is untouched)
 and keeps the faster; a short run keeps one thread, which a busy machine cannot slow down. The
 trainer records the choice and its reason in ``timing.json`` and in each checkpoint, and a
-resumed run reuses it (the thread count may change the last bits of a sum).
+resumed run reuses it (the thread count may change the last bits of a sum). A measurement that
+compared thread counts is written to ``timing.json`` as soon as it is made, and a new run that
+fails after it keeps it there, as it keeps its health check's records (:func:`measured_in`).
 
 Example:
     >>> choose_threads(3, cpus=(8, "affinity"), limit=None).describe()
@@ -203,12 +205,34 @@ class ThreadChoice:
     why: str
     candidates: tuple[int, ...] = ()
     """More than one: :func:`probe` decides between them (``threads`` is the fallback)."""
+    measured: tuple[tuple[int, float], ...] = ()
+    """(threads, seconds of a step) that :func:`probe` compared: what a failed new run keeps of its
+    set-up in ``timing.json`` (empty when nothing was compared, or only one thread timed)."""
 
     def describe(self) -> str:
         return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.why})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"threads": self.threads, "why": self.why, "wait_policy": wait_policy()}
+        """The record of ``timing.json`` and of :func:`measured_in`.
+
+        >>> ThreadChoice(2, "x", measured=((1, 0.02), (2, 0.01))).to_dict()["measured"]
+        {'1': 0.02, '2': 0.01}
+        """
+        return {"threads": self.threads, "why": self.why, "wait_policy": wait_policy(),
+                **({"measured": {str(n): round(s, 6) for n, s in self.measured}} if self.measured else {})}
+
+
+def measured_in(timing: dict[str, Any] | None) -> bool:
+    """Whether a ``timing.json`` record (:meth:`rnnlab.rundir.RunDir.read_timing`) holds a thread
+    measurement that compared thread counts (:attr:`ThreadChoice.measured`).
+
+    >>> measured_in({"threads": ThreadChoice(2, "x", measured=((1, 0.02), (2, 0.01))).to_dict()})
+    True
+    >>> measured_in({"threads": ThreadChoice(1, "OMP_NUM_THREADS=1").to_dict()}), measured_in(None)
+    (False, False)
+    """
+    threads = (timing or {}).get("threads")
+    return isinstance(threads, dict) and bool(threads.get("measured"))
 
 
 def choose_threads(requested: int | None, *, cpus: tuple[int, str] | None = None, share: int = 1,
@@ -308,14 +332,22 @@ def workers_share_cores(workers: int, cpus: tuple[int, str] | None = None) -> st
     return f"note: --workers {workers} on {n} core{'s' if n > 1 else ''}: the workers share {'them' if n > 1 else 'it'}"
 
 
-def probe(choice: ThreadChoice, step: Callable[[], Any], total_steps: int, repeats: int = 2) -> ThreadChoice:
+def probe(choice: ThreadChoice, step: Callable[[], Any], total_steps: int, repeats: int = 2, *,
+          scale: float = 1.0, on: str = "") -> ThreadChoice:
     """Time ``step`` (one forward and backward pass on a copy of the model) on each of
     ``choice.candidates`` and keep the fastest; ``total_steps`` (the run's) decides whether the
     measurement pays: a run estimated under :data:`PROBE_MIN_SECONDS` on one thread keeps one.
     The torch thread count is left at what the choice says.
 
+    ``step`` may be shorter than a training step (the first ``tracking.inspect_steps`` of long
+    series): ``scale`` is how many of it one training step costs (a recurrent step's time grows
+    with its length), and ``on`` says in words what it ran on, for the reason's text.
+
     >>> probe(ThreadChoice(1, "x", candidates=(1, 2)), lambda: None, total_steps=10).threads
     1
+    >>> probe(ThreadChoice(1, "x", candidates=(1, 2)), lambda: None, total_steps=10,
+    ...       on="the first 4096 of the 20000 steps of each series: tracking.inspect_steps").why[:56]
+    'x; a short run (~0 s on one thread, estimated from a ste'
     """
     import torch
 
@@ -326,9 +358,10 @@ def probe(choice: ThreadChoice, step: Callable[[], Any], total_steps: int, repea
     torch.set_num_threads(1)
     step()  # warm-up: allocations, the first call of every kernel
     seconds[1] = _time(step)
-    if seconds[1] * total_steps < PROBE_MIN_SECONDS:
-        return ThreadChoice(1, f"{choice.why}; a short run (~{seconds[1] * total_steps:.0f} s on one thread) "
-                               "keeps one")
+    estimate = seconds[1] * scale * total_steps
+    if estimate < PROBE_MIN_SECONDS:
+        return ThreadChoice(1, f"{choice.why}; a short run (~{estimate:.0f} s on one thread"
+                               + (f", estimated from a step on {on}" if on else "") + ") keeps one")
     for _ in range(repeats):
         for n in choice.candidates:
             torch.set_num_threads(n)
@@ -341,7 +374,8 @@ def probe(choice: ThreadChoice, step: Callable[[], Any], total_steps: int, repea
         best = 1
     measured = ", ".join(f"{n}: {seconds[n] * 1000:.1f} ms" for n in choice.candidates)
     torch.set_num_threads(best)
-    return ThreadChoice(best, f"{choice.why}; measured a step on {measured}")
+    return ThreadChoice(best, f"{choice.why}; measured a step on {measured}" + (f", on {on}" if on else ""),
+                        measured=tuple((n, seconds[n]) for n in choice.candidates))
 
 
 def _time(step: Callable[[], Any]) -> float:

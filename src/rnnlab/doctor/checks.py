@@ -239,9 +239,11 @@ class Observations:
     input_tokens: bool = False
     """The model reads its input as token ids through an embedding (a language model): the
     input's scale means nothing."""
-    config: bool = False
+    config: bool | KeySpelling = False
     """The model is the one a config.toml describes (``rnnlab train``'s, ``rnnlab doctor``'s):
-    the remedies name its config keys, not the Python keywords (:data:`SPELLING`)."""
+    the remedies name its config keys, not the Python keywords (:data:`SPELLING`); as the config
+    file sets them (True), or as a :class:`KeySpelling` names them (an estimator's keywords and
+    ``params``: its caller sets the config through them). A KeySpelling is true, as True is."""
     model_step: int | None = None
     """The optimizer steps the model had taken when it was measured (``diagnose(step=...)``;
     None: not said). Above 0 (or ``model_epoch`` above 0) the ``"init"`` phase is a trained
@@ -342,14 +344,47 @@ SPELLING: dict[str, tuple[str, str]] = {
 }
 
 
-def spelled(text: str, config: bool) -> str:
-    """A remedy's ``text`` with each ``{key}`` of :data:`SPELLING` in a config run's spelling
-    (``config``) or a Python user's.
+def spelled(text: str, config: bool | KeySpelling) -> str:
+    """A remedy's ``text`` with each ``{key}`` of :data:`SPELLING` in a Python user's spelling
+    (``config`` False) or a config run's: as its config file sets the keys (True), or as the
+    :class:`KeySpelling` ``config`` names them (an estimator's keywords and ``params``).
 
     >>> spelled("use {layer_norm}", config=False), spelled("use {layer_norm}", config=True)
     ('use layer_norm=True', 'use model.layer_norm = true')
+    >>> spelled("set {unit_forget_bias}", KeySpelling({"model.layer": "layer"}))
+    'set params={"model.unit_forget_bias": True}'
     """
-    return text.format_map({key: words[int(config)] for key, words in SPELLING.items()})
+    if not config:
+        return text.format_map({key: words[0] for key, words in SPELLING.items()})
+    say = _said(config)
+    return text.format_map({key: say.words(words[1]) for key, words in SPELLING.items()})
+
+
+#: A key path of the config in a config spelling's words (``training.clip_norm``).
+_KEY_PATH = r"\b(?:model|training|data|task|adapt|tracking|output)(?:\.\w+)+"
+_TOML_SCALAR = r'true|false|"[^"]*"|-?\d[\w.+-]*'
+#: What :meth:`KeySpelling.words` rewrites, first match first: a table of an array of tables
+#: (``[[training.decay_rules]]``), a key path set to a value, a field of such a table set to a
+#: value (``role = "bias"``), a key path named alone.
+_CONFIG_WORDS = re.compile(rf"\[\[(?P<table>{_KEY_PATH})\]\]|(?P<path>{_KEY_PATH}) = (?P<value>{_TOML_SCALAR})"
+                           rf"|(?P<field>\b\w+) = (?P<field_value>{_TOML_SCALAR})|(?P<key>{_KEY_PATH})")
+
+
+def _toml_scalar(text: str) -> Any:
+    """A TOML scalar of :data:`SPELLING`'s config spellings as Python's value."""
+    if text in ("true", "false"):
+        return text == "true"
+    if text.startswith('"'):
+        return json.loads(text)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _said(config: bool | KeySpelling) -> KeySpelling:
+    """The :class:`KeySpelling` of a config run's remedies (``config`` True: a config file's)."""
+    return config if isinstance(config, KeySpelling) else KeySpelling()
 
 
 @dataclass(frozen=True)
@@ -381,7 +416,12 @@ class KeySpelling:
         return self.keywords.get(path) or f'params["{path}"]'
 
     def value(self, value: Any) -> str:
-        """``value`` as the reader writes it: TOML's ``true`` and ``"text"``, or Python's ``True``."""
+        """``value`` as the reader writes it: TOML's ``true``, ``"text"`` and ``{ kind = "max_norm" }``,
+        or Python's ``True`` and ``{"kind": "max_norm"}``."""
+        if isinstance(value, Mapping):
+            if self.keyworded:
+                return "{" + ", ".join(f"{json.dumps(k)}: {self.value(v)}" for k, v in value.items()) + "}"
+            return "{ " + ", ".join(f"{k} = {self.value(v)}" for k, v in value.items()) + " }"
         if isinstance(value, bool):
             return str(value) if self.keyworded else str(value).lower()
         if isinstance(value, str):
@@ -395,6 +435,33 @@ class KeySpelling:
         if path in self.keywords:
             return f"{self.keywords[path]}={self.value(value)}"
         return f'params={{"{path}": {self.value(value)}}}'
+
+    def words(self, text: str) -> str:
+        """``text`` in a config file's words (a config spelling of :data:`SPELLING`) in the
+        reader's: each key path, key path set to a value, and table of an array of tables
+        (``[[training.decay_rules]]``, one of its list's entries) with its fields.
+
+        >>> est = KeySpelling({"model.layer": "layer"})
+        >>> est.words('model.layer = "gru" or training.clip_norm')
+        'layer="gru" or params["training.clip_norm"]'
+        >>> est.words('weight_decay in a [[training.decay_rules]] with role = "bias"')
+        'weight_decay in a params["training.decay_rules"][i] with "role": "bias"'
+        >>> KeySpelling().words('model.layer = "gru"')
+        'model.layer = "gru"'
+        """
+        if not self.keyworded:
+            return text
+
+        def said(m: re.Match[str]) -> str:
+            if m["table"]:
+                return f"{self.key(m['table'])}[i]"
+            if m["path"]:
+                return self.set(m["path"], _toml_scalar(m["value"]))
+            if m["field"]:
+                return f'"{m["field"]}": {self.value(_toml_scalar(m["field_value"]))}'
+            return self.key(m["key"])
+
+        return _CONFIG_WORDS.sub(said, text)
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -1098,13 +1165,14 @@ def _after_gate(gate: BlockedGate | None, obs: Observations, th: Thresholds, rem
             f"and the layers after it may see an input of about 0, whose weights then get none either. Then {remedy}")
 
 
-def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int | None = None,
+def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = False, steps: int | None = None,
                       direction: str | None = None) -> str:
     """Remedies for a vanishing gradient over ``steps`` steps, leaving out what the layer already
     does and what it refuses (an orthogonal init of IndRNN's vector recurrent weight, layer norm
-    beside recurrent batch norm), spelled for a config run (``config``) or a Python user
-    (:data:`SPELLING`). A layer running a cell of the user's own (``rnnlab.Recurrent``) gets what
-    to change in the cell instead (:func:`_own_cell_vanishing_remedy`).
+    beside recurrent batch norm), spelled for a config run (``config``: True, or a
+    :class:`KeySpelling`) or a Python user (:data:`SPELLING`, :func:`spelled`). A layer running a
+    cell of the user's own (``rnnlab.Recurrent``) gets what to change in the cell instead
+    (:func:`_own_cell_vanishing_remedy`).
 
     >>> import rnnlab
     >>> text = _vanishing_remedy(rnnlab.IndRNN(1, 4), config=True, steps=500)
@@ -1122,8 +1190,9 @@ def _vanishing_remedy(module: nn.Module | None, config: bool = False, steps: int
         bound = 2.0 ** (1.0 / max(steps or 1, 1))
         options.append(
             f"bound the recurrent weights with IndRNN's recurrent_bound (|u| <= 2^(1/T) = {bound:.4g} over {steps} "
-            "steps, Li et al. 2018): " + (f'model.recurrent_constraint = {{ kind = "max_norm", value = {bound:.4g} }}'
-                                          if config else f"recurrent_constraint=IndRNN.recurrent_bound(2.0, {steps})")
+            "steps, Li et al. 2018): "
+            + (_said(config).set("model.recurrent_constraint", {"kind": "max_norm", "value": float(f"{bound:.4g}")})
+               if config else f"recurrent_constraint=IndRNN.recurrent_bound(2.0, {steps})")
             + ("" if config else ", and start them near 1"))
     elif kind not in ("lstm", "gru"):
         options.append(spelled("use {gated}", config))
@@ -1191,7 +1260,7 @@ def _is_orthogonal(lw: LayerWeights) -> bool | None:
     return all(torch.allclose(b.double() @ b.double().T, eye, atol=1e-4) for b in blocks)
 
 
-def _own_cell_vanishing_remedy(module: Recurrent, config: bool, direction: str | None) -> str:
+def _own_cell_vanishing_remedy(module: Recurrent, config: bool | KeySpelling, direction: str | None) -> str:
     """:func:`_vanishing_remedy` for a layer running a cell of the user's own: what to change in
     the cell (its ``reset_parameters()``, its forward), leaving out what it does already; a cell
     that declares gates in its layout is not told to use gates.
@@ -1223,7 +1292,7 @@ def _own_cell_vanishing_remedy(module: Recurrent, config: bool, direction: str |
     return text[0].upper() + text[1:] + ". " + OWN_CELL_NOTE
 
 
-def _exploding_remedy(module: nn.Module | None, config: bool) -> str:
+def _exploding_remedy(module: nn.Module | None, config: bool | KeySpelling) -> str:
     """Remedies for a gradient through time that explodes, for a built-in layer or a cell of the
     user's own (whose changes go into the cell)."""
     if isinstance(module, Recurrent):
@@ -1251,7 +1320,7 @@ def reach_is_short(reach: int, steps: int, short_reach: float) -> bool:
     return reach < short_reach * steps
 
 
-def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
+def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpelling = False,
                        loss: str | None = None) -> tuple[str, Finding | None]:
     """The ``gradient_through_time`` check's verdict on one layer's |dLoss/dh_t|: ``(VANISHES,
     finding)`` when it falls below ``th.grad_rel`` of its last value short of ``th.short_reach``
@@ -1259,7 +1328,8 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool = False,
     ``(REACHES, None)`` when neither, and ``(UNJUDGED, None)`` for fewer than 2 steps, a
     non-finite value or a last value of 0. The report judges the curve recorded after training
     with it, by the same thresholds. ``loss``: which loss the curve follows when not the whole
-    loss (:attr:`Observations.through_time_loss`), said in the finding's message.
+    loss (:attr:`Observations.through_time_loss`), said in the finding's message. ``config``: how
+    the remedies are spelled (False: in a Python user's words; :func:`spelled`).
 
     >>> verdict, f = judge_through_time(TimeGradient("'rnn' layer 0 forward", 0.5 ** torch.arange(19.0, -1, -1)),
     ...                                 Thresholds())

@@ -51,6 +51,7 @@ from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.doctor.checks import (
     CHECKS,
     GateRecord,
+    KeySpelling,
     NonFinite,
     NotApplicable,
     Observations,
@@ -741,7 +742,7 @@ def observe(
     steps: int = 5,
     *,
     classification: bool | None = None,
-    remedies: str = "python",
+    remedies: str | KeySpelling = "python",
     channel_scales: bool = True,
 ) -> Observations:
     """Measure what the checks need on a copy of ``model`` (see the module docstring).
@@ -756,7 +757,7 @@ def observe(
     split_batch(batch)  # a clear error before any work
     net, make_optimizer = _copy(model, optimizer_factory)
     net.train()
-    obs = Observations(steps=steps, config=remedies == "config")
+    obs = Observations(steps=steps, config=remedies if isinstance(remedies, KeySpelling) else remedies == "config")
 
     # 1. The untrained network.
     relu: list[ReluRecord] = []
@@ -851,7 +852,7 @@ def diagnose(
     thresholds: Thresholds | None = None,
     seed: int | None = 0,
     run_dir: str | os.PathLike[str] | RunDir | None = None,
-    remedies: str = "python",
+    remedies: str | KeySpelling = "python",
     step: int | None = None,
     epoch: int | None = None,
     channel_scales: bool = True,
@@ -881,7 +882,9 @@ def diagnose(
         remedies: ``"python"`` spells the remedies as Python keywords (``layer_norm=True``);
             ``"config"`` as config keys (``model.layer_norm = true``), for the model a config.toml
             describes (``rnnlab train`` and ``rnnlab doctor`` pass it;
-            :data:`rnnlab.doctor.checks.SPELLING`).
+            :data:`rnnlab.doctor.checks.SPELLING`); a :class:`~rnnlab.doctor.checks.KeySpelling`
+            names those config keys as it does (an estimator's fit: ``params={"model.layer_norm":
+            True}``).
         channel_scales: whether the ``input_scale`` check also looks at each channel of a 3-D input
             (the last axis) on its own; ``rnnlab train`` and ``rnnlab doctor`` pass False where
             ``data.normalize`` scales each channel already (their level and scale channels are
@@ -898,7 +901,8 @@ def diagnose(
             f"loss_fn: expected a callable loss_fn(output, target) -> scalar tensor "
             f"(e.g. torch.nn.CrossEntropyLoss()), got {type(loss_fn).__name__} {loss_fn!r}"
         )
-    check_choice("remedies", remedies, ("python", "config"))
+    if not isinstance(remedies, KeySpelling):
+        check_choice("remedies", remedies, ("python", "config"))
     _check_moment(step, epoch)
     # One name is one check: list("softmax_init") would be its characters.
     selected = list(CHECKS) if checks is None else [checks] if isinstance(checks, str) else list(checks)

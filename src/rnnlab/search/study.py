@@ -109,6 +109,7 @@ from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
 from rnnlab.train.final import final_line, final_phrase, retrain_and_test, reusable, trained_phrase
+from rnnlab.train.timing import seconds_text
 
 Log = Callable[[str], None] | None
 STUDY_FILE = "study.json"
@@ -704,11 +705,6 @@ def shorten(text: str, width: int = 160) -> str:
     return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:") + "…"
 
 
-def _fmt_seconds(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 class Progress:
     """One line per finished trial: its score, the best so far, done/pruned/failed and the ETA;
     with ``bar``, a tqdm bar of finished trials below the lines (its postfix: best, pruned, failed).
@@ -786,7 +782,7 @@ class Progress:
         best = f"  {best}" if best else ""
         elapsed = time.time() - self.started
         left = max(self.setup.trials - done, 0)
-        eta = f"  eta {_fmt_seconds(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
+        eta = f"  eta {seconds_text(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
         if t.user_attrs.get(BASELINE_ATTR):
             what += " (the config itself)"
         return (f"trial {t.number:>4} {trial_state(t):<8} {what}{best}  "

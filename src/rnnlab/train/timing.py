@@ -90,3 +90,13 @@ class Timing:
     def write(self, run: RunDir) -> None:
         """Write ``timing.json`` atomically: this session's record and the earlier sessions'."""
         atomic_write_json(run.timing, {**self.record(), **({"earlier_sessions": self.earlier} if self.earlier else {})})
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as a progress line's ETA says it: minutes and seconds, or hours and minutes.
+
+    >>> seconds_text(9.4), seconds_text(190), seconds_text(7260)
+    ('0m09s', '3m10s', '2h01m')
+    """
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

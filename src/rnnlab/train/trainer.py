@@ -36,10 +36,10 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -66,9 +66,12 @@ from rnnlab.errors import (
     ConfigError,
     DataError,
     Interrupted,
+    Place,
     RnnlabError,
     RunDirError,
     add_note,
+    in_phase,
+    placed_at,
 )
 from rnnlab.heap import keep_freed_memory, rare_full_collections
 from rnnlab.optim import NonFiniteGradientError, clip_grad_norm
@@ -93,7 +96,7 @@ from rnnlab.rundir import (
 )
 from rnnlab.stops import StopSignals, held_stops
 from rnnlab.task import CLASSIFICATION, PAD_LABEL, Metric, RegressionTally, Tally, Task, task_for
-from rnnlab.threads import ThreadChoice, choose_threads, probe, warn_oversubscribed
+from rnnlab.threads import ThreadChoice, choose_threads, measured_in, probe, warn_oversubscribed
 from rnnlab.train.checkpoint import (
     RESUME,
     RUN_ID,
@@ -118,7 +121,7 @@ from rnnlab.train.model import (
 )
 from rnnlab.train.run_fit import RUN_FIT_KEY, run_fit_state
 from rnnlab.train.shape_rules import MIN_RECURRENT_STEPS, adapt_to_shape, recurrent_length
-from rnnlab.train.timing import Timing
+from rnnlab.train.timing import Timing, seconds_text
 
 if TYPE_CHECKING:
     from rnnlab.doctor.checks import KeySpelling
@@ -131,6 +134,35 @@ EpochCallback = Callable[[dict[str, Any]], bool]
 
 class TrainingDiverged(RnnlabError):
     """The gradients became NaN or inf."""
+
+
+class BetterReference(NamedTuple):
+    """The better of a forecaster's reference forecasts, beside the model (:func:`better_reference`)."""
+
+    name: str
+    value: float
+    no_better: bool
+    """Whether the model does not beat it (a tie does not, nor a model with no figure)."""
+
+
+def better_reference(value: float, references: Mapping[str, float], metric: Metric) -> BetterReference | None:
+    """The better of a forecaster's ``references`` (the naive and seasonal-naive forecasts' figures
+    of ``metric`` on the same steps, by name; NaN is no figure) and whether the model's ``value``
+    is no better than it; None with no reference figure. The one rule of ``rnnlab train``'s line
+    of the references and of its line per channel (:meth:`TrainResult.channel_line`).
+
+    >>> mase = Metric("mase", False, "MASE", False)
+    >>> better_reference(0.9955, {"naive": 1.4, "seasonal naive": 0.9945}, mase)
+    BetterReference(name='seasonal naive', value=0.9945, no_better=True)
+    >>> better_reference(0.9, {"naive": float("nan")}, mase) is None
+    True
+    """
+    figures = [(name, float(v)) for name, v in references.items() if not math.isnan(v)]
+    if not figures:
+        return None
+    sign = 1 if metric.higher_is_better else -1  # (ties: the first named, as max keeps it)
+    name, best = max(figures, key=lambda nv: sign * nv[1])
+    return BetterReference(name, best, math.isnan(value) or sign * value <= sign * best)
 
 
 @dataclass
@@ -206,30 +238,31 @@ class TrainResult:
         figures = by.get(part, {}).get(metric.name)
         if not figures:
             return None
-        # each channel's better baseline on the same steps: (its name, its figure), or None
         baselines = (by.get("baselines") or {}).get(split) or {}
 
-        def best(channel: str) -> tuple[str, float] | None:
-            there = [(name.replace("_", " "), float(b[metric.name][channel])) for name, b in baselines.items()
-                     if channel in (b.get(metric.name) or {}) and not math.isnan(b[metric.name][channel])]
-            return min(there, key=lambda nv: nv[1] if not metric.higher_is_better else -nv[1]) if there else None
+        def against(channel: str, value: float) -> BetterReference | None:
+            """The channel's better baseline on the same steps, and whether it beats the model."""
+            figures = {name.replace("_", " "): b[metric.name][channel] for name, b in baselines.items()
+                       if channel in (b.get(metric.name) or {})}
+            return better_reference(value, figures, metric)
 
         def behind(channel: str, value: float) -> float:
             """How far the channel is behind its better baseline (NaN first: no figure at all)."""
-            b = best(channel)
+            b = against(channel, value)
             if math.isnan(value):
                 return math.inf
             sign = -1 if metric.higher_is_better else 1
-            return (value - b[1]) * sign if b is not None else value * sign  # (no baseline: the worst figure)
+            return (value - b.value) * sign if b is not None else value * sign  # (no baseline: the worst figure)
 
         def no_better(channel: str, value: float) -> bool:
-            return best(channel) is not None and behind(channel, value) >= 0
+            b = against(channel, value)
+            return b is not None and b.no_better
 
         def said(channel: str, value: float) -> str:
-            b = best(channel)
+            b = against(channel, value)
             text = f"{channel} {metric.show(value)}"
             if b is not None:
-                text += f" ({b[0]} {metric.show(b[1])}{': no better' if no_better(channel, value) else ''})"
+                text += f" ({b.name} {metric.show(b.value)}{': no better' if b.no_better else ''})"
             return text
 
         named = list(figures.items())
@@ -244,7 +277,7 @@ class TrainResult:
         parts = [said(c, v) for c, v in named]
         if rest:
             lagging = sum(no_better(c, v) for c, v in rest)
-            judged = all(best(c) is not None for c, _ in rest)
+            judged = all(against(c, v) is not None for c, v in rest)
             parts.append(f"and {len(rest)} more" + (f" ({lagging} of them no better than a baseline)" if lagging else
                                                     ", each better than its baselines" if judged else ""))
         return f"{head}: " + ", ".join(parts)
@@ -573,19 +606,28 @@ def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int
         raise ConfigError(f"tracking: {str(e).strip(chr(34))}") from None
 
 
+#: The optimizer steps the health check takes on a copy of the model.
+_HEALTH_STEPS = 5
+
+
+@in_phase(lambda **_: Place("health_check"))
 def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, data: DataSplits,
-                  config: Config, log: Log) -> None:
+                  config: Config, log: Log, spelling: KeySpelling | None = None) -> None:
     from rnnlab.doctor import diagnose
     from rnnlab.doctor.run import curves_from_time_gradients
     from rnnlab.introspect.through_time_file import write_grad_through_time
 
     task = task_for(config)
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task, _device_of(model))
+    # (said as it starts: on long series it takes a while, and its result line comes at the end)
+    _say(log, f"health check: the untrained model and {_HEALTH_STEPS} training steps of a copy of it, on "
+              f"{_inspected(batch, data, config)} ...")
     if config.tracking.grad_through_time:  # (the untrained model's gates, beside the trained one's in the report)
         _record_gates(run, model, batch, data, config, step=0, epoch=0, phase="before_training")
     # (class scores per step or per token too, where the loss wraps the cross-entropy: the softmax check reads them)
-    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=5, seed=config.training.seed,
-                      remedies="config", channel_scales=config.data.normalize == "none",
+    report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=_HEALTH_STEPS,
+                      seed=config.training.seed,
+                      remedies="config" if spelling is None else spelling, channel_scales=config.data.normalize == "none",
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
     untrained = curves_from_time_gradients(report.through_time)
@@ -596,6 +638,15 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
                                 phase="before_training")
 
 
+def _inspected(batch: tuple[Any, Tensor], data: DataSplits, config: Config) -> str:
+    """The batch the health check and the gradient through time look at, in words: its
+    sequences, and the steps of each when ``tracking.inspect_steps`` crops them."""
+    cropped = _inspect_cropped(data, config)
+    n = len(batch[1])
+    return (f"the first {n} training sequence{'s' if n != 1 else ''}"
+            + (f" (the first {cropped[0]} of the {cropped[1]} steps of each: tracking.inspect_steps)" if cropped else ""))
+
+
 def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None:
     """``(steps, of)`` when the health checks and the gradient through time see only the first
     ``tracking.inspect_steps`` of the training series' steps, else None."""
@@ -603,6 +654,7 @@ def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None
     return (config.tracking.inspect_steps, length) if length > config.tracking.inspect_steps else None
 
 
+@in_phase(lambda **_: Place("grad_through_time"))
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
                               step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
     """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
@@ -614,6 +666,7 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
 
     batch = doctor_batch(data.train, batching(config).batch_size, config.tracking.inspect_steps, task_for(config),
                          _device_of(model))
+    _say(log, f"gradient through time: the trained model on {_inspected(batch, data, config)} ...")
     was_training = model.training
     model.eval()
     try:
@@ -818,9 +871,7 @@ class _Session:
     def total_steps(self) -> int:
         """The optimizer steps of the run: its whole epochs, or a stream's ``training.steps`` exactly
         (:func:`exact_steps`)."""
-        whole = self.steps_per_epoch * self.epochs
-        exact = exact_steps(self.config)
-        return whole if exact is None else min(whole, exact)
+        return _steps_to(self.config, self.steps_per_epoch, self.epochs)
 
     @property
     def schedule_steps(self) -> int:
@@ -1046,7 +1097,8 @@ def load_noted(config: Config, fold: Fold | None = None) -> tuple[DataSplits, li
 def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log: Log) -> ThreadChoice:
     """The run's torch threads (:mod:`rnnlab.threads`): ``training.threads``, else a resumed run's
     recorded choice (the same sums as before the stop), else the policy, measured on a copy of
-    the model; the run's random streams and weights are untouched."""
+    the model; the run's random streams and weights are untouched. ``log`` hears when a
+    measurement starts; the caller says the choice (once it is recorded)."""
     tc = s.config.training
     if tc.threads is None and ckpt is not None and isinstance(ckpt.get("threads"), int):
         choice = ThreadChoice(int(ckpt["threads"]), "the run's choice before it was resumed")
@@ -1055,6 +1107,13 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
     if len(choice.candidates) > 1:
         # measured on one optimizer step's data: a stream's step is every row over one window
         steps = batching(s.config).stateful_window if s.task.stream else s.config.tracking.inspect_steps
+        # (a series longer than tracking.inspect_steps is measured on its first ones: the line says
+        # so, and the short-run estimate scales the step to the trained length)
+        cropped = None if s.task.stream else _inspect_cropped(s.data, s.config)
+        on = "" if cropped is None else (f"the first {cropped[0]} of the {cropped[1]} steps of each series: "
+                                         "tracking.inspect_steps")
+        counts = " and ".join(map(str, choice.candidates))
+        _say(log, f"threads: measuring a training step on {counts} threads" + (f" (on {on})" if on else "") + " ...")
         x, y = doctor_batch(s.data.train, batching(s.config).batch_size, steps, s.task, s.device)
         saved = rng_state(s.shuffle_gen)
         try:  # a twin built anew (its initialization draws are undone below), with the run's weights
@@ -1062,17 +1121,23 @@ def _choose_threads(s: _Session, ckpt: dict[str, Any] | None, workers: int, log:
                                  s.task.per_step, values=s.task.values).to(s.device)
             twin.load_state_dict(s.model.state_dict())
             choice = probe(choice, lambda: s.loss_fn(LogitsOnly(twin.train())(x), y).backward(),
-                           s.total_steps - s.step)
+                           s.total_steps - s.step, scale=1.0 if cropped is None else cropped[1] / cropped[0], on=on)
         finally:
             set_rng_state(saved, s.shuffle_gen)
     else:
         torch.set_num_threads(choice.threads)
-    _say(log, f"threads: {choice.describe()}")
     return choice
 
 
 RAISED = 1.5
 """A ``training.steps`` budget that whole epochs raise this many times or more is warned about."""
+
+
+def _steps_to(config: Config, steps_per_epoch: int, epochs: int) -> int:
+    """The optimizer steps of a run's first ``epochs``: whole epochs, or a stream's
+    ``training.steps`` where fewer (:func:`exact_steps`)."""
+    whole, exact = steps_per_epoch * epochs, exact_steps(config)
+    return whole if exact is None else min(whole, exact)
 
 
 def exact_steps(config: Config) -> int | None:
@@ -1367,6 +1432,7 @@ class _EpochStats:
         self.seen += items
 
 
+@in_phase(lambda s, epoch, **_: Place("training", epoch, s.step + 1))  # (s.step as it fails: the failed step)
 def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
     """One pass over shuffled batches: one optimizer step per batch, or per window of a
     stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`)."""
@@ -1423,6 +1489,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
     return stats
 
 
+@in_phase(lambda epoch, **_: Place("evaluation", epoch))
 def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]:
     """The line of metrics.jsonl: training figures, the validation split, the optimizer's."""
     # train_loss is the optimized loss (label smoothing included); the other figures the task's.
@@ -1597,7 +1664,8 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     of processes sharing the CPUs (a search's or recipe's), which the thread policy splits
     (:mod:`rnnlab.threads`; torch's thread count is restored when training returns, and so are
     the global random generators that ``training.seed`` seeds: :func:`callers_random_state`);
-    ``spelling`` names the config's keys in the findings after training as its caller sets them
+    ``spelling`` names the config's keys in the health check's remedies before training and the
+    findings after it as its caller sets them
     (:class:`rnnlab.doctor.checks.KeySpelling`; None: as the config file does).
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
@@ -1632,8 +1700,19 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
 
 
 #: What a new run's set-up measured before its first epoch, at a cost (the health check's
-#: records): kept when the run fails after it, unless the config or the data must change.
+#: records; timing.json too when it holds a thread measurement: :func:`_set_up_records`): kept
+#: when the run fails after it, unless the config or the data must change.
 _SET_UP_RECORDS = (HEALTH, GATE_ACTIVATIONS, GRAD_THROUGH_TIME)
+
+
+def _set_up_records(run: RunDir) -> tuple[str, ...]:
+    """:data:`_SET_UP_RECORDS`, and ``timing.json`` where it holds the thread measurement (a
+    ``timing.json`` of a Ctrl-C in epoch 1 alone is no measurement, and keeps nothing)."""
+    try:
+        measured = measured_in(run.read_timing())
+    except (OSError, RnnlabError):
+        measured = False
+    return (*_SET_UP_RECORDS, TIMING) if measured else _SET_UP_RECORDS
 
 
 def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
@@ -1641,10 +1720,11 @@ def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
     or config error found at set-up, Ctrl-C, a full disk) leaves nothing that looks like a run:
     the directory as it was before the command (:meth:`RunDir.abandon`), so the same command
     runs again into it as into a new one. A run with records keeps every one of them, and so
-    does one that failed after its health check (out of memory, Ctrl-C in epoch 1): ``error``
+    does one that failed after its health check or its thread measurement (out of memory, Ctrl-C
+    in epoch 1; :func:`_set_up_records`): ``error``
     then notes where they are, and that the same command starts the run again there
     (:func:`_cut_short`). A config or data error discards them: what they measured changes."""
-    keep = () if isinstance(error, (ConfigError, DataError)) else _SET_UP_RECORDS
+    keep = () if isinstance(error, (ConfigError, DataError)) else _set_up_records(run)
     recorded, abandoned = run.has_records(), True
     # (a removal that fails is not said: the failure itself is what the caller must hear, and the
     # next claim takes the directory as it is; abandon releases the lock either way)
@@ -1676,9 +1756,14 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             run.write_adapt(budget=s.budget.to_dict())
     with timing.phase("threads"):
         s.threads = _choose_threads(s, ckpt, workers, log)
+    if ckpt is None and s.threads.measured:
+        # (what the measurement cost is on disk before it is said: a new run that fails after it
+        # keeps it, as it keeps the health check's records: _abandon_unrecorded; a killed one too)
+        _session_timing(run, s, timing, ended="killed or still running: recorded after the thread measurement")
+    _say(log, f"threads: {s.threads.describe()}")
     if ckpt is None and config.tracking.enabled and config.tracking.health:
         with timing.phase("health_check"):
-            _health_check(run, s.model, s.optimizer, s.data, config, log)
+            _health_check(run, s.model, s.optimizer, s.data, config, log, spelling)
     with timing.phase("set_up"):
         tracker = s.tracker = _make_tracker(run, s.model, config, s.step, log)
         if tracker is not None and ckpt is not None and "tracker" in ckpt:
@@ -1701,7 +1786,9 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             # (said once, by whoever catches the Interrupted below: the command's one line)
             timing.info.pop("ended", None)
             _session_timing(run, s, timing, interrupted=str(e))
-            raise Interrupted(e.signum, f"{e} during epoch {s.epoch_done + 1}; {then}") from None
+            # (the epoch as data too: a caller says it in its own words, rnnlab.estimators)
+            stopped = Place("training", s.epoch_done + 1)
+            raise placed_at(Interrupted(e.signum, f"{e} {stopped}; {then}"), stopped) from None
 
     def session_timing(**more: Any) -> None:
         timing.info.pop("ended", None)
@@ -1739,6 +1826,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
     """The epochs of this session: train, evaluate, record, checkpoint when due, stop or go on."""
     monitor = s.config.training.early_stopping.monitor
     first = s.epoch_done
+    started, steps_from = time.perf_counter(), s.step  # (the ETA's mean: this session's epochs alone)
     while s.epoch_done < _last_epoch(s, stop_after, first):  # (a budget that follows the fit moves the end)
         epoch = s.epoch_done + 1
         with timing.phase("training"):
@@ -1769,7 +1857,9 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             s.epoch_done = epoch
             # (said before a stop held meanwhile is raised: every recorded epoch has its line, and
             # the stop's "checkpoint after epoch N" follows epoch N's)
-            _say(log, _epoch_line(record, s.epochs, s.task, fit_seconds))
+            if log is not None:
+                eta = _eta(s, stop_after, first, time.perf_counter() - started, s.step - steps_from)
+                _say(log, _epoch_line(record, s.epochs, s.task, fit_seconds, eta))
         if s.checkpoints_written > written:
             # (the session's record as of this checkpoint, which a --resume keeps among its earlier
             # sessions: a process killed outright writes nothing more; the session's end replaces it)
@@ -1783,21 +1873,59 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
             break
 
 
-def _epoch_line(r: dict[str, Any], epochs: int, task: Task, fit_seconds: float | None = None) -> str:
+def _epoch_line(r: dict[str, Any], epochs: int, task: Task, fit_seconds: float | None = None, eta: str = "") -> str:
     """An epoch's console line; ``fit_seconds``: the fit budget's time after the epoch's record
-    (``adapt.budget``), said apart from the record's time (training and validation).
+    (``adapt.budget``), said apart from the record's time (training and validation); ``eta``:
+    the time left (:func:`_eta`), last.
 
     >>> r = {"epoch": 3, "train_loss": 0.5, "train_acc": 0.75, "lr": 1e-3, "grad_norm": 2.0, "time": 1.25}
-    >>> _epoch_line(r, 10, CLASSIFICATION, 0.5)
-    'epoch   3/10  loss 0.5000  acc 0.750  lr 1.00e-03  |g| 2  1.2s + fit budget 0.5s'
+    >>> _epoch_line(r, 10, CLASSIFICATION, 0.5, "eta 0m09s")
+    'epoch   3/10  loss 0.5000  acc 0.750  lr 1.00e-03  |g| 2  1.2s + fit budget 0.5s  eta 0m09s'
     """
     m = task.headline
     parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{m.name} {m.show(r[m.key('train')], True)}"]
     if "val_loss" in r:
         parts += [f"val_loss {r['val_loss']:.4f}", f"val_{m.name} {m.show(r[m.key('val')], True)}"]
     took = f"{r['time']:.1f}s" + (f" + fit budget {fit_seconds:.1f}s" if fit_seconds is not None else "")
-    parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", took]
+    parts += [f"lr {r['lr']:.2e}", f"|g| {r['grad_norm']:.3g}", took] + ([eta] if eta else [])
     return "  ".join(parts)
+
+
+def _eta(s: _Session, stop_after: int | None, first: int, elapsed: float, done: int) -> str:
+    """The time the run has left, for the epoch line just finished: the mean wall time of an
+    optimizer step in this session (``done`` steps in ``elapsed`` seconds, since epoch ``first``:
+    training, evaluation, checkpoints, the fit budget's evaluations) times the steps left of the
+    budget (a stream's last epoch may stop part way, so steps, not epochs). "at most" where the
+    run may end sooner (early stopping, the fit budget's early end); where ``adapt.budget`` may
+    extend the run, the most it can take besides. "" before any step.
+
+    >>> from types import SimpleNamespace
+    >>> s = SimpleNamespace(steps_per_epoch=10, epochs=5, epoch_done=2, step=20, stopped_early=False,
+    ...                     stopped_by_caller=False, budget=None, config=parse_config('[data]\\ndataset = "UnitTest"'),
+    ...                     data=SimpleNamespace(val=[1]))
+    >>> _eta(s, None, 0, 4.0, 20), _eta(s, 3, 0, 4.0, 20)
+    ('eta 0m06s', 'eta 0m02s')
+    """
+    if done <= 0:
+        return ""
+
+    per_step = elapsed / done
+
+    def steps_to(epochs: int) -> int:
+        return _steps_to(s.config, s.steps_per_epoch, epochs)
+
+    left = 0 if s.stopped_by_caller else max(steps_to(_last_epoch(s, stop_after, first)) - s.step, 0)
+    text = seconds_text(per_step * left)
+    if left == 0:
+        return f"eta {text}"
+    sooner = s.config.training.early_stopping.patience > 0 and len(s.data.val) > 0
+    if s.budget is not None:
+        cap = s.budget.cap // s.steps_per_epoch
+        most = max(steps_to(cap if stop_after is None else min(cap, first + stop_after)) - s.step, 0)
+        if most > left:
+            return f"eta {text} (adapt.budget: at most {seconds_text(per_step * most)})"
+        sooner = True
+    return f"eta at most {text}" if sooner else f"eta {text}"
 
 
 def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log,

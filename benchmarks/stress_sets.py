@@ -50,6 +50,8 @@ class StressSet:
     test_per_class: int = 10
     seed: int = 0
     noise: float = 0.1
+    motif_width: float = 0.1
+    """``local``: the motif's width, a share of the length (at least 8 steps)."""
 
     def generate(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """((X_train [N, T, 1], y_train), (X_test, y_test)), float32 and int64."""
@@ -69,7 +71,7 @@ class StressSet:
 
     def _class_shape(self, rng: np.random.Generator, c: int) -> np.ndarray:
         if self.kind == "local":
-            width = max(self.length // 10, 8)
+            width = max(int(self.length * self.motif_width), 8)
             t = np.linspace(-1, 1, width)
             bumps = sum(rng.choice([-1.0, 1.0]) * np.exp(-((t - rng.uniform(-0.7, 0.7)) / rng.uniform(0.08, 0.3)) ** 2)
                         for _ in range(3))
@@ -129,6 +131,10 @@ STRESS: dict[str, StressSet] = {
     "stress-local-8x2-4000": StressSet("local", classes=8, train_per_class=2, length=4000),
     "stress-phase-12x2": StressSet("phase", classes=12, train_per_class=2, length=1000),
     "stress-amplitude-6x3": StressSet("amplitude", classes=6, train_per_class=3, length=1500),
+    # a tester's long recordings (issue 27): few classes of many series, each a short motif (40 of 4000
+    # steps) somewhere in noise on a random walk
+    "stress-local-4x40-4000-short": StressSet("local", classes=4, train_per_class=40, length=4000, noise=0.3,
+                                              motif_width=0.01),
 }
 #: The quick mode's sets: the issue's shape (many classes, two series each) and a long one.
 QUICK = ["stress-local-40x2", "stress-local-10x3-long"]

@@ -2008,7 +2008,8 @@ shape = true                    # from the training split's shape, raising (neve
                                 #   runs at most 250 steps (a series of 2000 steps: pool x8); when a class
                                 #   has fewer than 4 series, the head's "mean" becomes "mean_max" (the mean
                                 #   and the maximum over time; not where random front-ends place fewer
-                                #   series by class with the maximum: peaks of each series' own) and the
+                                #   series by class with the maximum: peaks of each series' own; with
+                                #   larger classes only where they place a tenth more: a short motif) and the
                                 #   head also reads each series' level and scale, those within their
                                 #   sampling error set to 0 (data.series_scale = "informative",
                                 #   model.head.input_pooling = "mean"), and, unless the series are smooth

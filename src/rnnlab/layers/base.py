@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnlab import gates as gate_layout
 from rnnlab._checks import check_choice, check_positive_int
 from rnnlab.activations import get_activation
-from rnnlab.constraints import Constraint, apply_constraints
+from rnnlab.constraints import Constraint, SummedBias, apply_constraints, track
 from rnnlab.errors import ArgumentError
 from rnnlab.layers.computation import choose_computation, step_loops, torch_lacks
 from rnnlab.layers.fast import fast_loop
@@ -162,6 +162,7 @@ class RecurrentBase(nn.Module):
                     self.add_module(name, module)
         self.reset_parameters()
         self.flatten_parameters()
+        track(self)  # (its constraints then hold after every optimizer step: rnnlab.constraints)
 
     # ----------------------------------------------------------------------------- set-up
     def __getattr__(self, name: str) -> Any:
@@ -209,6 +210,10 @@ class RecurrentBase(nn.Module):
         state = super().__getstate__()
         state["_gate_record"] = state["_state_record"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        track(self)  # (a copy or an unpickled layer: its constraints hold after each step as the original's)
 
     @property
     def num_directions(self) -> int:
@@ -351,22 +356,55 @@ class RecurrentBase(nn.Module):
     def _norms(self, layer: int, direction: int) -> GateNorms | None:
         return getattr(self, f"norm{self._suffix(layer, direction)}", None)
 
-    def constrained_parameters(self) -> Iterator[tuple[Tensor, Constraint]]:
-        """(parameter, constraint) pairs of this layer, for :func:`rnnlab.apply_constraints`."""
-        for name, p in self.named_parameters(recurse=False):
+    def constrained_parameters(self) -> Iterator[tuple[Tensor | SummedBias, Constraint]]:
+        """(target, constraint) pairs of this layer: a weight with its ``kernel_constraint`` or
+        ``recurrent_constraint``, and with ``bias_constraint`` the bias the gates see, each layer's
+        ``bias_ih + bias_hh`` (a :class:`~rnnlab.constraints.SummedBias`; ``bias_ih`` alone where the
+        layer has no ``bias_hh``, as IndRNN). What the optimizer step hook and
+        :func:`rnnlab.apply_constraints` project.
+
+        >>> import rnnlab
+        >>> m = rnnlab.GRU(3, 4, kernel_constraint=rnnlab.MaxNorm(1.0), bias_constraint=rnnlab.NonNeg())
+        >>> [(type(t).__name__, c) for t, c in m.constrained_parameters()]
+        [('Parameter', MaxNorm(1.0)), ('SummedBias', NonNeg())]
+        """
+        o = self.options
+        if o.kernel_constraint is None and o.recurrent_constraint is None and o.bias_constraint is None:
+            return  # (asked after every optimizer step: an unconstrained layer answers at once)
+        for name, p in self._parameters.items():
             c = (
-                self.kernel_constraint
+                o.kernel_constraint
                 if name.startswith("weight_ih")
-                else self.recurrent_constraint
+                else o.recurrent_constraint
                 if name.startswith("weight_hh")
-                else self.bias_constraint
+                else o.bias_constraint
+                if name.startswith("bias_ih")
+                else None  # (bias_hh: with its bias_ih, below)
             )
-            if c is not None:
+            if c is None:
+                continue
+            hh = self._parameters.get("bias_hh" + name.removeprefix("bias_ih"))
+            if name.startswith("bias_ih") and hh is not None:
+                # (the GRU's b_hn sits inside r ⊙ (W_hn h + b_hn), not added to b_in)
+                n = None if self.spec.fold_hh_bias else self.spec.gates.index("n")
+                H = self.hidden_size
+                yield SummedBias(p, hh, None if n is None else slice(n * H, (n + 1) * H)), c
+            else:
                 yield p, c
 
     def apply_constraints(self) -> None:
-        """Project constrained weights onto their constraints (call after ``optimizer.step()``,
-        or once with :func:`rnnlab.constrain_after_step`)."""
+        """Project the constrained weights onto their constraints now. Not needed after
+        ``optimizer.step()``: the constraints hold after every optimizer step by themselves
+        (:mod:`rnnlab.constraints`); for weights set by hand. Projecting twice changes nothing.
+
+        >>> import rnnlab, torch
+        >>> m = rnnlab.LSTM(3, 4, bias_constraint=rnnlab.MaxNorm(1.0))
+        >>> with torch.no_grad():
+        ...     _ = m.bias_ih_l0.fill_(5.0), m.bias_hh_l0.fill_(5.0)
+        >>> m.apply_constraints()
+        >>> (m.bias_ih_l0 + m.bias_hh_l0).max().item()
+        1.0
+        """
         apply_constraints(self)
 
     @contextmanager

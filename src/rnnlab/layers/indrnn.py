@@ -42,8 +42,8 @@ class IndRNN(RecurrentBase):
     ``weight_hh_l{k}`` is a vector ``[H]`` (initialised uniform in [0, 1]); there is only
     ``bias_ih_l{k}``. The activation defaults to relu. To keep gradients bounded over ``T``
     steps, Li et al. constrain ``|u| ≤ MAG^(1/T)``: pass
-    ``recurrent_constraint=IndRNN.recurrent_bound(MAG, T)`` and call :meth:`apply_constraints`
-    after each optimizer step. Other keywords as in :class:`rnnlab.LSTM`.
+    ``recurrent_constraint=IndRNN.recurrent_bound(MAG, T)``: it holds after every optimizer
+    step (:meth:`apply_constraints` at any other time). Other keywords as in :class:`rnnlab.LSTM`.
 
     Example:
         >>> import torch, rnnlab

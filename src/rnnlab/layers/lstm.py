@@ -68,8 +68,9 @@ class LSTM(RecurrentBase):
         kernel_init, recurrent_init: initialiser name (``"orthogonal"``, ``"xavier_uniform"``,
             ...) or callable, applied per gate block; ``None`` keeps torch's uniform init.
         kernel_constraint, recurrent_constraint, bias_constraint: :class:`rnnlab.MaxNorm`,
-            :class:`rnnlab.UnitNorm` or :class:`rnnlab.NonNeg`, per output channel, applied by
-            :meth:`apply_constraints` or :func:`rnnlab.constrain_after_step`.
+            :class:`rnnlab.UnitNorm` or :class:`rnnlab.NonNeg`, per output channel, applied after
+            every step of a torch optimizer holding the layer's parameters (and by
+            :meth:`apply_constraints`); the bias constraint bounds ``bias_ih + bias_hh``.
         implementation: which computation runs (``"auto"``; see :attr:`implementation`).
         options: all of the above as one :class:`rnnlab.LayerOptions`, instead of keywords.
 

@@ -32,6 +32,12 @@ read the row as this forward has moved it so far, and the input term's, all step
 it was before this forward; running statistics are not differentiated, so the gradient does not
 follow the row's dependence on the forward's earlier steps.
 
+Each forward counts its steps from 0: a call given the state of an earlier call over the first
+``k`` steps (``layer(x[k:], state)``) normalizes its first step with row 0's statistics (in
+training its batch's, moving row 0), not row ``k``'s, so its outputs differ from one call over the
+whole sequence. Run the sequence in one call for each step's own statistics; a stream's training
+(``data.bptt``) trains and evaluates in the same windows, each counted from row 0.
+
 Example:
     >>> import torch
     >>> bn = TimestepBatchNorm(6, max_steps=10)

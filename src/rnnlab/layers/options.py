@@ -101,20 +101,59 @@ class LayerOptions:
         return dataclasses.replace(self, **changes)
 
 
+def _penalty_advice(role: str) -> str:
+    return (f"a weight penalty is rnnlab.WeightPenalty(model, l2={{{role!r}: 1e-4}}) (or l1=), added to the "
+            f"loss: loss + wp()")
+
+
+#: What rnnlab has instead, for the keywords of Keras' recurrent layers that its layers do not
+#: take (as :data:`rnnlab.layers.recurrent.BUILT_IN_ONLY` says for ``Recurrent``): "did you mean"
+#: would point a Keras user at a name that only looks alike (``kernel_regularizer`` at
+#: ``kernel_constraint``), or at nothing.
+FROM_KERAS: dict[str, str] = {
+    "kernel_regularizer": _penalty_advice("kernel"),
+    "recurrent_regularizer": _penalty_advice("recurrent"),
+    "bias_regularizer": _penalty_advice("bias"),
+    "activity_regularizer": "an activity penalty is rnnlab.ActivityRegularizer(model, ar=1e-4) (tar= for the "
+                            "change between steps), added to the loss: loss + act.penalty()",
+    "return_sequences": "the layer returns every step's output: take out[:, -1] for the last step "
+                        "(batch_first=True; out[-1] without)",
+    "return_state": "the layer always returns (output, state)",
+    "go_backwards": "flip the input along time (x.flip(1) with batch_first=True), or bidirectional=True for "
+                    "both directions",
+    "stateful": "pass the returned state back: out, state = layer(x1); out, state = layer(x2, state) "
+                "(detach it between optimizer steps)",
+    "units": "the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size)",
+    "use_bias": "write bias=",
+    "time_major": "batch_first=False (the default) is time-major; Keras' [batch, time, features] is "
+                  "batch_first=True",
+    "bias_initializer": "biases start as torch's (uniform in ±1/√hidden_size); unit_forget_bias=True sets the "
+                        "LSTM's forget-gate bias to 1",
+}
+
+
 def check_names(keywords: Iterable[str]) -> None:
     """A ``TypeError`` with "did you mean" for the first of ``keywords`` that is not a field of
-    :class:`LayerOptions` (``LayerOptions(...)``, ``replace`` and the layers' keywords all say it so).
+    :class:`LayerOptions` (``LayerOptions(...)``, ``replace`` and the layers' keywords all say it so),
+    or, for a Keras keyword, rnnlab's way to do it (:data:`FROM_KERAS`).
 
     >>> check_names(["zoneout", "num_layers"])
     >>> LayerOptions(zonout=0.1)
     Traceback (most recent call last):
     ...
     TypeError: zonout: not a keyword of rnnlab's recurrent layers; did you mean 'zoneout'?
+    >>> LayerOptions(units=8)
+    Traceback (most recent call last):
+    ...
+    TypeError: units: a Keras keyword, not one of rnnlab's recurrent layers; the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size)
     """
     names = LayerOptions.names()
     for key in keywords:
-        if key not in names:
-            raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
+        if key in names:
+            continue
+        if key in FROM_KERAS:
+            raise TypeError(f"{key}: a Keras keyword, not one of rnnlab's recurrent layers; {FROM_KERAS[key]}")
+        raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
 
 
 def check_options(value: Any) -> LayerOptions:

@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnlab import gates as gate_layout
 from rnnlab._checks import check_bool, check_choice, check_probability, did_you_mean
 from rnnlab.layers.loop import recording_into, run_direction, time_loop, variational_mask
-from rnnlab.layers.options import LayerOptions
+from rnnlab.layers.options import FROM_KERAS, LayerOptions
 from rnnlab.layers.sequence import prepare_input
 
 CellState = Tensor | tuple[Tensor, ...]
@@ -145,6 +145,8 @@ class Recurrent(nn.Module):
                                         "build it into the cell")
             raise TypeError(f"{key}: a keyword of rnnlab's built-in layers (rnnlab.LSTM, GRU, RNN, IndRNN), not of "
                             f"rnnlab.Recurrent, which runs your cell as it is; {advice}")
+        if key in FROM_KERAS:  # (a Keras port: rnnlab's way to do it, not a name that looks alike)
+            raise TypeError(f"{key}: a Keras keyword, not one of rnnlab.Recurrent; {FROM_KERAS[key]}")
         raise TypeError(f"{key}: not a keyword of rnnlab.Recurrent{did_you_mean(key, _KEYWORDS)}")
 
     @contextmanager

@@ -253,6 +253,15 @@ def _check_recurrent_init(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
     return {"recurrent_init": check_initializer("recurrent_init", o.recurrent_init)}
 
 
+def _check_bias_constraint(o: LayerOptions, ctx: LayerContext) -> dict[str, Any]:
+    constraint = check_constraint("bias_constraint", o.bias_constraint)
+    if constraint is not None and not o.bias:  # (as unit_forget_bias: else it would bound nothing, silently)
+        raise ArgumentError(f"bias_constraint: needs bias=True (a bias to bound), got bias=False with "
+                            f"bias_constraint={constraint!r}; unset bias_constraint or set bias=True",
+                            "bias_constraint", "bias")
+    return {"bias_constraint": constraint}
+
+
 #: every regularizer, in the order of the layer's repr; ``between`` entries act in this order
 REGULARIZERS: tuple[Regularizer, ...] = (
     Regularizer(
@@ -301,7 +310,10 @@ REGULARIZERS: tuple[Regularizer, ...] = (
     ),
     _keyword("kernel_constraint", check_constraint),
     _keyword("recurrent_constraint", check_constraint),
-    _keyword("bias_constraint", check_constraint),
+    Regularizer(
+        ("bias_constraint",), check=_check_bias_constraint, active=lambda o: o.bias_constraint is not None,
+        computations=_always(ALL), describe=lambda o: f"bias_constraint={_name(o.bias_constraint)}",
+    ),
 )
 
 

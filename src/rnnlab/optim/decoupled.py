@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.regularize.groups import check_nonneg
+from rnnlab.regularize.groups import check_nonneg, check_unfilled
 
 __all__ = ["AdamW", "NAdamW", "SGDW", "normalized_weight_decay", "apply_l1_prox"]
 
@@ -74,6 +74,7 @@ def _with_lr_mult(params: Params, lr: float, weight_decay: float) -> list[Any]:
     out: list[Any] = []
     for i, item in enumerate(items):
         if isinstance(item, dict):
+            check_unfilled(item)  # (a torch optimizer's settings in it: this one would keep its lr)
             g = dict(item)
             mult = check_nonneg(g.setdefault("lr_mult", 1.0), f"param group {i} lr_mult")
             if "lr" in g:

@@ -26,7 +26,9 @@ Learning rate: a group's ``lr_mult`` multiplies the optimizer's learning rate, w
 without it a group with ``lr_mult != 1`` gets its ``lr`` when the optimizer fills in its
 defaults (``torch.optim.SGD(groups, lr=1.0)`` gives ``lr_mult=0.1`` an lr of 0.1). A group that
 already holds an ``lr`` keeps it. Optimizers that are not ``torch.optim.Optimizer`` subclasses:
-pass ``lr`` to ``param_groups``.
+pass ``lr`` to ``param_groups``. A torch optimizer writes its settings into the group dicts and
+holds them: giving the same result to a second torch optimizer is an error saying to call ``param_groups``
+again (it would keep the first one's lr, and share its groups).
 
 Frozen parameters (``requires_grad=False``) are grouped like the others; torch's optimizers
 skip a parameter while it has no gradient.
@@ -56,12 +58,15 @@ Example:
 from __future__ import annotations
 
 import math
+import sys
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from torch import nn
+from torch.optim import Optimizer
 
 from rnnlab._checks import did_you_mean
 from rnnlab.regularize.roles import (
@@ -198,12 +203,58 @@ class _Group(dict):
     ``torch.optim.Optimizer.add_param_group`` fills a group's missing settings with
     ``group.setdefault(name, optimizer_default)``: scaling the default there is what makes
     ``lr_mult`` act in every torch optimizer, not only in rnnlab's.
+
+    That call writes into this very dict, which the optimizer then holds as its group: a second
+    torch optimizer given the same groups would find the first one's ``lr`` (and every other
+    setting) there and keep it, and the two would share their groups. So the group remembers the
+    optimizer that filled it, and ``add_param_group`` of another one is a one-line error saying to
+    call :func:`param_groups` again. A copy (``copy.copy``, ``deepcopy`` of an optimizer) is no
+    optimizer's; rnnlab's optimizers copy the groups and fill the copies.
     """
 
+    _filled_by: weakref.ref[Any] | None = None
+
     def setdefault(self, key: Any, default: Any = None) -> Any:
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "add_param_group":
+            self._filled_in(caller.f_locals.get("self"))
         if key == "lr" and "lr" not in self and self.get("lr_mult", 1.0) != 1.0 and default is not None:
             default = default * self["lr_mult"]
         return super().setdefault(key, default)
+
+    def _filled_in(self, optimizer: Any) -> None:
+        if not isinstance(optimizer, Optimizer):
+            return
+        if self._filled_by is None:
+            self._filled_by = weakref.ref(optimizer)
+        elif self._filled_by() is not optimizer:
+            check_unfilled(self)
+
+    def filled(self) -> tuple[bool, Any]:
+        """Whether an optimizer filled this group, and that optimizer (None once it is gone)."""
+        return self._filled_by is not None, None if self._filled_by is None else self._filled_by()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # (a copy is a new group, e.g. ZeroRedundancyOptimizer's per-rank copies for its local optimizer)
+        return _Group, (dict(self),)
+
+
+def check_unfilled(group: Any) -> None:
+    """A one-line ``ValueError`` when ``group``, of :func:`param_groups`, was already filled by
+    a torch optimizer (its settings written in: a second optimizer would keep them); any other
+    group passes. rnnlab's optimizers ask it too, as they copy the groups they are given.
+
+    >>> check_unfilled({"params": []})
+    """
+    if not isinstance(group, _Group):
+        return
+    filled, first = group.filled()
+    if filled:
+        who = "an earlier optimizer" if first is None else f"a {type(first).__name__}"
+        raise ValueError(
+            f"params: expected param groups no optimizer holds, got groups that {who} already filled with its "
+            f"settings (lr={group.get('lr')!r}); call param_groups() again for each optimizer"
+        )
 
 
 class ParamGroups(list):
@@ -275,11 +326,41 @@ def _no_match_hint(rule: Rule, infos: list[ParamInfo]) -> str:
                 f"it would select {prot[:3]} but bias/norm parameters are reached only by a rule "
                 f"naming role='bias' or role='norm'"
             )
+    if rule.module_type is not None:
+        hints += _module_type_hints(check_types(rule.module_type, "module_type") or (), infos)
     if rule.name is not None:
         hints.append(close_names_hint(rule.name, infos))
     if any(NOREG in i.name for i in infos):
         hints.append(f"names containing {NOREG!r} are never selected")
     return "; ".join(hints)
+
+
+def _type_name(cls: type) -> str:
+    """The name a user writes for ``cls`` (``rnnlab.LSTM``, ``torch.nn.LSTM``), else its module path."""
+    import rnnlab
+
+    for prefix, namespace in (("rnnlab", rnnlab), ("torch.nn", nn)):
+        if getattr(namespace, cls.__name__, None) is cls:
+            return f"{prefix}.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _module_type_hints(types: tuple[type, ...], infos: list[ParamInfo]) -> list[str]:
+    """The module types that hold the model's parameters, when none is one of ``types``, and
+    which of them only shares a name with one (rnnlab.LSTM is not a torch.nn.LSTM)."""
+    present: dict[type, None] = {}
+    for info in infos:
+        for m in reversed(info.modules):  # (the model first, then down to the parameter's owner)
+            present.setdefault(type(m))
+    if any(issubclass(c, types) for c in present):
+        return []
+    hints = [f"the model's module types are {[_type_name(c) for c in present]}"]
+    for t in types:
+        for c in present:
+            if c.__name__ == t.__name__:
+                hints.append(f"{_type_name(c)} is not a {_type_name(t)} (another class of the same name): write "
+                             f"module_type={_type_name(c)}")
+    return hints
 
 
 def param_groups(

@@ -87,6 +87,10 @@ class WeightPenalty:
     A role that no parameter of the model has is an error (typo protection). ``role_rules``
     extend the role classification as in :func:`rnnlab.roles`.
 
+    The parameters are looked up by name in the model at each call, so the penalty follows
+    parameters that are replaced (``model.load_state_dict(sd, assign=True)``, a parameter set
+    anew); a name the model no longer has is a one-line error saying to build the penalty again.
+
     >>> import torch
     >>> lin = torch.nn.Linear(2, 1)
     >>> with torch.no_grad():
@@ -106,26 +110,45 @@ class WeightPenalty:
         self.l1 = _coefficients(l1, "l1")
         self.l2 = _coefficients(l2, "l2")
         infos = [i for i in describe_params(model, role_rules, argument="role_rules") if NOREG not in i.name]
-        self.params: dict[str, list[Tensor]] = {}
+        self.model = model
+        # Names, not tensors: a tensor held here would go on being penalized after the model's
+        # parameter is replaced (load_state_dict(assign=True)), and no gradient would reach the new one.
+        self.names: dict[str, list[str]] = {}
         for info in infos:
-            self.params.setdefault(info.role, []).append(info.param)
+            self.names.setdefault(info.role, []).append(info.name)
         for argument, coefs in (("l1", self.l1), ("l2", self.l2)):
             for role in coefs:
-                if role not in self.params:
+                if role not in self.names:
                     raise ValueError(
                         f"{argument}: role {role!r} matches no parameter of {type(model).__name__}; "
-                        f"its roles are {sorted(self.params)}"
+                        f"its roles are {sorted(self.names)}"
                     )
+
+    def _current(self, role: str) -> list[Tensor]:
+        """The model's parameters of ``role`` as they are now."""
+        try:
+            return [self.model.get_parameter(name) for name in self.names[role]]
+        except AttributeError:
+            gone = [n for n in self.names[role] if not _has_parameter(self.model, n)]
+            raise ValueError(
+                f"WeightPenalty: the model no longer has the parameter(s) {gone} it was built with "
+                f"(role {role!r}); build the penalty again: WeightPenalty(model, ...)"
+            ) from None
+
+    @property
+    def params(self) -> dict[str, list[Tensor]]:
+        """The parameters per role, looked up in the model now."""
+        return {role: self._current(role) for role in self.names}
 
     def terms(self) -> dict[str, Tensor]:
         """The penalty per ``"l1/<role>"`` and ``"l2/<role>"`` (coefficient included)."""
         out = {}
         for role, coef in self.l1.items():
             if coef:
-                out[f"l1/{role}"] = coef * torch.stack(torch._foreach_norm(self.params[role], 1)).sum()
+                out[f"l1/{role}"] = coef * torch.stack(torch._foreach_norm(self._current(role), 1)).sum()
         for role, coef in self.l2.items():
             if coef:
-                norms = torch.stack(torch._foreach_norm(self.params[role], 2))
+                norms = torch.stack(torch._foreach_norm(self._current(role), 2))
                 out[f"l2/{role}"] = coef * norms.pow(2).sum()
         return out
 
@@ -133,9 +156,17 @@ class WeightPenalty:
         """The total penalty (a scalar tensor, differentiable; 0 when every coefficient is 0)."""
         terms = list(self.terms().values())
         if not terms:
-            some = next(iter(self.params.values()))[0]
+            some = self._current(next(iter(self.names)))[0]
             return torch.zeros((), dtype=some.dtype, device=some.device)
         return torch.stack(terms).sum()
+
+
+def _has_parameter(model: nn.Module, name: str) -> bool:
+    try:
+        model.get_parameter(name)
+    except AttributeError:
+        return False
+    return True
 
 
 def weight_penalty(

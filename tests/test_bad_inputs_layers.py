@@ -202,7 +202,8 @@ def test_a_long_series_is_inspected_on_its_first_steps_only(tmp_path):
     from rnnlab.train import train
 
     train(cfg, out=tmp_path / "run", progress=False, log=lines.append)
-    said = [line for line in lines if "tracking.inspect_steps" in line]
+    # (the health check's and the gradient through time's start lines name it too: tests/test_long_run_progress.py)
+    said = [line for line in lines if "tracking.inspect_steps" in line and line.startswith("tracking:")]
     assert said == [f"tracking: the health checks and the gradient through time look at the first {n} of the {T} "
                     "steps of each series (tracking.inspect_steps: their time and memory grow with it)"]
     assert lines.index(said[0]) < next(i for i, line in enumerate(lines) if line.startswith("epoch"))

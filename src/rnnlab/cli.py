@@ -478,8 +478,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from rnnlab.search.storage import state_counts, surplus, worker_gone
-    from rnnlab.search.study import open_existing
-    from rnnlab.search.table import copies, failures, interruptions, trials_table
+    from rnnlab.search.study import best_trial, open_existing, read_study_info
+    from rnnlab.search.table import copies, failures, interruptions, score_line, trials_table
 
     study = open_existing(args.study_dir, storage=args.storage, name=args.study)
     # (a trial one too many, ended untrained when two workers counted at once, is no trial of the study's)
@@ -487,7 +487,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     if not trials:
         _say(f"study {study.study_name!r}: no trials yet")
         return 0
-    _say(trials_table(trials))
+    # (study.json records the metric of the study it names; another study of the same storage: unnamed)
+    info = read_study_info(args.study_dir)
+    metric = info.get("metric") if info["study"] == study.study_name else None
+    best = best_trial(study)
+    _say(trials_table(trials, best=best.number if best is not None else None))
+    _say(score_line(best, metric if isinstance(metric, str) else None, study.direction.name.lower()))
     for line in failures(trials) + interruptions(trials) + copies(trials):
         _say(line)
     # (stored as FAIL, a trial stopped by Ctrl-C, SIGTERM or SIGHUP is counted as interrupted, as the search's lines do)
@@ -879,8 +884,8 @@ def _outcome(e: BaseException) -> tuple[str, int]:
     notes = " ".join(notes_of(e).split())  # (where a failed run's records are kept, ...)
     if isinstance(e, Interrupted):  # SIGINT, SIGTERM or SIGHUP during training: its checkpoint is written
         return _one_line(e) + notes, 128 + e.signum
-    if isinstance(e, KeyboardInterrupt):
-        return "interrupted" + notes, EXIT_INTERRUPTED
+    if isinstance(e, KeyboardInterrupt):  # (Ctrl-C outside a training: SIGINT, named as every stop line names it)
+        return str(Interrupted.of_command(e, "")) + notes, EXIT_INTERRUPTED
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         # (a file the command reads or writes: which, and what the system said, not "[Errno 13] ...")
         return f"error: {e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}{notes}", EXIT_USER_ERROR

@@ -2,7 +2,7 @@
 
 Runs whose configs differ only in ``training.seed`` (the resolved configs compared without the
 seed and the bookkeeping keys of :data:`COMPARE_BOOKKEEPING`: the run's name, its output
-directory, what is tracked) and that train on the same data (``data.dataset`` / ``data.path``,
+directory, what is tracked, ``[search]``) and that train on the same data (``data.dataset`` / ``data.path``,
 and for a run of a recipe or search, its fold, ``.../fold-K``) form a **group**. With one run per
 group the table has one row per run; with several, one row per group: the config keys whose
 values differ between the groups, the number of seeds, the seeds, and each score as its mean ±
@@ -43,7 +43,11 @@ from rnnlab.tables import text_table
 
 #: Config keys left out of ``rnnlab compare``'s config columns: they differ between runs by
 #: nature or only say where and how often things are recorded, not how the model was trained.
-COMPARE_BOOKKEEPING = ("name", "output.*", "tracking.*", "training.checkpoint_every", "training.threads")
+#: ``[search]`` is ``rnnlab search``'s (its space, budget and pruning) and ``rnnlab train`` ignores
+#: it: a run trained with it set is the same training as one without (``search`` is the section's
+#: one cell when it is unset). A recipe's settings live in recipe.toml, never in a run's config.
+COMPARE_BOOKKEEPING = ("name", "output.*", "tracking.*", "training.checkpoint_every", "training.threads",
+                       "search", "search.*")
 
 
 def _shown(v: Any) -> str:

@@ -550,6 +550,20 @@ class EarlyStoppingConfig(_Section):
     """The validation metric watched: any of the task's (``val_loss``, ``val_acc`` for
     classification), each in its own direction (checked against ``[task]``)."""
     min_delta: float = Field(0.0, ge=0.0, le=1000.0)
+    """How much the monitored metric must beat its best so far by, in the metric's units, for an
+    epoch to count as an improvement (0: any gain counts). Under 1 for ``val_acc`` and ``val_r2``,
+    which no epoch can improve by 1 or more (:attr:`rnnlab.task.Metric.span`)."""
+
+    @model_validator(mode="after")
+    def _passable_min_delta(self) -> EarlyStoppingConfig:
+        from rnnlab.task import metric_span
+
+        span = metric_span(self.monitor)
+        if span is not None and self.min_delta >= span:
+            # (a gain no epoch can make: every run would keep its first epoch and look as if it learned nothing)
+            raise ValueError(f"'training.early_stopping.min_delta': expected less than {span:g} for monitor "
+                             f"{self.monitor!r} (the widest gain it can show between epochs), got {self.min_delta:g}")
+        return self
 
 
 class TrainingConfig(_Section):

@@ -126,20 +126,26 @@ def add_note(error: BaseException, note: str) -> None:
     notes.append(note)
 
 
-#: The words of each phase of a run (:class:`Place`), by its name in ``timing.json``.
+#: The words of each phase of a run (:class:`Place`), by its name in ``timing.json``; and
+#: ``after_epoch``: a stop held to the end of the run's last epoch (or that came after it), whose
+#: record and checkpoint state are whole: no epoch after it that it could be "during".
 _PHASE_WORDS = {"training": "during epoch {epoch}", "health_check": "during the health check",
-                "grad_through_time": "during the gradient through time", "evaluation": "evaluating epoch {epoch}"}
+                "grad_through_time": "during the gradient through time", "evaluation": "evaluating epoch {epoch}",
+                "after_epoch": "after epoch {epoch}"}
 
 
 @dataclass(frozen=True)
 class Place:
     """Where in a run an error escaped: its ``phase`` (as ``timing.json`` names it: ``training``,
-    ``health_check``, ``grad_through_time``, ``evaluation``), and its epoch and optimizer step
-    (1-based) where the phase has them. The trainer attaches it (:func:`in_phase`,
-    :func:`placed_at`); :func:`place_of` reads it, and its words end an error line.
+    ``health_check``, ``grad_through_time``, ``evaluation``; a stop after the run's last epoch:
+    ``after_epoch``), and its epoch and optimizer step (1-based) where the phase has them. The
+    trainer attaches it (:func:`in_phase`, :func:`placed_at`); :func:`place_of` reads it, and its
+    words end an error line.
 
     >>> str(Place("training", 2, 7)), str(Place("evaluation", 2)), str(Place("health_check"))
     ('during epoch 2, step 7', 'evaluating epoch 2', 'during the health check')
+    >>> str(Place("after_epoch", 125))
+    'after epoch 125'
     """
 
     phase: str

@@ -377,7 +377,8 @@ class _RNNEstimator:
         ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too."""
         signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
         place = place_of(stop)  # (the epoch the trainer stopped in, where it stopped in one)
-        head = str(Interrupted.by(signum)) + (f" during epoch {place.epoch}" if place and place.epoch else "")
+        # ("during epoch N", or "after epoch N" for a stop held to the end of the last: Place's words)
+        head = str(Interrupted.by(signum)) + (f" {place}" if place and place.epoch else "")
         if self.run_dir is None:
             return Interrupted(signum, f"{head} of {type(self).__name__}.fit; nothing was kept (without run_dir the "
                                        "fit trains in a temporary directory, removed as it stops): pass run_dir to "

@@ -465,7 +465,29 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         if len(records) == 1:
             return _one_epoch(rd, records[0])
     return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
-                               baselines=baselines_of(rd), run=rd, labels=_training_mode_labels()), "metric curves")
+                               baselines=baselines_of(rd), run=rd, labels=_training_mode_labels(),
+                               titles=_task_titles(rd)), "metric curves")
+
+
+def _task_titles(rd: RunDir) -> dict[str, str]:
+    """Panel titles of :func:`plot_metrics` for the run's task where it names a metric as the CLI
+    does and the panel does not: per-step targets' "per-step accuracy"
+    (:attr:`rnnlab.task.Metric.label`), not the "accuracy" of a label per sequence."""
+    from rnnlab.task import task_for, task_named
+
+    try:
+        task = task_for(rd.read_trained_config().config) if rd.config.exists() else None
+    except hk.SECTION_ERRORS:  # (the Configuration section shows why)
+        return {}
+    if task is None:
+        return {}
+    plain = {m.name: m.label for m in task_named(task.kind).metrics}
+    titles = {}
+    for metric in task.metrics:
+        said = plain.get(metric.name, metric.label)
+        if metric.label != said and metric.label.endswith(said):  # ("per-step " before the sequence task's label)
+            titles.update({p.title: metric.label[:-len(said)] + p.title for p in PANELS if metric.key("train") in p.keys})
+    return titles
 
 
 def _training_mode_labels() -> dict[str, str]:
@@ -524,7 +546,7 @@ def _per_step_figure(rd: RunDir, records: list[dict[str, Any]], losses: list[dic
               "val_loss": f"val_loss (after epoch {epoch})" if one else "val_loss (after each epoch)"}
     title = (f"loss of {run_name(rd)} per step (epoch {epoch})" if one
              else f"metrics of {run_name(rd)} per step ({len(records)} epochs)")
-    return plot_metrics(points, title=title, x="step", run=rd, labels=labels)
+    return plot_metrics(points, title=title, x="step", run=rd, labels=labels, titles=_task_titles(rd))
 
 
 def _tracked_loss_curve(rd: RunDir) -> str:
@@ -598,8 +620,11 @@ def _forecasts(rd: RunDir) -> str:
             f"forecast drawn at the step it is for, beside the naive and seasonal-naive forecasts {h} "
             f"step{'s' if h > 1 else ''} ahead (naive dotted and seasonal naive dashed, both drawn above the model: a "
             f"model that learned little lies under one of them, and the legend says where lines coincide); after "
-            f"the series' end, the next {h} step{'s' if h > 1 else ''} as "
-            f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv). In the data's units"
+            + (f"the series' end, the next {h} step{'s' if h > 1 else ''} as "
+               f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv)" if not lines.cut else
+               f"the end of the validation block{hk.esc(lines.cut)}, the next {h} step{'s' if h > 1 else ''}: the "
+               "steps after that block are not drawn")
+            + ". In the data's units"
             + (f"; the model learns corrections to the {hk.esc(reference)} forecast (task.relative_to)"
                if lines.reference != "none" else "") + ".</p>")
     start, L = window_start(lines), len(lines.values)
@@ -625,7 +650,8 @@ def _forecasts(rd: RunDir) -> str:
         lead += f"<p class='sub'>{_steps_why(rd, lines)}</p>"
     if not lines.kept:
         lead += (f"<p>The run's mean guard chose the {hk.esc(reference)} forecast over the model: the model's lines "
-                 "are that forecast, as the run's test figures and rnnlab predict's forecast are.</p>")
+                 f"are that forecast, as the run's {hk.esc(lines.block or 'test')} figures and rnnlab predict's forecast "
+                 "are.</p>")
     notes = []
     if lines.count > 1:
         notes.append(f"series 1 of {hk.num(lines.count)} drawn")
@@ -652,8 +678,9 @@ MAX_AFTER_ROWS = 24
 
 
 def _predictions(rd: RunDir) -> str:
-    """A regression run's predictions against its targets on the test split, else the
-    validation split (:mod:`rnnlab.plots.regression`), computed from its checkpoint and data as
+    """A regression run's predictions against its targets on the split the run evaluated (the
+    test split of a run with test figures, else its validation part, a fold run's fold:
+    :mod:`rnnlab.plots.evaluated`; :mod:`rnnlab.plots.regression`), computed from its checkpoint and data as
     ``rnnlab predict`` predicts, with each target's RMSE, MAE and R² in its own units; a run whose
     data or checkpoint is not there says so in one line."""
     from rnnlab.plots.regression import MAX_TARGETS, plot_predictions, regression_points
@@ -664,10 +691,10 @@ def _predictions(rd: RunDir) -> str:
     names, n, K = points.names, len(points.actual), len(points.names)
     what = (f"{hk.num(n)} valid steps of its {hk.num(points.series)} series, a point each" if points.per_step
             else f"{hk.num(points.series)} series, a point each")
-    instead = "" if points.split == "test" else " (the run has no test split)"
-    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{instead}: its {what}, "
-            "predicted against actual in the data's units, the values the run's "
-            f"{'test' if points.split == 'test' else 'validation'} figures score. On the dashed line y = x a "
+    figures = "training (eval)" if points.split == "training" else points.split
+    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{hk.esc(points.why)}: "
+            f"its {what}, predicted against actual in the data's units, the values the run's {figures} figures "
+            "score. On the dashed line y = x a "
             "prediction is exact; the dotted line is the training mean, what a model of R² 0 predicts.</p>")
     if K > 1:
         lead += (f"<p>The run's RMSE and MAE (Final metrics, the metric curves) pool its {K} targets: the error over "
@@ -675,7 +702,7 @@ def _predictions(rd: RunDir) -> str:
                  "the others. The table gives each target's own.</p>")
     if not points.kept:
         lead += ("<p>The run's mean guard chose the training mean over the model: the predictions are that mean, as "
-                 "the run's test figures and rnnlab predict's values are (the points on the dotted line); the model's "
+                 f"the run's {figures} figures and rnnlab predict's values are (the points on the dotted line); the model's "
                  "own predictions, which the guard set aside, are drawn faint grey beside them.</p>")
     notes = []
     if len(points.shown) < n:
@@ -713,13 +740,14 @@ def _step_series(rd: RunDir, names: list[str]) -> str:
         return points
     which = "" if len(names) == 1 else f" ({hk.esc(names[0])}, the first of the {len(names)} targets)"
     return (f"<p class='sub'>Over time: the first {min(MAX_SERIES, points.series)} series of the {points.split} "
-            f"split, the actual values (solid) and the predicted ones (dashed) at each valid step{which}, in the "
+            f"split{hk.esc(points.why)}, the actual values (solid) and the predicted ones (dashed) at each valid step{which}, in the "
             "data's units.</p>" + hk.img(plot_step_series(points), "predicted and actual values over time"))
 
 
 def _step_classes(rd: RunDir) -> str:
-    """A per-step classification's predictions on the test split, else the validation split
-    (:mod:`rnnlab.plots.per_step`), computed from its checkpoint and data as its figures score
+    """A per-step classification's predictions on the split the run evaluated (the test split of a
+    run with test figures, else its validation part, a fold run's fold: :mod:`rnnlab.plots.evaluated`;
+    :mod:`rnnlab.plots.per_step`), computed from its checkpoint and data as its figures score
     them: the accuracy at each step position with the series valid there, and the confusion
     matrix of the classes over the valid steps; a run whose data or checkpoint is not there says so
     in one line."""
@@ -735,10 +763,10 @@ def _step_classes(rd: RunDir) -> str:
     if isinstance(points, str):
         return points
     n, valid = points.series, int(points.valid.sum())
-    instead = "" if points.split == "test" else " (the run has no test split)"
-    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{instead}: its "
-            f"{hk.num(valid)} valid steps of {hk.num(n)} series, the steps the run's "
-            f"{'test' if points.split == 'test' else 'validation'} accuracy scores. Which steps are wrong: the "
+    figures = "training (eval)" if points.split == "training" else points.split
+    lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{hk.esc(points.why)}: its "
+            f"{hk.num(valid)} valid steps of {hk.num(n)} series, the steps the run's {figures} per-step accuracy "
+            "scores. Which steps are wrong: the "
             "accuracy at each step position over the series valid there (a position few series reach is judged on "
             "few: the lower panel counts them).</p>")
     accuracy = hk.img(plot_step_accuracy(points), "accuracy by step position")
@@ -846,25 +874,46 @@ def _weight_norms(rd: RunDir) -> str:
         shown |= {(n, stat) for n in weights}
     elif params:
         parts.append(hk.no_data(f"no per-channel norms ({stat})"))
-    parts += _more_lines(tracked, params, groups, norm or "l2", shown)
+    # (a config.toml: rnnlab train's trainer recorded the run, before clipping; else a Tracker in the user's loop)
+    parts += _more_lines(tracked, params, groups, norm or "l2", shown, trained=rd.config.exists())
     parts.append(_stats_not_drawn(tracked, shown, norm or "l2"))
     return "\n".join(parts)
 
 
 def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], norm: str,
-                shown: set[tuple[str, str]]) -> list[str]:
+                shown: set[tuple[str, str]], trained: bool | None = None) -> list[str]:
     """The gradient norms (the whole model's first), the update ratios and the target-norm
     controller's groups, where the run recorded them: the same figure of lines per name as the
-    weight norms' (:func:`plot_norm_lines`); what they draw is added to ``shown``."""
+    weight norms' (:func:`plot_norm_lines`); what they draw is added to ``shown``.
+
+    ``trained``: whether ``rnnlab train`` recorded the run (its trainer records the gradients
+    before clipping), or a Tracker in a loop of the user's own (as they stood at ``tracker.step``,
+    wherever the loop clipped); None: not known, and the text says both."""
     parts = []
     grad = f"grad_{norm}"
     with_grads = _report_order([n for n in params if f"{grad}_mean" in tracked[n]])
     whole = grad in tracked.get("model", {})
     if with_grads or whole:
         chosen = (["model"] if whole else []) + with_grads[:MAX_LINE_PANELS - whole]
-        parts.append("<h3>Gradient norms</h3><p class='sub'>Recorded on the tracker's gradient steps (every "
-                     "grads_every steps), before the optimizer step and any clipping: the whole model's norm, then "
-                     "each parameter's per-channel mean and max.</p>")
+        when = {True: "as rnnlab train records them: after backward, before gradient clipping and the optimizer "
+                      "step",
+                False: "as the gradients stood when tracker.step was called (after any clipping the loop did "
+                       "before it)",
+                None: "as the gradients stood when tracker.step was called (a rnnlab train run calls it before "
+                      "clipping; a loop of your own may clip before it)"}[trained]
+        clipped = ""
+        if whole and trained is not True:
+            # A loop that clips before tracker.step records the ceiling on every clipped step: the
+            # report cannot see where the loop clipped, but a norm stuck at its maximum says it.
+            values = tracked["model"][grad].values.astype(float)
+            top = float(values.max()) if len(values) else 0.0
+            at_top = int((abs(values - top) <= 1e-4 * top).sum()) if top > 0 else 0
+            if at_top >= 3 and at_top >= 0.1 * len(values):
+                clipped = (f" The whole model's norm sits at {top:.4g} on {at_top} of {len(values)} recorded steps: "
+                           "they look clipped, by the loop before tracker.step, and are not the gradients before clipping.")
+        parts.append(f"<h3>Gradient norms</h3><p class='sub'>Recorded on the tracker's gradient steps (every "
+                     f"grads_every steps), {when}: the whole model's norm, then each parameter's per-channel mean "
+                     f"and max.{clipped}</p>")
         parts.append(hk.img(plot_norm_lines(tracked, norm=grad, params=chosen), "gradient norms over steps"))
         parts.append(_not_drawn(with_grads, chosen))
         shown |= {(n, f"{grad}_{k}") for n in with_grads for k in ("mean", "max")} | ({("model", grad)} if whole else set())
@@ -1040,6 +1089,7 @@ def _gradient_through_time(rd: RunDir) -> str:
     if not gtts and not untrained:
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
     cropped = meta.pop("cropped", None)
+    meta.pop("loss", None)  # (said by the lead: _through_time_loss)
     th = Thresholds()  # (the trainer's health check runs with the defaults)
     if not gtts:
         return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
@@ -1057,11 +1107,11 @@ def _gradient_through_time(rd: RunDir) -> str:
     if any(len(g) > 1 for g in groups):
         also += (" An ensemble's members are drawn in one figure: the first member's heatmap, every member's "
                  "curve (the others thin), each member's reach in the legend.")
-    shortened = _shortened(rd, gtts, cropped)
+    shortened = recurrent_shortening(rd, gtts, cropped)
     loss, pooled = _through_time_loss(rd), _pooled_head(rd)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
              f"(eval mode) and one training batch{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
-             f"under each title judges this curve by the same check.{also}{_steps_are(shortened)}</p>"]
+             f"under each title judges this curve by the same check.{also}{steps_are_sentence(shortened)}</p>"]
     unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
     before = _findings(rd, "before_training") if rd.health.exists() else None
@@ -1090,12 +1140,12 @@ def _gradient_through_time(rd: RunDir) -> str:
                 pairs.append((g, g0))
             cut = _training_cuts(rd, len(first.layers[layer, direction]), cropped)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(_by_member(said) + _pooled_said(pooled, unit) + (cut[0] if cut else ''))}</p>")
+            parts.append(f"<p>{hk.esc(_by_member(said) + _pooled_said(pooled, unit, loss) + (cut[0] if cut else ''))}</p>")
             parts.append(hk.guarded(label, lambda pairs=pairs, layer=layer, direction=direction, label=label, cut=cut:
                 hk.img(plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
                                               before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
                                               title=f"{label} after training: |dLoss/dh_t| per timestep",
-                                              xlabel=_step_axis(shortened), cuts=cut[1] if cut else ()), label)))
+                                              xlabel=step_axis_label(shortened), cuts=cut[1] if cut else ()), label)))
     return "\n".join(parts)
 
 
@@ -1105,7 +1155,7 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
     from rnnlab.doctor.run import time_gradients
 
     where = _cropped_where(cropped)
-    shortened = _shortened(rd, untrained, cropped)
+    shortened = recurrent_shortening(rd, untrained, cropped)
     unit = "step" if shortened is None else "recurrent step"
     loss, pooled = _through_time_loss(rd), _pooled_head(rd)
     # (not "no data recorded" above a picture of data: the curve after training alone is missing)
@@ -1114,7 +1164,7 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
              "below.</p>",
              f"<p class='sub'>The curve the health check measured before training, on the untrained model and one "
              f"training batch{where}{_loss_followed(loss, pooled)} (the mean over channels, which the health check keeps: the heatmap has one "
-             f"row). The health findings before training (above) judge it.{_steps_are(shortened)}</p>"]
+             f"row). The health findings before training (above) judge it.{steps_are_sentence(shortened)}</p>"]
     per_step = {tg.name: tg.per_step for tg in time_gradients(untrained)}
     for key, g in untrained.items():
         for (layer, direction) in g.layers:
@@ -1123,11 +1173,11 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
                                 loss)
             cut = _training_cuts(rd, len(g.layers[layer, direction]), cropped)
             parts.append(f"<h3>{hk.esc(label)}</h3>")
-            parts.append(f"<p>{hk.esc(sentence + _pooled_said(pooled, unit) + (cut[0] if cut else ''))}</p>")
+            parts.append(f"<p>{hk.esc(sentence + _pooled_said(pooled, unit, loss) + (cut[0] if cut else ''))}</p>")
             parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label, cut=cut: hk.img(
                 plot_grad_through_time(g, layer=layer, direction=direction, rel=rel,
                                        title=f"{label} before training (untrained model): |dLoss/dh_t| per timestep",
-                                       xlabel=_step_axis(shortened), cuts=cut[1] if cut else ()), label)))
+                                       xlabel=step_axis_label(shortened), cuts=cut[1] if cut else ()), label)))
     return "\n".join(parts)
 
 
@@ -1305,7 +1355,7 @@ def _cropped_where(cropped: Any) -> str:
         f" on the first {hk.num(cropped[0])} of {hk.num(cropped[1])} steps of each series (tracking.inspect_steps)"
 
 
-def _shortened(rd: RunDir, gtts: dict[str, Any], cropped: Any) -> str | None:
+def recurrent_shortening(rd: RunDir, gtts: dict[str, Any], cropped: Any) -> str | None:
     """How the run's front-end shortens the input before the recurrent layer, whose steps the
     gradient-through-time curves count: e.g. ``input pooled ×16: 3000 → 188`` (``config.toml``'s
     ``[model.frontend]``, as the shape rules left it; the input's length: the first
@@ -1335,25 +1385,36 @@ def _shortened(rd: RunDir, gtts: dict[str, Any], cropped: Any) -> str | None:
     return f"input {how}"
 
 
-def _steps_are(shortened: str | None) -> str:
+def steps_are_sentence(shortened: str | None) -> str:
     """The lead's sentence on what a step of the curves is, when not the input's."""
     return "" if shortened is None else \
         f" A step here is the recurrent layer's ({shortened}), not the input's: the front-end shortens the series."
 
 
-def _step_axis(shortened: str | None) -> str:
+def step_axis_label(shortened: str | None) -> str:
     """The x axis' label of the gradient-through-time pictures."""
     return "timestep t" if shortened is None else f"recurrent step ({shortened})"
 
 
 def _through_time_loss(rd: RunDir) -> str | None:
-    """Which loss the run's gradient-through-time curves follow when not the whole loss: per-step
-    targets (config.toml's ``[task]``), the loss at each sequence's last step
-    (:func:`rnnlab.doctor.run.through_time_loss`); None for another run, or one without a config
-    (a Lightning run's, a loop of the user's own: the loss they gave)."""
+    """Which loss the run's gradient-through-time curves follow when not the whole loss: the one
+    ``grad_through_time.json`` names (:func:`rnnlab.doctor.run.following_through_time`; the curve
+    after training's, else the one before it); for a file that names none (older runs), per-step
+    targets (config.toml's ``[task]``) followed the loss at each sequence's last step; None for
+    another run, or one without a config (a Lightning run's, a loop of the user's own: the loss
+    they gave)."""
     from rnnlab.doctor.run import LAST_STEP_LOSS
     from rnnlab.task import task_for
 
+    for phase in ("after_training", "before_training"):
+        try:
+            gtt, meta = read_grad_through_time(rd, phase=phase)
+        except hk.SECTION_ERRORS:  # (the gradient section shows the problem)
+            break
+        if gtt:
+            if "loss" in meta:
+                return str(meta["loss"])
+            break
     if not rd.config.exists():
         return None
     try:
@@ -1369,10 +1430,11 @@ POOLINGS = {"mean": "mean", "max": "maximum", "mean_max": "mean and maximum"}
 
 def _pooled_head(rd: RunDir) -> str | None:
     """The run's ``model.head.pooling`` when the head pools the recurrent outputs over time
-    (mean, max, mean_max) for a target per sequence: the loss then reads every step, and the
-    gradient through time reaches each step directly, whatever the layer's memory. None for a
-    head on the final state ("last"), per-step targets (:func:`_through_time_loss`), or a run
-    without a config.toml."""
+    (mean, max, mean_max) for a target per sequence: the whole loss then reads every step, and its
+    gradient through time reaches each step directly, whatever the layer's memory (the curve
+    follows the loss through each sequence's last step alone where ``grad_through_time.json`` says
+    so: :func:`_through_time_loss`). None for a head on the final state ("last"), per-step targets,
+    or a run without a config.toml."""
     from rnnlab.task import task_for
 
     if not rd.config.exists():
@@ -1389,21 +1451,31 @@ def _pooled_head(rd: RunDir) -> str | None:
 def _loss_followed(loss: str | None, pooled: str | None = None) -> str:
     """The lead's clause on which loss the curves follow, when not the whole loss, or why the
     whole loss of a head that pools over time (``pooled``: :func:`_pooled_head`) reads every step."""
+    from rnnlab.doctor.run import POOLED_LAST_STEP_LOSS
+
+    if loss == POOLED_LAST_STEP_LOSS:
+        how = POOLINGS.get(pooled or "", "summary")
+        setting = f" (model.head.pooling = \"{pooled}\")" if pooled in POOLINGS else ""
+        return (f"; the gradient of {loss}: the head's {how} over time{setting} lets it in there only, every other "
+                "step entering detached, as a head on the final state (pooling = \"last\") would (the head's "
+                f"{how} reads every step, which would reach every step whatever the layer's memory: this curve "
+                "reaches back through the layer's memory alone)")
     if loss is not None:
         return (f"; the gradient of {loss}, as for a target per sequence (the loss at every step has a term at each "
                 "step t itself: its gradient would reach every step back whatever the layer's memory)")
     if pooled is None:
         return ""
-    # (the trainer follows this head's whole loss: no curve of the last step alone is recorded for it)
+    # (an older run: its trainer followed this head's whole loss)
     return (f"; the gradient of the whole loss, which reads every step through the head's {POOLINGS[pooled]} over "
             f"time (model.head.pooling = \"{pooled}\"): its gradient reaches every step directly, whatever the "
             "layer's memory, so the reach here says nothing of how far back the layer remembers (a head on the "
             "final state, pooling = \"last\", reads the last step alone: its reach would)")
 
 
-def _pooled_said(pooled: str | None, unit: str = "step") -> str:
-    """The layer's sentence on its reach under a head that pools over time (:func:`_pooled_head`)."""
-    return "" if pooled is None else \
+def _pooled_said(pooled: str | None, unit: str = "step", loss: str | None = None) -> str:
+    """The layer's sentence on its reach under a head that pools over time (:func:`_pooled_head`)
+    whose curve follows the whole loss (``loss`` None: an older run's)."""
+    return "" if pooled is None or loss is not None else \
         (f" The loss reads every {unit} through the head's {POOLINGS[pooled]} (model.head.pooling = \"{pooled}\"): "
          "this reach says nothing of the layer's memory.")
 

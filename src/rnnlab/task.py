@@ -83,9 +83,11 @@ SPLITS = ("train", "val", "test")
 class Metric:
     """One figure a task reports for a split: ``name`` (the record key after ``train_`` /
     ``val_`` / ``test_``), its direction, how a sentence names it, and whether it is a
-    fraction (shown with fixed decimals) or in the data's units (significant digits).
+    fraction (shown with fixed decimals) or in the data's units (significant digits), and ``span``,
+    the widest gain the metric can show between epochs, where its range bounds one (None: in the
+    data's units, or unbounded).
 
-    >>> acc, rmse = Metric("acc", True, "accuracy"), Metric("rmse", False, "rmse", fraction=False)
+    >>> acc, rmse = Metric("acc", True, "accuracy", span=1.0), Metric("rmse", False, "rmse", fraction=False)
     >>> acc.key("val"), acc.show(0.91234), acc.show(0.91234, short=True), rmse.show(0.0012345)
     ('val_acc', '0.9123', '0.912', '0.001234')
     """
@@ -94,6 +96,11 @@ class Metric:
     higher_is_better: bool
     label: str
     fraction: bool = True
+    span: float | None = None
+    """The widest gain an epoch can make on the metric, where its range bounds one (None: in the
+    data's units, or unbounded): 1 for accuracy (0 to 1) and for R² (at most 1, and 0 for the
+    training mean, the constant prediction a model starts near; below 0 a model does worse than
+    that constant). ``training.early_stopping.min_delta`` must stay under it."""
 
     def key(self, split: str) -> str:
         """The record key of this metric on ``split`` (``train``, ``val`` or ``test``)."""
@@ -196,10 +203,17 @@ class Task:
 
         >>> CLASSIFICATION.check_validation_metric("search.metric", "val_accc")
         "'search.metric': expected one of ['val_loss', 'val_acc'] (the classification task's validation metrics), got 'val_accc'; did you mean 'val_acc'?"
+        >>> REGRESSION.check_validation_metric("search.metric", "val_acc")
+        "'search.metric': got 'val_acc', a classification metric; this task (regression) has ['val_loss', 'val_rmse', 'val_mae', 'val_r2']"
         """
         options = self.metric_names("val")
         if value in options:
             return None
+        # (another task's metric is no typo: the nearest name of this task's would be a guess at
+        # a different quantity, e.g. val_mae for val_acc)
+        kinds = list(dict.fromkeys(t.kind for t in TASKS.values() if value in t.metric_names("val")))
+        if kinds:
+            return f"'{key}': got {value!r}, a {' and '.join(kinds)} metric; this task ({self.name}) has {options}"
         close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return (f"'{key}': expected one of {options} (the {self.kind} task's validation metrics), "
@@ -672,15 +686,16 @@ def mase_weights(std: np.ndarray, seasonal_error: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(weights, dtype=torch.float64)
 
 
-CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accuracy")), "acc")
+CLASSIFICATION = Task("classification", False, (LOSS, Metric("acc", True, "accuracy", span=1.0)), "acc")
 REGRESSION = Task("regression", False, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
-                                        Metric("r2", True, "R²")), "rmse")
-PER_STEP_CLASSIFICATION = Task("classification", True, (LOSS, Metric("acc", True, "per-step accuracy")), "acc")
+                                        Metric("r2", True, "R²", span=1.0)), "rmse")
+PER_STEP_CLASSIFICATION = Task("classification", True, (LOSS, Metric("acc", True, "per-step accuracy", span=1.0)),
+                               "acc")
 LANGUAGE_MODEL = Task("language_model", True, (LOSS, Metric("ppl", False, "perplexity", False),
                                                Metric("bpc", False, "bits per token", False)), "bpc", stream=True)
 PER_STEP_REGRESSION = Task("regression", True, (LOSS, Metric("rmse", False, "per-step rmse", False),
                                                 Metric("mae", False, "per-step mae", False),
-                                                Metric("r2", True, "per-step R²")), "rmse")
+                                                Metric("r2", True, "per-step R²", span=1.0)), "rmse")
 FORECASTING = Task("forecasting", True, (LOSS, Metric("rmse", False, "rmse", False), Metric("mae", False, "mae", False),
                                          Metric("mase", False, "MASE", False)), "mase", stream=True)
 
@@ -706,6 +721,22 @@ def task_named(kind: str = "classification", per_step: bool = False) -> Task:
 #: Every task, by :attr:`Task.name`.
 TASKS = {t.name: t for t in (CLASSIFICATION, REGRESSION, PER_STEP_CLASSIFICATION, PER_STEP_REGRESSION, FORECASTING,
                              LANGUAGE_MODEL)}
+
+
+def metric_span(key: str) -> float | None:
+    """:attr:`Metric.span` of validation metric ``key`` (``"val_r2"``) in the tasks that report it
+    (a metric's name means one thing across tasks); None where unbounded or no task reports it.
+
+    >>> metric_span("val_acc"), metric_span("val_r2"), metric_span("val_rmse"), metric_span("val_nope")
+    (1.0, 1.0, None, None)
+    """
+    spans = set()
+    for task in TASKS.values():
+        try:
+            spans.add(task.metric(key).span)
+        except KeyError:
+            continue
+    return spans.pop() if len(spans) == 1 else None
 
 
 def task_for(config: Config) -> Task:

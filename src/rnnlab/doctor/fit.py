@@ -611,10 +611,25 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         # Early stopping put back an earlier epoch's weights: later steps were taken and did not
         # help on validation, so "train longer" would only add steps that are thrown away.
         numbers["restored_epoch"] = int(evaluated["epoch"])
+        es, better, lower = tc.early_stopping, "did not score better on validation", ""
+        if es.min_delta > 0:
+            # (an improvement is one by more than min_delta: a later epoch that scored better by less
+            # was not one, and the data are not to blame for a min_delta set too large)
+            from rnnlab.task import task_for
+
+            task, kept = task_for(config), evaluated.get(es.monitor)
+            scored = [r for r in records if isinstance(r.get(es.monitor), (int, float)) and math.isfinite(r[es.monitor])]
+            top = (max if task.higher_is_better(es.monitor) else min)(scored, key=lambda r: r[es.monitor], default=None)
+            better = f"did not score better on validation by more than {say.set('training.early_stopping.min_delta', es.min_delta)}"
+            if top is not None and isinstance(kept, (int, float)) and top is not evaluated and top[es.monitor] != kept:
+                better += (f" ({es.monitor} reached {top[es.monitor]:.4g} at epoch {int(top['epoch'])}, against "
+                           f"{kept:.4g} at epoch {int(evaluated['epoch'])})")
+                lower = (f"lower {say.key('training.early_stopping.min_delta')} (in {es.monitor}'s units) so that "
+                         "such a gain counts; otherwise, ")
         causes.append((f"Early stopping restored epoch {int(evaluated['epoch'])} of {epochs}: the later epochs "
-                       f"did not score better on validation, so the evaluated weights are an early epoch's and "
+                       f"{better}, so the evaluated weights are an early epoch's and "
                        f"more steps would not change them.",
-                       "if the later epochs fit the training data but not validation, the data carry little "
+                       f"{lower}if the later epochs fit the training data but not validation, the data carry little "
                        f"signal for this model: regularize it more (e.g. {say.key('training.weight_decay')}) or "
                        "give it more series; if validation is too small to choose an epoch, enlarge "
                        f"{say.key('data.val_fraction')}"))

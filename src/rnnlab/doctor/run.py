@@ -104,6 +104,9 @@ class Report:
     earlier: list[EarlierDiagnosis] = field(default_factory=list, repr=False, compare=False)
     """What :meth:`read` found of the earlier diagnoses of the run, oldest first (health.json's
     ``earlier``: a later diagnosis of the run kept them, :meth:`write`)."""
+    through_time_loss: str | None = field(default=None, repr=False, compare=False)
+    """Which loss :attr:`through_time` follows when not the whole loss (:func:`following_through_time`;
+    ``write_grad_through_time(..., loss=)`` records it beside the curve)."""
 
     @property
     def ok(self) -> bool:
@@ -591,19 +594,47 @@ def through_time_loss(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return LastStepLoss(loss_fn) if isinstance(loss_fn, PerStepLoss) else loss_fn
 
 
+#: What the gradient through time of a head that pools over time follows (:func:`following_through_time`).
+POOLED_LAST_STEP_LOSS = "the loss through each sequence's last step alone"
+
+
+@contextlib.contextmanager
+def following_through_time(
+    net: nn.Module, loss_fn: Callable[..., Tensor]
+) -> Iterator[tuple[Callable[..., Tensor], str | None]]:
+    """``(loss, what it is)`` for measuring ``net``'s gradient through time inside the block: the
+    loss :func:`through_time_loss` gives, and, for rnnlab's model with a head that pools the
+    recurrent outputs over time, that loss through each sequence's last step alone
+    (:func:`rnnlab.train.model.last_step_gradient`: the pooled summary reads every step, so the
+    whole loss's gradient would reach every step whatever the layer's memory). What it is:
+    :data:`LAST_STEP_LOSS`, :data:`POOLED_LAST_STEP_LOSS` or None (the whole loss), as the findings,
+    ``grad_through_time.json`` and the report say it. The health check, ``rnnlab doctor`` and the
+    trainer's curve after training all measure inside it.
+
+    >>> from rnnlab.config import HeadConfig, ModelConfig
+    >>> from rnnlab.train.model import LogitsOnly, build_model
+    >>> net = LogitsOnly(build_model(ModelConfig(hidden_size=4, head=HeadConfig(pooling="mean")), 3, 2))
+    >>> with following_through_time(net, nn.CrossEntropyLoss()) as (loss, followed):
+    ...     print(followed)
+    the loss through each sequence's last step alone
+    """
+    from rnnlab.train.model import last_step_gradient
+
+    followed = through_time_loss(loss_fn)
+    with last_step_gradient(net) as pooled:
+        yield followed, LAST_STEP_LOSS if followed is not loss_fn else POOLED_LAST_STEP_LOSS if pooled else None
+
+
 def _time_gradients(
     net: nn.Module, batch: Any, loss_fn: Callable[..., Tensor], obs: Observations
 ) -> None:
     """|dLoss/dh_t| per step of every recurrent layer and direction, in processing order, of the
-    loss :func:`through_time_loss` gives."""
+    loss :func:`following_through_time` gives."""
     if not recurrent_modules(net):
         obs.through_time_skipped = "the model has no recurrent layer"
         return
-    followed = through_time_loss(loss_fn)
-    if followed is not loss_fn:
-        obs.through_time_loss = LAST_STEP_LOSS
     try:
-        with _measuring_mode(net):
+        with following_through_time(net, loss_fn) as (followed, obs.through_time_loss), _measuring_mode(net):
             result = grad_through_time(net, batch, followed)
     except (TypeError, ValueError, RuntimeError) as e:
         # (autograd's own refusals are RuntimeErrors: a health check reports them as a skipped check)
@@ -932,7 +963,7 @@ def diagnose(
         except NotApplicable as e:
             skipped[name] = str(e)
     findings.sort(key=lambda f: -f.rank)
-    report = Report(findings, skipped, obs.losses, obs.through_time)
+    report = Report(findings, skipped, obs.losses, obs.through_time, through_time_loss=obs.through_time_loss)
     if run_dir is not None:
         report.write(run_dir, step=step, epoch=epoch)
     return report

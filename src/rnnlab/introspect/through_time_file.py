@@ -8,6 +8,11 @@ direction keys. The health check judges the mean over channels, so that block's 
 ``[T, 1]``. The trainer writes it first; the write after training keeps it. A file without the
 block (older runs, the Lightning callback's) reads as before.
 
+Each block may name the loss its curve follows when not the whole loss (``"loss"``:
+:func:`rnnlab.doctor.run.following_through_time`'s, e.g. the loss through each sequence's last
+step alone, under a head that pools over time); a block without it followed the loss the run's
+config implies (older runs: the whole loss of a pooled head).
+
 Example:
     >>> import tempfile, torch
     >>> from rnnlab.introspect import grad_through_time
@@ -45,10 +50,13 @@ def write_grad_through_time(
     epoch: int | None = None,
     cropped: tuple[int, int] | None = None,
     phase: str = "after_training",
+    loss: str | None = None,
 ) -> Path:
     """Store the result of :func:`rnnlab.introspect.grad_through_time` in
     ``RUN_DIR/grad_through_time.json`` (atomically) for the report.
     ``cropped``: ``(steps, of)`` when it was measured on the first ``steps`` of ``of`` steps.
+    ``loss``: which loss the curve follows when not the whole loss
+    (:func:`rnnlab.doctor.run.following_through_time`), read back as the meta's ``"loss"``.
 
     ``phase="after_training"`` (the default) replaces the curve after training and keeps the
     file's ``"before"`` block; ``phase="before_training"`` starts the file with that block alone
@@ -68,7 +76,8 @@ def write_grad_through_time(
     check_choice("phase", phase, PHASES)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     block = {"step": step, "epoch": epoch, "modules": _modules(gtt),
-             **({"cropped": list(cropped)} if cropped is not None else {})}
+             **({"cropped": list(cropped)} if cropped is not None else {}),
+             **({"loss": loss} if loss is not None else {})}
     path = rd.grad_through_time
     if phase == "before_training":
         atomic_write_json(path, {"before": block})
@@ -102,7 +111,8 @@ def read_grad_through_time(
     run_dir: str | os.PathLike[str] | RunDir, *, phase: str = "after_training",
 ) -> tuple[dict[str, GradThroughTime], dict[str, Any]]:
     """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR`` (and ``"cropped":
-    [steps, of]`` when measured on the first steps of the series); empty when the run recorded none.
+    [steps, of]`` when measured on the first steps of the series, ``"loss"`` when the block names
+    the loss it follows); empty when the run recorded none.
     ``phase="before_training"``: the health check's curve of the untrained model (``[T, 1]``
     arrays), empty for a file without it.
 
@@ -131,6 +141,8 @@ def read_grad_through_time(
     meta = {"step": data.get("step"), "epoch": data.get("epoch")}
     if data.get("cropped") is not None:
         meta["cropped"] = data["cropped"]
+    if isinstance(data.get("loss"), str):
+        meta["loss"] = data["loss"]
     return out, meta
 
 

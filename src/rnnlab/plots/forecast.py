@@ -117,6 +117,11 @@ class ForecastLines:
     scale: np.ndarray | None = None
     """MASE's scale of each channel, [C], in the data's units, as the run scaled its figures
     (:func:`rnnlab.data.stream.mase_scale` of its training block); None: no MASE."""
+    cut: str = ""
+    """Where the run never evaluated the steps after its validation block (a fold run of a search
+    or recipe; a run without test figures), why the series drawn ends there, a clause in brackets
+    led by a space (:meth:`rnnlab.plots.evaluated.Evaluated.validation_why`): the steps after it
+    are not drawn, and the forecast after the end is of those; ``""`` otherwise."""
 
     def mase(self) -> dict[str, np.ndarray]:
         """Each channel's MASE ([C]) of the ``"model"``, ``"naive"`` and ``"seasonal naive"``
@@ -178,11 +183,12 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
     read again): see the module's docstring. A run of another task, without a checkpoint, or
     whose data cannot be read raises the one-line error of ``rnnlab predict``."""
     from rnnlab.data.stamps import following
-    from rnnlab.data.stream import simple_forecast, split_bounds
+    from rnnlab.data.stream import Bounds, simple_forecast, split_bounds
     from rnnlab.errors import RunDirError
+    from rnnlab.plots.evaluated import evaluated
     from rnnlab.task import task_for
     from rnnlab.train.forecast import next_values, origin_forecasts, run_series
-    from rnnlab.train.run_fit import guard_kept, run_model
+    from rnnlab.train.run_fit import guard_kept
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -190,7 +196,8 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
     task = task_for(config)
     if task.kind != "forecasting":
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast to draw")
-    data, model, fit = run_model(run, config, task)
+    ev = evaluated(run, config)
+    data, model, fit = ev.data, ev.model, ev.fit
     series = run_series(config, fit.stream)  # (warned about when it is no longer the run's)
     x = series.values[0]
     stamps = series.stamps if len(series.values) == 1 else None  # (forecast.csv dates one series only)
@@ -201,7 +208,13 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
         x = x[:fit.stream.series_steps[0]]
         stamps = None if stamps is None else (stamps[0], stamps[1][:len(x)])
     h = task.horizon
-    bounds = split_bounds(len(x), config.data, None)
+    bounds = split_bounds(len(x), config.data, ev.fold)
+    cut = ""
+    if ev.fold is not None or not ev.tested:  # (the steps after its validation block: never the run's to see)
+        cut = ev.validation_why()
+        x = x[:bounds.val]
+        stamps = None if stamps is None else (stamps[0], stamps[1][:len(x)])
+        bounds = Bounds(bounds.train, bounds.val, bounds.val)
     block, scored = block_origins(bounds, h)
     origins = np.asarray(scored, dtype=np.int64)
     every = origin_forecasts(model, x, data.stats, data.reference, task)
@@ -218,15 +231,16 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
         after=next_values(model, x, data.stats, data.reference, task),  # (rnnlab predict's own)
         dates=_dates(stamps, len(x), h),
         after_dates=following(stamps[1], h) if stamps is not None else None, added=added,
-        scale=_scale(series, x, bounds, config.data, task.season))
+        scale=_scale(series, x, bounds, config.data, task.season, ev.fold), cut=cut)
 
 
-def _scale(series: Any, x: np.ndarray, bounds: Bounds, data: Any, season: int) -> np.ndarray | None:
+def _scale(series: Any, x: np.ndarray, bounds: Bounds, data: Any, season: int, fold: Any = None
+           ) -> np.ndarray | None:
     """MASE's scale as the run's: over every series' training block (``x``, the first series, as
-    the run trained on it); None where no block is longer than the season."""
+    the run trained on it; ``fold``: a fold run's); None where no block is longer than the season."""
     from rnnlab.data.stream import mase_scale, split_bounds
 
-    parts = [x[: bounds.train]] + [v[: split_bounds(len(v), data, None).train] for v in series.values[1:]]
+    parts = [x[: bounds.train]] + [v[: split_bounds(len(v), data, fold).train] for v in series.values[1:]]
     return mase_scale(series, parts, season) if any(len(p) > season for p in parts) else None
 
 
@@ -386,7 +400,8 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
             artists += ax.plot([xs[i] for i in line.at], line.values[:, c], color=line.color, zorder=line.z,
                                linestyle=line.style, linewidth=line.width, label=line.label())
         ax.plot(xs[L - 1: L + h], [lines.values[-1, c], *lines.after[:, c]], color=AFTER_COLOR, linewidth=1.5,
-                marker="o", markersize=3, zorder=5, label="forecast after the end " + ("(rnnlab predict)" if not lines.added else "(of the run's series)"))
+                marker="o", markersize=3, zorder=5, label="forecast after the end " + ("(rnnlab predict)" if not (lines.added or lines.cut)
+                                                  else "(of the run's series)"))
         ax.set_ylabel(lines.columns[c] if c < len(lines.columns) else f"channel {c}")
         if mase:  # (the block's figures, on this channel: how good the forecast is, at a glance)
             ax.set_title(f"{ax.get_ylabel()}, {lines.block} MASE" + (f" (1 to {h} steps ahead)" if h > 1 else "")
@@ -423,6 +438,9 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     since = "" if not lines.added else "\n" + textwrap.fill(
         f"the series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
         "data.path since are not drawn (rnnlab predict forecasts after them)", 90)
+    if lines.cut:
+        since += "\n" + textwrap.fill(f"the series up to the end of the validation block{lines.cut}: the steps "
+                                      "after it are not drawn", 90)
     fig.suptitle((title or f"forecasts of {os.path.basename(str(lines.name))}{which}") + shown + since,
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)

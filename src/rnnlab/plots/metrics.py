@@ -339,6 +339,7 @@ def plot_metrics(
     run: str | os.PathLike[str] | RunDir | None = None,
     evaluated: dict[str, float] | None = None,
     decisions: Sequence[dict[str, Any]] | None = None,
+    titles: dict[str, str] | None = None,
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
     against the epoch (or the record key ``x``, one of :data:`X_AXES`).
@@ -353,7 +354,8 @@ def plot_metrics(
     figure a point on the panel of its ``train_`` key at the restored epoch (else the last);
     ``decisions``: the budget's (:func:`budget_decisions`), markers on the x axis of every panel.
     ``labels``: legend labels by key, over :data:`LABELS` (what a curve is, said by the caller
-    who knows where it comes from).
+    who knows where it comes from); ``titles``: panel titles by :attr:`Panel.title`, where the
+    caller's task names its metric otherwise (per-step targets' "per-step accuracy").
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
@@ -384,7 +386,7 @@ def plot_metrics(
     for ax in list(axes.flat)[len(present):]:
         ax.set_visible(False)
     for i, (ax, (panel, keys)) in enumerate(zip(axes.flat, present, strict=False)):
-        ax.set_title(panel.title, fontsize=style.LABEL_SIZE)
+        ax.set_title((titles or {}).get(panel.title, panel.title), fontsize=style.LABEL_SIZE)
         points = {f"train_{m}": v for m, v in (evaluated or {}).items()
                   if f"train_{m}" in panel.keys and evaluated_x is not None}
         decades = _log_decades([series(records, k, x)[1] for k in keys] + [np.asarray(list(points.values()))])

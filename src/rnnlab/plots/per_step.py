@@ -4,8 +4,8 @@ predicted values follow the actual ones over time.
 
 :func:`step_predictions` computes what the pictures show from the run's checkpoint and data the
 way :func:`rnnlab.plots.regression.regression_points` does (:func:`rnnlab.train.run_fit.run_model`
-and the trainer's evaluation loop :func:`rnnlab.train.trainer.split_outputs` on the test split,
-else the validation split), but keeps each series' steps in place instead of pooling the valid
+and the trainer's evaluation loop :func:`rnnlab.train.trainer.split_outputs` on the split the
+run evaluated, :meth:`rnnlab.plots.evaluated.Evaluated.shown`), but keeps each series' steps in place instead of pooling the valid
 steps: ``[N, T]`` arrays with a mask of the valid steps. Then
 
 * :func:`plot_step_accuracy` (classification): the accuracy at each step position over the
@@ -57,7 +57,8 @@ class StepPredictions:
     """A per-step run's predictions on one split, each series' steps in place."""
 
     split: str
-    """``"test"``, or ``"validation"`` for a run without a test split."""
+    """``"test"``, ``"validation"`` or ``"training"``: the split the run evaluated
+    (:meth:`rnnlab.plots.evaluated.Evaluated.shown`)."""
     kind: str
     """``"classification"`` or ``"regression"``."""
     actual: np.ndarray
@@ -72,6 +73,8 @@ class StepPredictions:
     """False when the run's mean guard chose the training mean over the model (regression)."""
     series: int
     """The number of series in the split."""
+    why: str = ""
+    """Why :attr:`split` is not the test split, a clause in brackets led by a space (``""``: it is)."""
 
     def accuracy_by_step(self) -> tuple[np.ndarray, np.ndarray]:
         """``(accuracy, valid)``: at each step position, the share of right predictions over the
@@ -91,14 +94,15 @@ class StepPredictions:
 
 def step_predictions(run_dir: str | os.PathLike[str] | RunDir) -> StepPredictions:
     """What the pictures of this module draw for the per-step classification or regression run
-    ``run_dir``, computed from its checkpoint and data (read again) as the run's test (else
-    validation) figures score them. A run of another task raises a
+    ``run_dir``, computed from its checkpoint and data (read again) on the split the run
+    evaluated, as its figures of that split score them. A run of another task raises a
     :class:`rnnlab.errors.RunDirError`; one without a checkpoint, or whose data cannot be read,
     the one-line error of ``rnnlab predict``."""
     from rnnlab.errors import RunDirError
+    from rnnlab.plots.evaluated import evaluated
     from rnnlab.task import task_for
     from rnnlab.train.predict import decode, target_names
-    from rnnlab.train.run_fit import guard_kept, run_model
+    from rnnlab.train.run_fit import guard_kept
     from rnnlab.train.trainer import load_run_config, split_outputs
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -106,10 +110,12 @@ def step_predictions(run_dir: str | os.PathLike[str] | RunDir) -> StepPrediction
     task = task_for(config)
     if not task.per_step or task.stream or task.kind not in ("classification", "regression"):
         raise RunDirError(f"{run.path}: a {task.name} run has no per-step predictions of sequences to draw")
-    data, model, _ = run_model(run, config, task)
-    split, name = (data.test, "test") if data.test is not None and len(data.test) else (data.val, "validation")
+    ev = evaluated(run, config)
+    config, data, model = ev.config, ev.data, ev.model
+    shown = ev.shown()
+    split = shown.split
     if not len(split):
-        raise RunDirError(f"{run.path}: the run holds out no test or validation series to show predictions on")
+        raise RunDirError(f"{run.path}: the run holds no series to show predictions on")
     n, length = len(split), split.X.shape[1]
     values = task.values
     k = int(np.asarray(split.y).shape[-1]) if values else 0
@@ -132,8 +138,8 @@ def step_predictions(run_dir: str | os.PathLike[str] | RunDir) -> StepPrediction
             actual[row:row + b, :steps] = y.cpu().numpy()
         row += b
     names = target_names(config, k) if values else [str(c) for c in data.classes]
-    return StepPredictions(split=name, kind=task.kind, actual=actual, predicted=predicted, valid=valid,
-                           names=names, kept=guard_kept(run) if values else True, series=n)
+    return StepPredictions(split=shown.name, kind=task.kind, actual=actual, predicted=predicted, valid=valid,
+                           names=names, kept=guard_kept(run) if values else True, series=n, why=shown.why)
 
 
 def plot_step_accuracy(points: StepPredictions, *, title: str | None = None,

@@ -4,10 +4,12 @@
 :func:`regression_points` computes what the picture shows from the run's checkpoint and data,
 through the prediction functions of ``rnnlab predict``: :func:`rnnlab.train.run_fit.run_model`
 (the run's data, scaled as the run scaled it, and the model it evaluated, with its mean guard's
-choice), the trainer's evaluation loop :func:`rnnlab.train.trainer.split_outputs` on the test
-split (else the validation split), the task's pairing of outputs with targets (per step: every
-valid step) and :func:`rnnlab.train.predict.decode` back to the data's units: the values the
-run's test (or validation) figures score. :func:`plot_predictions` draws, per target (the first
+choice), the trainer's evaluation loop :func:`rnnlab.train.trainer.split_outputs` on the split
+the run evaluated (:func:`rnnlab.plots.evaluated.evaluated`: the test split of a run with test
+figures, else its validation part, a fold run's fold, else the training split), the task's
+pairing of outputs with targets (per step: every valid step) and
+:func:`rnnlab.train.predict.decode` back to the data's units: the values the run's figures of
+that split score. :func:`plot_predictions` draws, per target (the first
 :data:`MAX_TARGETS`), predicted against actual with the line y = x and the training mean;
 :meth:`RegressionPoints.errors` gives each target's RMSE, MAE and R² in its own units (the
 run's headline figures pool the targets).
@@ -57,7 +59,8 @@ class RegressionPoints:
     """What the predictions picture of a regression run draws, in the data's units."""
 
     split: str
-    """``"test"``, or ``"validation"`` for a run without a test split."""
+    """``"test"``, ``"validation"`` or ``"training"``: the split the run evaluated
+    (:meth:`rnnlab.plots.evaluated.Evaluated.shown`)."""
     names: list[str]
     """The K targets' names (:func:`rnnlab.train.predict.target_names`)."""
     actual: np.ndarray
@@ -76,6 +79,8 @@ class RegressionPoints:
     """The model's own predictions, [n, K], where the mean guard chose the training mean over it
     (``kept`` False): what it would have predicted, drawn faintly beside what the run predicts;
     None otherwise."""
+    why: str = ""
+    """Why :attr:`split` is not the test split, a clause in brackets led by a space (``""``: it is)."""
 
     @property
     def shown(self) -> np.ndarray:
@@ -106,12 +111,13 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     """What :func:`plot_predictions` draws for the regression run ``run_dir``, computed from its
     checkpoint and its data (``data.path`` or ``data.dataset``, read again): see the module's
     docstring. A run of another task, without a checkpoint, or whose data cannot be read raises
-    the one-line error of ``rnnlab predict``; one without a test or validation series a
+    the one-line error of ``rnnlab predict``; one without a series to show a
     :class:`rnnlab.errors.RunDirError`."""
     from rnnlab.errors import RunDirError
+    from rnnlab.plots.evaluated import evaluated
     from rnnlab.task import task_for
     from rnnlab.train.predict import decode, target_names
-    from rnnlab.train.run_fit import evaluated_checkpoint, guard_kept, model_of, run_model
+    from rnnlab.train.run_fit import evaluated_checkpoint, guard_kept, model_of
     from rnnlab.train.trainer import load_run_config, split_outputs
 
     run = RunDir.existing(run_dir.path if isinstance(run_dir, RunDir) else run_dir)
@@ -119,14 +125,16 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
     task = task_for(config)
     if task.kind != "regression":
         raise RunDirError(f"{run.path}: a {task.name} run has no predicted values to draw against its targets")
-    data, model, fit = run_model(run, config, task)
-    split, name = (data.test, "test") if data.test is not None and len(data.test) else (data.val, "validation")
+    ev = evaluated(run, config)
+    config, data, model, fit = ev.config, ev.data, ev.model, ev.fit
+    shown = ev.shown()
+    split = shown.split
     if not len(split):
-        raise RunDirError(f"{run.path}: the run holds out no test or validation series to show predictions on")
+        raise RunDirError(f"{run.path}: the run holds no series to show predictions on")
     scale = data.targets
     assert scale is not None  # (a regression run's targets are standardized)
     outputs, targets = [], []
-    for out, y in split_outputs(model, split):  # (what the run's test figures score: per step, the valid steps)
+    for out, y in split_outputs(model, split):  # (what the run's figures score: per step, the valid steps)
         o, t = task.pairs(out, y)
         outputs.append(o.double().cpu().numpy())
         targets.append(t.double().cpu().numpy().reshape(o.shape))
@@ -137,9 +145,9 @@ def regression_points(run_dir: str | os.PathLike[str] | RunDir) -> RegressionPoi
         unguarded = model_of(run, config, task, fit, evaluated_checkpoint(run, config)).eval()
         own = decode(np.concatenate([task.pairs(out, y)[0].double().cpu().numpy()
                                      for out, y in split_outputs(unguarded, split)]), [], scale)[0]
-    return RegressionPoints(split=name, names=target_names(config, predicted.shape[1]), actual=actual,
+    return RegressionPoints(split=shown.name, names=target_names(config, predicted.shape[1]), actual=actual,
                             predicted=predicted, train_mean=np.asarray(scale.mean, dtype=np.float64),
-                            per_step=task.per_step, series=len(split), kept=kept, own=own)
+                            per_step=task.per_step, series=len(split), kept=kept, own=own, why=shown.why)
 
 
 def plot_predictions(points: RegressionPoints, *, title: str | None = None,

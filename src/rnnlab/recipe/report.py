@@ -160,7 +160,8 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     """Weight norms and gradient through time of the step's starting point and its candidates."""
     from rnnlab.plots import plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
-    from rnnlab.report import read_grad_through_time
+    from rnnlab.report import read_grad_through_time, recurrent_shortening, steps_are_sentence
+    from rnnlab.rundir import RunDir
 
     scored = [t for t in o.tried if t.config is not None and t.not_applicable is None]
     if not scored:
@@ -174,15 +175,22 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     params = recurrent_weights(list(runs.values()))
     parts = [hk.img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
                                       f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
-    curves = {}
+    curves, shortened = {}, {}
     for name, run in runs.items():
-        gtt, _ = read_grad_through_time(run)
+        gtt, meta = read_grad_through_time(run)
         if gtt:
-            curves[name] = next(iter(gtt.values()))
+            key = next(iter(gtt))
+            curves[name] = gtt[key]
+            # (the run report's words for a front-end that shortens the series: its steps are not the data's)
+            shortened[name] = recurrent_shortening(RunDir(run), {key: gtt[key]}, meta.get("cropped"))
     if curves:
-        parts.append(hk.img(compare_grad_through_time(
-            curves, title=f"{o.step.name}: gradient through time (seed {outcome.seeds[0]}, fold 1)"),
-            f"gradient through time of {o.step.name}"))
+        said = set(shortened.values())
+        note = (steps_are_sentence(said.pop()) if len(said) == 1 else
+                " A step here is the recurrent layer's, after each run's front-end (its panel's axis says how it "
+                "shortens the series), not the input's.")
+        parts.append((f"<p class='sub'>{hk.esc(note.strip())}</p>" if note else "") + hk.img(compare_grad_through_time(
+            curves, title=f"{o.step.name}: gradient through time (seed {outcome.seeds[0]}, fold 1)",
+            shortened=shortened), f"gradient through time of {o.step.name}"))
     return "".join(parts)
 
 
@@ -266,21 +274,29 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
     return fig
 
 
-def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time") -> Figure:
+def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time",
+                              shortened: dict[str, str | None] | None = None) -> Figure:
     """Heatmaps of ``|dLoss/dh_t|`` side by side on ONE colour scale (one colour bar), above their
     per-timestep means on one log axis: runs compared by colour, not by each its own scale.
 
     ``curves``: name -> a :class:`rnnlab.introspect.GradThroughTime` (its top layer) or an array ``[T, H]``.
+    ``shortened``: name -> how the run's front-end shortens the series before the recurrent layer,
+    whose steps the curves count (the run report's words, ``input pooled ×4: 80 → 20``; None or
+    absent: the input's own steps). The x axes count whole steps and say which.
 
     >>> import numpy as np
-    >>> fig = compare_grad_through_time({"a": np.ones((5, 2)), "b": 10 * np.ones((5, 2))})
-    >>> [im.get_clim() for ax in fig.axes[:2] for im in ax.images]
-    [(0.0, 10.0), (0.0, 10.0)]
+    >>> fig = compare_grad_through_time({"a": np.ones((5, 2)), "b": 10 * np.ones((5, 2))},
+    ...                                 shortened={"a": "input pooled ×4: 20 → 5", "b": "input pooled ×4: 20 → 5"})
+    >>> [im.get_clim() for ax in fig.axes[:2] for im in ax.images], [ax for ax in fig.axes if ax.lines][0].get_xlabel()
+    ([(0.0, 10.0), (0.0, 10.0)], 'recurrent step (input pooled ×4: 20 → 5)')
     """
     from matplotlib.colors import LogNorm, Normalize
 
     from rnnlab.plots import style
     from rnnlab.plots.through_time import per_timestep, select_layer
+    from rnnlab.report import step_axis_label
+
+    how = {name: (shortened or {}).get(name) for name in curves}
 
     arrs = {name: np.abs(select_layer(g, -1, "forward")[0]) for name, g in curves.items()}
     n = len(arrs)
@@ -304,7 +320,8 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         ax = axes[0, i]
         ax.grid(False)
         ax.set_title(name, fontsize=style.LABEL_SIZE, color=style.series_color(i))
-        ax.set_xlabel("timestep t")
+        ax.set_xlabel(step_axis_label(how[name]))
+        style.integer_ticks(ax.xaxis)  # (a step is a whole step: no tick at 2.5)
         if i == 0:
             ax.set_ylabel("hidden channel")
         if arr.size == 0:
@@ -321,7 +338,9 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
     ax_line.set_yscale("log")
     ax_line.set_title("mean over channels, per timestep (log scale)", fontsize=style.LABEL_SIZE)
-    ax_line.set_xlabel("timestep t")
+    said = set(how.values())
+    ax_line.set_xlabel(step_axis_label(said.pop()) if len(said) == 1 else "recurrent step (each run's: see its panel)")
+    style.integer_ticks(ax_line.xaxis)
     ax_line.set_ylabel("mean |dLoss/dh_t|")
     if ax_line.lines:
         ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")

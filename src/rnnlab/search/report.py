@@ -39,7 +39,7 @@ from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR, state_counts, trial_state
 from rnnlab.search.table import reruns, short_names, trial_row
 from rnnlab.tables import spread
-from rnnlab.task import task_named
+from rnnlab.task import Task, task_for, task_named
 
 STUDY_REPORT = "study.html"
 #: Trials compared by weight norm (each trial's run report is drawn by the worker that ran it,
@@ -408,6 +408,29 @@ def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
             "flatters its gain: the final run on the whole training split, or a fresh seed, tells more).")
 
 
+def search_task(study_dir: str | os.PathLike[str], info: dict[str, Any] | None = None) -> Task:
+    """The task of the study in ``study_dir``: its base config's (``search.toml``, which says
+    whether the targets are per step, as the CLI's figures and their labels do), else the kind
+    study.json records (``info``, read when not given).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "search.toml").write_text('[task]\\nper_step = true\\n[data]\\npath = "t.npz"')
+    >>> search_task(d, {"task": "classification"}).headline.label
+    'per-step accuracy'
+    """
+    from rnnlab.config import load_config
+    from rnnlab.errors import RnnlabError
+
+    d = Path(study_dir)
+    if info is None:
+        info = read_json(d / "study.json") if (d / "study.json").exists() else {}
+    try:
+        return task_for(load_config(d / "search.toml", recorded=True))
+    except RnnlabError:  # (missing or unreadable: study.json's kind, without per-step)
+        return task_named(str(info.get("task", "classification")))
+
+
 def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     metric = info.get("metric", "score")
     if "direction" in info:
@@ -439,7 +462,7 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
 
         final = read_json(final_path)
         test = final.get("test")
-        headline = task_named(info.get("task", "classification")).headline
+        headline = search_task(study_dir, info).headline
         # (a forecaster's final run trains on more steps: its MASE scale is its own, so the simple
         # forecasts' figures beside it are the final run's, not the trials')
         beside = baseline_phrase(final, headline) if test else ""

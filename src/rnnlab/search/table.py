@@ -101,9 +101,10 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def trials_table(trials: list[FrozenTrial]) -> str:
+def trials_table(trials: list[FrozenTrial], best: int | None = None) -> str:
     """One line per trial: number, state, score (mean of folds), spread, folds, epochs (or
-    where it was pruned), then the sampled parameters."""
+    where it was pruned), then the sampled parameters; the score of trial ``best`` (the best
+    trial's number, :func:`rnnlab.search.study.best_trial`) marked ``*``, as :func:`score_line` says."""
     from rnnlab.tables import text_table
 
     names = list(dict.fromkeys(k for t in trials for k in t.params))
@@ -114,10 +115,41 @@ def trials_table(trials: list[FrozenTrial]) -> str:
         r = trial_row(t)
         # A dead local worker's trial: failed as such when a search of the study runs next.
         state = f"running (worker {t.user_attrs['pid']} gone)" if worker_gone(t) else r["state"]
-        rows.append([str(r["trial"]), state, f"{r['score']:.4f}" if r["score"] is not None else "-",
+        score = f"{r['score']:.4f}" + ("*" if t.number == best else "") if r["score"] is not None else "-"
+        rows.append([str(r["trial"]), state, score,
                      f"{r['spread']:.4f}" if r["spread"] is not None else "-", _cell(r["folds"]),
                      _cell(r["epochs"])] + [_cell(r["params"].get(n)) for n in names])
     return text_table(rows)
+
+
+def described(metric: str | None, direction: str) -> str:
+    """A study's score as its lines and study.html name it: the metric (``score`` where the study
+    directory does not record it) and its direction (Optuna's ``"maximize"`` or ``"minimize"``).
+
+    >>> described("val_r2", "maximize"), described(None, "minimize")
+    ('val_r2 (higher is better)', 'score (lower is better)')
+    """
+    return f"{metric or 'score'} ({'higher' if direction == 'maximize' else 'lower'} is better)"
+
+
+def score_line(best: FrozenTrial | None, metric: str | None, direction: str) -> str:
+    """What :func:`trials_table`'s score column holds, and the best trial with its score.
+
+    >>> import optuna
+    >>> s = optuna.create_study(direction="maximize")
+    >>> s.add_trial(optuna.create_trial(value=0.8, user_attrs={"fold_scores": [0.7, 0.9]}))
+    >>> score_line(s.best_trial, "val_acc", "maximize")
+    "score: val_acc (higher is better), the mean of each trial's folds; best trial 0 (marked *): 0.8000 ± 0.1414"
+    >>> score_line(None, "val_rmse", "minimize")
+    "score: val_rmse (lower is better), the mean of each trial's folds; no trial complete yet"
+    """
+    from rnnlab.tables import with_spread
+
+    said = f"score: {described(metric, direction)}, the mean of each trial's folds"
+    if best is None or best.value is None:
+        return f"{said}; no trial complete yet"
+    scores = best.user_attrs.get("fold_scores") or [best.value]
+    return f"{said}; best trial {best.number} (marked *): {with_spread(best.value, scores)}"
 
 
 def failures(trials: list[FrozenTrial]) -> list[str]:

@@ -261,10 +261,11 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     seasonal-naive figures on the same test steps, scaled as the final run's own, else None;
     ``length``: the rule's figures, :meth:`FinalLength.to_dict`, or ``{"rule": "whole
     budget"}``, with the ``epoch`` and ``step`` the run ended at). A finished run in ``out`` of
-    the same config is read, not repeated (then ``"reused": True``); one cut short continues from
-    its last checkpoint (then ``"resumed": True``).
+    the same config is read, not repeated (then ``"reused": True``), its report drawn if a stop
+    left it without one; one cut short continues from its last checkpoint (then ``"resumed":
+    True``). A stop (SIGINT, SIGTERM, SIGHUP) is an :class:`Interrupted` that says what the
+    same command does next.
     """
-    from rnnlab.report import write_report
     from rnnlab.train.trainer import train
 
     cfg = final_config(config, out, kept)
@@ -277,6 +278,8 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
 
     done = _finished(cfg, out)
     if done is not None:
+        if not RunDir(out).report.exists():  # (a stop while it was drawn: the run is whole, its page not)
+            _draw_report(out)
         return {"train": done["train_eval"], "test": done["test"],
                 "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
                 "reused": True}
@@ -290,6 +293,18 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     except KeyboardInterrupt as e:  # (the trainer's "--resume" is not the search's or the recipe's way)
         raise Interrupted.of_command(e, f"the same command trains the final run in {out} again "
                                         "(everything before it is kept)") from None
-    write_report(out)
+    _draw_report(out)
     return {"train": result.train_eval, "test": result.test, "baselines": (result.baselines or {}).get("test"),
             "length": trained(result.final), **({"resumed": True} if resume else {})}
+
+
+def _draw_report(out: Path) -> None:
+    """Write the report of the finished final run in ``out``; a stop while it is drawn says that
+    the run is kept and that the same command draws it again (the run is then read, not trained)."""
+    from rnnlab.report import write_report
+
+    try:
+        write_report(out)
+    except KeyboardInterrupt as e:
+        raise Interrupted.of_command(e, f"the final run in {out} is finished and kept; the same command draws "
+                                        "its report again") from None

@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -89,6 +91,7 @@ class SequenceClassifier(nn.Module):
                   cfg.embedding_size if cfg.embedding_size is not None else input_size)
         self.rnn = build_recurrent(cfg, rnn_in)
         self.num_directions = 2 if cfg.bidirectional else 1
+        self.gradient_at_last_step = False  # (:func:`last_step_gradient` sets it while it measures)
         width = cfg.hidden_size * self.num_directions * (2 if self.pooling == "mean_max" else 1)
         if self.frontend is not None and self.frontend_pooling != "none":
             width += self.frontend.channels * (2 if self.frontend_pooling == "mean_max" else 1)
@@ -138,7 +141,8 @@ class SequenceClassifier(nn.Module):
             # h_n [layers * dirs, B, H]: the top layer's forward (and reverse) final states.
             features = torch.cat(list(h_n[-self.num_directions:]), dim=-1)
         else:
-            features = pool_over_time(out, lengths, self.pooling)
+            features = (_pooled_at_last_step(out, lengths, self.pooling, self.num_directions)
+                        if self.gradient_at_last_step else pool_over_time(out, lengths, self.pooling))
         if self.frontend is not None and self.frontend_pooling != "none":
             features = torch.cat([features, pool_over_time(x, lengths, self.frontend_pooling)], dim=-1)
         if self.frontend is not None and self.frontend_ends:
@@ -168,6 +172,85 @@ def pool_over_time(x: Tensor, lengths: Tensor | None, how: str) -> Tensor:
     if how == "max":
         return x.masked_fill(~_valid_steps(x, lengths), float("-inf")).amax(1)
     return torch.cat([pool_over_time(x, lengths, "mean"), pool_over_time(x, lengths, "max")], dim=-1)
+
+
+def _pooled_at_last_step(x: Tensor, lengths: Tensor | None, how: str, directions: int = 1) -> Tensor:
+    """:func:`pool_over_time` of ``x [B, T, C]``, the same values, with the summary's gradient
+    let in only at each sequence's last step processed (the last valid step; the first for the
+    reverse half of a bidirectional layer's channels): every step enters the pooling detached,
+    and the summary's gradient goes to that step whole, as a head on the final state's would
+    (:func:`last_step_gradient`; under "max", also where the maximum is at another step).
+
+    >>> x = torch.ones(2, 3, 1, requires_grad=True)
+    >>> _pooled_at_last_step(x, torch.tensor([3, 2]), "mean_max").sum().backward()
+    >>> x.grad[..., 0].tolist()  # (the mean's and the maximum's gradients, 1 each)
+    [[0.0, 0.0, 2.0], [0.0, 2.0, 0.0]]
+    """
+    first, last = _ends(x, lengths).chunk(2, dim=-1)
+    if directions == 2:  # (the reverse direction processes t = 0 last: its final state is there)
+        half = x.shape[-1] // 2
+        last = torch.cat([last[..., :half], first[..., half:]], dim=-1)
+    return _SummaryAtLastStep.apply(pool_over_time(x.detach(), lengths, how), last)
+
+
+class _SummaryAtLastStep(torch.autograd.Function):
+    """``apply(summary [B, k·C], last [B, C])`` → the summary's values (a copy: bit-identical);
+    backward, its gradient goes to ``last``, summed over its ``k`` parts (mean_max's two)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, summary: Tensor, last: Tensor) -> Tensor:
+        ctx.parts = summary.shape[-1] // last.shape[-1]  # type: ignore[attr-defined]
+        return summary.clone()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[None, Tensor]:
+        return None, grad.unflatten(-1, (ctx.parts, -1)).sum(-2)  # type: ignore[attr-defined]
+
+
+def pooled_heads(model: nn.Module) -> list[SequenceClassifier]:
+    """The rnnlab models in ``model`` (a :class:`SequenceClassifier`, an :class:`Ensemble`'s
+    members, either inside :class:`LogitsOnly`) whose head pools the recurrent outputs over time
+    (``model.head.pooling`` "mean", "max", "mean_max", a target per sequence); [] for any other
+    model, a head on the final state or per-step targets.
+
+    >>> from rnnlab.config import HeadConfig
+    >>> mean = ModelConfig(hidden_size=4, ensemble=2, head=HeadConfig(pooling="mean"))
+    >>> len(pooled_heads(LogitsOnly(build_model(mean, 3, 2)))), len(pooled_heads(build_model(ModelConfig(), 3, 2)))
+    (2, 0)
+    """
+    inner = model.model if isinstance(model, LogitsOnly) else model
+    if not isinstance(inner, (SequenceClassifier, Ensemble)):
+        return []
+    return [m for m in members_of(inner) if not m.per_step and m.pooling != "last"]
+
+
+@contextlib.contextmanager
+def last_step_gradient(model: nn.Module) -> Iterator[bool]:
+    """While inside, a head that pools over time (:func:`pooled_heads`) lets the gradient into
+    its summary only at each sequence's last step processed: every step's output enters the pooling
+    detached, and the summary's gradient goes to that step whole; the forward values are
+    unchanged. The gradient through time then follows the loss through each sequence's last step
+    alone, |dL/dh_t| = |dL/dh_T · dh_T/dh_t|, what a head on the final state ("last") would show:
+    the summary reads every step, so the whole loss's gradient reaches every step directly,
+    whatever the layer's memory. Yields whether any head pools (any other model is left as it is).
+
+    >>> from rnnlab.config import HeadConfig
+    >>> m = build_model(ModelConfig(hidden_size=4, head=HeadConfig(pooling="mean")), 3, 2).eval()
+    >>> x = torch.randn(2, 5, 3)
+    >>> with last_step_gradient(m) as pooled:
+    ...     inside = m(x)[0]
+    >>> pooled, torch.equal(inside, m(x)[0])
+    (True, True)
+    """
+    heads = pooled_heads(model)
+    was = [m.gradient_at_last_step for m in heads]
+    for m in heads:
+        m.gradient_at_last_step = True
+    try:
+        yield bool(heads)
+    finally:
+        for m, w in zip(heads, was):
+            m.gradient_at_last_step = w
 
 
 def _ends(x: Tensor, lengths: Tensor | None) -> Tensor:

@@ -482,9 +482,11 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
     return fit, model.eval()
 
 
-def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torch.nn.Module, RunFit]:
+def run_model(run: RunDir, config: Config, task: Task, fold: Fold | None = None
+              ) -> tuple[DataSplits, torch.nn.Module, RunFit]:
     """The run's data (read again from ``data.path``; a forecaster's with the scaling and reference
-    its checkpoint recorded), the model of :func:`fitted_model` and the run's record: what the
+    its checkpoint recorded; split by ``fold``, the fold a search's or recipe's run validated on,
+    as that run split it), the model of :func:`fitted_model` and the run's record: what the
     report's pictures of predictions and ``rnnlab predict`` without ``--data`` draw from.
 
     >>> import tempfile
@@ -499,7 +501,7 @@ def run_model(run: RunDir, config: Config, task: Task) -> tuple[DataSplits, torc
     from rnnlab.data import load_data
 
     evaluated_checkpoint(run, config)  # (its one-line error before the data is read)
-    data = load_data(config.data, seed=config.training.seed, task=task)
+    data = load_data(config.data, seed=config.training.seed, fold=fold, task=task)
     fit, model = fitted_model(run, config, task, data)
     if fit.raw_channels != data.train.X.shape[2] and fit.stream is not None:
         raise DataError(f"data.path ({config.data.path}): expected the {fit.raw_channels} column(s) the run "

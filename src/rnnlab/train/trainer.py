@@ -71,6 +71,7 @@ from rnnlab.errors import (
     RunDirError,
     add_note,
     in_phase,
+    place_of,
     placed_at,
 )
 from rnnlab.heap import keep_freed_memory, rare_full_collections
@@ -635,7 +636,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
         # (the report draws it beside the curve after training: how training moved the reach; a
         # resumed run keeps it, the write after training leaves this block in place)
         write_grad_through_time(run, untrained, step=0, epoch=0, cropped=_inspect_cropped(data, config),
-                                phase="before_training")
+                                phase="before_training", loss=report.through_time_loss)
 
 
 def _inspected(batch: tuple[Any, Tensor], data: DataSplits, config: Config) -> str:
@@ -658,9 +659,10 @@ def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
                               step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
     """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
-    the findings after training; per step, of the loss at each sequence's last step, as the
-    health check measures it (:func:`rnnlab.doctor.run.through_time_loss`)."""
-    from rnnlab.doctor.run import through_time_loss
+    the findings after training; of the loss the health check follows
+    (:func:`rnnlab.doctor.run.following_through_time`: per step, or under a head that pools over
+    time, through each sequence's last step), recorded beside the curve."""
+    from rnnlab.doctor.run import following_through_time
     from rnnlab.introspect import grad_through_time
     from rnnlab.introspect.through_time_file import write_grad_through_time
 
@@ -670,10 +672,12 @@ def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: Data
     was_training = model.training
     model.eval()
     try:
-        gtt = grad_through_time(LogitsOnly(model), batch, through_time_loss(task_for(config).loss_fn()))
+        with following_through_time(LogitsOnly(model), task_for(config).loss_fn()) as (loss, followed):
+            gtt = grad_through_time(LogitsOnly(model), batch, loss)
     finally:
         model.train(was_training)
-    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=_inspect_cropped(data, config))
+    write_grad_through_time(run, gtt, step=step, epoch=epoch_done, cropped=_inspect_cropped(data, config),
+                            loss=followed)
     _record_gates(run, model, batch, data, config, step=step, epoch=epoch_done)
     return dict(gtt)
 
@@ -1573,10 +1577,15 @@ def _write_pending(run: RunDir, s: _Session) -> None:
 
 
 def _progress(iterable: list[Tensor], enabled: bool | None, desc: str) -> Any:
+    """``iterable`` with a progress bar when bars are on; itself when not. (No tqdm at all then:
+    tqdm makes a multiprocessing lock even when disabled, a named semaphore that a search's or
+    recipe's worker killed outright never unregisters, and the resource tracker then prints its
+    "leaked semaphore objects" warning after the command's summary.)"""
+    if not (sys.stderr.isatty() if enabled is None else enabled):
+        return iterable
     from tqdm.auto import tqdm
 
-    disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(iterable, desc=desc, leave=False, disable=disable, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
 
 
 # ------------------------------------------------------------------------------ stream state (mid-epoch)
@@ -1786,8 +1795,18 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             # (said once, by whoever catches the Interrupted below: the command's one line)
             timing.info.pop("ended", None)
             _session_timing(run, s, timing, interrupted=str(e))
-            # (the epoch as data too: a caller says it in its own words, rnnlab.estimators)
-            stopped = Place("training", s.epoch_done + 1)
+            # (the epoch as data too: a caller says it in its own words, rnnlab.estimators). Inside an
+            # epoch not yet recorded (its training or evaluation placed it): during that epoch. Else
+            # the stop came between epochs, or was held to the end of the epoch it came in, whose
+            # record and checkpoint state are whole: during the next epoch, which it kept from
+            # running, where the run has one; after the run's last, never an epoch past the budget.
+            inside = place_of(e)
+            if inside is not None and inside.epoch is not None and inside.epoch > s.epoch_done:
+                stopped = Place("training", inside.epoch)
+            elif s.epoch_done < s.epochs and not (s.stopped_early or s.stopped_by_caller):
+                stopped = Place("training", s.epoch_done + 1)
+            else:
+                stopped = Place("after_epoch", s.epoch_done)
             raise placed_at(Interrupted(e.signum, f"{e} {stopped}; {then}"), stopped) from None
 
     def session_timing(**more: Any) -> None:

@@ -145,4 +145,4 @@ def test_the_cli_line_ends_with_where_a_failed_runs_records_are_kept():
                                   "failed (health.json); the same command starts the run again there")
     stop = KeyboardInterrupt()
     add_note(stop, "runs/a keeps health.json")
-    assert _outcome(stop) == ("interrupted; runs/a keeps health.json", 130)
+    assert _outcome(stop) == ("interrupted by SIGINT; runs/a keeps health.json", 130)  # (the signal named: tests/test_stops_at_the_edges.py)

@@ -1216,6 +1216,8 @@ def _gates(rd: RunDir) -> str:
         return hk.no_data(f"{GATES_FILE} lists no recurrent layer")
     th = Thresholds()  # (the health check's: a unit is stuck by the same rule)
     when = ", ".join(f"{k} {hk.num(meta[k])}" for k in ("step", "epoch") if meta.get(k) is not None)
+    # (a step of the heatmaps is the recurrent layer's, after the front-end's pooling: as the curves above say)
+    shortened = recurrent_shortening(rd, {}, meta.get("cropped", before_meta.get("cropped")))
     parts = []
     if not after:  # (not "no data recorded" above a picture of data: only the record after training is missing)
         parts.append(f"<p class='nodata'>{GATES_FILE} holds only the gates before training: the run has not "
@@ -1226,7 +1228,7 @@ def _gates(rd: RunDir) -> str:
         + (f", after training (at {when})" if after and when else "")
         + ("; the top row: the untrained model on the same batch, before training" if after and before else "")
         + ". Each panel is one gate: x the step, y the hidden unit, the colour the mean over the batch's "
-        f"sequences. What to look for: {GATES_LOOK_FOR}. {GATES_MEANING}</p>")
+        f"sequences.{steps_are_sentence(shortened)} What to look for: {GATES_LOOK_FOR}. {GATES_MEANING}</p>")
     if ungated:
         names = ", ".join(f"{u['module'] or 'model'} ({KIND_NAMES.get(u['kind'], u['kind'])})" for u in ungated)
         parts.append(f"<p class='sub'>Not drawn: {hk.esc(names)}, layers without gates.</p>")
@@ -1235,15 +1237,16 @@ def _gates(rd: RunDir) -> str:
     for modules in _member_groups(list(dict.fromkeys(s.module for s in layers))):
         for s in [s for s in layers if s.module == modules[0]]:
             group = [found[m, s.layer, s.direction] for m in modules if (m, s.layer, s.direction) in found]
-            parts += _gate_layer(group, earlier, th, bool(after), _members_label(modules))
+            parts += _gate_layer(group, earlier, th, bool(after), _members_label(modules), shortened is not None)
     return "\n".join(parts)
 
 
 def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], GateSummary], th: Any,
-                after: bool, module: str) -> list[str]:
+                after: bool, module: str, recurrent: bool = False) -> list[str]:
     """The Gates section's title, sentence and picture of one layer and direction: of one module,
     or of an ensemble's members (``group``, member 0 first), whose first member is drawn and whose
-    others are compared with it (each gate's mean over units and steps; each member's stuck units)."""
+    others are compared with it (each gate's mean over units and steps; each member's stuck units);
+    ``recurrent``: a step is the recurrent layer's, after the front-end shortened the input."""
     import numpy as np
 
     s = group[0]
@@ -1251,7 +1254,7 @@ def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], Ga
     label = f"{KIND_NAMES.get(s.kind, s.kind)} {module} layer {s.layer} {s.direction}"
     shown = f"units 0-{min(s.hidden_size, _units(s)) - 1} of {s.hidden_size}" \
         if _units(s) < s.hidden_size else f"all {s.hidden_size} units"
-    xlabel = _gate_step_axis(s.step_bin)
+    xlabel = _gate_step_axis(s.step_bin, recurrent)
     said = []
     for phase, summaries in (("before training", [earlier.get((m.module, m.layer, m.direction)) for m in group]),
                              ("after training" if after else "before training", group)):
@@ -1285,15 +1288,18 @@ def _gate_layer(group: list[GateSummary], earlier: dict[tuple[str, int, str], Ga
     return parts
 
 
-def _gate_step_axis(step_bin: int) -> str:
+def _gate_step_axis(step_bin: int, recurrent: bool = False) -> str:
     """The x axis' label of a gate heatmap whose columns are each the mean of ``step_bin`` steps
-    (its ticks count steps: :func:`rnnlab.plots.heatmap.plot_activation_heatmaps`' ``step_bin``).
+    (its ticks count steps: :func:`rnnlab.plots.heatmap.plot_activation_heatmaps`' ``step_bin``);
+    ``recurrent``: the recurrent layer's steps, after the front-end shortened the input (the
+    section's lead says by how much).
 
-    >>> _gate_step_axis(1), _gate_step_axis(16)
-    ('step', 'step (each column: mean of 16)')
+    >>> _gate_step_axis(1), _gate_step_axis(16), _gate_step_axis(1, recurrent=True)
+    ('step', 'step (each column: mean of 16)', 'recurrent step')
     """
     # (short: a label wider than its panel ran into its neighbours')
-    return "step" if step_bin == 1 else f"step (each column: mean of {step_bin})"
+    step = "recurrent step" if recurrent else "step"
+    return step if step_bin == 1 else f"{step} (each column: mean of {step_bin})"
 
 
 def _units(s: GateSummary) -> int:

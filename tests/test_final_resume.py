@@ -18,7 +18,7 @@ from rnnlab.train.final import final_config, retrain_and_test
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def _cut_short(cfg, out: Path) -> None:
+def cut_short(cfg, out: Path) -> None:
     """A final run killed after its third epoch's checkpoint: its records and last.pt, no summary."""
     train(cfg, out=out, log=None, progress=False, stop_after=3)
     (out / "summary.json").unlink()
@@ -27,7 +27,7 @@ def _cut_short(cfg, out: Path) -> None:
 def test_a_final_run_cut_short_continues_from_its_checkpoint(tmp_path: Path) -> None:
     cfg = parse_config(config().replace("epochs = 2", "epochs = 6"))
     out = tmp_path / "final"
-    _cut_short(final_config(cfg, out), out)
+    cut_short(final_config(cfg, out), out)
     before = (out / "metrics.jsonl").read_bytes()
     assert len(RunDir(out).read_metrics()) == 3 and RunDir(out).read_summary() is None
     final = retrain_and_test(cfg, out)
@@ -40,7 +40,7 @@ def test_a_cut_short_run_of_another_config_starts_again(tmp_path: Path) -> None:
     cfg = parse_config(config().replace("epochs = 2", "epochs = 6"))
     other = parse_config(config().replace("epochs = 2", "epochs = 6").replace("hidden_size = 4", "hidden_size = 5"))
     out = tmp_path / "final"
-    _cut_short(final_config(other, out), out)
+    cut_short(final_config(other, out), out)
     final = retrain_and_test(cfg, out)
     assert "resumed" not in final and not RunDir(out).read_resumes()
     assert [r["epoch"] for r in RunDir(out).read_metrics()] == [1, 2, 3, 4, 5, 6]

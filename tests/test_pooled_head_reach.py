@@ -116,8 +116,10 @@ def test_the_health_check_finds_the_vanishing_gradient_under_a_pooled_head():
     report = diagnose(_lstm_head("mean", remembers=False), _batch(), nn.CrossEntropyLoss(),
                       checks=["gradient_through_time"], remedies="config")
     found = report.by_check("gradient_through_time")
-    assert len(found) == 1 and found[0].title.startswith("Vanishing gradient through time")
-    assert f"({POOLED_LAST_STEP_LOSS})" in found[0].message
+    # (a note, not a warning: the head reads every step, so each step's input still trains the layer)
+    assert len(found) == 1 and found[0].title.startswith("Short memory in") and found[0].severity == "info"
+    assert f"({POOLED_LAST_STEP_LOSS})" in found[0].message and "still trains the layer" in found[0].message
+    assert found[0].remedy.startswith("nothing, where what tells the sequences apart is shorter than that; else ")
     assert report.through_time_loss == POOLED_LAST_STEP_LOSS
     remembers = diagnose(_lstm_head("mean", remembers=True), _batch(), nn.CrossEntropyLoss(),
                          checks=["gradient_through_time"])
@@ -170,3 +172,15 @@ def test_the_report_says_the_curve_follows_the_last_step_and_keeps_the_old_cavea
     assert "this reach says nothing of the layer's memory" in old
     assert "the gradient of the whole loss, which reads every step through the head's mean" in old
     assert POOLED_LAST_STEP_LOSS not in old
+
+
+def test_the_report_names_a_short_memory_note_as_such_not_as_an_exploding_gradient():
+    from rnnlab.doctor.checks import Finding, Thresholds
+    from rnnlab.report import _after_training
+
+    note = Finding(check="gradient_through_time", severity="info", phase="before_training",
+                   title="Short memory in 'model.rnn' layer 0 forward: the gradient through each sequence's last step "
+                         "reaches 9 of 60 steps", numbers={"reach": 9, "timesteps": 60}, message="", remedy="")
+    said = _after_training("vanishes", note, note, True, Thresholds(), loss=POOLED_LAST_STEP_LOSS)
+    assert "the short memory the health check noted before training (reach 9 of 60 steps) still holds" in said
+    assert "exploding" not in said

@@ -230,6 +230,8 @@ def test_bad_files_and_runs_are_one_line_errors(classifier, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(classifier, copy)
     last = copy / "checkpoints" / "last.pt"
+    best = copy / "checkpoints" / "best.pt"
+    best.unlink(missing_ok=True)  # (an intact best.pt is used in place of a damaged last.pt: test_runs_moved_and_versions.py)
     last.write_bytes(b"garbage")
     one_line_error(["predict", str(copy), "--data", str(tmp_path / "one.npz")], capsys,
                    ("last.pt is corrupt or truncated",), kept=copy, new_files=False)
@@ -237,6 +239,8 @@ def test_bad_files_and_runs_are_one_line_errors(classifier, tmp_path, capsys):
     one_line_error(["predict", str(copy), "--data", str(tmp_path / "one.npz")], capsys,
                    ("no checkpoint to predict with", "last.pt"), kept=copy, new_files=False)
     shutil.copy(classifier / "checkpoints" / "last.pt", last)
+    if (classifier / "checkpoints" / "best.pt").exists():
+        shutil.copy(classifier / "checkpoints" / "best.pt", best)
     # an edited config.toml: predict uses the config the run trained with (its checkpoint's), and says so
     (copy / "config.toml").write_text((copy / "config.toml").read_text().replace("hidden_size = 8", "hidden_size = 5"))
     capsys.readouterr()

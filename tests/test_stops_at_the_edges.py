@@ -136,7 +136,9 @@ def test_a_search_worker_killed_outright_leaves_no_leaked_semaphore_warning(tmp_
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, said
-    assert f"(pid {workers[0]}) was killed (SIGKILL)" in said, said
+    # (the search says the kill as it reaps the worker, or, where the other worker found its trial
+    # stale first under load, that the worker died: either way the trial is named with its worker)
+    assert f"(pid {workers[0]}) was killed (SIGKILL)" in said or f"worker pid {workers[0]} on " in said, said
     assert "leaked semaphore" not in said and "resource_tracker" not in said, said
     assert said.rstrip().splitlines()[-1] == f"study report: {out / 'study.html'}", said  # (the summary, last)
 

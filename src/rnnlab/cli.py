@@ -44,6 +44,8 @@ EXAMPLES = {
 --resume refuses a config that differs from the run's checkpoint; --allow-change admits only
 changes that keep the run's meaning, of these keys:
 {harmless}
+data.path and data.test_path may name another place holding the same data (its SHA-256 the
+checkpoint's: a run and its data moved together); other data are refused.
 Allowed changes are logged in RUN_DIR/resumes.jsonl and config.toml is rewritten to the config
 the run now follows.""",
     "predict": """examples:
@@ -61,7 +63,8 @@ needs the run's channel count, finite values inside each series, and for a .csv 
 [data] settings (label_column, target_column). A language model has no predictions per series:
 rnnlab sample RUN_DIR writes text from it.""",
     "report": """examples:
-  rnnlab report runs/gp          # writes runs/gp/report.html""",
+  rnnlab report runs/gp          # writes runs/gp/report.html
+  rnnlab report runs/gp --out gp.html   # a run directory that is read-only: the page elsewhere""",
     "tensorboard": """examples:
   rnnlab tensorboard runs/decay-2e-3 runs/no-decay   # then: tensorboard --logdir runs
 needs the tensorboard extra (pip install 'rnnlab[tensorboard]'); an export replaces the event files
@@ -138,8 +141,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
 
 
+def _write_elsewhere(error: OSError, flag: str, what: str) -> RnnlabError:
+    """A write into a run directory that the disk refused (read-only, full, not the user's), in
+    one line that names the command's option writing ``what`` elsewhere instead.
+
+    >>> import errno
+    >>> str(_write_elsewhere(OSError(errno.EROFS, "Read-only file system", "runs/gp/report.html"), "--out FILE",
+    ...                      "the page"))  # doctest: +NORMALIZE_WHITESPACE
+    'cannot write runs/gp/report.html (Read-only file system); make it writable (the file system is read-only),
+     or write the page elsewhere with --out FILE (the run directory is left as it is)'
+    """
+    from rnnlab.rundir import cannot_write, write_fix
+
+    return RnnlabError(f"{cannot_write(error)}; {write_fix(error)}, or write {what} elsewhere with {flag} "
+                       "(the run directory is left as it is)")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from rnnlab.rundir import FORECAST, PREDICTIONS
+    from rnnlab.rundir import FORECAST, PREDICTIONS, refused_write
     from rnnlab.train.forecast import write_forecast
     from rnnlab.train.predict import write_predictions
 
@@ -149,10 +168,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # predictions go unnoticed)
     default = Path(args.run_dir) / (FORECAST if args.data is None else PREDICTIONS)
     replaced = "; replaced the earlier one" if args.out is None and default.is_file() else ""
-    if args.data is None:
-        _say(f"forecast: {write_forecast(args.run_dir, args.out)}{f' ({replaced[2:]})' if replaced else ''}")
-        return 0
-    path, n = write_predictions(args.run_dir, args.data, args.out)
+    try:
+        if args.data is None:
+            _say(f"forecast: {write_forecast(args.run_dir, args.out)}{f' ({replaced[2:]})' if replaced else ''}")
+            return 0
+        path, n = write_predictions(args.run_dir, args.data, args.out)
+    except OSError as e:
+        if args.out is not None or refused_write(e) is None:
+            raise
+        raise _write_elsewhere(e, "--out FILE", "the CSV") from None
     _say(f"predictions: {path} ({n} series{replaced})")
     return 0
 
@@ -220,6 +244,8 @@ def _train_command(args: argparse.Namespace) -> int:
         _say(f"train {shown.label} {shown.show(result.train_eval[shown.name])}"
              + (f"  test {shown.label} {shown.show(result.test[shown.name])}" if result.test else "")
              + (f"  ({result.mean_guard.baseline}'s: task.mean_guard)" if result.mean_guard and not result.mean_guard.kept
+                else "")
+             + (_imbalance_said(result.by_class, "test" if result.test else "train_eval") if shown is task.headline
                 else ""))
     by_channel = result.channel_line(task.headline)  # (a forecaster's MASE is the mean over its channels)
     if by_channel is not None:
@@ -249,16 +275,29 @@ def _train_command(args: argparse.Namespace) -> int:
              + (f"  (the model {shown(model, max(digits.values(), default=4))}"
                 + (f": no better than {better.name})" if better and better.no_better else ")")
                 if math.isfinite(model) else ""))
+    unwritten: RnnlabError | None = None
     try:
         with result.timing.phase("report"):
             report = _write_report(result.run_dir)
     except KeyboardInterrupt as stop:
         raise Interrupted.of_command(stop, f"the run is finished (its summary.json is written): `rnnlab report "
                                            f"{result.run_dir}` draws its report") from None
+    except OSError as e:  # a full disk at the last write: the run itself is whole, and its findings are said
+        from rnnlab.rundir import cannot_write, write_fix
+
+        unwritten = RnnlabError(f"{cannot_write(e)}; the run is finished and kept (its summary.json and "
+                                f"checkpoints are written): {write_fix(e)} and `rnnlab report {result.run_dir}` "
+                                "draws its report")
     from rnnlab.rundir import RunDir
 
-    result.timing.write(RunDir(result.run_dir))
-    _say(f"run directory: {result.run_dir}\nreport: {report}")
+    if unwritten is None:
+        result.timing.write(RunDir(result.run_dir))
+    else:  # (a measurement, not a record: the lack of room the error names would refuse it too)
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            result.timing.write(RunDir(result.run_dir))
+    _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if unwritten is None else ""))
     if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
         from rnnlab.doctor import format_findings
 
@@ -267,7 +306,34 @@ def _train_command(args: argparse.Namespace) -> int:
         from rnnlab.doctor.fit import fit_verdict
 
         _say(f"after training: no findings ({fit_verdict(getattr(result.findings, 'checked', {}))})")
+    if unwritten is not None:  # (after the findings: the error line is the last word, and the exit code says it)
+        raise unwritten
     return 0
+
+
+#: Classes are imbalanced, and accuracy alone says too little, where the smallest holds under this share of the largest.
+IMBALANCED_BELOW = 0.5
+
+
+def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
+    """What ``rnnlab train``'s last figure needs beside it when the classes are imbalanced (in the
+    training split or in ``part``, the split that figure is of): the balanced accuracy (the mean
+    recall over the classes) and what the majority class alone scores there; "" otherwise
+    (``by_class``: :attr:`rnnlab.train.trainer.TrainResult.by_class`).
+
+    >>> cls = {"count": {"sit": 90, "cycle": 10}, "balanced_acc": 0.8944, "majority_rate": 0.9}
+    >>> _imbalance_said({"train_eval": cls, "test": cls}, "test")
+    ' (balanced 0.894; the majority class alone 0.900)'
+    >>> _imbalance_said({"test": {**cls, "count": {"sit": 50, "cycle": 40}}}, "test")
+    ''
+    """
+    figures = (by_class or {}).get(part)
+    if not figures or figures.get("balanced_acc") is None or figures.get("majority_rate") is None:
+        return ""
+    counts = [list((f.get("count") or {}).values()) for f in ((by_class or {}).get("train_eval"), figures) if f]
+    if not any(len(c) > 1 and min(c) < IMBALANCED_BELOW * max(c) for c in counts):
+        return ""
+    return f" (balanced {figures['balanced_acc']:.3f}; the majority class alone {figures['majority_rate']:.3f})"
 
 
 def _noted(said: BaseException, error: BaseException) -> BaseException:
@@ -318,6 +384,15 @@ def _then(run_dir: Path, fix: str) -> str:
         stream = ckpt.get("stream")
         where = f"within epoch {stream['epoch']}" if stream else f"after epoch {ckpt['epoch']}"
         return f"the checkpoint {where} ({last}) is intact: {fix} and rerun with --resume"
+    from rnnlab.rundir import RunDir
+    from rnnlab.train.trainer import cut_short, train_again_advice
+
+    # (the promise is the one the rerun keeps: it starts again only in a directory cut short
+    # before its first checkpoint, or one the failure emptied; records of more it never overwrites)
+    run = RunDir(run_dir) if run_dir.is_dir() else None
+    held = run.held_records() if run is not None and not cut_short(run) else ""
+    if run is not None and held:
+        return f"no checkpoint of the run is intact and {run_dir} holds {held}: {fix}; {train_again_advice(run)}"
     return f"no checkpoint of the run is intact: {fix} and rerun the same command without --resume (it starts the run again)"
 
 
@@ -350,15 +425,18 @@ def _what_ran_out(error: BaseException, run_dir: Path) -> RnnlabError:
     return RnnlabError(f"{_ran_out(error)}; {_then(run_dir, lowering_keys())}")
 
 
-def _write_report(run_dir: Path) -> Path:
+def _write_report(run_dir: Path, out: Path | None = None) -> Path:
     from rnnlab.report import write_report
 
-    return Path(write_report(run_dir))
+    return Path(write_report(run_dir, out))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from rnnlab.rundir import RunDir
+    from rnnlab.rundir import RunDir, refused_write
 
+    # (a user's path: checked before the page is drawn, never a file of theirs replaced unasked)
+    out = None if args.out is None else _file_to_write(args.out, "--out", "the report", force=args.force,
+                                                       name="report.html")
     run = RunDir.existing(args.run_dir)
     if not any(f.exists() for f in (run.metrics, run.config, run.tracked, run.health)):
         raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name}, {run.config.name}, "
@@ -368,7 +446,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                           f"{run.metrics.name}): rnnlab train is still setting it up, or stopped before its first "
                           "epoch (a failure says why in its own error line); the same rnnlab train command starts "
                           "it again")
-    path = _write_report(run.path)
+    try:
+        path = _write_report(run.path, out)
+    except OSError as e:
+        if out is not None or refused_write(e) is None:
+            raise
+        raise _write_elsewhere(e, "--out FILE", "the page") from None
     _say(f"report: {path}")
     # The page shows what it could not read; the exit code says so too (first problem named).
     run.read_metrics(), run.read_tracked(), run.read_summary(), run.read_health(), run.read_resumes()
@@ -379,23 +462,44 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     from rnnlab.export.tensorboard import export_tensorboard, last_model
-    from rnnlab.rundir import RunDir
+    from rnnlab.rundir import RunDir, refused_write
 
     runs = [RunDir.existing(d) for d in args.run_dirs]
     for run in runs:  # (every directory checked before any is written)
         if not run.metrics.exists() and not run.tracked.exists():
             raise RunDirError(f"{run.path}: nothing to export (no {run.metrics.name} or {run.tracked.name})")
-    for run in runs:
+    root = None if args.out is None else Path(args.out)
+    logs: list[Path | None] = [None] * len(runs)  # (None: the run's own RUN_DIR/tensorboard)
+    if root is not None:
+        if root.exists() and not root.is_dir():
+            raise RnnlabError(f"--out: expected a directory to write the event files in, got the file {root}")
+        logs = [root / r.path.resolve().name for r in runs]
+        twice = sorted({p.name for p in logs if logs.count(p) > 1})
+        if twice:
+            raise RnnlabError(f"--out: runs of the same name ({', '.join(twice)}) would share {root}/NAME; "
+                              "export them to different --out directories")
+        # (a SummaryWriter adds an event file: an earlier export's points there would be drawn twice)
+        used = next((p for p in logs if p.is_dir() and any(p.glob("events.out.tfevents.*"))), None)
+        if used is not None:
+            raise RnnlabError(f"--out: {used} already holds an export's event files; remove them or choose "
+                              "another --out")
+    for run, log in zip(runs, logs):
         model = last_model(run)  # the gate layout and the last weights (None without config.toml or last.pt)
         try:
-            out = export_tensorboard(run, model=model)
+            out = export_tensorboard(run, log_dir=log, model=model)
         except ImportError as e:  # (the optional extra: a user's set-up, not a bug)
             raise RnnlabError(str(e)) from None
+        except OSError as e:
+            if root is not None or refused_write(e) is None:
+                raise
+            raise _write_elsewhere(e, "--out DIR", "the event files") from None
         lacking = " and ".join(f.name for f in (run.config, run.last_checkpoint) if not f.exists())
         _say(f"{run.path}: {out}" + ("" if model is not None else
                                      f" (no {lacking}: per-channel norms are not split per gate)"))
     parents = {r.path.resolve().parent for r in runs}
-    if len(parents) == 1:
+    if root is not None:
+        _say(f"view: tensorboard --logdir {root}")
+    elif len(parents) == 1:
         _say(f"view: tensorboard --logdir {parents.pop()}")
     else:  # (runs in different folders: each named by its directory, not their common root)
         _say("view: tensorboard --logdir_spec " + ",".join(f"{r.path.resolve().name}:{r.path.resolve() / 'tensorboard'}"
@@ -645,12 +749,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "Write RUN_DIR/report.html from a run's records.")
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="FILE", help="write the page to FILE instead (the run directory is left as it "
+                   "is: one that is read-only, or not yours); an --out file that exists needs --force")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.set_defaults(func=cmd_report)
 
     p = add("tensorboard", "Write runs' metrics, tracked norms (per gate) and final weights (every parameter of the "
                            "last checkpoint, a recurrent layer's per gate, at the run's last step) as TensorBoard "
                            "event files (RUN_DIR/tensorboard), to view them side by side.")
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--out", metavar="DIR", help="write each run's event files to DIR/<its directory's name> instead "
+                   "(the run directories are left as they are: read-only ones, or not yours)")
     p.set_defaults(func=cmd_tensorboard)
 
     p = add("doctor", "Health-check the untrained model of a config and a few training steps.")

@@ -119,6 +119,48 @@ def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
     return f"({state} at epoch {final['epoch']} of {t.epochs or 20})"
 
 
+class NoEpochError(RunDirError):
+    """A run that recorded no epoch: ``rnnlab compare`` leaves it out of a comparison of several."""
+
+
+def no_epoch_why(rd: Any) -> str:
+    """Why the run directory ``rd`` (a :class:`~rnnlab.rundir.RunDir`) has no epoch to show, and
+    what to do, in the words of whoever recorded it: for ``rnnlab train`` (its config.toml), set up
+    or stopped before its first epoch and what continues it, as ``rnnlab train`` says when stopped;
+    for a loop of the user's own, what to write.
+
+    >>> import tempfile
+    >>> from rnnlab.rundir import RunDir
+    >>> d = RunDir(tempfile.mkdtemp())
+    >>> _ = d.config.write_text("[data]\\ndataset = 'GunPoint'\\n")
+    >>> no_epoch_why(d)  # doctest: +ELLIPSIS
+    'recorded no epoch (metrics.jsonl is missing): rnnlab train ... the same command without --resume starts the run again'
+    """
+    from rnnlab.rundir import RECORDED_BY_LIGHTNING, RECORDED_BY_TRAIN, recorded_by
+
+    state = f"{rd.metrics.name} {'is empty' if rd.metrics.exists() else 'is missing'}"
+    who = recorded_by(rd.path)
+    if who == RECORDED_BY_TRAIN and rd.summary.exists():  # (finished: its records were there)
+        return (f"has no per-epoch metrics ({state}), though rnnlab train finished the run ({rd.summary.name} "
+                "is there): the file was emptied or replaced after training")
+    if who == RECORDED_BY_TRAIN:
+        pid = live_holder(rd.path)
+        # (a kill -9 leaves no word of itself: without a live holder of the lock, set-up and killed look alike)
+        doing = (f"rnnlab train (pid {pid}) is still setting it up" if pid is not None
+                 else "rnnlab train is still setting it up, or was stopped or killed before its first epoch")
+        # (what rnnlab train itself says when stopped: a checkpoint within the first epoch is continued)
+        then = (f"the checkpoint {rd.last_checkpoint} is written: --resume continues from it"
+                if rd.last_checkpoint.exists()
+                else "no checkpoint yet: the same command without --resume starts the run again")
+        return f"recorded no epoch ({state}): {doing}; {then}"
+    if who == RECORDED_BY_LIGHTNING:
+        return f"recorded no epoch ({state}): the Lightning fit is still setting up, or stopped before its first epoch"
+    # (a Tracker writes tracked.jsonl only: the epoch records are the loop's to write)
+    return (f"has no per-epoch metrics ({state}); in your own loop write one record per epoch, e.g. "
+            "tracker.run.append(tracker.run.metrics, {'epoch': epoch, 'step': tracker.step_count, "
+            "'train_loss': ..., 'val_loss': ...})")
+
+
 def run_summary(run: Path) -> dict[str, Any]:
     """One row of the comparison: ``run``'s config cells, data, status and scores (its records too).
 
@@ -131,11 +173,7 @@ def run_summary(run: Path) -> dict[str, Any]:
     rd = RunDir.existing(run)
     records = rd.read_metrics()
     if not records:
-        # (a Tracker writes tracked.jsonl only: the epoch records are the loop's to write)
-        raise RunDirError(f"{run} has no per-epoch metrics ({rd.metrics.name} "
-                          f"{'is empty' if rd.metrics.exists() else 'is missing'}); in your own loop write one "
-                          "record per epoch, e.g. tracker.run.append(tracker.run.metrics, {'epoch': epoch, "
-                          "'step': tracker.step_count, 'train_loss': ..., 'val_loss': ...})")
+        raise NoEpochError(f"{run} {no_epoch_why(rd)}")
     from rnnlab.task import CLASSIFICATION, task_for
     from rnnlab.train.best import best_record, kept_record
 
@@ -809,7 +847,21 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
         same = seen.setdefault(r.resolve(), given)
         if same is not given:  # one run twice would be two identical rows and curves, read as a reproduced result
             raise RnnlabError(f"{given!r} and {same!r} are the same run; give each run once")
-    rows = [run_summary(r) for r in runs]
+    rows, left_out = [], []
+    for r in runs:
+        try:
+            rows.append(run_summary(r))
+        except NoEpochError as e:  # (one run killed before its first epoch leaves the rest to compare)
+            if len(runs) == 1:
+                raise
+            left_out.append(str(e))
+    if left_out and len(rows) < 2:
+        raise RunDirError(f"RUN_DIR: expected at least 2 runs with a recorded epoch, got {len(rows)} "
+                          f"({', '.join(row['run'] for row in rows) or 'none'}); left out: " + "; ".join(left_out))
+    keep = {row["run"] for row in rows}
+    runs = [r for r in runs if str(r) in keep]
+    for why in left_out:
+        say(f"left out of the comparison: {why}")
     tasks = {row["run"]: row["task"] for row in rows if row["task"] is not None}
     if len(set(tasks.values())) > 1:
         # their losses and metrics are in different units: one set of axes would mislead

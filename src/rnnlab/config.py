@@ -1187,19 +1187,28 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
                          source: str) -> None:
     """Refuse a resume whose config differs from the run's (``source`` names it) in a key that
     ``allowed`` does not name; ``allowed`` (keys or fnmatch patterns) may name only harmless keys.
+    A moved data file (:data:`rnnlab.rundir.RELOCATABLE`: ``data.path``, ``data.test_path``) passes
+    here, named or not: the trainer then resumes only on data of the checkpoint's SHA-256.
 
     >>> check_resume_changes({"training.epochs": (2, 3)}, ["training.epochs"], "last.pt")
+    >>> check_resume_changes({"data.path": ("/old/gp.csv", "/new/gp.csv")}, [], "last.pt")
     >>> check_resume_changes({"tracking.grads_every": (2, 5)}, ["tracking.*"], "last.pt")
     >>> check_resume_changes({"training.lr": (0.001, 0.1)}, [], "last.pt")
     Traceback (most recent call last):
     ...
     rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.lr (0.001 -> 0.1); training.lr changes what the run means: restore it, or start a new run in another directory (--out)
     """
+    from rnnlab.rundir import RELOCATABLE
+
     for key in allowed:
-        if not (is_harmless(key) or key in RESUME_HARMLESS):
+        if not (is_harmless(key) or key in RESUME_HARMLESS or key in RELOCATABLE):
             raise ConfigError(f"--allow-change: {key!r} changes what the run means and cannot be allowed; "
-                              f"allowed are {', '.join(RESUME_HARMLESS)}")
-    refused = {k: v for k, v in changes.items() if not any(fnmatch.fnmatchcase(k, a) for a in allowed)}
+                              f"allowed are {', '.join(RESUME_HARMLESS)} (and {', '.join(RELOCATABLE)}, "
+                              "where the data there are the run's)")
+    # (where the data files are now is the user's to say: what they hold is checked against the
+    # checkpoint's SHA-256 once they are read, so a copy moved elsewhere resumes, other data do not)
+    refused = {k: v for k, v in changes.items()
+               if k not in RELOCATABLE and not any(fnmatch.fnmatchcase(k, a) for a in allowed)}
     if not refused:
         return
     meaningful = [k for k in refused if not is_harmless(k)]
@@ -1278,6 +1287,16 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+#: Keys users write in a config that are a command's options instead: what to use, in place of a
+#: near spelling of another key (search.storage is no misspelt search.space).
+NOT_KEYS = {
+    "search.storage": "the study's storage is `rnnlab search`'s --storage URL option, not a config key (a database "
+                      "URL may hold a password, which a config file would copy into every run)",
+    "search.study": "the study's name is `rnnlab search`'s --study NAME option, not a config key",
+    "search.workers": "the worker processes are `rnnlab search`'s --workers K option, not a config key",
+}
+
+
 def _format_error(err: dict[str, Any]) -> str:
     loc = _clean_loc(tuple(err["loc"]))
     path = _key_path(loc)
@@ -1286,7 +1305,8 @@ def _format_error(err: dict[str, Any]) -> str:
         options = _fields_at(loc)
         close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
         prefix = path[: len(path) - len(str(loc[-1]))]
-        hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys here: {', '.join(options)}"
+        hint = (f"; {NOT_KEYS[path]}" if path in NOT_KEYS else f"; did you mean '{prefix}{close[0]}'?" if close
+                else f"; valid keys here: {', '.join(options)}")
         return f"unknown key '{path}'{hint}"
     if kind == "missing":
         return f"missing key '{path}'"

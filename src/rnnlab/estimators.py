@@ -429,6 +429,9 @@ class _RNNEstimator:
         batch: as ``rnnlab predict`` computes them (:func:`rnnlab.train.predict.series_outputs`)."""
         from rnnlab.train.predict import series_outputs
 
+        # (X's channels are matched by position, as a file's: another order is refused, as rnnlab predict's)
+        self.inputs_.check_channels(padded, lengths, "X", fix="reorder X's channels as fit's: X[:, {order}] for X "
+                                    "[N, C, T] (each series[{order}] in a list)")
         return series_outputs(self.model_, self.inputs_, padded, lengths, "predict")
 
 
@@ -478,10 +481,22 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
     def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
         one class is refused in words that name it."""
-        y = _target_array(y)
+        y = _text_labels(_target_array(y))
         if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(_classes(y)) < 2:
             raise DataError(f"y: expected at least 2 classes, got 1 class ({np.asarray(y[0]).tolist()!r}) in {len(y)} sample(s)")
         return super()._check_y(y, n_cases, update_classes, allow_single_class)
+
+    def score(self, X: Any, y: Any, metric: str | Any = "accuracy", use_proba: bool = False,
+              metric_params: dict[str, Any] | None = None) -> float:
+        """aeon's score, with ``y`` read as fit reads it (:func:`_text_labels`): ``" walking"`` is
+        the class ``"walking"`` that predict returns.
+
+        >>> clf = RNNClassifier(hidden_size=4, steps=1, params=FAST, random_state=0)
+        >>> X = np.random.default_rng(0).normal(size=(8, 1, 6)); y = np.array([" a", "b "] * 4)
+        >>> clf.fit(X, y).classes_.tolist(), 0.0 <= clf.score(X, y) <= 1.0
+        (['a', 'b'], True)
+        """
+        return super().score(X, _text_labels(_target_array(y)), metric, use_proba, metric_params)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
         codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
@@ -986,6 +1001,26 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _text_labels(y: Any) -> Any:
+    """Labels as ``rnnlab train`` reads a file's (:func:`rnnlab.data.files.text_labels`: text
+    without surrounding whitespace, byte strings decoded), so that the estimator and the command
+    group the same labels into the same classes; an object array of text (a pandas column's) too.
+    Anything else as given.
+
+    >>> _text_labels(np.array([" walking", "walking", "Walking "])).tolist()
+    ['walking', 'walking', 'Walking']
+    >>> _text_labels(np.array([1, 2])).tolist()
+    [1, 2]
+    """
+    from rnnlab.data import files
+
+    if not isinstance(y, np.ndarray) and getattr(y, "ndim", 0) == 1 and hasattr(y, "to_numpy"):  # (a pandas Series)
+        y = y.to_numpy()
+    if isinstance(y, np.ndarray) and y.dtype == object and y.size and all(isinstance(v, str) for v in y.ravel()):
+        y = y.astype(str)
+    return files.text_labels(y, "y") if isinstance(y, np.ndarray) else y
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:

@@ -199,7 +199,48 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
         f"; the test and train (eval) rows: the weights of epoch {hk.num(restored)}, restored by early stopping"
     compared = hk.guarded(f"{SUMMARY}'s baselines", lambda: _baseline_table(summary, restored))
     return (f"{compared}<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p>"
-            f"<table>{body}</table>")
+            f"<table>{body}</table>" + hk.guarded("the figures by class", lambda: _by_class(rd)))
+
+
+def _by_class(rd: RunDir) -> str:
+    """A sequence classifier's figures class by class on the split the run evaluated (the test
+    split of a run with test figures, else its validation part: :mod:`rnnlab.plots.evaluated`),
+    computed from its checkpoint and data as its figures score them: each class's series, recall
+    and precision, the balanced accuracy, what the majority class alone scores, and the confusion
+    matrix (:mod:`rnnlab.plots.confusion`); "" for another task (a per-step classification's classes
+    are under its predictions section)."""
+    if _task_kind(rd) != "classification":
+        return ""
+    from rnnlab.plots.confusion import class_predictions, plot_confusion_matrix
+    from rnnlab.task import class_figures
+
+    points = _from_the_run(rd, "No figures by class", class_predictions)
+    if isinstance(points, str):
+        return points
+    confusion = points.confusion()
+    f = class_figures(confusion, points.names)
+    n = int(confusion.sum())
+
+    def share(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    rows = "".join(f"<tr><th>{hk.esc(name)}</th><td class=\"num\">{hk.num(f['count'][name])}</td>"
+                   f"<td class=\"num\">{share(f['recall'][name])}</td><td class=\"num\">{share(f['precision'][name])}"
+                   "</td></tr>" for name in points.names[:MAX_CLASS_ROWS])
+    more = (f"<p class='sub'>… {len(points.names) - MAX_CLASS_ROWS} more classes not listed.</p>"
+            if len(points.names) > MAX_CLASS_ROWS else "")
+    figures = "training (eval)" if points.split == "training" else points.split
+    lead = (f"<p class='sub'>Class by class: the model the run evaluated on the {points.split} split"
+            f"{hk.esc(points.why)}, its {hk.num(n)} series, as the run's {figures} figures score them. Recall: the "
+            "share of a class's series predicted right; precision: the share of the series predicted as the class "
+            "that are of it (— where none is).</p>"
+            f"<p>Balanced accuracy {share(f['balanced_acc'])} (the mean of the classes' recall, scikit-learn's "
+            f"balanced_accuracy_score); the majority class alone ({hk.esc(f['majority'])}, "
+            f"{hk.num(f['count'].get(f['majority'], 0))} of {hk.num(n)} series) scores {share(f['majority_rate'])}: "
+            "the accuracy a model that learnt nothing reaches by always predicting it.</p>")
+    table = f"<table><tr><th>class</th><th>series</th><th>recall</th><th>precision</th></tr>{rows}</table>{more}"
+    return (lead + table + hk.img(plot_confusion_matrix(confusion, points.names, split=points.split),
+                                  f"confusion matrix of the classes, {points.split} split"))
 
 
 def _no_metrics(rd: RunDir) -> str:
@@ -1344,8 +1385,11 @@ def _no_gates_why(rd: RunDir) -> str:
         except hk.SECTION_ERRORS:  # (the Configuration section shows the problem)
             tracking = None
         if tracking is not None and not (tracking.enabled and tracking.grad_through_time):
-            return ("the run's tracking is off (tracking.enabled and tracking.grad_through_time: the gates are "
-                    "recorded with the gradient through time)")
+            # (name only the key that is off: "tracking is off" read wrong beside tracking.enabled = true)
+            off = " and ".join(f"tracking.{k} = false" for k in ("enabled", "grad_through_time")
+                               if not getattr(tracking, k))
+            return (f"the run's config sets {off} (the gates are recorded with the gradient through time, "
+                    "which needs tracking.enabled and tracking.grad_through_time)")
     return ("this run recorded no gate activations (rnnlab train and the Lightning callback record them with the "
             "gradient through time, for torch's and rnnlab's LSTM and GRU layers; runs of an older rnnlab and a loop "
             "of your own have none: for those layers rnnlab.introspect.gate_activations reads them from a model, "
@@ -1616,9 +1660,12 @@ def _after_training(verdict: str, found: Any, earlier: Any, checked: bool, th: A
     if earlier is None:
         return f"After training {subject} {said}" + (f": no health finding {moment} is about this layer."
                                                       if checked else ".")
-    was = VANISHES if earlier.title.startswith("Vanishing") else EXPLODES
+    was = EXPLODES if earlier.title.startswith("Exploding") else VANISHES
     e = earlier.numbers
-    then = (f"the vanishing gradient the health check found {moment} (reach {hk.num(e.get('reach'))} of "
+    # (under a head that pools over time the finding is a note on the layer's memory: "Short memory")
+    vanished = "short memory the health check noted" if earlier.title.startswith("Short memory") else \
+        "vanishing gradient the health check found"
+    then = (f"the {vanished} {moment} (reach {hk.num(e.get('reach'))} of "
             f"{steps(e.get('timesteps'), unit)})" if was == VANISHES else
             f"the exploding gradient the health check found {moment} ({hk.num(e.get('first_over_last'))} "
             f"times over {steps(e.get('timesteps'), unit)})")

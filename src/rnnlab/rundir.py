@@ -875,7 +875,8 @@ def write_fix(error: OSError) -> str:
     """
     return {errno.ENOSPC: "free space", errno.EDQUOT: "free space (the disk quota is full)",
             errno.EACCES: "make it writable", errno.EPERM: "make it writable",
-            errno.EROFS: "make it writable (the file system is read-only)"}.get(error.errno or 0, "fix that")
+            errno.EROFS: "make it writable (the file system is read-only)",
+            errno.EFBIG: "raise the file size limit (ulimit -f)"}.get(error.errno or 0, "fix that")
 
 
 def refuse_link(path: str | os.PathLike[str], expected: str = "a regular file") -> None:

@@ -524,35 +524,97 @@ class PerStepLoss:
 
 class Tally:
     """Sums of a task's loss and metrics over batches of (outputs, targets), in eval terms:
-    the loss without label smoothing, ``acc`` the fraction of argmax hits.
+    the loss without label smoothing, ``acc`` the fraction of argmax hits; and the confusion
+    matrix of the classes (:meth:`confusion`), which :meth:`by_class` reads each class's figures
+    and the balanced accuracy from.
 
     >>> import torch
     >>> t = CLASSIFICATION.tally()
     >>> t.add(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
     >>> round(t.result()["acc"], 2), t.n
     (0.5, 2)
+    >>> t.confusion().tolist()
+    [[1, 1], [0, 0]]
     """
+
+    #: Whether :meth:`add` counts the confusion matrix (a language model's vocabulary squared would not fit).
+    counts_classes = True
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self.n = 0
         self.loss_sum = 0.0
         self.correct = 0
+        # (a tensor on the outputs' device, added to without a sync; not one of the sums a mid-epoch
+        # checkpoint keeps: the records score no epoch by class)
+        self._confusion: Any = None
 
     def add(self, outputs: Any, y: Any) -> None:
         """Add one batch: ``outputs`` the model's [B, classes], ``y`` the [B] class indices (per
         step: [B, T, classes] and [B, T], each valid step one item)."""
+        import torch
         import torch.nn.functional as F
 
         outputs, y = self.task.pairs(outputs, y)
+        predicted = outputs.argmax(1)
         self.loss_sum += float(F.cross_entropy(outputs, y, reduction="sum"))
-        self.correct += int((outputs.argmax(1) == y).sum())
+        self.correct += int((predicted == y).sum())
         self.n += len(y)
+        c = int(outputs.shape[-1])
+        if self.counts_classes and c <= MAX_CONFUSION_CLASSES:
+            if self._confusion is None:
+                self._confusion = torch.zeros(c * c, dtype=torch.long, device=y.device)
+            self._confusion.index_add_(0, y.long() * c + predicted, torch.ones_like(predicted))
 
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over everything added (an empty tally counts as one item)."""
         n = max(self.n, 1)
         return {"loss": self.loss_sum / n, "acc": self.correct / n}
+
+    def confusion(self) -> np.ndarray | None:
+        """[C, C] counts of everything added, row the actual class, column the predicted one;
+        None when nothing was added, or for more than :data:`MAX_CONFUSION_CLASSES` classes."""
+        if self._confusion is None:
+            return None
+        c = math.isqrt(int(self._confusion.numel()))
+        return self._confusion.cpu().numpy().reshape(c, c)
+
+    def by_class(self, classes: list[str]) -> dict[str, Any] | None:
+        """:func:`class_figures` of :meth:`confusion`, the classes named ``classes``; None without one."""
+        confusion = self.confusion()
+        return None if confusion is None else class_figures(confusion, classes)
+
+
+#: The most classes a :class:`Tally` counts the confusion matrix of (its square is kept on the device).
+MAX_CONFUSION_CLASSES = 1024
+
+
+def class_figures(confusion: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """What a confusion matrix (row the actual class, column the predicted one) says class by
+    class, as scikit-learn computes it: ``count`` (the class's items), ``recall`` (the share of them
+    predicted right) and ``precision`` (the share of the items predicted as the class that are
+    of it) by class name, None where undefined (no item of the class; none predicted as it);
+    ``balanced_acc``, the mean recall over the classes present (``balanced_accuracy_score``), and
+    ``majority_rate``, what predicting the most frequent class alone scores (``majority``: its name).
+    ``classes`` names the rows (a row past them by its index).
+
+    >>> f = class_figures(np.array([[6, 0], [1, 3]]), ["sitting", "cycling"])
+    >>> f["count"], f["recall"], f["precision"]["sitting"], round(f["balanced_acc"], 3), f["majority"], f["majority_rate"]
+    ({'sitting': 6, 'cycling': 4}, {'sitting': 1.0, 'cycling': 0.75}, 0.8571428571428571, 0.875, 'sitting', 0.6)
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    names = [str(classes[i]) if i < len(classes) else str(i) for i in range(len(confusion))]
+    count, predicted, right = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
+    recall = [float(right[i] / count[i]) if count[i] else None for i in range(len(names))]
+    present = [r for r in recall if r is not None]
+    total = int(count.sum())
+    return {"count": dict(zip(names, map(int, count), strict=True)),
+            "recall": dict(zip(names, recall, strict=True)),
+            "precision": {name: float(right[i] / predicted[i]) if predicted[i] else None
+                          for i, name in enumerate(names)},
+            "balanced_acc": float(np.mean(present)) if present else None,
+            "majority": names[int(np.argmax(count))] if total else None,
+            "majority_rate": float(count.max() / total) if total else None}
 
 
 class TokenTally(Tally):
@@ -565,6 +627,8 @@ class TokenTally(Tally):
     >>> {k: round(v, 4) for k, v in t.result().items()}, t.n
     ({'loss': 1.3863, 'ppl': 4.0, 'bpc': 2.0}, 2)
     """
+
+    counts_classes = False
 
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over every token added."""

@@ -145,13 +145,15 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
-                 y_what: str = "missing targets") -> None:
+                 y_what: str = "missing targets", zeros: bool = False) -> None:
     """Refuse sequences that look padded at the end without ``lengths``, naming the fix: X [N, T, C]
     whose non-finite values (and, per step, targets whose missing steps ``y_missing`` [N, T],
     ``y_what`` saying what they hold: ``"empty labels"``) fill each affected sequence from some
     step to its end. Call it only when no lengths were given (every sequence read as T steps
     long); anything else non-finite is left to the finer checks
-    (:func:`~rnnlab.data.checks.check_finite`).
+    (:func:`~rnnlab.data.checks.check_finite`). ``zeros``: X read from a file without lengths,
+    whose zero padding (:func:`~rnnlab.data.checks.zero_padding`) is refused too, with the way
+    to keep those steps if they are real: lengths of T for every sequence.
 
     >>> check_ragged(np.array([[[1.0], [np.nan]], [[2.0], [3.0]]]), "data.path (d.npz)")
     Traceback (most recent call last):
@@ -162,6 +164,10 @@ def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
     y_bad = np.zeros_like(x_bad) if y_missing is None else np.asarray(y_missing, dtype=bool)
     bad = x_bad | y_bad
     if not bad.any():
+        if zeros:
+            from rnnlab.data.checks import check_zero_padding
+
+            check_zero_padding(X, where)
         return
     rows = np.flatnonzero(bad.any(axis=1))
     if not all(bad[i, np.argmax(bad[i]):].all() for i in rows):
@@ -340,6 +346,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         check_nonempty(len(test), "test split")
 
     inputs = InputScaling.fit(cfg.normalize, cfg.series_scale, train.X, train.lengths)
+    if test is not None and cfg.test_path is not None:  # (a user's test file: its channels are matched by position)
+        inputs.check_channels(test.X, test.lengths, f"data.test_path ({cfg.test_path})")
 
     hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
             else "rescale the data or set data.normalize = \"per_channel\"")

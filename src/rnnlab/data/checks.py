@@ -27,13 +27,32 @@ def _where(bad: np.ndarray) -> tuple[int, str]:
     return n, f"{'value' if n == 1 else 'values'} {{}} at [sample, step, channel] {shown}{more}"
 
 
+#: The config keys (and flag) that name a user's data file, which a ``where`` starts with.
+FILE_KEYS = ("data.path", "data.test_path", "--data")
+
+
 def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
-    """NaN/inf inside the valid part of any sequence (padding is ignored) → error with indices."""
+    """NaN/inf inside the valid part of any sequence (padding is ignored) → error with indices.
+    X read from a user's file (``where`` starts with one of :data:`FILE_KEYS`) gets the fix, in
+    numpy and pandas on that file's X [N, T, C], as a missing cell of a ``.csv`` does.
+
+    >>> X = np.ones((2, 3, 1)); X[0, 1, 0] = np.nan
+    >>> check_finite(X, np.array([3, 3]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X has 1 non-finite value (NaN or inf) at [sample, step, channel] [0, 1, 0]; missing values are not accepted: fill or interpolate them, e.g. X = np.stack([pd.DataFrame(x).interpolate(limit_direction="both").to_numpy() for x in X])
+    """
     valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
     bad = ~np.isfinite(X) & valid[:, :, None]
     if bad.any():
         n, text = _where(bad)
-        raise DataError(f"{where}: X has {n} non-finite " + text.format("(NaN or inf)"))
+        fix = ""
+        # (an estimator's X is the caller's [N, C, T]: a recipe on [N, T, C] would interpolate across channels)
+        if where.startswith(FILE_KEYS):
+            inf = "X[np.isinf(X)] = np.nan; " if np.isinf(X[bad]).any() else ""
+            fix = ("; missing values are not accepted: fill or interpolate them, e.g. " + inf +
+                   'X = np.stack([pd.DataFrame(x).interpolate(limit_direction="both").to_numpy() for x in X])')
+        raise DataError(f"{where}: X has {n} non-finite " + text.format("(NaN or inf)") + fix)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -106,20 +125,83 @@ def plain(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def missing_labels(y: np.ndarray) -> np.ndarray:
-    """Positions of the missing labels in ``y`` [N]: NaN (or inf) among numbers, empty (or blank)
-    text.
+#: Text that marks a missing label, lower-cased: pandas's NA strings (what ``read_csv`` reads as
+#: NaN), which also ``y.astype(str)`` writes for a NaN (``"nan"``) or a None (``"None"``).
+MISSING_MARKS = frozenset({"nan", "-nan", "none", "null", "na", "n/a", "#n/a", "<na>"})
 
-    >>> missing_labels(np.array(["a", " ", "b"])).tolist(), missing_labels(np.array([0.0, np.nan])).tolist()
-    ([1], [1])
+
+def _missing_text(values: np.ndarray) -> np.ndarray:
+    """Whether each text of ``values`` marks a missing label: empty (or blank), or one of
+    :data:`MISSING_MARKS`, case and surrounding spaces aside."""
+    text = np.char.lower(np.char.strip(values.astype(str)))
+    return (text == "") | np.isin(text, sorted(MISSING_MARKS))
+
+
+def missing_labels(y: np.ndarray) -> np.ndarray:
+    """Positions of the missing labels in ``y`` [N]: NaN (or inf) among numbers; among text, empty
+    (or blank) labels and those that mark a missing value (``"nan"``, ``"None"``, ``"null"``,
+    ``"NA"``: :data:`MISSING_MARKS`), which a class would be made of.
+
+    >>> missing_labels(np.array(["a", " ", "b", "nan", "NaN"])).tolist(), missing_labels(np.array([0.0, np.nan])).tolist()
+    ([1, 3, 4], [1])
     """
     if y.dtype.kind in "fc":
         return np.flatnonzero(~np.isfinite(y))
     if y.dtype.kind in "US":
-        return np.flatnonzero(np.char.strip(y) == y.dtype.type())
+        return np.flatnonzero(_missing_text(np.char.decode(y, "utf-8", "replace") if y.dtype.kind == "S" else y))
     if y.dtype.kind == "O":
-        return np.flatnonzero(np.array([str(v).strip() == "" for v in y], dtype=bool))
+        return np.flatnonzero(_missing_text(np.array(["" if v is None else str(v) for v in y], dtype=str)))
     return np.zeros(0, dtype=np.int64)
+
+
+def missing_kinds(y: np.ndarray, missing: np.ndarray) -> str:
+    """What the labels of ``y`` at the positions ``missing`` hold, as an error says it: ``NaN``
+    for numbers; for text ``empty`` and each mark found (``'nan'``).
+
+    >>> missing_kinds(np.array(["a", "", "nan", "None"]), np.array([1, 2, 3]))
+    "empty, 'nan', 'None'"
+    """
+    if y.dtype.kind in "fc":
+        return "NaN"
+    found = dict.fromkeys(str(v).strip() for v in y[missing])
+    return ", ".join("empty" if not v else repr(v) for v in sorted(found, key=lambda v: (v != "", v.lower())))
+
+
+def case_groups(labels: np.ndarray) -> list[list[str]]:
+    """The text labels of ``labels`` (any shape) that differ only in case, each group of two or
+    more ordered by how many sequences hold each, the largest group first; labels that are
+    numbers (``1e3``, ``1E3``) or mark a missing value are left out.
+
+    >>> case_groups(np.array(["walk", "Walk", "run", "WALK", "walk", "1e3", "1E3", "nan", "NaN"]))
+    [['walk', 'Walk', 'WALK']]
+    """
+    counts: dict[str, int] = {}
+    for v in labels.ravel().tolist():
+        counts[str(v)] = counts.get(str(v), 0) + 1
+    groups: dict[str, list[str]] = {}
+    for v in counts:
+        if not is_number(v) and not _missing_text(np.array([v])).all():
+            groups.setdefault(v.casefold(), []).append(v)
+    found = [sorted(g, key=lambda v: -counts[v]) for g in groups.values() if len(g) > 1]
+    return sorted(found, key=lambda g: -sum(counts[v] for v in g))
+
+
+def check_label_case(labels: np.ndarray, where: str, fix: str) -> None:
+    """Refuse text ``labels`` that differ only in case (:func:`case_groups`): each spelling would
+    be a class of its own, silently. ``fix`` says how to write each class one way.
+
+    >>> check_label_case(np.array(["walk", "Walk", "run", "RUN"]), "data.path (d.npz)", "y = np.char.lower(y)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): labels that differ only in case: 'walk', 'Walk' (and 1 more group); each spelling would be a class of its own: write each class one way, e.g. y = np.char.lower(y)
+    """
+    groups = case_groups(labels)
+    if not groups:
+        return
+    more = len(groups) - 1
+    rest = f" (and {more} more group{'' if more == 1 else 's'})" if more else ""
+    raise DataError(f"{where}: labels that differ only in case: {', '.join(map(repr, groups[0]))}{rest}; each "
+                    f"spelling would be a class of its own: write each class one way, e.g. {fix}")
 
 
 def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None:
@@ -136,8 +218,14 @@ def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None
         raise DataError(f"{where}: labels are missing (expected y [N], one class label per sequence)")
     missing = missing_labels(y)
     if len(missing):
-        what = "NaN" if y.dtype.kind in "fc" else "empty"
-        raise DataError(f"{where}: {len(missing)} label(s) missing ({what}) at index {missing[:_SHOWN].tolist()}")
+        if y.dtype.kind in "fc":
+            keep = "np.isfinite(y)"
+        else:
+            marks = sorted({str(v).strip() for v in y[missing]})
+            keep = f"~np.isin(np.char.strip(y), {marks})"
+        raise DataError(f"{where}: {len(missing)} label(s) missing ({missing_kinds(y, missing)}) at index "
+                        f"{missing[:_SHOWN].tolist()}{' ...' if len(missing) > _SHOWN else ''}; give those sequences "
+                        f"their labels or drop them, e.g. keep = {keep}; X, y, lengths = X[keep], y[keep], lengths[keep]")
     classes = np.unique(y)
     if len(classes) < min_classes:
         only = f" (every label is {plain(classes[0])})" if len(classes) else ""
@@ -280,3 +368,70 @@ def check_nonempty(n: int, where: str, hint: str = "") -> None:
     """A split with no sequence in it."""
     if n == 0:
         raise DataError(f"{where}: the split is empty (0 sequences){hint}")
+
+
+#: Zero padding, read from X alone: at least this many sequences, and this share of them, end in a
+#: run of all-zero steps; the longest run at least this many steps (a few zeros can end real data);
+#: all-zero steps elsewhere at most this share of the steps before the runs (data that holds
+#: zeros of its own, counts or pixels, tells nothing by ending in some).
+_ZERO_PAD_MIN, _ZERO_PAD_SHARE, _ZERO_PAD_RUN, _ZERO_INSIDE = 2, 0.05, 4, 0.01
+
+
+def zero_padding(X: np.ndarray) -> np.ndarray:
+    """The steps of X [N, T, C] that look like zero padding, as a mask [N, T] (all False when
+    none do): the run of steps with every channel exactly 0 that ends a sequence after a
+    non-zero step, when such runs end at least 2 sequences and 5 % of them, are of differing
+    lengths (sequences padded to T: of differing lengths) and the longest is at least 4 steps,
+    and all-zero steps are rare (1 %) before the runs. Real series that end in a few zeros, or
+    that hold zeros throughout (counts, pixels), are no padding.
+
+    >>> X = np.ones((4, 10, 2)); X[0, 6:] = 0; X[1, 3:] = 0
+    >>> zero_padding(X).sum(axis=1).tolist()
+    [4, 7, 0, 0]
+    >>> X[:, 2] = 0  # zeros inside the series too: their data
+    >>> bool(zero_padding(X).any())
+    False
+    """
+    n, steps = X.shape[:2]
+    zero = (X == 0).all(axis=2)
+    run = np.cumprod(zero[:, ::-1], axis=1).sum(axis=1)
+    padded = (run >= 1) & (run < steps)
+    none = np.zeros((n, steps), dtype=bool)
+    if padded.sum() < max(_ZERO_PAD_MIN, _ZERO_PAD_SHARE * n) or len(np.unique(run[padded])) < 2 \
+            or run.max() < _ZERO_PAD_RUN:
+        return none
+    pad = np.arange(steps)[None, :] >= (steps - run)[:, None]
+    data = ~pad & (run < steps)[:, None]
+    if (zero & data).sum() > _ZERO_INSIDE * data.sum():
+        return none
+    return pad & padded[:, None]
+
+
+def check_zero_padding(X: np.ndarray, where: str) -> None:
+    """Refuse X [N, T, C] read without lengths whose sequences look zero-padded
+    (:func:`zero_padding`), naming how many and the fix; called by
+    :func:`rnnlab.data.check_ragged`. Refused, not warned of: the model reads the zeros as steps
+    and gives a wrong answer without a crash (the same series score otherwise padded to another
+    T), as NaN padding and per-step label padding are refused; a file whose zeros are real says
+    so by its lengths (T for every sequence).
+
+    >>> X = np.ones((4, 10, 2)); X[0, 6:] = 0; X[1, 3:] = 0
+    >>> check_zero_padding(X, "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X looks zero-padded: 2 of 4 sequences end in a run of steps where every channel is 0 (2 different lengths, up to 7 steps; first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 10 steps, the zeros as data); add lengths [N] with each sequence's true length, e.g. np.savez(path, X=X, y=y, lengths=lengths); if those steps are real data, save lengths of 10 for every sequence
+    """
+    pad = zero_padding(X)
+    if not pad.any():
+        return
+    rows = np.flatnonzero(pad.any(axis=1))
+    runs = pad[rows].sum(axis=1)
+    steps = X.shape[1]
+    y = "" if where.startswith("--data") else "y=y, "  # (new series to predict: no labels)
+    raise DataError(
+        f"{where}: X looks zero-padded: {len(rows)} of {len(X)} sequences end in a run of steps where every channel "
+        f"is 0 ({len(np.unique(runs))} different lengths, up to {int(runs.max())} steps; first: sample {int(rows[0])}) "
+        f"but no 'lengths' gives the true lengths (each sequence is read as all {steps} steps, the zeros as data); "
+        f"add lengths [N] with each sequence's true length, e.g. np.savez(path, X=X, {y}lengths=lengths); if those "
+        f"steps are real data, save lengths of {steps} for every sequence"
+    )

@@ -10,7 +10,10 @@ is refused by :func:`check_header` (no header row, another separator, pandas's i
 table, a column outside the step columns' naming pattern, such as ``slope`` or ``subject`` beside
 ``t0`` .. ``t39``). Errors on a file's content start with the config key that names it
 (``data.path (d.csv): ...``, ``--data (new.csv): ...``). Text labels (byte strings decoded as UTF-8) are read without surrounding whitespace, from
-either format: ``"cat"`` and ``"cat "`` are one class.
+either format: ``"cat"`` and ``"cat "`` are one class; labels that differ only in case (``"cat"``,
+``"Cat"``) are refused, naming them (:func:`text_labels`), and ``"nan"``, ``"None"``, ``"null"``,
+``"NA"`` are missing labels, as an empty one is. Without ``lengths``, X whose sequences end in zero
+padding is refused (:func:`rnnlab.data.checks.zero_padding`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -35,7 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.checks import check_targets_vary, finite_numbers, is_number, missing_labels
+from rnnlab.data.checks import (
+    MISSING_MARKS,
+    check_label_case,
+    check_targets_vary,
+    finite_numbers,
+    is_number,
+    missing_kinds,
+    missing_labels,
+)
 from rnnlab.errors import DataError, library_reason
 
 NPZ_KEYS = ("X", "y", "lengths")
@@ -154,10 +165,15 @@ def load_npz(path: str | os.PathLike[str], where: str = "data.path"
         raise DataError(f"{p}: X: expected at least 1 step (X [N, T, C] with T >= 1), got shape {list(X.shape)}")
     check_step_order(X.shape, at)
     if lengths is None:
+        # (labels at every step, [N, T]: their padding is read with the labels, per_step.check_label_padding)
+        if y is None or y.ndim < 2 or y.shape[1] != X.shape[1]:
+            from rnnlab.data import check_ragged
+
+            check_ragged(X, at, zeros=True)
         lengths = np.full(len(X), X.shape[1], dtype=np.int64)
     else:
         lengths = _integer_lengths(lengths, at)
-    return X.astype(np.float64), _text_labels(y, at), lengths
+    return X.astype(np.float64), text_labels(y, at, "y = np.char.lower(y)" if where != "--data" else None), lengths
 
 
 #: What to save instead of an array of Python objects, which is never unpickled.
@@ -218,10 +234,18 @@ def check_step_order(shape: tuple[int, ...], at: str, call: str | None = None) -
     warnings.warn(f"{text}, more channels than steps; {fix}", StepOrderWarning, stacklevel=3)
 
 
-def _text_labels(y: np.ndarray | None, at: str) -> np.ndarray | None:
-    """Text labels without surrounding whitespace (the CSV reader's rule, for .npz labels too);
-    byte strings (``y.astype("S")``) decoded as UTF-8 text, so that a label reads ``run``, not
-    ``b'run'``."""
+def text_labels(y: np.ndarray | None, at: str, case_fix: str | None = None) -> np.ndarray | None:
+    """Text labels as both formats read them: without surrounding whitespace; byte strings
+    (``y.astype("S")``) decoded as UTF-8 text, so that a label reads ``run``, not ``b'run'``;
+    with ``case_fix`` (the labels are used: how to write each class one way in that format),
+    labels that differ only in case refused (:func:`rnnlab.data.checks.check_label_case`), as
+    each spelling would silently be a class of its own.
+
+    >>> text_labels(np.array(["walk", "Walk "]), "data.path (d.npz)", "y = np.char.lower(y)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): labels that differ only in case: 'walk', 'Walk'; each spelling would be a class of its own: write each class one way, e.g. y = np.char.lower(y)
+    """
     if y is None or y.dtype.kind not in "US":
         return y
     if y.dtype.kind == "S":
@@ -230,11 +254,14 @@ def _text_labels(y: np.ndarray | None, at: str) -> np.ndarray | None:
         except UnicodeDecodeError as e:
             raise DataError(f"{at}: 'y' holds byte strings that are not UTF-8 text ({library_reason(e)}); "
                             "save the labels as text, e.g. y.astype(str)") from None
-    return np.char.strip(y)
+    y = np.char.strip(y)
+    if case_fix is not None:
+        check_label_case(y, at, case_fix)
+    return y
 
 
-#: Cells that mark a missing value (pandas's default NA strings; an empty cell is one too).
-_MISSING = frozenset({"na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>", "?", "missing"})
+#: Cells that mark a missing value (pandas's default NA strings, as labels, and more; an empty cell is one too).
+_MISSING = MISSING_MARKS | {"?", "missing"}
 _MISSING_HINT = "missing values are not accepted: fill or interpolate them"
 _MISSING_TARGET = "missing values are not accepted: fill them or drop the line"
 
@@ -358,20 +385,54 @@ def check_header(p: Path, header: list[str], rows: list[list[str]], label_column
         seen[name] = j
     named = [h for h in header if h.lower() in _LONG_NAMES and h not in columns]
     if len(named) >= 2:
-        lower = {h.lower(): h for h in named}
-        index = lower.get("id", "id")
-        time = next((lower[t] for t in _TIME_NAMES if t in lower), "time")
-        several = (f"; several channels ({lower['channel']!r}) go in an .npz, X [N, T, C]" if "channel" in lower
-                   else "")
         raise DataError(f"{at}: the header looks like a long table, one row per step (columns {named}); rnnlab reads "
-                        f"one row per series: its label and one column per step. Pivot it, e.g. df.pivot(index="
-                        f"\"{index}\", columns=\"{time}\", values=\"{lower.get('value', 'value')}\"), and add each "
-                        f"series' label{several}")
+                        f"one row per series: its label and one column per step. {_long_table_fix(p, header, named, label_column)}")
     if named and named[0].lower() != "value":
+        # (df.to_csv(path) writes the DataFrame's index first, named: after df.pivot(index="id") that is the id,
+        # which df.drop(columns=...) cannot find)
+        drop = f"df.drop(columns=[{named[0]!r}]).to_csv(path, index=False)"
+        fix = (f"df.to_csv(path, index=False) if {named[0]!r} is the DataFrame's index (as after df.pivot), else {drop}"
+               if header[0] == named[0] else drop)
         raise DataError(f"{at}: column {named[0]!r} is not a time step ({_steps_are(label_column)}; remove other "
-                        f"columns, such as an id, from the file: df.drop(columns=[{named[0]!r}]))")
+                        f"columns, such as an id, from the file: {fix})")
     _check_step_names(at, header, label_column, where)
     return index_columns(at, header, rows)
+
+
+def _long_table_fix(p: Path, header: list[str], named: list[str], label_column: str | list[str]) -> str:
+    """How to turn the long table ``p`` (one row per step; ``named``: its id and time columns, and
+    any channel or value column; ``label_column``: the label column, or a list of target columns)
+    into what rnnlab reads, as code on the file's own columns: one value column, pivoted to a wide
+    ``.csv``; several (a ``.csv`` holds one channel), an ``.npz`` X [N, T, C] with lengths [N],
+    recordings of unequal length padded.
+
+    >>> print(_long_table_fix(Path("d.csv"), ["id", "time", "x", "label"], ["id", "time"], "label"))
+    Pivot it: w = df.pivot(index="id", columns="time", values="x"); w["label"] = df.groupby("id")["label"].first(); w.to_csv("d_wide.csv", index=False)
+    """
+    lower = {h.lower(): h for h in named}
+    index = lower.get("id", "id")
+    time = next((lower[t] for t in _TIME_NAMES if t in lower), "time")
+    columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    labels = [c for c in columns if c in header]
+    if "channel" in lower:  # (several channels in rows: one pivot per channel, as an .npz holds them)
+        return (f"Pivot it, e.g. df.pivot(index=\"{index}\", columns=\"{time}\", values=\"{lower.get('value', 'value')}\"), "
+                f"and add each series' label; several channels ({lower['channel']!r}) go in an .npz, X [N, T, C]")
+    values = ([lower["value"]] if "value" in lower else
+              [h for h in header if h and h not in named and h not in columns and column_role(h) != "index"])
+    if len(values) <= 1:
+        value = values[0] if values else "value"
+        add = "".join(f"; w[{c!r}] = df.groupby(\"{index}\")[{c!r}].first()" for c in labels).replace("'", '"')
+        return (f"Pivot it: w = df.pivot(index=\"{index}\", columns=\"{time}\", values=\"{value}\"){add}; "
+                f"w.to_csv(\"{p.stem}_wide.csv\", index=False)")
+    # (pandas gives text as objects, which an .npz holds only pickled: class labels as text, targets as floats)
+    y = (f"y=g[{labels[0]!r}].first().to_numpy(str), " if labels and isinstance(label_column, str) else
+         f"y=g[{labels}].first().to_numpy(float), " if labels else "")
+    return (f"A .csv holds one channel (a column per step): these {len(values)} value columns {values} go in an .npz, "
+            f"X [N, T, C], with lengths [N] for recordings of unequal length (import numpy as np, pandas as pd): "
+            f"df = pd.read_csv({str(p)!r}).sort_values([{index!r}, {time!r}]); g = df.groupby({index!r}); "
+            f"i, t = g.ngroup().to_numpy(), g.cumcount().to_numpy(); X = np.zeros((i.max() + 1, t.max() + 1, "
+            f"{len(values)})); X[i, t] = df[{values}].to_numpy(); np.savez({p.stem + '.npz'!r}, X=X, {y}"
+            f"lengths=g.size().to_numpy())")
 
 
 def check_separator(at: str, header: list[str]) -> None:
@@ -514,9 +575,11 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
         missing = missing_labels(y[:, 0])
         if len(missing):
             shown = [lines[i] for i in missing[:5]]
-            raise DataError(f"{at}: {len(missing)} label(s) missing (empty) in column {label_column!r} on line"
-                            f"{'' if len(missing) == 1 else 's'} {', '.join(map(str, shown))}"
-                            f"{' ...' if len(missing) > 5 else ''}; expected a class label on every line")
+            raise DataError(f"{at}: {len(missing)} label(s) missing ({missing_kinds(y[:, 0], missing)}) in column "
+                            f"{label_column!r} on line{'' if len(missing) == 1 else 's'} {', '.join(map(str, shown))}"
+                            f"{' ...' if len(missing) > 5 else ''}; expected a class label on every line: give "
+                            "those lines their labels or drop them")
+        text_labels(y[:, 0], at, f"df[{label_column!r}] = df[{label_column!r}].str.lower()")
     return X, (y[:, 0] if isinstance(label_column, str) else y), lengths
 
 

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,140 @@ class ChannelStats:
         return out
 
 
+#: What moving one channel must save, in :func:`channel_mismatch`'s units (training series'
+#: spreads), for another order of a file's channels to match the training part better than the
+#: file's own: 4 spreads, so that channels of one kind (axes of one sensor), which match each other
+#: about as well as themselves, are never moved.
+MOVE_COST = 4.0
+
+#: A file channel that mismatches its own position by more than this many training series' spreads
+#: (for a file of one series; of more, :func:`kind_limit`) is of another kind there: only such channels are moved (another order of them is far better, not
+#: by chance); a channel that mismatches every training channel so is warned of.
+#: Measured on the bundled sets (test split against training part): a whole split mismatches its
+#: own order by at most 0.6 per channel (CardanoSentiment's drift); a single series alone by up to
+#: 11 (delayed_copy), 25 where a series is 8 steps of mostly blank pixels (a digits_rows image's
+#: row), and no channel of a single series mismatches every training channel by more than 10.7;
+#: none is refused or warned of. A swap of channels of other kinds (a sensor's acceleration in
+#: thousands for its gyroscope's ones) mismatches by hundreds.
+KIND_LIMIT = 16.0
+
+
+def kind_limit(series: int) -> float:
+    """:data:`KIND_LIMIT` for a file of ``series`` series: the mean of n series' figures varies by
+    1 / sqrt(n) of one series', so the limit shrinks with it, to :data:`MOVE_COST` at the least.
+
+    >>> kind_limit(1), kind_limit(4), kind_limit(400)
+    (16.0, 8.0, 4.0)
+    """
+    return max(KIND_LIMIT / float(np.sqrt(max(series, 1))), MOVE_COST)
+
+
+def channel_mismatch(train: ChannelStats, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """How unlike the channels of series ``X`` [N, T, C] are to each training channel ([C, C]: file
+    channel ``i``, training channel ``j``): the distance of their series' mean level and scale
+    (:func:`level_and_log_scale`) from the training series', in the spread of the training series
+    (``train``: :func:`level_and_scale_stats` of it on the training part),
+    level's plus scale's. Of the training series' own distribution: about 1 for one series, less
+    for the mean of many.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.stack([rng.normal(0, 1, (9, 50)), rng.normal(9810, 1000, (9, 50))], axis=2); n = np.full(9, 50)
+    >>> cost = channel_mismatch(level_and_scale_stats(X, n, level_and_log_scale), X, n)
+    >>> bool(cost[0, 0] < 2 and cost[1, 1] < 2 and cost[0, 1] > 100 and cost[1, 0] > 100)
+    True
+    """
+    c = X.shape[2]
+    here = level_and_log_scale(X, lengths).mean(axis=0)  # [2C]
+    level = np.abs(here[:c, None] - train.mean[None, :c]) / train.std[None, :c]
+    scale = np.abs(here[c:, None] - train.mean[None, c:]) / train.std[None, c:]
+    return level + scale
+
+
+def best_channel_order(cost: np.ndarray) -> np.ndarray:
+    """The order of a file's channels that best matches the training channels by ``cost``
+    (:func:`channel_mismatch`, [C, C]) with :data:`MOVE_COST` added for each channel moved:
+    ``order[j]`` is the file channel read as training channel ``j``. Exact over every order up to
+    8 channels; beyond, greedy (the cheapest remaining pair first).
+
+    >>> best_channel_order(np.array([[90.0, 0.0, 90.0], [0.0, 90.0, 90.0], [90.0, 90.0, 0.0]])).tolist()
+    [1, 0, 2]
+    >>> best_channel_order(np.array([[2.5, 0.1], [0.1, 2.5]])).tolist()  # too little to gain: as it is
+    [0, 1]
+    """
+    import itertools
+
+    c = len(cost)
+    moved = cost + MOVE_COST * (1.0 - np.eye(c))
+    if c <= 8:
+        orders = np.array(list(itertools.permutations(range(c))))  # (the first: the file's own order)
+        return orders[int(np.argmin(moved[orders, np.arange(c)].sum(axis=1)))]
+    order = np.full(c, -1)
+    free = moved.copy()
+    for _ in range(c):
+        i, j = np.unravel_index(np.argmin(free), free.shape)
+        order[j] = i
+        free[i, :] = free[:, j] = np.inf
+    return order if moved[order, np.arange(c)].sum() < np.trace(moved) else np.arange(c)
+
+
+#: How :func:`check_channel_order` says to reorder a file's channels (``{order}``: the order that matches).
+REORDER_FILE = "reorder the file's channels as the training file's: X[:, :, {order}]"
+
+
+def check_channel_order(train: ChannelStats, X: np.ndarray, lengths: np.ndarray, where: str,
+                        fix: str = REORDER_FILE) -> None:
+    """Channels are matched by position; refuse, naming ``where``, series ``X`` [N, T, C] whose
+    channels match the training part's (``train``: as :func:`channel_mismatch` takes it) far
+    better in another order (:func:`best_channel_order`), saying how to reorder them (``fix``,
+    ``{order}`` filled in); warn of each channel that matches no training channel (:data:`KIND_LIMIT`).
+
+    >>> rng = np.random.default_rng(0); n = np.full(9, 50)
+    >>> X = np.stack([rng.normal(0, 1, (9, 50)), rng.normal(9810, 1000, (9, 50))], axis=2)
+    >>> train = level_and_scale_stats(X, n, level_and_log_scale)
+    >>> check_channel_order(train, X[:3], n[:3], "f")  # as trained
+    >>> check_channel_order(train, X[:, :, ::-1], n, "f")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: f: channels 0, 1 look swapped: ... X[:, :, [1, 0]] (channels ...)
+    """
+    from rnnlab.data.stream import warn_once
+    from rnnlab.errors import DataError
+
+    c = X.shape[2]
+    if 2 * c != len(train.mean) or not len(X):
+        return  # (the count is checked, and said, by the readers)
+    cost = channel_mismatch(train, X, lengths)
+    here, there = level_and_log_scale(X, lengths).mean(axis=0), train.mean.copy()
+    for v in (here, there):  # (a typical series' level and scale, in the data's units, as said)
+        v[:c], v[c:] = np.sinh(v[:c]), np.exp(v[c:])
+
+    def figures(k: int, of: np.ndarray) -> str:
+        return f"level {of[k]:.3g}, scale {of[c + k]:.3g}"
+
+    # (only channels out of place as given may move: one of a rare series' channels in place stays so)
+    limit = kind_limit(len(X))
+    out = np.flatnonzero(np.diag(cost) > limit)
+    order = np.arange(c)
+    if len(out) > 1:
+        order[out] = out[best_channel_order(cost[np.ix_(out, out)])]
+    moved = [int(j) for j in np.flatnonzero(order != np.arange(c))]
+    if moved:
+        own, best = float(np.trace(cost)), float(cost[order, np.arange(c)].sum())
+        j = max(moved, key=lambda k: cost[order[k], order[k]])  # (the example: the channel most unlike its position)
+        i = int(order[j])
+        said = [int(k) for k in order]
+        raise DataError(
+            f"{where}: channels {', '.join(map(str, sorted(moved)))} look swapped: by level and scale they match the "
+            f"training channels in the order {said} (mismatch {own:.3g} as given, {best:.3g} so); e.g. channel {i} "
+            f"({figures(i, here)}) is like training channel {j} ({figures(j, there)}), not {i} ({figures(i, there)}); "
+            f"{fix.format(order=said)} (channels are matched by position; channels alike in level and scale cannot "
+            "be told apart so)")
+    for i in np.flatnonzero(cost.min(axis=1) > limit):
+        warn_once(f"{where}: channel {int(i)} is like no channel of the training file: {figures(i, here)} here, "
+                  f"{figures(i, there)} in the training part at that position (typical series; channels are matched "
+                  "by position: another quantity or unit?)")
+
+
 def _tensor(a: np.ndarray) -> Any:
     import torch
 
@@ -170,6 +305,19 @@ def level_and_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arcsinh(np.concatenate([mean[:, 0], std[:, 0]], axis=1))
 
 
+def level_and_log_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """:func:`level_and_scale` with the log of each series' std (floored at 1e-9 of its level, or
+    of 1): scales compared by their ratio also where they are small (a gyroscope's 1e-3 against an
+    accelerometer's 0.7, which asinh leaves 0.65 apart).
+
+    >>> level_and_log_scale(np.array([[[0.0], [2e-3]]]), np.array([2])).round(4).tolist()
+    [[0.001, -6.9078]]
+    """
+    mean, std = series_moments(X, lengths)
+    floor = 1e-9 * np.maximum(np.abs(mean[:, 0]), 1.0)
+    return np.concatenate([np.arcsinh(mean[:, 0]), np.log(np.maximum(std[:, 0], floor))], axis=1)
+
+
 #: The smallest difference of level or scale that carries information, in asinh units (about 1 %
 #: of a series' scale). Already z-normalised data (most of the UCR archive) has levels and scales
 #: equal up to rounding; standardising that rounding noise to unit spread would feed the model
@@ -207,16 +355,19 @@ def informative_level_and_scale(X: np.ndarray, lengths: np.ndarray) -> np.ndarra
     return spread > level_and_scale_noise(X, lengths)
 
 
-def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray) -> ChannelStats:
-    """The standardisation of :func:`level_and_scale` fitted on the training part ``X``; spreads
-    below :data:`SCALE_RESOLUTION` are floored to it.
+def level_and_scale_stats(X: np.ndarray, lengths: np.ndarray,
+                          features: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> ChannelStats:
+    """The standardisation of :func:`level_and_scale` (or ``features``, [N, 2C] of the same kind:
+    :func:`level_and_log_scale`) fitted on the training part ``X``; spreads below
+    :data:`SCALE_RESOLUTION` are floored to it.
 
     >>> X = np.array([[[1.0], [-1.0]], [[1.0 + 1e-9], [-1.0]]]); lengths = np.array([2, 2])
     >>> stats = level_and_scale_stats(X, lengths)  # equal up to rounding: the spread is floored
     >>> bool((stats.std >= SCALE_RESOLUTION).all())
     True
     """
-    fitted = ChannelStats.fit(level_and_scale(X, lengths)[:, None], np.ones(len(X), dtype=np.int64))
+    values = (features or level_and_scale)(X, lengths)
+    fitted = ChannelStats.fit(values[:, None], np.ones(len(X), dtype=np.int64))
     return ChannelStats(fitted.mean, np.maximum(fitted.std, SCALE_RESOLUTION))
 
 
@@ -253,12 +404,17 @@ class InputScaling:
     series_scale: ChannelStats | None = None
     series_scale_keep: np.ndarray | None = None
     """With ``data.series_scale = "informative"``: which level and scale channels are not 0."""
+    levels: ChannelStats | None = None
+    """The training series' level and scale per channel before any scaling, whatever ``normalize``
+    is (:func:`level_and_scale_stats` of :func:`level_and_log_scale`): what :meth:`check_channels` compares new series with. None
+    in a record from before it was kept."""
 
     @classmethod
     def fit(cls, normalize: str, series_scale: bool | str, X: np.ndarray, lengths: np.ndarray) -> InputScaling:
         stats = ChannelStats.fit(X, lengths) if normalize == "per_channel" else ChannelStats.identity(X.shape[2])
         keep = informative_level_and_scale(X, lengths) if series_scale == "informative" else None
-        return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None, keep)
+        return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None, keep,
+                   level_and_scale_stats(X, lengths, level_and_log_scale))
 
     def state(self) -> dict[str, Any]:
         """As a checkpoint keeps it (tensors, strings and None: ``weights_only=True``), so that
@@ -272,7 +428,8 @@ class InputScaling:
         """
         return {"normalize": self.normalize, "stats": self.stats.state(),
                 "series_scale": None if self.series_scale is None else self.series_scale.state(),
-                "series_scale_keep": None if self.series_scale_keep is None else _tensor(self.series_scale_keep)}
+                "series_scale_keep": None if self.series_scale_keep is None else _tensor(self.series_scale_keep),
+                "levels": None if self.levels is None else self.levels.state()}
 
     @classmethod
     def from_state(cls, state: Any) -> InputScaling:
@@ -311,7 +468,32 @@ class InputScaling:
         if keep is not None and not (series_scale is not None and isinstance(keep, torch.Tensor)
                                      and keep.dtype == torch.bool and keep.shape == (width,)):
             raise ValueError(f"'series_scale_keep': expected None or {width} booleans beside 'series_scale'")
-        return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy())
+        levels = state.get("levels")  # (absent from records written before it was kept: those load as they did)
+        if levels is not None:
+            try:
+                levels = ChannelStats.from_state(levels)
+            except ValueError as e:
+                raise ValueError(f"'levels': {e}") from None
+            if len(levels.mean) != width:
+                raise ValueError(f"'levels': expected {width} values (a level and a scale per channel), "
+                                 f"got {len(levels.mean)}")
+        return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy(), levels)
+
+    def check_channels(self, X: np.ndarray, lengths: np.ndarray, where: str, fix: str = REORDER_FILE) -> None:
+        """Refuse series ``X`` [N, T, C] whose channels look like the training part's in another
+        order, and warn of a channel unlike every training channel (:func:`check_channel_order`
+        with :attr:`levels`); nothing for a record from before :attr:`levels` was kept.
+
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.stack([rng.normal(0, 1, (5, 50)), rng.normal(9810, 1000, (5, 50))], axis=2)
+        >>> s = InputScaling.fit("per_series", False, X, np.full(5, 50))
+        >>> s.check_channels(X[:, :, ::-1], np.full(5, 50), "--data (new.npz)")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.DataError: --data (new.npz): channels 0, 1 look swapped: ... X[:, :, [1, 0]] (channels ...)
+        """
+        if self.levels is not None:
+            check_channel_order(self.levels, X, lengths, where, fix)
 
     def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         out = per_series(X, lengths) if self.normalize == "per_series" else self.stats.apply(X, lengths)

@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnlab.data import check_ragged
 from rnnlab.data.bundled import Sequences, encode_labels, label_order
-from rnnlab.data.checks import check_finite
+from rnnlab.data.checks import check_finite, missing_kinds, missing_labels
 from rnnlab.data.files import load_file, open_npz
 from rnnlab.errors import DataError
 from rnnlab.task import PAD_LABEL, Task
@@ -97,7 +97,11 @@ def check_step_targets(X: np.ndarray, y: np.ndarray | None, lengths: np.ndarray,
     if y.dtype.kind in "fc":
         missing, what = ~np.isfinite(y) & valid, "NaN or inf"
     elif y.dtype.kind in "US":
-        missing, what = (np.char.strip(y.astype(str)) == "") & valid, "empty"
+        # (empty, and the marks of a missing value, "nan", "None", ...: the labels per sequence's rule)
+        flat = np.zeros(y.size, dtype=bool)
+        flat[missing_labels(y.ravel())] = True
+        missing = flat.reshape(y.shape) & valid
+        what = missing_kinds(y.ravel(), np.flatnonzero(missing.ravel())) if missing.any() else ""
     else:
         missing, what = np.zeros_like(valid), ""
     if missing.any():

@@ -233,6 +233,8 @@ class Observations:
     """Root mean square of the finite values of the batch's input (None: not a float tensor)."""
     input_channel_scales: list[float | None] | None = None
     """The same per channel (the last axis of a 3-D input; None: another input, or one channel)."""
+    input_channel_names: list[str] | None = None
+    """The channels' names where the data names them (a ``.csv``'s columns); None: by index."""
     through_time_loss: str | None = None
     """Which loss :attr:`through_time` follows when not the whole loss: per-step targets, the
     loss at each sequence's last step (:func:`rnnlab.doctor.run.through_time_loss`)."""
@@ -482,6 +484,10 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
 
     >>> [f.remedy for f in input_scale(Observations(steps=0, input_scale=7e5, config=True), Thresholds())]
     ['Set data.normalize to "per_channel" (each channel to mean 0 and standard deviation 1, fitted on the training part).']
+    >>> obs = Observations(steps=0, input_scale=4030.0, input_channel_scales=[0.7, 9870.0, 1e-3],
+    ...                    input_channel_names=["acc_x", "acc_z", "gyro_y"])
+    >>> input_scale(obs, Thresholds())[0].title
+    'Inputs far from unit scale: root mean square 4.03e+03 (acc_z: 9.87e+03, gyro_y: 0.001)'
     >>> input_scale(Observations(steps=0, input_scale=0.8), Thresholds())
     []
     """
@@ -493,14 +499,21 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
     remedy = spelled("{normalize_channels}", obs.config)
     if scale is None:
         return _far_channels(obs, th, remedy)
+    # (which channels make the input far from unit scale, where there are several: the ones to rescale)
+    far = _far_channel_scales(obs, th) if len(obs.input_channel_scales or []) > 1 else []
+    named = " (" + ", ".join(f"{_channel_name(obs, i)}: {_fmt(v)}" for i, v in far[:5]) + (
+        f" and {len(far) - 5} more" if len(far) > 5 else "") + ")" if far else ""
     return [
         Finding(
             check="input_scale",
             severity="warning",
-            title=f"Inputs far from unit scale: root mean square {_fmt(scale)}",
-            numbers={"input_scale": scale, "healthy_range": [1 / th.input_scale, th.input_scale]},
+            title=f"Inputs far from unit scale: root mean square {_fmt(scale)}{named}",
+            numbers={"input_scale": scale, "healthy_range": [1 / th.input_scale, th.input_scale],
+                     **({"channels": [_channel_name(obs, i) for i, _ in far], "channel_scales": [v for _, v in far]}
+                        if far else {})},
             message=(
-                f"The batch's inputs have a root mean square of {_fmt(scale)} (normalised data: about 1). "
+                f"The batch's inputs have a root mean square of {_fmt(scale)} (normalised data: about 1)"
+                + (f"; per channel (the last axis), far from unit scale: {named[2:-1]}. " if far else ". ")
                 + ("Inputs that large drive the units they feed into saturation (tanh and sigmoid at ±1 or 0), "
                    "and a channel far smaller than another is lost next to it"
                    if scale > 1 else "Inputs that small leave the units they feed next to nothing")
@@ -509,6 +522,19 @@ def input_scale(obs: Observations, th: Thresholds) -> list[Finding]:
             remedy=remedy[0].upper() + remedy[1:] + ".",
         )
     ]
+
+
+def _far_channel_scales(obs: Observations, th: Thresholds) -> list[tuple[int, float]]:
+    """(index, root mean square) of each input channel outside ``[1 / th.input_scale,
+    th.input_scale]``; channels that are 0 throughout are left out."""
+    return [(i, v) for i, v in enumerate(obs.input_channel_scales or [])
+            if v is not None and v > 0 and not 1 / th.input_scale <= v <= th.input_scale]
+
+
+def _channel_name(obs: Observations, i: int) -> str:
+    """Input channel ``i`` as the data names it (``acc_z``), else by index (``channel 2``)."""
+    names = obs.input_channel_names or []
+    return names[i] if i < len(names) and names[i] else f"channel {i}"
 
 
 def _far_channels(obs: Observations, th: Thresholds, remedy: str) -> list[Finding]:
@@ -522,16 +548,15 @@ def _far_channels(obs: Observations, th: Thresholds, remedy: str) -> list[Findin
     ['Input channel far from unit scale: channel 2, root mean square 0.001']
     """
     scales = obs.input_channel_scales or []
-    far = [(i, v) for i, v in enumerate(scales)
-           if v is not None and v > 0 and not 1 / th.input_scale <= v <= th.input_scale]
+    far = _far_channel_scales(obs, th)
     if not far:
         return []
     usual = sorted(v for v in scales if v is not None and v > 0)
     median = usual[len(usual) // 2]
-    shown = ", ".join(f"channel {i} ({_fmt(v)})" for i, v in far[:5]) + (f" and {len(far) - 5} more" if len(far) > 5
-                                                                        else "")
-    title = (f"Input channel far from unit scale: channel {far[0][0]}, root mean square {_fmt(far[0][1])}"
-             if len(far) == 1 else f"{len(far)} input channels far from unit scale")
+    shown = ", ".join(f"{_channel_name(obs, i)} ({_fmt(v)})" for i, v in far[:5]) + (
+        f" and {len(far) - 5} more" if len(far) > 5 else "")
+    title = (f"Input channel far from unit scale: {_channel_name(obs, far[0][0])}, root mean square "
+             f"{_fmt(far[0][1])}" if len(far) == 1 else f"{len(far)} input channels far from unit scale")
     return [
         Finding(
             check="input_scale",
@@ -1356,6 +1381,27 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
         "grad_first": float(g[0]),
     }
     of = "|dLoss/dh_t|" + ("" if loss is None else f" ({loss})")
+    if reach_is_short(reach, steps, th.short_reach) and loss == POOLED_LAST_STEP_LOSS:
+        # A head that pools over time reads every step: each step's input trains the layer whatever
+        # its memory (the whole loss's gradient reaches every step), so a short memory is no failure
+        # of training, only a limit on the patterns the layer learns as one (the template fits sets
+        # it warns on: a 40-step motif among 4000 steps, 0.975 at a memory of 99 of 250 steps).
+        return VANISHES, Finding(
+            check="gradient_through_time",
+            severity="info",
+            title=f"Short memory in {tg.name}: the gradient through each sequence's last step reaches {reach} of "
+                  f"{steps} steps",
+            numbers={**numbers, "rel": th.grad_rel, "short_reach": th.short_reach, **tg.where},
+            message=(
+                f"{of} falls below {th.grad_rel:g} of its value at the last step {reach} step"
+                f"{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). The head summarises every step, "
+                "so each step's input still trains the layer; but the layer carries little from one step to "
+                f"steps more than about {reach} later: a pattern longer than that is learned only through the "
+                "summary of its parts."
+            ),
+            remedy=_lower_first(f"nothing, where what tells the sequences apart is shorter than that; else "
+                                f"{_lower_first(_vanishing_remedy(tg.module, config, steps, tg.direction))}"),
+        )
     if reach_is_short(reach, steps, th.short_reach):
         return VANISHES, Finding(
             check="gradient_through_time",
@@ -1384,6 +1430,16 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
             remedy=_exploding_remedy(tg.module, config),
         )
     return REACHES, None
+
+
+def _lower_first(text: str) -> str:
+    """``text`` with its first letter in lower case (a sentence joined into another)."""
+    return text[:1].lower() + text[1:]
+
+
+#: What the gradient through time of a head that pools over time follows
+#: (:func:`rnnlab.doctor.run.following_through_time`): its memory, not the reach of the updates.
+POOLED_LAST_STEP_LOSS = "the loss through each sequence's last step alone"
 
 
 @register("gradient_through_time")

@@ -50,6 +50,7 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.doctor.checks import (
     CHECKS,
+    POOLED_LAST_STEP_LOSS,
     GateRecord,
     KeySpelling,
     NonFinite,
@@ -594,8 +595,6 @@ def through_time_loss(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return LastStepLoss(loss_fn) if isinstance(loss_fn, PerStepLoss) else loss_fn
 
 
-#: What the gradient through time of a head that pools over time follows (:func:`following_through_time`).
-POOLED_LAST_STEP_LOSS = "the loss through each sequence's last step alone"
 
 
 @contextlib.contextmanager

@@ -37,12 +37,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from rnnlab.plots import style
+from rnnlab.plots.confusion import MAX_CLASSES, plot_confusion_matrix, shown_classes
 from rnnlab.rundir import RunDir
 
-#: Classes drawn in the confusion matrix, the most frequent actual classes first; the rest are named.
-MAX_CLASSES = 20
-#: Classes whose cells carry their count as text (more would not be legible).
-ANNOTATED_CLASSES = 12
 #: Series drawn over time, one panel each (the split's first ones).
 MAX_SERIES = 3
 ACTUAL_COLOR = "#222222"
@@ -178,45 +175,19 @@ def plot_step_accuracy(points: StepPredictions, *, title: str | None = None,
 
 def confusion_classes(points: StepPredictions) -> list[int]:
     """The classes the confusion matrix draws: all, or the :data:`MAX_CLASSES` most frequent
-    actual classes over the valid steps (in class order)."""
-    c = len(points.names)
-    if c <= MAX_CLASSES:
-        return list(range(c))
-    frequency = np.bincount(points.actual[points.valid], minlength=c)
-    return sorted(np.argsort(-frequency, kind="stable")[:MAX_CLASSES].tolist())
+    actual classes over the valid steps (in class order; :func:`rnnlab.plots.confusion.shown_classes`)."""
+    return shown_classes(points.confusion())
 
 
 def plot_confusion(points: StepPredictions, *, title: str | None = None,
                    path: str | os.PathLike[str] | None = None) -> Figure:
     """The confusion matrix of a per-step classification's :class:`StepPredictions` over its
-    valid steps (:func:`confusion_classes`): row the actual class, column the predicted one, each
-    cell's colour its share of the row (the actual class's steps), its text the count. Saves when
-    ``path`` is given."""
-    shown = confusion_classes(points)
-    counts = points.confusion()[np.ix_(shown, shown)]
-    rows = counts.sum(axis=1, keepdims=True)
-    share = np.where(rows > 0, counts / np.maximum(rows, 1), 0.0)
-    side = min(max(3.2, 0.42 * len(shown) + 1.6), 9.0)
-    fig, axes = style.new_figure(1, 1, panel_size=(side, side))
-    ax = axes[0, 0]
-    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="equal")
-    names = [points.names[i] for i in shown]
-    ax.set_xticks(range(len(shown)), names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right"
-                  if max(map(len, names)) > 3 else "center")
-    ax.set_yticks(range(len(shown)), names)
-    ax.grid(False)
-    if len(shown) <= ANNOTATED_CLASSES:
-        for i in range(len(shown)):
-            for j in range(len(shown)):
-                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=style.NOTE_SIZE,
-                        color="white" if share[i, j] > 0.6 else ACTUAL_COLOR)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("actual class")
-    style.colorbar(fig, image, "share of the actual class's steps")
-    fig.suptitle(title or f"confusion matrix, valid steps of the {points.split} split (counts)",
-                 fontsize=style.TITLE_SIZE)
-    style.save(fig, path)
-    return fig
+    valid steps (:func:`rnnlab.plots.confusion.plot_confusion_matrix`): row the actual class,
+    column the predicted one, each cell's colour its share of the row (the actual class's steps),
+    its text the count. Saves when ``path`` is given."""
+    return plot_confusion_matrix(points.confusion(), points.names, split=points.split, items="steps",
+                                 title=title or f"confusion matrix, valid steps of the {points.split} split (counts)",
+                                 path=path)
 
 
 def plot_step_series(points: StepPredictions, *, target: int = 0, title: str | None = None,

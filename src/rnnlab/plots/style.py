@@ -457,8 +457,9 @@ class _Panel:
         ylabels, yoffset = _tick_labels(ax.yaxis)
         size = float(ax.xaxis.get_tick_params().get("labelsize", TICK_SIZE))  # of the offset text
         self.yticks, self.xticks = _tick_band(ax.yaxis, ylabels), _tick_band(ax.xaxis, xlabels)
-        self.left = max(self.yticks + _label_band(ax.yaxis), _turned_overhang(ax))
-        self.bottom = self.xticks + _label_band(ax.xaxis)
+        self.ylabel, self.xlabel = _label_band(ax.yaxis), _label_band(ax.xaxis)
+        self.left = max(self.yticks + self.ylabel, _turned_overhang(ax))
+        self.bottom = self.xticks + self.xlabel
         leg = ax.get_legend()
         self.legend = leg if leg is not None and leg.get_gid() == BELOW else None  # (panel_legend's)
         self.legend_height = _legend_height(ax.get_figure(), leg) if self.legend is not None else 0.0
@@ -826,6 +827,14 @@ def _place(fig: Figure, gs: Any, grid: list[Axes], bars: list[Axes]) -> np.ndarr
         right[ss.colspan.stop - 1] = max(right[ss.colspan.stop - 1], p.right)
         top[ss.rowspan.start] = max(top[ss.rowspan.start], p.top(lifts[ax]))
         bottom[ss.rowspan.stop - 1] = max(bottom[ss.rowspan.stop - 1], p.bottom)
+    # A column's y labels stand aligned beyond its widest tick labels (and a row's x labels below
+    # its deepest), not beyond their own panel's: a label beside narrower tick labels than its
+    # neighbour's needs the widest band plus its own, or it is cut at the figure's edge.
+    for ax, p in panels.items():
+        ss = ax.get_subplotspec()
+        c, r = ss.colspan.start, ss.rowspan.stop - 1
+        left[c] = max(left[c], yticks[c] + p.ylabel)
+        bottom[r] = max(bottom[r], xticks[r] + p.xlabel)
     # A row's legends (panel_legend) start level, under its lowest x labels.
     labels = bottom.copy()
     bottom = np.where(legends > 0, labels + GAP + legends, bottom)

@@ -411,6 +411,23 @@ def worker_gone(trial: FrozenTrial) -> bool:
 
 #: user attribute: why a trial failed, in one line (``rnnlab study`` and the trial's line say it)
 FAILED_ATTR = "failed_because"
+#: user attribute of an interrupted trial (:func:`~rnnlab.search.storage.interrupted`) that says what
+#: stopped it where that is not the search's Ctrl-C, SIGTERM or SIGHUP (:func:`stop_words`)
+STOPPED_BY_ATTR = "stopped_by"
+
+
+def stop_words(trial: FrozenTrial) -> str:
+    """What stopped an interrupted ``trial``, for its line: what its worker recorded
+    (:data:`STOPPED_BY_ATTR`), else the search's own stop.
+
+    >>> import optuna
+    >>> from optuna.trial import TrialState
+    >>> stop_words(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "interrupted"}))
+    'Ctrl-C, SIGTERM or SIGHUP'
+    """
+    return str(trial.user_attrs.get(STOPPED_BY_ATTR) or "Ctrl-C, SIGTERM or SIGHUP")
+
+
 #: ``failed_because`` of a trial that Ctrl-C, SIGTERM or SIGHUP stopped (its worker records it and queues
 #: the trial again); a trial lost to a worker that died says so instead, and stays a failure
 STOPPED_REASON = "interrupted"

@@ -74,6 +74,7 @@ from rnnlab.search.storage import (
     KEPT_EPOCHS_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
+    STOPPED_BY_ATTR,
     STOPPED_REASON,
     SURPLUS_ATTR,
     baseline_needed,
@@ -90,6 +91,7 @@ from rnnlab.search.storage import (
     retriable,
     retry_trial,
     state_counts,
+    stop_words,
     trial_state,
     unreachable,
     worker_attrs,
@@ -378,12 +380,33 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             with _stops_held():  # the parent's SIGTERM must not land between the records
                 trial.set_user_attr(FAILED_ATTR, STOPPED_REASON)
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
+                cause = _parent_gone()
+                if cause is not None:
+                    trial.set_user_attr(STOPPED_BY_ATTR, cause)
                 # Queued again now (the next search runs it first, resuming its runs' checkpoints):
                 # the trial is still ours, so no other process queues it too.
                 retry_trial(trial.study, trial.storage.get_trial(trial._trial_id))
             raise
 
     return objective
+
+
+#: What stopped the trial of a spawned worker whose search ended without stopping it (SIGKILL, the
+#: out-of-memory killer): the kernel's parent-death signal (:func:`stop_with_parent`)
+PARENT_GONE = ("the search (pid {pid}) ended without stopping its workers (killed, e.g. by kill -9 or the "
+               "out-of-memory killer); its worker was stopped by the parent-death signal (SIGTERM)")
+#: The search process that spawned this worker (:func:`_spawned_worker`); None in the search itself
+_spawned_by: tuple[int, str | None] | None = None
+
+
+def _parent_gone() -> str | None:
+    """:data:`PARENT_GONE` for this worker when its search no longer runs, else None. The SIGTERM
+    of the search stopping its workers (after its Ctrl-C, SIGTERM or SIGHUP) and the kernel's
+    parent-death SIGTERM are the same signal: whether the search still runs tells them apart (it
+    waits for its workers after stopping them)."""
+    if _spawned_by is None or process_alive(*_spawned_by):
+        return None
+    return PARENT_GONE.format(pid=_spawned_by[0])
 
 
 def _surplus(trial: optuna.Trial, trials: int) -> bool:
@@ -620,6 +643,8 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
     # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
     # A write the disk refused goes to ``refusals`` (the parent's queue), which says it once.
+    global _spawned_by
+    _spawned_by = parent  # (what tells the parent-death signal from the search's own stop: _parent_gone)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     stop_with_parent()
@@ -774,7 +799,7 @@ class Progress:
             what = f"pruned at fold {at.get('fold', '?')}, epoch {at.get('epoch', '?')}"
         elif interrupted(t):
             # (the retry itself is not among ``trials``, the trials announced so far: it waits)
-            what = "stopped (Ctrl-C, SIGTERM or SIGHUP)" + ("; queued again, the same command runs it first" if retriable(t)
+            what = f"stopped ({stop_words(t)})" + ("; queued again, the same command runs it first" if retriable(t)
                                                     else " before it drew its parameters")
         else:
             what = shorten(str(t.user_attrs.get(FAILED_ATTR) or "failed").strip().splitlines()[-1])

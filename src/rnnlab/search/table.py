@@ -23,6 +23,7 @@ from rnnlab.search.storage import (
     RETRY_HISTORY,
     SAME_AS_ATTR,
     interrupted,
+    stop_words,
     trial_state,
     worker_gone,
 )
@@ -227,14 +228,16 @@ def interruptions(trials: list[FrozenTrial]) -> list[str]:
         if not interrupted(t):
             continue
         if t.number in rerun_as:
-            lines.append(f"trial {t.number} interrupted (Ctrl-C, SIGTERM or SIGHUP): run again as trial {rerun_as[t.number]}")
+            lines.append(f"trial {t.number} interrupted ({stop_words(t)}): run again as trial {rerun_as[t.number]}")
         elif not t.params:
-            early.append(t.number)
+            early.append(t)
         else:
-            lines.append(f"trial {t.number} interrupted (Ctrl-C, SIGTERM or SIGHUP)")
-    if early:
-        lines.append(f"{_numbered(early)} interrupted (Ctrl-C, SIGTERM or SIGHUP) before "
-                     f"{'they' if len(early) > 1 else 'it'} drew {'their' if len(early) > 1 else 'its'} parameters")
+            lines.append(f"trial {t.number} interrupted ({stop_words(t)})")
+    # (grouped by what stopped them: a search killed outright is not the search's own Ctrl-C)
+    for words in dict.fromkeys(stop_words(t) for t in early):
+        numbers = [t.number for t in early if stop_words(t) == words]
+        lines.append(f"{_numbered(numbers)} interrupted ({words}) before "
+                     f"{'they' if len(numbers) > 1 else 'it'} drew {'their' if len(numbers) > 1 else 'its'} parameters")
     return lines
 
 

@@ -12,7 +12,8 @@ state, every random state (torch, numpy, python ``random``, the batch-order gene
 CUDA device's generator when the process has used CUDA), epoch, step and the early-stopping
 bookkeeping, the tracker's pending update ratio (``tracker``: the weights before the update of a
 gradient step, whose ratio the next step records); within a stream's epoch also the rows' carried state and the window reached
-(``stream``; a checkpoint after an epoch has none). A checkpoint without CUDA states (written on
+(``stream``; a checkpoint after an epoch has none), and the rnnlab, torch and Python that wrote it
+(``versions``: :func:`versions`; absent in a checkpoint of an older rnnlab). A checkpoint without CUDA states (written on
 the CPU, or before they were saved) still loads; resumed on CUDA, the GPUs' generators then keep
 their seeded state.
 
@@ -35,6 +36,7 @@ import hashlib
 import io
 import os
 import pickle
+import platform
 import random
 import zipfile
 from collections.abc import Callable, Sequence
@@ -58,15 +60,38 @@ REQUIRED = ("epoch", "step", "model")
 #: What ``--resume`` reads besides :data:`REQUIRED`.
 RESUME = ("optimizer", "rng", "early_stopping", "stopped_early", "config", "data_sha256")
 _WRAPPER = {"format", "version", "sha256", "payload"}
+#: The state's (and a later format's wrapper's) record of what wrote the checkpoint (:func:`versions`).
+VERSIONS = "versions"
+#: Which rnnlab reads each older format this one cannot (the format changed with the commit named).
+_READ_BY = {1: "rnnlab 0.1.0 from before the checksummed checkpoints (commit 0e4ddf0, 2026-12-01)"}
+
+
+class CheckpointVersionError(CheckpointError):
+    """A checkpoint of another format version than this rnnlab reads: intact, for another rnnlab
+    to read (never a reason to remove it)."""
+
+
+def versions() -> dict[str, str]:
+    """The rnnlab, torch and Python of this process: what each checkpoint, summary.json and
+    resumes.jsonl line records of what wrote it.
+
+    >>> sorted(versions())
+    ['python', 'rnnlab', 'torch']
+    """
+    import rnnlab
+
+    # (plain strings: torch.__version__ is a str subclass that weights_only loading refuses)
+    return {"rnnlab": str(rnnlab.__version__), "torch": str(torch.__version__), "python": platform.python_version()}
 #: The identity of the run that wrote a checkpoint (:meth:`rnnlab.rundir.RunDir.run_id`; absent in
 #: a checkpoint of a run without one, or of an older rnnlab): ``--resume`` refuses another run's.
 RUN_ID = "run"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` atomically to ``path``, wrapped with format tag, version and checksum."""
+    """Write ``state`` atomically to ``path``, wrapped with format tag, version and checksum; the
+    state records what wrote it (:func:`versions`)."""
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save({**state, VERSIONS: versions()}, buf)
     payload = buf.getvalue()
     atomic_torch_save({"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
                        "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, path)
@@ -94,6 +119,42 @@ def _best_beside(p: Path) -> str:
     return f"; {BEST_CHECKPOINT} beside it (epoch {epoch}, the best by validation) is intact"
 
 
+def _other_version(p: Path, wrapper: dict[str, Any]) -> str:
+    """What to say of a checkpoint of another format version: which rnnlab wrote a newer one (where
+    it says) and to upgrade; which rnnlab reads an older one. Never to remove it: it is intact."""
+    version = wrapper.get("version")
+    if not (isinstance(version, int) and not isinstance(version, bool)):
+        return f"checkpoint {p}: expected format version {VERSION}, got {version!r:.40}"
+    import rnnlab
+
+    this = f"this rnnlab ({rnnlab.__version__}) reads format {VERSION}"
+    if version > VERSION:
+        wrote = _written_by(wrapper)
+        return (f"checkpoint {p} has format version {version}, newer than {this}: it was written by "
+                f"{wrote or 'a newer rnnlab'}; upgrade rnnlab to read it (the file is intact and kept)")
+    reader = _READ_BY.get(version, f"an rnnlab that reads format {version}")
+    return (f"checkpoint {p} has format version {version}, older than {this}: {reader} reads it "
+            "(the file is kept; `rnnlab report` still reads the run's records)")
+
+
+def _written_by(wrapper: dict[str, Any]) -> str:
+    """The rnnlab (and torch) a checkpoint of a newer format records it was written by, "" where
+    it records none that this rnnlab can read (in its wrapper, else in its payload)."""
+    found = wrapper.get(VERSIONS)
+    if not isinstance(found, dict) and torch.is_tensor(wrapper.get("payload")) \
+            and wrapper["payload"].dtype == torch.uint8:
+        try:  # (weights_only: a newer payload is still only tensors, numbers and strings, or refused)
+            state = torch.load(io.BytesIO(wrapper["payload"].numpy().tobytes()), map_location="cpu",
+                               weights_only=True)
+            found = state.get(VERSIONS) if isinstance(state, dict) else None
+        except Exception:  # noqa: BLE001 (anything it cannot read only leaves the writer unnamed)
+            found = None
+    if not isinstance(found, dict) or not isinstance(found.get("rnnlab"), str):
+        return ""
+    torch_version = found.get("torch")
+    return f"rnnlab {found['rnnlab']}" + (f" (torch {torch_version})" if isinstance(torch_version, str) else "")
+
+
 def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), verify its
     checksum and the types of what it holds; ``require`` names keys besides :data:`REQUIRED`
@@ -106,7 +167,7 @@ def load_checkpoint(path: str | os.PathLike[str], require: Sequence[str] = ()) -
     if not isinstance(wrapper, dict) or wrapper.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {p} is not an rnnlab checkpoint (no format tag {FORMAT!r})")
     if wrapper.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {p}: expected format version {VERSION}, got {wrapper.get('version')!r}")
+        raise CheckpointVersionError(_other_version(p, wrapper))
     if set(wrapper) != _WRAPPER or not isinstance(wrapper["sha256"], str) \
             or not (torch.is_tensor(wrapper["payload"]) and wrapper["payload"].dtype == torch.uint8):
         raise CheckpointError(f"checkpoint {p}: expected keys {sorted(_WRAPPER)} with a sha256 string and "
@@ -215,6 +276,9 @@ _SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "stream": _stream,
     "tracker": _tracker,
     RUN_ID: lambda v: None if isinstance(v, str) else f"expected the run's identity (a string), got {type(v).__name__}",
+    VERSIONS: lambda v: None if isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str)
+                                                             for k, x in v.items())
+    else "expected {rnnlab, torch, python: version strings}",
 }
 
 

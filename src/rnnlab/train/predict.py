@@ -274,6 +274,7 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
         return forecast_table(run.path, data_path)
     fit, model = fitted_model(run, config, task)
     X, lengths = read_new_series(data_path, config, task, fit.raw_channels)
+    fit.inputs.check_channels(X, lengths, f"--data ({data_path})")
     decoded, probabilities = decode(series_outputs(model, fit.inputs, X, lengths, f"--data ({data_path})"),
                                     fit.classes, fit.targets)
     # (a per-step run's rows are a per-sequence run's with the step beside the series: one layout for both)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import typing
+import warnings
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,10 +51,12 @@ RUN_FIT_KEY = "run_fit"
 _REFERENCES = ("none", "naive", "seasonal_naive")
 
 
-def evaluated_checkpoint(run: RunDir, config: Config, doing: str = "predict with") -> Path:
+def evaluated_checkpoint(run: RunDir, config: Config, doing: str = "predict with", say: bool = True) -> Path:
     """The checkpoint of the weights the run evaluated (its test figures are theirs): its best
-    when early stopping kept one, else its last; a one-line error naming what it was wanted to
-    ``doing`` when it is not there.
+    when early stopping kept one, else its last. Where that one is missing or damaged and the
+    other is intact, the other, said in one warning (``say``) naming both; a one-line error
+    naming what it was wanted to ``doing`` when there is no checkpoint at all, or that of the
+    damaged one when neither is intact.
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
@@ -62,11 +65,39 @@ def evaluated_checkpoint(run: RunDir, config: Config, doing: str = "predict with
     ...
     rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
     """
-    use_best = config.training.early_stopping.patience > 0 and run.best_checkpoint.exists()
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    use_best = config.training.early_stopping.patience > 0 and (run.best_checkpoint.exists() or _best_evaluated(run))
     path = run.best_checkpoint if use_best else run.last_checkpoint
-    if not path.exists():
+    other = run.last_checkpoint if use_best else run.best_checkpoint
+    if not path.exists() and not other.exists():
         raise RunDirError(f"{run.path}: no checkpoint to {doing} (expected {path}); train the run first")
-    return path
+    errors: list[CheckpointError] = []
+    for candidate in (path, other):
+        if not candidate.exists():
+            continue
+        try:
+            epoch = load_checkpoint(candidate)["epoch"]
+        except CheckpointError as e:
+            errors.append(e)
+            continue
+        if candidate != path and say:
+            why = "is missing" if not path.exists() else "is damaged"
+            warnings.warn(f"{run.path}: {path.name}, the checkpoint the run evaluated, {why}: using {candidate.name} "
+                          f"(epoch {epoch}) to {doing}; its predictions are not those of the run's test figures",
+                          UserWarning, stacklevel=2)
+        return candidate
+    raise errors[0]
+
+
+def _best_evaluated(run: RunDir) -> bool:
+    """Whether the finished run's summary records a best epoch, whose weights (best.pt) early
+    stopping evaluated; False where it records none or cannot be read."""
+    try:
+        summary = run.read_summary()
+    except RunDirError:
+        return False
+    return summary is not None and summary.get("best_epoch") is not None
 
 
 def guard_kept(run: RunDir) -> bool:
@@ -413,7 +444,9 @@ def run_fit(run: RunDir, config: Config, task: Task, path: Path, needed_for: str
         require_training_file(run, config, task, path, needed_for)
         # (fitted on the training file alone: a test file is not needed)
         data = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed, task=task)
-    return RunFit.of(data, task)
+    fit = RunFit.of(data, task)
+    # (the channels' figures of data.path as it is now, maybe not what the run trained on: no check by them)
+    return replace(fit, inputs=replace(fit.inputs, levels=None))
 
 
 def require_training_file(run: RunDir, config: Config, task: Task, path: Path, needed_for: str) -> None:
@@ -500,7 +533,7 @@ def run_model(run: RunDir, config: Config, task: Task, fold: Fold | None = None
     """
     from rnnlab.data import load_data
 
-    evaluated_checkpoint(run, config)  # (its one-line error before the data is read)
+    evaluated_checkpoint(run, config, say=False)  # (its one-line error before the data is read)
     data = load_data(config.data, seed=config.training.seed, fold=fold, task=task)
     fit, model = fitted_model(run, config, task, data)
     if fit.raw_channels != data.train.X.shape[2] and fit.stream is not None:

@@ -83,6 +83,7 @@ from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
     RECORDED_BY_TRAIN,
+    RELOCATABLE,
     RUN,
     TIMING,
     RunDir,
@@ -101,10 +102,12 @@ from rnnlab.threads import ThreadChoice, choose_threads, measured_in, probe, war
 from rnnlab.train.checkpoint import (
     RESUME,
     RUN_ID,
+    CheckpointVersionError,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
+    versions,
 )
 from rnnlab.train.fit_budget import FitBudget, underfit_check
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
@@ -202,6 +205,11 @@ class TrainResult:
     data_notes: list[str] = field(default_factory=list)
     """Every warning loading the data gave, in words (:func:`load_noted`; summary.json's
     ``data_notes``, also kept in each checkpoint): a gap in a column of dates, a short block."""
+    by_class: dict[str, Any] | None = None
+    """A classifier's figures class by class on each split it evaluated (the evaluated weights),
+    ``{"train_eval" | "val" | "test": rnnlab.task.class_figures(...)}``: each class's count, recall and
+    precision, the balanced accuracy and the majority class's rate (summary.json's
+    ``train_eval_by_class``, ``val_by_class`` and ``test_by_class``); None for other tasks."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -217,7 +225,8 @@ class TrainResult:
                 **({"mean_guard": self.mean_guard.to_dict()} if self.mean_guard is not None else {}),
                 "data_notes": list(self.data_notes),
                 # (keys of their own: readers of "test" and "baselines" expect numbers there)
-                **{f"{part}_by_channel": figures for part, figures in (self.by_channel or {}).items()}}
+                **{f"{part}_by_channel": figures for part, figures in (self.by_channel or {}).items()},
+                **{f"{part}_by_class": figures for part, figures in (self.by_class or {}).items()}}
 
     def channel_line(self, metric: Metric) -> str | None:
         """``rnnlab train``'s line of ``metric`` per channel of a forecaster of several channels,
@@ -1016,10 +1025,15 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
         data, notes = load_noted(config, fold)
         data_sha256 = data.fingerprint()
     if ckpt is not None and ckpt["data_sha256"] != data_sha256:
+        moved = _moved_data(config, ckpt)
+        where = (", ".join(f"{k} moved from {a} to {b}" for k, (a, b) in moved.items())
+                 + ", and the data there are not the run's" if moved
+                 else f"{config.data.path or config.data.dataset} changed since")
         raise RunDirError(
             f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
-            f"checkpoint's {ckpt['data_sha256'][:12]}...): {config.data.path or config.data.dataset} changed since; "
-            "restore it, or start a new run in another directory (--out)"
+            f"checkpoint's {ckpt['data_sha256'][:12]}...): {where}; "
+            + (f"point {'it' if len(moved) == 1 else 'them'} at a copy of the run's data" if moved else "restore it")
+            + ", or start a new run in another directory (--out)"
         )
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
@@ -1218,12 +1232,12 @@ def plan_warnings(config: Config, steps_per_epoch: int, length: int) -> list[str
 def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
                      allow_change: Sequence[str]) -> tuple[dict[str, Any] | None, dict[str, tuple[Any, Any]]]:
     """Check the run directory before anything in it changes: a new run needs an empty one (or
-    one of a run cut short before its first checkpoint: :func:`_cut_short`); a resume needs a
+    one of a run cut short before its first checkpoint: :func:`cut_short`); a resume needs a
     sound checkpoint of this run, records that read back and reach it, and a config equal to the
     checkpoint's except in the keys ``allow_change`` names. Returns (checkpoint, changes)."""
     last = run.last_checkpoint
-    cut_short = _cut_short(run)
-    held = "" if cut_short else run.held_records()  # (what a failure never removes, nor does a plain start)
+    was_cut_short = cut_short(run)
+    held = "" if was_cut_short else run.held_records()  # (what a failure never removes, nor does a plain start)
     if not resume:
         if last.exists():
             _load_last(run)  # (a damaged one: said now, with what to do instead)
@@ -1233,16 +1247,16 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
             )
         if held:
             raise RunDirError(f"run directory {run.path} holds {held} but no {last.name}, so --resume cannot "
-                              f"continue it; {_train_again(run)}")
-        if cut_short:
+                              f"continue it; {train_again_advice(run)}")
+        if was_cut_short:
             discard_run(run.path, lock=run.lock)  # rnnlab's own files of it, nothing else
         atomic_write_text(run.config, dump_config(config))
         return None, {}
     if not last.exists():
         raise RunDirError(f"--resume: no checkpoint to resume in {run.path} (expected {last})"
-                          + (f"; {run.path} holds {held} but no {last.name}: {_train_again(run)}" if held
+                          + (f"; {run.path} holds {held} but no {last.name}: {train_again_advice(run)}" if held
                              else "; the run stopped before its first checkpoint: the same command without "
-                                  "--resume starts it again" if cut_short else ""))
+                                  "--resume starts it again" if was_cut_short else ""))
     ckpt = _load_last(run)
     changes = config_changes(parse_config(ckpt["config"], source=f"{last} (its config)", recorded=True), config)
     check_resume_changes(changes, allow_change, str(last))
@@ -1252,21 +1266,29 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
     return ckpt, changes
 
 
-def _cut_short(run: RunDir) -> bool:
+def cut_short(run: RunDir) -> bool:
     """Whether the run directory holds a run of `rnnlab train` cut short before its first
-    checkpoint (written after epoch 1's record): at most that record and the tracker's steps,
-    which the seeded run started again writes the same. Nothing to resume, nothing lost by
-    starting it again; a run with a later epoch, a best.pt, a resume or a summary is never that."""
+    checkpoint (written after epoch 1's record): at most that record, the tracker's steps and
+    epoch 1's best.pt (written just before last.pt: a full disk can stop the run between the
+    two), which the seeded run started again writes the same. Nothing to resume, nothing lost by
+    starting it again; a run with a later epoch, a later or another run's best.pt, a resume or a
+    summary is never that."""
     if run.last_checkpoint.exists() or recorded_by(run.path) != RECORDED_BY_TRAIN \
-            or any(p.exists() for p in (run.best_checkpoint, run.resumes, run.summary)):
+            or any(p.exists() for p in (run.resumes, run.summary)):
         return False
     try:
-        return all(r["epoch"] <= 1 for r in run.read_metrics())
-    except RunDirError:
+        if not all(r["epoch"] <= 1 for r in run.read_metrics()):
+            return False
+        if not run.best_checkpoint.exists():
+            return True
+        best = load_checkpoint(run.best_checkpoint)
+    except (RunDirError, CheckpointError):
         return False
+    # (a best.pt copied in from another run, or of a later epoch, is a record to keep, not this start's)
+    return int(best.get("epoch", 0)) <= 1 and best.get(RUN_ID) in (None, run.run_id())
 
 
-def _train_again(run: RunDir) -> str:
+def train_again_advice(run: RunDir) -> str:
     """What to do with a run directory that cannot be resumed, losing nothing of it."""
     return f"to train again, use a new --out; to start over there, remove {run.path} yourself"
 
@@ -1280,21 +1302,24 @@ def _check_same_run(run: RunDir, ckpt: dict[str, Any], records: list[dict[str, A
     if ours is not None and theirs is not None and ours != theirs:
         raise RunDirError(f"--resume: {last} was written by another run (run {theirs[:12]}, expected "
                           f"{ours[:12]} of {run.path / RUN.marker}): a checkpoint copied from another run "
-                          f"directory cannot continue this one; {_train_again(run)}")
+                          f"directory cannot continue this one; {train_again_advice(run)}")
     recorded = max((int(r["epoch"]) for r in records), default=0)
     if int(ckpt["epoch"]) > recorded:
         raise RunDirError(f"--resume: {last} stands after epoch {ckpt['epoch']}, but {run.metrics} records "
                           f"{f'up to epoch {recorded}' if recorded else 'no epoch'}: expected a checkpoint at or "
-                          f"before its last recorded epoch (one copied from another run?); {_train_again(run)}")
+                          f"before its last recorded epoch (one copied from another run?); {train_again_advice(run)}")
 
 
 def _load_last(run: RunDir) -> dict[str, Any]:
     """The run's last.pt, for --resume; a damaged one is an error that says what is left to do."""
     try:
         return load_checkpoint(run.last_checkpoint, require=RESUME)
+    except CheckpointVersionError as e:  # (intact, for another rnnlab: nothing to remove)
+        raise CheckpointVersionError(f"{e}; --resume cannot continue from {run.last_checkpoint.name} with "
+                                     "this rnnlab") from None
     except CheckpointError as e:
         raise CheckpointError(f"{e}; --resume cannot continue from {run.last_checkpoint.name}; `rnnlab report` "
-                              f"still reads the run's records; {_train_again(run)}") from None
+                              f"still reads the run's records; {train_again_advice(run)}") from None
 
 
 def _raise_if_gone(run: RunDir, error: BaseException) -> None:
@@ -1347,19 +1372,43 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
     where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
     _say(log, f"resuming {run.path} {where} (step {s.step})"
               + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else "")
+              + (f"; {moved}" if (moved := _moved_line({k: v for k, v in changes.items() if k in RELOCATABLE}, ckpt))
+                 else "")
               + (f"; the {dropped} epoch{'s' if dropped != 1 else ''} recorded after that checkpoint "
                  f"({'its records' if dropped != 1 else 'its record'} dropped) train again, as they did"
                  if dropped else ""))
 
 
+def _moved_data(config: Config, ckpt: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The data files ``config`` reads from elsewhere than the checkpoint's config did
+    (:data:`rnnlab.rundir.RELOCATABLE`), ``{key: (old, new)}``: a resume allows them where the data
+    there are the checkpoint's (its ``data_sha256``)."""
+    recorded = parse_config(ckpt["config"], source="the checkpoint's config", recorded=True)
+    return {k: v for k, v in config_changes(recorded, config).items() if k in RELOCATABLE}
+
+
+def _moved_line(moved: dict[str, tuple[Any, Any]], ckpt: dict[str, Any]) -> str:
+    """What a resume says of the data files it found moved (:func:`_moved_data`), "" for none."""
+    if not moved:
+        return ""
+    return (f"{', '.join(moved)} moved ({'; '.join(f'{a} -> {b}' for a, b in moved.values())}): the same data as "
+            f"the run trained on (SHA-256 {ckpt['data_sha256'][:12]}..., the checkpoint's)")
+
+
 def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]],
                    dropped: int = 0) -> None:
     """Log the resume (resumes.jsonl; ``dropped``: the epochs recorded after the checkpoint, which
-    train again) and keep config.toml the config the run now follows."""
+    train again; ``data_moved``: data files read from a new place, their content the checkpoint's;
+    ``versions``: the rnnlab, torch and Python that continue the run) and keep config.toml the
+    config the run now follows."""
+    moved = {k: v for k, v in changes.items() if k in RELOCATABLE}
     run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]), "dropped_epochs": dropped,
                              "where": _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}",
                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                             "changed": {k: [a, b] for k, (a, b) in changes.items()}})
+                             "changed": {k: [a, b] for k, (a, b) in changes.items()},
+                             **({"data_moved": {"keys": list(moved), "data_sha256": ckpt["data_sha256"],
+                                                "same_data": True}} if moved else {}),
+                             "versions": versions()})
     edited = _config_file_edits(run, ckpt)
     if changes or edited:
         atomic_write_text(run.config, dump_config(config))
@@ -1732,7 +1781,7 @@ def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
     does one that failed after its health check or its thread measurement (out of memory, Ctrl-C
     in epoch 1; :func:`_set_up_records`): ``error``
     then notes where they are, and that the same command starts the run again there
-    (:func:`_cut_short`). A config or data error discards them: what they measured changes."""
+    (:func:`cut_short`). A config or data error discards them: what they measured changes."""
     keep = () if isinstance(error, (ConfigError, DataError)) else _set_up_records(run)
     recorded, abandoned = run.has_records(), True
     # (a removal that fails is not said: the failure itself is what the caller must hear, and the
@@ -1981,15 +2030,35 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
             train_eval = _with_skill(train_tally.result(), baselines, data.reference)
     with timing.phase("evaluation"):
         test_tally = s.tally(data.test) if data.test is not None else None
+        # (the validation records are the epochs'; the evaluated weights' classes on it, for summary.json)
+        val_tally = s.tally(data.val) if s.task.kind == "classification" and len(data.val) else None
     test = test_tally.result() if test_tally is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
                          train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
                          text=data.text.counts() if data.text is not None else None,
                          by_channel=_by_channel(data.columns, {"train_eval": train_tally, "test": test_tally},
                                                 baseline_tallies), data_notes=s.data_notes,
-                         reference=data.reference if baselines is not None else None)
-    atomic_write_json(run.summary, result.to_dict())
+                         reference=data.reference if baselines is not None else None,
+                         by_class=_by_class(data.classes, {"train_eval": train_tally, "val": val_tally,
+                                                           "test": test_tally}))
+    # (which rnnlab, torch and Python wrote it: a run read by another version says what it was)
+    atomic_write_json(run.summary, {**result.to_dict(), "versions": versions()})
     return result
+
+
+def _by_class(classes: list[str], tallies: dict[str, Tally | RegressionTally | None]) -> dict[str, Any] | None:
+    """:attr:`TrainResult.by_class`: each classifier tally's :meth:`rnnlab.task.Tally.by_class`
+    (``classes``: the run's class names); None where no tally counted classes.
+
+    >>> import torch
+    >>> t = CLASSIFICATION.tally()
+    >>> t.add(torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([0, 1, 1]))
+    >>> _by_class(["a", "b"], {"test": t, "val": None})["test"]["balanced_acc"]
+    0.75
+    """
+    figures = {part: t.by_class(classes) for part, t in tallies.items() if isinstance(t, Tally)}
+    kept = {part: f for part, f in figures.items() if f is not None}
+    return kept or None
 
 
 def _with_skill(train_eval: dict[str, float], baselines: dict[str, Any] | None,
@@ -2130,11 +2199,29 @@ def load_run_config(run_dir: str | Path) -> Config:
     trained with it, and an edited ``hidden_size`` would not even load them)."""
     run = RunDir(run_dir)
     if not run.config.exists():
-        raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
+        recorded = _recorded_config(run)
+        if recorded is None:
+            raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
+        warnings.warn(f"{run.path}: {run.config.name} is missing: using the config its checkpoint recorded",
+                      UserWarning, stacklevel=2)
+        return recorded
     trained = run.read_trained_config()
     if trained.edits:
         warnings.warn(f"{run.path}: {trained.edited_line()}", UserWarning, stacklevel=2)
     return trained.config
+
+
+def _recorded_config(run: RunDir) -> Config | None:
+    """The config a checkpoint of ``run`` recorded (its last, else its best), for a run whose
+    config.toml is gone; None where no checkpoint is readable."""
+    for path in (run.last_checkpoint, run.best_checkpoint):
+        try:
+            text = load_checkpoint(path).get("config")
+            if isinstance(text, str):
+                return parse_config(text, source=f"{path} (its config)", recorded=True)
+        except (CheckpointError, ConfigError):
+            continue
+    return None
 
 
 def iter_epochs(run_dir: str | Path) -> Iterator[dict[str, Any]]:

@@ -110,6 +110,12 @@ class Interrupted(KeyboardInterrupt):
         return cls.by(stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT), again)
 
 
+class CheckpointConfigUsed(UserWarning):
+    """A run's config.toml is missing, or was edited after the run trained: its checkpoint's
+    config is used (:func:`rnnlab.train.trainer.load_run_config`). The report silences it: its
+    Configuration section shows the edit, and its exit code a config.toml it cannot read."""
+
+
 def add_note(error: BaseException, note: str) -> None:
     """Add ``note`` to ``error``'s notes (``__notes__``, what Python 3.11's ``add_note`` keeps and
     its traceback prints; on 3.10 the same attribute): the CLI's one error line ends with them.

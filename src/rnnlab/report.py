@@ -1941,7 +1941,19 @@ def _findings_html(findings: list[Any]) -> str:
 
 def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
     """The report's HTML text for ``run_dir`` (see the module docstring for the sections)."""
-    rd = _existing(run_dir)
+    import warnings
+
+    from rnnlab.errors import CheckpointConfigUsed
+
+    with warnings.catch_warnings():
+        # (the pictures read the checkpoint's config where config.toml was edited or lost: the
+        # Configuration section says so, and `rnnlab report`'s exit code a config.toml it cannot read)
+        warnings.simplefilter("ignore", CheckpointConfigUsed)
+        return _render(_existing(run_dir))
+
+
+def _render(rd: RunDir) -> str:
+    """:func:`render_report` of the run directory ``rd``."""
     name = run_name(rd)
     records = _guarded_records(rd)
     bodies = {

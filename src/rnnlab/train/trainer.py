@@ -62,6 +62,7 @@ from rnnlab.data.stream import SEASONAL_REPEAT
 from rnnlab.device import autocast, describe, resolve_device
 from rnnlab.doctor.findings import Finding
 from rnnlab.errors import (
+    CheckpointConfigUsed,
     CheckpointError,
     ConfigError,
     DataError,
@@ -2196,18 +2197,19 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
 def load_run_config(run_dir: str | Path) -> Config:
     """The config a run trained with: RUN_DIR/config.toml, or where that was edited after the
     run, its checkpoint's (:meth:`rnnlab.rundir.RunDir.read_trained_config`: the weights were
-    trained with it, and an edited ``hidden_size`` would not even load them)."""
+    trained with it, and an edited ``hidden_size`` would not even load them); a
+    :class:`rnnlab.errors.CheckpointConfigUsed` warning says when the checkpoint's is used."""
     run = RunDir(run_dir)
     if not run.config.exists():
         recorded = _recorded_config(run)
         if recorded is None:
             raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
         warnings.warn(f"{run.path}: {run.config.name} is missing: using the config its checkpoint recorded",
-                      UserWarning, stacklevel=2)
+                      CheckpointConfigUsed, stacklevel=2)
         return recorded
     trained = run.read_trained_config()
     if trained.edits:
-        warnings.warn(f"{run.path}: {trained.edited_line()}", UserWarning, stacklevel=2)
+        warnings.warn(f"{run.path}: {trained.edited_line()}", CheckpointConfigUsed, stacklevel=2)
     return trained.config
 
 

@@ -386,6 +386,21 @@ def level_and_scale_channels(X: np.ndarray, lengths: np.ndarray, stats: ChannelS
     return np.where(_valid_mask(X, lengths)[:, :, None], features, 0.0)
 
 
+def _level_and_scale_state(state: dict[str, Any], key: str, width: int) -> ChannelStats | None:
+    """``state[key]``, statistics of each channel's level and scale (``width`` values), as a
+    :class:`ChannelStats`; None where the record has none."""
+    value = state.get(key)
+    if value is None:
+        return None
+    try:
+        value = ChannelStats.from_state(value)
+    except ValueError as e:
+        raise ValueError(f"{key!r}: {e}") from None
+    if len(value.mean) != width:
+        raise ValueError(f"{key!r}: expected {width} values (a level and a scale per channel), got {len(value.mean)}")
+    return value
+
+
 @dataclass
 class InputScaling:
     """What the model's input is made of from raw sequences: the normalisation (``data.normalize``,
@@ -455,28 +470,14 @@ class InputScaling:
             stats = ChannelStats.from_state(state.get("stats"))
         except ValueError as e:
             raise ValueError(f"'stats': {e}") from None
-        series_scale, keep = state.get("series_scale"), state.get("series_scale_keep")
+        keep = state.get("series_scale_keep")
         width = 2 * len(stats.mean)  # (each channel's level and scale)
-        if series_scale is not None:
-            try:
-                series_scale = ChannelStats.from_state(series_scale)
-            except ValueError as e:
-                raise ValueError(f"'series_scale': {e}") from None
-            if len(series_scale.mean) != width:
-                raise ValueError(f"'series_scale': expected {width} values (a level and a scale per channel), "
-                                 f"got {len(series_scale.mean)}")
+        series_scale = _level_and_scale_state(state, "series_scale", width)
         if keep is not None and not (series_scale is not None and isinstance(keep, torch.Tensor)
                                      and keep.dtype == torch.bool and keep.shape == (width,)):
             raise ValueError(f"'series_scale_keep': expected None or {width} booleans beside 'series_scale'")
-        levels = state.get("levels")  # (absent from records written before it was kept: those load as they did)
-        if levels is not None:
-            try:
-                levels = ChannelStats.from_state(levels)
-            except ValueError as e:
-                raise ValueError(f"'levels': {e}") from None
-            if len(levels.mean) != width:
-                raise ValueError(f"'levels': expected {width} values (a level and a scale per channel), "
-                                 f"got {len(levels.mean)}")
+        # (levels: absent from records written before it was kept: those load as they did)
+        levels = _level_and_scale_state(state, "levels", width)
         return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy(), levels)
 
     def check_channels(self, X: np.ndarray, lengths: np.ndarray, where: str, fix: str = REORDER_FILE) -> None:

@@ -395,7 +395,41 @@ def _configuration(rd: RunDir) -> str:
     lead = f'<p class="problem">{hk.esc(edited)}.</p>' if edited else ""
     noted = hk.guarded("the data's warnings", lambda: _data_notes_html(rd))  # (nor do broken notes)
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
-    return f"{lead}{noted}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+    made = hk.guarded("the versions", lambda: _versions_html(rd))
+    return f"{lead}{made}{noted}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+
+
+def _versions_text(versions: Any) -> str | None:
+    """``rnnlab 0.1.0, torch 2.13.0, Python 3.11.9`` from a ``versions`` record
+    (:func:`rnnlab.train.checkpoint.versions`), or None where there is none to read.
+
+    >>> _versions_text({"rnnlab": "0.1.0", "torch": "2.13.0", "python": "3.11.9"})
+    'rnnlab 0.1.0, torch 2.13.0, Python 3.11.9'
+    """
+    if not isinstance(versions, dict):
+        return None
+    named = [f"{label} {versions[key]}" for key, label in (("rnnlab", "rnnlab"), ("torch", "torch"), ("python", "Python"))
+             if isinstance(versions.get(key), str)]
+    return ", ".join(named) or None
+
+
+def _versions_html(rd: RunDir) -> str:
+    """What the run's last session ran on (summary.json's ``versions``; a run still training or
+    killed: its last checkpoint's), and each resume that ran on other versions (``resumes.jsonl``);
+    nothing for a run of an rnnlab that recorded none."""
+    summary = rd.read_summary()
+    where, made = SUMMARY, summary.get("versions") if summary is not None else None
+    if summary is None and rd.last_checkpoint.exists():
+        from rnnlab.train.checkpoint import VERSIONS, load_checkpoint
+
+        where, made = f"checkpoints/{rd.last_checkpoint.name}", load_checkpoint(rd.last_checkpoint).get(VERSIONS)
+    text = _versions_text(made)
+    if text is None:
+        return ""
+    others = [f"resumed {r.get('where') or 'after epoch ' + str(r.get('after_epoch'))} with {_versions_text(r['versions'])}"
+              for r in rd.read_resumes() if _versions_text(r.get("versions")) not in (None, text)]
+    tail = f"; {'; '.join(others)}" if others else ""
+    return f"<p class='sub'>The run's last session ran on {hk.esc(text)} ({hk.esc(where)}){hk.esc(tail)}.</p>"
 
 
 def _data_notes(rd: RunDir) -> tuple[list[str], str] | None:

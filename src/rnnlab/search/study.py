@@ -110,6 +110,7 @@ from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
+from rnnlab.train.checkpoint import versions
 from rnnlab.train.final import final_line, final_phrase, retrain_and_test, reusable, trained_phrase
 from rnnlab.train.timing import seconds_text
 
@@ -872,6 +873,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
                 "metric": setup.search.metric, "direction": setup.direction, "task": setup.base.task.kind,
                 "plan": setup.plan.describe(), "folds": setup.plan.k, "trials": setup.trials,
                 "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
+                "versions": versions(),  # (of the process that wrote it; each trial's run records its own)
             })
             atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
     except BaseException as e:

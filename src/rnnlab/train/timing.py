@@ -70,11 +70,15 @@ class Timing:
                 self._open[-1] = (self._open[-1][0], now)
 
     def record(self) -> dict[str, Any]:
-        """``{"seconds": {phase: s}, "total": s, "other": s, ...}`` (and :attr:`info`)."""
+        """``{"seconds": {phase: s}, "total": s, "other": s, "versions": {...}, ...}`` (and
+        :attr:`info`): ``versions`` the rnnlab, torch and Python that the session ran on, since the
+        seconds are theirs (:func:`rnnlab.train.checkpoint.versions`)."""
+        from rnnlab.train.checkpoint import versions
+
         total = time.perf_counter() - self.started
         seconds = {k: round(v, 4) for k, v in self.seconds.items()}
         return {"seconds": seconds, "total": round(total, 4),
-                "other": round(max(total - sum(self.seconds.values()), 0.0), 4), **self.info}
+                "other": round(max(total - sum(self.seconds.values()), 0.0), 4), "versions": versions(), **self.info}
 
     def keep_earlier(self, run: RunDir) -> None:
         """A resumed session: keep the records of the sessions before it (read now, before this

@@ -542,7 +542,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
              f"{of_each}")
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=args.steps, remedies="config",
                       seed=config.training.seed, classification=not task.values,
-                      channel_scales=config.data.normalize == "none")
+                      channel_scales=config.data.normalize == "none", channel_names=data.channel_names)
     _say(str(report))
     return 0
 

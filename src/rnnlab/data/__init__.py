@@ -83,6 +83,12 @@ class DataSplits:
         return int(self.train.X.shape[2])
 
     @property
+    def channel_names(self) -> list[str] | None:
+        """The input channels' names where the data name them (a stream's columns), else None
+        (the health check then names a channel by its index)."""
+        return list(self.columns) if self.columns and len(self.columns) == self.channels else None
+
+    @property
     def targets(self) -> TargetScale | None:
         """The standardization of regression targets (fitted on the training part); None for classes."""
         return self.train.scale

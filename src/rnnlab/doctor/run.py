@@ -774,6 +774,7 @@ def observe(
     classification: bool | None = None,
     remedies: str | KeySpelling = "python",
     channel_scales: bool = True,
+    channel_names: Sequence[str] | None = None,
 ) -> Observations:
     """Measure what the checks need on a copy of ``model`` (see the module docstring).
 
@@ -787,7 +788,8 @@ def observe(
     split_batch(batch)  # a clear error before any work
     net, make_optimizer = _copy(model, optimizer_factory)
     net.train()
-    obs = Observations(steps=steps, config=remedies if isinstance(remedies, KeySpelling) else remedies == "config")
+    obs = Observations(steps=steps, config=remedies if isinstance(remedies, KeySpelling) else remedies == "config",
+                       input_channel_names=[str(n) for n in channel_names] if channel_names else None)
 
     # 1. The untrained network.
     relu: list[ReluRecord] = []
@@ -886,6 +888,7 @@ def diagnose(
     step: int | None = None,
     epoch: int | None = None,
     channel_scales: bool = True,
+    channel_names: Sequence[str] | None = None,
 ) -> Report:
     """Health-check a model: run it untrained and for a few steps on a copy, report findings.
 
@@ -919,6 +922,8 @@ def diagnose(
             (the last axis) on its own; ``rnnlab train`` and ``rnnlab doctor`` pass False where
             ``data.normalize`` scales each channel already (their level and scale channels are
             near 0 by design, ``rnnlab.data.normalize.SCALE_RESOLUTION``).
+        channel_names: the input channels' names (a stream's columns), which that check names
+            a channel by; None: by index (``channel 2``).
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
@@ -950,7 +955,7 @@ def diagnose(
             torch.manual_seed(seed)
         obs = observe(
             model, batch, loss_fn, optimizer_factory, steps, classification=classification, remedies=remedies,
-            channel_scales=channel_scales,
+            channel_scales=channel_scales, channel_names=channel_names,
         )
     # (when the model was measured: a trained one's findings are not "at initialisation")
     obs.model_step, obs.model_epoch = step, epoch

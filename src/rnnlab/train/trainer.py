@@ -639,6 +639,7 @@ def _health_check(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimize
     report = diagnose(LogitsOnly(model), batch, task.loss_fn(), optimizer, steps=_HEALTH_STEPS,
                       seed=config.training.seed,
                       remedies="config" if spelling is None else spelling, channel_scales=config.data.normalize == "none",
+                      channel_names=data.channel_names,
                       run_dir=run, classification=not task.values)
     _say(log, str(report))
     untrained = curves_from_time_gradients(report.through_time)

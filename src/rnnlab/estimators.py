@@ -682,6 +682,7 @@ class RNNSequenceTagger(_PerStepEstimator):
         from rnnlab.task import PAD_LABEL
 
         padded, lengths, labels = self._steps(X, y)
+        labels = _text_labels(labels)  # (" up" and "up" one class, as rnnlab train reads a file's)
         if labels.ndim != 2:
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
         valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
@@ -716,6 +717,7 @@ class RNNSequenceTagger(_PerStepEstimator):
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series that has a label (-100: none)."""
         padded, lengths, labels = self._steps(X, y, "score")
+        labels = _text_labels(labels)
         inside = valid_steps(lengths, padded.shape[1])
         valid = labelled_steps(labels, inside)
         _check_step_labels(labels, valid)
@@ -1006,8 +1008,8 @@ def _plain(value: Any) -> Any:
 def _text_labels(y: Any) -> Any:
     """Labels as ``rnnlab train`` reads a file's (:func:`rnnlab.data.files.text_labels`: text
     without surrounding whitespace, byte strings decoded), so that the estimator and the command
-    group the same labels into the same classes; an object array of text (a pandas column's) too.
-    Anything else as given.
+    group the same labels into the same classes; an object array of text (a pandas column's) too,
+    and labels per step ([N, T]) alike. Anything else as given.
 
     >>> _text_labels(np.array([" walking", "walking", "Walking "])).tolist()
     ['walking', 'walking', 'Walking']

@@ -174,7 +174,7 @@ def test_report_says_what_an_older_rnnlabs_failed_run_left_and_train_runs_into_i
     with RunDir.for_writing(out, new=True) as run:
         run.config.write_text(dump_config(parse_config(cfg.read_text())))
     one_line_error(["report", str(out)], capsys, (f"{out} holds no record of a run",
-                                                  "the same rnnlab train command starts it again"))
+                                                  "the same command without --resume starts the run again"))
     assert not (out / "report.html").exists()
     _user_config(tmp_path, "regression", good=True)
     assert main(["train", str(cfg), "--out", str(out), "--quiet"]) == 0

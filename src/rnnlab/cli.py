@@ -442,10 +442,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name}, {run.config.name}, "
                           f"{run.tracked.name} or {run.health.name})")
     if not run.has_records() and not run.health.exists():  # (config.toml and set-up files: nothing to draw)
-        raise RunDirError(f"{run.path} holds no record of a run (its {run.config.name}, no epoch in "
-                          f"{run.metrics.name}): rnnlab train is still setting it up, or stopped before its first "
-                          "epoch (a failure says why in its own error line); the same rnnlab train command starts "
-                          "it again")
+        from rnnlab.compare import no_epoch_why
+
+        # (one wording with rnnlab compare's: what recorded the run, and what continues it)
+        raise RunDirError(f"{run.path} holds no record of a run to report yet: it {no_epoch_why(run)}")
     try:
         path = _write_report(run.path, out)
     except OSError as e:

@@ -86,7 +86,8 @@ class GradThroughTime:
     ``layers[(layer, direction)]`` is ``[T, H]``: mean over the batch of ``|dLoss/dh_t|`` per
     timestep ``t`` (forward time order, also for the reverse direction) and hidden channel
     (``[T, *state_shape]`` for a custom cell with a larger state, e.g. ``[T, C, L]``). With
-    variable lengths the mean runs over the sequences still running at ``t`` (NaN where none is).
+    variable lengths the mean runs over the sequences still running at ``t``, and ``T`` is the
+    longest sequence's length (padding past every sequence's end is no step processed).
     """
 
     module: str
@@ -562,7 +563,10 @@ def grad_through_time(
                 m = g.mean(dim=1)
             else:
                 v = rec.valid.view(*rec.valid.shape, *([1] * (g.dim() - 2))).to(g.dtype)
-                m = (g * v).sum(dim=1) / v.sum(dim=1)
+                # (steps past every sequence's end are processed by none: the last step processed,
+                # where reach and decay start, is the longest sequence's last)
+                processed = int(rec.valid.any(dim=1).sum())
+                m = ((g * v).sum(dim=1) / v.sum(dim=1))[:processed]
             layers[(k, direction)] = m.cpu().double().numpy()
         key = name
         n = 1

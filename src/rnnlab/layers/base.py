@@ -104,7 +104,7 @@ class RecurrentBase(nn.Module):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        hidden_size: int | None = None,  # (required: None so that Keras' units= gets its hint first)
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
@@ -131,6 +131,9 @@ class RecurrentBase(nn.Module):
             if also:
                 raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {also}")
         self.input_size = check_positive_int("input_size", input_size)
+        if hidden_size is None:
+            raise TypeError(f"hidden_size: required, the size of the state (torch's second argument), got none; "
+                            f"e.g. {type(self).__name__}({input_size!r}, 64)")
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         super().__setattr__("options", resolve(options, self.spec, input_size, hidden_size))
         self._gate_record: dict[tuple[int, str], Tensor] | None = None

@@ -57,7 +57,7 @@ class RNN(RecurrentBase):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        hidden_size: int | None = None,  # (required: None so that Keras' units= gets its hint first)
         num_layers: int = 1,
         nonlinearity: str = "tanh",
         bias: bool = True,

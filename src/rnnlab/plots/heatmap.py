@@ -277,6 +277,11 @@ def plot_weight_heatmaps(
     what = "gradient" if params.grad else "weight"
     pname = params.names.get(component, component)
     head = COMPONENT_TITLES.get(component, component)
+    if component == "bias":  # (the sum the gates add: name both tensors it is made of)
+        summed = [params.names[c] for c in ("bias_ih", "bias_hh") if getattr(params, c) and c in params.names]
+        pname = " + ".join(summed) or pname
+        if params.kind == "gru" and len(summed) == 2:
+            elementwise = " (n gate: b_in + b_hn, of which it adds b_in + r·b_hn)"
     if any(a.ndim > 2 for a in parts.values()):  # a convolutional cell's kernels [H, C, k]: each row's taps side by side
         parts = {g: a.reshape(a.shape[0], -1) for g, a in parts.items()}
         xlabel = f"{xlabel} × tap" if xlabel else "input channel × tap"

@@ -87,6 +87,10 @@ class WeightPenalty:
     A role that no parameter of the model has is an error (typo protection). ``role_rules``
     extend the role classification as in :func:`rnnlab.roles`.
 
+    A weight behind a parametrization is penalized through the tensors it is stored as (the
+    ``original`` tensors: weight norm's ``g`` and ``v`` both), as weight decay sees them, not the
+    weight the module computes with (docs/regularization.md, section 1).
+
     The parameters are looked up by name in the model at each call, so the penalty follows
     parameters that are replaced (``model.load_state_dict(sd, assign=True)``, a parameter set
     anew); a name the model no longer has is a one-line error saying to build the penalty again.

@@ -82,7 +82,7 @@ def test_an_imbalanced_run_records_balanced_accuracy_and_says_it(tmp_path, capsy
     # The CLI's last figure: accuracy, then what it is worth on these classes.
     line = next(s for s in said.splitlines() if s.startswith("train accuracy"))
     assert line.endswith(f"test accuracy {summary['test']['acc']:.4f} (balanced {figures['balanced_acc']:.3f}; "
-                         f"the majority class alone {40 / 66:.3f})"), line
+                         f"the training majority class alone {40 / 66:.3f})"), line
 
 
 def test_a_balanced_run_says_accuracy_alone(tmp_path, capsys):
@@ -120,7 +120,7 @@ def test_the_report_names_each_class_and_draws_the_confusion_matrix(tmp_path, ca
         assert precision == "—" if not hits else \
             float(precision) == pytest.approx(((predicted == name) & (actual == name)).sum() / hits, abs=5e-4)
     assert f"Balanced accuracy {balanced_accuracy_score(actual, predicted):.3f}" in final
-    assert f"the majority class alone (sitting, 40 of 66 series) scores {40 / 66:.3f}" in final
+    assert f"the training split's majority class alone (sitting, 40 of 66 series here) scores {40 / 66:.3f}" in final
     picture = re.search(r'<img alt="confusion matrix of the classes, test split" src="data:image/png;base64,([^"]+)"',
                         final)
     assert picture, "no confusion matrix of the test split under Final metrics"

@@ -323,7 +323,7 @@ def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
 
     >>> cls = {"count": {"sit": 90, "cycle": 10}, "balanced_acc": 0.8944, "majority_rate": 0.9}
     >>> _imbalance_said({"train_eval": cls, "test": cls}, "test")
-    ' (balanced 0.894; the majority class alone 0.900)'
+    ' (balanced 0.894; the training majority class alone 0.900)'
     >>> _imbalance_said({"test": {**cls, "count": {"sit": 50, "cycle": 40}}}, "test")
     ''
     """
@@ -333,7 +333,8 @@ def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
     counts = [list((f.get("count") or {}).values()) for f in ((by_class or {}).get("train_eval"), figures) if f]
     if not any(len(c) > 1 and min(c) < IMBALANCED_BELOW * max(c) for c in counts):
         return ""
-    return f" (balanced {figures['balanced_acc']:.3f}; the majority class alone {figures['majority_rate']:.3f})"
+    # (the training part's majority class: what a model that learnt nothing predicts, rnnlab.task.class_figures)
+    return f" (balanced {figures['balanced_acc']:.3f}; the training majority class alone {figures['majority_rate']:.3f})"
 
 
 def _noted(said: BaseException, error: BaseException) -> BaseException:
@@ -406,13 +407,25 @@ def _out_of_memory(e: BaseException) -> bool:
                                           and any(w in str(e).lower() for w in _OUT_OF_MEMORY))
 
 
+def _bytes_text(n: int) -> str:
+    """A size in the largest binary unit it fills, to 3 digits: never "0 MiB" for a small one.
+
+    >>> _bytes_text(3 * 2**30), _bytes_text(1536), _bytes_text(12)
+    ('3 GiB', '1.5 KiB', '12 bytes')
+    """
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def _ran_out(e: BaseException) -> str:
     """What ran out, from the allocator's words, and where: the phase of the run the trainer
     placed ``e`` in (:func:`rnnlab.errors.place_of`), if any."""
     import re
 
     tried = re.search(r"tried to allocate (\d+) bytes", str(e))
-    what = f"out of memory (an allocation of {int(tried[1]) / 2**20:.0f} MiB failed)" if tried else "out of memory"
+    what = f"out of memory (an allocation of {_bytes_text(int(tried[1]))} failed)" if tried else "out of memory"
     place = place_of(e)
     return what + (f" {place}" if place is not None else "")
 
@@ -848,7 +861,8 @@ def _one_line(e: BaseException) -> str:
 
     # (a database's or driver's message may repeat a --storage URL with its password)
     text = mask(" ".join(str(e).split())) or type(e).__name__
-    return text if len(text) <= 600 else text[:600] + " ..."
+    # (rnnlab's own lines are whole, a fix's code included; another library's may dump pages)
+    return text if len(text) <= 600 or isinstance(e, RnnlabError) else text[:600] + " ..."
 
 
 def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:

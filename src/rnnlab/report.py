@@ -218,7 +218,12 @@ def _by_class(rd: RunDir) -> str:
     if isinstance(points, str):
         return points
     confusion = points.confusion()
-    f = class_figures(confusion, points.names)
+    summary = rd.read_summary() or {}
+    trained = summary.get("train_eval_by_class")
+    # (what a model that learnt nothing predicts: the training part's majority class, as summary.json has it)
+    majority = trained.get("majority") if isinstance(trained, dict) and trained.get("majority") in points.names \
+        else None
+    f = class_figures(confusion, points.names, majority)
     n = int(confusion.sum())
 
     def share(v: float | None) -> str:
@@ -235,9 +240,10 @@ def _by_class(rd: RunDir) -> str:
             "share of a class's series predicted right; precision: the share of the series predicted as the class "
             "that are of it (— where none is).</p>"
             f"<p>Balanced accuracy {share(f['balanced_acc'])} (the mean of the classes' recall, scikit-learn's "
-            f"balanced_accuracy_score); the majority class alone ({hk.esc(f['majority'])}, "
-            f"{hk.num(f['count'].get(f['majority'], 0))} of {hk.num(n)} series) scores {share(f['majority_rate'])}: "
-            "the accuracy a model that learnt nothing reaches by always predicting it.</p>")
+            f"balanced_accuracy_score); the {'training split' + chr(39) + 's ' if majority else ''}majority class "
+            f"alone ({hk.esc(f['majority'])}, {hk.num(f['count'].get(f['majority'], 0))} of {hk.num(n)} series "
+            f"here) scores {share(f['majority_rate'])}: the accuracy a model that learnt nothing reaches by always "
+            "predicting it.</p>")
     table = f"<table><tr><th>class</th><th>series</th><th>recall</th><th>precision</th></tr>{rows}</table>{more}"
     return (lead + table + hk.img(plot_confusion_matrix(confusion, points.names, split=points.split),
                                   f"confusion matrix of the classes, {points.split} split"))

@@ -579,28 +579,33 @@ class Tally:
         c = math.isqrt(int(self._confusion.numel()))
         return self._confusion.cpu().numpy().reshape(c, c)
 
-    def by_class(self, classes: list[str]) -> dict[str, Any] | None:
-        """:func:`class_figures` of :meth:`confusion`, the classes named ``classes``; None without one."""
+    def by_class(self, classes: list[str], majority: str | None = None) -> dict[str, Any] | None:
+        """:func:`class_figures` of :meth:`confusion`, the classes named ``classes`` (``majority``:
+        the class a model that learnt nothing predicts, as there); None without one."""
         confusion = self.confusion()
-        return None if confusion is None else class_figures(confusion, classes)
+        return None if confusion is None else class_figures(confusion, classes, majority)
 
 
 #: The most classes a :class:`Tally` counts the confusion matrix of (its square is kept on the device).
 MAX_CONFUSION_CLASSES = 1024
 
 
-def class_figures(confusion: np.ndarray, classes: list[str]) -> dict[str, Any]:
+def class_figures(confusion: np.ndarray, classes: list[str], majority: str | None = None) -> dict[str, Any]:
     """What a confusion matrix (row the actual class, column the predicted one) says class by
     class, as scikit-learn computes it: ``count`` (the class's items), ``recall`` (the share of them
     predicted right) and ``precision`` (the share of the items predicted as the class that are
     of it) by class name, None where undefined (no item of the class; none predicted as it);
     ``balanced_acc``, the mean recall over the classes present (``balanced_accuracy_score``), and
-    ``majority_rate``, what predicting the most frequent class alone scores (``majority``: its name).
+    ``majority_rate``, what predicting the majority class alone scores here (``majority``: its name):
+    the most frequent class of the training part where given (``majority``: what a model that
+    learnt nothing predicts, whatever this split holds), else of this confusion.
     ``classes`` names the rows (a row past them by its index).
 
     >>> f = class_figures(np.array([[6, 0], [1, 3]]), ["sitting", "cycling"])
     >>> f["count"], f["recall"], f["precision"]["sitting"], round(f["balanced_acc"], 3), f["majority"], f["majority_rate"]
     ({'sitting': 6, 'cycling': 4}, {'sitting': 1.0, 'cycling': 0.75}, 0.8571428571428571, 0.875, 'sitting', 0.6)
+    >>> class_figures(np.array([[6, 0], [1, 3]]), ["sitting", "cycling"], majority="cycling")["majority_rate"]
+    0.4
     """
     confusion = np.asarray(confusion, dtype=np.int64)
     names = [str(classes[i]) if i < len(classes) else str(i) for i in range(len(confusion))]
@@ -613,8 +618,9 @@ def class_figures(confusion: np.ndarray, classes: list[str]) -> dict[str, Any]:
             "precision": {name: float(right[i] / predicted[i]) if predicted[i] else None
                           for i, name in enumerate(names)},
             "balanced_acc": float(np.mean(present)) if present else None,
-            "majority": names[int(np.argmax(count))] if total else None,
-            "majority_rate": float(count.max() / total) if total else None}
+            "majority": majority if majority is not None else names[int(np.argmax(count))] if total else None,
+            "majority_rate": (float(count[names.index(majority)] / total) if majority in names else 0.0)
+            if majority is not None and total else float(count.max() / total) if total else None}
 
 
 class TokenTally(Tally):

@@ -2050,7 +2050,8 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
 
 def _by_class(classes: list[str], tallies: dict[str, Tally | RegressionTally | None]) -> dict[str, Any] | None:
     """:attr:`TrainResult.by_class`: each classifier tally's :meth:`rnnlab.task.Tally.by_class`
-    (``classes``: the run's class names); None where no tally counted classes.
+    (``classes``: the run's class names), the majority class on every split the training part's
+    (``train_eval``); None where no tally counted classes.
 
     >>> import torch
     >>> t = CLASSIFICATION.tally()
@@ -2058,7 +2059,11 @@ def _by_class(classes: list[str], tallies: dict[str, Tally | RegressionTally | N
     >>> _by_class(["a", "b"], {"test": t, "val": None})["test"]["balanced_acc"]
     0.75
     """
-    figures = {part: t.by_class(classes) for part, t in tallies.items() if isinstance(t, Tally)}
+    train = tallies.get("train_eval")
+    trained = train.by_class(classes) if isinstance(train, Tally) else None
+    # (what a model that learnt nothing predicts on every split: the training part's majority class)
+    majority = trained["majority"] if trained else None
+    figures = {part: t.by_class(classes, majority) for part, t in tallies.items() if isinstance(t, Tally)}
     kept = {part: f for part, f in figures.items() if f is not None}
     return kept or None
 

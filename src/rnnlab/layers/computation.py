@@ -171,6 +171,34 @@ def choose_computation(options: LayerOptions, spec: CellSpec, *, recording: bool
 _LAYER_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "indrnn": "IndRNN"}
 
 
+#: What each computation is, in a run's words
+COMPUTATION_WORDS = {"torch": "torch's fused kernel", "fast": "rnnlab's fast loop", "fast-python": "rnnlab's fast loop "
+                     "(its Python step loops)", "fast-inductor": "rnnlab's fast loop (compiled step functions)",
+                     "autograd": "the autograd reference loop"}
+
+
+def computation_said(options: LayerOptions, spec: CellSpec, *, training: bool = True) -> str:
+    """Which computation :func:`choose_computation` runs for a plain forward in this mode, in
+    words, and, where it is the slow reference loop, what keeps the faster ones out.
+
+    >>> import rnnlab
+    >>> computation_said(rnnlab.GRU(3, 4, layer_norm=True).options, rnnlab.GRU.spec)
+    'the autograd reference loop (no fast loop computes layer_norm on a GRU)'
+    >>> computation_said(rnnlab.LSTM(3, 4, zoneout=0.1).options, rnnlab.LSTM.spec, training=False)
+    "rnnlab's fast loop"
+    """
+    chosen = choose_computation(options, spec, recording=False, training=training)
+    said = COMPUTATION_WORDS[chosen]
+    if chosen != "autograd" or options.implementation == "autograd":
+        return said + (" (implementation = \"autograd\")" if options.implementation == "autograd" else "")
+    keeping = [] if "fast" in spec.computations(options.activation, options.recurrent_activation) else \
+        [f"activation={options.activation!r}, recurrent_activation={options.recurrent_activation!r}"]
+    keeping += [reg.name for reg in in_effect(options, training) if "fast" not in reg.computations(spec)]
+    what, layer = ", ".join(keeping) or "these options", _LAYER_NAMES.get(spec.kind, spec.kind)
+    # ("an LSTM", "a GRU": the article of the first letter's name, as the kinds are read)
+    return f"{said} (no fast loop computes {what} on {'an' if layer[0].upper() in 'AEFHILMNORSX' else 'a'} {layer})"
+
+
 def second_derivative_message(kind: str) -> str:
     """What a second derivative through the fast loop of ``kind`` says (:func:`differentiable_once`).
 

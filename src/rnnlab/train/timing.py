@@ -75,10 +75,15 @@ class Timing:
         seconds are theirs (:func:`rnnlab.train.checkpoint.versions`)."""
         from rnnlab.train.checkpoint import versions
 
-        total = time.perf_counter() - self.started
-        seconds = {k: round(v, 4) for k, v in self.seconds.items()}
+        now = time.perf_counter()
+        total = now - self.started
+        running = dict(self.seconds)
+        if self._open:  # (a record written inside a phase, a stream's mid-epoch checkpoint: its time so far)
+            name, since = self._open[-1]
+            running[name] += now - since
+        seconds = {k: round(v, 4) for k, v in running.items()}
         return {"seconds": seconds, "total": round(total, 4),
-                "other": round(max(total - sum(self.seconds.values()), 0.0), 4), "versions": versions(), **self.info}
+                "other": round(max(total - sum(running.values()), 0.0), 4), "versions": versions(), **self.info}
 
     def keep_earlier(self, run: RunDir) -> None:
         """A resumed session: keep the records of the sessions before it (read now, before this

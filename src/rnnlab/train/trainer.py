@@ -461,6 +461,30 @@ def batch_order(n: int, cfg: TrainingConfig, gen: torch.Generator, *, merge_sing
     return batches
 
 
+def computations(rnn: nn.Module) -> dict[str, str]:
+    """Which computation the recurrent layer ``rnn`` runs in training and in evaluation
+    (:func:`rnnlab.layers.computation.choose_computation`), as ``timing.json`` records it: a run's
+    speed is its computation's (the autograd reference loop is several times the fast loop's time).
+
+    >>> import rnnlab
+    >>> computations(rnnlab.LSTM(3, 4, recurrent_dropout=0.2))
+    {'training': 'fast', 'evaluation': 'torch'}
+    """
+    from rnnlab.layers.computation import choose_computation
+
+    return {mode: choose_computation(rnn.options, rnn.spec, recording=False, training=training)
+            for mode, training in (("training", True), ("evaluation", False))}
+
+
+def _computation_line(rnn: nn.Module) -> str:
+    """The start line naming the recurrent layer's computation in training and in evaluation,
+    and what keeps the faster ones out where it is the slow reference loop."""
+    from rnnlab.layers.computation import computation_said
+
+    train, evaluate = (computation_said(rnn.options, rnn.spec, training=t) for t in (True, False))
+    return f"recurrent layer: {train}" + ("" if evaluate == train else f" in training, {evaluate} in evaluation")
+
+
 def _tensors(s: Sequences, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """A split's inputs, targets and lengths, on ``device`` (default: the CPU)."""
     return tuple(torch.from_numpy(a).to(device) for a in (s.X, s.y, s.lengths))  # type: ignore[return-value]
@@ -1055,6 +1079,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
                  steps_per_epoch, epochs, device=device, data_notes=notes)
     _say(log, f"device: {device}" + (f" ({describe(device)['device_name']})" if device.type == "cuda" else "")
               + (", bfloat16 autocast" if tc.precision == "bf16" else ""))
+    _say(log, _computation_line(members_of(model)[0].rnn))
     if isinstance(model, Ensemble):
         size = sum(p.numel() for p in model.members[0].parameters())
         _say(log, f"model: an ensemble of {len(model.members)} (model.ensemble), {size:,} parameters each; every "
@@ -1488,9 +1513,11 @@ class _EpochStats:
 
 
 @in_phase(lambda s, epoch, **_: Place("training", epoch, s.step + 1))  # (s.step as it fails: the failed step)
-def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None) -> _EpochStats:
+def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: bool | None,
+                 timing: Timing) -> _EpochStats:
     """One pass over shuffled batches: one optimizer step per batch, or per window of a
-    stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`)."""
+    stateful batch (truncated BPTT; a stream's rows are one such batch: :func:`batching`);
+    ``timing``: the session's, written beside a stream's checkpoint within the epoch."""
     tc = batching(s.config)
     X, y, L = s.tensors(s.data.train)
     stats = _EpochStats(s.task.tally(s.data.train.scale))
@@ -1541,6 +1568,9 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
             stats.add(loss_value, logits, yw, float(norm))
             if s.task.stream and start + tc.stateful_window < xb.shape[1] and _checkpoint_due(s):
                 _stream_checkpoint(run, s, epoch, start + tc.stateful_window, state, stats)
+                # (what a kill would leave: the session as of this checkpoint)
+                _session_timing(run, s, timing, ended=f"killed or still running: recorded at the checkpoint "
+                                                     f"within epoch {epoch}, at step {s.step}")
     return stats
 
 
@@ -1886,7 +1916,8 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
 def _session_timing(run: RunDir, s: _Session, timing: Timing, **more: Any) -> None:
     """Write this session's ``timing.json`` as it stands (:class:`Timing`): its threads, device,
     steps and checkpoints, and ``more`` (how it ended)."""
-    timing.info.update(threads=s.threads.to_dict(), **describe(s.device), steps=s.step - s.session_steps_from,
+    timing.info.update(threads=s.threads.to_dict(), **describe(s.device), precision=s.config.training.precision,
+                       computation=computations(members_of(s.model)[0].rnn), steps=s.step - s.session_steps_from,
                        checkpoints_written=s.checkpoints_written, **more)
     timing.write(run)
 
@@ -1900,7 +1931,7 @@ def _epochs(run: RunDir, s: _Session, tracker: Any, progress: bool | None, log: 
     while s.epoch_done < _last_epoch(s, stop_after, first):  # (a budget that follows the fit moves the end)
         epoch = s.epoch_done + 1
         with timing.phase("training"):
-            stats = _train_epoch(run, s, epoch, tracker, progress)
+            stats = _train_epoch(run, s, epoch, tracker, progress, timing)
         with timing.phase("evaluation"):
             record = _epoch_record(s, epoch, stats)
         improved = s.stopper.update(record[monitor], epoch) if len(s.data.val) else False

@@ -151,7 +151,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
-                 y_what: str = "missing targets", zeros: bool = False) -> None:
+                 y_what: str = "missing targets", zeros: bool = False, labels: bool = True) -> None:
     """Refuse sequences that look padded at the end without ``lengths``, naming the fix: X [N, T, C]
     whose non-finite values (and, per step, targets whose missing steps ``y_missing`` [N, T],
     ``y_what`` saying what they hold: ``"empty labels"``) fill each affected sequence from some
@@ -159,7 +159,8 @@ def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
     long); anything else non-finite is left to the finer checks
     (:func:`~rnnlab.data.checks.check_finite`). ``zeros``: X read from a file without lengths,
     whose zero padding (:func:`~rnnlab.data.checks.zero_padding`) is refused too, with the way
-    to keep those steps if they are real: lengths of T for every sequence.
+    to keep those steps if they are real: lengths of T for every sequence (``labels``: whether
+    the file holds a ``y``, for the fix's example).
 
     >>> check_ragged(np.array([[[1.0], [np.nan]], [[2.0], [3.0]]]), "data.path (d.npz)")
     Traceback (most recent call last):
@@ -173,7 +174,7 @@ def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
         if zeros:
             from rnnlab.data.checks import check_zero_padding
 
-            check_zero_padding(X, where)
+            check_zero_padding(X, where, labels)
         return
     rows = np.flatnonzero(bad.any(axis=1))
     if not all(bad[i, np.argmax(bad[i]):].all() for i in rows):

@@ -407,13 +407,14 @@ def zero_padding(X: np.ndarray) -> np.ndarray:
     return pad & padded[:, None]
 
 
-def check_zero_padding(X: np.ndarray, where: str) -> None:
+def check_zero_padding(X: np.ndarray, where: str, labels: bool = True) -> None:
     """Refuse X [N, T, C] read without lengths whose sequences look zero-padded
     (:func:`zero_padding`), naming how many and the fix; called by
     :func:`rnnlab.data.check_ragged`. Refused, not warned of: the model reads the zeros as steps
     and gives a wrong answer without a crash (the same series score otherwise padded to another
     T), as NaN padding and per-step label padding are refused; a file whose zeros are real says
-    so by its lengths (T for every sequence).
+    so by its lengths (T for every sequence). ``labels``: whether the file holds a ``y`` beside X
+    (a stream's values are its own targets; new series to predict, ``--data``, have none).
 
     >>> X = np.ones((4, 10, 2)); X[0, 6:] = 0; X[1, 3:] = 0
     >>> check_zero_padding(X, "data.path (d.npz)")
@@ -427,7 +428,7 @@ def check_zero_padding(X: np.ndarray, where: str) -> None:
     rows = np.flatnonzero(pad.any(axis=1))
     runs = pad[rows].sum(axis=1)
     steps = X.shape[1]
-    y = "" if where.startswith("--data") else "y=y, "  # (new series to predict: no labels)
+    y = "y=y, " if labels and not where.startswith("--data") else ""
     raise DataError(
         f"{where}: X looks zero-padded: {len(rows)} of {len(X)} sequences end in a run of steps where every channel "
         f"is 0 ({len(np.unique(runs))} different lengths, up to {int(runs.max())} steps; first: sample {int(rows[0])}) "

@@ -3,7 +3,8 @@
 Runs whose configs differ only in ``training.seed`` (the resolved configs compared without the
 seed and the bookkeeping keys of :data:`COMPARE_BOOKKEEPING`: the run's name, its output
 directory, what is tracked, ``[search]``) and that train on the same data (``data.dataset`` / ``data.path``,
-and for a run of a recipe or search, its fold, ``.../fold-K``) form a **group**. With one run per
+a file by its content or by the data as the model read them, and for a run of a recipe or search, its fold,
+``.../fold-K``) form a **group**. With one run per
 group the table has one row per run; with several, one row per group: the config keys whose
 values differ between the groups, the number of seeds, the seeds, and each score as its mean ±
 standard deviation (ddof=1) over the seeds (runs of one seed are not replicates: a rerun of a
@@ -228,6 +229,9 @@ def run_summary(run: Path) -> dict[str, Any]:
                     "training_block": _training_block(run, config),
                     f"test_{m}{BASELINE_SUFFIX}": ((summary.get("baselines") or {}).get("test") or {})
                     .get("seasonal_naive", {}).get(m)})
+    if config is not None and task.kind == "language_model":
+        # bits per token are per the run's own tokens: what they are, and what its vocabulary folds
+        row["token_unit"] = _token_unit(config, summary)
     return row
 
 
@@ -431,8 +435,9 @@ def _data_id(run: Path, config: Any) -> str | None:
     it exists (with the fold of a recipe's or search's run), else :func:`_data_of`'s name. By
     content, not name: each estimator's run keeps its own copy of the arrays it was given (its
     ``train_data.npz``), so seeds fitted on the same X, y name different files of one content.
-    (Not the checkpoint's ``data_sha256``: it fingerprints the split as the run drew it, seeded
-    by ``training.seed``, so that two seeds on one file never agree.)"""
+    (Not the checkpoint's ``data_sha256`` alone: it fingerprints the split as the run drew it, seeded
+    by ``training.seed``, so that two seeds on one file never agree; :func:`join_read_alike` adds it:
+    two files the runs read as the same data, a text with LF and with CRLF line ends, are one.)"""
     if config is None:
         return None
     name = _data_of(run, config)
@@ -442,6 +447,58 @@ def _data_id(run: Path, config: Any) -> str | None:
             fold = _fold_of(run)
             return f"sha256:{digest}" + (f" fold {fold}" if fold else "")
     return name
+
+
+def _data_read(run: str) -> str | None:
+    """The fingerprint of a run's data as its model read them (the checkpoint's ``data_sha256``,
+    :meth:`rnnlab.data.DataSplits.fingerprint`: every split's arrays); None for a run that kept no
+    readable checkpoint."""
+    from rnnlab.rundir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDir
+
+    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+        try:
+            fingerprint = RunDir(run).read_checkpoint(name).get("data_sha256")
+        except (RnnlabError, OSError):
+            continue
+        if isinstance(fingerprint, str):
+            return fingerprint
+    return None
+
+
+def join_read_alike(rows: list[dict[str, Any]],
+                    data_read: Callable[[str], str | None] = _data_read) -> list[dict[str, Any]]:
+    """``rows`` with one ``data_id`` (:func:`_data_id`) for runs whose data the model read alike:
+    where two runs' files differ in bytes (a text saved with LF and with CRLF line ends, read as
+    one text) but ``data_read(run)`` (the checkpoint's fingerprint of the data as read) agrees,
+    every run of either ``data_id`` takes the first one's. Fingerprints are read only where the
+    ``data_id`` differ. A fingerprint covers the split too, so runs of other seeds agree only
+    through their files: a run on the LF file beside each seed of the CRLF file joins them all.
+
+    >>> rows = [{"run": "lf", "data_id": "sha256:1"}, {"run": "crlf", "data_id": "sha256:2"},
+    ...         {"run": "crlf-s1", "data_id": "sha256:2"}, {"run": "other", "data_id": "sha256:3"}]
+    >>> read = {"lf": "f0", "crlf": "f0", "crlf-s1": "f1", "other": "f9"}.get
+    >>> [r["data_id"] for r in join_read_alike(rows, read)]
+    ['sha256:1', 'sha256:1', 'sha256:1', 'sha256:3']
+    """
+    ids = list(dict.fromkeys(r["data_id"] for r in rows if r.get("data_id") is not None))
+    if len(ids) < 2:
+        return rows
+    first: dict[Any, Any] = {d: d for d in ids}  # each data_id's representative (union-find)
+
+    def root(d: Any) -> Any:
+        while first[d] != d:
+            d = first[d]
+        return d
+
+    seen: dict[str, Any] = {}
+    for r in rows:
+        fingerprint = data_read(r["run"]) if r.get("data_id") is not None else None
+        if fingerprint is None:
+            continue
+        a, b = root(seen.setdefault(fingerprint, r["data_id"])), root(r["data_id"])
+        if a != b:  # (the one given first names both)
+            first[max(a, b, key=ids.index)] = min(a, b, key=ids.index)
+    return [{**r, "data_id": root(r["data_id"])} if r.get("data_id") is not None else r for r in rows]
 
 
 def _file_sha256(path: Path) -> str | None:
@@ -538,10 +595,84 @@ def block_note(rows: list[dict[str, Any]]) -> str | None:
             "run, retrained on training + validation) saw steps the other did not")
 
 
+def _token_unit(config: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    """What a language-model run's bpc and ppl are per: ``data.tokens`` (unset: ``"char"``),
+    ``data.vocab_size`` as configured, and the share of its training tokens read as ``<unk>``
+    (summary.json's ``text``; None where the run has not recorded it yet).
+
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[task]\\nkind = "language_model"\\n[data]\\npath = "t.txt"\\ntokens = "word"\\nvocab_size = 500')
+    >>> _token_unit(cfg, {"text": {"tokens": {"train": 200}, "unknown": {"train": 38}}})
+    {'tokens': 'word', 'vocab_size': 500, 'unknown': 0.19}
+    """
+    text = summary.get("text")
+    counts = [text.get(k, {}).get("train") if isinstance(text, dict) and isinstance(text.get(k), dict) else None
+              for k in ("tokens", "unknown")]
+    known = all(isinstance(n, int) and not isinstance(n, bool) for n in counts) and counts[0] > 0
+    return {"tokens": config.data.tokens or "char", "vocab_size": config.data.vocab_size,
+            "unknown": counts[1] / counts[0] if known else None}
+
+
+def _folding_cap(unit: dict[str, Any]) -> int | None:
+    """The vocabulary cap that changes what is predicted: ``data.vocab_size`` where it read training
+    tokens as ``<unk>`` (or the run has not said), None where it folded none (as good as unset)."""
+    return None if unit["unknown"] == 0 else unit["vocab_size"]
+
+
 def _scale_of(row: dict[str, Any]) -> tuple[Any, ...] | None:
-    """What a forecasting run's MASE is relative to (None for another run): two runs' MASE
-    compare only where these agree."""
-    return None if row.get("season") is None else (row["season"], row["horizon"], row.get("training_block"))
+    """What a run's headline score is relative to (None for a run of another task): a forecasting
+    run's MASE to its season, horizon and training block; a language model's bits per token to its
+    tokens and the vocabulary cap that folds some of them into ``<unk>``. Two runs' scores compare
+    only where these agree.
+
+    >>> _scale_of({"season": 7, "horizon": 2, "training_block": "first 96 steps"})
+    ('mase', 7, 2, 'first 96 steps')
+    >>> _scale_of({"token_unit": {"tokens": "word", "vocab_size": 500, "unknown": 0.0}})
+    ('tokens', 'word', None)
+    """
+    if row.get("season") is not None:
+        return ("mase", row["season"], row["horizon"], row.get("training_block"))
+    unit = row.get("token_unit")
+    return None if unit is None else ("tokens", unit["tokens"], _folding_cap(unit))
+
+
+def _unit_words(unit: dict[str, Any], keys: bool = True) -> str:
+    """A language-model run's tokens in words: ``data.tokens = word, data.vocab_size = 500 (19% of
+    the training tokens read as <unk>)``, or in short (``keys=False``) ``word, vocab 500``."""
+    cap, share = unit["vocab_size"], unit["unknown"]
+    if not keys:
+        return unit["tokens"] + (f", vocab {cap}" if _folding_cap(unit) is not None else "")
+    folded = ("" if cap is None or share is None else
+              " (no training token read as <unk>)" if share == 0 else
+              f" ({share:.0%} of the training tokens read as <unk>)")
+    return f"data.tokens = {unit['tokens']}, " + ("data.vocab_size unset" if cap is None
+                                                 else f"data.vocab_size = {cap}{folded}")
+
+
+def tokens_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line when language-model runs differ in ``data.tokens`` or in a ``data.vocab_size`` that
+    folds training tokens into ``<unk>``: bpc and ppl are per token, so their scores are not on one
+    scale (a character and a word are different units; a capped vocabulary makes the task easier);
+    None when they agree (or no two are language-model runs).
+
+    >>> print(tokens_note([{"run": "a", "token_unit": {"tokens": "char", "vocab_size": None, "unknown": 0.0}},
+    ...                    {"run": "b", "token_unit": {"tokens": "word", "vocab_size": 500, "unknown": 0.19}}]))
+    warning: the language-model runs differ in data.tokens and data.vocab_size (data.tokens = char, data.vocab_size unset: a; data.tokens = word, data.vocab_size = 500 (19% of the training tokens read as <unk>): b): their bpc and ppl are per token and not on one scale (a character and a word are different units; a vocabulary capped by data.vocab_size reads its rarer tokens as one <unk>, which is easier to predict than the tokens it stands for): their bpc and ppl columns do not rank them; read each run's beside runs of its own data.tokens and data.vocab_size
+    """
+    units = [r for r in rows if r.get("token_unit") is not None]
+    by = _by_value(units, _scale_of)
+    if len(by) < 2:
+        return None
+    kinds, caps = ({scale[i] for scale in by} for i in (1, 2))
+    keys = [k for k, differ in (("data.tokens", len(kinds) > 1), ("data.vocab_size", len(caps) > 1)) if differ]
+    why = ([f"a {' and a '.join({'char': 'character'}.get(k, k) for k in sorted(kinds))} are different units"] if len(kinds) > 1 else []) \
+        + (["a vocabulary capped by data.vocab_size reads its rarer tokens as one <unk>, which is easier to predict "
+            "than the tokens it stands for"] if len(caps) > 1 else [])
+    # (each value shown as its first run records it: the runs of one value differ only in the <unk> share)
+    shown = {scale: _unit_words(next(r["token_unit"] for r in units if _scale_of(r) == scale)) for scale in by}
+    return (f"warning: the language-model runs differ in {' and '.join(keys)} ({_listed(by, shown.__getitem__)}): "
+            f"their bpc and ppl are per token and not on one scale ({'; '.join(why)}): their bpc and ppl columns do "
+            "not rank them; read each run's beside runs of its own data.tokens and data.vocab_size")
 
 
 def edited_notes(rows: list[dict[str, Any]]) -> list[str]:
@@ -738,8 +869,9 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
             return "-"
         if (reps[i].get("data_id") or reps[i].get("data")) != (reps[ref].get("data_id") or reps[ref].get("data")):
             return "- (other data)"  # the data's effect is no setting's (data_note says it)
-        if _scale_of(reps[i]) != _scale_of(reps[ref]):  # (scale_note, block_note say it)
-            return "- (MASE on another scale)"
+        if _scale_of(reps[i]) != _scale_of(reps[ref]):  # (scale_note, block_note, tokens_note say it)
+            return ("- (MASE on another scale)" if reps[i].get("season") is not None
+                    else f"- ({reps[i].get('headline')} of other tokens)")
         # Runs of the same seed on the same data (checked above) share their split and initial
         # weights: where both groups hold the same seeds, each scored, the rule pairs them by seed.
         seeds = [{r["config"].get(SEED_KEY): float(r[select]) for r in groups[j]
@@ -868,7 +1000,8 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
         raise RnnlabError("the runs are of different tasks ("
                           + ", ".join(f"{r}: {t}" for r, t in tasks.items())
                           + "); compare runs of one task ([task] kind in config.toml)")
-    for note in (*edited_notes(rows), data_note(rows), scale_note(rows), block_note(rows)):
+    rows = join_read_alike(rows)
+    for note in (*edited_notes(rows), data_note(rows), scale_note(rows), block_note(rows), tokens_note(rows)):
         if note is not None:  # above the table: read before the rows it qualifies
             say(note)
     groups = group_runs(rows)
@@ -953,6 +1086,7 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
     by_run = dict(zip((row["run"] for row in rows), runs, strict=True))
     names = [r.name for r in runs]
     data_differ = data_note(rows) is not None
+    units_differ = tokens_note(rows) is not None
 
     def label(g: list[dict[str, Any]]) -> str:
         # a run by its directory's name, or the path given when two names clash; a group by the
@@ -965,7 +1099,10 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
             text = group_label(g) if len(set(short)) == 1 else group_label([{"run": n} for n in short])
             unfinished = sum(1 for x in g if x["status"])
             text += f" ({unfinished} of {len(g)} not finished)" if unfinished else ""
-        return text + (f" [{g[0]['data']}]" if data_differ and g[0].get("data") else "")
+        text += f" [{g[0]['data']}]" if data_differ and g[0].get("data") else ""
+        # (curves of bits per other tokens share an axis: each says its tokens)
+        return text + (f" [{_unit_words(g[0]['token_unit'], keys=False)}]"
+                       if units_differ and g[0].get("token_unit") else "")
 
     labelled: dict[str, Any] = {}
     for g in groups:

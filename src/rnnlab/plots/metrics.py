@@ -19,7 +19,12 @@ A language model's ``train_loss`` is the loss it minimized (the cross-entropy pl
 penalty), its ``val_loss`` the cross-entropy alone; its training cross-entropy is recorded too,
 in bits (``train_bpc``). So its loss panel draws the training cross-entropy (``train_bpc ·
 ln 2``, :data:`DERIVED`) against ``val_loss``, and ``train_loss`` beside them, grey and labelled
-as the minimized loss, only where it differs (a penalty was on).
+as the minimized loss, only where it differs (a penalty was on, :func:`penalized`); the loss per
+step given to :meth:`rnnlab.Tracker.step` of such a run is the minimized loss too, grey as well.
+
+Each split has one colour (:data:`SPLIT_COLOR`) in every panel and figure: the training curves,
+the evaluated model's training figure and the training loss per step in the training colour, the
+validation curves in the validation colour, whatever else a panel draws.
 
 Example:
     >>> recs = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "lr": 0.01}
@@ -93,6 +98,9 @@ LABELS = {"train_cross_entropy": "train cross-entropy (train_bpc · ln 2)",
 X_AXES = ("epoch", "step")
 #: Line style per split, the same in every figure.
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
+#: Colour per split, the same in every panel and figure (a panel's position of a key would make the
+#: validation curve green in a panel that also draws the loss per step and red beside it).
+SPLIT_COLOR = {"train": style.series_color(0), "val": style.series_color(1), "test": style.series_color(2)}
 #: Line style of each reference forecast of summary.json's ``baselines`` (in its split's colour).
 BASELINE_STYLE = {"naive": (0, (1, 1.5)), "seasonal_naive": (0, (6, 2, 1, 2))}
 #: The line marking the epoch whose weights the run restored (early stopping).
@@ -100,11 +108,13 @@ RESTORED_COLOR = "#555555"
 #: The minimized loss drawn beside the cross-entropy it adds penalties to: set apart, not a split.
 PENALTY_COLOR = "#9a9a9a"
 PENALIZED_LABEL = "train_loss (minimized: penalties included)"
+#: The keys of the loss a run minimized: its epochs' mean, and the loss per step given to Tracker.step.
+MINIMIZED = ("train_loss", "tracked_loss")
 #: The budget's decisions (adapt.json ``budget.events``), as the x axis' markers name them, and their colours.
 DECISIONS = {"extend": ("extend", "#2a7fff"), "end_early": ("end early", "#2ca02c"),
              "fit_lost": ("fit lost", "#d62728"), "cap_reached": ("cap reached", "#7f7f7f"),
              "not_extended": ("not extended", "#9467bd")}
-#: The marker of the evaluated model's figure (summary.json ``train_eval``), in its split's colour.
+#: The marker of the evaluated model's figure (summary.json ``train_eval``), open, in its split's colour.
 EVALUATED_MARKER = "D"
 
 
@@ -165,6 +175,27 @@ def baselines_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, Any] | N
     rd = RunDir.existing(run_dir)
     found = (rd.read_summary() or {}).get("baselines") if rd.summary.exists() else None
     return found if isinstance(found, dict) else None
+
+
+def penalized(records: Records) -> bool:
+    """Whether the records' ``train_loss`` (the minimized loss) differs from their training
+    cross-entropy (``train_bpc · ln 2``): a penalty such as AR/TAR was on. False where the records
+    hold no cross-entropy apart from the loss (a classifier's, a forecaster's).
+
+    >>> penalized([{"epoch": 1, "train_loss": 2.0, "train_bpc": 2.0 / math.log(2)}])
+    False
+    >>> penalized([{"epoch": 1, "train_loss": 2.3, "train_bpc": 2.0 / math.log(2)}])
+    True
+    """
+    both = [r for r in records if _number(r.get("train_loss")) and _number(r.get("train_bpc"))]
+    loss, xent = series(both, "train_loss")[1], series(both, "train_cross_entropy")[1]
+    return not np.allclose(loss, xent, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+def penalized_of(run_dir: str | os.PathLike[str] | RunDir) -> bool:
+    """:func:`penalized` of a run's ``metrics.jsonl`` (False without one)."""
+    rd = RunDir.existing(run_dir)
+    return rd.metrics.exists() and penalized(rd.read_metrics())
 
 
 def evaluated_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, float] | None:
@@ -305,8 +336,9 @@ def draw_series(
     Returns a short note on what was left out, or None.
     """
     ok = np.isfinite(ys) & ((ys > 0) if log else True)
+    # (a curve of a point or two is its markers: large enough to be seen on another panel's marks)
     ax.plot(xs, np.where(ok, ys, np.nan), label=label, color=color, linestyle=linestyle,
-            linewidth=1.5, marker="o" if len(xs) < 30 else None, markersize=3)
+            linewidth=1.5, marker="o" if len(xs) < 30 else None, markersize=4.5 if len(xs) <= 2 else 3)
     n_bad = int((~ok).sum())
     if not n_bad:
         return None
@@ -320,11 +352,26 @@ def _drawn(records: Records, panel: Panel) -> list[str]:
     """The keys of ``panel`` that ``records`` hold, less a ``train_loss`` that equals the training
     cross-entropy drawn beside it (no penalty: one curve under two names)."""
     keys = [k for k in panel.keys if series(records, k)[0].size]
-    if "train_loss" in keys and "train_cross_entropy" in keys:
-        loss, xent = series(records, "train_loss")[1], series(records, "train_cross_entropy")[1]
-        if loss.shape == xent.shape and np.allclose(loss, xent, rtol=1e-4, atol=1e-6, equal_nan=True):
-            keys.remove("train_loss")
+    if "train_loss" in keys and "train_cross_entropy" in keys and not penalized(records):
+        keys.remove("train_loss")
     return keys
+
+
+def split_of(key: str) -> str:
+    """The split a metric key is of (its prefix; the loss per step given to Tracker.step is the
+    training loss), or the key's own first word where it is of none (``lr``, ``grad``).
+
+    >>> split_of("val_bpc"), split_of("tracked_loss"), split_of("grad_norm_max")
+    ('val', 'train', 'grad')
+    """
+    return "train" if key == "tracked_loss" else key.split("_")[0]
+
+
+def _colors(keys: Sequence[str]) -> dict[str, str]:
+    """The colour of each key of a panel: its split's (:data:`SPLIT_COLOR`), or for a key of no split
+    (learning rate, gradient norms) one of the colours after the splits', by its place among those."""
+    own = [k for k in keys if split_of(k) not in SPLIT_COLOR]
+    return {k: SPLIT_COLOR.get(split_of(k)) or style.series_color(len(SPLIT_COLOR) + own.index(k)) for k in keys}
 
 
 def plot_metrics(
@@ -340,6 +387,7 @@ def plot_metrics(
     evaluated: dict[str, float] | None = None,
     decisions: Sequence[dict[str, Any]] | None = None,
     titles: dict[str, str] | None = None,
+    penalty: bool | None = None,
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
     against the epoch (or the record key ``x``, one of :data:`X_AXES`).
@@ -355,7 +403,10 @@ def plot_metrics(
     ``decisions``: the budget's (:func:`budget_decisions`), markers on the x axis of every panel.
     ``labels``: legend labels by key, over :data:`LABELS` (what a curve is, said by the caller
     who knows where it comes from); ``titles``: panel titles by :attr:`Panel.title`, where the
-    caller's task names its metric otherwise (per-step targets' "per-step accuracy").
+    caller's task names its metric otherwise (per-step targets' "per-step accuracy"). ``penalty``:
+    whether the minimized loss (:data:`MINIMIZED`) holds a penalty the training cross-entropy does
+    not (:func:`penalized_of`, else :func:`penalized` of the records): then it is drawn grey, apart
+    from the splits' colours (:data:`SPLIT_COLOR`), and its legend says so.
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
@@ -371,6 +422,9 @@ def plot_metrics(
         baselines = baselines_of(run) if baselines is None else baselines
         evaluated = evaluated_of(run) if evaluated is None else evaluated
         decisions = budget_decisions(run) if decisions is None else decisions
+        # (the run's own records: the caller's, such as the per-step figure's, may leave out its train_loss)
+        penalty = penalized_of(run) if penalty is None else penalty
+    penalty = penalized(records) if penalty is None else penalty
     # (an epoch: on a step axis, where that epoch's record ended)
     restored_x = _x_at_epoch(records, restored, x) if restored is not None else None
     ends = [float(r[x]) for r in records if _number(r.get(x))]
@@ -397,16 +451,17 @@ def plot_metrics(
         if log and not panel.log:
             ax.set_ylabel(f"log scale (the values span {decades:.0f} decades)", fontsize=style.TICK_SIZE)
         notes = []
-        # (train_loss drawn beside the training cross-entropy is the minimized loss: set apart, and the
-        # splits keep the colours they have in every other run's figure)
-        aside = "train_loss" if "train_cross_entropy" in keys else None
-        curves = [k for k in keys if k != aside]
+        # (the minimized loss with a penalty is not the training cross-entropy: set apart, grey in every
+        # panel and figure, as the splits keep their colours)
+        aside = {k for k in MINIMIZED if k in keys} if penalty else set()
+        colors = _colors([k for k in keys if k not in aside])
         for key in keys:
-            split = key.split("_")[0]
             xs, ys = series(records, key, x)
-            note = draw_series(ax, xs, ys, label=PENALIZED_LABEL if key == aside else named.get(key, key),
-                               color=PENALTY_COLOR if key == aside else style.series_color(curves.index(key)),
-                               linestyle="-." if key == aside else SPLIT_STYLE.get(split, "-"), log=log)
+            label = named.get(key, key)
+            if key in aside:
+                label = PENALIZED_LABEL if key == "train_loss" else f"{label}, minimized: penalties included"
+            note = draw_series(ax, xs, ys, label=label, color=PENALTY_COLOR if key in aside else colors[key],
+                               linestyle="-." if key in aside else SPLIT_STYLE.get(split_of(key), "-"), log=log)
             if note:
                 notes.append(note)
             finite = ys[np.isfinite(ys)]
@@ -414,14 +469,16 @@ def plot_metrics(
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
         if panel.baseline is not None and baselines:
             _draw_baselines(ax, baselines, panel.baseline,
-                            {k.split("_")[0]: style.series_color(curves.index(k)) for k in curves},
+                            {split_of(k): colors[k] for k in colors if split_of(k) in SPLIT_COLOR},
                             [series(records, k, x)[1] for k in keys] + [np.asarray(list(points.values()))])
         for key, value in points.items():
             # (the records' train_ figures are training-mode means over the epochs' batches; the fit findings
-            # and the budget judge this one, the evaluated weights on the whole training split in eval mode)
-            color = style.series_color(curves.index(key)) if key in curves else style.series_color(0)
-            ax.plot([evaluated_x], [value], linestyle="none", marker=EVALUATED_MARKER, markersize=6, color=color,
-                    markeredgecolor="black", markeredgewidth=0.6, zorder=6, gid=f"evaluated {key}",
+            # and the budget judge this one, the evaluated weights on the whole training split in eval mode.
+            # Open, under the curves and larger than their points: a curve's point at the same step and
+            # near value (the validation loss after the last epoch, the training curve's own) shows on it)
+            ax.plot([evaluated_x], [value], linestyle="none", marker=EVALUATED_MARKER, markersize=8.5,
+                    color=SPLIT_COLOR["train"], markerfacecolor="white", markeredgewidth=1.6, zorder=1.5,
+                    gid=f"evaluated {key}",
                     label=f"train {key.removeprefix('train_')} in eval mode (the evaluated model): {value:.3g}")
         if restored_x is not None:
             # (the curves run on to the last epoch; the test figures and the fit verdicts are about these weights)

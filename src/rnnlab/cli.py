@@ -694,9 +694,25 @@ def _version() -> str:
 
 
 def _recipe_steps() -> tuple[str, ...]:
-    from rnnlab.recipe.steps import LANGUAGE_MODEL_STEP_NAMES, STEP_NAMES
+    """The lines of ``rnnlab recipe --help`` that list the steps in the order they run, per task
+    where it differs: :func:`rnnlab.recipe.steps.steps_for` of each task's template, so the help
+    cannot drift from the walk.
 
-    return STEP_NAMES + tuple(f"{name} (language models)" for name in LANGUAGE_MODEL_STEP_NAMES)
+    >>> [line for line in _recipe_steps() if not line.startswith(" ")]  # (each task's line, its steps below it)
+    ['in the order they run, by task:', 'classification, regression, per-step-classification, per-step-regression, forecasting:', 'language_model:']
+    """
+    from rnnlab.config import parse_config, template_for
+    from rnnlab.recipe.steps import steps_for
+    from rnnlab.task import TASKS
+
+    orders: dict[tuple[str, ...], list[str]] = {}
+    for name in TASKS:
+        orders.setdefault(tuple(s.name for s in steps_for(parse_config(template_for(name)))), []).append(name)
+    lines = ["in the order they run, by task:"]
+    for order, tasks in orders.items():
+        lines.append(f"{', '.join(tasks)}:")
+        lines += textwrap.wrap(", ".join(order), 94, initial_indent="  ", subsequent_indent="  ")
+    return tuple(lines)
 
 
 def _device_flag(p: argparse.ArgumentParser, more: str = "") -> None:
@@ -833,13 +849,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("datasets", "List the bundled data sets (usable as data.dataset).")
     p.set_defaults(func=cmd_datasets)
 
-    p = add("sample", "Generate text from a trained language model (its best checkpoint).")
+    p = add("sample", "Generate text from a trained language model, with the weights its test figures are of: "
+                      "best.pt under early stopping, else last.pt (of a run that has not finished, the one it "
+                      "has so far, said in a note).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--length", type=int, default=500, metavar="N", help="tokens to generate (default 500)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
-                   help="divides the logits: below 1 more conservative, above 1 more varied (default 1)")
+                   help="divides the logits: below 1 more conservative, above 1 more varied (default 1); a finite "
+                   "number > 0, one so small that the division overflows draws the likeliest token (greedy)")
     p.add_argument("--prompt", default="", help="text the generation continues (default: a line start)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws, 0 <= seed < 2**32 as training.seed "
+                   "(default 0)")
     p.set_defaults(func=cmd_sample)
 
     p = add("init", "Write a commented example config.")

@@ -8,7 +8,9 @@ character, newlines included) or ``"word"`` (whitespace-separated words, each li
 blocks, so the model never trains on text that comes after what it is scored on. The
 vocabulary comes from the training part only (at most ``data.vocab_size`` tokens, the most
 frequent); a token it does not hold becomes ``<unk>`` (id 0) and is counted in each part
-(:attr:`TextData.unknown`, recorded in ``summary.json``), never an error; training warns when
+(:attr:`TextData.unknown`, recorded in ``summary.json``), never an error, as is a token written
+``<unk>`` in the text (Penn Treebank's rare words: the model reads and predicts them as any
+``<unk>``; :attr:`TextData.literal` says how many were written so); training warns when
 more than 5 % of the validation tokens are unknown while no training token is (the model never
 learned to predict ``<unk>``), and when more than 5 % of the training tokens are (a cap so small
 that the score mostly measures predicting ``<unk>``): :meth:`TextData.unseen_unknown_note`.
@@ -24,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import typing
@@ -54,6 +57,8 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 #: (:meth:`TextData.unseen_unknown_note`): on a large text with a capped vocabulary a few
 #: percent are usual, and the model learned to predict ``<unk>`` from the training part's.
 UNSEEN_UNKNOWN = 0.05
+#: Each part of a split text, in words.
+_PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
 #: Bundled texts (``data.dataset``), read from what Python installs.
 BUNDLED_TEXTS = {
     "python-docs": "Python's documentation topics (pydoc_data.topics, shipped with Python), about 465 k characters",
@@ -202,10 +207,15 @@ class Vocabulary:
         return len(self.tokens)
 
     def encode(self, tokens: list[str]) -> tuple[np.ndarray, int]:
-        """Token ids (int64) of ``tokens`` and how many were unknown (mapped to ``<unk>``, id 0)."""
+        """Token ids (int64) of ``tokens`` and how many read as ``<unk>`` (id 0): those the
+        vocabulary lacks, and those written ``<unk>`` (the same token to the model).
+
+        >>> Vocabulary.from_tokens(["a", "b"]).encode(["a", "<unk>", "c"])
+        (array([1, 0, 0]), 2)
+        """
         get = self.index.get
         ids = np.fromiter((get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
-        return ids, int(np.count_nonzero(ids == 0)) - tokens.count(UNK)
+        return ids, int(np.count_nonzero(ids == 0))
 
     def decode(self, ids: list[int] | np.ndarray) -> str:
         """The text of token ``ids`` (words joined by spaces, ``<eos>`` as a line end)."""
@@ -247,7 +257,9 @@ class Vocabulary:
 @dataclass(frozen=True)
 class TextData:
     """A text's token ids split contiguously (train, validation, test blocks), its vocabulary
-    (from ``train``), and the unknown tokens counted in each part."""
+    (from ``train``), and the unknown tokens counted in each part: ``unknown``, every token read
+    as ``<unk>`` (what the model reads and is scored on), of them ``literal`` written ``<unk>``
+    in the text itself (the rest, tokens the vocabulary lacks)."""
 
     train: np.ndarray
     val: np.ndarray
@@ -256,7 +268,19 @@ class TextData:
     unknown: dict[str, int]
     frequencies: tuple[int, ...] = ()
     """How often each distinct token of the training part occurs, most frequent first, before
-    ``data.vocab_size`` caps the vocabulary (the sizes a warning suggests)."""
+    ``data.vocab_size`` caps the vocabulary (the sizes a warning suggests); ``<unk>`` aside."""
+    literal: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def lacked(self, split: str) -> int:
+        """The tokens of ``split`` read as ``<unk>`` because the vocabulary lacks them (those a
+        larger ``data.vocab_size`` would keep), not because the text wrote ``<unk>``.
+
+        >>> d = split_text("a <unk> b a b c\\nq <unk>", DataConfig(dataset="python-docs", tokens="word",
+        ...                vocab_size=3, test_fraction=0.0, val_steps=2))
+        >>> d.unknown["train"], d.literal["train"], d.lacked("train"), d.unknown["val"], d.lacked("val")
+        (4, 1, 3, 2, 1)
+        """
+        return self.unknown.get(split, 0) - self.literal.get(split, 0)
 
     def unigram_entropy(self) -> float:
         """The entropy (nats per token) of the training part's token frequencies: the loss of a
@@ -273,22 +297,33 @@ class TextData:
 
     def counts(self) -> dict[str, Any]:
         """The vocabulary's size, and the tokens and unknown tokens of each part, as
-        ``summary.json`` records them (``text``).
+        ``summary.json`` records them (``text``): ``unknown``, the tokens read as ``<unk>``, of
+        them ``literal_unknown`` written ``<unk>`` in the text.
 
         >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).counts()
-        {'vocabulary': 5, 'tokens': {'train': 20, 'val': 0, 'test': 3}, 'unknown': {'train': 0, 'val': 0, 'test': 3}}
+        {'vocabulary': 5, 'tokens': {'train': 20, 'val': 0, 'test': 3}, 'unknown': {'train': 0, 'val': 0, 'test': 3}, 'literal_unknown': {'train': 0, 'val': 0, 'test': 0}}
         """
         sizes = {"train": len(self.train), "val": len(self.val), "test": len(self.test) if self.test is not None else 0}
-        return {"vocabulary": self.vocab.size, "tokens": sizes, "unknown": {k: self.unknown.get(k, 0) for k in sizes}}
+        return {"vocabulary": self.vocab.size, "tokens": sizes, "unknown": {k: self.unknown.get(k, 0) for k in sizes},
+                "literal_unknown": {k: self.literal.get(k, 0) for k in sizes}}
 
     def unknown_line(self) -> str:
-        """The unknown tokens of each part, in words ("" when there are none).
+        """The unknown tokens of each part, in words ("" when there are none), and of them those
+        written ``<unk>`` in the text.
 
         >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).unknown_line()
         '3 of 3 test tokens unknown, mapped to <unk>'
+        >>> split_text("a <unk> b a\\nb <unk> c", DataConfig(dataset="python-docs", tokens="word", test_fraction=0.0,
+        ...            val_steps=3)).unknown_line()
+        '1 of 6 training tokens (all written <unk> in the text), 2 of 3 validation tokens (1 written <unk> in the text) unknown, mapped to <unk>'
         """
         c = self.counts()
-        parts = [f"{n} of {c['tokens'][split]} {'validation' if split == 'val' else split} tokens"
+
+        def written(split: str, n: int) -> str:
+            k = c["literal_unknown"][split]
+            return "" if not k else f" (all written {UNK} in the text)" if k == n else f" ({k} written {UNK} in the text)"
+
+        parts = [f"{n} of {c['tokens'][split]} {_PART_NAMES[split]} tokens{written(split, n)}"
                  for split, n in c["unknown"].items() if n]
         return ", ".join(parts) + " unknown, mapped to <unk>" if parts else ""
 
@@ -333,13 +368,16 @@ class TextData:
                 f"perplexity suffers; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}")
 
     def _capped_note(self) -> str:
-        total, unknown = len(self.train), self.unknown.get("train", 0)
+        # (the tokens the cap maps to <unk>: those written <unk> stay <unk> whatever the cap)
+        total, unknown = len(self.train), self.lacked("train")
         if not total or unknown <= UNSEEN_UNKNOWN * total:
             return ""
         kind = "word" if self.vocab.joiner else "character"
+        written = (f"; besides the {self.literal['train']} written <unk> in the text"
+                   if self.literal.get("train") else "")
         return (f"data.vocab_size: {unknown} of the {total} training tokens ({unknown / total:.0%}) read as <unk> "
-                f"(vocabulary {self.vocab.size}, <unk> included): the score then mostly measures predicting <unk>, "
-                f"not the text; data.vocab_size = {self._size_keeping(0.95)} keeps the {kind}s of 95 % of the "
+                f"(vocabulary {self.vocab.size}, <unk> included{written}): the score then mostly measures predicting "
+                f"<unk>, not the text; data.vocab_size = {self._size_keeping(0.95)} keeps the {kind}s of 95 % of the "
                 f"training tokens, {self._size_keeping(0.99)} those of 99 % (every {kind}: {len(self.frequencies) + 1})")
 
     def _size_keeping(self, share: float) -> int:
@@ -355,7 +393,7 @@ class TextData:
         'text: 20 training tokens (char), vocabulary 5 (<unk> included, from the training part); 3 of 3 test tokens unknown, mapped to <unk>'
         """
         kind = "word" if self.vocab.joiner else "char"
-        capped = f", the {self.vocab.size - 1} most frequent: data.vocab_size" if self.unknown.get("train") else ""
+        capped = f", the {self.vocab.size - 1} most frequent: data.vocab_size" if self.lacked("train") else ""
         return (f"text: {len(self.train)} training tokens ({kind}), vocabulary {self.vocab.size} (<unk> included, "
                 f"from the training part{capped}); {self.unknown_line() or 'no unknown tokens'}")
 
@@ -396,12 +434,12 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
                         "expected at least 2 distinct tokens, a text of one repeated token leaves nothing to "
                         "predict; give a text with varied content")
     vocab = Vocabulary.from_tokens(stream[:b.train], " " if tokens == "word" else "", cfg.vocab_size)
-    train, unknown_train = vocab.encode(stream[:b.train])
-    val, unknown_val = vocab.encode(stream[b.train:b.val])
-    test, unknown_test = vocab.encode(stream[b.val:b.test]) if b.test > b.val else (None, 0)
-    frequencies = tuple(sorted(Counter(t for t in stream[:b.train] if t != UNK).values(), reverse=True))
-    return TextData(train, val, test, vocab, {"train": unknown_train, "val": unknown_val, "test": unknown_test},
-                    frequencies)
+    parts = {"train": stream[:b.train], "val": stream[b.train:b.val], "test": stream[b.val:b.test]}
+    encoded = {split: vocab.encode(tokens) for split, tokens in parts.items()}
+    frequencies = tuple(sorted(Counter(t for t in parts["train"] if t != UNK).values(), reverse=True))
+    return TextData(encoded["train"][0], encoded["val"][0], encoded["test"][0] if b.test > b.val else None, vocab,
+                    {split: n for split, (_, n) in encoded.items()}, frequencies,
+                    {split: tokens.count(UNK) for split, tokens in parts.items()})
 
 
 def _check_block_steps(cfg: DataConfig, total: int, tokens: str, fold: Fold | None) -> None:

@@ -8,7 +8,10 @@ it (:class:`rnnlab.train.run_fit.TextFit`: ``data.path`` is not read, and may ha
 changed since; a run trained before checkpoints kept it rebuilds it from its text, which must
 still be the one it trained on), and then draws one token at a time from the softmax of the
 next-token logits divided by ``temperature``, carrying the recurrent state. ``<unk>`` is never
-drawn.
+drawn. A temperature so small that the logits divided by it overflow draws from the limit of that
+softmax as the temperature falls to 0: the largest logit (greedy decoding; ties drawn alike).
+A run that has not finished (no ``summary.json``: still running, or stopped) is sampled from the
+checkpoint it has, said in one note.
 
 Example:
     >>> sample_text("runs/lm", length=200, temperature=0.8, prompt="def ", seed=0)  # doctest: +SKIP
@@ -28,13 +31,21 @@ from rnnlab.errors import RnnlabError, RunDirError
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
+    from rnnlab.rundir import RunDir
 
 
 def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0, prompt: str = "",
                 seed: int = 0, log: Callable[[str], None] | None = None) -> str:
     """``prompt`` followed by ``length`` tokens drawn from the language model trained in
     ``run_dir`` (seeded by ``seed``: the same call gives the same text). ``log`` hears of prompt
-    tokens that the training text's vocabulary lacks (read as ``<unk>``)."""
+    tokens that the training text's vocabulary lacks (read as ``<unk>``), and of a run that has
+    not finished. ``seed``: 0 <= seed < 2**32, as ``training.seed``.
+
+    >>> sample_text("runs/lm", seed=-1)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.RnnlabError: --seed: expected an integer in [0, 2**32) (as training.seed), got -1
+    """
     from rnnlab.data import load_data
     from rnnlab.data.text import UNK, tokenize
     from rnnlab.rundir import RunDir
@@ -54,6 +65,9 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     if not (math.isfinite(temperature) and temperature > 0):  # (inf divides every logit to 0: uniform draws)
         raise RnnlabError(f"--temperature: expected a finite number > 0 (1 samples the model's own distribution, "
                           f"lower is more conservative), got {temperature}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        # (the range of training.seed: one rule for the seeds a user types)
+        raise RnnlabError(f"--seed: expected an integer in [0, 2**32) (as training.seed), got {seed!r}")
     config = load_run_config(run_dir)
     task = task_for(config)
     if task.kind != "language_model":
@@ -63,6 +77,10 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     # (the weights whose test figures the run printed: best.pt under early stopping, else last.pt)
     path = evaluated_checkpoint(run, config, "sample from")
     ckpt = load_checkpoint(path)
+    if log is not None and (status := _unfinished_status(run, config)) is not None:
+        # (a finished run's weights are those of its test figures; these are no run's final ones)
+        log(f"{run_dir}: the run has not finished {status}; sampling from {path.name}, its weights after "
+            f"step {ckpt['step']} (epoch {ckpt['epoch']})")
     data = None
     if RUN_FIT_KEY not in ckpt:  # (a run from before the record: its vocabulary from its text, as it trained)
         require_training_file(run, config, task, path, "sampling")
@@ -75,10 +93,9 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     model = model_of(run, config, task, fit, path).eval()
 
     tokens = tokenize(prompt, text.tokens, open_end=True) if prompt else []  # (continued as typed)
-    encoded, unknown = vocab.encode(tokens)
-    ids = encoded.tolist()
-    if unknown and log is not None:
-        log(_unknown_prompt(tokens, vocab.index, unknown, text.unknown_train))
+    ids = vocab.encode(tokens)[0].tolist()
+    if log is not None and (note := _unknown_prompt(tokens, vocab.index, text.unknown_train)):
+        log(note)
     if not ids:  # start where a line starts
         ids = [text.start]
     gen = torch.Generator().manual_seed(seed)
@@ -88,9 +105,8 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     with torch.no_grad():
         for _ in range(length):
             logits, state = model(inputs, None, state)
-            scores = logits[0, -1].double() / temperature
-            scores[vocab.index[UNK]] = -torch.inf
-            token = int(torch.multinomial(torch.softmax(scores, 0), 1, generator=gen))
+            token = int(torch.multinomial(_probabilities(logits[0, -1], temperature, vocab.index[UNK]), 1,
+                                          generator=gen))
             out.append(token)
             inputs = torch.tensor([[[float(token)]]])
     generated = vocab.decode(out)
@@ -113,14 +129,59 @@ def _check_unchanged(run_dir: str | Path, config: Config, fingerprint: str, trai
                       "trained on (its SHA-256 differs): the vocabulary would not match the model's; restore it")
 
 
-def _unknown_prompt(tokens: list[str], index: dict[str, int], unknown: int, in_training: int) -> str:
-    """The note on a prompt's unknown tokens: which, and whether the model ever read ``<unk>``.
+def _unfinished_status(run: RunDir, config: Config) -> str | None:
+    """How a run without ``summary.json`` stands, as ``rnnlab compare`` says it ("(running or
+    stopped at step 40 of 200)"; None for a finished run), by its last recorded epoch."""
+    from rnnlab.compare import _unfinished
 
-    >>> _unknown_prompt(list("the ça"), {c: i for i, c in enumerate("the a")}, 1, 0)
-    "--prompt: 1 of 6 tokens not in the training text's vocabulary ('ç'), read as <unk>, which the model never read in training (what follows it is a guess)"
+    try:
+        records = run.read_metrics()
+    except RunDirError:  # (a damaged record: sampling does not need them)
+        records = []
+    last = records[-1] if records else {}
+    return _unfinished(run, config, {"epoch": last.get("epoch", 0), "step": last.get("step")})
+
+
+def _probabilities(logits: torch.Tensor, temperature: float, unk: int) -> torch.Tensor:
+    """The distribution the next token is drawn from: ``softmax(logits / temperature)``, ``<unk>``
+    (id ``unk``) never; where the division overflows (a temperature like 1e-310), its limit as the
+    temperature falls to 0: the largest logits alike, the others never (greedy decoding).
+
+    >>> _probabilities(torch.tensor([5.0, 1.0, 3.0, 3.0]), 1e-310, 0).tolist()
+    [0.0, 0.0, 0.5, 0.5]
+    >>> _probabilities(torch.tensor([0.0, -1.0, -2.0]), 1e-310, 0).tolist()  # (every score overflows to -inf)
+    [0.0, 1.0, 0.0]
     """
-    missing = list(dict.fromkeys(t for t in tokens if t not in index))
+    scores = logits.double() / temperature
+    scores[unk] = -torch.inf
+    if torch.isfinite(scores.max()):  # (a score overflowing to -inf below a finite largest one: exp gives 0 anyway)
+        return torch.softmax(scores, 0)
+    # (the largest score overflowed to +inf, or every one to -inf: softmax would give nan; its limit
+    # is what it would give without the overflow, to a double's precision, as any gap between two
+    # logits divided by a temperature this small is far beyond what exp can tell from 0)
+    raw = logits.double().clone()
+    raw[unk] = -torch.inf
+    top = (raw == raw.max()).double()
+    return top / top.sum()
+
+
+def _unknown_prompt(tokens: list[str], index: dict[str, int], in_training: int) -> str:
+    """The note on a prompt's tokens that the vocabulary lacks ("" when none does): which, and
+    whether the model ever read ``<unk>`` (``in_training``: the training tokens read as
+    ``<unk>``, those written ``<unk>`` in the text included). A prompt's own ``<unk>`` is the
+    vocabulary's.
+
+    >>> _unknown_prompt(list("the ça"), {c: i for i, c in enumerate("the a")}, 0)
+    "--prompt: 1 of 6 tokens not in the training text's vocabulary ('ç'), read as <unk>, which the model never read in training (what follows it is a guess)"
+    >>> _unknown_prompt(["the", "zebra", "<unk>"], {"<unk>": 0, "the": 1}, 1900)
+    "--prompt: 1 of 3 tokens not in the training text's vocabulary ('zebra'), read as <unk>, which the model read 1900 times in training"
+    """
+    lacked = [t for t in tokens if t not in index]
+    if not lacked:
+        return ""
+    missing = list(dict.fromkeys(lacked))
     shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
-    seen = (f"which the training text held {in_training} times" if in_training else
+    seen = (f"which the model read {in_training} times in training" if in_training else
             "which the model never read in training (what follows it is a guess)")
-    return f"--prompt: {unknown} of {len(tokens)} tokens not in the training text's vocabulary ({shown}), read as <unk>, {seen}"
+    return (f"--prompt: {len(lacked)} of {len(tokens)} tokens not in the training text's vocabulary ({shown}), "
+            f"read as <unk>, {seen}")

@@ -1557,6 +1557,7 @@ def template_for(task: str = "classification", dataset: str | None = None) -> st
     edits = (_NO_DILATION_EDITS if (kind != "classification" or per_step) else ()) + edits
     edits += _REGRESSION_EDITS if kind == "regression" else ()
     edits += _SEQUENCE_REGRESSION_EDITS if kind == "regression" and not per_step else ()
+    edits += _PER_STEP_REGRESSION_KIND if kind == "regression" and per_step else ()
     edits += _NO_ADAPT_EDITS if (kind != "classification" or per_step) else ()
     for old, new in edits:
         if old not in text:  # TEMPLATE changed under an edit: fail here, not in a user's run
@@ -1700,8 +1701,8 @@ _FORECASTING_EDITS = (
      "[[model.frontend.blocks]]\nchannels = 64\nkernel_size = 3\nnorm = \"batch\"\npool = 2\n"
      "# stride = 1                    # per block; activation = \"relu\" | \"tanh\" | \"gelu\" | \"none\"\n\n",
      "# No conv front-end: a centred convolution would read the steps the model forecasts.\n\n"),
-    ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
-     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
+    ('pooling = "mean"                # mean | last | max | mean_max: the recurrent outputs over valid steps, or the final state\n'
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "mean_max" | "none"\n',
      "# the head reads every step's output: nothing is pooled\n"
      "zero_init = true                # the output layer starts at 0: the model starts as its reference forecast\n"
      "                                #   (relative_to) and learns corrections from there\n"),
@@ -1743,6 +1744,12 @@ _SEQUENCE_REGRESSION_EDITS = (
      "patience = 20                   # epochs without improvement (0: train the whole budget); the best epoch's weights are kept"),
 )
 
+#: Values per step: the kind line's comment (after :data:`_REGRESSION_EDITS` wrote it for values per sequence).
+_PER_STEP_REGRESSION_KIND = (
+    ('kind = "regression"             # values per sequence, scored by RMSE',
+     'kind = "regression"             # values (per_step: at every step), scored by RMSE'),
+)
+
 #: What a per-step template changes in :data:`TEMPLATE`: the task, a data set with a label at
 #: every step, a front-end that keeps the length (no pooling), and a head without pooling.
 _PER_STEP_EDITS = (
@@ -1759,7 +1766,7 @@ _PER_STEP_EDITS = (
      "#   (targets past a sequence's length are padding: never scored)\n"),
     ('# label_column = "label"        # .csv only\n', ""),
     ("val_fraction = 0.2              # held out from the training split, stratified\n",
-     "val_fraction = 0.2              # sequences held out from the training split (seeded)\n"),
+     "val_fraction = 0.2              # sequences held out from the training split, stratified on each one's rarest class\n"),
     ("# fully convolutional front-ends of LSTM-FCN: they find local shapes, and pooling shortens long\n"
      "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"
      "#   [model.frontend]\n#   channels = 32\n#   kernel_size = 5\n#   stride = 2\n",
@@ -1768,8 +1775,8 @@ _PER_STEP_EDITS = (
     ("pool = 2                        # max-pool over 2 steps: half the length\n", ""),
     ('norm = "batch"\npool = 2\n', 'norm = "batch"\n'),
     ("# stride = 1                    # per block; activation", "# per block: activation"),
-    ('pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state\n'
-     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "none"\n',
+    ('pooling = "mean"                # mean | last | max | mean_max: the recurrent outputs over valid steps, or the final state\n'
+     'frontend_pooling = "mean"       # "mean": join the front-end\'s mean features (LSTM-FCN head) | "max" | "mean_max" | "none"\n',
      "# per step the head reads every step's output: nothing is pooled\n"),
     ("stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end)\n",
      "stateful_window = 0             # > 0: truncated BPTT over windows of this many input steps (before the front-end; targets cut with them)\n"),
@@ -1777,6 +1784,8 @@ _PER_STEP_EDITS = (
 
 #: Per-step values: the generated adding problem (applied before :data:`_REGRESSION_EDITS`).
 _PER_STEP_VALUES = (
+    ("sequences held out from the training split, stratified on each one's rarest class\n",
+     "sequences held out from the training split, a seeded random draw\n"),
     ("# A bundled data set with a label at every step (generated: the symbol 5 steps back).\n"
      'dataset = "delayed_copy"\n',
      "# A bundled data set with values at every step (generated: the adding problem's running sum).\n"
@@ -1973,8 +1982,8 @@ pool = 2
 # stride = 1                    # per block; activation = "relu" | "tanh" | "gelu" | "none"
 
 [model.head]
-pooling = "mean"                # mean | last | max: the recurrent outputs over valid steps, or the final state
-frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "max" | "none"
+pooling = "mean"                # mean | last | max | mean_max: the recurrent outputs over valid steps, or the final state
+frontend_pooling = "mean"       # "mean": join the front-end's mean features (LSTM-FCN head) | "max" | "mean_max" | "none"
 hidden = 0                      # 0: one linear layer
 dropout = 0.0
 

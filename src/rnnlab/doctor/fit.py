@@ -801,7 +801,7 @@ def _keep_state_remedy(config: Config, say: KeySpelling | None = None) -> str:
 
     >>> from rnnlab.config import parse_config
     >>> print(_keep_state_remedy(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nlayer = "gru"\\nlayer_norm = true')))
-    keep the state longer: model.recurrent_init = "orthogonal" (now the layer's default)
+    keep the state longer: model.recurrent_init = "orthogonal" (now unset: the layer's default init)
     """
     m, say = config.model, say or KeySpelling()
     options = []
@@ -813,7 +813,7 @@ def _keep_state_remedy(config: Config, say: KeySpelling | None = None) -> str:
     if not m.layer_norm and not m.recurrent_batch_norm:
         options.append(say.set("model.layer_norm", True))
     if m.recurrent_init != "orthogonal" and m.layer != "indrnn":  # (IndRNN's recurrent weight is a vector)
-        now = "the layer's default" if m.recurrent_init is None else say.value(m.recurrent_init)
+        now = "unset: the layer's default init" if m.recurrent_init is None else say.value(m.recurrent_init)
         options.append(say.set("model.recurrent_init", "orthogonal") + f" (now {now})")
     if not options:
         return (f"keep the state longer: the layer already sets what does (gated, layer or batch norm, orthogonal "

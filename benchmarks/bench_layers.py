@@ -326,7 +326,14 @@ def with_step_variants(configs: dict[str, tuple]) -> dict[str, tuple]:
 def device_table(args: argparse.Namespace, configs: dict[str, tuple]) -> int:
     """``--device``: the rows timed on one device in this process, as ratios to torch's module
     on the same device (cuDNN on CUDA), against :data:`DEVICE_TARGETS`."""
-    device = torch.device(args.device)
+    from rnnlab.device import resolve_device
+    from rnnlab.errors import RnnlabError
+
+    try:  # (the CLI's check: one line for a device this machine has not, not torch's assertion)
+        device = resolve_device(args.device, "--device")
+    except RnnlabError as e:
+        print(f"bench_layers: error: {e}", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     lines = ["| configuration | H | rnnlab ms | torch ms | ratio | target | first call s |",
              "|---|---|---|---|---|---|---|"]

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -275,11 +276,19 @@ def _train_command(args: argparse.Namespace) -> int:
              + (f"  (the model {shown(model, max(digits.values(), default=4))}"
                 + (f": no better than {better.name})" if better and better.no_better else ")")
                 if math.isfinite(model) else ""))
+    from rnnlab.rundir import RunDir
+
     unwritten: RnnlabError | None = None
     try:
+        # (what a kill while the page is drawn leaves: a session record that says so, not one that looks whole)
+        result.timing.info["ended"] = "killed or still running: drawing the report"
+        result.timing.write(RunDir(result.run_dir))
         with result.timing.phase("report"):
             report = _write_report(result.run_dir)
     except KeyboardInterrupt as stop:
+        result.timing.info["ended"] = "interrupted while drawing the report"
+        with contextlib.suppress(OSError):
+            result.timing.write(RunDir(result.run_dir))
         raise Interrupted.of_command(stop, f"the run is finished (its summary.json is written): `rnnlab report "
                                            f"{result.run_dir}` draws its report") from None
     except OSError as e:  # a full disk at the last write: the run itself is whole, and its findings are said
@@ -288,13 +297,10 @@ def _train_command(args: argparse.Namespace) -> int:
         unwritten = RnnlabError(f"{cannot_write(e)}; the run is finished and kept (its summary.json and "
                                 f"checkpoints are written): {write_fix(e)} and `rnnlab report {result.run_dir}` "
                                 "draws its report")
-    from rnnlab.rundir import RunDir
-
+    result.timing.info.pop("ended", None)
     if unwritten is None:
         result.timing.write(RunDir(result.run_dir))
     else:  # (a measurement, not a record: the lack of room the error names would refuse it too)
-        import contextlib
-
         with contextlib.suppress(OSError):
             result.timing.write(RunDir(result.run_dir))
     _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if unwritten is None else ""))

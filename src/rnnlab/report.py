@@ -401,8 +401,39 @@ def _configuration(rd: RunDir) -> str:
     lead = f'<p class="problem">{hk.esc(edited)}.</p>' if edited else ""
     noted = hk.guarded("the data's warnings", lambda: _data_notes_html(rd))  # (nor do broken notes)
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
-    made = hk.guarded("the versions", lambda: _versions_html(rd))
+    made = hk.guarded("the versions", lambda: _versions_html(rd)) + hk.guarded(rd.timing.name, lambda: _cost_html(rd))
     return f"{lead}{made}{noted}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+
+
+def _cost_html(rd: RunDir) -> str:
+    """What the run cost (``timing.json``, every session's record summed): its seconds, the phases
+    that took most of them, the device and precision, and the computation that ran its recurrent
+    layer; nothing for a run without the record (a loop of the user's own)."""
+    from rnnlab.layers.computation import COMPUTATION_WORDS
+
+    timing = rd.read_timing()
+    if not timing:
+        return ""
+    sessions = [t for t in (*(timing.get("earlier_sessions") or []), timing) if isinstance(t, dict)]
+    phases: dict[str, float] = {}
+    for t in sessions:
+        for name, value in {**(t.get("seconds") or {}), "other": t.get("other", 0.0)}.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                phases[name] = phases.get(name, 0.0) + float(value)
+    total = sum(float(t["total"]) for t in sessions if isinstance(t.get("total"), (int, float)))
+    most = sorted(((v, k) for k, v in phases.items() if v >= 0.05), reverse=True)[:4]
+    spent = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for v, k in most)
+    where = [str(timing["device"])] if isinstance(timing.get("device"), str) else []
+    if timing.get("precision") is not None:
+        where.append("bfloat16 autocast" if timing["precision"] == "bf16" else "float32")
+    computed = timing.get("computation")
+    if isinstance(computed, dict) and all(v in COMPUTATION_WORDS for v in computed.values()):
+        train, evaluate = (COMPUTATION_WORDS[computed.get(m, "")] for m in ("training", "evaluation"))
+        where.append(f"with the recurrent layer in {train}" + ("" if train == evaluate else
+                                                               f" in training, {evaluate} in evaluation"))
+    of = f" over {len(sessions)} sessions" if len(sessions) > 1 else ""
+    on = f" on {', '.join(where)}" if where else ""
+    return f"<p class='sub'>Cost ({hk.esc(rd.timing.name)}): {total:.1f} s{of}{hk.esc(on)}: {hk.esc(spent)}.</p>"
 
 
 def _versions_text(versions: Any) -> str | None:

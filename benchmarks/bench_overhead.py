@@ -2,7 +2,7 @@
 docs/overhead.md. A benchmark, not a timed test: each figure is a ratio or a difference against a
 reference measured in the same run.
 
-* ``--part tiny`` (a): the template on UnitTest with ``training.steps = 60``: the wall time of
+* ``--part tiny`` (a): the template on UnitTest with ``training.steps = 60`` and ``[adapt]`` off: the wall time of
   ``rnnlab train`` (a process, from start to exit, report included) against a bare PyTorch
   loop of the same model and steps (a process too: the same imports, data and model, torch's
   AdamW, the threads the rnnlab run chose, no records); the run's ``timing.json`` says where the difference goes. Target: rnnlab's
@@ -150,7 +150,7 @@ def part_tiny(work: Path) -> str:
     extra = run.wall - bare.wall
     phases = " · ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in s.items() if v >= 0.005)
     return (
-        "## (a) A tiny run: the template on UnitTest, `training.steps = 60`\n\n"
+        "## (a) A tiny run: the template on UnitTest, `training.steps = 60`, `[adapt]` off (its rules would set the budget from the data)\n\n"
         "| | wall time | CPU time (user + system) | of which training (wall) |\n|---|---:|---:|---:|\n"
         f"| `rnnlab train` (process, report included) | {run.wall:.2f} s | {run.cpu:.2f} s | {s['training']:.2f} s |\n"
         f"| bare PyTorch loop, same model and steps (process) | {bare.wall:.2f} s | {bare.cpu:.2f} s | "

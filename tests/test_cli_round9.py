@@ -51,7 +51,8 @@ def test_search_and_recipe_refuse_an_absent_gpu_before_writing_anything(command,
     cfg.write_text(config(training="" if given_by == "--device" else f'device = "{ABSENT}"') + TWO_FOLDS)
     argv = [command, str(cfg), "--out", str(tmp_path / "out")] + (["--trials", "4"] if command == "search" else [])
     argv += ["--device", ABSENT] if given_by == "--device" else []
-    line = one_line_error(argv, capsys, (f"{given_by}: '{ABSENT}' asks for",), kept=tmp_path, new_files=False)
+    said = "--device" if given_by == "--device" else f"{cfg}: 'training.device'"
+    line = one_line_error(argv, capsys, (f"{said}: '{ABSENT}' asks for",), kept=tmp_path, new_files=False)
     assert "trial" not in line and "baseline" not in line  # (refused up front, not after runs failed)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]  # no study or recipe directory
 
@@ -71,7 +72,7 @@ def test_any_cuda_index_is_a_device_form_and_an_absent_one_says_so(index, tmp_pa
     assert check_device(f"cuda:{index}") == f"cuda:{index}"
     cfg = tmp_path / "c.toml"
     cfg.write_text(config(training=f'device = "cuda:{index}"'))
-    line = one_line_error(["train", str(cfg)], capsys, (f"training.device: 'cuda:{index}' asks for",),
+    line = one_line_error(["train", str(cfg)], capsys, (f"{cfg}: 'training.device': 'cuda:{index}' asks for",),
                           kept=tmp_path, new_files=False)
     assert "expected" not in line  # (not the form's error, which named cuda:N as the form it refused)
 

@@ -219,12 +219,12 @@ def _file_to_write(given: str, flag: str, what: str, force: bool | None = None, 
 
 def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
-    from rnnlab.device import resolve_device, with_device
+    from rnnlab.device import device_asked_by, resolve_device, with_device
     from rnnlab.task import task_for
     from rnnlab.train.trainer import better_reference, train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
-    resolve_device(config.training.device, "--device" if args.device else "training.device")
+    resolve_device(config.training.device, device_asked_by(args.device, args.config))
     allow = [k.strip() for k in (args.allow_change or "").split(",") if k.strip()]
     if allow and not args.resume:
         raise RnnlabError("--allow-change applies to --resume only (a new run has nothing to differ from)")
@@ -530,7 +530,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from rnnlab.config import load_config
     from rnnlab.data import load_data
-    from rnnlab.device import resolve_device, with_device
+    from rnnlab.device import device_asked_by, resolve_device, with_device
     from rnnlab.doctor import diagnose
     from rnnlab.task import task_for
     from rnnlab.train.model import LogitsOnly, build_model
@@ -540,7 +540,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.steps < 0:
         raise RnnlabError(f"--steps: expected an integer >= 0 (optimizer steps to observe), got {args.steps}")
     config = with_device(load_config(args.config), args.device)
-    device = resolve_device(config.training.device, "--device" if args.device else "training.device")
+    device = resolve_device(config.training.device, device_asked_by(args.device, args.config))
     config, shape = adapt_to_shape(config)  # the model train would build
     if shape is not None:
         _say(shape.line())

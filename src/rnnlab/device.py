@@ -18,6 +18,7 @@ device(type='cpu')
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -48,6 +49,16 @@ def check_device(value: object, name: str = "training.device") -> str:
     if isinstance(value, str) and (value in ("auto", "cpu", "cuda") or _CUDA_N.fullmatch(value)):
         return value
     raise ConfigError(f'{name}: expected "auto", "cpu", "cuda" or "cuda:N" (N = 0, 1, ...), got {value!r}')
+
+
+def device_asked_by(flag: str | None, config: str | os.PathLike[str]) -> str:
+    """Where a command's device was asked for, as its errors name it: ``--device`` when the flag
+    was given, else the config file's key, named with the file as the config's other errors are.
+
+    >>> device_asked_by("cuda", "c.toml"), device_asked_by(None, "c.toml")
+    ('--device', "c.toml: 'training.device'")
+    """
+    return "--device" if flag else f"{config}: 'training.device'"
 
 
 def require_device(value: str, name: str = "training.device") -> str:

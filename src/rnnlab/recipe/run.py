@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
-from rnnlab.device import require_device, use_worker_device, with_device
+from rnnlab.device import device_asked_by, require_device, use_worker_device, with_device
 from rnnlab.errors import ConfigError, Interrupted, RnnlabError
 from rnnlab.recipe.procedure import RecipeResult, run_recipe
 from rnnlab.recipe.report import step_record, write_recipe_report
@@ -274,7 +274,7 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     base = with_device(base, options.device)
     # (every run would fail alike: refused now, naming the flag or key, before anything is written)
-    require_device(base.training.device, "--device" if options.device else "training.device")
+    require_device(base.training.device, device_asked_by(options.device, options.config))
     warn_oversubscribed(base.training.threads, options.workers)
     steps = select_steps(options.steps, base)
     search = base.search if base.search is not None else SearchConfig(metric=task_for(base).score)

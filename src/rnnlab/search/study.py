@@ -51,7 +51,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
-from rnnlab.device import require_device, use_worker_device, with_device
+from rnnlab.device import device_asked_by, require_device, use_worker_device, with_device
 from rnnlab.errors import Interrupted, RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
@@ -192,7 +192,7 @@ def prepare(options: SearchOptions) -> Setup:
     base = with_derived_names(load_config(options.config))  # name and output.dir follow the data, as in train
     base = with_device(base, options.device)
     # (every trial would fail alike: refused now, naming the flag or key, before anything is written)
-    require_device(base.training.device, "--device" if options.device else "training.device")
+    require_device(base.training.device, device_asked_by(options.device, options.config))
     warn_oversubscribed(base.training.threads, options.workers)
     task = task_for(base)
     search = base.search if base.search is not None else SearchConfig(metric=task.score)

@@ -4,18 +4,181 @@ Sizes in a config are bounded (``rnnlab.config.MAX_WIDTH``, ...), but widths wit
 can still multiply into more than the machine holds (``hidden_size = 60000`` is 14 G parameters
 in an LSTM), and so can long sequences: a forward and backward pass keeps every recurrent step's
 tensors until the backward pass has used them (16 series of 20000 steps through an LSTM of 128
-units keep about 3 GiB). The allocator would fail after minutes, or the machine would swap.
+units keep about 2.6 GiB). The allocator would fail after minutes, or the machine would swap.
 
 The estimate (:func:`training_bytes`) is the parameters, built on PyTorch's ``meta`` device
 (shapes only, nothing allocated) and held in float32 four times (weights, gradients, two
 optimizer moments), plus the larger of the training step's activations and those of the passes
-of the health check and gradient through time over ``tracking.inspect_steps``. The activations
-are batch × recurrent steps × hidden size × 4 bytes × :data:`SAVED` (the tensors a step of the
-layer keeps for the backward pass, measured) × layers × directions, plus a front-end's conv
-blocks and a per-step head. Measured as peak RSS growth over one forward + backward in a fresh
-process (lstm, gru, rnn, indrnn; regularizers, layer norm, bidirectional, two layers, per-step;
-hidden 32-128, 1000-3000 steps, activations of 30-450 MB), it is an upper bound within 1.5× of
-the measurement (1.1-1.4×) (more at smaller sizes, where the allowance for each step's graph dominates).
+of the health check and gradient through time over ``tracking.inspect_steps``. What a step keeps
+depends on the computation that runs the layer, which the layer picks
+(:func:`rnnlab.layers.computation.choose_computation`, asked through :func:`computation_of`):
+torch's fused kernel keeps its gates, rnnlab's fast loop what its hand-written backward reads,
+and the autograd loop (layer norm outside the LSTM, activations neither has, and the health
+check's passes, which record gates or states) every operation's inputs, about twice as much.
+The activations are batch × recurrent steps × hidden size × 4 bytes × (layers × directions ×
+(:data:`KEPT` + :data:`OPTION_KEPT` of the regularizers on) + :data:`PEAK`), by computation and
+layer kind, plus :data:`STEP_OVERHEAD` per step, layer and direction, a front-end's conv blocks
+and a per-step head.
+
+Measured as peak RSS growth over one forward + backward in a fresh process, under the training
+process's heap policy (:mod:`rnnlab.heap`), after a warm-up on a tiny batch
+(``benchmarks/bench_memory.py``: 64 series, 2 input channels, 4 classes; each layer plain, with
+layer_norm, zoneout 0.1, recurrent_batch_norm, relu activation (an IndRNN's default), bidirectional,
+2 layers, the template's regularizers together (recurrent_dropout 0.1, zoneout 0.1,
+recurrent_batch_norm), zoneout bidirectional; hidden 64 and 256, 600 and 1200 steps), the
+estimate of the step (activations and parameters) is an upper bound within 1.5× of the
+measurement: 1.03-1.49× over this grid (MB: 10^6 bytes; the same configuration spreads by up to
+1.4× between sizes, as the allocator's pages fall):
+
+    | lstm plain, H=64, T=600 | torch | 154 | 167 | 1.09 |
+    | lstm plain, H=64, T=1200 | torch | 307 | 335 | 1.09 |
+    | lstm plain, H=256, T=600 | torch | 606 | 673 | 1.11 |
+    | lstm plain, H=256, T=1200 | torch | 1208 | 1341 | 1.11 |
+    | lstm layer_norm, H=64, T=600 | fast | 139 | 153 | 1.10 |
+    | lstm layer_norm, H=64, T=1200 | fast | 269 | 305 | 1.13 |
+    | lstm layer_norm, H=256, T=600 | fast | 549 | 599 | 1.09 |
+    | lstm layer_norm, H=256, T=1200 | fast | 1070 | 1194 | 1.12 |
+    | lstm zoneout, H=64, T=600 | fast | 105 | 123 | 1.17 |
+    | lstm zoneout, H=64, T=1200 | fast | 204 | 246 | 1.21 |
+    | lstm zoneout, H=256, T=600 | fast | 404 | 481 | 1.19 |
+    | lstm zoneout, H=256, T=1200 | fast | 797 | 958 | 1.20 |
+    | lstm recurrent_batch_norm, H=64, T=600 | fast | 139 | 155 | 1.12 |
+    | lstm recurrent_batch_norm, H=64, T=1200 | fast | 272 | 307 | 1.13 |
+    | lstm recurrent_batch_norm, H=256, T=600 | fast | 549 | 608 | 1.11 |
+    | lstm recurrent_batch_norm, H=256, T=1200 | fast | 1081 | 1203 | 1.11 |
+    | lstm relu, H=64, T=600 | autograd | 168 | 197 | 1.17 |
+    | lstm relu, H=64, T=1200 | autograd | 314 | 393 | 1.25 |
+    | lstm relu, H=256, T=600 | autograd | 549 | 732 | 1.33 |
+    | lstm relu, H=256, T=1200 | autograd | 1127 | 1459 | 1.29 |
+    | lstm bidirectional, H=64, T=600 | torch | 256 | 276 | 1.08 |
+    | lstm bidirectional, H=64, T=1200 | torch | 469 | 551 | 1.17 |
+    | lstm bidirectional, H=256, T=600 | torch | 927 | 1110 | 1.20 |
+    | lstm bidirectional, H=256, T=1200 | torch | 1853 | 2211 | 1.19 |
+    | lstm 2 layers, H=64, T=600 | torch | 247 | 276 | 1.12 |
+    | lstm 2 layers, H=64, T=1200 | torch | 449 | 551 | 1.23 |
+    | lstm 2 layers, H=256, T=600 | torch | 885 | 1114 | 1.26 |
+    | lstm 2 layers, H=256, T=1200 | torch | 1766 | 2215 | 1.25 |
+    | lstm template, H=64, T=600 | fast | 163 | 180 | 1.10 |
+    | lstm template, H=64, T=1200 | fast | 317 | 357 | 1.12 |
+    | lstm template, H=256, T=600 | fast | 628 | 707 | 1.13 |
+    | lstm template, H=256, T=1200 | fast | 1238 | 1400 | 1.13 |
+    | gru plain, H=64, T=600 | torch | 137 | 157 | 1.15 |
+    | gru plain, H=64, T=1200 | torch | 294 | 315 | 1.07 |
+    | gru plain, H=256, T=600 | torch | 454 | 632 | 1.39 |
+    | gru plain, H=256, T=1200 | torch | 909 | 1262 | 1.39 |
+    | gru layer_norm, H=64, T=600 | autograd | 245 | 275 | 1.12 |
+    | gru layer_norm, H=64, T=1200 | autograd | 447 | 551 | 1.23 |
+    | gru layer_norm, H=256, T=600 | autograd | 908 | 1045 | 1.15 |
+    | gru layer_norm, H=256, T=1200 | autograd | 1815 | 2087 | 1.15 |
+    | gru zoneout, H=64, T=600 | fast | 163 | 177 | 1.09 |
+    | gru zoneout, H=64, T=1200 | fast | 326 | 354 | 1.09 |
+    | gru zoneout, H=256, T=600 | fast | 591 | 696 | 1.18 |
+    | gru zoneout, H=256, T=1200 | fast | 1220 | 1389 | 1.14 |
+    | gru recurrent_batch_norm, H=64, T=600 | fast | 279 | 302 | 1.08 |
+    | gru recurrent_batch_norm, H=64, T=1200 | fast | 519 | 601 | 1.16 |
+    | gru recurrent_batch_norm, H=256, T=600 | fast | 1029 | 1194 | 1.16 |
+    | gru recurrent_batch_norm, H=256, T=1200 | fast | 2058 | 2379 | 1.16 |
+    | gru relu, H=64, T=600 | autograd | 158 | 192 | 1.21 |
+    | gru relu, H=64, T=1200 | autograd | 322 | 384 | 1.19 |
+    | gru relu, H=256, T=600 | autograd | 554 | 711 | 1.28 |
+    | gru relu, H=256, T=1200 | autograd | 1157 | 1419 | 1.23 |
+    | gru bidirectional, H=64, T=600 | torch | 225 | 246 | 1.09 |
+    | gru bidirectional, H=64, T=1200 | torch | 450 | 492 | 1.09 |
+    | gru bidirectional, H=256, T=600 | torch | 841 | 989 | 1.18 |
+    | gru bidirectional, H=256, T=1200 | torch | 1685 | 1973 | 1.17 |
+    | gru 2 layers, H=64, T=600 | torch | 229 | 246 | 1.08 |
+    | gru 2 layers, H=64, T=1200 | torch | 437 | 492 | 1.13 |
+    | gru 2 layers, H=256, T=600 | torch | 777 | 993 | 1.28 |
+    | gru 2 layers, H=256, T=1200 | torch | 1552 | 1976 | 1.27 |
+    | gru template, H=64, T=600 | fast | 279 | 302 | 1.08 |
+    | gru template, H=64, T=1200 | fast | 559 | 601 | 1.08 |
+    | gru template, H=256, T=600 | fast | 1088 | 1194 | 1.10 |
+    | gru template, H=256, T=1200 | fast | 2137 | 2379 | 1.11 |
+    | rnn plain, H=64, T=600 | torch | 40 | 48 | 1.21 |
+    | rnn plain, H=64, T=1200 | torch | 78 | 96 | 1.24 |
+    | rnn plain, H=256, T=600 | torch | 142 | 194 | 1.36 |
+    | rnn plain, H=256, T=1200 | torch | 288 | 386 | 1.34 |
+    | rnn layer_norm, H=64, T=600 | autograd | 89 | 113 | 1.27 |
+    | rnn layer_norm, H=64, T=1200 | autograd | 179 | 226 | 1.26 |
+    | rnn layer_norm, H=256, T=600 | autograd | 315 | 394 | 1.25 |
+    | rnn layer_norm, H=256, T=1200 | autograd | 553 | 788 | 1.42 |
+    | rnn zoneout, H=64, T=600 | fast | 75 | 93 | 1.25 |
+    | rnn zoneout, H=64, T=1200 | fast | 149 | 187 | 1.25 |
+    | rnn zoneout, H=256, T=600 | fast | 315 | 360 | 1.14 |
+    | rnn zoneout, H=256, T=1200 | fast | 591 | 719 | 1.22 |
+    | rnn recurrent_batch_norm, H=64, T=600 | fast | 112 | 123 | 1.10 |
+    | rnn recurrent_batch_norm, H=64, T=1200 | fast | 223 | 246 | 1.10 |
+    | rnn recurrent_batch_norm, H=256, T=600 | fast | 397 | 480 | 1.21 |
+    | rnn recurrent_batch_norm, H=256, T=1200 | fast | 717 | 957 | 1.33 |
+    | rnn relu, H=64, T=600 | torch | 40 | 48 | 1.21 |
+    | rnn relu, H=64, T=1200 | torch | 79 | 96 | 1.22 |
+    | rnn relu, H=256, T=600 | torch | 144 | 194 | 1.35 |
+    | rnn relu, H=256, T=1200 | torch | 288 | 386 | 1.34 |
+    | rnn bidirectional, H=64, T=600 | torch | 81 | 96 | 1.19 |
+    | rnn bidirectional, H=64, T=1200 | torch | 174 | 193 | 1.11 |
+    | rnn bidirectional, H=256, T=600 | torch | 326 | 388 | 1.19 |
+    | rnn bidirectional, H=256, T=1200 | torch | 681 | 773 | 1.13 |
+    | rnn 2 layers, H=64, T=600 | torch | 74 | 97 | 1.30 |
+    | rnn 2 layers, H=64, T=1200 | torch | 170 | 193 | 1.13 |
+    | rnn 2 layers, H=256, T=600 | torch | 377 | 389 | 1.03 |
+    | rnn 2 layers, H=256, T=1200 | torch | 528 | 774 | 1.47 |
+    | rnn template, H=64, T=600 | fast | 131 | 143 | 1.09 |
+    | rnn template, H=64, T=1200 | fast | 262 | 286 | 1.09 |
+    | rnn template, H=256, T=600 | fast | 456 | 559 | 1.23 |
+    | rnn template, H=256, T=1200 | fast | 874 | 1114 | 1.27 |
+    | indrnn plain, H=64, T=600 | fast | 70 | 77 | 1.10 |
+    | indrnn plain, H=64, T=1200 | fast | 124 | 153 | 1.24 |
+    | indrnn plain, H=256, T=600 | fast | 246 | 292 | 1.19 |
+    | indrnn plain, H=256, T=1200 | fast | 492 | 584 | 1.19 |
+    | indrnn layer_norm, H=64, T=600 | autograd | 67 | 93 | 1.39 |
+    | indrnn layer_norm, H=64, T=1200 | autograd | 135 | 187 | 1.38 |
+    | indrnn layer_norm, H=256, T=600 | autograd | 276 | 315 | 1.14 |
+    | indrnn layer_norm, H=256, T=1200 | autograd | 543 | 629 | 1.16 |
+    | indrnn zoneout, H=64, T=600 | fast | 84 | 99 | 1.18 |
+    | indrnn zoneout, H=64, T=1200 | fast | 168 | 199 | 1.18 |
+    | indrnn zoneout, H=256, T=600 | fast | 325 | 382 | 1.18 |
+    | indrnn zoneout, H=256, T=1200 | fast | 669 | 765 | 1.14 |
+    | indrnn recurrent_batch_norm, H=64, T=600 | fast | 111 | 123 | 1.11 |
+    | indrnn recurrent_batch_norm, H=64, T=1200 | fast | 232 | 246 | 1.06 |
+    | indrnn recurrent_batch_norm, H=256, T=600 | fast | 436 | 479 | 1.10 |
+    | indrnn recurrent_batch_norm, H=256, T=1200 | fast | 813 | 956 | 1.18 |
+    | indrnn relu, H=64, T=600 | fast | 70 | 77 | 1.10 |
+    | indrnn relu, H=64, T=1200 | fast | 139 | 153 | 1.10 |
+    | indrnn relu, H=256, T=600 | fast | 246 | 292 | 1.19 |
+    | indrnn relu, H=256, T=1200 | fast | 492 | 584 | 1.19 |
+    | indrnn bidirectional, H=64, T=600 | fast | 99 | 114 | 1.15 |
+    | indrnn bidirectional, H=64, T=1200 | fast | 184 | 228 | 1.24 |
+    | indrnn bidirectional, H=256, T=600 | fast | 315 | 427 | 1.35 |
+    | indrnn bidirectional, H=256, T=1200 | fast | 572 | 853 | 1.49 |
+    | indrnn 2 layers, H=64, T=600 | fast | 89 | 114 | 1.28 |
+    | indrnn 2 layers, H=64, T=1200 | fast | 178 | 228 | 1.28 |
+    | indrnn 2 layers, H=256, T=600 | fast | 316 | 428 | 1.35 |
+    | indrnn 2 layers, H=256, T=1200 | fast | 572 | 854 | 1.49 |
+    | indrnn template, H=64, T=600 | fast | 131 | 146 | 1.11 |
+    | indrnn template, H=64, T=1200 | fast | 262 | 292 | 1.11 |
+    | indrnn template, H=256, T=600 | fast | 495 | 569 | 1.15 |
+    | indrnn template, H=256, T=1200 | fast | 971 | 1137 | 1.17 |
+    | lstm zoneout bidirectional, H=64, T=600 | fast | 214 | 246 | 1.15 |
+    | lstm zoneout bidirectional, H=64, T=1200 | fast | 421 | 492 | 1.17 |
+    | lstm zoneout bidirectional, H=256, T=600 | fast | 837 | 962 | 1.15 |
+    | lstm zoneout bidirectional, H=256, T=1200 | fast | 1659 | 1916 | 1.15 |
+    | gru zoneout bidirectional, H=64, T=600 | fast | 252 | 276 | 1.09 |
+    | gru zoneout bidirectional, H=64, T=1200 | fast | 483 | 551 | 1.14 |
+    | gru zoneout bidirectional, H=256, T=600 | fast | 834 | 1078 | 1.29 |
+    | gru zoneout bidirectional, H=256, T=1200 | fast | 1697 | 2149 | 1.27 |
+    | rnn zoneout bidirectional, H=64, T=600 | fast | 119 | 143 | 1.20 |
+    | rnn zoneout bidirectional, H=64, T=1200 | fast | 237 | 285 | 1.20 |
+    | rnn zoneout bidirectional, H=256, T=600 | fast | 472 | 543 | 1.15 |
+    | rnn zoneout bidirectional, H=256, T=1200 | fast | 832 | 1084 | 1.30 |
+    | indrnn zoneout bidirectional, H=64, T=600 | fast | 148 | 159 | 1.08 |
+    | indrnn zoneout bidirectional, H=64, T=1200 | fast | 257 | 319 | 1.24 |
+    | indrnn zoneout bidirectional, H=256, T=600 | fast | 512 | 608 | 1.19 |
+    | indrnn zoneout bidirectional, H=256, T=1200 | fast | 906 | 1215 | 1.34 |
+
+The regularizers not in the grid (input and weight dropout, residual sums, norms and dropout
+between layers) keep little beside these and are not counted; the health check's passes are
+estimated with the autograd loop's measured rows, and for GRU, RNN and IndRNN with the LSTM's
+option costs (more gates: an over-estimate).
 
 Example:
     >>> from rnnlab.config import ModelConfig
@@ -28,7 +191,7 @@ Example:
     >>> check_memory(ModelConfig(hidden_size=128), 3, 4, available=2 * 2**30, plan=StepPlan(16, 20000))
     Traceback (most recent call last):
     ...
-    rnnlab.errors.ConfigError: memory of a training step (model.hidden_size = 128, training.batch_size = 16, 20000 steps a batch): a forward and backward pass keeps about 3.24 GiB of activations, 3.24 GiB needed against the 2 GiB of memory available; lower model.hidden_size or training.batch_size, or shorten the recurrent steps (the series' length, training.stateful_window, a front-end's pooling)
+    rnnlab.errors.ConfigError: memory of a training step (model.hidden_size = 128, training.batch_size = 16, 20000 steps a batch): a forward and backward pass keeps about 2.59 GiB of activations, 2.6 GiB needed against the 2 GiB of memory available; lower model.hidden_size or training.batch_size, or shorten the recurrent steps (the series' length, training.stateful_window, a front-end's pooling)
 """
 
 from __future__ import annotations
@@ -49,14 +212,40 @@ if TYPE_CHECKING:
 #: float32 copies of each parameter while training: weights, gradients, two optimizer moments
 COPIES = 4
 
-#: float32 tensors of the hidden size that one recurrent step of each layer keeps for the backward
-#: pass, per series, rounded up from the measurement (lstm 15-19 with the template's regularizers,
-#: gru 28, rnn 3.4, indrnn 6.2), with room for mean/max pooling over the outputs
-SAVED = {"lstm": 21, "gru": 31, "rnn": 4, "indrnn": 7}
+#: float32 tensors of the hidden size that one recurrent step of one layer and direction keeps
+#: for the backward pass, per series, by computation and layer kind (measured:
+#: benchmarks/bench_memory.py): torch's kernel keeps its gates, rnnlab's fast loop what its
+#: hand-written backward reads, the autograd loop every operation's inputs
+KEPT = {
+    "torch": {"lstm": 11, "gru": 9, "rnn": 4.9, "indrnn": 0},
+    "fast": {"lstm": 12, "gru": 9.5, "rnn": 4.5, "indrnn": 3.3},
+    "autograd": {"lstm": 17, "gru": 17.5, "rnn": 9.5, "indrnn": 7.5},
+}
+
+#: what the backward pass adds at its peak over what the steps keep (the gradients of a layer's
+#: input term and outputs, the kernel's workspace), per step and series in tensors of the hidden
+#: size, once: the layers and directions run their backward one after the other
+PEAK = {
+    "torch": {"lstm": 6, "gru": 7, "rnn": 0, "indrnn": 0},
+    "fast": {"lstm": 0, "gru": 8, "rnn": 4.5, "indrnn": 4},
+    "autograd": {"lstm": 1, "gru": 0, "rnn": 0, "indrnn": 0},
+}
+
+#: what a regularizer that is on (:func:`rnnlab.layers.regularizers.in_effect`, by name) adds to
+#: :data:`KEPT` in each computation that computes it, per layer kind (its masks, a norm's
+#: statistics and normalized terms)
+OPTION_KEPT = {
+    "layer_norm": {"fast": {"lstm": 3}, "autograd": {"lstm": 11.5, "gru": 8.5, "rnn": 0, "indrnn": 0}},
+    "recurrent_batch_norm": {"fast": {"lstm": 3, "gru": 12.5, "rnn": 3, "indrnn": 4.7},
+                             "autograd": {"lstm": 8.5, "gru": 8.5, "rnn": 8.5, "indrnn": 8.5}},
+    "zoneout": {"fast": {"lstm": 0, "gru": 0, "rnn": 0, "indrnn": 2.3}, "autograd": {"lstm": 5, "gru": 5, "rnn": 5, "indrnn": 5}},
+    "recurrent_dropout": {"fast": {"lstm": 2.5, "gru": 0, "rnn": 2, "indrnn": 0},
+                          "autograd": {"lstm": 2.5, "gru": 2.5, "rnn": 2.5, "indrnn": 2.5}},
+}
 
 #: bytes each recurrent step's autograd graph takes beside its tensors (nodes, views), per layer
-#: and direction, whatever the batch: what dominates at small widths
-STEP_OVERHEAD = 2048
+#: and direction, whatever the batch: what dominates the autograd loop at small widths
+STEP_OVERHEAD = {"torch": 0, "fast": 8192, "autograd": 32768}
 
 #: float32 tensors of a front-end block's width it keeps per step (conv, norm, activation, pool)
 FRONTEND_SAVED = 6
@@ -92,6 +281,29 @@ class StepPlan:
         return cls(tc.batch_size, tc.stateful_window if window else length, per_step, inspect, window)
 
 
+def _meta_layer(cfg: ModelConfig) -> torch.nn.Module:
+    """The recurrent layer of ``cfg`` on the ``meta`` device (shapes only), options resolved."""
+    from rnnlab.train.model import build_recurrent
+
+    with torch.device("meta"):
+        return build_recurrent(cfg, 1)
+
+
+def computation_of(cfg: ModelConfig, recording: bool = False) -> str:
+    """The computation the recurrent layer of ``cfg`` runs in a training step, as the layer picks
+    it (:func:`rnnlab.layers.computation.choose_computation`, the one place that does);
+    ``recording``: gates or states are recorded (the health check's and the gradient through
+    time's passes).
+
+    >>> computation_of(ModelConfig(layer="gru")), computation_of(ModelConfig(layer="gru", layer_norm=True))
+    ('torch', 'autograd')
+    """
+    from rnnlab.layers.computation import choose_computation
+
+    layer = _meta_layer(cfg)
+    return choose_computation(layer.options, layer.spec, recording=recording, training=True)
+
+
 def _count(cfg: ModelConfig, input_size: int, num_classes: int) -> tuple[int, int]:
     from rnnlab.train.model import SequenceClassifier
 
@@ -107,13 +319,19 @@ def parameter_bytes(cfg: ModelConfig, input_size: int, num_classes: int) -> int:
     return 4 * (COPIES * params + buffers)
 
 
-def activation_bytes(cfg: ModelConfig, num_classes: int, batch_size: int, steps: int, per_step: bool = False) -> int:
+def activation_bytes(cfg: ModelConfig, num_classes: int, batch_size: int, steps: int, per_step: bool = False,
+                     computation: str | None = None) -> int:
     """Bytes one forward and backward pass over ``batch_size`` series of ``steps`` steps keeps
-    for its backward pass (an upper bound: the module docstring's rule).
+    for its backward pass at its peak (an upper bound: the module docstring's rule), for the
+    computation the layer runs (default: :func:`computation_of`; ``"autograd"`` for the passes
+    that record gates or states).
 
-    >>> activation_bytes(ModelConfig(hidden_size=128), 4, 16, 20000) / 2**30
-    3.24...
+    >>> activation_bytes(ModelConfig(hidden_size=128), 4, 16, 20000) / 2**30  # (torch's kernel)
+    2.59...
     """
+    from rnnlab.layers.regularizers import in_effect
+
+    family = (computation or computation_of(cfg)).split("-")[0]  # ("fast-python", "fast-inductor": the fast loop)
     recurrent_steps = steps
     per_series = 0
     if cfg.frontend is not None:
@@ -121,11 +339,14 @@ def activation_bytes(cfg: ModelConfig, num_classes: int, batch_size: int, steps:
             per_series += 4 * FRONTEND_SAVED * block.channels * block.conv_steps(recurrent_steps)
             recurrent_steps = block.steps_after(recurrent_steps)
     directions = 2 if cfg.bidirectional else 1
-    width = cfg.hidden_size * directions
-    per_series += cfg.num_layers * recurrent_steps * 4 * SAVED[cfg.layer] * width
-    graph = cfg.num_layers * directions * recurrent_steps * STEP_OVERHEAD
+    runs = cfg.num_layers * directions  # (each layer and direction runs its own steps)
+    kind = cfg.layer
+    kept = KEPT[family][kind] + sum(OPTION_KEPT.get(reg.name, {}).get(family, {}).get(kind, 0)
+                                    for reg in in_effect(_meta_layer(cfg).options, training=True))
+    per_series += recurrent_steps * 4 * cfg.hidden_size * (runs * kept + PEAK[family][kind])
+    graph = runs * recurrent_steps * STEP_OVERHEAD[family]
     if per_step:  # the head on every step: its input, hidden layer and logits, with their gradients
-        per_series += 4 * 2 * recurrent_steps * (width + cfg.head.hidden + num_classes)
+        per_series += 4 * 2 * recurrent_steps * (cfg.hidden_size * directions + cfg.head.hidden + num_classes)
     return cfg.ensemble * (batch_size * per_series + graph)
 
 
@@ -139,8 +360,13 @@ def training_bytes(cfg: ModelConfig, input_size: int, num_classes: int, plan: St
     step = activation_bytes(cfg, num_classes, plan.batch_size, plan.steps, plan.per_step)
     inspect = 0
     if plan.inspect_steps:
-        inspect = activation_bytes(cfg, num_classes, plan.batch_size, plan.inspect_steps, plan.per_step)
-        inspect += 4 * 2 * plan.batch_size * plan.inspect_steps * cfg.hidden_size * (1 + cfg.bidirectional)
+        # (they record gates or states, so the layer runs its autograd loop; each step's gradient
+        # probe and the recorded gates, listed and then stacked, come on top)
+        inspect = activation_bytes(cfg, num_classes, plan.batch_size, plan.inspect_steps, plan.per_step,
+                                   computation_of(cfg, recording=True))
+        runs = cfg.num_layers * (1 + cfg.bidirectional)
+        gates = len(_meta_layer(cfg).spec.gates)
+        inspect += 4 * plan.batch_size * plan.inspect_steps * cfg.hidden_size * runs * (2 + 2 * gates)
     return parameter_bytes(cfg, input_size, num_classes), max(step, inspect)
 
 

@@ -221,7 +221,7 @@ def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.device import device_asked_by, resolve_device, with_device
     from rnnlab.task import task_for
-    from rnnlab.train.trainer import better_reference, train, with_derived_names
+    from rnnlab.train.trainer import better_reference, shown_apart, train, with_derived_names
 
     config = with_device(load_config(args.config), args.device)
     resolve_device(config.training.device, device_asked_by(args.device, args.config))
@@ -263,18 +263,11 @@ def _train_command(args: argparse.Namespace) -> int:
         refs = {name.replace("_", " "): float(v[headline.name]) for name, v in result.baselines[split].items()}
         model = float(((result.test if split == "test" else result.train_eval) or {}).get(headline.name, math.nan))
         # The per-channel line's rule too (better_reference): the model beside the better reference, "no
-        # better" where it does not beat it, in digits enough to tell the figures apart (at 4, a loss to
-        # seasonal naive, 5.50948 against 5.50889, read as a tie). (Metric.show has no digits to ask
-        # for: its format, with more.)
-        def shown(value: float, digits: int) -> str:
-            return headline.show(value) if digits == 4 else f"{value:.{digits}{'f' if headline.fraction else 'g'}}"
-
-        digits = {name: next((d for d in range(4, 9) if shown(model, d) != shown(r, d)), 8)
-                  if math.isfinite(model) and r != model else 4 for name, r in refs.items()}
+        # better" where it does not beat it, each figure in digits enough to tell it from the model's
         better = better_reference(model, refs, headline)
-        _say(f"{split} {headline.label}: " + "  ".join(f"{name} {shown(r, digits[name])}" for name, r in refs.items())
-             + (f"  (the model {shown(model, max(digits.values(), default=4))}"
-                + (f": no better than {better.name})" if better and better.no_better else ")")
+        model_text, refs_text = shown_apart(model, refs, headline)
+        _say(f"{split} {headline.label}: " + "  ".join(f"{name} {refs_text[name]}" for name in refs)
+             + (f"  (the model {model_text}" + (f": no better than {better.name})" if better and better.no_better else ")")
                 if math.isfinite(model) else ""))
     from rnnlab.rundir import RunDir
 

@@ -19,7 +19,7 @@ Example:
     >>> from rnnlab.task import FORECASTING
     >>> final = {"test": {"mase": 0.8457}, "baselines": {"naive": {"mase": 1.12}, "seasonal_naive": {"mase": 0.8479}}}
     >>> final_line(final, FORECASTING.headline)
-    'test MASE 0.8457 (naive 1.12, seasonal naive 0.8479 on the same steps)'
+    'test MASE 0.8457 (naive 1.120, seasonal naive 0.8479 on the same steps)'
 """
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ def length_words(final: dict[str, Any]) -> str:
         return f"{trained}: its whole budget"
     length = final["length"]
     n = len(length.get("lengths") or [])
-    said = f"{trained}: the median of its {n} fold run{'s' if n != 1 else ''}' kept models"
+    runs = "runs'" if n != 1 else "run's"
+    said = f"{trained}: the median of its {n} fold {runs} kept models"
     asked, unit = length.get("median"), length.get("unit")
     if unit == "steps" and isinstance(asked, int) and length["trained"].get("step") != asked:
         said += f", {_count(asked, unit)}, rounded up to whole epochs"
@@ -195,28 +196,51 @@ def final_config(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | 
     })
 
 
+def _references(final: dict[str, Any], metric: Metric) -> dict[str, float]:
+    """The final run's baselines' ``metric`` on its test block, by name as said (``seasonal naive``)."""
+    baselines = final.get("baselines") or {}
+    return {name.replace("_", " "): float(v[metric.name]) for name, v in baselines.items()
+            if isinstance(v, dict) and metric.name in v}
+
+
 def baseline_phrase(final: dict[str, Any], metric: Metric) -> str:
     """The naive and seasonal-naive forecasts' ``metric`` on the final run's test block (its
-    ``"baselines"``), as a phrase: ``"naive 1.12, seasonal naive 0.8479"``; empty for a run
-    without them (a task that does not forecast, a final run recorded before they were kept).
+    ``"baselines"``), as a phrase: ``"naive 1.12, seasonal naive 0.8479"``, each in digits enough
+    to tell it from the model's test figure (:func:`rnnlab.train.trainer.shown_apart`); empty for a
+    run without them (a task that does not forecast, a final run recorded before they were kept).
 
     >>> from rnnlab.task import FORECASTING
     >>> baseline_phrase({"baselines": {"naive": {"mase": 1.0}, "seasonal_naive": {"mase": 0.5}}}, FORECASTING.headline)
     'naive 1, seasonal naive 0.5'
     """
-    baselines = final.get("baselines") or {}
-    return ", ".join(f"{name.replace('_', ' ')} {metric.show(v[metric.name])}" for name, v in baselines.items()
-                     if isinstance(v, dict) and metric.name in v)
+    from rnnlab.train.trainer import shown_apart
+
+    refs = _references(final, metric)
+    model = float((final.get("test") or {}).get(metric.name, math.nan))
+    return ", ".join(f"{name} {text}" for name, text in shown_apart(model, refs, metric)[1].items())
 
 
 def final_line(final: dict[str, Any], metric: Metric) -> str:
     """``"test MASE 0.8457 (naive 1.12, seasonal naive 0.8479 on the same steps)"``: the final
-    run's test ``metric`` beside its baselines' (:func:`baseline_phrase`), as ``rnnlab search`` and
-    ``rnnlab recipe`` print it; without baselines the figure alone. The module's docstring has
-    an example."""
-    line = f"test {metric.label} {metric.show(final['test'][metric.name])}"
-    beside = baseline_phrase(final, metric)
-    return f"{line} ({beside} on the same steps)" if beside else line
+    run's test ``metric`` beside its baselines' (:func:`baseline_phrase`), ``: no better than ...``
+    where it does not beat the better of them (:func:`rnnlab.train.trainer.better_reference`, as
+    ``rnnlab train`` says it), as ``rnnlab search`` and ``rnnlab recipe`` print it; without
+    baselines the figure alone. The module's docstring has an example.
+
+    >>> from rnnlab.task import FORECASTING
+    >>> final_line({"test": {"mase": 1.004}, "baselines": {"naive": {"mase": 4.754},
+    ...             "seasonal_naive": {"mase": 1.00014}}}, FORECASTING.headline)
+    'test MASE 1.004 (naive 4.754, seasonal naive 1.000 on the same steps: no better than seasonal naive)'
+    """
+    from rnnlab.train.trainer import better_reference, shown_apart
+
+    value, refs = float(final["test"][metric.name]), _references(final, metric)
+    if not refs:
+        return f"test {metric.label} {metric.show(value)}"
+    model, _ = shown_apart(value, refs, metric)
+    better = better_reference(value, refs, metric)
+    verdict = f": no better than {better.name}" if better is not None and better.no_better else ""
+    return f"test {metric.label} {model} ({baseline_phrase(final, metric)} on the same steps{verdict})"
 
 
 def _finished(cfg: Config, out: Path) -> dict[str, Any] | None:

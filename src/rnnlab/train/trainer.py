@@ -170,6 +170,32 @@ def better_reference(value: float, references: Mapping[str, float], metric: Metr
     return BetterReference(name, best, math.isnan(value) or sign * value <= sign * best)
 
 
+def shown_apart(value: float, references: Mapping[str, float], metric: Metric) -> tuple[str, dict[str, str]]:
+    """A forecaster's ``value`` of ``metric`` and its ``references``' (by name) as text, each
+    reference in digits enough to tell it from the model's (at 4, a loss to seasonal naive, 5.50948
+    against 5.50889, reads as a tie; ``Metric.show``'s format with more digits, up to 8), the
+    model's in the most any reference needed: what ``rnnlab train``, ``search`` and ``recipe`` print.
+
+    >>> mase = Metric("mase", False, "MASE", False)
+    >>> shown_apart(1.0040, {"naive": 4.754, "seasonal naive": 1.00014}, mase)
+    ('1.004', {'naive': '4.754', 'seasonal naive': '1.000'})
+    >>> shown_apart(5.50948, {"seasonal naive": 5.50889}, mase)
+    ('5.5095', {'seasonal naive': '5.5089'})
+    """
+    beside = math.isfinite(value)
+
+    def text(v: float, digits: int) -> str:
+        if metric.fraction:
+            return metric.show(v) if digits == 4 else f"{v:.{digits}f}"
+        # (beside the model's figure, trailing zeros kept: 1.000 against 1.004, not 1)
+        return f"{v:#.{digits}g}" if beside and math.isfinite(v) else metric.show(v)
+
+    digits = {name: next((d for d in range(4, 9) if text(value, d) != text(r, d)), 8)
+              if beside and r != value else 4 for name, r in references.items()}
+    # (the model to the most digits any reference needed: the figure that tells it from that one)
+    return text(value, max(digits.values(), default=4)), {name: text(r, digits[name]) for name, r in references.items()}
+
+
 @dataclass
 class TrainResult:
     """What a finished run reports (also written to RUN_DIR/summary.json)."""

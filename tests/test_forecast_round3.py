@@ -25,8 +25,9 @@ from rnnlab.data.stamps import check_dates, following
 from rnnlab.data.stream import load_stream
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.search.trial import stream_plan
-from rnnlab.task import task_for
+from rnnlab.task import FORECASTING, task_for
 from rnnlab.train.final import final_config
+from rnnlab.train.trainer import shown_apart
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -122,12 +123,16 @@ def test_search_prints_and_shows_the_final_runs_own_naive_and_seasonal_naive_bes
     summary = json.loads((out / "final" / "summary.json").read_text())
     base = summary["baselines"]["test"]
     line = next(x for x in printed.splitlines() if x.startswith("test MASE"))
-    assert (f"test MASE {summary['test']['mase']:.4g} (naive {base['naive']['mase']:.4g}, seasonal naive "
-            f"{base['seasonal_naive']['mase']:.4g} on the same steps)") in line
+    # (each figure in digits that tell it from the model's, trailing zeros kept: rnnlab.train.trainer.shown_apart)
+    model, refs = shown_apart(summary["test"]["mase"], {"naive": base["naive"]["mase"],
+                                                        "seasonal naive": base["seasonal_naive"]["mase"]},
+                              FORECASTING.headline)
+    assert f"test MASE {model} (naive {refs['naive']}, seasonal naive {refs['seasonal naive']} on the same steps" \
+        in line
     final = json.loads((out / "final.json").read_text())
     assert final["baselines"]["seasonal_naive"]["mase"] == base["seasonal_naive"]["mase"]
     page = (out / "study.html").read_text()
-    assert f"seasonal naive {base['seasonal_naive']['mase']:.4g} on the same steps" in page
+    assert f"seasonal naive {refs['seasonal naive']} on the same steps" in page
     # 3. the whole training split: no val_steps kept, no validation figures recorded
     recorded = (out / "final" / "config.toml").read_text()
     assert "val_steps" not in recorded

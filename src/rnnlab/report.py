@@ -336,15 +336,16 @@ def _baseline_table(summary: Any, restored: int | None) -> str:
 
 def _mase_said(values: dict[tuple[str, str, str], float], splits: list[str]) -> str:
     """What a MASE of the comparison is measured against: the mean one-step seasonal-naive error
-    over the whole training part, one scale for every column; so seasonal naive itself scores
+    over the training part (each series' own, for several), one scale for every column; so seasonal naive itself scores
     not 1 but its own figure on each block (``values``: (row, split, metric) -> value), the one
     the model must beat there."""
     own = [f"{SPLIT_NAMES[s]} {hk.num(values['seasonal_naive', s, 'mase'])}" for s in splits
            if ("seasonal_naive", s, "mase") in values]
     if not own:
         return ""
-    return ("MASE is the error over the mean one-step seasonal-naive error of the whole training part (one scale for "
-            "every column); the steps each column scores are not that part, so seasonal naive itself does not score "
+    return ("MASE is the error over the mean one-step seasonal-naive error of the training part (of several series, "
+            "each series over its own and the run's MASE their mean; one scale for every column); the steps each "
+            "column scores are not that part, so seasonal naive itself does not score "
             f"1 but {', '.join(own)}: the model beats it where its MASE is below seasonal naive's in the same column.")
 
 

@@ -450,7 +450,11 @@ class TargetScale:
     std: np.ndarray
     seasonal_error: np.ndarray | None = None
     """Forecasting: per target value, MASE's scale in the data's units (the seasonal-naive
-    one-step error on the training part); None for other tasks."""
+    one-step error on the training part), [K]; a panel of several series, each series' own,
+    [S, K] (with :attr:`series`); None for other tasks."""
+    series: np.ndarray | None = None
+    """A panel's: the series (a row of :attr:`seasonal_error`) each row of the split belongs to,
+    [R]; None where one scale serves every row."""
 
     @classmethod
     def fit(cls, y: np.ndarray) -> TargetScale:
@@ -549,9 +553,10 @@ class Tally:
         # checkpoint keeps: the records score no epoch by class)
         self._confusion: Any = None
 
-    def add(self, outputs: Any, y: Any) -> None:
+    def add(self, outputs: Any, y: Any, rows: Any = None) -> None:
         """Add one batch: ``outputs`` the model's [B, classes], ``y`` the [B] class indices (per
-        step: [B, T, classes] and [B, T], each valid step one item)."""
+        step: [B, T, classes] and [B, T], each valid step one item); ``rows``: unused (a class is
+        scored alike on every row; :meth:`RegressionTally.add` reads it)."""
         import torch
         import torch.nn.functional as F
 
@@ -650,7 +655,9 @@ class RegressionTally:
     units, so K targets count alike; a constant prediction of the training mean scores 0).
     With a forecasting scale (``seasonal_error`` set) also ``mase``: every absolute error over
     its channel's seasonal-naive one-step error on the training part, averaged; and, from the
-    same sums, each channel's MASE (:meth:`by_channel`, whose mean is ``mase``). The result holds
+    same sums, each channel's MASE (:meth:`by_channel`, whose mean is ``mase``). With a panel's
+    scale (one per series, :attr:`TargetScale.series`) each error is over its own series' scale and
+    ``mase`` is the mean over series of each series' MASE (:meth:`series_mase`). The result holds
     the task's metrics only: a forecaster's has no ``r2`` (its targets are corrections to the
     reference forecast: :data:`FORECASTING`).
 
@@ -684,7 +691,20 @@ class RegressionTally:
         self.sase = 0.0  # absolute errors over MASE's scale
         # The same per target value, for by_channel: a tensor, so not among the running sums a
         # mid-epoch checkpoint saves (only the evaluations after training read it).
-        self.sase_values = None if self.seasonal is None else torch.zeros(len(self.seasonal), dtype=torch.float64)
+        self.sase_values = None if self.seasonal is None or self.seasonal.dim() > 1 else \
+            torch.zeros(len(self.seasonal), dtype=torch.float64)
+        # A panel (a scale per series): each series' scaled errors per channel [S * C] and items [S],
+        # lists so that a mid-epoch checkpoint keeps them; the MASE is the mean of the series' MASE.
+        self.series = None if scale.series is None else torch.as_tensor(scale.series, dtype=torch.long)
+        self.series_sase: list[float] | None = None
+        self.series_items: list[int] | None = None
+        if self.series is not None:
+            assert self.seasonal is not None and self.seasonal.dim() == 2, "a panel's scale is [series, K]"
+            S, K = self.seasonal.shape
+            # (a series' channel has a MASE where its scale is usable at every step ahead)
+            self.usable = self.seasonal.reshape(S, self.task.horizon, -1).isfinite().all(1)
+            self.mase_defined = bool(self.usable.any())
+            self.series_sase, self.series_items = [0.0] * (S * (K // self.task.horizon)), [0] * S
         self.n = 0
         self.values = 0
         self.sse = 0.0  # standardized units
@@ -692,22 +712,65 @@ class RegressionTally:
         self.sae_units = 0.0
         self.sst = 0.0  # squared deviation from the training mean, standardized units
 
-    def add(self, outputs: Any, y: Any) -> None:
+    def add(self, outputs: Any, y: Any, rows: Any = None) -> None:
         """Add one batch: ``outputs`` and ``y`` [B, K] standardized values (per step [B, T, K],
-        each valid step one item)."""
+        each valid step one item); ``rows``: which rows of the split the batch holds (a slice or
+        indices; None: its first B), which a panel's scale per series reads."""
+        rows_of_items = None
+        if self.series is not None:  # (the batch row of each valid step, in the order pairs keeps them)
+            rows_of_items = self.task.valid(y[:, :outputs.shape[1]]).nonzero()[:, 0]
+            batch = len(y)
         outputs, y = self.task.pairs(outputs, y)
         err = outputs.detach().double() - y.double()
         units = err * self.std.to(err.device)  # (the model's device: CUDA too)
         self.sse += float((err * err).sum())
         self.sse_units += float((units * units).sum())
         self.sae_units += float(units.abs().sum())
-        if self.seasonal is not None:
+        if rows_of_items is not None:
+            self._add_series(err, rows_of_items, self.series[rows if rows is not None else slice(0, batch)], batch)
+        elif self.seasonal is not None:
             scaled = (err * self.seasonal.to(err.device)).abs().sum(0)
             self.sase += float(scaled.sum())
             self.sase_values += scaled.cpu()
         self.sst += float((y.double() ** 2).sum())
         self.n += len(y)
         self.values += y.numel()
+
+    def _add_series(self, err: Any, rows_of_items: Any, series_of_rows: Any, batch: int) -> None:
+        """A panel's batch: each item's error over its own series' scale, summed per series and channel."""
+        import torch
+
+        if len(series_of_rows) != batch:
+            raise ValueError(f"a panel's tally reads the series of each of the batch's {batch} rows: expected rows "
+                             f"naming {batch} of the split's {len(self.series)} rows, got {len(series_of_rows)}")
+        assert self.series_sase is not None and self.series_items is not None
+        of = series_of_rows.to(err.device)[rows_of_items]
+        S, C = self.usable.shape
+        per_channel = (err * self.seasonal.to(err.device)[of]).abs().reshape(len(of), self.task.horizon, C).sum(1)
+        sums = torch.zeros(S, C, dtype=torch.float64, device=err.device).index_add_(0, of, per_channel)
+        self.series_sase = [a + b for a, b in zip(self.series_sase, sums.flatten().tolist(), strict=True)]
+        self.series_items = [a + b for a, b in zip(self.series_items, torch.bincount(of, minlength=S).tolist(),
+                                                   strict=True)]
+
+    def series_mase(self) -> np.ndarray | None:
+        """A panel's MASE of each series and channel, [S, C], over everything added (each series'
+        errors over its own scale, averaged over its items and steps ahead); NaN where a series has
+        no scale (:func:`mase_weights`) or nothing was added of it; None for one scale.
+
+        >>> import torch
+        >>> s = TargetScale(np.zeros(1), np.ones(1), np.array([[1.0], [10.0]]), np.array([0, 1]))
+        >>> f = RegressionTally(s, FORECASTING)
+        >>> f.add(torch.tensor([[[1.0]], [[1.0]]]), torch.tensor([[[0.0]], [[0.0]]]))
+        >>> f.series_mase().tolist(), f.result()["mase"]   # the mean over series, each on its own scale
+        ([[1.0], [0.1]], 0.55)
+        """
+        if self.series_sase is None or self.series_items is None:
+            return None
+        S, C = self.usable.shape
+        values = np.asarray(self.series_items, dtype=np.float64)[:, None] * self.task.horizon
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mase = np.asarray(self.series_sase, dtype=np.float64).reshape(S, C) / values
+        return np.where(self.usable.numpy() & (values > 0), mase, np.nan)
 
     def result(self) -> dict[str, float]:
         """``{metric name: value}`` over everything added."""
@@ -716,7 +779,13 @@ class RegressionTally:
         out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5 * unit, "mae": self.sae_units / v * unit}
         if any(m.name == "r2" for m in self.task.metrics):
             out["r2"] = 1.0 - self.sse / max(self.sst, 1e-12)
-        if self.seasonal is not None:
+        panel = self.series_mase()
+        if panel is not None:
+            # The mean over series of each series' MASE (Hyndman & Koehler 2006; M4, M5): every series
+            # counts alike, whatever its units; a series without a scale is left out (load_stream says so).
+            scored = panel[self.usable.numpy() & (np.asarray(self.series_items) > 0)[:, None]]
+            out["mase"] = float(scored.mean()) if len(scored) else (0.0 if not self.values else math.nan)
+        elif self.seasonal is not None:
             out["mase"] = self.sase / v if self.mase_defined else math.nan
         return out
 
@@ -731,7 +800,16 @@ class RegressionTally:
         >>> f.add(torch.tensor([[0.5, 0.0]]), torch.tensor([[1.0, 2.0]]))
         >>> f.by_channel(), f.result()["mase"]
         ({'mase': [0.5, 0.5]}, 0.5)
+
+        A panel's: each channel's MASE averaged over the series (each on its own scale) that have one.
         """
+        panel = self.series_mase()
+        if panel is not None:
+            scored = self.usable.numpy() & (np.asarray(self.series_items) > 0)[:, None]
+            if not self.values:
+                return {"mase": [0.0] * panel.shape[1]}
+            return {"mase": [float(panel[scored[:, c], c].mean()) if scored[:, c].any() else math.nan
+                             for c in range(panel.shape[1])]}
         if self.sase_values is None:
             return {}
         # (targets are step-major, horizon * channels values: fold the steps ahead of each channel)

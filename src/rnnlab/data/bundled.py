@@ -62,7 +62,12 @@ class Sequences:
         return len(self.y)
 
     def subset(self, index: np.ndarray) -> Sequences:
-        return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes, self.scale)
+        scale = self.scale
+        if scale is not None and getattr(scale, "series", None) is not None:  # (a panel's rows: which series each is)
+            from dataclasses import replace
+
+            scale = replace(scale, series=scale.series[index])
+        return Sequences(self.X[index], self.y[index], self.lengths[index], self.classes, scale)
 
 
 #: Where the shipped UCR/UEA files are (``NAME_TRAIN.ts.gz`` and ``NAME_TEST.ts.gz``).

@@ -371,40 +371,44 @@ def check_nonempty(n: int, where: str, hint: str = "") -> None:
 
 
 #: Zero padding, read from X alone: at least this many sequences, and this share of them, end in a
-#: run of all-zero steps; the longest run at least this many steps (a few zeros can end real data);
-#: all-zero steps elsewhere at most this share of the steps before the runs (data that holds
-#: zeros of its own, counts or pixels, tells nothing by ending in some).
-_ZERO_PAD_MIN, _ZERO_PAD_SHARE, _ZERO_PAD_RUN, _ZERO_INSIDE = 2, 0.05, 4, 0.01
+#: run of all-zero steps more than this many times longer than the longest all-zero run inside the
+#: same sequence (padding is far longer than any gap a series has; a series of counts holds zero
+#: runs of its own, and a few zero days at its end are no longer than those); the longest such
+#: run at least this many steps (a few zeros can end real data).
+_ZERO_PAD_MIN, _ZERO_PAD_SHARE, _ZERO_PAD_TIMES, _ZERO_PAD_RUN = 2, 0.05, 3, 4
 
 
 def zero_padding(X: np.ndarray) -> np.ndarray:
     """The steps of X [N, T, C] that look like zero padding, as a mask [N, T] (all False when
-    none do): the run of steps with every channel exactly 0 that ends a sequence after a
-    non-zero step, when such runs end at least 2 sequences and 5 % of them, are of differing
-    lengths (sequences padded to T: of differing lengths) and the longest is at least 4 steps,
-    and all-zero steps are rare (1 %) before the runs. Real series that end in a few zeros, or
-    that hold zeros throughout (counts, pixels), are no padding.
+    none do). Each sequence is judged against itself: the run of steps with every channel
+    exactly 0 that ends it (after a non-zero step) looks like padding when it is more than 3
+    times as long as the longest all-zero run before it (any run, when there is none before).
+    The data look padded when such runs end at least 2 sequences and 5 % of them, are of
+    differing lengths (sequences padded to T: of differing lengths) and the longest is at least
+    4 steps. Real series that end in a few zeros, or whose zero runs at the end are no longer
+    than those inside them (intermittent counts, pixels), are no padding; padding of a sequence
+    whose own zero runs are as long is not told apart, and is left out of the mask.
 
     >>> X = np.ones((4, 10, 2)); X[0, 6:] = 0; X[1, 3:] = 0
     >>> zero_padding(X).sum(axis=1).tolist()
     [4, 7, 0, 0]
-    >>> X[:, 2] = 0  # zeros inside the series too: their data
+    >>> X[:, 1:4] = 0  # sequence 0 holds a run of 3 zero steps: its 4 at the end are its own
     >>> bool(zero_padding(X).any())
     False
     """
     n, steps = X.shape[:2]
     zero = (X == 0).all(axis=2)
     run = np.cumprod(zero[:, ::-1], axis=1).sum(axis=1)
-    padded = (run >= 1) & (run < steps)
+    at = np.arange(steps)[None, :]
+    # (each step's all-zero run so far: the steps since the last one with a non-zero value)
+    since = at - np.maximum.accumulate(np.where(zero, -1, at), axis=1)
+    inside = np.where(at < (steps - run)[:, None], since, 0).max(axis=1)
+    padded = (run >= 1) & (run < steps) & (run > _ZERO_PAD_TIMES * inside)
     none = np.zeros((n, steps), dtype=bool)
     if padded.sum() < max(_ZERO_PAD_MIN, _ZERO_PAD_SHARE * n) or len(np.unique(run[padded])) < 2 \
-            or run.max() < _ZERO_PAD_RUN:
+            or run[padded].max() < _ZERO_PAD_RUN:
         return none
-    pad = np.arange(steps)[None, :] >= (steps - run)[:, None]
-    data = ~pad & (run < steps)[:, None]
-    if (zero & data).sum() > _ZERO_INSIDE * data.sum():
-        return none
-    return pad & padded[:, None]
+    return (at >= (steps - run)[:, None]) & padded[:, None]
 
 
 def check_zero_padding(X: np.ndarray, where: str, labels: bool = True) -> None:
@@ -420,7 +424,7 @@ def check_zero_padding(X: np.ndarray, where: str, labels: bool = True) -> None:
     >>> check_zero_padding(X, "data.path (d.npz)")
     Traceback (most recent call last):
     ...
-    rnnlab.errors.DataError: data.path (d.npz): X looks zero-padded: 2 of 4 sequences end in a run of steps where every channel is 0 (2 different lengths, up to 7 steps; first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 10 steps, the zeros as data); add lengths [N] with each sequence's true length, e.g. np.savez(path, X=X, y=y, lengths=lengths); if those steps are real data, save lengths of 10 for every sequence
+    rnnlab.errors.DataError: data.path (d.npz): X looks zero-padded: 2 of 4 sequences end in a run of steps where every channel is 0, more than 3 times as long as any such run inside them (2 different lengths, up to 7 steps; first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 10 steps, the zeros as data); add lengths [N] with each sequence's true length, e.g. np.savez(path, X=X, y=y, lengths=lengths); if those steps are real data, save lengths of 10 for every sequence
     """
     pad = zero_padding(X)
     if not pad.any():
@@ -431,7 +435,7 @@ def check_zero_padding(X: np.ndarray, where: str, labels: bool = True) -> None:
     y = "y=y, " if labels and not where.startswith("--data") else ""
     raise DataError(
         f"{where}: X looks zero-padded: {len(rows)} of {len(X)} sequences end in a run of steps where every channel "
-        f"is 0 ({len(np.unique(runs))} different lengths, up to {int(runs.max())} steps; first: sample {int(rows[0])}) "
+        f"is 0, more than {_ZERO_PAD_TIMES} times as long as any such run inside them ({len(np.unique(runs))} different lengths, up to {int(runs.max())} steps; first: sample {int(rows[0])}) "
         f"but no 'lengths' gives the true lengths (each sequence is read as all {steps} steps, the zeros as data); "
         f"add lengths [N] with each sequence's true length, e.g. np.savez(path, X=X, {y}lengths=lengths); if those "
         f"steps are real data, save lengths of {steps} for every sequence"

@@ -429,10 +429,30 @@ def _long_table_fix(p: Path, header: list[str], named: list[str], label_column: 
          f"y=g[{labels}].first().to_numpy(float), " if labels else "")
     return (f"A .csv holds one channel (a column per step): these {len(values)} value columns {values} go in an .npz, "
             f"X [N, T, C], with lengths [N] for recordings of unequal length (import numpy as np, pandas as pd): "
-            f"df = pd.read_csv({str(p)!r}).sort_values([{index!r}, {time!r}]); g = df.groupby({index!r}); "
-            f"i, t = g.ngroup().to_numpy(), g.cumcount().to_numpy(); X = np.zeros((i.max() + 1, t.max() + 1, "
-            f"{len(values)})); X[i, t] = df[{values}].to_numpy(); np.savez({p.stem + '.npz'!r}, X=X, {y}"
-            f"lengths=g.size().to_numpy())")
+            + long_table_npz(p, [index], time, values, y))
+
+
+def long_table_npz(p: Path, ids: list[str], time: str | None, values: list[str], y: str = "",
+                   time_format: str = "") -> str:
+    """The code (numpy as ``np``, pandas as ``pd``) that turns the long table ``p`` into an
+    ``.npz``: one series per value of the ``ids`` columns, its rows in the order of the ``time``
+    column (None: as the file has them), X [N, T, C] of the ``values`` columns padded at the end
+    with zeros, lengths [N]; ``y``: the ``np.savez`` argument of the labels (``"y=..., "``), if
+    any; ``time_format``: the strftime format the times sort by, where their text does not
+    (``"%d/%m/%Y"``). Series are numbered in the order of their ids (``g.size().index``).
+
+    >>> print(long_table_npz(Path("d.csv"), ["store", "item"], "date", ["sales"]))
+    df = pd.read_csv('d.csv').sort_values(['store', 'item', 'date']); g = df.groupby(['store', 'item']); i, t = g.ngroup().to_numpy(), g.cumcount().to_numpy(); X = np.zeros((i.max() + 1, t.max() + 1, 1)); X[i, t] = df[['sales']].to_numpy(); np.savez('d.npz', X=X, lengths=g.size().to_numpy())
+    """
+    read = f"pd.read_csv({str(p)!r})"
+    if time is not None:
+        key = (f", key=lambda c: pd.to_datetime(c, format={time_format!r}) if c.name == {time!r} else c"
+               if time_format else "")
+        read += f".sort_values({[*ids, time]!r}{key})"
+    by = ids[0] if len(ids) == 1 else ids
+    return (f"df = {read}; g = df.groupby({by!r}); i, t = g.ngroup().to_numpy(), g.cumcount().to_numpy(); "
+            f"X = np.zeros((i.max() + 1, t.max() + 1, {len(values)})); X[i, t] = df[{values!r}].to_numpy(); "
+            f"np.savez({p.stem + '.npz'!r}, X=X, {y}lengths=g.size().to_numpy())")
 
 
 def check_separator(at: str, header: list[str]) -> None:
@@ -454,18 +474,29 @@ def check_separator(at: str, header: list[str]) -> None:
                             ".to_csv(path, index=False)")
 
 
+#: Names of a column that identifies a series (a store, an item: a long table's key), case aside,
+#: besides names ending in one (``series_id``, ``store_nbr``, ``itemId``: :data:`_ID_END`, :data:`_ID_CAMEL`).
+_ID_NAMES = ("id", "series", "sku", "item", "store", "shop")
+_ID_END = re.compile(r".+[_ -](id|nbr|code|key)", re.IGNORECASE)
+_ID_CAMEL = re.compile(r".*[a-z](Id|ID)")  # (case counts: "paid" is no id)
+
+
 def column_role(name: str) -> str | None:
     """What a ``.csv`` column holds by its name alone, when that is no values: ``"index"`` (no
-    name, or pandas's ``Unnamed: N``: the index ``df.to_csv(path)`` writes), ``"id"``, ``"time"``
-    (time, timestamp, date, datetime or step, case aside: where a row is); else None.
+    name, or pandas's ``Unnamed: N``: the index ``df.to_csv(path)`` writes), ``"id"`` (``id``,
+    a name ending in one, ``series_id``, ``store_nbr``, ``itemId``, or a name such as ``sku``,
+    ``item``, ``store``: what identifies a series), ``"time"`` (time, timestamp, date, datetime
+    or step, case aside: where a row is); else None.
 
-    >>> [column_role(n) for n in ["", "Unnamed: 0", "ID", "Date", "sales"]]
-    ['index', 'index', 'id', 'time', None]
+    >>> [column_role(n) for n in ["", "Unnamed: 0", "ID", "series_id", "SKU", "Date", "sales", "paid"]]
+    ['index', 'index', 'id', 'id', 'id', 'time', None, None]
     """
     if not name or _UNNAMED.fullmatch(name):
         return "index"
     lowered = name.lower()
-    return "id" if lowered == "id" else "time" if lowered in _TIME_NAMES else None
+    if lowered in _ID_NAMES or _ID_END.fullmatch(name) or _ID_CAMEL.fullmatch(name):
+        return "id"
+    return "time" if lowered in _TIME_NAMES else None
 
 
 def index_columns(at: str, header: list[str], rows: list[list[str]], lines: list[int] | None = None) -> set[int]:

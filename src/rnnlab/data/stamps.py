@@ -279,6 +279,26 @@ def following(cells: list[str], n: int) -> list[str] | None:
     return [_written(a, like, column.fmt, pad) for a in after]  # type: ignore[arg-type]
 
 
+#: The strftime formats of the formats whose text does not sort as their dates do.
+_STRFTIME = {"m/d/Y": "%m/%d/%Y", "d/m/Y": "%d/%m/%Y", "d.m.Y": "%d.%m.%Y"}
+
+
+def sort_format(cells: list[str]) -> str | None:
+    """How a column of dates ``cells`` (in any order, repeated or not) sorts oldest first: ``""``
+    as its text does (ISO dates and times, ``YYYY-MM``, ``YYYYMMDD``), else the strftime format
+    that reads every cell (month or day first, as a number above 12 decides); None where no one
+    format reads them all, or both month-first and day-first do.
+
+    >>> sort_format(["2023-05-31", "2023-05-30"]), sort_format(["31/12/2023", "1/1/2024"]), sort_format(["1/2/2023"])
+    ('', '%d/%m/%Y', None)
+    """
+    readings = _readings(cells)
+    if "iso" in readings or "Ymd" in readings:
+        return ""
+    found = [_STRFTIME[f] for f in readings if f in _STRFTIME]
+    return found[0] if len(found) == 1 else None
+
+
 def _is_stamp(cell: str) -> bool:
     return any(_read(cell, fmt) is not None for fmt in FORMATS)
 
@@ -316,9 +336,10 @@ def _check_order(where: str, name: str, cells: list[str], lines: list[int],
                         "clock goes back at the end of daylight saving; expected one row per time, oldest first: "
                         f"write the times in UTC, or with their offsets (e.g. {back})")
     if stamps[i] == stamps[i - 1]:
+        # (data.path names one file: several series go in one .npz)
         raise DataError(f"{where}: line {lines[i]}, column {name!r}: the date {cells[i].strip()} again (as on line "
-                        f"{lines[i - 1]}); expected one row per date, oldest first (several series in one file? give "
-                        "each its own file)")
+                        f"{lines[i - 1]}); expected one row per date, oldest first (several series in one file? save "
+                        "them in an .npz, X [N, L, C] padded at the end, with lengths [N])")
     raise DataError(f"{where}: line {lines[i]}, column {name!r}: {cells[i].strip()} is earlier than "
                     f"{cells[i - 1].strip()} on line {lines[i - 1]}, the row before; expected the dates oldest first, "
                     "one row per step: sort the rows by date")

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import re
@@ -53,7 +54,7 @@ import typing
 import warnings
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +63,17 @@ from rnnlab._checks import did_you_mean
 from rnnlab.config import DataConfig
 from rnnlab.data import check_ragged
 from rnnlab.data.bundled import Sequences
-from rnnlab.data.files import check_separator, column_role, existing_file, index_columns, open_npz
+from rnnlab.data.files import (
+    check_separator,
+    column_role,
+    existing_file,
+    index_columns,
+    long_table_npz,
+    open_npz,
+)
 from rnnlab.data.folds import Fold, forward_chaining
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.data.stamps import check_dates, compact_dates
+from rnnlab.data.stamps import check_dates, compact_dates, sort_format, stamp_column
 from rnnlab.errors import DataError, library_reason
 from rnnlab.task import RegressionTally, TargetScale, Task
 
@@ -141,7 +149,10 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     (:func:`rnnlab.data.files.index_columns`), a column of numbers named as an id or as the rows'
     dates (:func:`rnnlab.data.files.column_role`; unless its numbers are dates written YYYYMMDD,
     ``20231231``: then it is the dates), and one of numbers written with separators;
-    a file of another separator is refused saying it (:func:`rnnlab.data.files.check_separator`)."""
+    a file of another separator is refused saying it (:func:`rnnlab.data.files.check_separator`).
+    Several series in one file are refused with the pandas code that writes them to an ``.npz``
+    with lengths: a long table, one row per step of each (:func:`_check_long_table`), and a wide
+    file whose columns start later or end earlier than its rows (:func:`_check_unequal`)."""
     rows, lines = [], []  # (lines: each row's line in the file, blank lines and quoted line ends counted)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -157,6 +168,7 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     header = [h.strip() for h in rows[0]]
     body, body_lines = rows[1:], lines[1:]
     check_separator(str(path), header)
+    _check_long_table(path, header, body, body_lines, columns)
     left_out: list[int] = []
     if columns is None:
         # A column of values is one with a number in it: the rest must be numbers too. Dropping a
@@ -196,6 +208,8 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
             cell = r[j].strip() if j < len(r) else ""
             value = _number(cell)
             if value is None:
+                if not cell:
+                    _check_unequal(path, header, body, body_lines, chosen, j)
                 plain = "plain numbers: 1234.5, not 1,234.5; " if _separated(cell) else ""
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
                                 f"{(r[j] if j < len(r) else '')!r} ({plain}every row of a column of values needs one; "
@@ -211,6 +225,120 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
     if unsaid:
         notes.append(_left_out_note(path, header, body, body_lines, unsaid, [header[j] for j in chosen]))
     return out, [header[j] for j in chosen], stamps, notes
+
+
+def _series_key(header: list[str], body: list[list[str]], skip: set[int], dates: int | None) -> list[int]:
+    """The columns of a ``.csv`` (``body``: its rows; not those in ``skip``) whose values tell
+    several series apart: the columns named as ids (:func:`rnnlab.data.files.column_role`), else
+    one of text whose values come in runs, one run per series (where the dates do not run once
+    through the file), else the fewest columns of integer codes or text that, beside repeated
+    dates (column ``dates``), make each date once per series; [] where there are none."""
+    cells = {j: [r[j].strip() if j < len(r) else "" for r in body] for j in range(len(header))
+             if j not in skip and j != dates and column_role(header[j]) != "index"}
+    # (an id has a value on every row and names a series of several rows)
+    ids = {j: c for j, c in cells.items() if all(c) and 2 <= len(set(c)) <= len(c) / 2}
+    codes = {j: c for j, c in ids.items()
+             if all(_number(v) is None for v in c) or all(re.fullmatch(r"[+-]?\d+", v) for v in c)}
+    stamps = None if dates is None else [r[dates].strip() for r in body]
+    repeated = stamps is not None and len(set(stamps)) < len(stamps)
+
+    def once_per_series(key: list[int]) -> bool:
+        return stamps is not None and len(set(zip(*(ids[j] for j in key), stamps))) == len(stamps)
+
+    named = [j for j in codes if column_role(header[j]) == "id"]
+    if named:
+        return named
+    runs = [j for j, c in codes.items() if all(_number(v) is None for v in c)
+            and 1 + sum(a != b for a, b in zip(c, c[1:])) == len(set(c))]
+    if runs and (stamps is None or repeated):
+        return runs[:1]
+    if repeated:
+        for size in (1, 2):
+            key = next((list(k) for k in itertools.combinations(list(codes)[:8], size) if once_per_series(list(k))), None)
+            if key:
+                return key
+    return []
+
+
+def _check_long_table(path: Path, header: list[str], body: list[list[str]], lines: list[int],
+                      columns: list[str] | None) -> None:
+    """Refuse a ``.csv`` that holds several series one below the other (a long table: a column of
+    ids beside the dates and values, :func:`_series_key`): read as one series, its id would be a
+    channel and the series joined end to end (or its dates out of order). The fix: the pandas code
+    that writes an ``.npz`` of the series (:func:`rnnlab.data.files.long_table_npz`), and, where
+    every series covers the same dates, the pivot to a wide ``.csv`` of one column per series."""
+    chosen = {header.index(c) for c in columns or [] if c in header}
+    dates = stamp_column(header, body, sorted(chosen))
+    key = _series_key(header, body, chosen, dates)
+    if not key:
+        return
+    names = [header[j] for j in key]
+    values = [header[j] for j in sorted(chosen)] if columns else [
+        h for j, h in enumerate(header) if j not in key and j != dates and column_role(h) != "index"
+        and any(j < len(r) and _number(r[j].strip()) is not None for r in body)]
+    if not values:
+        return
+    series: dict[tuple[str, ...], int] = {}  # (each series' first line)
+    covered: dict[tuple[str, ...], set[str]] = {}  # (each series' dates)
+    for r, line in zip(body, lines, strict=True):
+        k = tuple(r[j].strip() for j in key)
+        series.setdefault(k, line)
+        covered.setdefault(k, set()).add(r[dates].strip() if dates is not None else "")
+    shown = ", ".join((f"{k[0]!r}" if len(k) == 1 else f"({', '.join(k)})") + f" on line {line}"
+                      for k, line in list(series.items())[:2])
+    time = header[dates] if dates is not None else None
+    order = sort_format([r[dates].strip() for r in body]) if dates is not None else None
+    code = long_table_npz(path, names, time if order is not None else None, values, time_format=order or "")
+    what = f"column {names[0]!r} identifies" if len(names) == 1 else f"columns {names} identify"
+    wide = ""
+    # (a pivot sorts its rows by the dates' text: only where that is their order)
+    same = order == "" and len({frozenset(d) for d in covered.values()}) == 1
+    if same and len(key) == 1 and len(values) == 1:
+        wide = (f"; or, as every series covers the same dates, a wide .csv with one column per series (read as the "
+                f"channels of one series): df.pivot(index={time!r}, columns={names[0]!r}, values={values[0]!r})"
+                f".to_csv({path.stem + '_wide.csv'!r})")
+    if dates is None and all(column_role(n) != "id" for n in names):  # (text in runs alone: a phase, maybe)
+        wide = f"; if {names[0]!r} holds no series' ids, drop it: pd.read_csv(path).drop(columns=[{names[0]!r}]).to_csv(path, index=False)"
+    raise DataError(
+        f"{path}: {what} {len(series)} series ({shown}{', ...' if len(series) > 2 else ''}): a long table of several series, one row per step of "
+        f"each; a forecasting .csv is one series (one row per step, each column of values a channel) and a run "
+        f"reads one file: save the series in an .npz, X [N, L, {len(values)}] with lengths [N] (import numpy as np, "
+        f"pandas as pd): {code}{wide}")
+
+
+def _check_unequal(path: Path, header: list[str], body: list[list[str]], lines: list[int], chosen: list[int],
+                   j: int) -> None:
+    """Refuse a column of values ``j`` empty only on its first rows or its last (the rest filled):
+    in a wide ``.csv`` of several series, one that starts later or ends earlier than the others.
+    A ``.csv`` is one series with a value of each channel on every row: series of unequal lengths
+    go in an ``.npz`` with lengths, for which the error gives the pandas code."""
+    def span(k: int) -> tuple[int, int] | None:
+        """The rows from the first filled cell of column ``k`` to its last, where every cell between is filled."""
+        filled = [bool(k < len(r) and r[k].strip()) for r in body]
+        if not any(filled):
+            return None
+        start, end = filled.index(True), len(filled) - filled[::-1].index(True)
+        return (start, end) if all(filled[start:end]) else None
+
+    at = span(j)
+    if at is None or at == (0, len(body)):
+        return
+    short = [k for k in chosen if (s := span(k)) is not None and s != (0, len(body))]
+    start, end = at
+    where = (f"empty on its first {start} row{'s' if start != 1 else ''} (its values start on line {lines[start]})"
+             if start else f"empty from line {lines[end]} to the end (its values end on line {lines[end - 1]})")
+    others = [h for k, h in enumerate(header) if h and k not in chosen]
+    names = f"df.columns.drop({others!r})" if others else "df.columns"
+    code = (f"df = pd.read_csv({str(path)!r}); s = [df[c].loc[df[c].first_valid_index():df[c].last_valid_index()]"
+            f".to_numpy(float) for c in {names}]; lengths = np.array([len(v) for v in s]); X = np.stack([np.pad(v, "
+            f"(0, lengths.max() - len(v))) for v in s])[:, :, None]; np.savez({path.stem + '.npz'!r}, X=X, "
+            "lengths=lengths)")
+    raise DataError(
+        f"{path}: column {header[j]!r} is {where}, and {len(short)} of the {len(chosen)} columns of values start later "
+        f"or end earlier than the file's rows: series of unequal lengths? A .csv is one series, a value of each column on "
+        f"every row; series of unequal lengths go in an .npz, X [N, L, 1] with lengths [N] (import numpy as np, "
+        f"pandas as pd): {code}; or, if the columns are channels of one series, keep the rows where every column has "
+        "a value (df.dropna()) or set data.columns to the columns to read")
 
 
 def _number(text: str) -> float | None:
@@ -284,15 +412,17 @@ def _left_out_note(path: Path, header: list[str], body: list[list[str]], lines: 
 
 def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
     """Key ``X`` (or ``series``): one series [L] or [L, C], or several [N, L, C] padded at the
-    end with ``lengths`` [N]; object (ragged) arrays are refused, never unpickled.
+    end with ``lengths`` [N]; object (ragged) arrays are refused, never unpickled, and so are
+    ``lengths`` beside one series (a 2-D X of N series would be read as N steps of L channels).
 
     Several series without ``lengths`` are read as L steps each, so padding is refused by the
     check the sequence reader uses (:func:`rnnlab.data.check_ragged`): NaN that fills a series
     from some step to its end, and zero padding (:func:`rnnlab.data.checks.zero_padding`):
-    every channel exactly 0 from some step to the end in at least 2 series (and 5 % of them),
-    runs of differing lengths, the longest at least 4 steps, all-zero steps rare (1 %) before
-    them. A series that ends in zeros of its own (PBS's last 38 months, solar's night, a count
-    series' quiet days) is read as it is: alone, or among series that hold zeros elsewhere.
+    every channel exactly 0 from some step to the end, each such run more than 3 times as long
+    as the longest all-zero run inside its series, in at least 2 series (and 5 % of them), runs
+    of differing lengths, the longest at least 4 steps. A series that ends in zeros of its own
+    (PBS's last 38 months, solar's night, a count series' quiet days, an intermittent series'
+    zero days) is read as it is: alone, or among series whose zero runs inside are as long.
     """
     save = "save the series with numpy.savez(path, X=series) ([L], [L, C], or [N, L, C] with lengths=lengths)"
     try:
@@ -320,6 +450,7 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
     if X.dtype.kind not in "iuf":
         raise DataError(f"{path}: expected numbers in '{key}', got dtype {X.dtype}")
     X = np.asarray(X, dtype=np.float64)
+    ndim, shape = X.ndim, list(X.shape)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim not in (2, 3):
@@ -333,6 +464,17 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
         raise DataError(f"{path}: {key}: expected at least 1 step (L >= 1 in [L, C] or [N, L, C]), got shape "
                         f"{list(X.shape)}")
     if X.ndim == 2:
+        if lengths is not None:
+            # (read as one series, the lengths would be ignored: N series become N steps of L channels)
+            given = "1-D" if ndim == 1 else "2-D"
+            read = "[L]" if ndim == 1 else "[L, C]"
+            raise DataError(
+                f"{path}: 'lengths' {list(lengths.shape)} beside a {given} '{key}' {shape}: a {given} '{key}' is read "
+                f"as one series {read} ({X.shape[0]} steps of {X.shape[1]} channel{'s' if X.shape[1] != 1 else ''}), "
+                "which takes no lengths; " + ("save it without them, np.savez(path, X=X), or several series as "
+                                              "[N, L, 1] with lengths" if ndim == 1 else
+                                              "save several series as X[:, :, None] ([N, L, 1]) with lengths: "
+                                              "np.savez(path, X=X[:, :, None], lengths=lengths)"))
         return [X], [f"x{c}" for c in range(X.shape[1])]
     if lengths is None:
         # (read as L steps each, padding would be data: the zeros forecast, a test block of zeros
@@ -483,50 +625,82 @@ def _block(scaled: list[np.ndarray], targets: list[np.ndarray], bounds: list[Bou
 
 
 def seasonal_error(train_parts: list[np.ndarray], season: int) -> np.ndarray:
-    """MASE's scale per channel: the mean absolute error of the one-step seasonal-naive forecast
-    (``x[t] - x[t - season]``) over the training parts, in the data's units; 0 for a channel that
-    repeats its season exactly (:func:`load_stream` then scales its MASE by the one-step naive
-    error; :func:`rnnlab.task.mase_weights` reports no MASE from a 0 scale).
+    """MASE's scale of each series per channel, [S, C] (one row per training part, each series'
+    own: Hyndman & Koehler 2006, the M4 and M5 convention): the mean absolute error of the one-step
+    seasonal-naive forecast (``x[t] - x[t - season]``) over that series' training part, in the
+    data's units; 0 for a channel that repeats its season exactly there (:func:`mase_scale` then
+    takes the one-step naive error; :func:`rnnlab.task.mase_weights` reports no MASE from a 0
+    scale); NaN for a part not longer than the season. Refused when no part is.
 
-    >>> seasonal_error([np.array([[1.0], [2.0], [4.0]])], 1).tolist()
-    [1.5]
+    >>> seasonal_error([np.array([[1.0], [2.0], [4.0]]), np.array([[10.0], [40.0]])], 1).tolist()
+    [[1.5], [30.0]]
     """
-    diffs = [np.abs(x[season:] - x[:-season]) for x in train_parts if len(x) > season]
-    if not diffs:
+    if all(len(x) <= season for x in train_parts):
         raise DataError(f"task.season: expected a season shorter than the training part, got season = {season} "
                         f"for {max(len(x) for x in train_parts)} training steps")
-    return np.concatenate(diffs).mean(axis=0)
+    # (each series alone: a pooled scale is the largest series' error, and scales every other by it)
+    # (in C order: a series' sums the same bits whatever its file's layout)
+    return np.stack([np.ascontiguousarray(np.abs(x[season:] - x[:-season])).mean(axis=0) if len(x) > season
+                     else np.full(x.shape[1], np.nan) for x in train_parts])
 
 
 #: A seasonal-naive error at most this times the channel's standard deviation is an exact repeat
 #: of the season (floating-point rounding of a periodic function leaves about 1e-16 of it).
 EXACT_REPEAT = 1e-9
 
+#: The series a panel's one-line notes name by number before "and N more".
+SERIES_NAMED = 5
+
+
+def _some(indices: list[int]) -> str:
+    """A few series numbers of a list (0-based, as ``lengths`` counts them) and how many more."""
+    shown = ", ".join(map(str, indices[:SERIES_NAMED]))
+    return shown + (f" and {len(indices) - SERIES_NAMED} more" if len(indices) > SERIES_NAMED else "")
+
 
 def mase_scale(series: Series, train_parts: list[np.ndarray], season: int) -> np.ndarray:
-    """MASE's scale per channel of ``series`` as a run scales it (:func:`load_stream`; the report's
-    per-channel figures): :func:`seasonal_error` of the training parts, but for a channel that
-    repeats its season exactly there: seasonal naive forecasts it without error, so its scale
+    """MASE's scale of each series per channel, [S, C], as a run scales it (:func:`load_stream`; the
+    report's figures): :func:`seasonal_error` of each series' own training part, but for a channel
+    that repeats its season exactly there: seasonal naive forecasts it without error, so its scale
     would be 0 (or rounding noise, which makes any error a huge MASE). That channel's MASE is
     scaled by the one-step naive error instead (MASE's non-seasonal form, Hyndman & Koehler 2006),
-    and training says so in one line (a synthetic periodic series, a common first try, still trains).
+    and training says so in one line (a synthetic periodic series, a common first try, still
+    trains); so is a panel's series whose training part is not longer than the season. A panel
+    says each case once, with how many series; a series whose naive error is 0 too (one value over
+    its whole training part: an intermittent series that sold nothing) keeps a 0 scale, no MASE
+    (:class:`rnnlab.task.RegressionTally` leaves it out of the mean over series), said in one line.
 
     >>> x = np.array([[1.0, 0.0], [2.0, 5.0], [4.0, 0.0], [3.0, 5.0]])
     >>> mase_scale(Series("s", [x], ["a", "b"]), [x], 1).tolist()
-    [1.3333333333333333, 5.0]
+    [[1.3333333333333333, 5.0]]
     """
     err = seasonal_error(train_parts, season)
-    spread = np.concatenate(train_parts).std(axis=0)
-    exact = [c for c in range(len(err)) if err[c] <= EXACT_REPEAT * spread[c]]
-    if not exact:
+    spread = np.stack([np.ascontiguousarray(p).std(axis=0) for p in train_parts])
+    with np.errstate(invalid="ignore"):
+        exact = (err <= EXACT_REPEAT * spread) | np.isnan(err)
+    if not exact.any():
         return err
     naive, seasonal = seasonal_error(train_parts, 1), err.copy()
-    for c in exact:
-        err[c] = naive[c]
-        warn_once(f"data.columns: column {series.columns[c]!r} of {series.name} repeats its season (task.season = "
-                  f"{season}) exactly over the training part (seasonal-naive error {seasonal[c]:.3g}, "
-                  f"at most {EXACT_REPEAT:g} x its standard deviation {spread[c]:.3g}): its MASE is scaled by the "
-                  f"one-step naive error ({naive[c]:.3g}) instead, and seasonal naive forecasts it exactly")
+    err = np.where(exact, naive, err)
+    if len(train_parts) == 1:  # (one series: its columns by name, as ever)
+        for c in np.flatnonzero(exact[0]):
+            warn_once(f"data.columns: column {series.columns[c]!r} of {series.name} repeats its season (task.season = "
+                      f"{season}) exactly over the training part (seasonal-naive error {seasonal[0, c]:.3g}, "
+                      f"at most {EXACT_REPEAT:g} x its standard deviation {spread[0, c]:.3g}): its MASE is scaled by "
+                      f"the one-step naive error ({naive[0, c]:.3g}) instead, and seasonal naive forecasts it exactly")
+        return err
+    S, which = len(train_parts), " (in at least one channel)" if err.shape[1] > 1 else ""
+    flat = [i for i in range(S) if exact[i].any() and (naive[i][exact[i]] > 0).all()]
+    if flat:
+        warn_once(f"data.path: {len(flat)} of the {S} series of {series.name} (series {_some(flat)}) repeat their "
+                  f"season (task.season = {season}) exactly over their training block, or are no longer than it"
+                  f"{which}: their MASE is scaled by their one-step naive error instead (MASE's non-seasonal form)")
+    none = [i for i in range(S) if not (np.isfinite(err[i]) & (err[i] > 0)).all()]
+    if none:
+        warn_once(f"data.path: {len(none)} of the {S} series of {series.name} (series {_some(none)}) hold one value "
+                  f"over their whole training block{which} (naive and seasonal-naive error 0): they have no MASE "
+                  f"scale, and the run's MASE (and its baselines') is the mean over the other "
+                  f"{S - len(none)} series' (their errors count in RMSE and MAE)")
     return err
 
 
@@ -595,6 +769,87 @@ def _check_not_constant(series: Series, train_parts: list[np.ndarray], cfg: Data
         raise DataError(f"data.columns: column {name!r} of {series.name} {same}; {remedy}")
 
 
+def _check_windows(series: Series, bounds: list[Bounds], cfg: DataConfig, horizon: int) -> None:
+    """Every series' training part holds a window of ``data.bptt`` steps with targets in each of
+    its ``data.streams`` rows, or one error: of a panel, naming how many series fail, the first few,
+    and the value that fits them all (a panel of 181 series, 95 too short, is one fix, not 95)."""
+    S = len(series.values)
+    windows = [b.train - horizon for b in bounds]  # training steps with every target inside the training part
+
+    def where(failing: list[int], fail: str) -> str:
+        """Who fails: the series (a panel's, by number), or how many series and the first of them."""
+        if len(failing) == 1:
+            return series.name + (f" (series {failing[0]})" if S > 1 else "")
+        return f"{len(failing)} of the {S} series of {series.name} (series {_some(failing)}) {fail}: series {failing[0]}"
+
+    def held(b: Bounds) -> str:
+        return f", after {b.test - b.train} steps held out for validation and test" if b.test > b.train else ""
+
+    short = [i for i, w in enumerate(windows) if w < 1]  # no data.bptt fits: the series itself is too short
+    narrow = [i for i, w in enumerate(windows) if w < cfg.bptt]
+    if short:
+        # (a panel's fix is for every series that cannot train: those too short for one window too)
+        more = [i for i in narrow if windows[i] >= 1]
+        also = (f"; and {len(more)} more (series {_some(more)}) leave fewer training steps with targets than one "
+                f"window (data.bptt = {cfg.bptt}): {len(narrow)} of the {S} series in all") if more else ""
+        i, b = short[0], bounds[short[0]]
+        less = "; or hold out fewer steps (data.val_steps, data.test_steps)" if held(b) else ""
+        what = ("the series is too short: its" if len(short) == 1 else
+                f"{len(short)} of the {S} series are too short (series {_some(short)}): series {i}'s")
+        remedy = "give a longer series" if len(short) == 1 else "give longer series (or save the panel without these)"
+        raise DataError(f"{series.name + (f' (series {i})' if S > 1 and len(short) == 1 else '')}: {what} "
+                        f"{len(series.values[i])} step(s) leave {b.train} for training{held(b)}; expected at least "
+                        f"{horizon + 1} training steps (an input and the {horizon} value(s) after it: task.horizon = "
+                        f"{horizon}), got {b.train}; {remedy}{less}{also}")
+    if narrow:
+        i = narrow[0]
+        raise DataError(f"data.bptt: {where(narrow, 'hold fewer training steps than one window')} leaves "
+                        f"{windows[i]} training steps with targets{held(bounds[i])} (horizon {horizon}), shorter than "
+                        f"one window; expected data.bptt <= {min(windows)}, got {cfg.bptt}")
+    crowded = [i for i, w in enumerate(windows) if w // cfg.streams < cfg.bptt]
+    if crowded:
+        i = crowded[0]
+        raise DataError(f"data.streams: {where(crowded, 'hold too few training steps for their rows')} has "
+                        f"{windows[i]} training steps: {cfg.streams} rows of at "
+                        f"least data.bptt = {cfg.bptt} steps do not fit; expected data.streams <= "
+                        f"{min(windows) // cfg.bptt}, got {cfg.streams}")
+
+
+def _warn_few_origins(series: Series, few: dict[str, list[tuple[int, int, int]]], horizon: int,
+                      fold: Fold | None) -> None:
+    """Warn, once per block, of validation and test blocks with fewer scored origins than steps
+    ahead (``few``: per block, ``(series, steps, origins)`` of each such series): a panel's in one
+    line with how many series and forecasts, not a line per series."""
+    S = len(series.values)
+    for block, judged, key in (
+            ("validation", " (what early stopping and the mean guard judge by)",
+             "data.val_steps" if fold is None else "search.folds (fewer folds: longer blocks)"),
+            ("test", " (the run's test MASE and its baselines')", "data.test_steps")):
+        if not few[block]:
+            continue
+        which, steps, origins = (list(v) for v in zip(*few[block], strict=True))
+
+        def span(values: list[int]) -> str:
+            return f"{min(values)}" if min(values) == max(values) else f"{min(values)} to {max(values)}"
+
+        n = sum(origins)
+        if S == 1:
+            where, holds, inside = f"block of {series.name} holds", "", "it"
+        else:
+            whose = f"all {S}" if len(which) == S else f"{len(which)} of the {S}"
+            named = "" if len(which) == S else f" (series {_some(which)})"
+            where, holds, inside = f"blocks of {whose} series of {series.name}{named} hold", " per series", "them"
+        # Neighbouring origins share their steps ahead: fewer origins than steps ahead is a
+        # handful of forecasts, and early stopping (and the mean guard, and the test
+        # figures a user reports) would rest on those alone.
+        warn_once(f"task.horizon: the {block} {where} {span(steps)} steps, so only {span(origins)} "
+                  f"origin{'s' if max(origins) != 1 else ''}{holds} forecast all {horizon} steps ahead inside "
+                  f"{inside}: the {block} figures{judged}{'' if len(which) == S else ' of those series'} come from "
+                  f"{'that one forecast' if n == 1 else f'those {n} forecasts'}; "
+                  f"expected at least {2 * horizon - 1} steps ({horizon} origins), hold out more ({key}) or "
+                  "shorten the horizon")
+
+
 def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task | None = None) -> DataSplits:
     """Read, split contiguously, scale on the training part and cut into rows (the module's
     docstring); ``seed`` is unused (nothing about a stream is drawn) and kept for
@@ -605,46 +860,20 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     assert task is not None and task.stream
     horizon, season = task.horizon, task.season
     series = read_series(cfg)
-    bounds = []
-    for i, x in enumerate(series.values):
-        b = split_bounds(len(x), cfg, fold)
+    bounds = [split_bounds(len(x), cfg, fold) for x in series.values]
+    _check_windows(series, bounds, cfg, horizon)
+    few: dict[str, list[tuple[int, int, int]]] = {"validation": [], "test": []}  # (series, steps, origins)
+    for i, b in enumerate(bounds):
         where = f"{series.name}" + (f" (series {i})" if len(series.values) > 1 else "")
-        window = b.train - horizon  # training steps with every target inside the training part
-        held = f", after {b.test - b.train} steps held out for validation and test" if b.test > b.train else ""
-        if window < 1:  # no data.bptt fits: the series itself is too short
-            less = "; or hold out fewer steps (data.val_steps, data.test_steps)" if held else ""
-            raise DataError(f"{where}: the series is too short: its {len(x)} step(s) leave {b.train} for training"
-                            f"{held}; expected at least {horizon + 1} training steps (an input and the {horizon} "
-                            f"value(s) after it: task.horizon = {horizon}), got {b.train}; give a longer series{less}")
-        if window < cfg.bptt:
-            raise DataError(f"data.bptt: {where} leaves {window} training steps with targets{held} "
-                            f"(horizon {horizon}), shorter than one window; expected data.bptt <= {window}, "
-                            f"got {cfg.bptt}")
-        if window // cfg.streams < cfg.bptt:
-            raise DataError(f"data.streams: {where} has {window} training steps: {cfg.streams} rows of at least "
-                            f"data.bptt = {cfg.bptt} steps do not fit; expected data.streams <= "
-                            f"{window // cfg.bptt}, got {cfg.streams}")
         for block, start, stop in (("validation", b.train, b.val), ("test", b.val, b.test)):
             if 0 < stop - start < horizon:
                 raise DataError(f"task.horizon: the {block} block of {where} holds {stop - start} steps, fewer than "
                                 f"the horizon; expected horizon <= {stop - start}, got {horizon} (or hold out more: "
                                 f"data.{'val' if block == 'validation' else 'test'}_steps)")
-        for block, start, stop, judged, key in (
-                ("validation", b.train, b.val, " (what early stopping and the mean guard judge by)",
-                 "data.val_steps" if fold is None else "search.folds (fewer folds: longer blocks)"),
-                ("test", b.val, b.test, " (the run's test MASE and its baselines')", "data.test_steps")):
             origins = stop - start - horizon + 1  # (the block's scored origins: _block's)
             if 0 < origins < horizon:
-                # Neighbouring origins share their steps ahead: fewer origins than steps ahead is a
-                # handful of forecasts, and early stopping (and the mean guard, and the test
-                # figures a user reports) would rest on those alone.
-                warn_once(f"task.horizon: the {block} block of {where} holds {stop - start} steps, so only {origins} "
-                          f"origin{'s' if origins != 1 else ''} forecast all {horizon} steps ahead inside it: the "
-                          f"{block} figures{judged} come from "
-                          f"{'that one forecast' if origins == 1 else f'those {origins} forecasts'}; "
-                          f"expected at least {2 * horizon - 1} steps ({horizon} origins), hold out more ({key}) or "
-                          "shorten the horizon")
-        bounds.append(b)
+                few[block].append((i, stop - start, origins))
+    _warn_few_origins(series, few, horizon, fold)
     train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
     _check_not_constant(series, train_parts, cfg)
     for note in series.notes:
@@ -656,8 +885,15 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     stats = ChannelStats.fit(padded, lengths) if cfg.normalize == "per_channel" else \
         ChannelStats.identity(padded.shape[2])
     inputs = InputScaling(cfg.normalize, stats)
+    own = mase_scale(series, train_parts, season)  # [S, C]: each series its own scale
+    # One series keeps one scale per target value ([K]); a panel's rows each read their series' ([S, K]).
     scale = TargetScale(np.tile(stats.mean, horizon), np.tile(stats.std, horizon),
-                        np.tile(mase_scale(series, train_parts, season), horizon))
+                        np.tile(own[0], horizon) if len(own) == 1 else np.tile(own, (1, horizon)))
+
+    def rows_of(series_of_rows: np.ndarray) -> TargetScale:
+        return scale if len(own) == 1 else replace(scale, series=series_of_rows)
+
+    every = np.arange(len(own))  # (val, test, whole: a row per series; training: data.streams rows each)
     scaled = [((x - stats.mean) / stats.std).astype(np.float32) for x in series.values]
     levels = [forecast_targets(x, horizon).astype(np.float32) for x in scaled]
     # "auto" is decided on everything before the test block (training and validation blocks): on a
@@ -670,11 +906,11 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
                for x, y in zip(scaled, levels, strict=True)]
     X, y = batchify([(x[: b.train - horizon], t[: b.train - horizon])
                      for x, t, b in zip(scaled, targets, bounds, strict=True)], cfg.streams)
-    train = Sequences(X, y, np.full(len(X), X.shape[1], dtype=np.int64), [], scale)
-    val = _block(scaled, targets, bounds, "train", "val", horizon, scale)
-    test = _block(scaled, targets, bounds, "val", "test", horizon, scale) if fold is None and \
+    train = Sequences(X, y, np.full(len(X), X.shape[1], dtype=np.int64), [], rows_of(np.repeat(every, cfg.streams)))
+    val = _block(scaled, targets, bounds, "train", "val", horizon, rows_of(every))
+    test = _block(scaled, targets, bounds, "val", "test", horizon, rows_of(every)) if fold is None and \
         any(b.test > b.val for b in bounds) else None
-    whole = _block(scaled, targets, bounds, "zero", "train", horizon, scale)
+    whole = _block(scaled, targets, bounds, "zero", "train", horizon, rows_of(every))
     return DataSplits(series.name, train, val, test, [], stats, inputs, whole_train=whole, columns=series.columns,
                       reference=reference)
 

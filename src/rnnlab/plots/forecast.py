@@ -115,8 +115,9 @@ class ForecastLines:
     """Steps ``data.path`` holds after the series' end as the run trained on it (appended
     since): not drawn, as the run's blocks and figures end before them."""
     scale: np.ndarray | None = None
-    """MASE's scale of each channel, [C], in the data's units, as the run scaled its figures
-    (:func:`rnnlab.data.stream.mase_scale` of its training block); None: no MASE."""
+    """MASE's scale of each channel of the series drawn, [C], in the data's units, as the run
+    scaled its figures (:func:`rnnlab.data.stream.mase_scale`: the series' own training block, a
+    panel's other series not pooled in); None: no MASE."""
     cut: str = ""
     """Where the run never evaluated the steps after its validation block (a fold run of a search
     or recipe; a run without test figures), why the series drawn ends there, a clause in brackets
@@ -127,7 +128,8 @@ class ForecastLines:
         """Each channel's MASE ([C]) of the ``"model"``, ``"naive"`` and ``"seasonal naive"``
         forecasts over the block's origins and every step ahead, as the run's block figures
         score them (their mean over the channels is the run's MASE of the block); NaN where a
-        channel has no scale; empty without a block or a scale.
+        channel has no scale; empty without a block or a scale. Of a panel, the series' own
+        MASE: the figures whose mean over the series is the run's.
 
         >>> from rnnlab.data.stream import Bounds
         >>> x = np.arange(8.0)[:, None]
@@ -236,12 +238,21 @@ def forecast_lines(run_dir: str | os.PathLike[str] | RunDir) -> ForecastLines:
 
 def _scale(series: Any, x: np.ndarray, bounds: Bounds, data: Any, season: int, fold: Any = None
            ) -> np.ndarray | None:
-    """MASE's scale as the run's: over every series' training block (``x``, the first series, as
-    the run trained on it; ``fold``: a fold run's); None where no block is longer than the season."""
+    """MASE's scale of the first series ``x`` (as the run trained on it; ``fold``: a fold run's),
+    its own as the run scaled it: every series' scale is computed, as the run computes them (and
+    says the same of them), and the first's is taken; None where no block is longer than the season.
+
+    >>> from rnnlab.data.stream import Bounds, Series
+    >>> from rnnlab.config import DataConfig
+    >>> small, big = np.arange(10.0)[:, None] % 2, np.arange(10.0)[:, None] * 100
+    >>> _scale(Series("p", [small, big], ["y"]), small, Bounds(8, 9, 10), DataConfig(dataset="Airline", test_steps=1,
+    ...        val_steps=1), 1).tolist()   # the small series' own: 1, not the mean with the big one's 100
+    [1.0]
+    """
     from rnnlab.data.stream import mase_scale, split_bounds
 
     parts = [x[: bounds.train]] + [v[: split_bounds(len(v), data, fold).train] for v in series.values[1:]]
-    return mase_scale(series, parts, season) if any(len(p) > season for p in parts) else None
+    return mase_scale(series, parts, season)[0] if any(len(p) > season for p in parts) else None
 
 
 def _figure(value: float) -> str:

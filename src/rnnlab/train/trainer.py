@@ -237,6 +237,10 @@ class TrainResult:
     ``{"train_eval" | "val" | "test": rnnlab.task.class_figures(...)}``: each class's count, recall and
     precision, the balanced accuracy and the majority class's rate (summary.json's
     ``train_eval_by_class``, ``val_by_class`` and ``test_by_class``); None for other tasks."""
+    paused: bool = False
+    """``train(stop_after=...)`` ended the session before the run's end: nothing was evaluated,
+    judged or summarized (no test figures, no findings, no summary.json), as after a stop;
+    ``train(..., resume=True)`` continues it. ``final`` is the last epoch's record."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -573,8 +577,11 @@ def evaluation_tally(model: nn.Module, split: Sequences, task: Task, batch_size:
     """
     tally = task.tally(split.scale)
     steps = (window or EVAL_WINDOW) if task.stream else None
-    for logits, yb in split_outputs(model, split, batch_size, tensors, window=steps):
-        tally.add(logits, yb)
+    X, y, L = tensors if tensors is not None else _tensors(split, _device_of(model))
+    for i in range(0, len(y), batch_size):  # (the same batches: a panel's tally reads each one's rows)
+        part = (X[i:i + batch_size], y[i:i + batch_size], L[i:i + batch_size])
+        for logits, yb in split_outputs(model, split, batch_size, part, window=steps):
+            tally.add(logits, yb, rows=slice(i, i + len(yb)))
     return tally
 
 
@@ -1528,11 +1535,11 @@ class _EpochStats:
     seen: int = 0
     norms: list[float] = field(default_factory=list)
 
-    def add(self, loss: float, logits: Tensor, y: Tensor, grad_norm: float) -> None:
+    def add(self, loss: float, logits: Tensor, y: Tensor, grad_norm: float, rows: Tensor | None = None) -> None:
         self.norms.append(grad_norm)
         before = self.tally.n
         with torch.no_grad():
-            self.tally.add(logits.detach().float(), y)  # (bfloat16 under autocast: the figures in float32)
+            self.tally.add(logits.detach().float(), y, rows)  # (bfloat16 under autocast: the figures in float32)
         items = self.tally.n - before  # what the batch's mean loss is over: sequences, or valid steps
         self.loss_sum += loss * items
         self.seen += items
@@ -1591,7 +1598,7 @@ def _train_epoch(run: RunDir, s: _Session, epoch: int, tracker: Any, progress: b
                 ) from None
             s.optimizer.step()
             s.step += 1
-            stats.add(loss_value, logits, yw, float(norm))
+            stats.add(loss_value, logits, yw, float(norm), idx)
             if s.task.stream and start + tc.stateful_window < xb.shape[1] and _checkpoint_due(s):
                 _stream_checkpoint(run, s, epoch, start + tc.stateful_window, state, stats)
                 # (what a kill would leave: the session as of this checkpoint)
@@ -1716,9 +1723,10 @@ def _stream_checkpoint(run: RunDir, s: _Session, epoch: int, start: int, state: 
     _write_pending(run, s)
 
 
-def _tally_sums(tally: Tally | RegressionTally) -> dict[str, int | float]:
-    """A tally's running sums (its numbers; the task and scale it was made with are the run's)."""
-    return {k: v for k, v in vars(tally).items() if type(v) in (int, float)}
+def _tally_sums(tally: Tally | RegressionTally) -> dict[str, int | float | list[Any]]:
+    """A tally's running sums (its numbers, and a panel's per-series lists of them; the task and
+    scale it was made with are the run's)."""
+    return {k: v for k, v in vars(tally).items() if type(v) in (int, float, list)}
 
 
 def _resume_stream(s: _Session, stats: _EpochStats, epoch: int) -> tuple[int, Any] | None:
@@ -1774,7 +1782,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     (see :data:`rnnlab.config.RESUME_HARMLESS`; the change is logged in ``resumes.jsonl``).
     ``progress`` None shows bars only on a terminal; ``log`` receives one line per epoch (None:
     silent); ``stop_after`` ends this session after that many epochs (a time budget: ``resume``
-    continues the run as if it had never stopped). ``fold`` validates on that fold of the
+    continues the run as if it had never stopped); a session it ends before the run's end is a
+    pause (:attr:`TrainResult.paused`): nothing is evaluated on the test split, judged or
+    summarized until the run ends. ``fold`` validates on that fold of the
     training split and leaves the test split out (:func:`rnnlab.data.load_data`); ``on_epoch``
     sees each epoch's record and ends training when it returns True; ``workers`` is the number
     of processes sharing the CPUs (a search's or recipe's), which the thread policy splits
@@ -1919,6 +1929,17 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
     def session_timing(**more: Any) -> None:
         timing.info.pop("ended", None)
         _session_timing(run, s, timing, **more)
+
+    if stop_after is not None and s.epoch_done < _last_epoch(s, None, 0) and not s.stopped_by_caller:
+        # A pause (a time budget), not the run's end: the test split is evaluated once, when the run
+        # ends, and a fit is judged on the run's whole budget; the last epoch's checkpoint is written.
+        if tracker is not None:
+            tracker.close()
+        session_timing(ended=f"paused after epoch {s.epoch_done} (stop_after = {stop_after}): train(..., "
+                             "resume=True) continues it")
+        records = run.read_metrics()
+        return TrainResult(run.path, s.epoch_done, False, records[-1] if records else {}, None, {}, None, s.model,
+                           timing=timing, paused=True)
 
     try:
         if tracker is not None:

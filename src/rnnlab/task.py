@@ -591,6 +591,10 @@ class Tally:
         return None if confusion is None else class_figures(confusion, classes, majority)
 
 
+#: Classes are imbalanced, and accuracy alone says too little, where the smallest holds under this
+#: share of the largest (``rnnlab train``'s line beside accuracy, the fit findings' class-balance cause).
+IMBALANCED_BELOW = 0.5
+
 #: The most classes a :class:`Tally` counts the confusion matrix of (its square is kept on the device).
 MAX_CONFUSION_CLASSES = 1024
 

@@ -74,7 +74,7 @@ from rnnlab.rundir import (
 NORMS: dict[str, float] = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 
 
-def checked_tracking(*, weights_every: Any, grads_every: Any, norms: Any, start_step: Any = 0) -> tuple[str, ...]:
+def checked_tracking(*, weights_every: Any, grads_every: Any, norms: Any, start_step: Any = None) -> tuple[str, ...]:
     """The :class:`Tracker`'s schedule and norms checked (one-line errors naming the argument),
     and ``norms`` as a tuple (one name given alone is that name, not its characters); for those
     that build a Tracker later, such as the Lightning callback.
@@ -83,6 +83,8 @@ def checked_tracking(*, weights_every: Any, grads_every: Any, norms: Any, start_
     ('l2',)
     """
     for arg, v in (("weights_every", weights_every), ("grads_every", grads_every), ("start_step", start_step)):
+        if arg == "start_step" and v is None:  # (the Tracker's default: after the steps recorded)
+            continue
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{arg}: expected an integer >= 0, got {v!r}")
     names = (norms,) if isinstance(norms, str) else norms
@@ -116,13 +118,27 @@ class Tracker:
             track; default every parameter that requires grad.
         norms: which norms, among ``"l1"``, ``"l2"``, ``"linf"``.
         per_channel: also record the per-channel vectors (else only mean/max/total).
-        start_step: number of the first step (use the checkpoint's step when resuming).
-            Records at steps ``>= start_step`` already in the file are dropped, so a resumed
+        start_step: number of the first step. None (the default): 0 in a directory without
+            records, and in one that holds records (a notebook cell run again), the step after
+            the last one recorded: the new records follow them, nothing is dropped, and a
+            ``UserWarning`` says so. Given (the checkpoint's step when resuming; 0 to start over),
+            the records at steps ``>= start_step`` already in the file are dropped, so a resumed
             run records nothing twice.
 
     Call :meth:`step` once per training step after ``loss.backward()`` and before
     ``optimizer.step()``; :meth:`close` after the last ``optimizer.step()`` (or use ``with``):
     it records the last step's ``update_ratio``.
+
+    >>> import tempfile, warnings, torch
+    >>> run, model = tempfile.mkdtemp(), torch.nn.Linear(2, 1)
+    >>> with Tracker(run, model) as t:
+    ...     t.step(); t.step()
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     again = Tracker(run, model)  # the same directory: continues, keeps steps 0 and 1
+    >>> again.step_count, len(said)
+    (2, 1)
+    >>> again.close()
     """
 
     def __init__(
@@ -135,7 +151,7 @@ class Tracker:
         params: Sequence[str] | None = None,
         norms: Sequence[str] = ("l2",),
         per_channel: bool = True,
-        start_step: int = 0,
+        start_step: int | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -152,7 +168,7 @@ class Tracker:
         self.per_channel = bool(per_channel)
         self._device = self.params[0][1].device
         self._wide = wide_dtype(self._device)  # (the loss and the total norm; float32 where float64 is missing)
-        self.step_count = start_step
+        self.step_count = 0 if start_step is None else start_step
         self.epoch: int | None = None
         # (step, its epoch, the weights before its update): the pending update ratio
         self._snapshot: tuple[int, int | None, list[Tensor]] | None = None
@@ -169,9 +185,11 @@ class Tracker:
         try:
             refuse_link(self.path)
             if self.path.exists():
+                if start_step is None:
+                    self.step_count = self._after_recorded()
                 # Drop what a previous (killed or superseded) run wrote from start_step on, and any
                 # line cut by a kill, before appending.
-                self.truncate_after(start_step - 1)
+                self.truncate_after(self.step_count - 1)
         except BaseException:
             self._release()
             raise
@@ -330,6 +348,19 @@ class Tracker:
         finally:
             self._snapshot = None
             self._release()
+
+    def _after_recorded(self) -> int:
+        """The step after the last one the file records (0 when it records none), said in a
+        warning when records are kept: a Tracker made again on a run directory continues it
+        rather than erase what was recorded without being asked."""
+        last = max((int(r["step"]) for r in self.run.read_tracked()), default=-1)
+        if last >= 0:
+            from rnnlab.layers.regularizers import warn_at_user_line
+
+            warn_at_user_line(f"Tracker: {self.path} already holds records of steps up to {last}: they are kept "
+                              f"and this tracker continues at step {last + 1} (start_step=0 starts over, "
+                              "dropping them; start_step=N, a checkpoint's step, drops those from N on)")
+        return last + 1
 
     def _release(self) -> None:
         if self._lock is not None:

@@ -11,8 +11,9 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
   causes, each read from the records, come with a remedy naming the config key: a model that fits
   in training mode only (batch norm statistics, dropout), too few optimizer steps (few steps, or a
   training loss still falling at the end, by the rule of the budget that follows the fit:
-  :class:`rnnlab.train.fit_budget.FitRule`), the class balance (a model that learned little beyond
-  the majority class), the learning rate (a loss that hardly fell),
+  :class:`rnnlab.train.fit_budget.FitRule`), the class balance (imbalanced classes, by
+  ``rnnlab train``'s rule :data:`rnnlab.task.IMBALANCED_BELOW`, and a model that learned little
+  beyond the majority class), the learning rate (a loss that hardly fell),
   regularization strength (dropout, decay), dead units (from the health check before training),
   gradient reach (the trained layer's gradient does not reach back over half the sequence:
   ``short_reach``), and,
@@ -318,8 +319,10 @@ def fit_findings(
             would call most learnable targets noise).
         majority: a classifier's majority-class rate on its training part (per step: over the
             labelled steps), what labelling everything with one class scores: the training
-            accuracy must beat it (:attr:`FitThresholds.underfit_majority`), and the findings say
-            it beside the accuracy where one class holds most of the sequences. None: ``chance``
+            accuracy must beat it (:attr:`FitThresholds.underfit_majority`), and where the classes
+            are imbalanced (the others together under :data:`rnnlab.task.IMBALANCED_BELOW` of the
+            majority class) the findings say it beside the accuracy and name the class balance
+            among the underfit's causes. None: ``chance``
             (the stratified hold-out keeps the class balance); neither: judged on
             ``underfit_acc`` alone.
         spelling: how the remedies name the config's keys (:class:`rnnlab.doctor.checks.KeySpelling`):
@@ -383,7 +386,7 @@ def fit_findings(
             better = f"{float(train_eval['skill']):.1%} better than"
             checked["underfit"] = (f"{terms.fitted.replace('better than', better, 1)} {in_steps}, more than the "
                                    f"{th.underfit_skill:.0%} it must be")
-        if majority is not None and majority > 0.5:
+        if _imbalanced(majority):
             # (accuracy alone flatters a model where one class holds most sequences: say what one class scores)
             checked["underfit"] += (f" ({terms.train} {float(train_eval[terms.metric]):.3f}; the majority class "
                                     f"alone scores {majority:.3f})")
@@ -548,6 +551,21 @@ def _mode_gap_remedy(config: Config, say: KeySpelling) -> str:
     return ", or ".join(fixes) if fixes else "look for what else differs between training and eval mode in the model"
 
 
+def _imbalanced(majority: float | None) -> bool:
+    """Whether a classifier's classes are imbalanced by ``rnnlab train``'s one rule
+    (:data:`rnnlab.task.IMBALANCED_BELOW`: the smallest class holds under that share of the
+    largest), as far as the majority class's share of the sequences ``majority`` tells: where the
+    other classes together hold under that share of it (for two classes, the rule itself; with
+    more, a skew spread over several classes is not one class's rate to blame).
+
+    >>> _imbalanced(0.52), _imbalanced(0.95), _imbalanced(None)  # 26/24 classes, 95/5
+    (False, True, False)
+    """
+    from rnnlab.task import IMBALANCED_BELOW
+
+    return majority is not None and 1 - majority < IMBALANCED_BELOW * majority
+
+
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms, at_chance: _Chance | None = None, majority: float | None = None) -> Finding | None:
@@ -652,7 +670,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                       "whatever the size of the data set)")
         causes.append((f"Too few steps: {why}.", remedy))
 
-    if majority is not None and majority > 0.5 and acc < beats_majority:
+    if _imbalanced(majority) and acc < beats_majority:
         # (one class holds most sequences and the model learned little beyond it: rnnlab has no class
         # weights nor balanced sampling to name, so the remedies are the data's)
         numbers["majority_errors_removed"] = gain = (acc - majority) / (1 - majority) if majority < 1 else 0.0
@@ -761,7 +779,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                         "forecast is naive), that forecast is the one to use and the remedies will not beat it.")
     # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
     # constant predictor scores on 95/5 classes)
-    against = f" (the majority class alone scores {majority:.3f})" if majority is not None and majority > 0.5 else ""
+    against = f" (the majority class alone scores {majority:.3f})" if _imbalanced(majority) else ""
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
         title=f"The model did not fit its training data: {terms.train} {acc:.3f}{against} after {steps} optimizer "

@@ -228,7 +228,7 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
         return None
     cols = min(3, len(scored))
     rows = -(-len(scored) // cols)
-    fig, axes = style.new_figure(rows, cols, panel_size=(3.6, 3.0))
+    fig, axes = style.new_figure(rows, cols, panel_size=(3.9, 3.0))  # (room for "recurrent_dropout=" on a line)
     for ax in list(axes.flat)[len(scored):]:
         ax.set_visible(False)
     sign = 1.0 if higher_is_better else -1.0
@@ -271,7 +271,61 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
     style.figure_legend(fig, handles, labels, title="kept: green; scrapped: red; compared with: grey")
     fig.suptitle(title, fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
+    # (the two names side by side, "recurrent_dropout=0.2" against "recurrent_dropout=0.4", ran into
+    # each other: names that would meet are broken into lines as wide as the space between the ticks,
+    # once the layout has set the panels' width; laid out again, the panels widen where long names
+    # no longer stick out, so the room is measured again, until the names stay as they are)
+    for _ in range(3):
+        changed = False
+        for ax, t in zip(axes.flat, scored, strict=False):
+            lo, hi = ax.get_xlim()
+            room = ax.get_position().width * fig.get_figwidth() * 72.0 / (hi - lo) - _TICK_GAP
+            names = [t.against, t.label]
+            if sum(style.drawn_width(name, style.TICK_SIZE) for name in names) / 2 > room:  # (they would meet)
+                names = [_broken(name, style.TICK_SIZE, room) for name in names]
+            if names != [label.get_text() for label in ax.get_xticklabels()]:
+                ax.set_xticks([0, 1], names, fontsize=style.TICK_SIZE)
+                changed = True
+        if not changed:
+            break
+        style.save(fig, None)
     return fig
+
+
+#: Points left free between two neighbouring tick labels of :func:`decision_figure`.
+_TICK_GAP = 4.0
+
+
+def _broken(text: str, size: float, room: float) -> str:
+    """``text`` in lines at most ``room`` points wide at font ``size``, each as long as fits: a
+    candidate's label (``recurrent_dropout=0.4``) read whole under its tick. Broken at a space
+    (dropped) or after ``=`` or ``,``; where a line is still too wide, also after ``_`` or ``.``
+    (inside a key's name: the last resort). A piece without a break wider than ``room`` stays whole.
+
+    >>> _broken("recurrent_dropout=0.4", 8.0, 85.0), _broken("recurrent_dropout=0.4", 8.0, 60.0)
+    ('recurrent_dropout=\\n0.4', 'recurrent_\\ndropout=0.4')
+    >>> _broken("ar=1 tar=2", 8.0, 30.0), _broken("baseline", 8.0, 10.0)
+    ('ar=1\\ntar=2', 'baseline')
+    """
+    import re
+
+    from rnnlab.plots import style
+
+    def fill(line: str, after: str) -> list[str]:
+        pieces = [p for p in re.split(rf"(?<=[{after}])|(?= )", line) if p]
+        lines: list[str] = []
+        for piece in pieces:
+            joined = lines[-1] + piece if lines else piece
+            if lines and style.drawn_width(joined.rstrip(), size) <= room:
+                lines[-1] = joined
+            else:
+                lines.append(piece.lstrip() if lines else piece)
+        return [x.rstrip() for x in lines]
+
+    lines = fill(text, "=,")
+    if any(style.drawn_width(line, size) > room for line in lines):
+        lines = fill(text, "=,_.")
+    return "\n".join(lines)
 
 
 def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time",

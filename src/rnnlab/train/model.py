@@ -368,8 +368,9 @@ def build_model(cfg: ModelConfig, input_size: int, num_classes: int, per_step: b
                 values: bool = False) -> SequenceClassifier | Ensemble:
     """The classifier for ``input_size`` channels and ``num_classes`` classes, with its head on
     every step when ``per_step``; with ``cfg.ensemble`` > 1 an :class:`Ensemble` of that many,
-    averaging values (``values``: regression, forecasting) or class probabilities. A model too
-    large for the memory available is a ConfigError before anything is allocated.
+    averaging values (``values``: regression, forecasting) or class probabilities; float32
+    whatever torch's default dtype (:func:`float32_default`). A model too large for the memory
+    available is a ConfigError before anything is allocated.
 
     >>> build_model(ModelConfig(hidden_size=4, ensemble=2), 3, 2, values=True)(torch.randn(1, 5, 3))[0].shape
     torch.Size([1, 2])
@@ -377,9 +378,34 @@ def build_model(cfg: ModelConfig, input_size: int, num_classes: int, per_step: b
     from rnnlab.train.memory import check_memory
 
     check_memory(cfg, input_size, num_classes)
-    if cfg.ensemble == 1:
-        return SequenceClassifier(input_size, num_classes, cfg, per_step)
-    return Ensemble([SequenceClassifier(input_size, num_classes, cfg, per_step) for _ in range(cfg.ensemble)], values)
+    with float32_default():
+        if cfg.ensemble == 1:
+            return SequenceClassifier(input_size, num_classes, cfg, per_step)
+        return Ensemble([SequenceClassifier(input_size, num_classes, cfg, per_step) for _ in range(cfg.ensemble)],
+                        values)
+
+
+@contextlib.contextmanager
+def float32_default() -> Iterator[None]:
+    """While inside, torch's default dtype is float32 (restored after, whatever it was): the model
+    of a config is float32, its initial weights drawn as under float32, the same run whatever
+    ``torch.set_default_dtype`` the caller set (the data is float32 too).
+
+    >>> torch.set_default_dtype(torch.float64)
+    >>> with float32_default():
+    ...     inside = torch.nn.Linear(2, 1).weight.dtype
+    >>> inside, torch.get_default_dtype()
+    (torch.float32, torch.float64)
+    >>> torch.set_default_dtype(torch.float32)
+    """
+    # (torch's default dtype is one setting of the process, not of the thread: while a model is
+    # built, tensors another thread makes without a dtype are float32 too)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def detach_state(state: State) -> State:

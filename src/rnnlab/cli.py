@@ -163,11 +163,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rnnlab.train.forecast import write_forecast
     from rnnlab.train.predict import write_predictions
 
+    default = Path(args.run_dir) / (FORECAST if args.data is None else PREDICTIONS)
+    _not_read_by_predict(Path(args.out) if args.out is not None else default, args)
     if args.out is not None:  # (a user's path: never a directory made up, nor a file of theirs replaced unasked)
         _file_to_write(args.out, "--out", "the CSV", force=args.force)
     # (the run directory's own file, without --out, is replaced each time: said, so that no earlier
     # predictions go unnoticed)
-    default = Path(args.run_dir) / (FORECAST if args.data is None else PREDICTIONS)
     replaced = "; replaced the earlier one" if args.out is None and default.is_file() else ""
     try:
         if args.data is None:
@@ -182,21 +183,55 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_read_by_predict(out: Path, args: argparse.Namespace) -> None:
+    """Refuse, in one line, an output of ``rnnlab predict`` (``--out``, or the run directory's own
+    file without it) that is a file the command or its run reads: the ``--data`` file, or the
+    run's ``data.path`` / ``data.test_path`` (the same file: a link or another name of it too).
+    ``--force`` changes nothing: replacing it would lose the data."""
+    from rnnlab.rundir import RunDir
+
+    reads = {"the --data file": args.data} if args.data is not None else {}
+    with contextlib.suppress(RnnlabError, OSError):  # (a run without a readable config: predict itself says why)
+        trained = RunDir.existing(args.run_dir).read_trained_config().config
+        reads.update({f"the run's data.{k} file": getattr(trained.data, k) for k in ("path", "test_path")
+                      if getattr(trained.data, k) is not None})
+    for source, read in reads.items():
+        with contextlib.suppress(OSError):  # (one that does not exist is not the output: predict names it)
+            if out.exists() and os.path.samefile(out, read):
+                named = (f"--out {out}" if args.out is not None
+                         else f"the output {out} (the run directory's own, written without --out)")
+                raise RnnlabError(f"{named} is {source} {read} itself: writing there would replace those "
+                                  "data (even with --force); name another file with --out")
+
+
 def _file_to_write(given: str, flag: str, what: str, force: bool | None = None, make_dirs: bool = False,
                    name: str | None = None) -> Path:
     """``given``, the file ``flag`` names for a command to write ``what`` to, checked before the
     command does any work: not a directory (``name``: the file name the error suggests in it), in
     a directory that exists (or, ``make_dirs``, that the write makes under one); with ``force``
     given (the command replaces the file whole), one that exists only with ``force``, and never
-    a device, pipe or socket (replaced, /dev/null would become a plain file). One line naming
-    ``flag`` otherwise.
+    a device, pipe or socket (replaced, /dev/null would become a plain file); never one of a run
+    directory's own files (:data:`rnnlab.rundir.RUN`'s, its marker and lock, through a link too),
+    which ``rnnlab report``, ``compare`` and ``--resume`` read, but ``name`` (``rnnlab report``
+    writes the run's page itself). One line naming ``flag`` otherwise.
 
     >>> _file_to_write("/nonexistent/p.out", "--profile", "the profile")
     Traceback (most recent call last):
     ...
     rnnlab.errors.RnnlabError: --profile: the directory /nonexistent does not exist (create it first)
     """
+    from rnnlab.compare import is_run_directory
+    from rnnlab.lock import LOCK_FILE
+    from rnnlab.rundir import RUN
+
     path = Path(given)
+    own = {RUN.marker, LOCK_FILE, *RUN.files} - {name}
+    for target in dict.fromkeys((Path(os.path.abspath(path)), Path(os.path.realpath(path)))):
+        for run in list(target.parents)[:2]:  # (a run's files lie in it or in its checkpoints/)
+            rel = target.relative_to(run).as_posix()
+            if rel in own and is_run_directory(run):
+                raise RnnlabError(f"{flag}: {path} is the run directory {run}'s own {rel}, which rnnlab report, "
+                                  f"compare and --resume read; write {what} to another file")
     if path.is_dir():
         raise RnnlabError(f"{flag}: expected a file to write {what} to, got the directory {path}"
                           + (" (--force overwrites a file, never a directory)" if force else "")
@@ -310,10 +345,6 @@ def _train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Classes are imbalanced, and accuracy alone says too little, where the smallest holds under this share of the largest.
-IMBALANCED_BELOW = 0.5
-
-
 def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
     """What ``rnnlab train``'s last figure needs beside it when the classes are imbalanced (in the
     training split or in ``part``, the split that figure is of): the balanced accuracy (the mean
@@ -326,6 +357,8 @@ def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
     >>> _imbalance_said({"test": {**cls, "count": {"sit": 50, "cycle": 40}}}, "test")
     ''
     """
+    from rnnlab.task import IMBALANCED_BELOW
+
     figures = (by_class or {}).get(part)
     if not figures or figures.get("balanced_acc") is None or figures.get("majority_rate") is None:
         return ""

@@ -97,7 +97,7 @@ def _config_cells(config: Any) -> dict[str, str]:
     return {k: v for k, v in out.items() if not any(fnmatch.fnmatchcase(k, p) for p in COMPARE_BOOKKEEPING)}
 
 
-def _unfinished(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
+def unfinished_status(rd: Any, config: Any, final: dict[str, Any]) -> str | None:
     """How a run that wrote no summary.json (``rnnlab train`` and the Lightning callback write it
     at the end) stands: ``(running or stopped at epoch E of N)``; None for a finished run, and for
     a run recorded by hand (a Tracker writes no summary.json, finished or not). A run without
@@ -203,7 +203,7 @@ def run_summary(run: Path) -> dict[str, Any]:
     # train_<m>: the evaluated model on the training split (the weights the test figure is of, what
     # rnnlab train printed); before the run's end, its last epoch's figure in training mode
     evaluated = summary.get("train_eval") or {}
-    status = _unfinished(rd, config, final)
+    status = unfinished_status(rd, config, final)
     forecast = config is not None and task.kind == "forecasting"
     row = {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
            "higher_is_better": higher, "data": _data_of(run, config), "data_id": _data_id(run, config),
@@ -1072,17 +1072,61 @@ def _config_of(run: str) -> Any:
     return RunDir.existing(Path(run)).read_trained_config().config
 
 
+def is_run_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run directory as :func:`rnnlab.rundir.claim` tells one from a folder
+    of the user's: its marker (``.rnnlab-run``, which every writer of a run leaves), or the files
+    of an older rnnlab's run (:data:`rnnlab.rundir.RUN`'s ``legacy`` groups).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> is_run_directory(d), (d / ".rnnlab-run").touch(), is_run_directory(d)
+    (False, None, True)
+    """
+    from rnnlab.rundir import RUN
+
+    p = Path(path)
+    try:
+        return p.is_dir() and ((p / RUN.marker).exists()
+                               or any(all((p / name).exists() for name in group) for group in RUN.legacy))
+    except OSError:  # (a folder it may not look into: no run of the user's to tell)
+        return False
+
+
+def default_figures(runs: list[Path]) -> Path:
+    """Where ``rnnlab compare`` writes its figures without ``--figures``: :data:`DEFAULT_FIGURES`
+    beside the first run (its resolved parent: ``.`` is a folder too), above any run directory
+    that holds it (a run inside another's folder), and never a run directory itself: then
+    ``compare-2``, ``compare-3``, ...
+
+    >>> import tempfile
+    >>> runs = Path(tempfile.mkdtemp())
+    >>> (runs / "compare").mkdir(); (runs / "compare" / ".rnnlab-run").touch()
+    >>> default_figures([runs / "a"]) == runs.resolve() / "compare-2"
+    True
+    """
+    beside = runs[0].resolve().parent
+    for folder in [beside, *beside.parents]:
+        if is_run_directory(folder):
+            beside = folder.parent
+    out, n = beside / DEFAULT_FIGURES, 1
+    while is_run_directory(out):
+        n += 1
+        out = beside / f"{DEFAULT_FIGURES}-{n}"
+    return out
+
+
 def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dict[str, Any]]],
              figures: str | None, say: Callable[[str], None]) -> None:
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
     from rnnlab.plots.compare import recurrent_weights
     from rnnlab.rundir import TRACKED
 
-    out = Path(figures) if figures else runs[0].parent / DEFAULT_FIGURES
+    out = Path(figures) if figures else default_figures(runs)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RnnlabError(f"--figures: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
+        named = "--figures" if figures else "the default figures folder (beside the runs; --figures DIR chooses another)"
+        raise RnnlabError(f"{named}: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
     by_run = dict(zip((row["run"] for row in rows), runs, strict=True))
     names = [r.name for r in runs]
     data_differ = data_note(rows) is not None

@@ -6,6 +6,14 @@ Sections: ``[data]``, ``[model]`` (with ``[model.frontend]``, ``[model.head]``),
 the full key path and the nearest valid key. ``rnnlab init`` writes :data:`TEMPLATE`, a commented
 example that parses into these same models.
 
+A value set in Python (``config.model.zoneout = 0.1``, pydantic's ``validate_assignment``) is
+checked as the file's value is, by the section's checks and those of every section holding it
+(``training.schedule.warmup_epochs`` against ``training.epochs``, ``[model]`` against
+``[training]``): a refused value raises the file's one-line :class:`ConfigError` naming the key,
+and the section keeps its value. ``config.model_copy(update=...)`` is pydantic's copy without any
+check; to set key paths with checks, as the estimators' ``params`` do, use
+:func:`rnnlab.search.space.apply_values`.
+
 Example:
     >>> cfg = parse_config('[data]\\ndataset = "GunPoint"\\n[model]\\nhidden_size = 32')
     >>> cfg.model.layer, cfg.model.hidden_size, cfg.training.optimizer
@@ -26,6 +34,7 @@ import os
 import re
 import sys
 import typing
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
@@ -79,8 +88,95 @@ DEFAULT_EPOCHS = 20
 
 class _Section(BaseModel):
     # strict: "yes" / 1 are not a bool, "8" / 8.0 not an int (an int where a float is expected is
-    # fine); no inf / nan anywhere.
-    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+    # fine); no inf / nan anywhere. validate_assignment: a value set on a section in Python is
+    # checked as the file's value is (see the module's docstring).
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False,
+                              validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # (pydantic's own and private attributes)
+            super().__setattr__(name, value)
+            return
+        if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+            value = value.item()  # (np.int64(8) is 8 to a notebook user, as to the estimators)
+        # pydantic keeps a value its model validators refused: put the old one back
+        before, given = self.__dict__.get(name), set(self.__pydantic_fields_set__)
+        checked: _Section = self
+        try:
+            super().__setattr__(name, value)
+            # The rules of the sections that hold this one read it too (training.schedule's warm-up
+            # against training.epochs, [model] against [training]): each checks it again, as a file's.
+            while (held := _holder(checked)) is not None:
+                holder, key = held
+                kept = set(holder.__pydantic_fields_set__)
+                type(holder).__pydantic_validator__.validate_assignment(holder, key, holder.__dict__[key])
+                object.__setattr__(holder, "__pydantic_fields_set__", kept)
+                checked = holder
+        except ValidationError as e:
+            if name in type(self).model_fields:
+                self.__dict__[name] = before
+                object.__setattr__(self, "__pydantic_fields_set__", given)
+            raise ConfigError("config: " + _assignment_problem(checked, name if checked is self else None, e)) from None
+
+    @model_validator(mode="after")
+    def _hold(self) -> _Section:
+        self._adopt()
+        return self
+
+    def _adopt(self) -> None:
+        """Link each section this one holds to it (:data:`_HELD_BY`)."""
+        for key in type(self).model_fields:
+            value = self.__dict__.get(key)
+            items = (value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list)
+                     else [(None, value)])
+            for at, child in items:
+                if isinstance(child, _Section):
+                    _HELD_BY[id(child)] = (weakref.ref(child, _forget(id(child))), weakref.ref(self), key, at)
+
+    def model_copy(self, *, update: typing.Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """pydantic's copy, holding its sections (an assignment to one checks the copy's rules)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._adopt()
+        return copy
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        copy = super().__deepcopy__(memo)
+        copy._adopt()
+        return copy
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._adopt()
+
+
+#: Which section holds each section, by ``id``: (the section, its holder, the holder's key, the
+#: list index or table key), weakly; set as the holder is validated or copied, read by assignments.
+_HELD_BY: dict[int, tuple[Any, Any, str, Any]] = {}
+
+
+def _forget(key: int) -> Any:
+    """The callback that drops a section's link as the section is freed (its id may be reused)."""
+    return lambda _: _HELD_BY.pop(key, None)
+
+
+def _holder(section: _Section) -> tuple[_Section, str] | None:
+    """The section that holds ``section`` and its key there, or None (a section on its own)."""
+    link = _HELD_BY.get(id(section))
+    if link is None or link[0]() is not section or link[1]() is None:
+        return None
+    return link[1](), link[2]
+
+
+def _loc_of(section: _Section) -> tuple[Any, ...]:
+    """``section``'s place in its :class:`Config` as pydantic's ``loc``; one on its own (or under
+    one on its own) is placed where its class sits in a config (the first place, for a constraint)."""
+    loc: tuple[Any, ...] = ()
+    while (link := _HELD_BY.get(id(section))) is not None and link[0]() is section and link[1]() is not None:
+        loc = (link[2], *(() if link[3] is None else (link[3],)), *loc)
+        section = link[1]()
+    known = _section_locs()
+    top = next((known[cls] for cls in type(section).__mro__ if cls in known), [()])
+    return (*top[0], *loc)
 
 
 #: A pair read from a TOML list (strict mode alone would demand a Python tuple), strict inside.
@@ -139,15 +235,19 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     """Streams: the fraction of each series held out at its end for the test block."""
 
-    @field_validator("columns")
+    @field_validator("columns", "target_column")
     @classmethod
-    def _columns_once(cls, value: list[str] | None) -> list[str] | None:
-        # (a column read twice is one channel twice: forecast twice, and ambiguous to read back by name)
+    def _columns_once(cls, value: str | list[str] | None, info: ValidationInfo) -> str | list[str] | None:
+        # (a column read twice is one channel, or one target, twice: forecast or fitted twice, and
+        # ambiguous to read back by name)
+        if info.field_name == "target_column" and value == []:
+            # (not "unset": a list names the K target columns, and no column is no target)
+            raise ValueError("'data.target_column': expected a column name or a non-empty list of them, got []")
         seen: set[str] = set()
-        for name in value or []:
+        for name in value if isinstance(value, list) else []:
             if name in seen:
-                raise ValueError(f"'data.columns': expected each column once, got {name!r} {value.count(name)} times "
-                                 f"in {value}")
+                raise ValueError(f"'data.{info.field_name}': expected each column once, got {name!r} "
+                                 f"{value.count(name)} times in {value}")
             seen.add(name)
         return value
 
@@ -733,7 +833,37 @@ class TrackingConfig(_Section):
 
 class OutputConfig(_Section):
     dir: str = Field("runs/run", min_length=1, pattern=r"\S")
-    """The run directory (``--out`` overrides it); relative paths are taken from the working dir."""
+    """The run directory (``--out`` overrides it); relative paths are taken from the working dir.
+    ``~`` is the home folder, as in a shell; a ``$NAME`` is refused (:func:`as_shell_path`)."""
+
+    @field_validator("dir")
+    @classmethod
+    def _as_a_shell_reads_it(cls, value: str) -> str:
+        # (a trailing separator would put "<dir>-search" and "<dir>-recipe" inside the run directory)
+        return as_shell_path(value, "output.dir").rstrip(os.sep + (os.altsep or "")) or os.sep
+
+
+#: A shell variable in a path (``$HOME``, ``${DATA}``): rnnlab reads paths as written, no shell between.
+_SHELL_VARIABLE = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+
+
+def as_shell_path(value: str, key: str) -> str:
+    """``value``, a path the config key ``key`` holds, with ``~`` expanded as a shell would (the
+    home folder: never a folder named ``~``); a ``$NAME`` is refused, one line naming ``key``,
+    since no shell expands it and a folder named ``$HOME`` is not what it reads as.
+
+    >>> as_shell_path("~/runs/x", "output.dir") == os.path.expanduser("~") + "/runs/x"
+    True
+    >>> as_shell_path("$HOME/d.npz", "data.path")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'data.path': expected a path without shell variables (rnnlab expands ~ but not $HOME), got '$HOME/d.npz'; write the path itself
+    """
+    found = _SHELL_VARIABLE.search(value)
+    if found:
+        raise ValueError(f"'{key}': expected a path without shell variables (rnnlab expands ~ but not "
+                         f"{found.group(0)}), got {value!r}; write the path itself")
+    return os.path.expanduser(value)
 
 
 class ParamSpec(_Section):
@@ -947,6 +1077,13 @@ class Config(_Section):
             data = {**data, "tracking": {**tracking, "inspect_steps": LM_INSPECT_STEPS}}
         return data
 
+    def _write(self, key: str, value: Any) -> None:
+        # A default a validator writes out: valid by construction, and set as an assignment would
+        # be, validated (validate_assignment), it would run every validator of the config again.
+        self.__dict__[key] = value
+        self.__pydantic_fields_set__.add(key)
+        self._adopt()
+
     @model_validator(mode="after")
     def _task_metrics(self) -> Config:
         from rnnlab.task import task_named
@@ -965,6 +1102,14 @@ class Config(_Section):
             switch = ", or set [task] kind = \"regression\"" if task.name == "classification" else ""
             raise ValueError(f"'data.target_column' names regression targets, a column of a regression .csv; this run's "
                              f"task is {task.name} ({where}): remove the key{switch}")
+        d = self.data
+        if d.target_column is not None and (d.dataset is not None or str(d.path).lower().endswith(".npz")):
+            # (an .npz's y holds its targets, a bundled set's are its own: no column to select, and a
+            # name given would look as if it selected one)
+            source = (f"the bundled data set data.dataset = {d.dataset!r} brings its own targets"
+                      if d.dataset is not None else f"data.path {d.path!r} is an .npz, whose y holds the targets")
+            raise ValueError(f"'data.target_column' = {_toml_value(d.target_column)} selects target columns of a "
+                             f".csv file; {source}: remove the key")
         # (given, whatever its value; what rnnlab writes leaves it out: _unread_keys)
         if "label_column" in self.data.model_fields_set and (task.kind != "classification" or task.per_step):
             where = ("its targets' column is data.target_column" if task.kind == "regression" and not task.per_step
@@ -973,9 +1118,11 @@ class Config(_Section):
                              f"is {task.name} ({where}): remove the key")
         if task.kind == "language_model":
             # written out, so the recorded config says what the model was built with
-            self.model = self.model.model_copy(update={"embedding_size": self.model.embedding_size
-                                                       or self.model.hidden_size})
-            self.data = self.data.model_copy(update={"tokens": self.data.tokens or "char"})
+            # (only when unset: a check again after an assignment keeps the sections the caller holds)
+            if self.model.embedding_size is None:
+                self._write("model", self.model.model_copy(update={"embedding_size": self.model.hidden_size}))
+            if self.data.tokens is None:
+                self._write("data", self.data.model_copy(update={"tokens": "char"}))
             problem = _language_model_problem(self)
             if problem is not None:
                 raise ValueError(problem)
@@ -1001,7 +1148,7 @@ class Config(_Section):
         problem = task.check_validation_metric("training.early_stopping.monitor", self.training.early_stopping.monitor)
         if problem is None and self.search is not None:
             if self.search.metric is None:  # the task's score, written out so records name it
-                self.search = self.search.model_copy(update={"metric": task.score})
+                self._write("search", self.search.model_copy(update={"metric": task.score}))
             problem = task.check_validation_metric("search.metric", str(self.search.metric))
         if problem is not None:
             raise ValueError(problem)
@@ -1359,18 +1506,74 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     try:
         return Config.model_validate(raw, context={"data_file": _data_file(raw)})
     except ValidationError as e:
-        # A value failing every member of a union gives one error per member: merge them.
-        by_path: dict[str, str] = {}
-        for err in e.errors():
-            msg = _format_error(err)
-            key = _key_path(_clean_loc(tuple(err["loc"])))
-            if key in by_path and ": expected " in msg and ": expected " in by_path[key]:
-                head, _, got = by_path[key].rpartition(", got ")
-                extra = msg.split(": expected ", 1)[1].rpartition(", got ")[0]
-                by_path[key] = f"{head} or {extra}, got {got}"
-            else:
-                by_path.setdefault(key, msg)
-        raise ConfigError(f"{source}: " + "; ".join(by_path.values())) from None
+        raise ConfigError(f"{source}: " + _problems(e.errors())) from None
+
+
+def _problems(errors: list[Any]) -> str:
+    """pydantic's ``errors`` (their ``loc`` from :class:`Config`) as one line, each key once."""
+    # A value failing every member of a union gives one error per member: merge them.
+    by_path: dict[str, str] = {}
+    for err in errors:
+        msg = _format_error(err)
+        key = _key_path(_clean_loc(tuple(err["loc"])))
+        if key in by_path and ": expected " in msg and ": expected " in by_path[key]:
+            head, _, got = by_path[key].rpartition(", got ")
+            extra = msg.split(": expected ", 1)[1].rpartition(", got ")[0]
+            by_path[key] = f"{head} or {extra}, got {got}"
+        else:
+            by_path.setdefault(key, msg)
+    return "; ".join(by_path.values())
+
+
+def _section_locs() -> dict[type, list[tuple[Any, ...]]]:
+    """Where each section class sits in :class:`Config`: ``{class: [loc, ...]}``, a list item's
+    index and a table's user key left as :data:`_ANY_INDEX` and :data:`_ANY_KEY`.
+
+    >>> _section_locs()[DecayRule], _section_locs()[HeadConfig]
+    ([('training', 'decay_rules', -1)], [('model', 'head')])
+    """
+    if _SECTION_LOCS:
+        return _SECTION_LOCS
+
+    def walk(model: Any, loc: tuple[Any, ...]) -> None:
+        _SECTION_LOCS.setdefault(model, []).append(loc)
+        for key, field in model.model_fields.items():
+            inner = section_of(field.annotation)
+            if inner is not None:
+                origins = {typing.get_origin(a) for a in (field.annotation, *typing.get_args(field.annotation))}
+                item = (_ANY_INDEX,) if list in origins else (_ANY_KEY,) if dict in origins else ()
+                walk(inner, (*loc, key, *item))
+
+    walk(Config, ())
+    return _SECTION_LOCS
+
+
+_SECTION_LOCS: dict[type, list[tuple[Any, ...]]] = {}
+
+#: The place of a list item, and of a user key (search.space), in the key path of an assignment:
+#: a section does not know which item of its list it is.
+_ANY_INDEX, _ANY_KEY = -1, "KEY"
+
+
+def _assignment_problem(section: _Section, name: str | None, error: ValidationError) -> str:
+    """The one line of what ``section``'s checks refused after an assignment (``name``: the key
+    set on it; None: on a section it holds), each key named by its full path as
+    :func:`config_from_dict` names it.
+
+    >>> c = parse_config('[data]\\ndataset = "GunPoint"')
+    >>> c.training.lr = -1.0
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: config: 'training.lr': expected a number > 0.0, got -1.0 (float)
+    """
+    loc = _loc_of(section)
+    errors = []
+    for err in error.errors():
+        if err["type"] == "no_such_attribute":  # (an unknown key, as the file's)
+            err = {**err, "type": "extra_forbidden", "loc": (name,)}
+        errors.append({**err, "loc": (*loc, *err["loc"])})
+    # (a list item or a table's user key of a section on its own: its index or key is not known)
+    return _problems(errors).replace(f"[{_ANY_INDEX}]", "[i]")
 
 
 def _data_file(raw: dict[str, Any]) -> str:
@@ -1459,27 +1662,61 @@ def load_config(path: str | os.PathLike[str], *, recorded: bool = False) -> Conf
         text = p.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the config file: {e}") from None
-    return with_data_paths_from(parse_config(text, source=str(p), recorded=recorded), p.parent)
+    config = parse_config(text, source=str(p), recorded=recorded)
+    try:
+        return with_data_paths_from(config, p.parent)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
 
 
 def with_data_paths_from(config: Config, folder: str | os.PathLike[str]) -> Config:
-    """``config`` with its relative ``data.path`` and ``data.test_path`` taken from ``folder``
-    (the config file's), as absolute paths; a file found only from the working directory (the
-    rule of configs written before) keeps its path.
+    """``config`` with its ``data.path`` and ``data.test_path`` as absolute paths: ``~`` expanded
+    and a ``$NAME`` refused (:func:`as_shell_path`), a relative path taken from ``folder`` (the
+    config file's) as opening it from there would: the folder's real path first, then the path
+    (``..`` after a linked folder is the parent of the folder it links to). A file found only
+    from the working directory (the rule of configs written before) is read from there, said in
+    one warning, and recorded by its absolute path (what a later ``--resume`` reads).
 
     >>> c = parse_config('[data]\\npath = "d.npz"')
     >>> with_data_paths_from(c, "/experiments").data.path
     '/experiments/d.npz'
     """
+    import warnings
+
     updates = {}
     for key in ("path", "test_path"):
         value = getattr(config.data, key)
-        if value is None or Path(value).is_absolute():
+        if value is None:
             continue
-        beside = Path(os.path.abspath(Path(folder, value)))
-        if beside.exists() or not Path(value).exists():
+        try:
+            given = as_shell_path(value, f"data.{key}")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if Path(given).is_absolute():
+            updates[key] = given
+            continue
+        beside = _opened_from(folder, given)
+        if beside.exists() or not Path(given).exists():
             updates[key] = str(beside)
+            continue
+        here = _opened_from(os.getcwd(), given)
+        updates[key] = str(here)
+        warnings.warn(f"'data.{key}' = {value!r}: not found beside the config file ({beside}); read from the working "
+                      f"directory instead, {here} (the run records that path)", stacklevel=2)
     return config.model_copy(update={"data": config.data.model_copy(update=updates)}) if updates else config
+
+
+def _opened_from(folder: str | os.PathLike[str], relative: str) -> Path:
+    """The file ``relative`` names when opened from ``folder``, as the file system resolves it
+    (links before ``..``), under its own name (a link to a file stays the name the user gave).
+
+    >>> str(_opened_from("/experiments", "data/../d.npz"))
+    '/experiments/d.npz'
+    """
+    joined = Path(folder, relative)
+    if joined.name in ("", ".", ".."):
+        return Path(os.path.realpath(joined))
+    return Path(os.path.realpath(joined.parent)) / joined.name
 
 
 _TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}

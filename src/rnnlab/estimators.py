@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import signal
 import tempfile
@@ -184,7 +185,9 @@ class _RNNEstimator:
 
         self._check_arguments()
         base = self._base_config()
-        values: dict[str, Any] = {"data.dataset": None, "data.path": str(data_path), "data.test_path": None}
+        # (the config's .csv columns, if any, are not the fit's: its targets are y, in an .npz)
+        values: dict[str, Any] = {"data.dataset": None, "data.path": str(data_path), "data.test_path": None,
+                                  "data.target_column": None}
         for key, path in _KEYWORDS.items():
             if getattr(self, key) is not None:
                 values[path] = getattr(self, key)
@@ -371,14 +374,21 @@ class _RNNEstimator:
         return result, config, data
 
     def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
-        """A fit stopped by SIGINT, SIGTERM or SIGHUP, said in the estimator's words: what the
-        next fit does with what the stop left (the trainer's "--resume" is ``rnnlab train``'s), or
-        that nothing was kept without ``run_dir``. Still an :class:`Interrupted`, so a
-        ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too."""
+        """A fit stopped by SIGINT, SIGTERM or SIGHUP, or by any other ``KeyboardInterrupt``, said
+        in the estimator's words: what the next fit does with what the stop left (the trainer's
+        "--resume" is ``rnnlab train``'s), or that nothing was kept without ``run_dir``. Still an
+        :class:`Interrupted`, so a ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too.
+
+        >>> str(RNNRegressor()._interrupted(KeyboardInterrupt()))[:63]
+        'interrupted by a KeyboardInterrupt of RNNRegressor.fit; nothing'
+        """
+        # Only the trainer's handlers know the signal; a KeyboardInterrupt raised by other code (a
+        # signal.alarm handler, a notebook's stop) names none, and its signum is Python's for one (SIGINT).
         signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
         place = place_of(stop)  # (the epoch the trainer stopped in, where it stopped in one)
         # ("during epoch N", or "after epoch N" for a stop held to the end of the last: Place's words)
-        head = str(Interrupted.by(signum)) + (f" {place}" if place and place.epoch else "")
+        head = (str(Interrupted.by(signum)) if isinstance(stop, Interrupted) else "interrupted by a KeyboardInterrupt") + \
+            (f" {place}" if place and place.epoch else "")
         if self.run_dir is None:
             return Interrupted(signum, f"{head} of {type(self).__name__}.fit; nothing was kept (without run_dir the "
                                        "fit trains in a temporary directory, removed as it stops): pass run_dir to "
@@ -530,8 +540,9 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
     uniform average).
 
     Fitted attributes: ``model_``, ``inputs_``, ``summary_`` (as the classifier's),
-    ``targets_`` (the targets' standardization: ``targets_.mean``, ``targets_.std``, [K]) and
-    ``n_outputs_`` (K of a y [N, K]; None for a y [N], as :class:`RNNSequenceRegressor`'s).
+    ``targets_`` (the targets' standardization: ``targets_.mean``, ``targets_.std``, [K]),
+    ``n_outputs_`` (K of a y [N, K]; None for a y [N], as :class:`RNNSequenceRegressor`'s) and
+    ``target_names_`` (a DataFrame y's column names, a named Series' name; None for an array).
 
     >>> f = np.random.default_rng(0).uniform(0.3, 1.5, 40)
     >>> X = np.sin(f[:, None, None] * np.arange(12.0)); y = 100.0 + 10.0 * f  # a sine's frequency
@@ -550,11 +561,28 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
         tags.target_tags.multi_output = True
         return tags
 
+    def _fit_setup(self, X: Any, y: Any) -> Any:
+        names = _column_names(y)
+        X, y = super()._fit_setup(X, y)
+        self.target_names_ = names  # (after aeon's reset, which clears fitted attributes)
+        return X, y
+
     def _check_y(self, y: Any, n_cases: int) -> np.ndarray:
         """The targets as floats [N] or [N, K]: aeon's check, except that targets of two distinct
         values are values too (aeon calls them binary and refuses them), K targets per series are
         taken (scikit-learn's multi-output regression; aeon's y is 1-D), and targets that never
-        vary, which the trainer could not standardize, are refused here."""
+        vary, which the trainer could not standardize, are refused here. A bad cell is named in
+        one line by its place: a DataFrame's column by name and its row, else ``y[i, k]``.
+
+        >>> import pandas as pd
+        >>> RNNRegressor()._check_y(pd.DataFrame({"conc": [0.1, 0.2], "site": ["a", "b"]}), 2)
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.DataError: y: expected numeric target values, got dtype ... (e.g. 'a') in column 'site', row 0
+        """
+        names = _column_names(y) if hasattr(y, "columns") else None
+        dtypes = [str(t) for t in y.dtypes] if hasattr(y, "columns") else None  # (a DataFrame's, per column)
+        rows = list(y.index) if hasattr(y, "index") else None
         y = _target_array(y)
         if hasattr(y, "to_numpy"):  # a pandas Series or DataFrame, as aeon takes them
             y = y.to_numpy()
@@ -565,23 +593,37 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
                             f"{list(y.shape)}")
         if not y.size:
             raise DataError(f"y: expected target values, got an empty y (shape {list(y.shape)})")
-        if y.dtype.kind not in "biuf":
-            raise DataError(f"y: expected numeric target values, got dtype {y.dtype} "
-                            f"(e.g. {np.asarray(y.flat[0]).tolist()!r})")
-        with np.errstate(invalid="ignore"):  # (its integer test casts the values: beyond int64 numpy warns)
-            kind = type_of_target(y, input_name="y")  # refuses NaN and inf in scikit-learn's words
-        if kind not in ("binary", "multiclass", "continuous", "multilabel-indicator", "multiclass-multioutput",
-                        "continuous-multioutput"):
-            raise DataError(f"y: expected numeric target values per series, got {kind} targets")
+
+        def place(i: int, k: int) -> str:
+            row = f"row {i}" + (f" (index {rows[i]!r})" if rows is not None and rows[i] != i else "")
+            if names is not None:
+                return f"in column {names[k]!r}, {row}"
+            return f"at y[{i}]" if y.ndim == 1 else f"at y[{i}, {k}]"
+
+        cells = y.reshape(len(y), -1)
+        if y.dtype.kind not in "biuf":  # (text, objects, pandas' nullable Int64 with pd.NA: cell by cell)
+            for (i, k), value in np.ndenumerate(cells):
+                if not isinstance(value, numbers.Real):
+                    value = value.item() if isinstance(value, np.generic) else value  # (np.str_('a') as 'a')
+                    dtype = dtypes[k] if dtypes is not None else y.dtype
+                    raise DataError(f"y: expected numeric target values, got dtype {dtype} (e.g. {value!r}) "
+                                    f"{place(i, k)}")
+            cells = cells.astype(np.float64)
+        bad = np.argwhere(~np.isfinite(cells))
+        if len(bad):
+            i, k = (int(v) for v in bad[0])
+            raise DataError(f"y: expected a finite number in every target cell, got {cells[i, k]} {place(i, k)} "
+                            f"({len(bad)} NaN or inf in all)")
         if len(y) != n_cases:
             raise DataError(f"y: expected {n_cases} target values, one per series of X, got {len(y)}")
-        columns = y.reshape(len(y), -1)
-        same = np.flatnonzero((columns == columns[0]).all(axis=0))
+        same = np.flatnonzero((cells == cells[0]).all(axis=0))
         if len(same):
-            which = "" if y.ndim == 1 else f" in target {same[0]} (y[:, {same[0]}])"
+            k = int(same[0])
+            which = ("" if y.ndim == 1 and names is None else f" in column {names[k]!r}" if names is not None
+                     else f" in target {k} (y[:, {k}])")
             raise DataError(f"y: expected target values that vary, got {len(y)} sample(s) all "
-                            f"{float(columns[0, same[0]]):g}{which}")
-        return y.astype(np.float64)
+                            f"{float(cells[0, k]):g}{which}")
+        return cells.reshape(y.shape).astype(np.float64)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNRegressor:
         padded, lengths = _series(X, "fit")
@@ -1062,6 +1104,19 @@ def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:
         i, t = np.argwhere(missing)[0]
         raise DataError(f"y: expected a label at every valid step (-100: a step without one), got {int(missing.sum())} "
                         f"missing (NaN or None), the first at [sample, step] [{i}, {t}]")
+
+
+def _column_names(y: Any) -> list[str] | None:
+    """The targets' names that ``y`` carries: a DataFrame's columns, a named Series' name; else None.
+
+    >>> import pandas as pd
+    >>> _column_names(pd.DataFrame({"conc": [1.0], "temp": [2.0]})), _column_names(np.zeros(3))
+    (['conc', 'temp'], None)
+    """
+    if hasattr(y, "columns"):
+        return [str(c) for c in y.columns]
+    name = getattr(y, "name", None) if hasattr(y, "to_numpy") else None
+    return None if name is None else [str(name)]
 
 
 def _target_array(y: Any) -> Any:

@@ -132,14 +132,14 @@ def _check_unchanged(run_dir: str | Path, config: Config, fingerprint: str, trai
 def _unfinished_status(run: RunDir, config: Config) -> str | None:
     """How a run without ``summary.json`` stands, as ``rnnlab compare`` says it ("(running or
     stopped at step 40 of 200)"; None for a finished run), by its last recorded epoch."""
-    from rnnlab.compare import _unfinished
+    from rnnlab.compare import unfinished_status
 
     try:
         records = run.read_metrics()
     except RunDirError:  # (a damaged record: sampling does not need them)
         records = []
     last = records[-1] if records else {}
-    return _unfinished(run, config, {"epoch": last.get("epoch", 0), "step": last.get("step")})
+    return unfinished_status(run, config, {"epoch": last.get("epoch", 0), "step": last.get("step")})
 
 
 def _probabilities(logits: torch.Tensor, temperature: float, unk: int) -> torch.Tensor:

@@ -349,6 +349,7 @@ class _RNNEstimator:
                 seed = (run.read_config().training.seed if interrupted and self.random_state is None
                         else _seed(self.random_state))
                 config = self.resolved_config(data_path, tracking=tracking, seed=seed)
+                arrays = _with_target_names(arrays, getattr(self, "target_names_", None))
                 buf = io.BytesIO()
                 np.savez(buf, **arrays)
                 if not interrupted or not data_path.exists():
@@ -984,6 +985,26 @@ def _what_to_do(path: Path) -> str:
     """What a caller may do with a ``run_dir`` holding an interrupted fit that this one cannot continue."""
     return (f"fit the same data with the same parameters to continue it, give a new run_dir (`rnnlab report "
             f"{path}` reads its records), or remove {str(path)!r} yourself to start over")
+
+
+def _with_target_names(arrays: Mapping[str, np.ndarray], names: list[str] | None) -> Mapping[str, np.ndarray]:
+    """``arrays`` with the targets' ``names`` (a DataFrame y's columns: ``target_names_``) as the
+    data file's ``target_names``, so that the run names its targets as the caller's y does
+    (``rnnlab predict``'s columns, the report); names the file could not hold (a column name twice,
+    an empty one) are left out, and the targets named by position, as an array's.
+
+    >>> sorted(_with_target_names({"y": np.zeros((3, 2))}, ["conc", "temp"])), sorted(_with_target_names({"y": np.zeros(3)}, None))
+    (['target_names', 'y'], ['y'])
+    """
+    from rnnlab.data.files import check_target_names
+
+    if names is None or "y" not in arrays:
+        return arrays
+    try:
+        listed = check_target_names(np.array(names, dtype=str), arrays["y"], None, "y")
+    except DataError:
+        return arrays
+    return {**arrays, "target_names": np.array(listed, dtype=str)}
 
 
 def _same_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> bool:

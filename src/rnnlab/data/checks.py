@@ -325,10 +325,23 @@ def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) ->
     return y
 
 
-def check_targets_vary(y: np.ndarray, where: str, names: list[str] | None = None, per: str = "sequence") -> None:
+#: A target whose standard deviation is at most this share of its mean absolute value holds one
+#: level and rounding noise (float32 resolves 6e-8 of a value; 1e-6 is some 16 of its steps): as
+#: constant as one value, for its standardization as for learning. Every bundled regression set
+#: varies by more than 0.4 of its level (Covid3Month 1.1, CardanoSentiment 1.2, adding_problem 0.4
+#: at its least varying step).
+NEGLIGIBLE_SPREAD = 1e-6
+
+
+def check_targets_vary(y: np.ndarray, where: str, names: list[str] | None = None, per: str = "sequence",
+                       named_by: str = "data.target_column") -> None:
     """Regression targets y [N] or [N, K] (numbers) of which one holds the same value for every
-    ``per`` (sequence): nothing to learn, and no scale to standardize it by. ``names``: the
-    targets' columns (a CSV's ``data.target_column``), else they are named as parts of y.
+    ``per`` (sequence): nothing to learn, and no scale to standardize it by; or one whose spread
+    is negligible against its level (standard deviation at most :data:`NEGLIGIBLE_SPREAD` of its
+    mean absolute value: ``300`` but for one ``300.0001``), as constant, whose standardization
+    would blow a test value's difference from that level up a million times. ``names``: the
+    targets' names, from ``named_by`` (a CSV's ``data.target_column``; ``"y"``: an ``.npz``'s
+    ``target_names``, which then go beside their place in y), else they are named as parts of y.
 
     >>> check_targets_vary(np.array([[1.0, 5.0], [2.0, 5.0]]), "data.path (d.npz)")
     Traceback (most recent call last):
@@ -338,17 +351,43 @@ def check_targets_vary(y: np.ndarray, where: str, names: list[str] | None = None
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: data.path (d.csv): target column 'price' (data.target_column) has the same value (5) for every sequence; expected targets that vary
+    >>> check_targets_vary(np.array([[1.0, 300.0], [2.0, 300.0], [3.0, 300.0001]]), "data.path (d.npz)", ["conc", "temp"], named_by="y")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): target 'temp' (y[:, 1]) barely varies: 300 to 300.0001 (2 of 3 sequences 300), a standard deviation of 4.7e-05, 1.6e-07 of its mean absolute value 300 (at most 1e-06 is taken for constant); expected targets that vary (if these differences are the values, subtract the level: temp - 300)
     """
     values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     if len(values) < 2:
         return
+
+    def what(k: int) -> str:
+        if names and named_by != "y":
+            return f"target column {names[k]!r} ({named_by})"
+        place = "y" if values.shape[1] == 1 else f"y[:, {k}]"
+        if names:
+            return f"target {names[k]!r} ({place})"
+        return place if values.shape[1] == 1 else f"target {k} ({place})"
+
     same = np.flatnonzero((values == values[0]).all(axis=0))
-    if not len(same):
+    if len(same):
+        k = int(same[0])
+        raise DataError(f"{where}: {what(k)} has the same value ({values[0, k]:g}) for every {per}; "
+                        "expected targets that vary")
+    level = np.abs(values).mean(axis=0)
+    spread = values.std(axis=0)
+    flat = np.flatnonzero(spread <= NEGLIGIBLE_SPREAD * level)
+    if not len(flat):
         return
-    k = int(same[0])
-    what = (f"target column {names[k]!r} (data.target_column)" if names else
-            "y" if values.shape[1] == 1 else f"target {k} (y[:, {k}])")
-    raise DataError(f"{where}: {what} has the same value ({values[0, k]:g}) for every {per}; expected targets that vary")
+    k = int(flat[0])
+    column = values[:, k]
+    distinct, counts = np.unique(column, return_counts=True)
+    mode = distinct[np.argmax(counts)]
+    minus = names[k] if names else "y" if values.shape[1] == 1 else f"y[:, {k}]"
+    raise DataError(
+        f"{where}: {what(k)} barely varies: {column.min():.10g} to {column.max():.10g} ({counts.max()} of "
+        f"{len(column)} {per}s {mode:.10g}), a standard deviation of {spread[k]:.2g}, {spread[k] / level[k]:.2g} "
+        f"of its mean absolute value {level[k]:.6g} (at most {NEGLIGIBLE_SPREAD:g} is taken for constant); expected "
+        f"targets that vary (if these differences are the values, subtract the level: {minus} - {mode:.10g})")
 
 
 def is_number(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""User data files: ``.npz`` (X [N, T, C], y [N], optional lengths [N]) and ``.csv``.
+"""User data files: ``.npz`` (X [N, T, C], y [N], optional lengths [N] and target_names [K]) and ``.csv``.
 
 ``.npz`` files are read with ``allow_pickle=False``: object (ragged) arrays are refused, never
 unpickled. X is [N, T, C] (or [N, T]): X [N, 1, C] with C > 1 is refused and C > T warned of, as
@@ -49,7 +49,9 @@ from rnnlab.data.checks import (
 )
 from rnnlab.errors import DataError, library_reason
 
-NPZ_KEYS = ("X", "y", "lengths")
+#: The arrays an ``.npz`` may hold: ``target_names`` [K] is text, the names of y's K regression
+#: targets (what an estimator fitted on a DataFrame y writes), read by :func:`npz_target_names`.
+NPZ_KEYS = ("X", "y", "lengths", "target_names")
 
 
 def _numeric(name: str, arr: np.ndarray, at: str, kinds: str) -> np.ndarray:
@@ -129,7 +131,9 @@ def open_npz(path: str | os.PathLike[str], save: str) -> np.lib.npyio.NpzFile:
 def load_npz(path: str | os.PathLike[str], where: str = "data.path"
              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Read X, y and lengths (all steps valid when absent) from an ``.npz`` file (``where``: the
-    config key that names it, which the errors on the arrays it holds start with).
+    config key that names it, which the errors on the arrays it holds start with). An optional
+    ``target_names`` (the names of y's targets, :func:`npz_target_names`) is checked against y
+    (:func:`check_target_names`) and not returned.
 
     >>> import tempfile
     >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
@@ -153,6 +157,8 @@ def load_npz(path: str | os.PathLike[str], where: str = "data.path"
             raise DataError(f"{at}: no array 'X' (expected X [N, T, C], y [N], optional lengths [N]); found {npz.files}")
         arrays = {key: _array(npz, key, at) for key in NPZ_KEYS if key in npz.files}
     X, y, lengths = arrays["X"], arrays.get("y"), arrays.get("lengths")
+    if "target_names" in arrays:
+        check_target_names(arrays["target_names"], y, X.shape[1] if X.ndim > 1 else None, at)
     _numeric("X", X, at, "fiub")
     if X.ndim == 2:  # [N, T]: a univariate series per row
         X = X[:, :, None]
@@ -181,7 +187,72 @@ _OBJECT_ADVICE = {
     "X": "(ragged sequences?); save X as a padded float array [N, T, C] and give the true lengths in 'lengths' [N]",
     "y": "(dtype object); save the labels as text or numbers, e.g. y.astype(str)",
     "lengths": "(dtype object); save the lengths as integers, e.g. lengths.astype(int)",
+    "target_names": "(dtype object); save the names as text, e.g. np.array(names, dtype=str)",
 }
+
+
+def check_target_names(names: np.ndarray, y: np.ndarray | None, steps: int | None, at: str) -> list[str]:
+    """An ``.npz``'s ``target_names`` as a list: text (byte strings decoded as UTF-8), one
+    dimension, each name non-empty (surrounding spaces dropped) and given once, as many as y has
+    targets (y [N]: 1; [N, K] and per step [N, T, K]: K; [N, T] with T = ``steps``, X's: 1 per
+    step, or T); else one :class:`DataError` starting with ``at``. Without y, the names are not
+    counted (new series to predict).
+
+    >>> check_target_names(np.array(["conc", "temp"]), np.zeros((4, 2)), 10, "d.npz")
+    ['conc', 'temp']
+    >>> check_target_names(np.array(["conc", "temp"]), np.zeros((4, 3)), 10, "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): expected 3 target_names, one per target of y (shape [4, 3]), got 2: ['conc', 'temp']
+    """
+    if names.dtype.kind == "S":
+        try:
+            names = np.char.decode(names, "utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{at}: 'target_names' holds byte strings that are not UTF-8 text ({library_reason(e)}); "
+                            "save the names as text, e.g. np.array(names, dtype=str)") from None
+    if names.dtype.kind != "U":
+        raise DataError(f"{at}: expected 'target_names' to hold text (a name per target of y), got dtype {names.dtype}; "
+                        "save the names as text, e.g. np.array(names, dtype=str)")
+    if names.ndim > 1:
+        raise DataError(f"{at}: expected 'target_names' of shape [K] (a name per target of y), got shape "
+                        f"{list(names.shape)}")
+    listed = [str(n).strip() for n in names.reshape(-1)]
+    for i, name in enumerate(listed):
+        if not name:
+            raise DataError(f"{at}: target_names[{i}] is empty; expected a name for every target of y")
+        if name in listed[:i]:
+            raise DataError(f"{at}: target_names names {name!r} twice (at {listed.index(name)} and {i}); expected "
+                            "each target's name once")
+    if y is not None:
+        k = 1 if y.ndim <= 1 else int(y.shape[-1])
+        # (y [N, T] of one target per step reads as [N, K] with K = T: one name fits it too)
+        fits = {k, 1} if y.ndim == 2 and steps is not None and y.shape[1] == steps else {k}
+        if len(listed) not in fits:
+            raise DataError(f"{at}: expected {k} target_names, one per target of y (shape {list(y.shape)}), got "
+                            f"{len(listed)}: {listed}")
+    return listed
+
+
+def npz_target_names(path: str | os.PathLike[str]) -> list[str] | None:
+    """The names an ``.npz`` gives its regression targets (its ``target_names``, as
+    :func:`check_target_names` reads them); None when it has none or cannot be read (the file's
+    reader says why, where the file is read).
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(p, X=np.zeros((2, 3)), y=np.zeros((2, 2)), target_names=np.array(["conc", "temp"]))
+    >>> npz_target_names(p), npz_target_names(p + ".missing")
+    (['conc', 'temp'], None)
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "target_names" not in npz.files:
+                return None
+            names = npz["target_names"]
+        return check_target_names(names, None, None, str(path))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, DataError):
+        return None
 
 
 def _array(npz: np.lib.npyio.NpzFile, key: str, at: str) -> np.ndarray:
@@ -531,8 +602,9 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     """Read a univariate ``.csv``: one row per sequence, trailing empty cells mark shorter ones.
     ``label_column`` names the column of the labels (or targets), or a list of target columns:
     then the labels come back as text [N, K]. ``read_targets``: whether the labels or targets
-    are used, so that an empty label or a NaN target is refused by its line (False: new series
-    to predict, whose labels are ignored). ``where``: the config key (or ``--data``) that names
+    are used, so that an empty label or a target cell that is no finite number is refused by its
+    line (False: new series to predict, whose label or target cells are left out unchecked,
+    whatever they hold: an empty cell, ``?``). ``where``: the config key (or ``--data``) that names
     the file, which each error then starts with (``data.path (d.csv): ...``).
 
     >>> import tempfile
@@ -600,8 +672,9 @@ def load_csv(path: str | os.PathLike[str], label_column: str | list[str] = "labe
     for i, s in enumerate(series):
         X[i, : len(s), 0] = s
     y = np.array(labels)
-    if not isinstance(label_column, str):
-        _check_target_cells(at, y, columns, lines, read_targets)
+    # (new series to predict, not read_targets: their labels or targets are left out whatever they hold)
+    if read_targets and not isinstance(label_column, str):
+        _check_target_cells(at, y, columns, lines)
     elif read_targets:
         missing = missing_labels(y[:, 0])
         if len(missing):
@@ -634,9 +707,9 @@ def _bad_cell(at: str, line: int, k: int, cells: list[str], name: str, every: st
                     "columns, such as an id, from the file)")
 
 
-def _check_target_cells(at: str, y: np.ndarray, columns: list[str], lines: list[int], finite: bool = True) -> None:
-    """A target column of numbers with some cells that are not (empty, ``1,5``) or, when
-    ``finite`` (the targets are used), are NaN or inf: the first such cell, by line and column.
+def _check_target_cells(at: str, y: np.ndarray, columns: list[str], lines: list[int]) -> None:
+    """A target column of numbers with some cells that are not (empty, ``1,5``) or are NaN or
+    inf: the first such cell, by line and column.
     A column mostly of words is class labels, which :func:`rnnlab.data.checks.check_targets`
     refuses as such."""
     for k, column in enumerate(columns):
@@ -654,7 +727,7 @@ def _check_target_cells(at: str, y: np.ndarray, columns: list[str], lines: list[
                             f"{'is not a number' if bad == 1 else 'are not numbers'}{missing}")
         values = y[:, k].astype(np.float64)
         bad_at = np.flatnonzero(~np.isfinite(values))
-        if finite and len(bad_at):
+        if len(bad_at):
             i = int(bad_at[0])
             raise DataError(f"{at}: line {lines[i]}, column {column!r}: expected a finite number (a regression "
                             f"target), got {str(y[i, k])!r}; {len(bad_at)} of the column's {len(values)} cells "
@@ -724,7 +797,12 @@ def load_file(path: str | os.PathLike[str], label_column: str | list[str] = "lab
             and len(y) == len(X):
         values = finite_numbers(y)
         if values is not None:
-            check_targets_vary(values, f"{where} ({p})", list(label_column) if suffix == ".csv" else None)
+            if suffix == ".csv":
+                check_targets_vary(values, f"{where} ({p})", list(label_column))
+            else:
+                names = npz_target_names(p)  # (one name for y [N, T] of T steps names no column: unnamed)
+                fit = names is not None and len(names) == values.reshape(len(values), -1).shape[1]
+                check_targets_vary(values, f"{where} ({p})", names if fit else None, named_by="y")
     return X, y, lengths
 
 

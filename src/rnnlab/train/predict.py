@@ -4,13 +4,14 @@ a label and each class's probability per series (classification), values per ser
 after the end of FILE's series (:func:`read_new_stream`, :func:`rnnlab.train.forecast.forecast_table`).
 
 FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and optional lengths
-[N], its y ignored if present; a ``.csv`` of univariate rows, whose label or target columns,
-when there, are ignored; per-step runs: ``.npz`` only). The series are scaled by the run's
-input scaling, as the run fitted it on its training part and recorded it in its checkpoints
-with its classes, its targets' standardization and its model's shape
-(:class:`rnnlab.train.run_fit.RunFit`):
-``data.path`` is not read, and may have moved or changed since (a run trained before the record
-existed fits them again from ``data.path``, as it always did). They go through the
+[N], its y ignored if present; a ``.csv`` of univariate rows, whose label column or each of its
+target columns, when there, is left out whatever its cells hold, the others being steps;
+per-step runs: ``.npz`` only); a regression run's targets are named as :func:`target_names`
+says. The series are scaled by the run's input scaling, as the run fitted it on its training
+part and recorded it in its checkpoints with its classes, its targets' standardization and its
+model's shape (:class:`rnnlab.train.run_fit.RunFit`): ``data.path`` is not read (but for an
+``.npz``'s ``target_names``, while it is there), and may have moved or changed since (a run
+trained before the record existed fits them again from ``data.path``, as it always did). They go through the
 trainer's own evaluation loop (:func:`rnnlab.train.trainer.split_outputs`, batch by batch, in
 eval mode) with the model the run evaluated: its best checkpoint when early stopping kept one, else
 its last, predicting the training mean where the run's mean guard chose it
@@ -55,7 +56,7 @@ if typing.TYPE_CHECKING:
 def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, channels: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """X [N, T, C] and lengths [N] of the series in ``path``, read as the run reads ``data.path``
-    (``config.data``'s label or target columns; targets, when the file has them, are ignored),
+    (``config.data``'s label or target columns: those the file has are left out unread),
     checked in one-line errors naming ``--data``: ``channels`` per step (the run's), every valid
     value finite.
 
@@ -99,13 +100,32 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
 
 
 def _label_columns_present(path: Path, columns: str | list[str]) -> str | list[str]:
-    """``columns`` when the ``.csv``'s header names any of them (the reader then sets them apart
-    from the steps, and says which is missing), else none: new series need no labels."""
+    """Of ``columns`` (the run's label column, or its target columns), those the ``.csv``'s
+    header names, which the reader sets apart from the steps and leaves out: new series need no
+    labels, nor all of the targets. The label column when the header names it, else none; the
+    target columns it names (any of them, none). A missing one named in the header but for case
+    (``Temp`` for ``temp``) is refused, as it would be read as a step.
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "new.csv")
+    >>> _ = open(p, "w").write("conc,t0,t1\\n0.1,1,2\\n")
+    >>> _label_columns_present(Path(p), ["conc", "temp", "count"]), _label_columns_present(Path(p), "label")
+    (['conc'], [])
+    """
     names = [columns] if isinstance(columns, str) else columns
     header = csv_header(path)
     if header is None:
         return columns  # (the reader names what is wrong with the file)
-    return columns if any(n in header for n in names) else []
+    by_case = {h.casefold(): h for h in header}
+    for name in names:
+        if name not in header and name.casefold() in by_case:
+            held = by_case[name.casefold()]
+            raise DataError(f"--data ({path}): column {held!r} would be read as a time step; the run's "
+                            f"{'label' if isinstance(columns, str) else 'target'} column is {name!r} (left out when "
+                            f"there): rename {held!r} to {name!r}, or drop it")
+    if isinstance(columns, str):
+        return columns if columns in header else []
+    return [n for n in columns if n in header]
 
 
 def csv_header(path: str | os.PathLike[str]) -> list[str] | None:
@@ -224,16 +244,24 @@ def decode(outputs: np.ndarray, classes: list[str], scale: TargetScale | None
 
 def target_names(config: Config, k: int) -> list[str]:
     """The names of a regression run's ``k`` targets: ``data.target_column`` (a ``.csv``'s), else
-    ``target`` (one) or ``target0``, ``target1``, ...
+    the ``target_names`` of its ``.npz`` ``data.path`` (an estimator fitted on a DataFrame y writes
+    its columns' names there: :func:`rnnlab.data.files.npz_target_names`), else ``target`` (one)
+    or ``target0``, ``target1``, ...; names that are not ``k`` are not the run's, and left aside.
 
     >>> from rnnlab.config import parse_config
     >>> target_names(parse_config('[task]\\nkind = "regression"\\n[data]\\ndataset = "Covid3Month"'), 2)
     ['target0', 'target1']
     """
+    from rnnlab.data.files import npz_target_names
+
     given = config.data.target_column
     names = [given] if isinstance(given, str) else list(given or [])
     if len(names) == k:
         return names
+    path = config.data.path
+    stored = npz_target_names(path) if path is not None and str(path).lower().endswith(".npz") else None
+    if stored is not None and len(stored) == k:
+        return stored
     return ["target"] if k == 1 else [f"target{i}" for i in range(k)]
 
 

@@ -286,6 +286,16 @@ def _train_command(args: argparse.Namespace) -> int:
     by_channel = result.channel_line(task.headline)  # (a forecaster's MASE is the mean over its channels)
     if by_channel is not None:
         _say(by_channel)
+    if task.kind == "regression" and result.by_channel:  # (K > 1 targets: each in its own terms)
+        from rnnlab.task import pooled_rmse_note
+
+        r2_line = result.channel_line(task.metric("r2"))
+        # (a run that predicts the training mean scores about 0 everywhere: no model to warn of)
+        below = result.below_mean_line() if not (result.mean_guard and not result.mean_guard.kept) else None
+        std = (result.by_channel.get("scale") or {}).get("std") or {}
+        for line in (r2_line, below, pooled_rmse_note(list(std.values()), list(std))):
+            if line is not None:
+                _say(line)
     if result.text is not None:  # what the figures above are over: <unk> is scored like any token
         unknown = result.text["unknown"]
         _say(f"unknown tokens (<unk>, vocabulary {result.text['vocabulary']}): "

@@ -143,6 +143,9 @@ class Task:
     relative_to: str = "none"
     """Forecasting: the simple forecast the model's output is added to (``[task] relative_to``:
     :func:`rnnlab.data.stream.reference_forecast`)."""
+    targets: tuple[str, ...] = ()
+    """Regression: the targets' names where the config names them (``data.target_column``), which
+    the figures per target are named by (:meth:`target_names`); empty: unnamed."""
 
     @property
     def values(self) -> bool:
@@ -162,6 +165,18 @@ class Task:
         'per-step-regression'
         """
         return f"per-step-{self.kind}" if self.per_step and not self.stream else self.kind
+
+    def target_names(self, k: int) -> list[str]:
+        """The names of ``k`` targets: :attr:`targets` where they are ``k``, else ``target`` (one)
+        or ``target0``, ``target1``, ... (the names ``rnnlab predict`` writes).
+
+        >>> from dataclasses import replace
+        >>> replace(REGRESSION, targets=("conc", "temp")).target_names(2), REGRESSION.target_names(2)
+        (['conc', 'temp'], ['target0', 'target1'])
+        """
+        if len(self.targets) == k:
+            return list(self.targets)
+        return ["target"] if k == 1 else [f"target{i}" for i in range(k)]
 
     # ---------------------------------------------------------------- metrics and direction
 
@@ -655,8 +670,10 @@ class RegressionTally:
     """Sums of squared and absolute errors of standardized predictions over batches; the
     result in the data's units: ``loss`` the mean squared error of standardized values (what
     training minimizes), ``rmse`` and ``mae`` over every value of every sequence, ``r2`` one
-    minus the squared error over the squared deviation from the training mean (in standardized
-    units, so K targets count alike; a constant prediction of the training mean scores 0).
+    minus the squared error over the squared deviation from the training mean (a constant prediction
+    of the training mean scores 0; of K > 1 targets, the mean of each target's R², scikit-learn's
+    ``uniform_average``, so that each counts alike whatever its units and its spread on the split;
+    each target's in :meth:`by_channel`).
     With a forecasting scale (``seasonal_error`` set) also ``mase``: every absolute error over
     its channel's seasonal-naive one-step error on the training part, averaged; and, from the
     same sums, each channel's MASE (:meth:`by_channel`, whose mean is ``mase``). With a panel's
@@ -709,6 +726,11 @@ class RegressionTally:
             self.usable = self.seasonal.reshape(S, self.task.horizon, -1).isfinite().all(1)
             self.mase_defined = bool(self.usable.any())
             self.series_sase, self.series_items = [0.0] * (S * (K // self.task.horizon)), [0] * S
+        # A regression's sums per target (each target's RMSE, MAE and R²: by_channel, and R² as their
+        # mean): tensors, so not among the running sums a mid-epoch checkpoint saves (no stream has them).
+        k = len(np.atleast_1d(scale.std))
+        self.per_target = {name: torch.zeros(k, dtype=torch.float64) for name in ("sse", "sse_units", "sae_units", "sst")} \
+            if self.task.kind == "regression" else None
         self.n = 0
         self.values = 0
         self.sse = 0.0  # standardized units
@@ -737,6 +759,10 @@ class RegressionTally:
             self.sase += float(scaled.sum())
             self.sase_values += scaled.cpu()
         self.sst += float((y.double() ** 2).sum())
+        if self.per_target is not None:
+            for name, values in (("sse", err * err), ("sse_units", units * units), ("sae_units", units.abs()),
+                                 ("sst", y.double() ** 2)):
+                self.per_target[name] += values.reshape(-1, values.shape[-1]).sum(0).cpu()
         self.n += len(y)
         self.values += y.numel()
 
@@ -782,7 +808,9 @@ class RegressionTally:
         unit = float(self.unit)
         out = {"loss": self.sse / v, "rmse": (self.sse_units / v) ** 0.5 * unit, "mae": self.sae_units / v * unit}
         if any(m.name == "r2" for m in self.task.metrics):
-            out["r2"] = 1.0 - self.sse / max(self.sst, 1e-12)
+            per_target = self.by_channel().get("r2", [])
+            # (one target: the pooled sums, the same figure to the last bit)
+            out["r2"] = float(np.mean(per_target)) if len(per_target) > 1 else 1.0 - self.sse / max(self.sst, 1e-12)
         panel = self.series_mase()
         if panel is not None:
             # The mean over series of each series' MASE (Hyndman & Koehler 2006; M4, M5): every series
@@ -794,7 +822,17 @@ class RegressionTally:
         return out
 
     def by_channel(self) -> dict[str, list[float]]:
-        """A forecaster's figures per channel over everything added, ``{"mase": [one per
+        """The figures per channel (a forecaster's) or per target (a regression's) over everything
+        added. A regression's: ``{"rmse", "mae", "r2": [one per target]}``, each target's in its own
+        units (its R² against its training mean; their mean is :meth:`result`'s ``r2``):
+
+        >>> import torch
+        >>> r = RegressionTally(TargetScale(np.zeros(2), np.array([1.0, 100.0])))
+        >>> r.add(torch.tensor([[0.0, 2.0], [0.0, -2.0]]), torch.tensor([[1.0, 1.0], [-1.0, -1.0]]))
+        >>> r.by_channel(), r.result()["r2"]
+        ({'rmse': [1.0, 100.0], 'mae': [1.0, 100.0], 'r2': [0.0, 0.0]}, 0.0)
+
+        A forecaster's, ``{"mase": [one per
         channel]}`` (each channel's scaled errors over every step ahead, averaged: their mean is
         :meth:`result`'s ``mase``); NaN for a channel whose MASE scale is 0 or not finite (the
         others keep theirs); ``{}`` without a forecasting scale.
@@ -807,6 +845,12 @@ class RegressionTally:
 
         A panel's: each channel's MASE averaged over the series (each on its own scale) that have one.
         """
+        if self.per_target is not None:
+            sums, unit = self.per_target, float(self.unit)
+            per = max(self.values, 1) / len(sums["sse"])  # (the values of each target)
+            return {"rmse": ((sums["sse_units"] / per) ** 0.5 * unit).tolist(),
+                    "mae": (sums["sae_units"] / per * unit).tolist(),
+                    "r2": (1.0 - sums["sse"] / sums["sst"].clamp(min=1e-12)).tolist()}
         panel = self.series_mase()
         if panel is not None:
             scored = self.usable.numpy() & (np.asarray(self.series_items) > 0)[:, None]
@@ -819,6 +863,40 @@ class RegressionTally:
         # (targets are step-major, horizon * channels values: fold the steps ahead of each channel)
         per_step = self.sase_values.reshape(self.task.horizon, -1)
         return {"mase": (per_step.sum(0) / (max(self.values, 1) / per_step.shape[1])).tolist()}
+
+
+#: How many times the targets' training spreads may differ before ``val_rmse``, which pools their
+#: errors in their own units, is said to be the large ones' (:func:`pooled_rmse_note`).
+SCALES_APART = 10.0
+
+
+def pooled_rmse_note(std: Any, names: list[str]) -> str | None:
+    """What ``rnnlab train``, ``search`` and ``recipe`` say once where a regression's targets'
+    training standard deviations (``std``, in the data's units, by ``names``) differ by more
+    than :data:`SCALES_APART` times: ``rmse`` (the default score, ``val_rmse``) pools every
+    target's errors in its own units, so the large-scale targets make it and the others count for
+    almost nothing; ``val_loss`` (standardized units) and ``val_r2`` weigh them alike. None
+    otherwise (one target, or spreads within that factor).
+
+    >>> print(pooled_rmse_note([0.0026, 11.5, 14.0], ["conc", "temp", "count"]))
+    note: val_rmse (the default score) pools the targets' errors in their own units: temp and count (std 11.5, 14) make it, conc (std 0.0026) counts for almost nothing; val_loss (standardized units) or val_r2 weigh the targets alike (training.early_stopping.monitor, search.metric)
+    >>> pooled_rmse_note([1.0, 5.0], ["a", "b"]) is None
+    True
+    """
+    spread = np.asarray(std, dtype=np.float64).reshape(-1)
+    if len(spread) < 2 or not np.isfinite(spread).all() or spread.min() <= 0 \
+            or spread.max() <= SCALES_APART * spread.min():
+        return None
+    large = spread * SCALES_APART > spread.max()  # (within the factor of the largest: those that make it)
+
+    def said(which: np.ndarray) -> str:
+        picked = [n for n, w in zip(names, which, strict=True) if w]
+        words = " and ".join(picked) if len(picked) < 3 else ", ".join(picked[:-1]) + " and " + picked[-1]
+        return f"{words} (std {', '.join(f'{v:.3g}' for v in spread[which])})"
+
+    return (f"note: val_rmse (the default score) pools the targets' errors in their own units: {said(large)} "
+            f"{'make' if large.sum() > 1 else 'makes'} it, {said(~large)} {'count' if (~large).sum() > 1 else 'counts'} for almost nothing; val_loss "
+            "(standardized units) or val_r2 weigh the targets alike (training.early_stopping.monitor, search.metric)")
 
 
 def mase_weights(std: np.ndarray, seasonal_error: np.ndarray) -> torch.Tensor:
@@ -893,8 +971,13 @@ def metric_span(key: str) -> float | None:
 
 def task_for(config: Config) -> Task:
     """The :class:`Task` of a validated config (its ``[task]`` section; absent: classification),
-    with its forecasting horizon and season."""
+    with its forecasting horizon and season, and a regression's target names (``data.target_column``)."""
     task = task_named(config.task.kind, config.task.per_step)
+    given = config.data.target_column
+    if task.kind == "regression" and given:
+        from dataclasses import replace
+
+        task = replace(task, targets=(given,) if isinstance(given, str) else tuple(given))
     if task.kind == "forecasting":
         from dataclasses import replace
 

@@ -287,6 +287,7 @@ def fit_findings(
     majority: float | None = None,
     spelling: KeySpelling | None = None,
     reference: str | None = None,
+    by_target: Mapping[str, Any] | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -332,6 +333,12 @@ def fit_findings(
             (``"naive"``, ``"seasonal_naive"``, ``"none"``), which ``train_eval["skill"]`` is
             measured against (:func:`skill_reference`). None: ``task.relative_to`` itself (an
             ``"auto"`` that is not resolved reads as seasonal naive).
+        by_target: a regression's figures per target (K > 1), as
+            :attr:`rnnlab.train.trainer.TrainResult.by_channel` holds them (``{"train_eval": {"r2":
+            {name: R²}}, "val": ...}``): the underfit and overfit checks then judge each target's R²
+            and name the targets that fail (the mean of their R², ``train_eval["r2"]``, can hide one
+            that does not fit); the validation R² per target is ``by_target["val"]``'s, else the mean
+            guard's (``guard.by_target``, of the same weights). None: the pooled figures alone.
     """
     from rnnlab.task import task_for
 
@@ -341,6 +348,7 @@ def fit_findings(
     task = task_for(config)
     terms = _Terms.of(task, spelling, reference or config.task.relative_to)
     say = terms.say
+    targets = _targets(by_target, guard) if terms.metric == "r2" else None
     if stopped_by_caller:
         steps, epochs = int(records[-1]["step"]), len(records)
         return FitFindings([Finding(
@@ -380,8 +388,10 @@ def fit_findings(
         elif majority is None:
             majority = chance
         underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
-                             at_chance, majority)
+                             at_chance, majority, targets)
         checked["underfit"] = f"{terms.fitted} {in_steps}"
+        if targets is not None:  # (each target's, which the check judged: the mean can hide one)
+            checked["underfit"] += f" ({terms.train} {targets.said(targets.train)})"
         if terms.metric == "skill":  # (by how much, and the margin it beat: "better" alone claims any gain)
             better = f"{float(train_eval['skill']):.1%} better than"
             checked["underfit"] = (f"{terms.fitted.replace('better than', better, 1)} {in_steps}, more than the "
@@ -393,13 +403,43 @@ def fit_findings(
     if underfit is not None:
         found.append(underfit)
         del checked["underfit"]
-    overfit, said = _overfit(records, evaluated, train_eval, config, n_val, th, terms, task)
+    overfit, said = _overfit(records, evaluated, train_eval, config, n_val, th, terms, task, targets)
     if overfit is not None:
         found.append(overfit)
     elif said:
         checked["overfit"] = said
     found.checked = checked
     return found
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """A regression's R² per target (K > 1): the trained model's on its training part and, where
+    measured, on the validation part (the evaluated weights), by name."""
+
+    train: dict[str, float]
+    val: dict[str, float] | None
+
+    def said(self, figures: Mapping[str, float], names: Iterable[str] | None = None) -> str:
+        """``figures`` of ``names`` (default: all) as the findings say them: "0.990, 0.120 for conc, count".
+
+        >>> _Targets({}, None).said({"conc": 0.99, "count": -0.05})
+        '0.990, -0.050 for conc, count'
+        """
+        names = list(figures) if names is None else list(names)
+        return ", ".join(f"{figures[n]:.3f}" for n in names) + " for " + ", ".join(names)
+
+
+def _targets(by_target: Mapping[str, Any] | None, guard: MeanGuard | None) -> _Targets | None:
+    """:class:`_Targets` from ``fit_findings``' ``by_target`` and ``guard``; None for one target."""
+    train = dict(((by_target or {}).get("train_eval") or {}).get("r2") or {})
+    if len(train) < 2:
+        return None
+    val = ((by_target or {}).get("val") or {}).get("r2")
+    if val is None and guard is not None and len(guard.by_target) == len(train):
+        # (the guard measured the evaluated weights on the validation rows, target by target, in order)
+        val = {name: t.r2 for name, t in zip(train, guard.by_target, strict=True)}
+    return _Targets(train, dict(val) if val is not None else None)
 
 
 @dataclass(frozen=True)
@@ -568,13 +608,16 @@ def _imbalanced(majority: float | None) -> bool:
 
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
-              terms: _Terms, at_chance: _Chance | None = None, majority: float | None = None) -> Finding | None:
+              terms: _Terms, at_chance: _Chance | None = None, majority: float | None = None,
+              targets: _Targets | None = None) -> Finding | None:
     acc = float(train_eval[terms.metric])
     # (a classifier is judged against the constant predictor too: the majority class's rate, plus a
     # share of its errors removed, as a regression's R² is against the training mean)
     beats_majority = majority + th.underfit_majority * (1 - majority) if majority is not None else -math.inf
+    # (several targets: each must fit; the worst decides, and the finding names those that do not)
+    judged = min(targets.train.values()) if targets is not None else acc
     if acc > th.underfit_skill if terms.metric == "skill" else \
-            acc >= (th.underfit_r2 if terms.metric == "r2" else max(th.underfit_acc, beats_majority)):
+            judged >= (th.underfit_r2 if terms.metric == "r2" else max(th.underfit_acc, beats_majority)):
         return None
     tc, say = config.training, terms.say
     steps, epochs = int(records[-1]["step"]), len(records)
@@ -583,6 +626,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     if majority is not None:
         numbers["majority_rate"] = majority
+    if targets is not None:
+        numbers[f"train_{terms.metric}_by_target"] = dict(targets.train)
     causes: list[tuple[str, str]] = []
     rate = _measured_rate(before, records, tc.lr, th, say)
     if rate is not None and rate[0] in ("high", "cause"):
@@ -765,7 +810,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         causes.append(("Capacity: no other cause shows in the records.",
                        f"a larger model: raise {say.key('model.hidden_size')} (now {config.model.hidden_size}) or add "
                        "conv blocks to [model.frontend]"))
-    n_classes_hint = "" if acc > 0 else terms.worst
+    n_classes_hint = "" if judged > 0 else terms.worst
     nothing_more = ""
     if terms.metric == "skill":
         # (at the margin or below, whatever the sign, it learnt nothing beyond its reference)
@@ -780,9 +825,17 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
     # constant predictor scores on 95/5 classes)
     against = f" (the majority class alone scores {majority:.3f})" if _imbalanced(majority) else ""
+    shown = f"{acc:.3f}{against}"
+    if targets is not None:  # (the targets that did not fit first: the mean of them all hides them)
+        failing = [n for n, v in targets.train.items() if v < th.underfit_r2]
+        shown = targets.said(targets.train, failing + [n for n in targets.train if n not in failing])
+        at_mean = [n for n in failing if targets.train[n] <= 0]
+        n_classes_hint = (f" ({', '.join(failing)} below {th.underfit_r2:g}"
+                          + (f"; {', '.join(at_mean)} no better than predicting "
+                             f"{'its' if len(at_mean) == 1 else 'their'} training mean" if at_mean else "") + ")")
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
-        title=f"The model did not fit its training data: {terms.train} {acc:.3f}{against} after {steps} optimizer "
+        title=f"The model did not fit its training data: {terms.train} {shown} after {steps} optimizer "
               f"steps{n_classes_hint}" + (f" (of epoch {evaluated['epoch']}'s weights, step {int(evaluated['step'])}, "
                                            "kept by early stopping)" if evaluated is not records[-1] else ""),
         numbers=numbers,
@@ -959,10 +1012,12 @@ def _strong_regularization(config: Config, steps: int, th: FitThresholds) -> lis
 
 def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float],
              config: Config, n_val: int, th: FitThresholds, terms: _Terms,
-             task: Task) -> tuple[Finding | None, str | None]:
+             task: Task, targets: _Targets | None = None) -> tuple[Finding | None, str | None]:
     """The overfit finding, or None and what the check found (None: it did not run)."""
     if terms.stream is not None:
         return _stream_overfit(records, evaluated, train_eval, config, th, terms, task)
+    if targets is not None and targets.val is not None:
+        return _targets_overfit(records, config, n_val, th, terms, task, targets)
     key = f"val_{terms.metric}"
     if key not in evaluated:  # no validation part: nothing to say
         return None, None
@@ -993,6 +1048,47 @@ def _overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eva
                  f"{noise:.3f} that chance allows on {n_val} validation sequences: the model learned "
                  f"its training sequences rather than {terms.learned}. {terms.val[0].upper() + terms.val[1:]} was best "
                  f"({best[key]:.3f}) at epoch {best['epoch']}."),
+        remedy=_overfit_remedies(config, task, records, "the validation loss was lowest", int(low_loss["epoch"]),
+                                 terms.say),
+    ), None
+
+
+def _targets_overfit(records: list[dict[str, Any]], config: Config, n_val: int, th: FitThresholds, terms: _Terms,
+                     task: Task, targets: _Targets) -> tuple[Finding | None, str | None]:
+    """A regression's overfit target by target (K > 1): the targets whose training R² exceeds their
+    validation R² by more than ``overfit_gap`` and two standard errors of their validation R²."""
+    assert targets.val is not None
+    gaps = {n: targets.train[n] - targets.val[n] for n in targets.train if n in targets.val}
+    wide = [n for n, g in gaps.items() if g > th.overfit_gap]
+    if not wide:
+        return None, "no sign of overfitting on any target"
+    if n_val < th.min_val:
+        return None, (f"overfitting not judged: {terms.val} {targets.said(targets.val, wide)} against "
+                      f"{terms.train} {targets.said(targets.train, wide)} on only {n_val} validation sequences "
+                      f"(at least {th.min_val} are needed to call it)")
+    noise = {n: terms.noise(targets.val[n], n_val) for n in wide}
+    over = [n for n in wide if gaps[n] > noise[n]]
+    if not over:
+        return None, (f"no overfitting beyond chance: {terms.val} below the {terms.train} on "
+                      f"{', '.join(wide)} within what chance allows on {n_val} validation sequences")
+    low_loss = min((r for r in records if "val_loss" in r), key=lambda r: r["val_loss"])
+    numbers = {f"train_{terms.metric}_by_target": dict(targets.train), f"val_{terms.metric}_by_target": dict(targets.val),
+               "overfit_targets": over, "gap_by_target": {n: gaps[n] for n in over},
+               "noise_2se_by_target": {n: noise[n] for n in over}, "n_val": n_val, "epochs": len(records)}
+    return Finding(
+        check="overfit", severity="warning", phase=PHASE,
+        title=(f"The model overfits {', '.join(over)}: {terms.train} {targets.said(targets.train, over)}, "
+               f"{terms.val} {targets.said(targets.val, over)}"),
+        numbers=numbers,
+        message=(f"On {', '.join(over)} the {terms.val} of the evaluated weights stays below the {terms.train} by "
+                 + ", ".join(f"{gaps[n]:.3f}" for n in over) + " (more than the "
+                 + ", ".join(f"{noise[n]:.3f}" for n in over) + f" that chance allows on {n_val} validation "
+                 f"sequences): the model learned those targets of its training sequences rather than {terms.learned}. "
+                 f"The other targets: {terms.val} {targets.said(targets.val, [n for n in targets.val if n not in over])}."
+                 if len(over) < len(targets.val) else
+                 f"On every target the {terms.val} of the evaluated weights stays below the {terms.train} by more "
+                 f"than chance allows on {n_val} validation sequences: the model learned its training sequences "
+                 f"rather than {terms.learned}."),
         remedy=_overfit_remedies(config, task, records, "the validation loss was lowest", int(low_loss["epoch"]),
                                  terms.say),
     ), None

@@ -13,6 +13,12 @@ the training mean (the head's last layer set to zero) and says so, in its lines 
 ``summary.json``'s ``mean_guard``. Decided on the validation part only; the test split is
 evaluated afterwards, once, as always.
 
+With K > 1 targets the decision is over their summed squared errors (standardized: a target whose
+validation values sit near its training mean weighs little), and the same test is made target by
+target (:class:`TargetVerdict`): the line and ``mean_guard.by_target`` name each target's ``z`` and
+those that do not beat their training mean by the margin. The model is kept or replaced for all
+targets together: a failing target's figures are the model's where the model is kept.
+
 Example:
     >>> import numpy as np
     >>> y = np.array([[1.0], [-1.0], [2.0], [-2.0]])
@@ -38,6 +44,23 @@ MARGIN = 1.645
 
 
 @dataclass(frozen=True)
+class TargetVerdict:
+    """The guard's test on one target of several: its squared errors (standardized), its ``z``,
+    and whether the model beats its training mean by more than the margin."""
+
+    name: str
+    model_mse: float
+    mean_mse: float
+    z: float
+    beats_mean: bool
+
+    @property
+    def r2(self) -> float:
+        """The target's validation R² against its training mean (0 with no spread to explain)."""
+        return 1.0 - self.model_mse / self.mean_mse if self.mean_mse > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class MeanGuard:
     """What the guard measured on the validation rows (squared errors in the standardized units
     the model predicts, summed over the K targets of a row) and what it decided."""
@@ -55,6 +78,15 @@ class MeanGuard:
     the reference forecast its outputs are corrections to (``[task] relative_to``)."""
     rows: str = "series"
     """What a validation row is: a series, or a forecaster's origin (a step of the validation block)."""
+    by_target: tuple[TargetVerdict, ...] = ()
+    """K > 1 targets: the same test on each (:class:`TargetVerdict`); empty for one target. Read
+    back from :meth:`to_dict`'s ``{name: {...}}`` too (``MeanGuard(**summary["mean_guard"])``)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.by_target, dict):  # (as summary.json holds it)
+            verdicts = tuple(TargetVerdict(name, float(t["model_mse"]), float(t["mean_mse"]), float(t["z"]),
+                                           bool(t["beats_mean"])) for name, t in self.by_target.items())
+            object.__setattr__(self, "by_target", verdicts)
 
     def line(self) -> str:
         """The sentence the run prints.
@@ -65,32 +97,85 @@ class MeanGuard:
         head = (f"mean guard: on the {self.n_val} validation {self.rows} the model's squared error "
                 f"({self.model_mse:.3g} standardized)")
         if self.kept:
-            return (f"{head} is below {self.baseline}'s ({self.mean_mse:.3g}) by more than {self.margin:g} standard "
+            line = (f"{head} is below {self.baseline}'s ({self.mean_mse:.3g}) by more than {self.margin:g} standard "
                     f"errors of the difference (z = {self.z:.2g}): the run keeps the model")
-        return (f"{head} is not below {self.baseline}'s ({self.mean_mse:.3g}) by {self.margin:g} standard "
-                f"errors of the difference (z = {self.z:.2g}): the run predicts {self.baseline} (task.mean_guard)")
+        else:
+            line = (f"{head} is not below {self.baseline}'s ({self.mean_mse:.3g}) by {self.margin:g} standard "
+                    f"errors of the difference (z = {self.z:.2g}): the run predicts {self.baseline} (task.mean_guard)")
+        return line + self.targets_said()
+
+    @property
+    def failing(self) -> list[str]:
+        """The targets (of several) whose model does not beat their training mean by the margin."""
+        return [t.name for t in self.by_target if not t.beats_mean]
+
+    def targets_said(self) -> str:
+        """The part of :meth:`line` on each of K > 1 targets ("" for one).
+
+        >>> g = MeanGuard(True, 0.05, 0.7, 9.0, 40, by_target=(TargetVerdict("conc", 0.01, 1.0, 9.5, True),
+        ...               TargetVerdict("count", 0.2, 0.1, -0.4, False)))
+        >>> print(g.targets_said())
+        ; by target: conc z = 9.5, count z = -0.4; count does not beat its training mean by 1.645 standard errors, yet the model predicts it too (the guard keeps or replaces the model for all targets together)
+        """
+        if not self.by_target:
+            return ""
+        said = "; by target: " + ", ".join(f"{t.name} z = {t.z:.2g}" for t in self.by_target)
+        failing = self.failing
+        if not failing or not self.kept:
+            return said
+        one = len(failing) == 1
+        return (f"{said}; {', '.join(failing)} {'does' if one else 'do'} not beat {'its' if one else 'their'} "
+                f"training mean by {self.margin:g} standard errors, yet the model predicts {'it' if one else 'them'} "
+                "too (the guard keeps or replaces the model for all targets together)")
 
     def to_dict(self) -> dict[str, Any]:
-        """What ``summary.json`` holds under ``mean_guard``."""
-        return asdict(self)
+        """What ``summary.json`` holds under ``mean_guard`` (``by_target``: each of K > 1 targets'
+        test and validation R², by name; absent for one target)."""
+        out = asdict(self)
+        del out["by_target"]
+        if self.by_target:
+            out["by_target"] = {t.name: {"z": t.z, "beats_mean": t.beats_mean, "model_mse": t.model_mse,
+                                         "mean_mse": t.mean_mse, "r2": t.r2} for t in self.by_target}
+        return out
 
 
 def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: str = "the training mean",
-          rows: str = "series") -> MeanGuard:
+          rows: str = "series", names: list[str] | None = None) -> MeanGuard:
     """The guard's decision from the model's validation ``outputs`` and targets ``y`` (both
     [N, K], standardized on the training part, so the training mean is 0; a forecaster's targets
-    are corrections to its reference forecast, so there 0 is that forecast, named ``baseline``)."""
+    are corrections to its reference forecast, so there 0 is that forecast, named ``baseline``);
+    a regression's K > 1 targets are also tested one by one, by ``names`` (None: ``target0``, ...).
+
+    >>> y = np.array([[1.0, 0.5], [-1.0, -0.5], [2.0, 0.1], [-2.0, -0.1]])
+    >>> g = judge(y * [0.9, -1.0], y, names=["conc", "count"])
+    >>> g.kept, g.failing, MeanGuard(**g.to_dict()) == g
+    (True, ['count'], True)
+    """
     out = np.asarray(outputs, dtype=np.float64).reshape(len(y), -1)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    model_sq, mean_sq = ((out - y) ** 2).sum(axis=1), (y ** 2).sum(axis=1)
+    z, model_sq, mean_sq = _z((out - y) ** 2, y ** 2)
+    k = y.shape[1]
+    by_target: tuple[TargetVerdict, ...] = ()
+    if k > 1 and rows == "series":  # (a forecaster's outputs are its channels' steps ahead, not targets)
+        from rnnlab.task import REGRESSION
+
+        named = names if names is not None and len(names) == k else REGRESSION.target_names(k)
+        tests = [_z((out[:, [i]] - y[:, [i]]) ** 2, y[:, [i]] ** 2) for i in range(k)]
+        by_target = tuple(TargetVerdict(name, float(m.mean()), float(b.mean()), t, bool(t > margin))
+                          for name, (t, m, b) in zip(named, tests, strict=True))
+    return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), z, len(y), margin,
+                     baseline, rows, by_target)
+
+
+def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The model's mean gain over the training mean in standard errors of the paired differences,
+    from each row's squared errors (summed over the targets given), and those sums."""
+    model_sq, mean_sq = model_sq.sum(axis=1), mean_sq.sum(axis=1)
     gain = mean_sq - model_sq
     spread = float(gain.std(ddof=1)) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
     # (no spread: one validation series, or every difference alike; nothing measures the noise, so
     # nothing shows the model better: z = 0 keeps the mean)
-    z = float(gain.mean()) / spread if spread > 0 else 0.0
-    k = y.shape[1]
-    return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), float(z), len(y), margin,
-                     baseline, rows)
+    return (float(gain.mean()) / spread if spread > 0 else 0.0), model_sq, mean_sq
 
 
 def predict_the_mean(model: Any) -> None:

@@ -253,16 +253,14 @@ def target_names(config: Config, k: int) -> list[str]:
     ['target0', 'target1']
     """
     from rnnlab.data.files import npz_target_names
+    from rnnlab.task import task_for
 
-    given = config.data.target_column
-    names = [given] if isinstance(given, str) else list(given or [])
-    if len(names) == k:
-        return names
+    task = task_for(config)  # (data.target_column's names, else the default names: the task's one rule)
+    if len(task.targets) == k:
+        return task.target_names(k)
     path = config.data.path
     stored = npz_target_names(path) if path is not None and str(path).lower().endswith(".npz") else None
-    if stored is not None and len(stored) == k:
-        return stored
-    return ["target"] if k == 1 else [f"target{i}" for i in range(k)]
+    return stored if stored is not None and len(stored) == k else task.target_names(k)
 
 
 def _apart(fixed: list[str], names: list[str], wrap: str) -> list[str]:

@@ -225,7 +225,9 @@ class TrainResult:
     by_channel: dict[str, Any] | None = None
     """A forecaster of several channels: each channel's figures by its name, from the tallies of
     ``train_eval``, ``test`` and ``baselines`` (:func:`_by_channel`; summary.json's
-    ``train_eval_by_channel``, ``test_by_channel`` and ``baselines_by_channel``); None otherwise."""
+    ``train_eval_by_channel``, ``test_by_channel`` and ``baselines_by_channel``); a regression of
+    several targets: each target's RMSE, MAE and R² on ``train_eval`` and ``test`` and its training
+    standard deviation (``scale``: summary.json's ``scale_by_channel``); None otherwise."""
     reference: str | None = None
     """A forecaster's reference forecast (``task.relative_to`` resolved), which ``train_eval``'s
     ``skill`` is measured against (:func:`_with_skill`); None for other tasks."""
@@ -273,6 +275,13 @@ class TrainResult:
         ...                            "seasonal_naive": {"mase": {"load": 0.9945, "temp": 0.91}}}}})
         >>> r.channel_line(Metric("mase", False, "MASE", False))
         'test MASE by channel: load 0.9955 (seasonal naive 0.9945: no better), temp 0.846 (seasonal naive 0.91)'
+
+        A regression's targets (no baselines: the worst first where there are more than shown):
+
+        >>> t = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None, by_channel={
+        ...     "test": {"r2": {"conc": 0.93, "temp": 0.95, "count": -1.576}}, "scale": {"std": {}}})
+        >>> t.channel_line(Metric("r2", True, "R²", span=1.0))
+        'test R² by target: conc 0.9300, temp 0.9500, count -1.5760'
         """
         by = self.by_channel or {}
         split, part = ("test", "test") if "test" in by else ("train", "train_eval")
@@ -307,7 +316,8 @@ class TrainResult:
             return text
 
         named = list(figures.items())
-        head = f"{split} {metric.label} by channel"
+        # (a regression's targets carry their training scale: _by_target)
+        head = f"{split} {metric.label} by {'target' if 'scale' in by else 'channel'}"
         rest: list[tuple[str, float]] = []
         if len(named) > CHANNELS_SHOWN:
             # the channels the mean hides first: those furthest behind their baselines
@@ -322,6 +332,28 @@ class TrainResult:
             parts.append(f"and {len(rest)} more" + (f" ({lagging} of them no better than a baseline)" if lagging else
                                                     ", each better than its baselines" if judged else ""))
         return f"{head}: " + ", ".join(parts)
+
+
+    def below_mean_line(self) -> str | None:
+        """``rnnlab train``'s warning naming each target (of several) whose R² on the test split
+        (else the training split) is below 0: the model does worse on it than its training mean
+        would; None where none is, or with no figures per target.
+
+        >>> t = TrainResult(Path("run"), 1, False, {}, None, {}, {}, None, by_channel={
+        ...     "test": {"r2": {"conc": 0.93, "temp": 0.95, "count": -1.576}}})
+        >>> print(t.below_mean_line())
+        warning: test R² below 0 for count (-1.576): the model predicts it worse than its training mean would (the pooled figures above hide this)
+        """
+        by = self.by_channel or {}
+        part = "test" if "test" in by else "train_eval"
+        below = {name: v for name, v in (by.get(part, {}).get("r2") or {}).items() if v < 0}
+        if not below:
+            return None
+        one = len(below) == 1
+        return (f"warning: {'test' if part == 'test' else 'train'} R² below 0 for "
+                + ", ".join(f"{name} ({v:.4g})" for name, v in below.items())
+                + f": the model predicts {'it' if one else 'them'} worse than {'its' if one else 'their'} training "
+                  "mean would (the pooled figures above hide this)")
 
 
 #: How many channels :meth:`TrainResult.channel_line` names before "and N more".
@@ -2101,7 +2133,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
                              _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling,
-                             data.reference)
+                             data.reference, by_target=_by_target({"train_eval": train_tally}))
     if guard is not None and not guard.kept:
         # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
         predict_the_mean(model)
@@ -2171,7 +2203,7 @@ def _mean_guard(s: _Session) -> MeanGuard:
     outputs = torch.cat([o for o, _ in pairs]).double().cpu().numpy()
     y = torch.cat([t for _, t in pairs]).double().cpu().numpy()
     if s.task.kind != "forecasting":
-        return judge(outputs, y)
+        return judge(outputs, y, names=s.task.target_names(y.shape[-1]))
     # A forecaster's rows are the validation block's origins (NaN targets: outside the block); its
     # targets are corrections to the reference forecast, so the guard's 0 is that forecast. (Origins
     # next to each other share steps ahead and errors: z counts them as independent, which flatters
@@ -2219,8 +2251,21 @@ def _by_channel(columns: list[str], tallies: dict[str, Tally | RegressionTally |
     >>> t.add(torch.tensor([[1.0, 1.0]]), torch.zeros(1, 2))
     >>> _by_channel(["load", "temp"], {"test": t}, {})
     {'test': {'mase': {'load': 1.0, 'temp': 0.5}}, 'baselines': {}}
+
+    A regression's of K > 1 targets, by the task's target names (:meth:`rnnlab.task.Task.target_names`):
+    each target's RMSE, MAE and R² on each split evaluated (their mean is the run's ``r2``), and
+    under ``"scale"`` each target's training standard deviation (``std``, the data's units):
+
+    >>> from dataclasses import replace
+    >>> from rnnlab.task import REGRESSION
+    >>> r = replace(REGRESSION, targets=("conc", "count")).tally(TargetScale(np.zeros(2), np.array([0.01, 10.0])))
+    >>> r.add(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]]))
+    >>> _by_channel([], {"test": r}, None)["test"]["rmse"], _by_channel([], {"test": r}, None)["scale"]
+    ({'conc': 0.0, 'count': 10.0}, {'std': {'conc': 0.01, 'count': 10.0}})
     """
-    if baselines is None or len(columns) < 2:
+    if baselines is None:
+        return _by_target(tallies)
+    if len(columns) < 2:
         return None
 
     def named(tally: RegressionTally) -> dict[str, dict[str, float]]:
@@ -2228,6 +2273,20 @@ def _by_channel(columns: list[str], tallies: dict[str, Tally | RegressionTally |
 
     out: dict[str, Any] = {part: named(t) for part, t in tallies.items() if isinstance(t, RegressionTally)}
     out["baselines"] = {split: {k: named(t) for k, t in forecasts.items()} for split, forecasts in baselines.items()}
+    return out
+
+
+def _by_target(tallies: dict[str, Tally | RegressionTally | None]) -> dict[str, Any] | None:
+    """:func:`_by_channel` of a regression's K > 1 targets; None for one target or another task."""
+    scored = {part: t for part, t in tallies.items()
+              if isinstance(t, RegressionTally) and t.per_target is not None and len(t.std) > 1}
+    if not scored:
+        return None
+    first = next(iter(scored.values()))
+    names = first.task.target_names(len(first.std))
+    out: dict[str, Any] = {part: {m: dict(zip(names, v, strict=True)) for m, v in t.by_channel().items()}
+                           for part, t in scored.items()}
+    out["scale"] = {"std": dict(zip(names, (first.std * first.unit).tolist(), strict=True))}
     return out
 
 
@@ -2257,11 +2316,13 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
                   n_val: int, through_time: dict[str, Any] | None, stopped_by_caller: bool,
                   unigram: float | None = None, epoch: int | None = None, chance: float | None = None,
                   guard: MeanGuard | None = None, majority: float | None = None,
-                  spelling: KeySpelling | None = None, reference: str | None = None) -> list[Finding]:
+                  spelling: KeySpelling | None = None, reference: str | None = None,
+                  by_target: dict[str, Any] | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
     training-part unigram entropy; ``chance``: :func:`_chance` of the validation part,
     ``majority`` of the training part; ``guard``: a regression's mean
-    guard, whose comparison with the training mean judges its no-signal finding); with health checks on, they join
+    guard, whose comparison with the training mean judges its no-signal finding; ``by_target``: a
+    regression's figures per target, :func:`_by_target`); with health checks on, they join
     the findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
@@ -2269,7 +2330,7 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     before = [f for f in earlier if f.phase == "before_training"]
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
-                            guard=guard, majority=majority, spelling=spelling, reference=reference)
+                            guard=guard, majority=majority, spelling=spelling, reference=reference, by_target=by_target)
     if config.tracking.enabled and config.tracking.health:
         # (the checks that did not run before training, and when it ran, stay recorded beside them)
         measured = run.read_health_measured() if run.health.exists() else None

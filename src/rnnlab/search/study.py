@@ -103,6 +103,7 @@ from rnnlab.search.trial import (
     fold_budgets,
     guard_note,
     kept_lengths,
+    metric_note,
     plan_for_config,
     run_trial,
 )
@@ -222,6 +223,9 @@ def prepare(options: SearchOptions) -> Setup:
                f"every fold holds series of each {'class' if task.kind == 'classification' else 'stratum of the target'}")
         notes.append(f"search.folds = {search.folds} is more than the training split allows ({why}): the search "
                      f"uses {plan.describe()}")
+    scored = metric_note(base, str(search.metric), split)
+    if scored is not None:
+        notes.append(scored.removeprefix("note: "))
     budgets = fold_budgets(base, plan)
     return Setup(options, base, search, options.trials or search.trials, name, out, plan, space, direction,
                  max(b.most for b in budgets), max(1, budgets[0].epochs // 4), baseline, outside, tuple(notes))

@@ -167,6 +167,28 @@ def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
                                split=task.split_kind)
 
 
+def metric_note(config: Config, metric: str, split: Any = None, fold: Any = None) -> str | None:
+    """What ``rnnlab search`` and ``recipe`` say once of their score where ``rnnlab train`` says it
+    too: a regression's ``val_rmse`` over targets of very different scales is the large ones'
+    (:func:`rnnlab.task.pooled_rmse_note`, of the training part's standard deviations); None
+    otherwise. ``split``: the data already read (else read with ``fold``, the test split left out).
+
+    >>> from rnnlab.config import parse_config
+    >>> metric_note(parse_config('[data]\\ndataset = "UnitTest"'), "val_acc") is None
+    True
+    """
+    from rnnlab.data import load_data
+    from rnnlab.task import pooled_rmse_note, task_for
+
+    task = task_for(config)
+    if task.kind != "regression" or task.per_step or metric != "val_rmse":
+        return None
+    if split is None:
+        split = load_data(config.data, seed=config.training.seed, fold=fold, task=task)
+    std = split.targets.std if split.targets is not None else None
+    return None if std is None else pooled_rmse_note(std, task.target_names(len(std)))
+
+
 @dataclass
 class TrialResult:
     """Per-seed, per-fold scores of the runs that finished (each run's kept model's), and where it

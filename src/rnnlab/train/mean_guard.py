@@ -13,11 +13,15 @@ the training mean (the head's last layer set to zero) and says so, in its lines 
 ``summary.json``'s ``mean_guard``. Decided on the validation part only; the test split is
 evaluated afterwards, once, as always.
 
-With K > 1 targets the decision is over their summed squared errors (standardized: a target whose
-validation values sit near its training mean weighs little), and the same test is made target by
-target (:class:`TargetVerdict`): the line and ``mean_guard.by_target`` name each target's ``z`` and
-those that do not beat their training mean by the margin. The model is kept or replaced for all
-targets together: a failing target's figures are the model's where the model is kept.
+With K > 1 targets the same test is made target by target (:class:`TargetVerdict`) and decides
+target by target: each target that beats its training mean by the margin is predicted by the model,
+each that does not by its training mean (its output of the head's last layer set to zero,
+:func:`predict_the_mean`), so a target with no signal neither keeps the model's guesses nor costs
+the others their model. ``kept`` says whether the model predicts at least one target, ``at_mean``
+which targets the run predicts by their training mean, and the line and ``mean_guard.by_target``
+each target's ``z``. (The test over the summed squared errors is still recorded, ``z`` and both
+squared errors, which the fit findings read; summaries of runs from before this rule, without
+``at_mean``, were decided on it, for all targets together.)
 
 Example:
     >>> import numpy as np
@@ -66,7 +70,8 @@ class MeanGuard:
     the model predicts, summed over the K targets of a row) and what it decided."""
 
     kept: bool
-    """True: the model predicts; False: the run predicts the training mean."""
+    """True: the model predicts (of K > 1 targets, at least one: :attr:`at_mean` names the others);
+    False: the run predicts the training mean (every target's)."""
     model_mse: float
     mean_mse: float
     z: float
@@ -81,19 +86,51 @@ class MeanGuard:
     by_target: tuple[TargetVerdict, ...] = ()
     """K > 1 targets: the same test on each (:class:`TargetVerdict`); empty for one target. Read
     back from :meth:`to_dict`'s ``{name: {...}}`` too (``MeanGuard(**summary["mean_guard"])``)."""
+    at_mean: tuple[str, ...] | None = None
+    """K > 1 targets decided one by one: those the run predicts by their training mean, in the
+    targets' order (all of them when ``kept`` is False; empty when the model predicts every one).
+    None where one decision covers every output: one target, a forecaster, or a summary of a run
+    from before the guard decided target by target (its ``kept`` said it for all)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.by_target, dict):  # (as summary.json holds it)
             verdicts = tuple(TargetVerdict(name, float(t["model_mse"]), float(t["mean_mse"]), float(t["z"]),
                                            bool(t["beats_mean"])) for name, t in self.by_target.items())
             object.__setattr__(self, "by_target", verdicts)
+        if self.at_mean is not None:  # (summary.json's list)
+            object.__setattr__(self, "at_mean", tuple(self.at_mean))
+
+    @property
+    def mean_targets(self) -> list[int] | None:
+        """Which of the head's outputs the run sets to their training mean (the ``targets`` of
+        :func:`predict_the_mean`): None for all of them (the model not kept), else the indices of
+        :attr:`at_mean` among the targets (empty: none).
+
+        >>> g = MeanGuard(True, 0.1, 1.0, 5.0, 40, by_target=(TargetVerdict("conc", 0.01, 1.0, 9.5, True),
+        ...               TargetVerdict("count", 0.2, 0.1, -0.4, False)), at_mean=("count",))
+        >>> g.mean_targets, MeanGuard(False, 1.0, 1.0, 0.0, 40).mean_targets
+        ([1], None)
+        """
+        if not self.kept:
+            return None
+        named = set(self.at_mean or ())
+        return [i for i, t in enumerate(self.by_target) if t.name in named]
 
     def line(self) -> str:
         """The sentence the run prints.
 
         >>> print(MeanGuard(True, 0.5, 1.0, 3.2, 28).line())
         mean guard: on the 28 validation series the model's squared error (0.5 standardized) is below the training mean's (1) by more than 1.645 standard errors of the difference (z = 3.2): the run keeps the model
+
+        K > 1 targets decided one by one:
+
+        >>> g = MeanGuard(True, 0.1, 1.0, 5.0, 40, by_target=(TargetVerdict("conc", 0.01, 1.0, 9.5, True),
+        ...               TargetVerdict("count", 0.2, 0.1, -0.4, False)), at_mean=("count",))
+        >>> print(g.line())
+        mean guard: on the 40 validation series, target by target, the model's squared error against the training mean's; by target: conc z = 9.5, count z = -0.4; count does not beat its training mean by 1.645 standard errors of the difference: the run predicts count's training mean, the model conc (task.mean_guard)
         """
+        if self.at_mean is not None:
+            return self._line_by_target(self.at_mean)
         head = (f"mean guard: on the {self.n_val} validation {self.rows} the model's squared error "
                 f"({self.model_mse:.3g} standardized)")
         if self.kept:
@@ -104,13 +141,30 @@ class MeanGuard:
                     f"errors of the difference (z = {self.z:.2g}): the run predicts {self.baseline} (task.mean_guard)")
         return line + self.targets_said()
 
+    def _line_by_target(self, at_mean: tuple[str, ...]) -> str:
+        """:meth:`line` where each of K > 1 targets was decided by its own test."""
+        said = (f"mean guard: on the {self.n_val} validation {self.rows}, target by target, the model's squared "
+                f"error against {self.baseline}'s; by target: "
+                + ", ".join(f"{t.name} z = {t.z:.2g}" for t in self.by_target))
+        bar = f"{self.margin:g} standard errors of the difference"
+        if not at_mean:
+            return f"{said}; each beats its training mean by more than {bar}: the run keeps the model"
+        if not self.kept:
+            return f"{said}; none beats its training mean by {bar}: the run predicts {self.baseline} (task.mean_guard)"
+        one = len(at_mean) == 1
+        modelled = [t.name for t in self.by_target if t.name not in at_mean]
+        return (f"{said}; {', '.join(at_mean)} {'does' if one else 'do'} not beat {'its' if one else 'their'} "
+                f"training mean by {bar}: the run predicts {', '.join(at_mean)}'{'s' if one else ''} training "
+                f"mean{'' if one else 's'}, the model {', '.join(modelled)} (task.mean_guard)")
+
     @property
     def failing(self) -> list[str]:
         """The targets (of several) whose model does not beat their training mean by the margin."""
         return [t.name for t in self.by_target if not t.beats_mean]
 
     def targets_said(self) -> str:
-        """The part of :meth:`line` on each of K > 1 targets ("" for one).
+        """The part of :meth:`line` on each of K > 1 targets ("" for one) where the guard decided
+        for all targets together (a summary from before it decided target by target).
 
         >>> g = MeanGuard(True, 0.05, 0.7, 9.0, 40, by_target=(TargetVerdict("conc", 0.01, 1.0, 9.5, True),
         ...               TargetVerdict("count", 0.2, 0.1, -0.4, False)))
@@ -130,12 +184,15 @@ class MeanGuard:
 
     def to_dict(self) -> dict[str, Any]:
         """What ``summary.json`` holds under ``mean_guard`` (``by_target``: each of K > 1 targets'
-        test and validation R², by name; absent for one target)."""
+        test and validation R², by name, and ``at_mean``: the names of those the run predicts by their
+        training mean; both absent for one target)."""
         out = asdict(self)
-        del out["by_target"]
+        del out["by_target"], out["at_mean"]
         if self.by_target:
             out["by_target"] = {t.name: {"z": t.z, "beats_mean": t.beats_mean, "model_mse": t.model_mse,
                                          "mean_mse": t.mean_mse, "r2": t.r2} for t in self.by_target}
+        if self.at_mean is not None:
+            out["at_mean"] = list(self.at_mean)
         return out
 
 
@@ -144,12 +201,13 @@ def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: 
     """The guard's decision from the model's validation ``outputs`` and targets ``y`` (both
     [N, K], standardized on the training part, so the training mean is 0; a forecaster's targets
     are corrections to its reference forecast, so there 0 is that forecast, named ``baseline``);
-    a regression's K > 1 targets are also tested one by one, by ``names`` (None: ``target0``, ...).
+    a regression's K > 1 targets are tested and decided one by one, by ``names`` (None:
+    ``target0``, ...): ``kept`` where at least one beats its training mean, ``at_mean`` the others.
 
     >>> y = np.array([[1.0, 0.5], [-1.0, -0.5], [2.0, 0.1], [-2.0, -0.1]])
     >>> g = judge(y * [0.9, -1.0], y, names=["conc", "count"])
-    >>> g.kept, g.failing, MeanGuard(**g.to_dict()) == g
-    (True, ['count'], True)
+    >>> g.kept, g.at_mean, MeanGuard(**g.to_dict()) == g
+    (True, ('count',), True)
     """
     out = np.asarray(outputs, dtype=np.float64).reshape(len(y), -1)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
@@ -163,8 +221,12 @@ def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: 
         tests = [_z((out[:, [i]] - y[:, [i]]) ** 2, y[:, [i]] ** 2) for i in range(k)]
         by_target = tuple(TargetVerdict(name, float(m.mean()), float(b.mean()), t, bool(t > margin))
                           for name, (t, m, b) in zip(named, tests, strict=True))
-    return MeanGuard(bool(z > margin), float(model_sq.mean() / k), float(mean_sq.mean() / k), z, len(y), margin,
-                     baseline, rows, by_target)
+    kept, at_mean = bool(z > margin), None
+    if by_target:
+        at_mean = tuple(t.name for t in by_target if not t.beats_mean)
+        kept = len(at_mean) < k
+    return MeanGuard(kept, float(model_sq.mean() / k), float(mean_sq.mean() / k), z, len(y), margin,
+                     baseline, rows, by_target, at_mean)
 
 
 def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -178,14 +240,19 @@ def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np
     return (float(gain.mean()) / spread if spread > 0 else 0.0), model_sq, mean_sq
 
 
-def predict_the_mean(model: Any) -> None:
+def predict_the_mean(model: Any, targets: list[int] | None = None) -> None:
     """Make ``model`` (a :class:`rnnlab.train.model.SequenceClassifier` of standardized values,
-    or an ensemble of them) predict the training mean: its head's last layer (each member's)
-    outputs zero whatever its input.
+    or an ensemble of them) predict the training mean of its ``targets`` (indices of its outputs,
+    in the targets' order; None: all of them): those outputs of its head's last layer (each
+    member's) are zero whatever its input; the others are left as they were.
 
     >>> import torch
     >>> head = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    >>> with torch.no_grad():
+    ...     _ = head[0].weight.fill_(1.0), head[0].bias.fill_(0.5)
     >>> m = torch.nn.Module(); m.head = head
+    >>> predict_the_mean(m, [1]); head(torch.ones(1, 3)).tolist()
+    [[3.5, 0.0]]
     >>> predict_the_mean(m); head(torch.ones(1, 3)).tolist()
     [[0.0, 0.0]]
     """
@@ -193,9 +260,10 @@ def predict_the_mean(model: Any) -> None:
 
     from rnnlab.train.model import members_of
 
+    rows = slice(None) if targets is None else list(targets)
     for member in members_of(model):  # an ensemble's mean of zeros is zero
         last = member.head[-1]
-        with torch.no_grad():
-            last.weight.zero_()
+        with torch.no_grad():  # (a sequence regression's last layer outputs the K targets in order)
+            last.weight[rows] = 0.0
             if last.bias is not None:
-                last.bias.zero_()
+                last.bias[rows] = 0.0

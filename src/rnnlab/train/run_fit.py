@@ -494,7 +494,8 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
     """What the run predicts with: the :class:`RunFit` of the checkpoint it evaluated
     (:func:`evaluated_checkpoint`; :func:`run_fit`, with ``data`` for a run from before the record)
     and that checkpoint's model, in eval mode, predicting the training mean (a forecaster: its
-    reference forecast) where the run's mean guard chose it.
+    reference forecast) where the run's mean guard chose it: of every target, or of those of K > 1
+    it names in ``at_mean``.
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
@@ -505,13 +506,17 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
     ...
     rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
     """
-    from rnnlab.train.mean_guard import predict_the_mean
+    from rnnlab.train.mean_guard import MeanGuard, predict_the_mean
 
     path = evaluated_checkpoint(run, config)
     fit = run_fit(run, config, task, path, "predicting", data)
     model = model_of(run, config, task, fit, path)
     if not guard_kept(run):  # what the run reported after its guard: so do its predictions
         predict_the_mean(model)
+    else:
+        block = (run.read_summary() or {}).get("mean_guard")
+        if isinstance(block, dict) and block.get("at_mean"):  # (K > 1 targets decided one by one)
+            predict_the_mean(model, MeanGuard(**block).mean_targets)
     return fit, model.eval()
 
 

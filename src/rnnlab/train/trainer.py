@@ -2134,9 +2134,10 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
                              _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling,
                              data.reference, by_target=_by_target({"train_eval": train_tally}))
-    if guard is not None and not guard.kept:
-        # (after the findings, which judge how the trained model fits; from here on the run predicts the mean)
-        predict_the_mean(model)
+    if guard is not None and (not guard.kept or guard.at_mean):
+        # (after the findings, which judge how the trained model fits; from here on the run predicts the
+        # mean, of every target or of those that failed their own test)
+        predict_the_mean(model, guard.mean_targets)
         with timing.phase("evaluation"):
             train_tally = s.tally(data.evaluated_train)
             train_eval = _with_skill(train_tally.result(), baselines, data.reference)

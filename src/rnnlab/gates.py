@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -49,9 +49,14 @@ BUILTIN_KINDS: tuple[str, ...] = tuple(GATES)
 #: ``rnnlab.Recurrent``'s own kind (it runs a cell), which no cell's layout may take.
 _RECURRENT_KIND = "custom"
 
+#: The range of each activation a gate may declare (:class:`GateLayout`'s ``activations``): what
+#: bounds its values, for the colour scales of the heatmaps and the saturation of a gate.
+ACTIVATION_RANGES: dict[str, tuple[float, float]] = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
 #: Which activation each gate of a gated kind has with the layers' defaults (``recurrent_activation``
 #: for the gates, ``activation`` for the candidate): what bounds its values (sigmoid 0 … 1, tanh
-#: -1 … 1). The one gate of RNN and IndRNN layers has none here (its activation may be relu).
+#: -1 … 1). The one gate of RNN and IndRNN layers has none here (its activation may be relu). A
+#: kind a cell declares has an entry too: the activations its layout names (``{}``: none named).
 GATE_ACTIVATIONS: dict[str, dict[str, str]] = {
     "lstm": {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"},
     "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"},
@@ -82,6 +87,16 @@ def num_gates(kind: str) -> int:
         return len(GATES[kind])
     except KeyError:
         raise ValueError(f"kind: expected one of {sorted(GATES)}, got {kind!r}") from None
+
+
+def has_gates(kind: str) -> bool:
+    """Whether a layer of ``kind`` has gates (LSTM, GRU, a kind a cell declares), rather than one
+    activation that is its hidden state ``h`` (RNN, IndRNN, a declared kind whose one gate is ``h``).
+
+    >>> has_gates("gru"), has_gates("indrnn")
+    (True, False)
+    """
+    return GATES[check_choice("kind", kind, GATES)] != ("h",)
 
 
 def kind_of(module: nn.Module) -> str | None:
@@ -166,6 +181,13 @@ class GateLayout:
     kind to :data:`GATES` (one kind, one list of gates: declaring it again with other gates is
     an error). :func:`layer_weights` checks the shapes against the layout.
 
+    ``activations`` names each gate's activation, ``"sigmoid"`` (0 shut … 1 open) or ``"tanh"``
+    (-1 … 1): the heatmaps draw a gate on its activation's range and the report counts a sigmoid
+    gate's units stuck shut or open. A built-in kind has its own (LSTM i, f, o sigmoid and g tanh;
+    GRU r, z sigmoid and n tanh) and takes no others; a kind of the user's own has those its
+    layouts name (one kind, one activation per gate), and a gate named by none is drawn on the
+    range of its values.
+
     >>> import torch
     >>> class MyLSTMCell(torch.nn.Module):
     ...     gate_layout = GateLayout("lstm", kernel="ih.weight", recurrent="hh.weight", bias_ih="ih.bias")
@@ -181,6 +203,11 @@ class GateLayout:
     ...         self.ih, self.hh = torch.nn.Linear(3, 10), torch.nn.Linear(5, 10, bias=False)
     >>> {g: tuple(w.shape) for g, w in layer_weights(MGUCell())[0].recurrent.items()}
     {'f': (5, 5), 'n': (5, 5)}
+    >>> GateLayout("mgu", gates=("f", "n"), kernel="ih.weight", recurrent="hh.weight",
+    ...            activations={"f": "sigmoid", "n": "tanh"}).activations
+    {'f': 'sigmoid', 'n': 'tanh'}
+    >>> GateLayout("gru", kernel="ih.weight", recurrent="hh.weight").activations
+    {'r': 'sigmoid', 'z': 'sigmoid', 'n': 'tanh'}
     """
 
     kind: str
@@ -190,14 +217,23 @@ class GateLayout:
     bias_hh: str | None = None
     #: The gate names in stacking order; empty: those of the built-in ``kind``.
     gates: tuple[str, ...] = ()
+    #: ``{gate: "sigmoid" | "tanh"}``; None: the kind's as known (after construction: all of them).
+    #: (no hash: a dict; the kind, gates and names identify a layout)
+    activations: dict[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         for comp in ("kernel", "recurrent", "bias_ih", "bias_hh"):
             name = getattr(self, comp)
             if (name is not None or comp in ("kernel", "recurrent")) and not (isinstance(name, str) and name):
                 raise TypeError(f"gate_layout.{comp}: expected a parameter name of the cell, got {name!r}")
+        named = self.gates if isinstance(self.gates, (tuple, list)) and self.gates else \
+            GATES.get(self.kind, ()) if isinstance(self.kind, str) else ()
+        activations = _kind_activations(self.kind, tuple(named), self.activations)
         # (last: a refused layout declares no kind)
         object.__setattr__(self, "gates", _declare_kind(self.kind, self.gates))
+        if self.kind not in BUILTIN_KINDS:
+            GATE_ACTIVATIONS[self.kind] = activations
+        object.__setattr__(self, "activations", dict(activations))
 
     def components(self) -> dict[str, str]:
         """``{component: parameter name}`` of the components the cell has."""
@@ -238,6 +274,36 @@ def _declare_kind(kind: object, gates: object) -> tuple[str, ...]:
         )
     GATES[kind] = names
     return names
+
+
+def _kind_activations(kind: object, gates: tuple[str, ...], given: object) -> dict[str, str]:
+    """The activations of ``kind``'s ``gates`` once a layout names ``given`` (None: none), checked
+    against what is known of the kind; declares nothing (the caller does, once the kind is)."""
+    known = dict(GATE_ACTIVATIONS.get(kind, {})) if isinstance(kind, str) else {}
+    if given is None or not gates:  # (no gates: the kind is refused, by _declare_kind's own error)
+        return known
+    if not isinstance(given, Mapping):
+        raise TypeError(f"gate_layout.activations: expected a mapping of gate to activation such as "
+                        f"{{'f': 'sigmoid', 'n': 'tanh'}}, got {type(given).__name__}")
+    for gate, act in given.items():
+        if gate not in gates:
+            raise ValueError(f"gate_layout.activations: expected gates of {kind!r} ({', '.join(gates)}), got "
+                             f"{gate!r}{did_you_mean(str(gate), gates)}")
+        if not isinstance(act, str) or act not in ACTIVATION_RANGES:
+            raise ValueError(f"gate_layout.activations[{gate!r}]: expected one of {sorted(ACTIVATION_RANGES)}, got "
+                             f"{act!r}{did_you_mean(str(act), ACTIVATION_RANGES)}")
+    builtin = kind in BUILTIN_KINDS
+    clash = {g: a for g, a in given.items() if (builtin and known.get(g) != a) or known.get(g, a) != a}
+    if clash:
+        gate = next(iter(clash))
+        has = f"has {known[gate]!r}" if gate in known else "has none"
+        what = "a built-in kind" if builtin else "declared already"
+        raise ValueError(
+            f"gate_layout.activations[{gate!r}]: gate {gate!r} of kind {kind!r} ({what}) {has}, got {clash[gate]!r}; "
+            f"a cell with other activations declares a kind of its own, e.g. GateLayout('my_{kind}', gates={gates}, "
+            f"activations=..., ...)"
+        )
+    return {g: {**known, **given}[g] for g in gates if g in {**known, **given}}
 
 
 #: How to declare a layout, for the errors that find none (one wording everywhere).
@@ -333,7 +399,8 @@ def _check_shapes(cell: nn.Module, layout: GateLayout, found: dict[str, Tensor])
     n = len(layout.gates)
     rec = found["recurrent"]
     size = getattr(cell, "hidden_size", None)
-    if isinstance(size, int) and not isinstance(size, bool):
+    sized = isinstance(size, int) and not isinstance(size, bool)
+    if sized:
         h, why = size, f"its hidden_size H={size}"
     elif rec.dim() >= 2:
         h, why = rec.shape[1], f"its state size H={rec.shape[1]} (the recurrent weight's dim 1)"
@@ -350,8 +417,17 @@ def _check_shapes(cell: nn.Module, layout: GateLayout, found: dict[str, Tensor])
         if shape == want and h > 0:
             continue
         hint = ""
-        if h > 0 and shape and shape[0] % h == 0 and shape[0] // h not in (0, n):
-            hint = (f"; if it stacks {shape[0] // h} gates, declare a kind of its own with their names, "
+        # A matrix the other way round (nn.Linear(G·H, H).weight for the recurrent weight) is no
+        # other number of gates: say what it looks like.
+        flipped = len(shape) == 2 and shape[0] != shape[1] and (
+            shape[::-1] == want or (comp == "kernel" and shape[1] == n * h)
+            or (comp == "recurrent" and not sized and shape[1] == n * shape[0]))
+        if flipped:
+            hint = ("; the shape looks transposed: the layout reads the gates stacked along dim 0, as an "
+                    "nn.Linear(in, G·H).weight holds them")
+        elif h > 0 and shape and shape[0] % h == 0 and shape[0] // h not in (0, n):
+            g = shape[0] // h
+            hint = (f"; if it stacks {g} gate{'s' if g != 1 else ''}, declare a kind of its own with their names, "
                     f"GateLayout('my_kind', gates=(...), ...)")
         raise ValueError(
             f"gate_layout.{comp}: {type(cell).__name__}.{layout.components()[comp]} has shape {shape}, expected "

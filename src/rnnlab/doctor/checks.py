@@ -8,7 +8,7 @@ reason; the report lists it as skipped.
 
 Example:
     >>> sorted(CHECKS)[:3]
-    ['bias_growth', 'dead_relu', 'gates_stuck']
+    ['bias_growth', 'dead_relu', 'gate_layout']
     >>> obs = Observations(steps=0, outputs=torch.zeros(4, 3), classification=True)
     >>> [f.title for f in CHECKS["softmax_init"](obs, Thresholds())]
     ['Outputs at initialisation are the same for every sample']
@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -138,12 +138,19 @@ class GateRecord:
 
 @dataclass
 class NonFinite:
-    """``count`` NaN/inf entries out of ``total`` in ``what`` (e.g. a gradient) at ``phase``."""
+    """``count`` NaN/inf entries out of ``total`` in ``what`` (e.g. a gradient) at ``phase``;
+    ``place``: where the first one is, in words, where that says more than ``what`` (the input
+    batch's ``input[3, 10, 0] (sample 3, step 10, channel 0)``)."""
 
     phase: str
     what: str
     count: int
     total: int
+    place: str | None = None
+
+
+#: :attr:`NonFinite.what` of the input batch, which the health check looks at before the model runs.
+INPUT_BATCH = "input batch"
 
 
 @dataclass
@@ -164,6 +171,10 @@ class TimeGradient:
     key: str | None = None
     layer: int | None = None
     direction: str | None = None
+    #: a cell of the user's own: its weights split per gate as they were when the curve was
+    #: measured (copies; None where its gate_layout declares none that fits). The remedies read the
+    #: initialisation from them, not from ``module``, which the diagnostic steps train afterwards.
+    weights: LayerWeights | None = None
 
     @property
     def where(self) -> dict[str, Any]:
@@ -196,6 +207,24 @@ class ParamTrace:
 
 
 @dataclass
+class OwnCell:
+    """A layer that runs cells of the user's own (``rnnlab.Recurrent``), and what their
+    ``gate_layout`` declares."""
+
+    module: str
+    """The layer's name in the model (``""`` for a model that is the layer)."""
+    where: str
+    """The layer as the findings name it (``"'rnn'"``)."""
+    cells: str
+    """The cells' class names (``"MGUCell"``; ``"A/B"`` for two directions of two classes)."""
+    declared: bool
+    """Whether a cell declares a ``gate_layout``."""
+    problem: str | None = None
+    """Why that layout does not fit the cell's weights, in the words of
+    :func:`rnnlab.introspect.gate_weights`' refusal (None: it fits, or none is declared)."""
+
+
+@dataclass
 class WeightBiasPair:
     """Kernel parameters and the bias parameters that act with them (e.g. one LSTM direction)."""
 
@@ -223,6 +252,9 @@ class Observations:
     relu: dict[str, list[ReluRecord]] = field(default_factory=dict)
     gates: dict[str, list[GateRecord]] = field(default_factory=dict)
     gates_skipped: list[str] = field(default_factory=list)
+    own_cells: list[OwnCell] = field(default_factory=list)
+    """The layers running cells of the user's own, with what their gate_layout declares (the
+    ``gate_layout`` check; the ``gates_stuck`` note, which does not read their gates)."""
     nonfinite: list[NonFinite] = field(default_factory=list)
     through_time: list[TimeGradient] = field(default_factory=list)
     through_time_skipped: str = ""
@@ -846,17 +878,22 @@ def _names(names: list[str], few: int = 5) -> str:
     return shown if len(names) <= few else f"{shown} and {len(names) - few} more"
 
 
-def _own_cells(obs: Observations) -> list[str]:
-    """The layers that ran a cell of the user's own (``rnnlab.Recurrent``), as ``'rnn' (MyCell)``,
-    as far as the gradient through time names them."""
-    found = {}
-    for tg in obs.through_time:
-        if isinstance(tg.module, Recurrent):
-            cells = [tg.module.cell] + ([tg.module.reverse_cell] if tg.module.bidirectional else [])
-            names = "/".join(dict.fromkeys(type(c).__name__ for c in cells))
-            where = tg.name.rsplit(" layer ", 1)[0]  # (TimeGradient.name: "'rnn' layer 0 forward")
-            found.setdefault(where, f"{where} ({names})")
-    return list(found.values())
+def _own_cell_note(cell: OwnCell) -> str:
+    """Why ``gates_stuck`` does not read a layer running a cell of the user's own, and what its
+    ``gate_layout`` gives instead.
+
+    >>> _own_cell_note(OwnCell("rnn", "'rnn'", "MGUCell", declared=False))
+    "the cell of your own in 'rnn' (MGUCell) is not read, and it declares no gate_layout: rnnlab.introspect.gate_weights splits a cell's weights per gate when it declares one"
+    >>> _own_cell_note(OwnCell("rnn", "'rnn'", "MGUCell", declared=True))
+    "the cell of your own in 'rnn' (MGUCell) is not read: the gates its forward computes are not recorded; rnnlab.introspect.gate_weights gives its weights per gate"
+    """
+    said = f"the cell of your own in {cell.where} ({cell.cells}) is not read"
+    if not cell.declared:
+        return (f"{said}, and it declares no gate_layout: rnnlab.introspect.gate_weights splits a cell's weights per "
+                "gate when it declares one")
+    if cell.problem is not None:
+        return f"{said}, and its gate_layout does not fit its weights (the gate_layout finding)"
+    return f"{said}: the gates its forward computes are not recorded; rnnlab.introspect.gate_weights gives its weights per gate"
 
 
 @register("gates_stuck")
@@ -866,12 +903,7 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
     if not records:
         why = "; ".join(obs.gates_skipped) or ("gate activations are read from torch's and rnnlab's LSTM and GRU "
                                                "layers, and none was called")
-        own = _own_cells(obs)
-        if own:
-            cells = "the cell of your own in " + own[0] + " is" if len(own) == 1 else \
-                "the cells of your own in " + ", ".join(own) + " are"
-            why += (f"; {cells} not read: rnnlab.introspect.gate_weights splits a cell's weights per gate when it "
-                    "declares a gate_layout")
+        why += "".join(f"; {_own_cell_note(c)}" for c in obs.own_cells)
         raise NotApplicable(f"no gate activations recorded ({why})")
     found: dict[tuple[str, int, str], Finding] = {}
     for phase in obs.gates:
@@ -930,6 +962,34 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
     return list(found.values())
 
 
+@register("gate_layout")
+def gate_layout(obs: Observations, th: Thresholds) -> list[Finding]:
+    """Cells of the user's own whose declared ``gate_layout`` does not fit their weights. Nothing
+    declared is nothing misdeclared: a model without such a cell has no finding here.
+
+    >>> obs = Observations(steps=0, own_cells=[OwnCell("rnn", "'rnn'", "AsGRU", True, "gate_layout.kernel: ...")])
+    >>> [f.title for f in gate_layout(obs, Thresholds())]
+    ["The gate_layout of AsGRU in 'rnn' does not fit its weights"]
+    """
+    return [
+        Finding(
+            check="gate_layout",
+            severity="warning",
+            title=f"The gate_layout of {c.cells} in {c.where} does not fit its weights",
+            numbers={"module": c.module, "cell": c.cells, "problem": c.problem},
+            message=(
+                f"{c.problem}. The tools that read the cell's weights per gate through its layout refuse it so "
+                "(rnnlab.introspect.gate_weights and gate_gradients, the gate plots, rnnlab.roles and the weight "
+                "penalties by role), and the health check's remedies cannot read its gates."
+            ),
+            remedy=("Make the cell's gate_layout say what its weights hold: a kind whose gates they stack along dim "
+                    "0, in their order (a kind of its own, GateLayout('my_kind', gates=(...), ...), where no built-in "
+                    "kind fits), and the names of the parameters its forward uses (docs/layers.md, 'Your own cell')."),
+        )
+        for c in obs.own_cells if c.problem is not None
+    ]
+
+
 # --- gradients ----------------------------------------------------------------------------------
 
 
@@ -942,29 +1002,46 @@ def nonfinite(obs: Observations, th: Thresholds) -> list[Finding]:
     by_what: dict[str, int] = {}
     for nf in obs.nonfinite:
         by_what[f"{nf.what} ({nf.phase})"] = by_what.get(f"{nf.what} ({nf.phase})", 0) + nf.count
+    numbers = {
+        "first": {
+            "phase": first.phase,
+            "what": first.what,
+            "count": first.count,
+            "total": first.total,
+            **({"place": first.place} if first.place else {}),
+        },
+        "counts": dict(list(by_what.items())[:50]),
+        "places": len(by_what),
+    }
+    if first.what == INPUT_BATCH:
+        # (checked before the model runs: whatever follows is computed from it, no fault of the model)
+        return [Finding(
+            check="nonfinite",
+            severity="error",
+            title=f"Non-finite values in the input batch, first at {first.place}",
+            numbers=numbers,
+            message=(
+                f"{first.count} of {first.total} values of the input batch are NaN or inf, the first at "
+                f"{first.place}. What the model computes from them is non-finite too (the model output, the loss and "
+                "the gradients: the counts), and one training step on them makes every weight NaN."
+            ),
+            remedy=("Clean the data: drop the samples with NaN/inf or fill the gaps (e.g. interpolate over time, or "
+                    "torch.nan_to_num) before they reach the model; the model and the loss are not at fault."),
+        )]
     return [
         Finding(
             check="nonfinite",
             severity="error",
             title=f"Non-finite values, first in {first.what} ({first.phase})",
-            numbers={
-                "first": {
-                    "phase": first.phase,
-                    "what": first.what,
-                    "count": first.count,
-                    "total": first.total,
-                },
-                "counts": dict(list(by_what.items())[:50]),
-                "places": len(by_what),
-            },
+            numbers=numbers,
             message=(
                 f"{first.count} of {first.total} values of {first.what} are NaN or inf at "
                 f"{first.phase}. Once a NaN reaches the weights every later step is NaN too."
             ),
             remedy=spelled(
-                "If the first one is in the inputs or outputs, check the data for NaN/inf and guard "
-                "log/division/sqrt in the model and loss. If it appears during training, lower "
-                "{lr}, clip gradients ({clip}) and check the loss for log(0).", obs.config
+                "If the first one is in the outputs or the loss, check the targets for NaN/inf and guard "
+                "log/division/sqrt in the model and loss. If it appears during training, lower {lr}, clip gradients "
+                "({clip}) and check the loss for log(0).", obs.config
             ),
         )
     ]
@@ -1191,13 +1268,14 @@ def _after_gate(gate: BlockedGate | None, obs: Observations, th: Thresholds, rem
 
 
 def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = False, steps: int | None = None,
-                      direction: str | None = None) -> str:
+                      direction: str | None = None, weights: LayerWeights | None = None) -> str:
     """Remedies for a vanishing gradient over ``steps`` steps, leaving out what the layer already
     does and what it refuses (an orthogonal init of IndRNN's vector recurrent weight, layer norm
     beside recurrent batch norm), spelled for a config run (``config``: True, or a
     :class:`KeySpelling`) or a Python user (:data:`SPELLING`, :func:`spelled`). A layer running a
     cell of the user's own (``rnnlab.Recurrent``) gets what to change in the cell instead
-    (:func:`_own_cell_vanishing_remedy`).
+    (:func:`_own_cell_vanishing_remedy`, reading its initialisation from ``weights`` where given:
+    :attr:`TimeGradient.weights`).
 
     >>> import rnnlab
     >>> text = _vanishing_remedy(rnnlab.IndRNN(1, 4), config=True, steps=500)
@@ -1205,7 +1283,7 @@ def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = Fal
     (False, True)
     """
     if isinstance(module, Recurrent):
-        return _own_cell_vanishing_remedy(module, config, direction)
+        return _own_cell_vanishing_remedy(module, config, direction, weights)
     kind = kind_of(module) if module is not None else None
     vector = bool(getattr(getattr(module, "spec", None), "vector_recurrent", False))
     options = []
@@ -1246,14 +1324,25 @@ OWN_CELL_NOTE = ("rnnlab.Recurrent runs the cell as it is and refuses the built-
                  "(docs/layers.md, 'Your own cell').")
 
 
-def _own_cell_weights(module: Recurrent, direction: str | None) -> LayerWeights | None:
-    """The weights of the cell that runs ``direction`` split per gate, where it declares a layout
-    that fits them (else None: the remedies then speak of the cell in general)."""
+def own_cell_weights(module: Recurrent, direction: str | None) -> LayerWeights | None:
+    """Copies of the weights of the cell that runs ``direction`` split per gate, where it declares
+    a layout that fits them (else None: the remedies then speak of the cell in general). Copies:
+    the health check keeps them as the weights were when it measured (:attr:`TimeGradient.weights`).
+
+    >>> import rnnlab
+    >>> lw = own_cell_weights(rnnlab.Recurrent(rnnlab.cells.ConvLSTMCell1d(2, 3)), "forward")
+    >>> sorted(lw.recurrent), tuple(lw.recurrent["f"].shape)
+    (['f', 'g', 'i', 'o'], (3, 3, 3))
+    """
     try:
         found = layer_weights(module)
-    except (TypeError, ValueError):  # (no layout, or one that does not fit: gate_weights says why)
+    except (TypeError, ValueError):  # (no layout, or one that does not fit: the gate_layout check says why)
         return None
-    return next((lw for lw in found if lw.direction == (direction or "forward")), None)
+    lw = next((lw for lw in found if lw.direction == (direction or "forward")), None)
+    if lw is None:
+        return None
+    return replace(lw, **{part: {g: t.clone() for g, t in getattr(lw, part).items()}
+                          for part in ("kernel", "recurrent", "bias_ih", "bias_hh")})
 
 
 def _forget_bias_option(lw: LayerWeights) -> str | None:
@@ -1285,10 +1374,13 @@ def _is_orthogonal(lw: LayerWeights) -> bool | None:
     return all(torch.allclose(b.double() @ b.double().T, eye, atol=1e-4) for b in blocks)
 
 
-def _own_cell_vanishing_remedy(module: Recurrent, config: bool | KeySpelling, direction: str | None) -> str:
+def _own_cell_vanishing_remedy(module: Recurrent, config: bool | KeySpelling, direction: str | None,
+                               weights: LayerWeights | None = None) -> str:
     """:func:`_vanishing_remedy` for a layer running a cell of the user's own: what to change in
     the cell (its ``reset_parameters()``, its forward), leaving out what it does already; a cell
-    that declares gates in its layout is not told to use gates.
+    that declares gates in its layout is not told to use gates. What it does already is read from
+    ``weights`` (the cell's weights split per gate as the health check measured them, before its
+    training steps: :attr:`TimeGradient.weights`), else from the cell as it is now.
 
     >>> import rnnlab
     >>> text = _own_cell_vanishing_remedy(rnnlab.Recurrent(rnnlab.cells.ConvLSTMCell1d(2, 3)), False, None)
@@ -1297,7 +1389,7 @@ def _own_cell_vanishing_remedy(module: Recurrent, config: bool | KeySpelling, di
     """
     cell = module.reverse_cell if direction == "reverse" and module.bidirectional else module.cell
     layout = gate_layout_of(cell)
-    lw = _own_cell_weights(module, direction)
+    lw = weights if weights is not None else own_cell_weights(module, direction)
     options = []
     if layout is None or len(layout.gates) < 2:
         options.append("if the cell has no gates, give it some (an LSTM- or GRU-style cell), or use rnnlab.LSTM/GRU")
@@ -1400,7 +1492,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
                 "summary of its parts."
             ),
             remedy=_lower_first(f"nothing, where what tells the sequences apart is shorter than that; else "
-                                f"{_lower_first(_vanishing_remedy(tg.module, config, steps, tg.direction))}"),
+                                f"{_lower_first(_vanishing_remedy(tg.module, config, steps, tg.direction, tg.weights))}"),
         )
     if reach_is_short(reach, steps, th.short_reach):
         return VANISHES, Finding(
@@ -1414,7 +1506,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
                 "than that barely influence the weight updates: the layer cannot learn "
                 "dependencies that long."
             ),
-            remedy=_vanishing_remedy(tg.module, config, steps, tg.direction),
+            remedy=_vanishing_remedy(tg.module, config, steps, tg.direction, tg.weights),
         )
     if ratio > th.grad_explode:
         return EXPLODES, Finding(
@@ -1716,6 +1808,7 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
     # change only by their weight decay then (AdamW: lr x decay of their norm, e.g. 3e-3 x 1e-3),
     # which measures no learning rate. Their later steps do.
     first_cut = {n for names in _behind_zero_layer(obs.params, obs).values() for n in names}
+    nonfinite = []
     for p in obs.params.values():
         # Weight matrices only: biases and gains often start at 0 or 1, where the ratio says
         # nothing about the learning rate; so does a matrix that starts at 0 (a zero-initialized
@@ -1732,6 +1825,12 @@ def update_ratio(obs: Observations, th: Thresholds) -> list[Finding]:
         ]
         if per_step:
             ratios[p.name] = float(torch.tensor(per_step).median())
+        elif not all(map(math.isfinite, p.updates + p.norms)):
+            nonfinite.append(p.name)  # (a NaN gradient is a gradient: its updates are NaN too)
+    if not ratios and nonfinite:
+        raise NotApplicable(f"the gradients and updates of the weight matrices held by the optimizer "
+                            f"({_names(nonfinite)}) were non-finite, NaN or inf (the nonfinite finding): no ratio "
+                            "to read")
     if not ratios:
         raise NotApplicable("no weight matrix held by the optimizer received a gradient")
     values = torch.tensor(list(ratios.values()), dtype=torch.float64)

@@ -50,17 +50,20 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.doctor.checks import (
     CHECKS,
+    INPUT_BATCH,
     POOLED_LAST_STEP_LOSS,
     GateRecord,
     KeySpelling,
     NonFinite,
     NotApplicable,
     Observations,
+    OwnCell,
     ParamTrace,
     ReluRecord,
     Thresholds,
     TimeGradient,
     WeightBiasPair,
+    own_cell_weights,
 )
 from rnnlab.doctor.findings import SEVERITIES, Finding
 from rnnlab.doctor.fit import FIT_CHECKS
@@ -68,7 +71,8 @@ from rnnlab.gates import kind_of, layer_weights, stored_parameter
 from rnnlab.introspect import stats
 from rnnlab.introspect.batch import compute_loss, split_batch
 from rnnlab.introspect.modules import recurrent_modules
-from rnnlab.introspect.through_time import GradThroughTime, grad_through_time
+from rnnlab.introspect.through_time import GradThroughTime, grad_through_time, require_parameters
+from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.twin import twin_of
 from rnnlab.rundir import RunDir, atomic_write_json
 
@@ -541,6 +545,78 @@ def _channel_scales(x: Tensor) -> list[float | None]:
     return [float((s / c).sqrt()) if c > 0 else None for s, c in zip(square, count)]
 
 
+def input_nonfinite(x: Any, batch_first: bool | None = None,
+                    channel_names: Sequence[str] | None = None) -> NonFinite | None:
+    """NaN/inf in a batch's input (what :func:`input_values` reads: a tensor, a PackedSequence's
+    data, the valid steps of an ``(x, lengths)`` pair), with where the first one is: its index,
+    and for a 3-D input what the axes are, ``batch_first`` saying their order (None: unknown; an
+    ``(x, lengths)`` pair is batch-first); None where there is none, or no such input.
+
+    >>> x = torch.zeros(2, 5, 3)
+    >>> x[1, 4, 2] = float("nan")
+    >>> input_nonfinite(x, batch_first=True).place
+    'input[1, 4, 2] (sample 1, step 4, channel 2)'
+    >>> input_nonfinite((x, torch.tensor([5, 4])))  # (past its length: padding, never read)
+    """
+    valid = None
+    if isinstance(x, PackedSequence):
+        values, axes, name = x.data, None, "input.data"
+    elif isinstance(x, Tensor):
+        values, axes, name = x, None if batch_first is None else (
+            ("sample", "step", "channel") if batch_first else ("step", "sample", "channel")), "input"
+    else:
+        _, padded = input_values(x)
+        if not padded:
+            return None
+        values, lengths = x
+        valid = torch.arange(values.shape[1], device=values.device) < lengths.to(values.device)[:, None]
+        axes, name = ("sample", "step", "channel"), "x"
+    if not values.is_floating_point():
+        return None
+    bad = ~torch.isfinite(values.detach())
+    if valid is not None:
+        bad &= valid.view(*valid.shape, *[1] * (values.dim() - 2))
+    count = int(bad.sum())
+    if not count:
+        return None
+    total = values.numel() if valid is None else int(valid.sum()) * values[0, 0].numel()
+    first = [int(i) for i in bad.nonzero()[0]]
+    place = f"{name}[{', '.join(map(str, first))}]"
+    if axes is not None and values.dim() == 3:
+        words = [f"{a} {i}" for a, i in zip(axes, first, strict=True)]
+        if channel_names and first[2] < len(channel_names) and channel_names[first[2]]:
+            words[2] = f"channel {channel_names[first[2]]}"
+        place += f" ({', '.join(words)})"
+    return NonFinite("initialisation", INPUT_BATCH, count, total, place)
+
+
+def _batch_first(net: nn.Module) -> bool | None:
+    """The axis order of a 3-D input, as the model's first recurrent layer reads it (None: unknown)."""
+    found = recurrent_modules(net)
+    first = getattr(found[0][1], "batch_first", None) if found else None
+    return first if isinstance(first, bool) else None
+
+
+def _own_cells(net: nn.Module) -> list[OwnCell]:
+    """The layers of ``net`` that run cells of the user's own, and whether their declared
+    ``gate_layout`` fits their weights (the reason it does not, in gate_weights' words)."""
+    found = []
+    for name, module in recurrent_modules(net):
+        if not isinstance(module, Recurrent):
+            continue
+        cells = [module.cell] + ([module.reverse_cell] if module.bidirectional else [])
+        declared = any(getattr(c, "gate_layout", None) is not None for c in cells)
+        problem = None
+        if declared:
+            try:
+                layer_weights(module)
+            except (TypeError, ValueError) as e:
+                problem = str(e)
+        found.append(OwnCell(name, f"'{name or type(module).__name__}'",
+                             "/".join(dict.fromkeys(type(c).__name__ for c in cells)), declared, problem))
+    return found
+
+
 def _check_nonfinite(obs: Observations, phase: str, what: str, t: Tensor) -> None:
     n = stats.nonfinite_count(t)
     if n:
@@ -704,7 +780,10 @@ def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None 
             # The reverse direction processes t = T-1 first: its last step is t = 0.
             g = g.flip(0) if direction == "reverse" else g
             module = None if net is None else net.get_submodule(name.split("#")[0]) if name else net
-            out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module, name, layer, direction))
+            # (the cell's weights now, before the health check's training steps change them)
+            weights = own_cell_weights(module, direction) if isinstance(module, Recurrent) else None
+            out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module, name, layer, direction,
+                                    weights))
     return out
 
 
@@ -786,10 +865,16 @@ def observe(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
     split_batch(batch)  # a clear error before any work
+    require_parameters(model, trainable=True)
     net, make_optimizer = _copy(model, optimizer_factory)
     net.train()
     obs = Observations(steps=steps, config=remedies if isinstance(remedies, KeySpelling) else remedies == "config",
                        input_channel_names=[str(n) for n in channel_names] if channel_names else None)
+    obs.own_cells = _own_cells(net)
+    # The input first: a NaN there makes everything after it NaN, and is no fault of the model's.
+    bad_input = input_nonfinite(split_batch(batch)[0], _batch_first(net), obs.input_channel_names)
+    if bad_input is not None:
+        obs.nonfinite.append(bad_input)
 
     # 1. The untrained network.
     relu: list[ReluRecord] = []

@@ -376,6 +376,30 @@ def _input_with_grad(model: nn.Module, targets: list[tuple[str, nn.Module]], bat
     return x if isinstance(batch, Tensor) else (x, target)
 
 
+def require_parameters(model: nn.Module, trainable: bool = False) -> None:
+    """Refuse, naming the model, one without parameters (``trainable``: without one that trains):
+    no loss depends on a parameter then, and the fault is the model's, not the loss's.
+
+    >>> require_parameters(torch.nn.Tanh())
+    Traceback (most recent call last):
+    ...
+    ValueError: model: Tanh has no parameters, so no loss depends on one and there is no gradient to follow (a module keeps its weights as nn.Parameter attributes or in submodules such as nn.Linear)
+    >>> require_parameters(torch.nn.Linear(2, 2).requires_grad_(False), trainable=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: model: every parameter of Linear is frozen (requires_grad=False), so there is nothing to train and no gradient to follow; unfreeze the ones to train (p.requires_grad_(True))
+    """
+    params = list(model.parameters())
+    name = type(model).__name__
+    if not params:
+        raise ValueError(f"model: {name} has no parameters, so no loss depends on one and there is no gradient to "
+                         "follow (a module keeps its weights as nn.Parameter attributes or in submodules such as "
+                         "nn.Linear)")
+    if trainable and not any(p.requires_grad for p in params):
+        raise ValueError(f"model: every parameter of {name} is frozen (requires_grad=False), so there is nothing to "
+                         "train and no gradient to follow; unfreeze the ones to train (p.requires_grad_(True))")
+
+
 def grad_through_time(
     model: nn.Module,
     batch: Any,
@@ -398,6 +422,8 @@ def grad_through_time(
     ([(0, 'forward'), (0, 'reverse'), (1, 'forward'), (1, 'reverse')], (5, 6))
     """
     targets = recurrent_modules(model, required=True)
+    # (not trainable=True: a frozen model is still measured, through its input: _input_with_grad)
+    require_parameters(model)
     if modules is not None:
         known = dict(targets)
         for name in modules:

@@ -29,6 +29,7 @@ from typing import Any
 
 from rnnlab.errors import Interrupted, RnnlabError, RunDirError, add_note, notes_of, place_of
 from rnnlab.heap import rare_full_collections
+from rnnlab.shellcmd import shell_command
 from rnnlab.stops import ENDING, StopSignals, raise_stop, to_devnull
 from rnnlab.tables import text_table
 
@@ -139,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         profiler.disable()
         profiler.dump_stats(args.profile)
-        _say(f"profile: {args.profile} (read it with: python -m pstats {args.profile})")
+        _say(f"profile: {args.profile} (read it with: {shell_command('python', '-m', 'pstats', args.profile)})")
 
 
 def _write_elsewhere(error: OSError, flag: str, what: str) -> RnnlabError:
@@ -327,13 +328,13 @@ def _train_command(args: argparse.Namespace) -> int:
         result.timing.info["ended"] = "interrupted while drawing the report"
         with contextlib.suppress(OSError):
             result.timing.write(RunDir(result.run_dir))
-        raise Interrupted.of_command(stop, f"the run is finished (its summary.json is written): `rnnlab report "
-                                           f"{result.run_dir}` draws its report") from None
+        raise Interrupted.of_command(stop, f"the run is finished (its summary.json is written): "
+                                           f"`{shell_command('rnnlab', 'report', result.run_dir)}` draws its report") from None
     except OSError as e:  # a full disk at the last write: the run itself is whole, and its findings are said
         from rnnlab.rundir import cannot_write, write_fix
 
         unwritten = RnnlabError(f"{cannot_write(e)}; the run is finished and kept (its summary.json and "
-                                f"checkpoints are written): {write_fix(e)} and `rnnlab report {result.run_dir}` "
+                                f"checkpoints are written): {write_fix(e)} and `{shell_command('rnnlab', 'report', result.run_dir)}` "
                                 "draws its report")
     result.timing.info.pop("ended", None)
     if unwritten is None:
@@ -553,12 +554,12 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
                                      f" (no {lacking}: per-channel norms are not split per gate)"))
     parents = {r.path.resolve().parent for r in runs}
     if root is not None:
-        _say(f"view: tensorboard --logdir {root}")
+        _say(f"view: {shell_command('tensorboard', '--logdir', root)}")
     elif len(parents) == 1:
-        _say(f"view: tensorboard --logdir {parents.pop()}")
+        _say(f"view: {shell_command('tensorboard', '--logdir', parents.pop())}")
     else:  # (runs in different folders: each named by its directory, not their common root)
-        _say("view: tensorboard --logdir_spec " + ",".join(f"{r.path.resolve().name}:{r.path.resolve() / 'tensorboard'}"
-                                                           for r in runs))
+        _say("view: " + shell_command("tensorboard", "--logdir_spec", ",".join(
+            f"{r.path.resolve().name}:{r.path.resolve() / 'tensorboard'}" for r in runs)))
     return 0
 
 
@@ -697,7 +698,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = _file_to_write(args.path, "path", "the config", force=args.force, make_dirs=True,
                           name="rnnlab.toml")
     atomic_write_text(path, text)
-    _say(f"wrote {path}; train it with: rnnlab train {path}")
+    _say(f"wrote {path}; train it with: {shell_command('rnnlab', 'train', path)}")
     return 0
 
 

@@ -60,6 +60,7 @@ from rnnlab.errors import (
     RunDirError,
     place_of,
 )
+from rnnlab.shellcmd import shell_command
 
 if TYPE_CHECKING:
     from rnnlab.data import DataSplits
@@ -983,8 +984,8 @@ def _interrupted_fit(path: Path, held: str) -> str:
 
 def _what_to_do(path: Path) -> str:
     """What a caller may do with a ``run_dir`` holding an interrupted fit that this one cannot continue."""
-    return (f"fit the same data with the same parameters to continue it, give a new run_dir (`rnnlab report "
-            f"{path}` reads its records), or remove {str(path)!r} yourself to start over")
+    return (f"fit the same data with the same parameters to continue it, give a new run_dir "
+            f"(`{shell_command('rnnlab', 'report', path)}` reads its records), or remove {str(path)!r} yourself to start over")
 
 
 def _with_target_names(arrays: Mapping[str, np.ndarray], names: list[str] | None) -> Mapping[str, np.ndarray]:

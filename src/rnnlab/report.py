@@ -107,6 +107,7 @@ from rnnlab.rundir import (
     atomic_write_text,
     recorded_by,
 )
+from rnnlab.shellcmd import shell_command
 from rnnlab.tracker import NORMS, read_tracked
 
 T = TypeVar("T")  # what a section computes from the run (:func:`_from_the_run`)
@@ -734,7 +735,7 @@ def _forecasts(rd: RunDir) -> str:
             f"step{'s' if h > 1 else ''} ahead (naive dotted and seasonal naive dashed, both drawn above the model: a "
             f"model that learned little lies under one of them, and the legend says where lines coincide); after "
             + (f"the series' end, the next {h} step{'s' if h > 1 else ''} as "
-               f"<code>rnnlab predict {hk.esc(rd.path)}</code> writes them (forecast.csv)" if not lines.cut else
+               f"<code>{hk.esc(shell_command('rnnlab', 'predict', rd.path.resolve()))}</code> writes them (forecast.csv)" if not lines.cut else
                f"the end of the validation block{hk.esc(lines.cut)}, the next {h} step{'s' if h > 1 else ''}: the "
                "steps after that block are not drawn")
             + ". In the data's units"

@@ -65,7 +65,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,6 +174,7 @@ class RunDir:
         # what the directory held before a writer's claim (None: the claim created it); a reader
         # holds no lock, so :meth:`abandon` leaves its directory alone
         self._found: frozenset[str] | None = frozenset()
+        self._made_above: tuple[Path, ...] = ()  # (the folders above it a writer's claim created)
         self._lock_id: tuple[int, int] | None = None  # (the lock file's, once a writer holds it)
         self._appended: set[Path] = set()  # (files this writer appended to: never created anew)
         if self.path.exists() and not self.path.is_dir():
@@ -220,9 +221,9 @@ class RunDir:
         run = cls.__new__(cls)
         run.path = Path(path)
         # (a new run's identity, which its checkpoints carry: :meth:`run_id`)
-        run.lock, run._found = _claim(run.path, RUN, mark=new, named_by=named_by,
-                                      marker_record={"run": uuid.uuid4().hex, **({"fold": fold} if fold else {})}
-                                      if new else None)
+        run.lock, run._found, run._made_above = _claim(
+            run.path, RUN, mark=new, named_by=named_by,
+            marker_record={"run": uuid.uuid4().hex, **({"fold": fold} if fold else {})} if new else None)
         lock_file = os.stat(run.path / LOCK_FILE)
         run._lock_id = (lock_file.st_dev, lock_file.st_ino)
         run._appended = set()
@@ -336,7 +337,8 @@ class RunDir:
         """Undo this writer's claim (:meth:`for_writing`) of a run that failed before it recorded
         anything (:meth:`has_records`), so that nothing is left that looks like a run: rnnlab's
         files of it go (:func:`discard_run`), and so do what the claim added, the marker and the
-        lock file, and the directory itself when the claim created it and nothing else is in it.
+        lock file, and the directory itself when the claim created it and nothing else is in it,
+        with the folders above it the claim created that are empty then (:func:`remove_empty_folders`).
         A directory that existed keeps what it held before (but the files of a run of ``rnnlab
         train`` cut short before it recorded anything, which the command discarded as it began);
         a run with records is left whole, and so is one where this writer wrote a file ``keep``
@@ -345,11 +347,11 @@ class RunDir:
         lock is released either way. Returns whether the run was abandoned.
 
         >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp()) / "run"
+        >>> d = Path(tempfile.mkdtemp()) / "mistyped" / "run"
         >>> run = RunDir.for_writing(d, new=True)
         >>> _ = run.config.write_text("x")
-        >>> run.abandon(), d.exists()
-        (True, False)
+        >>> run.abandon(), d.exists(), d.parent.exists()
+        (True, False, False)
         """
         try:
             # what was there before stays (a Tracker's or diagnose's health.json), unless it was a
@@ -359,7 +361,7 @@ class RunDir:
             if not self.lock.held or self.has_records() or written:
                 return False
             discard_run(self.path, lock=self.lock, keep=found)
-            _unclaim(self.path, RUN, self._found)
+            _unclaim(self.path, RUN, self._found, self._made_above)
             return True
         finally:
             self.release()
@@ -1102,13 +1104,15 @@ def claim(path: str | os.PathLike[str], kind: DirKind, *, mark: bool = True, nam
 
 def _claim(p: Path, kind: DirKind, *, mark: bool = True, named_by: str = "--out",
            marker_record: dict[str, Any] | None = None, wait: bool = False,
-           on_wait: Callable[[str], None] | None = None) -> tuple[DirLock, frozenset[str] | None]:
-    """:func:`claim`, and what the directory held before it (None: it did not exist), which
-    :func:`_unclaim` restores."""
+           on_wait: Callable[[str], None] | None = None
+           ) -> tuple[DirLock, frozenset[str] | None, tuple[Path, ...]]:
+    """:func:`claim`, what the directory held before it (None: it did not exist) and the folders
+    above it that it created (:func:`missing_folders`), which :func:`_unclaim` restores."""
     if p.exists() and not p.is_dir():
         raise RunDirError(f"{kind.what} {str(p)!r}: expected a directory, got a file")
     _check_own(p, kind, named_by)
     found = frozenset(os.listdir(p)) if p.is_dir() else None
+    made_above = missing_folders(p)[1:]
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -1122,6 +1126,7 @@ def _claim(p: Path, kind: DirKind, *, mark: bool = True, named_by: str = "--out"
             with contextlib.suppress(OSError):
                 (p / LOCK_FILE).unlink(missing_ok=True)
                 p.rmdir()
+                remove_empty_folders(made_above)
         raise
     try:
         _check_own(p, kind, named_by)  # what another writer did before we held the lock
@@ -1137,18 +1142,19 @@ def _claim(p: Path, kind: DirKind, *, mark: bool = True, named_by: str = "--out"
             atomic_write_text(p / kind.marker, json.dumps(marker_record or {}) + "\n")
     except BaseException:
         try:  # (a full disk refusing the marker: no lock file left in a folder made for nothing)
-            _unclaim(p, kind, found)
+            _unclaim(p, kind, found, made_above)
         finally:
             lock.release()
         raise
-    return lock, found
+    return lock, found, made_above
 
 
-def _unclaim(p: Path, kind: DirKind, found: frozenset[str] | None) -> None:
+def _unclaim(p: Path, kind: DirKind, found: frozenset[str] | None, made_above: Sequence[Path] = ()) -> None:
     """Take back what a claim added to ``p``, under its lock, held: the marker and the lock file
     where ``found`` (what ``p`` held before, None: it did not exist) lacked them, and ``p`` itself
-    when the claim created it and nothing else is in it. A removal the file system refuses is
-    left undone: the next claim takes the directory as it is."""
+    when the claim created it and nothing else is in it, then the folders above it that the claim
+    created (``made_above``, :func:`missing_folders`) and that are empty. A removal the file
+    system refuses is left undone: the next claim takes the directory as it is."""
     with contextlib.suppress(OSError):
         left = set(os.listdir(p)) - {kind.marker, LOCK_FILE}
         if found is None and left:
@@ -1159,6 +1165,49 @@ def _unclaim(p: Path, kind: DirKind, found: frozenset[str] | None) -> None:
                 (p / name).unlink(missing_ok=True)
         if found is None:
             p.rmdir()
+            remove_empty_folders(made_above)
+
+
+def missing_folders(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The folders that creating the directory ``path`` with its parents would make: ``path`` and
+    each missing folder above it, deepest first (empty when ``path`` exists). Taken before a
+    command creates its directory, they are what :func:`remove_empty_folders` may take back if
+    the command fails before it records anything.
+
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp())
+    >>> [f.relative_to(base).as_posix() for f in missing_folders(base / "a" / "b" / "run")]
+    ['a/b/run', 'a/b', 'a']
+    >>> missing_folders(base)
+    ()
+    """
+    made: list[Path] = []
+    q = Path(path)
+    # (lexists: a dangling link in the way is something there, never a folder to take back)
+    while not os.path.lexists(q) and q.parent != q:
+        made.append(q)
+        q = q.parent
+    return tuple(made)
+
+
+def remove_empty_folders(folders: Iterable[str | os.PathLike[str]]) -> None:
+    """Remove ``folders`` (deepest first, as :func:`missing_folders` lists them) while they are
+    empty: the first one that holds anything (another run's directory, a user's file), is gone or
+    cannot be removed stops it, so no folder above one that stays is touched. Only an empty
+    folder is ever removed (``rmdir``); give only folders this process created.
+
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp())
+    >>> made = missing_folders(base / "a" / "b" / "run")
+    >>> (base / "a" / "b").mkdir(parents=True); _ = (base / "a" / "notes.txt").write_text("mine")
+    >>> remove_empty_folders(made[1:]); sorted(p.relative_to(base).as_posix() for p in base.rglob("*"))
+    ['a', 'a/notes.txt']
+    """
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def _stale_temporaries(p: Path, kind: DirKind) -> list[Path]:

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import statistics
+import unicodedata
 from collections.abc import Sequence
 
 
+def display_width(text: str) -> int:
+    """The terminal columns ``text`` takes: two for each wide or full-width character (CJK,
+    most emoji: ``unicodedata.east_asian_width`` W or F), none for a combining mark or a
+    zero-width joiner, one for any other.
+
+    >>> display_width("run"), display_width("実験-α"), display_width("e\u0301"), display_width("🚀")
+    (3, 6, 1, 2)
+    """
+    width = 0
+    for ch in text:
+        if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue  # (drawn on the character before it, or not drawn: a joiner, a variation selector)
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
 def text_table(rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces.
+    """Left-aligned columns separated by two spaces, padded by the columns each cell takes on a
+    terminal (:func:`display_width`), so that names in CJK or with emoji keep the columns after
+    them in line.
 
     >>> print(text_table([["a", "bb"], ["ccc", "d"]]))
     a    bb
     ccc  d
+    >>> print(text_table([["run", "acc"], ["実験-α", "0.9"], ["b", "0.8"]]))
+    run     acc
+    実験-α  0.9
+    b       0.8
     """
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c + " " * (w - display_width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
 
 
 def spread(scores: Sequence[float]) -> float:

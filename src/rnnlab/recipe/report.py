@@ -28,6 +28,7 @@ from rnnlab.config import Config
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
 from rnnlab.rundir import METRICS, atomic_write_json, atomic_write_text
+from rnnlab.shellcmd import shell_command
 from rnnlab.tables import with_spread
 from rnnlab.task import Metric
 
@@ -130,7 +131,7 @@ def render_markdown(outcome: Any) -> str:
                          f"**{_status(t)}**: {_why(t)} |")
     kept = [t.label for o in r.outcomes for t in o.kept]
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
-              f"{metric} {_ms(r.final_scores)}. Runnable: `rnnlab train {outcome.out / 'final.toml'}`.", ""]
+              f"{metric} {_ms(r.final_scores)}. Runnable: `{shell_command('rnnlab', 'train', (outcome.out / 'final.toml').resolve())}`.", ""]
     if outcome.tests and _has_test(outcome.tests):
         lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
         for name in ("baseline", "final"):

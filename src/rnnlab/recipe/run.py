@@ -48,6 +48,7 @@ from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
 from rnnlab.search.trial import FoldPlan, metric_note, run_trial
+from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, ignored, raise_stop
 from rnnlab.tables import with_spread
 from rnnlab.task import Task, task_for
@@ -336,7 +337,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
             pool.close()
             pool.join()
     atomic_write_text(out / "final.toml", f"# rnnlab recipe: the configuration kept after {len(steps)} step{'s' if len(steps) != 1 else ''} "
-                      f"({result.final_label})\n# train it with: rnnlab train {out / 'final.toml'}\n\n"
+                      f"({result.final_label})\n# train it with: {shell_command('rnnlab', 'train', (out / 'final.toml').resolve())}\n\n"
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:

@@ -38,6 +38,7 @@ from rnnlab.redact import mask
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import BASELINE_ATTR, state_counts, trial_state
 from rnnlab.search.table import reruns, short_names, trial_row
+from rnnlab.shellcmd import shell_command
 from rnnlab.tables import spread
 from rnnlab.task import Task, task_for, task_named
 
@@ -76,7 +77,7 @@ def _link(study_dir: Path, t: FrozenTrial) -> tuple[str, str] | None:
     if (run / REPORT).exists():
         return os.path.relpath(run / REPORT, study_dir), "run report"
     if (run / METRICS).exists():
-        return os.path.relpath(run, study_dir) + "/", f"records (draw: rnnlab report {run})"
+        return os.path.relpath(run, study_dir) + "/", f"records (draw: {shell_command('rnnlab', 'report', run.resolve())})"
     return None
 
 
@@ -488,7 +489,7 @@ def _dashboard(study_dir: Path, info: dict[str, Any]) -> str:
         note = "optuna-dashboard takes an existing file path as a journal file."
     return (f"<p>The study is an ordinary Optuna study (<code>{hk.esc(info.get('study'))}</code>); watch it live, "
             "while the search runs, with optuna-dashboard:</p>"
-            f"<pre>pip install optuna-dashboard\noptuna-dashboard {hk.esc(target)}</pre><p class='sub'>{hk.esc(note)}</p>")
+            f"<pre>pip install optuna-dashboard\n{hk.esc(shell_command('optuna-dashboard', target))}</pre><p class='sub'>{hk.esc(note)}</p>")
 
 
 SECTIONS = (("result", "Result"), ("best-trials", "Best trials"), ("history", "Optimization history"),

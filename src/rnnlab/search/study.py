@@ -40,7 +40,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -60,9 +60,11 @@ from rnnlab.rundir import (
     atomic_write_text,
     cannot_write,
     claim,
+    missing_folders,
     read_json,
     read_marker,
     refused_write,
+    remove_empty_folders,
 )
 from rnnlab.search.space import Space, baseline_values, space_from_config
 from rnnlab.search.storage import (
@@ -107,6 +109,7 @@ from rnnlab.search.trial import (
     plan_for_config,
     run_trial,
 )
+from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
 from rnnlab.task import task_for
@@ -856,6 +859,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
     _check_one_study(setup)  # before anything in the directory changes
     new_dir = not setup.out.exists()
+    made = missing_folders(setup.out)  # (a failed start takes back those of them still empty)
     new_study = new_dir or (setup.out.is_dir() and not any(setup.out.iterdir()))
     try:
         with _study_lock(setup, say):
@@ -882,7 +886,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
     except BaseException as e:
         if new_study:
-            _unclaim_new(setup.out, new_dir)
+            _unclaim_new(setup.out, made)
         refused = refused_write(e) if not isinstance(e, (RnnlabError, KeyboardInterrupt)) else None
         if refused is None:
             raise
@@ -995,11 +999,12 @@ def _check_one_study(setup: Setup) -> None:
                           "has one) to continue it")
 
 
-def _unclaim_new(out: Path, remove_dir: bool) -> None:
+def _unclaim_new(out: Path, made: tuple[Path, ...]) -> None:
     """Remove what a start of a new study that failed (a database that cannot be opened, a
-    study refused) left in its directory: the marker and the lock, and the directory if it
-    made it; a directory that no longer looks new (a journal with records, another writer's
-    files) is left as it is."""
+    study refused) left in its directory: the marker and the lock, and the directory and the
+    folders above it if it made them (``made``: :func:`~rnnlab.rundir.missing_folders`) and
+    they are empty; a directory that no longer looks new (a journal with records, another
+    writer's files) is left as it is."""
     from rnnlab.lock import LOCK_FILE
 
     names = set(os.listdir(out)) if out.is_dir() else set()
@@ -1008,9 +1013,7 @@ def _unclaim_new(out: Path, remove_dir: bool) -> None:
         return
     for name in names:
         (out / name).unlink(missing_ok=True)
-    if remove_dir:
-        with suppress(OSError):  # (something appeared meanwhile: it stays)
-            out.rmdir()
+    remove_empty_folders(made)  # (something appeared meanwhile: it stays, and so do those above it)
 
 
 def _check_trials_recorded(setup: Setup, storage: Any) -> None:
@@ -1121,7 +1124,7 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
     header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
               f"{spread(scores) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
-              f"# train it with: rnnlab train {out / 'best.toml'}\n"
+              f"# train it with: {shell_command('rnnlab', 'train', (out / 'best.toml').resolve())}\n"
               "# (as the trials trained it: a validation part held out of the training split, to choose an epoch\n"
               f"# on; the search's final run, {out / 'final'}, trained on the whole split: its config.toml is that run's)\n\n")
     path = out / "best.toml"

@@ -40,6 +40,7 @@ import torch
 from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import FORECAST, RunDir, atomic_write_text
+from rnnlab.shellcmd import shell_command
 from rnnlab.task import Task
 
 if typing.TYPE_CHECKING:
@@ -107,12 +108,12 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
     config = load_run_config(run.path)
     task = task_for(config)
     if task.kind == "language_model":
-        raise RunDirError(f"{run.path}: a language_model run has no forecast; rnnlab sample {run.path} writes text "
+        raise RunDirError(f"{run.path}: a language_model run has no forecast; {shell_command('rnnlab', 'sample', run.path)} writes text "
                           "from it")
     if task.kind != "forecasting":
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast; pass --data FILE to predict the "
                           f"{'values' if task.values else 'labels'} of the series in FILE "
-                          f"(rnnlab predict {run.path} --data FILE)")
+                          f"({shell_command('rnnlab', 'predict', run.path, '--data', 'FILE')})")
     loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
     # (a FILE is a series of its own: only data.path is held to the run's training block)
     series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)

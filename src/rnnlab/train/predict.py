@@ -45,6 +45,7 @@ import torch
 
 from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import PREDICTIONS, RunDir, atomic_write_text
+from rnnlab.shellcmd import shell_command
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
@@ -293,7 +294,7 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     task = task_for(config)
     if task.kind == "language_model":
         raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
-                          f"rnnlab sample {run.path} writes text from it")
+                          f"{shell_command('rnnlab', 'sample', run.path)} writes text from it")
     if task.kind == "forecasting":  # the forecast after the end of FILE's series, as after the run's own
         from rnnlab.train.forecast import forecast_table
 

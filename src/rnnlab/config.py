@@ -1434,13 +1434,43 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-#: Keys users write in a config that are a command's options instead: what to use, in place of a
-#: near spelling of another key (search.storage is no misspelt search.space).
+def _keras_keys() -> dict[str, str]:
+    """``model.<Keras keyword>`` → the config's key for it (the layers' own hints say the Python
+    calls: :data:`rnnlab.layers.options.FROM_KERAS`)."""
+    from rnnlab.layers.options import KERAS_ACTIVITY_AR
+
+    def decay(role: str) -> str:
+        return (f"a Keras keyword: a [[training.decay_rules]] entry with role = \"{role}\" and weight_decay = "
+                f"2λ for Keras' l2(λ) with training.optimizer = \"adam\" or \"sgd\" (added to the gradient); "
+                f"with adamw, nadamw, sgdw it is decoupled decay (docs/regularization.md §1)")
+
+    hints = {
+        "kernel_regularizer": decay("kernel"),
+        "recurrent_regularizer": decay("recurrent"),
+        "bias_regularizer": decay("bias"),
+        "activity_regularizer": f"a Keras keyword: training.ar (and training.tar); {KERAS_ACTIVITY_AR}",
+        "units": "a Keras keyword: the state size is model.hidden_size",
+        "return_sequences": "a Keras keyword: the head reads the layer's outputs as model.head.pooling says "
+                            "(\"last\": each sequence's final state, both directions; \"mean\", \"max\": over "
+                            "its valid steps)",
+        "go_backwards": "a Keras keyword: model.bidirectional = true runs both directions",
+        "use_bias": "a Keras keyword: write model.bias",
+        "stateful": "a Keras keyword: training.stateful_window carries the state across windows of a sequence",
+        "kernel_initializer": "a Keras keyword: write model.kernel_init (per gate block: docs/layers.md)",
+        "recurrent_initializer": "a Keras keyword: write model.recurrent_init (per gate block: docs/layers.md)",
+    }
+    return {f"model.{k}": v for k, v in hints.items()}
+
+
+#: Keys users write in a config that are a command's options or another key instead: what to use,
+#: in place of a near spelling of another key (search.storage is no misspelt search.space;
+#: model.kernel_regularizer, a Keras keyword, no misspelt model.kernel_constraint).
 NOT_KEYS = {
     "search.storage": "the study's storage is `rnnlab search`'s --storage URL option, not a config key (a database "
                       "URL may hold a password, which a config file would copy into every run)",
     "search.study": "the study's name is `rnnlab search`'s --study NAME option, not a config key",
     "search.workers": "the worker processes are `rnnlab search`'s --workers K option, not a config key",
+    **_keras_keys(),
 }
 
 

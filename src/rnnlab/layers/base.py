@@ -103,8 +103,8 @@ class RecurrentBase(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        hidden_size: int | None = None,  # (required: None so that Keras' units= gets its hint first)
+        input_size: int | None = None,  # (both required: None so that Keras' units= gets its hint first)
+        hidden_size: int | None = None,
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
@@ -130,10 +130,21 @@ class RecurrentBase(nn.Module):
             also = sorted(keywords) + [k for k, v in torch_args.items() if v != getattr(LayerOptions, k)]
             if also:
                 raise TypeError(f"options: give the keywords in options= or as arguments, not both; got {also}")
+        name = type(self).__name__
+        if input_size is None:
+            shown = "hidden_size" if hidden_size is None else repr(hidden_size)
+            raise TypeError(f"input_size: required, the features per step (torch's first argument; Keras reads it "
+                            f"from the input), got none; e.g. {name}(input_size, {shown})")
         self.input_size = check_positive_int("input_size", input_size)
         if hidden_size is None:
+            # (a Keras port writes GRU(32) for GRU(units=32): say both readings)
             raise TypeError(f"hidden_size: required, the size of the state (torch's second argument), got none; "
-                            f"e.g. {type(self).__name__}({input_size!r}, 64)")
+                            f"e.g. {name}({input_size!r}, 64) for {input_size!r} features per step, or "
+                            f"{name}(input_size, {input_size!r}) if {input_size!r} is the state size (Keras' units)")
+        if dtype is not None and not isinstance(dtype, torch.dtype):
+            named = isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype)
+            raise TypeError(f"dtype: expected a torch.dtype or None, got {type(dtype).__name__} {dtype!r}"
+                            + (f"; write dtype=torch.{dtype}" if named else ""))
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         super().__setattr__("options", resolve(options, self.spec, input_size, hidden_size))
         self._gate_record: dict[tuple[int, str], Tensor] | None = None

@@ -106,29 +106,67 @@ def _penalty_advice(role: str) -> str:
             f"loss: loss + wp()")
 
 
+#: tf.keras' and Keras 3's ``l2(λ)`` activity penalty as :class:`rnnlab.ActivityRegularizer`'s ``ar``,
+#: which multiplies the *mean* of h² where Keras sums (the layer hints and the config's say it so).
+KERAS_ACTIVITY_AR = ("ar multiplies mean(h²), so Keras' activity_regularizer=l2(λ) is ar = λ·T·H in tf.keras "
+                     "(λ·Σh²/batch) and ar = λ·B·T·H in Keras 3 (λ·Σh²), T the steps, H the output's features "
+                     "(2·hidden_size if bidirectional), B the batch size (docs/regularization.md §5)")
+
 #: What rnnlab has instead, for the keywords of Keras' recurrent layers that its layers do not
 #: take (as :data:`rnnlab.layers.recurrent.BUILT_IN_ONLY` says for ``Recurrent``): "did you mean"
 #: would point a Keras user at a name that only looks alike (``kernel_regularizer`` at
-#: ``kernel_constraint``), or at nothing.
+#: ``kernel_constraint``, ``reset_after`` at ``recurrent_batch_norm``), or at nothing. The config's
+#: ``[model]`` keys have their own pointers to config keys (:data:`rnnlab.config.NOT_KEYS`).
 FROM_KERAS: dict[str, str] = {
     "kernel_regularizer": _penalty_advice("kernel"),
     "recurrent_regularizer": _penalty_advice("recurrent"),
-    "bias_regularizer": _penalty_advice("bias"),
-    "activity_regularizer": "an activity penalty is rnnlab.ActivityRegularizer(model, ar=1e-4) (tar= for the "
-                            "change between steps), added to the loss: loss + act.penalty()",
-    "return_sequences": "the layer returns every step's output: take out[:, -1] for the last step "
-                        "(batch_first=True; out[-1] without)",
-    "return_state": "the layer always returns (output, state)",
+    "bias_regularizer": _penalty_advice("bias") + " (it penalizes bias_ih and bias_hh apart, Keras its one "
+                        "bias: docs/regularization.md §1)",
+    "activity_regularizer": "an activity penalty is rnnlab.ActivityRegularizer(model, ar=..., modules=model.lstm) "
+                            "with modules= this layer (without it, the model's last recurrent module is hooked), "
+                            "added to the loss: loss + act.penalty(); " + KERAS_ACTIVITY_AR,
+    "return_sequences": "the layer returns every step's output (return_sequences=True); for the last step "
+                        "(False) take the final state h[-1] (out, (h, c) = lstm(x); out, h = gru(x)), each "
+                        "sequence's last valid step with lengths= or a PackedSequence; with bidirectional=True "
+                        "torch.cat((h[-2], h[-1]), -1) joins forward and reverse as Keras' Bidirectional does; "
+                        "out[:, -1] (batch_first=True) is that step only for full-length input in one direction",
+    "return_state": "the layer always returns (output, state): out, (h, c) = lstm(x), where h[-1] and c[-1] are "
+                    "Keras' state_h and state_c",
     "go_backwards": "flip the input along time (x.flip(1) with batch_first=True), or bidirectional=True for "
                     "both directions",
     "stateful": "pass the returned state back: out, state = layer(x1); out, state = layer(x2, state) "
                 "(detach it between optimizer steps)",
-    "units": "the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size)",
+    "units": "the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size), with "
+             "input_size the features per step (Keras reads it from the input)",
     "use_bias": "write bias=",
     "time_major": "batch_first=False (the default) is time-major; Keras' [batch, time, features] is "
                   "batch_first=True",
     "bias_initializer": "biases start as torch's (uniform in ±1/√hidden_size); unit_forget_bias=True sets the "
                         "LSTM's forget-gate bias to 1",
+    "kernel_initializer": "write kernel_init= ('glorot_uniform', 'orthogonal', ...), which initializes each "
+                          "gate's [hidden_size, input_size] block apart where Keras takes the whole "
+                          "[input, gates·units] kernel; Keras' own: torch.nn.init.xavier_uniform_(layer.weight_ih_l0)",
+    "recurrent_initializer": "write recurrent_init= ('orthogonal', ...), which makes each gate's [hidden_size, "
+                             "hidden_size] block orthogonal where Keras takes the whole [units, gates·units] "
+                             "matrix; Keras' own: torch.nn.init.orthogonal_(layer.weight_hh_l0)",
+    "reset_after": "not needed: torch's GRU, so rnnlab's, computes Keras' reset_after=True (its default since "
+                   "TF 2), r ⊙ (W_hn h + b_hn); reset_after=False has no equivalent here (Keras weights: "
+                   "rnnlab.layers.load_keras_weights)",
+    "zero_output_for_mask": "not needed: with lengths= (or a PackedSequence) the outputs past each sequence's "
+                            "length are zero and the state stops at its last valid step",
+    "mask_zero": "rnnlab takes no mask: give each sequence's length, layer(x, lengths=lengths), or a "
+                 "PackedSequence",
+    "input_shape": "not needed: the features per step are input_size, the first argument (Keras' "
+                   "input_shape[-1]); the steps and the batch size are not fixed",
+    "batch_input_shape": "not needed: the features per step are input_size, the first argument; the steps and "
+                         "the batch size are not fixed",
+    "input_dim": "the features per step are input_size, the first argument",
+    "unroll": "not needed: the layer picks how it runs the steps itself (implementation='auto')",
+    "name": "not needed: a module's name is the attribute that holds it (self.lstm = rnnlab.LSTM(...) is "
+            "'lstm' in named_parameters() and the state_dict)",
+    "seed": "not needed: torch.manual_seed(seed) before building the layer seeds its initial weights (and "
+            "before training, its dropout masks)",
+    "trainable": "freeze it with layer.requires_grad_(False)",
 }
 
 
@@ -145,7 +183,7 @@ def check_names(keywords: Iterable[str]) -> None:
     >>> LayerOptions(units=8)
     Traceback (most recent call last):
     ...
-    TypeError: units: a Keras keyword, not one of rnnlab's recurrent layers; the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size)
+    TypeError: units: a Keras keyword, not one of rnnlab's recurrent layers; the state size is hidden_size, the second argument: rnnlab.LSTM(input_size, hidden_size), with input_size the features per step (Keras reads it from the input)
     """
     names = LayerOptions.names()
     for key in keywords:

@@ -56,7 +56,7 @@ class RNN(RecurrentBase):
 
     def __init__(
         self,
-        input_size: int,
+        input_size: int | None = None,  # (both required: None so that Keras' units= gets its hint first)
         hidden_size: int | None = None,  # (required: None so that Keras' units= gets its hint first)
         num_layers: int = 1,
         nonlinearity: str = "tanh",

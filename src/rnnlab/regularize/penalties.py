@@ -26,10 +26,14 @@ nothing to the next penalty, whose terms are the training step's alone. By defau
 and ``rnnlab.Recurrent``, in registration order, see :func:`recurrent_modules`): a stack of
 separate layers (AWD-LSTM's three ``nn.LSTM``) is penalized on the top layer's output only, as
 in AWD-LSTM (``dropped_rnn_hs[-1:]``, ``rnn_hs[-1:]``), and a multi-layer ``nn.LSTM`` on its
-output, which is the top layer's. ``modules=`` picks other modules (each one's terms are added).
+output, which is the top layer's. ``modules=`` picks other modules of the model (each one's terms are added).
 Outputs may have trailing feature dims, e.g. ``[T, B, C, L]``. Padded steps beyond a sequence's
 length (``PackedSequence`` output, or the ``lengths=`` argument of rnnlab layers) are left out;
 ``batch_first`` is honoured.
+
+AR is a mean where Keras' ``activity_regularizer=l2(λ)`` is a sum, over the layer's whole output
+``[B, T, H]``: tf.keras' ``λ·Σh²/B`` is ``ar = λ·T·H``, Keras 3's ``λ·Σh²`` is ``ar = λ·B·T·H``
+(docs/regularization.md, section 5); its ``modules=`` is the layer that carried the keyword.
 
 Difference from AWD-LSTM: there AR is taken on the top layer's output *after* its output dropout
 (TAR before); here both are on the layer's output. With inverted dropout of probability ``p``,
@@ -239,7 +243,8 @@ class ActivityRegularizer:
     (:func:`rnnlab.introspect.untouched`): a ``torch.no_grad()`` forward (even in training mode),
     an eval-mode forward, or ``grad_through_time`` / ``gate_activations`` / ``layer_outputs`` on
     the model between two steps leave the next penalty as it would be without them. ``modules`` picks the modules to hook,
-    one module or a list; the default is the last of :func:`recurrent_modules` (Merity et al.'s
+    one module or a list, each a module of ``model`` (another is refused: its forward passes are
+    not the model's); the default is the last of :func:`recurrent_modules` (Merity et al.'s
     definition: the top layer's output), and a warning says so if another recurrent module of the
     model runs after it in a forward pass (registration order differs from the forward's: pass
     ``modules=``). ``hooked`` names the hooked modules (by class when the model itself is
@@ -289,13 +294,28 @@ class ActivityRegularizer:
             for i, m in enumerate(targets):
                 if not isinstance(m, nn.Module):
                     raise TypeError(f"modules[{i}]: expected an nn.Module, got {type(m).__name__}")
+        names = {id(m): n for n, m in model.named_modules()}
+        for m in targets:
+            if id(m) not in names:  # (its forward passes would never be the model's: a penalty of 0 forever)
+                raise ValueError(
+                    f"modules: expected modules of the model {type(model).__name__}, got a {type(m).__name__} that "
+                    f"is not one of them (another instance's?); "
+                    + (f"its recurrent modules are {[n or type(model).__name__ for n, _ in candidates]}"
+                       if candidates else "it has no recurrent module")
+                )
         self._ar_terms: list[Tensor] = []
         self._tar_terms: list[Tensor] = []
         self.last: dict[str, float] = {"ar": 0.0, "tar": 0.0}
-        names = {id(m): n for n, m in model.named_modules()}
+        self._model_name = type(model).__name__
+        # What penalty() checks when it finds nothing collected: whether a hooked module ran a
+        # forward pass (in any mode) since the last call, whether the model itself did, and whether
+        # the call before found no hooked module run either.
+        self._hooked_ran = self._model_ran = self._idle = False
         # (the model itself is named "" by named_modules: show its class instead)
         self.hooked: list[str] = [names.get(id(m)) or type(m).__name__ for m in targets]
         self._handles = [m.register_forward_hook(self._hook, with_kwargs=True) for m in targets]
+        if all(m is not model for m in targets):
+            self._handles.append(model.register_forward_pre_hook(self._model_runs))
         # The default trusts registration order; check that nothing recurrent runs after the
         # hooked module within one forward of the model (only there: a loop calling the
         # submodules itself runs them in turn, batch after batch).
@@ -304,6 +324,9 @@ class ActivityRegularizer:
             self._handles.append(model.register_forward_pre_hook(self._forward_starts))
             self._handles.append(model.register_forward_hook(self._forward_ends, always_call=True))
             self._handles += [m.register_forward_hook(self._ran_after(n)) for n, m in candidates[:-1]]
+
+    def _model_runs(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._model_ran = True
 
     def _forward_starts(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self._chosen_ran, self._in_forward = False, True
@@ -324,6 +347,7 @@ class ActivityRegularizer:
         return hook
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        self._hooked_ran = True
         if not _trains(module) or (self.ar == 0 and self.tar == 0):
             return
         self._chosen_ran = True
@@ -351,7 +375,40 @@ class ActivityRegularizer:
                 self._tar_terms.append(self.tar * (sq * m).sum() / (m.sum() * units).clamp_min(1))
 
     def penalty(self) -> Tensor:
-        """``AR + TAR`` collected since the last call (0 if nothing was collected); clears it."""
+        """``AR + TAR`` collected since the last call; clears it.
+
+        Nothing collected is 0 where the hooked modules ran but in no training forward pass
+        (eval mode, ``torch.no_grad()``, introspection), or where the call only clears (once,
+        before a training step). Where none of them ran at all, a ``RuntimeError`` says so (a
+        typo cannot switch the penalty off): when the model ran a forward pass without them (they
+        are not on its path), or when the call before found none run either (the model that
+        trains is another: a copy, one built again).
+
+        >>> import torch
+        >>> lstm = torch.nn.LSTM(2, 3)
+        >>> act = ActivityRegularizer(lstm, ar=1.0)
+        >>> float(act.penalty())  # nothing ran yet: a call that clears
+        0.0
+        >>> act.penalty()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: penalty: expected the output of the hooked modules ['LSTM'] since the last call, got none, twice in a row: they belong to a model that no longer runs (a copy trains? build the regularizer on the model that trains), so AR/TAR would be 0
+        """
+        if not (self._ar_terms or self._tar_terms or self._hooked_ran) and self._handles and (self.ar or self.tar):
+            if self._model_ran:
+                raise RuntimeError(
+                    f"penalty: expected the output of the hooked modules {self.hooked} since the last call, got "
+                    f"none: {self._model_name} ran a forward pass without them, so AR/TAR would be 0; pass "
+                    f"modules= the recurrent module(s) its forward runs"
+                )
+            if self._idle:
+                raise RuntimeError(
+                    f"penalty: expected the output of the hooked modules {self.hooked} since the last call, got "
+                    f"none, twice in a row: they belong to a model that no longer runs (a copy trains? build "
+                    f"the regularizer on the model that trains), so AR/TAR would be 0"
+                )
+        self._idle = not self._hooked_ran
+        self._hooked_ran = self._model_ran = False
         ar = torch.stack(self._ar_terms).sum() if self._ar_terms else torch.zeros(())
         tar = torch.stack(self._tar_terms).sum() if self._tar_terms else torch.zeros(())
         self._ar_terms, self._tar_terms = [], []

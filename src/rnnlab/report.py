@@ -78,7 +78,7 @@ from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
 from rnnlab.doctor.fit import skill_reference
-from rnnlab.gates import GATE_ACTIVATIONS, GATE_LABELS, parse_param_name
+from rnnlab.gates import GATE_LABELS, parse_param_name
 from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
 from rnnlab.plots.heatmap import plot_activation_heatmaps
@@ -94,7 +94,7 @@ from rnnlab.plots.metrics import (
 )
 from rnnlab.plots.norms import CONTROLLER, is_parameter, plot_norm_histograms, plot_norm_lines
 from rnnlab.plots.through_time import plot_grad_through_time, steps, unjudged_reach
-from rnnlab.rundir import GATE_ACTIVATIONS as GATES_FILE  # (GATE_ACTIVATIONS here: rnnlab.gates')
+from rnnlab.rundir import GATE_ACTIVATIONS as GATES_FILE
 from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
@@ -1202,6 +1202,7 @@ def _gradient_through_time(rd: RunDir) -> str:
     untrained, untrained_meta = read_grad_through_time(rd, phase="before_training")
     if not gtts and not untrained:
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
+    from rnnlab.rundir import RECORDED_BY_TRAIN
     cropped = meta.pop("cropped", None)
     meta.pop("loss", None)  # (said by the lead: _through_time_loss)
     th = Thresholds()  # (the trainer's health check runs with the defaults)
@@ -1209,6 +1210,12 @@ def _gradient_through_time(rd: RunDir) -> str:
         return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
     when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
     where = _cropped_where(cropped)
+    # The mode the file records; a file without one: the two trainers always measure in eval mode,
+    # a loop of the user's own in whichever mode its model was.
+    mode = meta.pop("mode", None) or ("eval" if recorded_by(rd.path) in (RECORDED_BY_TRAIN, RECORDED_BY_LIGHTNING)
+                                      else None)
+    in_mode = {"eval": "eval mode", None: "mode not recorded",
+               "train": "train mode: dropout and zoneout drew masks, batch norms used the batch's statistics"}[mode]
     zero_why = _zero_before(rd, untrained) if untrained else None
     if zero_why is not None:  # (a dashed line promised and none drawn: say what the curve was instead)
         also = (" The health check's curve on the untrained model, on the same batch, is 0 at every step"
@@ -1224,7 +1231,7 @@ def _gradient_through_time(rd: RunDir) -> str:
     shortened = recurrent_shortening(rd, gtts, cropped)
     loss, pooled = _through_time_loss(rd), _pooled_head(rd)
     parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
-             f"(eval mode) and one training batch{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
+             f"({in_mode}) and one training batch{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
              f"under each title judges this curve by the same check.{also}{steps_are_sentence(shortened)}</p>"]
     unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
@@ -1436,7 +1443,7 @@ def _stuck_units(s: GateSummary, th: Any) -> list[str]:
     import numpy as np
 
     said = []
-    for gate, act in GATE_ACTIVATIONS[s.kind].items():
+    for gate, act in s.functions.items():  # (a declared kind's too: its layout says which gates are sigmoid)
         if act != "sigmoid" or gate not in s.gates:
             continue
         with warnings.catch_warnings():  # ("mean of empty slice": a unit of no step, NaN, counts as neither)
@@ -1446,7 +1453,7 @@ def _stuck_units(s: GateSummary, th: Any) -> list[str]:
         shut, open_ = int((mean < th.gate_shut).sum()), int((mean > th.gate_open).sum())
         if shut or open_:
             what = " and ".join(f"{k} of {n} units {state}" for k, state in ((shut, "shut"), (open_, "open")) if k)
-            said.append(f"{GATE_LABELS[gate]} ({gate}) {what}")
+            said.append(f"{GATE_LABELS.get(gate, 'gate')} ({gate}) {what}")
     return said
 
 

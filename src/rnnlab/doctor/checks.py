@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from rnnlab.doctor.findings import Finding
 from rnnlab.gates import (
+    GATE_ACTIVATIONS,
     GATE_LABELS,
     GATES,
     LayerWeights,
@@ -772,7 +773,8 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
     return found
 
 
-_SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
+# (the built-in gated kinds' sigmoid gates, as the one gate registry says: LSTM i, f, o; GRU r, z)
+_SIGMOID_GATES = {kind: tuple(g for g, a in GATE_ACTIVATIONS[kind].items() if a == "sigmoid") for kind in ("lstm", "gru")}
 
 
 def _stuck_gates(

@@ -7,7 +7,8 @@ Axes:
   unpacked (padding steps are 0, ``lengths`` says which are real);
 * other modules' outputs: the module's output tensor as it is (first element of a tuple);
 * gate activations: ``[B, T, H]`` per gate, after the gate nonlinearity (sigmoid for i/f/o,
-  r/z; tanh for g/n), forward time order also for the reverse direction.
+  r/z; tanh for g/n; a declared kind's as its layout names them), forward time order also for
+  the reverse direction.
 
 Gate activations come from rnnlab layers' :meth:`recording_gates`. torch's ``nn.LSTM``/``nn.GRU``/
 ``nn.RNN`` do not expose their gates, so their input is replayed through an rnnlab twin with the
@@ -43,7 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnlab.gates import DIRECTIONS, GATES, kind_of, split_gate_axis
+from rnnlab.gates import DIRECTIONS, GATE_ACTIVATIONS, GATES, kind_of, split_gate_axis
 from rnnlab.introspect.batch import split_batch
 from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules, untouched
 from rnnlab.layers.twin import twin_of
@@ -78,6 +79,13 @@ class GateActivations:
 
     ``lengths [B]``: the real length of each sequence when the layer ran on padded input with
     ``lengths`` (or packed input), else None; the gates of a step past it are not the sequence's.
+    ``kind``: a built-in kind or one a cell's :class:`rnnlab.gates.GateLayout` declares (whose
+    gates ``gates`` holds). ``activations``: ``{gate: "sigmoid" | "tanh"}``, what bounds each gate's
+    values (the heatmaps' scales, the units stuck shut or open); None: the kind's
+    (:data:`rnnlab.gates.GATE_ACTIVATIONS`, filled in on construction).
+
+    >>> GateActivations("rnn", 0, "forward", "gru").activations
+    {'r': 'sigmoid', 'z': 'sigmoid', 'n': 'tanh'}
     """
 
     module: str
@@ -86,6 +94,11 @@ class GateActivations:
     kind: str
     gates: dict[str, np.ndarray] = field(default_factory=dict)
     lengths: np.ndarray | None = None
+    activations: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.activations is None:
+            self.activations = dict(GATE_ACTIVATIONS.get(self.kind, {}))
 
     @property
     def label(self) -> str:

@@ -7,6 +7,11 @@ Per layer and direction of a gated layer (LSTM i/f/g/o, GRU r/z/n) the file keep
 past a sequence's length left out), for the first :data:`MAX_UNITS` units and, when the layer ran
 more than :data:`MAX_COLUMNS` steps, each column the mean of ``step_bin`` consecutive steps.
 Values are rounded to 4 decimals and written without indentation: a few hundred kB at most.
+Each layer also keeps its gates' activations (``"activations"``: ``{gate: "sigmoid" | "tanh"}``,
+what bounds each gate's values), so that a report drawn in another process knows them for a kind
+a cell declared (:class:`rnnlab.gates.GateLayout`); a file without them (an older rnnlab's) has
+the built-in kinds' own. A kind a cell declares is summarized as the built-in ones are; one that
+no layout declared in this process is refused (its gates are not known).
 Layers without gates (RNN, IndRNN: their one activation is the hidden state) are listed by name
 and kind under ``"ungated"``, so that the report can say why it draws none.
 
@@ -37,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab._checks import check_choice
+from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.errors import RunDirError
-from rnnlab.gates import GATE_ACTIVATIONS, GATES
+from rnnlab.gates import ACTIVATION_RANGES, GATE_ACTIVATIONS, GATES, has_gates
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.through_time_file import PHASES
 from rnnlab.rundir import RunDir, atomic_write_text, jsonable, read_json
@@ -57,7 +62,8 @@ class GateSummary:
     """One layer and direction's gates as stored: ``gates[g]`` is ``[columns, units]``, the mean
     over the batch of the first ``min(hidden_size, MAX_UNITS)`` units; column ``c`` is the mean of
     steps ``c * step_bin ... (c + 1) * step_bin - 1`` of the ``steps`` the layer ran (NaN where no
-    sequence of the batch reached them)."""
+    sequence of the batch reached them). ``functions[g]``: gate ``g``'s activation
+    (``"sigmoid"``, ``"tanh"``; :attr:`GateActivations.activations`), where known."""
 
     module: str
     layer: int
@@ -67,6 +73,7 @@ class GateSummary:
     steps: int
     step_bin: int
     gates: dict[str, np.ndarray] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -76,7 +83,7 @@ class GateSummary:
         """As :class:`GateActivations` with a batch of one (the mean), for
         :func:`rnnlab.plots.heatmap.plot_activation_heatmaps`."""
         return GateActivations(self.module, self.layer, self.direction, self.kind,
-                               {g: a[None] for g, a in self.gates.items()})
+                               {g: a[None] for g, a in self.gates.items()}, activations=dict(self.functions))
 
 
 def summarize_gates(
@@ -89,12 +96,16 @@ def summarize_gates(
     >>> a = GateActivations("m", 0, "forward", "gru", {g: np.ones((2, 600, 40)) for g in "rzn"},
     ...                     lengths=np.array([600, 300]))
     >>> s = summarize_gates([a])[0][0]
-    >>> s.gates["z"].shape, s.step_bin, s.hidden_size
-    ((200, 32), 3, 40)
+    >>> s.gates["z"].shape, s.step_bin, s.hidden_size, s.functions["z"]
+    ((200, 32), 3, 40, 'sigmoid')
+
+    A kind a cell declares is summarized as the built-in ones are; a record that cannot be (a kind
+    no layout declared, gates other than the kind's, arrays not ``[B, T, H]`` alike) is refused
+    in one line naming it.
     """
     summaries, ungated = [], []
-    for a in acts:
-        if a.kind not in GATE_ACTIVATIONS:
+    for i, a in enumerate(acts):
+        if not _gated(a, i):
             entry = {"module": a.module, "kind": a.kind}
             if entry not in ungated:
                 ungated.append(entry)
@@ -115,8 +126,43 @@ def summarize_gates(
             total = np.pad(total, ((0, pad), (0, 0))).reshape(columns, step_bin, -1).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 gates[g] = np.where(count[:, None] > 0, total / count[:, None], np.nan)
-        summaries.append(GateSummary(a.module, a.layer, a.direction, a.kind, hidden, steps, step_bin, gates))
+        summaries.append(GateSummary(a.module, a.layer, a.direction, a.kind, hidden, steps, step_bin, gates,
+                                     dict(a.activations or {})))
     return summaries, ungated
+
+
+def _gated(a: GateActivations, i: int) -> bool:
+    """Whether record ``acts[i]`` has gates to summarize (False: a layer without gates, RNN or
+    IndRNN); a record that cannot be summarized is refused in one line."""
+    if not isinstance(a, GateActivations):
+        raise TypeError(f"acts[{i}]: expected a rnnlab.introspect.GateActivations, got {type(a).__name__}")
+    if a.kind not in GATES:
+        raise ValueError(
+            f"acts[{i}].kind: expected a kind whose gates rnnlab knows, one of {sorted(GATES)}, got "
+            f"{a.kind!r}{did_you_mean(str(a.kind), GATES)}; a cell's own kind is known once its class declares "
+            f"gate_layout = rnnlab.gates.GateLayout({a.kind!r}, gates=(...), ...) (docs/layers.md, 'Your own cell')"
+        )
+    if not has_gates(a.kind):
+        return False
+    names = GATES[a.kind]
+    if sorted(a.gates) != sorted(names):
+        raise ValueError(f"acts[{i}].gates: expected the gates of {a.kind!r}, {', '.join(names)}, got "
+                         f"{', '.join(map(str, a.gates)) or 'none'}")
+    shape = np.shape(a.gates[names[0]])
+    for g in names:
+        got = np.shape(a.gates[g])
+        if len(got) != 3 or got != shape:
+            want = "[B, T, H]" if len(shape) != 3 else f"{shape}, the shape of gates[{names[0]!r}]"
+            raise ValueError(f"acts[{i}].gates[{g!r}]: expected an array {want}, got shape {got}")
+    if a.lengths is not None and np.shape(a.lengths) != shape[:1]:
+        raise ValueError(f"acts[{i}].lengths: expected one length per sequence, shape {shape[:1]}, got shape "
+                         f"{np.shape(a.lengths)}")
+    for g, act in (a.activations or {}).items():
+        if g not in names:
+            raise ValueError(f"acts[{i}].activations: expected gates of {a.kind!r} ({', '.join(names)}), got {g!r}")
+        if not isinstance(act, str) or act not in ACTIVATION_RANGES:
+            raise ValueError(f"acts[{i}].activations[{g!r}]: expected one of {sorted(ACTIVATION_RANGES)}, got {act!r}")
+    return True
 
 
 def write_gate_activations(
@@ -149,7 +195,8 @@ def write_gate_activations(
     block = {"step": step, "epoch": epoch, "ungated": ungated,
              "layers": [{"module": s.module, "layer": s.layer, "direction": s.direction, "kind": s.kind,
                          "hidden_size": s.hidden_size, "steps": s.steps, "step_bin": s.step_bin,
-                         "gates": {g: np.round(a, DECIMALS) for g, a in s.gates.items()}} for s in summaries],
+                         "gates": {g: np.round(a, DECIMALS) for g, a in s.gates.items()},
+                         "activations": s.functions} for s in summaries],
              **({"cropped": list(cropped)} if cropped is not None else {})}
     path = rd.gate_activations
     before = None
@@ -192,8 +239,12 @@ def read_gate_activations(
         for e in data.get("layers", []):
             gates = {str(g): np.asarray(v, dtype=np.float64).reshape(len(v), -1 if len(v) else 0)
                      for g, v in e["gates"].items()}
-            out.append(GateSummary(str(e["module"]), int(e["layer"]), str(e["direction"]), str(e["kind"]),
-                                   int(e["hidden_size"]), int(e["steps"]), int(e["step_bin"]), gates))
+            kind = str(e["kind"])
+            # (a file of an older rnnlab keeps none: its layers are built-in kinds)
+            functions = e.get("activations", GATE_ACTIVATIONS.get(kind, {}))
+            out.append(GateSummary(str(e["module"]), int(e["layer"]), str(e["direction"]), kind,
+                                   int(e["hidden_size"]), int(e["steps"]), int(e["step_bin"]), gates,
+                                   {str(g): str(f) for g, f in functions.items()}))
         meta = {"step": data.get("step"), "epoch": data.get("epoch"),
                 "ungated": [{"module": str(u["module"]), "kind": str(u["kind"])} for u in data.get("ungated", [])]}
     except (AttributeError, KeyError, TypeError, ValueError) as e:

@@ -8,6 +8,10 @@ direction keys. The health check judges the mean over channels, so that block's 
 ``[T, 1]``. The trainer writes it first; the write after training keeps it. A file without the
 block (older runs, the Lightning callback's) reads as before.
 
+Each block may name the mode the model was measured in (``"mode"``: ``"eval"``, or ``"train"``,
+where dropout and zoneout draw masks and batch norms use the batch's statistics); a block without
+it (an older rnnlab's, or a writer that did not say) reads without one.
+
 Each block may name the loss its curve follows when not the whole loss (``"loss"``:
 :func:`rnnlab.doctor.run.following_through_time`'s, e.g. the loss through each sequence's last
 step alone, under a head that pools over time); a block without it followed the loss the run's
@@ -21,6 +25,9 @@ Example:
     >>> _ = write_grad_through_time(run, g, step=10, cropped=(4, 9))
     >>> read_grad_through_time(run)[1]
     {'step': 10, 'epoch': None, 'cropped': [4, 9]}
+    >>> _ = write_grad_through_time(run, g, step=10, mode="train")
+    >>> read_grad_through_time(run)[1]["mode"]
+    'train'
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from rnnlab.rundir import RunDir, atomic_write_json, read_json
 #: The blocks of the file: the top level holds the curve after training, ``"before"`` the one
 #: before it (named as the findings' phases are).
 PHASES = ("after_training", "before_training")
+#: The modes a curve may be measured in: ``model.eval()``'s, or ``model.train()``'s.
+MODES = ("eval", "train")
 
 
 def write_grad_through_time(
@@ -51,12 +60,16 @@ def write_grad_through_time(
     cropped: tuple[int, int] | None = None,
     phase: str = "after_training",
     loss: str | None = None,
+    mode: str | None = None,
 ) -> Path:
     """Store the result of :func:`rnnlab.introspect.grad_through_time` in
     ``RUN_DIR/grad_through_time.json`` (atomically) for the report.
     ``cropped``: ``(steps, of)`` when it was measured on the first ``steps`` of ``of`` steps.
     ``loss``: which loss the curve follows when not the whole loss
     (:func:`rnnlab.doctor.run.following_through_time`), read back as the meta's ``"loss"``.
+    ``mode``: the mode the model was in when measured, ``"eval"`` or ``"train"`` (``"train" if
+    model.training else "eval"``), read back as the meta's ``"mode"`` and said by the report
+    (None: not recorded, and the report says so).
 
     ``phase="after_training"`` (the default) replaces the curve after training and keeps the
     file's ``"before"`` block; ``phase="before_training"`` starts the file with that block alone
@@ -74,10 +87,13 @@ def write_grad_through_time(
     {'step': 0, 'epoch': 0}
     """
     check_choice("phase", phase, PHASES)
+    if mode is not None:
+        check_choice("mode", mode, MODES)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     block = {"step": step, "epoch": epoch, "modules": _modules(gtt),
              **({"cropped": list(cropped)} if cropped is not None else {}),
-             **({"loss": loss} if loss is not None else {})}
+             **({"loss": loss} if loss is not None else {}),
+             **({"mode": mode} if mode is not None else {})}
     path = rd.grad_through_time
     if phase == "before_training":
         atomic_write_json(path, {"before": block})
@@ -112,7 +128,8 @@ def read_grad_through_time(
 ) -> tuple[dict[str, GradThroughTime], dict[str, Any]]:
     """``({key: GradThroughTime}, {"step": ..., "epoch": ...})`` from ``RUN_DIR`` (and ``"cropped":
     [steps, of]`` when measured on the first steps of the series, ``"loss"`` when the block names
-    the loss it follows); empty when the run recorded none.
+    the loss it follows, ``"mode"`` when it names the mode measured in); empty when the run
+    recorded none.
     ``phase="before_training"``: the health check's curve of the untrained model (``[T, 1]``
     arrays), empty for a file without it.
 
@@ -143,7 +160,9 @@ def read_grad_through_time(
         meta["cropped"] = data["cropped"]
     if isinstance(data.get("loss"), str):
         meta["loss"] = data["loss"]
+    if data.get("mode") in MODES:
+        meta["mode"] = data["mode"]
     return out, meta
 
 
-__all__ = ["PHASES", "read_grad_through_time", "write_grad_through_time"]
+__all__ = ["MODES", "PHASES", "read_grad_through_time", "write_grad_through_time"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,7 +64,9 @@ class Recurrent(nn.Module):
     (checked on the first step: an error names what differs). A 2-D input ``[T, features]`` is one unbatched
     sequence, as for ``nn.GRU``: the cell sees it with a batch axis of 1, and the output, the
     final state and ``state=`` have none. Returns ``(output, final_state)`` where output
-    stacks ``y_t`` along time (both directions concatenated along dim 2) and final_state has the
+    stacks ``y_t`` along time (both directions concatenated along dim 2; each ``y_t`` a tensor with
+    the input's batch in dim 0 and the first step's shape at every step, else an error naming the
+    cell and the step) and final_state has the
     cell's structure — for ``bidirectional=True`` a pair ``(forward_state, reverse_state)``, and
     ``state=`` takes such a pair too. Zoneout applies to the state. A cell whose output is its
     state declares it with a class attribute ``output_is_state = True`` (as
@@ -249,6 +252,7 @@ class Recurrent(nn.Module):
                 y, new = res
                 if t == 0:  # (once per sequence: the loop carries what the first step returned)
                     _check_new_state(cell, st, as_tensor, new)
+                    _check_output(cell, x_t, y, new, state_out, self.bidirectional)
                 return None if state_out else y, ((new,) if isinstance(new, Tensor) else tuple(new))
 
             feed_mask = None
@@ -261,8 +265,17 @@ class Recurrent(nn.Module):
                 probe.clear()
 
             def loop(xs: Tensor, st: tuple[Tensor, ...], keep: list[Tensor | None], step=step,
-                     feed_mask=feed_mask, probe=probe) -> tuple[Tensor, tuple[Tensor, ...]]:
-                return time_loop(step, xs, st, keep, feed_mask, probe)
+                     feed_mask=feed_mask, probe=probe, cell=cell, d=d, state_out=state_out
+                     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+                try:
+                    return time_loop(step, xs, st, keep, feed_mask, probe)
+                except RuntimeError as err:
+                    # (step 0 checked the outputs' shape; a later step that changed it fails in the
+                    # loop's stack of the outputs, after every step ran: said here, not per step)
+                    changed = _output_shape_changed(err, cell, d, state_out)
+                    if changed is None:
+                        raise
+                    raise changed from None
 
             out, fin = run_direction(
                 loop, x, s0_t, reverse=d == 1, lengths=batch.lengths, valid=batch.valid,
@@ -349,6 +362,61 @@ def _check_new_state(cell: nn.Module, given: tuple[Tensor, ...], as_tensor: bool
         f"cell: {type(cell).__name__}(x_t, state) returned new_state as {_describe_state(new)}, expected "
         f"{expected} like the state it was given"
     )
+
+
+def _check_output(cell: nn.Module, x_t: Tensor, y: Any, new: Any, state_out: bool, bidirectional: bool) -> None:
+    """The first step's ``y_t``: the loop stacks the steps' outputs along time, so each must be a
+    tensor with the input's batch in dim 0 (else the output's batch is not the input's, or the
+    stack fails far from the cell). A cell declaring ``output_is_state`` outputs its first state
+    tensor instead: a ``y_t`` of another shape would be dropped unseen."""
+    name = type(cell).__name__
+    first = new if isinstance(new, Tensor) else new[0]
+    if state_out:
+        if y is None or (isinstance(y, Tensor) and y.shape == first.shape):
+            return
+        got = f"of shape {tuple(y.shape)}" if isinstance(y, Tensor) else f"as a {type(y).__name__}"
+        raise ValueError(
+            f"cell: {name}(x_t, state) returned y_t {got}, expected {tuple(first.shape)} like its new state's first "
+            f"tensor: {name}.output_is_state = True makes that tensor the output and y_t would be dropped; return the "
+            f"state as y_t, or set output_is_state = False to output y_t"
+        )
+    if not isinstance(y, Tensor):
+        raise TypeError(f"cell: {name}(x_t, state) returned y_t as a {type(y).__name__}, expected a tensor with the "
+                        f"input's batch {x_t.shape[0]} in dim 0")
+    if y.dim() == 0 or y.shape[0] != x_t.shape[0]:
+        got = "a 0-D tensor" if y.dim() == 0 else f"shape {tuple(y.shape)}"
+        raise ValueError(f"cell: {name}(x_t, state) returned y_t of {got}, expected the input's batch "
+                         f"{x_t.shape[0]} in dim 0")
+    if bidirectional and y.dim() < 2:  # (the directions' outputs are joined along their features)
+        raise ValueError(f"cell: {name}(x_t, state) returned y_t of shape {tuple(y.shape)}, expected [B, features, "
+                         f"...] with bidirectional=True, which joins the directions' outputs along the features")
+
+
+#: torch.stack's message for tensors of different shapes: the first one's shape, and another's and its index.
+_STACK_SIZES = re.compile(r"stack expects each tensor to be equal size, but got \[([\d, ]*)\] at entry (\d+) and "
+                          r"\[([\d, ]*)\] at entry (\d+)")
+
+
+def _output_shape_changed(err: RuntimeError, cell: nn.Module, direction: int, state_out: bool) -> ValueError | None:
+    """The error to raise for ``err``, when it is the time loop's stack of the outputs failing
+    because a step's output changed shape (None for any other error, from the cell or elsewhere)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    # (the stack is time_loop's own line: a stack inside the cell fails in the cell's frame)
+    if tb is None or tb.tb_frame.f_code is not time_loop.__code__ or "stack expects" not in str(err):
+        return None
+    name = type(cell).__name__
+    what = "its new state's first tensor (its output: output_is_state)" if state_out else "y_t"
+    where = " in the reverse direction (steps counted from each sequence's end)" if direction == 1 else ""
+    found = _STACK_SIZES.search(str(err))
+    if found is None:
+        return ValueError(f"cell: {name}(x_t, state) returned {what} of another shape at a later step than at step "
+                          f"0{where}: every step's output must have one shape, as the loop stacks them along time")
+    first, _, other, step = found.groups()
+    return ValueError(f"cell: {name}(x_t, state) returned {what} of shape ({other}) at step {step}{where}, expected "
+                      f"({first}) as at step 0: every step's output must have one shape, as the loop stacks them "
+                      f"along time")
 
 
 def _map_state(f: Any, state: Any) -> Any:

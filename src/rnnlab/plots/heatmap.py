@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 from torch import nn
 
-from rnnlab.gates import GATE_ACTIVATIONS, layer_from
+from rnnlab.gates import ACTIVATION_RANGES, layer_from
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.plots import style
@@ -49,8 +49,8 @@ STRIP_HEIGHT = 2.1
 #: A sigmoid's two ends (shut, open) are the two ends of a sequential map; tanh's 0 is the
 #: neutral centre of a diverging one.
 ACTIVATION_SCALES: dict[str, tuple[tuple[float, float], str, str, dict[float, str]]] = {
-    "sigmoid": ((0.0, 1.0), style.CMAP_MAGNITUDE, "sigmoid", {0.0: "0 shut", 0.5: "0.5", 1.0: "1 open"}),
-    "tanh": ((-1.0, 1.0), style.CMAP_SIGNED, "tanh", {-1.0: "-1", 0.0: "0", 1.0: "1"}),
+    "sigmoid": (ACTIVATION_RANGES["sigmoid"], style.CMAP_MAGNITUDE, "sigmoid", {0.0: "0 shut", 0.5: "0.5", 1.0: "1 open"}),
+    "tanh": (ACTIVATION_RANGES["tanh"], style.CMAP_SIGNED, "tanh", {-1.0: "-1", 0.0: "0", 1.0: "1"}),
 }
 
 
@@ -312,9 +312,11 @@ def plot_activation_heatmaps(
     ``acts`` is one :class:`rnnlab.introspect.GateActivations` (``gates[g]`` is ``[B, T, H]``).
     With ``sample=None`` the mean over the batch is drawn, else batch entry ``sample``; panel
     ``g`` shows that ``[T, H]`` array transposed. Each gate is drawn on its activation's scale
-    (:data:`GATE_ACTIVATIONS`), so saturation reads directly: sigmoid gates (LSTM i, f, o; GRU r,
-    z) on ``0`` shut … ``1`` open, tanh gates (LSTM g, GRU n) on ``-1 … 1`` centred at 0, one
-    colour bar each; the one gate of RNN and IndRNN layers keeps a scale from its data.
+    (``acts.activations``: a built-in kind's, or those a cell's
+    :class:`rnnlab.gates.GateLayout` names), so saturation reads directly: sigmoid gates (LSTM i,
+    f, o; GRU r, z) on ``0`` shut … ``1`` open, tanh gates (LSTM g, GRU n) on ``-1 … 1`` centred
+    at 0, one colour bar each; a gate of no known activation (the one gate of RNN and IndRNN
+    layers, a declared kind's gate its layout names none for) keeps a scale from its data.
     ``before``: the same layer's activations at an earlier moment (before training), drawn as a
     first row above ``acts``' row, gate over gate on the same scales. ``xlabel``: what a column
     is, when not one timestep of the input; ``ylabel``: what a row is, e.g. which of the layer's
@@ -331,6 +333,10 @@ def plot_activation_heatmaps(
     ['h (hidden), before training', 'h (hidden), after training']
     >>> [float(x) for x in plot_activation_heatmaps(a, step_bin=16).axes[0].get_xlim()]  # (5 columns of 16 steps)
     [-0.5, 79.5]
+    >>> mgu = GateActivations("", 0, "forward", "mgu", {"f": np.full((2, 5, 3), 0.5), "n": np.zeros((2, 5, 3))},
+    ...                       activations={"f": "sigmoid", "n": "tanh"})  # (a kind of a cell's own)
+    >>> [im.norm.vmin for ax in plot_activation_heatmaps(mgu).axes for im in ax.images]
+    [0.0, -1.0]
     """
     if not (isinstance(step_bin, int) and step_bin >= 1):
         raise ValueError(f"step_bin: expected a whole number of steps per column, at least 1, got {step_bin!r}")
@@ -348,7 +354,7 @@ def plot_activation_heatmaps(
     return _heatmap_rows(
         rows,
         signed=False,
-        activations=GATE_ACTIVATIONS.get(acts.kind),
+        activations=acts.activations,
         xlabel=xlabel,
         ylabel=ylabel,
         colorbar_label="activation",

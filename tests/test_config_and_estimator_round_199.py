@@ -113,8 +113,6 @@ def test_target_column_twice_or_empty_is_refused():
 
 
 @pytest.mark.parametrize(("source", "said"), [
-    ('path = "d.npz"\n', "data.path 'd.npz' is an .npz, whose y holds the targets"),
-    ('path = "D.NPZ"\n', "data.path 'D.NPZ' is an .npz, whose y holds the targets"),
     ('dataset = "Covid3Month"\n', "the bundled data set data.dataset = 'Covid3Month' brings its own targets"),
 ])
 def test_target_column_where_there_is_no_column_is_refused(source, said):

@@ -199,8 +199,10 @@ class DataConfig(_Section):
     label_column: str = "label"
     """CSV only: the column holding the class labels; the other columns are time steps."""
     target_column: str | list[str] | None = None
-    """CSV with ``[task] kind = "regression"`` only: the column holding the target values (a list
-    of columns: K values per sequence; unset: "target"); the other columns are time steps."""
+    """``[task] kind = "regression"`` only. A CSV's column holding the target values (a list of
+    columns: K values per sequence; unset: "target"); the other columns are time steps. An
+    ``.npz``'s: the names of y's K targets, one per column of y (unset: its ``target_names``, else
+    ``target0``, ``target1``, ...), which the run's figures and predictions are named by."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     """Fraction of the training split held out for validation (stratified, seeded)."""
     normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
@@ -1103,13 +1105,12 @@ class Config(_Section):
             raise ValueError(f"'data.target_column' names regression targets, a column of a regression .csv; this run's "
                              f"task is {task.name} ({where}): remove the key{switch}")
         d = self.data
-        if d.target_column is not None and (d.dataset is not None or str(d.path).lower().endswith(".npz")):
-            # (an .npz's y holds its targets, a bundled set's are its own: no column to select, and a
-            # name given would look as if it selected one)
-            source = (f"the bundled data set data.dataset = {d.dataset!r} brings its own targets"
-                      if d.dataset is not None else f"data.path {d.path!r} is an .npz, whose y holds the targets")
+        if d.target_column is not None and d.dataset is not None:
+            # (a bundled set's targets are its own: no column to select or name. An .npz's y holds
+            # its targets, which the key names, a name per column of y: checked where y is read)
             raise ValueError(f"'data.target_column' = {_toml_value(d.target_column)} selects target columns of a "
-                             f".csv file; {source}: remove the key")
+                             f".csv file; the bundled data set data.dataset = {d.dataset!r} brings its own targets: "
+                             "remove the key")
         # (given, whatever its value; what rnnlab writes leaves it out: _unread_keys)
         if "label_column" in self.data.model_fields_set and (task.kind != "classification" or task.per_step):
             where = ("its targets' column is data.target_column" if task.kind == "regression" and not task.per_step

@@ -173,11 +173,13 @@ class _RNNEstimator:
         super().__init__()
 
     def resolved_config(self, data_path: str | os.PathLike[str] = _DATA_FILE, tracking: bool = True,
-                        seed: int | None = None) -> Config:
+                        seed: int | None = None, target_names: list[str] | None = None) -> Config:
         """The config ``fit`` trains: the base config, the keyword hyper-parameters and
-        ``params`` set (NumPy scalars read as Python's: :func:`_plain`), the data at ``data_path``,
-        the seed ``seed`` (None: from ``random_state``; ``random_state=None`` leaves the config's
-        here, and ``fit`` draws one from NumPy's global generator, its ``seed_``).
+        ``params`` set (NumPy scalars read as Python's: :func:`_plain`), the data at ``data_path``
+        with its targets named ``target_names`` (``data.target_column``: the run's config.toml
+        keeps them, wherever the run directory goes; None: unnamed), the seed ``seed`` (None: from
+        ``random_state``; ``random_state=None`` leaves the config's here, and ``fit`` draws one
+        from NumPy's global generator, its ``seed_``).
 
         >>> RNNClassifier(hidden_size=np.int64(16), params={"model.zoneout": 0.0}).resolved_config().model.hidden_size
         16
@@ -186,9 +188,10 @@ class _RNNEstimator:
 
         self._check_arguments()
         base = self._base_config()
-        # (the config's .csv columns, if any, are not the fit's: its targets are y, in an .npz)
+        # (the config's .csv columns, if any, are not the fit's: its targets are y, in an .npz, by
+        # the names given)
         values: dict[str, Any] = {"data.dataset": None, "data.path": str(data_path), "data.test_path": None,
-                                  "data.target_column": None}
+                                  "data.target_column": target_names}
         for key, path in _KEYWORDS.items():
             if getattr(self, key) is not None:
                 values[path] = getattr(self, key)
@@ -340,8 +343,10 @@ class _RNNEstimator:
         with self._run_directory() as out:
             data_path = out.resolve() / _DATA_FILE
             tracking = self.run_dir is not None
+            arrays = _with_target_names(arrays, getattr(self, "target_names_", None))
+            names = arrays["target_names"].tolist() if "target_names" in arrays else None
             # Before anything is written: a bad parameter leaves no file, nor a directory.
-            self.resolved_config(data_path, tracking=tracking, seed=0)
+            self.resolved_config(data_path, tracking=tracking, seed=0, target_names=names)
             # Claimed as a run first, so that the data may sit inside it (a run directory
             # accepts no stranger's files); the trainer then claims it again.
             with RunDir.for_writing(out, new=True, named_by="run_dir") as run:
@@ -349,8 +354,7 @@ class _RNNEstimator:
                 # (random_state=None: the interrupted fit drew its seed, which continuing it keeps)
                 seed = (run.read_config().training.seed if interrupted and self.random_state is None
                         else _seed(self.random_state))
-                config = self.resolved_config(data_path, tracking=tracking, seed=seed)
-                arrays = _with_target_names(arrays, getattr(self, "target_names_", None))
+                config = self.resolved_config(data_path, tracking=tracking, seed=seed, target_names=names)
                 buf = io.BytesIO()
                 np.savez(buf, **arrays)
                 if not interrupted or not data_path.exists():

@@ -971,9 +971,15 @@ def metric_span(key: str) -> float | None:
 
 def task_for(config: Config) -> Task:
     """The :class:`Task` of a validated config (its ``[task]`` section; absent: classification),
-    with its forecasting horizon and season, and a regression's target names (``data.target_column``)."""
+    with its forecasting horizon and season, and a regression's target names (``data.target_column``;
+    unset, an ``.npz`` ``data.path``'s own ``target_names`` where it has them and can be read)."""
     task = task_named(config.task.kind, config.task.per_step)
     given = config.data.target_column
+    path = config.data.path
+    if task.kind == "regression" and not given and path is not None and str(path).lower().endswith(".npz"):
+        from rnnlab.data.files import npz_target_names
+
+        given = npz_target_names(path)
     if task.kind == "regression" and given:
         from dataclasses import replace
 

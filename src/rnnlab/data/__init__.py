@@ -38,7 +38,7 @@ from rnnlab.data.checks import (
     check_shapes,
     check_targets,
 )
-from rnnlab.data.files import load_file
+from rnnlab.data.files import check_named_targets, load_file
 from rnnlab.data.folds import Fold, held_out_indices, keep_every_class, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.errors import DataError
@@ -201,6 +201,8 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
     y = check_targets(y, f"{where} ({path})", X.shape[1])
     check_shapes(X, y, lengths, f"{where} ({path})", values=True)
     check_finite(X, lengths, f"{where} ({path})")
+    if cfg.target_column is not None and path.lower().endswith(".npz"):
+        check_named_targets(columns, y, path, where)
     if k is not None and y.shape[1] != k:
         raise DataError(f"{where} ({path}): expected {k} target value(s) per sequence like the training file "
                         f"(y [N, {k}]), got {y.shape[1]} (y {list(y.shape)})")

@@ -234,6 +234,29 @@ def check_target_names(names: np.ndarray, y: np.ndarray | None, steps: int | Non
     return listed
 
 
+def check_named_targets(names: list[str], y: np.ndarray, path: str | os.PathLike[str], where: str) -> None:
+    """``data.target_column``'s ``names`` for the targets ``y`` of the ``.npz`` at ``path`` (``where``:
+    its key): one per column of y, and the file's own ``target_names``, where it has them.
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(p, X=np.zeros((2, 3)), y=np.zeros((2, 2)), target_names=np.array(["conc", "temp"]))
+    >>> check_named_targets(["conc", "temp"], np.zeros((2, 2)), p, "data.path")
+    >>> check_named_targets(["conc"], np.zeros((2, 2)), p, "data.path")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.target_column names 1 target (['conc']), but y of data.path (...d.npz) has 2 (shape [2, 2]); expected a name per column of y
+    """
+    k = 1 if y.ndim == 1 else int(y.shape[1])
+    if len(names) != k:
+        raise DataError(f"data.target_column names {len(names)} target{'' if len(names) == 1 else 's'} ({names}), "
+                        f"but y of {where} ({path}) has {k} (shape {list(y.shape)}); expected a name per column of y")
+    own = npz_target_names(path)
+    if own is not None and own != list(names):
+        raise DataError(f"data.target_column names the targets {names}, but {where} ({path}) names them {own} "
+                        "(its target_names); expected the same names, or only one of the two")
+
+
 def npz_target_names(path: str | os.PathLike[str]) -> list[str] | None:
     """The names an ``.npz`` gives its regression targets (its ``target_names``, as
     :func:`check_target_names` reads them); None when it has none or cannot be read (the file's

@@ -244,24 +244,17 @@ def decode(outputs: np.ndarray, classes: list[str], scale: TargetScale | None
 
 
 def target_names(config: Config, k: int) -> list[str]:
-    """The names of a regression run's ``k`` targets: ``data.target_column`` (a ``.csv``'s), else
-    the ``target_names`` of its ``.npz`` ``data.path`` (an estimator fitted on a DataFrame y writes
-    its columns' names there: :func:`rnnlab.data.files.npz_target_names`), else ``target`` (one)
-    or ``target0``, ``target1``, ...; names that are not ``k`` are not the run's, and left aside.
+    """The names of a regression run's ``k`` targets, as :func:`rnnlab.task.task_for` gives them
+    (``data.target_column``, else an ``.npz``'s own ``target_names``), else ``target`` (one) or
+    ``target0``, ``target1``, ...; names that are not ``k`` are not the run's, and left aside.
 
     >>> from rnnlab.config import parse_config
     >>> target_names(parse_config('[task]\\nkind = "regression"\\n[data]\\ndataset = "Covid3Month"'), 2)
     ['target0', 'target1']
     """
-    from rnnlab.data.files import npz_target_names
     from rnnlab.task import task_for
 
-    task = task_for(config)  # (data.target_column's names, else the default names: the task's one rule)
-    if len(task.targets) == k:
-        return task.target_names(k)
-    path = config.data.path
-    stored = npz_target_names(path) if path is not None and str(path).lower().endswith(".npz") else None
-    return stored if stored is not None and len(stored) == k else task.target_names(k)
+    return task_for(config).target_names(k)
 
 
 def _apart(fixed: list[str], names: list[str], wrap: str) -> list[str]:

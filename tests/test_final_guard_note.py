@@ -1,7 +1,6 @@
 """A search whose fold runs' mean guard chose the training mean (targets the model cannot learn)
-says so before its final run: those runs scored the mean, while the final run, with no
-validation part for the guard, tests the model (a user's report: neither the command nor the
-pages said the folds fell back). Real tiny runs."""
+says so before its final run, which carries their decision (it has no validation part for a guard
+of its own: docs/search.md, "The mean guard in the final run"). Real tiny runs."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pytest
 
 from rnnlab.cli import main
 from rnnlab.rundir import RunDir
-from rnnlab.search.trial import guard_note
+from rnnlab.search.trial import carried_guard, guard_note
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -63,8 +62,8 @@ reports = "none"
     guards = [(RunDir(p.parent).read_summary() or {}).get("mean_guard") for p in (out / "trials").glob("*/fold-*/summary.json")]
     chose = sum(1 for g in guards if g and g["kept"] is False)
     assert chose > 0, guards  # (the premise: targets of noise)
-    expected = (f"note: the mean guard of {chose} of its {len(guards)} fold runs chose the training mean over the model "
-                "(those runs scored it, not the model); the final run has no validation part for the guard and tests "
-                "the model")
+    expected = carried_guard(out / "trials" / "0000").line()
+    assert expected.startswith("mean guard: the final run predicts ")
+    assert f"{chose} of its {len(guards)} fold runs" in expected
     assert expected in printed.splitlines(), printed
     assert guard_note(out / "trials" / "0000") == expected

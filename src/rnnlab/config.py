@@ -2039,7 +2039,8 @@ _PER_STEP_EDITS = (
      "# series for the LSTM. Delete the blocks to feed the LSTM the raw series. A single strided conv:\n"
      "#   [model.frontend]\n#   channels = 32\n#   kernel_size = 5\n#   stride = 2\n",
      "# fully convolutional front-ends of LSTM-FCN: they find local shapes. Per step, every block keeps\n"
-     "# the length (stride 1, pool 1, an odd kernel_size), so that each output lines up with its target.\n"),
+     "# the length (stride 1, pool 1, an odd kernel_size), so that each output lines up with its target.\n"
+     '# Look-ahead: centred kernels read 6 later steps here, normalize = "per_series" all of them (docs/per_step.md)\n'),
     ("pool = 2                        # max-pool over 2 steps: half the length\n", ""),
     ('norm = "batch"\npool = 2\n', 'norm = "batch"\n'),
     ("# stride = 1                    # per block; activation", "# per block: activation"),

@@ -209,45 +209,56 @@ def _by_class(rd: RunDir) -> str:
     computed from its checkpoint and data as its figures score them: each class's series, recall
     and precision, the balanced accuracy, what the majority class alone scores, and the confusion
     matrix (:mod:`rnnlab.plots.confusion`); "" for another task (a per-step classification's classes
-    are under its predictions section)."""
+    are under its predictions section, from the same :func:`_class_figures`)."""
     if _task_kind(rd) != "classification":
         return ""
     from rnnlab.plots.confusion import class_predictions, plot_confusion_matrix
-    from rnnlab.task import class_figures
 
     points = _from_the_run(rd, "No figures by class", class_predictions)
     if isinstance(points, str):
         return points
     confusion = points.confusion()
+    defined, baseline, table = _class_figures(rd, confusion, points.names, "series")
+    figures = "training (eval)" if points.split == "training" else points.split
+    lead = (f"<p class='sub'>Class by class: the model the run evaluated on the {points.split} split"
+            f"{hk.esc(points.why)}, its {hk.num(int(confusion.sum()))} series, as the run's {figures} figures score "
+            f"them. {defined}</p>{baseline}")
+    return (lead + table + hk.img(plot_confusion_matrix(confusion, points.names, split=points.split),
+                                  f"confusion matrix of the classes, {points.split} split"))
+
+
+def _class_figures(rd: RunDir, confusion: Any, names: list[str], unit: str) -> tuple[str, str, str]:
+    """What a classifier's ``confusion`` matrix (rows the actual class of ``names``, each item a
+    ``unit``: "series" or "steps") says class by class, as :func:`rnnlab.task.class_figures`
+    computes it and summary.json records it: the sentence defining recall and precision, the
+    paragraph of the balanced accuracy and of what the majority class alone scores (the
+    training part's, from summary.json, where it has one: what a model that learnt nothing
+    predicts), and the table of each class's items, recall and precision."""
+    from rnnlab.task import class_figures
+
     summary = rd.read_summary() or {}
     trained = summary.get("train_eval_by_class")
-    # (what a model that learnt nothing predicts: the training part's majority class, as summary.json has it)
-    majority = trained.get("majority") if isinstance(trained, dict) and trained.get("majority") in points.names \
-        else None
-    f = class_figures(confusion, points.names, majority)
-    n = int(confusion.sum())
+    majority = trained.get("majority") if isinstance(trained, dict) and trained.get("majority") in names else None
+    f = class_figures(confusion, names, majority)
 
     def share(v: float | None) -> str:
         return "—" if v is None else f"{v:.3f}"
 
+    defined = (f"Recall: the share of a class's {unit} predicted right; precision: the share of the {unit} "
+               "predicted as the class that are of it (— where none is).")
+    baseline = (f"<p>Balanced accuracy {share(f['balanced_acc'])} (the mean of the classes' recall, scikit-learn's "
+                f"balanced_accuracy_score); the {'training split' + chr(39) + 's ' if majority else ''}majority class "
+                f"alone ({hk.esc(f['majority'])}, {hk.num(f['count'].get(f['majority'], 0))} of "
+                f"{hk.num(int(confusion.sum()))} {unit} here) scores {share(f['majority_rate'])}: the accuracy a model "
+                "that learnt nothing reaches by always predicting it.</p>")
     rows = "".join(f"<tr><th>{hk.esc(name)}</th><td class=\"num\">{hk.num(f['count'][name])}</td>"
                    f"<td class=\"num\">{share(f['recall'][name])}</td><td class=\"num\">{share(f['precision'][name])}"
-                   "</td></tr>" for name in points.names[:MAX_CLASS_ROWS])
-    more = (f"<p class='sub'>… {len(points.names) - MAX_CLASS_ROWS} more classes not listed.</p>"
-            if len(points.names) > MAX_CLASS_ROWS else "")
-    figures = "training (eval)" if points.split == "training" else points.split
-    lead = (f"<p class='sub'>Class by class: the model the run evaluated on the {points.split} split"
-            f"{hk.esc(points.why)}, its {hk.num(n)} series, as the run's {figures} figures score them. Recall: the "
-            "share of a class's series predicted right; precision: the share of the series predicted as the class "
-            "that are of it (— where none is).</p>"
-            f"<p>Balanced accuracy {share(f['balanced_acc'])} (the mean of the classes' recall, scikit-learn's "
-            f"balanced_accuracy_score); the {'training split' + chr(39) + 's ' if majority else ''}majority class "
-            f"alone ({hk.esc(f['majority'])}, {hk.num(f['count'].get(f['majority'], 0))} of {hk.num(n)} series "
-            f"here) scores {share(f['majority_rate'])}: the accuracy a model that learnt nothing reaches by always "
-            "predicting it.</p>")
-    table = f"<table><tr><th>class</th><th>series</th><th>recall</th><th>precision</th></tr>{rows}</table>{more}"
-    return (lead + table + hk.img(plot_confusion_matrix(confusion, points.names, split=points.split),
-                                  f"confusion matrix of the classes, {points.split} split"))
+                   "</td></tr>" for name in names[:MAX_CLASS_ROWS])
+    more = (f"<p class='sub'>… {len(names) - MAX_CLASS_ROWS} more classes not listed.</p>"
+            if len(names) > MAX_CLASS_ROWS else "")
+    table = (f"<table><tr><th>class</th><th>{unit}</th><th>recall</th><th>precision</th></tr>{rows}</table>"
+             f"{more}")
+    return defined, baseline, table
 
 
 def _no_metrics(rd: RunDir) -> str:
@@ -878,28 +889,22 @@ def _step_classes(rd: RunDir) -> str:
         return points
     n, valid = points.series, int(points.valid.sum())
     figures = "training (eval)" if points.split == "training" else points.split
+    confusion = points.confusion()
+    defined, baseline, table = _class_figures(rd, confusion, points.names, "steps")
+    right = f" ({hk.num(float(confusion.trace() / confusion.sum()))})" if confusion.sum() else ""
     lead = (f"<p class='sub'>The model the run evaluated predicting the {points.split} split{hk.esc(points.why)}: its "
-            f"{hk.num(valid)} valid steps of {hk.num(n)} series, the steps the run's {figures} per-step accuracy "
-            "scores. Which steps are wrong: the "
+            f"{hk.num(valid)} valid steps of {hk.num(n)} series, the steps the run's {figures} per-step accuracy"
+            f"{right} scores.</p>{baseline}<p class='sub'>Which steps are wrong: the "
             "accuracy at each step position over the series valid there (a position few series reach is judged on "
             "few: the lower panel counts them).</p>")
     accuracy = hk.img(plot_step_accuracy(points), "accuracy by step position")
     shown = confusion_classes(points)
-    confusion = points.confusion()
-    recall = "".join(
-        f"<tr><th>{hk.esc(points.names[c])}</th><td class=\"num\">{hk.num(int(confusion[c].sum()))}</td>"
-        f"<td class=\"num\">{hk.num(float(confusion[c, c] / confusion[c].sum()) if confusion[c].sum() else None)}"
-        "</td></tr>" for c in range(len(points.names))[:MAX_CLASS_ROWS])
-    more = [] if len(shown) == len(points.names) else \
-        [f"the {MAX_CLASSES} most frequent of the {len(points.names)} classes drawn"]
-    if len(points.names) > MAX_CLASS_ROWS:
-        more.append(f"{len(points.names) - MAX_CLASS_ROWS} more classes not listed in the table")
+    more = "" if len(shown) == len(points.names) else \
+        f"<p class='sub'>The {MAX_CLASSES} most frequent of the {len(points.names)} classes drawn.</p>"
     classes = ("<p class='sub'>Which classes are wrong: the confusion matrix over the valid steps (rows the actual "
                "class, columns the predicted one; each cell the count of steps, coloured by its share of the row), "
-               "and each class's steps and the share of them predicted right.</p>"
-               + (f"<p class='sub'>{'; '.join(more)}.</p>" if more else "")
-               + hk.img(plot_confusion(points), "confusion matrix of the classes")
-               + f"<table><tr><th>class</th><th>steps</th><th>right</th></tr>{recall}</table>")
+               f"and each class's steps, recall and precision. {defined}</p>"
+               + more + hk.img(plot_confusion(points), "confusion matrix of the classes") + table)
     return lead + accuracy + classes
 
 
@@ -1197,25 +1202,25 @@ def _zero_before(rd: RunDir, untrained: dict[str, Any]) -> str | None:
 def _gradient_through_time(rd: RunDir) -> str:
     from rnnlab.doctor.checks import Thresholds, judge_through_time
     from rnnlab.doctor.run import time_gradients
+    from rnnlab.rundir import RECORDED_BY_TRAIN
 
     gtts, meta = read_grad_through_time(rd)
     untrained, untrained_meta = read_grad_through_time(rd, phase="before_training")
     if not gtts and not untrained:
         return hk.no_data(f"{GRAD_THROUGH_TIME} is missing (this run did not record gradient through time)")
-    from rnnlab.rundir import RECORDED_BY_TRAIN
     cropped = meta.pop("cropped", None)
     meta.pop("loss", None)  # (said by the lead: _through_time_loss)
-    th = Thresholds()  # (the trainer's health check runs with the defaults)
-    if not gtts:
-        return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
-    when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
-    where = _cropped_where(cropped)
     # The mode the file records; a file without one: the two trainers always measure in eval mode,
     # a loop of the user's own in whichever mode its model was.
     mode = meta.pop("mode", None) or ("eval" if recorded_by(rd.path) in (RECORDED_BY_TRAIN, RECORDED_BY_LIGHTNING)
                                       else None)
     in_mode = {"eval": "eval mode", None: "mode not recorded",
                "train": "train mode: dropout and zoneout drew masks, batch norms used the batch's statistics"}[mode]
+    th = Thresholds()  # (the trainer's health check runs with the defaults)
+    if not gtts:
+        return _untrained_only(rd, untrained, untrained_meta.get("cropped"), th.grad_rel)
+    when = ", ".join(f"{k} {hk.num(v)}" for k, v in meta.items() if v is not None)
+    where = _cropped_where(cropped)
     zero_why = _zero_before(rd, untrained) if untrained else None
     if zero_why is not None:  # (a dashed line promised and none drawn: say what the curve was instead)
         also = (" The health check's curve on the untrained model, on the same batch, is 0 at every step"
@@ -1859,12 +1864,12 @@ def _mean_guard(summary: dict[str, Any]) -> str:
     """What the mean guard decided (summary.json ``mean_guard``): when it replaced the model, the
     training-split and test figures are the training mean's (an R² of 0), not the model's the
     findings above judge."""
-    from rnnlab.train.mean_guard import MeanGuard
+    from rnnlab.train.final import recorded_guard
 
     block = summary.get("mean_guard")
     if not isinstance(block, dict):
         return ""
-    guard = MeanGuard(**block)
+    guard = recorded_guard(block)  # (its own guard's, or one carried from its fold runs)
     if guard.kept:
         return f"<p>{hk.esc(guard.line())}.</p>"
     return (f"<p><b>The run predicts {hk.esc(guard.baseline)}, not its model:</b> {hk.esc(guard.line())}. "

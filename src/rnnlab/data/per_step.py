@@ -204,6 +204,7 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
     regression = task.kind == "regression"
     with open_npz(path, "") as npz:  # (lengths of T in the file: the user says every step is real)
         lengths_given = "lengths" in npz.files or bool(lengths.min(initial=X.shape[1]) < X.shape[1])
+    given = list(y.shape) if y is not None else []  # (y as saved: [N, T] values become [N, T, 1] below)
     y = check_step_targets(X, y, lengths, at, regression, lengths_given)
     if not lengths_given:
         check_ragged(X, at)
@@ -212,8 +213,12 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
     if regression:
         k = train.y.shape[-1] if train is not None else y.shape[-1]
         if y.shape[-1] != k:
-            raise DataError(f"{at}: expected {k} value(s) per step like the training file (y [N, T, {k}]), got "
-                            f"{y.shape[-1]} (y {list(y.shape)})")
+            # (the shapes that hold k values per step, in this file's N and T: both [N, T] and
+            # [N, T, 1] hold one, so the training file's own spelling of it does not matter)
+            n, steps = y.shape[:2]
+            fits = f"[{n}, {steps}] or [{n}, {steps}, 1]" if k == 1 else f"[{n}, {steps}, {k}]"
+            raise DataError(f"{at}: expected {k} value(s) per step like the training file (y {fits}), got "
+                            f"{y.shape[-1]} (y {given})")
         return Sequences(X, np.where(valid[:, :, None], y, np.nan), lengths, [])
     labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
     scored = labelled_steps(labels, valid)

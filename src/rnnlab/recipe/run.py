@@ -341,7 +341,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                       + dump_config(result.final))
     tests: dict[str, dict[str, Any]] = {}
     if options.final:
-        from rnnlab.search.trial import guard_note, kept_lengths
+        from rnnlab.search.trial import carried_guard, kept_lengths
         from rnnlab.train.final import (
             final_line,
             final_phrase,
@@ -354,14 +354,13 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                                     ("final", result.final_label, result.final)):
             # (the kept models of the runs that scored it: its candidate directory's seeds and folds)
             runs = candidate_dir(out, label, config)
-            kept = kept_lengths(runs)
+            kept, guard = kept_lengths(runs), carried_guard(runs)
             run_dir = out / "test" / name
-            if not reusable(config, run_dir, kept):  # (a finished one is said when read, below)
+            if not reusable(config, run_dir, kept, guard):  # (a finished one is said when read, below)
                 say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
-                note = guard_note(runs)
-                if note is not None:
-                    say(f"{name}: {note}")
-            tests[name] = retrain_and_test(config, run_dir, kept)
+                if guard is not None:  # (what its fold runs' guards decided, which it carries)
+                    say(f"{name}: {guard.line()}")
+            tests[name] = retrain_and_test(config, run_dir, kept, guard)
             test = tests[name].get("test")
             trained = trained_phrase(tests[name])
             if tests[name].get("reused"):  # (read, not trained now: its test evaluation is the earlier one)

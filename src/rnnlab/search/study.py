@@ -101,9 +101,9 @@ from rnnlab.search.storage import (
 )
 from rnnlab.search.trial import (
     FoldPlan,
+    carried_guard,
     drop_checkpoints,
     fold_budgets,
-    guard_note,
     kept_lengths,
     metric_note,
     plan_for_config,
@@ -893,7 +893,8 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         raise WriteRefused(refused, "no trial ran, and what the study recorded before is kept") from None
     c = _counts(study)
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
-        f"{c['complete'] + c['pruned']} of {setup.trials} trials done; {setup.search.metric} on "
+        f"{c['complete'] + c['pruned']} of {setup.trials} trials done; "
+        f"{task_for(setup.base).describe(str(setup.search.metric))} on "
         f"{setup.plan.describe()} of the training split; {space_summary(setup.space)}"
         + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
@@ -1156,16 +1157,15 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
     runs = out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}"
-    kept = kept_lengths(runs)
-    if not reusable(config, final_dir, kept):  # (a finished one is said when read: finish)
+    kept, guard = kept_lengths(runs), carried_guard(runs)
+    if not reusable(config, final_dir, kept, guard):  # (a finished one is said when read: finish)
         say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
-        note = guard_note(runs)
-        if note is not None:
-            say(note)
+        if guard is not None:  # (what its fold runs' guards decided, which it carries: guard_note)
+            say(guard.line())
     scores = trial.user_attrs.get("fold_scores", [])
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},
-             **retrain_and_test(config, final_dir, kept), "run_dir": "final"}
+             **retrain_and_test(config, final_dir, kept, guard), "run_dir": "final"}
     # (final.json records the run, not this command: whether it was read now is the caller's to say)
     atomic_write_json(record, {k: v for k, v in final.items() if k != "reused"})
     return final

@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from rnnlab.rundir import (
     discard_run,
     read_json,
 )
+
+if TYPE_CHECKING:
+    from rnnlab.train.final import CarriedGuard
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
 Report = Callable[[int, float], bool]
@@ -245,26 +248,78 @@ def kept_lengths(trial_dir: str | Path) -> list[dict[str, int]]:
     return lengths
 
 
+def carried_guard(trial_dir: str | Path) -> CarriedGuard | None:
+    """The mean guards' decision (``[task] mean_guard``) that a final run carries from the fold
+    runs at or under ``trial_dir`` (the runs :func:`kept_lengths` reads), by majority
+    (:func:`carried_of`); None when every guard kept its model, or no run had one: the final run
+    then tests its model, as those runs scored theirs.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for fold, kept in enumerate([False, False, True], 1):
+    ...     (d / f"fold-{fold}").mkdir()
+    ...     atomic_write_json(d / f"fold-{fold}" / "summary.json", {"mean_guard": {"kept": kept}})
+    >>> carried_guard(d).to_dict()
+    {'kept': False, 'carried': '2 of 3 fold runs', 'runs': 3, 'chose_mean': 2, 'baseline': 'the training mean'}
+    """
+    runs = [p.parent for p in sorted(Path(trial_dir).glob("**/fold-*/summary.json"))]
+    return carried_of([(RunDir(r).read_summary() or {}).get("mean_guard") for r in runs])
+
+
+def carried_of(guards: Sequence[Any]) -> CarriedGuard | None:
+    """The decision carried from the fold runs' ``mean_guard`` records (``guards``; those that are
+    not a guard's record, a run without one, are left out): every output at its baseline when more
+    than half of the runs did not keep the model; with K > 1 targets decided one by one (a record
+    with ``at_mean``), each target at its training mean when more than half of the runs put it
+    there (a run that did not keep the model put every target there); a tie keeps the model. None
+    when every guard kept its model (and predicted every target by it), or there is none.
+
+    >>> carried_of([{"kept": False}, {"kept": False}, {"kept": True}]).kept
+    False
+    >>> carried_of([{"kept": False}, {"kept": True}]).kept  # (a tie keeps the model)
+    True
+    >>> two = {"conc": {}, "count": {}}
+    >>> g = carried_of([{"kept": True, "at_mean": ["count"], "by_target": two},
+    ...                 {"kept": False, "at_mean": ["conc", "count"], "by_target": two},
+    ...                 {"kept": True, "at_mean": [], "by_target": two}])
+    >>> g.kept, g.at_mean, g.targets, g.mean_targets
+    (True, ('count',), {'conc': 1, 'count': 2}, [1])
+    >>> carried_of([{"kept": True}, None]) is None
+    True
+    """
+    from rnnlab.train.final import CarriedGuard
+
+    records = [g for g in guards if isinstance(g, dict) and "kept" in g]
+    said = [g for g in records if g.get("kept") is False or g.get("at_mean")]
+    if not said:
+        return None
+    runs, chose = len(records), sum(1 for g in records if g.get("kept") is False)
+    baseline = str(said[0].get("baseline") or "the training mean")
+    names = next((list(g["by_target"]) for g in records if g.get("at_mean") is not None
+                  and isinstance(g.get("by_target"), dict)), None)
+    if names is None:  # (one decision for every output: one target, a forecaster, an older summary)
+        return CarriedGuard(kept=2 * chose <= runs, runs=runs, chose_mean=chose, baseline=baseline)
+
+    def at_mean(g: dict[str, Any]) -> set[str]:  # (a record from before the guard decided target by target: all or none)
+        return set(names) if g.get("kept") is False else set(g.get("at_mean") or ())
+
+    votes = {name: sum(1 for g in records if name in at_mean(g)) for name in names}
+    mean = tuple(name for name in names if 2 * votes[name] > runs)
+    return CarriedGuard(kept=len(mean) < len(names), runs=runs, chose_mean=chose, baseline=baseline,
+                        at_mean=mean, targets=votes)
+
+
 def guard_note(trial_dir: str | Path) -> str | None:
-    """A line when the mean guard (``[task] mean_guard``) of some of the fold runs at or under
-    ``trial_dir`` chose the training mean (or a forecaster's reference) over the model: their
-    scores are that baseline's, while a final run, with no validation part for the guard, tests
-    the model. None when every guard kept its model, or no run had one.
+    """What the final run of the config whose fold runs are at or under ``trial_dir`` predicts, as
+    their mean guards decided (:func:`carried_guard`), in a line said before it trains; None when
+    every guard kept its model, or no run had one.
 
     >>> import tempfile
     >>> guard_note(tempfile.mkdtemp()) is None
     True
     """
-    runs = [p.parent for p in sorted(Path(trial_dir).glob("**/fold-*/summary.json"))]
-    guards = [(RunDir(r).read_summary() or {}).get("mean_guard") for r in runs]
-    guards = [g for g in guards if isinstance(g, dict)]
-    chose = [g for g in guards if g.get("kept") is False]
-    if not chose:
-        return None
-    baseline = chose[0].get("baseline") or "the training mean"
-    return (f"note: the mean guard of {len(chose)} of its {len(guards)} fold runs chose {baseline} over the "
-            "model (those runs scored it, not the model); the final run has no validation part for the guard "
-            "and tests the model")
+    carried = carried_guard(trial_dir)
+    return None if carried is None else carried.line()
 
 
 @functools.lru_cache(maxsize=64)

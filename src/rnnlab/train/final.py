@@ -15,6 +15,11 @@ run (a cosine spans it, the warm-up shortened in proportion). Without early stop
 without the kept lengths (a ``trial.json`` written before they were recorded), it trains the
 whole budget.
 
+Its mean guard: with no validation part it cannot judge its own model, so it carries the decision
+of the fold runs' guards (``[task] mean_guard``), by majority (:class:`CarriedGuard`,
+:func:`rnnlab.search.trial.carried_guard`): the runs that chose the config were scored by what
+their guards let them predict, and so is the final run tested.
+
 Example:
     >>> from rnnlab.task import FORECASTING
     >>> final = {"test": {"mase": 0.8457}, "baselines": {"naive": {"mase": 1.12}, "seasonal_naive": {"mase": 0.8479}}}
@@ -29,12 +34,15 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnnlab.config import Config
 from rnnlab.errors import Interrupted
 from rnnlab.rundir import RunDir, discard_run
 from rnnlab.task import Metric
+
+if TYPE_CHECKING:
+    from rnnlab.train.mean_guard import MeanGuard
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,114 @@ class FinalLength:
         """The figures ``final.json`` and the recipe's ``"tests"`` keep (``"length"``)."""
         return {"rule": "median of the kept models", "unit": self.unit, "lengths": list(self.lengths),
                 "median": self.median}
+
+
+@dataclass(frozen=True)
+class CarriedGuard:
+    """The decision a final run carries from the mean guards of the fold runs that chose its config
+    (it has no validation part for a guard of its own), by majority (decided by
+    :func:`rnnlab.search.trial.carried_guard`): every output at its baseline where more than half
+    of the runs did not keep the model; with K > 1 targets decided one by one, each target at its
+    training mean where more than half of the runs put it there; a tie keeps the model. Applied as
+    the guard's own decision is (:func:`rnnlab.train.mean_guard.predict_the_mean`, from the
+    trainer's finish) and recorded in ``summary.json``'s ``mean_guard`` (:meth:`to_dict`, read back
+    by ``CarriedGuard(**block)``, :func:`recorded_guard`): ``kept`` and ``at_mean`` mean what a
+    guard's do, ``carried`` says from how many runs.
+
+    >>> g = CarriedGuard(kept=False, runs=5, chose_mean=4)
+    >>> print(g.line())
+    mean guard: the final run predicts the training mean, as 4 of its 5 fold runs' guards chose (carried from them: it has no validation part for a guard of its own)
+    >>> g.to_dict()["carried"], g.mean_targets, CarriedGuard(**g.to_dict()) == g
+    ('4 of 5 fold runs', None, True)
+    """
+
+    kept: bool
+    """True: the model predicts (of K > 1 targets, those not in :attr:`at_mean`); False: the
+    baseline, every output's."""
+    runs: int
+    """The fold runs whose guards decided."""
+    chose_mean: int
+    """How many of them did not keep the model (predicted the baseline, every target's)."""
+    baseline: str = "the training mean"
+    """What the run predicts where the model is not kept (a forecaster: its reference forecast)."""
+    at_mean: tuple[str, ...] | None = None
+    """K > 1 targets decided one by one: those predicted by their training mean, in the targets'
+    order; None where one decision covers every output."""
+    targets: dict[str, int] | None = None
+    """K > 1 targets decided one by one: each target (in order) and how many of the runs predicted
+    it by its training mean."""
+    carried: str = ""
+    """From how many runs, in words (``"4 of 5 fold runs"``: those on the side of the decision;
+    ``"5 fold runs, target by target"``); filled in when not given."""
+
+    def __post_init__(self) -> None:
+        if self.at_mean is not None:  # (summary.json's list)
+            object.__setattr__(self, "at_mean", tuple(self.at_mean))
+        if not self.carried:
+            sided = self.chose_mean if not self.kept else self.runs - self.chose_mean
+            object.__setattr__(self, "carried", f"{self.runs} fold runs, target by target" if self.targets
+                               else f"{sided} of {self.runs} fold runs")
+
+    @property
+    def mean_targets(self) -> list[int] | None:
+        """The outputs the run sets to their training mean (:func:`rnnlab.train.mean_guard.predict_the_mean`'s
+        ``targets``): None for all of them, else the indices of :attr:`at_mean` (empty: none)."""
+        if not self.kept:
+            return None
+        named = set(self.at_mean or ())
+        return [i for i, name in enumerate(self.targets or {}) if name in named]
+
+    def line(self) -> str:
+        """What the final run predicts and why, as the command says it before the run and the run's
+        report after it.
+
+        >>> print(CarriedGuard(True, 4, 2).line())
+        mean guard: the final run predicts with the model, as 2 of its 4 fold runs' guards did (2 chose the training mean: a tie keeps the model) (carried from them: it has no validation part for a guard of its own)
+        >>> print(CarriedGuard(True, 5, 0, at_mean=("count",), targets={"conc": 1, "count": 4}).line())
+        mean guard: the final run predicts conc by the model, as 4 of its 5 fold runs' guards did, and count by its training mean, as 4 of 5 chose (carried from them: it has no validation part for a guard of its own)
+        """
+        why = " (carried from them: it has no validation part for a guard of its own)"
+        if self.targets:
+            said = []
+            for i, (name, n) in enumerate(self.targets.items()):
+                of = f"of its {self.runs} fold runs' guards" if i == 0 else f"of {self.runs}"
+                at_mean = name in (self.at_mean or ()) or not self.kept
+                tie = " (a tie keeps it)" if 2 * n == self.runs else ""
+                said.append(f"{name} by its training mean, as {n} {of} chose" if at_mean
+                            else f"{name} by the model, as {self.runs - n} {of} did{tie}")
+            listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + f", and {said[-1]}"
+            return f"mean guard: the final run predicts {listed}{why}"
+        if not self.kept:
+            return (f"mean guard: the final run predicts {self.baseline}, as {self.chose_mean} of its {self.runs} "
+                    f"fold runs' guards chose{why}")
+        tie = ": a tie keeps the model" if 2 * self.chose_mean == self.runs else ""
+        return (f"mean guard: the final run predicts with the model, as {self.runs - self.chose_mean} of its "
+                f"{self.runs} fold runs' guards did ({self.chose_mean} chose {self.baseline}{tie}){why}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``summary.json`` holds under ``mean_guard`` (``at_mean`` and ``targets`` only for K > 1
+        targets decided one by one)."""
+        out: dict[str, Any] = {"kept": self.kept, "carried": self.carried, "runs": self.runs,
+                               "chose_mean": self.chose_mean, "baseline": self.baseline}
+        if self.at_mean is not None:
+            out["at_mean"] = list(self.at_mean)
+        if self.targets is not None:
+            out["targets"] = dict(self.targets)
+        return out
+
+
+def recorded_guard(block: Mapping[str, Any]) -> MeanGuard | CarriedGuard:
+    """``summary.json``'s ``mean_guard`` read back: a run's own guard's
+    (:class:`rnnlab.train.mean_guard.MeanGuard`) or, with ``carried``, the decision a final run
+    carried from its fold runs (:class:`CarriedGuard`); both say ``kept``, ``at_mean``,
+    ``mean_targets``, ``baseline`` and ``line()``.
+
+    >>> recorded_guard({"kept": False, "carried": "3 of 5 fold runs", "runs": 5, "chose_mean": 3}).mean_targets is None
+    True
+    """
+    from rnnlab.train.mean_guard import MeanGuard
+
+    return CarriedGuard(**block) if "carried" in block else MeanGuard(**block)
 
 
 def _count(n: int, unit: str) -> str:
@@ -97,17 +213,24 @@ def final_phrase(config: Config, kept: Sequence[Mapping[str, int]] | None) -> st
     >>> from rnnlab.config import parse_config
     >>> final_phrase(parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nepochs = 30'), None)
     'for its whole budget, 30 epochs (no early stopping)'
+    >>> final_phrase(parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nsteps = 60'), None)
+    'for its whole budget, 60 steps, rounded up to whole epochs (no early stopping)'
     """
     length = final_length(config, kept)
     if length is not None:
         return length.phrase()
+    from rnnlab.train.trainer import exact_steps
+
     tc = config.training
     budget = _count(tc.steps, "steps") if tc.steps is not None else _count(tc.epochs_for(1), "epochs")
+    if tc.steps is not None and exact_steps(config) is None:
+        # (the count of steps said after the run passes this one: a run of sequences trains whole epochs)
+        budget += ", rounded up to whole epochs"
     # (the [adapt] rules decide in the run itself: what it trained is said after it, trained_phrase)
     if config.adapt.shape and tc.steps is not None:
-        budget += " or as the shape rule raises it (adapt.shape)"
+        budget += ", or as the shape rule raises it (adapt.shape)"
     if config.adapt.budget:
-        budget += " or as the fit asks (adapt.budget)"
+        budget += ", or as the fit asks (adapt.budget)"
     why = ("no early stopping" if tc.early_stopping.patience <= 0 else
            "its runs recorded no kept models' lengths: scored before they were kept")
     return f"for its whole budget, {budget} ({why})"
@@ -156,7 +279,8 @@ def length_words(final: dict[str, Any]) -> str:
 def final_config(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> Config:
     """The best config for the final run: the whole training split (no validation part, however
     it was sized: ``data.val_fraction`` or a stream's ``data.val_steps``), early stopping off
-    (nothing to watch), no mean guard (nothing to judge it on), into ``out``; and as long as
+    (nothing to watch), no mean guard of its own (nothing to judge it on: :func:`retrain_and_test`
+    carries the fold runs' decision, :class:`CarriedGuard`), into ``out``; and as long as
     the kept models of the runs that chose it (``kept``, :func:`final_length`) when it early-stops,
     else its whole budget.
 
@@ -243,15 +367,27 @@ def final_line(final: dict[str, Any], metric: Metric) -> str:
     return f"test {metric.label} {model} ({baseline_phrase(final, metric)} on the same steps{verdict})"
 
 
-def _finished(cfg: Config, out: Path) -> dict[str, Any] | None:
-    """The summary of a finished run in ``out`` of the final config ``cfg``, else None."""
+def _finished(cfg: Config, out: Path, guard: CarriedGuard | None = None) -> dict[str, Any] | None:
+    """The summary of a finished run in ``out`` of the final config ``cfg`` that carried ``guard``
+    (recorded under ``mean_guard``; None: no decision carried, none recorded), else None."""
     if not out.is_dir():
         return None
     rd = RunDir(out)
     done = rd.read_summary()
-    if done is not None and _of_config(cfg, out):
+    if done is not None and _of_config(cfg, out) and _carried(done.get("mean_guard")) == _carried(guard):
         return done
     return None
+
+
+def _carried(guard: Any) -> dict[str, Any] | None:
+    """The decision a final run carried (its ``mean_guard`` as recorded, or a :class:`CarriedGuard`),
+    for telling whether a finished run carried the one asked for: a run that carried another tested
+    another predictor (the same weights, other figures). Its baseline's name is left out: a
+    forecaster's is its own reference forecast's, which the run names."""
+    recorded = guard.to_dict() if isinstance(guard, CarriedGuard) else guard
+    if not isinstance(recorded, dict):
+        return None
+    return {k: v for k, v in recorded.items() if k != "baseline"}
 
 
 def _of_config(cfg: Config, out: Path) -> bool:
@@ -264,28 +400,31 @@ def _of_config(cfg: Config, out: Path) -> bool:
     return rd.config.exists() and rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]
 
 
-def reusable(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> bool:
+def reusable(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None,
+             guard: CarriedGuard | None = None) -> bool:
     """Whether ``out`` holds a finished final run of ``config`` (:func:`final_config` with
-    ``kept``), which :func:`retrain_and_test` reads instead of training: what a command says
-    before it (reused, or trained now).
+    ``kept``) that carried ``guard``, which :func:`retrain_and_test` reads instead of training:
+    what a command says before it (reused, or trained now).
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
     >>> reusable(parse_config('[data]\\ndataset = "UnitTest"'), Path(tempfile.mkdtemp()) / "final")
     False
     """
-    return _finished(final_config(config, out, kept), out) is not None
+    return _finished(final_config(config, out, kept), out, guard) is not None
 
 
-def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None) -> dict[str, Any]:
+def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None,
+                     guard: CarriedGuard | None = None) -> dict[str, Any]:
     """Train ``config`` on the whole training split into ``out`` (:func:`final_config`, as long
-    as the ``kept`` models of the runs that chose it under early stopping), write its report,
-    and evaluate the test split once: ``{"train": ..., "test": ..., "baselines": ..., "length":
+    as the ``kept`` models of the runs that chose it under early stopping), predicting as ``guard``,
+    the decision of those runs' mean guards (:class:`CarriedGuard`; None: the model), says, write
+    its report, and evaluate the test split once: ``{"train": ..., "test": ..., "baselines": ..., "length":
     ...}`` (test None when the data has no test split; ``baselines``: a forecaster's naive and
     seasonal-naive figures on the same test steps, scaled as the final run's own, else None;
     ``length``: the rule's figures, :meth:`FinalLength.to_dict`, or ``{"rule": "whole
     budget"}``, with the ``epoch`` and ``step`` the run ended at). A finished run in ``out`` of
-    the same config is read, not repeated (then ``"reused": True``), its report drawn if a stop
+    the same config and guard is read, not repeated (then ``"reused": True``), its report drawn if a stop
     left it without one; one cut short continues from its last checkpoint (then ``"resumed":
     True``). A stop (SIGINT, SIGTERM, SIGHUP) is an :class:`Interrupted` that says what the
     same command does next.
@@ -300,7 +439,7 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
         # (a run of training.steps trains whole epochs: it may end a little past the median)
         return {**rule, "trained": {k: int(last[k]) for k in ("epoch", "step") if k in last}}
 
-    done = _finished(cfg, out)
+    done = _finished(cfg, out, guard)
     if done is not None:
         if not RunDir(out).report.exists():  # (a stop while it was drawn: the run is whole, its page not)
             _draw_report(out)
@@ -308,12 +447,14 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
                 "baselines": (done.get("baselines") or {}).get("test"), "length": trained(done["final"]),
                 "reused": True}
     # A run of this config cut short (killed, stopped) continues from its last checkpoint, its
-    # records kept; one without a checkpoint, or of another config, starts again.
-    resume = out.is_dir() and RunDir(out).last_checkpoint.exists() and _of_config(cfg, out)
+    # records kept; one without a checkpoint, of another config, or finished with another guard's
+    # decision starts again.
+    resume = (out.is_dir() and RunDir(out).last_checkpoint.exists() and _of_config(cfg, out)
+              and RunDir(out).read_summary() is None)
     if not resume:
         discard_run(out)
     try:
-        result = train(cfg, out=out, resume=resume, progress=False, log=None)
+        result = train(cfg, out=out, resume=resume, progress=False, log=None, carried_guard=guard)
     except KeyboardInterrupt as e:  # (the trainer's "--resume" is not the search's or the recipe's way)
         raise Interrupted.of_command(e, f"the same command trains the final run in {out} again "
                                         "(everything before it is kept)") from None

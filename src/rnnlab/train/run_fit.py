@@ -101,8 +101,9 @@ def _best_evaluated(run: RunDir) -> bool:
 
 
 def guard_kept(run: RunDir) -> bool:
-    """False when the run's mean guard (``summary.json``) chose the training mean (a forecaster:
-    its reference forecast) over the model; True otherwise, a run without a guard included.
+    """False when the run's mean guard (``summary.json``; a final run's: the decision it carried
+    from its fold runs) chose the training mean (a forecaster: its reference forecast) over the
+    model; True otherwise, a run without a guard included.
 
     >>> import tempfile
     >>> guard_kept(RunDir(tempfile.mkdtemp()))  # no summary.json: no guard's decision
@@ -506,7 +507,8 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
     ...
     rnnlab.errors.RunDirError: ...: no checkpoint to predict with (expected ...last.pt); train the run first
     """
-    from rnnlab.train.mean_guard import MeanGuard, predict_the_mean
+    from rnnlab.train.final import recorded_guard
+    from rnnlab.train.mean_guard import predict_the_mean
 
     path = evaluated_checkpoint(run, config)
     fit = run_fit(run, config, task, path, "predicting", data)
@@ -514,9 +516,11 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
     if not guard_kept(run):  # what the run reported after its guard: so do its predictions
         predict_the_mean(model)
     else:
+        # (K > 1 targets decided one by one; the run's own guard's record, or the decision a final run
+        # carried from its fold runs')
         block = (run.read_summary() or {}).get("mean_guard")
-        if isinstance(block, dict) and block.get("at_mean"):  # (K > 1 targets decided one by one)
-            predict_the_mean(model, MeanGuard(**block).mean_targets)
+        if isinstance(block, dict) and block.get("at_mean"):
+            predict_the_mean(model, recorded_guard(block).mean_targets)
     return fit, model.eval()
 
 

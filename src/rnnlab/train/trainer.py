@@ -130,6 +130,7 @@ from rnnlab.train.timing import Timing, seconds_text
 
 if TYPE_CHECKING:
     from rnnlab.doctor.checks import KeySpelling
+    from rnnlab.train.final import CarriedGuard
 
 Log = Callable[[str], None] | None
 #: Called with each epoch's metrics record once it is written; returning True ends training
@@ -1805,7 +1806,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
           progress: bool | None = None, log: Log = print, stop_after: int | None = None,
           allow_change: Sequence[str] = (), fold: Fold | None = None,
           on_epoch: EpochCallback | None = None, workers: int = 1,
-          spelling: KeySpelling | None = None) -> TrainResult:
+          spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (default ``config.output.dir``; unset
     ``name`` and ``output.dir`` follow the data, see :func:`with_derived_names`).
 
@@ -1824,7 +1825,11 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     the global random generators that ``training.seed`` seeds: :func:`callers_random_state`);
     ``spelling`` names the config's keys in the health check's remedies before training and the
     findings after it as its caller sets them
-    (:class:`rnnlab.doctor.checks.KeySpelling`; None: as the config file does).
+    (:class:`rnnlab.doctor.checks.KeySpelling`; None: as the config file does);
+    ``carried_guard`` is a mean guard's decision made elsewhere, which a run without a validation
+    part applies after training instead of ``[task] mean_guard``'s own, before its train and test
+    evaluation (:class:`rnnlab.train.final.CarriedGuard`: a search's or recipe's final run carries
+    its fold runs' guards' decision); it is recorded in ``summary.json``'s ``mean_guard``.
 
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
     after the last epoch, and on SIGINT/SIGTERM/SIGHUP (then :class:`rnnlab.errors.Interrupted`).
@@ -1835,6 +1840,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     """
     if fold is None:
         warn_oversubscribed(config.training.threads, stacklevel=3)  # (the caller's line)
+    if carried_guard is not None and config.task.mean_guard:
+        raise ValueError("train(carried_guard=...) is for a run without a mean guard of its own; this config "
+                         "sets task.mean_guard = true")
     timing = Timing()
     threads_before = torch.get_num_threads()
     # each step's tensors reuse the pages the step before freed, instead of faulting them in anew
@@ -1846,7 +1854,7 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         with _open_run_dir(config, out, resume, fold) as run, rare_full_collections(), callers_random_state():
             try:
                 return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
-                              workers, timing, spelling)
+                              workers, timing, spelling, carried_guard)
             except BaseException as e:
                 if isinstance(e, (OSError, RnnlabError)):
                     _raise_if_gone(run, e)  # (before the abandon below, which would find nothing)
@@ -1897,7 +1905,7 @@ def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
 def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log: Log,
            stop_after: int | None, allow_change: Sequence[str], fold: Fold | None,
            on_epoch: EpochCallback | None, workers: int, timing: Timing,
-           spelling: KeySpelling | None = None) -> TrainResult:
+           spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None) -> TrainResult:
     """:func:`train` in the run directory it holds."""
     with timing.phase("set_up"):
         config, shape = adapt_to_shape(config)  # (before config.toml: it records what the rules decided)
@@ -1980,7 +1988,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         if config.tracking.enabled and config.tracking.grad_through_time:
             with timing.phase("grad_through_time"):
                 through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-        result = _finish(run, s, through_time, timing, log, spelling)
+        result = _finish(run, s, through_time, timing, log, spelling, carried_guard)
     except BaseException as e:
         # (Ctrl-C or a failure after the last epoch: the session's steps and times are recorded as an
         # interrupted one's, so a --resume counts them among its earlier sessions)
@@ -2109,9 +2117,10 @@ def _eta(s: _Session, stop_after: int | None, first: int, elapsed: float, done: 
 
 
 def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log,
-            spelling: KeySpelling | None = None) -> TrainResult:
+            spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None) -> TrainResult:
     """Evaluate the trained model (the best weights, with early stopping), the findings after
-    training, and summary.json."""
+    training, and summary.json; the mean guard's decision, the run's own or ``carried_guard``,
+    applied before the evaluation."""
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
@@ -2134,10 +2143,16 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
                              _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling,
                              data.reference, by_target=_by_target({"train_eval": train_tally}))
-    if guard is not None and (not guard.kept or guard.at_mean):
+    decided = guard if guard is not None else carried_guard
+    if carried_guard is not None:
+        if s.task.kind == "forecasting":  # (its own reference forecast is what a zero correction predicts)
+            carried_guard = decided = replace(carried_guard, baseline={"none": "the training mean"}.get(
+                data.reference, data.reference.replace("_", " ")))
+        _say(log, carried_guard.line())
+    if decided is not None and (not decided.kept or decided.at_mean):
         # (after the findings, which judge how the trained model fits; from here on the run predicts the
         # mean, of every target or of those that failed their own test)
-        predict_the_mean(model, guard.mean_targets)
+        predict_the_mean(model, decided.mean_targets)
         with timing.phase("evaluation"):
             train_tally = s.tally(data.evaluated_train)
             train_eval = _with_skill(train_tally.result(), baselines, data.reference)
@@ -2147,7 +2162,7 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         val_tally = s.tally(data.val) if s.task.kind == "classification" and len(data.val) else None
     test = test_tally.result() if test_tally is not None else None
     result = TrainResult(run.path, len(records), s.stopped_early, records[-1] if records else {}, best,
-                         train_eval, test, model, findings, timing, baselines=baselines, mean_guard=guard,
+                         train_eval, test, model, findings, timing, baselines=baselines, mean_guard=decided,
                          text=data.text.counts() if data.text is not None else None,
                          by_channel=_by_channel(data.columns, {"train_eval": train_tally, "test": test_tally},
                                                 baseline_tallies), data_notes=s.data_notes,

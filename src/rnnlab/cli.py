@@ -922,8 +922,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(e: BaseException) -> str:
     from rnnlab.redact import mask
 
-    # (a database's or driver's message may repeat a --storage URL with its password)
-    text = mask(" ".join(str(e).split())) or type(e).__name__
+    # (only line breaks fold: two spaces or a tab inside a quoted path are part of the path, and
+    # a command printed in the message must still name it; a database's or driver's message may
+    # repeat a --storage URL with its password)
+    text = mask(" ".join(line.strip() for line in str(e).splitlines() if line.strip())) or type(e).__name__
     # (rnnlab's own lines are whole, a fix's code included; another library's may dump pages)
     return text if len(text) <= 600 or isinstance(e, RnnlabError) else text[:600] + " ..."
 

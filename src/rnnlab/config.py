@@ -841,12 +841,20 @@ class OutputConfig(_Section):
     @field_validator("dir")
     @classmethod
     def _as_a_shell_reads_it(cls, value: str) -> str:
+        if _CONTROL_CHARACTER.search(value):
+            raise ValueError(f"'output.dir': expected a path without control characters ({_CONTROL_WHY}), "
+                             f"got {value!r}")
         # (a trailing separator would put "<dir>-search" and "<dir>-recipe" inside the run directory)
         return as_shell_path(value, "output.dir").rstrip(os.sep + (os.altsep or "")) or os.sep
 
 
 #: A shell variable in a path (``$HOME``, ``${DATA}``): rnnlab reads paths as written, no shell between.
 _SHELL_VARIABLE = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+#: A control character (C0, DEL, C1) in a run directory's path or name: a line break in it splits
+#: the one-line messages that name the run and the ``# train it with:`` comment of best.toml and
+#: final.toml (a TOML comment ends at the line break: the rest no longer parses).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_WHY = "a line break, a tab: the run directory is named in one-line messages and in commands rnnlab writes"
 
 
 def as_shell_path(value: str, key: str) -> str:
@@ -1284,6 +1292,8 @@ def check_dir_name(name: str) -> str:
     ...
     rnnlab.errors.ConfigError: 'name': expected a name, not a path (it names the run directory runs/NAME), got '../../x'; set output.dir for a path
     """
+    if _CONTROL_CHARACTER.search(name):
+        raise ConfigError(f"'name': expected a name without control characters ({_CONTROL_WHY}), got {name!r}")
     separators = {"/", os.sep, os.altsep or "/"}
     if name.strip() in ("", ".", "..") or any(s in name for s in separators):
         raise ConfigError(f"'name': expected a name, not a path (it names the run directory runs/NAME), got {name!r}; "

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import io
 import numbers
 import os
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rnnlab.config import Config, load_config, parse_config, template_for
+from rnnlab.config import NOT_KEYS, Config, load_config, parse_config, template_for
 from rnnlab.data.per_step import labelled_steps, valid_steps
 from rnnlab.doctor.checks import KeySpelling
 from rnnlab.errors import (
@@ -99,6 +100,31 @@ _KEYWORDS = {
     "lr": "training.lr", "weight_decay": "training.weight_decay",
 }
 
+
+class _KerasHints:
+    """Answers a Keras keyword that an estimator does not take in one ``TypeError`` saying what
+    the estimator has instead, where Python would say "unexpected keyword argument": ``units`` is
+    ``hidden_size``, the others the config keys the config's own hints name
+    (:data:`rnnlab.config.NOT_KEYS`), set through ``params`` (the layers' hints,
+    :data:`rnnlab.layers.options.FROM_KERAS`, name calls on a model that an estimator builds
+    itself)."""
+
+    # (in __new__, which sees the call's keywords before __init__ does, and of a base class of its
+    # own: inspect.signature(RNNClassifier) reads the first class in the MRO that defines __new__
+    # or __init__, and must find the estimator's __init__, whose explicit parameters scikit-learn's
+    # get_params and aeon's checks read)
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        for key, value in kwargs.items():
+            if f"model.{key}" not in NOT_KEYS or key in inspect.signature(cls.__init__).parameters:
+                continue  # (any other unknown keyword: Python's own error names it)
+            start = f"{key}: a Keras keyword, not a parameter of {cls.__name__}; "
+            if key == "units":
+                raise TypeError(f"{start}the state size is hidden_size: {cls.__name__}(hidden_size={value!r})")
+            hint = NOT_KEYS[f"model.{key}"].removeprefix("a Keras keyword: ")
+            raise TypeError(f"{start}{hint}; an estimator sets a config key with params={{\"<key path>\": value}}")
+        return super().__new__(cls)
+
+
 #: How the findings after training name the config's keys to an estimator's caller: by the keyword
 #: that sets each (``steps=2000``), else as a ``params`` entry (``params={"adapt.max_steps": 8000}``).
 _KEY_SPELLING = KeySpelling({path: keyword for keyword, path in _KEYWORDS.items()})
@@ -111,7 +137,7 @@ _DATA_FILE = "train_data.npz"
 _REWORDED_WARNINGS: dict[Any, Any] = {}
 
 
-class _RNNEstimator:
+class _RNNEstimator(_KerasHints):
     """What every rnnlab estimator shares: the hyper-parameters, the config they resolve to,
     training through :func:`rnnlab.train.train` and the model's raw outputs. A task's estimator
     adds how targets are encoded for training and how outputs are decoded (``RNNClassifier``:

@@ -79,6 +79,7 @@ from rnnlab.regularize.roles import (
     close_names_hint,
     describe_params,
 )
+from rnnlab.tables import text_table
 
 __all__ = ["Rule", "ParamGroups", "param_groups", "summary", "PROTECTED_ROLES", "NOREG"]
 
@@ -277,11 +278,6 @@ class ParamGroups(list):
         return self.summary()
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
 def summary(groups: ParamGroups) -> str:
     """The summary table of :func:`param_groups`' result (also what ``print(groups)`` shows)."""
     if not isinstance(groups, ParamGroups):
@@ -297,7 +293,7 @@ def summary(groups: ParamGroups) -> str:
     prow = [["parameter", "role", "shape", "group"]]
     for info in groups.infos:
         prow.append([info.name, info.role, str(list(info.param.shape)), groups.group_of[info.name]])
-    return _table(rows) + "\n\n" + _table(prow)
+    return text_table(rows) + "\n\n" + text_table(prow)
 
 
 def _coerce_rules(rules: object) -> list[Rule]:

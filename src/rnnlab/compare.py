@@ -221,7 +221,9 @@ def run_summary(run: Path) -> dict[str, Any]:
            "best_by": best_by, "best_by_monitor": best_by if best_by else best_by_words, "recorded_by": "lightning" if config is None and _by_lightning(rd) else None,
            f"test_{m}": (summary.get("test") or {}).get(m), "max_group_decay": final.get("weight_decay"),
            "targets": _targets(rd, config, task) if config is not None else None, "records": records,
-           "edited": trained.edited_line() if trained is not None else ""}
+           "edited": trained.edited_line() if trained is not None else "",
+           # what one validation series (a per-step run: one step) is of the accuracy: its resolution
+           "val_series": sum(((summary.get("val_by_class") or {}).get("count") or {}).values()) or None}
     if forecast:
         # MASE is scaled by the seasonal-naive error over the run's own training block (task.season)
         # and scores task.horizon steps ahead: each run beside its own seasonal-naive forecast
@@ -829,7 +831,9 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     seeds, each score's mean ± sd (ddof=1) over the seeds, and the verdict of
     :func:`rnnlab.recipe.decide.verdict` on ``val_<metric>@kept`` (the kept model's score,
     :func:`~rnnlab.train.best.kept_record`) against the reference group: paired by seed where
-    the two groups hold the same seeds, else Welch's form.
+    the two groups hold the same seeds, else Welch's form. Groups of the same score on every seed
+    are ``not better: tie: ...`` (:func:`rnnlab.recipe.decide.cannot_tell`), naming the step of
+    accuracy where every run's row says how many validation series it scored (``val_series``).
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...                     "headline": "acc", "higher_is_better": True, "val_acc@kept": v}
@@ -880,7 +884,8 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
                   and seeds[0].keys() == seeds[1].keys() and None not in seeds[0])
         if paired:
             side = [[by[s] for s in seeds[0]] for by in seeds]
-        v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired)
+        v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired,
+                    resolution=_resolution(groups[i] + groups[ref]))
         if math.isinf(v.se):
             return v.reason
         return ("better: " if v.kept else "within noise: " if v.gain > 0 else "not better: ") + v.reason
@@ -909,6 +914,49 @@ def selection_note(rows: list[dict[str, Any]]) -> str | None:
     return (f"note: {', '.join(f'test_{h}' for h in heads)} is for reporting the config chosen by validation "
             f"({', '.join(at_kept(f'val_{h}') for h in heads)}), not for choosing one: choosing by it selects on the "
             "test split")
+
+
+def _resolution(rows: list[dict[str, Any]]) -> float | None:
+    """The step of the validation accuracy of ``rows`` (1/N over N validation series, their
+    ``val_series``), where every row is scored by accuracy over one same N; else None."""
+    sizes = {r.get("val_series") if r.get("headline", "acc") == "acc" else None for r in rows}
+    n = sizes.pop() if len(sizes) == 1 else None
+    return 1.0 / n if isinstance(n, int) and n > 0 else None
+
+
+def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines under a table of single runs (no group of seeds): that a difference between
+    them has no noise estimate, and how to get one; and, where every run scored the same
+    ``val_<metric>@kept`` (what rnnlab recipe and compare's groups judge by), that this is a tie
+    (:func:`rnnlab.recipe.decide.cannot_tell`: in the words of a tie between groups). Nothing for
+    one run.
+
+    >>> rows = [{"run": r, "headline": "acc", "val_acc@kept": 1.0, "val_series": 16} for r in ("a", "b")]
+    >>> noise, tie = single_runs_notes(rows)
+    >>> noise[:44]
+    'note: single runs carry no noise estimate: a'
+    >>> print(tie)
+    note: every run scores val_acc@kept 1: a tie, no ranking (one validation series is 0.0625 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can)
+    """
+    from rnnlab.recipe.decide import cannot_tell
+
+    if len(rows) < 2:
+        return []
+    notes = ["note: single runs carry no noise estimate: a difference between two of them may be the seed's, not "
+             "the setting's; to measure the noise, train each config again with other values of training.seed "
+             "(runs/NAME-s0, runs/NAME-s1, runs/NAME-s2) and compare them all, rnnlab compare runs/*-s*: one row per "
+             "config, mean ± sd over its seeds, marked against the base config by rnnlab recipe's rule "
+             "(docs/compare.md, Seeds of one config: groups)"]
+    heads = {_renamed(r).get("headline", "acc") for r in rows}
+    if len(heads) == 1:
+        kept = at_kept(f"val_{heads.pop()}")
+        vals = [_renamed(r).get(kept) for r in rows]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            # (decide.verdict's tolerance: equal scores summed in another order differ in their last bits)
+            if max(vals) - min(vals) <= 1e-9 * max(1.0, *(abs(v) for v in vals)):
+                notes.append(f"note: every run scores {kept} {vals[0]:.4g}: a tie, no ranking "
+                             f"({cannot_tell(_resolution(rows))})")
+    return notes
 
 
 def _several_runs(p: Path) -> str | None:
@@ -1022,6 +1070,9 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
     note = selection_note(rows)
     if note is not None:
         say(note)
+    if len(groups) == len(rows):  # (single runs: no verdict column says what is known of the noise)
+        for note in single_runs_notes(rows):
+            say(note)
     say(_footnote(rows, grouped=len(groups) < len(rows)))
     _figures(runs, rows, groups, figures, say)
 

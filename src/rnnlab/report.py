@@ -87,6 +87,7 @@ from rnnlab.plots.metrics import (
     PANELS,
     baselines_of,
     load_metrics,
+    penalized_of,
     plot_metrics,
     restored_epoch,
     run_name,
@@ -99,6 +100,7 @@ from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
     METRICS,
+    PARAM_GROUPS,
     RECORDED_BY_LIGHTNING,
     RECORDED_BY_OWN_LOOP,
     SUMMARY,
@@ -176,7 +178,10 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     if not records:
         return _last_tracked_loss(rd)
     last = records[-1]
-    rows = [(_record_label(k), v) for k, v in last.items()
+    # (a train_loss with the AR/TAR penalty in it is no loss of the split: said, beside the evaluated one)
+    minimized = penalized_of(rd)
+    rows = [(_record_label(k)[:-1] + ", AR/TAR penalty included)" if k == "train_loss" and minimized
+             else _record_label(k), v) for k, v in last.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     summary = rd.read_summary()
     if summary is not None:
@@ -415,7 +420,75 @@ def _configuration(rd: RunDir) -> str:
     noted = hk.guarded("the data's warnings", lambda: _data_notes_html(rd))  # (nor do broken notes)
     adapted = hk.guarded(rd.adapt.name, lambda: _adapted(rd))  # (a broken adapt.json hides no config)
     made = hk.guarded("the versions", lambda: _versions_html(rd)) + hk.guarded(rd.timing.name, lambda: _cost_html(rd))
-    return f"{lead}{made}{noted}{adapted}{_resume_history(rd, configured=True)}<pre>{hk.esc(text)}</pre>"
+    # (which parameters each decay rule took: the TOML names roles, the groups name parameters)
+    selected = hk.guarded(PARAM_GROUPS, lambda: _decay_groups_html(rd, trained))
+    return f"{lead}{made}{noted}{adapted}{_resume_history(rd, configured=True)}{selected}<pre>{hk.esc(text)}</pre>"
+
+
+def _decay_groups(rd: RunDir) -> tuple[list[dict[str, Any]], str, str | None]:
+    """The optimizer's groups of the run (``param_groups.json``; a run of an rnnlab before it: its
+    last checkpoint's optimizer groups, which name no frozen parameter), where they were read, and
+    the optimizer; no groups where neither is there."""
+    from rnnlab.rundir import read_json
+
+    path = rd.path / PARAM_GROUPS
+    if path.exists():
+        record = read_json(path)
+        groups = record.get("groups") if isinstance(record, dict) else None
+        where, optimizer = PARAM_GROUPS, record.get("optimizer") if isinstance(record, dict) else None
+    elif rd.last_checkpoint.exists():
+        from rnnlab.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(rd.last_checkpoint).get("optimizer")
+        groups = state.get("param_groups") if isinstance(state, dict) else None
+        where, optimizer = f"the optimizer groups of checkpoints/{rd.last_checkpoint.name}", None
+        groups = [{**g, "params": g.get("param_names")} for g in groups or [] if isinstance(g, dict)]
+    else:
+        return [], "", None
+    if not (isinstance(groups, list) and all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                             for g in groups)):
+        raise ValueError(f"{where}: expected a list of groups, each with a list of 'params', got {groups!r:.80}")
+    return groups, where, optimizer if isinstance(optimizer, str) else None
+
+
+def _decay_groups_html(rd: RunDir, trained: Any) -> str:
+    """A table of the optimizer's groups: the decay rule that made each (training.decay_rules[i] and
+    what it selects by), its settings, and the parameters it holds (the frozen ones marked: no decay
+    moves them); the default groups hold what no rule took. Nothing for a run without the record."""
+    groups, where, optimizer = _decay_groups(rd)
+    if not groups:
+        return ""
+    training = trained.config.training if trained is not None else None
+    rules = training.decay_rules if training is not None else []
+    optimizer = optimizer or (training.optimizer if training is not None else None)
+    body = ""
+    for g in groups:
+        i = g.get("rule")
+        if not isinstance(i, int) or isinstance(i, bool):  # (a checkpoint's group: its rule by label)
+            labels = [r.label if r.label is not None else f"rule{n}" for n, r in enumerate(rules)]
+            i = labels.index(g.get("name")) if g.get("name") in labels else None
+        if i is not None and i < len(rules):
+            r = rules[i]
+            picked = ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in (("role", r.role), ("name", r.name))
+                               if v is not None)
+            rule = f"training.decay_rules[{i}]: {picked}"
+        elif g.get("name") == "no_decay":
+            rule = "no rule: biases, norms and names with 'noreg' (never decayed)"
+        else:
+            rule = "no rule took them (training.weight_decay)" if g.get("name") == "default" else str(g.get("name"))
+        settings = ", ".join(f"{k} {hk.num(g[k])}" for k in ("weight_decay", "l1", "lr_mult")
+                             if k in g and (k == "weight_decay" or g[k] != (1.0 if k == "lr_mult" else 0.0)))
+        frozen = set(g.get("frozen") or [])
+        names = ", ".join(hk.esc(n) + (" <b>(frozen)</b>" if n in frozen else "") for n in g["params"])
+        body += (f"<tr><td>{hk.esc(rule)}</td><td>{settings}</td><td>{names}</td></tr>")
+    said = {"adam": " adam adds weight_decay·w to the gradient (L2).", "sgd": " sgd adds weight_decay·w to the gradient (L2)."
+            }.get(optimizer or "", f" {optimizer} decays apart from the gradient: each step multiplies the weights by "
+                                   "1 − lr·weight_decay." if optimizer else "")
+    return (f"<p class='sub'>Which parameters each decay rule selected ({hk.esc(where)}); the rows with no rule hold "
+            f"the parameters left to the default groups.{hk.esc(said)}"
+            + (" A frozen parameter (requires_grad=False) is not changed by its group's decay." if any(
+                g.get("frozen") for g in groups) else "")
+            + f"</p><table><tr><th>rule</th><th>settings</th><th>parameters</th></tr>{body}</table>")
 
 
 def _cost_html(rd: RunDir) -> str:

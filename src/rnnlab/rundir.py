@@ -91,6 +91,8 @@ GRAD_THROUGH_TIME = "grad_through_time.json"
 GATE_ACTIVATIONS = "gate_activations.json"
 TIMING = "timing.json"
 ADAPT = "adapt.json"
+#: Which parameters each of ``training.decay_rules`` selected (the optimizer's groups), written at the start.
+PARAM_GROUPS = "param_groups.json"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
@@ -121,7 +123,7 @@ class DirKind:
 RECORDS = (METRICS, TRACKED, RESUMES, SUMMARY, f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}")
 RUN = DirKind("run directory", ".rnnlab-run", ((CONFIG, METRICS), (CONFIG, CHECKPOINTS)), ("", CHECKPOINTS),
               files=(CONFIG, RESUMES, METRICS, TRACKED, HEALTH, SUMMARY, GRAD_THROUGH_TIME, GATE_ACTIVATIONS, TIMING,
-                     ADAPT, REPORT,
+                     ADAPT, PARAM_GROUPS, REPORT,
                      f"{CHECKPOINTS}/{LAST_CHECKPOINT}", f"{CHECKPOINTS}/{BEST_CHECKPOINT}"),
               unlocked=(REPORT,))
 STUDY = DirKind("study directory", ".rnnlab-study", (("study.json",), ("journal.log",)))
@@ -1024,6 +1026,69 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+    # A writer killed between mkstemp and the rename left its temporary file of this same target
+    # (report.html, which claim never sweeps: another writer may hold it): now written, it goes.
+    for stale in dead_writers_temporaries(p):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+#: How old a temporary file must be, beside older than this process, before a write of its
+#: target removes it: a live writer that began just before this process is inside mkstemp, write,
+#: fsync and rename for far less than this.
+_STALE_AFTER_S = 60.0
+
+
+@functools.lru_cache(maxsize=1)
+def _process_started() -> float:
+    """When this process started (epoch seconds): the kernel's start time where /proc has it,
+    else when this module was first asked (later, so no older file passes for newer)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        import time
+
+        return time.time()
+
+
+def dead_writers_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files (``.NAME.XXXXXXXX.tmp``) that atomic writes of ``path`` killed before
+    their rename left beside it: regular files of exactly mkstemp's names for this target, last
+    written before this process started and a minute ago (so never a live writer's).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for name in (".report.html.ab12cd34.tmp", ".other.html.ab12cd34.tmp", ".report.html.x.tmp"):
+    ...     _ = (d / name).write_text("partial")
+    ...     os.utime(d / name, (0, 0))
+    >>> [p.name for p in dead_writers_temporaries(d / "report.html")]
+    ['.report.html.ab12cd34.tmp']
+    >>> _ = (d / ".report.html.ef56gh78.tmp").write_text("being written")  # (now: a live writer's)
+    >>> [p.name for p in dead_writers_temporaries(d / "report.html")]
+    ['.report.html.ab12cd34.tmp']
+    """
+    import time
+
+    p = Path(path)
+    before = min(_process_started(), time.time() - _STALE_AFTER_S)
+    pattern = re.compile(re.escape(f".{p.name}.") + r"[a-z0-9_]{8}\.tmp")
+    found = []
+    try:
+        entries = list(os.scandir(p.parent))
+    except OSError:
+        return []
+    for e in entries:
+        try:
+            if (pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+                    and e.stat(follow_symlinks=False).st_mtime < before):
+                found.append(Path(e.path))
+        except OSError:
+            continue
+    return sorted(found)
 
 
 @contextlib.contextmanager

@@ -15,8 +15,11 @@ Beside the records: the evaluated model's figures on the training split (summary
 figures are the epochs' training-mode means) as a point at the epoch it measured, and the
 decisions of the budget that follows the fit (``adapt.json``) as markers on the x axis.
 
-A language model's ``train_loss`` is the loss it minimized (the cross-entropy plus the AR/TAR
-penalty), its ``val_loss`` the cross-entropy alone; its training cross-entropy is recorded too,
+A run's ``train_loss`` is the loss it minimized, the AR/TAR penalty included (``training.ar``,
+``training.tar``), as Keras' logged ``loss`` includes its regularization losses: such a run's
+training curve is drawn grey and labelled as the minimized loss (:func:`penalized_of`), not as the
+training split's loss, which the evaluated model's point gives. A language model's ``val_loss`` is
+the cross-entropy alone; its training cross-entropy is recorded too,
 in bits (``train_bpc``). So its loss panel draws the training cross-entropy (``train_bpc ·
 ln 2``, :data:`DERIVED`) against ``val_loss``, and ``train_loss`` beside them, grey and labelled
 as the minimized loss, only where it differs (a penalty was on, :func:`penalized`); the loss per
@@ -193,9 +196,28 @@ def penalized(records: Records) -> bool:
 
 
 def penalized_of(run_dir: str | os.PathLike[str] | RunDir) -> bool:
-    """:func:`penalized` of a run's ``metrics.jsonl`` (False without one)."""
+    """Whether a run's ``train_loss`` holds a penalty: it trained with AR/TAR (``training.ar``,
+    ``training.tar`` of its config; a classifier's or a forecaster's records have no loss apart from
+    the minimized one to tell it by), or :func:`penalized` of its ``metrics.jsonl`` says so. False
+    without metrics.jsonl.
+
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.append(run.metrics, {"epoch": 1, "train_loss": 0.7})
+    >>> penalized_of(run)
+    False
+    """
     rd = RunDir.existing(run_dir)
-    return rd.metrics.exists() and penalized(rd.read_metrics())
+    if not rd.metrics.exists():
+        return False
+    if rd.config.exists():
+        try:
+            training = rd.read_trained_config().config.training
+        except ValueError:  # (a config it cannot read: the records alone tell, as for a run without one)
+            training = None
+        if training is not None and (training.ar or training.tar):
+            return True
+    return penalized(rd.read_metrics())
 
 
 def evaluated_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, float] | None:

@@ -27,8 +27,11 @@ Either way the mean of the differences is the difference of the means, and::
     kept ⇔ gain > se  and  gain > 0
 
 With one run on either side (one pair) the noise is unknown and nothing can be shown to beat it:
-the candidate is scrapped (score more seeds or folds). Two sides with no spread at all and the
-same mean are a tie: scrapped.
+the candidate is scrapped (score more seeds or folds). A **tie** (every matched pair the same
+score, or, unmatched, every run of both sides the same score) is scrapped and said to be one, not
+"no gain, se 0": a standard error of 0 measured on a score that moves in steps (accuracy over N
+validation series moves by 1/N) says that the validation split cannot tell the two apart, not
+that they are known to be equal (:func:`cannot_tell`).
 
 Example (a language model's three forward-chaining folds: the later folds score much better for
 every configuration; the candidate is better on each):
@@ -61,6 +64,29 @@ class Verdict:
     reason: str
     paired: bool = False
     """Whether ``se`` is that of the matched runs' differences (else Welch's, of unmatched sides)."""
+    tie: bool = False
+    """The same score run for run (paired), or on every run of both sides: nothing to tell apart."""
+
+
+def cannot_tell(resolution: float | None = None) -> str:
+    """What a tie says of the scores, in the words ``rnnlab recipe`` and ``rnnlab compare`` share:
+    the validation split could not tell the configurations apart, and what can. ``resolution`` is
+    the smallest change of the score one validation series makes (accuracy over N series: 1/N),
+    where the caller knows it.
+
+    >>> cannot_tell(1 / 16)
+    'one validation series is 0.0625 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can'
+    >>> cannot_tell()
+    'the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can'
+    """
+    _check_resolution("cannot_tell", resolution)
+    step = f"one validation series is {resolution:.3g} of the score here: " if resolution is not None else ""
+    return f"{step}the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can"
+
+
+def _check_resolution(who: str, resolution: float | None) -> None:
+    if resolution is not None and not (math.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"{who}: expected a positive resolution (1/N for accuracy over N series), got {resolution!r}")
 
 
 def _mean_var(values: Sequence[float]) -> tuple[float, float]:
@@ -71,12 +97,14 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool, *,
-            paired: bool = False) -> Verdict:
+            paired: bool = False, resolution: float | None = None) -> Verdict:
     """Compare two sets of scores with the rule of this module.
 
     ``paired=True`` says that the scores are matched, run i of each side on the same seed and
     fold (the caller knows, this function cannot): the standard error is then that of the
     per-run differences; otherwise Welch's, of the two sides as independent samples.
+    ``resolution``: the smallest step of the score, where known (:func:`cannot_tell`), which a
+    tie's reason names.
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
     'one run on a side: the noise is unknown'
@@ -87,6 +115,10 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     >>> same = [0.239, 0.968, 0.803, 0.448]  # the same scores in another order: their sums differ by 1e-16
     >>> verdict([0.448, 0.803, 0.968, 0.239], same, higher_is_better=True).reason
     'no gain (+0.0000, se 0.2342)'
+    >>> folds = [1.0, 1.0, 21 / 22, 1.0, 1.0, 21 / 22]  # 2 seeds x 3 folds of 22 validation series
+    >>> v = verdict(folds, folds, higher_is_better=True, paired=True, resolution=1 / 22)
+    >>> v.tie, v.kept, v.reason
+    (True, False, 'tie: the same score on every seed and fold (one validation series is 0.0455 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can)')
     """
     if not candidate or not current:
         raise ValueError(f"verdict: expected scores on both sides, got {len(candidate)} and {len(current)}")
@@ -96,6 +128,7 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     bad = [v for v in (*candidate, *current) if not math.isfinite(v)]
     if bad:
         raise ValueError(f"verdict: scores must be finite numbers, got {bad[0]!r}")
+    _check_resolution("verdict", resolution)
     (mc, vc), (mb, vb) = _mean_var(candidate), _mean_var(current)
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (mc - mb)
@@ -112,6 +145,10 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
         se = math.sqrt(vd / len(candidate))
     else:
         se = math.sqrt(vc / len(candidate) + vb / len(current))
+    if gain == 0 and se <= tie:
+        # (an se of 0 here is no precision: a score in steps that no pair moved by one of them)
+        same = "the same score on every seed and fold" if paired else "every run of both sides scored the same"
+        return Verdict(False, gain, se, f"tie: {same} ({cannot_tell(resolution)})", paired, tie=True)
     if gain > se + tie and gain > 0:
         return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})", paired)
     if gain <= 0:

@@ -47,7 +47,7 @@ from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
-from rnnlab.search.trial import FoldPlan, metric_note, run_trial
+from rnnlab.search.trial import FoldPlan, fold_runs_found, metric_note, run_trial
 from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, ignored, raise_stop
 from rnnlab.tables import with_spread
@@ -168,6 +168,27 @@ def _worker_init(threads: int, device: str, started: Any, parent: tuple[int, str
     use_worker_device(device, worker)
 
 
+def reuse_note(reused: int, resumed: int) -> str:
+    """What a scoring line adds when a rerun finds runs of an earlier one (nothing on a fresh run).
+
+    >>> reuse_note(6, 0)
+    ' (6 finished runs reused)'
+    >>> reuse_note(4, 1)
+    ' (4 finished runs reused, 1 resumed from its checkpoint)'
+    >>> reuse_note(0, 2) + "|" + reuse_note(0, 0) + "|"
+    ' (2 runs resumed from their checkpoint)||'
+    """
+    parts = []
+    if reused:
+        parts.append(f"{reused} finished run{'s' if reused != 1 else ''} reused")
+    if resumed:
+        parts.append(f"{resumed} {'resumed from its' if resumed == 1 else 'resumed from their'} checkpoint"
+                     if reused else
+                     f"{resumed} run{'s' if resumed != 1 else ''} resumed from "
+                     f"{'its' if resumed == 1 else 'their'} checkpoint")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 class Evaluator:
     """Scores labelled configs: each seed's fold scores, all seeds concatenated."""
 
@@ -184,7 +205,11 @@ class Evaluator:
             atomic_write_text(d / CONFIG, dump_config(config))
             text = dump_config(config)
             work += [(str(d / f"seed-{s}"), text, s, self.plan, self.metric, self.workers) for s in self.seeds]
-        self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}")
+        # (a rerun after a kill reuses finished runs and resumes checkpointed ones: say so, or its
+        # lines read as a fresh start)
+        found = [fold_runs_found(Path(w[0]), parse_config(w[1]), w[2], self.plan) for w in work]
+        self.log(f"  scoring {', '.join(label for label, _ in jobs)}: {len(work)} x {self.plan.describe()}"
+                 f"{reuse_note(sum(f[0] for f in found), sum(f[1] for f in found))}")
         flat = self.pool.map(_score, work) if self.pool is not None else [_score(w) for w in work]
         n = len(self.seeds)
         out: list[list[float] | str] = []

@@ -31,7 +31,8 @@ holds them: giving the same result to a second torch optimizer is an error sayin
 again (it would keep the first one's lr, and share its groups).
 
 Frozen parameters (``requires_grad=False``) are grouped like the others; torch's optimizers
-skip a parameter while it has no gradient.
+skip a parameter while it has no gradient, so neither its step nor its decay acts. A rule with
+a selector that decays frozen parameters warns, naming them.
 
 Typo protection: a rule that selects no parameter, or only parameters already taken by earlier
 rules, is an error; a rule that selects some parameters an earlier rule already took warns,
@@ -464,4 +465,19 @@ def param_groups(
         if base_lr is not None:
             g["lr"] = base_lr * mult
         groups.append(g)
+    # A rule that names frozen parameters and decays them does nothing to them (optimizers skip a
+    # parameter without a gradient): said, as a rule that selects nothing is, so that no decay is
+    # believed to act that cannot. The catch-all rule and the default group mean "the rest": silent.
+    for i, (lab, rule) in enumerate(zip(labels, rule_list, strict=True)):
+        wd, l1, _ = settings[lab]
+        frozen = [m.name for m in members[lab] if not m.param.requires_grad]
+        selector = rule.role is not None or rule.module_type is not None or rule.name is not None
+        if frozen and selector and (wd or l1):
+            decay = ", ".join(f"{k} {v:g}" for k, v in (("weight_decay", wd), ("l1", l1)) if v)
+            warnings.warn(
+                f"rules[{i}]{'' if rule.label is None else f' {rule.label!r}'} ({rule.describe()}) selects frozen "
+                f"parameters (requires_grad=False) {frozen}: they are in its group at {decay} but will not change "
+                "while frozen (optimizers skip a parameter without a gradient)",
+                UserWarning, stacklevel=2,
+            )
     return ParamGroups(groups, infos, sources)

@@ -5,7 +5,7 @@ Weight penalties (:class:`WeightPenalty`), with a separate coefficient per role:
     penalty = Σ_role  l1[role] · Σ|w|  +  l2[role] · Σ w²
 
 over the parameters of that role (names containing ``noreg`` are left out, as in
-:func:`rnnlab.param_groups`). L2 is the plain sum of squares (Keras' ``l2``); ``tf.nn.l2_loss``
+:func:`rnnlab.param_groups`, and so are frozen ones while frozen, with a warning). L2 is the plain sum of squares (Keras' ``l2``); ``tf.nn.l2_loss``
 has an extra ½. Norms are taken per tensor with ``torch._foreach_norm`` (one fused call per
 role), never element by element.
 
@@ -91,6 +91,10 @@ class WeightPenalty:
     A role that no parameter of the model has is an error (typo protection). ``role_rules``
     extend the role classification as in :func:`rnnlab.roles`.
 
+    A frozen parameter (``requires_grad=False``) is left out while it is frozen, with a one-line
+    warning naming it: its term would be a constant that adds to the loss and trains nothing
+    (Keras, likewise, penalizes trainable weights only). Unfrozen, it is penalized again.
+
     A weight behind a parametrization is penalized through the tensors it is stored as (the
     ``original`` tensors: weight norm's ``g`` and ``v`` both), as weight decay sees them, not the
     weight the module computes with (docs/regularization.md, section 1).
@@ -105,6 +109,14 @@ class WeightPenalty:
     ...     _ = lin.weight.copy_(torch.tensor([[1.0, -2.0]])), lin.bias.fill_(3.0)
     >>> round(float(WeightPenalty(lin, l1={"kernel": 0.5}, l2={"bias": 0.1})().detach()), 4)  # 0.5*3 + 0.1*9
     2.4
+    >>> _ = lin.bias.requires_grad_(False)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     round(float(WeightPenalty(lin, l1={"kernel": 0.5}, l2={"bias": 0.1})().detach()), 4)
+    1.5
+    >>> print(said[0].message)
+    WeightPenalty: l2 of role 'bias' leaves out the frozen parameter(s) ['bias'] (requires_grad=False): a term on a frozen parameter is a constant that trains nothing (penalized again once unfrozen)
     """
 
     def __init__(
@@ -131,6 +143,31 @@ class WeightPenalty:
                         f"{argument}: role {role!r} matches no parameter of {type(model).__name__}; "
                         f"its roles are {sorted(self.names)}"
                     )
+        self._frozen_said: set[str] = set()
+        self._trainable(stacklevel=3)
+
+    def _trainable(self, stacklevel: int) -> dict[str, list[Tensor]]:
+        """The parameters of each penalized role that can train now; the frozen ones left out,
+        and said once each: a term on them is a constant, which a typo in a freeze (or a
+        forgotten unfreeze) would make of a penalty believed to act."""
+        out: dict[str, list[Tensor]] = {}
+        left: list[tuple[str, str, list[str]]] = []
+        for role in dict.fromkeys([r for r, c in (*self.l1.items(), *self.l2.items()) if c]):
+            params = self._current(role)
+            out[role] = [p for p in params if p.requires_grad]
+            frozen = [n for n, p in zip(self.names[role], params, strict=True)
+                      if not p.requires_grad and n not in self._frozen_said]
+            if frozen:
+                kinds = "/".join(a for a, coefs in (("l1", self.l1), ("l2", self.l2)) if coefs.get(role))
+                left.append((kinds, role, frozen))
+                self._frozen_said.update(frozen)
+        if left:
+            warnings.warn(
+                "WeightPenalty: " + "; ".join(f"{k} of role {r!r} leaves out the frozen parameter(s) {f}"
+                                              for k, r, f in left)
+                + " (requires_grad=False): a term on a frozen parameter is a constant that trains nothing "
+                  "(penalized again once unfrozen)", UserWarning, stacklevel=stacklevel)
+        return out
 
     def _current(self, role: str) -> list[Tensor]:
         """The model's parameters of ``role`` as they are now."""
@@ -149,14 +186,16 @@ class WeightPenalty:
         return {role: self._current(role) for role in self.names}
 
     def terms(self) -> dict[str, Tensor]:
-        """The penalty per ``"l1/<role>"`` and ``"l2/<role>"`` (coefficient included)."""
+        """The penalty per ``"l1/<role>"`` and ``"l2/<role>"`` (coefficient included), of the
+        parameters that can train now (a role whose parameters are all frozen has no term)."""
+        trainable = self._trainable(stacklevel=4)
         out = {}
         for role, coef in self.l1.items():
-            if coef:
-                out[f"l1/{role}"] = coef * torch.stack(torch._foreach_norm(self._current(role), 1)).sum()
+            if coef and trainable[role]:
+                out[f"l1/{role}"] = coef * torch.stack(torch._foreach_norm(trainable[role], 1)).sum()
         for role, coef in self.l2.items():
-            if coef:
-                norms = torch.stack(torch._foreach_norm(self._current(role), 2))
+            if coef and trainable[role]:
+                norms = torch.stack(torch._foreach_norm(trainable[role], 2))
                 out[f"l2/{role}"] = coef * norms.pow(2).sum()
         return out
 

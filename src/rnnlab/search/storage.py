@@ -88,6 +88,13 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
     from optuna.storages import RDBStorage
 
     # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
+    # (SQLAlchemy's own word for a bad port is Python's int() error, naming neither the option nor the port)
+    host_port = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    port = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", host_port)
+    if port is not None and port.group(2) is not None and "," not in host_port and not (
+            port.group(2).isascii() and port.group(2).isdigit() and 0 < int(port.group(2)) < 65536):
+        raise StorageError(mask(f"--storage {url}: the port {port.group(2)!r} is not a port number (1 to 65535; "
+                                "PostgreSQL's is 5432, the default when the URL gives none)"))
     driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     try:
         with warnings.catch_warnings():

@@ -431,6 +431,37 @@ def _kept(run: Path, config: Config) -> dict[str, Any]:
     return kept if kept is not None else records[-1]
 
 
+def fold_runs_found(directory: Path, config: Config, seed: int, plan: FoldPlan) -> tuple[int, int]:
+    """How many of one (config, seed)'s fold runs in ``directory`` (as the recipe's candidates lay
+    them out: ``fold-1``, ...) :func:`run_trial` will reuse as finished, and how many it will resume
+    from their checkpoint.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nepochs = 2')
+    >>> fold_runs_found(Path(tempfile.mkdtemp()) / "seed-0", cfg, 0, FoldPlan(k=2, seed=0))
+    (0, 0)
+    """
+    from rnnlab.rundir import CHECKPOINTS, LAST_CHECKPOINT
+    from rnnlab.train.shape_rules import adapt_to_shape
+    from rnnlab.train.trainer import with_derived_names
+
+    if not directory.is_dir():
+        return 0, 0
+    # (the same tests run_trial makes: the config as its trainer records it, the fold's budget)
+    cfg = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
+    recorded = adapt_to_shape(with_derived_names(cfg))[0]
+    budgets = _planned_budgets(recorded, plan)
+    reused = resumed = 0
+    for fold in plan.folds():
+        run = directory / f"fold-{fold.index + 1}"
+        if _finished(run, recorded, budgets[fold.index]) is not None:
+            reused += 1
+        elif (run / CHECKPOINTS / LAST_CHECKPOINT).exists():
+            resumed += 1
+    return reused, resumed
+
+
 def run_trial(config: Config, plan: FoldPlan, out: str | Path, *, seeds: Sequence[int] | None = None,
               metric: str | None = None, report: Report | None = None, workers: int = 1) -> TrialResult:
     """Train ``config`` on every fold of ``plan`` for each seed (default: its training.seed).

@@ -83,6 +83,7 @@ from rnnlab.rundir import (
     GATE_ACTIVATIONS,
     GRAD_THROUGH_TIME,
     HEALTH,
+    PARAM_GROUPS,
     RECORDED_BY_TRAIN,
     RELOCATABLE,
     RUN,
@@ -401,6 +402,65 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimi
     if kind == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+#: The optimizers whose weight decay shrinks the weights apart from the gradient (p ← p·(1 − lr·wd)).
+DECOUPLED = ("adamw", "nadamw", "sgdw")
+#: The least shrink a decoupled decay can give over the whole run for ``rnnlab train`` not to call it too weak to act.
+WEAK_DECAY_SHRINK = 0.01
+
+
+def _rule_of(group: Mapping[str, Any], cfg: TrainingConfig) -> int | None:
+    """The index in ``cfg.decay_rules`` of the rule that made ``group`` (None: default, no_decay)."""
+    labels = [r.label if r.label is not None else f"rule{i}" for i, r in enumerate(cfg.decay_rules)]
+    return labels.index(group["name"]) if group.get("name") in labels else None
+
+
+def _param_groups_record(optimizer: torch.optim.Optimizer, cfg: TrainingConfig) -> dict[str, Any]:
+    """``param_groups.json``: what each decay rule selected, as the optimizer holds it (each group's
+    rule, settings and parameter names; the frozen ones, which no decay moves, named apart)."""
+    groups = []
+    for g in optimizer.param_groups:
+        i = _rule_of(g, cfg)
+        groups.append({
+            "name": g.get("name"), "rule": i,
+            "selected_by": None if i is None else cfg.decay_rules[i].model_dump(include={"role", "name"},
+                                                                              exclude_none=True),
+            "weight_decay": g.get("weight_decay"), "l1": g.get("l1", 0.0), "lr_mult": g.get("lr_mult", 1.0),
+            "params": list(g.get("param_names") or []),
+            "frozen": [n for n, p in zip(g.get("param_names") or [], g["params"], strict=True) if not p.requires_grad],
+        })
+    return {"optimizer": cfg.optimizer, "decoupled": cfg.optimizer in DECOUPLED, "groups": groups}
+
+
+def _weak_decay_lines(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, steps: int) -> list[str]:
+    """A line for each group whose decoupled decay cannot shrink its weights by 1 %
+    (:data:`WEAK_DECAY_SHRINK`) over the run's ``steps`` even at the schedule's peak lr
+    (``1 − (1 − lr·wd)^steps``): such a decay leaves the run as it would be without it. Coupled
+    decay (adam, sgd) is a gradient term, whose effect this bound does not give: never said."""
+    if cfg.optimizer not in DECOUPLED:
+        return []
+    out = []
+    for g in optimizer.param_groups:
+        wd, lr = float(g.get("weight_decay") or 0.0), float(g["initial_lr"])  # (the schedule's factor peaks at 1)
+        if wd <= 0 or lr <= 0 or lr * wd >= 1:
+            continue
+        shrink = 1.0 - (1.0 - lr * wd) ** steps
+        if shrink >= WEAK_DECAY_SHRINK:
+            continue
+        i = _rule_of(g, cfg)
+        if i is None:
+            where = "training.weight_decay, the parameters no rule took"
+        else:
+            r = cfg.decay_rules[i]
+            picked = ", ".join(f"{k} {v if isinstance(v, str) else '/'.join(v)}" if k == "role" else f"{k} {v!r}"
+                               for k, v in (("role", r.role), ("name", r.name)) if v is not None)
+            where = f"training.decay_rules[{i}], {picked}"
+        tenth = (1.0 - 0.9 ** (1.0 / steps)) / lr  # (the decay that would shrink them by 10 %)
+        out.append(f"weight decay {wd:g} ({where}) with {cfg.optimizer} at lr {lr:g} over {steps} steps shrinks those "
+                   f"weights by at most {100 * shrink:.2g} % in all: too weak to act; weight_decay {tenth:.2g} would "
+                   "shrink them by 10 %")
+    return out
 
 
 def lr_factor(cfg: ScheduleConfig, step: int, steps_per_epoch: int, total_steps: int, floor: float = 0.0) -> float:
@@ -1160,6 +1220,8 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if config.adapt.budget:
         s.budget = FitBudget.plan(s.total_steps, steps_per_epoch, config.adapt.max_steps)
         _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
+    for line in _weak_decay_lines(s.optimizer, tc, s.total_steps):
+        _say(log, line)
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
     if task.kind == "forecasting" and config.task.relative_to == "auto":
@@ -1397,6 +1459,17 @@ def _check_same_run(run: RunDir, ckpt: dict[str, Any], records: list[dict[str, A
                           f"{ours[:12]} of {run.path / RUN.marker}): a checkpoint copied from another run "
                           f"directory cannot continue this one; {train_again_advice(run)}")
     recorded = max((int(r["epoch"]) for r in records), default=0)
+    if int(ckpt["epoch"]) > recorded and ours is not None and ours == theirs:
+        # This run's own checkpoint: its records lost their end, not spliced with another run's.
+        # Continuing would leave those epochs unrecorded (last.pt holds no record), so it still
+        # refuses, with the way that keeps the run rather than the one that deletes it.
+        lost = (f"epoch {recorded + 1}" if recorded + 1 == int(ckpt["epoch"])
+                else f"epochs {recorded + 1}-{ckpt['epoch']}")
+        raise RunDirError(f"--resume: {run.metrics} ends before {last} (after epoch {ckpt['epoch']}, this run's "
+                          f"own: run {ours[:12]}): the record of {lost} was lost (a power cut or a full disk "
+                          f"while it was appended), and continuing would leave it unrecorded; to keep the run, "
+                          f"copy {run.path} aside (`rnnlab report` still reads it) and train again with a new "
+                          f"--out; to start over in {run.path}, remove it yourself")
     if int(ckpt["epoch"]) > recorded:
         raise RunDirError(f"--resume: {last} stands after epoch {ckpt['epoch']}, but {run.metrics} records "
                           f"{f'up to epoch {recorded}' if recorded else 'no epoch'}: expected a checkpoint at or "
@@ -1463,6 +1536,18 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
     truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
     _record_resume(run, s.config, ckpt, changes, dropped)
     where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
+    if s.stopped_early or s.epoch_done >= s.epochs:
+        # (nothing left to train: "resuming" alone reads as if training went on)
+        done = "early stopping ended it" if s.stopped_early else f"epoch {s.epochs} was its last"
+        changed = f" (with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())})" if changes else ""
+        if run.summary.exists():
+            _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
+                      "trains nothing; it evaluates the kept model again and rewrites summary.json and the "
+                      "report (to train on, raise training.epochs with --allow-change training.epochs)")
+        else:  # killed between its last checkpoint and its summary
+            _say(log, f"resuming {run.path} {where} (step {s.step}; {done}){changed}: nothing left to train, "
+                      "it evaluates the kept model and writes summary.json and the report")
+        return
     _say(log, f"resuming {run.path} {where} (step {s.step})"
               + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else "")
               + (f"; {moved}" if (moved := _moved_line({k: v for k, v in changes.items() if k in RELOCATABLE}, ckpt))
@@ -1898,7 +1983,9 @@ def _abandon_unrecorded(run: RunDir, error: BaseException) -> None:
         abandoned = run.abandon(keep=keep)
     kept = [name for name in (*_SET_UP_RECORDS, TIMING, ADAPT) if (run.path / name).exists()]
     if not abandoned and not recorded and kept:
-        add_note(error, f"{run.path} keeps what the run recorded before it failed ({', '.join(kept)}); "
+        # (a stop is no failure: "failed" would send the user looking for an error)
+        ended = "was interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"
+        add_note(error, f"{run.path} keeps what the run recorded before it {ended} ({', '.join(kept)}); "
                         "the same command starts the run again there")
 
 
@@ -1916,6 +2003,8 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             _say(log, shape.line())
             run.write_adapt(shape=shape.to_dict())
         s = _set_up(config, fold, ckpt, log, timing)
+        if ckpt is None or not (run.path / PARAM_GROUPS).exists():  # (a run of an rnnlab before it: on resuming)
+            atomic_write_json(run.path / PARAM_GROUPS, _param_groups_record(s.optimizer, config.training))
         if ckpt is not None:
             _resume(run, s, ckpt, changes, log)
         if s.budget is not None:

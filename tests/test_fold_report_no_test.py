@@ -88,8 +88,9 @@ def test_a_fold_runs_per_step_report_draws_its_validation_fold_without_the_test_
     accuracy = float((points.predicted == points.actual)[points.valid].mean())
     assert accuracy == pytest.approx(RunDir(run).read_summary()["final"]["val_acc"], rel=1e-6)
     html = render_report(run)
-    assert "the steps the run&#x27;s validation per-step accuracy scores" in html \
-        or "the steps the run's validation per-step accuracy scores" in html
+    # (the figure of the split it drew, its accuracy beside it)
+    assert "the steps the run&#x27;s validation per-step accuracy (" in html \
+        or "the steps the run's validation per-step accuracy (" in html
     assert "could not be read" not in html
 
 

@@ -1030,15 +1030,21 @@ def _histogram_params(names: list[str]) -> list[str]:
 
 
 def _weight_norms(rd: RunDir) -> str:
-    """The weight norms' lines and histograms, then what else the tracker and a target-norm
-    controller recorded (gradient norms, update ratios, the controller's groups), each drawn with
-    :func:`plot_norm_lines`, and a list of every recorded statistic not drawn, with why."""
+    """The weight norms' lines and histograms (a gated layer's weights per gate, where
+    tracked.jsonl names their gates; a file written before it named them says so once), then
+    what else the tracker and a target-norm controller recorded (gradient norms, update ratios,
+    the controller's groups), each drawn with :func:`plot_norm_lines`, and a list of every
+    recorded statistic not drawn, with why."""
     tracked = read_tracked(rd)
     params = [n for n in tracked if is_parameter(n)]
     groups = [n for n in tracked if n.startswith(CONTROLLER)]
     if not params and not groups:
         return hk.no_data(_no_norms_why(rd))
     parts = []
+    if params and not tracked.layouts:
+        parts.append(f"<p class='sub'>{hk.esc(TRACKED)} does not name the gates of its parameters' rows (it was "
+                     "recorded before rnnlab.Tracker named them): a gated layer's weights (an LSTM's 4·H rows i, f, "
+                     "g, o; a GRU's 3·H rows r, z, n) are drawn whole, their gates together.</p>")
     # (name, stat) pairs drawn, or named under a figure that had no room for them
     shown: set[tuple[str, str]] = set()
     norm = next((s[:-5] for s in ("l2_mean", "l1_mean", "linf_mean")
@@ -1050,7 +1056,7 @@ def _weight_norms(rd: RunDir) -> str:
     else:
         with_lines = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])
         lines_params = with_lines[:MAX_LINE_PANELS]
-        parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params),
+        parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params, per_gate=True),
                           "weight norms over steps"))
         parts.append(_not_drawn(with_lines, lines_params))
         shown |= {(n, f"{norm}_{k}") for n in with_lines for k in ("mean", "max")}
@@ -1058,7 +1064,8 @@ def _weight_norms(rd: RunDir) -> str:
     with_channels = [n for n in params if stat in tracked[n]]
     hist_params = _histogram_params(with_channels)
     if hist_params:
-        parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params, ncols=MAX_HISTOGRAM_COLUMNS),
+        parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params, ncols=MAX_HISTOGRAM_COLUMNS,
+                                                 per_gate=True),
                           "per-channel norm histograms over training"))
         # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
         weights = [n for n in with_channels if _is_weight(n)] or with_channels

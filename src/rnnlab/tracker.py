@@ -30,7 +30,13 @@ stat                          value
 ============================  ==========================================================
 
 plus ``name="loss", stat="value"`` when ``step(loss)`` gets a loss, and ``name="model",
-stat="grad_l2"`` (global gradient norm) on gradient steps. All numbers of one step are computed
+stat="grad_l2"`` (global gradient norm) on gradient steps. With the first records of a file
+(and of a tracker whose parameters the file does not name yet), one record per tracked
+parameter names its rows, as :func:`rnnlab.gates.layer_weights` splits its layer: ``name``
+``"gates/<parameter>"`` (:data:`GATES_PREFIX`), ``stat`` ``"<kind>:<component>:<gates>"``
+(``"lstm:recurrent:i,f,g,o"``; ``"none"`` outside any gate layout) and ``value`` the number of
+gates stacked along dim 0. :func:`read_tracked` keeps them apart from the statistics, in its
+``layouts``; a file written before them has none. All numbers of one step are computed
 with tensor ops and copied to the host once; the records of one step are written in one append
 (flushed), so a run killed with ``kill -9`` loses at most the step in flight.
 
@@ -44,6 +50,8 @@ Example:
     >>> t = read_tracked(run)
     >>> t["weight_hh_l0"]["l2_per_channel"].values.shape  # [records, channels]
     (1, 16)
+    >>> t.layouts["weight_hh_l0"].gates
+    ('i', 'f', 'g', 'o')
 """
 
 from __future__ import annotations
@@ -60,6 +68,15 @@ from torch import Tensor, nn
 
 from rnnlab._checks import did_you_mean
 from rnnlab.device import wide_dtype
+from rnnlab.errors import RunDirError
+from rnnlab.gates import (
+    GATES,
+    GateLayout,
+    has_gate_layout,
+    layer_weights,
+    split_gate_axis,
+    stored_parameter,
+)
 from rnnlab.rundir import (
     RECORDED_BY_OWN_LOOP,
     RUN,
@@ -103,6 +120,74 @@ class TrackedSeries(NamedTuple):
     steps: np.ndarray
     values: np.ndarray
     epochs: np.ndarray
+
+
+#: How the name of a record naming a tracked parameter's gates begins (not a parameter: like a
+#: target-norm controller's ``target_norm/<group>``).
+GATES_PREFIX = "gates/"
+#: The ``stat`` of that record for a parameter outside any gate layout.
+NO_GATES_STAT = "none"
+
+
+class TrackedGates(NamedTuple):
+    """What ``tracked.jsonl`` says of a parameter's rows (dim 0): the ``kind`` of its layer
+    (``"lstm"``, ``"gru"``, a cell's own kind; None outside any gate layout), its ``component``
+    (``"recurrent"``, ``"kernel"``, ``"bias_ih"``, ``"bias_hh"``; None outside) and the ``gates``
+    stacked along them, in order (``()`` outside).
+
+    >>> import numpy as np
+    >>> TrackedGates("gru", "recurrent", ("r", "z", "n")).split(np.arange(6.0).reshape(1, 6))["z"]
+    array([[2., 3.]])
+    """
+
+    kind: str | None
+    component: str | None
+    gates: tuple[str, ...]
+
+    @property
+    def stat(self) -> str:
+        """The ``stat`` of the record naming these gates: ``"lstm:recurrent:i,f,g,o"``."""
+        return f"{self.kind}:{self.component}:{','.join(self.gates)}" if self.gates else NO_GATES_STAT
+
+    def split(self, values: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Per-channel ``values [..., G·H]`` split into ``{gate: [..., H]}`` along the last axis,
+        by :func:`rnnlab.gates.split_gate_axis`; None when there is nothing to split: fewer than
+        two gates, ragged records (the parameter changed shape), a length that is no multiple
+        of the gates, or a cell's kind this process declared with other gates. A cell's kind this
+        process has not declared (its class not imported) is declared with the gates the file
+        names, as the cell's :class:`~rnnlab.gates.GateLayout` declared it when it was tracked."""
+        if len(self.gates) < 2 or self.kind is None or values.dtype == object:
+            return None
+        if GATES.get(self.kind) != self.gates:
+            if self.kind in GATES:
+                return None
+            try:  # (a cell's kind its class declares, not imported here: the file names its gates)
+                GateLayout(self.kind, gates=self.gates, kernel="kernel", recurrent="recurrent")
+            except (TypeError, ValueError):
+                return None
+        try:
+            parts = split_gate_axis(torch.from_numpy(np.asarray(values, dtype=np.float64)), self.kind, dim=-1)
+        except ValueError:
+            return None
+        return {gate: part.numpy() for gate, part in parts.items()}
+
+
+#: The layout of a parameter outside any gate layout.
+NO_GATES = TrackedGates(None, None, ())
+
+
+class TrackedRecords(dict[str, dict[str, TrackedSeries]]):
+    """What :func:`read_tracked` returns: ``{name: {stat: TrackedSeries}}``, and ``layouts``,
+    ``{name: TrackedGates}`` of the parameters whose rows the file names (empty for a file
+    written before the Tracker named them).
+
+    >>> TrackedRecords({"w": {}}).layouts
+    {}
+    """
+
+    def __init__(self, series: Any = (), layouts: dict[str, TrackedGates] | None = None) -> None:
+        super().__init__(series)
+        self.layouts: dict[str, TrackedGates] = dict(layouts or {})
 
 
 class Tracker:
@@ -175,6 +260,11 @@ class Tracker:
         self.last_records: list[dict[str, Any]] = []
         """The records the last :meth:`step` wrote (empty when nothing was due)."""
         self._closed = False
+        self._layouts = _param_layouts(model, self.params)
+        # The parameters whose gates the file does not name yet: written with this tracker's first
+        # records (a tracker that records nothing writes nothing); a resumed run's file names them
+        # already, as the uninterrupted run's does (truncate_after finds them).
+        self._unnamed = set(self._layouts)
         # One writer per run directory: the trainer hands over the run it holds; any other
         # tracker claims the directory (a folder of the user's own files is refused, as --out is;
         # a second tracker on it is refused, naming the pid).
@@ -244,7 +334,7 @@ class Tracker:
                 for name, g in grads:
                     self._norm_stats(rec, step, name, g, "grad_")
                 self._snapshot = (step, self.epoch, [p.detach().clone() for _, p in self.params])
-        self.last_records = rec.write(self.path)
+        self.last_records = self._write(rec)
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to record what an uninterrupted one does: the weights before
@@ -317,7 +407,17 @@ class Tracker:
         ``step``); returns the number of records dropped."""
         if not self.path.exists():
             return 0
-        return truncate_jsonl(self.path, lambda r: int(r.get("step", -1)) <= step)
+        named: dict[str, str] = {}
+
+        def keep(r: dict[str, Any]) -> bool:
+            kept = int(r.get("step", -1)) <= step
+            if kept and str(r.get("name")).startswith(GATES_PREFIX):
+                named[r["name"].removeprefix(GATES_PREFIX)] = r.get("stat")
+            return kept
+
+        dropped = truncate_jsonl(self.path, keep)
+        self._unnamed = {n for n, lay in self._layouts.items() if named.get(n) != lay.stat}
+        return dropped
 
     def close(self, *, record_pending: bool = True) -> None:
         """Stop recording and give up the run directory's lock. Call it after the last
@@ -344,7 +444,7 @@ class Tracker:
                 rec = _Records(self._device)
                 with torch.no_grad():
                     self._add_pending_ratio(rec)
-                self.last_records = rec.write(self.path)
+                self.last_records = self._write(rec)
         finally:
             self._snapshot = None
             self._release()
@@ -381,6 +481,19 @@ class Tracker:
         )
 
     # ------------------------------------------------------------------ internals
+    def _write(self, rec: _Records) -> list[dict[str, Any]]:
+        """Write ``rec``, after the records naming the gates of the parameters the file does not
+        name yet; returns ``rec``'s (the statistics: what a logger logs)."""
+        head = []
+        if self._unnamed and rec.layout:
+            step = min(entry[0] for entry in rec.layout)
+            head = [{"step": step, "epoch": None, "name": GATES_PREFIX + name, "stat": lay.stat,
+                     "value": len(lay.gates)} for name, lay in self._layouts.items() if name in self._unnamed]
+        records = rec.write(self.path, head)
+        if records:
+            self._unnamed = set()
+        return records
+
     def _add_pending_ratio(self, rec: _Records) -> None:
         """The update ratio of the last gradient step, from the weights as they are now (after
         its optimizer step), under that step and its epoch."""
@@ -423,8 +536,9 @@ class _Records:
         self.layout.append((step, epoch, name, stat, self.offset, t.numel() if vector else -1))
         self.offset += t.numel()
 
-    def write(self, path: Any) -> list[dict[str, Any]]:
-        """Append the records to ``path`` in one write (flushed); returns them."""
+    def write(self, path: Any, head: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+        """Append the records to ``path`` in one write (flushed), after ``head`` (written only with
+        them); returns them."""
         if not self.pieces:
             return []
         # torch.cat promotes float32 norms and a float64 loss to float64 (float32 on MPS); then
@@ -434,7 +548,7 @@ class _Records:
         for step, epoch, name, stat, off, length in self.layout:
             value: Any = flat[off] if length < 0 else flat[off : off + length]
             records.append({"step": step, "epoch": epoch, "name": name, "stat": stat, "value": value})
-        append_jsonl_many(path, records)
+        append_jsonl_many(path, [*head, *records])
         return records
 
 
@@ -451,6 +565,29 @@ def _checked_loss(loss: object) -> Tensor | float | None:
     if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
         raise TypeError(f"loss: expected a scalar loss tensor or number, got {type(loss).__name__} {loss!r}")
     return float(loss)
+
+
+def _param_layouts(model: nn.Module, params: list[tuple[str, nn.Parameter]]) -> dict[str, TrackedGates]:
+    """``{name: TrackedGates}`` of the tracked ``params``: where ``model``'s recurrent layers stack
+    gates (:func:`rnnlab.gates.layer_weights`, the split the TensorBoard export uses), else
+    :data:`NO_GATES`."""
+    from rnnlab.introspect.modules import recurrent_modules
+
+    # (by the stored tensor, as named_parameters lists it: a parametrized weight is tracked as its
+    # ".original", and a cell's layout names parameters relative to the cell)
+    found: dict[int, TrackedGates] = {}
+    for _, module in recurrent_modules(model):
+        try:
+            if not has_gate_layout(module):
+                continue
+            for lw in layer_weights(module):
+                for comp, pname in lw.names.items():
+                    owner, _, leaf = pname.rpartition(".")
+                    stored = stored_parameter(module.get_submodule(owner) if owner else module, leaf)
+                    found[id(stored)] = TrackedGates(lw.kind, comp, GATES[lw.kind])
+        except (TypeError, ValueError):  # (a cell's wrong layout: its own errors say so where it is split)
+            continue
+    return {name: found.get(id(p), NO_GATES) for name, p in params}
 
 
 def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str, nn.Parameter]]:
@@ -477,11 +614,12 @@ def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str,
     return [(n, p) for n, p in named if n in chosen]
 
 
-def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str, TrackedSeries]]:
+def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> TrackedRecords:
     """Read ``RUN_DIR/tracked.jsonl`` as ``{name: {stat: TrackedSeries(steps, values, epochs)}}``.
 
     Works while the run is still writing (a cut last line is skipped). Records are sorted by
-    step; per-channel stats give ``values [N, C]``.
+    step; per-channel stats give ``values [N, C]``. The records naming the parameters' gates
+    are not statistics: they are the mapping's ``layouts`` (:class:`TrackedRecords`).
 
     >>> import tempfile
     >>> from rnnlab.rundir import append_jsonl_many
@@ -495,13 +633,17 @@ def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str
     """
     rd = RunDir.existing(run_dir)
     grouped: dict[str, dict[str, list[tuple[int, float, Any]]]] = {}
+    layouts: dict[str, TrackedGates] = {}
     for r in rd.read_tracked():
         key_name, key_stat, step = r["name"], r["stat"], r["step"]
+        if key_name.startswith(GATES_PREFIX):  # (in file order: the tracker that wrote last names them)
+            layouts[key_name.removeprefix(GATES_PREFIX)] = _layout_record(rd, r)
+            continue
         epoch = r.get("epoch")
         grouped.setdefault(key_name, {}).setdefault(key_stat, []).append(
             (step, float("nan") if epoch is None else float(epoch), r.get("value"))
         )
-    out: dict[str, dict[str, TrackedSeries]] = {}
+    out = TrackedRecords(layouts=layouts)
     for name, stats in grouped.items():
         out[name] = {}
         for stat, rows in stats.items():
@@ -520,4 +662,18 @@ def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str
     return out
 
 
-__all__ = ["NORMS", "TrackedSeries", "Tracker", "read_tracked"]
+def _layout_record(rd: RunDir, r: dict[str, Any]) -> TrackedGates:
+    """The :class:`TrackedGates` a ``gates/<parameter>`` record names; a RunDirError when damaged."""
+    if r["stat"] == NO_GATES_STAT and r["value"] == 0:
+        return NO_GATES
+    kind, component, gates = [*r["stat"].split(":", 2), "", ""][:3]
+    names = tuple(gates.split(","))
+    if not (kind.isidentifier() and component.isidentifier() and all(g.isidentifier() for g in names)
+            and len(names) == r["value"]):
+        raise RunDirError(f"{rd.tracked}: the record {r['name']!r} at step {r['step']}: expected stat "
+                          f"'<kind>:<component>:<gates>' (e.g. 'lstm:recurrent:i,f,g,o') and value the number of "
+                          f"gates, or stat {NO_GATES_STAT!r} and value 0, got stat {r['stat']!r}, value {r['value']!r}")
+    return TrackedGates(kind, component, names)
+
+
+__all__ = ["GATES_PREFIX", "NORMS", "TrackedGates", "TrackedRecords", "TrackedSeries", "Tracker", "read_tracked"]

@@ -11,6 +11,10 @@
   (:data:`LINE_KINDS`): every statistic the tracker and the controller record has its lines.
 
 Both take ``read_tracked(run_dir)`` (``{name: {stat: TrackedSeries}}``) or a run directory.
+Where the records name a parameter's gates (``read_tracked(...).layouts``: an LSTM's or GRU's
+stacked rows, a cell's declared ``gate_layout``), its per-channel norms are split per gate:
+with ``per_gate=True``, one line per gate (``recurrent f (forget gate)``), and histograms
+stacked by gate.
 
 Example:
     >>> import numpy as np
@@ -35,7 +39,7 @@ from matplotlib.figure import Figure
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
-from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
+from rnnlab.tracker import NORMS, TrackedGates, TrackedSeries, read_tracked
 
 Tracked = Mapping[str, Mapping[str, TrackedSeries]]
 #: Names in tracked.jsonl that are not parameters.
@@ -128,6 +132,66 @@ def tracked_params(tracked: Tracked, stat: str, params: Sequence[str] | None, *,
     return list(params)
 
 
+def gate_parts(tracked: Tracked, name: str, stat: str) -> dict[str, np.ndarray] | None:
+    """The per-channel ``stat`` of parameter ``name`` split per gate, ``{gate: [records, H]}``,
+    where the records name its gates (``read_tracked(...).layouts``, :class:`TrackedGates`);
+    None for a parameter drawn whole (no gates named, one gate, or nothing to split).
+
+    >>> import numpy as np
+    >>> from rnnlab.tracker import TrackedRecords
+    >>> s = TrackedSeries(np.arange(1), np.array([[1.0, 2.0, 3.0, 4.0]]), np.full(1, np.nan))
+    >>> tr = TrackedRecords({"w": {"l2_per_channel": s}}, {"w": TrackedGates("gru", "recurrent", ("r", "z"))})
+    >>> gate_parts(tr, "w", "l2_per_channel") is None  # (a GRU has three gates: not this layout)
+    True
+    >>> tr.layouts["w"] = TrackedGates("lstm", "recurrent", ("i", "f", "g", "o"))
+    >>> gate_parts(tr, "w", "l2_per_channel")["f"]
+    array([[2.]])
+    """
+    layout = _layout(tracked, name)
+    series = tracked.get(name, {}).get(stat)
+    if layout is None or series is None:
+        return None
+    return layout.split(np.asarray(series.values))
+
+
+def _layout(tracked: Tracked, name: str) -> TrackedGates | None:
+    """What the records say of ``name``'s rows (a mapping of one's own names none)."""
+    return getattr(tracked, "layouts", {}).get(name)
+
+
+def _gate_label(layout: TrackedGates | None, gate: str) -> str:
+    """``"recurrent f (forget gate)"``: the component, then the gate as the gate figures name it."""
+    return f"{layout.component} {style.gate_title(gate)}" if layout and layout.component else style.gate_title(gate)
+
+
+def _gate_color(gate: str, index: int) -> str:
+    return style.GATE_COLORS.get(gate, style.series_color(index))
+
+
+def _gate_histograms(ax, rows: dict[str, np.ndarray], edges: np.ndarray, legend: bool) -> None:
+    """One record's per-channel norms of a gated parameter, stacked by gate on the shared ``edges``,
+    each gate's mean dashed in its colour; the gates named when ``legend``."""
+    fins = {gate: v[np.isfinite(v)] for gate, v in rows.items()}
+    colors = [_gate_color(gate, k) for k, gate in enumerate(fins)]
+    # Stacked: the outline is the parameter's whole histogram, as drawn without gates, and the
+    # colours say which gate its channels belong to (outlines side by side tangle where gates overlap).
+    counts, _, patches = ax.hist(list(fins.values()), bins=edges, color=colors, histtype="stepfilled",
+                                 stacked=True, alpha=0.85, label=[style.gate_title(gate) for gate in fins])
+    top = max(float(np.max(counts)), 1.0)
+    for color, fin in zip(colors, fins.values(), strict=True):
+        if fin.size:
+            ax.axvline(float(fin.mean()), color=color, linewidth=1.0, linestyle="--")
+    ax.set_xlim(edges[0], edges[-1])
+    # (the legend's panel gets the room of its two rows of keys above the bars)
+    ax.set_ylim(0, top * (2.0 if legend else style.NOTE_ROOM))
+    warn = style.nonfinite_note(np.concatenate(list(rows.values())))
+    if warn:
+        style.note(ax, warn, warn=True)
+    if legend:  # (the column's title names the parameter: the keys are its gates, in their order)
+        ax.legend(handles=[p[0] if isinstance(p, list) else p for p in patches], ncols=2, loc="upper center",
+                  fontsize=style.NOTE_SIZE, handlelength=1.0, columnspacing=0.8, labelspacing=0.2, borderpad=0.3)
+
+
 def _step_label(series: TrackedSeries, i: int) -> str:
     e = float(series.epochs[i])
     return f"step {int(series.steps[i])}" + (f"\nepoch {int(e)}" if math.isfinite(e) else "")
@@ -147,6 +211,7 @@ def plot_norm_histograms(
     rows: int = 5,
     bins: int = 30,
     ncols: int = 3,
+    per_gate: bool = False,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -158,8 +223,10 @@ def plot_norm_histograms(
     ``rows`` panels, at most ``ncols`` parameters side by side (more wrap into further rows, the
     parameters spread evenly over them). ``stat``
     is one of the tracker's per-channel stats (``"l2_per_channel"``, ``"grad_l1_per_channel"``...;
-    a misspelt one is a ValueError). Saves when ``path`` is given. With nothing recorded, one
-    panel says so.
+    a misspelt one is a ValueError). With ``per_gate``, a parameter whose records name its gates
+    (:func:`gate_parts`) has its histogram stacked by gate (the outline is the whole one, the colours
+    the gates', named in its first panel), each gate's mean dashed in its colour. Saves when ``path``
+    is given. With nothing recorded, one panel says so.
     """
     if rows < 1 or bins < 1:
         raise ValueError(f"rows, bins: expected positive numbers, got {rows}, {bins}")
@@ -190,6 +257,7 @@ def plot_norm_histograms(
         s = data[name][stat]
         idx = _sample(len(s.steps), nrows)
         values = [np.asarray(s.values[i], dtype=np.float64).ravel() for i in idx]
+        parts = gate_parts(data, name, stat) if per_gate else None
         finite_all = [v[np.isfinite(v)] for v in values]
         pooled = np.concatenate(finite_all) if finite_all else np.empty(0)
         if pooled.size:
@@ -209,6 +277,8 @@ def plot_norm_histograms(
             v, fin = values[row], finite_all[row]
             if fin.size == 0:
                 style.no_data(ax, "no finite value" if v.size else "empty")
+            elif parts is not None:
+                _gate_histograms(ax, {g: p[idx[row]] for g, p in parts.items()}, edges, legend=row == 0)
             else:
                 # One filled outline, not a bar per bin (artists each): the same pixels.
                 counts, _, _ = ax.hist(fin, bins=edges, color=style.series_color(k), alpha=0.85,
@@ -242,6 +312,7 @@ def plot_norm_lines(
     norm: str = "l2",
     params: Sequence[str] | None = None,
     ncols: int = 3,
+    per_gate: bool = False,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -250,8 +321,10 @@ def plot_norm_lines(
     Uses the stats ``{norm}_mean`` and ``{norm}_max`` (``grad_l2`` for gradients: then the whole
     model's gradient norm, ``name="model"``, is the first panel where it was recorded, and
     ``params`` may name it). One panel
-    per parameter, ``ncols`` per row. ``norm="update_ratio"`` draws each parameter's update ratio
-    (log axis); ``norm="target_norm"`` each target-norm controller group's norm, target and
+    per parameter, ``ncols`` per row. With ``per_gate``, a parameter whose records name its gates
+    (:func:`gate_parts`) has a mean and a max line per gate instead, from ``{norm}_per_channel``,
+    each gate in its colour and named in the panel's legend (``recurrent f (forget gate)``).
+    ``norm="update_ratio"`` draws each parameter's update ratio (log axis); ``norm="target_norm"`` each target-norm controller group's norm, target and
     weight decay, ``params`` then naming groups (``"target_norm/rec"``): :data:`LINE_KINDS`.
     Saves when ``path`` is given.
 
@@ -291,14 +364,21 @@ def plot_norm_lines(
     nrows = math.ceil(len(panels) / cols)
     # Every parameter is tracked at the same steps: one x axis, labelled under each column.
     fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2), sharex=True)
-    legend = next((i for i, p in enumerate(panels) if len(p[2]) > 1), None)
+    gated = [gate_parts(data, p[0], f"{norm}_per_channel") if per_gate and norm not in LINE_KINDS else None
+             for p in panels]
+    # (a gated panel has its legend of gates; the mean/max key goes on the first other one)
+    legend = next((i for i, p in enumerate(panels) if len(p[2]) > 1 and gated[i] is None), None)
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)
             continue
         name, head, lines, ylabel, log = panels[i]
         ax.set_title(head, fontsize=style.LABEL_SIZE)
-        notes = _draw_lines(ax, data[name], lines, style.series_color(i), log)
+        parts = gated[i]
+        if parts is None:
+            notes = _draw_lines(ax, data[name], lines, style.series_color(i), log)
+        else:
+            notes = _draw_gate_lines(ax, data, name, parts, f"{norm}_per_channel")
         if i == legend:  # the same key in every panel (and in the title): once, not a legend per panel
             ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         if notes:
@@ -313,6 +393,25 @@ def plot_norm_lines(
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
+
+
+def _draw_gate_lines(ax, tracked: Tracked, name: str, parts: dict[str, np.ndarray], stat: str) -> list[str]:
+    """The mean (solid) and max (dashed) of each gate's channels over steps, one colour per gate,
+    with a legend of the gates (each gated panel its own: an LSTM's and a GRU's differ)."""
+    s = tracked[name][stat]
+    layout = _layout(tracked, name)
+    notes, handles = [], []
+    for k, (gate, rows) in enumerate(parts.items()):
+        label = _gate_label(layout, gate)
+        # (the per-gate figures of the channels the tracker's own mean and max are over)
+        stats = {"mean": TrackedSeries(s.steps, rows.mean(axis=-1), s.epochs),
+                 "max": TrackedSeries(s.steps, rows.max(axis=-1), s.epochs)}
+        notes += _draw_lines(ax, stats, (("mean", label, "-"), ("max", f"{label} max", "--")),
+                             _gate_color(gate, k), False)
+        handles.append(ax.lines[-2])
+    ax.legend(handles=handles, fontsize=style.NOTE_SIZE, loc="best", handlelength=1.2, labelspacing=0.2,
+              borderpad=0.3, framealpha=0.7)
+    return notes
 
 
 def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[str, str, str]], color: str,

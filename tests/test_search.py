@@ -303,8 +303,9 @@ def test_study_command_on_a_non_study_dir(tmp_path, capsys):
     assert "is not a study directory" in capsys.readouterr().err
 
 
-def test_a_refused_combination_fails_its_trial_in_one_line(tmp_path, capsys):
-    # Each value alone is valid (checked up front); together they are refused by the config.
+def test_a_refused_combination_is_refused_in_one_line_and_the_sampler_learns_it(tmp_path, capsys):
+    # Each value alone is valid (checked up front); together they are refused by the config: the
+    # trial is stored as pruned, before any training, with the reason (so that TPE avoids it).
     config = write_config(tmp_path, extra="""trials = 3
 sampler = "random"
 [search.space]
@@ -315,19 +316,22 @@ sampler = "random"
     assert main(["search", str(config), "--out", str(tmp_path / "s"), "--no-final", "--reports", "none"]) == 0
     captured = capsys.readouterr()
     study = open_existing(tmp_path / "s")
-    failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
-    assert failed and all(t.params["model.recurrent_batch_norm"] is True for t in failed)
-    assert all("choose one" in t.user_attrs["failed_because"] for t in failed)
-    fail_lines = [line for line in captured.out.splitlines() if " fail " in line]
-    assert len(fail_lines) == len(failed) and all("choose one, got both true" in line for line in fail_lines)
+    refused = [t for t in study.get_trials() if t.state == TrialState.PRUNED and "refused_because" in t.user_attrs]
+    assert refused and all(t.params["model.recurrent_batch_norm"] is True for t in refused)
+    assert all("choose one" in t.user_attrs["refused_because"] and not t.intermediate_values for t in refused)
+    lines = [line for line in captured.out.splitlines() if " refused " in line and "choose one" in line]
+    assert len(lines) == len(refused), captured.out
     assert "Traceback" not in captured.err
-    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 3
-    # `rnnlab study` says why they failed, each reason once.
+    # (refused trials count toward the budget: 3 trials in all)
+    assert len(study.get_trials()) == 3
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 3 - len(refused)
+    # `rnnlab study` says why they were refused, each reason once.
     assert main(["study", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
-    reasons = [line for line in out.splitlines() if " failed: " in line]
+    reasons = [line for line in out.splitlines() if " refused before training: " in line]
     assert len(reasons) == 1 and reasons[0].startswith("trial")
-    assert [int(n) for n in reasons[0].split(" failed: ")[0].split(" ", 1)[1].split(", ")] == [t.number for t in failed]
+    numbers = reasons[0].split(" refused before training: ")[0].split(" ", 1)[1].split(", ")
+    assert [int(n) for n in numbers] == [t.number for t in refused]
     assert "choose one, got both true" in reasons[0]
 
 

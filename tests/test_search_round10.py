@@ -83,9 +83,10 @@ def test_a_config_refused_with_an_rnnlab_error_stays_failed(tmp_path, capsys):
                                           '"model.zoneout" = { low = 0.0, high = 0.3 }\n'))
     out = tmp_path / "s"
     assert main(["search", str(config), "--trials", "1", "--out", str(out), "--no-final"]) == 1
-    assert "and none completed" in capsys.readouterr().err
+    assert "no trial of study 'tiny' completed" in capsys.readouterr().err
+    # (refused before training: stored as pruned, so that the sampler avoids the combination)
     trials = open_existing(out).get_trials()
-    assert trials and all(t.state == TrialState.FAIL and "choose one" in t.user_attrs["failed_because"]
+    assert trials and all(t.state == TrialState.PRUNED and "choose one" in t.user_attrs["refused_because"]
                           and "interrupted" not in t.user_attrs for t in trials)
     assert not any(t.system_attrs.get("retry_history") for t in trials)
 

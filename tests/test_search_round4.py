@@ -79,7 +79,7 @@ def test_two_workers_that_counted_at_once_finish_no_more_than_trials(tmp_path, c
     assert [line.split()[1] for line in lines] == ["2", "4"], lines
     assert "[3/3 done, 0 pruned, 1 failed]" in lines[-1]
     html = render_study_report(out, b)
-    assert "3 complete, 0 pruned, 1 failed" in html and "surplus" not in html
+    assert "3 complete, 0 pruned, <a href='#failed-trials'>1 failed</a>" in html and "surplus" not in html
     assert main(["study", str(out)]) == 0
     said = capsys.readouterr().out
     assert "4 trials, 3 complete, 1 failed" in said and "surplus" not in said, said

@@ -1,15 +1,17 @@
 """The study report: ``DIR/study.html``, self-contained like the run report.
 
 Sections: the result (search score, the best trial's gain over the config itself against its
-standard error, and, apart, the single test evaluation of the final run);
+standard error, and, apart, the test evaluation of the final run, with every earlier evaluation
+of the study's test split where an earlier best trial's final run made one);
 every trial, best first (parameters, fold scores with their spread, epochs (and under early
 stopping the kept ones), state, a link to its
 run report; a trial stopped by Ctrl-C, SIGTERM or SIGHUP shown as interrupted, not failed; a trial that
-drew an earlier one's parameters marked "same as trial N"); the optimization history with pruned,
+drew an earlier one's parameters marked "same as trial N"; why the failed trials failed, each
+reason once with its trials); the optimization history with pruned,
 failed and interrupted trials marked; parameter importances
-(Optuna's fANOVA evaluator); the score against each parameter (slice plots); the weight norms of
+(Optuna's ``FanovaImportanceEvaluator(seed=0)``); the score against each parameter (slice plots); the weight norms of
 the top trials compared (:func:`rnnlab.plots.plot_compare_norms`); the search space with the
-reason for each range; how to open the study in optuna-dashboard.
+reason for each range, the sampler and pruner as built and the versions; how to open the study in optuna-dashboard.
 
 Example:
     >>> write_study_report("runs/tiny-search", study)  # doctest: +SKIP
@@ -36,7 +38,13 @@ from rnnlab import htmlkit as hk
 from rnnlab.plots import style
 from rnnlab.redact import mask
 from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
-from rnnlab.search.storage import BASELINE_ATTR, state_counts, trial_state
+from rnnlab.search.storage import (
+    BASELINE_ATTR,
+    FAILED_ATTR,
+    REFUSED_ATTR,
+    state_counts,
+    trial_state,
+)
 from rnnlab.search.table import reruns, short_names, trial_row
 from rnnlab.shellcmd import shell_command
 from rnnlab.tables import spread
@@ -46,6 +54,8 @@ STUDY_REPORT = "study.html"
 #: Trials compared by weight norm (each trial's run report is drawn by the worker that ran it,
 #: :func:`rnnlab.search.study.draw_trial_report`).
 COMPARED = 4
+#: The fANOVA evaluator's seed (its forest is random): the page's importances are reproducible.
+IMPORTANCE_SEED = 0
 #: The slice plots' x margin each side, as a share of the range searched (of its log on a log axis).
 MARGIN = 0.05
 
@@ -55,6 +65,7 @@ tr.best td { background: #eef6ee; }
 span.state-pruned { color: #8a6d00; } span.state-fail { color: #b00020; }
 span.state-interrupted { color: #555; font-style: italic; }
 p.result { font-size: 1.1em; } p.result b { font-size: 1.15em; }
+ol.failures li { margin-bottom: 0.4em; } ol.failures pre { white-space: pre-wrap; font-size: 0.85em; }
 """
 
 
@@ -90,6 +101,71 @@ def _fmt_param(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+#: The failure reasons a page shows in a line, cut at a word (the whole text is in its title and details).
+REASON_WIDTH = 160
+#: The trial numbers a failure reason lists before "and N more".
+LISTED = 20
+
+
+def failure_groups(trials: list[FrozenTrial]) -> list[tuple[str, str, list[int]]]:
+    """The failed trials (not the interrupted ones), and the pruned ones whose drawn values the
+    config refused before training (``refused_because``), grouped by reason, most first:
+    ``(reason, whole text, trial numbers)``; the reason is the record's last line, as ``rnnlab
+    study`` groups them, the whole text the first trial's record.
+
+    >>> t = [optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": why})
+    ...      for why in ("lr: too big", "Traceback...\\nValueError: nan", "lr: too big")]
+    >>> for i, x in enumerate(t):
+    ...     x.number = i
+    >>> failure_groups(t)
+    [('lr: too big', 'lr: too big', [0, 2]), ('ValueError: nan', 'Traceback...\\nValueError: nan', [1])]
+    """
+
+    groups: dict[str, tuple[str, list[int]]] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if trial_state(t) == "fail":
+            whole = str(t.user_attrs.get(FAILED_ATTR) or "no reason recorded (its worker died?)").strip()
+            reason = whole.splitlines()[-1] if whole else whole
+        elif t.state == TrialState.PRUNED and REFUSED_ATTR in t.user_attrs:
+            whole = f"refused by the config: {str(t.user_attrs[REFUSED_ATTR]).strip()}"
+            reason = whole.splitlines()[0]
+        else:
+            continue
+        groups.setdefault(reason, (whole, []))[1].append(t.number)
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1][1]))  # (stable: ties in order of first failure)
+    return [(reason, whole, numbers) for reason, (whole, numbers) in ranked]
+
+
+def _failures(trials: list[FrozenTrial]) -> str:
+    """The "failed trials" list under the table: each reason once, with how many trials and which."""
+    from rnnlab.search.study import shorten
+
+    groups = failure_groups(trials)
+    if not groups:
+        return ""
+    rerun_as = reruns(trials)
+    items = []
+    for k, (reason, whole, numbers) in enumerate(groups, 1):
+        shown = ", ".join(map(str, numbers[:LISTED])) + (f" and {len(numbers) - LISTED} more"
+                                                          if len(numbers) > LISTED else "")
+        again = [f"{n} as trial {rerun_as[n]}" for n in numbers if n in rerun_as]
+        cut = shorten(reason, REASON_WIDTH)
+        full = (f"<details><summary>whole record (trial {numbers[0]})</summary><pre>{hk.esc(whole)}</pre></details>"
+                if whole != cut else "")
+        items.append(f"<li id='failed-{k}'><b>{len(numbers)} trial{'s' if len(numbers) != 1 else ''}</b> "
+                     f"({hk.esc(shown)}): <span title='{hk.esc(whole)}'>{hk.esc(cut)}</span>"
+                     + (f"; run again: {hk.esc(', '.join(again))}" if again else "") + f"{full}</li>")
+    refused = sum(len(g[2]) for g in groups if g[1].startswith("refused by the config:"))
+    failed = sum(len(g[2]) for g in groups) - refused
+    counted = ([f"{failed} failed trial{'s' if failed != 1 else ''}"] if failed else []) + (
+        [f"{refused} pruned trial{'s' if refused != 1 else ''} whose values the config refused before training"]
+        if refused else [])
+    return (f"<h3 id='failed-trials'>Failed trials</h3><p class='sub'>{hk.esc(' and '.join(counted))}, "
+            f"{len(groups)} reason{'s' if len(groups) != 1 else ''} (an interrupted trial is no failure: "
+            "not listed):</p>"
+            f"<ol class='failures'>{''.join(items)}</ol>")
+
+
 def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str) -> str:
     ranked = _ranked(trials, direction)
     if not ranked:
@@ -101,8 +177,12 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
     rows = []
     by_number = {t.number: t for t in trials}
     rerun_as = reruns(trials)
+    # (a failed row points to its reason in the list under the table, whole in its title)
+    why_of = {n: (k, whole) for k, (_, whole, numbers) in enumerate(failure_groups(trials), 1) for n in numbers}
     for i, t in enumerate(ranked):
         r = trial_row(t)
+        why = (f"<br><small><a href='#failed-{why_of[t.number][0]}' title='{hk.esc(why_of[t.number][1])}'>"
+               f"reason {why_of[t.number][0]} ↓</a></small>" if t.number in why_of else "")
         link = _link(study_dir, t)
         if r["same_as"] in by_number:  # (a copy trained nothing: its records are the trial's it copies)
             link = _link(study_dir, by_number[r["same_as"]])
@@ -114,7 +194,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
         folds = ", ".join(_score(v) for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
         rows.append(
-            f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span></td>"
+            f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span>{why}</td>"
             f"<td class='num'>{_score(r['score'])}</td><td class='num'>{_score(r['spread'])}</td>"
             f"<td class='num'>{hk.esc(folds) or '-'}</td><td>{hk.esc(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
@@ -127,7 +207,7 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP (no failure of its own; Optuna "
             "stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn its "
             "parameters.</p>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}{_failures(trials)}"
 
 
 def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
@@ -191,7 +271,7 @@ def _tied(fitted: list[FrozenTrial]) -> bool:
     return len({t.value for t in fitted}) == 1
 
 
-def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
+def importances(study: optuna.Study, seed: int = IMPORTANCE_SEED) -> dict[str, float]:
     """Optuna's fANOVA importances over the complete trials that trained (:func:`trained`: the
     copies left out); empty when fewer than 2, or when they all scored the same (no variance to
     share out: fANOVA would raise).
@@ -361,7 +441,25 @@ def _norms(study_dir: Path, trials: list[FrozenTrial], direction: str) -> str:
 def _space(info: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td><code>{hk.esc(p['name'])}</code></td><td>{hk.esc(p['range'])}</td><td>{hk.esc(p['why'])}</td></tr>"
                    for p in info.get("space", []))
-    return f"<table><tr><th>key</th><th>range</th><th>why</th></tr>{rows}</table>" if rows else ""
+    table = f"<table><tr><th>key</th><th>range</th><th>why</th></tr>{rows}</table>" if rows else ""
+    return table + _settings(info)
+
+
+def _settings(info: dict[str, Any]) -> str:
+    """The sampler and pruner as the latest command built them, and the versions it ran, as
+    study.json records them ("" for a study.json written before they were)."""
+    from rnnlab.search.study import settings_text
+
+    said = [f"{what}: <code>{hk.esc(settings_text(info[key]))}</code>"
+            for what, key in (("sampler", "sampler"), ("pruner", "pruner")) if isinstance(info.get(key), dict)]
+    versions = {**(info.get("versions") if isinstance(info.get("versions"), dict) else {}),
+                **({"optuna": info["optuna"]} if isinstance(info.get("optuna"), str) else {})}
+    if versions:
+        said.append("versions: " + hk.esc(", ".join(f"{k} {v}" for k, v in versions.items())))
+    if not said:
+        return ""
+    return ("<p class='sub'>As the latest <code>rnnlab search</code> of this study built them (study.json): "
+            + " · ".join(said) + ".</p>")
 
 
 def _spread(t: FrozenTrial) -> str:
@@ -439,7 +537,8 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = state_counts(trials)  # (``fail`` without the interrupted trials, as the search counts them)
     stopped = f"{counts['interrupted']} interrupted, " if counts["interrupted"] else ""
-    parts = [f"<p class='sub'>{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed, "
+    failed = (f"<a href='#failed-trials'>{counts['fail']} failed</a>" if counts["fail"] else "0 failed")
+    parts = [f"<p class='sub'>{counts['complete']} complete, {counts['pruned']} pruned, {failed}, "
              f"{stopped}{counts['running']} running · {hk.esc(metric)} on "
              f"{hk.esc(info.get('plan', '?'))} of the training split</p>"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -468,14 +567,42 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         # forecasts' figures beside it are the final run's, not the trials')
         beside = baseline_phrase(final, headline) if test else ""
         link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
+        from rnnlab.search.study import recorded_evaluations
+
+        evaluations = recorded_evaluations(study_dir, final)
+        several = test and len(evaluations) > 1
         parts.append(
             f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>"
             + (f", against {hk.esc(beside)} on the same steps" if beside else "")
-            + f" (trial {final['trial']}'s config retrained on the whole training split"
+            + f" (trial {hk.esc(final['trial'])}'s config retrained on the whole training split"
             + (f" for {hk.esc(length_words(final))}" if length_words(final) else "")
-            + f"; the test split evaluated once, never used by the search) {link}</p>"
+            + ("; its test split evaluated once, when it was trained, never used by the search" if several else
+               "; the test split evaluated once, never used by the search") + f") {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
+        if several:
+            parts.append(_evaluations(study_dir, evaluations, headline))
     return "".join(parts)
+
+
+def _evaluations(study_dir: Path, evaluations: list[dict[str, Any]], headline: Any) -> str:
+    """Every evaluation of the test split in the study (the final runs of its earlier best
+    trials too), with what comparing them would be."""
+    from rnnlab.search.study import evaluations_note
+
+    rows = []
+    for e in evaluations:
+        run, value = e.get("run_dir"), (e.get("test") or {}).get(headline.name)
+        report = study_dir / str(run) / REPORT
+        where = ("trained over since" if not run else
+                 f"<a href='{hk.esc(run)}/{REPORT}'>{hk.esc(run)}/</a>" if report.exists() else f"{hk.esc(run)}/")
+        trial = "?" if e.get("trial") is None else e["trial"]
+        rows.append(f"<tr><td class='num'>{hk.esc(trial)}</td><td>{where}</td>"
+                    f"<td>{hk.esc(e.get('evaluated_at') or '?')}</td>"
+                    f"<td class='num'>{'-' if value is None else hk.num(value)}</td></tr>")
+    note = evaluations_note(evaluations, headline)
+    return (f"<p class='problem'>{hk.esc(note[0].upper() + note[1:])}.</p>"
+            f"<table><tr><th>trial</th><th>final run</th><th>evaluated</th><th>test {hk.esc(headline.label)}</th></tr>"
+            f"{''.join(rows)}</table>")
 
 
 def _dashboard(study_dir: Path, info: dict[str, Any]) -> str:
@@ -520,7 +647,7 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
                    "point again.</p>")
 
     def importance_section() -> str:
-        values = importances(study)
+        values = importances(study, IMPORTANCE_SEED)
         if len(fitted) >= 2 and _tied(fitted):
             return (f'<p class="nodata">every trained trial scored the same ({_score(fitted[0].value)}): nothing to '
                     f'rank the parameters by</p>{copies_note}')
@@ -528,6 +655,11 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
             return ('<p class="nodata">no data recorded: importances need at least 2 complete trials that '
                     f'trained</p>{copies_note}')
         figure = hk.img(_importance_figure(values, len(fitted)), "parameter importances")
+        # (Optuna 5's get_param_importances defaults to PED-ANOVA: another figure for the same trials)
+        figure += (f"<p class='sub'>Optuna's <code>FanovaImportanceEvaluator(seed={IMPORTANCE_SEED})</code> over "
+                   f"the {len(fitted)} complete trials that trained; <code>optuna.importance.get_param_importances"
+                   "</code> uses another evaluator by default: pass <code>evaluator=FanovaImportanceEvaluator(seed="
+                   f"{IMPORTANCE_SEED})</code> for these figures.</p>")
         if importance_noise(values, len(fitted)):  # (a forest fitted to a handful of points)
             figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters (those '
                        f'every complete trial sampled; one sampled only in some trials is left out): with '

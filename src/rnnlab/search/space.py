@@ -87,9 +87,12 @@ class Param:
         return [_label(c) for c in self.choices]
 
     def describe(self) -> str:
-        """The range in words, e.g. ``0 .. 0.5`` or ``1e-05 .. 0.01 (log)`` or ``a | b``, and the
-        condition of a parameter sampled only where another has a value (``, when X = V``).
+        """The range in words, e.g. ``0 .. 0.5``, ``4 .. 20 step 8``, ``1e-05 .. 0.01 (log)`` or
+        ``a | b``, and the condition of a parameter sampled only where another has a value
+        (``, when X = V``).
 
+        >>> Param("model.hidden_size", "int", 4, 20, step=8).describe()
+        '4 .. 20 step 8'
         >>> Param("training.shuffle_within_batch", "choice", choices=(False, True),
         ...       requires=("training.shuffle", "batches")).describe()
         'False | True, when training.shuffle = batches'
@@ -97,7 +100,10 @@ class Param:
         if self.kind == "choice":
             text = " | ".join(str(c) for c in self.labels())
         else:
-            text = f"{self.low:g} .. {self.high:g}" + (" (log)" if self.log else "")
+            # (an int range's step of 1 is every integer: no grid to name)
+            grid = self.step is not None and not (self.kind == "int" and self.step == 1)
+            text = (f"{self.low:g} .. {self.high:g}" + (f" step {self.step:g}" if grid else "")
+                    + (" (log)" if self.log else ""))
         if self.requires is not None:
             text += f", when {self.requires[0]} = {_label(self.requires[1])}"
         return text
@@ -426,6 +432,32 @@ UNSEARCHABLE_TASK_KEYS = {
     "task.season": "it sets MASE's scale, so trials would be scored in other units",
     "task.mean_guard": "it acts after the last epoch, whose score is a trial's: every trial would score the same",
 }
+_OTHER_DATA = ("trials would be scored on other data, and the final run would test the winner on its own "
+               "data's test split; search each data set in a study of its own")
+_SPLIT = "it moves the line between the training and the validation (or test) part, so trials would be scored on other series"
+_SAME = "it changes how a run is carried out, not what it learns"
+#: Other keys a search cannot vary, each with why and what to do instead (the same one-line refusal).
+UNSEARCHABLE_KEYS: dict[str, tuple[str, str]] = {
+    "data.dataset": (_OTHER_DATA, "set it in [data]"),
+    "data.path": (_OTHER_DATA, "set it in [data]"),
+    "data.test_path": ("the search never reads the test split (only its final run does, once): every trial "
+                       "would score alike", "set it in [data]"),
+    "data.label_column": ("it decides what is predicted, and so what the metric measures", "set it in [data]"),
+    "data.target_column": ("it decides what is predicted, and so what the metric measures", "set it in [data]"),
+    "data.val_fraction": (_SPLIT, "set it in [data]"),
+    "data.val_steps": (_SPLIT, "set it in [data]"),
+    "data.test_fraction": (_SPLIT, "set it in [data]"),
+    "data.test_steps": (_SPLIT, "set it in [data]"),
+    "training.seed": ("a search over seeds picks the luckiest seed, not a better config",
+                      "to average the seed's noise out, score each trial on more folds (search.folds), or compare "
+                      "configs over several seeds with `rnnlab recipe CONFIG --seeds N` (docs/regularization.md)"),
+    "training.threads": (f"{_SAME}: trials would differ by speed and rounding only", "set it in [training]"),
+    "training.device": (f"{_SAME}: trials would differ by speed and rounding only",
+                        "set it in [training] or pass --device"),
+    "training.checkpoint_every": (f"{_SAME}: every trial would score alike", "set it in [training]"),
+    "output.dir": ("a trial's runs are written under the study directory (--out), whatever it says: every trial "
+                   "would score alike", "set it in [output] or pass --out"),
+}
 #: keys that do nothing on a stream (docs/streams.md: its rows are read in order, window after window)
 STREAM_IGNORED = ("training.shuffle", "training.shuffle_within_batch")
 
@@ -435,6 +467,10 @@ def _refused_key(name: str, base: Config) -> None:
     if name in UNSEARCHABLE_TASK_KEYS:
         raise SearchError(f"search.space: {name!r} cannot be searched: {UNSEARCHABLE_TASK_KEYS[name]}; set it in "
                           "[task] and remove the key from the space")
+    if name in UNSEARCHABLE_KEYS:
+        why, instead = UNSEARCHABLE_KEYS[name]
+        raise SearchError(f"search.space: {name!r} cannot be searched: {why}; remove the key from the space "
+                          f"({instead})")
     if name in STREAM_IGNORED and _is_stream(base):
         raise SearchError(f"search.space: {name!r} does nothing on a stream ([task] kind = {base.task.kind!r}): its "
                           "rows are read in order, window after window (docs/streams.md), so every trial would train "
@@ -663,6 +699,11 @@ def baseline_values(space: Space, base: Config, input_size: int,
             v = _base_number(base, p.name)
             if v is None or p.low is None or p.high is None or not p.low <= v <= p.high:
                 return None, (f"{p.name} = {'?' if v is None else f'{v:g}'} is outside its range {p.describe()}")
+            if not on_grid(p, v):
+                # Off the grid is outside the space: Optuna would store a value its distribution
+                # does not hold (and warn "Fixed parameter ... out of range"), and the sampler
+                # would never draw it again.
+                return None, f"{p.name} = {v:g} is not on its grid {p.describe()}, {_grid_near(p, v)}"
             candidates = [int(v) if p.kind == "int" else float(v)]
         # One parameter applied alone changes only what it sets: equal effect means base's value.
         found = next((c for c in candidates if gives_base({**values, p.name: c})), _MISSING)
@@ -676,6 +717,28 @@ def baseline_values(space: Space, base: Config, input_size: int,
 
 
 _MISSING = object()
+
+
+def on_grid(param: Param, value: float) -> bool:
+    """Whether ``value`` is one of the values a range with a ``step`` draws (always, without a
+    step): Optuna's own test of a fixed parameter against its distribution.
+
+    >>> on_grid(Param("model.hidden_size", "int", 4, 20, step=8), 8), on_grid(Param("x", "float", 0.0, 0.5, step=0.1), 0.3)
+    (False, True)
+    """
+    if param.step is None or param.low is None:
+        return True
+    k = (value - param.low) / param.step
+    # (FloatDistribution._contains's tolerance; an int grid is exact)
+    return k == round(k) if param.kind == "int" else abs(k - round(k)) < 1.0e-8
+
+
+def _grid_near(param: Param, value: float) -> str:
+    """The grid's values either side of ``value``, and how to put the config on the grid."""
+    assert param.low is not None and param.step is not None
+    below = param.low + math.floor((value - param.low) / param.step) * param.step
+    return (f"whose nearest values are {below:g} and {below + param.step:g}: set the config's value on the grid, "
+            "or a low and step whose grid holds it")
 
 
 def _base_number(base: Config, name: str) -> float | None:

@@ -53,7 +53,16 @@ from rnnlab.redact import mask
 from rnnlab.rundir import atomic_write_bytes, error_chain
 
 JOURNAL = "journal.log"
+#: The study's user attribute holding :func:`study_key`, what a continued study's config must match.
+STUDY_KEY_ATTR = "rnnlab_study_key"
+#: Where a study recorded before :data:`STUDY_KEY_ATTR` keeps the same key (no header): still read.
 CONFIG_ATTR = "rnnlab_config"
+#: The first lines of :func:`study_key`: what the text is, for someone reading it from their own Optuna code.
+STUDY_KEY_HEADER = (
+    "# rnnlab search: the config a continued study must match, normalized for that comparison: search.trials,\n"
+    "# search.keep_checkpoints, search.heartbeat, search.reports, training.threads, training.checkpoint_every and\n"
+    "# output.dir change no trial's result and are set to fixed values here, not the ones given. The config the\n"
+    "# latest command gave is search.toml in the study directory; each trial's own is its user attribute \"config\".\n")
 HOST = socket.gethostname()
 
 
@@ -79,6 +88,13 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         # password would be taken for the host (and printed in the driver's message).
         raise StorageError(mask(f"--storage {url}: more than one '@' before the host; write an '@' in the "
                                 "user name or password as %40"))
+    # (SQLAlchemy's own word for a bad port is Python's int() error, naming neither the option nor the port)
+    host_port = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    port = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", host_port)
+    if port is not None and port.group(2) is not None and "," not in host_port and not (
+            port.group(2).isascii() and port.group(2).isdigit() and 0 < int(port.group(2)) < 65536):
+        raise StorageError(mask(f"--storage {url}: the port {port.group(2)!r} is not a port number (1 to 65535; "
+                                "PostgreSQL's is 5432, the default when the URL gives none)"))
     try:
         import psycopg2  # noqa: F401  (the driver SQLAlchemy uses for postgresql://)
     except ImportError:
@@ -88,13 +104,6 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
     from optuna.storages import RDBStorage
 
     # SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; the postgres extra brings psycopg2.
-    # (SQLAlchemy's own word for a bad port is Python's int() error, naming neither the option nor the port)
-    host_port = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
-    port = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", host_port)
-    if port is not None and port.group(2) is not None and "," not in host_port and not (
-            port.group(2).isascii() and port.group(2).isdigit() and 0 < int(port.group(2)) < 65536):
-        raise StorageError(mask(f"--storage {url}: the port {port.group(2)!r} is not a port number (1 to 65535; "
-                                "PostgreSQL's is 5432, the default when the URL gives none)"))
     driver_url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     try:
         with warnings.catch_warnings():
@@ -289,13 +298,24 @@ def study_key(config: Config) -> str:
     """What must match for a study to be continued: the config without what does not change a
     trial's result (the trial budget, which checkpoints are kept and how often, which reports are
     drawn, the heartbeat, torch threads, the output directory): ``--trials`` may grow a study,
-    ``--out`` may move it."""
+    ``--out`` may move it. Its first lines (:data:`STUDY_KEY_HEADER`) say so, as the study's
+    user attribute :data:`STUDY_KEY_ATTR` shows it.
+
+    >>> from rnnlab.config import parse_config
+    >>> key = study_key(parse_config('[data]\\ndataset = "UnitTest"\\n[search]\\ntrials = 9'))
+    >>> key.startswith(STUDY_KEY_HEADER), "trials = 1" in key
+    (True, True)
+    """
     search = (config.search.model_copy(update={"trials": 1, "keep_checkpoints": 0, "heartbeat": 1,
                                                 "reports": "best"})
               if config.search is not None else None)
-    return dump_config(config.model_copy(update={
+    return STUDY_KEY_HEADER + dump_config(config.model_copy(update={
         "search": search, "output": config.output.model_copy(update={"dir": "."}),
         "training": config.training.model_copy(update={"threads": None, "checkpoint_every": 60.0})}))
+
+
+def _key_body(key: str) -> str:
+    return key.removeprefix(STUDY_KEY_HEADER)
 
 
 def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.samplers.BaseSampler,
@@ -306,14 +326,16 @@ def open_study(storage: BaseStorage, name: str, config: Config, sampler: optuna.
     key = study_key(config)
     try:
         study = _load_or_create(storage, name, sampler, pruner, direction)
-        stored = study.user_attrs.get(CONFIG_ATTR)
+        stored = study.user_attrs.get(STUDY_KEY_ATTR)
         if stored is None:
-            study.set_user_attr(CONFIG_ATTR, key)
+            stored = study.user_attrs.get(CONFIG_ATTR)  # (a study recorded before the key had its own name)
+        if stored is None:
+            study.set_user_attr(STUDY_KEY_ATTR, key)
             return study
     except sqlalchemy.exc.SQLAlchemyError as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(mask(f"study {name!r}: the database refused: {first}")) from None
-    if stored != key:
+    if _key_body(stored) != _key_body(key):  # (the old attribute's text has no header)
         from rnnlab.config import config_changes
 
         diff = list(config_changes(parse_config(stored, source=f"study {name!r}", recorded=True), parse_config(key)))
@@ -418,6 +440,9 @@ def worker_gone(trial: FrozenTrial) -> bool:
 
 #: user attribute: why a trial failed, in one line (``rnnlab study`` and the trial's line say it)
 FAILED_ATTR = "failed_because"
+#: user attribute of a trial whose drawn values the config refused before any training (the
+#: ConfigError, one line): stored as PRUNED, so that the sampler avoids them; shown as ``refused``
+REFUSED_ATTR = "refused_because"
 #: user attribute of an interrupted trial (:func:`~rnnlab.search.storage.interrupted`) that says what
 #: stopped it where that is not the search's Ctrl-C, SIGTERM or SIGHUP (:func:`stop_words`)
 STOPPED_BY_ATTR = "stopped_by"

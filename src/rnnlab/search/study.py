@@ -52,7 +52,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab._checks import did_you_mean
 from rnnlab.config import Config, SearchConfig, dump_config, load_config, parse_config
 from rnnlab.device import device_asked_by, require_device, use_worker_device, with_device
-from rnnlab.errors import Interrupted, RnnlabError, SearchError
+from rnnlab.errors import ConfigError, Interrupted, RnnlabError, SearchError
 from rnnlab.lock import DirLock
 from rnnlab.rundir import (
     STUDY,
@@ -74,6 +74,7 @@ from rnnlab.search.storage import (
     INTERRUPTED_ATTR,
     JOURNAL,
     KEPT_EPOCHS_ATTR,
+    REFUSED_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
     STOPPED_BY_ATTR,
@@ -127,6 +128,8 @@ PLAN_KEYS = ("data.", "training.steps", "training.epochs", "training.batch_size"
              "training.early_stopping", "training.stateful_window")
 #: ``--reports``: which trials' run reports are drawn (``search.reports``).
 REPORTS = ("best", "all", "none")
+#: Trials in a row of one search that failed or were refused, after which it starts no more.
+STOP_AFTER_IN_A_ROW = 10
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,50 @@ def make_pruner(search: SearchConfig, plan: FoldPlan, epochs: int, warmup: int) 
     return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=plan.k * epochs, reduction_factor=3)
 
 
+#: The arguments :func:`make_sampler` and :func:`make_pruner` set, by the class they build: what
+#: :func:`optuna_settings` reads back from the object built (Optuna keeps each as ``_name``).
+BUILT_WITH = {"TPESampler": ("n_startup_trials", "n_ei_candidates", "multivariate", "group", "constant_liar"),
+              "RandomSampler": (),
+              "MedianPruner": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+              "HyperbandPruner": ("min_resource", "max_resource", "reduction_factor"),
+              "NopPruner": ()}
+
+
+def optuna_settings(built: Any, seed: Any = None) -> dict[str, Any]:
+    """The Optuna sampler or pruner ``built`` as it was built, read back from the object (not
+    from what rnnlab means to pass), with the sampler's ``seed`` (which Optuna does not keep):
+    study.json's ``sampler`` and ``pruner``.
+
+    >>> optuna_settings(optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2))
+    {'class': 'MedianPruner', 'n_startup_trials': 1, 'n_warmup_steps': 2, 'interval_steps': 1, 'n_min_trials': 1}
+    """
+    name = type(built).__name__
+    said: dict[str, Any] = {"class": name}
+    for arg in BUILT_WITH.get(name, ()):
+        value = getattr(built, f"_{arg}", None)
+        said[arg] = value if isinstance(value, (bool, int, float, str)) or value is None else repr(value)
+    if seed is not None:
+        said["seed"] = seed
+    return said
+
+
+def settings_text(said: dict[str, Any]) -> str:
+    """:func:`optuna_settings` as a call: ``"MedianPruner(n_startup_trials=1, ...)"``.
+
+    >>> settings_text({"class": "TPESampler", "n_startup_trials": 5, "seed": [0, 1]})
+    'TPESampler(n_startup_trials=5, seed=[0, 1])'
+    """
+    return f"{said.get('class', '?')}({', '.join(f'{k}={v}' for k, v in said.items() if k != 'class')})"
+
+
+def _seeds(setup: Setup) -> list[int] | str:
+    """The sampler seeds of this command's workers (:func:`worker_seed`); on a database with
+    several workers each spawned process mixes in its own pid, unknown here: the rule instead."""
+    if setup.options.storage is not None and setup.options.workers > 1:
+        return "per process: search.seed mixed with the trials the study held, host, pid and worker"
+    return [worker_seed(setup, w) for w in range(setup.options.workers)]
+
+
 # ------------------------------------------------------------------------------ one worker
 
 
@@ -280,7 +327,15 @@ def space_summary(space: Space) -> str:
 
 def _counts(study: optuna.Study) -> dict[str, int]:
     """Trials per state as a person is shown them: ``fail`` without the interrupted ones."""
-    return state_counts(study.get_trials(deepcopy=False))
+    return _shown_counts(study.get_trials(deepcopy=False))
+
+
+def _shown_counts(trials: list[FrozenTrial]) -> dict[str, int]:
+    """:func:`~rnnlab.search.storage.state_counts`, with ``refused``: the pruned trials whose
+    values the config refused (:data:`REFUSED_ATTR`), counted among the pruned too."""
+    c = state_counts(trials)
+    c["refused"] = sum(1 for t in trials if t.state == TrialState.PRUNED and REFUSED_ATTR in t.user_attrs)
+    return c
 
 
 def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
@@ -334,11 +389,20 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                     if key in same.user_attrs:
                         record(key, same.user_attrs[key])
                 return float(same.value)  # type: ignore[arg-type]
+            try:
+                config = setup.space.apply(setup.base, values)
+            except ConfigError as e:
+                # A combination the config's own validation refuses, before any training: pruned,
+                # not failed. TPE ignores a FAIL trial (and drew the same combination again and
+                # again) but ranks a PRUNED one without intermediate values below every scored
+                # trial (optuna.samplers._tpe.sampler._get_pruned_trial_score), so it learns to
+                # avoid the combination; and it counts toward --trials like any pruned trial.
+                record(REFUSED_ATTR, str(e))
+                raise optuna.TrialPruned(f"refused by the config: {e}") from None
             record("dir", str(trial_dir))
             resumed = _take_over_retried(setup.out, trial, trial_dir)
             if resumed is not None:
                 record("resumes_trial", resumed)
-            config = setup.space.apply(setup.base, values)
             record("config", dump_config(config))
             result = run_trial(config, setup.plan, trial_dir, metric=metric, report=report,
                                workers=setup.options.workers)
@@ -559,7 +623,8 @@ def worker_seed(setup: Setup, worker: int) -> int:
 
 def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = None,
          parent: tuple[int, str | None] | None = None) -> None:
-    """Run trials until the study has ``setup.trials`` finished ones or the time is up.
+    """Run trials until the study has ``setup.trials`` finished ones, the time is up, or too many
+    failed or were refused (:func:`stop_reason`: said in a line, an error when none completed).
 
     Each worker samples with its own seed (:func:`worker_seed`). Before each trial, trials of dead workers are failed; when the remaining
     trials are all running elsewhere, the worker waits for them instead of overshooting.
@@ -628,13 +693,14 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
             # (a waiting trial is run even past the count: the config itself, or a retry of an
             # interrupted trial, queued after the others finished, would wait for ever)
             break
-        if c["fail"] > max(setup.trials, 5) and c["complete"] == 0:
-            from rnnlab.search.table import failures
-
-            why = failures(study.get_trials(deepcopy=False))
-            raise SearchError(f"study {setup.study_name!r}: {c['fail']} trials failed and none completed"
-                              + (f" ({why[0]}{f'; and {len(why) - 1} other reason(s)' if len(why) > 1 else ''})"
-                                 if why else "") + f"; `rnnlab study {setup.out}` lists them")
+        why = stop_reason(study.get_trials(deepcopy=False), setup.trials, setup.history)
+        if why is not None:
+            said = f"{why}; `rnnlab study {setup.out}` lists them"
+            if c["complete"] == 0:
+                raise SearchError(f"study {setup.study_name!r}: {said}; no trial completed")
+            if progress is not None:
+                progress.say(f"search stopped early: {said}")
+            return
         if done + c["running"] + c["waiting"] >= setup.trials and c["waiting"] == 0:
             time.sleep(1.0)  # the last trials run in other workers
             continue
@@ -643,6 +709,55 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
         _keep_best_checkpoints(study, setup)
         if progress is not None:
             progress.update(study)
+
+
+def stop_reason(trials: list[FrozenTrial], wanted: int, history: int = 0) -> str | None:
+    """Why a search starts no more trials before ``wanted`` of ``trials`` finished (None: it goes
+    on): :data:`STOP_AFTER_IN_A_ROW` of its own trials (numbers from ``history``, the trials the
+    study held when it started) in a row failed or were refused, or the study's failed trials
+    number ``wanted`` (they count toward the budget: at most as many as the finished trials asked
+    for). A trial lost to a dead worker or a crash, and queued again, is no failure of its config,
+    nor is an interrupted one.
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(value=0.5))
+    >>> for _ in range(2):
+    ...     s.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs={"failed_because": "diverged"}))
+    >>> stop_reason(s.get_trials(), wanted=2)
+    '2 trials failed, as many as the 2 trials asked for (the last, trial 2: diverged): the search starts no more'
+    >>> for _ in range(8):
+    ...     s.add_trial(optuna.create_trial(state=TrialState.PRUNED, user_attrs={REFUSED_ATTR: "'model.dropout': no"}))
+    >>> stop_reason(s.get_trials(), wanted=20)
+    "the last 10 trials failed or were refused (the last, trial 10: 'model.dropout': no): the search starts no more"
+    """
+    numbered = sorted(trials, key=lambda t: t.number)
+    rerun = {int(n) for t in trials for n in t.system_attrs.get(RETRY_HISTORY) or []}
+    c = state_counts(trials)
+    if c["complete"] + c["pruned"] >= wanted:
+        return None
+
+    def failed(t: FrozenTrial) -> bool:
+        return trial_state(t) == "fail" and t.number not in rerun
+
+    def refused(t: FrozenTrial) -> bool:
+        return t.state == TrialState.PRUNED and REFUSED_ATTR in t.user_attrs
+
+    def last(ts: list[FrozenTrial]) -> str:
+        t = ts[-1]
+        why = str(t.user_attrs.get(REFUSED_ATTR) or t.user_attrs.get(FAILED_ATTR) or "no reason recorded")
+        return f"the last, trial {t.number}: {shorten(why.strip().splitlines()[-1])}"
+
+    fails = [t for t in numbered if failed(t)]
+    if len(fails) >= wanted:
+        return (f"{len(fails)} trials failed, as many as the {wanted} trial{'' if wanted == 1 else 's'} asked for "
+                f"({last(fails)}): the search starts no more")
+    # (this search's own trials, in the order drawn: a continued study gets its own tries)
+    ours = [t for t in numbered if t.number >= history and t.state.is_finished()
+            and trial_state(t) not in ("interrupted", "surplus") and t.number not in rerun]
+    row = ours[-STOP_AFTER_IN_A_ROW:]
+    if len(row) == STOP_AFTER_IN_A_ROW and all(failed(t) or refused(t) for t in row):
+        return f"the last {STOP_AFTER_IN_A_ROW} trials failed or were refused ({last(row)}): the search starts no more"
+    return None
 
 
 def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tuple[int, str | None],
@@ -788,7 +903,14 @@ class Progress:
 
     def postfix(self, trials: list[FrozenTrial]) -> str:
         best = self.best(trials)
-        return ", ".join(([best] if best else []) + _tally(state_counts(trials)))
+        return ", ".join(([best] if best else []) + _tally(_shown_counts(trials)))
+
+    def say(self, text: str) -> None:
+        """A line of the search among the trials' lines (above the bar, when there is one)."""
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            self.log(text)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -796,9 +918,14 @@ class Progress:
 
     def line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
         metric = self.setup.search.metric
-        c = state_counts(trials)
+        c = _shown_counts(trials)
         done = c["complete"] + c["pruned"]
-        if t.state == TrialState.COMPLETE:
+        state = trial_state(t)
+        if t.state == TrialState.PRUNED and REFUSED_ATTR in t.user_attrs:
+            state = "refused"
+            reason = str(t.user_attrs[REFUSED_ATTR]).strip().splitlines()[-1]
+            what = f"{shorten(reason, 140)} (before training; stored as pruned, so the sampler avoids it)"
+        elif t.state == TrialState.COMPLETE:
             what = f"{metric} {with_spread(t.value, t.user_attrs.get('fold_scores', []))} ({self.setup.plan.describe()})"
             if SAME_AS_ATTR in t.user_attrs:
                 what += f" (the parameters of trial {t.user_attrs[SAME_AS_ATTR]}: its score, not trained again)"
@@ -818,7 +945,7 @@ class Progress:
         eta = f"  eta {seconds_text(elapsed / self.finished_here * left)}" if self.finished_here and left else ""
         if t.user_attrs.get(BASELINE_ATTR):
             what += " (the config itself)"
-        return (f"trial {t.number:>4} {trial_state(t):<8} {what}{best}  "
+        return (f"trial {t.number:>4} {state:<8} {what}{best}  "
                 f"[{done}/{self.setup.trials} done, {', '.join(_tally(c))}]{eta}")
 
 
@@ -828,8 +955,11 @@ def _tally(counts: dict[str, int]) -> list[str]:
 
     >>> _tally({"pruned": 2, "fail": 1, "interrupted": 0})
     ['2 pruned', '1 failed']
+    >>> _tally({"pruned": 2, "refused": 1, "fail": 0})
+    ['2 pruned (1 refused)', '0 failed']
     """
-    return ([f"{counts['pruned']} pruned", f"{counts['fail']} failed"]
+    refused = f" ({counts['refused']} refused)" if counts.get("refused") else ""
+    return ([f"{counts['pruned']} pruned{refused}", f"{counts['fail']} failed"]
             + ([f"{counts['interrupted']} interrupted"] if counts.get("interrupted") else []))
 
 
@@ -882,6 +1012,10 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
                 "plan": setup.plan.describe(), "folds": setup.plan.k, "trials": setup.trials,
                 "space": [{"name": p.name, "range": p.describe(), "why": p.why} for p in setup.space.params],
                 "versions": versions(),  # (of the process that wrote it; each trial's run records its own)
+                "optuna": str(optuna.__version__),  # (apart: "versions" is what every run records, as runs do)
+                # (as built, read back from the objects: what the trials of this command are drawn and pruned by)
+                "sampler": optuna_settings(make_sampler(setup.search, 0), _seeds(setup)),
+                "pruner": optuna_settings(make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup)),
             })
             atomic_write_text(setup.out / "search.toml", dump_config(setup.base))
     except BaseException as e:
@@ -892,9 +1026,12 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             raise
         raise WriteRefused(refused, "no trial ran, and what the study recorded before is kept") from None
     c = _counts(study)
+    done = c["complete"] + c["pruned"]
+    # (a study continued with fewer trials than it holds: "6 of 4 done" read as a miscount)
+    count = (f"{done} of {setup.trials} trials done" if done <= setup.trials else
+             f"{done} trials done, more than the {setup.trials} asked for (no new trial is drawn)")
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
-        f"{c['complete'] + c['pruned']} of {setup.trials} trials done; "
-        f"{task_for(setup.base).describe(str(setup.search.metric))} on "
+        f"{count}; {task_for(setup.base).describe(str(setup.search.metric))} on "
         f"{setup.plan.describe()} of the training split; {space_summary(setup.space)}"
         + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
@@ -911,8 +1048,11 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             else:
                 _run_workers(setup, threads, say, study, storage)
         except KeyboardInterrupt as e:
+            # (study.html is drawn at the search's end: a stop leaves it as of its last drawing)
             raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
-                                         "as interrupted; the config itself runs again if it was stopped)") from None
+                                         "as interrupted; the config itself runs again if it was stopped); "
+                                         "study.html is as of its last write, and the same command rewrites "
+                                         "it") from None
         with _study_lock(setup, say):
             return finish(setup, study, say)
     except RnnlabError:
@@ -1098,6 +1238,11 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     refused = told[0] if told else own
     if refused is not None:
         raise refused
+    trials = study.get_trials(deepcopy=False)
+    why = stop_reason(trials, setup.trials, setup.history)
+    if why is not None and any(t.state == TrialState.COMPLETE for t in trials):
+        # (each worker stopped on it quietly: said once, here; with none complete each worker said it)
+        say(f"search stopped early: {why}; `rnnlab study {setup.out}` lists them")
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed and not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise SearchError(f"{len(failed)} worker(s) stopped with an error (above); no trial completed")
@@ -1141,34 +1286,139 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
 
     Under early stopping it trains as long as the trial's folds' kept models did (their median,
     :func:`~rnnlab.train.final.final_length`; ``final.json`` keeps the figures under
-    ``"length"``). A final run of the same trial is reused; one of an earlier best trial is kept
-    as ``final-trialNNNN/``.
+    ``"length"``). A final run of the same trial is reused. A finished final run of another
+    config (an earlier best trial's) is kept as ``final-trialNNNN/``. ``final.json`` lists every
+    evaluation of the test split in the study under ``"test_evaluations"`` (:func:`recorded_evaluations`).
     """
+    from rnnlab.rundir import RunDir
+
     record = out / FINAL_FILE
     final_dir = out / "final"
-    if record.exists():
-        old = read_json(record)
-        # (the same trial's final run goes to retrain_and_test, which reuses it when it trained the
-        # config asked for now, and trains it again when not: one recorded before its length followed
-        # the kept models, or cut short)
-        if old.get("trial") != trial.number and final_dir.exists():
-            shutil.move(str(final_dir), str(out / f"final-trial{int(old.get('trial', -1)):04d}"))
-    # (a final run cut short before it was recorded continues from its checkpoint: retrain_and_test)
+    old = read_json(record) if record.exists() else None
+    old = old if isinstance(old, dict) else None
+    evaluations = recorded_evaluations(out, old)
     config = parse_config(trial.user_attrs["config"], recorded=True)
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
     runs = out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}"
     kept, guard = kept_lengths(runs), carried_guard(runs)
+    # A finished run that this trial cannot reuse tested the test split already: kept beside, never
+    # trained over (a run cut short tested nothing, and retrain_and_test resumes or restarts it).
+    if RunDir(final_dir).read_summary() is not None and not reusable(config, final_dir, kept, guard):
+        held = next((e.get("trial") for e in evaluations if e.get("run_dir") == "final"),
+                    old.get("trial") if old is not None else None)
+        parked = _free_final_name(out, held if isinstance(held, int) else None)
+        shutil.move(str(final_dir), str(parked))
+        _moved(evaluations, "final", parked.name)
+    # (a final run cut short before it was recorded continues from its checkpoint: retrain_and_test)
     if not reusable(config, final_dir, kept, guard):  # (a finished one is said when read: finish)
         say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
         if guard is not None:  # (what its fold runs' guards decided, which it carries: guard_note)
             say(guard.line())
     scores = trial.user_attrs.get("fold_scores", [])
+    result = retrain_and_test(config, final_dir, kept, guard)
+    if result.get("test") is not None:
+        if not result.get("reused"):
+            _moved(evaluations, "final", None)  # (an entry naming final/ names a run trained over now)
+            evaluations.append(_evaluation(trial.number, "final", result["test"],
+                                           datetime.now().astimezone().isoformat(timespec="seconds")))
+        elif not any(e.get("run_dir") == "final" for e in evaluations):  # (recorded by no final.json: a stop)
+            evaluations.append(_evaluation(trial.number, "final", result["test"], _written_at(final_dir)))
     final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
                                                       "fold_scores": scores},
-             **retrain_and_test(config, final_dir, kept, guard), "run_dir": "final"}
+             **result, "run_dir": "final", EVALUATIONS: evaluations}
     # (final.json records the run, not this command: whether it was read now is the caller's to say)
     atomic_write_json(record, {k: v for k, v in final.items() if k != "reused"})
     return final
+
+
+#: final.json's list of every evaluation of the test split in the study, oldest first: each
+#: ``{"trial", "run_dir" (None: trained over since), "evaluated_at", "test"}``
+EVALUATIONS = "test_evaluations"
+
+
+def _evaluation(trial: int | None, run_dir: str | None, test: dict[str, Any], when: str | None) -> dict[str, Any]:
+    return {"trial": trial, "run_dir": run_dir, "evaluated_at": when, "test": test}
+
+
+def _moved(evaluations: list[dict[str, Any]], before: str, after: str | None) -> None:
+    for e in evaluations:
+        if e.get("run_dir") == before:
+            e["run_dir"] = after
+
+
+def _free_final_name(out: Path, trial: int | None) -> Path:
+    """Where an earlier final run is kept: ``final-trialNNNN`` (``-2``, ``-3``, ... beside one kept
+    before: shutil.move would put it inside that one)."""
+    base = f"final-trial{trial:04d}" if trial is not None else "final-earlier"
+    path, n = out / base, 1
+    while path.exists():
+        n += 1
+        path = out / f"{base}-{n}"
+    return path
+
+
+def _written_at(run_dir: Path) -> str | None:
+    """When the finished run in ``run_dir`` wrote its summary (and with it its test figures)."""
+    summary = run_dir / "summary.json"
+    if not summary.exists():
+        return None
+    return datetime.fromtimestamp(summary.stat().st_mtime).astimezone().isoformat(timespec="seconds")
+
+
+def recorded_evaluations(out: str | Path, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every evaluation of the test split in the study directory ``out``, oldest first: the final
+    record's (``record``: final.json read) ``"test_evaluations"``; for one written before they
+    were recorded (or none), read back from the finished final runs the directory holds,
+    ``final/`` (the record's trial) and ``final-trialNNNN/``, each dated by its summary.json.
+
+    >>> recorded_evaluations("/nonexistent", {"test_evaluations": [{"trial": 0, "run_dir": "final"}]})
+    [{'trial': 0, 'run_dir': 'final'}]
+    >>> recorded_evaluations("/nonexistent", None)
+    []
+    """
+    import re
+
+    from rnnlab.rundir import RunDir
+
+    listed = record.get(EVALUATIONS) if record is not None else None
+    if isinstance(listed, list):
+        return [dict(e) for e in listed if isinstance(e, dict)]
+    d = Path(out)
+    found = []
+    for run in [*sorted(d.glob("final-trial*")), d / "final"]:
+        number = re.fullmatch(r"final-trial(\d+)(?:-\d+)?", run.name)
+        trial = int(number.group(1)) if number else record.get("trial") if record is not None else None
+        summary = RunDir(run).read_summary() if run.is_dir() else None
+        if isinstance(summary, dict) and summary.get("test") is not None:
+            found.append(_evaluation(trial if isinstance(trial, int) else None, run.name, summary["test"],
+                                     _written_at(run)))
+    return sorted(found, key=lambda e: e["evaluated_at"] or "")
+
+
+def evaluations_note(evaluations: list[dict[str, Any]], metric: Any) -> str:
+    """What the test split's evaluations in a study (:func:`recorded_evaluations`) mean for a
+    reader comparing them, in the words the search and study.html use; "" for one or none.
+
+    >>> from rnnlab.task import task_named
+    >>> print(evaluations_note([{"trial": 0, "run_dir": "final-trial0000", "test": {"acc": 0.81}},
+    ...     {"trial": 2, "run_dir": "final", "test": {"acc": 0.84}}], task_named("classification").headline))
+    the test split has now been evaluated 2 times in this study: trial 0 (earlier final run, final-trial0000/: \
+0.8100), trial 2 (this final run, final/: 0.8400): choosing between them by test score would be selection on the \
+test split
+    """
+    if len(evaluations) < 2:
+        return ""
+    said = []
+    for e in evaluations:
+        value = (e.get("test") or {}).get(metric.name)
+        figure = metric.show(float(value)) if isinstance(value, (int, float)) else "?"
+        run = e.get("run_dir")
+        where = ("this final run, final/" if run == "final" else f"earlier final run, {run}/" if run
+                 else "earlier final run, trained over since")
+        trial = e.get("trial")
+        said.append(f"trial {trial if trial is not None else '?'} ({where}: {figure})")
+    return (f"the test split has now been evaluated {len(evaluations)} times in this study: {', '.join(said)}: "
+            "choosing between them by test score would be selection on the test split")
 
 
 def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> SearchOutcome:
@@ -1196,15 +1446,19 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             # (beside the naive and seasonal-naive figures of the final run itself: retrained on more
             # steps, its MASE scale differs from the train run's)
             trained = trained_phrase(final)
+            # (each final run evaluates the test split once; an earlier best trial's run did too)
+            more = evaluations_note(final.get(EVALUATIONS) or [], headline)
             if final.get("reused"):  # (the same trial's finished final run, read: nothing trained now)
                 say(f"final: trial {best.number}'s final run in {final['run_dir']}/ reused (trained earlier"
                     f"{f': {trained}' if trained else ''})"
                     + (f"; {final_line(final, headline)}, the test split evaluated once, when it was trained"
+                       + (f"; {more}" if more else "")
                        if test else "; no test split (data.test_path is unset): not evaluated"))
             else:
                 resumed = "; continued from the checkpoint of the run cut short" if final.get("resumed") else ""
                 say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
-                    f"split{f' ({trained}{resumed})' if trained else ''}, test split evaluated once" if test else
+                    f"split{f' ({trained}{resumed})' if trained else ''}"
+                    + (f"; {more}" if more else ", test split evaluated once") if test else
                     "no test split (data.test_path is unset): the final run is not evaluated")
     from rnnlab.search.report import write_study_report
 

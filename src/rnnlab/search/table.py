@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab.search.storage import (
     FAILED_ATTR,
     KEPT_EPOCHS_ATTR,
+    REFUSED_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
     interrupted,
@@ -172,12 +173,22 @@ def failures(trials: list[FrozenTrial]) -> list[str]:
     >>> s.add_trial(optuna.create_trial(state=TrialState.WAITING, system_attrs={"retry_history": [3]}))
     >>> failures(s.get_trials())[1]
     'trial 3 failed: RuntimeError: boom; run again as trial 4'
+
+    A trial whose values the config refused before training is stored as pruned (so that the
+    sampler avoids them) and said as refused:
+
+    >>> s.add_trial(optuna.create_trial(state=TrialState.PRUNED, user_attrs={REFUSED_ATTR: "zoneout: no"}))
+    >>> failures(s.get_trials())[-1]
+    'trial 5 refused before training: zoneout: no'
     """
     by_reason: dict[str, list[int]] = {}
+    refused: dict[str, list[int]] = {}
     for t in sorted(trials, key=lambda t: t.number):
         if trial_state(t) == "fail":
             reason = str(t.user_attrs.get(FAILED_ATTR) or "no reason recorded (its worker died?)")
             by_reason.setdefault(reason.strip().splitlines()[-1], []).append(t.number)
+        elif t.state == TrialState.PRUNED and t.user_attrs.get(REFUSED_ATTR):
+            refused.setdefault(str(t.user_attrs[REFUSED_ATTR]).strip().splitlines()[-1], []).append(t.number)
     # (a trial lost to a dead worker or a crash is queued again: which trial runs it)
     rerun_as = reruns(trials)
     lines = []
@@ -185,6 +196,7 @@ def failures(trials: list[FrozenTrial]) -> list[str]:
         again = [f"{n} as trial {rerun_as[n]}" if len(ns) > 1 else f"as trial {rerun_as[n]}"
                  for n in ns if n in rerun_as]
         lines.append(f"{_numbered(ns)} failed: {reason}" + (f"; run again {', '.join(again)}" if again else ""))
+    lines += [f"{_numbered(ns)} refused before training: {reason}" for reason, ns in refused.items()]
     return lines
 
 

@@ -249,18 +249,43 @@ def _written(stamp: datetime, like: str, fmt: str, pad: bool) -> str:
         return stamp.date().isoformat()
     clock = re.split(r"[+\-Z]", like[11:], maxsplit=1)[0]  # "00:30:00" of "00:30:00+00:00"
     spec = "auto" if "." in clock else "minutes" if clock.count(":") == 1 else "seconds"
-    return stamp.isoformat(sep=like[10], timespec=spec)
+    text = stamp.isoformat(sep=like[10], timespec=spec)
+    m = re.search(r"[+-]\d{2}:\d{2}$", text)  # (an offset of seconds, "+00:00:30", is left as isoformat writes it)
+    return text if m is None else text[: m.start()] + _offset_as(m.group(), like)
+
+
+def _offset_as(offset: str, like: str) -> str:
+    """The offset ``offset`` (``+01:00``, as isoformat writes it) in the form the cell ``like``
+    writes its own: ``Z`` for UTC, ``+0100`` compact, ``+01`` hours alone; else as it is.
+
+    >>> _offset_as("+00:00", "2023-11-06T05:00:00Z"), _offset_as("+01:00", "2023-11-06 06:00:00+0100")
+    ('Z', '+0100')
+    """
+    if like.endswith(("Z", "z")) and offset == "+00:00":
+        return like[-1]
+    if re.search(r"[+-]\d{4}$", like):
+        return offset.replace(":", "")
+    if re.search(r"[+-]\d{2}$", like) and offset.endswith(":00"):
+        return offset[:3]
+    return offset
 
 
 def following(cells: list[str], n: int) -> list[str] | None:
     """The ``n`` stamps after the last of ``cells``, written as they are; None unless every cell
     is a stamp of one format and every step between them the same (a fixed time, calendar days at
     one local time, weekdays, or a fixed number of months on the same day and time). Where the
-    offset changes along the column (summer time), the stamps after the end are local times
-    without an offset: which offset they will have is not known.
+    offset changes along the column (summer time), times at a fixed step (hourly) keep the last
+    offset: the step added to the last instant is exact, and a later clock change is not known
+    (:func:`check_dates` says so); calendar days at one local time are local times without an
+    offset: their instant depends on that unknown offset. The offset keeps the column's form
+    (``Z``, ``+0100``).
 
     >>> following(["2023-03-11T00:00:00-05:00", "2023-03-12T00:00:00-05:00", "2023-03-13T00:00:00-04:00"], 1)
     ['2023-03-14T00:00:00']
+    >>> following(["2023-10-29T01:00:00+02:00", "2023-10-29T02:00:00+02:00", "2023-10-29T02:00:00+01:00"], 1)
+    ['2023-10-29T03:00:00+01:00']
+    >>> following(["2023-11-06T04:00:00Z", "2023-11-06T05:00:00Z"], 1)
+    ['2023-11-06T06:00:00Z']
     """
     column = _column(cells)
     if isinstance(column, str) or any(s != 1 for s in column.spans):
@@ -375,8 +400,8 @@ def check_dates(where: str, header: list[str], body: list[list[str]], values: li
     one of the ``values`` columns): its index (:func:`stamp_column`), or None; and what a
     forecaster should hear of it at train time: a gap (missing steps: the model reads rows as
     contiguous, so a season drifts out of phase), or why the forecast after the end will carry no
-    dates. A column that does not run oldest first, one row per date, is refused (a
-    :class:`DataError` naming the file ``where``, the column and the first line out of order):
+    dates, or (times under a day apart) that its dates do not follow a clock change. A column that
+    does not run oldest first, one row per date, is refused (a :class:`DataError` naming the file ``where``, the column and the first line out of order):
     newest-first, the test block would be the oldest dates and the forecast after the end a value
     before the start.
 
@@ -401,13 +426,48 @@ def check_dates(where: str, header: list[str], body: list[list[str]], values: li
         return j, [f"{where}: column {name!r}: the dates {column}; the forecast after the end carries no dates"]
     missing = sum(column.spans) - len(column.spans)
     if not missing:
-        return j, []
+        return j, _clock_notes(where, name, cells, lines, column)
     i = next(i for i, s in enumerate(column.spans) if s > 1)
     return j, [f"{where}: column {name!r} misses {missing} step{'s' if missing != 1 else ''} of {column.step} "
                f"(first gap: {cells[i]} on line {lines[i]}, then {cells[i + 1]} on line {lines[i + 1]}); the model "
                "reads the rows as consecutive steps, so a season drifts out of phase at each gap, and the forecast "
                "after the end carries no dates: add the missing rows (e.g. interpolated values) or cut the series at "
                "the gap"]
+
+
+def _clock_notes(where: str, name: str, cells: list[str], lines: list[int], column: _Column) -> list[str]:
+    """What a forecaster should hear of times at a fixed step under a day whose dates after the end
+    may not be the clock's: rnnlab knows no time zone, so it adds the step to the last time. Times
+    with an offset that changes along the column keep the last offset (their instants are exact; a
+    later clock change is not known). Nothing for dates, steps of a day or more, times at one offset
+    (exact instants), or local times without an offset (the step added, as docs/streams.md says:
+    nothing in such a column shows a clock change).
+
+    >>> hours = ["2024-03-30T11:00:00+01:00", "2024-03-30T12:00:00+01:00"]
+    >>> _clock_notes("s.csv", "t", hours, [2, 3], _column(hours))
+    []
+    """
+    if column.step.unit != "time" or column.step.size >= timedelta(days=1):  # type: ignore[operator]
+        return []
+    last = column.stamps[-1]
+    if last.tzinfo is None:
+        # (no evidence of a clock change: a column that repeated an hour is refused, one that skipped
+        # one has a gap said; a note on every hourly file in UTC or a zone without one would be noise)
+        return []
+    i = max((k for k, s in enumerate(column.stamps) if s.utcoffset() != last.utcoffset()), default=None)
+    if i is None:
+        return []
+    before, after = _offset_of(column.stamps[i]), _offset_of(last)
+    return [f"{where}: column {name!r}: the offset changes along the column ({before} on line {lines[i]}, {after} from "
+            f"line {lines[i + 1]}); the dates after the end keep the last one, {after}: their instants are exact, but "
+            "the offset a later clock change brings is not known (rnnlab knows no time zone), so after one their local "
+            "hour is not the clock's: convert them to the zone for its clock (pandas: pd.to_datetime(dates, utc=True)"
+            ".dt.tz_convert(ZONE), ZONE its name, e.g. 'Europe/Berlin')"]
+
+
+def _offset_of(stamp: datetime) -> str:
+    """The offset of ``stamp`` as isoformat writes it (``+01:00``)."""
+    return stamp.isoformat()[len(stamp.replace(tzinfo=None).isoformat()):]
 
 
 def _unread_dates(where: str, header: list[str], body: list[list[str]], values: list[int], lines: list[int]

@@ -861,18 +861,26 @@ def load_stream(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task
     horizon, season = task.horizon, task.season
     series = read_series(cfg)
     bounds = [split_bounds(len(x), cfg, fold) for x in series.values]
-    _check_windows(series, bounds, cfg, horizon)
+    # The blocks before the windows: a horizon longer than a block is the blocker, and data.bptt or
+    # data.streams, said first, would be fixed in vain (a short series fails both).
     few: dict[str, list[tuple[int, int, int]]] = {"validation": [], "test": []}  # (series, steps, origins)
-    for i, b in enumerate(bounds):
+    for i, (x, b) in enumerate(zip(series.values, bounds, strict=True)):
         where = f"{series.name}" + (f" (series {i})" if len(series.values) > 1 else "")
         for block, start, stop in (("validation", b.train, b.val), ("test", b.val, b.test)):
             if 0 < stop - start < horizon:
+                # (each block held out a horizon long, and a training input with its horizon after it)
+                held = (b.val > b.train) + (b.test > b.val)
+                need = (held + 1) * horizon + 1
+                more = (f"or hold out more: data.{'val' if block == 'validation' else 'test'}_steps" if
+                        len(x) >= need else f"holding out more cannot help: {len(x)} steps are fewer than the {need} "
+                        f"that {'two blocks' if held == 2 else 'a block'} of {horizon} and a training step with its "
+                        f"{horizon} targets need")
                 raise DataError(f"task.horizon: the {block} block of {where} holds {stop - start} steps, fewer than "
-                                f"the horizon; expected horizon <= {stop - start}, got {horizon} (or hold out more: "
-                                f"data.{'val' if block == 'validation' else 'test'}_steps)")
+                                f"the horizon; expected horizon <= {stop - start}, got {horizon} ({more})")
             origins = stop - start - horizon + 1  # (the block's scored origins: _block's)
             if 0 < origins < horizon:
                 few[block].append((i, stop - start, origins))
+    _check_windows(series, bounds, cfg, horizon)
     _warn_few_origins(series, few, horizon, fold)
     train_parts = [x[: b.train] for x, b in zip(series.values, bounds, strict=True)]
     _check_not_constant(series, train_parts, cfg)

@@ -114,7 +114,20 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
         raise RunDirError(f"{run.path}: a {task.name} run has no forecast; pass --data FILE to predict the "
                           f"{'values' if task.values else 'labels'} of the series in FILE "
                           f"({shell_command('rnnlab', 'predict', run.path, '--data', 'FILE')})")
-    loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
+    if data is None:
+        loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
+    else:
+        import warnings
+
+        # run_model reads the run's own file again for its scaling: a note of that file (a gap in its
+        # dates) is no news of FILE, whose own notes read_new_stream says, naming --data.
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            loaded, model, fit = run_model(run, config, task)
+        own = None if config.data.path is None else Path(config.data.path).resolve()
+        for w in said:
+            if own is None or Path(str(w.message).split(": ", 1)[0]).resolve() != own:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     # (a FILE is a series of its own: only data.path is held to the run's training block)
     series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)
     need, why = warmup_steps(config, loaded.reference)

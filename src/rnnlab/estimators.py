@@ -228,6 +228,13 @@ class _RNNEstimator(_KerasHints):
         if self.params is not None:
             if not isinstance(self.params, Mapping):
                 raise ConfigError(f"params: expected a mapping of key paths to values, got {type(self.params).__name__}")
+            for key, path in _KEYWORDS.items():
+                # (neither is documented to win: taking one silently trains what the caller did not ask;
+                # the same value twice is no conflict, e.g. a grid's params__ equal to the keyword)
+                given = getattr(self, key)
+                if given is not None and path in self.params and _plain(self.params[path]) != _plain(given):
+                    raise ConfigError(f"{key}={_plain(given)!r} and params[{path!r}]={_plain(self.params[path])!r} "
+                                      f"set the same key path; give it once (the keyword {key}, or params)")
             values.update(self.params)
         if isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool) and self.steps > 0:
             # A budget given as a keyword is a budget to train: the config's warm-up (the
@@ -523,22 +530,27 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
     def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
         one class is refused in words that name it."""
-        y = _text_labels(_target_array(y))
+        y = _labels(_target_array(y))
+        if isinstance(y, np.ndarray) and y.size and isinstance(y.flat[0], bytes):
+            # (scikit-learn's type_of_target and so its scorers refuse bytes; decoding them here
+            # would make classes_ and predict's labels other than y's)
+            raise DataError(f"y: expected text or numeric labels, got bytes (e.g. {bytes(y.flat[0])!r}), which scikit-learn's "
+                            "scorers do not take; decode them first, e.g. y.astype(str)")
         if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(_classes(y)) < 2:
             raise DataError(f"y: expected at least 2 classes, got 1 class ({np.asarray(y[0]).tolist()!r}) in {len(y)} sample(s)")
         return super()._check_y(y, n_cases, update_classes, allow_single_class)
 
     def score(self, X: Any, y: Any, metric: str | Any = "accuracy", use_proba: bool = False,
               metric_params: dict[str, Any] | None = None) -> float:
-        """aeon's score, with ``y`` read as fit reads it (:func:`_text_labels`): ``" walking"`` is
-        the class ``"walking"`` that predict returns.
+        """aeon's score (accuracy: scikit-learn's ``accuracy_score(y, predict(X))``), with ``y`` as
+        fit takes it (:func:`_target_array`); labels are compared as given, as fit keeps them.
 
         >>> clf = RNNClassifier(hidden_size=4, steps=1, params=FAST, random_state=0)
         >>> X = np.random.default_rng(0).normal(size=(8, 1, 6)); y = np.array([" a", "b "] * 4)
         >>> clf.fit(X, y).classes_.tolist(), 0.0 <= clf.score(X, y) <= 1.0
-        (['a', 'b'], True)
+        ([' a', 'b '], True)
         """
-        return super().score(X, _text_labels(_target_array(y)), metric, use_proba, metric_params)
+        return super().score(X, _labels(_target_array(y)), metric, use_proba, metric_params)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
         codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
@@ -756,7 +768,7 @@ class RNNSequenceTagger(_PerStepEstimator):
         from rnnlab.task import PAD_LABEL
 
         padded, lengths, labels = self._steps(X, y)
-        labels = _text_labels(labels)  # (" up" and "up" one class, as rnnlab train reads a file's)
+        labels = _labels(labels)  # (" up" and "up" two classes, as scikit-learn's scorers count them)
         if labels.ndim != 2:
             raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
         valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
@@ -791,7 +803,7 @@ class RNNSequenceTagger(_PerStepEstimator):
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series that has a label (-100: none)."""
         padded, lengths, labels = self._steps(X, y, "score")
-        labels = _text_labels(labels)
+        labels = _labels(labels)
         inside = valid_steps(lengths, padded.shape[1])
         valid = labelled_steps(labels, inside)
         _check_step_labels(labels, valid)
@@ -1099,24 +1111,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text_labels(y: Any) -> Any:
-    """Labels as ``rnnlab train`` reads a file's (:func:`rnnlab.data.files.text_labels`: text
-    without surrounding whitespace, byte strings decoded), so that the estimator and the command
-    group the same labels into the same classes; an object array of text (a pandas column's) too,
-    and labels per step ([N, T]) alike. Anything else as given.
+def _labels(y: Any) -> Any:
+    """Class labels exactly as the caller gave them (a pandas Series as its numpy array): text
+    is not stripped nor bytes decoded, as ``rnnlab train`` does a file's, because scikit-learn's
+    scorers compare ``predict`` with the caller's ``y``, so ``classes_`` must be ``np.unique(y)``.
+    The trainer only ever sees class codes, never the labels.
 
-    >>> _text_labels(np.array([" walking", "walking", "Walking "])).tolist()
-    ['walking', 'walking', 'Walking']
-    >>> _text_labels(np.array([1, 2])).tolist()
-    [1, 2]
+    >>> _labels(np.array([" walking", "walking", b"x"], dtype=object)).tolist()
+    [' walking', 'walking', b'x']
     """
-    from rnnlab.data import files
-
     if not isinstance(y, np.ndarray) and getattr(y, "ndim", 0) == 1 and hasattr(y, "to_numpy"):  # (a pandas Series)
-        y = y.to_numpy()
-    if isinstance(y, np.ndarray) and y.dtype == object and y.size and all(isinstance(v, str) for v in y.ravel()):
-        y = y.astype(str)
-    return files.text_labels(y, "y") if isinstance(y, np.ndarray) else y
+        return y.to_numpy()
+    return y
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:

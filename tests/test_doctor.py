@@ -404,7 +404,7 @@ def test_input_gate_stuck_shut(kind):
     assert f.numbers["gates"]["f"]["fraction_units_shut"] == 0.0
 
 
-def test_forget_gate_open_is_info_and_gru_update_gate_open_is_warning():
+def test_forget_gate_open_is_info_and_so_is_gru_update_gate_open():
     model = lstm_classifier("rnnlab")
     with torch.no_grad():
         model.rnn.bias_ih_l0[16:32] = 12.0
@@ -415,7 +415,7 @@ def test_forget_gate_open_is_info_and_gru_update_gate_open_is_warning():
     with torch.no_grad():
         gru.bias_hh_l0[16:32] = 12.0
     (f,) = diagnose(Classifier(gru), task(), CE, checks=["gates_stuck"]).by_check("gates_stuck")
-    assert f.severity == "warning" and "update gate open for 100% of units" in f.title
+    assert f.severity == "info" and "update gate open for 100% of units" in f.title  # (chrono init: long memory)
 
 
 # --- the report and the contract ------------------------------------------------------------

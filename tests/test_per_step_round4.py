@@ -98,7 +98,7 @@ def test_search_names_its_score_with_its_direction_and_the_final_budget_rounded_
     said: list[str] = []
     outcome = run_search(SearchOptions(config=str(cfg), out=str(tmp_path / "s"), trials=1), log=said.append)
     first = said[0]
-    assert "val_acc (higher is better) on 2 stratified folds of the training split" in first, first
+    assert "val_acc (per-step accuracy; higher is better) on 2 stratified folds of the training split" in first, first
     final = next(line for line in said if line.startswith("final: "))
     assert "for its whole budget, 5 steps, rounded up to whole epochs (no early stopping)" in final, final
     # (what the run trained after it: whole epochs, past the 5 steps asked for)

@@ -258,4 +258,5 @@ def test_baseline_values_are_the_config_itself_or_none():
     assert baseline_values(space, wide, 3, 4) == (None, "model.zoneout = 0.4 is outside its range 0 .. 0.3")
     bound = parse_config(TEMPLATE.replace("layer_norm = false", 'layer_norm = false\nkernel_constraint = { kind = "max_norm", value = 4.0 }'))
     assert bound.model.kernel_constraint is not None
-    assert baseline_values(space, bound, 3, 4) == (None, "model.max_norm: the config's setting is none of False | True")
+    assert baseline_values(space, bound, 3, 4) == (None, "model.max_norm: the config's setting (model.kernel_constraint = {\"kind\": \"max_norm\", \"value\": 4.0}, "
+                                                      "model.recurrent_constraint = unset) is not among the space's choices (False | True)")

@@ -94,7 +94,8 @@ def guarded(monkeypatch):
 
 def test_a_refused_combination_is_pruned_with_its_reason_and_counts_toward_trials(tmp_path, guarded):
     config, out, lines = write(tmp_path, ALL_REFUSED), tmp_path / "s", []
-    run_search(SearchOptions(config=str(config), out=str(out), trials=3, final=False), log=lines.append)
+    with pytest.raises(SearchError, match="no trial of study"):  # (its trials are recorded before it says so)
+        run_search(SearchOptions(config=str(config), out=str(out), trials=3, final=False), log=lines.append)
     trials = open_existing(out).get_trials()
     # PRUNED without intermediate values (what TPE ranks below every scored trial), reason kept
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3

@@ -8,7 +8,8 @@ The parts, each usable alone:
   :mod:`rnnlab.optim` (decoupled decay, warm restarts, clipping, target-norm controller);
 * introspection — :mod:`rnnlab.introspect`, :class:`Tracker`, :func:`diagnose`,
   :mod:`rnnlab.plots`, :mod:`rnnlab.report`;
-* experiments — the ``rnnlab`` command line (``rnnlab --help``).
+* experiments — the ``rnnlab`` command line (``rnnlab --help``); :func:`load_run` predicts
+  new series from Python with a run it trained.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # loaded on first use (below); named here for type checkers a
     )
     from rnnlab.rundir import RunDir
     from rnnlab.tracker import Tracker, read_tracked
+    from rnnlab.train.predict import TrainedRun, load_run
 
 # What `import rnnlab` leaves to first use (PEP 562), so that it costs little beyond torch: plots
 # (matplotlib), config (pydantic), the doctor, the report, introspection and the tracker.
@@ -61,6 +63,7 @@ _LAZY = {
                     "rnnlab.regularize"),
     **dict.fromkeys(("Tracker", "read_tracked"), "rnnlab.tracker"),
     "RunDir": "rnnlab.rundir",
+    **dict.fromkeys(("TrainedRun", "load_run"), "rnnlab.train.predict"),
 }
 
 
@@ -107,6 +110,7 @@ __all__ = [
     "RunDirError",
     "Rule",
     "Tracker",
+    "TrainedRun",
     "UnitNorm",
     "WeightPenalty",
     "__version__",
@@ -118,6 +122,7 @@ __all__ = [
     "gates",
     "introspect",
     "load_config",
+    "load_run",
     "optim",
     "param_groups",
     "plots",

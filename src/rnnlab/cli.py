@@ -317,6 +317,10 @@ def _train_command(args: argparse.Namespace) -> int:
                 if math.isfinite(model) else ""))
     from rnnlab.rundir import RunDir
 
+    if result.finished_before:  # (--resume of a finished run writes nothing in it: no timing, no report)
+        _say(f"run directory: {result.run_dir} (unchanged)")
+        _say_findings(result)
+        return 0
     unwritten: RnnlabError | None = None
     try:
         # (what a kill while the page is drawn leaves: a session record that says so, not one that looks whole)
@@ -343,7 +347,15 @@ def _train_command(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             result.timing.write(RunDir(result.run_dir))
     _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if unwritten is None else ""))
-    if result.findings:  # last, where the eye lands: did the model fit, does it overfit?
+    _say_findings(result)
+    if unwritten is not None:  # (after the findings: the error line is the last word, and the exit code says it)
+        raise unwritten
+    return 0
+
+
+def _say_findings(result: Any) -> None:
+    """The findings after training, last, where the eye lands: did the model fit, does it overfit?"""
+    if result.findings:
         from rnnlab.doctor import format_findings
 
         _say("\n" + format_findings(result.findings, "After training"))
@@ -351,9 +363,6 @@ def _train_command(args: argparse.Namespace) -> int:
         from rnnlab.doctor.fit import fit_verdict
 
         _say(f"after training: no findings ({fit_verdict(getattr(result.findings, 'checked', {}))})")
-    if unwritten is not None:  # (after the findings: the error line is the last word, and the exit code says it)
-        raise unwritten
-    return 0
 
 
 def _imbalance_said(by_class: dict[str, Any] | None, part: str) -> str:
@@ -618,12 +627,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                             storage=args.storage, study=args.study, out=args.out, final=not args.no_final,
                             reports=args.reports, device=args.device)
     try:
-        outcome = run_search(options, log=None if args.quiet else _say)
+        run_search(options, log=None if args.quiet else _say)  # (no completed trial: a SearchError)
     except WriteRefused as e:  # a full disk, a study directory made read-only: as train says it
         raise RnnlabError(f"{cannot_write(e.error)}; {e.recorded}: {write_fix(e.error)} and rerun the same "
                           "command (it continues the study)") from None
-    if outcome.best is None:
-        raise RnnlabError(f"no trial of study {outcome.study.study_name!r} completed; see `rnnlab study {outcome.out}`")
     return 0
 
 
@@ -1038,7 +1045,8 @@ def _warnings_said_by(command: str) -> Callable[..., None]:
         if not str(Path(filename).resolve()).startswith(_PACKAGE_DIR):
             shown(message, category, filename, lineno, file, line)
             return
-        print(f"rnnlab {command}: warning: {_one_line(Exception(str(message)))}", file=file or sys.stderr, flush=True)
+        # (rnnlab's own warning: whole, as its errors are, a fix's code included)
+        print(f"rnnlab {command}: warning: {_one_line(RnnlabError(str(message)))}", file=file or sys.stderr, flush=True)
 
     return show
 

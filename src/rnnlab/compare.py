@@ -159,7 +159,7 @@ def no_epoch_why(rd: Any) -> str:
     # (a Tracker writes tracked.jsonl only: the epoch records are the loop's to write)
     return (f"has no per-epoch metrics ({state}); in your own loop write one record per epoch, e.g. "
             "tracker.run.append(tracker.run.metrics, {'epoch': epoch, 'step': tracker.step_count, "
-            "'train_loss': ..., 'val_loss': ...})")
+            "'train_loss': ..., 'val_loss': ...}) with epochs counted from 1")
 
 
 def run_summary(run: Path) -> dict[str, Any]:
@@ -1169,7 +1169,7 @@ def default_figures(runs: list[Path]) -> Path:
 def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dict[str, Any]]],
              figures: str | None, say: Callable[[str], None]) -> None:
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
-    from rnnlab.plots.compare import recurrent_weights
+    from rnnlab.plots.compare import norm_panels
     from rnnlab.rundir import TRACKED
 
     out = Path(figures) if figures else default_figures(runs)
@@ -1213,5 +1213,9 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
     plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
     say(f"figure: {out / 'compare_metrics.png'}")
     if any((r / TRACKED).exists() for r in runs):
-        plot_compare_norms(labelled, params=recurrent_weights(runs), path=out / "compare_norms.png")
-        say(f"figure: {out / 'compare_norms.png'}")
+        plan = norm_panels(labelled)
+        if plan.why:
+            say(f"no compare_norms.png: {plan.why}")
+        else:
+            plot_compare_norms(labelled, path=out / "compare_norms.png")
+            say(f"figure: {out / 'compare_norms.png'}")

@@ -581,7 +581,37 @@ class ModelConfig(_LayerKeywords):
         if self.head.frontend_ends and self.frontend is None:
             raise ValueError("'model.head.frontend_ends' = true reads the front-end's features, but there is no "
                              "[model.frontend]; add one or set it to false")
+        self._warn_dropout_lifts_the_bound()
         return self
+
+    def _warn_dropout_lifts_the_bound(self) -> None:
+        """Warn of an IndRNN whose recurrent bound ``|u| <= b`` inverted dropout lifts in training:
+        recurrent dropout (on the fed-back state) and weight drop (on u) scale each kept unit's u
+        by 1/(1-p), so at every training step the effective bound is ``b / (1-p)``. Above 1, the
+        state can grow as its T-th power over T steps (the data's length is not known here: the
+        figure is per 100 steps); evaluation, without dropout, keeps ``b``."""
+        c = self.recurrent_constraint
+        lifting = {k: getattr(self, k) for k in ("recurrent_dropout", "weight_drop") if getattr(self, k) > 0}
+        if self.layer != "indrnn" or c is None or c.kind == "non_neg" or not lifting:
+            return
+        bound = c.value if c.kind == "max_norm" and c.value is not None else 1.0  # (unit_norm: |u| = 1)
+        effective = bound / math.prod(1 - p for p in lifting.values())
+        if effective <= 1:  # (|u|^T still shrinks: nothing explodes)
+            return
+
+        def per_100(x: float) -> str:  # (x^100 can pass a float's range: bound <= 1e6)
+            digits = 100 * math.log10(x)
+            return f"{x ** 100:.3g}" if digits < 300 else f"1e+{digits:.0f}"
+
+        said = " and ".join(f"'model.{k}' = {p:g}" for k, p in lifting.items())
+        over = "".join(f"(1-{p:g})" for p in lifting.values())
+        import warnings
+
+        warnings.warn(f"{said} on an IndRNN with model.recurrent_constraint {c.kind} {bound:.6g}: in training "
+                      f"inverted dropout scales each kept unit's u by 1/(1-p), so the effective bound is "
+                      f"{bound:.6g}/{over} = {effective:.6g} and |u|^T can reach {effective:.6g}^100 = {per_100(effective)} "
+                      f"over 100 steps (the bound allows {per_100(bound)}; evaluation keeps it); set model.zoneout, or "
+                      "model.dropout between stacked layers as Li et al. do, instead", stacklevel=2)
 
 
 class DecayRule(_Section):
@@ -2103,7 +2133,7 @@ kind = "language_model"         # the next token at every step; scored by bits p
 dataset = "python-docs"
 # ...or your own UTF-8 text file instead of `dataset` (a relative path is taken from this folder):
 # path = "my_text.txt"
-tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> at line ends
+tokens = "char"                 # "char": every character | "word": whitespace-separated words, <eos> ending each line that holds a word
 # vocab_size = 10000            # words: keep the most frequent (<unk> included); the rest read as <unk>, counted
 bptt = 100                      # tokens per window: one optimizer step each; the gradient reaches this far back
 streams = 32                    # the text is cut into this many rows (the batch); each row's state carries
@@ -2289,7 +2319,8 @@ stateful_window = 0             # > 0: truncated BPTT over windows of this many 
 # recurrent | bias | norm | embedding | other, or a list) and/or a regex on the parameter name.
 [[training.decay_rules]]
 role = "recurrent"
-weight_decay = 1e-3
+weight_decay = 1e-3             # at lr 3e-3 over 2000 steps: under 1 % of shrink (a run's start says what it
+                                #   gives there); as the benchmarks measured it; 1.8e-2 shrinks 10 % (docs/regularization.md)
 # [[training.decay_rules]]
 # name = "^head\\."
 # weight_decay = 0.0

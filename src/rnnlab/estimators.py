@@ -483,6 +483,35 @@ class _RNNEstimator(_KerasHints):
                                     "[N, C, T] (each series[{order}] in a list)")
         return series_outputs(self.model_, self.inputs_, padded, lengths, "predict")
 
+    def _train_classes(self, padded: np.ndarray, lengths: np.ndarray, labels: np.ndarray, codes: np.ndarray,
+                       scored: np.ndarray) -> None:
+        """Train a classifier (a tagger: per step) on ``labels`` [N] ([N, T]), each scored entry's
+        index in ``classes_`` being ``codes``: the run's data file holds the labels themselves
+        where the run reads them as these classes (:func:`_run_labels`), so that ``rnnlab predict
+        RUN_DIR`` and ``rnnlab.load_run`` answer in them, else the codes, said when the run is
+        kept. The model's outputs follow the run's order of its classes (``label_order``: numbers
+        by value, '9' before '10'), which ``_output_classes`` maps to ``classes_`` by name."""
+        from rnnlab.layers.regularizers import warn_at_user_line
+
+        held, names, why = _run_labels(labels, codes, scored)
+        if why and self.run_dir is not None:  # (a temporary run is read by nobody)
+            warn_at_user_line(f"run_dir {os.fspath(self.run_dir)!r}: the run names its classes by their codes "
+                              f"0..{len(names) - 1} (code k is classes_[k]), not by y's labels, which its data file "
+                              f"would not read as {len(names)} classes: {why}")
+        classes = self._train({"X": padded, "y": held, "lengths": lengths}).classes
+        self._output_classes = np.array([names.index(c) for c in classes], dtype=np.int64)
+
+    def _class_logits(self, logits: np.ndarray) -> np.ndarray:
+        """The model's ``logits`` (classes on the last axis, in the run's order) in ``classes_``'s
+        order. An estimator fitted before the run held labels (no ``_output_classes``) trained on
+        codes, whose order is ``classes_``'s."""
+        order = getattr(self, "_output_classes", None)
+        if order is None:
+            return logits
+        out = np.empty_like(logits)
+        out[..., order] = logits
+        return out
+
 
 #: aeon's tags of the collection estimators (one value per series).
 _COLLECTION_TAGS = {
@@ -555,15 +584,15 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
         codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
         padded, lengths = _series(X, "fit")
-        self._train({"X": padded, "y": codes, "lengths": lengths})
+        self._train_classes(padded, lengths, y, codes, np.ones(len(y), dtype=bool))
         return self
 
     def _predict_proba(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        logits = self._outputs(*_series(X, "predict"))
+        logits = self._class_logits(self._outputs(*_series(X, "predict")))
         return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
     def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        return self.classes_[np.argmax(self._outputs(*_series(X, "predict")), axis=1)]
+        return self.classes_[np.argmax(self._class_logits(self._outputs(*_series(X, "predict"))), axis=1)]
 
     @classmethod
     def _get_test_params(cls, parameter_set: str = "default") -> dict[str, Any] | list[dict[str, Any]]:
@@ -787,18 +816,18 @@ class RNNSequenceTagger(_PerStepEstimator):
             raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
         codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
         self.n_channels_ = padded.shape[2]
-        self._train({"X": padded, "y": np.where(valid, codes, PAD_LABEL).astype(np.int64), "lengths": lengths})
+        self._train_classes(padded, lengths, labels, np.where(valid, codes, PAD_LABEL).astype(np.int64), valid)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """Each class's probability at every step: [N, T, n_classes] (a list of [T_i, n_classes])."""
         logits, lengths = self._predicted(X)
-        return self._as_given(torch.softmax(torch.from_numpy(logits), dim=2).numpy(), lengths, X)
+        return self._as_given(torch.softmax(torch.from_numpy(self._class_logits(logits)), dim=2).numpy(), lengths, X)
 
     def predict(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """The label at every step: [N, T] (a list of [T_i])."""
         logits, lengths = self._predicted(X)
-        return self._as_given(self.classes_[np.argmax(logits, axis=2)], lengths, X)
+        return self._as_given(self.classes_[np.argmax(self._class_logits(logits), axis=2)], lengths, X)
 
     def score(self, X: Any, y: Any) -> float:
         """The accuracy over every valid step of every series that has a label (-100: none)."""
@@ -817,7 +846,7 @@ class RNNSequenceTagger(_PerStepEstimator):
                             f"({', '.join(map(repr, shown[:3]))}{', ...' if len(shown) > 3 else ''}; "
                             f"dtype {labels.dtype})")
         logits, _ = self._predicted(X)
-        return float((self.classes_[np.argmax(logits, axis=2)] == labels)[valid].mean())
+        return float((self.classes_[np.argmax(self._class_logits(logits), axis=2)] == labels)[valid].mean())
 
 
 class RNNSequenceRegressor(_PerStepEstimator):
@@ -1115,7 +1144,8 @@ def _labels(y: Any) -> Any:
     """Class labels exactly as the caller gave them (a pandas Series as its numpy array): text
     is not stripped nor bytes decoded, as ``rnnlab train`` does a file's, because scikit-learn's
     scorers compare ``predict`` with the caller's ``y``, so ``classes_`` must be ``np.unique(y)``.
-    The trainer only ever sees class codes, never the labels.
+    The run's data file holds them as its reader takes them (:func:`_run_labels`), and the run
+    names its classes as that reader spells them (``" cat"`` as ``"cat"``).
 
     >>> _labels(np.array([" walking", "walking", b"x"], dtype=object)).tolist()
     [' walking', 'walking', b'x']
@@ -1139,6 +1169,56 @@ def _classes(labels: np.ndarray) -> np.ndarray:
     except TypeError:
         kinds = sorted({type(v).__name__ for v in labels.ravel()})
         raise DataError(f"y: expected labels of one type, got {' and '.join(kinds)} labels") from None
+
+
+def _run_labels(labels: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray, list[str], str]:
+    """What a classifier's run data file holds as ``y`` for ``labels`` (its ``scored`` entries of
+    class index ``codes``), the name the run gives each class of ``classes_``, and why the labels
+    are not written ("": they are). The labels themselves (numbers as numbers, text as unicode:
+    ``np.savez`` without pickle), where the run reads them (docs/tasks.md, "Class labels") as these
+    classes one for one; else the codes (-100 kept), named ``"0"``, ``"1"``, ...: labels that
+    differ only in case, that mark a missing value, that are one without their surrounding
+    spaces, or numbers that look like regression targets to it (most classes of one series).
+
+    >>> held, names, why = _run_labels(np.array(["10", " 9", "10"]), np.array([0, 1, 0]), np.ones(3, bool))
+    >>> held.tolist(), names, why
+    (['10', ' 9', '10'], ['10', '9'], '')
+    >>> _run_labels(np.array(["walk", "Walk", "NA"]), np.array([2, 0, 1]), np.ones(3, bool))[1:]
+    (['0', '1', '2'], "labels that differ only in case ('walk', 'Walk')")
+    """
+    from rnnlab.data.checks import case_groups, check_not_regression, missing_labels
+    from rnnlab.data.files import text_labels
+
+    n_classes = int(codes[scored].max()) + 1
+    held = np.array(labels.tolist()) if labels.dtype == object else labels  # (str objects as unicode)
+    why = ""
+    try:
+        read = text_labels(held, "y") if held.dtype.kind in "biufUS" else None  # (stripped; bytes decoded)
+    except DataError:  # (bytes that are no UTF-8 text)
+        read = None
+    if read is None:
+        why = f"labels of dtype {labels.dtype}"
+    else:
+        groups = case_groups(read[scored])
+        missing = missing_labels(read[scored])
+        if groups:
+            why = f"labels that differ only in case ({', '.join(map(repr, groups[0]))})"
+        elif len(missing):
+            why = f"labels that mark a missing value ({str(read[scored][missing[0]])!r})"
+        elif labels.ndim == 1:  # (per step, the run takes any numbers as classes)
+            try:
+                check_not_regression(read, "y")
+            except DataError:
+                why = "numbers that look like regression targets to it (most classes of a single series)"
+    if not why:
+        first = [np.flatnonzero(scored.ravel() & (codes.ravel() == k))[0] for k in range(n_classes)]
+        names = [str(read.ravel()[i]) for i in first]
+        if len(set(names)) == n_classes:
+            return held, names, ""
+        same = next(n for n in names if names.count(n) > 1)
+        spelt = [repr(str(labels.ravel()[i])) for i, n in zip(first, names, strict=True) if n == same]
+        why = f"labels that are one without their surrounding spaces ({', '.join(spelt)})"
+    return codes, [str(k) for k in range(n_classes)], why
 
 
 def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:

@@ -101,12 +101,14 @@ from rnnlab.rundir import (
     HEALTH,
     METRICS,
     PARAM_GROUPS,
+    PARTIAL_KEYS,
     RECORDED_BY_LIGHTNING,
     RECORDED_BY_OWN_LOOP,
     SUMMARY,
     TRACKED,
     RunDir,
     atomic_write_text,
+    partial_epoch,
     recorded_by,
 )
 from rnnlab.shellcmd import shell_command
@@ -182,7 +184,7 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     minimized = penalized_of(rd)
     rows = [(_record_label(k)[:-1] + ", AR/TAR penalty included)" if k == "train_loss" and minimized
              else _record_label(k), v) for k, v in last.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in PARTIAL_KEYS]
     summary = rd.read_summary()
     if summary is not None:
         for split in ("test", "train_eval"):
@@ -204,6 +206,8 @@ def _final_metrics(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
     which = "" if restored is None else \
         f"; the test and train (eval) rows: the weights of epoch {hk.num(restored)}, restored by early stopping"
     compared = hk.guarded(f"{SUMMARY}'s baselines", lambda: _baseline_table(summary, restored))
+    cut = partial_epoch(last)  # (its training rows: a mean over the steps it took, not a whole epoch's)
+    which = (f" (partial: {hk.num(cut[0])} of its {hk.num(cut[1])} steps, where the budget ended)" if cut else "") + which
     return (f"{compared}<p class='sub'>after epoch {hk.num(last.get('epoch', len(records)))}{which}</p>"
             f"<table>{body}</table>" + hk.guarded("the figures by class", lambda: _by_class(rd)))
 
@@ -1056,7 +1060,8 @@ def _weight_norms(rd: RunDir) -> str:
     else:
         with_lines = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])
         lines_params = with_lines[:MAX_LINE_PANELS]
-        parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params, per_gate=True),
+        # (the restored epoch marked as on the metric curves: the weights the verdicts are about)
+        parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params, per_gate=True, run=rd),
                           "weight norms over steps"))
         parts.append(_not_drawn(with_lines, lines_params))
         shown |= {(n, f"{norm}_{k}") for n in with_lines for k in ("mean", "max")}

@@ -65,7 +65,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -451,7 +451,24 @@ class RunDir:
         Traceback (most recent call last):
         ...
         rnnlab.rundir.RunDirGone: the run directory .../run disappeared while writing metrics.jsonl (metrics.jsonl, which this run wrote before, was removed)
+
+        A record that the reader of its file would refuse (:meth:`read_metrics`, :meth:`read_tracked`,
+        :meth:`read_resumes`) is refused here, by the same check, and nothing is written: a loop of
+        the caller's own learns it at its first record, not when ``rnnlab compare`` reads the run.
+
+        >>> with RunDir.for_writing(Path(tempfile.mkdtemp()) / "run", new=True) as run:
+        ...     run.append(run.metrics, {"epoch": 0, "train_loss": 0.5})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.RunDirError: metrics.jsonl: expected an integer 'epoch' >= 1, got a number 0 (one record per epoch, epochs counted from 1, ...): the record was not written
         """
+        rule = _RECORD_RULES.get(file.name) if file.parent == self.path else None
+        if rule is not None:
+            check, what = rule
+            # (as the reader will see the record: NumPy and torch scalars as numbers, NaN restored)
+            problem = check(_restore(jsonable(record)))
+            if problem:
+                raise RunDirError(f"{file.name}: {problem} ({what}): the record was not written")
         again = file in self._appended
         try:
             _append(file, _line(record), create=not again)
@@ -785,6 +802,15 @@ def _check_resume_record(rec: dict[str, Any]) -> str | None:
     if not (isinstance(changed, dict) and all(isinstance(v, list) and len(v) == 2 for v in changed.values())):
         return "expected 'changed' to be an object {key: [old, new]}"
     return None
+
+
+#: Each record file's check (what its reader refuses) and its rule in words; :meth:`RunDir.append`
+#: refuses what the reader would.
+_RECORD_RULES: dict[str, tuple[Callable[[dict[str, Any]], str | None], str]] = {
+    METRICS: (_check_metrics_record, "one record per epoch, epochs counted from 1, every value a number"),
+    TRACKED: (_check_tracked_record, "one statistic per record: 'step' >= 0, 'name', 'stat' and a numeric 'value'"),
+    RESUMES: (_check_resume_record, "one record per resume: 'after_epoch' and 'changed'"),
+}
 
 
 def jsonable(value: Any) -> Any:
@@ -1386,3 +1412,24 @@ def discard_run(path: str | os.PathLike[str], lock: DirLock | None = None, *,
             (p / CHECKPOINTS).rmdir()
         if lock is None and set(os.listdir(p)) <= {RUN.marker, LOCK_FILE}:
             shutil.rmtree(p)
+
+
+#: The keys of an epoch's record (metrics.jsonl) that one cut short by the budget holds: the
+#: optimizer steps it took, and those of a whole epoch (absent from a whole epoch's record).
+PARTIAL_KEYS = ("steps_in_epoch", "steps_per_epoch")
+
+
+def partial_epoch(record: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``(steps it took, steps of a whole epoch)`` of an epoch's record (a line of metrics.jsonl)
+    where training ended within that epoch (a stream's exact ``training.steps``:
+    :func:`rnnlab.train.trainer.exact_steps`), its training figures a mean over those steps alone; None for a whole
+    epoch, and for the records of an rnnlab before these keys.
+
+    >>> partial_epoch({"epoch": 13, "step": 330, "steps_in_epoch": 6, "steps_per_epoch": 27})
+    (6, 27)
+    >>> partial_epoch({"epoch": 12, "step": 324}) is None
+    True
+    """
+    took, whole = (record.get(k) for k in PARTIAL_KEYS)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (took, whole))
+    return (int(took), int(whole)) if numbers and took < whole else None

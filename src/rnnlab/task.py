@@ -17,7 +17,8 @@ names it; :func:`task_for` builds it (an absent section is classification, as be
 * **language_model**: the next token of a text at every step (:mod:`rnnlab.data.text`: the
   inputs are token ids, read through an embedding; the head is the decoder over the
   vocabulary); cross-entropy over the valid steps; ``loss`` (nats per token), ``ppl``
-  (perplexity, ``exp(loss)``) and ``bpc`` (bits per token, ``loss / ln 2``: bits per character
+  (perplexity, ``2^bpc`` of the cross-entropy alone: ``train_loss`` adds AR/TAR) and ``bpc``
+  (bits per token, ``loss / ln 2``: bits per character
   with ``data.tokens = "char"``), all lower-is-better (score ``val_bpc``). A stream task: the
   text is read in ``data.streams`` rows whose state carries across windows of ``data.bptt``
   tokens; the fit it must reach is the training part's unigram entropy.

@@ -72,7 +72,7 @@ from rnnlab.errors import RunDirError
 from rnnlab.gates import (
     GATES,
     GateLayout,
-    has_gate_layout,
+    kind_of,
     layer_weights,
     split_gate_axis,
     stored_parameter,
@@ -196,7 +196,9 @@ class Tracker:
 
     Args:
         run_dir: the run directory (created if missing).
-        model: the model whose parameters are tracked.
+        model: the model whose parameters are tracked. A cell of its own whose declared
+            ``gate_layout`` does not fit its weights is refused here, with
+            :func:`rnnlab.introspect.gate_weights`' one-line error (its norms would not split per gate).
         weights_every: record weight norms every this many steps (0: never).
         grads_every: record gradient norms and the update ratio every this many steps (0: never).
         params: parameter names or ``fnmatch`` patterns (``"lstm.*"``, ``"*weight_hh*"``) to
@@ -244,6 +246,7 @@ class Tracker:
                                  start_step=start_step)
         # (before RunDir, which creates the directory: a refused model leaves no empty run behind)
         self.params = _select(model, params)
+        self._layouts = _param_layouts(model, self.params)
         self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.path = self.run.tracked
         self.model = model
@@ -260,7 +263,6 @@ class Tracker:
         self.last_records: list[dict[str, Any]] = []
         """The records the last :meth:`step` wrote (empty when nothing was due)."""
         self._closed = False
-        self._layouts = _param_layouts(model, self.params)
         # The parameters whose gates the file does not name yet: written with this tracker's first
         # records (a tracker that records nothing writes nothing); a resumed run's file names them
         # already, as the uninterrupted run's does (truncate_after finds them).
@@ -570,23 +572,46 @@ def _checked_loss(loss: object) -> Tensor | float | None:
 def _param_layouts(model: nn.Module, params: list[tuple[str, nn.Parameter]]) -> dict[str, TrackedGates]:
     """``{name: TrackedGates}`` of the tracked ``params``: where ``model``'s recurrent layers stack
     gates (:func:`rnnlab.gates.layer_weights`, the split the TensorBoard export uses), else
-    :data:`NO_GATES`."""
+    :data:`NO_GATES`. A cell whose declared gate layout does not fit its weights is refused with
+    :func:`rnnlab.gates.layer_weights`' own error (as ``gate_weights`` and the health check say it):
+    tracked as if it declared none, its norms would be drawn whole where the user expects gates.
+
+    >>> from rnnlab.gates import GateLayout
+    >>> class ThreeRowsPerUnit(nn.Module):  # declares the 4 gates of an LSTM, holds 3 blocks of rows
+    ...     gate_layout = GateLayout("lstm", kernel="ih.weight", recurrent="hh.weight")
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden_size, self.ih, self.hh = 2, nn.Linear(3, 6), nn.Linear(2, 6)
+    >>> import rnnlab
+    >>> net = rnnlab.Recurrent(ThreeRowsPerUnit())
+    >>> _param_layouts(net, list(net.named_parameters()))
+    Traceback (most recent call last):
+    ...
+    ValueError: gate_layout.kernel: ThreeRowsPerUnit.ih.weight has shape (6, 3), expected 4 gates of 'lstm' (i, f, g, o) stacked along dim 0: [G·H, input] = (8, 3) for its hidden_size H=2; if it stacks 3 gates, declare a kind of its own with their names, GateLayout('my_kind', gates=(...), ...)
+    """
     from rnnlab.introspect.modules import recurrent_modules
 
     # (by the stored tensor, as named_parameters lists it: a parametrized weight is tracked as its
     # ".original", and a cell's layout names parameters relative to the cell)
     found: dict[int, TrackedGates] = {}
     for _, module in recurrent_modules(model):
-        try:
-            if not has_gate_layout(module):
+        builtin = kind_of(module) is not None
+        # (a cell declares a layout in either direction: the health check's criterion, so that the
+        # tracker refuses what its gate_layout finding reports)
+        cells = (getattr(module, "cell", None), getattr(module, "reverse_cell", None))
+        if not builtin and all(getattr(c, "gate_layout", None) is None for c in cells):
+            continue  # (a cell of one's own that declares none: tracked whole, as gate_weights leaves it)
+        try:  # (a direction that declares none: layer_weights says which, and how to declare it)
+            split = layer_weights(module)
+        except (TypeError, ValueError):
+            if builtin:  # (never seen: a layer of torch's or rnnlab's own is tracked whole, as before)
                 continue
-            for lw in layer_weights(module):
-                for comp, pname in lw.names.items():
-                    owner, _, leaf = pname.rpartition(".")
-                    stored = stored_parameter(module.get_submodule(owner) if owner else module, leaf)
-                    found[id(stored)] = TrackedGates(lw.kind, comp, GATES[lw.kind])
-        except (TypeError, ValueError):  # (a cell's wrong layout: its own errors say so where it is split)
-            continue
+            raise
+        for lw in split:
+            for comp, pname in lw.names.items():
+                owner, _, leaf = pname.rpartition(".")
+                stored = stored_parameter(module.get_submodule(owner) if owner else module, leaf)
+                found[id(stored)] = TrackedGates(lw.kind, comp, GATES[lw.kind])
     return {name: found.get(id(p), NO_GATES) for name, p in params}
 
 

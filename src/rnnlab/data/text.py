@@ -3,17 +3,20 @@
 A text (a user's UTF-8 file in ``data.path``, or the bundled ``python-docs``: the documentation
 topics Python's standard library ships in ``pydoc_data.topics``, about 465 k characters, nothing
 copied into this repository) becomes one stream of tokens (``data.tokens``): ``"char"`` (every
-character, newlines included) or ``"word"`` (whitespace-separated words, each line ended by
+character, newlines included) or ``"word"`` (whitespace-separated words, each line that holds
+one ended by ``<eos>``: a blank line gives no token, where AWD-LSTM's ``data.py`` gives it an
 ``<eos>``). The stream is split *contiguously*: the validation and test parts are its tail
 blocks, so the model never trains on text that comes after what it is scored on. The
 vocabulary comes from the training part only (at most ``data.vocab_size`` tokens, the most
 frequent); a token it does not hold becomes ``<unk>`` (id 0) and is counted in each part
 (:attr:`TextData.unknown`, recorded in ``summary.json``), never an error, as is a token written
 ``<unk>`` in the text (Penn Treebank's rare words: the model reads and predicts them as any
-``<unk>``; :attr:`TextData.literal` says how many were written so); training warns when
-more than 5 % of the validation tokens are unknown while no training token is (the model never
-learned to predict ``<unk>``), and when more than 5 % of the training tokens are (a cap so small
-that the score mostly measures predicting ``<unk>``): :meth:`TextData.unseen_unknown_note`.
+``<unk>``; :attr:`TextData.literal` says how many were written so); training warns at its
+start when more than 5 % of the training tokens are unknown (a cap so small that that share of
+the score is predicting ``<unk>``), and when more than 5 % of the validation or the test tokens
+are, over twice the training part's share: with none in training the model never learned to
+predict ``<unk>``, else their scores are flattered or raised by it
+(:meth:`TextData.unknown_notes`).
 
 Example:
     >>> vocab = Vocabulary.from_tokens(list("abba"))
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import typing
 from collections import Counter
@@ -53,10 +57,15 @@ UNK = "<unk>"
 EOS = "<eos>"
 #: The line ends of Python's text mode (universal newlines), and only those.
 _LINE_END = re.compile(r"\r\n|\r|\n")
-#: The fraction of unknown validation tokens, with none in training, that training warns of
-#: (:meth:`TextData.unseen_unknown_note`): on a large text with a capped vocabulary a few
-#: percent are usual, and the model learned to predict ``<unk>`` from the training part's.
+#: The fraction of unknown tokens in the training, validation or test part over which a run warns
+#: (:meth:`TextData.unknown_notes`; a held-out part's only at over twice the training share): on a
+#: large text with a capped vocabulary a few percent are usual, and the model learned to predict
+#: ``<unk>`` from the training part's.
 UNSEEN_UNKNOWN = 0.05
+#: How many bits the cost of a held-out ``<unk>`` (-log2 of its training share) must differ from
+#: an average training token's (the unigram entropy) for :meth:`TextData.unknown_notes` to
+#: say the held-out parts' larger share of ``<unk>`` changes their scores.
+UNKNOWN_COST_GAP = 1.0
 #: Each part of a split text, in words.
 _PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
 #: Bundled texts (``data.dataset``), read from what Python installs.
@@ -146,13 +155,18 @@ def check_text(text: str, where: str) -> None:
 
 def tokenize(text: str, tokens: str, open_end: bool = False) -> list[str]:
     """``text`` as a list of tokens: its characters (``"char"``), or its whitespace-separated
-    words with ``<eos>`` ending each line (``"word"``). ``open_end``: the text's last line goes
-    on (a prompt to continue), so it ends with ``<eos>`` only when the text ends with a line end.
+    words with ``<eos>`` ending each line that holds a word (``"word"``; a blank line, or one of
+    whitespace only, gives no token: a run's checkpoint fingerprints its token ids, so another
+    rule would refuse to resume every run on a text with blank lines). ``open_end``: the text's
+    last line goes on (a prompt to continue), so it ends with ``<eos>`` only when the text ends
+    with a line end.
     A line ends at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's text mode reads them: a form feed
     (common in Python source), NEL or U+2028 is whitespace inside a line.
 
     >>> tokenize("to be\\nor", "word"), tokenize("ab\\n", "char")
     (['to', 'be', '<eos>', 'or', '<eos>'], ['a', 'b', '\\n'])
+    >>> tokenize("to be\\n\\n  \\nor\\n", "word")
+    ['to', 'be', '<eos>', 'or', '<eos>']
     >>> tokenize("to be\\nor", "word", open_end=True), tokenize("to be\\n", "word", open_end=True)
     (['to', 'be', '<eos>', 'or'], ['to', 'be', '<eos>'])
     """
@@ -327,45 +341,90 @@ class TextData:
                  for split, n in c["unknown"].items() if n]
         return ", ".join(parts) + " unknown, mapped to <unk>" if parts else ""
 
-    def unseen_unknown_note(self) -> str:
-        """A warning about ``<unk>`` ("" when there is nothing to say), naming ``data.vocab_size``.
+    def unknown_notes(self) -> list[str]:
+        """The warnings about ``<unk>``, each one line naming ``data.vocab_size`` (none when there is
+        nothing to say), said at a run's start (a property of the data, the test part's too, not a
+        choice made on it).
 
         When more than :data:`UNSEEN_UNKNOWN` of the *training* tokens read as ``<unk>`` (a cap
-        far too small), the score mostly measures predicting ``<unk>``: the line gives the share
-        and the sizes that would keep 95 % and 99 % of the training tokens. When more than that
-        share of the validation tokens are unknown while no training token is, the vocabulary
-        holds every training token, so the model never reads ``<unk>`` in training and cannot
-        predict the unknown ones (test perplexity suffers, unexplained): the line suggests a cap,
-        the tokens seen at least twice in training, and ``<unk>``, so the rarest read as ``<unk>``.
+        far too small), a line gives the share (that share of the tokens scored is ``<unk>``; above
+        half, the score mostly measures predicting ``<unk>``) and the sizes that would keep 95 % and
+        99 % of the training tokens. A held-out part (validation, test) whose share of ``<unk>`` is
+        over :data:`UNSEEN_UNKNOWN` and more than twice the training part's gets a line from
+        :meth:`_held_out_note`.
 
         >>> d = split_text("a b c d e f a b c d a b\\nx y z q", DataConfig(dataset="python-docs", tokens="word",
         ...                test_fraction=0.0, val_steps=5))
-        >>> d.unseen_unknown_note()[:80]
+        >>> d.unknown_notes()[0][:80]
         'data.vocab_size: 4 of the 5 validation tokens (80%) are not in the vocabulary, w'
         >>> split_text("aaaaaaaabc" * 10, DataConfig(dataset="python-docs", vocab_size=2, test_fraction=0.0,
-        ...            val_fraction=0.0)).unseen_unknown_note()[:76]
+        ...            val_fraction=0.0)).unknown_notes()[0][:76]
         'data.vocab_size: 20 of the 100 training tokens (20%) read as <unk> (vocabula'
         """
-        if (capped := self._capped_note()):
-            return capped
-        seen, unknown = len(self.val), self.unknown.get("val", 0)
-        if self.unknown.get("train", 0) or not seen or unknown <= UNSEEN_UNKNOWN * seen:
+        return [f"data.vocab_size: {note}" for note in (self._capped_note(), self._held_out_note()) if note]
+
+    def unseen_unknown_note(self) -> str:
+        """:meth:`unknown_notes` in one string ("" when there is nothing to say), for a caller that
+        says them at once; a run warns each on its own line.
+
+        >>> split_text("ab" * 50, DataConfig(dataset="python-docs")).unseen_unknown_note()
+        ''
+        """
+        return " ".join(self.unknown_notes())
+
+    def _held_out_note(self) -> str:
+        """What the held-out parts' larger share of ``<unk>`` does to their scores ("" when no part
+        holds more than :data:`UNSEEN_UNKNOWN` of its tokens as ``<unk>`` and more than twice the
+        training part's share), the validation and the test part alike.
+
+        With no ``<unk>`` in training the model never learned to predict it: each costs
+        -log2 p(<unk>) bits, p(<unk>) the little probability left to a token never a target, and
+        the line suggests a cap so the rarest training tokens read as ``<unk>``. Otherwise a model
+        predicts ``<unk>`` near its training share: each costs about -log2 of that share, said
+        against the training part's unigram entropy (an average token by its frequency alone)
+        where the two differ by :data:`UNKNOWN_COST_GAP` bits or more: cheaper, the held-out
+        scores are flattered (a validation score below the training one is then no sign of
+        generalization); dearer, they suffer.
+        """
+        share = self.unknown.get("train", 0) / len(self.train)
+        sizes = {"val": len(self.val), "test": len(self.test) if self.test is not None else 0}
+        over = [(split, self.unknown.get(split, 0), n) for split, n in sizes.items()
+                if n and self.unknown.get(split, 0) > max(UNSEEN_UNKNOWN, 2 * share) * n]
+        if not over:
             return ""
-        counts = np.bincount(self.train, minlength=self.vocab.size)
-        twice = int((counts[1:] >= 2).sum())  # (<unk>, id 0, aside)
+        parts = " and ".join(f"{k} of the {n} {_PART_NAMES[split]} tokens ({k / n:.0%})" for split, k, n in over)
+        named = " and ".join(_PART_NAMES[split] for split, _, _ in over)
         kind = "word" if self.vocab.joiner else "character"
-        # (no smaller than what keeps all but UNSEEN_UNKNOWN of the training tokens: a smaller cap
-        # would draw the warning about a cap far too small, _capped_note)
-        least = self._size_keeping(1 - UNSEEN_UNKNOWN)
-        size = max(twice + 1, least, 2)
-        why = (f"the {twice} {kind}s seen at least twice in training, and <unk>" if size == max(twice + 1, 2) else
-               f"the {kind}s of {1 - UNSEEN_UNKNOWN:.0%} of the training tokens, and <unk>: a smaller cap would read "
-               f"more of them as <unk>")
-        cap = f"e.g. data.vocab_size = {size} ({why})" if size < self.vocab.size else f"below {self.vocab.size}"
-        return (f"data.vocab_size: {unknown} of the {seen} validation tokens ({unknown / seen:.0%}) are not in the "
-                f"vocabulary, while every training token is (vocabulary {self.vocab.size}, every training {kind}): "
-                f"the model never reads <unk> in training, so it cannot predict the unknown ones and the test "
-                f"perplexity suffers; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}")
+        if not share:
+            counts = np.bincount(self.train, minlength=self.vocab.size)
+            twice = int((counts[1:] >= 2).sum())  # (<unk>, id 0, aside)
+            # (no smaller than what keeps all but UNSEEN_UNKNOWN of the training tokens: a smaller
+            # cap would draw the warning about a cap far too small, _capped_note)
+            least = self._size_keeping(1 - UNSEEN_UNKNOWN)
+            size = max(twice + 1, least, 2)
+            why = (f"the {twice} {kind}s seen twice or more, and <unk>" if size == max(twice + 1, 2)
+                   else f"the {kind}s of {1 - UNSEEN_UNKNOWN:.0%} of the training tokens, and <unk>: a smaller cap "
+                        f"would read more of them as <unk>")
+            # (what the cap buys: a few rare training tokens as <unk> still make each held-out one dear)
+            folded = 1 - sum(self.frequencies[:size - 1]) / len(self.train)
+            cap = (f"e.g. data.vocab_size = {size} ({why}; each <unk> then costs about {-math.log2(folded):.1f} "
+                   f"bits, -log2 {folded * 100:.2g}%)" if size < self.vocab.size else f"below {self.vocab.size}")
+            return (f"{parts} are not in the vocabulary, while every training token is (vocabulary "
+                    f"{self.vocab.size}): the model never reads <unk> in training, so each costs -log2 p(<unk>) bits "
+                    f"for a p(<unk>) it never learned (often more than the log2 {self.vocab.size} = "
+                    f"{math.log2(self.vocab.size):.1f} bits of a uniform guess), and the {named} bits per token "
+                    f"suffer; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}, or train on "
+                    f"text that holds them")
+        cost, average = -math.log2(share), self.unigram_entropy() / math.log(2)
+        if abs(cost - average) < UNKNOWN_COST_GAP:
+            return ""
+        flattered = cost < average
+        return (f"{parts} read as <unk>, more than twice the training part's {share:.0%}: each <unk> costs about "
+                f"{cost:.1f} bits (-log2 {share:.0%}, what a model that learned the training share predicts), "
+                f"{'less' if flattered else 'more'} than the {average:.1f} bits of an average training token by its "
+                f"frequency alone (the unigram entropy), so the {named} score{'s are' if len(over) > 1 else ' is'} "
+                + ("flattered by it" + (": a validation score below the training score is then no sign of "
+                                        "generalization" if over[0][0] == "val" else "") if flattered else "raised by it"))
 
     def _capped_note(self) -> str:
         # (the tokens the cap maps to <unk>: those written <unk> stay <unk> whatever the cap)
@@ -375,10 +434,14 @@ class TextData:
         kind = "word" if self.vocab.joiner else "character"
         written = (f"; besides the {self.literal['train']} written <unk> in the text"
                    if self.literal.get("train") else "")
-        return (f"data.vocab_size: {unknown} of the {total} training tokens ({unknown / total:.0%}) read as <unk> "
-                f"(vocabulary {self.vocab.size}, <unk> included{written}): the score then mostly measures predicting "
-                f"<unk>, not the text; data.vocab_size = {self._size_keeping(0.95)} keeps the {kind}s of 95 % of the "
-                f"training tokens, {self._size_keeping(0.99)} those of 99 % (every {kind}: {len(self.frequencies) + 1})")
+        share = unknown / total
+        # (a share, not "mostly": at 11 % most of what the score measures is still the text)
+        measures = ("the score then mostly measures predicting <unk>, not the text" if share > 0.5 else
+                    f"that share of the tokens scored is <unk>, not the text's {kind}s")
+        return (f"{unknown} of the {total} training tokens ({share:.0%}) read as <unk> "
+                f"(vocabulary {self.vocab.size}, <unk> included{written}): {measures}; data.vocab_size = "
+                f"{self._size_keeping(0.95)} keeps the {kind}s of 95 % of the training tokens, "
+                f"{self._size_keeping(0.99)} those of 99 % (every {kind}: {len(self.frequencies) + 1})")
 
     def _size_keeping(self, share: float) -> int:
         """The ``data.vocab_size`` (``<unk>`` included) whose most frequent training tokens make up
@@ -521,7 +584,7 @@ def load_text(cfg: DataConfig, fold: Fold | None = None) -> DataSplits:
 
     text = bundled_text(cfg.dataset) if cfg.dataset is not None else read_text(str(cfg.path))
     parts = split_text(text, cfg, fold)
-    if (note := parts.unseen_unknown_note()):
+    for note in parts.unknown_notes():
         warn_once(note)
     steps = len(parts.train) - 1  # inputs with a next token
     # (both messages count the same way: the training part's tokens, and of them the inputs a window reads)

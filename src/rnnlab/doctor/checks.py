@@ -776,6 +776,27 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
 # (the built-in gated kinds' sigmoid gates, as the one gate registry says: LSTM i, f, o; GRU r, z)
 _SIGMOID_GATES = {kind: tuple(g for g, a in GATE_ACTIVATIONS[kind].items() if a == "sigmoid") for kind in ("lstm", "gru")}
 
+#: The gate of each built-in gated kind that keeps the state when open (long memory), what opens it
+#: on purpose, and what else it does open: the LSTM's forget gate (c = f ⊙ c + i ⊙ g) and the
+#: GRU's update gate (h = (1 − z) ⊙ n + z ⊙ h, torch's convention). Chrono initialisation (Tallec
+#: & Ollivier 2018) opens either. ``gates_stuck`` calls either one held open a note, not a fault.
+_KEEP_GATES: dict[str, tuple[str, str, str]] = {
+    "lstm": ("f", "unit_forget_bias, chrono initialisation", ""),
+    "gru": ("z", "chrono initialisation of its bias", " While it is open the layer writes little of each new "
+            "candidate (1 − z of it), so the candidate's and the reset gate's weights learn slowly until it closes."),
+}
+
+
+def _keeps_state(kind: str, stuck: list[tuple[str, float, float]]) -> bool:
+    """Whether the only gate ``stuck`` in a layer of ``kind`` is the one that keeps the state,
+    held open for all of its stuck units (:data:`_KEEP_GATES`).
+
+    >>> _keeps_state("gru", [("z", 0.88, 0.0)]), _keeps_state("gru", [("z", 0.5, 0.3)]), _keeps_state("lstm", [("i", 0.9, 0.0)])
+    (True, False, False)
+    """
+    keep = _KEEP_GATES.get(kind, ("",))[0]
+    return all(g == keep and shut == 0.0 for g, _, shut in stuck)
+
 
 def _stuck_gates(
     r: GateRecord, th: Thresholds
@@ -829,7 +850,7 @@ def _blocked_gates(obs: Observations, th: Thresholds) -> dict[str, BlockedGate]:
         if r.kind not in _SIGMOID_GATES or r.where in found:
             continue
         split, numbers, stuck = _stuck_gates(r, th)
-        blocking = [(g, o, c) for g, o, c in stuck if not (r.kind == "lstm" and g == "f" and c == 0.0)]
+        blocking = [(g, o, c) for g, o, c in stuck if not _keeps_state(r.kind, [(g, o, c)])]
         if blocking:
             g, o, c = blocking[0]
             found[r.where] = BlockedGate(r.where, r.kind, g, "shut" if c >= o else "open", max(o, c), numbers[g],
@@ -918,9 +939,9 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
             key = (r.module, r.layer, r.direction)
             if key in found and found[key].severity == "warning":
                 continue  # one finding per layer: the first (initialisation) unless only later
-            # A forget gate held open is long memory, often intended (unit forget bias, chrono
-            # init); every other stuck gate blocks information and its own gradient.
-            benign = all(r.kind == "lstm" and g == "f" and shut == 0.0 for g, _, shut in stuck)
+            # The gate that keeps the state, held open, is long memory, often intended; every other
+            # stuck gate blocks information and its own gradient.
+            benign = _keeps_state(r.kind, stuck)
             when = obs.when(phase)
             desc = ", ".join(
                 f"{GATE_LABELS[g]} "
@@ -946,22 +967,29 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
                 message=(
                     "A sigmoid gate whose mean activation is near 1 (open) or 0 (shut) for most "
                     "units no longer gates: it has a gradient near zero, so it cannot learn to "
-                    "change. A shut input/output/reset gate blocks information; an open update "
-                    "gate freezes the state."
-                    + (
-                        " A forget gate held open keeps long memory, which is often intended "
-                        "(unit forget bias, chrono initialisation)."
-                        if benign
-                        else ""
-                    )
+                    "change."
+                    + (_kept_state_said(r.kind) if benign else
+                       " A shut input/output/reset gate blocks information; an open update gate freezes the state.")
                 ),
-                remedy=spelled(
-                    "Check the gate biases (a large bias pins a gate), {normalize} or "
+                remedy=(f"Nothing, where the gate was opened on purpose ({_KEEP_GATES[r.kind][1]}); else c"
+                        if benign else "C") + spelled(
+                    "heck the gate biases (a large bias pins a gate), {normalize} or "
                     "use {layer_norm}, and lower {lr} if the gates saturate "
                     "during training.", obs.config
                 ),
             )
     return list(found.values())
+
+
+def _kept_state_said(kind: str) -> str:
+    """What ``gates_stuck`` says of a layer of ``kind`` whose gate that keeps the state is held open.
+
+    >>> _kept_state_said("lstm")
+    ' A forget gate held open keeps the state (long memory), which is often intended (unit_forget_bias, chrono initialisation).'
+    """
+    gate, how, also = _KEEP_GATES[kind]
+    return (f" A{'n' if GATE_LABELS[gate][0] in 'aeiou' else ''} {GATE_LABELS[gate]} held open keeps the state (long "
+            f"memory), which is often intended ({how}).{also}")
 
 
 @register("gate_layout")
@@ -1270,14 +1298,15 @@ def _after_gate(gate: BlockedGate | None, obs: Observations, th: Thresholds, rem
 
 
 def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = False, steps: int | None = None,
-                      direction: str | None = None, weights: LayerWeights | None = None) -> str:
+                      direction: str | None = None, weights: LayerWeights | None = None, shorten: bool = True) -> str:
     """Remedies for a vanishing gradient over ``steps`` steps, leaving out what the layer already
     does and what it refuses (an orthogonal init of IndRNN's vector recurrent weight, layer norm
     beside recurrent batch norm), spelled for a config run (``config``: True, or a
     :class:`KeySpelling`) or a Python user (:data:`SPELLING`, :func:`spelled`). A layer running a
     cell of the user's own (``rnnlab.Recurrent``) gets what to change in the cell instead
     (:func:`_own_cell_vanishing_remedy`, reading its initialisation from ``weights`` where given:
-    :attr:`TimeGradient.weights`).
+    :attr:`TimeGradient.weights`). ``shorten``: offer shorter sequences too (not where the reach
+    is to be lengthened for dependencies as long as they are); "" where nothing is left to offer.
 
     >>> import rnnlab
     >>> text = _vanishing_remedy(rnnlab.IndRNN(1, 4), config=True, steps=500)
@@ -1290,25 +1319,22 @@ def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = Fal
     vector = bool(getattr(getattr(module, "spec", None), "vector_recurrent", False))
     options = []
     if kind == "indrnn":
-        options.append(spelled("use {gated_indrnn}", config))
-        # Li et al. (2018): |u| <= MAG^(1/T) keeps the recurrent weights near 1 over T steps without exploding.
-        bound = 2.0 ** (1.0 / max(steps or 1, 1))
-        options.append(
-            f"bound the recurrent weights with IndRNN's recurrent_bound (|u| <= 2^(1/T) = {bound:.4g} over {steps} "
-            "steps, Li et al. 2018): "
-            + (_said(config).set("model.recurrent_constraint", {"kind": "max_norm", "value": float(f"{bound:.4g}")})
-               if config else f"recurrent_constraint=IndRNN.recurrent_bound(2.0, {steps})")
-            + ("" if config else ", and start them near 1"))
+        options = _indrnn_vanishing_options(module, config, steps, shorten)
     elif kind not in ("lstm", "gru"):
         options.append(spelled("use {gated}", config))
-    if kind in (None, "lstm") and not getattr(module, "unit_forget_bias", False):
+    if kind in (None, "lstm") and not getattr(module, "unit_forget_bias", False) and not _forget_gates_keep(module):
         options.append(spelled("set {unit_forget_bias}", config))
     if getattr(module, "recurrent_init", None) != "orthogonal" and not vector and kind != "indrnn":
         options.append(spelled("use an orthogonal recurrent init ({orthogonal})", config))
-    if not getattr(module, "layer_norm", False) and not getattr(module, "recurrent_batch_norm", False):
+    # (not an IndRNN's: measured, either norm on its recurrent term shortens its reach, ten times at T = 300)
+    if not getattr(module, "layer_norm", False) and not getattr(module, "recurrent_batch_norm", False) \
+            and kind != "indrnn":
         # (the layer refuses both norms at once: "choose one")
         options.append(spelled("set {layer_norm}", config))
-    options.append(spelled("shorten the sequences the layer sees ({shorten})", config))
+    if shorten and kind != "indrnn":
+        options.append(spelled("shorten the sequences the layer sees ({shorten})", config))
+    if not options:
+        return ""
     text = ", ".join(options[:-1]) + (", or " if len(options) > 1 else "") + options[-1]
     text = text[0].upper() + text[1:] + "."
     if isinstance(module, nn.RNNBase) and kind in ("lstm", "gru", "rnn") and len(options) > 1 and not config:
@@ -1317,6 +1343,81 @@ def _vanishing_remedy(module: nn.Module | None, config: bool | KeySpelling = Fal
         text += (f" The keywords are rnnlab.{name}'s (same constructor and parameter names as nn.{name}: "
                  f"it loads this layer's state_dict).")
     return text
+
+
+class _InFull(float):
+    """A number a remedy writes with every digit it has (:meth:`KeySpelling.value` writes a float
+    to 6 significant digits): a bound of 2^(1/T) rounded means another bound, 1.00001 for T =
+    100000 (whose T-th power is e, not 2).
+
+    >>> f"{_InFull(2 ** (1 / 1000)):g}"
+    '1.0006933874625807'
+    """
+
+    def __format__(self, spec: str) -> str:
+        return repr(float(self))
+
+
+def _indrnn_vanishing_options(module: nn.Module, config: bool | KeySpelling, steps: int | None,
+                              shorten: bool) -> list[str]:
+    """:func:`_vanishing_remedy`'s options for an IndRNN, what cures its vanishing first, none the
+    layer has already. Li et al. (2018) keep |u| near 1: started there (a Python user's
+    ``weight_hh``, set by hand: no keyword nor config key sets an IndRNN's u, ``recurrent_init``
+    refuses its vector) and bounded by ``IndRNN.recurrent_bound`` from above, which alone keeps
+    the gradient from exploding and lengthens no reach. Layer and recurrent batch norm are left
+    out: on an IndRNN's recurrent term they shorten its reach. A config run gets shorter
+    sequences first, and the bound last, where the layer has none.
+
+    >>> import rnnlab
+    >>> [o[:22] for o in _indrnn_vanishing_options(rnnlab.IndRNN(1, 4), True, 1000, True)]
+    ['shorten the sequences ', 'use an LSTM/GRU rather', 'bound |u| at 2^(1/T) =']
+    """
+    bounded = getattr(module, "recurrent_constraint", None) is not None
+    T = str(steps) if steps else "T"
+    options = []
+    if not config:
+        names = [n for n, _ in module.named_parameters() if n.startswith("weight_hh")] or ["weight_hh_l0"]
+        init = f"0.5 ** (1 / {T}), 2 ** (1 / {T})"
+        code = (f"torch.nn.init.uniform_(layer.{names[0]}, {init})" if len(names) == 1 else
+                f"for u in ({', '.join('layer.' + n for n in names)}): torch.nn.init.uniform_(u, {init})")
+        options.append(
+            "start the recurrent weights u near 1 by hand once the layer is built (Li et al. 2018; no keyword "
+            f"sets an IndRNN's u: recurrent_init refuses its vector): `{code}`"
+            + ("" if steps else " with T the sequence length")
+            + f" (|u|^{T} between 0.5 and 2: across {'the ' + T if steps else 'T'} steps the recurrence scales the "
+            "gradient by 0.5 to 2)"
+            + ("" if bounded else
+               f", and cap them with recurrent_constraint=IndRNN.recurrent_bound(2.0, {T}) (|u| <= "
+               "2^(1/T) after each optimizer step, against an exploding gradient)"))
+    if shorten:
+        options.append(spelled("shorten the sequences the layer sees ({shorten})", config))
+    options.append(spelled("use {gated_indrnn}", config))
+    if config and not bounded and steps:
+        bound = _InFull(2.0 ** (1.0 / steps))
+        options.append(
+            f"bound |u| at 2^(1/T) = 2^(1/{steps}) (Li et al. 2018): "
+            + _said(config).set("model.recurrent_constraint", {"kind": "max_norm", "value": bound})
+            + ", which lets training raise |u| toward 1 without the gradient exploding (a bound alone "
+            "lengthens no reach)")
+    return options
+
+
+def _forget_gates_keep(module: nn.Module | None) -> bool:
+    """Whether every forget gate of an LSTM ``module`` keeps its state already: its bias about 1 or
+    more (unit_forget_bias, chrono initialisation, set by hand), as :func:`_forget_bias_option`
+    reads a cell's.
+
+    >>> import rnnlab
+    >>> _forget_gates_keep(rnnlab.LSTM(2, 3, unit_forget_bias=True)), _forget_gates_keep(rnnlab.LSTM(2, 3))
+    (True, False)
+    """
+    if module is None:
+        return False
+    try:
+        found = layer_weights(module)
+    except (TypeError, ValueError):
+        return False
+    return bool(found) and all(lw.kind == "lstm" and _forget_bias_option(lw) is None for lw in found)
 
 
 #: What a remedy for a layer running a cell of the user's own adds: ``rnnlab.Recurrent`` takes none
@@ -1440,7 +1541,7 @@ def reach_is_short(reach: int, steps: int, short_reach: float) -> bool:
 
 
 def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpelling = False,
-                       loss: str | None = None) -> tuple[str, Finding | None]:
+                       loss: str | None = None, language_model: bool = False) -> tuple[str, Finding | None]:
     """The ``gradient_through_time`` check's verdict on one layer's |dLoss/dh_t|: ``(VANISHES,
     finding)`` when it falls below ``th.grad_rel`` of its last value short of ``th.short_reach``
     of the steps back (:func:`reach_is_short`), ``(EXPLODES, finding)`` when its first value is over ``th.grad_explode`` times its last,
@@ -1449,6 +1550,8 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
     with it, by the same thresholds. ``loss``: which loss the curve follows when not the whole
     loss (:attr:`Observations.through_time_loss`), said in the finding's message. ``config``: how
     the remedies are spelled (False: in a Python user's words; :func:`spelled`).
+    ``language_model``: the curve is an *untrained* language model's (scored at every step), whose
+    short reach in an LSTM or GRU layer is a note, not a warning (:func:`_untrained_reach_note`).
 
     >>> verdict, f = judge_through_time(TimeGradient("'rnn' layer 0 forward", 0.5 ** torch.arange(19.0, -1, -1)),
     ...                                 Thresholds())
@@ -1496,6 +1599,9 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
             remedy=_lower_first(f"nothing, where what tells the sequences apart is shorter than that; else "
                                 f"{_lower_first(_vanishing_remedy(tg.module, config, steps, tg.direction, tg.weights))}"),
         )
+    if (reach_is_short(reach, steps, th.short_reach) and language_model and kind_of(tg.module) in ("lstm", "gru")
+            and not isinstance(tg.module, Recurrent)):  # (a cell of the user's own: its gates' start is not known)
+        return VANISHES, _untrained_reach_note(tg, th, numbers, of, config)
     if reach_is_short(reach, steps, th.short_reach):
         return VANISHES, Finding(
             check="gradient_through_time",
@@ -1526,6 +1632,57 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
     return REACHES, None
 
 
+def _untrained_reach_note(tg: TimeGradient, th: Thresholds, numbers: dict[str, Any], of: str,
+                          config: bool | KeySpelling) -> Finding:
+    """The ``gradient_through_time`` note on an untrained language model's LSTM or GRU layer whose
+    gradient reaches short of ``th.short_reach`` of the steps: an information, not a warning.
+
+    Its gates start about half open, so an untrained gated layer's state, and the gradient through
+    it, shrink at every step: on the template's 400 inspected steps it reaches about 10 of them
+    (about 20 with ``unit_forget_bias``), and the same layer after training reaches all of them. A
+    language model is scored at every step, so each step's input trains the layer through the
+    predictions near it whatever that reach, and training lengthens it where the text rewards a
+    longer memory; the report's curve after training says how far it got. (A plain RNN, whose
+    reach training seldom mends, and a loss at the sequence's end alone, which gives a short reach
+    nothing to learn from, keep the warning.)
+    """
+    reach, steps, rate = numbers["reach"], numbers["timesteps"], numbers["decay_rate"]
+    layer = {"lstm": "LSTM", "gru": "GRU"}[kind_of(tg.module) or "lstm"]
+    forget = " (its forget gate about 0.73 with unit_forget_bias)" if getattr(tg.module, "unit_forget_bias", False) else ""
+    return Finding(
+        check="gradient_through_time",
+        severity="info",
+        title=f"Short memory in {tg.name}, untrained: the gradient reaches {reach} of {steps} steps, as an "
+              f"untrained {layer}'s does",
+        numbers={**numbers, "rel": th.grad_rel, "short_reach": th.short_reach, **tg.where},
+        message=(
+            f"{of} falls below {th.grad_rel:g} of its value at the last step {reach} step"
+            f"{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). An untrained {layer}'s gates start "
+            f"about half open{forget}, so its state, and the gradient through it, shrink at every step: this short "
+            "reach is what the initialisation gives, not evidence of a problem. A language model is scored at every step, "
+            "so each step's input trains the layer through the predictions near it whatever this reach, and "
+            "training lengthens the reach where the text rewards a longer memory: the report's gradient through "
+            "time after training says how far back it then reaches."
+        ),
+        remedy=_untrained_reach_remedy(_vanishing_remedy(tg.module, config, steps, tg.direction, tg.weights,
+                                                         shorten=False)),
+    )
+
+
+def _untrained_reach_remedy(remedy: str) -> str:
+    """The remedy of :func:`_untrained_reach_note`: nothing before training, and ``remedy`` (a
+    layer's vanishing-gradient remedies, shorter windows left out: they do not lengthen a reach)
+    should the trained layer's reach still fall short.
+
+    >>> _untrained_reach_remedy("")
+    'Nothing before training.'
+    """
+    if not remedy:
+        return "Nothing before training."
+    return ("Nothing before training. If the gradient after training still falls short of the dependencies the "
+            f"text needs: {_lower_first(remedy)}")
+
+
 def _lower_first(text: str) -> str:
     """``text`` with its first letter in lower case (a sentence joined into another)."""
     return text[:1].lower() + text[1:]
@@ -1541,7 +1698,13 @@ def gradient_through_time(obs: Observations, th: Thresholds) -> list[Finding]:
     """Gradient |dLoss/dh_t| that vanishes or explodes going back over the sequence."""
     if not obs.through_time:
         raise NotApplicable(obs.through_time_skipped or "no recurrent layer was called")
-    verdicts = (judge_through_time(tg, th, obs.config, obs.through_time_loss) for tg in obs.through_time)
+    from rnnlab.doctor.run import LAST_STEP_LOSS  # (run imports this module)
+
+    # (an untrained language model: its loss at every step, the curve the one at the window's last)
+    untrained_lm = (obs.input_tokens and obs.through_time_loss == LAST_STEP_LOSS
+                    and not (obs.model_step or obs.model_epoch))
+    verdicts = (judge_through_time(tg, th, obs.config, obs.through_time_loss, untrained_lm)
+                for tg in obs.through_time)
     return [f for _, f in verdicts if f is not None]
 
 

@@ -93,6 +93,7 @@ from typing import TYPE_CHECKING, Any
 # (the health check's config spellings: one wording per remedy; the reach rule of both phases)
 from rnnlab.doctor.checks import KeySpelling, reach_is_short
 from rnnlab.doctor.findings import Finding
+from rnnlab.rundir import partial_epoch
 
 if TYPE_CHECKING:
     from rnnlab.config import Config
@@ -621,7 +622,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         return None
     tc, say = config.training, terms.say
     steps, epochs = int(records[-1]["step"]), len(records)
-    losses = [float(r["train_loss"]) for r in records]
+    losses = [float(r["train_loss"]) for r in records if partial_epoch(r) is None] or [float(records[0]["train_loss"])]
     numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     if majority is not None:
@@ -881,7 +882,7 @@ def _keep_state_remedy(config: Config, say: KeySpelling | None = None) -> str:
                        f"({say.set('model.layer', 'lstm')} or \"gru\")")
     if m.layer == "lstm" and not m.unit_forget_bias:
         options.append(say.set("model.unit_forget_bias", True))
-    if not m.layer_norm and not m.recurrent_batch_norm:
+    if not m.layer_norm and not m.recurrent_batch_norm and m.layer != "indrnn":  # (norms shorten an IndRNN's reach)
         options.append(say.set("model.layer_norm", True))
     if m.recurrent_init != "orthogonal" and m.layer != "indrnn":  # (IndRNN's recurrent weight is a vector)
         now = "unset: the layer's default init" if m.recurrent_init is None else say.value(m.recurrent_init)
@@ -1114,7 +1115,9 @@ def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], tr
     changes = sorted(abs(float(b[key]) - float(a[key])) for a, b in zip(val, val[1:], strict=False))
     noise = max(2 * changes[len(changes) // 2], th.overfit_rise * abs(low))
     rise = now - low
-    then_train, now_train = best.get(train_key), evaluated.get(train_key)
+    # (a last epoch the budget cut short has a training figure over a few windows, not its epoch's:
+    # the trend is read to the last whole epoch)
+    then_train, now_train = best.get(train_key), _whole_epoch(records, evaluated).get(train_key)
     train_fell = then_train is not None and now_train is not None and float(now_train) < float(then_train)
     if rise <= noise or not train_fell:
         return None, "no sign of overfitting"
@@ -1139,6 +1142,19 @@ def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], tr
                  f"The weights of epoch {best_epoch} scored best on the validation block."),
         remedy=_overfit_remedies(config, task, records, f"the best validation {m.label}", best_epoch, terms.say),
     ), None
+
+
+def _whole_epoch(records: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:
+    """``record``, or where the budget cut its epoch short (:func:`rnnlab.rundir.partial_epoch`:
+    its training figures a mean over a few steps) the last whole epoch's record before it.
+
+    >>> rs = [{"epoch": 1, "train_mase": 0.4}, {"epoch": 2, "train_mase": 0.5, "steps_in_epoch": 4, "steps_per_epoch": 12}]
+    >>> _whole_epoch(rs, rs[1])["epoch"], _whole_epoch(rs, rs[0])["epoch"]
+    (1, 1)
+    """
+    if partial_epoch(record) is None:
+        return record
+    return next((r for r in reversed(records) if r["epoch"] < record["epoch"] and partial_epoch(r) is None), record)
 
 
 def _fixed(value: float) -> str:

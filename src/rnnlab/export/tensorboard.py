@@ -48,7 +48,7 @@ from torch import nn
 from rnnlab.gates import has_gate_layout, split_gates
 from rnnlab.introspect.modules import recurrent_modules
 from rnnlab.introspect.weights import GateParams, gate_weights
-from rnnlab.rundir import RunDir
+from rnnlab.rundir import PARTIAL_KEYS, RunDir
 from rnnlab.tracker import NORMS, TrackedSeries, read_tracked
 
 INSTALL_HINT = "pip install 'rnnlab[tensorboard]'"
@@ -232,7 +232,8 @@ def _metric_scalars(run: RunDir, records: list[dict[str, Any]]) -> list[Scalar]:
     the test split's figures (``summary.json``, evaluated once) as one point at the last."""
     out = [Scalar(f"metrics/{key}", _record_step(r), float(value))
            for r in records for key, value in r.items()
-           if key not in ("epoch", "step", "time") and isinstance(value, (int, float)) and not isinstance(value, bool)]
+           if key not in ("epoch", "step", "time", *PARTIAL_KEYS)
+           and isinstance(value, (int, float)) and not isinstance(value, bool)]
     test = ((run.read_summary() or {}).get("test") or {}) if records else {}
     at = _record_step(records[-1]) if records else 0
     return out + [Scalar(f"metrics/test_{key}", at, float(value)) for key, value in test.items()

@@ -44,9 +44,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnlab.gates import DIRECTIONS, GATE_ACTIVATIONS, GATES, kind_of, split_gate_axis
+from rnnlab.gates import DIRECTIONS, GATE_ACTIVATIONS, GATES, GateLayout, kind_of, split_gate_axis
 from rnnlab.introspect.batch import split_batch
 from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules, untouched
+from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.twin import twin_of
 
 
@@ -110,17 +111,42 @@ def _numpy(t: Tensor) -> np.ndarray:
     return t.detach().cpu().float().numpy()
 
 
+#: Why the gate activations of a cell run by ``rnnlab.Recurrent`` are not recorded, and how to record
+#: them by hand: the end of :func:`gate_activations`' one-line refusal. A cell's ``gate_layout``
+#: cannot stand for its forward: a GRU's reset gate inside the candidate's recurrent term, a minimal
+#: gated unit's ``U_n (f ⊙ h)``, a convolution's padding, a layer norm, which tensor of an ``(h, c)``
+#: state feeds the recurrent weight; activations computed from the layout would be wrong, silently.
+_RECORD_OWN_GATES = (
+    "a gate_layout says where a cell's gates' weights are, not how its forward combines them with the state, so "
+    "record them in the cell's forward (each gate's [B, H] per step, stacked to [B, T, H]) into a "
+    "rnnlab.introspect.GateActivations, which plot_activation_heatmaps and write_gate_activations take "
+    "(docs/layers.md, 'Your own cell'); layer_outputs gives their outputs"
+)
+
+
+def _own_cells(found: list[tuple[str, nn.Module]], model: nn.Module) -> str:
+    """``'rnn' (MGUCell, kind 'mgu')``: the layers of ``found`` that run cells of the user's own, for
+    the refusal."""
+    said = []
+    for name, m in found:
+        cells = [c for c in (getattr(m, "cell", None), getattr(m, "reverse_cell", None)) if c is not None]
+        layout = getattr(cells[0], "gate_layout", None) if cells else None
+        kind = f", kind {layout.kind!r}" if isinstance(layout, GateLayout) else ", no gate_layout"
+        cls = "/".join(dict.fromkeys(type(c).__name__ for c in cells)) or type(m).__name__
+        said.append(f"{name or type(model).__name__!r} ({cls}{kind})")
+    return ", ".join(said)
+
+
 def _targets(model: nn.Module, modules: list[str] | None, gated: bool = False) -> list[tuple[str, nn.Module]]:
     if modules is not None:
         return [(name, find_module(model, name)) for name in modules]
     found = recurrent_modules(model, required=True)
     chosen = [(n, m) for n, m in found if kind_of(m) is not None] if gated else found
-    if not chosen:  # e.g. rnnlab.Recurrent: a user's cell has no known gate layout
+    if not chosen:  # rnnlab.Recurrent: a user's cell, whose forward is its own
         raise ValueError(
             f"model: its recurrent modules {[name or type(model).__name__ for name, _ in found]} run their own "
-            f"cells (rnnlab.Recurrent), whose gate activations are not recorded (gate_weights splits a cell that "
-            f"declares a gate_layout); gate activations need nn.LSTM/GRU/RNN or an rnnlab layer (use "
-            f"layer_outputs for the others)"
+            f"cells in rnnlab.Recurrent, {_own_cells(found, model)}, whose gate activations are not recorded: "
+            f"{_RECORD_OWN_GATES}"
         )
     return chosen
 
@@ -198,7 +224,10 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
     """Gate activations of every layer and direction of the recurrent modules of ``model``.
 
     Works for rnnlab layers and torch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``kind`` "rnn" and
-    "indrnn" have one "gate", ``h``; ``rnnlab.Recurrent`` has no gates and is skipped).
+    "indrnn" have one "gate", ``h``). An ``rnnlab.Recurrent`` runs a cell whose forward is its own,
+    which even a declared :class:`rnnlab.gates.GateLayout` does not describe: it is skipped beside
+    other recurrent layers, and alone (or named in ``modules``) refused with a one-line error saying
+    how to record its gates in the cell (docs/layers.md, "Your own cell").
     ``modules`` restricts to the named recurrent modules. The model runs in its mode and is left as
     it was, with torch's random state (see the module's notes on training mode; torch's layers are
     replayed through their twin, which in training mode draws its own dropout masks).
@@ -211,6 +240,9 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
     x, _ = split_batch(batch)
     targets = _targets(model, modules, gated=True)
     for name, module in targets:
+        if isinstance(module, Recurrent):
+            raise TypeError(f"modules: {_own_cells([(name, module)], model)} is an rnnlab.Recurrent running a cell "
+                            f"of its own, whose gate activations are not recorded: {_RECORD_OWN_GATES}")
         if kind_of(module) is None:
             raise TypeError(
                 f"modules: {name!r} is a {type(module).__name__}, which has no known gates "

@@ -144,7 +144,7 @@ def prepare_input(
 def _check_range_exported(lengths: Tensor, steps: int) -> None:
     """While ``torch.export`` records: every length in ``[1, steps]``, as a runtime assertion of
     the exported program (``torch._check`` on the unknown minimum and maximum)."""
-    if len(lengths):
+    if lengths.shape[0] != 0:  # (len() would fix a dynamic batch to the example's)
         lo, hi = lengths.min().item(), lengths.max().item()
         torch._check(lo >= 1, lambda: f"lengths: every length must be in [1, {steps}], got a smaller one")
         torch._check(hi <= steps, lambda: f"lengths: every length must be in [1, {steps}], got a larger one")

@@ -37,6 +37,7 @@ from rnnlab.plots.metrics import PANELS, draw_series, load_metrics, run_name, se
 from rnnlab.plots.norms import Tracked, load_tracked, tracked_params
 from rnnlab.regularize.roles import role_by_tokens
 from rnnlab.rundir import RunDir
+from rnnlab.tracker import TrackedGates
 
 Runs = Mapping[str, Any] | Sequence[str | os.PathLike[str] | RunDir]
 
@@ -108,12 +109,13 @@ def _plain_name(name: str) -> str:
     return _PARAMETRIZED.sub(r"\1\2", name)
 
 
-def _slot_by_name(name: str) -> WeightSlot | None:
+def _slot_by_name(name: str, component: str | None = None) -> WeightSlot | None:
     """The slot a parameter's name says (no model at hand): a torch-style recurrent weight
     anywhere; else a weight inside a ``Recurrent``'s ``cell`` / ``reverse_cell``, or a weight of
     no cell, whose name tokens say ``hh``/``h2h``/``recurrent`` (recurrent) or ``ih``/``i2h``/
     ``kernel`` (kernel), the rule of :mod:`rnnlab.regularize.roles`; None for the rest (biases,
-    a head)."""
+    a head). ``component``: what tracked.jsonl's gate layout record says the weight is (a
+    cell's ``gate_layout``: ``rnn.cell.U`` is ``recurrent``), over what its tokens say."""
     segs = _plain_name(name).split(".")
     attr = segs[-1]
     m = _TORCH_WEIGHT.fullmatch(attr)
@@ -122,15 +124,16 @@ def _slot_by_name(name: str) -> WeightSlot | None:
                           "reverse" if m[3] else "forward")
     if attr.startswith("bias"):
         return None
-    component = role_by_tokens(".".join(segs))
+    given = component is not None
+    component = component or role_by_tokens(".".join(segs))
     if component is None:
         return None
     at = next((i for i, seg in enumerate(segs[:-1]) if seg in _CELL_ATTRS), None)
     if at is not None:
         return WeightSlot(".".join(segs[:at]), component, 0, _CELL_ATTRS[segs[at]])
     # (``lstm_cell.recurrent_kernel``: the attribute says it, its module is the layer; ``rnn_cell.hh.weight``:
-    # the owner says it, the layer is the owner's parent)
-    layer = segs[:-1] if role_by_tokens(attr) is not None else segs[:-2]
+    # the owner says it, the layer is the owner's parent; a layout names its weights on the module that holds it)
+    layer = segs[:-1] if given or role_by_tokens(attr) is not None else segs[:-2]
     return WeightSlot(".".join(layer), component, 0, "forward")
 
 
@@ -154,10 +157,13 @@ def _slots_of_model(model: nn.Module) -> dict[str, WeightSlot]:
     return slots
 
 
-def weight_slots(names: Iterable[str], model: nn.Module | None = None) -> dict[str, WeightSlot]:
+def weight_slots(names: Iterable[str], model: nn.Module | None = None,
+                 layouts: Mapping[str, TrackedGates] | None = None) -> dict[str, WeightSlot]:
     """Which of one run's tracked parameter ``names`` are its recurrent layers' weights, and
     the :class:`WeightSlot` of each: from ``model``'s gate layouts where it is given (a user's
-    cell's ``gate_layout``), else from the names (:func:`_slot_by_name`). A weight found by its
+    cell's ``gate_layout``), else from the gate layouts the run's tracked.jsonl recorded
+    (``layouts``, :attr:`rnnlab.tracker.TrackedRecords.layouts`: the same declaration, written
+    when the run tracked it), else from the names (:func:`_slot_by_name`). A weight found by its
     name alone that is not torch-style is kept only when its layer also holds a recurrent weight:
     a ``kernel`` elsewhere (a dense layer's) is no recurrent layer's.
 
@@ -165,6 +171,8 @@ def weight_slots(names: Iterable[str], model: nn.Module | None = None) -> dict[s
     {'rnn.weight_hh_l0': WeightSlot(module='rnn', component='recurrent', layer=0, direction='forward')}
     >>> sorted(s.component for s in weight_slots(["rnn.cell.ih.weight", "rnn.cell.hh.weight", "head.kernel"]).values())
     ['kernel', 'recurrent']
+    >>> weight_slots(["rnn.cell.U"], layouts={"rnn.cell.U": TrackedGates("rnn", "recurrent", ("h",))})
+    {'rnn.cell.U': WeightSlot(module='rnn', component='recurrent', layer=0, direction='forward')}
     """
     names = list(names)
     known = _slots_of_model(model) if model is not None else {}
@@ -172,7 +180,10 @@ def weight_slots(names: Iterable[str], model: nn.Module | None = None) -> dict[s
     guessed: dict[str, WeightSlot] = {}
     for name in names:
         slot = known.get(_plain_name(name))
+        declared = getattr((layouts or {}).get(name), "component", None)
         if slot is not None:
+            found[name] = slot
+        elif declared in ("kernel", "recurrent") and (slot := _slot_by_name(name, declared)) is not None:
             found[name] = slot
         elif (slot := _slot_by_name(name)) is not None:
             (found if _TORCH_WEIGHT.fullmatch(_plain_name(name).rsplit(".", 1)[-1]) else guessed)[name] = slot
@@ -374,6 +385,144 @@ def plot_compare_metrics(
     return fig
 
 
+#: The most panels :func:`plot_compare_norms` draws by default (four rows of three): the figure's
+#: title names the ones it has no room for.
+MAX_NORM_PANELS = 12
+#: How many names a line of panels not drawn lists before "and N more".
+_LISTED = 6
+#: A recurrent layer's weights in the order its layer reads them: input→hidden, hidden→hidden, projection.
+_COMPONENT_ORDER = {"kernel": 0, "recurrent": 1, "projection": 2}
+
+
+class NormPanel(NamedTuple):
+    """One panel of :func:`plot_compare_norms`: its title, the parameter each run (each of a
+    group's runs) draws there (None: none), and the recurrent layer's :class:`WeightSlot` it shows
+    (None: a parameter by its name, a bias or a head)."""
+
+    heading: str
+    drawn: dict[str, list[str | None]]
+    slot: WeightSlot | None
+
+
+class NormPanels(NamedTuple):
+    """What :func:`plot_compare_norms` draws of several runs' tracked norms (:func:`norm_panels`):
+    its ``panels``; the titles of those it has no room for (``left_out``) and of those only one
+    of the runs tracked (``one_run``: title → run), not drawn; ``why``: why there is no panel at
+    all, in one line (None where there is one)."""
+
+    panels: list[NormPanel]
+    left_out: list[str]
+    one_run: dict[str, str]
+    why: str | None
+
+    def not_drawn(self) -> str | None:
+        """The panels not drawn, in words for the figure's title (None: every one is drawn).
+
+        >>> NormPanels([], ["head.0.bias"], {"rnn.weight_hr_l0": "lstm"}, None).not_drawn()
+        'not drawn: 1 more for room (head.0.bias); tracked by one run only: rnn.weight_hr_l0 (lstm)'
+        """
+        said = []
+        if self.left_out:
+            said.append(f"{len(self.left_out)} more for room ({_listed(self.left_out)})")
+        if self.one_run:
+            said.append(f"tracked by one run only: {_listed([f'{h} ({n})' for h, n in self.one_run.items()])}")
+        return "not drawn: " + "; ".join(said) if said else None
+
+
+def _listed(names: Sequence[str]) -> str:
+    """``a, b, c and 4 more``: the first :data:`_LISTED` names, then how many others.
+
+    >>> _listed(["a", "b"]), _listed([str(i) for i in range(8)])
+    ('a, b', '0, 1, 2, 3, 4, 5 and 2 more')
+    """
+    more = len(names) - _LISTED
+    return ", ".join(names[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def _load_norms(runs: Any) -> dict[str, Any]:
+    """Each run's (a group's runs') ``read_tracked`` by name (:func:`_named`)."""
+    return {n: [load_tracked(x) for x in r] if _is_group(r) else load_tracked(r) for n, r in _named(runs).items()}
+
+
+def norm_panels(
+    runs: Mapping[str, Tracked | str | os.PathLike[str] | RunDir] | Sequence[str | os.PathLike[str] | RunDir],
+    *,
+    stat: str = "l2_mean",
+    params: Sequence[str] | None = None,
+    models: Mapping[str, nn.Module] | None = None,
+    max_panels: int = MAX_NORM_PANELS,
+) -> NormPanels:
+    """The panels :func:`plot_compare_norms` draws for these arguments, and what it leaves out:
+    a caller that writes the figure asks first, so that runs with no tracked norm in common get
+    :attr:`NormPanels.why` as a line instead of a figure with nothing to compare.
+
+    Without ``params``, every parameter that at least two of the runs tracked (all of one run's,
+    when there is one): the recurrent layers' weights first, by layer, direction and component
+    (kernel, recurrent, projection), whatever each run calls them (:func:`weight_slots`: a GRU's
+    ``rnn.weight_hh_l0`` and a user's cell's ``rnn.cell.U`` its tracked gate layout calls
+    recurrent share a panel), then the other weights (a head's), then the biases, each in the
+    order tracked; at most ``max_panels``.
+
+    >>> rec = lambda *names: {n: {"l2_mean": None} for n in names}
+    >>> plan = norm_panels({"gru": rec("rnn.bias_hh_l0", "rnn.weight_hh_l0", "head.weight"),
+    ...                     "lstm": rec("rnn.bias_hh_l0", "rnn.weight_hh_l0", "rnn.weight_hr_l0")})
+    >>> [p.heading for p in plan.panels], plan.one_run
+    (['rnn.weight_hh_l0', 'rnn.bias_hh_l0'], {'rnn.weight_hr_l0': 'lstm', 'head.weight': 'gru'})
+    >>> norm_panels({"a": rec("head.weight"), "b": rec("rnn.weight_hh_l0")}).why
+    "no tracked norm ('l2_mean') in common: a tracked head.weight; b tracked rnn.weight_hh_l0"
+    """
+    return _plan(_load_norms(runs), stat, params, models or {}, max_panels)
+
+
+def _plan(named: Mapping[str, Any], stat: str, params: Sequence[str] | None, models: Mapping[str, nn.Module],
+          max_panels: int) -> NormPanels:
+    """:func:`norm_panels` of the runs' loaded records (``{name: read_tracked or a list of them}``)."""
+    if isinstance(max_panels, bool) or not isinstance(max_panels, int) or max_panels < 1:
+        raise ValueError(f"max_panels: expected an integer >= 1, got {max_panels!r}")
+    # (the parameters some run recorded ``stat`` for, in the order first seen: a misspelt one in
+    # ``params`` is the KeyError of plot_norm_lines, not an empty panel)
+    seen: dict[str, dict[str, None]] = {}
+    for tr in (t for v in named.values() for t in (v if isinstance(v, list) else [v])):
+        for n, stats in tr.items():
+            if stat in stats:
+                seen.setdefault(n, {})[stat] = None
+    chosen = tracked_params(seen, stat, params)
+    if not chosen:
+        return NormPanels([], [], {}, f"no {stat!r} recorded in any run")
+    panels = _norm_panels(named, chosen, stat, models)
+    one_run: dict[str, str] = {}
+    if params is None:
+        panels = _reading_order(panels)
+        if len(named) > 1:
+            # (a panel of one run's curve compares nothing: the title names it instead)
+            by = {p.heading: [n for n, ps in p.drawn.items() if any(x is not None for x in ps)] for p in panels}
+            one_run = {p.heading.splitlines()[0]: by[p.heading][0] for p in panels if len(by[p.heading]) < 2}
+            panels = [p for p in panels if len(by[p.heading]) >= 2]
+            if not panels:
+                tracked = {n: list(dict.fromkeys(p for t in (v if isinstance(v, list) else [v]) for p in chosen
+                                                 if stat in t.get(p, {})))
+                           for n, v in named.items()}
+                return NormPanels([], [], one_run, f"no tracked norm ({stat!r}) in common: " + "; ".join(
+                    f"{n} tracked {_listed(ps) if ps else 'none'}" for n, ps in tracked.items()))
+    return NormPanels(panels[:max_panels], [p.heading.splitlines()[0] for p in panels[max_panels:]], one_run, None)
+
+
+def _reading_order(panels: list[NormPanel]) -> list[NormPanel]:
+    """The recurrent layers' weights first (in the order their modules were first tracked, then by
+    layer, direction and component), then the other weights, then the biases, each as tracked."""
+    modules = list(dict.fromkeys(p.slot.module for p in panels if p.slot is not None))
+
+    def rank(item: tuple[int, NormPanel]) -> tuple[Any, ...]:
+        i, p = item
+        if p.slot is not None:
+            s = p.slot
+            return 0, modules.index(s.module), s.layer, s.direction != "forward", _COMPONENT_ORDER.get(s.component, 3), i
+        first = next(x for ps in p.drawn.values() for x in ps if x is not None)
+        return 2 if _plain_name(first).rsplit(".", 1)[-1].startswith("bias") else 1, 0, 0, False, 0, i
+
+    return [p for _, p in sorted(enumerate(panels), key=rank)]
+
+
 def plot_compare_norms(
     runs: Mapping[str, Tracked | str | os.PathLike[str] | RunDir] | Sequence[str | os.PathLike[str] | RunDir],
     *,
@@ -383,6 +532,7 @@ def plot_compare_norms(
     title: str | None = None,
     colors: Mapping[str, str] | None = None,
     models: Mapping[str, nn.Module] | None = None,
+    max_panels: int = MAX_NORM_PANELS,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Weight-norm curves (tracked ``stat``, default mean per-channel L2) of several runs:
@@ -390,14 +540,18 @@ def plot_compare_norms(
     starts at 0 (a norm is never negative): a change is seen against the norm's size, where an
     axis fitted to the curves made 0.5 % look like a jump.
 
-    ``params`` defaults to every parameter that some run recorded ``stat`` for (one that no run
-    recorded it for is a KeyError naming the nearest, as in :func:`plot_norm_lines`). The weights
-    of one recurrent layer's slot (:func:`weight_slots`) share a panel whatever each run calls them
-    (a built-in layer's ``rnn.weight_hh_l0``, a user's cell's ``rnn.cell.hh.weight``); its title
-    then names the slot and which parameter each run draws. ``models`` gives a run's model by
-    name, whose cells' ``gate_layout`` tells their weights where the names do not. ``colors``
-    gives a run its colour by name (a page that shows the same runs in other figures keeps one
-    colour per run); the others take the figure's own.
+    ``params`` defaults to every parameter that at least two of the runs recorded ``stat`` for,
+    the recurrent layers' weights first, then the other weights and the biases, at most
+    ``max_panels`` (:func:`norm_panels`); the title names those not drawn (for room, or tracked
+    by one run only), and runs with nothing in common get one panel that says what each tracked.
+    ``params`` given: those (one that no run recorded ``stat`` for is a KeyError naming the
+    nearest, as in :func:`plot_norm_lines`). The weights of one recurrent layer's slot
+    (:func:`weight_slots`) share a panel whatever each run calls them (a built-in layer's
+    ``rnn.weight_hh_l0``, a user's cell's ``rnn.cell.hh.weight``); its title then names the slot
+    and which parameter each run draws. ``models`` gives a run's model by name, whose cells'
+    ``gate_layout`` tells their weights where neither the names nor the run's tracked gate
+    layouts do. ``colors`` gives a run its colour by name (a page that shows the same runs in
+    other figures keeps one colour per run); the others take the figure's own.
 
     >>> import tempfile
     >>> run = RunDir(tempfile.mkdtemp())
@@ -407,24 +561,17 @@ def plot_compare_norms(
     >>> float(fig.axes[0].get_ylim()[0]), fig.axes[0].lines[0].get_color()
     (0.0, '#2ca02c')
     """
-    named: dict[str, Any] = {n: [load_tracked(x) for x in r] if _is_group(r) else load_tracked(r)
-                             for n, r in _named(runs).items()}
-    # (the parameters some run recorded ``stat`` for, in the order first seen: a misspelt one in
-    # ``params`` is the KeyError of plot_norm_lines, not an empty panel)
-    seen: dict[str, dict[str, None]] = {}
-    for tr in (t for v in named.values() for t in (v if isinstance(v, list) else [v])):
-        for n, stats in tr.items():
-            if stat in stats:
-                seen.setdefault(n, {})[stat] = None
-    params = tracked_params(seen, stat, params)
-    if not params:
-        sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
-        return style.empty_figure(f"no {stat!r} recorded in any run",
-                                  title or f"{stat_label(stat)}: {_runs_compared(sizes)}", path)
-    panels = _norm_panels(named, params, stat, models or {})
-    fig, axes = _grid(len(panels), ncols)
+    named = _load_norms(runs)
+    sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
+    head = title or f"{stat_label(stat)}: {_runs_compared(sizes)}"
+    plan = _plan(named, stat, params, models or {}, max_panels)
+    if plan.why is not None:
+        # (the panel's width less its margins: a line naming every run's parameters is long)
+        return style.empty_figure(style.wrap_text(plan.why, style.LABEL_SIZE, 6.0 * 72.0 - 6 * style.EDGE),
+                                  head, path)
+    fig, axes = _grid(len(plan.panels), ncols)
     fewer: dict[str, dict[str, None]] = {}
-    for ax, (heading, drawn) in zip(axes.flat, panels, strict=False):
+    for ax, (heading, drawn, _) in zip(axes.flat, plan.panels, strict=False):
         ax.set_title(heading, fontsize=style.LABEL_SIZE)
         curves: dict[str, Any] = {}
         for name, tr in named.items():
@@ -438,23 +585,25 @@ def plot_compare_norms(
         if tops and max(tops) > 0:
             ax.set_ylim(0.0, 1.08 * max(tops))  # (headroom: a curve along the frame's top edge reads as cut)
     _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()), colors=colors, fewer=fewer)
-    sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
-    fig.suptitle(title or f"{stat_label(stat)}: {_runs_compared(sizes)}", fontsize=style.TITLE_SIZE)
+    # (in the title, read before the panels: a reader must not take them for all the runs tracked)
+    left = plan.not_drawn()
+    fig.suptitle(head + (f"\n{left}" if left else ""), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
 
 def _norm_panels(named: Mapping[str, Any], params: Sequence[str], stat: str,
-                 models: Mapping[str, nn.Module]) -> list[tuple[str, dict[str, list[str | None]]]]:
-    """The panels of :func:`plot_compare_norms`: each one's title and, per run, the parameter
-    each of its runs (a group's members) draws there (None: none). ``params`` of one
-    :class:`WeightSlot` share a panel, unless some run tracked two of them (those keep a panel each);
-    a panel whose runs draw differently named parameters says in its title which each draws.
+                 models: Mapping[str, nn.Module]) -> list[NormPanel]:
+    """The panels of :func:`plot_compare_norms`, in the order of ``params``: each one's title
+    and, per run, the parameter each of its runs (a group's members) draws there (None: none).
+    ``params`` of one :class:`WeightSlot` share a panel, unless some run tracked two of them
+    (those keep a panel each); a panel whose runs draw differently named parameters says in its
+    title which each draws.
 
     >>> rec = lambda n: {n: {"l2_mean": None}}
     >>> panels = _norm_panels({"gru": rec("rnn.weight_hh_l0"), "mgu": rec("rnn.cell.hh.weight")},
     ...                       ["rnn.weight_hh_l0", "rnn.cell.hh.weight"], "l2_mean", {})
-    >>> [(title.splitlines()[0], drawn) for title, drawn in panels]
+    >>> [(p.heading.splitlines()[0], p.drawn) for p in panels]
     [('rnn layer 0: recurrent (hidden→hidden)', {'gru': ['rnn.weight_hh_l0'], 'mgu': ['rnn.cell.hh.weight']})]
     """
     members = {name: (tr if isinstance(tr, list) else [tr]) for name, tr in named.items()}
@@ -462,7 +611,8 @@ def _norm_panels(named: Mapping[str, Any], params: Sequence[str], stat: str,
     alone: set[str] = set()
     for name, trs in members.items():
         for t in trs:
-            slots = weight_slots([p for p in params if stat in t.get(p, {})], models.get(name))
+            slots = weight_slots([p for p in params if stat in t.get(p, {})], models.get(name),
+                                 getattr(t, "layouts", None))
             for p, slot in slots.items():
                 slot_of.setdefault(p, slot)
             taken = Counter(slots.values())
@@ -481,7 +631,7 @@ def _norm_panels(named: Mapping[str, Any], params: Sequence[str], stat: str,
             heading = key if isinstance(key, str) else next(iter(who))
         else:  # (runs that call the slot's weight differently: the figure says what each line is)
             heading = key.label() + "".join(f"\n{p}: {', '.join(ns)}" for p, ns in who.items())
-        panels.append((heading, drawn))
+        panels.append(NormPanel(heading, drawn, key if isinstance(key, WeightSlot) else slot_of.get(key)))
     return panels
 
 

@@ -48,11 +48,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
-from rnnlab.rundir import RunDir
+from rnnlab.rundir import RunDir, partial_epoch
 
 Records = Sequence[dict[str, Any]]
 
@@ -249,6 +250,18 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def mark_restored(ax, x: float, epoch: int) -> Line2D:
+    """The grey dashed line of the epoch whose weights the run restored, as the metric curves draw
+    it (:data:`RESTORED_COLOR`); the norms over time draw it too, named ``restored: epoch N`` for the legend.
+
+    >>> fig, axes = style.new_figure(1, 1)
+    >>> mark_restored(axes[0, 0], 8.0, 2).get_label()
+    'restored: epoch 2'
+    """
+    # (the curves run on to the last epoch; the test figures and the fit verdicts are about these weights)
+    return ax.axvline(x, color=RESTORED_COLOR, linestyle="--", linewidth=1.1, label=f"restored: epoch {epoch}")
+
+
 def _x_at_epoch(records: Records, epoch: int, x: str) -> float | None:
     """Where ``epoch`` ends on the ``x`` axis: the epoch itself, or its record's ``x`` (its step)."""
     if x == "epoch":
@@ -428,12 +441,16 @@ def plot_metrics(
     caller's task names its metric otherwise (per-step targets' "per-step accuracy"). ``penalty``:
     whether the minimized loss (:data:`MINIMIZED`) holds a penalty the training cross-entropy does
     not (:func:`penalized_of`, else :func:`penalized` of the records): then it is drawn grey, apart
-    from the splits' colours (:data:`SPLIT_COLOR`), and its legend says so.
+    from the splits' colours (:data:`SPLIT_COLOR`), and its legend says so. An epoch the budget
+    ended within (a stream's last: :func:`rnnlab.rundir.partial_epoch`) has its training
+    figures and gradient norms drawn as an open circle, named in the legend with the steps it took.
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
     ('loss', 'step')
     """
+    # (imported here: the trainer's own imports, the data and the model, are no figure's)
+
     check_choice("x", x, X_AXES)
     named = {**LABELS, **(labels or {})}
     records = load_metrics(source)
@@ -451,6 +468,8 @@ def plot_metrics(
     restored_x = _x_at_epoch(records, restored, x) if restored is not None else None
     ends = [float(r[x]) for r in records if _number(r.get(x))]
     evaluated_x = restored_x if restored is not None else (max(ends) if ends else None)
+    # (the epochs the budget ended within; the records of an rnnlab before it hold none)
+    partial = [(r, counts) for r in records if (counts := partial_epoch(r)) is not None]
     present = [(panel, _drawn(records, panel)) for panel in PANELS]
     present = [(panel, keys) for panel, keys in present if keys]
     head = title or ("metrics" + (f" of {name}" if name else ""))
@@ -476,6 +495,7 @@ def plot_metrics(
         # (the minimized loss with a penalty is not the training cross-entropy: set apart, grey in every
         # panel and figure, as the splits keep their colours)
         aside = {k for k in MINIMIZED if k in keys} if penalty else set()
+        named_partial: set[Any] = set()  # (the partial epochs the panel's legend names: once each)
         colors = _colors([k for k in keys if k not in aside])
         for key in keys:
             xs, ys = series(records, key, x)
@@ -489,6 +509,20 @@ def plot_metrics(
             finite = ys[np.isfinite(ys)]
             if finite.size > 1 and finite.min() == finite.max() and not log:
                 notes.append(f"{key} constant = {style.fmt(float(finite[0]))}")
+            # An epoch the budget ended within: its training figures (and gradient norms) a mean over its
+            # few steps, often the series' hardest stretch, not an epoch's like the points before it; open,
+            # over the curve. (A validation figure is of the whole split, the learning rate its last step's.)
+            for record, (took, whole) in partial if split_of(key) in ("train", "grad") else ():
+                px, py = series([record], key, x) if x in record else (np.empty(0), np.empty(0))
+                if not (px.size and np.isfinite(py[0]) and (py[0] > 0 or not log)):
+                    continue
+                epoch = record.get("epoch")
+                ax.plot(px, py, linestyle="none", marker="o", markersize=7.5, markerfacecolor="white",
+                        markeredgecolor=PENALTY_COLOR if key in aside else colors[key], markeredgewidth=1.5,
+                        zorder=3, gid=f"partial {key}",
+                        label="_nolegend_" if epoch in named_partial else
+                        f"partial epoch {epoch}: {took} of its {whole} steps (its training figures a mean over those)")
+                named_partial.add(epoch)
         if panel.baseline is not None and baselines:
             _draw_baselines(ax, baselines, panel.baseline,
                             {split_of(k): colors[k] for k in colors if split_of(k) in SPLIT_COLOR},
@@ -503,9 +537,7 @@ def plot_metrics(
                     gid=f"evaluated {key}",
                     label=f"train {key.removeprefix('train_')} in eval mode (the evaluated model): {value:.3g}")
         if restored_x is not None:
-            # (the curves run on to the last epoch; the test figures and the fit verdicts are about these weights)
-            ax.axvline(restored_x, color=RESTORED_COLOR, linestyle="--", linewidth=1.1,
-                       label=f"restored: epoch {restored}")
+            mark_restored(ax, restored_x, restored)
         if decisions:
             _draw_decisions(ax, decisions, x, named=i == 0)
         if panel.also is not None:  # (in the tick labels: the layout sizes the margin to them)

@@ -35,9 +35,11 @@ from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
+from rnnlab.plots.metrics import load_metrics, mark_restored, restored_epoch, series
 from rnnlab.rundir import RunDir
 from rnnlab.tracker import NORMS, TrackedGates, TrackedSeries, read_tracked
 
@@ -314,6 +316,8 @@ def plot_norm_lines(
     ncols: int = 3,
     per_gate: bool = False,
     title: str | None = None,
+    restored: int | None = None,
+    run: str | os.PathLike[str] | RunDir | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Mean (solid) and max (dashed) per-channel norm of each parameter over steps.
@@ -326,7 +330,11 @@ def plot_norm_lines(
     each gate in its colour and named in the panel's legend (``recurrent f (forget gate)``).
     ``norm="update_ratio"`` draws each parameter's update ratio (log axis); ``norm="target_norm"`` each target-norm controller group's norm, target and
     weight decay, ``params`` then naming groups (``"target_norm/rec"``): :data:`LINE_KINDS`.
-    Saves when ``path`` is given.
+    ``restored``: the epoch whose weights the run restored (:func:`rnnlab.plots.metrics.restored_epoch`),
+    marked on every panel as :func:`~rnnlab.plots.plot_metrics` marks it, at the step where that
+    epoch ended (:func:`restored_step`); read from the run directory given as ``tracked`` (or as
+    ``run``, the run that records given as ``tracked`` are of) when not given. Saves when ``path``
+    is given.
 
     >>> import numpy as np
     >>> from rnnlab.tracker import TrackedSeries
@@ -343,6 +351,10 @@ def plot_norm_lines(
         ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")), f"{norm} norm per channel", False, None, False,
         f"{norm} norm per channel over training: mean (solid) and max (dashed)")
     data = load_tracked(tracked)
+    run = tracked if isinstance(tracked, (str, os.PathLike, RunDir)) else run
+    if run is not None and restored is None:
+        restored = restored_epoch(run)
+    restored_x = restored_step(data, restored, run) if restored is not None else None
     first = kind.lines[0][0]
     # (the tracker records the whole model's gradient norm, "model", beside the parameters' on gradient steps)
     whole = norm.startswith("grad_") and norm in data.get("model", {}) and (params is None or "model" in params)
@@ -376,9 +388,13 @@ def plot_norm_lines(
         ax.set_title(head, fontsize=style.LABEL_SIZE)
         parts = gated[i]
         if parts is None:
-            notes = _draw_lines(ax, data[name], lines, style.series_color(i), log)
+            notes, gates = _draw_lines(ax, data[name], lines, style.series_color(i), log), None
         else:
-            notes = _draw_gate_lines(ax, data, name, parts, f"{norm}_per_channel")
+            notes, gates = _draw_gate_lines(ax, data, name, parts, f"{norm}_per_channel")
+        marks = [mark_restored(ax, restored_x, restored)] if restored_x is not None else []
+        if gates is not None:  # (each gated panel its legend of gates: an LSTM's and a GRU's differ)
+            ax.legend(handles=gates + marks, fontsize=style.NOTE_SIZE, loc="best", handlelength=1.2,
+                      labelspacing=0.2, borderpad=0.3, framealpha=0.7)
         if i == legend:  # the same key in every panel (and in the title): once, not a legend per panel
             ax.legend(fontsize=style.NOTE_SIZE, loc="best")
         if notes:
@@ -395,9 +411,30 @@ def plot_norm_lines(
     return fig
 
 
-def _draw_gate_lines(ax, tracked: Tracked, name: str, parts: dict[str, np.ndarray], stat: str) -> list[str]:
-    """The mean (solid) and max (dashed) of each gate's channels over steps, one colour per gate,
-    with a legend of the gates (each gated panel its own: an LSTM's and a GRU's differ)."""
+def restored_step(tracked: Tracked, epoch: int,
+                  run: str | os.PathLike[str] | RunDir | None = None) -> float | None:
+    """Where the weights of ``epoch`` (the one early stopping restored) are on a step axis: the
+    ``step`` of its record in the run's metrics.jsonl (the optimizer steps taken when it ended),
+    else the first step the tracker recorded in a later epoch (a Tracker's records alone); None
+    where neither says.
+
+    >>> ep = np.array([1.0, 1.0, 2.0, 2.0])
+    >>> restored_step({"w": {"l2_mean": TrackedSeries(np.arange(4), np.ones(4), ep)}}, 1)
+    2.0
+    """
+    records = load_metrics(run) if run is not None and RunDir.existing(run).metrics.exists() else []
+    steps, epochs = series([r for r in records if isinstance(r.get("step"), (int, float))], "epoch", x="step")
+    if (steps[epochs == epoch]).size:
+        return float(steps[epochs == epoch][-1])
+    later = [float(s.steps[s.epochs > epoch].min()) for stats in tracked.values() for s in stats.values()
+             if (s.epochs > epoch).any()]
+    return min(later) if later else None
+
+
+def _draw_gate_lines(ax, tracked: Tracked, name: str, parts: dict[str, np.ndarray],
+                     stat: str) -> tuple[list[str], list[Line2D]]:
+    """The mean (solid) and max (dashed) of each gate's channels over steps, one colour per gate;
+    returns the notes on values not drawn and each gate's line for the panel's legend."""
     s = tracked[name][stat]
     layout = _layout(tracked, name)
     notes, handles = [], []
@@ -409,9 +446,7 @@ def _draw_gate_lines(ax, tracked: Tracked, name: str, parts: dict[str, np.ndarra
         notes += _draw_lines(ax, stats, (("mean", label, "-"), ("max", f"{label} max", "--")),
                              _gate_color(gate, k), False)
         handles.append(ax.lines[-2])
-    ax.legend(handles=handles, fontsize=style.NOTE_SIZE, loc="best", handlelength=1.2, labelspacing=0.2,
-              borderpad=0.3, framealpha=0.7)
-    return notes
+    return notes, handles
 
 
 def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[str, str, str]], color: str,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from rnnlab.introspect.stats import decay_rate, gradient_reach
@@ -78,6 +78,48 @@ BEFORE_COLOR = "#8a8a8a"
 
 #: Where training cuts the gradient (truncated BPTT's window edges): dotted lines.
 CUT_COLOR = "#6a3d9a"
+
+#: The heatmap's cells whose gradient is exactly 0: a colour of none of the scale's (no place on a
+#: log scale, and not the lowest value of a linear one either: no gradient reached them).
+ZERO_COLOR = "#c8c8c8"
+ZERO_NAME = "grey"
+
+#: Where the mean panel's float format stops (its smallest normal number): dash-dot-dotted, a style
+#: none of the panel's other lines has.
+UNDERFLOW_COLOR = "#444444"
+UNDERFLOW_STYLE = (0, (6, 2, 1, 2, 1, 2))
+
+
+def number_format(arr: np.ndarray) -> tuple[str, float]:
+    """The float format ``arr``'s values were measured in, and its smallest normal number: float32
+    where every finite value is a float32 number (what :func:`rnnlab.introspect.grad_through_time`
+    stores of a float32 model, as float64), else float64. Under that number a value is subnormal:
+    its digits lost to underflow (float32 goes on to 1.4e-45, then 0), no measurement.
+
+    >>> number_format(np.array([0.5, 1.401298464324817e-45]))[0], number_format(np.array([0.1, 1e-46]))[0]
+    ('float32', 'float64')
+    """
+    finite = arr[np.isfinite(arr)]
+    if np.array_equal(finite.astype(np.float32).astype(arr.dtype), finite):
+        return "float32", float(np.finfo(np.float32).tiny)
+    return "float64", float(np.finfo(np.float64).tiny)
+
+
+def _zeros_said(arr: np.ndarray) -> str:
+    """The heatmap's note on its cells of exactly 0, drawn in :data:`ZERO_COLOR`.
+
+    >>> print(_zeros_said(np.array([[0.0, 0.5], [0.0, 1.0]])))
+    grey: exactly 0 at 2 of 4 cells (no gradient reached them: the unit off for the whole batch, e.g. a ReLU at 0, or a value under float32's range)
+    """
+    zeros = int((arr == 0).sum())
+    return (f"{ZERO_NAME}: exactly 0 at {zeros} of {arr.size} cells (no gradient reached them: the unit off for the "
+            f"whole batch, e.g. a ReLU at 0, or a value under {number_format(arr)[0]}'s range)")
+
+
+def _underflowed(per_t: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    """The steps whose mean ``per_t`` (of ``arr``'s channels) is under the smallest normal number of
+    the format ``arr`` was measured in (:func:`number_format`): underflow, not a measured value."""
+    return np.isfinite(per_t) & (per_t > 0) & (per_t < number_format(arr)[1])
 
 
 def per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +237,8 @@ def _draw_members(ax: Any, others: list[tuple[np.ndarray, np.ndarray | None]], r
     for k, (g, _) in enumerate(others):
         per_t, ok = per_timestep(g)
         if ok.any():
-            ax.plot(np.arange(len(per_t)), np.where(ok, per_t, np.nan), color=style.series_color(0), linewidth=0.8,
+            ax.plot(np.arange(len(per_t)), np.where(ok & ~_underflowed(per_t, g), per_t, np.nan),
+                    color=style.series_color(0), linewidth=0.8,
                     alpha=0.45, label=f"{what}, {rest} (thin)" if k == 0 else None)
 
 
@@ -323,11 +366,16 @@ def plot_grad_through_time(
         shown.T, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
         extent=(-0.5, T - 0.5, arr.shape[1] - 0.5, -0.5),
     )
+    if (arr == 0).any():  # (over the scale's image: a colour of their own, no value of the scale)
+        ax_map.imshow(np.where(arr == 0, 0.0, np.nan).T, aspect="auto", cmap=ListedColormap([ZERO_COLOR]),
+                      interpolation="nearest", extent=(-0.5, T - 0.5, arr.shape[1] - 0.5, -0.5), label="exactly 0")
     # The colour bar sits in the margin right of the whole grid: both x axes keep the same width,
     # so timesteps align.
     style.colorbar(fig, image, "|dLoss/dh_t|")
-    if floor is not None:  # (in the title, not over the cells: a note's box would hide some of them)
-        ax_map.set_title(f"{ax_map.get_title()}\n{_below_floor(arr, floor)}", fontsize=style.LABEL_SIZE)
+    # (in the title, not over the cells: a note's box would hide some of them)
+    said = ([_below_floor(arr, floor)] if floor is not None else []) + ([_zeros_said(arr)] if (arr == 0).any() else [])
+    if said:
+        ax_map.set_title("\n".join([ax_map.get_title(), *said]), fontsize=style.LABEL_SIZE)
     style.integer_ticks(ax_map.yaxis)  # (one row, e.g. the health check's mean over channels: a tick at 0)
     warn = style.nonfinite_note(arr)
     if warn:
@@ -336,6 +384,10 @@ def plot_grad_through_time(
     # Line: mean over channels per timestep, log axis; non-positive values cannot be drawn.
     per_t, drawable = per_timestep(arr)
     then_t, then_drawable = per_timestep(then) if then is not None else (None, None)
+    # (a mean under the format's smallest normal number is underflow, no measurement: not drawn, and
+    # left out of the decay's fit)
+    under = _underflowed(per_t, arr)
+    then_under = _underflowed(then_t, then) if then is not None else None
     if nothing_before:
         zero = "0" if all(np.isfinite(b).all() for b in befores) else "0 or non-finite"
         ax_line.plot([], [], " ", label=f"before training: |grad| = {zero} at every step"
@@ -349,13 +401,14 @@ def plot_grad_through_time(
             # (a dashed line draws nothing through a point without a drawable neighbour, such as the one
             # step of a curve of one step: those points get a marker)
             alone = np.flatnonzero(then_drawable & ~np.r_[False, then_drawable[:-1]] & ~np.r_[then_drawable[1:], False])
-            ax_line.plot(np.arange(len(then_t)), np.where(then_drawable, then_t, np.nan), color=BEFORE_COLOR,
+            ax_line.plot(np.arange(len(then_t)), np.where(then_drawable & ~then_under, then_t, np.nan),
+                         color=BEFORE_COLOR,
                          linestyle="--", linewidth=1.3, marker="o" if alone.size else None, markevery=alone.tolist(),
                          markersize=4, label="before training (untrained model)"
                          + (", member 0" if others else ""))
         rest = f"members 1–{len(others)}" if len(others) > 1 else "member 1"
         _draw_members(ax_line, others, rest, "after training" if dashed else "mean |grad|")
-        ax_line.plot(np.arange(T), np.where(drawable, per_t, np.nan), color=style.series_color(0),
+        ax_line.plot(np.arange(T), np.where(drawable & ~under, per_t, np.nan), color=style.series_color(0),
                      marker="o", markersize=2.5, linewidth=1.4,
                      label=("mean |grad|" if not dashed else "after training") + (", member 0" if others else ""))
         # Reach and decay run in processing order: the reverse direction ends at t = 0.
@@ -380,8 +433,18 @@ def plot_grad_through_time(
                             label=f"training cuts the gradient (truncated BPTT, {len(cuts)} cut"
                                   f"{'' if len(cuts) == 1 else 's'})" if k == 0 else "_")
             ax_map.axvline(x, color="white", linestyle=":", linewidth=1.0)
+        members_under = [g for g, _ in others if _underflowed(per_timestep(g)[0], g).any()]
+        if under.any() or (then_under is not None and then_under.any()) or members_under:
+            fmt, tiny = number_format(arr if under.any() else then if then_under is not None and then_under.any()
+                                      else members_under[0])
+            which = [f"{what}{steps(int(u.sum()))}, {_spans(np.flatnonzero(u))}"
+                     for what, u in (("after training: " if dashed else "", under), ("before training: ", then_under))
+                     if u is not None and u.any()] + (["the other members' too"] if members_under else [])
+            ax_line.axhline(tiny, color=UNDERFLOW_COLOR, linestyle=UNDERFLOW_STYLE, linewidth=1.0,
+                            label=f"{fmt}'s smallest normal number ({tiny:.3g}): a mean under it is underflow, "
+                                  f"not drawn\n({'; '.join(which)})")
         if drawable.any():
-            decay = decay_rate(clean)
+            decay = decay_rate(_processing_order(np.where(under, 0.0, per_t), direction))
             # (a factor above 1 is growth going back: "decay ... 1.072" reads as the opposite of what it is)
             trend = (f"decay per step back{after}{of}: — (fewer than 2 non-zero steps to fit)"
                      if not np.isfinite(decay) else f"grows ×{style.fmt(decay)} per step back{after}{of}" if decay > 1

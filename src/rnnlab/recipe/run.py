@@ -47,6 +47,7 @@ from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
+from rnnlab.search.study import score_words
 from rnnlab.search.trial import FoldPlan, fold_runs_found, metric_note, run_trial
 from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, ignored, raise_stop
@@ -322,7 +323,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
     seeds = [base.training.seed + i for i in range(options.seeds)]
     say(f"recipe of {options.config} in {out}: {len(steps)} step{'s' if len(steps) != 1 else ''}, each candidate "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} x "
-        f"{plan.describe()} of the training split, {task.describe(str(search.metric))}")
+        f"{plan.describe()} of the training split, {score_words(task, str(search.metric))}")
     scored = metric_note(base, str(search.metric), fold=plan.folds()[0])
     if scored is not None:
         say(scored)

@@ -133,8 +133,23 @@ def _decay_tier(role: str) -> Callable[[Config | None], Tier]:
 
 
 def _max_norm(config: Config) -> bool:
-    return any(c is not None and c.kind == "max_norm"
-               for c in (config.model.kernel_constraint, config.model.recurrent_constraint))
+    # (imported here, not with the module: it brings the search's modules)
+    from rnnlab.search.space import bound_is_the_models
+
+    # (an IndRNN's recurrent bound is its model's, which model.max_norm leaves: only the kernel's counts)
+    ours = (config.model.kernel_constraint,) + (() if bound_is_the_models(config) else
+                                               (config.model.recurrent_constraint,))
+    return any(c is not None and c.kind == "max_norm" for c in ours)
+
+
+def _constraint_tier(config: Config | None) -> Tier:
+    """Max-norm 3, or off where the configuration has it; on an IndRNN the kernel's only, its
+    recurrent bound being part of the model (:func:`rnnlab.search.space.bound_is_the_models`)."""
+    from rnnlab.search.space import bound_is_the_models
+
+    what = "kernel max_norm" if config is not None and bound_is_the_models(config) else "max_norm"
+    return _or_off(_tier(Candidate(f"{what} 3", {"model.max_norm": True})),
+                   Candidate(f"{what} off", {"model.max_norm": False}), _max_norm)(config)
 
 
 _RBN = Candidate("recurrent_batch_norm", {"model.normalization": "recurrent_batch_norm"}, batch_statistics=True)
@@ -164,9 +179,8 @@ RECIPE: tuple[Step, ...] = (
                                       if_kept=_tier(_one("model.recurrent_dropout", 0.5)),
                                       if_scrapped=_tier(_one("model.recurrent_dropout", 0.3)))))),
     Step("batch_norm", "batch norm between layers, then recurrent batch norm: keep if better", _batch_norm_tier),
-    Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights",
-         _or_off(_tier(Candidate("max_norm 3", {"model.max_norm": True})),
-                 Candidate("max_norm off", {"model.max_norm": False}), _max_norm)),
+    Step("constraint", "a max-norm constraint (3) on the kernel and recurrent weights (an IndRNN's kernel only: "
+         "its recurrent bound is part of the model)", _constraint_tier),
     Step("residual", "residual connections between stacked layers",
          _or_off(_tier(Candidate("residual=True", {"model.residual": True}, needs_stacked=True)),
                  Candidate("residual=False", {"model.residual": False}, needs_stacked=True),
@@ -308,7 +322,10 @@ def not_applicable(candidate: Candidate, config: Config) -> str | None:
         return "a stream's rows are one batch read in order: there is nothing to shuffle"
     if candidate.batch_statistics and task_for(config).stream:
         return "a stream's rows are pieces of one series or text, no independent batch to take statistics over"
-    return None
+    from rnnlab.search.space import lifts_indrnn_bound
+
+    # (the keys the default space leaves out, for the same reason)
+    return next(filter(None, (lifts_indrnn_bound(key, config) for key in candidate.changes)), None)
 
 
 def describe(tier: Tier) -> str:

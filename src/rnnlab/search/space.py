@@ -31,6 +31,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -54,6 +55,12 @@ DERIVED: dict[str, str] = {
 #: The bound of the max-norm constraint that ``model.max_norm = true`` puts on kernel and
 #: recurrent weights: Srivastava et al. (dropout paper) found 3-4 works with dropout.
 MAX_NORM = 3.0
+#: Keys whose inverted dropout scales an IndRNN's recurrent weight u by 1/(1-p) in training:
+#: the default space and the recipe leave them out for an IndRNN (:func:`lifts_indrnn_bound`).
+INDRNN_BOUND_LIFTERS = ("model.recurrent_dropout", "model.weight_drop")
+INDRNN_BOUND_LIFTED = ("on an IndRNN inverted dropout scales each kept unit's recurrent weight u by 1/(1-p) in "
+                       "training, so |u| passes its bound at every step and the state grows as (|u|/(1-p))^T; "
+                       "Li et al. drop out between layers instead (model.dropout), or use model.zoneout")
 NORMALIZATIONS = ("none", "layer_norm", "recurrent_batch_norm")
 
 
@@ -310,7 +317,9 @@ def _derived_writes(values: Mapping[str, Any], base: Config, rules: list[dict[st
         out["model.recurrent_batch_norm"] = norm == "recurrent_batch_norm"
     if "model.max_norm" in values:
         bound = {"kind": "max_norm", "value": MAX_NORM} if values["model.max_norm"] else None
-        out["model.kernel_constraint"] = out["model.recurrent_constraint"] = bound
+        out["model.kernel_constraint"] = bound
+        if not bound_is_the_models(base):
+            out["model.recurrent_constraint"] = bound
     decays = {role: values[f"decay.{role}"] for role in ("kernel", "recurrent") if f"decay.{role}" in values}
     if "decay.bias_fraction" in values:
         # Bias decay no larger than the weights': a fraction of the smaller of their decays.
@@ -323,6 +332,30 @@ def _derived_writes(values: Mapping[str, Any], base: Config, rules: list[dict[st
         # A rule naming parameters stays first (an exclusion like "^head\\." keeps working).
         out["training.decay_rules"] = named + ours + rest
     return out
+
+
+def bound_is_the_models(base: Config) -> bool:
+    """Whether ``base``'s recurrent constraint is part of its model, not a regularizer that
+    ``model.max_norm`` toggles: an IndRNN's ``|u| <= MAG^(1/T)`` (Li et al. 2018) keeps gradients
+    bounded over T steps, which neither "off" nor max-norm 3 would (3^100 is 5e47). There
+    ``model.max_norm`` is the kernel's max-norm only.
+
+    >>> from rnnlab.config import parse_config
+    >>> bound_is_the_models(parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nlayer = "indrnn"'))
+    True
+    """
+    return base.model.layer == "indrnn"
+
+
+def lifts_indrnn_bound(key: str, base: Config) -> str | None:
+    """Why ``key`` is left out of the default space and the recipe for ``base`` (None: it is
+    not): recurrent dropout and weight drop on an IndRNN (:data:`INDRNN_BOUND_LIFTERS`).
+
+    >>> from rnnlab.config import parse_config
+    >>> lifts_indrnn_bound("model.weight_drop", parse_config('[data]\\ndataset = "UnitTest"')) is None
+    True
+    """
+    return INDRNN_BOUND_LIFTED if key in INDRNN_BOUND_LIFTERS and base.model.layer == "indrnn" else None
 
 
 def _check_derived(key: str, value: Any) -> None:
@@ -557,12 +590,24 @@ def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
     if not specs:
         return default_space(base, input_size, num_classes)
     space = Space([_param(name, spec, base) for name, spec in specs.items()])
+    if "model.max_norm" in specs and bound_is_the_models(base):
+        _say_max_norm_spares_the_bound(base)
     for p in space.params:
         _check_values(space, base, p, list(p.choices) if p.kind == "choice" else [p.low, p.high],
                       input_size, num_classes)
     check_overlaps(space, base)  # (after the values: it applies them, and a refused one is named there)
     _check_nothing_to_search(space)
     return space
+
+
+def _say_max_norm_spares_the_bound(base: Config) -> None:
+    """One line, before the search's first: what a space's ``model.max_norm`` does on an IndRNN
+    (a warning raised here, in rnnlab: the CLI shows it as ``rnnlab search: warning: ...``)."""
+    c = base.model.recurrent_constraint
+    kept = "none" if c is None else f"{c.kind} {c.value:.6g}" if c.value is not None else c.kind
+    warnings.warn(f"search.space: 'model.max_norm' on an IndRNN sets max-norm {MAX_NORM:g} (true) or none "
+                  f"(false) on the kernel only; the recurrent bound stays model.recurrent_constraint = {kept} "
+                  "in every trial (to search the bound, name model.recurrent_constraint in the space)", stacklevel=2)
 
 
 def _accepted(space: Space, base: Config, name: str, values: list[Any], input_size: int,
@@ -594,6 +639,7 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
     kernel_size = front * m.hidden_size
     recurrent_size = m.hidden_size if m.layer == "indrnn" else m.hidden_size * m.hidden_size
     wide, narrow = (1e-4, 1e-1), (1e-5, 1e-2)
+    lifted = lifts_indrnn_bound("model.recurrent_dropout", base)
     params = [
         Param("decay.recurrent", "float", *(narrow if recurrent_size < kernel_size else wide), log=True,
               why="decoupled decay of the hidden-to-hidden weights; the smaller matrix gets the range a decade lower"),
@@ -606,9 +652,11 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
         Param("model.recurrent_dropout", "float", 0.0, 0.5,
               why="variational dropout on the fed-back state tolerates much more (Gal & Ghahramani)"),
         Param("model.zoneout", "float", 0.0, 0.3,
-              why="units keep their previous state; Krueger et al. use 0.05-0.15 on h, more on c"),
+              why="units keep their previous state; Krueger et al. use 0.05-0.15 on h, more on c"
+                  + (f"; no recurrent dropout or weight drop beside it: {lifted}" if lifted else "")),
         Param("model.weight_drop", "float", 0.0, 0.5, why="DropConnect on the recurrent weights (AWD-LSTM: 0.5)"),
     ]
+    params = [p for p in params if lifts_indrnn_bound(p.name, base) is None]
     space = Space(params, default=True)
     # A stream's batch is the rows of one series (or text), no independent sample to take
     # statistics over: the forecasting template sets recurrent_batch_norm = false for that reason.
@@ -621,7 +669,10 @@ def default_space(base: Config, input_size: int, num_classes: int) -> Space:
                                 "parts of one series, no independent batch)" if stream else
                                 "layer norm or recurrent batch norm keep the gates in range"))
     params.append(Param("model.max_norm", "choice", choices=(False, True),
-                        why=f"max-norm {MAX_NORM:g} on kernel and recurrent weights, a bound instead of a decay"))
+                        why=f"max-norm {MAX_NORM:g} on the kernel weights only: an IndRNN's recurrent bound is part "
+                            "of the model (model.recurrent_constraint stays as the config sets it)"
+                        if bound_is_the_models(base) else
+                        f"max-norm {MAX_NORM:g} on kernel and recurrent weights, a bound instead of a decay"))
     if m.num_layers > 1:
         # True needs the input as wide as the output; "upper" skips the first layer then.
         residual = _accepted(space, base, "model.residual", [True], input_size, num_classes) or ["upper"]
@@ -708,7 +759,7 @@ def baseline_values(space: Space, base: Config, input_size: int,
         # One parameter applied alone changes only what it sets: equal effect means base's value.
         found = next((c for c in candidates if gives_base({**values, p.name: c})), _MISSING)
         if found is _MISSING:
-            return None, f"{p.name}: the config's setting is none of {p.describe()}"
+            return None, f"{p.name}: {_base_setting(base, p)} is not among the space's choices ({p.describe()})"
         values[p.name] = found
     if not gives_base(values):
         return None, "the space's values together do not give the config"
@@ -717,6 +768,25 @@ def baseline_values(space: Space, base: Config, input_size: int,
 
 
 _MISSING = object()
+
+
+def _base_setting(base: Config, param: Param) -> str:
+    """``base``'s setting of the choice ``param`` in words: its value, or for a derived key the
+    config keys it stands for (:func:`written_paths`) with theirs."""
+    raw = base.model_dump(exclude={"search"})
+
+    def value(path: str) -> str:
+        node: Any = raw
+        try:
+            for part in _parts(path):
+                node = node[part]
+        except (KeyError, IndexError, TypeError):  # (a rule the config does not have: decay_rules[2])
+            node = None
+        return "unset" if node is None else str(_label(node))
+
+    if param.name not in DERIVED:
+        return f"the config's value {value(param.name)}"
+    return f"the config's setting ({', '.join(f'{p} = {value(p)}' for p in sorted(written_paths(param, base)))})"
 
 
 def on_grid(param: Param, value: float) -> bool:

@@ -113,7 +113,7 @@ from rnnlab.search.trial import (
 from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
-from rnnlab.task import task_for
+from rnnlab.task import Task, task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
 from rnnlab.train.checkpoint import versions
 from rnnlab.train.final import final_line, final_phrase, retrain_and_test, reusable, trained_phrase
@@ -323,6 +323,21 @@ def space_summary(space: Space) -> str:
         notes.append(f"{n - len(conditional)} in every trial, " + ", ".join(
             f"{p.name} only when {p.requires[0]} = {p.requires[1]}" for p in conditional if p.requires is not None))
     return f"{n} parameter{'' if n == 1 else 's'}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def score_words(task: Task, key: str) -> str:
+    """Score ``key`` as the first lines of ``rnnlab search`` and ``rnnlab recipe`` name it: with
+    its direction (:meth:`~rnnlab.task.Task.describe`), and for per-step targets the metric's
+    label too, since ``val_acc`` alone reads as the share of sequences classified right.
+
+    >>> from rnnlab.task import CLASSIFICATION, PER_STEP_CLASSIFICATION
+    >>> score_words(PER_STEP_CLASSIFICATION, "val_acc"), score_words(CLASSIFICATION, "val_acc")
+    ('val_acc (per-step accuracy; higher is better)', 'val_acc (higher is better)')
+    """
+    said, metric = task.describe(key), task.metric(key)
+    if not task.per_step or task.stream or metric.label == metric.name:
+        return said  # (a stream's metrics are per step by nature; "loss" says no more than its key)
+    return said.replace(f"{key} (", f"{key} ({metric.label}; ", 1)
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
@@ -864,6 +879,7 @@ class Progress:
         self.setup, self.log = setup, log
         # Trials finished before this session are not announced again.
         self.seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self.before = frozenset(self.seen)
         self.started = time.time()
         self.finished_here = 0
         self.bar = None
@@ -889,8 +905,8 @@ class Progress:
                 self.log(line)
                 continue
             self.bar.write(line)
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-                self.bar.update(1)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and self.bar.n < self.setup.trials:
+                self.bar.update(1)  # (a bar past its total read "7/4": the lines say what ran past it)
             self.bar.set_postfix_str(self.postfix(trials), refresh=True)
 
     def best(self, trials: list[FrozenTrial]) -> str:
@@ -946,7 +962,28 @@ class Progress:
         if t.user_attrs.get(BASELINE_ATTR):
             what += " (the config itself)"
         return (f"trial {t.number:>4} {state:<8} {what}{best}  "
-                f"[{done}/{self.setup.trials} done, {', '.join(_tally(c))}]{eta}")
+                f"[{self.done_words(trials, done)}{', '.join(_tally(c))}]{eta}")
+
+    def done_words(self, trials: list[FrozenTrial], done: int) -> str:
+        """``"2/4 done, "``; past the trials asked for, what the trials past them are: finished
+        before this command (an earlier one asked for more), or queued (a retry of a stopped or
+        lost trial, the config itself), which runs whatever the count (:func:`_surplus`)."""
+        asked = self.setup.trials
+        if done <= asked:
+            return f"{done}/{asked} done, "
+        finished = sorted((x for x in trials if x.state in (TrialState.COMPLETE, TrialState.PRUNED)),
+                          key=lambda x: (x.datetime_complete or datetime.max, x.number))
+        past = finished[asked:]
+        earlier = sum(x.number in self.before for x in past)
+        retries = sum(x.number not in self.before and RETRY_HISTORY in x.system_attrs for x in past)
+        itself = any(x.number not in self.before and RETRY_HISTORY not in x.system_attrs
+                     and "fixed_params" in x.system_attrs for x in past)
+        said = ([f"{earlier} done before this command"] if earlier else []) + (
+            [f"{retries} retr{'y' if retries == 1 else 'ies'}"] if retries else []) + (
+            ["the config itself"] if itself else [])
+        if retries or itself:
+            said[-1] += " ran past the count"
+        return f"{done} done, {asked} asked" + (f": {', '.join(said)}; " if said else "; ")
 
 
 def _tally(counts: dict[str, int]) -> list[str]:
@@ -983,7 +1020,12 @@ def worker_threads(base: Config) -> int | None:
 
 
 def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
-    """Run (or continue) the search of ``options``; see the module docstring for what it writes."""
+    """Run (or continue) the search of ``options``; see the module docstring for what it writes.
+    A study with no complete trial at the end (every trial refused, failed or pruned) is a
+    :class:`~rnnlab.errors.SearchError`, as ``rnnlab search`` says it; its trials stay recorded.
+
+    >>> run_search(SearchOptions(config="my.toml", trials=4), log=None).best  # doctest: +SKIP
+    """
     setup = prepare(options)
     say = log or (lambda _m: None)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
@@ -1031,7 +1073,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     count = (f"{done} of {setup.trials} trials done" if done <= setup.trials else
              f"{done} trials done, more than the {setup.trials} asked for (no new trial is drawn)")
     say(f"study {setup.study_name!r} in {setup.out} ({mask(options.storage) if options.storage else 'journal file'}): "
-        f"{count}; {task_for(setup.base).describe(str(setup.search.metric))} on "
+        f"{count}; {score_words(task_for(setup.base), str(setup.search.metric))} on "
         f"{setup.plan.describe()} of the training split; {space_summary(setup.space)}"
         + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
@@ -1054,7 +1096,10 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
                                          "study.html is as of its last write, and the same command rewrites "
                                          "it") from None
         with _study_lock(setup, say):
-            return finish(setup, study, say)
+            outcome = finish(setup, study, say)
+        if outcome.best is None:  # (every trial refused, failed or pruned: no best config to return)
+            raise SearchError(f"no trial of study {setup.study_name!r} completed; see `rnnlab study {setup.out}`")
+        return outcome
     except RnnlabError:
         raise
     except Exception as e:  # (the database gone mid-search: Optuna's and SQLAlchemy's errors, in one line)
@@ -1267,8 +1312,9 @@ def write_best(out: Path, trial: FrozenTrial, metric: str, plan: FoldPlan) -> Pa
     """DIR/best.toml: the best trial's complete config (its output.dir + ``-best``), with where
     it came from as comments."""
     scores = trial.user_attrs.get("fold_scores", [])
-    header = (f"# rnnlab search: best trial {trial.number}, {metric} {trial.value:.4f} ± "
-              f"{spread(scores) if scores else float('nan'):.4f} over {plan.describe()} of the training split\n"
+    # (one hold-out's score alone: with_spread shows no "± 0.0000" that a single score cannot measure)
+    header = (f"# rnnlab search: best trial {trial.number}, {metric} {with_spread(trial.value, scores)} over "
+              f"{plan.describe()} of the training split\n"
               f"# fold scores: {', '.join(f'{s:.4f}' for s in scores)}\n"
               f"# train it with: {shell_command('rnnlab', 'train', (out / 'best.toml').resolve())}\n"
               "# (as the trials trained it: a validation part held out of the training split, to choose an epoch\n"

@@ -122,7 +122,11 @@ class SequenceClassifier(nn.Module):
         return self.rnn(x, state)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
-        if lengths is not None and bool((lengths == x.shape[1]).all()):
+        from rnnlab.layers.computation import capturing
+
+        # (a trace would keep the example's branch for every later call; an export cannot read values)
+        capture = capturing()
+        if lengths is not None and not capture and bool((lengths == x.shape[1]).all()):
             lengths = None  # all full length: the fast path needs no lengths
         if self.training and self.input_noise > 0:
             x = x + self.input_noise * torch.randn_like(x) * _valid_steps(x, lengths)
@@ -131,7 +135,7 @@ class SequenceClassifier(nn.Module):
             x, lengths = self.frontend(x, lengths)
         if self.embedding is not None:
             x = self.embedding(x[..., 0].long())
-        if lengths is not None and bool((lengths == x.shape[1]).all()):
+        if lengths is not None and not capture and bool((lengths == x.shape[1]).all()):
             lengths = None
         out, new_state = self._run_rnn(x, lengths, state)
         if self.per_step:

@@ -15,7 +15,8 @@ trained before the record existed fits them again from ``data.path``, as it alwa
 trainer's own evaluation loop (:func:`rnnlab.train.trainer.split_outputs`, batch by batch, in
 eval mode) with the model the run evaluated: its best checkpoint when early stopping kept one, else
 its last, predicting the training mean where the run's mean guard chose it
-(``summary.json``'s ``mean_guard``). Values come back in the data's units.
+(``summary.json``'s ``mean_guard``). Values come back in the data's units. From Python,
+:func:`load_run` (``rnnlab.load_run``) predicts arrays by the same code (:class:`TrainedRun`).
 
 Example:
     >>> import tempfile, os, numpy as np
@@ -71,8 +72,6 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
     ...
     rnnlab.errors.DataError: --data (...new.npz): expected 3 channels per step (as the run trained on), got 2
     """
-    from rnnlab.data import check_ragged
-    from rnnlab.data.checks import check_finite, check_shapes
     from rnnlab.data.files import load_file
 
     at = f"--data ({path})"
@@ -88,6 +87,17 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
     if csv_file:
         columns = _label_columns_present(Path(path), columns)
     X, _, lengths = load_file(path, columns, "--data")
+    _check_new_series(X, lengths, channels, at)
+    return X, lengths
+
+
+def _check_new_series(X: np.ndarray, lengths: np.ndarray, channels: int, at: str) -> None:
+    """The checks of new series ``X`` [N, T, C] of ``lengths`` [N], named ``at`` in one-line
+    errors: at least one series, the shapes, the run's ``channels`` per step, every valid value
+    finite (NaN padding without lengths gets the hint to add them)."""
+    from rnnlab.data import check_ragged
+    from rnnlab.data.checks import check_finite, check_shapes
+
     if not len(X):
         raise DataError(f"{at}: expected at least 1 series, got none")
     check_shapes(X, np.zeros(len(X)), lengths, at, values=True)  # (X's and lengths' shapes; no targets to check)
@@ -97,7 +107,6 @@ def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, ch
     if lengths.min(initial=X.shape[1]) == X.shape[1]:  # (no lengths given: NaN padding gets the hint to add them)
         check_ragged(X, at)
     check_finite(X, lengths, at)
-    return X, lengths
 
 
 def _label_columns_present(path: Path, columns: str | list[str]) -> str | list[str]:
@@ -210,17 +219,33 @@ def series_outputs(model: torch.nn.Module, inputs: InputScaling, X: np.ndarray, 
     ((2, 4, 3), True)
     """
     from rnnlab.data.bundled import Sequences
-    from rnnlab.data.checks import check_float32_range
     from rnnlab.train.trainer import split_outputs
 
-    scaled = inputs.apply(X, lengths)
-    check_float32_range(scaled, lengths, where + ("" if inputs.normalize == "none" else " after normalisation"),
-                        "rescale the series (the run's scaling is fitted on its training part)")
-    series = Sequences(scaled.astype(np.float32), np.zeros(len(X), dtype=np.float32), lengths.astype(np.int64), [])
+    scaled = scaled_series(inputs, X, lengths, where)
+    series = Sequences(scaled, np.zeros(len(X), dtype=np.float32), lengths.astype(np.int64), [])
     steps = X.shape[1]  # (per step, each batch is as long as its longest series: back to X's steps, zeros after)
     return np.concatenate([o.double().cpu().numpy() if o.ndim == 2 else
                            np.pad(o.double().cpu().numpy(), ((0, 0), (0, steps - o.shape[1]), (0, 0)))
                            for o, _ in split_outputs(model, series)])
+
+
+def scaled_series(inputs: InputScaling, X: np.ndarray, lengths: np.ndarray, where: str) -> np.ndarray:
+    """Series ``X`` [N, T, C] of ``lengths`` [N] as the run's model reads them: scaled by the
+    run's input scaling ``inputs`` (its level and scale channels added where the run adds them),
+    float32; values beyond float32 once scaled are a one-line error naming ``where``.
+
+    >>> from rnnlab.data import InputScaling
+    >>> X = np.array([[[1.0], [3.0]], [[5.0], [7.0]]]); lengths = np.array([2, 2])
+    >>> scaled = scaled_series(InputScaling.fit("per_channel", False, X, lengths), X, lengths, "X")
+    >>> scaled.dtype, scaled[..., 0].astype(float).round(2).tolist()
+    (dtype('float32'), [[-1.34, -0.45], [0.45, 1.34]])
+    """
+    from rnnlab.data.checks import check_float32_range
+
+    scaled = inputs.apply(X, lengths)
+    check_float32_range(scaled, lengths, where + ("" if inputs.normalize == "none" else " after normalisation"),
+                        "rescale the series (the run's scaling is fitted on its training part)")
+    return scaled.astype(np.float32)
 
 
 def decode(outputs: np.ndarray, classes: list[str], scale: TargetScale | None
@@ -267,6 +292,199 @@ def _apart(fixed: list[str], names: list[str], wrap: str) -> list[str]:
     return names if not set(names) & set(fixed) else [f"{wrap}({n})" for n in names]
 
 
+#: How to put new series' channels in the order of the training part's (an array's, not a file's).
+_REORDER_X = "reorder X's channels as the run's training data: X[:, :, {order}]"
+
+
+class TrainedRun:
+    """A classification or regression run (per sequence or per step) that ``rnnlab train`` (or an
+    estimator's ``run_dir``) trained, loaded by :func:`load_run` to predict new series from Python
+    exactly as ``rnnlab predict RUN --data FILE`` does: one mechanism, which that command uses too.
+
+    * :meth:`predict` — labels (classification) or values in the data's units (regression):
+      ``[N]`` or ``[N, K]``, per step ``[N, T]`` or ``[N, T, K]`` (past a series' length: ``""``
+      or NaN, no prediction); :meth:`predict_proba` — each class's probability (``[N, n_classes]``,
+      per step ``[N, T, n_classes]``), in the order of :attr:`classes`.
+    * ``X`` as the command reads a file's: ``[N, T, C]`` (``[N, T]``: one channel), a NumPy array
+      (or array-like, or a tensor), with ``lengths`` ``[N]`` for padded series (None: all ``T``
+      steps); the run's channels by position, checked as the command checks a file (their count,
+      finite values inside each series, channels that look swapped), each problem a one-line
+      :class:`~rnnlab.errors.DataError` naming ``X`` or ``lengths``.
+    * :attr:`task` (``"classification"``, ``"regression"``, ``"per-step-classification"``,
+      ``"per-step-regression"``), :attr:`classes` (the class labels as the run names them, text;
+      [] for regression), :attr:`target_names` ([] for classification), :attr:`config` (the
+      config it trained with), :attr:`channels` (per step of ``X``), :attr:`checkpoint` (the
+      checkpoint it evaluated: ``best.pt`` where early stopping restored it, else ``last.pt``).
+    * :attr:`model` — the torch module of that checkpoint, in eval mode, the run's mean guard
+      applied (a target the guard chose the training mean for: its outputs are 0, its standardized
+      mean). It reads *scaled* input: ``model(torch.from_numpy(run.scale(X, lengths)),
+      torch.from_numpy(lengths))[0]`` gives the logits, or the standardized values (``predict``
+      undoes the standardization); raw ``X`` gives wrong outputs, without an error.
+
+    The run's input scaling, classes and targets' standardization are those its checkpoint
+    recorded (:class:`rnnlab.train.run_fit.RunFit`): ``data.path`` is not read.
+    """
+
+    def __init__(self, run: RunDir, config: Config, task: Task) -> None:
+        from rnnlab.train.run_fit import evaluated_checkpoint, fitted_model
+
+        if task.kind == "language_model":
+            raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
+                              f"{shell_command('rnnlab', 'sample', run.path)} writes text from it")
+        self.path = run.path
+        #: The config the run trained with (:func:`rnnlab.train.trainer.load_run_config`).
+        self.config = config
+        self._task = task
+        self._fit, self.model = fitted_model(run, config, task)
+        #: The checkpoint the run evaluated, whose weights :attr:`model` holds.
+        self.checkpoint = evaluated_checkpoint(run, config, say=False)  # (fitted_model's choice; it warned)
+
+    @property
+    def task(self) -> str:
+        """What the run predicts: ``classification``, ``regression``, ``per-step-classification``
+        or ``per-step-regression``."""
+        return self._task.name
+
+    @property
+    def classes(self) -> list[str]:
+        """The class labels in the order of :meth:`predict_proba`'s columns (text, as in ``rnnlab
+        predict``'s header); [] for a regression run."""
+        return list(self._fit.classes)
+
+    @property
+    def target_names(self) -> list[str]:
+        """A regression run's targets, in the order of :meth:`predict`'s last axis (as
+        :func:`target_names` names them); [] for a classification run."""
+        if self._fit.targets is None:
+            return []
+        return target_names(self.config, len(self._fit.targets.mean))
+
+    @property
+    def channels(self) -> int:
+        """The channels per step of the series the run reads (``X``'s ``C``)."""
+        return self._fit.raw_channels
+
+    def scale(self, X: typing.Any, lengths: typing.Any = None) -> np.ndarray:
+        """``X`` as :attr:`model` reads it: scaled by the run's input scaling, float32 ``[N, T,
+        C']`` (``C'`` > ``C`` where the run adds each series' level and scale as channels),
+        ``X`` and ``lengths`` checked as :meth:`predict` checks them."""
+        X, lengths = self._checked(X, lengths)
+        return scaled_series(self._fit.inputs, X, lengths, "X")
+
+    def predict(self, X: typing.Any, lengths: typing.Any = None) -> np.ndarray:
+        """Each series' label (classification: ``[N]``, per step ``[N, T]``, ``""`` past a
+        series' length) or values in the data's units (regression: ``[N, K]`` for the K
+        :attr:`target_names`, per step ``[N, T, K]``, NaN past a series' length): what ``rnnlab
+        predict`` writes for the same series."""
+        X, lengths = self._checked(X, lengths)
+        decoded, _ = self._decoded(X, lengths, "X", _REORDER_X)
+        return self._past_the_end(decoded, lengths, "" if self._fit.targets is None else np.nan)
+
+    def predict_proba(self, X: typing.Any, lengths: typing.Any = None) -> np.ndarray:
+        """A classification run's probability of each of :attr:`classes` for each series
+        (``[N, n_classes]``; per step ``[N, T, n_classes]``, NaN past a series' length); a
+        regression run's is a one-line error."""
+        if self._fit.targets is not None:
+            raise RunDirError(f"{self.path}: predict_proba: a {self.task} run predicts values, not class "
+                              "probabilities; use predict")
+        X, lengths = self._checked(X, lengths)
+        _, probabilities = self._decoded(X, lengths, "X", _REORDER_X)
+        assert probabilities is not None
+        return self._past_the_end(probabilities, lengths, np.nan)
+
+    def _checked(self, X: typing.Any, lengths: typing.Any) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` float64 ``[N, T, C]`` and ``lengths`` int64 ``[N]`` of the caller's arrays, checked
+        as ``rnnlab predict`` checks a file's (:func:`_check_new_series`), in one-line errors."""
+        X = _array(X, "X")
+        if X.dtype.kind not in "iuf":
+            raise DataError(f"X: expected real numbers, got dtype {X.dtype}")
+        if X.ndim == 2:  # (one channel, as a .csv row is one)
+            X = X[:, :, None]
+        if X.ndim != 3:
+            raise DataError(f"X: expected an array [N, T, C] (or [N, T] of one channel), got shape {list(X.shape)}")
+        if lengths is None:
+            lengths = np.full(len(X), X.shape[1], dtype=np.int64)
+        else:
+            lengths = _array(lengths, "lengths")
+            if lengths.dtype.kind not in "iu":
+                raise DataError(f"lengths: expected integer lengths [N], got dtype {lengths.dtype}")
+        X, lengths = X.astype(np.float64), lengths.astype(np.int64)
+        _check_new_series(X, lengths, self.channels, "X")
+        return X, lengths
+
+    def _decoded(self, X: np.ndarray, lengths: np.ndarray, where: str, fix: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:func:`decode` of the model's outputs for checked series ``X`` of ``lengths``, their
+        channels' order checked first (``where`` and ``fix`` name the series and the remedy)."""
+        from rnnlab.data.normalize import REORDER_FILE
+
+        self._fit.inputs.check_channels(X, lengths, where, fix or REORDER_FILE)
+        return decode(series_outputs(self.model, self._fit.inputs, X, lengths, where), self._fit.classes,
+                      self._fit.targets)
+
+    def _past_the_end(self, out: np.ndarray, lengths: np.ndarray, fill: typing.Any) -> np.ndarray:
+        """Per step, ``out`` with ``fill`` past each series' length (no prediction there)."""
+        if self._task.per_step:
+            from rnnlab.data.per_step import valid_steps
+
+            out = out.copy()
+            out[~valid_steps(lengths, out.shape[1])] = fill
+        return out
+
+    def __repr__(self) -> str:
+        return f"TrainedRun({str(self.path)!r}, {self.task}, {self.checkpoint.name})"
+
+
+def _array(value: typing.Any, name: str) -> np.ndarray:
+    """``value`` (a tensor, an array, nested lists) as a NumPy array; what cannot be one (ragged
+    lists) is a one-line error naming ``name``.
+
+    >>> _array([[1.0, 2.0], [3.0]], "X")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: X: expected an array, got a list that NumPy cannot read as one (series of different lengths? pad them to the longest and pass their lengths)
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        raise DataError(f"{name}: expected an array, got a {type(value).__name__} that NumPy cannot read as one "
+                        "(series of different lengths? pad them to the longest and pass their lengths)") from None
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> TrainedRun:
+    """The classification or regression run in ``run_dir`` (``rnnlab train``'s, or an estimator's
+    ``run_dir``), ready to predict new series as ``rnnlab predict`` does (:class:`TrainedRun`):
+    with the run's input scaling, the checkpoint it evaluated and its mean guard. A forecasting
+    or language-model run, or a folder that is no run, is a one-line error saying what to use.
+
+    Example:
+        >>> import tempfile
+        >>> from rnnlab.config import parse_config
+        >>> from rnnlab.train.trainer import train
+        >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nhidden_size = 4\\n[training]\\nepochs = 1\\n'
+        ...                    '[tracking]\\nenabled = false')
+        >>> run = load_run(train(cfg, out=tempfile.mkdtemp(), progress=False, log=None).run_dir)
+        >>> run.task, run.classes, run.checkpoint.name
+        ('classification', ['1', '2'], 'last.pt')
+        >>> labels = run.predict(np.zeros((3, 24)))  # 3 series of 24 steps, one channel
+        >>> labels.shape, set(labels) <= {"1", "2"}, run.predict_proba(np.zeros((3, 24))).shape
+        ((3,), True, (3, 2))
+    """
+    from rnnlab.task import task_for
+    from rnnlab.train.trainer import load_run_config
+
+    run = RunDir.existing(run_dir)
+    config = load_run_config(run.path)
+    task = task_for(config)
+    if task.kind == "forecasting":
+        raise RunDirError(f"{run.path}: load_run predicts the series of a classification or regression run; a "
+                          f"forecasting run's forecast after the end of its series: "
+                          f"{shell_command('rnnlab', 'predict', run.path)} (--data FILE: after FILE's series)")
+    return TrainedRun(run, config, task)
+
+
 def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str]) -> tuple[list[str], list[tuple]]:
     """The header and rows of the predictions for the series in ``data_path`` (``series``: the
     series' 0-based position in the file): classification ``series, label, <a probability per
@@ -279,24 +497,18 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
     writes it after the run's own (:func:`rnnlab.train.forecast.forecast_table`)."""
     from rnnlab.data.per_step import valid_steps
     from rnnlab.task import task_for
-    from rnnlab.train.run_fit import fitted_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
     config = load_run_config(run.path)
     task = task_for(config)
-    if task.kind == "language_model":
-        raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
-                          f"{shell_command('rnnlab', 'sample', run.path)} writes text from it")
     if task.kind == "forecasting":  # the forecast after the end of FILE's series, as after the run's own
         from rnnlab.train.forecast import forecast_table
 
         return forecast_table(run.path, data_path)
-    fit, model = fitted_model(run, config, task)
-    X, lengths = read_new_series(data_path, config, task, fit.raw_channels)
-    fit.inputs.check_channels(X, lengths, f"--data ({data_path})")
-    decoded, probabilities = decode(series_outputs(model, fit.inputs, X, lengths, f"--data ({data_path})"),
-                                    fit.classes, fit.targets)
+    trained = TrainedRun(run, config, task)  # (what rnnlab.load_run gives: one way to predict)
+    X, lengths = read_new_series(data_path, config, task, trained.channels)
+    decoded, probabilities = trained._decoded(X, lengths, f"--data ({data_path})")
     # (a per-step run's rows are a per-sequence run's with the step beside the series: one layout for both)
     where = (np.argwhere(valid_steps(lengths, X.shape[1])) if task.per_step else np.arange(len(X))[:, None])
     fixed = ["series", "step"] if task.per_step else ["series"]
@@ -306,7 +518,7 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
         return [*fixed, *_apart(fixed, names, "value")], [(*k, *map(float, decoded[k])) for k in keys]
     assert probabilities is not None
     fixed.append("label")
-    return ([*fixed, *_apart(fixed, [str(c) for c in fit.classes], "p")],
+    return ([*fixed, *_apart(fixed, trained.classes, "p")],
             [(*k, str(decoded[k]), *map(float, probabilities[k])) for k in keys])
 
 

@@ -84,6 +84,7 @@ from rnnlab.rundir import (
     GRAD_THROUGH_TIME,
     HEALTH,
     PARAM_GROUPS,
+    PARTIAL_KEYS,
     RECORDED_BY_TRAIN,
     RELOCATABLE,
     RUN,
@@ -95,6 +96,7 @@ from rnnlab.rundir import (
     config_file_changes,
     discard_run,
     format_changes,
+    partial_epoch,
     recorded_by,
     truncate_jsonl,
 )
@@ -245,6 +247,11 @@ class TrainResult:
     """``train(stop_after=...)`` ended the session before the run's end: nothing was evaluated,
     judged or summarized (no test figures, no findings, no summary.json), as after a stop;
     ``train(..., resume=True)`` continues it. ``final`` is the last epoch's record."""
+    finished_before: bool = False
+    """``train(..., resume=True)`` of a run that had already finished (its summary.json written)
+    with nothing left to train: nothing was trained, evaluated or written; the figures are the
+    run's summary.json's, ``model`` the weights it evaluated. A caller writes nothing in the run
+    either (``rnnlab train --resume`` leaves its timing.json and report as they are)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "stopped_early": self.stopped_early, "final": self.final,
@@ -763,7 +770,7 @@ def _make_tracker(run: RunDir, model: nn.Module, config: Config, start_step: int
     try:
         return Tracker(run, model, weights_every=t.weights_every, grads_every=t.grads_every, params=t.params,
                        norms=tuple(t.norms), per_channel=t.per_channel, start_step=start_step)
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError, TypeError) as e:  # (TypeError: a cell's gate_layout of another type)
         raise ConfigError(f"tracking: {str(e).strip(chr(34))}") from None
 
 
@@ -1502,9 +1509,12 @@ def _raise_if_gone(run: RunDir, error: BaseException) -> None:
                          f"while {Path(name).name} was written)") from None
 
 
-def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]], log: Log) -> None:
+def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]], log: Log,
+            timing: Timing) -> TrainResult | None:
     """Continue ``s`` from the checkpoint exactly: weights, optimizer state, random streams,
-    early stopping; drop the records written after it, and log the resume."""
+    early stopping; drop the records written after it, and log the resume. A run that had
+    already finished, with nothing left to train, is left as it is: its result as summary.json
+    holds it (:func:`_finished_result`), nothing written; None otherwise."""
     settings = [{k: v for k, v in g.items() if k != "params"} for g in s.optimizer.param_groups]
     try:
         s.model.load_state_dict(ckpt["model"])
@@ -1530,24 +1540,30 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         s.epochs = s.budget.epochs
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
     s.resume_window = ckpt.get("stream")
+    where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
+    nothing_left = s.stopped_early or s.epoch_done >= s.epochs
+    done = "early stopping ended it" if s.stopped_early else f"epoch {s.epochs} was its last"
+    changed = f" (with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())})" if changes else ""
+    if nothing_left and (finished := _finished_result(run, s, timing)) is not None:
+        # (a finished run is a record: a resume that trains nothing has nothing to add to it, and a
+        # log line, a config.toml of keys it never trained with or a summary rewritten by another
+        # rnnlab would only misstate it)
+        budget = "training.steps" if s.config.training.steps is not None else "training.epochs"
+        _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
+                  "trains nothing and writes nothing in it (its figures below are its summary.json's; "
+                  f"`rnnlab report {run.path}` draws its report again; to train on, raise {budget} with "
+                  f"--allow-change {budget})")
+        return finished
     # Drop what was recorded after the checkpoint: those epochs run again.
     dropped = truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
     # Tracker step s is the (s+1)-th optimizer step: steps 0..N-1 precede a checkpoint at N.
     truncate_jsonl(run.tracked, lambda r: r.get("step", 0) < ckpt["step"])
     _record_resume(run, s.config, ckpt, changes, dropped)
-    where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
-    if s.stopped_early or s.epoch_done >= s.epochs:
+    if nothing_left:  # killed between its last checkpoint and its summary (or one that cannot be read)
         # (nothing left to train: "resuming" alone reads as if training went on)
-        done = "early stopping ended it" if s.stopped_early else f"epoch {s.epochs} was its last"
-        changed = f" (with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())})" if changes else ""
-        if run.summary.exists():
-            _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
-                      "trains nothing; it evaluates the kept model again and rewrites summary.json and the "
-                      "report (to train on, raise training.epochs with --allow-change training.epochs)")
-        else:  # killed between its last checkpoint and its summary
-            _say(log, f"resuming {run.path} {where} (step {s.step}; {done}){changed}: nothing left to train, "
-                      "it evaluates the kept model and writes summary.json and the report")
-        return
+        _say(log, f"resuming {run.path} {where} (step {s.step}; {done}){changed}: nothing left to train, "
+                  "it evaluates the kept model and writes summary.json and the report")
+        return None
     _say(log, f"resuming {run.path} {where} (step {s.step})"
               + (f" with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())}" if changes else "")
               + (f"; {moved}" if (moved := _moved_line({k: v for k, v in changes.items() if k in RELOCATABLE}, ckpt))
@@ -1555,6 +1571,41 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
               + (f"; the {dropped} epoch{'s' if dropped != 1 else ''} recorded after that checkpoint "
                  f"({'its records' if dropped != 1 else 'its record'} dropped) train again, as they did"
                  if dropped else ""))
+    return None
+
+
+def _finished_result(run: RunDir, s: _Session, timing: Timing) -> TrainResult | None:
+    """The result of a finished run as its summary.json holds it (:meth:`TrainResult.to_dict`),
+    with ``s.model`` holding the weights it evaluated (the best epoch's under early stopping, a
+    mean guard's decision applied), read only; None where there is no summary.json or it cannot
+    be read (a resume then evaluates the run and writes it again)."""
+    from rnnlab.doctor.findings import Finding
+    from rnnlab.doctor.fit import FitFindings
+
+    try:
+        summary = run.read_summary() if run.summary.exists() else None
+        if summary is None:
+            return None
+        guard = MeanGuard(**summary["mean_guard"]) if isinstance(summary.get("mean_guard"), dict) else None
+        findings = FitFindings([Finding.from_dict(f) for f in summary.get("fit_findings") or []],
+                               summary.get("fit_checked"))
+        records = run.read_metrics()
+        parts = {suffix: {k.removesuffix(suffix): v for k, v in summary.items() if k.endswith(suffix)}
+                 for suffix in ("_by_channel", "_by_class")}
+        result = TrainResult(
+            run.path, int(summary.get("epochs", len(records))), bool(summary.get("stopped_early")),
+            summary.get("final") or (records[-1] if records else {}), summary.get("best"), dict(summary.get("train_eval") or {}),
+            summary.get("test"), s.model, findings, timing, baselines=summary.get("baselines"),
+            text=summary.get("text"), mean_guard=guard, by_channel=parts["_by_channel"] or None,
+            reference=summary.get("reference"), data_notes=list(summary.get("data_notes") or []),
+            by_class=parts["_by_class"] or None, finished_before=True)
+    except (RunDirError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if s.stopper.patience > 0 and run.best_checkpoint.exists():  # (as _finish evaluated it)
+        s.model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
+    if guard is not None and (not guard.kept or guard.at_mean):
+        predict_the_mean(s.model, guard.mean_targets)
+    return result
 
 
 def _moved_data(config: Config, ckpt: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -1738,6 +1789,11 @@ def _epoch_record(s: _Session, epoch: int, stats: _EpochStats) -> dict[str, Any]
     groups = s.optimizer.param_groups
     record.update(lr=float(groups[0]["lr"]), weight_decay=max(float(g.get("weight_decay", 0.0)) for g in groups),
                   grad_norm=float(np.mean(stats.norms)), grad_norm_max=float(np.max(stats.norms)))
+    if len(stats.norms) < s.steps_per_epoch:
+        # A stream's budget ends within its last epoch: its training figures are a mean over the
+        # few windows it read, often the series' hardest stretch, not an epoch's like the others.
+        # (the norms count its steps: one a step, those before a mid-epoch checkpoint among them)
+        record.update({PARTIAL_KEYS[0]: len(stats.norms), PARTIAL_KEYS[1]: s.steps_per_epoch})
     return record
 
 
@@ -2001,12 +2057,13 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             timing.keep_earlier(run)
         if shape is not None:
             _say(log, shape.line())
-            run.write_adapt(shape=shape.to_dict())
         s = _set_up(config, fold, ckpt, log, timing)
+        if ckpt is not None and (finished := _resume(run, s, ckpt, changes, log, timing)) is not None:
+            return finished  # (a finished run, nothing left to train: nothing is written in it)
+        if shape is not None:
+            run.write_adapt(shape=shape.to_dict())
         if ckpt is None or not (run.path / PARAM_GROUPS).exists():  # (a run of an rnnlab before it: on resuming)
             atomic_write_json(run.path / PARAM_GROUPS, _param_groups_record(s.optimizer, config.training))
-        if ckpt is not None:
-            _resume(run, s, ckpt, changes, log)
         if s.budget is not None:
             run.write_adapt(budget=s.budget.to_dict())
     with timing.phase("threads"):
@@ -2158,9 +2215,17 @@ def _epoch_line(r: dict[str, Any], epochs: int, task: Task, fit_seconds: float |
     >>> r = {"epoch": 3, "train_loss": 0.5, "train_acc": 0.75, "lr": 1e-3, "grad_norm": 2.0, "time": 1.25}
     >>> _epoch_line(r, 10, CLASSIFICATION, 0.5, "eta 0m09s")
     'epoch   3/10  loss 0.5000  acc 0.750  lr 1.00e-03  |g| 2  1.2s + fit budget 0.5s  eta 0m09s'
+
+    An epoch the budget ended within (:func:`partial_epoch`) says so:
+
+    >>> _epoch_line({**r, "epoch": 10, "steps_in_epoch": 2, "steps_per_epoch": 8}, 10, CLASSIFICATION)[:40]
+    'epoch  10/10 (partial: 2 of 8 steps)  lo'
     """
     m = task.headline
-    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}", f"{m.name} {m.show(r[m.key('train')], True)}"]
+    partial = partial_epoch(r)
+    said = (f" (partial: {partial[0]} of {partial[1]} {'windows' if task.stream else 'steps'})" if partial else "")
+    parts = [f"epoch {r['epoch']:>3}/{epochs}{said}", f"loss {r['train_loss']:.4f}",
+             f"{m.name} {m.show(r[m.key('train')], True)}"]
     if "val_loss" in r:
         parts += [f"val_loss {r['val_loss']:.4f}", f"val_{m.name} {m.show(r[m.key('val')], True)}"]
     took = f"{r['time']:.1f}s" + (f" + fit budget {fit_seconds:.1f}s" if fit_seconds is not None else "")

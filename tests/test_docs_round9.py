@@ -92,8 +92,9 @@ def test_compare_md_tracker_loop_counts_epochs_from_1_and_compare_reads_its_reco
     row = run_summary(tmp_path / "trk")
     assert [r["epoch"] for r in RunDir(tmp_path / "trk").read_metrics()] == [1, 2, 3]
     assert row["epochs"] == 3
-    # the loop as it was (range(3)) stops at its first record, not at compare time
-    with pytest.raises(RunDirError, match=r"^metrics.jsonl: expected an integer 'epoch' >= 1, got a number 0"):
+    # the loop as it was (range(3)) stops at its first step, not at compare time
+    with pytest.raises(ValueError, match=r"^epoch: expected an integer >= 1 \(epochs count from 1, as in "
+                                         r"metrics\.jsonl\) or None, got 0"):
         _tracker_loop(tmp_path / "zero", range(3))
     assert _lines(tmp_path / "zero" / "metrics.jsonl") == []
 

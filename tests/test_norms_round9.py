@@ -180,8 +180,8 @@ def test_the_reports_weight_norms_mark_the_restored_epoch(restored_run, monkeypa
         assert line.get_xdata()[0] == step and line.get_color() == RESTORED_COLOR and line.get_linestyle() == "--"
         assert line.get_label() == f"restored: epoch {epoch}"
     # and every legend of the figure says what the grey line is, in the metric curves' words
-    legends = [ax.get_legend() for ax in panels if ax.get_legend() is not None]
-    assert legends and all(f"restored: epoch {epoch}" in [t.get_text() for t in leg.get_texts()] for leg in legends)
+    (legend,) = fig.legends  # (one for the figure, below its panels)
+    assert f"restored: epoch {epoch}" in [t.get_text() for t in legend.get_texts()]
 
 
 def test_norm_lines_of_a_run_directory_mark_it_as_the_metric_curves_do(restored_run):

@@ -74,7 +74,7 @@ def _own_loop(run_dir, net, steps=4, weights_every=1, metrics=True):
             loss = nn.functional.cross_entropy(net(x), y)
             opt.zero_grad()
             loss.backward()
-            tracker.step(loss, epoch=step // 2)
+            tracker.step(loss, epoch=step // 2 + 1)
             opt.step()
             if metrics and step % 2 == 1:
                 tracker.run.append(tracker.run.metrics, {"epoch": step // 2 + 1, "step": tracker.step_count,

@@ -47,7 +47,7 @@ def _own_loop(run_dir, steps: int = 8, diagnose_at: tuple[int, ...] = (0, 8)):
         loss = loss_fn(model(x), y)
         opt.zero_grad()
         loss.backward()
-        tracker.step(loss, epoch=0)
+        tracker.step(loss, epoch=1)
         opt.step()
         ctl.step()
     tracker.close()

@@ -144,7 +144,7 @@ def test_tracker_refuses_a_loss_that_is_no_scalar_and_a_negative_epoch(tmp_path)
             tr.step(torch.tensor([1.0, 2.0]))  # was: recorded 1.0
         with pytest.raises(TypeError, match=r"^loss: expected a scalar loss tensor or number, got str 'abc'$"):
             tr.step("abc")
-        with pytest.raises(ValueError, match=r"^epoch: expected an integer >= 0 or None, got -1$"):
+        with pytest.raises(ValueError, match=r"^epoch: expected an integer >= 1 \(epochs count from 1, as in metrics\.jsonl\) or None, got -1$"):
             tr.step(epoch=-1)
         assert tr.step_count == 0 and not (tmp_path / "run" / "tracked.jsonl").exists()
         tr.step(torch.tensor([[0.25]]), epoch=2)  # a one-element tensor is a scalar loss

@@ -17,12 +17,12 @@ from rnnlab.doctor.findings import Finding
 from rnnlab.htmlkit import NO_DATA
 from rnnlab.introspect import gate_activations, grad_through_time
 from rnnlab.introspect.gates_file import write_gate_activations
+from rnnlab.plots.norms import reading_order as _report_order
 from rnnlab.report import (
     MAX_HISTOGRAM_COLUMNS,
     MAX_LINE_PANELS,
     SECTIONS,
     _histogram_params,
-    _report_order,
     read_grad_through_time,
     write_grad_through_time,
     write_report,

@@ -31,7 +31,7 @@ def train(model, tracker, steps, lr=0.1):
         history.append(
             {n: (p.detach().clone(), p.grad.clone()) for n, p in model.named_parameters()} | {"loss": loss.item()}
         )
-        tracker.step(loss, epoch=i // 3)
+        tracker.step(loss, epoch=i // 3 + 1)
         opt.step()
     history.append({n: (p.detach().clone(), None) for n, p in model.named_parameters()})
     return history
@@ -66,7 +66,7 @@ def test_values_match_hand_computation(tmp_path):
     before, after = hist[3]["0.weight"][0], hist[4]["0.weight"][0]
     np.testing.assert_allclose(u.values[1], ((after - before).norm() / before.norm()).item(), rtol=1e-6)
     # epochs are stored
-    assert w["l2_mean"].epochs.tolist() == [0, 0, 1, 2]
+    assert w["l2_mean"].epochs.tolist() == [1, 1, 2, 3]
 
 
 def test_record_format_and_one_write_per_step(tmp_path):

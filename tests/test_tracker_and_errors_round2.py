@@ -38,7 +38,7 @@ def run_steps(model, opt, tracker, steps):
         loss = model(x).pow(2).mean()
         opt.zero_grad()
         loss.backward()
-        tracker.step(loss, epoch=i // STEPS_PER_EPOCH)
+        tracker.step(loss, epoch=i // STEPS_PER_EPOCH + 1)
         opt.step()
 
 
@@ -60,12 +60,12 @@ def assert_ratios_carry_their_steps_epoch(records, steps):
 def test_each_update_ratio_carries_the_epoch_of_its_own_step(tmp_path):
     model, opt = model_and_optimizer()
     tracker = Tracker(tmp_path, model, grads_every=1)
-    run_steps(model, opt, tracker, range(6))  # epochs 0, 0, 1, 1, 2, 2
+    run_steps(model, opt, tracker, range(6))  # epochs 1, 1, 2, 2, 3, 3
     tracker.close()
     records = read_jsonl(tmp_path / "tracked.jsonl")
     assert_ratios_carry_their_steps_epoch(records, range(6))
-    # the last step of epoch 0 is recorded (by step 2, of epoch 1) under epoch 0
-    assert {r["epoch"] for r in records if r["stat"] == "update_ratio" and r["step"] == 1} == {0}
+    # the last step of epoch 1 is recorded (by step 2, of epoch 2) under epoch 1
+    assert {r["epoch"] for r in records if r["stat"] == "update_ratio" and r["step"] == 1} == {1}
 
 
 def test_close_records_the_last_update_ratio_from_the_weights_after_the_last_update(tmp_path):
@@ -77,7 +77,7 @@ def test_close_records_the_last_update_ratio_from_the_weights_after_the_last_upd
     after = model[0].weight.detach()
     ratios = {r["step"]: r for r in read_jsonl(tmp_path / "a" / "tracked.jsonl")
               if r["stat"] == "update_ratio" and r["name"] == "0.weight"}
-    assert sorted(ratios) == [0, 2, 4] and ratios[4]["epoch"] == 2
+    assert sorted(ratios) == [0, 2, 4] and ratios[4]["epoch"] == 3
     assert ratios[4]["value"] == pytest.approx(((after - before).norm() / before.norm()).item(), rel=1e-6)
     lines = (tmp_path / "a" / "tracked.jsonl").read_bytes()
     tracker.close()  # again: nothing more
@@ -86,7 +86,7 @@ def test_close_records_the_last_update_ratio_from_the_weights_after_the_last_upd
     # step whose update may not have happened
     with pytest.raises(RuntimeError, match="^stop$"), Tracker(tmp_path / "b", model, grads_every=1) as tracker:
         model(torch.ones(1, 3)).sum().backward()
-        tracker.step(epoch=0)
+        tracker.step(epoch=1)
         raise RuntimeError("stop")
     assert [r for r in read_jsonl(tmp_path / "b" / "tracked.jsonl") if r["stat"] == "update_ratio"] == []
 
@@ -100,12 +100,12 @@ def test_a_resumed_tracker_writes_the_file_the_uninterrupted_one_writes(tmp_path
     run = tmp_path / "run"
     model, opt = model_and_optimizer()
     tracker = Tracker(run, model, grads_every=1)
-    run_steps(model, opt, tracker, range(4))  # epochs 0 and 1; the checkpoint after epoch 1:
+    run_steps(model, opt, tracker, range(4))  # epochs 1 and 2; the checkpoint after epoch 2:
     ckpt = copy.deepcopy({"model": model.state_dict(), "opt": opt.state_dict(), "tracker": tracker.state_dict()})
     if cut == "session_ends":
         tracker.close()  # (records step 3's ratio; the resumed run records it again)
     else:
-        run_steps(model, opt, tracker, range(4, 6))  # the session records part of epoch 2, then dies
+        run_steps(model, opt, tracker, range(4, 6))  # the session records part of epoch 3, then dies
         tracker.close(record_pending=False)  # (stands for the kill: nothing more written)
 
     model, opt = model_and_optimizer()

@@ -585,33 +585,16 @@ class ModelConfig(_LayerKeywords):
         return self
 
     def _warn_dropout_lifts_the_bound(self) -> None:
-        """Warn of an IndRNN whose recurrent bound ``|u| <= b`` inverted dropout lifts in training:
-        recurrent dropout (on the fed-back state) and weight drop (on u) scale each kept unit's u
-        by 1/(1-p), so at every training step the effective bound is ``b / (1-p)``. Above 1, the
-        state can grow as its T-th power over T steps (the data's length is not known here: the
-        figure is per 100 steps); evaluation, without dropout, keeps ``b``."""
-        c = self.recurrent_constraint
-        lifting = {k: getattr(self, k) for k in ("recurrent_dropout", "weight_drop") if getattr(self, k) > 0}
-        if self.layer != "indrnn" or c is None or c.kind == "non_neg" or not lifting:
-            return
-        bound = c.value if c.kind == "max_norm" and c.value is not None else 1.0  # (unit_norm: |u| = 1)
-        effective = bound / math.prod(1 - p for p in lifting.values())
-        if effective <= 1:  # (|u|^T still shrinks: nothing explodes)
-            return
+        """Warn of an IndRNN whose recurrent bound ``|u| <= b`` inverted dropout lifts in training
+        (effective bound ``b / (1-p)``), in the config's keys: the layer's own rule and wording
+        (:func:`rnnlab.layers.options.bound_lifted_by_dropout`), which the layer says when built."""
+        from rnnlab.layers.options import BoundLiftedWarning, bound_lifted_by_dropout
 
-        def per_100(x: float) -> str:  # (x^100 can pass a float's range: bound <= 1e6)
-            digits = 100 * math.log10(x)
-            return f"{x ** 100:.3g}" if digits < 300 else f"1e+{digits:.0f}"
+        lifted = bound_lifted_by_dropout(self.layer_options(), self.layer, table="model")
+        if lifted is not None:
+            import warnings
 
-        said = " and ".join(f"'model.{k}' = {p:g}" for k, p in lifting.items())
-        over = "".join(f"(1-{p:g})" for p in lifting.values())
-        import warnings
-
-        warnings.warn(f"{said} on an IndRNN with model.recurrent_constraint {c.kind} {bound:.6g}: in training "
-                      f"inverted dropout scales each kept unit's u by 1/(1-p), so the effective bound is "
-                      f"{bound:.6g}/{over} = {effective:.6g} and |u|^T can reach {effective:.6g}^100 = {per_100(effective)} "
-                      f"over 100 steps (the bound allows {per_100(bound)}; evaluation keeps it); set model.zoneout, or "
-                      "model.dropout between stacked layers as Li et al. do, instead", stacklevel=2)
+            warnings.warn(lifted, BoundLiftedWarning, stacklevel=2)
 
 
 class DecayRule(_Section):

@@ -31,13 +31,14 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    groups, each with :func:`rnnlab.plots.plot_norm_lines`; every other statistic recorded there
    is named in a list under them, with why it is not drawn);
 6. gradient through time after training (``grad_through_time.json``, see
-   :func:`write_grad_through_time`), each layer's picture with a sentence that judges its curve by
+   :func:`write_grad_through_time`; on the weights the run tested: early stopping's restored
+   epoch where it restored one, said in the caption), each layer's picture with a sentence that judges its curve by
    the health check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) and says whether a
    finding of that check before training still holds; where the run recorded the health check's
    curve of the untrained model too, it is drawn dashed beside it and both reaches are given;
 7. gates (``gate_activations.json``, see :mod:`rnnlab.introspect.gates_file`): each gated layer's
    per-gate heatmaps (x step, y unit; sigmoid gates on 0 shut … 1 open, tanh on -1 … 1) of the
-   trained model on the batch of the gradient through time, the untrained model's row above when
+   tested weights (as the gradient through time's) on the batch of the gradient through time, the untrained model's row above when
    the health check recorded it, and the units of each sigmoid gate stuck shut or open by the
    health check's thresholds; a model without gated layers (RNN, IndRNN), a run that recorded
    none (older runs, tracking off) say so;
@@ -78,7 +79,7 @@ from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
 from rnnlab.doctor.fit import skill_reference
-from rnnlab.gates import GATE_LABELS, parse_param_name
+from rnnlab.gates import GATE_LABELS
 from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
 from rnnlab.plots.heatmap import plot_activation_heatmaps
@@ -93,7 +94,15 @@ from rnnlab.plots.metrics import (
     run_name,
     tracked_loss_records,
 )
-from rnnlab.plots.norms import CONTROLLER, is_parameter, plot_norm_histograms, plot_norm_lines
+from rnnlab.plots.norms import (
+    CONTROLLER,
+    is_parameter,
+    is_weight,
+    own_name,
+    plot_norm_histograms,
+    plot_norm_lines,
+    reading_order,
+)
 from rnnlab.plots.through_time import plot_grad_through_time, steps, unjudged_reach
 from rnnlab.rundir import GATE_ACTIVATIONS as GATES_FILE
 from rnnlab.rundir import (
@@ -666,9 +675,17 @@ def _metric_curves(rd: RunDir, records: list[dict[str, Any]] | Exception) -> str
             return _few_epochs(rd, records, losses)
         if len(records) == 1:
             return _one_epoch(rd, records[0])
-    return hk.img(plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored_epoch(rd),
-                               baselines=baselines_of(rd), run=rd, labels=_training_mode_labels(),
-                               titles=_task_titles(rd)), "metric curves")
+    from rnnlab.plots.metrics import budget_decisions, marked_epochs
+
+    restored = restored_epoch(rd)
+    fig = plot_metrics(records, title=f"metrics of {run_name(rd)}", restored=restored, baselines=baselines_of(rd),
+                       run=rd, labels=_training_mode_labels(), titles=_task_titles(rd))
+    # (the curves count epochs, the tracking figures below steps: where the marked epochs lie on those)
+    marks = marked_epochs(records, restored, budget_decisions(rd))
+    said = ", ".join(f"epoch {hk.num(e)} = step {hk.num(s)} ({hk.esc(what)})" for e, s, what in marks)
+    return hk.img(fig, "metric curves") + (
+        f"<p class='sub'>Against the epoch; the tracking figures below count optimizer steps: {said}.</p>"
+        if marks else "")
 
 
 def _task_titles(rd: RunDir) -> dict[str, str]:
@@ -998,39 +1015,11 @@ MAX_LINE_PANELS = 9
 MAX_HISTOGRAM_COLUMNS = 4
 
 
-def _own_name(name: str) -> str:
-    """A DropConnect'ed weight is tracked as ``<module>.parametrizations.<name>.original``."""
-    return re.sub(r"\.parametrizations\.(\w+)\.original$", r".\1", name)
-
-
-def _is_weight(name: str) -> bool:
-    return _own_name(name).rsplit(".", 1)[-1].startswith("weight")
-
-
-def _report_order(names: list[str]) -> list[str]:
-    """The recurrent layers' parameters first (what the report is about), then the other weights,
-    then norm layers' gains and shifts, then the rest; weights before biases within each, in the
-    tracker's order otherwise.
-
-    >>> _report_order(["frontend.norm.weight", "frontend.conv.weight", "head.bias", "rnn.bias_ih_l0",
-    ...                "rnn.weight_hh_l0"])
-    ['rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'frontend.conv.weight', 'frontend.norm.weight', 'head.bias']
-    """
-    def rank(name: str) -> tuple[int, bool]:
-        own = _own_name(name)
-        if parse_param_name(own) is not None:
-            return 0, not _is_weight(name)
-        in_norm = any(token.startswith("norm") for token in own.split(".")[:-1])
-        return (2 if in_norm else 1) if _is_weight(name) else 3, False
-
-    return sorted(names, key=rank)
-
-
 def _histogram_params(names: list[str]) -> list[str]:
     """Weight matrices first (they carry the per-channel story), the recurrent layers' first; at
     most :data:`MAX_HISTOGRAM_COLUMNS` columns."""
-    weights = [n for n in names if _is_weight(n)]
-    return _report_order(weights or names)[:MAX_HISTOGRAM_COLUMNS]
+    weights = [n for n in names if is_weight(n)]
+    return reading_order(weights or names)[:MAX_HISTOGRAM_COLUMNS]
 
 
 def _weight_norms(rd: RunDir) -> str:
@@ -1058,7 +1047,7 @@ def _weight_norms(rd: RunDir) -> str:
     elif norm is None:
         parts.append(hk.no_data("no mean/max norm statistics"))
     else:
-        with_lines = _report_order([n for n in params if f"{norm}_mean" in tracked[n]])
+        with_lines = reading_order([n for n in params if f"{norm}_mean" in tracked[n]])
         lines_params = with_lines[:MAX_LINE_PANELS]
         # (the restored epoch marked as on the metric curves: the weights the verdicts are about)
         parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params, per_gate=True, run=rd),
@@ -1073,7 +1062,7 @@ def _weight_norms(rd: RunDir) -> str:
                                                  per_gate=True),
                           "per-channel norm histograms over training"))
         # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
-        weights = [n for n in with_channels if _is_weight(n)] or with_channels
+        weights = [n for n in with_channels if is_weight(n)] or with_channels
         parts.append(_not_drawn(weights, hist_params, "weights" if weights is not with_channels else "parameters"))
         shown |= {(n, stat) for n in weights}
     elif params:
@@ -1095,7 +1084,7 @@ def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], n
     wherever the loop clipped); None: not known, and the text says both."""
     parts = []
     grad = f"grad_{norm}"
-    with_grads = _report_order([n for n in params if f"{grad}_mean" in tracked[n]])
+    with_grads = reading_order([n for n in params if f"{grad}_mean" in tracked[n]])
     whole = grad in tracked.get("model", {})
     if with_grads or whole:
         chosen = (["model"] if whole else []) + with_grads[:MAX_LINE_PANELS - whole]
@@ -1121,7 +1110,7 @@ def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], n
         parts.append(hk.img(plot_norm_lines(tracked, norm=grad, params=chosen), "gradient norms over steps"))
         parts.append(_not_drawn(with_grads, chosen))
         shown |= {(n, f"{grad}_{k}") for n in with_grads for k in ("mean", "max")} | ({("model", grad)} if whole else set())
-    with_ratio = _report_order([n for n in params if "update_ratio" in tracked[n]])
+    with_ratio = reading_order([n for n in params if "update_ratio" in tracked[n]])
     if with_ratio:
         chosen = with_ratio[:MAX_LINE_PANELS]
         parts.append("<h3>Update ratio</h3><p class='sub'>‖w after − w before‖ / ‖w before‖ of the optimizer step "
@@ -1169,7 +1158,7 @@ def _stats_not_drawn(tracked: dict[str, Any], shown: set[tuple[str, str]], norm:
             continue
         for stat in stats:
             if (name, stat) not in shown:
-                rest.setdefault(stat, []).append(_own_name(name))
+                rest.setdefault(stat, []).append(own_name(name))
     if not rest:
         return ""
     items = "".join(
@@ -1220,7 +1209,7 @@ def _not_drawn(tracked: list[str], drawn: list[str], what: str = "parameters") -
     rest = [n for n in tracked if n not in drawn]
     if not rest:
         return ""
-    names = ", ".join(_own_name(n) for n in rest)
+    names = ", ".join(own_name(n) for n in rest)
     return (f"<p class='sub'>{len(rest)} more {what if len(rest) != 1 else what[:-1]} tracked, not drawn: "
             f"{hk.esc(names)} ({hk.esc(TRACKED)} holds them all).</p>")
 
@@ -1320,8 +1309,10 @@ def _gradient_through_time(rd: RunDir) -> str:
                  "curve (the others thin), each member's reach in the legend.")
     shortened = recurrent_shortening(rd, gtts, cropped)
     loss, pooled = _through_time_loss(rd), _pooled_head(rd)
-    parts = [f"<p class='sub'>Measured after training{f' (at {when})' if when else ''}, on the trained model "
-             f"({in_mode}) and one training batch{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
+    kept = _restored_weights(rd, meta)
+    on = (f"after training, {kept} ({in_mode}), on one training batch" if kept else
+          f"after training{f' (at {when})' if when else ''}, on the trained model ({in_mode}) and one training batch")
+    parts = [f"<p class='sub'>Measured {on}{where}{_loss_followed(loss, pooled)}. {_health_compared(rd)} the sentence "
              f"under each title judges this curve by the same check.{also}{steps_are_sentence(shortened)}</p>"]
     unit = "step" if shortened is None else "recurrent step"
     moment = _health_moment(rd)
@@ -1406,6 +1397,26 @@ GATES_MEANING = (
 )
 
 
+def _restored_weights(rd: RunDir, meta: dict[str, Any]) -> str | None:
+    """Which weights a measurement after training was of, in words, where its file (``meta``: its
+    ``step`` and ``epoch``) names the epoch early stopping restored and the run tested, earlier
+    than the last (:func:`rnnlab.plots.metrics.restored_epoch`); None otherwise: the last epoch's,
+    as every older run measured them."""
+    from rnnlab.errors import RnnlabError
+
+    try:
+        epoch = restored_epoch(rd)
+        if epoch is None or meta.get("epoch") != epoch:
+            return None
+        last = (rd.read_metrics() or [{}])[-1].get("epoch") if rd.metrics.exists() else None
+    except RnnlabError:  # (a summary, config or record not readable: the caption says what the file says)
+        return None
+    return (f"on the weights of epoch {hk.num(epoch)}"
+            + (f" (step {hk.num(meta['step'])})" if meta.get("step") is not None else "")
+            + ", restored by early stopping: the weights the run tested"
+            + (f", not its last epoch {hk.num(last)}'s" if last is not None else ""))
+
+
 def _gates(rd: RunDir) -> str:
     """The Gates section: per-gate heatmaps of each gated layer (see the module docstring)."""
     from rnnlab.doctor.checks import Thresholds
@@ -1436,7 +1447,8 @@ def _gates(rd: RunDir) -> str:
     parts.append(
         f"<p class='sub'>Each gated layer's gate activations on the training batch of the gradient through time"
         f"{_cropped_where(meta.get('cropped', before_meta.get('cropped')))}, in eval mode"
-        + (f", after training (at {when})" if after and when else "")
+        + ((f", after training, {kept}" if (kept := _restored_weights(rd, meta)) else
+            f", after training (at {when})" if when else "") if after else "")
         + ("; the top row: the untrained model on the same batch, before training" if after and before else "")
         + ". Each panel is one gate: x the step, y the hidden unit, the colour the mean over the batch's "
         f"sequences.{steps_are_sentence(shortened)} What to look for: {GATES_LOOK_FOR}. {GATES_MEANING}</p>")

@@ -586,16 +586,47 @@ class RunDir:
         return data
 
     def read_config(self) -> Config:
-        """The resolved config the run was started with (``config.toml``), validated."""
+        """``config.toml`` as it is now, validated: the resolved config the run was started with,
+        unless someone edited the file after the run trained. Then a warning names the keys that
+        differ from the config the run trained with, by the comparison ``rnnlab predict``, report
+        and compare make (:meth:`read_trained_config`, whose ``config`` is the one the run trained
+        with); the file's config is returned all the same (a caller checking or comparing the file
+        reads the file).
+
+        >>> import tempfile
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> _ = d.config.write_text('[data]\\ndataset = "UnitTest"\\n')
+        >>> d.read_config().data.dataset  # (no checkpoint: nothing to compare with, nothing said)
+        'UnitTest'
+        """
         from rnnlab.config import load_config
         from rnnlab.errors import ConfigError
 
         if not self.config.exists():
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
         try:
-            return load_config(self.config, recorded=True)
+            config = load_config(self.config, recorded=True)
         except ConfigError as e:
             raise RunDirError(str(e)) from None
+        # (read_trained_config reads the file by this method: its own call has nothing more to compare)
+        if getattr(self, "_comparing_config", False):
+            return config
+        recorded = _checkpoint_config(self.last_checkpoint)
+        if recorded is None or recorded == self.config.read_text(encoding="utf-8"):  # (as written: no edit)
+            return config
+        self._comparing_config = True
+        try:
+            edits = self.read_trained_config().edits
+        finally:
+            self._comparing_config = False
+        if edits:
+            import warnings
+
+            warnings.warn(f"{self.path}: {CONFIG} was changed after the run trained: it differs from the config in its "
+                          f"checkpoint ({CHECKPOINTS}/{LAST_CHECKPOINT}) in {edits}; read_config() returns {CONFIG} as "
+                          "edited, read_trained_config().config the config the run trained with (what rnnlab predict "
+                          "uses)", stacklevel=2)
+        return config
 
     def read_trained_config(self) -> TrainedConfig:
         """The config the run trained with, and how ``config.toml`` differs from it: the one check

@@ -292,8 +292,9 @@ class Tracker:
         written are also kept in :attr:`last_records` (for a caller that logs them elsewhere too).
 
         ``loss`` (optional: a scalar tensor, or a number) is recorded as ``name="loss",
-        stat="value"`` on weight steps. ``epoch`` (optional, an integer >= 0) is stored in every
-        record (and kept for later steps). Both are checked at every call, due or not.
+        stat="value"`` on weight steps. ``epoch`` (optional, an integer >= 1: epochs count from 1,
+        as in ``metrics.jsonl``) is stored in every record (and kept for later steps). Both are
+        checked at every call, due or not.
 
         >>> import tempfile, torch
         >>> t = Tracker(tempfile.mkdtemp(), torch.nn.Linear(2, 1))
@@ -301,14 +302,22 @@ class Tracker:
         Traceback (most recent call last):
         ...
         ValueError: loss: expected a scalar loss tensor or number, got a tensor of shape (2,)
+        >>> t.step(epoch=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: epoch: expected an integer >= 1 (epochs count from 1, as in metrics.jsonl) or None, got 0; for a loop over range(n) pass epoch + 1
         >>> t.close()
         """
         if self._closed:
             raise RuntimeError("Tracker.step: the tracker is closed")
         loss = _checked_loss(loss)
         if epoch is not None:
-            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-                raise ValueError(f"epoch: expected an integer >= 0 or None, got {epoch!r}")
+            # (a step here is a training step, so within an epoch: none is "before training", and the
+            # run's other records (metrics.jsonl, the trainer's, the Lightning callback's) number it from 1)
+            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
+                first = "; for a loop over range(n) pass epoch + 1" if epoch == 0 and not isinstance(epoch, bool) else ""
+                raise ValueError(f"epoch: expected an integer >= 1 (epochs count from 1, as in metrics.jsonl) or "
+                                 f"None, got {epoch!r}{first}")
             self.epoch = int(epoch)
         step = self.step_count
         self.step_count += 1

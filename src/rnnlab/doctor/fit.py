@@ -690,8 +690,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                            f"{kept:.4g} at epoch {int(evaluated['epoch'])})")
                 lower = (f"lower {say.key('training.early_stopping.min_delta')} (in {es.monitor}'s units) so that "
                          "such a gain counts; otherwise, ")
-        causes.append((f"Early stopping restored epoch {int(evaluated['epoch'])} of {epochs}: the later epochs "
-                       f"{better}, so the evaluated weights are an early epoch's and "
+        causes.append((f"{_restored_words(int(evaluated['epoch']), epochs)} {better}, so the evaluated weights are an early epoch's and "
                        f"more steps would not change them.",
                        f"{lower}if the later epochs fit the training data but not validation, the data carry little "
                        f"signal for this model: regularize it more (e.g. {say.key('training.weight_decay')}) or "
@@ -1106,21 +1105,23 @@ def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], tr
     and at least ``overfit_rise`` of the best figure."""
     m = task.metric(terms.stream)
     key, train_key = m.key("val"), m.key("train")
-    val = [r for r in records if r["epoch"] <= evaluated["epoch"] and math.isfinite(float(r.get(key, math.nan)))]
+    finite = [r for r in records if math.isfinite(float(r.get(key, math.nan)))]
+    val = [r for r in finite if r["epoch"] <= evaluated["epoch"]]
     # (no validation part, too few epochs to read its movement from, or a non-finite figure: not judged)
     if key not in evaluated or len(val) < th.min_val_epochs or val[-1] is not evaluated:
-        return None, None
+        kept = bool(val) and val[-1] is evaluated  # (a finite figure of the evaluated weights to rise from)
+        return (_later_epochs_overfit(records, finite, evaluated, th, terms, task, config) if kept else None), None
     best = min(val, key=lambda r: r[key])
     now, low = float(evaluated[key]), float(best[key])
-    changes = sorted(abs(float(b[key]) - float(a[key])) for a, b in zip(val, val[1:], strict=False))
-    noise = max(2 * changes[len(changes) // 2], th.overfit_rise * abs(low))
+    noise = _stream_noise(val, key, low, th)
     rise = now - low
     # (a last epoch the budget cut short has a training figure over a few windows, not its epoch's:
     # the trend is read to the last whole epoch)
     then_train, now_train = best.get(train_key), _whole_epoch(records, evaluated).get(train_key)
     train_fell = then_train is not None and now_train is not None and float(now_train) < float(then_train)
     if rise <= noise or not train_fell:
-        return None, "no sign of overfitting"
+        later = _later_epochs_overfit(records, finite, evaluated, th, terms, task, config)
+        return (later, None) if later is not None else (None, "no sign of overfitting")
     epoch, best_epoch = int(evaluated["epoch"]), int(best["epoch"])
     trained = float(train_eval[terms.stream])
     model = "language model" if task.kind == "language_model" else "forecaster"
@@ -1142,6 +1143,67 @@ def _stream_overfit(records: list[dict[str, Any]], evaluated: dict[str, Any], tr
                  f"The weights of epoch {best_epoch} scored best on the validation block."),
         remedy=_overfit_remedies(config, task, records, f"the best validation {m.label}", best_epoch, terms.say),
     ), None
+
+
+def _stream_noise(val: list[dict[str, Any]], key: str, low: float, th: FitThresholds) -> float:
+    """How far a stream's validation figure ``key`` moves by chance over the epochs ``val``: twice
+    the median change between consecutive epochs, at least ``overfit_rise`` of ``low`` (its best).
+
+    >>> _stream_noise([{"v": 1.0}, {"v": 0.75}, {"v": 1.0}, {"v": 0.5}], "v", 0.5, FitThresholds())
+    0.5
+    """
+    changes = sorted(abs(float(b[key]) - float(a[key])) for a, b in zip(val, val[1:], strict=False))
+    return max(2 * changes[len(changes) // 2] if changes else 0.0, th.overfit_rise * abs(low))
+
+
+def _later_epochs_overfit(records: list[dict[str, Any]], finite: list[dict[str, Any]], evaluated: dict[str, Any],
+                          th: FitThresholds, terms: _Terms, task: Task, config: Config) -> Finding | None:
+    """The ``info`` finding of a stream run whose early stopping restored an epoch before its last
+    (``evaluated``) while the later epochs overfit: the validation figure rose from the restored
+    epoch's to the last epoch's by more than it moves by chance (:func:`_stream_noise`, over
+    ``finite``, every epoch with a finite validation figure) while the training figure fell. The
+    tested weights are fine; the finding says what the later epochs did, which "no sign of
+    overfitting" would deny. None otherwise."""
+    stream = terms.stream or ""
+    m = task.metric(stream)
+    key, train_key = m.key("val"), m.key("train")
+    last = records[-1]
+    if evaluated is last or len(finite) < th.min_val_epochs or finite[-1] is not last:
+        return None
+    kept, now = float(evaluated[key]), float(last[key])
+    rise, noise = now - kept, _stream_noise(finite, key, kept, th)
+    then_train, now_train = evaluated.get(train_key), _whole_epoch(records, last).get(train_key)
+    if rise <= noise or then_train is None or now_train is None or float(now_train) >= float(then_train):
+        return None
+    epoch, epochs = int(evaluated["epoch"]), len(records)
+    return Finding(
+        check="overfit", severity="info", phase=PHASE,
+        title=(f"{_restored_words(epoch, epochs)} overfit (validation {m.label} {_fixed(kept)} → {_fixed(now)} while "
+               f"training {m.label} fell); the tested model is epoch {epoch}'s"),
+        numbers={"restored_epoch": epoch, key: kept, f"{key}_last": now, "rise": rise, "noise": noise,
+                 f"train_mode_{stream}_restored_epoch": float(then_train),
+                 f"train_mode_{stream}_last": float(now_train), "epochs": epochs},
+        message=(f"After epoch {epoch} the validation {m.label} rose from {_fixed(kept)} to {_fixed(now)} at epoch "
+                 f"{int(last['epoch'])} ({_fixed(rise)}, more than the {_fixed(noise)} its movement between epochs "
+                 f"allows: twice the median change, at least {th.overfit_rise:.0%} of epoch {epoch}'s), while the "
+                 f"training {m.label} (training mode, over each epoch's windows) fell from {_fixed(float(then_train))} "
+                 f"to {_fixed(float(now_train))}: the later epochs learned the training "
+                 f"{'text' if task.kind == 'language_model' else 'series'} rather than {terms.learned}. Early stopping kept epoch {epoch}'s weights, which were tested; the later "
+                 "epochs' were thrown away."),
+        # (nothing to undo: the tested weights are the best epoch's; what would let training go on improving)
+        remedy=(f"nothing for the tested model; for later epochs that improve on epoch {epoch}'s: "
+                + _overfit_remedies(config, task, records, f"the best validation {m.label}", epoch, terms.say)),
+    )
+
+
+def _restored_words(epoch: int, epochs: int) -> str:
+    """How the findings after training begin where early stopping restored an epoch before the
+    last: the restored epoch, of how many, and that the later ones are said next.
+
+    >>> _restored_words(15, 45)
+    'Early stopping restored epoch 15 of 45: the later epochs'
+    """
+    return f"Early stopping restored epoch {epoch} of {epochs}: the later epochs"
 
 
 def _whole_epoch(records: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:

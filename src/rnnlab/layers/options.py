@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 
 from rnnlab._checks import check_bool, check_choice, check_positive_int, did_you_mean
 from rnnlab.activations import Activation, get_activation
-from rnnlab.constraints import Constraint
+from rnnlab.constraints import Constraint, MaxNorm, UnitNorm
 from rnnlab.errors import ArgumentError
 from rnnlab.layers.init import Initializer
 from rnnlab.layers.spec import CellSpec
@@ -239,7 +240,9 @@ def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidde
     """``options`` checked for a layer of kind ``spec`` with these sizes, defaults filled in.
 
     A bad value raises :class:`rnnlab.errors.ArgumentError` naming its keyword(s); a keyword
-    that only tunes a regularizer that is off (``batch_norm_steps``, ``input_dropout_mode``) warns.
+    that only tunes a regularizer that is off (``batch_norm_steps``, ``input_dropout_mode``) warns,
+    and so, once the input size is known, does an IndRNN's bound that dropout lifts in training
+    (:func:`bound_lifted_by_dropout`).
     ``input_size=None`` checks what can be checked before the input is known (a training
     config, before its data are read); the layer checks the rest when it is built.
 
@@ -288,7 +291,73 @@ def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidde
             changes.update(reg.check(resolved, ctx))
     resolved = dataclasses.replace(options, **changes)
     _warn_inert(resolved)
+    # (a config, checked before its data are read, says it in its own keys: ModelConfig)
+    lifted = bound_lifted_by_dropout(resolved, spec.kind) if input_size is not None else None
+    if lifted is not None:
+        from rnnlab.layers.regularizers import warn_at_user_line
+
+        warn_at_user_line(lifted, BoundLiftedWarning)
     return resolved
+
+
+class BoundLiftedWarning(UserWarning):
+    """An IndRNN's recurrent bound that inverted dropout lifts in training
+    (:func:`bound_lifted_by_dropout`): the layer says it when it is built, a config when it is checked."""
+
+
+#: the keywords whose inverted dropout scales an IndRNN's recurrent weight u by 1/(1-p) in training
+BOUND_LIFTERS = ("recurrent_dropout", "weight_drop")
+
+
+def bound_lifted_by_dropout(options: LayerOptions, kind: str, table: str | None = None) -> str | None:
+    """The warning for a layer of ``kind`` "indrnn" whose recurrent bound ``|u| <= b`` inverted
+    dropout lifts in training (None where nothing is lifted): the one rule and wording of the layer
+    and of the config.
+
+    Recurrent dropout (on the fed-back state) and weight drop (on u) scale each kept unit's u by
+    1/(1-p), so at every training step the effective bound is ``b / (1-p)`` (both: the product).
+    Above 1 the state can grow as its T-th power over T steps; the figure is per 100 steps (the
+    data's length is not known here); evaluation, without dropout, keeps ``b``. A gated layer's
+    recurrent matrix is no per-unit factor, and zoneout keeps u as it is: neither is said.
+
+    ``table`` spells the keywords: None as the layer's arguments (``recurrent_dropout=0.1``), a
+    config table as its keys (``"model"``: ``'model.recurrent_dropout' = 0.1``).
+
+    >>> opts = LayerOptions(recurrent_dropout=0.1, recurrent_constraint=MaxNorm(1.000693387))
+    >>> print(bound_lifted_by_dropout(opts, "indrnn"))
+    recurrent_dropout=0.1 on an IndRNN with recurrent_constraint=MaxNorm(1.000693387): in training inverted dropout scales each kept unit's u by 1/(1-p), so the effective bound is 1.00069/(1-0.1) = 1.11188 and |u|^T can reach 1.11188^100 = 4.04e+04 over 100 steps (the bound allows 1.07; evaluation keeps it); set zoneout, or dropout between stacked layers as Li et al. do, instead
+    >>> print(bound_lifted_by_dropout(opts, "indrnn", table="model").split(": in training")[0])
+    'model.recurrent_dropout' = 0.1 on an IndRNN with model.recurrent_constraint max_norm 1.00069
+    >>> bound_lifted_by_dropout(opts, "gru") is None
+    True
+    """
+    c = options.recurrent_constraint
+    lifting = {k: getattr(options, k) for k in BOUND_LIFTERS if getattr(options, k) > 0}
+    # (unit_norm: |u| = 1; non_neg and a constraint of one's own state no bound to lift)
+    bound = c.max_value if isinstance(c, MaxNorm) else 1.0 if isinstance(c, UnitNorm) else None
+    if kind != "indrnn" or bound is None or not lifting:
+        return None
+    effective = bound / math.prod(1 - p for p in lifting.values())
+    if effective <= 1:  # (|u|^T still shrinks: nothing explodes)
+        return None
+
+    def per_100(x: float) -> str:  # (x^100 can pass a float's range: a config's bound is <= 1e6)
+        digits = 100 * math.log10(x)
+        return f"{x ** 100:.3g}" if digits < 300 else f"1e+{digits:.0f}"
+
+    if table is None:
+        said = " and ".join(f"{k}={p:g}" for k, p in lifting.items())
+        bounded, zoneout, dropout = f"recurrent_constraint={c!r}", "zoneout", "dropout"
+    else:
+        said = " and ".join(f"'{table}.{k}' = {p:g}" for k, p in lifting.items())
+        kind_key = "max_norm" if isinstance(c, MaxNorm) else "unit_norm"
+        bounded, zoneout, dropout = (f"{table}.recurrent_constraint {kind_key} {bound:.6g}", f"{table}.zoneout",
+                                     f"{table}.dropout")
+    over = "".join(f"(1-{p:g})" for p in lifting.values())
+    return (f"{said} on an IndRNN with {bounded}: in training inverted dropout scales each kept unit's u by 1/(1-p), "
+            f"so the effective bound is {bound:.6g}/{over} = {effective:.6g} and |u|^T can reach {effective:.6g}^100 "
+            f"= {per_100(effective)} over 100 steps (the bound allows {per_100(bound)}; evaluation keeps it); set "
+            f"{zoneout}, or {dropout} between stacked layers as Li et al. do, instead")
 
 
 #: keywords that only tune another: (keyword, the keyword it tunes, whether that one is on, what it

@@ -49,7 +49,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
@@ -120,6 +120,20 @@ DECISIONS = {"extend": ("extend", "#2a7fff"), "end_early": ("end early", "#2ca02
              "not_extended": ("not extended", "#9467bd")}
 #: The marker of the evaluated model's figure (summary.json ``train_eval``), open, in its split's colour.
 EVALUATED_MARKER = "D"
+#: The marker and colour of that figure where the mean guard replaced the model (summary.json
+#: ``mean_guard.kept`` false): the training mean's scores, which the run evaluated and ships, set
+#: apart from a model's point (an R² of 0 and a loss near 1 read as a broken model in eval mode).
+GUARD_MARKER, GUARD_COLOR = "s", "#222222"
+#: The loss each task minimizes, in the words of its panel's y axis, where the records' numbers
+#: alone do not say it (summary.json's and config.toml's task, :func:`loss_unit_of`).
+LOSS_UNITS = {"regression": "MSE of standardized targets"}
+#: The share of a linear loss axis under which the values after each curve's start are squashed:
+#: the panel turns log (a language model's loss per step, 6.1 at step 0, left 1.4-2.3 its bottom sixth).
+SQUASHED = 0.25
+#: The values of a log axis' ticks written as plain numbers (0.5, 1, 20): the powers of ten beyond.
+PLAIN_TICKS = (0.01, 1000.0)
+#: Labelled ticks a log panel gets at least where it can (two were too few to read a value between them).
+MIN_TICKS = 4
 
 
 def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
@@ -231,6 +245,71 @@ def evaluated_of(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, float] |
     return {k: float(v) for k, v in found.items() if _number(v) and math.isfinite(v)}
 
 
+def guard_of(run_dir: str | os.PathLike[str] | RunDir) -> Any:
+    """summary.json's ``mean_guard`` as :func:`rnnlab.train.final.recorded_guard` reads it back (a
+    run's own guard's or one carried from its fold runs: ``kept``, ``at_mean``, ``baseline``), or
+    None for a run without a guard.
+
+    >>> import tempfile
+    >>> from rnnlab.rundir import atomic_write_json
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> atomic_write_json(run.summary, {"mean_guard": {"kept": False, "model_mse": 1.05, "mean_mse": 1.26,
+    ...                                                "z": 0.99, "n_val": 29}})
+    >>> guard_of(run).kept, guard_of(run).baseline
+    (False, 'the training mean')
+    """
+    from rnnlab.train.final import recorded_guard  # (its imports, the config's, are no figure's)
+
+    rd = RunDir.existing(run_dir)
+    block = (rd.read_summary() or {}).get("mean_guard") if rd.summary.exists() else None
+    return recorded_guard(block) if isinstance(block, dict) else None
+
+
+def loss_unit_of(run_dir: str | os.PathLike[str] | RunDir) -> str | None:
+    """What a run's loss measures, in the words of its loss panel's y axis (:data:`LOSS_UNITS` by
+    the task of its config.toml), or None where that does not say (no config, a task not listed).
+
+    >>> import tempfile
+    >>> from rnnlab.rundir import atomic_write_text
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> atomic_write_text(run.config, '[task]\\nkind = "regression"\\n[data]\\ndataset = "UnitTest"\\n')
+    >>> loss_unit_of(run)
+    'MSE of standardized targets'
+    """
+    rd = RunDir.existing(run_dir)
+    if not rd.config.exists():
+        return None
+    try:
+        task = rd.read_trained_config().config.task
+    except ValueError:  # (a config it cannot read: the Configuration section says why)
+        return None
+    return LOSS_UNITS.get(task.kind) if task is not None else None
+
+
+def marked_epochs(records: Records, restored: int | None = None,
+                  decisions: Sequence[dict[str, Any]] = ()) -> list[tuple[int, int, str]]:
+    """``(epoch, step, what)`` of each epoch the curves against the epoch mark: the restored one,
+    the budget's decisions (:func:`budget_decisions`) and the last, for a caption to give the step
+    the tracking figures' x axis puts it at; those whose step is unknown are left out.
+
+    >>> recs = [{"epoch": e, "step": 7 * e} for e in range(1, 9)]
+    >>> marked_epochs(recs, 5, [{"epoch": 6, "step": 42, "decision": "end_early"}])
+    [(5, 35, 'restored'), (6, 42, 'budget: end early'), (8, 56, 'the last')]
+    """
+    marks = []
+    if restored is not None and (at := _x_at_epoch(records, restored, "step")) is not None:
+        marks.append((restored, int(at), "restored"))
+    for e in decisions:
+        if _number(e.get("epoch")) and _number(e.get("step")):
+            kind = str(e.get("decision"))
+            marks.append((int(e["epoch"]), int(e["step"]),
+                          "budget: " + DECISIONS.get(kind, (kind.replace("_", " "), ""))[0]))
+    last = max((r["epoch"] for r in records if _number(r.get("epoch")) and _number(r.get("step"))), default=None)
+    if last is not None and (at := _x_at_epoch(records, last, "step")) is not None:
+        marks.append((int(last), int(at), "the last"))
+    return marks
+
+
 def budget_decisions(run_dir: str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
     """The decisions of the budget that follows the fit (``adapt.json``'s ``budget.events``:
     ``{"epoch", "step", "decision", …}``), empty when it made none or the run has no adapt.json.
@@ -289,6 +368,122 @@ def _log_decades(ax_values: list[np.ndarray]) -> float:
     values = np.concatenate(ax_values) if ax_values else np.empty(0)
     values = values[np.isfinite(values) & (values > 0)]
     return float(np.log10(values.max() / values.min())) if values.size > 1 else 0.0
+
+
+def _squashed_by(curves: list[np.ndarray], points: np.ndarray) -> float | None:
+    """The top of a panel's values where each curve's start (its first tenth, a point at least)
+    leaves the rest under :data:`SQUASHED` of a linear axis, else None: a loss per step that
+    starts at 6.1 and then runs from 2.3 to 1.4 is a flat line at the bottom. Only for positive
+    values, all of which a log axis shows."""
+    finite = [c[np.isfinite(c)] for c in curves]
+    every = np.concatenate([*finite, points[np.isfinite(points)]])
+    rest = np.concatenate([*(c[max(1, c.size // 10):] for c in finite), points[np.isfinite(points)]])
+    if every.size < 3 or not rest.size or every.min() <= 0:
+        return None
+    lo, hi = float(every.min()), float(every.max())
+    return hi if hi > lo and (float(rest.max()) - lo) / (hi - lo) < SQUASHED else None
+
+
+class LogTicks(LogLocator):
+    """A log panel's major ticks: the powers of ten where three or more are in view; else with the
+    mantissas of the first set of :data:`rnnlab.plots.style.MINOR_LABELS` that gives
+    :data:`MIN_TICKS` in view (2.3 to 9: 3 to 9); else linear steps (a view narrower than that).
+    The axis' default labelled two ticks of a gradient norm from 2.3 to 9.
+
+    >>> LogTicks().tick_values(2.3, 9.0).tolist(), LogTicks().tick_values(0.3, 5.0).tolist()
+    ([3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], [0.5, 1.0, 2.0, 5.0])
+    """
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (lo > 0 and math.isfinite(hi)):
+            return super().tick_values(vmin, vmax)
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        stride = max(1, math.ceil((last - first + 1) / 8))  # (at most about eight powers of ten)
+        powers = [10.0 ** k for k in range(first, last + 1) if k % stride == 0]
+        tol = 1e-9
+        for mantissas in (frozenset(), *style.MINOR_LABELS):
+            locs = sorted({m * p for p in powers for m in (1, *mantissas)})
+            shown = [v for v in locs if lo * (1 - tol) <= v <= hi * (1 + tol)]
+            # (three powers of ten or more read alone: mantissas between them crowd the axis)
+            if len(shown) >= (3 if not mantissas else MIN_TICKS):
+                return np.asarray(shown)
+        return np.asarray([v for v in MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= v <= hi])
+
+
+class LogLabels(Formatter):
+    """A log panel's tick labels: plain numbers (0.5, 1, 2) where every tick in view lies within
+    :data:`PLAIN_TICKS`, else the powers of ten of :class:`rnnlab.plots.style.PowerLabels`
+    (``5×10⁻⁴``) for all of them; ``2×10⁰`` read as a formula for 2.
+
+    >>> f = LogLabels()
+    >>> f.set_locs([0.5, 1.0, 2.0]); [f(v) for v in (0.5, 1.0, 2.0)]
+    ['0.5', '1', '2']
+    >>> f.set_locs([5e-4, 1e-3, 2e-3]); [f(v) for v in (5e-4, 1e-3)]
+    ['5×10⁻⁴', '10⁻³']
+    """
+
+    def __init__(self) -> None:
+        self.plain = True
+        self.powers = style.PowerLabels(labelOnlyBase=False)
+
+    def set_locs(self, locs: Any) -> None:
+        super().set_locs(locs)
+        lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (-math.inf, math.inf)
+        shown = [v for v in locs if lo <= v <= hi]
+        self.plain = all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in shown)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if not x > 0:
+            return ""
+        return f"{x:.6g}" if self.plain else self.powers(x)
+
+
+def _log_axis(ax: Axes) -> None:
+    """Make ``ax``' y axis log, with :class:`LogTicks` and :class:`LogLabels` (its minor ticks unlabelled)."""
+    ax.set_yscale("log")
+    ax.tick_params(which="both", labelsize=style.TICK_SIZE)
+    ax.yaxis.set_major_locator(LogTicks())
+    ax.yaxis.set_major_formatter(LogLabels())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _fit_texts(fig: Figure, panels: Sequence[Axes]) -> None:
+    """Wrap each panel's y label taller than the panel, and the labels of each panel legend
+    (:func:`rnnlab.plots.style.panel_legend`) wider than its room, on the figure as laid out: a
+    legend is centred under its panel and may reach half the gap to the next column's panel, or
+    the figure's edge (a long label was cut there); a y label ran into the legend below."""
+    W, H = fig.get_figwidth() * 72.0, fig.get_figheight() * 72.0
+    for ax in panels:
+        label = ax.yaxis.label
+        if label.get_text():
+            label.set_text(style.wrap_text(label.get_text(), label.get_fontsize(), ax.get_position().height * H, fig.dpi))
+    spans: dict[int, tuple[float, float]] = {}
+    for ax in panels:
+        box, col = ax.get_position(), ax.get_subplotspec().colspan.start
+        lo, hi = spans.get(col, (math.inf, -math.inf))
+        spans[col] = (min(lo, box.x0 * W), max(hi, box.x1 * W))
+    for ax in panels:
+        col, box = ax.get_subplotspec().colspan.start, ax.get_position()
+        left = spans[col - 1][1] if col - 1 in spans else None
+        right = spans[col + 1][0] if col + 1 in spans else None
+        lo = style.EDGE if left is None else (left + spans[col][0]) / 2
+        hi = W - style.EDGE if right is None else (spans[col][1] + right) / 2
+        centre = (box.x0 + box.x1) / 2 * W
+        room = 2 * min(centre - lo, hi - centre)
+        for _ in range(4):  # (each try narrows the labels by what the legend is still over)
+            leg = ax.get_legend()
+            if leg is None:
+                break
+            over = float(leg.get_window_extent(fig.canvas.get_renderer()).width) * 72.0 / fig.dpi - room
+            if over <= 0.5:
+                break
+            handles, labels = ax.get_legend_handles_labels()
+            ncol = max(1, leg._ncols)
+            widest = max(style.drawn_width(line, style.NOTE_SIZE, fig.dpi) for t in labels for line in t.split("\n"))
+            for handle, label in zip(handles, labels, strict=True):
+                handle.set_label(style.wrap_text(label, style.NOTE_SIZE, widest - over / ncol - 1.0, fig.dpi))
+            style.panel_legend(ax)
 
 
 #: How far a reference forecast's value may lie outside the range of a panel's curves (and the
@@ -423,6 +618,8 @@ def plot_metrics(
     decisions: Sequence[dict[str, Any]] | None = None,
     titles: dict[str, str] | None = None,
     penalty: bool | None = None,
+    guard: Any = None,
+    loss_unit: str | None = None,
 ) -> Figure:
     """Loss / accuracy (or RMSE and R², or MASE) / learning-rate / gradient-norm curves of one run
     against the epoch (or the record key ``x``, one of :data:`X_AXES`).
@@ -444,6 +641,14 @@ def plot_metrics(
     from the splits' colours (:data:`SPLIT_COLOR`), and its legend says so. An epoch the budget
     ended within (a stream's last: :func:`rnnlab.rundir.partial_epoch`) has its training
     figures and gradient norms drawn as an open circle, named in the legend with the steps it took.
+    ``guard``: the run's mean guard (:func:`guard_of`): where it chose the training mean, the
+    ``evaluated`` figures are the mean's, an open square (:data:`GUARD_MARKER`) named so, not a
+    model's point. ``loss_unit``: what the loss measures (:func:`loss_unit_of`), the loss panel's
+    y label. Both are read from the run when not given.
+
+    A log panel's ticks are :class:`LogTicks` and :class:`LogLabels` (2, 1, 0.5 near 1); the loss
+    panel turns log too where its curves' start squashes the rest (:data:`SQUASHED`). Legends
+    wider than their room are wrapped to it.
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
@@ -461,6 +666,8 @@ def plot_metrics(
         baselines = baselines_of(run) if baselines is None else baselines
         evaluated = evaluated_of(run) if evaluated is None else evaluated
         decisions = budget_decisions(run) if decisions is None else decisions
+        guard = guard_of(run) if guard is None else guard
+        loss_unit = loss_unit_of(run) if loss_unit is None else loss_unit
         # (the run's own records: the caller's, such as the per-step figure's, may leave out its train_loss)
         penalty = penalized_of(run) if penalty is None else penalty
     penalty = penalized(records) if penalty is None else penalty
@@ -484,13 +691,20 @@ def plot_metrics(
         ax.set_title((titles or {}).get(panel.title, panel.title), fontsize=style.LABEL_SIZE)
         points = {f"train_{m}": v for m, v in (evaluated or {}).items()
                   if f"train_{m}" in panel.keys and evaluated_x is not None}
-        decades = _log_decades([series(records, k, x)[1] for k in keys] + [np.asarray(list(points.values()))])
-        log = panel.log or (panel.log_beyond is not None and decades > panel.log_beyond)
+        curves, at = [series(records, k, x)[1] for k in keys], np.asarray(list(points.values()), dtype=np.float64)
+        decades = _log_decades([*curves, at])
+        spans = panel.log_beyond is not None and decades > panel.log_beyond
+        squashed = _squashed_by(curves, at) if panel.log_beyond is not None and not spans else None
+        log = panel.log or spans or squashed is not None
         if log:
-            ax.set_yscale("log")
-            ax.tick_params(which="both", labelsize=style.TICK_SIZE)
-        if log and not panel.log:
-            ax.set_ylabel(f"log scale (the values span {decades:.0f} decades)", fontsize=style.TICK_SIZE)
+            _log_axis(ax)
+        said = [loss_unit] if loss_unit and panel.title == "loss" else []
+        if spans and not panel.log:
+            said.append(f"log scale (the values span {decades:.0f} decades)")
+        elif squashed is not None:  # (as a loss of decades: log, which the loss panels of other runs turn too)
+            said.append(f"log scale (the start, {squashed:.2g}, dwarfs the rest)")
+        if said:
+            ax.set_ylabel("\n".join(said), fontsize=style.TICK_SIZE)
         notes = []
         # (the minimized loss with a penalty is not the training cross-entropy: set apart, grey in every
         # panel and figure, as the splits keep their colours)
@@ -521,7 +735,7 @@ def plot_metrics(
                         markeredgecolor=PENALTY_COLOR if key in aside else colors[key], markeredgewidth=1.5,
                         zorder=3, gid=f"partial {key}",
                         label="_nolegend_" if epoch in named_partial else
-                        f"partial epoch {epoch}: {took} of its {whole} steps (its training figures a mean over those)")
+                        f"partial epoch {epoch}: {took} of its {whole} steps (a mean over those)")
                 named_partial.add(epoch)
         if panel.baseline is not None and baselines:
             _draw_baselines(ax, baselines, panel.baseline,
@@ -532,10 +746,10 @@ def plot_metrics(
             # and the budget judge this one, the evaluated weights on the whole training split in eval mode.
             # Open, under the curves and larger than their points: a curve's point at the same step and
             # near value (the validation loss after the last epoch, the training curve's own) shows on it)
-            ax.plot([evaluated_x], [value], linestyle="none", marker=EVALUATED_MARKER, markersize=8.5,
-                    color=SPLIT_COLOR["train"], markerfacecolor="white", markeredgewidth=1.6, zorder=1.5,
-                    gid=f"evaluated {key}",
-                    label=f"train {key.removeprefix('train_')} in eval mode (the evaluated model): {value:.3g}")
+            marker, color, label = _evaluated_look(key.removeprefix("train_"), value, guard)
+            ax.plot([evaluated_x], [value], linestyle="none", marker=marker, markersize=8.5,
+                    color=color, markerfacecolor="white", markeredgewidth=1.6, zorder=1.5,
+                    gid=f"evaluated {key}", label=label)
         if restored_x is not None:
             mark_restored(ax, restored_x, restored)
         if decisions:
@@ -550,5 +764,20 @@ def plot_metrics(
         style.panel_legend(ax)  # (under the panel: inside, it covered part of a curve or a reference line)
     style.share_x_labels(axes)
     fig.suptitle(head, fontsize=style.TITLE_SIZE)
+    style.layout(fig)  # (the legends' room is known once the panels are placed)
+    _fit_texts(fig, [ax for ax in axes.flat if ax.get_visible()])
     style.save(fig, path)
     return fig
+
+
+def _evaluated_look(metric: str, value: float, guard: Any) -> tuple[str, str, str]:
+    """The marker, colour and legend label of the evaluated figure ``metric`` (summary.json's
+    ``train_eval``): a model's, or where the mean guard (``guard``, :func:`guard_of`) chose the
+    training mean, the mean's, which the run evaluated and ships."""
+    if guard is not None and not guard.kept:
+        return GUARD_MARKER, GUARD_COLOR, f"train {metric} of {guard.baseline} (mean guard), not the model: {value:.3g}"
+    at_mean = list(guard.at_mean or ()) if guard is not None else []
+    whose = ("" if not at_mean else
+             f"; {', '.join(at_mean)} at {'its' if len(at_mean) == 1 else 'their'} training mean"
+             f"{'' if len(at_mean) == 1 else 's'}")
+    return EVALUATED_MARKER, SPLIT_COLOR["train"], f"train {metric} in eval mode (the evaluated model{whose}): {value:.3g}"

@@ -16,6 +16,9 @@ stacked rows, a cell's declared ``gate_layout``), its per-channel norms are spli
 with ``per_gate=True``, one line per gate (``recurrent f (forget gate)``), and histograms
 stacked by gate.
 
+A parameter has one colour in all these figures (:func:`parameter_color`), never a gate's: the
+gates' colours (:data:`rnnlab.plots.style.GATE_COLORS`) are for the gates of a split parameter.
+
 Example:
     >>> import numpy as np
     >>> from rnnlab.tracker import TrackedSeries
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -38,6 +42,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from rnnlab._checks import check_choice
+from rnnlab.gates import parse_param_name
 from rnnlab.plots import style
 from rnnlab.plots.metrics import load_metrics, mark_restored, restored_epoch, series
 from rnnlab.rundir import RunDir
@@ -49,6 +54,8 @@ NON_PARAMETERS = frozenset({"loss", "model"})
 #: How the names :class:`~rnnlab.optim.TargetNormController` records begin (``target_norm/<group>``,
 #: stats ``norm``, ``target``, ``weight_decay``): groups of parameters, not parameters.
 CONTROLLER = "target_norm/"
+#: The colour of the whole model's gradient norm (``"model"``): no parameter's.
+WHOLE_COLOR = "#000000"
 
 
 def is_parameter(name: str) -> bool:
@@ -96,6 +103,88 @@ def load_tracked(source: Tracked | str | os.PathLike[str] | RunDir) -> Tracked:
     raise TypeError(
         f"tracked: expected a run directory or read_tracked(...)'s mapping, got {type(source).__name__}"
     )
+
+
+def own_name(name: str) -> str:
+    """A parameter's name as its module declares it: a DropConnect'ed weight is tracked as
+    ``<module>.parametrizations.<name>.original``.
+
+    >>> own_name("rnn.parametrizations.weight_hh_l0.original")
+    'rnn.weight_hh_l0'
+    """
+    return re.sub(r"\.parametrizations\.(\w+)\.original$", r".\1", name)
+
+
+def is_weight(name: str) -> bool:
+    """Whether a parameter is a weight (``weight``, ``weight_hh_l0``...), not a bias or another one.
+
+    >>> is_weight("rnn.parametrizations.weight_hh_l0.original"), is_weight("head.bias")
+    (True, False)
+    """
+    return own_name(name).rsplit(".", 1)[-1].startswith("weight")
+
+
+def reading_order(names: Sequence[str]) -> list[str]:
+    """The recurrent layers' parameters first (what a run's figures are about), then the other
+    weights, then norm layers' gains and shifts, then the rest; weights before biases within each,
+    in the given (the tracker's) order otherwise: the order of the report's panels and of the
+    parameters' colours (:func:`parameter_color`).
+
+    >>> reading_order(["frontend.norm.weight", "frontend.conv.weight", "head.bias", "rnn.bias_ih_l0",
+    ...                "rnn.weight_hh_l0"])
+    ['rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'frontend.conv.weight', 'frontend.norm.weight', 'head.bias']
+    """
+    def rank(name: str) -> tuple[int, bool]:
+        own = own_name(name)
+        if parse_param_name(own) is not None:
+            return 0, not is_weight(name)
+        in_norm = any(token.startswith("norm") for token in own.split(".")[:-1])
+        return (2 if in_norm else 1) if is_weight(name) else 3, False
+
+    return sorted(names, key=rank)
+
+
+def parameter_color(tracked: Tracked, name: str) -> str:
+    """The colour of ``name`` in every figure of ``tracked``: :func:`rnnlab.plots.style.parameter_color`
+    by its place in the :func:`reading_order` of the parameters (the order of the report's panels:
+    the panels a figure shows have colours of their own), or among the controller's groups for a
+    group; the whole model's gradient norm is :data:`WHOLE_COLOR`.
+
+    >>> tr = {"frontend.weight": {}, "rnn.weight_hh_l0": {}, "model": {}}
+    >>> parameter_color(tr, "frontend.weight") == style.PARAMETER_COLORS[1]
+    True
+    """
+    if name == "model":
+        return WHOLE_COLOR
+    if name.startswith(CONTROLLER):
+        return style.parameter_color(name, [n for n in tracked if n.startswith(CONTROLLER)])
+    return style.parameter_color(name, reading_order([n for n in tracked if is_parameter(n)]))
+
+
+def mean_change(series: TrackedSeries | None) -> str | None:
+    """How much a norm changed from its first finite record to its last, for a panel's title: in %
+    of the first (``"mean +2.2 % since step 0"``), from and to where the first is 0; None with
+    fewer than two finite records. The axes of a panel span its own range, so a change of 2 % fills
+    the panel as one of 250 % does: the title says which it is.
+
+    >>> mean_change(TrackedSeries(np.array([0, 10]), np.array([0.5842, 0.5969]), np.ones(2)))
+    'mean +2.2 % since step 0'
+    >>> mean_change(TrackedSeries(np.array([0, 10]), np.array([0.594, 2.122]), np.ones(2)))
+    'mean +257 % since step 0'
+    """
+    if series is None:
+        return None
+    v = np.asarray(series.values, dtype=np.float64)
+    ok = np.isfinite(v)
+    if v.ndim != 1 or ok.sum() < 2:
+        return None
+    first, last = float(v[ok][0]), float(v[ok][-1])
+    since = f"since step {int(series.steps[ok][0])}"
+    if first == 0:
+        return f"mean {style.fmt(first)} → {style.fmt(last)} {since}"
+    pct = 100.0 * (last - first) / abs(first)
+    # (as many decimals as tell a small change from none, none for a change of hundreds of %)
+    return f"mean {pct:+.{2 if abs(pct) < 1 else 1 if abs(pct) < 100 else 0}f} % {since}"
 
 
 def _check_norm(norm: object, argument: str, per_channel: bool) -> str:
@@ -283,7 +372,7 @@ def plot_norm_histograms(
                 _gate_histograms(ax, {g: p[idx[row]] for g, p in parts.items()}, edges, legend=row == 0)
             else:
                 # One filled outline, not a bar per bin (artists each): the same pixels.
-                counts, _, _ = ax.hist(fin, bins=edges, color=style.series_color(k), alpha=0.85,
+                counts, _, _ = ax.hist(fin, bins=edges, color=parameter_color(data, name), alpha=0.85,
                                        histtype="stepfilled")
                 ax.set_xlim(edges[0], edges[-1])
                 # (room above the tallest bar for the note in the corner: it must not cover the bars' tops)
@@ -324,17 +413,19 @@ def plot_norm_lines(
 
     Uses the stats ``{norm}_mean`` and ``{norm}_max`` (``grad_l2`` for gradients: then the whole
     model's gradient norm, ``name="model"``, is the first panel where it was recorded, and
-    ``params`` may name it). One panel
-    per parameter, ``ncols`` per row. With ``per_gate``, a parameter whose records name its gates
+    ``params`` may name it; gradient norms are on a log axis). One panel
+    per parameter, ``ncols`` per row, in the parameter's colour (:func:`parameter_color`); a weight
+    norm's panel says in its title how much the mean changed (:func:`mean_change`). With
+    ``per_gate``, a parameter whose records name its gates
     (:func:`gate_parts`) has a mean and a max line per gate instead, from ``{norm}_per_channel``,
-    each gate in its colour and named in the panel's legend (``recurrent f (forget gate)``).
+    each gate in its colour, named in the figure's legend under the panels (``f (forget gate)``).
     ``norm="update_ratio"`` draws each parameter's update ratio (log axis); ``norm="target_norm"`` each target-norm controller group's norm, target and
     weight decay, ``params`` then naming groups (``"target_norm/rec"``): :data:`LINE_KINDS`.
     ``restored``: the epoch whose weights the run restored (:func:`rnnlab.plots.metrics.restored_epoch`),
     marked on every panel as :func:`~rnnlab.plots.plot_metrics` marks it, at the step where that
-    epoch ended (:func:`restored_step`); read from the run directory given as ``tracked`` (or as
-    ``run``, the run that records given as ``tracked`` are of) when not given. Saves when ``path``
-    is given.
+    epoch ended (:func:`restored_step`), and named in the figure's legend; read from the run
+    directory given as ``tracked`` (or as ``run``, the run that records given as ``tracked`` are
+    of) when not given. Saves when ``path`` is given.
 
     >>> import numpy as np
     >>> from rnnlab.tracker import TrackedSeries
@@ -347,8 +438,13 @@ def plot_norm_lines(
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols: expected an integer >= 1, got {ncols!r}")
     _check_norm(norm, "norm", per_channel=False)
+    # Gradient norms span decades (one spike of 12 flattened every later step to 0 on a linear axis):
+    # a log axis, as the metric curves draw the gradient norm.
+    grads = norm.startswith("grad_")
     kind = LINE_KINDS.get(norm) or LineKind(
-        ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")), f"{norm} norm per channel", False, None, False,
+        ((f"{norm}_mean", "mean", "-"), (f"{norm}_max", "max", "--")),
+        # (two lines on a log axis: a long label ran into the next row's)
+        f"{norm} norm\nper channel (log)" if grads else f"{norm} norm per channel", grads, None, False,
         f"{norm} norm per channel over training: mean (solid) and max (dashed)")
     data = load_tracked(tracked)
     run = tracked if isinstance(tracked, (str, os.PathLike, RunDir)) else run
@@ -364,7 +460,7 @@ def plot_norm_lines(
     panels = [(n, n, kind.lines, kind.ylabel, kind.log) for n in names]
     if whole:
         panels.insert(0, ("model", "model (all parameters)", ((norm, "whole-model norm", "-"),),
-                          f"{norm} norm of all gradients", False))
+                          f"{norm} norm of\nall gradients (log)", True))
     if kind.aside is not None:  # (another unit: a panel of its own beside each, not a second scale on one)
         stat, label = kind.aside
         panels = [p for n, *rest in panels
@@ -378,25 +474,27 @@ def plot_norm_lines(
     fig, axes = style.new_figure(nrows, cols, panel_size=(3.4, 2.2), sharex=True)
     gated = [gate_parts(data, p[0], f"{norm}_per_channel") if per_gate and norm not in LINE_KINDS else None
              for p in panels]
-    # (a gated panel has its legend of gates; the mean/max key goes on the first other one)
-    legend = next((i for i, p in enumerate(panels) if len(p[2]) > 1 and gated[i] is None), None)
+    # The key of the gates' colours and of the restored epoch's mark: once for the figure, under the
+    # panels (a legend in each panel covered its curves; the title says what solid and dashed are).
+    keys: dict[str, Line2D] = {}
+    mark = None
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)
             continue
         name, head, lines, ylabel, log = panels[i]
-        ax.set_title(head, fontsize=style.LABEL_SIZE)
+        # (the weights' change: their gradients and update ratios start from noise)
+        change = mean_change(data[name].get(f"{norm}_mean")) if norm in NORMS else None
+        ax.set_title(head + (f"\n{change}" if change else ""), fontsize=style.LABEL_SIZE)
         parts = gated[i]
         if parts is None:
-            notes, gates = _draw_lines(ax, data[name], lines, style.series_color(i), log), None
+            notes = _draw_lines(ax, data[name], lines, parameter_color(data, name), log)
         else:
-            notes, gates = _draw_gate_lines(ax, data, name, parts, f"{norm}_per_channel")
-        marks = [mark_restored(ax, restored_x, restored)] if restored_x is not None else []
-        if gates is not None:  # (each gated panel its legend of gates: an LSTM's and a GRU's differ)
-            ax.legend(handles=gates + marks, fontsize=style.NOTE_SIZE, loc="best", handlelength=1.2,
-                      labelspacing=0.2, borderpad=0.3, framealpha=0.7)
-        if i == legend:  # the same key in every panel (and in the title): once, not a legend per panel
-            ax.legend(fontsize=style.NOTE_SIZE, loc="best")
+            notes, colors = _draw_gate_lines(ax, data, name, parts, f"{norm}_per_channel")
+            for gate, color in colors.items():  # (an LSTM's and a GRU's gates in one figure: each named)
+                keys.setdefault(gate, Line2D([], [], color=color, linewidth=1.4, label=style.gate_title(gate)))
+        if restored_x is not None:
+            mark = mark_restored(ax, restored_x, restored)
         if notes:
             style.note(ax, "\n".join(notes), warn=True, loc="lower right")
         ax.set_xlabel("step")
@@ -405,6 +503,9 @@ def plot_norm_lines(
         if i % cols == 0 or ylabel != panels[i - 1][3]:
             ax.set_ylabel(ylabel)
     style.share_x_labels(axes)
+    handles = [*keys.values(), *([mark] if mark is not None else [])]
+    if handles:
+        style.figure_legend(fig, handles, [h.get_label() for h in handles])
     fig.suptitle(title or kind.title + ("; first panel: the whole model's" if panels[0][0] == "model" else ""),
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)
@@ -432,21 +533,20 @@ def restored_step(tracked: Tracked, epoch: int,
 
 
 def _draw_gate_lines(ax, tracked: Tracked, name: str, parts: dict[str, np.ndarray],
-                     stat: str) -> tuple[list[str], list[Line2D]]:
+                     stat: str) -> tuple[list[str], dict[str, str]]:
     """The mean (solid) and max (dashed) of each gate's channels over steps, one colour per gate;
-    returns the notes on values not drawn and each gate's line for the panel's legend."""
+    returns the notes on values not drawn and each gate's colour for the figure's legend."""
     s = tracked[name][stat]
     layout = _layout(tracked, name)
-    notes, handles = [], []
+    notes, colors = [], {}
     for k, (gate, rows) in enumerate(parts.items()):
         label = _gate_label(layout, gate)
         # (the per-gate figures of the channels the tracker's own mean and max are over)
         stats = {"mean": TrackedSeries(s.steps, rows.mean(axis=-1), s.epochs),
                  "max": TrackedSeries(s.steps, rows.max(axis=-1), s.epochs)}
-        notes += _draw_lines(ax, stats, (("mean", label, "-"), ("max", f"{label} max", "--")),
-                             _gate_color(gate, k), False)
-        handles.append(ax.lines[-2])
-    return notes, handles
+        colors[gate] = _gate_color(gate, k)
+        notes += _draw_lines(ax, stats, (("mean", label, "-"), ("max", f"{label} max", "--")), colors[gate], False)
+    return notes, colors
 
 
 def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[str, str, str]], color: str,

@@ -72,6 +72,13 @@ SERIES_COLORS: tuple[str, ...] = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )
 
+#: Colours of a model's parameters (:func:`parameter_color`): none is a gate's (:data:`GATE_COLORS`),
+#: nor close to one, so that a parameter's line or histogram is never read as a gate's.
+#: Nine: a report's figures draw at most nine parameters, each in a colour of its own.
+PARAMETER_COLORS: tuple[str, ...] = (
+    "#e377c2", "#bcbd22", "#393b79", "#e7ba52", "#7b4173", "#637939", "#3d5a5a", "#7f7f7f", "#b5446e",
+)
+
 #: Line styles of runs and layers: the next one each time :data:`SERIES_COLORS` wraps, so that the
 #: 11th curve (blue again) is dashed, not a copy of the 1st: 40 distinct curves.
 SERIES_LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
@@ -115,6 +122,21 @@ def gate_title(gate: str) -> str:
 def series_color(index: int) -> str:
     """The colour of the ``index``-th run or layer in a figure with several."""
     return SERIES_COLORS[index % len(SERIES_COLORS)]
+
+
+def parameter_color(name: str, order: Sequence[str]) -> str:
+    """The colour of parameter ``name`` in every figure of a model's parameters: its position in
+    ``order`` (all the model's parameters, in one fixed order) in :data:`PARAMETER_COLORS`, whichever
+    of the parameters a figure draws and in whatever order (the weight norms, their histograms, the
+    gradient norms and the update ratios of a report agree).
+
+    >>> order = ["frontend.weight", "rnn.weight_ih_l0", "head.weight"]
+    >>> parameter_color("head.weight", order) == PARAMETER_COLORS[2]
+    True
+    >>> parameter_color("head.weight", order) in GATE_COLORS.values()
+    False
+    """
+    return PARAMETER_COLORS[list(order).index(name) % len(PARAMETER_COLORS)]
 
 
 def series_linestyle(index: int) -> str:

@@ -373,9 +373,10 @@ def _check_derived(key: str, value: Any) -> None:
         raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, NORMALIZATIONS))}, got {value!r}"
                           + (did_you_mean(value, NORMALIZATIONS) if isinstance(value, str) else ""))
     if key == "model.max_norm" and not isinstance(value, bool):
-        raise ConfigError(f"'{key}': expected true (max-norm {MAX_NORM:g} on the kernel and recurrent weights) or "
-                          f"false, got {value!r}; another bound is a choice of model.kernel_constraint and "
-                          "model.recurrent_constraint")
+        # (this check sees no config: the words hold for every layer, bound_is_the_models' IndRNN too)
+        raise ConfigError(f"'{key}': expected true (max-norm {MAX_NORM:g} on the kernel, and on the recurrent weights "
+                          f"but for an IndRNN, whose bound is its own) or false, got {value!r}; another bound is a "
+                          "choice of model.kernel_constraint and model.recurrent_constraint")
     if key in ("decay.kernel", "decay.recurrent") and not (number and value >= 0):
         raise ConfigError(f"'{key}': expected a decoupled weight decay (a number >= 0), got {value!r}")
     if key == "decay.bias_fraction" and not (number and 0 <= value <= 1):

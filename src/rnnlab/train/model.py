@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig, layer_class
 from rnnlab.errors import ConfigError
+from rnnlab.layers.options import BoundLiftedWarning
 from rnnlab.train.frontend import ConvFrontend, valid_mask
 
 State = Tensor | tuple[Tensor, ...]
@@ -36,7 +38,9 @@ def build_recurrent(cfg: ModelConfig, input_size: int) -> nn.Module:
     cls = layer_class(cfg.layer)
     nonlinearity = {"nonlinearity": cfg.nonlinearity} if cfg.nonlinearity is not None else {}
     try:
-        return cls(input_size, cfg.hidden_size, options=cfg.layer_options(), **nonlinearity)
+        with warnings.catch_warnings():  # (the config's check said it in the config's keys)
+            warnings.simplefilter("ignore", BoundLiftedWarning)
+            return cls(input_size, cfg.hidden_size, options=cfg.layer_options(), **nonlinearity)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"model: the {cls.__name__} layer rejects the settings: {e}") from None
 

@@ -826,8 +826,9 @@ def _inspect_cropped(data: DataSplits, config: Config) -> tuple[int, int] | None
 @in_phase(lambda **_: Place("grad_through_time"))
 def _record_grad_through_time(run: RunDir, model: SequenceClassifier, data: DataSplits, config: Config,
                               step: int, epoch_done: int, log: Log) -> dict[str, Any] | None:
-    """|dLoss/dh_t| of the trained model (eval mode) on one training batch, for the report and
-    the findings after training; of the loss the health check follows
+    """|dLoss/dh_t| of the trained model (eval mode; the weights the run tests, which ``step`` and
+    ``epoch`` are of: early stopping's restored epoch's, :func:`_restore_best`) on one training
+    batch, for the report and the findings after training; of the loss the health check follows
     (:func:`rnnlab.doctor.run.following_through_time`: per step, or under a head that pools over
     time, through each sequence's last step), recorded beside the curve."""
     from rnnlab.doctor.run import following_through_time
@@ -1601,8 +1602,7 @@ def _finished_result(run: RunDir, s: _Session, timing: Timing) -> TrainResult | 
             by_class=parts["_by_class"] or None, finished_before=True)
     except (RunDirError, KeyError, TypeError, ValueError, AttributeError):
         return None
-    if s.stopper.patience > 0 and run.best_checkpoint.exists():  # (as _finish evaluated it)
-        s.model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
+    _restore_best(run, s)  # (the weights it evaluated)
     if guard is not None and (not guard.kept or guard.at_mean):
         predict_the_mean(s.model, guard.mean_targets)
     return result
@@ -2130,11 +2130,16 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
     try:
         if tracker is not None:
             tracker.close()
+        # (restored first: what is measured after training is of the weights the run tests, not of
+        # those it throws away, and the files name their epoch)
+        kept = _restore_best(run, s)
         through_time = None
         if config.tracking.enabled and config.tracking.grad_through_time:
+            step, epoch = kept if kept is not None else (s.step, s.epoch_done)
             with timing.phase("grad_through_time"):
-                through_time = _record_grad_through_time(run, s.model, s.data, config, s.step, s.epoch_done, log)
-        result = _finish(run, s, through_time, timing, log, spelling, carried_guard)
+                through_time = _record_grad_through_time(run, s.model, s.data, config, step, epoch, log)
+        result = _finish(run, s, through_time, timing, log, spelling, carried_guard,
+                         evaluated_epoch=kept[1] if kept is not None else None)
     except BaseException as e:
         # (Ctrl-C or a failure after the last epoch: the session's steps and times are recorded as an
         # interrupted one's, so a --resume counts them among its earlier sessions)
@@ -2270,19 +2275,27 @@ def _eta(s: _Session, stop_after: int | None, first: int, elapsed: float, done: 
     return f"eta at most {text}" if sooner else f"eta {text}"
 
 
+def _restore_best(run: RunDir, s: _Session) -> tuple[int, int] | None:
+    """Early stopping's best weights (by validation) put back into ``s.model`` from ``best.pt``:
+    ``(step, epoch)`` of those weights, which the measurements after training, the findings and
+    the test are all of; None where the last epoch's weights stay (no early stopping, or no
+    ``best.pt``)."""
+    if s.stopper.patience <= 0 or not run.best_checkpoint.exists():
+        return None
+    ckpt = load_checkpoint(run.best_checkpoint)
+    s.model.load_state_dict(ckpt["model"])
+    return int(ckpt["step"]), s.stopper.best_epoch
+
+
 def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timing: Timing, log: Log,
-            spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None) -> TrainResult:
-    """Evaluate the trained model (the best weights, with early stopping), the findings after
-    training, and summary.json; the mean guard's decision, the run's own or ``carried_guard``,
-    applied before the evaluation."""
+            spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None, *,
+            evaluated_epoch: int | None = None) -> TrainResult:
+    """Evaluate the trained model, whose weights :func:`_restore_best` set (``evaluated_epoch``:
+    the epoch it restored, None: the last), the findings after training, and summary.json; the
+    mean guard's decision, the run's own or ``carried_guard``, applied before the evaluation."""
     model, data, config, stopper = s.model, s.data, s.config, s.stopper
     records = run.read_metrics()
     best = next((r for r in records if r["epoch"] == stopper.best_epoch), None)
-    evaluated_epoch = None  # (the last)
-    if stopper.patience > 0 and (run.best_checkpoint).exists():
-        # Early stopping restores the best weights (by validation) before testing.
-        model.load_state_dict(load_checkpoint(run.best_checkpoint)["model"])
-        evaluated_epoch = stopper.best_epoch
     guard = None
     if config.task.mean_guard:
         with timing.phase("evaluation"):

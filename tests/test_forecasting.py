@@ -113,9 +113,9 @@ def test_the_template_forecasts_a_bundled_series_better_than_seasonal_naive(tmp_
 def test_search_with_two_workers_and_recipe_with_two_seeds_on_forward_folds(tmp_path):
     cfg = tmp_path / "f.toml"
     cfg.write_text(stream_toml(sine(tmp_path), training="epochs = 2") +
-                   '[search]\nfolds = 2\ntrials = 4\nsampler = "random"\nreports = "none"\n'
+                   '[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
                    '[search.space]\n"data.bptt" = { low = 4, high = 8 }\n')
-    final, _, _ = tiny_run.search_then_recipe(cfg, tmp_path, trials=4, step="zoneout")
+    final, _, _ = tiny_run.search_then_recipe(cfg, tmp_path, trials=2, step="zoneout")
     assert set(final["test"]) >= {"mase", "rmse"}
     assert "forward-chaining" in (tmp_path / "r" / "recipe.md").read_text()
 

@@ -77,18 +77,18 @@ def test_a_loop_of_ones_own_has_its_tracked_loss_drawn_per_step_and_said_where_i
     curves = _section(text, "metric-curves")
     assert NO_DATA not in curves and 'alt="loss per step"' in curves
     assert "The loss given to rnnlab.Tracker.step, per step (tracked.jsonl" in curves
-    assert "from 0 to 15" in curves  # (the loss is recorded with the weight norms, every 5 steps)
+    assert "from 0 to 19" in curves  # (the loss is recorded at every step it is given)
     # the curve is the recorded loss, against the step
     records = tracked_loss_records(run)
-    assert [r["step"] for r in records] == [0, 5, 10, 15]
-    assert np.allclose([r["tracked_loss"] for r in records], [losses[s] for s in (0, 5, 10, 15)], rtol=1e-6)
+    assert [r["step"] for r in records] == list(range(20))
+    assert np.allclose([r["tracked_loss"] for r in records], [losses[s] for s in range(20)], rtol=1e-6)
     ax = plot_metrics(records, x="step").axes[0]
     assert ax.get_xlabel() == "step"
-    assert np.allclose(ax.lines[0].get_xydata(), [[s, losses[s]] for s in (0, 5, 10, 15)], rtol=1e-6)
+    assert np.allclose(ax.lines[0].get_xydata(), [[s, losses[s]] for s in range(20)], rtol=1e-6)
     # the final metrics: the last tracked loss, not "missing"
     final = _section(text, "final-metrics")
-    assert NO_DATA not in final and "<th>loss at step 15</th>" in final
-    assert f"{losses[15]:.4g}" in final and "no validation or test figure" in final
+    assert NO_DATA not in final and "<th>loss at step 19</th>" in final
+    assert f"{losses[19]:.4g}" in final and "no validation or test figure" in final
 
 
 def test_with_metrics_jsonl_the_curves_stay_per_epoch(tmp_path):

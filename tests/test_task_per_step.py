@@ -204,9 +204,9 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
     np.savez(tmp_path / "test.npz", **tags(n=16, seed=1))
     config = write(tmp_path, epochs=2, data=f'test_path = "{tmp_path / "test.npz"}"',
-                   after='[search]\nfolds = 2\ntrials = 4\nsampler = "random"\n'
+                   after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
                          '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
-    final, _, _ = tiny_run.search_then_recipe(config, tmp_path, trials=4, step="zoneout")
+    final, _, _ = tiny_run.search_then_recipe(config, tmp_path, trials=2, step="zoneout")
     assert set(final["test"]) == {"acc", "loss"} and 0.0 <= final["test"]["acc"] <= 1.0
     assert "test per-step accuracy" in (tmp_path / "r" / "recipe.md").read_text()
 

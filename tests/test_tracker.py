@@ -51,7 +51,10 @@ def test_values_match_hand_computation(tmp_path):
         np.testing.assert_allclose(w["l2_mean"].values[k], p.norm(dim=1).mean().item(), rtol=1e-6)
         np.testing.assert_allclose(w["l2_max"].values[k], p.norm(dim=1).max().item(), rtol=1e-6)
         np.testing.assert_allclose(w["l2"].values[k], p.norm().item(), rtol=1e-6)
-        np.testing.assert_allclose(t["loss"]["value"].values[k], hist[step]["loss"], rtol=1e-6)
+    # the loss: at every step it was given (not only with the weight norms)
+    assert t["loss"]["value"].steps.tolist() == list(range(7))
+    for step in range(7):
+        np.testing.assert_allclose(t["loss"]["value"].values[step], hist[step]["loss"], rtol=1e-6)
     # a bias: per channel = |b|
     np.testing.assert_allclose(t["2.bias"]["l2_per_channel"].values[0], hist[0]["2.bias"][0].abs().numpy(), rtol=1e-6)
     # gradients every 3 steps, with the global gradient norm

@@ -8,10 +8,27 @@ from collections.abc import Iterable
 import numpy as np
 
 
+def closest(name: str, options: Iterable[str], cutoff: float = 0.5) -> str | None:
+    """The option ``name`` most likely meant: the one it equals but for case (``"AdamW"`` is
+    ``"adamw"``, not the closer-spelled ``"adam"``), else the closest spelling, case aside
+    (:func:`difflib.get_close_matches` at ``cutoff``); None when none is close.
+
+    >>> closest("AdamW", ["adamw", "nadamw", "adam"]), closest("LSTM", ["lstm", "gru"]), closest("x", ["lstm"])
+    ('adamw', 'lstm', None)
+    """
+    options = [str(o) for o in options]
+    text = str(name)
+    by_case = {o.casefold(): o for o in reversed(options)}  # (the first option of a case-folded spelling)
+    if text.casefold() in by_case:
+        return by_case[text.casefold()]
+    close = difflib.get_close_matches(text.casefold(), list(by_case), n=1, cutoff=cutoff)
+    return by_case[close[0]] if close else None
+
+
 def did_you_mean(name: str, options: Iterable[str]) -> str:
-    """``"; did you mean 'tanh'?"`` when a close option exists, else ``""``."""
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """``"; did you mean 'tanh'?"`` when a close option exists (:func:`closest`), else ``""``."""
+    close = closest(name, options)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def check_probability(name: str, value: object, *, allow_one: bool = False) -> float:

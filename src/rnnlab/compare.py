@@ -1166,6 +1166,48 @@ def default_figures(runs: list[Path]) -> Path:
     return out
 
 
+#: How many of the settings the runs differ in a curve's label names (the figure's title lists them all).
+LABEL_KEYS = 3
+#: The longest setting's value a curve's label shows whole (a list of decay rules is longer).
+LABEL_VALUE = 24
+#: How many differing keys the figure's title names before "and N more".
+CAPTION_KEYS = 6
+
+
+def curve_settings(groups: list[list[dict[str, Any]]]) -> tuple[list[str | None], str | None]:
+    """What tells the curves of ``groups`` (:func:`group_runs`) apart in ``rnnlab compare``'s
+    figures: each group's settings that differ, the table's config columns (:func:`_differing`,
+    less ``training.seed`` where a group holds several seeds) as ``key value`` with each key
+    shortened as the study table shortens them (:func:`rnnlab.search.table.short_names`), at most
+    :data:`LABEL_KEYS` (None for a run without config.toml); and the line under the figure's title
+    that names the keys in full (None where no setting differs), saying so where the labels leave
+    some out.
+
+    >>> g = lambda run, wd, p: [{"run": run, "config": {"model.weight_drop": wd,
+    ...                                              "training.early_stopping.patience": p}}]
+    >>> curve_settings([g("a", "0", "0"), g("b", "0.5", "0"), g("c", "0.3", "3")])
+    (['weight_drop 0, patience 0', 'weight_drop 0.5, patience 0', 'weight_drop 0.3, patience 3'], 'settings that differ: model.weight_drop, training.early_stopping.patience')
+    """
+    from rnnlab.search.table import short_names
+
+    reps = [g[0] for g in groups]
+    differing = _differing(reps, leave_out=(SEED_KEY,) if any(len(g) > 1 for g in groups) else ())
+    if not differing:
+        return [None] * len(groups), None
+    shown, short = differing[:LABEL_KEYS], short_names(differing)
+
+    def value(v: str) -> str:
+        return v if len(v) <= LABEL_VALUE else v[:LABEL_VALUE - 1] + "…"
+
+    settings = [None if r.get("config") is None else
+                ", ".join(f"{short[k]} {value(r['config'].get(k, '(unset)'))}" for k in shown) for r in reps]
+    listed = ", ".join(differing[:CAPTION_KEYS]) + (f" and {len(differing) - CAPTION_KEYS} more"
+                                                    if len(differing) > CAPTION_KEYS else "")
+    left = (f" (the legend names the first {LABEL_KEYS}, the table every one)"
+            if len(differing) > LABEL_KEYS else "")
+    return settings, f"settings that differ{left}: {listed}"
+
+
 def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dict[str, Any]]],
              figures: str | None, say: Callable[[str], None]) -> None:
     from rnnlab.plots import plot_compare_metrics, plot_compare_norms
@@ -1183,15 +1225,25 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
     data_differ = data_note(rows) is not None
     units_differ = tokens_note(rows) is not None
 
-    def label(g: list[dict[str, Any]]) -> str:
-        # a run by its directory's name, or the path given when two names clash; a group by the
-        # runs' common name; the data when runs differ in it; an unfinished run says so
-        if len(g) == 1:
+    settings, caption = curve_settings(groups)
+
+    def label(g: list[dict[str, Any]], setting: str | None) -> str:
+        # a curve by the settings its run differs in (what the comparison is about), with its run's
+        # name where those alone tell it from no other: a run by its directory's name, or the path
+        # given when two names clash; a group by the runs' common name; the data when runs differ
+        # in it; an unfinished run says so
+        if setting is not None and settings.count(setting) == 1:
+            text = setting
+        elif len(g) == 1:
             r = by_run[g[0]["run"]]
-            text = (r.name if names.count(r.name) == 1 else str(r)) + (f" {g[0]['status']}" if g[0]["status"] else "")
+            text = r.name if names.count(r.name) == 1 else str(r)
         else:
             short = [by_run[x["run"]].name for x in g]
             text = group_label(g) if len(set(short)) == 1 else group_label([{"run": n} for n in short])
+        text += f": {setting}" if setting is not None and text != setting else ""
+        if len(g) == 1:
+            text += f" {g[0]['status']}" if g[0]["status"] else ""
+        else:
             unfinished = sum(1 for x in g if x["status"])
             text += f" ({unfinished} of {len(g)} not finished)" if unfinished else ""
         text += f" [{g[0]['data']}]" if data_differ and g[0].get("data") else ""
@@ -1200,9 +1252,9 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
                        if units_differ and g[0].get("token_unit") else "")
 
     labelled: dict[str, Any] = {}
-    for g in groups:
+    for g, setting in zip(groups, settings, strict=True):
         members = [by_run[x["run"]] for x in g]
-        name = label(g)
+        name = label(g, setting)
         if name in labelled:  # (two groups of one short name: their paths tell them apart)
             name = group_label(g)
         labelled[name] = members[0] if len(members) == 1 else members
@@ -1210,12 +1262,12 @@ def _figures(runs: list[Path], rows: list[dict[str, Any]], groups: list[list[dic
     has_val = any(row[f"val_{row['headline']}"] is not None for row in rows)
     metrics = tuple(dict.fromkeys(k for h in ["loss", *heads]
                                   for k in ((f"train_{h}", f"val_{h}") if has_val else (f"train_{h}",))))
-    plot_compare_metrics(labelled, metrics=metrics, ncols=2, path=out / "compare_metrics.png")
+    plot_compare_metrics(labelled, metrics=metrics, ncols=2, caption=caption, path=out / "compare_metrics.png")
     say(f"figure: {out / 'compare_metrics.png'}")
     if any((r / TRACKED).exists() for r in runs):
         plan = norm_panels(labelled)
         if plan.why:
             say(f"no compare_norms.png: {plan.why}")
         else:
-            plot_compare_norms(labelled, path=out / "compare_norms.png")
+            plot_compare_norms(labelled, caption=caption, path=out / "compare_norms.png")
             say(f"figure: {out / 'compare_norms.png'}")

@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import math
 import os
@@ -51,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from rnnlab._checks import closest, did_you_mean
 from rnnlab.errors import ArgumentError, ConfigError
 
 if typing.TYPE_CHECKING:
@@ -873,7 +873,9 @@ _CONTROL_WHY = "a line break, a tab: the run directory is named in one-line mess
 def as_shell_path(value: str, key: str) -> str:
     """``value``, a path the config key ``key`` holds, with ``~`` expanded as a shell would (the
     home folder: never a folder named ``~``); a ``$NAME`` is refused, one line naming ``key``,
-    since no shell expands it and a folder named ``$HOME`` is not what it reads as.
+    since no shell expands it and a folder named ``$HOME`` is not what it reads as, unless the
+    path exists as written (a folder whose name holds a ``$``, as a run's config.toml records
+    it, is read as it is).
 
     >>> as_shell_path("~/runs/x", "output.dir") == os.path.expanduser("~") + "/runs/x"
     True
@@ -883,7 +885,7 @@ def as_shell_path(value: str, key: str) -> str:
     ValueError: 'data.path': expected a path without shell variables (rnnlab expands ~ but not $HOME), got '$HOME/d.npz'; write the path itself
     """
     found = _SHELL_VARIABLE.search(value)
-    if found:
+    if found and not os.path.exists(os.path.expanduser(value)):
         raise ValueError(f"'{key}': expected a path without shell variables (rnnlab expands ~ but not "
                          f"{found.group(0)}), got {value!r}; write the path itself")
     return os.path.expanduser(value)
@@ -1429,6 +1431,16 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
+def _section_holding(name: str) -> str | None:
+    """The top-level table of the config that has a key ``name`` (the first, in the config's
+    order), for a key written under another table (``[data] steps``: ``training.steps``)."""
+    for section, field in Config.model_fields.items():
+        model = section_of(field.annotation)
+        if model is not None and name in model.model_fields:
+            return section
+    return None
+
+
 def _key_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -1504,9 +1516,13 @@ def _format_error(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         options = _fields_at(loc)
-        close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
+        close = closest(str(loc[-1]), options)
         prefix = path[: len(path) - len(str(loc[-1]))]
-        hint = (f"; {NOT_KEYS[path]}" if path in NOT_KEYS else f"; did you mean '{prefix}{close[0]}'?" if close
+        elsewhere = _section_holding(str(loc[-1])) if len(loc) == 2 else None
+        hint = (f"; {NOT_KEYS[path]}" if path in NOT_KEYS
+                else f"; did you mean '{prefix}{close}'?" if close and close.casefold() == str(loc[-1]).casefold()
+                else f"; '{loc[-1]}' is a key of [{elsewhere}], not [{loc[0]}]: {elsewhere}.{loc[-1]}" if elsewhere
+                else f"; did you mean '{prefix}{close}'?" if close
                 else f"; valid keys here: {', '.join(options)}")
         return f"unknown key '{path}'{hint}"
     if kind == "missing":
@@ -1521,9 +1537,7 @@ def _format_error(err: dict[str, Any]) -> str:
     expected = _EXPECTED.get(kind, "").format(**ctx) or str(err["msg"]).replace("Input should be", "expected")
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        close = difflib.get_close_matches(str(actual), options, n=1, cutoff=0.5)
-        if close:
-            shown += f"; did you mean {close[0]!r}?"
+        shown += did_you_mean(str(actual), options)
     return f"'{path}': {expected}, got {shown}"
 
 

@@ -478,9 +478,11 @@ class _RNNEstimator(_KerasHints):
         batch: as ``rnnlab predict`` computes them (:func:`rnnlab.train.predict.series_outputs`)."""
         from rnnlab.train.predict import series_outputs
 
-        # (X's channels are matched by position, as a file's: another order is refused, as rnnlab predict's)
+        # (X's channels are matched by position, as a file's: another order is refused, as rnnlab predict's;
+        # series shorter than every one fit trained on are left out and said, as there)
         self.inputs_.check_channels(padded, lengths, "X", fix="reorder X's channels as fit's: X[:, {order}] for X "
-                                    "[N, C, T] (each series[{order}] in a list)")
+                                    "[N, C, T] (each series[{order}] in a list)",
+                                    per_step=bool(self._task.get("task.per_step")))
         return series_outputs(self.model_, self.inputs_, padded, lengths, "predict")
 
     def _train_classes(self, padded: np.ndarray, lengths: np.ndarray, labels: np.ndarray, codes: np.ndarray,
@@ -1186,7 +1188,12 @@ def _run_labels(labels: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tu
     >>> _run_labels(np.array(["walk", "Walk", "NA"]), np.array([2, 0, 1]), np.ones(3, bool))[1:]
     (['0', '1', '2'], "labels that differ only in case ('walk', 'Walk')")
     """
-    from rnnlab.data.checks import case_groups, check_not_regression, missing_labels
+    from rnnlab.data.checks import (
+        case_groups,
+        check_not_regression,
+        look_alike_words,
+        missing_labels,
+    )
     from rnnlab.data.files import text_labels
 
     n_classes = int(codes[scored].max()) + 1
@@ -1202,7 +1209,7 @@ def _run_labels(labels: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tu
         groups = case_groups(read[scored])
         missing = missing_labels(read[scored])
         if groups:
-            why = f"labels that differ only in case ({', '.join(map(repr, groups[0]))})"
+            why = look_alike_words(groups[0]).replace(": ", " (", 1) + ")"
         elif len(missing):
             why = f"labels that mark a missing value ({str(read[scored][missing[0]])!r})"
         elif labels.ndim == 1:  # (per step, the run takes any numbers as classes)

@@ -62,6 +62,11 @@ GATE_ACTIVATIONS: dict[str, dict[str, str]] = {
     "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"},
 }
 
+#: The gate of each built-in gated kind that keeps the state when open (long memory): the LSTM's
+#: forget gate (c = f ⊙ c + i ⊙ g) and the GRU's update gate (h = (1 − z) ⊙ n + z ⊙ h, torch's
+#: convention). Chrono initialisation (Tallec & Ollivier 2018) opens either.
+KEEP_GATE: dict[str, str] = {"lstm": "f", "gru": "z"}
+
 #: Human-readable gate names, for figure labels and reports.
 GATE_LABELS: dict[str, str] = {
     "i": "input gate",

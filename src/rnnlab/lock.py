@@ -10,7 +10,9 @@ writes reads the same before and after a command that was refused.
 A lock belongs to one :class:`DirLock` object, not to a process: a second ``DirLock`` on the same
 directory is refused even in the same process (two ``Tracker`` objects on one run), and whoever
 must write under a lock it already holds is handed the object (the trainer hands its run to its
-tracker).
+tracker). A held ``DirLock`` that is garbage-collected gives its lock back, as :meth:`~DirLock.release`
+does: a writer nothing refers to any more (a ``Tracker`` made in a function whose loop raised)
+leaves no lock behind that nobody can release.
 
 Example:
     >>> import tempfile
@@ -30,6 +32,7 @@ import json
 import os
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ class DirLock:
         self.what = what
         self.path = self.directory / LOCK_FILE
         self._fd: int | None = None
+        self._collected: weakref.finalize | None = None
 
     @property
     def held(self) -> bool:
@@ -76,6 +80,10 @@ class DirLock:
             os.close(fd)
             raise
         self._fd = fd
+        # (a finalizer, not __del__: it holds the descriptor, not the object, so nothing is resurrected;
+        # not at exit, where the kernel drops the lock with the process and the record is left as it was)
+        self._collected = weakref.finalize(self, _let_go, fd, os.getpid())
+        self._collected.atexit = False
         return self
 
     def _lock(self, fd: int, wait: bool, on_wait: Callable[[str], None] | None) -> None:
@@ -99,6 +107,9 @@ class DirLock:
     def release(self) -> None:
         """Give the lock back (emptying the file first); a lock not held is left alone."""
         fd, self._fd = self._fd, None
+        if self._collected is not None:
+            self._collected.detach()
+            self._collected = None
         if fd is None:
             return
         try:
@@ -114,6 +125,17 @@ class DirLock:
 
     def __repr__(self) -> str:
         return f"DirLock({str(self.directory)!r}, held={self.held})"
+
+
+def _let_go(fd: int, pid: int) -> None:
+    """What :meth:`DirLock.release` does, for a held lock whose object was collected."""
+    try:
+        if os.getpid() == pid:  # (a forked child's copy of the descriptor: the lock is its parent's)
+            os.ftruncate(fd, 0)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _me() -> dict[str, Any]:

@@ -71,6 +71,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +80,7 @@ from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
 from rnnlab.doctor.fit import skill_reference
+from rnnlab.errors import RnnlabError
 from rnnlab.gates import GATE_LABELS
 from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
@@ -777,7 +779,8 @@ def _tracked_loss_curve(rd: RunDir) -> str:
     steps = [r["step"] for r in losses]
     lead = (f"<p class='sub'>The loss given to rnnlab.Tracker.step, per step ({TRACKED}: recorded at "
             f"{hk.num(len(steps))} step{'s' if len(steps) != 1 else ''} from {hk.num(steps[0])} to "
-            f"{hk.num(steps[-1])}; the Tracker records it with the weight norms, every weights_every steps), each "
+            f"{hk.num(steps[-1])}; the Tracker records it at every step the loop passed one; a file written before rnnlab did so holds it "
+            f"every weights_every steps only), each "
             f"the loss of that step's batch. This run has no {METRICS} (the per-epoch metrics rnnlab train and the "
             "Lightning callback write): no validation, accuracy or learning-rate curve.</p>")
     return lead + hk.img(plot_metrics(losses, title=f"loss of {run_name(rd)} (tracked.jsonl)", x="step"),
@@ -1540,8 +1543,6 @@ def _stuck(s: GateSummary, th: Any, phase: str) -> str:
 def _stuck_units(s: GateSummary, th: Any) -> list[str]:
     """Each sigmoid gate of ``s`` with units stuck shut or open (their mean over the steps beyond
     the health check's thresholds), e.g. ``"forget gate (f) 3 of 32 units shut"``."""
-    import warnings
-
     import numpy as np
 
     said = []
@@ -1979,16 +1980,25 @@ def _health_when(rd: RunDir) -> tuple[str, str]:
     the run says: the step health.json records (``measured``, :meth:`RunDir.read_health_measured`)
     when it does; else before training for a run of rnnlab train or the Lightning callback (both
     run the checks first); for a loop of the user's own, which runs rnnlab.diagnose when it likes,
-    no moment at all."""
+    no moment at all. A diagnosis that took no training step (``steps=0``, :func:`_took_no_step`)
+    checked the model as given only, and the lead says so."""
     measured = rd.read_health_measured() or {}
     step, epoch = measured.get("step"), measured.get("epoch")
     own = recorded_by(rd.path) == RECORDED_BY_OWN_LOOP
     if own and not rd.health.exists():
         return "Health findings", ""
+    from rnnlab.doctor import Report  # the findings' one reader
+
+    stepless = _took_no_step(Report.read(rd).skipped)
     if step == 0 or (step is None and not own):
-        return dict(SECTIONS)["health"], ("Measured before training began, on the untrained model (at initialisation "
-                                          "and over a few training steps on one batch).")
-    how = "on the model as it was then, and over a few optimizer steps on one batch taken on a copy of it"
+        return dict(SECTIONS)["health"], (
+            "Measured before training began, on the untrained model at initialisation; no training step was taken "
+            f"({NO_STEPS}), so the checks that need one did not run." if stepless else
+            "Measured before training began, on the untrained model (at initialisation and over a few training steps "
+            "on one batch).")
+    how = (f"on the model as given; no optimizer step was taken ({NO_STEPS}), so the checks that need one did not run"
+           if stepless else
+           "on the model as it was then, and over a few optimizer steps on one batch taken on a copy of it")
     if step is None:
         return "Health findings when diagnose ran", (
             f"Measured when rnnlab.diagnose ran, {how}. {HEALTH} does not record when that was (before, during or "
@@ -1996,6 +2006,21 @@ def _health_when(rd: RunDir) -> tuple[str, str]:
     at = f"after {hk.num(step)} training step{'s' if step != 1 else ''}"
     at += f" (epoch {hk.num(epoch)})" if epoch is not None else ""
     return f"Health findings {at}", f"Measured when rnnlab.diagnose ran, {at} ({HEALTH} records it), {how}."
+
+
+#: What the checks that need a training step give as their reason for not running after
+#: ``rnnlab.diagnose(..., steps=0)`` (health.json's ``skipped``): the file's one record that no
+#: step was taken (it records no step count).
+NO_STEPS = "steps=0"
+
+
+def _took_no_step(skipped: dict[str, str]) -> bool:
+    """Whether the diagnosis whose checks not run are ``skipped`` took no training step.
+
+    >>> _took_no_step({"update_ratio": "no training step was run (steps=0)"}), _took_no_step({})
+    (True, False)
+    """
+    return any(f"({NO_STEPS})" in why for why in skipped.values())
 
 
 def _health_moment(rd: RunDir) -> str:
@@ -2054,7 +2079,7 @@ def _earlier_diagnoses(rd: RunDir) -> str:
         return ""
     blocks = []
     for e in reversed(earlier):
-        found = (_findings_html(e.findings) if e.findings else
+        found = (_findings_html(e.findings, e.measured) if e.findings else
                  "<p>No findings" + (f"; {len(e.skipped)} check{'s' if len(e.skipped) != 1 else ''} did not run"
                                      if e.skipped else "") + ".</p>")
         blocks.append(f"<h3>Health check {hk.esc(_when_words(e.measured))}</h3>{found}{_not_checked(e.skipped)}")
@@ -2097,14 +2122,24 @@ def _findings_section(rd: RunDir, phase: str, why_missing: str, none_found: str)
     if not rd.health.exists():
         return hk.no_data(f"{rd.health.name} is missing ({why_missing})")
     findings = _findings(rd, phase)
-    return _findings_html(findings) if findings else f"<p>No findings: {none_found}.</p>"
+    return (_findings_html(findings, rd.read_health_measured()) if findings
+            else f"<p>No findings: {none_found}.</p>")
 
 
-def _findings_html(findings: list[Any]) -> str:
+def _findings_html(findings: list[Any], measured: dict[str, Any] | None = None) -> str:
+    """The findings as HTML; ``measured``: when their diagnosis ran (health.json's ``measured``),
+    which says what a ``phase`` of ``init`` in their numbers was: the model as given to
+    rnnlab.diagnose, which is no initialisation at step 9 (as their titles say it)."""
+    from rnnlab.doctor.checks import Observations  # (the titles' words for a phase)
+
+    given = Observations(steps=0, model_step=(measured or {}).get("step"),
+                         model_epoch=(measured or {}).get("epoch")).when("init")
     out = []
     for f in findings:
         nums = "".join(
-            f'<tr><th>{hk.esc(k)}</th><td class="num">{hk.short(v)}</td></tr>' for k, v in f.numbers.items()
+            f'<tr><th>{hk.esc(k)}</th><td class="num">'
+            f'{hk.esc(f"init ({given})") if (k, v) == ("phase", "init") else hk.short(v)}</td></tr>'
+            for k, v in f.numbers.items()
         )
         sev = f.severity if f.severity in ("error", "warning", "info") else "info"
         out.append(
@@ -2123,8 +2158,6 @@ def _findings_html(findings: list[Any]) -> str:
 
 def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
     """The report's HTML text for ``run_dir`` (see the module docstring for the sections)."""
-    import warnings
-
     from rnnlab.errors import CheckpointConfigUsed
 
     with warnings.catch_warnings():
@@ -2132,6 +2165,26 @@ def render_report(run_dir: str | os.PathLike[str] | RunDir) -> str:
         # Configuration section says so, and `rnnlab report`'s exit code a config.toml it cannot read)
         warnings.simplefilter("ignore", CheckpointConfigUsed)
         return _render(_existing(run_dir))
+
+
+def _heading_name(rd: RunDir, folder: str) -> str:
+    """What the report's heading calls the run: the config's ``name`` where it is not the run
+    directory's name too (``--out`` named the directory), with the directory's name beside it;
+    else the directory's name (a config.toml that cannot be read: the Configuration section says so).
+
+    >>> import tempfile
+    >>> d = RunDir(tempfile.mkdtemp())
+    >>> _ = d.config.write_text('name = "walk vs run"\\n[data]\\ndataset = "UnitTest"\\n')
+    >>> _heading_name(d, "run2"), _heading_name(d, "walk vs run")
+    ('walk vs run (run2)', 'walk vs run')
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            named = rd.read_config().name if rd.config.exists() else None
+    except (RnnlabError, OSError, ValueError):
+        named = None
+    return folder if not named or named == folder else f"{named} ({folder})"
 
 
 def _render(rd: RunDir) -> str:
@@ -2174,7 +2227,8 @@ def _render(rd: RunDir) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>rnnlab report: {hk.esc(name)}</title>\n<style>{hk.CSS}</style>\n"
         f"<script>{hk.SCRIPT}</script>\n</head>\n<body>\n"
-        f"<h1>Run {hk.esc(name)}</h1>\n<p class=\"sub\">{hk.esc(rd.path.resolve())} · generated {hk.esc(stamp)}</p>\n"
+        f"<h1>Run {hk.esc(_heading_name(rd, name))}</h1>\n"
+        f"<p class=\"sub\">{hk.esc(rd.path.resolve())} · generated {hk.esc(stamp)}</p>\n"
         f"<nav>{nav}</nav>\n{sections}</body>\n</html>\n"
     )
 

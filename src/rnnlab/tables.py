@@ -1,10 +1,14 @@
-"""Plain-text tables for the command line and the library (`rnnlab compare`, `rnnlab study`)."""
+"""Plain-text tables for the command line and the library (`rnnlab compare`, `rnnlab study`), and
+the CSV files rnnlab writes (`rnnlab predict`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 def display_width(text: str) -> int:
@@ -62,3 +66,38 @@ def with_spread(value: float, scores: Sequence[float]) -> str:
     if len(scores) < 2:
         return f"{value:.4f}"
     return f"{value:.4f} ± {spread(scores):.4f}"
+
+
+#: What a spreadsheet (Excel, LibreOffice, Google Sheets) reads as the start of a formula in a cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: Any) -> Any:
+    """``cell``, or a text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``, as a
+    class name or a column name of a user's file may read) with a ``'`` before it, which the
+    spreadsheet shows as text (OWASP's advice on CSV injection). Numbers, ``-1`` written as
+    text among them, stay as they are."""
+    if not isinstance(cell, str) or not cell.startswith(_FORMULA_START):
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
+def csv_text(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """The CSV text of ``header`` and ``rows`` (``\n`` line ends), every text cell that a
+    spreadsheet would run as a formula written with a ``'`` before it.
+
+    >>> print(csv_text(["series", "label"], [(0, '=HYPERLINK("http://x")'), (1, "-1"), (2, "walk, fast")]), end="")
+    series,label
+    0,"'=HYPERLINK(""http://x"")"
+    1,-1
+    2,"walk, fast"
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([_inert(c) for c in header])
+    writer.writerows([_inert(c) for c in row] for row in rows)
+    return buf.getvalue()

@@ -7,9 +7,17 @@ Three lines in a plain PyTorch loop::
         loss = loss_fn(model(x), y)
         optimizer.zero_grad()
         loss.backward()
-        tracker.step(loss)          # after backward, before optimizer.step()
+        tracker.step(loss)          # after backward, before optimizer.step(): once per step
         optimizer.step()
     tracker.close()
+
+The order matters, and nothing fails when it is wrong: before ``loss.backward()`` the gradients
+are missing (or the zeros ``zero_grad(set_to_none=False)`` left), after ``optimizer.step()``
+they are paired with the updated weights and each ``update_ratio`` is the next step's, and a
+second call in one iteration counts every step twice. Hooks on the tracked parameters see where
+the backward and the updates fall, and the first such call is said in one ``UserWarning`` per
+tracker (an optimizer that updates without bumping the weights' version counter, such as a
+fused one, hides a call after ``optimizer.step()``).
 
 Records follow :mod:`rnnlab.rundir`: ``{"step", "epoch", "name", "stat", "value"}``. For each
 tracked parameter ``name`` (e.g. ``"lstm.weight_hh_l0"``), with ``norms=("l2",)``:
@@ -29,7 +37,8 @@ stat                          value
                               sees the weights after it)
 ============================  ==========================================================
 
-plus ``name="loss", stat="value"`` when ``step(loss)`` gets a loss, and ``name="model",
+plus ``name="loss", stat="value"`` at every step whose ``step(loss)`` gets a loss (whatever
+else is due: files written before this recorded it on weight steps only), and ``name="model",
 stat="grad_l2"`` (global gradient norm) on gradient steps. With the first records of a file
 (and of a tracker whose parameters the file does not name yet), one record per tracked
 parameter names its rows, as :func:`rnnlab.gates.layer_weights` splits its layer: ``name``
@@ -38,7 +47,9 @@ parameter names its rows, as :func:`rnnlab.gates.layer_weights` splits its layer
 gates stacked along dim 0. :func:`read_tracked` keeps them apart from the statistics, in its
 ``layouts``; a file written before them has none. All numbers of one step are computed
 with tensor ops and copied to the host once; the records of one step are written in one append
-(flushed), so a run killed with ``kill -9`` loses at most the step in flight.
+(flushed), so a run killed with ``kill -9`` loses at most the step in flight, and a tracker left
+unclosed (made in a function whose loop raised) loses nothing: when it is garbage-collected it
+gives its run directory back, and a new tracker continues after its records.
 
 Example:
     >>> import tempfile, torch
@@ -57,8 +68,11 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import functools
+import gc
 import numbers
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -77,6 +91,7 @@ from rnnlab.gates import (
     split_gate_axis,
     stored_parameter,
 )
+from rnnlab.lock import DirectoryBusy, DirLock
 from rnnlab.rundir import (
     RECORDED_BY_OWN_LOOP,
     RUN,
@@ -213,13 +228,18 @@ class Tracker:
             run records nothing twice.
 
     Call :meth:`step` once per training step after ``loss.backward()`` and before
-    ``optimizer.step()``; :meth:`close` after the last ``optimizer.step()`` (or use ``with``):
-    it records the last step's ``update_ratio``.
+    ``optimizer.step()`` (``optimizer.zero_grad(); loss.backward(); tracker.step(loss);
+    optimizer.step()``; a call elsewhere is warned of, once); :meth:`close` after the last
+    ``optimizer.step()`` (or use ``with``): it records the last step's ``update_ratio``. A
+    tracker garbage-collected unclosed gives the run directory back (its records are on disk).
 
     >>> import tempfile, warnings, torch
     >>> run, model = tempfile.mkdtemp(), torch.nn.Linear(2, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> with Tracker(run, model) as t:
-    ...     t.step(); t.step()
+    ...     for _ in range(2):
+    ...         opt.zero_grad(); loss = model(torch.ones(1, 2)).pow(2).sum(); loss.backward()
+    ...         t.step(loss); opt.step()
     >>> with warnings.catch_warnings(record=True) as said:
     ...     warnings.simplefilter("always")
     ...     again = Tracker(run, model)  # the same directory: continues, keeps steps 0 and 1
@@ -270,10 +290,22 @@ class Tracker:
         # One writer per run directory: the trainer hands over the run it holds; any other
         # tracker claims the directory (a folder of the user's own files is refused, as --out is;
         # a second tracker on it is refused, naming the pid).
-        self._lock = None if self.run.lock.held else claim(self.run.path, RUN, named_by="run_dir",
-                                                           marker_record={"recorded_by": RECORDED_BY_OWN_LOOP})
+        self._lock = None if self.run.lock.held else self._claim()
         if self._lock is not None:  # (so that diagnose(..., run_dir=tracker.run) writes into the run it holds)
             self.run.lock = self._lock
+        # A step called at the wrong point of the loop records wrong statistics without failing:
+        # hooks on the tracked parameters see where the backward and the updates fall, and the
+        # first misplaced call is said, once.
+        self._watch = _OrderWatch()
+        self._told = False
+        self._last_call: tuple[int, int, list[int]] | None = None  # (step, backwards seen, weight versions)
+        self._zero_grads_step: int | None = None  # a gradient step whose gradients were all exactly 0
+        # A tracker nothing refers to any more (made in a function whose loop raised) gives the
+        # directory back and takes its hooks off when collected: weakref.finalize, holding the lock
+        # and the hooks but not the tracker, so that nothing is resurrected. What it recorded is on
+        # disk already (each step's records are written and flushed by that step).
+        self._collected = weakref.finalize(self, _let_go, self._lock, self._watch)
+        self._collected.atexit = False  # (at exit the kernel drops the lock with the process, as before)
         try:
             refuse_link(self.path)
             if self.path.exists():
@@ -282,6 +314,7 @@ class Tracker:
                 # Drop what a previous (killed or superseded) run wrote from start_step on, and any
                 # line cut by a kill, before appending.
                 self.truncate_after(self.step_count - 1)
+            self._watch.attach(self.params)
         except BaseException:
             self._release()
             raise
@@ -292,9 +325,12 @@ class Tracker:
         written are also kept in :attr:`last_records` (for a caller that logs them elsewhere too).
 
         ``loss`` (optional: a scalar tensor, or a number) is recorded as ``name="loss",
-        stat="value"`` on weight steps. ``epoch`` (optional, an integer >= 1: epochs count from 1,
-        as in ``metrics.jsonl``) is stored in every record (and kept for later steps). Both are
-        checked at every call, due or not.
+        stat="value"`` at this step, whatever else is due. ``epoch`` (optional, an integer >= 1:
+        epochs count from 1, as in ``metrics.jsonl``) is stored in every record (and kept for later
+        steps). Both are checked at every call, due or not. Called at another point of the loop
+        than after ``loss.backward()`` and before ``optimizer.step()`` (before the backward, after
+        the update, twice in one iteration), it records what it finds, and the first such call of
+        this tracker is said in one ``UserWarning``.
 
         >>> import tempfile, torch
         >>> t = Tracker(tempfile.mkdtemp(), torch.nn.Linear(2, 1))
@@ -324,19 +360,25 @@ class Tracker:
         do_w = self.weights_every > 0 and step % self.weights_every == 0
         do_g = self.grads_every > 0 and step % self.grads_every == 0
         self.last_records = []
-        if not (do_w or do_g or self._snapshot is not None):
+        misplaced = self._misplaced(step)
+        if not (do_w or do_g or self._snapshot is not None or loss is not None):
+            self._tell(misplaced)
             return
         rec = _Records(self._device)
         with torch.no_grad():
             self._add_pending_ratio(rec)
+            if loss is not None:  # (every step that gets one: the loss curve is the loop's, whatever is due)
+                rec.add(step, self.epoch, "loss", "value",
+                        torch.as_tensor(loss, device=self._device).to(self._wide), False)
             if do_w:
-                if loss is not None:
-                    rec.add(step, self.epoch, "loss", "value",
-                            torch.as_tensor(loss, device=self._device).to(self._wide), False)
                 for name, p in self.params:
                     self._norm_stats(rec, step, name, p, "")
             if do_g:
                 grads = [(n, p.grad) for n, p in self.params if p.grad is not None]
+                if not grads and misplaced is None:
+                    misplaced = (f"Tracker.step (step {step}): no tracked parameter has a gradient (every .grad "
+                                 f"is None), so no gradient norm is recorded although grads_every="
+                                 f"{self.grads_every}: it ran before loss.backward(); {_CALL_IT}")
                 if grads:
                     total = torch.linalg.vector_norm(
                         torch.stack([torch.linalg.vector_norm(g.detach().to(self._wide)) for _, g in grads])
@@ -345,7 +387,57 @@ class Tracker:
                 for name, g in grads:
                     self._norm_stats(rec, step, name, g, "grad_")
                 self._snapshot = (step, self.epoch, [p.detach().clone() for _, p in self.params])
+        # (after the write: a warning the loop turns into an error loses none of the step's records)
         self.last_records = self._write(rec)
+        self._tell(misplaced or self._moved_without_gradient(self.last_records))
+
+    def _misplaced(self, step: int) -> str | None:
+        """What is wrong with calling :meth:`step` now, from what the hooks saw since the previous
+        call: nothing done (a second call in one iteration), or weights changed after the backward
+        that computed the gradients they hold (a call after ``optimizer.step()``); None when it
+        looks right, or cannot be told (a loop whose gradients no backward accumulated)."""
+        watch = self._watch
+        versions = [p._version for _, p in self.params]
+        last, self._last_call = self._last_call, (step, watch.backwards, versions)
+        if self._told or watch.backwards == 0:
+            return None
+        if last is not None and last[1] == watch.backwards and last[2] == versions:
+            return (f"Tracker.step (step {step}): called again with no loss.backward() and no weight change since "
+                    f"the previous call (step {last[0]}), so each training step counts twice and every other "
+                    f"update_ratio is 0: call it once per training step; {_CALL_IT}")
+        for i, (_, p) in enumerate(self.params):
+            seen = watch.at.get(i)
+            # (the gradient untouched since its backward, the weight not: an update came in between;
+            # an optimizer that does not bump the weights' version, fused AdamW, goes unseen)
+            if seen is not None and versions[i] != seen[0] and p.grad is not None and p.grad._version == seen[1]:
+                return (f"Tracker.step (step {step}): the weights changed after loss.backward() computed their "
+                        "gradients (optimizer.step() ran before this call), so the gradients recorded are not of "
+                        f"the weights recorded and each update_ratio is the next step's; {_CALL_IT}")
+        return None
+
+    def _moved_without_gradient(self, records: list[dict[str, Any]]) -> str | None:
+        """The update ratio just written of a gradient step whose gradients were all exactly 0 (a
+        call before ``loss.backward()``, after ``zero_grad(set_to_none=False)``) is above 0: said;
+        and the gradient step of ``records``, if its gradients are all 0, remembered for the next."""
+        if self._told:
+            return None
+        zero, self._zero_grads_step = self._zero_grads_step, next(
+            (r["step"] for r in records if r["name"] == "model" and r["stat"] == "grad_l2" and r["value"] == 0.0),
+            None)
+        if zero is None or not any(r["stat"] == "update_ratio" and r["step"] == zero and r["value"] > 0
+                                   for r in records):
+            return None
+        return (f"Tracker.step (step {zero}): every tracked gradient was exactly 0 while the optimizer step after it "
+                "moved the weights, so the gradient norms recorded are 0: it ran before loss.backward() (after "
+                f"optimizer.zero_grad(set_to_none=False)); {_CALL_IT}")
+
+    def _tell(self, message: str | None) -> None:
+        if message is None or self._told:
+            return
+        self._told = True  # (once per tracker: the same mistake repeats at every step)
+        from rnnlab.layers.regularizers import warn_at_user_line
+
+        warn_at_user_line(message)
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to record what an uninterrupted one does: the weights before
@@ -381,6 +473,7 @@ class Tracker:
         >>> t.load_state_dict({"update_ratio": {"step": 0, "names": ["weight", "bias"],
         ...                                    "before": [torch.ones(1, 2), torch.ones(1)]}})
         True
+        >>> model(torch.ones(1, 2)).sum().backward()
         >>> t.step(); [r["step"] for r in t.last_records if r["stat"] == "update_ratio"]
         [0, 0]
         >>> t.close()
@@ -459,6 +552,7 @@ class Tracker:
         finally:
             self._snapshot = None
             self._release()
+        self._tell(self._moved_without_gradient(self.last_records))
 
     def _after_recorded(self) -> int:
         """The step after the last one the file records (0 when it records none), said in a
@@ -473,10 +567,22 @@ class Tracker:
                               "dropping them; start_step=N, a checkpoint's step, drops those from N on)")
         return last + 1
 
+    def _claim(self) -> DirLock:
+        def take() -> DirLock:
+            return claim(self.run.path, RUN, named_by="run_dir", marker_record={"recorded_by": RECORDED_BY_OWN_LOOP})
+
+        try:
+            return take()
+        except DirectoryBusy:
+            pass
+        # A tracker of this process that nothing refers to but a reference cycle (a traceback's
+        # frames) holds the lock until the collector runs and its finalizer gives it back.
+        gc.collect()
+        return take()
+
     def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        self._collected()  # (once: the lock given back, the hooks taken off)
+        self._lock = None
 
     def __enter__(self) -> Tracker:
         return self
@@ -529,6 +635,43 @@ class Tracker:
             rec.add(step, self.epoch, name, f"{prefix}{norm}_mean", per.mean(), False)
             rec.add(step, self.epoch, name, f"{prefix}{norm}_max", per.max(), False)
             rec.add(step, self.epoch, name, f"{prefix}{norm}", torch.linalg.vector_norm(per, ord=order), False)
+
+
+#: How :class:`Tracker` is called, said by its warnings of a call at the wrong point of the loop.
+_CALL_IT = ("call it after loss.backward() and before optimizer.step(): optimizer.zero_grad(); "
+            "loss.backward(); tracker.step(loss); optimizer.step()")
+
+
+class _OrderWatch:
+    """What the loop did to the tracked parameters, seen from a hook on each that runs when a
+    backward has accumulated its gradient: the number of such accumulations, and per parameter
+    (its index) the version counters of the weight and of its gradient just after its last one.
+    Holds no reference to the tracker, which the hooks must not keep alive."""
+
+    def __init__(self) -> None:
+        self.backwards = 0
+        self.at: dict[int, tuple[int, int]] = {}
+        self.handles: list[Any] = []
+
+    def attach(self, params: list[tuple[str, nn.Parameter]]) -> None:
+        for i, (_, p) in enumerate(params):
+            self.handles.append(p.register_post_accumulate_grad_hook(functools.partial(self._accumulated, i)))
+
+    def _accumulated(self, i: int, p: Tensor) -> None:
+        self.backwards += 1
+        self.at[i] = (p._version, -1 if p.grad is None else p.grad._version)
+
+    def detach(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
+def _let_go(lock: DirLock | None, watch: _OrderWatch) -> None:
+    """What closing a :class:`Tracker` gives back: the hooks, and the lock it took."""
+    watch.detach()
+    if lock is not None:
+        lock.release()
 
 
 class _Records:

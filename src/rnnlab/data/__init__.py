@@ -244,6 +244,21 @@ def _check_separate(path: str, test_path: str) -> None:
     if same:
         raise DataError(f"data.test_path ({test_path}) is the same file as data.path ({path}): the test accuracy "
                         "would be measured on training data; give a separate test file, or leave test_path unset")
+    if _same_bytes(path, test_path):
+        raise DataError(f"data.test_path ({test_path}) holds the same bytes as data.path ({path}), a copy of it: the "
+                        "test accuracy would be measured on training data; give a separate test file, or leave "
+                        "test_path unset")
+
+
+def _same_bytes(path: str, other: str) -> bool:
+    """Whether two files hold the same bytes (a training file exported again under another name);
+    False where either cannot be read (the loader names it)."""
+    import filecmp
+
+    try:
+        return filecmp.cmp(path, other, shallow=False)
+    except OSError:
+        return False
 
 
 def _user_data(path: str, cfg: DataConfig, where: str, task: Task, train: Sequences | None) -> Sequences:
@@ -356,7 +371,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
 
     inputs = InputScaling.fit(cfg.normalize, cfg.series_scale, train.X, train.lengths)
     if test is not None and cfg.test_path is not None:  # (a user's test file: its channels are matched by position)
-        inputs.check_channels(test.X, test.lengths, f"data.test_path ({cfg.test_path})")
+        # (its series shorter than every training series left out and said, as rnnlab predict's)
+        inputs.check_channels(test.X, test.lengths, f"data.test_path ({cfg.test_path})", per_step=task.per_step)
 
     hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
             else "rescale the data or set data.normalize = \"per_channel\"")

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 
 from rnnlab.errors import DataError
@@ -167,13 +169,32 @@ def missing_kinds(y: np.ndarray, missing: np.ndarray) -> str:
     return ", ".join("empty" if not v else repr(v) for v in sorted(found, key=lambda v: (v != "", v.lower())))
 
 
+#: Characters that show as nothing (zero-width space, joiners, word joiner, byte-order mark): a
+#: label holding one reads as the label without it.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def look_alike_key(label: str) -> str:
+    """What ``label`` reads as: its case folded, its Unicode written one way (NFKC: ``"Cafe\u0301"``
+    and ``"Caf\u00e9"``, full-width ``"Ｗａｌｋ"`` and ``"Walk"``) and its invisible characters left
+    out (:data:`_INVISIBLE`); two labels with one key look like one class.
+
+    >>> look_alike_key("Cafe\u0301") == look_alike_key("CAF\u00c9"), look_alike_key("Ｗａｌｋ\u200b")
+    (True, 'walk')
+    """
+    return unicodedata.normalize("NFKC", label.translate(_INVISIBLE)).casefold()
+
+
 def case_groups(labels: np.ndarray) -> list[list[str]]:
-    """The text labels of ``labels`` (any shape) that differ only in case, each group of two or
-    more ordered by how many sequences hold each, the largest group first; labels that are
-    numbers (``1e3``, ``1E3``) or mark a missing value are left out.
+    """The text labels of ``labels`` (any shape) that differ only in case or in how their
+    characters are written (:func:`look_alike_key`), each group of two or more ordered by how many
+    sequences hold each, the largest group first; labels that are numbers (``1e3``, ``1E3``) or
+    mark a missing value are left out.
 
     >>> case_groups(np.array(["walk", "Walk", "run", "WALK", "walk", "1e3", "1E3", "nan", "NaN"]))
     [['walk', 'Walk', 'WALK']]
+    >>> [len(g) for g in case_groups(np.array(["Caf\u00e9", "Cafe\u0301", "Walk", "Walk\u200b", "run"]))]
+    [2, 2]
     """
     counts: dict[str, int] = {}
     for v in labels.ravel().tolist():
@@ -181,7 +202,7 @@ def case_groups(labels: np.ndarray) -> list[list[str]]:
     groups: dict[str, list[str]] = {}
     for v in counts:
         if not is_number(v) and not _missing_text(np.array([v])).all():
-            groups.setdefault(v.casefold(), []).append(v)
+            groups.setdefault(look_alike_key(v), []).append(v)
     found = [sorted(g, key=lambda v: -counts[v]) for g in groups.values() if len(g) > 1]
     return sorted(found, key=lambda g: -sum(counts[v] for v in g))
 
@@ -200,8 +221,24 @@ def check_label_case(labels: np.ndarray, where: str, fix: str) -> None:
         return
     more = len(groups) - 1
     rest = f" (and {more} more group{'' if more == 1 else 's'})" if more else ""
-    raise DataError(f"{where}: labels that differ only in case: {', '.join(map(repr, groups[0]))}{rest}; each "
+    raise DataError(f"{where}: {look_alike_words(groups[0])}{rest}; each "
                     f"spelling would be a class of its own: write each class one way, e.g. {fix}")
+
+
+def look_alike_words(group: list[str]) -> str:
+    """How an error names a group of :func:`case_groups`: ``labels that differ only in case:
+    'walk', 'Walk'``; labels that differ otherwise (a Unicode form, an invisible or a full-width
+    character) are written with their escapes, since they print alike.
+
+    >>> look_alike_words(["walk", "Walk"])
+    "labels that differ only in case: 'walk', 'Walk'"
+    >>> print(look_alike_words(["Walk", "Walk\u200b"]))
+    labels that look alike (they differ only in case, Unicode form or invisible characters): 'Walk', 'Walk\\u200b'
+    """
+    if len({v.casefold() for v in group}) == 1:
+        return f"labels that differ only in case: {', '.join(map(repr, group))}"
+    return ("labels that look alike (they differ only in case, Unicode form or invisible characters): "
+            + ", ".join(map(ascii, group)))
 
 
 def check_labels(y: np.ndarray | None, where: str, min_classes: int = 2) -> None:

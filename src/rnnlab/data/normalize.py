@@ -232,6 +232,82 @@ def check_channel_order(train: ChannelStats, X: np.ndarray, lengths: np.ndarray,
                   "by position: another quantity or unit?)")
 
 
+@dataclass(frozen=True)
+class TrainLengths:
+    """The lengths of the training part's series, as far as new series are judged by them: the
+    ``shortest`` (a series shorter than every training series is extrapolated, and its level and
+    scale are not comparable with theirs), the ``longest`` and their ``count`` (what the note,
+    :func:`short_series_note`, says of the training part). Three numbers, not every length: nothing
+    reads more, and a checkpoint or a pickled estimator keeps them whatever the count.
+
+    >>> t = TrainLengths.of(np.array([150, 120, 150]))
+    >>> t, TrainLengths.from_state(t.state()) == t, t.short(np.array([150, 20, 119])).tolist()
+    (TrainLengths(shortest=120, longest=150, count=3), True, [False, True, True])
+    """
+
+    shortest: int
+    longest: int
+    count: int
+
+    @classmethod
+    def of(cls, lengths: np.ndarray) -> TrainLengths:
+        """The record of the training series of ``lengths`` [N], N >= 1."""
+        return cls(int(np.min(lengths)), int(np.max(lengths)), len(lengths))
+
+    def state(self) -> dict[str, int]:
+        """As a checkpoint keeps it: three integers."""
+        return {"shortest": self.shortest, "longest": self.longest, "count": self.count}
+
+    @classmethod
+    def from_state(cls, state: Any) -> TrainLengths:
+        """Read :meth:`state` back, checked: anything else is a ValueError saying what was expected.
+
+        >>> TrainLengths.from_state({"shortest": 9, "longest": 3, "count": 2})
+        Traceback (most recent call last):
+        ...
+        ValueError: expected {shortest, longest, count} as integers, 1 <= shortest <= longest and count >= 1, got {'shortest': 9, 'longest': 3, 'count': 2}
+        """
+        values = [state.get(k) for k in ("shortest", "longest", "count")] if isinstance(state, dict) else []
+        if not (len(values) == 3 and all(type(v) is int for v in values) and 1 <= values[0] <= values[1]
+                and values[2] >= 1):
+            raise ValueError("expected {shortest, longest, count} as integers, 1 <= shortest <= longest and "
+                             f"count >= 1, got {state!r:.80}")
+        return cls(*values)
+
+    def short(self, lengths: np.ndarray) -> np.ndarray:
+        """Which series of ``lengths`` [N] are shorter than every training series ([N] booleans)."""
+        return np.asarray(lengths) < self.shortest
+
+
+def _steps(low: int, high: int) -> str:
+    """A span of steps: ``20`` when ``low`` and ``high`` are alike, else ``12 to 20``.
+
+    >>> _steps(20, 20), _steps(12, 20)
+    ('20', '12 to 20')
+    """
+    return str(low) if low == high else f"{low} to {high}"
+
+
+def short_series_note(lengths: np.ndarray, trained: TrainLengths, where: str, per_step: bool = False) -> str:
+    """The note on the series of ``lengths`` [N] (named ``where``) shorter than every series of the
+    run's training part (``trained``): how many, their lengths and the training part's; predicting
+    them is extrapolation (but per step, where each step's prediction reads the steps up to it alone),
+    and the check of the channels' level and scale leaves them out (a few steps' level and scale
+    read as another unit).
+
+    >>> short_series_note(np.array([150, 20, 12]), TrainLengths(150, 150, 2), "X")  # doctest: +ELLIPSIS
+    "X: 2 of 3 series are shorter than every series the run trained on: 12 to 20 steps, the training part's 150 (2 series); ..."
+    """
+    short = np.asarray(lengths)[trained.short(lengths)]
+    one = len(short) == 1
+    its, it = ("its", "it") if one else ("their", "them")
+    extrapolated = "" if per_step else f"{its} predictions are extrapolation, from fewer steps than the model ever read; "
+    return (f"{where}: {len(short)} of {len(lengths)} series {'is' if one else 'are'} shorter than every series the "
+            f"run trained on: {_steps(int(short.min()), int(short.max()))} steps, the training part's "
+            f"{_steps(trained.shortest, trained.longest)} ({trained.count} series); {extrapolated}the check of the "
+            f"channels' level and scale leaves {it} out (a few steps' level and scale are not their series')")
+
+
 def _tensor(a: np.ndarray) -> Any:
     import torch
 
@@ -423,13 +499,18 @@ class InputScaling:
     """The training series' level and scale per channel before any scaling, whatever ``normalize``
     is (:func:`level_and_scale_stats` of :func:`level_and_log_scale`): what :meth:`check_channels` compares new series with. None
     in a record from before it was kept."""
+    train_lengths: TrainLengths | None = None
+    """The lengths of the training series :attr:`levels` was measured on: a new series shorter than
+    every one of them is left out of :meth:`check_channels` and said. None in a record from before
+    it was kept (the caller may give them: :meth:`check_channels`'s ``trained``)."""
 
     @classmethod
     def fit(cls, normalize: str, series_scale: bool | str, X: np.ndarray, lengths: np.ndarray) -> InputScaling:
         stats = ChannelStats.fit(X, lengths) if normalize == "per_channel" else ChannelStats.identity(X.shape[2])
         keep = informative_level_and_scale(X, lengths) if series_scale == "informative" else None
         return cls(normalize, stats, level_and_scale_stats(X, lengths) if series_scale else None, keep,
-                   level_and_scale_stats(X, lengths, level_and_log_scale))
+                   level_and_scale_stats(X, lengths, level_and_log_scale),
+                   TrainLengths.of(lengths) if len(lengths) else None)
 
     def state(self) -> dict[str, Any]:
         """As a checkpoint keeps it (tensors, strings and None: ``weights_only=True``), so that
@@ -444,7 +525,8 @@ class InputScaling:
         return {"normalize": self.normalize, "stats": self.stats.state(),
                 "series_scale": None if self.series_scale is None else self.series_scale.state(),
                 "series_scale_keep": None if self.series_scale_keep is None else _tensor(self.series_scale_keep),
-                "levels": None if self.levels is None else self.levels.state()}
+                "levels": None if self.levels is None else self.levels.state(),
+                "train_lengths": None if self.train_lengths is None else self.train_lengths.state()}
 
     @classmethod
     def from_state(cls, state: Any) -> InputScaling:
@@ -478,13 +560,25 @@ class InputScaling:
             raise ValueError(f"'series_scale_keep': expected None or {width} booleans beside 'series_scale'")
         # (levels: absent from records written before it was kept: those load as they did)
         levels = _level_and_scale_state(state, "levels", width)
-        return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy(), levels)
+        lengths = state.get("train_lengths")  # (as levels: absent from older records)
+        try:
+            lengths = None if lengths is None else TrainLengths.from_state(lengths)
+        except ValueError as e:
+            raise ValueError(f"'train_lengths': {e}") from None
+        return cls(state["normalize"], stats, series_scale, None if keep is None else keep.numpy().copy(), levels,
+                   lengths)
 
-    def check_channels(self, X: np.ndarray, lengths: np.ndarray, where: str, fix: str = REORDER_FILE) -> None:
+    def check_channels(self, X: np.ndarray, lengths: np.ndarray, where: str, fix: str = REORDER_FILE,
+                       trained: TrainLengths | None = None, per_step: bool = False) -> None:
         """Refuse series ``X`` [N, T, C] whose channels look like the training part's in another
         order, and warn of a channel unlike every training channel (:func:`check_channel_order`
-        with :attr:`levels`); nothing for a record from before :attr:`levels` was kept.
+        with :attr:`levels`; nothing for a record from before :attr:`levels` was kept). Series
+        shorter than every training series (``trained``, else :attr:`train_lengths`; none where
+        neither is known) are left out of it and said in one warning (:func:`short_series_note`,
+        ``per_step``: of a per-step run): a few steps' level and scale are not their series', and
+        would read as another unit.
 
+        >>> import warnings
         >>> rng = np.random.default_rng(0)
         >>> X = np.stack([rng.normal(0, 1, (5, 50)), rng.normal(9810, 1000, (5, 50))], axis=2)
         >>> s = InputScaling.fit("per_series", False, X, np.full(5, 50))
@@ -492,9 +586,20 @@ class InputScaling:
         Traceback (most recent call last):
         ...
         rnnlab.errors.DataError: --data (new.npz): channels 0, 1 look swapped: ... X[:, :, [1, 0]] (channels ...)
+        >>> with warnings.catch_warnings(record=True) as said:
+        ...     warnings.simplefilter("always")
+        ...     s.check_channels(X[:, :3, ::-1], np.full(5, 3), "X")  # 3 steps of 50: left out, said
+        >>> [str(w.message).split(";")[0] for w in said]
+        ["X: 5 of 5 series are shorter than every series the run trained on: 3 steps, the training part's 50 (5 series)"]
         """
+        from rnnlab.data.stream import warn_once
+
+        trained = trained if trained is not None else self.train_lengths
+        short = np.zeros(len(lengths), dtype=bool) if trained is None else trained.short(lengths)
+        if trained is not None and short.any():
+            warn_once(short_series_note(lengths, trained, where, per_step))
         if self.levels is not None:
-            check_channel_order(self.levels, X, lengths, where, fix)
+            check_channel_order(self.levels, X[~short], lengths[~short], where, fix)
 
     def apply(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         out = per_series(X, lengths) if self.normalize == "per_series" else self.stats.apply(X, lengths)

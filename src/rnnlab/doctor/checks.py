@@ -31,6 +31,7 @@ from rnnlab.gates import (
     GATE_ACTIVATIONS,
     GATE_LABELS,
     GATES,
+    KEEP_GATE,
     LayerWeights,
     gate_layout_of,
     kind_of,
@@ -39,6 +40,7 @@ from rnnlab.gates import (
     split_gate_axis,
 )
 from rnnlab.introspect import stats
+from rnnlab.introspect.through_time import held_said
 from rnnlab.layers.norm import NORM_TYPES
 from rnnlab.layers.recurrent import BUILT_IN_ONLY, Recurrent
 
@@ -176,6 +178,10 @@ class TimeGradient:
     #: measured (copies; None where its gate_layout declares none that fits). The remedies read the
     #: initialisation from them, not from ``module``, which the diagnostic steps train afterwards.
     weights: LayerWeights | None = None
+    #: measured on sequences of different lengths: how many have a step k before their own end,
+    #: which ``per_step`` counts back from (:attr:`rnnlab.introspect.GradThroughTime.held`; None:
+    #: equally long), said in the findings
+    held: Any = None
 
     @property
     def where(self) -> dict[str, Any]:
@@ -776,25 +782,24 @@ def dead_relu(obs: Observations, th: Thresholds) -> list[Finding]:
 # (the built-in gated kinds' sigmoid gates, as the one gate registry says: LSTM i, f, o; GRU r, z)
 _SIGMOID_GATES = {kind: tuple(g for g, a in GATE_ACTIVATIONS[kind].items() if a == "sigmoid") for kind in ("lstm", "gru")}
 
-#: The gate of each built-in gated kind that keeps the state when open (long memory), what opens it
-#: on purpose, and what else it does open: the LSTM's forget gate (c = f ⊙ c + i ⊙ g) and the
-#: GRU's update gate (h = (1 − z) ⊙ n + z ⊙ h, torch's convention). Chrono initialisation (Tallec
-#: & Ollivier 2018) opens either. ``gates_stuck`` calls either one held open a note, not a fault.
-_KEEP_GATES: dict[str, tuple[str, str, str]] = {
-    "lstm": ("f", "unit_forget_bias, chrono initialisation", ""),
-    "gru": ("z", "chrono initialisation of its bias", " While it is open the layer writes little of each new "
+#: For the gate of each built-in gated kind that keeps the state (:data:`rnnlab.gates.KEEP_GATE`):
+#: what opens it on purpose, and what else it does when open. ``gates_stuck`` calls it held open a
+#: note, not a fault.
+_KEPT_OPEN: dict[str, tuple[str, str]] = {
+    "lstm": ("unit_forget_bias, chrono initialisation", ""),
+    "gru": ("chrono initialisation of its bias", " While it is open the layer writes little of each new "
             "candidate (1 − z of it), so the candidate's and the reset gate's weights learn slowly until it closes."),
 }
 
 
 def _keeps_state(kind: str, stuck: list[tuple[str, float, float]]) -> bool:
     """Whether the only gate ``stuck`` in a layer of ``kind`` is the one that keeps the state,
-    held open for all of its stuck units (:data:`_KEEP_GATES`).
+    held open for all of its stuck units (:data:`rnnlab.gates.KEEP_GATE`).
 
     >>> _keeps_state("gru", [("z", 0.88, 0.0)]), _keeps_state("gru", [("z", 0.5, 0.3)]), _keeps_state("lstm", [("i", 0.9, 0.0)])
     (True, False, False)
     """
-    keep = _KEEP_GATES.get(kind, ("",))[0]
+    keep = KEEP_GATE.get(kind, "")
     return all(g == keep and shut == 0.0 for g, _, shut in stuck)
 
 
@@ -971,7 +976,7 @@ def gates_stuck(obs: Observations, th: Thresholds) -> list[Finding]:
                     + (_kept_state_said(r.kind) if benign else
                        " A shut input/output/reset gate blocks information; an open update gate freezes the state.")
                 ),
-                remedy=(f"Nothing, where the gate was opened on purpose ({_KEEP_GATES[r.kind][1]}); else c"
+                remedy=(f"Nothing, where the gate was opened on purpose ({_KEPT_OPEN[r.kind][0]}); else c"
                         if benign else "C") + spelled(
                     "heck the gate biases (a large bias pins a gate), {normalize} or "
                     "use {layer_norm}, and lower {lr} if the gates saturate "
@@ -987,7 +992,7 @@ def _kept_state_said(kind: str) -> str:
     >>> _kept_state_said("lstm")
     ' A forget gate held open keeps the state (long memory), which is often intended (unit_forget_bias, chrono initialisation).'
     """
-    gate, how, also = _KEEP_GATES[kind]
+    gate, (how, also) = KEEP_GATE[kind], _KEPT_OPEN[kind]
     return (f" A{'n' if GATE_LABELS[gate][0] in 'aeiou' else ''} {GATE_LABELS[gate]} held open keeps the state (long "
             f"memory), which is often intended ({how}).{also}")
 
@@ -1577,6 +1582,11 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
         "grad_last": float(g[-1]),
         "grad_first": float(g[0]),
     }
+    counted = ""
+    if tg.held is not None and len(tg.held) >= steps:  # (variable lengths: counted back from each one's end)
+        held = [int(n) for n in tg.held]
+        numbers.update(sequences=held[0], sequences_furthest=held[steps - 1], longest=len(held))
+        counted = f"; {held_said(held, steps)}"
     of = "|dLoss/dh_t|" + ("" if loss is None else f" ({loss})")
     if reach_is_short(reach, steps, th.short_reach) and loss == POOLED_LAST_STEP_LOSS:
         # A head that pools over time reads every step: each step's input trains the layer whatever
@@ -1591,7 +1601,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
             numbers={**numbers, "rel": th.grad_rel, "short_reach": th.short_reach, **tg.where},
             message=(
                 f"{of} falls below {th.grad_rel:g} of its value at the last step {reach} step"
-                f"{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). The head summarises every step, "
+                f"{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step{counted}). The head summarises every step, "
                 "so each step's input still trains the layer; but the layer carries little from one step to "
                 f"steps more than about {reach} later: a pattern longer than that is learned only through the "
                 "summary of its parts."
@@ -1610,7 +1620,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
             numbers={**numbers, "rel": th.grad_rel, "short_reach": th.short_reach, **tg.where},
             message=(
                 f"{of} falls below {th.grad_rel:g} of its value at the last step "
-                f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step). Inputs further back "
+                f"{reach} step{'s' if reach != 1 else ''} back (about ×{_fmt(rate)} per step{counted}). Inputs further back "
                 "than that barely influence the weight updates: the layer cannot learn "
                 "dependencies that long."
             ),
@@ -1624,7 +1634,7 @@ def judge_through_time(tg: TimeGradient, th: Thresholds, config: bool | KeySpell
             numbers={**numbers, "threshold": th.grad_explode, **tg.where},
             message=(
                 f"{of} at the first step is {_fmt(ratio)} times its value at the last "
-                f"step (about ×{_fmt(rate)} per step back). Updates will be dominated by the "
+                f"step (about ×{_fmt(rate)} per step back{counted}). Updates will be dominated by the "
                 "earliest steps and training is likely to diverge."
             ),
             remedy=_exploding_remedy(tg.module, config),

@@ -782,8 +782,9 @@ def time_gradients(result: Mapping[str, GradThroughTime], net: nn.Module | None 
             module = None if net is None else net.get_submodule(name.split("#")[0]) if name else net
             # (the cell's weights now, before the health check's training steps change them)
             weights = own_cell_weights(module, direction) if isinstance(module, Recurrent) else None
+            # (the forward rows count back from each sequence's own end; the reverse ones end at t = 0 in all)
             out.append(TimeGradient(f"'{label}' layer {layer} {direction}", g, module, name, layer, direction,
-                                    weights))
+                                    weights, held=gtt.held if direction == "forward" else None))
     return out
 
 
@@ -805,6 +806,7 @@ def curves_from_time_gradients(through_time: Iterable[TimeGradient]) -> dict[str
 
     found: dict[str, dict[tuple[int, str], Any]] = {}
     modules: dict[str, nn.Module | None] = {}
+    held: dict[str, Any] = {}
     for tg in through_time:
         if tg.key is None or tg.layer is None or tg.direction not in DIRECTIONS:
             continue
@@ -813,6 +815,8 @@ def curves_from_time_gradients(through_time: Iterable[TimeGradient]) -> dict[str
         g = g[::-1] if tg.direction == "reverse" else g
         found.setdefault(tg.key, {})[(tg.layer, tg.direction)] = g.reshape(-1, 1).copy()
         modules[tg.key] = tg.module
+        if tg.held is not None:
+            held.setdefault(tg.key, tg.held)
     out = {}
     for key, layers in found.items():
         module = modules[key]
@@ -822,6 +826,7 @@ def curves_from_time_gradients(through_time: Iterable[TimeGradient]) -> dict[str
             num_layers=max(layer for layer, _ in layers) + 1,
             directions=tuple(d for d in DIRECTIONS if any(dd == d for _, dd in layers)),
             layers=layers,
+            held=held.get(key),
         )
     return out
 

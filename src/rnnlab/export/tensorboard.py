@@ -157,6 +157,7 @@ def weights_step(run_dir: str | os.PathLike[str] | RunDir, model: nn.Module, ste
     >>> import tempfile
     >>> from rnnlab.tracker import Tracker
     >>> lin, run = torch.nn.Linear(2, 1), tempfile.mkdtemp()
+    >>> lin(torch.ones(1, 2)).sum().backward()
     >>> Tracker(run, lin).step()
     >>> weights_step(run, lin)  # (no update after step 0: the weights tracked there)
     0

@@ -6,6 +6,20 @@
 what tells how far back in time a learning signal reaches (vanishing: it shrinks going back;
 exploding: it grows).
 
+Variable lengths (packed input, or ``lengths=``): each sequence is measured back from its own last
+valid step (:class:`GradThroughTime`'s rows count steps before each sequence's end, not
+timesteps), as that sequence measured alone would be; a batch of equal lengths gives what it gives
+without lengths. With a loss at each sequence's end (a head on its last valid output or on
+``h_n``; for per-step targets the doctor follows that loss,
+:func:`rnnlab.doctor.run.through_time_loss`), the reach read back from the last row is then the
+sequences' own. With a loss at every step (per-step targets measured on their whole loss) the
+row ``k`` steps back holds each sequence's own loss term there plus the ``k`` later steps'
+reaching back to it: the same number for every sequence, so the rise over the last rows says how
+many later steps reach a step (by timestep, a row would mix sequences with different numbers of
+later steps), and, as ever with such a loss, it says nothing of a reach. A sequence whose loss
+reads it before its last valid step (per-step targets whose last steps are unscored) is counted
+from its last valid step all the same, as it would be measured alone.
+
 How: every step's ``h_t`` must be a single tensor that feeds both the output and the next step;
 ``torch.autograd.grad`` of the loss with respect to these tensors is then exactly the total
 derivative. Parameters' ``.grad`` are not touched.
@@ -58,6 +72,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -78,6 +93,65 @@ from rnnlab.layers import RecurrentBase
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
 from rnnlab.layers.twin import twin_of
 
+#: The share of a batch's sequences that must have a step k before their end for the mean there
+#: to be read (:func:`enough_sequences`).
+HELD_SHARE = 0.1
+
+
+def enough_sequences(sequences: int) -> int:
+    """How many of a batch's ``sequences`` must have a step k before their own end for
+    :func:`grad_through_time` to keep the mean there: a tenth of them (:data:`HELD_SHARE`), at
+    least one. Further back, where only a few long sequences reach, the mean is theirs, not the
+    batch's, and a reach read there would be theirs.
+
+    >>> enough_sequences(3), enough_sequences(20), enough_sequences(64)
+    (1, 2, 7)
+    """
+    return max(1, math.ceil(HELD_SHARE * sequences))
+
+
+def held_said(held: np.ndarray, read: int) -> str:
+    """Over how many sequences a curve counted back from each sequence's end averages, in words:
+    ``held[k]`` sequences have a step ``k`` before their end (:attr:`GradThroughTime.held`), and
+    the curve reads the first ``read`` of those steps.
+
+    >>> held_said(np.array([64, 60, 9, 5]), 3)
+    "counted back from each sequence's own last step, the mean k steps back over the sequences that long: all 64 at the last step, 9 at the furthest read, 2 steps back; 3 steps back, which fewer than 7 sequences reach, not read"
+    """
+    held = np.asarray(held)
+    said = (f"counted back from each sequence's own last step, the mean k steps back over the sequences that long: "
+            f"all {int(held[0])} at the last step")
+    if read > 1:
+        said += f", {int(held[read - 1])} at the furthest read, {read - 1} step{'s' if read != 2 else ''} back"
+    if read < len(held):
+        span = f"{read} step{'s' if read != 1 else ''}" if read == len(held) - 1 else f"{read}–{len(held) - 1} steps"
+        said += (f"; {span} back, which fewer than {enough_sequences(int(held[0]))} sequences reach, "
+                 "not read")
+    return said
+
+
+def _before_the_end(g: Tensor, valid: Tensor, direction: str) -> tuple[Tensor, np.ndarray | None]:
+    """``g [T, B, ...]`` (forward time order) averaged over the sequences per step before each
+    one's own end (:class:`GradThroughTime`), in forward time order, and how many sequences hold
+    each step back (None: all equally long). ``valid [T, B]`` is each sequence's first ``length``
+    steps."""
+    lengths = valid.sum(dim=0)
+    longest = int(lengths.max())
+    back = torch.arange(longest, device=g.device)[:, None]  # [L, 1]: steps before the end
+    holds = back < lengths[None, :]
+    # (the reverse direction ends at t = 0 in every sequence: k steps before its end is t = k)
+    t = lengths[None, :] - 1 - back if direction == "forward" else back.expand_as(holds)
+    at = t.clamp_min(0).view(*t.shape, *([1] * (g.dim() - 2))).expand(longest, *g.shape[1:])
+    v = holds.view(*holds.shape, *([1] * (g.dim() - 2))).to(g.dtype)
+    m = (g.gather(0, at) * v).sum(dim=1) / v.sum(dim=1)
+    held = holds.sum(dim=1).cpu().numpy()
+    if bool((lengths[lengths > 0] == longest).all()):
+        held_or_none = None  # (equally long: a step back is a timestep, as without lengths)
+    else:
+        m = m[: int((held >= enough_sequences(int(held[0]))).sum())]
+        held_or_none = held
+    return (m.flip(0) if direction == "forward" else m), held_or_none
+
 
 @dataclass
 class GradThroughTime:
@@ -85,9 +159,26 @@ class GradThroughTime:
 
     ``layers[(layer, direction)]`` is ``[T, H]``: mean over the batch of ``|dLoss/dh_t|`` per
     timestep ``t`` (forward time order, also for the reverse direction) and hidden channel
-    (``[T, *state_shape]`` for a custom cell with a larger state, e.g. ``[T, C, L]``). With
-    variable lengths the mean runs over the sequences still running at ``t``, and ``T`` is the
-    longest sequence's length (padding past every sequence's end is no step processed).
+    (``[T, *state_shape]`` for a custom cell with a larger state, e.g. ``[T, C, L]``).
+
+    With variable lengths (packed, or ``lengths=``) a row is a number of steps before each
+    sequence's *own* end, not a timestep: the last row is every sequence's last valid step, the
+    row ``k`` above it each sequence's step ``k`` before that, averaged over the sequences that
+    long (for the reverse direction, whose every sequence ends at ``t = 0``, row ``k`` is step ``k``
+    of each). So reach and decay, read back from the last row, measure each sequence from where
+    its loss reads it, as the sequences measured one by one would: lined up by timestep, a long
+    sequence's early steps would sit beside shorter ones' last steps, whose gradient is large,
+    and the reach would read as long as the longest sequence. ``held[k]``: how many sequences have
+    a step ``k`` before their end (``held[0]`` all of them), up to the longest sequence; the rows
+    run back only as far as :func:`enough_sequences` of them hold a step (``T`` may be shorter
+    than ``held``: the steps further back, a handful of long sequences', are left out). ``held``
+    is None where every sequence is equally long: a row is then the timestep ``t`` as well.
+
+    >>> from torch.nn.utils.rnn import pack_sequence
+    >>> x = pack_sequence([torch.randn(n, 2) for n in [6] + [4] * 10], enforce_sorted=False)
+    >>> g = grad_through_time(torch.nn.GRU(2, 3), x, lambda out: out[1].sum())[""]
+    >>> g.held.tolist(), g.timesteps  # (4 and 5 steps back: 1 sequence of 11 has them, left out)
+    ([11, 11, 11, 11, 1, 1], 4)
     """
 
     module: str
@@ -95,6 +186,7 @@ class GradThroughTime:
     num_layers: int
     directions: tuple[str, ...]
     layers: dict[tuple[int, str], np.ndarray]
+    held: np.ndarray | None = None
 
     @property
     def grad(self) -> np.ndarray:
@@ -105,7 +197,13 @@ class GradThroughTime:
 
     @property
     def timesteps(self) -> int:
+        """The rows: the steps measured back from the last one (see ``held`` for variable lengths)."""
         return next(iter(self.layers.values())).shape[0]
+
+    def held_said(self) -> str | None:
+        """Over how many sequences the rows average, in words (:func:`held_said`); None where every
+        sequence is equally long."""
+        return None if self.held is None else held_said(self.held, self.timesteps)
 
     def _key(self, layer: int, direction: str) -> tuple[int, str]:
         """``(layer, direction)`` of ``layers``; ``layer`` may count from the top (-1: top layer)."""
@@ -410,6 +508,7 @@ def grad_through_time(
 
     ``batch`` and ``loss_fn`` follow :mod:`rnnlab.introspect.batch` (``loss_fn(model(x), y)``).
     Works for many-to-one models (loss on the last output or on ``h_n``) and many-to-many ones.
+    With variable lengths the rows count back from each sequence's own end (:class:`GradThroughTime`).
     Keys are module names (``""`` when the model is itself the layer; a module called twice
     in one forward gets ``name`` and ``name#1``). ``modules`` restricts to the named modules.
     The model runs in its mode and is left as it was, with torch's random state and parameters'
@@ -579,6 +678,7 @@ def grad_through_time(
     i = 0
     for name, rec in records:
         layers: dict[tuple[int, str], np.ndarray] = {}
+        held = None
         for (k, direction), ps in rec.probes.items():
             gs = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads[i : i + len(ps)], ps, strict=True)]
             i += len(ps)
@@ -588,11 +688,7 @@ def grad_through_time(
             if rec.valid is None:
                 m = g.mean(dim=1)
             else:
-                v = rec.valid.view(*rec.valid.shape, *([1] * (g.dim() - 2))).to(g.dtype)
-                # (steps past every sequence's end are processed by none: the last step processed,
-                # where reach and decay start, is the longest sequence's last)
-                processed = int(rec.valid.any(dim=1).sum())
-                m = ((g * v).sum(dim=1) / v.sum(dim=1))[:processed]
+                m, held = _before_the_end(g, rec.valid, direction)
             layers[(k, direction)] = m.cpu().double().numpy()
         key = name
         n = 1
@@ -605,5 +701,6 @@ def grad_through_time(
             num_layers=rec.num_layers,
             directions=DIRECTIONS[: 2 if rec.module.bidirectional else 1],
             layers=layers,
+            held=held,
         )
     return result

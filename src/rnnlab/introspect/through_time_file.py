@@ -12,6 +12,10 @@ Each block may name the mode the model was measured in (``"mode"``: ``"eval"``, 
 where dropout and zoneout draw masks and batch norms use the batch's statistics); a block without
 it (an older rnnlab's, or a writer that did not say) reads without one.
 
+A module measured on sequences of different lengths also holds ``"held"``
+(:attr:`rnnlab.introspect.GradThroughTime.held`: its rows count back from each sequence's end); a
+module without it (equal lengths, or an older rnnlab's) reads with ``held`` None.
+
 Each block may name the loss its curve follows when not the whole loss (``"loss"``:
 :func:`rnnlab.doctor.run.following_through_time`'s, e.g. the loss through each sequence's last
 step alone, under a head that pools over time); a block without it followed the loss the run's
@@ -119,6 +123,7 @@ def _modules(gtt: Mapping[str, GradThroughTime]) -> list[dict[str, Any]]:
             "directions": list(g.directions),
             "layers": [{"layer": k, "direction": d, "grad": np.asarray(a).tolist()}
                        for (k, d), a in g.layers.items()],
+            **({"held": np.asarray(g.held).tolist()} if g.held is not None else {}),
         })
     return modules
 
@@ -154,6 +159,7 @@ def read_grad_through_time(
         out[str(m["key"])] = GradThroughTime(
             module=str(m["module"]), kind=m.get("kind"), num_layers=int(m["num_layers"]),
             directions=tuple(m["directions"]), layers=layers,
+            held=np.asarray(m["held"], dtype=np.int64) if m.get("held") is not None else None,
         )
     meta = {"step": data.get("step"), "epoch": data.get("epoch")}
     if data.get("cropped") is not None:

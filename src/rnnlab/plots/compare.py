@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -33,7 +34,17 @@ from torch import nn
 from rnnlab.gates import has_gate_layout, layer_weights
 from rnnlab.plots import style
 from rnnlab.plots.histograms import COMPONENT_TITLES
-from rnnlab.plots.metrics import PANELS, draw_series, load_metrics, run_name, series
+from rnnlab.plots.metrics import (
+    PANELS,
+    budget_decisions,
+    draw_series,
+    load_metrics,
+    mark_restored,
+    marked_epochs,
+    restored_epoch,
+    run_name,
+    series,
+)
 from rnnlab.plots.norms import Tracked, load_tracked, tracked_params
 from rnnlab.regularize.roles import role_by_tokens
 from rnnlab.rundir import RunDir
@@ -231,6 +242,23 @@ def metric_title(key: str) -> str:
     return key
 
 
+def metric_ylabel(key: str) -> str:
+    """A panel's y label: the metric (:func:`metric_title` less its split, which the panel's title
+    says) and which way is better, by rnnlab's tasks (:mod:`rnnlab.task`); a key no task reports
+    is only named.
+
+    >>> metric_ylabel("val_acc"), metric_ylabel("train_loss"), metric_ylabel("val_rmse"), metric_ylabel("xyz")
+    ('accuracy, higher is better', 'loss, lower is better', 'RMSE (data units), lower is better', 'xyz')
+    """
+    from rnnlab.task import TASKS
+
+    title = metric_title(key)
+    words = title.split(" ", 1)[1] if title != key else key
+    name = key.split("_", 1)[1] if "_" in key else key
+    higher = next((m.higher_is_better for t in TASKS.values() for m in t.metrics if m.name == name), None)
+    return words if higher is None else f"{words}, {'higher' if higher else 'lower'} is better"
+
+
 def stat_label(stat: str) -> str:
     """A tracked stat in the words of the report's norm panels: ``l2_mean`` → ``mean l2 norm per channel``.
 
@@ -272,18 +300,25 @@ def _looks(names: Sequence[str], colors: Mapping[str, str] | None) -> list[tuple
 
 
 def _legend(fig: Figure, names: Sequence[str], grouped: bool = False,
-            colors: Mapping[str, str] | None = None, fewer: Mapping[str, dict[str, None]] | None = None) -> None:
+            colors: Mapping[str, str] | None = None, fewer: Mapping[str, dict[str, None]] | None = None,
+            ends: Mapping[str, str] | None = None, marks: Sequence[str] = ()) -> None:
     """The figure's one legend, below the panels: each run (or group) once, in its colour and line
     style, a group with where fewer of its seeds are present (``fewer``, from :func:`_draw_runs`:
-    its open points); the title says what a group's line and band are, and when looks repeat."""
+    its open points), a run with where it ended and the epoch it kept (``ends``, :func:`_end_words`);
+    the title says what a group's line and band are, what a run's ``marks`` on its curves are, and
+    when looks repeat."""
     handles = [Line2D([], [], color=c, linestyle=ls, linewidth=1.5) for c, ls in _looks(names, colors)]
-    fewer = fewer or {}
-    labels = [n + (f" ({'; '.join(fewer[n])}: open points)" if fewer.get(n) else "") for n in names]
+    fewer, ends = fewer or {}, ends or {}
+    labels = [n + (f" ({'; '.join(fewer[n])}: open points)" if fewer.get(n) else "")
+              + (f" ({ends[n]})" if ends.get(n) else "") for n in names]
     title = ("group of seeds (line: mean over the seeds present at each point; band: their min..max)" if grouped
              else "run")
+    if marks:
+        title += f"\nmarks on a run's curves, in its colour: {'; '.join(marks)}"
     if len(names) > DISTINCT:
         title += f"; {len(names)} curves: colours and line styles repeat after {DISTINCT}"
-    style.figure_legend(fig, handles, labels, title=title)
+    # (a title of two lines is centred over the entries, as one of one line is)
+    style.figure_legend(fig, handles, labels, title=title).get_title().set_multialignment("center")
 
 
 def _group_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...] | None:
@@ -335,38 +370,143 @@ def _grid(n: int, ncols: int) -> tuple[Figure, np.ndarray]:
     return fig, axes
 
 
+#: The marker of a run's last epoch on its curves, in the run's colour: where it ended, whatever
+#: ended it (its budget, early stopping, a kill), read apart from the curves' own points.
+LAST_MARKER = "s"
+#: What the legend's title says of the marks :func:`plot_compare_metrics` draws on a run's curves.
+LAST_WORDS = "square = its last epoch"
+KEPT_WORDS = "dashed line and ring = the epoch whose weights it kept (early stopping restored them)"
+
+
+class RunEnd(NamedTuple):
+    """Where a run's curves end and the epoch whose weights it kept, as :func:`plot_compare_metrics`
+    marks them: the last epoch and its x, the kept epoch and its x (None: the last epoch's weights,
+    or not known), and what ended it where its files say (``early stopping``, the budget), else None."""
+
+    last: int
+    last_x: float
+    kept: int | None
+    kept_x: float | None
+    why: str | None
+
+
+def run_end(source: Any, records: Sequence[dict[str, Any]], x: str = "epoch") -> RunEnd | None:
+    """The :class:`RunEnd` of one run: ``records`` (its metrics) on the axis ``x`` (``"epoch"`` or
+    ``"step"``), and from ``source`` where it is a run directory, the epoch whose weights it kept
+    (:func:`rnnlab.plots.metrics.restored_epoch`) and what ended it (summary.json's
+    ``stopped_early``, the budget's ``end_early``); None for records without an epoch.
+
+    >>> recs = [{"epoch": e, "step": 4 * e} for e in (1, 2, 3)]
+    >>> run_end(recs, recs, "step")
+    RunEnd(last=3, last_x=12.0, kept=None, kept_x=None, why=None)
+    """
+    epochs = [r["epoch"] for r in records if isinstance(r.get("epoch"), int) and not isinstance(r["epoch"], bool)]
+    if not epochs:
+        return None
+    kept, why = None, None
+    if isinstance(source, (str, os.PathLike, RunDir)):
+        rd = RunDir.existing(source)
+        kept = restored_epoch(rd)
+        summary = (rd.read_summary() or {}) if rd.summary.exists() else {}
+        if summary.get("stopped_early"):
+            why = "early stopping"
+        elif any(e.get("decision") == "end_early" for e in budget_decisions(rd)):
+            why = "the budget ended it early"
+    last = max(epochs)
+    if x == "epoch":
+        return RunEnd(last, float(last), kept, None if kept is None else float(kept), why)
+    # (on a step axis, where each epoch's record ended: the single-run figures' marks)
+    at = {what: float(step) for _, step, what in marked_epochs(records, kept)}
+    return RunEnd(last, at.get("the last", math.nan), kept, at.get("restored"), why)
+
+
+def _end_words(end: RunEnd, lasts_differ: bool) -> str | None:
+    """What a run's legend entry adds of its end: ``last epoch 5: early stopping; kept epoch 2``;
+    the last epoch only where the runs' differ or something ended it, None where there is nothing to say.
+
+    >>> _end_words(RunEnd(5, 10.0, 2, 4.0, "early stopping"), False), _end_words(RunEnd(20, 40.0, None, None, None), False)
+    ('last epoch 5: early stopping; kept epoch 2', None)
+    """
+    said = []
+    if lasts_differ or end.why:
+        said.append(f"last epoch {end.last}" + (f": {end.why}" if end.why else ""))
+    if end.kept is not None:
+        said.append(f"kept epoch {end.kept}")
+    return "; ".join(said) or None
+
+
+def _mark_end(ax, curve: tuple[np.ndarray, np.ndarray], end: RunEnd, color: str, name: str) -> None:
+    """A run's last epoch (:data:`LAST_MARKER` on its curve's last point, where that is the last
+    epoch's) and the epoch it kept (the single-run figures' line, :func:`mark_restored`, in the run's
+    colour, and a ring where the curve passes it) on one panel."""
+    xs, ys = curve
+    ok = np.isfinite(ys)
+    # (marks, not curves: points of a collection, so that a panel's lines stay its runs' curves)
+    if ok.any() and xs[ok][-1] == end.last_x:
+        ax.scatter([end.last_x], [ys[ok][-1]], marker=LAST_MARKER, s=49, color=color, edgecolors="white",
+                   linewidths=0.8, zorder=4, gid=f"last epoch {name}")
+    if end.kept is not None and end.kept_x is not None:
+        mark_restored(ax, end.kept_x, end.kept).set(color=color, alpha=0.8, gid=f"kept epoch {name}")
+        at = np.flatnonzero((xs == end.kept_x) & ok)
+        if at.size:
+            ax.scatter([end.kept_x], [ys[at[0]]], marker="o", s=81, facecolors="none", edgecolors=color,
+                       linewidths=1.4, zorder=4, gid=f"kept point {name}")
+
+
 def plot_compare_metrics(
     runs: Runs,
     *,
     metrics: Sequence[str] = ("train_loss", "val_loss", "val_acc"),
     ncols: int = 3,
     title: str | None = None,
+    caption: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """One panel per metric, one line per run (or group of runs: mean and min..max band), legend =
     run names. The x axis is the optimizer step when every record has one (runs with other batch
-    sizes or data sizes then line up by the updates they made), else the epoch. A ``train_`` panel
-    says on its y axis that its values are the epochs' training-mode figures.
+    sizes or data sizes then line up by the updates they made), else the epoch; every panel spans
+    every run's records, the longest run's included. A ``train_`` panel says in its title that its
+    values are the epochs' training-mode figures; each y axis names its metric and which way is
+    better (:func:`metric_ylabel`).
+
+    Each single run's curves mark its last epoch (:data:`LAST_MARKER`) and, for a run directory
+    whose early stopping restored an earlier epoch's weights, that epoch (:func:`run_end`); the
+    legend's title says what the marks are, and a run directory's entry where it ended, what ended
+    it, and the epoch it kept (:func:`_end_words`).
 
     ``runs`` maps names to run directories or lists of metric records, or to a list of those (a
     group), or is a list of run directories. A metric no run recorded gets a "no data" panel (pass
-    the task's metrics, as ``rnnlab compare`` does: ``val_rmse`` for regression runs). Saves when
+    the task's metrics, as ``rnnlab compare`` does: ``val_rmse`` for regression runs). ``caption``:
+    a line under the title (``rnnlab compare``: the settings the runs differ in). Saves when
     ``path`` is given.
 
     >>> recs = lambda k: [{"epoch": e, "step": 4 * e, "train_loss": k / e} for e in (1, 2, 3)]
     >>> fig = plot_compare_metrics({"none": [recs(1), recs(2)]}, metrics=["train_loss"])
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_title(), fig.axes[0].lines[0].get_ydata().tolist()
     ('optimizer step', 'train loss (training mode)', [1.5, 0.75, 0.5])
+    >>> fig.axes[0].get_ylabel()
+    'loss, lower is better'
     """
     if not metrics:
         raise ValueError("metrics: expected at least one metric name, got none")
-    named = {n: [load_metrics(x) for x in r] if _is_group(r) else load_metrics(r) for n, r in _named(runs).items()}
+    given = _named(runs)
+    named = {n: [load_metrics(x) for x in r] if _is_group(r) else load_metrics(r) for n, r in given.items()}
     every = [recs for v in named.values() for recs in (v if _is_group(v) else [v])]
     x = "step" if all(isinstance(r.get("step"), (int, float)) for recs in every for r in recs) else "epoch"
+    ends = {n: end for n, v in named.items() if not _is_group(v) and (end := run_end(given[n], v, x)) is not None}
+    lasts_differ = len({e.last for e in ends.values()}) > 1
+    # (one x span on every panel, set before the curves so that a panel's note finds its free corner
+    # on it: a run that stopped sooner, or a metric only some runs record, drew a panel of its own length)
+    spots = [float(r[x]) for recs in every for r in recs if isinstance(r.get(x), (int, float))]
+    span = (min(spots), max(spots)) if spots else None
     fig, axes = _grid(len(metrics), ncols)
     fewer: dict[str, dict[str, None]] = {}
+    kept_drawn = False
     for ax, key in zip(axes.flat, metrics, strict=False):
         ax.set_title(metric_title(key), fontsize=style.LABEL_SIZE)
+        if span is not None:
+            pad = 0.04 * (span[1] - span[0]) or 0.5
+            ax.set_xlim(span[0] - pad, span[1] + pad)
         curves: dict[str, Any] = {}
         for name, recs in named.items():
             if _is_group(recs):
@@ -376,11 +516,21 @@ def plot_compare_metrics(
                 curves[name] = (xs, ys) if xs.size else None
         _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch",
                    fewer=fewer)
+        for (name, curve), (color, _) in zip(curves.items(), _looks(list(curves), None), strict=True):
+            if curve is not None and len(curve) == 2 and name in ends:
+                _mark_end(ax, curve, ends[name], color, name)
+                kept_drawn = kept_drawn or ends[name].kept_x is not None
+        if any(c is not None for c in curves.values()):
+            ax.set_ylabel(metric_ylabel(key), fontsize=style.TICK_SIZE)
         if key.startswith("train_"):
             ax.set_title(ax.get_title() + TRAINING_MODE, fontsize=style.LABEL_SIZE)
-    _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()), fewer=fewer)
-    fig.suptitle(title or _runs_compared([len(v) if _is_group(v) else 1 for v in named.values()]),
-                 fontsize=style.TITLE_SIZE)
+    # (a run directory's files say what ended it and what it kept; records given alone, only where they end)
+    words = {n: w for n, e in ends.items()
+             if isinstance(given[n], (str, os.PathLike, RunDir)) and (w := _end_words(e, lasts_differ))}
+    _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()), fewer=fewer, ends=words,
+            marks=([LAST_WORDS] + ([KEPT_WORDS] if kept_drawn else [])) if ends else ())
+    head = title or _runs_compared([len(v) if _is_group(v) else 1 for v in named.values()])
+    fig.suptitle(head + (f"\n{caption}" if caption else ""), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -533,6 +683,7 @@ def plot_compare_norms(
     colors: Mapping[str, str] | None = None,
     models: Mapping[str, nn.Module] | None = None,
     max_panels: int = MAX_NORM_PANELS,
+    caption: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Weight-norm curves (tracked ``stat``, default mean per-channel L2) of several runs:
@@ -551,7 +702,8 @@ def plot_compare_norms(
     and which parameter each run draws. ``models`` gives a run's model by name, whose cells'
     ``gate_layout`` tells their weights where neither the names nor the run's tracked gate
     layouts do. ``colors`` gives a run its colour by name (a page that shows the same runs in
-    other figures keeps one colour per run); the others take the figure's own.
+    other figures keeps one colour per run); the others take the figure's own. ``caption``: a line
+    under the title, as :func:`plot_compare_metrics`'.
 
     >>> import tempfile
     >>> run = RunDir(tempfile.mkdtemp())
@@ -563,7 +715,7 @@ def plot_compare_norms(
     """
     named = _load_norms(runs)
     sizes = [len(v) if isinstance(v, list) else 1 for v in named.values()]
-    head = title or f"{stat_label(stat)}: {_runs_compared(sizes)}"
+    head = (title or f"{stat_label(stat)}: {_runs_compared(sizes)}") + (f"\n{caption}" if caption else "")
     plan = _plan(named, stat, params, models or {}, max_panels)
     if plan.why is not None:
         # (the panel's width less its margins: a line naming every run's parameters is long)

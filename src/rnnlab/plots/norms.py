@@ -56,6 +56,9 @@ NON_PARAMETERS = frozenset({"loss", "model"})
 CONTROLLER = "target_norm/"
 #: The colour of the whole model's gradient norm (``"model"``): no parameter's.
 WHOLE_COLOR = "#000000"
+#: The spread, in parts of their size, within which a log panel's values are drawn as one
+#: constant value (matplotlib's view of equal values: a decade below and above).
+CONSTANT_ON_LOG = 1e-10
 
 
 def is_parameter(name: str) -> bool:
@@ -556,6 +559,7 @@ def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[st
     notes = []
     if log:
         ax.set_yscale("log")
+    drawn = []
     for stat, label, ls in lines:
         s = stats.get(stat)
         if s is None:
@@ -568,4 +572,15 @@ def _draw_lines(ax, stats: Mapping[str, TrackedSeries], lines: Sequence[tuple[st
         # Markers when records are few: a single record is a point, not an invisible line.
         ax.plot(s.steps, np.where(ok, v, np.nan), linestyle=ls, linewidth=1.4, color=color, label=label,
                 marker="o" if len(v) < 30 else None, markersize=3)
+        # The steps of the records not drawn count too: gradients all 0 (below a log axis) left an
+        # x axis of matplotlib's default -0.05 to 0.05, one tick "0", for records at steps 1 to 5.
+        steps = np.asarray(s.steps, dtype=np.float64)
+        ax.update_datalim(np.column_stack([steps, np.ones_like(steps)]), updatey=False)
+        drawn.append(v[ok])
+    values = np.concatenate(drawn) if drawn else np.empty(0)
+    if log and values.size and values.max() - values.min() <= values.min() * CONSTANT_ON_LOG:
+        # (a log axis widens only values exactly equal to decades each side: equal to ten digits,
+        # they left a view whose ticks no label of a dozen digits tells apart)
+        lo, hi = ax.yaxis.get_major_locator().nonsingular(float(values.min()), float(values.min()))
+        ax.update_datalim([[0.0, lo], [0.0, hi]], updatex=False)  # (autoscaled: with the panel's margins)
     return notes

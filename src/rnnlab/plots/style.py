@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -780,14 +781,21 @@ class PowerLabels(LogFormatterSciNotation):
     drawing time (issue 28).
 
     Its minor labels (``labelOnlyBase=False``): none when two powers of ten or more are in view,
-    else the minor ticks of the first set of :data:`MINOR_LABELS` that gives the axis two labels.
+    else the minor ticks of the first set of :data:`MINOR_LABELS` that gives the axis two labels;
+    where no set does (a view narrower than the gap between two whole mantissas: 9.73 to
+    9.81×10⁻³), matplotlib's minor locator falls back to evenly spaced ticks at any mantissa, and
+    each is labelled with the decimals its spacing needs (:func:`spaced_power_label`).
 
     >>> PowerLabels()(1e-3), PowerLabels(labelOnlyBase=False)(2e-3), PowerLabels()(100.0)
     ('10⁻³', '2×10⁻³', '10²')
     """
 
+    #: The spacing of the evenly spaced ticks being labelled (None: ticks at whole mantissas).
+    _spacing: float | None = None
+
     def set_locs(self, locs: Any = None) -> None:
         super().set_locs(locs)
+        self._spacing = None
         if self.labelOnlyBase or self._sublabels in (None, {1}) or self._base != 10 or self.axis is None:
             return
         if getattr(self.axis.get_transform(), "linthresh", None) is not None:
@@ -800,10 +808,19 @@ class PowerLabels(LogFormatterSciNotation):
         for mantissas in MINOR_LABELS:
             shown = [m for k in decades for m in (1, *mantissas) if lo * (1 - tol) <= m * 10.0 ** k <= hi * (1 + tol)]
             if len(shown) >= 2:
-                break
-        self._sublabels = {1, *mantissas}
+                self._sublabels = {1, *mantissas}
+                return
+        # (matplotlib's filter by whole mantissa left 9.74×10⁻³, which rounds to 10, unlabelled, and
+        # its six digits wrote ticks 10⁻⁸ apart alike: a panel of 9.73 to 9.81×10⁻³ read nothing)
+        ticks = np.sort(np.asarray([] if locs is None else locs, dtype=np.float64))
+        ticks = ticks[(ticks >= lo * (1 - tol)) & (ticks <= hi * (1 + tol))]
+        # (the smallest gap: where a power of ten among them is a major tick, the minor ones skip it)
+        self._spacing = float(np.diff(ticks).min()) if ticks.size > 1 else hi - lo
 
     def __call__(self, x: float, pos: int | None = None) -> str:
+        # (a power of ten among evenly spaced ticks keeps its plain label: the major ticks' 10⁻²)
+        if self._spacing and x > 0 and not _is_power(x):
+            return spaced_power_label(x, self._spacing)
         text = super().__call__(x, pos)
         if not text:
             return text
@@ -811,6 +828,35 @@ class PowerLabels(LogFormatterSciNotation):
         mantissa, _, power = body.replace("\\times", "×").partition("^{")
         mantissa = mantissa.replace("-", "\N{MINUS SIGN}")
         return mantissa + power.removesuffix("}").translate(_SUPERSCRIPT) if power else mantissa
+
+
+def _is_power(x: float) -> bool:
+    """Whether ``x`` (> 0) is a power of ten, as a log axis' major ticks are."""
+    power = 10.0 ** round(math.log10(x))
+    return abs(x - power) <= power * 1e-14  # (ticks 10⁻¹² apart beside 10⁻³ are no powers of ten)
+
+
+def spaced_power_label(x: float, spacing: float) -> str:
+    """``x`` (> 0) as mantissa × power of ten, with as many decimals as tell it from a tick
+    ``spacing`` away (the ticks of a log axis too narrow for two whole mantissas).
+
+    >>> spaced_power_label(0.00974, 2e-5), spaced_power_label(0.01002, 2e-5), spaced_power_label(0.0011, 2.5e-5)
+    ('9.74×10⁻³', '1.002×10⁻²', '1.100×10⁻³')
+    >>> spaced_power_label(3.0000002, 1e-7)
+    '3.0000002×10⁰'
+    """
+    power = math.floor(math.log10(x))
+    for _ in range(2):  # (9.9996 to 3 decimals is 10.000: the next power's 1.000)
+        mantissa, step = x / 10.0 ** power, spacing / 10.0 ** power
+        first = max(0, -math.floor(math.log10(step) + 1e-9))  # (0.01 a hair under is 2 decimals, not 3)
+        # (a spacing of 2.5 units of the last decimal needs one more: 9.725, not 9.72 and 9.73; the
+        # ticks' own rounding is a thousandth of a narrow spacing)
+        decimals = next((d for d in range(first, first + 4) if abs(round(step, d) - step) <= step * 1e-3), first + 3)
+        text = f"{mantissa:.{decimals}f}"
+        if float(text) < 10:
+            break
+        power += 1
+    return f"{text}×10{str(power).translate(_SUPERSCRIPT)}"
 
 
 def _plain_text_powers(axis: Axis) -> None:

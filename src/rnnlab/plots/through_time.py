@@ -8,7 +8,10 @@ one, where the gradient falls below ``rel`` × its last value
 reach (nothing falls below a fraction of 0): the legend says it cannot be judged, as the report
 does, and where the gradient is 0. Given the curve before training too
 (``before=``), the bottom panel draws it dashed and grey beside the solid one, with its own reach
-marker: how far back the gradient reached then and now.
+marker: how far back the gradient reached then and now. A forward curve measured on sequences of
+different lengths counts back from each sequence's own end
+(:class:`rnnlab.introspect.GradThroughTime`): its x is the steps before the sequence's end, the
+ticks counting back from 0 at the right, and the legend says over how many sequences it averages.
 
 Example:
     >>> import numpy as np
@@ -28,10 +31,29 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.introspect.through_time import GradThroughTime
 from rnnlab.plots import style
+
+#: The x axis' label of a curve in time order, and of one counted back from each sequence's end.
+TIME_AXIS = "timestep t"
+STEPS_BACK_AXIS = "steps before the sequence's end"
+
+
+def _one_module(gtt: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray) -> GradThroughTime | np.ndarray:
+    """``gtt``'s one GradThroughTime when it is a dict of one (else a ValueError naming the keys)."""
+    if isinstance(gtt, Mapping):
+        if len(gtt) != 1:
+            keys = ", ".join(repr(k) for k in gtt)
+            raise ValueError(
+                f"gtt: expected one recurrent module's GradThroughTime, got a dict of {len(gtt)} ({keys or 'none'})"
+                + (f"; pick one, e.g. gtt[{next(iter(gtt))!r}]" if gtt else ""))
+        gtt = next(iter(gtt.values()))
+        if not isinstance(gtt, GradThroughTime):
+            raise TypeError(f"gtt: expected a dict of GradThroughTime, got a dict of {type(gtt).__name__}")
+    return gtt
 
 
 def select_layer(
@@ -45,15 +67,7 @@ def select_layer(
     >>> select_layer(np.ones((3, 2)), -1, "forward")[0].shape
     (3, 2)
     """
-    if isinstance(gtt, Mapping):
-        if len(gtt) != 1:
-            keys = ", ".join(repr(k) for k in gtt)
-            raise ValueError(
-                f"gtt: expected one recurrent module's GradThroughTime, got a dict of {len(gtt)} ({keys or 'none'})"
-                + (f"; pick one, e.g. gtt[{next(iter(gtt))!r}]" if gtt else ""))
-        gtt = next(iter(gtt.values()))
-        if not isinstance(gtt, GradThroughTime):
-            raise TypeError(f"gtt: expected a dict of GradThroughTime, got a dict of {type(gtt).__name__}")
+    gtt = _one_module(gtt)
     if isinstance(gtt, GradThroughTime):
         key = gtt._key(layer, direction)
         arr = style.as_array(gtt.layers[key], "gtt.layers")
@@ -171,24 +185,28 @@ def steps(n: int, what: str = "step") -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
-def _spans(ts: np.ndarray) -> str:
+def _spans(ts: np.ndarray, back: bool = False) -> str:
     """``t = 0–23`` for the sorted timesteps ``ts``: its runs of consecutive steps, or a count
-    when there are more than three runs."""
+    when there are more than three runs; ``back``: ``ts`` are steps back (``0–23 steps back``)."""
     runs = np.split(ts, np.flatnonzero(np.diff(ts) > 1) + 1)
     if len(runs) > 3:
         return steps(len(ts))
-    return "t = " + ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+    said = ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+    return f"{said} steps back" if back else f"t = {said}"
 
 
-def unjudged_reach(per_t: np.ndarray, direction: str) -> list[str] | None:
+def unjudged_reach(per_t: np.ndarray, direction: str, back: bool = False) -> list[str] | None:
     """What to say instead of a reach when the curve ``per_t`` ``[T]`` (forward time order) has
     a last processed value of 0 or non-finite: every step is "never below" a fraction of 0, so
     :func:`rnnlab.introspect.stats.gradient_reach`'s ``T`` there is no reach, and the health
     check's rule (:func:`rnnlab.doctor.checks.judge_through_time`) cannot judge the curve either.
-    None when the last value is finite and non-zero.
+    None when the last value is finite and non-zero. ``back``: a forward curve counted back from
+    each sequence's end (:func:`steps_back_axis`), whose steps are named so.
 
     >>> unjudged_reach(np.array([0.0, 0.0, 0.0, 0.3]), "reverse")
     ['cannot be judged: |grad| is 0 at the last step processed (t = 0)', '|grad| is 0 at t = 0–2, non-zero only at t = 3']
+    >>> unjudged_reach(np.array([0.3, 0.2, 0.0]), "forward", back=True)[1]
+    '|grad| is 0 at 0 steps back, non-zero only at 1–2 steps back'
     """
     T = len(per_t)
     last_t = 0 if direction == "reverse" else T - 1
@@ -196,20 +214,24 @@ def unjudged_reach(per_t: np.ndarray, direction: str) -> list[str] | None:
     if np.isfinite(last) and last != 0:
         return None
     said = ["cannot be judged: |grad| is " + ("0" if np.isfinite(last) else "non-finite")
-            + f" at the last step processed (t = {last_t})"]
+            + (" at each sequence's last step" if back else f" at the last step processed (t = {last_t})")]
     ok = np.isfinite(per_t) & (per_t != 0)
     if ok.any():
         zero = "0" if np.isfinite(per_t).all() else "0 or non-finite"
-        said.append(f"|grad| is {zero} at {_spans(np.flatnonzero(~ok))}, non-zero only at {_spans(np.flatnonzero(ok))}")
+        bad, good = np.flatnonzero(~ok), np.flatnonzero(ok)
+        if back:  # (positions to steps back: the last position is 0 steps back)
+            bad, good = np.sort(T - 1 - bad), np.sort(T - 1 - good)
+        said.append(f"|grad| is {zero} at {_spans(bad, back)}, non-zero only at {_spans(good, back)}")
     return said
 
 
 def _mark_reach(ax: Any, per_t: np.ndarray, direction: str, rel: float, what: str, color: str,
-                linestyle: str) -> int:
+                linestyle: str, back: bool = False) -> int:
     """A vertical line where the curve ``per_t`` (forward time order)'s reach ends, labelled
-    ``what``; returns the reach (``T`` when there is none to mark)."""
+    ``what``; returns the reach (``T`` when there is none to mark). ``back``: the curve counts
+    back from each sequence's end (:func:`steps_back_axis`)."""
     T = len(per_t)
-    unjudged = unjudged_reach(per_t, direction)
+    unjudged = unjudged_reach(per_t, direction, back)
     if unjudged is not None:
         # (a last value of 0 is never undercut: "all T steps" would claim the opposite of a
         # gradient that reaches no step before its last non-zero one)
@@ -261,6 +283,40 @@ def _members_reach(curves: list[np.ndarray], direction: str, rel: float, after: 
     return f"reach{after}, members 0–{len(curves) - 1}: " + ", ".join(said) + f" steps back (of {T})"
 
 
+class _StepsBack(Locator):
+    """Integer ticks at round numbers of steps back from the position ``last`` (x = ``last - k``)."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+        self.inner = MaxNLocator(nbins="auto", integer=True, min_n_ticks=1)
+
+    def set_axis(self, axis: Any) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def __call__(self) -> Any:
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        return self.last - self.inner.tick_values(self.last - vmax, self.last - vmin)[::-1]
+
+
+def steps_back_axis(gtt: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray, direction: str) -> bool:
+    """Whether the picture's x counts steps back from each sequence's end rather than timesteps: a
+    curve of the forward direction measured on sequences of different lengths
+    (:attr:`rnnlab.introspect.GradThroughTime.held`). The reverse direction's rows are its
+    timesteps as well: every sequence's reverse pass ends at ``t = 0``.
+
+    >>> from rnnlab.introspect import GradThroughTime
+    >>> g = GradThroughTime("rnn", "gru", 1, ("forward",), {(0, "forward"): np.ones((3, 2))}, held=np.array([4, 4, 3, 1]))
+    >>> steps_back_axis(g, "forward"), steps_back_axis(np.ones((3, 2)), "forward")
+    (True, False)
+    """
+    gtt = _one_module(gtt)
+    return isinstance(gtt, GradThroughTime) and gtt.held is not None and direction == "forward"
+
+
 def plot_grad_through_time(
     gtt: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray,
     *,
@@ -270,7 +326,7 @@ def plot_grad_through_time(
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
     before: GradThroughTime | Mapping[str, GradThroughTime] | np.ndarray | None = None,
-    xlabel: str = "timestep t",
+    xlabel: str | None = None,
     before_zero_why: str | None = None,
     members: Sequence[tuple[GradThroughTime | np.ndarray, GradThroughTime | np.ndarray | None]] = (),
     cuts: Sequence[float] = (),
@@ -286,9 +342,13 @@ def plot_grad_through_time(
     ``before``: the same layer's curve before training (a GradThroughTime, the same ``layer`` and
     ``direction`` picked, or an array ``[T]`` or ``[T, H]``), drawn dashed and grey in the bottom
     panel with its own reach marker; ``gtt`` is then the curve after training, and the heatmap
-    stays its own. ``xlabel``: the x axis' label, e.g. what a step is when the recurrent layer
-    runs at fewer steps than the input (a front-end that pools: ``"recurrent step (input pooled
-    ×16: 3000 → 188)"``). A curve before training that is 0 (or non-finite) at every step has
+    stays its own. ``xlabel``: the x axis' label (default ``"timestep t"``), e.g. what a step is
+    when the recurrent layer runs at fewer steps than the input (a front-end that pools:
+    ``"recurrent step (input pooled ×16: 3000 → 188)"``). A forward curve measured on sequences of
+    different lengths counts back from each sequence's own end (:func:`steps_back_axis`): its x
+    axis says ``"steps before the sequence's end"`` (a ``xlabel`` of another step is said counted
+    back) with ticks counting back from 0 at the last step, and the legend says over how many
+    sequences the steps furthest back average (:meth:`rnnlab.introspect.GradThroughTime.held_said`). A curve before training that is 0 (or non-finite) at every step has
     nothing to draw on a log axis: no dashed line nor legend entry is promised for it, the legend
     says so instead, with ``before_zero_why`` (e.g. ``"the output layer starts at zero"``) after
     it. ``members``: the same layer of an ensemble's other members, ``(after, before)`` each
@@ -318,6 +378,11 @@ def plot_grad_through_time(
     arr, label, direction = select_layer(gtt, layer, direction)
     arr = np.abs(arr)
     T = arr.shape[0]
+    back = steps_back_axis(gtt, direction)
+    if back:  # (a label in timesteps would name the wrong step: each sequence ends at its own)
+        xlabel = STEPS_BACK_AXIS if xlabel in (None, TIME_AXIS) else f"{xlabel}, counted back from the sequence's end"
+    one = _one_module(gtt)
+    held = one.held_said() if isinstance(one, GradThroughTime) else None
     then = None if before is None else np.abs(select_layer(before, layer, direction)[0])
     others = [(np.abs(select_layer(g, layer, direction)[0]),
                None if g0 is None else np.abs(select_layer(g0, layer, direction)[0])) for g, g0 in members]
@@ -329,14 +394,15 @@ def plot_grad_through_time(
         then, others = None, [(g, None) for g, _ in others]
     fig, axes = style.new_figure(2, 1, panel_size=(8.5, 2.9), height_ratios=(1.2, 1.0), sharex=True)
     ax_map, ax_line = axes[0, 0], axes[1, 0]
-    fig.suptitle(title or f"{label}: |dLoss/dh_t| per timestep", fontsize=style.TITLE_SIZE)
+    fig.suptitle(title or f"{label}: |dLoss/dh_t| per " + ("step before each sequence's end" if back else "timestep"),
+                 fontsize=style.TITLE_SIZE)
     ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel"
                      + (f" (member 0 of {len(others) + 1})" if others else ""), fontsize=style.LABEL_SIZE)
     dashed = then is not None or any(b is not None for _, b in others)
     ax_line.set_title("mean over channels (log scale)" + (f", each of the {len(others) + 1} members" if others else "")
                       + (": after training (solid), before training (dashed)" if dashed else ""),
                       fontsize=style.LABEL_SIZE)
-    ax_line.set_xlabel(xlabel)
+    ax_line.set_xlabel(xlabel or TIME_AXIS)
     ax_map.set_ylabel("hidden channel")
     ax_line.set_ylabel("mean |dLoss/dh_t|")
     ax_line.set_yscale("log")
@@ -420,11 +486,11 @@ def plot_grad_through_time(
             if clean[-1] > 0:  # (a fraction of 0 is no line on a log axis)
                 ax_line.axhline(rel * clean[-1], color="#777777", linestyle=":", linewidth=1.0,
                                 label=f"{rel:g} × last value{after}{of}")
-            reach = _mark_reach(ax_line, per_t, direction, rel, f"reach{after}{of}", style.WARN_COLOR, "--")
+            reach = _mark_reach(ax_line, per_t, direction, rel, f"reach{after}{of}", style.WARN_COLOR, "--", back)
             if reach < T:
                 ax_map.axvline(_t_of(reach, T, direction), color="white", linestyle="--", linewidth=1.0)
         if then_t is not None and then_drawable.any():
-            _mark_reach(ax_line, then_t, direction, rel, "reach before training" + of, BEFORE_COLOR, "-.")
+            _mark_reach(ax_line, then_t, direction, rel, "reach before training" + of, BEFORE_COLOR, "-.", back)
         if others:  # (every member's reach in numbers: the thin lines carry no marker)
             ax_line.plot([], [], " ", label=_members_reach([arr, *(g for g, _ in others)], direction, rel, after))
         ax_line.axvline(last_t, color="#333333", linewidth=0.8, alpha=0.6)
@@ -450,6 +516,10 @@ def plot_grad_through_time(
                      if not np.isfinite(decay) else f"grows ×{style.fmt(decay)} per step back{after}{of}" if decay > 1
                      else f"decay per step back{after}{of}: {style.fmt(decay)}")
             ax_line.plot([], [], " ", label=trend)
+        if held is not None:
+            # (one entry across the legend's width: the sentence is longer than the others)
+            ax_line.plot([], [], " ", label=style.wrap_text(held[:1].upper() + held[1:], style.NOTE_SIZE,
+                                                            0.7 * 72.0 * fig.get_figwidth()))
         # (under the panel: no corner of it is free of the curve for every gradient, a language
         # model's fills the top throughout)
         style.panel_legend(ax_line)
@@ -460,5 +530,9 @@ def plot_grad_through_time(
         T = len(then_t)  # (the x axis spans both curves)
     ax_line.set_xlim(-0.5, T - 0.5)
     style.integer_ticks(ax_line.xaxis)  # (timesteps are whole, a series of one step too: a tick at 0)
+    if back:  # (the heatmap shares these ticks)
+        last = arr.shape[0] - 1
+        ax_line.xaxis.set_major_locator(_StepsBack(last))
+        ax_line.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{last - x:g}"))
     style.save(fig, path)
     return fig

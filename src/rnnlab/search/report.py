@@ -5,7 +5,8 @@ standard error, and, apart, the test evaluation of the final run, with every ear
 of the study's test split where an earlier best trial's final run made one);
 every trial, best first (parameters, fold scores with their spread, epochs (and under early
 stopping the kept ones), state, a link to its
-run report; a trial stopped by Ctrl-C, SIGTERM or SIGHUP shown as interrupted, not failed; a trial that
+run report; a trial stopped by Ctrl-C, SIGTERM or SIGHUP (or by the search, or a storage outage: what stopped
+it said under its state) shown as interrupted, not failed; a trial that
 drew an earlier one's parameters marked "same as trial N"; why the failed trials failed, each
 reason once with its trials); the optimization history with pruned,
 failed and interrupted trials marked; parameter importances
@@ -42,7 +43,9 @@ from rnnlab.search.storage import (
     BASELINE_ATTR,
     FAILED_ATTR,
     REFUSED_ATTR,
+    STOPPED_BY_ATTR,
     state_counts,
+    stop_words,
     trial_state,
 )
 from rnnlab.search.table import reruns, short_names, trial_row
@@ -183,6 +186,8 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
         r = trial_row(t)
         why = (f"<br><small><a href='#failed-{why_of[t.number][0]}' title='{hk.esc(why_of[t.number][1])}'>"
                f"reason {why_of[t.number][0]} ↓</a></small>" if t.number in why_of else "")
+        if r["state"] == "interrupted" and t.user_attrs.get(STOPPED_BY_ATTR):  # (not the default Ctrl-C words)
+            why = f"<br><small>by {hk.esc(stop_words(t))}</small>"
         link = _link(study_dir, t)
         if r["same_as"] in by_number:  # (a copy trained nothing: its records are the trial's it copies)
             link = _link(study_dir, by_number[r["same_as"]])
@@ -204,13 +209,16 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             "fold's run ended at; under early stopping, <i>kept</i>: the epoch of the model it kept, whose score "
             "counts and whose median length the final run trains. A trial marked "
             "<i>same as trial N</i> drew trial N's parameters again and took its score without training. "
-            "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP (no failure of its own; Optuna "
-            "stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn its "
-            "parameters.</p>")
+            "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP, or by what its row names (the "
+            "search, stopping its workers when another trial's write was refused; a storage outage): no failure of "
+            "its own (Optuna stores it as FAIL); a continued search runs it again, as a new trial, when it had drawn "
+            "its parameters.</p>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}{_failures(trials)}"
 
 
 def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
+    from rnnlab.search.study import shorten
+
     fig, axes = style.new_figure(1, 1, panel_size=(8.5, 3.4))
     ax = axes[0, 0]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -237,10 +245,12 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
     failed = [t.number for t in trials if trial_state(t) == "fail"]
     for i, n in enumerate(failed):
         ax.axvline(n, color=style.WARN_COLOR, alpha=0.25, lw=1, label="failed" if i == 0 else None)
-    stopped = [t.number for t in trials if trial_state(t) == "interrupted"]
-    for i, n in enumerate(stopped):
-        ax.axvline(n, color="#666666", alpha=0.8, lw=1, ls=":",
-                   label="interrupted (Ctrl-C, SIGTERM or SIGHUP)" if i == 0 else None)
+    stopped = [t for t in trials if trial_state(t) == "interrupted"]
+    # (one cause named in the key; several: the table under it names each trial's)
+    words = {stop_words(t) for t in stopped}
+    label = f"interrupted ({words.pop()})" if len(words) == 1 else "interrupted (stopped: no failure of its own)"
+    for i, t in enumerate(stopped):
+        ax.axvline(t.number, color="#666666", alpha=0.8, lw=1, ls=":", label=shorten(label, 80) if i == 0 else None)
     if not (complete or pruned):
         style.no_data(ax, "no trial finished yet")
         style.save(fig, None)  # laid out

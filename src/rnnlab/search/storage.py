@@ -13,7 +13,9 @@
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
   ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
   after twice that its trial is failed (``failed_because`` says so) and retried once with the
-  same parameters.
+  same parameters. A worker that loses the database cannot record what stopped its trial: it
+  leaves a note in the trial directory (:func:`note_stop`), and the next search records the
+  trial as stopped by the storage outage, at once (:func:`recover_noted_stops`).
 
 A study remembers the config it was started with (:func:`open_study`): the same ``--study``
 with another config is an error naming the keys that differ, and nothing of the study changes.
@@ -88,6 +90,13 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
         # password would be taken for the host (and printed in the driver's message).
         raise StorageError(mask(f"--storage {url}: more than one '@' before the host; write an '@' in the "
                                 "user name or password as %40"))
+    rest = url.split("://", 1)[1]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" not in authority and "@" in rest and "=" not in rest.split("@", 1)[0]:  # ("?sslcert=a@b": a query)
+        # A '/', '?' or '#' in the password ends the host part early: what follows would be read as
+        # the port and the database, and printed (the password is then no password to mask).
+        raise StorageError(mask(f"--storage {url}: a '/', '?' or '#' before the '@' (in the user name or password) "
+                                "ends the host part there; write them as %2F, %3F and %23"))
     # (SQLAlchemy's own word for a bad port is Python's int() error, naming neither the option nor the port)
     host_port = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
     port = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", host_port)
@@ -148,6 +157,32 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
     >>> unreachable(ValueError("bad"), "postgresql://ann:pw@db/s") is None
     True
     """
+    reason = _outage_reason(error, url)
+    if reason is None:
+        return None
+    return StorageError(mask(f"the study's database ({url}) cannot be reached ({reason}); what is "
+                             "recorded is kept: rerun the same command to continue"))
+
+
+def outage_words(error: BaseException, url: str | None, who: str | None = None) -> str | None:
+    """What stopped a trial whose worker (or ``who``: the search that stopped it) lost the
+    database at ``url`` (:func:`unreachable`), for :data:`STOPPED_BY_ATTR`; None when ``error`` is
+    no such outage.
+
+    >>> outage_words(ValueError("bad"), "postgresql://ann@db/s") is None
+    True
+    """
+    reason = _outage_reason(error, url)
+    if reason is None:
+        return None
+    who = who or f"worker pid {os.getpid()} on {HOST}"
+    words = f"a storage outage: {who} lost the study's database ({reason})"
+    # (masked beside the URL: mask() finds a password in a URL, then hides it wherever else it appears)
+    return mask(f"{url}\n{words}").split("\n", 1)[1]
+
+
+def _outage_reason(error: BaseException, url: str | None) -> str | None:
+    """The driver's reason, in a few words, when ``error`` is the database failing to answer."""
     import sqlalchemy.exc
 
     for e in error_chain(error) if url is not None else ():
@@ -159,9 +194,7 @@ def unreachable(error: BaseException, url: str | None) -> StorageError | None:
             if not code or code.startswith(("08", "57")):
                 first = (str(orig or e).strip().splitlines() or ["no answer"])[0]
                 reason = first.rsplit(" failed: ", 1)[-1].strip()
-                reason = reason[:1].lower() + reason[1:]
-                return StorageError(mask(f"the study's database ({url}) cannot be reached ({reason}); what is "
-                                         "recorded is kept: rerun the same command to continue"))
+                return reason[:1].lower() + reason[1:]
     return None
 
 
@@ -476,7 +509,8 @@ SURPLUS_ATTR = "surplus"
 
 
 def interrupted(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` was stopped by Ctrl-C, SIGTERM or SIGHUP (and queued again). Optuna has no state
+    """Whether ``trial`` was stopped by Ctrl-C, SIGTERM or SIGHUP, or by what :data:`STOPPED_BY_ATTR`
+    names (the search stopping its workers, a storage outage), and queued again. Optuna has no state
     for it: Optuna records a trial that a KeyboardInterrupt ends as FAIL, and rnnlab adds
     ``failed_because = "interrupted"`` and ``interrupted = true``; every count and line shows it
     as interrupted, never as failed (:func:`trial_state`).
@@ -590,6 +624,90 @@ def lose_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, re
     return retry_trial(study, trial, max_retry=max_retry)
 
 
+def stop_trial(study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, by: str | None, *,
+               fail: bool) -> bool:
+    """Record ``trial`` as interrupted (:func:`interrupted`: no failure of its own): by ``by``
+    (:data:`STOPPED_BY_ATTR`, what :func:`stop_words` says; None: the search's Ctrl-C, SIGTERM or
+    SIGHUP), failed now with ``fail`` (a trial whose worker is gone; a worker's own trial is
+    failed by Optuna as the stop leaves it), and queued again with its parameters
+    (:func:`retry_trial`: always, no death counted). Returns whether it was queued.
+
+    >>> s = optuna.create_study()
+    >>> s.add_trial(optuna.create_trial(state=TrialState.RUNNING, params={"x": 1.0},
+    ...     distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    >>> stop_trial(s, s._storage, s.get_trials()[0], "a storage outage", fail=True)
+    True
+    >>> stop_words(s.get_trials()[0]), s.get_trials()[1].state.name
+    ('a storage outage', 'WAITING')
+    """
+    # (the mark first: a write refused because another process marked it raises before the retry)
+    storage.set_trial_user_attr(trial._trial_id, FAILED_ATTR, STOPPED_REASON)
+    storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+    if by is not None:
+        storage.set_trial_user_attr(trial._trial_id, STOPPED_BY_ATTR, by)
+    if fail:
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return retry_trial(study, trial)
+
+
+#: A trial directory's note of what stopped its trial where the storage took no record of it
+#: (its worker lost the database: :func:`note_stop`); the next search records it
+#: (:func:`recover_noted_stops`) and removes the note.
+STOP_NOTE = "unrecorded-stop.json"
+
+
+def note_stop(trial_dir: str | os.PathLike[str], trial_id: int, by: str) -> None:
+    """Leave in ``trial_dir`` what stopped trial ``trial_id`` (``by``) when the storage cannot
+    take the record now: the worker exits, and the next search on this study directory records
+    the trial as interrupted by it (:func:`recover_noted_stops`) instead of as a dead worker's.
+    A note the disk refuses is left out (the trial is then recorded as its worker's death).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> note_stop(d / "0003", 7, "a storage outage")
+    >>> json.loads((d / "0003" / STOP_NOTE).read_text())
+    {'trial_id': 7, 'stopped_by': 'a storage outage'}
+    """
+    from rnnlab.rundir import atomic_write_json
+
+    with suppress(OSError):
+        Path(trial_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(Path(trial_dir) / STOP_NOTE, {"trial_id": int(trial_id), "stopped_by": str(by)})
+
+
+def recover_noted_stops(study: optuna.Study, storage: BaseStorage, out: str | os.PathLike[str]) -> list[int]:
+    """Record the RUNNING trials whose worker left a note in the study directory ``out``
+    (:func:`note_stop`) as interrupted by what it says, each failed and queued again at once
+    (:func:`stop_trial`; its worker has exited, so there is no heartbeat to wait out); returns
+    their numbers. Only running trials are looked up: a note beside a trial recorded meanwhile
+    names nothing to record, and stays.
+
+    >>> import tempfile
+    >>> s = optuna.create_study()
+    >>> recover_noted_stops(s, s._storage, tempfile.mkdtemp())
+    []
+    """
+    stopped = []
+    trials = Path(out) / "trials"
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if trials.is_dir() else ():
+        note = trials / f"{t.number:04d}" / STOP_NOTE
+        try:
+            said = json.loads(note.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(said, dict) or said.get("trial_id") != t._trial_id:
+            continue  # (another trial of that number: a database's numbers may repeat)
+        try:
+            stop_trial(study, storage, t, str(said.get("stopped_by") or "") or None, fail=True)
+            stopped.append(t.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process recorded it first
+        with suppress(OSError):
+            note.unlink()
+            note.parent.rmdir()  # (only when empty: a trial stopped before its runs started)
+    return stopped
+
+
 #: system attribute (Optuna's, as its ``RetryHeartbeatStaleTrialCallback`` writes it): the
 #: numbers of the trials a retry continues, oldest first
 RETRY_HISTORY = "retry_history"
@@ -643,11 +761,14 @@ def retriable(trial: FrozenTrial) -> bool:
     return bool(trial.params) or "fixed_params" in trial.system_attrs
 
 
-def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
+def fail_stale(study: optuna.Study, storage: BaseStorage, out: str | os.PathLike[str] | None = None) -> None:
     """Fail the trials of dead workers: by heartbeat (database) or by pid (journal file), each
-    with its ``failed_because``."""
+    with its ``failed_because``; first, with the study directory ``out``, those whose worker
+    noted what stopped them (:func:`recover_noted_stops`: a storage outage)."""
     from optuna.storages import RDBStorage
 
+    if out is not None:
+        recover_noted_stops(study, storage, out)
     if isinstance(storage, RDBStorage):
         _say_why_stale(study, storage)
         with warnings.catch_warnings():
@@ -657,12 +778,40 @@ def fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
         fail_dead_local_trials(study, storage)
 
 
+def heartbeat_grace(storage: BaseStorage) -> int | None:
+    """The seconds without a heartbeat after which the database fails a trial (None: the
+    journal file, which has no heartbeat).
+
+    >>> heartbeat_grace(optuna.storages.InMemoryStorage()) is None
+    True
+    """
+    from optuna.storages import RDBStorage
+
+    if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
+        return None
+    return int(storage.grace_period or 2 * storage.heartbeat_interval)
+
+
+def gone_before_stale(study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
+    """The RUNNING trials in a database whose worker ran on this host and no longer runs
+    (:func:`worker_gone`), not yet failed: the database fails them only once their heartbeat has
+    gone stale (:func:`heartbeat_grace` after the last one), and a search waits for that. None
+    in a journal file, whose dead workers' trials are failed at once.
+
+    >>> gone_before_stale(optuna.create_study(), optuna.storages.InMemoryStorage())
+    []
+    """
+    if heartbeat_grace(storage) is None:
+        return []
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if worker_gone(t)]
+
+
 def _say_why_stale(study: optuna.Study, storage: Any) -> None:
     """Record why each stale trial is about to be failed: Optuna's ``fail_stale_trials`` sets the
     state only, and a failed trial takes no attribute any more (so this comes first, on the
     trials it will find stale: Optuna's own query, private in Optuna 5; rnnlab declares
     optuna < 6)."""
-    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    grace = heartbeat_grace(storage)
     for trial_id in storage._get_stale_trial_ids(study._study_id):
         attrs = storage.get_trial(trial_id).user_attrs
         worker = f"worker pid {attrs['pid']} on {attrs.get('host', '?')}" if "pid" in attrs else "its worker"
@@ -679,4 +828,5 @@ class _RetryStale:
         self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        retry_trial(study, trial, self.max_retry)
+        # (one recorded as stopped meanwhile, by another process's recover_noted_stops: no death)
+        retry_trial(study, trial, None if interrupted(trial) else self.max_retry)

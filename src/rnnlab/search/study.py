@@ -71,29 +71,31 @@ from rnnlab.search.storage import (
     BASELINE_ATTR,
     DIED_RETRIES,
     FAILED_ATTR,
-    INTERRUPTED_ATTR,
     JOURNAL,
     KEPT_EPOCHS_ATTR,
     REFUSED_ATTR,
     RETRY_HISTORY,
     SAME_AS_ATTR,
-    STOPPED_BY_ATTR,
-    STOPPED_REASON,
+    STOPPED_BY_ATTR,  # noqa: F401  (what stopped an interrupted trial: read from this module too)
     SURPLUS_ATTR,
     baseline_needed,
     crash_reason,
     fail_stale,
+    gone_before_stale,
+    heartbeat_grace,
     interrupted,
     lose_trial,
     mask,
+    note_stop,
     open_storage,
     open_study,
+    outage_words,
     process_alive,
     process_identity,
     recorded_url,
     retriable,
-    retry_trial,
     state_counts,
+    stop_trial,
     stop_words,
     trial_state,
     unreachable,
@@ -376,6 +378,8 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
     metric = setup.search.metric
 
     def objective(trial: optuna.Trial) -> float:
+        global _refused_in, _running_trial
+
         def record(key: str, value: Any) -> None:
             with _stops_held():  # (every write to the study: see _stops_held)
                 trial.set_user_attr(key, value)
@@ -386,6 +390,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 return trial.should_prune()
 
         trial_dir = setup.out / "trials" / f"{trial.number:04d}"
+        _running_trial = (trial_dir, trial._trial_id)
         # (every record inside the try, those before and after training too: a stop that lands
         # anywhere in the trial marks it interrupted, not failed)
         try:
@@ -438,6 +443,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
         except Exception as e:
             # (a run directory that cannot be made says so as a RunDirError, raised from the OSError)
             refused = refused_write(e)
+            _refused_in = trial.number if refused is not None else None
             if isinstance(e, RnnlabError) and refused is None:
                 record(FAILED_ATTR, str(e))  # e.g. a sampled combination the layer refuses, or divergence
                 raise
@@ -445,7 +451,7 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
             # read-only): no property of the config, so it is run again as a dead worker's trial
             # is (a refused write each time, since it is the disk's doing); the command still ends
             # with the error.
-            if unreachable(e, setup.options.storage) is None:  # (a database gone takes no record)
+            if unreachable(e, setup.options.storage) is None:  # (a database gone takes no record: _note_lost_storage)
                 try:
                     with _stops_held():
                         lose_trial(trial.study, trial.storage, trial.storage.get_trial(trial._trial_id),
@@ -465,14 +471,10 @@ def _objective(setup: Setup) -> Callable[[optuna.Trial], float]:
                 # UnboundLocalError in optuna.study._optimize); the first one is enough.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             with _stops_held():  # the parent's SIGTERM must not land between the records
-                trial.set_user_attr(FAILED_ATTR, STOPPED_REASON)
-                trial.set_user_attr(INTERRUPTED_ATTR, True)
-                cause = _parent_gone()
-                if cause is not None:
-                    trial.set_user_attr(STOPPED_BY_ATTR, cause)
                 # Queued again now (the next search runs it first, resuming its runs' checkpoints):
                 # the trial is still ours, so no other process queues it too.
-                retry_trial(trial.study, trial.storage.get_trial(trial._trial_id))
+                stop_trial(trial.study, trial.storage, trial.storage.get_trial(trial._trial_id), _stopped_by(),
+                           fail=False)
             raise
 
     return objective
@@ -484,16 +486,56 @@ PARENT_GONE = ("the search (pid {pid}) ended without stopping its workers (kille
                "out-of-memory killer); its worker was stopped by the parent-death signal (SIGTERM)")
 #: The search process that spawned this worker (:func:`_spawned_worker`); None in the search itself
 _spawned_by: tuple[int, str | None] | None = None
+#: Where the search that spawned this worker writes why it stops its workers, when that is not
+#: its Ctrl-C, SIGTERM or SIGHUP (:func:`_stop_workers`); None in the search itself
+_stop_cause: Any = None
+#: The trial of this worker that a write the disk refused ended (what the search names when it
+#: stops the other workers for it: :func:`refusal_stop_words`)
+_refused_in: int | None = None
+#: The bytes of :data:`_stop_cause` (shared memory, sized once: a longer cause is cut)
+STOP_CAUSE_BYTES = 1024
+#: This process's trial (its directory and trial id) from the start of its objective until Optuna
+#: has recorded its end: the trial a lost database leaves running (:func:`_note_lost_storage`)
+_running_trial: tuple[Path, int] | None = None
 
 
-def _parent_gone() -> str | None:
-    """:data:`PARENT_GONE` for this worker when its search no longer runs, else None. The SIGTERM
-    of the search stopping its workers (after its Ctrl-C, SIGTERM or SIGHUP) and the kernel's
-    parent-death SIGTERM are the same signal: whether the search still runs tells them apart (it
-    waits for its workers after stopping them)."""
-    if _spawned_by is None or process_alive(*_spawned_by):
-        return None
-    return PARENT_GONE.format(pid=_spawned_by[0])
+def _stopped_by() -> str | None:
+    """What stopped this worker's trial where it is not the search's own Ctrl-C, SIGTERM or SIGHUP
+    (None): :data:`PARENT_GONE` when its search no longer runs, else the cause the search gave
+    when it stopped its workers (:func:`_stop_workers`). The SIGTERM of the search stopping its
+    workers and the kernel's parent-death SIGTERM are the same signal: whether the search still
+    runs tells them apart (it waits for its workers after stopping them)."""
+    if _spawned_by is not None and not process_alive(*_spawned_by):
+        return PARENT_GONE.format(pid=_spawned_by[0])
+    if _stop_cause is not None and _stop_cause.value:
+        return str(_stop_cause.value.decode("utf-8", errors="ignore"))
+    return None
+
+
+def refusal_stop_words(refused: OSError, trial: int | None) -> str:
+    """What stopped the trials of the other workers when the search stops them because the disk
+    refused a write (:func:`~rnnlab.rundir.refused_write`) to the trial ``trial`` (None: outside a
+    trial), as :func:`~rnnlab.search.storage.stop_words` says it.
+
+    >>> refusal_stop_words(OSError(28, "No space left on device", "s/trials/0003/fold-1/best.pt"), 3)
+    'the search: trial 3 failed (No space left on device)'
+    >>> refusal_stop_words(OSError(28, "No space left on device", "s/journal.log"), None)
+    'the search: cannot write s/journal.log (No space left on device)'
+    """
+    if trial is None:
+        return f"the search: {cannot_write(refused)}"
+    return f"the search: trial {trial} failed ({refused.strerror or refused})"
+
+
+def _stop_workers(procs: list[Any], cause: Any, why: str | None) -> None:
+    """Stop the workers ``procs`` (SIGTERM: each records its trial as interrupted), saying ``why``
+    first in ``cause`` (shared with them: :func:`_stopped_by`; None: the user's Ctrl-C, SIGTERM or
+    SIGHUP)."""
+    if why is not None and cause is not None:
+        data = why.encode("utf-8")[:STOP_CAUSE_BYTES - 1]
+        cause.value = data
+    for p in procs:
+        p.terminate()
 
 
 def _surplus(trial: optuna.Trial, trials: int) -> bool:
@@ -662,14 +704,27 @@ def work(setup: Setup, worker: int = 0, threads: int | None = None, log: Log = N
     try:
         with _quiet_heartbeat(setup.options.storage):
             _trials_until_done(setup, study, storage, objective, deadline, progress, parent)
-    except Exception as e:
-        if progress is not None and refused_write(e) is not None:
+    except BaseException as e:
+        _note_lost_storage(setup, e)
+        if progress is not None and isinstance(e, Exception) and refused_write(e) is not None:
             progress.update(study)  # (the trial it failed, in its line, before the command's error)
         raise
     finally:
         if progress is not None:
             progress.close()
         _restore_sigint(on_interrupt)
+
+
+def _note_lost_storage(setup: Setup, error: BaseException) -> None:
+    """When this worker ends because it lost the study's database (``error`` is, or came from,
+    :func:`~rnnlab.search.storage.unreachable`), leave in its running trial's directory what
+    stopped it (:func:`~rnnlab.search.storage.note_stop`): nothing can record it now, whatever the
+    trial was doing (training, recording a stop or its end), and the next search records it as
+    stopped by the outage instead of waiting out its heartbeat and calling it a death."""
+    words = outage_words(error, setup.options.storage)
+    if words is not None and _running_trial is not None:
+        with _stops_held():  # (the search's SIGTERM, following the outage, must not cut it short)
+            note_stop(*_running_trial, words)
 
 
 @contextmanager
@@ -696,12 +751,16 @@ def _bar(options: SearchOptions) -> bool:
 def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objective: Callable[[optuna.Trial], float],
                        deadline: float, progress: Progress | None,
                        parent: tuple[int, str | None] | None = None) -> None:
+    global _running_trial
+    waits: set[int] = set()
     while time.time() < deadline:
         if parent is not None and not process_alive(*parent):
             # Orphaned (the search was killed outright): no one reads this worker's results or
             # stops it, and a next `rnnlab search` starts its own workers.
             return
-        fail_stale(study, storage)
+        fail_stale(study, storage, setup.out)
+        if progress is not None:  # (a spawned worker says nothing: its search says it, _run_workers)
+            say_heartbeat_waits(study, storage, waits, progress.say)
         c = _counts(study)
         done = c["complete"] + c["pruned"]
         if done >= setup.trials and c["waiting"] == 0:
@@ -721,9 +780,27 @@ def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objectiv
             continue
         study.optimize(objective, n_trials=1, catch=(RnnlabError,), gc_after_trial=False,
                        show_progress_bar=False)
+        _running_trial = None  # (recorded: see _note_lost_storage)
         _keep_best_checkpoints(study, setup)
         if progress is not None:
             progress.update(study)
+
+
+def say_heartbeat_waits(study: optuna.Study, storage: Any, said: set[int], say: Callable[[str], None]) -> None:
+    """Say, once per trial (``said`` holds the trials said), that the search waits for the
+    heartbeat of a trial whose worker on this host is gone to go stale
+    (:func:`~rnnlab.search.storage.gone_before_stale`): the database fails it and queues it again
+    only then, and the search would wait in silence.
+
+    >>> say_heartbeat_waits(optuna.create_study(), optuna.storages.InMemoryStorage(), set(), print)
+    """
+    grace = heartbeat_grace(storage)
+    for t in gone_before_stale(study, storage):
+        if t.number not in said:
+            said.add(t.number)
+            say(f"waiting up to {grace} s for trial {t.number}'s heartbeat to go stale (its worker, pid "
+                f"{t.user_attrs.get('pid')} on {t.user_attrs.get('host')}, no longer runs; the database fails a "
+                f"trial {grace} s after its last heartbeat, then it is run again)")
 
 
 def stop_reason(trials: list[FrozenTrial], wanted: int, history: int = 0) -> str | None:
@@ -776,13 +853,15 @@ def stop_reason(trials: list[FrozenTrial], wanted: int, history: int = 0) -> str
 
 
 def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tuple[int, str | None],
-                    refusals: Any = None) -> None:
+                    refusals: Any = None, cause: Any = None) -> None:
     # SIGINT is ignored (see _run_workers); the parent stops the workers with SIGTERM, which
     # here ends the trial like a Ctrl-C (recorded as interrupted) and exits normally: a worker
     # killed outright leaves its semaphores to the resource tracker's "leaked semaphore" warning.
-    # A write the disk refused goes to ``refusals`` (the parent's queue), which says it once.
-    global _spawned_by
-    _spawned_by = parent  # (what tells the parent-death signal from the search's own stop: _parent_gone)
+    # A write the disk refused goes to ``refusals`` (the parent's queue), which says it once; why
+    # the parent stops this worker comes in ``cause`` (see _stopped_by).
+    global _spawned_by, _stop_cause
+    _spawned_by = parent  # (what tells the parent-death signal from the search's own stop: _stopped_by)
+    _stop_cause = cause
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     stop_with_parent()
@@ -801,7 +880,7 @@ def _spawned_worker(setup: Setup, worker: int, threads: int | None, parent: tupl
             sys.exit(1)  # (quietly: the search's own process says it, once, for all its workers)
         refused = refused_write(e)
         if refused is not None and refusals is not None:
-            refusals.put((refused.errno, refused.strerror, refused.filename))
+            refusals.put((refused.errno, refused.strerror, refused.filename, _refused_in))
             sys.exit(1)  # (quietly, as above: with what the study records)
         raise
 
@@ -1041,7 +1120,7 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
             _check_trials_recorded(setup, storage)
             study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                                make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
-            fail_stale(study, storage)
+            fail_stale(study, storage, setup.out)
             trials = study.get_trials(deepcopy=False)
             setup = replace(setup, history=len(trials))  # (before the config itself is queued)
             if setup.baseline is not None and baseline_needed(trials):
@@ -1231,14 +1310,17 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
     # killed it ("process died unexpectedly") and a KeyError traceback followed.
     with ignored((signal.SIGINT, *HANGUP)):
         refusals = ctx.SimpleQueue()  # (the writes the disk refused the workers: see _spawned_worker)
-        procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent, refusals),
+        # (no lock: written once, by this process, before it stops the workers that read it)
+        cause = ctx.Array("c", STOP_CAUSE_BYTES, lock=False)
+        procs = [ctx.Process(target=_spawned_worker, args=(setup, w, threads, parent, refusals, cause),
                              name=f"rnnlab-search-{w}") for w in range(setup.options.workers)]
         for p in procs:
             p.start()
     progress = Progress(setup, say, study, bar=_bar(setup.options))
     ended: set[int] = set()
-    told: list[OSError] = []  # the writes the disk refused the workers
+    told: list[tuple[OSError, int | None]] = []  # the writes the disk refused the workers, and in which trial
     own: OSError | None = None  # (the record of a dead worker's trial refused: theirs say more)
+    waits: set[int] = set()
     try:
         while True:
             # is_alive() reaps a worker that exited: ask every worker on every pass (any() stopped
@@ -1253,34 +1335,35 @@ def _run_workers(setup: Setup, threads: int | None, say: Callable[[str], None], 
                         "is failed, and the other workers go on")
             try:
                 if died:
-                    fail_stale(study, storage)  # (the other workers do it between their trials only)
+                    fail_stale(study, storage, setup.out)  # (the other workers do it between their trials only)
             except OSError as e:
                 if refused_write(e) is None:
                     raise
                 own = e
             while not refusals.empty():
-                told.append(OSError(*refusals.get()))
+                number, strerror, filename, trial = refusals.get()
+                told.append((OSError(number, strerror, filename), trial))
             if told or own is not None:
                 # A full or read-only disk refuses the other workers too: stopped now (their trials
-                # recorded as interrupted, where the journal takes it), and the command says it once.
-                for p in procs:
-                    p.terminate()
+                # recorded as interrupted by it, where the journal takes it), and the command says it once.
+                first = told[0] if told else (own, None)
+                _stop_workers(procs, cause, refusal_stop_words(*first))
                 break
+            say_heartbeat_waits(study, storage, waits, progress.say)
             progress.update(study)
             if not any(alive):
                 break
             time.sleep(1.0)
-    except BaseException:
+    except BaseException as e:
         # (Ctrl-C, or the database gone: the workers stop now, not after their trial)
-        for p in procs:
-            p.terminate()
+        _stop_workers(procs, cause, outage_words(e, setup.options.storage, "the search"))
         raise
     finally:
         for p in procs:
             p.join()
         progress.update(study)
         progress.close()
-    refused = told[0] if told else own
+    refused = told[0][0] if told else own
     if refused is not None:
         raise refused
     trials = study.get_trials(deepcopy=False)

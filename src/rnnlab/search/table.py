@@ -219,7 +219,8 @@ def reruns(trials: list[FrozenTrial]) -> dict[int, int]:
 
 
 def interruptions(trials: list[FrozenTrial]) -> list[str]:
-    """The trials stopped by Ctrl-C, SIGTERM or SIGHUP, apart from the failures: each with the trial that
+    """The interrupted trials (Ctrl-C, SIGTERM or SIGHUP, or what stopped them:
+    :func:`~rnnlab.search.storage.stop_words`), apart from the failures: each with the trial that
     runs it again (its retry, queued with its parameters), or grouped when stopped before they
     drew any (nothing to run again: a new trial is the same).
 

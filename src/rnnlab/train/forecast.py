@@ -28,8 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import typing
 from pathlib import Path
@@ -41,6 +39,7 @@ from rnnlab.data.normalize import ChannelStats
 from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import FORECAST, RunDir, atomic_write_text
 from rnnlab.shellcmd import shell_command
+from rnnlab.tables import csv_text
 from rnnlab.task import Task
 
 if typing.TYPE_CHECKING:
@@ -214,10 +213,6 @@ def write_forecast(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     ``RUN_DIR/forecast.csv``), atomically; returns the path (``rnnlab predict RUN --data FILE``:
     :func:`rnnlab.train.predict.write_predictions`)."""
     header, rows = forecast_table(run_dir)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     target = Path(out) if out is not None else Path(run_dir) / FORECAST
-    atomic_write_text(target, buf.getvalue())
+    atomic_write_text(target, csv_text(header, rows))
     return target

@@ -8,10 +8,12 @@ FILE is read as the run reads ``data.path`` (an ``.npz`` with X [N, T, C] and op
 target columns, when there, is left out whatever its cells hold, the others being steps;
 per-step runs: ``.npz`` only); a regression run's targets are named as :func:`target_names`
 says. The series are scaled by the run's input scaling, as the run fitted it on its training
-part and recorded it in its checkpoints with its classes, its targets' standardization and its
-model's shape (:class:`rnnlab.train.run_fit.RunFit`): ``data.path`` is not read (but for an
-``.npz``'s ``target_names``, while it is there), and may have moved or changed since (a run
-trained before the record existed fits them again from ``data.path``, as it always did). They go through the
+part and recorded it in its checkpoints with its classes, its targets' standardization, its
+model's shape and its training series' shortest and longest length and count (new series shorter
+than every one are said: :func:`rnnlab.data.normalize.short_series_note`)
+(:class:`rnnlab.train.run_fit.RunFit`): ``data.path`` is not read (but for an ``.npz``'s
+``target_names``, while it is there), and may have moved or changed since (a run trained before the
+record existed fits them again from ``data.path``, as it always did). They go through the
 trainer's own evaluation loop (:func:`rnnlab.train.trainer.split_outputs`, batch by batch, in
 eval mode) with the model the run evaluated: its best checkpoint when early stopping kept one, else
 its last, predicting the training mean where the run's mean guard chose it
@@ -35,10 +37,11 @@ Example:
 from __future__ import annotations
 
 import csv
-import io
+import functools
 import os
 import typing
-from dataclasses import replace
+import warnings
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +50,15 @@ import torch
 from rnnlab.errors import DataError, RunDirError
 from rnnlab.rundir import PREDICTIONS, RunDir, atomic_write_text
 from rnnlab.shellcmd import shell_command
+from rnnlab.tables import csv_text
 
 if typing.TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.data import InputScaling
+    from rnnlab.data.normalize import TrainLengths
     from rnnlab.data.stream import Series
     from rnnlab.task import TargetScale, Task
+    from rnnlab.train.run_fit import RunFit
 
 
 def read_new_series(path: str | os.PathLike[str], config: Config, task: Task, channels: int
@@ -309,7 +315,8 @@ class TrainedRun:
       (or array-like, or a tensor), with ``lengths`` ``[N]`` for padded series (None: all ``T``
       steps); the run's channels by position, checked as the command checks a file (their count,
       finite values inside each series, channels that look swapped), each problem a one-line
-      :class:`~rnnlab.errors.DataError` naming ``X`` or ``lengths``.
+      :class:`~rnnlab.errors.DataError` naming ``X`` or ``lengths``; series shorter than every series
+      of the run's training part are said in one warning (:func:`rnnlab.data.normalize.short_series_note`).
     * :attr:`task` (``"classification"``, ``"regression"``, ``"per-step-classification"``,
       ``"per-step-regression"``), :attr:`classes` (the class labels as the run names them, text;
       [] for regression), :attr:`target_names` ([] for classification), :attr:`config` (the
@@ -326,7 +333,7 @@ class TrainedRun:
     """
 
     def __init__(self, run: RunDir, config: Config, task: Task) -> None:
-        from rnnlab.train.run_fit import evaluated_checkpoint, fitted_model
+        from rnnlab.train.run_fit import fitted_model
 
         if task.kind == "language_model":
             raise RunDirError(f"{run.path}: a language_model run predicts no series' labels or values; "
@@ -335,9 +342,9 @@ class TrainedRun:
         #: The config the run trained with (:func:`rnnlab.train.trainer.load_run_config`).
         self.config = config
         self._task = task
-        self._fit, self.model = fitted_model(run, config, task)
-        #: The checkpoint the run evaluated, whose weights :attr:`model` holds.
-        self.checkpoint = evaluated_checkpoint(run, config, say=False)  # (fitted_model's choice; it warned)
+        #: :attr:`checkpoint`: the checkpoint the run evaluated, whose weights :attr:`model` holds.
+        self._fit, self.model, self.checkpoint = fitted_model(run, config, task)
+        self._run = run
 
     @property
     def task(self) -> str:
@@ -418,9 +425,16 @@ class TrainedRun:
         channels' order checked first (``where`` and ``fix`` name the series and the remedy)."""
         from rnnlab.data.normalize import REORDER_FILE
 
-        self._fit.inputs.check_channels(X, lengths, where, fix or REORDER_FILE)
+        self._fit.inputs.check_channels(X, lengths, where, fix or REORDER_FILE, trained=self._train_lengths,
+                                        per_step=self._task.per_step)
         return decode(series_outputs(self.model, self._fit.inputs, X, lengths, where), self._fit.classes,
                       self._fit.targets)
+
+    @functools.cached_property
+    def _train_lengths(self) -> TrainLengths | None:
+        """The lengths of the series of the run's training part (:func:`training_lengths`): its
+        record's, else (a run recorded before) read again once, at the first prediction."""
+        return training_lengths(self._run, self.config, self._task, self._fit)
 
     def _past_the_end(self, out: np.ndarray, lengths: np.ndarray, fill: typing.Any) -> np.ndarray:
         """Per step, ``out`` with ``fill`` past each series' length (no prediction there)."""
@@ -433,6 +447,41 @@ class TrainedRun:
 
     def __repr__(self) -> str:
         return f"TrainedRun({str(self.path)!r}, {self.task}, {self.checkpoint.name})"
+
+
+def training_lengths(run: RunDir, config: Config, task: Task, fit: RunFit | None = None) -> TrainLengths | None:
+    """The span and count of the lengths of the series of the run's training part (of its fold,
+    for a search's or recipe's fold run): as ``fit`` (the run's record, :class:`RunFit`) keeps them
+    (:attr:`rnnlab.data.InputScaling.train_lengths`, kept since checkpoints record them). For a run
+    recorded before (or without ``fit``), read again from its data as the run read it
+    (:func:`rnnlab.data.load_data`, without its test file, a whole load each time); None where that
+    no longer can be (``data.path`` gone, moved or changed so that it is refused).
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.task import task_for
+    >>> cfg = parse_config('[data]\\ndataset = "GunPoint"')
+    >>> training_lengths(RunDir(tempfile.mkdtemp()), cfg, task_for(cfg))  # GunPoint's 50 training series less 10
+    TrainLengths(shortest=150, longest=150, count=40)
+    """
+    from rnnlab.data import load_data
+    from rnnlab.data.folds import Fold
+    from rnnlab.data.normalize import TrainLengths
+    from rnnlab.errors import RnnlabError
+
+    if fit is not None and fit.inputs.train_lengths is not None:
+        return fit.inputs.train_lengths
+    recorded = run.fold()  # (as rnnlab.plots.evaluated.run_fold reads it; importing that loads matplotlib)
+    known = {f.name for f in fields(Fold)}
+    fold = None if recorded is None else Fold(**{k: v for k, v in recorded.items() if k in known})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the training data's notes are the run's, said when it trained)
+            data = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed,
+                             fold=fold, task=task)
+    except (RnnlabError, OSError):
+        return None
+    return TrainLengths.of(data.train.lengths)
 
 
 def _array(value: typing.Any, name: str) -> np.ndarray:
@@ -525,13 +574,10 @@ def prediction_rows(run_dir: str | os.PathLike[str], data_path: str | os.PathLik
 def write_predictions(run_dir: str | os.PathLike[str], data_path: str | os.PathLike[str],
                       out: str | os.PathLike[str] | None = None) -> tuple[Path, int]:
     """Write :func:`prediction_rows` as CSV to ``out`` (default ``RUN_DIR/predictions.csv``),
-    atomically; returns the path and the number of series."""
+    atomically (a label a spreadsheet would run as a formula, ``=...``, written ``'=...``:
+    :func:`rnnlab.tables.csv_text`); returns the path and the number of series."""
     header, rows = prediction_rows(run_dir, data_path)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     target = Path(out) if out is not None else Path(run_dir) / PREDICTIONS
-    atomic_write_text(target, buf.getvalue())
+    atomic_write_text(target, csv_text(header, rows))
     key = 2 if header[:2] == ["series", "index"] else 1  # (a forecast's series: the file's name and an index)
     return target, len({r[:key] for r in rows})

@@ -18,9 +18,9 @@ Example:
     >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[model]\\nhidden_size = 4\\n[training]\\nepochs = 1\\n'
     ...                    '[tracking]\\nenabled = false')
     >>> run = train(cfg, out=tempfile.mkdtemp(), progress=False, log=None).run_dir
-    >>> fit, model = fitted_model(RunDir(run), cfg, task_for(cfg))
-    >>> fit.classes, fit.channels, fit.outputs, model.training
-    (['1', '2'], 1, 2, False)
+    >>> fit, model, checkpoint = fitted_model(RunDir(run), cfg, task_for(cfg))
+    >>> fit.classes, fit.channels, fit.outputs, model.training, checkpoint.name
+    (['1', '2'], 1, 2, False, 'last.pt')
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -276,8 +276,10 @@ class TextFit:
 
 @dataclass(frozen=True, eq=False)
 class RunFit:
-    """What a run fitted on its training part and its model's shape: the ``inputs`` scaling, the
-    ``classes`` in the order of the head's logits (none for values), the ``targets``'
+    """What a run fitted on its training part and its model's shape: the ``inputs`` scaling (with
+    what new series' channels are checked by: the training series' level and scale, and their
+    shortest and longest length and count, :class:`rnnlab.data.normalize.TrainLengths`, absent from
+    records written before: optional when read), the ``classes`` in the order of the head's logits (none for values), the ``targets``'
     standardization (regression; else None), the ``channels`` of the model's input (with
     ``data.series_scale``, each channel's level and scale besides), the ``outputs`` of its head,
     for a forecaster its ``stream`` record (:class:`StreamFit`; else None) and for a language
@@ -291,6 +293,8 @@ class RunFit:
     >>> back = RunFit.from_state(fit.state(), "last.pt", CLASSIFICATION)  # as a checkpoint keeps it
     >>> back.classes, back.channels, back.outputs, back.inputs.stats.mean.tolist() == fit.inputs.stats.mean.tolist()
     (['1', '2'], 1, 2, True)
+    >>> back.inputs.train_lengths  # the training part's series: 24 steps each
+    TrainLengths(shortest=24, longest=24, count=16)
     """
 
     inputs: InputScaling
@@ -446,8 +450,9 @@ def run_fit(run: RunDir, config: Config, task: Task, path: Path, needed_for: str
         # (fitted on the training file alone: a test file is not needed)
         data = load_data(config.data.model_copy(update={"test_path": None}), seed=config.training.seed, task=task)
     fit = RunFit.of(data, task)
-    # (the channels' figures of data.path as it is now, maybe not what the run trained on: no check by them)
-    return replace(fit, inputs=replace(fit.inputs, levels=None))
+    # (the channels' figures of data.path as it is now, maybe not what the run trained on: no check by them;
+    # its lengths not the record's either: rnnlab.train.predict.training_lengths reads them as the run did)
+    return replace(fit, inputs=replace(fit.inputs, levels=None, train_lengths=None))
 
 
 def require_training_file(run: RunDir, config: Config, task: Task, path: Path, needed_for: str) -> None:
@@ -490,13 +495,21 @@ def model_of(run: RunDir, config: Config, task: Task, fit: RunFit, path: Path) -
                               f"({reason[:160]}{'...' if len(reason) > 160 else ''})") from None
 
 
-def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | None = None
-                 ) -> tuple[RunFit, torch.nn.Module]:
+class FittedModel(NamedTuple):
+    """What :func:`fitted_model` gives: the run's ``fit`` (:class:`RunFit`), its ``model`` and the
+    ``checkpoint`` whose weights it holds (:func:`evaluated_checkpoint`'s choice)."""
+
+    fit: RunFit
+    model: torch.nn.Module
+    checkpoint: Path
+
+
+def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | None = None) -> FittedModel:
     """What the run predicts with: the :class:`RunFit` of the checkpoint it evaluated
-    (:func:`evaluated_checkpoint`; :func:`run_fit`, with ``data`` for a run from before the record)
-    and that checkpoint's model, in eval mode, predicting the training mean (a forecaster: its
+    (:func:`evaluated_checkpoint`; :func:`run_fit`, with ``data`` for a run from before the record),
+    that checkpoint's model, in eval mode, predicting the training mean (a forecaster: its
     reference forecast) where the run's mean guard chose it: of every target, or of those of K > 1
-    it names in ``at_mean``.
+    it names in ``at_mean``, and that checkpoint's path (chosen once: no caller reads it again).
 
     >>> import tempfile
     >>> from rnnlab.config import parse_config
@@ -521,7 +534,7 @@ def fitted_model(run: RunDir, config: Config, task: Task, data: DataSplits | Non
         block = (run.read_summary() or {}).get("mean_guard")
         if isinstance(block, dict) and block.get("at_mean"):
             predict_the_mean(model, recorded_guard(block).mean_targets)
-    return fit, model.eval()
+    return FittedModel(fit, model.eval(), path)
 
 
 def run_model(run: RunDir, config: Config, task: Task, fold: Fold | None = None
@@ -544,7 +557,7 @@ def run_model(run: RunDir, config: Config, task: Task, fold: Fold | None = None
 
     evaluated_checkpoint(run, config, say=False)  # (its one-line error before the data is read)
     data = load_data(config.data, seed=config.training.seed, fold=fold, task=task)
-    fit, model = fitted_model(run, config, task, data)
+    fit, model, _ = fitted_model(run, config, task, data)
     if fit.raw_channels != data.train.X.shape[2] and fit.stream is not None:
         raise DataError(f"data.path ({config.data.path}): expected the {fit.raw_channels} column(s) the run "
                         f"trained on, got {data.train.X.shape[2]}")

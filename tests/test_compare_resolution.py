@@ -59,12 +59,12 @@ def test_compare_groups_tied_on_every_seed_say_tie_and_the_step_of_accuracy():
     rows = table.splitlines()[2:]
     for row in rows:
         assert "se 0.0000" not in row and "no gain" not in row, row
-        assert row.endswith("not better: tie: the same score on every seed and fold (one validation series is 0.0625 of the "
+        assert row.endswith("not better: tie: the same score on every seed (one validation series is 0.0625 of the "
                             "score here: the validation split cannot tell these apart; more folds or seeds, or a "
                             "finer metric such as val_loss, can)"), row
     # validation splits of other sizes (or unknown): no step is named, the tie still is
     table = grouped_table([_group("0", seeds, 16), _group("0.1", seeds, 17)], {"model.zoneout": "0"})
-    assert "tie: the same score on every seed and fold (the validation split cannot tell" in table
+    assert "tie: the same score on every seed (the validation split cannot tell" in table
     table = grouped_table([_group("0", seeds, None), _group("0.1", seeds, None)], {"model.zoneout": "0"})
     assert "tie:" in table and "series is" not in table
 

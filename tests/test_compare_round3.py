@@ -79,7 +79,7 @@ def test_seeds_of_one_config_are_one_row_marked_by_the_recipe_rule(tmp_path, cap
     # a mean gain of +0.0267 that the spread of its per-seed differences (-0.10, +0.13, +0.05) swamps is
     # not called a gain, though its test
     # column is the best: the mark is by validation only
-    assert n[mark].startswith("within noise: ") and "within the noise" in n[mark]
+    assert n[mark].startswith("within 1 se: ") and "not above one standard error" in n[mark]
     assert lines[4].startswith("note: test_acc is for reporting the config chosen by validation")
 
 

@@ -131,3 +131,35 @@ def test_the_reports_heading_names_the_run_as_its_config_does(tmp_path):
     cfg.write_text(CONFIG.format(data=f'path = "{data}"', output="").replace('name = "p"', 'name = "walk <vs> run"'))
     assert main(["train", str(cfg), "--out", str(tmp_path / "run2"), "--quiet"]) == 0
     assert "<h1>Run walk &lt;vs&gt; run (run2)</h1>" in render_report(tmp_path / "run2")
+
+
+def test_a_tracker_held_by_a_kept_traceback_says_how_to_let_it_go(tmp_path):
+    import gc
+    import sys
+
+    import torch
+
+    from rnnlab import Tracker
+    from rnnlab.lock import DirectoryBusy
+
+    model = torch.nn.Linear(2, 1)
+
+    def cell() -> None:  # (a notebook cell whose loop raised, its traceback kept as IPython keeps it)
+        tracker = Tracker(tmp_path / "run", model)
+        tracker.step()
+        raise RuntimeError("the loop failed")
+
+    try:
+        cell()
+    except RuntimeError:
+        sys.last_type, sys.last_value, sys.last_traceback = sys.exc_info()
+    try:
+        with pytest.raises(DirectoryBusy) as err:
+            Tracker(tmp_path / "run", model)
+        assert "sys.last_traceback = sys.last_value = None; gc.collect()" in str(err.value)
+        assert "\n" not in str(err.value)
+        sys.last_traceback = sys.last_value = None
+        gc.collect()
+        Tracker(tmp_path / "run", model).close()  # (what the message says works)
+    finally:
+        sys.last_type = sys.last_value = sys.last_traceback = None

@@ -116,12 +116,12 @@ def test_the_study_judges_the_gain_by_the_recipes_rule_on_the_same_scores():
     for best, base in cases:
         sentence = gain_sentence(_trial(best), _trial(base), "maximize")
         v = verdict(best, base, higher_is_better=True, paired=True)  # (a study's trials: the same folds)
-        assert ("beyond the noise" in sentence) == v.kept, (best, base, sentence)
+        assert (": above one standard error" in sentence) == v.kept, (best, base, sentence)
         assert f"{v.gain:+.4f} ± {v.se:.4f}" in sentence
-    assert "within the noise" in gain_sentence(_trial(BEST), _trial(BASE), "maximize")
+    assert "not above one standard error" in gain_sentence(_trial(BEST), _trial(BASE), "maximize")
     # lower is better: the drop is the gain, judged the same way
     low = gain_sentence(_trial([0.30, 0.31]), _trial([0.40, 0.42]), "minimize")
-    assert "beyond the noise" in low and verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False, paired=True).kept
+    assert ": above one standard error" in low and verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False, paired=True).kept
 
 
 def test_importances_from_too_few_trials_say_so_in_the_figure():
@@ -130,7 +130,7 @@ def test_importances_from_too_few_trials_say_so_in_the_figure():
     assert "mostly noise" in ax.get_title() and ax.title.get_color() == style.WARN_COLOR
     assert all(str(bar.get_hatch()) == "//" for bar in ax.patches)
     assert len({to_rgb(bar.get_facecolor()) for bar in ax.patches} - {to_rgb("#d9d9d9")}) == 0  # grey, not a ranking
-    ax = _importance_figure(values, fitted=30).axes[0]
+    ax = _importance_figure(values, fitted=60).axes[0]
     assert "noise" not in ax.get_title() and not any(bar.get_hatch() for bar in ax.patches)
 
 

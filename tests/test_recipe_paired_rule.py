@@ -43,7 +43,7 @@ def test_matched_runs_better_on_every_fold_or_seed_are_kept():
     gain, se = _paired(AR2_TAR1, TEMPLATE, -1.0)
     assert ar.kept and ar.gain == pytest.approx(gain) and ar.se == pytest.approx(se)
     assert ar.gain == pytest.approx((0.0094 + 0.0075) / 2) and ar.se == pytest.approx(0.00095, abs=1e-5)
-    assert ar.reason == f"gain {ar.gain:+.4f} > noise (se {ar.se:.4f})"
+    assert ar.reason == "gain +0.00845 above one standard error (se 0.00095)"
 
 
 def test_pairing_does_not_keep_differences_of_both_signs():
@@ -51,7 +51,7 @@ def test_pairing_does_not_keep_differences_of_both_signs():
     v = verdict([0.90, 0.74, 0.78], [0.80, 0.80, 0.80], higher_is_better=True, paired=True)
     gain, se = _paired([0.90, 0.74, 0.78], [0.80, 0.80, 0.80], 1.0)
     assert v.gain == pytest.approx(gain) and v.se == pytest.approx(se)
-    assert not v.kept and 0 < v.gain < v.se and "within the noise" in v.reason
+    assert not v.kept and 0 < v.gain < v.se and "not above one standard error" in v.reason
     # pairing is no lenience: +0.06 on one seed, -0.005 on the other, each side of little spread;
     # as unmatched samples this passes, by its differences it is within the noise
     candidate, current = [0.86, 0.835], [0.80, 0.84]
@@ -78,7 +78,7 @@ def test_scores_that_are_not_matched_are_compared_by_welchs_form():
 
     matched = gain_sentence(trial(LM_CANDIDATE), trial(LM_CURRENT), "minimize")
     assert "+0.0323 ± 0.0049 (the standard error of the mean of the 3 per-fold differences" in matched
-    assert ": beyond the noise" in matched
+    assert ": above one standard error" in matched
     other = gain_sentence(trial(LM_CANDIDATE), trial(LM_CURRENT + [2.9]), "minimize")
     welch = verdict(LM_CANDIDATE, LM_CURRENT + [2.9], higher_is_better=False)
     assert f"{welch.gain:+.4f} ± {welch.se:.4f} (Welch's standard error" in other and "over 3 and 4 folds" in other
@@ -93,11 +93,11 @@ def test_scores_that_are_not_matched_are_compared_by_welchs_form():
     same = group("0.1", {2: 0.72, 0: 0.82, 1: 0.93})  # +0.02, +0.02, +0.03 on each seed
     gain, se = _paired([0.82, 0.93, 0.72], [0.80, 0.90, 0.70], 1.0)
     row = grouped_table([base, same], {"model.zoneout": "0"}).splitlines()[2]
-    assert row.endswith(f"better: gain {gain:+.4f} > noise (se {se:.4f})"), row
+    assert row.endswith(f"better: gain {gain:+.4f} above one standard error (se {se:.4f})"), row
     others = group("0.1", {3: 0.82, 4: 0.93, 5: 0.72})
     welch = verdict([0.82, 0.93, 0.72], [0.80, 0.90, 0.70], higher_is_better=True)
     row = grouped_table([base, others], {"model.zoneout": "0"}).splitlines()[2]
-    assert row.endswith(f"within noise: {welch.reason}") and not welch.kept, row
+    assert row.endswith(f"within 1 se: {welch.reason}") and not welch.kept, row
 
 
 TINY = """name = "tiny"
@@ -148,7 +148,8 @@ def test_a_real_recipe_decides_by_the_paired_differences_of_its_recorded_runs(tm
             assert t["gain"] == pytest.approx(gain, abs=1e-12) and t["se"] == pytest.approx(se, abs=1e-12)
             assert t["paired"] is True
             beats = gain > se + 1e-9 and gain > 0
-            assert (t["status"] == "kept") <= beats and (beats or "> noise" not in t["reason"])
+            passed = " above one standard error" in t["reason"] and " not above " not in t["reason"]
+            assert (t["status"] == "kept") <= beats and (beats or not passed)
             judged += 1
         scores_of.update({t["label"]: t["scores"] for t in step["tried"] if t["status"] == "kept"})
     assert judged >= 2

@@ -24,7 +24,7 @@ def test_clear_gain_is_kept_and_gain_inside_noise_is_scrapped():
     clear = verdict([0.84, 0.86, 0.88], NOISY, higher_is_better=True)
     assert clear.kept and clear.gain == pytest.approx(0.12) and clear.gain > clear.se
     inside = verdict([0.72, 0.76, 0.80], NOISY, higher_is_better=True)  # +0.02, se ~0.033
-    assert not inside.kept and 0 < inside.gain < inside.se and "within the noise" in inside.reason
+    assert not inside.kept and 0 < inside.gain < inside.se and "not above one standard error" in inside.reason
     worse = verdict([0.60, 0.61, 0.62], NOISY, higher_is_better=True)
     assert not worse.kept and worse.gain < 0
 

@@ -126,7 +126,7 @@ def test_history_marks_interrupted_trials_apart_from_failed_ones():
     study.add_trial(optuna.create_trial(state=TrialState.FAIL, user_attrs=STOPPED))
     study.add_trial(optuna.create_trial(value=0.5))
     ax = _history(study.get_trials(), "maximize", "val_acc").axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in ax.figure.legends[0].get_texts()]  # (the key under the panel)
     assert "failed" not in labels and "interrupted (Ctrl-C, SIGTERM or SIGHUP)" in labels, labels
 
 

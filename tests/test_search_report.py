@@ -83,7 +83,7 @@ def test_study_report_content(study_dir):
     # importances over few trials come with a warning that they are mostly noise
     n = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     section = html.split('<section id="importances">')[1].split("</section>")[0]
-    assert (f"from {n} complete trials over 2 parameters" in section) == (n < 4)
+    assert (f"from {n} complete trials over 2 parameters" in section) == (n < 10)  # (fewer than 10: noise)
     assert "optuna-dashboard " + str((out / "journal.log").resolve()) in html
 
 

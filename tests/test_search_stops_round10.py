@@ -118,7 +118,7 @@ def test_a_trial_the_search_stops_for_another_trials_full_disk_names_that_trial(
     assert "stopped (the search: trial 3 failed (No space left on device)); queued again" in line, line
     assert "Ctrl-C" not in line
     scored = optuna.create_trial(value=0.5)  # (the history's key is drawn beside a scored trial)
-    legend = _history([*trials, scored], "maximize", "val_acc").axes[0].get_legend()
+    legend = _history([*trials, scored], "maximize", "val_acc").legends[0]  # (the key under the panel)
     labels = [t.get_text() for t in legend.get_texts()]
     assert "interrupted (the search: trial 3 failed (No space left on device))" in labels, labels
 

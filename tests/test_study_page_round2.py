@@ -52,7 +52,7 @@ def test_gain_over_the_config_with_its_standard_error_and_verdict(tmp_path):
     result = _section(render_study_report(tmp_path, _study(HARD)), "result")
     # (the recipe's rule, rnnlab.recipe.decide.verdict: the paired folds' standard error)
     assert re.search(r"Gain over the config itself: \+0\.0250 ± 0\.0083 \(the standard error of the mean of the "
-                     r"2 per-fold differences: both trials scored on the same folds\): beyond the noise", result)
+                     r"2 per-fold differences: both trials scored on the same folds\): above one standard error", result)
     assert "the standard deviation of its 2 fold scores" in result  # what the ± is
 
 
@@ -60,15 +60,16 @@ def test_a_gain_smaller_than_its_standard_error_is_within_the_noise(tmp_path):
     # differences +0.10 and -0.05: gain 0.025, se 0.075
     rows = [(0.1, 1e-2, 0.55, [0.5, 0.6]), (0.3, 1e-3, 0.575, [0.6, 0.55])]
     result = _section(render_study_report(tmp_path, _study(rows)), "result")
-    assert "Gain over the config itself: +0.0250 ± 0.0750" in result and "within the noise" in result
-    assert "beyond the noise" not in result
+    assert "Gain over the config itself: +0.0250 ± 0.0750" in result and "not above one standard error" in result
+    assert ": above one standard error" not in result
 
 
 def test_a_gain_in_a_minimized_score_is_the_drop_and_one_fold_cannot_tell(tmp_path):
     rows = [(0.1, 1e-2, 0.5, [0.5]), (0.3, 1e-3, 0.4, [0.4])]
     result = _section(render_study_report(tmp_path, _study(rows, direction="minimize")), "result")
-    assert "Gain over the config itself: +0.1000; whether it is beyond the noise cannot be told from one fold" in result
-    assert "within the noise" not in result and "beyond the noise (" not in result
+    assert ("Gain over the config itself: +0.1000; whether it is above one standard error cannot be told from one "
+            "fold") in result
+    assert "not above one standard error" not in result and ": above one standard error" not in result
 
 
 def test_scores_and_spreads_have_four_decimals(tmp_path):

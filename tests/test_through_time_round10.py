@@ -210,3 +210,22 @@ def test_check_says_how_many_sequences_the_steps_back_average():
     # Equal lengths: nothing to say.
     _, plain = judge_through_time(TimeGradient("'rnn' layer 0 forward", per_step), Thresholds())
     assert "sequences" not in plain.numbers and "counted back" not in plain.message
+
+
+def test_the_recipes_comparison_counts_a_padded_curve_back_from_the_end():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from rnnlab.introspect import grad_through_time
+    from rnnlab.recipe.report import compare_grad_through_time
+
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(3, 4)
+    packed = pack_padded_sequence(torch.randn(12, 16, 3), torch.randint(3, 13, (16,)), enforce_sorted=False)
+    curve = grad_through_time(m, packed, lambda out: out[1][0].sum())[""]
+    assert curve.held is not None
+    fig = compare_grad_through_time({"a": curve, "b": np.ones((5, 2))})
+    heat_a, heat_b, line = fig.axes[0], fig.axes[1], [ax for ax in fig.axes if ax.lines][0]
+    assert heat_a.get_xlabel() == "steps before the sequence's end" and heat_b.get_xlabel() == "timestep t"
+    xs = line.lines[0].get_xdata()
+    assert xs[-1] == 0 and xs[0] == -(len(xs) - 1)  # (the last step at 0, the ones before it to its left)
+    assert line.lines[1].get_xdata().tolist() == [0, 1, 2, 3, 4]

@@ -241,9 +241,9 @@ def test_resume_refuses_a_changed_config_and_records_an_allowed_change(tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(ConfigError, match=r"training.lr \(0.01 -> 0.05\); training.lr changes what the run means"):
         train(with_training(tiny(epochs=3), lr=0.05), out=tmp_path, resume=True, progress=False, log=None)
-    with pytest.raises(ConfigError, match="pass --allow-change training.epochs to continue"):
+    with pytest.raises(ConfigError, match=r"pass --allow-change training.epochs \(Python: allow_change=\['training.epochs'\]\) to continue"):
         train(tiny(epochs=3), out=tmp_path, resume=True, progress=False, log=None)
-    with pytest.raises(ConfigError, match="--allow-change: 'training.lr' changes what the run means"):
+    with pytest.raises(ConfigError, match=r"--allow-change \(Python: allow_change\): 'training.lr' changes what the run means"):
         train(tiny(epochs=3), out=tmp_path, resume=True, progress=False, log=None, allow_change=["training.lr"])
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing touched
     logs = []

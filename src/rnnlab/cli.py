@@ -646,7 +646,15 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from rnnlab.search.storage import state_counts, surplus, worker_gone
     from rnnlab.search.study import best_trial, open_existing, read_study_info
-    from rnnlab.search.table import copies, failures, interruptions, score_line, trials_table
+    from rnnlab.search.table import (
+        copies,
+        failures,
+        fold_sizes,
+        interruptions,
+        score_line,
+        tied_with,
+        trials_table,
+    )
 
     study = open_existing(args.study_dir, storage=args.storage, name=args.study)
     # (a trial one too many, ended untrained when two workers counted at once, is no trial of the study's)
@@ -658,8 +666,10 @@ def cmd_study(args: argparse.Namespace) -> int:
     info = read_study_info(args.study_dir)
     metric = info.get("metric") if info["study"] == study.study_name else None
     best = best_trial(study)
-    _say(trials_table(trials, best=best.number if best is not None else None))
-    _say(score_line(best, metric if isinstance(metric, str) else None, study.direction.name.lower()))
+    named = metric if isinstance(metric, str) else None
+    tied = tied_with(best, trials, named, fold_sizes(args.study_dir, trials)) if best is not None else []
+    _say(trials_table(trials, best=best.number if best is not None else None, tied=tuple(t.number for t, _ in tied)))
+    _say(score_line(best, named, study.direction.name.lower(), tied=tied))
     for line in failures(trials) + interruptions(trials) + copies(trials):
         _say(line)
     # (stored as FAIL, a trial stopped by Ctrl-C, SIGTERM or SIGHUP is counted as interrupted, as the search's lines do)
@@ -872,8 +882,9 @@ def build_parser() -> argparse.ArgumentParser:
     _device_flag(p, "; workers share it, or with auto and several GPUs take one each in turn")
     p.set_defaults(func=cmd_search)
 
-    p = add("recipe", "Walk the regularization recipe: try each regularizer in turn, keep it only when it beats "
-                      "the noise, write the ablation.")
+    p = add("recipe", "Walk the regularization recipe: try each regularizer in turn, keep it only when its gain is "
+                      "above one standard error (a weak bar: about 1 in 6 changes with no effect pass it), write the "
+                      "ablation.")
     p.epilog += "\n".join(f"  {name}" for name in _recipe_steps())
     p.add_argument("config", help="the TOML config: the baseline")
     p.add_argument("--seeds", type=int, default=3, metavar="K",

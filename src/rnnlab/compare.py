@@ -177,6 +177,7 @@ def run_summary(run: Path) -> dict[str, Any]:
         raise NoEpochError(f"{run} {no_epoch_why(rd)}")
     from rnnlab.task import CLASSIFICATION, task_for
     from rnnlab.train.best import best_record, kept_record
+    from rnnlab.train.mean_guard import scored_record
 
     final = records[-1]
     summary = rd.read_summary() or {}
@@ -194,6 +195,9 @@ def run_summary(run: Path) -> dict[str, Any]:
         # (a Lightning or Tracker run's training calls no epoch best, finished or not)
         best_by = None if stopping else "val_loss"
     kept = kept_record(records, best, config)
+    # (what the run predicts: where its mean guard chose the training mean, that prediction's figures,
+    # as rnnlab search and recipe score it; test_<metric> is of the same prediction)
+    kept = scored_record(kept, summary) if kept is not None else None
     # what the best epoch is best by: the loss's is its lowest, accuracy's its highest (the task says)
     monitor = config.training.early_stopping.monitor if config is not None else "val_loss"
     best_by_words = f"{'highest' if task.higher_is_better(monitor) else 'lowest'} {monitor}"
@@ -778,19 +782,25 @@ def _score_columns(rows: list[dict[str, Any]], heads: list[str]) -> list[str]:
 
 
 def group_label(group: list[dict[str, Any]]) -> str:
-    """A group's name: its one run, or the runs' paths with ``*`` where they differ.
+    """A group's name: its one run, or the runs' paths with ``*`` where they differ; where a part
+    that differs shares no start (``a/x`` and ``b/y`` would read ``*/*``, naming nothing), the
+    first run and how many more.
 
     >>> group_label([{"run": "runs/none-s0"}, {"run": "runs/none-s1"}])
     'runs/none-s*'
     >>> group_label([{"run": "r/seed-0/fold-1"}, {"run": "r/seed-1/fold-1"}])
     'r/seed-*/fold-1'
+    >>> group_label([{"run": "base/s0"}, {"run": "rerun/s1"}])
+    'base/s0 and 1 more'
     """
     names = [g["run"] for g in group]
     if len(names) == 1:
         return names[0]
     parts = [Path(n).parts for n in names]
     if len({len(p) for p in parts}) == 1:
-        return str(Path(*(p[0] if len(set(p)) == 1 else os.path.commonprefix(list(p)) + "*" for p in zip(*parts))))
+        shared = [p[0] if len(set(p)) == 1 else os.path.commonprefix(list(p)) for p in zip(*parts)]
+        if all(shared):
+            return str(Path(*(s if len(set(p)) == 1 else s + "*" for s, p in zip(shared, zip(*parts), strict=True))))
     return f"{names[0]} and {len(names) - 1} more"
 
 
@@ -841,9 +851,9 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     >>> print(grouped_table([g("0", (0.80, 0.82, 0.81)), g("0.15", (0.91, 0.92, 0.90))], {"model.zoneout": "0"}))
     group    model.zoneout  n  seeds  val_acc@kept  vs 0-s* (val_acc@kept)
     0-s*     0              3  0,1,2  0.81 ± 0.01   reference
-    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 > noise (se 0.0058)
+    0.15-s*  0.15           3  0,1,2  0.91 ± 0.01   better: gain +0.1000 above one standard error (se 0.0058)
     """
-    from rnnlab.recipe.decide import verdict
+    from rnnlab.recipe.decide import tolerance, verdict
 
     groups = [[_renamed(r) for r in g] for g in groups]
     reps = [g[0] for g in groups]
@@ -860,8 +870,10 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
         if not vals:
             return "-"
         mean, sd = _mean_sd(vals)
-        return f"{mean:.4g}" + (f" ± {sd:.2g}" if sd is not None else "") + (f" (n={len(vals)})" if len(vals) < len(g)
-                                                                              else "")
+        # (equal values summed in another order leave an sd of 1e-16: no spread, said as such)
+        shown = None if sd is None else "0" if sd <= tolerance(mean) else f"{sd:.2g}"
+        return f"{mean:.4g}" + (f" ± {shown}" if shown is not None else "") + (
+            f" (n={len(vals)})" if len(vals) < len(g) else "")
 
     def judged(i: int) -> str:
         if i == ref:
@@ -885,10 +897,10 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
         if paired:
             side = [[by[s] for s in seeds[0]] for by in seeds]
         v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired,
-                    resolution=_resolution(groups[i] + groups[ref]))
+                    resolution=_resolution(groups[i] + groups[ref]), pairs="seed")
         if math.isinf(v.se):
             return v.reason
-        return ("better: " if v.kept else "within noise: " if v.gain > 0 else "not better: ") + v.reason
+        return ("better: " if v.kept else "within 1 se: " if v.gain > 0 else "not better: ") + v.reason
 
     def row(i: int, g: list[dict[str, Any]]) -> list[str]:
         status = sum(1 for r in g if r.get("status"))
@@ -938,7 +950,7 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
     >>> print(tie)
     note: every run scores val_acc@kept 1: a tie, no ranking (one validation series is 0.0625 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can)
     """
-    from rnnlab.recipe.decide import cannot_tell
+    from rnnlab.recipe.decide import cannot_tell, tolerance
 
     if len(rows) < 2:
         return []
@@ -952,8 +964,7 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
         kept = at_kept(f"val_{heads.pop()}")
         vals = [_renamed(r).get(kept) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            # (decide.verdict's tolerance: equal scores summed in another order differ in their last bits)
-            if max(vals) - min(vals) <= 1e-9 * max(1.0, *(abs(v) for v in vals)):
+            if max(vals) - min(vals) <= tolerance(*vals):
                 notes.append(f"note: every run scores {kept} {vals[0]:.4g}: a tie, no ranking "
                              f"({cannot_tell(_resolution(rows))})")
     return notes
@@ -1079,6 +1090,8 @@ def run_compare(run_dirs: list[str], figures: str | None = None, say: Callable[[
 
 def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
     """The line under the table that says what each column is, for the runs it shows."""
+    from rnnlab.recipe.decide import weak_bar
+
     logged = [r["run"] for r in rows if r.get("config") is None]
     by_rule = [r["run"] for r in rows if r.get("best_by") and not r.get("status")]
     heads = [h for h in dict.fromkeys(r.get("headline", "acc") for r in rows)
@@ -1101,8 +1114,8 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
                if by_rule else "")
             + ", not the run's best value of that score"
             + f"; <score>{AT_KEPT}: the score of the model the run kept and tested: best_epoch's where early stopping "
-            "keeps the best epoch's weights (training.early_stopping.patience > 0), else the last epoch's (the score "
-            "rnnlab recipe judges a run by)"
+            "keeps the best epoch's weights (training.early_stopping.patience > 0), else the last epoch's, and where "
+            "its mean guard chose the training mean, that prediction's (the score rnnlab recipe judges a run by)"
             + (f" (for {runs(logged)}: the last epoch's)" if logged else "")
             + "; test_<metric>: the evaluated model"
             + "".join(f"; test_{h}{BASELINE_SUFFIX}: the seasonal-naive forecast on the same run's test block, "
@@ -1111,8 +1124,8 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             "value; dotted columns: the config keys whose values differ between the runs, - for a run without "
             "config.toml"
             + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
-               "column: rnnlab recipe's rule (gain > the standard error of the difference: of the per-seed "
-               f"differences where both groups hold the same seeds, else Welch's) on <score>{AT_KEPT} "
+               "column: rnnlab recipe's rule (a gain above one standard error of the difference: of the per-seed "
+               f"differences where both groups hold the same seeds, else Welch's; {weak_bar()}) on <score>{AT_KEPT} "
                "against the reference, the group with the fewest differing keys away from their defaults)"
                if grouped else ")"))
 

@@ -1369,13 +1369,19 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
     >>> check_resume_changes({"training.lr": (0.001, 0.1)}, [], "last.pt")
     Traceback (most recent call last):
     ...
-    rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.lr (0.001 -> 0.1); training.lr changes what the run means: restore it, or start a new run in another directory (--out)
+    rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.lr (0.001 -> 0.1); training.lr changes what the run means: restore it, or start a new run in another directory (--out; Python: out=...)
+    >>> check_resume_changes({"training.epochs": (2, 4)}, [], "last.pt")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in training.epochs (2 -> 4); pass --allow-change training.epochs (Python: allow_change=['training.epochs']) to continue with this change (recorded in the run directory)
     """
     from rnnlab.rundir import RELOCATABLE
 
     for key in allowed:
         if not (is_harmless(key) or key in RESUME_HARMLESS or key in RELOCATABLE):
-            raise ConfigError(f"--allow-change: {key!r} changes what the run means and cannot be allowed; "
+            # (one message for both callers: the command's flags and train()'s keywords)
+            raise ConfigError(f"--allow-change (Python: allow_change): {key!r} changes what the run means and "
+                              "cannot be allowed; "
                               f"allowed are {', '.join(RESUME_HARMLESS)} (and {', '.join(RELOCATABLE)}, "
                               "where the data there are the run's)")
     # (where the data files are now is the user's to say: what they hold is checked against the
@@ -1393,10 +1399,10 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
         raise ConfigError(
             f"--resume: the config differs from the run's ({source}) in {shown}; {', '.join(meaningful)} "
             f"change{'s' if one else ''} what the run means: restore {'it' if one else 'them'}, or start "
-            "a new run in another directory (--out)"
+            "a new run in another directory (--out; Python: out=...)"
         )
     raise ConfigError(f"--resume: the config differs from the run's ({source}) in {shown}; pass "
-                      f"--allow-change {','.join(refused)} to continue with "
+                      f"--allow-change {','.join(refused)} (Python: allow_change={list(refused)!r}) to continue with "
                       f"{'this change' if len(refused) == 1 else 'these changes'} (recorded in the run directory)")
 
 

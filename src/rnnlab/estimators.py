@@ -44,6 +44,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +136,11 @@ _DATA_FILE = "train_data.npz"
 #: Python's once-per-text memory of the warnings a fit's trainer gave, in the caller's words
 #: (:meth:`_RNNEstimator._in_callers_words`): the same warning of each fit is one warning.
 _REWORDED_WARNINGS: dict[Any, Any] = {}
+
+#: Whether the estimator being fitted held a fit before this one (:meth:`_RNNEstimator._fitting`),
+#: which its interrupt message says. Not an attribute: aeon's fit resets the estimator's
+#: attributes before training, and the message is made where training stops.
+_HAD_A_FIT: ContextVar[bool] = ContextVar("rnnlab_estimator_had_a_fit", default=False)
 
 
 class _RNNEstimator(_KerasHints):
@@ -355,7 +361,7 @@ class _RNNEstimator(_KerasHints):
             result, config, data = self._train_in_run_dir(arrays)
         except KeyboardInterrupt as stop:
             # (after the run directory is released, and a temporary one removed: what is kept is said as it is)
-            raise self._interrupted(stop) from None
+            raise self._interrupted(stop, kept=_HAD_A_FIT.get()) from None
         self.model_ = result.model.eval()
         self.inputs_ = data.inputs
         self.summary_ = result.to_dict()
@@ -412,14 +418,17 @@ class _RNNEstimator(_KerasHints):
                                   f"{_what_to_do(out)}") from None
         return result, config, data
 
-    def _interrupted(self, stop: KeyboardInterrupt) -> Interrupted:
+    def _interrupted(self, stop: KeyboardInterrupt, kept: bool = False) -> Interrupted:
         """A fit stopped by SIGINT, SIGTERM or SIGHUP, or by any other ``KeyboardInterrupt``, said
         in the estimator's words: what the next fit does with what the stop left (the trainer's
-        "--resume" is ``rnnlab train``'s), or that nothing was kept without ``run_dir``. Still an
-        :class:`Interrupted`, so a ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too.
+        "--resume" is ``rnnlab train``'s), or that nothing was kept without ``run_dir``; with
+        ``kept``, that the estimator keeps its previous fit (:meth:`_fitting` restores it). Still
+        an :class:`Interrupted`, so a ``KeyboardInterrupt``: a caller's Ctrl-C stops the caller too.
 
         >>> str(RNNRegressor()._interrupted(KeyboardInterrupt()))[:63]
         'interrupted by a KeyboardInterrupt of RNNRegressor.fit; nothing'
+        >>> str(RNNRegressor()._interrupted(KeyboardInterrupt(), kept=True))[:97]
+        'interrupted by a KeyboardInterrupt of RNNRegressor.fit; the estimator keeps its previous fit, and'
         """
         # Only the trainer's handlers know the signal; a KeyboardInterrupt raised by other code (a
         # signal.alarm handler, a notebook's stop) names none, and its signum is Python's for one (SIGINT).
@@ -429,20 +438,39 @@ class _RNNEstimator(_KerasHints):
         head = (str(Interrupted.by(signum)) if isinstance(stop, Interrupted) else "interrupted by a KeyboardInterrupt") + \
             (f" {place}" if place and place.epoch else "")
         if self.run_dir is None:
-            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; nothing was kept (without run_dir the "
+            nothing = "the estimator keeps its previous fit, and this fit kept nothing" if kept else "nothing was kept"
+            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; {nothing} (without run_dir the "
                                        "fit trains in a temporary directory, removed as it stops): pass run_dir to "
                                        "keep a fit that the next fit into it continues")
+        head = f"{head} of {type(self).__name__}.fit; " + ("the estimator keeps its previous fit; " if kept else "")
         path = Path(self.run_dir)
         try:
             held = _check_run_dir_free(path)  # (what the next fit into it will do, by the rule that fit follows)
         except ConfigError as e:
-            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; {e}")
+            return Interrupted(signum, f"{head}{e}")
         if not held:
-            return Interrupted(signum, f"{head} of {type(self).__name__}.fit; run_dir {str(path)!r} keeps nothing a "
-                                       "fit continues (no epoch was checkpointed): the next fit into it starts over")
-        return Interrupted(signum, f"{head} of {type(self).__name__}.fit; run_dir {str(path)!r} keeps its records "
-                                   f"({held}) and last checkpoint: fit again with the same data and parameters into run_dir "
-                                   f"{str(path)!r} to continue")
+            return Interrupted(signum, f"{head}run_dir {str(path)!r} keeps nothing a fit continues (no epoch was "
+                                       "checkpointed): the next fit into it starts over")
+        return Interrupted(signum, f"{head}run_dir {str(path)!r} keeps its records ({held}) and last checkpoint: fit "
+                                   f"again with the same data and parameters into run_dir {str(path)!r} to continue")
+
+    @contextmanager
+    def _fitting(self, before: dict[str, Any] | None = None) -> Iterator[None]:
+        """A fit that replaces the estimator's state only when it succeeds: on any exception
+        (a ``KeyboardInterrupt`` too) the attributes are restored as they were before it,
+        ``before`` (None: as they are now; aeon's fit resets them before ``_fit``, a per-step fit
+        sets ``classes_`` before training), so that a refit that fails or is interrupted leaves an
+        estimator fitted before still fitted."""
+        before = dict(self.__dict__) if before is None else before
+        token = _HAD_A_FIT.set("model_" in before)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        finally:
+            _HAD_A_FIT.reset(token)
 
     @contextmanager
     def _in_callers_words(self, data_path: Path) -> Iterator[None]:
@@ -529,7 +557,20 @@ class _CollectionEstimator(_RNNEstimator):
 
     def _fit_setup(self, X: Any, y: Any) -> Any:
         self._check_before_fit()  # before aeon's reset: a refused fit keeps the fitted model
-        return super()._fit_setup(X, y)
+        # (aeon's fit is final: the state before its reset is kept here, and restored by _fit_keeping
+        # where X and y are refused after the reset, or training fails or is interrupted)
+        before = dict(self.__dict__)
+        with self._fitting(before):
+            X, y = super()._fit_setup(X, y)
+        self._before_fit = before
+        return X, y
+
+    @contextmanager
+    def _fit_keeping(self) -> Iterator[None]:
+        """``_fit``'s training, which restores the state before aeon's reset (:meth:`_fit_setup`)
+        where it fails or is interrupted: an estimator fitted before stays fitted."""
+        with self._fitting(self.__dict__.pop("_before_fit", None)):
+            yield
 
     def _preprocess_collection(self, X: Any, *args: Any, **kwargs: Any) -> Any:
         _check_collection(X, self.metadata_.get("n_channels"))  # (aeon's fit empties metadata_ first)
@@ -584,9 +625,10 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
         return super().score(X, _labels(_target_array(y)), metric, use_proba, metric_params)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNClassifier:
-        codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
-        padded, lengths = _series(X, "fit")
-        self._train_classes(padded, lengths, y, codes, np.ones(len(y), dtype=bool))
+        with self._fit_keeping():
+            codes = np.array([self._class_dictionary[v] for v in y], dtype=np.int64)
+            padded, lengths = _series(X, "fit")
+            self._train_classes(padded, lengths, y, codes, np.ones(len(y), dtype=bool))
         return self
 
     def _predict_proba(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -701,11 +743,12 @@ class RNNRegressor(_CollectionEstimator, BaseRegressor):
         return cells.reshape(y.shape).astype(np.float64)
 
     def _fit(self, X: np.ndarray | list[np.ndarray], y: np.ndarray) -> RNNRegressor:
-        padded, lengths = _series(X, "fit")
-        targets = self._train({"X": padded, "y": np.asarray(y, dtype=np.float64), "lengths": lengths}).targets
-        assert targets is not None  # a regression run standardizes its targets
-        self.targets_ = targets
-        self.n_outputs_ = None if np.ndim(y) == 1 else int(np.shape(y)[1])
+        with self._fit_keeping():
+            padded, lengths = _series(X, "fit")
+            targets = self._train({"X": padded, "y": np.asarray(y, dtype=np.float64), "lengths": lengths}).targets
+            assert targets is not None  # a regression run standardizes its targets
+            self.targets_ = targets
+            self.n_outputs_ = None if np.ndim(y) == 1 else int(np.shape(y)[1])
         return self
 
     def _predict(self, X: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -798,28 +841,29 @@ class RNNSequenceTagger(_PerStepEstimator):
         """Train on series ``X`` and their labels per step ``y``; returns ``self``."""
         from rnnlab.task import PAD_LABEL
 
-        padded, lengths, labels = self._steps(X, y)
-        labels = _labels(labels)  # (" up" and "up" two classes, as scikit-learn's scorers count them)
-        if labels.ndim != 2:
-            raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
-        valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
-        _check_step_labels(labels, valid)
-        if labels.dtype.kind == "f" and valid.any():
-            with np.errstate(invalid="ignore"):  # (scikit-learn's integer test casts the values)
-                kind = type_of_target(labels[valid], input_name="y")
-            if kind == "continuous":  # as RNNClassifier refuses them (aeon's type_of_target check)
-                given = labels[valid]
-                example = given[given != np.round(given)][:1].tolist() or given[:1].tolist()
-                raise DataError(f"y: expected class labels per step, got continuous values (e.g. {example[0]:g}; "
-                                "type_of_target 'continuous'); for values per step use RNNSequenceRegressor")
-        self.classes_ = _classes(labels[valid])
-        if len(self.classes_) < 2:
-            got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
-            raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
-        codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
-        self.n_channels_ = padded.shape[2]
-        self._train_classes(padded, lengths, labels, np.where(valid, codes, PAD_LABEL).astype(np.int64), valid)
-        return self
+        with self._fitting():  # (the previous fit stays until this one succeeds)
+            padded, lengths, labels = self._steps(X, y)
+            labels = _labels(labels)  # (" up" and "up" two classes, as scikit-learn's scorers count them)
+            if labels.ndim != 2:
+                raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
+            valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
+            _check_step_labels(labels, valid)
+            if labels.dtype.kind == "f" and valid.any():
+                with np.errstate(invalid="ignore"):  # (scikit-learn's integer test casts the values)
+                    kind = type_of_target(labels[valid], input_name="y")
+                if kind == "continuous":  # as RNNClassifier refuses them (aeon's type_of_target check)
+                    given = labels[valid]
+                    example = given[given != np.round(given)][:1].tolist() or given[:1].tolist()
+                    raise DataError(f"y: expected class labels per step, got continuous values (e.g. {example[0]:g}; "
+                                    "type_of_target 'continuous'); for values per step use RNNSequenceRegressor")
+            self.classes_ = _classes(labels[valid])
+            if len(self.classes_) < 2:
+                got = f"1 class ({self.classes_[0].tolist()!r})" if len(self.classes_) else "no label"
+                raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
+            codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
+            self.n_channels_ = padded.shape[2]
+            self._train_classes(padded, lengths, labels, np.where(valid, codes, PAD_LABEL).astype(np.int64), valid)
+            return self
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """Each class's probability at every step: [N, T, n_classes] (a list of [T_i, n_classes])."""
@@ -871,22 +915,23 @@ class RNNSequenceRegressor(_PerStepEstimator):
 
     def fit(self, X: Any, y: Any) -> RNNSequenceRegressor:
         """Train on series ``X`` and their values per step ``y``; returns ``self``."""
-        padded, lengths, values = self._steps(X, y)
-        if values.dtype.kind not in "biuf" or values.ndim not in (2, 3):
-            raise DataError(f"y: expected numeric values per step ([N, T] or [N, T, K]), got dtype {values.dtype} "
-                            f"and shape {list(values.shape)}")
-        self.n_outputs_ = None if values.ndim == 2 else values.shape[2]
-        self.n_channels_ = padded.shape[2]
-        values = values.astype(np.float64)
-        bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & valid_steps(lengths, padded.shape[1])
-        if bad.any():
-            i, t = np.argwhere(bad)[0]
-            raise DataError(f"y: expected finite values at every valid step, got {int(bad.sum())} non-finite, the first "
-                            f"at [sample, step] [{i}, {t}]")
-        targets = self._train({"X": padded, "y": values, "lengths": lengths}).targets
-        assert targets is not None  # a regression run standardizes its targets
-        self.targets_ = targets
-        return self
+        with self._fitting():  # (the previous fit stays until this one succeeds)
+            padded, lengths, values = self._steps(X, y)
+            if values.dtype.kind not in "biuf" or values.ndim not in (2, 3):
+                raise DataError(f"y: expected numeric values per step ([N, T] or [N, T, K]), got dtype {values.dtype} "
+                                f"and shape {list(values.shape)}")
+            self.n_outputs_ = None if values.ndim == 2 else values.shape[2]
+            self.n_channels_ = padded.shape[2]
+            values = values.astype(np.float64)
+            bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & valid_steps(lengths, padded.shape[1])
+            if bad.any():
+                i, t = np.argwhere(bad)[0]
+                raise DataError(f"y: expected finite values at every valid step, got {int(bad.sum())} non-finite, the first "
+                                f"at [sample, step] [{i}, {t}]")
+            targets = self._train({"X": padded, "y": values, "lengths": lengths}).targets
+            assert targets is not None  # a regression run standardizes its targets
+            self.targets_ = targets
+            return self
 
     def predict(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """The values at every step, in the data's units: [N, T] (or [N, T, K]; a list of [T_i])."""
@@ -977,9 +1022,10 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
         return values
 
     def _fit(self, y: np.ndarray, exog: np.ndarray | None = None) -> RNNForecaster:
-        data = self._train({"series": _stream(y)})
-        self.stats_, self.reference_ = data.stats, data.reference
-        self.horizon_ = self.config_.task.horizon  # (what predict answers: a later set_params is the next fit's)
+        with self._fitting():  # (aeon's forecaster resets nothing before: the state now is the previous fit)
+            data = self._train({"series": _stream(y)})
+            self.stats_, self.reference_ = data.stats, data.reference
+            self.horizon_ = self.config_.task.horizon  # (what predict answers: a later set_params is the next fit's)
         return self
 
     def _predict(self, y: np.ndarray, exog: np.ndarray | None = None) -> float:

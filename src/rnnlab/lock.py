@@ -12,7 +12,8 @@ directory is refused even in the same process (two ``Tracker`` objects on one ru
 must write under a lock it already holds is handed the object (the trainer hands its run to its
 tracker). A held ``DirLock`` that is garbage-collected gives its lock back, as :meth:`~DirLock.release`
 does: a writer nothing refers to any more (a ``Tracker`` made in a function whose loop raised)
-leaves no lock behind that nobody can release.
+leaves no lock behind that nobody can release, once it is collected (a notebook keeps the last
+error's traceback, and with it the writer, until the next error or ``sys.last_traceback = None``).
 
 Example:
     >>> import tempfile
@@ -96,7 +97,9 @@ class DirLock:
         if not wait and record is not None and record.get("pid") == os.getpid() \
                 and record.get("host") == socket.gethostname():
             raise DirectoryBusy(f"{self.what} {str(self.directory)!r} is in use by another writer in this process "
-                                f"({holder}); close that one first (e.g. Tracker.close())")
+                                f"({holder}); close that one first (e.g. Tracker.close()); one nothing refers to "
+                                "but the last error's traceback (a notebook keeps it) is given back once that goes: "
+                                "`import sys, gc; sys.last_traceback = sys.last_value = None; gc.collect()`")
         if not wait:
             raise DirectoryBusy(f"{self.what} {str(self.directory)!r} is in use by another rnnlab process "
                                 f"({holder}); wait for it to finish, or stop it, or choose another directory")

@@ -1015,6 +1015,9 @@ def diagnose(
         channel_names: the input channels' names (a stream's columns), which that check names
             a channel by; None: by index (``channel 2``).
 
+    The model runs with gradients on, whatever the caller's grad mode (inside ``torch.no_grad()``
+    too), which is restored after.
+
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     >>> batch = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
@@ -1040,7 +1043,8 @@ def diagnose(
     if not isinstance(th, Thresholds):
         raise TypeError(f"thresholds: expected a Thresholds, got {type(th).__name__}")
     cuda = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=cuda):
+    # (its steps need gradients whatever the caller's mode: a notebook's no_grad cell, restored after)
+    with torch.random.fork_rng(devices=cuda), torch.inference_mode(False), torch.enable_grad():
         if seed is not None:
             torch.manual_seed(seed)
         obs = observe(

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from rnnlab.gates import GATES, LayerWeights, layer_from, layer_weights
+from rnnlab.introspect.weights import GateParams, gate_weights
 from rnnlab.plots import style
 
 COMPONENT_TITLES = {
@@ -84,7 +85,7 @@ def _room_and_ticks(ax: Axes, arrays: list[np.ndarray], tallest: float) -> None:
 
 
 def plot_gate_histograms(
-    source: nn.Module | LayerWeights,
+    source: nn.Module | LayerWeights | GateParams,
     *,
     layer: int = 0,
     direction: str = "forward",
@@ -96,7 +97,9 @@ def plot_gate_histograms(
     """Histograms of one layer and direction, per gate: rows gates, columns kernel/recurrent.
 
     ``source`` is a recurrent module (``nn.LSTM``/``GRU``/``RNN`` or an rnnlab layer; ``layer``
-    and ``direction`` pick the part to draw) or a :class:`rnnlab.gates.LayerWeights`.
+    and ``direction`` pick the part to draw), a model holding recurrent modules (the first one
+    found, as :func:`rnnlab.plots.plot_weight_heatmaps` takes it: ``rnnlab.load_run(d).model``),
+    a :class:`rnnlab.gates.LayerWeights` or a :class:`rnnlab.introspect.GateParams`.
     ``grad=True`` draws the gradients (``.grad``, after ``backward()``) instead of the weights.
     A last row holds the biases of all gates (``bias_ih``, ``bias_hh``), coloured by gate.
     ``bins`` caps the number of bins (fewer are used for few values). Saves when ``path`` is given.
@@ -106,11 +109,19 @@ def plot_gate_histograms(
     >>> fig = plot_gate_histograms(gru, direction="reverse")
     >>> [ax.get_ylabel().split(chr(10))[0] for ax in fig.axes[::2]]
     ['r (reset gate)', 'z (update gate)', 'n (new gate)']
+    >>> model = torch.nn.Sequential(torch.nn.LSTM(3, 4))  # a model that holds the layer
+    >>> plot_gate_histograms(model).axes[0].get_title().split(chr(10))[1]
+    '0.weight_ih_l0'
     """
     if bins < 1:
         raise ValueError(f"bins: expected a positive number of bins, got {bins}")
-    lw = layer_from(source, LayerWeights, "rnnlab.gates.LayerWeights", lambda m: layer_weights(m, grad=grad),
-                    layer, direction)
+    lw: LayerWeights | GateParams
+    if isinstance(source, LayerWeights):
+        lw = source
+    else:  # (the heatmaps' resolver: a layer, or the first recurrent module of a model)
+        lw = layer_from(source, GateParams, "rnnlab.gates.LayerWeights", lambda m: gate_weights(m, grad=grad),
+                        layer, direction)
+        grad = grad or lw.grad
     gates = GATES[lw.kind]
     bias_parts = [c for c in ("bias_ih", "bias_hh") if getattr(lw, c)]
     nrows = len(gates) + (1 if bias_parts else 0)

@@ -1,4 +1,4 @@
-"""The recipe's decision rule: keep a change only when it helps by more than the noise.
+"""The recipe's decision rule: keep a change only when its gain is above one standard error.
 
 A candidate and the current configuration are each scored by several training runs (seeds ×
 folds of the training split). The candidate is kept when the difference of the mean scores is in
@@ -26,6 +26,13 @@ Either way the mean of the differences is the difference of the means, and::
 
     kept ⇔ gain > se  and  gain > 0
 
+One standard error is a weak bar, not a test of significance: a change with no effect at all
+passes it about 1 time in 6, more often with few runs (:func:`chance_passed`: 18 % with 6 pairs,
+21 % with 3), so a walk of a dozen candidates keeps about two by chance alone. It is what the
+recipe's benchmarks were decided by, and every verdict says it as what it is: a gain "above one
+standard error", never "beyond the noise". The gain and its standard error are printed by one
+formatter (:func:`gain_and_se`), with enough digits that the verdict can be checked from them.
+
 With one run on either side (one pair) the noise is unknown and nothing can be shown to beat it:
 the candidate is scrapped (score more seeds or folds). A **tie** (every matched pair the same
 score, or, unmatched, every run of both sides the same score) is scrapped and said to be one, not
@@ -40,7 +47,7 @@ every configuration; the candidate is better on each):
     >>> v.kept, round(v.gain, 4), round(v.se, 4)
     (True, 0.0323, 0.0049)
     >>> verdict(candidate, current, higher_is_better=False).reason  # as unmatched samples
-    'gain +0.0323 within the noise (se 0.1799)'
+    'gain +0.0323 not above one standard error (se 0.1799)'
     >>> verdict([0.81, 0.84, 0.80], [0.80, 0.83, 0.81], higher_is_better=True, paired=True).kept
     False
 """
@@ -89,6 +96,113 @@ def _check_resolution(who: str, resolution: float | None) -> None:
         raise ValueError(f"{who}: expected a positive resolution (1/N for accuracy over N series), got {resolution!r}")
 
 
+def tolerance(*values: float) -> float:
+    """How far apart two scores may be and still be the same score: equal scores summed in another
+    order differ in their last bits (1e-16), which is no difference, and a gain equal to its
+    standard error is not above it whichever way the rounding fell."""
+    return 1e-9 * max(1.0, *(abs(v) for v in values))
+
+
+def gain_and_se(gain: float, se: float) -> tuple[str, str]:
+    """The gain (signed) and its standard error as every verdict prints them: the standard error
+    to two significant digits (four decimals at least, as the figures beside them), the gain to
+    the same decimal place, and more places where a gain would print as its standard error though
+    the two differ, so that whether the gain is above it can be read from the printed figures.
+
+    >>> gain_and_se(9.1e-5, 5.9e-5), gain_and_se(5.2e-5, 7.0e-5)
+    (('+0.000091', '0.000059'), ('+0.000052', '0.000070'))
+    >>> gain_and_se(0.0323, 0.0049), gain_and_se(0.0195, 0.0192), gain_and_se(0.00012, 0.000118)
+    (('+0.0323', '0.0049'), ('+0.0195', '0.0192'), ('+0.000120', '0.000118'))
+    >>> gain_and_se(0.1, 3.7e-17)  # (the se of equal differences, in the float's last bits)
+    ('+0.1000', '0.0000')
+    """
+    places = 4
+    # (an se within the float's noise of 0, 1e-17 from identical differences, is 0: no places for it)
+    if math.isfinite(se) and se > tolerance(gain, se):
+        places = min(15, max(places, 1 - math.floor(math.log10(se))))
+    if math.isfinite(gain) and math.isfinite(se):
+        # (past 15 places a double has no more digits to tell them apart)
+        while (places < 15 and gain > 0 and f"{gain:.{places}f}" == f"{se:.{places}f}"
+               and abs(gain - se) > tolerance(gain, se)):
+            places += 1
+    return f"{gain:+.{places}f}", (f"{se:.{places}f}" if math.isfinite(se) else "unknown")
+
+
+def chance_passed(pairs: int) -> float:
+    """How often a change with no effect passes the rule with ``pairs`` paired runs: the chance
+    that a mean of normal differences around 0 is above one of its standard errors, P(T > 1) for
+    Student's t with ``pairs - 1`` degrees of freedom (Simpson's rule on its density).
+
+    >>> [round(chance_passed(n), 3) for n in (2, 3, 6, 15, 1000)]
+    [0.25, 0.211, 0.182, 0.167, 0.159]
+    """
+    if pairs < 2:
+        raise ValueError(f"chance_passed: expected 2 or more pairs (one has no standard error), got {pairs}")
+    nu = pairs - 1
+    scale = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi)
+    steps = 400  # (even; the density is smooth on [0, 1]: the sum is exact to 1e-10)
+    h = 1.0 / steps
+    total = sum((1 if i in (0, steps) else 4 if i % 2 else 2) * (1 + (i * h) ** 2 / nu) ** (-(nu + 1) / 2)
+                for i in range(steps + 1))
+    return 0.5 - scale * total * h / 3
+
+
+def weak_bar(pairs: int | None = None) -> str:
+    """What one standard error is as a bar, in the words every explanation of the rule uses: a
+    weak one, with how often a change that does nothing passes it (:func:`chance_passed`, for
+    ``pairs`` paired runs where known).
+
+    >>> weak_bar(6)
+    'a weak bar, not a test of significance: a change with no effect passes it 18 % of the time with 6 pairs'
+    >>> weak_bar()
+    'a weak bar, not a test of significance: a change with no effect passes it about 1 time in 6, more often with few runs'
+    """
+    said = "a weak bar, not a test of significance: a change with no effect passes it"
+    if pairs is not None and pairs >= 2:
+        return f"{said} {round(100 * chance_passed(pairs))} % of the time with {pairs} pairs"
+    return f"{said} about 1 time in 6, more often with few runs"
+
+
+def fold_tie(a: Sequence[float], b: Sequence[float], sizes: Sequence[int] | None = None) -> str | None:
+    """Why two lists of fold scores, the same folds in the same order, are a tie (no ranking), or
+    None. The rule of :func:`verdict`'s tie (the same score on every fold), and, for the mean of
+    such scores: the same mean; or, where ``sizes`` gives each fold's number of validation series
+    and the scores are accuracies over them, the same number right over the folds (the means then
+    differ only by which fold, of 22 series or of 23, held the errors), or means closer than one
+    validation series can move the score (1/(folds × the largest fold's series)).
+
+    >>> sizes = [23, 22, 22]
+    >>> print(fold_tie([22 / 23, 1.0, 21 / 22], [1.0, 21 / 22, 21 / 22], sizes))
+    the same number right over the folds (65 of 67 validation series): the 0.00066 between the means is only which fold held the errors
+    >>> fold_tie([22 / 23, 1.0, 21 / 22], [1.0, 21 / 22, 20 / 22], sizes) is None
+    True
+    >>> fold_tie([0.9, 0.8], [0.9, 0.8]), fold_tie([0.9, 0.8], [0.8, 0.9])
+    ('the same score on every fold', 'the same mean score')
+    """
+    if len(a) == len(b) >= 2 and verdict(a, b, higher_is_better=True, paired=True).tie:
+        return "the same score on every fold"
+    if not a or not b:
+        return None
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    if abs(ma - mb) <= tolerance(ma, mb):
+        return "the same mean score"
+    if sizes is None or not (len(sizes) == len(a) == len(b)) or min(sizes) < 1:
+        return None
+    right = [[x * n for x, n in zip(side, sizes, strict=True)] for side in (a, b)]
+    if any(abs(r - round(r)) > 1e-6 for side in right for r in side):  # (no accuracy over these series)
+        return None
+    ca, cb = (sum(round(r) for r in side) for side in right)
+    gap = abs(ma - mb)
+    if ca == cb:
+        return (f"the same number right over the folds ({ca} of {sum(sizes)} validation series): the {gap:.2g} "
+                "between the means is only which fold held the errors")
+    step = 1 / (len(sizes) * max(sizes))
+    if gap < step:
+        return (f"means {gap:.2g} apart, less than one validation series moves the score ({step:.3g}: 1 of the "
+                f"{max(sizes)} of the largest fold, over {len(sizes)} folds)")
+    return None
+
+
 def _mean_var(values: Sequence[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
@@ -97,24 +211,27 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool, *,
-            paired: bool = False, resolution: float | None = None) -> Verdict:
+            paired: bool = False, resolution: float | None = None, pairs: str = "seed and fold") -> Verdict:
     """Compare two sets of scores with the rule of this module.
 
     ``paired=True`` says that the scores are matched, run i of each side on the same seed and
     fold (the caller knows, this function cannot): the standard error is then that of the
     per-run differences; otherwise Welch's, of the two sides as independent samples.
     ``resolution``: the smallest step of the score, where known (:func:`cannot_tell`), which a
-    tie's reason names.
+    tie's reason names; ``pairs``: what a pair shares, as a tie says it (``rnnlab compare`` pairs
+    by seed alone).
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
     'one run on a side: the noise is unknown'
     >>> verdict([0.30, 0.31], [0.40, 0.42], higher_is_better=False).kept  # a loss, lower is better
     True
     >>> verdict([0.70, 0.90], [0.60, 0.95], higher_is_better=True, paired=True).reason  # +0.10, −0.05
-    'gain +0.0250 within the noise (se 0.0750)'
+    'gain +0.0250 not above one standard error (se 0.0750)'
     >>> same = [0.239, 0.968, 0.803, 0.448]  # the same scores in another order: their sums differ by 1e-16
     >>> verdict([0.448, 0.803, 0.968, 0.239], same, higher_is_better=True).reason
     'no gain (+0.0000, se 0.2342)'
+    >>> verdict([0.0396, 0.0391, 0.0402], [0.0397, 0.0392, 0.0404], higher_is_better=False, paired=True).reason
+    'gain +0.000133 above one standard error (se 0.000033)'
     >>> folds = [1.0, 1.0, 21 / 22, 1.0, 1.0, 21 / 22]  # 2 seeds x 3 folds of 22 validation series
     >>> v = verdict(folds, folds, higher_is_better=True, paired=True, resolution=1 / 22)
     >>> v.tie, v.kept, v.reason
@@ -132,9 +249,7 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     (mc, vc), (mb, vb) = _mean_var(candidate), _mean_var(current)
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (mc - mb)
-    # (equal scores summed in another order differ in their last bits: 1e-16 is no gain, and a gain
-    # equal to its standard error is not beyond it whichever way the rounding fell)
-    tie = 1e-9 * max(1.0, abs(mc), abs(mb))
+    tie = tolerance(mc, mb)
     if abs(gain) <= tie:
         gain = 0.0
     if len(candidate) < 2 or len(current) < 2:
@@ -147,10 +262,11 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
         se = math.sqrt(vc / len(candidate) + vb / len(current))
     if gain == 0 and se <= tie:
         # (an se of 0 here is no precision: a score in steps that no pair moved by one of them)
-        same = "the same score on every seed and fold" if paired else "every run of both sides scored the same"
+        same = f"the same score on every {pairs}" if paired else "every run of both sides scored the same"
         return Verdict(False, gain, se, f"tie: {same} ({cannot_tell(resolution)})", paired, tie=True)
+    g, s = gain_and_se(gain, se)
     if gain > se + tie and gain > 0:
-        return Verdict(True, gain, se, f"gain {gain:+.4f} > noise (se {se:.4f})", paired)
+        return Verdict(True, gain, se, f"gain {g} above one standard error (se {s})", paired)
     if gain <= 0:
-        return Verdict(False, gain, se, f"no gain ({gain:+.4f}, se {se:.4f})", paired)
-    return Verdict(False, gain, se, f"gain {gain:+.4f} within the noise (se {se:.4f})", paired)
+        return Verdict(False, gain, se, f"no gain ({g}, se {s})", paired)
+    return Verdict(False, gain, se, f"gain {g} not above one standard error (se {s})", paired)

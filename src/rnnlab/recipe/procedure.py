@@ -1,4 +1,4 @@
-"""Walk the recipe: score each tier's candidates, keep what beats the noise, follow the branches.
+"""Walk the recipe: score each tier's candidates, keep a gain above one standard error, follow the branches.
 
 A candidate is compared with the configuration kept so far run by run (the same seeds and folds:
 :data:`Evaluate`), by :func:`rnnlab.recipe.decide.verdict`'s paired form.
@@ -67,7 +67,7 @@ class Tried:
             return self.not_applicable if failed else f"not applicable: {self.not_applicable}"
         assert self.verdict is not None
         if self.verdict.kept and not self.kept:
-            return f"beat the noise, but another candidate gained more ({self.verdict.reason})"
+            return f"passed the rule too, but another candidate gained more ({self.verdict.reason})"
         return self.verdict.reason
 
 

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from rnnlab import htmlkit as hk
 from rnnlab.config import Config
+from rnnlab.recipe.decide import gain_and_se
 from rnnlab.recipe.procedure import StepOutcome, Tried
 from rnnlab.recipe.steps import recipe_table
 from rnnlab.rundir import METRICS, atomic_write_json, atomic_write_text
@@ -32,10 +33,32 @@ from rnnlab.shellcmd import shell_command
 from rnnlab.tables import with_spread
 from rnnlab.task import Metric
 
-RULE = ("a candidate is kept when its mean score beats the configuration kept so far by more than the "
+RULE = ("a candidate is kept when its mean score's gain over the configuration kept so far is above one "
         "standard error of the difference, measured on the runs paired by seed and fold (both are scored on "
         "the same seeds and folds: the standard deviation of the per-run differences over the square root of "
         "their number); among several, the largest gain is kept")
+
+
+def rule_words(pairs: int, candidates: int) -> str:
+    """:data:`RULE`, and what it is (:func:`rnnlab.recipe.decide.weak_bar`), with how many of the
+    ``candidates`` scored a walk of changes without any effect would keep by chance.
+
+    >>> rule_words(6, 12)[len(RULE):]
+    '. One standard error is a weak bar, not a test of significance: a change with no effect passes it 18 % of the time with 6 pairs, so of the 12 candidates scored here about 2 would pass by chance'
+    """
+    from rnnlab.recipe.decide import chance_passed, weak_bar
+
+    if pairs < 2:
+        return RULE
+    return (f"{RULE}. One standard error is {weak_bar(pairs)}, so of the {candidates} candidate"
+            f"{'s' if candidates != 1 else ''} scored here about {round(chance_passed(pairs) * candidates)} would "
+            "pass by chance")
+
+
+def _rule(outcome: Any) -> str:
+    """:func:`rule_words` for a recipe's outcome: its seeds × folds pairs, its candidates scored."""
+    scored = sum(1 for o in outcome.result.outcomes for t in o.tried if t.verdict is not None)
+    return rule_words(len(outcome.seeds) * outcome.plan.k, scored)
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -116,18 +139,18 @@ def render_markdown(outcome: Any) -> str:
         "# rnnlab recipe", "",
         f"Base config: `{outcome.out / 'recipe.toml'}`. Each candidate: {_seeds(outcome.seeds)} "
         f"× {outcome.plan.describe()} of the training split, "
-        f"scored by {outcome.task.describe(metric)} {_scored_at(outcome)}; the test split is not seen. Rule: {RULE}.", "",
+        f"scored by {outcome.task.describe(metric)} {_scored_at(outcome)}; the test split is not seen. "
+        f"Rule: {_rule(outcome)}.", "",
         f"Baseline: {metric} {_ms(r.baseline_scores)}", "",
-        f"| step | tried | against | {metric} (mean ± sd) | gain | noise (se) | outcome |",
+        f"| step | tried | against | {metric} (mean ± sd) | gain | se (the bar) | outcome |",
         "|---|---|---|---|---|---|---|",
     ]
     for o in r.outcomes:
         if not o.tried:
             lines.append(f"| `{o.step.name}` | - | | | | | nothing to try |")
         for t in o.tried:
-            v = t.verdict
-            lines.append(f"| `{o.step.name}` | {t.label} | {t.against} | {_ms(t.scores)} | "
-                         f"{f'{v.gain:+.4f}' if v else ''} | {f'{v.se:.4f}' if v else ''} | "
+            gain, se = gain_and_se(t.verdict.gain, t.verdict.se) if t.verdict else ("", "")
+            lines.append(f"| `{o.step.name}` | {t.label} | {t.against} | {_ms(t.scores)} | {gain} | {se} | "
                          f"**{_status(t)}**: {_why(t)} |")
     kept = [t.label for o in r.outcomes for t in o.kept]
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
@@ -260,8 +283,8 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
         ax.set_ylabel(metric)
         # (the numbers in the title, not in a note over the points: a note hid the lowest score)
         # (">" as the rule decided: a gain equal to its se within rounding is not beyond it)
-        said = (f"gain {v.gain:+.4f} {'>' if v.kept else '≤'} se {v.se:.4f}" if np.isfinite(v.se)
-                else "one run a side: noise unknown")
+        gain, se = gain_and_se(v.gain, v.se)
+        said = f"gain {gain} {'>' if v.kept else '≤'} se {se}" if np.isfinite(v.se) else "one run a side: noise unknown"
         ax.set_title(f"{t.label}: {status}\n{said}", fontsize=style.LABEL_SIZE, color=color)
     handles = [Line2D([], [], linestyle="none", marker=_SEED_MARKERS[i % len(_SEED_MARKERS)], color=AGAINST_COLOR,
                       markersize=5) for i in range(len(seeds))]
@@ -346,12 +369,21 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
     ([(0.0, 10.0), (0.0, 10.0)], 'recurrent step (input pooled ×4: 20 → 5)')
     """
     from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.ticker import FuncFormatter
 
     from rnnlab.plots import style
-    from rnnlab.plots.through_time import per_timestep, select_layer
+    from rnnlab.plots.through_time import STEPS_BACK_AXIS, TIME_AXIS, per_timestep, select_layer
     from rnnlab.report import step_axis_label
 
     how = {name: (shortened or {}).get(name) for name in curves}
+    # (a curve measured on sequences of different lengths counts its steps back from each one's end)
+    back = {name: getattr(g, "held", None) is not None for name, g in curves.items()}
+
+    def label(shortening: str | None, counted_back: bool) -> str:
+        said = step_axis_label(shortening)
+        if not counted_back:
+            return said
+        return STEPS_BACK_AXIS if said == TIME_AXIS else f"{said}, counted back from the sequence's end"
 
     arrs = {name: np.abs(select_layer(g, -1, "forward")[0]) for name, g in curves.items()}
     n = len(arrs)
@@ -375,7 +407,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         ax = axes[0, i]
         ax.grid(False)
         ax.set_title(name, fontsize=style.LABEL_SIZE, color=style.series_color(i))
-        ax.set_xlabel(step_axis_label(how[name]))
+        ax.set_xlabel(label(how[name], back[name]))
         style.integer_ticks(ax.xaxis)  # (a step is a whole step: no tick at 2.5)
         if i == 0:
             ax.set_ylabel("hidden channel")
@@ -383,19 +415,26 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
             style.no_data(ax, "no timesteps recorded")
             continue
         shown = np.where(arr > 0, arr, np.nan) if isinstance(norm, LogNorm) else arr
+        # (counted back: the last step at 0, the steps before it at -1, -2, ... written 1, 2, ...)
+        x0 = -(arr.shape[0] - 1) if back[name] else 0
         image = ax.imshow(shown.T, aspect="auto", cmap=style.CMAP_MAGNITUDE, norm=norm, interpolation="nearest",
-                          extent=(-0.5, arr.shape[0] - 0.5, arr.shape[1] - 0.5, -0.5))
+                          extent=(x0 - 0.5, x0 + arr.shape[0] - 0.5, arr.shape[1] - 0.5, -0.5))
+        if back[name]:
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
         style.integer_ticks(ax.yaxis)
         per_t, drawable = per_timestep(arr)
-        ax_line.plot(np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
+        ax_line.plot(x0 + np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
                      marker="o", markersize=3, linewidth=1.6, label=name)
     if image is not None:
         style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
     ax_line.set_yscale("log")
     ax_line.set_title("mean over channels, per timestep (log scale)", fontsize=style.LABEL_SIZE)
     said = set(how.values())
-    ax_line.set_xlabel(step_axis_label(said.pop()) if len(said) == 1 else "recurrent step (each run's: see its panel)")
+    ax_line.set_xlabel(label(said.pop(), any(back.values())) if len(said) == 1 else
+                       "recurrent step (each run's: see its panel)")
     style.integer_ticks(ax_line.xaxis)
+    if any(back.values()):
+        ax_line.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
     ax_line.set_ylabel("mean |dLoss/dh_t|")
     if ax_line.lines:
         ax_line.legend(fontsize=style.NOTE_SIZE, loc="best")
@@ -451,7 +490,8 @@ def render_html(outcome: Any) -> str:
         f"</head>\n<body>\n<h1>Recipe of {hk.esc(r.baseline.name or outcome.out.name)}</h1>\n<p class=\"sub\">{hk.esc(outcome.out.resolve())} · "
         f"generated {hk.esc(stamp)}</p>\n"
         f"<p>Each candidate: {hk.esc(_seeds(outcome.seeds))} × {hk.esc(outcome.plan.describe())} of the training split, "
-        f"{hk.esc(outcome.task.describe(metric))} {hk.esc(_scored_at(outcome))}; the test split is not seen. Rule: {hk.esc(RULE)}.</p>"
+        f"{hk.esc(outcome.task.describe(metric))} {hk.esc(_scored_at(outcome))}; the test split is not seen. "
+        f"Rule: {hk.esc(_rule(outcome))}.</p>"
         f"<p>Baseline {hk.esc(metric)} {hk.esc(_ms(r.baseline_scores))} → final {hk.esc(_ms(r.final_scores))} "
         f"({hk.esc(', '.join(kept) if kept else 'nothing kept')}).</p>{tests}\n"
         + "\n".join(sections) + "\n</body>\n</html>\n"

@@ -6,8 +6,8 @@ Every candidate is scored by the search's trial runner (:func:`rnnlab.search.tri
 config (the ``[search]`` section's ``folds``, ``seed`` and ``metric``; the test split is never
 loaded). Both sides of a comparison run the same seeds × folds, so the noise is the spread of
 the matched runs' differences: one seed over two or more folds has one; one seed on a single
-hold-out has none, and is refused. The walk (:mod:`rnnlab.recipe.procedure`) keeps a candidate only when it beats the
-configuration kept so far by more than the noise (:mod:`rnnlab.recipe.decide`).
+hold-out has none, and is refused. The walk (:mod:`rnnlab.recipe.procedure`) keeps a candidate only when its gain over
+the configuration kept so far is above one standard error (:mod:`rnnlab.recipe.decide`: a weak bar).
 
 Recipe directory::
 

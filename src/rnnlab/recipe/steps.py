@@ -1,8 +1,8 @@
 """The regularization recipe of docs/regularization.md as a table: steps, candidates, branches.
 
 Each :class:`Step` starts with one :class:`Tier` of candidates, tried side by side against the
-configuration kept so far. The best candidate that beats it by more than the noise
-(:mod:`rnnlab.recipe.decide`) is kept; then the tier's ``if_kept`` or ``if_scrapped`` branch is
+configuration kept so far. The best candidate whose gain over it is above one standard error
+(:mod:`rnnlab.recipe.decide`: a weak bar) is kept; then the tier's ``if_kept`` or ``if_scrapped`` branch is
 tried next, and so on until a tier has no branch to follow. A step none of whose candidates is
 kept leaves the configuration as it was ("scrapped"). This is the only place that knows the
 recipe; the table in docs/regularization.md (section 10) is :func:`recipe_table`.
@@ -98,7 +98,7 @@ def _or_off(first: Tier | Callable[[Config | None], Tier], off: Candidate,
     """A step's first tier relative to the configuration it starts from: where that already uses
     the step's regularizer (``on``: a template's weight drop 0.2, AR 1 and TAR 1), turning it off
     (``off``) comes first, so the recipe tests whether the training part supports it; scrapped
-    (the regularizer helps, or its absence is within the noise), the step's own values follow as
+    (the regularizer helps, or its absence gains no more than one standard error), the step's own values follow as
     for any configuration, a value it already has counting as reached (the walk's ``ALREADY``).
 
     >>> from rnnlab.config import parse_config

@@ -48,7 +48,15 @@ from rnnlab.search.storage import (
     stop_words,
     trial_state,
 )
-from rnnlab.search.table import reruns, short_names, trial_row
+from rnnlab.search.table import (
+    fold_sizes,
+    joined,
+    reruns,
+    short_names,
+    tie_sentence,
+    tied_with,
+    trial_row,
+)
 from rnnlab.shellcmd import shell_command
 from rnnlab.tables import spread
 from rnnlab.task import Task, task_for, task_named
@@ -169,7 +177,10 @@ def _failures(trials: list[FrozenTrial]) -> str:
             f"<ol class='failures'>{''.join(items)}</ol>")
 
 
-def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str) -> str:
+def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str,
+                  metric_name: str | None = None) -> str:
+    """The trials best first; the trials that tie with the first (:func:`~rnnlab.search.table.tied_with`,
+    by ``metric_name``, the study's metric) shaded as it is and marked so."""
     ranked = _ranked(trials, direction)
     if not ranked:
         return '<p class="nodata">no trial finished yet</p>'
@@ -182,6 +193,9 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
     rerun_as = reruns(trials)
     # (a failed row points to its reason in the list under the table, whole in its title)
     why_of = {n: (k, whole) for k, (_, whole, numbers) in enumerate(failure_groups(trials), 1) for n in numbers}
+    top = ranked[0] if ranked[0].state == TrialState.COMPLETE else None
+    tied = {} if top is None else {t.number: why for t, why in tied_with(top, trials, metric_name,
+                                                                         fold_sizes(study_dir, trials))}
     for i, t in enumerate(ranked):
         r = trial_row(t)
         why = (f"<br><small><a href='#failed-{why_of[t.number][0]}' title='{hk.esc(why_of[t.number][1])}'>"
@@ -194,10 +208,11 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             link = link and (link[0], f"trial {r['same_as']}'s {link[1]}")
         notes = ([] if not t.user_attrs.get(BASELINE_ATTR) else ["the config"]) + (
             [] if r["same_as"] is None else [f"same as trial {r['same_as']}"]) + (
-            [f"run again as trial {rerun_as[t.number]}"] if t.number in rerun_as else [])
+            [f"run again as trial {rerun_as[t.number]}"] if t.number in rerun_as else []) + (
+            [f"ties with trial {top.number}"] if t.number in tied and top is not None else [])
         params = ", ".join(f"{hk.esc(short[k])}={hk.esc(_fmt_param(v))}" for k, v in t.params.items())
         folds = ", ".join(_score(v) for v in t.user_attrs.get("fold_scores", []))
-        best = ' class="best"' if i == 0 and t.state == TrialState.COMPLETE else ""
+        best = ' class="best"' if (i == 0 or t.number in tied) and t.state == TrialState.COMPLETE else ""
         rows.append(
             f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span>{why}</td>"
             f"<td class='num'>{_score(r['score'])}</td><td class='num'>{_score(r['spread'])}</td>"
@@ -228,8 +243,8 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
         of = {t.number: colors.get(t.number) or colors.get(trial_row(t)["same_as"], OTHER_TRIALS) for t in complete}
         ax.scatter([t.number for t in complete], [t.value for t in complete], c=[of[t.number] for t in complete],
                    edgecolors="white", linewidths=0.5, zorder=3)
-        # (the key's marker in no trial's colour: the points have each their own)
-        ax.plot([], [], linestyle="none", marker="o", markersize=5, markerfacecolor="white", markeredgecolor="#333333",
+        # (the key's marker filled, in no trial's colour: the points have each their own; hollow is pruned)
+        ax.plot([], [], linestyle="none", marker="o", markersize=5, markerfacecolor="#555555", markeredgecolor="#555555",
                 label="complete (mean over folds; colour: the trial's, as in the figures below)")
         best, xs, ys = None, [], []
         for t in sorted(complete, key=lambda t: t.number):
@@ -239,9 +254,11 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
             ys.append(best)
         ax.step(xs, ys, where="post", color="#333333", linewidth=1.0, label="best so far")
     if pruned:
+        # (a pruned trial's value is its first fold's at an early epoch: hollow and grey, apart from
+        # the complete trials' means, and no part of the best so far, which a low loss there would take)
         last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
-        ax.scatter([t.number for t in pruned], last, marker="x", color="#888888", zorder=3,
-                   label="pruned (last reported value)")
+        ax.scatter([t.number for t in pruned], last, marker="o", facecolors="none", edgecolors=PRUNED_COLOR,
+                   linewidths=1.0, zorder=2, label=pruned_label(pruned))
     failed = [t.number for t in trials if trial_state(t) == "fail"]
     for i, n in enumerate(failed):
         ax.axvline(n, color=style.WARN_COLOR, alpha=0.25, lw=1, label="failed" if i == 0 else None)
@@ -259,9 +276,36 @@ def _history(trials: list[FrozenTrial], direction: str, metric: str) -> Figure:
     style.integer_ticks(ax.xaxis)
     ax.set_ylabel(metric)
     ax.set_title("optimization history", fontsize=style.LABEL_SIZE)
-    ax.legend(fontsize=style.NOTE_SIZE)
+    # (below the panel: inside, the key hid a pruned trial's point)
+    handles, labels = ax.get_legend_handles_labels()
+    style.figure_legend(fig, handles, labels)
     style.save(fig, None)  # laid out
     return fig
+
+
+#: The colour of a pruned trial's partial value in the optimization history.
+PRUNED_COLOR = "#9a9a9a"
+
+
+def pruned_label(pruned: list[FrozenTrial]) -> str:
+    """The history's key for pruned trials: where their value comes from (``pruned_at``: the fold
+    and epoch each was stopped at), and that it is no score to compare.
+
+    >>> ts = [optuna.create_trial(state=TrialState.PRUNED, user_attrs={"pruned_at": {"fold": 1, "epoch": e}})
+    ...       for e in (5, 12, 8)]
+    >>> pruned_label(ts), pruned_label(ts[:1])
+    ('pruned: fold 1 at epochs 5-12 only, not comparable', 'pruned: fold 1 at epoch 5 only, not comparable')
+    """
+    at = [t.user_attrs.get("pruned_at") or {} for t in pruned]
+
+    def span(key: str, one: str) -> str:
+        values = sorted({int(a[key]) for a in at if isinstance(a.get(key), int)})
+        if not values:
+            return ""
+        return f"{one} {values[0]}" if len(values) == 1 else f"{one}s {values[0]}-{values[-1]}"
+
+    where = " at ".join(w for w in (span("fold", "fold"), span("epoch", "epoch")) if w)
+    return f"pruned: {where or 'an early epoch'} only, not comparable"
 
 
 def trained(trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -303,14 +347,23 @@ def importances(study: optuna.Study, seed: int = IMPORTANCE_SEED) -> dict[str, f
         return dict(get_param_importances(only, evaluator=FanovaImportanceEvaluator(seed=seed)))
 
 
-def importance_noise(values: dict[str, float], fitted: int) -> str | None:
-    """Why importances from ``fitted`` trials are mostly noise (a forest fitted to fewer trials
-    than twice the parameters), in a few words; None when there are enough.
+#: Importances from fewer complete trials than this, or fewer than :data:`TRIALS_PER_PARAMETER`
+#: a parameter, are drawn as mostly noise: a forest fitted to a handful of points shares the
+#: variance out by where those few points happened to fall (5 trials over 2 parameters read "lr 0.74").
+FEWEST_TRIALS = 10
+TRIALS_PER_PARAMETER = 5
 
-    >>> importance_noise({"lr": 0.6, "zoneout": 0.4}, 3), importance_noise({"lr": 0.6, "zoneout": 0.4}, 4)
-    ('from 3 trials over 2 parameters: mostly noise', None)
+
+def importance_noise(values: dict[str, float], fitted: int) -> str | None:
+    """Why importances from ``fitted`` trials are mostly noise (fewer than :data:`FEWEST_TRIALS`
+    trials, or than :data:`TRIALS_PER_PARAMETER` a parameter), in a few words; None when there are enough.
+
+    >>> two = {"lr": 0.6, "zoneout": 0.4}
+    >>> importance_noise(two, 5), importance_noise(two, 10), importance_noise({**two, "x": 0, "y": 0}, 19)
+    ('from 5 trials over 2 parameters: mostly noise', None, 'from 19 trials over 4 parameters: mostly noise')
     """
-    return f"from {fitted} trials over {len(values)} parameters: mostly noise" if fitted < 2 * len(values) else None
+    enough = max(FEWEST_TRIALS, TRIALS_PER_PARAMETER * len(values))
+    return f"from {fitted} trials over {len(values)} parameters: mostly noise" if fitted < enough else None
 
 
 def _importance_figure(values: dict[str, float], fitted: int) -> Figure:
@@ -387,6 +440,13 @@ def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize")
                     ax.set_xlim(dist.low - pad, dist.high + pad)
                     # (few ticks: the panels sit close, and the last label of one met the next's first)
                     ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=isinstance(dist, IntDistribution)))
+        # (each trial's fold spread: a gap between two means is read against it, not against an axis
+        # scaled to the means alone, where 0.0007 filled the panel and the folds spread 35 times that)
+        for x, t in zip(xs, have, strict=True):
+            folds = t.user_attrs.get("fold_scores") or []
+            if len(folds) > 1:
+                ax.errorbar([x], [t.value], yerr=[spread(folds)], fmt="none", ecolor=colors[t.number],
+                            elinewidth=1.0, capsize=2.5, alpha=0.8, zorder=2)
         ax.scatter(xs, ys, c=[colors[t.number] for t in have], s=22, edgecolors="white", linewidths=0.5, zorder=3)
         ax.set_title(short[name], fontsize=style.LABEL_SIZE)
     for ax in axes[:, 0]:
@@ -398,7 +458,8 @@ def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize")
     if len(shown) < len(colors):
         handles.append(Line2D([], [], linestyle="none", marker="o", markersize=5, color=OTHER_TRIALS))
         labels.append(f"the {len(colors) - len(shown)} other trials")
-    style.figure_legend(fig, handles, labels, title="trial, best first (the same colours as the page's other figures)")
+    style.figure_legend(fig, handles, labels, title="trial, best first (the same colours as the page's other figures); "
+                        "point: the mean over its folds, bar: ± the sd of its fold scores")
     fig.suptitle(f"{metric} against each parameter (complete trials that trained)", fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
     return fig
@@ -482,39 +543,58 @@ def _spread(t: FrozenTrial) -> str:
 
 
 def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
-    """The best trial's gain over the config itself and whether it is beyond the noise, judged
-    by the recipe's rule through the recipe's own function (:func:`rnnlab.recipe.decide.verdict`:
-    the gain of the mean fold score must exceed the standard error of the difference; the two
-    trials' fold scores are paired fold by fold, as the recipe pairs its runs, when they are as
-    many, and compared by Welch's form otherwise), so that study.html and recipe.html cannot
-    disagree on the same scores.
+    """The best trial's gain over the config itself and whether it is above one standard error,
+    judged by the recipe's rule through the recipe's own function (:func:`rnnlab.recipe.decide.verdict`:
+    the gain of the mean fold score must exceed the standard error of the difference, a weak bar:
+    :func:`~rnnlab.recipe.decide.weak_bar`; the two trials' fold scores are paired fold by fold, as
+    the recipe pairs its runs, when they are as many, and compared by Welch's form otherwise),
+    printed as the recipe prints it (:func:`~rnnlab.recipe.decide.gain_and_se`), so that study.html,
+    ``rnnlab search`` and recipe.html cannot disagree on the same scores.
 
     >>> best = optuna.create_trial(value=0.97, user_attrs={"fold_scores": [0.9286, 1.0, 1.0, 1.0, 0.9231]})
     >>> base = optuna.create_trial(value=0.956, user_attrs={"fold_scores": [0.9286, 0.9286, 1.0, 1.0, 0.9231]})
     >>> print(gain_sentence(best, base, "maximize"))  # doctest: +ELLIPSIS
-    Gain over the config itself: +0.0143 ± 0.0143 (...): within the noise (...).
+    Gain over the config itself: +0.0143 ± 0.0143 (...): not above one standard error (...).
     """
-    from rnnlab.recipe.decide import verdict
+    from rnnlab.recipe.decide import gain_and_se, verdict, weak_bar
 
     a = [float(v) for v in best.user_attrs.get("fold_scores") or []]
     b = [float(v) for v in base.user_attrs.get("fold_scores") or []]
     sign = 1.0 if direction == "maximize" else -1.0
     if len(a) < 2 or len(b) < 2:
         gain = sign * (best.value - base.value)
-        return (f"Gain over the config itself: {gain:+.4f}; whether it is beyond the noise cannot be told from "
-                "one fold (its standard error needs the scores of 2 or more folds a side).")
+        return (f"Gain over the config itself: {gain:+.4f}; whether it is above one standard error cannot be told "
+                "from one fold (its standard error needs the scores of 2 or more folds a side).")
     # Every trial of a study runs the study's one fold plan (a study continues only with the config
     # it started with, storage.open_study, and its trials' fold_scores are in the plan's fold order):
     # as many scores a side are the same folds in the same order. Other counts are no such pairs.
     paired = len(a) == len(b)
-    v = verdict(a, b, higher_is_better=direction == "maximize", paired=paired)
-    said = "beyond the noise" if v.kept else "within the noise" if v.gain > 0 else "no gain"
+    v = verdict(a, b, higher_is_better=direction == "maximize", paired=paired, pairs="fold")
+    said = ("above one standard error" if v.kept else "a tie: the same score on every fold" if v.tie else
+            "not above one standard error" if v.gain > 0 else "no gain")
     how = (f"the standard error of the mean of the {len(a)} per-fold differences: both trials scored on the same "
            "folds" if paired else
            f"Welch's standard error of the difference of the mean scores, over {len(a)} and {len(b)} folds")
-    return (f"Gain over the config itself: {v.gain:+.4f} ± {v.se:.4f} ({how}): {said} (the recipe's rule: a gain "
-            "counts when it exceeds that standard error; the best trial was chosen on these same folds, which "
-            "flatters its gain: the final run on the whole training split, or a fresh seed, tells more).")
+    gain, se = gain_and_se(v.gain, v.se)
+    return (f"Gain over the config itself: {gain} ± {se} ({how}): {said} (the recipe's rule: a gain counts when it "
+            f"is above that standard error, {weak_bar(len(a) if paired else None)}; the best trial was chosen on "
+            "these same folds, which flatters its gain: the final run on the whole training split, or a fresh seed, "
+            "tells more).")
+
+
+def config_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    """The trial that is the config itself: its finished one (one interrupted by a kill is run again
+    later), else its latest; None where no trial is.
+
+    >>> config_trial([optuna.create_trial(value=0.5)]) is None
+    True
+    """
+    bases = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
+    return next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1] if bases else None)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def search_task(study_dir: str | os.PathLike[str], info: dict[str, Any] | None = None) -> Task:
@@ -554,12 +634,18 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
-        parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{_score(best.value)}</b>"
-                     f"{_spread(best)} (search score: folds of the training split) · config: "
-                     "<a href='best.toml'>best.toml</a></p>")
-        # The config itself: its finished trial (one interrupted by a kill is run again later).
-        bases = [t for t in trials if t.user_attrs.get(BASELINE_ATTR)]
-        base = next((t for t in bases if t.state == TrialState.COMPLETE), bases[-1] if bases else None)
+        tied = tied_with(best, trials, info.get("metric"), fold_sizes(study_dir, trials))
+        if tied:  # (no winner announced: the table marks them all, the line says why they tie)
+            parts.append(f"<p class='result'>Best trials <b>{joined([best.number] + [t.number for t, _ in tied])}"
+                         f"</b>, a tie: {hk.esc(metric)} <b>{_score(best.value)}</b>{_spread(best)} for trial "
+                         f"{best.number} (search score: folds of the training split) · config: "
+                         f"<a href='best.toml'>best.toml</a> (trial {best.number}'s)</p>"
+                         f"<p class='nodata'>{hk.esc(_capital(tie_sentence(best, tied)))}.</p>")
+        else:
+            parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{_score(best.value)}</b>"
+                         f"{_spread(best)} (search score: folds of the training split) · config: "
+                         "<a href='best.toml'>best.toml</a></p>")
+        base = config_trial(trials)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
             parts.append(f"<p class='sub'>The config itself (trial {base.number}): {hk.esc(metric)} "
                          f"{_score(base.value)}{_spread(base)}</p>")
@@ -673,8 +759,8 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
         if importance_noise(values, len(fitted)):  # (a forest fitted to a handful of points)
             figure += (f'<p class="nodata">from {len(fitted)} complete trials over {len(values)} parameters (those '
                        f'every complete trial sampled; one sampled only in some trials is left out): with '
-                       "fewer trials than twice the parameters these shares are mostly noise; read them after more "
-                       "trials</p>")
+                       f"fewer than {FEWEST_TRIALS} trials, or than {TRIALS_PER_PARAMETER} a parameter, these shares "
+                       "are mostly noise; read them after more trials</p>")
         return figure + copies_note
 
     def slices_section() -> str:
@@ -684,7 +770,7 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
 
     bodies = {
         "result": guarded("the result", lambda: _result(d, study, info)),
-        "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric)),
+        "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric, info.get("metric"))),
         "history": guarded("the history", lambda: hk.img(_history(trials, direction, metric), "optimization history")),
         "importances": guarded("importances", importance_section),
         "slices": guarded("slice plots", slices_section),

@@ -177,8 +177,27 @@ def apply_values(base: Config, values: Mapping[str, Any], source: str = "search:
             _set(raw, key, _unset_none(key, value))
     for path, value in _derived_writes(derived, base, raw["training"]["decay_rules"]).items():
         _set(raw, path, value)
+    if _forget_bias_was_the_lstms(base, raw["model"]["layer"], values):
+        raw["model"]["unit_forget_bias"] = False
     # (a value that changes the task leaves the base's keys of the old one behind: they go, unless set here)
     return config_from_dict(without_unread_keys(raw, keep=values.keys()), source=source)
+
+
+def _forget_bias_was_the_lstms(base: Config, layer: str, values: Mapping[str, Any]) -> bool:
+    """Whether ``values`` change the base config's LSTM to ``layer``, another layer, and leave its
+    ``unit_forget_bias`` alone: the base's value was the LSTM's (the template sets it), only an
+    LSTM has a forget gate, and the config refuses it on another layer. Set in ``values`` it is the
+    caller's, and refused for another layer by the config's own check.
+
+    >>> from rnnlab.config import parse_config, template_for
+    >>> lstm = parse_config(template_for("classification"))
+    >>> apply_values(lstm, {"model.layer": "gru"}).model.unit_forget_bias
+    False
+    >>> apply_values(lstm, {"model.layer": "lstm"}).model.unit_forget_bias
+    True
+    """
+    return (layer != base.model.layer and base.model.layer == "lstm" and bool(base.model.unit_forget_bias)
+            and "model.unit_forget_bias" not in values)
 
 
 # ------------------------------------------------------------------------------ key paths

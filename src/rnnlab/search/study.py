@@ -1102,9 +1102,18 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
     """Run (or continue) the search of ``options``; see the module docstring for what it writes.
     A study with no complete trial at the end (every trial refused, failed or pruned) is a
     :class:`~rnnlab.errors.SearchError`, as ``rnnlab search`` says it; its trials stay recorded.
+    The caller's Python, NumPy and torch random generators are as they were after it, whether it
+    returns or raises, as after :func:`rnnlab.train` (its trials seed them).
 
     >>> run_search(SearchOptions(config="my.toml", trials=4), log=None).best  # doctest: +SKIP
     """
+    from rnnlab.train.trainer import callers_random_state
+
+    with callers_random_state():
+        return _run_search(options, log)
+
+
+def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
     setup = prepare(options)
     say = log or (lambda _m: None)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
@@ -1563,9 +1572,20 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
     else:
         metric = setup.search.metric
         path = write_best(setup.out, best, metric, setup.plan)
+        from rnnlab.search.report import config_trial, gain_sentence
+        from rnnlab.search.table import fold_sizes, joined, tie_sentence, tied_with
+
         scored = with_spread(best.value, best.user_attrs.get("fold_scores", []))
-        say(f"best trial {best.number}: {metric} {scored} over {setup.plan.describe()} "
-            f"(search score, training split only)\nbest config: {path}")
+        trials = study.get_trials(deepcopy=False)
+        tied = tied_with(best, trials, str(metric), fold_sizes(setup.out, trials))
+        # (a tie is said as one: no winner among trials that the folds cannot tell apart)
+        named = (f"best trials {joined([best.number] + [t.number for t, _ in tied])} tie; trial {best.number}"
+                 if tied else f"best trial {best.number}")
+        say(f"{named}: {metric} {scored} over {setup.plan.describe()} (search score, training split only)"
+            + (f"\ntie: {tie_sentence(best, tied)}" if tied else "") + f"\nbest config: {path}")
+        base = config_trial(trials)
+        if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
+            say(gain_sentence(best, base, setup.direction))
         best_dir = setup.out / "trials" / f"{best.number:04d}"
         if setup.search.reports != "none" and (best_dir / "fold-1").is_dir():
             draw_trial_report(best_dir)  # the one trial report a person opens first (a no-op's cost if drawn)

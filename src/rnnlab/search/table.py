@@ -103,10 +103,11 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def trials_table(trials: list[FrozenTrial], best: int | None = None) -> str:
+def trials_table(trials: list[FrozenTrial], best: int | None = None, tied: tuple[int, ...] = ()) -> str:
     """One line per trial: number, state, score (mean of folds), spread, folds, epochs (or
     where it was pruned), then the sampled parameters; the score of trial ``best`` (the best
-    trial's number, :func:`rnnlab.search.study.best_trial`) marked ``*``, as :func:`score_line` says."""
+    trial's number, :func:`rnnlab.search.study.best_trial`) marked ``*``, and those of the trials
+    ``tied`` with it (:func:`tied_with`), as :func:`score_line` says."""
     from rnnlab.tables import text_table
 
     names = list(dict.fromkeys(k for t in trials for k in t.params))
@@ -117,7 +118,8 @@ def trials_table(trials: list[FrozenTrial], best: int | None = None) -> str:
         r = trial_row(t)
         # A dead local worker's trial: failed as such when a search of the study runs next.
         state = f"running (worker {t.user_attrs['pid']} gone)" if worker_gone(t) else r["state"]
-        score = f"{r['score']:.4f}" + ("*" if t.number == best else "") if r["score"] is not None else "-"
+        marked = t.number == best or t.number in tied
+        score = f"{r['score']:.4f}" + ("*" if marked else "") if r["score"] is not None else "-"
         rows.append([str(r["trial"]), state, score,
                      f"{r['spread']:.4f}" if r["spread"] is not None else "-", _cell(r["folds"]),
                      _cell(r["epochs"])] + [_cell(r["params"].get(n)) for n in names])
@@ -134,8 +136,10 @@ def described(metric: str | None, direction: str) -> str:
     return f"{metric or 'score'} ({'higher' if direction == 'maximize' else 'lower'} is better)"
 
 
-def score_line(best: FrozenTrial | None, metric: str | None, direction: str) -> str:
-    """What :func:`trials_table`'s score column holds, and the best trial with its score.
+def score_line(best: FrozenTrial | None, metric: str | None, direction: str,
+               tied: list[tuple[FrozenTrial, str]] | None = None) -> str:
+    """What :func:`trials_table`'s score column holds, and the best trial with its score; where
+    other trials tie with it (``tied``, :func:`tied_with`), the tie, not a winner.
 
     >>> import optuna
     >>> s = optuna.create_study(direction="maximize")
@@ -151,7 +155,100 @@ def score_line(best: FrozenTrial | None, metric: str | None, direction: str) -> 
     if best is None or best.value is None:
         return f"{said}; no trial complete yet"
     scores = best.user_attrs.get("fold_scores") or [best.value]
+    if tied:
+        return (f"{said}; best trials {joined([best.number] + [t.number for t, _ in tied])}, a tie (marked *): "
+                f"{tie_sentence(best, tied)}")
     return f"{said}; best trial {best.number} (marked *): {with_spread(best.value, scores)}"
+
+
+def joined(numbers: list[int]) -> str:
+    """``0``, ``0 and 1``, ``0, 1 and 6``."""
+    said = [str(n) for n in numbers]
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+
+
+def fold_sizes(study_dir: Any, trials: list[FrozenTrial]) -> list[int] | None:
+    """The number of validation series of each fold of the study's one fold plan, as a complete
+    trial's fold runs recorded them (``summary.json``'s ``val_by_class`` counts, those of a
+    classifier); None where no complete trial here records every fold's (a regression's runs, a
+    study of another machine).
+
+    >>> fold_sizes("/nonexistent", []) is None
+    True
+    """
+    from pathlib import Path
+
+    from rnnlab.errors import RunDirError
+    from rnnlab.rundir import read_json
+
+    for t in sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number):
+        k = len(t.user_attrs.get("fold_scores") or [])
+        sizes = []
+        for fold in range(1, k + 1):
+            path = Path(study_dir) / "trials" / f"{t.number:04d}" / f"fold-{fold}" / "summary.json"
+            try:
+                summary = read_json(path) if path.is_file() else None
+            except RunDirError:  # (a damaged record: no size from it, and no tie claimed by sizes)
+                summary = None
+            by_class = summary.get("val_by_class") if isinstance(summary, dict) else None
+            counts = by_class.get("count") if isinstance(by_class, dict) else None
+            n = sum(v for v in counts.values() if isinstance(v, int)) if isinstance(counts, dict) else 0
+            if n < 1:
+                break
+            sizes.append(n)
+        if k and len(sizes) == k:
+            return sizes
+    return None
+
+
+def tied_with(best: FrozenTrial, trials: list[FrozenTrial], metric: str | None,
+              sizes: list[int] | None = None) -> list[tuple[FrozenTrial, str]]:
+    """The complete trials that trained (a copy of a trial's parameters is that trial) and tie with
+    ``best``, each with why (:func:`rnnlab.recipe.decide.fold_tie`, the rule of the recipe's and
+    compare's ties): the same fold scores or mean; with accuracy (``val_acc``) and the folds' sizes,
+    the same number right over the folds, or means closer than one validation series moves the score.
+
+    >>> import optuna
+    >>> ts = [optuna.create_trial(value=sum(f) / 3, user_attrs={"fold_scores": f})
+    ...       for f in ([22 / 23, 1.0, 21 / 22], [1.0, 21 / 22, 21 / 22], [21 / 23, 1.0, 21 / 22])]
+    >>> for i, t in enumerate(ts):
+    ...     t.number = i
+    >>> [(t.number, why[:40]) for t, why in tied_with(ts[0], ts, "val_acc", [23, 22, 22])]
+    [(1, 'the same number right over the folds (65')]
+    """
+    from rnnlab.recipe.decide import fold_tie
+
+    mine = [float(v) for v in best.user_attrs.get("fold_scores") or [best.value]]
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.number == best.number or t.state != TrialState.COMPLETE or t.user_attrs.get(SAME_AS_ATTR) is not None:
+            continue
+        theirs = [float(v) for v in t.user_attrs.get("fold_scores") or [t.value]]
+        why = fold_tie(mine, theirs, sizes if metric == "val_acc" else None)
+        if why is not None:
+            out.append((t, why))
+    return out
+
+
+def tie_sentence(best: FrozenTrial, tied: list[tuple[FrozenTrial, str]]) -> str:
+    """The tie in words: which trials, their scores and why, and what the search cannot say.
+
+    >>> import optuna
+    >>> b, o = optuna.create_trial(value=0.9704), optuna.create_trial(value=0.9697)
+    >>> b.number, o.number = 0, 6
+    >>> print(tie_sentence(b, [(o, "the same score on every fold")]))
+    trial 6 (0.9697) ties with trial 0 (0.9704): the same score on every fold; the search cannot rank them (best.toml holds trial 0's config: the first of the best mean, not a better one)
+    """
+    said: dict[str, list[FrozenTrial]] = {}
+    for t, why in tied:
+        said.setdefault(why, []).append(t)
+    parts = []
+    for why, ts in said.items():
+        values = list(dict.fromkeys(f"{t.value:.4f}" for t in ts))
+        parts.append(f"trial{'s' if len(ts) > 1 else ''} {joined([t.number for t in ts])} ({', '.join(values)}) "
+                     f"tie{'s' if len(ts) == 1 else ''} with trial {best.number} ({best.value:.4f}): {why}")
+    return (f"{'; '.join(parts)}; the search cannot rank them (best.toml holds trial {best.number}'s config: the "
+            "first of the best mean, not a better one)")
 
 
 def failures(trials: list[FrozenTrial]) -> list[str]:

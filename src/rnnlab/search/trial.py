@@ -3,14 +3,17 @@
 :func:`run_trial` is the unit that ``rnnlab search`` (and any procedure that compares configs)
 runs: it trains ``config`` once per (seed, fold) of a :class:`FoldPlan` through the same trainer
 as ``rnnlab train``, one run directory each (``OUT/fold-1/``, or ``OUT/seed-3/fold-1/`` with
-several seeds), and returns the last-epoch validation score of every run. The test split is
-never loaded (:func:`rnnlab.data.load_data` with a fold leaves it out).
+several seeds), and returns the validation score of what every run predicts: its kept model's,
+or where its mean guard (``[task] mean_guard``) chose the training mean, that prediction's
+(:func:`rnnlab.train.mean_guard.scored_record`). The test split is never loaded
+(:func:`rnnlab.data.load_data` with a fold leaves it out).
 
 Each epoch's score goes to ``report(step, value)``; when it returns True the trial stops there
-(pruned). Steps are well defined across trials: the runs go in turn, seed by seed and fold by
-fold, and ``step = run_index * epochs + epoch`` (1-based; ``epochs`` the most a fold's run trains,
-:func:`fold_epochs`), so the pruner compares trials at the
-same epoch of the same fold.
+(pruned). Those are the model's, epoch by epoch: the guard decides after the last epoch, and only
+the final fold score is the guarded prediction's. Steps are well defined across trials: the runs
+go in turn, seed by seed and fold by fold, and ``step = run_index * epochs + epoch`` (1-based;
+``epochs`` the most a fold's run trains, :func:`fold_epochs`), so the pruner compares trials at
+the same epoch of the same fold.
 
 A run directory that already holds a finished run of the same config is reused, and one cut
 short by a kill resumes from its checkpoint: running a trial again finishes it.
@@ -194,8 +197,8 @@ def metric_note(config: Config, metric: str, split: Any = None, fold: Any = None
 
 @dataclass
 class TrialResult:
-    """Per-seed, per-fold scores of the runs that finished (each run's kept model's), and where it
-    was pruned."""
+    """Per-seed, per-fold scores of the runs that finished (what each run predicts: its kept
+    model's, or its mean guard's training mean, :func:`_score`), and where it was pruned."""
 
     metric: str
     scores: list[list[float]]
@@ -322,9 +325,36 @@ def guard_note(trial_dir: str | Path) -> str | None:
     return None if carried is None else carried.line()
 
 
-@functools.lru_cache(maxsize=64)
 def _fold_shape(data: str, kind: str, per_step: bool, seed: int, fold: Fold) -> tuple[int, int]:
-    """(training sequences, padded length) of a fold's training part (``kind``, ``per_step``: the task's)."""
+    """(training sequences, padded length) of a fold's training part (``kind``, ``per_step``: the
+    task's), of the data config ``data`` (JSON) as its files are now: a file written again at the
+    same path (a notebook that regenerates its data) is read again, not its earlier shape."""
+    from rnnlab.config import DataConfig
+
+    return _fold_shape_of(data, _files_read(DataConfig.model_validate_json(data)), kind, per_step, seed, fold)
+
+
+def _files_read(data: Any) -> tuple[tuple[str, int, int] | tuple[str], ...]:
+    """Each file the data config ``data`` names, by path, size and modification time (a path that
+    cannot be read: by its path alone; a bundled data set names none)."""
+    out: list[tuple[str, int, int] | tuple[str]] = []
+    for path in (data.path, data.test_path):
+        if path is None:
+            continue
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            out.append((str(path),))
+            continue
+        out.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _fold_shape_of(data: str, files: tuple[Any, ...], kind: str, per_step: bool, seed: int,
+                   fold: Fold) -> tuple[int, int]:
+    """:func:`_fold_shape`, cached by the data config and its files' identity (``files``, read by
+    :func:`_files_read`): the trial runner asks it for every trial, and reading a large file is slow."""
     from rnnlab.config import DataConfig
     from rnnlab.data import load_data
     from rnnlab.task import task_named
@@ -431,6 +461,27 @@ def _kept(run: Path, config: Config) -> dict[str, Any]:
     return kept if kept is not None else records[-1]
 
 
+def _score(run: Path, kept: dict[str, Any], metric: str) -> float:
+    """The fold score of the finished ``run``: ``metric`` of what it predicts
+    (:func:`rnnlab.train.mean_guard.scored_record`), its ``kept`` model's or, where its mean guard
+    chose the training mean, that prediction's; a one-line error where its records do not give that
+    figure (a regression's ``val_mae`` of the mean): the model's would score a prediction the run
+    does not make."""
+    from rnnlab.errors import ConfigError
+    from rnnlab.train.mean_guard import guarded_figures, scored_record
+
+    summary = RunDir(run).read_summary()
+    value = scored_record(kept, summary).get(metric, kept[metric])
+    if value is None:
+        known = sorted(guarded_figures(summary or {}) or {})
+        baseline = ((summary or {}).get("mean_guard") or {}).get("baseline") or "the training mean"
+        instead = f"score by one they give ({', '.join(known)}), or" if known else "they give none of its figures:"
+        raise ConfigError(f"search.metric = {metric!r}: the fold run {run} predicts {baseline} where its mean guard "
+                          f"chose it (task.mean_guard), and its records do not give that prediction's {metric}; "
+                          f"{instead} set task.mean_guard = false")
+    return float(value)
+
+
 def fold_runs_found(directory: Path, config: Config, seed: int, plan: FoldPlan) -> tuple[int, int]:
     """How many of one (config, seed)'s fold runs in ``directory`` (as the recipe's candidates lay
     them out: ``fold-1``, ...) :func:`run_trial` will reuse as finished, and how many it will resume
@@ -528,7 +579,7 @@ def _run_trial_locked(config: Config, plan: FoldPlan, out: Path, seeds: Sequence
                     return result
                 last = RunDir(run).read_metrics()[-1]
             kept = _kept(run, recorded[s])
-            result.scores[s].append(float(kept[metric]))
+            result.scores[s].append(_score(run, kept, metric))
             result.kept[s].append({"epoch": int(kept["epoch"]), "step": int(kept["step"])})
             result.epochs[s].append(int(last["epoch"]))
     atomic_write_json(out / TRIAL_FILE, result.to_dict())

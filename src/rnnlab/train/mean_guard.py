@@ -34,6 +34,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -238,6 +240,83 @@ def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np
     # (no spread: one validation series, or every difference alike; nothing measures the noise, so
     # nothing shows the model better: z = 0 keeps the mean)
     return (float(gain.mean()) / spread if spread > 0 else 0.0), model_sq, mean_sq
+
+
+def guarded_figures(summary: Mapping[str, Any]) -> dict[str, float] | None:
+    """The validation figures of what a finished run predicts, where its mean guard set some or all
+    of its outputs to the training mean (a forecaster's: to its reference forecast), read from its
+    ``summary.json`` (``summary``) as ``{"val_rmse": ..., ...}``: those its records give, which are
+    every one but a regression's ``val_mae`` (the mean's absolute errors are not recorded). None
+    where the model predicts every output (the guard kept it), there is no guard, or the decision
+    was carried from fold runs (a final run: no validation part).
+
+    From what the run recorded: the guard's squared errors on the validation rows, standardized
+    (of each of K > 1 targets: ``by_target``), give ``val_loss`` and ``val_r2`` (a target at its
+    training mean scores R² 0); ``val_rmse`` puts them in the data's units by each target's training
+    standard deviation (``scale_by_channel``; of one target, from ``train_eval``'s RMSE over its
+    loss); a forecaster's are its reference forecast's (``baselines.val``). Of a run that predicts
+    the mean they depend on the data and the fold alone: runs that all predict it tie exactly.
+
+    >>> block = {"kept": False, "model_mse": 0.8, "mean_mse": 0.7, "z": -0.9, "n_val": 40}
+    >>> g = guarded_figures({"mean_guard": block, "train_eval": {"loss": 1.0, "rmse": 0.5}})
+    >>> {k: round(v, 4) for k, v in g.items()}
+    {'val_loss': 0.7, 'val_r2': 0.0, 'val_rmse': 0.4183}
+    >>> guarded_figures({"mean_guard": {**block, "kept": True, "z": 2.0}}) is None
+    True
+    """
+    block = summary.get("mean_guard")
+    if not isinstance(block, dict) or "carried" in block:
+        return None
+    guard = MeanGuard(**block)
+    if guard.kept and not guard.at_mean:
+        return None
+    if guard.rows != "series":  # a forecaster's: its reference forecast, scored on the same steps
+        reference = ((summary.get("baselines") or {}).get("val") or {}).get(summary.get("reference"))
+        return {f"val_{k}": float(v) for k, v in reference.items()} if isinstance(reference, dict) else {}
+    if guard.by_target:
+        at = {t.name for t in guard.by_target} if not guard.kept else set(guard.at_mean or ())
+        mse = [t.mean_mse if t.name in at else t.model_mse for t in guard.by_target]
+        figures = {"val_loss": float(np.mean(mse)),
+                   "val_r2": float(np.mean([0.0 if t.name in at else t.r2 for t in guard.by_target]))}
+        std = (summary.get("scale_by_channel") or {}).get("std") or {}
+        if all(_positive(std.get(t.name)) for t in guard.by_target):
+            figures["val_rmse"] = math.sqrt(float(np.mean([std[t.name] ** 2 * m
+                                                           for t, m in zip(guard.by_target, mse, strict=True)])))
+        return figures
+    figures = {"val_loss": guard.mean_mse, "val_r2": 0.0}
+    train = summary.get("train_eval") or {}
+    if "scale_by_channel" not in summary and _positive(train.get("loss")) and _positive(train.get("rmse")):
+        # One target: its training standard deviation is train_eval's RMSE over the root of its
+        # standardized loss (the mean's own there: equal in every run of the fold)
+        figures["val_rmse"] = float(train["rmse"]) * math.sqrt(guard.mean_mse / float(train["loss"]))
+    return figures
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def scored_record(record: Mapping[str, Any], summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``record`` (the epoch record of the model a finished run kept, ``metrics.jsonl``'s) with its
+    validation figures those of what the run predicts (:func:`guarded_figures`, from its
+    ``summary``): where its mean guard chose the training mean, that prediction's, and None for a
+    figure the records do not give; unchanged where the model predicts, or no summary is given.
+    What ``rnnlab search`` and ``rnnlab recipe`` score a fold run by, and ``rnnlab compare``'s
+    ``val_<metric>@kept``.
+
+    >>> record = {"epoch": 4, "val_loss": 0.8, "val_rmse": 0.45, "val_mae": 0.3, "val_r2": -0.14}
+    >>> summary = {"mean_guard": {"kept": False, "model_mse": 0.8, "mean_mse": 0.7, "z": -0.9, "n_val": 40},
+    ...            "train_eval": {"loss": 1.0, "rmse": 0.5}}
+    >>> scored = scored_record(record, summary)
+    >>> scored["epoch"], scored["val_loss"], scored["val_r2"], scored["val_mae"]
+    (4, 0.7, 0.0, None)
+    >>> scored_record(record, {}) == record
+    True
+    """
+    figures = guarded_figures(summary) if summary else None
+    if figures is None:
+        return dict(record)
+    return {k: figures.get(k) if k.startswith("val_") else v for k, v in record.items()}
 
 
 def predict_the_mean(model: Any, targets: list[int] | None = None) -> None:

@@ -321,7 +321,9 @@ class TrainedRun:
       ``"per-step-regression"``), :attr:`classes` (the class labels as the run names them, text;
       [] for regression), :attr:`target_names` ([] for classification), :attr:`config` (the
       config it trained with), :attr:`channels` (per step of ``X``), :attr:`checkpoint` (the
-      checkpoint it evaluated: ``best.pt`` where early stopping restored it, else ``last.pt``).
+      checkpoint it evaluated: ``best.pt`` where early stopping restored it, else ``last.pt``),
+      :attr:`finished` (whether the run finished: its ``summary.json``; a run interrupted or still
+      training predicts with the checkpoint it has, said in one warning when loaded).
     * :attr:`model` — the torch module of that checkpoint, in eval mode, the run's mean guard
       applied (a target the guard chose the training mean for: its outputs are 0, its standardized
       mean). It reads *scaled* input: ``model(torch.from_numpy(run.scale(X, lengths)),
@@ -345,6 +347,12 @@ class TrainedRun:
         #: :attr:`checkpoint`: the checkpoint the run evaluated, whose weights :attr:`model` holds.
         self._fit, self.model, self.checkpoint = fitted_model(run, config, task)
         self._run = run
+        #: Whether the run finished (it wrote ``summary.json``), when it was loaded.
+        self.finished: bool = run.summary.exists()
+        if not self.finished:
+            # (at the line that loaded it: load_run's caller, or within rnnlab predict, whose
+            # warnings of rnnlab's own lines are one line each)
+            warnings.warn(unfinished_line(run, config, self.checkpoint), UserWarning, stacklevel=3)
 
     @property
     def task(self) -> str:
@@ -447,6 +455,40 @@ class TrainedRun:
 
     def __repr__(self) -> str:
         return f"TrainedRun({str(self.path)!r}, {self.task}, {self.checkpoint.name})"
+
+
+def unfinished_line(run: RunDir, config: Config, checkpoint: Path) -> str:
+    """The one line that says a run without ``summary.json`` (interrupted, paused, or training
+    still) is predicted from: how far it got (its last recorded epoch of those planned, or of a
+    budget in steps, its step; "no epoch finished") and the ``checkpoint`` named, whose weights
+    are not a finished run's.
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> run = RunDir(tempfile.mkdtemp()); run.append(run.metrics, {"epoch": 2, "step": 8})
+    >>> cfg = parse_config('[data]\\ndataset = "UnitTest"\\n[training]\\nepochs = 30')
+    >>> print(unfinished_line(run, cfg, run.last_checkpoint))  # doctest: +ELLIPSIS
+    /...: the run has not finished (no summary.json: stopped, or training still; its last recorded epoch is 2 of 30): predicting with checkpoints/last.pt, its weights at that point, not a finished run's
+    """
+    from rnnlab.errors import RnnlabError
+    from rnnlab.rundir import SUMMARY
+
+    try:
+        records = run.read_metrics()
+    except (RnnlabError, OSError):  # (the checkpoint predicts still; how far the run got is unknown)
+        records = []
+    last = max(records, key=lambda r: int(r["epoch"]), default=None)
+    t = config.training
+    if last is None:
+        got = "no epoch finished"
+    elif t.epochs is None and t.steps is not None and isinstance(last.get("step"), int):
+        got = f"its last recorded epoch is {last['epoch']}, at step {last['step']} of {t.steps}"
+    else:
+        got = f"its last recorded epoch is {last['epoch']}" + (f" of {t.epochs}" if t.epochs else "")
+    where = checkpoint.relative_to(run.path) if checkpoint.is_relative_to(run.path) else checkpoint
+    # (the files cannot tell a run killed from one training still: both are said)
+    return (f"{run.path}: the run has not finished (no {SUMMARY}: stopped, or training still; {got}): predicting "
+            f"with {where}, its weights at that point, not a finished run's")
 
 
 def training_lengths(run: RunDir, config: Config, task: Task, fit: RunFit | None = None) -> TrainLengths | None:

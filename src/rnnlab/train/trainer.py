@@ -1193,7 +1193,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
             f"--resume: the data differ from those the run trained on (SHA-256 {data_sha256[:12]}..., the "
             f"checkpoint's {ckpt['data_sha256'][:12]}...): {where}; "
             + (f"point {'it' if len(moved) == 1 else 'them'} at a copy of the run's data" if moved else "restore it")
-            + ", or start a new run in another directory (--out)"
+            + ", or start a new run in another directory (--out; Python: out=...)"
         )
     steps_per_epoch, epochs = check_plan(config, data)
     task = task_for(config)
@@ -1405,8 +1405,9 @@ def _prepare_run_dir(run: RunDir, config: Config, resume: bool,
         if last.exists():
             _load_last(run)  # (a damaged one: said now, with what to do instead)
             raise RunDirError(
-                f"run directory {run.path} already holds a run; pass --resume to continue it, or choose "
-                "another directory with --out (or output.dir)"
+                # (one message for both callers: the command's flags and train()'s keywords)
+                f"run directory {run.path} already holds a run; pass --resume (Python: resume=True) to continue "
+                "it, or choose another directory with --out (Python: out=...) or output.dir"
             )
         if held:
             raise RunDirError(f"run directory {run.path} holds {held} but no {last.name}, so --resume cannot "
@@ -1453,7 +1454,7 @@ def cut_short(run: RunDir) -> bool:
 
 def train_again_advice(run: RunDir) -> str:
     """What to do with a run directory that cannot be resumed, losing nothing of it."""
-    return f"to train again, use a new --out; to start over there, remove {run.path} yourself"
+    return f"to train again, use a new --out (Python: out=...); to start over there, remove {run.path} yourself"
 
 
 def _check_same_run(run: RunDir, ckpt: dict[str, Any], records: list[dict[str, Any]]) -> None:
@@ -1553,7 +1554,7 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
                   "trains nothing and writes nothing in it (its figures below are its summary.json's; "
                   f"`rnnlab report {run.path}` draws its report again; to train on, raise {budget} with "
-                  f"--allow-change {budget})")
+                  f"--allow-change {budget} (Python: allow_change=[{budget!r}]))")
         return finished
     # Drop what was recorded after the checkpoint: those epochs run again.
     dropped = truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
@@ -1647,7 +1648,7 @@ def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: d
         # report's and `rnnlab compare`'s record of it, so an edit there would only misstate it.
         warnings.warn(f"{run.config} differs from the checkpoint's config in {edited}: rewritten with the config "
                       "the run follows (to change a key on resume, change it in the config given to --resume, "
-                      "with --allow-change KEY)", UserWarning, stacklevel=2)
+                      "with --allow-change KEY; Python: resume=True, allow_change=[KEY])", UserWarning, stacklevel=2)
 
 
 def _config_file_edits(run: RunDir, ckpt: dict[str, Any]) -> str:
@@ -1975,6 +1976,9 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
     Checkpoints: after the first epoch, then at most every ``training.checkpoint_every`` seconds,
     after the last epoch, and on SIGINT/SIGTERM/SIGHUP (then :class:`rnnlab.errors.Interrupted`).
 
+    Training runs with gradients on, whatever the caller's grad mode (``torch.no_grad()``,
+    ``torch.inference_mode()``, ``torch.set_grad_enabled(False)``), which is restored after.
+
     A ``training.threads`` beyond the CPUs the process may use is warned of here
     (:func:`rnnlab.threads.warn_oversubscribed`), from Python as from ``rnnlab train``; a search's
     or recipe's fold runs (``fold`` given) leave it to their command, which warns once for all.
@@ -1992,7 +1996,11 @@ def train(config: Config, out: str | Path | None = None, resume: bool = False,
         config = with_derived_names(config)
         resolve_device(config.training.device)  # (a GPU that is not there: said before any file is written)
         # (a command has them already; a run from Python too: bench_template.py, notebooks, search trials)
-        with _open_run_dir(config, out, resume, fold) as run, rare_full_collections(), callers_random_state():
+        # Gradients on whatever the caller's mode (a notebook's earlier set_grad_enabled(False), a
+        # call inside no_grad or inference_mode): training needs them, and the caller's mode is
+        # restored after, as Lightning's trainer does.
+        with (_open_run_dir(config, out, resume, fold) as run, rare_full_collections(), callers_random_state(),
+              torch.inference_mode(False), torch.enable_grad()):
             try:
                 return _train(run, config, resume, progress, log, stop_after, allow_change, fold, on_epoch,
                               workers, timing, spelling, carried_guard)

@@ -12,12 +12,10 @@ torch.set_num_threads(1)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` starts one worker per CPU this process may use, counted as rnnlab's runs count
     them (affinity mask, cgroup quota: a container limited to 2 CPUs on a large host gets 2),
-    where xdist's own count would take every core of the host, and one more: a good part of the
-    suite waits (on the search workers and the ``rnnlab`` processes its tests start, on a lock's
-    grace period, on a signal), and a third worker on 2 CPUs runs tests in those waits."""
+    where xdist's own count would take every core of the host."""
     from rnnlab.threads import available_cpus
 
-    return available_cpus()[0] + 1
+    return available_cpus()[0]
 
 
 @pytest.fixture(scope="module")

@@ -697,11 +697,9 @@ def recover_noted_stops(study: optuna.Study, storage: BaseStorage, out: str | os
             continue
         if not isinstance(said, dict) or said.get("trial_id") != t._trial_id:
             continue  # (another trial of that number: a database's numbers may repeat)
-        try:
+        with suppress(optuna.exceptions.UpdateFinishedTrialError):  # (another process recorded it first)
             stop_trial(study, storage, t, str(said.get("stopped_by") or "") or None, fail=True)
             stopped.append(t.number)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process recorded it first
         with suppress(OSError):
             note.unlink()
             note.parent.rmdir()  # (only when empty: a trial stopped before its runs started)

@@ -12,7 +12,6 @@ import pytest
 
 from rnnlab.compare import at_kept, run_summary
 from rnnlab.config import parse_config
-from rnnlab.errors import ConfigError
 from rnnlab.recipe.decide import verdict
 from rnnlab.rundir import RunDir
 from rnnlab.search.trial import FoldPlan, fold_epochs, run_trial
@@ -96,12 +95,13 @@ def test_every_figure_it_scores_is_the_prediction_s(noise_trials):
             assert result.scores == [[0.0, 0.0]]
 
 
-def test_a_figure_the_records_do_not_give_is_refused_not_the_models(noise_trials):
-    """The mean's absolute errors are not recorded: scoring the model's val_mae would score a
-    prediction the run does not make."""
+def test_val_mae_is_the_prediction_s_too_not_the_models(noise_trials):
+    """The guard records the mean's absolute errors: val_mae is scored as the mean's, not refused
+    (tests/test_guard_mae_and_mean_ties.py has the refusal of a summary from before that)."""
     d, _, _ = noise_trials
-    with pytest.raises(ConfigError, match=r"search\.metric = 'val_mae'.*val_loss, val_r2, val_rmse"):
-        run_trial(_config(d / "d.npz", lr=0.03), PLAN, d / "a", metric="val_mae")
+    result = run_trial(_config(d / "d.npz", lr=0.03), PLAN, d / "a", metric="val_mae")
+    for fold, run, score in zip(PLAN.folds(), result.run_dirs, result.scores[0], strict=True):
+        assert score == pytest.approx(_predicted(d / "a" / run, fold)["mae"], rel=1e-6)
 
 
 def test_compare_shows_the_prediction_s_figure_at_kept(noise_trials):

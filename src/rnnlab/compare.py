@@ -177,7 +177,7 @@ def run_summary(run: Path) -> dict[str, Any]:
         raise NoEpochError(f"{run} {no_epoch_why(rd)}")
     from rnnlab.task import CLASSIFICATION, task_for
     from rnnlab.train.best import best_record, kept_record
-    from rnnlab.train.mean_guard import scored_record
+    from rnnlab.train.mean_guard import predicted_instead, scored_record
 
     final = records[-1]
     summary = rd.read_summary() or {}
@@ -227,7 +227,10 @@ def run_summary(run: Path) -> dict[str, Any]:
            "targets": _targets(rd, config, task) if config is not None else None, "records": records,
            "edited": trained.edited_line() if trained is not None else "",
            # what one validation series (a per-step run: one step) is of the accuracy: its resolution
-           "val_series": sum(((summary.get("val_by_class") or {}).get("count") or {}).values()) or None}
+           "val_series": sum(((summary.get("val_by_class") or {}).get("count") or {}).values()) or None,
+           # what its own mean guard made it predict instead of its model (a tie of such runs compares
+           # no settings: rnnlab.recipe.decide.all_at_mean); a carried decision scores no validation part
+           "at_mean": predicted_instead(summary.get("mean_guard"))}
     if forecast:
         # MASE is scaled by the seasonal-naive error over the run's own training block (task.season)
         # and scores task.horizon steps ahead: each run beside its own seasonal-naive forecast
@@ -239,6 +242,13 @@ def run_summary(run: Path) -> dict[str, Any]:
         # bits per token are per the run's own tokens: what they are, and what its vocabulary folds
         row["token_unit"] = _token_unit(config, summary)
     return row
+
+
+def _all_at_mean(rows: list[dict[str, Any]]) -> str | None:
+    """The one baseline every run of ``rows`` predicted instead of its model
+    (:func:`rnnlab.train.mean_guard.predicted_instead`), else None."""
+    said = {r.get("at_mean") for r in rows}
+    return said.pop() if len(said) == 1 and None not in said else None
 
 
 #: What the column of a score at the best epoch adds to the score's name.
@@ -843,7 +853,9 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
     :func:`~rnnlab.train.best.kept_record`) against the reference group: paired by seed where
     the two groups hold the same seeds, else Welch's form. Groups of the same score on every seed
     are ``not better: tie: ...`` (:func:`rnnlab.recipe.decide.cannot_tell`), naming the step of
-    accuracy where every run's row says how many validation series it scored (``val_series``).
+    accuracy where every run's row says how many validation series it scored (``val_series``), or,
+    where every run of both groups predicted its training mean (``at_mean``: its mean guard set the
+    model aside), that no settings were compared (:func:`rnnlab.recipe.decide.all_at_mean`).
 
     >>> g = lambda z, vs: [{"run": f"{z}-s{s}", "config": {"model.zoneout": z, "training.seed": str(s)},
     ...                     "headline": "acc", "higher_is_better": True, "val_acc@kept": v}
@@ -897,7 +909,8 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
         if paired:
             side = [[by[s] for s in seeds[0]] for by in seeds]
         v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired,
-                    resolution=_resolution(groups[i] + groups[ref]), pairs="seed")
+                    resolution=_resolution(groups[i] + groups[ref]), pairs="seed",
+                    at_mean=_all_at_mean(groups[i] + groups[ref]))
         if math.isinf(v.se):
             return v.reason
         return ("better: " if v.kept else "within 1 se: " if v.gain > 0 else "not better: ") + v.reason
@@ -940,8 +953,9 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
     """The lines under a table of single runs (no group of seeds): that a difference between
     them has no noise estimate, and how to get one; and, where every run scored the same
     ``val_<metric>@kept`` (what rnnlab recipe and compare's groups judge by), that this is a tie
-    (:func:`rnnlab.recipe.decide.cannot_tell`: in the words of a tie between groups). Nothing for
-    one run.
+    (:func:`rnnlab.recipe.decide.cannot_tell`, or :func:`~rnnlab.recipe.decide.all_at_mean` where
+    every run predicted its training mean: in the words of a tie between groups). Nothing for one
+    run.
 
     >>> rows = [{"run": r, "headline": "acc", "val_acc@kept": 1.0, "val_series": 16} for r in ("a", "b")]
     >>> noise, tie = single_runs_notes(rows)
@@ -950,7 +964,7 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
     >>> print(tie)
     note: every run scores val_acc@kept 1: a tie, no ranking (one validation series is 0.0625 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can)
     """
-    from rnnlab.recipe.decide import cannot_tell, tolerance
+    from rnnlab.recipe.decide import all_at_mean, cannot_tell, tolerance
 
     if len(rows) < 2:
         return []
@@ -965,8 +979,9 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
         vals = [_renamed(r).get(kept) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
             if max(vals) - min(vals) <= tolerance(*vals):
+                baseline = _all_at_mean(rows)
                 notes.append(f"note: every run scores {kept} {vals[0]:.4g}: a tie, no ranking "
-                             f"({cannot_tell(_resolution(rows))})")
+                             f"({all_at_mean(baseline, 'every run') if baseline is not None else cannot_tell(_resolution(rows))})")
     return notes
 
 

@@ -517,6 +517,25 @@ def _learned(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eva
                              f"{int(top['epoch'])} ({trained:.3f} for the evaluated weights)")
 
 
+def signal_checks(values: bool) -> str:
+    """What to check where a model learned nothing that carries over to the validation part (the
+    ``no_signal`` finding's remedy; ``rnnlab recipe`` gives it where every run predicted the
+    training mean): the targets (``values``) or labels, then a simpler model.
+
+    >>> signal_checks(True).split(":")[0], signal_checks(False).split(":")[0]
+    ('check the targets', 'check the labels')
+    """
+    named, belongs, same, simpler = (("targets", "each target belongs to its series", "the validation part holds "
+                                      "the same kind of targets as the training part", "a linear model on simple "
+                                      "features of the series (mean, spread, last value) beats the training mean")
+                                     if values else
+                                     ("labels", "each label belongs to its series", "the validation part is "
+                                      "labelled as the training part", "a simpler baseline (nearest neighbour, or "
+                                      "a linear model on the series) does better than chance"))
+    return (f"check the {named}: that {belongs} (alignment after sorting, shuffling or joining files) and that "
+            f"{same}; then check that {simpler}")
+
+
 def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config: Config, n_val: int,
                at: _Chance, terms: _Terms) -> Finding:
     """The ``no_signal`` finding: the model learned its training part, yet no epoch's validation
@@ -534,13 +553,7 @@ def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config
         numbers["noise_2se"] = noise
     else:  # (the guard's margin of its standard errors, not two)
         numbers.update(noise=noise, mean_guard_z=at.guard_z)
-    named, belongs, same, simpler = (("targets", "each target belongs to its series", "the validation part holds "
-                                      "the same kind of targets as the training part", "a linear model on simple "
-                                      "features of the series (mean, spread, last value) beats the training mean")
-                                     if values else
-                                     ("labels", "each label belongs to its series", "the validation part is "
-                                      "labelled as the training part", "a simpler baseline (nearest neighbour, or "
-                                      "a linear model on the series) does better than chance"))
+    named = "targets" if values else "labels"
     return Finding(
         check="no_signal", severity="warning", phase=PHASE,
         title=f"No learning beyond chance on the validation part: {terms.val} at best {float(best[key]):.3f} "
@@ -550,8 +563,7 @@ def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config
                  f"{at.how}, while {reached}: whatever the model learned from its training sequences does not "
                  f"carry over. The {named} may carry no signal this model can find; overfit or underfit remedies "
                  f"(more steps, regularization, a larger model) would only tune noise."),
-        remedy=(f"check the {named}: that {belongs} (alignment after sorting, shuffling or joining files) and that "
-                f"{same}; then check that {simpler}"
+        remedy=(signal_checks(values)
                 + (f"; with only {n_val} validation sequences, enlarge {terms.say.key('data.val_fraction')} (now "
                    f"{config.data.val_fraction:g}) to tell a weak signal from none" if n_val < 50 else "")
                 + _summary_remedy(config, terms.say, named) + "."),

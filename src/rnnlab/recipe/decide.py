@@ -38,7 +38,9 @@ the candidate is scrapped (score more seeds or folds). A **tie** (every matched 
 score, or, unmatched, every run of both sides the same score) is scrapped and said to be one, not
 "no gain, se 0": a standard error of 0 measured on a score that moves in steps (accuracy over N
 validation series moves by 1/N) says that the validation split cannot tell the two apart, not
-that they are known to be equal (:func:`cannot_tell`).
+that they are known to be equal (:func:`cannot_tell`); where every run of both sides predicted the
+training mean (their mean guards set each model aside), a tie compares no settings at all, and says
+so (:func:`all_at_mean`, the caller knowing it).
 
 Example (a language model's three forward-chaining folds: the later folds score much better for
 every configuration; the candidate is better on each):
@@ -89,6 +91,30 @@ def cannot_tell(resolution: float | None = None) -> str:
     _check_resolution("cannot_tell", resolution)
     step = f"one validation series is {resolution:.3g} of the score here: " if resolution is not None else ""
     return f"{step}the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can"
+
+
+def all_at_mean(baseline: str = "the training mean", runs: str = "every run of both sides") -> str:
+    """What a tie says, in place of :func:`cannot_tell`, where every run of both sides (``runs``,
+    as the caller names them) predicted ``baseline`` (each mean guard set its model aside: ``[task]
+    mean_guard``; a forecaster's baseline is its reference forecast): their scores are that
+    prediction's, equal to the bit on each fold whatever the settings, so the settings were not
+    compared at all, and no more folds, seeds or other metric can tell them apart. For a
+    regression, what can help: the fit findings' remedy (:func:`rnnlab.doctor.fit.signal_checks`).
+
+    >>> print(all_at_mean("seasonal naive"))
+    every run of both sides predicted seasonal naive: the mean guard (task.mean_guard) found no model better than it on validation, so these settings were not compared at all, and more folds, seeds or another metric only score the same prediction again
+    >>> from rnnlab.doctor.fit import signal_checks
+    >>> all_at_mean().endswith("to find a model that beats it, " + signal_checks(values=True))
+    True
+    """
+    said = (f"{runs} predicted {baseline}: the mean guard (task.mean_guard) found no model better "
+            "than it on validation, so these settings were not compared at all, and more folds, seeds or another "
+            "metric only score the same prediction again")
+    if baseline == "the training mean":  # (a forecaster's reference forecast has no such findings' remedy)
+        from rnnlab.doctor.fit import signal_checks
+
+        said += f"; to find a model that beats it, {signal_checks(values=True)}"
+    return said
 
 
 def _check_resolution(who: str, resolution: float | None) -> None:
@@ -211,7 +237,8 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool, *,
-            paired: bool = False, resolution: float | None = None, pairs: str = "seed and fold") -> Verdict:
+            paired: bool = False, resolution: float | None = None, pairs: str = "seed and fold",
+            at_mean: str | None = None) -> Verdict:
     """Compare two sets of scores with the rule of this module.
 
     ``paired=True`` says that the scores are matched, run i of each side on the same seed and
@@ -219,7 +246,9 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     per-run differences; otherwise Welch's, of the two sides as independent samples.
     ``resolution``: the smallest step of the score, where known (:func:`cannot_tell`), which a
     tie's reason names; ``pairs``: what a pair shares, as a tie says it (``rnnlab compare`` pairs
-    by seed alone).
+    by seed alone); ``at_mean``: where every run of both sides predicted it (their mean guard's
+    baseline, ``"the training mean"``), a tie says so (:func:`all_at_mean`), not that the
+    validation split could not tell them apart.
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
     'one run on a side: the noise is unknown'
@@ -236,6 +265,9 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     >>> v = verdict(folds, folds, higher_is_better=True, paired=True, resolution=1 / 22)
     >>> v.tie, v.kept, v.reason
     (True, False, 'tie: the same score on every seed and fold (one validation series is 0.0455 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can)')
+    >>> mean = [1.31, 1.27, 1.31, 1.27]  # every run predicted the training mean: its RMSE on each fold
+    >>> verdict(mean, mean, higher_is_better=False, paired=True, at_mean="the training mean").reason[:95]
+    'tie: the same score on every seed and fold (every run of both sides predicted the training mean'
     """
     if not candidate or not current:
         raise ValueError(f"verdict: expected scores on both sides, got {len(candidate)} and {len(current)}")
@@ -263,7 +295,8 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     if gain == 0 and se <= tie:
         # (an se of 0 here is no precision: a score in steps that no pair moved by one of them)
         same = f"the same score on every {pairs}" if paired else "every run of both sides scored the same"
-        return Verdict(False, gain, se, f"tie: {same} ({cannot_tell(resolution)})", paired, tie=True)
+        why = all_at_mean(at_mean) if at_mean is not None else cannot_tell(resolution)
+        return Verdict(False, gain, se, f"tie: {same} ({why})", paired, tie=True)
     g, s = gain_and_se(gain, se)
     if gain > se + tie and gain > 0:
         return Verdict(True, gain, se, f"gain {g} above one standard error (se {s})", paired)

@@ -197,6 +197,10 @@ class Evaluator:
                  workers: int = 1) -> None:
         self.out, self.plan, self.seeds, self.metric, self.pool, self.log = out, plan, seeds, metric, pool, log
         self.workers = workers
+        self.scores: dict[str, list[float]] = {}
+        """Each label's scores, as last scored."""
+        self.at_mean: dict[str, str | None] = {}
+        """Each label's :func:`predicted_baseline`, as last scored."""
 
     def __call__(self, jobs: list[tuple[str, Config]]) -> list[list[float] | str]:
         work = []
@@ -214,11 +218,52 @@ class Evaluator:
         flat = self.pool.map(_score, work) if self.pool is not None else [_score(w) for w in work]
         n = len(self.seeds)
         out: list[list[float] | str] = []
-        for i in range(len(jobs)):
+        for i, (label, config) in enumerate(jobs):
             parts = flat[i * n:(i + 1) * n]
             failed = [p for p in parts if isinstance(p, str)]
             out.append(failed[0] if failed else [v for p in parts for v in p])
+            if not failed:
+                self.scores[label] = [v for p in parts for v in p]
+                self.at_mean[label] = predicted_baseline(candidate_dir(self.out, label, config), self.seeds, self.plan)
         return out
+
+
+def predicted_baseline(directory: Path, seeds: list[int], plan: FoldPlan) -> str | None:
+    """What every fold run of a candidate (``directory``: its seeds' runs of ``plan``'s folds)
+    predicts where each one's mean guard set its model aside (``"the training mean"``; a
+    forecaster's reference forecast), else None (a run kept its model, for some target at least, or
+    had no guard). Such runs score that prediction, the same on each fold whatever the settings.
+
+    >>> import tempfile
+    >>> predicted_baseline(Path(tempfile.mkdtemp()), [0], FoldPlan(k=2, seed=0)) is None
+    True
+    """
+    from rnnlab.rundir import RunDir
+    from rnnlab.train.mean_guard import predicted_instead
+
+    runs = [RunDir(directory / f"seed-{s}" / f"fold-{f.index + 1}") for s in seeds for f in plan.folds()]
+    if not all(r.summary.exists() for r in runs):
+        return None
+    said = {predicted_instead((r.read_summary() or {}).get("mean_guard")) for r in runs}
+    return said.pop() if len(said) == 1 else None
+
+
+def said_at_mean(outcome: Any, evaluate: Evaluator, higher_is_better: bool) -> None:
+    """Give each tie of ``outcome`` (a :class:`~rnnlab.recipe.procedure.StepOutcome`) whose two
+    sides' runs all predicted one baseline (:func:`predicted_baseline`) the reason that says so
+    (:func:`rnnlab.recipe.decide.all_at_mean`): the validation split did not fail to tell the
+    settings apart, they were not compared at all. The decision is the walk's, unchanged.
+    """
+    from rnnlab.recipe.decide import verdict
+
+    for t in outcome.tried:
+        if t.verdict is None or not t.verdict.tie:
+            continue
+        mine, theirs = evaluate.at_mean.get(t.label), evaluate.at_mean.get(t.against)
+        against = evaluate.scores.get(t.against)
+        if mine is not None and mine == theirs and against is not None and len(against) == len(t.scores):
+            # (the same rule on the same scores, the walk's paired form: only the reason of its tie changes)
+            t.verdict = verdict(t.scores, against, higher_is_better, paired=True, at_mean=mine)
 
 
 class InEffect:
@@ -344,6 +389,7 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
         done: list[dict[str, Any]] = []
 
         def on_step(o: Any) -> None:
+            said_at_mean(o, evaluate, task.higher_is_better(str(search.metric)))
             done.append(step_record(o))
             atomic_write_json(out / "recipe.json", {"metric": search.metric, "seeds": seeds,
                                                     "plan": plan.describe(), "steps": done, "finished": False})

@@ -759,14 +759,14 @@ def retriable(trial: FrozenTrial) -> bool:
     return bool(trial.params) or "fixed_params" in trial.system_attrs
 
 
-def fail_stale(study: optuna.Study, storage: BaseStorage, out: str | os.PathLike[str] | None = None) -> None:
+def fail_stale(study: optuna.Study, storage: BaseStorage, out: str | os.PathLike[str] | None = None) -> list[int]:
     """Fail the trials of dead workers: by heartbeat (database) or by pid (journal file), each
     with its ``failed_because``; first, with the study directory ``out``, those whose worker
-    noted what stopped them (:func:`recover_noted_stops`: a storage outage)."""
+    noted what stopped them (:func:`recover_noted_stops`: a storage outage), whose numbers it
+    returns (a search says them: nothing else tells its user of them)."""
     from optuna.storages import RDBStorage
 
-    if out is not None:
-        recover_noted_stops(study, storage, out)
+    recovered = recover_noted_stops(study, storage, out) if out is not None else []
     if isinstance(storage, RDBStorage):
         _say_why_stale(study, storage)
         with warnings.catch_warnings():
@@ -774,6 +774,7 @@ def fail_stale(study: optuna.Study, storage: BaseStorage, out: str | os.PathLike
             optuna.storages.fail_stale_trials(study)
     else:
         fail_dead_local_trials(study, storage)
+    return recovered
 
 
 def heartbeat_grace(storage: BaseStorage) -> int | None:

@@ -1129,7 +1129,7 @@ def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
             _check_trials_recorded(setup, storage)
             study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                                make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
-            fail_stale(study, storage, setup.out)
+            recovered = fail_stale(study, storage, setup.out)
             trials = study.get_trials(deepcopy=False)
             setup = replace(setup, history=len(trials))  # (before the config itself is queued)
             if setup.baseline is not None and baseline_needed(trials):
@@ -1165,6 +1165,8 @@ def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
         f"{setup.plan.describe()} of the training split; {space_summary(setup.space)}"
         + ("" if not setup.search.baseline else f"; {baseline_summary(study.get_trials(deepcopy=False))}"
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
+    for line in _recovered_lines(study, recovered):
+        say(line)
     for note in setup.notes:
         say(f"note: {note}")
     threads = worker_threads(setup.base)
@@ -1241,6 +1243,21 @@ def what_is_recorded(study: optuna.Study, trials: int) -> str:
         said.append(f"{_trials_named(left)} left running, {'its' if one else 'their'} record refused too (the next "
                     f"search records {'it' if one else 'them'} as lost and runs {'it' if one else 'them'} again)")
     return ", ".join(said)
+
+
+def _recovered_lines(study: optuna.Study, numbers: list[int]) -> list[str]:
+    """A line for each trial whose worker noted what stopped it where the storage could take no
+    record (:func:`rnnlab.search.storage.recover_noted_stops`), now recorded: what stopped it, and
+    whether it runs again."""
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    lines = []
+    for n in numbers:
+        t = by_number[n]
+        again = ("queued again: this command runs it first" if retriable(t) else
+                 "it had drawn no parameters: a new trial takes its place")
+        lines.append(f"trial {n}: stopped ({stop_words(t)}) where the study could not record it; recorded now "
+                     f"from its worker's note, {again}")
+    return lines
 
 
 def _trials_named(numbers: list[int]) -> str:

@@ -465,8 +465,9 @@ def _score(run: Path, kept: dict[str, Any], metric: str) -> float:
     """The fold score of the finished ``run``: ``metric`` of what it predicts
     (:func:`rnnlab.train.mean_guard.scored_record`), its ``kept`` model's or, where its mean guard
     chose the training mean, that prediction's; a one-line error where its records do not give that
-    figure (a regression's ``val_mae`` of the mean): the model's would score a prediction the run
-    does not make."""
+    figure (a forecaster's reference forecast that is the training mean, or a regression's
+    ``val_mae`` in a run from before the mean's absolute errors were recorded): the model's would
+    score a prediction the run does not make."""
     from rnnlab.errors import ConfigError
     from rnnlab.train.mean_guard import guarded_figures, scored_record
 
@@ -474,11 +475,17 @@ def _score(run: Path, kept: dict[str, Any], metric: str) -> float:
     value = scored_record(kept, summary).get(metric, kept[metric])
     if value is None:
         known = sorted(guarded_figures(summary or {}) or {})
-        baseline = ((summary or {}).get("mean_guard") or {}).get("baseline") or "the training mean"
+        block = (summary or {}).get("mean_guard") or {}
+        baseline = block.get("baseline") or "the training mean"
         instead = f"score by one they give ({', '.join(known)}), or" if known else "they give none of its figures:"
+        # (a regression's guard records the mean's absolute errors since they were needed for this; a run
+        # written before that is reused as finished, so it has to be trained again to have them)
+        older = (" (written before rnnlab recorded the training mean's absolute errors: to have them, train the "
+                 "fold runs again, in a new --out or once these are deleted)"
+                 if metric == "val_mae" and block.get("rows", "series") == "series" else "")
         raise ConfigError(f"search.metric = {metric!r}: the fold run {run} predicts {baseline} where its mean guard "
-                          f"chose it (task.mean_guard), and its records do not give that prediction's {metric}; "
-                          f"{instead} set task.mean_guard = false")
+                          f"chose it (task.mean_guard), and its records{older} do not give that prediction's "
+                          f"{metric}; {instead} set task.mean_guard = false")
     return float(value)
 
 

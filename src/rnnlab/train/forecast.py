@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import typing
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +117,6 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
     if data is None:
         loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
     else:
-        import warnings
-
         # run_model reads the run's own file again for its scaling: a note of that file (a gap in its
         # dates) is no news of FILE, whose own notes read_new_stream says, naming --data.
         with warnings.catch_warnings(record=True) as said:
@@ -127,6 +126,12 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
         for w in said:
             if own is None or Path(str(w.message).split(": ", 1)[0]).resolve() != own:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not run.summary.exists():  # (as a classification run's predictions say it: TrainedRun)
+        from rnnlab.train.predict import unfinished_line
+        from rnnlab.train.run_fit import evaluated_checkpoint
+
+        warnings.warn(unfinished_line(run, config, evaluated_checkpoint(run, config, say=False)), UserWarning,
+                      stacklevel=3)
     # (a FILE is a series of its own: only data.path is held to the run's training block)
     series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)
     need, why = warmup_steps(config, loaded.reference)

@@ -59,6 +59,12 @@ class TargetVerdict:
     mean_mse: float
     z: float
     beats_mean: bool
+    model_mae: float | None = None
+    """The model's mean absolute error on the validation rows, in the target's units (None: a
+    summary from before it was recorded)."""
+    mean_mae: float | None = None
+    """The training mean's, in the target's units: with :attr:`model_mae`, what gives the
+    ``val_mae`` of a run that predicts some targets by their mean (:func:`guarded_figures`)."""
 
     @property
     def r2(self) -> float:
@@ -93,11 +99,18 @@ class MeanGuard:
     targets' order (all of them when ``kept`` is False; empty when the model predicts every one).
     None where one decision covers every output: one target, a forecaster, or a summary of a run
     from before the guard decided target by target (its ``kept`` said it for all)."""
+    mean_mae: float | None = None
+    """The training mean's mean absolute error on the validation rows, in the data's units (over
+    every value of the K targets, as ``val_mae`` pools them): the ``val_mae`` of a run that predicts
+    the mean, which its squared errors cannot give. None for a forecaster (its reference forecast's
+    figures are its ``baselines``) and in a summary from before it was recorded."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.by_target, dict):  # (as summary.json holds it)
+        if isinstance(self.by_target, dict):  # (as summary.json holds it; without the MAE before it was recorded)
             verdicts = tuple(TargetVerdict(name, float(t["model_mse"]), float(t["mean_mse"]), float(t["z"]),
-                                           bool(t["beats_mean"])) for name, t in self.by_target.items())
+                                           bool(t["beats_mean"]), _float_or_none(t.get("model_mae")),
+                                           _float_or_none(t.get("mean_mae")))
+                             for name, t in self.by_target.items())
             object.__setattr__(self, "by_target", verdicts)
         if self.at_mean is not None:  # (summary.json's list)
             object.__setattr__(self, "at_mean", tuple(self.at_mean))
@@ -186,49 +199,64 @@ class MeanGuard:
 
     def to_dict(self) -> dict[str, Any]:
         """What ``summary.json`` holds under ``mean_guard`` (``by_target``: each of K > 1 targets'
-        test and validation R², by name, and ``at_mean``: the names of those the run predicts by their
-        training mean; both absent for one target)."""
+        test and validation R², and absolute errors where recorded, by name, and ``at_mean``: the
+        names of those the run predicts by their training mean; both absent for one target;
+        ``mean_mae`` absent where not recorded)."""
         out = asdict(self)
         del out["by_target"], out["at_mean"]
+        if self.mean_mae is None:  # (a forecaster's: its baselines hold its reference forecast's MAE)
+            del out["mean_mae"]
         if self.by_target:
             out["by_target"] = {t.name: {"z": t.z, "beats_mean": t.beats_mean, "model_mse": t.model_mse,
-                                         "mean_mse": t.mean_mse, "r2": t.r2} for t in self.by_target}
+                                         "mean_mse": t.mean_mse, "r2": t.r2,
+                                         **({"model_mae": t.model_mae, "mean_mae": t.mean_mae}
+                                            if t.mean_mae is not None else {})} for t in self.by_target}
         if self.at_mean is not None:
             out["at_mean"] = list(self.at_mean)
         return out
 
 
 def judge(outputs: np.ndarray, y: np.ndarray, margin: float = MARGIN, baseline: str = "the training mean",
-          rows: str = "series", names: list[str] | None = None) -> MeanGuard:
+          rows: str = "series", names: list[str] | None = None, std: np.ndarray | None = None) -> MeanGuard:
     """The guard's decision from the model's validation ``outputs`` and targets ``y`` (both
     [N, K], standardized on the training part, so the training mean is 0; a forecaster's targets
     are corrections to its reference forecast, so there 0 is that forecast, named ``baseline``);
     a regression's K > 1 targets are tested and decided one by one, by ``names`` (None:
     ``target0``, ...): ``kept`` where at least one beats its training mean, ``at_mean`` the others.
+    ``std``: each target's training standard deviation in the data's units ([K]), which puts the
+    absolute errors in them (``mean_mae``, and each target's in ``by_target``); None records none.
 
     >>> y = np.array([[1.0, 0.5], [-1.0, -0.5], [2.0, 0.1], [-2.0, -0.1]])
-    >>> g = judge(y * [0.9, -1.0], y, names=["conc", "count"])
+    >>> g = judge(y * [0.9, -1.0], y, names=["conc", "count"], std=np.array([2.0, 10.0]))
     >>> g.kept, g.at_mean, MeanGuard(**g.to_dict()) == g
     (True, ('count',), True)
+    >>> g.mean_mae, [(round(t.model_mae, 4), t.mean_mae) for t in g.by_target]  # (|error| x std, averaged)
+    (3.0, [(0.3, 3.0), (6.0, 3.0)])
     """
     out = np.asarray(outputs, dtype=np.float64).reshape(len(y), -1)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     z, model_sq, mean_sq = _z((out - y) ** 2, y ** 2)
     k = y.shape[1]
+    # (the training mean is 0 in standardized units: its error is the target; times the spread, in the data's units)
+    units = None if std is None else np.broadcast_to(np.asarray(std, dtype=np.float64).reshape(-1), (k,))
+    model_ae = None if units is None else np.abs(out - y) * units
+    mean_ae = None if units is None else np.abs(y) * units
     by_target: tuple[TargetVerdict, ...] = ()
     if k > 1 and rows == "series":  # (a forecaster's outputs are its channels' steps ahead, not targets)
         from rnnlab.task import REGRESSION
 
         named = names if names is not None and len(names) == k else REGRESSION.target_names(k)
         tests = [_z((out[:, [i]] - y[:, [i]]) ** 2, y[:, [i]] ** 2) for i in range(k)]
-        by_target = tuple(TargetVerdict(name, float(m.mean()), float(b.mean()), t, bool(t > margin))
-                          for name, (t, m, b) in zip(named, tests, strict=True))
+        by_target = tuple(TargetVerdict(name, float(m.mean()), float(b.mean()), t, bool(t > margin),
+                                        None if model_ae is None else float(model_ae[:, i].mean()),
+                                        None if mean_ae is None else float(mean_ae[:, i].mean()))
+                          for i, (name, (t, m, b)) in enumerate(zip(named, tests, strict=True)))
     kept, at_mean = bool(z > margin), None
     if by_target:
         at_mean = tuple(t.name for t in by_target if not t.beats_mean)
         kept = len(at_mean) < k
     return MeanGuard(kept, float(model_sq.mean() / k), float(mean_sq.mean() / k), z, len(y), margin,
-                     baseline, rows, by_target, at_mean)
+                     baseline, rows, by_target, at_mean, None if mean_ae is None else float(mean_ae.mean()))
 
 
 def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -242,25 +270,43 @@ def _z(model_sq: np.ndarray, mean_sq: np.ndarray) -> tuple[float, np.ndarray, np
     return (float(gain.mean()) / spread if spread > 0 else 0.0), model_sq, mean_sq
 
 
+def predicted_instead(block: Any) -> str | None:
+    """What a run predicts where its own mean guard set its whole model aside (``block``:
+    summary.json's ``mean_guard``): ``"the training mean"``, a forecaster's reference forecast;
+    None where it kept its model (for some target at least), had no guard, or carried the fold
+    runs' decision (a final run: no validation part of its own). Runs that all predict one such
+    baseline score it, whatever their settings: a tie of them compares nothing
+    (:func:`rnnlab.recipe.decide.all_at_mean`).
+
+    >>> predicted_instead({"kept": False, "z": -0.9}), predicted_instead({"kept": True}), predicted_instead(None)
+    ('the training mean', None, None)
+    """
+    if not isinstance(block, dict) or block.get("kept") is not False or "carried" in block:
+        return None
+    return str(block.get("baseline") or "the training mean")
+
+
 def guarded_figures(summary: Mapping[str, Any]) -> dict[str, float] | None:
     """The validation figures of what a finished run predicts, where its mean guard set some or all
     of its outputs to the training mean (a forecaster's: to its reference forecast), read from its
     ``summary.json`` (``summary``) as ``{"val_rmse": ..., ...}``: those its records give, which are
-    every one but a regression's ``val_mae`` (the mean's absolute errors are not recorded). None
-    where the model predicts every output (the guard kept it), there is no guard, or the decision
-    was carried from fold runs (a final run: no validation part).
+    every one, but a regression's ``val_mae`` in a summary from before the mean's absolute errors
+    were recorded. None where the model predicts every output (the guard kept it), there is no
+    guard, or the decision was carried from fold runs (a final run: no validation part).
 
     From what the run recorded: the guard's squared errors on the validation rows, standardized
     (of each of K > 1 targets: ``by_target``), give ``val_loss`` and ``val_r2`` (a target at its
     training mean scores R² 0); ``val_rmse`` puts them in the data's units by each target's training
     standard deviation (``scale_by_channel``; of one target, from ``train_eval``'s RMSE over its
-    loss); a forecaster's are its reference forecast's (``baselines.val``). Of a run that predicts
-    the mean they depend on the data and the fold alone: runs that all predict it tie exactly.
+    loss); ``val_mae`` is the guard's ``mean_mae`` (of K > 1 targets, each target's mean's or
+    model's absolute error, averaged); a forecaster's are its reference forecast's
+    (``baselines.val``). Of a run that predicts the mean they depend on the data and the fold alone:
+    runs that all predict it tie exactly.
 
-    >>> block = {"kept": False, "model_mse": 0.8, "mean_mse": 0.7, "z": -0.9, "n_val": 40}
+    >>> block = {"kept": False, "model_mse": 0.8, "mean_mse": 0.7, "z": -0.9, "n_val": 40, "mean_mae": 0.3}
     >>> g = guarded_figures({"mean_guard": block, "train_eval": {"loss": 1.0, "rmse": 0.5}})
     >>> {k: round(v, 4) for k, v in g.items()}
-    {'val_loss': 0.7, 'val_r2': 0.0, 'val_rmse': 0.4183}
+    {'val_loss': 0.7, 'val_r2': 0.0, 'val_mae': 0.3, 'val_rmse': 0.4183}
     >>> guarded_figures({"mean_guard": {**block, "kept": True, "z": 2.0}}) is None
     True
     """
@@ -278,18 +324,27 @@ def guarded_figures(summary: Mapping[str, Any]) -> dict[str, float] | None:
         mse = [t.mean_mse if t.name in at else t.model_mse for t in guard.by_target]
         figures = {"val_loss": float(np.mean(mse)),
                    "val_r2": float(np.mean([0.0 if t.name in at else t.r2 for t in guard.by_target]))}
+        mae = [t.mean_mae if t.name in at else t.model_mae for t in guard.by_target]
+        if all(m is not None for m in mae):  # (val_mae averages every value of the K targets: each target's alike)
+            figures["val_mae"] = float(np.mean(mae))
         std = (summary.get("scale_by_channel") or {}).get("std") or {}
         if all(_positive(std.get(t.name)) for t in guard.by_target):
             figures["val_rmse"] = math.sqrt(float(np.mean([std[t.name] ** 2 * m
                                                            for t, m in zip(guard.by_target, mse, strict=True)])))
         return figures
     figures = {"val_loss": guard.mean_mse, "val_r2": 0.0}
+    if guard.mean_mae is not None:
+        figures["val_mae"] = guard.mean_mae
     train = summary.get("train_eval") or {}
     if "scale_by_channel" not in summary and _positive(train.get("loss")) and _positive(train.get("rmse")):
         # One target: its training standard deviation is train_eval's RMSE over the root of its
         # standardized loss (the mean's own there: equal in every run of the fold)
         figures["val_rmse"] = float(train["rmse"]) * math.sqrt(guard.mean_mse / float(train["loss"]))
     return figures
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _positive(value: Any) -> bool:
@@ -307,7 +362,7 @@ def scored_record(record: Mapping[str, Any], summary: Mapping[str, Any] | None) 
     >>> record = {"epoch": 4, "val_loss": 0.8, "val_rmse": 0.45, "val_mae": 0.3, "val_r2": -0.14}
     >>> summary = {"mean_guard": {"kept": False, "model_mse": 0.8, "mean_mse": 0.7, "z": -0.9, "n_val": 40},
     ...            "train_eval": {"loss": 1.0, "rmse": 0.5}}
-    >>> scored = scored_record(record, summary)
+    >>> scored = scored_record(record, summary)  # (a summary from before the mean's val_mae was recorded)
     >>> scored["epoch"], scored["val_loss"], scored["val_r2"], scored["val_mae"]
     (4, 0.7, 0.0, None)
     >>> scored_record(record, {}) == record

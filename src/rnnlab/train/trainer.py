@@ -2394,7 +2394,9 @@ def _mean_guard(s: _Session) -> MeanGuard:
     outputs = torch.cat([o for o, _ in pairs]).double().cpu().numpy()
     y = torch.cat([t for _, t in pairs]).double().cpu().numpy()
     if s.task.kind != "forecasting":
-        return judge(outputs, y, names=s.task.target_names(y.shape[-1]))
+        # (the split's scale is the training part's: the training mean's absolute errors in the data's
+        # units, which give the val_mae of a run that predicts it)
+        return judge(outputs, y, names=s.task.target_names(y.shape[-1]), std=s.data.val.scale.std)
     # A forecaster's rows are the validation block's origins (NaN targets: outside the block); its
     # targets are corrections to the reference forecast, so the guard's 0 is that forecast. (Origins
     # next to each other share steps ahead and errors: z counts them as independent, which flatters

@@ -215,9 +215,11 @@ def test_the_pictures_per_channel_mase_is_the_runs_and_each_panel_gives_it(shop)
         drawn = {line.get_label(): line for line in ax.get_lines()}
         seasonal, model = drawn["seasonal naive, 3 steps ahead"], drawn["model, 1 step ahead"]
         assert seasonal.get_zorder() > model.get_zorder() and seasonal.get_linestyle() != "-"
-        # a readable window: the last few seasons, not the 84 test days and more
-        assert len(drawn["actual"].get_xdata()) <= 40
-    assert "the last 40 steps" in fig._suptitle.get_text() and "84" not in fig._suptitle.get_text().split(";")[0]
+        # the training block's last 24 days (muted, to its boundary), then the 40 validation and 84
+        # test days whole: what the forecasts continue from (tests/test_figure_glyphs_and_forecast_block.py)
+        assert len(drawn["actual, training block"].get_xdata()) == 24 + 1
+        assert len(drawn["actual"].get_xdata()) == 1 + 40 + 84
+    assert "the last" not in fig._suptitle.get_text()
 
 
 def test_the_report_tabulates_each_channels_test_mase(shop):

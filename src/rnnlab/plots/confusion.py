@@ -114,7 +114,8 @@ def plot_confusion_matrix(confusion: np.ndarray, names: list[str], *, split: str
     side = min(max(3.2, 0.42 * len(shown) + 1.6), 9.0)
     labels = [f"{names[i]} ({int(n)})" for i, n in zip(shown, rows[:, 0], strict=True)]
     # (wider by the row labels the layout takes out of the panel, so that the cells stay near square)
-    fig, axes = style.new_figure(1, 1, panel_size=(side + 0.065 * max(map(len, labels)), side))
+    # (as drawn: a name's characters no font has are written longer, as code points)
+    fig, axes = style.new_figure(1, 1, panel_size=(side + 0.065 * max(len(style.drawable(t)) for t in labels), side))
     ax = axes[0, 0]
     # ("auto": the layout sizes the panel; square cells would shrink it under its laid-out labels)
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")

@@ -12,8 +12,9 @@ seasonal-naive forecasts ``horizon`` steps ahead (naive dotted and seasonal naiv
 model that learned little is its reference forecast, and its line would hide it; a line that others
 cover on every panel says so in the legend, as naive does under seasonal naive a whole season
 ahead, where both forecast the last value), and the forecast after the end,
-over a window a reader can follow (:func:`window_start`: the last few seasons, the end of the
-training block and the validation block before them where they fit); each panel's title gives
+over a window a reader can follow (:func:`window_start`: the end of the training block, muted,
+then the held-out blocks, each block shaded and its boundaries marked; held-out blocks too long
+to draw whole, their last few seasons); each panel's title gives
 the channel's MASE of the model, naive and seasonal naive over the whole block
 (:meth:`ForecastLines.mase`). The x axis holds the series' dates when its ``.csv`` has a column of
 them at a fixed step (:mod:`rnnlab.data.stamps`), else its steps.
@@ -63,12 +64,27 @@ MODEL_AHEAD_COLOR = style.SERIES_COLORS[4]
 AFTER_COLOR = style.SERIES_COLORS[3]
 NAIVE_COLOR = "#8c8c8c"
 SEASONAL_COLOR = style.SERIES_COLORS[2]
-#: Shading of the held-out blocks.
-BLOCK_COLORS = {"validation": "#fff3c4", "test": "#dcebf7", "after the end": "#fde3cf"}
+#: The actual series over the training block: muted, what the model learned from, behind the
+#: blocks it forecasts (in black).
+TRAINING_COLOR = "#8e9aa6"
+TRAINING_LABEL = "actual, training block"
+#: Shading of the blocks (the training block grey: the background the held-out ones stand out from).
+BLOCK_COLORS = {"training": "#eceef0", "validation": "#fff3c4", "test": "#dcebf7", "after the end": "#fde3cf"}
+#: The lines at the blocks' boundaries.
+BOUNDARY_COLOR = "#6e6e6e"
 #: The fewest seasons (and steps) a picture draws before the series' end: more seasons than a few
 #: make the daily zig-zags of a long test block impossible to tell apart.
 WINDOW_SEASONS = 4
 WINDOW_STEPS = 40
+#: The fewest steps of the training block drawn before the held-out blocks: two seasons (the
+#: pattern the model learned and how it moved from one season to the next), at least
+#: :data:`TRAINING_STEPS` steps and 4 horizons. Without them a reader saw the forecasts, but not
+#: what the model trained on just before them.
+TRAINING_SEASONS = 2
+TRAINING_STEPS = 24
+#: The most steps a picture draws to reach back to the training block's end: held-out blocks
+#: longer than that are drawn as their last seasons alone (the figure says where training ends).
+MAX_WINDOW_STEPS = 400
 
 
 @dataclass(frozen=True)
@@ -268,8 +284,12 @@ def _midpoints(xs: list[Any]) -> list[Any]:
 
 
 def window_start(lines: ForecastLines) -> int:
-    """The first step :func:`plot_forecast` draws: the end of the training block as long as the
-    longer held-out block (at least two seasons), but no more than the last
+    """The first step :func:`plot_forecast` draws: one in the training block, so that the
+    forecasts are seen continuing from what the model trained on. Its last
+    :data:`TRAINING_SEASONS` seasons (at least :data:`TRAINING_STEPS` steps and 4 horizons), or
+    more where the last :data:`WINDOW_SEASONS` seasons of the series reach further back (up to a
+    stretch as long as the longer held-out block), then the held-out blocks whole. Held-out
+    blocks too long for that (a window over :data:`MAX_WINDOW_STEPS` steps) are drawn as the last
     :data:`WINDOW_SEASONS` seasons (at least :data:`WINDOW_STEPS` steps and 4 horizons) before
     the series' end, whose zig-zags a reader can still tell apart.
 
@@ -277,13 +297,21 @@ def window_start(lines: ForecastLines) -> int:
     >>> x = np.zeros((400, 1)); o = np.arange(319, 397)
     >>> f = np.zeros((len(o), 3, 1))
     >>> window_start(ForecastLines("s", 0, 1, ["y"], x, Bounds(256, 320, 400), 3, 7, "naive", True, "test", o,
-    ...                            f, f, f, np.zeros((3, 1)), None))   # the last 40 daily steps
-    360
+    ...                            f, f, f, np.zeros((3, 1)), None))   # the training block's last 24 daily steps
+    232
+    >>> x = np.zeros((2000, 1)); o = np.arange(1599, 1997); f = np.zeros((len(o), 3, 1))
+    >>> window_start(ForecastLines("s", 0, 1, ["y"], x, Bounds(1200, 1600, 2000), 3, 7, "naive", True, "test", o,
+    ...                            f, f, f, np.zeros((3, 1)), None))   # 800 held-out steps: the last 40
+    1960
     """
     b, L, h = lines.bounds, len(lines.values), lines.horizon
     context = max(b.test - b.val, b.val - b.train, 2 * lines.season, 2 * h)
     start = max(0, min(b.train - context, L - 2))
-    return max(start, min(L - max(WINDOW_SEASONS * lines.season, WINDOW_STEPS, 4 * h), L - 2))
+    held = max(start, min(L - max(WINDOW_SEASONS * lines.season, WINDOW_STEPS, 4 * h), L - 2))
+    learned = max(0, b.train - max(TRAINING_SEASONS * lines.season, TRAINING_STEPS, 4 * h))
+    if b.train > 0 and (L - learned <= MAX_WINDOW_STEPS or held < b.train):
+        return min(held, learned)
+    return held
 
 
 #: How far apart two forecast lines may be at most, as a fraction of the panel's height, and
@@ -351,8 +379,9 @@ def _hidden(drawn: list[_Line], spans: list[float]) -> dict[int, dict[int, tuple
 def plot_forecast(lines: ForecastLines, *, title: str | None = None,
                   path: str | os.PathLike[str] | None = None) -> Figure:
     """One panel per channel (the first :data:`MAX_CHANNELS`) of ``lines``
-    (:func:`forecast_lines`): the series from the end of its training block, the held-out
-    blocks shaded, the model's forecasts on the block 1 and ``horizon`` steps ahead, the naive
+    (:func:`forecast_lines`): the series from the end of its training block (:func:`window_start`;
+    that end muted, what the model trained on), every block shaded and its boundaries marked, the
+    model's forecasts on the block 1 and ``horizon`` steps ahead, the naive
     and seasonal-naive forecasts ``horizon`` steps ahead, and the forecast after the end. A
     forecast line that lines drawn over it cover on every panel (within :data:`SAME_LINE` of
     the axis) is named so in the legend: every line the legend names is seen or accounted for.
@@ -365,8 +394,8 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
     >>> lines = ForecastLines("s", 0, 1, ["y"], x, Bounds(10, 15, 20), 1, 4, "naive", True, "test", o,
     ...                       ahead[:, :1], ahead[:, :1] - 1, ahead[:, :1] - 4, np.array([[20.0]]), None)
     >>> fig = plot_forecast(lines)
-    >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
-    ['actual', 'model, 1 step ahead']
+    >>> [line.get_label() for line in fig.axes[0].get_lines()][:3]
+    ['actual', 'actual, training block', 'model, 1 step ahead']
     """
     h, b, L = lines.horizon, lines.bounds, len(lines.values)
     channels = min(lines.values.shape[1], MAX_CHANNELS)
@@ -396,17 +425,30 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
                     MODEL_AHEAD_COLOR if ahead else color, (0, (1.5, 1.5)) if ahead else linestyle,
                     1.3 if ahead else width, z - 1 if ahead else z))
     artists_of: list[list[Any]] = [[] for _ in plotted]  # (each line's Line2D on every panel)
+    blocks = (("training", 0, b.train, "training"), ("validation", b.train, b.val, "validation"),
+              ("test", b.val, b.test, "test"), ("after the end", L, L + h, ""))
     for c, ax in enumerate(axes[:, 0]):
-        for block, a, e in (("validation", b.train, b.val), ("test", b.val, b.test), ("after the end", L, L + h)):
+        for block, a, e, said in blocks:
             if e > max(a, start):
                 ax.axvspan(edges[max(a, start)], edges[e], color=BLOCK_COLORS[block], linewidth=0, zorder=0)
-                if block != "after the end":  # (a few steps wide: the legend names its line)
-                    ax.text(edges[max(a, start)], 1.0, f" {block}", transform=ax.get_xaxis_transform(), ha="left",
+                if a > start:  # (where one block ends and the next begins, across the panel)
+                    ax.vlines(edges[a], 0.0, 1.0, transform=ax.get_xaxis_transform(), colors=BOUNDARY_COLOR,
+                              linewidth=0.9, linestyles=(0, (4, 2)), zorder=1)
+                if said:  # (the forecast after the end: a few steps wide, the legend names its line)
+                    ax.text(edges[max(a, start)], 1.0, f" {said}", transform=ax.get_xaxis_transform(), ha="left",
                             va="top", fontsize=style.NOTE_SIZE, color="#555555")
-        if b.train > start:
-            ax.text(edges[start], 1.0, " training (end)", transform=ax.get_xaxis_transform(), ha="left",
-                    va="top", fontsize=style.NOTE_SIZE, color="#555555")
-        ax.plot(xs[start:L], lines.values[start:, c], color=ACTUAL_COLOR, linewidth=1.3, label="actual", zorder=3)
+        first = max(start, b.train)  # (the held-out blocks' first step drawn)
+        held_x, held_y = xs[first:L], list(lines.values[first:, c])
+        trained_x, trained_y = xs[start:first], list(lines.values[start:first, c])
+        if start < first < L:
+            # (the training block muted, meeting the held-out blocks' line at their boundary: the
+            # colour changes where the model's data ends)
+            mid = (lines.values[first - 1, c] + lines.values[first, c]) / 2
+            trained_x, trained_y = [*trained_x, edges[first]], [*trained_y, mid]
+            held_x, held_y = [edges[first], *held_x], [mid, *held_y]
+        ax.plot(held_x, held_y, color=ACTUAL_COLOR, linewidth=1.3, label="actual", zorder=3)
+        if first > start:
+            ax.plot(trained_x, trained_y, color=TRAINING_COLOR, linewidth=1.3, zorder=3, label=TRAINING_LABEL)
         for line, artists in zip(plotted, artists_of, strict=True):
             artists += ax.plot([xs[i] for i in line.at], line.values[:, c], color=line.color, zorder=line.z,
                                linestyle=line.style, linewidth=line.width, label=line.label())
@@ -433,7 +475,15 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
         for artist in artists_of[i]:
             artist.set_label(plotted[i].label(under, lines.season))
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    for block, a, e, label in (("validation", b.train, b.val, "validation block"),
+    if TRAINING_LABEL in labels:  # (beside the actual series it continues)
+        i = labels.index(TRAINING_LABEL)
+        handles.insert(1, handles.pop(i))
+        labels.insert(1, labels.pop(i))
+    # (what of the training block is drawn: all of it, or its last steps; said here, as its end
+    # may be narrower on the panels than these words)
+    trained = "training block" + (f" (its last {b.train - start} of {b.train} steps)" if start > 0 else "")
+    for block, a, e, label in (("training", 0, b.train, trained),
+                               ("validation", b.train, b.val, "validation block"),
                                ("test", b.val, b.test, "test block (the run's test figures)"),
                                ("after the end", L, L + h, "after the series' end (the forecast)")):
         if e > max(a, start):  # (a block the window leaves out is no key to anything drawn)
@@ -446,6 +496,9 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
         seasons = (L - start) / lines.season
         shown = ("\n" + f"the last {L - start} steps" + (f" ({seasons:.2g} seasons)" if lines.season > 1 else "")
                  + f"; MASE over the whole {lines.block} block ({len(lines.origins)} origins)")
+    if b.train and start >= b.train:  # (held-out blocks too long to draw whole: where training ends)
+        shown += (f"\nthe training block (steps 0 to {b.train - 1}) is not drawn: it ends {start - b.train + 1} "
+                  f"step{'s' if start - b.train + 1 != 1 else ''} before the first step drawn")
     since = "" if not lines.added else "\n" + textwrap.fill(
         f"the series as the run trained on it: the {lines.added} step{'s' if lines.added != 1 else ''} appended to "
         "data.path since are not drawn (rnnlab predict forecasts after them)", 90)

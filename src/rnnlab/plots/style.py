@@ -27,7 +27,7 @@ import io
 import math
 import os
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,11 @@ from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.image import AxesImage
+from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import Locator, LogFormatterSciNotation, MaxNLocator
+from matplotlib.ticker import FixedFormatter, Locator, LogFormatterSciNotation, MaxNLocator
 
 from rnnlab.gates import GATE_LABELS
 
@@ -164,8 +165,11 @@ def figure_legend(fig: Figure, handles: Sequence[Any], labels: Sequence[str], *,
     (True, True)
     """
     width = fig.get_figwidth() * 72.0 - 2 * EDGE
+    # (measured as drawn: a label's missing glyphs would warn, and be measured as the boxes they are)
+    labels = [drawable(str(t)) for t in labels]
+    title = drawable(title) if title else title
     # an entry: the line (2 em), the gap to its text (0.8 em), the text, the column gap (2 em)
-    entry = max(text_extent(str(t), NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
+    entry = max(text_extent(t, NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
     ncol = max(1, min(len(labels), int(width // entry)))
     leg = fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=NOTE_SIZE, title=title,
                      title_fontsize=NOTE_SIZE, frameon=False)
@@ -202,8 +206,9 @@ def panel_legend(ax: Axes) -> Any:
     spec = ax.get_subplotspec()
     columns = spec.get_gridspec().get_geometry()[1] if spec is not None else 1
     width = fig.get_figwidth() * 72.0 / columns - 2 * GAP
+    labels = [drawable(str(t)) for t in labels]  # (measured as drawn, as figure_legend's)
     # an entry: the line (2 em), the gap to its text (0.8 em), the text, the column gap (2 em)
-    entry = max(text_extent(str(t), NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
+    entry = max(text_extent(t, NOTE_SIZE)[0] for t in labels) + 4.8 * NOTE_SIZE
     ncol = max(1, min(len(labels), int(width // entry)))
     leg = ax.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=NOTE_SIZE, frameon=False,
                     borderaxespad=0.0)
@@ -373,10 +378,88 @@ def share_x_labels(axes: np.ndarray) -> None:
             shown[-1].tick_params(axis="x", which="both", labelbottom=True)
 
 
+#: How a character that none of a text's fonts has a glyph for is written in a figure: its code
+#: point. Matplotlib drew a box in its place (the Last Resort font's, one box per Unicode block) and
+#: warned "Glyph ... missing from font(s)"; class names "walk 🚶" and "walk 🏃" then read alike.
+GLYPH_ESCAPE = "<U+{:04X}>"
+
+
+def drawable(text: str, prop: FontProperties | None = None) -> str:
+    """``text`` as a figure can draw it: each character that none of the fonts of ``prop`` (the
+    figure's default font when None) has a glyph for is written as its code point
+    (:data:`GLYPH_ESCAPE`), so that names which differ stay apart; a text its fonts draw whole is
+    returned as it is. Line breaks stay; mathtext is left to matplotlib.
+
+    Every text of a figure goes through it when :func:`layout` lays the figure out (titles,
+    axis and tick labels, legends, notes); the HTML around the figures keeps the characters.
+
+    >>> drawable("walk 🚶"), drawable("walk 🏃"), drawable("Café ±1")
+    ('walk <U+1F6B6>', 'walk <U+1F3C3>', 'Café ±1')
+    """
+    if not text or cbook.is_math_text(text):
+        return text
+    glyphs = _glyphs(prop if prop is not None else FontProperties())
+    if all(c == "\n" or any(ord(c) in g for g in glyphs) for c in text):
+        return text
+    return "".join(c if c == "\n" or any(ord(c) in g for g in glyphs) else GLYPH_ESCAPE.format(ord(c))
+                   for c in text)
+
+
+def _glyphs(prop: FontProperties) -> list[frozenset[int]]:
+    """The characters each font that matplotlib draws text of ``prop`` with has a glyph for: the
+    fonts of its families (``font.family``, each resolved as the Agg renderer resolves them),
+    without matplotlib's Last Resort font, whose glyphs are the boxes."""
+    find = getattr(fontManager, "_find_fonts_by_props", None)  # (the renderer's own choice of fonts)
+    fonts = find(prop) if find is not None else [fontManager.findfont(prop)]
+    return [_charmap(f) for f in fonts if not os.path.basename(f).startswith("LastResort")]
+
+
+@lru_cache(maxsize=64)
+def _charmap(font: str) -> frozenset[int]:
+    """The code points the font file ``font`` has a glyph for, read once per font: those whose
+    ``get_char_index`` is not 0, the missing glyph (the keys of its character map). Matplotlib's
+    own cached ``FT2Font`` is read, not kept: one must not outlive a fork."""
+    return frozenset(code for code, index in get_font(font).get_charmap().items() if index)
+
+
+def _drawable_texts(fig: Figure) -> None:
+    """Write every text of ``fig`` as :func:`drawable` makes it, each in its own font: the
+    figure's titles, texts and legends, and each axes' titles, texts, axis labels, legend and
+    fixed tick labels (the names given to ``set_xticks``, drawn from the axis' formatter)."""
+    texts: list[Any] = [getattr(fig, name, None) for name in ("_suptitle", "_supxlabel", "_supylabel")]
+    texts += fig.texts
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        texts += [ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None), *ax.texts,
+                  ax.xaxis.label, ax.yaxis.label]
+        legends.append(ax.get_legend())
+        for axis in (ax.xaxis, ax.yaxis):
+            for fmt in (axis.get_major_formatter(), axis.get_minor_formatter()):
+                # (labels given to set_ticks: matplotlib keeps them in a FuncFormatter's dict of
+                # location to label, or in a FixedFormatter where no FixedLocator is set)
+                func = getattr(fmt, "func", None)
+                given = func.args[0] if isinstance(func, partial) and func.args and isinstance(func.args[0], dict) \
+                    else None
+                if given or (isinstance(fmt, FixedFormatter) and fmt.seq):
+                    prop = axis.majorTicks[0].label1.get_fontproperties()
+                    if given:
+                        given.update({k: drawable(str(v), prop) for k, v in given.items()})
+                    else:
+                        fmt.seq = [drawable(str(t), prop) for t in fmt.seq]
+    for leg in legends:
+        if leg is not None:
+            texts += [*leg.get_texts(), leg.get_title()]
+    for t in texts:
+        if isinstance(t, Text) and t.get_text():
+            new = drawable(t.get_text(), t.get_fontproperties())
+            if new != t.get_text():
+                t.set_text(new)
+
+
 @lru_cache(maxsize=4096)
 def text_extent(text: str, size: float) -> tuple[float, float]:
     """Width and height in points of ``text`` drawn at font ``size`` (lines, mathtext), from the
-    font's metrics: nothing is drawn.
+    font's metrics: nothing is drawn. Measured as :func:`drawable` writes it.
 
     >>> w, h = text_extent("step 0\\nepoch 1", 8.0)
     >>> round(h, 1), 20 < w < 40
@@ -385,6 +468,7 @@ def text_extent(text: str, size: float) -> tuple[float, float]:
     if not text:
         return 0.0, 0.0
     prop = FontProperties(size=size)
+    text = drawable(text, prop)
     width, height = 0.0, 0.0
     for line in text.split("\n"):
         math = cbook.is_math_text(line)
@@ -525,6 +609,7 @@ def layout(fig: Figure) -> None:
     >>> float(fig.get_figwidth()), fig.get_suptitle().count("\\n")
     (5.5, 1)
     """
+    _drawable_texts(fig)  # (first: what is fitted and measured is what is drawn)
     _fit_figure_text(fig)
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
@@ -590,7 +675,7 @@ def drawn_width(text: str, size: float, dpi: float = DPI) -> float:
     """
     prop = FontProperties(size=size)
     width = text_extent(text, size)[0]
-    for line in text.split("\n"):
+    for line in drawable(text, prop).split("\n"):
         if line and not cbook.is_math_text(line):
             for d in {float(dpi), float(DPI)}:
                 width = max(width, float(_renderer(d).get_text_width_height_descent(line, prop, False)[0]) * 72.0 / d)

@@ -81,7 +81,7 @@ def test_histograms_rows_gates_columns_components(tmp_path):
     assert len({ax.get_xlim() for ax in fig.axes[0:8:2]}) == 1
     assert "1 NaN not shown" in " ".join(t.get_text() for t in fig.axes[1].texts)
     assert "constant in gate f" in [t.get_text() for t in fig.axes[8].texts]
-    assert [t.get_text() for t in fig.axes[8].get_legend().get_texts()] == list("ifgo")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [f"{g} ({GATE_LABELS[g]})" for g in "ifgo"]
     assert "reverse" in fig.get_suptitle()
     lstm(torch.randn(5, 2, 3))[0].sum().backward()
     gru = torch.nn.GRU(2, 3, num_layers=2)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from torch import nn
 
 from rnnlab.gates import GATES, LayerWeights, layer_from, layer_weights
@@ -170,7 +171,7 @@ def plot_gate_histograms(
                 style.no_data(ax, f"{comp}: all {n} values non-finite")
                 continue
             tallest = max(_hist(ax, arrays[gate], edges, style.GATE_COLORS.get(gate, "C0"),
-                                histtype="step", linewidth=1.6, label=gate) for gate in gates)
+                                histtype="step", linewidth=1.6) for gate in gates)
             _room_and_ticks(ax, list(arrays.values()), tallest)
             pname = lw.names.get(comp, comp)
             ax.set_title(f"{pname} (all gates)", fontsize=style.LABEL_SIZE)
@@ -185,9 +186,12 @@ def plot_gate_histograms(
                 style.note(ax, "\n".join(warns), warn=True, loc="upper left")
             elif consts:
                 style.note(ax, f"constant in gate {', '.join(consts)}", loc="upper left")
-            ax.legend(fontsize=style.NOTE_SIZE, title="gate", title_fontsize=style.NOTE_SIZE,
-                      loc="upper right")
 
+    # One key of the gates' colours for the figure, under its panels, by the gates' names: the bias
+    # panels each had their own ("i", "f"...), over their bars, and a layer without biases had none.
+    keys = [Patch(facecolor=style.GATE_COLORS.get(g, "C0"), edgecolor=style.GATE_COLORS.get(g, "C0"), alpha=0.85,
+                  linewidth=1.6) for g in gates]
+    style.figure_legend(fig, keys, [style.gate_title(g) for g in gates])
     fig.suptitle(
         title or f"{lw.kind.upper()} layer {lw.layer}, {lw.direction}: {what} per gate",
         fontsize=style.TITLE_SIZE,

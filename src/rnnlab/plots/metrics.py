@@ -49,7 +49,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
@@ -130,8 +130,6 @@ LOSS_UNITS = {"regression": "MSE of standardized targets"}
 #: The share of a linear loss axis under which the values after each curve's start are squashed:
 #: the panel turns log (a language model's loss per step, 6.1 at step 0, left 1.4-2.3 its bottom sixth).
 SQUASHED = 0.25
-#: The values of a log axis' ticks written as plain numbers (0.5, 1, 20): the powers of ten beyond.
-PLAIN_TICKS = (0.01, 1000.0)
 #: Labelled ticks a log panel gets at least where it can (two were too few to read a value between them).
 MIN_TICKS = 4
 
@@ -411,10 +409,10 @@ class LogTicks(LogLocator):
         return np.asarray([v for v in MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= v <= hi])
 
 
-class LogLabels(Formatter):
-    """A log panel's tick labels: plain numbers (0.5, 1, 2) where every tick in view lies within
-    :data:`PLAIN_TICKS`, else the powers of ten of :class:`rnnlab.plots.style.PowerLabels`
-    (``5×10⁻⁴``) for all of them; ``2×10⁰`` read as a formula for 2.
+class LogLabels(style.PowerLabels):
+    """A log panel's tick labels: every tick :class:`LogTicks` places, written as every log axis'
+    (:class:`rnnlab.plots.style.PowerLabels`): plain numbers (0.5, 1, 2) where all of them lie
+    within :data:`rnnlab.plots.style.PLAIN_TICKS`, else powers of ten (``5×10⁻⁴``) for all of them.
 
     >>> f = LogLabels()
     >>> f.set_locs([0.5, 1.0, 2.0]); [f(v) for v in (0.5, 1.0, 2.0)]
@@ -424,19 +422,7 @@ class LogLabels(Formatter):
     """
 
     def __init__(self) -> None:
-        self.plain = True
-        self.powers = style.PowerLabels(labelOnlyBase=False)
-
-    def set_locs(self, locs: Any) -> None:
-        super().set_locs(locs)
-        lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (-math.inf, math.inf)
-        shown = [v for v in locs if lo <= v <= hi]
-        self.plain = all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in shown)
-
-    def __call__(self, x: float, pos: int | None = None) -> str:
-        if not x > 0:
-            return ""
-        return f"{x:.6g}" if self.plain else self.powers(x)
+        super().__init__(labelOnlyBase=False, every=True)
 
 
 def _log_axis(ax: Axes) -> None:

@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from rnnlab._checks import check_choice
 from rnnlab.gates import parse_param_name
@@ -262,28 +263,24 @@ def _gate_color(gate: str, index: int) -> str:
     return style.GATE_COLORS.get(gate, style.series_color(index))
 
 
-def _gate_histograms(ax, rows: dict[str, np.ndarray], edges: np.ndarray, legend: bool) -> None:
+def _gate_histograms(ax, rows: dict[str, np.ndarray], edges: np.ndarray) -> None:
     """One record's per-channel norms of a gated parameter, stacked by gate on the shared ``edges``,
-    each gate's mean dashed in its colour; the gates named when ``legend``."""
+    each gate's mean dashed in its colour (the figure's one key names the gates)."""
     fins = {gate: v[np.isfinite(v)] for gate, v in rows.items()}
     colors = [_gate_color(gate, k) for k, gate in enumerate(fins)]
     # Stacked: the outline is the parameter's whole histogram, as drawn without gates, and the
     # colours say which gate its channels belong to (outlines side by side tangle where gates overlap).
-    counts, _, patches = ax.hist(list(fins.values()), bins=edges, color=colors, histtype="stepfilled",
-                                 stacked=True, alpha=0.85, label=[style.gate_title(gate) for gate in fins])
+    counts, _, _ = ax.hist(list(fins.values()), bins=edges, color=colors, histtype="stepfilled", stacked=True,
+                           alpha=0.85)
     top = max(float(np.max(counts)), 1.0)
     for color, fin in zip(colors, fins.values(), strict=True):
         if fin.size:
             ax.axvline(float(fin.mean()), color=color, linewidth=1.0, linestyle="--")
     ax.set_xlim(edges[0], edges[-1])
-    # (the legend's panel gets the room of its two rows of keys above the bars)
-    ax.set_ylim(0, top * (2.0 if legend else style.NOTE_ROOM))
+    ax.set_ylim(0, top * style.NOTE_ROOM)
     warn = style.nonfinite_note(np.concatenate(list(rows.values())))
     if warn:
         style.note(ax, warn, warn=True)
-    if legend:  # (the column's title names the parameter: the keys are its gates, in their order)
-        ax.legend(handles=[p[0] if isinstance(p, list) else p for p in patches], ncols=2, loc="upper center",
-                  fontsize=style.NOTE_SIZE, handlelength=1.0, columnspacing=0.8, labelspacing=0.2, borderpad=0.3)
 
 
 def _step_label(series: TrackedSeries, i: int) -> str:
@@ -346,6 +343,7 @@ def plot_norm_histograms(
     for k in range(len(names), block_rows * cols):  # the unused blocks of the last row
         for ax in blocks[-1][:, k % cols]:
             ax.set_visible(False)
+    gates: dict[str, None] = {}  # (the gates of the gated parameters drawn, in their order)
     for k, name in enumerate(names):
         axes, col = blocks[k // cols], k % cols
         s = data[name][stat]
@@ -372,7 +370,8 @@ def plot_norm_histograms(
             if fin.size == 0:
                 style.no_data(ax, "no finite value" if v.size else "empty")
             elif parts is not None:
-                _gate_histograms(ax, {g: p[idx[row]] for g, p in parts.items()}, edges, legend=row == 0)
+                _gate_histograms(ax, {g: p[idx[row]] for g, p in parts.items()}, edges)
+                gates.update(dict.fromkeys(parts))
             else:
                 # One filled outline, not a bar per bin (artists each): the same pixels.
                 counts, _, _ = ax.hist(fin, bins=edges, color=parameter_color(data, name), alpha=0.85,
@@ -394,6 +393,12 @@ def plot_norm_histograms(
     # A parameter's rows share its bins and range: its x axis is labelled once, at its bottom.
     for axes in blocks:
         style.share_x_labels(axes)
+    if gates:
+        # One key of the gates' colours for the figure, under its panels (as histograms.py's):
+        # a key inside each gated column covered its bars and its dashed means.
+        colors = [_gate_color(g, k) for k, g in enumerate(gates)]
+        style.figure_legend(fig, [Patch(facecolor=c, edgecolor=c, alpha=0.85) for c in colors],
+                            [style.gate_title(g) for g in gates])
     fig.suptitle(title or f"Per-channel weight norms over training ({stat}; dashed: mean)",
                  fontsize=style.TITLE_SIZE)
     style.save(fig, path)

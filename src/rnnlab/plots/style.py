@@ -549,6 +549,37 @@ def _turned_overhang(ax: Axes) -> float:
     return most
 
 
+def _turned_reach_right(ax: Axes) -> float:
+    """Points that turned x tick labels stick out right of the axes: a label turned about its
+    right end (``ha="right"``, ``rotation_mode="anchor"``, as turned labels are set so that each
+    ends at its tick) runs down and left from its tick, and only its height's corner
+    (``h·sin a``) reaches right of it, less its tick's distance from the panel's right edge.
+    Half the label's level width was kept free there: a wide gap between a confusion matrix
+    and its colour bar for a long class name."""
+    axis = ax.xaxis
+    a = np.radians(_label_rotation(axis))
+    labels = [t for t in axis.get_majorticklabels() if t.get_text() and t.get_visible()]
+    if a % np.pi == 0 or not labels:
+        return 0.0
+    x0, x1 = axis.get_view_interval()
+    width = ax.get_position().width * ax.get_figure().get_figwidth() * 72.0
+    most = 0.0
+    for label in labels:
+        v = float(label.get_position()[0])
+        if x1 == x0 or not min(x0, x1) <= v <= max(x0, x1):
+            continue
+        w, h = text_extent(label.get_text(), label.get_fontsize())
+        share = {"right": 1.0, "center": 0.5}.get(label.get_horizontalalignment(), 0.0)  # of w left of the tick
+        if label.get_rotation_mode() == "anchor":  # (aligned level, then turned about the tick)
+            drop = {"top": (-h, 0.0), "bottom": (0.0, h), "baseline": (0.0, h)}.get(label.get_verticalalignment(),
+                                                                                   (-h / 2, h / 2))
+            reach = max(x * np.cos(a) - y * np.sin(a) for x in (-share * w, (1 - share) * w) for y in drop)
+        else:  # (turned, then its turned box aligned at the tick)
+            reach = (1 - share) * (w * abs(np.cos(a)) + h * abs(np.sin(a)))
+        most = max(most, float(reach) - (x1 - v) / (x1 - x0) * width)
+    return most
+
+
 def _label_band(axis: Axis) -> float:
     """Points that ``axis``' label takes beyond its tick labels."""
     if not (axis.label.get_visible() and axis.label.get_text()):
@@ -570,8 +601,10 @@ class _Panel:
         leg = ax.get_legend()
         self.legend = leg if leg is not None and leg.get_gid() == BELOW else None  # (panel_legend's)
         self.legend_height = _legend_height(ax.get_figure(), leg) if self.legend is not None else 0.0
-        # The last x tick label sticks out right by half its width; an x offset text by all of it.
-        self.right = max(max((text_extent(t, s)[0] / 2 for t, s in xlabels), default=0.0),
+        # The last level x tick label sticks out right by half its width (turned ones by what
+        # :func:`_turned_reach_right` says); an x offset text by all of it.
+        level = xlabels if _label_rotation(ax.xaxis) % 180 == 0 else []
+        self.right = max(max((text_extent(t, s)[0] / 2 for t, s in level), default=0.0), _turned_reach_right(ax),
                          text_extent(xoffset, size)[0])
         self.offset = text_extent(yoffset, TICK_SIZE)[1]  # the y axis' offset text, above the axes
         title = ax.title.get_text() if ax.title.get_visible() else ""
@@ -859,29 +892,70 @@ MINOR_LABELS: tuple[frozenset[int], ...] = (frozenset({2, 5}), frozenset({2, 3, 
                                             frozenset(range(2, 10)))
 
 
+#: The values a log axis' tick labels are written as plain numbers within (0.05, 1, 20, 500), where
+#: every label of the axis lies within them: ``2×10⁰`` read as a formula for 2, and a panel of 0.16 to
+#: 0.27 read ``1.6×10⁻¹`` to ``2.6×10⁻¹``. Beyond them (a learning rate of 3×10⁻⁴), powers of ten.
+PLAIN_TICKS: tuple[float, float] = (0.01, 1000.0)
+
+
 class PowerLabels(LogFormatterSciNotation):
     """A log axis' tick labels as plain text (``10⁻³``, ``2×10⁻³``) where matplotlib writes
     mathtext (``$\\mathdefault{10^{-3}}$``): the same figures in the same font, without building
     the mathtext parser and laying out each label as a formula, which was a tenth of a report's
     drawing time (issue 28).
 
+    An axis whose labels (major and minor: one style per axis) all lie within :data:`PLAIN_TICKS`
+    writes them as plain numbers (0.5, 1, 2, 20) instead (:func:`plain_log_axis`).
+
     Its minor labels (``labelOnlyBase=False``): none when two powers of ten or more are in view,
     else the minor ticks of the first set of :data:`MINOR_LABELS` that gives the axis two labels;
     where no set does (a view narrower than the gap between two whole mantissas: 9.73 to
     9.81×10⁻³), matplotlib's minor locator falls back to evenly spaced ticks at any mantissa, and
     each is labelled with the decimals its spacing needs (:func:`spaced_power_label`).
+    ``every=True`` labels every tick its axis' locator places (one that places only ticks to be
+    labelled, as :class:`rnnlab.plots.metrics.LogTicks`).
 
     >>> PowerLabels()(1e-3), PowerLabels(labelOnlyBase=False)(2e-3), PowerLabels()(100.0)
     ('10⁻³', '2×10⁻³', '10²')
+    >>> f = PowerLabels(every=True)
+    >>> f.set_locs([0.5, 1.0, 2.0]); [f(v) for v in (0.5, 1.0, 2.0)]
+    ['0.5', '1', '2']
+    >>> f.set_locs([5e-4, 1e-3, 2e-3]); [f(v) for v in (5e-4, 1e-3)]
+    ['5×10⁻⁴', '10⁻³']
     """
 
     #: The spacing of the evenly spaced ticks being labelled (None: ticks at whole mantissas).
     _spacing: float | None = None
+    #: Whether the axis' labels are plain numbers (:func:`plain_log_axis`), else powers of ten.
+    plain: bool = False
+
+    def __init__(self, *args: Any, every: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.every = every
 
     def set_locs(self, locs: Any = None) -> None:
-        super().set_locs(locs)
+        self._choose(locs)
+        if self.axis is not None:
+            self.plain = plain_log_axis(self.axis)
+        else:  # (no axis, no view: the locations given are all there is)
+            shown = [float(v) for v in ([] if locs is None else locs) if v > 0 and self._power(v)]
+            self.plain = bool(shown) and all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in shown)
+
+    def _choose(self, locs: Any) -> None:
+        """Which of ``locs`` get labels, and the spacing of evenly spaced ones (for the view)."""
         self._spacing = None
-        if self.labelOnlyBase or self._sublabels in (None, {1}) or self._base != 10 or self.axis is None:
+        ticks = np.sort(np.asarray([] if locs is None else locs, dtype=np.float64))
+        if self.every:
+            self._sublabels = None
+            ticks = ticks[ticks > 0]
+            # (a view narrower than whole mantissas: the locator's evenly spaced ticks)
+            if ticks.size > 1 and not all(_whole_mantissa(v) for v in ticks):
+                self._spacing = float(np.diff(ticks).min())
+            return
+        if self.axis is None:
+            return
+        super().set_locs(locs)
+        if self.labelOnlyBase or self._sublabels in (None, {1}) or self._base != 10:
             return
         if getattr(self.axis.get_transform(), "linthresh", None) is not None:
             return  # (a symlog axis: matplotlib's choice)
@@ -897,14 +971,22 @@ class PowerLabels(LogFormatterSciNotation):
                 return
         # (matplotlib's filter by whole mantissa left 9.74×10⁻³, which rounds to 10, unlabelled, and
         # its six digits wrote ticks 10⁻⁸ apart alike: a panel of 9.73 to 9.81×10⁻³ read nothing)
-        ticks = np.sort(np.asarray([] if locs is None else locs, dtype=np.float64))
         ticks = ticks[(ticks >= lo * (1 - tol)) & (ticks <= hi * (1 + tol))]
         # (the smallest gap: where a power of ten among them is a major tick, the minor ones skip it)
         self._spacing = float(np.diff(ticks).min()) if ticks.size > 1 else hi - lo
 
     def __call__(self, x: float, pos: int | None = None) -> str:
+        text = self._power(x, pos)
+        if not (text and self.plain):
+            return text
+        return spaced_plain_label(x, self._spacing) if self._spacing else f"{x:.6g}"
+
+    def _power(self, x: float, pos: int | None = None) -> str:
+        """``x``' label as a power of ten (``""``: not labelled)."""
+        if self.every and not x > 0:
+            return ""
         # (a power of ten among evenly spaced ticks keeps its plain label: the major ticks' 10⁻²)
-        if self._spacing and x > 0 and not _is_power(x):
+        if self._spacing and x > 0 and (self.every or not _is_power(x)):
             return spaced_power_label(x, self._spacing)
         text = super().__call__(x, pos)
         if not text:
@@ -915,10 +997,49 @@ class PowerLabels(LogFormatterSciNotation):
         return mantissa + power.removesuffix("}").translate(_SUPERSCRIPT) if power else mantissa
 
 
+def plain_log_axis(axis: Axis) -> bool:
+    """Whether every tick label the log ``axis`` shows (its :class:`PowerLabels`, major and minor,
+    in view) lies within :data:`PLAIN_TICKS`: then all of them are written as plain numbers, else
+    all as powers of ten, one style per axis (``10⁻³`` beside ``0.5`` reads as two scales).
+
+    >>> fig, axes = new_figure(1, 1)
+    >>> axes[0, 0].set_yscale("log"); _ = axes[0, 0].set_ylim(0.3, 3.0)
+    >>> layout(fig)
+    >>> plain_log_axis(axes[0, 0].yaxis), axes[0, 0].yaxis.get_minor_formatter()(2.0)
+    (True, '2')
+    """
+    lo, hi = sorted(axis.get_view_interval())
+    if not lo > 0 or getattr(axis.get_transform(), "linthresh", None) is not None:
+        return False
+    tol = 1e-9
+    shown: list[float] = []
+    for locator, fmt in ((axis.get_major_locator(), axis.get_major_formatter()),
+                         (axis.get_minor_locator(), axis.get_minor_formatter())):
+        if not isinstance(fmt, PowerLabels):
+            continue
+        locs = np.asarray(locator(), dtype=np.float64)
+        fmt._choose(locs)  # (the labels it gives this view: the same state its own set_locs makes)
+        shown += [float(v) for v in locs if lo * (1 - tol) <= v <= hi * (1 + tol) and fmt._power(float(v))]
+    return bool(shown) and all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in shown)
+
+
+def _whole_mantissa(x: float) -> bool:
+    """Whether ``x`` (> 0) is a whole number times a power of ten (2×10⁻³, not 2.31×10⁻³)."""
+    mantissa = x / 10.0 ** math.floor(math.log10(x))
+    return abs(mantissa - round(mantissa)) <= 1e-9 * mantissa
+
+
 def _is_power(x: float) -> bool:
     """Whether ``x`` (> 0) is a power of ten, as a log axis' major ticks are."""
     power = 10.0 ** round(math.log10(x))
     return abs(x - power) <= power * 1e-14  # (ticks 10⁻¹² apart beside 10⁻³ are no powers of ten)
+
+
+def _decimals(step: float) -> int:
+    """Decimals that tell numbers ``step`` apart: 0.01 is 2 (a hair under too), 0.025 is 3 (9.725,
+    not 9.72 and 9.73; the ticks' own rounding is a thousandth of a narrow spacing)."""
+    first = max(0, -math.floor(math.log10(step) + 1e-9))
+    return next((d for d in range(first, first + 4) if abs(round(step, d) - step) <= step * 1e-3), first + 3)
 
 
 def spaced_power_label(x: float, spacing: float) -> str:
@@ -933,15 +1054,21 @@ def spaced_power_label(x: float, spacing: float) -> str:
     power = math.floor(math.log10(x))
     for _ in range(2):  # (9.9996 to 3 decimals is 10.000: the next power's 1.000)
         mantissa, step = x / 10.0 ** power, spacing / 10.0 ** power
-        first = max(0, -math.floor(math.log10(step) + 1e-9))  # (0.01 a hair under is 2 decimals, not 3)
-        # (a spacing of 2.5 units of the last decimal needs one more: 9.725, not 9.72 and 9.73; the
-        # ticks' own rounding is a thousandth of a narrow spacing)
-        decimals = next((d for d in range(first, first + 4) if abs(round(step, d) - step) <= step * 1e-3), first + 3)
-        text = f"{mantissa:.{decimals}f}"
+        text = f"{mantissa:.{_decimals(step)}f}"
         if float(text) < 10:
             break
         power += 1
     return f"{text}×10{str(power).translate(_SUPERSCRIPT)}"
+
+
+def spaced_plain_label(x: float, spacing: float) -> str:
+    """``x`` as a plain number with as many decimals as tell it from a tick ``spacing`` away (the
+    evenly spaced ticks of a narrow log axis whose labels are plain: :data:`PLAIN_TICKS`).
+
+    >>> spaced_plain_label(0.26, 0.02), spaced_plain_label(2.3, 0.025), spaced_plain_label(3.0000002, 1e-7)
+    ('0.26', '2.300', '3.0000002')
+    """
+    return f"{x:.{_decimals(spacing)}f}"
 
 
 def _plain_text_powers(axis: Axis) -> None:

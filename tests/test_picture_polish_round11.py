@@ -133,18 +133,11 @@ def test_a_confusion_matrix_with_turned_names_keeps_its_colour_bar_close_and_eve
 def test_the_norm_histograms_per_gate_have_one_legend_under_the_panels(tmp_path):
     """The per-channel norm histograms keyed the gates in each gated column's first panel, over its
     bars and dashed means: one key for the figure now, under the panels, in the gates' colours."""
-    from rnnlab.plots.norms import plot_norm_histograms
-    from rnnlab.tracker import Tracker
+    from test_weight_norms_per_gate import _lstm_run
 
-    lstm = torch.nn.LSTM(2, 3)
-    opt = torch.optim.SGD(lstm.parameters(), lr=0.3)
-    with Tracker(tmp_path, lstm, weights_every=1, grads_every=0) as tracker:
-        for _ in range(3):
-            opt.zero_grad()
-            loss = lstm(torch.randn(4, 2, 2))[0].pow(2).mean()
-            loss.backward()
-            tracker.step(loss)
-            opt.step()
+    from rnnlab.plots.norms import plot_norm_histograms
+
+    _lstm_run(tmp_path)  # (a tiny LSTM's weights tracked for 3 steps)
     fig = plot_norm_histograms(tmp_path, per_gate=True, rows=2)
     fig.canvas.draw()
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)

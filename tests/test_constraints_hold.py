@@ -249,16 +249,16 @@ def test_projecting_twice_changes_nothing(kind, constraint):
     assert all(torch.equal(once[k], v) for k, v in m.state_dict().items())
 
 
+#: an unconstrained model's steps, saved to ``path``
 _STEPS = """
-import sys, torch
-torch.set_num_threads(1)
-torch.manual_seed(3)
-model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
-opt = torch.optim.Adam(model.parameters(), lr=0.1)
-x, y = torch.randn(16, 3), torch.randn(16, 2)
-for _ in range(5):
-    opt.zero_grad(); torch.nn.functional.mse_loss(model(x), y).backward(); opt.step()
-torch.save(model.state_dict(), sys.argv[1])
+def steps(path):
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 3), torch.randn(16, 2)
+    for _ in range(5):
+        opt.zero_grad(); torch.nn.functional.mse_loss(model(x), y).backward(); opt.step()
+    torch.save(model.state_dict(), path)
 """
 
 #: rnnlab imported, its hook installed, a constrained layer alive and stepped by its own optimizer
@@ -274,10 +274,13 @@ assert layer.weight_ih_l0.norm(dim=1).max() <= 0.3 * (1 + 1e-5), "the hook is li
 
 def test_an_unconstrained_model_steps_bit_identically_with_rnnlab_imported(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    saved = {}
-    for name, prelude in (("without", ""), ("with", _WITH_RNNLAB)):
-        saved[name] = tmp_path / f"{name}.pt"
-        subprocess.run([sys.executable, "-c", prelude + _STEPS, str(saved[name])], check=True, env=env, timeout=300)
+    saved = {name: tmp_path / f"{name}.pt" for name in ("without", "with")}
+    # One process (one start of Python and torch, not two): the steps with nothing of rnnlab
+    # loaded, then rnnlab imported and its hook live, and the same steps again from the same seed.
+    script = ("import sys, torch\ntorch.set_num_threads(1)\n" + _STEPS + "steps(sys.argv[1])\n"
+              "assert 'rnnlab' not in sys.modules\n" + _WITH_RNNLAB + "steps(sys.argv[2])\n")
+    subprocess.run([sys.executable, "-c", script, str(saved["without"]), str(saved["with"])], check=True, env=env,
+                   timeout=300)
     a = torch.load(saved["without"], weights_only=True)
     b = torch.load(saved["with"], weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

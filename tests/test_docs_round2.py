@@ -20,9 +20,11 @@ from rnnlab.config import (
     LANGUAGE_MODEL_TEMPLATE,
     ConfigError,
     dump_config,
+    load_config,
     parse_config,
     template_for,
 )
+from rnnlab.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -212,7 +214,7 @@ def _train_classifier(tmp: Path, classes: list[str]) -> Path:
     cfg = tmp / "c.toml"
     cfg.write_text('[data]\npath = "train.npz"\nval_fraction = 0.25\n[model]\nhidden_size = 4\n'
                    "[training]\nepochs = 1\nbatch_size = 8\n[tracking]\nenabled = false\n")
-    assert main(["train", str(cfg), "--out", str(tmp / "run"), "--quiet"]) == 0
+    train(load_config(cfg), out=tmp / "run", progress=False, log=None)  # (`rnnlab train`'s run, less its report)
     return tmp / "run"
 
 
@@ -252,7 +254,7 @@ def test_a_target_named_series_gives_unambiguous_columns(tmp_path: Path):
                    "val_fraction = 0.25\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nbatch_size = 8\n"
                    "[tracking]\nenabled = false\n")
     run = tmp_path / "run"
-    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 0
+    train(load_config(cfg), out=run, progress=False, log=None)  # (`rnnlab train`'s run, less its report)
     assert main(["predict", str(run), "--data", str(tmp_path / "new.npz")]) == 0
     with open(run / "predictions.csv", newline="") as f:
         assert next(csv.reader(f)) == ["series", "value(series)"]

@@ -122,7 +122,8 @@ def test_a_forecasting_ensemble_trains_resumes_and_predicts(tmp_path, capsys):
 
 
 def test_a_language_model_ensemble_trains_and_samples(tmp_path, capsys):
-    config = lm_config(tmp_path, model="ensemble = 2\ntie_weights = true", training="steps = 20\nar = 1.0")
+    config = lm_config(tmp_path, model="ensemble = 2\ntie_weights = true", training="steps = 20\nar = 1.0",
+                       tracking="enabled = false")  # (what the tracker records: not checked here)
     capsys.readouterr()
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -49,8 +49,7 @@ threads = 1
 monitor = "val_rmse"
 patience = 2
 [tracking]
-health = false
-grad_through_time = false
+enabled = false
 [search]
 trials = 1
 folds = 2

@@ -36,6 +36,7 @@ threads = 1
 monitor = "val_loss"
 patience = {{patience}}
 [tracking]
+enabled = false
 health = false
 grad_through_time = false
 [search]

@@ -80,8 +80,7 @@ batch_size = 8
 lr = 0.05
 threads = 1
 [tracking]
-health = false
-grad_through_time = false
+enabled = false
 [search]
 trials = 1
 folds = 3

@@ -53,7 +53,11 @@ def test_best_toml_says_it_is_the_trials_config_beside_the_final_runs(tmp_path: 
     from rnnlab.cli import main
 
     config = tmp_path / "c.toml"
-    config.write_text(tiny_search_toml(2))
+    # (nothing tracked: the final run's report, drawn whatever search.reports says, is read by none)
+    text = tiny_search_toml(2).replace("[tracking]\nhealth = false\ngrad_through_time = false",
+                                       "[tracking]\nenabled = false")
+    assert "enabled = false" in text
+    config.write_text(text)
     out = tmp_path / "s"
     assert main(["search", str(config), "--trials", "1", "--out", str(out), "--quiet"]) == 0
     header = [line for line in (out / "best.toml").read_text().splitlines() if line.startswith("#")]

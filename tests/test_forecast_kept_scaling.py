@@ -7,6 +7,7 @@ before the record was kept still forecasts, fitting again as it always did."""
 from __future__ import annotations
 
 import csv
+import shutil
 import warnings
 from pathlib import Path
 
@@ -49,14 +50,31 @@ def forecast(argv: list[str], out: Path) -> np.ndarray:
     return np.array([float(r[-1]) for r in rows])
 
 
-@pytest.fixture
-def trained(tmp_path: Path) -> tuple[Path, Path]:
-    """A trained forecaster (``relative_to = "auto"``) of ``tmp_path/sales.csv``: (data file, run)."""
-    data = write(tmp_path / "sales.csv", series(STEPS))
-    cfg = tmp_path / "c.toml"
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory: pytest.TempPathFactory, one_thread) -> tuple[Path, Path]:
+    """A trained forecaster (``relative_to = "auto"``) of ``sales.csv``: (data file, run), trained
+    once for the module (every test reads the same run)."""
+    tmp = tmp_path_factory.mktemp("kept_scaling")
+    data = write(tmp / "sales.csv", series(STEPS))
+    cfg = tmp / "c.toml"
     cfg.write_text(stream_toml(str(data), task="horizon = 2\nseason = 12", training="steps = 16\nlr = 0.01"))
-    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    return data, tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(tmp / "run"), "--quiet"]) == 0
+    return data, tmp / "run"
+
+
+@pytest.fixture
+def trained(trained_once: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The module's run, copied into ``tmp_path/run`` (tests rewrite its checkpoints), and its data
+    file (which tests overwrite: written back as it was after each test). Each test says its data
+    warnings afresh, as a command of its own would (they say a note once a process, and the
+    module's tests share one data file, hence one note)."""
+    from rnnlab.data import stream
+
+    monkeypatch.setattr(stream, "_warned", set())
+    data, run = trained_once
+    shutil.copytree(run, tmp_path / "run")
+    yield data, tmp_path / "run"
+    write(data, series(STEPS))
 
 
 def test_the_checkpoint_keeps_the_scaling_reference_and_training_block_fitted(trained):

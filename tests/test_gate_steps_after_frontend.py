@@ -25,7 +25,8 @@ def _run(tmp_path, frontend: str) -> RunDir:
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", X=rng.standard_normal((12, 40, 1)).astype(np.float32), y=np.arange(12) % 2)
     cfg = parse_config(f'[data]\npath = "{tmp_path / "d.npz"}"\nval_fraction = 0\n[model]\nhidden_size = 4\n'
-                       f"{frontend}[training]\nsteps = 2\nbatch_size = 6\n")
+                       f"{frontend}[training]\nsteps = 2\nbatch_size = 6\n"
+                       "[tracking]\nweights_every = 0\ngrads_every = 0\n")  # (the Gates section alone is read)
     return RunDir(train(cfg, out=tmp_path / "run", progress=False, log=None).run_dir)
 
 

@@ -20,7 +20,8 @@ def test_a_regression_run_keeps_its_skipped_checks_after_training(tmp_path):
     X = rng.standard_normal((40, 12, 2)).astype("float32")
     np.savez(tmp_path / "d.npz", X=X, y=X[:, :, 0].sum(1))
     config = parse_config(f'[task]\nkind = "regression"\nmean_guard = false\n[data]\npath = "{tmp_path / "d.npz"}"\n'
-                          '[model]\nhidden_size = 4\n[training]\nsteps = 4\nseed = 0')
+                          '[model]\nhidden_size = 4\n[training]\nsteps = 4\nseed = 0\n'
+                          '[tracking]\nweights_every = 0\ngrads_every = 0')  # (the health checks alone are read)
     result = train(config, out=tmp_path / "run", progress=False, log=None)
     report = Report.read(result.run_dir)
     assert "softmax_init" in report.skipped, report.skipped  # (values, not class scores)

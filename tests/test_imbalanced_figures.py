@@ -7,10 +7,12 @@ split the run evaluated; run directories from before these figures still render.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +38,8 @@ def _series(counts: dict[str, int], seed: int) -> dict[str, np.ndarray]:
     return {"X": X[order].astype(np.float32), "y": y[order]}
 
 
-def _run(tmp_path: Path, train: dict[str, int], test: dict[str, int], capsys: pytest.CaptureFixture[str],
-         name: str = "run") -> tuple[Path, str]:
+def _train(tmp_path: Path, train: dict[str, int], test: dict[str, int], name: str = "run") -> Path:
+    """`rnnlab train` of a short run on series of these class counts, in ``tmp_path/name``."""
     np.savez(tmp_path / "train.npz", **_series(train, 0))
     np.savez(tmp_path / "test.npz", **_series(test, 1))
     (tmp_path / "c.toml").write_text(
@@ -45,23 +47,39 @@ def _run(tmp_path: Path, train: dict[str, int], test: dict[str, int], capsys: py
         "[model]\nhidden_size = 6\n[training]\nepochs = 3\nbatch_size = 16\nlr = 0.01\n"
         "[tracking]\nhealth = false\ngrads_every = 0\nweights_every = 0\ngrad_through_time = false\n")
     run = tmp_path / name
-    capsys.readouterr()
     assert main(["train", str(tmp_path / "c.toml"), "--out", str(run)]) == 0
+    return run
+
+
+def _run(tmp_path: Path, train: dict[str, int], test: dict[str, int], capsys: pytest.CaptureFixture[str],
+         name: str = "run") -> tuple[Path, str]:
+    """:func:`_train`'s run and what the command printed."""
+    capsys.readouterr()
+    run = _train(tmp_path, train, test, name)
     return run, capsys.readouterr().out
 
 
+@pytest.fixture(scope="module")
+def imbalanced(tmp_path_factory) -> tuple[Path, str]:
+    """The imbalanced run three tests below read, trained once: (the run, what `rnnlab train` printed)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        run = _train(tmp_path_factory.mktemp("imbalanced"), {"sitting": 70, "walking": 40, "cycling": 10},
+                     {"sitting": 40, "walking": 20, "cycling": 6})
+    return run, printed.getvalue()
+
+
 def _predicted(run: Path, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(actual, predicted) labels of the test file, as rnnlab predict writes them."""
-    out = tmp_path / "p.csv"
-    assert main(["predict", str(run), "--data", str(tmp_path / "test.npz"), "--out", str(out)]) == 0
+    """(actual, predicted) labels of the run's test file, as rnnlab predict writes them (to ``tmp_path``)."""
+    out, test = tmp_path / "p.csv", run.parent / "test.npz"
+    assert main(["predict", str(run), "--data", str(test), "--out", str(out)]) == 0
     with out.open() as f:
         predicted = np.array([row["label"] for row in csv.DictReader(f)])
-    return np.load(tmp_path / "test.npz")["y"], predicted
+    return np.load(test)["y"], predicted
 
 
-def test_an_imbalanced_run_records_balanced_accuracy_and_says_it(tmp_path, capsys):
-    run, said = _run(tmp_path, {"sitting": 70, "walking": 40, "cycling": 10},
-                     {"sitting": 40, "walking": 20, "cycling": 6}, capsys)
+def test_an_imbalanced_run_records_balanced_accuracy_and_says_it(imbalanced, tmp_path):
+    run, said = imbalanced
     summary = json.loads((run / "summary.json").read_text())
     actual, predicted = _predicted(run, tmp_path)
     figures = summary["test_by_class"]
@@ -105,11 +123,10 @@ def _class_table(html: str) -> dict[str, list[str]]:
                                                   table.group(1))}
 
 
-def test_the_report_names_each_class_and_draws_the_confusion_matrix(tmp_path, capsys):
-    run, _ = _run(tmp_path, {"sitting": 70, "walking": 40, "cycling": 10},
-                  {"sitting": 40, "walking": 20, "cycling": 6}, capsys)
+def test_the_report_names_each_class_and_draws_the_confusion_matrix(imbalanced, tmp_path):
+    run, _ = imbalanced
     actual, predicted = _predicted(run, tmp_path)
-    html = render_report(run)
+    html = (run / "report.html").read_text()  # (the report `rnnlab train` wrote: render_report's page)
     final = html[html.index('<section id="final-metrics">'):html.index("</section>", html.index('id="final-metrics"'))]
     rows = _class_table(final)
     assert set(rows) == set(CLASSES)
@@ -127,9 +144,9 @@ def test_the_report_names_each_class_and_draws_the_confusion_matrix(tmp_path, ca
     assert Image.open(io.BytesIO(base64.b64decode(picture.group(1)))).size[0] > 200
 
 
-def test_a_run_directory_from_before_the_figures_by_class_still_renders(tmp_path, capsys):
-    run, _ = _run(tmp_path, {"sitting": 70, "walking": 40, "cycling": 10},
-                  {"sitting": 40, "walking": 20, "cycling": 6}, capsys)
+def test_a_run_directory_from_before_the_figures_by_class_still_renders(imbalanced, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(imbalanced[0], run)  # (this test rewrites its summary.json)
     summary = json.loads((run / "summary.json").read_text())
     old = {k: v for k, v in summary.items() if not k.endswith("_by_class")}
     (run / "summary.json").write_text(json.dumps(old))

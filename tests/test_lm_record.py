@@ -47,6 +47,12 @@ grads_every = 4
     return run
 
 
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory) -> Path:
+    """One char run, trained once for the tests that damage a copy of it (its text stays)."""
+    return _train(tmp_path_factory.mktemp("char"), "char")
+
+
 def _sample(run: Path, capsys: pytest.CaptureFixture[str], prompt: str) -> tuple[str, str]:
     capsys.readouterr()
     assert main(["sample", str(run), "--length", "30", "--prompt", prompt, "--seed", "3"]) == 0, \
@@ -112,8 +118,9 @@ def test_a_run_from_before_the_record_reads_its_text_and_says_why_when_it_is_gon
     (lambda r: r.update(text=None), "'text': expected a dict of the vocabulary"),
     (lambda r: r["text"]["vocab"]["tokens"].pop(), "'text': expected the vocabulary of 'classes'"),
 ])
-def test_a_damaged_record_is_one_line_naming_its_key(tmp_path, capsys, damage, expected):
-    run = _train(tmp_path, "char")
+def test_a_damaged_record_is_one_line_naming_its_key(tmp_path, capsys, damage, expected, char_run):
+    run = tmp_path / "runs" / "lm"
+    shutil.copytree(char_run, run)
     for path in (run / "checkpoints").glob("*.pt"):
         state = load_checkpoint(path)
         damage(state[RUN_FIT_KEY])

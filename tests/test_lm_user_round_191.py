@@ -87,13 +87,9 @@ def test_tokens_written_unk_are_counted_as_the_unk_the_model_reads():
     assert d.unseen_unknown_note() == ""
 
 
-def test_train_and_sample_say_how_often_the_model_read_unk(tmp_path, capsys):
-    config = write(tmp_path)
+def test_train_and_sample_say_how_often_the_model_read_unk(trained_and_said, capsys):
     written = written_in_training(ptb_like())
-    run = tmp_path / "run"
-    capsys.readouterr()
-    assert main(["train", str(config), "--out", str(run), "--quiet"]) == 0
-    out, _ = capsys.readouterr()
+    run, out = trained_and_said
     assert re.search(rf"unknown tokens \(<unk>, vocabulary \d+\): train {written} of ", out), out
     assert json.loads((run / "summary.json").read_text())["text"]["unknown"]["train"] == written
     assert main(["sample", str(run), "--length", "3", "--prompt", "the <unk> zebra"]) == 0
@@ -108,11 +104,22 @@ def test_train_and_sample_say_how_often_the_model_read_unk(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
+def trained_and_said(tmp_path_factory) -> tuple[Path, str]:
+    """`rnnlab train` of :func:`write`'s config, once for the module: (the run, what it printed)."""
+    import contextlib
+    import io
+
     tmp = tmp_path_factory.mktemp("trained")
     run = tmp / "run"
-    assert main(["train", str(write(tmp)), "--out", str(run), "--quiet"]) == 0
-    return run
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["train", str(write(tmp)), "--out", str(run), "--quiet"]) == 0
+    return run, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(trained_and_said) -> Path:
+    return trained_and_said[0]
 
 
 def test_a_seed_outside_training_seeds_range_is_one_line(trained, capsys):

@@ -199,9 +199,18 @@ def test_a_failed_new_run_keeps_its_thread_measurement_and_the_line_names_inspec
     notes = " ".join(said["notes"])
     assert str(out) in notes and "timing.json" in notes and "the same command starts the run again" in notes
 
-    # a thread count the config sets is no measurement: the same failure leaves nothing
+    # a thread count the config sets is no measurement: the same failure leaves nothing (run in
+    # this process: with no automatic choice, the environment's thread count plays no part)
     fixed = tmp_path / "fixed.toml"
     fixed.write_text(cfg.read_text().replace("batch_size = 8", "batch_size = 8\nthreads = 1"))
-    said = run(fixed, tmp_path / "fixed")
-    assert said["lines"][-1] == "threads: 1 thread (training.threads)" and said["notes"] == []
+    lines: list[str] = []
+
+    def log(line: str) -> None:  # (FAILS_AFTER_THREADS's)
+        lines.append(line)
+        if line.startswith("threads: ") and not line.startswith("threads: measuring"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as stop:
+        train(load_config(fixed), out=tmp_path / "fixed", log=log, progress=False)
+    assert lines[-1] == "threads: 1 thread (training.threads)" and getattr(stop.value, "__notes__", []) == []
     assert not (tmp_path / "fixed").exists()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import rnnlab
 
 SRC = Path(rnnlab.__file__).resolve().parent
@@ -28,15 +30,21 @@ def _library_modules() -> list[Path]:
     return [p for p in sorted(SRC.rglob("*.py")) if p.name not in ENTRY_POINTS]
 
 
-def test_no_library_module_imports_the_cli():
-    offenders = [f"{p.relative_to(SRC)}:{line} imports {mod}" for p in _library_modules()
-                 for mod, name, line in _imports(p) if mod == "rnnlab.cli" or (mod == "rnnlab" and name == "cli")]
+@pytest.fixture(scope="module")
+def library_imports() -> list[tuple[Path, list[tuple[str, str, int]]]]:
+    """Every library module and its :func:`_imports`: the sources parsed once, for both checks below."""
+    return [(p, _imports(p)) for p in _library_modules()]
+
+
+def test_no_library_module_imports_the_cli(library_imports):
+    offenders = [f"{p.relative_to(SRC)}:{line} imports {mod}" for p, imports in library_imports
+                 for mod, name, line in imports if mod == "rnnlab.cli" or (mod == "rnnlab" and name == "cli")]
     assert not offenders, offenders
 
 
-def test_no_module_borrows_another_modules_private_names():
-    offenders = [f"{p.relative_to(SRC)}:{line} takes {name} from {mod}" for p in _library_modules()
-                 for mod, name, line in _imports(p) if name.startswith("_") and name != "__version__"]
+def test_no_module_borrows_another_modules_private_names(library_imports):
+    offenders = [f"{p.relative_to(SRC)}:{line} takes {name} from {mod}" for p, imports in library_imports
+                 for mod, name, line in imports if name.startswith("_") and name != "__version__"]
     assert not offenders, offenders
 
 

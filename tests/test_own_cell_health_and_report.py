@@ -195,14 +195,16 @@ def test_gates_stuck_says_a_cell_of_ones_own_is_not_read():
 # --- the report of a user's own loop -------------------------------------------------------------------
 
 
-def _tracker_run(root, epochs: int = 3, metrics: bool = True) -> tuple[RunDir, Net]:
+def _tracker_run(root, epochs: int = 3, metrics: bool = True, norms: bool = True) -> tuple[RunDir, Net]:
     """A user's loop as docs/compare.md describes it: a Tracker run, per-epoch lines in
-    metrics.jsonl, rnnlab.diagnose into the run at the end; closed (finished)."""
+    metrics.jsonl, rnnlab.diagnose into the run at the end; closed (finished). Without ``norms``
+    the Tracker records the loss alone (for tests that read no weight-norm section)."""
     torch.manual_seed(0)
     net, run = Net(TupleCell(1, H)), RunDir(root)
     batch = (torch.randn(8, 10, 1), torch.randint(0, 2, (8,)))
     opt = torch.optim.AdamW(net.parameters(), 1e-2)
-    with Tracker(run, net, weights_every=2) as tracker:
+    every = {"weights_every": 2} if norms else {"weights_every": 0, "grads_every": 0}
+    with Tracker(run, net, **every) as tracker:
         for epoch in range(1, epochs + 1):
             for _ in range(2):
                 opt.zero_grad()
@@ -221,10 +223,17 @@ def _section(text: str, sid: str) -> str:
     return text.split(f'<section id="{sid}">')[1].split("</section>")[0]
 
 
-def test_a_finished_tracker_run_with_metrics_jsonl_is_a_loop_of_ones_own(tmp_path):
-    run, _ = _tracker_run(tmp_path / "tuple")
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[RunDir, Net, str]:
+    """A finished :func:`_tracker_run`, its model and its report page: made once, the tests below
+    read them."""
+    run, net = _tracker_run(tmp_path_factory.mktemp("finished") / "tuple", norms=False)
+    return run, net, render_report(run)
+
+
+def test_a_finished_tracker_run_with_metrics_jsonl_is_a_loop_of_ones_own(finished):
+    run, _, text = finished
     assert recorded_by(run.path) == RECORDED_BY_OWN_LOOP
-    text = render_report(run)
     fit = _section(text, "fit")
     assert "has not finished" not in fit and "still running" not in fit
     assert "rnnlab.Tracker and rnnlab.diagnose alone do not measure" in fit
@@ -235,7 +244,7 @@ def test_a_finished_tracker_run_with_metrics_jsonl_is_a_loop_of_ones_own(tmp_pat
 
 
 def test_a_run_of_rnnlab_train_without_summary_still_reads_as_unfinished(tmp_path):
-    run, _ = _tracker_run(tmp_path / "train")
+    run, _ = _tracker_run(tmp_path / "train", norms=False)
     atomic_write_text(run.config, "[data]\ndataset = \"GunPoint\"\n")  # (rnnlab train writes it first)
     assert "Not judged yet: the run has not finished (summary.json is missing)" in _section(render_report(run), "fit")
     # a Tracker's files beside the summary.json only the two trainers write: no loop of one's own
@@ -254,9 +263,9 @@ def test_a_tracker_marks_the_run_it_claims_as_a_loop_of_ones_own(tmp_path):
     assert recorded_by(run.path) == RECORDED_BY_OWN_LOOP
 
 
-def test_the_gates_note_says_what_works_for_a_cell_of_ones_own(tmp_path):
-    run, net = _tracker_run(tmp_path / "gates", epochs=1)
-    gates = _section(render_report(run), "gates")
+def test_the_gates_note_says_what_works_for_a_cell_of_ones_own(finished):
+    _, net, text = finished
+    gates = _section(text, "gates")
     assert "recurrent layers of cells of your own and a loop of your own have none: " \
            "rnnlab.introspect.gate_activations" not in gates
     assert "A cell of your own in rnnlab.Recurrent has no gate activations read by rnnlab" in gates

@@ -30,13 +30,14 @@ class Net(nn.Module):
         return self.head(self.rnn(x)[0][:, -1])
 
 
-def _own_loop(run_dir, steps: int = 8, diagnose_at: tuple[int, ...] = (0, 8)):
-    """The user's loop, small: Tracker, a target-norm controller writing to the run, diagnose."""
+def _own_loop(run_dir, steps: int = 8, diagnose_at: tuple[int, ...] = (0, 8), norms: bool = True):
+    """The user's loop, small: Tracker, a target-norm controller writing to the run, diagnose
+    (without ``norms``: the Tracker records the loss alone, for tests that read the health section)."""
     torch.manual_seed(0)
     model, loss_fn = Net(), nn.CrossEntropyLoss()
     x, y = torch.randn(32, 6, 3), torch.randint(0, 2, (32,))
     opt = AdamW(param_groups(model, [Rule(role="recurrent", weight_decay=1e-1, label="rec")]), lr=1e-2)
-    tracker = rnnlab.Tracker(run_dir, model, weights_every=1, grads_every=2)
+    tracker = rnnlab.Tracker(run_dir, model, weights_every=int(norms), grads_every=2 * int(norms))
     ctl = TargetNormController(opt, {"rec": 0.5}, every=2, run_dir=tracker.run)
     reports = []
     for step in range(steps + 1):
@@ -97,9 +98,16 @@ def test_constant_gate_histograms_have_one_tick_and_the_note_above_the_bars():
         assert ax.get_ylim()[1] >= 1.3 * tallest
 
 
-def test_report_of_an_own_loop_draws_or_names_every_recorded_statistic(tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    """The run of :func:`_own_loop` as it is by default, which the two tests below only read."""
+    run = tmp_path_factory.mktemp("own_loop") / "run"
     _own_loop(run)
+    return run
+
+
+def test_report_of_an_own_loop_draws_or_names_every_recorded_statistic(own_run):
+    run = own_run
     stats = {(r["name"], r["stat"]) for r in map(json.loads, (run / "tracked.jsonl").read_text().splitlines())}
     assert {("model", "grad_l2"), ("target_norm/rec", "weight_decay"), ("rnn.weight_hh_l0", "update_ratio")} <= stats
     norms = _section(render_report(run), "weight-norms")
@@ -111,9 +119,8 @@ def test_report_of_an_own_loop_draws_or_names_every_recorded_statistic(tmp_path)
     assert "whole tensor" in named["l2"] and "Gradient norms" in named["grad_l2_per_channel"]
 
 
-def test_gradient_figure_has_the_whole_model_first_and_the_controller_its_target(tmp_path):
-    run = tmp_path / "run"
-    _own_loop(run)
+def test_gradient_figure_has_the_whole_model_first_and_the_controller_its_target(own_run):
+    run = own_run
     fig = plots.plot_norm_lines(run, norm="grad_l2")
     assert fig.axes[0].get_title() == "model (all parameters)"
     recorded = rnnlab.read_tracked(run)["model"]["grad_l2"]
@@ -126,7 +133,7 @@ def test_gradient_figure_has_the_whole_model_first_and_the_controller_its_target
 
 def test_health_lead_points_to_the_gradient_through_time_only_where_there_is_one(tmp_path):
     run = tmp_path / "run"
-    _own_loop(run, steps=2)
+    _own_loop(run, steps=2, norms=False)
     health = _section(render_report(run), "health")
     assert "Gradient through time after training" not in health
     from rnnlab.introspect.through_time_file import write_grad_through_time
@@ -141,7 +148,7 @@ def test_health_lead_points_to_the_gradient_through_time_only_where_there_is_one
 
 def test_a_second_diagnose_keeps_the_first(tmp_path):
     run = tmp_path / "run"
-    _, (first, second) = _own_loop(run, steps=4, diagnose_at=(0, 4))
+    _, (first, second) = _own_loop(run, steps=4, diagnose_at=(0, 4), norms=False)
     read = Report.read(run)
     assert [f.to_dict() for f in read.findings] == [f.to_dict() for f in second.findings]
     assert len(read.earlier) == 1 and read.earlier[0].measured == {"step": 0, "epoch": 0}

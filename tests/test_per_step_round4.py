@@ -33,7 +33,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 def test_the_per_step_report_shows_balanced_accuracy_the_majority_baseline_and_precision(tmp_path):
     train_path, test_path = activities(tmp_path / "a.npz", 48, 0), activities(tmp_path / "t.npz", 12, 1)
     cfg = config(tmp_path, "acts", train_path, kind="classification", test=test_path, steps=20)
-    run = train(parse_config(cfg.read_text()), out=tmp_path / "run", progress=False, log=None).run_dir
+    # (no weights or gradients tracked: the predictions section alone is read)
+    text = cfg.read_text().replace("weights_every = 5\ngrads_every = 5", "weights_every = 0\ngrads_every = 0")
+    assert "weights_every = 0" in text
+    run = train(parse_config(text), out=tmp_path / "run", progress=False, log=None).run_dir
     body = section(render_report(run), "predictions")
     summary = json.loads((Path(run) / "summary.json").read_text())
     test, trained = summary["test_by_class"], summary["train_eval_by_class"]
@@ -93,7 +96,8 @@ def test_a_test_file_of_y_n_t_matches_a_training_file_of_y_n_t_1(tmp_path):
 def test_search_names_its_score_with_its_direction_and_the_final_budget_rounded_to_epochs(tmp_path):
     train_path, test_path = activities(tmp_path / "a.npz", 40, 0), activities(tmp_path / "t.npz", 8, 1)
     cfg = config(tmp_path, "acts", train_path, kind="classification", test=test_path, steps=5)
-    cfg.write_text(cfg.read_text().replace("[tracking]", "[tracking]\nhealth = false\ngrad_through_time = false")
+    # (nothing tracked: the final run's report, which the search draws whatever search.reports says, is read by none)
+    cfg.write_text(cfg.read_text().replace("[tracking]", "[tracking]\nenabled = false")
                    + "[search]\nfolds = 2\nreports = \"none\"\n")
     said: list[str] = []
     outcome = run_search(SearchOptions(config=str(cfg), out=str(tmp_path / "s"), trials=1), log=said.append)

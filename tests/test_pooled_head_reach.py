@@ -129,7 +129,7 @@ def test_the_health_check_finds_the_vanishing_gradient_under_a_pooled_head():
 def test_the_trainer_records_the_loss_its_curve_followed(tmp_path):
     def trained(pooling: str, out: Path) -> dict:
         cfg = parse_config(tiny_toml(model=f"[model.head]\npooling = '{pooling}'", training="epochs = 1",
-                                     after="[tracking]\nhealth = false"))
+                                     after="[tracking]\nhealth = false\nweights_every = 0\ngrads_every = 0"))
         run(cfg, out)
         return read_grad_through_time(out)[1]
 

@@ -50,6 +50,17 @@ def trained(tmp: Path, cfg: Path) -> Path:
     return run
 
 
+def fitted(tmp: Path, cfg: Path) -> Path:
+    """The run of ``cfg`` in ``tmp/run`` as :func:`trained` leaves it, less the report `rnnlab
+    train` draws at its end (predict reads none of it; the report costs more than these runs)."""
+    from rnnlab.config import load_config
+    from rnnlab.train import train
+
+    run = tmp / "run"
+    train(load_config(cfg), out=run, progress=False, log=None)
+    return run
+
+
 def predicted(run: Path, data: Path, out: Path | None = None) -> list[dict[str, str]]:
     """The rows ``rnnlab predict RUN --data FILE`` writes (to ``out``, default RUN/predictions.csv)."""
     argv = ["predict", str(run), "--data", str(data)] + (["--out", str(out)] if out is not None else [])
@@ -112,7 +123,7 @@ def test_a_csv_run_reads_new_series_with_or_without_its_label_column(tmp_path):
         csv.writer(f).writerows([["kind", *[f"t{i}" for i in range(8)]], *rows])
     with open(tmp_path / "new.csv", "w", newline="") as f:  # new series: no label column
         csv.writer(f).writerows([[f"t{i}" for i in range(8)], *[r[1:] for r in rows]])
-    run = trained(tmp_path, config(tmp_path, f'path = "{tmp_path / "train.csv"}"\nlabel_column = "kind"'))
+    run = fitted(tmp_path, config(tmp_path, f'path = "{tmp_path / "train.csv"}"\nlabel_column = "kind"'))
     with_labels = predicted(run, tmp_path / "train.csv", tmp_path / "a.csv")
     assert [r["label"] for r in with_labels] == d["y"].tolist()
     assert predicted(run, tmp_path / "new.csv", tmp_path / "b.csv") == with_labels
@@ -130,7 +141,7 @@ def test_regression_values_are_in_the_datas_units_under_the_target_columns(tmp_p
     cfg = config(tmp_path, f'path = "{tmp_path / "train.csv"}"\ntest_path = "{tmp_path / "test.csv"}"\n'
                            'target_column = ["a", "b"]\nnormalize = "none"', task='kind = "regression"', epochs=30,
                  training="batch_size = 16\nlr = 0.01")
-    run = trained(tmp_path, cfg)
+    run = fitted(tmp_path, cfg)
     rows = predicted(run, tmp_path / "test.csv")
     assert header(run / "predictions.csv") == ["series", "a", "b"]
     got = np.array([[float(r["a"]), float(r["b"])] for r in rows])
@@ -147,7 +158,7 @@ def test_a_run_whose_mean_guard_chose_the_training_mean_predicts_it(tmp_path):
     np.savez(tmp_path / "noise.npz", X=X, y=y)
     cfg = config(tmp_path, f'path = "{tmp_path / "noise.npz"}"', task='kind = "regression"\nmean_guard = true',
                  epochs=2)
-    run = trained(tmp_path, cfg)
+    run = fitted(tmp_path, cfg)
     assert summary(run)["mean_guard"]["kept"] is False
     c = parse_config(cfg.read_text())
     mean = load_data(c.data, seed=c.training.seed, task=task_for(c)).targets.mean[0]  # of the training part
@@ -160,7 +171,7 @@ def test_per_step_labels_cover_the_valid_steps_only(tmp_path):
     np.savez(tmp_path / "train.npz", **tags())
     cfg = config(tmp_path, f'path = "{tmp_path / "train.npz"}"\ntest_path = "{tmp_path / "test.npz"}"',
                  task="per_step = true", epochs=8)
-    run = trained(tmp_path, cfg)
+    run = fitted(tmp_path, cfg)
     test = np.load(tmp_path / "test.npz")
     rows = predicted(run, tmp_path / "test.npz")
     assert header(run / "predictions.csv") == ["series", "step", "label", "0", "1", "2"]
@@ -181,7 +192,7 @@ def test_per_step_values_are_in_the_datas_units(tmp_path):
     np.savez(tmp_path / "train.npz", **values())
     cfg = config(tmp_path, f'path = "{tmp_path / "train.npz"}"\ntest_path = "{tmp_path / "test.npz"}"',
                  task='kind = "regression"\nper_step = true', epochs=8)
-    run = trained(tmp_path, cfg)
+    run = fitted(tmp_path, cfg)
     test = np.load(tmp_path / "test.npz")
     rows = predicted(run, tmp_path / "test.npz")
     assert header(run / "predictions.csv") == ["series", "step", "target"]
@@ -195,7 +206,7 @@ def test_the_checkpoint_early_stopping_restored_is_the_one_predicted_with(tmp_pa
     np.savez(tmp_path / "test.npz", **separable(24, 1))
     cfg = config(tmp_path, f'path = "{tmp_path / "train.npz"}"\ntest_path = "{tmp_path / "test.npz"}"',
                  training="batch_size = 8\nlr = 0.02\n[training.early_stopping]\npatience = 2\nmonitor = \"val_loss\"")
-    run = trained(tmp_path, cfg)
+    run = fitted(tmp_path, cfg)
     (run / "checkpoints" / "last.pt").unlink()  # the run evaluated best.pt: so does predict
     rows = predicted(run, tmp_path / "test.npz")
     truth = (np.load(tmp_path / "test.npz")["y"] == "up").astype(int)
@@ -263,7 +274,7 @@ def test_runs_of_other_tasks_and_per_step_csv_files_are_refused_in_one_line(tmp_
     one_line_error(["predict", str(tmp_path / "fc"), "--data", "x.npz"], capsys,
                    ("no checkpoint to predict with", "train the run first"))
     np.savez(tmp_path / "train.npz", **tags())
-    run = trained(tmp_path, config(tmp_path, f'path = "{tmp_path / "train.npz"}"', task="per_step = true", epochs=1))
+    run = fitted(tmp_path, config(tmp_path, f'path = "{tmp_path / "train.npz"}"', task="per_step = true", epochs=1))
     (tmp_path / "new.csv").write_text("t0,t1\n1,0\n")
     one_line_error(["predict", str(run), "--data", str(tmp_path / "new.csv")], capsys,
                    ("new.csv): a per-step run reads series from an .npz file",), kept=run, new_files=False)

@@ -19,9 +19,10 @@ import pytest
 from test_task_per_step import tags
 
 from rnnlab.cli import main
-from rnnlab.config import parse_config
+from rnnlab.config import load_config, parse_config
 from rnnlab.doctor import FitThresholds, fit_findings
 from rnnlab.introspect import GradThroughTime
+from rnnlab.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -103,7 +104,7 @@ def test_per_step_predictions_carry_each_class_probability(tmp_path):
         "val_fraction = 0.25\n[model]\nhidden_size = 8\n[training]\nepochs = 4\nbatch_size = 8\nlr = 0.02\n"
         "[tracking]\nenabled = false\n")
     run = tmp_path / "run"
-    assert main(["train", str(tmp_path / "c.toml"), "--out", str(run), "--quiet"]) == 0
+    train(load_config(tmp_path / "c.toml"), out=run, progress=False, log=None)  # (`rnnlab train`'s, less its report)
     assert main(["predict", str(run), "--data", str(tmp_path / "test.npz")]) == 0
     with open(run / "predictions.csv", newline="") as f:
         header, *rows = list(csv.reader(f))

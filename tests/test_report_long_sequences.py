@@ -65,8 +65,16 @@ def _run(root: Path, model: str, training: str, gtt: dict, cropped: tuple[int, i
     return run
 
 
+@pytest.fixture(scope="module")
+def last_step_section(tmp_path_factory) -> str:
+    """The gradient-through-time section of the memoryless layer under a head on the last step:
+    the same for every case below, drawn once."""
+    last = _run(tmp_path_factory.mktemp("last") / "last", "", "", _memoryless_curve("last"))
+    return " ".join(_section(render_report(last), "gradient-through-time").split())
+
+
 @pytest.mark.parametrize("pooling", ["mean", "max", "mean_max"])
-def test_a_head_pooling_over_time_says_the_reach_says_nothing_of_memory(tmp_path, pooling):
+def test_a_head_pooling_over_time_says_the_reach_says_nothing_of_memory(tmp_path, pooling, last_step_section):
     gtt = _memoryless_curve("mean")  # (the trainer follows such a head's whole loss)
     run = _run(tmp_path / "r", f'[model.head]\npooling = "{pooling}"', "", gtt)
     section = " ".join(_section(render_report(run), "gradient-through-time").split())
@@ -76,8 +84,7 @@ def test_a_head_pooling_over_time_says_the_reach_says_nothing_of_memory(tmp_path
     assert f'model.head.pooling = "{pooling}"): this reach says nothing of the layer\'s memory' in section
     assert "reads every step through the head's" in section
     # The same layer under a head on the last step: its reach is its memory (none), said as such.
-    last = _run(tmp_path / "last", "", "", _memoryless_curve("last"))
-    section = " ".join(_section(render_report(last), "gradient-through-time").split())
+    section = last_step_section
     assert "says nothing of the layer's memory" not in section and "reads every step" not in section
     assert "vanishes" in section
 

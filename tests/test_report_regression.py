@@ -40,7 +40,7 @@ threads = 1
 [tracking]
 health = false
 grads_every = 0
-weights_every = 2
+weights_every = 0
 grad_through_time = false
 """
 

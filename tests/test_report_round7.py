@@ -78,7 +78,9 @@ def killed(tmp_path_factory) -> RunDir:
     after training at its end)."""
     from tiny_run import run, tiny_toml
 
-    result = run(parse_config(tiny_toml(training="epochs = 3")), tmp_path_factory.mktemp("killed") / "r")
+    # (no weights or gradients tracked: the tests read its Fit and gradient-through-time sections)
+    result = run(parse_config(tiny_toml(training="epochs = 3", after="[tracking]\nweights_every = 0\ngrads_every = 0")),
+                 tmp_path_factory.mktemp("killed") / "r")
     rd = RunDir(result.run_dir)
     rd.summary.unlink()
     before, meta = read_grad_through_time(rd, phase="before_training")
@@ -88,15 +90,21 @@ def killed(tmp_path_factory) -> RunDir:
     return rd
 
 
-def test_a_killed_runs_fit_says_it_has_not_finished_not_that_nothing_was_recorded(killed):
-    fit = _text(_section(render_report(killed), "fit"))
+@pytest.fixture(scope="module")
+def killed_page(killed) -> str:
+    """The killed run's report page: drawn once, both tests below read it."""
+    return render_report(killed)
+
+
+def test_a_killed_runs_fit_says_it_has_not_finished_not_that_nothing_was_recorded(killed_page):
+    fit = _text(_section(killed_page, "fit"))
     assert "no data recorded" not in fit
     assert "has not finished" in fit and ", after epoch 3" in fit
     assert "evaluation after training" in fit and "missing" in fit
 
 
-def test_a_killed_runs_gradient_section_draws_the_curve_before_training(killed):
-    section = _section(render_report(killed), "gradient-through-time")
+def test_a_killed_runs_gradient_section_draws_the_curve_before_training(killed_page):
+    section = _section(killed_page, "gradient-through-time")
     assert "<img" in section and "no data recorded" not in _text(section)
     assert "before training" in _text(section)
 

@@ -60,8 +60,15 @@ enabled = false
     return RunDir(train(cfg, out=root / "run", progress=False, log=None).run_dir)
 
 
-def test_a_forecasters_report_draws_the_models_test_block_forecasts_as_rnnlab_predict_makes_them(forecaster):
-    section = _section(render_report(forecaster), "forecasts")
+@pytest.fixture(scope="module")
+def forecaster_page(forecaster) -> str:
+    """The forecaster's report: drawn once, the tests below read it."""
+    return render_report(forecaster)
+
+
+def test_a_forecasters_report_draws_the_models_test_block_forecasts_as_rnnlab_predict_makes_them(forecaster,
+                                                                                               forecaster_page):
+    section = _section(forecaster_page, "forecasts")
     assert '<img alt="forecasts against the series"' in section and "could not show" not in section
     # the picture the section embeds
     from rnnlab.plots.forecast import forecast_lines, plot_forecast
@@ -113,8 +120,8 @@ def test_a_forecaster_whose_data_moved_says_so_in_one_line(forecaster, tmp_path)
     assert section.count("<p") == 1 and "<img" not in section and "could not show" not in section
 
 
-def test_the_forecaster_is_compared_with_its_references_in_one_table_mase_first(forecaster):
-    final = _section(render_report(forecaster), "final-metrics")
+def test_the_forecaster_is_compared_with_its_references_in_one_table_mase_first(forecaster, forecaster_page):
+    final = _section(forecaster_page, "final-metrics")
     assert not re.search(r"<th>[^<]* of (seasonal )?naive</th>", final)  # (no row per split, metric and reference)
     table = re.search(r"<table><tr><th rowspan=\"2\">forecast</th>.*?</table>", final, re.S)
     assert table is not None
@@ -162,11 +169,17 @@ grad_through_time = false
     return RunDir(train(cfg, out=root / "run", progress=False, log=None).run_dir)
 
 
-def test_a_one_epoch_run_draws_its_loss_per_step_not_a_dot_per_panel(one_epoch_lm):
+@pytest.fixture(scope="module")
+def one_epoch_lm_page(one_epoch_lm) -> str:
+    """The language model's report: drawn once, the tests below read it."""
+    return render_report(one_epoch_lm)
+
+
+def test_a_one_epoch_run_draws_its_loss_per_step_not_a_dot_per_panel(one_epoch_lm, one_epoch_lm_page):
     run = one_epoch_lm
     records = run.read_metrics()
     assert len(records) == 1 and records[0]["step"] >= 40
-    curves = _section(render_report(run), "metric-curves")
+    curves = _section(one_epoch_lm_page, "metric-curves")
     assert '<img alt="training loss per step"' in curves and 'alt="metric curves"' not in curves
     assert "One epoch" in curves
     from rnnlab.report import _one_epoch_figure  # (the figure the section embeds)
@@ -192,6 +205,6 @@ def test_a_one_epoch_run_without_a_loss_per_step_shows_its_figures_as_a_table(on
     assert "<th>lr</th>" in curves
 
 
-def test_a_forecaster_has_a_forecast_section_and_others_do_not(forecaster, one_epoch_lm):
-    assert '<section id="forecasts">' in render_report(forecaster)
-    assert '<section id="forecasts">' not in render_report(one_epoch_lm)
+def test_a_forecaster_has_a_forecast_section_and_others_do_not(forecaster_page, one_epoch_lm_page):
+    assert '<section id="forecasts">' in forecaster_page
+    assert '<section id="forecasts">' not in one_epoch_lm_page

@@ -72,6 +72,22 @@ def states(study: optuna.Study) -> list[str]:
     return [t.state.name for t in study.get_trials()]
 
 
+@pytest.fixture(scope="module")
+def two_trials(tmp_path_factory) -> tuple[Path, Path]:
+    """One search of 2 trials (TINY, ``trials = 2``): its config and study directory, read by the
+    tests that only read it and copied by those that continue it."""
+    root = tmp_path_factory.mktemp("two")
+    config = write_config(root, extra="trials = 2\n")
+    search(config, root / "s")
+    return config, root / "s"
+
+
+def copy_study(study: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    config, out = study
+    shutil.copytree(out, tmp_path / "s", symlinks=True)
+    return config, tmp_path / "s"
+
+
 # ------------------------------------------------------------------------------ the trial runner
 
 
@@ -206,9 +222,9 @@ def test_progress_bar_counts_finished_trials_with_best_pruned_failed(tmp_path, c
     assert sum(ln.startswith("trial ") for ln in lines) == 2 and "search:" not in capsys.readouterr().err
 
 
-def test_running_again_continues_the_study(tmp_path):
-    config = write_config(tmp_path, extra="trials = 2\n")
-    first = search(config, tmp_path / "s").study.get_trials()
+def test_running_again_continues_the_study(two_trials, tmp_path):
+    config, out = copy_study(two_trials, tmp_path)
+    first = open_existing(out).get_trials()
     assert len(first) == 2
     again = search(config, tmp_path / "s").study.get_trials()
     assert [(t.number, t.params, t.datetime_start) for t in again] == \
@@ -218,11 +234,9 @@ def test_running_again_continues_the_study(tmp_path):
     assert len({str(sorted(t.params.items())) for t in more}) == 4
 
 
-def test_study_command_prints_the_trials_table(tmp_path, capsys):
-    config = write_config(tmp_path, extra="trials = 2\n")
-    search(config, tmp_path / "s")
+def test_study_command_prints_the_trials_table(two_trials, capsys):
     capsys.readouterr()
-    assert main(["study", str(tmp_path / "s")]) == 0
+    assert main(["study", str(two_trials[1])]) == 0
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].split()[:6] == ["trial", "state", "score", "spread", "folds", "epochs"]
@@ -266,9 +280,8 @@ def test_killed_local_worker_is_marked_failed_on_restart(tmp_path):
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE]  # the failed one does not count
 
 
-def test_study_with_another_config_is_refused_and_kept(tmp_path, capsys):
-    config = write_config(tmp_path, extra="trials = 1\n")
-    search(config, tmp_path / "s")
+def test_study_with_another_config_is_refused_and_kept(two_trials, tmp_path, capsys):
+    copy_study(two_trials, tmp_path)
     journal = (tmp_path / "s" / "journal.log").read_bytes()
     other = write_config(tmp_path, hidden=7, extra="trials = 1\n", name="other.toml")
     with pytest.raises(SearchError, match=r"study 'tiny' was started with another config \(it differs in model.hidden_size\)"):
@@ -280,7 +293,7 @@ def test_study_with_another_config_is_refused_and_kept(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("rnnlab search: error: study 'tiny' was started")
     # More trials, other checkpoint keeping: the same study (they do not change a trial's result).
     same = write_config(tmp_path, extra="trials = 1\nkeep_checkpoints = 1\n", name="same.toml")
-    assert len(search(same, tmp_path / "s", trials=2).study.get_trials()) == 2
+    assert len(search(same, tmp_path / "s", trials=3).study.get_trials()) == 3
 
 
 @pytest.mark.parametrize("args, message", [

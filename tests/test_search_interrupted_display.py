@@ -26,7 +26,7 @@ TrialState = optuna.trial.TrialState
 STOPPED = {"failed_because": "interrupted", "interrupted": True}
 
 # Two values to draw and five trials to finish: at least three trials draw a value again.
-CONFIG = tiny_search_toml(60, """sampler = "random"
+CONFIG = tiny_search_toml(20, """sampler = "random"
 [search.space]
 "model.zoneout" = { choices = [0.0, 0.1] }""")
 

@@ -67,7 +67,7 @@ def _wait_for(what, deadline: float, message: str):
             found = None
         if found:
             return found
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(message)
 
 
@@ -87,7 +87,7 @@ def _baseline_running(out: Path) -> optuna.trial.FrozenTrial | None:
 
 @linux
 def test_the_config_itself_lost_to_a_killed_worker_is_run_again(tmp_path):
-    config = write(tmp_path, epochs=40, trials=3)
+    config = write(tmp_path, epochs=40, trials=2)
     out = tmp_path / "s"
     proc = _search(config, out, "--workers", "2")
     try:
@@ -122,7 +122,7 @@ def test_a_waiting_trial_is_run_although_the_study_has_its_count(tmp_path):
 
 @linux
 def test_an_interrupted_trial_resumes_its_checkpoints_when_the_search_runs_again(tmp_path):
-    config = write(tmp_path, epochs=60, trials=1)
+    config = write(tmp_path, epochs=30, trials=1)
     out = tmp_path / "s"
     proc = _search(config, out, "--quiet")
     try:
@@ -146,7 +146,7 @@ def test_an_interrupted_trial_resumes_its_checkpoints_when_the_search_runs_again
     assert RunDir(runs / "fold-1").read_metrics() == first and not RunDir(runs / "fold-1").read_resumes()
     resumes = RunDir(runs / "fold-2").read_resumes()
     assert len(resumes) == 1 and resumes[0]["after_epoch"] <= stopped_at
-    assert [r["epoch"] for r in RunDir(runs / "fold-2").read_metrics()] == list(range(1, 61))
+    assert [r["epoch"] for r in RunDir(runs / "fold-2").read_metrics()] == list(range(1, 31))
 
 
 def test_a_recipe_worker_whose_recipe_is_gone_exits_quietly():

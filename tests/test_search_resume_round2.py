@@ -89,7 +89,7 @@ def test_a_sample_equal_to_a_complete_trial_takes_its_score_without_training(tmp
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a POSIX signal to the search")
 def test_a_trial_stopped_by_ctrl_c_is_counted_as_interrupted_not_failed(tmp_path):
-    config = write(tmp_path, epochs=60, search=SPACE)
+    config = write(tmp_path, epochs=20, search=SPACE)
     out = tmp_path / "s"
     code, err = search_stopped_by_sigint(config, out)
     assert code == 130 and "a stopped trial is recorded as interrupted" in err, err

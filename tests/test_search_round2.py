@@ -100,7 +100,7 @@ def _stop(*procs: subprocess.Popen) -> None:
 
 @linux
 def test_a_killed_worker_of_two_is_failed_and_the_other_completes_the_study(tmp_path):
-    config = write(tmp_path, epochs=40, trials=3)
+    config = write(tmp_path, epochs=20, trials=3)
     out = tmp_path / "s"
     proc = _command(config, out, "--workers", "2")
     try:
@@ -224,7 +224,7 @@ def test_a_worker_whose_search_is_gone_starts_no_more_trials(tmp_path):
 def test_a_killed_worker_on_postgresql_says_why_and_its_study_needs_storage(tmp_path, postgres_url, capsys):
     # trust authentication takes any password: the URL carries one, which is never printed
     url = postgres_url.replace("postgres@", "postgres:s3cretPW@")
-    config = write(tmp_path, epochs=40, trials=3)
+    config = write(tmp_path, epochs=20, trials=3)
     out = tmp_path / "s"
     proc = _command(config, out, "--workers", "2", "--storage", url, "--study", "killed-pg", "--quiet")
     storage = open_storage(url, tmp_path)

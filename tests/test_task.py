@@ -19,6 +19,7 @@ from rnnlab.recipe.decide import verdict
 from rnnlab.rundir import read_jsonl
 from rnnlab.search.study import SearchOptions, make_pruner, prepare
 from rnnlab.task import CLASSIFICATION, task_for
+from rnnlab.train import train
 from rnnlab.train.best import best_record
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -102,10 +103,9 @@ def test_best_epoch_follows_the_monitored_metrics_direction(tmp_path):
     assert best_record(records, "val_loss", CLASSIFICATION)["epoch"] == 2
     # In a run: summary.json's best epoch and early stopping use the monitor's direction.
     for monitor in ("val_acc", "val_loss"):
-        (tmp_path / f"{monitor}.toml").write_text(
-            _cfg(training=f"[training.early_stopping]\nmonitor = \"{monitor}\"\npatience = 100"))
+        config = parse_config(_cfg(training=f"[training.early_stopping]\nmonitor = \"{monitor}\"\npatience = 100"))
         out = tmp_path / monitor
-        assert main(["train", str(tmp_path / f"{monitor}.toml"), "--out", str(out), "--quiet"]) == 0
+        train(config, out=out, progress=False, log=None)  # (`rnnlab train`'s run, less its report)
         recs = read_jsonl(out / "metrics.jsonl")
         pick = max if monitor == "val_acc" else min
         best = pick(recs, key=lambda r: (r[monitor], -r["epoch"]) if monitor == "val_acc" else (r[monitor], r["epoch"]))
@@ -139,9 +139,8 @@ def test_recipe_keep_or_scrap_follows_the_metric_direction():
 
 
 def test_a_run_directory_from_before_the_task_section_reads_unchanged(tmp_path, capsys):
-    (tmp_path / "c.toml").write_text(_cfg())
     run = tmp_path / "run"
-    assert main(["train", str(tmp_path / "c.toml"), "--out", str(run), "--quiet"]) == 0
+    train(parse_config(_cfg()), out=run, progress=False, log=None)  # (`rnnlab train`'s, less its report: drawn below)
     records = read_jsonl(run / "metrics.jsonl")
     assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(records[0])
     summary = json.loads((run / "summary.json").read_text())

@@ -147,7 +147,9 @@ def test_the_head_reads_every_step_and_a_bad_model_is_refused():
 def test_stateful_windows_cut_the_targets_with_them(tmp_path):
     """With windows of 4 steps the targets of each window are its own steps: the model learns the
     one-step-back copy (the state carries the previous window's last symbol)."""
-    config = write(tmp_path, epochs=25, arrays=tags(n=64, steps=12, ragged=False),
+    # (8 epochs reach 1.0 on training seeds 0-2; the same windows without the state carried
+    # between them stay near 0.88: the first step of each window cannot be known)
+    config = write(tmp_path, epochs=8, arrays=tags(n=64, steps=12, ragged=False),
                    training="stateful_window = 4")
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -178,16 +180,15 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(records[-1])
-    # resumed exactly: the same records as one uninterrupted run
+    # resumed exactly: the same records as one uninterrupted run (whose lines rnnlab train shows)
     straight = tmp_path / "straight"
-    assert main(["train", str(config), "--out", str(straight), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(straight)]) == 0
+    out = capsys.readouterr().out
+    assert "train per-step accuracy" in out
     again = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     for r, s in zip(records, again, strict=True):
         assert r["train_loss"] == pytest.approx(s["train_loss"]) and r["val_acc"] == s["val_acc"]
-    capsys.readouterr()
-    assert main(["train", str(config), "--out", str(tmp_path / "shown")]) == 0
-    out = capsys.readouterr().out
-    assert "train per-step accuracy" in out
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "val_acc" in page
@@ -203,8 +204,11 @@ def test_train_resume_report_and_doctor_end_to_end(tmp_path, capsys):
 
 def test_search_with_two_workers_and_recipe_with_two_seeds(tmp_path):
     np.savez(tmp_path / "test.npz", **tags(n=16, seed=1))
+    # (tracking off: the tracker's records and figures are not what the search and the recipe are
+    # checked for here, and the reports of their final runs are drawn several times faster without)
     config = write(tmp_path, epochs=2, data=f'test_path = "{tmp_path / "test.npz"}"',
-                   after='[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
+                   after='enabled = false\n'
+                         '[search]\nfolds = 2\ntrials = 2\nsampler = "random"\nreports = "none"\n'
                          '[search.space]\n"model.recurrent_dropout" = { low = 0.0, high = 0.3 }')
     final, _, _ = tiny_run.search_then_recipe(config, tmp_path, trials=2, step="zoneout")
     assert set(final["test"]) == {"acc", "loss"} and 0.0 <= final["test"]["acc"] <= 1.0
@@ -394,7 +398,8 @@ def test_per_step_regression_end_to_end(tmp_path, capsys):
     """A linear target at every step is learnt (R² -> 1), metrics in the data's units, the test
     file read with the training file's K."""
     np.savez(tmp_path / "test.npz", **values(n=16, seed=1))
-    config = write(tmp_path, epochs=40, arrays=values(), data=f'test_path = "{tmp_path / "test.npz"}"')
+    # (12 epochs: R² 0.992-0.995 on seeds 0-2 of the data and the training; 5 epochs leave 0.93 on two)
+    config = write(tmp_path, epochs=12, arrays=values(), data=f'test_path = "{tmp_path / "test.npz"}"')
     config.write_text(config.read_text().replace("per_step = true", 'kind = "regression"\nper_step = true'))
     capsys.readouterr()
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0

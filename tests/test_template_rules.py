@@ -389,20 +389,28 @@ def test_without_the_option_the_budget_is_the_configs(tmp_path):
     assert RunDir(tmp_path).read_adapt() is None
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, one_thread):
+    """The uninterrupted run every case of the test below compares with (it only reads it): trained
+    once for the module."""
+    out = tmp_path_factory.mktemp("budget") / "whole"
+    return run(parse_config(budget_toml(600, lr=0.03)), out), out
+
+
 @pytest.mark.parametrize("stop_after", [3, 66, 78])
-def test_resume_with_the_budget_equals_the_uninterrupted_run(tmp_path, stop_after):
+def test_resume_with_the_budget_equals_the_uninterrupted_run(tmp_path, stop_after, uninterrupted):
     """Stopped before any decision (3), between two checks of the training split (66: one every
     3 epochs) and in the tail (78: the early end was decided after epoch 70)."""
     cfg = parse_config(budget_toml(600, lr=0.03))
-    whole = run(cfg, tmp_path / "whole")
+    whole, whole_dir = uninterrupted
     run(cfg, tmp_path / "split", stop_after=stop_after)
     resumed = run(cfg, tmp_path / "split", resume=True)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "time"} for r in rs]  # noqa: E731
-    assert strip(read_jsonl(tmp_path / "split/metrics.jsonl")) == strip(read_jsonl(tmp_path / "whole/metrics.jsonl"))
+    assert strip(read_jsonl(tmp_path / "split/metrics.jsonl")) == strip(read_jsonl(whole_dir / "metrics.jsonl"))
     assert resumed.epochs == whole.epochs
     for (n, p), (_, q) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.equal(p, q), n
-    assert RunDir(tmp_path / "split").read_adapt() == RunDir(tmp_path / "whole").read_adapt()
+    assert RunDir(tmp_path / "split").read_adapt() == RunDir(whole_dir).read_adapt()
 
 
 def test_a_tail_that_undoes_the_fit_goes_back_to_the_plan():

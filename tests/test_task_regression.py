@@ -71,7 +71,9 @@ def data_lines(train_file: Path, test_file: Path | None = None, extra: str = 'no
 
 def test_a_linear_target_is_learned_to_r2_near_one_in_the_datas_units(tmp_path):
     train_file, test_file = linear_data(tmp_path)
-    cfg = parse_config(reg_config(data_lines(train_file, test_file), epochs=40, hidden=16))
+    # (20 epochs: R² 0.992-0.998 on seeds 0-2 of the data and the training, RMSE 0.05-0.07 of the
+    # spread; 10 epochs leave a test R² of 0.969 on one of them)
+    cfg = parse_config(reg_config(data_lines(train_file, test_file), epochs=20, hidden=16))
     result = train(cfg, out=tmp_path / "run", log=None, progress=False)
     assert result.test is not None
     assert result.train_eval["r2"] > 0.98 and result.test["r2"] > 0.98, (result.train_eval, result.test)

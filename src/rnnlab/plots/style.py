@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from functools import lru_cache, partial
 from pathlib import Path
@@ -405,6 +406,33 @@ def drawable(text: str, prop: FontProperties | None = None) -> str:
                    for c in text)
 
 
+def literal_dollars(text: str) -> str:
+    r"""``text`` with each ``$`` escaped, so that matplotlib draws it as a dollar sign: a name
+    holding two (a class ``"$5-$10"``, a parameter ``"cost$usd$"``) was drawn as a formula, its
+    letters in italics and the dollar signs gone. rnnlab's own figure texts hold no formulas. A
+    dollar escaped already stays as it is, so that a figure laid out twice is escaped once.
+
+    >>> literal_dollars("$5-$10"), cbook.is_math_text(literal_dollars("$5-$10"))
+    ('\\$5-\\$10', False)
+    >>> literal_dollars(literal_dollars("$5-$10")) == literal_dollars("$5-$10")
+    True
+    """
+    return _UNESCAPED_DOLLAR.sub(r"\\$", text)
+
+
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def shown(line: str) -> str:
+    """The characters matplotlib draws for the plain (not mathtext) ``line``: an escaped dollar
+    (:func:`literal_dollars`) is drawn as one character; what is measured is what is drawn.
+
+    >>> shown(literal_dollars("$5-$10"))
+    '$5-$10'
+    """
+    return line.replace("\\$", "$")
+
+
 def _glyphs(prop: FontProperties) -> list[frozenset[int]]:
     """The characters each font that matplotlib draws text of ``prop`` with has a glyph for: the
     fonts of its families (``font.family``, each resolved as the Agg renderer resolves them),
@@ -443,15 +471,15 @@ def _drawable_texts(fig: Figure) -> None:
                 if given or (isinstance(fmt, FixedFormatter) and fmt.seq):
                     prop = axis.majorTicks[0].label1.get_fontproperties()
                     if given:
-                        given.update({k: drawable(str(v), prop) for k, v in given.items()})
+                        given.update({k: drawable(literal_dollars(str(v)), prop) for k, v in given.items()})
                     else:
-                        fmt.seq = [drawable(str(t), prop) for t in fmt.seq]
+                        fmt.seq = [drawable(literal_dollars(str(t)), prop) for t in fmt.seq]
     for leg in legends:
         if leg is not None:
             texts += [*leg.get_texts(), leg.get_title()]
     for t in texts:
         if isinstance(t, Text) and t.get_text():
-            new = drawable(t.get_text(), t.get_fontproperties())
+            new = drawable(literal_dollars(t.get_text()), t.get_fontproperties())
             if new != t.get_text():
                 t.set_text(new)
 
@@ -472,7 +500,7 @@ def text_extent(text: str, size: float) -> tuple[float, float]:
     width, height = 0.0, 0.0
     for line in text.split("\n"):
         math = cbook.is_math_text(line)
-        w, h, d = text_to_path.get_text_width_height_descent(line, prop, ismath=math)
+        w, h, d = text_to_path.get_text_width_height_descent(line if math else shown(line), prop, ismath=math)
         width = max(width, float(w))
         # A line of plain text is spaced as matplotlib spaces it; mathtext (10^-3) may be taller.
         height += max(size * LINE_SPACING, float(h + d)) if math else size * LINE_SPACING
@@ -711,7 +739,7 @@ def drawn_width(text: str, size: float, dpi: float = DPI) -> float:
     for line in drawable(text, prop).split("\n"):
         if line and not cbook.is_math_text(line):
             for d in {float(dpi), float(DPI)}:
-                width = max(width, float(_renderer(d).get_text_width_height_descent(line, prop, False)[0]) * 72.0 / d)
+                width = max(width, float(_renderer(d).get_text_width_height_descent(shown(line), prop, False)[0]) * 72.0 / d)
     return width
 
 

@@ -200,3 +200,32 @@ def test_a_revised_value_in_the_training_block_is_named_by_its_step():
     # A record written before step_crc32 says what it can.
     old = {k: v for k, v in fit.state().items() if k != "step_crc32"}
     assert StreamFit.from_state(old).changed_in([x, y]) == "its series differ in their first 15, 15 steps"
+
+
+def test_predict_with_data_needs_no_data_path(trained, tmp_path, capsys):
+    """Before: with data.path gone (a run moved to another machine), ``rnnlab predict RUN --data
+    FILE`` stopped with "data.path: data file ... does not exist", although the docs say FILE is read
+    with what the checkpoint kept: its column names are kept now too."""
+    data, run = trained
+    new = write(tmp_path / "new.csv", series(STEPS + 12))
+    expected = forecast(["predict", str(run), "--data", str(new)], tmp_path / "expected.csv")
+    kept = load_checkpoint(run / "checkpoints" / "last.pt")[FIT_KEY]
+    assert kept["stream"]["columns"] == ["sales"]
+    data.rename(data.with_suffix(".moved"))
+    try:
+        capsys.readouterr()
+        assert forecast(["predict", str(run), "--data", str(new)], tmp_path / "after.csv") == pytest.approx(
+            expected, rel=1e-12)
+        assert "error" not in capsys.readouterr().err
+        # a checkpoint from before the record: the one-line error says why data.path is needed
+        for name in ("last.pt", "best.pt"):
+            path = run / "checkpoints" / name
+            state = load_checkpoint(path)
+            del state[FIT_KEY]["stream"]["columns"]
+            save_checkpoint(path, state)
+        line = one_line_error(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "old.csv")], capsys,
+                              ["keeps no record of its series' column names", "reading --data needs its training file",
+                               str(data), "does not exist"])
+        assert line.startswith("rnnlab predict: error: ")
+    finally:
+        data.with_suffix(".moved").rename(data)

@@ -76,8 +76,10 @@ def _inert(cell: Any) -> Any:
     """``cell``, or a text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``, as a
     class name or a column name of a user's file may read) with a ``'`` before it, which the
     spreadsheet shows as text (OWASP's advice on CSV injection). Numbers, ``-1`` written as
-    text among them, stay as they are."""
-    if not isinstance(cell, str) or not cell.startswith(_FORMULA_START):
+    text among them, stay as they are, and so does a cell of that one character alone (a class
+    named ``-``, as the per-step template's set has: a sign with nothing after it runs nothing,
+    and its column must read as the class it is)."""
+    if not isinstance(cell, str) or not cell.startswith(_FORMULA_START) or len(cell) == 1:
         return cell
     try:
         float(cell)
@@ -90,11 +92,12 @@ def csv_text(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
     """The CSV text of ``header`` and ``rows`` (``\n`` line ends), every text cell that a
     spreadsheet would run as a formula written with a ``'`` before it.
 
-    >>> print(csv_text(["series", "label"], [(0, '=HYPERLINK("http://x")'), (1, "-1"), (2, "walk, fast")]), end="")
+    >>> print(csv_text(["series", "label"], [(0, '=HYPERLINK("http://x")'), (1, "-1"), (2, "walk, fast"), (3, "-")]), end="")
     series,label
     0,"'=HYPERLINK(""http://x"")"
     1,-1
     2,"walk, fast"
+    3,-
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

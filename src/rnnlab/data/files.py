@@ -424,6 +424,7 @@ def _check_step_names(at: str, header: list[str], label_column: str | list[str],
         return
     outside = [h for h in steps if not ((m := _NUMBERED.fullmatch(h)) and m.group(1) == prefix)]
     if not outside:
+        _check_step_order(at, steps, prefix)
         return
     numbered = [h for h in steps if h not in outside]
     one = len(outside) == 1
@@ -437,6 +438,29 @@ def _check_step_names(at: str, header: list[str], label_column: str | list[str],
                 f"; or list those that are targets too in data.target_column (now {columns})")
     raise DataError(f"{at}: {what} (the steps are named {numbered[0]} .. {numbered[-1]}, {pattern}; "
                     f"{_steps_are(label_column)}); {fix}")
+
+
+def _check_step_order(at: str, steps: list[str], prefix: str) -> None:
+    """Refuse step columns ``steps`` (each ``prefix`` and a number) whose numbers go neither up
+    nor down: read in the file's order, the steps of every series would be shuffled, without a
+    word. ``df.pivot`` writes ``t0, t1, t10, t11, ...``: it sorts the names as text.
+
+    >>> _check_step_order("d.csv", ["t0", "t1", "t10", "t2"], "t")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: d.csv: the step columns are not in the order of their numbers (t10 is followed by t2: sorted as text, as df.pivot sorts them), so each series would be read shuffled; write them in order, e.g. w = w[sorted(w.columns, key=lambda c: float(str(c).removeprefix("t")))] before adding the label, or pivot with w = df.pivot(...)[df["time"].unique()]
+    >>> _check_step_order("d.csv", ["t3", "t2", "t1"], "t")  # (going down: read as written)
+    """
+    numbers = [float(_NUMBERED.fullmatch(h).group(2)) for h in steps]  # type: ignore[union-attr]
+    ups = [b > a for a, b in zip(numbers, numbers[1:])]
+    if all(ups) or not any(ups):
+        return
+    i = next(i for i, up in enumerate(ups) if up != ups[0])
+    raise DataError(f"{at}: the step columns are not in the order of their numbers ({steps[i]} is followed by "
+                    f"{steps[i + 1]}: sorted as text, as df.pivot sorts them), so each series would be read "
+                    f"shuffled; write them in order, e.g. w = w[sorted(w.columns, key=lambda c: "
+                    f"float(str(c).removeprefix(\"{prefix}\")))] before adding the label, or pivot with "
+                    f"w = df.pivot(...)[df[\"time\"].unique()]")
 
 
 def check_header(p: Path, header: list[str], rows: list[list[str]], label_column: str | list[str],
@@ -501,7 +525,7 @@ def _long_table_fix(p: Path, header: list[str], named: list[str], label_column: 
     recordings of unequal length padded.
 
     >>> print(_long_table_fix(Path("d.csv"), ["id", "time", "x", "label"], ["id", "time"], "label"))
-    Pivot it: w = df.pivot(index="id", columns="time", values="x"); w["label"] = df.groupby("id")["label"].first(); w.to_csv("d_wide.csv", index=False)
+    Pivot it: w = df.pivot(index="id", columns="time", values="x")[df["time"].unique()]; w["label"] = df.groupby("id")["label"].first(); w.to_csv("d_wide.csv", index=False)
     """
     lower = {h.lower(): h for h in named}
     index = lower.get("id", "id")
@@ -516,7 +540,10 @@ def _long_table_fix(p: Path, header: list[str], named: list[str], label_column: 
     if len(values) <= 1:
         value = values[0] if values else "value"
         add = "".join(f"; w[{c!r}] = df.groupby(\"{index}\")[{c!r}].first()" for c in labels).replace("'", '"')
-        return (f"Pivot it: w = df.pivot(index=\"{index}\", columns=\"{time}\", values=\"{value}\"){add}; "
+        # (the steps in the table's own order: df.pivot sorts its columns, as text for names such
+        # as t0 .. t29, which puts t10 third)
+        return (f"Pivot it: w = df.pivot(index=\"{index}\", columns=\"{time}\", values=\"{value}\")"
+                f"[df[\"{time}\"].unique()]{add}; "
                 f"w.to_csv(\"{p.stem}_wide.csv\", index=False)")
     # (pandas gives text as objects, which an .npz holds only pickled: class labels as text, targets as floats)
     y = (f"y=g[{labels[0]!r}].first().to_numpy(str), " if labels and isinstance(label_column, str) else

@@ -101,7 +101,7 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
     """:func:`forecast_rows` and the series they follow, read once."""
     from rnnlab.task import task_for
     from rnnlab.train.predict import read_new_stream
-    from rnnlab.train.run_fit import run_model
+    from rnnlab.train.run_fit import fitted_model, run_model
     from rnnlab.train.trainer import load_run_config
 
     run = RunDir.existing(run_dir)
@@ -116,7 +116,18 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
                           f"({shell_command('rnnlab', 'predict', run.path, '--data', 'FILE')})")
     if data is None:
         loaded, model, fit = run_model(run, config, task)  # the run's recorded scaling; its guard's choice
+    elif (kept := fitted_model(run, config, task)).fit.stream is not None and kept.fit.stream.columns is not None:
+        # (FILE read with what the checkpoint recorded, its scaling, reference and column names: data.path
+        # is not read, and may be gone, as on another machine)
+        model, fit = kept.model, kept.fit
+        stats, reference, columns = fit.inputs.stats, fit.stream.reference, list(fit.stream.columns)
     else:
+        gone = config.data.path is not None and not Path(config.data.path).exists()
+        if gone:
+            raise RunDirError(f"{run.path}: its checkpoint {kept.checkpoint.name} keeps no record of its series' column "
+                              "names (a run trained before checkpoints kept them), so reading --data needs its training "
+                              f"file at data.path ({config.data.path}), which does not exist: restore it there, or "
+                              "train the run again")
         # run_model reads the run's own file again for its scaling: a note of that file (a gap in its
         # dates) is no news of FILE, whose own notes read_new_stream says, naming --data.
         with warnings.catch_warnings(record=True) as said:
@@ -126,6 +137,8 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
         for w in said:
             if own is None or Path(str(w.message).split(": ", 1)[0]).resolve() != own:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if data is None or fit.stream is None or fit.stream.columns is None:
+        stats, reference, columns = loaded.stats, loaded.reference, loaded.columns
     if not run.summary.exists():  # (as a classification run's predictions say it: TrainedRun)
         from rnnlab.train.predict import unfinished_line
         from rnnlab.train.run_fit import evaluated_checkpoint
@@ -133,8 +146,8 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
         warnings.warn(unfinished_line(run, config, evaluated_checkpoint(run, config, say=False)), UserWarning,
                       stacklevel=3)
     # (a FILE is a series of its own: only data.path is held to the run's training block)
-    series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, loaded.columns)
-    need, why = warmup_steps(config, loaded.reference)
+    series = run_series(config, fit.stream) if data is None else read_new_stream(data, config, columns)
+    need, why = warmup_steps(config, reference)
     where = "data.path" if data is None else f"--data ({data})"
     # (the run records data.path made absolute: the file's name, as the config gave it, not where it
     # lay on one machine; a FILE as given on the command line)
@@ -145,7 +158,7 @@ def _forecast(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | No
             which = f" (series {i})" if len(series.values) > 1 else ""
             raise DataError(f"{where}{which}: expected at least {need} steps to warm the model's state up on "
                             f"({why}), got {len(x)}")
-        values = next_values(model, x, loaded.stats, loaded.reference, task)
+        values = next_values(model, x, stats, reference, task)
         rows += [(label, i, len(x) + k, *map(float, values[k])) for k in range(task.horizon)]
     return rows, series
 

@@ -122,7 +122,9 @@ class StreamFit:
     validation and test blocks end there, whatever was appended since).
 
     ``step_crc32`` (one CRC-32 per training step of each series) names the steps that changed;
-    records written before it have None, and say only that the block differs.
+    records written before it have None, and say only that the block differs. ``columns``: the
+    names of the series' channels (a ``.csv``'s value columns), with which ``rnnlab predict RUN
+    --data FILE`` reads FILE without ``data.path``; None in records written before.
 
     >>> x = np.array([[1.0], [3.0], [5.0], [7.0]])
     >>> fit = StreamFit.of([x], [3], "naive")
@@ -136,20 +138,24 @@ class StreamFit:
     train_sha256: str
     series_steps: tuple[int, ...]
     step_crc32: tuple[np.ndarray, ...] | None = None
+    columns: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, values: list[np.ndarray], train_steps: list[int], reference: str) -> StreamFit:
+    def of(cls, values: list[np.ndarray], train_steps: list[int], reference: str,
+           columns: list[str] | None = None) -> StreamFit:
         """The record of a run whose series are ``values`` (each [L, C]) and training blocks their
-        first ``train_steps``."""
+        first ``train_steps``, their channels named ``columns``."""
         return cls(reference, tuple(int(n) for n in train_steps), _digest(values, train_steps),
-                   tuple(len(x) for x in values), tuple(_step_crc32(x, n) for x, n in zip(values, train_steps)))
+                   tuple(len(x) for x in values), tuple(_step_crc32(x, n) for x, n in zip(values, train_steps)),
+                   None if columns is None else tuple(columns))
 
     def state(self) -> dict[str, Any]:
         """As a checkpoint holds it: strings, numbers and integer tensors."""
         return {"reference": self.reference, "train_steps": list(self.train_steps), "train_sha256": self.train_sha256,
                 "series_steps": list(self.series_steps),
                 **({"step_crc32": [torch.from_numpy(c) for c in self.step_crc32]} if self.step_crc32 is not None
-                   else {})}
+                   else {}),
+                **({"columns": list(self.columns)} if self.columns is not None else {})}
 
     @classmethod
     def from_state(cls, state: Any) -> StreamFit:
@@ -174,8 +180,12 @@ class StreamFit:
                 isinstance(c, torch.Tensor) and c.dtype == torch.int64 and tuple(c.shape) == (n,)
                 for c, n in zip(crc, steps, strict=True))):
             raise ValueError(f"'step_crc32': expected one int64 tensor of {steps!r:.40} checksums per series")
+        columns = state.get("columns")
+        if columns is not None and not (isinstance(columns, list) and columns and all(isinstance(c, str) for c in columns)):
+            raise ValueError(f"'columns': expected the names of the series' channels, got {columns!r:.60}")
         return cls(state["reference"], tuple(steps), digest, tuple(lengths),
-                   None if crc is None else tuple(c.numpy().copy() for c in crc))
+                   None if crc is None else tuple(c.numpy().copy() for c in crc),
+                   None if columns is None else tuple(columns))
 
     def changed_in(self, values: list[np.ndarray]) -> str | None:
         """How the series ``values`` differ from the run's in its training blocks, or None when
@@ -418,8 +428,10 @@ def run_fit_state(config: Config, fold: Fold | None, data: DataSplits, task: Tas
     if task.kind == "forecasting":
         from rnnlab.data.stream import read_series, split_bounds
 
-        values = read_series(config.data).values
-        stream = StreamFit.of(values, [split_bounds(len(x), config.data, fold).train for x in values], data.reference)
+        series = read_series(config.data)
+        values = series.values
+        stream = StreamFit.of(values, [split_bounds(len(x), config.data, fold).train for x in values], data.reference,
+                              list(series.columns))
     return RunFit.of(data, task, stream).state()
 
 

@@ -1512,11 +1512,13 @@ def _raise_if_gone(run: RunDir, error: BaseException) -> None:
 
 
 def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]], log: Log,
-            timing: Timing) -> TrainResult | None:
+            timing: Timing, asked_steps: int | None = None) -> TrainResult | None:
     """Continue ``s`` from the checkpoint exactly: weights, optimizer state, random streams,
     early stopping; drop the records written after it, and log the resume. A run that had
     already finished, with nothing left to train, is left as it is: its result as summary.json
-    holds it (:func:`_finished_result`), nothing written; None otherwise."""
+    holds it (:func:`_finished_result`), nothing written; None otherwise. ``asked_steps``: the
+    config's ``training.steps`` where the shape rule (``adapt.shape``) raised it, which the advice
+    to train on must go beyond."""
     settings = [{k: v for k, v in g.items() if k != "params"} for g in s.optimizer.param_groups]
     try:
         s.model.load_state_dict(ckpt["model"])
@@ -1545,15 +1547,23 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
     where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
     nothing_left = s.stopped_early or s.epoch_done >= s.epochs
     done = "early stopping ended it" if s.stopped_early else f"epoch {s.epochs} was its last"
+    if not s.stopped_early and s.budget is not None and s.budget.events \
+            and s.budget.events[-1].get("decision") == "end_early":
+        done += (f": adapt.budget ended it at step {s.budget.total} of the {s.budget.planned} planned "
+                 f"({str(s.budget.events[-1].get('why', '')).split(':')[0]})")
     changed = f" (with {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in changes.items())})" if changes else ""
     if nothing_left and (finished := _finished_result(run, s, timing)) is not None:
         # (a finished run is a record: a resume that trains nothing has nothing to add to it, and a
         # log line, a config.toml of keys it never trained with or a summary rewritten by another
         # rnnlab would only misstate it)
         budget = "training.steps" if s.config.training.steps is not None else "training.epochs"
+        # (a budget the shape rule raised is raised again on every start: the config's steps must go beyond it)
+        raise_it = (f"set {budget} above {s.config.training.steps} (the shape rule, adapt.shape, raises "
+                    f"{budget} = {asked_steps} to {s.config.training.steps} on this data)"
+                    if asked_steps is not None else f"raise {budget}")
         _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
                   "trains nothing and writes nothing in it (its figures below are its summary.json's; "
-                  f"`rnnlab report {run.path}` draws its report again; to train on, raise {budget} with "
+                  f"`rnnlab report {run.path}` draws its report again; to train on, {raise_it} with "
                   f"--allow-change {budget} (Python: allow_change=[{budget!r}]))")
         return finished
     # Drop what was recorded after the checkpoint: those epochs run again.
@@ -2059,6 +2069,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
            spelling: KeySpelling | None = None, carried_guard: CarriedGuard | None = None) -> TrainResult:
     """:func:`train` in the run directory it holds."""
     with timing.phase("set_up"):
+        asked = config.training.steps
         config, shape = adapt_to_shape(config)  # (before config.toml: it records what the rules decided)
         ckpt, changes = _prepare_run_dir(run, config, resume, allow_change)
         if ckpt is not None:
@@ -2066,7 +2077,8 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
         if shape is not None:
             _say(log, shape.line())
         s = _set_up(config, fold, ckpt, log, timing)
-        if ckpt is not None and (finished := _resume(run, s, ckpt, changes, log, timing)) is not None:
+        raised = asked if asked is not None and config.training.steps != asked else None
+        if ckpt is not None and (finished := _resume(run, s, ckpt, changes, log, timing, raised)) is not None:
             return finished  # (a finished run, nothing left to train: nothing is written in it)
         if shape is not None:
             run.write_adapt(shape=shape.to_dict())

@@ -41,16 +41,18 @@ batch_size = 16
 lr = 0.01
 threads = 1
 [tracking]
-weights_every = 5
-grads_every = 5
+weights_every = {every}
+grads_every = {every}
 """
 
 
 def config(tmp_path: Path, name: str, path: Path, *, kind: str = "regression", test: Path | None = None,
-           normalize: str = "per_channel", layer: str = "lstm", steps: int = 6) -> Path:
+           normalize: str = "per_channel", layer: str = "lstm", steps: int = 6, norms: bool = True) -> Path:
+    """``norms``: weight and gradient norms recorded every 5 steps (else never: for the tests of the
+    report's predictions, which read none, and whose report is quicker to draw without their figures)."""
     out = tmp_path / f"{name}.toml"
     out.write_text(CONFIG.format(name=name, kind=kind, path=path, test=f'test_path = "{test}"' if test else "",
-                                 normalize=normalize, layer=layer, steps=steps))
+                                 normalize=normalize, layer=layer, steps=steps, every=5 if norms else 0))
     return out
 
 
@@ -163,7 +165,7 @@ def activities(path: Path, n: int, seed: int) -> Path:
 
 def test_a_per_step_classification_report_shows_accuracy_by_step_and_the_confusion_matrix(tmp_path):
     train_path, test_path = activities(tmp_path / "a.npz", 48, 0), activities(tmp_path / "t.npz", 12, 1)
-    cfg = config(tmp_path, "acts", train_path, kind="classification", test=test_path, steps=20)
+    cfg = config(tmp_path, "acts", train_path, kind="classification", test=test_path, steps=20, norms=False)
     run = train(parse_config(cfg.read_text()), out=tmp_path / "run", progress=False, log=None).run_dir
     html = render_report(run)
     body = section(html, "predictions")
@@ -187,7 +189,7 @@ def test_a_per_step_regression_report_shows_series_over_time(tmp_path, running_s
     X = rng.normal(size=(16, 30, 1))
     test = tmp_path / "test.npz"
     np.savez(test, X=X, y=np.cumsum(X[..., 0], axis=1) * 10 + 5)
-    cfg = config(tmp_path, "sum", running_sum, test=test, steps=4)
+    cfg = config(tmp_path, "sum", running_sum, test=test, steps=4, norms=False)
     run = train(parse_config(cfg.read_text()), out=tmp_path / "run", progress=False, log=None).run_dir
     body = section(render_report(run), "predictions")
     assert 'alt="predictions against the targets"' in body and 'alt="predicted and actual values over time"' in body

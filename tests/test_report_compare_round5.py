@@ -20,9 +20,13 @@ from rnnlab.rundir import RunDir
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 HEALTH_OFF = "[tracking]\nhealth = false"
+#: HEALTH_OFF, and no weight or gradient norms recorded: the sections these tests read (fit,
+#: configuration) come from the metrics, summary.json and the checkpoint; the norms' figures
+#: were most of the time spent drawing each report.
+NO_NORMS = f"{HEALTH_OFF}\nweights_every = 0\ngrads_every = 0"
 #: A config that fits UnitTest (as tests/test_fit.py's healthy run), health checks off.
 FITS = (f'[data]\ndataset = "UnitTest"\nval_fraction = 0.25\n[model]\nhidden_size = 16\n[model.head]\n'
-        f'pooling = "mean"\n[training]\nsteps = 400\nbatch_size = 8\nlr = 0.01\n{HEALTH_OFF}\n')
+        f'pooling = "mean"\n[training]\nsteps = 400\nbatch_size = 8\nlr = 0.01\n{NO_NORMS}\n')
 
 
 def section(page: str, sid: str) -> str:
@@ -56,7 +60,7 @@ def test_the_report_gives_the_clis_fit_verdict_when_health_checks_are_off(tmp_pa
 def test_a_finding_after_training_is_shown_with_health_checks_off(tmp_path, capsys):
     # 12 steps: the underfit check finds something, which rnnlab train prints; summary.json records
     # it (fit_findings) whatever tracking.health says, and the report shows it from there
-    result = run(parse_config(tiny_toml(training="epochs = 3", after=HEALTH_OFF)), tmp_path / "run")
+    result = run(parse_config(tiny_toml(training="epochs = 3", after=NO_NORMS)), tmp_path / "run")
     assert [f.check for f in result.findings] == ["underfit"]
     rd = RunDir(tmp_path / "run")
     assert not rd.health.exists()
@@ -69,7 +73,7 @@ def test_a_finding_after_training_is_shown_with_health_checks_off(tmp_path, caps
 def test_a_run_recorded_before_summary_kept_its_findings_is_not_called_passed(tmp_path, capsys):
     # (an older run: summary.json without fit_findings, health checks off: only the checks that found
     # nothing are known)
-    run(parse_config(tiny_toml(training="epochs = 3", after=HEALTH_OFF)), tmp_path / "run")
+    run(parse_config(tiny_toml(training="epochs = 3", after=NO_NORMS)), tmp_path / "run")
     rd = RunDir(tmp_path / "run")
     summary = json.loads(rd.summary.read_text())
     del summary["fit_findings"]
@@ -100,7 +104,7 @@ EDITED_KEYS = ("data.dataset ('UnitTest' -> 'GunPoint'), model.hidden_size (6 ->
 @pytest.fixture
 def runs(tmp_path):
     """A tiny run, and a copy of it (``cp -a``) whose config.toml was edited after it trained."""
-    run(parse_config(tiny_toml(training="epochs = 4", after=HEALTH_OFF)), tmp_path / "tiny")
+    run(parse_config(tiny_toml(training="epochs = 4", after=NO_NORMS)), tmp_path / "tiny")
     shutil.copytree(tmp_path / "tiny", tmp_path / "ed1", symlinks=True)
     edit(tmp_path / "ed1" / "config.toml", **EDITS)
     return tmp_path / "tiny", tmp_path / "ed1"
@@ -136,7 +140,7 @@ def test_the_report_shows_the_config_the_run_trained_with_and_names_the_edited_k
 def test_a_resumes_own_change_before_its_first_checkpoint_is_no_edit(tmp_path, capsys):
     # resumed with training.epochs 3 -> 4, killed after epoch 4's record and before its checkpoint:
     # config.toml (rewritten by the resume) and last.pt (of epoch 3) differ, by the resume's own change
-    cfg = tiny_toml(training="epochs = 3", after=HEALTH_OFF)
+    cfg = tiny_toml(training="epochs = 3", after=NO_NORMS)
     run(parse_config(cfg), tmp_path / "run")
     rd = RunDir(tmp_path / "run")
     before = rd.last_checkpoint.read_bytes()

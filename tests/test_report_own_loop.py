@@ -39,15 +39,18 @@ class Net(torch.nn.Module):
         return self.head(self.rnn(x)[0][:, -1])
 
 
-def _own_loop(root, steps: int = 20, diagnosed: bool = True) -> tuple[RunDir, list[float], Net, tuple]:
-    """A user's loop: a Tracker recording weights and the loss every 5 steps, then (``diagnosed``)
-    rnnlab.diagnose on the trained model into the same directory. Returns the losses of each step."""
+def _own_loop(root, steps: int = 20, diagnosed: bool = True, norms: bool = True) -> tuple[RunDir, list[float], Net, tuple]:
+    """A user's loop: a Tracker recording weights and the loss every 5 steps (``norms``; else the
+    loss alone, for the tests of sections that read no norms: the report is quicker to draw
+    without their figures), then (``diagnosed``) rnnlab.diagnose on the trained model into the same
+    directory. Returns the losses of each step."""
     torch.manual_seed(0)
     model, run = Net(), RunDir(root)
     batch = (torch.randn(8, 6, 2), torch.randint(0, 2, (8,)))
     opt = torch.optim.AdamW(model.parameters(), 1e-2)
     losses = []
-    with Tracker(run, model, weights_every=5, grads_every=5) as tracker:
+    every = 5 if norms else 0
+    with Tracker(run, model, weights_every=every, grads_every=every) as tracker:
         for _ in range(steps):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(batch[0]), batch[1])
@@ -117,7 +120,7 @@ def test_a_loop_without_a_tracked_loss_says_what_is_missing(tmp_path):
 
 
 def test_a_users_diagnose_is_not_said_to_be_before_training(tmp_path):
-    run, _, _, _ = _own_loop(tmp_path / "mine")
+    run, _, _, _ = _own_loop(tmp_path / "mine", norms=False)
     text = render_report(run)
     health = _section(text, "health")
     assert _title(text, "health") == "Health findings when diagnose ran"
@@ -132,7 +135,7 @@ def test_a_users_diagnose_is_not_said_to_be_before_training(tmp_path):
 
 
 def test_the_step_health_json_records_is_said(tmp_path):
-    run, _, _, _ = _own_loop(tmp_path / "mine")
+    run, _, _, _ = _own_loop(tmp_path / "mine", norms=False)
     findings = run.read_health()
     atomic_write_json(run.health, {"findings": findings, "measured": {"step": 20, "epoch": 2}})
     assert run.read_health() == findings and run.read_health_measured() == {"step": 20, "epoch": 2}
@@ -153,7 +156,7 @@ def test_the_step_health_json_records_is_said(tmp_path):
 
 
 def test_fit_and_configuration_say_what_a_loop_of_ones_own_does_not_record(tmp_path):
-    run, _, _, _ = _own_loop(tmp_path / "mine")
+    run, _, _, _ = _own_loop(tmp_path / "mine", norms=False)
     text = render_report(run)
     fit = _section(text, "fit")
     assert "the checks after training (underfit, overfit) did not run for this run" in fit

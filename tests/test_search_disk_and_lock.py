@@ -24,6 +24,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs, chmod and Optuna's link lock on Linux")
 #: a bound on a command that would otherwise hang (the lock's grace period is 30 s), not a timing
 HANG = 150
+#: a search space of one key (the study report of a search draws a slice panel per key)
+ONE_KEY = '[search.space]\n"model.zoneout" = { low = 0.0, high = 0.2 }'
 
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1",
@@ -39,7 +41,9 @@ def _search(config: Path, out: str, *args: str, cwd: Path) -> subprocess.Complet
 def test_a_lock_left_by_a_killed_worker_under_a_relative_out_is_taken_over(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "s.toml"
-    config.write_text(tiny_search_toml(epochs=1, search='sampler = "random"'))
+    # (a space of one key: the study report each search ends with draws one slice panel, not one
+    # per key of the default space; the lock is what is tested)
+    config.write_text(tiny_search_toml(epochs=1, search='sampler = "random"\n' + ONE_KEY))
     run_search(SearchOptions(config=str(config), trials=1, out="runs/st", final=False), log=None)
     # What a worker killed while it appended leaves: Optuna's lock, taken with the path the study
     # directory was given (relative) and never released.

@@ -87,7 +87,7 @@ BAD_CONFIGS = [
     (GOOD.replace("hidden_size = 4", "hidden_size = 4\nresidual = true\nnum_layers = 2"),
      "model: the LSTM layer rejects the settings: residual=True adds each layer's input to its output"),
     (lambda t: data_config(npz(t, X=np.full((4, 3, 1), np.nan), y=Y4)),
-     "X looks ragged: 4 sequence(s) end in NaN padding"),
+     "every channel is NaN (or inf) at every step of every sequence: X holds no values"),
     (lambda t: data_config(npz(t, X=np.where(np.arange(12).reshape(4, 3, 1) == 7, np.inf, 0.0), y=Y4)),
      "X has 1 non-finite value (NaN or inf) at [sample, step, channel] [2, 1, 0]"),
     (lambda t: data_config(npz(t, X=X4)), "labels are missing"),

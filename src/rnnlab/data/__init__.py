@@ -33,6 +33,7 @@ from rnnlab.data.checks import (
     check_finite,
     check_float32_range,
     check_labels,
+    check_lone_values,
     check_nonempty,
     check_not_regression,
     check_shapes,
@@ -41,6 +42,7 @@ from rnnlab.data.checks import (
 from rnnlab.data.files import check_named_targets, load_file
 from rnnlab.data.folds import Fold, held_out_indices, keep_every_class, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
+from rnnlab.data.overlap import check_conflicting_labels, check_test_overlap
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
@@ -129,6 +131,37 @@ def held_out_count(members: int, fraction: float) -> int:
     return min(max(int(round(fraction * members)), 1), members - 1)
 
 
+def _warn_large_hold_out(y: np.ndarray, held: np.ndarray, fraction: float) -> None:
+    """Say, once, where :func:`stratified_split`'s one series per class took far more than
+    ``fraction`` of the classes ``y`` (over 1.5 times it): classes of two lose half their series to
+    it, which no error shows (the run trains on what is left).
+
+    >>> import warnings
+    >>> y = np.repeat(np.arange(6), 2)
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     _warn_large_hold_out(y, stratified_split(y, 0.2, seed=0)[1], 0.2)
+    >>> print(str(said[0].message))  # doctest: +NORMALIZE_WHITESPACE
+    data.val_fraction = 0.2: the hold-out took 6 of 12 sequences (0.5), as it takes at least one of every class of
+    two or more and 6 classes have 2 (the training part keeps 6 of 12); set data.val_fraction = 0 to train on
+    all of them (the run then keeps the last epoch's weights), or give more sequences per class
+    """
+    from rnnlab.data.stream import warn_once
+
+    if len(y) == 0 or len(held) <= 1.5 * fraction * len(y):
+        return
+    sizes = np.bincount(np.unique(y, return_inverse=True)[1].ravel())
+    forced = sizes[(sizes >= 2) & (np.round(fraction * sizes) < 1)]  # (those held out one only by the minimum)
+    if not len(forced):
+        return
+    counts = f"{forced.min()}" if forced.min() == forced.max() else f"{forced.min()} to {forced.max()}"
+    warn_once(f"data.val_fraction = {fraction:g}: the hold-out took {len(held)} of {len(y)} sequences "
+              f"({len(held) / len(y):.2g}), as it takes at least one of every class of two or more and {len(forced)} "
+              f"classes have {counts} (the training part keeps {len(y) - len(held)} of "
+              f"{len(y)}); set data.val_fraction = 0 to train on all of them (the run then keeps the last epoch's "
+              "weights), or give more sequences per class")
+
+
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out): about ``fraction`` of every class (stratum: ``y`` is
     :meth:`rnnlab.task.Task.strata`) held out, at least one per class with two or more members,
@@ -153,11 +186,13 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
                  y_what: str = "missing targets", zeros: bool = False, labels: bool = True) -> None:
     """Refuse sequences that look padded at the end without ``lengths``, naming the fix: X [N, T, C]
-    whose non-finite values (and, per step, targets whose missing steps ``y_missing`` [N, T],
-    ``y_what`` saying what they hold: ``"empty labels"``) fill each affected sequence from some
-    step to its end. Call it only when no lengths were given (every sequence read as T steps
-    long); anything else non-finite is left to the finer checks
-    (:func:`~rnnlab.data.checks.check_finite`). ``zeros``: X read from a file without lengths,
+    whose steps with no finite value in any channel (and, per step, targets whose missing steps
+    ``y_missing`` [N, T], ``y_what`` saying what they hold: ``"empty labels"``) fill each affected
+    sequence from some step to its end. Call it only when no lengths were given (every sequence
+    read as T steps long); anything else non-finite is left to the finer checks
+    (:func:`~rnnlab.data.checks.check_finite`): a channel NaN to the end while others have values
+    there (a dead sensor: no padding), a sequence with no finite value at all (padding leaves at
+    least one step). ``zeros``: X read from a file without lengths,
     whose zero padding (:func:`~rnnlab.data.checks.zero_padding`) is refused too, with the way
     to keep those steps if they are real: lengths of T for every sequence (``labels``: whether
     the file holds a ``y``, for the fix's example).
@@ -167,7 +202,9 @@ def check_ragged(X: np.ndarray, where: str, y_missing: np.ndarray | None = None,
     ...
     rnnlab.errors.DataError: data.path (d.npz): X looks ragged: 1 sequence(s) end in NaN padding (first: sample 0) but no 'lengths' gives the true lengths (each sequence is read as all 2 steps); add lengths [N] with each sequence's true length (the padding past it may then hold anything, NaN included)
     """
-    x_bad = ~np.isfinite(X).all(axis=2)  # [N, T]
+    x_bad = ~np.isfinite(X).any(axis=2)  # [N, T]: padding, where every channel of a step is NaN
+    if x_bad.all(axis=1).any():
+        return  # a sequence without any value: no padding (check_finite names it)
     y_bad = np.zeros_like(x_bad) if y_missing is None else np.asarray(y_missing, dtype=bool)
     bad = x_bad | y_bad
     if not bad.any():
@@ -201,6 +238,7 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
     y = check_targets(y, f"{where} ({path})", X.shape[1])
     check_shapes(X, y, lengths, f"{where} ({path})", values=True)
     check_finite(X, lengths, f"{where} ({path})")
+    check_lone_values(X, lengths, f"{where} ({path})")
     if cfg.target_column is not None and path.lower().endswith(".npz"):
         check_named_targets(columns, y, path, where)
     if k is not None and y.shape[1] != k:
@@ -221,6 +259,7 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
     assert y is not None
     check_shapes(X, y, lengths, f"{where} ({path})")
     check_finite(X, lengths, f"{where} ({path})")
+    check_lone_values(X, lengths, f"{where} ({path})")
     from rnnlab.data.bundled import encode_labels, label_order
 
     if classes is None:
@@ -321,6 +360,8 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         assert cfg.path is not None
         name = cfg.path
         train_full = _user_data(cfg.path, cfg, "data.path", task, None)
+        if task.kind == "classification" and not task.per_step:
+            check_conflicting_labels(train_full, f"data.path ({cfg.path})")
         test = None
         # (a fold's run, of a search or recipe, never loads the test file: a problem of it must not
         # stop the runs that choose, nor their --no-final)
@@ -332,6 +373,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
                     f"data.test_path ({cfg.test_path}): expected {train_full.X.shape[2]} channels like "
                     f"the training file, got {test.X.shape[2]}"
                 )
+            check_test_overlap(train_full, test, cfg.path, cfg.test_path)
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
     strata = task.strata(train_full.y)
@@ -352,9 +394,12 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         singles = not regression and not task.per_step and len(np.unique(train_full.y)) == len(train_full)
         check_nonempty(len(val), "validation split",
                        f": data.val_fraction={cfg.val_fraction} of {len(train_full)} sequences holds none out"
-                       + ("; every class has a single sequence: if y holds values to predict, set [task] kind = "
-                          "\"regression\"; if they are class labels, give more sequences per class" if singles
+                       + ("; every class has a single sequence: set data.val_fraction = 0 to train on all of them "
+                          "(the run then keeps the last epoch's weights); if y holds values to predict, set [task] "
+                          "kind = \"regression\"; if they are class labels, give more sequences per class" if singles
                           else "; raise it (or set it to 0 to train without a validation split)"))
+        if task.kind == "classification" and not task.per_step:
+            _warn_large_hold_out(strata, held, cfg.val_fraction)
     scale = None
     if regression:
         scale = TargetScale.fit(train.y)
@@ -374,13 +419,19 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         # (its series shorter than every training series left out and said, as rnnlab predict's)
         inputs.check_channels(test.X, test.lengths, f"data.test_path ({cfg.test_path})", per_step=task.per_step)
 
-    hint = ("rescale the data (per-channel statistics come from the training split)" if cfg.normalize == "per_channel"
-            else "rescale the data or set data.normalize = \"per_channel\"")
+    # (values far beyond float32 among ordinary ones were refused as each file was read: check_lone_values)
+    hint = {"per_channel": "rescale the data (per-channel statistics come from the training split)",
+            "per_series": "rescale the data",
+            "none": "divide X by a constant that brings it within float32's range (data.normalize = \"none\" feeds "
+                    "the values as they are)"}[cfg.normalize]
+    source = (f"data.dataset ({cfg.dataset})" if cfg.dataset is not None else f"data.path ({cfg.path})")
 
-    def scaled(s: Sequences, where: str) -> Sequences:
+    def scaled(s: Sequences, split: str) -> Sequences:
+        # (as the other data errors: the key and file first; a user's test file by its own key)
+        where = f"data.test_path ({cfg.test_path}), {split}" if split == "test split" and cfg.test_path else \
+            f"{source}, {split}"
         X = inputs.apply(s.X, s.lengths)
-        check_float32_range(X, s.lengths, f"{where} of {name}" + (" after normalisation" if cfg.normalize != "none" else ""),
-                            hint)
+        check_float32_range(X, s.lengths, where + (" after normalisation" if cfg.normalize != "none" else ""), hint)
         y = s.y
         if scale is not None:
             y = scale.apply(s.y)
@@ -388,7 +439,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
             if over.any():
                 i = [int(v) for v in np.argwhere(over)[0]]
                 k = i[-1]
-                raise DataError(f"{where} of {name}: target y{i} = {s.y[tuple(i)]:g} is beyond float32 after "
+                raise DataError(f"{where}: target y{i} = {s.y[tuple(i)]:g} is beyond float32 after "
                                 f"standardization by the training part (mean {scale.mean[k]:g}, std {scale.std[k]:g}): "
                                 "expected targets within 3.4e38 stds of the training part's mean")
         return Sequences(X.astype(np.float32), y, s.lengths, s.classes, scale)

@@ -36,7 +36,8 @@ FILE_KEYS = ("data.path", "data.test_path", "--data")
 def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
     """NaN/inf inside the valid part of any sequence (padding is ignored) → error with indices.
     X read from a user's file (``where`` starts with one of :data:`FILE_KEYS`) gets the fix, in
-    numpy and pandas on that file's X [N, T, C], as a missing cell of a ``.csv`` does.
+    numpy and pandas on that file's X [N, T, C], as a missing cell of a ``.csv`` does; a channel
+    with no value to fill from in any sequence is named instead (:func:`dead_channels`).
 
     >>> X = np.ones((2, 3, 1)); X[0, 1, 0] = np.nan
     >>> check_finite(X, np.array([3, 3]), "data.path (d.npz)")
@@ -48,21 +49,66 @@ def check_finite(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
     bad = ~np.isfinite(X) & valid[:, :, None]
     if bad.any():
         n, text = _where(bad)
-        fix = ""
+        fix = dead_channels(X, lengths, where.startswith(FILE_KEYS))
         # (an estimator's X is the caller's [N, C, T]: a recipe on [N, T, C] would interpolate across channels)
-        if where.startswith(FILE_KEYS):
+        if not fix and where.startswith(FILE_KEYS):
             inf = "X[np.isinf(X)] = np.nan; " if np.isinf(X[bad]).any() else ""
             fix = ("; missing values are not accepted: fill or interpolate them, e.g. " + inf +
                    'X = np.stack([pd.DataFrame(x).interpolate(limit_direction="both").to_numpy() for x in X])')
         raise DataError(f"{where}: X has {n} non-finite " + text.format("(NaN or inf)") + fix)
 
 
+def dead_channels(X: np.ndarray, lengths: np.ndarray, code: bool = False) -> str:
+    """The channels of X [N, T, C] that are non-finite from some step to the end of every
+    sequence's valid part (at every step, or from a step on while other channels have values
+    there: a dead sensor, no padding), said as ``"; channel 1 is NaN ...: drop it or fill it"``
+    (``code``: with the numpy line that drops them, for X [N, T, C] of a file); ``""`` when none
+    is. Interpolation has nothing to fill such a channel from.
+
+    >>> X = np.ones((3, 4, 2)); X[:, :, 1] = np.nan
+    >>> dead_channels(X, np.array([4, 4, 2]))
+    '; channel 1 is NaN at every step of every sequence: drop it or fill it'
+    >>> X[:, :, 1] = 1.0; X[:, 1:, 1] = np.nan
+    >>> dead_channels(X, np.array([4, 4, 2]), code=True)
+    '; channel 1 is NaN from step 1 on in every sequence: drop it (e.g. X = np.delete(X, [1], axis=2)) or fill it'
+    """
+    n, steps, _ = X.shape
+    if not n:
+        return ""
+    valid = np.arange(steps)[None, :] < lengths[:, None]
+    bad = ~np.isfinite(X) & valid[:, :, None]  # [N, T, C]
+    first = np.where(bad.any(axis=1), bad.argmax(axis=1), steps)  # [N, C]: each channel's first bad step
+    tail = bad.sum(axis=1) == lengths[:, None] - first  # [N, C]: bad from there to the sequence's end
+    dead = np.flatnonzero((tail & (first < lengths[:, None])).all(axis=0))
+    if not len(dead):
+        return ""
+    if len(dead) == X.shape[2]:
+        if (first == 0).all():
+            return "; every channel is NaN (or inf) at every step of every sequence: X holds no values"
+        return ("; every channel is NaN (or inf) to the end of every sequence: the lengths count padding, "
+                "give each sequence's true length")
+    said = []
+    for c in dead[:_SHOWN]:
+        f = first[:, c]
+        what = "NaN" if np.isnan(X[:, :, c][bad[:, :, c]]).all() else "NaN (or inf)"
+        when = ("at every step of every sequence" if (f == 0).all() else
+                f"from step {int(f[0])} on in every sequence" if (f == f[0]).all() else
+                f"from a step on (steps {int(f.min())} to {int(f.max())}) in every sequence")
+        said.append(f"channel {int(c)} is {what} {when}")
+    more = f" (and {len(dead) - _SHOWN} more)" if len(dead) > _SHOWN else ""
+    them = "it" if len(dead) == 1 else "them"
+    drop = f" (e.g. X = np.delete(X, {[int(c) for c in dead]}, axis=2))" if code else ""
+    return "; " + ", ".join(said) + f"{more}: drop {them}{drop} or fill {them}"
+
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: str) -> None:
+def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: str,
+                        only: np.ndarray | None = None) -> None:
     """Values the model would see as inf: beyond float32's range (about ±3.4e38) in the valid
-    part of the sequences (``hint`` says what to change).
+    part of the sequences (``hint`` says what to change; ``only``: a mask [N, T, C] of the values
+    to look at, all where None).
 
     >>> check_float32_range(np.full((1, 2, 1), 1e39), np.array([2]), "train", "rescale X")
     Traceback (most recent call last):
@@ -72,12 +118,53 @@ def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: st
     valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(X) <= FLOAT32_MAX) & valid[:, :, None]
+    if only is not None:
+        bad &= only
     if bad.any():
         n, text = _where(bad)
         largest = float(np.nanmax(np.abs(X[bad])))
         raise DataError(f"{where}: X has {n} " + text.format(
             f"beyond float32's range (|x| > {FLOAT32_MAX:.2g}, the model computes in float32)")
             + f"; largest {largest:.3g}; {hint}")
+
+
+#: A value beyond float32's range this many times the median magnitude of its series' channel, or
+#: more, stands alone: any scaling that brings it within range leaves that series' ordinary values
+#: below float32's precision of it (about 7 digits), i.e. one value.
+LONE_TIMES = 1e7
+
+
+def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
+    """Refuse values beyond float32's range (valid steps) that are over :data:`LONE_TIMES` times
+    the median magnitude of their series' channel, whatever ``data.normalize``: per_series' mean
+    and std of that series (per_channel's of the channel) would be set by them and squash its other
+    values to one. A series that large as a whole is left to :func:`check_float32_range` after
+    scaling (per_series scales it without loss).
+
+    >>> X = np.ones((2, 3, 1)); X[0, 1, 0] = 1e300
+    >>> check_lone_values(X, np.array([3, 3]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X has 1 value beyond float32's range (|x| > 3.4e+38, the model computes in float32) at [sample, step, channel] [0, 1, 0]; largest 1e+300; that is over 1e+07 times the median magnitude of sample 0's channel 0 (1): no data.normalize helps (the per_series or per_channel statistics would be set by it, squashing the other values to one); if it marks missing values, set it to NaN and fill it (X[np.abs(X) > 3.4e38] = np.nan, then interpolate); if real, compress X, e.g. X = np.arcsinh(X)
+    >>> check_lone_values(np.full((2, 3, 1), 1e300), np.array([3, 3]), "X")  # series that large as a whole: scaled without loss
+    """
+    import warnings
+
+    valid = (np.arange(X.shape[1])[None, :] < lengths[:, None])[:, :, None]
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a channel without a finite value: its median is NaN)
+        size = np.abs(np.where(valid & np.isfinite(X), X, np.nan))
+        median = np.nanmedian(size, axis=1, keepdims=True) if size.size else np.zeros((len(X), 1, X.shape[2]))
+        lone = valid & (size > FLOAT32_MAX) & (size > LONE_TIMES * np.nan_to_num(median))
+    if not lone.any():
+        return
+    i, _, c = (int(v) for v in np.argwhere(lone)[0])
+    it, they, s = ("it", "it", "s") if lone.sum() == 1 else ("them", "they", "")
+    check_float32_range(X, lengths, where, f"that is over {LONE_TIMES:.0e} times the median magnitude of sample {i}'s "
+                        f"channel {c} ({median[i, 0, c]:.3g}): no data.normalize helps (the per_series or per_channel "
+                        f"statistics would be set by {it}, squashing the other values to one); if {they} mark{s} "
+                        f"missing values, set {it} to NaN and fill {it} (X[np.abs(X) > 3.4e38] = np.nan, then "
+                        "interpolate); if real, compress X, e.g. X = np.arcsinh(X)", only=lone)
 
 
 def per_step_hint(y: np.ndarray, steps: int, what: str) -> str:

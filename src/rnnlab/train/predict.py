@@ -238,7 +238,8 @@ def series_outputs(model: torch.nn.Module, inputs: InputScaling, X: np.ndarray, 
 def scaled_series(inputs: InputScaling, X: np.ndarray, lengths: np.ndarray, where: str) -> np.ndarray:
     """Series ``X`` [N, T, C] of ``lengths`` [N] as the run's model reads them: scaled by the
     run's input scaling ``inputs`` (its level and scale channels added where the run adds them),
-    float32; values beyond float32 once scaled are a one-line error naming ``where``.
+    float32; values beyond float32 once scaled, or far beyond it among ordinary ones
+    (:func:`~rnnlab.data.checks.check_lone_values`), are a one-line error naming ``where``.
 
     >>> from rnnlab.data import InputScaling
     >>> X = np.array([[[1.0], [3.0]], [[5.0], [7.0]]]); lengths = np.array([2, 2])
@@ -246,8 +247,9 @@ def scaled_series(inputs: InputScaling, X: np.ndarray, lengths: np.ndarray, wher
     >>> scaled.dtype, scaled[..., 0].astype(float).round(2).tolist()
     (dtype('float32'), [[-1.34, -0.45], [0.45, 1.34]])
     """
-    from rnnlab.data.checks import check_float32_range
+    from rnnlab.data.checks import check_float32_range, check_lone_values
 
+    check_lone_values(X, lengths, where)  # (values no scaling keeps apart from the rest, as in training's files)
     scaled = inputs.apply(X, lengths)
     check_float32_range(scaled, lengths, where + ("" if inputs.normalize == "none" else " after normalisation"),
                         "rescale the series (the run's scaling is fitted on its training part)")

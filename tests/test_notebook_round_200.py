@@ -151,12 +151,12 @@ def test_balanced_classes_are_not_blamed_for_an_underfit():
 
 
 def test_the_imbalance_rule_is_rnnlab_trains():
-    from rnnlab.doctor.fit import _imbalanced
+    from rnnlab.doctor.fit import imbalanced
     from rnnlab.task import IMBALANCED_BELOW
 
     # two classes: the smaller under IMBALANCED_BELOW of the larger, exactly
     edge = 1 / (1 + IMBALANCED_BELOW)
-    assert not _imbalanced(0.6) and not _imbalanced(edge - 1e-9) and _imbalanced(edge + 1e-9)
+    assert not imbalanced(0.6) and not imbalanced(edge - 1e-9) and imbalanced(edge + 1e-9)
 
 
 # ------------------------------------------------------------------ 4. the recipe's decision picture

@@ -70,6 +70,21 @@ def held_out_indices(y: np.ndarray, fold: Fold) -> np.ndarray:
     return stratified_folds(y, fold.k, fold.seed)[fold.index]
 
 
+def validation_indices(strata: np.ndarray, present: np.ndarray | None, fold: Fold) -> np.ndarray:
+    """The indices ``fold`` validates on: :func:`held_out_indices` of ``strata`` less what
+    :func:`keep_every_class` returns to training (``present``: the classes each sequence holds,
+    None for values). Empty where every class ``fold`` would hold out has a single sequence.
+
+    >>> validation_indices(np.arange(4), np.eye(4, dtype=bool), Fold(k=1, index=0, seed=0)).tolist()  # 4 classes of 1
+    []
+    >>> y = np.array([0, 0, 1, 1])
+    >>> len(validation_indices(y, np.eye(2, dtype=bool)[y], Fold(k=1, index=0, seed=0)))  # one of each class
+    2
+    """
+    held = held_out_indices(strata, fold)
+    return held if present is None else keep_every_class(held, present)
+
+
 def keep_every_class(held: np.ndarray, present: np.ndarray) -> np.ndarray:
     """``held`` (sorted indices held out for validation) less the sequences the training part
     needs to hold every class that ``present`` ([N, classes] booleans: the classes each sequence

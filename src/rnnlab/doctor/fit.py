@@ -397,7 +397,7 @@ def fit_findings(
             better = f"{float(train_eval['skill']):.1%} better than"
             checked["underfit"] = (f"{terms.fitted.replace('better than', better, 1)} {in_steps}, more than the "
                                    f"{th.underfit_skill:.0%} it must be")
-        if _imbalanced(majority):
+        if imbalanced(majority):
             # (accuracy alone flatters a model where one class holds most sequences: say what one class scores)
             checked["underfit"] += (f" ({terms.train} {float(train_eval[terms.metric]):.3f}; the majority class "
                                     f"alone scores {majority:.3f})")
@@ -604,14 +604,14 @@ def _mode_gap_remedy(config: Config, say: KeySpelling) -> str:
     return ", or ".join(fixes) if fixes else "look for what else differs between training and eval mode in the model"
 
 
-def _imbalanced(majority: float | None) -> bool:
+def imbalanced(majority: float | None) -> bool:
     """Whether a classifier's classes are imbalanced by ``rnnlab train``'s one rule
     (:data:`rnnlab.task.IMBALANCED_BELOW`: the smallest class holds under that share of the
     largest), as far as the majority class's share of the sequences ``majority`` tells: where the
     other classes together hold under that share of it (for two classes, the rule itself; with
     more, a skew spread over several classes is not one class's rate to blame).
 
-    >>> _imbalanced(0.52), _imbalanced(0.95), _imbalanced(None)  # 26/24 classes, 95/5
+    >>> imbalanced(0.52), imbalanced(0.95), imbalanced(None)  # 26/24 classes, 95/5
     (False, True, False)
     """
     from rnnlab.task import IMBALANCED_BELOW
@@ -727,7 +727,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                       "whatever the size of the data set)")
         causes.append((f"Too few steps: {why}.", remedy))
 
-    if _imbalanced(majority) and acc < beats_majority:
+    if imbalanced(majority) and acc < beats_majority:
         # (one class holds most sequences and the model learned little beyond it: rnnlab has no class
         # weights nor balanced sampling to name, so the remedies are the data's)
         numbers["majority_errors_removed"] = gain = (acc - majority) / (1 - majority) if majority < 1 else 0.0
@@ -836,7 +836,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                         "forecast is naive), that forecast is the one to use and the remedies will not beat it.")
     # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
     # constant predictor scores on 95/5 classes)
-    against = f" (the majority class alone scores {majority:.3f})" if _imbalanced(majority) else ""
+    against = f" (the majority class alone scores {majority:.3f})" if imbalanced(majority) else ""
     shown = f"{acc:.3f}{against}"
     if targets is not None:  # (the targets that did not fit first: the mean of them all hides them)
         failing = [n for n, v in targets.train.items() if v < th.underfit_r2]

@@ -51,6 +51,7 @@ from rnnlab.search.storage import (
 from rnnlab.search.table import (
     fold_sizes,
     joined,
+    majority_said,
     reruns,
     short_names,
     tie_sentence,
@@ -635,15 +636,17 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
     if complete:
         best = study.best_trial
         tied = tied_with(best, trials, info.get("metric"), fold_sizes(study_dir, trials))
+        # (imbalanced classes: what the majority class alone scores, beside the score as the search's line says it)
+        majority = hk.esc(majority_said(study_dir, trials, info.get("metric")))
         if tied:  # (no winner announced: the table marks them all, the line says why they tie)
             parts.append(f"<p class='result'>Best trials <b>{joined([best.number] + [t.number for t, _ in tied])}"
-                         f"</b>, a tie: {hk.esc(metric)} <b>{_score(best.value)}</b>{_spread(best)} for trial "
+                         f"</b>, a tie: {hk.esc(metric)} <b>{_score(best.value)}</b>{_spread(best)}{majority} for trial "
                          f"{best.number} (search score: folds of the training split) · config: "
                          f"<a href='best.toml'>best.toml</a> (trial {best.number}'s)</p>"
                          f"<p class='nodata'>{hk.esc(_capital(tie_sentence(best, tied)))}.</p>")
         else:
             parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{_score(best.value)}</b>"
-                         f"{_spread(best)} (search score: folds of the training split) · config: "
+                         f"{_spread(best)}{majority} (search score: folds of the training split) · config: "
                          "<a href='best.toml'>best.toml</a></p>")
         base = config_trial(trials)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:

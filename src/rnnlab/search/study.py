@@ -1590,7 +1590,7 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
         metric = setup.search.metric
         path = write_best(setup.out, best, metric, setup.plan)
         from rnnlab.search.report import config_trial, gain_sentence
-        from rnnlab.search.table import fold_sizes, joined, tie_sentence, tied_with
+        from rnnlab.search.table import fold_sizes, joined, majority_said, tie_sentence, tied_with
 
         scored = with_spread(best.value, best.user_attrs.get("fold_scores", []))
         trials = study.get_trials(deepcopy=False)
@@ -1598,6 +1598,8 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
         # (a tie is said as one: no winner among trials that the folds cannot tell apart)
         named = (f"best trials {joined([best.number] + [t.number for t, _ in tied])} tie; trial {best.number}"
                  if tied else f"best trial {best.number}")
+        # (imbalanced classes: what labelling every series with the majority class scores, as train says)
+        scored += majority_said(setup.out, trials, str(metric))
         say(f"{named}: {metric} {scored} over {setup.plan.describe()} (search score, training split only)"
             + (f"\ntie: {tie_sentence(best, tied)}" if tied else "") + f"\nbest config: {path}")
         base = config_trial(trials)

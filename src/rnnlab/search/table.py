@@ -167,13 +167,14 @@ def joined(numbers: list[int]) -> str:
     return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
 
 
-def fold_sizes(study_dir: Any, trials: list[FrozenTrial]) -> list[int] | None:
-    """The number of validation series of each fold of the study's one fold plan, as a complete
-    trial's fold runs recorded them (``summary.json``'s ``val_by_class`` counts, those of a
-    classifier); None where no complete trial here records every fold's (a regression's runs, a
-    study of another machine).
+def fold_records(study_dir: Any, trials: list[FrozenTrial]) -> list[dict[str, Any]] | None:
+    """What each fold of the study's one fold plan validated on, class by class, as a complete
+    trial's fold runs recorded it (``summary.json``'s ``val_by_class``:
+    :func:`rnnlab.task.class_figures`, those of a classifier); None where no complete trial here
+    records every fold's (a regression's runs, a study of another machine). Every trial's runs
+    validate on the same folds, so the first trial that records them all speaks for the study.
 
-    >>> fold_sizes("/nonexistent", []) is None
+    >>> fold_records("/nonexistent", []) is None
     True
     """
     from pathlib import Path
@@ -183,22 +184,56 @@ def fold_sizes(study_dir: Any, trials: list[FrozenTrial]) -> list[int] | None:
 
     for t in sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number):
         k = len(t.user_attrs.get("fold_scores") or [])
-        sizes = []
+        records = []
         for fold in range(1, k + 1):
             path = Path(study_dir) / "trials" / f"{t.number:04d}" / f"fold-{fold}" / "summary.json"
             try:
                 summary = read_json(path) if path.is_file() else None
-            except RunDirError:  # (a damaged record: no size from it, and no tie claimed by sizes)
+            except RunDirError:  # (a damaged record: no figures from it, and no tie claimed by sizes)
                 summary = None
             by_class = summary.get("val_by_class") if isinstance(summary, dict) else None
             counts = by_class.get("count") if isinstance(by_class, dict) else None
-            n = sum(v for v in counts.values() if isinstance(v, int)) if isinstance(counts, dict) else 0
-            if n < 1:
+            if not isinstance(counts, dict) or sum(v for v in counts.values() if isinstance(v, int)) < 1:
                 break
-            sizes.append(n)
-        if k and len(sizes) == k:
-            return sizes
+            records.append(by_class)
+        if k and len(records) == k:
+            return records
     return None
+
+
+def fold_sizes(study_dir: Any, trials: list[FrozenTrial]) -> list[int] | None:
+    """The number of validation series of each fold of the study's one fold plan
+    (:func:`fold_records`); None where no complete trial here records every fold's.
+
+    >>> fold_sizes("/nonexistent", []) is None
+    True
+    """
+    records = fold_records(study_dir, trials)
+    if records is None:
+        return None
+    return [sum(v for v in r["count"].values() if isinstance(v, int)) for r in records]
+
+
+def majority_said(study_dir: Any, trials: list[FrozenTrial], metric: str | None) -> str:
+    """What a search's accuracy needs beside it where the classes are imbalanced: what labelling
+    every validation series with the fold's training majority class scores, the mean over the
+    folds as the score is (:func:`fold_records`), in the words of ``rnnlab train``'s fit finding
+    and by its rule (``rnnlab.doctor.fit.imbalanced``: the majority class holds over 2/3); ""
+    for another metric, balanced classes, or folds not recorded here.
+
+    >>> majority_said("/nonexistent", [], "val_acc")
+    ''
+    """
+    # (train's one rule, not a second threshold of the search's)
+    from rnnlab.doctor.fit import imbalanced
+
+    records = fold_records(study_dir, trials) if metric == "val_acc" else None
+    rates = [r.get("majority_rate") for r in records or []]
+    if not rates or not all(isinstance(v, (int, float)) for v in rates):
+        return ""
+    majority = sum(rates) / len(rates)
+    # (four digits, as the search shows val_acc: 40/42 beside 0.9524 reads as the same figure)
+    return f" (the majority class alone scores {majority:.4f})" if imbalanced(majority) else ""
 
 
 def tied_with(best: FrozenTrial, trials: list[FrozenTrial], metric: str | None,

@@ -57,6 +57,7 @@ from rnnlab.rundir import (
 )
 
 if TYPE_CHECKING:
+    from rnnlab.task import Task
     from rnnlab.train.final import CarriedGuard
 
 #: ``report(step, value)`` -> True to stop the trial (pruned).
@@ -160,17 +161,70 @@ def stream_plan(config: Config, search: SearchConfig) -> FoldPlan:
 
 def plan_for_config(config: Config, search: SearchConfig) -> FoldPlan:
     """The fold plan of ``config``'s training split (its labels, or the task's strata of its
-    targets; the test split is not read)."""
-    from rnnlab.data import Fold, load_data
+    targets; the test split is not read), checked by :func:`check_plan_validates`."""
+    from rnnlab.data import load_data
     from rnnlab.task import task_for
 
     task = task_for(config)
     if task.stream:
         return stream_plan(config, search)
-    split = load_data(config.data, seed=config.training.seed, fold=Fold(k=1, index=0, seed=0, holdout=0.5), task=task)
-    y = task.strata(np.concatenate([split.train.y, split.val.y]))
-    return dataclasses.replace(choose_plan(y, search.folds, search.seed, config.data.val_fraction),
+    # (the whole training split, without a hold-out: load_data would refuse an empty one with
+    # words of its own, before the plan could say which keys decide it and why it is empty)
+    whole = config.data.model_copy(update={"val_fraction": 0.0, "test_path": None})
+    labels = load_data(whole, seed=config.training.seed, task=task).train.y
+    plan = dataclasses.replace(choose_plan(task.strata(labels), search.folds, search.seed, config.data.val_fraction),
                                split=task.split_kind)
+    check_plan_validates(plan, labels, task, search.folds, config.data.val_fraction)
+    return plan
+
+
+def class_sizes(counts: Sequence[int]) -> str:
+    """How many series each class has, in words, from their ``counts``.
+
+    >>> class_sizes([1] * 60), class_sizes([1, 1, 3])
+    ('every one of the 60 classes has 1 series', 'the 3 classes have 1 to 3 series (2 of them 1)')
+    """
+    low, high = min(counts), max(counts)
+    if low == high:
+        return f"every one of the {len(counts)} classes has {low} series"
+    return (f"the {len(counts)} classes have {low} to {high} series "
+            f"({sum(c == low for c in counts)} of them {low})")
+
+
+def check_plan_validates(plan: FoldPlan, labels: np.ndarray, task: Task, folds: int, val_fraction: float) -> None:
+    """Refuse, in one line naming ``search.folds`` and ``data.val_fraction``, the class sizes and
+    the fix, a ``plan`` with a fold that validates on no series (``labels``: the training split's,
+    of ``task``): a class's only series stays in the training part of every fold
+    (:func:`rnnlab.data.folds.keep_every_class`), so where every class has one series no fold can
+    score a configuration, whatever those keys say.
+
+    >>> from rnnlab.task import CLASSIFICATION
+    >>> check_plan_validates(FoldPlan(1, 0), np.arange(3), CLASSIFICATION, 0, 0.2)
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: search.folds = 0 (automatic), data.val_fraction = 0.2: every one of the 3 classes has 1 series, and a class's only series stays in the training part of every fold (the model could not predict a class it never saw), so a 20% hold-out of the training split holds no series to score a configuration on, whatever these keys say; expected classes of at least 2 series: give every class at least 2 series (each fold then validates on series of every class), or train on all 3 series without a search or recipe: data.val_fraction = 0 and rnnlab train (if y holds values to predict, not class labels, set [task] kind = "regression")
+    """
+    from rnnlab.data.folds import validation_indices
+
+    present = task.classes_held(labels)
+    strata = task.strata(labels)
+    empty = next((f for f in plan.folds() if not len(validation_indices(strata, present, f))), None)
+    if empty is None:
+        return
+    asked = f"search.folds = {folds}{' (automatic)' if folds == 0 else ''}, data.val_fraction = {val_fraction:g}"
+    part = plan.describe() if plan.k == 1 else f"fold {empty.index + 1} of {plan.describe()}"
+    if present is None:  # (values: their strata hold 5 series or more, so this is not expected)
+        raise DataError(f"{asked}: {part} of the training split ({len(labels)} series) holds no series to score a "
+                        "configuration on; expected a training split of more series")
+    counts = [int(c) for c in present.sum(axis=0) if c]
+    regression = ("" if task.per_step else
+                  ' (if y holds values to predict, not class labels, set [task] kind = "regression")')
+    raise DataError(f"{asked}: {class_sizes(counts)}, and a class's only series stays in the training part of "
+                    f"every fold (the model could not predict a class it never saw), so {part} of the training split "
+                    "holds no series to score a configuration on, whatever these keys say; expected classes of at "
+                    "least 2 series: give every class at least 2 series (each fold then validates on series of every "
+                    f"class), or train on all {len(labels)} series without a search or recipe: data.val_fraction = 0 "
+                    f"and rnnlab train{regression}")
 
 
 def metric_note(config: Config, metric: str, split: Any = None, fold: Any = None) -> str | None:

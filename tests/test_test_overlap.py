@@ -87,3 +87,4 @@ def test_a_series_given_twice_with_two_labels_is_said_with_the_accuracy_it_allow
         warnings.simplefilter("always")
         load_data(DataConfig(path=str(tmp_path / "same.npz"), val_fraction=0.0), seed=0)
     assert not [w for w in said if "with different labels" in str(w.message)]
+

@@ -504,6 +504,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                                                        name="report.html")
     run = RunDir.existing(args.run_dir)
     if not any(f.exists() for f in (run.metrics, run.config, run.tracked, run.health)):
+        from rnnlab.compare import several_runs
+
+        # (a study's or a recipe's directory: say where its runs are, as rnnlab compare does)
+        several = several_runs(run.path)
+        if several is not None:
+            raise RunDirError(f"{run.path} is {several}, not a run: rnnlab report draws one run's report; give it one "
+                              "of those runs")
         raise RunDirError(f"{run.path} is not a run directory (no {run.metrics.name}, {run.config.name}, "
                           f"{run.tracked.name} or {run.health.name})")
     if not run.has_records() and not run.health.exists():  # (config.toml and set-up files: nothing to draw)

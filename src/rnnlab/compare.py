@@ -985,7 +985,7 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _several_runs(p: Path) -> str | None:
+def several_runs(p: Path) -> str | None:
     """What the directory ``p`` is when rnnlab made it to hold other runs (a study of ``rnnlab
     search``, a directory of ``rnnlab recipe``: its marker, or the file an older rnnlab's has) rather
     than being a run, as ``"an rnnlab recipe (its runs: DIR/candidates/..., DIR/test/*)"``; None for
@@ -1004,7 +1004,7 @@ def _several_runs(p: Path) -> str | None:
 def skip_figures(paths: list[str]) -> tuple[list[str], list[str]]:
     """``paths`` less what a glob of the runs' folder matches that is no run: what ``rnnlab
     compare`` itself wrote (a figure of :data:`FIGURE_NAMES`, or a folder that holds only those),
-    and the directory of a search's study or of a recipe (:func:`_several_runs`); and a note for
+    and the directory of a search's study or of a recipe (:func:`several_runs`); and a note for
     each path skipped. Anything else is left for :func:`run_summary` to accept or refuse.
 
     >>> skip_figures(["runs/a", "runs/compare_metrics.png"])[0]
@@ -1013,7 +1013,7 @@ def skip_figures(paths: list[str]) -> tuple[list[str], list[str]]:
     kept, notes = [], []
     for given in paths:
         p = Path(given)
-        several = _several_runs(p)
+        several = several_runs(p)
         if several is not None:
             notes.append(f"skipped {given}: {several}, not a run")
             continue

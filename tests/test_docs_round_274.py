@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_sensor_export_round import _run
 
 from rnnlab.config import parse_config

@@ -556,17 +556,25 @@ def _tick_band(axis: Axis, labels: list[tuple[str, float]]) -> float:
     return band
 
 
+def _turned_labels(axis: Axis) -> tuple[float, list[Text]] | None:
+    """The angle (radians) of ``axis``' turned tick labels and those it shows; None where they are
+    level or none is shown."""
+    a = float(np.radians(_label_rotation(axis)))
+    if a % np.pi == 0:  # (level labels: nothing turned to place, and no tick need be placed to say so)
+        return None
+    labels = [t for t in axis.get_majorticklabels() if t.get_text() and t.get_visible()]
+    return (a, labels) if labels else None
+
+
 def _turned_overhang(ax: Axes) -> float:
     """Points that turned x tick labels anchored at their right end (``ha="right"``, as turned
     labels are set so that each ends at its tick) stick out left of the axes: a long first label
     reaches past the panel's left edge by its turned width less its tick's distance from there."""
     axis = ax.xaxis
-    a = np.radians(_label_rotation(axis))
-    if a % np.pi == 0:  # (level labels: nothing turned to place, and no tick need be placed to say so)
+    turned = _turned_labels(axis)
+    if turned is None:
         return 0.0
-    labels = [t for t in axis.get_majorticklabels() if t.get_text() and t.get_visible()]
-    if not labels:
-        return 0.0
+    a, labels = turned
     lo, hi = sorted(axis.get_view_interval())
     width = ax.get_position().width * ax.get_figure().get_figwidth() * 72.0
     share = {"right": 1.0, "center": 0.5}.get(labels[0].get_horizontalalignment(), 0.0)
@@ -588,12 +596,10 @@ def _turned_reach_right(ax: Axes) -> float:
     Half the label's level width was kept free there: a wide gap between a confusion matrix
     and its colour bar for a long class name."""
     axis = ax.xaxis
-    a = np.radians(_label_rotation(axis))
-    if a % np.pi == 0:  # (level labels: nothing turned to place, and no tick need be placed to say so)
+    turned = _turned_labels(axis)
+    if turned is None:
         return 0.0
-    labels = [t for t in axis.get_majorticklabels() if t.get_text() and t.get_visible()]
-    if not labels:
-        return 0.0
+    a, labels = turned
     x0, x1 = axis.get_view_interval()
     width = ax.get_position().width * ax.get_figure().get_figwidth() * 72.0
     most = 0.0

@@ -83,12 +83,12 @@ def check_conflicting_labels(s: Sequences, where: str) -> None:
     >>> print(said[0].message)
     d.npz: 3 series appear more than once, step for step, with different labels (first: series 0, labelled a, and series 3, labelled b): no model can tell them apart, so training accuracy is at most 0.500; give each series one label
     """
-    groups: dict[bytes, list[int]] = {}
-    for i, key in enumerate(_keys(s)):
-        groups.setdefault(key, []).append(i)
     y = np.asarray(s.y)
     if y.ndim != 1:
         return  # (per-step labels: a series' steps may carry any labels)
+    groups: dict[bytes, list[int]] = {}
+    for i, key in enumerate(_keys(s)):
+        groups.setdefault(key, []).append(i)
     mixed = [g for g in groups.values() if len(set(y[g].tolist())) > 1]
     if not mixed:
         return

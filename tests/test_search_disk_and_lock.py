@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 from tiny_search import tiny_search_toml
 
-from rnnlab.search.storage import FAILED_ATTR, INTERRUPTED_ATTR, JOURNAL, RETRY_HISTORY
+from rnnlab.search.storage import FAILED_ATTR, INTERRUPTED_ATTR, JOURNAL, RETRY_HISTORY, JournalLock
 from rnnlab.search.study import SearchOptions, open_existing, run_search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,32 +39,78 @@ def _search(config: Path, out: str, *args: str, cwd: Path) -> subprocess.Complet
 
 
 @linux
-def test_a_lock_left_by_a_killed_worker_under_a_relative_out_is_taken_over(tmp_path, monkeypatch):
+def test_a_lock_left_by_a_killed_worker_in_a_moved_study_is_taken_over_at_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "s.toml"
     # (a space of one key: the study report each search ends with draws one slice panel, not one
     # per key of the default space; the lock is what is tested)
     config.write_text(tiny_search_toml(epochs=1, search='sampler = "random"\n' + ONE_KEY))
     run_search(SearchOptions(config=str(config), trials=1, out="runs/st", final=False), log=None)
-    # What a worker killed while it appended leaves: Optuna's lock, taken with the path the study
-    # directory was given (relative) and never released.
-    from optuna.storages.journal import JournalFileSymlinkLock
+    # What a worker killed while it appended leaves: the journal's lock, never released; then the
+    # study directory is moved (the link now points nowhere).
+    held = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from rnnlab.search.storage import JournalLock; "
+        f"JournalLock({str(tmp_path / 'runs/st' / JOURNAL)!r}).acquire(); print('held', flush=True); time.sleep(600)")],
+        env=ENV, stdout=subprocess.PIPE, text=True)
+    assert held.stdout.readline().strip() == "held"
+    held.kill()
+    held.wait()
+    (tmp_path / "runs/st").rename(tmp_path / "runs/moved")
+    link = tmp_path / "runs/moved" / f"{JOURNAL}.lock"
+    assert link.is_symlink() and not link.exists()
 
-    JournalFileSymlinkLock(f"runs/st/{JOURNAL}").acquire()
-    link = tmp_path / "runs/st" / f"{JOURNAL}.lock"
-    assert link.is_symlink() and not link.exists()  # (it points nowhere from inside the directory)
-
-    try:
-        done = _search(config, "runs/st", "--trials", "2", "--no-final", cwd=tmp_path)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"rnnlab search still waited on {link} after {HANG} s (the lock is never taken over)")
+    started = time.monotonic()
+    done = _search(config, "runs/moved", "--trials", "2", "--no-final", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    waiting = [line for line in done.stdout.splitlines() if line.startswith(f"runs/st/{JOURNAL}.lock: waiting")]
-    assert len(waiting) == 1 and "unchanged for 30 s is taken over" in waiting[0], done.stdout
+    # (the link's holder is known dead: no grace period of 30 s is waited)
+    assert time.monotonic() - started < 25, "the search waited out the grace period on a dead worker's lock"
+    waiting = [line for line in done.stdout.splitlines() if line.startswith(f"runs/moved/{JOURNAL}.lock: waiting")]
+    assert len(waiting) == 1 and "a killed rnnlab worker's lock is taken over after 2 s" in waiting[0], done.stdout
     assert "points nowhere" in waiting[0]
-    study = open_existing(tmp_path / "runs/st")
+    study = open_existing(tmp_path / "runs/moved")
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
     assert not link.is_symlink()  # taken over, then released after the appends
+
+
+@linux
+def test_optunas_own_lock_pointing_nowhere_is_taken_over_after_the_grace_period(tmp_path, monkeypatch):
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / JOURNAL).write_text("")
+    # Optuna's lock taken with a relative path (it points nowhere from inside the directory), by a
+    # process that keeps no holder record: only the grace period tells it from a live one.
+    JournalFileSymlinkLock(f"st/{JOURNAL}").acquire()
+    link = tmp_path / "st" / f"{JOURNAL}.lock"
+    assert link.is_symlink() and not link.exists()
+    lock = JournalLock(tmp_path / "st" / JOURNAL, grace_period=3)
+    started = time.monotonic()
+    assert lock.acquire()
+    assert time.monotonic() - started >= 3  # not before its grace period
+    assert link.exists()  # now this lock's link, to the journal by its absolute path
+    lock.release()
+    assert not link.is_symlink()
+
+
+@linux
+def test_a_live_holders_lock_is_not_taken_over_before_the_grace_period(tmp_path):
+    journal = tmp_path / JOURNAL
+    journal.write_text("")
+    held = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from rnnlab.search.storage import JournalLock; "
+        f"JournalLock({str(journal)!r}).acquire(); print('held', flush=True); time.sleep(600)")],
+        env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert held.stdout.readline().strip() == "held"
+        lock = JournalLock(journal, grace_period=3)
+        started = time.monotonic()
+        lock.acquire()
+        assert time.monotonic() - started >= 3  # its holder lives: no early takeover
+        lock.release()
+    finally:
+        held.kill()
+        held.wait()
 
 
 def _mount_tmpfs(where: Path, size: str) -> None:

@@ -59,10 +59,7 @@ heartbeat = 1
 
 
 #: a search space of one key, for a search whose space no assertion reads: the study report a
-#: finished search draws has one slice panel, not one per key of the default space. (Not for a
-#: worker killed on the journal file: a kill during its append leaves Optuna's lock, taken over
-#: 30 s later, and the shorter epochs of this space seemed to make that likelier: one run of five
-#: took 30 s more.)
+#: finished search draws has one slice panel, not one per key of the default space.
 ONE_KEY = '[search.space]\n"model.zoneout" = { low = 0.0, high = 0.2 }\n'
 
 

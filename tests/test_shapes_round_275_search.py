@@ -100,7 +100,7 @@ def test_the_majority_rate_is_said_beside_val_acc_where_classes_are_imbalanced_o
     assert "majority class alone" not in render_study_report(tmp_path / "bal", balanced)
 
 
-def test_a_search_on_imbalanced_classes_says_the_majority_rate_on_its_best_trial_line(tmp_path):
+def test_a_search_on_imbalanced_classes_says_the_majority_rate_on_its_best_trial_line(tmp_path, capsys):
     data = _npz(tmp_path / "imb.npz", np.array([0] * 20 + [1] * 2))
     config = tmp_path / "c.toml"
     config.write_text(_config(data, '[search]\nfolds = 2\nreports = "none"\n'))
@@ -109,3 +109,10 @@ def test_a_search_on_imbalanced_classes_says_the_majority_rate_on_its_best_trial
                log=lines.append)
     best = next(line for line in lines if line.startswith("best trial 0:"))
     assert "(the majority class alone scores 0.9091) over 2 stratified folds" in best, best
+    # ... and `rnnlab study` on its directory says it on its score line too
+    from rnnlab.cli import main
+
+    capsys.readouterr()
+    assert main(["study", str(tmp_path / "s")]) == 0
+    score = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("score: val_acc"))
+    assert score.endswith(" (the majority class alone scores 0.9091)"), score

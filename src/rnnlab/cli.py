@@ -658,6 +658,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         failures,
         fold_sizes,
         interruptions,
+        majority_said,
         score_line,
         tied_with,
         trials_table,
@@ -676,7 +677,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     named = metric if isinstance(metric, str) else None
     tied = tied_with(best, trials, named, fold_sizes(args.study_dir, trials)) if best is not None else []
     _say(trials_table(trials, best=best.number if best is not None else None, tied=tuple(t.number for t, _ in tied)))
-    _say(score_line(best, named, study.direction.name.lower(), tied=tied))
+    # (imbalanced classes: what the majority class alone scores, as the search's best-trial line says)
+    _say(score_line(best, named, study.direction.name.lower(), tied=tied) + majority_said(args.study_dir, trials, named))
     for line in failures(trials) + interruptions(trials) + copies(trials):
         _say(line)
     # (stored as FAIL, a trial stopped by Ctrl-C, SIGTERM or SIGHUP is counted as interrupted, as the search's lines do)

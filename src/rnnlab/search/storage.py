@@ -9,7 +9,8 @@
   search (a copy of the file kept beside it), since Optuna would append after it and make the
   whole study unreadable; any other damaged line is an error naming the file and the line.
   Appends take Optuna's lock, a symbolic link ``journal.log.lock`` (:class:`JournalLock`): one
-  left by a killed worker is taken over once it has stayed unchanged for 30 s.
+  left by a killed rnnlab worker is taken over at once (a lock its holder held on
+  ``journal.log.lock.holder`` is gone with it), any other once it has stayed unchanged for 30 s.
 - ``postgresql://user@host:port/db``: Optuna's ``RDBStorage`` with a heartbeat every
   ``heartbeat`` seconds (``search.heartbeat``); a worker killed with SIGKILL stops beating, and
   after twice that its trial is failed (``failed_because`` says so) and retried once with the
@@ -33,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -200,9 +202,15 @@ def _outage_reason(error: BaseException, url: str | None) -> str | None:
 
 class JournalLock(JournalFileSymlinkLock):
     """The journal's lock: Optuna's symbolic link ``journal.log.lock`` (what its file backend and
-    every rnnlab process append under), pointing at the journal by its absolute path, and taken
-    over once it has stayed the same link for ``grace_period`` seconds (its worker was killed
-    while it appended; an append holds it for milliseconds).
+    every rnnlab process append under), pointing at the journal by its absolute path.
+
+    A holder that died while it appended leaves the link behind. An rnnlab holder also holds an
+    ``fcntl.flock`` on ``journal.log.lock.holder`` and writes there which link it holds (its inode
+    and time): the kernel drops that lock when its process dies, however it dies, so a waiter that
+    finds the link unchanged for :data:`HOLDER_SETTLE` seconds, the holder file free and naming
+    this very link, takes the link over at once. Any other link (Optuna's own processes, an
+    earlier rnnlab, a file system without ``flock``) is taken over once it has stayed the same for
+    ``grace_period`` seconds, as Optuna does; so is a live holder's, as Optuna's would be.
 
     Optuna's own wait reads the time of the file the link points at, and retries at once, without
     a pause, when it points nowhere: a link to a relative path (resolved from inside the study
@@ -222,33 +230,107 @@ class JournalLock(JournalFileSymlinkLock):
     def __init__(self, journal: str | os.PathLike[str], grace_period: int | None = 30) -> None:
         self.journal = os.path.abspath(journal)
         self.link = f"{self.journal}.lock"  # (Optuna's name: what its release() removes)
+        self.holder = f"{self.link}.holder"
+        self._held: int | None = None  # the holder file's descriptor while this object holds the link
         super().__init__(self.journal, grace_period)
 
     def acquire(self) -> bool:
-        """Take the lock, waiting while another process holds it (at most its grace period, once
-        it no longer changes); True."""
+        """Take the lock, waiting while another process holds it (not at all once its holder is
+        known dead, else at most the grace period once the link no longer changes); True."""
         pause = 0.001
         seen: tuple[int, int] | None = None
         since = time.monotonic()
         while True:
             try:
                 os.symlink(self.journal, self.link)
-                return True
             except FileExistsError:
                 pass
+            else:
+                self._hold()
+                return True
             try:
                 st = os.lstat(self.link)  # the link's own inode and time, wherever it points
             except FileNotFoundError:
                 continue  # released meanwhile: take it now
             if (st.st_ino, st.st_mtime_ns) != seen:  # another holder since: its own grace period
                 seen, since = (st.st_ino, st.st_mtime_ns), time.monotonic()
-            elif self.grace_period is not None and time.monotonic() - since > self.grace_period:
-                with suppress(RuntimeError):  # (another waiter took it over first)
-                    self.release()
-                pause = 0.001
-                continue
+            else:
+                waited = time.monotonic() - since
+                if waited > HOLDER_SETTLE and self._take_over_from_dead(seen):
+                    return True
+                if self.grace_period is not None and waited > self.grace_period:
+                    with suppress(RuntimeError):  # (another waiter took it over first)
+                        super().release()
+                    pause = 0.001
+                    continue
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+    def release(self) -> None:
+        """Give the lock back: the link first, then the holder file's lock (a waiter that finds
+        that file free while the link is still there must not take this link for a dead one's)."""
+        try:
+            super().release()
+        finally:
+            if self._held is not None:
+                os.close(self._held)  # (closing drops the flock)
+                self._held = None
+
+    def _hold(self) -> None:
+        """Take the holder file's lock and name this link in it. A waiter checking for a dead
+        holder has it for microseconds; a live holder whose link was taken over after the grace
+        period may keep it: then this holder goes without a record (the grace period again)."""
+        st = os.lstat(self.link)
+        try:
+            fd = os.open(self.holder, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return  # (a directory that takes no new file: waiters fall back on the grace period)
+        for pause in (0.0, 0.001, 0.01, 0.1):
+            time.sleep(pause)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{st.st_ino} {st.st_mtime_ns}\n".encode(), 0)
+            except BlockingIOError:
+                continue
+            except OSError:  # (no flock on this file system, or a full disk)
+                break
+            self._held = fd
+            return
+        os.close(fd)
+
+    def _take_over_from_dead(self, link: tuple[int, int] | None) -> bool:
+        """Take ``link`` (inode, time) over if the holder file names it and nobody holds that
+        file's lock (the rnnlab process that took the link died without releasing it); True if
+        this object now holds the lock. All of it under the holder file's exclusive lock, so that
+        two waiters do not both take the same dead link over."""
+        try:
+            fd = os.open(self.holder, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (refused while its holder lives)
+            st = os.lstat(self.link)
+            named = os.pread(fd, 64, 0).split()
+            if link is not None and (st.st_ino, st.st_mtime_ns) == link == tuple(int(n) for n in named[:2]):
+                super().release()
+                os.symlink(self.journal, self.link)
+                self._held, fd = fd, -1
+                st = os.lstat(self.link)
+                os.ftruncate(self._held, 0)
+                os.pwrite(self._held, f"{st.st_ino} {st.st_mtime_ns}\n".encode(), 0)
+        except (OSError, RuntimeError, ValueError):  # held, gone meanwhile, taken by a new holder, no flock here
+            pass
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return self._held is not None
+
+
+#: seconds a journal lock's link must stay unchanged before a waiter asks whether its holder died
+#: (an append holds it for milliseconds; a live holder writes its holder record microseconds after
+#: taking the link)
+HOLDER_SETTLE = 2.0
 
 
 def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> None:
@@ -284,8 +366,8 @@ def check_journal(path: Path, repair: Callable[[str], None] | None = None) -> No
     if held.is_symlink():  # (a worker appending now, or one killed while it did)
         nowhere = ("; this one points nowhere, as one left by an earlier rnnlab given a relative --out does, "
                    "but so may a live worker's on another machine" if not held.exists() else "")
-        repair(f"{path}.lock: waiting for the worker appending to the journal (a lock unchanged for "
-               f"{lock.grace_period} s is taken over: its worker was killed{nowhere})")
+        repair(f"{path}.lock: waiting for the worker appending to the journal (a killed rnnlab worker's lock is "
+               f"taken over after {HOLDER_SETTLE:g} s, any other once unchanged for {lock.grace_period} s{nowhere})")
     lock.acquire()
     try:
         data = path.read_bytes()

@@ -569,7 +569,11 @@ check, training, evaluation, report records), with another job on the machine.
     kept): the template's ×4 left a series of 3 steps one step, whose recurrent weights then never
     act and get no gradient. 6 is the fewest the template was tuned with (ItalyPowerDemand, 24
     steps pooled ×4), so series of 21 steps or more keep its pooling; 12 steps: pool ×2 → 6;
-    3 steps: `no pooling → 3 steps (pool ×4 would leave 1; ...)`.
+    3 steps: `no pooling → 3 steps (pool ×4 would leave 1; ...)`. Both read the longest training
+    series; where series differ in length and the pooling leaves the shortest fewer steps than
+    that, the line says what it leaves the shortest and the median series (JapaneseVowels, 7 to
+    26 steps: `pool ×4 → 7 steps (the shortest series, 7 steps: 2; the median, 15 steps: 4)`);
+    the rule does not pool less for them (JapaneseVowels, measured with its ×4, would lose it all).
   * *head*: when the smallest class has fewer than 4 series, the head's mean over time becomes
     the mean and the maximum joined (`model.head.pooling` and `frontend_pooling` "mean" →
     "mean_max"; fifth round below) unless random front-ends of the same blocks, untrained, place

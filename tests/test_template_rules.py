@@ -334,7 +334,8 @@ def test_a_run_prints_the_line_and_records_it(tmp_path):
     assert recorded is not None and recorded["shape"]["line"] == line
     shape = recorded["shape"]["shape"]
     assert {k: v for k, v in shape.items() if k not in ("summary_accuracy", "step_noise")} == {
-        "classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": [], "alone": []}
+        "classes": 6, "smallest_class": 2, "series": 12, "length": 40, "noise": [], "alone": [], "shortest": None,
+        "median": None}
     # what the probes read (a noisy file whose classes a random front-end's mean already tells apart)
     assert shape["step_noise"] > 0.05 and len(shape["summary_accuracy"]) == 3 and shape["summary_accuracy"][0] > 0.5
     # config.toml says what the run did: no hold-out, the rule's steps; read back, the rules change nothing

@@ -29,7 +29,10 @@ steps and 3000. From the training split alone (never the test split), :func:`dec
   without pooling (strides are kept). The template's ×4 would leave a series of 3 steps one
   recurrent step: the recurrent weights then never act and get no gradient. 6 is the fewest
   the template was tuned with (ItalyPowerDemand, 24 steps pooled ×4), so no series of 21 steps
-  or more loses any of the template's pooling (12 steps: ×2 → 6; 3 steps: none → 3).
+  or more loses any of the template's pooling (12 steps: ×2 → 6; 3 steps: none → 3). Both are
+  read on the longest series; where series differ in length and the pooling leaves the shortest
+  fewer steps than that, the line says what it leaves the shortest and the median series
+  (``pool ×4 → 100 steps (the shortest series, 16 steps: 4; the median, 16 steps: 4)``).
 * **the head's summary over time**: below :data:`TINY_CLASS` series in the smallest
   class, the head joins the maximum over time of the recurrent outputs and of the front-end's
   features to their mean (``model.head.pooling`` and ``frontend_pooling`` "mean" →
@@ -119,6 +122,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -181,6 +185,10 @@ class Shape:
     step_noise: float | None = None
     """Below :data:`TINY_CLASS` series in the smallest class: the series' noise from step
     to step in units of their std (:func:`rnnlab.train.shape_probes.step_noise`)."""
+    shortest: int | None = None
+    """Series of unequal lengths: the shortest series' steps (None: every series has ``length``)."""
+    median: int | None = None
+    """Series of unequal lengths: the median series' steps (the lower of the middle two)."""
 
     @property
     def max_misleads(self) -> bool:
@@ -209,10 +217,12 @@ class Shape:
         """The shape of labels ``y`` and valid ``lengths``.
 
         >>> Shape.of(np.array([0, 0, 1, 1, 1]), np.array([10, 12, 9, 12, 11]))
-        Shape(classes=2, smallest_class=2, series=5, length=12, noise=(), alone=(), summary_accuracy=None, step_noise=None)
+        Shape(classes=2, smallest_class=2, series=5, length=12, noise=(), alone=(), summary_accuracy=None, step_noise=None, shortest=9, median=11)
         """
         counts = np.unique(np.asarray(y), return_counts=True)[1]
-        return cls(int(len(counts)), int(counts.min()), int(len(y)), int(np.max(lengths)))
+        steps = np.sort(np.asarray(lengths))
+        shortest, median = (None, None) if steps[0] == steps[-1] else (int(steps[0]), int(steps[(len(steps) - 1) // 2]))
+        return cls(int(len(counts)), int(counts.min()), int(len(y)), int(steps[-1]), shortest=shortest, median=median)
 
 
 @dataclass(frozen=True)
@@ -342,6 +352,7 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
                        f"{MIN_RECURRENT_STEPS} steps, or all there are)")
         else:
             pooling = f"pool ×{total}{' at the first block' if first else ''} → {recurrent} steps"
+        pooling += _short_series(shape, _with_pools(blocks, pools))
         pools = tuple(pools)
     head = config.model.head
     tiny = shape.smallest_class < TINY_CLASS
@@ -361,6 +372,21 @@ def decide(shape: Shape, config: Config) -> ShapeDecision:
         head_dropout = config.adapt.head_dropout
     return ShapeDecision(shape, val_fraction, validation, steps, budget, pools, recurrent, pooling, summary,
                          level_and_scale, input_noise, head_dropout, mean_alone, smooth, max_tells)
+
+
+def _short_series(shape: Shape, blocks: list[ConvBlockConfig]) -> str:
+    """What the pooling, sized on the longest series, leaves the shortest and the median series,
+    where it leaves the shortest fewer recurrent steps than the rule keeps of the longest
+    (:data:`MIN_RECURRENT_STEPS`, or all there are without pooling); else nothing. The rule does not
+    pool less for them: a bundled set's decision would change (JapaneseVowels, 7 to 26 steps,
+    pooled ×4 on its longest, leaves its shortest 2 steps)."""
+    if shape.shortest is None or shape.median is None:
+        return ""
+    steps = recurrent_length(shape.shortest, blocks)
+    if steps >= min(MIN_RECURRENT_STEPS, recurrent_length(shape.shortest, _with_pools(blocks, [1] * len(blocks)))):
+        return ""
+    return (f" (the shortest series, {shape.shortest} steps: {steps}; the median, {shape.median} steps: "
+            f"{recurrent_length(shape.median, blocks)})")
 
 
 def _sizes(s: Shape) -> str:
@@ -417,30 +443,38 @@ def apply(config: Config, decision: ShapeDecision) -> Config:
 
 def training_shape(config: Config) -> Shape:
     """The shape of ``config``'s whole training split (before any hold-out; the test split
-    plays no part)."""
+    plays no part).
+
+    The split is loaded as the run loads it, with the config's ``data.normalize`` (so it refuses
+    only what the run refuses: ``"none"`` would refuse series beyond float32 that the run scales,
+    and round away the level and scale of series below it), and with ``data.series_scale =
+    "informative"``, whose fit reads each series' level and scale on its raw values; the warnings
+    of that load are left to the run's own load of the same file."""
     from rnnlab.data import load_data
-    from rnnlab.data.normalize import InputScaling, informative_level_and_scale, level_and_scale
     from rnnlab.train.shape_probes import step_noise, summary_accuracy
 
-    data = config.data.model_copy(update={"val_fraction": 0.0, "normalize": "none", "series_scale": False})
-    train = load_data(data, seed=config.training.seed).train
+    data = config.data.model_copy(update={"val_fraction": 0.0, "series_scale": "informative", "test_path": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the run's own load says each, once: StepOrderWarning, duplicates)
+        loaded = load_data(data, seed=config.training.seed)
+    train, keep = loaded.train, loaded.inputs.series_scale_keep
+    assert keep is not None  # (series_scale = "informative" fits it)
+    channels = len(keep) // 2
+    X = train.X[:, :, :channels]  # the series as the model sees them; then each series' level and scale
     shape = Shape.of(train.y, train.lengths)
-    if shape.smallest_class < TINY_CLASS:
-        shape = replace(shape, step_noise=step_noise(train.X, train.lengths))
+    if shape.smallest_class < TINY_CLASS:  # (in units of each series' std: any data.normalize reads the same)
+        shape = replace(shape, step_noise=step_noise(X, train.lengths))
     frontend, head = config.model.frontend, config.model.head
     averaged = "mean" in (head.pooling, head.frontend_pooling)
     tiny = shape.smallest_class < TINY_CLASS
     if frontend is not None and (tiny or averaged) and shape.smallest_class >= 2:  # a class of one: no neighbour of its own
-        X = InputScaling.fit(config.data.normalize, False, train.X, train.lengths).apply(train.X, train.lengths)
         shape = replace(shape, summary_accuracy=summary_accuracy(X, train.lengths, train.y, frontend))
     if not config.data.series_scale:
         return shape
-    channels = train.X.shape[2]
     names = [f"{what}{'' if channels == 1 else f' {c}'}" for what in ("level", "scale") for c in range(channels)]
-    keep = informative_level_and_scale(train.X, train.lengths)
     alone = np.zeros_like(keep)
-    if shape.smallest_class < TINY_CLASS:
-        alone = keep & (alone_accuracy(level_and_scale(train.X, train.lengths), train.y) >= ALONE_ACCURACY)
+    if shape.smallest_class < TINY_CLASS:  # (the channels hold them standardised: the nearest class mean is the same)
+        alone = keep & (alone_accuracy(train.X[:, 0, channels:].astype(np.float64), train.y) >= ALONE_ACCURACY)
     return replace(shape, noise=tuple(n for n, k in zip(names, keep, strict=True) if not k),
                    alone=tuple(n for n, a in zip(names, alone, strict=True) if a))
 

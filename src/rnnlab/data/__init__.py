@@ -42,7 +42,7 @@ from rnnlab.data.checks import (
 from rnnlab.data.files import check_named_targets, load_file
 from rnnlab.data.folds import Fold, held_out_indices, keep_every_class, stratified_folds
 from rnnlab.data.normalize import ChannelStats, InputScaling
-from rnnlab.data.overlap import check_conflicting_labels, check_test_overlap
+from rnnlab.data.overlap import check_repeated_series, check_test_overlap
 from rnnlab.errors import DataError
 from rnnlab.task import CLASSIFICATION, TargetScale, Task
 
@@ -360,8 +360,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         assert cfg.path is not None
         name = cfg.path
         train_full = _user_data(cfg.path, cfg, "data.path", task, None)
-        if task.kind == "classification" and not task.per_step:
-            check_conflicting_labels(train_full, f"data.path ({cfg.path})")
+        train_keys = check_repeated_series(train_full, cfg.path)  # (its digests, taken once: the test file's too)
         test = None
         # (a fold's run, of a search or recipe, never loads the test file: a problem of it must not
         # stop the runs that choose, nor their --no-final)
@@ -373,7 +372,7 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
                     f"data.test_path ({cfg.test_path}): expected {train_full.X.shape[2]} channels like "
                     f"the training file, got {test.X.shape[2]}"
                 )
-            check_test_overlap(train_full, test, cfg.path, cfg.test_path)
+            check_test_overlap(train_full, test, cfg.path, cfg.test_path, train_keys)
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
     strata = task.strata(train_full.y)

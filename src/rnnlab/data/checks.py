@@ -20,13 +20,13 @@ from rnnlab.errors import DataError
 _SHOWN = 5
 
 
-def _where(bad: np.ndarray) -> tuple[int, str]:
-    """How many entries of ``bad`` [N, T, C] are set, and the first few as [sample, step, channel]."""
+def _where(bad: np.ndarray, axes: str = "[sample, step, channel]") -> tuple[int, str]:
+    """How many entries of ``bad`` [N, T, C] are set, and the first few as ``axes`` says them."""
     idx = np.argwhere(bad)
     n = len(idx)
     shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
     more = f" (first {_SHOWN} of {n})" if n > _SHOWN else ""
-    return n, f"{'value' if n == 1 else 'values'} {{}} at [sample, step, channel] {shown}{more}"
+    return n, f"{'value' if n == 1 else 'values'} {{}} at {axes} {shown}{more}"
 
 
 #: The config keys (and flag) that name a user's data file, which a ``where`` starts with.
@@ -128,46 +128,105 @@ def check_float32_range(X: np.ndarray, lengths: np.ndarray, where: str, hint: st
             + f"; largest {largest:.3g}; {hint}")
 
 
-#: A value beyond float32's range this many times the median magnitude of its series' channel, or
-#: more, stands alone: any scaling that brings it within range leaves that series' ordinary values
-#: below float32's precision of it (about 7 digits), i.e. one value.
-LONE_TIMES = 1e7
+#: A value this many times the typical magnitude of its series' channel (:func:`typical_magnitude`),
+#: or more, stands apart from the rest: a missing-value code (-1e30, 1e30) among ordinary values, or
+#: one beyond float32's range. Whatever ``data.normalize`` is, the statistics it scales by would be
+#: set by it and squash the channel's other values to about one value (per_channel's std of a
+#: channel of values below 10 with one 1e30 in 10^4 is 1e28: every ordinary value becomes ~0). Real
+#: data stand far closer: every bundled set's largest value is at most 2.2e3 times its series'
+#: typical magnitude (CardanoSentiment's; Covid3Month 1.3e3, BasicMotions 3.2e2, the rest under 40).
+FAR_TIMES = 1e6
+
+#: The interpolation, in numpy and pandas, of NaN in an array of a user's file (``{0}`` its name)
+#: [N, T, C]: each series along its steps, as :func:`check_finite`'s fix says it.
+INTERPOLATE = 'np.stack([pd.DataFrame(s).interpolate(limit_direction="both").to_numpy() for s in {0}])'
 
 
-def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str) -> None:
-    """Refuse values beyond float32's range (valid steps) that are over :data:`LONE_TIMES` times
-    the median magnitude of their series' channel, whatever ``data.normalize``: per_series' mean
-    and std of that series (per_channel's of the channel) would be set by them and squash its other
-    values to one. A series that large as a whole is left to :func:`check_float32_range` after
-    scaling (per_series scales it without loss).
+def typical_magnitude(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The typical magnitude of each series' channel of X [N, T, C], as [N, C]: the median |x| of
+    its valid finite steps; where that is 0 (a sparse channel, mostly exact zeros) the median of
+    its non-zero |x|; 0 where it holds no non-zero value.
+
+    >>> X = np.array([[[1.0], [-3.0], [2.0]], [[0.0], [0.0], [5.0]]])
+    >>> typical_magnitude(X, np.array([3, 3])).tolist()
+    [[2.0], [5.0]]
+    """
+    n, steps, channels = X.shape
+    with np.errstate(invalid="ignore"):
+        kept = (np.arange(steps)[None, :] < lengths[:, None])[:, :, None] & np.isfinite(X)
+        size = np.sort(np.where(kept, np.abs(X), np.inf), axis=1)  # (the left-out steps sort last)
+    count = kept.sum(axis=1)  # [N, C]
+    zeros = (size == 0).sum(axis=1)
+
+    def median(first: np.ndarray, many: np.ndarray) -> np.ndarray:
+        """The median of ``many`` sorted values from position ``first`` of each series' channel."""
+        if not steps:
+            return np.zeros((n, channels))
+        lo = np.minimum(first + np.maximum(many - 1, 0) // 2, steps - 1)
+        hi = np.minimum(first + many // 2, steps - 1)
+        pick = np.take_along_axis(size, lo[:, None, :], 1)[:, 0] + np.take_along_axis(size, hi[:, None, :], 1)[:, 0]
+        return np.where(many > 0, pick / 2, 0.0)
+
+    whole = median(np.zeros_like(count), count)
+    return np.where(whole > 0, whole, median(zeros, count - zeros))
+
+
+def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str, name: str = "X",
+                      axes: str = "[sample, step, channel]", fill: str | None = None) -> None:
+    """Refuse values (valid finite steps) over :data:`FAR_TIMES` times the typical magnitude of
+    their series' channel (:func:`typical_magnitude`): a missing-value code such as -1e30, or a
+    value beyond float32's range, among ordinary ones, whatever ``data.normalize``: per_series'
+    statistics of that series (per_channel's of the channel) would be set by them and squash its
+    other values to one. A series that large as a whole is left to :func:`check_float32_range`
+    after scaling (per_series scales it without loss). ``name``: the array (``"y"``: per-step
+    targets, standardized); ``axes``: how a position is said (its last word names the third axis);
+    ``fill``: the code that interpolates NaN in it (default, for a user's file, :data:`INTERPOLATE`).
 
     >>> X = np.ones((2, 3, 1)); X[0, 1, 0] = 1e300
     >>> check_lone_values(X, np.array([3, 3]), "data.path (d.npz)")
     Traceback (most recent call last):
     ...
-    rnnlab.errors.DataError: data.path (d.npz): X has 1 value beyond float32's range (|x| > 3.4e+38, the model computes in float32) at [sample, step, channel] [0, 1, 0]; largest 1e+300; that is over 1e+07 times the median magnitude of sample 0's channel 0 (1): no data.normalize helps (the per_series or per_channel statistics would be set by it, squashing the other values to one); if it marks missing values, set it to NaN and fill it (X[np.abs(X) > 3.4e38] = np.nan, then interpolate); if real, compress X, e.g. X = np.arcsinh(X)
+    rnnlab.errors.DataError: data.path (d.npz): X has 1 value beyond float32's range (|x| > 3.4e+38, the model computes in float32) and over 1e+06 times the typical magnitude of its series' channel at [sample, step, channel] [0, 1, 0]; first 1e+300, where sample 0's channel 0 is typically 1 (its median |x|): no data.normalize helps (the per_series or per_channel statistics would be set by it, squashing the other values to one); if it marks missing values, set it to NaN and fill it (X[X == 1e+300] = np.nan, then interpolate: X = np.stack([pd.DataFrame(s).interpolate(limit_direction="both").to_numpy() for s in X])); if real (heavy tails), compress X, e.g. X = np.arcsinh(X)
+    >>> X[0, 1, 0] = -1e30  # a missing-value code within float32's range
+    >>> check_lone_values(X, np.array([3, 3]), "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): X has 1 value over 1e+06 times the typical magnitude of its series' channel at [sample, step, channel] [0, 1, 0]; first -1e+30, where sample 0's channel 0 is typically 1 (its median |x|): ...
     >>> check_lone_values(np.full((2, 3, 1), 1e300), np.array([3, 3]), "X")  # series that large as a whole: scaled without loss
     """
-    import warnings
-
-    with np.errstate(invalid="ignore"):
-        if not (np.abs(X) > FLOAT32_MAX).any():  # (the usual file: no median of every series to take)
-            return
+    if not X.size:
+        return
+    typical = typical_magnitude(X, lengths)[:, None, :]  # [N, 1, C]
     valid = (np.arange(X.shape[1])[None, :] < lengths[:, None])[:, :, None]
-    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (a channel without a finite value: its median is NaN)
-        size = np.abs(np.where(valid & np.isfinite(X), X, np.nan))
-        median = np.nanmedian(size, axis=1, keepdims=True) if size.size else np.zeros((len(X), 1, X.shape[2]))
-        lone = valid & (size > FLOAT32_MAX) & (size > LONE_TIMES * np.nan_to_num(median))
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.abs(X)
+        lone = valid & np.isfinite(X) & (size > FAR_TIMES * typical) & (typical > 0)
     if not lone.any():
         return
-    i, _, c = (int(v) for v in np.argwhere(lone)[0])
-    it, they, s = ("it", "it", "s") if lone.sum() == 1 else ("them", "they", "")
-    check_float32_range(X, lengths, where, f"that is over {LONE_TIMES:.0e} times the median magnitude of sample {i}'s "
-                        f"channel {c} ({median[i, 0, c]:.3g}): no data.normalize helps (the per_series or per_channel "
-                        f"statistics would be set by {it}, squashing the other values to one); if {they} mark{s} "
-                        f"missing values, set {it} to NaN and fill {it} (X[np.abs(X) > 3.4e38] = np.nan, then "
-                        "interpolate); if real, compress X, e.g. X = np.arcsinh(X)", only=lone)
+    i, t, c = (int(v) for v in np.argwhere(lone)[0])
+    n, text = _where(lone, axes)
+    one = n == 1
+    series, unit = axes.strip("[]").split(", ")[0], axes.strip("[]").split(", ")[-1]
+    it, they, s = ("it", "it", "s") if one else ("them", "they", "")
+    beyond = bool((size[lone] > FLOAT32_MAX).any())
+    what = ((f"beyond float32's range (|x| > {FLOAT32_MAX:.2g}, the model computes in float32) and " if beyond else "")
+            + f"over {FAR_TIMES:.0e} times the typical magnitude of {'its' if one else 'their'} series' {unit}")
+    codes = np.unique(X[lone])
+    # (one code repeated: its own value picks it; several: a power of ten at or below the smallest)
+    pick = (f"{name}[{name} == {float(codes[0])!r}]" if len(codes) == 1 else
+            f"{name}[np.abs({name}) >= {10 ** np.floor(np.log10(size[lone].min())):.0e}]")
+    if fill is None and where.startswith(FILE_KEYS):
+        fill = f"{name} = " + INTERPOLATE.format(name)
+    then = f"then interpolate: {fill}" if fill else "then interpolate"
+    # (targets are standardized by their training part's mean and std, whatever data.normalize is)
+    why = (f"their standardization (the training part's mean and std) would be set by {it}, squashing the other "
+           "values to one" if name == "y" else "no data.normalize helps (the per_series or per_channel statistics "
+           f"would be set by {it}, squashing the other values to one)")
+    raise DataError(
+        f"{where}: {name} has {n} " + text.format(what) + f"; first {float(X[i, t, c]):.3g}, where {series} {i}'s "
+        f"{unit} {c} is typically {typical[i, 0, c]:.3g} (its median |x|): {why}; if {they} mark{s} missing values, "
+        f"set {it} to NaN and fill {it} ({pick} = np.nan, {then}); if real (heavy tails), compress {name}, e.g. "
+        f"{name} = np.arcsinh({name})")
 
 
 def per_step_hint(y: np.ndarray, steps: int, what: str) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnlab.data import check_ragged
 from rnnlab.data.bundled import Sequences, encode_labels, label_order
-from rnnlab.data.checks import check_finite, missing_kinds, missing_labels
+from rnnlab.data.checks import check_finite, check_lone_values, missing_kinds, missing_labels
 from rnnlab.data.files import load_file, open_npz
 from rnnlab.errors import DataError
 from rnnlab.task import PAD_LABEL, Task
@@ -209,8 +209,11 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
     if not lengths_given:
         check_ragged(X, at)
     check_finite(X, lengths, at)
+    check_lone_values(X, lengths, at)
     valid = valid_steps(lengths, X.shape[1])
     if regression:
+        # (a missing-value code among the targets sets their standardization as it would X's scaling)
+        check_lone_values(y, lengths, at, name="y", axes="[sample, step, target]")
         k = train.y.shape[-1] if train is not None else y.shape[-1]
         if y.shape[-1] != k:
             # (the shapes that hold k values per step, in this file's N and T: both [N, T] and

@@ -524,7 +524,29 @@ def read_series(cfg: DataConfig) -> Series:
         if len(bad):
             raise DataError(f"{series.name}: series {i} has {len(bad)} non-finite value(s) (NaN or inf), first at "
                             f"[step, channel] {bad[0].tolist()}; expected finite values (fill or cut the gaps)")
+    _check_lone_values(series, cfg)
     return series
+
+
+def _check_lone_values(series: Series, cfg: DataConfig) -> None:
+    """Refuse a missing-value code (-1e30) or a value beyond float32's range among a series'
+    ordinary values, as the sequence readers do (:func:`rnnlab.data.checks.check_lone_values`),
+    each series [L, C] as one, with the fix in the terms of its file (named as the reader's other
+    errors name it: ``rnnlab predict`` puts ``--data`` before them)."""
+    from rnnlab.data.checks import INTERPOLATE, check_lone_values
+
+    lengths = np.array([len(v) for v in series.values])
+    X = np.zeros((len(lengths), int(lengths.max()), series.values[0].shape[1]))
+    for i, v in enumerate(series.values):
+        X[i, : len(v)] = v
+    if cfg.dataset is None and str(cfg.path).lower().endswith(".csv"):
+        check_lone_values(X, lengths, f"{series.name}, read as df = pd.read_csv(path)", name="df",
+                          axes="[series, step, channel]", fill='df = df.interpolate(limit_direction="both"); '
+                          "df.to_csv(path, index=False)")
+    else:  # (an .npz: one series [L] or [L, C] interpolated as it is, several [N, L, C] each along its steps)
+        fill = "X = " + (INTERPOLATE.format("X") if len(lengths) > 1 else
+                         'pd.DataFrame(X).interpolate(limit_direction="both").to_numpy()')
+        check_lone_values(X, lengths, series.name, axes="[series, step, channel]", fill=fill)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.gates import GATE_LABELS
 from rnnlab.introspect.gates_file import GateSummary, read_gate_activations
 from rnnlab.introspect.through_time_file import read_grad_through_time, write_grad_through_time
+from rnnlab.plots.evaluated import data_notes
 from rnnlab.plots.heatmap import plot_activation_heatmaps
 from rnnlab.plots.metrics import (
     LABELS,
@@ -570,31 +571,10 @@ def _versions_html(rd: RunDir) -> str:
     return f"<p class='sub'>The run's last session ran on {hk.esc(text)} ({hk.esc(where)}){hk.esc(tail)}.</p>"
 
 
-def _data_notes(rd: RunDir) -> tuple[list[str], str] | None:
-    """What loading the run's data warned (:func:`rnnlab.train.trainer.load_noted`), and the file it
-    was read from: summary.json's ``data_notes``, or, for a run without a summary (training, or
-    killed), its last checkpoint's; None where the run recorded none (an older rnnlab's run, a
-    loop of the user's own, a run killed before its first checkpoint)."""
-    from rnnlab.train.trainer import DATA_NOTES
-
-    summary = rd.read_summary()
-    if summary is not None:
-        notes, where = summary.get(DATA_NOTES), SUMMARY
-    elif rd.last_checkpoint.exists():
-        from rnnlab.train.checkpoint import load_checkpoint
-
-        notes, where = load_checkpoint(rd.last_checkpoint).get(DATA_NOTES), f"checkpoints/{rd.last_checkpoint.name}"
-    else:
-        return None
-    if not isinstance(notes, list):
-        return None
-    return [str(n) for n in notes], where
-
-
 def _data_notes_html(rd: RunDir) -> str:
-    """The warnings loading the data gave (:func:`_data_notes`), as ``rnnlab train`` printed them;
+    """The warnings loading the data gave (:func:`rnnlab.plots.evaluated.data_notes`), as ``rnnlab train`` printed them;
     nothing where there were none or none were recorded."""
-    found = _data_notes(rd)
+    found = data_notes(rd)
     if not found or not found[0]:
         return ""
     notes, where = found
@@ -612,7 +592,7 @@ _NO_DATES = "carries no dates"
 def _steps_why(rd: RunDir, lines: Any) -> str:
     """Why the forecast picture's x axis counts steps instead of dates, in one sentence."""
     try:
-        found = _data_notes(rd)
+        found = data_notes(rd)
     except hk.SECTION_ERRORS:  # (the configuration section shows what is wrong with them)
         found = None
     dated = [n for n in (found[0] if found else []) if _NO_DATES in n]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import typing
+import warnings
 from dataclasses import dataclass, fields
 
 from rnnlab.rundir import RunDir
@@ -142,10 +143,47 @@ def evaluated(run_dir: str | os.PathLike[str] | RunDir, config: Config | None = 
     fold, tested = run_fold(run), run_tested(run)
     if not tested:  # (a run that never read its test file: nor does its report)
         config = config.model_copy(update={"data": config.data.model_copy(update={"test_path": None})})
-    data, model, fit = run_model(run, config, task, fold)
+    # (the run recorded what loading its data warned, and said it as it started: the report shows it;
+    # read again here it is no news, and only what the run did not record is said)
+    noted = set((data_notes(run) or ([], ""))[0])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            data, model, fit = run_model(run, config, task, fold)
+        finally:
+            for w in said:
+                if str(w.message) not in noted:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not tested:
         data = _without_test(data)
     return Evaluated(run=run, config=config, task=task, data=data, model=model, fit=fit, fold=fold, tested=tested)
+
+
+def data_notes(rd: RunDir) -> tuple[list[str], str] | None:
+    """What loading the run's data warned (:func:`rnnlab.train.trainer.load_noted`), and the file it
+    was read from: summary.json's ``data_notes``, or, for a run without a summary (training, or
+    killed), its last checkpoint's; None where the run recorded none (an older rnnlab's run, a
+    loop of the user's own, a run killed before its first checkpoint).
+
+    >>> import tempfile
+    >>> data_notes(RunDir(tempfile.mkdtemp())) is None
+    True
+    """
+    from rnnlab.rundir import SUMMARY
+    from rnnlab.train.trainer import DATA_NOTES
+
+    summary = rd.read_summary()
+    if summary is not None:
+        notes, where = summary.get(DATA_NOTES), SUMMARY
+    elif rd.last_checkpoint.exists():
+        from rnnlab.train.checkpoint import load_checkpoint
+
+        notes, where = load_checkpoint(rd.last_checkpoint).get(DATA_NOTES), f"checkpoints/{rd.last_checkpoint.name}"
+    else:
+        return None
+    if not isinstance(notes, list):
+        return None
+    return [str(n) for n in notes], where
 
 
 def _without_test(data: DataSplits) -> DataSplits:
@@ -155,4 +193,4 @@ def _without_test(data: DataSplits) -> DataSplits:
     return data if data.test is None else replace(data, test=None)
 
 
-__all__ = ["Evaluated", "Shown", "evaluated", "run_fold", "run_tested"]
+__all__ = ["Evaluated", "Shown", "data_notes", "evaluated", "run_fold", "run_tested"]

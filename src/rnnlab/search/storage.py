@@ -268,11 +268,15 @@ class JournalLock(JournalFileSymlinkLock):
 
     def release(self) -> None:
         """Give the lock back: the link first, then the holder file's lock (a waiter that finds
-        that file free while the link is still there must not take this link for a dead one's)."""
+        that file free while the link is still there must not take this link for a dead one's).
+        The holder file is emptied first, as :class:`rnnlab.lock.DirLock` empties its own: a study
+        directory reads the same before and after a command that appended nothing."""
         try:
             super().release()
         finally:
             if self._held is not None:
+                with suppress(OSError):
+                    os.ftruncate(self._held, 0)
                 os.close(self._held)  # (closing drops the flock)
                 self._held = None
 

@@ -838,7 +838,7 @@ def _forecasts(rd: RunDir) -> str:
     mase = lines.mase()
     if mase and len(channels) > 1:
         # (the run's MASE is the mean over its channels: one channel forecast well can hide another's)
-        first = f" of series 1 of {hk.num(lines.count)}" if lines.count > 1 else ""
+        first = f" of {lines.which()}" if lines.count > 1 else ""
         cells = "".join(f"<tr><td>{hk.esc(name)}</td>" + "".join(f'<td class="num">{_mase_cell(v[c])}</td>'
                                                                  for v in mase.values()) + "</tr>"
                         for c, name in enumerate(channels))
@@ -856,7 +856,7 @@ def _forecasts(rd: RunDir) -> str:
                  "are.</p>")
     notes = []
     if lines.count > 1:
-        notes.append(f"series 1 of {hk.num(lines.count)} drawn")
+        notes.append(f"{lines.which()}, drawn")
     if len(channels) > MAX_CHANNELS:
         rest = channels[MAX_CHANNELS:]
         notes.append(f"{len(rest)} more channel{'s' if len(rest) > 1 else ''} not drawn: "

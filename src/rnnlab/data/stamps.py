@@ -277,7 +277,7 @@ def following(cells: list[str], n: int) -> list[str] | None:
     offset changes along the column (summer time), times at a fixed step (hourly) keep the last
     offset: the step added to the last instant is exact, and a later clock change is not known
     (:func:`check_dates` says so); calendar days at one local time are local times without an
-    offset: their instant depends on that unknown offset. The offset keeps the column's form
+    offset: their instant depends on that unknown offset (:func:`check_dates` says so). The offset keeps the column's form
     (``Z``, ``+0100``).
 
     >>> following(["2023-03-11T00:00:00-05:00", "2023-03-12T00:00:00-05:00", "2023-03-13T00:00:00-04:00"], 1)
@@ -354,7 +354,7 @@ def _check_order(where: str, name: str, cells: list[str], lines: list[int],
                         f"the series' tail): reverse the rows below the header, e.g. (head -n 1 {where}; tail -n +2 "
                         f"{where} | tac) > sorted.csv")
     i = next(i for i in range(1, len(stamps)) if stamps[i] <= stamps[i - 1])
-    back = _clock_set_back(stamps, i)
+    back = _clock_change(stamps, i)
     if back is not None:
         raise DataError(f"{where}: line {lines[i]}, column {name!r}: {cells[i].strip()} follows "
                         f"{cells[i - 1].strip()} on line {lines[i - 1]}: the hour repeats, as local times do when the "
@@ -370,16 +370,26 @@ def _check_order(where: str, name: str, cells: list[str], lines: list[int],
                     "one row per step: sort the rows by date")
 
 
-def _clock_set_back(stamps: list[datetime], i: int) -> str | None:
-    """Where ``stamps[i]`` is one step after ``stamps[i - 1]`` less an hour, in local times
-    without an offset at a step shorter than a day (``02:00`` again after ``02:00``, hourly): a
-    clock set back for daylight saving, rather than several series in one file. Then an example of
-    the times written with offsets (of the zone's summer time, one hour apart); else None.
+#: The months in which clocks change for daylight saving (north: March, April, October, November;
+#: south: September, October, April), always at night: the hour changed starts before 04:00.
+_CLOCK_MONTHS = (3, 4, 9, 10, 11)
+
+
+def _clock_change(stamps: list[datetime], i: int) -> str | None:
+    """Where ``stamps[i]`` is one step after ``stamps[i - 1]`` less an hour (``02:00`` again after
+    ``02:00``, hourly: the clock set back at the end of daylight saving) or plus an hour (``03:00``
+    after ``01:00``: the hour the clock skips going forward at its start), in local times without
+    an offset at a step shorter than a day, the step before ``stamps[i - 1]`` a plain one: a clock
+    change (at night, from 00:00 to 04:00, in a month of :data:`_CLOCK_MONTHS`) rather than
+    several series in one file or a missing row. Then an example of the two
+    times written with offsets (central Europe's, winter ``+01:00`` and summer ``+02:00``); else None.
 
     >>> hours = [datetime(2023, 10, 29, h) for h in (0, 1, 2, 2, 3)]
-    >>> _clock_set_back(hours, 3)
+    >>> _clock_change(hours, 3)
     '2023-10-29T02:00:00+02:00, then 2023-10-29T02:00:00+01:00'
-    >>> _clock_set_back([datetime(2023, 1, d) for d in (1, 2, 2)], 2) is None  # a date again: no clock
+    >>> _clock_change([datetime(2023, 3, 26, h) for h in (0, 1, 3, 4)], 2)
+    '2023-03-26T01:00:00+01:00, then 2023-03-26T03:00:00+02:00'
+    >>> _clock_change([datetime(2023, 1, d) for d in (1, 2, 2)], 2) is None  # a date again: no clock
     True
     """
     if i < 2 or any(s.tzinfo is not None for s in stamps):
@@ -388,10 +398,16 @@ def _clock_set_back(stamps: list[datetime], i: int) -> str | None:
     if not ahead:
         return None
     step = Counter(ahead).most_common(1)[0][0]
-    if not (step < timedelta(days=1) and stamps[i - 1] - stamps[i - 2] == step
-            and stamps[i - 1] + step - stamps[i] == timedelta(hours=1)):
+    if not (step < timedelta(days=1) and stamps[i - 1] - stamps[i - 2] == step):
         return None
-    return f"{stamps[i].isoformat()}+02:00, then {stamps[i].isoformat()}+01:00"
+    back = stamps[i - 1] + step - stamps[i] == timedelta(hours=1)  # the hour again
+    forward = stamps[i] - stamps[i - 1] - step == timedelta(hours=1)  # the hour skipped
+    hour = stamps[i] if back else stamps[i - 1] + step  # (the hour repeated or skipped)
+    if not (back or forward) or hour.hour >= 4 or hour.month not in _CLOCK_MONTHS:
+        return None  # (else a missing row at noon, a duplicate in May, would be called a clock change)
+    if back:
+        return f"{stamps[i].isoformat()}+02:00, then {stamps[i].isoformat()}+01:00"
+    return f"{stamps[i - 1].isoformat()}+01:00, then {stamps[i].isoformat()}+02:00"
 
 
 def check_dates(where: str, header: list[str], body: list[list[str]], values: list[int], lines: list[int]
@@ -400,7 +416,8 @@ def check_dates(where: str, header: list[str], body: list[list[str]], values: li
     one of the ``values`` columns): its index (:func:`stamp_column`), or None; and what a
     forecaster should hear of it at train time: a gap (missing steps: the model reads rows as
     contiguous, so a season drifts out of phase), or why the forecast after the end will carry no
-    dates, or (times under a day apart) that its dates do not follow a clock change. A column that
+    dates (an hour skipped where the clock goes forward: no row missing), or that its dates after
+    the end may not follow a clock change (an offset that changes along the column). A column that
     does not run oldest first, one row per date, is refused (a :class:`DataError` naming the file ``where``, the column and the first line out of order):
     newest-first, the test block would be the oldest dates and the forecast after the end a value
     before the start.
@@ -424,10 +441,22 @@ def check_dates(where: str, header: list[str], body: list[list[str]], values: li
     column = _column(cells, readings)
     if isinstance(column, str):
         return j, [f"{where}: column {name!r}: the dates {column}; the forecast after the end carries no dates"]
-    missing = sum(column.spans) - len(column.spans)
-    if not missing:
+    gaps = [i for i, s in enumerate(column.spans) if s > 1]
+    if not gaps:
         return j, _clock_notes(where, name, cells, lines, column)
-    i = next(i for i, s in enumerate(column.spans) if s > 1)
+    # (an hour the clock skips going forward is no missing row: adding one would invent a time)
+    skipped = [i for i in gaps if _clock_change(column.stamps, i + 1) is not None]
+    real = [i for i in gaps if i not in skipped]
+    if not real:
+        i = skipped[0]
+        more = f" (and {len(skipped) - 1} more such hour{'s' if len(skipped) > 2 else ''})" if len(skipped) > 1 else ""
+        return j, [f"{where}: line {lines[i + 1]}, column {name!r}: {cells[i + 1]} follows {cells[i]} on line "
+                   f"{lines[i]}: the hour between is skipped, as local times skip it when the clock goes forward at "
+                   f"the start of daylight saving{more}; no row is missing, but the times are not at a fixed step, so "
+                   "the forecast after the end carries no dates: write the times in UTC, or with their offsets (e.g. "
+                   f"{_clock_change(column.stamps, i + 1)})"]
+    missing = sum(column.spans[i] - 1 for i in real)
+    i = real[0]
     return j, [f"{where}: column {name!r} misses {missing} step{'s' if missing != 1 else ''} of {column.step} "
                f"(first gap: {cells[i]} on line {lines[i]}, then {cells[i + 1]} on line {lines[i + 1]}); the model "
                "reads the rows as consecutive steps, so a season drifts out of phase at each gap, and the forecast "
@@ -436,28 +465,35 @@ def check_dates(where: str, header: list[str], body: list[list[str]], values: li
 
 
 def _clock_notes(where: str, name: str, cells: list[str], lines: list[int], column: _Column) -> list[str]:
-    """What a forecaster should hear of times at a fixed step under a day whose dates after the end
-    may not be the clock's: rnnlab knows no time zone, so it adds the step to the last time. Times
-    with an offset that changes along the column keep the last offset (their instants are exact; a
-    later clock change is not known). Nothing for dates, steps of a day or more, times at one offset
-    (exact instants), or local times without an offset (the step added, as docs/streams.md says:
-    nothing in such a column shows a clock change).
+    """What a forecaster should hear of a column of dates whose dates after the end may not be the
+    clock's: rnnlab knows no time zone, so it adds the step to the last time. Where the offset
+    changes along the column, times at a fixed step (hourly) keep the last offset (their instants
+    are exact; a later clock change is not known), and calendar days or months at one local time
+    (daily midnights) are written without one (:func:`following`): both said in one line. Nothing
+    for dates, times at one offset (exact instants), or local times without an offset (the step
+    added, as docs/streams.md says: nothing in such a column shows a clock change).
 
     >>> hours = ["2024-03-30T11:00:00+01:00", "2024-03-30T12:00:00+01:00"]
     >>> _clock_notes("s.csv", "t", hours, [2, 3], _column(hours))
     []
     """
-    if column.step.unit != "time" or column.step.size >= timedelta(days=1):  # type: ignore[operator]
-        return []
     last = column.stamps[-1]
     if last.tzinfo is None:
         # (no evidence of a clock change: a column that repeated an hour is refused, one that skipped
-        # one has a gap said; a note on every hourly file in UTC or a zone without one would be noise)
+        # one is said by check_dates; a note on every hourly file in UTC or a zone without one would be noise)
         return []
     i = max((k for k, s in enumerate(column.stamps) if s.utcoffset() != last.utcoffset()), default=None)
     if i is None:
         return []
     before, after = _offset_of(column.stamps[i]), _offset_of(last)
+    if column.step.unit != "time":  # (local times: :func:`following` writes them without an offset)
+        first = following(cells, 1)
+        return [f"{where}: column {name!r}: the offset changes along the column ({before} on line {lines[i]}, {after} "
+                f"from line {lines[i + 1]}); the dates after the end{f' ({first[0]}, ...)' if first else ''} are "
+                f"written without an offset: they are {column.step} apart at one local time, and the offset a later "
+                f"clock change brings is not known (rnnlab knows no time zone), so the last, {after}, could be wrong for them: "
+                "read them as local times of the zone (pandas: pd.to_datetime(dates).dt.tz_localize(ZONE), ZONE its "
+                "name, e.g. 'Europe/Berlin')"]
     return [f"{where}: column {name!r}: the offset changes along the column ({before} on line {lines[i]}, {after} from "
             f"line {lines[i + 1]}); the dates after the end keep the last one, {after}: their instants are exact, but "
             "the offset a later clock change brings is not known (rnnlab knows no time zone), so after one their local "

@@ -52,12 +52,19 @@ nothing land within a thousandth of it either way; so the model must remove more
 ``underfit_skill`` (1 %) of its reference's error, or it learnt nothing beyond the reference: an
 underfit, whose usual causes and remedies follow (steps, learning rate, regularization, capacity),
 and which says that a series with nothing more to learn (a random walk) leaves the reference as
-the forecast to use.
+the forecast to use; a model far worse than its reference whose training MASE rose while its
+loss fell (series of very different scales pooled in one loss) gets that as its first cause
+instead of more steps or the learning rate.
+
+Where the run's mean guard set the trained network aside (``guard``: its reference forecast, the
+training mean), the findings and the verdict still judge the network, and say so and what the
+run predicts instead (:func:`guard_set_aside`).
 
 A language model (``[task] kind = "language_model"``) is judged against the unigram entropy of
 its training part (``unigram``, nats per token: the loss of predicting every token by its
 frequency alone, without context): a training loss (trained model, eval mode, whole training
-part) not below it learned nothing from the context (:func:`language_model_underfit`).
+part) not more than ``underfit_skill`` (1 %) below it learned nothing from the context
+(:func:`language_model_underfit`; the forecaster's margin, by one rule: :func:`learnt_beyond`).
 
 A stream (a language model, a forecaster) is validated on one block per series, the same
 tokens or steps every epoch, so no count of independent sequences sets the noise of its
@@ -192,6 +199,29 @@ def skill_reference(reference: str | None) -> str:
     return reference if reference in ("naive", "seasonal_naive") else "seasonal_naive"
 
 
+def relative_skill(figure: float, reference: float) -> float:
+    """``1 - figure / reference``: the share of a reference's error (or loss) a model removed, as a
+    forecaster's skill over its reference forecast's MASE and a language model's over the unigram
+    entropy; 0 where the reference is 0 or not finite (nothing to remove).
+
+    >>> round(relative_skill(0.68201, 0.68221), 5), relative_skill(1.0, 2.0)
+    (0.00029, 0.5)
+    """
+    return 1.0 - figure / reference if reference > 0 and math.isfinite(reference) else 0.0
+
+
+def learnt_beyond(skill: float, th: FitThresholds) -> bool:
+    """Whether a model with this :func:`relative_skill` over its reference (a forecaster's reference
+    forecast, a language model's unigram entropy) learnt something beyond it: more than
+    ``th.underfit_skill`` of the reference's error removed. A model that learnt nothing lands within
+    a thousandth of 0 either way, so a line at 0 would call that noise learning.
+
+    >>> learnt_beyond(0.0003, FitThresholds()), learnt_beyond(0.05, FitThresholds())
+    (False, True)
+    """
+    return skill > th.underfit_skill
+
+
 def fit_verdict(checked: Mapping[str, str]) -> str:
     """What a run without findings after training may say of its fit: what each check that ran
     found (:attr:`FitFindings.checked`), or that none ran.
@@ -242,7 +272,15 @@ class FitThresholds:
     :func:`skill_reference`) at or below which the forecaster learnt nothing beyond its reference.
     A model that learnt nothing is its reference, skill 0 (a random walk with ``lr = 1e-5``: 0.0000);
     runs that learnt nothing were seen at +0.0006 and -0.0007, so the line is drawn well above that
-    noise, at 1 % of the reference's error, and the verdict does not flip on it."""
+    noise, at 1 % of the reference's error, and the verdict does not flip on it. A language model's
+    by the same rule (:func:`learnt_beyond`): its training loss must be more than 1 % below the
+    unigram entropy (independently drawn words, learnt nothing: 0.03 % below it)."""
+    worse_skill: float = -1.0
+    """Forecasting: a training skill under this (the model's error more than twice its reference's;
+    a zero-initialised head starts at 0) whose training MASE rose while its loss fell is a loss that
+    fits something MASE does not score (:func:`_loss_against_mase`): its first cause, before steps
+    and the learning rate (a panel whose series differ 100-fold in scale: -16.9 after 20 steps,
+    -42.8 after 300)."""
     few_steps: int = 500
     still_falling: float | None = None
     stuck_loss: float = 0.9
@@ -375,15 +413,18 @@ def fit_findings(
         if unigram is not None:  # (without it, whether the model learned from context is not judged)
             underfit = language_model_underfit(records, train_eval, config, unigram, th, spelling=say)
             bits = 1 / math.log(2)
+            gain = relative_skill(float(train_eval["loss"]), unigram)
             checked["underfit"] = (f"{terms.fitted} {in_steps}, {float(train_eval['loss']) * bits:.3f} bits per "
-                                   f"token on its training text against a unigram entropy of {unigram * bits:.3f}")
+                                   f"token on its training text against a unigram entropy of {unigram * bits:.3f} "
+                                   f"({gain:.1%} below it, more than the {th.underfit_skill:.0%} it must be)")
     else:
         at_chance = _at_chance(records, n_val, chance, th, terms, guard, evaluated)
         learned = _learned(records, evaluated, train_eval, th, terms)
         if at_chance is not None and learned[0] > at_chance.chance + at_chance.noise:
             # (it learned its training part beyond chance, nothing that carries over: tuning the fit,
             # steps or regularization, cannot help a model that finds nothing to learn)
-            return FitFindings([_no_signal(records, learned, config, n_val, at_chance, terms)], {})
+            return _of_the_network(FitFindings([_no_signal(records, learned, config, n_val, at_chance, terms)], {}),
+                                   guard)
         if terms.metric != "acc":
             majority = None
         elif majority is None:
@@ -410,7 +451,49 @@ def fit_findings(
     elif said:
         checked["overfit"] = said
     found.checked = checked
-    return found
+    return _of_the_network(found, guard)
+
+
+def guard_set_aside(guard: MeanGuard | None) -> str:
+    """What the run predicts with where its mean guard set the trained network aside, in words
+    (``""`` where the network predicts everything, or there is no guard): the findings after
+    training judge the network, and must say that the run's figures are not its.
+
+    >>> from rnnlab.train.mean_guard import MeanGuard
+    >>> guard_set_aside(MeanGuard(False, 3.65, 3.64, -1.1, 22, baseline="seasonal naive", rows="origins"))
+    'the run predicts seasonal naive instead: task.mean_guard set the network aside'
+    >>> guard_set_aside(MeanGuard(True, 0.5, 1.0, 3.2, 28))
+    ''
+    """
+    if guard is None:
+        return ""
+    if not guard.kept:
+        return f"the run predicts {guard.baseline} instead: task.mean_guard set the network aside"
+    if guard.at_mean:  # (K > 1 targets decided one by one: those the network no longer predicts)
+        one = len(guard.at_mean) == 1
+        return (f"the run predicts {', '.join(guard.at_mean)} by {'its' if one else 'their'} training "
+                f"mean{'' if one else 's'} instead: task.mean_guard set the network aside for "
+                f"{'it' if one else 'them'}")
+    return ""
+
+
+def _of_the_network(found: FitFindings, guard: MeanGuard | None) -> FitFindings:
+    """``found``, each finding and verdict saying that it judges the trained network where the mean
+    guard set that network aside (:func:`guard_set_aside`): the run's figures, its report and
+    ``rnnlab predict`` are then the guard's baseline's, and a finding that read as the run's would
+    contradict them (a forecaster's skill of -0.008 beside a run that predicts its reference, skill 0)."""
+    instead = guard_set_aside(guard)
+    if not instead:
+        return found
+    judged = FitFindings([replace(
+        f, title=f"{f.title} (the trained network's figures; {instead})",
+        numbers={**f.numbers, "mean_guard_kept": bool(guard.kept)} if guard is not None else f.numbers,
+        message=f"{f.message} This finding judges the trained network: {instead}; what the run reports and "
+                "rnnlab predict writes for what the guard replaced are not the network's figures; the remedies "
+                "are for a network that would beat what the run predicts instead.") for f in found], found.checked)
+    if "underfit" in judged.checked:
+        judged.checked["underfit"] += f" (the trained network; {instead})"
+    return judged
 
 
 @dataclass(frozen=True)
@@ -629,7 +712,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     beats_majority = majority + th.underfit_majority * (1 - majority) if majority is not None else -math.inf
     # (several targets: each must fit; the worst decides, and the finding names those that do not)
     judged = min(targets.train.values()) if targets is not None else acc
-    if acc > th.underfit_skill if terms.metric == "skill" else \
+    if learnt_beyond(acc, th) if terms.metric == "skill" else \
             judged >= (th.underfit_r2 if terms.metric == "r2" else max(th.underfit_acc, beats_majority)):
         return None
     tc, say = config.training, terms.say
@@ -682,6 +765,12 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     # crawls, or 60 classes' loss from ln 60, still falls; the learning rate comes after)
     # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
     # the same would not help); under a fifth of few_steps they are always too few.
+    # (a forecaster far worse than its reference whose training MASE rose while its loss fell: the loss
+    # rewards what MASE does not score, so more steps or another rate fit the wrong thing further)
+    disagree = _loss_against_mase(records, losses, acc, th) if terms.metric == "skill" else None
+    if disagree is not None:
+        numbers.update(disagree[2])
+        causes.append(disagree[:2])
     restored = evaluated is not records[-1]
     if restored:
         # Early stopping put back an earlier epoch's weights: later steps were taken and did not
@@ -756,7 +845,7 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         # (the remedy before training is the one that fixes it: the trained layer's reach, below, only
         # confirms it, and a learning rate or pooling change leaves the recurrence as it was)
         causes.append((f"Vanishing gradient before training: {vanishing[0].title}.", vanishing[0].remedy.rstrip(".")))
-    if stuck and rate is None:
+    if stuck and rate is None and disagree is None:
         causes.append((f"The learning rate: the training loss hardly fell ({losses[0]:.3g} in the first epoch, "
                        f"{losses[-1]:.3g} in the last).",
                        f"change {say.key('training.lr')} (now {tc.lr:g}): try 10 times smaller (a rate too large "
@@ -825,15 +914,17 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
     n_classes_hint = "" if judged > 0 else terms.worst
     nothing_more = ""
     if terms.metric == "skill":
-        # (at the margin or below, whatever the sign, it learnt nothing beyond its reference)
+        # (at the margin or below, whatever the sign, it learnt nothing beyond its reference; but a model
+        # the loss drove far past it learnt something else, which no reference "to use instead" explains)
         how = (f"the same as {terms.reference}, within 0.05% of its error" if abs(acc) < 5e-4 else
                f"no better than {terms.reference}" if acc <= 0 else
                f"only {acc:.1%} better than {terms.reference}, not the {th.underfit_skill:.0%} it must be")
         n_classes_hint = f" ({how}," + terms.worst
         numbers["skill_margin"] = th.underfit_skill
-        nothing_more = (f" A skill within {th.underfit_skill:g} of 0 is a model no better than the forecast it is "
-                        "measured against; where the series holds nothing more to learn (a random walk, whose best "
-                        "forecast is naive), that forecast is the one to use and the remedies will not beat it.")
+        nothing_more = "" if disagree is not None else (
+            f" A skill within {th.underfit_skill:g} of 0 is a model no better than the forecast it is measured "
+            "against; where the series holds nothing more to learn (a random walk, whose best forecast is naive), "
+            "that forecast is the one to use and the remedies will not beat it.")
     # (where one class holds most sequences, the accuracy alone reads as a fit: 0.95 is what the
     # constant predictor scores on 95/5 classes)
     against = f" (the majority class alone scores {majority:.3f})" if imbalanced(majority) else ""
@@ -856,6 +947,38 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)) + nothing_more,
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
     )
+
+
+def _loss_against_mase(records: list[dict[str, Any]], losses: list[float], skill: float,
+                       th: FitThresholds) -> tuple[str, str, dict[str, Any]] | None:
+    """``(cause, remedy, numbers)`` where a forecaster's training skill is under ``th.worse_skill``
+    (its error several times its reference's) and training made its MASE worse while the loss fell
+    (``losses``: the whole epochs' training losses; the records' training-mode ``train_mase``, first
+    epoch against last): what the loss fits is not what MASE scores, so the usual causes (too few
+    steps, the learning rate) point the wrong way. None otherwise.
+
+    >>> recs = [{"epoch": 1, "step": 4, "train_mase": 16.7}, {"epoch": 2, "step": 8, "train_mase": 39.7}]
+    >>> _loss_against_mase(recs, [0.0147, 0.0143], -16.9, FitThresholds())[2]["train_mase_last_epoch"]
+    39.7
+    >>> _loss_against_mase(recs, [0.0147, 0.0143], -0.5, FitThresholds()) is None  # (not far worse)
+    True
+    """
+    mases = [float(r["train_mase"]) for r in records
+             if partial_epoch(r) is None and math.isfinite(float(r.get("train_mase", math.nan)))]
+    if skill >= th.worse_skill or len(mases) < 2 or len(losses) < 2 or not (mases[-1] > mases[0]
+                                                                            and losses[-1] < losses[0]):
+        return None
+    cause = (f"The loss and MASE disagree: the training loss fell ({losses[0]:.3g} in the first epoch, "
+             f"{losses[-1]:.3g} in the last) while the training MASE rose ({mases[0]:.3g} to {mases[-1]:.3g}), "
+             f"and the model's error is {1 - skill:.3g} times its reference's: training more made the forecasts "
+             "worse, so neither more steps nor another learning rate is the cause. The loss weighs every step in "
+             "one scaling per channel, pooled over the series; MASE scales each series by its own error. In a "
+             "panel whose series differ widely in scale the largest series hold the loss, and the others are "
+             "forecast far off their own scale.")
+    remedy = ("bring the series to one scale before training (divide each series by its own standard deviation "
+              "over its training block before saving the data, and multiply its forecasts by it), or train the "
+              "series of each scale in a run of their own")
+    return cause, remedy, {"train_mase_first_epoch": mases[0], "train_mase_last_epoch": mases[-1]}
 
 
 def _short_reach(through_time: Mapping[str, Any], th: FitThresholds) -> tuple[str, int, int] | None:
@@ -971,7 +1094,8 @@ def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[s
     """
     th = th or FitThresholds()
     loss = float(train_eval["loss"])
-    if loss < unigram:
+    gain = relative_skill(loss, unigram)
+    if learnt_beyond(gain, th):
         return None
     tc, m, say = config.training, config.model, spelling or KeySpelling()
     steps = int(records[-1]["step"])
@@ -984,15 +1108,22 @@ def language_model_underfit(records: list[dict[str, Any]], train_eval: Mapping[s
                                                                   for k, v in strong))
     remedies.append(f"a larger model: raise {say.key('model.hidden_size')} (now {m.hidden_size})")
     bits = 1 / math.log(2)
+    how = ("not below" if gain <= 0 else
+           f"only {gain:.2%} below" if gain < 0.001 else f"only {gain:.1%} below")  # (0.03% must not read 0.0%)
     return Finding(
         check="underfit", severity="warning", phase=PHASE,
         title=f"The language model did not learn from context: training loss {loss * bits:.3f} bits per token, "
-              f"not below the unigram entropy of the training text ({unigram * bits:.3f})",
+              f"{how} the unigram entropy of the training text ({unigram * bits:.3f})"
+              + (f", not the {th.underfit_skill:.0%} it must be" if gain > 0 else ""),
         # (in bits, as the title: the loss's nats beside a title in bits read as two different figures)
-        numbers={"train_bpc": loss * bits, "unigram_entropy_bpc": unigram * bits, "steps": steps},
+        numbers={"train_bpc": loss * bits, "unigram_entropy_bpc": unigram * bits, "steps": steps,
+                 "skill_over_unigram": gain, "skill_margin": th.underfit_skill},
         message="Predicting each token by its frequency in the training text alone, without looking at the tokens "
-                "before it, scores the unigram entropy; a model that does no better has not yet used its "
-                "recurrent state. Fix this before tuning regularization.",
+                "before it, scores the unigram entropy; a model within "
+                f"{th.underfit_skill:.0%} of it has not yet used its recurrent state (a model that learnt nothing "
+                "lands a few hundredths of a percent either side of it). Fix this before tuning regularization. "
+                "Where the tokens are drawn independently of each other, the context holds nothing to learn: "
+                "frequency alone is the best prediction and the remedies will not beat it.",
         remedy="; ".join(f"({i}) {r}" for i, r in enumerate(remedies, 1)) + ".",
     )
 

@@ -140,6 +140,23 @@ class ForecastLines:
     led by a space (:meth:`rnnlab.plots.evaluated.Evaluated.validation_why`): the steps after it
     are not drawn, and the forecast after the end is of those; ``""`` otherwise."""
 
+    def which(self) -> str:
+        """Which series of a panel is drawn, numbered from 0 as the data notes, the warnings of
+        ``rnnlab train`` and the errors of ``rnnlab predict`` number them, with its place in words
+        so that neither count reads as the other; ``""`` for a single series.
+
+        >>> from rnnlab.data.stream import Bounds
+        >>> x = np.zeros((4, 1)); none = np.zeros((0, 1, 1))
+        >>> ForecastLines("s", 0, 4, ["y"], x, Bounds(2, 3, 4), 1, 1, "naive", True, None, np.zeros(0, int),
+        ...               none, none, none, np.zeros((1, 1)), None).which()
+        'series 0, the first of 4'
+        """
+        if self.count <= 1:
+            return ""
+        n = self.series + 1
+        place = "first" if n == 1 else f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+        return f"series {self.series}, the {place} of {self.count}"
+
     def mase(self) -> dict[str, np.ndarray]:
         """Each channel's MASE ([C]) of the ``"model"``, ``"naive"`` and ``"seasonal naive"``
         forecasts over the block's origins and every step ahead, as the run's block figures
@@ -490,7 +507,7 @@ def plot_forecast(lines: ForecastLines, *, title: str | None = None,
             handles.append(Line2D([], [], color=BLOCK_COLORS[block], linewidth=6))
             labels.append(label)
     style.figure_legend(fig, handles, labels)
-    which = f" (series 1 of {lines.count})" if lines.count > 1 else ""
+    which = f" ({lines.which()})" if lines.count > 1 else ""
     shown = ""
     if lines.block and start > {"test": b.val, "validation": b.train}[lines.block]:
         seasons = (L - start) / lines.season

@@ -109,7 +109,7 @@ def test_the_loss_axis_is_log_when_the_losses_span_decades(tmp_path):
     assert any("0 at 5 points" in t.get_text() for t in _panel(zeros, "loss").texts)
     # within two decades it stays linear (and says nothing of a log scale)
     near = _panel(plot_metrics(_run(tmp_path / "b", 30, losses=list(np.linspace(0.7, 0.02, 30)))), "loss")
-    assert near.get_yscale() == "linear" and near.get_ylabel() == ""
+    assert near.get_yscale() == "linear" and near.get_ylabel() == "cross-entropy, nats"  # (its unit alone)
 
 
 def test_the_accuracy_panel_marks_the_eval_mode_training_accuracy_where_it_was_measured(tmp_path):

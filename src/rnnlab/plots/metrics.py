@@ -6,7 +6,8 @@ A run of the user's own training loop has no metrics.jsonl: its curve is the los
 Panels appear for what was recorded: loss (``train_loss``, ``val_loss``, ``test_loss``),
 accuracy (``*_acc``) or RMSE and R² (``*_rmse``, ``*_r2``), a language model's bits per token
 (``*_bpc``, perplexity ``2^bpc`` on the right-hand axis), learning rate (log axis) and gradient
-norm (``grad_norm``, log axis): a regression run has no accuracy panel. The loss panel turns log
+norm (``grad_norm``, log axis), their y labels saying "log scale": a regression run has no accuracy
+panel. The loss panel's y label names what the loss measures (:data:`LOSS_UNITS`). It turns log
 when its values span more than :attr:`Panel.log_beyond` decades (its y label says so): on a linear
 axis a loss falling from 0.7 to 1e-4 is a flat line at 0 beside a validation loss's spikes.
 
@@ -124,9 +125,16 @@ EVALUATED_MARKER = "D"
 #: ``mean_guard.kept`` false): the training mean's scores, which the run evaluated and ships, set
 #: apart from a model's point (an R² of 0 and a loss near 1 read as a broken model in eval mode).
 GUARD_MARKER, GUARD_COLOR = "s", "#222222"
-#: The loss each task minimizes, in the words of its panel's y axis, where the records' numbers
-#: alone do not say it (summary.json's and config.toml's task, :func:`loss_unit_of`).
-LOSS_UNITS = {"regression": "MSE of standardized targets"}
+#: The loss each task minimizes, in the words of its panel's y axis (the records' numbers alone do
+#: not say it), by config.toml's ``[task] kind`` (:func:`loss_unit_of`): a language model's in nats,
+#: beside the bits per token its page reports; a forecaster's in the training part's scaling.
+LOSS_UNITS = {"classification": "cross-entropy, nats",
+              "regression": "MSE of standardized targets",
+              "forecasting": "MSE of scaled values",
+              "language_model": "cross-entropy, nats per token"}
+#: The y label of a panel whose axis is always log (:attr:`Panel.log`): its uneven ticks over a
+#: narrow range read as a linear axis's.
+LOG_SAID = "log scale"
 #: The share of a linear loss axis under which the values after each curve's start are squashed:
 #: the panel turns log (a language model's loss per step, 6.1 at step 0, left 1.4-2.3 its bottom sixth).
 SQUASHED = 0.25
@@ -685,7 +693,9 @@ def plot_metrics(
         if log:
             _log_axis(ax)
         said = [loss_unit] if loss_unit and panel.title == "loss" else []
-        if spans and not panel.log:
+        if panel.log:
+            said.append(LOG_SAID)
+        elif spans:
             said.append(f"log scale (the values span {decades:.0f} decades)")
         elif squashed is not None:  # (as a loss of decades: log, which the loss panels of other runs turn too)
             said.append(f"log scale (the start, {squashed:.2g}, dwarfs the rest)")

@@ -1,9 +1,9 @@
 """Weight-norm evolution from the tracker's records (``RUN_DIR/tracked.jsonl``).
 
 * :func:`plot_norm_histograms`: a grid of per-channel norm histograms, rows = sampled steps
-  (first to last, epoch in the label), columns = parameters (``ncols`` side by side, then
-  wrapped); the bins of a parameter are shared by its rows so that a distribution moving or
-  widening over training shows as a shift.
+  (first to last, epoch in the label; step 0, the untrained weights, "before training"),
+  columns = parameters (``ncols`` side by side, then wrapped); the bins of a parameter are
+  shared by its rows so that a distribution moving or widening over training shows as a shift.
 * :func:`plot_norm_lines`: mean and max of the per-channel norms over steps, one panel per
   parameter (for gradient norms, the whole model's gradient norm in a first panel); with
   ``norm="update_ratio"`` each parameter's update ratio, with ``norm="target_norm"`` each
@@ -284,8 +284,13 @@ def _gate_histograms(ax, rows: dict[str, np.ndarray], edges: np.ndarray) -> None
 
 
 def _step_label(series: TrackedSeries, i: int) -> str:
+    """A histogram row's label: its step and the epoch it fell in; step 0 is the untrained weights
+    (recorded before the first update), which "epoch 1" would read as after the first epoch."""
+    step = int(series.steps[i])
+    if step == 0:
+        return "step 0\n(before training)"
     e = float(series.epochs[i])
-    return f"step {int(series.steps[i])}" + (f"\nepoch {int(e)}" if math.isfinite(e) else "")
+    return f"step {step}" + (f"\nepoch {int(e)}" if math.isfinite(e) else "")
 
 
 def _sample(n: int, rows: int) -> list[int]:

@@ -235,9 +235,10 @@ def test_slice_panels_draw_each_trials_fold_spread():
                   for seg in c.get_segments())
     sd = float(np.std([0.95, 1.0, 0.95], ddof=1))
     mean = float(np.mean([0.95, 1.0, 0.95]))
-    assert bars == [pytest.approx((mean - sd, mean + sd))] * 2
+    # (± the sd, cut at the lowest fold score: round 284 stops a bar at its folds' scores)
+    assert bars == [pytest.approx((max(mean - sd, 0.95), mean + sd))] * 2
     low, high = ax.get_ylim()
-    assert low < mean - sd and high > mean + sd  # the axis holds the spread, not only the 0.0000 gap
+    assert low < 0.95 and high > mean + sd  # the axis holds the spread, not only the 0.0000 gap
 
 
 def test_importances_of_a_handful_of_trials_are_mostly_noise():

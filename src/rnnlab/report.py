@@ -861,14 +861,17 @@ def _forecasts(rd: RunDir) -> str:
         rest = channels[MAX_CHANNELS:]
         notes.append(f"{len(rest)} more channel{'s' if len(rest) > 1 else ''} not drawn: "
                      + hk.esc(", ".join(rest[:8])) + (", …" if len(rest) > 8 else ""))
-    shown = channels[:MAX_CHANNELS]
+    # (a table has room for more channels than the figure's panels, not for any number of them)
+    shown, left = channels[:MAX_AFTER_COLUMNS], channels[MAX_AFTER_COLUMNS:]
     when = lines.after_dates or [str(len(lines.values) + k) for k in range(h)]
     head = "<th>date</th>" if lines.after_dates else "<th>step</th>"
     rows = "".join(f"<tr><td>{hk.esc(w)}</td>" + "".join(f'<td class="num">{hk.num(float(v))}</td>'
                                                           for v in lines.after[k, :len(shown)]) + "</tr>"
                    for k, w in enumerate(when[:MAX_AFTER_ROWS]))
-    more = (f"<p class='sub'>… {h - MAX_AFTER_ROWS} more steps in rnnlab predict's forecast.csv</p>"
-            if h > MAX_AFTER_ROWS else "")
+    out = [f"{h - MAX_AFTER_ROWS} more steps"] if h > MAX_AFTER_ROWS else []
+    out += [f"{len(left)} more channel{'s' if len(left) > 1 else ''} ({', '.join(left[:8])}"
+            + (", …" if len(left) > 8 else "") + ")"] if left else []
+    more = f"<p class='sub'>… {hk.esc(' and '.join(out))} in rnnlab predict's forecast.csv</p>" if out else ""
     table = (f"<p class='sub'>The forecast after the end:</p><table><tr>{head}"
              + "".join(f"<th>{hk.esc(c)}</th>" for c in shown) + f"</tr>{rows}</table>{more}")
     return (lead + (f"<p class='sub'>{'; '.join(notes)}.</p>" if notes else "")
@@ -877,6 +880,8 @@ def _forecasts(rd: RunDir) -> str:
 
 #: Rows of the forecast-after-the-end table (forecast.csv holds them all).
 MAX_AFTER_ROWS = 24
+#: Channel columns of that table (its note names the others, which forecast.csv holds).
+MAX_AFTER_COLUMNS = 12
 
 
 def _predictions(rd: RunDir) -> str:

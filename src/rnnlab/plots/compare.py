@@ -295,8 +295,19 @@ TRAINING_MODE = " (training mode)"
 
 def _looks(names: Sequence[str], colors: Mapping[str, str] | None) -> list[tuple[str, str]]:
     """Each name's (colour, line style): the one ``colors`` gives it (a page that shows the same
-    runs in other figures), else the ``index``-th of :func:`style.series_color`."""
-    return [((colors or {}).get(n) or style.series_color(i), style.series_linestyle(i)) for i, n in enumerate(names)]
+    runs in other figures, or colours by outcome), else the ``index``-th of :func:`style.series_color`;
+    the line style tells apart the names of one colour: solid for the first, then dashed, dotted,
+    dash-dot (as :func:`style.series_linestyle` does once the colours repeat).
+
+    >>> _looks(["start", "a", "b"], {"start": "#555555", "a": "#d62728", "b": "#d62728"})
+    [('#555555', '-'), ('#d62728', '-'), ('#d62728', '--')]
+    """
+    looks: list[tuple[str, str]] = []
+    for i, name in enumerate(names):
+        color = (colors or {}).get(name) or style.series_color(i)
+        before = sum(1 for c, _ in looks if c == color)
+        looks.append((color, style.SERIES_LINESTYLES[before % len(style.SERIES_LINESTYLES)]))
+    return looks
 
 
 def _legend(fig: Figure, names: Sequence[str], grouped: bool = False,

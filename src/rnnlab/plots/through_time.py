@@ -104,18 +104,23 @@ UNDERFLOW_COLOR = "#444444"
 UNDERFLOW_STYLE = (0, (6, 2, 1, 2, 1, 2))
 
 
-def number_format(arr: np.ndarray) -> tuple[str, float]:
-    """The float format ``arr``'s values were measured in, and its smallest normal number: float32
-    where every finite value is a float32 number (what :func:`rnnlab.introspect.grad_through_time`
-    stores of a float32 model, as float64), else float64. Under that number a value is subnormal:
-    its digits lost to underflow (float32 goes on to 1.4e-45, then 0), no measurement.
+def number_format(*arrs: np.ndarray) -> tuple[str, float]:
+    """The float format ``arrs`` (curves of one model) were measured in, and its smallest normal
+    number: float32 where every finite value of any of them is a float32 number (what
+    :func:`rnnlab.introspect.grad_through_time` stores of a float32 model, as float64), else float64.
+    One format for all: a curve stored as a mean over channels (the one before training) is no
+    float32 number, though its float32 measurements lost their digits the same. Under that number a
+    value is subnormal: its digits lost to underflow (float32 goes on to 1.4e-45, then 0), no measurement.
 
     >>> number_format(np.array([0.5, 1.401298464324817e-45]))[0], number_format(np.array([0.1, 1e-46]))[0]
     ('float32', 'float64')
+    >>> number_format(np.array([0.5, 1.401298464324817e-45]), np.array([0.1, 1e-46]))[0]
+    'float32'
     """
-    finite = arr[np.isfinite(arr)]
-    if np.array_equal(finite.astype(np.float32).astype(arr.dtype), finite):
-        return "float32", float(np.finfo(np.float32).tiny)
+    for arr in arrs:
+        finite = arr[np.isfinite(arr)]
+        if np.array_equal(finite.astype(np.float32).astype(arr.dtype), finite):
+            return "float32", float(np.finfo(np.float32).tiny)
     return "float64", float(np.finfo(np.float64).tiny)
 
 
@@ -130,10 +135,10 @@ def _zeros_said(arr: np.ndarray) -> str:
             f"whole batch, e.g. a ReLU at 0, or a value under {number_format(arr)[0]}'s range)")
 
 
-def _underflowed(per_t: np.ndarray, arr: np.ndarray) -> np.ndarray:
-    """The steps whose mean ``per_t`` (of ``arr``'s channels) is under the smallest normal number of
-    the format ``arr`` was measured in (:func:`number_format`): underflow, not a measured value."""
-    return np.isfinite(per_t) & (per_t > 0) & (per_t < number_format(arr)[1])
+def _underflowed(per_t: np.ndarray, tiny: float) -> np.ndarray:
+    """The steps whose mean ``per_t`` is under ``tiny``, the smallest normal number of the format
+    the curves were measured in (:func:`number_format`): underflow, not a measured value."""
+    return np.isfinite(per_t) & (per_t > 0) & (per_t < tiny)
 
 
 def per_timestep(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,19 +252,22 @@ def _mark_reach(ax: Any, per_t: np.ndarray, direction: str, rel: float, what: st
     return reach
 
 
-def _draw_members(ax: Any, others: list[tuple[np.ndarray, np.ndarray | None]], rest: str, what: str) -> None:
+def _draw_members(ax: Any, others: list[tuple[np.ndarray, np.ndarray | None]], rest: str, what: str,
+                  tiny: float) -> None:
     """The curves of an ensemble's other members, thin, under member 0's: before training dashed
-    grey, after training (labelled ``what``) in member 0's colour; one legend entry each."""
+    grey, after training (labelled ``what``) in member 0's colour; one legend entry each; neither
+    under ``tiny`` (:func:`_underflowed`)."""
     for k, (_, g0) in enumerate(others):
         if g0 is not None:
             then_t, ok = per_timestep(g0)
             if ok.any():
-                ax.plot(np.arange(len(then_t)), np.where(ok, then_t, np.nan), color=BEFORE_COLOR, linestyle="--",
+                ax.plot(np.arange(len(then_t)), np.where(ok & ~_underflowed(then_t, tiny), then_t, np.nan),
+                        color=BEFORE_COLOR, linestyle="--",
                         linewidth=0.8, alpha=0.7, label=f"before training, {rest} (thin)" if k == 0 else None)
     for k, (g, _) in enumerate(others):
         per_t, ok = per_timestep(g)
         if ok.any():
-            ax.plot(np.arange(len(per_t)), np.where(ok & ~_underflowed(per_t, g), per_t, np.nan),
+            ax.plot(np.arange(len(per_t)), np.where(ok & ~_underflowed(per_t, tiny), per_t, np.nan),
                     color=style.series_color(0), linewidth=0.8,
                     alpha=0.45, label=f"{what}, {rest} (thin)" if k == 0 else None)
 
@@ -451,9 +459,11 @@ def plot_grad_through_time(
     per_t, drawable = per_timestep(arr)
     then_t, then_drawable = per_timestep(then) if then is not None else (None, None)
     # (a mean under the format's smallest normal number is underflow, no measurement: not drawn, and
-    # left out of the decay's fit)
-    under = _underflowed(per_t, arr)
-    then_under = _underflowed(then_t, then) if then is not None else None
+    # left out of the decay's fit; one floor for every curve, all the same model's, in one format)
+    fmt, tiny = number_format(arr, *([then] if then is not None else []),
+                              *(a for pair in others for a in pair if a is not None))
+    under = _underflowed(per_t, tiny)
+    then_under = _underflowed(then_t, tiny) if then is not None else None
     if nothing_before:
         zero = "0" if all(np.isfinite(b).all() for b in befores) else "0 or non-finite"
         ax_line.plot([], [], " ", label=f"before training: |grad| = {zero} at every step"
@@ -473,7 +483,7 @@ def plot_grad_through_time(
                          markersize=4, label="before training (untrained model)"
                          + (", member 0" if others else ""))
         rest = f"members 1–{len(others)}" if len(others) > 1 else "member 1"
-        _draw_members(ax_line, others, rest, "after training" if dashed else "mean |grad|")
+        _draw_members(ax_line, others, rest, "after training" if dashed else "mean |grad|", tiny)
         ax_line.plot(np.arange(T), np.where(drawable & ~under, per_t, np.nan), color=style.series_color(0),
                      marker="o", markersize=2.5, linewidth=1.4,
                      label=("mean |grad|" if not dashed else "after training") + (", member 0" if others else ""))
@@ -499,10 +509,9 @@ def plot_grad_through_time(
                             label=f"training cuts the gradient (truncated BPTT, {len(cuts)} cut"
                                   f"{'' if len(cuts) == 1 else 's'})" if k == 0 else "_")
             ax_map.axvline(x, color="white", linestyle=":", linewidth=1.0)
-        members_under = [g for g, _ in others if _underflowed(per_timestep(g)[0], g).any()]
+        members_under = [a for pair in others for a in pair if a is not None
+                         and _underflowed(per_timestep(a)[0], tiny).any()]
         if under.any() or (then_under is not None and then_under.any()) or members_under:
-            fmt, tiny = number_format(arr if under.any() else then if then_under is not None and then_under.any()
-                                      else members_under[0])
             which = [f"{what}{steps(int(u.sum()))}, {_spans(np.flatnonzero(u))}"
                      for what, u in (("after training: " if dashed else "", under), ("before training: ", then_under))
                      if u is not None and u.any()] + (["the other members' too"] if members_under else [])

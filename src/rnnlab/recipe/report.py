@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +197,12 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
     runs = {k: v for k, v in runs.items() if (v / METRICS).exists()}
     if not runs:
         return ""
+    # (the colours of the step's fold-score figure and its key: kept green, scrapped red, the start grey)
+    colors = {f"{start} (start)": AGAINST_COLOR}
+    colors.update({f"{t.label} ({_status(t)})": outcome_color(_status(t)) for t in scored})
     params = recurrent_weights(list(runs.values()))
-    parts = [hk.img(plot_compare_norms(runs, params=params, title=f"{o.step.name}: weight norms (seed "
-                                      f"{outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
+    parts = [hk.img(plot_compare_norms(runs, params=params, colors=colors, title=f"{o.step.name}: weight norms "
+                                      f"(seed {outcome.seeds[0]}, fold 1)"), f"weight norms of {o.step.name}")]
     curves, shortened = {}, {}
     for name, run in runs.items():
         gtt, meta = read_grad_through_time(run)
@@ -214,7 +218,7 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
                 "shortens the series), not the input's.")
         parts.append((f"<p class='sub'>{hk.esc(note.strip())}</p>" if note else "") + hk.img(compare_grad_through_time(
             curves, title=f"{o.step.name}: gradient through time (seed {outcome.seeds[0]}, fold 1)",
-            shortened=shortened), f"gradient through time of {o.step.name}"))
+            shortened=shortened, colors=colors), f"gradient through time of {o.step.name}"))
     return "".join(parts)
 
 
@@ -222,6 +226,18 @@ def _pictures(outcome: Any, o: StepOutcome, configs: dict[str, Config]) -> str:
 OUTCOME_COLORS = {"kept": "#2ca02c", "scrapped": "#d62728"}
 #: The colour of the scores a candidate was compared with.
 AGAINST_COLOR = "#555555"
+
+
+def outcome_color(status: str) -> str:
+    """The colour of a candidate whose outcome is ``status`` (:func:`_status`) in every figure of a
+    recipe step, as the fold-score figure's key says: kept green, scrapped red, anything else grey.
+
+    >>> outcome_color("kept"), outcome_color("scrapped"), outcome_color("failed")
+    ('#2ca02c', '#d62728', '#555555')
+    """
+    return OUTCOME_COLORS.get(status, AGAINST_COLOR)
+
+
 _SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -259,7 +275,7 @@ def decision_figure(tried: list[Tried], scores_of: dict[str, list[float]], seeds
     for ax, t in zip(axes.flat, scored, strict=False):
         assert t.verdict is not None
         status = _status(t)
-        color = OUTCOME_COLORS.get(status, AGAINST_COLOR)
+        color = outcome_color(status)
         sides = ((t.against, scores_of[t.against], AGAINST_COLOR, "against"), (t.label, t.scores, color, "candidate"))
         for side, (_, values, c, gid) in enumerate(sides):
             k = max(1, len(values) // max(1, len(seeds)))  # folds per seed
@@ -353,14 +369,16 @@ def _broken(text: str, size: float, room: float) -> str:
 
 
 def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient through time",
-                              shortened: dict[str, str | None] | None = None) -> Figure:
+                              shortened: dict[str, str | None] | None = None,
+                              colors: Mapping[str, str] | None = None) -> Figure:
     """Heatmaps of ``|dLoss/dh_t|`` side by side on ONE colour scale (one colour bar), above their
     per-timestep means on one log axis: runs compared by colour, not by each its own scale.
 
     ``curves``: name -> a :class:`rnnlab.introspect.GradThroughTime` (its top layer) or an array ``[T, H]``.
     ``shortened``: name -> how the run's front-end shortens the series before the recurrent layer,
     whose steps the curves count (the run report's words, ``input pooled ×4: 80 → 20``; None or
-    absent: the input's own steps). The x axes count whole steps and say which.
+    absent: the input's own steps). The x axes count whole steps and say which. ``colors`` gives a
+    run its colour by name, as :func:`rnnlab.plots.plot_compare_norms`' (the others take the figure's own).
 
     >>> import numpy as np
     >>> fig = compare_grad_through_time({"a": np.ones((5, 2)), "b": 10 * np.ones((5, 2))},
@@ -372,6 +390,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
     from matplotlib.ticker import FuncFormatter
 
     from rnnlab.plots import style
+    from rnnlab.plots.compare import _looks
     from rnnlab.plots.through_time import STEPS_BACK_AXIS, TIME_AXIS, per_timestep, select_layer
     from rnnlab.report import step_axis_label
 
@@ -403,10 +422,10 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         hi = float(every.max()) if every.size else 1.0
         norm = Normalize(vmin=0.0, vmax=hi if hi > 0 else 1.0)
     image = None
-    for i, (name, arr) in enumerate(arrs.items()):
+    for i, ((name, arr), (color, linestyle)) in enumerate(zip(arrs.items(), _looks(list(arrs), colors), strict=True)):
         ax = axes[0, i]
         ax.grid(False)
-        ax.set_title(name, fontsize=style.LABEL_SIZE, color=style.series_color(i))
+        ax.set_title(name, fontsize=style.LABEL_SIZE, color=color)
         ax.set_xlabel(label(how[name], back[name]))
         style.integer_ticks(ax.xaxis)  # (a step is a whole step: no tick at 2.5)
         if i == 0:
@@ -423,8 +442,8 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
         style.integer_ticks(ax.yaxis)
         per_t, drawable = per_timestep(arr)
-        ax_line.plot(x0 + np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=style.series_color(i),
-                     marker="o", markersize=3, linewidth=1.6, label=name)
+        ax_line.plot(x0 + np.arange(arr.shape[0]), np.where(drawable, per_t, np.nan), color=color,
+                     linestyle=linestyle, marker="o", markersize=3, linewidth=1.6, label=name)
     if image is not None:
         style.colorbar(fig, image, "|dLoss/dh_t| (one scale for all)")
     ax_line.set_yscale("log")

@@ -24,6 +24,7 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +408,20 @@ def _tick_label(text: str, width: int = 12) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def fold_bar(mean: float, folds: Sequence[float]) -> tuple[float, float]:
+    """The ends of a trial's bar in the score-against-parameter figure: its ``mean`` ± the
+    :func:`rnnlab.tables.spread` of its ``folds``, cut at their lowest and highest score: a bar
+    past every fold is a score no fold reached, and past a bounded metric's end (an accuracy of
+    1.025) one no run can reach.
+
+    >>> fold_bar(0.98, [1.0, 1.0, 1.0, 1.0, 0.9])
+    (0.9352786404500042, 1.0)
+    """
+    sd = spread(folds)
+    # (never past the mean itself: a mean recorded apart from the folds must not turn a bar inside out)
+    return min(mean, max(mean - sd, min(folds))), max(mean, min(mean + sd, max(folds)))
+
+
 def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize") -> Figure:
     complete = trained(trials)
     names = list(dict.fromkeys(k for t in complete for k in t.params))
@@ -446,8 +461,9 @@ def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize")
         for x, t in zip(xs, have, strict=True):
             folds = t.user_attrs.get("fold_scores") or []
             if len(folds) > 1:
-                ax.errorbar([x], [t.value], yerr=[spread(folds)], fmt="none", ecolor=colors[t.number],
-                            elinewidth=1.0, capsize=2.5, alpha=0.8, zorder=2)
+                low, high = fold_bar(t.value, folds)
+                ax.errorbar([x], [t.value], yerr=[[t.value - low], [high - t.value]], fmt="none",
+                            ecolor=colors[t.number], elinewidth=1.0, capsize=2.5, alpha=0.8, zorder=2)
         ax.scatter(xs, ys, c=[colors[t.number] for t in have], s=22, edgecolors="white", linewidths=0.5, zorder=3)
         ax.set_title(short[name], fontsize=style.LABEL_SIZE)
     for ax in axes[:, 0]:
@@ -460,7 +476,8 @@ def _slices(trials: list[FrozenTrial], metric: str, direction: str = "maximize")
         handles.append(Line2D([], [], linestyle="none", marker="o", markersize=5, color=OTHER_TRIALS))
         labels.append(f"the {len(colors) - len(shown)} other trials")
     style.figure_legend(fig, handles, labels, title="trial, best first (the same colours as the page's other figures); "
-                        "point: the mean over its folds, bar: ± the sd of its fold scores")
+                        "point: the mean over its folds, bar: ± the sd of its fold scores, cut at its lowest and "
+                        "highest fold score")
     fig.suptitle(f"{metric} against each parameter (complete trials that trained)", fontsize=style.TITLE_SIZE)
     style.save(fig, None)  # laid out
     return fig

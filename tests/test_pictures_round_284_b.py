@@ -102,3 +102,17 @@ def test_the_score_bars_stop_at_the_folds_scores_never_past_an_accuracy_of_1():
     tops = [seg[:, 1].max() for ax in fig.axes for c in ax.collections if hasattr(c, "get_segments")
             for seg in c.get_segments() if len(seg)]
     assert tops and max(tops) <= 1.0
+
+
+def test_the_health_checks_curve_of_one_row_is_labelled_as_the_mean_over_channels():
+    import numpy as np
+
+    from rnnlab.plots.through_time import plot_grad_through_time
+
+    curve = np.geomspace(1e-6, 1e-3, 12)[:, None]  # [T, 1]: the mean over channels, as the health check keeps it
+    fig = plot_grad_through_time(curve, channel_mean=True)
+    heat = fig.axes[0]
+    assert heat.get_ylabel() == "mean over channels" and list(heat.get_yticks()) == []
+    assert "per channel" not in heat.get_title() and "the channels" in heat.get_title()
+    plain = plot_grad_through_time(np.ones((12, 3))).axes[0]  # (a layer's channels: as before)
+    assert plain.get_ylabel() == "hidden channel" and "per channel" in plain.get_title()

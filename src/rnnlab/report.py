@@ -1335,7 +1335,8 @@ def _gradient_through_time(rd: RunDir) -> str:
                 hk.img(plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
                                               before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
                                               title=f"{label} after training: |dLoss/dh_t| per timestep",
-                                              xlabel=step_axis_label(shortened), cuts=cut[1] if cut else ()), label)))
+                                              xlabel=step_axis_label(shortened), cuts=cut[1] if cut else (),
+                                       channel_mean=True), label)))
     return "\n".join(parts)
 
 
@@ -1367,7 +1368,8 @@ def _untrained_only(rd: RunDir, untrained: dict[str, Any], cropped: Any, rel: fl
             parts.append(hk.guarded(label, lambda g=g, layer=layer, direction=direction, label=label, cut=cut: hk.img(
                 plot_grad_through_time(g, layer=layer, direction=direction, rel=rel,
                                        title=f"{label} before training (untrained model): |dLoss/dh_t| per timestep",
-                                       xlabel=step_axis_label(shortened), cuts=cut[1] if cut else ()), label)))
+                                       xlabel=step_axis_label(shortened), cuts=cut[1] if cut else (),
+                                       channel_mean=True), label)))
     return "\n".join(parts)
 
 

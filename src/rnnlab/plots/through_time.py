@@ -338,6 +338,7 @@ def plot_grad_through_time(
     before_zero_why: str | None = None,
     members: Sequence[tuple[GradThroughTime | np.ndarray, GradThroughTime | np.ndarray | None]] = (),
     cuts: Sequence[float] = (),
+    channel_mean: bool = False,
 ) -> Figure:
     """Heatmap of ``|dLoss/dh_t|`` (timesteps × channels) above its per-timestep mean on a log axis.
 
@@ -365,7 +366,9 @@ def plot_grad_through_time(
     the gradient reaches back in every member (the heatmap and the marked reach stay ``gtt``'s).
     ``cuts``: x positions where training cuts the gradient (truncated BPTT's window edges, e.g.
     ``[1999.5]`` for windows of 2000 steps), dotted lines in both panels: a reach past them is
-    one no training step follows.
+    one no training step follows. ``channel_mean``: ``gtt`` holds the mean over channels already
+    (``[T, 1]``, as the health check keeps its curve before training): the heatmap's one row is
+    labelled so, not as a hidden channel.
 
     >>> import numpy as np
     >>> fig = plot_grad_through_time(np.ones((5, 2)))
@@ -404,14 +407,15 @@ def plot_grad_through_time(
     ax_map, ax_line = axes[0, 0], axes[1, 0]
     fig.suptitle(title or f"{label}: |dLoss/dh_t| per " + ("step before each sequence's end" if back else "timestep"),
                  fontsize=style.TITLE_SIZE)
-    ax_map.set_title("mean over the batch of |dLoss/dh_t|, per channel"
+    ax_map.set_title(("mean over the batch and the channels of |dLoss/dh_t| (one row)" if channel_mean else
+                      "mean over the batch of |dLoss/dh_t|, per channel")
                      + (f" (member 0 of {len(others) + 1})" if others else ""), fontsize=style.LABEL_SIZE)
     dashed = then is not None or any(b is not None for _, b in others)
     ax_line.set_title("mean over channels (log scale)" + (f", each of the {len(others) + 1} members" if others else "")
                       + (": after training (solid), before training (dashed)" if dashed else ""),
                       fontsize=style.LABEL_SIZE)
     ax_line.set_xlabel(xlabel or TIME_AXIS)
-    ax_map.set_ylabel("hidden channel")
+    ax_map.set_ylabel("mean over channels" if channel_mean else "hidden channel")
     ax_line.set_ylabel("mean |dLoss/dh_t|")
     ax_line.set_yscale("log")
     if arr.size == 0:
@@ -450,7 +454,10 @@ def plot_grad_through_time(
     said = ([_below_floor(arr, floor)] if floor is not None else []) + ([_zeros_said(arr)] if (arr == 0).any() else [])
     if said:
         ax_map.set_title("\n".join([ax_map.get_title(), *said]), fontsize=style.LABEL_SIZE)
-    style.integer_ticks(ax_map.yaxis)  # (one row, e.g. the health check's mean over channels: a tick at 0)
+    if channel_mean:  # (its one row is no channel: no channel number on it)
+        ax_map.set_yticks([])
+    else:
+        style.integer_ticks(ax_map.yaxis)
     warn = style.nonfinite_note(arr)
     if warn:
         style.note(ax_map, warn, warn=True)

@@ -293,13 +293,13 @@ DISTINCT = 40
 TRAINING_MODE = " (training mode)"
 
 
-def _looks(names: Sequence[str], colors: Mapping[str, str] | None) -> list[tuple[str, str]]:
+def run_looks(names: Sequence[str], colors: Mapping[str, str] | None) -> list[tuple[str, str]]:
     """Each name's (colour, line style): the one ``colors`` gives it (a page that shows the same
     runs in other figures, or colours by outcome), else the ``index``-th of :func:`style.series_color`;
     the line style tells apart the names of one colour: solid for the first, then dashed, dotted,
     dash-dot (as :func:`style.series_linestyle` does once the colours repeat).
 
-    >>> _looks(["start", "a", "b"], {"start": "#555555", "a": "#d62728", "b": "#d62728"})
+    >>> run_looks(["start", "a", "b"], {"start": "#555555", "a": "#d62728", "b": "#d62728"})
     [('#555555', '-'), ('#d62728', '-'), ('#d62728', '--')]
     """
     looks: list[tuple[str, str]] = []
@@ -318,7 +318,7 @@ def _legend(fig: Figure, names: Sequence[str], grouped: bool = False,
     its open points), a run with where it ended and the epoch it kept (``ends``, :func:`_end_words`);
     the title says what a group's line and band are, what a run's ``marks`` on its curves are, and
     when looks repeat."""
-    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=1.5) for c, ls in _looks(names, colors)]
+    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=1.5) for c, ls in run_looks(names, colors)]
     fewer, ends = fewer or {}, ends or {}
     labels = [n + (f" ({'; '.join(fewer[n])}: open points)" if fewer.get(n) else "")
               + (f" ({ends[n]})" if ends.get(n) else "") for n in names]
@@ -527,7 +527,7 @@ def plot_compare_metrics(
                 curves[name] = (xs, ys) if xs.size else None
         _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch",
                    fewer=fewer)
-        for (name, curve), (color, _) in zip(curves.items(), _looks(list(curves), None), strict=True):
+        for (name, curve), (color, _) in zip(curves.items(), run_looks(list(curves), None), strict=True):
             if curve is not None and len(curve) == 2 and name in ends:
                 _mark_end(ax, curve, ends[name], color, name)
                 kept_drawn = kept_drawn or ends[name].kept_x is not None
@@ -813,7 +813,7 @@ def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty
     its points where fewer of its runs are present drawn open and said in ``fewer`` (name →
     phrases, for the legend); the runs without data here are named in a note on the panel."""
     notes, missing, drawn = [], [], 0
-    for (name, curve), (color, linestyle) in zip(curves.items(), _looks(list(curves), colors), strict=True):
+    for (name, curve), (color, linestyle) in zip(curves.items(), run_looks(list(curves), colors), strict=True):
         if curve is None:
             missing.append(name)
             continue

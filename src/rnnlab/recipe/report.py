@@ -390,7 +390,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
     from matplotlib.ticker import FuncFormatter
 
     from rnnlab.plots import style
-    from rnnlab.plots.compare import _looks
+    from rnnlab.plots.compare import run_looks
     from rnnlab.plots.through_time import STEPS_BACK_AXIS, TIME_AXIS, per_timestep, select_layer
     from rnnlab.report import step_axis_label
 
@@ -422,7 +422,7 @@ def compare_grad_through_time(curves: dict[str, Any], *, title: str = "gradient 
         hi = float(every.max()) if every.size else 1.0
         norm = Normalize(vmin=0.0, vmax=hi if hi > 0 else 1.0)
     image = None
-    for i, ((name, arr), (color, linestyle)) in enumerate(zip(arrs.items(), _looks(list(arrs), colors), strict=True)):
+    for i, ((name, arr), (color, linestyle)) in enumerate(zip(arrs.items(), run_looks(list(arrs), colors), strict=True)):
         ax = axes[0, i]
         ax.grid(False)
         ax.set_title(name, fontsize=style.LABEL_SIZE, color=color)

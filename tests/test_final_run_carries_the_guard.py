@@ -147,7 +147,7 @@ def test_a_forecasters_final_run_carries_its_own_reference_forecast(tmp_path: Pa
     t = np.arange(120)
     np.savez(tmp_path / "s.npz", X=np.sin(2 * np.pi * t / 12) + 0.3 * rng.standard_normal(120))
     cfg = parse_config(stream_toml(str(tmp_path / "s.npz"), task='horizon = 2\nseason = 12\nrelative_to = "seasonal_naive"',
-                                   data="val_steps = 24\ntest_steps = 24", training="epochs = 1"))
+                                   data="val_steps = 24\ntest_steps = 24", training="epochs = 1\nlr = 1e-9"))
     # (the folds' guards named their own reference; the final run names what it forecasts itself)
     guard = CarriedGuard(False, 3, 2, baseline="naive")
     out = tmp_path / "final"
@@ -158,3 +158,8 @@ def test_a_forecasters_final_run_carries_its_own_reference_forecast(tmp_path: Pa
     for metric in ("mae", "mase"):
         assert final["test"][metric] == pytest.approx(final["baselines"]["seasonal_naive"][metric], abs=1e-6)
     assert reusable(cfg, out, None, guard)
+    # the fit findings judge the network the carried decision set aside, and say so (round 290)
+    (finding,) = summary["fit_findings"]  # (lr 1e-9: it learnt nothing beyond its reference)
+    assert finding["check"] == "underfit" and finding["numbers"]["mean_guard_kept"] is False
+    assert finding["title"].endswith("(the trained network's figures; the run predicts seasonal naive instead: the mean "
+                                     "guards of 2 of 3 fold runs set the network aside (carried to this final run))")

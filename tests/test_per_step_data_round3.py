@@ -242,10 +242,14 @@ def test_a_target_beyond_float32_after_standardization_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 5, 1))
     train = save(tmp_path, "tr.npz", X=X, y=rng.normal(size=20))
-    test = save(tmp_path, "te.npz", X=X[:4] + 0.5, y=np.array([0.0, 1.0, 1e300, 2.0]))  # (not training series)
+    test = save(tmp_path, "te.npz", X=X[:4] + 0.5, y=np.array([1.0, 2.0, 1e300, 3.0]))  # (not training series)
+    with pytest.raises(DataError) as e:  # (one among ordinary targets: a missing-value code, round 290)
+        load_data(DataConfig(path=train, test_path=test), seed=0, task=REGRESSION)
+    assert str(e.value).startswith(f"data.test_path ({test}): y has 1 target over 1e+06 times its target's typical")
+    test = save(tmp_path, "te.npz", X=X[:4] + 0.5, y=np.array([1.0, 2.0, 3.0, 4.0]) * 1e300)  # (all that large)
     with pytest.raises(DataError) as e:
         load_data(DataConfig(path=train, test_path=test), seed=0, task=REGRESSION)
-    assert "test split" in str(e.value) and "target y[2, 0] = 1e+300 is beyond float32" in str(e.value)
+    assert "test split" in str(e.value) and "target y[0, 0] = 1e+300 is beyond float32" in str(e.value)
 
 
 # ---------------------------------------------------------------- 4. how the task splits

@@ -40,7 +40,7 @@ from rnnlab.data.checks import (
     check_targets,
 )
 from rnnlab.data.files import check_named_targets, load_file
-from rnnlab.data.folds import Fold, held_out_indices, keep_every_class, stratified_folds
+from rnnlab.data.folds import Fold, keep_every_class, stratified_folds, validation_indices
 from rnnlab.data.normalize import ChannelStats, InputScaling
 from rnnlab.data.overlap import check_repeated_series, check_test_overlap
 from rnnlab.errors import DataError
@@ -376,10 +376,12 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     classes = train_full.classes
     check_nonempty(len(train_full), "training data")
     strata = task.strata(train_full.y)
-    held = stratified_split(strata, cfg.val_fraction, seed)[1] if fold is None else held_out_indices(strata, fold)
     present = task.classes_held(train_full.y)
-    if present is not None:
-        held = keep_every_class(held, present)
+    if fold is not None:  # (the one rule a search's folds are counted by, too)
+        held = validation_indices(strata, present, fold)
+    else:
+        held = stratified_split(strata, cfg.val_fraction, seed)[1]
+        held = held if present is None else keep_every_class(held, present)
     keep = np.setdiff1d(np.arange(len(train_full)), held)
     if fold is not None:
         test = None

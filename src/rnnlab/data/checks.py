@@ -172,7 +172,7 @@ def typical_magnitude(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str, name: str = "X",
-                      axes: str = "[sample, step, channel]", fill: str | None = None) -> None:
+                      axes: str = "[sample, step, channel]", fill: str | None = None, frame: bool = False) -> None:
     """Refuse values (valid finite steps) over :data:`FAR_TIMES` times the typical magnitude of
     their series' channel (:func:`typical_magnitude`): a missing-value code such as -1e30, or a
     value beyond float32's range, among ordinary ones, whatever ``data.normalize``: per_series'
@@ -180,7 +180,8 @@ def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str, name: str 
     other values to one. A series that large as a whole is left to :func:`check_float32_range`
     after scaling (per_series scales it without loss). ``name``: the array (``"y"``: per-step
     targets, standardized); ``axes``: how a position is said (its last word names the third axis);
-    ``fill``: the code that interpolates NaN in it (default, for a user's file, :data:`INTERPOLATE`).
+    ``fill``: the code that interpolates NaN in it (default, for a user's file, :data:`INTERPOLATE`);
+    ``frame``: ``name`` is a pandas DataFrame's columns (``df[cols]``), set to NaN by ``.mask``.
 
     >>> X = np.ones((2, 3, 1)); X[0, 1, 0] = 1e300
     >>> check_lone_values(X, np.array([3, 3]), "data.path (d.npz)")
@@ -213,8 +214,10 @@ def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str, name: str 
             + f"over {FAR_TIMES:.0e} times the typical magnitude of {'its' if one else 'their'} series' {unit}")
     codes = np.unique(X[lone])
     # (one code repeated: its own value picks it; several: a power of ten at or below the smallest)
-    pick = (f"{name}[{name} == {float(codes[0])!r}]" if len(codes) == 1 else
-            f"{name}[np.abs({name}) >= {10 ** np.floor(np.log10(size[lone].min())):.0e}]")
+    mask = (f"{name} == {float(codes[0])!r}" if len(codes) == 1 else
+            f"np.abs({name}) >= {10 ** np.floor(np.log10(size[lone].min())):.0e}")
+    # (a frame's selection of columns cannot be assigned through a boolean index: .mask sets the NaN)
+    unset = f"{name} = {name}.mask({mask})" if frame else f"{name}[{mask}] = np.nan"
     if fill is None and where.startswith(FILE_KEYS):
         fill = f"{name} = " + INTERPOLATE.format(name)
     then = f"then interpolate: {fill}" if fill else "then interpolate"
@@ -225,7 +228,7 @@ def check_lone_values(X: np.ndarray, lengths: np.ndarray, where: str, name: str 
     raise DataError(
         f"{where}: {name} has {n} " + text.format(what) + f"; first {float(X[i, t, c]):.3g}, where {series} {i}'s "
         f"{unit} {c} is typically {typical[i, 0, c]:.3g} (its median |x|): {why}; if {they} mark{s} missing values, "
-        f"set {it} to NaN and fill {it} ({pick} = np.nan, {then}); if real (heavy tails), compress {name}, e.g. "
+        f"set {it} to NaN and fill {it} ({unset}, {then}); if real (heavy tails), compress {name}, e.g. "
         f"{name} = np.arcsinh({name})")
 
 
@@ -508,7 +511,46 @@ def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) ->
     if len(bad):
         raise DataError(f"{where}: {len(bad)} target value(s) are NaN or inf (first at [sequence, target] "
                         f"{bad[0].tolist()}); expected a finite value for every sequence")
+    check_lone_targets(y, where)
     return y
+
+
+def check_lone_targets(y: np.ndarray, where: str) -> None:
+    """Refuse per-sequence regression targets y [N, K] of which one is over :data:`FAR_TIMES` times
+    its target's typical magnitude (the median |y| over the sequences, :func:`typical_magnitude`):
+    a missing-value code (-1e30) among ordinary targets sets the standardization's mean and std,
+    and every other target becomes about one value. A missing target cannot be interpolated: the
+    fix drops its sequences.
+
+    >>> y = np.array([[1.0], [2.0], [-1e30], [3.0]])
+    >>> check_lone_targets(y, "data.path (d.npz)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.npz): y has 1 target over 1e+06 times its target's typical magnitude at [sequence, target] [2, 0]; first -1e+30, where target 0 is typically 2.5 (its median |y| over the sequences): their standardization (the training part's mean and std) would be set by it, squashing the other targets to one value; if it marks missing targets, drop those sequences (keep = ~(y == -1e+30).any(axis=1); X, y = X[keep], y[keep]); if real (heavy tails), predict a compressed target, e.g. y = np.arcsinh(y), and read the predictions back with np.sinh
+    >>> check_lone_targets(np.array([[1e30], [2e30]]), "y")  # targets that large as a whole: standardized without loss
+    """
+    if not y.size:
+        return
+    typical = typical_magnitude(y[None], np.array([len(y)]))[0]  # [K]: each target over the sequences
+    with np.errstate(invalid="ignore", over="ignore"):
+        lone = (np.abs(y) > FAR_TIMES * typical) & (typical > 0)
+    if not lone.any():
+        return
+    i, k = (int(v) for v in np.argwhere(lone)[0])
+    n, text = _where(lone, "[sequence, target]")
+    it = "it" if n == 1 else "them"
+    codes = np.unique(y[lone])
+    # (one code repeated: its own value picks it; several: a power of ten at or below the smallest)
+    pick = (f"(y == {float(codes[0])!r})" if len(codes) == 1 else
+            f"(np.abs(y) >= {10 ** np.floor(np.log10(np.abs(y[lone]).min())):.0e})")
+    raise DataError(
+        f"{where}: y has {n} " + text.replace("value", "target").format(f"over {FAR_TIMES:.0e} times "
+                                                                      f"{'its' if n == 1 else 'their'} target's typical magnitude")
+        + f"; first {float(y[i, k]):.3g}, where target {k} is typically {typical[k]:.3g} (its median |y| over the "
+        f"sequences): their standardization (the training part's mean and std) would be set by {it}, squashing the "
+        f"other targets to one value; if {it} mark{'s' if n == 1 else ''} missing targets, drop those sequences "
+        f"(keep = ~{pick}.any(axis=1); X, y = X[keep], y[keep]); if real (heavy tails), predict a compressed target, "
+        "e.g. y = np.arcsinh(y), and read the predictions back with np.sinh")
 
 
 #: A target whose standard deviation is at most this share of its mean absolute value holds one

@@ -209,7 +209,7 @@ def _read_csv(path: Path, columns: list[str] | None, key: str
             value = _number(cell)
             if value is None:
                 if not cell:
-                    _check_unequal(path, header, body, body_lines, chosen, j)
+                    _check_unequal(path, header, body, body_lines, chosen, j, columns)
                 plain = "plain numbers: 1234.5, not 1,234.5; " if _separated(cell) else ""
                 raise DataError(f"{path}: line {i}, column {header[j]!r}: expected a number, got "
                                 f"{(r[j] if j < len(r) else '')!r} ({plain}every row of a column of values needs one; "
@@ -307,11 +307,13 @@ def _check_long_table(path: Path, header: list[str], body: list[list[str]], line
 
 
 def _check_unequal(path: Path, header: list[str], body: list[list[str]], lines: list[int], chosen: list[int],
-                   j: int) -> None:
+                   j: int, columns: list[str] | None) -> None:
     """Refuse a column of values ``j`` empty only on its first rows or its last (the rest filled):
     in a wide ``.csv`` of several series, one that starts later or ends earlier than the others.
     A ``.csv`` is one series with a value of each channel on every row: series of unequal lengths
-    go in an ``.npz`` with lengths, for which the error gives the pandas code."""
+    go in an ``.npz`` with lengths, for which the error gives the pandas code. Choosing the columns
+    (``data.columns``) is advised only where they were not chosen (``columns`` None): under
+    ``rnnlab predict --data`` they are the run's."""
     def span(k: int) -> tuple[int, int] | None:
         """The rows from the first filled cell of column ``k`` to its last, where every cell between is filled."""
         filled = [bool(k < len(r) and r[k].strip()) for r in body]
@@ -338,7 +340,7 @@ def _check_unequal(path: Path, header: list[str], body: list[list[str]], lines: 
         f"or end earlier than the file's rows: series of unequal lengths? A .csv is one series, a value of each column on "
         f"every row; series of unequal lengths go in an .npz, X [N, L, 1] with lengths [N] (import numpy as np, "
         f"pandas as pd): {code}; or, if the columns are channels of one series, keep the rows where every column has "
-        "a value (df.dropna()) or set data.columns to the columns to read")
+        "a value (df.dropna())" + (" or set data.columns to the columns to read" if columns is None else ""))
 
 
 def _no_number_fix(header: list[str], body: list[list[str]], columns: list[str] | None, j: int) -> str:
@@ -563,9 +565,10 @@ def _check_lone_values(series: Series, cfg: DataConfig) -> None:
     for i, v in enumerate(series.values):
         X[i, : len(v)] = v
     if cfg.dataset is None and str(cfg.path).lower().endswith(".csv"):
-        check_lone_values(X, lengths, f"{series.name}, read as df = pd.read_csv(path)", name="df",
-                          axes="[series, step, channel]", fill='df = df.interpolate(limit_direction="both"); '
-                          "df.to_csv(path, index=False)")
+        # (its channels by name: a column of dates or text beside them cannot be interpolated or compressed)
+        check_lone_values(X, lengths, f"{series.name}, read as df = pd.read_csv(path) with cols = {series.columns!r}",
+                          name="df[cols]", axes="[series, step, channel]", frame=True,
+                          fill='df[cols] = df[cols].interpolate(limit_direction="both"); df.to_csv(path, index=False)')
     else:  # (an .npz: one series [L] or [L, C] interpolated as it is, several [N, L, C] each along its steps)
         fill = "X = " + (INTERPOLATE.format("X") if len(lengths) > 1 else
                          'pd.DataFrame(X).interpolate(limit_direction="both").to_numpy()')

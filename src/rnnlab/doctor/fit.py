@@ -105,6 +105,7 @@ from rnnlab.rundir import partial_epoch
 if TYPE_CHECKING:
     from rnnlab.config import Config
     from rnnlab.task import Task
+    from rnnlab.train.final import CarriedGuard
     from rnnlab.train.mean_guard import MeanGuard
 
 #: The checks of this module (the doctor's own are in ``rnnlab.doctor.checks.CHECKS``).
@@ -327,6 +328,7 @@ def fit_findings(
     spelling: KeySpelling | None = None,
     reference: str | None = None,
     by_target: Mapping[str, Any] | None = None,
+    carried: CarriedGuard | None = None,
 ) -> FitFindings:
     """Underfit / overfit findings of a finished run (empty when it fit and generalises), with
     what each check that raised none found (:attr:`FitFindings.checked`).
@@ -378,6 +380,9 @@ def fit_findings(
             and name the targets that fail (the mean of their R², ``train_eval["r2"]``, can hide one
             that does not fit); the validation R² per target is ``by_target["val"]``'s, else the mean
             guard's (``guard.by_target``, of the same weights). None: the pooled figures alone.
+        carried: a final run's mean-guard decision carried from its fold runs
+            (:class:`rnnlab.train.final.CarriedGuard`; it has no guard of its own): where it set
+            the network aside, each finding says so, as under the run's own guard.
     """
     from rnnlab.task import task_for
 
@@ -451,33 +456,40 @@ def fit_findings(
     elif said:
         checked["overfit"] = said
     found.checked = checked
-    return _of_the_network(found, guard)
+    return _of_the_network(found, guard if carried is None else carried)
 
 
-def guard_set_aside(guard: MeanGuard | None) -> str:
+def guard_set_aside(guard: MeanGuard | CarriedGuard | None) -> str:
     """What the run predicts with where its mean guard set the trained network aside, in words
     (``""`` where the network predicts everything, or there is no guard): the findings after
-    training judge the network, and must say that the run's figures are not its.
+    training judge the network, and must say that the run's figures are not its. A final run's
+    decision carried from its fold runs' guards (:class:`rnnlab.train.final.CarriedGuard`) says so.
 
     >>> from rnnlab.train.mean_guard import MeanGuard
     >>> guard_set_aside(MeanGuard(False, 3.65, 3.64, -1.1, 22, baseline="seasonal naive", rows="origins"))
     'the run predicts seasonal naive instead: task.mean_guard set the network aside'
     >>> guard_set_aside(MeanGuard(True, 0.5, 1.0, 3.2, 28))
     ''
+    >>> from rnnlab.train.final import CarriedGuard
+    >>> guard_set_aside(CarriedGuard(kept=False, runs=5, chose_mean=4))
+    'the run predicts the training mean instead: the mean guards of 4 of 5 fold runs set the network aside (carried to this final run)'
     """
     if guard is None:
         return ""
+    carried = getattr(guard, "carried", "")  # (a final run's decision, from its fold runs' guards)
+    who = f"the mean guards of {carried}" if carried else "task.mean_guard"
+    aside = f"{who} set the network aside"
+    said = " (carried to this final run)" if carried else ""
     if not guard.kept:
-        return f"the run predicts {guard.baseline} instead: task.mean_guard set the network aside"
+        return f"the run predicts {guard.baseline} instead: {aside}{said}"
     if guard.at_mean:  # (K > 1 targets decided one by one: those the network no longer predicts)
         one = len(guard.at_mean) == 1
         return (f"the run predicts {', '.join(guard.at_mean)} by {'its' if one else 'their'} training "
-                f"mean{'' if one else 's'} instead: task.mean_guard set the network aside for "
-                f"{'it' if one else 'them'}")
+                f"mean{'' if one else 's'} instead: {aside} for {'it' if one else 'them'}{said}")
     return ""
 
 
-def _of_the_network(found: FitFindings, guard: MeanGuard | None) -> FitFindings:
+def _of_the_network(found: FitFindings, guard: MeanGuard | CarriedGuard | None) -> FitFindings:
     """``found``, each finding and verdict saying that it judges the trained network where the mean
     guard set that network aside (:func:`guard_set_aside`): the run's figures, its report and
     ``rnnlab predict`` are then the guard's baseline's, and a finding that read as the run's would

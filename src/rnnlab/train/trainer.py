@@ -2326,15 +2326,16 @@ def _finish(run: RunDir, s: _Session, through_time: dict[str, Any] | None, timin
         baseline_tallies = _baselines(s)
     baselines = _baseline_figures(s, baseline_tallies)
     train_eval = _with_skill(train_tally.result(), baselines, data.reference)
+    if carried_guard is not None and s.task.kind == "forecasting":
+        # (its own reference forecast is what a zero correction predicts)
+        carried_guard = replace(carried_guard, baseline={"none": "the training mean"}.get(
+            data.reference, data.reference.replace("_", " ")))
     findings = _fit_findings(run, records, train_eval, config, len(data.val), through_time, s.stopped_by_caller,
                              data.text.unigram_entropy() if data.text is not None else None, evaluated_epoch,
                              _chance(s.task, data.val), guard, _chance(s.task, data.evaluated_train), spelling,
-                             data.reference, by_target=_by_target({"train_eval": train_tally}))
+                             data.reference, by_target=_by_target({"train_eval": train_tally}), carried=carried_guard)
     decided = guard if guard is not None else carried_guard
     if carried_guard is not None:
-        if s.task.kind == "forecasting":  # (its own reference forecast is what a zero correction predicts)
-            carried_guard = decided = replace(carried_guard, baseline={"none": "the training mean"}.get(
-                data.reference, data.reference.replace("_", " ")))
         _say(log, carried_guard.line())
     if decided is not None and (not decided.kept or decided.at_mean):
         # (after the findings, which judge how the trained model fits; from here on the run predicts the
@@ -2522,12 +2523,13 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
                   unigram: float | None = None, epoch: int | None = None, chance: float | None = None,
                   guard: MeanGuard | None = None, majority: float | None = None,
                   spelling: KeySpelling | None = None, reference: str | None = None,
-                  by_target: dict[str, Any] | None = None) -> list[Finding]:
+                  by_target: dict[str, Any] | None = None, carried: CarriedGuard | None = None) -> list[Finding]:
     """Underfit / overfit findings from the run's records (``unigram``: a language model's
     training-part unigram entropy; ``chance``: :func:`_chance` of the validation part,
     ``majority`` of the training part; ``guard``: a regression's mean
     guard, whose comparison with the training mean judges its no-signal finding; ``by_target``: a
-    regression's figures per target, :func:`_by_target`); with health checks on, they join
+    regression's figures per target, :func:`_by_target`; ``carried``: a final run's guard decision
+    from its fold runs); with health checks on, they join
     the findings from before training in health.json (a resumed run replaces its earlier ones)."""
     from rnnlab.doctor import Report, fit_findings
 
@@ -2535,7 +2537,8 @@ def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[s
     before = [f for f in earlier if f.phase == "before_training"]
     findings = fit_findings(records, train_eval, config, n_val=n_val, before=before, through_time=through_time,
                             stopped_by_caller=stopped_by_caller, unigram=unigram, epoch=epoch, chance=chance,
-                            guard=guard, majority=majority, spelling=spelling, reference=reference, by_target=by_target)
+                            guard=guard, majority=majority, spelling=spelling, reference=reference, by_target=by_target,
+                            carried=carried)
     if config.tracking.enabled and config.tracking.health:
         # (the checks that did not run before training, and when it ran, stay recorded beside them)
         measured = run.read_health_measured() if run.health.exists() else None

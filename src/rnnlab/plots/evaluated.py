@@ -25,10 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import typing
 import warnings
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from rnnlab.rundir import RunDir
 
@@ -176,14 +178,24 @@ def data_notes(rd: RunDir) -> tuple[list[str], str] | None:
     if summary is not None:
         notes, where = summary.get(DATA_NOTES), SUMMARY
     elif rd.last_checkpoint.exists():
-        from rnnlab.train.checkpoint import load_checkpoint
-
-        notes, where = load_checkpoint(rd.last_checkpoint).get(DATA_NOTES), f"checkpoints/{rd.last_checkpoint.name}"
+        at = rd.last_checkpoint.stat()
+        notes = _checkpoint_notes(str(rd.last_checkpoint), at.st_mtime_ns, at.st_size, DATA_NOTES)
+        where = f"checkpoints/{rd.last_checkpoint.name}"
     else:
         return None
     if not isinstance(notes, list):
         return None
     return [str(n) for n in notes], where
+
+
+@functools.lru_cache(maxsize=4)
+def _checkpoint_notes(path: str, mtime_ns: int, size: int, key: str) -> typing.Any:
+    """The ``key`` entry of the checkpoint at ``path`` as of that change time and size: a report
+    of a run without a summary asks for it once per page part, and a checkpoint holds the weights
+    and optimizer state (a later checkpoint of the same name has another time or size)."""
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    return load_checkpoint(Path(path)).get(key)
 
 
 def _without_test(data: DataSplits) -> DataSplits:

@@ -54,3 +54,50 @@ def test_a_csv_of_unequal_columns_advises_choosing_columns_only_where_none_were_
     chosen = _error(lambda: read_series(DataConfig(path=str(path), columns=["a", "b"])))
     assert "column 'b' is empty on its first 5 rows" in chosen
     assert chosen.endswith("keep the rows where every column has a value (df.dropna())"), chosen
+
+
+def test_a_regression_whose_hold_out_leaves_one_training_sequence_says_so_not_that_targets_are_constant(tmp_path):
+    path = tmp_path / "two.npz"
+    np.savez(path, X=np.random.default_rng(0).normal(size=(2, 6, 1)), y=np.array([1.0, 2.0]))
+    text = _error(lambda: load_data(DataConfig(path=str(path)), seed=0, task=REGRESSION))
+    assert text == (f"data.path ({path}), training split: holds 1 of the 2 sequences after holding out "
+                    "data.val_fraction=0.2 for validation: one value of each target, nothing to learn from or to "
+                    "standardize by; expected at least 2 (give more sequences, or set data.val_fraction = 0 to train "
+                    "on all of them)"), text
+    assert len(load_data(DataConfig(path=str(path), val_fraction=0.0), seed=0, task=REGRESSION).train) == 2
+
+
+def test_introspections_modules_argument_is_a_list_of_names_and_a_single_string_is_refused_with_the_list():
+    import torch
+
+    from rnnlab.introspect import gate_activations, gate_weights, grad_through_time
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = torch.nn.LSTM(2, 3, batch_first=True)
+
+        def forward(self, x):
+            return self.enc(x)[0][:, -1]
+
+    model, x = Net(), torch.randn(4, 5, 2)
+    for call in (lambda m: gate_activations(model, x, modules=m), lambda m: gate_weights(model, modules=m),
+                 lambda m: grad_through_time(model, x, lambda out: out.pow(2).mean(), modules=m)):
+        with pytest.raises(TypeError) as e:
+            call("enc")
+        assert str(e.value) == ("modules: expected a list of submodule names (or None for every recurrent layer), got "
+                                "the str 'enc'; give modules=['enc']")
+        assert call(["enc"])  # (what it advises works)
+
+
+def test_gradient_reachs_advice_averages_magnitudes_not_signed_gradients():
+    import torch
+
+    from rnnlab.introspect.stats import gradient_reach
+
+    grad = torch.randn(30, 8)
+    with pytest.raises(ValueError) as e:
+        gradient_reach(grad)
+    assert "abs(grad).mean(axis=1)" in str(e.value)
+    assert 0 <= gradient_reach(abs(grad).mean(axis=1)) <= 30  # (as advised, on a tensor)
+    assert 0 <= gradient_reach(abs(grad.numpy()).mean(axis=1)) <= 30  # (and on an array)

@@ -386,9 +386,9 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
     if fold is not None:
         test = None
     train, val = train_full.subset(keep), train_full.subset(held)
-    check_nonempty(len(train), "training split",
-                   f" after holding out data.val_fraction={cfg.val_fraction} for validation" if fold is None
-                   else f" after holding out fold {fold.index + 1} of {fold.k}")
+    after = (f" after holding out data.val_fraction={cfg.val_fraction} for validation" if fold is None
+             else f" after holding out fold {fold.index + 1} of {fold.k}")
+    check_nonempty(len(train), "training split", after)
     if fold is not None:
         check_nonempty(len(val), "validation split", f": fold {fold.index + 1} of {fold.k} holds no series")
     elif cfg.val_fraction > 0:
@@ -407,6 +407,11 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
         constant = np.flatnonzero(scale.std == 0)
         if len(constant):
             where = f"data.path ({cfg.path})" if cfg.path is not None else f"data.dataset ({cfg.dataset})"
+            if len(train) == 1 and not task.per_step:  # (the file's targets vary: the hold-out left one)
+                raise DataError(f"{where}, training split: holds 1 of the {len(train_full)} sequences{after}: one value "
+                                "of each target, nothing to learn from or to standardize by; expected at least 2 "
+                                "(give more sequences" + (", or set data.val_fraction = 0 to train on all of them)"
+                                                          if fold is None else ")"))
             raise DataError(f"{where}, training split: target {int(constant[0])} has the same value "
                             f"({scale.mean[constant[0]]:g}) for every {'step' if task.per_step else 'sequence'}; "
                             "expected targets that vary")

@@ -46,7 +46,13 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnlab.gates import DIRECTIONS, GATE_ACTIVATIONS, GATES, GateLayout, kind_of, split_gate_axis
 from rnnlab.introspect.batch import split_batch
-from rnnlab.introspect.modules import find_module, is_recurrent_layer, recurrent_modules, untouched
+from rnnlab.introspect.modules import (
+    find_module,
+    is_recurrent_layer,
+    module_names,
+    recurrent_modules,
+    untouched,
+)
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.twin import twin_of
 
@@ -138,6 +144,7 @@ def _own_cells(found: list[tuple[str, nn.Module]], model: nn.Module) -> str:
 
 
 def _targets(model: nn.Module, modules: list[str] | None, gated: bool = False) -> list[tuple[str, nn.Module]]:
+    modules = module_names(modules)
     if modules is not None:
         return [(name, find_module(model, name)) for name in modules]
     found = recurrent_modules(model, required=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -73,6 +74,35 @@ def recurrent_modules(model: nn.Module, gated: bool = False, *, required: bool =
 
         found = [(n, m) for n, m in found if kind_of(m) is not None]
     return found
+
+
+def module_names(modules: Any) -> list[str] | None:
+    """A collector's ``modules`` argument checked: None (every recurrent layer) or a list of
+    submodule names. A single name given as a string would be read letter by letter (and ``"enc"``
+    answered with "no submodule named 'e'; did you mean 'enc'?"): refused, with the list to give.
+
+    >>> module_names(("enc", "dec"))
+    ['enc', 'dec']
+    >>> module_names("enc")
+    Traceback (most recent call last):
+    ...
+    TypeError: modules: expected a list of submodule names (or None for every recurrent layer), got the str 'enc'; give modules=['enc']
+    """
+    if modules is None:
+        return None
+    if isinstance(modules, (str, bytes)):
+        raise TypeError(f"modules: expected a list of submodule names (or None for every recurrent layer), got the "
+                        f"{type(modules).__name__} {modules!r}; give modules=[{modules!r}]")
+    try:
+        names = list(modules)
+    except TypeError:
+        raise TypeError(f"modules: expected a list of submodule names (or None for every recurrent layer), got "
+                        f"{type(modules).__name__} {modules!r}") from None
+    wrong = next((n for n in names if not isinstance(n, str)), None)
+    if wrong is not None:
+        raise TypeError(f"modules: expected submodule names (str, as model.named_modules() gives them), got "
+                        f"{type(wrong).__name__} {wrong!r}")
+    return names
 
 
 def find_module(model: nn.Module, name: str) -> nn.Module:

@@ -169,7 +169,7 @@ def _per_timestep(g_t: Tensor) -> Tensor:
     if g.dim() != 1:
         raise ValueError(
             f"g_t: expected a 1-D per-timestep magnitude [T], got shape {tuple(g.shape)} "
-            "(average over channels first, e.g. grad.mean(axis=1))"
+            "(take the mean magnitude over channels first, e.g. abs(grad).mean(axis=1): a signed mean cancels)"
         )
     if g.numel() == 0:
         raise ValueError("g_t: expected at least one timestep, got an empty tensor")

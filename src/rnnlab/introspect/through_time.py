@@ -87,7 +87,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab.gates import DIRECTIONS, kind_of
 from rnnlab.introspect.batch import compute_loss, split_batch
-from rnnlab.introspect.modules import recurrent_modules, untouched
+from rnnlab.introspect.modules import module_names, recurrent_modules, untouched
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
 from rnnlab.layers.sequence import SequenceBatch, prepare_input, reverse_index, reverse_time
@@ -523,6 +523,7 @@ def grad_through_time(
     targets = recurrent_modules(model, required=True)
     # (not trainable=True: a frozen model is still measured, through its input: _input_with_grad)
     require_parameters(model)
+    modules = module_names(modules)
     if modules is not None:
         known = dict(targets)
         for name in modules:

@@ -32,7 +32,7 @@ import numpy as np
 from torch import nn
 
 from rnnlab.gates import DECLARE_LAYOUT, GATES, has_gate_layout, layer_weights
-from rnnlab.introspect.modules import find_module, recurrent_modules
+from rnnlab.introspect.modules import find_module, module_names, recurrent_modules
 
 #: The components of a layer, in display order.
 COMPONENTS: tuple[str, ...] = ("kernel", "recurrent", "bias_ih", "bias_hh")
@@ -102,6 +102,7 @@ class GateParams:
 
 
 def _selected(model: nn.Module, modules: list[str] | None) -> list[tuple[str, nn.Module]]:
+    modules = module_names(modules)
     if modules is not None:
         return [(name, find_module(model, name)) for name in modules]
     found = recurrent_modules(model, required=True)

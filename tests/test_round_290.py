@@ -101,3 +101,22 @@ def test_gradient_reachs_advice_averages_magnitudes_not_signed_gradients():
     assert "abs(grad).mean(axis=1)" in str(e.value)
     assert 0 <= gradient_reach(abs(grad).mean(axis=1)) <= 30  # (as advised, on a tensor)
     assert 0 <= gradient_reach(abs(grad.numpy()).mean(axis=1)) <= 30  # (and on an array)
+
+
+@pytest.mark.timeout(120)  # (the defect: the report looped without end)
+def test_a_run_whose_config_warns_gets_its_report_and_each_warning_once(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    config = tmp_path / "bns.toml"
+    config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\nbatch_norm_steps = 4\n'
+                      '[training]\nepochs = 1\nthreads = 1\n[tracking]\nhealth = false\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert (tmp_path / "run" / "report.html").exists()
+    assert main(["report", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "batch_norm_steps=4" in line]
+    # once per command, as rnnlab's own line (not pydantic's file and line, where the validation ran)
+    assert said == ["rnnlab train: warning: batch_norm_steps=4 sets how many steps recurrent batch norm keeps "
+                    "statistics for, so without recurrent_batch_norm it does nothing; set recurrent_batch_norm=True, "
+                    "or leave batch_norm_steps out", said[0].replace("train", "report", 1)], err
+    assert "pydantic" not in err

@@ -1056,19 +1056,40 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 def _warnings_said_by(command: str) -> Callable[..., None]:
     """``warnings.showwarning`` for a command: rnnlab's own warnings as one line, ``rnnlab
-    COMMAND: warning: ...`` (a user of the CLI has no use for our file and line), with ``--debug``
-    and for other packages' warnings Python's usual form."""
+    COMMAND: warning: ...`` (a user of the CLI has no use for our file and line), each said once
+    (a config is validated again wherever it is read: its warning would repeat), with ``--debug``
+    and for other packages' warnings Python's usual form. A warning is rnnlab's where rnnlab
+    issued it, whatever line it points at (:func:`rnnlab.layers.regularizers.warn_at_user_line`
+    points past rnnlab: under a config's validation, at pydantic's)."""
     shown = warnings.showwarning
+    said: set[str] = set()
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:
-        if not str(Path(filename).resolve()).startswith(_PACKAGE_DIR):
+        if not (_in_package(filename) or _issued_by_rnnlab()):
             shown(message, category, filename, lineno, file, line)
             return
         # (rnnlab's own warning: whole, as its errors are, a fix's code included)
-        print(f"rnnlab {command}: warning: {_one_line(RnnlabError(str(message)))}", file=file or sys.stderr, flush=True)
+        text = _one_line(RnnlabError(str(message)))
+        if text not in said:
+            said.add(text)
+            print(f"rnnlab {command}: warning: {text}", file=file or sys.stderr, flush=True)
 
     return show
+
+
+def _in_package(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_PACKAGE_DIR)
+
+
+def _issued_by_rnnlab() -> bool:
+    """Whether the ``warnings.warn`` being shown was called from rnnlab's code: the first frame
+    above the warning machinery (Python's ``warnings`` module; the C part leaves no frame) and
+    this module's ``show``."""
+    frame = sys._getframe(2)  # (above show and this function)
+    while frame is not None and frame.f_code.co_filename == warnings.__file__:
+        frame = frame.f_back
+    return frame is not None and _in_package(frame.f_code.co_filename)
 
 
 def _run(args: argparse.Namespace, ctrl_c: _CtrlC) -> int:

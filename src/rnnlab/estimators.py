@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import numbers
 import os
+import re
 import signal
 import tempfile
 import warnings
@@ -60,6 +62,7 @@ from rnnlab.errors import (
     DataError,
     Interrupted,
     RunDirError,
+    SearchError,
     place_of,
 )
 from rnnlab.shellcmd import shell_command
@@ -133,6 +136,48 @@ _KEY_SPELLING = KeySpelling({path: keyword for keyword, path in _KEYWORDS.items(
 #: The fit's copy of the caller's arrays, in its run directory (the config's data.path).
 _DATA_FILE = "train_data.npz"
 
+#: The key paths an estimator sets itself, from fit's arguments, its class or a keyword of its own
+#: (:meth:`_RNNEstimator._own_values`), each with why a ``params`` entry for it is refused and what
+#: to use instead ({cls}: the class; {fit}: its fit call; {value}: params' value; {own}: the
+#: estimator's; {task_fix}: :func:`_task_fix`). Taken, such an entry would train other data or
+#: another task than the caller's, or be shown in ``config_`` as applied and not be.
+_OWN_KEYS: dict[str, str] = {
+    "data.path": "{cls} trains on the data given to {fit}, which it writes into its run directory itself; pass your "
+                 "data to {fit} (a file's arrays: np.load(path))",
+    "data.dataset": "{cls} trains on the data given to {fit}, not on a bundled data set; pass your data to {fit}",
+    "data.test_path": "{cls} trains on the data given to {fit} and tests on none; hold out your own test data and "
+                      "score the fitted estimator on it",
+    "data.target_column": "{cls}'s targets are the y given to {fit}; pass them as y (a DataFrame's columns name them)",
+    "data.test_fraction": "{cls} trains on the whole of y (no test block: the caller holds out its own); fit(y[:-n]) "
+                          "and compare its forecasts with y[-n:]",
+    "data.test_steps": "{cls} trains on the whole of y (no test block: the caller holds out its own); fit(y[:-n]) "
+                       "and compare its forecasts with y[-n:]",
+    "training.seed": "{cls} seeds the run from random_state (None: a fresh seed each fit), the keyword that sets "
+                     "training.seed; give random_state={value!r} instead",
+    "task.kind": "the task is {cls}'s ({own!r}); {task_fix}",
+    "task.per_step": "the task is {cls}'s ({own!r}); {task_fix}",
+    "task.mean_guard": "{cls} trains without a mean guard ({own!r}: the guard is a regression's); leave it out of params",
+    "task.horizon": "the horizon is the keyword horizon's ({own!r}); give it once: horizon={value!r}",
+    "task.season": "the season is the keyword season's ({own!r}); give it once: season={value!r}",
+    "output.dir": "{cls} writes its run to run_dir (None: a temporary directory removed after the fit); give "
+                  "run_dir={value!r} instead",
+}
+
+#: Each task's estimator, by ``(task.kind, task.per_step)``: what an error tells an estimator's
+#: caller to use where it would tell a config file's writer to set ``[task] kind``.
+_TASK_ESTIMATORS = {("classification", False): "RNNClassifier", ("regression", False): "RNNRegressor",
+                    ("classification", True): "RNNSequenceTagger", ("regression", True): "RNNSequenceRegressor",
+                    ("forecasting", False): "RNNForecaster"}
+
+#: A config file's remedies in the data's errors: ``set [task] kind = "regression"`` (said to an
+#: estimator's caller as the task's estimator) and ``set data.val_fraction = 0`` or ``set
+#: data.columns`` (said as ``params``: :meth:`KeySpelling.words`).
+_SET_TASK = re.compile(r'\bset \[task\] kind = "(?P<kind>\w+)"')
+_SET_KEY = re.compile(r'\bset (?P<key>[a-z_]+(?:\.[a-z_]+)+(?: = (?:"[^"]*"|true|false|-?\d+(?:\.\d+)?(?:e-?\d+)?))?)')
+
+#: Not a value an estimator sets: a params entry for such a key is never the estimator's own.
+_NOT_ITS_VALUE = object()
+
 #: Python's once-per-text memory of the warnings a fit's trainer gave, in the caller's words
 #: (:meth:`_RNNEstimator._in_callers_words`): the same warning of each fit is one warning.
 _REWORDED_WARNINGS: dict[Any, Any] = {}
@@ -158,6 +203,8 @@ class _RNNEstimator(_KerasHints):
     _tags = {"algorithm_type": "deeplearning", "python_dependencies": "torch"}
     #: The arguments the run's data file is written from, as an error about that file names them.
     _data_argument = "X and y"
+    #: The call that takes the data, as a refusal of a params key names it (:data:`_OWN_KEYS`).
+    _fit_call = "fit(X, y)"
 
     def __init__(self, config: str | os.PathLike[str] | Config | None = None, *, layer: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -232,15 +279,7 @@ class _RNNEstimator(_KerasHints):
         if self.steps is not None and self.epochs is None:
             values["training.epochs"] = None
         if self.params is not None:
-            if not isinstance(self.params, Mapping):
-                raise ConfigError(f"params: expected a mapping of key paths to values, got {type(self.params).__name__}")
-            for key, path in _KEYWORDS.items():
-                # (neither is documented to win: taking one silently trains what the caller did not ask;
-                # the same value twice is no conflict, e.g. a grid's params__ equal to the keyword)
-                given = getattr(self, key)
-                if given is not None and path in self.params and _plain(self.params[path]) != _plain(given):
-                    raise ConfigError(f"{key}={_plain(given)!r} and params[{path!r}]={_plain(self.params[path])!r} "
-                                      f"set the same key path; give it once (the keyword {key}, or params)")
+            self._check_params(base)
             values.update(self.params)
         if isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool) and self.steps > 0:
             # A budget given as a keyword is a budget to train: the config's warm-up (the
@@ -255,8 +294,71 @@ class _RNNEstimator(_KerasHints):
         if not tracking:
             values["tracking.enabled"] = False
         values.update(self._task_values())
-        return apply_values(base, {path: _plain(value) for path, value in values.items()},
-                            source=f"{type(self).__name__} parameters")
+        try:
+            return apply_values(base, {path: _plain(value) for path, value in values.items()},
+                                source=f"{type(self).__name__} parameters")
+        except SearchError as e:  # (a key of params that is no key path: the search space's words otherwise)
+            raise ConfigError(f"params: {str(e).removeprefix('search.space: ')}") from None
+
+    def _check_params(self, base: Config) -> None:
+        """Refuse in one line naming the key what ``params`` cannot mean: no mapping, a key that is
+        no key path (a section given a dict, said as its key paths), a key path that a keyword also
+        sets to another value (neither is documented to win: taking one silently trains what the
+        caller did not ask), and one the estimator sets itself (:data:`_OWN_KEYS`) to another value.
+        The same value twice is no conflict (a grid's ``params__`` equal to the keyword, FAST's
+        ``task.mean_guard``).
+
+        >>> RNNClassifier(params={"model": {"hidden_size": 8}}).resolved_config()
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.ConfigError: params['model']: expected key paths, got a section of the config given a dict; give its keys as key paths: params={"model.hidden_size": 8}
+        """
+        from rnnlab.search.space import key_kind
+
+        params = self.params
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"params: expected a mapping of key paths to values, got {type(params).__name__}")
+        for key, value in params.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"params: expected key paths (str) such as \"model.hidden_size\", got key {key!r} "
+                                  f"({type(key).__name__}); e.g. params={{\"model.hidden_size\": 8}}")
+            if isinstance(value, Mapping) and value:
+                paths = _key_paths(key, value)
+                try:
+                    key_kind(key, base)
+                except SearchError:  # (no key path: a section whose keys the dict names, or the config's unknown key)
+                    try:
+                        key_kind(next(iter(paths)), base)
+                    except SearchError:
+                        continue
+                    given = ", ".join(f"{json.dumps(p)}: {_KEY_SPELLING.value(v)}" for p, v in paths.items())
+                    raise ConfigError(f"params[{key!r}]: expected key paths, got a section of the config given a "
+                                      f"dict; give its keys as key paths: params={{{given}}}") from None
+        for key, path in _KEYWORDS.items():
+            given = getattr(self, key)
+            if given is not None and path in params and _plain(params[path]) != _plain(given):
+                raise ConfigError(f"{key}={_plain(given)!r} and params[{path!r}]={_plain(params[path])!r} "
+                                  f"set the same key path; give it once (the keyword {key}, or params)")
+        own = self._own_values()
+        for path, value in params.items():
+            if path in own and _plain(value) != own[path]:
+                task = self._task_values()
+                kind, per_step = params.get("task.kind", task["task.kind"]), params.get("task.per_step", task["task.per_step"])
+                why = _OWN_KEYS[path].format(cls=type(self).__name__, fit=self._fit_call, value=_plain(value),
+                                             own=own[path], task_fix=_task_fix(kind, per_step))
+                raise ConfigError(f"params[{path!r}]={_plain(value)!r}: {why}")
+
+    def _own_values(self) -> dict[str, Any]:
+        """The key paths of :data:`_OWN_KEYS` this estimator sets whatever ``params`` say, with the
+        value it sets (:data:`_NOT_ITS_VALUE` where no params entry could be it: the data file's
+        path, the run directory, a seed drawn at fit)."""
+        seed = self.random_state
+        own: dict[str, Any] = {"data.path": _NOT_ITS_VALUE, "data.dataset": _NOT_ITS_VALUE,
+                               "data.test_path": _NOT_ITS_VALUE, "data.target_column": _NOT_ITS_VALUE,
+                               "output.dir": _NOT_ITS_VALUE,
+                               "training.seed": int(seed) if isinstance(seed, (int, np.integer)) else _NOT_ITS_VALUE}
+        own.update((path, _plain(value)) for path, value in self._task_values().items())
+        return own
 
     def _check_arguments(self) -> None:
         """The parameters that set no key path, each refused in one line naming it: ``verbose`` a
@@ -476,13 +578,27 @@ class _RNNEstimator(_KerasHints):
     def _in_callers_words(self, data_path: Path) -> Iterator[None]:
         """Errors (:class:`DataError`) and warnings about the data file at ``data_path`` said in
         the caller's words: the file is this fit's copy of the caller's arrays (a temporary one
-        without ``run_dir``), which the caller knows by the argument's name, not by that path;
-        a stream's one column (``x0``) is the caller's series itself."""
+        without ``run_dir``), which the caller knows by the argument's name, not by that path nor
+        as ``data.path``; a stream's one column (``x0``) is the caller's series itself. Their
+        remedies too, written for a config file: ``set [task] kind = "regression"`` is the task's
+        estimator (``use RNNRegressor``), ``set data.val_fraction = 0`` a ``params`` entry
+        (``pass params={"data.val_fraction": 0}``)."""
         from rnnlab.data.files import StepOrderWarning
 
+        task = self._task_values()
+
+        def estimator(m: re.Match[str]) -> str:
+            name = _TASK_ESTIMATORS.get((m["kind"], task["task.per_step"]))
+            return m[0] if name is None else f"use {name}"
+
+        def key(m: re.Match[str]) -> str:
+            return ("pass " if " = " in m["key"] else "set ") + _KEY_SPELLING.words(m["key"])
+
         def words(text: str) -> str:
-            for said in (f"data.columns: column 'x0' of {data_path}", f"data.path: channel 0 of {data_path}"):
+            for said in (f"data.columns: column 'x0' of {data_path}", f"data.path: channel 0 of {data_path}",
+                         f"data.path ({data_path})"):
                 text = text.replace(said, self._data_argument)
+            text = _SET_KEY.sub(key, _SET_TASK.sub(estimator, text))
             return text.replace(str(data_path), self._data_argument)
 
         caught: list[warnings.WarningMessage] = []
@@ -492,7 +608,7 @@ class _RNNEstimator(_KerasHints):
                 warnings.simplefilter("ignore", StepOrderWarning)
                 yield
         except DataError as e:
-            if str(data_path) not in str(e):
+            if words(str(e)) == str(e):
                 raise
             raise DataError(words(str(e))) from None
         finally:
@@ -1004,6 +1120,7 @@ class RNNForecaster(_RNNEstimator, BaseForecaster):
                          verbose=verbose)
 
     _data_argument = "y"
+    _fit_call = "fit(y)"
 
     def _init_base(self) -> None:
         BaseForecaster.__init__(self, horizon=self.horizon, axis=1)
@@ -1164,6 +1281,32 @@ def _seed(random_state: Any) -> int:
     """
     source = _seed_source(random_state)
     return source if isinstance(source, int) else int(source.randint(np.iinfo(np.int32).max))
+
+
+def _key_paths(prefix: str, section: Mapping[Any, Any]) -> dict[str, Any]:
+    """The key paths that a dict given for the section ``prefix`` names, nested dicts too.
+
+    >>> _key_paths("model", {"hidden_size": 8, "head": {"pooling": "mean"}})
+    {'model.hidden_size': 8, 'model.head.pooling': 'mean'}
+    """
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        path = f"{prefix}.{key}"
+        out.update(_key_paths(path, value) if isinstance(value, Mapping) and value else {path: value})
+    return out
+
+
+def _task_fix(kind: Any, per_step: Any) -> str:
+    """What an estimator's caller uses to train the task ``kind`` (per step or not): its estimator.
+
+    >>> _task_fix("regression", False), _task_fix("language_model", False)[:39]
+    ('for that task use RNNRegressor', "no estimator trains task.kind 'language")
+    """
+    name = _TASK_ESTIMATORS.get((kind, per_step)) if isinstance(kind, str) and isinstance(per_step, bool) else None
+    if name is not None:
+        return f"for that task use {name}"
+    return (f"no estimator trains task.kind {kind!r} with task.per_step {per_step!r}: each estimator trains its own "
+            f"task ({', '.join(sorted(set(_TASK_ESTIMATORS.values())))}); train others with rnnlab train")
 
 
 def _plain(value: Any) -> Any:

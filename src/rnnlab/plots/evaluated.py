@@ -148,14 +148,15 @@ def evaluated(run_dir: str | os.PathLike[str] | RunDir, config: Config | None = 
     # (the run recorded what loading its data warned, and said it as it started: the report shows it;
     # read again here it is no news, and only what the run did not record is said)
     noted = set((data_notes(run) or ([], ""))[0])
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        try:
+    said: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             data, model, fit = run_model(run, config, task, fold)
-        finally:
-            for w in said:
-                if str(w.message) not in noted:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    finally:  # (said again outside the recording: inside it, each would be recorded again, without end)
+        for w in said:
+            if str(w.message) not in noted:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not tested:
         data = _without_test(data)
     return Evaluated(run=run, config=config, task=task, data=data, model=model, fit=fit, fold=fold, tested=tested)

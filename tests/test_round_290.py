@@ -4,6 +4,8 @@ mean and std were set by it and every other target became one value."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,64 @@ def test_a_run_whose_config_warns_gets_its_report_and_each_warning_once(tmp_path
                     "statistics for, so without recurrent_batch_norm it does nothing; set recurrent_batch_norm=True, "
                     "or leave batch_norm_steps out", said[0].replace("train", "report", 1)], err
     assert "pydantic" not in err
+
+
+def test_a_finished_final_run_is_reused_wherever_its_directory_is_reached_from(tmp_path, monkeypatch):
+    import shutil
+
+    from rnnlab.config import parse_config
+    from rnnlab.train.final import retrain_and_test, reusable
+
+    cfg = parse_config('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
+                       '[tracking]\nenabled = false\n')
+    monkeypatch.chdir(tmp_path)
+    first = retrain_and_test(cfg, Path("study/final"))
+    # the same directory spelt absolute, and the study moved: the run that tested the test split is kept
+    assert reusable(cfg, tmp_path / "study" / "final")
+    shutil.move(tmp_path / "study", tmp_path / "moved")
+    again = retrain_and_test(cfg, Path("moved/final"))
+    assert again.get("reused") and again["test"] == first["test"]
+
+
+def test_resuming_a_finished_run_that_a_stop_left_without_its_report_draws_it(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
+                      '[tracking]\nhealth = false\n')
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--quiet"]) == 0
+    (run / "report.html").unlink()  # (what a stop while the page was drawn leaves)
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(run), "--quiet", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"run directory: {run} (finished; its report drawn now: a stop had left it without one)" in out, out
+    assert (run / "report.html").exists()
+    assert main(["train", str(config), "--out", str(run), "--quiet", "--resume"]) == 0
+    assert f"run directory: {run} (unchanged)" in capsys.readouterr().out
+
+
+def test_smaller_items_of_the_testers(tmp_path):
+    from rnnlab.config import parse_config, template_for
+    from rnnlab.errors import StorageError
+    from rnnlab.search.storage import open_storage
+    from rnnlab.search.table import short_names
+
+    # an IPv6 host left open: one line naming it, the password masked (not Python's int() error)
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql://user:s3cret@[::1:1/db", tmp_path)
+    assert "the host '[::1:1' opens an IPv6 address with '[' without closing it" in str(e.value)
+    assert "s3cret" not in str(e.value)
+    # a key the optimizer does not read, set away from its default: refused (a search over it scored one config)
+    with pytest.raises(ValueError, match=r"'training.momentum' = 0.5 is read by sgd and sgdw only; optimizer 'adam' "
+                                         r"does not read it"):
+        parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "adam"\nmomentum = 0.5')
+    with pytest.raises(ValueError, match=r"'training.betas' = \[0.8, 0.99\] is read by adam, adamw and nadamw only"):
+        parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nbetas = [0.8, 0.99]')
+    assert parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nmomentum = 0.5').training.momentum == 0.5
+    # rnnlab init --dataset of another task: the --task to give
+    with pytest.raises(DataError, match=r"for its own task, give --task regression$"):
+        template_for("classification", "Covid3Month")
+    # rnnlab study: a searched training.epochs is not a second "epochs" column
+    assert short_names(["training.epochs", "model.dropout"], taken=("epochs",)) == {
+        "training.epochs": "training.epochs", "model.dropout": "dropout"}

@@ -318,7 +318,11 @@ def _train_command(args: argparse.Namespace) -> int:
     from rnnlab.rundir import RunDir
 
     if result.finished_before:  # (--resume of a finished run writes nothing in it: no timing, no report)
-        _say(f"run directory: {result.run_dir} (unchanged)")
+        if RunDir(result.run_dir).report.exists():
+            _say(f"run directory: {result.run_dir} (unchanged)")
+        else:  # (but the page a stop left undrawn, as a search's or recipe's final run draws it)
+            _say(f"run directory: {result.run_dir} (finished; its report drawn now: a stop had left it without one)"
+                 f"\nreport: {_write_report(result.run_dir)}")
         _say_findings(result)
         return 0
     unwritten: RnnlabError | None = None

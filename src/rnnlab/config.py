@@ -780,6 +780,21 @@ class TrainingConfig(_Section):
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS
 
     @model_validator(mode="after")
+    def _read_by_the_optimizer(self) -> TrainingConfig:
+        # (momentum is SGD's, betas Adam's: set away from its default for the other optimizer, it
+        # does nothing, and a search over it would score one config many times)
+        sgd = self.optimizer in ("sgd", "sgdw")
+        key, value, default, reads = (("betas", self.betas, (0.9, 0.999), "its momentum is training.momentum") if sgd
+                                      else ("momentum", self.momentum, 0.9, "its first moment's decay is training.betas[0]"))
+        if (tuple(value) if isinstance(value, (tuple, list)) else value) != default:
+            other = "adamw" if sgd else "sgd"
+            raise ValueError(f"'training.{key}' = {list(value) if isinstance(value, tuple) else value!r} is read by "
+                             f"{'adam, adamw and nadamw' if sgd else 'sgd and sgdw'} only; optimizer "
+                             f"{self.optimizer!r} does not read it ({reads}): remove the key, or set optimizer = "
+                             f"\"{other}\"")
+        return self
+
+    @model_validator(mode="after")
     def _stateful(self) -> TrainingConfig:
         if self.stateful_window and self.shuffle_within_batch:
             raise ValueError(
@@ -1893,7 +1908,8 @@ def _with_bundled(text: str, task: str, name: str) -> str:
     held = bundled_task(name)
     if held != task:
         raise DataError(f"--dataset: {name!r} is a {held} data set, expected one "
-                        f"for --task {task} (see the task column of `rnnlab datasets`)")
+                        f"for --task {task} (see the task column of `rnnlab datasets`); for its own task, "
+                        f"give --task {held}")
     text = re.sub(r'\ndataset = "[^"]*"\n', f'\ndataset = "{name}"\n', text, count=1)
     return _fit_bundled_series(text, name) if held == "forecasting" else text
 

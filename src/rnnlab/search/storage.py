@@ -101,6 +101,10 @@ def open_storage(url: str | None, study_dir: str | os.PathLike[str], heartbeat: 
                                 "ends the host part there; write them as %2F, %3F and %23"))
     # (SQLAlchemy's own word for a bad port is Python's int() error, naming neither the option nor the port)
     host_port = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if host_port.count("[") != host_port.count("]") or ("[" in host_port and not host_port.startswith("[")):
+        raise StorageError(mask(f"--storage {url}: the host {host_port.split('@')[-1]!r} opens an IPv6 address with "
+                                "'[' without closing it (or has brackets elsewhere); expected [ADDRESS]:PORT, e.g. "
+                                "postgresql://USER@[::1]:5432/DB"))
     port = re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]*)(?::(.*))?", host_port)
     if port is not None and port.group(2) is not None and "," not in host_port and not (
             port.group(2).isascii() and port.group(2).isdigit() and 0 < int(port.group(2)) < 65536):

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -41,12 +42,16 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def short_names(names: list[str]) -> dict[str, str]:
-    """The last part of each key path, or more of it where two would clash; the derived
-    ``decay.*`` keys stay whole (``recurrent`` alone would not say it is a decay).
+def short_names(names: list[str], taken: Collection[str] = ()) -> dict[str, str]:
+    """The last part of each key path, or more of it where two would clash, or where it would be
+    one of ``taken`` (the table's own columns: ``epochs`` trained beside a searched
+    ``training.epochs``); the derived ``decay.*`` keys stay whole (``recurrent`` alone would not
+    say it is a decay).
 
     >>> short_names(["model.dropout", "model.head.dropout", "training.lr", "decay.kernel"])
     {'model.dropout': 'model.dropout', 'model.head.dropout': 'head.dropout', 'training.lr': 'lr', 'decay.kernel': 'decay.kernel'}
+    >>> short_names(["training.epochs"], taken=("epochs",))
+    {'training.epochs': 'training.epochs'}
     """
     out = {}
     for n in names:
@@ -56,7 +61,7 @@ def short_names(names: list[str]) -> dict[str, str]:
         parts = n.split(".")
         for k in range(1, len(parts) + 1):
             cand = ".".join(parts[-k:])
-            if sum(1 for m in names if m == cand or m.endswith("." + cand)) == 1:
+            if cand not in taken and sum(1 for m in names if m == cand or m.endswith("." + cand)) == 1:
                 out[n] = cand
                 break
         else:
@@ -111,8 +116,9 @@ def trials_table(trials: list[FrozenTrial], best: int | None = None, tied: tuple
     from rnnlab.tables import text_table
 
     names = list(dict.fromkeys(k for t in trials for k in t.params))
-    short = short_names(names)
-    head = ["trial", "state", "score", "spread", "folds", "epochs"] + [short[n] for n in names]
+    own = ["trial", "state", "score", "spread", "folds", "epochs"]
+    short = short_names(names, taken=own)
+    head = own + [short[n] for n in names]
     rows = [head]
     for t in sorted(trials, key=lambda t: t.number):
         r = trial_row(t)

@@ -177,6 +177,13 @@ def test_smaller_items_of_the_testers(tmp_path):
     with pytest.raises(ValueError, match=r"'training.betas' = \[0.8, 0.99\] is read by adam, adamw and nadamw only"):
         parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nbetas = [0.8, 0.99]')
     assert parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nmomentum = 0.5').training.momentum == 0.5
+    # a label column where labels are no column (a bundled set, an .npz): read by nothing, refused
+    with pytest.raises(ValueError, match=r"'data.label_column' = 'cls' names the label column of a .csv; data.dataset "
+                                         r"'GunPoint' is a bundled set, its labels its own: remove the key"):
+        parse_config('[data]\ndataset = "GunPoint"\nlabel_column = "cls"')
+    with pytest.raises(ValueError, match=r"data.path 'x.npz' is an .npz, whose labels are its y: remove the key"):
+        parse_config('[data]\npath = "x.npz"\nlabel_column = "cls"')
+    assert parse_config('[data]\npath = "x.csv"\nlabel_column = "cls"').data.label_column == "cls"
     # rnnlab init --dataset of another task: the --task to give
     with pytest.raises(DataError, match=r"for its own task, give --task regression$"):
         template_for("classification", "Covid3Month")

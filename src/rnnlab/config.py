@@ -267,6 +267,13 @@ class DataConfig(_Section):
                              f"scale it removes), got normalize = {self.normalize!r}")
         if self.test_path is not None and self.path is None:
             raise ValueError("'data.test_path' needs 'data.path' (bundled data sets bring their own test split)")
+        npz = self.path is not None and self.path.lower().endswith(".npz")
+        if self.label_column != "label" and (self.dataset is not None or npz):
+            # (only a .csv's labels are a column: elsewhere the key is read by nothing, and says otherwise)
+            held = (f"data.dataset {self.dataset!r} is a bundled set, its labels its own" if self.dataset is not None
+                    else f"data.path {self.path!r} is an .npz, whose labels are its y")
+            raise ValueError(f"'data.label_column' = {self.label_column!r} names the label column of a .csv; {held}: "
+                             "remove the key")
         return self
 
 

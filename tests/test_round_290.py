@@ -190,3 +190,20 @@ def test_smaller_items_of_the_testers(tmp_path):
     # rnnlab study: a searched training.epochs is not a second "epochs" column
     assert short_names(["training.epochs", "model.dropout"], taken=("epochs",)) == {
         "training.epochs": "training.epochs", "model.dropout": "dropout"}
+
+
+def test_a_resume_says_that_predictions_written_before_it_are_of_the_earlier_weights(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
+                      '[tracking]\nenabled = false\n')
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--quiet"]) == 0
+    (run / "predictions.csv").write_text("series,label\n0,a\n")  # (as rnnlab predict --data left it)
+    config.write_text(config.read_text().replace("epochs = 1", "epochs = 2"))
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(run), "--quiet", "--resume", "--allow-change",
+                 "training.epochs"]) == 0
+    assert (f"note: {run / 'predictions.csv'} is of the weights before this resume; `rnnlab predict {run} --data FILE` "
+            "writes it for the weights now") in capsys.readouterr().out

@@ -351,6 +351,14 @@ def _train_command(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             result.timing.write(RunDir(result.run_dir))
     _say(f"run directory: {result.run_dir}" + (f"\nreport: {report}" if unwritten is None else ""))
+    if args.resume:  # (what rnnlab predict wrote into the run before: of the weights this resume went on from)
+        from rnnlab.rundir import FORECAST, PREDICTIONS
+
+        for name in (PREDICTIONS, FORECAST):
+            if (Path(result.run_dir) / name).is_file():
+                _say(f"note: {Path(result.run_dir) / name} is of the weights before this resume; "
+                     f"`{shell_command('rnnlab', 'predict', result.run_dir)}"
+                     f"{' --data FILE' if name == PREDICTIONS else ''}` writes it for the weights now")
     _say_findings(result)
     if unwritten is not None:  # (after the findings: the error line is the last word, and the exit code says it)
         raise unwritten

@@ -141,14 +141,22 @@ def test_a_finished_final_run_is_reused_wherever_its_directory_is_reached_from(t
     assert again.get("reused") and again["test"] == first["test"]
 
 
-def test_resuming_a_finished_run_that_a_stop_left_without_its_report_draws_it(tmp_path, capsys):
+def _trained(tmp_path: Path, tracking: str) -> tuple[Path, Path]:
+    """A config of one epoch on UnitTest (``tracking``: its [tracking] line) and its run, trained."""
     from rnnlab.cli import main
 
     config = tmp_path / "c.toml"
     config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
-                      '[tracking]\nhealth = false\n')
+                      f'[tracking]\n{tracking}\n')
     run = tmp_path / "run"
     assert main(["train", str(config), "--out", str(run), "--quiet"]) == 0
+    return config, run
+
+
+def test_resuming_a_finished_run_that_a_stop_left_without_its_report_draws_it(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    config, run = _trained(tmp_path, "health = false")
     (run / "report.html").unlink()  # (what a stop while the page was drawn leaves)
     capsys.readouterr()
     assert main(["train", str(config), "--out", str(run), "--quiet", "--resume"]) == 0
@@ -195,11 +203,7 @@ def test_smaller_items_of_the_testers(tmp_path):
 def test_a_resume_says_that_predictions_written_before_it_are_of_the_earlier_weights(tmp_path, capsys):
     from rnnlab.cli import main
 
-    config = tmp_path / "c.toml"
-    config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
-                      '[tracking]\nenabled = false\n')
-    run = tmp_path / "run"
-    assert main(["train", str(config), "--out", str(run), "--quiet"]) == 0
+    config, run = _trained(tmp_path, "enabled = false")
     (run / "predictions.csv").write_text("series,label\n0,a\n")  # (as rnnlab predict --data left it)
     config.write_text(config.read_text().replace("epochs = 1", "epochs = 2"))
     capsys.readouterr()

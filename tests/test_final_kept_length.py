@@ -115,7 +115,7 @@ def test_search_final_run_trains_the_median_kept_epoch_and_a_rerun_reuses_it(es_
     assert record["length"]["lengths"] == sorted(int(r["epoch"]) for r in kept)
     assert record["length"]["median"] == expected and record["length"]["trained"]["epoch"] == expected
     assert (f"final: trial 0's config on the whole training split for {expected} epoch"
-            f"{'s' if expected != 1 else ''} (the median of its 3 fold runs' kept models:") in printed
+            f"{'s' if expected != 1 else ''} (the median of its 3 runs' kept models:") in printed
     # trial.json records each fold's kept model, read back by kept_lengths
     assert sorted(k["epoch"] for k in kept_lengths(out / "trials" / "0000")) == sorted(r["epoch"] for r in kept)
     assert sorted(k["step"] for k in kept_lengths(out / "trials" / "0000")) == sorted(r["step"] for r in kept)
@@ -123,7 +123,7 @@ def test_search_final_run_trains_the_median_kept_epoch_and_a_rerun_reuses_it(es_
     page = (out / "study.html").read_text()
     trained = record["length"]["trained"]
     assert (f"retrained on the whole training split for {trained['epoch']} epoch{'s' if trained['epoch'] != 1 else ''}, "
-            f"{trained['step']} steps: the median of its 3 fold runs&#x27; kept models") in page, page[-3000:]
+            f"{trained['step']} steps: the median of its 3 runs&#x27; kept models") in page, page[-3000:]
 
     # (e) the same command again: the finished final run is reused, not trained again
     stamp = (final_dir / "summary.json").stat().st_mtime_ns
@@ -193,7 +193,7 @@ def test_recipe_baseline_and_final_test_runs_train_the_median_kept_step(tmp_path
         assert any(line.startswith(f"{name}: retrained on the whole training split for {expected} step") and
                    "kept models" in line for line in lines), lines
         # the recipe's pages say it, and that the candidates were scored by their kept models
-        said = (f"{name} for {epochs} epoch{'s' if epochs != 1 else ''}, {trained} steps: the median of its 4 fold runs' "
+        said = (f"{name} for {epochs} epoch{'s' if epochs != 1 else ''}, {trained} steps: the median of its 4 runs' "
                 "kept models" + (f", {expected} steps, rounded up to whole epochs" if trained != expected else ""))
         md, html = (out / "recipe.md").read_text(), (out / "recipe.html").read_text()
         assert said in md and said in html.replace("&#x27;", "'"), md

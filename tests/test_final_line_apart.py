@@ -30,4 +30,4 @@ def test_a_model_that_beats_both_has_no_verdict():
 def test_one_fold_runs_kept_model():
     final = {"length": {"rule": "median of the kept models", "unit": "steps", "lengths": [240], "median": 240,
                         "trained": {"epoch": 12, "step": 240}}}
-    assert "the median of its 1 fold run's kept models" in length_words(final)
+    assert "the median of its 1 run's kept models" in length_words(final)

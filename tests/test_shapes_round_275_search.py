@@ -96,7 +96,7 @@ def test_the_majority_rate_is_said_beside_val_acc_where_classes_are_imbalanced_o
 
     html = render_study_report(tmp_path / "imb", imbalanced)
     assert ("<b>0.9524</b> ± 0.0000 (the standard deviation of its 2 fold scores) (the majority class alone "
-            "scores 0.9524) (search score: folds of the training split)") in html
+            "scores 0.9524) (search score: the training split)") in html
     assert "majority class alone" not in render_study_report(tmp_path / "bal", balanced)
 
 

@@ -67,8 +67,8 @@ def test_a_gain_smaller_than_its_standard_error_is_within_the_noise(tmp_path):
 def test_a_gain_in_a_minimized_score_is_the_drop_and_one_fold_cannot_tell(tmp_path):
     rows = [(0.1, 1e-2, 0.5, [0.5]), (0.3, 1e-3, 0.4, [0.4])]
     result = _section(render_study_report(tmp_path, _study(rows, direction="minimize")), "result")
-    assert ("Gain over the config itself: +0.1000; whether it is above one standard error cannot be told from one "
-            "fold") in result
+    assert ("Gain over the config itself: +0.1000; whether it is above one standard error cannot be told from one hold-out "
+            "score a side") in result
     assert "not above one standard error" not in result and ": above one standard error" not in result
 
 

@@ -122,14 +122,32 @@ def _has_test(tests: dict[str, Any]) -> bool:
     return any((part or {}).get("test") for part in tests.values())
 
 
-def _test_cell(tests: dict[str, Any], name: str, split: str, metric: Metric) -> str:
+def _guards(outcome: Any) -> dict[str, tuple[str, str]]:
+    """Per retrained configuration (``baseline``, ``final``), what its run in ``DIR/test/NAME``
+    predicts where it carried its runs' mean guards' decision (:func:`rnnlab.search.report.guard_words`:
+    the mark beside its figures, the guard's line), as the command said it before the run."""
+    from rnnlab.search.report import guard_words
+
+    return {name: guard_words(outcome.out / "test" / name) for name in ("baseline", "final")
+            if name in (outcome.tests or {})}
+
+
+def _guard_lines(guards: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(mark, "baseline: mean guard: the final run predicts the training mean, as ...")`` per
+    configuration whose run carried a guard's decision: why its figures are the training mean's."""
+    return [(mark, f"{name}: {line}.") for name, (mark, line) in guards.items() if line]
+
+
+def _test_cell(tests: dict[str, Any], name: str, split: str, metric: Metric, mark: str = "") -> str:
+    """A retrained configuration's ``split`` figure; ``mark`` beside it (whose figure it is, where the
+    run predicts the training mean, :func:`_guards`)."""
     from rnnlab.train.final import baseline_phrase
 
     part = (tests.get(name) or {}).get(split)
     if not part:
         return "-"
     # (a forecaster's retrained runs have MASE scales of their own: its simple forecasts' figures beside it)
-    beside = baseline_phrase(tests[name], metric) if split == "test" else ""
+    beside = ", ".join(w for w in (mark, baseline_phrase(tests[name], metric) if split == "test" else "") if w)
     return metric.show(part[metric.name]) + (f" ({beside})" if beside else "")
 
 
@@ -156,17 +174,21 @@ def render_markdown(outcome: Any) -> str:
     kept = [t.label for o in r.outcomes for t in o.kept]
     lines += ["", f"Final configuration: {', '.join(kept) if kept else 'the baseline (nothing was kept)'}; "
               f"{metric} {_ms(r.final_scores)}. Runnable: `{shell_command('rnnlab', 'train', (outcome.out / 'final.toml').resolve())}`.", ""]
+    guards = _guards(outcome)
+    mark = {name: guards.get(name, ("", ""))[0] for name in ("baseline", "final")}
     if outcome.tests and _has_test(outcome.tests):
         lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
         for name in ("baseline", "final"):
-            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} | "
-                         f"{_test_cell(outcome.tests, name, 'test', head)} |")
+            lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head, mark[name])} | "
+                         f"{_test_cell(outcome.tests, name, 'test', head, mark[name])} |")
         lines += ["", "Both retrained on the whole training split after the walk" + _lengths(outcome.tests)
                   + "; the test split was evaluated once for each and chose nothing.", ""]
     elif outcome.tests:
         lines += [f"| configuration | train {head.label} |", "|---|---|"]
-        lines += [f"| {name} | {_test_cell(outcome.tests, name, 'train', head)} |" for name in ("baseline", "final")]
+        lines += [f"| {name} | {_test_cell(outcome.tests, name, 'train', head, mark[name])} |"
+                  for name in ("baseline", "final")]
         lines += ["", f"Both retrained on the whole training split after the walk{_lengths(outcome.tests)}; {NO_TEST}.", ""]
+    lines += [line for _, said in _guard_lines(guards) for line in (said, "")]
     lines += [f"Steps walked: {', '.join(f'`{o.step.name}`' for o in r.outcomes)}. {ORDER}", ""]
     lines += ["## The recipe", "", recipe_table(r.baseline), ""]
     return "\n".join(lines)
@@ -492,13 +514,17 @@ def render_html(outcome: Any) -> str:
     tests = ""
     if outcome.tests:
         with_test = _has_test(outcome.tests)
+        guards = _guards(outcome)
+        mark = {name: guards.get(name, ("", ""))[0] for name in ("baseline", "final")}
         tests = (f"<table><tr><th>configuration</th><th>train {hk.esc(head.label)}</th>"
                  + (f"<th>test {hk.esc(head.label)} (once)</th>" if with_test else "") + "</tr>"
-                 + "".join(f"<tr><td>{n}</td><td class='num'>{_test_cell(outcome.tests, n, 'train', head)}</td>"
-                           + (f"<td class='num'>{_test_cell(outcome.tests, n, 'test', head)}</td>" if with_test else "")
+                 + "".join(f"<tr><td>{n}</td><td class='num'>{hk.esc(_test_cell(outcome.tests, n, 'train', head, mark[n]))}</td>"
+                           + (f"<td class='num'>{hk.esc(_test_cell(outcome.tests, n, 'test', head, mark[n]))}</td>"
+                              if with_test else "")
                            + "</tr>" for n in ("baseline", "final"))
                  + "</table>" + (f"<p class=\"sub\">Both retrained on the whole training split"
                                  f"{hk.esc(_lengths(outcome.tests))}.</p>" if _lengths(outcome.tests) else "")
+                 + "".join(f"<p class=\"{'problem' if m else 'sub'}\">{hk.esc(said)}</p>" for m, said in _guard_lines(guards))
                  + ("" if with_test else f"<p class=\"sub\">{hk.esc(NO_TEST[0].upper() + NO_TEST[1:])}.</p>"))
     kept = [t.label for o in r.outcomes for t in o.kept]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

@@ -1,7 +1,8 @@
 """The study report: ``DIR/study.html``, self-contained like the run report.
 
-Sections: the result (search score, the best trial's gain over the config itself against its
-standard error, and, apart, the test evaluation of the final run, with every earlier evaluation
+Sections: the result (search score and what it was measured on, the best trial's gain over the config
+itself against its standard error, and, apart, the test evaluation of the final run, marked as the
+training mean's where the run carried its fold runs' mean guards' decision, with every earlier evaluation
 of the study's test split where an earlier best trial's final run made one);
 every trial, best first (parameters, fold scores with their spread, epochs (and under early
 stopping the kept ones), state, a link to its
@@ -39,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rnnlab import htmlkit as hk
 from rnnlab.plots import style
 from rnnlab.redact import mask
-from rnnlab.rundir import METRICS, REPORT, TRACKED, atomic_write_text, read_json
+from rnnlab.rundir import METRICS, REPORT, SUMMARY, TRACKED, atomic_write_text, read_json
 from rnnlab.search.storage import (
     BASELINE_ATTR,
     FAILED_ATTR,
@@ -581,8 +582,9 @@ def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
     sign = 1.0 if direction == "maximize" else -1.0
     if len(a) < 2 or len(b) < 2:
         gain = sign * (best.value - base.value)
+        # (one score a trial: the study's plan is one hold-out, every complete trial scored on all its folds)
         return (f"Gain over the config itself: {gain:+.4f}; whether it is above one standard error cannot be told "
-                "from one fold (its standard error needs the scores of 2 or more folds a side).")
+                "from one hold-out score a side (its standard error needs the scores of 2 or more folds a side).")
     # Every trial of a study runs the study's one fold plan (a study continues only with the config
     # it started with, storage.open_study, and its trials' fold_scores are in the plan's fold order):
     # as many scores a side are the same folds in the same order. Other counts are no such pairs.
@@ -613,6 +615,43 @@ def config_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def scored_on(info: dict[str, Any]) -> str:
+    """What the search score was measured on, from study.json's ``plan`` (the fold plan's own words,
+    :meth:`rnnlab.search.trial.FoldPlan.describe`, as the page's first line says it): folds or one
+    hold-out, never folds where the study held one part out.
+
+    >>> scored_on({"plan": "a 20% tail hold-out"}), scored_on({})
+    ('search score: a 20% tail hold-out of the training split', 'search score: the training split')
+    """
+    plan = info.get("plan")
+    return f"search score: {plan} of the training split" if plan else "search score: the training split"
+
+
+def guard_words(run_dir: str | os.PathLike[str]) -> tuple[str, str]:
+    """What the final run in ``run_dir`` predicts where it carried its fold runs' mean guards'
+    decision (summary.json's ``mean_guard``, read by :func:`rnnlab.plots.metrics.guard_of`):
+    ``(mark, line)``, the mark beside its figures (``"the training mean's, not the model's"``, where
+    the model is not kept; else empty) and the guard's own line
+    (:meth:`rnnlab.train.final.CarriedGuard.line`); both empty for a run without one (it predicts
+    with its model).
+
+    >>> import tempfile
+    >>> from rnnlab.rundir import atomic_write_json
+    >>> d = Path(tempfile.mkdtemp())
+    >>> atomic_write_json(d / "summary.json", {"mean_guard": {"kept": False, "carried": "2 of 2 fold runs",
+    ...                                                      "runs": 2, "chose_mean": 2}})
+    >>> guard_words(d)[0], guard_words(d)[1][:49], guard_words(Path(tempfile.mkdtemp()))
+    ("the training mean's, not the model's", 'mean guard: the final run predicts the training m', ('', ''))
+    """
+    from rnnlab.plots.metrics import guard_of
+
+    run = Path(run_dir)
+    guard = guard_of(run) if (run / SUMMARY).exists() else None
+    if guard is None:
+        return "", ""
+    return ("" if guard.kept else f"{guard.baseline}'s, not the model's"), guard.line()
 
 
 def search_task(study_dir: str | os.PathLike[str], info: dict[str, Any] | None = None) -> Task:
@@ -658,12 +697,12 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         if tied:  # (no winner announced: the table marks them all, the line says why they tie)
             parts.append(f"<p class='result'>Best trials <b>{joined([best.number] + [t.number for t, _ in tied])}"
                          f"</b>, a tie: {hk.esc(metric)} <b>{_score(best.value)}</b>{_spread(best)}{majority} for trial "
-                         f"{best.number} (search score: folds of the training split) · config: "
+                         f"{best.number} ({hk.esc(scored_on(info))}) · config: "
                          f"<a href='best.toml'>best.toml</a> (trial {best.number}'s)</p>"
                          f"<p class='nodata'>{hk.esc(_capital(tie_sentence(best, tied)))}.</p>")
         else:
             parts.append(f"<p class='result'>Best trial <b>{best.number}</b>: {hk.esc(metric)} <b>{_score(best.value)}</b>"
-                         f"{_spread(best)}{majority} (search score: folds of the training split) · config: "
+                         f"{_spread(best)}{majority} ({hk.esc(scored_on(info))}) · config: "
                          "<a href='best.toml'>best.toml</a></p>")
         base = config_trial(trials)
         if base is not None and base.state == TrialState.COMPLETE and base.number != best.number:
@@ -687,14 +726,20 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
 
         evaluations = recorded_evaluations(study_dir, final)
         several = test and len(evaluations) > 1
+        # (a final run that carried its fold runs' mean guards may predict the training mean: its
+        # test figure is then the mean's, said beside it, and the guard's line under it)
+        mark, guard = guard_words(study_dir / str(final.get("run_dir") or "final"))
         parts.append(
             f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>"
+            + (f", {hk.esc(mark)}" if mark else "")
             + (f", against {hk.esc(beside)} on the same steps" if beside else "")
             + f" (trial {hk.esc(final['trial'])}'s config retrained on the whole training split"
             + (f" for {hk.esc(length_words(final))}" if length_words(final) else "")
             + ("; its test split evaluated once, when it was trained, never used by the search" if several else
                "; the test split evaluated once, never used by the search") + f") {link}</p>"
             if test else "<p class='result'>No test split: the final run is not evaluated.</p>")
+        if guard:
+            parts.append(f"<p class='{'problem' if mark else 'sub'}'>{hk.esc(_capital(guard))}.</p>")
         if several:
             parts.append(_evaluations(study_dir, evaluations, headline))
     return "".join(parts)

@@ -282,7 +282,14 @@ class TrialResult:
         return float(spread(self.values)) if self.values else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "mean": self.mean, "std": self.std, "scores": self.scores,
+        """What ``trial.json`` holds; ``"std"`` is None over fewer than two scores, as the pages show
+        "-" (:func:`rnnlab.tables.with_spread`): one score has no spread, and a 0.0 would claim one.
+
+        >>> TrialResult("val_acc", [[0.5]], [[3]]).to_dict()["std"] is None
+        True
+        """
+        std = self.std if len(self.values) >= 2 else None
+        return {"metric": self.metric, "mean": self.mean, "std": std, "scores": self.scores,
                 "epochs": self.epochs, "kept": self.kept, "run_dirs": self.run_dirs, "pruned_at": self.pruned_at}
 
 

@@ -58,11 +58,12 @@ class FinalLength:
     """Their median, rounded (half up), at least 1: what the final run trains."""
 
     def phrase(self) -> str:
-        """``"for 240 steps (the median of its 5 fold runs' kept models: 180-300 steps; early
-        stopping has no validation part here)"``: what :func:`final_phrase` says of it."""
+        """``"for 240 steps (the median of its 5 runs' kept models: 180-300 steps; early stopping
+        has no validation part here)"``: what :func:`final_phrase` says of it. "Runs", not "fold
+        runs": they may be seeds of one hold-out; the plan is said where the score is."""
         low, high = self.lengths[0], self.lengths[-1]
         spread = _count(low, self.unit) if low == high else f"{low}-{high} {self.unit}"
-        runs = f"{len(self.lengths)} fold runs'" if len(self.lengths) != 1 else "1 fold run's"
+        runs = f"{len(self.lengths)} runs'" if len(self.lengths) != 1 else "1 run's"
         return (f"for {_count(self.median, self.unit)} (the median of its {runs} kept models: {spread}; "
                 "early stopping has no validation part here)")
 
@@ -256,7 +257,7 @@ def length_words(final: dict[str, Any]) -> str:
 
     >>> length_words({"length": {"rule": "median of the kept models", "unit": "steps", "lengths": [180, 240, 300],
     ...                          "median": 240, "trained": {"epoch": 12, "step": 240}}})
-    "12 epochs, 240 steps: the median of its 3 fold runs' kept models"
+    "12 epochs, 240 steps: the median of its 3 runs' kept models"
     >>> length_words({"length": {"rule": "whole budget", "trained": {"epoch": 20, "step": 80}}})
     '20 epochs, 80 steps: its whole budget'
     """
@@ -269,7 +270,7 @@ def length_words(final: dict[str, Any]) -> str:
     length = final["length"]
     n = len(length.get("lengths") or [])
     runs = "runs'" if n != 1 else "run's"
-    said = f"{trained}: the median of its {n} fold {runs} kept models"
+    said = f"{trained}: the median of its {n} {runs} kept models"  # (folds or seeds of one hold-out)
     asked, unit = length.get("median"), length.get("unit")
     if unit == "steps" and isinstance(asked, int) and length["trained"].get("step") != asked:
         said += f", {_count(asked, unit)}, rounded up to whole epochs"
@@ -390,14 +391,23 @@ def _carried(guard: Any) -> dict[str, Any] | None:
     return {k: v for k, v in recorded.items() if k != "baseline"}
 
 
-def _of_config(cfg: Config, out: Path) -> bool:
-    """Whether the run in ``out`` trains the final config ``cfg``."""
+def _of_config(cfg: Config, out: Path, placed: bool = False) -> bool:
+    """Whether the run in ``out`` trains the final config ``cfg`` (``placed``: recorded in the same
+    ``output.dir`` too, as a resumed run must be: the trainer refuses another)."""
     from rnnlab.train.shape_rules import adapt_to_shape
     from rnnlab.train.trainer import with_derived_names
 
     rd = RunDir(out)
+    if not rd.config.exists():
+        return False
+
+    def trains(c: Config) -> Config:
+        # (where the run is, not what it trains: a study reached by another spelling of --out, or
+        # moved, holds the same finished run, and one that tested the test split must not be trained over)
+        return c if placed else c.model_copy(update={"output": c.output.model_copy(update={"dir": "."})})
+
     # (the run records its config as training saw it: its derived name, what the shape rules set)
-    return rd.config.exists() and rd.read_config() == adapt_to_shape(with_derived_names(cfg))[0]
+    return trains(rd.read_config()) == trains(adapt_to_shape(with_derived_names(cfg))[0])
 
 
 def reusable(config: Config, out: Path, kept: Sequence[Mapping[str, int]] | None = None,
@@ -449,7 +459,7 @@ def retrain_and_test(config: Config, out: Path, kept: Sequence[Mapping[str, int]
     # A run of this config cut short (killed, stopped) continues from its last checkpoint, its
     # records kept; one without a checkpoint, of another config, or finished with another guard's
     # decision starts again.
-    resume = (out.is_dir() and RunDir(out).last_checkpoint.exists() and _of_config(cfg, out)
+    resume = (out.is_dir() and RunDir(out).last_checkpoint.exists() and _of_config(cfg, out, placed=True)
               and RunDir(out).read_summary() is None)
     if not resume:
         discard_run(out)

@@ -103,7 +103,8 @@ def test_recipe_md_line_and_figure_print_the_same_figures_and_the_weak_bar(tmp_p
     assert ("| `recurrent_dropout` | recurrent_dropout=0.2 | baseline | 0.0396 ± 0.0038 | +0.000052 | 0.000070 | "
             "**scrapped**: gain +0.000052 not above one standard error (se 0.000070) |") in md
     assert ("One standard error is a weak bar, not a test of significance: a change with no effect passes it 18 % of "
-            "the time with 6 pairs, so of the 1 candidate scored here about 0 would pass by chance.") in md
+            "the time with 6 pairs, so of the 1 candidate scored here 0.2 would pass by chance on average (at least one, "
+            "18 % of the time).") in md
     assert "noise" not in md.split("## The recipe")[0]
     step = o.result.outcomes[0]
     assert _step_line(step) == ("step recurrent_dropout: recurrent_dropout=0.2 0.0396 ± 0.0038 vs baseline: scrapped "

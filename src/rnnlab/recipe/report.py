@@ -46,14 +46,20 @@ def rule_words(pairs: int, candidates: int) -> str:
 
     >>> rule_words(6, 12)[len(RULE):]
     '. One standard error is a weak bar, not a test of significance: a change with no effect passes it 18 % of the time with 6 pairs, so of the 12 candidates scored here about 2 would pass by chance'
+    >>> rule_words(4, 2)[-80:]  # (fewer than one expected: not rounded to none)
+    'scored here 0.4 would pass by chance on average (at least one, 35 % of the time)'
     """
     from rnnlab.recipe.decide import chance_passed, weak_bar
 
     if pairs < 2:
         return RULE
+    p = chance_passed(pairs)
+    expected = p * candidates
+    passed = (f"about {round(expected)} would pass by chance" if expected >= 1 else
+              f"{expected:.1f} would pass by chance on average (at least one, {1 - (1 - p) ** candidates:.0%} of the "
+              "time)".replace("%", " %"))
     return (f"{RULE}. One standard error is {weak_bar(pairs)}, so of the {candidates} candidate"
-            f"{'s' if candidates != 1 else ''} scored here about {round(chance_passed(pairs) * candidates)} would "
-            "pass by chance")
+            f"{'s' if candidates != 1 else ''} scored here {passed}")
 
 
 def _rule(outcome: Any) -> str:

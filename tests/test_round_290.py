@@ -4,6 +4,7 @@ mean and std were set by it and every other target became one value."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,13 +179,17 @@ def test_smaller_items_of_the_testers(tmp_path):
         open_storage("postgresql://user:s3cret@[::1:1/db", tmp_path)
     assert "the host '[::1:1' opens an IPv6 address with '[' without closing it" in str(e.value)
     assert "s3cret" not in str(e.value)
-    # a key the optimizer does not read, set away from its default: refused (a search over it scored one config)
-    with pytest.raises(ValueError, match=r"'training.momentum' = 0.5 is read by sgd and sgdw only; optimizer 'adam' "
-                                         r"does not read it"):
+    # a key the optimizer does not read, set away from its default: said (it did nothing without a word)
+    with pytest.warns(UserWarning, match=r"'training.momentum' is read by the sgd and sgdw optimizers only, not with "
+                                         r"training.optimizer = 'adam': it does nothing; remove the key, or set "
+                                         r"training.optimizer = \"sgd\""):
         parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "adam"\nmomentum = 0.5')
-    with pytest.raises(ValueError, match=r"'training.betas' = \[0.8, 0.99\] is read by adam, adamw and nadamw only"):
+    with pytest.warns(UserWarning, match=r"'training.betas' is read by the adam, adamw and nadamw optimizers only"):
         parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nbetas = [0.8, 0.99]')
-    assert parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nmomentum = 0.5').training.momentum == 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_config('[data]\ndataset = "UnitTest"\n[training]\noptimizer = "sgd"\nmomentum = 0.5'
+                            ).training.momentum == 0.5
     # a label column where labels are no column (a bundled set, an .npz): read by nothing, refused
     with pytest.raises(ValueError, match=r"'data.label_column' = 'cls' names the label column of a .csv; data.dataset "
                                          r"'GunPoint' is a bundled set, its labels its own: remove the key"):
@@ -211,3 +216,25 @@ def test_a_resume_says_that_predictions_written_before_it_are_of_the_earlier_wei
                  "training.epochs"]) == 0
     assert (f"note: {run / 'predictions.csv'} is of the weights before this resume; `rnnlab predict {run} --data FILE` "
             "writes it for the weights now") in capsys.readouterr().out
+
+
+def test_a_search_space_key_read_only_under_another_setting_the_space_leaves_off_is_refused():
+    from rnnlab.config import parse_config
+    from rnnlab.errors import SearchError
+    from rnnlab.search.space import space_from_config
+
+    def space(optimizer: str, keys: str):
+        return space_from_config(parse_config(f'[data]\ndataset = "UnitTest"\n[training]\noptimizer = "{optimizer}"\n'
+                                              f'[search.space]\n{keys}'), 1, 2)
+
+    momentum = '"training.momentum" = { low = 0.1, high = 0.99 }\n'
+    with pytest.raises(SearchError, match=r"search.space.'training.momentum': read by the sgd and sgdw optimizers only, "
+                                          r"not with training.optimizer = 'adamw', and the space does not vary "
+                                          r"training.optimizer: every trial would train alike in it"):
+        space("adamw", momentum)
+    assert len(space("sgd", momentum).params) == 1
+    with warnings.catch_warnings():  # (a conditional search: the adamw trials leave it unread)
+        warnings.simplefilter("ignore")
+        assert len(space("adamw", momentum + '"training.optimizer" = { choices = ["sgd", "adamw"] }\n').params) == 2
+    with pytest.raises(SearchError, match=r"search.space.'model.batch_norm_steps': read by recurrent batch norm only"):
+        space("adamw", '"model.batch_norm_steps" = { low = 4, high = 64 }\n')

@@ -34,7 +34,7 @@ import re
 import sys
 import typing
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -688,6 +688,55 @@ class EarlyStoppingConfig(_Section):
         return self
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadWhen:
+    """A key that only another setting makes read (``training.momentum``: an SGD optimizer's):
+    set away from its default where that setting is off, it does nothing. Training says so in a
+    warning; a search space that varies it without varying what turns it on is refused
+    (:func:`rnnlab.search.space.space_from_config`)."""
+
+    key: str
+    """The key path (its section's field)."""
+    by: tuple[str, ...]
+    """The key paths that turn it on, as a search space may name them."""
+    on: Callable[[Any], bool]
+    """Whether its section's config (of ``key``'s section) reads it."""
+    who: str
+    """What reads it, in words."""
+    fix: str
+    """The setting that turns it on, as a config writes it."""
+
+    def reads(self, section: Any) -> bool:
+        return bool(self.on(section))
+
+    def unread(self, section: Any) -> str:
+        """The warning: the key, what reads it, and the fix (no value: the same line for every trial)."""
+        field = self.by[0].rsplit(".", 1)[-1]
+        return (f"'{self.key}' is read by {self.who} only, not with {self.by[0]} = {getattr(section, field)!r}: it "
+                f"does nothing; remove the key, or {self.fix}")
+
+
+#: Every :class:`ReadWhen` key.
+READ_WHEN: tuple[ReadWhen, ...] = (
+    ReadWhen("training.momentum", ("training.optimizer",), lambda t: t.optimizer in ("sgd", "sgdw"),
+             "the sgd and sgdw optimizers", 'set training.optimizer = "sgd"'),
+    ReadWhen("training.betas", ("training.optimizer",), lambda t: t.optimizer in ("adam", "adamw", "nadamw"),
+             "the adam, adamw and nadamw optimizers", 'set training.optimizer = "adamw"'),
+    # (the layer warns of these itself: rnnlab.layers.options._TUNES)
+    ReadWhen("model.batch_norm_steps", ("model.recurrent_batch_norm", "model.normalization"),
+             lambda m: m.recurrent_batch_norm, "recurrent batch norm", "set model.recurrent_batch_norm = true"),
+    ReadWhen("model.input_dropout_mode", ("model.input_dropout",), lambda m: m.input_dropout > 0, "input dropout",
+             "set model.input_dropout above 0"),
+)
+
+
+def _away_from_default(section: Any, key: str) -> bool:
+    """Whether the field ``key`` of ``section`` holds another value than its default."""
+    value, default = getattr(section, key), type(section).model_fields[key].default
+    return (tuple(value) if isinstance(value, (list, tuple)) else value) != \
+        (tuple(default) if isinstance(default, (list, tuple)) else default)
+
+
 class TrainingConfig(_Section):
     """The optimization of a run. Its budget is ``epochs`` or ``steps`` (not both; neither: 20
     epochs). ``steps`` counts optimizer steps and is rounded up to whole epochs, so that a small
@@ -788,17 +837,14 @@ class TrainingConfig(_Section):
 
     @model_validator(mode="after")
     def _read_by_the_optimizer(self) -> TrainingConfig:
-        # (momentum is SGD's, betas Adam's: set away from its default for the other optimizer, it
-        # does nothing, and a search over it would score one config many times)
-        sgd = self.optimizer in ("sgd", "sgdw")
-        key, value, default, reads = (("betas", self.betas, (0.9, 0.999), "its momentum is training.momentum") if sgd
-                                      else ("momentum", self.momentum, 0.9, "its first moment's decay is training.betas[0]"))
-        if (tuple(value) if isinstance(value, (tuple, list)) else value) != default:
-            other = "adamw" if sgd else "sgd"
-            raise ValueError(f"'training.{key}' = {list(value) if isinstance(value, tuple) else value!r} is read by "
-                             f"{'adam, adamw and nadamw' if sgd else 'sgd and sgdw'} only; optimizer "
-                             f"{self.optimizer!r} does not read it ({reads}): remove the key, or set optimizer = "
-                             f"\"{other}\"")
+        # (momentum is SGD's, betas Adam's: set for the other optimizer, it does nothing; a search
+        # over it alone would score one config many times: rnnlab.search.space refuses that)
+        for read in READ_WHEN:
+            section, key = read.key.split(".")
+            if section == "training" and not read.reads(self) and _away_from_default(self, key):
+                import warnings
+
+                warnings.warn(read.unread(self), UserWarning, stacklevel=2)
         return self
 
     @model_validator(mode="after")

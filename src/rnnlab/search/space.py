@@ -612,12 +612,31 @@ def space_from_config(base: Config, input_size: int, num_classes: int) -> Space:
     space = Space([_param(name, spec, base) for name, spec in specs.items()])
     if "model.max_norm" in specs and bound_is_the_models(base):
         _say_max_norm_spares_the_bound(base)
+    _check_read(space, base)  # (before the values: applied, an unread one is warned of first)
     for p in space.params:
         _check_values(space, base, p, list(p.choices) if p.kind == "choice" else [p.low, p.high],
                       input_size, num_classes)
     check_overlaps(space, base)  # (after the values: it applies them, and a refused one is named there)
     _check_nothing_to_search(space)
     return space
+
+
+def _check_read(space: Space, base: Config) -> None:
+    """Refuse a space key that only another setting makes read (:data:`rnnlab.config.READ_WHEN`:
+    ``training.momentum``, an SGD optimizer's) where the config leaves that setting off and the
+    space does not vary it: every trial would train alike in it, and the search would rank noise
+    (a space that varies what turns it on too is a conditional search: trials that do not read
+    it say so once)."""
+    from rnnlab.config import READ_WHEN
+
+    names = {p.name for p in space.params}
+    for read in READ_WHEN:
+        section = getattr(base, read.key.split(".")[0])
+        if read.key in names and not read.reads(section) and not names & set(read.by):
+            value = getattr(section, read.by[0].rsplit(".", 1)[-1])
+            raise SearchError(f"search.space.{read.key!r}: read by {read.who} only, not with {read.by[0]} = {value!r}, "
+                              f"and the space does not vary {read.by[0]}: every trial would train alike in it; remove "
+                              f"it, or {read.fix} (or search {read.by[0]} too)")
 
 
 def _say_max_norm_spares_the_bound(base: Config) -> None:

@@ -238,3 +238,19 @@ def test_a_search_space_key_read_only_under_another_setting_the_space_leaves_off
         assert len(space("adamw", momentum + '"training.optimizer" = { choices = ["sgd", "adamw"] }\n').params) == 2
     with pytest.raises(SearchError, match=r"search.space.'model.batch_norm_steps': read by recurrent batch norm only"):
         space("adamw", '"model.batch_norm_steps" = { low = 4, high = 64 }\n')
+
+
+def test_quiet_search_and_recipe_leave_out_the_progress_and_say_the_result(tmp_path, capsys):
+    from rnnlab.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 4\n[training]\nepochs = 1\nthreads = 1\n'
+                      '[tracking]\nenabled = false\n[search]\nfolds = 2\n')
+    assert main(["search", str(config), "--trials", "1", "--out", str(tmp_path / "s"), "--no-final", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "best trial 0: val_acc" in out and f"best config: {tmp_path / 's' / 'best.toml'}" in out, out
+    assert not any(line.startswith("trial ") for line in out.splitlines()), out
+    assert main(["recipe", str(config), "--steps", "zoneout", "--seeds", "1", "--out", str(tmp_path / "r"),
+                 "--no-final", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "step zoneout: " in out and "final config: " in out and "  scoring" not in out, out

@@ -644,9 +644,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     options = SearchOptions(config=args.config, trials=args.trials, timeout=args.timeout, workers=args.workers,
                             storage=args.storage, study=args.study, out=args.out, final=not args.no_final,
-                            reports=args.reports, device=args.device)
+                            reports=args.reports, device=args.device, quiet=args.quiet)
     try:
-        run_search(options, log=None if args.quiet else _say)  # (no completed trial: a SearchError)
+        run_search(options, log=_say)  # (no completed trial: a SearchError)
     except WriteRefused as e:  # a full disk, a study directory made read-only: as train says it
         raise RnnlabError(f"{cannot_write(e.error)}; {e.recorded}: {write_fix(e.error)} and rerun the same "
                           "command (it continues the study)") from None
@@ -657,8 +657,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     from rnnlab.recipe.run import RecipeOptions, run_recipe_command
 
     options = RecipeOptions(config=args.config, seeds=args.seeds, steps=args.steps, workers=args.workers,
-                            out=args.out, final=not args.no_final, device=args.device)
-    run_recipe_command(options, log=None if args.quiet else _say)
+                            out=args.out, final=not args.no_final, device=args.device, quiet=args.quiet)
+    run_recipe_command(options, log=_say)
     return 0
 
 
@@ -899,7 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", metavar="WHICH", help="trials whose run reports are drawn: best (default: the best "
                    "trial's, when the search ends), all (each as it finishes) or none (search.reports); draw any "
                    "other with `rnnlab report DIR/trials/NNNN/fold-1`")
-    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.add_argument("--quiet", action="store_true", help="no line per trial, nor progress bar (the study's own lines and its result are said)")
     _device_flag(p, "; workers share it, or with auto and several GPUs take one each in turn")
     p.set_defaults(func=cmd_search)
 
@@ -918,7 +918,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="the recipe directory (default: output.dir + '-recipe')")
     p.add_argument("--no-final", action="store_true",
                    help="skip retraining baseline and final config on the whole training split (no test evaluation)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (what each step decided and the results are said)")
     _device_flag(p, "; workers share it, or with auto and several GPUs take one each in turn")
     p.set_defaults(func=cmd_recipe)
 

@@ -458,7 +458,7 @@ def _data_id(run: Path, config: Any) -> str | None:
         return None
     name = _data_of(run, config)
     if config.data.dataset is None and config.data.path:
-        digest = _file_sha256(Path(config.data.path))
+        digest = file_sha256(Path(config.data.path))
         if digest is not None:
             fold = _fold_of(run)
             return f"sha256:{digest}" + (f" fold {fold}" if fold else "")
@@ -517,7 +517,7 @@ def join_read_alike(rows: list[dict[str, Any]],
     return [{**r, "data_id": root(r["data_id"])} if r.get("data_id") is not None else r for r in rows]
 
 
-def _file_sha256(path: Path) -> str | None:
+def file_sha256(path: Path) -> str | None:
     """The SHA-256 of the file at ``path`` (read in chunks), None when it cannot be read; one
     read per file, size and modification time within a process."""
     try:

@@ -128,6 +128,21 @@ def _has_test(tests: dict[str, Any]) -> bool:
     return any((part or {}).get("test") for part in tests.values())
 
 
+def _evaluations(tests: dict[str, Any], head: Any) -> tuple[str, list[str]]:
+    """How often the test split was evaluated for the retrained configurations: the words beside
+    the test column (``"once"``, or ``"N times"`` where a rerun with another final or baseline
+    config kept an earlier run beside: ``test/NAME-earlier/``), and for each such one the note the
+    command said (:func:`rnnlab.search.study.evaluations_note`)."""
+    from rnnlab.search.study import evaluations_note
+
+    notes = [note for name in ("baseline", "final")
+             if (note := evaluations_note((tests.get(name) or {}).get("test_evaluations") or [], head,
+                                          f"test/{name}", f"for the recipe's {name}"))]
+    most = max((len((tests.get(name) or {}).get("test_evaluations") or []) for name in ("baseline", "final")),
+               default=0)
+    return ("once" if most < 2 else f"up to {most} times"), notes
+
+
 def _guards(outcome: Any) -> dict[str, tuple[str, str]]:
     """Per retrained configuration (``baseline``, ``final``), what its run in ``DIR/test/NAME``
     predicts where it carried its runs' mean guards' decision (:func:`rnnlab.search.report.guard_words`:
@@ -183,12 +198,14 @@ def render_markdown(outcome: Any) -> str:
     guards = _guards(outcome)
     mark = {name: guards.get(name, ("", ""))[0] for name in ("baseline", "final")}
     if outcome.tests and _has_test(outcome.tests):
-        lines += [f"| configuration | train {head.label} | test {head.label} (evaluated once) |", "|---|---|---|"]
+        times, notes = _evaluations(outcome.tests, head)
+        lines += [f"| configuration | train {head.label} | test {head.label} (evaluated {times}) |", "|---|---|---|"]
         for name in ("baseline", "final"):
             lines.append(f"| {name} | {_test_cell(outcome.tests, name, 'train', head, mark[name])} | "
                          f"{_test_cell(outcome.tests, name, 'test', head, mark[name])} |")
         lines += ["", "Both retrained on the whole training split after the walk" + _lengths(outcome.tests)
-                  + "; the test split was evaluated once for each and chose nothing.", ""]
+                  + ("; the test split was evaluated once for each and chose nothing." if not notes else
+                     "; " + "; ".join(notes) + "."), ""]
     elif outcome.tests:
         lines += [f"| configuration | train {head.label} |", "|---|---|"]
         lines += [f"| {name} | {_test_cell(outcome.tests, name, 'train', head, mark[name])} |"
@@ -522,14 +539,16 @@ def render_html(outcome: Any) -> str:
         with_test = _has_test(outcome.tests)
         guards = _guards(outcome)
         mark = {name: guards.get(name, ("", ""))[0] for name in ("baseline", "final")}
+        times, notes = _evaluations(outcome.tests, head)
         tests = (f"<table><tr><th>configuration</th><th>train {hk.esc(head.label)}</th>"
-                 + (f"<th>test {hk.esc(head.label)} (once)</th>" if with_test else "") + "</tr>"
+                 + (f"<th>test {hk.esc(head.label)} ({times})</th>" if with_test else "") + "</tr>"
                  + "".join(f"<tr><td>{n}</td><td class='num'>{hk.esc(_test_cell(outcome.tests, n, 'train', head, mark[n]))}</td>"
                            + (f"<td class='num'>{hk.esc(_test_cell(outcome.tests, n, 'test', head, mark[n]))}</td>"
                               if with_test else "")
                            + "</tr>" for n in ("baseline", "final"))
                  + "</table>" + (f"<p class=\"sub\">Both retrained on the whole training split"
                                  f"{hk.esc(_lengths(outcome.tests))}.</p>" if _lengths(outcome.tests) else "")
+                 + "".join(f"<p class=\"problem\">{hk.esc(note[0].upper() + note[1:])}.</p>" for note in notes)
                  + "".join(f"<p class=\"{'problem' if m else 'sub'}\">{hk.esc(said)}</p>" for m, said in _guard_lines(guards))
                  + ("" if with_test else f"<p class=\"sub\">{hk.esc(NO_TEST[0].upper() + NO_TEST[1:])}.</p>"))
     kept = [t.label for o in r.outcomes for t in o.kept]

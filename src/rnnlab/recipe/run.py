@@ -15,8 +15,10 @@ Recipe directory::
       recipe.toml                 the base config
       candidates/NAME-HASH/       one per scored configuration: config.toml, seed-S/fold-F/ runs
       recipe.json                 the outcome of every step (written as the walk goes)
+      trained_data.json           the SHA-256 of data.path's and data.test_path's files (checked on a rerun)
       final.toml                  the kept configuration (rnnlab train final.toml)
-      test/baseline/, test/final/ both retrained on the whole training split, test split once
+      test/baseline/, test/final/ both retrained on the whole training split, test split once each;
+                                  a finished one of another config is kept as test/NAME-earlier/
       recipe.md, recipe.html      the ablation
 
 A candidate's directory is named by its label and a hash of its config, and the trial runner
@@ -47,7 +49,14 @@ from rnnlab.recipe.report import step_record, write_recipe_report
 from rnnlab.recipe.steps import Step, select_steps
 from rnnlab.rundir import CONFIG, RECIPE, atomic_write_json, atomic_write_text, claim
 from rnnlab.search.storage import process_identity
-from rnnlab.search.study import score_words
+from rnnlab.search.study import (
+    EVALUATIONS,
+    evaluations_note,
+    keep_tested_run,
+    record_evaluation,
+    score_words,
+)
+from rnnlab.search.trained_data import check_trained_data
 from rnnlab.search.trial import FoldPlan, fold_runs_found, metric_note, run_trial
 from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, ignored, raise_stop
@@ -71,6 +80,8 @@ class RecipeOptions:
     """Retrain the baseline and the final config on the whole training split; test each once."""
     device: str | None = None
     """``--device`` (None: ``training.device``); see :mod:`rnnlab.device` for how workers share GPUs."""
+    quiet: bool = False
+    """No progress lines (``  scoring ...``); what each step decided and the results are said."""
 
 
 @dataclass
@@ -363,12 +374,21 @@ def run_recipe_command(options: RecipeOptions, log: Log | None = print) -> Recip
 
 def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfig, plan: FoldPlan,
                        steps: tuple[Step, ...], out: Path, say: Log) -> RecipeOutcome:
+    # (before anything trains: finished runs of other data would be reused beside new ones)
+    candidates = out / "candidates"
+    trained = (candidates.is_dir() and any(candidates.iterdir())) or (out / "test").exists()
+    unchecked = check_trained_data(out, base, trained=trained, what="recipe",
+                                   tested=any((out / "test").glob("*/summary.json")))
+    # (read before the walk's first step rewrites recipe.json, which carries them on)
+    evaluations = _earlier_evaluations(out)
     atomic_write_text(out / "recipe.toml", dump_config(base))
     task = task_for(base)
     seeds = [base.training.seed + i for i in range(options.seeds)]
     say(f"recipe of {options.config} in {out}: {len(steps)} step{'s' if len(steps) != 1 else ''}, each candidate "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} x "
         f"{plan.describe()} of the training split, {score_words(task, str(search.metric))}")
+    if unchecked is not None:
+        say(unchecked)
     scored = metric_note(base, str(search.metric), fold=plan.folds()[0])
     if scored is not None:
         say(scored)
@@ -385,14 +405,16 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
                             initargs=(_worker_threads(options.workers), base.training.device, ctx.Value("i", 0),
                                       process_identity()))
     try:
-        evaluate = Evaluator(out, plan, seeds, search.metric, pool, say, options.workers)
+        evaluate = Evaluator(out, plan, seeds, search.metric, pool, (lambda _: None) if options.quiet else say,
+                             options.workers)
         done: list[dict[str, Any]] = []
 
         def on_step(o: Any) -> None:
             said_at_mean(o, evaluate, task.higher_is_better(str(search.metric)))
             done.append(step_record(o))
             atomic_write_json(out / "recipe.json", {"metric": search.metric, "seeds": seeds,
-                                                    "plan": plan.describe(), "steps": done, "finished": False})
+                                                    "plan": plan.describe(), "steps": done, "finished": False,
+                                                    EVALUATIONS: evaluations})
             say(_step_line(o))
 
         result = run_recipe(base, steps, evaluate, higher_is_better=task.higher_is_better(str(search.metric)),
@@ -428,25 +450,64 @@ def _run_recipe_locked(options: RecipeOptions, base: Config, search: SearchConfi
             runs = candidate_dir(out, label, config)
             kept, guard = kept_lengths(runs), carried_guard(runs)
             run_dir = out / "test" / name
+            # (a finished run of another config tested the test split already: kept as test/NAME-earlier/)
+            keep_tested_run(out, f"test/{name}", config, kept, guard, evaluations[name])
             if not reusable(config, run_dir, kept, guard):  # (a finished one is said when read, below)
                 say(f"{name}: retrained on the whole training split {final_phrase(config, kept)}")
                 if guard is not None:  # (what its fold runs' guards decided, which it carries)
                     say(f"{name}: {guard.line()}")
             tests[name] = retrain_and_test(config, run_dir, kept, guard)
+            record_evaluation(out, f"test/{name}", evaluations[name], tests[name],
+                              {"config": label, "run_dir": f"test/{name}"})
+            tests[name][EVALUATIONS] = evaluations[name]  # (recipe.json's "tests" keeps them)
             test = tests[name].get("test")
             trained = trained_phrase(tests[name])
+            more = evaluations_note(evaluations[name], task.headline, f"test/{name}", f"for the recipe's {name}")
             if tests[name].get("reused"):  # (read, not trained now: its test evaluation is the earlier one)
                 say(f"{name}: final run in {run_dir}/ reused (trained earlier{f': {trained}' if trained else ''})"
                     + (f"; {final_line(tests[name], task.headline)}, the test split evaluated once, when it was "
-                       "trained" if test else "; no test split"))
+                       "trained" + (f"; {more}" if more else "") if test else "; no test split"))
             else:
                 resumed = "; continued from the checkpoint of the run cut short" if tests[name].get("resumed") else ""
                 say((f"{name}: {final_line(tests[name], task.headline)}" if test else f"{name}: no test split")
-                    + (f" (trained {trained}{resumed})" if trained else ""))
+                    + (f" (trained {trained}{resumed})" if trained else "") + (f"; {more}" if more else ""))
     outcome = RecipeOutcome(out, result, plan, seeds, str(search.metric), tests, task)
     md, page = write_recipe_report(outcome)
     say(f"ablation: {md}\nreport: {page}\nfinal config: {out / 'final.toml'}")
     return outcome
+
+
+def _earlier_evaluations(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every evaluation of the test split by the recipe's ``test/baseline/`` and ``test/final/``
+    runs, oldest first, as recipe.json recorded them (``"tests"``' ``NAME.test_evaluations`` when
+    the recipe finished, the top-level ``test_evaluations`` its steps carry on); for a recipe
+    recorded before these lists, each finished run's own, read back from its summary.json.
+
+    >>> import tempfile
+    >>> _earlier_evaluations(Path(tempfile.mkdtemp()))
+    {'baseline': [], 'final': []}
+    """
+    from rnnlab.rundir import RunDir, read_json
+    from rnnlab.search.study import written_at
+
+    path = out / "recipe.json"
+    record = read_json(path) if path.is_file() else None
+    record = record if isinstance(record, dict) else {}
+    tests = record.get("tests") if isinstance(record.get("tests"), dict) else {}
+    carried = record.get(EVALUATIONS) if isinstance(record.get(EVALUATIONS), dict) else {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name in ("baseline", "final"):
+        listed = (tests.get(name) or {}).get(EVALUATIONS) if isinstance(tests.get(name), dict) else None
+        listed = listed if isinstance(listed, list) else carried.get(name)
+        if isinstance(listed, list):
+            found[name] = [dict(e) for e in listed if isinstance(e, dict)]
+            continue
+        run = out / "test" / name
+        summary = RunDir(run).read_summary() if run.is_dir() else None
+        found[name] = ([{"config": None, "run_dir": f"test/{name}", "evaluated_at": written_at(run),
+                         "test": summary["test"]}]
+                       if isinstance(summary, dict) and summary.get("test") is not None else [])
+    return found
 
 
 def _step_line(outcome: Any) -> str:

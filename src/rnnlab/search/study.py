@@ -12,6 +12,7 @@ Study directory::
       .rnnlab-study     marker: this is the study directory of study NAME (it holds that one)
       study.json        study name and storage (what `rnnlab study DIR` opens)
       journal.log       the Optuna journal (no --storage)
+      trained_data.json the SHA-256 of data.path's and data.test_path's files (a continued study checks them)
       trials/0007/      a trial: config.toml, trial.json, fold-1/ .. fold-k/ (run directories)
       best.toml         complete config of the best trial (rnnlab train best.toml)
       final/            the best config trained on the whole training split; final.json
@@ -102,6 +103,7 @@ from rnnlab.search.storage import (
     worker_attrs,
     worker_gone,
 )
+from rnnlab.search.trained_data import TRAINED_DATA, check_trained_data
 from rnnlab.search.trial import (
     FoldPlan,
     carried_guard,
@@ -154,6 +156,8 @@ class SearchOptions:
     progress: bool | None = None
     """A tqdm bar of finished trials (best so far, pruned, failed, ETA) above the trial lines;
     None: only when stderr is a terminal."""
+    quiet: bool = False
+    """No line per trial (nor progress bar); the study's own lines and the result are said."""
 
 
 @dataclass
@@ -745,7 +749,7 @@ def _quiet_heartbeat(url: str | None) -> Iterator[None]:
 
 
 def _bar(options: SearchOptions) -> bool:
-    return options.progress if options.progress is not None else sys.stderr.isatty()
+    return not options.quiet and (options.progress if options.progress is not None else sys.stderr.isatty())
 
 
 def _trials_until_done(setup: Setup, study: optuna.Study, storage: Any, objective: Callable[[optuna.Trial], float],
@@ -979,6 +983,8 @@ class Progress:
             self.finished_here += 1
             # Each line counts the trials announced up to it: trials that finished since the last
             # poll are announced in turn, and none of them is counted before its own line.
+            if self.setup.options.quiet:
+                continue
             line = self.line(t, [x for x in trials if x.number in self.seen])
             if self.bar is None:
                 self.log(line)
@@ -1127,6 +1133,9 @@ def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
             _check_trials_recorded(setup, None)
             storage = open_storage(options.storage, setup.out, setup.search.heartbeat, repair=say)
             _check_trials_recorded(setup, storage)
+            # (before any trial trains: finished trials of other data would be scored beside new ones)
+            unchecked = check_trained_data(setup.out, setup.base, trained=_has_runs(setup.out), what="study",
+                                           tested=any(setup.out.glob("final*/summary.json")))
             study = open_study(storage, setup.study_name, setup.base, make_sampler(setup.search, setup.search.seed),
                                make_pruner(setup.search, setup.plan, setup.epochs, setup.warmup), setup.direction)
             recovered = fail_stale(study, storage, setup.out)
@@ -1167,6 +1176,8 @@ def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
            if setup.baseline is not None else f"; no trial is the config itself ({setup.outside})"))
     for line in _recovered_lines(study, recovered):
         say(line)
+    if unchecked is not None:
+        say(unchecked)
     for note in setup.notes:
         say(f"note: {note}")
     threads = worker_threads(setup.base)
@@ -1290,6 +1301,12 @@ def _check_one_study(setup: Setup) -> None:
                           "has one) to continue it")
 
 
+def _has_runs(out: Path) -> bool:
+    """Whether the study directory ``out`` holds a trial or a final run (trained, or training)."""
+    trials = out / "trials"
+    return (trials.is_dir() and any(trials.iterdir())) or (out / "final").exists()
+
+
 def _unclaim_new(out: Path, made: tuple[Path, ...]) -> None:
     """Remove what a start of a new study that failed (a database that cannot be opened, a
     study refused) left in its directory: the marker and the lock, and the directory and the
@@ -1299,7 +1316,7 @@ def _unclaim_new(out: Path, made: tuple[Path, ...]) -> None:
     from rnnlab.lock import LOCK_FILE
 
     names = set(os.listdir(out)) if out.is_dir() else set()
-    ours = {STUDY.marker, LOCK_FILE} | ({JOURNAL} if JOURNAL in names and (out / JOURNAL).stat().st_size == 0 else set())
+    ours = {STUDY.marker, LOCK_FILE, TRAINED_DATA} | ({JOURNAL} if JOURNAL in names and (out / JOURNAL).stat().st_size == 0 else set())
     if names - ours:
         return
     for name in names:
@@ -1445,8 +1462,6 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     config (an earlier best trial's) is kept as ``final-trialNNNN/``. ``final.json`` lists every
     evaluation of the test split in the study under ``"test_evaluations"`` (:func:`recorded_evaluations`).
     """
-    from rnnlab.rundir import RunDir
-
     record = out / FINAL_FILE
     final_dir = out / "final"
     old = read_json(record) if record.exists() else None
@@ -1456,14 +1471,9 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
     # (its folds' kept models: a trial with the parameters of an earlier one has that one's runs)
     runs = out / "trials" / f"{int(trial.user_attrs.get(SAME_AS_ATTR, trial.number)):04d}"
     kept, guard = kept_lengths(runs), carried_guard(runs)
-    # A finished run that this trial cannot reuse tested the test split already: kept beside, never
-    # trained over (a run cut short tested nothing, and retrain_and_test resumes or restarts it).
-    if RunDir(final_dir).read_summary() is not None and not reusable(config, final_dir, kept, guard):
-        held = next((e.get("trial") for e in evaluations if e.get("run_dir") == "final"),
-                    old.get("trial") if old is not None else None)
-        parked = _free_final_name(out, held if isinstance(held, int) else None)
-        shutil.move(str(final_dir), str(parked))
-        _moved(evaluations, "final", parked.name)
+    held = next((e.get("trial") for e in evaluations if e.get("run_dir") == "final"),
+                old.get("trial") if old is not None else None)
+    keep_tested_run(out, "final", config, kept, guard, evaluations, held if isinstance(held, int) else None)
     # (a final run cut short before it was recorded continues from its checkpoint: retrain_and_test)
     if not reusable(config, final_dir, kept, guard):  # (a finished one is said when read: finish)
         say(f"final: trial {trial.number}'s config on the whole training split {final_phrase(config, kept)}")
@@ -1471,14 +1481,9 @@ def run_final(out: Path, trial: FrozenTrial, say: Callable[[str], None]) -> dict
             say(guard.line())
     scores = trial.user_attrs.get("fold_scores", [])
     result = retrain_and_test(config, final_dir, kept, guard)
-    if result.get("test") is not None:
-        if not result.get("reused"):
-            _moved(evaluations, "final", None)  # (an entry naming final/ names a run trained over now)
-            evaluations.append(_evaluation(trial.number, "final", result["test"],
-                                           datetime.now().astimezone().isoformat(timespec="seconds")))
-        elif not any(e.get("run_dir") == "final" for e in evaluations):  # (recorded by no final.json: a stop)
-            evaluations.append(_evaluation(trial.number, "final", result["test"], _written_at(final_dir)))
-    final = {"trial": trial.number, "search_score": {"value": trial.value, "spread": spread(scores),
+    record_evaluation(out, "final", evaluations, result, _evaluation(trial.number, "final", {}, None))
+    final = {"trial": trial.number, "search_score": {"value": trial.value,  # (one score spreads nowhere: null)
+                                                      "spread": spread(scores) if len(scores) > 1 else None,
                                                       "fold_scores": scores},
              **result, "run_dir": "final", EVALUATIONS: evaluations}
     # (final.json records the run, not this command: whether it was read now is the caller's to say)
@@ -1495,16 +1500,53 @@ def _evaluation(trial: int | None, run_dir: str | None, test: dict[str, Any], wh
     return {"trial": trial, "run_dir": run_dir, "evaluated_at": when, "test": test}
 
 
+def keep_tested_run(out: Path, name: str, config: Config, kept: Any, guard: Any,
+                    evaluations: list[dict[str, Any]], trial: int | None = None) -> Path | None:
+    """Move the finished run ``out/name`` aside when ``config`` cannot reuse it (another config, or
+    the same retrained: :func:`~rnnlab.train.final.reusable` with ``kept`` and ``guard``): it tested
+    the test split already, and is never trained over. It goes beside, as ``final-trialNNNN``
+    (``trial``: the search's trial it ran) or ``NAME-earlier``; the ``evaluations`` naming it follow
+    it. Returns where it went, None when nothing moved (a run cut short tested nothing, and
+    retrain_and_test resumes or restarts it). The search's ``final/`` and the recipe's
+    ``test/baseline/`` and ``test/final/`` alike."""
+    from rnnlab.rundir import RunDir
+
+    run_dir = out / name
+    if RunDir(run_dir).read_summary() is None or reusable(config, run_dir, kept, guard):
+        return None
+    parked = _free_final_name(run_dir.parent, trial, run_dir.name)
+    shutil.move(str(run_dir), str(parked))
+    _moved(evaluations, name, parked.relative_to(out).as_posix())
+    return parked
+
+
+def record_evaluation(out: Path, name: str, evaluations: list[dict[str, Any]], result: dict[str, Any],
+                      entry: dict[str, Any]) -> None:
+    """Add the test evaluation of the final run ``out/name`` (``result``: what
+    :func:`~rnnlab.train.final.retrain_and_test` returned) to ``evaluations``, as ``entry`` (its
+    ``"test"`` and ``"evaluated_at"`` filled in): a run trained now is a new evaluation (an entry
+    still naming ``name`` names a run trained over since); a reused one is recorded once, dated by
+    its summary.json, where no entry names it (its record lost to a stop)."""
+    if result.get("test") is None:
+        return
+    if not result.get("reused"):
+        _moved(evaluations, name, None)
+        evaluations.append({**entry, "test": result["test"],
+                            "evaluated_at": datetime.now().astimezone().isoformat(timespec="seconds")})
+    elif not any(e.get("run_dir") == name for e in evaluations):
+        evaluations.append({**entry, "test": result["test"], "evaluated_at": written_at(out / name)})
+
+
 def _moved(evaluations: list[dict[str, Any]], before: str, after: str | None) -> None:
     for e in evaluations:
         if e.get("run_dir") == before:
             e["run_dir"] = after
 
 
-def _free_final_name(out: Path, trial: int | None) -> Path:
-    """Where an earlier final run is kept: ``final-trialNNNN`` (``-2``, ``-3``, ... beside one kept
-    before: shutil.move would put it inside that one)."""
-    base = f"final-trial{trial:04d}" if trial is not None else "final-earlier"
+def _free_final_name(out: Path, trial: int | None, name: str = "final") -> Path:
+    """Where an earlier final run ``out/name`` is kept: ``final-trialNNNN`` or ``NAME-earlier``
+    (``-2``, ``-3``, ... beside one kept before: shutil.move would put it inside that one)."""
+    base = f"final-trial{trial:04d}" if trial is not None else f"{name}-earlier"
     path, n = out / base, 1
     while path.exists():
         n += 1
@@ -1512,7 +1554,7 @@ def _free_final_name(out: Path, trial: int | None) -> Path:
     return path
 
 
-def _written_at(run_dir: Path) -> str | None:
+def written_at(run_dir: Path) -> str | None:
     """When the finished run in ``run_dir`` wrote its summary (and with it its test figures)."""
     summary = run_dir / "summary.json"
     if not summary.exists():
@@ -1546,13 +1588,16 @@ def recorded_evaluations(out: str | Path, record: dict[str, Any] | None) -> list
         summary = RunDir(run).read_summary() if run.is_dir() else None
         if isinstance(summary, dict) and summary.get("test") is not None:
             found.append(_evaluation(trial if isinstance(trial, int) else None, run.name, summary["test"],
-                                     _written_at(run)))
+                                     written_at(run)))
     return sorted(found, key=lambda e: e["evaluated_at"] or "")
 
 
-def evaluations_note(evaluations: list[dict[str, Any]], metric: Any) -> str:
+def evaluations_note(evaluations: list[dict[str, Any]], metric: Any, current: str = "final",
+                     where: str = "in this study") -> str:
     """What the test split's evaluations in a study (:func:`recorded_evaluations`) mean for a
     reader comparing them, in the words the search and study.html use; "" for one or none.
+    ``current``: the final run's directory now (the recipe's ``test/final``), ``where``: whose
+    evaluations they are; an entry with a ``"config"`` (the recipe's label) is named by it.
 
     >>> from rnnlab.task import task_named
     >>> print(evaluations_note([{"trial": 0, "run_dir": "final-trial0000", "test": {"acc": 0.81}},
@@ -1568,11 +1613,13 @@ test split
         value = (e.get("test") or {}).get(metric.name)
         figure = metric.show(float(value)) if isinstance(value, (int, float)) else "?"
         run = e.get("run_dir")
-        where = ("this final run, final/" if run == "final" else f"earlier final run, {run}/" if run
-                 else "earlier final run, trained over since")
+        run_words = (f"this final run, {current}/" if run == current else f"earlier final run, {run}/" if run
+                     else "earlier final run, trained over since")
         trial = e.get("trial")
-        said.append(f"trial {trial if trial is not None else '?'} ({where}: {figure})")
-    return (f"the test split has now been evaluated {len(evaluations)} times in this study: {', '.join(said)}: "
+        who = (e["config"] or "an earlier config" if "config" in e else
+               f"trial {trial if trial is not None else '?'}")
+        said.append(f"{who} ({run_words}: {figure})")
+    return (f"the test split has now been evaluated {len(evaluations)} times {where}: {', '.join(said)}: "
             "choosing between them by test score would be selection on the test split")
 
 

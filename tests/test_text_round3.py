@@ -88,12 +88,13 @@ def test_a_structure_the_config_has_is_tested_off_first():
 
 
 @pytest.mark.parametrize(("key", "extra", "expected"), [
-    ("val_steps", {"test_fraction": 0.0}, "data.val_steps: expected fewer than 1000 char tokens (the text's, with room for training), "
-                      "got 1000000"),
-    ("test_steps", {"val_fraction": 0.0}, "data.test_steps: expected fewer than 1000 char tokens (the text's, with "
-                                          "room for training), got 1000000"),
-    ("val_steps", {"test_steps": 100}, "data.val_steps: expected fewer than 900 char tokens (the 900 before the "
-                                       "test block, with room for training), got 1000000"),
+    # (the bound leaves the training part a window of data.bptt in each row: round 290)
+    ("val_steps", {"test_fraction": 0.0}, "data.val_steps: expected at most 935 char tokens (the text's 1000 less "
+                                         "the training part's 65 (data.streams x data.bptt + 1: a window of 64 in each of 1 row(s))), got 1000000"),
+    ("test_steps", {"val_fraction": 0.0}, "data.test_steps: expected at most 935 char tokens (the text's 1000 less "
+                                          "the training part's 65 (data.streams x data.bptt + 1: a window of 64 in each of 1 row(s))), got 1000000"),
+    ("val_steps", {"test_steps": 100}, "data.val_steps: expected at most 835 char tokens (the 900 before the test "
+                                       "block less the training part's 65 (data.streams x data.bptt + 1: a window of 64 in each of 1 row(s))), got 1000000"),
 ])
 def test_a_block_longer_than_the_text_names_its_key(key, extra, expected):
     cfg = DataConfig(dataset="python-docs", **{key: 1_000_000}, **extra)

@@ -118,6 +118,10 @@ def read_text(path: str, key: str = "data.path") -> str:
         raise DataError(f"{key} ({path}): no such file") from None
     except IsADirectoryError:
         raise DataError(f"{key} ({path}): expected a text file, got a directory") from None
+    if utf16 := _utf16(raw):
+        # (decoded as UTF-8, one without a byte-order mark is read as text with a NUL every other character)
+        raise DataError(f"{key} ({path}): expected UTF-8 text, got {utf16}; save the file as UTF-8, e.g. "
+                        f"iconv -f {utf16.split()[0]} -t UTF-8 {path} > {path}.utf8.txt")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -128,6 +132,23 @@ def read_text(path: str, key: str = "data.path") -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     check_text(text, f"{key} ({path})")
     return text
+
+
+def _utf16(raw: bytes) -> str:
+    """What a file's bytes ``raw`` look like when they are UTF-16 ("" when not): a byte-order
+    mark, or (none) a NUL in most odd (little-endian) or even (big-endian) bytes and no other.
+
+    >>> _utf16("ab".encode("utf-16")), _utf16("ab".encode("utf-16-be")), _utf16(b"ab")
+    ('UTF-16 text (its byte-order mark says so)', 'UTF-16BE text (no byte-order mark: a NUL every other byte)', '')
+    """
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16 text (its byte-order mark says so)"
+    head = raw[:4096]
+    even, odd = head[0::2], head[1::2]
+    for order, nul, other in (("LE", odd, even), ("BE", even, odd)):
+        if len(nul) >= 1 and nul.count(0) >= 0.9 * len(nul) and not other.count(0):
+            return f"UTF-16{order} text (no byte-order mark: a NUL every other byte)"
+    return ""
 
 
 def check_text(text: str, where: str) -> None:
@@ -161,7 +182,8 @@ def tokenize(text: str, tokens: str, open_end: bool = False) -> list[str]:
     last line goes on (a prompt to continue), so it ends with ``<eos>`` only when the text ends
     with a line end.
     A line ends at ``\\n``, ``\\r\\n`` or ``\\r``, as Python's text mode reads them: a form feed
-    (common in Python source), NEL or U+2028 is whitespace inside a line.
+    (common in Python source), NEL or U+2028 is whitespace inside a line. A word the text writes
+    ``<eos>`` is that token, read as a line end (:attr:`TextData.eos_written` counts them).
 
     >>> tokenize("to be\\nor", "word"), tokenize("ab\\n", "char")
     (['to', 'be', '<eos>', 'or', '<eos>'], ['a', 'b', '\\n'])
@@ -284,6 +306,9 @@ class TextData:
     """How often each distinct token of the training part occurs, most frequent first, before
     ``data.vocab_size`` caps the vocabulary (the sizes a warning suggests); ``<unk>`` aside."""
     literal: dict[str, int] = dataclasses.field(default_factory=dict)
+    eos_written: int = 0
+    """How many words the text itself writes ``<eos>`` (``data.tokens = "word"``): the model reads
+    them as the line-end token, as it reads a written ``<unk>`` as its own; :meth:`summary` says so."""
 
     def lacked(self, split: str) -> int:
         """The tokens of ``split`` read as ``<unk>`` because the vocabulary lacks them (those a
@@ -401,20 +426,26 @@ class TextData:
             # (no smaller than what keeps all but UNSEEN_UNKNOWN of the training tokens: a smaller
             # cap would draw the warning about a cap far too small, _capped_note)
             least = self._size_keeping(1 - UNSEEN_UNKNOWN)
-            size = max(twice + 1, least, 2)
-            why = (f"the {twice} {kind}s seen twice or more, and <unk>" if size == max(twice + 1, 2)
-                   else f"the {kind}s of {1 - UNSEEN_UNKNOWN:.0%} of the training tokens, and <unk>: a smaller cap "
-                        f"would read more of them as <unk>")
-            # (what the cap buys: a few rare training tokens as <unk> still make each held-out one dear)
-            folded = 1 - sum(self.frequencies[:size - 1]) / len(self.train)
-            cap = (f"e.g. data.vocab_size = {size} ({why}; each <unk> then costs about {-math.log2(folded):.1f} "
-                   f"bits, -log2 {folded * 100:.2g}%)" if size < self.vocab.size else f"below {self.vocab.size}")
+            size = max(twice + 1, least)
+            if size >= self.vocab.size:  # (every token seen twice: the smallest cap still under the 5 %)
+                size = least
+            why = (f"the {twice} {kind}s seen twice or more, and <unk>" if size == twice + 1
+                   else f"the {kind}s of {1 - UNSEEN_UNKNOWN:.0%} of the training tokens, and <unk>")
+            if size < self.vocab.size:
+                # (what the cap buys: a few rare training tokens as <unk> still make each held-out one dear)
+                folded = 1 - sum(self.frequencies[:size - 1]) / len(self.train)
+                advice = (f"cap the vocabulary so the rarest training {kind}s read as <unk>, e.g. data.vocab_size = "
+                          f"{size} ({why}; each <unk> then costs about {-math.log2(folded):.1f} bits, -log2 "
+                          f"{folded * 100:.2g}%), or train on text that holds them")
+            else:  # (its rarest tokens alone are over 5 % of a short training part: any cap draws _capped_note)
+                advice = (f"no cap helps: any data.vocab_size below {self.vocab.size} reads more than "
+                          f"{UNSEEN_UNKNOWN:.0%} of the {len(self.train)} training tokens as <unk>; train on a longer "
+                          "text that holds them")
             return (f"{parts} are not in the vocabulary, while every training token is (vocabulary "
                     f"{self.vocab.size}): the model never reads <unk> in training, so each costs -log2 p(<unk>) bits "
                     f"for a p(<unk>) it never learned (often more than the log2 {self.vocab.size} = "
                     f"{math.log2(self.vocab.size):.1f} bits of a uniform guess), and the {named} bits per token "
-                    f"suffer; cap the vocabulary so the rarest training {kind}s read as <unk>, {cap}, or train on "
-                    f"text that holds them")
+                    f"suffer; {advice}")
         cost, average = -math.log2(share), self.unigram_entropy() / math.log(2)
         if abs(cost - average) < UNKNOWN_COST_GAP:
             return ""
@@ -450,15 +481,18 @@ class TextData:
         return int(np.searchsorted(kept, share * kept[-1])) + 2 if len(kept) else 2
 
     def summary(self) -> str:
-        """One line: the vocabulary and the unknown tokens of each part.
+        """One line: the vocabulary, the unknown tokens of each part, and the words the text
+        writes ``<eos>`` (read as line ends).
 
         >>> split_text("abcd" * 5 + "xyz", DataConfig(dataset="python-docs", val_fraction=0.0, test_steps=3)).summary()
         'text: 20 training tokens (char), vocabulary 5 (<unk> included, from the training part); 3 of 3 test tokens unknown, mapped to <unk>'
         """
         kind = "word" if self.vocab.joiner else "char"
         capped = f", the {self.vocab.size - 1} most frequent: data.vocab_size" if self.lacked("train") else ""
+        eos = (f"; {self.eos_written} word(s) written {EOS} in the text, read as line ends (the {EOS} token)"
+               if self.eos_written else "")
         return (f"text: {len(self.train)} training tokens ({kind}), vocabulary {self.vocab.size} (<unk> included, "
-                f"from the training part{capped}); {self.unknown_line() or 'no unknown tokens'}")
+                f"from the training part{capped}); {self.unknown_line() or 'no unknown tokens'}{eos}")
 
 
 def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData:
@@ -502,22 +536,50 @@ def split_text(text: str, cfg: DataConfig, fold: Fold | None = None) -> TextData
     frequencies = tuple(sorted(Counter(t for t in parts["train"] if t != UNK).values(), reverse=True))
     return TextData(encoded["train"][0], encoded["val"][0], encoded["test"][0] if b.test > b.val else None, vocab,
                     {split: n for split, (_, n) in encoded.items()}, frequencies,
-                    {split: tokens.count(UNK) for split, tokens in parts.items()})
+                    {split: tokens.count(UNK) for split, tokens in parts.items()},
+                    text.split().count(EOS) if tokens == "word" else 0)
 
 
 def _check_block_steps(cfg: DataConfig, total: int, tokens: str, fold: Fold | None) -> None:
-    """A test or validation block given in tokens that leaves no room for training: the key is
-    what is wrong, not the text's length (which the training part's error would blame)."""
-    if cfg.test_steps is not None and cfg.test_steps >= total:
-        raise DataError(f"data.test_steps: expected fewer than {total} {tokens} tokens (the text's, with room for "
-                        f"training), got {cfg.test_steps}")
-    # (the test block as split_bounds sizes it, a fraction included)
-    test = cfg.test_steps if cfg.test_steps is not None else int(round(cfg.test_fraction * total))
-    before = total - test
-    if fold is None and cfg.val_steps is not None and cfg.val_steps >= before:
-        where = f"the {before} before the test block" if test else "the text's"
-        raise DataError(f"data.val_steps: expected fewer than {before} {tokens} tokens ({where}, with room for "
-                        f"training), got {cfg.val_steps}")
+    """A test or validation block given in tokens that leaves the training part too short for a
+    window of ``data.bptt`` tokens in each of the ``data.streams`` rows (what :func:`load_text`
+    needs): the error names the key(s) that did it and the largest value that leaves room, not
+    the text's length or ``data.bptt`` (which the later errors would blame). A text too short
+    whatever the blocks is left to those errors."""
+    from rnnlab.data.stream import split_bounds
+
+    need = cfg.bptt * cfg.streams + 1  # (the inputs of each row's window, and the last one's target)
+    room = (f"the training part's {need} (data.streams x data.bptt + 1: a window of {cfg.bptt} in each of "
+            f"{cfg.streams} row(s))")
+    if cfg.test_steps is not None and (cfg.val_steps is None or fold is not None):
+        # (the validation block as split_bounds sizes it from what precedes the test block; with
+        # a fold, forward-chaining blocks of it, the training part checked later on its own)
+        rest = cfg.model_copy(update={"test_steps": 0, "val_steps": None})
+
+        def fits(before: int) -> bool:
+            if fold is not None:
+                return before >= need
+            b = split_bounds(before, rest, None)
+            return b.train >= need and (b.val > b.train or cfg.val_fraction == 0)
+
+        if not fits(total - cfg.test_steps):
+            least = next((n for n in range(need, total + 1) if fits(n)), None)
+            if least is not None:
+                val = (f" and a validation block of data.val_fraction = {cfg.val_fraction:g} of what precedes the test "
+                       "block" if fold is None and cfg.val_fraction else "")
+                raise DataError(f"data.test_steps: expected at most {total - least} {tokens} tokens (the text's "
+                                f"{total} less {room}{val}), got {cfg.test_steps}")
+    if fold is None and cfg.val_steps is not None:
+        before = split_bounds(total, cfg, None).val
+        if before - cfg.val_steps < need:
+            where = f"the {before} before the test block" if before < total else f"the text's {total}"
+            if before - need >= 1:
+                raise DataError(f"data.val_steps: expected at most {before - need} {tokens} tokens ({where} less "
+                                f"{room}), got {cfg.val_steps}")
+            if cfg.test_steps is not None and total - need >= 1:
+                raise DataError(f"data.val_steps, data.test_steps: expected data.val_steps + data.test_steps <= "
+                                f"{total - need} {tokens} tokens (the text's {total} less {room}), got "
+                                f"{cfg.val_steps} + {cfg.test_steps}")
 
 
 def _check_blocks(b: Bounds, cfg: DataConfig, total: int, tokens: str) -> None:

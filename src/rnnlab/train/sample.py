@@ -58,7 +58,7 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
         require_training_file,
         run_fit,
     )
-    from rnnlab.train.trainer import load_run_config
+    from rnnlab.train.trainer import checkpoint_place, load_run_config
 
     if length < 1:
         raise RnnlabError(f"--length: expected a number of tokens >= 1, got {length}")
@@ -78,9 +78,13 @@ def sample_text(run_dir: str | Path, length: int = 500, temperature: float = 1.0
     path = evaluated_checkpoint(run, config, "sample from")
     ckpt = load_checkpoint(path)
     if log is not None and (status := _unfinished_status(run, config)) is not None:
+        if "stream" in ckpt:  # (a checkpoint within an epoch stands past the last epoch recorded)
+            from rnnlab.compare import unfinished_status
+
+            status = unfinished_status(run, config, {"epoch": ckpt["epoch"], "step": ckpt["step"]})
         # (a finished run's weights are those of its test figures; these are no run's final ones)
         log(f"{run_dir}: the run has not finished {status}; sampling from {path.name}, its weights after "
-            f"step {ckpt['step']} (epoch {ckpt['epoch']})")
+            f"step {ckpt['step']}, {checkpoint_place(ckpt)}")
     data = None
     if RUN_FIT_KEY not in ckpt:  # (a run from before the record: its vocabulary from its text, as it trained)
         require_training_file(run, config, task, path, "sampling")

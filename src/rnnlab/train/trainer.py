@@ -1544,7 +1544,8 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         s.epochs = s.budget.epochs
     s.epoch_done, s.step, s.stopped_early = int(ckpt["epoch"]), int(ckpt["step"]), bool(ckpt["stopped_early"])
     s.resume_window = ckpt.get("stream")
-    where = _place(s.resume_window) or f"after epoch {ckpt['epoch']}"
+    where = checkpoint_place(ckpt)
+    _check_budget_reaches(run, s, ckpt, changes)
     nothing_left = s.stopped_early or s.epoch_done >= s.epochs
     done = "early stopping ended it" if s.stopped_early else f"epoch {s.epochs} was its last"
     if not s.stopped_early and s.budget is not None and s.budget.events \
@@ -1561,10 +1562,13 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
         raise_it = (f"set {budget} above {s.config.training.steps} (the shape rule, adapt.shape, raises "
                     f"{budget} = {asked_steps} to {s.config.training.steps} on this data)"
                     if asked_steps is not None else f"raise {budget}")
+        train_on = (f"to train on, {raise_it} with --allow-change {budget} (Python: allow_change=[{budget!r}])"
+                    if _partial_end(s, ckpt) is None else
+                    # (a raised budget cannot continue it: see _check_budget_reaches)
+                    f"to train longer, train again with a new --out and a larger {budget}")
         _say(log, f"{run.path} had already finished ({where}, step {s.step}: {done}): --resume{changed} "
                   "trains nothing and writes nothing in it (its figures below are its summary.json's; "
-                  f"`rnnlab report {run.path}` draws its report again; to train on, {raise_it} with "
-                  f"--allow-change {budget} (Python: allow_change=[{budget!r}]))")
+                  f"`rnnlab report {run.path}` draws its report again; {train_on})")
         return finished
     # Drop what was recorded after the checkpoint: those epochs run again.
     dropped = truncate_jsonl(run.metrics, lambda r: r.get("epoch", 0) <= ckpt["epoch"])
@@ -1584,6 +1588,38 @@ def _resume(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, t
                  f"({'its records' if dropped != 1 else 'its record'} dropped) train again, as they did"
                  if dropped else ""))
     return None
+
+
+def _partial_end(s: _Session, ckpt: dict[str, Any]) -> int | None:
+    """The windows a stream's run read of its last epoch where its budget ended it part way (its
+    checkpoint after that epoch, ``ckpt``: written at the run's end, it keeps no carried state to
+    read the rest of the epoch from); None for a checkpoint after a whole epoch, or within one."""
+    if not s.task.stream or "stream" in ckpt or s.stopped_early:
+        return None
+    read = int(ckpt["step"]) - (int(ckpt["epoch"]) - 1) * s.steps_per_epoch
+    return read if 0 < read < s.steps_per_epoch else None
+
+
+def _check_budget_reaches(run: RunDir, s: _Session, ckpt: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> None:
+    """Refuse a resume whose step budget (``s.total_steps``) the checkpoint ``ckpt`` cannot meet
+    exactly: a budget below the step of a checkpoint within an epoch (its weights are past it,
+    and every record would label them as another step's), or one raised beyond the end of a
+    stream's run whose last epoch stopped part way (continuing would skip the rest of that epoch)."""
+    budget = "training.steps" if s.config.training.steps is not None else "training.epochs"
+    step, total = int(ckpt["step"]), s.total_steps
+    change = (f" ({budget} {changes[budget][0]!r} -> {changes[budget][1]!r})" if budget in changes else "")
+    if "stream" in ckpt and total < step:
+        end = (f"set training.steps = {step} to end the run at its checkpoint, or more to train on"
+               if budget == "training.steps" else f"set training.epochs = {int(ckpt['epoch']) + 1} or more")
+        raise RunDirError(f"--resume: the run's budget of {total} steps{change} ends before step {step}, where "
+                          f"{run.last_checkpoint} stands ({checkpoint_place(ckpt)}): its weights are past that "
+                          f"budget; {end} (--allow-change {budget})")
+    if (read := _partial_end(s, ckpt)) is not None and total > step:
+        raise RunDirError(f"--resume: the run's budget of {total} steps{change} goes beyond step {step}, where "
+                          f"{run.path} ended within epoch {ckpt['epoch']} (after {read} of its {s.steps_per_epoch} "
+                          f"windows), and a finished run keeps no carried state to read the rest of that epoch "
+                          f"from; to train {total} steps, train again with a new --out; to keep the run as it "
+                          f"is, resume with training.steps = {step}")
 
 
 def _finished_result(run: RunDir, s: _Session, timing: Timing) -> TrainResult | None:
@@ -1643,7 +1679,7 @@ def _record_resume(run: RunDir, config: Config, ckpt: dict[str, Any], changes: d
     config the run now follows."""
     moved = {k: v for k, v in changes.items() if k in RELOCATABLE}
     run.append(run.resumes, {"after_epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]), "dropped_epochs": dropped,
-                             "where": _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}",
+                             "where": checkpoint_place(ckpt),
                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              "changed": {k: [a, b] for k, (a, b) in changes.items()},
                              **({"data_moved": {"keys": list(moved), "data_sha256": ckpt["data_sha256"],
@@ -1937,6 +1973,18 @@ def _resume_stream(s: _Session, stats: _EpochStats, epoch: int) -> tuple[int, An
     for k, v in saved["tally"].items():
         setattr(stats.tally, k, v)
     return saved["start"], (tuple(state) if saved["tuple"] else state[0])
+
+
+def checkpoint_place(ckpt: Mapping[str, Any]) -> str:
+    """Where the checkpoint ``ckpt`` stands, in words: within an epoch (:func:`_place`; its
+    ``"epoch"`` is the last whole one, its ``"step"`` the step it stands at), or after one.
+
+    >>> checkpoint_place({"epoch": 2, "step": 26, "stream": {"epoch": 3, "start": 20, "steps": 47, "window": 10}})
+    'within epoch 3 (before window 3 of 5)'
+    >>> checkpoint_place({"epoch": 2, "step": 24})
+    'after epoch 2'
+    """
+    return _place(ckpt.get("stream")) or f"after epoch {ckpt['epoch']}"
 
 
 def _place(stream: dict[str, Any] | None) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.rundir import RunDir
+from rnnlab.rundir import RunDir, atomic_write_json
 from rnnlab.search.trial import carried_guard, guard_note
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -66,3 +66,16 @@ reports = "none"
     assert f"{chose} of its {len(guards)} fold runs" in expected
     assert expected in printed.splitlines(), printed
     assert guard_note(out / "trials" / "0000") == expected
+
+
+def test_seeds_of_one_hold_out_are_said_as_hold_out_runs_not_fold_runs(tmp_path):
+    # (the recipe's layout: a seed's runs under seed-N/, one fold-1 each where the plan is one hold-out)
+    for seed, kept in ((0, False), (1, False)):
+        (tmp_path / f"seed-{seed}" / "fold-1").mkdir(parents=True)
+        atomic_write_json(tmp_path / f"seed-{seed}" / "fold-1" / "summary.json", {"mean_guard": {"kept": kept}})
+    guard = carried_guard(tmp_path)
+    assert guard.carried == "2 of 2 hold-out runs" and "fold" not in guard.line()
+    assert "as 2 of its 2 hold-out runs' guards chose" in guard.line()
+    (tmp_path / "seed-0" / "fold-2").mkdir()
+    atomic_write_json(tmp_path / "seed-0" / "fold-2" / "summary.json", {"mean_guard": {"kept": False}})
+    assert carried_guard(tmp_path).carried == "3 of 3 fold runs"

@@ -18,7 +18,7 @@ from test_streams import stream_toml
 
 from rnnlab.cli import main
 from rnnlab.config import parse_config
-from rnnlab.rundir import RunDir
+from rnnlab.rundir import RunDir, atomic_write_json
 from rnnlab.search.trial import carried_guard, carried_of, guard_note, kept_lengths
 from rnnlab.train.final import CarriedGuard, retrain_and_test, reusable
 from rnnlab.train.predict import prediction_rows
@@ -97,7 +97,7 @@ reports = "none"
     assert guard_note(out / "trials" / "0000") == line
     summary = RunDir(out / "final").read_summary()
     assert summary["mean_guard"] == {"kept": False, "carried": f"{chose} of 3 fold runs", "runs": 3,
-                                     "chose_mean": chose, "baseline": "the training mean"}
+                                     "chose_mean": chose, "baseline": "the training mean", "unit": "fold runs"}
     # what it predicts, the training mean: an R² of 0 against that mean on both splits
     final = json.loads((out / "final.json").read_text())
     assert final["test"]["r2"] == pytest.approx(0.0, abs=1e-6) and final["train"]["r2"] == pytest.approx(0.0, abs=1e-6)
@@ -109,6 +109,10 @@ reports = "none"
     cfg, trial = parse_config((out / "best.toml").read_text()), out / "trials" / "0000"
     kept = kept_lengths(trial)
     assert reusable(cfg, out / "final", kept, carried_guard(trial)) and not reusable(cfg, out / "final", kept, None)
+    # the same decision in a run recorded before its words changed (no "unit", other "carried"): reused
+    summary["mean_guard"] = {k: v for k, v in summary["mean_guard"].items() if k != "unit"} | {"carried": "older"}
+    atomic_write_json(out / "final" / "summary.json", summary)
+    assert reusable(cfg, out / "final", kept, carried_guard(trial))
 
 
 def _two_targets(tmp: Path) -> tuple[object, Path]:
@@ -126,7 +130,8 @@ def test_a_final_run_carries_a_decision_target_by_target_and_is_reused_only_for_
     final = retrain_and_test(cfg, out, None, guard)
     summary = RunDir(out).read_summary()
     assert summary["mean_guard"] == {"kept": True, "carried": "3 fold runs, target by target", "runs": 3,
-                                     "chose_mean": 0, "baseline": "the training mean", "at_mean": ["count"],
+                                     "chose_mean": 0, "baseline": "the training mean", "unit": "fold runs",
+                                     "at_mean": ["count"],
                                      "targets": {"conc": 1, "count": 2}}
     for part in ("test", "train_eval"):  # count: its training mean's figures; conc: the model's
         r2 = summary[f"{part}_by_channel"]["r2"]

@@ -34,7 +34,7 @@ def _study(d: Path, plan: str, guard: dict | None) -> optuna.Study:
     study = optuna.create_study(direction="minimize")
     study.add_trial(create_trial(value=0.0402, user_attrs={"fold_scores": [0.0402]}))
     _write(d / "study.json", {"study": "s", "storage": None, "metric": "val_rmse", "direction": "minimize",
-                              "task": "regression", "plan": plan})
+                              "task": "regression", "plan": plan, "folds": 1 if "hold-out" in plan else 2})
     _write(d / "final.json", {"trial": 0, "test": {"rmse": 0.04472}, "baselines": None, "run_dir": "final"})
     _write(d / "final" / "summary.json", {"mean_guard": guard} if guard else {})
     return study
@@ -53,6 +53,11 @@ def test_study_page_says_what_the_search_score_was_measured_on(tmp_path):
     html = render_study_report(tmp_path, _study(tmp_path, "a 20% tail hold-out", None))
     assert "(search score: a 20% tail hold-out of the training split)" in html
     assert "search score: folds" not in html
+    # its trials table: one score a trial, no fold columns, its run is the hold-out's
+    assert "<th>fold scores</th>" not in html and "± sd of folds" not in html
+    assert "Each trial links to the report of its run on the hold-out" in html
+    folds = render_study_report(tmp_path / "f", _study(tmp_path / "f", "2 stratified folds", None))
+    assert "<th>± sd of folds</th><th>fold scores</th>" in folds and "(fold 1;" in folds
 
 
 def _outcome(d: Path, guard: dict | None) -> RecipeOutcome:

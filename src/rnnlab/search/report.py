@@ -181,16 +181,17 @@ def _failures(trials: list[FrozenTrial]) -> str:
 
 
 def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, metric: str,
-                  metric_name: str | None = None) -> str:
+                  metric_name: str | None = None, folds: int = 2) -> str:
     """The trials best first; the trials that tie with the first (:func:`~rnnlab.search.table.tied_with`,
-    by ``metric_name``, the study's metric) shaded as it is and marked so."""
+    by ``metric_name``, the study's metric) shaded as it is and marked so. ``folds`` (study.json's):
+    1 for a study scored on one hold-out, whose trials have one score each and no spread."""
     ranked = _ranked(trials, direction)
     if not ranked:
         return '<p class="nodata">no trial finished yet</p>'
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     short = short_names(names)
-    head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, "± sd of folds", "fold scores", "epochs",
-                                                   "parameters", "report"))
+    parts = ("± sd of folds", "fold scores") if folds > 1 else ()
+    head = "".join(f"<th>{hk.esc(h)}</th>" for h in ("trial", "state", metric, *parts, "epochs", "parameters", "report"))
     rows = []
     by_number = {t.number: t for t in trials}
     rerun_as = reruns(trials)
@@ -214,17 +215,19 @@ def _trials_table(study_dir: Path, trials: list[FrozenTrial], direction: str, me
             [f"run again as trial {rerun_as[t.number]}"] if t.number in rerun_as else []) + (
             [f"ties with trial {top.number}"] if t.number in tied and top is not None else [])
         params = ", ".join(f"{hk.esc(short[k])}={hk.esc(_fmt_param(v))}" for k, v in t.params.items())
-        folds = ", ".join(_score(v) for v in t.user_attrs.get("fold_scores", []))
+        scores = ", ".join(_score(v) for v in t.user_attrs.get("fold_scores", []))
         best = ' class="best"' if (i == 0 or t.number in tied) and t.state == TrialState.COMPLETE else ""
         rows.append(
             f"<tr{best}><td class='num'>{t.number}{''.join(f'<br><small>{hk.esc(n)}</small>' for n in notes)}</td><td><span class='state-{hk.esc(r['state'])}'>{hk.esc(r['state'])}</span>{why}</td>"
-            f"<td class='num'>{_score(r['score'])}</td><td class='num'>{_score(r['spread'])}</td>"
-            f"<td class='num'>{hk.esc(folds) or '-'}</td><td>{hk.esc(r['epochs'] or '-')}</td>"
+            f"<td class='num'>{_score(r['score'])}</td>"
+            + (f"<td class='num'>{_score(r['spread'])}</td><td class='num'>{hk.esc(scores) or '-'}</td>" if parts else "")
+            + f"<td>{hk.esc(r['epochs'] or '-')}</td>"
             f"<td class='params'>{params}</td>"
             f"<td>{f'<a href={chr(34)}{hk.esc(link[0])}{chr(34)}>{hk.esc(link[1])}</a>' if link else '-'}</td></tr>")
-    note = ("<p class='sub'>Each trial links to the run report of its first run (fold 1; "
-            "<code>rnnlab report DIR/trials/NNNN/fold-K</code> draws another fold's). <i>Epochs</i>: the epoch each "
-            "fold's run ended at; under early stopping, <i>kept</i>: the epoch of the model it kept, whose score "
+    runs = ("Each trial links to the run report of its first run (fold 1; <code>rnnlab report DIR/trials/NNNN/fold-K"
+            "</code> draws another fold's). <i>Epochs</i>: the epoch each fold's run ended at" if folds > 1 else
+            "Each trial links to the report of its run on the hold-out. <i>Epochs</i>: the epoch its run ended at")
+    note = (f"<p class='sub'>{runs}; under early stopping, <i>kept</i>: the epoch of the model it kept, whose score "
             "counts and whose median length the final run trains. A trial marked "
             "<i>same as trial N</i> drew trial N's parameters again and took its score without training. "
             "An <i>interrupted</i> trial was stopped by Ctrl-C, SIGTERM or SIGHUP, or by what its row names (the "
@@ -835,7 +838,8 @@ def render_study_report(study_dir: str | os.PathLike[str], study: optuna.Study) 
 
     bodies = {
         "result": guarded("the result", lambda: _result(d, study, info)),
-        "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric, info.get("metric"))),
+        "best-trials": guarded("the trials", lambda: _trials_table(d, trials, direction, metric, info.get("metric"),
+                                                                    int(info.get("folds") or 2))),
         "history": guarded("the history", lambda: hk.img(_history(trials, direction, metric), "optimization history")),
         "importances": guarded("importances", importance_section),
         "slices": guarded("slice plots", slices_section),

@@ -323,20 +323,23 @@ def carried_guard(trial_dir: str | Path) -> CarriedGuard | None:
     >>> for fold, kept in enumerate([False, False, True], 1):
     ...     (d / f"fold-{fold}").mkdir()
     ...     atomic_write_json(d / f"fold-{fold}" / "summary.json", {"mean_guard": {"kept": kept}})
-    >>> carried_guard(d).to_dict()
-    {'kept': False, 'carried': '2 of 3 fold runs', 'runs': 3, 'chose_mean': 2, 'baseline': 'the training mean'}
+    >>> carried_guard(d).carried
+    '2 of 3 fold runs'
     """
     runs = [p.parent for p in sorted(Path(trial_dir).glob("**/fold-*/summary.json"))]
-    return carried_of([(RunDir(r).read_summary() or {}).get("mean_guard") for r in runs])
+    # (a plan of one hold-out has one fold, fold-1, of one seed or several)
+    unit = "hold-out runs" if runs and {r.name for r in runs} == {"fold-1"} else "fold runs"
+    return carried_of([(RunDir(r).read_summary() or {}).get("mean_guard") for r in runs], unit)
 
 
-def carried_of(guards: Sequence[Any]) -> CarriedGuard | None:
+def carried_of(guards: Sequence[Any], unit: str = "fold runs") -> CarriedGuard | None:
     """The decision carried from the fold runs' ``mean_guard`` records (``guards``; those that are
     not a guard's record, a run without one, are left out): every output at its baseline when more
     than half of the runs did not keep the model; with K > 1 targets decided one by one (a record
     with ``at_mean``), each target at its training mean when more than half of the runs put it
     there (a run that did not keep the model put every target there); a tie keeps the model. None
     when every guard kept its model (and predicted every target by it), or there is none.
+    ``unit``: what the runs were (:attr:`rnnlab.train.final.CarriedGuard.unit`).
 
     >>> carried_of([{"kept": False}, {"kept": False}, {"kept": True}]).kept
     False
@@ -362,7 +365,7 @@ def carried_of(guards: Sequence[Any]) -> CarriedGuard | None:
     names = next((list(g["by_target"]) for g in records if g.get("at_mean") is not None
                   and isinstance(g.get("by_target"), dict)), None)
     if names is None:  # (one decision for every output: one target, a forecaster, an older summary)
-        return CarriedGuard(kept=2 * chose <= runs, runs=runs, chose_mean=chose, baseline=baseline)
+        return CarriedGuard(kept=2 * chose <= runs, runs=runs, chose_mean=chose, baseline=baseline, unit=unit)
 
     def at_mean(g: dict[str, Any]) -> set[str]:  # (a record from before the guard decided target by target: all or none)
         return set(names) if g.get("kept") is False else set(g.get("at_mean") or ())
@@ -370,7 +373,7 @@ def carried_of(guards: Sequence[Any]) -> CarriedGuard | None:
     votes = {name: sum(1 for g in records if name in at_mean(g)) for name in names}
     mean = tuple(name for name in names if 2 * votes[name] > runs)
     return CarriedGuard(kept=len(mean) < len(names), runs=runs, chose_mean=chose, baseline=baseline,
-                        at_mean=mean, targets=votes)
+                        at_mean=mean, targets=votes, unit=unit)
 
 
 def guard_note(trial_dir: str | Path) -> str | None:

@@ -110,14 +110,16 @@ class CarriedGuard:
     carried: str = ""
     """From how many runs, in words (``"4 of 5 fold runs"``: those on the side of the decision;
     ``"5 fold runs, target by target"``); filled in when not given."""
+    unit: str = "fold runs"
+    """What the runs were: ``"fold runs"`` (a run a fold), ``"hold-out runs"`` (seeds of one hold-out)."""
 
     def __post_init__(self) -> None:
         if self.at_mean is not None:  # (summary.json's list)
             object.__setattr__(self, "at_mean", tuple(self.at_mean))
         if not self.carried:
             sided = self.chose_mean if not self.kept else self.runs - self.chose_mean
-            object.__setattr__(self, "carried", f"{self.runs} fold runs, target by target" if self.targets
-                               else f"{sided} of {self.runs} fold runs")
+            object.__setattr__(self, "carried", f"{self.runs} {self.unit}, target by target" if self.targets
+                               else f"{sided} of {self.runs} {self.unit}")
 
     @property
     def mean_targets(self) -> list[int] | None:
@@ -141,7 +143,7 @@ class CarriedGuard:
         if self.targets:
             said = []
             for i, (name, n) in enumerate(self.targets.items()):
-                of = f"of its {self.runs} fold runs' guards" if i == 0 else f"of {self.runs}"
+                of = f"of its {self.runs} {self.unit}' guards" if i == 0 else f"of {self.runs}"
                 at_mean = name in (self.at_mean or ()) or not self.kept
                 tie = " (a tie keeps it)" if 2 * n == self.runs else ""
                 said.append(f"{name} by its training mean, as {n} {of} chose" if at_mean
@@ -150,16 +152,16 @@ class CarriedGuard:
             return f"mean guard: the final run predicts {listed}{why}"
         if not self.kept:
             return (f"mean guard: the final run predicts {self.baseline}, as {self.chose_mean} of its {self.runs} "
-                    f"fold runs' guards chose{why}")
+                    f"{self.unit}' guards chose{why}")
         tie = ": a tie keeps the model" if 2 * self.chose_mean == self.runs else ""
         return (f"mean guard: the final run predicts with the model, as {self.runs - self.chose_mean} of its "
-                f"{self.runs} fold runs' guards did ({self.chose_mean} chose {self.baseline}{tie}){why}")
+                f"{self.runs} {self.unit}' guards did ({self.chose_mean} chose {self.baseline}{tie}){why}")
 
     def to_dict(self) -> dict[str, Any]:
         """What ``summary.json`` holds under ``mean_guard`` (``at_mean`` and ``targets`` only for K > 1
         targets decided one by one)."""
         out: dict[str, Any] = {"kept": self.kept, "carried": self.carried, "runs": self.runs,
-                               "chose_mean": self.chose_mean, "baseline": self.baseline}
+                               "chose_mean": self.chose_mean, "baseline": self.baseline, "unit": self.unit}
         if self.at_mean is not None:
             out["at_mean"] = list(self.at_mean)
         if self.targets is not None:
@@ -383,12 +385,13 @@ def _finished(cfg: Config, out: Path, guard: CarriedGuard | None = None) -> dict
 def _carried(guard: Any) -> dict[str, Any] | None:
     """The decision a final run carried (its ``mean_guard`` as recorded, or a :class:`CarriedGuard`),
     for telling whether a finished run carried the one asked for: a run that carried another tested
-    another predictor (the same weights, other figures). Its baseline's name is left out: a
-    forecaster's is its own reference forecast's, which the run names."""
+    another predictor (the same weights, other figures). Only the decision is compared, not its
+    words (``carried``, ``unit``, the baseline's name: a forecaster's is its own reference
+    forecast's, which the run names), so that a run recorded before a rewording is reused."""
     recorded = guard.to_dict() if isinstance(guard, CarriedGuard) else guard
     if not isinstance(recorded, dict):
         return None
-    return {k: v for k, v in recorded.items() if k != "baseline"}
+    return {k: recorded.get(k) for k in ("kept", "runs", "chose_mean", "at_mean", "targets")}
 
 
 def _of_config(cfg: Config, out: Path, placed: bool = False) -> bool:

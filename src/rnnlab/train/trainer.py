@@ -1086,6 +1086,15 @@ def check_plan(config: Config, data: DataSplits) -> tuple[int, int]:
             f"{int(data.train.lengths.min())}..{int(data.train.lengths.max())}; set it to 0"
         )
     _check_window_steps(config, data)
+    length = int(data.train.X.shape[1])
+    if config.model.recurrent_batch_norm and tc.stateful_window and not task_for(config).stream and length > tc.stateful_window:
+        # (a stream trains and evaluates in the same windows; sequences are evaluated and predicted whole)
+        raise ConfigError(
+            f"model.recurrent_batch_norm cannot be combined with training.stateful_window = {tc.stateful_window} on "
+            f"sequences of {length} steps: training would normalize each window's steps by statistics counted from "
+            "the window's first step, evaluation and prediction each sequence's steps by their own; set "
+            "training.stateful_window = 0, or model.recurrent_batch_norm = false (model.layer_norm = true normalizes "
+            "without per-step statistics)")
     if config.model.recurrent_batch_norm and len(data.train) < 2:
         raise ConfigError(f"model.recurrent_batch_norm normalizes each step over a batch of sequences: it needs at "
                           f"least 2 training sequences, the training split holds {len(data.train)}")

@@ -149,8 +149,8 @@ def test_train_says_when_a_decoupled_decay_cannot_shrink_the_weights_by_one_perc
     notes = [line for line in weak if line.startswith("weight decay")]
     # 1 - (1 - 0.01 * 0.01) ** 4 = 0.04 %
     assert notes == ["weight decay 0.01 (training.decay_rules[0], role kernel) with adamw at lr 0.01 over 4 steps "
-                     "shrinks those weights by at most 0.04 % in all: too weak to act; weight_decay 2.6 would shrink "
-                     "them by 10 %"]
+                     "shrinks those weights by at most 0.04 % in all: too weak to act; weight_decay = 2.6 in "
+                     "training.decay_rules[0] would shrink them by 10 %"]
     _, coupled = runs["coupled"]  # adam's decay is a gradient term: no such bound
     assert not [line for line in coupled if line.startswith("weight decay")]
     strong = _train(tmp_path / "strong", 'optimizer = "adamw"',

@@ -440,11 +440,18 @@ def _param_groups_record(optimizer: torch.optim.Optimizer, cfg: TrainingConfig) 
     return {"optimizer": cfg.optimizer, "decoupled": cfg.optimizer in DECOUPLED, "groups": groups}
 
 
-def _weak_decay_lines(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, steps: int) -> list[str]:
+def _weak_decay_lines(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, steps: int,
+                      spelling: KeySpelling | None = None) -> list[str]:
     """A line for each group whose decoupled decay cannot shrink its weights by 1 %
     (:data:`WEAK_DECAY_SHRINK`) over the run's ``steps`` even at the schedule's peak lr
     (``1 − (1 − lr·wd)^steps``): such a decay leaves the run as it would be without it. Coupled
-    decay (adam, sgd) is a gradient term, whose effect this bound does not give: never said."""
+    decay (adam, sgd) is a gradient term, whose effect this bound does not give: never said. The
+    decay that would act is said as the key that sets it for that group (a rule's own
+    ``weight_decay`` where a rule took the group), in ``spelling``'s words (an estimator's
+    ``params``; default: a config file's)."""
+    from rnnlab.doctor.checks import KeySpelling  # (imported where used, as the doctor elsewhere here)
+
+    spelling = spelling or KeySpelling()
     if cfg.optimizer not in DECOUPLED:
         return []
     out = []
@@ -456,17 +463,23 @@ def _weak_decay_lines(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, ste
         if shrink >= WEAK_DECAY_SHRINK:
             continue
         i = _rule_of(g, cfg)
+        tenth = float(f"{(1.0 - 0.9 ** (1.0 / steps)) / lr:.2g}")  # (the decay that would shrink them by 10 %)
         if i is None:
-            where = "training.weight_decay, the parameters no rule took"
+            where = f"{spelling.key('training.weight_decay')}, the parameters no rule took"
+            fix = spelling.set("training.weight_decay", tenth)
         else:
             r = cfg.decay_rules[i]
             picked = ", ".join(f"{k} {v if isinstance(v, str) else '/'.join(v)}" if k == "role" else f"{k} {v!r}"
                                for k, v in (("role", r.role), ("name", r.name)) if v is not None)
-            where = f"training.decay_rules[{i}], {picked}"
-        tenth = (1.0 - 0.9 ** (1.0 / steps)) / lr  # (the decay that would shrink them by 10 %)
+            where = f"{spelling.key('training.decay_rules')}[{i}], {picked}"
+            # (the rule's own decay: training.weight_decay does not reach the parameters a rule took;
+            # a caller's params replace the whole list, so the list with that rule's decay changed)
+            rules = [{**r.model_dump(exclude_defaults=True), **({"weight_decay": tenth} if j == i else {})}
+                     for j, r in enumerate(cfg.decay_rules)]
+            fix = (spelling.set("training.decay_rules", rules) if spelling.keyworded
+                   else f"weight_decay = {tenth:g} in training.decay_rules[{i}]")
         out.append(f"weight decay {wd:g} ({where}) with {cfg.optimizer} at lr {lr:g} over {steps} steps shrinks those "
-                   f"weights by at most {100 * shrink:.2g} % in all: too weak to act; weight_decay {tenth:.2g} would "
-                   "shrink them by 10 %")
+                   f"weights by at most {100 * shrink:.2g} % in all: too weak to act; {fix} would shrink them by 10 %")
     return out
 
 
@@ -1185,9 +1198,10 @@ def _check_batch_norm_values(config: Config, data: DataSplits) -> None:
         lengths = b.steps_after(lengths)
 
 
-def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log, timing: Timing) -> _Session:
+def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log: Log, timing: Timing,
+            spelling: KeySpelling | None = None) -> _Session:
     """Seed, load the data (the same as the checkpoint's, when resuming), build the model and
-    the optimizer, and turn the budget into epochs."""
+    the optimizer, and turn the budget into epochs (its lines naming keys in ``spelling``'s words)."""
     tc = config.training
     seed_everything(tc.seed)
     with timing.phase("data"):
@@ -1237,7 +1251,7 @@ def _set_up(config: Config, fold: Fold | None, ckpt: dict[str, Any] | None, log:
     if config.adapt.budget:
         s.budget = FitBudget.plan(s.total_steps, steps_per_epoch, config.adapt.max_steps)
         _say(log, f"budget: follows the fit (adapt.budget), at most {s.budget.cap} steps")
-    for line in _weak_decay_lines(s.optimizer, tc, s.total_steps):
+    for line in _weak_decay_lines(s.optimizer, tc, s.total_steps, spelling):
         _say(log, line)
     for line in plan_warnings(config, steps_per_epoch, data.train.X.shape[1]):
         _say(log, line)
@@ -2133,7 +2147,7 @@ def _train(run: RunDir, config: Config, resume: bool, progress: bool | None, log
             timing.keep_earlier(run)
         if shape is not None:
             _say(log, shape.line())
-        s = _set_up(config, fold, ckpt, log, timing)
+        s = _set_up(config, fold, ckpt, log, timing, spelling)
         raised = asked if asked is not None and config.training.steps != asked else None
         if ckpt is not None and (finished := _resume(run, s, ckpt, changes, log, timing, raised)) is not None:
             return finished  # (a finished run, nothing left to train: nothing is written in it)

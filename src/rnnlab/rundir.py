@@ -603,7 +603,7 @@ class RunDir:
         from rnnlab.errors import ConfigError
 
         if not self.config.exists():
-            raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
+            raise self.no_config()
         try:
             config = load_config(self.config, recorded=True)
         except ConfigError as e:
@@ -627,6 +627,28 @@ class RunDir:
                           "edited, read_trained_config().config the config the run trained with (what rnnlab predict "
                           "uses)", stacklevel=2)
         return config
+
+    def no_config(self) -> RunDirError:
+        """The error for a directory without ``config.toml`` (what a command that loads the run's
+        model or config meets): a run that the Lightning callback or a loop of the user's own
+        recorded has none by nature, and is said to be one, with what reads it.
+
+        >>> import tempfile
+        >>> print(RunDir(tempfile.mkdtemp()).no_config())  # doctest: +ELLIPSIS
+        /... is not a run directory (no config.toml)
+        >>> d = RunDir(tempfile.mkdtemp())
+        >>> d.append(d.tracked, {"step": 0, "name": "loss", "stat": "value", "value": 0.7})
+        >>> print(d.no_config())  # doctest: +ELLIPSIS
+        /...: a training loop of your own recorded this run with rnnlab.Tracker: ... rnnlab predict and --resume need a run of rnnlab train (or an estimator's run_dir)
+        """
+        who = recorded_by(self.path)
+        if who not in (RECORDED_BY_LIGHTNING, RECORDED_BY_OWN_LOOP):
+            return RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
+        what = ("the Lightning callback recorded this run: its model is your LightningModule" if who == RECORDED_BY_LIGHTNING
+                else "a training loop of your own recorded this run with rnnlab.Tracker: its model is in your code")
+        return RunDirError(f"{self.path}: {what}, so it has no {CONFIG} and no model for rnnlab to load; rnnlab report "
+                           "and rnnlab compare read its records, while rnnlab predict and --resume need a run of rnnlab "
+                           "train (or an estimator's run_dir)")
 
     def read_trained_config(self) -> TrainedConfig:
         """The config the run trained with, and how ``config.toml`` differs from it: the one check
@@ -654,7 +676,7 @@ class RunDir:
         from rnnlab.errors import ConfigError
 
         if not self.config.exists():
-            raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
+            raise self.no_config()
         recorded = None if recorded_by(self.path) == RECORDED_BY_LIGHTNING else _checkpoint_config(self.last_checkpoint)
         try:
             text = self.config.read_text(encoding="utf-8")

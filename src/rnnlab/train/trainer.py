@@ -2627,7 +2627,7 @@ def load_run_config(run_dir: str | Path) -> Config:
     if not run.config.exists():
         recorded = _recorded_config(run)
         if recorded is None:
-            raise RunDirError(f"{run.path} is not a run directory (no {run.config.name})")
+            raise run.no_config()
         warnings.warn(f"{run.path}: {run.config.name} is missing: using the config its checkpoint recorded",
                       CheckpointConfigUsed, stacklevel=2)
         return recorded

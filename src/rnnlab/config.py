@@ -204,7 +204,9 @@ class DataConfig(_Section):
     ``.npz``'s: the names of y's K targets, one per column of y (unset: its ``target_names``, else
     ``target0``, ``target1``, ...), which the run's figures and predictions are named by."""
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    """Fraction of the training split held out for validation (stratified, seeded)."""
+    """Fraction of the training split held out for validation (stratified, seeded). Over 0.5 it is
+    accepted with a warning when the data are loaded, naming the counts it leaves (a hold-out larger
+    than the training part is rarely meant: a model of few series learns little)."""
     normalize: Literal["per_channel", "per_series", "none"] = "per_channel"
     """``"per_channel"``: mean/std per channel fitted on the training part only; ``"per_series"``:
     each series to mean 0, std 1 per channel (the UCR convention; fits nothing); padding excluded."""

@@ -131,6 +131,29 @@ def held_out_count(members: int, fraction: float) -> int:
     return min(max(int(round(fraction * members)), 1), members - 1)
 
 
+def _warn_hold_out_over_half(held: int, total: int, fraction: float) -> None:
+    """Say, once, that ``data.val_fraction`` over one half holds out more of the training split
+    than it leaves to train on: the config accepts any fraction below 1 (a large hold-out can be
+    meant, to measure a small training part), but a model of few series learns little, and what
+    the run then finds reads as the data's fault.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     _warn_hold_out_over_half(114, 120, 0.95)
+    >>> print(str(said[0].message))  # doctest: +NORMALIZE_WHITESPACE
+    data.val_fraction = 0.95: the hold-out takes 114 of the 120 training sequences, leaving 6 to train on (more
+    validated than trained on); the usual value is 0.2 (set data.val_fraction = 0.2): a model trained on 6 series
+    learns little, whatever the data hold
+    """
+    from rnnlab.data.stream import warn_once
+
+    warn_once(f"data.val_fraction = {fraction:g}: the hold-out takes {held} of the {total} training sequences, "
+              f"leaving {total - held} to train on (more validated than trained on); the usual value is 0.2 (set "
+              f"data.val_fraction = 0.2): a model trained on {total - held} series learns little, whatever the "
+              "data hold")
+
+
 def _warn_large_hold_out(y: np.ndarray, held: np.ndarray, fraction: float) -> None:
     """Say, once, where :func:`stratified_split`'s one series per class took far more than
     ``fraction`` of the classes ``y`` (over 1.5 times it): classes of two lose half their series to
@@ -272,8 +295,8 @@ def _user_sequences(path: str, label_column: str, where: str, classes: list[str]
 
 
 def _check_separate(path: str, test_path: str) -> None:
-    """The test file must not be the training file (by any path to it): its accuracy would be
-    measured on training data."""
+    """The test file must not be the training file (by any path to it): its figures (accuracy, RMSE,
+    whatever the task scores) would be measured on training data."""
     import os
 
     try:
@@ -281,11 +304,11 @@ def _check_separate(path: str, test_path: str) -> None:
     except OSError:  # a missing file: the loader names it
         same = False
     if same:
-        raise DataError(f"data.test_path ({test_path}) is the same file as data.path ({path}): the test accuracy "
+        raise DataError(f"data.test_path ({test_path}) is the same file as data.path ({path}): the test figures "
                         "would be measured on training data; give a separate test file, or leave test_path unset")
     if _same_bytes(path, test_path):
         raise DataError(f"data.test_path ({test_path}) holds the same bytes as data.path ({path}), a copy of it: the "
-                        "test accuracy would be measured on training data; give a separate test file, or leave "
+                        "test figures would be measured on training data; give a separate test file, or leave "
                         "test_path unset")
 
 
@@ -399,7 +422,9 @@ def load_data(cfg: DataConfig, seed: int, fold: Fold | None = None, task: Task =
                           "(the run then keeps the last epoch's weights); if y holds values to predict, set [task] "
                           "kind = \"regression\"; if they are class labels, give more sequences per class" if singles
                           else "; raise it (or set it to 0 to train without a validation split)"))
-        if task.kind == "classification" and not task.per_step:
+        if cfg.val_fraction > 0.5:
+            _warn_hold_out_over_half(len(held), len(train_full), cfg.val_fraction)
+        elif task.kind == "classification" and not task.per_step:
             _warn_large_hold_out(strata, held, cfg.val_fraction)
     scale = None
     if regression:

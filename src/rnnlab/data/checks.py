@@ -475,8 +475,9 @@ def check_not_regression(y: np.ndarray, where: str) -> None:
 
 def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) -> np.ndarray:
     """Regression targets: present, numbers, y [N] or [N, K], no NaN or inf, not class labels
-    (text, or integers of a few distinct values); returned as float64 [N, K]. ``steps``: X's, for
-    the hint on values at every step (y [N, T, K]).
+    (text, or integers of a few distinct values: an integer dtype, or a CSV's cells all written as
+    integers); returned as float64 [N, K]. ``steps``: X's, for the hint on values at every step
+    (y [N, T, K]).
 
     >>> check_targets(np.array([0.5, 1.5, 2.0]), "data.path (d.npz)").shape
     (3, 1)
@@ -484,25 +485,38 @@ def check_targets(y: np.ndarray | None, where: str, steps: int | None = None) ->
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: data.path (d.npz): expected numeric regression targets y [N] or [N, K] ([task] kind = "regression"), got class labels (dtype <U3, e.g. 'cat'); for class labels set [task] kind = "classification"
+    >>> check_targets(np.array(["0", "1", "2"] * 3), "data.path (d.csv)")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: data.path (d.csv): y holds integers of 3 distinct values [0, 1, 2]: looks like class labels, not regression targets; for class labels set [task] kind = "classification"; store y as floats if these are values (in a CSV: written with a decimal point, 2.0)
+    >>> check_targets(np.array(["0.0", "1.0", "2.0"] * 3), "data.path (d.csv)").shape
+    (9, 1)
     """
     if y is None:
         raise DataError(f"{where}: targets are missing (expected y [N] or [N, K], the values to predict)")
     hint = "; for class labels set [task] kind = \"classification\""
+    integers = y.dtype.kind in "iu"
     if y.dtype.kind not in "fiu":
         if y.dtype.kind in "US":
             try:  # a CSV gives text: numbers written as text are values
-                y = y.astype(np.float64)
+                numbers = y.astype(np.float64)
             except ValueError:
                 example = next((str(v) for v in y.ravel() if not is_number(str(v))), str(y.ravel()[0]))
                 raise DataError(f"{where}: expected numeric regression targets y [N] or [N, K] ([task] kind = "
                                 f"\"regression\"), got class labels (dtype {y.dtype}, e.g. {example!r}){hint}") from None
+            # (cells written as integers are what an .npz's integer y is: judged by the same rule below,
+            # so that one data set is not refused as .npz and accepted as .csv; "2.0" is a float, as in an .npz)
+            integers = bool(np.all(np.char.isdigit(np.char.lstrip(np.char.strip(y.astype(str)), "+-"))))
+            y = numbers
         else:
             raise DataError(f"{where}: expected numeric regression targets y [N] or [N, K], got dtype {y.dtype}{hint}")
-    elif y.dtype.kind in "iu":
+    if integers:
         distinct = np.unique(y)
         if len(distinct) <= 10 and len(y) > 2 * len(distinct):
-            raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values {distinct[:_SHOWN].tolist()}: "
-                            f"looks like class labels, not regression targets{hint}; store y as floats if these are values")
+            shown = [int(v) for v in distinct[:_SHOWN]]
+            raise DataError(f"{where}: y holds integers of {len(distinct)} distinct values {shown}: looks like class "
+                            f"labels, not regression targets{hint}; store y as floats if these are values (in a "
+                            "CSV: written with a decimal point, 2.0)")
     if y.ndim not in (1, 2):
         hint = per_step_hint(y, steps, "values") if steps is not None else ""
         raise DataError(f"{where}: expected regression targets y [N] or [N, K], got shape {list(y.shape)}{hint}")

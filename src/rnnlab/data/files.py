@@ -425,6 +425,7 @@ def _check_step_names(at: str, header: list[str], label_column: str | list[str],
     outside = [h for h in steps if not ((m := _NUMBERED.fullmatch(h)) and m.group(1) == prefix)]
     if not outside:
         _check_step_order(at, steps, prefix)
+        _check_not_a_step(at, steps, prefix, columns, "label" if isinstance(label_column, str) else "target")
         return
     numbered = [h for h in steps if h not in outside]
     one = len(outside) == 1
@@ -438,6 +439,39 @@ def _check_step_names(at: str, header: list[str], label_column: str | list[str],
                 f"; or list those that are targets too in data.target_column (now {columns})")
     raise DataError(f"{at}: {what} (the steps are named {numbered[0]} .. {numbered[-1]}, {pattern}; "
                     f"{_steps_are(label_column)}); {fix}")
+
+
+def _check_not_a_step(at: str, steps: list[str], prefix: str, columns: list[str], what: str) -> None:
+    """Refuse a label or target column named as the step columns are (``prefix`` and a number)
+    whose number falls between two steps' where that step is missing (``t5`` among ``t0 .. t39``):
+    a step column named as the label or target by mistake, which would train on one step's values
+    with that step cut out of every series. A number past either end (``t40``: the next value) is a
+    target that is fine.
+
+    >>> _check_not_a_step("d.csv", ["t0", "t1", "t2", "t4", "t5"], "t", ["t3"], "target")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: d.csv: the target column 't3' is one of the numbered step columns (t0 .. t5, 't' and a number): the steps go t2 -> t4 without it, so read as the target it would cut step 3 out of every series; set data.target_column to the column of the values (now 't3'), or, if 't3' really is a target, rename it so that it is not named as a step
+    >>> _check_not_a_step("d.csv", ["t0", "t1", "t2"], "t", ["t3"], "target")  # (the next value)
+    """
+    numbers = [float(_NUMBERED.fullmatch(h).group(2)) for h in steps]  # type: ignore[union-attr]
+    key = "data.label_column" if what == "label" else "data.target_column"
+    for column in columns:
+        m = _NUMBERED.fullmatch(column)
+        if not (m and m.group(1) == prefix):
+            continue
+        n = float(m.group(2))
+        below = [(v, h) for v, h in zip(numbers, steps, strict=True) if v < n]
+        above = [(v, h) for v, h in zip(numbers, steps, strict=True) if v > n]
+        if not below or not above:
+            continue
+        before, after = max(below)[1], min(above)[1]
+        now = columns[0] if len(columns) == 1 else columns
+        raise DataError(f"{at}: the {what} column {column!r} is one of the numbered step columns ({steps[0]} .. "
+                        f"{steps[-1]}, {prefix!r} and a number): the steps go {before} -> {after} without it, so read "
+                        f"as the {what} it would cut step {n:g} out of every series; set {key} to the column of the "
+                        f"values (now {now!r}), or, if {column!r} really is a {what}, rename it so that it is not "
+                        "named as a step")
 
 
 def _check_step_order(at: str, steps: list[str], prefix: str) -> None:

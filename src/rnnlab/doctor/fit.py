@@ -30,7 +30,12 @@ model. It returns :class:`~rnnlab.doctor.findings.Finding` objects of phase "aft
   part): chance is the training mean's R² of 0, and the noise is the guard's margin (1.645) times
   the standard error of R² that its paired differences measure, so "no signal" says what the
   guard's fallback to the training mean says, where no epoch scored better on validation than the
-  weights the guard measured (early stopping restores that epoch); without a guard, not judged.
+  weights the guard measured (early stopping restores that epoch); without a guard, not judged. A
+  model still learning (a training loss still falling by the underfit's rule, and its training part
+  not fit yet) is not judged so: too few steps tell nothing of the targets, so the underfit finding
+  speaks, "too few steps" first. With K > 1 targets each target the guard set aside is judged so on
+  its own (its R² and z from the guard), and leaves the underfit and overfit checks; no overfit is
+  claimed of a target that did not fit its training part or that the guard set aside.
 
 The underfit causes put first what the health check before training measured (``before``): a
 learning rate off by the factor its update-to-weight ratio shows (or a gradient norm that blew
@@ -425,17 +430,33 @@ def fit_findings(
     else:
         at_chance = _at_chance(records, n_val, chance, th, terms, guard, evaluated)
         learned = _learned(records, evaluated, train_eval, th, terms)
-        if at_chance is not None and learned[0] > at_chance.chance + at_chance.noise:
+        # (a loss still falling on a model that has not fit its training part yet: too few steps to tell
+        # signal from none, so the underfit's "too few steps" speaks, not "check the targets")
+        falling = _loss_trend(records, th).falling
+        fit_line = th.underfit_r2 if terms.metric == "r2" else th.underfit_acc
+        if at_chance is not None and learned[0] > at_chance.chance + at_chance.noise and \
+                not (falling and learned[0] < fit_line):
             # (it learned its training part beyond chance, nothing that carries over: tuning the fit,
             # steps or regularization, cannot help a model that finds nothing to learn)
             return _of_the_network(FitFindings([_no_signal(records, learned, config, n_val, at_chance, terms)], {}),
                                    guard)
+        quiet = _targets_at_chance(records, evaluated, targets, guard, n_val, th) if targets is not None else {}
+        # (K > 1: each target the guard set aside gets the judgement one target gets; while the model as a
+        # whole is still early, a loss still falling and no target fit, too few steps speak for them too)
+        early = falling and targets is not None and max(targets.train.values()) < th.underfit_r2
+        signal_less = {} if early else {n: q for n, q in quiet.items() if targets.train[n] > q.noise}  # type: ignore[union-attr]
+        if signal_less:
+            assert targets is not None
+            found.append(_targets_no_signal(records, config, n_val, signal_less, targets, terms))
+            targets = targets.without(signal_less)
         if terms.metric != "acc":
             majority = None
         elif majority is None:
             majority = chance
         underfit = _underfit(records, evaluated, train_eval, config, list(before), through_time or {}, th, terms,
-                             at_chance, majority, targets)
+                             at_chance, majority, targets,
+                             {n: q for n, q in quiet.items() if n not in signal_less and n in targets.train}
+                             if targets is not None else {})
         checked["underfit"] = f"{terms.fitted} {in_steps}"
         if targets is not None:  # (each target's, which the check judged: the mean can hide one)
             checked["underfit"] += f" ({terms.train} {targets.said(targets.train)})"
@@ -450,6 +471,14 @@ def fit_findings(
     if underfit is not None:
         found.append(underfit)
         del checked["underfit"]
+    if targets is not None:
+        # (a target that did not fit its training part, or that the guard set aside, learned nothing to
+        # overfit: its training R² against its validation R² is no memorising)
+        aside = set(getattr(guard, "at_mean", None) or ()) | {n for n, v in targets.train.items() if v < th.underfit_r2}
+        if not set(targets.train) - aside:
+            found.checked = checked
+            return _of_the_network(found, guard if carried is None else carried)
+        targets = targets.without(aside)
     overfit, said = _overfit(records, evaluated, train_eval, config, n_val, th, terms, task, targets)
     if overfit is not None:
         found.append(overfit)
@@ -525,6 +554,16 @@ class _Targets:
         names = list(figures) if names is None else list(names)
         return ", ".join(f"{figures[n]:.3f}" for n in names) + " for " + ", ".join(names)
 
+    def without(self, names: Iterable[str]) -> _Targets:
+        """These figures less the targets ``names`` (judged elsewhere: no signal, set aside).
+
+        >>> _Targets({"a": 0.9, "b": 0.2}, {"a": 0.8, "b": 0.0}).without(["b"])
+        _Targets(train={'a': 0.9}, val={'a': 0.8})
+        """
+        out = set(names)
+        return _Targets({n: v for n, v in self.train.items() if n not in out},
+                        None if self.val is None else {n: v for n, v in self.val.items() if n not in out})
+
 
 def _targets(by_target: Mapping[str, Any] | None, guard: MeanGuard | None) -> _Targets | None:
     """:class:`_Targets` from ``fit_findings``' ``by_target`` and ``guard``; None for one target."""
@@ -590,6 +629,85 @@ def _at_chance(records: list[dict[str, Any]], n_val: int, chance: float | None, 
     if guard_z is not None and (evaluated is None or float(best[key]) > float(evaluated.get(key, -math.inf))):
         return None  # (an epoch beat the weights the guard measured: their noise is not that epoch's)
     return _Chance(best, chance, noise, how, guard_z) if float(best[key]) <= chance + noise else None
+
+
+@dataclass(frozen=True)
+class _TargetChance:
+    """One of K > 1 targets the mean guard set aside (:func:`_targets_at_chance`): its validation R²
+    of the evaluated weights, the noise chance allows it (the guard's margin times its standard
+    error), and the guard's z on it."""
+
+    val: float
+    noise: float
+    z: float
+
+
+def _targets_at_chance(records: list[dict[str, Any]], evaluated: Mapping[str, Any], targets: _Targets,
+                       guard: MeanGuard | None, n_val: int, th: FitThresholds) -> dict[str, _TargetChance]:
+    """The targets of a K > 1 regression whose validation R² did not beat their training mean by
+    the guard's margin (the guard set them aside), by name, with what :class:`_TargetChance`
+    holds: :func:`_at_chance`'s judgement of one target, target by target. The records hold the
+    pooled figures alone, so, as there, it is judged only where no epoch's pooled validation R² beat
+    the evaluated weights' (whose noise the guard measured). Empty where not judged."""
+    by = {t.name: t for t in (guard.by_target if guard is not None else ())}
+    if n_val < th.min_val or not by or guard is None:
+        return {}
+    val = [float(r["val_r2"]) for r in records if math.isfinite(float(r.get("val_r2", math.nan)))]
+    if not val or max(val) > float(evaluated.get("val_r2", -math.inf)):
+        return {}
+    out = {}
+    for name in targets.train:
+        t = by.get(name)
+        if t is None or t.beats_mean or t.z == 0 or not t.mean_mse > 0:
+            continue
+        se = t.r2 / t.z
+        if math.isfinite(se) and se > 0:
+            out[name] = _TargetChance(t.r2, guard.margin * se, t.z)
+    return out
+
+
+@dataclass(frozen=True)
+class _LossTrend:
+    """The training loss over a run's whole epochs (:func:`_loss_trend`): the losses, their relative
+    drop over the last quarter of the epochs, whether that drop says the loss was still falling (the
+    budget's rule), and whether the loss hardly fell at all (``stuck``)."""
+
+    losses: list[float]
+    drop: float
+    falling: bool
+    stuck: bool
+
+
+def _loss_trend(records: list[dict[str, Any]], th: FitThresholds) -> _LossTrend:
+    """:class:`_LossTrend` of ``records``: one rule for the underfit's "too few steps" and for when
+    a no-signal verdict waits for more steps.
+
+    >>> t = _loss_trend([{"epoch": 1, "step": 7, "train_loss": 1.02}, {"epoch": 2, "step": 14, "train_loss": 0.74}],
+    ...                 FitThresholds())
+    >>> round(t.drop, 3), t.falling, t.stuck
+    (0.275, True, False)
+    """
+    losses = [float(r["train_loss"]) for r in records if partial_epoch(r) is None] or [float(records[0]["train_loss"])]
+    epochs = len(records)
+    q = max(1, epochs // 4)
+    earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
+    drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
+    if th.still_falling is None:
+        # (imported here: rnnlab.train imports the trainer, which imports this module)
+        from rnnlab.train.fit_budget import FitRule
+
+        still_falling = FitRule().still_falling
+    else:
+        still_falling = th.still_falling
+    return _LossTrend(losses, drop, drop > still_falling, losses[-1] > th.stuck_loss * losses[0])
+
+
+def _stopped_by_patience(records: list[dict[str, Any]], evaluated: Mapping[str, Any], config: Config) -> bool:
+    """Whether early stopping ended the run: its patience of epochs without improvement ran out
+    after the evaluated (restored) epoch. A run whose budget ended first kept its best epoch too,
+    but its later epochs were not judged by patience: more steps might have improved on it."""
+    patience = config.training.early_stopping.patience
+    return patience > 0 and int(records[-1]["epoch"]) - int(evaluated["epoch"]) >= patience
 
 
 def _learned(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float],
@@ -658,10 +776,56 @@ def _no_signal(records: list[dict[str, Any]], learned: tuple[float, str], config
                  f"{at.how}, while {reached}: whatever the model learned from its training sequences does not "
                  f"carry over. The {named} may carry no signal this model can find; overfit or underfit remedies "
                  f"(more steps, regularization, a larger model) would only tune noise."),
-        remedy=(signal_checks(values)
-                + (f"; with only {n_val} validation sequences, enlarge {terms.say.key('data.val_fraction')} (now "
-                   f"{config.data.val_fraction:g}) to tell a weak signal from none" if n_val < 50 else "")
-                + _summary_remedy(config, terms.say, named) + "."),
+        remedy=_signal_remedy(config, n_val, terms, values),
+    )
+
+
+def _signal_remedy(config: Config, n_val: int, terms: _Terms, values: bool) -> str:
+    """The no-signal finding's remedy: check the targets or labels (:func:`signal_checks`), unless
+    ``data.val_fraction`` over one half left the training part smaller than the validation part,
+    which comes first (a model of a few series learns little, whatever they hold); a small
+    validation part; a head that may miss a short pattern."""
+    vf, key = config.data.val_fraction, terms.say.key("data.val_fraction")
+    named = "targets" if values else "labels"
+    small = ""
+    if vf > 0.5:
+        trained = round(n_val * (1 - vf) / vf)
+        small = (f"first lower {key} (now {vf:g}: about {trained} training sequences against {n_val} validation "
+                 f"ones), e.g. to 0.2: a model trained on that few learns little, whatever its {named} hold; then ")
+    return (small + signal_checks(values)
+            + (f"; with only {n_val} validation sequences, enlarge {key} (now {vf:g}) to tell a weak signal from none"
+               if n_val < 50 else "")
+            + _summary_remedy(config, terms.say, named) + ".")
+
+
+def _targets_no_signal(records: list[dict[str, Any]], config: Config, n_val: int,
+                       quiet: Mapping[str, _TargetChance], targets: _Targets, terms: _Terms) -> Finding:
+    """The ``no_signal`` finding of some of K > 1 targets (``quiet``, :func:`_targets_at_chance`):
+    each learned its training part beyond its noise, yet its validation R² did not beat its
+    training mean by it, so the underfit and overfit remedies (more steps, dropout) would only
+    tune noise on it, as :func:`_no_signal` says of one target."""
+    names = list(quiet)
+    one = len(names) == 1
+    val = {n: q.val for n, q in quiet.items()}
+    noise = ", ".join(f"{q.noise:.3f}" for q in quiet.values())
+    return Finding(
+        check="no_signal", severity="warning", phase=PHASE,
+        title=f"No learning beyond chance on the validation part for {', '.join(names)}: {terms.val} "
+              f"{targets.said(val)} against 0.000 for {'its' if one else 'their'} training mean",
+        numbers={"no_signal_targets": names, "val_r2_by_target": val,
+                 "train_r2_by_target": {n: targets.train[n] for n in names},
+                 "noise_by_target": {n: q.noise for n, q in quiet.items()},
+                 "mean_guard_z_by_target": {n: q.z for n, q in quiet.items()}, "n_val": n_val,
+                 "epochs": len(records), "steps": int(records[-1]["step"])},
+        message=(f"The {terms.val} of {', '.join(names)} did not beat {'its' if one else 'their'} training mean by "
+                 f"more than the {noise} that chance allows (the mean guard's margin of standard errors of R², from "
+                 f"its series-by-series differences of squared error on the {n_val} validation series), while the "
+                 f"{terms.train} reached {targets.said(targets.train, names)}: whatever the model learned of "
+                 f"{'that target' if one else 'those targets'} from its training sequences does not carry over. "
+                 f"{'It' if one else 'They'} may carry no signal this model can find; overfit or underfit remedies "
+                 "(more steps, regularization, a larger model) would only tune noise on "
+                 f"{'it' if one else 'them'}."),
+        remedy=_signal_remedy(config, n_val, terms, True),
     )
 
 
@@ -717,7 +881,7 @@ def imbalanced(majority: float | None) -> bool:
 def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_eval: Mapping[str, float], config: Config,
               before: list[Finding], through_time: Mapping[str, Any], th: FitThresholds,
               terms: _Terms, at_chance: _Chance | None = None, majority: float | None = None,
-              targets: _Targets | None = None) -> Finding | None:
+              targets: _Targets | None = None, quiet: Mapping[str, _TargetChance] | None = None) -> Finding | None:
     acc = float(train_eval[terms.metric])
     # (a classifier is judged against the constant predictor too: the majority class's rate, plus a
     # share of its errors removed, as a regression's R² is against the training mean)
@@ -729,7 +893,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         return None
     tc, say = config.training, terms.say
     steps, epochs = int(records[-1]["step"]), len(records)
-    losses = [float(r["train_loss"]) for r in records if partial_epoch(r) is None] or [float(records[0]["train_loss"])]
+    trend = _loss_trend(records, th)
+    losses = trend.losses
     numbers: dict[str, Any] = {f"train_{terms.metric}": acc, "train_loss": float(train_eval["loss"]), "steps": steps,
                                "epochs": epochs, "first_epoch_loss": losses[0]}
     if majority is not None:
@@ -761,18 +926,8 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        _mode_gap_remedy(config, terms.say)))
     stalled_by_mode = bool(causes)
 
-    q = max(1, epochs // 4)
-    earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
-    drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
+    drop, stuck = trend.drop, trend.stuck
     numbers["loss_drop_last_quarter"] = drop
-    stuck = losses[-1] > th.stuck_loss * losses[0]
-    if th.still_falling is None:
-        # (imported here: rnnlab.train imports the trainer, which imports this module)
-        from rnnlab.train.fit_budget import FitRule
-
-        still_falling = FitRule().still_falling
-    else:
-        still_falling = th.still_falling
     # (more steps first whenever the loss still falls, even where it "hardly fell" overall: a rate that
     # crawls, or 60 classes' loss from ln 60, still falls; the learning rate comes after)
     # Few steps explain an underfit unless the loss had stopped moving over many steps (more of
@@ -785,9 +940,11 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         causes.append(disagree[:2])
     restored = evaluated is not records[-1]
     if restored:
-        # Early stopping put back an earlier epoch's weights: later steps were taken and did not
-        # help on validation, so "train longer" would only add steps that are thrown away.
         numbers["restored_epoch"] = int(evaluated["epoch"])
+    if restored and _stopped_by_patience(records, evaluated, config):
+        # Early stopping put back an earlier epoch's weights after its patience ran out: later steps
+        # were taken and did not help on validation, so "train longer" would only add steps that are
+        # thrown away. (A budget that ended first is not that: its last epochs were not judged.)
         es, better, lower = tc.early_stopping, "did not score better on validation", ""
         if es.min_delta > 0:
             # (an improvement is one by more than min_delta: a later epoch that scored better by less
@@ -809,13 +966,18 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                        f"signal for this model: regularize it more (e.g. {say.key('training.weight_decay')}) or "
                        "give it more series; if validation is too small to choose an epoch, enlarge "
                        f"{say.key('data.val_fraction')}"))
-    elif not stalled_by_mode and not causes and (drop > still_falling or steps < th.few_steps // 5
-                                  or (steps < th.few_steps and not stuck)):
+    elif not stalled_by_mode and not causes and (trend.falling or steps < th.few_steps // 5
+                                                 or (steps < th.few_steps and not stuck)):
         more = max(4 * steps, 2000)
         budget = say.set("training.steps", tc.steps) if tc.steps is not None else say.set("training.epochs", epochs)
         why = (f"only {steps} optimizer steps" if steps < th.few_steps else f"{steps} optimizer steps")
-        if drop > still_falling:
+        if trend.falling:
             why += f", and the training loss was still falling ({drop:.0%} over the last quarter of the epochs)"
+        if restored:  # (the best epoch's weights are kept however the run ended: say why that is no verdict)
+            after = epochs - int(evaluated["epoch"])
+            why += (f"; the budget ended {after} epoch{'' if after == 1 else 's'} after epoch {evaluated['epoch']}, "
+                    f"whose weights were kept as the best on validation, before early stopping's patience "
+                    f"({tc.early_stopping.patience}) judged the later ones")
         per_epoch = steps - int(records[-2]["step"]) if epochs > 1 else steps
         if config.adapt.budget and steps + per_epoch > config.adapt.max_steps:
             # (the budget that follows the fit took the run to its cap, whole epochs of it: training.steps
@@ -914,11 +1076,13 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
         best, chance, noise = at_chance.best, at_chance.chance, at_chance.noise
         numbers["chance"] = chance
         named = "targets" if terms.metric == "r2" else "labels"
-        causes.append((f"No signal on validation: in no epoch did the {terms.val} (at best "
-                       f"{float(best[f'val_{terms.metric}']):.3f}) beat chance ({chance:.3f}) by more than the "
-                       f"{noise:.3f} its noise allows, so the {named} may carry no signal this model can find.",
-                       f"check the {named} (each belongs to its series; the validation part's are of the same "
-                       "kind as the training part's) and that a simpler baseline beats chance, before tuning"))
+        causes.append(_chance_cause(f"in no epoch did the {terms.val} (at best {float(best[f'val_{terms.metric}']):.3f}) "
+                                    f"beat chance ({chance:.3f}) by more than the {noise:.3f} its noise allows",
+                                    named, trend.falling))
+    for name, q in (quiet or {}).items():  # (K > 1: a target the guard set aside that did not learn its training part)
+        numbers.setdefault("no_signal_targets", []).append(name)
+        causes.append(_chance_cause(f"the {terms.val} of {name} ({q.val:.3f}) did not beat its training mean (0) by "
+                                    f"more than the {q.noise:.3f} its noise allows", f"targets ({name})", trend.falling))
     if not causes:
         causes.append(("Capacity: no other cause shows in the records.",
                        f"a larger model: raise {say.key('model.hidden_size')} (now {config.model.hidden_size}) or add "
@@ -959,6 +1123,19 @@ def _underfit(records: list[dict[str, Any]], evaluated: dict[str, Any], train_ev
                 + " ".join(f"({i}) {c}" for i, (c, _) in enumerate(causes, 1)) + nothing_more,
         remedy="; ".join(f"({i}) {r}" for i, (_, r) in enumerate(causes, 1)) + ".",
     )
+
+
+def _chance_cause(said: str, named: str, falling: bool) -> tuple[str, str]:
+    """The underfit's cause where validation did not beat chance (``said``: how far, in words), and
+    its remedy: the ``named`` targets or labels may carry no signal, unless the training loss was still
+    falling (``falling``), where that is too early to tell and the steps come first."""
+    if falling:
+        return (f"No signal on validation yet: {said}; with the training loss still falling that says little so far.",
+                f"train longer first; if validation stays at chance, check the {named} (each belongs to its series; "
+                "the validation part's are of the same kind as the training part's)")
+    return (f"No signal on validation: {said}, so the {named} may carry no signal this model can find.",
+            f"check the {named} (each belongs to its series; the validation part's are of the same kind as the "
+            "training part's) and that a simpler baseline beats chance, before tuning")
 
 
 def _loss_against_mase(records: list[dict[str, Any]], losses: list[float], skill: float,

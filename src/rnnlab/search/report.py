@@ -716,16 +716,20 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
             parts.append("<p class='sub'>The best trial is the config itself: no sampled setting beat it.</p>")
     final_path = study_dir / "final.json"
     if final_path.exists():
+        from rnnlab.search.study import recorded_evaluations, study_test_metric
         from rnnlab.train.final import baseline_phrase, length_words
 
         final = read_json(final_path)
         test = final.get("test")
-        headline = search_task(study_dir, info).headline
+        task = search_task(study_dir, info)
+        # (the test figure of the study's own metric; the task's headline beside it where that is another)
+        headline = study_test_metric(task, str(info.get("metric", "")), test)
+        also = (f" (test {hk.esc(task.headline.label)} {hk.num(test[task.headline.name])})"
+                if test and headline.name != task.headline.name and task.headline.name in test else "")
         # (a forecaster's final run trains on more steps: its MASE scale is its own, so the simple
         # forecasts' figures beside it are the final run's, not the trials')
         beside = baseline_phrase(final, headline) if test else ""
         link = "<a href='final/report.html'>final run report</a>" if (study_dir / "final" / REPORT).exists() else ""
-        from rnnlab.search.study import recorded_evaluations
 
         evaluations = recorded_evaluations(study_dir, final)
         several = test and len(evaluations) > 1
@@ -733,7 +737,7 @@ def _result(study_dir: Path, study: optuna.Study, info: dict[str, Any]) -> str:
         # test figure is then the mean's, said beside it, and the guard's line under it)
         mark, guard = guard_words(study_dir / str(final.get("run_dir") or "final"))
         parts.append(
-            f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>"
+            f"<p class='result'>Test {hk.esc(headline.label)} <b>{hk.num(test[headline.name])}</b>{also}"
             + (f", {hk.esc(mark)}" if mark else "")
             + (f", against {hk.esc(beside)} on the same steps" if beside else "")
             + f" (trial {hk.esc(final['trial'])}'s config retrained on the whole training split"

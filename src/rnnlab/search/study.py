@@ -117,7 +117,7 @@ from rnnlab.search.trial import (
 from rnnlab.shellcmd import shell_command
 from rnnlab.stops import HANGUP, STOPS, ignored, raise_stop
 from rnnlab.tables import spread, with_spread
-from rnnlab.task import Task, task_for
+from rnnlab.task import Metric, Task, task_for
 from rnnlab.threads import warn_oversubscribed, workers_share_cores
 from rnnlab.train.checkpoint import versions
 from rnnlab.train.final import final_line, final_phrase, retrain_and_test, reusable, trained_phrase
@@ -1592,6 +1592,41 @@ def recorded_evaluations(out: str | Path, record: dict[str, Any] | None) -> list
     return sorted(found, key=lambda e: e["evaluated_at"] or "")
 
 
+def study_test_metric(task: Task, metric: str, test: dict[str, Any] | None) -> Metric:
+    """The metric a study's final run gives its test figure in: the study's own (``search.metric``,
+    ``"val_r2"``: R²), where the task reports it and the test split recorded it, else the task's
+    headline: also for ``"val_loss"``, the objective in the model's own units (standardized
+    targets, nats), which says less of the test split than the headline does.
+
+    >>> from rnnlab.task import task_named
+    >>> reg = task_named("regression")
+    >>> test = {"loss": 0.01, "rmse": 1202.2, "r2": 0.988}
+    >>> study_test_metric(reg, "val_r2", test).name, study_test_metric(reg, "val_loss", test).name
+    ('r2', 'rmse')
+    """
+    try:
+        scored = task.metric(metric)
+    except KeyError:
+        return task.headline
+    return scored if test is not None and scored.name in test and scored.name != "loss" else task.headline
+
+
+def final_test_line(final: dict[str, Any], task: Task, scored: Metric) -> str:
+    """The final run's test figure in the study's metric ``scored`` (:func:`study_test_metric`), as
+    :func:`rnnlab.train.final.final_line` says it, and the task's headline figure beside it where
+    that is another (a study of R² on K targets: the RMSE pooled over them).
+
+    >>> from rnnlab.task import task_named
+    >>> reg = task_named("regression")
+    >>> final_test_line({"test": {"rmse": 1202.2, "r2": 0.98833}}, reg, reg.metric("r2"))
+    'test R² 0.9883 (test rmse 1202)'
+    """
+    line = final_line(final, scored)
+    if scored.name != task.headline.name and task.headline.name in (final.get("test") or {}):
+        line += f" ({final_line(final, task.headline)})"
+    return line
+
+
 def evaluations_note(evaluations: list[dict[str, Any]], metric: Any, current: str = "final",
                      where: str = "in this study") -> str:
     """What the test split's evaluations in a study (:func:`recorded_evaluations`) mean for a
@@ -1657,7 +1692,9 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             draw_trial_report(best_dir)  # the one trial report a person opens first (a no-op's cost if drawn)
         if setup.options.final:
             final = run_final(setup.out, best, say)
-            test, headline = final.get("test"), task_for(setup.base).headline
+            test, task = final.get("test"), task_for(setup.base)
+            # (the test figure of the study's own metric, the task's headline beside it where it differs)
+            headline = study_test_metric(task, str(setup.search.metric), test)
             # (beside the naive and seasonal-naive figures of the final run itself: retrained on more
             # steps, its MASE scale differs from the train run's)
             trained = trained_phrase(final)
@@ -1666,12 +1703,13 @@ def finish(setup: Setup, study: optuna.Study, say: Callable[[str], None]) -> Sea
             if final.get("reused"):  # (the same trial's finished final run, read: nothing trained now)
                 say(f"final: trial {best.number}'s final run in {final['run_dir']}/ reused (trained earlier"
                     f"{f': {trained}' if trained else ''})"
-                    + (f"; {final_line(final, headline)}, the test split evaluated once, when it was trained"
+                    + (f"; {final_test_line(final, task, headline)}, the test split evaluated once, when it was "
+                       "trained"
                        + (f"; {more}" if more else "")
                        if test else "; no test split (data.test_path is unset): not evaluated"))
             else:
                 resumed = "; continued from the checkpoint of the run cut short" if final.get("resumed") else ""
-                say(f"{final_line(final, headline)}: trial {best.number}'s config retrained on the whole training "
+                say(f"{final_test_line(final, task, headline)}: trial {best.number}'s config retrained on the whole training "
                     f"split{f' ({trained}{resumed})' if trained else ''}"
                     + (f"; {more}" if more else ", test split evaluated once") if test else
                     "no test split (data.test_path is unset): the final run is not evaluated")

@@ -1436,6 +1436,10 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
     >>> check_resume_changes({"training.epochs": (2, 3)}, ["training.epochs"], "last.pt")
     >>> check_resume_changes({"data.path": ("/old/gp.csv", "/new/gp.csv")}, [], "last.pt")
     >>> check_resume_changes({"tracking.grads_every": (2, 5)}, ["tracking.*"], "last.pt")
+    >>> check_resume_changes({"data.path": ("a.npz", "b.npz"), "name": ("a", "b")}, [], "last.pt")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.ConfigError: --resume: the config differs from the run's (last.pt) in name ('a' -> 'b'); data.path changed too ('a.npz' -> 'b.npz'): --resume continues only on the data the run trained on (their SHA-256 is checked when read): if that file holds other data, start a new run in another directory (--out; Python: out=...); if it is a copy of the run's data, pass --allow-change name (Python: allow_change=['name']) to continue with this change (recorded in the run directory)
     >>> check_resume_changes({"training.lr": (0.001, 0.1)}, [], "last.pt")
     Traceback (most recent call last):
     ...
@@ -1471,7 +1475,14 @@ def check_resume_changes(changes: dict[str, tuple[Any, Any]], allowed: typing.Se
             f"change{'s' if one else ''} what the run means: restore {'it' if one else 'them'}, or start "
             "a new run in another directory (--out; Python: out=...)"
         )
-    raise ConfigError(f"--resume: the config differs from the run's ({source}) in {shown}; pass "
+    # (a data file named anew beside them, as a run named after its file is: whether the data there are
+    # the run's decides, which only their SHA-256 tells when read; said first, or the advice would fail)
+    moved = {k: v for k, v in changes.items() if k in RELOCATABLE}
+    files = "".join(f"; {k} changed too ({a!r} -> {b!r}): --resume continues only on the data the run trained on "
+                    "(their SHA-256 is checked when read): if that file holds other data, start a new run in another "
+                    "directory (--out; Python: out=...); if it is a copy of the run's data," for k, (a, b) in moved.items())
+    raise ConfigError(f"--resume: the config differs from the run's ({source}) in {shown}{files}"
+                      f"{' pass' if moved else '; pass'} "
                       f"--allow-change {','.join(refused)} (Python: allow_change={list(refused)!r}) to continue with "
                       f"{'this change' if len(refused) == 1 else 'these changes'} (recorded in the run directory)")
 

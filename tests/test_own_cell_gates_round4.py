@@ -84,8 +84,10 @@ def test_layers_without_gates_are_still_listed_as_ungated():
 
 def test_what_cannot_be_summarized_is_refused_in_one_line():
     _layout(activations=SIGMOID_TANH)
+    undeclared = _acts()
+    undeclared.kind = "mgu_undeclared"  # (changed after it was made: GateActivations refuses it when made)
     cases = [
-        (_acts("mgu_undeclared"), "acts[0].kind: expected a kind whose gates rnnlab knows"),
+        (undeclared, "acts[0].kind: expected a kind whose gates rnnlab knows"),
         (GateActivations("rnn", 0, "forward", "mgu_r4", {"f": np.zeros((2, 3, 4))}),
          "acts[0].gates: expected the gates of 'mgu_r4', f, n, got f"),
         (GateActivations("rnn", 0, "forward", "mgu_r4", {"f": np.zeros((2, 3, 4)), "n": np.zeros((2, 3, 5))}),

@@ -57,7 +57,7 @@ def test_acts(tmp_path):
         plots.plot_activation_heatmaps(acts, sample=3)
 
 def test_bad(tmp_path):
-    a = np.arange(12.0).reshape(3, 4)
+    a = np.arange(12.0).reshape(3, 4) / 11  # (a sigmoid gate's values: 0 … 1)
     a[1, 2] = np.nan
     b = np.full((3, 4), np.inf)
     acts = GateActivations("m", 0, "forward", "gru", {"r": a.T[None], "z": b.T[None], "n": np.zeros((1, 4, 0))})

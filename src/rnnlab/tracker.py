@@ -225,7 +225,10 @@ class Tracker:
             the last one recorded: the new records follow them, nothing is dropped, and a
             ``UserWarning`` says so. Given (the checkpoint's step when resuming; 0 to start over),
             the records at steps ``>= start_step`` already in the file are dropped, so a resumed
-            run records nothing twice.
+            run records nothing twice. Records kept of a parameter whose rows differ from the one
+            tracked now (another model's: a cell run again with another hidden size, or another
+            gate layout under the same name) are a one-line :class:`~rnnlab.errors.RunDirError`,
+            not one series of two models (another run directory, or ``start_step=0``, dropping them).
 
     Call :meth:`step` once per training step after ``loss.backward()`` and before
     ``optimizer.step()`` (``optimizer.zero_grad(); loss.backward(); tracker.step(loss);
@@ -300,6 +303,8 @@ class Tracker:
         self._told = False
         self._last_call: tuple[int, int, list[int]] | None = None  # (step, backwards seen, weight versions)
         self._zero_grads_step: int | None = None  # a gradient step whose gradients were all exactly 0
+        # A gradient step that found every .grad None: (step, backwards seen, weight versions) then
+        self._gradless: tuple[int, int, list[int]] | None = None
         # A tracker nothing refers to any more (made in a function whose loop raised) gives the
         # directory back and takes its hooks off when collected: weakref.finalize, holding the lock
         # and the hooks but not the tracker, so that nothing is resurrected. What it recorded is on
@@ -309,8 +314,13 @@ class Tracker:
         try:
             refuse_link(self.path)
             if self.path.exists():
+                recorded = self.run.read_tracked()
                 if start_step is None:
-                    self.step_count = self._after_recorded()
+                    self.step_count = 1 + max((int(r["step"]) for r in recorded), default=-1)
+                # (before the warning that the records are kept: they are not, when refused)
+                self._refuse_another_model(recorded)
+                if start_step is None:
+                    self._say_kept(self.step_count - 1)
                 # Drop what a previous (killed or superseded) run wrote from start_step on, and any
                 # line cut by a kill, before appending.
                 self.truncate_after(self.step_count - 1)
@@ -330,7 +340,11 @@ class Tracker:
         steps). Both are checked at every call, due or not. Called at another point of the loop
         than after ``loss.backward()`` and before ``optimizer.step()`` (before the backward, after
         the update, twice in one iteration), it records what it finds, and the first such call of
-        this tracker is said in one ``UserWarning``.
+        this tracker is said in one ``UserWarning``. A gradient step that finds no gradient at all is
+        said at the next call (or :meth:`close`), which tells its two causes apart: a backward that
+        reached the tracked parameters since (the call came before ``loss.backward()``), or none and
+        no weight change (the model tracked is not the one trained: a model made again after the
+        Tracker).
 
         >>> import tempfile, torch
         >>> t = Tracker(tempfile.mkdtemp(), torch.nn.Linear(2, 1))
@@ -360,7 +374,8 @@ class Tracker:
         do_w = self.weights_every > 0 and step % self.weights_every == 0
         do_g = self.grads_every > 0 and step % self.grads_every == 0
         self.last_records = []
-        misplaced = self._misplaced(step)
+        misplaced = self._misplaced(step)  # (first: it keeps what this call saw, for the next)
+        misplaced = self._without_gradient(f"step {step}") or misplaced
         if not (do_w or do_g or self._snapshot is not None or loss is not None):
             self._tell(misplaced)
             return
@@ -375,10 +390,9 @@ class Tracker:
                     self._norm_stats(rec, step, name, p, "")
             if do_g:
                 grads = [(n, p.grad) for n, p in self.params if p.grad is not None]
-                if not grads and misplaced is None:
-                    misplaced = (f"Tracker.step (step {step}): no tracked parameter has a gradient (every .grad "
-                                 f"is None), so no gradient norm is recorded although grads_every="
-                                 f"{self.grads_every}: it ran before loss.backward(); {_CALL_IT}")
+                if not grads and misplaced is None and self._gradless is None:
+                    # (two causes look alike now: what the next call or close() sees tells them apart)
+                    self._gradless = (step, self._watch.backwards, [p._version for _, p in self.params])
                 if grads:
                     total = torch.linalg.vector_norm(
                         torch.stack([torch.linalg.vector_norm(g.detach().to(self._wide)) for _, g in grads])
@@ -414,6 +428,31 @@ class Tracker:
                         "gradients (optimizer.step() ran before this call), so the gradients recorded are not of "
                         f"the weights recorded and each update_ratio is the next step's; {_CALL_IT}")
         return None
+
+    def _without_gradient(self, now: str) -> str | None:
+        """Why the gradient step remembered in ``_gradless`` found no gradient (every ``.grad``
+        None), from what the hooks saw since (``now``: this call, or ``close()``): a backward that
+        reached the tracked parameters after it (it ran before ``loss.backward()``), or none and no
+        weight change (the model tracked is not the one trained: a model made again after the
+        Tracker, whose weights are then recorded flat with an ``update_ratio`` of 0); both named
+        when the weights changed with no backward. None when nothing is remembered."""
+        if self._gradless is None:
+            return None
+        step, backwards, versions = self._gradless
+        self._gradless = None
+        head = (f"Tracker.step (step {step}): no tracked parameter has a gradient (every .grad is None), so no "
+                f"gradient norm is recorded although grads_every={self.grads_every}")
+        if self._watch.backwards > backwards:  # (a backward reached them after that call)
+            return f"{head}: it ran before loss.backward(); {_CALL_IT}"
+        other = (f"the model tracked ({type(self.model).__name__}) is not the one the loss and the optimizer use (a "
+                 "model made again after the Tracker was made, e.g. by a notebook cell run again)")
+        fix = "make the Tracker on the model you train, after that model is made"
+        if [p._version for _, p in self.params] == versions:
+            return (f"{head}, and by {now} no loss.backward() has reached the tracked parameters nor has any of "
+                    f"their weights changed: {other}, so its weight norms are recorded flat and its update_ratio "
+                    f"0; {fix}")
+        return (f"{head}, and by {now} no loss.backward() has reached the tracked parameters although their weights "
+                f"changed: either {other} ({fix}), or it runs before loss.backward() ({_CALL_IT})")
 
     def _moved_without_gradient(self, records: list[dict[str, Any]]) -> str | None:
         """The update ratio just written of a gradient step whose gradients were all exactly 0 (a
@@ -552,20 +591,50 @@ class Tracker:
         finally:
             self._snapshot = None
             self._release()
-        self._tell(self._moved_without_gradient(self.last_records))
+        self._tell(self._without_gradient("close()") or self._moved_without_gradient(self.last_records))
 
-    def _after_recorded(self) -> int:
-        """The step after the last one the file records (0 when it records none), said in a
-        warning when records are kept: a Tracker made again on a run directory continues it
-        rather than erase what was recorded without being asked."""
-        last = max((int(r["step"]) for r in self.run.read_tracked()), default=-1)
+    def _say_kept(self, last: int) -> None:
+        """Say that the records up to step ``last`` (-1: none) are kept: a Tracker made again on a
+        run directory continues it rather than erase what was recorded without being asked."""
         if last >= 0:
             from rnnlab.layers.regularizers import warn_at_user_line
 
             warn_at_user_line(f"Tracker: {self.path} already holds records of steps up to {last}: they are kept "
                               f"and this tracker continues at step {last + 1} (start_step=0 starts over, "
                               "dropping them; start_step=N, a checkpoint's step, drops those from N on)")
-        return last + 1
+
+    def _refuse_another_model(self, recorded: list[dict[str, Any]]) -> None:
+        """Refuse, in one line, to continue records (those before :attr:`step_count`, which are
+        kept) of a parameter whose rows differ from the one tracked now: a notebook cell run again
+        with a model of another size would append its norms to the old curves as one series, and a
+        model swap would read as a change of training. What the file tells: the length of each
+        parameter's per-channel vectors (its rows, dim 0; none when it was tracked with
+        ``per_channel=False``) and the gates its rows stack (:attr:`TrackedGates.stat`)."""
+        rows: dict[str, int] = {}
+        gates: dict[str, str] = {}
+        last = -1
+        for r in recorded:  # (in file order: the last record of a name says what it was last)
+            if int(r["step"]) >= self.step_count:
+                continue  # (dropped before this tracker appends)
+            last = max(last, int(r["step"]))
+            name = str(r["name"])
+            if name.startswith(GATES_PREFIX):
+                gates[name.removeprefix(GATES_PREFIX)] = str(r["stat"])
+            elif str(r["stat"]).endswith("_per_channel") and isinstance(r.get("value"), list):
+                rows[name] = len(r["value"])
+        for name, p in self.params:
+            now = p.shape[0] if p.dim() >= 2 else p.numel()  # (the rows _norm_stats records per channel)
+            if name in rows and rows[name] != now:
+                what = f"{rows[name]} rows (dim 0) there and {now} now (shape {tuple(p.shape)})"
+            elif name in gates and gates[name] != self._layouts[name].stat:
+                what = f"its rows named {gates[name]!r} there and {self._layouts[name].stat!r} now"
+            else:
+                continue
+            raise RunDirError(
+                f"run_dir: {str(self.run.path)!r} holds the records of steps up to {last} of another model: parameter "
+                f"{name!r} has {what}, so this tracker's records would continue its curves as one series; "
+                "record this model into another run directory, or pass start_step=0 to drop those records and "
+                "start over")
 
     def _claim(self) -> DirLock:
         def take() -> DirLock:
@@ -785,10 +854,22 @@ def _select(model: nn.Module, patterns: Sequence[str] | None) -> list[tuple[str,
         if not hits:
             raise KeyError(
                 f"params: pattern {pat!r} matches no trainable parameter of "
-                f"{type(model).__name__}{did_you_mean(pat, names)}"
+                f"{type(model).__name__}{did_you_mean(pat, _patterns_of(names))}"
             )
         chosen.update(hits)
     return [(n, p) for n, p in named if n in chosen]
+
+
+def _patterns_of(names: Sequence[str]) -> list[str]:
+    """What a pattern of ``params`` may have meant: the parameter names and a pattern per module
+    that holds some (``"lstm.*"``, ``"encoder.lstm.*"``): a pattern compared with full names alone
+    is too short to be close to any.
+
+    >>> _patterns_of(["lstm.weight_hh_l0", "head.bias"])
+    ['lstm.*', 'head.*', 'lstm.weight_hh_l0', 'head.bias']
+    """
+    modules = [".".join(n.split(".")[:k]) + ".*" for n in names for k in range(1, n.count(".") + 1)]
+    return [*dict.fromkeys(modules), *names]
 
 
 def read_tracked(run_dir: str | os.PathLike[str] | RunDir) -> TrackedRecords:

@@ -44,8 +44,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnlab.gates import DIRECTIONS, GATE_ACTIVATIONS, GATES, GateLayout, kind_of, split_gate_axis
+from rnnlab._checks import did_you_mean
+from rnnlab.gates import (
+    ACTIVATION_RANGES,
+    DIRECTIONS,
+    GATE_ACTIVATIONS,
+    GATES,
+    GateLayout,
+    kind_of,
+    split_gate_axis,
+)
 from rnnlab.introspect.batch import split_batch
+from rnnlab.introspect.keyed import Keyed, gates_of, key_hint
 from rnnlab.introspect.modules import (
     find_module,
     is_recurrent_layer,
@@ -91,8 +101,20 @@ class GateActivations:
     values (the heatmaps' scales, the units stuck shut or open); None: the kind's
     (:data:`rnnlab.gates.GATE_ACTIVATIONS`, filled in on construction).
 
+    Checked on construction, in one line each: ``direction`` is ``"forward"`` or ``"reverse"``;
+    ``kind`` is one :data:`rnnlab.gates.GATES` knows (or ``activations`` is given: a record read
+    back where its cell's class is not imported); each gate is one of the kind's; a gate of a
+    known activation holds no finite value outside its range (sigmoid 0 … 1, tanh -1 … 1: values
+    of the pre-activation, or of another function, would be drawn clipped to it). ``gates`` is
+    then a :class:`~rnnlab.introspect.keyed.Keyed` (a dict whose missing gate is a ``KeyError``
+    naming the gates there).
+
     >>> GateActivations("rnn", 0, "forward", "gru").activations
     {'r': 'sigmoid', 'z': 'sigmoid', 'n': 'tanh'}
+    >>> GateActivations("rnn", 0, "backward", "gru")
+    Traceback (most recent call last):
+    ...
+    ValueError: direction: expected one of ['forward', 'reverse'] (a bidirectional layer's second direction is 'reverse'), got 'backward'; did you mean 'reverse'?
     """
 
     module: str
@@ -104,13 +126,71 @@ class GateActivations:
     activations: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
+        # (checked here, where a record is made: one drawn or stored with a misspelt kind, gate or
+        # direction would be labelled wrong, on a scale not its own, without a sign)
+        if self.direction not in DIRECTIONS:
+            meant = _DIRECTION_SYNONYMS.get(str(self.direction).casefold())
+            hint = f"; did you mean {meant!r}?" if meant else did_you_mean(str(self.direction), DIRECTIONS)
+            raise ValueError(f"direction: expected one of {list(DIRECTIONS)} (a bidirectional layer's second "
+                             f"direction is 'reverse'), got {self.direction!r}{hint}")
+        if self.kind in GATES:
+            for g in self.gates:
+                if g not in GATES[self.kind]:
+                    raise ValueError(f"gates: expected gates of {self.kind!r}, {list(GATES[self.kind])}, got "
+                                     f"{g!r}{key_hint(g, GATES[self.kind])}")
+        elif self.activations is None:  # (a record read back where its cell's kind is not declared names them)
+            raise ValueError(
+                f"kind: expected a kind whose gates rnnlab knows, one of {sorted(GATES)}, got {self.kind!r}"
+                f"{did_you_mean(str(self.kind), GATES)}; a cell's own kind is known once its class declares "
+                f"gate_layout = rnnlab.gates.GateLayout({self.kind!r}, gates=(...), ...) (docs/layers.md, "
+                "'Your own cell')")
         if self.activations is None:
             self.activations = dict(GATE_ACTIVATIONS.get(self.kind, {}))
+        for g, act in self.activations.items():
+            if g in self.gates and act in ACTIVATION_RANGES:
+                _check_range(g, self.gates[g], act)
+        self.gates = gates_of(self.gates, self.kind, self.label)
 
     @property
     def label(self) -> str:
         name = self.module or "model"
         return f"{name} l{self.layer}" + (" reverse" if self.direction == "reverse" else "")
+
+
+#: What a second direction is called elsewhere, and the name it has here.
+_DIRECTION_SYNONYMS = {"backward": "reverse", "backwards": "reverse", "bwd": "reverse", "reversed": "reverse",
+                       "fwd": "forward", "forwards": "forward"}
+#: How far a value may pass its activation's bound (a rounding, not a value of another function).
+_RANGE_SLACK = 1e-6
+
+
+def _check_range(gate: str, values: Any, act: str) -> None:
+    """Refuse finite ``values`` of ``gate`` outside its activation's range (pre-activations, or a
+    gate of another function): drawn on that range they would be clipped to read as stuck shut or
+    open. NaN and infinities pass: a diverged model's, which the pictures mark as non-finite."""
+    try:
+        arr = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # (ragged or not numbers: the shape checks of those that read it say so)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return
+    lo, hi = ACTIVATION_RANGES[act]
+    low, high = float(arr.min(where=finite, initial=np.inf)), float(arr.max(where=finite, initial=-np.inf))
+    if low < lo - _RANGE_SLACK or high > hi + _RANGE_SLACK:
+        raise ValueError(
+            f"gates[{gate!r}]: expected the values of a {act} gate, within [{lo:g}, {hi:g}], got values from "
+            f"{low:.4g} to {high:.4g}: record each gate after its activation, not before it, or leave a gate of "
+            f"another function out of activations=")
+
+
+def _layer_activations(module: nn.Module, kind: str) -> dict[str, str]:
+    """The activations of ``module``'s gates: the kind's, but for a gate whose layer applies
+    another function (``rnnlab.LSTM(..., activation="relu")``), left out: its values have no
+    bounds known here (the pictures scale it to its data)."""
+    applied = {"sigmoid": getattr(module, "recurrent_activation", None) or "sigmoid",
+               "tanh": getattr(module, "activation", None) or "tanh"}
+    return {g: act for g, act in GATE_ACTIVATIONS.get(kind, {}).items() if applied.get(act) == act}
 
 
 def _numpy(t: Tensor) -> np.ndarray:
@@ -196,7 +276,7 @@ def layer_outputs(model: nn.Module, batch: Any, modules: list[str] | None = None
     """
     x, _ = split_batch(batch)
     targets = _targets(model, modules)
-    found: dict[str, LayerActivations] = {}
+    found: dict[str, LayerActivations] = Keyed(what="module", of="the modules recorded")
     handles = []
 
     def make_hook(name: str):
@@ -300,6 +380,7 @@ def gate_activations(model: nn.Module, batch: Any, modules: list[str] | None = N
                     kind=kind,  # type: ignore[arg-type]
                     gates={k: _numpy(gates[k]) for k in GATES[kind]},  # type: ignore[index]
                     lengths=lengths.get(name),
+                    activations=_layer_activations(module, kind),  # type: ignore[arg-type]
                 )
             )
     return out

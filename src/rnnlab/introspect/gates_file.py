@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.errors import RunDirError
-from rnnlab.gates import ACTIVATION_RANGES, GATE_ACTIVATIONS, GATES, has_gates
+from rnnlab.gates import ACTIVATION_RANGES, DIRECTIONS, GATE_ACTIVATIONS, GATES, has_gates
 from rnnlab.introspect.activations import GateActivations
 from rnnlab.introspect.through_time_file import PHASES
 from rnnlab.rundir import RunDir, atomic_write_text, jsonable, read_json
@@ -136,6 +136,8 @@ def _gated(a: GateActivations, i: int) -> bool:
     IndRNN); a record that cannot be summarized is refused in one line."""
     if not isinstance(a, GateActivations):
         raise TypeError(f"acts[{i}]: expected a rnnlab.introspect.GateActivations, got {type(a).__name__}")
+    if a.direction not in DIRECTIONS:  # (changed after it was made: read back, it would be a forward one)
+        raise ValueError(f"acts[{i}].direction: expected one of {list(DIRECTIONS)}, got {a.direction!r}")
     if a.kind not in GATES:
         raise ValueError(
             f"acts[{i}].kind: expected a kind whose gates rnnlab knows, one of {sorted(GATES)}, got "

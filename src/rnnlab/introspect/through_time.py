@@ -87,6 +87,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab.gates import DIRECTIONS, kind_of
 from rnnlab.introspect.batch import compute_loss, split_batch
+from rnnlab.introspect.keyed import Keyed
 from rnnlab.introspect.modules import module_names, recurrent_modules, untouched
 from rnnlab.introspect.stats import decay_rate, gradient_reach
 from rnnlab.layers import RecurrentBase
@@ -510,7 +511,8 @@ def grad_through_time(
     Works for many-to-one models (loss on the last output or on ``h_n``) and many-to-many ones.
     With variable lengths the rows count back from each sequence's own end (:class:`GradThroughTime`).
     Keys are module names (``""`` when the model is itself the layer; a module called twice
-    in one forward gets ``name`` and ``name#1``). ``modules`` restricts to the named modules.
+    in one forward gets ``name`` and ``name#1``; a name not there is a ``KeyError`` naming those
+    there, :class:`~rnnlab.introspect.keyed.Keyed`). ``modules`` restricts to the named modules.
     The model runs in its mode and is left as it was, with torch's random state and parameters'
     ``.grad`` (see the module's notes on training mode).
 
@@ -675,7 +677,7 @@ def grad_through_time(
             )
         flat = [p for _, rec in records for key in rec.probes for p in rec.probes[key]]
         grads = torch.autograd.grad(loss, flat, allow_unused=True)
-    result: dict[str, GradThroughTime] = {}
+    result: dict[str, GradThroughTime] = Keyed(what="module", of="the recurrent modules measured")
     i = 0
     for name, rec in records:
         layers: dict[tuple[int, str], np.ndarray] = {}

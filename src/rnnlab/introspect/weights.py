@@ -32,6 +32,7 @@ import numpy as np
 from torch import nn
 
 from rnnlab.gates import DECLARE_LAYOUT, GATES, has_gate_layout, layer_weights
+from rnnlab.introspect.keyed import gates_of
 from rnnlab.introspect.modules import find_module, module_names, recurrent_modules
 
 #: The components of a layer, in display order.
@@ -59,6 +60,11 @@ class GateParams:
     names: dict[str, str] = field(default_factory=dict)
     grad: bool = False
 
+    def __post_init__(self) -> None:
+        # (a gate asked by a wrong name is told the gates there are, not a bare KeyError)
+        for comp in COMPONENTS:
+            setattr(self, comp, gates_of(getattr(self, comp), self.kind, f"{self.label} {comp}"))
+
     @property
     def gates(self) -> tuple[str, ...]:
         """Gate names in torch order (``("i", "f", "g", "o")`` for an LSTM)."""
@@ -68,10 +74,12 @@ class GateParams:
     def bias(self) -> dict[str, np.ndarray]:
         """Effective bias per gate, ``bias_ih + bias_hh`` (for GRU's n gate b_hn is scaled by r)."""
         if not self.bias_ih:
-            return dict(self.bias_hh)
-        if not self.bias_hh:
-            return dict(self.bias_ih)
-        return {g: self.bias_ih[g] + self.bias_hh[g] for g in self.bias_ih}
+            summed = dict(self.bias_hh)
+        elif not self.bias_hh:
+            summed = dict(self.bias_ih)
+        else:
+            summed = {g: self.bias_ih[g] + self.bias_hh[g] for g in self.bias_ih}
+        return gates_of(summed, self.kind, f"{self.label} bias")
 
     @property
     def label(self) -> str:

@@ -397,6 +397,11 @@ def plot_grad_through_time(
     then = None if before is None else np.abs(select_layer(before, layer, direction)[0])
     others = [(np.abs(select_layer(g, layer, direction)[0]),
                None if g0 is None else np.abs(select_layer(g0, layer, direction)[0])) for g, g0 in members]
+    # (drawn on gtt's x axis, a curve of another length would put its steps at others' places)
+    for what, curve in [("before", then), *((f"members[{k}][{j}]", c) for k, pair in enumerate(others)
+                                            for j, c in enumerate(pair) if c is not None)]:
+        if curve is not None and curve.shape[0] != T:
+            raise ValueError(f"{what}: expected a curve of the {T} steps of gtt's, got {curve.shape[0]} steps")
     befores = [b for b in [then, *(b for _, b in others)] if b is not None]
     # (a curve before training of no drawable value, such as the gradient of a head that starts at
     # zero: it gets no dashed line, so the picture must not promise one)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rnnlab.report as report
+from rnnlab.errors import RunDirError
 from rnnlab.plots import style
 from rnnlab.rundir import RunDir
 from rnnlab.tracker import Tracker, read_tracked
@@ -129,8 +130,10 @@ def test_a_resumed_tracker_names_them_once_and_one_starting_over_again(tmp_path)
     with Tracker(tmp_path, lstm, weights_every=1, grads_every=0, start_step=0) as tracker:  # (starts over)
         tracker.step()
     assert heads() == [0] and read_tracked(tmp_path).layouts["bias_hh_l0"].component == "bias_hh"
-    gru = torch.nn.GRU(2, H)  # (other layers on the same run: the file names their gates, the last ones)
-    with Tracker(tmp_path, gru, weights_every=1, grads_every=0) as tracker:
+    gru = torch.nn.GRU(2, H)  # (another model on the same run: refused, unless it starts over)
+    with pytest.raises(RunDirError, match="of another model"):
+        Tracker(tmp_path, gru, weights_every=1, grads_every=0)
+    with Tracker(tmp_path, gru, weights_every=1, grads_every=0, start_step=0) as tracker:
         tracker.step()
     assert read_tracked(tmp_path).layouts["weight_hh_l0"].gates == ("r", "z", "n")
 

@@ -449,7 +449,7 @@ def _weak_decay_lines(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, ste
     decay that would act is said as the key that sets it for that group (a rule's own
     ``weight_decay`` where a rule took the group), in ``spelling``'s words (an estimator's
     ``params``; default: a config file's)."""
-    from rnnlab.doctor.checks import KeySpelling  # (imported where used, as the doctor elsewhere here)
+    from rnnlab.doctor.checks import KeySpelling
 
     spelling = spelling or KeySpelling()
     if cfg.optimizer not in DECOUPLED:

@@ -900,6 +900,11 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
         if _scale_of(reps[i]) != _scale_of(reps[ref]):  # (scale_note, block_note, tokens_note say it)
             return ("- (MASE on another scale)" if reps[i].get("season") is not None
                     else f"- ({reps[i].get('headline')} of other tokens)")
+        # (a diverged run's NaN is no score: the rule judges finite scores, and no mean holds it)
+        lost = [str(r.get("run")) for j in (i, ref) for r in groups[j]
+                if isinstance(r.get(select), (int, float)) and not math.isfinite(float(r[select]))]
+        if lost:
+            return f"- ({select} not finite for {', '.join(lost)}: {'its' if len(lost) == 1 else 'their'} training diverged)"
         # Runs of the same seed on the same data (checked above) share their split and initial
         # weights: where both groups hold the same seeds, each scored, the rule pairs them by seed.
         seeds = [{r["config"].get(SEED_KEY): float(r[select]) for r in groups[j]
@@ -975,13 +980,28 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
              "(docs/compare.md, Seeds of one config: groups)"]
     heads = {_renamed(r).get("headline", "acc") for r in rows}
     if len(heads) == 1:
-        kept = at_kept(f"val_{heads.pop()}")
+        head = heads.pop()
+        kept = at_kept(f"val_{head}")
         vals = [_renamed(r).get(kept) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            if max(vals) - min(vals) <= tolerance(*vals):
-                baseline = _all_at_mean(rows)
-                notes.append(f"note: every run scores {kept} {vals[0]:.4g}: a tie, no ranking "
-                             f"({all_at_mean(baseline, 'every run') if baseline is not None else cannot_tell(_resolution(rows))})")
+            # (a NaN is no score: max and min skip it unless it comes first, so it would tie with anything)
+            lost = [str(r.get("run")) for r, v in zip(rows, vals, strict=True) if not math.isfinite(v)]
+            if lost:
+                notes.append(f"note: {kept} is not finite for {', '.join(lost)} "
+                             f"({', '.join(f'{v:g}' for v in vals if not math.isfinite(v))}): "
+                             f"{'its' if len(lost) == 1 else 'their'} training diverged, so "
+                             f"{'it ranks' if len(lost) == 1 else 'they rank'} below every run with a finite "
+                             "score and ties with none; lower the learning rate (training.lr) or clip the "
+                             "gradient norm (training.clip_norm) and train again")
+            finite = [v for v in vals if math.isfinite(v)]
+            if len(finite) >= 2 and max(finite) - min(finite) <= tolerance(*finite):
+                baseline = _all_at_mean([r for r, v in zip(rows, vals, strict=True) if math.isfinite(v)])
+                who = "every run with a finite score" if lost else "every run"
+                why = (all_at_mean(baseline, who) if baseline is not None
+                       # (the loss is the finest score there is: no finer metric to advise)
+                       else "the validation split cannot tell these apart; more folds or seeds can" if head == "loss"
+                       else cannot_tell(_resolution(rows)))
+                notes.append(f"note: {who} scores {kept} {finite[0]:.4g}: a tie, no ranking ({why})")
     return notes
 
 

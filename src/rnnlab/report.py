@@ -72,7 +72,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -124,7 +124,7 @@ from rnnlab.rundir import (
     recorded_by,
 )
 from rnnlab.shellcmd import shell_command
-from rnnlab.tracker import NORMS, read_tracked
+from rnnlab.tracker import NORMS, TrackedGates, read_tracked
 
 T = TypeVar("T")  # what a section computes from the run (:func:`_from_the_run`)
 
@@ -1003,11 +1003,12 @@ MAX_LINE_PANELS = 9
 MAX_HISTOGRAM_COLUMNS = 4
 
 
-def _histogram_params(names: list[str]) -> list[str]:
-    """Weight matrices first (they carry the per-channel story), the recurrent layers' first; at
-    most :data:`MAX_HISTOGRAM_COLUMNS` columns."""
-    weights = [n for n in names if is_weight(n)]
-    return reading_order(weights or names)[:MAX_HISTOGRAM_COLUMNS]
+def _histogram_params(names: list[str], layouts: Mapping[str, TrackedGates] | None = None) -> list[str]:
+    """Weight matrices first (they carry the per-channel story), the recurrent layers' first (as
+    ``layouts``, the run's tracked gate layouts, name them: :func:`reading_order`); at most
+    :data:`MAX_HISTOGRAM_COLUMNS` columns."""
+    weights = [n for n in names if is_weight(n, layouts)]
+    return reading_order(weights or names, layouts)[:MAX_HISTOGRAM_COLUMNS]
 
 
 def _weight_norms(rd: RunDir) -> str:
@@ -1035,7 +1036,7 @@ def _weight_norms(rd: RunDir) -> str:
     elif norm is None:
         parts.append(hk.no_data("no mean/max norm statistics"))
     else:
-        with_lines = reading_order([n for n in params if f"{norm}_mean" in tracked[n]])
+        with_lines = reading_order([n for n in params if f"{norm}_mean" in tracked[n]], tracked.layouts)
         lines_params = with_lines[:MAX_LINE_PANELS]
         # (the restored epoch marked as on the metric curves: the weights the verdicts are about)
         parts.append(hk.img(plot_norm_lines(tracked, norm=norm, params=lines_params, per_gate=True, run=rd),
@@ -1044,13 +1045,13 @@ def _weight_norms(rd: RunDir) -> str:
         shown |= {(n, f"{norm}_{k}") for n in with_lines for k in ("mean", "max")}
     stat = f"{norm or 'l2'}_per_channel"
     with_channels = [n for n in params if stat in tracked[n]]
-    hist_params = _histogram_params(with_channels)
+    hist_params = _histogram_params(with_channels, tracked.layouts)
     if hist_params:
         parts.append(hk.img(plot_norm_histograms(tracked, stat=stat, params=hist_params, ncols=MAX_HISTOGRAM_COLUMNS,
                                                  per_gate=True),
                           "per-channel norm histograms over training"))
         # (only weights are candidates when any is tracked: the biases are left out by choice, not for room)
-        weights = [n for n in with_channels if is_weight(n)] or with_channels
+        weights = [n for n in with_channels if is_weight(n, tracked.layouts)] or with_channels
         parts.append(_not_drawn(weights, hist_params, "weights" if weights is not with_channels else "parameters"))
         shown |= {(n, stat) for n in weights}
     elif params:
@@ -1072,7 +1073,7 @@ def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], n
     wherever the loop clipped); None: not known, and the text says both."""
     parts = []
     grad = f"grad_{norm}"
-    with_grads = reading_order([n for n in params if f"{grad}_mean" in tracked[n]])
+    with_grads = reading_order([n for n in params if f"{grad}_mean" in tracked[n]], getattr(tracked, "layouts", None))
     whole = grad in tracked.get("model", {})
     if with_grads or whole:
         chosen = (["model"] if whole else []) + with_grads[:MAX_LINE_PANELS - whole]
@@ -1098,7 +1099,7 @@ def _more_lines(tracked: dict[str, Any], params: list[str], groups: list[str], n
         parts.append(hk.img(plot_norm_lines(tracked, norm=grad, params=chosen), "gradient norms over steps"))
         parts.append(_not_drawn(with_grads, chosen))
         shown |= {(n, f"{grad}_{k}") for n in with_grads for k in ("mean", "max")} | ({("model", grad)} if whole else set())
-    with_ratio = reading_order([n for n in params if "update_ratio" in tracked[n]])
+    with_ratio = reading_order([n for n in params if "update_ratio" in tracked[n]], getattr(tracked, "layouts", None))
     if with_ratio:
         chosen = with_ratio[:MAX_LINE_PANELS]
         parts.append("<h3>Update ratio</h3><p class='sub'>‖w after − w before‖ / ‖w before‖ of the optimizer step "

@@ -154,6 +154,9 @@ class NonFinite:
 
 #: :attr:`NonFinite.what` of the input batch, which the health check looks at before the model runs.
 INPUT_BATCH = "input batch"
+#: :attr:`NonFinite.phase` of the model's parameters and buffers as diagnose was given them, which
+#: the health check looks at before anything else (an earlier training that diverged leaves them NaN).
+AS_GIVEN = "as given"
 
 
 @dataclass
@@ -1030,45 +1033,78 @@ def gate_layout(obs: Observations, th: Thresholds) -> list[Finding]:
 
 @register("nonfinite")
 def nonfinite(obs: Observations, th: Thresholds) -> list[Finding]:
-    """NaN or inf in the outputs, the loss, the gradients or the parameters."""
+    """NaN or inf in the parameters as given, the input batch, the outputs, the loss, the gradients
+    or the parameters after a step. Where the model's own weights or the input batch held them
+    before it ran, those are named (everything after is computed from them); else the first place."""
     if not obs.nonfinite:
         return []
-    first = obs.nonfinite[0]
     by_what: dict[str, int] = {}
     for nf in obs.nonfinite:
         by_what[f"{nf.what} ({nf.phase})"] = by_what.get(f"{nf.what} ({nf.phase})", 0) + nf.count
-    numbers = {
-        "first": {
-            "phase": first.phase,
-            "what": first.what,
-            "count": first.count,
-            "total": first.total,
-            **({"place": first.place} if first.place else {}),
-        },
-        "counts": dict(list(by_what.items())[:50]),
-        "places": len(by_what),
-    }
-    if first.what == INPUT_BATCH:
-        # (checked before the model runs: whatever follows is computed from it, no fault of the model)
-        return [Finding(
+
+    def numbers(first: NonFinite) -> dict[str, Any]:
+        return {
+            "first": {
+                "phase": first.phase,
+                "what": first.what,
+                "count": first.count,
+                "total": first.total,
+                **({"place": first.place} if first.place else {}),
+            },
+            "counts": dict(list(by_what.items())[:50]),
+            "places": len(by_what),
+        }
+
+    found = []
+    given = [nf for nf in obs.nonfinite if nf.phase == AS_GIVEN]
+    if given:
+        first = given[0]
+        more = (f" {len(given) - 1} more of its parameters and buffers hold some too "
+                f"({', '.join(nf.what for nf in given[1:4])}{', ...' if len(given) > 4 else ''})."
+                if len(given) > 1 else "")
+        found.append(Finding(
             check="nonfinite",
             severity="error",
-            title=f"Non-finite values in the input batch, first at {first.place}",
-            numbers=numbers,
+            title=f"Non-finite values in the model's weights as given, first in {first.what}",
+            numbers=numbers(first),
             message=(
-                f"{first.count} of {first.total} values of the input batch are NaN or inf, the first at "
-                f"{first.place}. What the model computes from them is non-finite too (the model output, the loss and "
-                "the gradients: the counts), and one training step on them makes every weight NaN."
+                f"{first.count} of {first.total} values of {first.what} are NaN or inf in the model as given.{more} "
+                "The model's weights were already non-finite before diagnose took a step: an earlier training "
+                "diverged (or they were loaded so). What the model computes from them is non-finite too (the model "
+                "output, the loss and the gradients: the counts), whatever the data, so the other checks cannot "
+                "judge it."
+            ),
+            remedy=spelled(
+                "Do not go on from these weights: lower {lr}, clip gradients ({clip}) and train again from a fresh "
+                "initialisation (or from a checkpoint whose weights are all finite).", obs.config
+            ),
+        ))
+    bad_input = next((nf for nf in obs.nonfinite if nf.what == INPUT_BATCH), None)
+    if bad_input is not None:
+        # (checked before the model runs: whatever follows is computed from it, no fault of the model)
+        found.append(Finding(
+            check="nonfinite",
+            severity="error",
+            title=f"Non-finite values in the input batch, first at {bad_input.place}",
+            numbers=numbers(bad_input),
+            message=(
+                f"{bad_input.count} of {bad_input.total} values of the input batch are NaN or inf, the first at "
+                f"{bad_input.place}. What the model computes from them is non-finite too (the model output, the loss "
+                "and the gradients: the counts), and one training step on them makes every weight NaN."
             ),
             remedy=("Clean the data: drop the samples with NaN/inf or fill the gaps (e.g. interpolate over time, or "
-                    "torch.nan_to_num) before they reach the model; the model and the loss are not at fault."),
-        )]
+                    "torch.nan_to_num) before they reach the model; the "
+                    + ("loss is" if given else "model and the loss are") + " not at fault."),
+        ))
+    if found:
+        return found
+    first = obs.nonfinite[0]
     return [
         Finding(
             check="nonfinite",
             severity="error",
             title=f"Non-finite values, first in {first.what} ({first.phase})",
-            numbers=numbers,
+            numbers=numbers(first),
             message=(
                 f"{first.count} of {first.total} values of {first.what} are NaN or inf at "
                 f"{first.phase}. Once a NaN reaches the weights every later step is NaN too."

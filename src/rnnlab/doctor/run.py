@@ -45,10 +45,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab._checks import check_choice, did_you_mean
 from rnnlab.doctor.checks import (
+    AS_GIVEN,
     CHECKS,
     INPUT_BATCH,
     POOLED_LAST_STEP_LOSS,
@@ -876,7 +878,13 @@ def observe(
     obs = Observations(steps=steps, config=remedies if isinstance(remedies, KeySpelling) else remedies == "config",
                        input_channel_names=[str(n) for n in channel_names] if channel_names else None)
     obs.own_cells = _own_cells(net)
-    # The input first: a NaN there makes everything after it NaN, and is no fault of the model's.
+    # The weights before anything: NaN left by an earlier training that diverged makes every output,
+    # loss and gradient NaN, which would otherwise be blamed on those (and on the targets).
+    for kind, named in (("parameter", net.named_parameters()), ("buffer", net.named_buffers())):
+        for n, t in named:
+            if not is_lazy(t) and (t.is_floating_point() or t.is_complex()):
+                _check_nonfinite(obs, AS_GIVEN, f"{kind} {n}", t.detach())
+    # The input next: a NaN there makes everything after it NaN, and is no fault of the model's.
     bad_input = input_nonfinite(split_batch(batch)[0], _batch_first(net), obs.input_channel_names)
     if bad_input is not None:
         obs.nonfinite.append(bad_input)

@@ -110,6 +110,9 @@ _TORCH_WEIGHT = re.compile(r"weight_(ih|hh|hr)_l(\d+)(_reverse)?")
 _TORCH_COMPONENT = {"ih": "kernel", "hh": "recurrent", "hr": "projection"}
 #: The attributes of ``rnnlab.Recurrent`` that hold a user's cell (``gates._cells``).
 _CELL_ATTRS = {"cell": "forward", "reverse_cell": "reverse"}
+#: A norm layer's module (``norm``, ``norm_l0``, ``norm_l1_reverse``, ``layer_norm``, ``norm2``): its gains are
+#: no recurrent layer's weights, whatever their names say (``rnn.norm_l0.hh.weight``).
+_NORM_MODULE = re.compile(r"(?:\w+_)?norm(?:_l\d+(?:_reverse)?|\d+)?")
 #: ``parametrizations.<name>.original``: a parametrized weight (weight drop), tracked by its stored name.
 _PARAMETRIZED = re.compile(r"(^|\.)parametrizations\.([^.]+)\.original\d*$")
 
@@ -136,6 +139,8 @@ def _slot_by_name(name: str, component: str | None = None) -> WeightSlot | None:
     if attr.startswith("bias"):
         return None
     given = component is not None
+    if not given and any(_NORM_MODULE.fullmatch(seg) for seg in segs[:-1]):
+        return None  # (a layer norm's gain of what ``ih`` adds, ``rnn.norm_l0.ih.weight``: no weight matrix)
     component = component or role_by_tokens(".".join(segs))
     if component is None:
         return None
@@ -184,6 +189,8 @@ def weight_slots(names: Iterable[str], model: nn.Module | None = None,
     ['kernel', 'recurrent']
     >>> weight_slots(["rnn.cell.U"], layouts={"rnn.cell.U": TrackedGates("rnn", "recurrent", ("h",))})
     {'rnn.cell.U': WeightSlot(module='rnn', component='recurrent', layer=0, direction='forward')}
+    >>> weight_slots(["rnn.norm_l0.hh.weight", "rnn.cell.ln.weight"])  # (norm layers' gains)
+    {}
     """
     names = list(names)
     known = _slots_of_model(model) if model is not None else {}
@@ -668,16 +675,27 @@ def _plan(named: Mapping[str, Any], stat: str, params: Sequence[str] | None, mod
     return NormPanels(panels[:max_panels], [p.heading.splitlines()[0] for p in panels[max_panels:]], one_run, None)
 
 
+def slot_rank(slot: WeightSlot, modules: Sequence[str]) -> tuple[int, int, bool, int]:
+    """Where a recurrent layer's weight comes among the others in every figure of norms (the
+    panels of :func:`plot_compare_norms`, a run's report, :func:`rnnlab.plots.norms.reading_order`):
+    by its module's place in ``modules`` (the order the modules were first tracked), then layer,
+    direction (forward first) and component (kernel, recurrent, projection).
+
+    >>> slot_rank(WeightSlot("gru", "recurrent", 0, "forward"), ["lstm", "gru"])
+    (1, 0, False, 1)
+    """
+    return modules.index(slot.module), slot.layer, slot.direction != "forward", _COMPONENT_ORDER.get(slot.component, 3)
+
+
 def _reading_order(panels: list[NormPanel]) -> list[NormPanel]:
-    """The recurrent layers' weights first (in the order their modules were first tracked, then by
-    layer, direction and component), then the other weights, then the biases, each as tracked."""
+    """The recurrent layers' weights first (:func:`slot_rank`), then the other weights, then the
+    biases, each as tracked."""
     modules = list(dict.fromkeys(p.slot.module for p in panels if p.slot is not None))
 
     def rank(item: tuple[int, NormPanel]) -> tuple[Any, ...]:
         i, p = item
         if p.slot is not None:
-            s = p.slot
-            return 0, modules.index(s.module), s.layer, s.direction != "forward", _COMPONENT_ORDER.get(s.component, 3), i
+            return 0, *slot_rank(p.slot, modules), i
         first = next(x for ps in p.drawn.values() for x in ps if x is not None)
         return 2 if _plain_name(first).rsplit(".", 1)[-1].startswith("bias") else 1, 0, 0, False, 0, i
 
@@ -734,6 +752,7 @@ def plot_compare_norms(
                                   head, path)
     fig, axes = _grid(len(plan.panels), ncols)
     fewer: dict[str, dict[str, None]] = {}
+    any_off = False
     for ax, (heading, drawn, _) in zip(axes.flat, plan.panels, strict=False):
         ax.set_title(heading, fontsize=style.LABEL_SIZE)
         curves: dict[str, Any] = {}
@@ -743,16 +762,71 @@ def plot_compare_norms(
             curves[name] = (_group_curve([c for c in one if c is not None]) if isinstance(tr, list) else one[0])
         _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step", colors=colors, fewer=fewer)
         ax.set_ylabel(stat_label(stat))
-        tops = [float(np.nanmax(c[3] if len(c) == 5 else c[1])) for c in curves.values()
-                if c is not None and np.isfinite(c[3] if len(c) == 5 else c[1]).any()]
+        off = off_scale(curves)
+        tops = [t for n, c in curves.items() if n not in off and (t := _top(c)) is not None]
         if tops and max(tops) > 0:
             ax.set_ylim(0.0, 1.08 * max(tops))  # (headroom: a curve along the frame's top edge reads as cut)
+        if off:
+            said = "off the scale: " + "; ".join(f"{n} (up to {style.fmt(t)})" for n, t in off.items())
+            room = ax.get_position().width * fig.get_figwidth() * 72.0 - 6 * style.EDGE
+            text = style.wrap_text(said, style.NOTE_SIZE, room)
+            style.note(ax, text, warn=True, loc=_free_corner(ax, [c for c in curves.values() if c is not None], text))
+            any_off = True
     _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()), colors=colors, fewer=fewer)
     # (in the title, read before the panels: a reader must not take them for all the runs tracked)
     left = plan.not_drawn()
-    fig.suptitle(head + (f"\n{left}" if left else ""), fontsize=style.TITLE_SIZE)
+    scale = (f"y axes fit the other runs: a run whose norm grew past {OFF_SCALE:g}× its start and theirs is off "
+             "the scale (its top noted)") if any_off else None
+    fig.suptitle("\n".join([head, *(line for line in (left, scale) if line)]), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
+
+
+#: How far a run's norm may grow, past its start and past the other runs' norms, before
+#: :func:`plot_compare_norms` leaves it off a panel's scale (:func:`off_scale`).
+OFF_SCALE = 10.0
+
+
+def _top(curve: tuple[np.ndarray, ...] | None) -> float | None:
+    """The largest finite value a run's curve (a group's band: its top) reaches; None: none."""
+    if curve is None:
+        return None
+    ys = np.asarray(curve[3] if len(curve) == 5 else curve[1], dtype=np.float64)
+    ys = ys[np.isfinite(ys)]
+    return float(ys.max()) if ys.size else None
+
+
+def off_scale(curves: Mapping[str, tuple[np.ndarray, ...] | None]) -> dict[str, float]:
+    """The runs of one panel of :func:`plot_compare_norms` left off its y scale, by name, with
+    the largest value each reached: those whose norm grew past :data:`OFF_SCALE` times its first
+    finite value and past :data:`OFF_SCALE` times the largest of the runs that did not (a run of
+    lr 10 whose weights exploded to 200, against runs near 0.6: on one axis from 0 those are flat
+    lines, and whether a weight decay worked, a change of 10 %, cannot be read). None where every
+    run grew so, or none did: the axis then spans them all.
+
+    >>> steps = np.arange(3.0)
+    >>> off_scale({"decay": (steps, np.array([0.6, 0.55, 0.5])), "lr 10": (steps, np.array([0.6, 60.0, 212.0])),
+    ...            "dropout": (steps, np.array([0.6, 0.62, 0.65]))})
+    {'lr 10': 212.0}
+    >>> off_scale({"decay": (steps, np.array([0.6, 0.55, 0.5])), "lr 0.1": (steps, np.array([0.6, 2.0, 5.9]))})
+    {}
+    """
+    grown: dict[str, float] = {}
+    steady: list[float] = []
+    for name, c in curves.items():
+        top = _top(c)
+        if top is None or c is None:
+            continue
+        ys = np.asarray(c[3] if len(c) == 5 else c[1], dtype=np.float64)
+        first = float(ys[np.isfinite(ys)][0])
+        # (a norm that starts at 0, a bias set to zero, has no start to have grown from)
+        if first > 0 and top > OFF_SCALE * first:
+            grown[name] = top
+        else:
+            steady.append(top)
+    if not steady or max(steady) <= 0:
+        return {}
+    return {n: t for n, t in grown.items() if t > OFF_SCALE * max(steady)}
 
 
 def _norm_panels(named: Mapping[str, Any], params: Sequence[str], stat: str,

@@ -119,33 +119,62 @@ def own_name(name: str) -> str:
     return re.sub(r"\.parametrizations\.(\w+)\.original$", r".\1", name)
 
 
-def is_weight(name: str) -> bool:
-    """Whether a parameter is a weight (``weight``, ``weight_hh_l0``...), not a bias or another one.
+def is_weight(name: str, layouts: Mapping[str, TrackedGates] | None = None) -> bool:
+    """Whether a parameter is a weight (``weight``, ``weight_hh_l0``...), not a bias or another one:
+    by its name, or where a run's tracked gate layouts (``layouts``) say it is a recurrent layer's
+    weight (a user's cell's ``U`` that its ``gate_layout`` calls recurrent).
 
     >>> is_weight("rnn.parametrizations.weight_hh_l0.original"), is_weight("head.bias")
     (True, False)
+    >>> is_weight("rnn.cell.U"), is_weight("rnn.cell.U", {"rnn.cell.U": TrackedGates("mine", "recurrent", ("h",))})
+    (False, True)
     """
-    return own_name(name).rsplit(".", 1)[-1].startswith("weight")
+    declared = getattr((layouts or {}).get(name), "component", None)
+    return declared in WEIGHT_COMPONENTS or own_name(name).rsplit(".", 1)[-1].startswith("weight")
 
 
-def reading_order(names: Sequence[str]) -> list[str]:
-    """The recurrent layers' parameters first (what a run's figures are about), then the other
-    weights, then norm layers' gains and shifts, then the rest; weights before biases within each,
-    in the given (the tracker's) order otherwise: the order of the report's panels and of the
-    parameters' colours (:func:`parameter_color`).
+#: The components of a gate layout that are weight matrices (the others are biases).
+WEIGHT_COMPONENTS = ("kernel", "recurrent", "projection")
+
+
+def reading_order(names: Sequence[str], layouts: Mapping[str, TrackedGates] | None = None) -> list[str]:
+    """The recurrent layers' weights first (what a run's figures are about), in the order of
+    :func:`rnnlab.plots.compare.slot_rank` (by module as tracked, layer, direction, then kernel,
+    recurrent, projection), then the recurrent layers' other parameters (their biases), then the other
+    weights, then norm layers' gains and shifts, then the rest, in the given (the tracker's) order
+    otherwise: the order of the report's panels and of the parameters' colours
+    (:func:`parameter_color`). Which weights are a recurrent layer's, and of what, is read as
+    :func:`rnnlab.plots.compare.weight_slots` reads it: from ``layouts`` (a run's tracked gate
+    layouts, :attr:`rnnlab.tracker.TrackedRecords.layouts`: a user's cell's declared
+    ``gate_layout`` names its recurrent weight and its biases, whatever they are called), else from
+    the names.
 
     >>> reading_order(["frontend.norm.weight", "frontend.conv.weight", "head.bias", "rnn.bias_ih_l0",
     ...                "rnn.weight_hh_l0"])
     ['rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'frontend.conv.weight', 'frontend.norm.weight', 'head.bias']
+    >>> reading_order(["lstm.weight_ih_l0", "lstm.bias_ih_l0", "mgu.cell.b", "mgu.cell.U", "head.weight"],
+    ...               {"mgu.cell.U": TrackedGates("mgu", "recurrent", ("f", "n")),
+    ...                "mgu.cell.b": TrackedGates("mgu", "bias_ih", ("f", "n"))})
+    ['lstm.weight_ih_l0', 'mgu.cell.U', 'lstm.bias_ih_l0', 'mgu.cell.b', 'head.weight']
     """
-    def rank(name: str) -> tuple[int, bool]:
-        own = own_name(name)
-        if parse_param_name(own) is not None:
-            return 0, not is_weight(name)
-        in_norm = any(token.startswith("norm") for token in own.split(".")[:-1])
-        return (2 if in_norm else 1) if is_weight(name) else 3, False
+    # (imported here: rnnlab.plots.compare reads the tracked records through this module)
+    from rnnlab.plots.compare import slot_rank, weight_slots
 
-    return sorted(names, key=rank)
+    slots = weight_slots(names, layouts=layouts)
+    modules = list(dict.fromkeys(s.module for s in slots.values()))
+
+    def rank(item: tuple[int, str]) -> tuple[int | bool, ...]:
+        i, name = item
+        if name in slots:
+            return 0, 0, *slot_rank(slots[name], modules), i
+        own = own_name(name)
+        declared = getattr((layouts or {}).get(name), "component", None)
+        if parse_param_name(own) is not None or (declared is not None and declared.startswith("bias")):
+            return 0, 1 if is_weight(name, layouts) else 2, i
+        in_norm = any(token.startswith("norm") for token in own.split(".")[:-1])
+        return (2 if in_norm else 1) if is_weight(name, layouts) else 3, i
+
+    return [n for _, n in sorted(enumerate(names), key=rank)]
 
 
 def parameter_color(tracked: Tracked, name: str) -> str:
@@ -162,7 +191,8 @@ def parameter_color(tracked: Tracked, name: str) -> str:
         return WHOLE_COLOR
     if name.startswith(CONTROLLER):
         return style.parameter_color(name, [n for n in tracked if n.startswith(CONTROLLER)])
-    return style.parameter_color(name, reading_order([n for n in tracked if is_parameter(n)]))
+    return style.parameter_color(name, reading_order([n for n in tracked if is_parameter(n)],
+                                                     getattr(tracked, "layouts", None)))
 
 
 def mean_change(series: TrackedSeries | None) -> str | None:

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from rnnlab.config import NOT_KEYS, Config, load_config, parse_config, template_for
-from rnnlab.data.per_step import labelled_steps, valid_steps
+from rnnlab.data.per_step import labelled_steps, valid_steps, whole_number_labels
 from rnnlab.doctor.checks import KeySpelling
 from rnnlab.errors import (
     CheckpointError,
@@ -173,6 +173,14 @@ _TASK_ESTIMATORS = {("classification", False): "RNNClassifier", ("regression", F
 #: estimator's caller as the task's estimator) and ``set data.val_fraction = 0`` or ``set
 #: data.columns`` (said as ``params``: :meth:`KeySpelling.words`).
 _SET_TASK = re.compile(r'\bset \[task\] kind = "(?P<kind>\w+)"')
+#: ``rnnlab train``'s remedies for a file without lengths whose series look padded
+#: (:func:`rnnlab.data.check_ragged`, :func:`rnnlab.data.per_step.check_label_padding`): an
+#: estimator's array X is such a file (its series all of its T steps), a list of [C, T_i] arrays
+#: one with lengths.
+_NO_LENGTHS = re.compile(r"but no 'lengths' gives the true lengths \(each sequence is read as all (?P<steps>\d+) "
+                         r"steps\); add lengths \[N\] with each sequence's true length \(the padding past it may "
+                         r"then hold anything, NaN included\)")
+_REAL_STEPS = re.compile(r"; if those steps are real data, save lengths of (?P<steps>\d+) for every sequence")
 _SET_KEY = re.compile(r'\bset (?P<key>[a-z_]+(?:\.[a-z_]+)+(?: = (?:"[^"]*"|true|false|-?\d+(?:\.\d+)?(?:e-?\d+)?))?)')
 
 #: Not a value an estimator sets: a params entry for such a key is never the estimator's own.
@@ -594,7 +602,13 @@ class _RNNEstimator(_KerasHints):
         def key(m: re.Match[str]) -> str:
             return ("pass " if " = " in m["key"] else "set ") + _KEY_SPELLING.words(m["key"])
 
+        with_y = " and y as a list of [T_i] arrays" if task["task.per_step"] else ""
+
         def words(text: str) -> str:
+            text = _NO_LENGTHS.sub(lambda m: f"but X is an array, whose series are all read as {m['steps']} steps long; "
+                                   + _list_form(False, with_y), text)
+            text = _REAL_STEPS.sub(lambda m: f"; if those steps are real data, pass X as a list of [C, {m['steps']}] "
+                                   f"arrays{with_y.replace('T_i', m['steps'])}: a list gives each series' length", text)
             for said in (f"data.columns: column 'x0' of {data_path}", f"data.path: channel 0 of {data_path}",
                          f"data.path ({data_path})"):
                 text = text.replace(said, self._data_argument)
@@ -629,14 +643,17 @@ class _RNNEstimator(_KerasHints):
                                     per_step=bool(self._task.get("task.per_step")))
         return series_outputs(self.model_, self.inputs_, padded, lengths, "predict")
 
-    def _train_classes(self, padded: np.ndarray, lengths: np.ndarray, labels: np.ndarray, codes: np.ndarray,
+    def _train_classes(self, padded: np.ndarray, lengths: np.ndarray | None, labels: np.ndarray, codes: np.ndarray,
                        scored: np.ndarray) -> None:
         """Train a classifier (a tagger: per step) on ``labels`` [N] ([N, T]), each scored entry's
         index in ``classes_`` being ``codes``: the run's data file holds the labels themselves
         where the run reads them as these classes (:func:`_run_labels`), so that ``rnnlab predict
         RUN_DIR`` and ``rnnlab.load_run`` answer in them, else the codes, said when the run is
         kept. The model's outputs follow the run's order of its classes (``label_order``: numbers
-        by value, '9' before '10'), which ``_output_classes`` maps to ``classes_`` by name."""
+        by value, '9' before '10'), which ``_output_classes`` maps to ``classes_`` by name.
+        ``lengths`` None: the run's data file holds none, as for an array ``X`` of a tagger, whose
+        series the run then reads as all T steps and checks for padding as ``rnnlab train``
+        checks a file without lengths."""
         from rnnlab.layers.regularizers import warn_at_user_line
 
         held, names, why = _run_labels(labels, codes, scored)
@@ -644,7 +661,7 @@ class _RNNEstimator(_KerasHints):
             warn_at_user_line(f"run_dir {os.fspath(self.run_dir)!r}: the run names its classes by their codes "
                               f"0..{len(names) - 1} (code k is classes_[k]), not by y's labels, which its data file "
                               f"would not read as {len(names)} classes: {why}")
-        classes = self._train({"X": padded, "y": held, "lengths": lengths}).classes
+        classes = self._train({"X": padded, "y": held, **_given_lengths(lengths)}).classes
         self._output_classes = np.array([names.index(c) for c in classes], dtype=np.int64)
 
     def _class_logits(self, logits: np.ndarray) -> np.ndarray:
@@ -900,7 +917,7 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
             _check_x_order(X, y, f"{type(self).__name__}.{where}")
         X = _collection(X)
         _check_collection(X, None if where == "fit" else self.n_channels_)
-        return _series(X, where)
+        return _series(X, where, per_step=True)
 
     def _steps(self, X: Any, y: Any, where: str = "fit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``X`` padded [N, T, C] with its lengths (:meth:`_padded`), and ``y`` padded to [N, T, ...]
@@ -924,6 +941,14 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
         for i, r in enumerate(rows):
             out[i, : len(r)] = r
         return padded, lengths, out
+
+    @staticmethod
+    def _lengths_given(lengths: np.ndarray, X: Any) -> np.ndarray | None:
+        """The lengths the caller gave: a list of [C, T_i] arrays gives each series' (T_i, T for
+        all: every step real); an array [N, C, T] gives none (None), as a file without lengths,
+        whose padding (NaN, or a label over all-zero rows ending series) the run refuses as
+        ``rnnlab train`` does, instead of training on it."""
+        return None if isinstance(X, np.ndarray) else lengths
 
     @staticmethod
     def _as_given(values: np.ndarray, lengths: np.ndarray, X: Any) -> np.ndarray | list[np.ndarray]:
@@ -963,7 +988,7 @@ class RNNSequenceTagger(_PerStepEstimator):
             if labels.ndim != 2:
                 raise DataError(f"y: expected one label per step ([N, T]), got shape {list(labels.shape)}")
             valid = labelled_steps(labels, valid_steps(lengths, padded.shape[1]))  # (-100: no target, as in torch)
-            _check_step_labels(labels, valid)
+            _check_step_labels(labels, valid, lengths, listed=not isinstance(X, np.ndarray))
             if labels.dtype.kind == "f" and valid.any():
                 with np.errstate(invalid="ignore"):  # (scikit-learn's integer test casts the values)
                     kind = type_of_target(labels[valid], input_name="y")
@@ -978,7 +1003,8 @@ class RNNSequenceTagger(_PerStepEstimator):
                 raise DataError(f"y: expected at least 2 classes, got {got} in {int(valid.sum())} step(s)")
             codes = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
             self.n_channels_ = padded.shape[2]
-            self._train_classes(padded, lengths, labels, np.where(valid, codes, PAD_LABEL).astype(np.int64), valid)
+            self._train_classes(padded, self._lengths_given(lengths, X), labels,
+                                np.where(valid, codes, PAD_LABEL).astype(np.int64), valid)
             return self
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
@@ -997,7 +1023,7 @@ class RNNSequenceTagger(_PerStepEstimator):
         labels = _labels(labels)
         inside = valid_steps(lengths, padded.shape[1])
         valid = labelled_steps(labels, inside)
-        _check_step_labels(labels, valid)
+        _check_step_labels(labels, valid, lengths, listed=not isinstance(X, np.ndarray))
         if not valid.any():
             raise DataError(f"y: expected a label at some step to score, got none (-100 at all {int(inside.sum())} "
                             "valid steps)")
@@ -1042,9 +1068,11 @@ class RNNSequenceRegressor(_PerStepEstimator):
             bad = ~np.isfinite(values.reshape(*values.shape[:2], -1)).all(axis=2) & valid_steps(lengths, padded.shape[1])
             if bad.any():
                 i, t = np.argwhere(bad)[0]
+                tail = _padding_fix(bad, lengths, not isinstance(X, np.ndarray), per_step=True)
                 raise DataError(f"y: expected finite values at every valid step, got {int(bad.sum())} non-finite, the first "
-                                f"at [sample, step] [{i}, {t}]")
-            targets = self._train({"X": padded, "y": values, "lengths": lengths}).targets
+                                f"at [sample, step] [{i}, {t}]" + (f"; {tail}" if tail else ""))
+            given = _given_lengths(self._lengths_given(lengths, X))
+            targets = self._train({"X": padded, "y": values, **given}).targets
             assert targets is not None  # a regression run standardizes its targets
             self.targets_ = targets
             return self
@@ -1387,6 +1415,8 @@ def _run_labels(labels: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tu
 
     n_classes = int(codes[scored].max()) + 1
     held = np.array(labels.tolist()) if labels.dtype == object else labels  # (str objects as unicode)
+    # (1.0 as 1, as the run reads a file's labels: its class names "1", not "1.0", either way)
+    held = whole_number_labels(held, scored if labels.ndim > 1 else None)
     why = ""
     try:
         read = text_labels(held, "y") if held.dtype.kind in "biufUS" else None  # (stripped; bytes decoded)
@@ -1417,11 +1447,13 @@ def _run_labels(labels: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tu
     return codes, [str(k) for k in range(n_classes)], why
 
 
-def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:
+def _check_step_labels(labels: np.ndarray, valid: np.ndarray, lengths: np.ndarray, listed: bool) -> None:
     """A label at every ``valid`` step [N, T]: NaN or None there is refused (a numeric -100 is
-    how a step says it has none).
+    how a step says it has none); where they end series of ``lengths`` as padding does, the
+    error says how to give the true lengths (:func:`_padding_fix`; ``listed``: X was a list).
 
-    >>> _check_step_labels(np.array([["a", None], [None, "b"]], dtype=object), np.array([[1, 1], [0, 1]], bool))
+    >>> _check_step_labels(np.array([["a", None, "b"], [None, "b", "a"]], dtype=object),
+    ...                    np.array([[1, 1, 1], [0, 1, 1]], bool), np.array([3, 3]), listed=False)
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: y: expected a label at every valid step (-100: a step without one), got 1 missing (NaN or None), the first at [sample, step] [0, 1]
@@ -1436,8 +1468,9 @@ def _check_step_labels(labels: np.ndarray, valid: np.ndarray) -> None:
     missing &= valid
     if missing.any():
         i, t = np.argwhere(missing)[0]
+        tail = _padding_fix(missing, lengths, listed, per_step=True)
         raise DataError(f"y: expected a label at every valid step (-100: a step without one), got {int(missing.sum())} "
-                        f"missing (NaN or None), the first at [sample, step] [{i}, {t}]")
+                        f"missing (NaN or None), the first at [sample, step] [{i}, {t}]" + (f"; {tail}" if tail else ""))
 
 
 def _column_names(y: Any) -> list[str] | None:
@@ -1474,13 +1507,59 @@ def _target_array(y: Any) -> Any:
     return y
 
 
-def _series(X: np.ndarray | list[np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`series_batch`, every value checked finite (aeon refuses NaN, not inf)."""
+def _series(X: np.ndarray | list[np.ndarray], where: str, per_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`series_batch`, every value checked finite (aeon refuses NaN, not inf); steps with
+    no finite value that end series, as NaN padding does, are refused with the form that gives
+    the series' true lengths (:func:`_padding_fix`; ``per_step``: y per step goes with them).
+
+    >>> X = np.ones((3, 1, 4)); X[0, :, 2:] = np.nan; X[1, :, 3:] = np.nan
+    >>> _series(X, "fit")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: fit: X has 3 non-finite values (NaN or inf), at every channel of the steps that end 2 series (first: sample 0, from step 2), as padding does: series of unequal length go in as a list of [C, T_i] arrays, each cut to its true length
+    """
     from rnnlab.data.checks import check_finite
 
     padded, lengths = series_batch(X)
+    bad = ~np.isfinite(padded) & valid_steps(lengths, padded.shape[1])[:, :, None]
+    empty = bad.all(axis=2)  # (steps with no value in any channel: padding's)
+    if bad.any() and not (bad & ~empty[:, :, None]).any():
+        tail = _padding_fix(empty, lengths, not isinstance(X, np.ndarray), per_step)
+        if tail:
+            raise DataError(f"{where}: X has {int(bad.sum())} non-finite values (NaN or inf), at every channel of the "
+                            f"steps that {tail.removeprefix('they ')}")
     check_finite(padded, lengths, where)
     return padded, lengths
+
+
+def _list_form(listed: bool, with_y: str) -> str:
+    """How series of unequal length give their lengths (``with_y``: how their targets go with them)."""
+    if listed:
+        return "cut each series of the list to its true length" + (" and its targets with it" if with_y else "")
+    return f"series of unequal length go in as a list of [C, T_i] arrays{with_y}, each cut to its true length"
+
+
+def _padding_fix(bad: np.ndarray, lengths: np.ndarray, listed: bool, per_step: bool) -> str:
+    """Where the ``bad`` steps [N, T] (missing values) fill each series they are in from some step
+    to its end (of ``lengths``), as padding does, and no series wholly: "they end K series ...",
+    with :func:`_list_form`'s remedy (``listed``: X was a list; ``per_step``: y goes with X);
+    else ``""`` (a gap inside a series, or a series with nothing, is no padding).
+
+    >>> _padding_fix(np.array([[0, 1, 1], [0, 0, 0]], bool), np.array([3, 3]), listed=False, per_step=True)
+    'they end 1 series (first: sample 0, from step 1), as padding does: series of unequal length go in as a list of [C, T_i] arrays and y as a list of [T_i] arrays, each cut to its true length'
+    """
+    rows = np.flatnonzero(bad.any(axis=1))
+    first = bad.argmax(axis=1)
+    if not len(rows) or (first[rows] == 0).any() or (bad.sum(axis=1)[rows] != lengths[rows] - first[rows]).any():
+        return ""
+    with_y = " and y as a list of [T_i] arrays" if per_step else ""
+    return (f"they end {len(rows)} series (first: sample {int(rows[0])}, from step {int(first[rows[0]])}), as padding "
+            f"does: {_list_form(listed, with_y)}")
+
+
+def _given_lengths(lengths: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The run data file's ``lengths`` entry: none for None (every series T steps, padding checked)."""
+    return {} if lengths is None else {"lengths": lengths}
 
 
 def series_batch(X: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

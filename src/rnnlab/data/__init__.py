@@ -273,7 +273,11 @@ def _user_targets(path: str, cfg: DataConfig, where: str, k: int | None) -> Sequ
 def _user_sequences(path: str, label_column: str, where: str, classes: list[str] | None) -> Sequences:
     """A classification file: X and class labels (``classes``: the training file's, which a test
     file's labels must be among; None for the training file itself)."""
+    from rnnlab.data.per_step import whole_number_labels
+
+    # (0.0 and 0 one class, "0", in the training and the test file alike)
     X, y, lengths = load_file(path, label_column, where)
+    y = whole_number_labels(y)
     if path.lower().endswith(".npz") and lengths.min(initial=X.shape[1]) == X.shape[1]:
         check_ragged(X, f"{where} ({path})")
     # a test file may hold a single class (one the training file has: checked below); the

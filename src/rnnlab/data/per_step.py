@@ -54,6 +54,28 @@ def labelled_steps(labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return valid & (labels != PAD_LABEL) if labels.dtype.kind in "iuf" else valid
 
 
+def whole_number_labels(y: np.ndarray | None, valid: np.ndarray | None = None) -> np.ndarray | None:
+    """Float class labels that are whole numbers (0.0, 1.0: what NaN padding, pandas or a float
+    array makes of integer labels) as the integers they are (int64), so that a file of 0.0 / 1.0
+    and one of 0 / 1 hold the same classes, named ``"0"`` and ``"1"``. Only the ``valid`` entries
+    count (per step: the steps inside each sequence; None: every entry); the others become
+    :data:`~rnnlab.task.PAD_LABEL`. Anything else (text, integers, a fractional or a missing
+    label, a number beyond 2**53) is returned as it is, for the checks that follow to read or refuse.
+
+    >>> whole_number_labels(np.array([[0.0, 2.0, np.nan]]), np.array([[True, True, False]])).tolist()
+    [[0, 2, -100]]
+    >>> whole_number_labels(np.array([0.5, 1.0])).tolist()  # (a fractional label: regression's check says so)
+    [0.5, 1.0]
+    """
+    if y is None or y.dtype.kind != "f":
+        return y
+    inside = np.ones(y.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    given = y[inside]
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(given).all() and bool((np.mod(given, 1) == 0).all()) and bool((np.abs(given) < 2 ** 53).all())
+    return np.where(inside, y, PAD_LABEL).astype(np.int64) if whole else y
+
+
 def _first(bad: np.ndarray) -> str:
     idx = np.argwhere(bad)
     shown = ", ".join(str(list(map(int, i))) for i in idx[:_SHOWN])
@@ -223,6 +245,8 @@ def per_step_sequences(path: str, where: str, task: Task, train: Sequences | Non
             raise DataError(f"{at}: expected {k} value(s) per step like the training file (y {fits}), got "
                             f"{y.shape[-1]} (y {given})")
         return Sequences(X, np.where(valid[:, :, None], y, np.nan), lengths, [])
+    # (0.0 and 0 one class, "0", in the training and the test file alike)
+    y = whole_number_labels(y, valid)
     labels = np.char.strip(y.astype(str)) if y.dtype.kind in "US" else y
     scored = labelled_steps(labels, valid)
     classes = train.classes if train is not None else label_order(labels[scored])

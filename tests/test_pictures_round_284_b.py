@@ -116,3 +116,24 @@ def test_the_health_checks_curve_of_one_row_is_labelled_as_the_mean_over_channel
     assert "per channel" not in heat.get_title() and "the channels" in heat.get_title()
     plain = plot_grad_through_time(np.ones((12, 3))).axes[0]  # (a layer's channels: as before)
     assert plain.get_ylabel() == "hidden channel" and "per channel" in plain.get_title()
+
+
+def test_the_heatmap_after_training_is_per_channel_only_the_health_checks_is_one_mean_row(tmp_path, monkeypatch):
+    import rnnlab.report as report
+
+    (tmp_path / "c.toml").write_text('[data]\ndataset = "UnitTest"\n[model]\nhidden_size = 3\n[training]\nepochs = 3\nbatch_size = 4\n')
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    drawn: list[tuple[int, bool]] = []
+    real = report.plot_grad_through_time
+
+    def spy(gtt, **kw):
+        drawn.append((np.asarray(gtt.layers[next(iter(gtt.layers))]).shape[1], kw.get("channel_mean", False)))
+        return real(gtt, **kw)
+
+    monkeypatch.setattr(report, "plot_grad_through_time", spy)
+    html = report.render_report(tmp_path / "r")
+    assert drawn and all(not mean for columns, mean in drawn if columns == 3), drawn  # (3 hidden channels)
+    # the loss per step of this short run: recorded at every step, as the records say (not "every
+    # tracking.weights_every steps", a key a Lightning run does not have)
+    assert ", at every step, with any penalty" in html and "every tracking.weights_every steps" not in html

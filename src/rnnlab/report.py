@@ -705,8 +705,7 @@ def _one_epoch(rd: RunDir, record: dict[str, Any]) -> str:
                    for panel in PANELS for k in panel.keys  # (a NaN shown: it is news)
                    if isinstance(v := record.get(k), (int, float)) and not isinstance(v, bool))
     return (f"<p class='sub'>One epoch: each figure is a single value, shown here as a table, not as curves "
-            f"(no training loss per step was recorded in {TRACKED} to draw instead; rnnlab train records it "
-            f"every tracking.weights_every steps).</p><table>{rows}</table>")
+            f"(no training loss per step was recorded in {TRACKED} to draw instead).</p><table>{rows}</table>")
 
 
 def _few_epochs(rd: RunDir, records: list[dict[str, Any]], losses: list[dict[str, Any]]) -> str:
@@ -714,8 +713,11 @@ def _few_epochs(rd: RunDir, records: list[dict[str, Any]], losses: list[dict[str
     more points than its records: the training loss per step (:func:`_per_step_figure`)."""
     fig = _per_step_figure(rd, records, losses)
     steps = [r["step"] for r in losses]
+    gaps = {b - a for a, b in zip(steps, steps[1:])}
+    every = ("at every step" if gaps == {1} else f"every {hk.num(min(gaps))} steps" if len(gaps) == 1
+             else "at the steps the records hold")  # (read from the records: who wrote them set how often)
     where = (f"({TRACKED}: recorded at {hk.num(len(steps))} steps from {hk.num(steps[0])} to {hk.num(steps[-1])}, "
-             f"every tracking.weights_every steps, with any penalty such as AR/TAR included)")
+             f"{every}, with any penalty such as AR/TAR included)")
     if len(records) == 1:
         return (f"<p class='sub'>One epoch: its figures are single values (under Final metrics), so the curve is the "
                 f"training loss per step instead, the loss of each step's batch as training went {where}, and the "
@@ -1336,8 +1338,8 @@ def _gradient_through_time(rd: RunDir) -> str:
                 hk.img(plot_grad_through_time(pairs[0][0], layer=layer, direction=direction, rel=th.grad_rel,
                                               before=pairs[0][1], members=pairs[1:], before_zero_why=zero_why or None,
                                               title=f"{label} after training: |dLoss/dh_t| per timestep",
-                                              xlabel=step_axis_label(shortened), cuts=cut[1] if cut else (),
-                                       channel_mean=True), label)))
+                                              xlabel=step_axis_label(shortened), cuts=cut[1] if cut else ()),
+                       label)))  # (per channel after training: only the health check's curve is one mean row)
     return "\n".join(parts)
 
 

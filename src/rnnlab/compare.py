@@ -915,7 +915,7 @@ def grouped_table(groups: list[list[dict[str, Any]]], defaults: dict[str, str] |
             side = [[by[s] for s in seeds[0]] for by in seeds]
         v = verdict(side[0], side[1], higher_is_better=bool(reps[ref].get("higher_is_better", True)), paired=paired,
                     resolution=_resolution(groups[i] + groups[ref]), pairs="seed",
-                    at_mean=_all_at_mean(groups[i] + groups[ref]))
+                    at_mean=_all_at_mean(groups[i] + groups[ref]), metric=select)
         if math.isinf(v.se):
             return v.reason
         return ("better: " if v.kept else "within 1 se: " if v.gain > 0 else "not better: ") + v.reason
@@ -998,9 +998,7 @@ def single_runs_notes(rows: list[dict[str, Any]]) -> list[str]:
                 baseline = _all_at_mean([r for r, v in zip(rows, vals, strict=True) if math.isfinite(v)])
                 who = "every run with a finite score" if lost else "every run"
                 why = (all_at_mean(baseline, who) if baseline is not None
-                       # (the loss is the finest score there is: no finer metric to advise)
-                       else "the validation split cannot tell these apart; more folds or seeds can" if head == "loss"
-                       else cannot_tell(_resolution(rows)))
+                       else cannot_tell(_resolution(rows), kept))
                 notes.append(f"note: {who} scores {kept} {finite[0]:.4g}: a tie, no ranking ({why})")
     return notes
 

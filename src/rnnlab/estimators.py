@@ -42,6 +42,7 @@ import numbers
 import os
 import re
 import signal
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -53,7 +54,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rnnlab.config import NOT_KEYS, Config, load_config, parse_config, template_for
+from rnnlab.config import (
+    NOT_KEYS,
+    Config,
+    config_from_dict,
+    load_config,
+    parse_config,
+    template_for,
+)
 from rnnlab.data.per_step import labelled_steps, valid_steps, whole_number_labels
 from rnnlab.doctor.checks import KeySpelling
 from rnnlab.errors import (
@@ -243,13 +251,18 @@ class _RNNEstimator(_KerasHints):
     # ---------------------------------------------------------------------------------- config
 
     def _base_config(self) -> Config:
-        if self.config is None:
+        """The config that the keywords and ``params`` set over (:meth:`_config_of` ``config``)."""
+        return self._config_of(self.config)
+
+    def _config_of(self, config: Any) -> Config:
+        """The config a ``config`` parameter names: the task's template for None."""
+        if config is None:
             return parse_config(template_for(self._task_name), source=f"rnnlab init --task {self._task_name} template")
-        if isinstance(self.config, Config):
-            return self.config
-        if isinstance(self.config, (str, os.PathLike)):
-            return load_config(self.config)
-        raise ConfigError(f"config: expected a TOML path, an rnnlab.Config or None, got {type(self.config).__name__}")
+        if isinstance(config, Config):
+            return config
+        if isinstance(config, (str, os.PathLike)):
+            return _config_file(config)
+        raise ConfigError(f"config: expected a TOML path, an rnnlab.Config or None, got {type(config).__name__}")
 
     def _task_values(self) -> dict[str, Any]:
         """The ``task`` (and task-bound) key paths this estimator trains with, whatever the config says."""
@@ -418,32 +431,47 @@ class _RNNEstimator(_KerasHints):
         """Set hyper-parameters, as scikit-learn's ``set_params``; ``params__<key path>`` sets one
         key path of ``params`` (a copy of it: the dict given to ``__init__`` is left alone), so that
         ``GridSearchCV(est, {"params__model.weight_drop": [0.0, 0.2]})`` searches it. An unknown
-        key path is refused here, with "did you mean"; values are checked by ``fit``.
+        parameter or key path is refused in one line with "did you mean" (a :class:`ConfigError`,
+        a ``ValueError`` as scikit-learn's own refusal), and every name is checked before any is
+        set: a refused call changes nothing. Values are checked by ``fit``.
 
         >>> RNNClassifier(params={"model.zoneout": 0.1}).set_params(**{"params__model.weight_drop": 0.3}).params
         {'model.zoneout': 0.1, 'model.weight_drop': 0.3}
+        >>> RNNClassifier().set_params(hiden_size=3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnlab.errors.ConfigError: set_params: 'hiden_size' is no parameter of RNNClassifier; did you mean 'hidden_size'? (its parameters: batch_size, bidirectional, config, ...)
         """
-        from rnnlab.errors import SearchError
+        from rnnlab._checks import did_you_mean
         from rnnlab.search.space import key_kind
 
+        names = self._get_param_names()
+        for key in params:
+            name, nested, _ = key.partition("__")
+            if name not in names:
+                raise ConfigError(f"set_params: {name!r} is no parameter of {type(self).__name__}"
+                                  f"{did_you_mean(name, names)} (its parameters: {', '.join(names)})")
+            if nested and name != "params":
+                raise ConfigError(f"set_params: {key!r}: {name} has no parameters of its own to set (only "
+                                  "params__<key path> sets a part of a parameter: one key path of params)")
         nested = {key: params.pop(key) for key in list(params) if key.startswith("params__")}
-        super().set_params(**params)  # (params itself first: params__ keys then set into it)
-        if not nested:
-            return self
-        if self.params is not None and not isinstance(self.params, Mapping):
-            raise ConfigError(f"params: expected a mapping of key paths to values to set {next(iter(nested))!r} in, "
-                              f"got {type(self.params).__name__}")
-        merged = dict(self.params or {})
-        for key, value in nested.items():
-            path = key.removeprefix("params__")
-            try:
-                key_kind(path, self._base_config())
-            except SearchError as e:
-                raise ConfigError(f"{key}: {str(e).removeprefix('search.space: ')} (params__<key path> sets one "
-                                  "key path of params)") from None
-            merged[path] = value
-        self.params = merged
-        return self
+        merged = params.get("params", self.params)  # (params itself first: params__ keys are set into it)
+        if nested:
+            if merged is not None and not isinstance(merged, Mapping):
+                raise ConfigError(f"params: expected a mapping of key paths to values to set {next(iter(nested))!r} "
+                                  f"in, got {type(merged).__name__}")
+            base = self._config_of(params.get("config", self.config))
+            merged = dict(merged or {})
+            for key, value in nested.items():
+                path = key.removeprefix("params__")
+                try:
+                    key_kind(path, base)
+                except SearchError as e:
+                    raise ConfigError(f"{key}: {str(e).removeprefix('search.space: ')} (params__<key path> sets one "
+                                      "key path of params)") from None
+                merged[path] = value
+            params["params"] = merged
+        return super().set_params(**params)
 
     # ---------------------------------------------------------------------------------- training
 
@@ -462,11 +490,7 @@ class _RNNEstimator(_KerasHints):
         trainer read it (its scalings: ``targets``, ``stats``). A ``run_dir`` that holds an
         interrupted fit (:func:`_clear_for_fit`) is continued from its last checkpoint, when this
         fit's data and parameters are that fit's."""
-        from rnnlab.data.files import check_step_order
-
-        self._check_arguments()  # (a forecaster's first check: run_dir is read next)
-        if "X" in arrays:  # X as the caller gave it ([N, C, T]), not as the data file holds it
-            check_step_order(arrays["X"].shape, f"{type(self).__name__}.fit", call="fit(X, y)")
+        self._check_arguments()  # (a forecaster's first check: run_dir is read next; X's step order: _check_collection)
         try:
             result, config, data = self._train_in_run_dir(arrays)
         except KeyboardInterrupt as stop:
@@ -706,7 +730,8 @@ class _CollectionEstimator(_RNNEstimator):
             yield
 
     def _preprocess_collection(self, X: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_collection(X, self.metadata_.get("n_channels"))  # (aeon's fit empties metadata_ first)
+        channels = self.metadata_.get("n_channels")  # (aeon's fit empties metadata_ first)
+        _check_collection(X, channels, fit=None if channels is not None else f"{type(self).__name__}.fit")
         # aeon's variance check (a warning for near-constant series) squares the values: beyond
         # about 1e154 that overflows, and inf gives NaN, each with a numpy warning and no other
         # effect: rnnlab's scaling takes such values (data/normalize.py), and refuses inf in one line.
@@ -734,13 +759,17 @@ class RNNClassifier(_CollectionEstimator, BaseClassifier):
 
     def _check_y(self, y: Any, n_cases: int, update_classes: bool = True, allow_single_class: bool = False) -> Any:
         """aeon's check of the labels, after scikit-learn's conventions (:func:`_target_array`);
-        one class is refused in words that name it."""
+        one class is refused in words that name it where it would be trained on (``update_classes``:
+        fit). Scored labels (``score``: ``update_classes`` False) may be of one class, or of classes
+        the fit never saw, as scikit-learn's ``accuracy_score`` takes them: a fold of an imbalanced
+        ``y`` holding one class scores a number, not an error."""
         y = _labels(_target_array(y))
         if isinstance(y, np.ndarray) and y.size and isinstance(y.flat[0], bytes):
             # (scikit-learn's type_of_target and so its scorers refuse bytes; decoding them here
             # would make classes_ and predict's labels other than y's)
             raise DataError(f"y: expected text or numeric labels, got bytes (e.g. {bytes(y.flat[0])!r}), which scikit-learn's "
                             "scorers do not take; decode them first, e.g. y.astype(str)")
+        allow_single_class = allow_single_class or not update_classes
         if not allow_single_class and isinstance(y, np.ndarray) and y.ndim == 1 and len(y) and len(_classes(y)) < 2:
             raise DataError(f"y: expected at least 2 classes, got 1 class ({np.asarray(y[0]).tolist()!r}) in {len(y)} sample(s)")
         return super()._check_y(y, n_cases, update_classes, allow_single_class)
@@ -916,7 +945,10 @@ class _PerStepEstimator(_RNNEstimator, BaseEstimator):
         if y is not None:
             _check_x_order(X, y, f"{type(self).__name__}.{where}")
         X = _collection(X)
-        _check_collection(X, None if where == "fit" else self.n_channels_)
+        if where == "fit":
+            _check_collection(X, fit=f"{type(self).__name__}.fit")
+        else:
+            _check_collection(X, self.n_channels_)
         return _series(X, where, per_step=True)
 
     def _steps(self, X: Any, y: Any, where: str = "fit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1557,6 +1589,31 @@ def _padding_fix(bad: np.ndarray, lengths: np.ndarray, listed: bool, per_step: b
             f"does: {_list_form(listed, with_y)}")
 
 
+def _config_file(path: str | os.PathLike[str]) -> Config:
+    """The config file at ``path``, as :func:`rnnlab.config.load_config` reads it; a file that
+    names no data (no ``data.path`` nor ``data.dataset``: hyper-parameters alone) is read as if it
+    named the estimator's, which ``fit`` writes and sets as ``data.path`` in any case. The file's
+    other ``[data]`` keys (``val_fraction``, ``normalize``, ...) apply; data it names is replaced
+    by the fit's (:meth:`_RNNEstimator.resolved_config`)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - the tomli backport has the same API
+        import tomli as tomllib
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        refused = e
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise refused from None  # (a file load_config could not read or parse: its words)
+    data = raw.get("data", {})
+    if not isinstance(data, dict) or {"path", "dataset"} & data.keys():
+        raise refused
+    return config_from_dict({**raw, "data": {**data, "path": _DATA_FILE}}, source=os.fspath(path))
+
+
 def _given_lengths(lengths: np.ndarray | None) -> dict[str, np.ndarray]:
     """The run data file's ``lengths`` entry: none for None (every series T steps, padding checked)."""
     return {} if lengths is None else {"lengths": lengths}
@@ -1577,17 +1634,22 @@ def series_batch(X: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return pad([np.asarray(s, dtype=np.float64).T for s in X])
 
 
-def _check_collection(X: Any, channels: int | None = None) -> None:
+def _check_collection(X: Any, channels: int | None = None, fit: str | None = None) -> None:
     """Refuse in one line naming ``X`` what numpy, torch or aeon would fail on deep inside: no
     series, a series of no step or no channel, series of different channel counts, and a channel
     count other than ``channels`` (fit's; None in ``fit``). An array ``[N, C, T]`` or ``[N, T]``
     and a list of ``[C, T_i]`` or ``[T_i]`` arrays are checked; other forms are left to the checks
-    that follow (aeon's, :func:`_collection`).
+    that follow (aeon's, :func:`_collection`). ``fit``: the fit that takes ``X`` (e.g.
+    ``"RNNClassifier.fit"``), which checks its step order too (:func:`_check_order`).
 
     >>> _check_collection([np.zeros((2, 5)), np.zeros((1, 5))])
     Traceback (most recent call last):
     ...
     rnnlab.errors.DataError: X: expected series of one channel count, got 2 in series 0 and 1 in series 1
+    >>> _check_collection([np.zeros((12, 1)), np.zeros((14, 1))])
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: X: expected series of one channel count, got 12 in series 0 and 14 in series 1; each series is read as [C, T_i], but their first dimension varies as a length does and their second is 1 in every one: if each is [T_i, C], pass [x.T for x in X]
     >>> _check_collection(np.zeros((3, 2, 5)), channels=1)
     Traceback (most recent call last):
     ...
@@ -1606,10 +1668,49 @@ def _check_collection(X: Any, channels: int | None = None) -> None:
             raise DataError(f"X: expected at least 1 {'channel per step' if c == 0 else 'step per series'}, got 0"
                             f"{at or f' in series {i}'}")
         if c != sizes[0][0]:
-            raise DataError(f"X: expected series of one channel count, got {sizes[0][0]} in series 0 and {c} in series {i}")
+            # (a list of [T_i, C] arrays: the first dimension varies from series to series, the second
+            # never, and every series reads as more channels than steps)
+            transposed = "" if len({t for _, t in sizes}) > 1 or any(c <= t for c, t in sizes) else (
+                f"; each series is read as [C, T_i], but their first dimension varies as a length does and their "
+                f"second is {sizes[0][1]} in every one: if each is [T_i, C], pass [x.T for x in X]")
+            raise DataError(f"X: expected series of one channel count, got {sizes[0][0]} in series 0 and {c} in "
+                            f"series {i}{transposed}")
     if channels is not None and sizes[0][0] != channels:
         raise DataError(f"X: expected {channels} channel{'' if channels == 1 else 's'} per step (as in fit), "
                         f"got {sizes[0][0]}")
+    if fit is not None:
+        _check_order(X, sizes, fit)
+
+
+def _check_order(X: np.ndarray | list[np.ndarray], sizes: list[tuple[int, int]], fit: str) -> None:
+    """The step order of fit's ``X`` of ``sizes`` (each series' channels and steps, as read), as
+    :func:`rnnlab.data.files.check_step_order` checks an array's ([N, C, T]: the fix transposes
+    it); a list's series are [C, T_i] each, which a list of [T_i, C] arrays is transposed to one
+    by one: more channels than steps in every series is warned of, one step refused.
+
+    >>> _check_order([np.zeros((20, 1))] * 3, [(20, 1)] * 3, "RNNClassifier.fit")
+    Traceback (most recent call last):
+    ...
+    rnnlab.errors.DataError: RNNClassifier.fit: X, a list of 3 series read as [C, T_i], is 3 series of 1 step with 20 channels; if each series is [T_i, C], call fit([x.T for x in X], y)
+    """
+    from rnnlab.data.files import StepOrderWarning, check_step_order
+    from rnnlab.layers.regularizers import warn_at_user_line
+
+    if isinstance(X, np.ndarray):
+        if X.ndim == 3:  # (read [N, C, T]; check_step_order takes the shape [N, T, C])
+            check_step_order((X.shape[0], X.shape[2], X.shape[1]), fit, call="fit(X, y)")
+        return
+    steps = max(t for _, t in sizes)
+    channels = sizes[0][0]
+    if channels <= max(steps, 1):
+        return
+    reach = f"{steps} step{'' if steps == 1 else 's'}" if len({t for _, t in sizes}) == 1 else f"at most {steps} steps"
+    text = (f"{fit}: X, a list of {len(sizes)} series read as [C, T_i], is {len(sizes)} series of {reach} with "
+            f"{channels} channels")
+    fix = "if each series is [T_i, C], call fit([x.T for x in X], y)"
+    if steps == 1:  # (a recurrent network over one step is no sequence model: never meant)
+        raise DataError(f"{text}; {fix}")
+    warn_at_user_line(f"{text}, more channels than steps; {fix}", StepOrderWarning)
 
 
 def _check_x_order(X: Any, y: Any, at: str) -> None:

@@ -461,7 +461,15 @@ class KeySpelling:
 
     def value(self, value: Any) -> str:
         """``value`` as the reader writes it: TOML's ``true``, ``"text"`` and ``{ kind = "max_norm" }``,
-        or Python's ``True`` and ``{"kind": "max_norm"}``."""
+        or Python's ``True`` and ``{"kind": "max_norm"}``; a list (or tuple) item by item, so that
+        a list of tables reads in the one spelling too.
+
+        >>> rules = [{"role": "recurrent", "weight_decay": 0.087}]
+        >>> KeySpelling({"training.steps": "steps"}).value(rules), KeySpelling().value(rules)
+        ('[{"role": "recurrent", "weight_decay": 0.087}]', '[{ role = "recurrent", weight_decay = 0.087 }]')
+        """
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(self.value(v) for v in value) + "]"
         if isinstance(value, Mapping):
             if self.keyworded:
                 return "{" + ", ".join(f"{json.dumps(k)}: {self.value(v)}" for k, v in value.items()) + "}"

@@ -77,20 +77,38 @@ class Verdict:
     """The same score run for run (paired), or on every run of both sides: nothing to tell apart."""
 
 
-def cannot_tell(resolution: float | None = None) -> str:
+def cannot_tell(resolution: float | None = None, metric: str | None = None) -> str:
     """What a tie says of the scores, in the words ``rnnlab recipe`` and ``rnnlab compare`` share:
     the validation split could not tell the configurations apart, and what can. ``resolution`` is
     the smallest change of the score one validation series makes (accuracy over N series: 1/N),
-    where the caller knows it.
+    where the caller knows it. ``metric``: the score's name (``"val_acc"``, ``"val_loss@kept"``,
+    ``"loss"``), where the caller knows it: a finer metric is advised only for one that counts
+    series right (accuracy; unknown: maybe), since the loss and the other continuous scores
+    (rmse, R², ...) are as fine as scores get.
 
     >>> cannot_tell(1 / 16)
     'one validation series is 0.0625 of the score here: the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can'
     >>> cannot_tell()
     'the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can'
+    >>> cannot_tell(metric="val_loss"), cannot_tell(metric="val_rmse@kept")
+    ('the validation split cannot tell these apart; more folds or seeds can', 'the validation split cannot tell these apart; more folds or seeds can')
     """
     _check_resolution("cannot_tell", resolution)
     step = f"one validation series is {resolution:.3g} of the score here: " if resolution is not None else ""
-    return f"{step}the validation split cannot tell these apart; more folds or seeds, or a finer metric such as val_loss, can"
+    finer = ", or a finer metric such as val_loss," if metric is None or _counts_right(metric) else ""
+    return f"{step}the validation split cannot tell these apart; more folds or seeds{finer} can"
+
+
+def _counts_right(metric: str) -> bool:
+    """Whether the score ``metric`` names (a split's prefix and an ``@`` suffix aside) counts series
+    right, in steps of one series, as accuracy does.
+
+    >>> _counts_right("val_acc@kept"), _counts_right("acc"), _counts_right("val_loss")
+    (True, True, False)
+    """
+    name = metric.split("@", 1)[0]
+    head, _, rest = name.partition("_")
+    return (rest if rest and head in ("train", "val", "test") else name) == "acc"
 
 
 def all_at_mean(baseline: str = "the training mean", runs: str = "every run of both sides") -> str:
@@ -240,7 +258,7 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
 
 def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_better: bool, *,
             paired: bool = False, resolution: float | None = None, pairs: str = "seed and fold",
-            at_mean: str | None = None) -> Verdict:
+            at_mean: str | None = None, metric: str | None = None) -> Verdict:
     """Compare two sets of scores with the rule of this module.
 
     ``paired=True`` says that the scores are matched, run i of each side on the same seed and
@@ -250,7 +268,8 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     tie's reason names; ``pairs``: what a pair shares, as a tie says it (``rnnlab compare`` pairs
     by seed alone); ``at_mean``: where every run of both sides predicted it (their mean guard's
     baseline, ``"the training mean"``), a tie says so (:func:`all_at_mean`), not that the
-    validation split could not tell them apart.
+    validation split could not tell them apart; ``metric``: the score's name, where known, whose
+    tie advises a finer metric only where there is one (:func:`cannot_tell`).
 
     >>> verdict([0.5], [0.4], higher_is_better=True).reason
     'one run on a side: the noise is unknown'
@@ -297,7 +316,7 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     if gain == 0 and se <= tie:
         # (an se of 0 here is no precision: a score in steps that no pair moved by one of them)
         same = f"the same score on every {pairs}" if paired else "every run of both sides scored the same"
-        why = all_at_mean(at_mean) if at_mean is not None else cannot_tell(resolution)
+        why = all_at_mean(at_mean) if at_mean is not None else cannot_tell(resolution, metric)
         return Verdict(False, gain, se, f"tie: {same} ({why})", paired, tie=True)
     g, s = gain_and_se(gain, se)
     if gain > se + tie and gain > 0:

@@ -114,6 +114,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
         def same(a: Config, b: Config) -> bool:
             return a == b
 
+    metric = base.search.metric if base.search is not None else None  # (what a tie's reason names)
     base = base.model_copy(update={"search": None})  # what is trained; [search] is not part of it
     current, label = base, "baseline"
     scores = evaluate([(label, base)])[0]
@@ -134,7 +135,7 @@ def run_recipe(base: Config, steps: Sequence[Step], evaluate: Evaluate, *, highe
                 if isinstance(s, str):
                     t.not_applicable = f"training failed: {s}"
                 else:
-                    t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better, paired=True)
+                    t.scores, t.verdict = list(s), verdict(s, scores, higher_is_better, paired=True, metric=metric)
             winners = sorted((t for t in todo if t.verdict is not None and t.verdict.kept),
                              key=lambda t: -t.verdict.gain)
             tried += round_

@@ -1009,7 +1009,9 @@ def diagnose(
             :class:`~rnnlab.Tracker` open on the run, pass ``tracker.run``).
         step, epoch: when the checks run, recorded in health.json with the findings so that
             ``rnnlab report`` says it: the optimizer steps the model has taken (0 before
-            training; e.g. ``tracker.step_count``) and the epoch. None: not recorded.
+            training; e.g. ``tracker.step_count``) and the epoch. None: not recorded, and the
+            checks read the model as untrained ("at initialisation"; a saturated softmax is a
+            finding): pass the step of a trained model, whose confident outputs are then none.
         remedies: ``"python"`` spells the remedies as Python keywords (``layer_norm=True``);
             ``"config"`` as config keys (``model.layer_norm = true``), for the model a config.toml
             describes (``rnnlab train`` and ``rnnlab doctor`` pass it;

@@ -26,7 +26,9 @@ def test_the_mode_gap_and_the_overfit_gap_read_the_evaluated_epochs_record():
             for r in records(falling, accs=[0.3] * 99 + [0.97])]
     (last,) = [f for f in fit_findings(recs, {"acc": 0.28, "loss": 6.7}, GUNPOINT) if f.check == "underfit"]
     assert last.message.split("(1) ")[1].startswith(MODE)
-    (restored,) = fit_findings(recs, {"acc": 0.28, "loss": 6.7}, GUNPOINT, epoch=3)
+    # (only early stopping restores an epoch: patience > 0, which ran out after it)
+    stopping = parse_config('[data]\ndataset = "GunPoint"\n[training]\nsteps = 1000\n[training.early_stopping]\npatience = 5')
+    (restored,) = fit_findings(recs, {"acc": 0.28, "loss": 6.7}, stopping, epoch=3)
     assert restored.check == "underfit" and MODE not in restored.message and "train_mode_acc" not in restored.numbers
     # more steps were taken and thrown away: the restored model is not told to train longer
     assert "Too few steps" not in restored.message and restored.numbers["restored_epoch"] == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -33,7 +34,8 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
 
 def check_probability(name: str, value: object, *, allow_one: bool = False) -> float:
     """Validate a probability: a number in [0, 1) (or [0, 1] with ``allow_one``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # (numbers.Real: NumPy's floats too, np.float32(0.1), which torch's layers take)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a probability (float), got {type(value).__name__} {value!r}")
     v = float(value)
     ok = 0.0 <= v <= 1.0 if allow_one else 0.0 <= v < 1.0
@@ -44,9 +46,14 @@ def check_probability(name: str, value: object, *, allow_one: bool = False) -> f
 
 
 def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """A positive integer, as a Python ``int`` (NumPy's integers too, as torch takes them).
+
+    >>> check_positive_int("hidden_size", np.int64(4))
+    4
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_bool(name: str, value: object) -> bool:

@@ -6,7 +6,6 @@ directions, initial states, regularizer masks, and running the computation that
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from rnnlab._checks import check_choice, check_positive_int
 from rnnlab.activations import get_activation
 from rnnlab.constraints import Constraint, SummedBias, apply_constraints, track
 from rnnlab.errors import ArgumentError
-from rnnlab.layers.computation import choose_computation, step_loops, torch_lacks
+from rnnlab.layers.computation import capturing, choose_computation, step_loops, torch_lacks
 from rnnlab.layers.fast import fast_loop
 from rnnlab.layers.fast_lstm import LayerNormParams, fast_lstm
 from rnnlab.layers.fused import fused_layer
@@ -31,6 +30,7 @@ from rnnlab.layers.loop import recording_into, run_direction, time_loop, variati
 from rnnlab.layers.norm import BatchNormSteps, GateNorms
 from rnnlab.layers.options import (
     IMPLEMENTATIONS,
+    CheckedSettings,
     LayerContext,
     LayerOptions,
     check_options,
@@ -43,8 +43,6 @@ from rnnlab.layers.spec import CellSpec, LayerParams
 State = tuple[Tensor, ...]
 
 _OPTION_NAMES = frozenset(LayerOptions.names())
-#: what a new attribute's name is compared with: a name this close to one is taken for a typo
-_SETTABLE_NAMES = frozenset(_OPTION_NAMES | {"input_size", "hidden_size"})
 #: options that shape or initialize the parameters: fixed once the layer is built
 _BUILT_FROM = frozenset({"num_layers", "bias", "bidirectional", "layer_norm", "recurrent_batch_norm",
                          "batch_norm_steps", "between_layers_norm", "kernel_init", "recurrent_init",
@@ -80,7 +78,35 @@ def _outside_compile(fn: Any) -> Any:
     return _EAGER[fn]
 
 
-class RecurrentBase(nn.Module):
+def refuse_frozen_zoneout(zoneout: str | None) -> None:
+    """A one-line ``ValueError`` when ``torch.jit.trace`` or ``torch.export`` records a training-mode
+    forward with zoneout on (``zoneout``: it as set, ``"zoneout=0.2"``; None: off). Zoneout's
+    training masks are drawn by NumPy on the CPU and sized by Python integers: a trace would hold
+    one mask, or its size, as a constant, the same at every call, and export fails on the draw
+    deep in torch. The built-in layers and :class:`rnnlab.Recurrent` call it before their loop,
+    in training mode while :func:`~rnnlab.layers.computation.capturing` (no cost otherwise)."""
+    if zoneout is None:
+        return
+    if torch.jit.is_tracing():
+        tool, fails = "torch.jit.trace", "which a trace would freeze"
+    elif torch.compiler.is_exporting():
+        tool, fails = "torch.export", "which an exported program cannot hold"
+    else:
+        return
+    raise ValueError(f"{tool}: {zoneout} in training mode draws a new random mask at every call, {fails}; "
+                     f"{tool.split('.')[-1]} the model in eval mode (model.eval()), where zoneout is deterministic, "
+                     f"or with zoneout off")
+
+
+def not_scriptable(module: nn.Module, use: str) -> TypeError:
+    """The one-line error of ``torch.jit.script`` on one of rnnlab's layers (from its
+    ``__prepare_scriptable__``, which TorchScript calls on every module it scripts) instead of
+    TorchScript's failure deep in the layer's Python; ``use`` says what to deploy instead."""
+    return TypeError(f"torch.jit.script: rnnlab's {type(module).__name__} is Python that TorchScript cannot compile; "
+                     f"use {use}")
+
+
+class RecurrentBase(CheckedSettings, nn.Module):
     """Base of ``rnnlab.LSTM``, ``GRU``, ``RNN`` and ``IndRNN`` (see :class:`rnnlab.LSTM` for
     the arguments).
 
@@ -95,6 +121,8 @@ class RecurrentBase(nn.Module):
     #: what this kind of cell is (gates, states, parameter layout, computations that have it)
     spec: ClassVar[CellSpec]
     kind: ClassVar[str]
+    SETTINGS = frozenset(_OPTION_NAMES - _BUILT_FROM | {"options"})
+    FIXED = frozenset(_BUILT_FROM | {"input_size", "hidden_size"})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -146,15 +174,15 @@ class RecurrentBase(nn.Module):
             raise TypeError(f"dtype: expected a torch.dtype or None, got {type(dtype).__name__} {dtype!r}"
                             + (f"; write dtype=torch.{dtype}" if named else ""))
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        super().__setattr__("options", resolve(options, self.spec, input_size, hidden_size))
+        nn.Module.__setattr__(self, "options", resolve(options, self.spec, self.input_size, self.hidden_size))
         self._gate_record: dict[tuple[int, str], Tensor] | None = None
         self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
 
         fk = {"device": device, "dtype": dtype}
-        spec, G, H = self.spec, self.spec.num_gates, hidden_size
+        spec, G, H = self.spec, self.spec.num_gates, self.hidden_size  # (the checked sizes, as ints)
         norm = "layer" if self.layer_norm else "batch" if self.recurrent_batch_norm else None
         for layer in range(self.num_layers):
-            in_size = input_size if layer == 0 else H * self.num_directions
+            in_size = self.input_size if layer == 0 else H * self.num_directions
             for d in range(self.num_directions):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 self.register_parameter(f"weight_ih{sfx}", nn.Parameter(torch.empty(G * H, in_size, **fk)))
@@ -169,7 +197,7 @@ class RecurrentBase(nn.Module):
                         f"norm{sfx}",
                         GateNorms(self.kind, G * H, H, norm, self.batch_norm_steps, spec.num_states == 2, **fk),
                     )
-        ctx = LayerContext(spec, input_size, hidden_size)
+        ctx = LayerContext(spec, self.input_size, self.hidden_size)
         for reg in active(self.options):
             if reg.modules is not None:
                 for name, module in reg.modules(self.options, ctx, fk).items():
@@ -185,25 +213,15 @@ class RecurrentBase(nn.Module):
             return getattr(options, name)
         return super().__getattr__(name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("input_size", "hidden_size") and name in self.__dict__:
-            raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
-        if name not in _SETTABLE_NAMES and not name.startswith("_") and not hasattr(self, name):
-            # (a misspelt option would otherwise be stored as a new attribute and change nothing;
-            # other new attributes are the user's own, as on any nn.Module)
-            close = difflib.get_close_matches(name, sorted(_SETTABLE_NAMES), n=1, cutoff=0.85)
-            if close:
-                raise AttributeError(f"{name}: {type(self).__name__} has no option or attribute {name!r}; did you mean "
-                                     f"{close[0]!r}? (a new attribute this close to an option's name is refused as a likely typo)")
+    def _checked_setting(self, name: str, value: Any) -> dict[str, Any]:
+        """``layer.name = value`` (:class:`~rnnlab.layers.options.CheckedSettings`): an option checked
+        again as at construction, or a whole record (``options``)."""
         if name == "options":
-            super().__setattr__(name, self._checked_options(check_options(value)))
-        elif name not in _OPTION_NAMES or name == "implementation":
-            super().__setattr__(name, value)
-        elif name in _BUILT_FROM:
-            raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
-        else:  # checked again, as at construction
-            changed = self.options.replace(**{name: value})
-            super().__setattr__("options", resolve(changed, self.spec, self.input_size, self.hidden_size))
+            return {"options": self._checked_options(check_options(value))}
+        if name == "implementation":  # (its property's setter checks it)
+            return {"implementation": value}
+        changed = self.options.replace(**{name: value})
+        return {"options": resolve(changed, self.spec, self.input_size, self.hidden_size)}
 
     def _checked_options(self, options: LayerOptions) -> LayerOptions:
         """``options`` for ``layer.options = ...``: checked as at construction, and refused where
@@ -288,7 +306,7 @@ class RecurrentBase(nn.Module):
     @implementation.setter
     def implementation(self, value: str) -> None:
         check_choice("implementation", value, IMPLEMENTATIONS)
-        super().__setattr__("options", self.options.replace(implementation=value))  # (nothing else to check)
+        nn.Module.__setattr__(self, "options", self.options.replace(implementation=value))  # (nothing else to check)
 
     def reset_parameters(self) -> None:
         """torch's initialisation (uniform ±1/sqrt(H)), then the chosen initialisers."""
@@ -298,9 +316,9 @@ class RecurrentBase(nn.Module):
             for name, p in self.named_parameters(recurse=False):
                 nn.init.uniform_(p, -stdv, stdv)
                 if name.startswith("weight_ih") and self.kernel_init is not None:
-                    init_gate_blocks_(p, self.kernel_init, G)
+                    init_gate_blocks_(p, self.kernel_init, G, "kernel_init")
                 elif name.startswith("weight_hh") and self.recurrent_init is not None:
-                    init_gate_blocks_(p, self.recurrent_init, G)
+                    init_gate_blocks_(p, self.recurrent_init, G, "recurrent_init")
                 elif name.startswith("weight_hh") and self.spec.vector_recurrent:
                     nn.init.uniform_(p, 0.0, 1.0)  # one weight per unit (IndRNN): in [0, 1]
                 if self.unit_forget_bias and name.startswith("bias_"):
@@ -500,7 +518,8 @@ class RecurrentBase(nn.Module):
 
     def to_torch(self) -> nn.LSTM | nn.GRU | nn.RNN:
         """torch's own ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` computing what this layer computes in
-        eval mode, for deployment without rnnlab (``torch.jit.script``, torch's ``state_dict``):
+        eval mode, for deployment without rnnlab (``torch.jit.script`` of a module of yours that calls
+        it, as TorchScript fails on ``nn.LSTM`` scripted alone; torch's ``state_dict``):
         the same configuration with a copy of the weights (``load_state_dict``: torch's
         parameter names are the layer's), on the layer's device and dtype, in eval mode. It
         exists where torch's kernel computes the layer in eval mode (the rule by which
@@ -536,11 +555,10 @@ class RecurrentBase(nn.Module):
     def __prepare_scriptable__(self) -> nn.Module:
         # (torch.jit.script calls it on every module it scripts: a plain error instead of TorchScript's
         # failure deep in the layer's Python)
-        raise TypeError(
-            f"torch.jit.script: rnnlab's {type(self).__name__} is Python that TorchScript cannot compile; use "
-            f"torch.compile (the layer runs eagerly inside it, as nn.LSTM does), or script layer.to_torch(), "
-            f"torch's own layer with the same weights, where it computes the layer in eval mode"
-        )
+        raise not_scriptable(self, "torch.compile (the layer runs eagerly inside it, as nn.LSTM does) or torch.export "
+                                   "(docs/layers.md), or script a module of yours that calls layer.to_torch(), torch's "
+                                   "own layer with the same weights, where it computes the layer in eval mode "
+                                   "(TorchScript cannot script torch's nn.LSTM alone)")
 
     def forward(
         self,
@@ -613,14 +631,9 @@ class RecurrentBase(nn.Module):
                 "input: recurrent_batch_norm in training mode normalizes each step over the batch: expected more "
                 "than 1 sequence per batch, got 1 (train on batches of 2 or more, or call layer.eval())"
             )
-        if self.training and torch.jit.is_tracing():
-            # (zoneout's training masks are drawn by NumPy on the CPU and sized by Python integers:
-            # the trace would hold one mask, or its size, as a constant, the same at every call)
-            for reg in active(self.options):
-                if reg.name == "zoneout":
-                    raise ValueError(f"torch.jit.trace: {reg.describe(self.options)} in training mode draws a new "
-                                     f"random mask at every call, which a trace would freeze; trace the model in "
-                                     f"eval mode (model.eval()), where zoneout is deterministic")
+        if self.training and capturing():
+            zoneout = [reg.describe(self.options) for reg in active(self.options) if reg.name == "zoneout"]
+            refuse_frozen_zoneout(zoneout[0] if zoneout else None)
         states = self._initial_state(hx, batch)
         valid = batch.valid
         D = self.num_directions

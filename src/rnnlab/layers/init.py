@@ -34,8 +34,20 @@ INITIALIZERS: dict[str, Initializer] = {
 
 
 def check_initializer(name: str, value: str | Initializer | None) -> str | Initializer | None:
+    """``value`` for the keyword ``name`` (``kernel_init``, ``recurrent_init``): None, a name of
+    :data:`INITIALIZERS` or a callable (see :func:`init_gate_blocks_`); anything else is a
+    one-line error naming the keyword and the accepted forms.
+
+    >>> check_initializer("kernel_init", {"i": "orthogonal"})
+    Traceback (most recent call last):
+    ...
+    TypeError: kernel_init: expected None, an initializer name (one of ['glorot_uniform', 'identity', 'kaiming_uniform', 'orthogonal', 'xavier_normal', 'xavier_uniform', 'zeros']) or a callable applied to each gate's block, got dict {'i': 'orthogonal'}
+    """
     if value is None or callable(value):
         return value
+    if not isinstance(value, str):  # (a dict per gate, a list: one initializer applies to every gate block)
+        raise TypeError(f"{name}: expected None, an initializer name (one of {sorted(INITIALIZERS)}) or a callable "
+                        f"applied to each gate's block, got {type(value).__name__} {value!r}")
     if value not in INITIALIZERS:
         raise ValueError(
             f"{name}: expected one of {sorted(INITIALIZERS)} or a callable, got {value!r}"
@@ -45,11 +57,34 @@ def check_initializer(name: str, value: str | Initializer | None) -> str | Initi
 
 
 @torch.no_grad()
-def init_gate_blocks_(w: Tensor, init: str | Initializer, num_gates: int) -> None:
-    """Initialise each gate block of a stacked weight ``[G*H, ...]`` in place."""
+def init_gate_blocks_(w: Tensor, init: str | Initializer, num_gates: int, argument: str = "kernel_init") -> None:
+    """Initialise each gate block of a stacked weight ``[G*H, ...]`` in place.
+
+    A callable ``init`` gets each block (a view of ``w``) and either fills it in place (returning
+    None or the block, as ``torch.nn.init``'s functions do) or returns a new tensor of the block's
+    shape, which is copied into it (``lambda t: torch.zeros_like(t)``); any other return is a
+    one-line error naming ``argument``, the keyword that gave ``init``.
+
+    >>> w = torch.ones(4, 2)
+    >>> init_gate_blocks_(w, lambda t: torch.full_like(t, 3.0), num_gates=2)
+    >>> w.unique().tolist()
+    [3.0]
+    >>> init_gate_blocks_(w, lambda t: t.sum(), num_gates=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: kernel_init: the initializer returned a tensor of shape (), expected None, the block it was given, or a tensor of the block's shape (2, 2) to copy into it
+    """
     fn = INITIALIZERS[init] if isinstance(init, str) else init
-    if w.dim() == 1:  # IndRNN recurrent vector: one block
-        fn(w)
-        return
-    for block in w.chunk(num_gates, dim=0):
-        fn(block)
+    blocks = [w] if w.dim() == 1 else w.chunk(num_gates, dim=0)  # (IndRNN's recurrent vector: one block)
+    for block in blocks:
+        out = fn(block)
+        if out is None or out is block:
+            continue
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{argument}: the initializer returned {type(out).__name__}, expected None, the block it "
+                            f"was given, or a tensor of the block's shape {tuple(block.shape)} to copy into it")
+        if out.shape != block.shape:
+            raise ValueError(f"{argument}: the initializer returned a tensor of shape {tuple(out.shape)}, expected "
+                             f"None, the block it was given, or a tensor of the block's shape {tuple(block.shape)} "
+                             f"to copy into it")
+        block.copy_(out)

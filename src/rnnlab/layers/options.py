@@ -18,15 +18,16 @@ resolved record as ``layer.options`` and computes from it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rnnlab._checks import check_bool, check_choice, check_positive_int, did_you_mean
-from rnnlab.activations import Activation, get_activation
+from rnnlab.activations import Activation, check_activation
 from rnnlab.constraints import Constraint, MaxNorm, UnitNorm
 from rnnlab.errors import ArgumentError
 from rnnlab.layers.init import Initializer
@@ -192,6 +193,9 @@ def check_names(keywords: Iterable[str]) -> None:
             continue
         if key in FROM_KERAS:
             raise TypeError(f"{key}: a Keras keyword, not one of rnnlab's recurrent layers; {FROM_KERAS[key]}")
+        if key == "nonlinearity":  # (torch's nn.RNN keyword, which rnnlab.RNN keeps: the others take activation=)
+            raise TypeError("nonlinearity: torch's nn.RNN keyword, which only rnnlab.RNN takes; write activation= "
+                            "(e.g. activation='relu'), which every rnnlab layer takes")
         raise TypeError(f"{key}: not a keyword of rnnlab's recurrent layers{did_you_mean(key, names)}")
 
 
@@ -224,6 +228,45 @@ def naming(*keys: str) -> Iterator[None]:
         raise
     except ValueError as e:
         raise ArgumentError(str(e), *keys) from None
+
+
+class CheckedSettings:
+    """Settings read back as attributes and checked again when assigned, for an ``nn.Module``
+    subclass (``class Layer(CheckedSettings, nn.Module)``): the built-in layers and
+    :class:`rnnlab.Recurrent` share it.
+
+    ``module.name = value`` for a name in :attr:`SETTINGS` goes through the class's
+    :meth:`_checked_setting`, which checks ``value`` as the constructor does and says what to store;
+    a name in :attr:`FIXED` (the parameters or submodules were built from it) is refused once it
+    has a value; and a new attribute whose name is close to a setting's is refused as a likely typo
+    (``layer.zonout = 0.5`` would otherwise be stored as an attribute and change nothing). Other new
+    attributes are the user's own, as on any ``nn.Module``.
+    """
+
+    #: the names whose assignment :meth:`_checked_setting` checks
+    SETTINGS: ClassVar[frozenset[str]] = frozenset()
+    #: the names fixed once they have a value
+    FIXED: ClassVar[frozenset[str]] = frozenset()
+
+    def _checked_setting(self, name: str, value: Any) -> dict[str, Any]:
+        """The attributes to store for ``module.name = value`` (``name`` in :attr:`SETTINGS`), after
+        checking ``value``; raises the constructor's one-line error for a bad one."""
+        raise NotImplementedError
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.FIXED and hasattr(self, name):
+            raise AttributeError(f"{name}: the layer's parameters were built from it; build another layer to change it")
+        if name in self.SETTINGS:
+            for key, checked in self._checked_setting(name, value).items():
+                super().__setattr__(key, checked)
+            return
+        if name not in self.FIXED and not name.startswith("_") and not hasattr(self, name):
+            close = difflib.get_close_matches(name, sorted(self.SETTINGS | self.FIXED), n=1, cutoff=0.85)
+            if close:
+                raise AttributeError(f"{name}: {type(self).__name__} has no option or attribute {name!r}; did you mean "
+                                     f"{close[0]!r}? (a new attribute this close to an option's name is refused as a "
+                                     f"likely typo)")
+        super().__setattr__(name, value)
 
 
 @dataclass(frozen=True)
@@ -267,10 +310,10 @@ def resolve(options: LayerOptions, spec: CellSpec, input_size: int | None, hidde
                             "recurrent_activation")
     ract = ract if ract is not None else spec.default_recurrent_activation
     with naming("activation"):
-        get_activation(act, "activation")
+        check_activation(act, "activation")
     with naming("recurrent_activation"):
         if ract is not None:
-            get_activation(ract, "recurrent_activation")
+            check_activation(ract, "recurrent_activation")
     with naming("num_layers"):
         num_layers = check_positive_int("num_layers", options.num_layers)
     with naming("implementation"):

@@ -15,8 +15,10 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab import gates as gate_layout
 from rnnlab._checks import check_bool, check_choice, check_probability, did_you_mean
+from rnnlab.layers.base import not_scriptable, refuse_frozen_zoneout
+from rnnlab.layers.computation import capturing
 from rnnlab.layers.loop import recording_into, run_direction, time_loop, variational_mask
-from rnnlab.layers.options import FROM_KERAS, LayerOptions
+from rnnlab.layers.options import FROM_KERAS, CheckedSettings, LayerOptions
 from rnnlab.layers.sequence import prepare_input
 
 CellState = Tensor | tuple[Tensor, ...]
@@ -40,6 +42,7 @@ BUILT_IN_ONLY: dict[str, str] = {
     "kernel_init": "initialize the cell's parameters in its reset_parameters()",
     "recurrent_init": "initialize the cell's parameters in its reset_parameters()",
     "implementation": "it always runs its autograd loop over the cell (there is no other computation)",
+    "nonlinearity": "the cell's forward applies its own activations",
     "input_size": "the sizes are the cell's own",
     "hidden_size": "the sizes are the cell's own",
     "options": "pass Recurrent's own keywords",
@@ -47,7 +50,7 @@ BUILT_IN_ONLY: dict[str, str] = {
 _CONSTRAINT_ADVICE = "project the cell's parameter after each optimizer step: param.copy_(constraint(param))"
 
 
-class Recurrent(nn.Module):
+class Recurrent(CheckedSettings, nn.Module):
     """Run ``cell(x_t, state) -> (y_t, new_state)`` over a sequence.
 
     The cell sees one timestep ``x_t [B, *features]`` and its state (a tensor or a tuple of
@@ -75,6 +78,11 @@ class Recurrent(nn.Module):
     ``Recurrent(StateAsOutput(nn.LSTMCell(...)), zoneout=p)`` is ``rnnlab.LSTM(..., zoneout=p)``.
     Any other cell's output is its ``y_t`` as returned, before zoneout.
 
+    Its keywords are read back as attributes and, as the built-in layers' options, checked again
+    when set (``rnn.zoneout = 0.2``; :class:`~rnnlab.layers.options.CheckedSettings`):
+    ``bidirectional`` is fixed once built, and a new attribute named like a keyword
+    (``rnn.zonout``) is refused with "did you mean".
+
     It is one layer: a keyword of the built-in layers that it does not take (``num_layers``,
     ``weight_drop``, ``layer_norm``, ...) is a ``TypeError`` saying what to do instead
     (docs/layers.md, "Your own cell"). A cell with a ``gate_layout``
@@ -91,6 +99,8 @@ class Recurrent(nn.Module):
     """
 
     kind = "custom"
+    SETTINGS = frozenset({"batch_first", "input_dropout", "input_dropout_mode", "recurrent_dropout", "zoneout"})
+    FIXED = frozenset({"bidirectional"})  # (the reverse cell is built from it)
 
     def __init__(
         self,
@@ -117,7 +127,7 @@ class Recurrent(nn.Module):
             )
         _output_is_state(cell)
         self.cell = cell
-        self.batch_first = check_bool("batch_first", batch_first)
+        self.batch_first = batch_first
         self.bidirectional = check_bool("bidirectional", bidirectional)
         if reverse_cell is not None and not bidirectional:
             raise ValueError("reverse_cell: only used with bidirectional=True")
@@ -130,16 +140,23 @@ class Recurrent(nn.Module):
                 _check_reinitialized(cell, reverse_cell)
             _output_is_state(reverse_cell)
             self.reverse_cell = reverse_cell
-        self.input_dropout = check_probability("input_dropout", input_dropout)
-        self.input_dropout_mode = check_choice("input_dropout_mode", input_dropout_mode, ("variational", "step"))
-        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
-        if isinstance(zoneout, (tuple, list)):
-            self.zoneout: float | tuple[float, ...] = tuple(
-                check_probability("zoneout", p, allow_one=True) for p in zoneout
-            )
-        else:
-            self.zoneout = check_probability("zoneout", zoneout, allow_one=True)
+        # (checked by _checked_setting, as any later assignment is)
+        self.input_dropout = input_dropout
+        self.input_dropout_mode = input_dropout_mode
+        self.recurrent_dropout = recurrent_dropout
+        self.zoneout: float | tuple[float, ...] = zoneout
         self._state_record: dict[tuple[int, str], list[Tensor]] | None = None
+
+    def _checked_setting(self, name: str, value: Any) -> dict[str, Any]:
+        """``rnn.name = value`` (:class:`~rnnlab.layers.options.CheckedSettings`), in the constructor
+        too: ``value`` checked as a keyword of the constructor."""
+        if name == "batch_first":
+            return {name: check_bool(name, value)}
+        if name == "input_dropout_mode":
+            return {name: check_choice(name, value, ("variational", "step"))}
+        if name == "zoneout" and isinstance(value, (tuple, list)):  # (one per state tensor)
+            return {name: tuple(check_probability(name, p, allow_one=True) for p in value)}
+        return {name: check_probability(name, value, allow_one=name == "zoneout")}
 
     @staticmethod
     def _unknown_keyword(key: str) -> None:
@@ -156,8 +173,9 @@ class Recurrent(nn.Module):
     def recording_states(self) -> Iterator[dict[tuple[int, str], list[Tensor]]]:
         """Keep the state of every step of the forward passes run inside the block, as
         :meth:`rnnlab.RecurrentBase.recording_states` does: ``(0, "forward"|"reverse") → [the
-        first state tensor after zoneout and lengths, each step]``, in processing order. Its
-        gradient is the total dLoss/dh_t of the state carried on (which a cell declaring
+        first state tensor after zoneout and lengths, each step]``, in processing order: the live
+        tensors of the graph, whose ``.grad``, once ``retain_grad()`` was called on them before
+        ``backward()``, is the total dLoss/dh_t of the state carried on (which a cell declaring
         ``output_is_state`` also outputs).
 
         >>> import torch, rnnlab
@@ -169,6 +187,11 @@ class Recurrent(nn.Module):
         """
         with recording_into(self, "_state_record", {}) as record:
             yield record
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        # (torch.jit.script calls it on every module it scripts)
+        raise not_scriptable(self, "torch.compile or torch.export, which trace its loop over your cell unrolled "
+                                   "over the steps (docs/layers.md)")
 
     @property
     def num_directions(self) -> int:
@@ -202,6 +225,9 @@ class Recurrent(nn.Module):
     ) -> tuple[Tensor | PackedSequence, Any]:
         # A 2-D tensor is one sequence [T, features] (a batched one is at least [T, B, features]):
         # the cell sees a batch of one, and the caller gets everything back without that axis.
+        if self.training and capturing():
+            zoneout = self.zoneout if isinstance(self.zoneout, tuple) else (self.zoneout,)
+            refuse_frozen_zoneout(f"zoneout={self.zoneout!r}" if any(zoneout) else None)
         unbatched = isinstance(input, Tensor) and input.dim() == 2
         if unbatched:
             input = input.unsqueeze(1)
@@ -368,12 +394,22 @@ def _check_output(cell: nn.Module, x_t: Tensor, y: Any, new: Any, state_out: boo
     """The first step's ``y_t``: the loop stacks the steps' outputs along time, so each must be a
     tensor with the input's batch in dim 0 (else the output's batch is not the input's, or the
     stack fails far from the cell). A cell declaring ``output_is_state`` outputs its first state
-    tensor instead: a ``y_t`` of another shape would be dropped unseen."""
+    tensor instead: a ``y_t`` that is not that tensor (nor a copy of it) would be dropped unseen."""
     name = type(cell).__name__
     first = new if isinstance(new, Tensor) else new[0]
     if state_out:
-        if y is None or (isinstance(y, Tensor) and y.shape == first.shape):
+        if y is None or y is first:
             return
+        if isinstance(y, Tensor) and y.shape == first.shape:
+            # (a copy of the state passes; a read-out of its shape, 2·h, would be dropped unseen: its
+            # values, once per sequence, eagerly; a graph being captured cannot branch on them)
+            if torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.equal(y, first):
+                return
+            raise ValueError(
+                f"cell: {name}(x_t, state) returned a y_t that differs from its new state's first tensor: "
+                f"{name}.output_is_state = True makes that tensor the output and y_t would be dropped; return the "
+                f"state as y_t (or None), or set output_is_state = False to output y_t"
+            )
         got = f"of shape {tuple(y.shape)}" if isinstance(y, Tensor) else f"as a {type(y).__name__}"
         raise ValueError(
             f"cell: {name}(x_t, state) returned y_t {got}, expected {tuple(first.shape)} like its new state's first "

@@ -42,7 +42,8 @@ negative decays and bad patterns are errors too.
 Group dicts carry ``params``, ``param_names`` (torch's own key for named parameters),
 ``name`` (the group label), ``weight_decay`` (unless the optimizer's applies), ``l1``,
 ``lr_mult`` and, when ``lr`` is given, ``lr = lr * lr_mult``. Plain torch optimizers ignore
-``l1``: use ``rnnlab.optim`` optimizers (or call ``rnnlab.optim.apply_l1_prox`` after each step).
+``l1``: use ``rnnlab.optim`` optimizers (or call ``rnnlab.optim.apply_l1_prox`` after each step);
+given to one, a group with ``l1 > 0`` warns once at its second step if nothing applied it.
 
 Example:
     >>> import torch
@@ -59,6 +60,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 import weakref
@@ -66,6 +68,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+import torch
 from torch import nn
 from torch.optim import Optimizer
 
@@ -212,9 +215,20 @@ class _Group(dict):
     optimizer that filled it, and ``add_param_group`` of another one is a one-line error saying to
     call :func:`param_groups` again. A copy (``copy.copy``, ``deepcopy`` of an optimizer) is no
     optimizer's; rnnlab's optimizers copy the groups and fill the copies.
+
+    A torch optimizer does not apply a group's ``l1`` (rnnlab's do): a group with ``l1 > 0`` that
+    one fills gives it a step pre-hook (:class:`_L1Unapplied`) that warns once, at the second step,
+    when nothing read the group's ``l1`` since the first (``rnnlab.optim.apply_l1_prox`` reads it
+    with ``get``: a user who calls it after each step is not warned).
     """
 
     _filled_by: weakref.ref[Any] | None = None
+    _l1_read: bool = False
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key == "l1":  # (who applies the l1 prox reads it: _L1Unapplied)
+            self._l1_read = True
+        return super().get(key, default)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         caller = sys._getframe(1)
@@ -229,6 +243,8 @@ class _Group(dict):
             return
         if self._filled_by is None:
             self._filled_by = weakref.ref(optimizer)
+            if float(super().get("l1", 0.0)) > 0:
+                optimizer.register_step_pre_hook(_L1Unapplied(self))
         elif self._filled_by() is not optimizer:
             check_unfilled(self)
 
@@ -239,6 +255,39 @@ class _Group(dict):
     def __reduce__(self) -> tuple[Any, ...]:
         # (a copy is a new group, e.g. ZeroRedundancyOptimizer's per-rank copies for its local optimizer)
         return _Group, (dict(self),)
+
+
+class _L1Unapplied:
+    """A torch optimizer's step pre-hook for one of its groups with ``l1 > 0`` (:class:`_Group`):
+    at the second step, a one-line warning when nothing read the group's ``l1`` since the first
+    (torch's optimizers ignore the key: its parameters got no L1 decay). Then it does nothing. A
+    class, not a closure, so that the optimizer still pickles."""
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+        self.steps = 0
+
+    def __call__(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        self.steps += 1
+        if self.steps == 1:
+            self.group._l1_read = False
+        elif self.steps == 2 and not self.group._l1_read:
+            g, cls = self.group, type(optimizer)
+            name = f"torch.optim.{cls.__name__}" if getattr(torch.optim, cls.__name__, None) is cls else cls.__name__
+            # (pointing at the user's opt.step(): past this hook's callers in torch and rnnlab)
+            level, frame = 1, sys._getframe(0)
+            while frame.f_back is not None and frame.f_code.co_filename.startswith(_NOT_USERS):
+                frame, level = frame.f_back, level + 1
+            warnings.warn(
+                f"param_groups: group {dict.get(g, 'name')!r} has l1={dict.get(g, 'l1'):g}, which {name} ignores, so "
+                f"its parameters get no L1 decay; use rnnlab.optim.AdamW, NAdamW or SGDW, which apply it, or call "
+                f"rnnlab.optim.apply_l1_prox(optimizer) after each step", UserWarning, stacklevel=level,
+            )
+
+
+#: where the frames of torch's optimizer step and of rnnlab are: a warning from a step hook points past them
+_NOT_USERS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+              os.path.dirname(os.path.abspath(torch.__file__)) + os.sep)
 
 
 def check_unfilled(group: Any) -> None:

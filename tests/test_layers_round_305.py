@@ -181,3 +181,12 @@ def test_numpy_sizes_and_probabilities_are_taken_as_torch_takes_them():
 
     layer = rnnlab.LSTM(3, np.int64(4), num_layers=2, dropout=np.float32(0.1))
     assert layer.hidden_size == 4 and type(layer.hidden_size) is int
+
+
+def test_an_unbatched_input_with_a_batched_state_is_a_one_line_error_naming_state():
+    layer = rnnlab.Recurrent(rnnlab.cells.StateAsOutput(torch.nn.GRUCell(3, 4)))
+    with pytest.raises(ValueError, match=r"^state: an unbatched input \[T, features\] takes the cell's state without a "
+                                         r"batch axis \(1 dimension here\), got shape \[1, 4\]"):
+        layer(torch.randn(5, 3), torch.zeros(1, 4))
+    out, h = layer(torch.randn(5, 3), torch.zeros(4))
+    assert out.shape == (5, 4) and h.shape == (4,)

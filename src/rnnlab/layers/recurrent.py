@@ -205,6 +205,18 @@ class Recurrent(CheckedSettings, nn.Module):
             parts = [p for p in parts if not p.startswith("input_dropout_mode=")]
         return ", ".join(parts)
 
+    def _state_ranks(self, x0: Tensor) -> list[int] | None:
+        """The dimensions of the state tensors the cell starts from on the batch ``x0`` (of every
+        direction, in the order a state holds them); None where the cell does not say (no
+        ``init_state`` nor ``hidden_size``: its caller passes the state)."""
+        try:
+            first = self._init_state(self.cell, x0)
+        except TypeError:
+            return None
+        ranks: list[int] = []
+        _map_state(lambda t: ranks.append(t.dim()), first)
+        return ranks * (2 if self.bidirectional else 1)
+
     def _init_state(self, cell: nn.Module, x0: Tensor) -> CellState:
         init = getattr(cell, "init_state", None)
         if callable(init):
@@ -232,7 +244,7 @@ class Recurrent(CheckedSettings, nn.Module):
         if unbatched:
             input = input.unsqueeze(1)
             if state is not None:
-                state = _map_state(lambda s: s.unsqueeze(0), state)
+                state = _batch_of_one(state, self._state_ranks(input[0]))
         batch = prepare_input(input, lengths, self.batch_first and not unbatched, None)
         x = batch.x
         if self.training and self.input_dropout > 0:
@@ -453,6 +465,32 @@ def _output_shape_changed(err: RuntimeError, cell: nn.Module, direction: int, st
     return ValueError(f"cell: {name}(x_t, state) returned {what} of shape ({other}) at step {step}{where}, expected "
                       f"({first}) as at step 0: every step's output must have one shape, as the loop stacks them "
                       f"along time")
+
+
+def _batch_of_one(state: Any, ranks: list[int] | None) -> Any:
+    """The state of an unbatched input (one sequence ``[T, features]``) as the cell's batch of one.
+    Its tensors have the cell's unbatched shapes, as torch's cells take for an unbatched input:
+    ``ranks`` (the dimensions of the cell's batched state tensors, in order; None: not known) one
+    more than each; a batched one (``[1, H]``, torch's ``h0`` for ``nn.GRU``) is refused in one
+    line, not by the cell.
+
+    >>> _batch_of_one(torch.zeros(4), [2]).shape
+    torch.Size([1, 4])
+    >>> _batch_of_one(torch.zeros(1, 4), [2])
+    Traceback (most recent call last):
+    ...
+    ValueError: state: an unbatched input [T, features] takes the cell's state without a batch axis (1 dimension here), got shape [1, 4]; pass it without its batch axis (e.g. state[0]), or give the input a batch axis, [T, 1, features]
+    """
+    tensors: list[Tensor] = []
+    _map_state(tensors.append, state)
+    if ranks is not None and len(ranks) == len(tensors):
+        for t, rank in zip(tensors, ranks, strict=True):
+            if t.dim() != rank - 1:
+                raise ValueError(f"state: an unbatched input [T, features] takes the cell's state without a batch "
+                                 f"axis ({rank - 1} dimension{'s' if rank != 2 else ''} here), got shape "
+                                 f"{list(t.shape)}; pass it without its batch axis (e.g. state[0]), or give the input a "
+                                 "batch axis, [T, 1, features]")
+    return _map_state(lambda t: t.unsqueeze(0), state)
 
 
 def _map_state(f: Any, state: Any) -> Any:

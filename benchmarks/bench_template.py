@@ -621,7 +621,14 @@ check, training, evaluation, report records), with another job on the machine.
   (at the end of a cosine it is at `min_lr`, where more steps barely move); not when the training
   loss is negligible (every training batch right in training mode and the last epoch's mean
   cross-entropy under −ln 0.99 ≈ 0.01: the eval-mode misses are then a train/eval gap, not too
-  few steps; `not_extended`). Every decision is in
+  few steps; `not_extended`), nor when the run is at chance: its training loss above the constant
+  predictor's (the entropy of the training class frequencies, ln 2 ≈ 0.693 for two balanced
+  classes), both the mean over the last quarter of the epochs and the eval-mode loss on the training
+  split (`not_extended`, saying to lower `training.lr` where the loss had risen to over twice its
+  first epoch's, else to check it and the labels: GunPoint at `training.lr = 5` was doubled
+  four times, 402 -> 6432 steps, at training accuracy 0.475, its loss falling 62 % from 6.41 to 2.43,
+  far above 0.693: a loss coming back down from a blow-up, not learning). A run whose loss is below
+  it in either measure is decided as before (the recorded runs below end far under it). Every decision is in
   `adapt.json`; the budget's state is in every checkpoint, so a resumed run decides as the
   uninterrupted one (tests/test_template_rules.py).
 * **Findings after training** say when a model did not fit its training data or overfits

@@ -21,7 +21,7 @@ from rnnlab.cli import main
 from rnnlab.compare import compare_table
 from rnnlab.config import dump_config, parse_config
 from rnnlab.plots import plot_compare_metrics, plot_compare_norms, style
-from rnnlab.recipe.decide import verdict
+from rnnlab.recipe.decide import equal_differences, verdict
 from rnnlab.recipe.procedure import Tried, run_recipe
 from rnnlab.recipe.report import compare_grad_through_time, render_html
 from rnnlab.recipe.run import RecipeOutcome
@@ -116,7 +116,9 @@ def test_the_study_judges_the_gain_by_the_recipes_rule_on_the_same_scores():
     for best, base in cases:
         sentence = gain_sentence(_trial(best), _trial(base), "maximize")
         v = verdict(best, base, higher_is_better=True, paired=True)  # (a study's trials: the same folds)
-        assert (": above one standard error" in sentence) == v.kept, (best, base, sentence)
+        # (equal per-fold differences: no spread, no standard error to be above; kept all the same)
+        assert (": above one standard error" in sentence) == (v.kept and not v.no_spread), (best, base, sentence)
+        assert (equal_differences(len(best), True) in sentence) == v.no_spread, (best, base, sentence)
         assert f"{v.gain:+.4f} ± {v.se:.4f}" in sentence
     assert "not above one standard error" in gain_sentence(_trial(BEST), _trial(BASE), "maximize")
     # lower is better: the drop is the gain, judged the same way

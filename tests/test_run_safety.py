@@ -443,8 +443,8 @@ def test_ctrl_c_during_the_first_trial_prints_one_line_and_the_config_runs_again
     assert proc.returncode == 130
     assert err.decode().splitlines() == [
         "rnnlab search: interrupted by SIGINT; the same command continues the study (a stopped trial is recorded "
-        "as interrupted; the config itself runs again if it was stopped); study.html is as of its last write, "
-        "and the same command rewrites it"], err.decode()
+        "as interrupted; the config itself runs again if it was stopped); no study.html yet (it is drawn at the "
+        f"search's end, or when continued); rnnlab study {out} lists the trials"], err.decode()
     baseline_rerun(cfg, out)
 
 

@@ -115,9 +115,47 @@ def unfinished_status(rd: Any, config: Any, final: dict[str, Any]) -> str | None
     # a live writer holds the run's lock (rnnlab.lock writes its pid there and empties the file
     # when done): the run is running; otherwise the files cannot tell running from killed
     state = f"running, pid {pid}," if pid is not None else "running or stopped"
+    # (where the budget that follows the fit moved the run's end, it runs to that end, not the config's)
+    moved = budget_end(rd, config)
+    of = f"the budget's {moved[1]}" if moved is not None else None
     if t.epochs is None and t.steps is not None and isinstance(final.get("step"), int):
-        return f"({state} at step {final['step']} of {t.steps})"
-    return f"({state} at epoch {final['epoch']} of {t.epochs or 20})"
+        return f"({state} at step {final['step']} of {of or t.steps})"
+    return f"({state} at epoch {final['epoch']} of {of or t.epochs or 20})"
+
+
+def budget_end(rd: Any, config: Any) -> tuple[str, int] | None:
+    """Where the budget that follows the fit (``adapt.budget``, :mod:`rnnlab.train.fit_budget`)
+    moved the end of the run in ``rd`` (a :class:`~rnnlab.rundir.RunDir`), as the config key the
+    run's length is set by and the value it stands at now, from ``adapt.json``:
+    ``("training.steps", 6432)`` for a run of ``training.steps = 400`` doubled four times,
+    ``("training.epochs", 35)`` for a run of epochs; None where the run ends where its config
+    says (no such budget, or none of its decisions moved the end), or where ``adapt.json`` cannot
+    be read (``rnnlab report`` names the problem).
+
+    >>> import tempfile
+    >>> from rnnlab.config import parse_config
+    >>> from rnnlab.rundir import RunDir
+    >>> d = RunDir(tempfile.mkdtemp())
+    >>> d.write_adapt(budget={"planned": 402, "total": 6432})
+    >>> budget_end(d, parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nsteps = 400'))
+    ('training.steps', 6432)
+    >>> budget_end(d, parse_config('[data]\\ndataset = "GunPoint"\\n[training]\\nepochs = 134'))
+    ('training.epochs', 2144)
+    """
+    from rnnlab.errors import RunDirError
+
+    try:
+        fit = (rd.read_adapt() or {}).get("budget") or {}
+    except (RunDirError, OSError):
+        return None
+    total, planned = fit.get("total"), fit.get("planned")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (total, planned)) or total == planned:
+        return None
+    t = config.training
+    if t.epochs is None and t.steps is not None:
+        return "training.steps", total
+    # (the plan is whole epochs of the config's count: the end in epochs is its share of them)
+    return "training.epochs", total * (t.epochs or 20) // planned
 
 
 class NoEpochError(RunDirError):
@@ -208,12 +246,15 @@ def run_summary(run: Path) -> dict[str, Any]:
     # rnnlab train printed); before the run's end, its last epoch's figure in training mode
     evaluated = summary.get("train_eval") or {}
     status = unfinished_status(rd, config, final)
+    moved = budget_end(rd, config) if config is not None else None
     forecast = config is not None and task.kind == "forecasting"
     row = {"run": str(run), "status": status, "epochs": final["epoch"], "headline": m,
            "higher_is_better": higher, "data": _data_of(run, config), "data_id": _data_id(run, config),
            # a run without config.toml (Tracker, Lightning) has no task recorded: None, not a guess
            "task": task.name if config is not None else None,
            "config": _config_cells(config) if config is not None else None,
+           # (beside the config's value, not in place of it: the config cells tell seeds of one config apart)
+           "budget_end": list(moved) if moved is not None else None,
            "train_loss": final.get("train_loss"),
            # (the loss's columns are shown where some run's headline is the loss: every run fills them)
            "val_loss": final.get("val_loss"), at_best("val_loss"): best.get("val_loss") if best else None,
@@ -392,13 +433,18 @@ def compare_table(rows: list[dict[str, Any]]) -> str:
     heads = list(dict.fromkeys(r.get("headline", "acc") for r in rows))
     # only the keys some two runs set differently: the settings the comparison is about
     differing = _differing(rows)
+    # (a run whose budget moved its end ran another length than its config's: that key's column says so)
+    moved = {r["run"]: r["budget_end"] for r in rows if r.get("budget_end")}
+    differing += [k for k in dict.fromkeys(k for k, _ in moved.values()) if k not in differing]
     cols = ["run"] + differing + _score_columns(rows, heads)
 
     def cell(r: dict[str, Any], c: str) -> str:
         if c == "run":
             return r["run"] + (f" {r['status']}" if r.get("status") else "")
         if c in differing:
-            return "-" if r.get("config") is None else r["config"].get(c, "(unset)")
+            shown = "-" if r.get("config") is None else r["config"].get(c, "(unset)")
+            key, end = moved.get(r["run"], (None, None))
+            return shown + (f" (budget {end})" if key == c else "")
         v = r.get(c)
         if v is None:
             return "-"
@@ -1156,6 +1202,9 @@ def _footnote(rows: list[dict[str, Any]], grouped: bool) -> str:
             + "; max_group_decay: the largest weight decay of any parameter group at the last epoch, not a configured "
             "value; dotted columns: the config keys whose values differ between the runs, - for a run without "
             "config.toml"
+            + "".join(f"; {key} (budget N): the config's value, and N where the budget that follows the fit "
+                      f"(adapt.budget) moved the run's end, extended or ended early, as adapt.json records it"
+                      for key in dict.fromkeys(r["budget_end"][0] for r in rows if r.get("budget_end")))
             + ("; a group: the runs that differ only in training.seed, each score its mean ± sd over them; the last "
                "column: rnnlab recipe's rule (a gain above one standard error of the difference: of the per-seed "
                f"differences where both groups hold the same seeds, else Welch's; {weak_bar()}) on <score>{AT_KEPT} "

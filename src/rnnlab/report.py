@@ -9,7 +9,9 @@ inline, so the report can be mailed, archived or opened offline. Sections:
    ``fit_checked``, the checks that found nothing, and the checks it does not name said
    unrecorded: the fit checks are no health checks; a run whose ``summary.json`` has no
    ``train_eval``, such as the Lightning callback's, or a training loop of the user's own, was
-   not judged, and the section says so);
+   not judged, and the section says so); where the health check (section 3) found warnings or
+   errors, the section opens with one line that counts them, names them and links there
+   (:func:`_health_pointer`): a run stopped early has no fit judged, and they are its verdict;
 2. final metrics (a small table: last epoch's record, and the test split when summarised; a run
    without ``metrics.jsonl``: the last loss its :class:`rnnlab.Tracker` recorded); a forecaster's
    figures first, in one table beside the naive and seasonal-naive forecasts' (rows), each metric
@@ -2098,6 +2100,29 @@ def _health(rd: RunDir) -> str:
             + _earlier_diagnoses(rd))
 
 
+def _health_pointer(rd: RunDir) -> str:
+    """One line at the head of the Fit section where the health check (:func:`_health`) found
+    warnings or errors: how many, their titles (the words before the numbers) and a link to the
+    health section, which comes after the final metrics. A run stopped early has no fit judged, and
+    those findings are the only verdict on it; nothing where it found none, or its file cannot be
+    read (the health section says why)."""
+    if not rd.health.exists():
+        return ""
+    try:
+        found = [f for f in _findings(rd, "before_training") if f.severity in ("error", "warning")]
+        title, moment = _health_when(rd)[0], _health_moment(rd)
+    except hk.SECTION_ERRORS:
+        return ""
+    if not found:
+        return ""
+    found.sort(key=lambda f: f.severity != "error")  # (the errors first, each severity as recorded)
+    counts = [(n, sev) for sev in ("error", "warning") if (n := sum(f.severity == sev for f in found))]
+    said = " and ".join(f"{n} {sev}{'s' if n != 1 else ''}" for n, sev in counts)
+    names = "; ".join(dict.fromkeys(f.title.split(": ", 1)[0] for f in found))
+    return (f"<p class='finding {counts[0][1]}'><b>The health check {hk.esc(moment)} found {said}:</b> "
+            f"{hk.esc(names)}. See <a href='#health'>{hk.esc(title)}</a>.</p>\n")
+
+
 def _not_checked(skipped: dict[str, str]) -> str:
     """The health checks that did not run and why (health.json's ``skipped``), or nothing."""
     if not skipped:
@@ -2189,7 +2214,7 @@ def _render(rd: RunDir) -> str:
         "gradient-through-time": hk.guarded("gradient through time", lambda: _gradient_through_time(rd)),
         "health": hk.guarded("health findings", lambda: _health(rd)),
         "gates": hk.guarded("gate activations", lambda: _gates(rd)),
-        "fit": hk.guarded("findings after training", lambda: _fit(rd, records)),
+        "fit": _health_pointer(rd) + hk.guarded("findings after training", lambda: _fit(rd, records)),
     }
     titles = dict(SECTIONS)
     # (after the final metrics: how the model's outputs compare with the data, the first question)

@@ -678,6 +678,27 @@ class _LossTrend:
     stuck: bool
 
 
+def _whole_epoch_losses(records: list[dict[str, Any]]) -> list[float]:
+    """The training losses of the whole epochs (a partial last epoch's is a mean over fewer steps);
+    the first record's where none is whole."""
+    return [float(r["train_loss"]) for r in records if partial_epoch(r) is None] or [float(records[0]["train_loss"])]
+
+
+def loss_quarters(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """(the mean training loss over the quarter of the epochs before the last, over the last
+    quarter) of ``records`` (metrics.jsonl's, at least one): what "still falling" is measured
+    on, here and by the budget that follows the fit (:mod:`rnnlab.train.fit_budget`).
+
+    >>> loss_quarters([{"epoch": e, "step": 10 * e, "train_loss": float(9 - e)} for e in range(1, 9)])
+    (3.5, 1.5)
+    """
+    losses = _whole_epoch_losses(records)
+    epochs = len(records)
+    q = max(1, epochs // 4)
+    earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
+    return earlier, sum(losses[-q:]) / q
+
+
 def _loss_trend(records: list[dict[str, Any]], th: FitThresholds) -> _LossTrend:
     """:class:`_LossTrend` of ``records``: one rule for the underfit's "too few steps" and for when
     a no-signal verdict waits for more steps.
@@ -687,11 +708,9 @@ def _loss_trend(records: list[dict[str, Any]], th: FitThresholds) -> _LossTrend:
     >>> round(t.drop, 3), t.falling, t.stuck
     (0.275, True, False)
     """
-    losses = [float(r["train_loss"]) for r in records if partial_epoch(r) is None] or [float(records[0]["train_loss"])]
-    epochs = len(records)
-    q = max(1, epochs // 4)
-    earlier = sum(losses[-2 * q:-q]) / q if epochs >= 2 * q else losses[0]
-    drop = (earlier - sum(losses[-q:]) / q) / earlier if earlier > 0 else 0.0
+    losses = _whole_epoch_losses(records)
+    earlier, recent = loss_quarters(records)
+    drop = (earlier - recent) / earlier if earlier > 0 else 0.0
     if th.still_falling is None:
         # (imported here: rnnlab.train imports the trainer, which imports this module)
         from rnnlab.train.fit_budget import FitRule

@@ -35,6 +35,7 @@ from rnnlab.gates import has_gate_layout, layer_weights
 from rnnlab.plots import style
 from rnnlab.plots.histograms import COMPONENT_TITLES
 from rnnlab.plots.metrics import (
+    LOG_SAID,
     PANELS,
     budget_decisions,
     draw_series,
@@ -485,7 +486,10 @@ def plot_compare_metrics(
     sizes or data sizes then line up by the updates they made), else the epoch; every panel spans
     every run's records, the longest run's included. A ``train_`` panel says in its title that its
     values are the epochs' training-mode figures; each y axis names its metric and which way is
-    better (:func:`metric_ylabel`).
+    better (:func:`metric_ylabel`). A panel is log where the report's panel of its metric is
+    (:func:`metric_scale`: a loss whose runs span decades, as a diverged run's does; its y label says
+    so); any other leaves a run that blew up off its scale (:func:`off_scale`, a note names it and
+    the figure's title says the axes fit the other runs).
 
     Each single run's curves mark its last epoch (:data:`LAST_MARKER`) and, for a run directory
     whose early stopping restored an earlier epoch's weights, that epoch (:func:`run_end`); the
@@ -519,7 +523,7 @@ def plot_compare_metrics(
     span = (min(spots), max(spots)) if spots else None
     fig, axes = _grid(len(metrics), ncols)
     fewer: dict[str, dict[str, None]] = {}
-    kept_drawn = False
+    kept_drawn = any_off = False
     for ax, key in zip(axes.flat, metrics, strict=False):
         ax.set_title(metric_title(key), fontsize=style.LABEL_SIZE)
         if span is not None:
@@ -532,14 +536,21 @@ def plot_compare_metrics(
             else:
                 xs, ys = series(recs, key, x=x)
                 curves[name] = (xs, ys) if xs.size else None
+        # (the scale before the curves: a note finds its free corner on the panel as drawn)
+        log_words = metric_scale(ax, key, curves)
+        off = {} if log_words else off_scale(curves)
+        if off:
+            _fit_others(ax, curves, off)
+            any_off = True
         _draw_runs(ax, curves, empty=f"no {key} recorded", xlabel="optimizer step" if x == "step" else "epoch",
-                   fewer=fewer)
+                   fewer=fewer, log=log_words is not None, off=off)
         for (name, curve), (color, _) in zip(curves.items(), run_looks(list(curves), None), strict=True):
             if curve is not None and len(curve) == 2 and name in ends:
                 _mark_end(ax, curve, ends[name], color, name)
                 kept_drawn = kept_drawn or ends[name].kept_x is not None
         if any(c is not None for c in curves.values()):
-            ax.set_ylabel(metric_ylabel(key), fontsize=style.TICK_SIZE)
+            ax.set_ylabel("\n".join([metric_ylabel(key), *([log_words] if log_words else [])]),
+                          fontsize=style.TICK_SIZE)
         if key.startswith("train_"):
             ax.set_title(ax.get_title() + TRAINING_MODE, fontsize=style.LABEL_SIZE)
     # (a run directory's files say what ended it and what it kept; records given alone, only where they end)
@@ -548,7 +559,8 @@ def plot_compare_metrics(
     _legend(fig, list(named), grouped=any(_is_group(v) for v in named.values()), fewer=fewer, ends=words,
             marks=([LAST_WORDS] + ([KEPT_WORDS] if kept_drawn else [])) if ends else ())
     head = title or _runs_compared([len(v) if _is_group(v) else 1 for v in named.values()])
-    fig.suptitle(head + (f"\n{caption}" if caption else ""), fontsize=style.TITLE_SIZE)
+    fig.suptitle("\n".join([head, *([caption] if caption else []), *([_off_scale_words("value")] if any_off else [])]),
+                 fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
 
@@ -760,23 +772,17 @@ def plot_compare_norms(
             one = [_stat_curve(t, p, stat) if p is not None else None
                    for t, p in zip(tr if isinstance(tr, list) else [tr], drawn[name], strict=True)]
             curves[name] = (_group_curve([c for c in one if c is not None]) if isinstance(tr, list) else one[0])
-        _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step", colors=colors, fewer=fewer)
-        ax.set_ylabel(stat_label(stat))
         off = off_scale(curves)
         tops = [t for n, c in curves.items() if n not in off and (t := _top(c)) is not None]
         if tops and max(tops) > 0:
             ax.set_ylim(0.0, 1.08 * max(tops))  # (headroom: a curve along the frame's top edge reads as cut)
-        if off:
-            said = "off the scale: " + "; ".join(f"{n} (up to {style.fmt(t)})" for n, t in off.items())
-            room = ax.get_position().width * fig.get_figwidth() * 72.0 - 6 * style.EDGE
-            text = style.wrap_text(said, style.NOTE_SIZE, room)
-            style.note(ax, text, warn=True, loc=_free_corner(ax, [c for c in curves.values() if c is not None], text))
-            any_off = True
+        _draw_runs(ax, curves, empty=f"no {stat} recorded", xlabel="step", colors=colors, fewer=fewer, off=off)
+        ax.set_ylabel(stat_label(stat))
+        any_off = any_off or bool(off)
     _legend(fig, list(named), grouped=any(isinstance(v, list) for v in named.values()), colors=colors, fewer=fewer)
     # (in the title, read before the panels: a reader must not take them for all the runs tracked)
     left = plan.not_drawn()
-    scale = (f"y axes fit the other runs: a run whose norm grew past {OFF_SCALE:g}× its start and theirs is off "
-             "the scale (its top noted)") if any_off else None
+    scale = _off_scale_words("norm") if any_off else None
     fig.suptitle("\n".join([head, *(line for line in (left, scale) if line)]), fontsize=style.TITLE_SIZE)
     style.save(fig, path)
     return fig
@@ -785,6 +791,55 @@ def plot_compare_norms(
 #: How far a run's norm may grow, past its start and past the other runs' norms, before
 #: :func:`plot_compare_norms` leaves it off a panel's scale (:func:`off_scale`).
 OFF_SCALE = 10.0
+
+
+def _off_scale_words(what: str) -> str:
+    """The line of a figure's title that says some panel left a run off its scale (:func:`off_scale`)."""
+    return (f"y axes fit the other runs: a run whose {what} grew past {OFF_SCALE:g}× its start and theirs is off "
+            "the scale (its top noted)")
+
+
+def metric_scale(ax, key: str, curves: Mapping[str, tuple[np.ndarray, ...] | None]) -> str | None:
+    """Make ``ax``' y axis log where the report's panel of ``key`` is (:data:`rnnlab.plots.metrics.PANELS`):
+    always for a learning rate or a gradient norm; for a loss where the runs' positive values span more
+    than its :attr:`~rnnlab.plots.metrics.Panel.log_beyond` decades (one diverged run's spike of 4e12 left
+    the others' losses a flat line at 0). Returns what the y label adds (``log scale (the values span 13
+    decades)``), None where the axis stays linear.
+
+    >>> fig, axes = style.new_figure(1, 1)
+    >>> steps = np.arange(3.0)
+    >>> metric_scale(axes[0, 0], "val_loss", {"lr 5": (steps, np.array([0.7, 4e12, 3.6])),
+    ...                                       "lr 0.003": (steps, np.array([0.7, 0.1, 1e-3]))})
+    'log scale (the values span 16 decades)'
+    >>> metric_scale(axes[0, 0], "val_acc", {"lr 5": (steps, np.array([0.5, 0.5, 0.5]))})
+    """
+    panel = next((p for p in PANELS if key in p.keys), None)
+    values = [np.asarray(v, dtype=np.float64) for c in curves.values() if c is not None
+              for v in (c[2:4] if len(c) == 5 else c[1:2])]
+    if panel is None or not any((v[np.isfinite(v)] > 0).any() for v in values):
+        return None
+    decades = style.log_decades(values)
+    if panel.log:
+        words = LOG_SAID
+    elif panel.log_beyond is not None and decades > panel.log_beyond:
+        words = style.LOG_SPANS.format(decades)
+    else:
+        return None
+    style.log_axis(ax)
+    return words
+
+
+def _fit_others(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], off: Mapping[str, float]) -> None:
+    """A linear panel's y axis over the values of the runs not ``off`` its scale, with a margin."""
+    kept = [np.asarray(v, dtype=np.float64).ravel() for n, c in curves.items() if c is not None and n not in off
+            for v in (c[2:4] if len(c) == 5 else c[1:2])]
+    ys = np.concatenate(kept) if kept else np.empty(0)
+    ys = ys[np.isfinite(ys)]
+    if not ys.size:
+        return
+    lo, hi = float(ys.min()), float(ys.max())
+    pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.5
+    ax.set_ylim(lo - pad, hi + pad)
 
 
 def _top(curve: tuple[np.ndarray, ...] | None) -> float | None:
@@ -881,17 +936,21 @@ def _stat_curve(tr: Tracked, pname: str, stat: str) -> tuple[np.ndarray, np.ndar
 
 def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty: str, xlabel: str,
                colors: Mapping[str, str] | None = None,
-               fewer: dict[str, dict[str, None]] | None = None) -> None:
+               fewer: dict[str, dict[str, None]] | None = None, log: bool = False,
+               off: Mapping[str, float] | None = None) -> None:
     """One line per run on ``ax``, each run in its colour and line style (the figure's legend, see
     :func:`_legend`, names them), a group's ``(xs, mean, lo, hi, present)`` as its mean and a band,
     its points where fewer of its runs are present drawn open and said in ``fewer`` (name →
-    phrases, for the legend); the runs without data here are named in a note on the panel."""
+    phrases, for the legend). One note on the panel, wrapped to its width, in the corner its curves
+    leave freest (:func:`_free_corner`), names the runs without data here, the values a curve could
+    not draw (non-finite; not positive, on a ``log`` axis) and the runs ``off`` the panel's scale
+    (name → their top, :func:`off_scale`)."""
     notes, missing, drawn = [], [], 0
     for (name, curve), (color, linestyle) in zip(curves.items(), run_looks(list(curves), colors), strict=True):
         if curve is None:
             missing.append(name)
             continue
-        note = draw_series(ax, curve[0], curve[1], label=name, color=color, linestyle=linestyle)
+        note = draw_series(ax, curve[0], curve[1], label=name, color=color, linestyle=linestyle, log=log)
         if len(curve) == 5:
             ax.fill_between(curve[0], curve[2], curve[3], color=color, alpha=0.18, linewidth=0)
             said = _fewer_note(curve, xlabel)
@@ -909,8 +968,12 @@ def _draw_runs(ax, curves: Mapping[str, tuple[np.ndarray, ...] | None], *, empty
         style.no_data(ax, empty)
     elif missing:
         notes.append("no data: " + ", ".join(missing))
+    if off:
+        notes.append("off the scale: " + "; ".join(f"{n} (up to {style.fmt(t)})" for n, t in off.items()))
     if notes:
-        text = "\n".join(notes)
+        # (the panel's width less the note's margins: a line of run names ran out of the panel, over the curves)
+        room = ax.get_position().width * ax.figure.get_figwidth() * 72.0 - 6 * style.EDGE
+        text = style.wrap_text("\n".join(notes), style.NOTE_SIZE, room)
         style.note(ax, text, warn=True, loc=_free_corner(ax, [c for c in curves.values() if c is not None], text))
     ax.set_xlabel(xlabel)
     style.integer_ticks(ax.xaxis)
@@ -927,10 +990,14 @@ def _free_corner(ax, curves: Sequence[tuple[np.ndarray, ...]], text: str) -> str
     >>> _free_corner(axes[0, 0], [falling], "a note"), _free_corner(axes[0, 0], [rising], "a note")
     ('lower left', 'upper left')
     """
-    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    ax.get_xlim(), ax.get_ylim()  # (the view as autoscaled to the curves drawn, before it is read)
     xs = np.concatenate([np.asarray(c[0], dtype=float) for c in curves] + [np.zeros(0)])
     ys = np.concatenate([np.asarray(c[1], dtype=float) for c in curves] + [np.zeros(0)])
-    fx, fy = (xs - x0) / ((x1 - x0) or 1.0), (ys - y0) / ((y1 - y0) or 1.0)
+    if ax.get_yscale() == "log":  # (not drawn there, and a log scale clips them to far below its view)
+        ys = np.where(ys > 0, ys, np.nan)
+    # (the points as shares of the panel, on its scales: a log axis' small values are not at its bottom)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fx, fy = (ax.transScale + ax.transLimits).transform(np.column_stack([xs, ys])).T if xs.size else (xs, ys)
     # the note's size as a share of the panel's (points; the panel before layout, near enough)
     box = ax.get_position()
     w, h = style.text_extent(text, style.NOTE_SIZE)

@@ -50,7 +50,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from rnnlab._checks import check_choice
 from rnnlab.plots import style
@@ -138,8 +138,6 @@ LOG_SAID = "log scale"
 #: The share of a linear loss axis under which the values after each curve's start are squashed:
 #: the panel turns log (a language model's loss per step, 6.1 at step 0, left 1.4-2.3 its bottom sixth).
 SQUASHED = 0.25
-#: Labelled ticks a log panel gets at least where it can (two were too few to read a value between them).
-MIN_TICKS = 4
 
 
 def load_metrics(source: Records | str | os.PathLike[str] | RunDir) -> list[dict[str, Any]]:
@@ -369,13 +367,6 @@ def _draw_decisions(ax: Axes, decisions: Sequence[dict[str, Any]], x: str, named
                 label=f"budget: {short}" + (f" ×{len(xs)}" if len(xs) > 1 else "") if named else "_nolegend_")
 
 
-def _log_decades(ax_values: list[np.ndarray]) -> float:
-    """The decades that the positive finite values of a panel span (0 with fewer than two)."""
-    values = np.concatenate(ax_values) if ax_values else np.empty(0)
-    values = values[np.isfinite(values) & (values > 0)]
-    return float(np.log10(values.max() / values.min())) if values.size > 1 else 0.0
-
-
 def _squashed_by(curves: list[np.ndarray], points: np.ndarray) -> float | None:
     """The top of a panel's values where each curve's start (its first tenth, a point at least)
     leaves the rest under :data:`SQUASHED` of a linear axis, else None: a loss per step that
@@ -388,58 +379,6 @@ def _squashed_by(curves: list[np.ndarray], points: np.ndarray) -> float | None:
         return None
     lo, hi = float(every.min()), float(every.max())
     return hi if hi > lo and (float(rest.max()) - lo) / (hi - lo) < SQUASHED else None
-
-
-class LogTicks(LogLocator):
-    """A log panel's major ticks: the powers of ten where three or more are in view; else with the
-    mantissas of the first set of :data:`rnnlab.plots.style.MINOR_LABELS` that gives
-    :data:`MIN_TICKS` in view (2.3 to 9: 3 to 9); else linear steps (a view narrower than that).
-    The axis' default labelled two ticks of a gradient norm from 2.3 to 9.
-
-    >>> LogTicks().tick_values(2.3, 9.0).tolist(), LogTicks().tick_values(0.3, 5.0).tolist()
-    ([3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], [0.5, 1.0, 2.0, 5.0])
-    """
-
-    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
-        lo, hi = sorted((float(vmin), float(vmax)))
-        if not (lo > 0 and math.isfinite(hi)):
-            return super().tick_values(vmin, vmax)
-        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-        stride = max(1, math.ceil((last - first + 1) / 8))  # (at most about eight powers of ten)
-        powers = [10.0 ** k for k in range(first, last + 1) if k % stride == 0]
-        tol = 1e-9
-        for mantissas in (frozenset(), *style.MINOR_LABELS):
-            locs = sorted({m * p for p in powers for m in (1, *mantissas)})
-            shown = [v for v in locs if lo * (1 - tol) <= v <= hi * (1 + tol)]
-            # (three powers of ten or more read alone: mantissas between them crowd the axis)
-            if len(shown) >= (3 if not mantissas else MIN_TICKS):
-                return np.asarray(shown)
-        return np.asarray([v for v in MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= v <= hi])
-
-
-class LogLabels(style.PowerLabels):
-    """A log panel's tick labels: every tick :class:`LogTicks` places, written as every log axis'
-    (:class:`rnnlab.plots.style.PowerLabels`): plain numbers (0.5, 1, 2) where all of them lie
-    within :data:`rnnlab.plots.style.PLAIN_TICKS`, else powers of ten (``5×10⁻⁴``) for all of them.
-
-    >>> f = LogLabels()
-    >>> f.set_locs([0.5, 1.0, 2.0]); [f(v) for v in (0.5, 1.0, 2.0)]
-    ['0.5', '1', '2']
-    >>> f.set_locs([5e-4, 1e-3, 2e-3]); [f(v) for v in (5e-4, 1e-3)]
-    ['5×10⁻⁴', '10⁻³']
-    """
-
-    def __init__(self) -> None:
-        super().__init__(labelOnlyBase=False, every=True)
-
-
-def _log_axis(ax: Axes) -> None:
-    """Make ``ax``' y axis log, with :class:`LogTicks` and :class:`LogLabels` (its minor ticks unlabelled)."""
-    ax.set_yscale("log")
-    ax.tick_params(which="both", labelsize=style.TICK_SIZE)
-    ax.yaxis.set_major_locator(LogTicks())
-    ax.yaxis.set_major_formatter(LogLabels())
-    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _fit_texts(fig: Figure, panels: Sequence[Axes]) -> None:
@@ -640,9 +579,9 @@ def plot_metrics(
     model's point. ``loss_unit``: what the loss measures (:func:`loss_unit_of`), the loss panel's
     y label. Both are read from the run when not given.
 
-    A log panel's ticks are :class:`LogTicks` and :class:`LogLabels` (2, 1, 0.5 near 1); the loss
-    panel turns log too where its curves' start squashes the rest (:data:`SQUASHED`). Legends
-    wider than their room are wrapped to it.
+    A log panel's ticks are :class:`rnnlab.plots.style.LogTicks` and :class:`rnnlab.plots.style.LogLabels`
+    (2, 1, 0.5 near 1); the loss panel turns log too where its curves' start squashes the rest
+    (:data:`SQUASHED`). Legends wider than their room are wrapped to it.
 
     >>> fig = plot_metrics([{"step": 0, "tracked_loss": 0.7}, {"step": 5, "tracked_loss": 0.6}], x="step")
     >>> fig.axes[0].get_title(), fig.axes[0].get_xlabel()
@@ -686,17 +625,17 @@ def plot_metrics(
         points = {f"train_{m}": v for m, v in (evaluated or {}).items()
                   if f"train_{m}" in panel.keys and evaluated_x is not None}
         curves, at = [series(records, k, x)[1] for k in keys], np.asarray(list(points.values()), dtype=np.float64)
-        decades = _log_decades([*curves, at])
+        decades = style.log_decades([*curves, at])
         spans = panel.log_beyond is not None and decades > panel.log_beyond
         squashed = _squashed_by(curves, at) if panel.log_beyond is not None and not spans else None
         log = panel.log or spans or squashed is not None
         if log:
-            _log_axis(ax)
+            style.log_axis(ax)
         said = [loss_unit] if loss_unit and panel.title == "loss" else []
         if panel.log:
             said.append(LOG_SAID)
         elif spans:
-            said.append(f"log scale (the values span {decades:.0f} decades)")
+            said.append(style.LOG_SPANS.format(decades))
         elif squashed is not None:  # (as a loss of decades: log, which the loss panels of other runs turn too)
             said.append(f"log scale (the start, {squashed:.2g}, dwarfs the rest)")
         if said:

@@ -43,7 +43,14 @@ from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import FixedFormatter, Locator, LogFormatterSciNotation, MaxNLocator
+from matplotlib.ticker import (
+    FixedFormatter,
+    Locator,
+    LogFormatterSciNotation,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from rnnlab.gates import GATE_LABELS
 
@@ -1060,6 +1067,77 @@ def plain_log_axis(axis: Axis) -> bool:
         fmt._choose(locs)  # (the labels it gives this view: the same state its own set_locs makes)
         shown += [float(v) for v in locs if lo * (1 - tol) <= v <= hi * (1 + tol) and fmt._power(float(v))]
     return bool(shown) and all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in shown)
+
+
+#: Labelled ticks a log panel gets at least where it can (two were too few to read a value between them).
+MIN_TICKS = 4
+#: A y label's words for a panel made log because its values span decades (:func:`log_decades`).
+LOG_SPANS = "log scale (the values span {:.2g} decades)"
+
+
+def log_decades(values: Sequence[np.ndarray]) -> float:
+    """The decades that the positive finite ``values`` of a panel span (0 with fewer than two):
+    past a few, the small ones are a flat line at 0 on a linear axis, under a diverged run's spike.
+
+    >>> log_decades([np.array([0.5, 0.01]), np.array([-1.0, np.nan, 50.0])])
+    3.6989700043360187
+    """
+    every = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values]) if values else np.empty(0)
+    every = every[np.isfinite(every) & (every > 0)]
+    return float(np.log10(every.max() / every.min())) if every.size > 1 else 0.0
+
+
+class LogTicks(LogLocator):
+    """A log panel's major ticks: the powers of ten where three or more are in view; else with the
+    mantissas of the first set of :data:`MINOR_LABELS` that gives :data:`MIN_TICKS` in view (2.3
+    to 9: 3 to 9); else linear steps (a view narrower than that). The axis' default labelled two
+    ticks of a gradient norm from 2.3 to 9.
+
+    >>> LogTicks().tick_values(2.3, 9.0).tolist(), LogTicks().tick_values(0.3, 5.0).tolist()
+    ([3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], [0.5, 1.0, 2.0, 5.0])
+    """
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (lo > 0 and math.isfinite(hi)):
+            return super().tick_values(vmin, vmax)
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        stride = max(1, math.ceil((last - first + 1) / 8))  # (at most about eight powers of ten)
+        powers = [10.0 ** k for k in range(first, last + 1) if k % stride == 0]
+        tol = 1e-9
+        for mantissas in (frozenset(), *MINOR_LABELS):
+            locs = sorted({m * p for p in powers for m in (1, *mantissas)})
+            shown = [v for v in locs if lo * (1 - tol) <= v <= hi * (1 + tol)]
+            # (three powers of ten or more read alone: mantissas between them crowd the axis)
+            if len(shown) >= (3 if not mantissas else MIN_TICKS):
+                return np.asarray(shown)
+        return np.asarray([v for v in MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= v <= hi])
+
+
+class LogLabels(PowerLabels):
+    """A log panel's tick labels: every tick :class:`LogTicks` places, written as every log axis'
+    (:class:`PowerLabels`): plain numbers (0.5, 1, 2) where all of them lie within
+    :data:`PLAIN_TICKS`, else powers of ten (``5×10⁻⁴``) for all of them.
+
+    >>> f = LogLabels()
+    >>> f.set_locs([0.5, 1.0, 2.0]); [f(v) for v in (0.5, 1.0, 2.0)]
+    ['0.5', '1', '2']
+    >>> f.set_locs([5e-4, 1e-3, 2e-3]); [f(v) for v in (5e-4, 1e-3)]
+    ['5×10⁻⁴', '10⁻³']
+    """
+
+    def __init__(self) -> None:
+        super().__init__(labelOnlyBase=False, every=True)
+
+
+def log_axis(ax: Axes) -> None:
+    """Make ``ax``' y axis log, with :class:`LogTicks` and :class:`LogLabels` (its minor ticks
+    unlabelled): a run's metric panels and the panels comparing runs read alike."""
+    ax.set_yscale("log")
+    ax.tick_params(which="both", labelsize=TICK_SIZE)
+    ax.yaxis.set_major_locator(LogTicks())
+    ax.yaxis.set_major_formatter(LogLabels())
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _whole_mantissa(x: float) -> bool:

@@ -75,6 +75,23 @@ class Verdict:
     """Whether ``se`` is that of the matched runs' differences (else Welch's, of unmatched sides)."""
     tie: bool = False
     """The same score run for run (paired), or on every run of both sides: nothing to tell apart."""
+    no_spread: bool = False
+    """Kept with a standard error of 0: every paired difference the same (unpaired: every run of
+    each side the same score), so there was no bar above 0 to clear (:func:`equal_differences`)."""
+
+
+def equal_differences(n: int, paired: bool) -> str:
+    """Why a gain with a standard error of 0 is kept, in the words :func:`verdict` and study.html
+    share: ``n`` paired differences that are all equal, or (unpaired) sides whose runs each scored
+    the same, leave no spread to measure a standard error from, and the rule (gain above the
+    standard error) then keeps any gain over 0; "above one standard error" would claim a bar that
+    was never measured.
+
+    >>> equal_differences(2, True)
+    "the 2 paired differences are equal: no spread to measure a standard error from; the recipe's rule counts a gain over 0 as kept"
+    """
+    same = f"the {n} paired differences are equal" if paired else "every run of each side scored the same"
+    return f"{same}: no spread to measure a standard error from; the recipe's rule counts a gain over 0 as kept"
 
 
 def cannot_tell(resolution: float | None = None, metric: str | None = None) -> str:
@@ -282,6 +299,9 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
     'no gain (+0.0000, se 0.2342)'
     >>> verdict([0.0396, 0.0391, 0.0402], [0.0397, 0.0392, 0.0404], higher_is_better=False, paired=True).reason
     'gain +0.000133 above one standard error (se 0.000033)'
+    >>> v = verdict([0.96, 1.0], [0.92, 0.96], higher_is_better=True, paired=True, pairs="fold")  # +0.04 on each fold
+    >>> v.kept, v.no_spread, v.reason.split(":")[0]
+    (True, True, 'gain +0.0400 (se 0.0000)')
     >>> folds = [1.0, 1.0, 21 / 22, 1.0, 1.0, 21 / 22]  # 2 seeds x 3 folds of 22 validation series
     >>> v = verdict(folds, folds, higher_is_better=True, paired=True, resolution=1 / 22)
     >>> v.tie, v.kept, v.reason
@@ -319,6 +339,9 @@ def verdict(candidate: Sequence[float], current: Sequence[float], higher_is_bett
         why = all_at_mean(at_mean) if at_mean is not None else cannot_tell(resolution, metric)
         return Verdict(False, gain, se, f"tie: {same} ({why})", paired, tie=True)
     g, s = gain_and_se(gain, se)
+    if gain > se + tie and gain > 0 and se <= tie:
+        return Verdict(True, gain, se, f"gain {g} (se {s}): {equal_differences(len(candidate), paired)}",
+                       paired, no_spread=True)
     if gain > se + tie and gain > 0:
         return Verdict(True, gain, se, f"gain {g} above one standard error (se {s})", paired)
     if gain <= 0:

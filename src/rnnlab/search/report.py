@@ -578,7 +578,7 @@ def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
     >>> print(gain_sentence(best, base, "maximize"))  # doctest: +ELLIPSIS
     Gain over the config itself: +0.0143 ± 0.0143 (...): not above one standard error (...).
     """
-    from rnnlab.recipe.decide import gain_and_se, verdict, weak_bar
+    from rnnlab.recipe.decide import equal_differences, gain_and_se, verdict, weak_bar
 
     a = [float(v) for v in best.user_attrs.get("fold_scores") or []]
     b = [float(v) for v in base.user_attrs.get("fold_scores") or []]
@@ -593,7 +593,8 @@ def gain_sentence(best: FrozenTrial, base: FrozenTrial, direction: str) -> str:
     # as many scores a side are the same folds in the same order. Other counts are no such pairs.
     paired = len(a) == len(b)
     v = verdict(a, b, higher_is_better=direction == "maximize", paired=paired, pairs="fold")
-    said = ("above one standard error" if v.kept else "a tie: the same score on every fold" if v.tie else
+    said = (equal_differences(len(a), paired) if v.no_spread else "above one standard error" if v.kept else
+            "a tie: the same score on every fold" if v.tie else
             "not above one standard error" if v.gain > 0 else "no gain")
     how = (f"the standard error of the mean of the {len(a)} per-fold differences: both trials scored on the same "
            "folds" if paired else

@@ -1119,6 +1119,23 @@ def run_search(options: SearchOptions, log: Log = print) -> SearchOutcome:
         return _run_search(options, log)
 
 
+def page_when_stopped(out: Path) -> str:
+    """What stands of the study report when a search in ``out`` is stopped, as its last line says
+    it: study.html is drawn at the search's end, so a stop leaves it as of its last drawing, or
+    none where the study never reached an end.
+
+    >>> import tempfile
+    >>> page_when_stopped(Path(tempfile.mkdtemp()))  # doctest: +ELLIPSIS
+    "no study.html yet (it is drawn at the search's end, or when continued); rnnlab study /... lists the trials"
+    """
+    from rnnlab.search.report import STUDY_REPORT
+
+    if (out / STUDY_REPORT).is_file():
+        return f"{STUDY_REPORT} is as of its last write, and the same command rewrites it"
+    return (f"no {STUDY_REPORT} yet (it is drawn at the search's end, or when continued); "
+            f"{shell_command('rnnlab', 'study', out)} lists the trials")
+
+
 def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
     setup = prepare(options)
     say = log or (lambda _m: None)
@@ -1191,11 +1208,9 @@ def _run_search(options: SearchOptions, log: Log) -> SearchOutcome:
             else:
                 _run_workers(setup, threads, say, study, storage)
         except KeyboardInterrupt as e:
-            # (study.html is drawn at the search's end: a stop leaves it as of its last drawing)
             raise Interrupted.of_command(e, "the same command continues the study (a stopped trial is recorded "
                                          "as interrupted; the config itself runs again if it was stopped); "
-                                         "study.html is as of its last write, and the same command rewrites "
-                                         "it") from None
+                                         + page_when_stopped(setup.out)) from None
         with _study_lock(setup, say):
             outcome = finish(setup, study, say)
         if outcome.best is None:  # (every trial refused, failed or pruned: no best config to return)

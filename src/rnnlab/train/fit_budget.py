@@ -29,6 +29,17 @@ training records only (the test split plays no part, the validation split none e
   dropout), which more steps at a vanishing gradient do not close: ItalyPowerDemand's searched
   config was doubled 400 -> 16000 steps at a training loss of 1e-4 down to 0, eval-mode
   training accuracy 0.985 throughout. The decision ``not_extended`` in ``adapt.json`` says so.
+* **Not when the run is at chance**: no extension when the training loss is above the constant
+  predictor's (:func:`constant_loss`: predicting the training class frequencies for every series,
+  whose cross-entropy is their entropy, ln 2 for two balanced classes), both its mean over the last
+  quarter of the epochs and the eval-mode loss of the weights on the training split
+  (:func:`chance_check`). A loss that falls there is coming back from above chance (a learning
+  rate too large: the GunPoint template at ``training.lr = 5`` was doubled 402 -> 6432 steps at
+  training accuracy 0.475, its loss falling 62 % a quarter from 6.41 to 2.43), not learning, and
+  more steps of it do not make it learn. The decision ``not_extended`` says so, and that
+  ``training.lr`` is the key to lower where the loss had risen to over twice its first epoch's
+  (else, to check it and the labels). A loss below it in either measure (every run that learnt
+  something beyond the class frequencies) is decided as before.
 
 The state (the plan, the segment, the recent records, the decisions) travels in every
 checkpoint, so a resumed run decides as the uninterrupted one did.
@@ -44,9 +55,11 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from rnnlab.config import Config, ScheduleConfig
 
@@ -140,13 +153,16 @@ class FitBudget:
         return floor + (f0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def after_epoch(self, record: dict[str, Any], underfit: Callable[[], tuple[bool, str]] | None,
-                    factor_now: float | None = None, train_acc: Callable[[], float] | None = None) -> str | None:
+                    factor_now: float | None = None, train_acc: Callable[[], float] | None = None,
+                    at_chance: Callable[[], str | None] | None = None) -> str | None:
         """Decide after the epoch of ``record``; returns a line saying what changed (None: nothing).
         ``underfit()`` says whether the model underfits with a still-falling loss, and why;
         called only at the end of the budget. ``factor_now``: the learning-rate multiplier at
         the next step under the current plan (the tail starts from it). ``train_acc()``: the
         accuracy on the whole training split (eval mode), called every :attr:`check_every` steps
-        and at the end of an early end's tail."""
+        and at the end of an early end's tail. ``at_chance()``: why the run is at chance
+        (:func:`chance_check`), None when it is not; called where ``underfit()`` would extend it,
+        which it then does not (None: not judged)."""
         step = int(record["step"])
         ending = bool(self.events) and self.events[-1]["decision"] == "end_early"
         if ending and step >= self.total and train_acc is not None:
@@ -186,6 +202,11 @@ class FitBudget:
                 "why": f"{why}, but the training loss {loss:.2g} is negligible (below {self.rule.loss_floor:.3g}, "
                        f"every training series right in training mode): the eval-mode misses are a train/eval gap "
                        f"(batch norm's running statistics, dropout), not too few steps"})
+            return f"budget: {self.events[-1]['why']}; not extended"
+        chance = at_chance() if at_chance is not None else None
+        if chance is not None:
+            self.events.append({"epoch": int(record["epoch"]), "step": step, "decision": "not_extended",
+                                "total": self.total, "why": f"{why}, but {chance}"})
             return f"budget: {self.events[-1]['why']}; not extended"
         if self.total >= self.cap:
             return self._cap_reached(record, why)
@@ -260,3 +281,54 @@ def underfit_check(records: list[dict[str, Any]], train_eval: dict[str, float], 
     if drop <= rule.still_falling:
         return False, f"training accuracy {acc:.3f}, but the training loss fell only {drop:.0%} over the last quarter"
     return True, f"training accuracy {acc:.3f} and the training loss still falling ({drop:.0%} over the last quarter)"
+
+
+def constant_loss(labels: np.ndarray | None) -> float | None:
+    """The training loss of the constant predictor, which gives every series the class
+    frequencies of ``labels`` (a classifier's training labels; per step, its labelled steps): the
+    entropy of those frequencies in nats, the least cross-entropy a model that ignores its inputs
+    reaches. None without labels (another task than classification).
+
+    >>> round(constant_loss(np.array([0, 1, 1, 0])), 4), round(constant_loss(np.array([0, 0, 0, 1])), 4)
+    (0.6931, 0.5623)
+    """
+    if labels is None or np.asarray(labels).size == 0:
+        return None
+    labels = np.asarray(labels).ravel()
+    share = np.unique(labels, return_counts=True)[1] / labels.size
+    return float(-(share * np.log(share)).sum())
+
+
+def chance_check(records: list[dict[str, Any]], train_eval: Mapping[str, float], constant: float | None) -> str | None:
+    """Why the budget does not extend a run at chance, in words; None where it may (``constant``
+    None: not judged). At chance: the training loss above ``constant``, the constant predictor's
+    (:func:`constant_loss`), both its mean over the last quarter of the epochs of ``records``
+    (what "still falling" is measured on) and ``train_eval["loss"]`` (the weights in eval mode, the
+    whole training split): a model below it in either has learnt something beyond the class
+    frequencies, and more steps may help it.
+
+    >>> recs = [{"epoch": e, "step": 3 * e, "train_loss": 9.0 / e} for e in range(1, 9)]
+    >>> chance_check(recs, {"loss": 0.9}, constant=0.693).split(";")[0]
+    "the training loss is above the constant predictor's 0.693 (the entropy of the training class frequencies): 1.21 on average over the last quarter of the epochs (1.65 over the quarter before), 0.9 in eval mode"
+    >>> chance_check(recs, {"loss": 0.5}, constant=0.693) is None, chance_check(recs, {"loss": 0.9}, None) is None
+    (True, True)
+    """
+    from rnnlab.doctor.fit import loss_quarters
+
+    if constant is None or not records:
+        return None
+    earlier, recent = loss_quarters(records)
+    now = float(train_eval["loss"])
+    if recent <= constant or now <= constant:  # (a loss that is not a number is no loss below chance)
+        return None
+    said = (f"the training loss is above the constant predictor's {constant:.4g} (the entropy of the training class "
+            f"frequencies): {recent:.3g} on average over the last quarter of the epochs ({earlier:.3g} over the quarter "
+            f"before), {now:.4g} in eval mode; the run is at chance, and more steps of it do not make it learn")
+    first = float(records[0]["train_loss"])
+    top = max(float(r["train_loss"]) for r in records)
+    if top > 2 * first:  # (it rose far above where it started: a loss that falls now is coming back from a blow-up)
+        return (f"{said}: its loss rose to {top:.3g} from {first:.3g} in the first epoch, and what still falls is its "
+                f"way back from that blow-up, not learning; lower training.lr (the health check's learning-rate "
+                f"finding, where it has one, says by how much)")
+    return (f"{said}: check training.lr (the health check's learning-rate finding, where it has one, says whether it "
+            f"is too large) and that each label belongs to its series")

@@ -113,7 +113,7 @@ from rnnlab.train.checkpoint import (
     set_rng_state,
     versions,
 )
-from rnnlab.train.fit_budget import FitBudget, underfit_check
+from rnnlab.train.fit_budget import FitBudget, chance_check, constant_loss, underfit_check
 from rnnlab.train.mean_guard import MeanGuard, judge, predict_the_mean
 from rnnlab.train.memory import StepPlan, check_memory
 from rnnlab.train.model import (
@@ -1749,11 +1749,18 @@ def _follow_fit(run: RunDir, s: _Session, record: dict[str, Any], log: Log) -> N
     assert s.budget is not None
     budget = s.budget
 
+    @functools.cache  # (what both checks at the budget's end read, read once)
+    def measured() -> tuple[list[dict[str, Any]], dict[str, float]]:
+        return run.read_metrics(), s.evaluate(s.data.evaluated_train)
+
     def underfit() -> tuple[bool, str]:
-        return underfit_check(run.read_metrics(), s.evaluate(s.data.evaluated_train), s.config, budget.rule)
+        return underfit_check(*measured(), s.config, budget.rule)
+
+    def at_chance() -> str | None:
+        return chance_check(*measured(), constant_loss(_labels(s.task, s.data.evaluated_train)))
 
     now = schedule_factor(s.config.training, s.step, s.steps_per_epoch, s.schedule_steps, budget)
-    line = budget.after_epoch(record, underfit, now, lambda: s.evaluate(s.data.train)["acc"])
+    line = budget.after_epoch(record, underfit, now, lambda: s.evaluate(s.data.train)["acc"], at_chance)
     if line is not None:
         s.epochs = budget.epochs
         _say(log, line)
@@ -2580,13 +2587,18 @@ def _chance(task: Task, val: Sequences) -> float | None:
     >>> _chance(CLASSIFICATION, Sequences(np.zeros((4, 2, 1)), np.array([0, 1, 1, 1]), np.array([2] * 4), ["a", "b"]))
     0.75
     """
-    if task.kind != "classification" or len(val) == 0:
+    labels = _labels(task, val)
+    return None if labels is None else float(np.unique(labels, return_counts=True)[1].max() / labels.size)
+
+
+def _labels(task: Task, part: Sequences) -> np.ndarray | None:
+    """A classifier's labels of ``part`` (per step: of its labelled steps); None for another task,
+    or where there are none."""
+    if task.kind != "classification" or len(part) == 0:
         return None
-    labels = np.asarray(val.y)
+    labels = np.asarray(part.y)
     labels = labels[labels != PAD_LABEL] if task.per_step else labels
-    if labels.size == 0:
-        return None
-    return float(np.unique(labels, return_counts=True)[1].max() / labels.size)
+    return labels if labels.size else None
 
 
 def _fit_findings(run: RunDir, records: list[dict[str, Any]], train_eval: dict[str, float], config: Config,

@@ -21,6 +21,7 @@ import dataclasses
 import difflib
 import functools
 import math
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -230,7 +231,7 @@ def naming(*keys: str) -> Iterator[None]:
         raise ArgumentError(str(e), *keys) from None
 
 
-class CheckedSettings:
+class CheckedSettings(metaclass=ABCMeta):
     """Settings read back as attributes and checked again when assigned, for an ``nn.Module``
     subclass (``class Layer(CheckedSettings, nn.Module)``): the built-in layers and
     :class:`rnnlab.Recurrent` share it.
@@ -248,10 +249,11 @@ class CheckedSettings:
     #: the names fixed once they have a value
     FIXED: ClassVar[frozenset[str]] = frozenset()
 
+    @abstractmethod
     def _checked_setting(self, name: str, value: Any) -> dict[str, Any]:
         """The attributes to store for ``module.name = value`` (``name`` in :attr:`SETTINGS`), after
-        checking ``value``; raises the constructor's one-line error for a bad one."""
-        raise NotImplementedError
+        checking ``value``; raises the constructor's one-line error for a bad one (each class says
+        how: a class without it cannot be made)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self.FIXED and hasattr(self, name):
